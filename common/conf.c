@@ -1,0 +1,570 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "conf_keys.h"
+#include "log.h"
+#include "xmem.h"
+
+#define CONF_LINE_MAX	4096
+
+const char *
+conf_default_path(void)
+{
+	return SYSCONFDIR "/smtpgate/smtpgate.conf";
+}
+
+int
+conf_parse_duration(const char *s, time_t *r)
+{
+	char		*end;
+	unsigned long long v;
+	unsigned long long mul = 1;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	switch (*end) {
+	case '\0':
+	case 's':
+		break;
+	case 'm':
+		mul = 60;
+		break;
+	case 'h':
+		mul = 3600;
+		break;
+	case 'd':
+		mul = 86400;
+		break;
+	case 'w':
+		mul = 7 * 86400;
+		break;
+	default:
+		return -1;
+	}
+	if (*end != '\0' && end[1] != '\0')
+		return -1;
+	if (v > (unsigned long long)INT64_MAX / mul)
+		return -1;
+	*r = (time_t)(v * mul);
+	return 0;
+}
+
+int
+conf_parse_size(const char *s, int64_t *r)
+{
+	char		*end;
+	unsigned long long v;
+	unsigned long long mul = 1;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	switch (tolower((unsigned char)*end)) {
+	case '\0':
+		break;
+	case 'k':
+		mul = 1024;
+		break;
+	case 'm':
+		mul = 1024 * 1024;
+		break;
+	case 'g':
+		mul = 1024ULL * 1024 * 1024;
+		break;
+	default:
+		return -1;
+	}
+	if (*end != '\0' && end[1] != '\0')
+		return -1;
+	if (v > (unsigned long long)INT64_MAX / mul)
+		return -1;
+	*r = (int64_t)(v * mul);
+	return 0;
+}
+
+int
+conf_parse_bool(const char *s, bool *r)
+{
+	if (str_ieq(s, "yes") || str_ieq(s, "true") || str_ieq(s, "on") ||
+	    strcmp(s, "1") == 0)
+		*r = true;
+	else if (str_ieq(s, "no") || str_ieq(s, "false") ||
+	    str_ieq(s, "off") || strcmp(s, "0") == 0)
+		*r = false;
+	else
+		return -1;
+	return 0;
+}
+
+int
+conf_split_hostport(const char *s, char *host, size_t hostsz, char *port,
+    size_t portsz, const char *defport)
+{
+	const char	*colon, *p;
+	char		*end;
+	long		 n;
+
+	if (*s == '[') {
+		if ((p = strchr(s, ']')) == NULL)
+			return -1;
+		if (str_ncopy(host, hostsz, s + 1, (size_t)(p - s - 1)) == -1)
+			return -1;
+		colon = p[1] == ':' ? p + 1 : NULL;
+		if (p[1] != '\0' && colon == NULL)
+			return -1;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon != NULL && strchr(s, ':') != colon)
+			return -1;	/* bare IPv6 needs [] */
+		if (str_ncopy(host, hostsz, s,
+		    colon ? (size_t)(colon - s) : strlen(s)) == -1)
+			return -1;
+	}
+	if (host[0] == '\0')
+		return -1;
+	if (colon == NULL)
+		return str_copy(port, portsz, defport);
+	errno = 0;
+	n = strtol(colon + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || end == colon + 1 || n < 1 ||
+	    n > 65535)
+		return -1;
+	return str_copy(port, portsz, colon + 1);
+}
+
+int
+conf_parse_listen(const char *s, struct conf_listen *r, char *err,
+    size_t errsz)
+{
+	char		 word[256];
+	const char	*sp;
+
+	memset(r, 0, sizeof(*r));
+	r->cl_tls = CONF_TLS_NONE;
+	sp = strpbrk(s, " \t");
+	if (str_ncopy(word, sizeof(word), s,
+	    sp ? (size_t)(sp - s) : strlen(s)) == -1 ||
+	    conf_split_hostport(word, r->cl_addr, sizeof(r->cl_addr),
+	    r->cl_port, sizeof(r->cl_port), "25") == -1) {
+		(void)snprintf(err, errsz, "bad address \"%s\" (ADDR:PORT)", s);
+		return -1;
+	}
+	if (strcmp(r->cl_addr, "*") == 0)
+		(void)str_copy(r->cl_addr, sizeof(r->cl_addr), "0.0.0.0");
+	while (sp != NULL) {
+		while (*sp == ' ' || *sp == '\t')
+			sp++;
+		if (*sp == '\0')
+			break;
+		if (strncmp(sp, "tls=", 4) != 0) {
+			(void)snprintf(err, errsz, "unknown option \"%s\"", sp);
+			return -1;
+		}
+		sp += 4;
+		if (strncmp(sp, "none", 4) == 0 && (sp[4] == '\0' || isspace((unsigned char)sp[4])))
+			r->cl_tls = CONF_TLS_NONE, sp += 4;
+		else if (strncmp(sp, "starttls", 8) == 0 && (sp[8] == '\0' || isspace((unsigned char)sp[8])))
+			r->cl_tls = CONF_TLS_STARTTLS, sp += 8;
+		else if (strncmp(sp, "required", 8) == 0 && (sp[8] == '\0' || isspace((unsigned char)sp[8])))
+			r->cl_tls = CONF_TLS_REQUIRED, sp += 8;
+		else if (strncmp(sp, "implicit", 8) == 0 && (sp[8] == '\0' || isspace((unsigned char)sp[8])))
+			r->cl_tls = CONF_TLS_IMPLICIT, sp += 8;
+		else {
+			(void)snprintf(err, errsz,
+			    "bad tls= (none|starttls|required|implicit)");
+			return -1;
+		}
+		sp = *sp == '\0' ? NULL : sp;
+	}
+	return 0;
+}
+
+static void
+conf_list_add_words(struct conf_list *l, const char *v)
+{
+	const char	*p = v, *e;
+
+	while (*p != '\0') {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (*p == '\0')
+			break;
+		e = p;
+		while (*e != '\0' && *e != ' ' && *e != '\t' && *e != ',')
+			e++;
+		l->v = xreallocarray(l->v, l->n + 1, sizeof(char *));
+		l->v[l->n++] = xstrndup(p, (size_t)(e - p));
+		p = e;
+	}
+}
+
+static void
+conf_list_clear(struct conf_list *l)
+{
+	size_t	i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+static const struct conf_key *
+conf_key_find(const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < conf_nkeys; i++)
+		if (strcmp(conf_keys[i].name, name) == 0)
+			return &conf_keys[i];
+	return NULL;
+}
+
+static bool
+conf_enum_ok(const char *choices, const char *v)
+{
+	const char	*p = choices, *e;
+	size_t		 n = strlen(v);
+
+	while (*p != '\0') {
+		e = strchr(p, '|');
+		if (e == NULL)
+			e = p + strlen(p);
+		if ((size_t)(e - p) == n && strncmp(p, v, n) == 0)
+			return true;
+		p = *e == '|' ? e + 1 : e;
+	}
+	return false;
+}
+
+/* Applies one value. seen[] tracks keys given in the file: a repeatable key
+ * given in the file replaces its default instead of adding to it. */
+static int
+conf_set(struct conf *cf, const struct conf_key *k, const char *v,
+    bool *seen, char *why, size_t whysz)
+{
+	char		*base = (char *)cf;
+	int64_t		 i64;
+	time_t		 t;
+	bool		 b;
+	char		*end;
+	size_t		 idx = (size_t)(k - conf_keys);
+	struct conf_listen cl;
+	char		 lerr[128];
+
+	switch (k->type) {
+	case CONF_T_STR:
+	case CONF_T_ENUM:
+		if (k->type == CONF_T_ENUM && !conf_enum_ok(k->choices, v)) {
+			(void)snprintf(why, whysz, "must be one of %s", k->choices);
+			return -1;
+		}
+		free(*(char **)(base + k->off));
+		*(char **)(base + k->off) = xstrdup(v);
+		break;
+	case CONF_T_INT:
+		errno = 0;
+		i64 = strtoll(v, &end, 10);
+		if (errno != 0 || end == v || *end != '\0') {
+			(void)snprintf(why, whysz, "not a number: \"%s\"", v);
+			return -1;
+		}
+		goto range;
+	case CONF_T_SIZE:
+		if (conf_parse_size(v, &i64) == -1) {
+			(void)snprintf(why, whysz, "not a size (e.g. 52428800, 64k, 50m, 1g): \"%s\"", v);
+			return -1;
+		}
+range:
+		if (i64 < k->min || i64 > k->max) {
+			(void)snprintf(why, whysz, "%lld out of range [%lld, %lld]",
+			    (long long)i64, (long long)k->min, (long long)k->max);
+			return -1;
+		}
+		*(int64_t *)(base + k->off) = i64;
+		break;
+	case CONF_T_DURATION:
+		if (conf_parse_duration(v, &t) == -1) {
+			(void)snprintf(why, whysz, "not a duration (e.g. 30s 5m 4h 5d): \"%s\"", v);
+			return -1;
+		}
+		if (t < k->min || t > k->max) {
+			(void)snprintf(why, whysz, "%llds out of range [%llds, %llds]",
+			    (long long)t, (long long)k->min, (long long)k->max);
+			return -1;
+		}
+		*(time_t *)(base + k->off) = t;
+		break;
+	case CONF_T_BOOL:
+		if (conf_parse_bool(v, &b) == -1) {
+			(void)snprintf(why, whysz, "must be yes or no: \"%s\"", v);
+			return -1;
+		}
+		*(bool *)(base + k->off) = b;
+		break;
+	case CONF_T_LIST:
+		if (seen != NULL && !seen[idx])
+			conf_list_clear((struct conf_list *)(base + k->off));
+		conf_list_add_words((struct conf_list *)(base + k->off), v);
+		break;
+	case CONF_T_LISTEN:
+		if (conf_parse_listen(v, &cl, lerr, sizeof(lerr)) == -1) {
+			(void)snprintf(why, whysz, "%s", lerr);
+			return -1;
+		}
+		if (seen != NULL && !seen[idx])
+			cf->cf_nlisten = 0;
+		cf->cf_listen = xreallocarray(cf->cf_listen, cf->cf_nlisten + 1,
+		    sizeof(cl));
+		cf->cf_listen[cf->cf_nlisten++] = cl;
+		break;
+	}
+	if (seen != NULL)
+		seen[idx] = true;
+	return 0;
+}
+
+static int
+conf_apply_defaults(struct conf *cf, char *err, size_t errsz)
+{
+	size_t		 i;
+	char		 why[256], host[256];
+	const char	*d, *nl;
+	struct buf	 v;
+
+	for (i = 0; i < conf_nkeys; i++) {
+		d = conf_keys[i].def;
+		if (conf_keys[i].type == CONF_T_LISTEN) {
+			/* several default lines separated by \n */
+			while (*d != '\0') {
+				nl = strchr(d, '\n');
+				buf_init(&v, 256);
+				(void)buf_append(&v, d, nl ? (size_t)(nl - d) : strlen(d));
+				if (conf_set(cf, &conf_keys[i], v.data, NULL, why, sizeof(why)) == -1)
+					log_panic("default %s: %s", conf_keys[i].name, why);
+				buf_release(&v);
+				d = nl ? nl + 1 : d + strlen(d);
+			}
+			continue;
+		}
+		if (strcmp(d, "@HOSTNAME@") == 0) {
+			if (gethostname(host, sizeof(host)) == -1)
+				(void)str_copy(host, sizeof(host), "localhost");
+			host[sizeof(host) - 1] = '\0';
+			d = host;
+		}
+		if (strncmp(d, "@SPOOL@", 7) == 0)
+			continue;	/* resolved after the file is read */
+		if (conf_set(cf, &conf_keys[i], d, NULL, why, sizeof(why)) == -1) {
+			(void)snprintf(err, errsz, "default %s: %s", conf_keys[i].name, why);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Cross-key checks and derived values, after the file. */
+static int
+conf_finish(struct conf *cf, char *err, size_t errsz)
+{
+	size_t		 i;
+	struct buf	 b;
+
+	if (cf->cf_event_log == NULL) {
+		buf_init(&b, 4096);
+		if (buf_printf(&b, "%s/events.jsonl", cf->cf_spool_dir) == -1) {
+			buf_release(&b);
+			(void)snprintf(err, errsz, "%s: spool_dir: too long", cf->cf_path);
+			return -1;
+		}
+		cf->cf_event_log = xstrdup(b.data);
+		buf_release(&b);
+	}
+	if (cf->cf_spool_dir[0] != '/') {
+		(void)snprintf(err, errsz, "%s: spool_dir: must be an absolute path", cf->cf_path);
+		return -1;
+	}
+	if (cf->cf_retry_schedule.n == 0) {
+		(void)snprintf(err, errsz, "%s: retry_schedule: empty", cf->cf_path);
+		return -1;
+	}
+	free(cf->cf_retry_delays);
+	cf->cf_retry_delays = xcalloc(cf->cf_retry_schedule.n, sizeof(time_t));
+	cf->cf_nretry_delays = cf->cf_retry_schedule.n;
+	for (i = 0; i < cf->cf_retry_schedule.n; i++)
+		if (conf_parse_duration(cf->cf_retry_schedule.v[i],
+		    &cf->cf_retry_delays[i]) == -1 || cf->cf_retry_delays[i] < 1) {
+			(void)snprintf(err, errsz,
+			    "%s: retry_schedule: not a duration: \"%s\"", cf->cf_path,
+			    cf->cf_retry_schedule.v[i]);
+			return -1;
+		}
+	if ((cf->cf_tls_cert[0] == '\0') != (cf->cf_tls_key[0] == '\0')) {
+		(void)snprintf(err, errsz, "%s: tls_cert and tls_key go together", cf->cf_path);
+		return -1;
+	}
+	return 0;
+}
+
+static char *
+conf_trim(char *s)
+{
+	char	*e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' ||
+	    e[-1] == '\n'))
+		*--e = '\0';
+	return s;
+}
+
+static int
+conf_read_file(struct conf *cf, const char *path, char *err, size_t errsz)
+{
+	FILE			*fp;
+	char			 line[CONF_LINE_MAX + 2], why[256];
+	char			*p, *eq, *key, *val;
+	unsigned		 lineno = 0;
+	const struct conf_key	*k;
+	bool			 seen[256] = { false };
+
+	_Static_assert(sizeof(seen) / sizeof(seen[0]) >= 64, "seen[] too small");
+	if (conf_nkeys > sizeof(seen) / sizeof(seen[0]))
+		log_panic("conf: too many keys");
+	if ((fp = fopen(path, "r")) == NULL) {
+		(void)snprintf(err, errsz, "%s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		lineno++;
+		if (strchr(line, '\n') == NULL && !feof(fp)) {
+			(void)snprintf(err, errsz, "%s:%u: line too long", path, lineno);
+			goto fail;
+		}
+		if ((p = strchr(line, '#')) != NULL)
+			*p = '\0';
+		p = conf_trim(line);
+		if (*p == '\0')
+			continue;
+		if ((eq = strchr(p, '=')) == NULL) {
+			(void)snprintf(err, errsz, "%s:%u: expected \"key = value\"", path, lineno);
+			goto fail;
+		}
+		*eq = '\0';
+		key = conf_trim(p);
+		val = conf_trim(eq + 1);
+		if ((k = conf_key_find(key)) == NULL) {
+			(void)snprintf(err, errsz, "%s:%u: %s: unknown key", path, lineno, key);
+			goto fail;
+		}
+		if (seen[k - conf_keys] && k->type != CONF_T_LIST &&
+		    k->type != CONF_T_LISTEN) {
+			(void)snprintf(err, errsz, "%s:%u: %s: given twice", path, lineno, key);
+			goto fail;
+		}
+		if (conf_set(cf, k, val, seen, why, sizeof(why)) == -1) {
+			(void)snprintf(err, errsz, "%s:%u: %s: %s", path, lineno, key, why);
+			goto fail;
+		}
+	}
+	if (ferror(fp)) {
+		(void)snprintf(err, errsz, "%s: read error: %s", path, strerror(errno));
+		goto fail;
+	}
+	(void)fclose(fp);
+	return 0;
+fail:
+	(void)fclose(fp);
+	return -1;
+}
+
+static struct conf *
+conf_build(const char *path, char *err, size_t errsz)
+{
+	struct conf	*cf;
+
+	cf = xcalloc(1, sizeof(*cf));
+	cf->cf_path = xstrdup(path ? path : "(defaults)");
+	if (conf_apply_defaults(cf, err, errsz) == -1 ||
+	    (path != NULL && conf_read_file(cf, path, err, errsz) == -1) ||
+	    conf_finish(cf, err, errsz) == -1) {
+		conf_free(&cf);
+		return NULL;
+	}
+	return cf;
+}
+
+struct conf *
+conf_load(const char *path, char *err, size_t errsz)
+{
+	return conf_build(path, err, errsz);
+}
+
+struct conf *
+conf_defaults(char *err, size_t errsz)
+{
+	return conf_build(NULL, err, errsz);
+}
+
+struct conf *
+conf_load_or_exit(const char *path)
+{
+	struct conf	*cf;
+	char		 err[1024];
+
+	if (path == NULL)
+		path = conf_default_path();
+	if ((cf = conf_load(path, err, sizeof(err))) == NULL) {
+		(void)fprintf(stderr, "%s\n", err);
+		exit(2);
+	}
+	return cf;
+}
+
+void
+conf_free(struct conf **cfp)
+{
+	struct conf	*cf = *cfp;
+	size_t		 i;
+	char		*base;
+
+	if (cf == NULL)
+		return;
+	base = (char *)cf;
+	for (i = 0; i < conf_nkeys; i++) {
+		switch (conf_keys[i].type) {
+		case CONF_T_STR:
+		case CONF_T_ENUM:
+			free(*(char **)(base + conf_keys[i].off));
+			break;
+		case CONF_T_LIST:
+			conf_list_clear((struct conf_list *)(base + conf_keys[i].off));
+			break;
+		default:
+			break;
+		}
+	}
+	free(cf->cf_listen);
+	free(cf->cf_retry_delays);
+	free(cf->cf_path);
+	free(cf);
+	*cfp = NULL;
+}

@@ -1,0 +1,106 @@
+/*
+ * conf: the one configuration file shared by every program (CONTRACT).
+ * `key = value` lines, `#` comments, keys from the single table in
+ * conf_keys.c. conf_load() returns a new struct conf or NULL with a message
+ * "FILE:LINE: KEY: reason" in err; conf_free() releases it. Values are
+ * typed and range-checked at load; SIGHUP re-runs the same loader.
+ */
+#ifndef SG_CONF_H
+#define SG_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+enum conf_tls { CONF_TLS_NONE, CONF_TLS_STARTTLS, CONF_TLS_REQUIRED, CONF_TLS_IMPLICIT };
+
+struct conf_listen {
+	char		 cl_addr[64];	/* numeric IPv4/IPv6 address, "*" or "0.0.0.0" */
+	char		 cl_port[8];
+	enum conf_tls	 cl_tls;
+};
+
+struct conf_list {
+	char	**v;
+	size_t	  n;
+};
+
+struct conf {
+	char		*cf_path;
+	char		*cf_hostname;
+	char		*cf_spool_dir;
+	struct conf_listen *cf_listen;
+	size_t		 cf_nlisten;
+	char		*cf_tls_cert;
+	char		*cf_tls_key;
+	char		*cf_smtpd_user;
+	char		*cf_spoold_user;
+	char		*cf_deliverd_user;
+	char		*cf_group;		/* shared group: LMDB readers */
+	int64_t		 cf_smtpd_workers;
+	int64_t		 cf_deliverd_workers;
+	int64_t		 cf_max_message_size;
+	int64_t		 cf_max_recipients;
+	char		*cf_relayhost;		/* "" = MX delivery */
+	int64_t		 cf_remote_port;
+	char		*cf_dns_server;		/* "" = system resolver */
+	struct conf_list cf_retry_schedule;	/* durations as strings, parsed: */
+	time_t		*cf_retry_delays;
+	size_t		 cf_nretry_delays;
+	time_t		 cf_max_queue_lifetime;
+	struct conf_list cf_blackhole_recipients;
+	char		*cf_event_log;
+	bool		 cf_auth_plaintext;
+	char		*cf_sendmail_account;
+	char		*cf_log;		/* "stderr" or "syslog" */
+	int64_t		 cf_lmdb_map_size;
+	/* smtpd */
+	int64_t		 cf_smtpd_max_use;
+	int64_t		 cf_smtpd_max_sessions;	/* per worker */
+	int64_t		 cf_smtpd_max_sessions_per_ip;
+	time_t		 cf_smtpd_timeout;
+	time_t		 cf_smtpd_data_timeout;
+	int64_t		 cf_smtpd_max_errors;
+	int64_t		 cf_smtpd_max_line;
+	int64_t		 cf_smtpd_auth_max_failures;
+	/* spoold */
+	time_t		 cf_spoold_rescan_interval;
+	int64_t		 cf_spoold_batch;
+	int64_t		 cf_max_header_size;
+	time_t		 cf_stale_tmp_age;
+	/* deliverd */
+	time_t		 cf_connect_timeout;
+	time_t		 cf_command_timeout;
+	time_t		 cf_data_timeout;
+	int64_t		 cf_dest_concurrency;
+	int64_t		 cf_max_msgs_per_connection;
+	int64_t		 cf_callback_batch_max;
+	time_t		 cf_callback_batch_wait;
+	time_t		 cf_callback_timeout;
+	time_t		 cf_callback_retry_min;
+	time_t		 cf_callback_retry_max;
+};
+
+struct conf	*conf_load(const char *path, char *err, size_t errsz);
+/* Default values only (no file). */
+struct conf	*conf_defaults(char *err, size_t errsz);
+void		 conf_free(struct conf **);
+/*
+ * The standard front end for every program: parses "-c FILE" out of argv
+ * (other options are left to the caller), loads it, and on error prints
+ * the message and exits with status 2 (CONTRACT).
+ */
+struct conf	*conf_load_or_exit(const char *path);
+const char	*conf_default_path(void);
+
+/* Parsers used by the loader, exported for tests and other callers. */
+int	conf_parse_duration(const char *, time_t *r);		/* "30s" "5m" "4h" "5d" "90" */
+int	conf_parse_size(const char *, int64_t *r);		/* "52428800" "50m" "1g" "64k" */
+int	conf_parse_bool(const char *, bool *r);
+int	conf_parse_listen(const char *, struct conf_listen *r, char *err, size_t errsz);
+/* "host:port", "[host]:port", "host" (port = defport). 0 or -1. */
+int	conf_split_hostport(const char *, char *host, size_t hostsz,
+	    char *port, size_t portsz, const char *defport);
+
+#endif

@@ -1,0 +1,31 @@
+/* The one table of configuration keys (STYLE C5). Internal to conf.c. */
+#ifndef SG_CONF_KEYS_H
+#define SG_CONF_KEYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum conf_type {
+	CONF_T_STR,		/* char *, may be "" */
+	CONF_T_INT,		/* int64_t in [min, max] */
+	CONF_T_SIZE,		/* int64_t bytes in [min, max], k/m/g suffix */
+	CONF_T_DURATION,	/* time_t seconds in [min, max], s/m/h/d suffix */
+	CONF_T_BOOL,		/* bool: yes/no/true/false/on/off/1/0 */
+	CONF_T_LIST,		/* struct conf_list: whitespace-separated words, repeatable */
+	CONF_T_LISTEN,		/* repeatable listen lines */
+	CONF_T_ENUM,		/* char *, one of .choices */
+};
+
+struct conf_key {
+	const char	*name;
+	enum conf_type	 type;
+	const char	*def;		/* default, as it would be written in the file */
+	int64_t		 min, max;
+	size_t		 off;		/* offsetof(struct conf, ...) */
+	const char	*choices;	/* CONF_T_ENUM: "a|b|c" */
+};
+
+extern const struct conf_key conf_keys[];
+extern const size_t conf_nkeys;
+
+#endif

@@ -1,0 +1,28 @@
+/*
+ * fsx: durable file operations (STYLE M6). All return 0, or -1 with errno.
+ * A file is durable once its data and the directory entry naming it are
+ * on disk: fsync the file, rename into place, fsync the directory.
+ */
+#ifndef SG_FSX_H
+#define SG_FSX_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* write(2) until done, retrying EINTR. */
+int	fsx_write_all(int fd, const void *, size_t);
+/* read(2) up to n bytes, retrying EINTR; returns bytes read or -1. */
+ssize_t	fsx_read_full(int fd, void *, size_t);
+/* fsync a directory by path. */
+int	fsx_fsync_dir(const char *dir);
+int	fsx_fsync_dirfd(int dirfd);
+/* rename(from, to) then fsync the directories of `to` (and `from` if it differs). */
+int	fsx_rename_durable(const char *from, const char *to);
+/* Writes data to dir/name via dir/.name.tmp: write, fsync, rename, fsync(dir). */
+int	fsx_write_durable(const char *dir, const char *name, const void *, size_t, mode_t);
+/* mkdir -p with a mode for the last component; existing is fine. */
+int	fsx_mkdirs(const char *path, mode_t mode);
+/* Reads a whole small file (at most max bytes) into a malloc'd NUL-terminated buffer. */
+int	fsx_read_file(const char *path, size_t max, char **data_r, size_t *len_r);
+
+#endif

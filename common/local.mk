@@ -1,0 +1,14 @@
+noinst_LIBRARIES += common/libcommon.a
+common_libcommon_a_SOURCES = \
+	common/buf.c common/buf.h \
+	common/cidr.c common/cidr.h \
+	common/conf.c common/conf.h common/conf_keys.c common/conf_keys.h \
+	common/fsx.c common/fsx.h \
+	common/json.c common/json.h \
+	common/log.c common/log.h \
+	common/priv.c common/priv.h \
+	common/qid.c common/qid.h \
+	common/sig.c common/sig.h \
+	common/trigger.c common/trigger.h \
+	common/xmem.c common/xmem.h
+common_libcommon_a_CFLAGS = $(AM_CFLAGS) $(YAJL_CFLAGS)

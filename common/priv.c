@@ -1,0 +1,69 @@
+#include "config.h"
+
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "priv.h"
+
+bool
+priv_is_root(void)
+{
+	return geteuid() == 0;
+}
+
+int
+priv_lookup(const char *user, uid_t *uid_r, gid_t *gid_r)
+{
+	struct passwd	*pw;
+
+	if ((pw = getpwnam(user)) == NULL)
+		return -1;
+	*uid_r = pw->pw_uid;
+	*gid_r = pw->pw_gid;
+	return 0;
+}
+
+int
+priv_lookup_group(const char *group, gid_t *gid_r)
+{
+	struct group	*gr;
+
+	if ((gr = getgrnam(group)) == NULL)
+		return -1;
+	*gid_r = gr->gr_gid;
+	return 0;
+}
+
+void
+priv_drop(const char *user, const char *group, const char *jail)
+{
+	uid_t	 uid;
+	gid_t	 gid, groups[2];
+	int	 ngroups = 1;
+
+	if (!priv_is_root()) {
+		log_debug("not root: running as uid %ld, no privilege drop",
+		    (long)getuid());
+		return;
+	}
+	if (priv_lookup(user, &uid, &gid) == -1)
+		log_fatalx("unknown user %s (create it, see contrib/sysusers.d)", user);
+	if (uid == 0)
+		log_fatalx("user %s is uid 0; refusing to run as root", user);
+	groups[0] = gid;
+	if (group != NULL && priv_lookup_group(group, &groups[1]) == 0 &&
+	    groups[1] != gid)
+		ngroups = 2;
+	if (jail != NULL && (chroot(jail) == -1 || chdir("/") == -1))
+		log_fatal("chroot %s", jail);
+	if (setgroups((size_t)ngroups, groups) == -1 ||
+	    setresgid(gid, gid, gid) == -1 ||
+	    setresuid(uid, uid, uid) == -1)
+		log_fatal("drop privileges to %s", user);
+	if (setresuid(0, 0, 0) != -1 || geteuid() == 0 || getuid() == 0)
+		log_fatalx("privileges could be regained; refusing to run");
+	log_debug("running as %s (uid %ld)%s%s", user, (long)uid,
+	    jail ? ", chroot " : "", jail ? jail : "");
+}

@@ -1,0 +1,1 @@
+# contrib: see its owner's local.mk

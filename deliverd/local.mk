@@ -1,0 +1,1 @@
+# deliverd: see its owner's local.mk

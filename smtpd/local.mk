@@ -1,0 +1,1 @@
+# smtpd: see its owner's local.mk

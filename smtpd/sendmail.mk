@@ -1,0 +1,1 @@
+# smtpgate-sendmail (issue 7 owner)

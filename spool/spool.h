@@ -1,0 +1,359 @@
+/*
+ * spool: every on-disk format and all LMDB state (DESIGN "Spool layout",
+ * STYLE E2). Functions return 0, a positive errno, or a negative SPOOL_E*
+ * code; spool_strerror() turns either into text. The library never logs
+ * and never exits: callers add the queue id and log.
+ *
+ * Tree under spool_dir (spool_tree_create sets owners and modes as root):
+ *   incoming/tmp/  incoming/new/   0770 spoold_user:group  (smtpd writes, in group)
+ *   queue/         0700 spoold_user   message files after filing
+ *   quarantine/    0700 spoold_user   files spoold could not parse
+ *   keys/          0700 deliverd_user DKIM private keys (copied in by spoolctl)
+ *   db/            0750 spoold_user:group  LMDB (data.mdb 0640, lock.mdb 0660)
+ *   trigger        FIFO 0660 spoold_user:group, wakes deliverd
+ *
+ * A message file (incoming/tmp/QID -> incoming/new/QID -> queue/QID) is an
+ * envelope (see spool_env_format) followed by the message exactly as
+ * received, CRLF line ends, dot-unstuffed, with our Received: prepended.
+ */
+#ifndef SG_SPOOL_H
+#define SG_SPOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "buf.h"
+#include "cidr.h"
+#include "qid.h"
+
+struct conf;
+
+/* ---- errors (negative; positive values are errno) */
+#define SPOOL_ENOTFOUND	(-30901)	/* no such record */
+#define SPOOL_EEXIST	(-30902)	/* record exists */
+#define SPOOL_EFULL	(-30903)	/* LMDB map full: raise lmdb_map_size */
+#define SPOOL_EVERSION	(-30904)	/* database schema version mismatch */
+#define SPOOL_ECORRUPT	(-30905)	/* a record does not decode */
+#define SPOOL_EFORMAT	(-30906)	/* an envelope does not parse */
+#define SPOOL_ETOOBIG	(-30907)	/* a value exceeds its field */
+#define SPOOL_EDB	(-30908)	/* other LMDB error (see errno text) */
+const char	*spool_strerror(int);
+
+/* ---- sizes (protocol-bounded fields, STYLE S3) */
+#define SPOOL_LOGIN_MAX		256
+#define SPOOL_ADDR_MAX		512	/* an address or path, NUL included */
+#define SPOOL_PARAMS_MAX	512
+#define SPOOL_DOMAIN_MAX	256
+#define SPOOL_REPLY_MAX		1024	/* remote reply text, folded into one line */
+#define SPOOL_URL_MAX		2048
+#define SPOOL_MAX_IPS		64
+#define SPOOL_NAME_MAX		256	/* X-Campaign-Id, X-Letter-Id: 255 + NUL */
+#define SPOOL_MSGID_MAX		1000
+#define SPOOL_DKIMSIG_MAX	8192
+
+/* ===================================================================
+ * Directory tree and message files
+ */
+enum spool_area { SPOOL_TMP, SPOOL_NEW, SPOOL_QUEUE, SPOOL_QUARANTINE, SPOOL_KEYS, SPOOL_DB };
+
+/* Creates the tree if missing; as root also sets owners/modes from cf. */
+int	spool_tree_create(const struct conf *cf);
+/* dst = spool_dir/area[/name]; -1 ENAMETOOLONG. name may be NULL. */
+int	spool_path(char *dst, size_t dstsz, const char *spool_dir,
+	    enum spool_area, const char *name);
+/* spool_dir/trigger */
+int	spool_trigger_path(char *dst, size_t dstsz, const char *spool_dir);
+
+/* Writing an incoming message (smtpd, smtpgate-sendmail). */
+struct spool_in {
+	int	 si_fd;
+	char	 si_qid[QID_SIZE];
+	char	 si_tmp[4096];
+	char	 si_new[4096];
+	char	 si_newdir[4096];
+	off_t	 si_size;		/* bytes written so far */
+};
+/* Makes a fresh QID and creates incoming/tmp/QID (O_EXCL, 0640). */
+int	spool_in_create(const char *spool_dir, struct spool_in *);
+int	spool_in_write(struct spool_in *, const void *, size_t);
+/* fsync file, close, rename into incoming/new, fsync the directory. Only
+ * after 0 may the message be acknowledged. On error the tmp file is gone. */
+int	spool_in_commit(struct spool_in *);
+/* Closes and unlinks the tmp file; safe to call twice or after commit. */
+void	spool_in_abort(struct spool_in *);
+
+/* Scanning and moving (spoold). Names are QIDs; the callback returns 0 to
+ * go on, non-zero to stop (that value is returned). Sorted by name. */
+int	spool_scan(const char *spool_dir, enum spool_area,
+	    int (*cb)(const char *name, void *), void *arg);
+/* rename area_from/name -> area_to/name; no fsync (see spool_sync). */
+int	spool_move(const char *spool_dir, const char *name,
+	    enum spool_area from, enum spool_area to);
+/* fsync an area's directory (after a batch of moves). */
+int	spool_sync(const char *spool_dir, enum spool_area);
+int	spool_unlink(const char *spool_dir, enum spool_area, const char *name);
+/* Unlinks incoming/tmp files older than max_age seconds; *n_r = count. */
+int	spool_tmp_cleanup(const char *spool_dir, time_t max_age, size_t *n_r);
+
+/* ---- the envelope: "SMTPGATE 1\n", then "key value\n" lines, then "\n".
+ * Keys: qid, time (unix s), account, client, helo, tls, auth, from (the
+ * MAIL FROM path without <>, verbatim), from_params, rcpt (repeated; the
+ * address without <>), and for rcpt parameters "rcpt_params". Unknown keys
+ * are ignored (newer writer). Values never contain CR, LF or NUL. */
+struct spool_env {
+	char	 se_qid[QID_SIZE];
+	int64_t	 se_time;
+	char	 se_account[SPOOL_LOGIN_MAX];
+	char	 se_client[128];		/* "ADDR:PORT" or "local" */
+	char	 se_helo[256];
+	char	 se_tls[128];			/* "" or "TLSv1.3 CIPHER" */
+	char	 se_auth[SPOOL_LOGIN_MAX];	/* SASL user, "" if IP-pinned */
+	char	 se_from[SPOOL_ADDR_MAX];	/* "" for the null sender */
+	char	 se_from_params[SPOOL_PARAMS_MAX];
+	char	**se_rcpt;			/* heap, se_nrcpt entries */
+	size_t	 se_nrcpt;
+	size_t	 se_hdrlen;			/* bytes of envelope: the message starts here */
+};
+void	spool_env_init(struct spool_env *);
+void	spool_env_free(struct spool_env *);	/* frees se_rcpt */
+int	spool_env_add_rcpt(struct spool_env *, const char *addr);
+/* Appends the envelope text to out. SPOOL_EFORMAT if a value holds CR/LF/NUL. */
+int	spool_env_format(const struct spool_env *, struct buf *out);
+/* Pure parser over the first len bytes of a file (fuzzed). Needs the whole
+ * envelope in data; SPOOL_EFORMAT on anything malformed or truncated. */
+int	spool_env_parse(const char *data, size_t len, struct spool_env *);
+/* Reads and parses the envelope at the start of an open file (at most
+ * max bytes of envelope). Leaves the file offset at the message. */
+int	spool_env_read(int fd, size_t max, struct spool_env *);
+
+/* ===================================================================
+ * LMDB: one environment in spool_dir/db. Writers: spoold, deliverd,
+ * spoolctl. smtpd opens it read-only. Never carry a handle across fork().
+ */
+struct spool;
+struct spool_txn;
+
+#define SPOOL_RDONLY	0x01
+int	spool_open(const char *spool_dir, int64_t map_size, unsigned flags,
+	    struct spool **);
+void	spool_close(struct spool **);
+int	spool_begin(struct spool *, bool write, struct spool_txn **);
+int	spool_commit(struct spool_txn **);	/* frees the txn either way */
+void	spool_abort(struct spool_txn **);	/* accepts NULL */
+/* Returns a read txn to its snapshot start (cheap re-read for long runs). */
+int	spool_renew(struct spool_txn *);
+
+/* ---- accounts (spoolctl writes; smtpd, spoold, deliverd read) */
+enum spool_cb_format { SPOOL_CB_JSON = 0, SPOOL_CB_STREAM = 1 };
+enum spool_senders { SPOOL_SENDERS_ANY = 0, SPOOL_SENDERS_REGISTERED = 1 };
+
+struct spool_account {
+	char			 sa_login[SPOOL_LOGIN_MAX];
+	char			 sa_pwhash[256];	/* crypt(3) text; "" = no password login */
+	struct cidr		 sa_ips[SPOOL_MAX_IPS];
+	size_t			 sa_nips;
+	bool			 sa_sandbox;
+	char			 sa_callback_url[SPOOL_URL_MAX];
+	enum spool_cb_format	 sa_callback_format;
+	enum spool_senders	 sa_senders;
+	int64_t			 sa_created;
+};
+int	spool_account_get(struct spool_txn *, const char *login, struct spool_account *);
+int	spool_account_put(struct spool_txn *, const struct spool_account *);
+/* Deletes the account and its senders, DKIM entries and stoplist. */
+int	spool_account_del(struct spool_txn *, const char *login);
+int	spool_account_iter(struct spool_txn *,
+	    int (*cb)(const struct spool_account *, void *), void *);
+/* The first account (by login order) with an --ip range matching addr
+ * (numeric text), or SPOOL_ENOTFOUND. */
+int	spool_account_by_ip(struct spool_txn *, const char *addr, struct spool_account *);
+
+/* ---- senders: key is an address or "@domain", lower-cased by the library */
+enum spool_sender_status {
+	SPOOL_SENDER_APPROVED = 1, SPOOL_SENDER_ONMODERATION = 2, SPOOL_SENDER_PROHIBITED = 3
+};
+const char *spool_sender_status_name(enum spool_sender_status);	/* "approved" ... */
+int	spool_sender_put(struct spool_txn *, const char *login, const char *key,
+	    enum spool_sender_status);
+int	spool_sender_get(struct spool_txn *, const char *login, const char *key,
+	    enum spool_sender_status *);
+int	spool_sender_del(struct spool_txn *, const char *login, const char *key);
+int	spool_sender_iter(struct spool_txn *, const char *login,
+	    int (*cb)(const char *key, enum spool_sender_status, void *), void *);
+
+/* ---- DKIM keys: the PEM lives in keys/ (readable by deliverd only) */
+enum spool_dkim_alg { SPOOL_DKIM_RSA = 1, SPOOL_DKIM_ED25519 = 2 };
+struct spool_dkim {
+	char			 sd_login[SPOOL_LOGIN_MAX];
+	char			 sd_domain[SPOOL_DOMAIN_MAX];	/* lower case */
+	char			 sd_selector[64];
+	enum spool_dkim_alg	 sd_alg;
+	char			 sd_keyfile[256];	/* name inside keys/ */
+	bool			 sd_default;		/* the account's default domain */
+	int64_t			 sd_created;
+};
+int	spool_dkim_put(struct spool_txn *, const struct spool_dkim *);
+/* selector NULL: every selector of the domain. */
+int	spool_dkim_del(struct spool_txn *, const char *login, const char *domain,
+	    const char *selector);
+/* All keys of an account (domain NULL) or of one domain. */
+int	spool_dkim_iter(struct spool_txn *, const char *login, const char *domain,
+	    int (*cb)(const struct spool_dkim *, void *), void *);
+
+/* ---- stoplist and permanent failures (addresses lower-cased) */
+int	spool_stop_put(struct spool_txn *, const char *login, const char *addr);
+int	spool_stop_del(struct spool_txn *, const char *login, const char *addr);
+bool	spool_stop_has(struct spool_txn *, const char *login, const char *addr);
+int	spool_stop_iter(struct spool_txn *, const char *login,
+	    int (*cb)(const char *addr, void *), void *);
+int	spool_permfail_put(struct spool_txn *, const char *login, const char *addr,
+	    int64_t when, const char *reply);
+bool	spool_permfail_has(struct spool_txn *, const char *login, const char *addr);
+int	spool_permfail_del(struct spool_txn *, const char *login, const char *addr);
+
+/* ---- issues (mailings): an account's messages of one UTC day with one
+ * X-Campaign-Id (or none). Counters are changed only by spool_issue_put by
+ * spoold (n_msgs, n_rcpts) and by spool_event_add (the rest), in the same
+ * transaction as the state change they count. */
+struct spool_issue {
+	uint64_t	 si_id;
+	char		 si_login[SPOOL_LOGIN_MAX];
+	char		 si_date[11];			/* YYYY-MM-DD */
+	char		 si_name[SPOOL_NAME_MAX];	/* X-Campaign-Id */
+	bool		 si_has_name;			/* false: name is null */
+	bool		 si_blocked;
+	uint64_t	 si_msgs, si_rcpts;		/* accepted (filed) */
+	uint64_t	 si_delivered;			/* delivered events */
+	uint64_t	 si_deferred;			/* deferred events (attempts) */
+	uint64_t	 si_bounced_policy, si_bounced_remote;
+	uint64_t	 si_bounced_expired, si_bounced_admin;
+};
+int	spool_issue_get(struct spool_txn *, uint64_t id, struct spool_issue *);
+/* name NULL = no X-Campaign-Id. SPOOL_ENOTFOUND if none yet. */
+int	spool_issue_find(struct spool_txn *, const char *login, const char *date,
+	    const char *name, struct spool_issue *);
+/* find, else create with a new id (ids count up from 1). */
+int	spool_issue_find_or_create(struct spool_txn *, const char *login,
+	    const char *date, const char *name, struct spool_issue *);
+int	spool_issue_put(struct spool_txn *, const struct spool_issue *);
+int	spool_issue_iter(struct spool_txn *,
+	    int (*cb)(const struct spool_issue *, void *), void *);
+
+/* ---- messages and recipients */
+struct spool_msg {
+	char		 sm_qid[QID_SIZE];
+	char		 sm_login[SPOOL_LOGIN_MAX];
+	int64_t		 sm_arrival;			/* unix seconds (envelope time) */
+	int64_t		 sm_size;			/* message bytes (without envelope) */
+	uint64_t	 sm_issue;
+	char		 sm_from[SPOOL_ADDR_MAX];	/* envelope sender, verbatim */
+	char		 sm_from_params[SPOOL_PARAMS_MAX];
+	char		 sm_from_hdr[SPOOL_ADDR_MAX];	/* address in From: */
+	char		 sm_message_id[SPOOL_MSGID_MAX];
+	char		 sm_subject[256];		/* for listings; cut */
+	char		 sm_letter_id[SPOOL_NAME_MAX];	/* X-Letter-Id */
+	bool		 sm_has_letter_id;
+	char		 sm_client[128];
+	char		 sm_auth[SPOOL_LOGIN_MAX];
+	uint32_t	 sm_nrcpt;
+	uint32_t	 sm_npending;			/* recipients not yet final */
+	bool		 sm_held;
+	bool		 sm_sandbox;
+	bool		 sm_dkim_done;			/* signing attempted */
+	char		 sm_dkim[SPOOL_DKIMSIG_MAX];	/* DKIM-Signature header lines, CRLF-ended, or "" */
+	int64_t		 sm_body_off;			/* where the message starts in queue/QID */
+};
+enum spool_rcpt_state {
+	SPOOL_RS_QUEUED = 0, SPOOL_RS_DEFERRED = 1, SPOOL_RS_DELIVERED = 2, SPOOL_RS_BOUNCED = 3
+};
+const char *spool_rcpt_state_name(enum spool_rcpt_state);	/* "queued" ... */
+struct spool_rcpt {
+	char			 sr_qid[QID_SIZE];
+	uint32_t		 sr_idx;
+	char			 sr_addr[SPOOL_ADDR_MAX];
+	enum spool_rcpt_state	 sr_state;
+	uint32_t		 sr_attempts;
+	int64_t			 sr_next;		/* due time while queued/deferred */
+	int64_t			 sr_last;		/* last attempt, 0 = never */
+	char			 sr_reply[SPOOL_REPLY_MAX];	/* last reply, verbatim */
+	char			 sr_hop[256];		/* last next hop "host[addr]:port" */
+	char			 sr_tls[128];		/* last TLS facts or "" */
+};
+int	spool_msg_get(struct spool_txn *, const char *qid, struct spool_msg *);
+int	spool_msg_put(struct spool_txn *, const struct spool_msg *);
+/* Deletes the message record, its recipients and their schedule entries. */
+int	spool_msg_del(struct spool_txn *, const char *qid);
+/* In QID (= arrival) order. */
+int	spool_msg_iter(struct spool_txn *,
+	    int (*cb)(const struct spool_msg *, void *), void *);
+int	spool_rcpt_get(struct spool_txn *, const char *qid, uint32_t idx, struct spool_rcpt *);
+/* Writes the recipient and keeps the schedule index consistent: an entry at
+ * sr_next exists iff the state is queued/deferred and the message is not
+ * held. */
+int	spool_rcpt_put(struct spool_txn *, const struct spool_rcpt *);
+int	spool_rcpt_iter(struct spool_txn *, const char *qid,
+	    int (*cb)(const struct spool_rcpt *, void *), void *);
+/* Hold or release: sets sm_held and removes/re-adds schedule entries
+ * (release makes pending recipients due now). */
+int	spool_msg_hold(struct spool_txn *, const char *qid, bool hold, int64_t now);
+
+/* ---- schedule: (due time, qid, idx), ordered by time */
+/* Calls cb for each entry with due <= now, in time order, at most max. */
+int	spool_sched_due(struct spool_txn *, int64_t now, size_t max,
+	    int (*cb)(int64_t due, const char *qid, uint32_t idx, void *), void *);
+/* Earliest due time, or SPOOL_ENOTFOUND when nothing is scheduled. */
+int	spool_sched_next(struct spool_txn *, int64_t *due_r);
+
+/* ---- events: the delivery log (time-ordered), the callback outbox and
+ * events.jsonl. spool_event_add builds the CONTRACT JSON (with yajl),
+ * appends it to the log, to the outbox when the account has a callback
+ * URL, and bumps the issue's counter, in the caller's transaction. */
+enum spool_ev_type { SPOOL_EV_DELIVERED = 0, SPOOL_EV_DEFERRED = 1, SPOOL_EV_BOUNCED = 2 };
+enum spool_ev_class { SPOOL_CL_NONE = 0, SPOOL_CL_POLICY, SPOOL_CL_REMOTE,
+	SPOOL_CL_EXPIRED, SPOOL_CL_ADMIN };
+struct spool_event {
+	enum spool_ev_type	 ev_type;
+	enum spool_ev_class	 ev_class;	/* NONE unless bounced */
+	int64_t			 ev_dt;		/* unix seconds */
+	const char		*ev_login;
+	const char		*ev_qid;
+	uint64_t		 ev_issue;	/* 0 = none (name/date looked up from it) */
+	const char		*ev_uniq;	/* X-Letter-Id or NULL */
+	const char		*ev_from;
+	const char		*ev_to;
+	const char		*ev_message_id;	/* NULL allowed */
+	const char		*ev_msg;	/* the reply or policy text */
+	uint32_t		 ev_attempt;
+	bool			 ev_sandbox;
+	const char		*ev_hop;	/* extra fields, NULL to omit */
+	const char		*ev_tls;
+};
+/* seq_r (may be NULL) receives the event's log sequence number. */
+int	spool_event_add(struct spool_txn *, const struct spool_event *, uint64_t *seq_r);
+/* Delivery log, oldest first (reverse: newest first), from sequence `from`
+ * (0 = the end it starts at). cb gets the event JSON (not NUL-terminated). */
+int	spool_log_iter(struct spool_txn *, bool reverse, uint64_t from,
+	    int (*cb)(uint64_t seq, const char *json, size_t len, void *), void *);
+/* Events of one message, oldest first. */
+int	spool_log_iter_qid(struct spool_txn *, const char *qid,
+	    int (*cb)(uint64_t seq, const char *json, size_t len, void *), void *);
+/* Callback outbox, oldest first, from `from` (inclusive). */
+int	spool_outbox_iter(struct spool_txn *, uint64_t from,
+	    int (*cb)(uint64_t seq, const char *login, const char *json, size_t len, void *),
+	    void *);
+int	spool_outbox_del(struct spool_txn *, uint64_t seq);
+/* Appends every logged event not yet exported to the JSON-lines file at
+ * path (O_APPEND, fdatasync), then records the cursor: in its own write
+ * transaction, so exporters serialise. At-least-once across a crash. */
+int	spool_events_export(struct spool *, const char *path, size_t *n_r);
+
+/* ---- small helpers shared by the daemons */
+/* "YYYY-MM-DD" of a unix time, UTC. */
+void	spool_date(int64_t t, char dst[11]);
+/* "2026-11-29T16:04:05Z" */
+void	spool_dt(int64_t t, char dst[21]);
+
+#endif

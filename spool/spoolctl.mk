@@ -1,0 +1,1 @@
+# spoolctl (issue 6 owner)

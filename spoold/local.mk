@@ -1,0 +1,1 @@
+# spoold: see its owner's local.mk

@@ -1,0 +1,293 @@
+"""Black-box test harness: runs the real smtpgate binaries on 127.0.0.1.
+
+A Gateway owns a temporary spool and config file with free loopback ports.
+Every wait is bounded; every process is stopped (SIGTERM, then SIGKILL) by
+PID at the end. As root, the daemons drop to the users in the config
+(ensure_users() creates them); as an ordinary user they run unprivileged.
+"""
+import json
+import os
+import pwd
+import grp
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+SRCDIR = os.environ.get("SMTPGATE_SRCDIR") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+BUILDDIR = os.environ.get("SMTPGATE_BUILDDIR") or SRCDIR
+
+BINARIES = {
+    "smtpd": "smtpd/smtpd",
+    "spoold": "spoold/spoold",
+    "deliverd": "deliverd/deliverd",
+    "spoolctl": "spool/spoolctl",
+    "sendmail": "smtpd/smtpgate-sendmail",
+}
+
+IS_ROOT = os.geteuid() == 0
+
+
+def binary(name):
+    return os.path.join(BUILDDIR, BINARIES[name])
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_for(pred, timeout=10.0, interval=0.05, what="condition"):
+    """Polls pred() until it returns a true value; raises after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise TimeoutError("timed out after %.1fs waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+def wait_port(port, host="127.0.0.1", timeout=10.0):
+    def ok():
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+    wait_for(ok, timeout, what="port %d" % port)
+
+
+def ensure_users():
+    """As root: create the system users/group the daemons drop to."""
+    if not IS_ROOT:
+        return
+    try:
+        grp.getgrnam("smtpgate")
+    except KeyError:
+        subprocess.run(["groupadd", "--system", "smtpgate"], check=True)
+    for user, extra in (("smtpgate", []), ("smtpgate-smtpd", ["-G", "smtpgate"])):
+        try:
+            pwd.getpwnam(user)
+        except KeyError:
+            subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir",
+                            "/nonexistent", "--shell", "/usr/sbin/nologin",
+                            "-g", "smtpgate"] + extra + [user], check=True)
+
+
+def make_cert(directory):
+    """A self-signed certificate for 127.0.0.1/localhost."""
+    cert = os.path.join(directory, "cert.pem")
+    key = os.path.join(directory, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                    "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=60)
+    os.chmod(key, 0o644)  # readable by the master before the drop is enough, but keep it simple
+    return cert, key
+
+
+class Gateway:
+    """One smtpgate instance: config, spool, daemons."""
+
+    def __init__(self, tls=True, port_tls="starttls", extra=None, workdir=None):
+        self.dir = workdir or tempfile.mkdtemp(prefix="sgtest-")
+        if IS_ROOT:
+            os.chmod(self.dir, 0o755)
+            ensure_users()
+        self.spool = os.path.join(self.dir, "spool")
+        self.port = free_port()
+        self.port_implicit = free_port()
+        self.conf_path = os.path.join(self.dir, "smtpgate.conf")
+        self.procs = {}
+        self.logs = {}
+        self.conf = {
+            "hostname": "gate.test",
+            "spool_dir": self.spool,
+            "smtpd_workers": "2",
+            "deliverd_workers": "2",
+            "retry_schedule": "1s 2s 5s",
+            "smtpd_timeout": "30s",
+            "spoold_rescan_interval": "1s",
+            "callback_retry_min": "1s",
+            "callback_batch_wait": "0s",
+        }
+        listen = ["127.0.0.1:%d tls=%s" % (self.port, port_tls if tls else "none")]
+        if tls:
+            self.cert, self.key = make_cert(self.dir)
+            self.conf["tls_cert"] = self.cert
+            self.conf["tls_key"] = self.key
+            listen.append("127.0.0.1:%d tls=implicit" % self.port_implicit)
+        self.listen = listen
+        if extra:
+            self.conf.update(extra)
+        self.write_conf()
+
+    # ---- configuration
+    def write_conf(self):
+        with open(self.conf_path, "w") as f:
+            for line in self.listen:
+                f.write("listen = %s\n" % line)
+            for k, v in self.conf.items():
+                if isinstance(v, (list, tuple)):
+                    for item in v:
+                        f.write("%s = %s\n" % (k, item))
+                else:
+                    f.write("%s = %s\n" % (k, v))
+
+    @property
+    def event_log(self):
+        return self.conf.get("event_log", os.path.join(self.spool, "events.jsonl"))
+
+    # ---- processes
+    def start(self, *names, wait=True):
+        """Starts daemons (default: all three) and waits until they are up."""
+        names = names or ("spoold", "deliverd", "smtpd")
+        for name in names:
+            logpath = os.path.join(self.dir, name + ".log")
+            logf = open(logpath, "ab")
+            self.logs[name] = logpath
+            p = subprocess.Popen([binary(name), "-c", self.conf_path],
+                                 stdout=logf, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL, start_new_session=True)
+            logf.close()
+            self.procs[name] = p
+        if wait and "smtpd" in names:
+            wait_port(self.port, timeout=15)
+        if wait:
+            for name in names:
+                if name != "smtpd":
+                    wait_for(lambda: os.path.isdir(os.path.join(self.spool, "db")),
+                             timeout=15, what="spool db")
+                    time.sleep(0.2)
+                if self.procs[name].poll() is not None:
+                    raise RuntimeError("%s exited: %s" % (name, self.log(name)))
+        return self
+
+    def pid(self, name):
+        return self.procs[name].pid
+
+    def stop(self, *names, timeout=15):
+        names = names or list(self.procs)
+        for name in names:
+            p = self.procs.get(name)
+            if p is None or p.poll() is not None:
+                continue
+            p.send_signal(signal.SIGTERM)
+        for name in names:
+            p = self.procs.get(name)
+            if p is None:
+                continue
+            try:
+                p.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait(timeout=5)
+                raise RuntimeError("%s did not stop on SIGTERM within %ss" % (name, timeout))
+        for name in names:
+            self.procs.pop(name, None)
+
+    def kill(self, name, sig=signal.SIGKILL):
+        """Kills a daemon's whole process group (master and children)."""
+        p = self.procs.pop(name)
+        try:
+            os.killpg(p.pid, sig)
+        except ProcessLookupError:
+            pass
+        p.wait(timeout=10)
+
+    def log(self, name):
+        try:
+            with open(self.logs[name], errors="replace") as f:
+                return f.read()
+        except (KeyError, OSError):
+            return ""
+
+    def close(self):
+        for name in list(self.procs):
+            try:
+                self.stop(name, timeout=10)
+            except Exception:
+                pass
+        for name, p in list(self.procs.items()):
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except Exception:
+                pass
+        if os.environ.get("SMTPGATE_KEEP_TMP") is None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ---- tools
+    def spoolctl(self, *args, input=None, check=True, timeout=30):
+        r = subprocess.run([binary("spoolctl"), "-c", self.conf_path] + list(args),
+                           input=input, capture_output=True, text=True, timeout=timeout)
+        if check and r.returncode != 0:
+            raise RuntimeError("spoolctl %s: exit %d: %s%s" % (
+                " ".join(args), r.returncode, r.stdout, r.stderr))
+        return r
+
+    def spoolctl_json(self, *args, **kw):
+        return json.loads(self.spoolctl(*(list(args) + ["--json"]), **kw).stdout)
+
+    def add_account(self, login, password=None, ips=(), sandbox=False, extra=()):
+        args = ["account", "add", login]
+        if password is not None:
+            args += ["--password", password]
+        for ip in ips:
+            args += ["--ip", ip]
+        if sandbox:
+            args.append("--sandbox")
+        args += list(extra)
+        return self.spoolctl(*args)
+
+    def events(self):
+        try:
+            with open(self.event_log) as f:
+                return [json.loads(line) for line in f if line.strip()]
+        except FileNotFoundError:
+            return []
+
+    def wait_events(self, pred, timeout=20, what="events"):
+        return wait_for(lambda: [e for e in self.events() if pred(e)] or None,
+                        timeout, what=what)
+
+    def files(self, area):
+        d = {"new": "incoming/new", "tmp": "incoming/tmp", "queue": "queue",
+             "quarantine": "quarantine"}[area]
+        try:
+            return sorted(f for f in os.listdir(os.path.join(self.spool, d))
+                          if not f.startswith("."))
+        except FileNotFoundError:
+            return []
+
+
+def message(frm="sender@example.com", to="rcpt@example.net", subject="test",
+            body="hello\r\n", headers=None, omit=(), msgid=None):
+    """A complete message with every header the seed requires."""
+    h = [
+        ("Message-Id", msgid or "<%d.%d@example.com>" % (time.time_ns(), os.getpid())),
+        ("Date", time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime())),
+        ("From", frm),
+        ("To", to),
+        ("Subject", subject),
+        ("MIME-Version", "1.0"),
+        ("Content-Type", "text/plain; charset=utf-8"),
+    ]
+    h = [(k, v) for k, v in h if k not in omit]
+    for k, v in (headers or {}).items():
+        h.append((k, v))
+    text = "".join("%s: %s\r\n" % kv for kv in h) + "\r\n" + body
+    return text.encode()

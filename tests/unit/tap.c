@@ -1,0 +1,74 @@
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tap.h"
+
+static int	t_count, t_failed;
+static const char *t_current = "";
+
+bool
+t_ok(bool cond, const char *fmt, ...)
+{
+	va_list	ap;
+
+	t_count++;
+	if (!cond)
+		t_failed++;
+	printf("%s %d - %s: ", cond ? "ok" : "not ok", t_count, t_current);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	return cond;
+}
+
+void
+t_diag(const char *fmt, ...)
+{
+	va_list	ap;
+
+	printf("# ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+}
+
+bool
+t_str_eq(const char *got, const char *want, const char *what)
+{
+	bool	eq = (got == NULL && want == NULL) ||
+	    (got != NULL && want != NULL && strcmp(got, want) == 0);
+
+	if (!t_ok(eq, "%s", what))
+		t_diag("got \"%s\", want \"%s\"", got ? got : "(null)",
+		    want ? want : "(null)");
+	return eq;
+}
+
+bool
+t_int_eq(long long got, long long want, const char *what)
+{
+	if (!t_ok(got == want, "%s", what)) {
+		t_diag("got %lld, want %lld", got, want);
+		return false;
+	}
+	return true;
+}
+
+int
+t_run(const struct t_case *cases, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		t_current = cases[i].name;
+		cases[i].fn();
+	}
+	printf("1..%d\n", t_count);
+	return t_failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,24 @@
+/*
+ * tap: the in-house unit test harness (STYLE T2). Prints TAP for
+ * automake's tap-driver.sh. t_run() runs each case function, then prints
+ * the plan; the exit status is 0 only if every check passed.
+ */
+#ifndef SG_TAP_H
+#define SG_TAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct t_case {
+	const char	*name;
+	void		(*fn)(void);
+};
+
+bool	t_ok(bool cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+bool	t_str_eq(const char *got, const char *want, const char *what);
+bool	t_int_eq(long long got, long long want, const char *what);
+void	t_diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int	t_run(const struct t_case *, size_t n);
+#define T_RUN(cases)	t_run((cases), sizeof(cases) / sizeof((cases)[0]))
+
+#endif
