@@ -1,0 +1,83 @@
+/*
+ * tls: the only module that includes <openssl/*> (STYLE L2). A struct
+ * tls_ctx holds configuration (certificate and key for a server; nothing
+ * for an opportunistic client); a struct tls_conn is one TLS session over
+ * a socket the caller owns (tls_conn_free never closes the fd). Objects
+ * are heap-allocated and released with the matching _free(&p), which
+ * accepts NULL and sets the pointer to NULL.
+ *
+ * Errors: functions returning int give 0 on success and -1 on failure,
+ * with a one-line reason in the caller's err buffer (or in tls_error()).
+ * tls_read/tls_write/tls_handshake on a non-blocking socket may return
+ * TLS_WANT_READ or TLS_WANT_WRITE: poll for that and call again.
+ * Protocol: TLS 1.2 and 1.3 only, modern cipher suites (no RC4/3DES/CBC-SHA1
+ * kex without forward secrecy).
+ */
+#ifndef SG_TLS_H
+#define SG_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct tls_ctx;
+struct tls_conn;
+
+#define TLS_WANT_READ	(-2)
+#define TLS_WANT_WRITE	(-3)
+
+/* Once per process, before chroot (loads OpenSSL configuration). */
+void	tls_init(void);
+
+/* ---- server side (smtpd) */
+/* Loads a PEM certificate chain and private key; NULL with err on failure. */
+struct tls_ctx	*tls_server_ctx_new(const char *cert, const char *key,
+		    char *err, size_t errsz);
+/* Wraps an accepted socket; the handshake runs in tls_handshake(). */
+struct tls_conn	*tls_server_conn_new(struct tls_ctx *, int fd);
+/* 0 done, TLS_WANT_READ/TLS_WANT_WRITE (non-blocking fd), -1 failed. */
+int		 tls_handshake(struct tls_conn *);
+
+/* ---- client side (deliverd): opportunistic, no certificate verification */
+struct tls_ctx	*tls_client_ctx_new(char *err, size_t errsz);
+/*
+ * Runs the whole client handshake on fd (blocking or not: it polls itself)
+ * within timeout_ms milliseconds. servername (may be NULL) is sent as SNI.
+ * The certificate is NOT verified (opportunistic STARTTLS, RFC 3207 sec. 4.1).
+ * 0 and *conn_r set, or -1 with err ("timeout", or OpenSSL's reason).
+ * After return the fd's O_NONBLOCK flag is as it was before.
+ */
+int		 tls_client_start(struct tls_ctx *, int fd, const char *servername,
+		    int timeout_ms, struct tls_conn **conn_r, char *err, size_t errsz);
+
+/* ---- both sides */
+/*
+ * >0 bytes, 0 on clean close (close_notify or EOF), -1 on error,
+ * TLS_WANT_READ/TLS_WANT_WRITE on a non-blocking fd. On a blocking fd they
+ * block like read(2)/write(2). tls_write writes at most n bytes (partial
+ * writes are possible only with TLS_WANT_*: SSL_MODE_ENABLE_PARTIAL_WRITE).
+ */
+ssize_t		 tls_read(struct tls_conn *, void *, size_t n);
+ssize_t		 tls_write(struct tls_conn *, const void *, size_t n);
+/* Bytes already decrypted and buffered: poll() will not report them. */
+size_t		 tls_pending(struct tls_conn *);
+/* Blocking helpers for simple clients: all of n bytes, or -1 (errors,
+ * timeout of timeout_ms per wait). */
+int		 tls_write_all(struct tls_conn *, const void *, size_t n, int timeout_ms);
+/* Up to n bytes, waiting at most timeout_ms: >0, 0 closed, -1 error or
+ * timeout (errno ETIMEDOUT). Works on blocking and non-blocking fds. */
+ssize_t		 tls_read_timeout(struct tls_conn *, void *, size_t n, int timeout_ms);
+/* Negotiated protocol ("TLSv1.3") and cipher ("TLS_AES_256_GCM_SHA384");
+ * pointers stay valid until tls_conn_free. */
+void		 tls_info(const struct tls_conn *, const char **proto_r,
+		    const char **cipher_r);
+/* "TLSv1.3 TLS_AES_256_GCM_SHA384" into dst. */
+void		 tls_info_str(const struct tls_conn *, char *dst, size_t dstsz);
+/* The last error of this connection, for logs. */
+const char	*tls_error(const struct tls_conn *);
+/* Sends close_notify without waiting for the peer's (never blocks long). */
+void		 tls_shutdown(struct tls_conn *);
+void		 tls_conn_free(struct tls_conn **);
+void		 tls_ctx_free(struct tls_ctx **);
+
+#endif
