@@ -1,5 +1,5 @@
 /*
- * tls: the only module that includes <openssl/*> (STYLE L2). A struct
+ * tls: the only module that includes <openssl/...> headers (STYLE L2). A struct
  * tls_ctx holds configuration (certificate and key for a server; nothing
  * for an opportunistic client); a struct tls_conn is one TLS session over
  * a socket the caller owns (tls_conn_free never closes the fd). Objects

@@ -1,0 +1,414 @@
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "buf.h"
+#include "tls.h"
+#include "xmem.h"
+
+struct tls_ctx {
+	SSL_CTX		*tc_ssl;
+};
+
+struct tls_conn {
+	SSL		*tn_ssl;
+	int		 tn_fd;
+	char		 tn_err[256];
+};
+
+/* Modern suites for TLS 1.2 (1.3 suites are OpenSSL's defaults). */
+#define TLS_CIPHERS12 \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:" \
+	"DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384"
+
+static void
+tls_errstr(char *err, size_t errsz, const char *what)
+{
+	unsigned long	 e;
+	char		 reason[200];
+
+	if (err == NULL || errsz == 0)
+		return;
+	e = ERR_peek_last_error();
+	if (e != 0) {
+		ERR_error_string_n(e, reason, sizeof(reason));
+		(void)snprintf(err, errsz, "%s: %s", what, reason);
+	} else if (errno != 0)
+		(void)snprintf(err, errsz, "%s: %s", what, strerror(errno));
+	else
+		(void)snprintf(err, errsz, "%s", what);
+	ERR_clear_error();
+}
+
+void
+tls_init(void)
+{
+	(void)OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS |
+	    OPENSSL_INIT_LOAD_CONFIG, NULL);
+}
+
+static SSL_CTX *
+tls_ctx_base(const SSL_METHOD *m)
+{
+	SSL_CTX	*c;
+
+	if ((c = SSL_CTX_new(m)) == NULL)
+		return NULL;
+	(void)SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
+	/* SMTP frames its own data: a missing close_notify is plain EOF. */
+	SSL_CTX_set_options(c, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL_CTX_set_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+	if (SSL_CTX_set_cipher_list(c, TLS_CIPHERS12) != 1) {
+		SSL_CTX_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+struct tls_ctx *
+tls_server_ctx_new(const char *cert, const char *key, char *err, size_t errsz)
+{
+	struct tls_ctx	*t;
+	SSL_CTX		*c;
+
+	ERR_clear_error();
+	errno = 0;
+	if ((c = tls_ctx_base(TLS_server_method())) == NULL) {
+		tls_errstr(err, errsz, "SSL_CTX_new");
+		return NULL;
+	}
+	if (SSL_CTX_use_certificate_chain_file(c, cert) != 1) {
+		tls_errstr(err, errsz, cert);
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(c, key, SSL_FILETYPE_PEM) != 1) {
+		tls_errstr(err, errsz, key);
+		goto fail;
+	}
+	if (SSL_CTX_check_private_key(c) != 1) {
+		tls_errstr(err, errsz, "key does not match certificate");
+		goto fail;
+	}
+	/* No session cache shared between preforked workers. */
+	(void)SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
+	(void)SSL_CTX_set_num_tickets(c, 0);
+	t = xcalloc(1, sizeof(*t));
+	t->tc_ssl = c;
+	return t;
+fail:
+	SSL_CTX_free(c);
+	return NULL;
+}
+
+struct tls_ctx *
+tls_client_ctx_new(char *err, size_t errsz)
+{
+	struct tls_ctx	*t;
+	SSL_CTX		*c;
+
+	ERR_clear_error();
+	errno = 0;
+	if ((c = tls_ctx_base(TLS_client_method())) == NULL) {
+		tls_errstr(err, errsz, "SSL_CTX_new");
+		return NULL;
+	}
+	SSL_CTX_set_verify(c, SSL_VERIFY_NONE, NULL);
+	t = xcalloc(1, sizeof(*t));
+	t->tc_ssl = c;
+	return t;
+}
+
+void
+tls_ctx_free(struct tls_ctx **tp)
+{
+	if (tp == NULL || *tp == NULL)
+		return;
+	SSL_CTX_free((*tp)->tc_ssl);
+	free(*tp);
+	*tp = NULL;
+}
+
+static struct tls_conn *
+tls_conn_new(struct tls_ctx *t, int fd)
+{
+	struct tls_conn	*c;
+	SSL		*s;
+
+	ERR_clear_error();
+	if ((s = SSL_new(t->tc_ssl)) == NULL)
+		return NULL;
+	if (SSL_set_fd(s, fd) != 1) {
+		SSL_free(s);
+		return NULL;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->tn_ssl = s;
+	c->tn_fd = fd;
+	return c;
+}
+
+struct tls_conn *
+tls_server_conn_new(struct tls_ctx *t, int fd)
+{
+	struct tls_conn	*c;
+
+	if ((c = tls_conn_new(t, fd)) != NULL)
+		SSL_set_accept_state(c->tn_ssl);
+	return c;
+}
+
+/* Maps an SSL_* result to our convention, recording the reason. */
+static int
+tls_result(struct tls_conn *c, int rc, const char *what)
+{
+	int	e = SSL_get_error(c->tn_ssl, rc);
+
+	switch (e) {
+	case SSL_ERROR_WANT_READ:
+		return TLS_WANT_READ;
+	case SSL_ERROR_WANT_WRITE:
+		return TLS_WANT_WRITE;
+	case SSL_ERROR_ZERO_RETURN:
+		ERR_clear_error();
+		return 0;
+	case SSL_ERROR_SYSCALL:
+		if (ERR_peek_error() == 0) {
+			if (errno == 0)
+				errno = ECONNRESET;
+			(void)snprintf(c->tn_err, sizeof(c->tn_err), "%s: %s",
+			    what, strerror(errno));
+			ERR_clear_error();
+			return -1;
+		}
+		/* FALLTHROUGH */
+	default:
+		errno = EPROTO;
+		tls_errstr(c->tn_err, sizeof(c->tn_err), what);
+		return -1;
+	}
+}
+
+int
+tls_handshake(struct tls_conn *c)
+{
+	int	rc;
+
+	ERR_clear_error();
+	errno = 0;
+	if ((rc = SSL_do_handshake(c->tn_ssl)) == 1)
+		return 0;
+	rc = tls_result(c, rc, "handshake");
+	return rc == 0 ? -1 : rc;
+}
+
+ssize_t
+tls_read(struct tls_conn *c, void *p, size_t n)
+{
+	size_t	got = 0;
+	int	rc;
+
+	ERR_clear_error();
+	errno = 0;
+	if ((rc = SSL_read_ex(c->tn_ssl, p, n, &got)) == 1)
+		return (ssize_t)got;
+	return tls_result(c, rc, "read");
+}
+
+ssize_t
+tls_write(struct tls_conn *c, const void *p, size_t n)
+{
+	size_t	done = 0;
+	int	rc;
+
+	if (n == 0)
+		return 0;
+	ERR_clear_error();
+	errno = 0;
+	if ((rc = SSL_write_ex(c->tn_ssl, p, n, &done)) == 1)
+		return (ssize_t)done;
+	rc = tls_result(c, rc, "write");
+	return rc == 0 ? -1 : rc;
+}
+
+size_t
+tls_pending(struct tls_conn *c)
+{
+	int	n = SSL_pending(c->tn_ssl);
+
+	return n > 0 ? (size_t)n : 0;
+}
+
+static int64_t
+tls_now_ms(void)
+{
+	struct timespec	ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits for the direction OpenSSL asked for until deadline; 0 or -1 (ETIMEDOUT). */
+static int
+tls_wait(int fd, int want, int64_t deadline)
+{
+	struct pollfd	pfd;
+	int64_t		left;
+	int		rc;
+
+	for (;;) {
+		left = deadline - tls_now_ms();
+		if (left <= 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		pfd.fd = fd;
+		pfd.events = want == TLS_WANT_WRITE ? POLLOUT : POLLIN;
+		pfd.revents = 0;
+		rc = poll(&pfd, 1, (int)(left > 60000 ? 60000 : left));
+		if (rc > 0)
+			return 0;
+		if (rc == -1 && errno != EINTR)
+			return -1;
+	}
+}
+
+int
+tls_client_start(struct tls_ctx *t, int fd, const char *servername,
+    int timeout_ms, struct tls_conn **conn_r, char *err, size_t errsz)
+{
+	struct tls_conn	*c;
+	int64_t		 deadline = tls_now_ms() + timeout_ms;
+	int		 fl, rc;
+
+	*conn_r = NULL;
+	if ((c = tls_conn_new(t, fd)) == NULL) {
+		tls_errstr(err, errsz, "SSL_new");
+		return -1;
+	}
+	SSL_set_connect_state(c->tn_ssl);
+	if (servername != NULL && *servername != '\0')
+		(void)SSL_set_tlsext_host_name(c->tn_ssl, servername);
+	fl = fcntl(fd, F_GETFL);
+	if (fl != -1 && !(fl & O_NONBLOCK))
+		(void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	while ((rc = tls_handshake(c)) == TLS_WANT_READ || rc == TLS_WANT_WRITE) {
+		if (tls_wait(fd, rc, deadline) == -1) {
+			(void)snprintf(c->tn_err, sizeof(c->tn_err),
+			    "handshake: %s", errno == ETIMEDOUT ? "timeout" :
+			    strerror(errno));
+			rc = -1;
+			break;
+		}
+	}
+	if (fl != -1 && !(fl & O_NONBLOCK))
+		(void)fcntl(fd, F_SETFL, fl);
+	if (rc != 0) {
+		if (err != NULL && errsz > 0)
+			(void)snprintf(err, errsz, "%s", c->tn_err);
+		tls_conn_free(&c);
+		return -1;
+	}
+	*conn_r = c;
+	return 0;
+}
+
+int
+tls_write_all(struct tls_conn *c, const void *p, size_t n, int timeout_ms)
+{
+	const char	*s = p;
+	ssize_t		 w;
+
+	while (n > 0) {
+		w = tls_write(c, s, n);
+		if (w > 0) {
+			s += w;
+			n -= (size_t)w;
+			continue;
+		}
+		if (w == TLS_WANT_READ || w == TLS_WANT_WRITE) {
+			if (tls_wait(c->tn_fd, (int)w, tls_now_ms() + timeout_ms) == -1)
+				return -1;
+			continue;
+		}
+		return -1;
+	}
+	return 0;
+}
+
+ssize_t
+tls_read_timeout(struct tls_conn *c, void *p, size_t n, int timeout_ms)
+{
+	int64_t	deadline = tls_now_ms() + timeout_ms;
+	ssize_t	r;
+
+	for (;;) {
+		if (tls_pending(c) == 0) {
+			/* A blocking fd would block in SSL_read past the deadline. */
+			if (tls_wait(c->tn_fd, TLS_WANT_READ, deadline) == -1)
+				return -1;
+		}
+		r = tls_read(c, p, n);
+		if (r == TLS_WANT_READ || r == TLS_WANT_WRITE) {
+			if (tls_wait(c->tn_fd, (int)r, deadline) == -1)
+				return -1;
+			continue;
+		}
+		return r;
+	}
+}
+
+void
+tls_info(const struct tls_conn *c, const char **proto_r, const char **cipher_r)
+{
+	if (proto_r != NULL)
+		*proto_r = SSL_get_version(c->tn_ssl);
+	if (cipher_r != NULL)
+		*cipher_r = SSL_CIPHER_get_name(SSL_get_current_cipher(c->tn_ssl));
+}
+
+void
+tls_info_str(const struct tls_conn *c, char *dst, size_t dstsz)
+{
+	const char	*p, *ci;
+
+	tls_info(c, &p, &ci);
+	(void)snprintf(dst, dstsz, "%s %s", p ? p : "?", ci ? ci : "?");
+}
+
+const char *
+tls_error(const struct tls_conn *c)
+{
+	return c->tn_err[0] ? c->tn_err : "unknown TLS error";
+}
+
+void
+tls_shutdown(struct tls_conn *c)
+{
+	ERR_clear_error();
+	/* One non-waiting attempt: the peer's close_notify is not awaited. */
+	(void)SSL_shutdown(c->tn_ssl);
+	ERR_clear_error();
+}
+
+void
+tls_conn_free(struct tls_conn **cp)
+{
+	if (cp == NULL || *cp == NULL)
+		return;
+	SSL_free((*cp)->tn_ssl);
+	free(*cp);
+	*cp = NULL;
+}
