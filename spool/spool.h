@@ -123,10 +123,12 @@ int	spool_env_add_rcpt(struct spool_env *, const char *addr);
 /* Appends the envelope text to out. SPOOL_EFORMAT if a value holds CR/LF/NUL. */
 int	spool_env_format(const struct spool_env *, struct buf *out);
 /* Pure parser over the first len bytes of a file (fuzzed). Needs the whole
- * envelope in data; SPOOL_EFORMAT on anything malformed or truncated. */
+ * envelope in data; SPOOL_EFORMAT on anything malformed or truncated.
+ * It initialises the struct itself; on error nothing is left to free. */
 int	spool_env_parse(const char *data, size_t len, struct spool_env *);
 /* Reads and parses the envelope at the start of an open file (at most
- * max bytes of envelope). Leaves the file offset at the message. */
+ * max bytes of envelope, else SPOOL_ETOOBIG). Leaves the file offset at
+ * the message. */
 int	spool_env_read(int fd, size_t max, struct spool_env *);
 
 /* ===================================================================

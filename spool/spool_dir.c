@@ -1,1 +1,375 @@
+/*
+ * The spool directory tree (modes in spool.h) and message files: the
+ * durable incoming write (tmp, fsync, rename into new/, fsync new/),
+ * scanning, moving and stale-tmp cleanup. Every step is safe to repeat
+ * after a crash: a file is either complete in new/ or only in tmp/.
+ */
 #include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "fsx.h"
+#include "priv.h"
+#include "spool.h"
+#include "xmem.h"
+
+static const char *const spool_area_names[] = {
+	[SPOOL_TMP] = "incoming/tmp", [SPOOL_NEW] = "incoming/new",
+	[SPOOL_QUEUE] = "queue", [SPOOL_QUARANTINE] = "quarantine",
+	[SPOOL_KEYS] = "keys", [SPOOL_DB] = "db",
+};
+
+int
+spool_path(char *dst, size_t dstsz, const char *spool_dir, enum spool_area a,
+    const char *name)
+{
+	int	rc;
+
+	if ((unsigned)a >= sizeof(spool_area_names) / sizeof(spool_area_names[0])) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (name != NULL)
+		rc = str_printf(dst, dstsz, "%s/%s/%s", spool_dir, spool_area_names[a], name);
+	else
+		rc = str_printf(dst, dstsz, "%s/%s", spool_dir, spool_area_names[a]);
+	if (rc == -1) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+int
+spool_trigger_path(char *dst, size_t dstsz, const char *spool_dir)
+{
+	if (str_printf(dst, dstsz, "%s/trigger", spool_dir) == -1) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- the tree */
+
+enum spool_owner { SPOOL_OWN_SPOOLD, SPOOL_OWN_DELIVERD };
+
+static const struct spool_tree_entry {
+	const char		*rel;		/* "" = spool_dir itself */
+	mode_t			 mode;
+	enum spool_owner	 owner;
+	bool			 fifo;
+} spool_tree[] = {
+	{ "", 0755, SPOOL_OWN_SPOOLD, false },
+	{ "incoming", 0750, SPOOL_OWN_SPOOLD, false },
+	{ "incoming/tmp", 0770, SPOOL_OWN_SPOOLD, false },
+	{ "incoming/new", 0770, SPOOL_OWN_SPOOLD, false },
+	{ "queue", 0700, SPOOL_OWN_SPOOLD, false },
+	{ "quarantine", 0700, SPOOL_OWN_SPOOLD, false },
+	{ "keys", 0700, SPOOL_OWN_DELIVERD, false },
+	{ "db", 0750, SPOOL_OWN_SPOOLD, false },
+	{ "db/data.mdb", 0640, SPOOL_OWN_SPOOLD, false },	/* fixed if present */
+	{ "db/lock.mdb", 0660, SPOOL_OWN_SPOOLD, false },
+	{ "trigger", 0660, SPOOL_OWN_SPOOLD, true },
+};
+
+struct spool_ids {
+	bool	root;
+	uid_t	uid[2];
+	gid_t	gid[2];
+};
+
+static int
+spool_tree_ids(const struct conf *cf, struct spool_ids *ids)
+{
+	gid_t	g, shared;
+
+	ids->root = priv_is_root();
+	if (!ids->root)
+		return 0;
+	if (priv_lookup(cf->cf_spoold_user, &ids->uid[0], &g) == -1 ||
+	    priv_lookup(cf->cf_deliverd_user, &ids->uid[1], &ids->gid[1]) == -1)
+		return EINVAL;
+	ids->gid[0] = priv_lookup_group(cf->cf_group, &shared) == 0 ? shared : g;
+	return 0;
+}
+
+static int
+spool_tree_one(const char *path, const struct spool_tree_entry *te,
+    const struct spool_ids *ids)
+{
+	struct stat	st;
+	bool		file = strstr(te->rel, ".mdb") != NULL;
+
+	if (file) {
+		if (stat(path, &st) == -1)
+			return 0;
+	} else if (te->fifo) {
+		if (mkfifo(path, te->mode) == -1 && errno != EEXIST)
+			return errno;
+	} else if (mkdir(path, te->mode) == -1 && errno != EEXIST)
+		return errno;
+	if (lstat(path, &st) == -1)
+		return errno;
+	if (te->fifo ? !S_ISFIFO(st.st_mode) : !file && !S_ISDIR(st.st_mode))
+		return EEXIST;
+	if (ids->root && chown(path, ids->uid[te->owner], ids->gid[te->owner]) == -1)
+		return errno;
+	/* umask-independent modes; a non-owner (non-root) cannot chmod, and
+	 * then the owner made the tree already: not an error */
+	if ((st.st_mode & 07777) != te->mode && chmod(path, te->mode) == -1 &&
+	    (ids->root || errno != EPERM))
+		return errno;
+	return 0;
+}
+
+int
+spool_tree_create(const struct conf *cf)
+{
+	struct spool_ids	ids;
+	char			path[4096];
+	size_t			i;
+	int			rc;
+
+	if ((rc = spool_tree_ids(cf, &ids)) != 0)
+		return rc;
+	if (fsx_mkdirs(cf->cf_spool_dir, 0755) == -1)
+		return errno;
+	for (i = 0; i < sizeof(spool_tree) / sizeof(spool_tree[0]); i++) {
+		if (str_printf(path, sizeof(path), "%s%s%s", cf->cf_spool_dir,
+		    spool_tree[i].rel[0] != '\0' ? "/" : "", spool_tree[i].rel) == -1)
+			return ENAMETOOLONG;
+		if ((rc = spool_tree_one(path, &spool_tree[i], &ids)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* ---- incoming files */
+
+static void
+spool_in_reset(struct spool_in *in)
+{
+	in->si_fd = -1;
+	in->si_tmp[0] = in->si_new[0] = in->si_newdir[0] = '\0';
+	in->si_size = 0;
+}
+
+static int
+spool_in_paths(const char *spool_dir, struct spool_in *in)
+{
+	qid_make(in->si_qid);
+	if (spool_path(in->si_tmp, sizeof(in->si_tmp), spool_dir, SPOOL_TMP, in->si_qid) == -1 ||
+	    spool_path(in->si_new, sizeof(in->si_new), spool_dir, SPOOL_NEW, in->si_qid) == -1 ||
+	    spool_path(in->si_newdir, sizeof(in->si_newdir), spool_dir, SPOOL_NEW, NULL) == -1)
+		return ENAMETOOLONG;
+	return 0;
+}
+
+int
+spool_in_create(const char *spool_dir, struct spool_in *in)
+{
+	int	tries, rc;
+
+	spool_in_reset(in);
+	for (tries = 0; tries < 10; tries++) {
+		if ((rc = spool_in_paths(spool_dir, in)) != 0)
+			break;
+		in->si_fd = open(in->si_tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+		if (in->si_fd != -1)
+			break;
+		rc = errno;
+		if (rc != EEXIST)
+			break;
+	}
+	if (in->si_fd == -1) {
+		spool_in_reset(in);
+		return rc != 0 ? rc : EEXIST;
+	}
+	/* 0640 whatever the umask: spoold (group) must read it */
+	if (fchmod(in->si_fd, 0640) == -1) {
+		rc = errno;
+		spool_in_abort(in);
+		return rc;
+	}
+	return 0;
+}
+
+int
+spool_in_write(struct spool_in *in, const void *p, size_t n)
+{
+	int	rc;
+
+	if (in->si_fd == -1)
+		return EBADF;
+	if (fsx_write_all(in->si_fd, p, n) == -1) {
+		rc = errno;
+		spool_in_abort(in);
+		return rc;
+	}
+	in->si_size += (off_t)n;
+	return 0;
+}
+
+int
+spool_in_commit(struct spool_in *in)
+{
+	int	rc, fd = in->si_fd;
+
+	if (fd == -1)
+		return EBADF;
+	in->si_fd = -1;
+	if (fsync(fd) == -1) {
+		rc = errno;
+		(void)close(fd);	/* already failing: the tmp file goes */
+		goto fail;
+	}
+	if (close(fd) == -1 || rename(in->si_tmp, in->si_new) == -1) {
+		rc = errno;
+		goto fail;
+	}
+	in->si_tmp[0] = '\0';
+	if (fsx_fsync_dir(in->si_newdir) == -1) {
+		/* not acknowledged, so it must not be delivered either */
+		rc = errno;
+		(void)unlink(in->si_new);
+		return rc;
+	}
+	return 0;
+fail:
+	spool_in_abort(in);
+	return rc;
+}
+
+void
+spool_in_abort(struct spool_in *in)
+{
+	if (in->si_fd != -1) {
+		(void)close(in->si_fd);		/* discarding the file anyway */
+		in->si_fd = -1;
+	}
+	if (in->si_tmp[0] != '\0') {
+		(void)unlink(in->si_tmp);	/* gone or never there: both fine */
+		in->si_tmp[0] = '\0';
+	}
+}
+
+/* ---- scanning and moving */
+
+static int
+spool_name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The QID-named entries of dir, sorted; *v_r is freed by the caller. */
+static int
+spool_list(const char *dir, char ***v_r, size_t *n_r)
+{
+	DIR		*d;
+	struct dirent	*de;
+	char		**v = NULL;
+	size_t		 n = 0;
+
+	if ((d = opendir(dir)) == NULL)
+		return errno;
+	errno = 0;
+	while ((de = readdir(d)) != NULL) {
+		if (!qid_ok(de->d_name))
+			continue;	/* dot files are temporaries */
+		v = xreallocarray(v, n + 1, sizeof(*v));
+		v[n++] = xstrdup(de->d_name);
+	}
+	(void)closedir(d);	/* read-only directory stream */
+	qsort(v, n, sizeof(*v), spool_name_cmp);
+	*v_r = v;
+	*n_r = n;
+	return 0;
+}
+
+int
+spool_scan(const char *spool_dir, enum spool_area a,
+    int (*cb)(const char *, void *), void *arg)
+{
+	char	 dir[4096], **v = NULL;
+	size_t	 n = 0, i;
+	int	 rc;
+
+	if (spool_path(dir, sizeof(dir), spool_dir, a, NULL) == -1)
+		return errno;
+	if ((rc = spool_list(dir, &v, &n)) != 0)
+		return rc;
+	for (i = 0; i < n && rc == 0; i++)
+		rc = cb(v[i], arg);
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+	return rc;
+}
+
+int
+spool_move(const char *spool_dir, const char *name, enum spool_area from,
+    enum spool_area to)
+{
+	char	src[4096], dst[4096];
+
+	if (spool_path(src, sizeof(src), spool_dir, from, name) == -1 ||
+	    spool_path(dst, sizeof(dst), spool_dir, to, name) == -1)
+		return errno;
+	return rename(src, dst) == -1 ? errno : 0;
+}
+
+int
+spool_sync(const char *spool_dir, enum spool_area a)
+{
+	char	dir[4096];
+
+	if (spool_path(dir, sizeof(dir), spool_dir, a, NULL) == -1)
+		return errno;
+	return fsx_fsync_dir(dir) == -1 ? errno : 0;
+}
+
+int
+spool_unlink(const char *spool_dir, enum spool_area a, const char *name)
+{
+	char	path[4096];
+
+	if (spool_path(path, sizeof(path), spool_dir, a, name) == -1)
+		return errno;
+	return unlink(path) == -1 ? errno : 0;
+}
+
+int
+spool_tmp_cleanup(const char *spool_dir, time_t max_age, size_t *n_r)
+{
+	struct dirent	*de;
+	struct stat	 st;
+	DIR		*d;
+	char		 dir[4096];
+	time_t		 now = time(NULL);
+
+	*n_r = 0;
+	if (spool_path(dir, sizeof(dir), spool_dir, SPOOL_TMP, NULL) == -1)
+		return errno;
+	if ((d = opendir(dir)) == NULL)
+		return errno;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+		    !S_ISREG(st.st_mode) || now - st.st_mtime < max_age)
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+			(*n_r)++;
+	}
+	(void)closedir(d);	/* read-only directory stream */
+	return 0;
+}

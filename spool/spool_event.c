@@ -1,1 +1,391 @@
+/*
+ * Events (spool.h): the CONTRACT JSON built once, appended to the delivery
+ * log (dlog: BE64 seq -> JSON), indexed by message (dlog_qid: QID BE64 seq),
+ * queued for the callback sender (outbox: BE64 seq -> login\0JSON) and
+ * counted in the issue, all in the caller's transaction. The export to
+ * events.jsonl keeps its cursor in meta ("export_seq").
+ */
 #include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fsx.h"
+#include "json.h"
+#include "spool.h"
+#include "spool_key.h"
+#include "spool_rec.h"
+
+void
+spool_date(int64_t t, char dst[11])
+{
+	struct tm	tm;
+	time_t		tt = (time_t)t;
+
+	if (gmtime_r(&tt, &tm) == NULL ||
+	    strftime(dst, 11, "%Y-%m-%d", &tm) != 10)
+		(void)str_copy(dst, 11, "1970-01-01");
+}
+
+void
+spool_dt(int64_t t, char dst[21])
+{
+	struct tm	tm;
+	time_t		tt = (time_t)t;
+
+	if (gmtime_r(&tt, &tm) == NULL ||
+	    strftime(dst, 21, "%Y-%m-%dT%H:%M:%SZ", &tm) != 20)
+		(void)str_copy(dst, 21, "1970-01-01T00:00:00Z");
+}
+
+static const char *
+spool_ev_type_name(enum spool_ev_type t)
+{
+	switch (t) {
+	case SPOOL_EV_DELIVERED: return "delivered";
+	case SPOOL_EV_DEFERRED: return "deferred";
+	default: return "bounced";
+	}
+}
+
+static const char *
+spool_ev_class_name(enum spool_ev_class c)
+{
+	switch (c) {
+	case SPOOL_CL_POLICY: return "policy";
+	case SPOOL_CL_REMOTE: return "remote";
+	case SPOOL_CL_EXPIRED: return "expired";
+	case SPOOL_CL_ADMIN: return "admin";
+	default: return NULL;
+	}
+}
+
+static void
+spool_ev_issue_json(struct json_gen *g, const struct spool_issue *is)
+{
+	json_key(g, "issue");
+	json_obj_begin(g);
+	json_key(g, "id");
+	if (is != NULL)
+		json_int(g, (int64_t)is->si_id);
+	else
+		json_null(g);
+	json_kv_str(g, "name", is != NULL && is->si_has_name ? is->si_name : NULL);
+	json_kv_str(g, "date", is != NULL ? is->si_date : NULL);
+	json_obj_end(g);
+}
+
+static void
+spool_ev_json(struct json_gen *g, const struct spool_event *ev, const char *id,
+    const struct spool_issue *is)
+{
+	char	dt[21];
+
+	spool_dt(ev->ev_dt, dt);
+	json_obj_begin(g);
+	json_kv_str(g, "id", id);
+	json_kv_str(g, "event", spool_ev_type_name(ev->ev_type));
+	if (ev->ev_type == SPOOL_EV_BOUNCED)
+		json_kv_str(g, "class", spool_ev_class_name(ev->ev_class));
+	json_kv_str(g, "dt", dt);
+	json_kv_str(g, "account", ev->ev_login);
+	json_kv_str(g, "queue_id", ev->ev_qid);
+	spool_ev_issue_json(g, is);
+	json_key(g, "gate");
+	json_obj_begin(g);
+	json_kv_str(g, "uniq", ev->ev_uniq);
+	json_obj_end(g);
+	json_kv_str(g, "from", ev->ev_from != NULL ? ev->ev_from : "");
+	json_kv_str(g, "to", ev->ev_to);
+	json_kv_str(g, "message_id", ev->ev_message_id);
+	json_kv_str(g, "msg", ev->ev_msg != NULL ? ev->ev_msg : "");
+	json_kv_int(g, "attempt", ev->ev_attempt);
+	json_kv_bool(g, "sandbox", ev->ev_sandbox);
+	if (ev->ev_hop != NULL)
+		json_kv_str(g, "hop", ev->ev_hop);
+	if (ev->ev_tls != NULL)
+		json_kv_str(g, "tls", ev->ev_tls);
+	json_obj_end(g);
+}
+
+static uint64_t *
+spool_ev_counter(struct spool_issue *is, const struct spool_event *ev)
+{
+	if (ev->ev_type == SPOOL_EV_DELIVERED)
+		return &is->si_delivered;
+	if (ev->ev_type == SPOOL_EV_DEFERRED)
+		return &is->si_deferred;
+	switch (ev->ev_class) {
+	case SPOOL_CL_POLICY: return &is->si_bounced_policy;
+	case SPOOL_CL_REMOTE: return &is->si_bounced_remote;
+	case SPOOL_CL_EXPIRED: return &is->si_bounced_expired;
+	case SPOOL_CL_ADMIN: return &is->si_bounced_admin;
+	default: return NULL;
+	}
+}
+
+/* The outbox entry, only for an account with a callback URL. */
+static int
+spool_ev_outbox(struct spool_txn *t, const struct spool_event *ev,
+    const struct spool_key *k, const char *json, size_t len)
+{
+	struct spool_account	a;
+	struct buf		b;
+	int			rc;
+
+	if (ev->ev_login == NULL)
+		return 0;
+	rc = spool_account_get(t, ev->ev_login, &a);
+	if (rc == SPOOL_ENOTFOUND || (rc == 0 && a.sa_callback_url[0] == '\0'))
+		return 0;
+	if (rc != 0)
+		return rc;
+	buf_init(&b, SPOOL_REC_MAX * 2);
+	if (buf_append(&b, ev->ev_login, strlen(ev->ev_login) + 1) == -1 ||
+	    buf_append(&b, json, len) == -1)
+		rc = errno == EMSGSIZE ? SPOOL_ETOOBIG : ENOMEM;
+	else
+		rc = spool_db_put(t, SPOOL_DB_OUTBOX, k, b.data, b.len);
+	buf_release(&b);
+	return rc;
+}
+
+/* dlog, dlog_qid and outbox under sequence number seq. */
+static int
+spool_ev_store(struct spool_txn *t, const struct spool_event *ev, uint64_t seq,
+    const char *json, size_t len)
+{
+	struct spool_key	k, q;
+	int			rc;
+
+	spool_key_init(&k);
+	spool_key_be64(&k, seq);
+	if ((rc = spool_db_put(t, SPOOL_DB_DLOG, &k, json, len)) != 0)
+		return rc;
+	if (ev->ev_qid != NULL && qid_ok(ev->ev_qid)) {
+		spool_key_init(&q);
+		spool_key_raw(&q, ev->ev_qid, QID_LEN);
+		spool_key_be64(&q, seq);
+		if ((rc = spool_db_put(t, SPOOL_DB_DLOG_QID, &q, "", 0)) != 0)
+			return rc;
+	}
+	return spool_ev_outbox(t, ev, &k, json, len);
+}
+
+int
+spool_event_add(struct spool_txn *t, const struct spool_event *ev, uint64_t *seq_r)
+{
+	struct spool_issue	 is, *isp = NULL;
+	struct json_gen		*g;
+	const char		*json;
+	uint64_t		 seq, *ctr;
+	size_t			 len;
+	char			 inst[9], id[32];
+	int			 rc;
+
+	if (ev->ev_issue != 0) {
+		if ((rc = spool_issue_get(t, ev->ev_issue, &is)) != 0)
+			return rc;
+		isp = &is;
+	}
+	if ((rc = spool_db_instance(t, inst)) != 0 ||
+	    (rc = spool_db_meta_next(t, "event_seq", &seq)) != 0)
+		return rc;
+	(void)snprintf(id, sizeof(id), "%s-%llu", inst, (unsigned long long)seq);
+	g = json_gen_new(false);
+	spool_ev_json(g, ev, id, isp);
+	json = json_gen_result(g, &len);
+	rc = spool_ev_store(t, ev, seq, json, len);
+	json_gen_free(&g);
+	if (rc != 0)
+		return rc;
+	if (isp != NULL && (ctr = spool_ev_counter(isp, ev)) != NULL) {
+		(*ctr)++;
+		if ((rc = spool_issue_put(t, isp)) != 0)
+			return rc;
+	}
+	if (seq_r != NULL)
+		*seq_r = seq;
+	return 0;
+}
+
+/* ---- reading the log and the outbox */
+
+struct spool_log_it {
+	int	(*cb)(uint64_t, const char *, size_t, void *);
+	int	(*ocb)(uint64_t, const char *, const char *, size_t, void *);
+	void	*arg;
+	struct spool_txn *txn;
+};
+
+static int
+spool_log_it_cb(const uint8_t *key, size_t klen, const void *v, size_t len, void *arg)
+{
+	struct spool_log_it	*it = arg;
+
+	if (klen != 8)
+		return SPOOL_ECORRUPT;
+	return it->cb(spool_be64_get(key), v, len, it->arg);
+}
+
+int
+spool_log_iter(struct spool_txn *t, bool reverse, uint64_t from,
+    int (*cb)(uint64_t, const char *, size_t, void *), void *arg)
+{
+	struct spool_log_it	it = { .cb = cb, .arg = arg };
+	struct spool_key	k;
+
+	spool_key_init(&k);
+	if (from != 0)
+		spool_key_be64(&k, from);
+	return spool_db_iter(t, SPOOL_DB_DLOG, &k, 0, reverse, spool_log_it_cb, &it);
+}
+
+static int
+spool_log_qid_cb(const uint8_t *key, size_t klen, const void *v, size_t len, void *arg)
+{
+	struct spool_log_it	*it = arg;
+	struct spool_key	 k;
+	const void		*json;
+	size_t			 jlen;
+	uint64_t		 seq;
+	int			 rc;
+
+	(void)v;
+	(void)len;
+	if (klen != QID_LEN + 8)
+		return SPOOL_ECORRUPT;
+	seq = spool_be64_get(key + QID_LEN);
+	spool_key_init(&k);
+	spool_key_be64(&k, seq);
+	rc = spool_db_get(it->txn, SPOOL_DB_DLOG, &k, &json, &jlen);
+	if (rc == SPOOL_ENOTFOUND)
+		return 0;	/* log entry pruned */
+	if (rc != 0)
+		return rc;
+	return it->cb(seq, json, jlen, it->arg);
+}
+
+int
+spool_log_iter_qid(struct spool_txn *t, const char *qid,
+    int (*cb)(uint64_t, const char *, size_t, void *), void *arg)
+{
+	struct spool_log_it	it = { .cb = cb, .arg = arg, .txn = t };
+	struct spool_key	k;
+
+	if (!qid_ok(qid))
+		return EINVAL;
+	spool_key_init(&k);
+	spool_key_raw(&k, qid, QID_LEN);
+	return spool_db_iter(t, SPOOL_DB_DLOG_QID, &k, k.k_len, false, spool_log_qid_cb, &it);
+}
+
+static int
+spool_outbox_it_cb(const uint8_t *key, size_t klen, const void *v, size_t len, void *arg)
+{
+	struct spool_log_it	*it = arg;
+	const char		*login = v, *nul;
+
+	if (klen != 8 || (nul = memchr(v, '\0', len)) == NULL)
+		return SPOOL_ECORRUPT;
+	return it->ocb(spool_be64_get(key), login, nul + 1,
+	    len - (size_t)(nul + 1 - login), it->arg);
+}
+
+int
+spool_outbox_iter(struct spool_txn *t, uint64_t from,
+    int (*cb)(uint64_t, const char *, const char *, size_t, void *), void *arg)
+{
+	struct spool_log_it	it = { .ocb = cb, .arg = arg };
+	struct spool_key	k;
+
+	spool_key_init(&k);
+	if (from != 0)
+		spool_key_be64(&k, from);
+	return spool_db_iter(t, SPOOL_DB_OUTBOX, &k, 0, false, spool_outbox_it_cb, &it);
+}
+
+int
+spool_outbox_del(struct spool_txn *t, uint64_t seq)
+{
+	struct spool_key	k;
+
+	spool_key_init(&k);
+	spool_key_be64(&k, seq);
+	return spool_db_del(t, SPOOL_DB_OUTBOX, &k);
+}
+
+/* ---- export to events.jsonl */
+
+struct spool_export {
+	const char	*path;
+	int		 fd;
+	uint64_t	 last;
+	size_t		 n;
+};
+
+static int
+spool_export_cb(uint64_t seq, const char *json, size_t len, void *arg)
+{
+	struct spool_export	*ex = arg;
+
+	if (ex->fd == -1 &&
+	    (ex->fd = open(ex->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640)) == -1)
+		return errno;
+	if (fsx_write_all(ex->fd, json, len) == -1 || fsx_write_all(ex->fd, "\n", 1) == -1)
+		return errno;
+	ex->last = seq;
+	ex->n++;
+	return 0;
+}
+
+static int
+spool_export_finish(struct spool_export *ex)
+{
+	int	rc = 0;
+
+	if (ex->fd == -1)
+		return 0;
+	if (fdatasync(ex->fd) == -1)
+		rc = errno;
+	if (close(ex->fd) == -1 && rc == 0)
+		rc = errno;
+	ex->fd = -1;
+	return rc;
+}
+
+int
+spool_events_export(struct spool *sp, const char *path, size_t *n_r)
+{
+	struct spool_export	 ex = { .path = path, .fd = -1 };
+	struct spool_txn	*t;
+	uint64_t		 cur = 0;
+	int			 rc, frc;
+
+	if (n_r != NULL)
+		*n_r = 0;
+	if ((rc = spool_begin(sp, true, &t)) != 0)
+		return rc;
+	rc = spool_db_meta_get_u64(t, "export_seq", &cur);
+	if (rc != 0 && rc != SPOOL_ENOTFOUND)
+		goto fail;
+	rc = spool_log_iter(t, false, cur + 1, spool_export_cb, &ex);
+	frc = spool_export_finish(&ex);
+	if (rc == 0)
+		rc = frc;
+	if (rc != 0 || ex.n == 0)
+		goto fail;
+	if ((rc = spool_db_meta_put_u64(t, "export_seq", ex.last)) != 0)
+		goto fail;
+	if (n_r != NULL)
+		*n_r = ex.n;
+	return spool_commit(&t);
+fail:
+	(void)spool_export_finish(&ex);
+	spool_abort(&t);
+	return rc;
+}
