@@ -1,19 +1,29 @@
-# Unit tests: tests/unit/t_<module>.c, TAP through build-aux/tap-driver.sh.
-# Each owner adds its t_*.c below with "UNIT_TESTS += tests/unit/t_x".
+# tests/: the C unit tests, the fuzz corpora replays, tests/banned.sh and the
+# black-box Python tests. `make check` runs all of them.
+#
+# Convention for a C unit test (STYLE T1/T2), in the local.mk you own:
+#     UNIT_TESTS += tests/unit/t_x
+#     tests_unit_t_x_SOURCES = tests/unit/t_x.c
+#     tests_unit_t_x_CPPFLAGS = $(UNIT_CPPFLAGS)
+#     tests_unit_t_x_LDADD = $(TEST_LIBS)        # put your own lib first
+# Makefile.am starts UNIT_TESTS empty before any include and, after the last
+# include, adds it to check_PROGRAMS and TESTS: include order does not matter.
+# UNIT_TESTS is also what `make check-sanitize` and `make check-valgrind` run.
+# A unit test prints TAP (tests/unit/tap.h); each TAP line counts as a test.
+# Test data lives in tests/unit/data/ (distributed); find it through
+# getenv("SMTPGATE_SRCDIR") so VPATH builds and distcheck work.
+#
+# A black-box test:  TESTS += tests/blackbox/test_x.py  (pytest; it finds the
+# binaries through SMTPGATE_BUILDDIR and the sources through SMTPGATE_SRCDIR).
+#
+# A fuzz target: see tests/fuzz/README (nothing to register).
 noinst_LIBRARIES += tests/unit/libtap.a
 tests_unit_libtap_a_SOURCES = tests/unit/tap.c tests/unit/tap.h
 TEST_LIBS = tests/unit/libtap.a spool/libspool.a common/libcommon.a \
 	$(LMDB_LIBS) $(YAJL_LIBS) $(OPENSSL_LIBS) $(LIBS)
 UNIT_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/unit
 
-UNIT_TESTS = tests/unit/t_conf tests/unit/t_buf
-tests_unit_t_conf_CPPFLAGS = $(UNIT_CPPFLAGS)
-tests_unit_t_conf_LDADD = $(TEST_LIBS)
-tests_unit_t_buf_CPPFLAGS = $(UNIT_CPPFLAGS)
-tests_unit_t_buf_LDADD = $(TEST_LIBS)
-
 include tests/unit/local.mk
 
-check_PROGRAMS += $(UNIT_TESTS)
-TESTS += $(UNIT_TESTS)
-EXTRA_DIST += tests/blackbox tests/fuzz
+TESTS += tests/banned.sh
+EXTRA_DIST += tests/banned.sh tests/blackbox tests/unit/data
