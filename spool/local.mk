@@ -10,3 +10,9 @@ spool_libspool_a_SOURCES = \
 	spool/spool_key.c spool/spool_key.h \
 	spool/spool_event.c
 spool_libspool_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS)
+
+# Unit tests (STYLE T2): envelope, LMDB records, durable write and crashes.
+UNIT_TESTS += tests/unit/t_spool_env
+tests_unit_t_spool_env_SOURCES = tests/unit/t_spool_env.c
+tests_unit_t_spool_env_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_t_spool_env_LDADD = $(TEST_LIBS)
