@@ -70,7 +70,9 @@ hdr_push(struct hdr *p, const void *data, size_t len)
 void
 hdr_push_eof(struct hdr *p)
 {
-	p->hp_eof = true;
+	/* input was cut at the cap: its end is not the end of the message */
+	if (!p->hp_dropped)
+		p->hp_eof = true;
 }
 
 /* Needs bytes that may never come: more input, or the cap was hit. */

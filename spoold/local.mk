@@ -1,1 +1,34 @@
-# spoold: see its owner's local.mk
+# spoold (issue 4): files incoming/new into LMDB and queue/.
+# libhdr.a: the pure RFC 5322 parsers (common/hdr, common/rfc5322addr),
+# usable by any program; libspoold.a: spoold's policy and filing logic.
+noinst_LIBRARIES += spoold/libhdr.a spoold/libspoold.a
+spoold_libhdr_a_SOURCES = \
+	common/hdr.c common/hdr.h \
+	common/rfc5322addr.c common/rfc5322addr.h
+spoold_libspoold_a_SOURCES = \
+	spoold/spoold_policy.c spoold/spoold_policy.h \
+	spoold/spoold_file.c spoold/spoold_file.h
+spoold_libspoold_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS)
+SPOOLD_LIBS = spoold/libspoold.a spoold/libhdr.a spool/libspool.a \
+	common/libcommon.a $(LMDB_LIBS) $(YAJL_LIBS) $(OPENSSL_LIBS) $(LIBS)
+
+pkglibexec_PROGRAMS += spoold/spoold
+spoold_spoold_SOURCES = spoold/spoold.c
+spoold_spoold_LDADD = $(SPOOLD_LIBS)
+dist_man_MANS += spoold/spoold.8
+
+# Unit tests (TAP); fuzz targets tests/fuzz/fuzz_{hdr,rfc5322addr}.c are
+# found by tests/fuzz/local.mk.
+UNIT_TESTS += tests/unit/t_hdr tests/unit/t_rfc5322addr tests/unit/t_spoold_policy
+tests_unit_t_hdr_SOURCES = tests/unit/t_hdr.c
+tests_unit_t_hdr_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_t_hdr_LDADD = spoold/libhdr.a $(TEST_LIBS)
+tests_unit_t_rfc5322addr_SOURCES = tests/unit/t_rfc5322addr.c
+tests_unit_t_rfc5322addr_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_t_rfc5322addr_LDADD = spoold/libhdr.a $(TEST_LIBS)
+tests_unit_t_spoold_policy_SOURCES = tests/unit/t_spoold_policy.c
+tests_unit_t_spoold_policy_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/spoold
+tests_unit_t_spoold_policy_LDADD = spoold/libspoold.a spoold/libhdr.a $(TEST_LIBS)
+
+# Black-box tests (real binaries; see tests/blackbox/lib/smtpgate.py).
+TESTS += tests/blackbox/test_spoold.py
