@@ -29,29 +29,17 @@ noinst_PROGRAMS += spool/spoolctl_gen
 spool_spoolctl_gen_SOURCES = spool/spoolctl_gen.c
 spool_spoolctl_gen_LDADD = $(SPOOLCTL_LIBS)
 
-# Unit tests (TAP). Not in UNIT_TESTS: that variable is assigned in
-# tests/local.mk, which is included after this file.
-check_PROGRAMS += tests/unit/t_statq tests/unit/t_pkey
-TESTS += tests/unit/t_statq tests/unit/t_pkey
-tests_unit_t_statq_CPPFLAGS = $(UNIT_CPPFLAGS)
+# Unit tests (TAP); the fuzz target tests/fuzz/fuzz_statq.c and its corpus
+# tests/fuzz/corpus/statq/ are found by tests/fuzz/local.mk.
 CTL_TEST_LIBS = common/libctl.a tests/unit/libtap.a common/libcommon.a \
 	$(YAJL_LIBS) $(OPENSSL_LIBS) $(LIBS)
+UNIT_TESTS += tests/unit/t_statq tests/unit/t_pkey
+tests_unit_t_statq_SOURCES = tests/unit/t_statq.c
+tests_unit_t_statq_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_t_statq_LDADD = $(CTL_TEST_LIBS)
+tests_unit_t_pkey_SOURCES = tests/unit/t_pkey.c
 tests_unit_t_pkey_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_t_pkey_LDADD = $(CTL_TEST_LIBS)
-
-# The fuzz target. Without --enable-fuzzing it is a TAP program that runs
-# its seed corpus (tests/fuzz/corpus/statq) as regression inputs.
-check_PROGRAMS += tests/fuzz/fuzz_statq
-tests_fuzz_fuzz_statq_SOURCES = tests/fuzz/fuzz_statq.c
-tests_fuzz_fuzz_statq_LDADD = common/libctl.a common/libcommon.a $(YAJL_LIBS) $(OPENSSL_LIBS) $(LIBS)
-if FUZZING
-tests_fuzz_fuzz_statq_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined
-tests_fuzz_fuzz_statq_LDFLAGS = -fsanitize=fuzzer,address,undefined
-else
-tests_fuzz_fuzz_statq_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_STANDALONE
-TESTS += tests/fuzz/fuzz_statq
-endif
 
 TESTS += \
 	tests/blackbox/test_spoolctl_account.py \

@@ -1,0 +1,106 @@
+/*
+ * spoolctl: main() and command dispatch only (STYLE L1). The commands
+ * live in spoolctl_*.c; see spoolctl(8).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "log.h"
+#include "spoolctl.h"
+
+static const struct ctl_cmd ctl_cmds[] = {
+	{ .name = "account", .fn = ctl_cmd_account },
+	{ .name = "sender", .fn = ctl_cmd_sender },
+	{ .name = "dkim", .fn = ctl_cmd_dkim },
+	{ .name = "stoplist", .fn = ctl_cmd_stoplist },
+	{ .name = "issue", .fn = ctl_cmd_issue },
+	{ .name = "queue", .fn = ctl_cmd_queue },
+	{ .name = "show", .fn = ctl_cmd_show },
+	{ .name = "retry", .fn = ctl_cmd_retry },
+	{ .name = "hold", .fn = ctl_cmd_hold },
+	{ .name = "release", .fn = ctl_cmd_release },
+	{ .name = "delete", .fn = ctl_cmd_delete },
+	{ .name = "issues", .fn = ctl_cmd_issues },
+	{ .name = "bounces", .fn = ctl_cmd_bounces },
+	{ .name = "query", .fn = ctl_cmd_query },
+};
+
+static void
+spoolctl_help(FILE *fp)
+{
+	(void)fputs(
+	    "usage: spoolctl [-v] [-c FILE] COMMAND [ARGS]\n"
+	    "  account add LOGIN [--password PW | --password-file F] [--ip CIDR]...\n"
+	    "      [--sandbox] [--callback-url URL] [--callback-format json|stream]\n"
+	    "      [--senders any|registered] [--update]\n"
+	    "  account list | show LOGIN | del LOGIN\n"
+	    "  sender add LOGIN ADDRESS|@DOMAIN --status approved|onmoderation|prohibited\n"
+	    "  sender del LOGIN ADDRESS|@DOMAIN | sender list LOGIN\n"
+	    "  dkim add LOGIN DOMAIN --selector SEL --key PEMFILE [--default]\n"
+	    "  dkim list LOGIN | dkim del LOGIN DOMAIN [--selector SEL]\n"
+	    "  stoplist add LOGIN EMAIL | add LOGIN --file F | del LOGIN EMAIL | list LOGIN\n"
+	    "  issue block|unblock ISSUE_ID\n"
+	    "  queue [--json] [--account L] [--issue ID] [--state S] [--domain D]\n"
+	    "      [--older-than DURATION]\n"
+	    "  show QID [--json] [--body]\n"
+	    "  retry QID... | --all | --domain D\n"
+	    "  hold QID... | release QID... | delete QID...\n"
+	    "  issues [--date YYYY-MM-DD] [--account LOGIN] [--json]\n"
+	    "  bounces [--last N] [--json]\n"
+	    "  query < REQUEST.json\n", fp);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct ctl	 ctl;
+	const char	*conf_path = NULL;
+	size_t		 i;
+	int		 ch;
+
+	log_init("spoolctl", LOG_DEST_STDERR);
+	/* "+": global options stop at the command word */
+	opterr = 0;
+	while ((ch = getopt(argc, argv, "+c:vh")) != -1) {
+		switch (ch) {
+		case 'c':
+			conf_path = optarg;
+			break;
+		case 'v':
+			log_set_verbose(true);
+			break;
+		case 'h':
+			spoolctl_help(stdout);
+			return CTL_OK;
+		default:
+			ctl_usage("unknown option -%c (see spoolctl -h)", optopt);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc == 0) {
+		spoolctl_help(stderr);
+		return CTL_USAGE;
+	}
+	if (strcmp(argv[0], "help") == 0) {
+		spoolctl_help(stdout);
+		return CTL_OK;
+	}
+	for (i = 0; i < sizeof(ctl_cmds) / sizeof(ctl_cmds[0]); i++)
+		if (strcmp(argv[0], ctl_cmds[i].name) == 0)
+			break;
+	if (i == sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
+		ctl_usage("unknown command \"%s\" (see spoolctl -h)", argv[0]);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.cf = conf_load_or_exit(conf_path);
+	ctl.now = (int64_t)time(NULL);
+	tzset();
+	optind = 0;	/* glibc: restart getopt for the command's options */
+	return ctl_cmds[i].fn(&ctl, argc, argv);
+}

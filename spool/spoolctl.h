@@ -1,0 +1,127 @@
+/*
+ * spoolctl: the operator's tool (CONTRACT "Accounts and policy", "Queue and
+ * statistics"). spoolctl.c parses the global options and dispatches to the
+ * ctl_cmd_* functions of the spoolctl_*.c modules; each returns the exit
+ * status (CTL_OK, CTL_FAIL: the thing does not exist or failed, CTL_USAGE).
+ * Helpers that cannot continue print one line to stderr and exit.
+ * Listings use read-only snapshots; changes use short write transactions.
+ */
+#ifndef SG_SPOOLCTL_H
+#define SG_SPOOLCTL_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "spool.h"
+
+#define CTL_OK		0
+#define CTL_FAIL	1
+#define CTL_USAGE	2
+
+struct conf;
+struct json_gen;
+
+struct ctl {
+	struct conf	*cf;
+	struct spool	*sp;
+	bool		 sp_write;	/* sp was opened read-write */
+	bool		 prepared;	/* tree created, privileges dropped */
+	int64_t		 now;
+};
+
+struct ctl_cmd {
+	const char	*name;
+	int		(*fn)(struct ctl *, int argc, char **argv);
+};
+
+/* One line "spoolctl: ..." on stderr, then exit 2 (usage) or 1 (failure). */
+void	ctl_usage(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
+void	ctl_die(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* Like ctl_die for a spool_* error code: "what: spool_strerror(rc)". */
+void	ctl_die_rc(int rc, const char *, ...) __attribute__((format(printf, 2, 3), noreturn));
+void	ctl_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
+
+/* getopt_long over argv[0..argc) (argv[0] is the command word); options
+ * may follow the operands. Unknown options are usage errors. Returns the
+ * option's val or -1; operands are argv[optind..argc). */
+int	ctl_getopt(int argc, char **argv, const struct option *);
+/* Exactly n operands remain, else a usage error naming the synopsis. */
+void	ctl_operands(int argc, char **argv, int min, int max, const char *synopsis);
+/* Only --json may be given; then min..max operands. Returns --json. */
+bool	ctl_want_json(int argc, char **argv, const char *synopsis, int min, int max);
+/* No options at all; then min..max operands. */
+void	ctl_no_options(int argc, char **argv, int min, int max, const char *synopsis);
+/* Dispatches argv[1] among subcommands (argv[0] is the command word). */
+int	ctl_dispatch(struct ctl *, const struct ctl_cmd *, int argc, char **argv,
+	    const char *synopsis);
+
+/* As root: creates the spool tree with its owners, then drops to
+ * spoold_user (so every file spoolctl creates belongs to the daemons).
+ * Runs once; commands do their root-only work (reading operator files,
+ * installing DKIM keys) before the first ctl_begin. */
+void	ctl_prepare(struct ctl *);
+/* Opens the spool (read-only when !write, unless already read-write) and
+ * begins a transaction; exits on error. */
+struct spool_txn *ctl_begin(struct ctl *, bool write);
+/* Commits; exits 1 with a message on failure. */
+void	ctl_commit(struct spool_txn **);
+/* spool_events_export to the configured event log; warns on failure. */
+void	ctl_export_events(struct ctl *);
+/* Pokes deliverd through spool_dir/trigger. */
+void	ctl_wake_deliverd(struct ctl *);
+
+/* Prints a finished JSON document and a newline to stdout. */
+void	ctl_json_print(struct json_gen *);
+/* "2026-11-29 16:04:05" (UTC) */
+void	ctl_time(int64_t t, char dst[20]);
+bool	ctl_login_ok(const char *);
+bool	ctl_addr_ok(const char *);
+bool	ctl_domain_ok(const char *);
+/* An account must exist (exit 1 otherwise). */
+void	ctl_need_account(struct spool_txn *, const char *login);
+
+/* Event JSON from the delivery log (spool_log_iter), decoded. The
+ * strings point into ev_tree, freed by ctl_event_free. */
+struct ctl_event {
+	struct json_val	*ev_tree;
+	const char	*ev_event;
+	const char	*ev_class;
+	const char	*ev_dt;
+	const char	*ev_account;
+	const char	*ev_qid;
+	const char	*ev_to;
+	const char	*ev_from;
+	const char	*ev_msg;
+	const char	*ev_hop;
+	const char	*ev_tls;
+	const char	*ev_issue_name;
+	const char	*ev_issue_date;
+	const char	*ev_uniq;
+	uint64_t	 ev_issue_id;
+	int64_t		 ev_attempt;
+	bool		 ev_sandbox;
+};
+/* 0, or -1 if the text does not decode as an event object. */
+int	ctl_event_parse(const char *json, size_t len, struct ctl_event *);
+void	ctl_event_free(struct ctl_event *);
+
+/* The commands (spoolctl_account.c, _policy.c, _queue.c, _show.c,
+ * _stats.c, _query.c). */
+int	ctl_cmd_account(struct ctl *, int, char **);
+int	ctl_cmd_sender(struct ctl *, int, char **);
+int	ctl_cmd_dkim(struct ctl *, int, char **);
+int	ctl_cmd_stoplist(struct ctl *, int, char **);
+int	ctl_cmd_issue(struct ctl *, int, char **);
+int	ctl_cmd_queue(struct ctl *, int, char **);
+int	ctl_cmd_show(struct ctl *, int, char **);
+int	ctl_cmd_retry(struct ctl *, int, char **);
+int	ctl_cmd_hold(struct ctl *, int, char **);
+int	ctl_cmd_release(struct ctl *, int, char **);
+int	ctl_cmd_delete(struct ctl *, int, char **);
+int	ctl_cmd_issues(struct ctl *, int, char **);
+int	ctl_cmd_bounces(struct ctl *, int, char **);
+int	ctl_cmd_query(struct ctl *, int, char **);
+
+#endif

@@ -1,0 +1,448 @@
+/*
+ * spoolctl_account: account add|list|show|del (CONTRACT "Accounts and
+ * policy"). Passwords are hashed with yescrypt (crypt_gensalt_ra "$y$")
+ * and wiped from memory; the clear text is never stored or printed.
+ */
+#include "config.h"
+
+#include <crypt.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "cidr.h"
+#include "conf.h"
+#include "fsx.h"
+#include "json.h"
+#include "spoolctl.h"
+#include "xmem.h"
+
+#define CTL_PW_MAX	1024
+
+struct ctl_acct_opts {
+	const char	*password;
+	const char	*password_file;
+	const char	*ips[SPOOL_MAX_IPS];
+	size_t		 nips;
+	int		 sandbox;		/* -1 unset */
+	const char	*callback_url;
+	const char	*callback_format;
+	const char	*senders;
+	bool		 no_password;
+	bool		 update;
+};
+
+/* Reads a password without echo from the terminal on stdin. */
+static void
+ctl_pw_prompt(const char *prompt, char *pw, size_t pwsz)
+{
+	struct termios	 old, noecho;
+	size_t		 n;
+
+	(void)fputs(prompt, stderr);
+	(void)fflush(stderr);
+	if (tcgetattr(STDIN_FILENO, &old) == -1)
+		ctl_die("cannot read a password from the terminal: %s", strerror(errno));
+	noecho = old;
+	noecho.c_lflag &= ~(tcflag_t)ECHO;
+	(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &noecho);
+	if (fgets(pw, (int)pwsz, stdin) == NULL)
+		pw[0] = '\0';
+	(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+	(void)fputc('\n', stderr);
+	n = strcspn(pw, "\r\n");
+	pw[n] = '\0';
+}
+
+/* The password the options ask for into pw; false when none is wanted. */
+static bool
+ctl_pw_get(const struct ctl_acct_opts *o, char *pw, size_t pwsz)
+{
+	char	*data, again[CTL_PW_MAX];
+	size_t	 len, n;
+
+	if (o->password != NULL) {
+		if (str_copy(pw, pwsz, o->password) == -1)
+			ctl_usage("account add: password too long");
+	} else if (o->password_file != NULL) {
+		if (fsx_read_file(o->password_file, CTL_PW_MAX - 1, &data, &len) == -1)
+			ctl_die("cannot read password file %s: %s", o->password_file,
+			    strerror(errno));
+		n = strcspn(data, "\r\n");
+		data[n] = '\0';
+		(void)str_copy(pw, pwsz, data);
+		freezero(data, len);
+	} else if (o->no_password || o->nips > 0 || o->update ||
+	    !isatty(STDIN_FILENO))
+		return false;
+	else {
+		ctl_pw_prompt("Password: ", pw, pwsz);
+		ctl_pw_prompt("Again: ", again, sizeof(again));
+		n = strcmp(pw, again) != 0;
+		explicit_bzero(again, sizeof(again));
+		if (n)
+			ctl_die("account add: the passwords do not match");
+	}
+	if (pw[0] == '\0')
+		ctl_usage("account add: empty password");
+	return true;
+}
+
+static void
+ctl_pw_hash(const char *pw, struct spool_account *sa)
+{
+	void	*data = NULL;
+	int	 size = 0;
+	char	*setting, *hash;
+
+	if ((setting = crypt_gensalt_ra("$y$", 0, NULL, 0)) == NULL)
+		ctl_die("crypt_gensalt: %s", strerror(errno));
+	hash = crypt_ra(pw, setting, &data, &size);
+	free(setting);
+	if (hash == NULL || hash[0] == '*' ||
+	    str_copy(sa->sa_pwhash, sizeof(sa->sa_pwhash), hash) == -1) {
+		freezero(data, (size_t)size);
+		ctl_die("crypt: cannot hash the password");
+	}
+	freezero(data, (size_t)size);
+}
+
+/* Applies the options to sa (a new or an existing account). */
+static void
+ctl_acct_apply(const struct ctl_acct_opts *o, struct spool_account *sa)
+{
+	size_t	i;
+
+	if (o->nips > 0) {
+		sa->sa_nips = 0;
+		for (i = 0; i < o->nips; i++) {
+			if (cidr_parse(o->ips[i], &sa->sa_ips[i]) == -1)
+				ctl_usage("account add: --ip %s: not an IPv4/IPv6 address or "
+				    "CIDR range", o->ips[i]);
+			sa->sa_nips++;
+		}
+	}
+	if (o->sandbox != -1)
+		sa->sa_sandbox = o->sandbox == 1;
+	if (o->callback_url != NULL) {
+		if (o->callback_url[0] != '\0' &&
+		    strncmp(o->callback_url, "http://", 7) != 0 &&
+		    strncmp(o->callback_url, "https://", 8) != 0)
+			ctl_usage("account add: --callback-url must be an http:// or "
+			    "https:// URL");
+		if (str_copy(sa->sa_callback_url, sizeof(sa->sa_callback_url),
+		    o->callback_url) == -1)
+			ctl_usage("account add: --callback-url too long");
+	}
+	if (o->callback_format != NULL) {
+		if (strcmp(o->callback_format, "json") == 0)
+			sa->sa_callback_format = SPOOL_CB_JSON;
+		else if (strcmp(o->callback_format, "stream") == 0)
+			sa->sa_callback_format = SPOOL_CB_STREAM;
+		else
+			ctl_usage("account add: --callback-format is json or stream");
+	}
+	if (o->senders != NULL) {
+		if (strcmp(o->senders, "any") == 0)
+			sa->sa_senders = SPOOL_SENDERS_ANY;
+		else if (strcmp(o->senders, "registered") == 0)
+			sa->sa_senders = SPOOL_SENDERS_REGISTERED;
+		else
+			ctl_usage("account add: --senders is any or registered");
+	}
+}
+
+static void
+ctl_acct_describe(const struct spool_account *sa, bool pw_changed, FILE *fp)
+{
+	char	c[64];
+	size_t	i;
+
+	(void)fprintf(fp, "password %s, ips", pw_changed ? "set" :
+	    sa->sa_pwhash[0] != '\0' ? "unchanged" : "none");
+	for (i = 0; i < sa->sa_nips; i++) {
+		cidr_format(&sa->sa_ips[i], c, sizeof(c));
+		(void)fprintf(fp, "%s%s", i ? "," : " ", c);
+	}
+	if (sa->sa_nips == 0)
+		(void)fputs(" none", fp);
+	(void)fprintf(fp, ", sandbox %s, callback %s (%s), senders %s\n",
+	    sa->sa_sandbox ? "yes" : "no",
+	    sa->sa_callback_url[0] ? sa->sa_callback_url : "none",
+	    sa->sa_callback_format == SPOOL_CB_STREAM ? "stream" : "json",
+	    sa->sa_senders == SPOOL_SENDERS_REGISTERED ? "registered" : "any");
+}
+
+static int
+ctl_account_add(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "password", required_argument, NULL, 'p' },
+		{ "password-file", required_argument, NULL, 'P' },
+		{ "ip", required_argument, NULL, 'i' },
+		{ "sandbox", no_argument, NULL, 's' },
+		{ "no-sandbox", no_argument, NULL, 'S' },
+		{ "callback-url", required_argument, NULL, 'u' },
+		{ "callback-format", required_argument, NULL, 'f' },
+		{ "senders", required_argument, NULL, 'r' },
+		{ "no-password", no_argument, NULL, 'n' },
+		{ "update", no_argument, NULL, 'U' },
+		{ NULL, 0, NULL, 0 }
+	};
+	static const char syn[] = "account add LOGIN [--password PW | --password-file F] "
+	    "[--ip CIDR]... [--sandbox] [--callback-url URL] "
+	    "[--callback-format json|stream] [--senders any|registered] [--update]";
+	struct ctl_acct_opts	 o = { .sandbox = -1 };
+	struct spool_account	*sa;
+	struct spool_txn	*txn;
+	const char		*login;
+	char			 pw[CTL_PW_MAX];
+	bool			 has_pw;
+	int			 ch, rc;
+
+	while ((ch = ctl_getopt(argc, argv, lo)) != -1) {
+		switch (ch) {
+		case 'p': o.password = optarg; break;
+		case 'P': o.password_file = optarg; break;
+		case 'i':
+			if (o.nips == SPOOL_MAX_IPS)
+				ctl_usage("account add: at most %d --ip ranges", SPOOL_MAX_IPS);
+			o.ips[o.nips++] = optarg;
+			break;
+		case 's': o.sandbox = 1; break;
+		case 'S': o.sandbox = 0; break;
+		case 'u': o.callback_url = optarg; break;
+		case 'f': o.callback_format = optarg; break;
+		case 'r': o.senders = optarg; break;
+		case 'n': o.no_password = true; break;
+		case 'U': o.update = true; break;
+		}
+	}
+	ctl_operands(argc, argv, 1, 1, syn);
+	login = argv[optind];
+	if (!ctl_login_ok(login))
+		ctl_usage("account add: bad login \"%s\"", login);
+	if (o.password != NULL && o.password_file != NULL)
+		ctl_usage("account add: give --password or --password-file, not both");
+	sa = xcalloc(1, sizeof(*sa));
+	ctl_acct_apply(&o, sa);		/* validates before any prompt */
+	has_pw = ctl_pw_get(&o, pw, sizeof(pw));
+	txn = ctl_begin(ctl, true);
+	rc = spool_account_get(txn, login, sa);
+	if (rc == 0 && !o.update)
+		ctl_die("account %s already exists (use --update to change it)", login);
+	if (rc == SPOOL_ENOTFOUND && o.update)
+		ctl_die("no account %s", login);
+	if (rc != 0 && rc != SPOOL_ENOTFOUND)
+		ctl_die_rc(rc, "account %s", login);
+	if (rc == SPOOL_ENOTFOUND) {
+		memset(sa, 0, sizeof(*sa));
+		(void)str_copy(sa->sa_login, sizeof(sa->sa_login), login);
+		sa->sa_created = ctl->now;
+	}
+	ctl_acct_apply(&o, sa);
+	if (has_pw)
+		ctl_pw_hash(pw, sa);
+	explicit_bzero(pw, sizeof(pw));
+	if ((rc = spool_account_put(txn, sa)) != 0)
+		ctl_die_rc(rc, "account %s", login);
+	ctl_commit(&txn);
+	if (!has_pw && sa->sa_pwhash[0] == '\0' && sa->sa_nips == 0)
+		ctl_warn("warning: account %s has neither a password nor --ip ranges: "
+		    "it cannot send", login);
+	printf("account %s %s: ", login, o.update ? "updated" : "added");
+	ctl_acct_describe(sa, has_pw, stdout);
+	free(sa);
+	return CTL_OK;
+}
+
+static void
+ctl_acct_json(struct json_gen *jg, const struct spool_account *sa)
+{
+	char	c[64];
+	size_t	i;
+
+	json_obj_begin(jg);
+	json_kv_str(jg, "login", sa->sa_login);
+	json_kv_bool(jg, "password", sa->sa_pwhash[0] != '\0');
+	json_key(jg, "ips");
+	json_arr_begin(jg);
+	for (i = 0; i < sa->sa_nips; i++) {
+		cidr_format(&sa->sa_ips[i], c, sizeof(c));
+		json_str(jg, c);
+	}
+	json_arr_end(jg);
+	json_kv_bool(jg, "sandbox", sa->sa_sandbox);
+	json_kv_str(jg, "callback_url", sa->sa_callback_url[0] ? sa->sa_callback_url : NULL);
+	json_kv_str(jg, "callback_format",
+	    sa->sa_callback_format == SPOOL_CB_STREAM ? "stream" : "json");
+	json_kv_str(jg, "senders",
+	    sa->sa_senders == SPOOL_SENDERS_REGISTERED ? "registered" : "any");
+	json_kv_int(jg, "created", sa->sa_created);
+	json_obj_end(jg);
+}
+
+struct ctl_list_arg {
+	struct json_gen	*jg;
+	size_t		 n;
+};
+
+static int
+ctl_account_list_cb(const struct spool_account *sa, void *arg)
+{
+	struct ctl_list_arg	*la = arg;
+	char			 t[20];
+
+	la->n++;
+	if (la->jg != NULL) {
+		ctl_acct_json(la->jg, sa);
+		return 0;
+	}
+	ctl_time(sa->sa_created, t);
+	printf("%-32s %-8s %-4s %-10s %s\n", sa->sa_login,
+	    sa->sa_sandbox ? "sandbox" : "live",
+	    sa->sa_pwhash[0] ? "pw" : "-", sa->sa_nips ? "ip" : "-", t);
+	return 0;
+}
+
+static int
+ctl_account_list(struct ctl *ctl, int argc, char **argv)
+{
+	struct ctl_list_arg	 la = { .jg = NULL };
+	struct spool_txn	*txn;
+	int			 rc;
+
+	if (ctl_want_json(argc, argv, "account list [--json]", 0, 0)) {
+		la.jg = json_gen_new(false);
+		json_arr_begin(la.jg);
+	}
+	txn = ctl_begin(ctl, false);
+	if ((rc = spool_account_iter(txn, ctl_account_list_cb, &la)) != 0)
+		ctl_die_rc(rc, "accounts");
+	spool_abort(&txn);
+	if (la.jg != NULL) {
+		json_arr_end(la.jg);
+		ctl_json_print(la.jg);
+		json_gen_free(&la.jg);
+	} else if (la.n == 0)
+		printf("no accounts\n");
+	return CTL_OK;
+}
+
+static int
+ctl_show_sender_cb(const char *key, enum spool_sender_status st, void *arg)
+{
+	(void)arg;
+	printf("  sender %s %s\n", key, spool_sender_status_name(st));
+	return 0;
+}
+
+static int
+ctl_show_dkim_cb(const struct spool_dkim *sd, void *arg)
+{
+	(void)arg;
+	printf("  dkim %s selector %s %s%s\n", sd->sd_domain, sd->sd_selector,
+	    sd->sd_alg == SPOOL_DKIM_ED25519 ? "ed25519" : "rsa",
+	    sd->sd_default ? " (default)" : "");
+	return 0;
+}
+
+static int
+ctl_count_cb(const char *addr, void *arg)
+{
+	(void)addr;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+static int
+ctl_account_show(struct ctl *ctl, int argc, char **argv)
+{
+	struct spool_account	*sa;
+	struct spool_txn	*txn;
+	struct json_gen		*jg;
+	const char		*login;
+	char			 t[20];
+	size_t			 nstop = 0;
+	bool			 json;
+	int			 rc;
+
+	json = ctl_want_json(argc, argv, "account show LOGIN [--json]", 1, 1);
+	login = argv[optind];
+	sa = xcalloc(1, sizeof(*sa));
+	txn = ctl_begin(ctl, false);
+	if ((rc = spool_account_get(txn, login, sa)) == SPOOL_ENOTFOUND)
+		ctl_die("no account %s", login);
+	if (rc != 0)
+		ctl_die_rc(rc, "account %s", login);
+	if (json) {
+		jg = json_gen_new(false);
+		ctl_acct_json(jg, sa);
+		ctl_json_print(jg);
+		json_gen_free(&jg);
+	} else {
+		ctl_time(sa->sa_created, t);
+		printf("account %s (created %s)\n  ", login, t);
+		ctl_acct_describe(sa, false, stdout);
+		(void)spool_sender_iter(txn, login, ctl_show_sender_cb, NULL);
+		(void)spool_dkim_iter(txn, login, NULL, ctl_show_dkim_cb, NULL);
+		(void)spool_stop_iter(txn, login, ctl_count_cb, &nstop);
+		printf("  stoplist: %zu address%s\n", nstop, nstop == 1 ? "" : "es");
+	}
+	spool_abort(&txn);
+	free(sa);
+	return CTL_OK;
+}
+
+static int
+ctl_collect_keyfile_cb(const struct spool_dkim *sd, void *arg)
+{
+	struct buf	*files = arg;
+
+	(void)buf_append(files, sd->sd_keyfile, strlen(sd->sd_keyfile) + 1);
+	return 0;
+}
+
+static int
+ctl_account_del(struct ctl *ctl, int argc, char **argv)
+{
+	struct spool_txn	*txn;
+	struct buf		 files;
+	const char		*login;
+	size_t			 off;
+	int			 rc;
+
+	ctl_no_options(argc, argv, 1, 1, "account del LOGIN");
+	login = argv[optind];
+	buf_init(&files, 1 << 20);
+	txn = ctl_begin(ctl, true);
+	(void)spool_dkim_iter(txn, login, NULL, ctl_collect_keyfile_cb, &files);
+	if ((rc = spool_account_del(txn, login)) == SPOOL_ENOTFOUND)
+		ctl_die("no account %s", login);
+	if (rc != 0)
+		ctl_die_rc(rc, "delete account %s", login);
+	ctl_commit(&txn);
+	/* its DKIM keys go with it: nothing can use them any more */
+	for (off = 0; off < files.len; off += strlen(files.data + off) + 1)
+		(void)spool_unlink(ctl->cf->cf_spool_dir, SPOOL_KEYS, files.data + off);
+	buf_release(&files);
+	printf("account %s deleted\n", login);
+	return CTL_OK;
+}
+
+int
+ctl_cmd_account(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct ctl_cmd cmds[] = {
+		{ .name = "add", .fn = ctl_account_add },
+		{ .name = "list", .fn = ctl_account_list },
+		{ .name = "show", .fn = ctl_account_show },
+		{ .name = "del", .fn = ctl_account_del },
+		{ .name = NULL, .fn = NULL }
+	};
+
+	return ctl_dispatch(ctl, cmds, argc, argv, "account add|list|show|del ...");
+}

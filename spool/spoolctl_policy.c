@@ -1,0 +1,649 @@
+/*
+ * spoolctl_policy: sender, dkim, stoplist and issue block|unblock
+ * (CONTRACT "Accounts and policy"). DKIM keys are checked with pkey,
+ * copied into spool_dir/keys/ (0600, deliverd_user) while still root, and
+ * only their file name goes into LMDB.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "fsx.h"
+#include "json.h"
+#include "pkey.h"
+#include "priv.h"
+#include "spoolctl.h"
+#include "xmem.h"
+
+/* ---- sender */
+
+static int
+ctl_sender_add(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "status", required_argument, NULL, 's' },
+		{ NULL, 0, NULL, 0 }
+	};
+	static const char syn[] = "sender add LOGIN ADDRESS|@DOMAIN "
+	    "--status approved|onmoderation|prohibited";
+	enum spool_sender_status st = 0;
+	struct spool_txn	*txn;
+	const char		*login, *key;
+	int			 ch, rc;
+
+	while ((ch = ctl_getopt(argc, argv, lo)) != -1) {
+		if (strcmp(optarg, "approved") == 0)
+			st = SPOOL_SENDER_APPROVED;
+		else if (strcmp(optarg, "onmoderation") == 0)
+			st = SPOOL_SENDER_ONMODERATION;
+		else if (strcmp(optarg, "prohibited") == 0)
+			st = SPOOL_SENDER_PROHIBITED;
+		else
+			ctl_usage("sender add: --status is approved, onmoderation or prohibited");
+	}
+	ctl_operands(argc, argv, 2, 2, syn);
+	if (st == 0)
+		ctl_usage("usage: spoolctl %s", syn);
+	login = argv[optind];
+	key = argv[optind + 1];
+	if (key[0] == '@' ? !ctl_domain_ok(key + 1) : !ctl_addr_ok(key))
+		ctl_usage("sender add: \"%s\" is not an address or @domain", key);
+	txn = ctl_begin(ctl, true);
+	ctl_need_account(txn, login);
+	if ((rc = spool_sender_put(txn, login, key, st)) != 0)
+		ctl_die_rc(rc, "sender %s", key);
+	ctl_commit(&txn);
+	printf("sender %s of %s: %s\n", key, login, spool_sender_status_name(st));
+	return CTL_OK;
+}
+
+static int
+ctl_sender_del(struct ctl *ctl, int argc, char **argv)
+{
+	struct spool_txn	*txn;
+	const char		*login, *key;
+	int			 rc;
+
+	ctl_no_options(argc, argv, 2, 2, "sender del LOGIN ADDRESS|@DOMAIN");
+	login = argv[optind];
+	key = argv[optind + 1];
+	txn = ctl_begin(ctl, true);
+	ctl_need_account(txn, login);
+	if ((rc = spool_sender_del(txn, login, key)) == SPOOL_ENOTFOUND)
+		ctl_die("no sender %s for account %s", key, login);
+	if (rc != 0)
+		ctl_die_rc(rc, "sender %s", key);
+	ctl_commit(&txn);
+	printf("sender %s of %s deleted\n", key, login);
+	return CTL_OK;
+}
+
+struct ctl_list {
+	struct json_gen	*jg;
+	size_t		 n;
+};
+
+static int
+ctl_sender_list_cb(const char *key, enum spool_sender_status st, void *arg)
+{
+	struct ctl_list	*l = arg;
+
+	l->n++;
+	if (l->jg != NULL) {
+		json_obj_begin(l->jg);
+		json_kv_str(l->jg, "sender", key);
+		json_kv_str(l->jg, "status", spool_sender_status_name(st));
+		json_obj_end(l->jg);
+	} else
+		printf("%s %s\n", key, spool_sender_status_name(st));
+	return 0;
+}
+
+static void
+ctl_list_begin(struct ctl_list *l, bool json)
+{
+	l->n = 0;
+	l->jg = NULL;
+	if (json) {
+		l->jg = json_gen_new(false);
+		json_arr_begin(l->jg);
+	}
+}
+
+static void
+ctl_list_end(struct ctl_list *l, const char *none)
+{
+	if (l->jg != NULL) {
+		json_arr_end(l->jg);
+		ctl_json_print(l->jg);
+		json_gen_free(&l->jg);
+	} else if (l->n == 0)
+		printf("%s\n", none);
+}
+
+static int
+ctl_sender_list(struct ctl *ctl, int argc, char **argv)
+{
+	struct spool_txn	*txn;
+	struct ctl_list		 l;
+	int			 rc;
+
+	ctl_list_begin(&l, ctl_want_json(argc, argv, "sender list LOGIN [--json]", 1, 1));
+	txn = ctl_begin(ctl, false);
+	ctl_need_account(txn, argv[optind]);
+	if ((rc = spool_sender_iter(txn, argv[optind], ctl_sender_list_cb, &l)) != 0)
+		ctl_die_rc(rc, "senders");
+	spool_abort(&txn);
+	ctl_list_end(&l, "no senders");
+	return CTL_OK;
+}
+
+int
+ctl_cmd_sender(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct ctl_cmd cmds[] = {
+		{ .name = "add", .fn = ctl_sender_add },
+		{ .name = "del", .fn = ctl_sender_del },
+		{ .name = "list", .fn = ctl_sender_list },
+		{ .name = NULL, .fn = NULL }
+	};
+
+	return ctl_dispatch(ctl, cmds, argc, argv, "sender add|del|list ...");
+}
+
+/* ---- dkim */
+
+static bool
+ctl_selector_ok(const char *s)
+{
+	size_t	i;
+
+	if (s[0] == '\0' || strlen(s) >= 64)
+		return false;
+	for (i = 0; s[i] != '\0'; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_' &&
+		    s[i] != '.')
+			return false;
+	return true;
+}
+
+/* keys/<login>_<domain>_<selector>.pem, with anything odd made '_'. */
+static void
+ctl_keyfile_name(char *dst, size_t dstsz, const char *login, const char *domain,
+    const char *sel)
+{
+	size_t	i;
+
+	if (str_printf(dst, dstsz, "%s_%s_%s.pem", login, domain, sel) == -1)
+		ctl_usage("dkim add: login, domain and selector too long");
+	for (i = 0; dst[i] != '\0'; i++)
+		if (!isalnum((unsigned char)dst[i]) && strchr("@.-_", dst[i]) == NULL)
+			dst[i] = '_';
+}
+
+/* Copies the key into keys/ as root or as the current user. */
+static void
+ctl_key_install(struct ctl *ctl, const char *name, const char *pem, size_t len)
+{
+	char	dir[4096], path[4096];
+	uid_t	uid;
+	gid_t	gid;
+	int	rc;
+
+	if ((rc = spool_path(dir, sizeof(dir), ctl->cf->cf_spool_dir, SPOOL_KEYS,
+	    NULL)) != 0 || spool_path(path, sizeof(path), ctl->cf->cf_spool_dir,
+	    SPOOL_KEYS, name) != 0)
+		ctl_die("spool path too long");
+	if (access(dir, F_OK) == -1 && (rc = spool_tree_create(ctl->cf)) != 0)
+		ctl_die_rc(rc, "spool %s", ctl->cf->cf_spool_dir);
+	if (fsx_write_durable(dir, name, pem, len, 0600) == -1)
+		ctl_die("write %s: %s", path, strerror(errno));
+	if (priv_is_root()) {
+		if (priv_lookup(ctl->cf->cf_deliverd_user, &uid, &gid) == -1)
+			ctl_die("unknown deliverd_user %s", ctl->cf->cf_deliverd_user);
+		if (chown(path, uid, gid) == -1)
+			ctl_die("chown %s: %s", path, strerror(errno));
+	}
+}
+
+struct ctl_dkim_default {
+	struct spool_dkim	 keep;
+	struct spool_dkim	*others;
+	size_t			 n;
+};
+
+static int
+ctl_dkim_collect_cb(const struct spool_dkim *sd, void *arg)
+{
+	struct ctl_dkim_default	*dd = arg;
+
+	if (!sd->sd_default || (strcmp(sd->sd_domain, dd->keep.sd_domain) == 0 &&
+	    strcmp(sd->sd_selector, dd->keep.sd_selector) == 0))
+		return 0;
+	dd->others = xreallocarray(dd->others, dd->n + 1, sizeof(*dd->others));
+	dd->others[dd->n++] = *sd;
+	return 0;
+}
+
+/* --default: this key becomes the account's only default. */
+static void
+ctl_dkim_clear_defaults(struct spool_txn *txn, const struct spool_dkim *sd)
+{
+	struct ctl_dkim_default	 dd = { .keep = *sd, .others = NULL, .n = 0 };
+	size_t			 i;
+	int			 rc;
+
+	if ((rc = spool_dkim_iter(txn, sd->sd_login, NULL, ctl_dkim_collect_cb, &dd)) != 0)
+		ctl_die_rc(rc, "dkim keys of %s", sd->sd_login);
+	for (i = 0; i < dd.n; i++) {
+		dd.others[i].sd_default = false;
+		if ((rc = spool_dkim_put(txn, &dd.others[i])) != 0)
+			ctl_die_rc(rc, "dkim %s", dd.others[i].sd_domain);
+	}
+	free(dd.others);
+}
+
+/* Reads and checks the key; the PEM text is returned for copying. */
+static char *
+ctl_dkim_read_key(const char *file, struct pkey_info *pi, size_t *len_r)
+{
+	char	*pem, err[256];
+
+	if (fsx_read_file(file, PKEY_PEM_MAX, &pem, len_r) == -1)
+		ctl_die("dkim add: cannot read key %s: %s", file,
+		    errno == EMSGSIZE || errno == EFBIG ? "file too large" : strerror(errno));
+	if (pkey_inspect(pem, *len_r, pi, err, sizeof(err)) == -1) {
+		freezero(pem, *len_r);
+		ctl_die("dkim add: key %s: %s", file, err);
+	}
+	return pem;
+}
+
+static int
+ctl_dkim_add(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "selector", required_argument, NULL, 's' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "default", no_argument, NULL, 'd' },
+		{ NULL, 0, NULL, 0 }
+	};
+	static const char syn[] = "dkim add LOGIN DOMAIN --selector SEL --key PEMFILE [--default]";
+	struct spool_dkim	 sd;
+	struct spool_txn	*txn;
+	struct pkey_info	 pi;
+	struct buf		 zone;
+	const char		*sel = NULL, *keyfile = NULL;
+	char			*pem;
+	size_t			 len;
+	int			 ch, rc;
+
+	memset(&sd, 0, sizeof(sd));
+	while ((ch = ctl_getopt(argc, argv, lo)) != -1) {
+		switch (ch) {
+		case 's': sel = optarg; break;
+		case 'k': keyfile = optarg; break;
+		case 'd': sd.sd_default = true; break;
+		}
+	}
+	ctl_operands(argc, argv, 2, 2, syn);
+	if (sel == NULL || keyfile == NULL)
+		ctl_usage("usage: spoolctl %s", syn);
+	if (!ctl_login_ok(argv[optind]))
+		ctl_usage("dkim add: bad login \"%s\"", argv[optind]);
+	if (!ctl_domain_ok(argv[optind + 1]))
+		ctl_usage("dkim add: bad domain \"%s\"", argv[optind + 1]);
+	if (!ctl_selector_ok(sel))
+		ctl_usage("dkim add: bad selector \"%s\"", sel);
+	(void)str_copy(sd.sd_login, sizeof(sd.sd_login), argv[optind]);
+	(void)str_copy(sd.sd_domain, sizeof(sd.sd_domain), argv[optind + 1]);
+	str_lower(sd.sd_domain);
+	(void)str_copy(sd.sd_selector, sizeof(sd.sd_selector), sel);
+	pem = ctl_dkim_read_key(keyfile, &pi, &len);
+	sd.sd_alg = pi.pk_alg == PKEY_ED25519 ? SPOOL_DKIM_ED25519 : SPOOL_DKIM_RSA;
+	sd.sd_created = ctl->now;
+	ctl_keyfile_name(sd.sd_keyfile, sizeof(sd.sd_keyfile), sd.sd_login,
+	    sd.sd_domain, sd.sd_selector);
+	/* copied in while still root (keys/ belongs to deliverd_user) */
+	ctl_key_install(ctl, sd.sd_keyfile, pem, len);
+	freezero(pem, len);
+
+	txn = ctl_begin(ctl, true);
+	if ((rc = spool_account_get(txn, sd.sd_login, &(struct spool_account){ 0 })) != 0) {
+		spool_abort(&txn);
+		(void)spool_unlink(ctl->cf->cf_spool_dir, SPOOL_KEYS, sd.sd_keyfile);
+		if (rc == SPOOL_ENOTFOUND)
+			ctl_die("no account %s", sd.sd_login);
+		ctl_die_rc(rc, "account %s", sd.sd_login);
+	}
+	if ((rc = spool_dkim_put(txn, &sd)) != 0)
+		ctl_die_rc(rc, "dkim %s", sd.sd_domain);
+	if (sd.sd_default)
+		ctl_dkim_clear_defaults(txn, &sd);
+	ctl_commit(&txn);
+
+	buf_init(&zone, 1 << 16);
+	if (pkey_txt_zone(&pi, sd.sd_selector, sd.sd_domain, &zone) == -1)
+		ctl_die("dkim add: TXT record too long");
+	printf("dkim key added for %s: domain %s, selector %s, %s %d bits%s, file keys/%s\n"
+	    "publish this DNS record:\n%s\n", sd.sd_login, sd.sd_domain,
+	    sd.sd_selector, pkey_alg_name(pi.pk_alg), pi.pk_bits,
+	    sd.sd_default ? ", default" : "", sd.sd_keyfile, zone.data);
+	buf_release(&zone);
+	return CTL_OK;
+}
+
+static int
+ctl_dkim_list_cb(const struct spool_dkim *sd, void *arg)
+{
+	struct ctl_list	*l = arg;
+	const char	*alg = sd->sd_alg == SPOOL_DKIM_ED25519 ? "ed25519" : "rsa";
+
+	l->n++;
+	if (l->jg == NULL) {
+		printf("%s selector %s %s%s keys/%s\n", sd->sd_domain, sd->sd_selector,
+		    alg, sd->sd_default ? " default" : "", sd->sd_keyfile);
+		return 0;
+	}
+	json_obj_begin(l->jg);
+	json_kv_str(l->jg, "domain", sd->sd_domain);
+	json_kv_str(l->jg, "selector", sd->sd_selector);
+	json_kv_str(l->jg, "alg", alg);
+	json_kv_bool(l->jg, "default", sd->sd_default);
+	json_kv_str(l->jg, "keyfile", sd->sd_keyfile);
+	json_kv_int(l->jg, "created", sd->sd_created);
+	json_obj_end(l->jg);
+	return 0;
+}
+
+static int
+ctl_dkim_list(struct ctl *ctl, int argc, char **argv)
+{
+	struct spool_txn	*txn;
+	struct ctl_list		 l;
+	int			 rc;
+
+	ctl_list_begin(&l, ctl_want_json(argc, argv, "dkim list LOGIN [--json]", 1, 1));
+	txn = ctl_begin(ctl, false);
+	ctl_need_account(txn, argv[optind]);
+	if ((rc = spool_dkim_iter(txn, argv[optind], NULL, ctl_dkim_list_cb, &l)) != 0)
+		ctl_die_rc(rc, "dkim keys");
+	spool_abort(&txn);
+	ctl_list_end(&l, "no dkim keys");
+	return CTL_OK;
+}
+
+struct ctl_dkim_del {
+	const char	*selector;
+	struct buf	 files;
+	size_t		 n;
+};
+
+static int
+ctl_dkim_del_cb(const struct spool_dkim *sd, void *arg)
+{
+	struct ctl_dkim_del	*dd = arg;
+
+	if (dd->selector != NULL && strcmp(dd->selector, sd->sd_selector) != 0)
+		return 0;
+	dd->n++;
+	(void)buf_append(&dd->files, sd->sd_keyfile, strlen(sd->sd_keyfile) + 1);
+	return 0;
+}
+
+static int
+ctl_dkim_del(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "selector", required_argument, NULL, 's' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct ctl_dkim_del	 dd = { .selector = NULL };
+	struct spool_txn	*txn;
+	char			 domain[SPOOL_DOMAIN_MAX];
+	size_t			 off;
+	int			 rc;
+
+	while (ctl_getopt(argc, argv, lo) != -1)
+		dd.selector = optarg;
+	ctl_operands(argc, argv, 2, 2, "dkim del LOGIN DOMAIN [--selector SEL]");
+	if (str_copy(domain, sizeof(domain), argv[optind + 1]) == -1)
+		ctl_usage("dkim del: domain too long");
+	str_lower(domain);
+	buf_init(&dd.files, 1 << 20);
+	txn = ctl_begin(ctl, true);
+	ctl_need_account(txn, argv[optind]);
+	(void)spool_dkim_iter(txn, argv[optind], domain, ctl_dkim_del_cb, &dd);
+	if (dd.n == 0)
+		ctl_die("no dkim key for %s domain %s%s%s", argv[optind], domain,
+		    dd.selector ? " selector " : "", dd.selector ? dd.selector : "");
+	if ((rc = spool_dkim_del(txn, argv[optind], domain, dd.selector)) != 0)
+		ctl_die_rc(rc, "dkim del %s", domain);
+	ctl_commit(&txn);
+	for (off = 0; off < dd.files.len; off += strlen(dd.files.data + off) + 1)
+		(void)spool_unlink(ctl->cf->cf_spool_dir, SPOOL_KEYS, dd.files.data + off);
+	buf_release(&dd.files);
+	printf("dkim: deleted %zu key%s of %s domain %s\n", dd.n, dd.n == 1 ? "" : "s",
+	    argv[optind], domain);
+	return CTL_OK;
+}
+
+int
+ctl_cmd_dkim(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct ctl_cmd cmds[] = {
+		{ .name = "add", .fn = ctl_dkim_add },
+		{ .name = "list", .fn = ctl_dkim_list },
+		{ .name = "del", .fn = ctl_dkim_del },
+		{ .name = NULL, .fn = NULL }
+	};
+
+	return ctl_dispatch(ctl, cmds, argc, argv, "dkim add|list|del ...");
+}
+
+/* ---- stoplist */
+
+/* Reads F: one address a line, blank lines and #comments skipped. All
+ * lines are checked before anything changes. Returns NUL-separated. */
+static size_t
+ctl_stop_read_file(const char *file, struct buf *out)
+{
+	char	*data, *line, *next, *end;
+	size_t	 len, lineno = 0, n = 0;
+
+	if (fsx_read_file(file, 256 << 20, &data, &len) == -1)
+		ctl_die("stoplist add: cannot read %s: %s", file, strerror(errno));
+	for (line = data; line < data + len; line = next) {
+		lineno++;
+		if ((end = memchr(line, '\n', (size_t)(data + len - line))) == NULL)
+			end = data + len;
+		next = end + 1;
+		while (end > line && isspace((unsigned char)end[-1]))
+			end--;
+		while (line < end && isspace((unsigned char)*line))
+			line++;
+		if (line == end || *line == '#')
+			continue;
+		*end = '\0';
+		if (!ctl_addr_ok(line))
+			ctl_usage("stoplist add: %s:%zu: \"%s\" is not an address", file,
+			    lineno, line);
+		if (buf_append(out, line, (size_t)(end - line) + 1) == -1)
+			ctl_die("stoplist add: %s: too large", file);
+		n++;
+	}
+	free(data);
+	return n;
+}
+
+static int
+ctl_stop_add(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "file", required_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct spool_txn	*txn = NULL;
+	struct buf		 addrs;
+	const char		*file = NULL, *login, *a;
+	size_t			 n, i, off;
+	int			 rc;
+
+	while (ctl_getopt(argc, argv, lo) != -1)
+		file = optarg;
+	ctl_operands(argc, argv, file ? 1 : 2, file ? 1 : 2,
+	    "stoplist add LOGIN EMAIL | stoplist add LOGIN --file F");
+	login = argv[optind];
+	buf_init(&addrs, (size_t)300 << 20);
+	if (file != NULL)
+		n = ctl_stop_read_file(file, &addrs);
+	else {
+		if (!ctl_addr_ok(argv[optind + 1]))
+			ctl_usage("stoplist add: \"%s\" is not an address", argv[optind + 1]);
+		(void)buf_append(&addrs, argv[optind + 1], strlen(argv[optind + 1]) + 1);
+		n = 1;
+	}
+	/* short write transactions: commit every 10,000 addresses */
+	for (i = 0, off = 0; i < n; i++, off += strlen(a) + 1) {
+		a = addrs.data + off;
+		if (txn == NULL) {
+			txn = ctl_begin(ctl, true);
+			ctl_need_account(txn, login);
+		}
+		if ((rc = spool_stop_put(txn, login, a)) != 0 && rc != SPOOL_EEXIST)
+			ctl_die_rc(rc, "stoplist %s", a);
+		if (i % 10000 == 9999)
+			ctl_commit(&txn);
+	}
+	if (txn != NULL)
+		ctl_commit(&txn);
+	buf_release(&addrs);
+	if (file == NULL)
+		printf("stoplist %s: added %s\n", login, argv[optind + 1]);
+	else
+		printf("stoplist %s: added %zu address%s from %s\n", login, n,
+		    n == 1 ? "" : "es", file);
+	return CTL_OK;
+}
+
+static int
+ctl_stop_del(struct ctl *ctl, int argc, char **argv)
+{
+	struct spool_txn	*txn;
+	int			 rc;
+
+	ctl_no_options(argc, argv, 2, 2, "stoplist del LOGIN EMAIL");
+	txn = ctl_begin(ctl, true);
+	ctl_need_account(txn, argv[optind]);
+	if ((rc = spool_stop_del(txn, argv[optind], argv[optind + 1])) == SPOOL_ENOTFOUND)
+		ctl_die("%s is not in the stoplist of %s", argv[optind + 1], argv[optind]);
+	if (rc != 0)
+		ctl_die_rc(rc, "stoplist %s", argv[optind + 1]);
+	ctl_commit(&txn);
+	printf("stoplist %s: deleted %s\n", argv[optind], argv[optind + 1]);
+	return CTL_OK;
+}
+
+static int
+ctl_stop_list_cb(const char *addr, void *arg)
+{
+	struct ctl_list	*l = arg;
+
+	l->n++;
+	if (l->jg != NULL)
+		json_str(l->jg, addr);
+	else
+		printf("%s\n", addr);
+	return 0;
+}
+
+static int
+ctl_stop_list(struct ctl *ctl, int argc, char **argv)
+{
+	struct spool_txn	*txn;
+	struct ctl_list		 l;
+	int			 rc;
+
+	ctl_list_begin(&l, ctl_want_json(argc, argv, "stoplist list LOGIN [--json]", 1, 1));
+	txn = ctl_begin(ctl, false);
+	ctl_need_account(txn, argv[optind]);
+	if ((rc = spool_stop_iter(txn, argv[optind], ctl_stop_list_cb, &l)) != 0)
+		ctl_die_rc(rc, "stoplist");
+	spool_abort(&txn);
+	ctl_list_end(&l, "stoplist is empty");
+	return CTL_OK;
+}
+
+int
+ctl_cmd_stoplist(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct ctl_cmd cmds[] = {
+		{ .name = "add", .fn = ctl_stop_add },
+		{ .name = "del", .fn = ctl_stop_del },
+		{ .name = "list", .fn = ctl_stop_list },
+		{ .name = NULL, .fn = NULL }
+	};
+
+	return ctl_dispatch(ctl, cmds, argc, argv, "stoplist add|del|list ...");
+}
+
+/* ---- issue block|unblock */
+
+static int
+ctl_issue_set(struct ctl *ctl, int argc, char **argv, bool block)
+{
+	struct spool_issue	 si;
+	struct spool_txn	*txn;
+	char			*end;
+	unsigned long long	 id;
+	int			 rc;
+
+	ctl_no_options(argc, argv, 1, 1, block ? "issue block ISSUE_ID" :
+	    "issue unblock ISSUE_ID");
+	errno = 0;
+	id = strtoull(argv[optind], &end, 10);
+	if (!isdigit((unsigned char)argv[optind][0]) || *end != '\0' || errno != 0 || id == 0)
+		ctl_usage("issue: \"%s\" is not an issue id", argv[optind]);
+	txn = ctl_begin(ctl, true);
+	if ((rc = spool_issue_get(txn, (uint64_t)id, &si)) == SPOOL_ENOTFOUND)
+		ctl_die("no issue %llu", id);
+	if (rc != 0)
+		ctl_die_rc(rc, "issue %llu", id);
+	si.si_blocked = block;
+	if ((rc = spool_issue_put(txn, &si)) != 0)
+		ctl_die_rc(rc, "issue %llu", id);
+	ctl_commit(&txn);
+	printf("issue %llu (%s, %s, %s) %s\n", id, si.si_login, si.si_date,
+	    si.si_has_name ? si.si_name : "no name", block ? "blocked" : "unblocked");
+	return CTL_OK;
+}
+
+static int
+ctl_issue_block(struct ctl *ctl, int argc, char **argv)
+{
+	return ctl_issue_set(ctl, argc, argv, true);
+}
+
+static int
+ctl_issue_unblock(struct ctl *ctl, int argc, char **argv)
+{
+	return ctl_issue_set(ctl, argc, argv, false);
+}
+
+int
+ctl_cmd_issue(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct ctl_cmd cmds[] = {
+		{ .name = "block", .fn = ctl_issue_block },
+		{ .name = "unblock", .fn = ctl_issue_unblock },
+		{ .name = NULL, .fn = NULL }
+	};
+
+	return ctl_dispatch(ctl, cmds, argc, argv, "issue block|unblock ISSUE_ID");
+}

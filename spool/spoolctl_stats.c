@@ -1,0 +1,214 @@
+/*
+ * spoolctl_stats: `issues` (per-issue counters) and `bounces` (the last N
+ * bounced events, newest first, from a reverse scan of the delivery log).
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "json.h"
+#include "spoolctl.h"
+#include "xmem.h"
+
+struct ctl_issues {
+	const char	*date;
+	const char	*account;
+	struct json_gen	*jg;
+	size_t		 n;
+};
+
+static void
+ctl_issue_json(struct json_gen *jg, const struct spool_issue *si)
+{
+	json_obj_begin(jg);
+	json_kv_int(jg, "id", (int64_t)si->si_id);
+	json_kv_str(jg, "date", si->si_date);
+	json_kv_str(jg, "name", si->si_has_name ? si->si_name : NULL);
+	json_kv_str(jg, "account", si->si_login);
+	json_kv_bool(jg, "blocked", si->si_blocked);
+	json_kv_int(jg, "messages", (int64_t)si->si_msgs);
+	json_kv_int(jg, "recipients", (int64_t)si->si_rcpts);
+	json_kv_int(jg, "delivered", (int64_t)si->si_delivered);
+	json_kv_int(jg, "deferred", (int64_t)si->si_deferred);
+	json_key(jg, "bounced");
+	json_obj_begin(jg);
+	json_kv_int(jg, "policy", (int64_t)si->si_bounced_policy);
+	json_kv_int(jg, "remote", (int64_t)si->si_bounced_remote);
+	json_kv_int(jg, "expired", (int64_t)si->si_bounced_expired);
+	json_kv_int(jg, "admin", (int64_t)si->si_bounced_admin);
+	json_obj_end(jg);
+	json_obj_end(jg);
+}
+
+static int
+ctl_issues_cb(const struct spool_issue *si, void *arg)
+{
+	struct ctl_issues	*is = arg;
+
+	if ((is->date != NULL && strcmp(is->date, si->si_date) != 0) ||
+	    (is->account != NULL && strcmp(is->account, si->si_login) != 0))
+		return 0;
+	if (is->jg != NULL) {
+		ctl_issue_json(is->jg, si);
+		is->n++;
+		return 0;
+	}
+	if (is->n++ == 0)
+		printf("%-6s %-10s %-24s %-24s %6s %6s %9s %8s %7s %s\n", "ID", "DATE",
+		    "NAME", "ACCOUNT", "MSGS", "RCPTS", "DELIVERED", "DEFERRED",
+		    "BOUNCED", "(policy/remote/expired/admin)");
+	printf("%-6llu %-10s %-24s %-24s %6llu %6llu %9llu %8llu %7llu (%llu/%llu/%llu/%llu)%s\n",
+	    (unsigned long long)si->si_id, si->si_date,
+	    si->si_has_name ? si->si_name : "-", si->si_login,
+	    (unsigned long long)si->si_msgs, (unsigned long long)si->si_rcpts,
+	    (unsigned long long)si->si_delivered, (unsigned long long)si->si_deferred,
+	    (unsigned long long)(si->si_bounced_policy + si->si_bounced_remote +
+	    si->si_bounced_expired + si->si_bounced_admin),
+	    (unsigned long long)si->si_bounced_policy,
+	    (unsigned long long)si->si_bounced_remote,
+	    (unsigned long long)si->si_bounced_expired,
+	    (unsigned long long)si->si_bounced_admin, si->si_blocked ? " BLOCKED" : "");
+	return 0;
+}
+
+static bool
+ctl_date_ok(const char *s)
+{
+	static const char	pat[] = "dddd-dd-dd";
+	size_t			i;
+
+	if (strlen(s) != 10)
+		return false;
+	for (i = 0; i < 10; i++)
+		if (pat[i] == 'd' ? !isdigit((unsigned char)s[i]) : s[i] != '-')
+			return false;
+	return true;
+}
+
+int
+ctl_cmd_issues(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "date", required_argument, NULL, 'd' },
+		{ "account", required_argument, NULL, 'a' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct ctl_issues	 is = { .date = NULL };
+	struct spool_txn	*txn;
+	int			 ch, rc;
+
+	while ((ch = ctl_getopt(argc, argv, lo)) != -1) {
+		switch (ch) {
+		case 'd':
+			if (!ctl_date_ok(optarg))
+				ctl_usage("issues: --date %s: not YYYY-MM-DD", optarg);
+			is.date = optarg;
+			break;
+		case 'a': is.account = optarg; break;
+		case 'j':
+			if (is.jg == NULL)
+				is.jg = json_gen_new(false);
+			break;
+		}
+	}
+	ctl_operands(argc, argv, 0, 0, "issues [--date YYYY-MM-DD] [--account LOGIN] [--json]");
+	if (is.jg != NULL)
+		json_arr_begin(is.jg);
+	txn = ctl_begin(ctl, false);
+	if ((rc = spool_issue_iter(txn, ctl_issues_cb, &is)) != 0)
+		ctl_die_rc(rc, "issues");
+	spool_abort(&txn);
+	if (is.jg != NULL) {
+		json_arr_end(is.jg);
+		ctl_json_print(is.jg);
+		json_gen_free(&is.jg);
+	} else if (is.n == 0)
+		printf("no issues\n");
+	return CTL_OK;
+}
+
+/* ---- bounces */
+
+struct ctl_bounces {
+	int64_t		 left;
+	struct json_gen	*jg;
+	size_t		 n;
+};
+
+static int
+ctl_bounces_cb(uint64_t seq, const char *json, size_t len, void *arg)
+{
+	struct ctl_bounces	*b = arg;
+	struct ctl_event	 ev;
+
+	(void)seq;
+	if (memmem(json, len, "\"bounced\"", 9) == NULL)	/* cheap pre-filter */
+		return 0;
+	if (ctl_event_parse(json, len, &ev) == -1)
+		return 0;
+	if (ev.ev_event == NULL || strcmp(ev.ev_event, "bounced") != 0) {
+		ctl_event_free(&ev);
+		return 0;
+	}
+	b->n++;
+	if (b->jg != NULL) {
+		json_obj_begin(b->jg);
+		json_kv_str(b->jg, "to", ev.ev_to);
+		json_kv_str(b->jg, "dt", ev.ev_dt);
+		json_kv_str(b->jg, "msg", ev.ev_msg);
+		json_kv_str(b->jg, "class", ev.ev_class);
+		json_kv_str(b->jg, "account", ev.ev_account);
+		json_kv_str(b->jg, "queue_id", ev.ev_qid);
+		json_obj_end(b->jg);
+	} else
+		printf("%s  %s  %s  (%s, %s)\n", ev.ev_dt ? ev.ev_dt : "?",
+		    ev.ev_to ? ev.ev_to : "?", ev.ev_msg ? ev.ev_msg : "",
+		    ev.ev_class ? ev.ev_class : "?", ev.ev_qid ? ev.ev_qid : "?");
+	ctl_event_free(&ev);
+	return --b->left <= 0 ? 1 : 0;
+}
+
+int
+ctl_cmd_bounces(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "last", required_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct ctl_bounces	 b = { .left = 100 };
+	struct spool_txn	*txn;
+	char			*end;
+	int			 ch, rc;
+
+	while ((ch = ctl_getopt(argc, argv, lo)) != -1) {
+		if (ch == 'n') {
+			errno = 0;
+			b.left = strtoll(optarg, &end, 10);
+			if (!isdigit((unsigned char)*optarg) || *end != '\0' || errno != 0 ||
+			    b.left <= 0)
+				ctl_usage("bounces: --last %s: not a positive number", optarg);
+		} else if (b.jg == NULL)
+			b.jg = json_gen_new(false);
+	}
+	ctl_operands(argc, argv, 0, 0, "bounces [--last N] [--json]");
+	if (b.jg != NULL)
+		json_arr_begin(b.jg);
+	txn = ctl_begin(ctl, false);
+	if ((rc = spool_log_iter(txn, true, 0, ctl_bounces_cb, &b)) != 0 && rc != 1 &&
+	    rc != SPOOL_ENOTFOUND)
+		ctl_die_rc(rc, "delivery log");
+	spool_abort(&txn);
+	if (b.jg != NULL) {
+		json_arr_end(b.jg);
+		ctl_json_print(b.jg);
+		json_gen_free(&b.jg);
+	} else if (b.n == 0)
+		printf("no bounces\n");
+	return CTL_OK;
+}

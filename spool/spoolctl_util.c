@@ -1,0 +1,355 @@
+/*
+ * spoolctl_util: what every spoolctl command shares: messages and exit
+ * codes, option parsing, opening the spool (after dropping root), small
+ * validators, and decoding events from the delivery log.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "json.h"
+#include "priv.h"
+#include "spoolctl.h"
+#include "trigger.h"
+
+static void
+ctl_vmsg(const char *fmt, va_list ap)
+{
+	(void)fflush(stdout);
+	(void)fputs("spoolctl: ", stderr);
+	(void)vfprintf(stderr, fmt, ap);
+	(void)fputc('\n', stderr);
+}
+
+void
+ctl_usage(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	ctl_vmsg(fmt, ap);
+	va_end(ap);
+	exit(CTL_USAGE);
+}
+
+void
+ctl_die(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	ctl_vmsg(fmt, ap);
+	va_end(ap);
+	exit(CTL_FAIL);
+}
+
+void
+ctl_die_rc(int rc, const char *fmt, ...)
+{
+	va_list	ap;
+	char	what[1024];
+
+	va_start(ap, fmt);
+	(void)vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	ctl_die("%s: %s", what, spool_strerror(rc));
+}
+
+void
+ctl_warn(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	ctl_vmsg(fmt, ap);
+	va_end(ap);
+}
+
+int
+ctl_getopt(int argc, char **argv, const struct option *lo)
+{
+	int	ch, idx = 0;
+
+	opterr = 0;
+	ch = getopt_long(argc, argv, ":", lo, &idx);
+	if (ch == '?')
+		ctl_usage("%s: unknown option %s", argv[0], argv[optind - 1]);
+	if (ch == ':')
+		ctl_usage("%s: option %s needs a value", argv[0], argv[optind - 1]);
+	return ch;
+}
+
+void
+ctl_operands(int argc, char **argv, int min, int max, const char *synopsis)
+{
+	int	n = argc - optind;
+
+	if (n < min || n > max)
+		ctl_usage("usage: spoolctl %s", synopsis);
+}
+
+bool
+ctl_want_json(int argc, char **argv, const char *syn, int min, int max)
+{
+	static const struct option lo[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 }
+	};
+	bool	json = false;
+
+	while (ctl_getopt(argc, argv, lo) != -1)
+		json = true;
+	ctl_operands(argc, argv, min, max, syn);
+	return json;
+}
+
+void
+ctl_no_options(int argc, char **argv, int min, int max, const char *syn)
+{
+	static const struct option lo[] = { { NULL, 0, NULL, 0 } };
+
+	while (ctl_getopt(argc, argv, lo) != -1)
+		;
+	ctl_operands(argc, argv, min, max, syn);
+}
+
+int
+ctl_dispatch(struct ctl *ctl, const struct ctl_cmd *cmds, int argc, char **argv,
+    const char *synopsis)
+{
+	size_t	i;
+
+	if (argc < 2)
+		ctl_usage("usage: spoolctl %s", synopsis);
+	for (i = 0; cmds[i].name != NULL; i++)
+		if (strcmp(argv[1], cmds[i].name) == 0) {
+			optind = 0;	/* glibc: restart getopt on the new vector */
+			return cmds[i].fn(ctl, argc - 1, argv + 1);
+		}
+	ctl_usage("%s: unknown subcommand \"%s\" (usage: spoolctl %s)", argv[0],
+	    argv[1], synopsis);
+}
+
+void
+ctl_prepare(struct ctl *ctl)
+{
+	int	rc;
+
+	if (ctl->prepared)
+		return;
+	ctl->prepared = true;
+	if (!priv_is_root())
+		return;
+	/* As root: make sure the tree exists with the daemons' owners, then
+	 * become spoold_user so that whatever LMDB or the event log creates
+	 * belongs to the daemons, never to root. */
+	if ((rc = spool_tree_create(ctl->cf)) != 0)
+		ctl_die_rc(rc, "spool %s", ctl->cf->cf_spool_dir);
+	priv_drop(ctl->cf->cf_spoold_user, ctl->cf->cf_group, NULL);
+}
+
+struct spool_txn *
+ctl_begin(struct ctl *ctl, bool write)
+{
+	struct spool_txn	*txn;
+	int			 rc;
+
+	ctl_prepare(ctl);
+	if (ctl->sp != NULL && write && !ctl->sp_write)
+		spool_close(&ctl->sp);
+	if (ctl->sp == NULL) {
+		rc = write ? -1 : spool_open(ctl->cf->cf_spool_dir,
+		    ctl->cf->cf_lmdb_map_size, SPOOL_RDONLY, &ctl->sp);
+		if (rc != 0) {
+			/* writing, or a spool nobody has opened yet: create it */
+			if ((rc = spool_tree_create(ctl->cf)) != 0)
+				ctl_die_rc(rc, "spool %s", ctl->cf->cf_spool_dir);
+			rc = spool_open(ctl->cf->cf_spool_dir,
+			    ctl->cf->cf_lmdb_map_size, 0, &ctl->sp);
+			ctl->sp_write = true;
+		}
+		if (rc != 0)
+			ctl_die_rc(rc, "open spool %s", ctl->cf->cf_spool_dir);
+	}
+	if ((rc = spool_begin(ctl->sp, write, &txn)) != 0)
+		ctl_die_rc(rc, "begin %s transaction", write ? "write" : "read");
+	return txn;
+}
+
+void
+ctl_commit(struct spool_txn **txn)
+{
+	int	rc;
+
+	if ((rc = spool_commit(txn)) != 0)
+		ctl_die_rc(rc, "commit");
+}
+
+void
+ctl_export_events(struct ctl *ctl)
+{
+	size_t	n = 0;
+	int	rc;
+
+	if (ctl->sp == NULL)
+		return;
+	if ((rc = spool_events_export(ctl->sp, ctl->cf->cf_event_log, &n)) != 0)
+		ctl_warn("export events to %s: %s", ctl->cf->cf_event_log,
+		    spool_strerror(rc));
+}
+
+void
+ctl_wake_deliverd(struct ctl *ctl)
+{
+	char	path[4096];
+
+	if (spool_trigger_path(path, sizeof(path), ctl->cf->cf_spool_dir) == 0)
+		trigger_pull(path);
+}
+
+void
+ctl_json_print(struct json_gen *jg)
+{
+	const char	*s;
+	size_t		 n;
+
+	s = json_gen_result(jg, &n);
+	(void)fwrite(s, 1, n, stdout);
+	(void)fputc('\n', stdout);
+}
+
+void
+ctl_time(int64_t t, char dst[20])
+{
+	struct tm	tm;
+	time_t		tt = (time_t)t;
+
+	if (gmtime_r(&tt, &tm) == NULL ||
+	    strftime(dst, 20, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+		(void)str_copy(dst, 20, "?");
+}
+
+bool
+ctl_login_ok(const char *s)
+{
+	size_t	i;
+
+	if (s[0] == '\0' || strlen(s) >= SPOOL_LOGIN_MAX)
+		return false;
+	for (i = 0; s[i] != '\0'; i++)
+		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f ||
+		    s[i] == '/' || s[i] == ':')
+			return false;
+	return true;
+}
+
+bool
+ctl_domain_ok(const char *s)
+{
+	size_t	i, n = strlen(s);
+
+	if (n == 0 || n >= SPOOL_DOMAIN_MAX || s[0] == '.' || s[0] == '-' ||
+	    s[n - 1] == '.' || strstr(s, "..") != NULL)
+		return false;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '.' &&
+		    s[i] != '_')
+			return false;
+	return true;
+}
+
+bool
+ctl_addr_ok(const char *s)
+{
+	const char	*at = strrchr(s, '@');
+	size_t		 i;
+
+	if (at == NULL || at == s || strlen(s) >= SPOOL_ADDR_MAX ||
+	    !ctl_domain_ok(at + 1))
+		return false;
+	for (i = 0; s + i < at; i++)
+		if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f || s[i] == '<' ||
+		    s[i] == '>')
+			return false;
+	return true;
+}
+
+void
+ctl_need_account(struct spool_txn *txn, const char *login)
+{
+	struct spool_account	*sa;
+	int			 rc;
+
+	sa = calloc(1, sizeof(*sa));
+	if (sa == NULL)
+		ctl_die("out of memory");
+	rc = spool_account_get(txn, login, sa);
+	free(sa);
+	if (rc == SPOOL_ENOTFOUND)
+		ctl_die("no account %s", login);
+	if (rc != 0)
+		ctl_die_rc(rc, "account %s", login);
+}
+
+/* ---- events */
+
+static const char *
+ctl_ev_str(const struct json_val *obj, const char *key)
+{
+	return json_string(json_get(obj, key));
+}
+
+int
+ctl_event_parse(const char *json, size_t len, struct ctl_event *ev)
+{
+	const struct json_val	*issue, *gate;
+	char			*copy, err[128];
+	int64_t			 id;
+
+	memset(ev, 0, sizeof(*ev));
+	if ((copy = malloc(len + 1)) == NULL)
+		return -1;
+	memcpy(copy, json, len);
+	copy[len] = '\0';
+	ev->ev_tree = json_parse(copy, err, sizeof(err));
+	free(copy);
+	if (ev->ev_tree == NULL || json_type(ev->ev_tree) != JSON_OBJECT) {
+		json_val_free(&ev->ev_tree);
+		return -1;
+	}
+	ev->ev_event = ctl_ev_str(ev->ev_tree, "event");
+	ev->ev_class = ctl_ev_str(ev->ev_tree, "class");
+	ev->ev_dt = ctl_ev_str(ev->ev_tree, "dt");
+	ev->ev_account = ctl_ev_str(ev->ev_tree, "account");
+	ev->ev_qid = ctl_ev_str(ev->ev_tree, "queue_id");
+	ev->ev_to = ctl_ev_str(ev->ev_tree, "to");
+	ev->ev_from = ctl_ev_str(ev->ev_tree, "from");
+	ev->ev_msg = ctl_ev_str(ev->ev_tree, "msg");
+	ev->ev_hop = ctl_ev_str(ev->ev_tree, "hop");
+	ev->ev_tls = ctl_ev_str(ev->ev_tree, "tls");
+	(void)json_integer(json_get(ev->ev_tree, "attempt"), &ev->ev_attempt);
+	(void)json_boolean(json_get(ev->ev_tree, "sandbox"), &ev->ev_sandbox);
+	if ((issue = json_get(ev->ev_tree, "issue")) != NULL) {
+		if (json_integer(json_get(issue, "id"), &id) && id > 0)
+			ev->ev_issue_id = (uint64_t)id;
+		ev->ev_issue_name = ctl_ev_str(issue, "name");
+		ev->ev_issue_date = ctl_ev_str(issue, "date");
+	}
+	if ((gate = json_get(ev->ev_tree, "gate")) != NULL)
+		ev->ev_uniq = ctl_ev_str(gate, "uniq");
+	return 0;
+}
+
+void
+ctl_event_free(struct ctl_event *ev)
+{
+	json_val_free(&ev->ev_tree);
+}
