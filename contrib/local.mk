@@ -1,1 +1,58 @@
-# contrib: see its owner's local.mk
+# contrib (issue 7): systemd units, tmpfiles.d, sysusers.d, logrotate, the
+# sample configuration and smtpgate.conf(5). Files ending in .in get the
+# configured paths substituted (the units must name the installed daemons).
+#
+# Where they go (override on the make command line, e.g. for packaging):
+#   systemd units        $(systemdunitdir)  = $(prefix)/lib/systemd/system
+#   tmpfiles.d, sysusers.d  $(prefix)/lib/{tmpfiles.d,sysusers.d}
+#   logrotate            $(logrotatedir)    = $(sysconfdir)/logrotate.d
+#   sample configuration $(sysconfdir)/smtpgate/smtpgate.conf.sample
+# systemd reads /usr/lib and /usr/local/lib, so with prefix /usr or
+# /usr/local the units are found as installed; nothing is enabled or
+# started by make install (README "Install").
+systemdunitdir = $(prefix)/lib/systemd/system
+tmpfilesdir = $(prefix)/lib/tmpfiles.d
+sysusersdir = $(prefix)/lib/sysusers.d
+logrotatedir = $(sysconfdir)/logrotate.d
+smtpgateconfdir = $(sysconfdir)/smtpgate
+
+CONTRIB_GENERATED = \
+	contrib/systemd/smtpgate-smtpd.service \
+	contrib/systemd/smtpgate-spoold.service \
+	contrib/systemd/smtpgate-deliverd.service \
+	contrib/tmpfiles.d/smtpgate.conf \
+	contrib/logrotate/smtpgate \
+	contrib/smtpgate.conf.sample
+
+systemdunit_DATA = \
+	contrib/systemd/smtpgate-smtpd.service \
+	contrib/systemd/smtpgate-spoold.service \
+	contrib/systemd/smtpgate-deliverd.service \
+	contrib/systemd/smtpgate.target
+tmpfiles_DATA = contrib/tmpfiles.d/smtpgate.conf
+sysusers_DATA = contrib/sysusers.d/smtpgate.conf
+logrotate_DATA = contrib/logrotate/smtpgate
+smtpgateconf_DATA = contrib/smtpgate.conf.sample
+dist_man_MANS += contrib/smtpgate.conf.5
+CLEANFILES += $(CONTRIB_GENERATED)
+
+contrib_subst = sed \
+	-e 's|@pkglibexecdir[@]|$(pkglibexecdir)|g' \
+	-e 's|@sbindir[@]|$(sbindir)|g' \
+	-e 's|@sysconfdir[@]|$(sysconfdir)|g' \
+	-e 's|@localstatedir[@]|$(localstatedir)|g'
+
+$(CONTRIB_GENERATED): Makefile
+	$(AM_V_GEN)$(MKDIR_P) $(@D) && rm -f $@ $@.tmp && \
+	$(contrib_subst) $(srcdir)/$@.in > $@.tmp && mv $@.tmp $@
+
+contrib/systemd/smtpgate-smtpd.service: $(srcdir)/contrib/systemd/smtpgate-smtpd.service.in
+contrib/systemd/smtpgate-spoold.service: $(srcdir)/contrib/systemd/smtpgate-spoold.service.in
+contrib/systemd/smtpgate-deliverd.service: $(srcdir)/contrib/systemd/smtpgate-deliverd.service.in
+contrib/tmpfiles.d/smtpgate.conf: $(srcdir)/contrib/tmpfiles.d/smtpgate.conf.in
+contrib/logrotate/smtpgate: $(srcdir)/contrib/logrotate/smtpgate.in
+contrib/smtpgate.conf.sample: $(srcdir)/contrib/smtpgate.conf.sample.in
+
+# Black-box tests of this directory, the injector and the quick start.
+TESTS += tests/blackbox/test_sendmail.py tests/blackbox/test_contrib.py \
+	tests/blackbox/test_demo.py
