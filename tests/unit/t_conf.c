@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -92,6 +93,19 @@ static const struct {
 	{ "log = file\n", ":1: log: must be one of stderr|syslog" },
 	{ "hostname\n", ":1: expected \"key = value\"" },
 	{ "hostname = a\nhostname = b\n", ":2: hostname: given twice" },
+	{ "max_message_size = 100\n", ":1: max_message_size: 100 out of range" },
+	{ "max_message_size = 5t\n", ":1: max_message_size: not a size" },
+	{ "remote_port = 65536\n", ":1: remote_port: 65536 out of range" },
+	{ "smtpd_timeout = 0s\n", ":1: smtpd_timeout: 0s out of range" },
+	{ "max_recipients = 99999999999999999999999\n", ":1: max_recipients: not a number" },
+	{ "max_recipients = 10 # ok\nmax_recipients=\n", ":2: max_recipients: given twice" },
+	{ "listen = 127.0.0.1:25 ssl=yes\n", ":1: listen: unknown option" },
+	{ "listen = :25\n", ":1: listen: bad address" },
+	{ " = 5\n", ":1: : unknown key" },
+	{ "spool_dir = relative/path\n", "spool_dir: must be an absolute path" },
+	{ "tls_cert = /x.pem\n", "tls_cert and tls_key go together" },
+	{ "retry_schedule = 5m soon\n", "retry_schedule: not a duration: \"soon\"" },
+	{ "retry_schedule = 0s\n", "retry_schedule: not a duration: \"0s\"" },
 };
 
 static void
@@ -110,6 +124,58 @@ t_errors(void)
 	cf = conf_load("/nonexistent/smtpgate.conf", err, sizeof(err));
 	t_ok(cf == NULL && strstr(err, "/nonexistent/smtpgate.conf: cannot open") != NULL,
 	    "missing file: %s", err);
+}
+
+static void
+t_more_values(void)
+{
+	char		 err[512], line[5000];
+	struct conf	*cf;
+
+	cf = load_text("blackhole_recipients = a@x, b@y\n"
+	    "blackhole_recipients = c@z\n"
+	    "retry_schedule = 1w\n"
+	    "relayhost =\n"
+	    "log = syslog\n"
+	    "auth_plaintext = OFF\r\n", err, sizeof(err));
+	if (t_ok(cf != NULL, "loads (%s)", cf ? "" : err)) {
+		t_int_eq((long long)cf->cf_blackhole_recipients.n, 3, "list: commas and repeats");
+		t_str_eq(cf->cf_blackhole_recipients.v[2], "c@z", "list order");
+		t_int_eq((long long)cf->cf_retry_delays[0], 7 * 86400, "1w");
+		t_str_eq(cf->cf_relayhost, "", "empty string value");
+		t_str_eq(cf->cf_log, "syslog", "enum");
+		t_ok(!cf->cf_auth_plaintext, "bool OFF with CRLF line end");
+		conf_free(&cf);
+	}
+	memset(line, 'x', sizeof(line) - 2);
+	memcpy(line, "hostname = ", 11);
+	line[sizeof(line) - 2] = '\n';
+	line[sizeof(line) - 1] = '\0';
+	cf = load_text(line, err, sizeof(err));
+	t_ok(cf == NULL && strstr(err, ":1: line too long") != NULL, "line too long: %s", err);
+	conf_free(&cf);
+	cf = load_text("", err, sizeof(err));
+	t_ok(cf != NULL, "empty file gives the defaults");
+	conf_free(&cf);
+}
+
+static void
+t_load_or_exit(void)
+{
+	pid_t	pid;
+	int	st = 0;
+
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		if (freopen("/dev/null", "w", stderr) == NULL)
+			_exit(99);
+		(void)conf_load_or_exit("/nonexistent/smtpgate.conf");
+		_exit(0);
+	}
+	(void)waitpid(pid, &st, 0);
+	t_ok(WIFEXITED(st) && WEXITSTATUS(st) == 2, "bad config exits 2 (CONTRACT)");
+	t_ok(strstr(conf_default_path(), "/smtpgate/smtpgate.conf") != NULL,
+	    "default path: %s", conf_default_path());
 }
 
 static void
@@ -136,6 +202,12 @@ t_parsers(void)
 	    strcmp(p, "25") == 0, "default port");
 	t_ok(conf_split_hostport("a:b:c", h, sizeof(h), p, sizeof(p), "25") == -1, "bare v6 refused");
 	t_ok(conf_split_hostport(":25", h, sizeof(h), p, sizeof(p), "25") == -1, "empty host");
+	t_ok(conf_split_hostport("[::1", h, sizeof(h), p, sizeof(p), "25") == -1, "unclosed [");
+	t_ok(conf_split_hostport("[::1]x", h, sizeof(h), p, sizeof(p), "25") == -1, "junk after ]");
+	t_ok(conf_split_hostport("h:0", h, sizeof(h), p, sizeof(p), "25") == -1, "port 0");
+	t_ok(conf_parse_duration("", &t) == -1 && conf_parse_duration("m", &t) == -1, "empty duration");
+	t_ok(conf_parse_size("1k5", &s) == -1, "size junk");
+	t_ok(conf_parse_size("9999999999g", &s) == -1, "size overflow");
 }
 
 int
@@ -145,6 +217,8 @@ main(void)
 		{ "defaults", t_defaults },
 		{ "values", t_values },
 		{ "errors", t_errors },
+		{ "more_values", t_more_values },
+		{ "load_or_exit", t_load_or_exit },
 		{ "parsers", t_parsers },
 	};
 
