@@ -1,1 +1,35 @@
-# deliverd: see its owner's local.mk
+# deliverd: scheduler, delivery workers, callback sender. Everything but
+# main() lives in libdeliverd.a so unit tests can link it (STYLE L1); the
+# pure parsers common/smtp_reply and common/dns are built here as well.
+noinst_LIBRARIES += deliverd/libdeliverd.a
+deliverd_libdeliverd_a_SOURCES = \
+	common/smtp_reply.c common/smtp_reply.h \
+	common/dns.c common/dns.h \
+	deliverd/deliverd.h \
+	deliverd/deliverd_proto.c \
+	deliverd/deliverd_sched.c \
+	deliverd/deliverd_worker.c \
+	deliverd/deliverd_smtp.c \
+	deliverd/deliverd_dkim.c \
+	deliverd/deliverd_callback.c
+deliverd_libdeliverd_a_CFLAGS = $(AM_CFLAGS) $(OPENDKIM_CFLAGS) $(CURL_CFLAGS) \
+	$(OPENSSL_CFLAGS) $(LMDB_CFLAGS)
+
+DELIVERD_LIBS = deliverd/libdeliverd.a common/libcommon_net.a spool/libspool.a common/libcommon.a \
+	$(OPENDKIM_LIBS) $(CURL_LIBS) $(LMDB_LIBS) $(YAJL_LIBS) $(OPENSSL_LIBS) -lresolv $(LIBS)
+
+pkglibexec_PROGRAMS += deliverd/deliverd
+deliverd_deliverd_SOURCES = deliverd/deliverd.c
+deliverd_deliverd_LDADD = $(DELIVERD_LIBS)
+dist_man_MANS += deliverd/deliverd.8
+
+# (tests/local.mk assigns UNIT_TESTS after this file: list ours directly)
+check_PROGRAMS += tests/unit/t_smtp_reply
+TESTS += tests/unit/t_smtp_reply
+tests_unit_t_smtp_reply_SOURCES = tests/unit/t_smtp_reply.c
+tests_unit_t_smtp_reply_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_t_smtp_reply_LDADD = deliverd/libdeliverd.a $(TEST_LIBS) -lresolv
+
+EXTRA_DIST += tests/fuzz/fuzz_smtp_reply.c
+
+TESTS += tests/blackbox/test_deliverd.py

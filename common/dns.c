@@ -1,0 +1,289 @@
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <arpa/nameser.h>
+#include <netdb.h>
+#include <resolv.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "dns.h"
+#include "xmem.h"
+
+struct dns {
+	struct __res_state	 d_res;
+};
+
+#define DNS_PKT_MAX	65536
+
+struct dns *
+dns_new(const char *server, int timeout_s, char *err, size_t errsz)
+{
+	struct dns		*d;
+	struct sockaddr_in	 sin;
+	char			 host[64], port[8];
+	char			*end;
+	unsigned long		 p;
+
+	d = xcalloc(1, sizeof(*d));
+	if (res_ninit(&d->d_res) == -1) {
+		(void)snprintf(err, errsz, "res_ninit failed");
+		free(d);
+		return NULL;
+	}
+	d->d_res.options &= ~(unsigned long)(RES_DNSRCH | RES_DEFNAMES);
+	d->d_res.retrans = timeout_s > 0 ? timeout_s : 5;
+	d->d_res.retry = 2;
+	if (server == NULL || *server == '\0')
+		return d;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	if (conf_split_hostport(server, host, sizeof(host), port, sizeof(port), "53") == -1 ||
+	    inet_pton(AF_INET, host, &sin.sin_addr) != 1 ||
+	    (p = strtoul(port, &end, 10)) == 0 || p > 65535 || *end != '\0') {
+		(void)snprintf(err, errsz, "dns_server %s: want IPv4ADDR[:PORT]", server);
+		res_nclose(&d->d_res);
+		free(d);
+		return NULL;
+	}
+	sin.sin_port = htons((unsigned short)p);
+	d->d_res.nsaddr_list[0] = sin;
+	d->d_res.nscount = 1;
+	return d;
+}
+
+void
+dns_free(struct dns **dp)
+{
+	if (*dp == NULL)
+		return;
+	res_nclose(&(*dp)->d_res);
+	free(*dp);
+	*dp = NULL;
+}
+
+/* res_nquery, mapping h_errno to our status. *len_r = answer length. */
+static enum dns_status
+dns_query(struct dns *d, const char *name, int type, unsigned char *pkt,
+    size_t pktsz, size_t *len_r, bool *nodata_r, char *err, size_t errsz)
+{
+	int	 n;
+
+	*nodata_r = false;
+	n = res_nquery(&d->d_res, name, ns_c_in, type, pkt, (int)pktsz);
+	if (n >= 0) {
+		*len_r = (size_t)n;
+		return DNS_OK;
+	}
+	switch (d->d_res.res_h_errno) {
+	case HOST_NOT_FOUND:
+		(void)snprintf(err, errsz, "%s: domain not found (NXDOMAIN)", name);
+		return DNS_NXDOMAIN;
+	case NO_DATA:
+		*nodata_r = true;
+		*len_r = 0;
+		return DNS_OK;
+	default:
+		(void)snprintf(err, errsz, "%s: temporary DNS failure (%s)", name,
+		    hstrerror(d->d_res.res_h_errno));
+		return DNS_TEMPFAIL;
+	}
+}
+
+int
+dns_parse_mx(const unsigned char *pkt, size_t len, struct dns_mx *mx_r,
+    size_t max, size_t *n_r, bool *nullmx_r)
+{
+	ns_msg	 msg;
+	ns_rr	 rr;
+	int	 i, cnt;
+	size_t	 n = 0, nnull = 0, nrec = 0;
+	char	 name[NS_MAXDNAME];
+
+	*n_r = 0;
+	*nullmx_r = false;
+	if (len > DNS_PKT_MAX || ns_initparse(pkt, (int)len, &msg) == -1)
+		return -1;
+	cnt = ns_msg_count(msg, ns_s_an);
+	for (i = 0; i < cnt; i++) {
+		if (ns_parserr(&msg, ns_s_an, i, &rr) == -1)
+			return -1;
+		if (ns_rr_type(rr) != ns_t_mx || ns_rr_class(rr) != ns_c_in)
+			continue;
+		if (ns_rr_rdlen(rr) < 3)
+			return -1;
+		if (ns_name_uncompress(ns_msg_base(msg), ns_msg_end(msg),
+		    ns_rr_rdata(rr) + 2, name, sizeof(name)) == -1)
+			return -1;
+		nrec++;
+		if (name[0] == '\0' || strcmp(name, ".") == 0) {
+			nnull++;
+			continue;
+		}
+		if (n < max && strlen(name) < DNS_HOST_MAX) {
+			(void)str_copy(mx_r[n].mx_host, DNS_HOST_MAX, name);
+			mx_r[n].mx_pref = ns_get16(ns_rr_rdata(rr));
+			mx_r[n].mx_implicit = false;
+			n++;
+		}
+	}
+	/* RFC 7505: a null MX is the only record; with others it is ignored. */
+	*nullmx_r = nnull > 0 && nrec == nnull;
+	*n_r = n;
+	return 0;
+}
+
+void
+dns_sort_mx(struct dns_mx *mx, size_t n)
+{
+	size_t		 i, j, k;
+	struct dns_mx	 t;
+
+	/* shuffle, then a stable insertion sort: equal preferences spread load */
+	for (i = n; i > 1; i--) {
+		k = (size_t)random() % i;
+		t = mx[i - 1];
+		mx[i - 1] = mx[k];
+		mx[k] = t;
+	}
+	for (i = 1; i < n; i++) {
+		t = mx[i];
+		for (j = i; j > 0 && mx[j - 1].mx_pref > t.mx_pref; j--)
+			mx[j] = mx[j - 1];
+		mx[j] = t;
+	}
+}
+
+static enum dns_status
+dns_addr_type(struct dns *d, const char *host, int type, unsigned port,
+    struct sockaddr_storage *addr_r, size_t max, size_t *n_r, char *err, size_t errsz)
+{
+	unsigned char		*pkt;
+	size_t			 len;
+	bool			 nodata;
+	enum dns_status		 st;
+	ns_msg			 msg;
+	ns_rr			 rr;
+	int			 i, cnt;
+	struct sockaddr_in	*sin;
+	struct sockaddr_in6	*sin6;
+
+	pkt = xmalloc(DNS_PKT_MAX);
+	st = dns_query(d, host, type, pkt, DNS_PKT_MAX, &len, &nodata, err, errsz);
+	if (st != DNS_OK || nodata || ns_initparse(pkt, (int)len, &msg) == -1)
+		goto out;
+	cnt = ns_msg_count(msg, ns_s_an);
+	for (i = 0; i < cnt && *n_r < max; i++) {
+		if (ns_parserr(&msg, ns_s_an, i, &rr) == -1 || (int)ns_rr_type(rr) != type)
+			continue;
+		memset(&addr_r[*n_r], 0, sizeof(addr_r[*n_r]));
+		if (type == ns_t_a && ns_rr_rdlen(rr) == 4) {
+			sin = (struct sockaddr_in *)&addr_r[*n_r];
+			sin->sin_family = AF_INET;
+			sin->sin_port = htons((unsigned short)port);
+			memcpy(&sin->sin_addr, ns_rr_rdata(rr), 4);
+			(*n_r)++;
+		} else if (type == ns_t_aaaa && ns_rr_rdlen(rr) == 16) {
+			sin6 = (struct sockaddr_in6 *)&addr_r[*n_r];
+			sin6->sin6_family = AF_INET6;
+			sin6->sin6_port = htons((unsigned short)port);
+			memcpy(&sin6->sin6_addr, ns_rr_rdata(rr), 16);
+			(*n_r)++;
+		}
+	}
+out:
+	free(pkt);
+	return st;
+}
+
+static bool
+dns_numeric(const char *host, unsigned port, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in	*sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((unsigned short)port);
+		return true;
+	}
+	if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((unsigned short)port);
+		return true;
+	}
+	return false;
+}
+
+enum dns_status
+dns_addrs(struct dns *d, const char *host, unsigned port,
+    struct sockaddr_storage *addr_r, size_t max, size_t *n_r, char *err, size_t errsz)
+{
+	enum dns_status	 s4, s6;
+
+	*n_r = 0;
+	if (max == 0)
+		return DNS_NOHOST;
+	if (dns_numeric(host, port, &addr_r[0])) {
+		*n_r = 1;
+		return DNS_OK;
+	}
+	s4 = dns_addr_type(d, host, ns_t_a, port, addr_r, max, n_r, err, errsz);
+	if (s4 == DNS_NXDOMAIN)
+		return DNS_NXDOMAIN;
+	s6 = dns_addr_type(d, host, ns_t_aaaa, port, addr_r, max, n_r, err, errsz);
+	if (*n_r > 0)
+		return DNS_OK;
+	if (s4 == DNS_TEMPFAIL || s6 == DNS_TEMPFAIL)
+		return DNS_TEMPFAIL;
+	(void)snprintf(err, errsz, "%s: no address (A/AAAA) records", host);
+	return DNS_NOHOST;
+}
+
+enum dns_status
+dns_mx(struct dns *d, const char *domain, struct dns_mx *mx_r, size_t max,
+    size_t *n_r, char *err, size_t errsz)
+{
+	unsigned char		*pkt;
+	size_t			 len, na;
+	bool			 nodata, nullmx;
+	enum dns_status		 st;
+	struct sockaddr_storage	 ss[1];
+
+	*n_r = 0;
+	pkt = xmalloc(DNS_PKT_MAX);
+	st = dns_query(d, domain, ns_t_mx, pkt, DNS_PKT_MAX, &len, &nodata, err, errsz);
+	if (st == DNS_OK && !nodata &&
+	    dns_parse_mx(pkt, len, mx_r, max, n_r, &nullmx) == -1) {
+		(void)snprintf(err, errsz, "%s: malformed MX answer", domain);
+		st = DNS_TEMPFAIL;
+	}
+	free(pkt);
+	if (st != DNS_OK)
+		return st;
+	if (!nodata && nullmx) {
+		(void)snprintf(err, errsz, "%s: domain does not accept mail (null MX)", domain);
+		return DNS_NULLMX;
+	}
+	if (*n_r > 0) {
+		dns_sort_mx(mx_r, *n_r);
+		return DNS_OK;
+	}
+	/* RFC 5321 5.1: no MX records, the domain itself is the implicit MX. */
+	st = dns_addrs(d, domain, 25, ss, 1, &na, err, errsz);
+	if (st != DNS_OK)
+		return st == DNS_NOHOST ? DNS_NOHOST : st;
+	if (max == 0 || str_copy(mx_r[0].mx_host, DNS_HOST_MAX, domain) == -1)
+		return DNS_NOHOST;
+	mx_r[0].mx_pref = 0;
+	mx_r[0].mx_implicit = true;
+	*n_r = 1;
+	return DNS_OK;
+}

@@ -1,0 +1,88 @@
+/*
+ * deliverd: options, phase 1 (spool tree, trigger FIFO), privilege drop,
+ * then the scheduler loop (deliverd_sched.c), which forks the delivery
+ * workers and the callback sender.
+ */
+#include "config.h"
+
+/* before <signal.h>: its si_fd macro collides with struct spool_in */
+#include "spool.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "deliverd.h"
+#include "dns.h"
+#include "log.h"
+#include "priv.h"
+#include "sig.h"
+#include "spool.h"
+#include "trigger.h"
+
+static void
+deliverd_usage(void)
+{
+	(void)fprintf(stderr, "usage: deliverd [-v] [-c file]\n");
+	exit(2);
+}
+
+/* Values the generic loader cannot check. */
+static void
+deliverd_check_conf(const struct conf *cf)
+{
+	struct dns	*d;
+	char		 err[512], host[256], port[8];
+
+	if ((d = dns_new(cf->cf_dns_server, 5, err, sizeof(err))) == NULL)
+		log_fatalx_status(2, "%s: dns_server: %s", cf->cf_path, err);
+	dns_free(&d);
+	if (cf->cf_relayhost[0] != '\0' &&
+	    conf_split_hostport(cf->cf_relayhost, host, sizeof(host), port,
+	    sizeof(port), "25") == -1)
+		log_fatalx_status(2, "%s: relayhost: want HOST:PORT, got %s",
+		    cf->cf_path, cf->cf_relayhost);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct conf	*cf;
+	const char	*path = NULL;
+	char		 tpath[4096];
+	bool		 verbose = false;
+	int		 ch, rc, tfd;
+
+	log_init("deliverd", LOG_DEST_STDERR);
+	while ((ch = getopt(argc, argv, "c:v")) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		default:
+			deliverd_usage();
+		}
+	}
+	if (optind != argc)
+		deliverd_usage();
+	cf = conf_load_or_exit(path);
+	log_set_verbose(verbose);
+	log_set_dest(str_ieq(cf->cf_log, "syslog") ? LOG_DEST_SYSLOG : LOG_DEST_STDERR);
+	deliverd_check_conf(cf);
+	sig_init();
+
+	/* Phase 1: the tree (owners and modes as root) and the trigger FIFO. */
+	if ((rc = spool_tree_create(cf)) != 0)
+		log_fatalx("spool tree %s: %s", cf->cf_spool_dir, spool_strerror(rc));
+	if (spool_trigger_path(tpath, sizeof(tpath), cf->cf_spool_dir) == -1 ||
+	    (tfd = trigger_open(tpath)) == -1)
+		log_fatal("trigger %s", tpath);
+	priv_drop(cf->cf_deliverd_user, cf->cf_group, NULL);
+
+	/* Phase 2: the scheduler forks its children, then opens LMDB. */
+	deliverd_sched_main(cf, tfd);
+}

@@ -1,0 +1,134 @@
+/*
+ * deliverd internals shared by its modules (libdeliverd.a):
+ *   deliverd_proto.c     the line protocol on the scheduler <-> worker pipes
+ *   deliverd_sched.c     the scheduler: due recipients -> jobs -> outcomes
+ *   deliverd_worker.c    a delivery worker: job -> sign -> SMTP -> results
+ *   deliverd_smtp.c      the SMTP client session (plain and STARTTLS)
+ *   deliverd_dkim.c      DKIM signing (the only <opendkim/dkim.h>)
+ *   deliverd_callback.c  the callback sender (the only <curl/curl.h>)
+ * Library functions return 0 or -1 and leave logging to the caller except
+ * where noted; the process mains (sched, worker, callback) log and exit.
+ */
+#ifndef SG_DELIVERD_H
+#define SG_DELIVERD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "qid.h"
+#include "spool.h"
+
+struct conf;
+struct spool_txn;
+
+/* ---- pipe protocol: one job or result per '\n'-terminated line, fields
+ * separated by TAB, escaped with deliverd_esc (\\, \t, \n, \r). */
+#define DELIVERD_LINE_MAX	(64 * 1024)
+#define DELIVERD_JOB_RCPT_MAX	500
+
+struct deliverd_job {
+	uint64_t	 dj_id;
+	char		 dj_qid[QID_SIZE];
+	bool		 dj_relay;			/* dj_hop is relayhost */
+	char		 dj_hop[SPOOL_DOMAIN_MAX + 8];	/* domain or relayhost */
+	uint32_t	 dj_idx[DELIVERD_JOB_RCPT_MAX];
+	size_t		 dj_nidx;
+};
+
+/* One recipient's outcome as the worker saw it (reply starts with 2/4/5). */
+struct deliverd_result {
+	char		 dr_qid[QID_SIZE];
+	uint32_t	 dr_idx;
+	char		 dr_reply[SPOOL_REPLY_MAX];
+	char		 dr_relay[256];		/* host[addr]:port or "" */
+	char		 dr_tls[128];
+	bool		 dr_skip;		/* not attempted (held, gone): no outcome */
+};
+
+/* "J id qid relay hop idx,idx,..." */
+int	deliverd_job_format(const struct deliverd_job *, struct buf *);
+int	deliverd_job_parse(const char *line, size_t len, struct deliverd_job *);
+/* "R qid idx reply relay tls" / "S qid" (skip) */
+int	deliverd_result_format(const struct deliverd_result *, struct buf *);
+int	deliverd_result_parse(const char *line, size_t len, struct deliverd_result *);
+/* "K qid sig" : the DKIM-Signature header lines (or "" for unsigned) */
+int	deliverd_sig_format(const char *qid, const char *sig, struct buf *);
+int	deliverd_sig_parse(const char *line, size_t len, char qid[QID_SIZE],
+	    struct buf *sig);
+void	deliverd_esc(struct buf *, const char *);
+/* Unescapes src[0..len) into dst (NUL-terminated); -1 if it does not fit. */
+int	deliverd_unesc(const char *src, size_t len, char *dst, size_t dstsz);
+
+/* Reads lines from a non-blocking pipe into in; calls cb per line.
+ * Returns 0, or -1 on EOF/error. */
+int	deliverd_pipe_read(int fd, struct buf *in,
+	    void (*cb)(const char *, size_t, void *), void *);
+/* Blocking write of a whole buffer (the pipe may be non-blocking). */
+int	deliverd_pipe_write(int fd, const void *, size_t);
+
+/* ---- process mains (never return) */
+void	deliverd_sched_main(struct conf *, int trigger_fd) __attribute__((noreturn));
+void	deliverd_worker_main(struct conf *, int in_fd, int out_fd, int id)
+	    __attribute__((noreturn));
+void	deliverd_callback_main(struct conf *) __attribute__((noreturn));
+
+/* ---- DKIM (deliverd_dkim.c) */
+/*
+ * Signs the message (hdr: the header block without the empty line; body:
+ * everything after it) with the account's key for the From domain, else
+ * the default domain's keys. Appends the "DKIM-Signature: ..." header
+ * lines (CRLF-ended) to sig. 0 signed, 1 no key (nothing appended), -1
+ * error (why says it).
+ */
+int	deliverd_dkim_sign(struct spool_txn *, const struct conf *,
+	    const struct spool_msg *, const char *msg, size_t msglen,
+	    struct buf *sig, char *why, size_t whysz);
+
+/* ---- SMTP client session (deliverd_smtp.c) */
+struct deliverd_smtp;
+struct tls_ctx;
+struct sockaddr_storage;
+
+struct deliverd_tx {
+	const char	 *tx_from;		/* envelope sender, "" = null */
+	const char	 *tx_from_params;	/* the client's MAIL FROM params */
+	const char	**tx_rcpt;
+	size_t		  tx_nrcpt;
+	const char	 *tx_sig;		/* header lines to prepend, or "" */
+	const char	 *tx_msg;		/* the message (CRLF, unstuffed) */
+	size_t		  tx_msglen;
+	char		(*tx_reply)[SPOOL_REPLY_MAX];	/* out: one per rcpt */
+};
+
+/* tls may be NULL (no STARTTLS). The session keeps cf (reload: new one). */
+struct deliverd_smtp *deliverd_smtp_new(const struct conf *, struct tls_ctx *);
+void	deliverd_smtp_free(struct deliverd_smtp **);
+/*
+ * Connects to addr, reads the greeting, EHLO (HELO fallback), STARTTLS when
+ * offered. key names the next hop for reuse. 0 ready; -1 with a reply-like
+ * text in reply ("4xx ..." for local trouble, the server's reply otherwise).
+ */
+int	deliverd_smtp_open(struct deliverd_smtp *, const char *key, const char *host,
+	    const struct sockaddr_storage *, char *reply, size_t replysz);
+/* True if connected to next hop key and below max_msgs_per_connection;
+ * probes it with RSET. */
+bool	deliverd_smtp_reuse(struct deliverd_smtp *, const char *key);
+/* One mail transaction; every tx_reply[i] is set. 0, or -1 when the
+ * connection is gone (the replies say why). */
+int	deliverd_smtp_send(struct deliverd_smtp *, struct deliverd_tx *);
+void	deliverd_smtp_close(struct deliverd_smtp *, bool quit);
+bool	deliverd_smtp_connected(const struct deliverd_smtp *);
+const char *deliverd_smtp_relay(const struct deliverd_smtp *);	/* host[addr]:port */
+const char *deliverd_smtp_tls(const struct deliverd_smtp *);	/* "" or "TLSv1.3 ..." */
+
+/* ---- helpers */
+int64_t	deliverd_now(void);		/* unix seconds */
+int64_t	deliverd_now_ms(void);		/* monotonic milliseconds */
+/* Lower-cased domain of an address ("" for none). */
+void	deliverd_domain(const char *addr, char *dst, size_t dstsz);
+/* Folds any reply text into one safe line (no CR/LF/TAB/NUL). */
+void	deliverd_fold(char *s);
+
+#endif

@@ -1,0 +1,221 @@
+/*
+ * DKIM signing with libopendkim: the only file that includes
+ * <opendkim/dkim.h> (STYLE L2). Key choice: the account's keys for the
+ * From header's domain, else the keys of the account's default domain,
+ * else no signature. One signature per key (RSA-SHA256 and/or
+ * Ed25519-SHA256), relaxed/relaxed.
+ */
+#include "config.h"
+
+/* before <signal.h>: its si_fd macro collides with struct spool_in */
+#include "spool.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <opendkim/dkim.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "deliverd.h"
+#include "fsx.h"
+#include "spool.h"
+#include "xmem.h"
+
+#define DKIM_KEYS_MAX	4
+#define DKIM_PEM_MAX	(64 * 1024)
+#define DKIM_PREFIX	"DKIM-Signature: "
+
+/* Signed on top of libopendkim's own list (dkim_should_signhdrs). */
+static const char *deliverd_dkim_extra[] = {
+	"from", "to", "subject", "date", "message-id", "mime-version",
+	"content-type", "content-transfer-encoding", "reply-to", "cc",
+	"list-unsubscribe", "list-unsubscribe-post", "x-campaign-id",
+	"x-letter-id", "in-reply-to", "references",
+};
+
+static DKIM_LIB	*deliverd_dkim_lib;
+
+struct deliverd_dkim_keys {
+	struct spool_dkim	 k[DKIM_KEYS_MAX];
+	size_t			 n;
+	bool			 only_default;
+};
+
+static int
+deliverd_dkim_collect(const struct spool_dkim *d, void *arg)
+{
+	struct deliverd_dkim_keys	*ks = arg;
+
+	if (ks->only_default && !d->sd_default)
+		return 0;
+	if (ks->n < DKIM_KEYS_MAX)
+		ks->k[ks->n++] = *d;
+	return 0;
+}
+
+static DKIM_LIB *
+deliverd_dkim_init(void)
+{
+	static const char	*hdrs[64];
+	size_t			 n = 0, i, j;
+	bool			 dup;
+
+	if (deliverd_dkim_lib != NULL)
+		return deliverd_dkim_lib;
+	if ((deliverd_dkim_lib = dkim_init(NULL, NULL)) == NULL)
+		return NULL;
+	for (i = 0; i < sizeof(deliverd_dkim_extra) / sizeof(deliverd_dkim_extra[0]); i++)
+		hdrs[n++] = deliverd_dkim_extra[i];
+	for (i = 0; dkim_should_signhdrs[i] != NULL && n < 63; i++) {
+		for (dup = false, j = 0; j < n && !dup; j++)
+			dup = strcasecmp(hdrs[j], (const char *)dkim_should_signhdrs[i]) == 0;
+		if (!dup)
+			hdrs[n++] = (const char *)dkim_should_signhdrs[i];
+	}
+	hdrs[n] = NULL;
+	(void)dkim_options(deliverd_dkim_lib, DKIM_OP_SETOPT, DKIM_OPTS_SIGNHDRS,
+	    hdrs, sizeof(char **));
+	return deliverd_dkim_lib;
+}
+
+/* Feeds the header fields and the body; hdrlen covers the header block
+ * up to (not including) the empty line. */
+static DKIM_STAT
+deliverd_dkim_feed(DKIM *dk, const char *msg, size_t hdrlen, const char *body,
+    size_t bodylen)
+{
+	const char	*p = msg, *end = msg + hdrlen, *f, *nl;
+	size_t		 n;
+	DKIM_STAT	 st;
+
+	while (p < end) {
+		f = p;
+		/* a field runs until a line that does not start with SP/HT */
+		do {
+			nl = memchr(p, '\n', (size_t)(end - p));
+			p = nl != NULL ? nl + 1 : end;
+		} while (p < end && (*p == ' ' || *p == '\t'));
+		n = (size_t)(p - f);
+		while (n > 0 && (f[n - 1] == '\n' || f[n - 1] == '\r'))
+			n--;
+		if (n > 0 && (st = dkim_header(dk, (u_char *)(uintptr_t)f, n)) != DKIM_STAT_OK)
+			return st;
+	}
+	if ((st = dkim_eoh(dk)) != DKIM_STAT_OK)
+		return st;
+	if (bodylen > 0 &&
+	    (st = dkim_body(dk, (u_char *)(uintptr_t)body, bodylen)) != DKIM_STAT_OK)
+		return st;
+	return dkim_eom(dk, NULL);
+}
+
+/* Where the header block ends and the body starts. */
+static void
+deliverd_dkim_split(const char *msg, size_t len, size_t *hdrlen_r, size_t *body_r)
+{
+	size_t	 i;
+
+	for (i = 0; i < len; i++) {
+		if (msg[i] != '\n')
+			continue;
+		if (i + 1 < len && msg[i + 1] == '\n') {
+			*hdrlen_r = i + 1;
+			*body_r = i + 2;
+			return;
+		}
+		if (i + 2 < len && msg[i + 1] == '\r' && msg[i + 2] == '\n') {
+			*hdrlen_r = i + 1;
+			*body_r = i + 3;
+			return;
+		}
+	}
+	*hdrlen_r = len;
+	*body_r = len;
+}
+
+static int
+deliverd_dkim_one(const struct conf *cf, const struct spool_dkim *k, const char *qid,
+    const char *msg, size_t len, struct buf *sig, char *why, size_t whysz)
+{
+	char		 path[4096];
+	char		*pem = NULL;
+	size_t		 pemlen, hdrlen, boff;
+	DKIM		*dk = NULL;
+	DKIM_STAT	 st = DKIM_STAT_OK;
+	u_char		*hv;
+	size_t		 hvlen;
+	int		 rc = -1;
+
+	if (spool_path(path, sizeof(path), cf->cf_spool_dir, SPOOL_KEYS, k->sd_keyfile) == -1 ||
+	    fsx_read_file(path, DKIM_PEM_MAX, &pem, &pemlen) == -1) {
+		(void)snprintf(why, whysz, "key %s: cannot read: %m", path);
+		return -1;
+	}
+	dk = dkim_sign(deliverd_dkim_lib, (const u_char *)qid, NULL, (dkim_sigkey_t)pem,
+	    (const u_char *)k->sd_selector, (const u_char *)k->sd_domain,
+	    DKIM_CANON_RELAXED, DKIM_CANON_RELAXED,
+	    k->sd_alg == SPOOL_DKIM_ED25519 ? DKIM_SIGN_ED25519SHA256 : DKIM_SIGN_RSASHA256,
+	    -1, &st);
+	if (dk == NULL) {
+		(void)snprintf(why, whysz, "dkim_sign %s/%s: %s", k->sd_domain,
+		    k->sd_selector, dkim_getresultstr(st));
+		goto out;
+	}
+	deliverd_dkim_split(msg, len, &hdrlen, &boff);
+	st = deliverd_dkim_feed(dk, msg, hdrlen, msg + boff, len - boff);
+	if (st == DKIM_STAT_OK)
+		st = dkim_getsighdr_d(dk, strlen(DKIM_PREFIX), &hv, &hvlen);
+	if (st != DKIM_STAT_OK) {
+		(void)snprintf(why, whysz, "signing with %s/%s: %s", k->sd_domain,
+		    k->sd_selector, dkim_geterror(dk) ? dkim_geterror(dk) :
+		    dkim_getresultstr(st));
+		goto out;
+	}
+	/* getsighdr folds with CRLF + TAB already (NOTES) */
+	if (buf_puts(sig, DKIM_PREFIX) == -1 || buf_append(sig, hv, hvlen) == -1 ||
+	    buf_puts(sig, "\r\n") == -1) {
+		(void)snprintf(why, whysz, "signature too long");
+		goto out;
+	}
+	rc = 0;
+out:
+	if (dk != NULL)
+		(void)dkim_free(dk);
+	if (pem != NULL)
+		freezero(pem, pemlen);
+	return rc;
+}
+
+int
+deliverd_dkim_sign(struct spool_txn *txn, const struct conf *cf,
+    const struct spool_msg *m, const char *msg, size_t len, struct buf *sig,
+    char *why, size_t whysz)
+{
+	struct deliverd_dkim_keys	 ks;
+	char				 dom[SPOOL_DOMAIN_MAX];
+	size_t				 i, nok = 0;
+
+	memset(&ks, 0, sizeof(ks));
+	deliverd_domain(m->sm_from_hdr, dom, sizeof(dom));
+	if (dom[0] != '\0')
+		(void)spool_dkim_iter(txn, m->sm_login, dom, deliverd_dkim_collect, &ks);
+	if (ks.n == 0) {
+		ks.only_default = true;
+		(void)spool_dkim_iter(txn, m->sm_login, NULL, deliverd_dkim_collect, &ks);
+	}
+	if (ks.n == 0) {
+		(void)snprintf(why, whysz, "no DKIM key for %s or a default domain of %s",
+		    dom[0] ? dom : "(no From domain)", m->sm_login);
+		return 1;
+	}
+	if (deliverd_dkim_init() == NULL) {
+		(void)snprintf(why, whysz, "dkim_init failed");
+		return -1;
+	}
+	for (i = 0; i < ks.n; i++)
+		if (deliverd_dkim_one(cf, &ks.k[i], m->sm_qid, msg, len, sig, why, whysz) == 0)
+			nok++;
+	return nok > 0 ? 0 : -1;
+}

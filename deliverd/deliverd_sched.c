@@ -1,0 +1,977 @@
+/*
+ * The scheduler: the only deliverd process that writes LMDB. It takes due
+ * recipients from the schedule index, groups them by message and next hop
+ * into jobs, hands jobs to idle workers over pipes (at most
+ * dest_concurrency per hop), and commits the workers' results in batched
+ * write transactions: delivered, deferred (retry_schedule), bounced
+ * (remote, expired). In-flight state is memory only ("claims"): after a
+ * restart every due entry is simply picked again.
+ */
+#include "config.h"
+
+/* before <signal.h>: its si_fd macro collides with struct spool_in */
+#include "spool.h"
+
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/wait.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "deliverd.h"
+#include "log.h"
+#include "sig.h"
+#include "spool.h"
+#include "trigger.h"
+#include "xmem.h"
+
+#define SCHED_SCAN_MAX		2000	/* new recipients taken per scan */
+#define SCHED_QUEUE_LOW		64	/* scan again when fewer jobs wait */
+#define SCHED_RESCAN_MS		5000	/* safety rescan (lost trigger) */
+#define SCHED_STOP_GRACE_MS	10000
+#define SCHED_CLAIM_BUCKETS	65536
+
+struct sched_claim {
+	struct sched_claim	*next;
+	char			 qid[QID_SIZE];
+	uint32_t		 idx;
+};
+
+struct sched_job {
+	TAILQ_ENTRY(sched_job)	 link;
+	struct deliverd_job	 j;
+};
+TAILQ_HEAD(sched_jobq, sched_job);
+
+struct sched_worker {
+	pid_t			 pid;
+	int			 to_fd, from_fd;
+	struct buf		 in;
+	struct sched_job	*job;		/* in flight, or NULL (idle) */
+	char			 last_hop[SPOOL_DOMAIN_MAX + 8];
+};
+
+struct sched_sig {
+	char		 qid[QID_SIZE];
+	char		*sig;
+};
+
+struct sched {
+	struct conf		*cf;
+	int			 trigger_fd;
+	struct spool		*sp;
+	struct sched_worker	*w;
+	size_t			 nw;
+	pid_t			 cb_pid;
+	struct sched_claim	*claims[SCHED_CLAIM_BUCKETS];
+	size_t			 nclaims;
+	struct sched_jobq	 queue;
+	size_t			 nqueue;
+	uint64_t		 next_job_id;
+	/* the current batch of results */
+	struct deliverd_result	*res;
+	size_t			 nres, capres;
+	struct sched_sig	*sigs;
+	size_t			 nsigs, capsigs;
+	struct sched_job	**done;
+	size_t			 ndone, capdone;
+	bool			 stopping, rescan, respawn;
+	int64_t			 last_scan_ms;
+	int64_t			 next_due;	/* unix s, 0 = none known */
+};
+
+/* ---- claims: recipients handed out or waiting in memory */
+
+static size_t
+sched_claim_hash(const char *qid, uint32_t idx)
+{
+	size_t	 h = 5381;
+
+	for (; *qid != '\0'; qid++)
+		h = h * 33 + (unsigned char)*qid;
+	return (h * 33 + idx) % SCHED_CLAIM_BUCKETS;
+}
+
+static bool
+sched_claimed(struct sched *s, const char *qid, uint32_t idx)
+{
+	struct sched_claim	*c;
+
+	for (c = s->claims[sched_claim_hash(qid, idx)]; c != NULL; c = c->next)
+		if (c->idx == idx && strcmp(c->qid, qid) == 0)
+			return true;
+	return false;
+}
+
+static void
+sched_claim(struct sched *s, const char *qid, uint32_t idx)
+{
+	struct sched_claim	*c = xmalloc(sizeof(*c));
+	size_t			 h = sched_claim_hash(qid, idx);
+
+	(void)str_copy(c->qid, sizeof(c->qid), qid);
+	c->idx = idx;
+	c->next = s->claims[h];
+	s->claims[h] = c;
+	s->nclaims++;
+}
+
+static void
+sched_unclaim(struct sched *s, const char *qid, uint32_t idx)
+{
+	struct sched_claim	**cp, *c;
+
+	for (cp = &s->claims[sched_claim_hash(qid, idx)]; (c = *cp) != NULL; cp = &c->next) {
+		if (c->idx == idx && strcmp(c->qid, qid) == 0) {
+			*cp = c->next;
+			free(c);
+			s->nclaims--;
+			return;
+		}
+	}
+}
+
+static void
+sched_job_release(struct sched *s, struct sched_job *sj)
+{
+	size_t	 i;
+
+	for (i = 0; i < sj->j.dj_nidx; i++)
+		sched_unclaim(s, sj->j.dj_qid, sj->j.dj_idx[i]);
+	free(sj);
+}
+
+/* ---- children */
+
+static void
+sched_close_spool(struct sched *s)
+{
+	spool_close(&s->sp);
+}
+
+static void
+sched_open_spool(struct sched *s)
+{
+	int	 rc;
+
+	if (s->sp != NULL)
+		return;
+	if ((rc = spool_open(s->cf->cf_spool_dir, s->cf->cf_lmdb_map_size, 0, &s->sp)) != 0)
+		log_fatalx("spool_open %s: %s", s->cf->cf_spool_dir, spool_strerror(rc));
+}
+
+static void
+sched_close_others(struct sched *s, size_t keep)
+{
+	size_t	 i;
+
+	for (i = 0; i < s->nw; i++) {
+		if (i == keep)
+			continue;
+		if (s->w[i].to_fd != -1)
+			(void)close(s->w[i].to_fd);
+		if (s->w[i].from_fd != -1)
+			(void)close(s->w[i].from_fd);
+	}
+	(void)close(s->trigger_fd);
+}
+
+/* Forks worker i. The LMDB handle is closed around the fork (never
+ * carried into a child). */
+static void
+sched_spawn_worker(struct sched *s, size_t i)
+{
+	int	 job[2], res[2];
+	pid_t	 pid;
+
+	if (pipe2(job, O_CLOEXEC) == -1 || pipe2(res, O_CLOEXEC) == -1)
+		log_fatal("pipe");
+	sched_close_spool(s);
+	if ((pid = fork()) == -1)
+		log_fatal("fork");
+	if (pid == 0) {
+		(void)close(job[1]);
+		(void)close(res[0]);
+		sched_close_others(s, i);
+		deliverd_worker_main(s->cf, job[0], res[1], (int)i);
+	}
+	(void)close(job[0]);
+	(void)close(res[1]);
+	(void)fcntl(res[0], F_SETFL, O_NONBLOCK);
+	s->w[i].pid = pid;
+	s->w[i].to_fd = job[1];
+	s->w[i].from_fd = res[0];
+	s->w[i].job = NULL;
+	s->w[i].last_hop[0] = '\0';
+	buf_reset(&s->w[i].in);
+}
+
+static void
+sched_spawn_callback(struct sched *s)
+{
+	pid_t	 pid;
+
+	sched_close_spool(s);
+	if ((pid = fork()) == -1)
+		log_fatal("fork");
+	if (pid == 0) {
+		sched_close_others(s, (size_t)-1);
+		deliverd_callback_main(s->cf);
+	}
+	s->cb_pid = pid;
+}
+
+static void
+sched_spawn_missing(struct sched *s)
+{
+	size_t	 i;
+
+	for (i = 0; i < s->nw; i++)
+		if (s->w[i].pid == -1 && !s->stopping)
+			sched_spawn_worker(s, i);
+	if (s->cb_pid == -1 && !s->stopping)
+		sched_spawn_callback(s);
+	s->respawn = false;
+	sched_open_spool(s);
+}
+
+static void
+sched_worker_gone(struct sched *s, struct sched_worker *w)
+{
+	if (w->job != NULL) {
+		/* its recipients were not committed: they will be picked again */
+		log_warnx("worker %ld died during a job for %s", (long)w->pid,
+		    w->job->j.dj_qid);
+		sched_job_release(s, w->job);
+		w->job = NULL;
+	}
+	if (w->to_fd != -1)
+		(void)close(w->to_fd);
+	if (w->from_fd != -1)
+		(void)close(w->from_fd);
+	w->to_fd = w->from_fd = -1;
+	w->pid = -1;
+	s->respawn = true;
+}
+
+static void
+sched_reap(struct sched *s)
+{
+	pid_t	 pid;
+	int	 status;
+	size_t	 i;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid == s->cb_pid) {
+			if (!s->stopping)
+				log_warnx("callback sender exited (status %d); restarting", status);
+			s->cb_pid = -1;
+			s->respawn = true;
+			continue;
+		}
+		for (i = 0; i < s->nw; i++) {
+			if (s->w[i].pid != pid)
+				continue;
+			if (WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0))
+				log_warnx("worker %ld exited (status %d)", (long)pid, status);
+			sched_worker_gone(s, &s->w[i]);
+		}
+	}
+}
+
+/* ---- scanning the schedule */
+
+struct sched_scan {
+	struct sched	*s;
+	int64_t		 now;
+	struct {
+		char	 qid[QID_SIZE];
+		uint32_t idx;
+	}		*e;
+	size_t		 n, max;
+};
+
+static int
+sched_scan_cb(int64_t due, const char *qid, uint32_t idx, void *arg)
+{
+	struct sched_scan	*sc = arg;
+
+	if (due > sc->now) {
+		if (sc->s->next_due == 0 || due < sc->s->next_due)
+			sc->s->next_due = due;
+		return 1;
+	}
+	if (sched_claimed(sc->s, qid, idx))
+		return 0;
+	if (sc->n >= sc->max)
+		return 1;
+	(void)str_copy(sc->e[sc->n].qid, QID_SIZE, qid);
+	sc->e[sc->n].idx = idx;
+	sc->n++;
+	return 0;
+}
+
+static int
+sched_scan_cmp(const void *a, const void *b)
+{
+	int	 c = strcmp(a, b);
+
+	if (c != 0)
+		return c;
+	return 0;
+}
+
+/* Adds idx to the job of (qid, hop) being built, or starts a new one. */
+static void
+sched_enqueue(struct sched *s, struct sched_job **cur, const char *qid,
+    const char *hop, bool relay, uint32_t idx)
+{
+	struct sched_job	*sj = *cur;
+
+	if (sj == NULL || strcmp(sj->j.dj_qid, qid) != 0 ||
+	    strcmp(sj->j.dj_hop, hop) != 0 || sj->j.dj_nidx >= DELIVERD_JOB_RCPT_MAX) {
+		/* look for an open job of this message and hop */
+		TAILQ_FOREACH_REVERSE(sj, &s->queue, sched_jobq, link) {
+			if (strcmp(sj->j.dj_qid, qid) != 0)
+				break;
+			if (strcmp(sj->j.dj_hop, hop) == 0 &&
+			    sj->j.dj_nidx < DELIVERD_JOB_RCPT_MAX)
+				break;
+		}
+		if (sj == NULL || strcmp(sj->j.dj_qid, qid) != 0) {
+			sj = xcalloc(1, sizeof(*sj));
+			sj->j.dj_id = ++s->next_job_id;
+			(void)str_copy(sj->j.dj_qid, sizeof(sj->j.dj_qid), qid);
+			(void)str_copy(sj->j.dj_hop, sizeof(sj->j.dj_hop), hop);
+			sj->j.dj_relay = relay;
+			TAILQ_INSERT_TAIL(&s->queue, sj, link);
+			s->nqueue++;
+		}
+	}
+	sj->j.dj_idx[sj->j.dj_nidx++] = idx;
+	sched_claim(s, qid, idx);
+	*cur = sj;
+}
+
+static void
+sched_group(struct sched *s, struct spool_txn *txn, struct sched_scan *sc)
+{
+	struct spool_msg	*m = xmalloc(sizeof(*m));
+	struct spool_rcpt	 r;
+	struct sched_job	*cur = NULL;
+	char			 hop[SPOOL_DOMAIN_MAX];
+	bool			 relay = s->cf->cf_relayhost[0] != '\0';
+	bool			 have = false;
+	size_t			 i;
+
+	qsort(sc->e, sc->n, sizeof(sc->e[0]), sched_scan_cmp);
+	for (i = 0; i < sc->n; i++) {
+		if (!have || strcmp(m->sm_qid, sc->e[i].qid) != 0) {
+			have = spool_msg_get(txn, sc->e[i].qid, m) == 0;
+			if (!have)
+				(void)str_copy(m->sm_qid, sizeof(m->sm_qid), sc->e[i].qid);
+		}
+		if (!have || m->sm_held ||
+		    spool_rcpt_get(txn, sc->e[i].qid, sc->e[i].idx, &r) != 0 ||
+		    (r.sr_state != SPOOL_RS_QUEUED && r.sr_state != SPOOL_RS_DEFERRED))
+			continue;
+		if (relay && !m->sm_sandbox)
+			(void)str_copy(hop, sizeof(hop), s->cf->cf_relayhost);
+		else
+			deliverd_domain(r.sr_addr, hop, sizeof(hop));
+		sched_enqueue(s, &cur, sc->e[i].qid, hop, relay && !m->sm_sandbox,
+		    sc->e[i].idx);
+	}
+	free(m);
+}
+
+static void
+sched_scan(struct sched *s)
+{
+	struct spool_txn	*txn = NULL;
+	struct sched_scan	 sc;
+	int			 rc;
+
+	s->rescan = false;
+	s->last_scan_ms = deliverd_now_ms();
+	memset(&sc, 0, sizeof(sc));
+	sc.s = s;
+	sc.now = deliverd_now();
+	sc.max = SCHED_SCAN_MAX;
+	sc.e = xcalloc(sc.max, sizeof(*sc.e));
+	s->next_due = 0;
+	if ((rc = spool_begin(s->sp, false, &txn)) != 0) {
+		log_warnx("scan: %s", spool_strerror(rc));
+		free(sc.e);
+		return;
+	}
+	/* INT64_MAX: walk past the due entries to learn the next due time */
+	rc = spool_sched_due(txn, INT64_MAX, s->nclaims + sc.max + 1, sched_scan_cb, &sc);
+	if (rc < 0 && rc != SPOOL_ENOTFOUND)
+		log_warnx("scan: %s", spool_strerror(rc));
+	if (sc.n == sc.max)
+		s->rescan = true;	/* more are due than we took */
+	sched_group(s, txn, &sc);
+	spool_abort(&txn);
+	free(sc.e);
+}
+
+/* ---- handing out jobs */
+
+static size_t
+sched_hop_busy(const struct sched *s, const char *hop)
+{
+	size_t	 i, n = 0;
+
+	for (i = 0; i < s->nw; i++)
+		if (s->w[i].job != NULL && strcmp(s->w[i].job->j.dj_hop, hop) == 0)
+			n++;
+	return n;
+}
+
+static struct sched_worker *
+sched_idle_worker(struct sched *s, const char *hop)
+{
+	struct sched_worker	*any = NULL;
+	size_t			 i;
+
+	for (i = 0; i < s->nw; i++) {
+		if (s->w[i].pid == -1 || s->w[i].job != NULL || s->w[i].to_fd == -1)
+			continue;
+		if (strcmp(s->w[i].last_hop, hop) == 0)
+			return &s->w[i];	/* it may hold a connection there */
+		if (any == NULL || s->w[i].last_hop[0] == '\0')
+			any = &s->w[i];
+	}
+	return any;
+}
+
+static void
+sched_dispatch(struct sched *s)
+{
+	struct sched_job	*sj, *next;
+	struct sched_worker	*w;
+	struct buf		 line;
+
+	buf_init(&line, DELIVERD_LINE_MAX);
+	for (sj = TAILQ_FIRST(&s->queue); sj != NULL && !s->stopping; sj = next) {
+		next = TAILQ_NEXT(sj, link);
+		if (sched_hop_busy(s, sj->j.dj_hop) >= (size_t)s->cf->cf_dest_concurrency)
+			continue;
+		if ((w = sched_idle_worker(s, sj->j.dj_hop)) == NULL)
+			break;
+		buf_reset(&line);
+		(void)deliverd_job_format(&sj->j, &line);
+		if (deliverd_pipe_write(w->to_fd, line.data, line.len) == -1) {
+			log_warn("write to worker %ld", (long)w->pid);
+			(void)close(w->to_fd);
+			w->to_fd = -1;
+			continue;
+		}
+		TAILQ_REMOVE(&s->queue, sj, link);
+		s->nqueue--;
+		w->job = sj;
+		(void)str_copy(w->last_hop, sizeof(w->last_hop), sj->j.dj_hop);
+	}
+	buf_release(&line);
+}
+
+/* ---- results from workers */
+
+static void
+sched_add_result(struct sched *s, const struct deliverd_result *r)
+{
+	if (s->nres == s->capres) {
+		s->capres = s->capres ? s->capres * 2 : 256;
+		s->res = xreallocarray(s->res, s->capres, sizeof(*s->res));
+	}
+	s->res[s->nres++] = *r;
+}
+
+struct sched_line_ctx {
+	struct sched		*s;
+	struct sched_worker	*w;
+};
+
+static void
+sched_line(const char *line, size_t len, void *arg)
+{
+	struct sched_line_ctx	*c = arg;
+	struct sched		*s = c->s;
+	struct deliverd_result	 r;
+	struct buf		 sig;
+	char			 qid[QID_SIZE];
+
+	if (len > 0 && line[0] == 'D') {
+		if (c->w->job == NULL) {
+			log_warnx("worker %ld: unexpected D line", (long)c->w->pid);
+			return;
+		}
+		if (s->ndone == s->capdone) {
+			s->capdone = s->capdone ? s->capdone * 2 : 64;
+			s->done = xreallocarray(s->done, s->capdone, sizeof(*s->done));
+		}
+		s->done[s->ndone++] = c->w->job;
+		c->w->job = NULL;
+	} else if (len > 0 && line[0] == 'K') {
+		buf_init(&sig, SPOOL_DKIMSIG_MAX * 2);
+		if (deliverd_sig_parse(line, len, qid, &sig) == 0) {
+			if (s->nsigs == s->capsigs) {
+				s->capsigs = s->capsigs ? s->capsigs * 2 : 32;
+				s->sigs = xreallocarray(s->sigs, s->capsigs, sizeof(*s->sigs));
+			}
+			(void)str_copy(s->sigs[s->nsigs].qid, QID_SIZE, qid);
+			s->sigs[s->nsigs++].sig = xstrdup(sig.data ? sig.data : "");
+		}
+		buf_release(&sig);
+	} else if (deliverd_result_parse(line, len, &r) == 0)
+		sched_add_result(s, &r);
+	else
+		log_warnx("worker %ld: bad result line", (long)c->w->pid);
+}
+
+static void
+sched_read_worker(struct sched *s, struct sched_worker *w)
+{
+	struct sched_line_ctx	 c = { s, w };
+
+	if (deliverd_pipe_read(w->from_fd, &w->in, sched_line, &c) == -1) {
+		/* EOF: the worker exited; its results so far are in the batch */
+		(void)close(w->from_fd);
+		w->from_fd = -1;
+	}
+}
+
+/* ---- committing outcomes */
+
+static const char *
+sched_dsn(const char *reply, char dst[16])
+{
+	size_t	 n = 0;
+
+	/* "DDD X.Y.Z ..." */
+	if (strlen(reply) > 4 && reply[3] == ' ')
+		while (n < 15 && reply[4 + n] != '\0' && reply[4 + n] != ' ' &&
+		    (reply[4 + n] == '.' || (reply[4 + n] >= '0' && reply[4 + n] <= '9')))
+			n++;
+	if (n >= 5 && reply[4] == reply[0] && reply[5] == '.') {
+		memcpy(dst, reply + 4, n);
+		dst[n] = '\0';
+	} else
+		(void)snprintf(dst, 16, "%c.0.0", reply[0]);
+	return dst;
+}
+
+/* The messages touched by one batch, so each is read and written once. */
+struct sched_batch {
+	struct spool_msg	**m;
+	bool			 *dirty;
+	size_t			  n, cap;
+	char			(*finished)[QID_SIZE];
+	size_t			  nfin;
+	struct buf		  log;	/* per-recipient log lines, printed after commit */
+};
+
+static struct spool_msg *
+sched_batch_msg(struct sched_batch *b, struct spool_txn *txn, const char *qid, size_t *i_r)
+{
+	size_t	 i;
+
+	for (i = b->n; i > 0; i--)
+		if (strcmp(b->m[i - 1]->sm_qid, qid) == 0) {
+			*i_r = i - 1;
+			return b->m[i - 1];
+		}
+	if (b->n == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 16;
+		b->m = xreallocarray(b->m, b->cap, sizeof(*b->m));
+		b->dirty = xreallocarray(b->dirty, b->cap, sizeof(*b->dirty));
+	}
+	b->m[b->n] = xmalloc(sizeof(struct spool_msg));
+	if (spool_msg_get(txn, qid, b->m[b->n]) != 0) {
+		free(b->m[b->n]);
+		return NULL;
+	}
+	b->dirty[b->n] = false;
+	*i_r = b->n;
+	return b->m[b->n++];
+}
+
+static time_t
+sched_retry_delay(const struct conf *cf, uint32_t attempts)
+{
+	size_t	 i;
+
+	if (cf->cf_nretry_delays == 0)
+		return 300;
+	i = attempts == 0 ? 0 : attempts - 1;
+	if (i >= cf->cf_nretry_delays)
+		i = cf->cf_nretry_delays - 1;
+	return cf->cf_retry_delays[i];
+}
+
+/* Decides the outcome of one result and writes recipient + event. */
+static int
+sched_outcome(struct sched *s, struct spool_txn *txn, struct sched_batch *b,
+    const struct deliverd_result *res, int64_t now)
+{
+	struct spool_rcpt	 r;
+	struct spool_event	 ev;
+	struct spool_msg	*m;
+	size_t			 mi;
+	char			 text[SPOOL_REPLY_MAX], dsn[16];
+	const char		*status;
+	int			 rc;
+
+	if (spool_rcpt_get(txn, res->dr_qid, res->dr_idx, &r) != 0 ||
+	    (r.sr_state != SPOOL_RS_QUEUED && r.sr_state != SPOOL_RS_DEFERRED) ||
+	    (m = sched_batch_msg(b, txn, res->dr_qid, &mi)) == NULL)
+		return 0;	/* finished or deleted meanwhile */
+	memset(&ev, 0, sizeof(ev));
+	(void)str_copy(text, sizeof(text), res->dr_reply);
+	r.sr_attempts++;
+	r.sr_last = now;
+	(void)str_copy(r.sr_hop, sizeof(r.sr_hop), res->dr_relay);
+	(void)str_copy(r.sr_tls, sizeof(r.sr_tls), res->dr_tls);
+	if (text[0] == '2') {
+		r.sr_state = SPOOL_RS_DELIVERED;
+		ev.ev_type = SPOOL_EV_DELIVERED;
+		status = "sent";
+	} else if (text[0] == '5') {
+		r.sr_state = SPOOL_RS_BOUNCED;
+		ev.ev_type = SPOOL_EV_BOUNCED;
+		ev.ev_class = SPOOL_CL_REMOTE;
+		status = "bounced";
+		/* only a next hop's own 5xx marks the address as failing */
+		if (res->dr_relay[0] != '\0' && !m->sm_sandbox &&
+		    (rc = spool_permfail_put(txn, m->sm_login, r.sr_addr, now, text)) != 0)
+			return rc;
+	} else if (now >= m->sm_arrival + (int64_t)s->cf->cf_max_queue_lifetime) {
+		(void)str_printf(text, sizeof(text), "554 5.4.7 Message expired after "
+		    "%lld seconds in the queue; last reply: %s",
+		    (long long)(now - m->sm_arrival), res->dr_reply);
+		r.sr_state = SPOOL_RS_BOUNCED;
+		ev.ev_type = SPOOL_EV_BOUNCED;
+		ev.ev_class = SPOOL_CL_EXPIRED;
+		status = "expired";
+	} else {
+		r.sr_state = SPOOL_RS_DEFERRED;
+		r.sr_next = now + sched_retry_delay(s->cf, r.sr_attempts);
+		ev.ev_type = SPOOL_EV_DEFERRED;
+		status = "deferred";
+	}
+	(void)str_copy(r.sr_reply, sizeof(r.sr_reply), text);
+	if ((rc = spool_rcpt_put(txn, &r)) != 0)
+		return rc;
+	ev.ev_dt = now;
+	ev.ev_login = m->sm_login;
+	ev.ev_qid = m->sm_qid;
+	ev.ev_issue = m->sm_issue;
+	ev.ev_uniq = m->sm_has_letter_id ? m->sm_letter_id : NULL;
+	ev.ev_from = m->sm_from;
+	ev.ev_to = r.sr_addr;
+	ev.ev_message_id = m->sm_message_id[0] ? m->sm_message_id : NULL;
+	ev.ev_msg = text;
+	ev.ev_attempt = r.sr_attempts;
+	ev.ev_sandbox = m->sm_sandbox;
+	ev.ev_hop = res->dr_relay[0] ? res->dr_relay : NULL;
+	ev.ev_tls = res->dr_tls[0] ? res->dr_tls : NULL;
+	if ((rc = spool_event_add(txn, &ev, NULL)) != 0)
+		return rc;
+	if (r.sr_state == SPOOL_RS_DELIVERED || r.sr_state == SPOOL_RS_BOUNCED) {
+		if (m->sm_npending > 0)
+			m->sm_npending--;
+		b->dirty[mi] = true;
+	}
+	(void)buf_printf(&b->log, "%s: to=<%s>, relay=%s, delay=%llds, tls=%s, "
+	    "dsn=%s, status=%s (%s)\n", m->sm_qid, r.sr_addr,
+	    m->sm_sandbox ? "sandbox" : res->dr_relay[0] ? res->dr_relay : "none",
+	    (long long)(now - m->sm_arrival), res->dr_tls[0] ? res->dr_tls : "none",
+	    sched_dsn(text, dsn), status, text);
+	return 0;
+}
+
+static int
+sched_store_sigs(struct sched *s, struct spool_txn *txn, struct sched_batch *b)
+{
+	struct spool_msg	*m;
+	size_t			 i, mi;
+
+	for (i = 0; i < s->nsigs; i++) {
+		if ((m = sched_batch_msg(b, txn, s->sigs[i].qid, &mi)) == NULL ||
+		    m->sm_dkim_done)
+			continue;
+		m->sm_dkim_done = true;
+		if (str_copy(m->sm_dkim, sizeof(m->sm_dkim), s->sigs[i].sig) == -1)
+			m->sm_dkim[0] = '\0';	/* cannot happen: the worker bounds it */
+		b->dirty[mi] = true;
+	}
+	return 0;
+}
+
+static int
+sched_write_msgs(struct spool_txn *txn, struct sched_batch *b)
+{
+	size_t	 i;
+	int	 rc;
+
+	for (i = 0; i < b->n; i++) {
+		if (!b->dirty[i])
+			continue;
+		if (b->m[i]->sm_npending == 0) {
+			/* final: the delivery log keeps the history */
+			if ((rc = spool_msg_del(txn, b->m[i]->sm_qid)) != 0)
+				return rc;
+			b->finished = xreallocarray(b->finished, b->nfin + 1,
+			    sizeof(*b->finished));
+			(void)str_copy(b->finished[b->nfin++], QID_SIZE, b->m[i]->sm_qid);
+		} else if ((rc = spool_msg_put(txn, b->m[i])) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static void
+sched_batch_free(struct sched *s, struct sched_batch *b)
+{
+	size_t	 i;
+
+	for (i = 0; i < b->n; i++)
+		free(b->m[i]);
+	free(b->m);
+	free(b->dirty);
+	free(b->finished);
+	buf_release(&b->log);
+	for (i = 0; i < s->nsigs; i++)
+		free(s->sigs[i].sig);
+	s->nsigs = 0;
+	s->nres = 0;
+	for (i = 0; i < s->ndone; i++)
+		sched_job_release(s, s->done[i]);
+	s->ndone = 0;
+}
+
+static void
+sched_commit(struct sched *s)
+{
+	struct spool_txn	*txn = NULL;
+	struct sched_batch	 b;
+	int64_t			 now = deliverd_now();
+	size_t			 i, nev = 0;
+	int			 rc;
+	const char		*p, *nl;
+
+	if (s->nres == 0 && s->nsigs == 0 && s->ndone == 0)
+		return;
+	memset(&b, 0, sizeof(b));
+	buf_init(&b.log, 64 * 1024 * 1024);
+	if ((rc = spool_begin(s->sp, true, &txn)) != 0)
+		goto fail;
+	if ((rc = sched_store_sigs(s, txn, &b)) != 0)
+		goto fail;
+	for (i = 0; i < s->nres; i++)
+		if (!s->res[i].dr_skip && (rc = sched_outcome(s, txn, &b, &s->res[i], now)) != 0)
+			goto fail;
+	if ((rc = sched_write_msgs(txn, &b)) != 0 || (rc = spool_commit(&txn)) != 0)
+		goto fail;
+	for (p = b.log.data; p != NULL && (nl = strchr(p, '\n')) != NULL; p = nl + 1)
+		log_info("%.*s", (int)(nl - p), p);
+	for (i = 0; i < b.nfin; i++) {
+		if (spool_unlink(s->cf->cf_spool_dir, SPOOL_QUEUE, b.finished[i]) != 0)
+			log_warn("%s: unlink queue file", b.finished[i]);
+		log_info("%s: removed", b.finished[i]);
+	}
+	if ((rc = spool_events_export(s->sp, s->cf->cf_event_log, &nev)) != 0)
+		log_warnx("events export to %s: %s", s->cf->cf_event_log, spool_strerror(rc));
+	sched_batch_free(s, &b);
+	s->rescan = true;
+	return;
+fail:
+	/* Nothing was recorded: the recipients stay due and are tried again. */
+	spool_abort(&txn);
+	log_warnx("commit of %zu results failed: %s", s->nres, spool_strerror(rc));
+	sched_batch_free(s, &b);
+	s->rescan = true;
+}
+
+/* ---- main loop */
+
+static int
+sched_poll_timeout(struct sched *s)
+{
+	int64_t	 now = deliverd_now(), ms = SCHED_RESCAN_MS;
+
+	if (s->rescan && s->nqueue < SCHED_QUEUE_LOW)
+		return 0;
+	if (s->next_due != 0) {
+		ms = (s->next_due - now) * 1000;
+		if (ms < 0)
+			ms = 0;
+		if (ms > SCHED_RESCAN_MS)
+			ms = SCHED_RESCAN_MS;
+	}
+	return (int)ms;
+}
+
+static void
+sched_signals(struct sched *s)
+{
+	unsigned	 sigs = sig_take();
+	struct conf	*ncf;
+	char		 err[1024];
+	size_t		 i;
+
+	if (sigs & SIG_CHLD)
+		sched_reap(s);
+	if (sigs & SIG_TERM)
+		s->stopping = true;
+	if ((sigs & SIG_HUP) && !s->stopping) {
+		if ((ncf = conf_load(s->cf->cf_path, err, sizeof(err))) == NULL) {
+			log_warnx("reload: %s (keeping the old configuration)", err);
+			return;
+		}
+		log_info("configuration reloaded; replacing workers");
+		/* Old workers finish their job and exit on EOF; the conf they
+		 * were forked with stays valid in their own address space. */
+		s->cf = ncf;
+		for (i = 0; i < s->nw; i++)
+			if (s->w[i].to_fd != -1) {
+				(void)close(s->w[i].to_fd);
+				s->w[i].to_fd = -1;
+			}
+		if (s->cb_pid != -1)
+			(void)kill(s->cb_pid, SIGTERM);
+	}
+}
+
+static void
+sched_loop_once(struct sched *s)
+{
+	struct pollfd	*pfd;
+	size_t		 i, n = 0;
+	int		 rc;
+
+	pfd = xcalloc(s->nw + 2, sizeof(*pfd));
+	pfd[n].fd = sig_fd();
+	pfd[n++].events = POLLIN;
+	pfd[n].fd = s->trigger_fd;
+	pfd[n++].events = POLLIN;
+	for (i = 0; i < s->nw; i++) {
+		pfd[n].fd = s->w[i].from_fd;
+		pfd[n++].events = POLLIN;
+	}
+	rc = poll(pfd, n, s->stopping ? 200 : sched_poll_timeout(s));
+	if (rc == -1 && errno != EINTR)
+		log_fatal("poll");
+	if (rc > 0 && (pfd[1].revents & POLLIN)) {
+		trigger_drain(s->trigger_fd);
+		s->rescan = true;
+	}
+	for (i = 0; rc > 0 && i < s->nw; i++)
+		if (s->w[i].from_fd != -1 && (pfd[i + 2].revents & (POLLIN | POLLHUP)))
+			sched_read_worker(s, &s->w[i]);
+	free(pfd);
+	sched_signals(s);
+	sched_reap(s);
+}
+
+static void
+sched_stop(struct sched *s)
+{
+	int64_t	 deadline = deliverd_now_ms() + SCHED_STOP_GRACE_MS;
+	size_t	 i, alive;
+
+	log_info("stopping: waiting for workers to finish their transactions");
+	for (i = 0; i < s->nw; i++)
+		if (s->w[i].to_fd != -1) {
+			(void)close(s->w[i].to_fd);
+			s->w[i].to_fd = -1;
+		}
+	if (s->cb_pid != -1)
+		(void)kill(s->cb_pid, SIGTERM);
+	for (;;) {
+		for (alive = 0, i = 0; i < s->nw; i++)
+			alive += s->w[i].pid != -1;
+		if ((alive == 0 && s->cb_pid == -1) || deliverd_now_ms() > deadline)
+			break;
+		sched_loop_once(s);
+		sched_commit(s);
+	}
+	for (i = 0; i < s->nw; i++)
+		if (s->w[i].pid != -1)
+			(void)kill(s->w[i].pid, SIGKILL);
+	if (s->cb_pid != -1)
+		(void)kill(s->cb_pid, SIGKILL);
+	sched_commit(s);
+}
+
+static int
+sched_orphan_cb(const char *name, void *arg)
+{
+	struct sched		*s = arg;
+	struct spool_txn	*txn = NULL;
+	struct spool_msg	*m;
+	int			 rc;
+
+	if (!qid_ok(name) || spool_begin(s->sp, false, &txn) != 0)
+		return 0;
+	m = xmalloc(sizeof(*m));
+	rc = spool_msg_get(txn, name, m);
+	spool_abort(&txn);
+	free(m);
+	if (rc == SPOOL_ENOTFOUND) {
+		/* finished, but the unlink after the commit did not happen */
+		log_info("%s: removing finished queue file", name);
+		(void)spool_unlink(s->cf->cf_spool_dir, SPOOL_QUEUE, name);
+	}
+	return 0;
+}
+
+void
+deliverd_sched_main(struct conf *cf, int trigger_fd)
+{
+	struct sched	*s;
+	size_t		 i;
+
+	log_set_procname("deliverd");
+	s = xcalloc(1, sizeof(*s));
+	s->cf = cf;
+	s->trigger_fd = trigger_fd;
+	s->cb_pid = -1;
+	TAILQ_INIT(&s->queue);
+	s->nw = (size_t)cf->cf_deliverd_workers;
+	s->w = xcalloc(s->nw, sizeof(*s->w));
+	for (i = 0; i < s->nw; i++) {
+		s->w[i].pid = -1;
+		s->w[i].to_fd = s->w[i].from_fd = -1;
+		buf_init(&s->w[i].in, 4 * DELIVERD_LINE_MAX);
+	}
+	sched_spawn_missing(s);
+	(void)spool_scan(cf->cf_spool_dir, SPOOL_QUEUE, sched_orphan_cb, s);
+	log_info("started: %zu workers, %s", s->nw, cf->cf_relayhost[0] ?
+	    cf->cf_relayhost : "MX delivery");
+	s->rescan = true;
+	while (!s->stopping) {
+		if (s->respawn)
+			sched_spawn_missing(s);
+		if ((s->rescan && s->nqueue < SCHED_QUEUE_LOW) ||
+		    (s->next_due != 0 && s->next_due <= deliverd_now()) ||
+		    deliverd_now_ms() - s->last_scan_ms >= SCHED_RESCAN_MS)
+			sched_scan(s);
+		sched_dispatch(s);
+		sched_loop_once(s);
+		sched_commit(s);
+	}
+	sched_stop(s);
+	spool_close(&s->sp);
+	log_info("stopped");
+	exit(0);
+}

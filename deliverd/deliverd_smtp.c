@@ -1,0 +1,672 @@
+/*
+ * The SMTP client: one session to one next-hop address, reused for
+ * several transactions. The socket is non-blocking; every wait is a poll
+ * bounded by the timeout of the state (connect, command, data). Replies go
+ * through the pure parser common/smtp_reply; TLS through common/tls.
+ */
+#include "config.h"
+
+/* before <signal.h>: its si_fd macro collides with struct spool_in */
+#include "spool.h"
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "deliverd.h"
+#include "log.h"
+#include "smtp_reply.h"
+#include "tls.h"
+#include "xmem.h"
+
+#define SMTP_WBUF_FLUSH	(64 * 1024)
+
+struct deliverd_smtp {
+	const struct conf	*s_cf;
+	struct tls_ctx		*s_tlsctx;
+	struct tls_conn		*s_tls;
+	int			 s_fd;
+	char			 s_key[SPOOL_DOMAIN_MAX + 8];
+	char			 s_host[256];
+	char			 s_relay[256];
+	char			 s_tlsinfo[128];
+	bool			 s_pipelining, s_8bit, s_utf8, s_size, s_starttls;
+	bool			 s_dirty;	/* a transaction did not end cleanly */
+	int64_t			 s_nmsgs;
+	struct smtp_reply	 s_rp;
+	char			 s_rbuf[16384];
+	size_t			 s_roff, s_rlen;
+	struct buf		 s_wbuf;
+	char			 s_err[256];	/* why the last I/O failed */
+};
+
+struct deliverd_smtp *
+deliverd_smtp_new(const struct conf *cf, struct tls_ctx *tls)
+{
+	struct deliverd_smtp	*s = xcalloc(1, sizeof(*s));
+
+	s->s_cf = cf;
+	s->s_tlsctx = tls;
+	s->s_fd = -1;
+	smtp_reply_init(&s->s_rp, NULL);
+	buf_init(&s->s_wbuf, 4 * SMTP_WBUF_FLUSH);
+	return s;
+}
+
+void
+deliverd_smtp_free(struct deliverd_smtp **sp)
+{
+	if (*sp == NULL)
+		return;
+	deliverd_smtp_close(*sp, true);
+	smtp_reply_release(&(*sp)->s_rp);
+	buf_release(&(*sp)->s_wbuf);
+	free(*sp);
+	*sp = NULL;
+}
+
+bool
+deliverd_smtp_connected(const struct deliverd_smtp *s)
+{
+	return s->s_fd != -1;
+}
+
+const char *
+deliverd_smtp_relay(const struct deliverd_smtp *s)
+{
+	return s->s_relay;
+}
+
+const char *
+deliverd_smtp_tls(const struct deliverd_smtp *s)
+{
+	return s->s_tlsinfo;
+}
+
+static void
+deliverd_smtp_drop(struct deliverd_smtp *s)
+{
+	if (s->s_tls != NULL)
+		tls_conn_free(&s->s_tls);
+	if (s->s_fd != -1)
+		(void)close(s->s_fd);
+	s->s_fd = -1;
+	s->s_roff = s->s_rlen = 0;
+	s->s_key[0] = '\0';
+	buf_reset(&s->s_wbuf);
+}
+
+/* ---- I/O */
+
+static int
+deliverd_smtp_wait(int fd, short ev, int64_t deadline)
+{
+	struct pollfd	 pfd;
+	int64_t		 left;
+	int		 rc;
+
+	for (;;) {
+		left = deadline - deliverd_now_ms();
+		if (left <= 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		pfd.fd = fd;
+		pfd.events = ev;
+		rc = poll(&pfd, 1, (int)left);
+		if (rc > 0)
+			return 0;
+		if (rc == -1 && errno != EINTR)
+			return -1;
+	}
+}
+
+static int
+deliverd_smtp_write(struct deliverd_smtp *s, const char *p, size_t n, time_t tmo)
+{
+	int64_t	 deadline = deliverd_now_ms() + (int64_t)tmo * 1000;
+	ssize_t	 w;
+
+	if (s->s_tls != NULL) {
+		if (tls_write_all(s->s_tls, p, n, (int)tmo * 1000) == -1) {
+			(void)snprintf(s->s_err, sizeof(s->s_err), "TLS write: %s",
+			    tls_error(s->s_tls));
+			return -1;
+		}
+		return 0;
+	}
+	while (n > 0) {
+		w = write(s->s_fd, p, n);
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+			continue;
+		}
+		if (w == -1 && (errno == EAGAIN || errno == EINTR)) {
+			if (deliverd_smtp_wait(s->s_fd, POLLOUT, deadline) == 0)
+				continue;
+		}
+		(void)snprintf(s->s_err, sizeof(s->s_err), "write: %s",
+		    errno == ETIMEDOUT ? "timeout" : strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+deliverd_smtp_flush(struct deliverd_smtp *s, time_t tmo)
+{
+	int	 rc;
+
+	rc = deliverd_smtp_write(s, s->s_wbuf.data, s->s_wbuf.len, tmo);
+	buf_reset(&s->s_wbuf);
+	return rc;
+}
+
+static ssize_t
+deliverd_smtp_fill(struct deliverd_smtp *s, time_t tmo)
+{
+	int64_t	 deadline = deliverd_now_ms() + (int64_t)tmo * 1000;
+	ssize_t	 r;
+
+	s->s_roff = s->s_rlen = 0;
+	if (s->s_tls != NULL) {
+		r = tls_read_timeout(s->s_tls, s->s_rbuf, sizeof(s->s_rbuf), (int)tmo * 1000);
+	} else {
+		for (;;) {
+			r = read(s->s_fd, s->s_rbuf, sizeof(s->s_rbuf));
+			if (r >= 0 || (errno != EAGAIN && errno != EINTR))
+				break;
+			if (deliverd_smtp_wait(s->s_fd, POLLIN, deadline) == -1)
+				break;
+		}
+	}
+	if (r > 0)
+		s->s_rlen = (size_t)r;
+	else
+		(void)snprintf(s->s_err, sizeof(s->s_err), "%s",
+		    r == 0 ? "connection closed" : errno == ETIMEDOUT ?
+		    "timeout" : "read error");
+	return r;
+}
+
+/* Reads one reply into s_rp. 0, or -1 (s_err says why). */
+static int
+deliverd_smtp_read(struct deliverd_smtp *s, time_t tmo)
+{
+	enum smtp_reply_status	 st;
+	size_t			 used;
+
+	smtp_reply_reset(&s->s_rp);
+	for (;;) {
+		if (s->s_roff < s->s_rlen) {
+			st = smtp_reply_feed(&s->s_rp, s->s_rbuf + s->s_roff,
+			    s->s_rlen - s->s_roff, &used);
+			s->s_roff += used;
+			if (st == SMTP_REPLY_DONE)
+				return 0;
+			if (st != SMTP_REPLY_MORE) {
+				(void)snprintf(s->s_err, sizeof(s->s_err),
+				    "malformed reply");
+				return -1;
+			}
+		}
+		if (deliverd_smtp_fill(s, tmo) <= 0)
+			return -1;
+	}
+}
+
+/* Command + reply; -1 only on I/O trouble. */
+static int
+deliverd_smtp_cmd(struct deliverd_smtp *s, const char *cmd, time_t tmo)
+{
+	buf_reset(&s->s_wbuf);
+	if (buf_printf(&s->s_wbuf, "%s\r\n", cmd) == -1 ||
+	    deliverd_smtp_flush(s, tmo) == -1)
+		return -1;
+	return deliverd_smtp_read(s, tmo);
+}
+
+/* "451 4.4.2 host[addr]:port: what: why" for local trouble. */
+static void
+deliverd_smtp_lost(struct deliverd_smtp *s, const char *what, char *dst, size_t dstsz)
+{
+	(void)snprintf(dst, dstsz, "451 4.4.2 %s: %s: %s", s->s_relay, what, s->s_err);
+}
+
+/* ---- connect */
+
+static int
+deliverd_smtp_connect(struct deliverd_smtp *s, const struct sockaddr_storage *ss)
+{
+	socklen_t	 sl;
+	int		 fd, err = 0;
+	socklen_t	 el = sizeof(err);
+	int64_t		 deadline = deliverd_now_ms() + (int64_t)s->s_cf->cf_connect_timeout * 1000;
+
+	sl = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+	    sizeof(struct sockaddr_in);
+	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		goto fail;
+	if (connect(fd, (const struct sockaddr *)ss, sl) == -1) {
+		if (errno != EINPROGRESS)
+			goto fail;
+		if (deliverd_smtp_wait(fd, POLLOUT, deadline) == -1)
+			goto fail;
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) == -1)
+			goto fail;
+		if (err != 0) {
+			errno = err;
+			goto fail;
+		}
+	}
+	s->s_fd = fd;
+	return 0;
+fail:
+	(void)snprintf(s->s_err, sizeof(s->s_err), "connect: %s",
+	    errno == ETIMEDOUT ? "timeout" : strerror(errno));
+	if (fd != -1)
+		(void)close(fd);
+	return -1;
+}
+
+static void
+deliverd_smtp_ehlo_facts(struct deliverd_smtp *s, bool esmtp)
+{
+	s->s_pipelining = esmtp && smtp_reply_ehlo_has(&s->s_rp, "PIPELINING", NULL, NULL);
+	s->s_8bit = esmtp && smtp_reply_ehlo_has(&s->s_rp, "8BITMIME", NULL, NULL);
+	s->s_utf8 = esmtp && smtp_reply_ehlo_has(&s->s_rp, "SMTPUTF8", NULL, NULL);
+	s->s_size = esmtp && smtp_reply_ehlo_has(&s->s_rp, "SIZE", NULL, NULL);
+	s->s_starttls = esmtp && smtp_reply_ehlo_has(&s->s_rp, "STARTTLS", NULL, NULL);
+}
+
+/* EHLO, falling back to HELO on a 5xx. 0 ok, -1 (reply set). */
+static int
+deliverd_smtp_hello(struct deliverd_smtp *s, char *reply, size_t replysz)
+{
+	char	 cmd[512];
+	time_t	 tmo = s->s_cf->cf_command_timeout;
+
+	(void)snprintf(cmd, sizeof(cmd), "EHLO %s", s->s_cf->cf_hostname);
+	if (deliverd_smtp_cmd(s, cmd, tmo) == -1) {
+		deliverd_smtp_lost(s, "EHLO", reply, replysz);
+		return -1;
+	}
+	if (smtp_reply_class(&s->s_rp) == 2) {
+		deliverd_smtp_ehlo_facts(s, true);
+		return 0;
+	}
+	if (smtp_reply_class(&s->s_rp) == 5) {
+		(void)snprintf(cmd, sizeof(cmd), "HELO %s", s->s_cf->cf_hostname);
+		if (deliverd_smtp_cmd(s, cmd, tmo) == -1) {
+			deliverd_smtp_lost(s, "HELO", reply, replysz);
+			return -1;
+		}
+		if (smtp_reply_class(&s->s_rp) == 2) {
+			deliverd_smtp_ehlo_facts(s, false);
+			return 0;
+		}
+	}
+	(void)str_copy(reply, replysz, s->s_rp.rp_text.data);
+	return -1;
+}
+
+/* STARTTLS when offered. 0 (TLS or plain), -1 the session is unusable,
+ * 1 the handshake failed: reconnect without TLS. */
+static int
+deliverd_smtp_starttls(struct deliverd_smtp *s, char *reply, size_t replysz)
+{
+	char	 err[256];
+	int	 tmo = (int)s->s_cf->cf_command_timeout;
+
+	if (!s->s_starttls || s->s_tlsctx == NULL)
+		return 0;
+	if (deliverd_smtp_cmd(s, "STARTTLS", tmo) == -1) {
+		deliverd_smtp_lost(s, "STARTTLS", reply, replysz);
+		return -1;
+	}
+	if (smtp_reply_class(&s->s_rp) != 2)
+		return 0;	/* refused: go on in clear (opportunistic) */
+	s->s_roff = s->s_rlen = 0;	/* nothing read before TLS is trusted */
+	if (tls_client_start(s->s_tlsctx, s->s_fd, s->s_host,
+	    (int)s->s_cf->cf_connect_timeout * 1000, &s->s_tls, err, sizeof(err)) == -1) {
+		log_info("TLS handshake with %s failed: %s; retrying without TLS",
+		    s->s_relay, err);
+		return 1;
+	}
+	tls_info_str(s->s_tls, s->s_tlsinfo, sizeof(s->s_tlsinfo));
+	if (deliverd_smtp_hello(s, reply, replysz) == -1)
+		return -1;
+	return 0;
+}
+
+static void
+deliverd_smtp_relay_name(struct deliverd_smtp *s, const char *host,
+    const struct sockaddr_storage *ss)
+{
+	char		 addr[INET6_ADDRSTRLEN];
+	unsigned	 port;
+
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+		(void)inet_ntop(AF_INET6, &sin6->sin6_addr, addr, sizeof(addr));
+		port = ntohs(sin6->sin6_port);
+	} else {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+		(void)inet_ntop(AF_INET, &sin->sin_addr, addr, sizeof(addr));
+		port = ntohs(sin->sin_port);
+	}
+	(void)snprintf(s->s_relay, sizeof(s->s_relay), "%s[%s]:%u", host, addr, port);
+}
+
+static int
+deliverd_smtp_open1(struct deliverd_smtp *s, const struct sockaddr_storage *ss,
+    bool notls, char *reply, size_t replysz)
+{
+	struct tls_ctx	*saved = s->s_tlsctx;
+	int		 rc;
+
+	deliverd_smtp_drop(s);
+	s->s_tlsinfo[0] = '\0';
+	s->s_nmsgs = 0;
+	s->s_dirty = false;
+	if (deliverd_smtp_connect(s, ss) == -1) {
+		(void)snprintf(reply, replysz, "451 4.4.1 %s: %s", s->s_relay, s->s_err);
+		return -1;
+	}
+	if (deliverd_smtp_read(s, s->s_cf->cf_command_timeout) == -1) {
+		deliverd_smtp_lost(s, "greeting", reply, replysz);
+		goto fail;
+	}
+	if (smtp_reply_class(&s->s_rp) != 2) {
+		(void)str_copy(reply, replysz, s->s_rp.rp_text.data);
+		goto fail;
+	}
+	if (deliverd_smtp_hello(s, reply, replysz) == -1)
+		goto fail;
+	if (notls)
+		s->s_tlsctx = NULL;
+	rc = deliverd_smtp_starttls(s, reply, replysz);
+	s->s_tlsctx = saved;
+	if (rc == 0)
+		return 0;
+	deliverd_smtp_drop(s);
+	return rc == 1 ? 1 : -1;
+fail:
+	deliverd_smtp_close(s, true);
+	return -1;
+}
+
+int
+deliverd_smtp_open(struct deliverd_smtp *s, const char *key, const char *host,
+    const struct sockaddr_storage *ss, char *reply, size_t replysz)
+{
+	int	 rc;
+
+	deliverd_smtp_close(s, true);
+	(void)str_copy(s->s_host, sizeof(s->s_host), host);
+	deliverd_smtp_relay_name(s, host, ss);
+	rc = deliverd_smtp_open1(s, ss, false, reply, replysz);
+	if (rc == 1)
+		rc = deliverd_smtp_open1(s, ss, true, reply, replysz);
+	if (rc != 0)
+		return -1;
+	(void)str_copy(s->s_key, sizeof(s->s_key), key);
+	log_debug("connected to %s%s%s", s->s_relay, s->s_tlsinfo[0] ? " tls=" : "",
+	    s->s_tlsinfo);
+	return 0;
+}
+
+bool
+deliverd_smtp_reuse(struct deliverd_smtp *s, const char *key)
+{
+	if (s->s_fd == -1 || strcmp(s->s_key, key) != 0)
+		return false;
+	if (s->s_nmsgs >= s->s_cf->cf_max_msgs_per_connection) {
+		deliverd_smtp_close(s, true);
+		return false;
+	}
+	/* The server may have dropped an idle connection: probe it. */
+	if (deliverd_smtp_cmd(s, "RSET", s->s_cf->cf_command_timeout) == -1 ||
+	    smtp_reply_class(&s->s_rp) != 2) {
+		deliverd_smtp_close(s, false);
+		return false;
+	}
+	return true;
+}
+
+void
+deliverd_smtp_close(struct deliverd_smtp *s, bool quit)
+{
+	if (s->s_fd == -1)
+		return;
+	if (quit) {
+		buf_reset(&s->s_wbuf);
+		if (buf_puts(&s->s_wbuf, "QUIT\r\n") == 0 &&
+		    deliverd_smtp_flush(s, 2) == 0)
+			(void)deliverd_smtp_read(s, 2);
+		if (s->s_tls != NULL)
+			tls_shutdown(s->s_tls);
+	}
+	deliverd_smtp_drop(s);
+}
+
+/* ---- one transaction */
+
+static bool
+deliverd_smtp_param(const char *params, const char *kw)
+{
+	size_t		 kl = strlen(kw);
+	const char	*p;
+
+	for (p = params; p != NULL && *p != '\0'; ) {
+		while (*p == ' ')
+			p++;
+		if (strncasecmp(p, kw, kl) == 0 && (p[kl] == '\0' || p[kl] == ' '))
+			return true;
+		p = strchr(p, ' ');
+	}
+	return false;
+}
+
+static bool
+deliverd_smtp_8bit(const char *p, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		if ((unsigned char)p[i] & 0x80)
+			return true;
+	return false;
+}
+
+/* MAIL FROM line with the parameters the next hop understands. 0, or 1
+ * when the message needs SMTPUTF8 and the server lacks it. */
+static int
+deliverd_smtp_mail(struct deliverd_smtp *s, const struct deliverd_tx *tx)
+{
+	size_t	 i;
+	bool	 utf8 = deliverd_smtp_param(tx->tx_from_params, "SMTPUTF8");
+
+	utf8 = utf8 || deliverd_smtp_8bit(tx->tx_from, strlen(tx->tx_from));
+	for (i = 0; i < tx->tx_nrcpt; i++)
+		utf8 = utf8 || deliverd_smtp_8bit(tx->tx_rcpt[i], strlen(tx->tx_rcpt[i]));
+	if (utf8 && !s->s_utf8)
+		return 1;
+	(void)buf_printf(&s->s_wbuf, "MAIL FROM:<%s>", tx->tx_from);
+	if (s->s_size)
+		(void)buf_printf(&s->s_wbuf, " SIZE=%zu", tx->tx_msglen + strlen(tx->tx_sig));
+	if (s->s_8bit && (deliverd_smtp_param(tx->tx_from_params, "BODY=8BITMIME") ||
+	    deliverd_smtp_8bit(tx->tx_msg, tx->tx_msglen)))
+		(void)buf_puts(&s->s_wbuf, " BODY=8BITMIME");
+	if (utf8)
+		(void)buf_puts(&s->s_wbuf, " SMTPUTF8");
+	(void)buf_puts(&s->s_wbuf, "\r\n");
+	return 0;
+}
+
+/* Streams the message with dot-stuffing, then ".". */
+static int
+deliverd_smtp_data(struct deliverd_smtp *s, const struct deliverd_tx *tx)
+{
+	const char	*p = tx->tx_msg, *end = tx->tx_msg + tx->tx_msglen, *nl;
+	size_t		 n;
+	time_t		 tmo = s->s_cf->cf_data_timeout;
+
+	buf_reset(&s->s_wbuf);
+	(void)buf_puts(&s->s_wbuf, tx->tx_sig);
+	while (p < end) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		n = nl != NULL ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+		if (*p == '.' && buf_putc(&s->s_wbuf, '.') == -1)
+			return -1;
+		if (n > SMTP_WBUF_FLUSH) {
+			if (deliverd_smtp_flush(s, tmo) == -1 ||
+			    deliverd_smtp_write(s, p, n, tmo) == -1)
+				return -1;
+		} else if (buf_append(&s->s_wbuf, p, n) == -1)
+			return -1;
+		p += n;
+		if (s->s_wbuf.len >= SMTP_WBUF_FLUSH && deliverd_smtp_flush(s, tmo) == -1)
+			return -1;
+	}
+	if (tx->tx_msglen > 0 && end[-1] != '\n')
+		(void)buf_puts(&s->s_wbuf, "\r\n");
+	(void)buf_puts(&s->s_wbuf, ".\r\n");
+	return deliverd_smtp_flush(s, tmo);
+}
+
+static void
+deliverd_smtp_all(struct deliverd_tx *tx, const bool *skip, const char *text)
+{
+	size_t	 i;
+
+	for (i = 0; i < tx->tx_nrcpt; i++)
+		if (skip == NULL || !skip[i])
+			(void)str_copy(tx->tx_reply[i], SPOOL_REPLY_MAX, text);
+}
+
+static int
+deliverd_smtp_fail(struct deliverd_smtp *s, struct deliverd_tx *tx,
+    const bool *done, const char *what)
+{
+	char	 r[SPOOL_REPLY_MAX];
+
+	deliverd_smtp_lost(s, what, r, sizeof(r));
+	deliverd_smtp_all(tx, done, r);
+	deliverd_smtp_close(s, false);
+	return -1;
+}
+
+/* Sends what is in s_wbuf (with pipelining: everything) and reads the
+ * MAIL and RCPT replies; final[i] marks recipients already answered. */
+static int
+deliverd_smtp_envelope(struct deliverd_smtp *s, struct deliverd_tx *tx,
+    bool *final, size_t *nok_r)
+{
+	size_t	 i;
+	time_t	 tmo = s->s_cf->cf_command_timeout;
+
+	*nok_r = 0;
+	if (deliverd_smtp_flush(s, tmo) == -1 || deliverd_smtp_read(s, tmo) == -1)
+		return deliverd_smtp_fail(s, tx, NULL, "MAIL FROM");
+	if (smtp_reply_class(&s->s_rp) != 2) {
+		/* Every recipient gets the sender's rejection. */
+		deliverd_smtp_all(tx, NULL, s->s_rp.rp_text.data);
+		for (i = 0; i < tx->tx_nrcpt; i++)
+			final[i] = true;
+		if (!s->s_pipelining)
+			return 0;
+	}
+	for (i = 0; i < tx->tx_nrcpt; i++) {
+		if (!s->s_pipelining && !final[i]) {
+			(void)buf_printf(&s->s_wbuf, "RCPT TO:<%s>\r\n", tx->tx_rcpt[i]);
+			if (deliverd_smtp_flush(s, tmo) == -1)
+				return deliverd_smtp_fail(s, tx, final, "RCPT TO");
+		} else if (!s->s_pipelining)
+			continue;
+		if (deliverd_smtp_read(s, tmo) == -1)
+			return deliverd_smtp_fail(s, tx, final, "RCPT TO");
+		if (final[i])
+			continue;
+		if (smtp_reply_class(&s->s_rp) == 2)
+			(*nok_r)++;
+		else {
+			(void)str_copy(tx->tx_reply[i], SPOOL_REPLY_MAX, s->s_rp.rp_text.data);
+			final[i] = true;
+		}
+	}
+	return 0;
+}
+
+/* DATA (already sent when pipelining), message, final reply. */
+static int
+deliverd_smtp_body(struct deliverd_smtp *s, struct deliverd_tx *tx, bool *final,
+    size_t nok)
+{
+	time_t	 tmo = s->s_cf->cf_command_timeout;
+
+	if (s->s_pipelining) {
+		if (deliverd_smtp_read(s, tmo) == -1)
+			return deliverd_smtp_fail(s, tx, final, "DATA");
+		if (nok == 0 && smtp_reply_class(&s->s_rp) == 3)
+			/* A server that starts DATA with no recipient: abandon. */
+			return deliverd_smtp_fail(s, tx, final, "DATA without recipients");
+	} else if (nok > 0 && deliverd_smtp_cmd(s, "DATA", tmo) == -1)
+		return deliverd_smtp_fail(s, tx, final, "DATA");
+	if (nok == 0) {
+		s->s_dirty = true;
+		return 0;
+	}
+	if (smtp_reply_class(&s->s_rp) != 3) {
+		deliverd_smtp_all(tx, final, s->s_rp.rp_text.data);
+		s->s_dirty = true;
+		return 0;
+	}
+	if (deliverd_smtp_data(s, tx) == -1 ||
+	    deliverd_smtp_read(s, s->s_cf->cf_data_timeout) == -1)
+		return deliverd_smtp_fail(s, tx, final, "end of data");
+	deliverd_smtp_all(tx, final, s->s_rp.rp_text.data);
+	return 0;
+}
+
+int
+deliverd_smtp_send(struct deliverd_smtp *s, struct deliverd_tx *tx)
+{
+	bool	*final;
+	size_t	 i, nok;
+	int	 rc;
+
+	final = xcalloc(tx->tx_nrcpt + 1, sizeof(bool));
+	buf_reset(&s->s_wbuf);
+	if (deliverd_smtp_mail(s, tx) == 1) {
+		deliverd_smtp_all(tx, NULL, "553 5.6.7 The next hop does not support "
+		    "SMTPUTF8, which this message needs");
+		free(final);
+		return 0;
+	}
+	if (s->s_pipelining) {
+		for (i = 0; i < tx->tx_nrcpt; i++)
+			(void)buf_printf(&s->s_wbuf, "RCPT TO:<%s>\r\n", tx->tx_rcpt[i]);
+		(void)buf_puts(&s->s_wbuf, "DATA\r\n");
+	}
+	s->s_nmsgs++;
+	rc = deliverd_smtp_envelope(s, tx, final, &nok);
+	if (rc == 0)
+		rc = deliverd_smtp_body(s, tx, final, nok);
+	free(final);
+	return rc;
+}

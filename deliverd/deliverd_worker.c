@@ -1,0 +1,418 @@
+/*
+ * A delivery worker: reads one job at a time from the scheduler's pipe
+ * (a message, a next hop, recipient indexes), signs the message once,
+ * routes (relayhost or MX), talks SMTP and writes one result line per
+ * recipient back, then "D <job id>". It opens LMDB read-only after the
+ * fork and never writes it: the scheduler commits every outcome. A cached
+ * connection is kept for the next job to the same hop.
+ */
+#include "config.h"
+
+/* before <signal.h>: its si_fd macro collides with struct spool_in */
+#include "spool.h"
+
+#include <sys/types.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "deliverd.h"
+#include "dns.h"
+#include "log.h"
+#include "sig.h"
+#include "spool.h"
+#include "tls.h"
+#include "xmem.h"
+
+#define WORKER_IDLE_CLOSE_MS	5000
+#define WORKER_CAND_MAX		32
+
+struct worker {
+	struct conf		*w_cf;
+	int			 w_in, w_out;
+	struct spool		*w_sp;
+	struct dns		*w_dns;
+	struct tls_ctx		*w_tls;
+	struct deliverd_smtp	*w_smtp;
+	struct buf		 w_inbuf;
+	struct buf		 w_out_buf;
+	int64_t			 w_last_use;
+	bool			 w_eof;
+};
+
+/* One recipient of the current job. */
+struct worker_rcpt {
+	uint32_t	 idx;
+	char		 addr[SPOOL_ADDR_MAX];
+	bool		 skip;
+	char		 reply[SPOOL_REPLY_MAX];
+};
+
+struct worker_cand {
+	char			 host[DNS_HOST_MAX];
+	struct sockaddr_storage	 ss;
+};
+
+struct worker_msg {
+	struct spool_msg	 m;
+	char			*map;
+	size_t			 maplen;
+	const char		*body;
+	size_t			 bodylen;
+	struct buf		 sig;
+};
+
+/* ---- routing */
+
+static size_t
+worker_relay_cands(struct worker *w, struct worker_cand *c, size_t max,
+    char *reply, size_t replysz)
+{
+	char		 host[256], port[8];
+	struct addrinfo	 hints, *res, *ai;
+	size_t		 n = 0;
+	int		 rc;
+
+	if (conf_split_hostport(w->w_cf->cf_relayhost, host, sizeof(host), port,
+	    sizeof(port), "25") == -1) {
+		(void)snprintf(reply, replysz, "451 4.3.5 bad relayhost %s",
+		    w->w_cf->cf_relayhost);
+		return 0;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
+		(void)snprintf(reply, replysz, "451 4.4.3 relayhost %s: %s", host,
+		    gai_strerror(rc));
+		return 0;
+	}
+	for (ai = res; ai != NULL && n < max; ai = ai->ai_next) {
+		if (ai->ai_addrlen > sizeof(c[n].ss))
+			continue;
+		memset(&c[n], 0, sizeof(c[n]));
+		memcpy(&c[n].ss, ai->ai_addr, ai->ai_addrlen);
+		(void)str_copy(c[n].host, sizeof(c[n].host), host);
+		n++;
+	}
+	freeaddrinfo(res);
+	return n;
+}
+
+/* 0 with candidates, else every recipient's reply is in reply. */
+static size_t
+worker_mx_cands(struct worker *w, const char *domain, struct worker_cand *c,
+    size_t max, char *reply, size_t replysz)
+{
+	struct dns_mx		 mx[DNS_MX_MAX];
+	struct sockaddr_storage	 ss[DNS_ADDR_MAX];
+	size_t			 nmx, na, i, j, n = 0;
+	char			 err[512] = "";
+	enum dns_status		 st;
+
+	st = dns_mx(w->w_dns, domain, mx, DNS_MX_MAX, &nmx, err, sizeof(err));
+	switch (st) {
+	case DNS_OK:
+		break;
+	case DNS_NXDOMAIN:
+		(void)snprintf(reply, replysz, "550 5.1.2 Host or domain name not found: "
+		    "%s (NXDOMAIN)", domain);
+		return 0;
+	case DNS_NULLMX:
+		(void)snprintf(reply, replysz, "556 5.1.10 Domain %s does not accept "
+		    "mail (null MX)", domain);
+		return 0;
+	case DNS_NOHOST:
+		(void)snprintf(reply, replysz, "550 5.1.2 Domain %s has no MX or "
+		    "address records", domain);
+		return 0;
+	default:
+		(void)snprintf(reply, replysz, "451 4.4.3 DNS lookup failed: %s", err);
+		return 0;
+	}
+	for (i = 0; i < nmx && n < max; i++) {
+		st = dns_addrs(w->w_dns, mx[i].mx_host, (unsigned)w->w_cf->cf_remote_port,
+		    ss, DNS_ADDR_MAX, &na, err, sizeof(err));
+		for (j = 0; st == DNS_OK && j < na && n < max; j++, n++) {
+			(void)str_copy(c[n].host, sizeof(c[n].host), mx[i].mx_host);
+			c[n].ss = ss[j];
+		}
+	}
+	if (n == 0)
+		(void)snprintf(reply, replysz, "451 4.4.3 No address for the MX hosts "
+		    "of %s: %s", domain, err);
+	return n;
+}
+
+/* ---- the job */
+
+static int
+worker_load(struct worker *w, const struct deliverd_job *j, struct worker_msg *wm,
+    struct worker_rcpt *r, char *why, size_t whysz)
+{
+	struct spool_txn	*txn = NULL;
+	struct spool_rcpt	 sr;
+	char			 path[4096];
+	struct stat		 st;
+	size_t			 i;
+	int			 fd = -1, rc;
+
+	if ((rc = spool_begin(w->w_sp, false, &txn)) != 0) {
+		(void)snprintf(why, whysz, "spool: %s", spool_strerror(rc));
+		return -1;
+	}
+	if ((rc = spool_msg_get(txn, j->dj_qid, &wm->m)) != 0 || wm->m.sm_held) {
+		spool_abort(&txn);
+		return 1;	/* gone (delivered, deleted) or held: skip */
+	}
+	for (i = 0; i < j->dj_nidx; i++) {
+		r[i].idx = j->dj_idx[i];
+		r[i].skip = spool_rcpt_get(txn, j->dj_qid, r[i].idx, &sr) != 0 ||
+		    (sr.sr_state != SPOOL_RS_QUEUED && sr.sr_state != SPOOL_RS_DEFERRED);
+		if (!r[i].skip)
+			(void)str_copy(r[i].addr, sizeof(r[i].addr), sr.sr_addr);
+	}
+	spool_abort(&txn);
+	if (spool_path(path, sizeof(path), w->w_cf->cf_spool_dir, SPOOL_QUEUE,
+	    j->dj_qid) == -1 || (fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 ||
+	    fstat(fd, &st) == -1) {
+		(void)snprintf(why, whysz, "cannot open queue file: %s", strerror(errno));
+		goto fail;
+	}
+	if (st.st_size <= wm->m.sm_body_off || wm->m.sm_body_off < 0) {
+		(void)snprintf(why, whysz, "queue file truncated");
+		goto fail;
+	}
+	wm->maplen = (size_t)st.st_size;
+	wm->map = mmap(NULL, wm->maplen, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (wm->map == MAP_FAILED) {
+		wm->map = NULL;
+		(void)snprintf(why, whysz, "mmap: %s", strerror(errno));
+		goto fail;
+	}
+	(void)close(fd);
+	wm->body = wm->map + wm->m.sm_body_off;
+	wm->bodylen = wm->maplen - (size_t)wm->m.sm_body_off;
+	return 0;
+fail:
+	if (fd != -1)
+		(void)close(fd);
+	return -1;
+}
+
+/* Signs once per message; the signature goes to the scheduler ("K"). */
+static int
+worker_sign(struct worker *w, struct worker_msg *wm, char *why, size_t whysz)
+{
+	struct spool_txn	*txn = NULL;
+	int			 rc;
+
+	if (wm->m.sm_dkim_done)
+		return buf_puts(&wm->sig, wm->m.sm_dkim) == -1 ? -1 : 0;
+	if ((rc = spool_begin(w->w_sp, false, &txn)) != 0) {
+		(void)snprintf(why, whysz, "spool: %s", spool_strerror(rc));
+		return -1;
+	}
+	rc = deliverd_dkim_sign(txn, w->w_cf, &wm->m, wm->body, wm->bodylen,
+	    &wm->sig, why, whysz);
+	spool_abort(&txn);
+	if (rc == -1)
+		return -1;
+	if (rc == 1)
+		log_info("%s: unsigned: %s", wm->m.sm_qid, why);
+	else
+		log_debug("%s: DKIM-signed (%zu bytes of signature)", wm->m.sm_qid,
+		    wm->sig.len);
+	return deliverd_sig_format(wm->m.sm_qid, wm->sig.data ? wm->sig.data : "",
+	    &w->w_out_buf);
+}
+
+static void
+worker_send(struct worker *w, const struct deliverd_job *j, struct worker_msg *wm,
+    struct worker_rcpt *r, size_t nr, char *relay, size_t relaysz)
+{
+	struct worker_cand	*c;
+	const char		**addrs;
+	char			(*replies)[SPOOL_REPLY_MAX];
+	struct deliverd_tx	 tx;
+	size_t			 nc, i, k, na = 0;
+	char			 reply[SPOOL_REPLY_MAX] = "";
+
+	addrs = xcalloc(nr, sizeof(*addrs));
+	replies = xcalloc(nr, sizeof(*replies));
+	for (i = 0; i < nr; i++)
+		if (!r[i].skip)
+			addrs[na++] = r[i].addr;
+	memset(&tx, 0, sizeof(tx));
+	tx.tx_from = wm->m.sm_from;
+	tx.tx_from_params = wm->m.sm_from_params;
+	tx.tx_rcpt = addrs;
+	tx.tx_nrcpt = na;
+	tx.tx_sig = wm->sig.data != NULL ? wm->sig.data : "";
+	tx.tx_msg = wm->body;
+	tx.tx_msglen = wm->bodylen;
+	tx.tx_reply = replies;
+	if (deliverd_smtp_reuse(w->w_smtp, j->dj_hop)) {
+		(void)deliverd_smtp_send(w->w_smtp, &tx);
+		goto done;
+	}
+	c = xcalloc(WORKER_CAND_MAX, sizeof(*c));
+	nc = j->dj_relay ? worker_relay_cands(w, c, WORKER_CAND_MAX, reply, sizeof(reply)) :
+	    worker_mx_cands(w, j->dj_hop, c, WORKER_CAND_MAX, reply, sizeof(reply));
+	for (k = 0; k < nc; k++) {
+		if (deliverd_smtp_open(w->w_smtp, j->dj_hop, c[k].host, &c[k].ss,
+		    reply, sizeof(reply)) == 0)
+			break;
+		log_info("%s: %s", wm->m.sm_qid, reply);
+	}
+	free(c);
+	if (k < nc)
+		(void)deliverd_smtp_send(w->w_smtp, &tx);
+	else
+		for (i = 0; i < na; i++)
+			(void)str_copy(replies[i], SPOOL_REPLY_MAX, reply);
+	if (nc == 0)
+		goto out;	/* DNS or relayhost trouble: no next hop was tried */
+done:
+	(void)str_copy(relay, relaysz, deliverd_smtp_relay(w->w_smtp));
+out:
+	for (i = 0, k = 0; i < nr; i++)
+		if (!r[i].skip)
+			(void)str_copy(r[i].reply, sizeof(r[i].reply), replies[k++]);
+	w->w_last_use = deliverd_now_ms();
+	free(addrs);
+	free(replies);
+}
+
+static void
+worker_results(struct worker *w, const struct deliverd_job *j, struct worker_rcpt *r,
+    size_t nr, const char *relay, const char *tls)
+{
+	struct deliverd_result	 res;
+	size_t			 i;
+
+	for (i = 0; i < nr; i++) {
+		memset(&res, 0, sizeof(res));
+		(void)str_copy(res.dr_qid, sizeof(res.dr_qid), j->dj_qid);
+		res.dr_idx = r[i].idx;
+		res.dr_skip = r[i].skip;
+		(void)str_copy(res.dr_reply, sizeof(res.dr_reply), r[i].reply);
+		deliverd_fold(res.dr_reply);
+		if (res.dr_reply[0] != '2' && res.dr_reply[0] != '4' &&
+		    res.dr_reply[0] != '5')
+			(void)str_printf(res.dr_reply, sizeof(res.dr_reply),
+			    "451 4.3.0 bad reply: %s", r[i].reply);
+		(void)str_copy(res.dr_relay, sizeof(res.dr_relay), relay);
+		(void)str_copy(res.dr_tls, sizeof(res.dr_tls), tls);
+		(void)deliverd_result_format(&res, &w->w_out_buf);
+	}
+}
+
+static void
+worker_job(struct worker *w, const struct deliverd_job *j)
+{
+	struct worker_msg	 wm;
+	struct worker_rcpt	*r;
+	char			 why[1024] = "", relay[256] = "", reply[SPOOL_REPLY_MAX];
+	size_t			 i, nlive = 0;
+	int			 rc;
+
+	memset(&wm, 0, sizeof(wm));
+	buf_init(&wm.sig, SPOOL_DKIMSIG_MAX - 1);
+	r = xcalloc(j->dj_nidx, sizeof(*r));
+	rc = worker_load(w, j, &wm, r, why, sizeof(why));
+	for (i = 0; i < j->dj_nidx; i++) {
+		r[i].idx = j->dj_idx[i];
+		if (rc == 1)
+			r[i].skip = true;
+		nlive += !r[i].skip;
+	}
+	if (rc == -1 || (rc == 0 && nlive > 0 && worker_sign(w, &wm, why, sizeof(why)) == -1)) {
+		log_warnx("%s: not attempted: %s", j->dj_qid, why);
+		(void)snprintf(reply, sizeof(reply), "451 4.3.0 %s", why);
+		for (i = 0; i < j->dj_nidx; i++)
+			(void)str_copy(r[i].reply, sizeof(r[i].reply), reply);
+	} else if (rc == 0 && nlive > 0 && wm.m.sm_sandbox) {
+		for (i = 0; i < j->dj_nidx; i++)
+			(void)str_copy(r[i].reply, sizeof(r[i].reply),
+			    "250 2.0.0 Ok: sandbox, not sent");
+	} else if (rc == 0 && nlive > 0)
+		worker_send(w, j, &wm, r, j->dj_nidx, relay, sizeof(relay));
+	worker_results(w, j, r, j->dj_nidx, relay,
+	    relay[0] != '\0' ? deliverd_smtp_tls(w->w_smtp) : "");
+	(void)buf_printf(&w->w_out_buf, "D\t%llu\n", (unsigned long long)j->dj_id);
+	if (deliverd_pipe_write(w->w_out, w->w_out_buf.data, w->w_out_buf.len) == -1)
+		log_fatal("worker: write to scheduler");
+	buf_reset(&w->w_out_buf);
+	if (wm.map != NULL)
+		(void)munmap(wm.map, wm.maplen);
+	buf_release(&wm.sig);
+	free(r);
+}
+
+static void
+worker_line(const char *line, size_t len, void *arg)
+{
+	struct worker		*w = arg;
+	struct deliverd_job	*j;
+
+	j = xmalloc(sizeof(*j));
+	if (deliverd_job_parse(line, len, j) == -1)
+		log_warnx("worker: bad job line ignored");
+	else
+		worker_job(w, j);
+	free(j);
+}
+
+void
+deliverd_worker_main(struct conf *cf, int in_fd, int out_fd, int id)
+{
+	struct worker	 w;
+	struct pollfd	 pfd;
+	char		 err[256], name[64];
+	int		 rc;
+
+	(void)snprintf(name, sizeof(name), "deliverd/worker%d", id);
+	log_set_procname(name);
+	(void)signal(SIGHUP, SIG_IGN);	/* the scheduler replaces us instead */
+	memset(&w, 0, sizeof(w));
+	w.w_cf = cf;
+	w.w_in = in_fd;
+	w.w_out = out_fd;
+	buf_init(&w.w_inbuf, 4 * DELIVERD_LINE_MAX);
+	buf_init(&w.w_out_buf, 64 * DELIVERD_LINE_MAX);
+	if ((rc = spool_open(cf->cf_spool_dir, cf->cf_lmdb_map_size, SPOOL_RDONLY, &w.w_sp)) != 0)
+		log_fatalx("spool_open %s: %s", cf->cf_spool_dir, spool_strerror(rc));
+	if ((w.w_dns = dns_new(cf->cf_dns_server, 5, err, sizeof(err))) == NULL)
+		log_fatalx("%s", err);
+	tls_init();
+	if ((w.w_tls = tls_client_ctx_new(err, sizeof(err))) == NULL)
+		log_warnx("TLS client unavailable (%s): delivering without STARTTLS", err);
+	w.w_smtp = deliverd_smtp_new(cf, w.w_tls);
+	srandom((unsigned)getpid());
+	while (!w.w_eof) {
+		pfd.fd = w.w_in;
+		pfd.events = POLLIN;
+		rc = poll(&pfd, 1, 1000);
+		if (rc > 0 && deliverd_pipe_read(w.w_in, &w.w_inbuf, worker_line, &w) == -1)
+			w.w_eof = true;
+		if (deliverd_smtp_connected(w.w_smtp) &&
+		    deliverd_now_ms() - w.w_last_use > WORKER_IDLE_CLOSE_MS)
+			deliverd_smtp_close(w.w_smtp, true);
+	}
+	deliverd_smtp_free(&w.w_smtp);
+	tls_ctx_free(&w.w_tls);
+	dns_free(&w.w_dns);
+	spool_close(&w.w_sp);
+	_exit(0);
+}
