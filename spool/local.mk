@@ -16,3 +16,7 @@ UNIT_TESTS += tests/unit/t_spool_env
 tests_unit_t_spool_env_SOURCES = tests/unit/t_spool_env.c
 tests_unit_t_spool_env_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_t_spool_env_LDADD = $(TEST_LIBS)
+UNIT_TESTS += tests/unit/t_spool_db
+tests_unit_t_spool_db_SOURCES = tests/unit/t_spool_db.c
+tests_unit_t_spool_db_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_t_spool_db_LDADD = $(TEST_LIBS)

@@ -19,11 +19,16 @@
 #ifndef SG_SPOOL_H
 #define SG_SPOOL_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
+
+/* <signal.h> defines si_fd as a siginfo_t member macro, which would
+ * rewrite struct spool_in's si_fd; nothing here uses SIGPOLL's si_fd. */
+#undef si_fd
 
 #include "buf.h"
 #include "cidr.h"

@@ -177,7 +177,9 @@ spool_open(const char *spool_dir, int64_t map_size, unsigned flags, struct spool
 		return ENAMETOOLONG;
 	sp = xcalloc(1, sizeof(*sp));
 	sp->sp_rdonly = (flags & SPOOL_RDONLY) != 0;
-	if (!sp->sp_rdonly && mkdir(dir, 0750) == -1 && errno != EEXIST) {
+	if (!sp->sp_rdonly && mkdir(dir, 0750) == 0)
+		(void)chmod(dir, 0750);		/* umask-independent; we own it */
+	else if (!sp->sp_rdonly && errno != EEXIST) {
 		rc = errno;
 		goto fail0;
 	}

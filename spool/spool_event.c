@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -328,13 +329,28 @@ struct spool_export {
 	size_t		 n;
 };
 
+/* O_APPEND; a file we create is 0640 whatever the umask. */
+static int
+spool_export_open(const char *path)
+{
+	int	fd;
+
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (fd != -1) {
+		(void)fchmod(fd, 0640);	/* our own new file: only the mode is at stake */
+		return fd;
+	}
+	if (errno != EEXIST)
+		return -1;
+	return open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+}
+
 static int
 spool_export_cb(uint64_t seq, const char *json, size_t len, void *arg)
 {
 	struct spool_export	*ex = arg;
 
-	if (ex->fd == -1 &&
-	    (ex->fd = open(ex->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640)) == -1)
+	if (ex->fd == -1 && (ex->fd = spool_export_open(ex->path)) == -1)
 		return errno;
 	if (fsx_write_all(ex->fd, json, len) == -1 || fsx_write_all(ex->fd, "\n", 1) == -1)
 		return errno;
