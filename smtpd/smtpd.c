@@ -1,0 +1,449 @@
+/*
+ * smtpd: main() and the master. The master binds every listener, loads
+ * the TLS certificate and the SASL plugins (phase 1, as root when started
+ * as root), then preforks smtpd_workers workers and supervises them. It
+ * never reads a client byte, so it may keep root: to reload the
+ * certificate on SIGHUP and to start workers that chroot and drop
+ * privileges themselves (CONTRACT, STYLE P4).
+ *
+ *   SIGHUP:  reload the configuration and certificate; the listeners stay
+ *            open; old workers retire (finish their sessions), new ones start.
+ *   SIGTERM: workers stop accepting, finish within a grace period, else
+ *            421; the master exits 0 when they are gone.
+ *   A dead worker is replaced; one that dies young repeatedly is replaced
+ *   with an exponential back-off (1 s .. 30 s) so a crash loop cannot spin.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "log.h"
+#include "priv.h"
+#include "sig.h"
+#include "smtpd.h"
+#include "spool.h"
+#include "tls.h"
+#include "xmem.h"
+
+#define SMTPD_MAX_LISTENERS	64
+#define SMTPD_BACKOFF_MAX_MS	30000
+#define SMTPD_YOUNG_MS		10000	/* dying younger than this is a crash loop */
+
+struct smtpd_child {
+	pid_t		 sc_pid;		/* 0: empty slot */
+	int64_t		 sc_started;
+	int64_t		 sc_respawn_at;
+	unsigned	 sc_fails;
+};
+
+struct smtpd_master {
+	const char		*sm_path;
+	struct smtpd_env	 sm_env;
+	struct smtpd_listener	 sm_ls[SMTPD_MAX_LISTENERS];
+	struct smtpd_child	*sm_slots;
+	size_t			 sm_nslots;
+	pid_t			*sm_retired;	/* retiring workers, still running */
+	size_t			 sm_nretired;
+};
+
+static int64_t
+smtpd_ms(void)
+{
+	struct timespec	ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+smtpd_usage(void)
+{
+	(void)fprintf(stderr, "usage: smtpd [-v] [-c file]\n");
+	exit(2);
+}
+
+/* ---- phase 1: listeners and TLS */
+
+static int
+smtpd_bind_one(const struct conf *cf, const char *host, const char *port,
+    enum conf_tls tls, struct smtpd_listener *l)
+{
+	struct addrinfo	 hints, *res = NULL;
+	int		 fd, one = 1, rc;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
+	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0)
+		log_fatalx_status(2, "%s: listen: %s:%s: %s", cf->cf_path, host,
+		    port, gai_strerror(rc));
+	fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		log_fatalx_status(2, "%s: listen: %s:%s: socket: %s", cf->cf_path,
+		    host, port, strerror(errno));
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (res->ai_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, res->ai_addr, res->ai_addrlen) == -1 || listen(fd, 1024) == -1)
+		log_fatalx_status(2, "%s: listen: %s:%s: %s", cf->cf_path, host,
+		    port, strerror(errno));
+	freeaddrinfo(res);
+	l->sl_fd = fd;
+	l->sl_tls = tls;
+	(void)snprintf(l->sl_name, sizeof(l->sl_name), "%s%s%s:%s",
+	    strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", port);
+	return 0;
+}
+
+static size_t
+smtpd_bind(const struct conf *cf, struct smtpd_listener *ls)
+{
+	size_t			 i, n = 0;
+	const struct conf_listen *cl;
+
+	for (i = 0; i < cf->cf_nlisten; i++) {
+		cl = &cf->cf_listen[i];
+		if (n + 2 > SMTPD_MAX_LISTENERS)
+			log_fatalx_status(2, "%s: listen: too many listeners", cf->cf_path);
+		if (strcmp(cl->cl_addr, "*") == 0 || cl->cl_addr[0] == '\0') {
+			smtpd_bind_one(cf, "0.0.0.0", cl->cl_port, cl->cl_tls, &ls[n++]);
+			smtpd_bind_one(cf, "::", cl->cl_port, cl->cl_tls, &ls[n++]);
+		} else
+			smtpd_bind_one(cf, cl->cl_addr, cl->cl_port, cl->cl_tls, &ls[n++]);
+		log_info("listening on %s tls=%s", ls[n - 1].sl_name,
+		    cl->cl_tls == CONF_TLS_NONE ? "none" :
+		    cl->cl_tls == CONF_TLS_STARTTLS ? "starttls" :
+		    cl->cl_tls == CONF_TLS_REQUIRED ? "required" : "implicit");
+	}
+	return n;
+}
+
+/* NULL when no certificate is configured; err set on failure. */
+static struct tls_ctx *
+smtpd_tls_load(const struct conf *cf, char *err, size_t errsz)
+{
+	size_t	i;
+
+	err[0] = '\0';
+	if (cf->cf_tls_cert[0] == '\0' && cf->cf_tls_key[0] == '\0') {
+		for (i = 0; i < cf->cf_nlisten; i++)
+			if (cf->cf_listen[i].cl_tls == CONF_TLS_IMPLICIT ||
+			    cf->cf_listen[i].cl_tls == CONF_TLS_REQUIRED) {
+				(void)snprintf(err, errsz, "%s: listen: %s:%s: tls=%s "
+				    "needs tls_cert and tls_key", cf->cf_path,
+				    cf->cf_listen[i].cl_addr, cf->cf_listen[i].cl_port,
+				    cf->cf_listen[i].cl_tls == CONF_TLS_IMPLICIT ?
+				    "implicit" : "required");
+				return NULL;
+			}
+		return NULL;
+	}
+	if (cf->cf_tls_cert[0] == '\0' || cf->cf_tls_key[0] == '\0') {
+		(void)snprintf(err, errsz, "%s: tls_cert/tls_key: both are needed",
+		    cf->cf_path);
+		return NULL;
+	}
+	{
+		char		 why[300];
+		struct tls_ctx	*t = tls_server_ctx_new(cf->cf_tls_cert,
+				    cf->cf_tls_key, why, sizeof(why));
+
+		if (t == NULL)
+			(void)snprintf(err, errsz, "%s: tls_cert/tls_key: %s",
+			    cf->cf_path, why);
+		return t;
+	}
+}
+
+/* ---- workers */
+
+static void
+smtpd_spawn(struct smtpd_master *m, struct smtpd_child *c)
+{
+	pid_t	pid;
+
+	if ((pid = fork()) == -1) {
+		log_warn("fork");
+		c->sc_respawn_at = smtpd_ms() + 1000;
+		return;
+	}
+	if (pid == 0) {
+		free(m->sm_retired);
+		smtpd_worker_main(&m->sm_env);
+	}
+	c->sc_pid = pid;
+	c->sc_started = smtpd_ms();
+	c->sc_respawn_at = 0;
+	log_debug("worker %ld started", (long)pid);
+}
+
+static void
+smtpd_retire_all(struct smtpd_master *m)
+{
+	size_t	i;
+
+	for (i = 0; i < m->sm_nslots; i++) {
+		if (m->sm_slots[i].sc_pid == 0)
+			continue;
+		(void)kill(m->sm_slots[i].sc_pid, SIGUSR1);
+		m->sm_retired = xreallocarray(m->sm_retired, m->sm_nretired + 1,
+		    sizeof(pid_t));
+		m->sm_retired[m->sm_nretired++] = m->sm_slots[i].sc_pid;
+		m->sm_slots[i].sc_pid = 0;
+	}
+}
+
+static void
+smtpd_child_exit(struct smtpd_master *m, pid_t pid, int st)
+{
+	struct smtpd_child	*c;
+	int64_t			 now = smtpd_ms(), delay;
+	size_t			 i;
+	bool			 crash = !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+
+	for (i = 0; i < m->sm_nretired; i++)
+		if (m->sm_retired[i] == pid) {
+			m->sm_retired[i] = m->sm_retired[--m->sm_nretired];
+			return;
+		}
+	for (i = 0; i < m->sm_nslots; i++)
+		if (m->sm_slots[i].sc_pid == pid)
+			break;
+	if (i == m->sm_nslots)
+		return;
+	c = &m->sm_slots[i];
+	c->sc_pid = 0;
+	if (crash) {
+		if (WIFSIGNALED(st))
+			log_warnx("worker %ld killed by signal %d", (long)pid,
+			    WTERMSIG(st));
+		else
+			log_warnx("worker %ld exited with status %d", (long)pid,
+			    WEXITSTATUS(st));
+	}
+	if (crash && now - c->sc_started < SMTPD_YOUNG_MS) {
+		c->sc_fails++;
+		delay = 1000LL << (c->sc_fails > 5 ? 5 : c->sc_fails - 1);
+		if (delay > SMTPD_BACKOFF_MAX_MS)
+			delay = SMTPD_BACKOFF_MAX_MS;
+		log_warnx("worker crash loop: next start in %lld ms", (long long)delay);
+	} else {
+		c->sc_fails = 0;
+		delay = 0;
+	}
+	c->sc_respawn_at = now + delay;
+}
+
+static void
+smtpd_reap(struct smtpd_master *m)
+{
+	pid_t	pid;
+	int	st;
+
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
+		smtpd_child_exit(m, pid, st);
+}
+
+static size_t
+smtpd_alive(const struct smtpd_master *m)
+{
+	size_t	i, n = m->sm_nretired;
+
+	for (i = 0; i < m->sm_nslots; i++)
+		if (m->sm_slots[i].sc_pid != 0)
+			n++;
+	return n;
+}
+
+static void
+smtpd_signal_all(struct smtpd_master *m, int signo)
+{
+	size_t	i;
+
+	for (i = 0; i < m->sm_nslots; i++)
+		if (m->sm_slots[i].sc_pid != 0)
+			(void)kill(m->sm_slots[i].sc_pid, signo);
+	for (i = 0; i < m->sm_nretired; i++)
+		(void)kill(m->sm_retired[i], signo);
+}
+
+static void __attribute__((noreturn))
+smtpd_stop(struct smtpd_master *m)
+{
+	int64_t		deadline = smtpd_ms() + SMTPD_GRACE_MS + 3000;
+	struct pollfd	pfd;
+
+	log_info("stopping: %zu workers", smtpd_alive(m));
+	smtpd_signal_all(m, SIGTERM);
+	while (smtpd_alive(m) > 0 && smtpd_ms() < deadline) {
+		pfd.fd = sig_fd();
+		pfd.events = POLLIN;
+		(void)poll(&pfd, 1, 200);
+		(void)sig_take();
+		smtpd_reap(m);
+	}
+	if (smtpd_alive(m) > 0) {
+		log_warnx("workers still running after the grace period: killing");
+		smtpd_signal_all(m, SIGKILL);
+		while (smtpd_alive(m) > 0 && waitpid(-1, NULL, 0) > 0)
+			smtpd_reap(m);
+	}
+	log_info("stopped");
+	exit(0);
+}
+
+/* Listeners stay: only their TLS mode may change on reload. */
+static bool
+smtpd_same_listeners(const struct conf *a, const struct conf *b)
+{
+	size_t	i;
+
+	if (a->cf_nlisten != b->cf_nlisten)
+		return false;
+	for (i = 0; i < a->cf_nlisten; i++)
+		if (strcmp(a->cf_listen[i].cl_addr, b->cf_listen[i].cl_addr) != 0 ||
+		    strcmp(a->cf_listen[i].cl_port, b->cf_listen[i].cl_port) != 0)
+			return false;
+	return true;
+}
+
+static void
+smtpd_reload(struct smtpd_master *m)
+{
+	struct conf	*ncf;
+	struct tls_ctx	*nt;
+	char		 err[512];
+	size_t		 i, j, k;
+
+	if ((ncf = conf_load(m->sm_path, err, sizeof(err))) == NULL) {
+		log_warnx("reload failed, keeping the old configuration: %s", err);
+		return;
+	}
+	nt = smtpd_tls_load(ncf, err, sizeof(err));
+	if (err[0] != '\0') {
+		log_warnx("reload failed, keeping the old configuration: %s", err);
+		conf_free(&ncf);
+		return;
+	}
+	if (!smtpd_same_listeners(m->sm_env.se_cf, ncf))
+		log_warnx("reload: listen changes need a restart; keeping the "
+		    "listening sockets");
+	else
+		for (i = 0, k = 0; i < ncf->cf_nlisten; i++) {
+			j = strcmp(ncf->cf_listen[i].cl_addr, "*") == 0 ? 2 : 1;
+			for (; j > 0 && k < m->sm_env.se_nls; j--)
+				m->sm_ls[k++].sl_tls = ncf->cf_listen[i].cl_tls;
+		}
+	log_set_dest(strcmp(ncf->cf_log, "syslog") == 0 ? LOG_DEST_SYSLOG :
+	    LOG_DEST_STDERR);
+	tls_ctx_free(&m->sm_env.se_tls);
+	m->sm_env.se_tls = nt;
+	conf_free(&m->sm_env.se_cf);
+	m->sm_env.se_cf = ncf;
+	smtpd_retire_all(m);
+	free(m->sm_slots);
+	m->sm_nslots = (size_t)ncf->cf_smtpd_workers;
+	m->sm_slots = xcalloc(m->sm_nslots, sizeof(*m->sm_slots));
+	log_info("reloaded %s: %zu workers", m->sm_path, m->sm_nslots);
+}
+
+static void __attribute__((noreturn))
+smtpd_master_loop(struct smtpd_master *m)
+{
+	struct pollfd	 pfd;
+	unsigned	 sigs;
+	int64_t		 now, t;
+	size_t		 i;
+
+	for (;;) {
+		now = smtpd_ms();
+		t = 1000;
+		for (i = 0; i < m->sm_nslots; i++) {
+			struct smtpd_child *c = &m->sm_slots[i];
+
+			if (c->sc_pid != 0)
+				continue;
+			if (c->sc_respawn_at <= now)
+				smtpd_spawn(m, c);
+			else if (c->sc_respawn_at - now < t)
+				t = c->sc_respawn_at - now;
+		}
+		pfd.fd = sig_fd();
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, (int)t) == -1 && errno != EINTR)
+			log_fatal("poll");
+		sigs = sig_take();
+		if (sigs & SIG_CHLD)
+			smtpd_reap(m);
+		if (sigs & SIG_TERM)
+			smtpd_stop(m);
+		if (sigs & SIG_HUP)
+			smtpd_reload(m);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct smtpd_master	 m;
+	const char			*path = conf_default_path();
+	struct conf			*cf;
+	char				 err[512];
+	bool				 verbose = false;
+	int				 ch;
+
+	log_init("smtpd", LOG_DEST_STDERR);
+	while ((ch = getopt(argc, argv, "c:v")) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		default:
+			smtpd_usage();
+		}
+	}
+	if (optind != argc)
+		smtpd_usage();
+	log_set_verbose(verbose);
+	cf = conf_load_or_exit(path);
+	if (strcmp(cf->cf_log, "syslog") == 0)
+		log_set_dest(LOG_DEST_SYSLOG);
+	sig_init();
+
+	/* Phase 1, privileged: tree, sockets, key, SASL plugins (dlopen), tz. */
+	if ((ch = spool_tree_create(cf)) != 0)
+		log_fatalx("spool %s: %s", cf->cf_spool_dir, spool_strerror(ch));
+	m.sm_path = path;
+	m.sm_env.se_cf = cf;
+	m.sm_env.se_ls = m.sm_ls;
+	m.sm_env.se_nls = smtpd_bind(cf, m.sm_ls);
+	tls_init();
+	m.sm_env.se_tls = smtpd_tls_load(cf, err, sizeof(err));
+	if (err[0] != '\0')
+		log_fatalx_status(2, "%s", err);
+	if (smtpd_sasl_init() == -1)
+		log_warnx("SASL unavailable: AUTH will fail");
+	tzset();
+	m.sm_nslots = (size_t)cf->cf_smtpd_workers;
+	m.sm_slots = xcalloc(m.sm_nslots, sizeof(*m.sm_slots));
+	log_info("started: %zu listeners, %zu workers, tls=%s", m.sm_env.se_nls,
+	    m.sm_nslots, m.sm_env.se_tls ? "yes" : "no");
+	/* Phase 2 happens in each worker: chroot, drop, LMDB read-only. */
+	smtpd_master_loop(&m);
+}

@@ -1,0 +1,147 @@
+/*
+ * smtpd: shared declarations of the master (smtpd.c), the worker event
+ * loop (smtpd_worker.c), the SMTP session state machine (smtpd_session.c)
+ * and the SASL wrapper (smtpd_sasl.c). Memory: a session owns its buffers,
+ * its TLS and SASL objects and its open spool file; smtpd_session_free()
+ * releases them all (aborting an unfinished spool file).
+ */
+#ifndef SG_SMTPD_H
+#define SG_SMTPD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "smtpd_data.h"
+#include "spool.h"
+
+struct tls_ctx;
+struct tls_conn;
+struct smtpd_sasl;
+
+#define SMTPD_INBUF_MAX		(64 * 1024)	/* per-session input buffer */
+#define SMTPD_OUTBUF_MAX	(256 * 1024)	/* per-session reply buffer */
+#define SMTPD_OUT_HIGH		(32 * 1024)	/* stop reading commands above this */
+#define SMTPD_AUTH_LINE_MAX	12288		/* RFC 4954 4 */
+#define SMTPD_AUTH_DELAY_MS	1000		/* per failed AUTH */
+#define SMTPD_GRACE_MS		10000		/* SIGTERM: time to finish */
+
+struct smtpd_listener {
+	int		 sl_fd;
+	enum conf_tls	 sl_tls;
+	char		 sl_name[80];		/* "127.0.0.1:25" */
+};
+
+/* What every session of a worker shares. */
+struct smtpd_env {
+	struct conf		*se_cf;
+	struct smtpd_listener	*se_ls;
+	size_t			 se_nls;
+	struct tls_ctx		*se_tls;	/* NULL: no certificate */
+	const char		*se_spool;	/* "/" when chrooted */
+	struct spool		*se_db;		/* read-only, opened lazily */
+	bool			 se_stopping;	/* SIGTERM: finish, then 421 */
+	int64_t			 se_now;	/* ms, monotonic, once per loop */
+};
+
+enum smtpd_state {
+	SS_HANDSHAKE,		/* TLS handshake in progress */
+	SS_CMD,			/* reading command lines */
+	SS_AUTH,		/* reading an AUTH continuation line */
+	SS_DATA,		/* DATA content */
+	SS_BDAT,		/* BDAT chunk content */
+	SS_DELAY,		/* paused until ss_wake (failed AUTH) */
+	SS_STARTTLS,		/* flush "220", then start the handshake */
+	SS_CLOSING,		/* flush, then close */
+	SS_DEAD			/* close now */
+};
+
+struct smtpd_session {
+	struct smtpd_env	*ss_env;
+	int			 ss_fd;
+	const struct smtpd_listener *ss_listener;
+	enum smtpd_state	 ss_state;
+	struct tls_conn		*ss_tls;
+	char			 ss_tlsinfo[128];	/* "" or "TLSv1.3 CIPHER" */
+	struct buf		 ss_in;
+	struct buf		 ss_out;
+	bool			 ss_skip_line;		/* discarding an overlong line */
+	int64_t			 ss_deadline;		/* ms: idle timeout */
+	int64_t			 ss_wake;		/* ms: end of SS_DELAY */
+	int64_t			 ss_started;
+	char			 ss_addr[64];		/* numeric client address */
+	char			 ss_port[8];
+	char			 ss_client[96];		/* "[addr]:port" for logs */
+	char			 ss_helo[256];
+	bool			 ss_esmtp;
+	/* authentication */
+	bool			 ss_authed;
+	char			 ss_account[SPOOL_LOGIN_MAX];	/* account login */
+	char			 ss_sasl_user[SPOOL_LOGIN_MAX];	/* "" if IP-pinned */
+	struct smtpd_sasl	*ss_sasl;
+	int			 ss_auth_failures;
+	int			 ss_errors;
+	/* transaction */
+	bool			 ss_mail;		/* MAIL given */
+	bool			 ss_smtputf8;
+	struct spool_env	 ss_envl;		/* from, params, rcpts */
+	unsigned		 ss_nrcpt_all;		/* including blackholed */
+	bool			 ss_file_open;
+	struct spool_in		 ss_file;
+	bool			 ss_ioerr;
+	struct smtpd_data	 ss_dec;
+	uint64_t		 ss_bdat_left;
+	bool			 ss_bdat_last;
+	bool			 ss_bdat_active;	/* a BDAT transfer began */
+	bool			 ss_bdat_reject;	/* chunk read only to discard it */
+	char			 ss_bdat_reply[128];	/* reply after a discarded chunk */
+	/* statistics for the disconnect line */
+	unsigned		 ss_nmsgs;
+	unsigned		 ss_ncmds;
+};
+
+/* smtpd_session.c */
+struct smtpd_session *smtpd_session_new(struct smtpd_env *, int fd,
+	    const struct smtpd_listener *, const char *addr, const char *port);
+void	smtpd_session_free(struct smtpd_session **);
+/* Bytes arrived (or a timer fired): run the state machine. */
+void	smtpd_session_process(struct smtpd_session *);
+/* Called by the loop after a flush emptied ss_out in SS_STARTTLS. */
+void	smtpd_session_start_tls(struct smtpd_session *);
+/* TLS handshake finished (greet on implicit TLS). */
+void	smtpd_session_tls_ready(struct smtpd_session *);
+/* Timeouts and SIGTERM: reply 421 and close. */
+void	smtpd_session_shutdown(struct smtpd_session *, const char *reply);
+void	smtpd_session_timer(struct smtpd_session *);
+bool	smtpd_session_idle(const struct smtpd_session *);
+/* Restarts the idle timeout for the current state. */
+void	smtpd_session_touch(struct smtpd_session *);
+void	smtpd_reply(struct smtpd_session *, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+
+/* smtpd_worker.c */
+void	smtpd_worker_main(struct smtpd_env *) __attribute__((noreturn));
+/* Opens the LMDB read-only if not yet open; NULL if it cannot. */
+struct spool *smtpd_db(struct smtpd_env *);
+
+/* smtpd_sasl.c */
+typedef int smtpd_sasl_lookup_fn(const char *user, char *hash, size_t hashsz,
+    void *arg);
+enum smtpd_sasl_rc {
+	SMTPD_SASL_OK, SMTPD_SASL_CONTINUE, SMTPD_SASL_FAIL,
+	SMTPD_SASL_BADMECH, SMTPD_SASL_BADPROT
+};
+int	smtpd_sasl_init(void);			/* in the master, before chroot */
+struct smtpd_sasl *smtpd_sasl_new(const char *hostname,
+	    smtpd_sasl_lookup_fn *, void *arg);
+void	smtpd_sasl_free(struct smtpd_sasl **);
+/* initial: the base64 initial response or NULL; chal_r: base64 challenge. */
+enum smtpd_sasl_rc smtpd_sasl_start(struct smtpd_sasl *, const char *mech,
+	    const char *initial, struct buf *chal_r);
+enum smtpd_sasl_rc smtpd_sasl_step(struct smtpd_sasl *, const char *resp,
+	    struct buf *chal_r);
+const char *smtpd_sasl_user(const struct smtpd_sasl *);
+
+#endif

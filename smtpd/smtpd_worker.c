@@ -1,0 +1,512 @@
+/*
+ * smtpd_worker: one preforked worker. It drops privileges (chroot into
+ * spool_dir), then runs a poll(2) loop that accepts on the shared
+ * non-blocking listeners and multiplexes up to smtpd_max_sessions
+ * sessions, each with bounded input and output buffers. Signals: SIGTERM
+ * stops accepting, lets sessions finish for SMTPD_GRACE_MS, then answers
+ * 421; SIGUSR1 (reload, max_use) stops accepting and lets every session
+ * finish. The worker exits 0 when it has no session left.
+ *
+ * smtpd_max_sessions_per_ip is counted per worker: without IPC between
+ * workers a client may hold up to that many sessions in each worker.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "priv.h"
+#include "smtpd.h"
+#include "tls.h"
+#include "xmem.h"
+
+#define SMTPD_READ_CHUNK	16384
+#define SMTPD_ACCEPT_BURST	32
+#define SMTPD_FULL_CHECK_MS	250
+
+static volatile sig_atomic_t	 w_term, w_retire;
+static int			 w_pipe[2] = { -1, -1 };
+
+struct smtpd_worker {
+	struct smtpd_env	 *w_env;
+	struct smtpd_session	**w_ss;
+	size_t			  w_nss;
+	size_t			  w_max;
+	uint64_t		  w_accepted;
+	bool			  w_accepting;
+	int64_t			  w_grace_end;
+	int64_t			  w_full_check;
+	pid_t			  w_parent;
+	struct pollfd		 *w_pfd;
+	int			 *w_tls_want;	/* per session: last TLS want */
+};
+
+static void
+smtpd_worker_sig(int signo)
+{
+	int	saved = errno;
+
+	if (signo == SIGTERM || signo == SIGINT)
+		w_term = 1;
+	else if (signo == SIGUSR1)
+		w_retire = 1;
+	if (write(w_pipe[1], "", 1) == -1) {
+		/* full pipe: the loop is awake anyway */
+	}
+	errno = saved;
+}
+
+static void
+smtpd_worker_signals(void)
+{
+	struct sigaction	sa;
+
+	if (pipe2(w_pipe, O_NONBLOCK | O_CLOEXEC) == -1)
+		log_fatal("pipe");
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sa.sa_handler = smtpd_worker_sig;
+	(void)sigaction(SIGTERM, &sa, NULL);
+	(void)sigaction(SIGINT, &sa, NULL);
+	(void)sigaction(SIGUSR1, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	(void)sigaction(SIGHUP, &sa, NULL);	/* the master reloads and retires us */
+	(void)sigaction(SIGPIPE, &sa, NULL);
+	sa.sa_handler = SIG_DFL;
+	(void)sigaction(SIGCHLD, &sa, NULL);
+	(void)sigaction(SIGALRM, &sa, NULL);
+}
+
+static int64_t
+smtpd_now_ms(void)
+{
+	struct timespec	ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct spool *
+smtpd_db(struct smtpd_env *env)
+{
+	static int64_t	last_warn;
+	int		rc;
+
+	if (env->se_db != NULL)
+		return env->se_db;
+	rc = spool_open(env->se_spool, env->se_cf->cf_lmdb_map_size,
+	    SPOOL_RDONLY, &env->se_db);
+	if (rc != 0) {
+		env->se_db = NULL;
+		if (env->se_now - last_warn > 10000) {
+			log_warnx("spool_open %s (read-only): %s", env->se_spool,
+			    spool_strerror(rc));
+			last_warn = env->se_now;
+		}
+		return NULL;
+	}
+	return env->se_db;
+}
+
+/* ---- accept */
+
+static void
+smtpd_reject_conn(struct smtpd_env *env, int fd, const char *addr, const char *why)
+{
+	char	line[256];
+	int	n;
+
+	n = snprintf(line, sizeof(line), "421 4.7.0 %s Error: %s\r\n",
+	    env->se_cf->cf_hostname, why);
+	if (n > 0 && write(fd, line, (size_t)n) == -1) {
+		/* the client is gone already: nothing to tell */
+	}
+	log_info("NOQUEUE: reject: connect from [%s]: 421 4.7.0 %s", addr, why);
+	(void)close(fd);
+}
+
+static size_t
+smtpd_count_ip(const struct smtpd_worker *w, const char *addr)
+{
+	size_t	i, n = 0;
+
+	for (i = 0; i < w->w_nss; i++)
+		if (strcmp(w->w_ss[i]->ss_addr, addr) == 0)
+			n++;
+	return n;
+}
+
+static void
+smtpd_accept_one(struct smtpd_worker *w, const struct smtpd_listener *l, int fd,
+    const struct sockaddr_storage *sa, socklen_t salen)
+{
+	struct smtpd_env	*env = w->w_env;
+	char			 addr[NI_MAXHOST], port[NI_MAXSERV];
+	const char		*a = addr;
+	int			 one = 1;
+
+	if (getnameinfo((const struct sockaddr *)sa, salen, addr, sizeof(addr),
+	    port, sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+		(void)close(fd);
+		return;
+	}
+	if (strncmp(addr, "::ffff:", 7) == 0 && strchr(addr + 7, '.') != NULL)
+		a = addr + 7;	/* IPv4-mapped: log and match as IPv4 */
+	if (w->w_nss >= w->w_max || !w->w_accepting)
+		return smtpd_reject_conn(env, fd, a, "too many connections");
+	if (smtpd_count_ip(w, a) >= (size_t)env->se_cf->cf_smtpd_max_sessions_per_ip)
+		return smtpd_reject_conn(env, fd, a,
+		    "too many connections from your address");
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	w->w_ss[w->w_nss] = smtpd_session_new(env, fd, l, a, port);
+	w->w_tls_want[w->w_nss] = TLS_WANT_READ;
+	w->w_nss++;
+	w->w_accepted++;
+	if (w->w_accepted >= (uint64_t)env->se_cf->cf_smtpd_max_use) {
+		log_info("max_use %lld reached: retiring", (long long)w->w_accepted);
+		w->w_accepting = false;
+	}
+}
+
+static void
+smtpd_accept(struct smtpd_worker *w, const struct smtpd_listener *l, int burst)
+{
+	struct sockaddr_storage	sa;
+	socklen_t		salen;
+	int			fd, i;
+
+	for (i = 0; i < burst; i++) {
+		salen = sizeof(sa);
+		fd = accept4(l->sl_fd, (struct sockaddr *)&sa, &salen,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			/* EAGAIN: another worker took it (STYLE M4). */
+			if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			    errno != EINTR && errno != ECONNABORTED)
+				log_warn("accept %s", l->sl_name);
+			return;
+		}
+		smtpd_accept_one(w, l, fd, &sa, salen);
+		if (!w->w_accepting)
+			return;
+	}
+}
+
+/* ---- session I/O */
+
+static bool
+smtpd_wants_input(const struct smtpd_session *s)
+{
+	switch (s->ss_state) {
+	case SS_CMD:
+	case SS_AUTH:
+	case SS_DATA:
+	case SS_BDAT:
+		return s->ss_in.len < SMTPD_INBUF_MAX &&
+		    s->ss_out.len <= SMTPD_OUT_HIGH;
+	default:
+		return false;
+	}
+}
+
+/* One read into ss_in. */
+static void
+smtpd_read(struct smtpd_session *s, int *tls_want)
+{
+	size_t	room = SMTPD_INBUF_MAX - s->ss_in.len;
+	ssize_t	n;
+
+	if (room > SMTPD_READ_CHUNK)
+		room = SMTPD_READ_CHUNK;
+	if (buf_reserve(&s->ss_in, room) == -1) {
+		s->ss_state = SS_DEAD;
+		return;
+	}
+	if (s->ss_tls != NULL)
+		n = tls_read(s->ss_tls, s->ss_in.data + s->ss_in.len, room);
+	else {
+		n = read(s->ss_fd, s->ss_in.data + s->ss_in.len, room);
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			n = TLS_WANT_READ;
+	}
+	if (n > 0) {
+		s->ss_in.len += (size_t)n;
+		s->ss_in.data[s->ss_in.len] = '\0';
+		smtpd_session_touch(s);
+		return;
+	}
+	if (n == TLS_WANT_READ || n == TLS_WANT_WRITE) {
+		*tls_want = (int)n;
+		return;
+	}
+	if (n == 0)
+		log_debug("NOQUEUE: client=%s: EOF", s->ss_client);
+	else
+		log_info("NOQUEUE: read error: client=%s: %s", s->ss_client,
+		    s->ss_tls ? tls_error(s->ss_tls) : strerror(errno));
+	if (s->ss_state == SS_DATA || s->ss_state == SS_BDAT)
+		log_info("NOQUEUE: lost connection after DATA: client=%s",
+		    s->ss_client);
+	s->ss_state = SS_DEAD;
+}
+
+static void
+smtpd_flush(struct smtpd_session *s, int *tls_want)
+{
+	ssize_t	n;
+
+	while (s->ss_out.len > 0 && s->ss_state != SS_DEAD) {
+		if (s->ss_tls != NULL)
+			n = tls_write(s->ss_tls, s->ss_out.data, s->ss_out.len);
+		else {
+			n = write(s->ss_fd, s->ss_out.data, s->ss_out.len);
+			if (n == -1 && (errno == EAGAIN || errno == EINTR))
+				n = TLS_WANT_WRITE;
+		}
+		if (n > 0) {
+			buf_consume(&s->ss_out, (size_t)n);
+			continue;
+		}
+		if (n == TLS_WANT_READ || n == TLS_WANT_WRITE) {
+			*tls_want = (int)n;
+			return;
+		}
+		log_debug("NOQUEUE: write error: client=%s", s->ss_client);
+		s->ss_state = SS_DEAD;
+	}
+}
+
+static void
+smtpd_handshake(struct smtpd_session *s, int *tls_want)
+{
+	int	rc;
+
+	rc = tls_handshake(s->ss_tls);
+	if (rc == 0) {
+		*tls_want = TLS_WANT_READ;
+		smtpd_session_tls_ready(s);
+	} else if (rc == TLS_WANT_READ || rc == TLS_WANT_WRITE)
+		*tls_want = rc;
+	else {
+		log_info("NOQUEUE: TLS handshake failed: client=%s: %s",
+		    s->ss_client, tls_error(s->ss_tls));
+		s->ss_state = SS_DEAD;
+	}
+}
+
+/* Everything one session does in one loop turn. */
+static void
+smtpd_service(struct smtpd_session *s, short revents, int *tls_want)
+{
+	int	rounds;
+
+	if (s->ss_state == SS_HANDSHAKE && revents != 0)
+		smtpd_handshake(s, tls_want);
+	for (rounds = 0; rounds < 4; rounds++) {
+		if (smtpd_wants_input(s) && (revents != 0 ||
+		    (s->ss_tls != NULL && tls_pending(s->ss_tls) > 0)))
+			smtpd_read(s, tls_want);
+		revents = 0;
+		smtpd_session_process(s);
+		smtpd_flush(s, tls_want);
+		if (s->ss_state == SS_STARTTLS && s->ss_out.len == 0) {
+			smtpd_session_start_tls(s);
+			smtpd_handshake(s, tls_want);
+		}
+		/* Decrypted bytes do not wake poll(): drain them now. */
+		if (!(s->ss_tls != NULL && tls_pending(s->ss_tls) > 0 &&
+		    smtpd_wants_input(s)))
+			break;
+	}
+	if (s->ss_state == SS_CLOSING && s->ss_out.len == 0)
+		s->ss_state = SS_DEAD;
+}
+
+static short
+smtpd_events(const struct smtpd_session *s, int tls_want)
+{
+	short	ev = 0;
+
+	if (s->ss_state == SS_HANDSHAKE)
+		return tls_want == TLS_WANT_WRITE ? POLLOUT : POLLIN;
+	if (smtpd_wants_input(s))
+		ev |= POLLIN;
+	if (s->ss_out.len > 0)
+		ev |= POLLOUT;
+	if (s->ss_tls != NULL && tls_want == TLS_WANT_WRITE)
+		ev |= POLLOUT;
+	if (s->ss_tls != NULL && tls_want == TLS_WANT_READ && s->ss_out.len > 0)
+		ev |= POLLIN;
+	return ev;
+}
+
+static void
+smtpd_close(struct smtpd_worker *w, size_t i)
+{
+	struct smtpd_session	*s = w->w_ss[i];
+
+	if (s->ss_tls != NULL)
+		tls_shutdown(s->ss_tls);
+	(void)close(s->ss_fd);
+	smtpd_session_free(&s);
+	w->w_ss[i] = w->w_ss[w->w_nss - 1];
+	w->w_tls_want[i] = w->w_tls_want[w->w_nss - 1];
+	w->w_nss--;
+}
+
+/* ---- the loop */
+
+static void
+smtpd_worker_stop_sessions(struct smtpd_worker *w)
+{
+	struct smtpd_env	*env = w->w_env;
+	size_t			 i;
+	bool			 all = env->se_now >= w->w_grace_end;
+
+	for (i = 0; i < w->w_nss; i++) {
+		if (all || smtpd_session_idle(w->w_ss[i]))
+			smtpd_session_shutdown(w->w_ss[i],
+			    "421 4.3.2 Service shutting down");
+	}
+}
+
+static void
+smtpd_worker_signals_take(struct smtpd_worker *w)
+{
+	char	b[64];
+
+	while (read(w_pipe[0], b, sizeof(b)) > 0)
+		;
+	if ((w_term || getppid() != w->w_parent) && !w->w_env->se_stopping) {
+		w->w_env->se_stopping = true;
+		w->w_accepting = false;
+		w->w_grace_end = w->w_env->se_now + SMTPD_GRACE_MS;
+		log_debug("stopping: %zu sessions", w->w_nss);
+	}
+	if (w_retire && w->w_accepting) {
+		w->w_accepting = false;
+		log_debug("retiring: %zu sessions", w->w_nss);
+	}
+}
+
+static int
+smtpd_worker_timeout(struct smtpd_worker *w)
+{
+	int64_t	t = 1000, d;
+	size_t	i;
+
+	for (i = 0; i < w->w_nss; i++) {
+		const struct smtpd_session *s = w->w_ss[i];
+
+		d = (s->ss_state == SS_DELAY ? s->ss_wake : s->ss_deadline) -
+		    w->w_env->se_now;
+		if (d < t)
+			t = d;
+		if (s->ss_tls != NULL && tls_pending(s->ss_tls) > 0 &&
+		    smtpd_wants_input(s))
+			t = 0;
+	}
+	if (w->w_nss >= w->w_max && t > SMTPD_FULL_CHECK_MS)
+		t = SMTPD_FULL_CHECK_MS;
+	return t < 0 ? 0 : (int)t;
+}
+
+static void
+smtpd_worker_turn(struct smtpd_worker *w)
+{
+	struct smtpd_env	*env = w->w_env;
+	size_t			 i, nl, np = 0;
+	bool			 listen;
+
+	listen = w->w_accepting && w->w_nss < w->w_max;
+	w->w_pfd[np++] = (struct pollfd){ .fd = w_pipe[0], .events = POLLIN };
+	nl = listen ? env->se_nls : 0;
+	for (i = 0; i < nl; i++)
+		w->w_pfd[np++] = (struct pollfd){ .fd = env->se_ls[i].sl_fd,
+		    .events = POLLIN };
+	for (i = 0; i < w->w_nss; i++)
+		w->w_pfd[np++] = (struct pollfd){ .fd = w->w_ss[i]->ss_fd,
+		    .events = smtpd_events(w->w_ss[i], w->w_tls_want[i]) };
+	if (poll(w->w_pfd, (nfds_t)np, smtpd_worker_timeout(w)) == -1 &&
+	    errno != EINTR)
+		log_fatal("poll");
+	env->se_now = smtpd_now_ms();
+	smtpd_worker_signals_take(w);
+	for (i = 0; i < nl; i++)
+		if (w->w_pfd[1 + i].revents & POLLIN)
+			smtpd_accept(w, &env->se_ls[i], SMTPD_ACCEPT_BURST);
+	/* A full worker still answers 421 to what no other worker takes. */
+	if (!listen && w->w_accepting && env->se_now - w->w_full_check >=
+	    SMTPD_FULL_CHECK_MS) {
+		w->w_full_check = env->se_now;
+		for (i = 0; i < env->se_nls; i++)
+			smtpd_accept(w, &env->se_ls[i], 1);
+	}
+	/* Sessions accepted in this turn are past the polled ones. */
+	for (i = 0; i < w->w_nss && 1 + nl + i < np; i++) {
+		struct smtpd_session *s = w->w_ss[i];
+
+		smtpd_service(s, w->w_pfd[1 + nl + i].revents, &w->w_tls_want[i]);
+	}
+	for (i = 0; i < w->w_nss; i++) {
+		smtpd_session_timer(w->w_ss[i]);
+		if (w->w_ss[i]->ss_state != SS_DEAD)
+			smtpd_flush(w->w_ss[i], &w->w_tls_want[i]);
+		if (w->w_ss[i]->ss_state == SS_CLOSING && w->w_ss[i]->ss_out.len == 0)
+			w->w_ss[i]->ss_state = SS_DEAD;
+	}
+	if (env->se_stopping)
+		smtpd_worker_stop_sessions(w);
+	for (i = w->w_nss; i > 0; i--) {
+		smtpd_flush(w->w_ss[i - 1], &w->w_tls_want[i - 1]);
+		if (w->w_ss[i - 1]->ss_state == SS_CLOSING &&
+		    w->w_ss[i - 1]->ss_out.len == 0)
+			w->w_ss[i - 1]->ss_state = SS_DEAD;
+		if (w->w_ss[i - 1]->ss_state == SS_DEAD)
+			smtpd_close(w, i - 1);
+	}
+}
+
+void
+smtpd_worker_main(struct smtpd_env *env)
+{
+	struct smtpd_worker	w;
+	struct conf		*cf = env->se_cf;
+	bool			 jailed = priv_is_root();
+
+	log_set_procname("smtpd/worker");
+	smtpd_worker_signals();
+	memset(&w, 0, sizeof(w));
+	w.w_parent = getppid();
+	/* Phase 1 was the master's (sockets, TLS key, SASL plugins). */
+	priv_drop(cf->cf_smtpd_user, cf->cf_group, cf->cf_spool_dir);
+	/* Phase 2: unprivileged; LMDB is opened lazily, after the fork. */
+	env->se_spool = jailed ? "/" : cf->cf_spool_dir;
+	env->se_now = smtpd_now_ms();
+	w.w_env = env;
+	w.w_max = (size_t)cf->cf_smtpd_max_sessions;
+	w.w_ss = xcalloc(w.w_max, sizeof(*w.w_ss));
+	w.w_tls_want = xcalloc(w.w_max, sizeof(*w.w_tls_want));
+	w.w_pfd = xcalloc(w.w_max + env->se_nls + 1, sizeof(*w.w_pfd));
+	w.w_accepting = true;
+	if (w_term)
+		smtpd_worker_signals_take(&w);
+	while (w.w_accepting || w.w_nss > 0)
+		smtpd_worker_turn(&w);
+	spool_close(&env->se_db);
+	log_debug("worker done: %llu sessions", (unsigned long long)w.w_accepted);
+	exit(0);
+}
