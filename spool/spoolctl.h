@@ -79,6 +79,8 @@ void	ctl_time(int64_t t, char dst[20]);
 bool	ctl_login_ok(const char *);
 bool	ctl_addr_ok(const char *);
 bool	ctl_domain_ok(const char *);
+/* False (with a "no message" line) when qid is not a queue id at all. */
+bool	ctl_qid_known(const char *qid);
 /* An account must exist (exit 1 otherwise). */
 void	ctl_need_account(struct spool_txn *, const char *login);
 

@@ -161,8 +161,8 @@ ctl_acct_describe(const struct spool_account *sa, bool pw_changed, FILE *fp)
 	char	c[64];
 	size_t	i;
 
-	(void)fprintf(fp, "password %s, ips", pw_changed ? "set" :
-	    sa->sa_pwhash[0] != '\0' ? "unchanged" : "none");
+	(void)fprintf(fp, "password %s, ips", sa->sa_pwhash[0] == '\0' ? "none" :
+	    pw_changed ? "set" : "unchanged");
 	for (i = 0; i < sa->sa_nips; i++) {
 		cidr_format(&sa->sa_ips[i], c, sizeof(c));
 		(void)fprintf(fp, "%s%s", i ? "," : " ", c);
@@ -386,7 +386,7 @@ ctl_account_show(struct ctl *ctl, int argc, char **argv)
 	} else {
 		ctl_time(sa->sa_created, t);
 		printf("account %s (created %s)\n  ", login, t);
-		ctl_acct_describe(sa, false, stdout);
+		ctl_acct_describe(sa, true, stdout);
 		(void)spool_sender_iter(txn, login, ctl_show_sender_cb, NULL);
 		(void)spool_dkim_iter(txn, login, NULL, ctl_show_dkim_cb, NULL);
 		(void)spool_stop_iter(txn, login, ctl_count_cb, &nstop);

@@ -387,8 +387,12 @@ ctl_cmd_queue(struct ctl *ctl, int argc, char **argv)
 				(void)fwrite(s, 1, n, stdout);
 				json_gen_clear(jg);
 			}
-		} else
+		} else {
+			if (t.msgs == 1)
+				printf("%-20s %9s %-19s %-8s %s\n", "-Queue ID-", "-Size-",
+				    "---Arrival (UTC)---", "-State-", "-Sender/Recipient-");
 			ctl_queue_text(&ql.v[i], &rs);
+		}
 	}
 	spool_abort(&txn);
 	if (jg != NULL) {
@@ -451,6 +455,10 @@ ctl_retry_qids(struct ctl *ctl, char **qids, size_t nq, bool explicit)
 	int			 rc, status = CTL_OK;
 
 	for (i = 0; i < nq; i++) {
+		if (!ctl_qid_known(qids[i])) {
+			status = CTL_FAIL;
+			continue;
+		}
 		if (txn == NULL)
 			txn = ctl_begin(ctl, true);
 		if ((rc = spool_msg_get(txn, qids[i], sm)) == SPOOL_ENOTFOUND) {
@@ -543,6 +551,10 @@ ctl_hold_release(struct ctl *ctl, int argc, char **argv, bool hold)
 
 	ctl_no_options(argc, argv, 1, INT32_MAX, hold ? "hold QID..." : "release QID...");
 	for (i = optind; i < argc; i++) {
+		if (!ctl_qid_known(argv[i])) {
+			status = CTL_FAIL;
+			continue;
+		}
 		txn = ctl_begin(ctl, true);
 		if ((rc = spool_msg_get(txn, argv[i], sm)) == SPOOL_ENOTFOUND) {
 			spool_abort(&txn);
@@ -642,6 +654,10 @@ ctl_cmd_delete(struct ctl *ctl, int argc, char **argv)
 
 	ctl_no_options(argc, argv, 1, INT32_MAX, "delete QID...");
 	for (i = optind; i < argc; i++) {
+		if (!ctl_qid_known(argv[i])) {
+			status = CTL_FAIL;
+			continue;
+		}
 		txn = ctl_begin(ctl, true);
 		if ((rc = spool_msg_get(txn, argv[i], sm)) == SPOOL_ENOTFOUND) {
 			spool_abort(&txn);

@@ -123,6 +123,8 @@ ctl_show_headers(const struct buf *file,
 						*q = ' ';
 				while (*v == ' ')
 					v++;
+				while (q > v && q[-1] == ' ')
+					*--q = '\0';
 				fn(ctl_key_headers[i], v, arg);
 			}
 		}
@@ -337,6 +339,8 @@ ctl_cmd_show(struct ctl *ctl, int argc, char **argv)
 	}
 	ctl_operands(argc, argv, 1, 1, "show QID [--json] [--body]");
 	qid = argv[optind];
+	if (!ctl_qid_known(qid))
+		return CTL_FAIL;
 	memset(&s, 0, sizeof(s));
 	txn = ctl_begin(ctl, false);
 	if ((rc = spool_msg_get(txn, qid, sm)) == SPOOL_ENOTFOUND)

@@ -282,6 +282,15 @@ ctl_addr_ok(const char *s)
 	return true;
 }
 
+bool
+ctl_qid_known(const char *qid)
+{
+	if (qid_ok(qid))
+		return true;
+	ctl_warn("no message %s (not a queue id)", qid);
+	return false;
+}
+
 void
 ctl_need_account(struct spool_txn *txn, const char *login)
 {
