@@ -285,6 +285,8 @@ sm_args_rcpts(const struct sm_ctx *ctx, int argc, char **argv,
 	int	 i, rc;
 
 	for (i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			continue;	/* "a@b -- c@d": not an address */
 		copy = strdup(argv[i]);
 		if (copy == NULL)
 			sm_die(EX_OSERR, "out of memory");

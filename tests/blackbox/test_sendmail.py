@@ -1,0 +1,275 @@
+"""smtpgate-sendmail: flags, exit codes, the files it writes, and the
+pipeline behind it (issue 7)."""
+import grp
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+import smtpgate
+from smtpgate import Gateway, IS_ROOT, binary, wait_for
+
+SM = binary("sendmail")
+ACCOUNT = "local.mail@smtpgate"
+
+pytestmark = pytest.mark.skipif(not os.path.exists(SM), reason="smtpgate-sendmail not built")
+
+
+def make_incoming(spool):
+    """The part of the spool tree the injector writes, with the owners and
+    modes spool_tree_create gives it (so no daemon has to run)."""
+    for d in ("incoming/tmp", "incoming/new"):
+        os.makedirs(os.path.join(spool, d), exist_ok=True)
+    if IS_ROOT:
+        uid = pwd.getpwnam("smtpgate").pw_uid
+        gid = grp.getgrnam("smtpgate").gr_gid
+        for d, mode in (("", 0o755), ("incoming", 0o750), ("incoming/tmp", 0o770),
+                        ("incoming/new", 0o770)):
+            p = os.path.join(spool, d)
+            os.chown(p, uid, gid)
+            os.chmod(p, mode)
+
+
+@pytest.fixture
+def gw():
+    g = Gateway(tls=False, extra={"sendmail_account": ACCOUNT})
+    make_incoming(g.spool)
+    yield g
+    g.close()
+
+
+def sendmail(gw, args, data=b"", conf=None, **kw):
+    return subprocess.run([SM, "-c", conf or gw.conf_path] + list(args), input=data,
+                          capture_output=True, timeout=30, **kw)
+
+
+def read_spool_file(path):
+    """(envelope dict with 'rcpt' list, message bytes)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    head, _, msg = data.partition(b"\n\n")
+    lines = head.decode().split("\n")
+    assert lines[0] == "SMTPGATE 1"
+    env = {"rcpt": []}
+    for line in lines[1:]:
+        k, _, v = line.partition(" ")
+        if k == "rcpt":
+            env["rcpt"].append(v)
+        else:
+            env[k] = v
+    return env, msg
+
+
+def new_files(gw):
+    return [os.path.join(gw.spool, "incoming/new", f) for f in gw.files("new")]
+
+
+MSG_T = (b"From: App <app@example.com>\n"
+         b"To: A <a@example.net>, \"Doe, J\" <j@example.net>\n"
+         b"Cc: team: c1@example.org, c2@example.org;\n"
+         b"Bcc: hidden@example.com\n"
+         b"Subject: sendmail -t\n"
+         b"\n"
+         b"body line\n"
+         b"..two dots stay two dots\n")
+
+
+def test_t_takes_recipients_from_headers_and_drops_bcc(gw):
+    r = sendmail(gw, ["-t", "-i", "-f", "bounce@example.com"], MSG_T)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"" and r.stderr == b""        # silent on success
+    files = new_files(gw)
+    assert len(files) == 1
+    env, msg = read_spool_file(files[0])
+    assert sorted(env["rcpt"]) == sorted(["a@example.net", "j@example.net", "c1@example.org",
+                                          "c2@example.org", "hidden@example.com"])
+    assert env["account"] == ACCOUNT
+    assert env["client"] == "local"
+    assert env["helo"] == "localhost"
+    assert env["from"] == "bounce@example.com"
+    assert env["qid"] == os.path.basename(files[0])
+    assert msg.startswith(b"Received: by gate.test (smtpgate-sendmail")
+    assert b"Bcc:" not in msg and b"hidden@example.com" not in msg
+    assert b"\r\n\r\nbody line\r\n..two dots stay two dots\r\n" in msg
+    assert b"\n" not in msg.replace(b"\r\n", b"")     # CRLF only
+    # the headers the seed's policy requires are completed
+    for h in (b"\r\nDate: ", b"\r\nMessage-Id: <", b"\r\nMIME-Version: 1.0",
+              b"\r\nContent-Type: "):
+        assert h in msg
+
+
+def test_arguments_dot_line_and_defaults(gw):
+    # without -i a line with a single dot ends the message
+    r = sendmail(gw, ["rcpt@example.net, other@example.net", "--", "third"],
+                 b"Subject: hi\n\nfirst\n.\nnot part of it\n")
+    assert r.returncode == 0, r.stderr
+    env, msg = read_spool_file(new_files(gw)[0])
+    assert env["rcpt"] == ["rcpt@example.net", "other@example.net", "third@gate.test"]
+    me = pwd.getpwuid(os.getuid()).pw_name
+    assert env["from"] == "%s@gate.test" % me
+    assert msg.endswith(b"\r\n\r\nfirst\r\n")
+    assert b"From: " in msg and b"To: undisclosed-recipients:;" in msg
+
+
+def test_i_keeps_dot_lines_and_bare_cr_becomes_crlf(gw):
+    r = sendmail(gw, ["-oi", "-F", "Jörg Bot", "x@example.net"],
+                 b"Subject: dots\n\na\n.\nb\rc\r\n")
+    assert r.returncode == 0, r.stderr
+    _, msg = read_spool_file(new_files(gw)[0])
+    assert msg.endswith(b"\r\n\r\na\r\n.\r\nb\r\nc\r\n")
+    assert b"From: =?UTF-8?B?" in msg
+
+
+def test_bs_smtp_dialogue(gw):
+    dialogue = (b"EHLO client.example\r\n"
+                b"MAIL FROM:<app@example.com>\r\n"
+                b"RCPT TO:<r1@example.net>\r\n"
+                b"RCPT TO:<r2@example.net>\r\n"
+                b"DATA\r\n" + smtpgate.message(to="r1@example.net") +
+                b"..stuffed\r\n.\r\n"
+                b"QUIT\r\n")
+    r = sendmail(gw, ["-bs"], dialogue)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.decode().split("\r\n")
+    assert lines[0].startswith("220 ")
+    queued = [line for line in lines if line.startswith("250 2.0.0 Ok: queued as ")]
+    assert len(queued) == 1, r.stdout
+    qid = queued[0].split()[-1]
+    assert lines[-2] == "221 2.0.0 Bye"
+    env, msg = read_spool_file(os.path.join(gw.spool, "incoming/new", qid))
+    assert env["rcpt"] == ["r1@example.net", "r2@example.net"]
+    assert env["from"] == "app@example.com"
+    assert env["helo"] == "client.example"
+    assert msg.endswith(b"\r\n.stuffed\r\n")
+
+
+def test_bad_flag_is_ex_usage(gw):
+    r = sendmail(gw, ["-Z", "x@example.net"])
+    assert r.returncode == 64
+    assert b"unknown option -Z" in r.stderr
+    assert sendmail(gw, ["-f"]).returncode == 64           # missing argument
+    assert sendmail(gw, ["-bd"]).returncode == 64          # daemon mode
+    assert sendmail(gw, [], b"Subject: x\n\n").returncode == 64   # no recipients
+    assert gw.files("new") == []
+
+
+def test_legacy_flags_are_harmless(gw):
+    r = sendmail(gw, ["-oem", "-odb", "-odi", "-ob", "-U", "-N", "never", "-B", "8BITMIME",
+                      "-R", "hdrs", "-V", "envid", "-X", "/tmp/nolog", "-L", "tag",
+                      "-h", "5", "-m", "-n", "-G", "x@example.net"], b"Subject: x\n\nhi\n")
+    assert r.returncode == 0, r.stderr
+    assert not os.path.exists("/tmp/nolog")
+    assert sendmail(gw, ["-bi"]).returncode == 0           # newaliases
+
+
+def test_bad_address_and_t_without_recipients(gw):
+    assert sendmail(gw, ["a b@example.net"], b"x\n").returncode == 67
+    assert sendmail(gw, ["-f", "bad address", "x@example.net"], b"x\n").returncode == 67
+    r = sendmail(gw, ["-t"], b"Subject: nobody\n\nhi\n")
+    assert r.returncode == 65, r.stderr
+    assert gw.files("new") == []
+
+
+def test_too_big_is_dataerr(gw):
+    gw.conf["max_message_size"] = "2048"
+    gw.write_conf()
+    r = sendmail(gw, ["x@example.net"], b"Subject: big\n\n" + b"x" * 5000 + b"\n")
+    assert r.returncode == 65 and b"too large" in r.stderr
+    assert gw.files("new") == [] and gw.files("tmp") == []
+
+
+def test_without_sendmail_account_it_refuses(gw):
+    del gw.conf["sendmail_account"]
+    gw.write_conf()
+    r = sendmail(gw, ["x@example.net"], b"Subject: x\n\nhi\n")
+    assert r.returncode == 78
+    assert b"sendmail_account" in r.stderr
+    assert gw.files("new") == []
+
+
+def test_bad_config_exits_2(gw):
+    with open(gw.conf_path, "a") as f:
+        f.write("no_such_key = 1\n")
+    r = sendmail(gw, ["x@example.net"], b"x\n")
+    assert r.returncode == 2
+    assert b"no_such_key" in r.stderr
+
+
+def test_unwritable_spool_is_tempfail(gw):
+    # a spool_dir below a regular file cannot be written, even by root
+    blocker = os.path.join(gw.dir, "blocker")
+    open(blocker, "w").close()
+    gw.conf["spool_dir"] = os.path.join(blocker, "spool")
+    gw.write_conf()
+    r = sendmail(gw, ["x@example.net"], b"Subject: x\n\nhi\n")
+    assert r.returncode == 75, r.stderr
+    assert b"cannot queue" in r.stderr
+
+
+@pytest.mark.skipif(IS_ROOT, reason="root ignores directory permissions")
+def test_readonly_incoming_is_tempfail(gw):
+    os.chmod(os.path.join(gw.spool, "incoming/tmp"), 0o555)
+    try:
+        r = sendmail(gw, ["x@example.net"], b"Subject: x\n\nhi\n")
+    finally:
+        os.chmod(os.path.join(gw.spool, "incoming/tmp"), 0o755)
+    assert r.returncode == 75, r.stderr
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs root to install a setgid copy")
+def test_setgid_copy_ignores_c(gw):
+    """Installed setgid, the caller must not choose the config (and so
+    neither the account nor the spool)."""
+    d = tempfile.mkdtemp(prefix="sgsetgid-")
+    try:
+        if os.statvfs(d).f_flag & os.ST_NOSUID:
+            pytest.skip("%s is mounted nosuid" % d)
+        os.chmod(d, 0o755)
+        copy = os.path.join(d, "smtpgate-sendmail")
+        shutil.copy(SM, copy)
+        os.chown(copy, 0, grp.getgrnam("smtpgate").gr_gid)
+        os.chmod(copy, 0o2755)
+        os.chmod(gw.dir, 0o755)
+        os.chmod(gw.conf_path, 0o644)
+        r = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                            copy, "-c", gw.conf_path, "x@example.net"],
+                           input=b"Subject: x\n\nhi\n", capture_output=True, timeout=30, cwd="/")
+        assert gw.conf_path.encode() not in r.stderr
+        assert gw.files("new") == []
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _have_daemons():
+    return all(os.path.exists(binary(n)) for n in ("smtpd", "spoold", "deliverd", "spoolctl"))
+
+
+@pytest.mark.skipif(not _have_daemons(), reason="daemons not built yet")
+def test_pipeline_to_sandbox_delivery():
+    """sendmail -t and -bs messages go through spoold and deliverd: each
+    recipient of the sandbox account gets a delivered event."""
+    with Gateway(tls=False, extra={"sendmail_account": ACCOUNT}) as g:
+        g.start()
+        g.add_account(ACCOUNT, password="pw", sandbox=True)
+        msg = smtpgate.message(frm="cron@example.com", to="t1@example.net",
+                               subject="via -t").replace(b"\r\n", b"\n")
+        r = sendmail(g, ["-t", "-f", "cron@example.com"], msg)
+        assert r.returncode == 0, r.stderr
+        dialogue = (b"EHLO me\r\nMAIL FROM:<cron@example.com>\r\nRCPT TO:<bs1@example.net>\r\n"
+                    b"DATA\r\n" + smtpgate.message(frm="cron@example.com", to="bs1@example.net",
+                                                   subject="via -bs") + b".\r\nQUIT\r\n")
+        r = sendmail(g, ["-bs"], dialogue)
+        assert r.returncode == 0 and b"queued as" in r.stdout, r.stdout + r.stderr
+        for rcpt in ("t1@example.net", "bs1@example.net"):
+            ev = g.wait_events(lambda e, rcpt=rcpt: e.get("to") == rcpt and
+                               e.get("event") == "delivered", timeout=30,
+                               what="delivered event for %s" % rcpt)[0]
+            assert ev["sandbox"] is True
+            assert ev["account"] == ACCOUNT
+            assert ev["from"] == "cron@example.com"
+        # -bp lists the queue through spoolctl
+        r = sendmail(g, ["-bp"])
+        assert r.returncode == 0, r.stderr
