@@ -20,3 +20,7 @@ UNIT_TESTS += tests/unit/t_spool_db
 tests_unit_t_spool_db_SOURCES = tests/unit/t_spool_db.c
 tests_unit_t_spool_db_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_t_spool_db_LDADD = $(TEST_LIBS)
+UNIT_TESTS += tests/unit/t_spool_dir
+tests_unit_t_spool_dir_SOURCES = tests/unit/t_spool_dir.c
+tests_unit_t_spool_dir_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_t_spool_dir_LDADD = $(TEST_LIBS)
