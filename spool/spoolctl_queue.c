@@ -36,87 +36,34 @@ struct ctl_qfilter {
 	bool		 skip_held;	/* retry */
 };
 
-/* What the listing keeps of a message (not the 13 KB record). */
-struct ctl_qmsg {
-	char		 qid[QID_SIZE];
-	char		 login[SPOOL_LOGIN_MAX];
-	char		 from[SPOOL_ADDR_MAX];
-	int64_t		 arrival, size;
-	uint64_t	 issue;
-	uint32_t	 nrcpt, npending;
-	bool		 held;
-};
-
-struct ctl_qlist {
-	const struct ctl_qfilter *f;
-	struct ctl_qmsg		*v;
-	size_t			 n, cap;
-};
-
-static int
-ctl_qlist_cb(const struct spool_msg *sm, void *arg)
+/* The message-level filters (account, issue, age, held, state). */
+static bool
+ctl_msg_pass(const struct ctl_qfilter *f, const struct spool_msg *sm)
 {
-	struct ctl_qlist	*ql = arg;
-	const struct ctl_qfilter *f = ql->f;
-	struct ctl_qmsg		*m;
-
 	if (f->account != NULL && strcmp(f->account, sm->sm_login) != 0)
-		return 0;
+		return false;
 	if (f->has_issue && f->issue != sm->sm_issue)
-		return 0;
+		return false;
 	if (f->before != 0 && sm->sm_arrival >= f->before)
-		return 0;
+		return false;
 	if (f->skip_held && sm->sm_held)
-		return 0;
+		return false;
 	switch (f->state) {
 	case CTL_QS_DONE:
-		if (sm->sm_npending != 0)
-			return 0;
-		break;
+		return sm->sm_npending == 0;
 	case CTL_QS_HELD:
-		if (!sm->sm_held)
-			return 0;
-		break;
+		return sm->sm_held;
 	case CTL_QS_ALL:
-		break;
+		return true;
 	case CTL_QS_QUEUED:
 	case CTL_QS_DEFERRED:
 		if (sm->sm_held)
-			return 0;
+			return false;
 		/* FALLTHROUGH */
 	case CTL_QS_ACTIVE:
-		if (sm->sm_npending == 0)
-			return 0;
-		break;
+		return sm->sm_npending != 0;
 	}
-	if (ql->n == ql->cap) {
-		ql->cap = ql->cap ? ql->cap * 2 : 1024;
-		ql->v = xreallocarray(ql->v, ql->cap, sizeof(*ql->v));
-	}
-	m = &ql->v[ql->n++];
-	memcpy(m->qid, sm->sm_qid, sizeof(m->qid));
-	(void)str_copy(m->login, sizeof(m->login), sm->sm_login);
-	(void)str_copy(m->from, sizeof(m->from), sm->sm_from);
-	m->arrival = sm->sm_arrival;
-	m->size = sm->sm_size;
-	m->issue = sm->sm_issue;
-	m->nrcpt = sm->sm_nrcpt;
-	m->npending = sm->sm_npending;
-	m->held = sm->sm_held;
-	return 0;
-}
-
-/* Collects the messages that pass the filter's message-level tests. */
-static void
-ctl_qlist_collect(struct spool_txn *txn, const struct ctl_qfilter *f,
-    struct ctl_qlist *ql)
-{
-	int	rc;
-
-	memset(ql, 0, sizeof(*ql));
-	ql->f = f;
-	if ((rc = spool_msg_iter(txn, ctl_qlist_cb, ql)) != 0)
-		ctl_die_rc(rc, "messages");
+	return false;
 }
 
 /* ---- recipients of one message */
@@ -166,13 +113,13 @@ ctl_rcpt_in_domain(const struct spool_rcpt *sr, const char *domain)
 
 /* The message's state word from its flags and recipients. */
 static const char *
-ctl_msg_state(const struct ctl_qmsg *m, const struct ctl_rcpts *rs)
+ctl_msg_state(const struct spool_msg *m, const struct ctl_rcpts *rs)
 {
 	size_t	i;
 
-	if (m->held)
+	if (m->sm_held)
 		return "held";
-	if (m->npending == 0)
+	if (m->sm_npending == 0)
 		return "done";
 	for (i = 0; i < rs->n; i++)
 		if (rs->v[i].sr_state == SPOOL_RS_DEFERRED)
@@ -182,7 +129,7 @@ ctl_msg_state(const struct ctl_qmsg *m, const struct ctl_rcpts *rs)
 
 /* Recipient-level filters: --domain, and --state queued|deferred. */
 static bool
-ctl_rcpts_pass(const struct ctl_qfilter *f, const struct ctl_qmsg *m,
+ctl_rcpts_pass(const struct ctl_qfilter *f, const struct spool_msg *m,
     const struct ctl_rcpts *rs)
 {
 	const char	*st;
@@ -213,15 +160,15 @@ struct ctl_qtotals {
 };
 
 static void
-ctl_queue_text(const struct ctl_qmsg *m, const struct ctl_rcpts *rs)
+ctl_queue_text(const struct spool_msg *m, const struct ctl_rcpts *rs)
 {
 	const struct spool_rcpt	*sr;
 	char			 t[20];
 	size_t			 i;
 
-	ctl_time(m->arrival, t);
-	printf("%-20s %9lld %s %-8s %s\n", m->qid, (long long)m->size, t,
-	    ctl_msg_state(m, rs), m->from[0] ? m->from : "<>");
+	ctl_time(m->sm_arrival, t);
+	printf("%-20s %9lld %s %-8s %s\n", m->sm_qid, (long long)m->sm_size, t,
+	    ctl_msg_state(m, rs), m->sm_from[0] ? m->sm_from : "<>");
 	for (i = 0; i < rs->n; i++) {
 		sr = &rs->v[i];
 		printf("%52s%s (%s", "", sr->sr_addr, spool_rcpt_state_name(sr->sr_state));
@@ -263,20 +210,20 @@ ctl_rcpt_json(struct json_gen *jg, const struct spool_rcpt *sr)
 }
 
 static void
-ctl_queue_json(struct json_gen *jg, const struct ctl_qmsg *m,
+ctl_queue_json(struct json_gen *jg, const struct spool_msg *m,
     const struct ctl_rcpts *rs)
 {
 	size_t	i;
 
 	json_obj_begin(jg);
-	json_kv_str(jg, "qid", m->qid);
-	json_kv_int(jg, "size", m->size);
-	ctl_dt_or_null(jg, "arrival", m->arrival);
-	json_kv_str(jg, "account", m->login);
-	json_kv_int(jg, "issue", (int64_t)m->issue);
-	json_kv_str(jg, "sender", m->from);
+	json_kv_str(jg, "qid", m->sm_qid);
+	json_kv_int(jg, "size", m->sm_size);
+	ctl_dt_or_null(jg, "arrival", m->sm_arrival);
+	json_kv_str(jg, "account", m->sm_login);
+	json_kv_int(jg, "issue", (int64_t)m->sm_issue);
+	json_kv_str(jg, "sender", m->sm_from);
 	json_kv_str(jg, "state", ctl_msg_state(m, rs));
-	json_kv_bool(jg, "held", m->held);
+	json_kv_bool(jg, "held", m->sm_held);
 	json_key(jg, "recipients");
 	json_arr_begin(jg);
 	for (i = 0; i < rs->n; i++)
@@ -286,14 +233,14 @@ ctl_queue_json(struct json_gen *jg, const struct ctl_qmsg *m,
 }
 
 static void
-ctl_queue_total(struct ctl_qtotals *t, const struct ctl_qmsg *m,
+ctl_queue_total(struct ctl_qtotals *t, const struct spool_msg *m,
     const struct ctl_rcpts *rs)
 {
 	size_t	i;
 
 	t->msgs++;
-	t->bytes += m->size;
-	t->held += m->held;
+	t->bytes += m->sm_size;
+	t->held += m->sm_held;
 	for (i = 0; i < rs->n; i++) {
 		t->rcpts++;
 		if ((unsigned)rs->v[i].sr_state < 4)
@@ -352,62 +299,76 @@ ctl_queue_parse(int argc, char **argv, struct ctl_qfilter *f, bool *json, int64_
 	    "[--state S] [--domain D] [--older-than DURATION]");
 }
 
+struct ctl_queue {
+	const struct ctl_qfilter *f;
+	struct spool_txn	*txn;
+	struct ctl_rcpts	 rs;
+	struct ctl_qtotals	 t;
+	struct json_gen		*jg;
+};
+
+/* Recipients are read with a second cursor inside the message scan (the
+ * spool opens one cursor per iteration, so nesting in a read txn is safe). */
+static int
+ctl_queue_cb(const struct spool_msg *sm, void *arg)
+{
+	struct ctl_queue	*cq = arg;
+	const char		*s;
+	size_t			 n;
+
+	if (!ctl_msg_pass(cq->f, sm))
+		return 0;
+	ctl_rcpts_load(cq->txn, sm->sm_qid, &cq->rs);
+	if (!ctl_rcpts_pass(cq->f, sm, &cq->rs))
+		return 0;
+	ctl_queue_total(&cq->t, sm, &cq->rs);
+	if (cq->jg == NULL) {
+		if (cq->t.msgs == 1)
+			printf("%-20s %9s %-19s %-8s %s\n", "-Queue ID-", "-Size-",
+			    "---Arrival (UTC)---", "-State-", "-Sender/Recipient-");
+		ctl_queue_text(sm, &cq->rs);
+		return 0;
+	}
+	/* one document per message, so the generator never holds the queue */
+	(void)fputc(cq->t.msgs == 1 ? '[' : ',', stdout);
+	json_gen_clear(cq->jg);
+	ctl_queue_json(cq->jg, sm, &cq->rs);
+	s = json_gen_result(cq->jg, &n);
+	(void)fwrite(s, 1, n, stdout);
+	return 0;
+}
+
 int
 ctl_cmd_queue(struct ctl *ctl, int argc, char **argv)
 {
 	static char		 obuf[1 << 16];
 	struct ctl_qfilter	 f = { .state = CTL_QS_ACTIVE };
-	struct ctl_qtotals	 t = { .msgs = 0 };
-	struct ctl_qlist	 ql;
-	struct ctl_rcpts	 rs = { .v = NULL };
-	struct spool_txn	*txn;
-	struct json_gen		*jg = NULL;
+	struct ctl_queue	 cq;
 	bool			 json = false;
-	size_t			 i;
+	int			 rc;
 
 	ctl_queue_parse(argc, argv, &f, &json, ctl->now);
 	(void)setvbuf(stdout, obuf, _IOFBF, sizeof(obuf));
-	txn = ctl_begin(ctl, false);
-	ctl_qlist_collect(txn, &f, &ql);
-	if (json) {
-		jg = json_gen_new(false);
-		json_arr_begin(jg);
-	}
-	for (i = 0; i < ql.n; i++) {
-		ctl_rcpts_load(txn, ql.v[i].qid, &rs);
-		if (!ctl_rcpts_pass(&f, &ql.v[i], &rs))
-			continue;
-		ctl_queue_total(&t, &ql.v[i], &rs);
-		if (jg != NULL) {
-			ctl_queue_json(jg, &ql.v[i], &rs);
-			if (i % 256 == 255) {	/* flush yajl's buffer as we go */
-				size_t n;
-				const char *s = json_gen_result(jg, &n);
-
-				(void)fwrite(s, 1, n, stdout);
-				json_gen_clear(jg);
-			}
-		} else {
-			if (t.msgs == 1)
-				printf("%-20s %9s %-19s %-8s %s\n", "-Queue ID-", "-Size-",
-				    "---Arrival (UTC)---", "-State-", "-Sender/Recipient-");
-			ctl_queue_text(&ql.v[i], &rs);
-		}
-	}
-	spool_abort(&txn);
-	if (jg != NULL) {
-		json_arr_end(jg);
-		ctl_json_print(jg);
-		json_gen_free(&jg);
-	} else if (t.msgs == 0)
+	memset(&cq, 0, sizeof(cq));
+	cq.f = &f;
+	if (json)
+		cq.jg = json_gen_new(false);
+	cq.txn = ctl_begin(ctl, false);
+	if ((rc = spool_msg_iter(cq.txn, ctl_queue_cb, &cq)) != 0)
+		ctl_die_rc(rc, "messages");
+	spool_abort(&cq.txn);
+	if (cq.jg != NULL) {
+		printf("%s\n", cq.t.msgs == 0 ? "[]" : "]");
+		json_gen_free(&cq.jg);
+	} else if (cq.t.msgs == 0)
 		printf("queue is empty\n");
 	else
 		printf("-- %zu message%s, %lld KB, %zu recipients (%zu queued, %zu deferred, "
-		    "%zu delivered, %zu bounced), %zu held\n", t.msgs, t.msgs == 1 ? "" : "s",
-		    (long long)(t.bytes + 1023) / 1024, t.rcpts, t.by_state[0],
-		    t.by_state[1], t.by_state[2], t.by_state[3], t.held);
-	free(ql.v);
-	free(rs.v);
+		    "%zu delivered, %zu bounced), %zu held\n", cq.t.msgs,
+		    cq.t.msgs == 1 ? "" : "s", (long long)(cq.t.bytes + 1023) / 1024,
+		    cq.t.rcpts, cq.t.by_state[0], cq.t.by_state[1], cq.t.by_state[2],
+		    cq.t.by_state[3], cq.t.held);
+	free(cq.rs.v);
 	if (fflush(stdout) == EOF)
 		ctl_die("write: %s", strerror(errno));
 	return CTL_OK;
@@ -494,6 +455,34 @@ ctl_retry_qids(struct ctl *ctl, char **qids, size_t nq, bool explicit)
 	return status;
 }
 
+struct ctl_retry_sel {
+	const struct ctl_qfilter *f;
+	struct spool_txn	*txn;
+	struct ctl_rcpts	 rs;
+	char			(*qids)[QID_SIZE];
+	size_t			 n, cap;
+};
+
+static int
+ctl_retry_sel_cb(const struct spool_msg *sm, void *arg)
+{
+	struct ctl_retry_sel	*rs = arg;
+
+	if (!ctl_msg_pass(rs->f, sm))
+		return 0;
+	if (rs->f->domain != NULL) {
+		ctl_rcpts_load(rs->txn, sm->sm_qid, &rs->rs);
+		if (!ctl_rcpts_pass(rs->f, sm, &rs->rs))
+			return 0;
+	}
+	if (rs->n == rs->cap) {
+		rs->cap = rs->cap ? rs->cap * 2 : 1024;
+		rs->qids = xreallocarray(rs->qids, rs->cap, sizeof(*rs->qids));
+	}
+	memcpy(rs->qids[rs->n++], sm->sm_qid, QID_SIZE);
+	return 0;
+}
+
 int
 ctl_cmd_retry(struct ctl *ctl, int argc, char **argv)
 {
@@ -503,12 +492,10 @@ ctl_cmd_retry(struct ctl *ctl, int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct ctl_qfilter	 f = { .state = CTL_QS_ACTIVE, .skip_held = true };
-	struct ctl_qlist	 ql;
-	struct ctl_rcpts	 rs = { .v = NULL };
-	struct spool_txn	*txn;
+	struct ctl_retry_sel	 sel;
 	char			**qids;
 	bool			 all = false;
-	size_t			 i, n = 0;
+	size_t			 i;
 	int			 ch, rc;
 
 	while ((ch = ctl_getopt(argc, argv, lo)) != -1) {
@@ -522,22 +509,19 @@ ctl_cmd_retry(struct ctl *ctl, int argc, char **argv)
 		return ctl_retry_qids(ctl, argv + optind, (size_t)(argc - optind), true);
 	}
 	ctl_operands(argc, argv, 0, 0, "retry QID... | --all | --domain D");
-	txn = ctl_begin(ctl, false);
-	ctl_qlist_collect(txn, &f, &ql);
-	qids = xreallocarray(NULL, ql.n + 1, sizeof(*qids));
-	for (i = 0; i < ql.n; i++) {
-		if (f.domain != NULL) {
-			ctl_rcpts_load(txn, ql.v[i].qid, &rs);
-			if (!ctl_rcpts_pass(&f, &ql.v[i], &rs))
-				continue;
-		}
-		qids[n++] = ql.v[i].qid;
-	}
-	spool_abort(&txn);
-	rc = ctl_retry_qids(ctl, qids, n, false);
+	memset(&sel, 0, sizeof(sel));
+	sel.f = &f;
+	sel.txn = ctl_begin(ctl, false);
+	if ((rc = spool_msg_iter(sel.txn, ctl_retry_sel_cb, &sel)) != 0)
+		ctl_die_rc(rc, "messages");
+	spool_abort(&sel.txn);
+	qids = xreallocarray(NULL, sel.n + 1, sizeof(*qids));
+	for (i = 0; i < sel.n; i++)
+		qids[i] = sel.qids[i];
+	rc = ctl_retry_qids(ctl, qids, sel.n, false);
 	free(qids);
-	free(ql.v);
-	free(rs.v);
+	free(sel.qids);
+	free(sel.rs.v);
 	return rc;
 }
 
