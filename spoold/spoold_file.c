@@ -1,0 +1,546 @@
+/*
+ * spoold_file: one batch of incoming/new files -> one LMDB transaction ->
+ * export events -> move files (see spoold_file.h).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "hdr.h"
+#include "log.h"
+#include "spool.h"
+#include "spoold_file.h"
+#include "spoold_policy.h"
+#include "trigger.h"
+#include "xmem.h"
+
+enum spoold_action { SA_SKIP, SA_QUEUE, SA_DELETE, SA_QUARANTINE };
+
+struct spoold_item {
+	const char		*it_name;
+	enum spoold_action	 it_action;
+	struct buf		 it_log;	/* lines to log after the commit */
+};
+
+/* One message being filed: everything read from its file. */
+struct spoold_msgctx {
+	struct spoold		*mc_sd;
+	struct spool_txn	*mc_txn;
+	struct spoold_item	*mc_it;
+	struct spool_env	 mc_env;
+	struct spoold_hdrinfo	 mc_h;
+	struct spool_account	 mc_acct;
+	int64_t			 mc_size;	/* message bytes after the envelope */
+	int64_t			 mc_now;
+};
+
+bool
+spoold_error_transient(int rc)
+{
+	return rc == SPOOL_EFULL || rc == SPOOL_EDB || rc == ENOSPC ||
+	    rc == EDQUOT || rc == EIO || rc == ENOMEM || rc == EAGAIN ||
+	    rc == EMFILE || rc == ENFILE || rc == EROFS;
+}
+
+static void
+spoold_item_log(struct spoold_item *it, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+spoold_item_log(struct spoold_item *it, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	(void)buf_vprintf(&it->it_log, fmt, ap);	/* a cut log is acceptable */
+	va_end(ap);
+	(void)buf_putc(&it->it_log, '\n');
+}
+
+/* ---- LMDB-backed lookups for spoold_policy */
+static int
+spoold_lk_sender(void *arg, const char *key, enum spool_sender_status *st)
+{
+	struct spoold_msgctx *mc = arg;
+
+	return spool_sender_get(mc->mc_txn, mc->mc_acct.sa_login, key, st);
+}
+
+static bool
+spoold_lk_stop(void *arg, const char *addr)
+{
+	struct spoold_msgctx	*mc = arg;
+	char			 a[SPOOL_ADDR_MAX];
+
+	(void)str_copy(a, sizeof(a), addr);
+	str_lower(a);
+	return spool_stop_has(mc->mc_txn, mc->mc_acct.sa_login, a);
+}
+
+static bool
+spoold_lk_permfail(void *arg, const char *addr)
+{
+	struct spoold_msgctx	*mc = arg;
+	char			 a[SPOOL_ADDR_MAX];
+
+	(void)str_copy(a, sizeof(a), addr);
+	str_lower(a);
+	return spool_permfail_has(mc->mc_txn, mc->mc_acct.sa_login, a);
+}
+
+/* Reads the header block after the envelope into mc_h (bounded). */
+static int
+spoold_read_headers(struct spoold_msgctx *mc, int fd)
+{
+	struct hdr_limits	 lim = { 0, (size_t)mc->mc_sd->sd_cf->cf_max_header_size };
+	struct hdr		 p;
+	struct hdr_field	 f;
+	enum hdr_status		 st;
+	char			 chunk[16384];
+	off_t			 off = (off_t)mc->mc_env.se_hdrlen;
+	ssize_t			 r;
+	int			 rc = 0;
+
+	spoold_hdrinfo_init(&mc->mc_h);
+	hdr_init(&p, &lim);
+	for (;;) {
+		st = hdr_next(&p, &f);
+		if (st == HDR_FIELD) {
+			spoold_hdrinfo_add(&mc->mc_h, &f);
+			continue;
+		}
+		if (st != HDR_MORE)
+			break;
+		if ((r = pread(fd, chunk, sizeof(chunk), off)) == -1) {
+			if (errno == EINTR)
+				continue;
+			rc = errno;
+			break;
+		}
+		if (r == 0)
+			hdr_push_eof(&p);
+		else
+			hdr_push(&p, chunk, (size_t)r);
+		off += r;
+	}
+	hdr_release(&p);
+	mc->mc_h.sh_status = st;
+	if (rc == 0 && st == HDR_ENOMEM)
+		rc = ENOMEM;
+	return rc;
+}
+
+static void
+spoold_set_quarantine(struct spoold_item *it, const char *why, const char *detail)
+{
+	spoold_item_log(it, "%s: quarantined, reason=%s%s%s%s", it->it_name, why,
+	    detail ? " (" : "", detail ? detail : "", detail ? ")" : "");
+	it->it_action = SA_QUARANTINE;
+}
+
+/* Envelope and header block of an open file; 0 (maybe quarantined) or an error. */
+static int
+spoold_read_fd(struct spoold_msgctx *mc, int fd)
+{
+	struct spoold_item	*it = mc->mc_it;
+	const struct conf	*cf = mc->mc_sd->sd_cf;
+	struct stat		 st;
+	size_t			 envmax;
+	int			 rc;
+
+	if (fstat(fd, &st) == -1)
+		return errno;
+	envmax = 65536 + (size_t)cf->cf_max_recipients *
+	    (SPOOL_ADDR_MAX + SPOOL_PARAMS_MAX + 32);
+	rc = spool_env_read(fd, envmax, &mc->mc_env);
+	if (rc == SPOOL_EFORMAT || rc == SPOOL_ETOOBIG) {
+		spoold_set_quarantine(it, "bad envelope", spool_strerror(rc));
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
+	mc->mc_size = (int64_t)st.st_size - (int64_t)mc->mc_env.se_hdrlen;
+	if (strcmp(mc->mc_env.se_qid, it->it_name) != 0) {
+		spoold_set_quarantine(it, "envelope qid differs", mc->mc_env.se_qid);
+		return 0;
+	}
+	return spoold_read_headers(mc, fd);
+}
+
+/* Opens and reads one file. Returns an error, or 0 (it_action may be set). */
+static int
+spoold_read_file(struct spoold_msgctx *mc)
+{
+	struct spoold_item	*it = mc->mc_it;
+	char			 path[4096];
+	int			 fd, rc;
+
+	if (!qid_ok(it->it_name)) {
+		spoold_set_quarantine(it, "not a queue id", NULL);
+		return 0;
+	}
+	if (spool_path(path, sizeof(path), mc->mc_sd->sd_cf->cf_spool_dir,
+	    SPOOL_NEW, it->it_name) == -1)
+		return errno;
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		rc = errno;
+		if (rc == ENOENT)
+			it->it_action = SA_SKIP;	/* gone since the scan */
+		else if (spoold_error_transient(rc))
+			return rc;
+		else
+			spoold_set_quarantine(it, "open", strerror(rc));
+		return 0;
+	}
+	rc = spoold_read_fd(mc, fd);
+	(void)close(fd);	/* read-only: nothing to lose */
+	return rc;
+}
+
+static bool
+spoold_hdr_broken(const struct spoold_hdrinfo *h)
+{
+	return h->sh_status == HDR_ELINE || h->sh_status == HDR_ESIZE;
+}
+
+static bool
+spoold_blackholed(const struct conf *cf, const char *addr)
+{
+	size_t	 i;
+
+	for (i = 0; i < cf->cf_blackhole_recipients.n; i++)
+		if (str_ieq(cf->cf_blackhole_recipients.v[i], addr))
+			return true;
+	return false;
+}
+
+/* The message record, before the recipients decide sm_npending. */
+static void
+spoold_make_msg(const struct spoold_msgctx *mc, uint64_t issue, uint32_t nrcpt,
+    struct spool_msg *m)
+{
+	const struct spool_env		*e = &mc->mc_env;
+	const struct spoold_hdrinfo	*h = &mc->mc_h;
+
+	memset(m, 0, sizeof(*m));
+	(void)str_copy(m->sm_qid, sizeof(m->sm_qid), e->se_qid);
+	(void)str_copy(m->sm_login, sizeof(m->sm_login), mc->mc_acct.sa_login);
+	m->sm_arrival = e->se_time;
+	m->sm_size = mc->mc_size;
+	m->sm_issue = issue;
+	(void)str_copy(m->sm_from, sizeof(m->sm_from), e->se_from);
+	(void)str_copy(m->sm_from_params, sizeof(m->sm_from_params), e->se_from_params);
+	(void)str_copy(m->sm_from_hdr, sizeof(m->sm_from_hdr), h->sh_from);
+	(void)str_copy(m->sm_message_id, sizeof(m->sm_message_id), h->sh_message_id);
+	(void)str_copy(m->sm_subject, sizeof(m->sm_subject), h->sh_subject);
+	if (h->sh_has_letter && h->sh_letter_ok) {
+		(void)str_copy(m->sm_letter_id, sizeof(m->sm_letter_id), h->sh_letter);
+		m->sm_has_letter_id = true;
+	}
+	(void)str_copy(m->sm_client, sizeof(m->sm_client), e->se_client);
+	(void)str_copy(m->sm_auth, sizeof(m->sm_auth), e->se_auth);
+	m->sm_nrcpt = nrcpt;
+	m->sm_npending = nrcpt;
+	m->sm_sandbox = mc->mc_acct.sa_sandbox;
+	m->sm_body_off = (int64_t)e->se_hdrlen;
+}
+
+static int
+spoold_bounce_event(struct spoold_msgctx *mc, const struct spool_msg *m,
+    const char *to, const char *text)
+{
+	struct spool_event	 ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.ev_type = SPOOL_EV_BOUNCED;
+	ev.ev_class = SPOOL_CL_POLICY;
+	ev.ev_dt = mc->mc_now;
+	ev.ev_login = m->sm_login;
+	ev.ev_qid = m->sm_qid;
+	ev.ev_issue = m->sm_issue;
+	ev.ev_uniq = m->sm_has_letter_id ? m->sm_letter_id : NULL;
+	ev.ev_from = m->sm_from;
+	ev.ev_to = to;
+	ev.ev_message_id = m->sm_message_id[0] != '\0' ? m->sm_message_id : NULL;
+	ev.ev_msg = text;
+	ev.ev_attempt = 0;
+	ev.ev_sandbox = m->sm_sandbox;
+	return spool_event_add(mc->mc_txn, &ev, NULL);
+}
+
+/*
+ * Decides each recipient, writes the message, its recipients, the issue
+ * counters and the policy events. msgtext != NULL bounces every recipient.
+ */
+static int
+spoold_put_message(struct spoold_msgctx *mc, struct spool_issue *is,
+    const char *msgtext, char **rcpts, uint32_t nrcpt)
+{
+	struct spoold_lookup	 lk = { mc, spoold_lk_sender, spoold_lk_stop, spoold_lk_permfail };
+	struct spool_msg	*m;
+	struct spool_rcpt	 r;
+	const char		**why;
+	uint32_t		 i;
+	int			 rc;
+
+	m = xmalloc(sizeof(*m));
+	why = xcalloc(nrcpt, sizeof(*why));
+	spoold_make_msg(mc, is->si_id, nrcpt, m);
+	for (i = 0; i < nrcpt; i++) {
+		why[i] = msgtext != NULL ? msgtext : spoold_policy_rcpt(&lk, rcpts[i]);
+		if (why[i] != NULL)
+			m->sm_npending--;
+	}
+	is->si_msgs++;
+	is->si_rcpts += nrcpt;
+	/* the issue first: spool_event_add then bumps its bounce counter */
+	if ((rc = spool_issue_put(mc->mc_txn, is)) != 0 ||
+	    (rc = spool_msg_put(mc->mc_txn, m)) != 0)
+		goto done;
+	for (i = 0; i < nrcpt; i++) {
+		memset(&r, 0, sizeof(r));
+		(void)str_copy(r.sr_qid, sizeof(r.sr_qid), m->sm_qid);
+		r.sr_idx = i;
+		(void)str_copy(r.sr_addr, sizeof(r.sr_addr), rcpts[i]);
+		r.sr_state = why[i] != NULL ? SPOOL_RS_BOUNCED : SPOOL_RS_QUEUED;
+		r.sr_next = why[i] != NULL ? 0 : mc->mc_now;
+		if (why[i] != NULL)
+			(void)str_copy(r.sr_reply, sizeof(r.sr_reply), why[i]);
+		if ((rc = spool_rcpt_put(mc->mc_txn, &r)) != 0)
+			goto done;
+		if (why[i] == NULL)
+			continue;
+		if ((rc = spoold_bounce_event(mc, m, rcpts[i], why[i])) != 0)
+			goto done;
+		spoold_item_log(mc->mc_it, "%s: to=<%s>, status=bounced (%s)",
+		    m->sm_qid, rcpts[i], why[i]);
+	}
+	spoold_item_log(mc->mc_it, "%s: filed, account=%s, issue=%llu, nrcpt=%u, status=%s%s%s%s",
+	    m->sm_qid, m->sm_login, (unsigned long long)is->si_id, nrcpt,
+	    m->sm_npending == nrcpt ? "queued" : m->sm_npending == 0 ? "bounced" : "partial",
+	    msgtext ? " (" : "", msgtext ? msgtext : "", msgtext ? ")" : "");
+	mc->mc_it->it_action = m->sm_npending > 0 ? SA_QUEUE :
+	    spoold_hdr_broken(&mc->mc_h) ? SA_QUARANTINE : SA_DELETE;
+done:
+	free(why);
+	free(m);
+	return rc;
+}
+
+/* The recipients that are not blackholed (CONTRACT: no stats, no events). */
+static uint32_t
+spoold_rcpts(const struct spoold_msgctx *mc, char **v)
+{
+	uint32_t	 n = 0;
+	size_t		 i;
+
+	for (i = 0; i < mc->mc_env.se_nrcpt; i++)
+		if (!spoold_blackholed(mc->mc_sd->sd_cf, mc->mc_env.se_rcpt[i]))
+			v[n++] = mc->mc_env.se_rcpt[i];
+	return n;
+}
+
+/* A message read from its file: account, policy, issue, records. */
+static int
+spoold_file_parsed(struct spoold_msgctx *mc, struct spool_msg *old)
+{
+	struct spoold_lookup	 lk = { mc, spoold_lk_sender, spoold_lk_stop, spoold_lk_permfail };
+	struct spoold_item	*it = mc->mc_it;
+	struct spoold_hdrinfo	*h = &mc->mc_h;
+	struct spool_issue	 is;
+	const char		*text;
+	char			 date[11], **rcpts;
+	uint32_t		 nrcpt;
+	int			 rc;
+
+	if ((rc = spool_msg_get(mc->mc_txn, it->it_name, old)) == 0) {
+		/* committed before a crash, not yet moved: only move it */
+		spoold_item_log(it, "%s: already filed, moving", it->it_name);
+		it->it_action = spoold_hdr_broken(h) ? SA_QUARANTINE :
+		    old->sm_npending == 0 ? SA_DELETE : SA_QUEUE;
+		mc->mc_sd->sd_moved_again++;
+		return 0;
+	}
+	if (rc != SPOOL_ENOTFOUND)
+		return rc;
+	if ((rc = spool_account_get(mc->mc_txn, mc->mc_env.se_account, &mc->mc_acct)) != 0) {
+		if (rc != SPOOL_ENOTFOUND)
+			return rc;
+		spoold_set_quarantine(it, "unknown account", mc->mc_env.se_account);
+		return 0;
+	}
+	if (mc->mc_env.se_nrcpt == 0) {
+		spoold_set_quarantine(it, "no recipients", NULL);
+		return 0;
+	}
+	rcpts = xcalloc(mc->mc_env.se_nrcpt, sizeof(*rcpts));
+	if ((nrcpt = spoold_rcpts(mc, rcpts)) == 0) {
+		spoold_item_log(it, "%s: discarded, reason=blackholed recipients only",
+		    it->it_name);
+		it->it_action = SA_DELETE;
+		free(rcpts);
+		return 0;
+	}
+	if ((rc = spoold_policy_message(h, mc->mc_acct.sa_senders, &lk, &text)) != 0)
+		goto done;
+	spool_date(mc->mc_env.se_time, date);
+	if ((rc = spool_issue_find_or_create(mc->mc_txn, mc->mc_acct.sa_login, date,
+	    h->sh_has_campaign && h->sh_campaign_ok ? h->sh_campaign : NULL, &is)) != 0)
+		goto done;
+	if (text == NULL && is.si_blocked)
+		text = SPOOLD_T_BLOCKED;
+	rc = spoold_put_message(mc, &is, text, rcpts, nrcpt);
+done:
+	free(rcpts);
+	return rc;
+}
+
+static int
+spoold_file_one(struct spoold *sd, struct spool_txn *txn, struct spoold_item *it,
+    int64_t now)
+{
+	struct spoold_msgctx	*mc;
+	struct spool_msg	*old;
+	int			 rc;
+
+	mc = xcalloc(1, sizeof(*mc));
+	old = xmalloc(sizeof(*old));
+	mc->mc_sd = sd;
+	mc->mc_txn = txn;
+	mc->mc_it = it;
+	mc->mc_now = now;
+	spool_env_init(&mc->mc_env);
+	rc = spoold_read_file(mc);
+	if (rc == 0 && it->it_action == SA_SKIP && mc->mc_env.se_qid[0] != '\0')
+		rc = spoold_file_parsed(mc, old);
+	spool_env_free(&mc->mc_env);
+	free(old);
+	free(mc);
+	return rc;
+}
+
+static void
+spoold_flush_log(const struct spoold_item *it)
+{
+	const char	*s = it->it_log.data, *nl;
+	char		 vis[LOG_VIS_MAX];
+
+	while (s != NULL && *s != '\0' && (nl = strchr(s, '\n')) != NULL) {
+		log_info("%s", log_vis(vis, sizeof(vis), s, (size_t)(nl - s)));
+		s = nl + 1;
+	}
+}
+
+/* After the commit: the files follow the database. */
+static void
+spoold_move_files(struct spoold *sd, struct spoold_item *items, size_t n)
+{
+	const char	*dir = sd->sd_cf->cf_spool_dir;
+	bool		 queued = false, quar = false, touched = false;
+	size_t		 i;
+	int		 rc = 0;
+
+	for (i = 0; i < n; i++) {
+		const char *name = items[i].it_name;
+
+		switch (items[i].it_action) {
+		case SA_SKIP:
+			continue;
+		default:
+		case SA_QUEUE:
+			rc = spool_move(dir, name, SPOOL_NEW, SPOOL_QUEUE);
+			queued |= rc == 0;
+			break;
+		case SA_DELETE:
+			rc = spool_unlink(dir, SPOOL_NEW, name);
+			break;
+		case SA_QUARANTINE:
+			rc = spool_move(dir, name, SPOOL_NEW, SPOOL_QUARANTINE);
+			quar |= rc == 0;
+			sd->sd_quarantined++;
+			break;
+		}
+		touched = true;
+		if (rc != 0)	/* stays in incoming/new: the next pass moves it */
+			log_warnx("%s: cannot move out of incoming/new: %s", name,
+			    spool_strerror(rc));
+	}
+	if (queued && (rc = spool_sync(dir, SPOOL_QUEUE)) != 0)
+		log_warnx("fsync queue/: %s", spool_strerror(rc));
+	if (quar && (rc = spool_sync(dir, SPOOL_QUARANTINE)) != 0)
+		log_warnx("fsync quarantine/: %s", spool_strerror(rc));
+	if (touched && (rc = spool_sync(dir, SPOOL_NEW)) != 0)
+		log_warnx("fsync incoming/new: %s", spool_strerror(rc));
+	if (queued)
+		trigger_pull(sd->sd_trigger);
+}
+
+int
+spoold_file_batch(struct spoold *sd, char (*names)[SPOOLD_NAME_MAX], size_t n,
+    size_t *bad_r)
+{
+	struct spoold_item	*items;
+	struct spool_txn	*txn = NULL;
+	size_t			 i, nexp;
+	int64_t			 now = (int64_t)time(NULL);
+	int			 rc;
+
+	items = xcalloc(n, sizeof(*items));
+	for (i = 0; i < n; i++) {
+		items[i].it_name = names[i];
+		items[i].it_action = SA_SKIP;
+		buf_init(&items[i].it_log, 1 << 20);
+	}
+	*bad_r = n;
+	if ((rc = spool_begin(sd->sd_sp, true, &txn)) != 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if ((rc = spoold_file_one(sd, txn, &items[i], now)) != 0) {
+			*bad_r = i;
+			spool_abort(&txn);
+			goto out;
+		}
+	}
+	if ((rc = spool_commit(&txn)) != 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		spoold_flush_log(&items[i]);
+		if (items[i].it_action != SA_SKIP && items[i].it_action != SA_QUARANTINE)
+			sd->sd_filed++;
+	}
+	if ((rc = spool_events_export(sd->sd_sp, sd->sd_cf->cf_event_log, &nexp)) != 0)
+		log_warnx("events export to %s: %s (retried after the next batch)",
+		    sd->sd_cf->cf_event_log, spool_strerror(rc));
+	rc = 0;
+	spoold_move_files(sd, items, n);
+out:
+	for (i = 0; i < n; i++)
+		buf_release(&items[i].it_log);
+	free(items);
+	return rc;
+}
+
+void
+spoold_quarantine(struct spoold *sd, const char *name, const char *why)
+{
+	const char	*dir = sd->sd_cf->cf_spool_dir;
+	int		 rc;
+
+	if ((rc = spool_move(dir, name, SPOOL_NEW, SPOOL_QUARANTINE)) != 0) {
+		log_warnx("%s: cannot quarantine: %s", name, spool_strerror(rc));
+		return;
+	}
+	(void)spool_sync(dir, SPOOL_QUARANTINE);	/* best effort: the file is kept either way */
+	(void)spool_sync(dir, SPOOL_NEW);
+	sd->sd_quarantined++;
+	log_warnx("%s: quarantined, reason=%s", name, why);
+}

@@ -1,0 +1,41 @@
+/*
+ * spoold_file: filing messages from incoming/new into LMDB and queue/
+ * (DESIGN step 2). One batch = one LMDB write transaction (group commit);
+ * only after it commits are the events exported and the files moved
+ * (queue/), deleted (every recipient already final) or set aside
+ * (quarantine/). Filing a file whose message record exists (a crash
+ * between commit and move) only moves it. Log lines are written after
+ * the commit, so the log never shows a message that was not filed.
+ */
+#ifndef SG_SPOOLD_FILE_H
+#define SG_SPOOLD_FILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct conf;
+struct spool;
+
+#define SPOOLD_NAME_MAX	256
+
+struct spoold {
+	struct conf	*sd_cf;		/* current configuration (SIGHUP swaps it) */
+	struct spool	*sd_sp;		/* LMDB, opened read-write */
+	char		 sd_trigger[4096];
+	/* counters since start (for the pass log line and tests) */
+	size_t		 sd_filed, sd_quarantined, sd_moved_again;
+};
+
+/*
+ * Files names[0..n) (QIDs in incoming/new) in one transaction. Returns 0,
+ * or a spool error: then nothing was committed, no file was touched, and
+ * *bad_r is the index of the file it happened on (n: at commit).
+ */
+int	spoold_file_batch(struct spoold *, char (*names)[SPOOLD_NAME_MAX], size_t n,
+	    size_t *bad_r);
+/* Errors worth retrying later (map full, disk full, I/O, memory, LMDB). */
+bool	spoold_error_transient(int rc);
+/* Last resort for a file that makes its transaction fail: set it aside. */
+void	spoold_quarantine(struct spoold *, const char *name, const char *why);
+
+#endif
