@@ -232,7 +232,13 @@ sched_spawn_callback(struct sched *s)
 static void
 sched_spawn_missing(struct sched *s)
 {
-	size_t	 i;
+	static int64_t	 last_ms;
+	size_t		 i;
+
+	/* a child that dies at once must not make us fork in a tight loop */
+	if (deliverd_now_ms() - last_ms < 1000)
+		return;
+	last_ms = deliverd_now_ms();
 
 	for (i = 0; i < s->nw; i++)
 		if (s->w[i].pid == -1 && !s->stopping)
@@ -811,12 +817,16 @@ sched_poll_timeout(struct sched *s)
 
 	if (s->rescan && s->nqueue < SCHED_QUEUE_LOW)
 		return 0;
+	if (s->respawn)
+		ms = 1000;
 	if (s->next_due != 0) {
 		ms = (s->next_due - now) * 1000;
 		if (ms < 0)
 			ms = 0;
 		if (ms > SCHED_RESCAN_MS)
 			ms = SCHED_RESCAN_MS;
+		if (s->respawn && ms > 1000)
+			ms = 1000;
 	}
 	return (int)ms;
 }
@@ -954,6 +964,7 @@ deliverd_sched_main(struct conf *cf, int trigger_fd)
 		s->w[i].to_fd = s->w[i].from_fd = -1;
 		buf_init(&s->w[i].in, 4 * DELIVERD_LINE_MAX);
 	}
+	sched_open_spool(s);	/* creates the environment before any child opens it */
 	sched_spawn_missing(s);
 	(void)spool_scan(cf->cf_spool_dir, SPOOL_QUEUE, sched_orphan_cb, s);
 	log_info("started: %zu workers, %s", s->nw, cf->cf_relayhost[0] ?

@@ -33,3 +33,9 @@ tests_unit_t_smtp_reply_LDADD = deliverd/libdeliverd.a $(TEST_LIBS) -lresolv
 EXTRA_DIST += tests/fuzz/fuzz_smtp_reply.c
 
 TESTS += tests/blackbox/test_deliverd.py
+
+# Test helper: files accounts, DKIM keys and messages through the spool API
+# (what spoold/spoolctl do), so the deliverd tests need only deliverd.
+check_PROGRAMS += deliverd/deliverd-inject
+deliverd_deliverd_inject_SOURCES = deliverd/t_deliverd_inject.c
+deliverd_deliverd_inject_LDADD = $(DELIVERD_LIBS)

@@ -1,0 +1,233 @@
+/*
+ * deliverd-inject: a test helper (never installed) that files messages,
+ * accounts and DKIM keys straight into a spool through the spool API, the
+ * way spoold and spoolctl would, so deliverd can be tested on its own.
+ *   deliverd-inject -c CONF account LOGIN [sandbox] [URL [stream]]
+ *   deliverd-inject -c CONF dkim LOGIN DOMAIN SELECTOR rsa|ed25519 PEMFILE [default]
+ *   deliverd-inject -c CONF msg LOGIN ENVFROM FROMHDR FILE COUNT RCPT...
+ * Prints the queue ids of the filed messages, one per line. As root it
+ * drops to spoold_user first so every file has the daemons' owner.
+ */
+#include "config.h"
+
+#include "spool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "fsx.h"
+#include "log.h"
+#include "priv.h"
+#include "trigger.h"
+#include "xmem.h"
+
+static struct conf	*cf;
+static struct spool	*sp;
+
+static void
+inject_die(const char *what, int rc)
+{
+	(void)fprintf(stderr, "deliverd-inject: %s: %s\n", what, spool_strerror(rc));
+	exit(1);
+}
+
+static int
+inject_account(int argc, char **argv)
+{
+	struct spool_account	 a;
+	struct spool_txn	*txn;
+	int			 rc;
+
+	memset(&a, 0, sizeof(a));
+	(void)str_copy(a.sa_login, sizeof(a.sa_login), argv[0]);
+	a.sa_created = time(NULL);
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "sandbox") == 0)
+			a.sa_sandbox = true;
+		else if (strcmp(argv[i], "stream") == 0)
+			a.sa_callback_format = SPOOL_CB_STREAM;
+		else
+			(void)str_copy(a.sa_callback_url, sizeof(a.sa_callback_url), argv[i]);
+	}
+	if ((rc = spool_begin(sp, true, &txn)) != 0 ||
+	    (rc = spool_account_put(txn, &a)) != 0 || (rc = spool_commit(&txn)) != 0)
+		inject_die("account", rc);
+	return 0;
+}
+
+static int
+inject_dkim(int argc, char **argv)
+{
+	struct spool_dkim	 d;
+	struct spool_txn	*txn;
+	char			*pem, dir[4096], name[300];
+	size_t			 len;
+	int			 rc;
+
+	if (argc < 5)
+		return 2;
+	memset(&d, 0, sizeof(d));
+	(void)str_copy(d.sd_login, sizeof(d.sd_login), argv[0]);
+	(void)str_copy(d.sd_domain, sizeof(d.sd_domain), argv[1]);
+	(void)str_copy(d.sd_selector, sizeof(d.sd_selector), argv[2]);
+	d.sd_alg = strcmp(argv[3], "ed25519") == 0 ? SPOOL_DKIM_ED25519 : SPOOL_DKIM_RSA;
+	d.sd_default = argc > 5 && strcmp(argv[5], "default") == 0;
+	d.sd_created = time(NULL);
+	(void)snprintf(name, sizeof(name), "%s.%s.%s.pem", argv[0], argv[1], argv[2]);
+	(void)str_copy(d.sd_keyfile, sizeof(d.sd_keyfile), name);
+	if (fsx_read_file(argv[4], 65536, &pem, &len) == -1 ||
+	    spool_path(dir, sizeof(dir), cf->cf_spool_dir, SPOOL_KEYS, NULL) == -1 ||
+	    fsx_write_durable(dir, name, pem, len, 0600) == -1) {
+		(void)fprintf(stderr, "deliverd-inject: key %s: %s\n", argv[4], strerror(errno));
+		return 1;
+	}
+	if ((rc = spool_begin(sp, true, &txn)) != 0 ||
+	    (rc = spool_dkim_put(txn, &d)) != 0 || (rc = spool_commit(&txn)) != 0)
+		inject_die("dkim", rc);
+	return 0;
+}
+
+/* "{n}" in an address becomes the message's sequence number. */
+static void
+inject_addr(char *dst, size_t dstsz, const char *tmpl, long seq)
+{
+	const char	*p = strstr(tmpl, "{n}");
+
+	if (p == NULL)
+		(void)str_copy(dst, dstsz, tmpl);
+	else
+		(void)snprintf(dst, dstsz, "%.*s%ld%s", (int)(p - tmpl), tmpl, seq, p + 3);
+}
+
+/* One message: queue file (envelope + message), then the records. */
+static void
+inject_one(struct spool_txn *txn, const char *login, const char *from,
+    const char *fromhdr, const char *msg, size_t msglen, char **rcpt, int nrcpt,
+    const struct spool_issue *is, bool sandbox, long seq)
+{
+	struct spool_env	 env;
+	struct spool_msg	*m = xcalloc(1, sizeof(*m));
+	struct spool_rcpt	 r;
+	struct buf		 b;
+	char			 dir[4096];
+	int			 i, rc;
+
+	spool_env_init(&env);
+	qid_make(env.se_qid);
+	env.se_time = time(NULL);
+	(void)str_copy(env.se_account, sizeof(env.se_account), login);
+	(void)str_copy(env.se_client, sizeof(env.se_client), "local");
+	(void)str_copy(env.se_from, sizeof(env.se_from), from);
+	for (i = 0; i < nrcpt; i++) {
+		inject_addr(r.sr_addr, sizeof(r.sr_addr), rcpt[i], seq);
+		(void)spool_env_add_rcpt(&env, r.sr_addr);
+	}
+	buf_init(&b, msglen + 65536);
+	if ((rc = spool_env_format(&env, &b)) != 0)
+		inject_die("envelope", rc);
+	m->sm_body_off = (int64_t)b.len;
+	(void)buf_append(&b, msg, msglen);
+	if (spool_path(dir, sizeof(dir), cf->cf_spool_dir, SPOOL_QUEUE, NULL) == -1 ||
+	    fsx_write_durable(dir, env.se_qid, b.data, b.len, 0600) == -1) {
+		(void)fprintf(stderr, "deliverd-inject: queue file: %s\n", strerror(errno));
+		exit(1);
+	}
+	(void)str_copy(m->sm_qid, sizeof(m->sm_qid), env.se_qid);
+	(void)str_copy(m->sm_login, sizeof(m->sm_login), login);
+	m->sm_arrival = env.se_time;
+	m->sm_size = (int64_t)msglen;
+	m->sm_issue = is->si_id;
+	(void)str_copy(m->sm_from, sizeof(m->sm_from), from);
+	(void)str_copy(m->sm_from_hdr, sizeof(m->sm_from_hdr), fromhdr);
+	(void)snprintf(m->sm_message_id, sizeof(m->sm_message_id), "<%s@inject>", env.se_qid);
+	m->sm_nrcpt = m->sm_npending = (uint32_t)nrcpt;
+	m->sm_sandbox = sandbox;
+	if ((rc = spool_msg_put(txn, m)) != 0)
+		inject_die("msg", rc);
+	for (i = 0; i < nrcpt; i++) {
+		memset(&r, 0, sizeof(r));
+		(void)str_copy(r.sr_qid, sizeof(r.sr_qid), env.se_qid);
+		r.sr_idx = (uint32_t)i;
+		inject_addr(r.sr_addr, sizeof(r.sr_addr), rcpt[i], seq);
+		r.sr_state = SPOOL_RS_QUEUED;
+		r.sr_next = env.se_time;
+		if ((rc = spool_rcpt_put(txn, &r)) != 0)
+			inject_die("rcpt", rc);
+	}
+	(void)printf("%s\n", env.se_qid);
+	buf_release(&b);
+	spool_env_free(&env);
+	free(m);
+}
+
+static int
+inject_msg(int argc, char **argv)
+{
+	struct spool_txn	*txn;
+	struct spool_account	 a;
+	struct spool_issue	 is;
+	char			*msg, date[11];
+	size_t			 len;
+	long			 n, k;
+	int			 rc;
+
+	if (argc < 6)
+		return 2;
+	if (fsx_read_file(argv[3], 64 << 20, &msg, &len) == -1) {
+		(void)fprintf(stderr, "deliverd-inject: %s: %s\n", argv[3], strerror(errno));
+		return 1;
+	}
+	n = strtol(argv[4], NULL, 10);
+	for (k = 0; k < n; ) {
+		if ((rc = spool_begin(sp, true, &txn)) != 0)
+			inject_die("begin", rc);
+		if (spool_account_get(txn, argv[0], &a) != 0)
+			memset(&a, 0, sizeof(a));
+		spool_date(time(NULL), date);
+		if ((rc = spool_issue_find_or_create(txn, argv[0], date, NULL, &is)) != 0)
+			inject_die("issue", rc);
+		/* 100 messages per transaction, like spoold's group commit */
+		for (long j = 0; j < 100 && k < n; j++, k++)
+			inject_one(txn, argv[0], argv[1], argv[2], msg, len, argv + 5,
+			    argc - 5, &is, a.sa_sandbox, k);
+		if ((rc = spool_commit(&txn)) != 0)
+			inject_die("commit", rc);
+	}
+	free(msg);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	char	 tpath[4096];
+	int	 rc;
+
+	log_init("deliverd-inject", LOG_DEST_STDERR);
+	if (argc < 4 || strcmp(argv[1], "-c") != 0) {
+		(void)fprintf(stderr, "usage: deliverd-inject -c CONF account|dkim|msg ...\n");
+		return 2;
+	}
+	cf = conf_load_or_exit(argv[2]);
+	priv_drop(cf->cf_spoold_user, cf->cf_group, NULL);
+	if ((rc = spool_open(cf->cf_spool_dir, cf->cf_lmdb_map_size, 0, &sp)) != 0)
+		inject_die("spool_open", rc);
+	if (strcmp(argv[3], "account") == 0 && argc > 4)
+		rc = inject_account(argc - 4, argv + 4);
+	else if (strcmp(argv[3], "dkim") == 0)
+		rc = inject_dkim(argc - 4, argv + 4);
+	else if (strcmp(argv[3], "msg") == 0)
+		rc = inject_msg(argc - 4, argv + 4);
+	else
+		rc = 2;
+	spool_close(&sp);
+	if (spool_trigger_path(tpath, sizeof(tpath), cf->cf_spool_dir) == 0)
+		trigger_pull(tpath);
+	return rc;
+}

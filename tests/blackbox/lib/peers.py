@@ -1,0 +1,245 @@
+"""Peers for the deliverd black-box tests, all on 127.0.0.1.
+
+Mx        an aiosmtpd server (relayhost or MX) answering 250/451/550 on demand,
+          optionally offering STARTTLS; records every message it accepts.
+Dns       a dnsmasq wrapper serving MX/A records for test domains.
+Callbacks an http.server receiver for event callbacks, with an outage switch.
+Every wait is bounded; every process is stopped by PID.
+"""
+import json
+import os
+import signal
+import ssl
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from aiosmtpd.controller import Controller
+
+import smtpgate
+
+
+class _Handler:
+    def __init__(self, mx):
+        self.mx = mx
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        reply = self.mx.rcpt_reply(address)
+        if reply.startswith("250"):
+            envelope.rcpt_tos.append(address)
+        return reply
+
+    async def handle_DATA(self, server, session, envelope):
+        self.mx.record(envelope, session)
+        return self.mx.data_reply
+
+
+class Mx:
+    """An SMTP peer. rules maps a recipient address to a list of replies
+    used one per attempt (the last repeats); others get `default`."""
+
+    def __init__(self, tls_dir=None, port=None):
+        self.port = port or smtpgate.free_port()
+        self.rules = {}
+        self.default = "250 2.1.5 Ok"
+        self.data_reply = "250 2.0.0 Ok: queued"
+        self.attempts = {}
+        self.messages = []
+        self.lock = threading.Lock()
+        kw = {}
+        if tls_dir:
+            cert, key = smtpgate.make_cert(tls_dir)
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx.load_cert_chain(cert, key)
+            kw["tls_context"] = ctx
+        self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port,
+                                     decode_data=False, enable_SMTPUTF8=True,
+                                     data_size_limit=64 << 20, **kw)
+
+    def start(self):
+        self.controller.start()
+        smtpgate.wait_port(self.port)
+        return self
+
+    def stop(self):
+        try:
+            self.controller.stop()
+        except Exception:
+            pass
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def rcpt_reply(self, address):
+        with self.lock:
+            n = self.attempts.get(address, 0)
+            self.attempts[address] = n + 1
+            seq = self.rules.get(address)
+        if not seq:
+            return self.default
+        return seq[min(n, len(seq) - 1)]
+
+    def record(self, envelope, session):
+        with self.lock:
+            self.messages.append({
+                "from": envelope.mail_from,
+                "to": list(envelope.rcpt_tos),
+                "data": envelope.original_content or envelope.content,
+                "tls": session.ssl is not None,
+                "mail_options": list(envelope.mail_options),
+            })
+
+    def received(self, rcpt=None):
+        with self.lock:
+            if rcpt is None:
+                return list(self.messages)
+            return [m for m in self.messages if rcpt in m["to"]]
+
+    def wait_received(self, n, timeout=30, rcpt=None):
+        return smtpgate.wait_for(lambda: len(self.received(rcpt)) >= n and self.received(rcpt),
+                                 timeout, what="%d messages at the MX" % n)
+
+
+class Dns:
+    """dnsmasq on a free UDP/TCP port answering only from its arguments
+    (everything under --local domains that is not listed is NXDOMAIN,
+    any other name is REFUSED: a temporary failure for the resolver)."""
+
+    def __init__(self, records, local=("test",), workdir=None):
+        self.port = smtpgate.free_port()
+        self.args = ["dnsmasq", "--no-daemon", "--port=%d" % self.port,
+                     "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv",
+                     "--no-hosts", "--no-negcache", "--pid-file="]
+        self.args += ["--local=/%s/" % d for d in local]
+        self.args += list(records)
+        self.proc = None
+        self.log = os.path.join(workdir or "/tmp", "dnsmasq-%d.log" % self.port)
+
+    @staticmethod
+    def mx(domain, host, pref):
+        return "--mx-host=%s,%s,%d" % (domain, host, pref)
+
+    @staticmethod
+    def a(host, addr):
+        return "--host-record=%s,%s" % (host, addr)
+
+    @staticmethod
+    def null_mx(domain):
+        return "--mx-host=%s,.,0" % domain
+
+    def start(self):
+        logf = open(self.log, "ab")
+        self.proc = subprocess.Popen(self.args, stdout=logf, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        logf.close()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("dnsmasq exited: %s" % open(self.log).read())
+            r = subprocess.run(["dig", "+short", "+time=1", "+tries=1", "-p", str(self.port),
+                                "@127.0.0.1", "probe.invalid"], capture_output=True, timeout=5)
+            if r.returncode == 0:
+                return self
+            time.sleep(0.1)
+        raise TimeoutError("dnsmasq did not answer")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+    @property
+    def server(self):
+        return "127.0.0.1:%d" % self.port
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class Callbacks:
+    """HTTP receiver for event callbacks. `down = True` answers 503 (an
+    outage); posts and events are recorded."""
+
+    def __init__(self):
+        self.port = smtpgate.free_port()
+        self.events = []
+        self.posts = []
+        self.failed_posts = 0
+        self.down = False
+        self.lock = threading.Lock()
+        recv = self
+
+        class H(BaseHTTPRequestHandler):
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n)
+                with recv.lock:
+                    if recv.down:
+                        recv.failed_posts += 1
+                        code = 503
+                    else:
+                        code = 200
+                        recv.posts.append((self.headers.get("Content-Type"), body))
+                        recv.events.extend(recv.parse(body))
+                self.send_response(code)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), H)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @staticmethod
+    def parse(body):
+        text = body.decode()
+        try:
+            doc = json.loads(text)
+            if isinstance(doc, dict) and "events" in doc:
+                return doc["events"]
+        except ValueError:
+            pass
+        # a JSON stream: objects one after another
+        dec, out, i = json.JSONDecoder(), [], 0
+        while i < len(text):
+            while i < len(text) and text[i].isspace():
+                i += 1
+            if i >= len(text):
+                break
+            obj, i = dec.raw_decode(text, i)
+            out.append(obj)
+        return out
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d/events" % self.port
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def ids(self):
+        with self.lock:
+            return [e["id"] for e in self.events]
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
