@@ -25,6 +25,7 @@ struct smtpd_sasl {
 	smtpd_sasl_lookup_fn	*sx_lookup;
 	void			*sx_arg;
 	char			 sx_user[256];
+	bool			 sx_checked;	/* checkpass ran: any error is a failure */
 };
 
 static int
@@ -69,6 +70,7 @@ smtpd_sasl_checkpass(sasl_conn_t *conn, void *ctx, const char *user,
 
 	(void)conn;
 	(void)propctx;
+	sx->sx_checked = true;
 	if (sx->sx_lookup(user, hash, sizeof(hash), sx->sx_arg) != 0 ||
 	    hash[0] == '\0')
 		return SASL_NOUSER;
@@ -174,7 +176,9 @@ smtpd_sasl_result(struct smtpd_sasl *sx, int rc, const char *out,
 		return smtpd_sasl_challenge(out, outlen, chal_r);
 	case SASL_NOMECH:
 	case SASL_TOOWEAK:
-		return SMTPD_SASL_BADMECH;
+		/* libsasl2 falls back to other pwcheck methods after a failed
+		 * check and ends with NOMECH: that is a wrong password. */
+		return sx->sx_checked ? SMTPD_SASL_FAIL : SMTPD_SASL_BADMECH;
 	case SASL_BADPROT:
 	case SASL_BADPARAM:
 		return SMTPD_SASL_BADPROT;
@@ -210,6 +214,7 @@ smtpd_sasl_start(struct smtpd_sasl *sx, const char *mech, const char *initial,
 
 	if (!str_ieq(mech, "PLAIN") && !str_ieq(mech, "LOGIN"))
 		return SMTPD_SASL_BADMECH;
+	sx->sx_checked = false;
 	if (initial != NULL &&
 	    smtpd_sasl_decode(initial, dec, sizeof(dec), &declen) == -1)
 		return SMTPD_SASL_BADPROT;
@@ -229,6 +234,7 @@ smtpd_sasl_step(struct smtpd_sasl *sx, const char *resp, struct buf *chal_r)
 
 	if (smtpd_sasl_decode(resp, dec, sizeof(dec), &declen) == -1)
 		return SMTPD_SASL_BADPROT;
+	sx->sx_checked = false;
 	rc = sasl_server_step(sx->sx_conn, dec, declen, &out, &outlen);
 	explicit_bzero(dec, sizeof(dec));
 	return smtpd_sasl_result(sx, rc, out, outlen, chal_r);

@@ -33,7 +33,7 @@
 #include "xmem.h"
 
 #define SMTPD_READ_CHUNK	16384
-#define SMTPD_ACCEPT_BURST	32
+#define SMTPD_ACCEPT_BURST	16
 #define SMTPD_FULL_CHECK_MS	250
 
 static volatile sig_atomic_t	 w_term, w_retire;
@@ -47,6 +47,7 @@ struct smtpd_worker {
 	uint64_t		  w_accepted;
 	bool			  w_accepting;
 	int64_t			  w_grace_end;
+	int64_t			  w_full_since;	/* 0: not full */
 	int64_t			  w_full_check;
 	pid_t			  w_parent;
 	struct pollfd		 *w_pfd;
@@ -448,9 +449,15 @@ smtpd_worker_turn(struct smtpd_worker *w)
 	for (i = 0; i < nl; i++)
 		if (w->w_pfd[1 + i].revents & POLLIN)
 			smtpd_accept(w, &env->se_ls[i], SMTPD_ACCEPT_BURST);
-	/* A full worker still answers 421 to what no other worker takes. */
-	if (!listen && w->w_accepting && env->se_now - w->w_full_check >=
-	    SMTPD_FULL_CHECK_MS) {
+	/*
+	 * A full worker still answers 421 to what no other worker takes:
+	 * a connection left in the backlog for SMTPD_FULL_CHECK_MS.
+	 */
+	if (listen || !w->w_accepting)
+		w->w_full_since = 0;
+	else if (w->w_full_since == 0)
+		w->w_full_since = w->w_full_check = env->se_now;
+	else if (env->se_now - w->w_full_check >= SMTPD_FULL_CHECK_MS) {
 		w->w_full_check = env->se_now;
 		for (i = 0; i < env->se_nls; i++)
 			smtpd_accept(w, &env->se_ls[i], 1);
