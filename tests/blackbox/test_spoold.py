@@ -1,0 +1,321 @@
+"""Black-box tests of spoold: real binaries, message files dropped straight
+into incoming/new (envelope as in spool/spool.h, written to incoming/tmp and
+renamed), accounts and policy through spoolctl, assertions on events.jsonl,
+`spoolctl issues/queue/show --json`, the spool directories and the log.
+"""
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+
+import pytest
+
+import smtpgate
+from smtpgate import Gateway, message, wait_for
+
+_ctr = [random.randrange(1 << 24)]
+
+
+def qid():
+    _ctr[0] += 1
+    return "%013X%07X" % (time.time_ns() // 1000, _ctr[0] & 0xFFFFFFF)
+
+
+def envelope(q, account, rcpts, frm="bounce@example.com", t=None):
+    env = ["SMTPGATE 1", "qid " + q, "time %d" % int(t if t is not None else time.time()),
+           "account " + account, "client 127.0.0.1:40000", "helo client.test", "tls ",
+           "auth " + account, "from " + frm, "from_params "]
+    env += ["rcpt " + r for r in rcpts]
+    return ("\n".join(env) + "\n\n").encode()
+
+
+def drop(gw, account, rcpts, msg, frm="bounce@example.com", t=None, raw=None):
+    """Writes a message file the way smtpd does; returns its QID."""
+    q = qid()
+    tmp = os.path.join(gw.spool, "incoming", "tmp", q)
+    with open(tmp, "wb") as f:
+        f.write(raw if raw is not None else envelope(q, account, rcpts, frm, t) + msg)
+        f.flush()
+        os.fsync(f.fileno())
+    os.rename(tmp, os.path.join(gw.spool, "incoming", "new", q))
+    return q
+
+
+def seed(gw, *args):
+    subprocess.run([os.path.join(smtpgate.BUILDDIR, "spoold", "spoold-seed"),
+                    "-c", gw.conf_path] + list(args), check=True, timeout=30)
+
+
+def wait_new_empty(gw, timeout=30):
+    wait_for(lambda: not gw.files("new"), timeout, what="incoming/new empty")
+
+
+def wait_log(gw, text, timeout=20):
+    wait_for(lambda: text in gw.log("spoold"), timeout, what="spoold log: " + text)
+
+
+def show(gw, q):
+    return json.loads(gw.spoolctl("show", q, "--json").stdout)
+
+
+def issues(gw):
+    return gw.spoolctl_json("issues")
+
+
+def issue_by_id(gw, iid):
+    return [i for i in issues(gw) if i["id"] == iid][0]
+
+
+@pytest.fixture
+def gw():
+    g = Gateway(tls=False, extra={"spoold_rescan_interval": "1s"})
+    g.spoolctl("account", "add", "acme", "--password", "pw")
+    yield g
+    g.close()
+
+
+SEED_HEADERS = [
+    ("Message-Id", "635 6.7.8 no Message-Id:"),
+    ("Date", "635 6.7.8 no Date:"),
+    ("From", "635 6.7.8 no From:"),
+    ("To", "635 6.7.8 no To:"),
+    ("Subject", "635 6.7.8 no Subject:"),
+    ("MIME-Version", "635 6.7.8 no MIME-Version:"),
+    ("Content-Type", "635 6.7.8 no Content-Type:"),
+]
+
+
+def test_seed_failure_texts(gw):
+    gw.spoolctl("account", "add", "reg", "--password", "pw", "--senders", "registered")
+    gw.spoolctl("sender", "add", "reg", "ok@example.com", "--status", "approved")
+    gw.spoolctl("sender", "add", "reg", "mod@example.com", "--status", "onmoderation")
+    gw.spoolctl("sender", "add", "reg", "@bad.example", "--status", "prohibited")
+    gw.spoolctl("stoplist", "add", "acme", "stopped@example.net")
+    seed(gw, "permfail", "acme", "dead@example.net")
+    gw.start("spoold")
+
+    cases = {}   # qid -> (expected text, recipient)
+    for name, text in SEED_HEADERS:
+        q = drop(gw, "acme", ["x@example.net"], message(omit=(name,)))
+        cases[q] = (text, "x@example.net")
+    for msg, text in [
+            (message(frm="Just A Name"), "635 6.7.8 no email in From:"),
+            (message(headers={"X-Campaign-Id": "spring sale"}), "635 6.7.8 bad X-Campaign-Id"),
+            (message(headers={"X-Letter-Id": "a/b"}), "635 6.7.8 bad X-Letter-Id")]:
+        cases[drop(gw, "acme", ["x@example.net"], msg)] = (text, "x@example.net")
+    for frm, text in [("Who <who@nowhere.example>", "635 6.7.8 error/sender/unknown"),
+                      ("mod@example.com", "635 6.7.8 error/sender/onmoderation"),
+                      ("=?utf-8?Q?B=C3=A4d?= <x@bad.example>", "635 6.7.8 error/sender/prohibited")]:
+        cases[drop(gw, "reg", ["y@example.net"], message(frm=frm))] = (text, "y@example.net")
+    good_reg = drop(gw, "reg", ["y@example.net"], message(frm="OK <ok@example.com>"))
+    rq = drop(gw, "acme", ["good@example.net", "Stopped@example.net", "dead@example.net"],
+              message())
+    wait_new_empty(gw)
+
+    # the blocked issue: file one message of campaign "blk", block it, send another
+    q1 = drop(gw, "acme", ["z@example.net"], message(headers={"X-Campaign-Id": "blk"}))
+    wait_new_empty(gw)
+    iid = show(gw, q1)["issue"]["id"]
+    gw.spoolctl("issue", "block", str(iid))
+    q2 = drop(gw, "acme", ["z@example.net"], message(headers={"X-Campaign-Id": "blk"}))
+    cases[q2] = ("635 6.7.8 issue is blocked", "z@example.net")
+    wait_new_empty(gw)
+
+    ev = gw.wait_events(lambda e: e["queue_id"] == q2, what="blocked event")
+    events = gw.events()
+    log = gw.log("spoold")
+    for q, (text, to) in cases.items():
+        mine = [e for e in events if e["queue_id"] == q]
+        assert len(mine) == 1, (q, text, mine)
+        e = mine[0]
+        assert (e["event"], e["class"], e["msg"], e["to"]) == ("bounced", "policy", text, to)
+        assert e["issue"]["id"] > 0 and e["from"] == "bounce@example.com"
+        assert "%s: to=<%s>, status=bounced (%s)" % (q, to, text) in log
+    # per-recipient policy: the good one goes on
+    mine = {e["to"]: e for e in events if e["queue_id"] == rq}
+    assert set(mine) == {"Stopped@example.net", "dead@example.net"}
+    assert mine["Stopped@example.net"]["msg"] == "550 5.0.0 Email is in the account stoplist"
+    assert mine["dead@example.net"]["msg"] == "550 5.0.0 Email has permanent delivery errors"
+    s = show(gw, rq)
+    states = {r["to"]: r["state"] for r in s["recipients"]}
+    assert states == {"good@example.net": "queued", "Stopped@example.net": "bounced",
+                      "dead@example.net": "bounced"}
+    assert "%s: filed, account=acme, issue=%d, nrcpt=3, status=partial" % (
+        rq, s["issue"]["id"]) in log
+    assert os.path.exists(os.path.join(gw.spool, "queue", rq))
+    assert os.path.exists(os.path.join(gw.spool, "queue", good_reg))
+    assert not [e for e in events if e["queue_id"] == good_reg]
+    # fully bounced messages are recorded but leave no file behind
+    for q in cases:
+        assert not os.path.exists(os.path.join(gw.spool, "queue", q))
+        assert show(gw, q)["recipients"][0]["state"] == "bounced"
+    assert ev
+
+
+def test_issues_share_ids_and_counters(gw):
+    gw.spoolctl("stoplist", "add", "acme", "stop@example.net")
+    gw.start("spoold")
+    now = time.time()
+    a1 = drop(gw, "acme", ["1@example.net", "2@example.net"], message(headers={"X-Campaign-Id": "A"}))
+    a2 = drop(gw, "acme", ["3@example.net"], message(headers={"X-Campaign-Id": "A"}))
+    a3 = drop(gw, "acme", ["4@example.net", "stop@example.net"], message(headers={"X-Campaign-Id": "A"}))
+    b1 = drop(gw, "acme", ["5@example.net"], message(headers={"X-Campaign-Id": "B"}))
+    n1 = drop(gw, "acme", ["6@example.net"], message())
+    n2 = drop(gw, "acme", ["7@example.net"], message(omit=("Subject",)))
+    y1 = drop(gw, "acme", ["8@example.net"], message(headers={"X-Campaign-Id": "A"}), t=now - 86400)
+    wait_new_empty(gw)
+    iss = {q: show(gw, q)["issue"] for q in (a1, a2, a3, b1, n1, n2, y1)}
+    assert iss[a1]["id"] == iss[a2]["id"] == iss[a3]["id"]
+    assert iss[a1]["name"] == "A" and iss[b1]["name"] == "B" and iss[n1]["name"] is None
+    assert len({iss[a1]["id"], iss[b1]["id"], iss[n1]["id"], iss[y1]["id"]}) == 4
+    assert iss[n1]["id"] == iss[n2]["id"]
+    assert iss[y1]["date"] == time.strftime("%Y-%m-%d", time.gmtime(now - 86400))
+    a = issue_by_id(gw, iss[a1]["id"])
+    assert (a["messages"], a["recipients"], a["bounced"]["policy"]) == (3, 5, 1)
+    n = issue_by_id(gw, iss[n1]["id"])
+    assert (n["messages"], n["recipients"], n["bounced"]["policy"]) == (2, 2, 1)
+    b = issue_by_id(gw, iss[b1]["id"])
+    assert (b["messages"], b["recipients"], b["bounced"]["policy"]) == (1, 1, 0)
+    # the letter id travels as gate.uniq
+    q = drop(gw, "acme", ["stop@example.net"], message(headers={"X-Campaign-Id": "A",
+                                                              "X-Letter-Id": "L-42"}))
+    e = gw.wait_events(lambda e: e["queue_id"] == q)[0]
+    assert e["gate"]["uniq"] == "L-42" and e["issue"]["name"] == "A"
+    assert e["issue"]["id"] == iss[a1]["id"]
+
+
+def test_refiling_is_a_noop(gw):
+    gw.start("spoold")
+    q = drop(gw, "acme", ["1@example.net"], message())
+    wait_new_empty(gw)
+    iid = show(gw, q)["issue"]["id"]
+    before = issue_by_id(gw, iid)
+    # as if spoold had crashed between its commit and the move
+    with open(os.path.join(gw.spool, "queue", q), "rb") as f:
+        data = f.read()
+    with open(os.path.join(gw.spool, "incoming", "tmp", q), "wb") as f:
+        f.write(data)
+    os.rename(os.path.join(gw.spool, "incoming", "tmp", q),
+              os.path.join(gw.spool, "incoming", "new", q))
+    wait_new_empty(gw)
+    wait_log(gw, "%s: already filed, moving" % q)
+    assert issue_by_id(gw, iid) == before
+    assert os.path.exists(os.path.join(gw.spool, "queue", q))
+
+
+def test_bad_files_are_quarantined(gw):
+    gw.conf["max_header_size"] = "4096"
+    gw.write_conf()
+    gw.start("spoold")
+    garbage = drop(gw, None, None, None, raw=os.urandom(3000))
+    truncated = qid()
+    trunc = drop(gw, None, None, None, raw=envelope(truncated, "acme", ["a@example.net"])[:40])
+    unknown = drop(gw, "ghost", ["a@example.net"], message())
+    big = drop(gw, "acme", ["big@example.net"],
+               message(headers={"X-Pad-%d" % i: "x" * 60 for i in range(70)}))
+    longline = drop(gw, "acme", ["long@example.net"], message(headers={"X-Long": "y" * 1200}))
+    good = drop(gw, "acme", ["ok@example.net"], message())
+    wait_new_empty(gw)
+    quarantined = set(gw.files("quarantine"))
+    assert {garbage, trunc, unknown, big, longline} <= quarantined
+    assert good in gw.files("queue")
+    log = gw.log("spoold")
+    assert "%s: quarantined, reason=bad envelope" % garbage in log
+    assert "%s: quarantined, reason=unknown account (ghost)" % unknown in log
+    ev = {e["queue_id"]: e for e in gw.events()}
+    assert ev[big]["msg"] == "635 6.7.8 header too large" and ev[big]["class"] == "policy"
+    assert ev[longline]["msg"] == "635 6.7.8 header line too long"
+    assert garbage not in ev and unknown not in ev
+    assert gw.procs["spoold"].poll() is None
+
+
+def test_sandbox_and_blackhole(gw):
+    gw.spoolctl("account", "add", "sand", "--password", "pw", "--sandbox")
+    gw.start("spoold")
+    s = drop(gw, "sand", ["a@example.net"], message())
+    bh = drop(gw, "acme", ["test@test.ru", "b@example.net"], message())
+    only = drop(gw, "acme", ["TEST@test.ru"], message(omit=("To",)))
+    wait_new_empty(gw)
+    assert show(gw, s)["sandbox"] is True
+    m = show(gw, bh)
+    assert [r["to"] for r in m["recipients"]] == ["b@example.net"]
+    assert only not in gw.files("queue") and only not in gw.files("quarantine")
+    assert not [e for e in gw.events() if e["queue_id"] == only]
+    wait_log(gw, "%s: discarded, reason=blackholed recipients only" % only)
+
+
+def test_signals(gw):
+    gw.start("spoold")
+    os.kill(gw.pid("spoold"), signal.SIGHUP)
+    wait_log(gw, "reloaded ")
+    q = drop(gw, "acme", ["a@example.net"], message())
+    wait_new_empty(gw)
+    assert q in gw.files("queue")
+    p = gw.procs["spoold"]
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=15) == 0
+    gw.procs.pop("spoold")
+
+
+def test_kill9_during_burst_files_each_message_once(gw):
+    n = 1000
+    qids = set()
+    campaign = {"X-Campaign-Id": "burst"}
+    for i in range(n):
+        qids.add(drop(gw, "acme", ["r%d@example.net" % i], message(headers=campaign)))
+    for threshold in (150, 500):
+        gw.start("spoold")
+        wait_for(lambda: len(gw.files("queue")) >= threshold, 60, interval=0.005,
+                 what="%d filed" % threshold)
+        gw.kill("spoold")
+    gw.start("spoold")
+    wait_new_empty(gw, timeout=120)
+    assert set(gw.files("queue")) == qids
+    q = gw.spoolctl_json("queue")
+    assert sorted(m["qid"] for m in q) == sorted(qids)
+    burst = [i for i in issues(gw) if i["name"] == "burst"]
+    assert len(burst) == 1
+    assert (burst[0]["messages"], burst[0]["recipients"]) == (n, n)
+
+
+def test_map_full_pauses_and_loses_nothing(gw):
+    gw.conf["lmdb_map_size"] = "1m"
+    gw.write_conf()
+    gw.start("spoold")
+    rcpts = ["user%03d@example.net" % i for i in range(200)]
+    qids = [drop(gw, "acme", rcpts, message()) for _ in range(40)]
+    wait_log(gw, "filing stopped:", timeout=60)
+    left = gw.files("new")
+    assert left, "the map should have filled up"
+    assert gw.procs["spoold"].poll() is None
+    gw.stop("spoold")
+    gw.conf["lmdb_map_size"] = "64m"
+    gw.write_conf()
+    gw.start("spoold")
+    wait_new_empty(gw, timeout=60)
+    assert sorted(gw.files("queue")) == sorted(qids)
+    assert len(gw.spoolctl_json("queue")) == len(qids)
+
+
+@pytest.mark.skipif(not os.environ.get("SPOOLD_BENCH"), reason="set SPOOLD_BENCH=1 to measure")
+@pytest.mark.parametrize("batch", [256, 1])
+def test_bench_filing_throughput(batch):
+    """Filing rate from incoming/new to committed for a burst of N files."""
+    n = int(os.environ.get("SPOOLD_BENCH_N", "10000"))
+    g = Gateway(tls=False, extra={"spoold_batch": str(batch)})
+    try:
+        g.spoolctl("account", "add", "acme", "--password", "pw")
+        body = "x" * 3000 + "\r\n"
+        for i in range(n):
+            drop(g, "acme", ["r%d@example.net" % i], message(body=body))
+        t0 = time.monotonic()
+        g.start("spoold")
+        wait_new_empty(g, timeout=3600)
+        wall = time.monotonic() - t0
+        passes = [l for l in g.log("spoold").splitlines() if "pass: files=" in l]
+        print("\nBENCH batch=%d n=%d wall=%.2fs rate=%.0f/s; %s" % (
+            batch, n, wall, n / wall, passes[-1] if passes else ""))
+    finally:
+        g.close()
