@@ -290,6 +290,7 @@ struct spool_rcpt {
 	char			 sr_tls[128];		/* last TLS facts or "" */
 };
 int	spool_msg_get(struct spool_txn *, const char *qid, struct spool_msg *);
+/* Does not touch the schedule: change sm_held only with spool_msg_hold. */
 int	spool_msg_put(struct spool_txn *, const struct spool_msg *);
 /* Deletes the message record, its recipients and their schedule entries. */
 int	spool_msg_del(struct spool_txn *, const char *qid);

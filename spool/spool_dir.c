@@ -290,7 +290,8 @@ spool_list(const char *dir, char ***v_r, size_t *n_r)
 		v[n++] = xstrdup(de->d_name);
 	}
 	(void)closedir(d);	/* read-only directory stream */
-	qsort(v, n, sizeof(*v), spool_name_cmp);
+	if (n > 1)
+		qsort(v, n, sizeof(*v), spool_name_cmp);
 	*v_r = v;
 	*n_r = n;
 	return 0;
