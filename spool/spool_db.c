@@ -100,6 +100,10 @@ spool_db_fix_files(const char *dbdir)
 		if (geteuid() == 0 && (st.st_uid != ds.st_uid || st.st_gid != ds.st_gid) &&
 		    chown(path, ds.st_uid, ds.st_gid) == -1)
 			continue;
+		/* a non-root owner in db/'s group can still fix the group */
+		if (geteuid() != 0 && st.st_uid == geteuid() && st.st_gid != ds.st_gid &&
+		    chown(path, (uid_t)-1, ds.st_gid) == -1)
+			continue;
 		if ((st.st_mode & 07777) != f[i].m && chmod(path, f[i].m) == -1)
 			continue;
 	}
