@@ -265,11 +265,17 @@ def test_kill9_during_burst_files_each_message_once(gw):
     campaign = {"X-Campaign-Id": "burst"}
     for i in range(n):
         qids.add(drop(gw, "acme", ["r%d@example.net" % i], message(headers=campaign)))
-    for threshold in (150, 500):
-        gw.start("spoold")
-        wait_for(lambda: len(gw.files("queue")) >= threshold, 60, interval=0.005,
+    # small batches: many commits, so the kill lands in the middle of them
+    gw.conf["spoold_batch"] = "8"
+    gw.write_conf()
+    left = []
+    for threshold in (100, 500):
+        gw.start("spoold", wait=False)
+        wait_for(lambda: len(gw.files("queue")) >= threshold, 60, interval=0.001,
                  what="%d filed" % threshold)
         gw.kill("spoold")
+        left.append(len(gw.files("new")))
+    assert max(left) > 0, "spoold finished before it could be killed"
     gw.start("spoold")
     wait_new_empty(gw, timeout=120)
     assert set(gw.files("queue")) == qids
