@@ -23,6 +23,7 @@
 #define SPOOL_SCHEMA	1
 
 struct spool {
+	char		 sp_dbdir[4096];
 	MDB_env		*sp_env;
 	MDB_dbi		 sp_dbi[SPOOL_DB_N];
 	bool		 sp_rdonly;
@@ -180,6 +181,7 @@ spool_open(const char *spool_dir, int64_t map_size, unsigned flags, struct spool
 	if (spool_path(dir, sizeof(dir), spool_dir, SPOOL_DB, NULL) == -1)
 		return ENAMETOOLONG;
 	sp = xcalloc(1, sizeof(*sp));
+	(void)str_copy(sp->sp_dbdir, sizeof(sp->sp_dbdir), dir);	/* same size */
 	sp->sp_rdonly = (flags & SPOOL_RDONLY) != 0;
 	if (!sp->sp_rdonly && mkdir(dir, 0750) == 0)
 		(void)chmod(dir, 0750);		/* umask-independent; we own it */
@@ -290,6 +292,12 @@ struct spool *
 spool_txn_spool(struct spool_txn *t)
 {
 	return t->st_sp;
+}
+
+const char *
+spool_db_dir(const struct spool *sp)
+{
+	return sp->sp_dbdir;
 }
 
 /* ---- raw access */

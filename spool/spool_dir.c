@@ -132,6 +132,20 @@ spool_tree_one(const char *path, const struct spool_tree_entry *te,
 	return 0;
 }
 
+/* As root: an event log that root (spoolctl) created belongs to spoold. */
+static int
+spool_tree_event_log(const struct conf *cf, const struct spool_ids *ids)
+{
+	struct stat	st;
+
+	if (!ids->root || cf->cf_event_log == NULL || stat(cf->cf_event_log, &st) == -1 ||
+	    !S_ISREG(st.st_mode) || st.st_uid != 0)
+		return 0;
+	if (chown(cf->cf_event_log, ids->uid[SPOOL_OWN_SPOOLD], ids->gid[SPOOL_OWN_SPOOLD]) == -1)
+		return errno;
+	return 0;
+}
+
 int
 spool_tree_create(const struct conf *cf)
 {
@@ -151,7 +165,7 @@ spool_tree_create(const struct conf *cf)
 		if ((rc = spool_tree_one(path, &spool_tree[i], &ids)) != 0)
 			return rc;
 	}
-	return 0;
+	return spool_tree_event_log(cf, &ids);
 }
 
 /* ---- incoming files */

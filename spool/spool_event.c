@@ -323,21 +323,30 @@ spool_outbox_del(struct spool_txn *t, uint64_t seq)
 /* ---- export to events.jsonl */
 
 struct spool_export {
+	struct spool	*sp;
 	const char	*path;
 	int		 fd;
 	uint64_t	 last;
 	size_t		 n;
 };
 
-/* O_APPEND; a file we create is 0640 whatever the umask. */
+/* O_APPEND; a file we create is 0640 whatever the umask and, made by
+ * root (spoolctl), owned like db/ so that the daemons can append to it. */
 static int
-spool_export_open(const char *path)
+spool_export_open(const struct spool *sp, const char *path)
 {
-	int	fd;
+	struct stat	st;
+	int		fd, rc;
 
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
 	if (fd != -1) {
-		(void)fchmod(fd, 0640);	/* our own new file: only the mode is at stake */
+		/* our own new file: only its mode and owner are at stake, and
+		 * spool_tree_create fixes the owner at the next start */
+		(void)fchmod(fd, 0640);
+		if (geteuid() == 0 && stat(spool_db_dir(sp), &st) == 0) {
+			rc = fchown(fd, st.st_uid, st.st_gid);
+			(void)rc;
+		}
 		return fd;
 	}
 	if (errno != EEXIST)
@@ -350,7 +359,7 @@ spool_export_cb(uint64_t seq, const char *json, size_t len, void *arg)
 {
 	struct spool_export	*ex = arg;
 
-	if (ex->fd == -1 && (ex->fd = spool_export_open(ex->path)) == -1)
+	if (ex->fd == -1 && (ex->fd = spool_export_open(ex->sp, ex->path)) == -1)
 		return errno;
 	if (fsx_write_all(ex->fd, json, len) == -1 || fsx_write_all(ex->fd, "\n", 1) == -1)
 		return errno;
@@ -377,7 +386,7 @@ spool_export_finish(struct spool_export *ex)
 int
 spool_events_export(struct spool *sp, const char *path, size_t *n_r)
 {
-	struct spool_export	 ex = { .path = path, .fd = -1 };
+	struct spool_export	 ex = { .sp = sp, .path = path, .fd = -1 };
 	struct spool_txn	*t;
 	uint64_t		 cur = 0;
 	int			 rc, frc;

@@ -89,5 +89,7 @@ int	spool_db_meta_next(struct spool_txn *, const char *name, uint64_t *);
 /* The environment's 8-hex instance id (set at creation). */
 int	spool_db_instance(struct spool_txn *, char dst[9]);
 struct spool *spool_txn_spool(struct spool_txn *);
+/* spool_dir/db of an open environment. */
+const char *spool_db_dir(const struct spool *);
 
 #endif

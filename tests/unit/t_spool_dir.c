@@ -9,6 +9,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +121,42 @@ touch(const char *rel, time_t age)
 	tv[0].tv_sec = tv[1].tv_sec = time(NULL) - age;
 	tv[0].tv_usec = tv[1].tv_usec = 0;
 	(void)utimes(p, tv);
+}
+
+/* As root: owners from the configuration, and a root-made event log. */
+static void
+t_tree_owners(void)
+{
+	struct conf	*cf;
+	struct stat	 st;
+	char		 p[512];
+
+	if (geteuid() != 0 || getpwnam("nobody") == NULL || getgrnam("nogroup") == NULL) {
+		t_ok(true, "# SKIP not root or no nobody/nogroup");
+		return;
+	}
+	cf = tree_fresh();
+	free(cf->cf_spoold_user);
+	free(cf->cf_group);
+	free(cf->cf_event_log);
+	cf->cf_spoold_user = strdup("nobody");
+	cf->cf_group = strdup("nogroup");
+	(void)snprintf(p, sizeof(p), "%s/events.jsonl", tdir);
+	cf->cf_event_log = strdup(p);
+	touch("events.jsonl", 0);
+	t_int_eq(spool_tree_create(cf), 0, "create as root");
+	(void)snprintf(p, sizeof(p), "%s/incoming/tmp", tdir);
+	t_ok(stat(p, &st) == 0 && st.st_uid == getpwnam("nobody")->pw_uid &&
+	    st.st_gid == getgrnam("nogroup")->gr_gid, "incoming/tmp: spoold_user:group");
+	(void)snprintf(p, sizeof(p), "%s/keys", tdir);
+	t_ok(stat(p, &st) == 0 && st.st_uid == 0, "keys: deliverd_user");
+	(void)snprintf(p, sizeof(p), "%s/events.jsonl", tdir);
+	t_ok(stat(p, &st) == 0 && st.st_uid == getpwnam("nobody")->pw_uid,
+	    "root's event log handed to spoold_user");
+	free(cf->cf_spoold_user);
+	cf->cf_spoold_user = strdup("no-such-user-here");
+	t_int_eq(spool_tree_create(cf), EINVAL, "unknown user: EINVAL");
+	conf_free(&cf);
 }
 
 static void
@@ -280,6 +318,7 @@ t_crash(void)
 
 static const struct t_case cases[] = {
 	{ "tree", t_tree },
+	{ "tree_owners", t_tree_owners },
 	{ "scan_move", t_scan_move },
 	{ "in_ok", t_in_ok },
 	{ "crash", t_crash },
