@@ -25,5 +25,5 @@ UNIT_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/unit
 
 include tests/unit/local.mk
 
-TESTS += tests/banned.sh
+TESTS += tests/banned.sh tests/blackbox/test_privileges.py
 EXTRA_DIST += tests/banned.sh tests/blackbox tests/unit/data

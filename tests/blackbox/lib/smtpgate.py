@@ -291,3 +291,85 @@ def message(frm="sender@example.com", to="rcpt@example.net", subject="test",
         h.append((k, v))
     text = "".join("%s: %s\r\n" % kv for kv in h) + "\r\n" + body
     return text.encode()
+
+
+# ---- process inspection (added for the privilege checks; Linux /proc)
+
+def proc_info(pid):
+    """uids/gids (real, effective, saved, fs), groups, session, root dir and
+    name of a process, or None if it is gone."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            st = dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+        # the name may hold spaces and parentheses: fields start after the last ')'
+        fields = stat[stat.rindex(")") + 2:].split()
+        try:
+            root = os.readlink("/proc/%d/root" % pid)
+        except OSError:
+            root = None
+        return {
+            "pid": pid,
+            "name": st.get("Name", "?"),
+            "ppid": int(fields[1]),
+            "session": int(fields[3]),
+            "uids": [int(x) for x in st["Uid"].split()],
+            "gids": [int(x) for x in st["Gid"].split()],
+            "groups": [int(x) for x in st.get("Groups", "").split()],
+            "root": root,
+        }
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def session_procs(sid):
+    """Every live process whose session id is sid (a daemon started by
+    Gateway.start() leads its own session, so this is it and its children)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            info = proc_info(int(d))
+            if info is not None and info["session"] == sid:
+                out.append(info)
+    return out
+
+
+def socket_owners(local_port, remote_port):
+    """PIDs holding the TCP socket 127.0.0.1:local_port <-> remote_port."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    p = line.split()
+                    lport = int(p[1].rsplit(":", 1)[1], 16)
+                    rport = int(p[2].rsplit(":", 1)[1], 16)
+                    if lport == local_port and rport == remote_port:
+                        inodes.add("socket:[%s]" % p[9])
+        except OSError:
+            pass
+    pids = set()
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            for fd in os.listdir("/proc/%s/fd" % d):
+                try:
+                    if os.readlink("/proc/%s/fd/%s" % (d, fd)) in inodes:
+                        pids.add(int(d))
+                except OSError:
+                    pass
+        except OSError:
+            pass
+    return sorted(pids)
+
+
+def run_as(user, argv, timeout=30, **kw):
+    """Runs argv as `user` with that user's groups (root only)."""
+    pw = pwd.getpwnam(user)
+    groups = [g.gr_gid for g in grp.getgrall() if user in g.gr_mem]
+    return subprocess.run(argv, user=pw.pw_uid, group=pw.pw_gid,
+                          extra_groups=groups, capture_output=True, text=True,
+                          timeout=timeout, **kw)
