@@ -10,7 +10,7 @@ import tempfile
 import pytest
 
 import smtpgate
-from smtpgate import Gateway, IS_ROOT, binary, wait_for
+from smtpgate import Gateway, IS_ROOT, binary
 
 SM = binary("sendmail")
 ACCOUNT = "local.mail@smtpgate"
@@ -253,7 +253,9 @@ def test_pipeline_to_sandbox_delivery():
     recipient of the sandbox account gets a delivered event."""
     with Gateway(tls=False, extra={"sendmail_account": ACCOUNT}) as g:
         g.start()
-        g.add_account(ACCOUNT, password="pw", sandbox=True)
+        r = sendmail(g, ["x@example.net"], b"Subject: x\n\nhi\n")
+        assert r.returncode == 78 and b"no such account" in r.stderr, r.stderr
+        g.add_account(ACCOUNT, sandbox=True)
         msg = smtpgate.message(frm="cron@example.com", to="t1@example.net",
                                subject="via -t").replace(b"\r\n", b"\n")
         r = sendmail(g, ["-t", "-f", "cron@example.com"], msg)
