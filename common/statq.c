@@ -328,6 +328,8 @@ statq_parse(const char *text, size_t len, struct statq **q_r, char *err,
 		err[0] = '\0';
 	if (len > STATQ_REQUEST_MAX)
 		return statq_fail(STATQ_EJSON, err, errsz, "request too large");
+	if (len == 0)
+		return statq_fail(STATQ_EJSON, err, errsz, "bad JSON: empty request");
 	if (memchr(text, '\0', len) != NULL)
 		return statq_fail(STATQ_EJSON, err, errsz, "bad JSON: NUL byte");
 	copy = xstrndup(text, len);

@@ -31,6 +31,16 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ .name = "query", .fn = ctl_cmd_query },
 };
 
+static struct ctl	spoolctl_ctl;
+
+/* Runs on every exit, also after ctl_die(): close LMDB, free the config. */
+static void
+spoolctl_cleanup(void)
+{
+	spool_close(&spoolctl_ctl.sp);
+	conf_free(&spoolctl_ctl.cf);
+}
+
 static void
 spoolctl_help(FILE *fp)
 {
@@ -59,7 +69,7 @@ spoolctl_help(FILE *fp)
 int
 main(int argc, char **argv)
 {
-	struct ctl	 ctl;
+	struct ctl	*ctl = &spoolctl_ctl;
 	const char	*conf_path = NULL;
 	size_t		 i;
 	int		 ch;
@@ -97,10 +107,11 @@ main(int argc, char **argv)
 			break;
 	if (i == sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
 		ctl_usage("unknown command \"%s\" (see spoolctl -h)", argv[0]);
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.cf = conf_load_or_exit(conf_path);
-	ctl.now = (int64_t)time(NULL);
+	ctl->cf = conf_load_or_exit(conf_path);
+	ctl->now = (int64_t)time(NULL);
+	if (atexit(spoolctl_cleanup) != 0)
+		ctl_die("atexit");
 	tzset();
 	optind = 0;	/* glibc: restart getopt for the command's options */
-	return ctl_cmds[i].fn(&ctl, argc, argv);
+	return ctl_cmds[i].fn(ctl, argc, argv);
 }

@@ -22,6 +22,9 @@
 
 #define CTL_PW_MAX	1024
 
+/* static: ctl_die() may exit at any point without leaking it */
+static struct spool_account	ctl_sa_store;
+
 struct ctl_acct_opts {
 	const char	*password;
 	const char	*password_file;
@@ -227,7 +230,7 @@ ctl_account_add(struct ctl *ctl, int argc, char **argv)
 		ctl_usage("account add: bad login \"%s\"", login);
 	if (o.password != NULL && o.password_file != NULL)
 		ctl_usage("account add: give --password or --password-file, not both");
-	sa = xcalloc(1, sizeof(*sa));
+	sa = &ctl_sa_store;
 	ctl_acct_apply(&o, sa);		/* validates before any prompt */
 	has_pw = ctl_pw_get(&o, pw, sizeof(pw));
 	txn = ctl_begin(ctl, true);
@@ -255,7 +258,6 @@ ctl_account_add(struct ctl *ctl, int argc, char **argv)
 		    "it cannot send", login);
 	printf("account %s %s: ", login, o.update ? "updated" : "added");
 	ctl_acct_describe(sa, has_pw, stdout);
-	free(sa);
 	return CTL_OK;
 }
 
@@ -372,7 +374,7 @@ ctl_account_show(struct ctl *ctl, int argc, char **argv)
 
 	json = ctl_want_json(argc, argv, "account show LOGIN [--json]", 1, 1);
 	login = argv[optind];
-	sa = xcalloc(1, sizeof(*sa));
+	sa = &ctl_sa_store;
 	txn = ctl_begin(ctl, false);
 	if ((rc = spool_account_get(txn, login, sa)) == SPOOL_ENOTFOUND)
 		ctl_die("no account %s", login);
@@ -393,7 +395,6 @@ ctl_account_show(struct ctl *ctl, int argc, char **argv)
 		printf("  stoplist: %zu address%s\n", nstop, nstop == 1 ? "" : "es");
 	}
 	spool_abort(&txn);
-	free(sa);
 	return CTL_OK;
 }
 

@@ -409,7 +409,8 @@ ctl_retry_one(struct spool_txn *txn, const char *qid, int64_t now,
 static int
 ctl_retry_qids(struct ctl *ctl, char **qids, size_t nq, bool explicit)
 {
-	struct spool_msg	*sm = xcalloc(1, sizeof(*sm));
+	static struct spool_msg	 sm_store;	/* 13 KB; static so ctl_die leaks nothing */
+	struct spool_msg	*sm = &sm_store;
 	struct ctl_rcpts	 rs = { .v = NULL };
 	struct spool_txn	*txn = NULL;
 	size_t			 i, n, total = 0, nmsg = 0;
@@ -451,7 +452,6 @@ ctl_retry_qids(struct ctl *ctl, char **qids, size_t nq, bool explicit)
 		printf("retry: %zu recipient%s of %zu message%s due now\n", total,
 		    total == 1 ? "" : "s", nmsg, nmsg == 1 ? "" : "s");
 	free(rs.v);
-	free(sm);
 	return status;
 }
 
@@ -528,7 +528,8 @@ ctl_cmd_retry(struct ctl *ctl, int argc, char **argv)
 static int
 ctl_hold_release(struct ctl *ctl, int argc, char **argv, bool hold)
 {
-	struct spool_msg	*sm = xcalloc(1, sizeof(*sm));
+	static struct spool_msg	 sm_store;	/* 13 KB; static so ctl_die leaks nothing */
+	struct spool_msg	*sm = &sm_store;
 	struct spool_txn	*txn;
 	int			 i, rc, status = CTL_OK;
 	bool			 woke = false;
@@ -564,7 +565,6 @@ ctl_hold_release(struct ctl *ctl, int argc, char **argv, bool hold)
 	}
 	if (woke)
 		ctl_wake_deliverd(ctl);
-	free(sm);
 	return status;
 }
 
@@ -630,7 +630,8 @@ ctl_delete_incoming(struct ctl *ctl, const char *qid)
 int
 ctl_cmd_delete(struct ctl *ctl, int argc, char **argv)
 {
-	struct spool_msg	*sm = xcalloc(1, sizeof(*sm));
+	static struct spool_msg	 sm_store;	/* 13 KB; static so ctl_die leaks nothing */
+	struct spool_msg	*sm = &sm_store;
 	struct ctl_rcpts	 rs = { .v = NULL };
 	struct spool_txn	*txn;
 	size_t			 n;
@@ -662,6 +663,5 @@ ctl_cmd_delete(struct ctl *ctl, int argc, char **argv)
 	}
 	ctl_export_events(ctl);
 	free(rs.v);
-	free(sm);
 	return status;
 }

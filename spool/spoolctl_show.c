@@ -322,7 +322,8 @@ ctl_cmd_show(struct ctl *ctl, int argc, char **argv)
 		{ "body", no_argument, NULL, 'b' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct spool_msg	*sm = xcalloc(1, sizeof(*sm));
+	static struct spool_msg	 sm_store;	/* 13 KB; static so ctl_die leaks nothing */
+	struct spool_msg	*sm = &sm_store;
 	struct spool_issue	 si, *sip = NULL;
 	struct spool_txn	*txn;
 	struct ctl_show		 s;
@@ -366,6 +367,5 @@ ctl_cmd_show(struct ctl *ctl, int argc, char **argv)
 	free(s.ev);
 	free(s.rc);
 	buf_release(&s.file);
-	free(sm);
 	return CTL_OK;
 }
