@@ -6,6 +6,7 @@ when r is even and with Postfix when r is odd.
 """
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 import time
@@ -34,11 +35,19 @@ class Config:
         self.workdir = workdir or tempfile.gettempdir()
         self.verbose = verbose
         self.keys = {}
+        self.tmpdirs = []
 
     def tmpdir(self, prefix):
         d = tempfile.mkdtemp(prefix=prefix, dir=self.workdir)
         os.chmod(d, 0o755)
+        self.tmpdirs.append(d)
         return d
+
+    def cleanup(self):
+        if os.environ.get("SMTPGATE_KEEP_TMP") is None:
+            for d in self.tmpdirs:
+                shutil.rmtree(d, ignore_errors=True)
+        self.tmpdirs = []
 
     def timeout(self, n, per_sec=200.0, base=60.0):
         """A bound for n messages at no less than per_sec messages/s."""
@@ -325,7 +334,7 @@ def end_to_end(cfg, res):
             if why[side]:
                 errors[name] = why[side]
                 continue
-            dump = os.path.join(cfg.tmpdir("sgbench-dump-"), "dump") if cfg.smoke else None
+            dump = _dumpfile(cfg) if cfg.smoke else None
             try:
                 results[name].append(_e2e_once(cfg, res, name, dump))
                 if dump:
@@ -350,6 +359,16 @@ def end_to_end(cfg, res):
                 getattr(row, side).add(m[key])
             if not results[name] and name in errors:
                 getattr(row, side).fail(errors[name])
+
+
+def _dumpfile(cfg):
+    """A file smtp-sink may write (it runs as nobody when we are root)."""
+    d = cfg.tmpdir("sgbench-dump-")
+    if bl.IS_ROOT:
+        import pwd
+        pw = pwd.getpwnam("nobody")
+        os.chown(d, pw.pw_uid, pw.pw_gid)
+    return os.path.join(d, "dump")
 
 
 def _check_dump(dump, name):
