@@ -45,13 +45,14 @@ ctl_pw_prompt(const char *prompt, char *pw, size_t pwsz)
 	struct termios	 old, noecho;
 	size_t		 n;
 
-	(void)fputs(prompt, stderr);
-	(void)fflush(stderr);
+	/* echo goes off before the prompt appears, as getpass(3) does */
 	if (tcgetattr(STDIN_FILENO, &old) == -1)
 		ctl_die("cannot read a password from the terminal: %s", strerror(errno));
 	noecho = old;
 	noecho.c_lflag &= ~(tcflag_t)ECHO;
 	(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &noecho);
+	(void)fputs(prompt, stderr);
+	(void)fflush(stderr);
 	if (fgets(pw, (int)pwsz, stdin) == NULL)
 		pw[0] = '\0';
 	(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);

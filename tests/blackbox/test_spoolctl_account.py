@@ -10,6 +10,7 @@ import json
 import os
 import stat
 import subprocess
+import time
 
 import pytest
 
@@ -251,3 +252,44 @@ def test_issue_block_unknown(g):
     assert "no issue 42" in one_line_error(ctl(g, "issue", "block", "42"), 1)
     one_line_error(ctl(g, "issue", "block", "x"), 2)
     one_line_error(ctl(g, "issue", "block"), 2)
+
+
+def test_password_prompt_on_a_terminal_without_echo(g):
+    """No --password and no --ip on a terminal: asked twice, never echoed."""
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    p = subprocess.Popen([smtpgate.binary("spoolctl"), "-c", g.conf_path, "account", "add",
+                          "prompted"], stdin=slave, stdout=slave, stderr=slave,
+                         start_new_session=True)
+    os.close(slave)
+    seen = b""
+
+    def read_until(word, timeout=10):
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while word not in seen and time.monotonic() < deadline:
+            r, _, _ = select.select([master], [], [], 0.2)
+            if r:
+                try:
+                    seen += os.read(master, 4096)
+                except OSError:
+                    break
+        assert word in seen, seen
+
+    try:
+        read_until(b"Password:")
+        os.write(master, (SECRET + "\n").encode())
+        read_until(b"Again:")
+        os.write(master, (SECRET + "\n").encode())
+        assert p.wait(timeout=10) == 0
+        read_until(b"account prompted added")
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(master)
+    assert SECRET.encode() not in seen
+    assert g.spoolctl_json("account", "show", "prompted")["password"] is True
+    assert SECRET.encode() not in db_bytes(g)
