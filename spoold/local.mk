@@ -36,4 +36,4 @@ spoold_spoold_seed_SOURCES = spoold/spoold_seed.c
 spoold_spoold_seed_LDADD = $(SPOOLD_LIBS)
 
 # Black-box tests (real binaries; see tests/blackbox/lib/smtpgate.py).
-TESTS += tests/blackbox/test_spoold.py
+TESTS += tests/blackbox/test_spoold.py tests/blackbox/test_spoold_smtp.py
