@@ -363,11 +363,11 @@ ctl_cmd_queue(struct ctl *ctl, int argc, char **argv)
 	} else if (cq.t.msgs == 0)
 		printf("queue is empty\n");
 	else
-		printf("-- %zu message%s, %lld KB, %zu recipients (%zu queued, %zu deferred, "
+		printf("-- %zu message%s, %lld KB, %zu recipient%s (%zu queued, %zu deferred, "
 		    "%zu delivered, %zu bounced), %zu held\n", cq.t.msgs,
 		    cq.t.msgs == 1 ? "" : "s", (long long)(cq.t.bytes + 1023) / 1024,
-		    cq.t.rcpts, cq.t.by_state[0], cq.t.by_state[1], cq.t.by_state[2],
-		    cq.t.by_state[3], cq.t.held);
+		    cq.t.rcpts, cq.t.rcpts == 1 ? "" : "s", cq.t.by_state[0],
+		    cq.t.by_state[1], cq.t.by_state[2], cq.t.by_state[3], cq.t.held);
 	free(cq.rs.v);
 	if (fflush(stdout) == EOF)
 		ctl_die("write: %s", strerror(errno));
