@@ -358,6 +358,7 @@ main(int argc, char **argv)
 	ctx.cf = conf_load_or_exit(a.conf);
 	if (a.mode == SM_NEWALIASES) {
 		log_debug("smtpgate has no alias database: nothing to do");
+		conf_free(&ctx.cf);
 		return EX_OK;
 	}
 	if (ctx.cf->cf_sendmail_account[0] == '\0')
@@ -368,8 +369,11 @@ main(int argc, char **argv)
 	sm_check_account(ctx.cf);
 	sm_setup_ctx(&ctx, &a);
 	sm_rd_init(&rd, STDIN_FILENO, a.mode == SM_SMTP);
-	if (a.mode == SM_SMTP)
-		return sm_smtp_session(&ctx, &rd);
+	if (a.mode == SM_SMTP) {
+		rc = sm_smtp_session(&ctx, &rd);
+		conf_free(&ctx.cf);
+		return rc;
+	}
 	spool_env_init(&env);
 	sm_args_rcpts(&ctx, argc - first, argv + first, &env);
 	if (!a.extract && env.se_nrcpt == 0)
