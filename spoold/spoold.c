@@ -79,7 +79,8 @@ spoold_file_names(struct spoold *sd, struct spoold_names *nm, size_t *done_r)
 			return rc;
 		}
 		if (rc != 0 && n > 1) {
-			batch = 1;	/* isolate the file: its neighbours go on */
+			/* file the ones before it, then the file alone */
+			batch = bad > 0 && bad < n ? bad : 1;
 			continue;
 		}
 		if (rc != 0)
@@ -206,6 +207,24 @@ spoold_cleanup_tmp(const struct spoold *sd)
 		log_info("removed %zu stale file(s) from incoming/tmp", n);
 }
 
+/* Events a failed export left behind are appended at the next rescan. */
+static void
+spoold_export_retry(struct spoold *sd)
+{
+	size_t	 n = 0;
+	int	 rc;
+
+	if (!sd->sd_export_pending)
+		return;
+	if ((rc = spool_events_export(sd->sd_sp, sd->sd_cf->cf_event_log, &n)) != 0) {
+		log_warnx("events export to %s: %s", sd->sd_cf->cf_event_log,
+		    spool_strerror(rc));
+		return;
+	}
+	sd->sd_export_pending = false;
+	log_info("events export resumed: %zu event(s)", n);
+}
+
 static void
 spoold_loop(struct spoold *sd, int ifd)
 {
@@ -219,6 +238,7 @@ spoold_loop(struct spoold *sd, int ifd)
 		now = time(NULL);
 		if (now >= next_scan) {
 			spoold_cleanup_tmp(sd);
+			spoold_export_retry(sd);
 			dirty = true;
 			next_scan = now + sd->sd_cf->cf_spoold_rescan_interval;
 		}

@@ -517,9 +517,11 @@ spoold_file_batch(struct spoold *sd, char (*names)[SPOOLD_NAME_MAX], size_t n,
 		if (items[i].it_action != SA_SKIP && items[i].it_action != SA_QUARANTINE)
 			sd->sd_filed++;
 	}
-	if ((rc = spool_events_export(sd->sd_sp, sd->sd_cf->cf_event_log, &nexp)) != 0)
-		log_warnx("events export to %s: %s (retried after the next batch)",
+	rc = spool_events_export(sd->sd_sp, sd->sd_cf->cf_event_log, &nexp);
+	if (rc != 0)
+		log_warnx("events export to %s: %s (retried at the next rescan)",
 		    sd->sd_cf->cf_event_log, spool_strerror(rc));
+	sd->sd_export_pending = rc != 0;
 	rc = 0;
 	spoold_move_files(sd, items, n);
 out:

@@ -24,6 +24,7 @@ struct spoold {
 	char		 sd_trigger[4096];
 	/* counters since start (for the pass log line and tests) */
 	size_t		 sd_filed, sd_quarantined, sd_moved_again;
+	bool		 sd_export_pending;	/* the last events export failed */
 };
 
 /*

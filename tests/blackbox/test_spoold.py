@@ -325,3 +325,18 @@ def test_bench_filing_throughput(batch):
             batch, n, wall, n / wall, passes[-1] if passes else ""))
     finally:
         g.close()
+
+
+def test_events_export_failure_is_retried(gw):
+    evdir = os.path.join(gw.dir, "evdir")
+    gw.conf["event_log"] = os.path.join(evdir, "events.jsonl")
+    gw.write_conf()
+    gw.start("spoold")
+    q = drop(gw, "acme", ["x@example.net"], message(omit=("Date",)))
+    wait_log(gw, "events export to %s" % gw.event_log)
+    assert q in gw.log("spoold")          # filed and logged all the same
+    os.mkdir(evdir)
+    os.chmod(evdir, 0o777)
+    e = gw.wait_events(lambda e: e["queue_id"] == q, what="exported late")[0]
+    assert e["msg"] == "635 6.7.8 no Date:"
+    wait_log(gw, "events export resumed: 1 event(s)")
