@@ -15,6 +15,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -370,6 +371,8 @@ main(int argc, char **argv)
 	sm_setup_ctx(&ctx, &a);
 	sm_rd_init(&rd, STDIN_FILENO, a.mode == SM_SMTP);
 	if (a.mode == SM_SMTP) {
+		ctx.extract = false;	/* recipients come from RCPT TO only */
+		(void)signal(SIGPIPE, SIG_IGN);	/* a gone client is an EX_IOERR */
 		rc = sm_smtp_session(&ctx, &rd);
 		conf_free(&ctx.cf);
 		return rc;
