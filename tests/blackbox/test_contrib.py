@@ -195,6 +195,8 @@ def test_make_install_puts_files_per_contract():
                   "libexec/smtpgate/spoold", "libexec/smtpgate/deliverd"):
             assert os.access(p(f), os.X_OK), f
         for f in ("share/man/man5/smtpgate.conf.5", "share/man/man8/smtpgate-sendmail.8",
+                  "share/man/man8/smtpd.8", "share/man/man8/spoold.8",
+                  "share/man/man8/deliverd.8", "share/man/man8/spoolctl.8",
                   "lib/systemd/system/smtpgate.target",
                   "lib/systemd/system/smtpgate-smtpd.service",
                   "lib/sysusers.d/smtpgate.conf", "lib/tmpfiles.d/smtpgate.conf"):
