@@ -314,6 +314,69 @@ ctl_show_json(const struct spool_msg *sm, const struct spool_issue *si,
 	json_gen_free(&jg);
 }
 
+/* A QID that left the queue (all recipients final, or deleted) still has
+ * its delivery log: that is what the operator asking about it wants. */
+static int
+ctl_show_removed(const char *qid, struct ctl_show *s, bool json)
+{
+	const struct ctl_event	*ev;
+	struct json_gen		*jg;
+	size_t			 i;
+
+	if (!json) {
+		printf("%s  removed from the queue (every recipient final)\n", qid);
+		if (s->nev > 0 && s->ev[0].ev_account != NULL)
+			printf("  account: %s\n", s->ev[0].ev_account);
+		printf("delivery log:\n");
+		for (i = 0; i < s->nev; i++) {
+			ev = &s->ev[i];
+			printf("  %s %s %s%s%s hop=%s: %s\n", ev->ev_dt ? ev->ev_dt : "?",
+			    ev->ev_to ? ev->ev_to : "?", ev->ev_event ? ev->ev_event : "?",
+			    ev->ev_class ? "/" : "", ev->ev_class ? ev->ev_class : "",
+			    ev->ev_hop ? ev->ev_hop : "-", ev->ev_msg ? ev->ev_msg : "");
+		}
+		return CTL_OK;
+	}
+	jg = json_gen_new(false);
+	json_obj_begin(jg);
+	json_kv_str(jg, "qid", qid);
+	json_kv_str(jg, "state", "removed");
+	json_kv_bool(jg, "held", false);
+	json_kv_str(jg, "account", s->nev > 0 ? s->ev[0].ev_account : NULL);
+	json_key(jg, "events");
+	json_arr_begin(jg);
+	for (i = 0; i < s->nev; i++) {
+		ev = &s->ev[i];
+		json_obj_begin(jg);
+		json_kv_str(jg, "dt", ev->ev_dt);
+		json_kv_str(jg, "to", ev->ev_to);
+		json_kv_str(jg, "event", ev->ev_event);
+		if (ev->ev_class != NULL)
+			json_kv_str(jg, "class", ev->ev_class);
+		json_kv_str(jg, "hop", ev->ev_hop);
+		json_kv_str(jg, "msg", ev->ev_msg);
+		json_kv_int(jg, "attempt", ev->ev_attempt);
+		json_obj_end(jg);
+	}
+	json_arr_end(jg);
+	json_obj_end(jg);
+	ctl_json_print(jg);
+	json_gen_free(&jg);
+	return CTL_OK;
+}
+
+static void
+ctl_show_free(struct ctl_show *s)
+{
+	size_t	i;
+
+	for (i = 0; i < s->nev; i++)
+		ctl_event_free(&s->ev[i]);
+	free(s->ev);
+	free(s->rc);
+	buf_release(&s->file);
+}
+
 int
 ctl_cmd_show(struct ctl *ctl, int argc, char **argv)
 {
@@ -329,7 +392,6 @@ ctl_cmd_show(struct ctl *ctl, int argc, char **argv)
 	struct ctl_show		 s;
 	const char		*qid;
 	bool			 json = false, body = false;
-	size_t			 i;
 	int			 ch, rc;
 
 	while ((ch = ctl_getopt(argc, argv, lo)) != -1) {
@@ -344,8 +406,17 @@ ctl_cmd_show(struct ctl *ctl, int argc, char **argv)
 		return CTL_FAIL;
 	memset(&s, 0, sizeof(s));
 	txn = ctl_begin(ctl, false);
-	if ((rc = spool_msg_get(txn, qid, sm)) == SPOOL_ENOTFOUND)
-		ctl_die("no message %s", qid);
+	if ((rc = spool_msg_get(txn, qid, sm)) == SPOOL_ENOTFOUND) {
+		(void)spool_log_iter_qid(txn, qid, ctl_show_ev_cb, &s);
+		spool_abort(&txn);
+		if (s.nev == 0) {
+			ctl_show_free(&s);
+			ctl_die("no message %s", qid);
+		}
+		rc = ctl_show_removed(qid, &s, json);
+		ctl_show_free(&s);
+		return rc;
+	}
 	if (rc != 0)
 		ctl_die_rc(rc, "%s", qid);
 	if (sm->sm_issue != 0 && spool_issue_get(txn, sm->sm_issue, &si) == 0)
@@ -362,10 +433,6 @@ ctl_cmd_show(struct ctl *ctl, int argc, char **argv)
 		ctl_show_json(sm, sip, &s, body);
 	else
 		ctl_show_text(sm, sip, &s, body);
-	for (i = 0; i < s.nev; i++)
-		ctl_event_free(&s.ev[i]);
-	free(s.ev);
-	free(s.rc);
-	buf_release(&s.file);
+	ctl_show_free(&s);
 	return CTL_OK;
 }

@@ -114,6 +114,8 @@ def test_deferred_message_shows_reply_and_retry_delivers(live, mx):
     mx.wait_received(1, rcpt=SLOW)
     smtpgate.wait_for(lambda: g.spoolctl_json("queue") == [], 10, what="empty queue")
     assert "queue is empty" in g.spoolctl("queue").stdout
+    log = [(e["to"], e["event"]) for e in g.spoolctl_json("show", qid)["events"]]
+    assert log == [(SLOW, "deferred"), (SLOW, "delivered")]
 
 
 def test_hold_keeps_it_until_release(live, mx):
@@ -148,7 +150,12 @@ def test_delete_bounces_admin_and_removes(live, mx):
     assert ev["class"] == "admin" and ev["to"] == SLOW and ev["account"] == "acc"
     assert qid not in g.files("queue")
     assert g.spoolctl_json("queue") == []
-    assert "no message %s" % qid in one_line_error(ctl(g, "show", qid), 1)
+    # gone from the queue, but its history is still there
+    shown = g.spoolctl_json("show", qid)
+    assert shown["state"] == "removed" and shown["held"] is False
+    assert [(e["event"], e.get("class")) for e in shown["events"]] == \
+        [("deferred", None), ("bounced", "admin")]
+    assert "removed from the queue" in g.spoolctl("show", qid).stdout
     b = g.spoolctl_json("bounces", "--last", "1")
     assert b[0]["to"] == SLOW and b[0]["class"] == "admin"
     # deliverd keeps running fine afterwards
