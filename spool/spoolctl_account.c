@@ -180,8 +180,9 @@ ctl_acct_describe(const struct spool_account *sa, bool pw_changed, FILE *fp)
 	    sa->sa_senders == SPOOL_SENDERS_REGISTERED ? "registered" : "any");
 }
 
-static int
-ctl_account_add(struct ctl *ctl, int argc, char **argv)
+/* Options and the login operand of `account add`. */
+static const char *
+ctl_account_add_opts(int argc, char **argv, struct ctl_acct_opts *op)
 {
 	static const struct option lo[] = {
 		{ "password", required_argument, NULL, 'p' },
@@ -200,12 +201,7 @@ ctl_account_add(struct ctl *ctl, int argc, char **argv)
 	    "[--ip CIDR]... [--sandbox] [--callback-url URL] "
 	    "[--callback-format json|stream] [--senders any|registered] [--update]";
 	struct ctl_acct_opts	 o = { .sandbox = -1 };
-	struct spool_account	*sa;
-	struct spool_txn	*txn;
-	const char		*login;
-	char			 pw[CTL_PW_MAX];
-	bool			 has_pw;
-	int			 ch, rc;
+	int			 ch;
 
 	while ((ch = ctl_getopt(argc, argv, lo)) != -1) {
 		switch (ch) {
@@ -226,11 +222,26 @@ ctl_account_add(struct ctl *ctl, int argc, char **argv)
 		}
 	}
 	ctl_operands(argc, argv, 1, 1, syn);
-	login = argv[optind];
-	if (!ctl_login_ok(login))
-		ctl_usage("account add: bad login \"%s\"", login);
+	if (!ctl_login_ok(argv[optind]))
+		ctl_usage("account add: bad login \"%s\"", argv[optind]);
 	if (o.password != NULL && o.password_file != NULL)
 		ctl_usage("account add: give --password or --password-file, not both");
+	*op = o;
+	return argv[optind];
+}
+
+static int
+ctl_account_add(struct ctl *ctl, int argc, char **argv)
+{
+	struct ctl_acct_opts	 o;
+	struct spool_account	*sa;
+	struct spool_txn	*txn;
+	const char		*login;
+	char			 pw[CTL_PW_MAX];
+	bool			 has_pw;
+	int			 rc;
+
+	login = ctl_account_add_opts(argc, argv, &o);
 	sa = &ctl_sa_store;
 	ctl_acct_apply(&o, sa);		/* validates before any prompt */
 	has_pw = ctl_pw_get(&o, pw, sizeof(pw));

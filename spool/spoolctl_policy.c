@@ -265,8 +265,9 @@ ctl_dkim_read_key(const char *file, struct pkey_info *pi, size_t *len_r)
 	return pem;
 }
 
-static int
-ctl_dkim_add(struct ctl *ctl, int argc, char **argv)
+/* Options and operands of `dkim add` into sd; returns the key file. */
+static const char *
+ctl_dkim_add_opts(int argc, char **argv, struct spool_dkim *sd)
 {
 	static const struct option lo[] = {
 		{ "selector", required_argument, NULL, 's' },
@@ -275,21 +276,15 @@ ctl_dkim_add(struct ctl *ctl, int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char syn[] = "dkim add LOGIN DOMAIN --selector SEL --key PEMFILE [--default]";
-	struct spool_dkim	 sd;
-	struct spool_txn	*txn;
-	struct pkey_info	 pi;
-	struct buf		 zone;
-	const char		*sel = NULL, *keyfile = NULL;
-	char			*pem;
-	size_t			 len;
-	int			 ch, rc;
+	const char	*sel = NULL, *keyfile = NULL;
+	int		 ch;
 
-	memset(&sd, 0, sizeof(sd));
+	memset(sd, 0, sizeof(*sd));
 	while ((ch = ctl_getopt(argc, argv, lo)) != -1) {
 		switch (ch) {
 		case 's': sel = optarg; break;
 		case 'k': keyfile = optarg; break;
-		case 'd': sd.sd_default = true; break;
+		case 'd': sd->sd_default = true; break;
 		}
 	}
 	ctl_operands(argc, argv, 2, 2, syn);
@@ -301,10 +296,26 @@ ctl_dkim_add(struct ctl *ctl, int argc, char **argv)
 		ctl_usage("dkim add: bad domain \"%s\"", argv[optind + 1]);
 	if (!ctl_selector_ok(sel))
 		ctl_usage("dkim add: bad selector \"%s\"", sel);
-	(void)str_copy(sd.sd_login, sizeof(sd.sd_login), argv[optind]);
-	(void)str_copy(sd.sd_domain, sizeof(sd.sd_domain), argv[optind + 1]);
-	str_lower(sd.sd_domain);
-	(void)str_copy(sd.sd_selector, sizeof(sd.sd_selector), sel);
+	(void)str_copy(sd->sd_login, sizeof(sd->sd_login), argv[optind]);
+	(void)str_copy(sd->sd_domain, sizeof(sd->sd_domain), argv[optind + 1]);
+	str_lower(sd->sd_domain);
+	(void)str_copy(sd->sd_selector, sizeof(sd->sd_selector), sel);
+	return keyfile;
+}
+
+static int
+ctl_dkim_add(struct ctl *ctl, int argc, char **argv)
+{
+	struct spool_dkim	 sd;
+	struct spool_txn	*txn;
+	struct pkey_info	 pi;
+	struct buf		 zone;
+	const char		*keyfile;
+	char			*pem;
+	size_t			 len;
+	int			 rc;
+
+	keyfile = ctl_dkim_add_opts(argc, argv, &sd);
 	pem = ctl_dkim_read_key(keyfile, &pi, &len);
 	sd.sd_alg = pi.pk_alg == PKEY_ED25519 ? SPOOL_DKIM_ED25519 : SPOOL_DKIM_RSA;
 	sd.sd_created = ctl->now;
