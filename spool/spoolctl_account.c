@@ -96,7 +96,7 @@ ctl_pw_get(const struct ctl_acct_opts *o, char *pw, size_t pwsz)
 }
 
 static void
-ctl_pw_hash(const char *pw, struct spool_account *sa)
+ctl_pw_hash(const char *pw, char *out, size_t outsz)
 {
 	void	*data = NULL;
 	int	 size = 0;
@@ -107,7 +107,7 @@ ctl_pw_hash(const char *pw, struct spool_account *sa)
 	hash = crypt_ra(pw, setting, &data, &size);
 	free(setting);
 	if (hash == NULL || hash[0] == '*' ||
-	    str_copy(sa->sa_pwhash, sizeof(sa->sa_pwhash), hash) == -1) {
+	    str_copy(out, outsz, hash) == -1) {
 		freezero(data, (size_t)size);
 		ctl_die("crypt: cannot hash the password");
 	}
@@ -237,14 +237,17 @@ ctl_account_add(struct ctl *ctl, int argc, char **argv)
 	struct spool_account	*sa;
 	struct spool_txn	*txn;
 	const char		*login;
-	char			 pw[CTL_PW_MAX];
+	char			 pw[CTL_PW_MAX], hash[256];
 	bool			 has_pw;
 	int			 rc;
 
 	login = ctl_account_add_opts(argc, argv, &o);
 	sa = &ctl_sa_store;
 	ctl_acct_apply(&o, sa);		/* validates before any prompt */
-	has_pw = ctl_pw_get(&o, pw, sizeof(pw));
+	/* yescrypt takes a while: hash before the write transaction */
+	if ((has_pw = ctl_pw_get(&o, pw, sizeof(pw))))
+		ctl_pw_hash(pw, hash, sizeof(hash));
+	explicit_bzero(pw, sizeof(pw));
 	txn = ctl_begin(ctl, true);
 	rc = spool_account_get(txn, login, sa);
 	if (rc == 0 && !o.update)
@@ -260,8 +263,7 @@ ctl_account_add(struct ctl *ctl, int argc, char **argv)
 	}
 	ctl_acct_apply(&o, sa);
 	if (has_pw)
-		ctl_pw_hash(pw, sa);
-	explicit_bzero(pw, sizeof(pw));
+		(void)str_copy(sa->sa_pwhash, sizeof(sa->sa_pwhash), hash);
 	if ((rc = spool_account_put(txn, sa)) != 0)
 		ctl_die_rc(rc, "account %s", login);
 	ctl_commit(&txn);
