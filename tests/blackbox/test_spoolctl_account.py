@@ -293,3 +293,39 @@ def test_password_prompt_on_a_terminal_without_echo(g):
     assert SECRET.encode() not in seen
     assert g.spoolctl_json("account", "show", "prompted")["password"] is True
     assert SECRET.encode() not in db_bytes(g)
+
+
+def test_accounts_take_effect_at_smtpd_without_restart():
+    """A password set by spoolctl authenticates at smtpd (yescrypt checked
+    by smtpd); a changed password and a deleted account apply at once."""
+    import smtplib
+
+    if not os.path.exists(smtpgate.binary("smtpd")):
+        pytest.skip("smtpd not built")
+    g = smtpgate.Gateway(tls=True, port_tls="starttls", extra={"auth_plaintext": "yes"})
+    try:
+        g.add_account("authed", password=SECRET)
+        g.start("smtpd")
+
+        def login(pw):
+            s = smtplib.SMTP("127.0.0.1", g.port, timeout=15)
+            try:
+                s.ehlo("me")
+                s.login("authed", pw)
+                return True
+            except smtplib.SMTPAuthenticationError:
+                return False
+            finally:
+                try:
+                    s.quit()
+                except smtplib.SMTPException:
+                    pass
+
+        assert login(SECRET)
+        assert not login("wrong-" + SECRET)
+        g.spoolctl("account", "add", "authed", "--update", "--password", "n3w-" + SECRET)
+        assert login("n3w-" + SECRET) and not login(SECRET)
+        g.spoolctl("account", "del", "authed")
+        assert not login("n3w-" + SECRET)
+    finally:
+        g.close()
