@@ -440,7 +440,7 @@ spoold_flush_log(const struct spoold_item *it)
 	}
 }
 
-/* After the commit: the files follow the database. */
+/* After the commit: the files follow the database (renames only). */
 static void
 spoold_move_files(struct spoold *sd, struct spoold_item *items, size_t n)
 {
@@ -474,14 +474,27 @@ spoold_move_files(struct spoold *sd, struct spoold_item *items, size_t n)
 			log_warnx("%s: cannot move out of incoming/new: %s", name,
 			    spool_strerror(rc));
 	}
-	if (queued && (rc = spool_sync(dir, SPOOL_QUEUE)) != 0)
+	sd->sd_dirty_queue = queued;
+	sd->sd_dirty_quar = quar;
+	sd->sd_dirty_new = touched;
+}
+
+/* One fsync per directory per batch, then wake deliverd. */
+static void
+spoold_sync_dirs(struct spoold *sd)
+{
+	const char	*dir = sd->sd_cf->cf_spool_dir;
+	int		 rc;
+
+	if (sd->sd_dirty_queue && (rc = spool_sync(dir, SPOOL_QUEUE)) != 0)
 		log_warnx("fsync queue/: %s", spool_strerror(rc));
-	if (quar && (rc = spool_sync(dir, SPOOL_QUARANTINE)) != 0)
+	if (sd->sd_dirty_quar && (rc = spool_sync(dir, SPOOL_QUARANTINE)) != 0)
 		log_warnx("fsync quarantine/: %s", spool_strerror(rc));
-	if (touched && (rc = spool_sync(dir, SPOOL_NEW)) != 0)
+	if (sd->sd_dirty_new && (rc = spool_sync(dir, SPOOL_NEW)) != 0)
 		log_warnx("fsync incoming/new: %s", spool_strerror(rc));
-	if (queued)
+	if (sd->sd_dirty_queue)
 		trigger_pull(sd->sd_trigger);
+	sd->sd_dirty_queue = sd->sd_dirty_quar = sd->sd_dirty_new = false;
 }
 
 int
@@ -512,6 +525,11 @@ spoold_file_batch(struct spoold *sd, char (*names)[SPOOLD_NAME_MAX], size_t n,
 	}
 	if ((rc = spool_commit(&txn)) != 0)
 		goto out;
+	/*
+	 * The renames come first: deliverd may already see the committed
+	 * schedule entries, and looks for queue/QID (then incoming/new/QID).
+	 */
+	spoold_move_files(sd, items, n);
 	for (i = 0; i < n; i++) {
 		spoold_flush_log(&items[i]);
 		if (items[i].it_action != SA_SKIP && items[i].it_action != SA_QUARANTINE)
@@ -523,7 +541,7 @@ spoold_file_batch(struct spoold *sd, char (*names)[SPOOLD_NAME_MAX], size_t n,
 		    sd->sd_cf->cf_event_log, spool_strerror(rc));
 	sd->sd_export_pending = rc != 0;
 	rc = 0;
-	spoold_move_files(sd, items, n);
+	spoold_sync_dirs(sd);
 out:
 	for (i = 0; i < n; i++)
 		buf_release(&items[i].it_log);

@@ -25,6 +25,7 @@ struct spoold {
 	/* counters since start (for the pass log line and tests) */
 	size_t		 sd_filed, sd_quarantined, sd_moved_again;
 	bool		 sd_export_pending;	/* the last events export failed */
+	bool		 sd_dirty_queue, sd_dirty_quar, sd_dirty_new;	/* dirs to fsync */
 };
 
 /*
