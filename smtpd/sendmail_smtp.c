@@ -83,13 +83,16 @@ sm_do_ehlo(struct sm_sess *s, const struct smtp_cmd *c)
 static bool
 sm_size_ok(const struct sm_ctx *ctx, const char *params)
 {
-	const char	*p = params;
-	long long	 n;
+	const char		*p = params;
+	char			*end;
+	unsigned long long	 n;
 
 	while ((p = strcasestr(p, "SIZE=")) != NULL) {
 		if (p == params || p[-1] == ' ') {
-			n = atoll(p + 5);
-			return n <= (long long)ctx->cf->cf_max_message_size;
+			errno = 0;
+			n = strtoull(p + 5, &end, 10);
+			return errno == 0 && end != p + 5 &&
+			    n <= (unsigned long long)ctx->cf->cf_max_message_size;
 		}
 		p += 5;
 	}
