@@ -250,6 +250,15 @@ sm_field_is(const struct sm_hdrs *h, size_t i, const char *name)
 	return j < h->f[i].len && s[j] == ':';
 }
 
+/* Address fields whose bare user names get @hostname (sm_qualify). */
+static bool
+sm_field_addrs(const struct sm_hdrs *h, size_t i)
+{
+	return sm_field_is(h, i, "From") || sm_field_is(h, i, "Sender") ||
+	    sm_field_is(h, i, "Reply-To") || sm_field_is(h, i, "To") ||
+	    sm_field_is(h, i, "Cc");
+}
+
 /* Adds one header line (a new field, or a continuation when cont). */
 static int
 sm_hdr_add(struct sm_hdrs *h, const struct buf *line, bool cont)
@@ -268,20 +277,119 @@ sm_hdr_add(struct sm_hdrs *h, const struct buf *line, bool cont)
 	return buf_append(&h->hb, line->data, line->len);
 }
 
+/*
+ * Local programs write bare user names ("From: root (Cron Daemon)", "To:
+ * root"). Like Postfix's cleanup for local mail, @hostname is appended to
+ * an address without a domain, inside <> or when it is the one word of a
+ * list element (group members too); anything odder (quoted local
+ * parts, several words) is left as written. On true, out holds the
+ * rewritten field.
+ */
+struct sm_qstate {
+	bool	 skip;		/* quoted string or group: leave the element */
+	bool	 at;		/* the element's address has a domain */
+	bool	 angle_seen;
+	bool	 inword;
+	size_t	 words;		/* words outside comments and <> */
+	size_t	 end;		/* just after the last address character */
+};
+
+static bool
+sm_qualify(const char *s, size_t len, const char *host, struct buf *out)
+{
+	struct sm_qstate q = { 0 };
+	size_t		 ins[64], n = 0, i, k, from = 0, astart = 0;
+	int		 depth = 0;
+	bool		 quote = false, angle = false, aat = false;
+	const char	*colon = memchr(s, ':', len);
+	char		 c;
+
+	/* the field is "Name: value": scan the value only */
+	for (i = colon ? (size_t)(colon - s) + 1 : len;
+	    i <= len && n < sizeof(ins) / sizeof(ins[0]); i++) {
+		c = i < len ? s[i] : ',';
+		if (quote || depth > 0) {
+			if (c == '\\')
+				i++;
+			else if (quote)
+				quote = c != '"';
+			else
+				depth += c == '(' ? 1 : c == ')' ? -1 : 0;
+			continue;
+		}
+		if (angle && c != '>') {
+			aat |= c == '@';
+			continue;
+		}
+		switch (c) {
+		case '(':
+			depth = 1;
+			q.inword = false;
+			break;
+		case '"':
+			quote = q.skip = true;
+			break;
+		case '<':
+			angle = q.angle_seen = true;
+			aat = false;
+			astart = i + 1;
+			break;
+		case '>':
+			if (!aat && i > astart && !q.skip)
+				ins[n++] = i;
+			angle = false;
+			break;
+		case ',':
+		case ';':
+			if (!q.skip && !q.angle_seen && !q.at && q.words == 1)
+				ins[n++] = q.end;
+			memset(&q, 0, sizeof(q));
+			break;
+		case ':':	/* "group name:" is no address; members follow */
+			memset(&q, 0, sizeof(q));
+			break;
+		case ' ': case '\t': case '\r': case '\n':
+			q.inword = false;
+			break;
+		default:
+			q.at |= c == '@';
+			q.words += !q.inword;
+			q.inword = true;
+			q.end = i + 1;
+			break;
+		}
+	}
+	if (n == 0)
+		return false;
+	buf_reset(out);
+	for (k = 0; k < n; k++) {
+		if (buf_append(out, s + from, ins[k] - from) == -1 ||
+		    buf_printf(out, "@%s", host) == -1)
+			return false;	/* does not fit: keep the field as written */
+		from = ins[k];
+	}
+	return buf_append(out, s + from, len - from) == 0;
+}
+
 /* Adds the addresses of To:/Cc:/Bcc: field i to env (-t). */
 static int
 sm_hdr_rcpts(const struct sm_ctx *ctx, const struct sm_hdrs *h, size_t i,
     struct spool_env *env, char *err, size_t errsz)
 {
-	const char		*s = h->hb.data + h->f[i].off;
-	const char		*colon = memchr(s, ':', h->f[i].len);
-	struct buf		 v;
+	const char		*s = h->hb.data + h->f[i].off, *colon;
+	size_t			 len = h->f[i].len, pos = 0, k;
+	struct buf		 v, q;
 	struct rfc5322addr	 ra;
-	size_t			 pos = 0, k;
 	int			 rc = 0;
 
-	buf_init(&v, h->f[i].len + 1);
-	for (k = (size_t)(colon - s) + 1; k < h->f[i].len; k++)
+	buf_init(&q, 2 * len + 4096);
+	if (sm_qualify(s, len, ctx->cf->cf_hostname, &q)) {
+		s = q.data;	/* "To: root" means root@hostname, as in the header */
+		len = q.len;
+	}
+	colon = memchr(s, ':', len);
+	buf_init(&v, len + 1);
+	for (k = (size_t)(colon - s) + 1; k < len; k++)
 		if (s[k] != '\r' && s[k] != '\n')	/* unfold */
 			(void)buf_putc(&v, s[k]);
 	for (;;) {
@@ -303,6 +411,7 @@ sm_hdr_rcpts(const struct sm_ctx *ctx, const struct sm_hdrs *h, size_t i,
 	}
 out:
 	buf_release(&v);
+	buf_release(&q);
 	return rc;
 }
 
@@ -498,7 +607,7 @@ sm_write_header(const struct sm_ctx *ctx, struct sm_out *o,
 	size_t		 i;
 
 	sm_rfc5322_date(date, sizeof(date));
-	buf_init(&b, 64 * 1024);
+	buf_init(&b, 2 * (size_t)ctx->cf->cf_max_header_size + SM_PIECE_MAX);
 	if (ctx->smtp)
 		(void)buf_printf(&b, "Received: from %s (localhost)\r\n"
 		    "\tby %s (smtpgate-sendmail -bs, from userid %lu)\r\n"
@@ -512,7 +621,11 @@ sm_write_header(const struct sm_ctx *ctx, struct sm_out *o,
 	for (i = 0; i < h->n; i++) {
 		if (sm_field_is(h, i, "Bcc"))
 			continue;
-		sm_out_put(o, h->hb.data + h->f[i].off, h->f[i].len, true);
+		if (sm_field_addrs(h, i) && sm_qualify(h->hb.data + h->f[i].off,
+		    h->f[i].len, ctx->cf->cf_hostname, &b))
+			sm_out_put(o, b.data, b.len, true);
+		else
+			sm_out_put(o, h->hb.data + h->f[i].off, h->f[i].len, true);
 		sm_out_put(o, "\r\n", 2, true);
 	}
 	buf_reset(&b);

@@ -123,6 +123,39 @@ def test_i_keeps_dot_lines_and_bare_cr_becomes_crlf(gw):
     assert b"From: =?UTF-8?B?" in msg
 
 
+CRON_MSG = (b"From: root (Cron Daemon)\n"
+            b"To: root\n"
+            b"Subject: Cron <root@vm> run-parts --report /etc/cron.daily\n"
+            b"MIME-Version: 1.0\n"
+            b"Content-Type: text/plain; charset=UTF-8\n"
+            b"Content-Transfer-Encoding: 8bit\n"
+            b"X-Cron-Env: <SHELL=/bin/sh>\n"
+            b"\n"
+            b"run-parts: /etc/cron.daily/logrotate exited with return code 1\n")
+
+
+def test_cron_style_bare_names_get_the_hostname(gw):
+    # Debian cron runs exactly this
+    r = sendmail(gw, ["-FCronDaemon", "-i", "-B8BITMIME", "-oem", "root"], CRON_MSG)
+    assert r.returncode == 0, r.stderr
+    env, msg = read_spool_file(new_files(gw)[0])
+    assert env["rcpt"] == ["root@gate.test"]
+    assert b"\r\nFrom: root@gate.test (Cron Daemon)\r\n" in msg
+    assert b"\r\nTo: root@gate.test\r\n" in msg
+
+
+def test_t_qualifies_bare_names_and_keeps_odd_ones(gw):
+    r = sendmail(gw, ["-t"], b"From: App <app>\nTo: root, Bob <bob>, \"Q, R\" <q@example.net>\n"
+                 b"Cc: team: a, b@example.org;\nSubject: x\n\nhi\n")
+    assert r.returncode == 0, r.stderr
+    env, msg = read_spool_file(new_files(gw)[0])
+    assert sorted(env["rcpt"]) == ["a@gate.test", "b@example.org", "bob@gate.test",
+                                   "q@example.net", "root@gate.test"]
+    assert b"From: App <app@gate.test>\r\n" in msg
+    assert b"To: root@gate.test, Bob <bob@gate.test>, \"Q, R\" <q@example.net>\r\n" in msg
+    assert b"Cc: team: a@gate.test, b@example.org;\r\n" in msg
+
+
 def test_bs_smtp_dialogue(gw):
     dialogue = (b"EHLO client.example\r\n"
                 b"MAIL FROM:<app@example.com>\r\n"
@@ -265,13 +298,18 @@ def test_pipeline_to_sandbox_delivery():
                                                    subject="via -bs") + b".\r\nQUIT\r\n")
         r = sendmail(g, ["-bs"], dialogue)
         assert r.returncode == 0 and b"queued as" in r.stdout, r.stdout + r.stderr
-        for rcpt in ("t1@example.net", "bs1@example.net"):
+        r = sendmail(g, ["-FCronDaemon", "-i", "-B8BITMIME", "-oem", "cronrcpt"], CRON_MSG)
+        assert r.returncode == 0, r.stderr
+        me = "%s@gate.test" % pwd.getpwuid(os.getuid()).pw_name
+        for rcpt, frm in (("t1@example.net", "cron@example.com"),
+                          ("bs1@example.net", "cron@example.com"),
+                          ("cronrcpt@gate.test", me)):
             ev = g.wait_events(lambda e, rcpt=rcpt: e.get("to") == rcpt and
                                e.get("event") == "delivered", timeout=30,
                                what="delivered event for %s" % rcpt)[0]
             assert ev["sandbox"] is True
             assert ev["account"] == ACCOUNT
-            assert ev["from"] == "cron@example.com"
+            assert ev["from"] == frm
         # -bp lists the queue through spoolctl
         r = sendmail(g, ["-bp"])
         assert r.returncode == 0, r.stderr
