@@ -51,8 +51,8 @@ def clean_env(**extra):
 def test_demo_from_a_clean_clone():
     if shutil.which("git") is None or shutil.which("swaks") is None:
         pytest.skip("git or swaks missing (contrib/install-deps installs them)")
-    if subprocess.run(["git", "-C", SRCDIR, "rev-parse", "HEAD"],
-                      capture_output=True).returncode != 0:
+    # a release tarball (make distcheck) has nothing to clone
+    if not os.path.exists(os.path.join(SRCDIR, ".git")):
         pytest.skip("%s is not a git checkout" % SRCDIR)
     tmp = tempfile.mkdtemp(prefix="sgdemo-")
     os.chmod(tmp, 0o755)        # as root the daemons (user smtpgate) must reach demo/
