@@ -179,6 +179,23 @@ def test_bs_smtp_dialogue(gw):
     assert msg.endswith(b"\r\n.stuffed\r\n")
 
 
+def test_bs_sequence_errors_and_eof_in_data(gw):
+    dialogue = (b"MAIL FROM:<a@example.com>\r\n"          # before EHLO
+                b"HELO h\r\n"
+                b"RCPT TO:<r@example.net>\r\n"             # before MAIL
+                b"MAIL FROM:<a@example.com>\r\n"
+                b"DATA\r\n" +                              # before RCPT
+                b"X" * 3000 +                                # line too long
+                b"\r\nRSET\r\nNOOP\r\nVRFY root\r\nSTARTTLS\r\n"
+                b"MAIL FROM:<a@example.com>\r\nRCPT TO:<r@example.net>\r\nDATA\r\n"
+                b"Subject: cut\r\n\r\nno final dot")
+    r = sendmail(gw, ["-bs"], dialogue)
+    codes = [line[:3] for line in r.stdout.decode().split("\r\n") if line]
+    assert codes == ["220", "503", "250", "503", "250", "503", "500", "250", "250", "252",
+                     "502", "250", "250", "354"], r.stdout
+    assert gw.files("new") == [] and gw.files("tmp") == []   # nothing half-written
+
+
 def test_bad_flag_is_ex_usage(gw):
     r = sendmail(gw, ["-Z", "x@example.net"])
     assert r.returncode == 64
