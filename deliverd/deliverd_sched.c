@@ -38,6 +38,8 @@
 #define SCHED_RESCAN_MS		5000	/* safety rescan (lost trigger) */
 #define SCHED_STOP_GRACE_MS	10000
 #define SCHED_CLAIM_BUCKETS	65536
+#define SCHED_EXPORT_MS		200
+#define SCHED_DEPTH		2	/* jobs queued per worker: no idle gap */
 
 struct sched_claim {
 	struct sched_claim	*next;
@@ -55,7 +57,8 @@ struct sched_worker {
 	pid_t			 pid;
 	int			 to_fd, from_fd;
 	struct buf		 in;
-	struct sched_job	*job;		/* in flight, or NULL (idle) */
+	struct sched_job	*jobs[SCHED_DEPTH];	/* in flight, oldest first */
+	size_t			 njobs;
 	char			 last_hop[SPOOL_DOMAIN_MAX + 8];
 };
 
@@ -85,6 +88,8 @@ struct sched {
 	size_t			 ndone, capdone;
 	bool			 stopping, rescan, respawn;
 	int64_t			 last_scan_ms;
+	int64_t			 last_export_ms;
+	bool			 export_pending;
 	int64_t			 next_due;	/* unix s, 0 = none known */
 };
 
@@ -209,7 +214,7 @@ sched_spawn_worker(struct sched *s, size_t i)
 	s->w[i].pid = pid;
 	s->w[i].to_fd = job[1];
 	s->w[i].from_fd = res[0];
-	s->w[i].job = NULL;
+	s->w[i].njobs = 0;
 	s->w[i].last_hop[0] = '\0';
 	buf_reset(&s->w[i].in);
 }
@@ -252,13 +257,15 @@ sched_spawn_missing(struct sched *s)
 static void
 sched_worker_gone(struct sched *s, struct sched_worker *w)
 {
-	if (w->job != NULL) {
+	size_t	 i;
+
+	for (i = 0; i < w->njobs; i++) {
 		/* its recipients were not committed: they will be picked again */
-		log_warnx("worker %ld died during a job for %s", (long)w->pid,
-		    w->job->j.dj_qid);
-		sched_job_release(s, w->job);
-		w->job = NULL;
+		log_warnx("worker %ld exited with a job for %s", (long)w->pid,
+		    w->jobs[i]->j.dj_qid);
+		sched_job_release(s, w->jobs[i]);
 	}
+	w->njobs = 0;
 	if (w->to_fd != -1)
 		(void)close(w->to_fd);
 	if (w->from_fd != -1)
@@ -435,11 +442,11 @@ sched_scan(struct sched *s)
 static size_t
 sched_hop_busy(const struct sched *s, const char *hop)
 {
-	size_t	 i, n = 0;
+	size_t	 i, k, n = 0;
 
 	for (i = 0; i < s->nw; i++)
-		if (s->w[i].job != NULL && strcmp(s->w[i].job->j.dj_hop, hop) == 0)
-			n++;
+		for (k = 0; k < s->w[i].njobs; k++)
+			n += strcmp(s->w[i].jobs[k]->j.dj_hop, hop) == 0;
 	return n;
 }
 
@@ -449,12 +456,13 @@ sched_idle_worker(struct sched *s, const char *hop)
 	struct sched_worker	*any = NULL;
 	size_t			 i;
 
+	/* the least loaded worker; among equals one that may still hold a
+	 * connection to this hop */
 	for (i = 0; i < s->nw; i++) {
-		if (s->w[i].pid == -1 || s->w[i].job != NULL || s->w[i].to_fd == -1)
+		if (s->w[i].pid == -1 || s->w[i].njobs >= SCHED_DEPTH || s->w[i].to_fd == -1)
 			continue;
-		if (strcmp(s->w[i].last_hop, hop) == 0)
-			return &s->w[i];	/* it may hold a connection there */
-		if (any == NULL || s->w[i].last_hop[0] == '\0')
+		if (any == NULL || s->w[i].njobs < any->njobs ||
+		    (s->w[i].njobs == any->njobs && strcmp(s->w[i].last_hop, hop) == 0))
 			any = &s->w[i];
 	}
 	return any;
@@ -484,7 +492,7 @@ sched_dispatch(struct sched *s)
 		}
 		TAILQ_REMOVE(&s->queue, sj, link);
 		s->nqueue--;
-		w->job = sj;
+		w->jobs[w->njobs++] = sj;
 		(void)str_copy(w->last_hop, sizeof(w->last_hop), sj->j.dj_hop);
 	}
 	buf_release(&line);
@@ -517,7 +525,7 @@ sched_line(const char *line, size_t len, void *arg)
 	char			 qid[QID_SIZE];
 
 	if (len > 0 && line[0] == 'D') {
-		if (c->w->job == NULL) {
+		if (c->w->njobs == 0) {
 			log_warnx("worker %ld: unexpected D line", (long)c->w->pid);
 			return;
 		}
@@ -525,8 +533,10 @@ sched_line(const char *line, size_t len, void *arg)
 			s->capdone = s->capdone ? s->capdone * 2 : 64;
 			s->done = xreallocarray(s->done, s->capdone, sizeof(*s->done));
 		}
-		s->done[s->ndone++] = c->w->job;
-		c->w->job = NULL;
+		s->done[s->ndone++] = c->w->jobs[0];
+		memmove(&c->w->jobs[0], &c->w->jobs[1],
+		    (c->w->njobs - 1) * sizeof(c->w->jobs[0]));
+		c->w->njobs--;
 	} else if (len > 0 && line[0] == 'K') {
 		buf_init(&sig, SPOOL_DKIMSIG_MAX * 2);
 		if (deliverd_sig_parse(line, len, qid, &sig) == 0) {
@@ -765,13 +775,30 @@ sched_batch_free(struct sched *s, struct sched_batch *b)
 	s->ndone = 0;
 }
 
+/* events.jsonl: at most every SCHED_EXPORT_MS under load (each export
+ * is an fdatasync and a write transaction), at once when idle. */
+static void
+sched_export(struct sched *s, bool force)
+{
+	size_t	 nev = 0;
+	int	 rc;
+
+	if (!s->export_pending ||
+	    (!force && deliverd_now_ms() - s->last_export_ms < SCHED_EXPORT_MS))
+		return;
+	if ((rc = spool_events_export(s->sp, s->cf->cf_event_log, &nev)) != 0)
+		log_warnx("events export to %s: %s", s->cf->cf_event_log, spool_strerror(rc));
+	s->export_pending = false;
+	s->last_export_ms = deliverd_now_ms();
+}
+
 static void
 sched_commit(struct sched *s)
 {
 	struct spool_txn	*txn = NULL;
 	struct sched_batch	 b;
 	int64_t			 now = deliverd_now();
-	size_t			 i, nev = 0;
+	size_t			 i;
 	int			 rc;
 	const char		*p, *nl;
 
@@ -795,8 +822,8 @@ sched_commit(struct sched *s)
 			log_warn("%s: unlink queue file", b.finished[i]);
 		log_info("%s: removed", b.finished[i]);
 	}
-	if ((rc = spool_events_export(s->sp, s->cf->cf_event_log, &nev)) != 0)
-		log_warnx("events export to %s: %s", s->cf->cf_event_log, spool_strerror(rc));
+	s->export_pending = true;
+	sched_export(s, false);
 	sched_batch_free(s, &b);
 	s->rescan = true;
 	return;
@@ -819,6 +846,8 @@ sched_poll_timeout(struct sched *s)
 		return 0;
 	if (s->respawn)
 		ms = 1000;
+	if (s->export_pending)
+		ms = SCHED_EXPORT_MS;
 	if (s->next_due != 0) {
 		ms = (s->next_due - now) * 1000;
 		if (ms < 0)
@@ -827,6 +856,8 @@ sched_poll_timeout(struct sched *s)
 			ms = SCHED_RESCAN_MS;
 		if (s->respawn && ms > 1000)
 			ms = 1000;
+		if (s->export_pending && ms > SCHED_EXPORT_MS)
+			ms = SCHED_EXPORT_MS;
 	}
 	return (int)ms;
 }
@@ -914,6 +945,7 @@ sched_stop(struct sched *s)
 			break;
 		sched_loop_once(s);
 		sched_commit(s);
+		sched_export(s, false);
 	}
 	for (i = 0; i < s->nw; i++)
 		if (s->w[i].pid != -1)
@@ -921,6 +953,7 @@ sched_stop(struct sched *s)
 	if (s->cb_pid != -1)
 		(void)kill(s->cb_pid, SIGKILL);
 	sched_commit(s);
+	sched_export(s, true);
 }
 
 static int
@@ -980,6 +1013,7 @@ deliverd_sched_main(struct conf *cf, int trigger_fd)
 		sched_dispatch(s);
 		sched_loop_once(s);
 		sched_commit(s);
+		sched_export(s, false);
 	}
 	sched_stop(s);
 	spool_close(&s->sp);

@@ -215,6 +215,8 @@ main(int argc, char **argv)
 		return 2;
 	}
 	cf = conf_load_or_exit(argv[2]);
+	if ((rc = spool_tree_create(cf)) != 0)
+		inject_die("spool tree", rc);
 	priv_drop(cf->cf_spoold_user, cf->cf_group, NULL);
 	if ((rc = spool_open(cf->cf_spool_dir, cf->cf_lmdb_map_size, 0, &sp)) != 0)
 		inject_die("spool_open", rc);
