@@ -677,7 +677,7 @@ sched_outcome(struct sched *s, struct spool_txn *txn, struct sched_batch *b,
 		r.sr_state = SPOOL_RS_BOUNCED;
 		ev.ev_type = SPOOL_EV_BOUNCED;
 		ev.ev_class = SPOOL_CL_EXPIRED;
-		status = "expired";
+		status = "bounced";
 	} else {
 		r.sr_state = SPOOL_RS_DEFERRED;
 		r.sr_next = now + sched_retry_delay(s->cf, r.sr_attempts);

@@ -30,7 +30,6 @@ tests_unit_t_smtp_reply_SOURCES = tests/unit/t_smtp_reply.c
 tests_unit_t_smtp_reply_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_t_smtp_reply_LDADD = deliverd/libdeliverd.a $(TEST_LIBS) -lresolv
 
-EXTRA_DIST += tests/fuzz/fuzz_smtp_reply.c
 
 TESTS += tests/blackbox/test_deliverd.py
 
@@ -39,3 +38,6 @@ TESTS += tests/blackbox/test_deliverd.py
 check_PROGRAMS += deliverd/deliverd-inject
 deliverd_deliverd_inject_SOURCES = deliverd/t_deliverd_inject.c
 deliverd_deliverd_inject_LDADD = $(DELIVERD_LIBS)
+
+# the fuzz target for common/smtp_reply also parses DNS answers (libresolv)
+fuzz_smtp_reply_EXTRA = -Wl,--push-state,--no-as-needed -lresolv -Wl,--pop-state
