@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,8 @@ buf_init(struct buf *b, size_t max)
 {
 	if (max == 0)
 		log_panic("buf_init: max 0");
+	if (max > SIZE_MAX / 2)
+		max = SIZE_MAX / 2;	/* keeps max + 1 and the doubling from wrapping */
 	b->data = NULL;
 	b->len = b->cap = 0;
 	b->max = max;

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -33,6 +34,8 @@ cidr_parse(const char *s, struct cidr *r)
 		return -1;
 	bits = maxbits;
 	if (slash != NULL) {
+		if (!isdigit((unsigned char)slash[1]))
+			return -1;
 		errno = 0;
 		bits = strtol(slash + 1, &end, 10);
 		if (errno != 0 || end == slash + 1 || *end != '\0' || bits < 0 ||

@@ -139,6 +139,8 @@ conf_split_hostport(const char *s, char *host, size_t hostsz, char *port,
 		return -1;
 	if (colon == NULL)
 		return str_copy(port, portsz, defport);
+	if (!isdigit((unsigned char)colon[1]))
+		return -1;
 	errno = 0;
 	n = strtol(colon + 1, &end, 10);
 	if (errno != 0 || *end != '\0' || end == colon + 1 || n < 1 ||

@@ -10,6 +10,7 @@
 
 static pid_t	 qid_pid;
 static uint32_t	 qid_seq;
+static uint64_t	 qid_last_us;
 
 void
 qid_make(char qid[QID_SIZE])
@@ -24,10 +25,21 @@ qid_make(char qid[QID_SIZE])
 		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
 			r = (uint32_t)qid_pid * 2654435761u ^ (uint32_t)time(NULL);
 		qid_seq = r;
+		qid_last_us = 0;
 	}
 	(void)clock_gettime(CLOCK_REALTIME, &ts);
 	us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 	qid_seq++;
+	/*
+	 * IDs of one process only ever increase: a clock stepped back reuses
+	 * the last time (the counter keeps them apart), and a counter that
+	 * wraps within one microsecond moves to the next.
+	 */
+	if (us < qid_last_us)
+		us = qid_last_us;
+	if (us == qid_last_us && (qid_seq & 0xFFFFFFFu) == 0)
+		us++;
+	qid_last_us = us;
 	(void)snprintf(qid, QID_SIZE, "%013llX%07X",
 	    (unsigned long long)(us & 0xFFFFFFFFFFFFFULL),
 	    (unsigned)(qid_seq & 0xFFFFFFFu));

@@ -57,6 +57,11 @@ t_buf_binary(void)
 	t_ok(buf_append(&b, "", 0) == 0, "append nothing");
 	buf_release(&b);
 
+	buf_init(&b, SIZE_MAX);
+	t_ok(buf_puts(&b, "unbounded") == 0 && b.cap >= 10 && b.max < SIZE_MAX,
+	    "max SIZE_MAX is clamped, still works");
+	buf_release(&b);
+
 	buf_init(&b, 64);
 	b.secret = true;
 	t_ok(buf_puts(&b, "password") == 0 && buf_puts(&b, " more") == 0 &&

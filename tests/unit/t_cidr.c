@@ -27,7 +27,7 @@ static const struct {
 
 static const char *bad[] = {
 	"", "nonsense", "10.0.0.0/33", "10.0.0.0/", "10.0.0.0/-1", "10.0.0.0/8x",
-	" 10.0.0.0/8", "/8", "2001:db8::/129", "1.2.3", "1.2.3.4.5",
+	" 10.0.0.0/8", "/8", "10.0.0.0/+8", "10.0.0.0/ 8", "2001:db8::/129", "1.2.3", "1.2.3.4.5",
 	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/8",
 };
 

@@ -205,6 +205,9 @@ t_parsers(void)
 	t_ok(conf_split_hostport("[::1", h, sizeof(h), p, sizeof(p), "25") == -1, "unclosed [");
 	t_ok(conf_split_hostport("[::1]x", h, sizeof(h), p, sizeof(p), "25") == -1, "junk after ]");
 	t_ok(conf_split_hostport("h:0", h, sizeof(h), p, sizeof(p), "25") == -1, "port 0");
+	t_ok(conf_split_hostport("h:+25", h, sizeof(h), p, sizeof(p), "25") == -1 &&
+	    conf_split_hostport("h: 25", h, sizeof(h), p, sizeof(p), "25") == -1,
+	    "port is digits only");
 	t_ok(conf_parse_duration("", &t) == -1 && conf_parse_duration("m", &t) == -1, "empty duration");
 	t_ok(conf_parse_size("1k5", &s) == -1, "size junk");
 	t_ok(conf_parse_size("9999999999g", &s) == -1, "size overflow");
