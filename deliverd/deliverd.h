@@ -68,6 +68,17 @@ int	deliverd_pipe_read(int fd, struct buf *in,
 /* Blocking write of a whole buffer (the pipe may be non-blocking). */
 int	deliverd_pipe_write(int fd, const void *, size_t);
 
+/* ---- committing outcomes (deliverd_commit.c): the scheduler's batch */
+struct deliverd_sig {
+	char	 qid[QID_SIZE];
+	char	*sig;		/* DKIM-Signature lines, "" = unsigned */
+};
+/* One write transaction for a batch of signatures and results (skip
+ * entries are ignored); logs the outcomes and removes finished queue
+ * files after the commit. 0, or a spool error (nothing recorded). */
+int	deliverd_commit(struct spool *, const struct conf *, const struct deliverd_sig *,
+	    size_t nsigs, const struct deliverd_result *, size_t nres, int64_t now);
+
 /* ---- process mains (never return) */
 void	deliverd_sched_main(struct conf *, int trigger_fd) __attribute__((noreturn));
 void	deliverd_worker_main(struct conf *, int in_fd, int out_fd, int id)

@@ -82,7 +82,7 @@ struct sched {
 	/* the current batch of results */
 	struct deliverd_result	*res;
 	size_t			 nres, capres;
-	struct sched_sig	*sigs;
+	struct deliverd_sig	*sigs;
 	size_t			 nsigs, capsigs;
 	struct sched_job	**done;
 	size_t			 ndone, capdone;
@@ -566,215 +566,6 @@ sched_read_worker(struct sched *s, struct sched_worker *w)
 	}
 }
 
-/* ---- committing outcomes */
-
-static const char *
-sched_dsn(const char *reply, char dst[16])
-{
-	size_t	 n = 0;
-
-	/* "DDD X.Y.Z ..." */
-	if (strlen(reply) > 4 && reply[3] == ' ')
-		while (n < 15 && reply[4 + n] != '\0' && reply[4 + n] != ' ' &&
-		    (reply[4 + n] == '.' || (reply[4 + n] >= '0' && reply[4 + n] <= '9')))
-			n++;
-	if (n >= 5 && reply[4] == reply[0] && reply[5] == '.') {
-		memcpy(dst, reply + 4, n);
-		dst[n] = '\0';
-	} else
-		(void)snprintf(dst, 16, "%c.0.0", reply[0]);
-	return dst;
-}
-
-/* The messages touched by one batch, so each is read and written once. */
-struct sched_batch {
-	struct spool_msg	**m;
-	bool			 *dirty;
-	size_t			  n, cap;
-	char			(*finished)[QID_SIZE];
-	size_t			  nfin;
-	struct buf		  log;	/* per-recipient log lines, printed after commit */
-};
-
-static struct spool_msg *
-sched_batch_msg(struct sched_batch *b, struct spool_txn *txn, const char *qid, size_t *i_r)
-{
-	size_t	 i;
-
-	for (i = b->n; i > 0; i--)
-		if (strcmp(b->m[i - 1]->sm_qid, qid) == 0) {
-			*i_r = i - 1;
-			return b->m[i - 1];
-		}
-	if (b->n == b->cap) {
-		b->cap = b->cap ? b->cap * 2 : 16;
-		b->m = xreallocarray(b->m, b->cap, sizeof(*b->m));
-		b->dirty = xreallocarray(b->dirty, b->cap, sizeof(*b->dirty));
-	}
-	b->m[b->n] = xmalloc(sizeof(struct spool_msg));
-	if (spool_msg_get(txn, qid, b->m[b->n]) != 0) {
-		free(b->m[b->n]);
-		return NULL;
-	}
-	b->dirty[b->n] = false;
-	*i_r = b->n;
-	return b->m[b->n++];
-}
-
-static time_t
-sched_retry_delay(const struct conf *cf, uint32_t attempts)
-{
-	size_t	 i;
-
-	if (cf->cf_nretry_delays == 0)
-		return 300;
-	i = attempts == 0 ? 0 : attempts - 1;
-	if (i >= cf->cf_nretry_delays)
-		i = cf->cf_nretry_delays - 1;
-	return cf->cf_retry_delays[i];
-}
-
-/* Decides the outcome of one result and writes recipient + event. */
-static int
-sched_outcome(struct sched *s, struct spool_txn *txn, struct sched_batch *b,
-    const struct deliverd_result *res, int64_t now)
-{
-	struct spool_rcpt	 r;
-	struct spool_event	 ev;
-	struct spool_msg	*m;
-	size_t			 mi;
-	char			 text[SPOOL_REPLY_MAX], dsn[16];
-	const char		*status;
-	int			 rc;
-
-	if (spool_rcpt_get(txn, res->dr_qid, res->dr_idx, &r) != 0 ||
-	    (r.sr_state != SPOOL_RS_QUEUED && r.sr_state != SPOOL_RS_DEFERRED) ||
-	    (m = sched_batch_msg(b, txn, res->dr_qid, &mi)) == NULL)
-		return 0;	/* finished or deleted meanwhile */
-	memset(&ev, 0, sizeof(ev));
-	(void)str_copy(text, sizeof(text), res->dr_reply);
-	r.sr_attempts++;
-	r.sr_last = now;
-	(void)str_copy(r.sr_hop, sizeof(r.sr_hop), res->dr_relay);
-	(void)str_copy(r.sr_tls, sizeof(r.sr_tls), res->dr_tls);
-	if (text[0] == '2') {
-		r.sr_state = SPOOL_RS_DELIVERED;
-		ev.ev_type = SPOOL_EV_DELIVERED;
-		status = "sent";
-	} else if (text[0] == '5') {
-		r.sr_state = SPOOL_RS_BOUNCED;
-		ev.ev_type = SPOOL_EV_BOUNCED;
-		ev.ev_class = SPOOL_CL_REMOTE;
-		status = "bounced";
-		/* only a next hop's own 5xx marks the address as failing */
-		if (res->dr_relay[0] != '\0' && !m->sm_sandbox &&
-		    (rc = spool_permfail_put(txn, m->sm_login, r.sr_addr, now, text)) != 0)
-			return rc;
-	} else if (now >= m->sm_arrival + (int64_t)s->cf->cf_max_queue_lifetime) {
-		(void)str_printf(text, sizeof(text), "554 5.4.7 Message expired after "
-		    "%lld seconds in the queue; last reply: %s",
-		    (long long)(now - m->sm_arrival), res->dr_reply);
-		r.sr_state = SPOOL_RS_BOUNCED;
-		ev.ev_type = SPOOL_EV_BOUNCED;
-		ev.ev_class = SPOOL_CL_EXPIRED;
-		status = "bounced";
-	} else {
-		r.sr_state = SPOOL_RS_DEFERRED;
-		r.sr_next = now + sched_retry_delay(s->cf, r.sr_attempts);
-		ev.ev_type = SPOOL_EV_DEFERRED;
-		status = "deferred";
-	}
-	(void)str_copy(r.sr_reply, sizeof(r.sr_reply), text);
-	if ((rc = spool_rcpt_put(txn, &r)) != 0)
-		return rc;
-	ev.ev_dt = now;
-	ev.ev_login = m->sm_login;
-	ev.ev_qid = m->sm_qid;
-	ev.ev_issue = m->sm_issue;
-	ev.ev_uniq = m->sm_has_letter_id ? m->sm_letter_id : NULL;
-	ev.ev_from = m->sm_from;
-	ev.ev_to = r.sr_addr;
-	ev.ev_message_id = m->sm_message_id[0] ? m->sm_message_id : NULL;
-	ev.ev_msg = text;
-	ev.ev_attempt = r.sr_attempts;
-	ev.ev_sandbox = m->sm_sandbox;
-	ev.ev_hop = res->dr_relay[0] ? res->dr_relay : NULL;
-	ev.ev_tls = res->dr_tls[0] ? res->dr_tls : NULL;
-	if ((rc = spool_event_add(txn, &ev, NULL)) != 0)
-		return rc;
-	if (r.sr_state == SPOOL_RS_DELIVERED || r.sr_state == SPOOL_RS_BOUNCED) {
-		if (m->sm_npending > 0)
-			m->sm_npending--;
-		b->dirty[mi] = true;
-	}
-	(void)buf_printf(&b->log, "%s: to=<%s>, relay=%s, delay=%llds, tls=%s, "
-	    "dsn=%s, status=%s (%s)\n", m->sm_qid, r.sr_addr,
-	    m->sm_sandbox ? "sandbox" : res->dr_relay[0] ? res->dr_relay : "none",
-	    (long long)(now - m->sm_arrival), res->dr_tls[0] ? res->dr_tls : "none",
-	    sched_dsn(text, dsn), status, text);
-	return 0;
-}
-
-static int
-sched_store_sigs(struct sched *s, struct spool_txn *txn, struct sched_batch *b)
-{
-	struct spool_msg	*m;
-	size_t			 i, mi;
-
-	for (i = 0; i < s->nsigs; i++) {
-		if ((m = sched_batch_msg(b, txn, s->sigs[i].qid, &mi)) == NULL ||
-		    m->sm_dkim_done)
-			continue;
-		m->sm_dkim_done = true;
-		if (str_copy(m->sm_dkim, sizeof(m->sm_dkim), s->sigs[i].sig) == -1)
-			m->sm_dkim[0] = '\0';	/* cannot happen: the worker bounds it */
-		b->dirty[mi] = true;
-	}
-	return 0;
-}
-
-static int
-sched_write_msgs(struct spool_txn *txn, struct sched_batch *b)
-{
-	size_t	 i;
-	int	 rc;
-
-	for (i = 0; i < b->n; i++) {
-		if (!b->dirty[i])
-			continue;
-		if (b->m[i]->sm_npending == 0) {
-			/* final: the delivery log keeps the history */
-			if ((rc = spool_msg_del(txn, b->m[i]->sm_qid)) != 0)
-				return rc;
-			b->finished = xreallocarray(b->finished, b->nfin + 1,
-			    sizeof(*b->finished));
-			(void)str_copy(b->finished[b->nfin++], QID_SIZE, b->m[i]->sm_qid);
-		} else if ((rc = spool_msg_put(txn, b->m[i])) != 0)
-			return rc;
-	}
-	return 0;
-}
-
-static void
-sched_batch_free(struct sched *s, struct sched_batch *b)
-{
-	size_t	 i;
-
-	for (i = 0; i < b->n; i++)
-		free(b->m[i]);
-	free(b->m);
-	free(b->dirty);
-	free(b->finished);
-	buf_release(&b->log);
-	for (i = 0; i < s->nsigs; i++)
-		free(s->sigs[i].sig);
-	s->nsigs = 0;
-	s->nres = 0;
-	for (i = 0; i < s->ndone; i++)
-		sched_job_release(s, s->done[i]);
-	s->ndone = 0;
-}
-
 /* events.jsonl: at most every SCHED_EXPORT_MS under load (each export
  * is an fdatasync and a write transaction), at once when idle. */
 static void
@@ -795,43 +586,26 @@ sched_export(struct sched *s, bool force)
 static void
 sched_commit(struct sched *s)
 {
-	struct spool_txn	*txn = NULL;
-	struct sched_batch	 b;
-	int64_t			 now = deliverd_now();
-	size_t			 i;
-	int			 rc;
-	const char		*p, *nl;
+	size_t	 i;
+	int	 rc;
 
 	if (s->nres == 0 && s->nsigs == 0 && s->ndone == 0)
 		return;
-	memset(&b, 0, sizeof(b));
-	buf_init(&b.log, 64 * 1024 * 1024);
-	if ((rc = spool_begin(s->sp, true, &txn)) != 0)
-		goto fail;
-	if ((rc = sched_store_sigs(s, txn, &b)) != 0)
-		goto fail;
-	for (i = 0; i < s->nres; i++)
-		if (!s->res[i].dr_skip && (rc = sched_outcome(s, txn, &b, &s->res[i], now)) != 0)
-			goto fail;
-	if ((rc = sched_write_msgs(txn, &b)) != 0 || (rc = spool_commit(&txn)) != 0)
-		goto fail;
-	for (p = b.log.data; p != NULL && (nl = strchr(p, '\n')) != NULL; p = nl + 1)
-		log_info("%.*s", (int)(nl - p), p);
-	for (i = 0; i < b.nfin; i++) {
-		if (spool_unlink(s->cf->cf_spool_dir, SPOOL_QUEUE, b.finished[i]) != 0)
-			log_warn("%s: unlink queue file", b.finished[i]);
-		log_info("%s: removed", b.finished[i]);
-	}
-	s->export_pending = true;
+	rc = deliverd_commit(s->sp, s->cf, s->sigs, s->nsigs, s->res, s->nres,
+	    deliverd_now());
+	if (rc != 0)
+		/* Nothing was recorded: the recipients stay due and are tried again. */
+		log_warnx("commit of %zu results failed: %s", s->nres, spool_strerror(rc));
+	else
+		s->export_pending = true;
+	for (i = 0; i < s->nsigs; i++)
+		free(s->sigs[i].sig);
+	s->nsigs = 0;
+	s->nres = 0;
+	for (i = 0; i < s->ndone; i++)
+		sched_job_release(s, s->done[i]);
+	s->ndone = 0;
 	sched_export(s, false);
-	sched_batch_free(s, &b);
-	s->rescan = true;
-	return;
-fail:
-	/* Nothing was recorded: the recipients stay due and are tried again. */
-	spool_abort(&txn);
-	log_warnx("commit of %zu results failed: %s", s->nres, spool_strerror(rc));
-	sched_batch_free(s, &b);
 	s->rescan = true;
 }
 

@@ -8,6 +8,7 @@ deliverd_libdeliverd_a_SOURCES = \
 	deliverd/deliverd.h \
 	deliverd/deliverd_proto.c \
 	deliverd/deliverd_sched.c \
+	deliverd/deliverd_commit.c \
 	deliverd/deliverd_worker.c \
 	deliverd/deliverd_smtp.c \
 	deliverd/deliverd_dkim.c \

@@ -1,0 +1,257 @@
+/*
+ * Committing a batch of outcomes in one write transaction: each result
+ * becomes delivered, deferred (retry_schedule) or bounced (remote,
+ * expired), with its event; DKIM signatures are stored; messages without
+ * pending recipients are deleted with their queue files (after the
+ * commit). One log line per recipient outcome, after the commit.
+ */
+#include "config.h"
+
+/* before <signal.h>: its si_fd macro collides with struct spool_in */
+#include "spool.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "deliverd.h"
+#include "log.h"
+#include "xmem.h"
+
+
+static const char *
+commit_dsn(const char *reply, char dst[16])
+{
+	size_t	 n = 0;
+
+	/* "DDD X.Y.Z ..." */
+	if (strlen(reply) > 4 && reply[3] == ' ')
+		while (n < 15 && reply[4 + n] != '\0' && reply[4 + n] != ' ' &&
+		    (reply[4 + n] == '.' || (reply[4 + n] >= '0' && reply[4 + n] <= '9')))
+			n++;
+	if (n >= 5 && reply[4] == reply[0] && reply[5] == '.') {
+		memcpy(dst, reply + 4, n);
+		dst[n] = '\0';
+	} else
+		(void)snprintf(dst, 16, "%c.0.0", reply[0]);
+	return dst;
+}
+
+/* The messages touched by one batch, so each is read and written once. */
+struct commit_batch {
+	struct spool_msg	**m;
+	bool			 *dirty;
+	size_t			  n, cap;
+	char			(*finished)[QID_SIZE];
+	size_t			  nfin;
+	struct buf		  log;	/* per-recipient log lines, printed after commit */
+};
+
+static struct spool_msg *
+commit_batch_msg(struct commit_batch *b, struct spool_txn *txn, const char *qid, size_t *i_r)
+{
+	size_t	 i;
+
+	for (i = b->n; i > 0; i--)
+		if (strcmp(b->m[i - 1]->sm_qid, qid) == 0) {
+			*i_r = i - 1;
+			return b->m[i - 1];
+		}
+	if (b->n == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 16;
+		b->m = xreallocarray(b->m, b->cap, sizeof(*b->m));
+		b->dirty = xreallocarray(b->dirty, b->cap, sizeof(*b->dirty));
+	}
+	b->m[b->n] = xmalloc(sizeof(struct spool_msg));
+	if (spool_msg_get(txn, qid, b->m[b->n]) != 0) {
+		free(b->m[b->n]);
+		return NULL;
+	}
+	b->dirty[b->n] = false;
+	*i_r = b->n;
+	return b->m[b->n++];
+}
+
+static time_t
+commit_retry_delay(const struct conf *cf, uint32_t attempts)
+{
+	size_t	 i;
+
+	if (cf->cf_nretry_delays == 0)
+		return 300;
+	i = attempts == 0 ? 0 : attempts - 1;
+	if (i >= cf->cf_nretry_delays)
+		i = cf->cf_nretry_delays - 1;
+	return cf->cf_retry_delays[i];
+}
+
+/* Decides the outcome of one result and writes recipient + event. */
+static int
+commit_outcome(const struct conf *cf, struct spool_txn *txn,
+    struct commit_batch *b, const struct deliverd_result *res, int64_t now)
+{
+	struct spool_rcpt	 r;
+	struct spool_event	 ev;
+	struct spool_msg	*m;
+	size_t			 mi;
+	char			 text[SPOOL_REPLY_MAX], dsn[16];
+	const char		*status;
+	int			 rc;
+
+	if (spool_rcpt_get(txn, res->dr_qid, res->dr_idx, &r) != 0 ||
+	    (r.sr_state != SPOOL_RS_QUEUED && r.sr_state != SPOOL_RS_DEFERRED) ||
+	    (m = commit_batch_msg(b, txn, res->dr_qid, &mi)) == NULL)
+		return 0;	/* finished or deleted meanwhile */
+	memset(&ev, 0, sizeof(ev));
+	(void)str_copy(text, sizeof(text), res->dr_reply);
+	r.sr_attempts++;
+	r.sr_last = now;
+	(void)str_copy(r.sr_hop, sizeof(r.sr_hop), res->dr_relay);
+	(void)str_copy(r.sr_tls, sizeof(r.sr_tls), res->dr_tls);
+	if (text[0] == '2') {
+		r.sr_state = SPOOL_RS_DELIVERED;
+		ev.ev_type = SPOOL_EV_DELIVERED;
+		status = "sent";
+	} else if (text[0] == '5') {
+		r.sr_state = SPOOL_RS_BOUNCED;
+		ev.ev_type = SPOOL_EV_BOUNCED;
+		ev.ev_class = SPOOL_CL_REMOTE;
+		status = "bounced";
+		/* only a next hop's own 5xx marks the address as failing */
+		if (res->dr_relay[0] != '\0' && !m->sm_sandbox &&
+		    (rc = spool_permfail_put(txn, m->sm_login, r.sr_addr, now, text)) != 0)
+			return rc;
+	} else if (now >= m->sm_arrival + (int64_t)cf->cf_max_queue_lifetime) {
+		(void)str_printf(text, sizeof(text), "554 5.4.7 Message expired after "
+		    "%lld seconds in the queue; last reply: %s",
+		    (long long)(now - m->sm_arrival), res->dr_reply);
+		r.sr_state = SPOOL_RS_BOUNCED;
+		ev.ev_type = SPOOL_EV_BOUNCED;
+		ev.ev_class = SPOOL_CL_EXPIRED;
+		status = "bounced";
+	} else {
+		r.sr_state = SPOOL_RS_DEFERRED;
+		r.sr_next = now + commit_retry_delay(cf, r.sr_attempts);
+		ev.ev_type = SPOOL_EV_DEFERRED;
+		status = "deferred";
+	}
+	(void)str_copy(r.sr_reply, sizeof(r.sr_reply), text);
+	if ((rc = spool_rcpt_put(txn, &r)) != 0)
+		return rc;
+	ev.ev_dt = now;
+	ev.ev_login = m->sm_login;
+	ev.ev_qid = m->sm_qid;
+	ev.ev_issue = m->sm_issue;
+	ev.ev_uniq = m->sm_has_letter_id ? m->sm_letter_id : NULL;
+	ev.ev_from = m->sm_from;
+	ev.ev_to = r.sr_addr;
+	ev.ev_message_id = m->sm_message_id[0] ? m->sm_message_id : NULL;
+	ev.ev_msg = text;
+	ev.ev_attempt = r.sr_attempts;
+	ev.ev_sandbox = m->sm_sandbox;
+	ev.ev_hop = res->dr_relay[0] ? res->dr_relay : NULL;
+	ev.ev_tls = res->dr_tls[0] ? res->dr_tls : NULL;
+	if ((rc = spool_event_add(txn, &ev, NULL)) != 0)
+		return rc;
+	if (r.sr_state == SPOOL_RS_DELIVERED || r.sr_state == SPOOL_RS_BOUNCED) {
+		if (m->sm_npending > 0)
+			m->sm_npending--;
+		b->dirty[mi] = true;
+	}
+	(void)buf_printf(&b->log, "%s: to=<%s>, relay=%s, delay=%llds, tls=%s, "
+	    "dsn=%s, status=%s (%s)\n", m->sm_qid, r.sr_addr,
+	    m->sm_sandbox ? "sandbox" : res->dr_relay[0] ? res->dr_relay : "none",
+	    (long long)(now - m->sm_arrival), res->dr_tls[0] ? res->dr_tls : "none",
+	    commit_dsn(text, dsn), status, text);
+	return 0;
+}
+
+static int
+commit_store_sigs(const struct deliverd_sig *sigs, size_t nsigs, struct spool_txn *txn,
+    struct commit_batch *b)
+{
+	struct spool_msg	*m;
+	size_t			 i, mi;
+
+	for (i = 0; i < nsigs; i++) {
+		if ((m = commit_batch_msg(b, txn, sigs[i].qid, &mi)) == NULL ||
+		    m->sm_dkim_done)
+			continue;
+		m->sm_dkim_done = true;
+		if (str_copy(m->sm_dkim, sizeof(m->sm_dkim), sigs[i].sig) == -1)
+			m->sm_dkim[0] = '\0';	/* cannot happen: the worker bounds it */
+		b->dirty[mi] = true;
+	}
+	return 0;
+}
+
+static int
+commit_write_msgs(struct spool_txn *txn, struct commit_batch *b)
+{
+	size_t	 i;
+	int	 rc;
+
+	for (i = 0; i < b->n; i++) {
+		if (!b->dirty[i])
+			continue;
+		if (b->m[i]->sm_npending == 0) {
+			/* final: the delivery log keeps the history */
+			if ((rc = spool_msg_del(txn, b->m[i]->sm_qid)) != 0)
+				return rc;
+			b->finished = xreallocarray(b->finished, b->nfin + 1,
+			    sizeof(*b->finished));
+			(void)str_copy(b->finished[b->nfin++], QID_SIZE, b->m[i]->sm_qid);
+		} else if ((rc = spool_msg_put(txn, b->m[i])) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static void
+commit_batch_free(struct commit_batch *b)
+{
+	size_t	 i;
+
+	for (i = 0; i < b->n; i++)
+		free(b->m[i]);
+	free(b->m);
+	free(b->dirty);
+	free(b->finished);
+	buf_release(&b->log);
+}
+
+int
+deliverd_commit(struct spool *sp, const struct conf *cf, const struct deliverd_sig *sigs,
+    size_t nsigs, const struct deliverd_result *res, size_t nres, int64_t now)
+{
+	struct spool_txn	*txn = NULL;
+	struct commit_batch	 b;
+	size_t			 i;
+	int			 rc;
+	const char		*p, *nl;
+
+	memset(&b, 0, sizeof(b));
+	buf_init(&b.log, 64 * 1024 * 1024);
+	if ((rc = spool_begin(sp, true, &txn)) != 0)
+		goto out;
+	if ((rc = commit_store_sigs(sigs, nsigs, txn, &b)) != 0)
+		goto out;
+	for (i = 0; i < nres; i++)
+		if (!res[i].dr_skip && (rc = commit_outcome(cf, txn, &b, &res[i], now)) != 0)
+			goto out;
+	if ((rc = commit_write_msgs(txn, &b)) != 0 || (rc = spool_commit(&txn)) != 0)
+		goto out;
+	for (p = b.log.data; p != NULL && (nl = strchr(p, '\n')) != NULL; p = nl + 1)
+		log_info("%.*s", (int)(nl - p), p);
+	for (i = 0; i < b.nfin; i++) {
+		if (spool_unlink(cf->cf_spool_dir, SPOOL_QUEUE, b.finished[i]) != 0)
+			log_warn("%s: unlink queue file", b.finished[i]);
+		log_info("%s: removed", b.finished[i]);
+	}
+out:
+	spool_abort(&txn);
+	commit_batch_free(&b);
+	return rc;
+}
