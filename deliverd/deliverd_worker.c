@@ -37,6 +37,7 @@
 
 #define WORKER_IDLE_CLOSE_MS	5000
 #define WORKER_CAND_MAX		32
+#define WORKER_FILE_GRACE	60	/* s: a missing queue file is not yet an error */
 
 struct worker {
 	struct conf		*w_cf;
@@ -184,8 +185,12 @@ worker_load(struct worker *w, const struct deliverd_job *j, struct worker_msg *w
 	}
 	spool_abort(&txn);
 	if (spool_path(path, sizeof(path), w->w_cf->cf_spool_dir, SPOOL_QUEUE,
-	    j->dj_qid) == -1 || (fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 ||
-	    fstat(fd, &st) == -1) {
+	    j->dj_qid) == -1)
+		goto fail;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 && errno == ENOENT &&
+	    deliverd_now() - wm->m.sm_arrival < WORKER_FILE_GRACE)
+		return 1;	/* spoold commits, then moves the file in: soon */
+	if (fd == -1 || fstat(fd, &st) == -1) {
 		(void)snprintf(why, whysz, "cannot open queue file: %s", strerror(errno));
 		goto fail;
 	}

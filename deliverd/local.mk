@@ -32,7 +32,7 @@ tests_unit_t_smtp_reply_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_t_smtp_reply_LDADD = deliverd/libdeliverd.a $(TEST_LIBS) -lresolv
 
 
-TESTS += tests/blackbox/test_deliverd.py
+TESTS += tests/blackbox/test_deliverd.py tests/blackbox/test_deliverd_pipeline.py
 
 # Test helper: files accounts, DKIM keys and messages through the spool API
 # (what spoold/spoolctl do), so the deliverd tests need only deliverd.
