@@ -32,14 +32,14 @@
 #define CB_SCAN_MAX		200000	/* outbox entries looked at per round */
 #define CB_IDLE_MS		500
 
-struct cb_acct {
+struct deliverd_cb_acct {
 	char		 login[SPOOL_LOGIN_MAX];
 	int64_t		 next_ms;	/* back-off: not before */
 	int64_t		 delay_s;	/* current back-off, 0 = none */
 	int64_t		 first_ms;	/* a short batch first seen (batch_wait) */
 };
 
-struct cb_batch {
+struct deliverd_cb_batch {
 	char		 login[SPOOL_LOGIN_MAX];
 	uint64_t	*seq;
 	size_t		 n;
@@ -53,16 +53,16 @@ struct cb {
 	struct conf	*cf;
 	struct spool	*sp;
 	CURL		*curl;
-	struct cb_acct	*acct;
+	struct deliverd_cb_acct	*acct;
 	size_t		 nacct;
-	struct cb_batch	 b[CB_ACCOUNTS_MAX];
+	struct deliverd_cb_batch	 b[CB_ACCOUNTS_MAX];
 	size_t		 nb;
 	size_t		 scanned;
 	int64_t		 now_ms;
 };
 
-static struct cb_acct *
-cb_acct(struct cb *c, const char *login)
+static struct deliverd_cb_acct *
+deliverd_cb_acct(struct cb *c, const char *login)
 {
 	size_t	 i;
 
@@ -75,8 +75,8 @@ cb_acct(struct cb *c, const char *login)
 	return &c->acct[c->nacct++];
 }
 
-static struct cb_batch *
-cb_batch(struct cb *c, const char *login)
+static struct deliverd_cb_batch *
+deliverd_cb_batch(struct cb *c, const char *login)
 {
 	size_t	 i;
 
@@ -93,17 +93,17 @@ cb_batch(struct cb *c, const char *login)
 }
 
 static int
-cb_outbox_cb(uint64_t seq, const char *login, const char *json, size_t len, void *arg)
+deliverd_cb_outbox_cb(uint64_t seq, const char *login, const char *json, size_t len, void *arg)
 {
 	struct cb	*c = arg;
-	struct cb_acct	*a = cb_acct(c, login);
-	struct cb_batch	*b;
+	struct deliverd_cb_acct	*a = deliverd_cb_acct(c, login);
+	struct deliverd_cb_batch	*b;
 
 	if (++c->scanned > CB_SCAN_MAX)
 		return 1;
 	if (a->next_ms > c->now_ms)
 		return 0;	/* backing off */
-	if ((b = cb_batch(c, login)) == NULL ||
+	if ((b = deliverd_cb_batch(c, login)) == NULL ||
 	    b->n >= (size_t)c->cf->cf_callback_batch_max)
 		return 0;
 	/* compact JSON holds no raw LF: '\n' separates, JSON arrays get ',' */
@@ -116,7 +116,7 @@ cb_outbox_cb(uint64_t seq, const char *login, const char *json, size_t len, void
 }
 
 static void
-cb_free_batches(struct cb *c)
+deliverd_cb_free_batches(struct cb *c)
 {
 	size_t	 i;
 
@@ -129,7 +129,7 @@ cb_free_batches(struct cb *c)
 
 /* Reads one round of batches and each account's URL and format. */
 static int
-cb_collect(struct cb *c)
+deliverd_cb_collect(struct cb *c)
 {
 	struct spool_txn	*txn = NULL;
 	struct spool_account	*sa;
@@ -143,7 +143,7 @@ cb_collect(struct cb *c)
 		return -1;
 	}
 	/* the format must be known before the separators: look accounts up first */
-	rc = spool_outbox_iter(txn, 0, cb_outbox_cb, c);
+	rc = spool_outbox_iter(txn, 0, deliverd_cb_outbox_cb, c);
 	sa = xmalloc(sizeof(*sa));
 	for (i = 0; i < c->nb; i++) {
 		if (spool_account_get(txn, c->b[i].login, sa) != 0 ||
@@ -160,7 +160,7 @@ cb_collect(struct cb *c)
 }
 
 static size_t
-cb_discard(char *p, size_t sz, size_t n, void *arg)
+deliverd_cb_discard(char *p, size_t sz, size_t n, void *arg)
 {
 	(void)p;
 	(void)arg;
@@ -169,7 +169,7 @@ cb_discard(char *p, size_t sz, size_t n, void *arg)
 
 /* POSTs one batch; 0 on a 2xx. */
 static int
-cb_post(struct cb *c, struct cb_batch *b)
+deliverd_cb_post(struct cb *c, struct deliverd_cb_batch *b)
 {
 	struct curl_slist	*h = NULL;
 	struct buf		 doc;
@@ -200,7 +200,7 @@ cb_post(struct cb *c, struct cb_batch *b)
 	(void)curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT, (long)c->cf->cf_callback_timeout);
 	(void)curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
 	(void)curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "smtpgate/" PACKAGE_VERSION);
-	(void)curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, cb_discard);
+	(void)curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, deliverd_cb_discard);
 	(void)curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	cc = curl_easy_perform(c->curl);
 	if (cc == CURLE_OK)
@@ -219,7 +219,7 @@ cb_post(struct cb *c, struct cb_batch *b)
 }
 
 static void
-cb_delete(struct cb *c, struct cb_batch *b)
+deliverd_cb_delete(struct cb *c, struct deliverd_cb_batch *b)
 {
 	struct spool_txn	*txn = NULL;
 	size_t			 i;
@@ -239,7 +239,7 @@ cb_delete(struct cb *c, struct cb_batch *b)
 }
 
 static void
-cb_backoff(struct cb *c, struct cb_acct *a)
+deliverd_cb_backoff(struct cb *c, struct deliverd_cb_acct *a)
 {
 	if (a->delay_s == 0)
 		a->delay_s = c->cf->cf_callback_retry_min;
@@ -251,24 +251,24 @@ cb_backoff(struct cb *c, struct cb_acct *a)
 
 /* One round: returns the number of events delivered or dropped. */
 static size_t
-cb_round(struct cb *c)
+deliverd_cb_round(struct cb *c)
 {
-	struct cb_acct	*a;
-	struct cb_batch	*b;
+	struct deliverd_cb_acct	*a;
+	struct deliverd_cb_batch	*b;
 	size_t		 i, n = 0;
 	int64_t		 wait = (int64_t)c->cf->cf_callback_batch_wait * 1000;
 
-	if (cb_collect(c) == -1)
+	if (deliverd_cb_collect(c) == -1)
 		return 0;
 	for (i = 0; i < c->nb && !sig_stopping(); i++) {
 		b = &c->b[i];
-		a = cb_acct(c, b->login);
+		a = deliverd_cb_acct(c, b->login);
 		if (b->n == 0)
 			continue;
 		if (b->drop) {
 			log_info("callback %s: no account or URL; dropping %zu events",
 			    b->login, b->n);
-			cb_delete(c, b);
+			deliverd_cb_delete(c, b);
 			n += b->n;
 			continue;
 		}
@@ -280,15 +280,15 @@ cb_round(struct cb *c)
 				continue;
 		}
 		a->first_ms = 0;
-		if (cb_post(c, b) == 0) {
-			cb_delete(c, b);
+		if (deliverd_cb_post(c, b) == 0) {
+			deliverd_cb_delete(c, b);
 			a->delay_s = 0;
 			a->next_ms = 0;
 			n += b->n;
 		} else
-			cb_backoff(c, a);
+			deliverd_cb_backoff(c, a);
 	}
-	cb_free_batches(c);
+	deliverd_cb_free_batches(c);
 	return n;
 }
 
@@ -307,7 +307,7 @@ deliverd_callback_main(struct conf *cf)
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || (c.curl = curl_easy_init()) == NULL)
 		log_fatalx("libcurl initialisation failed");
 	while (!sig_stopping()) {
-		if (cb_round(&c) == 0)
+		if (deliverd_cb_round(&c) == 0)
 			(void)poll(NULL, 0, CB_IDLE_MS);
 	}
 	curl_easy_cleanup(c.curl);

@@ -22,7 +22,7 @@
 
 
 static const char *
-commit_dsn(const char *reply, char dst[16])
+deliverd_commit_dsn(const char *reply, char dst[16])
 {
 	size_t	 n = 0;
 
@@ -40,7 +40,7 @@ commit_dsn(const char *reply, char dst[16])
 }
 
 /* The messages touched by one batch, so each is read and written once. */
-struct commit_batch {
+struct deliverd_commit_batch {
 	struct spool_msg	**m;
 	bool			 *dirty;
 	size_t			  n, cap;
@@ -50,7 +50,7 @@ struct commit_batch {
 };
 
 static struct spool_msg *
-commit_batch_msg(struct commit_batch *b, struct spool_txn *txn, const char *qid, size_t *i_r)
+deliverd_commit_batch_msg(struct deliverd_commit_batch *b, struct spool_txn *txn, const char *qid, size_t *i_r)
 {
 	size_t	 i;
 
@@ -75,7 +75,7 @@ commit_batch_msg(struct commit_batch *b, struct spool_txn *txn, const char *qid,
 }
 
 static time_t
-commit_retry_delay(const struct conf *cf, uint32_t attempts)
+deliverd_commit_retry_delay(const struct conf *cf, uint32_t attempts)
 {
 	size_t	 i;
 
@@ -89,8 +89,8 @@ commit_retry_delay(const struct conf *cf, uint32_t attempts)
 
 /* Decides the outcome of one result and writes recipient + event. */
 static int
-commit_outcome(const struct conf *cf, struct spool_txn *txn,
-    struct commit_batch *b, const struct deliverd_result *res, int64_t now)
+deliverd_commit_outcome(const struct conf *cf, struct spool_txn *txn,
+    struct deliverd_commit_batch *b, const struct deliverd_result *res, int64_t now)
 {
 	struct spool_rcpt	 r;
 	struct spool_event	 ev;
@@ -102,7 +102,7 @@ commit_outcome(const struct conf *cf, struct spool_txn *txn,
 
 	if (spool_rcpt_get(txn, res->dr_qid, res->dr_idx, &r) != 0 ||
 	    (r.sr_state != SPOOL_RS_QUEUED && r.sr_state != SPOOL_RS_DEFERRED) ||
-	    (m = commit_batch_msg(b, txn, res->dr_qid, &mi)) == NULL)
+	    (m = deliverd_commit_batch_msg(b, txn, res->dr_qid, &mi)) == NULL)
 		return 0;	/* finished or deleted meanwhile */
 	memset(&ev, 0, sizeof(ev));
 	(void)str_copy(text, sizeof(text), res->dr_reply);
@@ -133,7 +133,7 @@ commit_outcome(const struct conf *cf, struct spool_txn *txn,
 		status = "bounced";
 	} else {
 		r.sr_state = SPOOL_RS_DEFERRED;
-		r.sr_next = now + commit_retry_delay(cf, r.sr_attempts);
+		r.sr_next = now + deliverd_commit_retry_delay(cf, r.sr_attempts);
 		ev.ev_type = SPOOL_EV_DEFERRED;
 		status = "deferred";
 	}
@@ -164,19 +164,19 @@ commit_outcome(const struct conf *cf, struct spool_txn *txn,
 	    "dsn=%s, status=%s (%s)\n", m->sm_qid, r.sr_addr,
 	    m->sm_sandbox ? "sandbox" : res->dr_relay[0] ? res->dr_relay : "none",
 	    (long long)(now - m->sm_arrival), res->dr_tls[0] ? res->dr_tls : "none",
-	    commit_dsn(text, dsn), status, text);
+	    deliverd_commit_dsn(text, dsn), status, text);
 	return 0;
 }
 
 static int
-commit_store_sigs(const struct deliverd_sig *sigs, size_t nsigs, struct spool_txn *txn,
-    struct commit_batch *b)
+deliverd_commit_store_sigs(const struct deliverd_sig *sigs, size_t nsigs, struct spool_txn *txn,
+    struct deliverd_commit_batch *b)
 {
 	struct spool_msg	*m;
 	size_t			 i, mi;
 
 	for (i = 0; i < nsigs; i++) {
-		if ((m = commit_batch_msg(b, txn, sigs[i].qid, &mi)) == NULL ||
+		if ((m = deliverd_commit_batch_msg(b, txn, sigs[i].qid, &mi)) == NULL ||
 		    m->sm_dkim_done)
 			continue;
 		m->sm_dkim_done = true;
@@ -188,7 +188,7 @@ commit_store_sigs(const struct deliverd_sig *sigs, size_t nsigs, struct spool_tx
 }
 
 static int
-commit_write_msgs(struct spool_txn *txn, struct commit_batch *b)
+deliverd_commit_write_msgs(struct spool_txn *txn, struct deliverd_commit_batch *b)
 {
 	size_t	 i;
 	int	 rc;
@@ -210,7 +210,7 @@ commit_write_msgs(struct spool_txn *txn, struct commit_batch *b)
 }
 
 static void
-commit_batch_free(struct commit_batch *b)
+deliverd_commit_batch_free(struct deliverd_commit_batch *b)
 {
 	size_t	 i;
 
@@ -227,7 +227,7 @@ deliverd_commit(struct spool *sp, const struct conf *cf, const struct deliverd_s
     size_t nsigs, const struct deliverd_result *res, size_t nres, int64_t now)
 {
 	struct spool_txn	*txn = NULL;
-	struct commit_batch	 b;
+	struct deliverd_commit_batch	 b;
 	size_t			 i;
 	int			 rc;
 	const char		*p, *nl;
@@ -236,12 +236,12 @@ deliverd_commit(struct spool *sp, const struct conf *cf, const struct deliverd_s
 	buf_init(&b.log, 64 * 1024 * 1024);
 	if ((rc = spool_begin(sp, true, &txn)) != 0)
 		goto out;
-	if ((rc = commit_store_sigs(sigs, nsigs, txn, &b)) != 0)
+	if ((rc = deliverd_commit_store_sigs(sigs, nsigs, txn, &b)) != 0)
 		goto out;
 	for (i = 0; i < nres; i++)
-		if (!res[i].dr_skip && (rc = commit_outcome(cf, txn, &b, &res[i], now)) != 0)
+		if (!res[i].dr_skip && (rc = deliverd_commit_outcome(cf, txn, &b, &res[i], now)) != 0)
 			goto out;
-	if ((rc = commit_write_msgs(txn, &b)) != 0 || (rc = spool_commit(&txn)) != 0)
+	if ((rc = deliverd_commit_write_msgs(txn, &b)) != 0 || (rc = spool_commit(&txn)) != 0)
 		goto out;
 	for (p = b.log.data; p != NULL && (nl = strchr(p, '\n')) != NULL; p = nl + 1)
 		log_info("%.*s", (int)(nl - p), p);
@@ -252,6 +252,6 @@ deliverd_commit(struct spool *sp, const struct conf *cf, const struct deliverd_s
 	}
 out:
 	spool_abort(&txn);
-	commit_batch_free(&b);
+	deliverd_commit_batch_free(&b);
 	return rc;
 }

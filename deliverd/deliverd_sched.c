@@ -41,28 +41,28 @@
 #define SCHED_EXPORT_MS		200
 #define SCHED_DEPTH		2	/* jobs queued per worker: no idle gap */
 
-struct sched_claim {
-	struct sched_claim	*next;
+struct deliverd_sched_claim {
+	struct deliverd_sched_claim	*next;
 	char			 qid[QID_SIZE];
 	uint32_t		 idx;
 };
 
-struct sched_job {
-	TAILQ_ENTRY(sched_job)	 link;
+struct deliverd_sched_job {
+	TAILQ_ENTRY(deliverd_sched_job)	 link;
 	struct deliverd_job	 j;
 };
-TAILQ_HEAD(sched_jobq, sched_job);
+TAILQ_HEAD(deliverd_sched_jobq, deliverd_sched_job);
 
-struct sched_worker {
+struct deliverd_sched_worker {
 	pid_t			 pid;
 	int			 to_fd, from_fd;
 	struct buf		 in;
-	struct sched_job	*jobs[SCHED_DEPTH];	/* in flight, oldest first */
+	struct deliverd_sched_job	*jobs[SCHED_DEPTH];	/* in flight, oldest first */
 	size_t			 njobs;
 	char			 last_hop[SPOOL_DOMAIN_MAX + 8];
 };
 
-struct sched_sig {
+struct deliverd_sched_sig {
 	char		 qid[QID_SIZE];
 	char		*sig;
 };
@@ -71,12 +71,12 @@ struct sched {
 	struct conf		*cf;
 	int			 trigger_fd;
 	struct spool		*sp;
-	struct sched_worker	*w;
+	struct deliverd_sched_worker	*w;
 	size_t			 nw;
 	pid_t			 cb_pid;
-	struct sched_claim	*claims[SCHED_CLAIM_BUCKETS];
+	struct deliverd_sched_claim	*claims[SCHED_CLAIM_BUCKETS];
 	size_t			 nclaims;
-	struct sched_jobq	 queue;
+	struct deliverd_sched_jobq	 queue;
 	size_t			 nqueue;
 	uint64_t		 next_job_id;
 	/* the current batch of results */
@@ -84,7 +84,7 @@ struct sched {
 	size_t			 nres, capres;
 	struct deliverd_sig	*sigs;
 	size_t			 nsigs, capsigs;
-	struct sched_job	**done;
+	struct deliverd_sched_job	**done;
 	size_t			 ndone, capdone;
 	bool			 stopping, rescan, respawn;
 	int64_t			 last_scan_ms;
@@ -96,7 +96,7 @@ struct sched {
 /* ---- claims: recipients handed out or waiting in memory */
 
 static size_t
-sched_claim_hash(const char *qid, uint32_t idx)
+deliverd_sched_claim_hash(const char *qid, uint32_t idx)
 {
 	size_t	 h = 5381;
 
@@ -106,21 +106,21 @@ sched_claim_hash(const char *qid, uint32_t idx)
 }
 
 static bool
-sched_claimed(struct sched *s, const char *qid, uint32_t idx)
+deliverd_sched_claimed(struct sched *s, const char *qid, uint32_t idx)
 {
-	struct sched_claim	*c;
+	struct deliverd_sched_claim	*c;
 
-	for (c = s->claims[sched_claim_hash(qid, idx)]; c != NULL; c = c->next)
+	for (c = s->claims[deliverd_sched_claim_hash(qid, idx)]; c != NULL; c = c->next)
 		if (c->idx == idx && strcmp(c->qid, qid) == 0)
 			return true;
 	return false;
 }
 
 static void
-sched_claim(struct sched *s, const char *qid, uint32_t idx)
+deliverd_sched_claim(struct sched *s, const char *qid, uint32_t idx)
 {
-	struct sched_claim	*c = xmalloc(sizeof(*c));
-	size_t			 h = sched_claim_hash(qid, idx);
+	struct deliverd_sched_claim	*c = xmalloc(sizeof(*c));
+	size_t			 h = deliverd_sched_claim_hash(qid, idx);
 
 	(void)str_copy(c->qid, sizeof(c->qid), qid);
 	c->idx = idx;
@@ -130,11 +130,11 @@ sched_claim(struct sched *s, const char *qid, uint32_t idx)
 }
 
 static void
-sched_unclaim(struct sched *s, const char *qid, uint32_t idx)
+deliverd_sched_unclaim(struct sched *s, const char *qid, uint32_t idx)
 {
-	struct sched_claim	**cp, *c;
+	struct deliverd_sched_claim	**cp, *c;
 
-	for (cp = &s->claims[sched_claim_hash(qid, idx)]; (c = *cp) != NULL; cp = &c->next) {
+	for (cp = &s->claims[deliverd_sched_claim_hash(qid, idx)]; (c = *cp) != NULL; cp = &c->next) {
 		if (c->idx == idx && strcmp(c->qid, qid) == 0) {
 			*cp = c->next;
 			free(c);
@@ -145,25 +145,25 @@ sched_unclaim(struct sched *s, const char *qid, uint32_t idx)
 }
 
 static void
-sched_job_release(struct sched *s, struct sched_job *sj)
+deliverd_sched_job_release(struct sched *s, struct deliverd_sched_job *sj)
 {
 	size_t	 i;
 
 	for (i = 0; i < sj->j.dj_nidx; i++)
-		sched_unclaim(s, sj->j.dj_qid, sj->j.dj_idx[i]);
+		deliverd_sched_unclaim(s, sj->j.dj_qid, sj->j.dj_idx[i]);
 	free(sj);
 }
 
 /* ---- children */
 
 static void
-sched_close_spool(struct sched *s)
+deliverd_sched_close_spool(struct sched *s)
 {
 	spool_close(&s->sp);
 }
 
 static void
-sched_open_spool(struct sched *s)
+deliverd_sched_open_spool(struct sched *s)
 {
 	int	 rc;
 
@@ -174,7 +174,7 @@ sched_open_spool(struct sched *s)
 }
 
 static void
-sched_close_others(struct sched *s, size_t keep)
+deliverd_sched_close_others(struct sched *s, size_t keep)
 {
 	size_t	 i;
 
@@ -192,20 +192,20 @@ sched_close_others(struct sched *s, size_t keep)
 /* Forks worker i. The LMDB handle is closed around the fork (never
  * carried into a child). */
 static void
-sched_spawn_worker(struct sched *s, size_t i)
+deliverd_sched_spawn_worker(struct sched *s, size_t i)
 {
 	int	 job[2], res[2];
 	pid_t	 pid;
 
 	if (pipe2(job, O_CLOEXEC) == -1 || pipe2(res, O_CLOEXEC) == -1)
 		log_fatal("pipe");
-	sched_close_spool(s);
+	deliverd_sched_close_spool(s);
 	if ((pid = fork()) == -1)
 		log_fatal("fork");
 	if (pid == 0) {
 		(void)close(job[1]);
 		(void)close(res[0]);
-		sched_close_others(s, i);
+		deliverd_sched_close_others(s, i);
 		deliverd_worker_main(s->cf, job[0], res[1], (int)i);
 	}
 	(void)close(job[0]);
@@ -220,22 +220,22 @@ sched_spawn_worker(struct sched *s, size_t i)
 }
 
 static void
-sched_spawn_callback(struct sched *s)
+deliverd_sched_spawn_callback(struct sched *s)
 {
 	pid_t	 pid;
 
-	sched_close_spool(s);
+	deliverd_sched_close_spool(s);
 	if ((pid = fork()) == -1)
 		log_fatal("fork");
 	if (pid == 0) {
-		sched_close_others(s, (size_t)-1);
+		deliverd_sched_close_others(s, (size_t)-1);
 		deliverd_callback_main(s->cf);
 	}
 	s->cb_pid = pid;
 }
 
 static void
-sched_spawn_missing(struct sched *s)
+deliverd_sched_spawn_missing(struct sched *s)
 {
 	static int64_t	 last_ms;
 	size_t		 i;
@@ -247,15 +247,15 @@ sched_spawn_missing(struct sched *s)
 
 	for (i = 0; i < s->nw; i++)
 		if (s->w[i].pid == -1 && !s->stopping)
-			sched_spawn_worker(s, i);
+			deliverd_sched_spawn_worker(s, i);
 	if (s->cb_pid == -1 && !s->stopping)
-		sched_spawn_callback(s);
+		deliverd_sched_spawn_callback(s);
 	s->respawn = false;
-	sched_open_spool(s);
+	deliverd_sched_open_spool(s);
 }
 
 static void
-sched_worker_gone(struct sched *s, struct sched_worker *w)
+deliverd_sched_worker_gone(struct sched *s, struct deliverd_sched_worker *w)
 {
 	size_t	 i;
 
@@ -263,7 +263,7 @@ sched_worker_gone(struct sched *s, struct sched_worker *w)
 		/* its recipients were not committed: they will be picked again */
 		log_warnx("worker %ld exited with a job for %s", (long)w->pid,
 		    w->jobs[i]->j.dj_qid);
-		sched_job_release(s, w->jobs[i]);
+		deliverd_sched_job_release(s, w->jobs[i]);
 	}
 	w->njobs = 0;
 	if (w->to_fd != -1)
@@ -276,7 +276,7 @@ sched_worker_gone(struct sched *s, struct sched_worker *w)
 }
 
 static void
-sched_reap(struct sched *s)
+deliverd_sched_reap(struct sched *s)
 {
 	pid_t	 pid;
 	int	 status;
@@ -295,14 +295,14 @@ sched_reap(struct sched *s)
 				continue;
 			if (WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0))
 				log_warnx("worker %ld exited (status %d)", (long)pid, status);
-			sched_worker_gone(s, &s->w[i]);
+			deliverd_sched_worker_gone(s, &s->w[i]);
 		}
 	}
 }
 
 /* ---- scanning the schedule */
 
-struct sched_scan {
+struct deliverd_sched_scan {
 	struct sched	*s;
 	int64_t		 now;
 	struct {
@@ -313,16 +313,16 @@ struct sched_scan {
 };
 
 static int
-sched_scan_cb(int64_t due, const char *qid, uint32_t idx, void *arg)
+deliverd_sched_scan_cb(int64_t due, const char *qid, uint32_t idx, void *arg)
 {
-	struct sched_scan	*sc = arg;
+	struct deliverd_sched_scan	*sc = arg;
 
 	if (due > sc->now) {
 		if (sc->s->next_due == 0 || due < sc->s->next_due)
 			sc->s->next_due = due;
 		return 1;
 	}
-	if (sched_claimed(sc->s, qid, idx))
+	if (deliverd_sched_claimed(sc->s, qid, idx))
 		return 0;
 	if (sc->n >= sc->max)
 		return 1;
@@ -333,7 +333,7 @@ sched_scan_cb(int64_t due, const char *qid, uint32_t idx, void *arg)
 }
 
 static int
-sched_scan_cmp(const void *a, const void *b)
+deliverd_sched_scan_cmp(const void *a, const void *b)
 {
 	int	 c = strcmp(a, b);
 
@@ -344,15 +344,15 @@ sched_scan_cmp(const void *a, const void *b)
 
 /* Adds idx to the job of (qid, hop) being built, or starts a new one. */
 static void
-sched_enqueue(struct sched *s, struct sched_job **cur, const char *qid,
+deliverd_sched_enqueue(struct sched *s, struct deliverd_sched_job **cur, const char *qid,
     const char *hop, bool relay, uint32_t idx)
 {
-	struct sched_job	*sj = *cur;
+	struct deliverd_sched_job	*sj = *cur;
 
 	if (sj == NULL || strcmp(sj->j.dj_qid, qid) != 0 ||
 	    strcmp(sj->j.dj_hop, hop) != 0 || sj->j.dj_nidx >= DELIVERD_JOB_RCPT_MAX) {
 		/* look for an open job of this message and hop */
-		TAILQ_FOREACH_REVERSE(sj, &s->queue, sched_jobq, link) {
+		TAILQ_FOREACH_REVERSE(sj, &s->queue, deliverd_sched_jobq, link) {
 			if (strcmp(sj->j.dj_qid, qid) != 0)
 				break;
 			if (strcmp(sj->j.dj_hop, hop) == 0 &&
@@ -370,22 +370,22 @@ sched_enqueue(struct sched *s, struct sched_job **cur, const char *qid,
 		}
 	}
 	sj->j.dj_idx[sj->j.dj_nidx++] = idx;
-	sched_claim(s, qid, idx);
+	deliverd_sched_claim(s, qid, idx);
 	*cur = sj;
 }
 
 static void
-sched_group(struct sched *s, struct spool_txn *txn, struct sched_scan *sc)
+deliverd_sched_group(struct sched *s, struct spool_txn *txn, struct deliverd_sched_scan *sc)
 {
 	struct spool_msg	*m = xmalloc(sizeof(*m));
 	struct spool_rcpt	 r;
-	struct sched_job	*cur = NULL;
+	struct deliverd_sched_job	*cur = NULL;
 	char			 hop[SPOOL_DOMAIN_MAX];
 	bool			 relay = s->cf->cf_relayhost[0] != '\0';
 	bool			 have = false;
 	size_t			 i;
 
-	qsort(sc->e, sc->n, sizeof(sc->e[0]), sched_scan_cmp);
+	qsort(sc->e, sc->n, sizeof(sc->e[0]), deliverd_sched_scan_cmp);
 	for (i = 0; i < sc->n; i++) {
 		if (!have || strcmp(m->sm_qid, sc->e[i].qid) != 0) {
 			have = spool_msg_get(txn, sc->e[i].qid, m) == 0;
@@ -400,17 +400,17 @@ sched_group(struct sched *s, struct spool_txn *txn, struct sched_scan *sc)
 			(void)str_copy(hop, sizeof(hop), s->cf->cf_relayhost);
 		else
 			deliverd_domain(r.sr_addr, hop, sizeof(hop));
-		sched_enqueue(s, &cur, sc->e[i].qid, hop, relay && !m->sm_sandbox,
+		deliverd_sched_enqueue(s, &cur, sc->e[i].qid, hop, relay && !m->sm_sandbox,
 		    sc->e[i].idx);
 	}
 	free(m);
 }
 
 static void
-sched_scan(struct sched *s)
+deliverd_sched_scan(struct sched *s)
 {
 	struct spool_txn	*txn = NULL;
-	struct sched_scan	 sc;
+	struct deliverd_sched_scan	 sc;
 	int			 rc;
 
 	s->rescan = false;
@@ -427,12 +427,12 @@ sched_scan(struct sched *s)
 		return;
 	}
 	/* INT64_MAX: walk past the due entries to learn the next due time */
-	rc = spool_sched_due(txn, INT64_MAX, s->nclaims + sc.max + 1, sched_scan_cb, &sc);
+	rc = spool_sched_due(txn, INT64_MAX, s->nclaims + sc.max + 1, deliverd_sched_scan_cb, &sc);
 	if (rc < 0 && rc != SPOOL_ENOTFOUND)
 		log_warnx("scan: %s", spool_strerror(rc));
 	if (sc.n == sc.max)
 		s->rescan = true;	/* more are due than we took */
-	sched_group(s, txn, &sc);
+	deliverd_sched_group(s, txn, &sc);
 	spool_abort(&txn);
 	free(sc.e);
 }
@@ -440,7 +440,7 @@ sched_scan(struct sched *s)
 /* ---- handing out jobs */
 
 static size_t
-sched_hop_busy(const struct sched *s, const char *hop)
+deliverd_sched_hop_busy(const struct sched *s, const char *hop)
 {
 	size_t	 i, k, n = 0;
 
@@ -450,10 +450,10 @@ sched_hop_busy(const struct sched *s, const char *hop)
 	return n;
 }
 
-static struct sched_worker *
-sched_idle_worker(struct sched *s, const char *hop)
+static struct deliverd_sched_worker *
+deliverd_sched_idle_worker(struct sched *s, const char *hop)
 {
-	struct sched_worker	*any = NULL;
+	struct deliverd_sched_worker	*any = NULL;
 	size_t			 i;
 
 	/* the least loaded worker; among equals one that may still hold a
@@ -469,18 +469,18 @@ sched_idle_worker(struct sched *s, const char *hop)
 }
 
 static void
-sched_dispatch(struct sched *s)
+deliverd_sched_dispatch(struct sched *s)
 {
-	struct sched_job	*sj, *next;
-	struct sched_worker	*w;
+	struct deliverd_sched_job	*sj, *next;
+	struct deliverd_sched_worker	*w;
 	struct buf		 line;
 
 	buf_init(&line, DELIVERD_LINE_MAX);
 	for (sj = TAILQ_FIRST(&s->queue); sj != NULL && !s->stopping; sj = next) {
 		next = TAILQ_NEXT(sj, link);
-		if (sched_hop_busy(s, sj->j.dj_hop) >= (size_t)s->cf->cf_dest_concurrency)
+		if (deliverd_sched_hop_busy(s, sj->j.dj_hop) >= (size_t)s->cf->cf_dest_concurrency)
 			continue;
-		if ((w = sched_idle_worker(s, sj->j.dj_hop)) == NULL)
+		if ((w = deliverd_sched_idle_worker(s, sj->j.dj_hop)) == NULL)
 			break;
 		buf_reset(&line);
 		(void)deliverd_job_format(&sj->j, &line);
@@ -501,7 +501,7 @@ sched_dispatch(struct sched *s)
 /* ---- results from workers */
 
 static void
-sched_add_result(struct sched *s, const struct deliverd_result *r)
+deliverd_sched_add_result(struct sched *s, const struct deliverd_result *r)
 {
 	if (s->nres == s->capres) {
 		s->capres = s->capres ? s->capres * 2 : 256;
@@ -510,15 +510,15 @@ sched_add_result(struct sched *s, const struct deliverd_result *r)
 	s->res[s->nres++] = *r;
 }
 
-struct sched_line_ctx {
+struct deliverd_sched_line_ctx {
 	struct sched		*s;
-	struct sched_worker	*w;
+	struct deliverd_sched_worker	*w;
 };
 
 static void
-sched_line(const char *line, size_t len, void *arg)
+deliverd_sched_line(const char *line, size_t len, void *arg)
 {
-	struct sched_line_ctx	*c = arg;
+	struct deliverd_sched_line_ctx	*c = arg;
 	struct sched		*s = c->s;
 	struct deliverd_result	 r;
 	struct buf		 sig;
@@ -549,17 +549,17 @@ sched_line(const char *line, size_t len, void *arg)
 		}
 		buf_release(&sig);
 	} else if (deliverd_result_parse(line, len, &r) == 0)
-		sched_add_result(s, &r);
+		deliverd_sched_add_result(s, &r);
 	else
 		log_warnx("worker %ld: bad result line", (long)c->w->pid);
 }
 
 static void
-sched_read_worker(struct sched *s, struct sched_worker *w)
+deliverd_sched_read_worker(struct sched *s, struct deliverd_sched_worker *w)
 {
-	struct sched_line_ctx	 c = { s, w };
+	struct deliverd_sched_line_ctx	 c = { s, w };
 
-	if (deliverd_pipe_read(w->from_fd, &w->in, sched_line, &c) == -1) {
+	if (deliverd_pipe_read(w->from_fd, &w->in, deliverd_sched_line, &c) == -1) {
 		/* EOF: the worker exited; its results so far are in the batch */
 		(void)close(w->from_fd);
 		w->from_fd = -1;
@@ -569,7 +569,7 @@ sched_read_worker(struct sched *s, struct sched_worker *w)
 /* events.jsonl: at most every SCHED_EXPORT_MS under load (each export
  * is an fdatasync and a write transaction), at once when idle. */
 static void
-sched_export(struct sched *s, bool force)
+deliverd_sched_export(struct sched *s, bool force)
 {
 	size_t	 nev = 0;
 	int	 rc;
@@ -584,7 +584,7 @@ sched_export(struct sched *s, bool force)
 }
 
 static void
-sched_commit(struct sched *s)
+deliverd_sched_commit(struct sched *s)
 {
 	size_t	 i;
 	int	 rc;
@@ -603,16 +603,16 @@ sched_commit(struct sched *s)
 	s->nsigs = 0;
 	s->nres = 0;
 	for (i = 0; i < s->ndone; i++)
-		sched_job_release(s, s->done[i]);
+		deliverd_sched_job_release(s, s->done[i]);
 	s->ndone = 0;
-	sched_export(s, false);
+	deliverd_sched_export(s, false);
 	s->rescan = true;
 }
 
 /* ---- main loop */
 
 static int
-sched_poll_timeout(struct sched *s)
+deliverd_sched_poll_timeout(struct sched *s)
 {
 	int64_t	 now = deliverd_now(), ms = SCHED_RESCAN_MS;
 
@@ -637,7 +637,7 @@ sched_poll_timeout(struct sched *s)
 }
 
 static void
-sched_signals(struct sched *s)
+deliverd_sched_signals(struct sched *s)
 {
 	unsigned	 sigs = sig_take();
 	struct conf	*ncf;
@@ -645,7 +645,7 @@ sched_signals(struct sched *s)
 	size_t		 i;
 
 	if (sigs & SIG_CHLD)
-		sched_reap(s);
+		deliverd_sched_reap(s);
 	if (sigs & SIG_TERM)
 		s->stopping = true;
 	if ((sigs & SIG_HUP) && !s->stopping) {
@@ -668,7 +668,7 @@ sched_signals(struct sched *s)
 }
 
 static void
-sched_loop_once(struct sched *s)
+deliverd_sched_loop_once(struct sched *s)
 {
 	struct pollfd	*pfd;
 	size_t		 i, n = 0;
@@ -683,7 +683,7 @@ sched_loop_once(struct sched *s)
 		pfd[n].fd = s->w[i].from_fd;
 		pfd[n++].events = POLLIN;
 	}
-	rc = poll(pfd, n, s->stopping ? 200 : sched_poll_timeout(s));
+	rc = poll(pfd, n, s->stopping ? 200 : deliverd_sched_poll_timeout(s));
 	if (rc == -1 && errno != EINTR)
 		log_fatal("poll");
 	if (rc > 0 && (pfd[1].revents & POLLIN)) {
@@ -692,14 +692,14 @@ sched_loop_once(struct sched *s)
 	}
 	for (i = 0; rc > 0 && i < s->nw; i++)
 		if (s->w[i].from_fd != -1 && (pfd[i + 2].revents & (POLLIN | POLLHUP)))
-			sched_read_worker(s, &s->w[i]);
+			deliverd_sched_read_worker(s, &s->w[i]);
 	free(pfd);
-	sched_signals(s);
-	sched_reap(s);
+	deliverd_sched_signals(s);
+	deliverd_sched_reap(s);
 }
 
 static void
-sched_stop(struct sched *s)
+deliverd_sched_stop(struct sched *s)
 {
 	int64_t	 deadline = deliverd_now_ms() + SCHED_STOP_GRACE_MS;
 	size_t	 i, alive;
@@ -717,21 +717,21 @@ sched_stop(struct sched *s)
 			alive += s->w[i].pid != -1;
 		if ((alive == 0 && s->cb_pid == -1) || deliverd_now_ms() > deadline)
 			break;
-		sched_loop_once(s);
-		sched_commit(s);
-		sched_export(s, false);
+		deliverd_sched_loop_once(s);
+		deliverd_sched_commit(s);
+		deliverd_sched_export(s, false);
 	}
 	for (i = 0; i < s->nw; i++)
 		if (s->w[i].pid != -1)
 			(void)kill(s->w[i].pid, SIGKILL);
 	if (s->cb_pid != -1)
 		(void)kill(s->cb_pid, SIGKILL);
-	sched_commit(s);
-	sched_export(s, true);
+	deliverd_sched_commit(s);
+	deliverd_sched_export(s, true);
 }
 
 static int
-sched_orphan_cb(const char *name, void *arg)
+deliverd_sched_orphan_cb(const char *name, void *arg)
 {
 	struct sched		*s = arg;
 	struct spool_txn	*txn = NULL;
@@ -771,25 +771,25 @@ deliverd_sched_main(struct conf *cf, int trigger_fd)
 		s->w[i].to_fd = s->w[i].from_fd = -1;
 		buf_init(&s->w[i].in, 4 * DELIVERD_LINE_MAX);
 	}
-	sched_open_spool(s);	/* creates the environment before any child opens it */
-	sched_spawn_missing(s);
-	(void)spool_scan(cf->cf_spool_dir, SPOOL_QUEUE, sched_orphan_cb, s);
+	deliverd_sched_open_spool(s);	/* creates the environment before any child opens it */
+	deliverd_sched_spawn_missing(s);
+	(void)spool_scan(cf->cf_spool_dir, SPOOL_QUEUE, deliverd_sched_orphan_cb, s);
 	log_info("started: %zu workers, %s", s->nw, cf->cf_relayhost[0] ?
 	    cf->cf_relayhost : "MX delivery");
 	s->rescan = true;
 	while (!s->stopping) {
 		if (s->respawn)
-			sched_spawn_missing(s);
+			deliverd_sched_spawn_missing(s);
 		if ((s->rescan && s->nqueue < SCHED_QUEUE_LOW) ||
 		    (s->next_due != 0 && s->next_due <= deliverd_now()) ||
 		    deliverd_now_ms() - s->last_scan_ms >= SCHED_RESCAN_MS)
-			sched_scan(s);
-		sched_dispatch(s);
-		sched_loop_once(s);
-		sched_commit(s);
-		sched_export(s, false);
+			deliverd_sched_scan(s);
+		deliverd_sched_dispatch(s);
+		deliverd_sched_loop_once(s);
+		deliverd_sched_commit(s);
+		deliverd_sched_export(s, false);
 	}
-	sched_stop(s);
+	deliverd_sched_stop(s);
 	spool_close(&s->sp);
 	log_info("stopped");
 	exit(0);

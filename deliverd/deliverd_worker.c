@@ -53,19 +53,19 @@ struct worker {
 };
 
 /* One recipient of the current job. */
-struct worker_rcpt {
+struct deliverd_worker_rcpt {
 	uint32_t	 idx;
 	char		 addr[SPOOL_ADDR_MAX];
 	bool		 skip;
 	char		 reply[SPOOL_REPLY_MAX];
 };
 
-struct worker_cand {
+struct deliverd_worker_cand {
 	char			 host[DNS_HOST_MAX];
 	struct sockaddr_storage	 ss;
 };
 
-struct worker_msg {
+struct deliverd_worker_msg {
 	struct spool_msg	 m;
 	char			*map;
 	size_t			 maplen;
@@ -77,7 +77,7 @@ struct worker_msg {
 /* ---- routing */
 
 static size_t
-worker_relay_cands(struct worker *w, struct worker_cand *c, size_t max,
+deliverd_worker_relay_cands(struct worker *w, struct deliverd_worker_cand *c, size_t max,
     char *reply, size_t replysz)
 {
 	char		 host[256], port[8];
@@ -112,7 +112,7 @@ worker_relay_cands(struct worker *w, struct worker_cand *c, size_t max,
 
 /* 0 with candidates, else every recipient's reply is in reply. */
 static size_t
-worker_mx_cands(struct worker *w, const char *domain, struct worker_cand *c,
+deliverd_worker_mx_cands(struct worker *w, const char *domain, struct deliverd_worker_cand *c,
     size_t max, char *reply, size_t replysz)
 {
 	struct dns_mx		 mx[DNS_MX_MAX];
@@ -158,8 +158,8 @@ worker_mx_cands(struct worker *w, const char *domain, struct worker_cand *c,
 /* ---- the job */
 
 static int
-worker_load(struct worker *w, const struct deliverd_job *j, struct worker_msg *wm,
-    struct worker_rcpt *r, char *why, size_t whysz)
+deliverd_worker_load(struct worker *w, const struct deliverd_job *j, struct deliverd_worker_msg *wm,
+    struct deliverd_worker_rcpt *r, char *why, size_t whysz)
 {
 	struct spool_txn	*txn = NULL;
 	struct spool_rcpt	 sr;
@@ -217,7 +217,7 @@ fail:
 
 /* Signs once per message; the signature goes to the scheduler ("K"). */
 static int
-worker_sign(struct worker *w, struct worker_msg *wm, char *why, size_t whysz)
+deliverd_worker_sign(struct worker *w, struct deliverd_worker_msg *wm, char *why, size_t whysz)
 {
 	struct spool_txn	*txn = NULL;
 	int			 rc;
@@ -243,10 +243,10 @@ worker_sign(struct worker *w, struct worker_msg *wm, char *why, size_t whysz)
 }
 
 static void
-worker_send(struct worker *w, const struct deliverd_job *j, struct worker_msg *wm,
-    struct worker_rcpt *r, size_t nr, char *relay, size_t relaysz)
+deliverd_worker_send(struct worker *w, const struct deliverd_job *j, struct deliverd_worker_msg *wm,
+    struct deliverd_worker_rcpt *r, size_t nr, char *relay, size_t relaysz)
 {
-	struct worker_cand	*c;
+	struct deliverd_worker_cand	*c;
 	const char		**addrs;
 	char			(*replies)[SPOOL_REPLY_MAX];
 	struct deliverd_tx	 tx;
@@ -272,8 +272,8 @@ worker_send(struct worker *w, const struct deliverd_job *j, struct worker_msg *w
 		goto done;
 	}
 	c = xcalloc(WORKER_CAND_MAX, sizeof(*c));
-	nc = j->dj_relay ? worker_relay_cands(w, c, WORKER_CAND_MAX, reply, sizeof(reply)) :
-	    worker_mx_cands(w, j->dj_hop, c, WORKER_CAND_MAX, reply, sizeof(reply));
+	nc = j->dj_relay ? deliverd_worker_relay_cands(w, c, WORKER_CAND_MAX, reply, sizeof(reply)) :
+	    deliverd_worker_mx_cands(w, j->dj_hop, c, WORKER_CAND_MAX, reply, sizeof(reply));
 	for (k = 0; k < nc; k++) {
 		if (deliverd_smtp_open(w->w_smtp, j->dj_hop, c[k].host, &c[k].ss,
 		    reply, sizeof(reply)) == 0)
@@ -300,7 +300,7 @@ out:
 }
 
 static void
-worker_results(struct worker *w, const struct deliverd_job *j, struct worker_rcpt *r,
+deliverd_worker_results(struct worker *w, const struct deliverd_job *j, struct deliverd_worker_rcpt *r,
     size_t nr, const char *relay, const char *tls)
 {
 	struct deliverd_result	 res;
@@ -324,10 +324,10 @@ worker_results(struct worker *w, const struct deliverd_job *j, struct worker_rcp
 }
 
 static void
-worker_job(struct worker *w, const struct deliverd_job *j)
+deliverd_worker_job(struct worker *w, const struct deliverd_job *j)
 {
-	struct worker_msg	 wm;
-	struct worker_rcpt	*r;
+	struct deliverd_worker_msg	 wm;
+	struct deliverd_worker_rcpt	*r;
 	char			 why[1024] = "", relay[256] = "", reply[SPOOL_REPLY_MAX];
 	size_t			 i, nlive = 0;
 	int			 rc;
@@ -335,14 +335,14 @@ worker_job(struct worker *w, const struct deliverd_job *j)
 	memset(&wm, 0, sizeof(wm));
 	buf_init(&wm.sig, SPOOL_DKIMSIG_MAX - 1);
 	r = xcalloc(j->dj_nidx, sizeof(*r));
-	rc = worker_load(w, j, &wm, r, why, sizeof(why));
+	rc = deliverd_worker_load(w, j, &wm, r, why, sizeof(why));
 	for (i = 0; i < j->dj_nidx; i++) {
 		r[i].idx = j->dj_idx[i];
 		if (rc == 1)
 			r[i].skip = true;
 		nlive += !r[i].skip;
 	}
-	if (rc == -1 || (rc == 0 && nlive > 0 && worker_sign(w, &wm, why, sizeof(why)) == -1)) {
+	if (rc == -1 || (rc == 0 && nlive > 0 && deliverd_worker_sign(w, &wm, why, sizeof(why)) == -1)) {
 		log_warnx("%s: not attempted: %s", j->dj_qid, why);
 		(void)snprintf(reply, sizeof(reply), "451 4.3.0 %s", why);
 		for (i = 0; i < j->dj_nidx; i++)
@@ -352,8 +352,8 @@ worker_job(struct worker *w, const struct deliverd_job *j)
 			(void)str_copy(r[i].reply, sizeof(r[i].reply),
 			    "250 2.0.0 Ok: sandbox, not sent");
 	} else if (rc == 0 && nlive > 0)
-		worker_send(w, j, &wm, r, j->dj_nidx, relay, sizeof(relay));
-	worker_results(w, j, r, j->dj_nidx, relay,
+		deliverd_worker_send(w, j, &wm, r, j->dj_nidx, relay, sizeof(relay));
+	deliverd_worker_results(w, j, r, j->dj_nidx, relay,
 	    relay[0] != '\0' ? deliverd_smtp_tls(w->w_smtp) : "");
 	(void)buf_printf(&w->w_out_buf, "D\t%llu\n", (unsigned long long)j->dj_id);
 	if (deliverd_pipe_write(w->w_out, w->w_out_buf.data, w->w_out_buf.len) == -1)
@@ -366,7 +366,7 @@ worker_job(struct worker *w, const struct deliverd_job *j)
 }
 
 static void
-worker_line(const char *line, size_t len, void *arg)
+deliverd_worker_line(const char *line, size_t len, void *arg)
 {
 	struct worker		*w = arg;
 	struct deliverd_job	*j;
@@ -375,7 +375,7 @@ worker_line(const char *line, size_t len, void *arg)
 	if (deliverd_job_parse(line, len, j) == -1)
 		log_warnx("worker: bad job line ignored");
 	else
-		worker_job(w, j);
+		deliverd_worker_job(w, j);
 	free(j);
 }
 
@@ -409,7 +409,7 @@ deliverd_worker_main(struct conf *cf, int in_fd, int out_fd, int id)
 		pfd.fd = w.w_in;
 		pfd.events = POLLIN;
 		rc = poll(&pfd, 1, 1000);
-		if (rc > 0 && deliverd_pipe_read(w.w_in, &w.w_inbuf, worker_line, &w) == -1)
+		if (rc > 0 && deliverd_pipe_read(w.w_in, &w.w_inbuf, deliverd_worker_line, &w) == -1)
 			w.w_eof = true;
 		if (deliverd_smtp_connected(w.w_smtp) &&
 		    deliverd_now_ms() - w.w_last_use > WORKER_IDLE_CLOSE_MS)
