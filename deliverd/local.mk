@@ -25,11 +25,14 @@ deliverd_deliverd_LDADD = $(DELIVERD_LIBS)
 dist_man_MANS += deliverd/deliverd.8
 
 # (tests/local.mk assigns UNIT_TESTS after this file: list ours directly)
-check_PROGRAMS += tests/unit/t_smtp_reply
-TESTS += tests/unit/t_smtp_reply
+check_PROGRAMS += tests/unit/t_smtp_reply tests/unit/t_dns
+TESTS += tests/unit/t_smtp_reply tests/unit/t_dns
 tests_unit_t_smtp_reply_SOURCES = tests/unit/t_smtp_reply.c
 tests_unit_t_smtp_reply_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_t_smtp_reply_LDADD = deliverd/libdeliverd.a $(TEST_LIBS) -lresolv
+tests_unit_t_dns_SOURCES = tests/unit/t_dns.c
+tests_unit_t_dns_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_t_dns_LDADD = deliverd/libdeliverd.a $(TEST_LIBS) -lresolv
 
 
 TESTS += tests/blackbox/test_deliverd.py tests/blackbox/test_deliverd_pipeline.py
