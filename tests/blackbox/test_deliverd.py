@@ -282,3 +282,22 @@ def test_kill9_during_1000_deliveries(mx):
         assert set(got) == {"r%d@dest.test" % i for i in range(n)}
         assert dups <= 4 * 2, "at most the transactions in flight at the kill"
         smtpgate.wait_for(lambda: not g.files("queue"), timeout=30, what="queue empty")
+
+
+def test_sighup_reload_replaces_workers(mx):
+    with relay_gw(mx) as g:
+        g.start("deliverd")
+        inject(g, "account", "acc")
+        put_msg(g, "acc", ["before@dest.test"])
+        mx.wait_received(1)
+        g.procs["deliverd"].send_signal(signal.SIGHUP)
+        smtpgate.wait_for(lambda: "configuration reloaded" in g.log("deliverd"),
+                          what="reload logged")
+        put_msg(g, "acc", ["after@dest.test"])
+        mx.wait_received(1, rcpt="after@dest.test", timeout=20)
+        with open(g.conf_path, "a") as f:
+            f.write("no_such_key = 1\n")
+        g.procs["deliverd"].send_signal(signal.SIGHUP)
+        smtpgate.wait_for(lambda: "keeping the old configuration" in g.log("deliverd"),
+                          what="bad reload refused")
+        assert g.procs["deliverd"].poll() is None
