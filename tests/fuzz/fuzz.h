@@ -8,6 +8,9 @@
 #ifndef SG_FUZZ_H
 #define SG_FUZZ_H
 
+/* first, so the feature macros (_GNU_SOURCE) are set before any system header */
+#include "config.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
