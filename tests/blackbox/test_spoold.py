@@ -306,7 +306,8 @@ def test_map_full_pauses_and_loses_nothing(gw):
 
 
 @pytest.mark.skipif(not os.environ.get("SPOOLD_BENCH"), reason="set SPOOLD_BENCH=1 to measure")
-@pytest.mark.parametrize("batch", [256, 1])
+@pytest.mark.parametrize("batch", [int(b) for b in
+                                   os.environ.get("SPOOLD_BENCH_BATCHES", "256,1").split(",")])
 def test_bench_filing_throughput(batch):
     """Filing rate from incoming/new to committed for a burst of N files."""
     n = int(os.environ.get("SPOOLD_BENCH_N", "10000"))
