@@ -48,13 +48,15 @@ def free_port():
 
 
 def wait_for(pred, timeout, interval=0.05, what="condition"):
+    """Polls pred(); what may be a callable giving the text at timeout."""
     deadline = time.monotonic() + timeout
     while True:
         v = pred()
         if v:
             return v
         if time.monotonic() > deadline:
-            raise BenchError("timed out after %.0fs waiting for %s" % (timeout, what))
+            raise BenchError("timed out after %.0fs waiting for %s" % (
+                timeout, what() if callable(what) else what))
         time.sleep(interval)
 
 
@@ -142,7 +144,7 @@ class Sink:
 
     def wait_count(self, n, timeout):
         return wait_for(lambda: self.count >= n, timeout, interval=0.01,
-                        what="smtp-sink to receive %d messages (has %d)" % (n, self.count))
+                        what=lambda: "smtp-sink to receive %d messages (has %d)" % (n, self.count))
 
     def stop(self):
         if self.proc.poll() is None:

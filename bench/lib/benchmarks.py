@@ -69,7 +69,7 @@ class Row:
 
     def ratio(self):
         g, p = self.gate.median, self.postfix.median
-        if g is None or p is None or g <= 0 or p <= 0:
+        if self.better == "none" or g is None or p is None or g <= 0 or p <= 0:
             return None
         return g / p if self.better == "higher" else p / g
 
@@ -395,6 +395,32 @@ def _hwm_snapshot(pids):
     return base
 
 
+class _AnonSampler:
+    """Peak RssAnon per process, sampled every 5 ms (the kernel keeps no
+    anonymous-only peak; VmHWM also counts mapped file pages)."""
+
+    def __init__(self, pids):
+        import threading
+        self.base = {p: bl.proc_status(p, "RssAnon") or 0 for p in pids}
+        self.peak = dict(self.base)
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            for p in self.peak:
+                v = bl.proc_status(p, "RssAnon")
+                if v is not None and v > self.peak[p]:
+                    self.peak[p] = v
+            self._stop.wait(0.005)
+
+    def stop(self):
+        self._stop.set()
+        self._t.join(timeout=5)
+        return max([self.peak[p] - self.base[p] for p in self.peak] or [0])
+
+
 def _growth(base):
     """max over processes of (peak RSS since reset - RSS before), kB; and who."""
     best, who = 0, None
@@ -412,8 +438,10 @@ def big_message(cfg, res):
     r_mid = res.row("b_mid", sec, "spoold | Postfix cleanup", "MB", "lower", "%.2f")
     r_out = res.row("b_out", sec, "deliverd (any process) | Postfix smtp+qmgr", "MB", "lower", "%.2f")
     r_dkim = res.row("b_dkim", sec, "(DKIM in deliverd) | OpenDKIM", "MB", "lower", "%.2f")
+    r_anon = res.row("b_anon", sec, "  anonymous memory only (RssAnon, sampled), max", "MB",
+                     "lower", "%.2f")
     r_time = res.row("b_time", sec, "time until smtp-sink has it", "s", "lower", "%.2f")
-    rows = (r_smtpd, r_mid, r_out, r_dkim, r_time)
+    rows = (r_smtpd, r_mid, r_out, r_dkim, r_anon, r_time)
     d = cfg.tmpdir("sgbench-big-")
     big = bl.make_big_message(os.path.join(d, "big.eml"), cfg.big_size)
     why = {"gate": gf.available(), "postfix": pf.available()}
@@ -435,7 +463,7 @@ def big_message(cfg, res):
 
 
 def _big_once(cfg, res, side, big, rows):
-    r_smtpd, r_mid, r_out, r_dkim, r_time = rows
+    r_smtpd, r_mid, r_out, r_dkim, r_anon, r_time = rows
     sink = bl.Sink()
     try:
         name = "gate-rsa" if side == "gate" else "postfix-dkim"
@@ -456,10 +484,12 @@ def _big_once(cfg, res, side, big, rows):
                           "out": byname.get("smtp", []) + byname.get("qmgr", []),
                           "dkim": byname.get("opendkim", [])}
             bases = {k: _hwm_snapshot(v) for k, v in groups.items()}
+            anon = _AnonSampler([pid for v in groups.values() for pid in v])
             t0 = time.monotonic()
             bl.smtp_source(system.port, 1, 1, msgfile=big, timeout=300)
             sink.wait_count(2, 300)
             dt = time.monotonic() - t0
+            getattr(r_anon, side).add(anon.stop() / 1024.0)
             out = {k: _growth(b) for k, b in bases.items()}
             getattr(r_time, side).add(dt)
             for key, row in (("smtpd", r_smtpd), ("mid", r_mid), ("out", r_out), ("dkim", r_dkim)):
@@ -491,7 +521,8 @@ def queue_tooling(cfg, res):
     sec = "Queue tooling: %d deferred messages" % cfg.queue_n
     r_text = res.row("q_text", sec, "spoolctl queue | postqueue -p", "s", "lower", "%.3f")
     r_json = res.row("q_json", sec, "spoolctl queue --json | postqueue -j", "s", "lower", "%.3f")
-    r_fill = res.row("q_fill", sec, "(filling the deferred queue took)", "s", "lower", "%.0f")
+    r_lines = res.row("q_lines", sec, "  (lines printed by the text listing)", "lines", "none")
+    r_fill = res.row("q_fill", sec, "  (time to fill the deferred queue)", "s", "lower", "%.0f")
     rows = (r_text, r_json)
     closed = bl.free_port()
     g = p = None
@@ -499,7 +530,8 @@ def queue_tooling(cfg, res):
         why = gf.available()
         if why:
             raise bl.BenchError(why)
-        g = gf.Gate(closed, workdir=cfg.tmpdir("sgbench-gate-"))
+        g = gf.Gate(closed, workdir=cfg.tmpdir("sgbench-gate-"),
+                    extra={"retry_schedule": "1h"})
         g.start()
         t0 = time.monotonic()
         bl.smtp_source(g.port, cfg.queue_n, cfg.sessions, reuse=True,
@@ -507,13 +539,14 @@ def queue_tooling(cfg, res):
         try:
             bl.wait_for(lambda: g.events_count("deferred") >= cfg.queue_n,
                         cfg.timeout(cfg.queue_n, 200), interval=1,
-                        what="%d deferred events" % cfg.queue_n)
+                        what=lambda: "%d deferred events (has %d)" % (
+                            cfg.queue_n, g.events_count("deferred")))
         except bl.BenchError as e:
             res.say(cfg, "queue smtpgate: %s; measuring the queue as it is" % e)
             r_text.extra = "(smtpgate: not all deferred yet)"
         r_fill.gate.add(time.monotonic() - t0)
     except Exception as e:
-        _fail(rows + (r_fill,), "gate", e, res, cfg, "queue smtpgate")
+        _fail(rows + (r_fill, r_lines), "gate", e, res, cfg, "queue smtpgate")
         if g:
             g.close()
         g = None
@@ -527,10 +560,11 @@ def queue_tooling(cfg, res):
         bl.smtp_source(p.port, cfg.queue_n, cfg.sessions, reuse=True,
                        timeout=cfg.timeout(cfg.queue_n, 100))
         bl.wait_for(lambda: p.count("deferred") >= cfg.queue_n, cfg.timeout(cfg.queue_n, 200),
-                    interval=1, what="%d deferred in postfix" % cfg.queue_n)
+                    interval=1, what=lambda: "%d deferred in postfix (has %d)" % (
+                        cfg.queue_n, p.count("deferred")))
         r_fill.postfix.add(time.monotonic() - t0)
     except Exception as e:
-        _fail(rows + (r_fill,), "postfix", e, res, cfg, "queue postfix")
+        _fail(rows + (r_fill, r_lines), "postfix", e, res, cfg, "queue postfix")
         if p:
             p.close()
         p = None
@@ -543,12 +577,16 @@ def queue_tooling(cfg, res):
                     try:
                         if side == "gate" and g:
                             t, lines = _timed(lambda: g.spoolctl(*gargs), 1)
-                            if lines < min(cfg.queue_n, 1):
-                                raise bl.BenchError("spoolctl printed nothing")
+                            if lines < 1:
+                                raise bl.BenchError("spoolctl %s printed nothing" % " ".join(gargs))
                             row.gate.add(t[0])
+                            if row is r_text and r == 0:
+                                r_lines.gate.add(lines)
                         elif side == "postfix" and p:
                             t, lines = _timed(lambda: p.postqueue(*pargs), 1)
                             row.postfix.add(t[0])
+                            if row is r_text and r == 0:
+                                r_lines.postfix.add(lines)
                     except Exception as e:
                         _fail([row], side, e, res, cfg, "queue listing %s" % side)
     finally:
