@@ -291,7 +291,7 @@ def _e2e_once(cfg, res, name, dump=None):
             t0 = time.monotonic()
             bl.smtp_source(system.port, cfg.n, cfg.sessions, reuse=cfg.reuse,
                            timeout=cfg.timeout(cfg.n))
-            sink.wait_count(cfg.n, cfg.timeout(cfg.n, 100))
+            sink.wait_count(cfg.n, cfg.timeout(cfg.n, 30))
             dt = time.monotonic() - t0
             c1 = bl.cpu_seconds(pids())
             peak_rss, peak_pss = sampler.stop()

@@ -1,0 +1,99 @@
+#!/usr/bin/python3
+"""Profiles one smtpgate daemon under the end-to-end load (needs perf/strace).
+
+    bench/lib/profile.py DAEMON {perf|strace} [-n N] [--dkim rsa|none]
+                         [--builddir DIR] [--root-only] [-o PREFIX]
+
+Starts smtpgate (relayhost = smtp-sink) in a temp dir, attaches
+`perf record -e cpu-clock -g` or `strace -c -f` to DAEMON (smtpd, spoold
+or deliverd) and its workers, sends N x 4 KB with smtp-source (20
+sessions) until smtp-sink has them all, and prints the rate, the CPU of
+every process and the profile summary (perf report by pid/dso and by
+symbol, or the strace -c table). --root-only: only the daemon's main
+process (e.g. deliverd's scheduler).
+"""
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("daemon", choices=["smtpd", "spoold", "deliverd"])
+    ap.add_argument("tool", choices=["perf", "strace"])
+    ap.add_argument("-n", type=int, default=3000)
+    ap.add_argument("--dkim", choices=["rsa", "none"], default="rsa")
+    ap.add_argument("--builddir")
+    ap.add_argument("--root-only", action="store_true")
+    ap.add_argument("-o", default=None, help="output prefix (default: a temp dir)")
+    a = ap.parse_args()
+    if a.builddir:
+        os.environ["SMTPGATE_BUILDDIR"] = os.path.abspath(a.builddir)
+    import benchlib as bl
+    import gate_fixture as gf
+
+    out = a.o or os.path.join(tempfile.mkdtemp(prefix="sgbench-prof-"), a.daemon)
+    keys = []
+    if a.dkim == "rsa":
+        keys = [("rsa", gf.make_key(out + "-rsa.pem", "rsa"))]
+    sink = bl.Sink()
+    g = gf.Gate(sink.port, dkim=keys)
+    prof = None
+    try:
+        g.start()
+        bl.smtp_source(g.port, 5, 5)
+        sink.wait_count(5, 60)
+        roots = g.daemon_pids(a.daemon)
+        pids = roots if a.root_only else bl.tree(roots)
+        if a.tool == "perf":
+            argv = ["perf", "record", "-e", "cpu-clock", "-F", "999", "-g", "-o", out + ".perf",
+                    "-p", ",".join(map(str, pids))]
+        else:
+            argv = ["strace", "-c", "-f", "-o", out + ".strace"]
+            for p in pids:
+                argv += ["-p", str(p)]
+        prof = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1)
+        c0 = {p: bl._stat(p) for p in bl.tree(g.pids)}
+        t0 = time.monotonic()
+        bl.smtp_source(g.port, a.n, 20, timeout=600)
+        sink.wait_count(a.n + 5, 900)
+        dt = time.monotonic() - t0
+        print("%d messages end to end in %.2fs: %.0f msg/s" % (a.n, dt, a.n / dt))
+        for p in bl.tree(g.pids):
+            st, s0 = bl._stat(p), c0.get(p)
+            if s0:
+                print("  pid %d %-10s user %.2fs sys %.2fs" % (
+                    p, bl.proc_name(p), (st["utime"] - s0["utime"]) / bl.CLK_TCK,
+                    (st["stime"] - s0["stime"]) / bl.CLK_TCK))
+        prof.send_signal(signal.SIGINT)
+        prof.wait(timeout=120)
+        prof = None
+    finally:
+        if prof is not None:
+            prof.kill()
+        g.close()
+        sink.stop()
+    if a.tool == "perf":
+        for sort in ("pid,dso", "dso,sym"):
+            r = subprocess.run(["perf", "report", "-i", out + ".perf", "--no-children", "--sort",
+                                sort, "--stdio", "-g", "none"], capture_output=True, text=True)
+            lines = [ln for ln in r.stdout.splitlines() if ln.strip() and not ln.startswith("#")]
+            print("\n".join(lines[:30]))
+            print()
+    else:
+        with open(out + ".strace") as f:
+            print(f.read())
+    print("profile data: %s.*" % out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
