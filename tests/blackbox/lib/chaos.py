@@ -1,0 +1,427 @@
+"""Helpers for the reliability tests (issue 9): finding and killing daemon
+processes, a callback receiver that can really go away (port closed), a raw
+SMTP client and hostile SMTP servers for deliverd. All on 127.0.0.1, every
+wait bounded, every process killed by PID.
+"""
+import json
+import os
+import random
+import re
+import signal
+import socket
+import ssl
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import smtpgate
+
+MSGID_RE = re.compile(rb"^Message-Id:[ \t]*(<[^>\r\n]*>)", re.M | re.I)
+
+
+def message_id(data):
+    m = MSGID_RE.search(data)
+    return m.group(1).decode(errors="replace") if m else None
+
+
+# ---------------------------------------------------------------- processes
+
+def children(pid):
+    """Direct children of pid (Linux /proc/PID/task/*/children)."""
+    out = []
+    try:
+        for t in os.listdir("/proc/%d/task" % pid):
+            try:
+                with open("/proc/%d/task/%s/children" % (pid, t)) as f:
+                    out += [int(x) for x in f.read().split()]
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return sorted(set(out))
+
+
+def pipes(pid):
+    """Distinct pipe inodes a process holds."""
+    out = set()
+    try:
+        for fd in os.listdir("/proc/%d/fd" % pid):
+            try:
+                link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            except OSError:
+                continue
+            if link.startswith("pipe:"):
+                out.add(link)
+    except OSError:
+        pass
+    return out
+
+
+def deliverd_children(gw):
+    """(workers, callback sender pid or None) of the running deliverd. A
+    worker holds its job and result pipes besides the signal self-pipe it
+    inherited; the callback sender closed every worker pipe."""
+    master = gw.pid("deliverd")
+    mp = pipes(master)
+    workers, cb = [], None
+    for k in children(master):
+        own = pipes(k) - mp
+        if own:
+            workers.append(k)
+        else:
+            cb = k
+    return workers, cb
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def group_alive(pgid):
+    """Live (non-zombie) processes of a process group."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        fields = st[st.rindex(")") + 2:].split()
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            out.append(int(d))
+    return out
+
+
+class Chaos:
+    """SIGKILLs a random daemon process at random moments and restarts what
+    has to be restarted (a master: the whole daemon group). kinds: the
+    process kinds to choose from. Counts kills per kind in self.kills."""
+
+    KINDS = ("smtpd-worker", "smtpd-master", "spoold", "deliverd-scheduler",
+             "deliverd-worker", "callback-sender")
+
+    def __init__(self, gw, kinds=KINDS, interval=(1.0, 3.0), seed=None):
+        self.gw = gw
+        self.kinds = list(kinds)
+        self.interval = interval
+        self.rng = random.Random(seed)
+        self.kills = {k: 0 for k in self.kinds}
+        self.log = []                 # (time, kind, pid, note)
+        self.orphans = []             # children that outlived their master
+        self.errors = []
+        self.stop_ev = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self, timeout=60):
+        self.stop_ev.set()
+        self.thread.join(timeout)
+
+    @property
+    def total(self):
+        return sum(self.kills.values())
+
+    def run(self):
+        bag = []
+        while not self.stop_ev.wait(self.rng.uniform(*self.interval)):
+            if not bag:             # every kind once per round, in random order
+                bag = list(self.kinds)
+                self.rng.shuffle(bag)
+            kind = bag.pop()
+            try:
+                self.kill_one(kind)
+            except Exception as e:      # reported by the test
+                self.errors.append("%s: %r" % (kind, e))
+
+    def restart_group(self, name, master_pid, roles=None):
+        """The master is dead: give its children a moment to notice, record
+        the ones that did not, then kill the group and start it again."""
+        try:
+            self.gw.procs[name].wait(timeout=5)
+        except Exception:
+            pass
+        deadline = time.monotonic() + 2
+        left = group_alive(master_pid)
+        while left and time.monotonic() < deadline:
+            time.sleep(0.1)
+            left = group_alive(master_pid)
+        if left:
+            self.orphans.append((name, [(p, (roles or {}).get(p, "?")) for p in left]))
+        self.gw.kill(name)
+        self.gw.start(name)
+
+    def kill_one(self, kind):
+        gw = self.gw
+        pid, note = None, ""
+        if kind in ("smtpd-master", "spoold", "deliverd-scheduler"):
+            name = kind.split("-")[0]
+            pid = gw.pid(name)
+            roles = {}
+            if name == "deliverd":
+                ws, cb = deliverd_children(gw)
+                roles = dict([(w, "worker") for w in ws] + [(cb, "callback-sender")])
+            elif name == "smtpd":
+                roles = {w: "worker" for w in children(pid)}
+            os.kill(pid, signal.SIGKILL)
+            self.restart_group(name, pid, roles)
+        elif kind == "smtpd-worker":
+            ws = children(gw.pid("smtpd"))
+            if not ws:
+                return
+            pid = self.rng.choice(ws)
+            os.kill(pid, signal.SIGKILL)
+        elif kind in ("deliverd-worker", "callback-sender"):
+            ws, cb = deliverd_children(gw)
+            pid = self.rng.choice(ws) if kind == "deliverd-worker" and ws else cb
+            if pid is None:
+                return
+            os.kill(pid, signal.SIGKILL)
+        self.kills[kind] += 1
+        self.log.append((time.monotonic(), kind, pid, note))
+
+    def summary(self):
+        return ", ".join("%s %d" % kv for kv in self.kills.items() if kv[1])
+
+
+# ---------------------------------------------------------------- callbacks
+
+class Receiver:
+    """HTTP callback receiver that can be taken down (its port closed: the
+    sender sees connection refused) and brought back on the same port."""
+
+    def __init__(self):
+        self.port = smtpgate.free_port()
+        self.events = []
+        self.posts = 0
+        self.lock = threading.Lock()
+        self.server = None
+        self.thread = None
+
+    def _handler(self):
+        recv = self
+
+        class H(BaseHTTPRequestHandler):
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n)
+                evs = Receiver.parse(body)
+                with recv.lock:
+                    recv.posts += 1
+                    recv.events.extend(evs)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+        return H
+
+    @staticmethod
+    def parse(body):
+        text = body.decode()
+        try:
+            doc = json.loads(text)
+            if isinstance(doc, dict) and "events" in doc:
+                return doc["events"]
+            if isinstance(doc, dict):
+                return [doc]
+        except ValueError:
+            pass
+        dec, out, i = json.JSONDecoder(), [], 0
+        while i < len(text):
+            while i < len(text) and text[i].isspace():
+                i += 1
+            if i >= len(text):
+                break
+            obj, i = dec.raw_decode(text, i)
+            out.append(obj)
+        return out
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d/events" % self.port
+
+    @property
+    def up(self):
+        return self.server is not None
+
+    def start(self):
+        ThreadingHTTPServer.allow_reuse_address = True
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self):
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    def ids(self):
+        with self.lock:
+            return [e.get("id") for e in self.events]
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+# ---------------------------------------------------------------- raw SMTP client
+
+def tls_ctx():
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class Raw:
+    """A raw SMTP client: exact bytes out, replies parsed by line."""
+
+    def __init__(self, port, host="127.0.0.1", source=None, timeout=10):
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
+        self.buf = b""
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def reply(self):
+        lines = []
+        while True:
+            while b"\r\n" not in self.buf:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    raise EOFError("connection closed; got %r" % lines)
+                self.buf += chunk
+            line, self.buf = self.buf.split(b"\r\n", 1)
+            lines.append(line.decode(errors="replace"))
+            if len(line) < 4 or line[3:4] != b"-":
+                return int(lines[-1][:3]), "\n".join(lines)
+
+    def cmd(self, line):
+        self.send((line.encode() if isinstance(line, str) else line) + b"\r\n")
+        return self.reply()
+
+    def starttls(self):
+        self.sock = tls_ctx().wrap_socket(self.sock)
+        self.buf = b""
+
+    def closed(self, timeout=5):
+        """True if the server closes the connection within timeout."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                d = self.sock.recv(4096)
+                if not d:
+                    return True
+                self.buf += d
+        except (ConnectionResetError, ssl.SSLError, BrokenPipeError):
+            return True
+        except socket.timeout:
+            return False
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+# ---------------------------------------------------------------- hostile next hops
+
+class HostileServer:
+    """A TCP server on 127.0.0.1 whose every connection is handed to
+    behave(conn) in a thread. Records the number of connections."""
+
+    def __init__(self, behave):
+        self.behave = behave
+        self.port = smtpgate.free_port()
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", self.port))
+        self.sock.listen(64)
+        self.sock.settimeout(0.2)
+        self.conns = 0
+        self.stop_ev = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.open = []
+
+    def _accept(self):
+        while not self.stop_ev.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.conns += 1
+            self.open.append(c)
+            threading.Thread(target=self._run, args=(c,), daemon=True).start()
+
+    def _run(self, c):
+        try:
+            c.settimeout(30)
+            self.behave(c, self)
+        except Exception:
+            pass
+        finally:
+            try:
+                c.close()
+            except OSError:
+                pass
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.stop_ev.set()
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        for c in self.open:
+            try:
+                c.close()
+            except OSError:
+                pass
+        self.thread.join(5)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def read_line(c, limit=65536):
+    """One CRLF line from a socket (bytes, without CRLF) or None at EOF."""
+    buf = b""
+    while not buf.endswith(b"\n"):
+        d = c.recv(1)
+        if not d:
+            return None
+        buf += d
+        if len(buf) > limit:
+            break
+    return buf.rstrip(b"\r\n")
