@@ -19,11 +19,13 @@ smtpd_smtpd_SOURCES = \
 	smtpd/smtpd.c smtpd/smtpd.h \
 	smtpd/smtpd_worker.c \
 	smtpd/smtpd_session.c \
-	smtpd/smtpd_sasl.c
-smtpd_smtpd_CFLAGS = $(AM_CFLAGS) $(SASL_CFLAGS)
+	smtpd/smtpd_sasl.c \
+	smtpd/smtpd_commit.c
+smtpd_smtpd_CFLAGS = $(AM_CFLAGS) $(SASL_CFLAGS) -pthread
 smtpd_smtpd_LDADD = smtpd/libsmtpd.a common/libcommon_net.a \
 	spool/libspool.a common/libcommon.a \
 	$(SASL_LIBS) $(OPENSSL_LIBS) $(LMDB_LIBS) $(YAJL_LIBS) $(LIBS)
+smtpd_smtpd_LDFLAGS = $(AM_LDFLAGS) -pthread
 dist_man_MANS += smtpd/smtpd.8
 
 # Unit tests (STYLE T1/T2) and the black-box tests. Fuzz targets

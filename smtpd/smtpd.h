@@ -53,6 +53,7 @@ enum smtpd_state {
 	SS_DATA,		/* DATA content */
 	SS_BDAT,		/* BDAT chunk content */
 	SS_DELAY,		/* paused until ss_wake (failed AUTH) */
+	SS_COMMIT,		/* a commit thread is making the message durable */
 	SS_STARTTLS,		/* flush "220", then start the handshake */
 	SS_CLOSING,		/* flush, then close */
 	SS_DEAD			/* close now */
@@ -89,6 +90,8 @@ struct smtpd_session {
 	struct spool_env	 ss_envl;		/* from, params, rcpts */
 	unsigned		 ss_nrcpt_all;		/* including blackholed */
 	bool			 ss_file_open;
+	bool			 ss_committing;		/* owned by a commit thread */
+	int			 ss_commit_rc;
 	struct spool_in		 ss_file;
 	bool			 ss_ioerr;
 	struct smtpd_data	 ss_dec;
@@ -120,6 +123,15 @@ bool	smtpd_session_idle(const struct smtpd_session *);
 void	smtpd_session_touch(struct smtpd_session *);
 void	smtpd_reply(struct smtpd_session *, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
+
+/* A commit finished (ss_commit_rc): reply and go on. */
+void	smtpd_session_committed(struct smtpd_session *);
+
+/* smtpd_commit.c: spool_in_commit() in a thread pool; returns the fd to poll. */
+int	smtpd_commit_init(int nthreads);
+void	smtpd_commit_submit(struct smtpd_session *);
+/* Up to max sessions whose commit finished. */
+size_t	smtpd_commit_take(struct smtpd_session **, size_t max);
 
 /* smtpd_worker.c */
 void	smtpd_worker_main(struct smtpd_env *) __attribute__((noreturn));

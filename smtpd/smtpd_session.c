@@ -121,7 +121,8 @@ smtpd_error(struct smtpd_session *s, const char *fmt, ...)
 void
 smtpd_session_shutdown(struct smtpd_session *s, const char *reply)
 {
-	if (s->ss_state == SS_CLOSING || s->ss_state == SS_DEAD)
+	if (s->ss_state == SS_CLOSING || s->ss_state == SS_DEAD ||
+	    s->ss_committing)
 		return;
 	smtpd_reply(s, "%s %s", reply, smtpd_hostname(s));
 	if (s->ss_state != SS_DEAD)
@@ -239,16 +240,39 @@ smtpd_file_open(struct smtpd_session *s)
 	return 0;
 }
 
-/* End of DATA or BDAT LAST: reject, or commit and acknowledge. */
+static void
+smtpd_log_accepted(struct smtpd_session *s, const char *qid, const char *what)
+{
+	char	from[LOG_VIS_MAX];
+
+	(void)log_vis(from, sizeof(from), s->ss_envl.se_from, strlen(s->ss_envl.se_from));
+	log_info("%s: %sclient=%s, sasl_username=%s, from=<%s>, nrcpt=%u, "
+	    "size=%" PRIu64, qid, what, s->ss_client, s->ss_sasl_user, from,
+	    s->ss_nrcpt_all, s->ss_dec.sd_size);
+}
+
+static void
+smtpd_message_done(struct smtpd_session *s)
+{
+	smtpd_txn_reset(s);
+	if (s->ss_state != SS_DEAD && s->ss_state != SS_CLOSING)
+		s->ss_state = SS_CMD;
+	smtpd_session_touch(s);
+}
+
+/* End of DATA or BDAT LAST: reject, or hand the commit to a thread. */
 static void
 smtpd_message_end(struct smtpd_session *s)
 {
 	unsigned	 f = s->ss_dec.sd_flags;
-	char		 qid[QID_SIZE], from[LOG_VIS_MAX];
-	uint64_t	 size = s->ss_dec.sd_size;
-	int		 rc;
+	char		 qid[QID_SIZE];
 
-	(void)log_vis(from, sizeof(from), s->ss_envl.se_from, strlen(s->ss_envl.se_from));
+	if (f == 0 && !s->ss_ioerr && s->ss_file_open) {
+		/* 250 only after spool_in_commit() returned 0 (CONTRACT). */
+		s->ss_state = SS_COMMIT;
+		smtpd_commit_submit(s);
+		return;
+	}
 	if (f & SMTPD_DATA_BARE)
 		smtpd_error(s, "550 5.5.2 Bare LF/CR not allowed");
 	else if (f & SMTPD_DATA_TOOBIG)
@@ -257,32 +281,36 @@ smtpd_message_end(struct smtpd_session *s)
 		smtpd_error(s, "552 5.3.4 Message line too long");
 	else if (s->ss_ioerr)
 		smtpd_reply(s, "452 4.3.1 Insufficient system storage");
-	else if (!s->ss_file_open) {
+	else {
+		/* Every recipient blackholed: acknowledged, nothing written. */
 		qid_make(qid);
 		smtpd_reply(s, "250 2.0.0 Ok: queued as %s", qid);
-		log_info("%s: blackholed: client=%s, sasl_username=%s, from=<%s>, "
-		    "nrcpt=%u, size=%" PRIu64, qid, s->ss_client, s->ss_sasl_user,
-		    from, s->ss_nrcpt_all, size);
-		s->ss_nmsgs++;
-	} else if ((rc = spool_in_commit(&s->ss_file)) != 0) {
-		s->ss_file_open = false;
-		log_warnx("%s: commit: %s", s->ss_file.si_qid, spool_strerror(rc));
-		smtpd_reply(s, "452 4.3.1 Insufficient system storage");
-	} else {
-		s->ss_file_open = false;
-		smtpd_reply(s, "250 2.0.0 Ok: queued as %s", s->ss_file.si_qid);
-		log_info("%s: client=%s, sasl_username=%s, from=<%s>, nrcpt=%zu, "
-		    "size=%" PRIu64, s->ss_file.si_qid, s->ss_client,
-		    s->ss_sasl_user, from, s->ss_envl.se_nrcpt, size);
+		smtpd_log_accepted(s, qid, "blackholed: ");
 		s->ss_nmsgs++;
 	}
 	if (f != 0 || s->ss_ioerr)
-		log_info("NOQUEUE: reject: %s from %s: flags=%u, size=%" PRIu64
-		    ", from=<%s>", s->ss_bdat_active ? "BDAT" : "DATA",
-		    s->ss_client, f, size, from);
-	smtpd_txn_reset(s);
-	s->ss_state = SS_CMD;
-	smtpd_session_touch(s);
+		log_info("NOQUEUE: reject: %s from %s: flags=%u, size=%" PRIu64,
+		    s->ss_bdat_active ? "BDAT" : "DATA", s->ss_client, f,
+		    s->ss_dec.sd_size);
+	smtpd_message_done(s);
+}
+
+void
+smtpd_session_committed(struct smtpd_session *s)
+{
+	s->ss_committing = false;
+	s->ss_file_open = false;	/* committed, or removed by spool_in_commit */
+	if (s->ss_commit_rc != 0) {
+		log_warnx("%s: commit: %s", s->ss_file.si_qid,
+		    spool_strerror(s->ss_commit_rc));
+		smtpd_reply(s, "452 4.3.1 Insufficient system storage");
+	} else {
+		smtpd_reply(s, "250 2.0.0 Ok: queued as %s", s->ss_file.si_qid);
+		smtpd_log_accepted(s, s->ss_file.si_qid, "");
+		s->ss_nmsgs++;
+	}
+	smtpd_message_done(s);
+	smtpd_session_process(s);
 }
 
 /* ---- commands */
@@ -963,7 +991,8 @@ smtpd_session_timer(struct smtpd_session *s)
 		return;
 	}
 	if (s->ss_state != SS_DELAY && s->ss_state != SS_CLOSING &&
-	    s->ss_state != SS_DEAD && now >= s->ss_deadline) {
+	    s->ss_state != SS_DEAD && !s->ss_committing &&
+	    now >= s->ss_deadline) {
 		log_info("NOQUEUE: timeout: client=%s, state=%d", s->ss_client,
 		    (int)s->ss_state);
 		if (s->ss_state == SS_HANDSHAKE)

@@ -35,6 +35,7 @@
 #define SMTPD_READ_CHUNK	16384
 #define SMTPD_ACCEPT_BURST	16
 #define SMTPD_FULL_CHECK_MS	250
+#define SMTPD_COMMIT_THREADS	8	/* fsyncs in flight per worker */
 
 static volatile sig_atomic_t	 w_term, w_retire;
 static int			 w_pipe[2] = { -1, -1 };
@@ -51,6 +52,7 @@ struct smtpd_worker {
 	int64_t			  w_full_check;
 	pid_t			  w_parent;
 	struct pollfd		 *w_pfd;
+	int			  w_commit_fd;
 	int			 *w_tls_want;	/* per session: last TLS want */
 };
 
@@ -354,6 +356,17 @@ smtpd_events(const struct smtpd_session *s, int tls_want)
 	return ev;
 }
 
+static size_t
+smtpd_index(const struct smtpd_worker *w, const struct smtpd_session *s)
+{
+	size_t	i;
+
+	for (i = 0; i < w->w_nss; i++)
+		if (w->w_ss[i] == s)
+			return i;
+	log_panic("session not in the worker's table");
+}
+
 static void
 smtpd_close(struct smtpd_worker *w, size_t i)
 {
@@ -369,6 +382,20 @@ smtpd_close(struct smtpd_worker *w, size_t i)
 }
 
 /* ---- the loop */
+
+/* Sessions whose commit finished: reply, then serve what they pipelined. */
+static void
+smtpd_worker_committed(struct smtpd_worker *w)
+{
+	struct smtpd_session	*done[64];
+	size_t			 i, n;
+
+	while ((n = smtpd_commit_take(done, 64)) > 0)
+		for (i = 0; i < n; i++) {
+			smtpd_session_committed(done[i]);
+			smtpd_flush(done[i], &w->w_tls_want[smtpd_index(w, done[i])]);
+		}
+}
 
 static void
 smtpd_worker_stop_sessions(struct smtpd_worker *w)
@@ -434,6 +461,7 @@ smtpd_worker_turn(struct smtpd_worker *w)
 
 	listen = w->w_accepting && w->w_nss < w->w_max;
 	w->w_pfd[np++] = (struct pollfd){ .fd = w_pipe[0], .events = POLLIN };
+	w->w_pfd[np++] = (struct pollfd){ .fd = w->w_commit_fd, .events = POLLIN };
 	nl = listen ? env->se_nls : 0;
 	for (i = 0; i < nl; i++)
 		w->w_pfd[np++] = (struct pollfd){ .fd = env->se_ls[i].sl_fd,
@@ -446,8 +474,10 @@ smtpd_worker_turn(struct smtpd_worker *w)
 		log_fatal("poll");
 	env->se_now = smtpd_now_ms();
 	smtpd_worker_signals_take(w);
+	if (w->w_pfd[1].revents & POLLIN)
+		smtpd_worker_committed(w);
 	for (i = 0; i < nl; i++)
-		if (w->w_pfd[1 + i].revents & POLLIN)
+		if (w->w_pfd[2 + i].revents & POLLIN)
 			smtpd_accept(w, &env->se_ls[i], SMTPD_ACCEPT_BURST);
 	/*
 	 * A full worker still answers 421 to what no other worker takes:
@@ -463,10 +493,10 @@ smtpd_worker_turn(struct smtpd_worker *w)
 			smtpd_accept(w, &env->se_ls[i], 1);
 	}
 	/* Sessions accepted in this turn are past the polled ones. */
-	for (i = 0; i < w->w_nss && 1 + nl + i < np; i++) {
+	for (i = 0; i < w->w_nss && 2 + nl + i < np; i++) {
 		struct smtpd_session *s = w->w_ss[i];
 
-		smtpd_service(s, w->w_pfd[1 + nl + i].revents, &w->w_tls_want[i]);
+		smtpd_service(s, w->w_pfd[2 + nl + i].revents, &w->w_tls_want[i]);
 	}
 	for (i = 0; i < w->w_nss; i++) {
 		smtpd_session_timer(w->w_ss[i]);
@@ -482,7 +512,9 @@ smtpd_worker_turn(struct smtpd_worker *w)
 		if (w->w_ss[i - 1]->ss_state == SS_CLOSING &&
 		    w->w_ss[i - 1]->ss_out.len == 0)
 			w->w_ss[i - 1]->ss_state = SS_DEAD;
-		if (w->w_ss[i - 1]->ss_state == SS_DEAD)
+		/* A commit thread still uses the session: close it later. */
+		if (w->w_ss[i - 1]->ss_state == SS_DEAD &&
+		    !w->w_ss[i - 1]->ss_committing)
 			smtpd_close(w, i - 1);
 	}
 }
@@ -507,7 +539,8 @@ smtpd_worker_main(struct smtpd_env *env)
 	w.w_max = (size_t)cf->cf_smtpd_max_sessions;
 	w.w_ss = xcalloc(w.w_max, sizeof(*w.w_ss));
 	w.w_tls_want = xcalloc(w.w_max, sizeof(*w.w_tls_want));
-	w.w_pfd = xcalloc(w.w_max + env->se_nls + 1, sizeof(*w.w_pfd));
+	w.w_pfd = xcalloc(w.w_max + env->se_nls + 2, sizeof(*w.w_pfd));
+	w.w_commit_fd = smtpd_commit_init(SMTPD_COMMIT_THREADS);
 	w.w_accepting = true;
 	if (w_term)
 		smtpd_worker_signals_take(&w);
