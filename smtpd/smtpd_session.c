@@ -246,9 +246,10 @@ smtpd_log_accepted(struct smtpd_session *s, const char *qid, const char *what)
 	char	from[LOG_VIS_MAX];
 
 	(void)log_vis(from, sizeof(from), s->ss_envl.se_from, strlen(s->ss_envl.se_from));
-	log_info("%s: %sclient=%s, sasl_username=%s, from=<%s>, nrcpt=%u, "
+	/* nrcpt: the recipients written (blackholed ones are not). */
+	log_info("%s: %sclient=%s, sasl_username=%s, from=<%s>, nrcpt=%zu, "
 	    "size=%" PRIu64, qid, what, s->ss_client, s->ss_sasl_user, from,
-	    s->ss_nrcpt_all, s->ss_dec.sd_size);
+	    s->ss_envl.se_nrcpt, s->ss_dec.sd_size);
 }
 
 static void

@@ -777,3 +777,53 @@ def test_bad_config_exits_2(tmp_path):
                        capture_output=True, text=True, timeout=20)
     busy.close()
     assert r.returncode == 2 and "listen" in r.stderr
+
+
+# ---------------------------------------------------------------- limits, privileges
+
+def test_per_ip_session_cap():
+    with Gateway(tls=False, extra={"smtpd_workers": "1",
+                                   "smtpd_max_sessions_per_ip": "2"}) as g:
+        g.start("smtpd")
+        # the harness's port probe must be gone first
+        wait_for(lambda: "disconnect" in g.log("smtpd"), 5, what="probe closed")
+        a, b = Raw(g.port), Raw(g.port)
+        assert a.reply()[0] == 220 and b.reply()[0] == 220
+        c = Raw(g.port)
+        code, text = c.reply()
+        assert code == 421 and "too many connections" in text
+        assert c.closed()
+        d = Raw(g.port, source=PINNED_IP)     # another address still gets in
+        assert d.reply()[0] == 220
+        for r in (a, b, d):
+            r.close()
+
+
+def test_data_timeout():
+    with Gateway(tls=False, extra={"smtpd_data_timeout": "2s"}) as g:
+        g.add_account("pinned", ips=["127.0.0.1"])
+        g.start("smtpd")
+        r = Raw(g.port)
+        r.reply()
+        r.cmd("EHLO x")
+        r.cmd("MAIL FROM:<a@example.com>")
+        r.cmd("RCPT TO:<b@example.net>")
+        assert r.cmd("DATA")[0] == 354
+        r.send(b"Subject: slow\r\n\r\nstarted")
+        code, text = r.reply()
+        assert code == 421 and "4.4.2" in text
+        assert r.closed()
+        wait_for(lambda: g.files("tmp") == [], 5, what="tmp file removed")
+        assert g.files("new") == []
+
+
+@pytest.mark.skipif(not smtpgate.IS_ROOT, reason="privilege drop needs root")
+def test_workers_chrooted_and_unprivileged(gw):
+    import pwd
+    master = gw.pid("smtpd")
+    uid = pwd.getpwnam("smtpgate-smtpd").pw_uid
+    for p in worker_pids(gw):
+        st = os.stat("/proc/%d" % p)
+        assert st.st_uid == uid, "worker runs as uid %d" % st.st_uid
+        assert os.path.realpath("/proc/%d/root" % p) == os.path.realpath(gw.spool)
+    assert os.stat("/proc/%d" % master).st_uid == 0
