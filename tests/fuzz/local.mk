@@ -68,27 +68,36 @@ $(eval .SECONDARY: $(FUZZ_PROGS))
 CLEANFILES += tests/fuzz/*.tmp
 
 # make fuzz [FUZZ_TIME=seconds per target, default 60]: in a build configured
-# with --enable-fuzzing runs each target with libFuzzer (new inputs and crash
-# artifacts go to tests/fuzz/work/<p>/ in the build tree; copy useful ones
-# into the corpus); elsewhere first configures _build-fuzz/ for it.
+# with --enable-fuzzing runs each target with libFuzzer, as many at once as
+# make's -j allows (make -j2 fuzz on two cores); new inputs and crash
+# artifacts go to tests/fuzz/work/<p>/ in the build tree (copy useful ones
+# into the corpus). Elsewhere it first configures _build-fuzz/ for it.
+# One line per target: executions, executions per second, ok or FAILED.
 FUZZ_TIME = 60
 FUZZ_FLAGS = -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
 if FUZZING
-fuzz: $(FUZZ_ALL)
-	@fail=0; for prog in $(FUZZ_ALL); do \
-	  p=`basename $$prog $(EXEEXT) | sed 's/^fuzz_//'`; \
-	  w=tests/fuzz/work/$$p; mkdir -p $$w; \
-	  ./$$prog $(FUZZ_FLAGS) -max_total_time=$(FUZZ_TIME) \
-	    -artifact_prefix=$$w/ $$w "$(abs_top_srcdir)/tests/fuzz/corpus/$$p" \
-	    > $$w/fuzz.log 2>&1; rc=$$?; \
-	  execs=`sed -n 's/^stat::number_of_executed_units: *//p' $$w/fuzz.log | tail -1`; \
-	  secs=`sed -n 's/^stat::average_exec_per_sec: *//p' $$w/fuzz.log | tail -1`; \
-	  if test $$rc -eq 0; then st=ok; else st="FAILED (exit $$rc, see $$w/fuzz.log)"; fail=1; fi; \
-	  echo "fuzz_$$p: $${execs:-0} execs, $${secs:-0} exec/s, corpus `ls $$w | grep -vc fuzz.log` new: $$st"; \
-	done; exit $$fail
-else
+FUZZ_RUNS = $(patsubst tests/fuzz/fuzz_%$(EXEEXT),fuzz-run-%,$(FUZZ_ALL))
 fuzz:
-	sub=_build-fuzz; $(SG_SUBBUILD) --enable-fuzzing && \
+	@rm -f tests/fuzz/work/*.result
+	@$(MAKE) $(AM_MAKEFLAGS) $(FUZZ_RUNS)
+	@echo "fuzz summary (FUZZ_TIME=$(FUZZ_TIME)s per target):"; \
+	cat tests/fuzz/work/*.result; ! grep -q FAILED tests/fuzz/work/*.result
+# not .PHONY (make skips pattern rules for phony targets); never a file
+fuzz-run-%: tests/fuzz/fuzz_%$(EXEEXT)
+	@w=tests/fuzz/work/$*; mkdir -p $$w; \
+	./$< $(FUZZ_FLAGS) -max_total_time=$(FUZZ_TIME) -artifact_prefix=$$w/ \
+	  $$w "$(abs_top_srcdir)/tests/fuzz/corpus/$*" > $$w.log 2>&1; rc=$$?; \
+	execs=`sed -n 's/^stat::number_of_executed_units: *//p' $$w.log | tail -1`; \
+	rate=`sed -n 's/^stat::average_exec_per_sec: *//p' $$w.log | tail -1`; \
+	if test $$rc -eq 0; then st=ok; else st="FAILED (exit $$rc, see $$w.log)"; fi; \
+	echo "fuzz_$*: $${execs:-0} execs, $${rate:-0} exec/s, work corpus `ls $$w | wc -l` files: $$st" \
+	  | tee $$w.result
+else
+# (an existing _build-fuzz/ is reused, so tests/fuzz/work/ keeps growing)
+fuzz:
+	sub=_build-fuzz; \
+	if test -f $$sub/build/config.status; then cd $$sub/build; \
+	else $(SG_SUBBUILD) --enable-fuzzing; fi && \
 	$(MAKE) $(AM_MAKEFLAGS) fuzz FUZZ_TIME='$(FUZZ_TIME)'
 endif
 .PHONY: fuzz
