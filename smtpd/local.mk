@@ -19,6 +19,8 @@ smtpd_smtpd_SOURCES = \
 	smtpd/smtpd.c smtpd/smtpd.h \
 	smtpd/smtpd_worker.c \
 	smtpd/smtpd_session.c \
+	smtpd/smtpd_cmd.c \
+	smtpd/smtpd_msg.c \
 	smtpd/smtpd_sasl.c \
 	smtpd/smtpd_commit.c
 smtpd_smtpd_CFLAGS = $(AM_CFLAGS) $(SASL_CFLAGS) -pthread

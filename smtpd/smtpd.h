@@ -124,8 +124,30 @@ void	smtpd_session_touch(struct smtpd_session *);
 void	smtpd_reply(struct smtpd_session *, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 
-/* A commit finished (ss_commit_rc): reply and go on. */
-void	smtpd_session_committed(struct smtpd_session *);
+const char *smtpd_session_hostname(const struct smtpd_session *);
+/* An error reply that counts toward smtpd_max_errors (then 421). */
+void	smtpd_session_error(struct smtpd_session *, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+
+/* smtpd_cmd.c: the verbs */
+/* One command line (no CRLF): parse, check, act, reply. */
+void	smtpd_cmd_dispatch(struct smtpd_session *, const char *line, size_t len);
+/* A line of an AUTH exchange (SS_AUTH). */
+void	smtpd_cmd_auth_line(struct smtpd_session *, const char *line);
+/* The current BDAT chunk was read completely. */
+void	smtpd_cmd_bdat_end(struct smtpd_session *);
+
+/* smtpd_msg.c: the message in progress */
+void	smtpd_msg_reset(struct smtpd_session *);	/* aborts an open file */
+/* Creates incoming/tmp/QID with envelope and Received:; 0 or -1.
+ * With only blackholed recipients no file is made (0). */
+int	smtpd_msg_open(struct smtpd_session *);
+/* Appends decoded content unless the message is already doomed. */
+void	smtpd_msg_write(struct smtpd_session *, const void *, size_t);
+/* End of DATA / BDAT LAST: reject, or hand over to a commit thread. */
+void	smtpd_msg_end(struct smtpd_session *);
+/* A commit finished (ss_commit_rc): reply 250 or 452 and go on. */
+void	smtpd_msg_committed(struct smtpd_session *);
 
 /* smtpd_commit.c: spool_in_commit() in a thread pool; returns the fd to poll. */
 int	smtpd_commit_init(int nthreads);

@@ -1,10 +1,10 @@
 /*
  * smtpd_session: one ESMTP session as a state machine over the session's
- * input buffer (RFC 5321, 2920 PIPELINING, 3030 CHUNKING, 3207 STARTTLS,
- * 4954 AUTH, 6531 SMTPUTF8). No I/O here except the spool file: the
- * worker loop reads into ss_in, calls smtpd_session_process(), and writes
- * ss_out. Replies are queued in order, so pipelined commands are
- * answered in order.
+ * input buffer: replies, line framing, message content, timers and the
+ * life cycle. The verbs are in smtpd_cmd.c, the message file in
+ * smtpd_msg.c. No I/O here: the worker loop reads into ss_in, calls
+ * smtpd_session_process(), and writes ss_out. Replies are queued in
+ * order, so pipelined commands are answered in order.
  */
 #include "config.h"
 
@@ -27,48 +27,6 @@
 
 #define SMTPD_CHUNK	16384	/* decoder step: bounds the stack buffer */
 
-struct smtpd_verb {
-	enum smtp_verb	 verb;
-	void		(*fn)(struct smtpd_session *, const char *arg, size_t len);
-};
-
-static void smtpd_do_helo(struct smtpd_session *, const char *, size_t);
-static void smtpd_do_ehlo(struct smtpd_session *, const char *, size_t);
-static void smtpd_do_mail(struct smtpd_session *, const char *, size_t);
-static void smtpd_do_rcpt(struct smtpd_session *, const char *, size_t);
-static void smtpd_do_data(struct smtpd_session *, const char *, size_t);
-static void smtpd_do_bdat(struct smtpd_session *, const char *, size_t);
-static void smtpd_do_rset(struct smtpd_session *, const char *, size_t);
-static void smtpd_do_noop(struct smtpd_session *, const char *, size_t);
-static void smtpd_do_quit(struct smtpd_session *, const char *, size_t);
-static void smtpd_do_vrfy(struct smtpd_session *, const char *, size_t);
-static void smtpd_do_help(struct smtpd_session *, const char *, size_t);
-static void smtpd_do_starttls(struct smtpd_session *, const char *, size_t);
-static void smtpd_do_auth(struct smtpd_session *, const char *, size_t);
-static void smtpd_do_notimpl(struct smtpd_session *, const char *, size_t);
-static void smtpd_do_http(struct smtpd_session *, const char *, size_t);
-
-/* The verb table (STYLE R4): the session is a lookup plus the handler's checks. */
-static const struct smtpd_verb smtpd_verbs[] = {
-	{ SMTP_V_HELO, smtpd_do_helo },
-	{ SMTP_V_EHLO, smtpd_do_ehlo },
-	{ SMTP_V_MAIL, smtpd_do_mail },
-	{ SMTP_V_RCPT, smtpd_do_rcpt },
-	{ SMTP_V_DATA, smtpd_do_data },
-	{ SMTP_V_BDAT, smtpd_do_bdat },
-	{ SMTP_V_RSET, smtpd_do_rset },
-	{ SMTP_V_NOOP, smtpd_do_noop },
-	{ SMTP_V_QUIT, smtpd_do_quit },
-	{ SMTP_V_VRFY, smtpd_do_vrfy },
-	{ SMTP_V_EXPN, smtpd_do_notimpl },
-	{ SMTP_V_HELP, smtpd_do_help },
-	{ SMTP_V_STARTTLS, smtpd_do_starttls },
-	{ SMTP_V_AUTH, smtpd_do_auth },
-	{ SMTP_V_ETRN, smtpd_do_notimpl },
-	{ SMTP_V_TURN, smtpd_do_notimpl },
-	{ SMTP_V_HTTP, smtpd_do_http },
-};
-
 /* ---- replies */
 
 void
@@ -89,19 +47,14 @@ smtpd_reply(struct smtpd_session *s, const char *fmt, ...)
 	}
 }
 
-static const char *
-smtpd_hostname(const struct smtpd_session *s)
+const char *
+smtpd_session_hostname(const struct smtpd_session *s)
 {
 	return s->ss_env->se_cf->cf_hostname;
 }
 
-/* An error reply that counts toward smtpd_max_errors. */
-static void
-smtpd_error(struct smtpd_session *s, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
-smtpd_error(struct smtpd_session *s, const char *fmt, ...)
+void
+smtpd_session_error(struct smtpd_session *s, const char *fmt, ...)
 {
 	va_list	ap;
 	char	line[512];
@@ -124,733 +77,11 @@ smtpd_session_shutdown(struct smtpd_session *s, const char *reply)
 	if (s->ss_state == SS_CLOSING || s->ss_state == SS_DEAD ||
 	    s->ss_committing)
 		return;
-	smtpd_reply(s, "%s %s", reply, smtpd_hostname(s));
+	smtpd_reply(s, "%s %s", reply, smtpd_session_hostname(s));
 	if (s->ss_state != SS_DEAD)
 		s->ss_state = SS_CLOSING;
 }
 
-/* ---- transaction */
-
-static void
-smtpd_txn_reset(struct smtpd_session *s)
-{
-	if (s->ss_file_open) {
-		spool_in_abort(&s->ss_file);
-		s->ss_file_open = false;
-	}
-	spool_env_free(&s->ss_envl);
-	spool_env_init(&s->ss_envl);
-	s->ss_mail = false;
-	s->ss_smtputf8 = false;
-	s->ss_nrcpt_all = 0;
-	s->ss_ioerr = false;
-	s->ss_bdat_active = false;
-	s->ss_bdat_left = 0;
-	s->ss_bdat_last = false;
-	s->ss_bdat_reject = false;
-}
-
-static void
-smtpd_file_write(struct smtpd_session *s, const void *p, size_t n)
-{
-	int	rc;
-
-	/* A message that will be rejected is not written any further. */
-	if (!s->ss_file_open || s->ss_ioerr || s->ss_dec.sd_flags != 0 || n == 0)
-		return;
-	if ((rc = spool_in_write(&s->ss_file, p, n)) != 0) {
-		log_warnx("%s: write: %s", s->ss_file.si_qid, spool_strerror(rc));
-		s->ss_ioerr = true;
-	}
-}
-
-/* "Received:" (RFC 5321 4.4; protocol names from RFC 3848). */
-static int
-smtpd_received(struct smtpd_session *s, struct buf *b)
-{
-	char		 date[64], helo[256];
-	struct tm	 tm;
-	time_t		 now = time(NULL);
-	const char	*proto;
-	size_t		 i;
-
-	(void)gmtime_r(&now, &tm);
-	(void)strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
-	/* HELO text goes into a header: printable ASCII only. */
-	for (i = 0; s->ss_helo[i] != '\0' && i < sizeof(helo) - 1; i++)
-		helo[i] = (s->ss_helo[i] > 32 && s->ss_helo[i] < 127 &&
-		    s->ss_helo[i] != '(' && s->ss_helo[i] != ')') ? s->ss_helo[i] : '?';
-	helo[i] = '\0';
-	if (!s->ss_esmtp)
-		proto = "SMTP";
-	else if (s->ss_tls != NULL)
-		proto = s->ss_authed ? "ESMTPSA" : "ESMTPS";
-	else
-		proto = s->ss_authed ? "ESMTPA" : "ESMTP";
-	if (buf_printf(b, "Received: from %s (unknown [%s])\r\n",
-	    helo[0] ? helo : "unknown", s->ss_addr) == -1)
-		return -1;
-	if (s->ss_tls != NULL && buf_printf(b, "\t(using %s)\r\n",
-	    s->ss_tlsinfo) == -1)
-		return -1;
-	if (buf_printf(b, "\tby %s (smtpgate) with %s id %s", smtpd_hostname(s),
-	    proto, s->ss_file.si_qid) == -1)
-		return -1;
-	if (s->ss_envl.se_nrcpt == 1 && buf_printf(b, "\r\n\tfor <%s>",
-	    s->ss_envl.se_rcpt[0]) == -1)
-		return -1;
-	return buf_printf(b, "; %s\r\n", date);
-}
-
-/* Creates incoming/tmp/QID and writes envelope + Received. 0 or -1. */
-static int
-smtpd_file_open(struct smtpd_session *s)
-{
-	struct spool_env	*e = &s->ss_envl;
-	struct buf		 b;
-	int			 rc;
-
-	if (e->se_nrcpt == 0)
-		return 0;		/* blackholed only: nothing is written */
-	if ((rc = spool_in_create(s->ss_env->se_spool, &s->ss_file)) != 0) {
-		log_warnx("NOQUEUE: spool_in_create: %s", spool_strerror(rc));
-		return -1;
-	}
-	s->ss_file_open = true;
-	(void)str_copy(e->se_qid, sizeof(e->se_qid), s->ss_file.si_qid);
-	e->se_time = (int64_t)time(NULL);
-	(void)str_copy(e->se_account, sizeof(e->se_account), s->ss_account);
-	/* spool.h: "ADDR:PORT" (an IPv6 address in brackets, or it is ambiguous) */
-	(void)snprintf(e->se_client, sizeof(e->se_client), strchr(s->ss_addr, ':') ?
-	    "[%s]:%s" : "%s:%s", s->ss_addr, s->ss_port);
-	(void)str_copy(e->se_helo, sizeof(e->se_helo), s->ss_helo);
-	(void)str_copy(e->se_tls, sizeof(e->se_tls), s->ss_tlsinfo);
-	(void)str_copy(e->se_auth, sizeof(e->se_auth), s->ss_sasl_user);
-	buf_init(&b, 4 << 20);
-	if ((rc = spool_env_format(e, &b)) != 0 || smtpd_received(s, &b) == -1 ||
-	    (rc = spool_in_write(&s->ss_file, b.data, b.len)) != 0) {
-		log_warnx("%s: envelope: %s", s->ss_file.si_qid,
-		    rc ? spool_strerror(rc) : "too large");
-		buf_release(&b);
-		spool_in_abort(&s->ss_file);
-		s->ss_file_open = false;
-		return -1;
-	}
-	buf_release(&b);
-	return 0;
-}
-
-static void
-smtpd_log_accepted(struct smtpd_session *s, const char *qid, const char *what)
-{
-	char	from[LOG_VIS_MAX];
-
-	(void)log_vis(from, sizeof(from), s->ss_envl.se_from, strlen(s->ss_envl.se_from));
-	/* nrcpt: the recipients written (blackholed ones are not). */
-	log_info("%s: %sclient=%s, sasl_username=%s, from=<%s>, nrcpt=%zu, "
-	    "size=%" PRIu64, qid, what, s->ss_client, s->ss_sasl_user, from,
-	    s->ss_envl.se_nrcpt, s->ss_dec.sd_size);
-}
-
-static void
-smtpd_message_done(struct smtpd_session *s)
-{
-	smtpd_txn_reset(s);
-	if (s->ss_state != SS_DEAD && s->ss_state != SS_CLOSING)
-		s->ss_state = SS_CMD;
-	smtpd_session_touch(s);
-}
-
-/* End of DATA or BDAT LAST: reject, or hand the commit to a thread. */
-static void
-smtpd_message_end(struct smtpd_session *s)
-{
-	unsigned	 f = s->ss_dec.sd_flags;
-	char		 qid[QID_SIZE];
-
-	if (f == 0 && !s->ss_ioerr && s->ss_file_open) {
-		/* 250 only after spool_in_commit() returned 0 (CONTRACT). */
-		s->ss_state = SS_COMMIT;
-		smtpd_commit_submit(s);
-		return;
-	}
-	if (f & SMTPD_DATA_BARE)
-		smtpd_error(s, "550 5.5.2 Bare LF/CR not allowed");
-	else if (f & SMTPD_DATA_TOOBIG)
-		smtpd_error(s, "552 5.3.4 Message size exceeds fixed maximum message size");
-	else if (f & SMTPD_DATA_LONGLINE)
-		smtpd_error(s, "552 5.3.4 Message line too long");
-	else if (s->ss_ioerr)
-		smtpd_reply(s, "452 4.3.1 Insufficient system storage");
-	else {
-		/* Every recipient blackholed: acknowledged, nothing written. */
-		qid_make(qid);
-		smtpd_reply(s, "250 2.0.0 Ok: queued as %s", qid);
-		smtpd_log_accepted(s, qid, "blackholed: ");
-		s->ss_nmsgs++;
-	}
-	if (f != 0 || s->ss_ioerr)
-		log_info("NOQUEUE: reject: %s from %s: flags=%u, size=%" PRIu64,
-		    s->ss_bdat_active ? "BDAT" : "DATA", s->ss_client, f,
-		    s->ss_dec.sd_size);
-	smtpd_message_done(s);
-}
-
-void
-smtpd_session_committed(struct smtpd_session *s)
-{
-	s->ss_committing = false;
-	s->ss_file_open = false;	/* committed, or removed by spool_in_commit */
-	if (s->ss_commit_rc != 0) {
-		log_warnx("%s: commit: %s", s->ss_file.si_qid,
-		    spool_strerror(s->ss_commit_rc));
-		smtpd_reply(s, "452 4.3.1 Insufficient system storage");
-	} else {
-		smtpd_reply(s, "250 2.0.0 Ok: queued as %s", s->ss_file.si_qid);
-		smtpd_log_accepted(s, s->ss_file.si_qid, "");
-		s->ss_nmsgs++;
-	}
-	smtpd_message_done(s);
-	smtpd_session_process(s);
-}
-
-/* ---- commands */
-
-static bool
-smtpd_auth_allowed(const struct smtpd_session *s)
-{
-	if (s->ss_tls != NULL)
-		return true;
-	return s->ss_listener->sl_tls == CONF_TLS_STARTTLS &&
-	    s->ss_env->se_cf->cf_auth_plaintext;
-}
-
-static bool
-smtpd_starttls_offered(const struct smtpd_session *s)
-{
-	return s->ss_tls == NULL && s->ss_env->se_tls != NULL &&
-	    (s->ss_listener->sl_tls == CONF_TLS_STARTTLS ||
-	    s->ss_listener->sl_tls == CONF_TLS_REQUIRED);
-}
-
-static void
-smtpd_set_helo(struct smtpd_session *s, const char *arg, size_t len, bool esmtp)
-{
-	smtpd_txn_reset(s);
-	if (len >= sizeof(s->ss_helo))
-		len = sizeof(s->ss_helo) - 1;
-	memcpy(s->ss_helo, arg, len);
-	s->ss_helo[len] = '\0';
-	s->ss_esmtp = esmtp;
-}
-
-static void
-smtpd_do_helo(struct smtpd_session *s, const char *arg, size_t len)
-{
-	smtpd_set_helo(s, arg, len, false);
-	smtpd_reply(s, "250 %s", smtpd_hostname(s));
-}
-
-static void
-smtpd_do_ehlo(struct smtpd_session *s, const char *arg, size_t len)
-{
-	const struct conf	*cf = s->ss_env->se_cf;
-
-	smtpd_set_helo(s, arg, len, true);
-	smtpd_reply(s, "250-%s", smtpd_hostname(s));
-	smtpd_reply(s, "250-PIPELINING");
-	smtpd_reply(s, "250-SIZE %" PRId64, cf->cf_max_message_size);
-	if (smtpd_starttls_offered(s))
-		smtpd_reply(s, "250-STARTTLS");
-	if (smtpd_auth_allowed(s))
-		smtpd_reply(s, "250-AUTH PLAIN LOGIN");
-	smtpd_reply(s, "250-ENHANCEDSTATUSCODES");
-	smtpd_reply(s, "250-8BITMIME");
-	smtpd_reply(s, "250-SMTPUTF8");
-	smtpd_reply(s, "250 CHUNKING");
-}
-
-/* Checks MAIL parameters; 0, or -1 after replying. */
-static int
-smtpd_mail_params(struct smtpd_session *s, const char *p)
-{
-	struct mailaddr_param	 mp;
-	size_t			 pos = 0;
-	uint64_t		 v;
-	size_t			 i;
-
-	while (mailaddr_param_next(p, strlen(p), &pos, &mp) == 1) {
-		if (mailaddr_param_is(&mp, "SIZE")) {
-			v = 0;
-			for (i = 0; i < mp.vlen && i < 20; i++) {
-				if (mp.value[i] < '0' || mp.value[i] > '9')
-					break;
-				v = v * 10 + (uint64_t)(mp.value[i] - '0');
-			}
-			if (mp.vlen == 0 || i != mp.vlen) {
-				smtpd_error(s, "501 5.5.4 Bad SIZE parameter");
-				return -1;
-			}
-			if (v > (uint64_t)s->ss_env->se_cf->cf_max_message_size) {
-				smtpd_error(s, "552 5.3.4 Message size exceeds fixed limit");
-				return -1;
-			}
-		} else if (mailaddr_param_is(&mp, "BODY")) {
-			if (mp.value == NULL || (!(mp.vlen == 4 &&
-			    strncasecmp(mp.value, "7BIT", 4) == 0) && !(mp.vlen == 8 &&
-			    strncasecmp(mp.value, "8BITMIME", 8) == 0))) {
-				smtpd_error(s, "501 5.5.4 Unsupported BODY parameter");
-				return -1;
-			}
-		} else if (mailaddr_param_is(&mp, "SMTPUTF8") && mp.value == NULL) {
-			s->ss_smtputf8 = true;
-		} else if (mailaddr_param_is(&mp, "AUTH") && mp.value != NULL) {
-			/* RFC 4954 5: accepted and not used. */
-		} else {
-			smtpd_error(s, "555 5.5.4 Unsupported option: %.*s",
-			    (int)(mp.klen > 64 ? 64 : mp.klen), mp.key);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-static void
-smtpd_do_mail(struct smtpd_session *s, const char *arg, size_t len)
-{
-	char	addr[MAILADDR_PATH_MAX], params[SMTP_CMD_LINE_MAX];
-
-	if (s->ss_helo[0] == '\0')
-		return smtpd_error(s, "503 5.5.1 Error: send HELO/EHLO first");
-	if (s->ss_mail)
-		return smtpd_error(s, "503 5.5.1 Error: nested MAIL command");
-	if (s->ss_listener->sl_tls == CONF_TLS_REQUIRED && s->ss_tls == NULL)
-		return smtpd_error(s, "530 5.7.0 Must issue a STARTTLS command first");
-	if (!s->ss_authed) {
-		log_info("NOQUEUE: reject: MAIL from %s: 530 5.7.0 Authentication "
-		    "required", s->ss_client);
-		return smtpd_error(s, "530 5.7.0 Authentication required");
-	}
-	if (mailaddr_parse_path(arg, len, MAILADDR_NULL_OK | MAILADDR_UTF8 |
-	    MAILADDR_NOBRACKET_OK, addr, sizeof(addr), params,
-	    sizeof(params)) != MAILADDR_OK)
-		return smtpd_error(s, "501 5.1.7 Bad sender address syntax");
-	smtpd_txn_reset(s);
-	if (smtpd_mail_params(s, params) == -1)
-		return;
-	if (str_copy(s->ss_envl.se_from, sizeof(s->ss_envl.se_from), addr) == -1 ||
-	    str_copy(s->ss_envl.se_from_params, sizeof(s->ss_envl.se_from_params),
-	    params) == -1)
-		return smtpd_error(s, "501 5.1.7 Bad sender address syntax");
-	s->ss_mail = true;
-	smtpd_reply(s, "250 2.1.0 Ok");
-}
-
-static bool
-smtpd_blackholed(const struct smtpd_session *s, const char *addr)
-{
-	const struct conf_list	*l = &s->ss_env->se_cf->cf_blackhole_recipients;
-	size_t			 i;
-
-	for (i = 0; i < l->n; i++)
-		if (str_ieq(l->v[i], addr))
-			return true;
-	return false;
-}
-
-static void
-smtpd_do_rcpt(struct smtpd_session *s, const char *arg, size_t len)
-{
-	char	addr[MAILADDR_PATH_MAX], params[SMTP_CMD_LINE_MAX];
-
-	if (!s->ss_mail)
-		return smtpd_error(s, "503 5.5.1 Error: need MAIL command");
-	if (mailaddr_parse_path(arg, len, MAILADDR_UTF8 | MAILADDR_NOBRACKET_OK,
-	    addr, sizeof(addr), params, sizeof(params)) != MAILADDR_OK)
-		return smtpd_error(s, "501 5.1.3 Bad recipient address syntax");
-	if (params[0] != '\0')
-		return smtpd_error(s, "555 5.5.4 Unsupported option: %.64s", params);
-	if (s->ss_nrcpt_all >= (unsigned)s->ss_env->se_cf->cf_max_recipients) {
-		/* Not counted as an error: pipelining clients send many. */
-		smtpd_reply(s, "452 4.5.3 Error: too many recipients");
-		return;
-	}
-	if (!smtpd_blackholed(s, addr) &&
-	    spool_env_add_rcpt(&s->ss_envl, addr) != 0)
-		return smtpd_error(s, "501 5.1.3 Bad recipient address syntax");
-	s->ss_nrcpt_all++;
-	smtpd_reply(s, "250 2.1.5 Ok");
-}
-
-/* Common checks before message content; 0 ok, -1 after replying. */
-static int
-smtpd_content_check(struct smtpd_session *s, char *why, size_t whysz)
-{
-	if (!s->ss_mail)
-		(void)str_copy(why, whysz, "503 5.5.1 Error: need MAIL command");
-	else if (s->ss_nrcpt_all == 0)
-		(void)str_copy(why, whysz, "554 5.5.1 Error: no valid recipients");
-	else
-		return 0;
-	return -1;
-}
-
-static void
-smtpd_do_data(struct smtpd_session *s, const char *arg, size_t len)
-{
-	const struct conf	*cf = s->ss_env->se_cf;
-	char			 why[128];
-
-	(void)arg;
-	(void)len;
-	if (s->ss_bdat_active)
-		return smtpd_error(s, "503 5.5.1 Error: BDAT transfer in progress");
-	if (smtpd_content_check(s, why, sizeof(why)) == -1)
-		return smtpd_error(s, "%s", why);
-	if (smtpd_file_open(s) == -1) {
-		smtpd_reply(s, "452 4.3.1 Insufficient system storage");
-		return;
-	}
-	smtpd_data_init(&s->ss_dec, SMTPD_DATA_DOT, (size_t)cf->cf_smtpd_max_line,
-	    (uint64_t)cf->cf_max_message_size);
-	smtpd_reply(s, "354 End data with <CR><LF>.<CR><LF>");
-	s->ss_state = SS_DATA;
-	smtpd_session_touch(s);
-}
-
-/* "n" or "n LAST"; -1 on bad syntax. */
-static int
-smtpd_bdat_args(const char *arg, size_t len, uint64_t *n_r, bool *last_r)
-{
-	size_t		i = 0;
-	uint64_t	n = 0;
-
-	for (; i < len && arg[i] >= '0' && arg[i] <= '9'; i++) {
-		if (i >= 18)
-			return -1;
-		n = n * 10 + (uint64_t)(arg[i] - '0');
-	}
-	if (i == 0)
-		return -1;
-	*n_r = n;
-	*last_r = false;
-	while (i < len && arg[i] == ' ')
-		i++;
-	if (i == len)
-		return 0;
-	if (len - i == 4 && strncasecmp(arg + i, "LAST", 4) == 0) {
-		*last_r = true;
-		return 0;
-	}
-	return -1;
-}
-
-static void
-smtpd_bdat_begin_chunk(struct smtpd_session *s, uint64_t n, bool last)
-{
-	s->ss_bdat_left = n;
-	s->ss_bdat_last = last;
-	s->ss_state = SS_BDAT;
-	smtpd_session_touch(s);
-}
-
-static void
-smtpd_do_bdat(struct smtpd_session *s, const char *arg, size_t len)
-{
-	const struct conf	*cf = s->ss_env->se_cf;
-	uint64_t		 n;
-	bool			 last;
-	char			 why[128];
-
-	if (smtpd_bdat_args(arg, len, &n, &last) == -1)
-		return smtpd_error(s, "501 5.5.4 Syntax: BDAT count [LAST]");
-	s->ss_bdat_reject = false;
-	if (smtpd_content_check(s, why, sizeof(why)) == -1) {
-		/* RFC 3030 3: the chunk is read and discarded anyway. */
-		s->ss_bdat_reject = true;
-		(void)str_copy(s->ss_bdat_reply, sizeof(s->ss_bdat_reply), why);
-	} else if (!s->ss_bdat_active) {
-		if (smtpd_file_open(s) == -1) {
-			s->ss_bdat_reject = true;
-			(void)str_copy(s->ss_bdat_reply, sizeof(s->ss_bdat_reply),
-			    "452 4.3.1 Insufficient system storage");
-		} else {
-			smtpd_data_init(&s->ss_dec, SMTPD_DATA_BDAT,
-			    (size_t)cf->cf_smtpd_max_line,
-			    (uint64_t)cf->cf_max_message_size);
-			s->ss_bdat_active = true;
-		}
-	}
-	smtpd_bdat_begin_chunk(s, n, last);
-}
-
-static void
-smtpd_bdat_chunk_end(struct smtpd_session *s)
-{
-	char	out[4];
-	size_t	o;
-
-	if (s->ss_bdat_reject) {
-		s->ss_state = SS_CMD;
-		s->ss_bdat_reject = false;
-		if (s->ss_bdat_reply[0] == '4' && s->ss_mail)
-			smtpd_txn_reset(s);
-		smtpd_error(s, "%s", s->ss_bdat_reply);
-		return;
-	}
-	if (!s->ss_bdat_last) {
-		s->ss_state = SS_CMD;
-		smtpd_reply(s, "250 2.0.0 Ok: %" PRIu64 " octets received",
-		    s->ss_dec.sd_size);
-		return;
-	}
-	smtpd_data_finish(&s->ss_dec, out, &o);
-	smtpd_file_write(s, out, o);
-	smtpd_message_end(s);
-}
-
-static void
-smtpd_do_rset(struct smtpd_session *s, const char *arg, size_t len)
-{
-	(void)arg;
-	(void)len;
-	smtpd_txn_reset(s);
-	smtpd_reply(s, "250 2.0.0 Ok");
-}
-
-static void
-smtpd_do_noop(struct smtpd_session *s, const char *arg, size_t len)
-{
-	(void)arg;
-	(void)len;
-	smtpd_reply(s, "250 2.0.0 Ok");
-}
-
-static void
-smtpd_do_quit(struct smtpd_session *s, const char *arg, size_t len)
-{
-	(void)arg;
-	(void)len;
-	smtpd_reply(s, "221 2.0.0 Bye");
-	s->ss_state = SS_CLOSING;
-}
-
-static void
-smtpd_do_vrfy(struct smtpd_session *s, const char *arg, size_t len)
-{
-	(void)arg;
-	(void)len;
-	smtpd_reply(s, "252 2.0.0 Cannot VRFY user, but will accept message");
-}
-
-static void
-smtpd_do_help(struct smtpd_session *s, const char *arg, size_t len)
-{
-	(void)arg;
-	(void)len;
-	smtpd_reply(s, "214 2.0.0 See RFC 5321; man smtpd(8)");
-}
-
-static void
-smtpd_do_notimpl(struct smtpd_session *s, const char *arg, size_t len)
-{
-	(void)arg;
-	(void)len;
-	smtpd_error(s, "502 5.5.1 Error: command not implemented");
-}
-
-static void
-smtpd_do_http(struct smtpd_session *s, const char *arg, size_t len)
-{
-	(void)arg;
-	(void)len;
-	log_info("NOQUEUE: reject: HTTP request from %s", s->ss_client);
-	smtpd_session_shutdown(s, "421 4.7.0 Error: this is an SMTP server");
-}
-
-static void
-smtpd_do_starttls(struct smtpd_session *s, const char *arg, size_t len)
-{
-	(void)arg;
-	(void)len;
-	if (s->ss_tls != NULL)
-		return smtpd_error(s, "554 5.5.1 Error: TLS already active");
-	if (!smtpd_starttls_offered(s))
-		return smtpd_error(s, "502 5.5.1 Error: command not implemented");
-	smtpd_reply(s, "220 2.0.0 Ready to start TLS");
-	/*
-	 * CVE-2011-0411 class: whatever the client pipelined after STARTTLS
-	 * was sent in clear and must not be read as if it came over TLS.
-	 */
-	buf_reset(&s->ss_in);
-	s->ss_skip_line = false;
-	s->ss_state = SS_STARTTLS;
-}
-
-/* ---- AUTH */
-
-static int
-smtpd_lookup_hash(const char *user, char *hash, size_t hashsz, void *arg)
-{
-	struct smtpd_session	*s = arg;
-	struct spool		*db;
-	struct spool_txn	*txn = NULL;
-	struct spool_account	 a;
-	int			 rc;
-
-	hash[0] = '\0';
-	if ((db = smtpd_db(s->ss_env)) == NULL)
-		return -1;
-	if ((rc = spool_begin(db, false, &txn)) != 0) {
-		log_warnx("NOQUEUE: spool_begin: %s", spool_strerror(rc));
-		return -1;
-	}
-	rc = spool_account_get(txn, user, &a);
-	spool_abort(&txn);
-	if (rc != 0)
-		return -1;
-	rc = str_copy(hash, hashsz, a.sa_pwhash);
-	explicit_bzero(&a, sizeof(a));
-	return rc;
-}
-
-static void
-smtpd_auth_done(struct smtpd_session *s, enum smtpd_sasl_rc rc, struct buf *chal)
-{
-	const struct conf	*cf = s->ss_env->se_cf;
-
-	switch (rc) {
-	case SMTPD_SASL_OK:
-		(void)str_copy(s->ss_sasl_user, sizeof(s->ss_sasl_user),
-		    smtpd_sasl_user(s->ss_sasl));
-		(void)str_copy(s->ss_account, sizeof(s->ss_account), s->ss_sasl_user);
-		s->ss_authed = true;
-		s->ss_state = SS_CMD;
-		smtpd_sasl_free(&s->ss_sasl);
-		log_info("NOQUEUE: auth: client=%s, sasl_username=%s", s->ss_client,
-		    s->ss_sasl_user);
-		smtpd_reply(s, "235 2.7.0 Authentication successful");
-		return;
-	case SMTPD_SASL_CONTINUE:
-		s->ss_state = SS_AUTH;
-		smtpd_reply(s, "334 %s", chal->data ? chal->data : "");
-		return;
-	case SMTPD_SASL_BADMECH:
-		s->ss_state = SS_CMD;
-		smtpd_sasl_free(&s->ss_sasl);
-		return smtpd_error(s, "504 5.5.4 Unrecognized authentication type");
-	case SMTPD_SASL_BADPROT:
-		s->ss_state = SS_CMD;
-		smtpd_sasl_free(&s->ss_sasl);
-		return smtpd_error(s, "501 5.5.2 Cannot decode response");
-	case SMTPD_SASL_FAIL:
-	default:
-		break;
-	}
-	/* Slow down guessing without blocking other sessions: a timer. */
-	smtpd_sasl_free(&s->ss_sasl);
-	s->ss_auth_failures++;
-	log_info("NOQUEUE: auth failed: client=%s, failures=%d", s->ss_client,
-	    s->ss_auth_failures);
-	s->ss_state = SS_DELAY;
-	s->ss_wake = s->ss_env->se_now + SMTPD_AUTH_DELAY_MS;
-	(void)cf;
-}
-
-static void
-smtpd_do_auth(struct smtpd_session *s, const char *arg, size_t len)
-{
-	char			 mech[32], initial[SMTP_CMD_LINE_MAX];
-	const char		*sp;
-	struct buf		 chal;
-	enum smtpd_sasl_rc	 rc;
-	size_t			 mlen;
-
-	if (s->ss_helo[0] == '\0')
-		return smtpd_error(s, "503 5.5.1 Error: send HELO/EHLO first");
-	if (s->ss_sasl_user[0] != '\0')
-		return smtpd_error(s, "503 5.5.1 Error: already authenticated");
-	if (s->ss_mail)
-		return smtpd_error(s, "503 5.5.1 Error: MAIL transaction in progress");
-	if (!smtpd_auth_allowed(s)) {
-		if (smtpd_starttls_offered(s))
-			return smtpd_error(s, "530 5.7.0 Must issue a STARTTLS command first");
-		return smtpd_error(s, "503 5.5.1 Error: authentication not enabled");
-	}
-	sp = memchr(arg, ' ', len);
-	mlen = sp ? (size_t)(sp - arg) : len;
-	if (mlen == 0 || mlen >= sizeof(mech))
-		return smtpd_error(s, "504 5.5.4 Unrecognized authentication type");
-	memcpy(mech, arg, mlen);
-	mech[mlen] = '\0';
-	initial[0] = '\0';
-	if (sp != NULL)
-		(void)str_ncopy(initial, sizeof(initial), sp + 1,
-		    len - mlen - 1 < sizeof(initial) ? len - mlen - 1 : 0);
-	if (s->ss_sasl == NULL &&
-	    (s->ss_sasl = smtpd_sasl_new(smtpd_hostname(s), smtpd_lookup_hash,
-	    s)) == NULL)
-		return smtpd_reply(s, "454 4.7.0 Temporary authentication failure");
-	buf_init(&chal, 8192);
-	rc = smtpd_sasl_start(s->ss_sasl, mech, sp ? initial : NULL, &chal);
-	explicit_bzero(initial, sizeof(initial));
-	smtpd_auth_done(s, rc, &chal);
-	buf_release(&chal);
-}
-
-static void
-smtpd_auth_line(struct smtpd_session *s, const char *line)
-{
-	struct buf		chal;
-	enum smtpd_sasl_rc	rc;
-
-	if (strcmp(line, "*") == 0) {
-		smtpd_sasl_free(&s->ss_sasl);
-		s->ss_state = SS_CMD;
-		return smtpd_error(s, "501 5.7.0 Authentication aborted");
-	}
-	buf_init(&chal, 8192);
-	rc = smtpd_sasl_step(s->ss_sasl, line, &chal);
-	smtpd_auth_done(s, rc, &chal);
-	buf_release(&chal);
-}
-
-/* ---- input */
-
-static void
-smtpd_command(struct smtpd_session *s, const char *line, size_t len)
-{
-	struct smtp_cmd		c;
-	enum smtp_cmd_status	st;
-	size_t			i;
-	char			vis[LOG_VIS_MAX];
-
-	s->ss_ncmds++;
-	if (log_is_verbose())
-		log_debug("NOQUEUE: client=%s: < %s", s->ss_client,
-		    log_vis(vis, sizeof(vis), line, len));
-	st = smtp_cmd_parse(line, len, &c);
-	switch (st) {
-	case SMTP_CMD_OK:
-		break;
-	case SMTP_CMD_SYNTAX:
-		return smtpd_error(s, "501 5.5.4 Syntax error in parameters (%s)",
-		    smtp_verb_name(c.verb));
-	case SMTP_CMD_TOOLONG:
-		return smtpd_error(s, "500 5.5.2 Error: line too long");
-	case SMTP_CMD_BADCHAR:
-		return smtpd_error(s, "500 5.5.2 Error: bad character in command");
-	case SMTP_CMD_UNKNOWN:
-	default:
-		return smtpd_error(s, "500 5.5.2 Error: command not recognized");
-	}
-	for (i = 0; i < sizeof(smtpd_verbs) / sizeof(smtpd_verbs[0]); i++)
-		if (smtpd_verbs[i].verb == c.verb)
-			return smtpd_verbs[i].fn(s, c.arg, c.arglen);
-	smtpd_error(s, "502 5.5.1 Error: command not implemented");
-}
-
-/* One line out of ss_in; false when more input is needed. */
 static bool
 smtpd_line(struct smtpd_session *s)
 {
@@ -886,9 +117,9 @@ smtpd_line(struct smtpd_session *s)
 	line[n] = '\0';
 	buf_consume(&s->ss_in, (size_t)(lf - s->ss_in.data) + 1);
 	if (s->ss_state == SS_AUTH)
-		smtpd_auth_line(s, line);
+		smtpd_cmd_auth_line(s, line);
 	else
-		smtpd_command(s, line, n);
+		smtpd_cmd_dispatch(s, line, n);
 	explicit_bzero(line, n);
 	return true;
 toolong:
@@ -896,7 +127,7 @@ toolong:
 		smtpd_sasl_free(&s->ss_sasl);
 		s->ss_state = SS_CMD;
 	}
-	smtpd_error(s, "500 5.5.2 Error: line too long");
+	smtpd_session_error(s, "500 5.5.2 Error: line too long");
 	return true;
 }
 
@@ -908,7 +139,7 @@ smtpd_content(struct smtpd_session *s)
 	size_t		n, used, o;
 
 	if (s->ss_state == SS_BDAT && s->ss_bdat_left == 0) {
-		smtpd_bdat_chunk_end(s);
+		smtpd_cmd_bdat_end(s);
 		return true;
 	}
 	if (s->ss_in.len == 0)
@@ -920,13 +151,13 @@ smtpd_content(struct smtpd_session *s)
 		used = n;
 	else {
 		used = smtpd_data_push(&s->ss_dec, s->ss_in.data, n, out, &o);
-		smtpd_file_write(s, out, o);
+		smtpd_msg_write(s, out, o);
 	}
 	buf_consume(&s->ss_in, used);
 	if (s->ss_state == SS_BDAT)
 		s->ss_bdat_left -= used;
 	else if (s->ss_dec.sd_done)
-		smtpd_message_end(s);
+		smtpd_msg_end(s);
 	return true;
 }
 
@@ -980,7 +211,7 @@ smtpd_session_timer(struct smtpd_session *s)
 
 	if (s->ss_state == SS_DELAY && now >= s->ss_wake) {
 		s->ss_state = SS_CMD;
-		smtpd_error(s, "535 5.7.8 Error: authentication failed");
+		smtpd_session_error(s, "535 5.7.8 Error: authentication failed");
 		if (s->ss_auth_failures >= s->ss_env->se_cf->cf_smtpd_auth_max_failures) {
 			log_info("NOQUEUE: too many auth failures: client=%s",
 			    s->ss_client);
@@ -1009,7 +240,7 @@ smtpd_session_timer(struct smtpd_session *s)
 static void
 smtpd_greet(struct smtpd_session *s)
 {
-	smtpd_reply(s, "220 %s ESMTP smtpgate", smtpd_hostname(s));
+	smtpd_reply(s, "220 %s ESMTP smtpgate", smtpd_session_hostname(s));
 }
 
 /* IP-pinned accounts (CONTRACT): the client address is the credential. */
@@ -1076,7 +307,7 @@ smtpd_session_start_tls(struct smtpd_session *s)
 		return;
 	}
 	/* RFC 3207 4.2: forget everything learnt before the handshake. */
-	smtpd_txn_reset(s);
+	smtpd_msg_reset(s);
 	s->ss_helo[0] = '\0';
 	s->ss_esmtp = false;
 	if (s->ss_sasl_user[0] != '\0') {
@@ -1113,7 +344,7 @@ smtpd_session_free(struct smtpd_session **sp)
 	    s->ss_sasl_user, s->ss_tlsinfo[0] ? s->ss_tlsinfo : "none",
 	    s->ss_nmsgs, s->ss_ncmds, s->ss_errors,
 	    (double)(s->ss_env->se_now - s->ss_started) / 1000.0);
-	smtpd_txn_reset(s);
+	smtpd_msg_reset(s);
 	spool_env_free(&s->ss_envl);
 	smtpd_sasl_free(&s->ss_sasl);
 	tls_conn_free(&s->ss_tls);
@@ -1122,3 +353,4 @@ smtpd_session_free(struct smtpd_session **sp)
 	free(s);
 	*sp = NULL;
 }
+

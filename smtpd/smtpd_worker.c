@@ -392,7 +392,7 @@ smtpd_worker_committed(struct smtpd_worker *w)
 
 	while ((n = smtpd_commit_take(done, 64)) > 0)
 		for (i = 0; i < n; i++) {
-			smtpd_session_committed(done[i]);
+			smtpd_msg_committed(done[i]);
 			smtpd_flush(done[i], &w->w_tls_want[smtpd_index(w, done[i])]);
 		}
 }
