@@ -827,3 +827,20 @@ def test_workers_chrooted_and_unprivileged(gw):
         assert st.st_uid == uid, "worker runs as uid %d" % st.st_uid
         assert os.path.realpath("/proc/%d/root" % p) == os.path.realpath(gw.spool)
     assert os.stat("/proc/%d" % master).st_uid == 0
+
+
+def test_worker_retires_after_max_use():
+    with Gateway(tls=False, extra={"smtpd_workers": "1", "smtpd_max_use": "3"}) as g:
+        g.start("smtpd")
+        wait_for(lambda: len(worker_pids(g)) == 1, 5, what="one worker")
+        first = worker_pids(g)
+        for _ in range(6):
+            r = Raw(g.port)
+            assert r.reply()[0] == 220
+            assert r.cmd("QUIT")[0] == 221
+            r.close()
+        wait_for(lambda: worker_pids(g) and worker_pids(g) != first, 10,
+                 what="a fresh worker")
+        r = Raw(g.port)
+        assert r.reply()[0] == 220
+        r.close()
