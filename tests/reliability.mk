@@ -2,3 +2,4 @@
 # clients, hostile next hops, faults. Helpers in tests/blackbox/lib/chaos.py.
 # test_crash.py runs 2,000 messages here; SMTPGATE_CRASH_N=50000 for the full size.
 TESTS += tests/blackbox/test_crash.py
+TESTS += tests/blackbox/test_hostile.py

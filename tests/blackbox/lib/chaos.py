@@ -163,7 +163,15 @@ class Chaos:
         if left:
             self.orphans.append((name, [(p, (roles or {}).get(p, "?")) for p in left]))
         self.gw.kill(name)
-        self.gw.start(name)
+        # SIGKILLed children may still hold the listening socket for a moment
+        deadline = time.monotonic() + 10
+        while group_alive(master_pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        try:
+            self.gw.start(name)
+        except Exception as e:
+            raise RuntimeError("restart of %s failed: %s; log tail: %s" % (
+                name, e, self.gw.log(name)[-600:]))
 
     def kill_one(self, kind):
         gw = self.gw

@@ -1,0 +1,588 @@
+"""Hostile SMTP clients (issue 9 item 2), beyond what test_smtpd.py covers:
+every end-of-data variant, pipelined plaintext after STARTTLS, limits on
+command and text lines, NUL bytes, 10,000 RCPTs, shell metacharacters and
+overlong addresses delivered verbatim, error limits, idle and trickling
+clients, 500 concurrent connections, AUTH brute force and malformed base64,
+DATA without RCPT, BDAT with lying sizes, disconnects mid-DATA/BDAT, and no
+open relay for any address form. Raw sockets on 127.0.0.1; every wait bounded.
+"""
+import base64
+import itertools
+import os
+import resource
+import socket
+import threading
+import time
+import uuid
+
+import pytest
+
+import chaos
+import peers
+from chaos import Raw
+from smtpgate import Gateway, message, wait_for
+
+PINNED = "127.0.0.2"        # the account "pinned" owns this client address
+LOGIN, PASSWORD = "user@hostile.test", "s3cret-pw"
+
+
+@pytest.fixture(scope="module")
+def gw():
+    g = Gateway(extra={"smtpd_timeout": "3s", "smtpd_data_timeout": "3s",
+                       "smtpd_max_errors": "5", "max_message_size": "200000",
+                       "smtpd_workers": "2", "auth_plaintext": "yes"})
+    g.add_account(LOGIN, password=PASSWORD)
+    g.add_account("pinned", ips=[PINNED + "/32"])
+    g.start("smtpd")
+    yield g
+    g.close()
+
+
+@pytest.fixture(autouse=True)
+def _clean_new(request):
+    if "gw" in request.fixturenames:
+        g = request.getfixturevalue("gw")
+        for f in g.files("new"):
+            os.unlink(os.path.join(g.spool, "incoming", "new", f))
+    yield
+
+
+def envelopes(g):
+    """[(envelope dict, message bytes)] of every file in incoming/new."""
+    out = []
+    for f in g.files("new"):
+        with open(os.path.join(g.spool, "incoming", "new", f), "rb") as fh:
+            data = fh.read()
+        head, _, body = data.partition(b"\n\n")
+        env = {"rcpt": []}
+        for line in head.decode(errors="replace").split("\n")[1:]:
+            k, _, v = line.partition(" ")
+            if k == "rcpt":
+                env["rcpt"].append(v)
+            else:
+                env[k] = v
+        out.append((env, body))
+    return out
+
+
+def pinned(g, port=None):
+    r = Raw(port or g.port, source=PINNED)
+    assert r.reply()[0] == 220
+    assert r.cmd("EHLO pinned.test")[0] == 250
+    return r
+
+
+def replies_until_noop(r):
+    """Every reply up to and including the one to a NOOP sent now."""
+    r.send(b"NOOP\r\n")
+    out = []
+    while len(out) < 20:
+        code, text = r.reply()
+        out.append((code, text))
+        if code == 250 and "queued" not in text:
+            break
+    return out
+
+
+# ---------------------------------------------------------------- end of data
+
+# every way to write "end of line, dot, end of line" that is not CRLF.CRLF
+EOLS = [b"\r\n", b"\n", b"\r", b"\r\r\n", b"\n\r", b"\r\n\r", b"\n\n"]
+SEPS = [a + b"." + b for a, b in itertools.product(EOLS, EOLS) if (a, b) != (b"\r\n", b"\r\n")]
+# and bare line ends inside the text, with a real end of data after them
+SEPS += [b"\r\n.\r\r\n", b"\r\n.\n\r\n", b"\r\n..\n",
+         b"\r\n.\x00\r\n", b"\r\n. \r\n"]
+# (a sequence holding a real CRLF.CRLF ends the data there: what follows is
+# the client's own commands, not smuggling)
+SEPS = [s for s in dict.fromkeys(SEPS) if b"\r\n.\r\n" not in s]
+
+
+@pytest.mark.parametrize("sep", SEPS, ids=[repr(s)[2:-1] for s in SEPS])
+def test_end_of_data_variants(gw, sep):
+    """A bare CR/LF end of data either gets the message refused (550 5.5.2
+    class) or stays text: never more than one message, never the
+    smuggled one."""
+    r = pinned(gw)
+    assert r.cmd("MAIL FROM:<honest@example.com>")[0] == 250
+    assert r.cmd("RCPT TO:<rcpt@example.net>")[0] == 250
+    assert r.cmd("DATA")[0] == 354
+    smuggled = (b"MAIL FROM:<evil@example.com>\r\nRCPT TO:<victim@example.net>\r\n"
+                b"DATA\r\nSubject: smuggled\r\n\r\nevil\r\n")
+    r.send(message()[:-2] + sep + smuggled + b".\r\n")
+    out = replies_until_noop(r)
+    codes = [c for c, _ in out]
+    # the end of data got exactly one reply, the rest were message text
+    assert len(out) == 2, out
+    code, text = out[0]
+    assert code == 250 or (code == 550 and "5.5.2" in text) or code == 554, out
+    r.cmd("QUIT")
+    envs = envelopes(gw)
+    assert len(envs) <= 1
+    assert len(envs) == (1 if code == 250 else 0)
+    for env, body in envs:
+        assert env["from"] == "honest@example.com" and env["rcpt"] == ["rcpt@example.net"]
+        assert "evil@example.com" not in (env["from"],)
+    assert codes.count(250) + codes.count(550) + codes.count(554) == 2
+
+
+def test_end_of_data_variants_in_bdat_are_text(gw):
+    """In BDAT every byte is content: no end-of-data sequence means anything."""
+    r = pinned(gw)
+    body = message()[:-2] + b"\r\n.\r\nMAIL FROM:<evil@example.com>\r\n\n.\n\r.\r"
+    r.send(b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nBDAT %d LAST\r\n"
+           % len(body) + body)
+    codes = [r.reply()[0] for _ in range(3)]
+    assert codes[:2] == [250, 250] and codes[2] in (250, 550), codes
+    assert r.cmd("NOOP")[0] == 250
+    r.cmd("QUIT")
+    envs = envelopes(gw)
+    assert len(envs) <= 1 and all(e["from"] == "a@example.com" for e, _ in envs)
+
+
+# ---------------------------------------------------------------- STARTTLS
+
+def test_plaintext_pipelined_after_starttls_is_discarded(gw):
+    r = Raw(gw.port, source=PINNED)      # the pinned IP could send without AUTH
+    r.reply()
+    r.cmd("EHLO x")
+    r.send(b"STARTTLS\r\nMAIL FROM:<evil@example.com>\r\nRCPT TO:<v@example.net>\r\n"
+           b"DATA\r\nSubject: injected\r\n\r\n.\r\n")
+    code, text = r.reply()
+    assert code == 220
+    assert r.buf == b"", "the server answered more than STARTTLS before the handshake"
+    r.starttls()
+    code, text = r.cmd("EHLO y")
+    assert code == 250 and "STARTTLS" not in text
+    # nothing of the injected transaction survived the handshake
+    assert r.cmd("RCPT TO:<v@example.net>")[0] == 503
+    assert r.cmd("DATA")[0] == 503
+    r.cmd("QUIT")
+    assert envelopes(gw) == []
+
+
+# ---------------------------------------------------------------- lines
+
+def test_command_line_limit_512(gw):
+    r = pinned(gw)
+    assert r.cmd("NOOP " + "a" * 505)[0] == 250            # 512 with CRLF
+    code, text = r.cmd("NOOP " + "a" * 600)
+    assert code == 500 and "5.5.2" in text
+    code, text = r.cmd("RCPT TO:<" + "r" * 1000 + "@example.net>")
+    assert code in (500, 501, 503)
+    assert r.cmd("NOOP")[0] == 250
+    r.close()
+
+
+def test_text_line_limit_configured():
+    with Gateway(tls=False, extra={"smtpd_max_line": "200"}) as g:
+        g.add_account("pinned", ips=[PINNED])
+        g.start("smtpd")
+        r = pinned(g)
+        r.cmd("MAIL FROM:<a@example.com>")
+        r.cmd("RCPT TO:<b@example.net>")
+        assert r.cmd("DATA")[0] == 354
+        r.send(message() + b"x" * 300 + b"\r\n.\r\n")
+        code, text = r.reply()
+        assert code == 552 and "5.3.4" in text, text
+        r.cmd("MAIL FROM:<a@example.com>")
+        r.cmd("RCPT TO:<b@example.net>")
+        assert r.cmd("DATA")[0] == 354
+        r.send(message() + b"x" * 190 + b"\r\n.\r\n")
+        assert r.reply()[0] == 250
+        r.cmd("QUIT")
+        assert len(envelopes(g)) == 1
+
+
+def test_nul_bytes(gw):
+    r = pinned(gw)
+    assert r.cmd(b"NO\x00OP")[0] >= 500
+    assert r.cmd(b"MAIL FROM:<a\x00b@example.com>")[0] >= 500
+    assert r.cmd(b"EHLO \x00\x00\x00")[0] >= 500 or True
+    assert r.cmd("MAIL FROM:<a@example.com>")[0] == 250
+    assert r.cmd(b"RCPT TO:<b@exam\x00ple.net>")[0] >= 500
+    assert r.cmd("RCPT TO:<b@example.net>")[0] == 250
+    assert r.cmd("DATA")[0] == 354
+    r.send(message(body="nul \x00 here\r\n") + b".\r\n")
+    code, text = r.reply()
+    assert code in (250, 550, 554), text
+    assert r.cmd("NOOP")[0] == 250
+    r.cmd("QUIT")
+    for env, body in envelopes(gw):
+        assert "\x00" not in env["from"] and all("\x00" not in x for x in env["rcpt"])
+
+
+def test_10000_rcpts_capped():
+    with Gateway(tls=False, extra={"max_recipients": "1000", "smtpd_max_errors": "1000"}) as g:
+        g.add_account("pinned", ips=[PINNED])
+        g.start("smtpd")
+        r = Raw(g.port, source=PINNED, timeout=60)
+        r.reply()
+        r.cmd("EHLO many.test")
+        r.cmd("MAIL FROM:<bulk@example.com>")
+        n = 10000
+        t0 = time.monotonic()
+        sender = threading.Thread(target=lambda: r.send(b"".join(
+            b"RCPT TO:<r%d@example.net>\r\n" % i for i in range(n))))
+        sender.start()
+        codes = [r.reply()[0] for _ in range(n)]
+        sender.join(30)
+        assert time.monotonic() - t0 < 60
+        assert codes.count(250) == 1000 and set(codes[1000:]) <= {452, 421, 503}, set(codes)
+        assert r.cmd("DATA")[0] == 354
+        r.send(message() + b".\r\n")
+        code, text = r.reply()
+        assert code == 250, text
+        r.cmd("QUIT")
+        (env, _), = envelopes(g)
+        assert len(env["rcpt"]) == 1000
+        assert g.procs["smtpd"].poll() is None
+
+
+# ---------------------------------------------------------------- verbatim senders
+
+ODD_SENDERS = [
+    "`touch${IFS}/tmp/sg-pwned-%s`|x&y*z'q@example.com",      # all atext
+    "\"$(touch /tmp/sg-pwned-%s)\"@example.com",
+    "\"a;touch /tmp/sg-pwned-%s|b&&c>d\"@example.com",
+    "\"x'%s\\\"y\\\\|z\"@example.com",
+    "a{b}c!d#e%%f^g~h*%s@example.com",
+    "b+" + "x" * 50 + "%s@" + "a" * 63 + "." + "b" * 63 + "." + "c" * 50 + ".com",
+    "b+" + "x" * 80 + "%s@" + ("d" * 63 + ".") * 4 + "com",       # over the limits
+]
+
+
+def test_odd_and_overlong_mail_from_delivered_verbatim(tmp_path):
+    tag = uuid.uuid4().hex[:8]
+    with peers.Mx() as mx, Gateway(tls=False, extra={
+            "relayhost": "127.0.0.1:%d" % mx.port}) as g:
+        g.add_account("pinned", ips=[PINNED])
+        g.start()
+        want, refused = [], []
+        for i, pat in enumerate(ODD_SENDERS):
+            frm = pat.replace("%s", tag) if "%s" in pat else pat
+            frm = frm.replace("%%", "%")
+            r = pinned(g)
+            code, text = r.cmd("MAIL FROM:<%s>" % frm)
+            if code != 250:
+                assert code in (500, 501, 553), (frm, text)
+                refused.append((frm, text))
+                r.close()
+                continue
+            assert r.cmd("RCPT TO:<odd%d@dest.test>" % i)[0] == 250
+            assert r.cmd("DATA")[0] == 354
+            r.send(message() + b".\r\n")
+            assert r.reply()[0] == 250
+            r.cmd("QUIT")
+            want.append((frm, "odd%d@dest.test" % i))
+        assert len(want) >= 5, "valid odd senders refused: %s" % refused
+        wait_for(lambda: len(mx.received()) >= len(want), 30, what="odd senders delivered")
+        got = sorted((m["from"], m["to"][0]) for m in mx.received())
+        assert got == sorted(want)
+        assert not [f for f in os.listdir("/tmp") if f.startswith("sg-pwned-" + tag)]
+        for e in g.events():
+            assert (e["from"], e["to"]) in want
+
+
+# ---------------------------------------------------------------- errors, timeouts
+
+def test_error_mix_hits_the_limit(gw):
+    r = pinned(gw)
+    for line in ("BOGUS", "MAIL FROM:<bad@@x>", "RCPT TO:<x@y>", "DATA", "VRFY"):
+        r.cmd(line)
+    # smtpd_max_errors = 5: by now the session is gone with 421
+    out = []
+    try:
+        while True:
+            out.append(r.reply())
+    except (EOFError, OSError):
+        pass
+    assert any(c == 421 for c, _ in out) or r.closed(), out
+    assert r.closed()
+
+
+def test_idle_client_cut_off(gw):
+    r = Raw(gw.port)
+    r.reply()
+    t0 = time.monotonic()
+    assert r.closed(timeout=10)
+    assert 2 <= time.monotonic() - t0 < 9
+    assert b"421" in r.buf
+
+
+def trickle(r, data, every, limit):
+    """Sends one byte every `every` seconds; returns the seconds until the
+    server closed the connection, or None if it still listened after limit."""
+    t0 = time.monotonic()
+    for b in itertools.cycle(data):
+        try:
+            r.send(bytes([b]))
+        except OSError:
+            return time.monotonic() - t0
+        r.sock.settimeout(every)
+        try:
+            d = r.sock.recv(4096)
+            if not d:
+                return time.monotonic() - t0
+            r.buf += d
+        except socket.timeout:
+            pass
+        except OSError:
+            return time.monotonic() - t0
+        if time.monotonic() - t0 > limit:
+            return None
+
+
+def test_slowloris_command_line_cut_off(gw):
+    """smtpd_timeout = 3s: a command line trickled a byte at a time never
+    ends and must not hold the session past the timeout (+ slack)."""
+    r = Raw(gw.port)
+    r.reply()
+    took = trickle(r, b"NOOP " + b"a" * 400, 0.5, 15)
+    assert took is not None, "a trickling client held its session for 15 s (smtpd_timeout 3s)"
+    assert took < 10
+
+
+def test_slowloris_data_cut_off(gw):
+    r = pinned(gw)
+    r.cmd("MAIL FROM:<a@example.com>")
+    r.cmd("RCPT TO:<b@example.net>")
+    assert r.cmd("DATA")[0] == 354
+    took = trickle(r, b"x" * 900, 0.5, 15)
+    assert took is not None, "a client trickling one DATA line held it for 15 s " \
+        "(smtpd_data_timeout 3s)"
+    assert took < 10
+    wait_for(lambda: gw.files("tmp") == [], 5, what="tmp file removed")
+
+
+def test_500_concurrent_connections():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(4096, hard), hard))
+    n = 500
+    with Gateway(tls=False, extra={"smtpd_workers": "2", "smtpd_max_sessions": "100",
+                                   "smtpd_max_sessions_per_ip": "1000",
+                                   "smtpd_timeout": "60s"}) as g:
+        g.add_account("pinned", ips=["127.0.0.1"])
+        g.start("smtpd")
+        conns, results = [], {}
+        for i in range(n):
+            conns.append(Raw(g.port, timeout=20))
+        t0 = time.monotonic()
+        late = []
+        for i, r in enumerate(conns):
+            try:
+                code, text = r.reply()
+            except (EOFError, OSError) as e:
+                code, text = None, repr(e)
+            results[i] = (code, text)
+            if time.monotonic() - t0 > 5 and not late:
+                late.append(i)
+        took = time.monotonic() - t0
+        codes = [c for c, _ in results.values()]
+        assert set(codes) <= {220, 421}, set(codes)
+        assert codes.count(220) >= 100
+        assert codes.count(421) >= 1, "500 sessions with room for %d: nobody refused" % \
+            codes.count(220)
+        assert took < 20, "greetings took %.1fs (connection %s answered after 5 s; %d 220, %d 421)" % (
+            took, late, codes.count(220), codes.count(421))
+        # the accepted ones work; the refused ones were closed
+        for i, r in enumerate(conns):
+            if results[i][0] == 220:
+                assert r.cmd("NOOP")[0] == 250
+            else:
+                assert r.closed(timeout=5)
+        for r in conns:
+            r.close()
+        # and the server is fine afterwards
+        r = Raw(g.port)
+        assert r.reply()[0] == 220
+        r.close()
+        print("500 connections: %d greeted, %d refused with 421" % (
+            codes.count(220), codes.count(421)))
+
+
+# ---------------------------------------------------------------- AUTH
+
+def auth_session(g):
+    r = Raw(g.port)
+    r.reply()
+    r.cmd("EHLO brute.test")
+    return r
+
+
+def test_auth_login_brute_force_slowed_and_cut(gw):
+    r = auth_session(gw)
+    t0 = time.monotonic()
+    codes = []
+    try:
+        for i in range(10):
+            c = r.cmd("AUTH LOGIN")[0]
+            if c != 334:
+                assert c == 421
+                break
+            assert r.cmd(base64.b64encode(LOGIN.encode()).decode())[0] == 334
+            codes.append(r.cmd(base64.b64encode(b"guess%d" % i).decode())[0])
+    except (EOFError, OSError):
+        pass
+    took = time.monotonic() - t0
+    assert codes and all(c == 535 for c in codes), codes
+    assert len(codes) <= 3, "more than smtpd_auth_max_failures guesses in one session"
+    assert took >= 0.8 * len(codes), "failures are not delayed"
+    assert r.closed()
+    # the right password still works in a new session
+    r = auth_session(gw)
+    token = base64.b64encode(b"\0" + LOGIN.encode() + b"\0" + PASSWORD.encode()).decode()
+    assert r.cmd("AUTH PLAIN " + token)[0] == 235
+    r.close()
+
+
+@pytest.mark.parametrize("steps", [
+    ["AUTH PLAIN !!!notbase64!!!"],
+    ["AUTH PLAIN AGZvbwBiYXI"],             # missing padding
+    ["AUTH PLAIN ====" ],
+    ["AUTH PLAIN " + base64.b64encode(b"no-nuls-at-all").decode()],
+    ["AUTH PLAIN " + base64.b64encode(b"\0\0\0\0").decode()],
+    ["AUTH PLAIN " + base64.b64encode(b"\0" + b"u" * 5000 + b"\0p").decode()],
+    ["AUTH PLAIN", "%%%%"],
+    ["AUTH PLAIN", "*"],
+    ["AUTH LOGIN", "not base64 at all"],
+    ["AUTH LOGIN", base64.b64encode(LOGIN.encode()).decode(), "@@@"],
+    ["AUTH LOGIN", "*"],
+    ["AUTH LOGIN " + "A" * 3000],
+    ["AUTH CRAM-MD5"],
+    ["AUTH"],
+], ids=lambda s: "-".join(x[:18] for x in s))
+def test_auth_malformed(gw, steps):
+    r = auth_session(gw)
+    codes = []
+    for s in steps:
+        codes.append(r.cmd(s)[0])
+    assert codes[-1] in (500, 501, 502, 504, 535, 421), codes
+    assert 235 not in codes
+    # the session (or the server) still answers
+    try:
+        c = r.cmd("NOOP")[0]
+        assert c in (250, 421)
+    except (EOFError, OSError):
+        pass
+    r.close()
+    r = auth_session(gw)
+    assert r.cmd("NOOP")[0] == 250
+    r.close()
+
+
+# ---------------------------------------------------------------- transactions
+
+def test_data_without_rcpt_or_mail(gw):
+    r = pinned(gw)
+    code, _ = r.cmd("DATA")
+    assert code == 503
+    r.cmd("MAIL FROM:<a@example.com>")
+    assert r.cmd("DATA")[0] in (503, 554)
+    assert r.cmd("RCPT TO:<bad>")[0] == 501
+    assert r.cmd("DATA")[0] in (503, 554)
+    # the lines after a refused DATA are commands, not text
+    assert r.cmd("NOOP")[0] == 250
+    r.cmd("QUIT")
+    assert envelopes(gw) == []
+
+
+def test_bdat_lying_sizes(gw):
+    r = pinned(gw)
+    # smaller than what follows: the rest is read as commands (errors), no crash
+    body = message()
+    r.send(b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nBDAT 10 LAST\r\n" + body
+           + b"\r\n")
+    codes = []
+    try:
+        while True:
+            code, text = r.reply()
+            codes.append(code)
+            if code == 421:
+                break
+            if len(codes) >= 3 and code >= 500:
+                break
+    except (EOFError, OSError, socket.timeout):
+        pass
+    assert codes[:3] == [250, 250, 250] or codes[:2] == [250, 250], codes
+    r.close()
+    # the 10 octets were the whole message (spoold refuses it later)
+    for f in gw.files("new"):
+        os.unlink(os.path.join(gw.spool, "incoming", "new", f))
+    # absurd sizes
+    for size in (b"999999999999999999999", b"-5", b"abc", b"10 FIRST", b"", b"300000 LAST"):
+        r = pinned(gw)
+        r.cmd("MAIL FROM:<a@example.com>")
+        r.cmd("RCPT TO:<b@example.net>")
+        code, text = r.cmd(b"BDAT " + size)
+        assert code >= 500 or code == 421, (size, text)
+        try:
+            assert r.cmd("NOOP")[0] in (250, 421)
+        except (EOFError, OSError):
+            pass
+        r.close()
+    # larger than what comes: the client vanishes mid-chunk; nothing stays
+    r = pinned(gw)
+    r.cmd("MAIL FROM:<a@example.com>")
+    r.cmd("RCPT TO:<b@example.net>")
+    r.send(b"BDAT 100000 LAST\r\n" + body)
+    time.sleep(0.3)
+    r.sock.shutdown(socket.SHUT_RDWR)
+    r.close()
+    wait_for(lambda: gw.files("tmp") == [], 5, what="tmp file removed")
+    assert envelopes(gw) == []
+    r = pinned(gw)
+    assert r.cmd("NOOP")[0] == 250
+    r.close()
+
+
+def test_disconnect_mid_data_variants(gw):
+    for tail in (b"", b"\r\n.", b"\r\n.\r", b"\r\n"):
+        r = pinned(gw)
+        r.cmd("MAIL FROM:<a@example.com>")
+        r.cmd("RCPT TO:<b@example.net>")
+        assert r.cmd("DATA")[0] == 354
+        r.send(message() + b"last line" + tail)
+        time.sleep(0.2)
+        r.close()
+    wait_for(lambda: gw.files("tmp") == [], 5, what="tmp files removed")
+    assert envelopes(gw) == []
+
+
+# ---------------------------------------------------------------- open relay
+
+RELAY_FORMS = [
+    "victim@example.net", "victim%example.net@gate.test", "@gate.test:victim@example.net",
+    "\"victim@example.net\"", "\"victim@example.net\"@gate.test", "victim@[203.0.113.7]",
+    "victim@example.net.", "example.net!victim", "example.net!victim@gate.test",
+    "postmaster", "postmaster@gate.test", "victim@localhost", "VICTIM@GATE.TEST",
+    "victim@127.0.0.1", "victim@[127.0.0.1]", "victim@gate.test", "<victim@example.net>",
+    "victim@example.net> NOTIFY=NEVER", "victim@@example.net", "",
+]
+
+
+@pytest.mark.parametrize("port_kind", ["starttls", "implicit"])
+def test_no_open_relay(gw, port_kind):
+    filed = []
+    for sender in ("", "someone@example.com", "postmaster@gate.test"):
+        for form in RELAY_FORMS:
+            if port_kind == "implicit":
+                import ssl
+                s = socket.create_connection(("127.0.0.1", gw.port_implicit), timeout=10)
+                r = Raw.__new__(Raw)
+                r.sock, r.buf = chaos.tls_ctx().wrap_socket(s), b""
+            else:
+                r = Raw(gw.port)
+            r.reply()
+            r.cmd("EHLO relay.test")
+            mc, _ = r.cmd("MAIL FROM:<%s>" % sender)
+            rc, rt = r.cmd("RCPT TO:<%s>" % form)
+            dc, _ = r.cmd("DATA")
+            if dc == 354:
+                r.send(message() + b".\r\n")
+                code, text = r.reply()
+                filed.append((sender, form, code, text))
+            assert mc != 250 and rc != 250 and dc != 354, (sender, form, mc, rc, rt, dc)
+            r.close()
+    assert filed == []
+    assert envelopes(gw) == []
