@@ -354,8 +354,10 @@ int	spool_outbox_iter(struct spool_txn *, uint64_t from,
 	    void *);
 int	spool_outbox_del(struct spool_txn *, uint64_t seq);
 /* Appends every logged event not yet exported to the JSON-lines file at
- * path (O_APPEND, fdatasync), then records the cursor: in its own write
- * transaction, so exporters serialise. At-least-once across a crash. */
+ * path (O_APPEND, fdatasync), then records the cursor and the file's length:
+ * in its own write transaction, so exporters serialise. Lines that a crash
+ * left past the recorded length are cut before they are written again, so
+ * each event appears once (at least once if the file was rotated meanwhile). */
 int	spool_events_export(struct spool *, const char *path, size_t *n_r);
 
 /* ---- small helpers shared by the daemons */

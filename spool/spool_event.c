@@ -3,7 +3,8 @@
  * log (dlog: BE64 seq -> JSON), indexed by message (dlog_qid: QID BE64 seq),
  * queued for the callback sender (outbox: BE64 seq -> login\0JSON) and
  * counted in the issue, all in the caller's transaction. The export to
- * events.jsonl keeps its cursor in meta ("export_seq").
+ * events.jsonl keeps its cursor in meta ("export_seq") with the file's
+ * inode and length after that export ("export_ino", "export_off").
  */
 #include "config.h"
 
@@ -323,12 +324,42 @@ spool_outbox_del(struct spool_txn *t, uint64_t seq)
 /* ---- export to events.jsonl */
 
 struct spool_export {
-	struct spool	*sp;
-	const char	*path;
-	int		 fd;
-	uint64_t	 last;
-	size_t		 n;
+	struct spool		*sp;
+	struct spool_txn	*txn;
+	const char		*path;
+	int			 fd;
+	uint64_t		 last;
+	size_t			 n;
+	struct stat		 st;		/* the file after its fdatasync */
 };
+
+/*
+ * Lines past the offset that the last committed export recorded were
+ * written by an export that crashed before its commit: they are written
+ * again now, so they are cut first (exactly once unless the file was
+ * replaced or shortened, i.e. rotated: then nothing is cut).
+ */
+static int
+spool_export_trim(struct spool_export *ex)
+{
+	struct stat	st;
+	uint64_t	ino, off;
+	int		rc;
+
+	if (fstat(ex->fd, &st) == -1)
+		return errno;
+	rc = spool_db_meta_get_u64(ex->txn, "export_ino", &ino);
+	if (rc == 0)
+		rc = spool_db_meta_get_u64(ex->txn, "export_off", &off);
+	if (rc == SPOOL_ENOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	if (S_ISREG(st.st_mode) && (uint64_t)st.st_ino == ino &&
+	    (uint64_t)st.st_size > off && ftruncate(ex->fd, (off_t)off) == -1)
+		return errno;
+	return 0;
+}
 
 /* O_APPEND; a file we create is 0640 whatever the umask and, made by
  * root (spoolctl), owned like db/ so that the daemons can append to it. */
@@ -358,9 +389,14 @@ static int
 spool_export_cb(uint64_t seq, const char *json, size_t len, void *arg)
 {
 	struct spool_export	*ex = arg;
+	int			 rc;
 
-	if (ex->fd == -1 && (ex->fd = spool_export_open(ex->sp, ex->path)) == -1)
-		return errno;
+	if (ex->fd == -1) {
+		if ((ex->fd = spool_export_open(ex->sp, ex->path)) == -1)
+			return errno;
+		if ((rc = spool_export_trim(ex)) != 0)
+			return rc;
+	}
 	if (fsx_write_all(ex->fd, json, len) == -1 || fsx_write_all(ex->fd, "\n", 1) == -1)
 		return errno;
 	ex->last = seq;
@@ -375,7 +411,7 @@ spool_export_finish(struct spool_export *ex)
 
 	if (ex->fd == -1)
 		return 0;
-	if (fdatasync(ex->fd) == -1)
+	if (fdatasync(ex->fd) == -1 || fstat(ex->fd, &ex->st) == -1)
 		rc = errno;
 	if (close(ex->fd) == -1 && rc == 0)
 		rc = errno;
@@ -383,34 +419,43 @@ spool_export_finish(struct spool_export *ex)
 	return rc;
 }
 
+/* The cursor and where the file ends, in the export's transaction. */
+static int
+spool_export_record(struct spool_export *ex)
+{
+	int	rc;
+
+	if ((rc = spool_db_meta_put_u64(ex->txn, "export_seq", ex->last)) != 0 ||
+	    (rc = spool_db_meta_put_u64(ex->txn, "export_ino", (uint64_t)ex->st.st_ino)) != 0)
+		return rc;
+	return spool_db_meta_put_u64(ex->txn, "export_off", (uint64_t)ex->st.st_size);
+}
+
 int
 spool_events_export(struct spool *sp, const char *path, size_t *n_r)
 {
 	struct spool_export	 ex = { .sp = sp, .path = path, .fd = -1 };
-	struct spool_txn	*t;
 	uint64_t		 cur = 0;
 	int			 rc, frc;
 
 	if (n_r != NULL)
 		*n_r = 0;
-	if ((rc = spool_begin(sp, true, &t)) != 0)
+	if ((rc = spool_begin(sp, true, &ex.txn)) != 0)
 		return rc;
-	rc = spool_db_meta_get_u64(t, "export_seq", &cur);
+	rc = spool_db_meta_get_u64(ex.txn, "export_seq", &cur);
 	if (rc != 0 && rc != SPOOL_ENOTFOUND)
 		goto fail;
-	rc = spool_log_iter(t, false, cur + 1, spool_export_cb, &ex);
+	rc = spool_log_iter(ex.txn, false, cur + 1, spool_export_cb, &ex);
 	frc = spool_export_finish(&ex);
 	if (rc == 0)
 		rc = frc;
-	if (rc != 0 || ex.n == 0)
-		goto fail;
-	if ((rc = spool_db_meta_put_u64(t, "export_seq", ex.last)) != 0)
+	if (rc != 0 || ex.n == 0 || (rc = spool_export_record(&ex)) != 0)
 		goto fail;
 	if (n_r != NULL)
 		*n_r = ex.n;
-	return spool_commit(&t);
+	return spool_commit(&ex.txn);
 fail:
 	(void)spool_export_finish(&ex);
-	spool_abort(&t);
+	spool_abort(&ex.txn);
 	return rc;
 }

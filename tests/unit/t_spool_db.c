@@ -712,6 +712,49 @@ t_export(void)
 	spool_close(&sp);
 }
 
+static void
+append_text(const char *path, const char *text)
+{
+	FILE	*f;
+
+	if ((f = fopen(path, "a")) == NULL)
+		return;
+	(void)fputs(text, f);
+	(void)fclose(f);
+}
+
+/* A crash between writing lines and committing the cursor leaves lines
+ * that the next export writes again: they must be cut first. */
+static void
+t_export_crash(void)
+{
+	struct spool	*sp = db_fresh();
+	char		 path[128], old[160];
+	size_t		 n;
+
+	(void)snprintf(path, sizeof(path), "%s/events.jsonl", tdir);
+	add_events(sp, 2);
+	(void)spool_events_export(sp, path, &n);
+	append_text(path, "{\"uncommitted\":1}\n{\"uncommitted\":2}\n{\"half");
+	add_events(sp, 1);
+	t_int_eq(spool_events_export(sp, path, &n), 0, "export after a crashed one");
+	t_int_eq((long long)n, 1, "one new event");
+	t_int_eq((long long)file_lines(path), 3, "crashed lines cut: 2 + 1");
+	(void)snprintf(old, sizeof(old), "%s.1", path);
+	(void)rename(path, old);	/* rotation by rename */
+	add_events(sp, 2);
+	t_int_eq(spool_events_export(sp, path, &n), 0, "export after rotation");
+	t_int_eq((long long)file_lines(path), 2, "new file: only new events");
+	t_int_eq((long long)file_lines(old), 3, "rotated file untouched");
+	if (truncate(path, 0) == -1)	/* rotation by copytruncate */
+		t_diag("truncate failed");
+	append_text(path, "{\"someone\":1}\n");
+	add_events(sp, 1);
+	t_int_eq(spool_events_export(sp, path, &n), 0, "export after copytruncate");
+	t_int_eq((long long)file_lines(path), 2, "shorter file: nothing cut");
+	spool_close(&sp);
+}
+
 /* ---- environment: version, map full, read-only, modes */
 
 static void
@@ -879,6 +922,7 @@ static const struct t_case cases[] = {
 	{ "schedule", t_schedule },
 	{ "events", t_events },
 	{ "export", t_export },
+	{ "export_crash", t_export_crash },
 	{ "version", t_version },
 	{ "map_full", t_map_full },
 	{ "readonly", t_readonly },
