@@ -427,6 +427,15 @@ main(int argc, char **argv)
 	sig_init();
 
 	/* Phase 1, privileged: tree, sockets, key, SASL plugins (dlopen), tz. */
+	if (priv_is_root()) {
+		uid_t	uid;
+		gid_t	gid;
+
+		/* Fail here, not in a crash loop of workers. */
+		if (priv_lookup(cf->cf_smtpd_user, &uid, &gid) == -1)
+			log_fatalx_status(2, "%s: smtpd_user: unknown user %s",
+			    cf->cf_path, cf->cf_smtpd_user);
+	}
 	if ((ch = spool_tree_create(cf)) != 0)
 		log_fatalx("spool %s: %s", cf->cf_spool_dir, spool_strerror(ch));
 	m.sm_path = path;

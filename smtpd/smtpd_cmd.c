@@ -170,28 +170,39 @@ smtpd_do_mail(struct smtpd_session *s, const char *arg, size_t len)
 {
 	char	addr[MAILADDR_PATH_MAX], params[SMTP_CMD_LINE_MAX];
 
-	if (s->ss_helo[0] == '\0')
-		return smtpd_session_error(s, "503 5.5.1 Error: send HELO/EHLO first");
-	if (s->ss_mail)
-		return smtpd_session_error(s, "503 5.5.1 Error: nested MAIL command");
-	if (s->ss_listener->sl_tls == CONF_TLS_REQUIRED && s->ss_tls == NULL)
-		return smtpd_session_error(s, "530 5.7.0 Must issue a STARTTLS command first");
+	if (s->ss_helo[0] == '\0') {
+		smtpd_session_error(s, "503 5.5.1 Error: send HELO/EHLO first");
+		return;
+	}
+	if (s->ss_mail) {
+		smtpd_session_error(s, "503 5.5.1 Error: nested MAIL command");
+		return;
+	}
+	if (s->ss_listener->sl_tls == CONF_TLS_REQUIRED && s->ss_tls == NULL) {
+		smtpd_session_error(s, "530 5.7.0 Must issue a STARTTLS command first");
+		return;
+	}
 	if (!s->ss_authed) {
 		log_info("NOQUEUE: reject: MAIL from %s: 530 5.7.0 Authentication "
 		    "required", s->ss_client);
-		return smtpd_session_error(s, "530 5.7.0 Authentication required");
+		smtpd_session_error(s, "530 5.7.0 Authentication required");
+		return;
 	}
 	if (mailaddr_parse_path(arg, len, MAILADDR_NULL_OK | MAILADDR_UTF8 |
 	    MAILADDR_NOBRACKET_OK, addr, sizeof(addr), params,
-	    sizeof(params)) != MAILADDR_OK)
-		return smtpd_session_error(s, "501 5.1.7 Bad sender address syntax");
+	    sizeof(params)) != MAILADDR_OK) {
+		smtpd_session_error(s, "501 5.1.7 Bad sender address syntax");
+		return;
+	}
 	smtpd_msg_reset(s);
 	if (smtpd_mail_params(s, params) == -1)
 		return;
 	if (str_copy(s->ss_envl.se_from, sizeof(s->ss_envl.se_from), addr) == -1 ||
 	    str_copy(s->ss_envl.se_from_params, sizeof(s->ss_envl.se_from_params),
-	    params) == -1)
-		return smtpd_session_error(s, "501 5.1.7 Bad sender address syntax");
+	    params) == -1) {
+		smtpd_session_error(s, "501 5.1.7 Bad sender address syntax");
+		return;
+	}
 	s->ss_mail = true;
 	smtpd_reply(s, "250 2.1.0 Ok");
 }
@@ -213,21 +224,29 @@ smtpd_do_rcpt(struct smtpd_session *s, const char *arg, size_t len)
 {
 	char	addr[MAILADDR_PATH_MAX], params[SMTP_CMD_LINE_MAX];
 
-	if (!s->ss_mail)
-		return smtpd_session_error(s, "503 5.5.1 Error: need MAIL command");
+	if (!s->ss_mail) {
+		smtpd_session_error(s, "503 5.5.1 Error: need MAIL command");
+		return;
+	}
 	if (mailaddr_parse_path(arg, len, MAILADDR_UTF8 | MAILADDR_NOBRACKET_OK,
-	    addr, sizeof(addr), params, sizeof(params)) != MAILADDR_OK)
-		return smtpd_session_error(s, "501 5.1.3 Bad recipient address syntax");
-	if (params[0] != '\0')
-		return smtpd_session_error(s, "555 5.5.4 Unsupported option: %.64s", params);
+	    addr, sizeof(addr), params, sizeof(params)) != MAILADDR_OK) {
+		smtpd_session_error(s, "501 5.1.3 Bad recipient address syntax");
+		return;
+	}
+	if (params[0] != '\0') {
+		smtpd_session_error(s, "555 5.5.4 Unsupported option: %.64s", params);
+		return;
+	}
 	if (s->ss_nrcpt_all >= (unsigned)s->ss_env->se_cf->cf_max_recipients) {
 		/* Not counted as an error: pipelining clients send many. */
 		smtpd_reply(s, "452 4.5.3 Error: too many recipients");
 		return;
 	}
 	if (!smtpd_blackholed(s, addr) &&
-	    spool_env_add_rcpt(&s->ss_envl, addr) != 0)
-		return smtpd_session_error(s, "501 5.1.3 Bad recipient address syntax");
+	    spool_env_add_rcpt(&s->ss_envl, addr) != 0) {
+		smtpd_session_error(s, "501 5.1.3 Bad recipient address syntax");
+		return;
+	}
 	s->ss_nrcpt_all++;
 	smtpd_reply(s, "250 2.1.5 Ok");
 }
@@ -253,10 +272,14 @@ smtpd_do_data(struct smtpd_session *s, const char *arg, size_t len)
 
 	(void)arg;
 	(void)len;
-	if (s->ss_bdat_active)
-		return smtpd_session_error(s, "503 5.5.1 Error: BDAT transfer in progress");
-	if (smtpd_content_check(s, why, sizeof(why)) == -1)
-		return smtpd_session_error(s, "%s", why);
+	if (s->ss_bdat_active) {
+		smtpd_session_error(s, "503 5.5.1 Error: BDAT transfer in progress");
+		return;
+	}
+	if (smtpd_content_check(s, why, sizeof(why)) == -1) {
+		smtpd_session_error(s, "%s", why);
+		return;
+	}
 	if (smtpd_msg_open(s) == -1) {
 		smtpd_reply(s, "452 4.3.1 Insufficient system storage");
 		return;
@@ -312,8 +335,10 @@ smtpd_do_bdat(struct smtpd_session *s, const char *arg, size_t len)
 	bool			 last;
 	char			 why[128];
 
-	if (smtpd_bdat_args(arg, len, &n, &last) == -1)
-		return smtpd_session_error(s, "501 5.5.4 Syntax: BDAT count [LAST]");
+	if (smtpd_bdat_args(arg, len, &n, &last) == -1) {
+		smtpd_session_error(s, "501 5.5.4 Syntax: BDAT count [LAST]");
+		return;
+	}
 	s->ss_bdat_reject = false;
 	if (smtpd_content_check(s, why, sizeof(why)) == -1) {
 		/* RFC 3030 3: the chunk is read and discarded anyway. */
@@ -423,10 +448,14 @@ smtpd_do_starttls(struct smtpd_session *s, const char *arg, size_t len)
 {
 	(void)arg;
 	(void)len;
-	if (s->ss_tls != NULL)
-		return smtpd_session_error(s, "554 5.5.1 Error: TLS already active");
-	if (!smtpd_starttls_offered(s))
-		return smtpd_session_error(s, "502 5.5.1 Error: command not implemented");
+	if (s->ss_tls != NULL) {
+		smtpd_session_error(s, "554 5.5.1 Error: TLS already active");
+		return;
+	}
+	if (!smtpd_starttls_offered(s)) {
+		smtpd_session_error(s, "502 5.5.1 Error: command not implemented");
+		return;
+	}
 	smtpd_reply(s, "220 2.0.0 Ready to start TLS");
 	/*
 	 * CVE-2011-0411 class: whatever the client pipelined after STARTTLS
@@ -488,11 +517,13 @@ smtpd_auth_done(struct smtpd_session *s, enum smtpd_sasl_rc rc, struct buf *chal
 	case SMTPD_SASL_BADMECH:
 		s->ss_state = SS_CMD;
 		smtpd_sasl_free(&s->ss_sasl);
-		return smtpd_session_error(s, "504 5.5.4 Unrecognized authentication type");
+		smtpd_session_error(s, "504 5.5.4 Unrecognized authentication type");
+		return;
 	case SMTPD_SASL_BADPROT:
 		s->ss_state = SS_CMD;
 		smtpd_sasl_free(&s->ss_sasl);
-		return smtpd_session_error(s, "501 5.5.2 Cannot decode response");
+		smtpd_session_error(s, "501 5.5.2 Cannot decode response");
+		return;
 	case SMTPD_SASL_FAIL:
 	default:
 		break;
@@ -516,21 +547,32 @@ smtpd_do_auth(struct smtpd_session *s, const char *arg, size_t len)
 	enum smtpd_sasl_rc	 rc;
 	size_t			 mlen;
 
-	if (s->ss_helo[0] == '\0')
-		return smtpd_session_error(s, "503 5.5.1 Error: send HELO/EHLO first");
-	if (s->ss_sasl_user[0] != '\0')
-		return smtpd_session_error(s, "503 5.5.1 Error: already authenticated");
-	if (s->ss_mail)
-		return smtpd_session_error(s, "503 5.5.1 Error: MAIL transaction in progress");
+	if (s->ss_helo[0] == '\0') {
+		smtpd_session_error(s, "503 5.5.1 Error: send HELO/EHLO first");
+		return;
+	}
+	if (s->ss_sasl_user[0] != '\0') {
+		smtpd_session_error(s, "503 5.5.1 Error: already authenticated");
+		return;
+	}
+	if (s->ss_mail) {
+		smtpd_session_error(s, "503 5.5.1 Error: MAIL transaction in progress");
+		return;
+	}
 	if (!smtpd_auth_allowed(s)) {
-		if (smtpd_starttls_offered(s))
-			return smtpd_session_error(s, "530 5.7.0 Must issue a STARTTLS command first");
-		return smtpd_session_error(s, "503 5.5.1 Error: authentication not enabled");
+		if (smtpd_starttls_offered(s)) {
+			smtpd_session_error(s, "530 5.7.0 Must issue a STARTTLS command first");
+			return;
+		}
+		smtpd_session_error(s, "503 5.5.1 Error: authentication not enabled");
+		return;
 	}
 	sp = memchr(arg, ' ', len);
 	mlen = sp ? (size_t)(sp - arg) : len;
-	if (mlen == 0 || mlen >= sizeof(mech))
-		return smtpd_session_error(s, "504 5.5.4 Unrecognized authentication type");
+	if (mlen == 0 || mlen >= sizeof(mech)) {
+		smtpd_session_error(s, "504 5.5.4 Unrecognized authentication type");
+		return;
+	}
 	memcpy(mech, arg, mlen);
 	mech[mlen] = '\0';
 	initial[0] = '\0';
@@ -539,8 +581,10 @@ smtpd_do_auth(struct smtpd_session *s, const char *arg, size_t len)
 		    len - mlen - 1 < sizeof(initial) ? len - mlen - 1 : 0);
 	if (s->ss_sasl == NULL &&
 	    (s->ss_sasl = smtpd_sasl_new(smtpd_session_hostname(s), smtpd_lookup_hash,
-	    s)) == NULL)
-		return smtpd_reply(s, "454 4.7.0 Temporary authentication failure");
+	    s)) == NULL) {
+		smtpd_reply(s, "454 4.7.0 Temporary authentication failure");
+		return;
+	}
 	buf_init(&chal, 8192);
 	rc = smtpd_sasl_start(s->ss_sasl, mech, sp ? initial : NULL, &chal);
 	explicit_bzero(initial, sizeof(initial));
@@ -557,7 +601,8 @@ smtpd_cmd_auth_line(struct smtpd_session *s, const char *line)
 	if (strcmp(line, "*") == 0) {
 		smtpd_sasl_free(&s->ss_sasl);
 		s->ss_state = SS_CMD;
-		return smtpd_session_error(s, "501 5.7.0 Authentication aborted");
+		smtpd_session_error(s, "501 5.7.0 Authentication aborted");
+		return;
 	}
 	buf_init(&chal, 8192);
 	rc = smtpd_sasl_step(s->ss_sasl, line, &chal);
@@ -584,19 +629,25 @@ smtpd_cmd_dispatch(struct smtpd_session *s, const char *line, size_t len)
 	case SMTP_CMD_OK:
 		break;
 	case SMTP_CMD_SYNTAX:
-		return smtpd_session_error(s, "501 5.5.4 Syntax error in parameters (%s)",
+		smtpd_session_error(s, "501 5.5.4 Syntax error in parameters (%s)",
 		    smtp_verb_name(c.verb));
+		return;
 	case SMTP_CMD_TOOLONG:
-		return smtpd_session_error(s, "500 5.5.2 Error: line too long");
+		smtpd_session_error(s, "500 5.5.2 Error: line too long");
+		return;
 	case SMTP_CMD_BADCHAR:
-		return smtpd_session_error(s, "500 5.5.2 Error: bad character in command");
+		smtpd_session_error(s, "500 5.5.2 Error: bad character in command");
+		return;
 	case SMTP_CMD_UNKNOWN:
 	default:
-		return smtpd_session_error(s, "500 5.5.2 Error: command not recognized");
+		smtpd_session_error(s, "500 5.5.2 Error: command not recognized");
+		return;
 	}
 	for (i = 0; i < sizeof(smtpd_verbs) / sizeof(smtpd_verbs[0]); i++)
-		if (smtpd_verbs[i].verb == c.verb)
-			return smtpd_verbs[i].fn(s, c.arg, c.arglen);
+		if (smtpd_verbs[i].verb == c.verb) {
+			smtpd_verbs[i].fn(s, c.arg, c.arglen);
+			return;
+		}
 	smtpd_session_error(s, "502 5.5.1 Error: command not implemented");
 }
 

@@ -168,11 +168,15 @@ smtpd_accept_one(struct smtpd_worker *w, const struct smtpd_listener *l, int fd,
 	}
 	if (strncmp(addr, "::ffff:", 7) == 0 && strchr(addr + 7, '.') != NULL)
 		a = addr + 7;	/* IPv4-mapped: log and match as IPv4 */
-	if (w->w_nss >= w->w_max || !w->w_accepting)
-		return smtpd_reject_conn(env, fd, a, "too many connections");
-	if (smtpd_count_ip(w, a) >= (size_t)env->se_cf->cf_smtpd_max_sessions_per_ip)
-		return smtpd_reject_conn(env, fd, a,
+	if (w->w_nss >= w->w_max || !w->w_accepting) {
+		smtpd_reject_conn(env, fd, a, "too many connections");
+		return;
+	}
+	if (smtpd_count_ip(w, a) >= (size_t)env->se_cf->cf_smtpd_max_sessions_per_ip) {
+		smtpd_reject_conn(env, fd, a,
 		    "too many connections from your address");
+		return;
+	}
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	w->w_ss[w->w_nss] = smtpd_session_new(env, fd, l, a, port);
 	w->w_tls_want[w->w_nss] = TLS_WANT_READ;
