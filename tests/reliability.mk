@@ -3,3 +3,4 @@
 # test_crash.py runs 2,000 messages here; SMTPGATE_CRASH_N=50000 for the full size.
 TESTS += tests/blackbox/test_crash.py
 TESTS += tests/blackbox/test_hostile.py
+TESTS += tests/blackbox/test_nexthop.py
