@@ -263,8 +263,6 @@ smtpd_pin(struct smtpd_session *s)
 	if (rc == 0) {
 		s->ss_authed = true;
 		(void)str_copy(s->ss_account, sizeof(s->ss_account), a.sa_login);
-		log_info("NOQUEUE: pinned: client=%s, account=%s", s->ss_client,
-		    a.sa_login);
 	} else if (rc != SPOOL_ENOTFOUND)
 		log_warnx("NOQUEUE: account by ip: %s", spool_strerror(rc));
 }
@@ -286,8 +284,10 @@ smtpd_session_new(struct smtpd_env *env, int fd, const struct smtpd_listener *l,
 	(void)str_copy(s->ss_addr, sizeof(s->ss_addr), addr);
 	(void)str_copy(s->ss_port, sizeof(s->ss_port), port);
 	(void)snprintf(s->ss_client, sizeof(s->ss_client), "[%s]:%s", addr, port);
-	log_info("NOQUEUE: connect: client=%s, listener=%s", s->ss_client, l->sl_name);
 	smtpd_pin(s);
+	/* One line per connection; "account=" names an IP-pinned account. */
+	log_info("NOQUEUE: connect: client=%s, listener=%s%s%s", s->ss_client,
+	    l->sl_name, s->ss_authed ? ", account=" : "", s->ss_account);
 	if (l->sl_tls == CONF_TLS_IMPLICIT)
 		smtpd_session_start_tls(s);
 	else {
@@ -338,12 +338,13 @@ smtpd_session_free(struct smtpd_session **sp)
 
 	if (sp == NULL || (s = *sp) == NULL)
 		return;
-	log_info("NOQUEUE: disconnect: client=%s, helo=%s, sasl_username=%s, "
-	    "tls=%s, msgs=%u, commands=%u, errors=%d, seconds=%.1f", s->ss_client,
+	log_info("NOQUEUE: disconnect: client=%s, helo=%s, account=%s, "
+	    "sasl_username=%s, tls=%s, msgs=%u, commands=%u, errors=%d, "
+	    "seconds=%.1f", s->ss_client,
 	    log_vis(helo, sizeof(helo), s->ss_helo, strlen(s->ss_helo)),
-	    s->ss_sasl_user, s->ss_tlsinfo[0] ? s->ss_tlsinfo : "none",
-	    s->ss_nmsgs, s->ss_ncmds, s->ss_errors,
-	    (double)(s->ss_env->se_now - s->ss_started) / 1000.0);
+	    s->ss_account, s->ss_sasl_user,
+	    s->ss_tlsinfo[0] ? s->ss_tlsinfo : "none", s->ss_nmsgs, s->ss_ncmds,
+	    s->ss_errors, (double)(s->ss_env->se_now - s->ss_started) / 1000.0);
 	smtpd_msg_reset(s);
 	spool_env_free(&s->ss_envl);
 	smtpd_sasl_free(&s->ss_sasl);
