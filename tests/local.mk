@@ -13,7 +13,8 @@
 # Test data lives in tests/unit/data/ (distributed); find it through
 # getenv("SMTPGATE_SRCDIR") so VPATH builds and distcheck work.
 #
-# A black-box test:  TESTS += tests/blackbox/test_x.py  (pytest; it finds the
+# A black-box test:  TESTS += tests/blackbox/test_x.py  (pytest, through
+# tests/pytest-driver: each case counts as one test; it finds the
 # binaries through SMTPGATE_BUILDDIR and the sources through SMTPGATE_SRCDIR).
 #
 # A fuzz target: see tests/fuzz/README (nothing to register).
