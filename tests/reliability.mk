@@ -4,3 +4,4 @@
 TESTS += tests/blackbox/test_crash.py
 TESTS += tests/blackbox/test_hostile.py
 TESTS += tests/blackbox/test_nexthop.py
+TESTS += tests/blackbox/test_faults.py

@@ -1,0 +1,270 @@
+"""Faults (issue 9 item 4): spool disk full (a 2 MB tmpfs at spool_dir, as
+root), LMDB map full through the whole pipeline, DNS server down or silent,
+callback receiver gone (port closed) across a deliverd restart, and the wall
+clock stepped backwards under deliverd (libfaketime). Every wait bounded.
+"""
+import collections
+import os
+import shutil
+import smtplib
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+import chaos
+import peers
+import smtpgate
+from smtpgate import Gateway, message, wait_for
+
+
+def inject(g, *args, env=None):
+    r = subprocess.run([os.path.join(smtpgate.BUILDDIR, "deliverd", "deliverd-inject"),
+                        "-c", g.conf_path] + [str(a) for a in args],
+                       capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, **env) if env else None)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.split()
+
+
+def put_msg(g, login, rcpt, count=1, env=None):
+    path = os.path.join(g.dir, "msg-%d.eml" % time.time_ns())
+    with open(path, "wb") as f:
+        f.write(message(to=rcpt))
+    return inject(g, "msg", login, "sender@example.com", "sender@example.com", path, count,
+                  rcpt, env=env)
+
+
+def smtp_send(g, msgid, rcpts=("r@dest.test",), size=0):
+    """(code, text) of the end of data, or of the first refusal."""
+    s = smtplib.SMTP("127.0.0.1", g.port, timeout=30)
+    try:
+        s.ehlo("faults.test")
+        code, text = s.mail("bounce@example.com")
+        if code != 250:
+            return code, text.decode()
+        for r in rcpts:
+            code, text = s.rcpt(r)
+            if code != 250:
+                return code, text.decode()
+        body = "x" * 76 + "\r\n"
+        code, text = s.data(message(msgid=msgid, body=body * (size // 78 + 1)))
+        return code, text.decode()
+    finally:
+        try:
+            s.quit()
+        except Exception:
+            s.close()
+
+
+# ---------------------------------------------------------------- disk full
+
+def test_spool_disk_full():
+    if not smtpgate.IS_ROOT:
+        pytest.skip("mounting a tmpfs needs root")
+    g = Gateway(tls=False, extra={"spoold_rescan_interval": "1s"})
+    os.makedirs(g.spool)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0755", "tmpfs", g.spool],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        g.close()
+        pytest.skip("cannot mount a tmpfs: %s" % r.stderr.strip())
+    try:
+        g.spoolctl("account", "add", "pin", "--ip", "127.0.0.1/32")
+        g.start("spoold", "smtpd")
+        code, text = smtp_send(g, "<before@faults.test>")
+        assert code == 250, text
+        wait_for(lambda: not g.files("new"), 20, what="filed")
+        # fill the file system
+        filler = os.path.join(g.spool, "filler")
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while True:
+                os.write(fd, b"\0" * 4096)
+        except OSError:
+            pass
+        os.close(fd)
+        results = []
+        for i in range(3):
+            try:
+                results.append(smtp_send(g, "<full%d@faults.test>" % i, size=200000))
+            except smtplib.SMTPException as e:
+                results.append((getattr(e, "smtp_code", 0), str(e)))
+        print("disk full:", results)
+        for code, text in results:
+            assert code == 452 and "4.3.1" in text, results
+        # nothing half-written was filed; the partial files are gone
+        assert g.files("new") == []
+        wait_for(lambda: g.files("tmp") == [], 10, what="incoming/tmp empty")
+        assert g.procs["smtpd"].poll() is None and g.procs["spoold"].poll() is None
+        # space comes back: accepted again, filed
+        os.unlink(filler)
+        code, text = smtp_send(g, "<after@faults.test>", size=200000)
+        assert code == 250, text
+        wait_for(lambda: not g.files("new") and len(g.files("queue")) == 2, 20,
+                 what="both good messages filed")
+    finally:
+        try:
+            g.stop()
+        except Exception:
+            pass
+        subprocess.run(["umount", "-l", g.spool], capture_output=True)
+        g.close()
+
+
+# ---------------------------------------------------------------- LMDB map full
+
+def test_lmdb_map_full_through_the_pipeline():
+    with peers.Mx() as mx, Gateway(tls=False, extra={
+            "relayhost": "127.0.0.1:%d" % mx.port, "lmdb_map_size": "1m",
+            "spoold_rescan_interval": "1s", "retry_schedule": "1s 2s"}) as g:
+        g.spoolctl("account", "add", "pin", "--ip", "127.0.0.1/32")
+        g.start()
+        acked = set()
+        rcpts = ["u%03d@dest.test" % i for i in range(50)]
+        full = False
+        for i in range(200):
+            mid = "<mapfull-%d@faults.test>" % i
+            try:
+                code, text = smtp_send(g, mid, rcpts=rcpts)
+            except (OSError, smtplib.SMTPException):
+                code = 0
+            if code == 250:
+                acked.add(mid)
+            if i % 10 == 9 and ("LMDB map full" in g.log("spoold") or
+                                "LMDB map full" in g.log("deliverd")):
+                full = True
+                break
+        assert full, "1 MB should fill up with 200 x 50 recipients"
+        time.sleep(2)
+        for name in ("spoold", "deliverd", "smtpd"):
+            assert g.procs[name].poll() is None, "%s died: %s" % (name, g.log(name)[-1500:])
+        print("map full after %d messages; spoold: %s" % (len(acked), [
+            l for l in g.log("spoold").splitlines() if "map full" in l][:2]))
+        # restart with a bigger map: everything acknowledged goes out
+        g.stop()
+        g.conf["lmdb_map_size"] = "256m"
+        g.write_conf()
+        g.start()
+
+        def got():
+            return collections.Counter(chaos.message_id(m["data"]) for m in mx.received())
+        wait_for(lambda: set(got()) >= acked and not g.files("new") and not g.files("queue"),
+                 120, interval=0.5, what="every acknowledged message delivered")
+        # each message went to its 50 recipients (a kill-free run: no duplicates needed,
+        # but a failed commit may repeat a transaction)
+        per = collections.Counter()
+        for m in mx.received():
+            per[chaos.message_id(m["data"])] += len(m["to"])
+        assert all(per[mid] >= 50 for mid in acked), per
+
+
+# ---------------------------------------------------------------- DNS down
+
+def silent_udp():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    return s
+
+
+@pytest.mark.parametrize("kind", ["closed-port", "silent"])
+def test_dns_down_defers(kind):
+    sock = None
+    if kind == "closed-port":
+        server = "127.0.0.1:%d" % smtpgate.free_port()
+    else:
+        sock = silent_udp()
+        server = "127.0.0.1:%d" % sock.getsockname()[1]
+    try:
+        with Gateway(tls=False, extra={"dns_server": server, "retry_schedule": "1h",
+                                       "connect_timeout": "2s", "command_timeout": "3s"}) as g:
+            g.start("deliverd")
+            inject(g, "account", "acc")
+            put_msg(g, "acc", "someone@dns-down.test")
+            ev = g.wait_events(lambda e: e["to"] == "someone@dns-down.test", timeout=60,
+                               what="an outcome with DNS down")[0]
+            print("DNS %s: %s %s" % (kind, ev["event"], ev["msg"]))
+            assert ev["event"] == "deferred" and ev["msg"][:1] == "4", ev
+            assert g.procs["deliverd"].poll() is None
+    finally:
+        if sock:
+            sock.close()
+
+
+# ---------------------------------------------------------------- callbacks
+
+def test_callback_receiver_gone_across_restart():
+    recv = chaos.Receiver()          # not listening yet: connection refused
+    with peers.Mx() as mx, Gateway(tls=False, extra={
+            "relayhost": "127.0.0.1:%d" % mx.port, "callback_retry_min": "1s",
+            "callback_retry_max": "2s", "callback_batch_max": "50"}) as g:
+        g.start("deliverd")
+        inject(g, "account", "cbk", recv.url)
+        put_msg(g, "cbk", "c{n}@dest.test", count=300)
+        wait_for(lambda: len(g.events()) >= 300, 60, what="300 events")
+        # deliverd (and its callback sender) restart during the outage
+        g.kill("deliverd")
+        g.start("deliverd")
+        time.sleep(3)
+        assert recv.ids() == []
+        recv.start()
+        try:
+            want = {e["id"] for e in g.events()}
+            wait_for(lambda: set(recv.ids()) >= want, 60, what="every event after the outage")
+            dup = len(recv.ids()) - len(set(recv.ids()))
+            print("callbacks: %d events, %d posts, %d repeated" % (len(want), recv.posts, dup))
+        finally:
+            recv.stop()
+
+
+# ---------------------------------------------------------------- clock
+
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+
+def test_clock_stepped_backwards():
+    """deliverd's wall clock jumps back by 1 hour (libfaketime, runtime
+    offset file; the monotonic clock is left alone, as with an NTP step)
+    after a deferral was scheduled: the retry must still happen soon, and new
+    messages go out at once."""
+    if not os.path.exists(FAKETIME_LIB):
+        pytest.skip("libfaketime not installed (Debian package faketime)")
+    with peers.Mx() as mx, Gateway(tls=False, extra={
+            "relayhost": "127.0.0.1:%d" % mx.port, "retry_schedule": "3s"}) as g:
+        mx.rules["later@dest.test"] = ["451 4.7.1 try again", "250 2.1.5 Ok"]
+        tsfile = os.path.join(g.dir, "faketime.rc")
+        with open(tsfile, "w") as f:
+            f.write("+0\n")
+        os.chmod(g.dir, 0o755)
+        os.chmod(tsfile, 0o644)
+        # the whole gateway shares the clock: deliverd and the tool that files
+        # messages (as spoold would) both read the offset file
+        fake = {"LD_PRELOAD": FAKETIME_LIB, "FAKETIME_TIMESTAMP_FILE": tsfile,
+                "FAKETIME_NO_CACHE": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+                "FAKETIME_DONT_RESET": "1"}
+        saved = dict(os.environ)
+        os.environ.update(fake)
+        try:
+            g.start("deliverd")
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        inject(g, "account", "acc")
+        put_msg(g, "acc", "later@dest.test", env=fake)
+        g.wait_events(lambda e: e["to"] == "later@dest.test" and e["event"] == "deferred",
+                      timeout=30, what="the first attempt deferred")
+        # now step the clock back by an hour
+        with open(tsfile, "w") as f:
+            f.write("-3600\n")
+        t0 = time.monotonic()
+        put_msg(g, "acc", "fresh@dest.test", env=fake)
+        g.wait_events(lambda e: e["to"] == "fresh@dest.test" and e["event"] == "delivered",
+                      timeout=30, what="a new message after the step")
+        ev = g.wait_events(lambda e: e["to"] == "later@dest.test" and
+                           e["event"] == "delivered", timeout=60,
+                           what="the retry scheduled before the step")[0]
+        print("clock step: retry delivered %.1fs after the step, dt %s" % (
+            time.monotonic() - t0, ev["dt"]))
+        assert g.procs["deliverd"].poll() is None
