@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -56,6 +57,7 @@ struct smtpd_master {
 	size_t			 sm_nslots;
 	pid_t			*sm_retired;	/* retiring workers, still running */
 	size_t			 sm_nretired;
+	pid_t			 sm_board_pid[SMTPD_BOARD_SLOTS];
 };
 
 static int64_t
@@ -174,7 +176,14 @@ static void
 smtpd_spawn(struct smtpd_master *m, struct smtpd_child *c)
 {
 	pid_t	pid;
+	int	b;
 
+	for (b = 0; b < SMTPD_BOARD_SLOTS && m->sm_board_pid[b] != 0; b++)
+		;
+	if (b == SMTPD_BOARD_SLOTS)
+		log_panic("no free board slot");
+	atomic_store(&m->sm_env.se_board->sb_avail[b], 0);
+	m->sm_env.se_slot = b;
 	if ((pid = fork()) == -1) {
 		log_warn("fork");
 		c->sc_respawn_at = smtpd_ms() + 1000;
@@ -184,6 +193,7 @@ smtpd_spawn(struct smtpd_master *m, struct smtpd_child *c)
 		free(m->sm_retired);
 		smtpd_worker_main(&m->sm_env);
 	}
+	m->sm_board_pid[b] = pid;
 	c->sc_pid = pid;
 	c->sc_started = smtpd_ms();
 	c->sc_respawn_at = 0;
@@ -214,6 +224,13 @@ smtpd_child_exit(struct smtpd_master *m, pid_t pid, int st)
 	size_t			 i;
 	bool			 crash = !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 
+	/* A killed worker cannot clear its own board slot. */
+	for (i = 0; i < SMTPD_BOARD_SLOTS; i++)
+		if (m->sm_board_pid[i] == pid) {
+			atomic_store(&m->sm_env.se_board->sb_avail[i], 0);
+			m->sm_board_pid[i] = 0;
+			break;
+		}
 	for (i = 0; i < m->sm_nretired; i++)
 		if (m->sm_retired[i] == pid) {
 			m->sm_retired[i] = m->sm_retired[--m->sm_nretired];
@@ -440,6 +457,10 @@ main(int argc, char **argv)
 		log_fatalx("spool %s: %s", cf->cf_spool_dir, spool_strerror(ch));
 	m.sm_path = path;
 	m.sm_env.se_cf = cf;
+	m.sm_env.se_board = mmap(NULL, sizeof(struct smtpd_board),
+	    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (m.sm_env.se_board == MAP_FAILED)
+		log_fatal("mmap");
 	m.sm_env.se_ls = m.sm_ls;
 	m.sm_env.se_nls = smtpd_bind(cf, m.sm_ls);
 	tls_init();

@@ -8,6 +8,7 @@
 #ifndef SG_SMTPD_H
 #define SG_SMTPD_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -34,6 +35,16 @@ struct smtpd_listener {
 	char		 sl_name[80];		/* "127.0.0.1:25" */
 };
 
+/*
+ * A board in shared memory (mapped by the master before any fork): each
+ * worker says there whether it can take a session now. A full worker
+ * answers 421 only when no other worker can (no other IPC exists).
+ */
+#define SMTPD_BOARD_SLOTS	1024
+struct smtpd_board {
+	atomic_int		 sb_avail[SMTPD_BOARD_SLOTS];
+};
+
 /* What every session of a worker shares. */
 struct smtpd_env {
 	struct conf		*se_cf;
@@ -44,6 +55,8 @@ struct smtpd_env {
 	struct spool		*se_db;		/* read-only, opened lazily */
 	bool			 se_stopping;	/* SIGTERM: finish, then 421 */
 	int64_t			 se_now;	/* ms, monotonic, once per loop */
+	struct smtpd_board	*se_board;
+	int			 se_slot;	/* this worker's board slot */
 };
 
 enum smtpd_state {

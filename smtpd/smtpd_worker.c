@@ -188,6 +188,10 @@ smtpd_accept_one(struct smtpd_worker *w, const struct smtpd_listener *l, int fd,
 	}
 }
 
+/*
+ * Accepts up to burst connections while there is room; with burst 0 (the
+ * full-worker path) accepts one whatever the room, to answer it 421.
+ */
 static void
 smtpd_accept(struct smtpd_worker *w, const struct smtpd_listener *l, int burst)
 {
@@ -195,7 +199,9 @@ smtpd_accept(struct smtpd_worker *w, const struct smtpd_listener *l, int burst)
 	socklen_t		salen;
 	int			fd, i;
 
-	for (i = 0; i < burst; i++) {
+	for (i = 0; i < (burst ? burst : 1); i++) {
+		if (burst && (w->w_nss >= w->w_max || !w->w_accepting))
+			return;
 		salen = sizeof(sa);
 		fd = accept4(l->sl_fd, (struct sockaddr *)&sa, &salen,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -207,8 +213,6 @@ smtpd_accept(struct smtpd_worker *w, const struct smtpd_listener *l, int burst)
 			return;
 		}
 		smtpd_accept_one(w, l, fd, &sa, salen);
-		if (!w->w_accepting)
-			return;
 	}
 }
 
@@ -387,6 +391,28 @@ smtpd_close(struct smtpd_worker *w, size_t i)
 
 /* ---- the loop */
 
+static void
+smtpd_board_set(struct smtpd_worker *w, bool avail)
+{
+	atomic_int	*a = &w->w_env->se_board->sb_avail[w->w_env->se_slot];
+
+	if (atomic_load_explicit(a, memory_order_relaxed) != (int)avail)
+		atomic_store_explicit(a, (int)avail, memory_order_relaxed);
+}
+
+/* Can any other worker take a session now? */
+static bool
+smtpd_board_any(const struct smtpd_worker *w)
+{
+	int	i;
+
+	for (i = 0; i < SMTPD_BOARD_SLOTS; i++)
+		if (i != w->w_env->se_slot && atomic_load_explicit(
+		    &w->w_env->se_board->sb_avail[i], memory_order_relaxed))
+			return true;
+	return false;
+}
+
 /* Sessions whose commit finished: reply, then serve what they pipelined. */
 static void
 smtpd_worker_committed(struct smtpd_worker *w)
@@ -484,17 +510,19 @@ smtpd_worker_turn(struct smtpd_worker *w)
 		if (w->w_pfd[2 + i].revents & POLLIN)
 			smtpd_accept(w, &env->se_ls[i], SMTPD_ACCEPT_BURST);
 	/*
-	 * A full worker still answers 421 to what no other worker takes:
-	 * a connection left in the backlog for SMTPD_FULL_CHECK_MS.
+	 * A full worker still answers 421 to what no other worker can take:
+	 * when every worker on the board is full (or retiring).
 	 */
+	smtpd_board_set(w, listen && w->w_accepting && w->w_nss < w->w_max);
 	if (listen || !w->w_accepting)
 		w->w_full_since = 0;
 	else if (w->w_full_since == 0)
 		w->w_full_since = w->w_full_check = env->se_now;
-	else if (env->se_now - w->w_full_check >= SMTPD_FULL_CHECK_MS) {
+	else if (env->se_now - w->w_full_check >= SMTPD_FULL_CHECK_MS &&
+	    !smtpd_board_any(w)) {
 		w->w_full_check = env->se_now;
 		for (i = 0; i < env->se_nls; i++)
-			smtpd_accept(w, &env->se_ls[i], 1);
+			smtpd_accept(w, &env->se_ls[i], 0);
 	}
 	/* Sessions accepted in this turn are past the polled ones. */
 	for (i = 0; i < w->w_nss && 2 + nl + i < np; i++) {

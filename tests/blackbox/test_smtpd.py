@@ -579,9 +579,10 @@ def test_cut_mid_data_leaves_nothing(gw):
     assert new_files(gw) == []
 
 
-def test_concurrent_sessions_200():
-    n = 200
-    with Gateway(tls=False, extra={"smtpd_workers": "4", "smtpd_max_sessions": "100"}) as g:
+@pytest.mark.parametrize("n,workers", [(200, 4), (500, 8)])
+def test_concurrent_sessions(n, workers):
+    with Gateway(tls=False, extra={"smtpd_workers": str(workers),
+                                   "smtpd_max_sessions": "100"}) as g:
         g.add_account("pinned", ips=["127.0.0.1"])
         g.start("smtpd")
         conns = []
