@@ -845,3 +845,22 @@ def test_worker_retires_after_max_use():
         r = Raw(g.port)
         assert r.reply()[0] == 220
         r.close()
+
+
+def test_all_workers_full_gets_421():
+    with Gateway(tls=False, extra={"smtpd_workers": "2", "smtpd_max_sessions": "2"}) as g:
+        g.start("smtpd")
+        wait_for(lambda: "disconnect" in g.log("smtpd"), 5, what="probe closed")
+        held = [Raw(g.port) for _ in range(4)]
+        for r in held:
+            assert r.reply()[0] == 220
+        extra = Raw(g.port)
+        code, text = extra.reply()
+        assert code == 421 and "too many connections" in text
+        held[0].cmd("QUIT")
+        held[0].close()
+        wait_for(lambda: g.log("smtpd").count("disconnect") >= 2, 5, what="slot freed")
+        again = Raw(g.port)
+        assert again.reply()[0] == 220
+        for r in held[1:] + [again]:
+            r.close()
