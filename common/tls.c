@@ -102,6 +102,8 @@ tls_server_ctx_new(const char *cert, const char *key, char *err, size_t errsz)
 		tls_errstr(err, errsz, "key does not match certificate");
 		goto fail;
 	}
+	/* DHE-RSA suites with RFC 7919 groups sized to the key. */
+	(void)SSL_CTX_set_dh_auto(c, 1);
 	/* No session cache shared between preforked workers. */
 	(void)SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
 	(void)SSL_CTX_set_num_tickets(c, 0);

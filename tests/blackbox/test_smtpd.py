@@ -864,3 +864,33 @@ def test_all_workers_full_gets_421():
         assert again.reply()[0] == 220
         for r in held[1:] + [again]:
             r.close()
+
+
+def peer_cn(port):
+    import ssl as _ssl
+    pem = _ssl.get_server_certificate(("127.0.0.1", port))
+    r = subprocess.run(["openssl", "x509", "-noout", "-subject"], input=pem,
+                       capture_output=True, text=True, timeout=20)
+    return r.stdout.strip()
+
+
+def test_sighup_reloads_certificate_and_old_tls_refused():
+    with Gateway() as g:
+        g.start("smtpd")
+        assert "CN = localhost" in peer_cn(g.port_implicit)
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                        "-keyout", g.key, "-out", g.cert, "-days", "2",
+                        "-subj", "/CN=renewed.test"], check=True, capture_output=True,
+                       timeout=60)
+        os.kill(g.pid("smtpd"), signal.SIGHUP)
+        wait_for(lambda: "renewed.test" in peer_cn(g.port_implicit), 10,
+                 what="new certificate served")
+        # TLS 1.1 is refused by the server (the client allows it here)
+        for version, ok in (("-tls1_1", False), ("-tls1_2", True)):
+            r = subprocess.run(["openssl", "s_client", "-connect",
+                                "127.0.0.1:%d" % g.port_implicit, version,
+                                "-cipher", "DEFAULT@SECLEVEL=0"], input="QUIT\n",
+                               capture_output=True, text=True, timeout=20)
+            assert (r.returncode == 0) == ok, (version, r.stderr[-300:])
+            if not ok:
+                assert "protocol version" in r.stderr
