@@ -114,6 +114,7 @@ def test_end_of_data_variants(gw, sep):
     # the end of data got exactly one reply, the rest were message text
     assert len(out) == 2, out
     code, text = out[0]
+    print("end of data %r: %s" % (sep, text))
     assert code == 250 or (code == 550 and "5.5.2" in text) or code == 554, out
     r.cmd("QUIT")
     envs = envelopes(gw)
