@@ -89,6 +89,7 @@ sd_step(struct smtpd_data *d, char c, char *out, size_t *o)
 		if (c == '\n') {
 			d->sd_state = SD_END;
 			d->sd_done = true;
+			d->sd_lines++;
 			return;
 		}
 		/* ".\r" + other: the CR was bare; the line goes on. */
@@ -102,6 +103,7 @@ sd_step(struct smtpd_data *d, char c, char *out, size_t *o)
 			sd_emit(d, '\r', out, o);
 			sd_emit(d, '\n', out, o);
 			d->sd_linelen = 0;
+			d->sd_lines++;
 			d->sd_state = SD_BOL;
 			return;
 		}

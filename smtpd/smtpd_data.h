@@ -35,6 +35,7 @@ struct smtpd_data {
 	size_t			 sd_max_line;	/* including CRLF */
 	uint64_t		 sd_max_size;
 	uint64_t		 sd_size;	/* message octets produced (counted even when discarded) */
+	uint64_t		 sd_lines;	/* CRLF-ended lines seen (progress, for timeouts) */
 	bool			 sd_done;	/* end of data seen (DOT mode) */
 };
 

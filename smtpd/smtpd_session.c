@@ -116,6 +116,7 @@ smtpd_line(struct smtpd_session *s)
 		n--;
 	line[n] = '\0';
 	buf_consume(&s->ss_in, (size_t)(lf - s->ss_in.data) + 1);
+	smtpd_session_touch(s);
 	if (s->ss_state == SS_AUTH)
 		smtpd_cmd_auth_line(s, line);
 	else
@@ -137,9 +138,11 @@ smtpd_content(struct smtpd_session *s)
 {
 	char		out[SMTPD_CHUNK + 2];
 	size_t		n, used, o;
+	uint64_t	lines = s->ss_dec.sd_lines;
 
 	if (s->ss_state == SS_BDAT && s->ss_bdat_left == 0) {
 		smtpd_cmd_bdat_end(s);
+		smtpd_session_touch(s);
 		return true;
 	}
 	if (s->ss_in.len == 0)
@@ -154,6 +157,9 @@ smtpd_content(struct smtpd_session *s)
 		smtpd_msg_write(s, out, o);
 	}
 	buf_consume(&s->ss_in, used);
+	/* The deadline is per line: a trickled line cannot hold the session. */
+	if (s->ss_dec.sd_lines != lines)
+		smtpd_session_touch(s);
 	if (s->ss_state == SS_BDAT)
 		s->ss_bdat_left -= used;
 	else if (s->ss_dec.sd_done)

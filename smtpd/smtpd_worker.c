@@ -34,7 +34,8 @@
 
 #define SMTPD_READ_CHUNK	16384
 #define SMTPD_ACCEPT_BURST	16
-#define SMTPD_FULL_CHECK_MS	250
+#define SMTPD_FULL_CHECK_MS	100
+#define SMTPD_REJECT_BURST	64
 #define SMTPD_COMMIT_THREADS	8	/* fsyncs in flight per worker */
 
 static volatile sig_atomic_t	 w_term, w_retire;
@@ -190,7 +191,8 @@ smtpd_accept_one(struct smtpd_worker *w, const struct smtpd_listener *l, int fd,
 
 /*
  * Accepts up to burst connections while there is room; with burst 0 (the
- * full-worker path) accepts one whatever the room, to answer it 421.
+ * full-worker path) accepts what is waiting, whatever the room, to answer
+ * it 421.
  */
 static void
 smtpd_accept(struct smtpd_worker *w, const struct smtpd_listener *l, int burst)
@@ -199,7 +201,7 @@ smtpd_accept(struct smtpd_worker *w, const struct smtpd_listener *l, int burst)
 	socklen_t		salen;
 	int			fd, i;
 
-	for (i = 0; i < (burst ? burst : 1); i++) {
+	for (i = 0; i < (burst ? burst : SMTPD_REJECT_BURST); i++) {
 		if (burst && (w->w_nss >= w->w_max || !w->w_accepting))
 			return;
 		salen = sizeof(sa);
@@ -256,7 +258,7 @@ smtpd_read(struct smtpd_session *s, int *tls_want)
 	if (n > 0) {
 		s->ss_in.len += (size_t)n;
 		s->ss_in.data[s->ss_in.len] = '\0';
-		smtpd_session_touch(s);
+		/* No touch here: the deadline is per complete line (slowloris). */
 		return;
 	}
 	if (n == TLS_WANT_READ || n == TLS_WANT_WRITE) {

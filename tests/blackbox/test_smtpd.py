@@ -894,3 +894,29 @@ def test_sighup_reloads_certificate_and_old_tls_refused():
             assert (r.returncode == 0) == ok, (version, r.stderr[-300:])
             if not ok:
                 assert "protocol version" in r.stderr
+
+
+def test_trickled_line_does_not_reset_the_timeout():
+    """smtpd_timeout is per complete line: one byte a second never ends it."""
+    with Gateway(tls=False, extra={"smtpd_timeout": "2s"}) as g:
+        g.start("smtpd")
+        r = Raw(g.port)
+        assert r.reply()[0] == 220
+        t0 = time.monotonic()
+        closed = False
+        r.sock.settimeout(0.5)
+        while time.monotonic() - t0 < 10:
+            try:
+                r.send(b"a")
+                d = r.sock.recv(4096)
+                if not d:
+                    closed = True
+                    break
+                r.buf += d
+            except socket.timeout:
+                pass
+            except OSError:
+                closed = True
+                break
+        assert closed and time.monotonic() - t0 < 6
+        assert b"421 4.4.2" in r.buf

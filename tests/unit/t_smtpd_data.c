@@ -97,6 +97,7 @@ t_limits(void)
 	smtpd_data_init(&d, SMTPD_DATA_DOT, 1000, 1 << 20);
 	(void)smtpd_data_push(&d, in, 1003, out, &o);
 	t_ok(d.sd_done && d.sd_flags == 0 && o == 1000, "998-octet line ok");
+	t_int_eq((long long)d.sd_lines, 2, "two CRLF-ended lines counted (text, end)");
 	memset(in, 'x', 999);
 	memcpy(in + 999, "\r\n.\r\n", 5);
 	smtpd_data_init(&d, SMTPD_DATA_DOT, 1000, 1 << 20);
