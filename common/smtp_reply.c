@@ -22,8 +22,8 @@ smtp_reply_init(struct smtp_reply *rp, const struct smtp_reply_limits *lim)
 	buf_init(&rp->rp_partial, rp->rp_lim->max_line + 2);
 }
 
-void
-smtp_reply_reset(struct smtp_reply *rp)
+static void
+smtp_reply_clear(struct smtp_reply *rp)
 {
 	rp->rp_code = 0;
 	rp->rp_enh[0] = '\0';
@@ -32,6 +32,15 @@ smtp_reply_reset(struct smtp_reply *rp)
 	rp->rp_cut = false;
 	buf_reset(&rp->rp_text);
 	buf_reset(&rp->rp_lines);
+}
+
+void
+smtp_reply_reset(struct smtp_reply *rp)
+{
+	smtp_reply_clear(rp);
+	/* a line left unfinished by a dropped peer must not prefix the next
+	 * reply (feed() never leaves one behind after DONE) */
+	buf_reset(&rp->rp_partial);
 }
 
 void
@@ -146,7 +155,7 @@ smtp_reply_line(struct smtp_reply *rp, const char *s, size_t len)
 	if (len > rp->rp_lim->max_line)
 		return SMTP_REPLY_TOOLONG;
 	if (rp->rp_done)
-		smtp_reply_reset(rp);
+		smtp_reply_clear(rp);	/* not the partial line: it may be s */
 	if (rp->rp_nlines >= rp->rp_lim->max_lines)
 		return SMTP_REPLY_TOOMANY;
 	if (len < 3 || s[0] < '2' || s[0] > '5' || !smtp_reply_isdigit(s[1]) ||

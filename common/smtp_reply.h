@@ -44,8 +44,7 @@ struct smtp_reply {
 };
 
 void	smtp_reply_init(struct smtp_reply *, const struct smtp_reply_limits *);
-/* Forgets the reply (keeps memory) for the next one; a partial line read
- * past the previous reply is kept. */
+/* Forgets the reply and any unfinished line (keeps memory). */
 void	smtp_reply_reset(struct smtp_reply *);
 void	smtp_reply_release(struct smtp_reply *);
 

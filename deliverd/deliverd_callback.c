@@ -306,7 +306,7 @@ deliverd_callback_main(struct conf *cf)
 		log_fatalx("spool_open %s: %s", cf->cf_spool_dir, spool_strerror(rc));
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || (c.curl = curl_easy_init()) == NULL)
 		log_fatalx("libcurl initialisation failed");
-	while (!sig_stopping()) {
+	while (!sig_stopping() && getppid() != 1) {
 		if (deliverd_cb_round(&c) == 0)
 			(void)poll(NULL, 0, CB_IDLE_MS);
 	}

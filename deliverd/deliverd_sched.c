@@ -13,6 +13,7 @@
 #include "spool.h"
 
 #include <sys/types.h>
+#include <sys/prctl.h>
 #include <sys/queue.h>
 #include <sys/wait.h>
 #include <errno.h>
@@ -89,6 +90,7 @@ struct sched {
 	bool			 stopping, rescan, respawn;
 	int64_t			 last_scan_ms;
 	int64_t			 last_export_ms;
+	int64_t			 wall_prev;	/* detects a clock stepped back */
 	bool			 export_pending;
 	int64_t			 next_due;	/* unix s, 0 = none known */
 };
@@ -189,13 +191,23 @@ deliverd_sched_close_others(struct sched *s, size_t keep)
 	(void)close(s->trigger_fd);
 }
 
+/* In a new child: die with the scheduler (a kill -9 of it must not leave
+ * a second callback sender draining the outbox after a restart). */
+static void
+deliverd_sched_child(pid_t parent)
+{
+	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != parent)
+		_exit(0);	/* the scheduler died before prctl */
+}
+
 /* Forks worker i. The LMDB handle is closed around the fork (never
  * carried into a child). */
 static void
 deliverd_sched_spawn_worker(struct sched *s, size_t i)
 {
 	int	 job[2], res[2];
-	pid_t	 pid;
+	pid_t	 pid, parent = getpid();
 
 	if (pipe2(job, O_CLOEXEC) == -1 || pipe2(res, O_CLOEXEC) == -1)
 		log_fatal("pipe");
@@ -203,6 +215,7 @@ deliverd_sched_spawn_worker(struct sched *s, size_t i)
 	if ((pid = fork()) == -1)
 		log_fatal("fork");
 	if (pid == 0) {
+		deliverd_sched_child(parent);
 		(void)close(job[1]);
 		(void)close(res[0]);
 		deliverd_sched_close_others(s, i);
@@ -222,12 +235,13 @@ deliverd_sched_spawn_worker(struct sched *s, size_t i)
 static void
 deliverd_sched_spawn_callback(struct sched *s)
 {
-	pid_t	 pid;
+	pid_t	 pid, parent = getpid();
 
 	deliverd_sched_close_spool(s);
 	if ((pid = fork()) == -1)
 		log_fatal("fork");
 	if (pid == 0) {
+		deliverd_sched_child(parent);
 		deliverd_sched_close_others(s, (size_t)-1);
 		deliverd_callback_main(s->cf);
 	}
@@ -435,6 +449,93 @@ deliverd_sched_scan(struct sched *s)
 	deliverd_sched_group(s, txn, &sc);
 	spool_abort(&txn);
 	free(sc.e);
+}
+
+/* ---- the wall clock stepped backwards */
+
+struct deliverd_sched_rekey {
+	int64_t		 limit;
+	struct {
+		char	 qid[QID_SIZE];
+		uint32_t idx;
+	}		*e;
+	size_t		 n, max;
+};
+
+static int
+deliverd_sched_rekey_cb(int64_t due, const char *qid, uint32_t idx, void *arg)
+{
+	struct deliverd_sched_rekey	*rk = arg;
+
+	if (due <= rk->limit)
+		return 0;
+	if (rk->n >= rk->max)
+		return 1;
+	(void)str_copy(rk->e[rk->n].qid, QID_SIZE, qid);
+	rk->e[rk->n++].idx = idx;
+	return 0;
+}
+
+/*
+ * No entry can be due later than now + the longest retry step unless the
+ * clock went back (an NTP step): such entries would sleep for as long as
+ * the step. They are made due now. Run at start and after a step.
+ */
+static void
+deliverd_sched_rekey(struct sched *s)
+{
+	struct deliverd_sched_rekey	 rk;
+	struct spool_txn		*txn = NULL;
+	struct spool_rcpt		 r;
+	int64_t				 now = deliverd_now(), step = 0;
+	size_t				 i, n = 0;
+	int				 rc;
+
+	for (i = 0; i < s->cf->cf_nretry_delays; i++)
+		if (s->cf->cf_retry_delays[i] > step)
+			step = s->cf->cf_retry_delays[i];
+	memset(&rk, 0, sizeof(rk));
+	rk.limit = now + step + 60;
+	rk.max = 100000;
+	rk.e = xcalloc(rk.max, sizeof(*rk.e));
+	if (spool_begin(s->sp, false, &txn) == 0) {
+		(void)spool_sched_due(txn, INT64_MAX, SIZE_MAX, deliverd_sched_rekey_cb, &rk);
+		spool_abort(&txn);
+	}
+	if (rk.n > 0 && (rc = spool_begin(s->sp, true, &txn)) == 0) {
+		for (i = 0; i < rk.n; i++) {
+			if (spool_rcpt_get(txn, rk.e[i].qid, rk.e[i].idx, &r) != 0 ||
+			    r.sr_next <= rk.limit)
+				continue;
+			r.sr_next = now;
+			if ((rc = spool_rcpt_put(txn, &r)) != 0)
+				break;
+			n++;
+		}
+		if (rc != 0 || (rc = spool_commit(&txn)) != 0) {
+			spool_abort(&txn);
+			log_warnx("re-keying the schedule: %s", spool_strerror(rc));
+			n = 0;
+		}
+	}
+	if (n > 0)
+		log_warnx("clock: %zu recipients were due in the future beyond any retry "
+		    "step (the clock went back?): due now", n);
+	free(rk.e);
+	s->rescan = true;
+}
+
+static void
+deliverd_sched_clock(struct sched *s)
+{
+	int64_t	 now = deliverd_now();
+
+	if (s->wall_prev != 0 && now + 2 < s->wall_prev) {
+		log_warnx("clock: wall clock went back %llds",
+		    (long long)(s->wall_prev - now));
+		deliverd_sched_rekey(s);
+	}
+	s->wall_prev = now;
 }
 
 /* ---- handing out jobs */
@@ -777,7 +878,9 @@ deliverd_sched_main(struct conf *cf, int trigger_fd)
 	log_info("started: %zu workers, %s", s->nw, cf->cf_relayhost[0] ?
 	    cf->cf_relayhost : "MX delivery");
 	s->rescan = true;
+	deliverd_sched_rekey(s);
 	while (!s->stopping) {
+		deliverd_sched_clock(s);
 		if (s->respawn)
 			deliverd_sched_spawn_missing(s);
 		if ((s->rescan && s->nqueue < SCHED_QUEUE_LOW) ||

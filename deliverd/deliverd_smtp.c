@@ -106,6 +106,7 @@ deliverd_smtp_drop(struct deliverd_smtp *s)
 	s->s_roff = s->s_rlen = 0;
 	s->s_key[0] = '\0';
 	buf_reset(&s->s_wbuf);
+	smtp_reply_reset(&s->s_rp);	/* nothing of this peer reaches the next */
 }
 
 /* ---- I/O */
@@ -175,15 +176,19 @@ deliverd_smtp_flush(struct deliverd_smtp *s, time_t tmo)
 	return rc;
 }
 
+/* Reads what is there, waiting until deadline (monotonic ms) at most. */
 static ssize_t
-deliverd_smtp_fill(struct deliverd_smtp *s, time_t tmo)
+deliverd_smtp_fill(struct deliverd_smtp *s, int64_t deadline)
 {
-	int64_t	 deadline = deliverd_now_ms() + (int64_t)tmo * 1000;
+	int64_t	 left = deadline - deliverd_now_ms();
 	ssize_t	 r;
 
 	s->s_roff = s->s_rlen = 0;
-	if (s->s_tls != NULL) {
-		r = tls_read_timeout(s->s_tls, s->s_rbuf, sizeof(s->s_rbuf), (int)tmo * 1000);
+	if (left <= 0) {
+		errno = ETIMEDOUT;
+		r = -1;
+	} else if (s->s_tls != NULL) {
+		r = tls_read_timeout(s->s_tls, s->s_rbuf, sizeof(s->s_rbuf), (int)left);
 	} else {
 		for (;;) {
 			r = read(s->s_fd, s->s_rbuf, sizeof(s->s_rbuf));
@@ -202,12 +207,14 @@ deliverd_smtp_fill(struct deliverd_smtp *s, time_t tmo)
 	return r;
 }
 
-/* Reads one reply into s_rp. 0, or -1 (s_err says why). */
+/* Reads one reply into s_rp within tmo seconds for the whole reply (a
+ * trickling server cannot stretch it). 0, or -1 (s_err says why). */
 static int
 deliverd_smtp_read(struct deliverd_smtp *s, time_t tmo)
 {
 	enum smtp_reply_status	 st;
 	size_t			 used;
+	int64_t			 deadline = deliverd_now_ms() + (int64_t)tmo * 1000;
 
 	smtp_reply_reset(&s->s_rp);
 	for (;;) {
@@ -223,7 +230,7 @@ deliverd_smtp_read(struct deliverd_smtp *s, time_t tmo)
 				return -1;
 			}
 		}
-		if (deliverd_smtp_fill(s, tmo) <= 0)
+		if (deliverd_smtp_fill(s, deadline) <= 0)
 			return -1;
 	}
 }

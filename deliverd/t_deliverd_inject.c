@@ -87,6 +87,7 @@ inject_dkim(int argc, char **argv)
 		(void)fprintf(stderr, "deliverd-inject: key %s: %s\n", argv[4], strerror(errno));
 		return 1;
 	}
+	free(pem);
 	if ((rc = spool_begin(sp, true, &txn)) != 0 ||
 	    (rc = spool_dkim_put(txn, &d)) != 0 || (rc = spool_commit(&txn)) != 0)
 		inject_die("dkim", rc);

@@ -157,7 +157,24 @@ t_ehlo(void)
 	smtp_reply_release(&rp);
 }
 
+static void
+t_reset_drops_partial(void)
+{
+	struct smtp_reply	 rp;
+	size_t			 used;
+
+	smtp_reply_init(&rp, NULL);
+	/* a peer sends half a line and disconnects */
+	t_ok(smtp_reply_feed(&rp, "220-evil", 8, &used) == SMTP_REPLY_MORE, "partial line");
+	smtp_reply_reset(&rp);
+	t_ok(smtp_reply_feed(&rp, "220 good ESMTP\r\n", 16, &used) == SMTP_REPLY_DONE,
+	    "next peer's greeting complete");
+	t_str_eq(rp.rp_text.data, "220 good ESMTP", "nothing of the old peer");
+	smtp_reply_release(&rp);
+}
+
 static const struct t_case t_cases[] = {
+	{ "reset_drops_partial", t_reset_drops_partial },
 	{ "table", t_table },
 	{ "trickle", t_trickle },
 	{ "pipelined", t_pipelined },
