@@ -13,6 +13,8 @@ at least once and at most twice; incoming/ and queue/ are empty; the
 per-issue counters equal the events in events.jsonl; every event reached the
 callback receiver. A summary line gives the figures; with
 SMTPGATE_CRASH_REPORT=FILE it is also written there as JSON.
+SMTPGATE_CRASH_KILL_EVERY=MIN,MAX sets the seconds between kills;
+SMTPGATE_CRASH_RATE the offered messages per second (0 = unpaced).
 """
 import collections
 import json
@@ -192,7 +194,8 @@ def test_crash_safety_under_load(capsys):
                     "--callback-url", recv.url)
         gw.start()
         load = Load(gw, N, NCONN)
-        driver = chaos.Chaos(gw, interval=(0.3, 1.2) if N <= 5000 else (2.0, 8.0),
+        every = os.environ.get("SMTPGATE_CRASH_KILL_EVERY", "0.3,1.2" if N <= 5000 else "0.5,2")
+        driver = chaos.Chaos(gw, interval=tuple(float(x) for x in every.split(",")),
                              seed=rng.random())
         t0 = time.monotonic()
         load.start()
