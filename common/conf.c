@@ -387,6 +387,7 @@ conf_finish(struct conf *cf, char *err, size_t errsz)
 {
 	size_t		 i;
 	struct buf	 b;
+	char		 w[4200];
 
 	if (cf->cf_event_log == NULL) {
 		buf_init(&b, 4096);
@@ -399,11 +400,13 @@ conf_finish(struct conf *cf, char *err, size_t errsz)
 		buf_release(&b);
 	}
 	if (cf->cf_spool_dir[0] != '/') {
-		(void)snprintf(err, errsz, "%s: spool_dir: must be an absolute path", cf->cf_path);
+		(void)snprintf(err, errsz, "%s: must be an absolute path",
+		    conf_where(cf, "spool_dir", w, sizeof(w)));
 		return -1;
 	}
 	if (cf->cf_retry_schedule.n == 0) {
-		(void)snprintf(err, errsz, "%s: retry_schedule: empty", cf->cf_path);
+		(void)snprintf(err, errsz, "%s: empty",
+		    conf_where(cf, "retry_schedule", w, sizeof(w)));
 		return -1;
 	}
 	free(cf->cf_retry_delays);
@@ -413,12 +416,15 @@ conf_finish(struct conf *cf, char *err, size_t errsz)
 		if (conf_parse_duration(cf->cf_retry_schedule.v[i],
 		    &cf->cf_retry_delays[i]) == -1 || cf->cf_retry_delays[i] < 1) {
 			(void)snprintf(err, errsz,
-			    "%s: retry_schedule: not a duration: \"%s\"", cf->cf_path,
+			    "%s: not a duration: \"%s\"",
+			    conf_where(cf, "retry_schedule", w, sizeof(w)),
 			    cf->cf_retry_schedule.v[i]);
 			return -1;
 		}
 	if ((cf->cf_tls_cert[0] == '\0') != (cf->cf_tls_key[0] == '\0')) {
-		(void)snprintf(err, errsz, "%s: tls_cert and tls_key go together", cf->cf_path);
+		(void)snprintf(err, errsz, "%s: tls_cert and tls_key go together",
+		    conf_where(cf, cf->cf_tls_cert[0] != '\0' ? "tls_cert" :
+		    "tls_key", w, sizeof(w)));
 		return -1;
 	}
 	return 0;
@@ -486,6 +492,9 @@ conf_read_file(struct conf *cf, const char *path, char *err, size_t errsz)
 			(void)snprintf(err, errsz, "%s:%u: %s: %s", path, lineno, key, why);
 			goto fail;
 		}
+		cf->cf_key_lines[k - conf_keys] = lineno;
+		if (k->type == CONF_T_LISTEN)
+			cf->cf_listen[cf->cf_nlisten - 1].cl_line = lineno;
 	}
 	if (ferror(fp)) {
 		(void)snprintf(err, errsz, "%s: read error: %s", path, strerror(errno));
@@ -505,6 +514,7 @@ conf_build(const char *path, char *err, size_t errsz)
 
 	cf = xcalloc(1, sizeof(*cf));
 	cf->cf_path = xstrdup(path ? path : "(defaults)");
+	cf->cf_key_lines = xcalloc(conf_nkeys, sizeof(*cf->cf_key_lines));
 	if (conf_apply_defaults(cf, err, errsz) == -1 ||
 	    (path != NULL && conf_read_file(cf, path, err, errsz) == -1) ||
 	    conf_finish(cf, err, errsz) == -1) {
@@ -566,7 +576,34 @@ conf_free(struct conf **cfp)
 	}
 	free(cf->cf_listen);
 	free(cf->cf_retry_delays);
+	free(cf->cf_key_lines);
 	free(cf->cf_path);
 	free(cf);
 	*cfp = NULL;
+}
+
+const char *
+conf_where(const struct conf *cf, const char *key, char *buf, size_t bufsz)
+{
+	const struct conf_key	*k = conf_key_find(key);
+	unsigned		 line = 0;
+
+	if (k != NULL && cf->cf_key_lines != NULL)
+		line = cf->cf_key_lines[k - conf_keys];
+	if (line != 0)
+		(void)snprintf(buf, bufsz, "%s:%u: %s", cf->cf_path, line, key);
+	else
+		(void)snprintf(buf, bufsz, "%s: %s (default)", cf->cf_path, key);
+	return buf;
+}
+
+const char *
+conf_where_listen(const struct conf *cf, const struct conf_listen *cl,
+    char *buf, size_t bufsz)
+{
+	if (cl->cl_line != 0)
+		(void)snprintf(buf, bufsz, "%s:%u: listen", cf->cf_path, cl->cl_line);
+	else
+		(void)snprintf(buf, bufsz, "%s: listen (default)", cf->cf_path);
+	return buf;
 }

@@ -19,6 +19,7 @@ struct conf_listen {
 	char		 cl_addr[64];	/* numeric IPv4/IPv6 address, "*" or "0.0.0.0" */
 	char		 cl_port[8];
 	enum conf_tls	 cl_tls;
+	unsigned	 cl_line;	/* line in the file, 0 = default */
 };
 
 struct conf_list {
@@ -80,6 +81,8 @@ struct conf {
 	time_t		 cf_callback_timeout;
 	time_t		 cf_callback_retry_min;
 	time_t		 cf_callback_retry_max;
+	/* where each key was last set: conf_keys index -> line, 0 = default */
+	unsigned	*cf_key_lines;
 };
 
 struct conf	*conf_load(const char *path, char *err, size_t errsz);
@@ -93,6 +96,16 @@ void		 conf_free(struct conf **);
  */
 struct conf	*conf_load_or_exit(const char *path);
 const char	*conf_default_path(void);
+/*
+ * "FILE:LINE: KEY" (or "FILE: KEY" when the key has its default) for error
+ * messages about a value found invalid after loading (unreadable key file,
+ * port in use); buf is returned.
+ */
+const char	*conf_where(const struct conf *, const char *key, char *buf,
+		    size_t bufsz);
+/* The same for one listen line. */
+const char	*conf_where_listen(const struct conf *, const struct conf_listen *,
+		    char *buf, size_t bufsz);
 
 /* Parsers used by the loader, exported for tests and other callers. */
 int	conf_parse_duration(const char *, time_t *r);		/* "30s" "5m" "4h" "5d" "90" */

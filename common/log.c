@@ -68,6 +68,10 @@ log_vlog(int pri, int errnum, const char *fmt, va_list ap)
 		    strerror(errnum));
 	if (log_dest == LOG_DEST_SYSLOG) {
 		syslog(pri, "%s", msg);
+		/* the reason a daemon exits is also shown to whoever started it */
+		if (pri <= LOG_CRIT)
+			(void)dprintf(STDERR_FILENO, "%s[%ld]: fatal: %s\n",
+			    log_procname, (long)getpid(), msg);
 		return;
 	}
 	(void)clock_gettime(CLOCK_REALTIME, &ts);

@@ -79,29 +79,34 @@ smtpd_usage(void)
 /* ---- phase 1: listeners and TLS */
 
 static int
-smtpd_bind_one(const struct conf *cf, const char *host, const char *port,
-    enum conf_tls tls, struct smtpd_listener *l)
+smtpd_bind_one(const struct conf *cf, const struct conf_listen *cl,
+    const char *host, const char *port, enum conf_tls tls,
+    struct smtpd_listener *l)
 {
 	struct addrinfo	 hints, *res = NULL;
 	int		 fd, one = 1, rc;
+	char		 w[4200];
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
 	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0)
-		log_fatalx_status(2, "%s: listen: %s:%s: %s", cf->cf_path, host,
-		    port, gai_strerror(rc));
+		log_fatalx_status(2, "%s: %s:%s: %s",
+		    conf_where_listen(cf, cl, w, sizeof(w)), host, port,
+		    gai_strerror(rc));
 	fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
-		log_fatalx_status(2, "%s: listen: %s:%s: socket: %s", cf->cf_path,
-		    host, port, strerror(errno));
+		log_fatalx_status(2, "%s: %s:%s: socket: %s",
+		    conf_where_listen(cf, cl, w, sizeof(w)), host, port,
+		    strerror(errno));
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (res->ai_family == AF_INET6)
 		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, res->ai_addr, res->ai_addrlen) == -1 || listen(fd, 1024) == -1)
-		log_fatalx_status(2, "%s: listen: %s:%s: %s", cf->cf_path, host,
-		    port, strerror(errno));
+		log_fatalx_status(2, "%s: %s:%s: %s",
+		    conf_where_listen(cf, cl, w, sizeof(w)), host, port,
+		    strerror(errno));
 	freeaddrinfo(res);
 	l->sl_fd = fd;
 	l->sl_tls = tls;
@@ -121,15 +126,17 @@ smtpd_bind(const struct conf *cf, struct smtpd_listener *ls)
 		if (n + 2 > SMTPD_MAX_LISTENERS)
 			log_fatalx_status(2, "%s: listen: too many listeners", cf->cf_path);
 		if (strcmp(cl->cl_addr, "*") == 0 || cl->cl_addr[0] == '\0') {
-			smtpd_bind_one(cf, "0.0.0.0", cl->cl_port, cl->cl_tls, &ls[n++]);
-			smtpd_bind_one(cf, "::", cl->cl_port, cl->cl_tls, &ls[n++]);
+			smtpd_bind_one(cf, cl, "0.0.0.0", cl->cl_port, cl->cl_tls, &ls[n++]);
+			smtpd_bind_one(cf, cl, "::", cl->cl_port, cl->cl_tls, &ls[n++]);
 		} else
-			smtpd_bind_one(cf, cl->cl_addr, cl->cl_port, cl->cl_tls, &ls[n++]);
-		log_info("listening on %s tls=%s", ls[n - 1].sl_name,
-		    cl->cl_tls == CONF_TLS_NONE ? "none" :
-		    cl->cl_tls == CONF_TLS_STARTTLS ? "starttls" :
-		    cl->cl_tls == CONF_TLS_REQUIRED ? "required" : "implicit");
+			smtpd_bind_one(cf, cl, cl->cl_addr, cl->cl_port, cl->cl_tls, &ls[n++]);
 	}
+	/* only after every bind succeeded: a bad config prints one line */
+	for (i = 0; i < n; i++)
+		log_info("listening on %s tls=%s", ls[i].sl_name,
+		    ls[i].sl_tls == CONF_TLS_NONE ? "none" :
+		    ls[i].sl_tls == CONF_TLS_STARTTLS ? "starttls" :
+		    ls[i].sl_tls == CONF_TLS_REQUIRED ? "required" : "implicit");
 	return n;
 }
 
@@ -138,15 +145,17 @@ static struct tls_ctx *
 smtpd_tls_load(const struct conf *cf, char *err, size_t errsz)
 {
 	size_t	i;
+	char	w[4200];
 
 	err[0] = '\0';
 	if (cf->cf_tls_cert[0] == '\0' && cf->cf_tls_key[0] == '\0') {
 		for (i = 0; i < cf->cf_nlisten; i++)
 			if (cf->cf_listen[i].cl_tls == CONF_TLS_IMPLICIT ||
 			    cf->cf_listen[i].cl_tls == CONF_TLS_REQUIRED) {
-				(void)snprintf(err, errsz, "%s: listen: %s:%s: tls=%s "
-				    "needs tls_cert and tls_key", cf->cf_path,
-				    cf->cf_listen[i].cl_addr, cf->cf_listen[i].cl_port,
+				(void)snprintf(err, errsz, "%s: %s:%s: tls=%s "
+				    "needs tls_cert and tls_key",
+				    conf_where_listen(cf, &cf->cf_listen[i], w,
+				    sizeof(w)), cf->cf_listen[i].cl_addr, cf->cf_listen[i].cl_port,
 				    cf->cf_listen[i].cl_tls == CONF_TLS_IMPLICIT ?
 				    "implicit" : "required");
 				return NULL;
@@ -154,8 +163,9 @@ smtpd_tls_load(const struct conf *cf, char *err, size_t errsz)
 		return NULL;
 	}
 	if (cf->cf_tls_cert[0] == '\0' || cf->cf_tls_key[0] == '\0') {
-		(void)snprintf(err, errsz, "%s: tls_cert/tls_key: both are needed",
-		    cf->cf_path);
+		(void)snprintf(err, errsz, "%s: tls_cert and tls_key go together",
+		    conf_where(cf, cf->cf_tls_cert[0] != '\0' ? "tls_cert" :
+		    "tls_key", w, sizeof(w)));
 		return NULL;
 	}
 	{
@@ -163,9 +173,22 @@ smtpd_tls_load(const struct conf *cf, char *err, size_t errsz)
 		struct tls_ctx	*t = tls_server_ctx_new(cf->cf_tls_cert,
 				    cf->cf_tls_key, why, sizeof(why));
 
-		if (t == NULL)
-			(void)snprintf(err, errsz, "%s: tls_cert/tls_key: %s",
-			    cf->cf_path, why);
+		if (t == NULL) {
+			/* name the file that fails, if one cannot be read */
+			const char *key = access(cf->cf_tls_cert, R_OK) == -1 ?
+			    "tls_cert" : access(cf->cf_tls_key, R_OK) == -1 ?
+			    "tls_key" : "tls_cert";
+			const char *file = strcmp(key, "tls_key") == 0 ?
+			    cf->cf_tls_key : cf->cf_tls_cert;
+
+			if (access(file, R_OK) == -1)
+				(void)snprintf(err, errsz, "%s: %s: %s",
+				    conf_where(cf, key, w, sizeof(w)), file,
+				    strerror(errno));
+			else
+				(void)snprintf(err, errsz, "%s: %s",
+				    conf_where(cf, key, w, sizeof(w)), why);
+		}
 		return t;
 	}
 }
@@ -447,11 +470,13 @@ main(int argc, char **argv)
 	if (priv_is_root()) {
 		uid_t	uid;
 		gid_t	gid;
+		char	w[4200];
 
 		/* Fail here, not in a crash loop of workers. */
 		if (priv_lookup(cf->cf_smtpd_user, &uid, &gid) == -1)
-			log_fatalx_status(2, "%s: smtpd_user: unknown user %s",
-			    cf->cf_path, cf->cf_smtpd_user);
+			log_fatalx_status(2, "%s: unknown user %s",
+			    conf_where(cf, "smtpd_user", w, sizeof(w)),
+			    cf->cf_smtpd_user);
 	}
 	if ((ch = spool_tree_create(cf)) != 0)
 		log_fatalx("spool %s: %s", cf->cf_spool_dir, spool_strerror(ch));
@@ -461,12 +486,12 @@ main(int argc, char **argv)
 	    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (m.sm_env.se_board == MAP_FAILED)
 		log_fatal("mmap");
-	m.sm_env.se_ls = m.sm_ls;
-	m.sm_env.se_nls = smtpd_bind(cf, m.sm_ls);
 	tls_init();
 	m.sm_env.se_tls = smtpd_tls_load(cf, err, sizeof(err));
 	if (err[0] != '\0')
 		log_fatalx_status(2, "%s", err);
+	m.sm_env.se_ls = m.sm_ls;
+	m.sm_env.se_nls = smtpd_bind(cf, m.sm_ls);
 	if (smtpd_sasl_init() == -1)
 		log_warnx("SASL unavailable: AUTH will fail");
 	tzset();
