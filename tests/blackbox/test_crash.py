@@ -270,6 +270,8 @@ def test_crash_safety_under_load(capsys):
         print(json.dumps(summary, indent=1))
 
         assert not driver.errors, driver.errors
+        # children die with their master (no second callback sender, no stale LMDB handle)
+        assert not driver.orphans, "children outlived their killed master: %s" % driver.orphans
         assert driver.total >= 3, "too few kills: %s" % driver.kills
         assert len(acked) >= N // 2, "most messages should have been accepted"
         assert not missing, "%d acknowledged messages never reached the sink, e.g. %s" % (
