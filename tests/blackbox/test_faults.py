@@ -268,3 +268,45 @@ def test_clock_stepped_backwards():
         print("clock step: retry delivered %.1fs after the step, dt %s" % (
             time.monotonic() - t0, ev["dt"]))
         assert g.procs["deliverd"].poll() is None
+
+
+def test_callback_outage_of_a_simulated_hour():
+    """The receiver is away while deliverd's wall clock runs an hour ahead
+    (libfaketime offset file stepped +1 h during the outage): nothing is
+    dropped as too old, everything arrives once the receiver is back."""
+    if not os.path.exists(FAKETIME_LIB):
+        pytest.skip("libfaketime not installed (Debian package faketime)")
+    recv = chaos.Receiver()
+    with peers.Mx() as mx, Gateway(tls=False, extra={
+            "relayhost": "127.0.0.1:%d" % mx.port, "callback_retry_min": "1s",
+            "callback_retry_max": "2s"}) as g:
+        tsfile = os.path.join(g.dir, "faketime.rc")
+        with open(tsfile, "w") as f:
+            f.write("+0\n")
+        os.chmod(tsfile, 0o644)
+        fake = {"LD_PRELOAD": FAKETIME_LIB, "FAKETIME_TIMESTAMP_FILE": tsfile,
+                "FAKETIME_NO_CACHE": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+                "FAKETIME_DONT_RESET": "1"}
+        saved = dict(os.environ)
+        os.environ.update(fake)
+        try:
+            g.start("deliverd")
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        inject(g, "account", "cbk", recv.url)
+        put_msg(g, "cbk", "h{n}@dest.test", count=50, env=fake)
+        wait_for(lambda: len(g.events()) >= 50, 60, what="50 events")
+        for step in ("+1200", "+2400", "+3600"):
+            time.sleep(1.5)
+            with open(tsfile, "w") as f:
+                f.write(step + "\n")
+        put_msg(g, "cbk", "late{n}@dest.test", count=10, env=fake)
+        wait_for(lambda: len(g.events()) >= 60, 60, what="60 events")
+        time.sleep(2)
+        recv.start()
+        try:
+            want = {e["id"] for e in g.events()}
+            wait_for(lambda: set(recv.ids()) >= want, 60, what="every event after an hour")
+        finally:
+            recv.stop()
