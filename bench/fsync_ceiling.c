@@ -1,12 +1,15 @@
 /*
  * fsync_ceiling: the durable-accept ceiling of this machine's file system.
  *
- *	fsync_ceiling -d DIR [-w WRITERS] [-n TOTAL] [-s SIZE] [-2]
+ *	fsync_ceiling -d DIR [-w WRITERS] [-n TOTAL] [-s SIZE] [-2] [-b BATCH]
  *
  * WRITERS processes (default 20) each repeat what smtpd does for one
  * message: create DIR/tmp/NAME, write SIZE bytes (default 4096), fsync,
  * close, rename to DIR/new/NAME, fsync DIR/new (with -2 also DIR/tmp, as
  * fsx_rename_durable() does). TOTAL (default 20000) operations in all.
+ * -b BATCH: group commit, as an event-loop server could do for the sessions
+ * that finished DATA in one loop pass: BATCH files are written and fsynced,
+ * renamed, then new/ is fsynced once for all of them.
  * Prints "ops=N secs=S rate=R" (operations per second) and removes its files.
  */
 #include "config.h"
@@ -26,6 +29,7 @@
 
 static const char	*fc_dir;
 static int		 fc_both_dirs;
+static long		 fc_batch = 1;
 
 static void
 fc_die(const char *what)
@@ -94,6 +98,8 @@ fc_writer(int id, long ops, const char *data, size_t size)
 			fc_die("close");
 		if (rename(tmp, new) == -1)
 			fc_die("rename");
+		if ((i + 1) % fc_batch != 0 && i + 1 < ops)
+			continue;
 		if (fsync(newfd) == -1)
 			fc_die("fsync new/");
 		if (fc_both_dirs && fsync(tmpfd) == -1)
@@ -132,7 +138,7 @@ main(int argc, char **argv)
 	int		 writers = 20, c, w, status, failed = 0;
 	double		 secs;
 
-	while ((c = getopt(argc, argv, "d:w:n:s:2")) != -1) {
+	while ((c = getopt(argc, argv, "d:w:n:s:2b:")) != -1) {
 		switch (c) {
 		case 'd':
 			fc_dir = optarg;
@@ -149,8 +155,11 @@ main(int argc, char **argv)
 		case '2':
 			fc_both_dirs = 1;
 			break;
+		case 'b':
+			fc_batch = fc_num(optarg, 1, 100000);
+			break;
 		default:
-			fprintf(stderr, "usage: fsync_ceiling -d DIR [-w WRITERS] [-n TOTAL] [-s SIZE] [-2]\n");
+			fprintf(stderr, "usage: fsync_ceiling -d DIR [-w WRITERS] [-n TOTAL] [-s SIZE] [-2] [-b BATCH]\n");
 			return 2;
 		}
 	}

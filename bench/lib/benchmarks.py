@@ -119,6 +119,11 @@ def ceilings(cfg, res):
                      "4 KB write+fsync+rename+fsync(dir), 20 writers", "ops/s")
     fs2_row = res.row("c_fsync2", "Ceilings (same machine)",
                       "  same, also fsync(tmp dir) (fsx_rename_durable)", "ops/s")
+    w = os.environ.get("BENCH_SMTPD_WORKERS", "4")
+    fs3_row = res.row("c_fsync3", "Ceilings (same machine)",
+                      "  same, %s writers (= smtpd_workers)" % w, "ops/s")
+    fs4_row = res.row("c_fsync4", "Ceilings (same machine)",
+                      "  same, %s writers, one fsync(dir) per 5 files" % w, "ops/s")
     for r in range(cfg.runs):
         try:
             sink = bl.Sink()
@@ -132,10 +137,11 @@ def ceilings(cfg, res):
         except Exception as e:
             _fail([sink_row], "gate", e, res, cfg, "ceiling smtp-sink")
         prog = os.path.join(cfg.builddir, "bench", "fsync_ceiling")
-        for row, extra in ((fs_row, []), (fs2_row, ["-2"])):
+        for row, extra in ((fs_row, ["-w", "20"]), (fs2_row, ["-w", "20", "-2"]),
+                           (fs3_row, ["-w", w]), (fs4_row, ["-w", w, "-b", "5"])):
             try:
                 d = os.path.join(cfg.tmpdir("sgbench-fsync-"), "d")
-                out = subprocess.run([prog, "-d", d, "-w", "20", "-n", str(cfg.n)] + extra,
+                out = subprocess.run([prog, "-d", d, "-n", str(cfg.n)] + extra,
                                      capture_output=True, text=True, timeout=cfg.timeout(cfg.n, 100),
                                      check=True).stdout
                 row.gate.add(float(re.search(r"rate=([\d.]+)", out).group(1)))
