@@ -27,6 +27,8 @@ struct spool {
 	MDB_env		*sp_env;
 	MDB_dbi		 sp_dbi[SPOOL_DB_N];
 	bool		 sp_rdonly;
+	/* the live write txn: spool_close() aborts it (see there) */
+	struct spool_txn *sp_wtxn;
 };
 
 struct spool_txn {
@@ -219,6 +221,19 @@ spool_close(struct spool **spp)
 {
 	if (spp == NULL || *spp == NULL)
 		return;
+	/*
+	 * Closing the env unmaps the lock file; a write txn still open would
+	 * leave the shared writer mutex locked by a region the kernel can no
+	 * longer reach at exit (no robust-mutex recovery): every writer of the
+	 * spool would block forever. This happens when a program exits on an
+	 * error inside a write txn (spoolctl's atexit close). Abort it first;
+	 * the caller's handle stays allocated but empty.
+	 */
+	if ((*spp)->sp_wtxn != NULL) {
+		mdb_txn_abort((*spp)->sp_wtxn->st_txn);
+		(*spp)->sp_wtxn->st_txn = NULL;
+		(*spp)->sp_wtxn = NULL;
+	}
 	mdb_env_close((*spp)->sp_env);
 	free(*spp);
 	*spp = NULL;
@@ -246,6 +261,8 @@ spool_begin(struct spool *sp, bool write, struct spool_txn **t_r)
 		free(t);
 		return spool_db_rc(rc);
 	}
+	if (write)
+		sp->sp_wtxn = t;
 	*t_r = t;
 	return 0;
 }
@@ -257,6 +274,13 @@ spool_commit(struct spool_txn **tp)
 
 	if (tp == NULL || *tp == NULL)
 		return EINVAL;
+	if ((*tp)->st_write && (*tp)->st_sp->sp_wtxn == *tp)
+		(*tp)->st_sp->sp_wtxn = NULL;
+	if ((*tp)->st_txn == NULL) {	/* aborted by spool_close() */
+		free(*tp);
+		*tp = NULL;
+		return EINVAL;
+	}
 	rc = mdb_txn_commit((*tp)->st_txn);
 	free(*tp);
 	*tp = NULL;
@@ -268,7 +292,10 @@ spool_abort(struct spool_txn **tp)
 {
 	if (tp == NULL || *tp == NULL)
 		return;
-	mdb_txn_abort((*tp)->st_txn);
+	if ((*tp)->st_write && (*tp)->st_sp->sp_wtxn == *tp)
+		(*tp)->st_sp->sp_wtxn = NULL;
+	if ((*tp)->st_txn != NULL)
+		mdb_txn_abort((*tp)->st_txn);
 	free(*tp);
 	*tp = NULL;
 }
