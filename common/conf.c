@@ -11,6 +11,7 @@
 #include "conf.h"
 #include "conf_keys.h"
 #include "log.h"
+#include "priv.h"
 #include "xmem.h"
 
 #define CONF_LINE_MAX	4096
@@ -536,6 +537,41 @@ conf_defaults(char *err, size_t errsz)
 	return conf_build(NULL, err, errsz);
 }
 
+/*
+ * Started as root, every program drops to (or creates the spool for) the
+ * configured users and group: one that does not exist is a bad value,
+ * reported like the others (not as a failure deep in the spool code).
+ */
+static int
+conf_check_users(const struct conf *cf, char *err, size_t errsz)
+{
+	static const char *const users[] = { "smtpd_user", "spoold_user",
+	    "deliverd_user" };
+	const char	*names[3];
+	char		 w[4200];
+	uid_t		 uid;
+	gid_t		 gid;
+	size_t		 i;
+
+	if (!priv_is_root())
+		return 0;
+	names[0] = cf->cf_smtpd_user;
+	names[1] = cf->cf_spoold_user;
+	names[2] = cf->cf_deliverd_user;
+	for (i = 0; i < 3; i++)
+		if (priv_lookup(names[i], &uid, &gid) == -1) {
+			(void)snprintf(err, errsz, "%s: unknown user \"%s\"",
+			    conf_where(cf, users[i], w, sizeof(w)), names[i]);
+			return -1;
+		}
+	if (priv_lookup_group(cf->cf_group, &gid) == -1) {
+		(void)snprintf(err, errsz, "%s: unknown group \"%s\"",
+		    conf_where(cf, "smtpgate_group", w, sizeof(w)), cf->cf_group);
+		return -1;
+	}
+	return 0;
+}
+
 struct conf *
 conf_load_or_exit(const char *path)
 {
@@ -546,6 +582,11 @@ conf_load_or_exit(const char *path)
 		path = conf_default_path();
 	if ((cf = conf_load(path, err, sizeof(err))) == NULL) {
 		(void)fprintf(stderr, "%s\n", err);
+		exit(2);
+	}
+	if (conf_check_users(cf, err, sizeof(err)) == -1) {
+		(void)fprintf(stderr, "%s\n", err);
+		conf_free(&cf);
 		exit(2);
 	}
 	return cf;

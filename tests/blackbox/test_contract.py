@@ -734,3 +734,18 @@ def test_retry_domain_wakes_deliverd():
     finally:
         g.close()
         mx.stop()
+
+
+@pytest.mark.skipif(not smtpgate.IS_ROOT, reason="users matter only when started as root")
+@pytest.mark.parametrize("key", ["smtpd_user", "spoold_user", "deliverd_user",
+                                 "smtpgate_group"])
+@pytest.mark.parametrize("prog", PROGRAMS)
+def test_unknown_user_is_a_bad_value(prog, key):
+    need(prog)
+    with smtpgate.Gateway(tls=False, port_tls="none") as g:
+        g.conf[key] = "no-such-smtpgate-user"
+        g.write_conf()
+        r = run_prog(prog, g.conf_path)
+        lines = r.stderr.decode().strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1, (r.returncode, r.stderr)
+        assert re.search(re.escape(g.conf_path) + r":\d+: " + key, lines[0]), lines
