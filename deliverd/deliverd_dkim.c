@@ -4,15 +4,34 @@
  * From header's domain, else the keys of the account's default domain,
  * else no signature. One signature per key (RSA-SHA256 and/or
  * Ed25519-SHA256), relaxed/relaxed.
+ *
+ * Key cache: libopendkim takes the key as bytes and decodes them for
+ * every signature (PEM_read_bio_PrivateKey or d2i_PrivateKey_bio on a
+ * memory BIO). With OpenSSL 3 that decoding, the conversion to a legacy
+ * RSA and the RSA's Montgomery set-up cost about half of an RSA-2048
+ * signature. This file therefore defines those two functions itself: the
+ * executable's definitions interpose libopendkim's calls. Only while
+ * deliverd_dkim_one() is inside libopendkim ("armed") and only for a
+ * memory BIO, the BIO's bytes are looked up in a per-process cache of
+ * decoded keys (exact byte comparison: a changed key file is a new
+ * entry); a miss calls OpenSSL's own function and keeps the result. The
+ * caller gets its own reference (EVP_PKEY_up_ref), which libopendkim
+ * frees as usual. Signing itself stays libopendkim + OpenSSL.
  */
 #include "config.h"
 
 /* before <signal.h>: its si_fd macro collides with struct spool_in */
 #include "spool.h"
 
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include <opendkim/dkim.h>
 
@@ -36,6 +55,113 @@ static const char *deliverd_dkim_extra[] = {
 };
 
 static DKIM_LIB	*deliverd_dkim_lib;
+
+/* ---- decoded key cache (see the top of the file) */
+
+#define DKIM_CACHE_MAX	16
+
+struct deliverd_dkim_cached {
+	unsigned char	*bytes;		/* the key text exactly as decoded */
+	size_t		 len;
+	EVP_PKEY	*pkey;
+	uint64_t	 used;		/* LRU clock */
+};
+
+static struct deliverd_dkim_cached	 deliverd_dkim_cache[DKIM_CACHE_MAX];
+static uint64_t				 deliverd_dkim_clock;
+static bool				 deliverd_dkim_armed;
+
+typedef EVP_PKEY *(*deliverd_dkim_pem_fn)(BIO *, EVP_PKEY **, pem_password_cb *, void *);
+typedef EVP_PKEY *(*deliverd_dkim_der_fn)(BIO *, EVP_PKEY **);
+
+/* The cached key for the memory BIO's bytes (a new reference), or NULL. */
+static EVP_PKEY *
+deliverd_dkim_cache_get(BIO *bp, const unsigned char **data_r, size_t *len_r)
+{
+	char	*data = NULL;
+	long	 len;
+	size_t	 i;
+
+	*data_r = NULL;
+	if (!deliverd_dkim_armed || bp == NULL || BIO_method_type(bp) != BIO_TYPE_MEM ||
+	    (len = BIO_get_mem_data(bp, &data)) <= 0 || data == NULL)
+		return NULL;
+	*data_r = (const unsigned char *)data;
+	*len_r = (size_t)len;
+	for (i = 0; i < DKIM_CACHE_MAX; i++) {
+		if (deliverd_dkim_cache[i].pkey == NULL ||
+		    deliverd_dkim_cache[i].len != (size_t)len ||
+		    memcmp(deliverd_dkim_cache[i].bytes, data, (size_t)len) != 0)
+			continue;
+		if (EVP_PKEY_up_ref(deliverd_dkim_cache[i].pkey) != 1)
+			return NULL;
+		deliverd_dkim_cache[i].used = ++deliverd_dkim_clock;
+		return deliverd_dkim_cache[i].pkey;
+	}
+	return NULL;
+}
+
+static void
+deliverd_dkim_cache_put(const unsigned char *data, size_t len, EVP_PKEY *pkey)
+{
+	struct deliverd_dkim_cached	*c = &deliverd_dkim_cache[0];
+	size_t				 i;
+
+	if (data == NULL || pkey == NULL)
+		return;
+	for (i = 1; i < DKIM_CACHE_MAX; i++)
+		if (deliverd_dkim_cache[i].used < c->used)
+			c = &deliverd_dkim_cache[i];
+	if (EVP_PKEY_up_ref(pkey) != 1)
+		return;
+	if (c->pkey != NULL) {
+		EVP_PKEY_free(c->pkey);
+		freezero(c->bytes, c->len);
+	}
+	c->bytes = xmalloc(len);
+	memcpy(c->bytes, data, len);
+	c->len = len;
+	c->pkey = pkey;
+	c->used = ++deliverd_dkim_clock;
+}
+
+EVP_PKEY *
+PEM_read_bio_PrivateKey(BIO *bp, EVP_PKEY **x, pem_password_cb *cb, void *u)
+{
+	static deliverd_dkim_pem_fn	 real;
+	const unsigned char		*data;
+	size_t				 len = 0;
+	EVP_PKEY			*pk;
+
+	if (x == NULL && cb == NULL && (pk = deliverd_dkim_cache_get(bp, &data, &len)) != NULL)
+		return pk;
+	if (real == NULL &&
+	    (real = (deliverd_dkim_pem_fn)dlsym(RTLD_NEXT, "PEM_read_bio_PrivateKey")) == NULL)
+		return NULL;
+	pk = real(bp, x, cb, u);
+	if (x == NULL && cb == NULL && deliverd_dkim_armed)
+		deliverd_dkim_cache_put(data, len, pk);
+	return pk;
+}
+
+EVP_PKEY *
+d2i_PrivateKey_bio(BIO *bp, EVP_PKEY **a)
+{
+	static deliverd_dkim_der_fn	 real;
+	const unsigned char		*data;
+	size_t				 len = 0;
+	EVP_PKEY			*pk;
+
+	if (a == NULL && (pk = deliverd_dkim_cache_get(bp, &data, &len)) != NULL)
+		return pk;
+	if (real == NULL &&
+	    (real = (deliverd_dkim_der_fn)dlsym(RTLD_NEXT, "d2i_PrivateKey_bio")) == NULL)
+		return NULL;
+	pk = real(bp, a);
+	if (a == NULL && deliverd_dkim_armed)
+		deliverd_dkim_cache_put(data, len, pk);
+	return pk;
+}
 
 struct deliverd_dkim_keys {
 	struct spool_dkim	 k[DKIM_KEYS_MAX];
@@ -153,6 +279,7 @@ deliverd_dkim_one(const struct conf *cf, const struct spool_dkim *k, const char 
 		(void)snprintf(why, whysz, "key %s: cannot read: %m", path);
 		return -1;
 	}
+	deliverd_dkim_armed = true;	/* the key is decoded in here or in dkim_eom */
 	dk = dkim_sign(deliverd_dkim_lib, (const u_char *)qid, NULL, (dkim_sigkey_t)pem,
 	    (const u_char *)k->sd_selector, (const u_char *)k->sd_domain,
 	    DKIM_CANON_RELAXED, DKIM_CANON_RELAXED,
@@ -181,6 +308,7 @@ deliverd_dkim_one(const struct conf *cf, const struct spool_dkim *k, const char 
 	}
 	rc = 0;
 out:
+	deliverd_dkim_armed = false;
 	if (dk != NULL)
 		(void)dkim_free(dk);
 	if (pem != NULL)
