@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -382,6 +383,40 @@ conf_apply_defaults(struct conf *cf, char *err, size_t errsz)
 	return 0;
 }
 
+/* Values whose syntax the table cannot express (checked once, here, so
+ * that every program reports them with FILE:LINE: KEY and exit 2). */
+static int
+conf_check_values(const struct conf *cf, char *err, size_t errsz)
+{
+	char		 w[4200], host[256], port[8];
+	struct in_addr	 a4;
+
+	if (cf->cf_hostname[0] == '\0' || strpbrk(cf->cf_hostname, " \t<>[]") != NULL) {
+		(void)snprintf(err, errsz, "%s: not a host name: \"%s\"",
+		    conf_where(cf, "hostname", w, sizeof(w)), cf->cf_hostname);
+		return -1;
+	}
+	if (cf->cf_relayhost[0] != '\0' && conf_split_hostport(cf->cf_relayhost,
+	    host, sizeof(host), port, sizeof(port), "25") == -1) {
+		(void)snprintf(err, errsz, "%s: want HOST:PORT, got \"%s\"",
+		    conf_where(cf, "relayhost", w, sizeof(w)), cf->cf_relayhost);
+		return -1;
+	}
+	if (cf->cf_dns_server[0] != '\0' && (conf_split_hostport(cf->cf_dns_server,
+	    host, sizeof(host), port, sizeof(port), "53") == -1 ||
+	    inet_pton(AF_INET, host, &a4) != 1)) {
+		(void)snprintf(err, errsz, "%s: want IPv4ADDR[:PORT], got \"%s\"",
+		    conf_where(cf, "dns_server", w, sizeof(w)), cf->cf_dns_server);
+		return -1;
+	}
+	if (cf->cf_event_log[0] != '/') {
+		(void)snprintf(err, errsz, "%s: must be an absolute path",
+		    conf_where(cf, "event_log", w, sizeof(w)));
+		return -1;
+	}
+	return 0;
+}
+
 /* Cross-key checks and derived values, after the file. */
 static int
 conf_finish(struct conf *cf, char *err, size_t errsz)
@@ -422,6 +457,8 @@ conf_finish(struct conf *cf, char *err, size_t errsz)
 			    cf->cf_retry_schedule.v[i]);
 			return -1;
 		}
+	if (conf_check_values(cf, err, errsz) == -1)
+		return -1;
 	if ((cf->cf_tls_cert[0] == '\0') != (cf->cf_tls_key[0] == '\0')) {
 		(void)snprintf(err, errsz, "%s: tls_cert and tls_key go together",
 		    conf_where(cf, cf->cf_tls_cert[0] != '\0' ? "tls_cert" :

@@ -159,6 +159,9 @@ def bad_confs(d):
     w("unknown", "spool_dir = %s\n# a comment\nno_such_key = 1\n" % spool)
     w("badvalue", "spool_dir = %s\nmax_recipients = many\n" % spool)
     w("badduration", "spool_dir = %s\n\nmax_queue_lifetime = forever\n" % spool)
+    w("badrelay", "spool_dir = %s\nrelayhost = mx.example.com:smtp\n" % spool)
+    w("baddns", "spool_dir = %s\ndns_server = resolver.local\n" % spool)
+    w("badeventlog", "spool_dir = %s\nevent_log = events.jsonl\n" % spool)
     out["missing"] = os.path.join(d, "does-not-exist.conf")
     return out
 
@@ -168,6 +171,9 @@ BAD_EXPECT = {
     "badvalue": (":2:", "max_recipients"),
     "badduration": (":3:", "max_queue_lifetime"),
     "missing": ("", "does-not-exist.conf"),
+    "badrelay": (":2:", "relayhost"),
+    "baddns": (":2:", "dns_server"),
+    "badeventlog": (":2:", "event_log"),
 }
 
 
