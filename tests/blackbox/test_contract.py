@@ -755,3 +755,50 @@ def test_unknown_user_is_a_bad_value(prog, key):
         lines = r.stderr.decode().strip().splitlines()
         assert r.returncode == 2 and len(lines) == 1, (r.returncode, r.stderr)
         assert re.search(re.escape(g.conf_path) + r":\d+: " + key, lines[0]), lines
+
+
+def test_sighup_changes_take_effect():
+    """SIGHUP re-reads the file: a new blackhole address (spoold/smtpd) and a
+    new relayhost (deliverd) apply to the next message without a restart."""
+    need("smtpd", "spoold", "deliverd", "spoolctl")
+    mx1 = peers.Mx().start()
+    mx2 = peers.Mx().start()
+    g = smtpgate.Gateway(tls=False, port_tls="none",
+                         extra={"relayhost": "127.0.0.1:%d" % mx1.port,
+                                "retry_schedule": "1s"})
+    try:
+        g.add_account("acc", ips=["127.0.0.1/32"])
+        g.start()
+        s = smtplib.SMTP("127.0.0.1", g.port, timeout=15)
+        try:
+            qid = submit(s, ["one@example.net"])
+        finally:
+            s.quit()
+        events_for(g, qid)
+        mx1.wait_received(1)
+        g.conf["relayhost"] = "127.0.0.1:%d" % mx2.port
+        g.conf["blackhole_recipients"] = "test@test.ru hole@example.net"
+        g.write_conf()
+        for n in ("smtpd", "spoold", "deliverd"):
+            os.kill(g.pid(n), signal.SIGHUP)
+        time.sleep(1.5)
+        s = smtplib.SMTP("127.0.0.1", g.port, timeout=15)
+        try:
+            qid2 = submit(s, ["two@example.net"])
+            qid3 = submit(s, ["hole@example.net"])
+            qid4 = submit(s, ["three@example.net"])
+        finally:
+            s.quit()
+        e = events_for(g, qid2)[0]
+        events_for(g, qid4)
+        assert e["event"] == "delivered", e
+        mx2.wait_received(2)
+        assert len(mx1.received()) == 1
+        assert not [x for x in g.events() if x.get("queue_id") == qid3]
+        assert not mx2.received("hole@example.net")
+        for n in ("smtpd", "spoold", "deliverd"):
+            assert g.procs[n].poll() is None
+    finally:
+        g.close()
+        mx1.stop()
+        mx2.stop()
