@@ -602,6 +602,44 @@ def test_queue_hold_retry_delete(live):
     assert g.spoolctl("show", check=False).returncode == 2
 
 
+def check_event(e):
+    """Every field of the CONTRACT's event, with its type and presence rule."""
+    fields = {"id": str, "event": str, "dt": str, "account": str, "queue_id": str,
+              "issue": dict, "gate": dict, "from": str, "to": str, "message_id": (str, type(None)),
+              "msg": str, "attempt": int, "sandbox": bool}
+    for k, t in fields.items():
+        assert k in e, (k, e)
+        assert isinstance(e[k], t), (k, e)
+        if t is int:
+            assert not isinstance(e[k], bool), (k, e)
+    assert e["event"] in ("delivered", "deferred", "bounced"), e
+    if e["event"] == "bounced":
+        assert e.get("class") in ("policy", "remote", "expired", "admin"), e
+    else:
+        assert "class" not in e, e
+    assert DT_RE.match(e["dt"]), e
+    assert set(e["issue"]) == {"id", "name", "date"}, e
+    assert isinstance(e["issue"]["id"], int) and not isinstance(e["issue"]["id"], bool)
+    assert isinstance(e["issue"]["name"], (str, type(None)))
+    assert re.match(r"^\d{4}-\d\d-\d\d$", e["issue"]["date"]), e
+    assert set(e["gate"]) == {"uniq"} and isinstance(e["gate"]["uniq"], (str, type(None)))
+    assert re.match(r"^\d{3} \d\.\d{1,3}\.\d{1,3} ", e["msg"]) or e["class"] == "remote", e
+
+
+def test_zz_every_event_well_formed(live):
+    """Runs after the other live tests: every event they produced (and its
+    callback copy) has the CONTRACT's fields; ids are unique."""
+    g, mx, cb, cbs = live
+    evs = g.events()
+    assert len(evs) > 20
+    for e in evs:
+        check_event(e)
+    ids = [e["id"] for e in evs]
+    assert len(ids) == len(set(ids))
+    for e in cb.events + cbs.events:
+        check_event(e)
+
+
 def test_account_commands_exit_codes(live, tmp_path):
     g = live[0]
     assert g.spoolctl("account", "show", "nosuch", check=False).returncode == 1
