@@ -67,6 +67,7 @@ smtpd_received(struct smtpd_session *s, struct buf *b)
 	time_t		 now = time(NULL);
 	const char	*proto;
 	size_t		 i;
+	bool		 sasl;
 
 	(void)gmtime_r(&now, &tm);
 	(void)strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
@@ -75,12 +76,14 @@ smtpd_received(struct smtpd_session *s, struct buf *b)
 		helo[i] = (s->ss_helo[i] > 32 && s->ss_helo[i] < 127 &&
 		    s->ss_helo[i] != '(' && s->ss_helo[i] != ')') ? s->ss_helo[i] : '?';
 	helo[i] = '\0';
+	/* "A" only for SMTP AUTH (RFC 3848), not for an account pinned by IP */
+	sasl = s->ss_sasl_user[0] != '\0';
 	if (!s->ss_esmtp)
 		proto = "SMTP";
 	else if (s->ss_tls != NULL)
-		proto = s->ss_authed ? "ESMTPSA" : "ESMTPS";
+		proto = sasl ? "ESMTPSA" : "ESMTPS";
 	else
-		proto = s->ss_authed ? "ESMTPA" : "ESMTP";
+		proto = sasl ? "ESMTPA" : "ESMTP";
 	if (buf_printf(b, "Received: from %s (unknown [%s])\r\n",
 	    helo[0] ? helo : "unknown", s->ss_addr) == -1)
 		return -1;

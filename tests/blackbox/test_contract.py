@@ -866,6 +866,8 @@ def test_limits_defaults_body_and_implicit_tls(live):
     out = g.spoolctl("show", qid, "--body").stdout
     assert "body-marker-123" in out and "again@example.net" in out
     assert "body-marker-123" not in g.spoolctl("show", qid).stdout
+    # an account pinned by IP did not use SMTP AUTH (RFC 3848: no "A")
+    assert "with ESMTP id %s" % qid in out, out
     assert g.spoolctl("retry", qid).returncode == 0
     e = smtpgate.wait_for(lambda: [x for x in g.events() if x.get("queue_id") == qid
                                    and x["event"] == "delivered"], 20, what="retry QID")[0]
