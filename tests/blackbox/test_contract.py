@@ -886,3 +886,25 @@ def test_limits_defaults_body_and_implicit_tls(live):
         assert code == 235
     finally:
         s.quit()
+
+
+def test_issue_grouping_and_id_syntax(live):
+    """Same account, day and X-Campaign-Id (or none): one issue; another
+    campaign or account: another issue. 255 characters of [A-Za-z0-9_-] are
+    a valid X-Campaign-Id / X-Letter-Id."""
+    g = live[0]
+    long_id = ("Ab9_-" * 51)
+    assert len(long_id) == 255
+    q1 = send(g, ["g1@example.net"], headers={"X-Campaign-Id": "grp-A"})
+    q2 = send(g, ["g2@example.net"], headers={"X-Campaign-Id": "grp-A"})
+    q3 = send(g, ["g3@example.net"], headers={"X-Campaign-Id": "grp-B"})
+    q4 = send(g, ["g4@example.net"], headers={"X-Campaign-Id": "grp-A"},
+              auth=("pw", "secret"), frm="pw@example.com")
+    q5 = send(g, ["g5@example.net"], headers={"X-Campaign-Id": long_id,
+                                              "X-Letter-Id": long_id})
+    i1, i2, i3, i4, i5 = (events_for(g, q)[0] for q in (q1, q2, q3, q4, q5))
+    assert i1["issue"] == i2["issue"]
+    assert i3["issue"]["id"] != i1["issue"]["id"]
+    assert i4["issue"]["id"] != i1["issue"]["id"] and i4["issue"]["name"] == "grp-A"
+    assert i5["event"] == "delivered", i5
+    assert i5["issue"]["name"] == long_id and i5["gate"]["uniq"] == long_id
