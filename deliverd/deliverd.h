@@ -124,10 +124,11 @@ void	deliverd_smtp_free(struct deliverd_smtp **);
 int	deliverd_smtp_open(struct deliverd_smtp *, const char *key, const char *host,
 	    const struct sockaddr_storage *, char *reply, size_t replysz);
 /* True if connected to next hop key and below max_msgs_per_connection;
- * probes it with RSET. */
+ * probes it with RSET (with PIPELINING: in the next send's first write). */
 bool	deliverd_smtp_reuse(struct deliverd_smtp *, const char *key);
 /* One mail transaction; every tx_reply[i] is set. 0, or -1 when the
- * connection is gone (the replies say why). */
+ * connection is gone (the replies say why), or 1 (reused connection only)
+ * when the RSET probe failed: closed, no reply set, nothing answered. */
 int	deliverd_smtp_send(struct deliverd_smtp *, struct deliverd_tx *);
 void	deliverd_smtp_close(struct deliverd_smtp *, bool quit);
 bool	deliverd_smtp_connected(const struct deliverd_smtp *);

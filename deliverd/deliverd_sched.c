@@ -889,6 +889,9 @@ deliverd_sched_main(struct conf *cf, int trigger_fd)
 			deliverd_sched_scan(s);
 		deliverd_sched_dispatch(s);
 		deliverd_sched_loop_once(s);
+		/* refill the slots the results just freed before the commit's
+		 * fsyncs, so the workers deliver while the scheduler waits */
+		deliverd_sched_dispatch(s);
 		deliverd_sched_commit(s);
 		deliverd_sched_export(s, false);
 	}

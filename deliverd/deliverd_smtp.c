@@ -44,6 +44,7 @@ struct deliverd_smtp {
 	char			 s_tlsinfo[128];
 	bool			 s_pipelining, s_8bit, s_utf8, s_size, s_starttls;
 	bool			 s_dirty;	/* a transaction did not end cleanly */
+	bool			 s_probe;	/* reused: RSET goes ahead of MAIL */
 	int64_t			 s_nmsgs;
 	struct smtp_reply	 s_rp;
 	char			 s_rbuf[16384];
@@ -390,6 +391,7 @@ deliverd_smtp_open1(struct deliverd_smtp *s, const struct sockaddr_storage *ss,
 	s->s_tlsinfo[0] = '\0';
 	s->s_nmsgs = 0;
 	s->s_dirty = false;
+	s->s_probe = false;
 	if (deliverd_smtp_connect(s, ss) == -1) {
 		(void)snprintf(reply, replysz, "451 4.4.1 %s: %s", s->s_relay, s->s_err);
 		return -1;
@@ -446,7 +448,15 @@ deliverd_smtp_reuse(struct deliverd_smtp *s, const char *key)
 		deliverd_smtp_close(s, true);
 		return false;
 	}
-	/* The server may have dropped an idle connection: probe it. */
+	/* The server may have dropped an idle connection: probe it with
+	 * RSET. With PIPELINING the RSET travels in the same write as the
+	 * envelope (RFC 2920 allows it anywhere in a group) and a failed
+	 * probe makes deliverd_smtp_send() return 1 before anything of the
+	 * transaction was answered; without, one round trip here. */
+	if (s->s_pipelining) {
+		s->s_probe = true;
+		return true;
+	}
 	if (deliverd_smtp_cmd(s, "RSET", s->s_cf->cf_command_timeout) == -1 ||
 	    smtp_reply_class(&s->s_rp) != 2) {
 		deliverd_smtp_close(s, false);
@@ -588,6 +598,16 @@ deliverd_smtp_envelope(struct deliverd_smtp *s, struct deliverd_tx *tx,
 	time_t	 tmo = s->s_cf->cf_command_timeout;
 
 	*nok_r = 0;
+	if (s->s_probe) {
+		/* the reused connection's RSET: no reply of the transaction
+		 * has been read yet, so a dead connection costs nothing */
+		s->s_probe = false;
+		if (deliverd_smtp_flush(s, tmo) == -1 || deliverd_smtp_read(s, tmo) == -1 ||
+		    smtp_reply_class(&s->s_rp) != 2) {
+			deliverd_smtp_close(s, false);
+			return 1;
+		}
+	}
 	if (deliverd_smtp_flush(s, tmo) == -1 || deliverd_smtp_read(s, tmo) == -1)
 		return deliverd_smtp_fail(s, tx, NULL, "MAIL FROM");
 	if (smtp_reply_class(&s->s_rp) != 2) {
@@ -659,7 +679,11 @@ deliverd_smtp_send(struct deliverd_smtp *s, struct deliverd_tx *tx)
 
 	final = xcalloc(tx->tx_nrcpt + 1, sizeof(bool));
 	buf_reset(&s->s_wbuf);
+	if (s->s_probe)
+		(void)buf_puts(&s->s_wbuf, "RSET\r\n");
 	if (deliverd_smtp_mail(s, tx) == 1) {
+		s->s_probe = false;	/* nothing is sent this time */
+		buf_reset(&s->s_wbuf);
 		deliverd_smtp_all(tx, NULL, "553 5.6.7 The next hop does not support "
 		    "SMTPUTF8, which this message needs");
 		free(final);
@@ -672,6 +696,11 @@ deliverd_smtp_send(struct deliverd_smtp *s, struct deliverd_tx *tx)
 	}
 	s->s_nmsgs++;
 	rc = deliverd_smtp_envelope(s, tx, final, &nok);
+	if (rc == 1) {
+		s->s_nmsgs--;
+		free(final);
+		return 1;
+	}
 	if (rc == 0)
 		rc = deliverd_smtp_body(s, tx, final, nok);
 	free(final);

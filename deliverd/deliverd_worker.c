@@ -267,10 +267,10 @@ deliverd_worker_send(struct worker *w, const struct deliverd_job *j, struct deli
 	tx.tx_msg = wm->body;
 	tx.tx_msglen = wm->bodylen;
 	tx.tx_reply = replies;
-	if (deliverd_smtp_reuse(w->w_smtp, j->dj_hop)) {
-		(void)deliverd_smtp_send(w->w_smtp, &tx);
+	/* 1: the cached connection was gone before anything of this
+	 * transaction was answered: a new connection below */
+	if (deliverd_smtp_reuse(w->w_smtp, j->dj_hop) && deliverd_smtp_send(w->w_smtp, &tx) != 1)
 		goto done;
-	}
 	c = xcalloc(WORKER_CAND_MAX, sizeof(*c));
 	nc = j->dj_relay ? deliverd_worker_relay_cands(w, c, WORKER_CAND_MAX, reply, sizeof(reply)) :
 	    deliverd_worker_mx_cands(w, j->dj_hop, c, WORKER_CAND_MAX, reply, sizeof(reply));
