@@ -908,3 +908,26 @@ def test_issue_grouping_and_id_syntax(live):
     assert i4["issue"]["id"] != i1["issue"]["id"] and i4["issue"]["name"] == "grp-A"
     assert i5["event"] == "delivered", i5
     assert i5["issue"]["name"] == long_id and i5["gate"]["uniq"] == long_id
+
+
+def test_header_names_case_insensitive(live):
+    """Message-ID, MIME-Version etc. as other MUAs spell them are the same
+    headers (RFC 5322 field names are case-insensitive)."""
+    g = live[0]
+    s = client(g)
+    try:
+        s.mail("case@example.com")
+        s.rcpt("case@example.net")
+        msg = ("message-ID: <case.1@example.com>\r\ndate: %s\r\nFROM: Case <case@example.com>\r\n"
+               "to: case@example.net\r\nSUBJECT: x\r\nMime-Version: 1.0\r\n"
+               "content-type: text/plain\r\nx-campaign-id: lower-case\r\n"
+               "x-letter-id: L-lower\r\n\r\nhi\r\n" %
+               time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime()))
+        code, text = s.data(msg.encode())
+        qid = QUEUED_RE.match(text.decode()).group(1)
+    finally:
+        s.quit()
+    e = events_for(g, qid)[0]
+    assert e["event"] == "delivered", e
+    assert e["message_id"] == "<case.1@example.com>"
+    assert e["issue"]["name"] == "lower-case" and e["gate"]["uniq"] == "L-lower"
