@@ -931,3 +931,24 @@ def test_header_names_case_insensitive(live):
     assert e["event"] == "delivered", e
     assert e["message_id"] == "<case.1@example.com>"
     assert e["issue"]["name"] == "lower-case" and e["gate"]["uniq"] == "L-lower"
+
+
+def test_blackhole_mixed_no_stats(live):
+    """A blackholed recipient next to a real one: only the real one has an
+    event and is counted in the issue; a blackhole-only message makes no
+    issue at all."""
+    g = live[0]
+    qid = send(g, ["test@test.ru", "real-bh@example.net"],
+               headers={"X-Campaign-Id": "bh-mixed"})
+    evs = events_for(g, qid)
+    time.sleep(0.5)
+    evs = [e for e in g.events() if e.get("queue_id") == qid]
+    assert [e["to"] for e in evs] == ["real-bh@example.net"], evs
+    send(g, ["test@test.ru"], headers={"X-Campaign-Id": "bh-only"})
+    qid2 = send(g, ["after-bh@example.net"])
+    events_for(g, qid2)
+    issues = g.spoolctl_json("issues", "--account", "acc")
+    mixed = [i for i in issues if i["name"] == "bh-mixed"]
+    assert len(mixed) == 1 and mixed[0]["recipients"] == 1, mixed
+    assert mixed[0]["delivered"] == 1
+    assert not [i for i in issues if i["name"] == "bh-only"], issues
