@@ -505,6 +505,13 @@ def test_policy_senders(live):
             assert e["event"] == "delivered", e
         else:
             assert (e["event"], e.get("class"), e["msg"]) == ("bounced", "policy", want), e
+    # the From header counts, not the envelope sender
+    qid = send(g, ["s@example.net"], auth=auth, frm="ok@reg.test", hdr_from="who@else.test")
+    e = events_for(g, qid)[0]
+    assert e["msg"] == "635 6.7.8 error/sender/unknown", e
+    qid = send(g, ["s@example.net"], auth=auth, frm="who@else.test",
+               hdr_from="Ok Sender <ok@reg.test>")
+    assert events_for(g, qid)[0]["event"] == "delivered"
 
 
 def test_issue_block_stoplist_permfail_and_stats(live):
@@ -671,6 +678,9 @@ def test_account_commands_exit_codes(live, tmp_path):
     g.spoolctl("dkim", "add", "tmpacc", "b.test", "--selector", "s1", "--key", str(key),
                "--default")
     assert "b.test" in g.spoolctl("dkim", "list", "tmpacc").stdout
+    keys = os.path.join(g.spool, "keys")
+    copied = [os.path.join(keys, f) for f in os.listdir(keys)]
+    assert copied and all(os.stat(f).st_mode & 0o777 == 0o600 for f in copied)
     assert g.spoolctl("dkim", "del", "tmpacc", "b.test", "--selector", "s1").returncode == 0
     assert g.spoolctl("dkim", "del", "tmpacc", "b.test", check=False).returncode == 1
     g.spoolctl("stoplist", "add", "tmpacc", "x@y.test")
