@@ -59,11 +59,11 @@ spoolctl_help(FILE *fp)
 	    "  queue [--json] [--account L] [--issue ID] [--state S] [--domain D]\n"
 	    "      [--older-than DURATION]\n"
 	    "  show QID [--json] [--body]\n"
-	    "  retry QID... | --all | --domain D\n"
-	    "  hold QID... | release QID... | delete QID...\n"
+	    "  retry QID... | --all | --domain D  [--json]\n"
+	    "  hold QID... | release QID... | delete QID...  [--json]\n"
 	    "  issues [--date YYYY-MM-DD] [--account LOGIN] [--json]\n"
 	    "  bounces [--last N] [--json]\n"
-	    "  query < REQUEST.json\n", fp);
+	    "  query [--json] < REQUEST.json\n", fp);
 }
 
 int

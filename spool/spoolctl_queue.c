@@ -9,6 +9,8 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -386,6 +388,50 @@ ctl_oplog(struct ctl *ctl, const char *qid, const char *what)
 	}
 }
 
+/*
+ * Results of retry/hold/release/delete: a line per message, or with --json
+ * one array [{"qid":…,"result":…,"recipients":N},…] printed at the end.
+ */
+static struct json_gen	*ctl_act_jg;
+
+static void
+ctl_act_begin(bool json)
+{
+	if (!json)
+		return;
+	ctl_act_jg = json_gen_new(false);
+	json_arr_begin(ctl_act_jg);
+}
+
+static void __attribute__((format(printf, 4, 5)))
+ctl_act(const char *qid, const char *result, int64_t n, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (ctl_act_jg != NULL) {
+		json_obj_begin(ctl_act_jg);
+		json_kv_str(ctl_act_jg, "qid", qid);
+		json_kv_str(ctl_act_jg, "result", result);
+		if (n >= 0)
+			json_kv_int(ctl_act_jg, "recipients", n);
+		json_obj_end(ctl_act_jg);
+		return;
+	}
+	va_start(ap, fmt);
+	(void)vprintf(fmt, ap);
+	va_end(ap);
+}
+
+static void
+ctl_act_end(void)
+{
+	if (ctl_act_jg == NULL)
+		return;
+	json_arr_end(ctl_act_jg);
+	ctl_json_print(ctl_act_jg);
+	json_gen_free(&ctl_act_jg);
+}
+
 /* Makes the pending recipients of one message due now; returns how many. */
 static size_t
 ctl_retry_one(struct spool_txn *txn, const char *qid, int64_t now,
@@ -431,14 +477,16 @@ ctl_retry_qids(struct ctl *ctl, char **qids, size_t nq, bool explicit)
 			ctl_die_rc(rc, "%s", qids[i]);
 		if (sm->sm_held) {
 			if (explicit)
-				printf("%s: held, not retried (release it)\n", qids[i]);
+				ctl_act(qids[i], "held", -1,
+				    "%s: held, not retried (release it)\n", qids[i]);
 			continue;
 		}
 		n = ctl_retry_one(txn, qids[i], ctl->now, &rs);
 		total += n;
 		nmsg += n > 0;
 		if (explicit || n > 0)
-			printf("%s: %zu recipient%s due now\n", qids[i], n, n == 1 ? "" : "s");
+			ctl_act(qids[i], "retried", (int64_t)n,
+			    "%s: %zu recipient%s due now\n", qids[i], n, n == 1 ? "" : "s");
 		if (n > 0)
 			ctl_oplog(ctl, qids[i], "retry");
 		if (i % CTL_BATCH == CTL_BATCH - 1)
@@ -448,9 +496,10 @@ ctl_retry_qids(struct ctl *ctl, char **qids, size_t nq, bool explicit)
 		ctl_commit(&txn);
 	if (total > 0)
 		ctl_wake_deliverd(ctl);
-	if (!explicit)
+	if (!explicit && ctl_act_jg == NULL)
 		printf("retry: %zu recipient%s of %zu message%s due now\n", total,
 		    total == 1 ? "" : "s", nmsg, nmsg == 1 ? "" : "s");
+	ctl_act_end();
 	free(rs.v);
 	return status;
 }
@@ -489,21 +538,25 @@ ctl_cmd_retry(struct ctl *ctl, int argc, char **argv)
 	static const struct option lo[] = {
 		{ "all", no_argument, NULL, 'a' },
 		{ "domain", required_argument, NULL, 'd' },
+		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct ctl_qfilter	 f = { .state = CTL_QS_ACTIVE, .skip_held = true };
 	struct ctl_retry_sel	 sel;
 	char			**qids;
-	bool			 all = false;
+	bool			 all = false, json = false;
 	size_t			 i;
 	int			 ch, rc;
 
 	while ((ch = ctl_getopt(argc, argv, lo)) != -1) {
 		if (ch == 'a')
 			all = true;
+		else if (ch == 'j')
+			json = true;
 		else
 			f.domain = optarg;
 	}
+	ctl_act_begin(json);
 	if (!all && f.domain == NULL) {
 		ctl_operands(argc, argv, 1, INT32_MAX, "retry QID... | --all | --domain D");
 		return ctl_retry_qids(ctl, argv + optind, (size_t)(argc - optind), true);
@@ -534,7 +587,8 @@ ctl_hold_release(struct ctl *ctl, int argc, char **argv, bool hold)
 	int			 i, rc, status = CTL_OK;
 	bool			 woke = false;
 
-	ctl_no_options(argc, argv, 1, INT32_MAX, hold ? "hold QID..." : "release QID...");
+	ctl_act_begin(ctl_want_json(argc, argv, hold ? "hold QID... [--json]" :
+	    "release QID... [--json]", 1, INT32_MAX));
 	for (i = optind; i < argc; i++) {
 		if (!ctl_qid_known(argv[i])) {
 			status = CTL_FAIL;
@@ -550,14 +604,17 @@ ctl_hold_release(struct ctl *ctl, int argc, char **argv, bool hold)
 			ctl_die_rc(rc, "%s", argv[i]);
 		if (sm->sm_held == hold || (hold && sm->sm_npending == 0)) {
 			spool_abort(&txn);
-			printf("%s: %s\n", argv[i], sm->sm_npending == 0 ?
-			    "no pending recipients" : hold ? "already held" : "not held");
+			ctl_act(argv[i], sm->sm_npending == 0 ? "no pending recipients" :
+			    hold ? "already held" : "not held", -1, "%s: %s\n", argv[i],
+			    sm->sm_npending == 0 ? "no pending recipients" :
+			    hold ? "already held" : "not held");
 			continue;
 		}
 		if ((rc = spool_msg_hold(txn, argv[i], hold, ctl->now)) != 0)
 			ctl_die_rc(rc, "%s: %s", argv[i], hold ? "hold" : "release");
 		ctl_commit(&txn);
-		printf("%s: %s (%u pending recipient%s%s)\n", argv[i],
+		ctl_act(argv[i], hold ? "held" : "released", sm->sm_npending,
+		    "%s: %s (%u pending recipient%s%s)\n", argv[i],
 		    hold ? "held" : "released", sm->sm_npending,
 		    sm->sm_npending == 1 ? "" : "s", hold ? "" : ", due now");
 		ctl_oplog(ctl, argv[i], hold ? "hold" : "release");
@@ -565,6 +622,7 @@ ctl_hold_release(struct ctl *ctl, int argc, char **argv, bool hold)
 	}
 	if (woke)
 		ctl_wake_deliverd(ctl);
+	ctl_act_end();
 	return status;
 }
 
@@ -622,7 +680,8 @@ ctl_delete_incoming(struct ctl *ctl, const char *qid)
 {
 	if (!qid_ok(qid) || spool_unlink(ctl->cf->cf_spool_dir, SPOOL_NEW, qid) != 0)
 		return false;
-	printf("%s: deleted from incoming/new (not filed yet, no events)\n", qid);
+	ctl_act(qid, "deleted", 0,
+	    "%s: deleted from incoming/new (not filed yet, no events)\n", qid);
 	ctl_oplog(ctl, qid, "delete (incoming)");
 	return true;
 }
@@ -637,7 +696,7 @@ ctl_cmd_delete(struct ctl *ctl, int argc, char **argv)
 	size_t			 n;
 	int			 i, rc, status = CTL_OK;
 
-	ctl_no_options(argc, argv, 1, INT32_MAX, "delete QID...");
+	ctl_act_begin(ctl_want_json(argc, argv, "delete QID... [--json]", 1, INT32_MAX));
 	for (i = optind; i < argc; i++) {
 		if (!ctl_qid_known(argv[i])) {
 			status = CTL_FAIL;
@@ -657,11 +716,13 @@ ctl_cmd_delete(struct ctl *ctl, int argc, char **argv)
 		ctl_commit(&txn);
 		(void)spool_unlink(ctl->cf->cf_spool_dir, SPOOL_QUEUE, argv[i]);
 		(void)spool_unlink(ctl->cf->cf_spool_dir, SPOOL_NEW, argv[i]);
-		printf("%s: deleted, %zu pending recipient%s bounced (admin)\n", argv[i], n,
+		ctl_act(argv[i], "deleted", (int64_t)n,
+		    "%s: deleted, %zu pending recipient%s bounced (admin)\n", argv[i], n,
 		    n == 1 ? "" : "s");
 		ctl_oplog(ctl, argv[i], "delete");
 	}
 	ctl_export_events(ctl);
+	ctl_act_end();
 	free(rs.v);
 	return status;
 }

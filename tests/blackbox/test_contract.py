@@ -962,3 +962,20 @@ def test_blackhole_mixed_no_stats(live):
     assert len(mixed) == 1 and mixed[0]["recipients"] == 1, mixed
     assert mixed[0]["delivered"] == 1
     assert not [i for i in issues if i["name"] == "bh-only"], issues
+
+
+def test_json_on_each_queue_command(live):
+    """CONTRACT: `--json` on each queue command gives JSON, so retry, hold,
+    release and delete accept it too (and query, whose output is JSON)."""
+    g, mx = live[0], live[1]
+    mx.rules["jq@example.net"] = ["451 4.3.0 later"]
+    qid = send(g, ["jq@example.net"])
+    events_for(g, qid)
+    for cmd, result in (("hold", "held"), ("release", "released"), ("retry", "retried"),
+                        ("delete", "deleted")):
+        r = g.spoolctl(cmd, qid, "--json")
+        doc = json.loads(r.stdout)
+        assert doc == [{"qid": qid, "result": result, "recipients": 1}], (cmd, doc)
+    assert isinstance(json.loads(g.spoolctl("retry", "--all", "--json").stdout), list)
+    doc = json.loads(g.spoolctl("query", "--json", input=json.dumps(SEED)).stdout)
+    assert "list" in doc
