@@ -237,6 +237,16 @@ smtpd_do_rcpt(struct smtpd_session *s, const char *arg, size_t len)
 		smtpd_session_error(s, "555 5.5.4 Unsupported option: %.64s", params);
 		return;
 	}
+	/*
+	 * No local delivery: a recipient without a domain (<postmaster>) could
+	 * only wait in the queue for a DNS lookup of nothing until it expired.
+	 * Refused as Postfix's reject_non_fqdn_recipient does.
+	 */
+	if (strchr(addr, '@') == NULL) {
+		smtpd_session_error(s, "504 5.5.2 Recipient address rejected: "
+		    "need fully-qualified address");
+		return;
+	}
 	if (s->ss_nrcpt_all >= (unsigned)s->ss_env->se_cf->cf_max_recipients) {
 		/* Not counted as an error: pipelining clients send many. */
 		smtpd_reply(s, "452 4.5.3 Error: too many recipients");

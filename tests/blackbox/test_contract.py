@@ -979,3 +979,18 @@ def test_json_on_each_queue_command(live):
     assert isinstance(json.loads(g.spoolctl("retry", "--all", "--json").stdout), list)
     doc = json.loads(g.spoolctl("query", "--json", input=json.dumps(SEED)).stdout)
     assert "list" in doc
+
+
+def test_recipient_without_domain_refused(live):
+    """No local delivery: <postmaster> would only sit in the queue until
+    max_queue_lifetime; it is refused at RCPT (reject_non_fqdn_recipient)."""
+    g = live[0]
+    s = client(g)
+    try:
+        assert s.mail("a@example.com")[0] == 250
+        code, text = s.rcpt("postmaster")
+        assert (code, text) == (504, b"5.5.2 Recipient address rejected: "
+                                     b"need fully-qualified address")
+        assert s.rcpt("postmaster@example.net")[0] == 250
+    finally:
+        s.quit()
