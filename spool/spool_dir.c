@@ -132,12 +132,24 @@ spool_tree_one(const char *path, const struct spool_tree_entry *te,
 	return 0;
 }
 
-/* As root: an event log that root (spoolctl) created belongs to spoold. */
+/*
+ * As root: an event log that root (spoolctl) created belongs to spoold, and
+ * a missing one (event_log outside the spool, in a root-owned directory) is
+ * created for spoold, which could not create it after the drop. A failure
+ * to create it is left to spoold's own check (exit 2 naming the key).
+ */
 static int
 spool_tree_event_log(const struct conf *cf, const struct spool_ids *ids)
 {
 	struct stat	st;
+	int		fd;
 
+	if (ids->root && cf->cf_event_log != NULL &&
+	    (fd = open(cf->cf_event_log, O_WRONLY | O_APPEND | O_CREAT | O_EXCL |
+	    O_CLOEXEC, 0640)) != -1) {
+		(void)fchmod(fd, 0640);
+		(void)close(fd);
+	}
 	if (!ids->root || cf->cf_event_log == NULL || stat(cf->cf_event_log, &st) == -1 ||
 	    !S_ISREG(st.st_mode) || st.st_uid != 0)
 		return 0;

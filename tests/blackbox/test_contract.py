@@ -230,6 +230,36 @@ def test_smtpd_unreadable_tls_key_and_port_in_use(tmp_path):
         busy.close()
 
 
+def test_event_log_outside_the_spool():
+    """event_log elsewhere: written there (as root, created for spoold in a
+    root-owned directory, where spoold could not create it after the drop).
+    A directory that does not exist yet is not fatal: the export is retried
+    (test_spoold.py::test_events_export_failure_is_retried)."""
+    need("smtpd", "spoold", "deliverd", "spoolctl")
+    mx = peers.Mx().start()
+    d = tempfile.mkdtemp(prefix="sgevents-")
+    os.chmod(d, 0o755)
+    g = smtpgate.Gateway(tls=False, port_tls="none",
+                         extra={"relayhost": "127.0.0.1:%d" % mx.port,
+                                "event_log": os.path.join(d, "ev.jsonl")})
+    try:
+        g.add_account("acc", ips=["127.0.0.1/32"])
+        g.start()
+        s = smtplib.SMTP("127.0.0.1", g.port, timeout=15)
+        try:
+            qid = submit(s, ["elsewhere@example.net"])
+        finally:
+            s.quit()
+        e = events_for(g, qid)[0]
+        assert e["event"] == "delivered"
+        assert not os.path.exists(os.path.join(g.spool, "events.jsonl"))
+    finally:
+        g.close()
+        mx.stop()
+        import shutil
+        shutil.rmtree(d, ignore_errors=True)
+
+
 @pytest.mark.parametrize("prog", PROGRAMS)
 def test_usage_error_exit_2(prog):
     need(prog)
