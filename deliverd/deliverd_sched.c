@@ -60,6 +60,7 @@ struct deliverd_sched_worker {
 	struct buf		 in;
 	struct deliverd_sched_job	*jobs[SCHED_DEPTH];	/* in flight, oldest first */
 	size_t			 njobs;
+	size_t			 nuncommitted;	/* done, outcome not committed yet */
 	char			 last_hop[SPOOL_DOMAIN_MAX + 8];
 };
 
@@ -228,6 +229,7 @@ deliverd_sched_spawn_worker(struct sched *s, size_t i)
 	s->w[i].to_fd = job[1];
 	s->w[i].from_fd = res[0];
 	s->w[i].njobs = 0;
+	s->w[i].nuncommitted = 0;
 	s->w[i].last_hop[0] = '\0';
 	buf_reset(&s->w[i].in);
 }
@@ -560,7 +562,10 @@ deliverd_sched_idle_worker(struct sched *s, const char *hop)
 	/* the least loaded worker; among equals one that may still hold a
 	 * connection to this hop */
 	for (i = 0; i < s->nw; i++) {
-		if (s->w[i].pid == -1 || s->w[i].njobs >= SCHED_DEPTH || s->w[i].to_fd == -1)
+		/* a job whose outcome is not committed yet still counts: a
+		 * kill -9 repeats at most SCHED_DEPTH transactions per worker */
+		if (s->w[i].pid == -1 || s->w[i].to_fd == -1 ||
+		    s->w[i].njobs + s->w[i].nuncommitted >= SCHED_DEPTH)
 			continue;
 		if (any == NULL || s->w[i].njobs < any->njobs ||
 		    (s->w[i].njobs == any->njobs && strcmp(s->w[i].last_hop, hop) == 0))
@@ -638,6 +643,7 @@ deliverd_sched_line(const char *line, size_t len, void *arg)
 		memmove(&c->w->jobs[0], &c->w->jobs[1],
 		    (c->w->njobs - 1) * sizeof(c->w->jobs[0]));
 		c->w->njobs--;
+		c->w->nuncommitted++;
 	} else if (len > 0 && line[0] == 'K') {
 		buf_init(&sig, SPOOL_DKIMSIG_MAX * 2);
 		if (deliverd_sig_parse(line, len, qid, &sig) == 0) {
@@ -706,6 +712,8 @@ deliverd_sched_commit(struct sched *s)
 	for (i = 0; i < s->ndone; i++)
 		deliverd_sched_job_release(s, s->done[i]);
 	s->ndone = 0;
+	for (i = 0; i < s->nw; i++)
+		s->w[i].nuncommitted = 0;
 	deliverd_sched_export(s, false);
 	s->rescan = true;
 }
@@ -889,8 +897,8 @@ deliverd_sched_main(struct conf *cf, int trigger_fd)
 			deliverd_sched_scan(s);
 		deliverd_sched_dispatch(s);
 		deliverd_sched_loop_once(s);
-		/* refill the slots the results just freed before the commit's
-		 * fsyncs, so the workers deliver while the scheduler waits */
+		/* workers without outcomes in this batch get their next job
+		 * before the commit's fsyncs */
 		deliverd_sched_dispatch(s);
 		deliverd_sched_commit(s);
 		deliverd_sched_export(s, false);

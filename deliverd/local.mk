@@ -35,7 +35,8 @@ tests_unit_t_dns_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_t_dns_LDADD = deliverd/libdeliverd.a $(TEST_LIBS) -lresolv
 
 
-TESTS += tests/blackbox/test_deliverd.py tests/blackbox/test_deliverd_pipeline.py
+TESTS += tests/blackbox/test_deliverd.py tests/blackbox/test_deliverd_pipeline.py \
+	tests/blackbox/test_deliverd_reuse.py
 
 # Test helper: files accounts, DKIM keys and messages through the spool API
 # (what spoold/spoolctl do), so the deliverd tests need only deliverd.

@@ -1,0 +1,114 @@
+"""deliverd reuses a connection to the next hop; with PIPELINING the RSET
+that probes it travels with MAIL/RCPT/DATA. A next hop that closes or
+refuses the cached connection between messages must not cost a deferral:
+the message goes out on a new connection at once."""
+import os
+import subprocess
+import time
+
+import chaos
+import smtpgate
+from smtpgate import Gateway
+
+
+def inject(g, *args):
+    r = subprocess.run([os.path.join(smtpgate.BUILDDIR, "deliverd", "deliverd-inject"),
+                        "-c", g.conf_path] + [str(a) for a in args],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.split()
+
+
+def put_msg(g, rcpt):
+    path = os.path.join(g.dir, "msg-%d.eml" % time.time_ns())
+    with open(path, "wb") as f:
+        f.write(smtpgate.message(to=rcpt))
+    qid, = inject(g, "msg", "acc", "sender@example.com", "sender@example.com", path, 1, rcpt)
+    return qid
+
+
+class Server:
+    """PIPELINING server; after each message it either hangs up at once
+    ("drop"), or answers the next RSET with 421 and hangs up ("rset421"),
+    or behaves ("good"). Counts connections and RSETs."""
+
+    def __init__(self, mode):
+        self.mode = mode
+        self.received = []
+        self.conns = 0
+        self.rsets = 0
+
+    def __call__(self, c, srv):
+        self.conns += 1
+        f = c.makefile("rb")
+        c.sendall(b"220 reuse.test ESMTP\r\n")
+        rcpts, sent = [], 0
+        while True:
+            line = f.readline(4096)
+            if not line:
+                return
+            verb = line[:4].upper()
+            if verb in (b"EHLO", b"HELO"):
+                c.sendall(b"250-reuse.test\r\n250-8BITMIME\r\n250 PIPELINING\r\n")
+            elif verb == b"RSET":
+                self.rsets += 1
+                if self.mode == "rset421" and sent > 0:
+                    c.sendall(b"421 4.3.2 go away\r\n")
+                    return
+                c.sendall(b"250 Ok\r\n")
+            elif verb == b"RCPT":
+                rcpts.append(line.split(b"<", 1)[1].split(b">", 1)[0].decode())
+                c.sendall(b"250 2.1.5 Ok\r\n")
+            elif verb == b"DATA":
+                c.sendall(b"354 go\r\n")
+                data = b""
+                while not data.endswith(b"\r\n.\r\n"):
+                    chunk = f.readline(1 << 20)
+                    if not chunk:
+                        return
+                    data += chunk
+                self.received.extend(rcpts)
+                rcpts = []
+                sent += 1
+                c.sendall(b"250 2.0.0 Ok: queued\r\n")
+                if self.mode == "drop":
+                    return
+            elif verb == b"QUIT":
+                c.sendall(b"221 bye\r\n")
+                return
+            else:
+                c.sendall(b"250 Ok\r\n")
+
+
+def run(mode):
+    s = Server(mode)
+    with chaos.HostileServer(s) as srv, Gateway(tls=False, extra={
+            "relayhost": "127.0.0.1:%d" % srv.port, "command_timeout": "5s",
+            "retry_schedule": "1h", "deliverd_workers": "1"}) as g:
+        g.start("deliverd")
+        inject(g, "account", "acc")
+        for i in range(4):
+            rcpt = "r%d@dest.test" % i
+            put_msg(g, rcpt)
+            ev = g.wait_events(lambda e, r=rcpt: e["to"] == r, timeout=30,
+                               what="an outcome for %s" % rcpt)[0]
+            assert ev["event"] == "delivered", ev
+        assert s.received == ["r%d@dest.test" % i for i in range(4)]
+        assert g.procs["deliverd"].poll() is None
+        return s
+
+
+def test_reuse_good_hop_one_connection():
+    s = run("good")
+    assert s.conns == 1, s.conns
+    assert s.rsets == 3, s.rsets
+
+
+def test_reuse_hop_drops_connection_after_each_message():
+    s = run("drop")
+    assert s.conns == 4, s.conns
+
+
+def test_reuse_hop_refuses_rset():
+    s = run("rset421")
+    assert s.conns == 4, s.conns
