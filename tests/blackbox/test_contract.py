@@ -624,6 +624,8 @@ def test_queue_hold_retry_delete(live):
     show = g.spoolctl_json("show", qid)
     assert show.get("held") is True, show
     assert '"held":true' in g.spoolctl("show", qid, "--json").stdout.replace(" ", "")
+    q = [m for m in g.spoolctl_json("queue") if m["qid"] == qid]
+    assert q and q[0]["held"] is True, q
     assert g.spoolctl("retry", "--all").returncode == 0
     time.sleep(2)
     assert len([x for x in g.events() if x.get("queue_id") == qid]) == 1
