@@ -775,6 +775,10 @@ def test_expired_class_listen_required_auth_plaintext():
         try:
             s.ehlo("client.test")
             assert "starttls" in s.esmtp_features
+            # auth_plaintext applies to tls=starttls listeners only
+            assert "auth" not in s.esmtp_features, s.esmtp_features
+            code, text = s.docmd("AUTH PLAIN AHB3AHNlY3JldA==")
+            assert code == 530, (code, text)
             code, text = s.docmd("MAIL FROM:<a@example.com>")
             assert code == 530 and text.startswith(b"5.7.0"), (code, text)
         finally:
