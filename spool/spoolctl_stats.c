@@ -79,14 +79,23 @@ static bool
 ctl_date_ok(const char *s)
 {
 	static const char	pat[] = "dddd-dd-dd";
+	static const int	mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30,
+				    31, 30, 31 };
 	size_t			i;
+	int			y, m, d;
 
 	if (strlen(s) != 10)
 		return false;
 	for (i = 0; i < 10; i++)
 		if (pat[i] == 'd' ? !isdigit((unsigned char)s[i]) : s[i] != '-')
 			return false;
-	return true;
+	/* a real calendar day (2026-13-45 is a typo, not "no issues") */
+	y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+	m = (s[5] - '0') * 10 + (s[6] - '0');
+	d = (s[8] - '0') * 10 + (s[9] - '0');
+	if (m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
+		return false;
+	return m != 2 || d < 29 || (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0));
 }
 
 int

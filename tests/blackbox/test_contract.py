@@ -607,7 +607,9 @@ def test_issue_block_stoplist_permfail_and_stats(live):
     assert isinstance(r, list) and r
     mine = [i for i in r if i.get("id") == iid or i.get("issue", {}).get("id") == iid]
     assert mine, r
-    assert g.spoolctl("issues", "--date", "yesterday", check=False).returncode == 2
+    for bad in ("yesterday", "2026-13-01", "2026-02-30", "2025-02-29", "2026-11-31"):
+        assert g.spoolctl("issues", "--date", bad, check=False).returncode == 2, bad
+    assert g.spoolctl("issues", "--date", "2024-02-29").returncode == 0
     assert g.spoolctl("issues", "--date", today, "--account", "acc").returncode == 0
 
 
