@@ -205,11 +205,17 @@ sm_exec_spoolctl(const struct sm_args *a, bool priv, const char *cmd,
 {
 	char		 self[PATH_MAX], dir[PATH_MAX], path[3][PATH_MAX + 32];
 	const char	*conf = priv || a->conf == NULL ? conf_default_path() : a->conf;
-	char		*av[] = { "spoolctl", "-c", (char *)conf, (char *)cmd,
-			    (char *)arg, NULL };
+	/* execv wants writable strings: copy instead of casting const away */
+	char		 a0[] = "spoolctl", a1[] = "-c";
+	char		 a2[PATH_MAX], a3[64], a4[PATH_MAX];
+	char		*av[] = { a0, a1, a2, a3, arg ? a4 : NULL, NULL };
 	ssize_t		 n;
 	size_t		 i, np = 0;
 
+	if (str_copy(a2, sizeof(a2), conf) == -1 ||
+	    str_copy(a3, sizeof(a3), cmd) == -1 ||
+	    (arg != NULL && str_copy(a4, sizeof(a4), arg) == -1))
+		sm_die(EX_USAGE, "argument too long");
 	if (setresgid(getgid(), getgid(), getgid()) == -1 ||
 	    setresuid(getuid(), getuid(), getuid()) == -1)
 		sm_die(EX_OSERR, "cannot drop privileges: %s", strerror(errno));
