@@ -15,6 +15,8 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -23,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -110,6 +113,45 @@ deliverd_worker_relay_cands(struct worker *w, struct deliverd_worker_cand *c, si
 	return n;
 }
 
+/*
+ * An address literal ("[192.0.2.7]", "[IPv6:2001:db8::1]"): no MX lookup
+ * (RFC 5321 section 5.1), that address on remote_port. 1, or 0 with a
+ * bounce in reply for a literal that is no address.
+ */
+static size_t
+deliverd_worker_literal_cand(struct worker *w, const char *dom, struct deliverd_worker_cand *c,
+    char *reply, size_t replysz)
+{
+	char			 lit[SPOOL_DOMAIN_MAX];
+	size_t			 n = strlen(dom);
+	struct sockaddr_in	*sin = (struct sockaddr_in *)&c->ss;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&c->ss;
+	uint16_t		 port = htons((uint16_t)w->w_cf->cf_remote_port);
+
+	memset(c, 0, sizeof(*c));
+	if (n < 3 || dom[n - 1] != ']' || n - 2 >= sizeof(lit))
+		goto bad;
+	memcpy(lit, dom + 1, n - 2);
+	lit[n - 2] = '\0';
+	if (strncasecmp(lit, "ipv6:", 5) == 0) {
+		if (inet_pton(AF_INET6, lit + 5, &sin6->sin6_addr) != 1)
+			goto bad;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = port;
+		(void)str_copy(c->host, sizeof(c->host), lit + 5);
+	} else {
+		if (inet_pton(AF_INET, lit, &sin->sin_addr) != 1)
+			goto bad;
+		sin->sin_family = AF_INET;
+		sin->sin_port = port;
+		(void)str_copy(c->host, sizeof(c->host), lit);
+	}
+	return 1;
+bad:
+	(void)snprintf(reply, replysz, "550 5.1.2 Bad address literal %s", dom);
+	return 0;
+}
+
 /* 0 with candidates, else every recipient's reply is in reply. */
 static size_t
 deliverd_worker_mx_cands(struct worker *w, const char *domain, struct deliverd_worker_cand *c,
@@ -121,6 +163,8 @@ deliverd_worker_mx_cands(struct worker *w, const char *domain, struct deliverd_w
 	char			 err[512] = "";
 	enum dns_status		 st;
 
+	if (domain[0] == '[')
+		return max > 0 ? deliverd_worker_literal_cand(w, domain, c, reply, replysz) : 0;
 	st = dns_mx(w->w_dns, domain, mx, DNS_MX_MAX, &nmx, err, sizeof(err));
 	switch (st) {
 	case DNS_OK:
