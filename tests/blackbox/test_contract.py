@@ -1032,3 +1032,27 @@ def test_recipient_without_domain_refused(live):
         assert s.rcpt("postmaster@example.net")[0] == 250
     finally:
         s.quit()
+
+
+def test_address_literal_recipient():
+    """RFC 5321 5.1: u@[IP] goes to that address on remote_port, no MX
+    lookup (dns_server points nowhere here)."""
+    need("smtpd", "spoold", "deliverd", "spoolctl")
+    mx = peers.Mx().start()
+    g = smtpgate.Gateway(tls=False, port_tls="none",
+                         extra={"remote_port": str(mx.port), "dns_server": "127.0.0.1:9",
+                                "retry_schedule": "1h"})
+    try:
+        g.add_account("acc", ips=["127.0.0.1/32"])
+        g.start()
+        s = smtplib.SMTP("127.0.0.1", g.port, timeout=15)
+        try:
+            qid = submit(s, ["lit@[127.0.0.1]"])
+        finally:
+            s.quit()
+        e = events_for(g, qid)[0]
+        assert e["event"] == "delivered", e
+        assert mx.received("lit@[127.0.0.1]")
+    finally:
+        g.close()
+        mx.stop()
