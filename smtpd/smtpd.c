@@ -174,10 +174,13 @@ smtpd_tls_load(const struct conf *cf, char *err, size_t errsz)
 				    cf->cf_tls_key, why, sizeof(why));
 
 		if (t == NULL) {
-			/* name the file that fails, if one cannot be read */
+			/* name the file that fails: unreadable, or the one
+			 * tls_server_ctx_new() names first in why */
+			size_t klen = strlen(cf->cf_tls_key);
 			const char *key = access(cf->cf_tls_cert, R_OK) == -1 ?
 			    "tls_cert" : access(cf->cf_tls_key, R_OK) == -1 ?
-			    "tls_key" : "tls_cert";
+			    "tls_key" : strncmp(why, cf->cf_tls_key, klen) == 0 &&
+			    why[klen] == ':' ? "tls_key" : "tls_cert";
 			const char *file = strcmp(key, "tls_key") == 0 ?
 			    cf->cf_tls_key : cf->cf_tls_cert;
 

@@ -215,6 +215,17 @@ def test_smtpd_unreadable_tls_key_and_port_in_use(tmp_path):
     assert r.returncode == 2 and len(lines) == 1, r.stderr
     assert "%s:4: tls_key" % conf in lines[0], lines
 
+    # readable but not a key: the tls_key line is named
+    bad = tmp_path / "garbage.pem"
+    bad.write_text("garbage\n")
+    os.chmod(str(bad), 0o644)
+    conf.write_text("spool_dir = %s\nlisten = 127.0.0.1:%d tls=starttls\n"
+                    "tls_cert = %s\ntls_key = %s\n" % (spool, port, cert, bad))
+    r = run_prog("smtpd", str(conf))
+    lines = r.stderr.decode().strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1, r.stderr
+    assert "%s:4: tls_key" % conf in lines[0] and "garbage.pem" in lines[0], lines
+
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))
     busy.listen(1)
