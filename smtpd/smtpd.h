@@ -109,6 +109,7 @@ struct smtpd_session {
 	bool			 ss_ioerr;
 	struct smtpd_data	 ss_dec;
 	uint64_t		 ss_bdat_left;
+	uint64_t		 ss_bdat_octets;	/* BDAT octets of this message so far */
 	bool			 ss_bdat_last;
 	bool			 ss_bdat_active;	/* a BDAT transfer began */
 	bool			 ss_bdat_reject;	/* chunk read only to discard it */

@@ -332,6 +332,7 @@ static void
 smtpd_bdat_begin_chunk(struct smtpd_session *s, uint64_t n, bool last)
 {
 	s->ss_bdat_left = n;
+	s->ss_bdat_octets += n;
 	s->ss_bdat_last = last;
 	s->ss_state = SS_BDAT;
 	smtpd_session_touch(s);
@@ -385,8 +386,10 @@ smtpd_cmd_bdat_end(struct smtpd_session *s)
 	}
 	if (!s->ss_bdat_last) {
 		s->ss_state = SS_CMD;
+		/* octets the client sent: the decoder may still hold back
+		 * a CR that ends this chunk until the next one arrives */
 		smtpd_reply(s, "250 2.0.0 Ok: %" PRIu64 " octets received",
-		    s->ss_dec.sd_size);
+		    s->ss_bdat_octets);
 		return;
 	}
 	smtpd_data_finish(&s->ss_dec, out, &o);

@@ -40,6 +40,7 @@ smtpd_msg_reset(struct smtpd_session *s)
 	s->ss_ioerr = false;
 	s->ss_bdat_active = false;
 	s->ss_bdat_left = 0;
+	s->ss_bdat_octets = 0;
 	s->ss_bdat_last = false;
 	s->ss_bdat_reject = false;
 }

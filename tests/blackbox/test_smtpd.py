@@ -382,6 +382,25 @@ def test_bdat_chunking(gw):
     assert body2_got.endswith(body2)
 
 
+def test_bdat_chunk_ending_in_cr(gw):
+    """A chunk that ends between CR and LF: the reply counts what was sent."""
+    r = pinned_raw(gw)
+    msg = message()
+    cut = msg.index(b"\r\n") + 1
+    a, b = msg[:cut], msg[cut:]
+    r.send(b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\n"
+           b"BDAT %d\r\n" % len(a) + a + b"BDAT %d LAST\r\n" % len(b) + b)
+    assert r.reply()[0] == 250
+    assert r.reply()[0] == 250
+    code, text = r.reply()
+    assert code == 250 and ("%d octets" % len(a)) in text
+    code, text = r.reply()
+    assert code == 250 and "queued as" in text
+    r.cmd("QUIT")
+    env, body = parse_spool_file(os.path.join(gw.spool, "incoming/new", qid_of(text)))
+    assert body.endswith(msg)
+
+
 def test_size_limits(gw):
     r = pinned_raw(gw)
     code, text = r.cmd("MAIL FROM:<a@example.com> SIZE=300000")
