@@ -5,7 +5,6 @@ import os
 import signal
 import smtplib
 import socket
-import ssl
 import subprocess
 import threading
 import time
@@ -13,18 +12,11 @@ import time
 import pytest
 
 import smtpgate
-from smtpgate import Gateway, message, wait_for
+from smtpgate import Gateway, Raw, message, tls_ctx, wait_for
 
 LOGIN = "demo.demo@smtpgate"
 PASSWORD = "demo"
 PINNED_IP = "127.0.0.2"     # the account "pinned" owns this client address
-
-
-def tls_ctx():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 def parse_spool_file(path):
@@ -51,62 +43,6 @@ def new_files(g):
 
 def qid_of(reply):
     return reply.split()[-1]
-
-
-class Raw:
-    """A raw SMTP client: exact bytes out, replies parsed by line."""
-
-    def __init__(self, port, host="127.0.0.1", source=None, timeout=10, tls=False):
-        self.sock = socket.create_connection((host, port), timeout=timeout,
-                                             source_address=(source, 0) if source else None)
-        if tls:
-            self.sock = tls_ctx().wrap_socket(self.sock)
-        self.buf = b""
-
-    def send(self, data):
-        self.sock.sendall(data)
-
-    def reply(self):
-        """One complete (possibly multi-line) reply as (code, text)."""
-        lines = []
-        while True:
-            while b"\r\n" not in self.buf:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    raise EOFError("connection closed; got %r" % lines)
-                self.buf += chunk
-            line, self.buf = self.buf.split(b"\r\n", 1)
-            lines.append(line.decode(errors="replace"))
-            if len(line) < 4 or line[3:4] != b"-":
-                return int(lines[-1][:3]), "\n".join(lines)
-
-    def cmd(self, line):
-        self.send(line.encode() + b"\r\n")
-        return self.reply()
-
-    def starttls(self):
-        self.sock = tls_ctx().wrap_socket(self.sock)
-        self.buf = b""
-
-    def closed(self, timeout=5):
-        """True if the server closes the connection within timeout."""
-        self.sock.settimeout(timeout)
-        try:
-            while True:
-                d = self.sock.recv(4096)
-                if not d:
-                    return True
-                self.buf += d
-        except (ConnectionResetError, ssl.SSLError):
-            return True
-        except socket.timeout:
-            return False
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
 
 
 @pytest.fixture(scope="module")

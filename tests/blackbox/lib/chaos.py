@@ -9,7 +9,6 @@ import random
 import re
 import signal
 import socket
-import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -295,64 +294,8 @@ class Receiver:
 
 # ---------------------------------------------------------------- raw SMTP client
 
-def tls_ctx():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
-
-class Raw:
-    """A raw SMTP client: exact bytes out, replies parsed by line."""
-
-    def __init__(self, port, host="127.0.0.1", source=None, timeout=10):
-        self.sock = socket.create_connection((host, port), timeout=timeout,
-                                             source_address=(source, 0) if source else None)
-        self.buf = b""
-
-    def send(self, data):
-        self.sock.sendall(data)
-
-    def reply(self):
-        lines = []
-        while True:
-            while b"\r\n" not in self.buf:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    raise EOFError("connection closed; got %r" % lines)
-                self.buf += chunk
-            line, self.buf = self.buf.split(b"\r\n", 1)
-            lines.append(line.decode(errors="replace"))
-            if len(line) < 4 or line[3:4] != b"-":
-                return int(lines[-1][:3]), "\n".join(lines)
-
-    def cmd(self, line):
-        self.send((line.encode() if isinstance(line, str) else line) + b"\r\n")
-        return self.reply()
-
-    def starttls(self):
-        self.sock = tls_ctx().wrap_socket(self.sock)
-        self.buf = b""
-
-    def closed(self, timeout=5):
-        """True if the server closes the connection within timeout."""
-        self.sock.settimeout(timeout)
-        try:
-            while True:
-                d = self.sock.recv(4096)
-                if not d:
-                    return True
-                self.buf += d
-        except (ConnectionResetError, ssl.SSLError, BrokenPipeError):
-            return True
-        except socket.timeout:
-            return False
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+tls_ctx = smtpgate.tls_ctx
+Raw = smtpgate.Raw
 
 
 # ---------------------------------------------------------------- hostile next hops

@@ -6,6 +6,7 @@ PID at the end. As root, the daemons drop to the users in the config
 (ensure_users() creates them); as an ordinary user they run unprivileged.
 """
 import json
+import ssl
 import os
 import pwd
 import grp
@@ -373,3 +374,67 @@ def run_as(user, argv, timeout=30, **kw):
     return subprocess.run(argv, user=pw.pw_uid, group=pw.pw_gid,
                           extra_groups=groups, capture_output=True, text=True,
                           timeout=timeout, **kw)
+
+
+def tls_ctx():
+    """A client TLS context that accepts the tests' self-signed certificates."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class Raw:
+    """A raw SMTP client: exact bytes out, replies parsed by line."""
+
+    def __init__(self, port, host="127.0.0.1", source=None, timeout=10, tls=False):
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
+        if tls:
+            self.sock = tls_ctx().wrap_socket(self.sock)
+        self.buf = b""
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def reply(self):
+        """One complete (possibly multi-line) reply as (code, text)."""
+        lines = []
+        while True:
+            while b"\r\n" not in self.buf:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    raise EOFError("connection closed; got %r" % lines)
+                self.buf += chunk
+            line, self.buf = self.buf.split(b"\r\n", 1)
+            lines.append(line.decode(errors="replace"))
+            if len(line) < 4 or line[3:4] != b"-":
+                return int(lines[-1][:3]), "\n".join(lines)
+
+    def cmd(self, line):
+        self.send((line.encode() if isinstance(line, str) else line) + b"\r\n")
+        return self.reply()
+
+    def starttls(self):
+        self.sock = tls_ctx().wrap_socket(self.sock)
+        self.buf = b""
+
+    def closed(self, timeout=5):
+        """True if the server closes the connection within timeout."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                d = self.sock.recv(4096)
+                if not d:
+                    return True
+                self.buf += d
+        except (ConnectionResetError, ssl.SSLError, BrokenPipeError):
+            return True
+        except socket.timeout:
+            return False
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
