@@ -46,3 +46,12 @@ tests_unit_t_smtpd_data_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/smtpd
 tests_unit_t_smtpd_data_LDADD = $(SMTPD_TEST_LIBS)
 
 TESTS += tests/blackbox/test_smtpd.py
+
+# The commit pool, with fsync(2) and rename(2) wrapped at link time.
+UNIT_TESTS += tests/unit/t_smtpd_commit
+tests_unit_t_smtpd_commit_SOURCES = tests/unit/t_smtpd_commit.c smtpd/smtpd_commit.c
+tests_unit_t_smtpd_commit_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/smtpd
+tests_unit_t_smtpd_commit_CFLAGS = $(AM_CFLAGS) $(SASL_CFLAGS) -pthread
+tests_unit_t_smtpd_commit_LDFLAGS = $(AM_LDFLAGS) -pthread \
+	-Wl,--wrap=fsync -Wl,--wrap=rename
+tests_unit_t_smtpd_commit_LDADD = $(SMTPD_TEST_LIBS)

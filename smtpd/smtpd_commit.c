@@ -1,13 +1,24 @@
 /*
- * smtpd_commit: a small pool of threads per worker that run
- * spool_in_commit() (fsync the file, rename into incoming/new, fsync the
+ * smtpd_commit: a small pool of threads per worker that commit received
+ * messages (fsync the file, rename it into incoming/new, fsync the
  * directory) so the event loop keeps serving other sessions while the
  * disk works, and several commits of one worker overlap. The loop submits
  * a session and polls smtpd_commit_fd(); smtpd_commit_take() returns the
  * sessions whose commit finished, with ss_commit_rc set. A session is
  * never freed while its commit is in flight (ss_committing).
+ *
+ * The directory fsync is shared (group commit): after its rename a thread
+ * puts the session on the "renamed" list. If no thread is syncing the
+ * directory, it becomes the syncer: it takes the whole list, fsyncs
+ * incoming/new once, and hands every session on it to the loop; it repeats
+ * while the list refills. A session is on the list only after its rename
+ * returned, and the syncer takes the list before its fsync begins, so each
+ * fsync covers the renames of every session it answers for: the guarantee
+ * of spool_in_commit() (no 250 before the file and its name are on disk)
+ * holds with one directory fsync for many messages. Threads that are not
+ * syncing go on with the next file fsync meanwhile.
  * Nothing else is shared with the threads: each touches only the
- * struct spool_in of the session it was given.
+ * struct spool_in of the sessions it was given.
  */
 #include "config.h"
 
@@ -16,8 +27,10 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "fsx.h"
 #include "log.h"
 #include "smtpd.h"
 #include "xmem.h"
@@ -31,8 +44,10 @@ struct smtpd_cq {
 
 static pthread_mutex_t	 cm_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t	 cm_cond = PTHREAD_COND_INITIALIZER;
-static struct smtpd_cq	 cm_todo, cm_done;
-static int		 cm_pipe[2] = { -1, -1 };
+static struct smtpd_cq	 cm_todo, cm_renamed, cm_done;
+static bool		 cm_syncing;	/* a thread is syncing the directory */
+static int		 cm_dirfd = -1;	/* incoming/new, opened once */
+static int		 cm_efd = -1;	/* eventfd: commits done */
 
 static void
 smtpd_cq_push(struct smtpd_cq *q, struct smtpd_session *s)
@@ -44,10 +59,69 @@ smtpd_cq_push(struct smtpd_cq *q, struct smtpd_session *s)
 	q->q_v[q->q_n++] = s;
 }
 
+static void
+smtpd_commit_wake(void)
+{
+	if (eventfd_write(cm_efd, 1) == -1) {
+		/* counter saturated: the loop is readable anyway */
+	}
+}
+
+/* fsync incoming/new; 0 or an errno. Called by the syncer only. */
+static int
+smtpd_commit_syncdir(const char *dir)
+{
+	if (cm_dirfd == -1 &&
+	    (cm_dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return errno;
+	if (fsx_fsync_dirfd(cm_dirfd) == -1) {
+		int rc = errno;
+
+		/* a fresh descriptor next time (the directory may be replaced) */
+		(void)close(cm_dirfd);	/* read-only fd: nothing to lose */
+		cm_dirfd = -1;
+		return rc;
+	}
+	return 0;
+}
+
+/*
+ * Called with cm_lock held and cm_syncing set: syncs until the renamed
+ * list is empty; returns with the lock held and cm_syncing cleared.
+ */
+static void
+smtpd_commit_sync_all(struct smtpd_cq *batch)
+{
+	size_t	i;
+	int	rc;
+
+	while (cm_renamed.q_n > 0) {
+		for (i = 0; i < cm_renamed.q_n; i++)
+			smtpd_cq_push(batch, cm_renamed.q_v[i]);
+		cm_renamed.q_n = 0;
+		(void)pthread_mutex_unlock(&cm_lock);
+
+		rc = smtpd_commit_syncdir(batch->q_v[0]->ss_file.si_newdir);
+		for (i = 0; i < batch->q_n; i++) {
+			if (rc != 0)
+				spool_in_uncommit(&batch->q_v[i]->ss_file);
+			batch->q_v[i]->ss_commit_rc = rc;
+		}
+
+		(void)pthread_mutex_lock(&cm_lock);
+		for (i = 0; i < batch->q_n; i++)
+			smtpd_cq_push(&cm_done, batch->q_v[i]);
+		batch->q_n = 0;
+		smtpd_commit_wake();
+	}
+	cm_syncing = false;
+}
+
 static void *
 smtpd_commit_thread(void *arg)
 {
 	struct smtpd_session	*s;
+	struct smtpd_cq		 batch = { NULL, 0, 0 };
 	int			 rc;
 
 	(void)arg;
@@ -61,15 +135,21 @@ smtpd_commit_thread(void *arg)
 		cm_todo.q_n--;
 		(void)pthread_mutex_unlock(&cm_lock);
 
-		rc = spool_in_commit(&s->ss_file);
+		rc = spool_in_commit_file(&s->ss_file);
 
 		(void)pthread_mutex_lock(&cm_lock);
-		s->ss_commit_rc = rc;
-		smtpd_cq_push(&cm_done, s);
-		(void)pthread_mutex_unlock(&cm_lock);
-		if (write(cm_pipe[1], "", 1) == -1) {
-			/* full pipe: the loop is awake and will take all done */
+		if (rc != 0) {
+			s->ss_commit_rc = rc;
+			smtpd_cq_push(&cm_done, s);
+			smtpd_commit_wake();
+		} else {
+			smtpd_cq_push(&cm_renamed, s);
+			if (!cm_syncing) {
+				cm_syncing = true;
+				smtpd_commit_sync_all(&batch);
+			}
 		}
+		(void)pthread_mutex_unlock(&cm_lock);
 	}
 	return NULL;
 }
@@ -82,8 +162,8 @@ smtpd_commit_init(int nthreads)
 	sigset_t	all, old;
 	int		i, rc;
 
-	if (pipe2(cm_pipe, O_NONBLOCK | O_CLOEXEC) == -1)
-		log_fatal("pipe");
+	if ((cm_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
+		log_fatal("eventfd");
 	(void)pthread_attr_init(&attr);
 	(void)pthread_attr_setstacksize(&attr, SMTPD_COMMIT_STACK);
 	(void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -97,7 +177,7 @@ smtpd_commit_init(int nthreads)
 		}
 	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
 	(void)pthread_attr_destroy(&attr);
-	return cm_pipe[0];
+	return cm_efd;
 }
 
 void
@@ -113,12 +193,11 @@ smtpd_commit_submit(struct smtpd_session *s)
 size_t
 smtpd_commit_take(struct smtpd_session **v, size_t max)
 {
-	char	b[256];
-	size_t	n;
-	bool	more;
+	eventfd_t	cnt;
+	size_t		n;
+	bool		more;
 
-	while (read(cm_pipe[0], b, sizeof(b)) > 0)
-		;
+	(void)eventfd_read(cm_efd, &cnt);	/* resets it; EAGAIN is fine */
 	(void)pthread_mutex_lock(&cm_lock);
 	n = cm_done.q_n < max ? cm_done.q_n : max;
 	memcpy(v, cm_done.q_v, n * sizeof(*v));
@@ -126,8 +205,7 @@ smtpd_commit_take(struct smtpd_session **v, size_t max)
 	cm_done.q_n -= n;
 	more = cm_done.q_n > 0;
 	(void)pthread_mutex_unlock(&cm_lock);
-	if (more && write(cm_pipe[1], "", 1) == -1) {
-		/* more remain: wake the loop again (a full pipe wakes it too) */
-	}
+	if (more)
+		smtpd_commit_wake();	/* more remain: poll again */
 	return n;
 }

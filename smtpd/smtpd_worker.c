@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,6 +38,7 @@
 #define SMTPD_FULL_CHECK_MS	100
 #define SMTPD_REJECT_BURST	64
 #define SMTPD_COMMIT_THREADS	8	/* fsyncs in flight per worker */
+#define SMTPD_SIGNALS_CHECK_MS	1000
 
 static volatile sig_atomic_t	 w_term, w_retire;
 static int			 w_pipe[2] = { -1, -1 };
@@ -52,6 +54,7 @@ struct smtpd_worker {
 	int64_t			  w_full_since;	/* 0: not full */
 	int64_t			  w_full_check;
 	pid_t			  w_parent;
+	int64_t			  w_signals_check;	/* last getppid() */
 	struct pollfd		 *w_pfd;
 	int			  w_commit_fd;
 	int			 *w_tls_want;	/* per session: last TLS want */
@@ -443,6 +446,11 @@ smtpd_worker_stop_sessions(struct smtpd_worker *w)
 	}
 }
 
+/*
+ * Called when the signal pipe is readable and once a second: the master's
+ * death also arrives as SIGTERM (PR_SET_PDEATHSIG), the getppid() check
+ * covers the window before that was set.
+ */
 static void
 smtpd_worker_signals_take(struct smtpd_worker *w)
 {
@@ -450,6 +458,7 @@ smtpd_worker_signals_take(struct smtpd_worker *w)
 
 	while (read(w_pipe[0], b, sizeof(b)) > 0)
 		;
+	w->w_signals_check = w->w_env->se_now;
 	if ((w_term || getppid() != w->w_parent) && !w->w_env->se_stopping) {
 		w->w_env->se_stopping = true;
 		w->w_accepting = false;
@@ -505,7 +514,9 @@ smtpd_worker_turn(struct smtpd_worker *w)
 	    errno != EINTR)
 		log_fatal("poll");
 	env->se_now = smtpd_now_ms();
-	smtpd_worker_signals_take(w);
+	if ((w->w_pfd[0].revents & POLLIN) ||
+	    env->se_now - w->w_signals_check >= SMTPD_SIGNALS_CHECK_MS)
+		smtpd_worker_signals_take(w);
 	if (w->w_pfd[1].revents & POLLIN)
 		smtpd_worker_committed(w);
 	for (i = 0; i < nl; i++)
@@ -566,6 +577,8 @@ smtpd_worker_main(struct smtpd_env *env)
 	w.w_parent = getppid();
 	/* Phase 1 was the master's (sockets, TLS key, SASL plugins). */
 	priv_drop(cf->cf_smtpd_user, cf->cf_group, cf->cf_spool_dir);
+	/* after priv_drop: a credential change clears the death signal */
+	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
 	/* Phase 2: unprivileged; LMDB is opened lazily, after the fork. */
 	env->se_spool = jailed ? "/" : cf->cf_spool_dir;
 	env->se_now = smtpd_now_ms();
@@ -576,8 +589,8 @@ smtpd_worker_main(struct smtpd_env *env)
 	w.w_pfd = xcalloc(w.w_max + env->se_nls + 2, sizeof(*w.w_pfd));
 	w.w_commit_fd = smtpd_commit_init(SMTPD_COMMIT_THREADS);
 	w.w_accepting = true;
-	if (w_term)
-		smtpd_worker_signals_take(&w);
+	/* a signal or the master's exit before the handlers were in place */
+	smtpd_worker_signals_take(&w);
 	while (w.w_accepting || w.w_nss > 0)
 		smtpd_worker_turn(&w);
 	spool_close(&env->se_db);

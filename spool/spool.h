@@ -87,6 +87,15 @@ int	spool_in_write(struct spool_in *, const void *, size_t);
 /* fsync file, close, rename into incoming/new, fsync the directory. Only
  * after 0 may the message be acknowledged. On error the tmp file is gone. */
 int	spool_in_commit(struct spool_in *);
+/*
+ * The same in two steps, for a caller that covers several renames with one
+ * directory fsync (smtpd's commit pool): spool_in_commit_file() fsyncs,
+ * closes and renames (on error the tmp file is gone); the message may be
+ * acknowledged only after an fsync of si_newdir that began after it
+ * returned 0. If that fsync fails, spool_in_uncommit() removes the file.
+ */
+int	spool_in_commit_file(struct spool_in *);
+void	spool_in_uncommit(struct spool_in *);
 /* Closes and unlinks the tmp file; safe to call twice or after commit. */
 void	spool_in_abort(struct spool_in *);
 

@@ -247,7 +247,7 @@ spool_in_write(struct spool_in *in, const void *p, size_t n)
 }
 
 int
-spool_in_commit(struct spool_in *in)
+spool_in_commit_file(struct spool_in *in)
 {
 	int	rc, fd = in->si_fd;
 
@@ -264,16 +264,33 @@ spool_in_commit(struct spool_in *in)
 		goto fail;
 	}
 	in->si_tmp[0] = '\0';
-	if (fsx_fsync_dir(in->si_newdir) == -1) {
-		/* not acknowledged, so it must not be delivered either */
-		rc = errno;
-		(void)unlink(in->si_new);
-		return rc;
-	}
 	return 0;
 fail:
 	spool_in_abort(in);
 	return rc;
+}
+
+void
+spool_in_uncommit(struct spool_in *in)
+{
+	/* not acknowledged, so it must not be delivered either */
+	if (in->si_new[0] != '\0')
+		(void)unlink(in->si_new);
+}
+
+int
+spool_in_commit(struct spool_in *in)
+{
+	int	rc;
+
+	if ((rc = spool_in_commit_file(in)) != 0)
+		return rc;
+	if (fsx_fsync_dir(in->si_newdir) == -1) {
+		rc = errno;
+		spool_in_uncommit(in);
+		return rc;
+	}
+	return 0;
 }
 
 void

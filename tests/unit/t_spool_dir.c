@@ -225,6 +225,19 @@ t_in_ok(void)
 	(void)snprintf(p, sizeof(p), "incoming/tmp/%s", in.si_qid);
 	t_ok(mode_of(p) == 0, "abort (twice) removes tmp");
 
+	/* the two-step commit (smtpd's shared directory fsync) */
+	t_int_eq(spool_in_create(tdir, &in), 0, "create 2-step");
+	(void)spool_in_write(&in, "x", 1);
+	t_int_eq(spool_in_commit_file(&in), 0, "commit_file");
+	(void)snprintf(p, sizeof(p), "incoming/new/%s", in.si_qid);
+	t_ok(mode_of(p) != 0, "commit_file: renamed into new/");
+	(void)snprintf(p, sizeof(p), "incoming/tmp/%s", in.si_qid);
+	t_ok(mode_of(p) == 0, "commit_file: not in tmp/");
+	spool_in_uncommit(&in);
+	(void)snprintf(p, sizeof(p), "incoming/new/%s", in.si_qid);
+	t_ok(mode_of(p) == 0, "uncommit removes it from new/");
+	t_int_eq(spool_in_commit_file(&in), EBADF, "commit_file twice: EBADF");
+
 	t_int_eq(spool_in_create(tdir, &in), 0, "create 3");
 	(void)snprintf(p, sizeof(p), "%s/incoming/new", tdir);
 	rmtree(p);
