@@ -165,6 +165,8 @@ void	smtpd_msg_committed(struct smtpd_session *);
 
 /* smtpd_commit.c: spool_in_commit() in a thread pool; returns the fd to poll. */
 int	smtpd_commit_init(int nthreads);
+/* Lets the threads finish what was submitted and joins them. */
+void	smtpd_commit_stop(void);
 void	smtpd_commit_submit(struct smtpd_session *);
 /* Up to max sessions whose commit finished. */
 size_t	smtpd_commit_take(struct smtpd_session **, size_t max);

@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -46,6 +47,9 @@ static pthread_mutex_t	 cm_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t	 cm_cond = PTHREAD_COND_INITIALIZER;
 static struct smtpd_cq	 cm_todo, cm_renamed, cm_done;
 static bool		 cm_syncing;	/* a thread is syncing the directory */
+static bool		 cm_stop;	/* smtpd_commit_stop(): threads return */
+static pthread_t	*cm_threads;
+static int		 cm_nthreads;
 static int		 cm_dirfd = -1;	/* incoming/new, opened once */
 static int		 cm_efd = -1;	/* eventfd: commits done */
 
@@ -127,8 +131,12 @@ smtpd_commit_thread(void *arg)
 	(void)arg;
 	for (;;) {
 		(void)pthread_mutex_lock(&cm_lock);
-		while (cm_todo.q_n == 0)
+		while (cm_todo.q_n == 0 && !cm_stop)
 			(void)pthread_cond_wait(&cm_cond, &cm_lock);
+		if (cm_todo.q_n == 0) {		/* stopping, nothing left */
+			(void)pthread_mutex_unlock(&cm_lock);
+			break;
+		}
 		s = cm_todo.q_v[0];
 		memmove(cm_todo.q_v, cm_todo.q_v + 1,
 		    (cm_todo.q_n - 1) * sizeof(*cm_todo.q_v));
@@ -151,6 +159,7 @@ smtpd_commit_thread(void *arg)
 		}
 		(void)pthread_mutex_unlock(&cm_lock);
 	}
+	free(batch.q_v);
 	return NULL;
 }
 
@@ -158,26 +167,48 @@ int
 smtpd_commit_init(int nthreads)
 {
 	pthread_attr_t	attr;
-	pthread_t	t;
 	sigset_t	all, old;
 	int		i, rc;
 
 	if ((cm_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
 		log_fatal("eventfd");
+	cm_threads = xcalloc((size_t)nthreads, sizeof(*cm_threads));
 	(void)pthread_attr_init(&attr);
 	(void)pthread_attr_setstacksize(&attr, SMTPD_COMMIT_STACK);
-	(void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	/* Signals stay with the loop thread (its handlers write a self-pipe). */
 	sigfillset(&all);
 	(void)pthread_sigmask(SIG_BLOCK, &all, &old);
-	for (i = 0; i < nthreads; i++)
-		if ((rc = pthread_create(&t, &attr, smtpd_commit_thread, NULL)) != 0) {
+	for (i = 0; i < nthreads; i++) {
+		if ((rc = pthread_create(&cm_threads[i], &attr, smtpd_commit_thread,
+		    NULL)) != 0) {
 			errno = rc;
 			log_fatal("pthread_create");
 		}
+		cm_nthreads++;
+	}
 	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
 	(void)pthread_attr_destroy(&attr);
 	return cm_efd;
+}
+
+void
+smtpd_commit_stop(void)
+{
+	int	i;
+
+	(void)pthread_mutex_lock(&cm_lock);
+	cm_stop = true;
+	(void)pthread_cond_broadcast(&cm_cond);
+	(void)pthread_mutex_unlock(&cm_lock);
+	/* each thread finishes what was submitted, then returns */
+	for (i = 0; i < cm_nthreads; i++)
+		(void)pthread_join(cm_threads[i], NULL);
+	free(cm_threads);
+	cm_threads = NULL;
+	cm_nthreads = 0;
+	if (cm_dirfd != -1)
+		(void)close(cm_dirfd);	/* read-only fd */
+	cm_dirfd = -1;
 }
 
 void

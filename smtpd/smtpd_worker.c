@@ -593,6 +593,7 @@ smtpd_worker_main(struct smtpd_env *env)
 	smtpd_worker_signals_take(&w);
 	while (w.w_accepting || w.w_nss > 0)
 		smtpd_worker_turn(&w);
+	smtpd_commit_stop();
 	spool_close(&env->se_db);
 	log_debug("worker done: %llu sessions", (unsigned long long)w.w_accepted);
 	exit(0);

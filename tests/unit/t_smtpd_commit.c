@@ -272,6 +272,7 @@ main(void)
 
 	commit_fd = smtpd_commit_init(4);
 	rc = T_RUN(cases);
+	smtpd_commit_stop();
 	rmtree();
 	return rc;
 }
