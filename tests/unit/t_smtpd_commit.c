@@ -28,6 +28,7 @@
 #include "smtpd.h"
 #include "spool.h"
 #include "tap.h"
+#include "tfix.h"
 
 #define NLATE	10
 
@@ -84,37 +85,10 @@ static char	tdir[64];
 static int	commit_fd = -1;
 
 static void
-rmtree(void)
-{
-	char	cmd[128];
-
-	if (tdir[0] == '\0')
-		return;
-	(void)snprintf(cmd, sizeof(cmd), "rm -rf %s", tdir);
-	if (system(cmd) != 0)
-		t_diag("cannot remove %s", tdir);
-}
-
-static void
 tree_fresh(void)
 {
-	struct conf	*cf;
-	char		 err[256];
+	struct conf	*cf = t_spool_conf(tdir, sizeof(tdir), "t_smtpd_commit");
 
-	rmtree();
-	(void)str_copy(tdir, sizeof(tdir), "/tmp/t_smtpd_commit.XXXXXX");
-	if (mkdtemp(tdir) == NULL || (cf = conf_defaults(err, sizeof(err))) == NULL)
-		abort();
-	free(cf->cf_spool_dir);
-	cf->cf_spool_dir = strdup(tdir);
-	if (geteuid() == 0) {	/* the configured users may not exist here */
-		free(cf->cf_spoold_user);
-		free(cf->cf_deliverd_user);
-		free(cf->cf_group);
-		cf->cf_spoold_user = strdup("root");
-		cf->cf_deliverd_user = strdup("root");
-		cf->cf_group = strdup("root");
-	}
 	if (spool_tree_create(cf) != 0)
 		abort();
 	conf_free(&cf);
@@ -273,6 +247,6 @@ main(void)
 	commit_fd = smtpd_commit_init(4);
 	rc = T_RUN(cases);
 	smtpd_commit_stop();
-	rmtree();
+	t_rmtree(tdir);
 	return rc;
 }

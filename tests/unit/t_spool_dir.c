@@ -23,42 +23,15 @@
 #include "fsx.h"
 #include "spool.h"
 #include "tap.h"
+#include "tfix.h"
 
 static char	tdir[64];
 static char	msg[100000];	/* the message every crash test writes */
 
-static void
-rmtree(const char *dir)
-{
-	char	cmd[1100];
-
-	(void)snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	if (system(cmd) != 0)
-		t_diag("cannot remove %s", dir);
-}
-
 static struct conf *
 tree_fresh(void)
 {
-	struct conf	*cf;
-	char		 err[256];
-
-	if (tdir[0] != '\0')
-		rmtree(tdir);
-	(void)str_copy(tdir, sizeof(tdir), "/tmp/t_spool_dir.XXXXXX");
-	if (mkdtemp(tdir) == NULL || (cf = conf_defaults(err, sizeof(err))) == NULL)
-		abort();
-	free(cf->cf_spool_dir);
-	cf->cf_spool_dir = strdup(tdir);
-	if (geteuid() == 0) {	/* the configured users may not exist here */
-		free(cf->cf_spoold_user);
-		free(cf->cf_deliverd_user);
-		free(cf->cf_group);
-		cf->cf_spoold_user = strdup("root");
-		cf->cf_deliverd_user = strdup("root");
-		cf->cf_group = strdup("root");
-	}
-	return cf;
+	return t_spool_conf(tdir, sizeof(tdir), "t_spool_dir");
 }
 
 static mode_t
@@ -240,7 +213,7 @@ t_in_ok(void)
 
 	t_int_eq(spool_in_create(tdir, &in), 0, "create 3");
 	(void)snprintf(p, sizeof(p), "%s/incoming/new", tdir);
-	rmtree(p);
+	t_rmtree(p);
 	t_ok(spool_in_commit(&in) != 0, "commit fails without new/");
 	(void)snprintf(p, sizeof(p), "incoming/tmp/%s", in.si_qid);
 	t_ok(mode_of(p) == 0, "failed commit: tmp file gone");
@@ -346,7 +319,6 @@ main(void)
 	for (i = 0; i < sizeof(msg); i++)
 		msg[i] = (char)('a' + i % 26);
 	rc = T_RUN(cases);
-	if (tdir[0] != '\0')
-		rmtree(tdir);
+	t_rmtree(tdir);
 	return rc;
 }

@@ -1,0 +1,46 @@
+/* tfix: spool-tree fixtures of the unit tests (see tfix.h). */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "tap.h"
+#include "tfix.h"
+
+void
+t_rmtree(const char *dir)
+{
+	char	cmd[1100];
+
+	if (dir[0] == '\0')
+		return;
+	(void)snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		t_diag("cannot remove %s", dir);
+}
+
+struct conf *
+t_spool_conf(char *dir, size_t dirsz, const char *name)
+{
+	struct conf	*cf;
+	char		 err[256];
+
+	t_rmtree(dir);
+	if (snprintf(dir, dirsz, "/tmp/%s.XXXXXX", name) >= (int)dirsz ||
+	    mkdtemp(dir) == NULL || (cf = conf_defaults(err, sizeof(err))) == NULL)
+		abort();
+	free(cf->cf_spool_dir);
+	cf->cf_spool_dir = strdup(dir);
+	if (geteuid() == 0) {
+		free(cf->cf_spoold_user);
+		free(cf->cf_deliverd_user);
+		free(cf->cf_group);
+		cf->cf_spoold_user = strdup("root");
+		cf->cf_deliverd_user = strdup("root");
+		cf->cf_group = strdup("root");
+	}
+	return cf;
+}
