@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fsx.h"
@@ -71,18 +72,39 @@ smtpd_commit_wake(void)
 	}
 }
 
-/* fsync incoming/new; 0 or an errno. Called by the syncer only. */
+/*
+ * fsync incoming/new; 0 or an errno. Called by the syncer only. The
+ * descriptor is kept open, but it must still be the directory the renames
+ * went to (by name): if incoming/new was replaced, it is opened again.
+ */
 static int
 smtpd_commit_syncdir(const char *dir)
 {
-	if (cm_dirfd == -1 &&
-	    (cm_dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		return errno;
-	if (fsx_fsync_dirfd(cm_dirfd) == -1) {
-		int rc = errno;
+	static struct stat	cm_dirst;
+	struct stat		st;
+	int			rc;
 
-		/* a fresh descriptor next time (the directory may be replaced) */
+	if (stat(dir, &st) == -1)
+		return errno;
+	if (cm_dirfd != -1 && (st.st_ino != cm_dirst.st_ino ||
+	    st.st_dev != cm_dirst.st_dev)) {
 		(void)close(cm_dirfd);	/* read-only fd: nothing to lose */
+		cm_dirfd = -1;
+	}
+	if (cm_dirfd == -1) {
+		if ((cm_dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+			return errno;
+		if (fstat(cm_dirfd, &cm_dirst) == -1) {
+			rc = errno;
+			(void)close(cm_dirfd);
+			cm_dirfd = -1;
+			return rc;
+		}
+	}
+	if (fsx_fsync_dirfd(cm_dirfd) == -1) {
+		rc = errno;
+		/* a fresh descriptor next time */
+		(void)close(cm_dirfd);
 		cm_dirfd = -1;
 		return rc;
 	}

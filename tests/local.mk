@@ -29,3 +29,12 @@ include tests/unit/local.mk
 
 TESTS += tests/banned.sh tests/blackbox/test_privileges.py
 EXTRA_DIST += tests/banned.sh tests/blackbox tests/unit/data
+
+# EXTRA_DIST names whole directories, and automake copies a directory from
+# the build tree too: a tree that has run the tests would ship their logs
+# and Python caches. Only the sources belong in the tarball.
+dist-hook: dist-hook-tests
+dist-hook-tests:
+	find $(distdir)/tests \( -name '*.log' -o -name '*.trs' -o \
+	    -name '__pycache__' -o -name '*.pyc' \) -prune -exec rm -rf {} +
+.PHONY: dist-hook-tests

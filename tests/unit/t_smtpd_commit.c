@@ -10,7 +10,8 @@
  *   - no session is answered before a directory fsync that began after
  *     its rename has returned;
  *   - a failed directory fsync fails exactly the sessions it covered and
- *     removes their files from incoming/new.
+ *     removes their files from incoming/new;
+ *   - if incoming/new is replaced, the next fsync is on the new one.
  */
 #include "config.h"
 
@@ -44,6 +45,7 @@ static int		w_renames;	/* renames returned */
 static int		w_hold_until;	/* first dir fsync waits for this many renames */
 static int		w_fail_from;	/* dir fsyncs from this one (1-based) fail */
 static int		w_renames_at_sync[8];	/* renames returned when sync k began */
+static ino_t		w_last_dir_ino;	/* the directory the last dir fsync was on */
 
 int
 __wrap_fsync(int fd)
@@ -55,6 +57,7 @@ __wrap_fsync(int fd)
 		return __real_fsync(fd);
 	(void)pthread_mutex_lock(&w_lock);
 	nth = ++w_dir_syncs;
+	w_last_dir_ino = st.st_ino;
 	if (nth < 8)
 		w_renames_at_sync[nth] = w_renames;
 	(void)pthread_cond_broadcast(&w_cond);
@@ -234,6 +237,34 @@ test_file_error(void)
 	free(s);
 }
 
+/* incoming/new replaced while smtpd runs: the fsync follows the name */
+static void
+test_dir_replaced(void)
+{
+	struct smtpd_session	*s, *got[1];
+	struct stat		 st;
+	char			 newdir[128], old[160];
+
+	tree_fresh();
+	reset_wraps(0, 0);
+	s = session_with_message();
+	smtpd_commit_submit(s);
+	t_int_eq((long long)take(got, 1), 1, "first commit");
+	free(s);
+	(void)snprintf(newdir, sizeof(newdir), "%s/incoming/new", tdir);
+	(void)snprintf(old, sizeof(old), "%s.old", newdir);
+	if (rename(newdir, old) == -1 || mkdir(newdir, 0770) == -1 ||
+	    stat(newdir, &st) == -1)
+		abort();
+	s = session_with_message();
+	smtpd_commit_submit(s);
+	t_int_eq((long long)take(got, 1), 1, "second commit");
+	t_int_eq(s->ss_commit_rc, 0, "succeeded");
+	t_ok(in_new(s), "in the new incoming/new");
+	t_ok(w_last_dir_ino == st.st_ino, "its fsync was on the new directory");
+	free(s);
+}
+
 int
 main(void)
 {
@@ -241,6 +272,7 @@ main(void)
 		{ "shared directory fsync", test_shared_dir_fsync },
 		{ "failed directory fsync", test_failed_dir_fsync },
 		{ "file commit error", test_file_error },
+		{ "incoming/new replaced", test_dir_replaced },
 	};
 	int	rc;
 
