@@ -51,7 +51,8 @@ static bool		 cm_syncing;	/* a thread is syncing the directory */
 static bool		 cm_stop;	/* smtpd_commit_stop(): threads return */
 static pthread_t	*cm_threads;
 static int		 cm_nthreads;
-static int		 cm_dirfd = -1;	/* incoming/new, opened once */
+static int		 cm_dirfd = -1;	/* incoming/new, kept open by the syncer */
+static struct stat	 cm_dirst;	/* what cm_dirfd is */
 static int		 cm_efd = -1;	/* eventfd: commits done */
 
 static void
@@ -80,9 +81,8 @@ smtpd_commit_wake(void)
 static int
 smtpd_commit_syncdir(const char *dir)
 {
-	static struct stat	cm_dirst;
-	struct stat		st;
-	int			rc;
+	struct stat	st;
+	int		rc;
 
 	if (stat(dir, &st) == -1)
 		return errno;
