@@ -104,7 +104,7 @@ deliverd_commit_outcome(const struct conf *cf, struct spool_txn *txn,
 	    (r.sr_state != SPOOL_RS_QUEUED && r.sr_state != SPOOL_RS_DEFERRED) ||
 	    (m = deliverd_commit_batch_msg(b, txn, res->dr_qid, &mi)) == NULL)
 		return 0;	/* finished or deleted meanwhile */
-	memset(&ev, 0, sizeof(ev));
+	spool_event_init(&ev, m, r.sr_addr, now);
 	(void)str_copy(text, sizeof(text), res->dr_reply);
 	r.sr_attempts++;
 	r.sr_last = now;
@@ -140,17 +140,8 @@ deliverd_commit_outcome(const struct conf *cf, struct spool_txn *txn,
 	(void)str_copy(r.sr_reply, sizeof(r.sr_reply), text);
 	if ((rc = spool_rcpt_put(txn, &r)) != 0)
 		return rc;
-	ev.ev_dt = now;
-	ev.ev_login = m->sm_login;
-	ev.ev_qid = m->sm_qid;
-	ev.ev_issue = m->sm_issue;
-	ev.ev_uniq = m->sm_has_letter_id ? m->sm_letter_id : NULL;
-	ev.ev_from = m->sm_from;
-	ev.ev_to = r.sr_addr;
-	ev.ev_message_id = m->sm_message_id[0] ? m->sm_message_id : NULL;
 	ev.ev_msg = text;
 	ev.ev_attempt = r.sr_attempts;
-	ev.ev_sandbox = m->sm_sandbox;
 	ev.ev_hop = res->dr_relay[0] ? res->dr_relay : NULL;
 	ev.ev_tls = res->dr_tls[0] ? res->dr_tls : NULL;
 	if ((rc = spool_event_add(txn, &ev, NULL)) != 0)

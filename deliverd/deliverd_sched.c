@@ -318,14 +318,38 @@ deliverd_sched_reap(struct sched *s)
 
 /* ---- scanning the schedule */
 
-struct deliverd_sched_scan {
-	struct sched	*s;
-	int64_t		 now;
+/* (message, recipient) pairs taken from a walk of the schedule, bounded. */
+struct deliverd_sched_refs {
 	struct {
 		char	 qid[QID_SIZE];
 		uint32_t idx;
 	}		*e;
 	size_t		 n, max;
+};
+
+static void
+deliverd_sched_refs_init(struct deliverd_sched_refs *rf, size_t max)
+{
+	rf->n = 0;
+	rf->max = max;
+	rf->e = xcalloc(max, sizeof(*rf->e));
+}
+
+/* 0 when added, 1 when full (a walk callback stops on it). */
+static int
+deliverd_sched_refs_add(struct deliverd_sched_refs *rf, const char *qid, uint32_t idx)
+{
+	if (rf->n >= rf->max)
+		return 1;
+	(void)str_copy(rf->e[rf->n].qid, QID_SIZE, qid);
+	rf->e[rf->n++].idx = idx;
+	return 0;
+}
+
+struct deliverd_sched_scan {
+	struct sched			*s;
+	int64_t				 now;
+	struct deliverd_sched_refs	 rf;
 };
 
 static int
@@ -340,22 +364,14 @@ deliverd_sched_scan_cb(int64_t due, const char *qid, uint32_t idx, void *arg)
 	}
 	if (deliverd_sched_claimed(sc->s, qid, idx))
 		return 0;
-	if (sc->n >= sc->max)
-		return 1;
-	(void)str_copy(sc->e[sc->n].qid, QID_SIZE, qid);
-	sc->e[sc->n].idx = idx;
-	sc->n++;
-	return 0;
+	return deliverd_sched_refs_add(&sc->rf, qid, idx);
 }
 
+/* By message (the qid leads each entry), so a message is read once. */
 static int
 deliverd_sched_scan_cmp(const void *a, const void *b)
 {
-	int	 c = strcmp(a, b);
-
-	if (c != 0)
-		return c;
-	return 0;
+	return strcmp(a, b);
 }
 
 /* Adds idx to the job of (qid, hop) being built, or starts a new one. */
@@ -391,7 +407,7 @@ deliverd_sched_enqueue(struct sched *s, struct deliverd_sched_job **cur, const c
 }
 
 static void
-deliverd_sched_group(struct sched *s, struct spool_txn *txn, struct deliverd_sched_scan *sc)
+deliverd_sched_group(struct sched *s, struct spool_txn *txn, struct deliverd_sched_refs *rf)
 {
 	struct spool_msg	*m = xmalloc(sizeof(*m));
 	struct spool_rcpt	 r;
@@ -401,23 +417,23 @@ deliverd_sched_group(struct sched *s, struct spool_txn *txn, struct deliverd_sch
 	bool			 have = false;
 	size_t			 i;
 
-	qsort(sc->e, sc->n, sizeof(sc->e[0]), deliverd_sched_scan_cmp);
-	for (i = 0; i < sc->n; i++) {
-		if (!have || strcmp(m->sm_qid, sc->e[i].qid) != 0) {
-			have = spool_msg_get(txn, sc->e[i].qid, m) == 0;
+	qsort(rf->e, rf->n, sizeof(rf->e[0]), deliverd_sched_scan_cmp);
+	for (i = 0; i < rf->n; i++) {
+		if (!have || strcmp(m->sm_qid, rf->e[i].qid) != 0) {
+			have = spool_msg_get(txn, rf->e[i].qid, m) == 0;
 			if (!have)
-				(void)str_copy(m->sm_qid, sizeof(m->sm_qid), sc->e[i].qid);
+				(void)str_copy(m->sm_qid, sizeof(m->sm_qid), rf->e[i].qid);
 		}
 		if (!have || m->sm_held ||
-		    spool_rcpt_get(txn, sc->e[i].qid, sc->e[i].idx, &r) != 0 ||
+		    spool_rcpt_get(txn, rf->e[i].qid, rf->e[i].idx, &r) != 0 ||
 		    (r.sr_state != SPOOL_RS_QUEUED && r.sr_state != SPOOL_RS_DEFERRED))
 			continue;
 		if (relay && !m->sm_sandbox)
 			(void)str_copy(hop, sizeof(hop), s->cf->cf_relayhost);
 		else
 			deliverd_domain(r.sr_addr, hop, sizeof(hop));
-		deliverd_sched_enqueue(s, &cur, sc->e[i].qid, hop, relay && !m->sm_sandbox,
-		    sc->e[i].idx);
+		deliverd_sched_enqueue(s, &cur, rf->e[i].qid, hop, relay && !m->sm_sandbox,
+		    rf->e[i].idx);
 	}
 	free(m);
 }
@@ -431,37 +447,32 @@ deliverd_sched_scan(struct sched *s)
 
 	s->rescan = false;
 	s->last_scan_ms = deliverd_now_ms();
-	memset(&sc, 0, sizeof(sc));
 	sc.s = s;
 	sc.now = deliverd_now();
-	sc.max = SCHED_SCAN_MAX;
-	sc.e = xcalloc(sc.max, sizeof(*sc.e));
+	deliverd_sched_refs_init(&sc.rf, SCHED_SCAN_MAX);
 	s->next_due = 0;
 	if ((rc = spool_begin(s->sp, false, &txn)) != 0) {
 		log_warnx("scan: %s", spool_strerror(rc));
-		free(sc.e);
+		free(sc.rf.e);
 		return;
 	}
 	/* INT64_MAX: walk past the due entries to learn the next due time */
-	rc = spool_sched_due(txn, INT64_MAX, s->nclaims + sc.max + 1, deliverd_sched_scan_cb, &sc);
+	rc = spool_sched_due(txn, INT64_MAX, s->nclaims + sc.rf.max + 1,
+	    deliverd_sched_scan_cb, &sc);
 	if (rc < 0 && rc != SPOOL_ENOTFOUND)
 		log_warnx("scan: %s", spool_strerror(rc));
-	if (sc.n == sc.max)
+	if (sc.rf.n == sc.rf.max)
 		s->rescan = true;	/* more are due than we took */
-	deliverd_sched_group(s, txn, &sc);
+	deliverd_sched_group(s, txn, &sc.rf);
 	spool_abort(&txn);
-	free(sc.e);
+	free(sc.rf.e);
 }
 
 /* ---- the wall clock stepped backwards */
 
 struct deliverd_sched_rekey {
-	int64_t		 limit;
-	struct {
-		char	 qid[QID_SIZE];
-		uint32_t idx;
-	}		*e;
-	size_t		 n, max;
+	int64_t				 limit;
+	struct deliverd_sched_refs	 rf;
 };
 
 static int
@@ -471,11 +482,7 @@ deliverd_sched_rekey_cb(int64_t due, const char *qid, uint32_t idx, void *arg)
 
 	if (due <= rk->limit)
 		return 0;
-	if (rk->n >= rk->max)
-		return 1;
-	(void)str_copy(rk->e[rk->n].qid, QID_SIZE, qid);
-	rk->e[rk->n++].idx = idx;
-	return 0;
+	return deliverd_sched_refs_add(&rk->rf, qid, idx);
 }
 
 /*
@@ -496,17 +503,15 @@ deliverd_sched_rekey(struct sched *s)
 	for (i = 0; i < s->cf->cf_nretry_delays; i++)
 		if (s->cf->cf_retry_delays[i] > step)
 			step = s->cf->cf_retry_delays[i];
-	memset(&rk, 0, sizeof(rk));
 	rk.limit = now + step + 60;
-	rk.max = 100000;
-	rk.e = xcalloc(rk.max, sizeof(*rk.e));
+	deliverd_sched_refs_init(&rk.rf, 100000);
 	if (spool_begin(s->sp, false, &txn) == 0) {
 		(void)spool_sched_due(txn, INT64_MAX, SIZE_MAX, deliverd_sched_rekey_cb, &rk);
 		spool_abort(&txn);
 	}
-	if (rk.n > 0 && (rc = spool_begin(s->sp, true, &txn)) == 0) {
-		for (i = 0; i < rk.n; i++) {
-			if (spool_rcpt_get(txn, rk.e[i].qid, rk.e[i].idx, &r) != 0 ||
+	if (rk.rf.n > 0 && (rc = spool_begin(s->sp, true, &txn)) == 0) {
+		for (i = 0; i < rk.rf.n; i++) {
+			if (spool_rcpt_get(txn, rk.rf.e[i].qid, rk.rf.e[i].idx, &r) != 0 ||
 			    r.sr_next <= rk.limit)
 				continue;
 			r.sr_next = now;
@@ -523,7 +528,7 @@ deliverd_sched_rekey(struct sched *s)
 	if (n > 0)
 		log_warnx("clock: %zu recipients were due in the future beyond any retry "
 		    "step (the clock went back?): due now", n);
-	free(rk.e);
+	free(rk.rf.e);
 	s->rescan = true;
 }
 

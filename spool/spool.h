@@ -348,6 +348,13 @@ struct spool_event {
 	const char		*ev_hop;	/* extra fields, NULL to omit */
 	const char		*ev_tls;
 };
+/*
+ * Zeroes ev, then fills what comes from message m (login, qid, issue,
+ * X-Letter-Id, from, Message-Id, sandbox), the recipient and the time.
+ * The caller sets type, class, msg, attempt, hop and tls.
+ */
+void	spool_event_init(struct spool_event *, const struct spool_msg *m,
+	    const char *to, int64_t dt);
 /* seq_r (may be NULL) receives the event's log sequence number. */
 int	spool_event_add(struct spool_txn *, const struct spool_event *, uint64_t *seq_r);
 /* Delivery log, oldest first (reverse: newest first), from sequence `from`

@@ -178,6 +178,22 @@ spool_ev_store(struct spool_txn *t, const struct spool_event *ev, uint64_t seq,
 	return spool_ev_outbox(t, ev, &k, json, len);
 }
 
+void
+spool_event_init(struct spool_event *ev, const struct spool_msg *m, const char *to,
+    int64_t dt)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->ev_dt = dt;
+	ev->ev_login = m->sm_login;
+	ev->ev_qid = m->sm_qid;
+	ev->ev_issue = m->sm_issue;
+	ev->ev_uniq = m->sm_has_letter_id ? m->sm_letter_id : NULL;
+	ev->ev_from = m->sm_from;
+	ev->ev_to = to;
+	ev->ev_message_id = m->sm_message_id[0] != '\0' ? m->sm_message_id : NULL;
+	ev->ev_sandbox = m->sm_sandbox;
+}
+
 int
 spool_event_add(struct spool_txn *t, const struct spool_event *ev, uint64_t *seq_r)
 {

@@ -651,20 +651,11 @@ ctl_delete_one(struct spool_txn *txn, const struct spool_msg *sm, int64_t now,
 	for (i = 0; i < rs->n; i++) {
 		if (!ctl_rcpt_pending(&rs->v[i]))
 			continue;
-		memset(&ev, 0, sizeof(ev));
+		spool_event_init(&ev, sm, rs->v[i].sr_addr, now);
 		ev.ev_type = SPOOL_EV_BOUNCED;
 		ev.ev_class = SPOOL_CL_ADMIN;
-		ev.ev_dt = now;
-		ev.ev_login = sm->sm_login;
-		ev.ev_qid = sm->sm_qid;
-		ev.ev_issue = sm->sm_issue;
-		ev.ev_uniq = sm->sm_has_letter_id ? sm->sm_letter_id : NULL;
-		ev.ev_from = sm->sm_from;
-		ev.ev_to = rs->v[i].sr_addr;
-		ev.ev_message_id = sm->sm_message_id[0] ? sm->sm_message_id : NULL;
 		ev.ev_msg = "554 5.0.0 deleted by the operator";
 		ev.ev_attempt = rs->v[i].sr_attempts;
-		ev.ev_sandbox = sm->sm_sandbox;
 		if ((rc = spool_event_add(txn, &ev, NULL)) != 0)
 			ctl_die_rc(rc, "%s: event", sm->sm_qid);
 		n++;

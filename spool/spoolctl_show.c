@@ -216,6 +216,26 @@ ctl_show_text(const struct spool_msg *sm, const struct spool_issue *si,
 	}
 }
 
+/* One event of the delivery log as a JSON object; "to" and "tls" optional. */
+static void
+ctl_show_json_event(struct json_gen *jg, const struct ctl_event *ev, bool with_to,
+    bool with_tls)
+{
+	json_obj_begin(jg);
+	json_kv_str(jg, "dt", ev->ev_dt);
+	if (with_to)
+		json_kv_str(jg, "to", ev->ev_to);
+	json_kv_str(jg, "event", ev->ev_event);
+	if (ev->ev_class != NULL)
+		json_kv_str(jg, "class", ev->ev_class);
+	json_kv_str(jg, "hop", ev->ev_hop);
+	if (with_tls)
+		json_kv_str(jg, "tls", ev->ev_tls);
+	json_kv_str(jg, "msg", ev->ev_msg);
+	json_kv_int(jg, "attempt", ev->ev_attempt);
+	json_obj_end(jg);
+}
+
 static void
 ctl_show_json_rcpt(struct json_gen *jg, const struct spool_msg *sm,
     const struct spool_rcpt *sr, const struct ctl_show *s)
@@ -241,18 +261,8 @@ ctl_show_json_rcpt(struct json_gen *jg, const struct spool_msg *sm,
 	json_arr_begin(jg);
 	for (j = 0; j < s->nev; j++) {
 		ev = &s->ev[j];
-		if (!ctl_ev_for(ev, sr->sr_addr))
-			continue;
-		json_obj_begin(jg);
-		json_kv_str(jg, "dt", ev->ev_dt);
-		json_kv_str(jg, "event", ev->ev_event);
-		if (ev->ev_class != NULL)
-			json_kv_str(jg, "class", ev->ev_class);
-		json_kv_str(jg, "hop", ev->ev_hop);
-		json_kv_str(jg, "tls", ev->ev_tls);
-		json_kv_str(jg, "msg", ev->ev_msg);
-		json_kv_int(jg, "attempt", ev->ev_attempt);
-		json_obj_end(jg);
+		if (ctl_ev_for(ev, sr->sr_addr))
+			ctl_show_json_event(jg, ev, false, true);
 	}
 	json_arr_end(jg);
 	json_obj_end(jg);
@@ -345,19 +355,8 @@ ctl_show_removed(const char *qid, struct ctl_show *s, bool json)
 	json_kv_str(jg, "account", s->nev > 0 ? s->ev[0].ev_account : NULL);
 	json_key(jg, "events");
 	json_arr_begin(jg);
-	for (i = 0; i < s->nev; i++) {
-		ev = &s->ev[i];
-		json_obj_begin(jg);
-		json_kv_str(jg, "dt", ev->ev_dt);
-		json_kv_str(jg, "to", ev->ev_to);
-		json_kv_str(jg, "event", ev->ev_event);
-		if (ev->ev_class != NULL)
-			json_kv_str(jg, "class", ev->ev_class);
-		json_kv_str(jg, "hop", ev->ev_hop);
-		json_kv_str(jg, "msg", ev->ev_msg);
-		json_kv_int(jg, "attempt", ev->ev_attempt);
-		json_obj_end(jg);
-	}
+	for (i = 0; i < s->nev; i++)
+		ctl_show_json_event(jg, &s->ev[i], true, false);
 	json_arr_end(jg);
 	json_obj_end(jg);
 	ctl_json_print(jg);

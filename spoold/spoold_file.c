@@ -260,20 +260,10 @@ spoold_bounce_event(struct spoold_msgctx *mc, const struct spool_msg *m,
 {
 	struct spool_event	 ev;
 
-	memset(&ev, 0, sizeof(ev));
+	spool_event_init(&ev, m, to, mc->mc_now);
 	ev.ev_type = SPOOL_EV_BOUNCED;
 	ev.ev_class = SPOOL_CL_POLICY;
-	ev.ev_dt = mc->mc_now;
-	ev.ev_login = m->sm_login;
-	ev.ev_qid = m->sm_qid;
-	ev.ev_issue = m->sm_issue;
-	ev.ev_uniq = m->sm_has_letter_id ? m->sm_letter_id : NULL;
-	ev.ev_from = m->sm_from;
-	ev.ev_to = to;
-	ev.ev_message_id = m->sm_message_id[0] != '\0' ? m->sm_message_id : NULL;
 	ev.ev_msg = text;
-	ev.ev_attempt = 0;
-	ev.ev_sandbox = m->sm_sandbox;
 	return spool_event_add(mc->mc_txn, &ev, NULL);
 }
 
