@@ -481,7 +481,7 @@ def test_stream_callback(live):
     for ctype, body in cbs.posts:
         text = body.decode().strip()
         assert text.startswith("{") and not text.startswith('{"events"'), text[:80]
-        for obj in peers.Callbacks.parse(body):
+        for obj in smtpgate.callback_events(body):
             assert "event" in obj and "id" in obj
 
 

@@ -20,21 +20,7 @@ import peers
 import smtpgate
 
 
-def inject(g, *args, check=True):
-    r = subprocess.run([os.path.join(smtpgate.BUILDDIR, "deliverd", "deliverd-inject"),
-                        "-c", g.conf_path] + [str(a) for a in args],
-                       capture_output=True, text=True, timeout=120)
-    if check and r.returncode != 0:
-        raise RuntimeError("deliverd-inject %s: %s" % (args, r.stderr))
-    return r.stdout.split()
-
-
-def put_msg(g, login, rcpts, frm="sender@example.com", count=1, msg=None, envfrom=None):
-    path = os.path.join(g.dir, "msg-%d.eml" % time.time_ns())
-    with open(path, "wb") as f:
-        f.write(msg or smtpgate.message(frm=frm, to=", ".join(rcpts)))
-    return inject(g, "msg", login, envfrom if envfrom is not None else frm, frm, path,
-                  count, *rcpts)
+from smtpgate import inject, put_msg
 
 
 def gen_key(directory, alg):

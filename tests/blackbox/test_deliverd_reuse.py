@@ -2,28 +2,14 @@
 that probes it travels with MAIL/RCPT/DATA. A next hop that closes or
 refuses the cached connection between messages must not cost a deferral:
 the message goes out on a new connection at once."""
-import os
-import subprocess
-import time
 
 import chaos
 import smtpgate
-from smtpgate import Gateway
-
-
-def inject(g, *args):
-    r = subprocess.run([os.path.join(smtpgate.BUILDDIR, "deliverd", "deliverd-inject"),
-                        "-c", g.conf_path] + [str(a) for a in args],
-                       capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    return r.stdout.split()
+from smtpgate import Gateway, inject
 
 
 def put_msg(g, rcpt):
-    path = os.path.join(g.dir, "msg-%d.eml" % time.time_ns())
-    with open(path, "wb") as f:
-        f.write(smtpgate.message(to=rcpt))
-    qid, = inject(g, "msg", "acc", "sender@example.com", "sender@example.com", path, 1, rcpt)
+    qid, = smtpgate.put_msg(g, "acc", [rcpt])
     return qid
 
 

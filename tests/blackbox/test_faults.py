@@ -5,11 +5,9 @@ clock stepped backwards under deliverd (libfaketime). Every wait bounded.
 """
 import collections
 import os
-import shutil
 import smtplib
 import socket
 import subprocess
-import threading
 import time
 
 import pytest
@@ -17,24 +15,11 @@ import pytest
 import chaos
 import peers
 import smtpgate
-from smtpgate import Gateway, message, wait_for
-
-
-def inject(g, *args, env=None):
-    r = subprocess.run([os.path.join(smtpgate.BUILDDIR, "deliverd", "deliverd-inject"),
-                        "-c", g.conf_path] + [str(a) for a in args],
-                       capture_output=True, text=True, timeout=60,
-                       env=dict(os.environ, **env) if env else None)
-    assert r.returncode == 0, r.stderr
-    return r.stdout.split()
+from smtpgate import Gateway, inject, message, wait_for
 
 
 def put_msg(g, login, rcpt, count=1, env=None):
-    path = os.path.join(g.dir, "msg-%d.eml" % time.time_ns())
-    with open(path, "wb") as f:
-        f.write(message(to=rcpt))
-    return inject(g, "msg", login, "sender@example.com", "sender@example.com", path, count,
-                  rcpt, env=env)
+    return smtpgate.put_msg(g, login, [rcpt], count=count, env=env)
 
 
 def smtp_send(g, msgid, rcpts=("r@dest.test",), size=0):
@@ -224,6 +209,29 @@ def test_callback_receiver_gone_across_restart():
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
 
+def start_deliverd_faketime(g):
+    """Starts g's deliverd under libfaketime with a runtime offset file
+    (written "+0"; the monotonic clock is left alone, as with an NTP step).
+    Returns (offset file, environment for the tools that must share the
+    clock)."""
+    tsfile = os.path.join(g.dir, "faketime.rc")
+    with open(tsfile, "w") as f:
+        f.write("+0\n")
+    os.chmod(g.dir, 0o755)
+    os.chmod(tsfile, 0o644)
+    fake = {"LD_PRELOAD": FAKETIME_LIB, "FAKETIME_TIMESTAMP_FILE": tsfile,
+            "FAKETIME_NO_CACHE": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+            "FAKETIME_DONT_RESET": "1"}
+    saved = dict(os.environ)
+    os.environ.update(fake)
+    try:
+        g.start("deliverd")
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return tsfile, fake
+
+
 def test_clock_stepped_backwards():
     """deliverd's wall clock jumps back by 1 hour (libfaketime, runtime
     offset file; the monotonic clock is left alone, as with an NTP step)
@@ -234,23 +242,9 @@ def test_clock_stepped_backwards():
     with peers.Mx() as mx, Gateway(tls=False, extra={
             "relayhost": "127.0.0.1:%d" % mx.port, "retry_schedule": "3s"}) as g:
         mx.rules["later@dest.test"] = ["451 4.7.1 try again", "250 2.1.5 Ok"]
-        tsfile = os.path.join(g.dir, "faketime.rc")
-        with open(tsfile, "w") as f:
-            f.write("+0\n")
-        os.chmod(g.dir, 0o755)
-        os.chmod(tsfile, 0o644)
         # the whole gateway shares the clock: deliverd and the tool that files
         # messages (as spoold would) both read the offset file
-        fake = {"LD_PRELOAD": FAKETIME_LIB, "FAKETIME_TIMESTAMP_FILE": tsfile,
-                "FAKETIME_NO_CACHE": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-                "FAKETIME_DONT_RESET": "1"}
-        saved = dict(os.environ)
-        os.environ.update(fake)
-        try:
-            g.start("deliverd")
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
+        tsfile, fake = start_deliverd_faketime(g)
         inject(g, "account", "acc")
         put_msg(g, "acc", "later@dest.test", env=fake)
         g.wait_events(lambda e: e["to"] == "later@dest.test" and e["event"] == "deferred",
@@ -280,20 +274,7 @@ def test_callback_outage_of_a_simulated_hour():
     with peers.Mx() as mx, Gateway(tls=False, extra={
             "relayhost": "127.0.0.1:%d" % mx.port, "callback_retry_min": "1s",
             "callback_retry_max": "2s"}) as g:
-        tsfile = os.path.join(g.dir, "faketime.rc")
-        with open(tsfile, "w") as f:
-            f.write("+0\n")
-        os.chmod(tsfile, 0o644)
-        fake = {"LD_PRELOAD": FAKETIME_LIB, "FAKETIME_TIMESTAMP_FILE": tsfile,
-                "FAKETIME_NO_CACHE": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-                "FAKETIME_DONT_RESET": "1"}
-        saved = dict(os.environ)
-        os.environ.update(fake)
-        try:
-            g.start("deliverd")
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
+        tsfile, fake = start_deliverd_faketime(g)
         inject(g, "account", "cbk", recv.url)
         put_msg(g, "cbk", "h{n}@dest.test", count=50, env=fake)
         wait_for(lambda: len(g.events()) >= 50, 60, what="50 events")

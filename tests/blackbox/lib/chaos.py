@@ -3,7 +3,6 @@ processes, a callback receiver that can really go away (port closed), a raw
 SMTP client and hostile SMTP servers for deliverd. All on 127.0.0.1, every
 wait bounded, every process killed by PID.
 """
-import json
 import os
 import random
 import re
@@ -226,7 +225,7 @@ class Receiver:
             def do_POST(self):
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n)
-                evs = Receiver.parse(body)
+                evs = smtpgate.callback_events(body)
                 with recv.lock:
                     recv.posts += 1
                     recv.events.extend(evs)
@@ -237,27 +236,6 @@ class Receiver:
             def log_message(self, *a):
                 pass
         return H
-
-    @staticmethod
-    def parse(body):
-        text = body.decode()
-        try:
-            doc = json.loads(text)
-            if isinstance(doc, dict) and "events" in doc:
-                return doc["events"]
-            if isinstance(doc, dict):
-                return [doc]
-        except ValueError:
-            pass
-        dec, out, i = json.JSONDecoder(), [], 0
-        while i < len(text):
-            while i < len(text) and text[i].isspace():
-                i += 1
-            if i >= len(text):
-                break
-            obj, i = dec.raw_decode(text, i)
-            out.append(obj)
-        return out
 
     @property
     def url(self):

@@ -6,7 +6,6 @@ Dns       a dnsmasq wrapper serving MX/A records for test domains.
 Callbacks an http.server receiver for event callbacks, with an outage switch.
 Every wait is bounded; every process is stopped by PID.
 """
-import json
 import os
 import signal
 import ssl
@@ -191,7 +190,7 @@ class Callbacks:
                     else:
                         code = 200
                         recv.posts.append((self.headers.get("Content-Type"), body))
-                        recv.events.extend(recv.parse(body))
+                        recv.events.extend(smtpgate.callback_events(body))
                 self.send_response(code)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -201,26 +200,6 @@ class Callbacks:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), H)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @staticmethod
-    def parse(body):
-        text = body.decode()
-        try:
-            doc = json.loads(text)
-            if isinstance(doc, dict) and "events" in doc:
-                return doc["events"]
-        except ValueError:
-            pass
-        # a JSON stream: objects one after another
-        dec, out, i = json.JSONDecoder(), [], 0
-        while i < len(text):
-            while i < len(text) and text[i].isspace():
-                i += 1
-            if i >= len(text):
-                break
-            obj, i = dec.raw_decode(text, i)
-            out.append(obj)
-        return out
 
     @property
     def url(self):

@@ -294,6 +294,52 @@ def message(frm="sender@example.com", to="rcpt@example.net", subject="test",
     return text.encode()
 
 
+def callback_events(body):
+    """The events of one callback POST body: {"events":[...]}, or JSON
+    objects one after another (--callback-format stream)."""
+    text = body.decode()
+    try:
+        doc = json.loads(text)
+        if isinstance(doc, dict) and "events" in doc:
+            return doc["events"]
+    except ValueError:
+        pass
+    dec, out, i = json.JSONDecoder(), [], 0
+    while i < len(text):
+        while i < len(text) and text[i].isspace():
+            i += 1
+        if i >= len(text):
+            break
+        obj, i = dec.raw_decode(text, i)
+        out.append(obj)
+    return out
+
+
+# ---- filing records directly (deliverd tests: no smtpd/spoold involved)
+
+def inject(g, *args, check=True, env=None):
+    """deliverd/deliverd-inject -c CONF ARGS... (accounts, keys, messages
+    through the spool API); the words it printed (QIDs)."""
+    r = subprocess.run([os.path.join(BUILDDIR, "deliverd", "deliverd-inject"),
+                        "-c", g.conf_path] + [str(a) for a in args],
+                       capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, **env) if env else None)
+    if check and r.returncode != 0:
+        raise RuntimeError("deliverd-inject %s: %s" % (args, r.stderr))
+    return r.stdout.split()
+
+
+def put_msg(g, login, rcpts, frm="sender@example.com", count=1, msg=None, envfrom=None,
+            env=None):
+    """Files COUNT copies of a message to rcpts ("{n}" numbers them) for
+    account login, due now; their QIDs."""
+    path = os.path.join(g.dir, "msg-%d.eml" % time.time_ns())
+    with open(path, "wb") as f:
+        f.write(msg or message(frm=frm, to=", ".join(rcpts)))
+    return inject(g, "msg", login, envfrom if envfrom is not None else frm, frm, path,
+                  count, *rcpts, env=env)
+
+
 # ---- process inspection (added for the privilege checks; Linux /proc)
 
 def proc_info(pid):
