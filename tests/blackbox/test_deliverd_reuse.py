@@ -26,44 +26,12 @@ class Server:
 
     def __call__(self, c, srv):
         self.conns += 1
-        f = c.makefile("rb")
-        c.sendall(b"220 reuse.test ESMTP\r\n")
-        rcpts, sent = [], 0
-        while True:
-            line = f.readline(4096)
-            if not line:
-                return
-            verb = line[:4].upper()
-            if verb in (b"EHLO", b"HELO"):
-                c.sendall(b"250-reuse.test\r\n250-8BITMIME\r\n250 PIPELINING\r\n")
-            elif verb == b"RSET":
-                self.rsets += 1
-                if self.mode == "rset421" and sent > 0:
-                    c.sendall(b"421 4.3.2 go away\r\n")
-                    return
-                c.sendall(b"250 Ok\r\n")
-            elif verb == b"RCPT":
-                rcpts.append(line.split(b"<", 1)[1].split(b">", 1)[0].decode())
-                c.sendall(b"250 2.1.5 Ok\r\n")
-            elif verb == b"DATA":
-                c.sendall(b"354 go\r\n")
-                data = b""
-                while not data.endswith(b"\r\n.\r\n"):
-                    chunk = f.readline(1 << 20)
-                    if not chunk:
-                        return
-                    data += chunk
-                self.received.extend(rcpts)
-                rcpts = []
-                sent += 1
-                c.sendall(b"250 2.0.0 Ok: queued\r\n")
-                if self.mode == "drop":
-                    return
-            elif verb == b"QUIT":
-                c.sendall(b"221 bye\r\n")
-                return
-            else:
-                c.sendall(b"250 Ok\r\n")
+        chaos.smtp_sink(c, self.received, b"reuse.test", on_rset=self.rset,
+                        after_message=lambda sent: self.mode != "drop")
+
+    def rset(self, sent):
+        self.rsets += 1
+        return not (self.mode == "rset421" and sent > 0)
 
 
 def run(mode):

@@ -28,35 +28,7 @@ def put_msg(g, rcpt):
 
 def good(c, srv):
     """A well-behaved SMTP server that records what it receives."""
-    f = c.makefile("rb")
-    c.sendall(b"220 good.test ESMTP\r\n")
-    rcpts = []
-    while True:
-        line = f.readline(4096)
-        if not line:
-            return
-        verb = line[:4].upper()
-        if verb in (b"EHLO", b"HELO"):
-            c.sendall(b"250-good.test\r\n250-8BITMIME\r\n250 PIPELINING\r\n")
-        elif verb == b"RCPT":
-            rcpts.append(line.split(b"<", 1)[1].split(b">", 1)[0].decode())
-            c.sendall(b"250 2.1.5 Ok\r\n")
-        elif verb == b"DATA":
-            c.sendall(b"354 go\r\n")
-            data = b""
-            while not data.endswith(b"\r\n.\r\n"):
-                chunk = f.readline(1 << 20)
-                if not chunk:
-                    return
-                data += chunk
-            srv.received.extend(rcpts)
-            rcpts = []
-            c.sendall(b"250 2.0.0 Ok: queued\r\n")
-        elif verb == b"QUIT":
-            c.sendall(b"221 bye\r\n")
-            return
-        else:
-            c.sendall(b"250 Ok\r\n")
+    chaos.smtp_sink(c, srv.received)
 
 
 def upto(c, f, verb):
@@ -166,12 +138,8 @@ def drop_after_data(c, srv):
     c.sendall(b"220 evil.test\r\n")
     upto(c, f, b"DATA")
     c.sendall(b"354 go\r\n")
-    data = b""
-    while not data.endswith(b"\r\n.\r\n"):
-        line = f.readline(1 << 20)
-        if not line:
-            return
-        data += line
+    if chaos.read_data(f) is None:
+        return
     c.shutdown(socket.SHUT_RDWR)
 
 

@@ -278,6 +278,57 @@ Raw = smtpgate.Raw
 
 # ---------------------------------------------------------------- hostile next hops
 
+def read_data(f):
+    """The message after 354, up to and with CRLF.CRLF; None if the client
+    went away first."""
+    data = b""
+    while not data.endswith(b"\r\n.\r\n"):
+        line = f.readline(1 << 20)
+        if not line:
+            return None
+        data += line
+    return data
+
+
+def smtp_sink(c, received, name=b"good.test", on_rset=None, after_message=None):
+    """A plain PIPELINING SMTP server on socket c (a HostileServer
+    behaviour's body). Each accepted message's RCPT addresses go into
+    received. on_rset(sent) may return False to answer 421 and hang up;
+    after_message(sent) may return False to hang up after the 250; sent
+    counts the messages accepted on this connection."""
+    f = c.makefile("rb")
+    c.sendall(b"220 " + name + b" ESMTP\r\n")
+    rcpts, sent = [], 0
+    while True:
+        line = f.readline(4096)
+        if not line:
+            return
+        verb = line[:4].upper()
+        if verb in (b"EHLO", b"HELO"):
+            c.sendall(b"250-" + name + b"\r\n250-8BITMIME\r\n250 PIPELINING\r\n")
+        elif verb == b"RSET" and on_rset is not None and on_rset(sent) is False:
+            c.sendall(b"421 4.3.2 go away\r\n")
+            return
+        elif verb == b"RCPT":
+            rcpts.append(line.split(b"<", 1)[1].split(b">", 1)[0].decode())
+            c.sendall(b"250 2.1.5 Ok\r\n")
+        elif verb == b"DATA":
+            c.sendall(b"354 go\r\n")
+            if read_data(f) is None:
+                return
+            received.extend(rcpts)
+            rcpts = []
+            sent += 1
+            c.sendall(b"250 2.0.0 Ok: queued\r\n")
+            if after_message is not None and after_message(sent) is False:
+                return
+        elif verb == b"QUIT":
+            c.sendall(b"221 bye\r\n")
+            return
+        else:
+            c.sendall(b"250 Ok\r\n")
+
+
 class HostileServer:
     """A TCP server on 127.0.0.1 whose every connection is handed to
     behave(conn) in a thread. Records the number of connections."""
