@@ -23,14 +23,7 @@ import smtpgate
 PROGRAMS = ["smtpd", "spoold", "deliverd", "spoolctl", "sendmail"]
 QUEUED_RE = re.compile(r"^2\.0\.0 Ok: queued as ([0-9A-Za-z]+)$")
 DT_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
-SEED = {
-    "filter": [{"a": "delivstream.status", "v": "bounced", "op": "=="},
-               {"a": "delivstream.source", "op": "==", "v": "1"}],
-    "action": "stat.uni",
-    "select": ["delivstream.to", "delivstream.dt", "delivstream.msg"],
-    "first": 100,
-    "order": ["-delivstream.dt"],
-}
+SEED = smtpgate.SEED_QUERY
 
 
 def built(*names):

@@ -13,14 +13,7 @@ import pytest
 import peers
 import smtpgate
 
-SEED = {
-    "filter": [{"a": "delivstream.status", "v": "bounced", "op": "=="},
-               {"a": "delivstream.source", "op": "==", "v": "1"}],
-    "action": "stat.uni",
-    "select": ["delivstream.to", "delivstream.dt", "delivstream.msg"],
-    "first": 100,
-    "order": ["-delivstream.dt"],
-}
+SEED = smtpgate.SEED_QUERY
 
 
 def ctl(g, *args, input=None):

@@ -294,6 +294,18 @@ def message(frm="sender@example.com", to="rcpt@example.net", subject="test",
     return text.encode()
 
 
+# The stat.uni query the seed document gives as its example (every bounce
+# of source 1, newest first); spoolctl query must answer it as written.
+SEED_QUERY = {
+    "filter": [{"a": "delivstream.status", "v": "bounced", "op": "=="},
+               {"a": "delivstream.source", "op": "==", "v": "1"}],
+    "action": "stat.uni",
+    "select": ["delivstream.to", "delivstream.dt", "delivstream.msg"],
+    "first": 100,
+    "order": ["-delivstream.dt"],
+}
+
+
 def callback_events(body):
     """The events of one callback POST body: {"events":[...]}, or JSON
     objects one after another (--callback-format stream)."""
