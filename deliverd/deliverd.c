@@ -8,6 +8,7 @@
 /* before <signal.h>: its si_fd macro collides with struct spool_in */
 #include "spool.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,10 @@ deliverd_check_relay_tls(const struct conf *cf)
 
 	tls_init();
 	if (cf->cf_relayhost_tls_ca_file[0] != '\0') {
+		if (access(cf->cf_relayhost_tls_ca_file, R_OK) == -1)
+			log_fatalx_status(2, "%s: %s: %s", conf_where(cf,
+			    "relayhost_tls_ca_file", w, sizeof(w)),
+			    cf->cf_relayhost_tls_ca_file, strerror(errno));
 		if ((t = tls_client_ctx_new(cf->cf_relayhost_tls_ca_file, err,
 		    sizeof(err))) == NULL)
 			log_fatalx_status(2, "%s: %s", conf_where(cf,
