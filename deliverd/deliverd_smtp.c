@@ -372,7 +372,7 @@ deliverd_smtp_starttls(struct deliverd_smtp *s, char *reply, size_t replysz)
 	if (!s->s_starttls)
 		return deliverd_smtp_clear(s, "STARTTLS not offered", reply, replysz);
 	if (s->s_tlsctx == NULL)
-		return deliverd_smtp_clear(s, "no TLS client here", reply, replysz);
+		return deliverd_smtp_clear(s, "TLS client unavailable", reply, replysz);
 	if (deliverd_smtp_cmd(s, "STARTTLS", tmo) == -1) {
 		deliverd_smtp_lost(s, "STARTTLS", reply, replysz);
 		return -1;

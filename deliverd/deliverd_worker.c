@@ -521,6 +521,8 @@ deliverd_worker_main(struct conf *cf, int in_fd, int out_fd, int id)
 	tls_init();
 	if ((w.w_tls = tls_client_ctx_new(cf->cf_relayhost_tls_ca_file, err,
 	    sizeof(err))) == NULL)
+		/* fail closed: relayhost_tls = encrypt|verify then defers; the
+		 * CA file was checked at start, so it went away since */
 		log_warnx("TLS client unavailable (%s): delivering without STARTTLS", err);
 	w.w_smtp = deliverd_smtp_new(cf, w.w_tls);
 	srandom((unsigned)getpid());
