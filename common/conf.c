@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "cidr.h"
 #include "conf.h"
 #include "conf_keys.h"
 #include "log.h"
@@ -417,6 +418,24 @@ conf_check_values(const struct conf *cf, char *err, size_t errsz)
 	return 0;
 }
 
+/* allow_next_hop: every word a CIDR range (issue 14). */
+static int
+conf_check_next_hops(const struct conf *cf, char *err, size_t errsz)
+{
+	struct cidr	 c;
+	char		 w[4200];
+	size_t		 i;
+
+	for (i = 0; i < cf->cf_allow_next_hop.n; i++)
+		if (cidr_parse(cf->cf_allow_next_hop.v[i], &c) == -1) {
+			(void)snprintf(err, errsz, "%s: not an address range: \"%s\"",
+			    conf_where(cf, "allow_next_hop", w, sizeof(w)),
+			    cf->cf_allow_next_hop.v[i]);
+			return -1;
+		}
+	return 0;
+}
+
 /* Cross-key checks and derived values, after the file. */
 static int
 conf_finish(struct conf *cf, char *err, size_t errsz)
@@ -458,6 +477,8 @@ conf_finish(struct conf *cf, char *err, size_t errsz)
 			return -1;
 		}
 	if (conf_check_values(cf, err, errsz) == -1)
+		return -1;
+	if (conf_check_next_hops(cf, err, errsz) == -1)
 		return -1;
 	if ((cf->cf_tls_cert[0] == '\0') != (cf->cf_tls_key[0] == '\0')) {
 		(void)snprintf(err, errsz, "%s: tls_cert and tls_key go together",

@@ -81,6 +81,11 @@ struct conf {
 	time_t		 cf_callback_timeout;
 	time_t		 cf_callback_retry_min;
 	time_t		 cf_callback_retry_max;
+	/* mail loops and the relayhost's TLS (issue 14) */
+	int64_t		 cf_hopcount_limit;	/* Received: lines; more bounce */
+	struct conf_list cf_allow_next_hop;	/* CIDRs exempt from the loop check */
+	char		*cf_relayhost_tls;	/* none|may|encrypt|verify */
+	char		*cf_relayhost_tls_ca_file;	/* "" = the system's store */
 	/* where each key was last set: conf_keys index -> line, 0 = default */
 	unsigned	*cf_key_lines;
 };

@@ -64,6 +64,12 @@ const struct conf_key conf_keys[] = {
 	{ "callback_timeout", CONF_T_DURATION, "10s", 1, 3600, O(cf_callback_timeout), NULL },
 	{ "callback_retry_min", CONF_T_DURATION, "5s", 1, 3600, O(cf_callback_retry_min), NULL },
 	{ "callback_retry_max", CONF_T_DURATION, "10m", 1, DAY, O(cf_callback_retry_max), NULL },
+
+	/* mail loops and the relayhost's TLS (issue 14) */
+	{ "hopcount_limit", CONF_T_INT, "50", 1, 1000, O(cf_hopcount_limit), NULL },
+	{ "allow_next_hop", CONF_T_LIST, "", 0, 0, O(cf_allow_next_hop), NULL },
+	{ "relayhost_tls", CONF_T_ENUM, "may", 0, 0, O(cf_relayhost_tls), "none|may|encrypt|verify" },
+	{ "relayhost_tls_ca_file", CONF_T_STR, "", 0, 0, O(cf_relayhost_tls_ca_file), NULL },
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);

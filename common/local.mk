@@ -6,6 +6,7 @@ common_libcommon_a_SOURCES = \
 	common/fsx.c common/fsx.h \
 	common/json.c common/json.h \
 	common/log.c common/log.h \
+	common/ownaddr.c common/ownaddr.h \
 	common/priv.c common/priv.h \
 	common/qid.c common/qid.h \
 	common/sig.c common/sig.h \

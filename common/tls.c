@@ -8,8 +8,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "buf.h"
 #include "tls.h"
@@ -116,7 +118,7 @@ fail:
 }
 
 struct tls_ctx *
-tls_client_ctx_new(char *err, size_t errsz)
+tls_client_ctx_new(const char *ca_file, char *err, size_t errsz)
 {
 	struct tls_ctx	*t;
 	SSL_CTX		*c;
@@ -127,7 +129,18 @@ tls_client_ctx_new(char *err, size_t errsz)
 		tls_errstr(err, errsz, "SSL_CTX_new");
 		return NULL;
 	}
+	/* VERIFY_NONE: the chain is still verified and the result kept
+	 * (SSL_get_verify_result) for the policy to judge after the
+	 * handshake, so an opportunistic session never fails on it. */
 	SSL_CTX_set_verify(c, SSL_VERIFY_NONE, NULL);
+	if (ca_file != NULL && ca_file[0] != '\0') {
+		if (SSL_CTX_load_verify_locations(c, ca_file, NULL) != 1) {
+			tls_errstr(err, errsz, ca_file);
+			SSL_CTX_free(c);
+			return NULL;
+		}
+	} else if (SSL_CTX_set_default_verify_paths(c) != 1)
+		ERR_clear_error();	/* no system store: nothing verifies */
 	t = xcalloc(1, sizeof(*t));
 	t->tc_ssl = c;
 	return t;
@@ -413,4 +426,78 @@ tls_conn_free(struct tls_conn **cp)
 	SSL_free((*cp)->tn_ssl);
 	free(*cp);
 	*cp = NULL;
+}
+
+/* ---- client policy */
+
+static const char *const tls_level_names[] = {
+	[TLS_LEVEL_NONE] = "none", [TLS_LEVEL_MAY] = "may",
+	[TLS_LEVEL_ENCRYPT] = "encrypt", [TLS_LEVEL_VERIFY] = "verify",
+};
+
+int
+tls_level_parse(const char *s, enum tls_level *r)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(tls_level_names) / sizeof(tls_level_names[0]); i++)
+		if (strcmp(s, tls_level_names[i]) == 0) {
+			*r = (enum tls_level)i;
+			return 0;
+		}
+	return -1;
+}
+
+const char *
+tls_level_name(enum tls_level l)
+{
+	return (unsigned)l < sizeof(tls_level_names) / sizeof(tls_level_names[0]) ?
+	    tls_level_names[l] : "?";
+}
+
+/* Does the certificate name `name` (DNS name, or IP address)? */
+static bool
+tls_cert_names(X509 *x, const char *name)
+{
+	unsigned char	 a[16];
+
+	if (inet_pton(AF_INET, name, a) == 1 || inet_pton(AF_INET6, name, a) == 1)
+		return X509_check_ip_asc(x, name, 0) == 1;
+	return X509_check_host(x, name, strlen(name),
+	    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1;
+}
+
+int
+tls_policy_check(const struct tls_policy *p, const struct tls_conn *c,
+    char *why, size_t whysz)
+{
+	X509	*x;
+	long	 vr;
+
+	if (p->tp_level <= TLS_LEVEL_MAY)
+		return 0;
+	if (c == NULL) {
+		(void)snprintf(why, whysz, "TLS is required (%s)",
+		    tls_level_name(p->tp_level));
+		return -1;
+	}
+	if (p->tp_level == TLS_LEVEL_ENCRYPT)
+		return 0;
+	if ((x = SSL_get0_peer_certificate(c->tn_ssl)) == NULL) {
+		(void)snprintf(why, whysz, "certificate verification failed: "
+		    "no certificate");
+		return -1;
+	}
+	if ((vr = SSL_get_verify_result(c->tn_ssl)) != X509_V_OK) {
+		(void)snprintf(why, whysz, "certificate verification failed: %s",
+		    X509_verify_cert_error_string(vr));
+		return -1;
+	}
+	if (p->tp_name == NULL || p->tp_name[0] == '\0' ||
+	    !tls_cert_names(x, p->tp_name)) {
+		(void)snprintf(why, whysz, "certificate name mismatch: the "
+		    "certificate does not name %s", p->tp_name ? p->tp_name : "");
+		return -1;
+	}
+	return 0;
 }

@@ -38,17 +38,49 @@ struct tls_conn	*tls_server_conn_new(struct tls_ctx *, int fd);
 /* 0 done, TLS_WANT_READ/TLS_WANT_WRITE (non-blocking fd), -1 failed. */
 int		 tls_handshake(struct tls_conn *);
 
-/* ---- client side (deliverd): opportunistic, no certificate verification */
-struct tls_ctx	*tls_client_ctx_new(char *err, size_t errsz);
+/* ---- client side (deliverd) */
+/*
+ * ca_file: PEM file of the trusted CAs, NULL or "" for the system's
+ * default store. The handshake never fails on the certificate: the
+ * verification result is kept for tls_policy_check().
+ */
+struct tls_ctx	*tls_client_ctx_new(const char *ca_file, char *err, size_t errsz);
 /*
  * Runs the whole client handshake on fd (blocking or not: it polls itself)
  * within timeout_ms milliseconds. servername (may be NULL) is sent as SNI.
- * The certificate is NOT verified (opportunistic STARTTLS, RFC 3207 sec. 4.1).
+ * The certificate is not checked here (opportunistic STARTTLS, RFC 3207
+ * sec. 4.1); tls_policy_check() says whether it satisfies a policy.
  * 0 and *conn_r set, or -1 with err ("timeout", or OpenSSL's reason).
  * After return the fd's O_NONBLOCK flag is as it was before.
  */
 int		 tls_client_start(struct tls_ctx *, int fd, const char *servername,
 		    int timeout_ms, struct tls_conn **conn_r, char *err, size_t errsz);
+
+/*
+ * TLS policy of a client session (relayhost_tls; MTA-STS/DANE later):
+ * none (never STARTTLS), may (opportunistic: clear when TLS is missing or
+ * fails), encrypt (TLS or nothing), verify (TLS with a certificate that
+ * chains to the context's CAs and names tp_name: a DNS name, or an IP
+ * address in an iPAddress entry).
+ */
+enum tls_level { TLS_LEVEL_NONE, TLS_LEVEL_MAY, TLS_LEVEL_ENCRYPT, TLS_LEVEL_VERIFY };
+
+struct tls_policy {
+	enum tls_level	 tp_level;
+	const char	*tp_name;	/* the name the certificate must carry */
+};
+
+/* "none", "may", "encrypt", "verify": 0, or -1 for anything else. */
+int		 tls_level_parse(const char *, enum tls_level *r);
+const char	*tls_level_name(enum tls_level);
+/*
+ * The verdict on a session: conn is its TLS session, or NULL when it runs
+ * (or would run) in clear. 0 when it satisfies the policy; -1 when not,
+ * with the reason in why ("TLS is required", "certificate verification
+ * failed: ...", "certificate name mismatch: ...").
+ */
+int		 tls_policy_check(const struct tls_policy *, const struct tls_conn *conn,
+		    char *why, size_t whysz);
 
 /* ---- both sides */
 /*

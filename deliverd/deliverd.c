@@ -8,8 +8,10 @@
 /* before <signal.h>: its si_fd macro collides with struct spool_in */
 #include "spool.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -19,6 +21,7 @@
 #include "priv.h"
 #include "sig.h"
 #include "spool.h"
+#include "tls.h"
 #include "trigger.h"
 
 static void
@@ -43,6 +46,41 @@ deliverd_check_conf(const struct conf *cf)
 	    sizeof(port), "25") == -1)
 		log_fatalx_status(2, "%s: relayhost: want HOST:PORT, got %s",
 		    cf->cf_path, cf->cf_relayhost);
+}
+
+/*
+ * relayhost_tls (issue 14), as the unprivileged user: the CA file must be
+ * readable by the workers. Says once how the relayhost is reached.
+ */
+static void
+deliverd_check_relay_tls(const struct conf *cf)
+{
+	struct tls_ctx	*t;
+	char		 err[512], w[4200];
+
+	tls_init();
+	if (cf->cf_relayhost_tls_ca_file[0] != '\0') {
+		if (access(cf->cf_relayhost_tls_ca_file, R_OK) == -1)
+			log_fatalx_status(2, "%s: %s: %s", conf_where(cf,
+			    "relayhost_tls_ca_file", w, sizeof(w)),
+			    cf->cf_relayhost_tls_ca_file, strerror(errno));
+		if ((t = tls_client_ctx_new(cf->cf_relayhost_tls_ca_file, err,
+		    sizeof(err))) == NULL)
+			log_fatalx_status(2, "%s: %s", conf_where(cf,
+			    "relayhost_tls_ca_file", w, sizeof(w)), err);
+		tls_ctx_free(&t);
+	}
+	if (cf->cf_relayhost[0] == '\0')
+		return;
+	if (strcmp(cf->cf_relayhost_tls, "verify") == 0)
+		log_info("relayhost %s: TLS with a verified certificate required",
+		    cf->cf_relayhost);
+	else
+		log_info("relayhost %s: relayhost_tls=%s: %s", cf->cf_relayhost,
+		    cf->cf_relayhost_tls, strcmp(cf->cf_relayhost_tls, "encrypt") == 0 ?
+		    "TLS required, the certificate is not checked" :
+		    "the session may run in clear; set relayhost_tls = verify "
+		    "for a relayhost across a network you do not control");
 }
 
 int
@@ -82,6 +120,7 @@ main(int argc, char *argv[])
 	    (tfd = trigger_open(tpath)) == -1)
 		log_fatal("trigger %s", tpath);
 	priv_drop(cf->cf_deliverd_user, cf->cf_group, NULL);
+	deliverd_check_relay_tls(cf);
 
 	/* Phase 2: the scheduler forks its children, then opens LMDB. */
 	deliverd_sched_main(cf, tfd);

@@ -100,6 +100,7 @@ int	deliverd_dkim_sign(struct spool_txn *, const struct conf *,
 /* ---- SMTP client session (deliverd_smtp.c) */
 struct deliverd_smtp;
 struct tls_ctx;
+struct tls_policy;
 struct sockaddr_storage;
 
 struct deliverd_tx {
@@ -117,12 +118,15 @@ struct deliverd_tx {
 struct deliverd_smtp *deliverd_smtp_new(const struct conf *, struct tls_ctx *);
 void	deliverd_smtp_free(struct deliverd_smtp **);
 /*
- * Connects to addr, reads the greeting, EHLO (HELO fallback), STARTTLS when
- * offered. key names the next hop for reuse. 0 ready; -1 with a reply-like
- * text in reply ("4xx ..." for local trouble, the server's reply otherwise).
+ * Connects to addr, reads the greeting, EHLO (HELO fallback), STARTTLS as
+ * the TLS policy says (common/tls.h; tp_name NULL = host). key names the
+ * next hop for reuse. 0 ready; -1 with a reply-like text in reply ("4xx
+ * ..." for local trouble, "451 4.7.5 ..." when the policy refuses the
+ * session, the server's reply otherwise).
  */
 int	deliverd_smtp_open(struct deliverd_smtp *, const char *key, const char *host,
-	    const struct sockaddr_storage *, char *reply, size_t replysz);
+	    const struct sockaddr_storage *, const struct tls_policy *,
+	    char *reply, size_t replysz);
 /* True if connected to next hop key and below max_msgs_per_connection;
  * probes it with RSET (with PIPELINING: in the next send's first write). */
 bool	deliverd_smtp_reuse(struct deliverd_smtp *, const char *key);

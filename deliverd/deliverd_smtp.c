@@ -42,6 +42,8 @@ struct deliverd_smtp {
 	char			 s_host[256];
 	char			 s_relay[256];
 	char			 s_tlsinfo[128];
+	struct tls_policy	 s_pol;		/* tp_name points to s_tlsname */
+	char			 s_tlsname[256];
 	bool			 s_pipelining, s_8bit, s_utf8, s_size, s_starttls;
 	bool			 s_dirty;	/* a transaction did not end cleanly */
 	bool			 s_probe;	/* reused: RSET goes ahead of MAIL */
@@ -332,29 +334,65 @@ deliverd_smtp_hello(struct deliverd_smtp *s, char *reply, size_t replysz)
 	return -1;
 }
 
-/* STARTTLS when offered. 0 (TLS or plain), -1 the session is unusable,
- * 1 the handshake failed: reconnect without TLS. */
+/* The TLS policy refuses this session: "451 4.7.5 relay: why[: detail]",
+ * QUIT (inside TLS when it is up), -1. Never a word of mail in clear. */
+static int
+deliverd_smtp_tls_refused(struct deliverd_smtp *s, const char *why,
+    const char *detail, char *reply, size_t replysz)
+{
+	(void)snprintf(reply, replysz, "451 4.7.5 %s: %s%s%s", s->s_relay, why,
+	    detail != NULL ? ": " : "", detail != NULL ? detail : "");
+	deliverd_smtp_close(s, true);
+	return -1;
+}
+
+/* Going on in clear: 0 when the policy allows it (may), else -1. */
+static int
+deliverd_smtp_clear(struct deliverd_smtp *s, const char *detail, char *reply,
+    size_t replysz)
+{
+	char	 why[256];
+
+	if (tls_policy_check(&s->s_pol, NULL, why, sizeof(why)) == 0)
+		return 0;
+	return deliverd_smtp_tls_refused(s, why, detail, reply, replysz);
+}
+
+/* STARTTLS when offered and the policy is not "none". 0 (TLS or plain),
+ * -1 the session is unusable or refused by the policy (reply set), 1 the
+ * handshake failed and the policy allows clear: reconnect without TLS. */
 static int
 deliverd_smtp_starttls(struct deliverd_smtp *s, char *reply, size_t replysz)
 {
 	char	 err[256];
 	int	 tmo = (int)s->s_cf->cf_command_timeout;
 
-	if (!s->s_starttls || s->s_tlsctx == NULL)
+	if (s->s_pol.tp_level == TLS_LEVEL_NONE)
 		return 0;
+	if (!s->s_starttls)
+		return deliverd_smtp_clear(s, "STARTTLS not offered", reply, replysz);
+	if (s->s_tlsctx == NULL)
+		return deliverd_smtp_clear(s, "TLS client unavailable", reply, replysz);
 	if (deliverd_smtp_cmd(s, "STARTTLS", tmo) == -1) {
 		deliverd_smtp_lost(s, "STARTTLS", reply, replysz);
 		return -1;
 	}
-	if (smtp_reply_class(&s->s_rp) != 2)
-		return 0;	/* refused: go on in clear (opportunistic) */
+	if (smtp_reply_class(&s->s_rp) != 2)	/* refused: clear if allowed */
+		return deliverd_smtp_clear(s, s->s_rp.rp_text.data, reply, replysz);
 	s->s_roff = s->s_rlen = 0;	/* nothing read before TLS is trusted */
 	if (tls_client_start(s->s_tlsctx, s->s_fd, s->s_host,
 	    (int)s->s_cf->cf_connect_timeout * 1000, &s->s_tls, err, sizeof(err)) == -1) {
+		if (s->s_pol.tp_level >= TLS_LEVEL_ENCRYPT) {
+			deliverd_smtp_drop(s);	/* no QUIT into a broken handshake */
+			return deliverd_smtp_tls_refused(s, "TLS handshake failed",
+			    err, reply, replysz);
+		}
 		log_info("TLS handshake with %s failed: %s; retrying without TLS",
 		    s->s_relay, err);
 		return 1;
 	}
+	if (tls_policy_check(&s->s_pol, s->s_tls, err, sizeof(err)) == -1)
+		return deliverd_smtp_tls_refused(s, err, NULL, reply, replysz);
 	tls_info_str(s->s_tls, s->s_tlsinfo, sizeof(s->s_tlsinfo));
 	if (deliverd_smtp_hello(s, reply, replysz) == -1)
 		return -1;
@@ -421,12 +459,17 @@ fail:
 
 int
 deliverd_smtp_open(struct deliverd_smtp *s, const char *key, const char *host,
-    const struct sockaddr_storage *ss, char *reply, size_t replysz)
+    const struct sockaddr_storage *ss, const struct tls_policy *pol,
+    char *reply, size_t replysz)
 {
 	int	 rc;
 
 	deliverd_smtp_close(s, true);
 	(void)str_copy(s->s_host, sizeof(s->s_host), host);
+	(void)str_copy(s->s_tlsname, sizeof(s->s_tlsname),
+	    pol->tp_name != NULL ? pol->tp_name : host);
+	s->s_pol.tp_level = pol->tp_level;
+	s->s_pol.tp_name = s->s_tlsname;
 	deliverd_smtp_relay_name(s, host, ss);
 	rc = deliverd_smtp_open1(s, ss, false, reply, replysz);
 	if (rc == 1)

@@ -33,6 +33,7 @@
 #include "deliverd.h"
 #include "dns.h"
 #include "log.h"
+#include "ownaddr.h"
 #include "sig.h"
 #include "spool.h"
 #include "tls.h"
@@ -49,6 +50,10 @@ struct worker {
 	struct dns		*w_dns;
 	struct tls_ctx		*w_tls;
 	struct deliverd_smtp	*w_smtp;
+	struct ownaddr		 w_own;		/* the gateway's own addresses */
+	struct cidr		*w_allow;	/* allow_next_hop */
+	size_t			 w_nallow;
+	enum tls_level		 w_relay_tls;	/* relayhost_tls */
 	struct buf		 w_inbuf;
 	struct buf		 w_out_buf;
 	int64_t			 w_last_use;
@@ -199,6 +204,44 @@ deliverd_worker_mx_cands(struct worker *w, const char *domain, struct deliverd_w
 	return n;
 }
 
+/*
+ * Mail loops (issue 14): MX hosts and address literals that are loopback,
+ * unspecified or one of the gateway's own addresses are skipped unless
+ * allow_next_hop lists them; the others keep their order. When a
+ * non-empty set loses every host, reply says the mail loops back (a
+ * bounce, as Postfix's "mail for DOMAIN loops back to myself").
+ */
+static size_t
+deliverd_worker_no_loops(struct worker *w, const char *qid, const char *domain,
+    struct deliverd_worker_cand *c, size_t n, char *reply, size_t replysz)
+{
+	const struct sockaddr	*sa;
+	char			 a[INET6_ADDRSTRLEN] = "?";
+	size_t			 i, k = 0;
+
+	for (i = 0; i < n; i++) {
+		sa = (const struct sockaddr *)&c[i].ss;
+		if (ownaddr_classify(&w->w_own, sa) == OWNADDR_REMOTE ||
+		    ownaddr_in(w->w_allow, w->w_nallow, sa)) {
+			if (k != i)
+				c[k] = c[i];
+			k++;
+			continue;
+		}
+		(void)inet_ntop(sa->sa_family, sa->sa_family == AF_INET6 ?
+		    (const void *)&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr :
+		    (const void *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+		    a, sizeof(a));
+		log_info("%s: next hop %s[%s] skipped: it is this host "
+		    "(loopback, unspecified or own address; see allow_next_hop)",
+		    qid, c[i].host, a);
+	}
+	if (n > 0 && k == 0)
+		(void)snprintf(reply, replysz, "554 5.4.6 mail for %s loops back "
+		    "to myself", domain);
+	return k;
+}
+
 /* ---- the job */
 
 static int
@@ -294,6 +337,7 @@ deliverd_worker_send(struct worker *w, const struct deliverd_job *j, struct deli
 	const char		**addrs;
 	char			(*replies)[SPOOL_REPLY_MAX];
 	struct deliverd_tx	 tx;
+	struct tls_policy	 pol = { TLS_LEVEL_MAY, NULL };	/* name: the host */
 	size_t			 nc, i, k, na = 0;
 	char			 reply[SPOOL_REPLY_MAX] = "";
 
@@ -316,11 +360,20 @@ deliverd_worker_send(struct worker *w, const struct deliverd_job *j, struct deli
 	if (deliverd_smtp_reuse(w->w_smtp, j->dj_hop) && deliverd_smtp_send(w->w_smtp, &tx) != 1)
 		goto done;
 	c = xcalloc(WORKER_CAND_MAX, sizeof(*c));
-	nc = j->dj_relay ? deliverd_worker_relay_cands(w, c, WORKER_CAND_MAX, reply, sizeof(reply)) :
-	    deliverd_worker_mx_cands(w, j->dj_hop, c, WORKER_CAND_MAX, reply, sizeof(reply));
+	if (j->dj_relay) {
+		/* an explicit relayhost is the operator's word: no loop check */
+		nc = deliverd_worker_relay_cands(w, c, WORKER_CAND_MAX, reply, sizeof(reply));
+		pol.tp_level = w->w_relay_tls;
+	} else {
+		nc = deliverd_worker_mx_cands(w, j->dj_hop, c, WORKER_CAND_MAX, reply,
+		    sizeof(reply));
+		nc = deliverd_worker_no_loops(w, wm->m.sm_qid, j->dj_hop, c, nc, reply,
+		    sizeof(reply));
+		pol.tp_level = TLS_LEVEL_MAY;
+	}
 	for (k = 0; k < nc; k++) {
 		if (deliverd_smtp_open(w->w_smtp, j->dj_hop, c[k].host, &c[k].ss,
-		    reply, sizeof(reply)) == 0)
+		    &pol, reply, sizeof(reply)) == 0)
 			break;
 		log_info("%s: %s", wm->m.sm_qid, reply);
 	}
@@ -423,6 +476,26 @@ deliverd_worker_line(const char *line, size_t len, void *arg)
 	free(j);
 }
 
+/* The own addresses, allow_next_hop and relayhost_tls, once per worker
+ * (a reload replaces the workers). */
+static void
+deliverd_worker_loops_init(struct worker *w)
+{
+	const struct conf	*cf = w->w_cf;
+	char			 err[256];
+	size_t			 i;
+
+	if (ownaddr_load(&w->w_own, cf->cf_listen, cf->cf_nlisten, err, sizeof(err)) == -1)
+		log_warnx("own addresses: %s (only the listen addresses and "
+		    "loopback are refused as next hops)", err);
+	w->w_allow = xcalloc(cf->cf_allow_next_hop.n + 1, sizeof(*w->w_allow));
+	for (i = 0; i < cf->cf_allow_next_hop.n; i++)
+		if (cidr_parse(cf->cf_allow_next_hop.v[i], &w->w_allow[w->w_nallow]) == 0)
+			w->w_nallow++;	/* conf_load checked them */
+	if (tls_level_parse(cf->cf_relayhost_tls, &w->w_relay_tls) == -1)
+		w->w_relay_tls = TLS_LEVEL_VERIFY;	/* conf_load checked it */
+}
+
 void
 deliverd_worker_main(struct conf *cf, int in_fd, int out_fd, int id)
 {
@@ -444,8 +517,12 @@ deliverd_worker_main(struct conf *cf, int in_fd, int out_fd, int id)
 		log_fatalx("spool_open %s: %s", cf->cf_spool_dir, spool_strerror(rc));
 	if ((w.w_dns = dns_new(cf->cf_dns_server, 5, err, sizeof(err))) == NULL)
 		log_fatalx("%s", err);
+	deliverd_worker_loops_init(&w);
 	tls_init();
-	if ((w.w_tls = tls_client_ctx_new(err, sizeof(err))) == NULL)
+	if ((w.w_tls = tls_client_ctx_new(cf->cf_relayhost_tls_ca_file, err,
+	    sizeof(err))) == NULL)
+		/* fail closed: relayhost_tls = encrypt|verify then defers; the
+		 * CA file was checked at start, so it went away since */
 		log_warnx("TLS client unavailable (%s): delivering without STARTTLS", err);
 	w.w_smtp = deliverd_smtp_new(cf, w.w_tls);
 	srandom((unsigned)getpid());
@@ -460,6 +537,8 @@ deliverd_worker_main(struct conf *cf, int in_fd, int out_fd, int id)
 			deliverd_smtp_close(w.w_smtp, true);
 	}
 	deliverd_smtp_free(&w.w_smtp);
+	ownaddr_free(&w.w_own);
+	free(w.w_allow);
 	tls_ctx_free(&w.w_tls);
 	dns_free(&w.w_dns);
 	spool_close(&w.w_sp);

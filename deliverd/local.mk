@@ -33,6 +33,12 @@ tests_unit_t_smtp_reply_LDADD = deliverd/libdeliverd.a $(TEST_LIBS) -lresolv
 tests_unit_t_dns_SOURCES = tests/unit/t_dns.c
 tests_unit_t_dns_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_t_dns_LDADD = deliverd/libdeliverd.a $(TEST_LIBS) -lresolv
+# the relayhost's TLS policy (issue 14)
+check_PROGRAMS += tests/unit/t_tls_policy
+TESTS += tests/unit/t_tls_policy
+tests_unit_t_tls_policy_SOURCES = tests/unit/t_tls_policy.c
+tests_unit_t_tls_policy_CPPFLAGS = $(UNIT_CPPFLAGS) $(OPENSSL_CFLAGS)
+tests_unit_t_tls_policy_LDADD = common/libcommon_net.a $(TEST_LIBS) $(OPENSSL_LIBS)
 
 
 TESTS += tests/blackbox/test_deliverd.py tests/blackbox/test_deliverd_pipeline.py \

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "ownaddr.h"
 #include "mailaddr.h"
 #include "qid.h"
 #include "smtp_cmd.h"
@@ -249,6 +250,24 @@ smtpd_greet(struct smtpd_session *s)
 	smtpd_reply(s, "220 %s ESMTP smtpgate", smtpd_session_hostname(s));
 }
 
+/* The gateway's own addresses (issue 14), loaded once per worker. */
+static const struct ownaddr *
+smtpd_own(const struct smtpd_env *env)
+{
+	static struct ownaddr	 own;
+	static bool		 loaded;
+	char			 err[256];
+
+	if (!loaded) {
+		loaded = true;
+		if (ownaddr_load(&own, env->se_cf->cf_listen, env->se_cf->cf_nlisten,
+		    err, sizeof(err)) == -1)
+			log_warnx("own addresses: %s (only the listen addresses "
+			    "are known)", err);
+	}
+	return &own;
+}
+
 /* IP-pinned accounts (CONTRACT): the client address is the credential. */
 static void
 smtpd_pin(struct smtpd_session *s)
@@ -258,6 +277,12 @@ smtpd_pin(struct smtpd_session *s)
 	struct spool_account	 a;
 	int			 rc;
 
+	if (!ownaddr_pin_ok(smtpd_own(s->ss_env), s->ss_addr)) {
+		/* the gateway talking to itself: never an account's credential */
+		log_info("NOQUEUE: no IP pinning: client=%s is one of this host's "
+		    "own addresses", s->ss_client);
+		return;
+	}
 	if ((db = smtpd_db(s->ss_env)) == NULL)
 		return;
 	if ((rc = spool_begin(db, false, &txn)) != 0) {

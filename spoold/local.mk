@@ -29,6 +29,11 @@ tests_unit_t_rfc5322addr_LDADD = spoold/libhdr.a $(TEST_LIBS)
 tests_unit_t_spoold_policy_SOURCES = tests/unit/t_spoold_policy.c
 tests_unit_t_spoold_policy_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/spoold
 tests_unit_t_spoold_policy_LDADD = spoold/libspoold.a spoold/libhdr.a $(TEST_LIBS)
+# the hop count (hopcount_limit, issue 14)
+UNIT_TESTS += tests/unit/t_spoold_hops
+tests_unit_t_spoold_hops_SOURCES = tests/unit/t_spoold_hops.c
+tests_unit_t_spoold_hops_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/spoold
+tests_unit_t_spoold_hops_LDADD = spoold/libspoold.a spoold/libhdr.a $(TEST_LIBS)
 
 # Test helper for the black-box tests (permanent-failure records).
 check_PROGRAMS += spoold/spoold-seed

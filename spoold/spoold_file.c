@@ -382,6 +382,8 @@ spoold_file_parsed(struct spoold_msgctx *mc, struct spool_msg *old)
 	}
 	if ((rc = spoold_policy_message(h, mc->mc_acct.sa_senders, &lk, &text)) != 0)
 		goto done;
+	if (text == NULL)
+		text = spoold_policy_hops(h, mc->mc_sd->sd_cf->cf_hopcount_limit);
 	spool_date(mc->mc_env.se_time, date);
 	if ((rc = spool_issue_find_or_create(mc->mc_txn, mc->mc_acct.sa_login, date,
 	    h->sh_has_campaign && h->sh_campaign_ok ? h->sh_campaign : NULL, &is)) != 0)

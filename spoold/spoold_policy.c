@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <limits.h>
 #include <string.h>
 
 #include "buf.h"
@@ -121,6 +122,8 @@ spoold_hdrinfo_add(struct spoold_hdrinfo *h, const struct hdr_field *f)
 	struct rfc5322addr	 a;
 	int			 i;
 
+	if (spoold_is(f, "Received") && h->sh_received < UINT_MAX)
+		h->sh_received++;	/* hops: spoold_policy_hops() */
 	for (i = 0; i < SPOOLD_H_NREQ; i++)
 		if (spoold_is(f, spoold_req_tab[i].name))
 			break;
@@ -240,4 +243,10 @@ spoold_policy_rcpt(const struct spoold_lookup *lk, const char *addr)
 	if (lk->sl_permfail(lk->sl_arg, addr))
 		return SPOOLD_T_PERMFAIL;
 	return NULL;
+}
+
+const char *
+spoold_policy_hops(const struct spoold_hdrinfo *h, int64_t limit)
+{
+	return (int64_t)h->sh_received > limit ? SPOOLD_T_HOPS : NULL;
 }

@@ -27,6 +27,7 @@
 #define SPOOLD_T_HDRLINE	"635 6.7.8 header line too long"
 #define SPOOLD_T_STOPLIST	"550 5.0.0 Email is in the account stoplist"
 #define SPOOLD_T_PERMFAIL	"550 5.0.0 Email has permanent delivery errors"
+#define SPOOLD_T_HOPS		"554 5.4.6 too many hops"	/* hopcount_limit */
 
 /* The required headers, in the order they are checked. */
 enum spoold_req {
@@ -46,6 +47,7 @@ struct spoold_hdrinfo {
 	bool			 sh_has_letter, sh_letter_ok;
 	char			 sh_letter[SPOOL_NAME_MAX];
 	enum hdr_status		 sh_status;	/* HDR_END, or why the block broke */
+	unsigned		 sh_received;	/* Received: fields (hops) */
 };
 
 void	spoold_hdrinfo_init(struct spoold_hdrinfo *);
@@ -78,6 +80,9 @@ int	spoold_policy_message(const struct spoold_hdrinfo *, enum spool_senders,
 	    const struct spoold_lookup *, const char **text_r);
 /* Per recipient: stoplist, then permanent failures. NULL = deliver. */
 const char *spoold_policy_rcpt(const struct spoold_lookup *, const char *addr);
+/* A mail loop (issue 14): SPOOLD_T_HOPS when the message carries more
+ * than limit Received: fields (hopcount_limit, 50 as in Postfix), else NULL. */
+const char *spoold_policy_hops(const struct spoold_hdrinfo *, int64_t limit);
 /* "no To:" etc. for a missing required header. */
 const char *spoold_policy_missing_text(enum spoold_req);
 

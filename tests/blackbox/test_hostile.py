@@ -587,3 +587,27 @@ def test_no_open_relay(gw, port_kind):
             r.close()
     assert filed == []
     assert envelopes(gw) == []
+
+
+# ---------------------------------------------------------------- mail loops (issue 14)
+
+def test_every_internal_literal_form_bounces_without_a_loop():
+    """An account mails the gateway itself through every spelling of an
+    internal address: each bounces after one hop, none comes back."""
+    from test_loops import WATCH, accepted, loop_gw, submit
+    forms = ["a@[127.0.0.1]", "b@[127.1.2.3]", "c@[0.0.0.0]", "d@[IPv6:::1]",
+             "e@[IPv6:::ffff:127.0.0.1]", "f@[IPv6:::]"]
+    with loop_gw() as g:
+        g.add_account("pin", ips=["127.0.0.1/32"])
+        g.start()
+        for rcpt in forms:
+            submit(g, rcpt)
+        evs = wait_for(lambda: (lambda e: e if len(e) >= len(forms) else None)(
+            [e for e in g.events() if e["event"] == "bounced"]), timeout=60,
+            what="a bounce per form")
+        time.sleep(WATCH)
+        assert accepted(g) == len(forms), "copies came back: %d" % accepted(g)
+        got = {e["to"]: e["msg"] for e in evs}
+        for rcpt in forms:
+            dom = rcpt.split("@", 1)[1].lower()   # the next hop is lower-cased
+            assert got.get(rcpt) == "554 5.4.6 mail for %s loops back to myself" % dom, got

@@ -38,7 +38,11 @@ class Mx:
     """An SMTP peer. rules maps a recipient address to a list of replies
     used one per attempt (the last repeats); others get `default`."""
 
-    def __init__(self, tls_dir=None, port=None):
+    def __init__(self, tls_dir=None, port=None, host="127.0.0.1", cert=None):
+        """tls_dir: offer STARTTLS with a self-signed certificate made
+        there; cert: (certfile, keyfile) to offer instead; host: the
+        loopback address to listen on."""
+        self.host = host
         self.port = port or smtpgate.free_port()
         self.rules = {}
         self.default = "250 2.1.5 Ok"
@@ -47,18 +51,18 @@ class Mx:
         self.messages = []
         self.lock = threading.Lock()
         kw = {}
-        if tls_dir:
-            cert, key = smtpgate.make_cert(tls_dir)
+        if tls_dir or cert:
+            cert, key = cert or smtpgate.make_cert(tls_dir)
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ctx.load_cert_chain(cert, key)
             kw["tls_context"] = ctx
-        self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port,
+        self.controller = Controller(_Handler(self), hostname=host, port=self.port,
                                      decode_data=False, enable_SMTPUTF8=True,
                                      data_size_limit=64 << 20, **kw)
 
     def start(self):
         self.controller.start()
-        smtpgate.wait_port(self.port)
+        smtpgate.wait_port(self.port, host=self.host)
         return self
 
     def stop(self):

@@ -119,6 +119,10 @@ class Gateway:
             "spoold_rescan_interval": "1s",
             "callback_retry_min": "1s",
             "callback_batch_wait": "0s",
+            # every test peer listens on loopback: deliverd refuses those
+            # next hops otherwise (mail loops, issue 14); the loop tests
+            # set this to [] to see the refusal
+            "allow_next_hop": ["127.0.0.0/8", "::1/128"],
         }
         listen = ["127.0.0.1:%d tls=%s" % (self.port, port_tls if tls else "none")]
         if tls:
