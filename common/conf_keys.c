@@ -64,6 +64,10 @@ const struct conf_key conf_keys[] = {
 	{ "callback_timeout", CONF_T_DURATION, "10s", 1, 3600, O(cf_callback_timeout), NULL },
 	{ "callback_retry_min", CONF_T_DURATION, "5s", 1, 3600, O(cf_callback_retry_min), NULL },
 	{ "callback_retry_max", CONF_T_DURATION, "10m", 1, DAY, O(cf_callback_retry_max), NULL },
+
+	/* storage (issue 13): lmdb_map_size above is the initial map */
+	{ "lmdb_map_max", CONF_T_SIZE, "16g", INT64_C(1) << 20, INT64_C(1) << 40, O(cf_lmdb_map_max), NULL },
+	{ "min_free_space", CONF_T_SIZE, "0", 0, INT64_C(1) << 50, O(cf_min_free_space), NULL },
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);

@@ -302,7 +302,7 @@ deliverd_callback_main(struct conf *cf)
 	(void)signal(SIGHUP, SIG_IGN);	/* the scheduler restarts us instead */
 	memset(&c, 0, sizeof(c));
 	c.cf = cf;
-	if ((rc = spool_open(cf->cf_spool_dir, cf->cf_lmdb_map_size, 0, &c.sp)) != 0)
+	if ((rc = spool_open(cf->cf_spool_dir, cf->cf_lmdb_map_size, cf->cf_lmdb_map_max, 0, &c.sp)) != 0)
 		log_fatalx("spool_open %s: %s", cf->cf_spool_dir, spool_strerror(rc));
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || (c.curl = curl_easy_init()) == NULL)
 		log_fatalx("libcurl initialisation failed");

@@ -167,13 +167,13 @@ ctl_begin(struct ctl *ctl, bool write)
 		spool_close(&ctl->sp);
 	if (ctl->sp == NULL) {
 		rc = write ? -1 : spool_open(ctl->cf->cf_spool_dir,
-		    ctl->cf->cf_lmdb_map_size, SPOOL_RDONLY, &ctl->sp);
+		    ctl->cf->cf_lmdb_map_size, ctl->cf->cf_lmdb_map_max, SPOOL_RDONLY, &ctl->sp);
 		if (rc != 0) {
 			/* writing, or a spool nobody has opened yet: create it */
 			if ((rc = spool_tree_create(ctl->cf)) != 0)
 				ctl_die_rc(rc, "spool %s", ctl->cf->cf_spool_dir);
 			rc = spool_open(ctl->cf->cf_spool_dir,
-			    ctl->cf->cf_lmdb_map_size, 0, &ctl->sp);
+			    ctl->cf->cf_lmdb_map_size, ctl->cf->cf_lmdb_map_max, 0, &ctl->sp);
 			ctl->sp_write = true;
 		}
 		if (rc != 0)

@@ -308,7 +308,7 @@ main(int argc, char **argv)
 	/* Phase 2, unprivileged: the lock, LMDB, the loop. */
 	spoold_lock(sd.sd_cf->cf_spool_dir);
 	ifd = spoold_watch(sd.sd_cf->cf_spool_dir);
-	if ((rc = spool_open(sd.sd_cf->cf_spool_dir, sd.sd_cf->cf_lmdb_map_size, 0,
+	if ((rc = spool_open(sd.sd_cf->cf_spool_dir, sd.sd_cf->cf_lmdb_map_size, sd.sd_cf->cf_lmdb_map_max, 0,
 	    &sd.sd_sp)) != 0)
 		log_fatalx("spool_open %s: %s", sd.sd_cf->cf_spool_dir, spool_strerror(rc));
 	log_info("started: spool=%s, batch=%lld, rescan=%llds", sd.sd_cf->cf_spool_dir,
