@@ -109,6 +109,16 @@ int	spool_move(const char *spool_dir, const char *name,
 /* fsync an area's directory (after a batch of moves). */
 int	spool_sync(const char *spool_dir, enum spool_area);
 int	spool_unlink(const char *spool_dir, enum spool_area, const char *name);
+/*
+ * The free-space watermark (spool_space.c): spool_space_min() is
+ * min_free_space, or 1.5 x max_message_size when it is 0 (Postfix's
+ * rule). spool_space_check() returns 0 if the file system of spool_dir
+ * has at least min_free bytes free for an unprivileged writer, ENOSPC if
+ * not, or statvfs's errno; *avail_r = the free bytes. The figure is
+ * cached for up to a second per process.
+ */
+int64_t	spool_space_min(const struct conf *);
+int	spool_space_check(const char *spool_dir, int64_t min_free, int64_t *avail_r);
 /* Unlinks incoming/tmp files older than max_age seconds; *n_r = count. */
 int	spool_tmp_cleanup(const char *spool_dir, time_t max_age, size_t *n_r);
 
@@ -188,6 +198,11 @@ struct spool_map {
 	unsigned	 sm_readers;
 };
 bool	spool_map_grown(struct spool *, struct spool_map *m_r);
+/* Grows the map now, as after SPOOL_EFULL (for a process that closed the
+ * spool on it, e.g. spoolctl's retry); true and m_r filled if it grew. */
+bool	spool_map_grow(struct spool *, struct spool_map *m_r);
+/* A writer's spool_map_info also runs the reader check when a minute has
+ * passed, so a daemon that calls it periodically keeps slots clean. */
 void	spool_map_info(struct spool *, struct spool_map *m_r);
 
 /* ---- accounts (spoolctl writes; smtpd, spoold, deliverd read) */

@@ -295,9 +295,21 @@ spool_map_grown(struct spool *sp, struct spool_map *m_r)
 	return true;
 }
 
+bool
+spool_map_grow(struct spool *sp, struct spool_map *m_r)
+{
+	sp->sp_full = true;
+	return spool_map_grown(sp, m_r);
+}
+
 void
 spool_map_info(struct spool *sp, struct spool_map *m_r)
 {
+	time_t	now = time(NULL);
+
+	if (!sp->sp_rdonly && sp->sp_nlive == 0 &&
+	    now - sp->sp_rcheck_at >= SPOOL_RCHECK_INTERVAL)
+		spool_db_readers(sp, now);
 	*m_r = sp->sp_map;
 	m_r->sm_size = spool_db_mapsize(sp->sp_env);
 	m_r->sm_max = sp->sp_map_max;
