@@ -244,7 +244,7 @@ spool_db_grow(struct spool *sp)
 	sp->sp_full = false;
 	old = spool_db_mapsize(sp->sp_env);
 	if (mdb_env_set_mapsize(sp->sp_env, 0) == 0 &&
-	    (now = spool_db_mapsize(sp->sp_env)) > old)
+	    (now = spool_db_mapsize(sp->sp_env)) > old && now <= sp->sp_map_max)
 		goto grew;
 	want = spool_db_map_room(sp, old > INT64_MAX / 2 ? INT64_MAX : old * 2);
 	if (want <= old || mdb_env_set_mapsize(sp->sp_env, (size_t)want) != 0) {
@@ -319,19 +319,21 @@ spool_map_info(struct spool *sp, struct spool_map *m_r)
 
 /* ---- open, close, transactions */
 
-/* Start with the larger of the configured size and the one recorded in
- * the file (another process may have grown it), never below the data. */
+/*
+ * Start with the size recorded in the file (another process may have grown
+ * the map) within [map_size, map_max]; LMDB never goes below the data.
+ */
 static int
 spool_db_initial_map(struct spool *sp, int64_t map_size)
 {
-	int	rc;
+	int64_t	 want;
+	int	 rc;
 
 	if ((rc = mdb_env_set_mapsize(sp->sp_env, 0)) != 0)
 		return spool_db_rc(rc);
-	if (map_size > spool_db_mapsize(sp->sp_env) &&
-	    (rc = mdb_env_set_mapsize(sp->sp_env, (size_t)map_size)) != 0)
-		return spool_db_rc(rc);
-	return 0;
+	want = spool_db_mapsize(sp->sp_env);
+	want = want > sp->sp_map_max ? sp->sp_map_max : want < map_size ? map_size : want;
+	return spool_db_rc(mdb_env_set_mapsize(sp->sp_env, (size_t)want));
 }
 
 static int
