@@ -35,20 +35,23 @@ static const struct ctl_cmd ctl_cmds[] = {
 
 static struct ctl	spoolctl_ctl;
 static jmp_buf		spoolctl_restart;
-static bool		spoolctl_retried;
 
 /*
  * The map was full in a write txn deep inside a command. Closing the spool
  * aborts the txn; the command then runs again from main() and its first
  * write txn grows the map (ctl_begin). Commands print after their commit,
- * so the first run has shown nothing yet.
+ * and their writes are idempotent (a stoplist file committed in parts is
+ * added again), so the new run repeats nothing visible. Each run doubles
+ * the map: a big txn may need a few, bounded by lmdb_map_max.
  */
 void
 ctl_retry_full(void)
 {
-	if (spoolctl_retried || spoolctl_ctl.sp == NULL || !spoolctl_ctl.sp_write)
+	static int	retries;
+
+	if (spoolctl_ctl.sp == NULL || !spoolctl_ctl.sp_write ||
+	    spoolctl_ctl.grow_stuck || ++retries > CTL_GROW_RETRIES)
 		return;
-	spoolctl_retried = true;
 	spool_close(&spoolctl_ctl.sp);
 	spoolctl_ctl.grow = true;
 	longjmp(spoolctl_restart, 1);

@@ -30,7 +30,10 @@ struct ctl {
 	bool		 prepared;	/* tree created, privileges dropped */
 	int64_t		 now;
 	bool		 grow;		/* a write txn found the map full: grow */
+	bool		 grow_stuck;	/* ... and it could not grow */
 };
+
+#define CTL_GROW_RETRIES	8	/* map x 256 at most in one run */
 
 struct ctl_cmd {
 	const char	*name;
@@ -44,9 +47,9 @@ void	ctl_die(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
 void	ctl_die_rc(int rc, const char *, ...) __attribute__((format(printf, 2, 3), noreturn));
 void	ctl_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
 /*
- * A write txn failed with SPOOL_EFULL (ctl_die_rc calls it): once per
- * run, close the spool (aborting the txn) and run the command again from
- * the start on a grown map (spoolctl.c); returns only if it cannot.
+ * A write txn failed with SPOOL_EFULL (ctl_die_rc calls it): close the
+ * spool (aborting the txn) and run the command again from the start on a
+ * grown map (spoolctl.c); returns only if it cannot grow any more.
  */
 void	ctl_retry_full(void);
 /*

@@ -188,8 +188,10 @@ ctl_grow(struct ctl *ctl)
 
 	ctl->grow = false;
 	if (spool_map_grow(ctl->sp, &m))
-		log_info("lmdb map grown from %lld to %lld bytes (max %lld); retrying",
+		log_info("lmdb map grown: from=%lld, to=%lld, max=%lld; retrying",
 		    (long long)m.sm_grew_from, (long long)m.sm_size, (long long)m.sm_max);
+	else
+		ctl->grow_stuck = true;
 }
 
 struct spool_txn *

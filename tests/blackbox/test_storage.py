@@ -95,6 +95,20 @@ def test_map_stops_at_lmdb_map_max_and_resumes_when_raised():
         assert sorted(g.files("queue")) == sorted(qids)
 
 
+def test_spoolctl_write_retries_after_growth():
+    with Gateway(tls=False, extra={"lmdb_map_size": "1m", "lmdb_map_max": "16m"}) as g:
+        g.spoolctl("account", "add", "acme", "--password", "pw")
+        path = os.path.join(g.dir, "stop.txt")
+        with open(path, "w") as f:
+            for i in range(40000):	# commits every 10,000: more than 1 MiB
+                f.write("a-rather-long-local-part-to-fill-pages-%06d@example.net\n" % i)
+        r = g.spoolctl("stoplist", "add", "acme", "--file", path)
+        assert "added 40000 addresses" in r.stdout
+        assert "lmdb map grown: from=1048576" in r.stderr, r.stderr
+        listed = g.spoolctl("stoplist", "list", "acme").stdout.split()
+        assert len(listed) == 40000
+
+
 # ---------------------------------------------------------------- stale readers
 
 def test_closed_pipe_leaves_no_stale_reader_and_pages_are_reused():
