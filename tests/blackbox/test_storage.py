@@ -4,6 +4,7 @@ pipe leaves no stale slot, so freed pages are reused; min_free_space makes
 smtpd answer 452 (and smtpgate-sendmail EX_TEMPFAIL) before the disk is
 full, and accept again when space returns.
 """
+import collections
 import os
 import re
 import smtplib
@@ -12,8 +13,9 @@ import time
 
 import pytest
 
+import peers
 import smtpgate
-from smtpgate import Gateway, binary, message, wait_for
+from smtpgate import Gateway, binary, message, put_msg, wait_for
 from test_spoold import drop, wait_new_empty
 
 EX_TEMPFAIL = 75
@@ -93,6 +95,28 @@ def test_map_stops_at_lmdb_map_max_and_resumes_when_raised():
         g.start("spoold")
         wait_new_empty(g, timeout=120)
         assert sorted(g.files("queue")) == sorted(qids)
+
+
+def test_deliverd_commit_grows_the_map_and_delivers_once():
+    with peers.Mx() as mx, Gateway(tls=False, extra={
+            "relayhost": "127.0.0.1:%d" % mx.port, "lmdb_map_size": "1m",
+            "lmdb_map_max": "1m"}) as g:
+        g.spoolctl("account", "add", "acme", "--password", "pw")
+        n, k = 60, 40		# the delivery log keeps 2,400 results: > 1 MiB
+        put_msg(g, "acme", ["r{n}-%d@dest.test" % i for i in range(k)], count=n)
+        pages = db_pages(g)
+        # from now on only deliverd writes, and its results need more room
+        g.conf["lmdb_map_max"] = "64m"
+        g.write_conf()
+        g.start("deliverd")
+        wait_for(lambda: len(mx.received()) >= n and not g.files("queue"), 120,
+                 interval=0.5, what="every message delivered")
+        log = g.log("deliverd")
+        print("data.mdb %d -> %d pages" % (pages, db_pages(g)))
+        assert "lmdb map grown: from=1048576" in log, log[-3000:]
+        assert "map full" not in log, log[-3000:]
+        per = collections.Counter(r for m in mx.received() for r in m["to"])
+        assert len(per) == n * k and set(per.values()) == {1}, per.most_common(3)
 
 
 def test_spoolctl_write_retries_after_growth():
