@@ -247,18 +247,23 @@ out:
 	return rc;
 }
 
-/* After the commit: the map's growth and cleared reader slots, one line each. */
+/*
+ * After the commit: the map's growth (here, or in another write of this
+ * process) and cleared reader slots, one line each. True: the commit hit
+ * SPOOL_EFULL and the map grew, so it is worth one more try now.
+ */
 static bool
 deliverd_commit_map_log(struct spool *sp, bool full)
 {
 	struct spool_map	m;
 	bool			grew;
 
-	if ((grew = full && spool_map_grown(sp, &m)))
-		log_info("lmdb map grown: from=%lld, to=%lld, max=%lld; retrying the commit",
-		    (long long)m.sm_grew_from, (long long)m.sm_size, (long long)m.sm_max);
-	else
+	if (!(grew = full && spool_map_grown(sp, &m)))
 		spool_map_info(sp, &m);
+	if (m.sm_grew_from != 0)
+		log_info("lmdb map grown: from=%lld, to=%lld, max=%lld%s",
+		    (long long)m.sm_grew_from, (long long)m.sm_size, (long long)m.sm_max,
+		    grew ? "; retrying the commit" : "");
 	if (m.sm_readers > 0)
 		log_info("cleared %u stale lmdb reader slot(s)", m.sm_readers);
 	return grew;

@@ -164,6 +164,8 @@ spool_db_init_meta(struct spool_txn *t)
 	return spool_db_meta_put_u64(t, "version", SPOOL_SCHEMA);
 }
 
+static int	spool_db_txn_begin(struct spool *, bool write, MDB_txn **);
+
 static int
 spool_db_open_dbis(struct spool *sp)
 {
@@ -172,9 +174,8 @@ spool_db_open_dbis(struct spool *sp)
 	size_t			 i;
 	int			 rc;
 
-	rc = mdb_txn_begin(sp->sp_env, NULL, sp->sp_rdonly ? MDB_RDONLY : 0, &t.st_txn);
-	if (rc != 0)
-		return spool_db_rc(rc);
+	if ((rc = spool_db_txn_begin(sp, !sp->sp_rdonly, &t.st_txn)) != 0)
+		return rc;
 	for (i = 0; i < SPOOL_DB_N; i++)
 		if ((rc = mdb_dbi_open(t.st_txn, spool_db_names[i], fl, &sp->sp_dbi[i])) != 0) {
 			/* a read-only opener of an older or foreign database */
@@ -227,6 +228,18 @@ spool_db_map_room(const struct spool *sp, int64_t want)
 	return pg > 0 ? want - want % pg : want;
 }
 
+/* A larger map another process set (within our ceiling) is growth too. */
+static bool
+spool_db_adopt(struct spool *sp, int64_t old)
+{
+	int64_t	 now;
+
+	if (mdb_env_set_mapsize(sp->sp_env, 0) != 0)
+		return false;
+	now = spool_db_mapsize(sp->sp_env);
+	return now > old && now <= sp->sp_map_max;
+}
+
 /*
  * A write txn hit MDB_MAP_FULL and has ended. mdb_env_set_mapsize remaps
  * the file, so it runs only when no txn of this process is live; else it
@@ -237,28 +250,24 @@ spool_db_map_room(const struct spool *sp, int64_t want)
 static void
 spool_db_grow(struct spool *sp)
 {
-	int64_t	 old, now, want;
+	int64_t	 old, want;
 
 	if (!sp->sp_full || sp->sp_nlive > 0)
 		return;
 	sp->sp_full = false;
 	old = spool_db_mapsize(sp->sp_env);
-	if (mdb_env_set_mapsize(sp->sp_env, 0) == 0 &&
-	    (now = spool_db_mapsize(sp->sp_env)) > old && now <= sp->sp_map_max)
-		goto grew;
-	want = spool_db_map_room(sp, old > INT64_MAX / 2 ? INT64_MAX : old * 2);
-	if (want <= old || mdb_env_set_mapsize(sp->sp_env, (size_t)want) != 0) {
-		/* at the ceiling or out of disk: keep the size we had */
-		(void)mdb_env_set_mapsize(sp->sp_env, (size_t)old);
-		sp->sp_map.sm_stuck = true;
-		return;
+	if (!spool_db_adopt(sp, old)) {
+		want = spool_db_map_room(sp, old > INT64_MAX / 2 ? INT64_MAX : old * 2);
+		if (want <= old || mdb_env_set_mapsize(sp->sp_env, (size_t)want) != 0) {
+			/* at the ceiling or out of disk: keep the size we had */
+			(void)mdb_env_set_mapsize(sp->sp_env, (size_t)old);
+			sp->sp_map.sm_stuck = true;
+			return;
+		}
 	}
-	now = want;
-grew:
 	if (sp->sp_map.sm_grew_from == 0)
 		sp->sp_map.sm_grew_from = old;
 	sp->sp_map.sm_stuck = false;
-	(void)now;
 }
 
 /* Another process grew the map: adopt its size (no txn of ours is live). */

@@ -237,6 +237,9 @@ spoold_storage_check(struct spoold *sd)
 	int			 rc;
 
 	spool_map_info(sd->sd_sp, &m);
+	if (m.sm_grew_from != 0)	/* by a write other than filing */
+		log_info("lmdb map grown: from=%lld, to=%lld, max=%lld",
+		    (long long)m.sm_grew_from, (long long)m.sm_size, (long long)m.sm_max);
 	if (m.sm_readers > 0)
 		log_info("cleared %u stale lmdb reader slot(s)", m.sm_readers);
 	rc = spool_space_check(sd->sd_cf->cf_spool_dir, min, &avail);
