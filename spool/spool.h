@@ -115,7 +115,7 @@ int	spool_unlink(const char *spool_dir, enum spool_area, const char *name);
  * rule). spool_space_check() returns 0 if the file system of spool_dir
  * has at least min_free bytes free for an unprivileged writer, ENOSPC if
  * not, or statvfs's errno; *avail_r = the free bytes. The figure is
- * cached for up to a second per process.
+ * cached for up to a second per process (one calling thread only).
  */
 int64_t	spool_space_min(const struct conf *);
 int	spool_space_check(const char *spool_dir, int64_t min_free, int64_t *avail_r);

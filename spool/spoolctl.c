@@ -53,6 +53,7 @@ ctl_retry_full(void)
 	    spoolctl_ctl.grow_stuck || ++retries > CTL_GROW_RETRIES)
 		return;
 	spool_close(&spoolctl_ctl.sp);
+	spoolctl_ctl.sp_write = false;	/* the rerun opens as it did the first time */
 	spoolctl_ctl.grow = true;
 	longjmp(spoolctl_restart, 1);
 }
