@@ -70,6 +70,9 @@ const struct conf_key conf_keys[] = {
 	{ "allow_next_hop", CONF_T_LIST, "", 0, 0, O(cf_allow_next_hop), NULL },
 	{ "relayhost_tls", CONF_T_ENUM, "may", 0, 0, O(cf_relayhost_tls), "none|may|encrypt|verify" },
 	{ "relayhost_tls_ca_file", CONF_T_STR, "", 0, 0, O(cf_relayhost_tls_ca_file), NULL },
+	/* storage (issue 13): lmdb_map_size above is the initial map */
+	{ "lmdb_map_max", CONF_T_SIZE, "16g", INT64_C(1) << 20, INT64_C(1) << 40, O(cf_lmdb_map_max), NULL },
+	{ "min_free_space", CONF_T_SIZE, "0", 0, INT64_C(1) << 50, O(cf_min_free_space), NULL },
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);

@@ -218,24 +218,41 @@ deliverd_cb_post(struct cb *c, struct deliverd_cb_batch *b)
 	return -1;
 }
 
-static void
-deliverd_cb_delete(struct cb *c, struct deliverd_cb_batch *b)
+static int
+deliverd_cb_delete_once(struct cb *c, struct deliverd_cb_batch *b)
 {
 	struct spool_txn	*txn = NULL;
 	size_t			 i;
 	int			 rc;
 
-	if ((rc = spool_begin(c->sp, true, &txn)) != 0) {
-		log_warnx("outbox: %s", spool_strerror(rc));
-		return;
-	}
+	if ((rc = spool_begin(c->sp, true, &txn)) != 0)
+		return rc;
 	for (i = 0; i < b->n; i++)
 		if ((rc = spool_outbox_del(txn, b->seq[i])) != 0 && rc != SPOOL_ENOTFOUND)
 			break;
-	if ((rc != 0 && rc != SPOOL_ENOTFOUND) || (rc = spool_commit(&txn)) != 0) {
+	if ((rc != 0 && rc != SPOOL_ENOTFOUND) || (rc = spool_commit(&txn)) != 0)
 		spool_abort(&txn);
-		log_warnx("outbox delete: %s", spool_strerror(rc));
+	return rc;
+}
+
+/* A deletion can fill the map too (copy-on-write): grow and retry once. */
+static void
+deliverd_cb_delete(struct cb *c, struct deliverd_cb_batch *b)
+{
+	struct spool_map	m;
+	int			rc;
+
+	rc = deliverd_cb_delete_once(c, b);
+	if (rc == SPOOL_EFULL && spool_map_grown(c->sp, &m)) {
+		log_info("lmdb map grown: from=%lld, to=%lld, max=%lld; retrying",
+		    (long long)m.sm_grew_from, (long long)m.sm_size, (long long)m.sm_max);
+		rc = deliverd_cb_delete_once(c, b);
 	}
+	if (rc != 0)
+		log_warnx("outbox delete: %s", spool_strerror(rc));
+	spool_map_info(c->sp, &m);
+	if (m.sm_readers > 0)
+		log_info("cleared %u stale lmdb reader slot(s)", m.sm_readers);
 }
 
 static void
@@ -302,7 +319,8 @@ deliverd_callback_main(struct conf *cf)
 	(void)signal(SIGHUP, SIG_IGN);	/* the scheduler restarts us instead */
 	memset(&c, 0, sizeof(c));
 	c.cf = cf;
-	if ((rc = spool_open(cf->cf_spool_dir, cf->cf_lmdb_map_size, 0, &c.sp)) != 0)
+	if ((rc = spool_open(cf->cf_spool_dir, cf->cf_lmdb_map_size, cf->cf_lmdb_map_max, 0,
+	    &c.sp)) != 0)
 		log_fatalx("spool_open %s: %s", cf->cf_spool_dir, spool_strerror(rc));
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || (c.curl = curl_easy_init()) == NULL)
 		log_fatalx("libcurl initialisation failed");

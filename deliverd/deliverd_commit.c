@@ -213,8 +213,8 @@ deliverd_commit_batch_free(struct deliverd_commit_batch *b)
 	buf_release(&b->log);
 }
 
-int
-deliverd_commit(struct spool *sp, const struct conf *cf, const struct deliverd_sig *sigs,
+static int
+deliverd_commit_once(struct spool *sp, const struct conf *cf, const struct deliverd_sig *sigs,
     size_t nsigs, const struct deliverd_result *res, size_t nres, int64_t now)
 {
 	struct spool_txn	*txn = NULL;
@@ -244,5 +244,40 @@ deliverd_commit(struct spool *sp, const struct conf *cf, const struct deliverd_s
 out:
 	spool_abort(&txn);
 	deliverd_commit_batch_free(&b);
+	return rc;
+}
+
+/*
+ * After the commit: the map's growth (here, or in another write of this
+ * process) and cleared reader slots, one line each. True: the commit hit
+ * SPOOL_EFULL and the map grew, so it is worth one more try now.
+ */
+static bool
+deliverd_commit_map_log(struct spool *sp, bool full)
+{
+	struct spool_map	m;
+	bool			grew;
+
+	if (!(grew = full && spool_map_grown(sp, &m)))
+		spool_map_info(sp, &m);
+	if (m.sm_grew_from != 0)
+		log_info("lmdb map grown: from=%lld, to=%lld, max=%lld%s",
+		    (long long)m.sm_grew_from, (long long)m.sm_size, (long long)m.sm_max,
+		    grew ? "; retrying the commit" : "");
+	if (m.sm_readers > 0)
+		log_info("cleared %u stale lmdb reader slot(s)", m.sm_readers);
+	return grew;
+}
+
+/* The whole transaction is retried once when the map was full and grew. */
+int
+deliverd_commit(struct spool *sp, const struct conf *cf, const struct deliverd_sig *sigs,
+    size_t nsigs, const struct deliverd_result *res, size_t nres, int64_t now)
+{
+	int	rc;
+
+	rc = deliverd_commit_once(sp, cf, sigs, nsigs, res, nres, now);
+	if (deliverd_commit_map_log(sp, rc == SPOOL_EFULL))
+		rc = deliverd_commit_once(sp, cf, sigs, nsigs, res, nres, now);
 	return rc;
 }

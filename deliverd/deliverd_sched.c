@@ -172,7 +172,8 @@ deliverd_sched_open_spool(struct sched *s)
 
 	if (s->sp != NULL)
 		return;
-	if ((rc = spool_open(s->cf->cf_spool_dir, s->cf->cf_lmdb_map_size, 0, &s->sp)) != 0)
+	if ((rc = spool_open(s->cf->cf_spool_dir, s->cf->cf_lmdb_map_size,
+	    s->cf->cf_lmdb_map_max, 0, &s->sp)) != 0)
 		log_fatalx("spool_open %s: %s", s->cf->cf_spool_dir, spool_strerror(rc));
 }
 

@@ -513,7 +513,8 @@ deliverd_worker_main(struct conf *cf, int in_fd, int out_fd, int id)
 	w.w_out = out_fd;
 	buf_init(&w.w_inbuf, 4 * DELIVERD_LINE_MAX);
 	buf_init(&w.w_out_buf, 64 * DELIVERD_LINE_MAX);
-	if ((rc = spool_open(cf->cf_spool_dir, cf->cf_lmdb_map_size, SPOOL_RDONLY, &w.w_sp)) != 0)
+	if ((rc = spool_open(cf->cf_spool_dir, cf->cf_lmdb_map_size, cf->cf_lmdb_map_max,
+	    SPOOL_RDONLY, &w.w_sp)) != 0)
 		log_fatalx("spool_open %s: %s", cf->cf_spool_dir, spool_strerror(rc));
 	if ((w.w_dns = dns_new(cf->cf_dns_server, 5, err, sizeof(err))) == NULL)
 		log_fatalx("%s", err);

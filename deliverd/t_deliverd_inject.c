@@ -219,7 +219,8 @@ main(int argc, char **argv)
 	if ((rc = spool_tree_create(cf)) != 0)
 		inject_die("spool tree", rc);
 	priv_drop(cf->cf_spoold_user, cf->cf_group, NULL);
-	if ((rc = spool_open(cf->cf_spool_dir, cf->cf_lmdb_map_size, 0, &sp)) != 0)
+	if ((rc = spool_open(cf->cf_spool_dir, cf->cf_lmdb_map_size, cf->cf_lmdb_map_max, 0,
+	    &sp)) != 0)
 		inject_die("spool_open", rc);
 	if (strcmp(argv[3], "account") == 0 && argc > 4)
 		rc = inject_account(argc - 4, argv + 4);

@@ -22,7 +22,8 @@ smtpd_smtpd_SOURCES = \
 	smtpd/smtpd_cmd.c \
 	smtpd/smtpd_msg.c \
 	smtpd/smtpd_sasl.c \
-	smtpd/smtpd_commit.c
+	smtpd/smtpd_commit.c \
+	smtpd/smtpd_space.c
 smtpd_smtpd_CFLAGS = $(AM_CFLAGS) $(SASL_CFLAGS) -pthread
 smtpd_smtpd_LDADD = smtpd/libsmtpd.a common/libcommon_net.a \
 	spool/libspool.a common/libcommon.a \

@@ -257,7 +257,7 @@ sm_check_account(const struct conf *cf)
 	struct spool_account	 acc;
 	int			 rc;
 
-	if ((rc = spool_open(cf->cf_spool_dir, cf->cf_lmdb_map_size,
+	if ((rc = spool_open(cf->cf_spool_dir, cf->cf_lmdb_map_size, cf->cf_lmdb_map_max,
 	    SPOOL_RDONLY, &sp)) != 0) {
 		log_debug("not checking sendmail_account: spool_open %s: %s",
 		    cf->cf_spool_dir, spool_strerror(rc));

@@ -685,6 +685,20 @@ sm_env_fill(const struct sm_ctx *ctx, struct spool_env *env, const char *qid,
 	return 0;
 }
 
+/* min_free_space: refuse while the spool is short of space (try later). */
+static int
+sm_space_check(const struct sm_ctx *ctx, char *err, size_t errsz)
+{
+	int64_t	 min = spool_space_min(ctx->cf), avail;
+
+	if (spool_space_check(ctx->cf->cf_spool_dir, min, &avail) != ENOSPC)
+		return 0;	/* enough, or cannot tell: the write will */
+	(void)snprintf(err, errsz, "insufficient system storage: %s has %lld bytes "
+	    "free, min_free_space is %lld; try again later", ctx->cf->cf_spool_dir,
+	    (long long)avail, (long long)min);
+	return EX_TEMPFAIL;
+}
+
 /* Creates incoming/tmp/QID and writes the envelope. */
 static int
 sm_out_open(const struct sm_ctx *ctx, struct sm_out *o, struct spool_env *env,
@@ -693,6 +707,8 @@ sm_out_open(const struct sm_ctx *ctx, struct sm_out *o, struct spool_env *env,
 	struct buf	 eb;
 	int		 rc;
 
+	if ((rc = sm_space_check(ctx, err, errsz)) != 0)
+		return rc;
 	if ((rc = spool_in_create(ctx->cf->cf_spool_dir, &o->si)) != 0) {
 		(void)snprintf(err, errsz, "cannot queue the message: %s/incoming: %s",
 		    ctx->cf->cf_spool_dir, spool_strerror(rc));
@@ -748,6 +764,8 @@ sm_write_all(const struct sm_ctx *ctx, struct sm_msg *m, struct sm_hdrs *h,
 		(void)snprintf(err, errsz, "cannot write %s: %s", o.si.si_tmp,
 		    spool_strerror(o.rc));
 		rc = EX_TEMPFAIL;
+	} else if ((rc = sm_space_check(ctx, err, errsz)) != 0) {
+		;	/* the message crossed the watermark: removed below */
 	} else if ((rc = spool_in_commit(&o.si)) != 0) {
 		(void)snprintf(err, errsz, "cannot commit %s: %s", o.si.si_tmp,
 		    spool_strerror(rc));

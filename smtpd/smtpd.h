@@ -162,6 +162,9 @@ void	smtpd_msg_write(struct smtpd_session *, const void *, size_t);
 void	smtpd_msg_end(struct smtpd_session *);
 /* A commit finished (ss_commit_rc): reply 250 or 452 and go on. */
 void	smtpd_msg_committed(struct smtpd_session *);
+/* smtpd_space.c: false after "452 4.3.1 Insufficient system storage" and a
+ * log line when the spool is below min_free_space; `what` names the step. */
+bool	smtpd_space_ok(struct smtpd_session *, const char *what);
 
 /* smtpd_commit.c: spool_in_commit() in a thread pool; returns the fd to poll. */
 int	smtpd_commit_init(int nthreads);

@@ -166,6 +166,10 @@ smtpd_msg_end(struct smtpd_session *s)
 	unsigned	 f = s->ss_dec.sd_flags;
 	char		 qid[QID_SIZE];
 
+	if (f == 0 && !s->ss_ioerr && s->ss_file_open && !smtpd_space_ok(s, "DATA")) {
+		smtpd_message_done(s);	/* removes the file: the client retries */
+		return;
+	}
 	if (f == 0 && !s->ss_ioerr && s->ss_file_open) {
 		/* 250 only after spool_in_commit() returned 0 (CONTRACT). */
 		s->ss_state = SS_COMMIT;

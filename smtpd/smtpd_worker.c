@@ -115,6 +115,7 @@ smtpd_db(struct smtpd_env *env)
 	if (env->se_db != NULL)
 		return env->se_db;
 	rc = spool_open(env->se_spool, env->se_cf->cf_lmdb_map_size,
+	    env->se_cf->cf_lmdb_map_max,
 	    SPOOL_RDONLY, &env->se_db);
 	if (rc != 0) {
 		env->se_db = NULL;

@@ -8,7 +8,8 @@ spool_libspool_a_SOURCES = \
 	spool/spool_queue.c \
 	spool/spool_rec.c spool/spool_rec.h \
 	spool/spool_key.c spool/spool_key.h \
-	spool/spool_event.c
+	spool/spool_event.c \
+	spool/spool_space.c
 spool_libspool_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS)
 
 # Unit tests (STYLE T2): envelope, LMDB records, durable write and crashes.
@@ -20,6 +21,10 @@ UNIT_TESTS += tests/unit/t_spool_db
 tests_unit_t_spool_db_SOURCES = tests/unit/t_spool_db.c
 tests_unit_t_spool_db_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_t_spool_db_LDADD = $(TEST_LIBS)
+UNIT_TESTS += tests/unit/t_spool_map
+tests_unit_t_spool_map_SOURCES = tests/unit/t_spool_map.c
+tests_unit_t_spool_map_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_t_spool_map_LDADD = $(TEST_LIBS)
 UNIT_TESTS += tests/unit/t_spool_dir
 tests_unit_t_spool_dir_SOURCES = tests/unit/t_spool_dir.c
 tests_unit_t_spool_dir_CPPFLAGS = $(UNIT_CPPFLAGS)

@@ -39,7 +39,7 @@ struct conf;
 /* ---- errors (negative; positive values are errno) */
 #define SPOOL_ENOTFOUND	(-30901)	/* no such record */
 #define SPOOL_EEXIST	(-30902)	/* record exists */
-#define SPOOL_EFULL	(-30903)	/* LMDB map full: raise lmdb_map_size */
+#define SPOOL_EFULL	(-30903)	/* LMDB map full at lmdb_map_max (or the disk) */
 #define SPOOL_EVERSION	(-30904)	/* database schema version mismatch */
 #define SPOOL_ECORRUPT	(-30905)	/* a record does not decode */
 #define SPOOL_EFORMAT	(-30906)	/* an envelope does not parse */
@@ -109,6 +109,16 @@ int	spool_move(const char *spool_dir, const char *name,
 /* fsync an area's directory (after a batch of moves). */
 int	spool_sync(const char *spool_dir, enum spool_area);
 int	spool_unlink(const char *spool_dir, enum spool_area, const char *name);
+/*
+ * The free-space watermark (spool_space.c): spool_space_min() is
+ * min_free_space, or 1.5 x max_message_size when it is 0 (Postfix's
+ * rule). spool_space_check() returns 0 if the file system of spool_dir
+ * has at least min_free bytes free for an unprivileged writer, ENOSPC if
+ * not, or statvfs's errno; *avail_r = the free bytes. The figure is
+ * cached for up to a second per process (one calling thread only).
+ */
+int64_t	spool_space_min(const struct conf *);
+int	spool_space_check(const char *spool_dir, int64_t min_free, int64_t *avail_r);
 /* Unlinks incoming/tmp files older than max_age seconds; *n_r = count. */
 int	spool_tmp_cleanup(const char *spool_dir, time_t max_age, size_t *n_r);
 
@@ -153,14 +163,47 @@ struct spool;
 struct spool_txn;
 
 #define SPOOL_RDONLY	0x01
-int	spool_open(const char *spool_dir, int64_t map_size, unsigned flags,
-	    struct spool **);
+/*
+ * map_size is the initial map (lmdb_map_size); the map grows by itself up
+ * to map_max (lmdb_map_max) when full, see spool_map_grown(). Every open
+ * clears the reader slots of dead processes, and so does a writer's
+ * spool_begin at most once a minute (spool_map_info reports the count).
+ */
+int	spool_open(const char *spool_dir, int64_t map_size, int64_t map_max,
+	    unsigned flags, struct spool **);
 void	spool_close(struct spool **);
 int	spool_begin(struct spool *, bool write, struct spool_txn **);
 int	spool_commit(struct spool_txn **);	/* frees the txn either way */
 void	spool_abort(struct spool_txn **);	/* accepts NULL */
 /* Returns a read txn to its snapshot start (cheap re-read for long runs). */
 int	spool_renew(struct spool_txn *);
+
+/*
+ * The map. A write txn that fails with SPOOL_EFULL marks it full; when
+ * the txn has ended (spool_abort, or the failed spool_commit) and no other
+ * txn of this process is live, the library doubles the map, capped at
+ * map_max and by the free space of the file system. spool_map_grown()
+ * returns true once per growth (filling m_r, sm_grew_from is the old
+ * size): the caller logs it and retries the whole txn once. Other
+ * processes adopt the new size in spool_begin/spool_renew (EBUSY if one
+ * of their txns is still live then). sm_stuck: the last SPOOL_EFULL could
+ * not grow it (ceiling or disk). sm_readers: stale reader slots cleared
+ * since the last report. spool_map_info() reports and resets the counts.
+ */
+struct spool_map {
+	int64_t		 sm_size;
+	int64_t		 sm_max;
+	int64_t		 sm_grew_from;
+	bool		 sm_stuck;
+	unsigned	 sm_readers;
+};
+bool	spool_map_grown(struct spool *, struct spool_map *m_r);
+/* Grows the map now, as after SPOOL_EFULL (for a process that closed the
+ * spool on it, e.g. spoolctl's retry); true and m_r filled if it grew. */
+bool	spool_map_grow(struct spool *, struct spool_map *m_r);
+/* A writer's spool_map_info also runs the reader check when a minute has
+ * passed, so a daemon that calls it periodically keeps slots clean. */
+void	spool_map_info(struct spool *, struct spool_map *m_r);
 
 /* ---- accounts (spoolctl writes; smtpd, spoold, deliverd read) */
 enum spool_cb_format { SPOOL_CB_JSON = 0, SPOOL_CB_STREAM = 1 };

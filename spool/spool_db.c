@@ -13,6 +13,8 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "spool.h"
@@ -29,6 +31,12 @@ struct spool {
 	bool		 sp_rdonly;
 	/* the live write txn: spool_close() aborts it (see there) */
 	struct spool_txn *sp_wtxn;
+	/* map growth (spool_db_grow) and stale readers (spool_db_readers) */
+	int64_t		 sp_map_max;	/* ceiling: lmdb_map_max */
+	unsigned	 sp_nlive;	/* txns begun and not yet ended */
+	bool		 sp_full;	/* a write txn hit MDB_MAP_FULL */
+	struct spool_map sp_map;	/* what spool_map_info() reports */
+	time_t		 sp_rcheck_at;	/* last mdb_reader_check */
 };
 
 struct spool_txn {
@@ -62,6 +70,15 @@ spool_db_rc(int rc)
 	}
 }
 
+/* A write operation's code: MDB_MAP_FULL marks the map for growth. */
+static int
+spool_db_wrc(struct spool *sp, int rc)
+{
+	if (rc == MDB_MAP_FULL)
+		sp->sp_full = true;
+	return spool_db_rc(rc);
+}
+
 const char *
 spool_strerror(int rc)
 {
@@ -69,7 +86,7 @@ spool_strerror(int rc)
 	case 0: return "success";
 	case SPOOL_ENOTFOUND: return "no such record";
 	case SPOOL_EEXIST: return "record exists";
-	case SPOOL_EFULL: return "LMDB map full: raise lmdb_map_size";
+	case SPOOL_EFULL: return "LMDB map full: raise lmdb_map_max or free disk space";
 	case SPOOL_EVERSION: return "database schema version mismatch";
 	case SPOOL_ECORRUPT: return "corrupt record";
 	case SPOOL_EFORMAT: return "malformed envelope";
@@ -147,6 +164,8 @@ spool_db_init_meta(struct spool_txn *t)
 	return spool_db_meta_put_u64(t, "version", SPOOL_SCHEMA);
 }
 
+static int	spool_db_txn_begin(struct spool *, bool write, MDB_txn **);
+
 static int
 spool_db_open_dbis(struct spool *sp)
 {
@@ -155,9 +174,8 @@ spool_db_open_dbis(struct spool *sp)
 	size_t			 i;
 	int			 rc;
 
-	rc = mdb_txn_begin(sp->sp_env, NULL, sp->sp_rdonly ? MDB_RDONLY : 0, &t.st_txn);
-	if (rc != 0)
-		return spool_db_rc(rc);
+	if ((rc = spool_db_txn_begin(sp, !sp->sp_rdonly, &t.st_txn)) != 0)
+		return rc;
 	for (i = 0; i < SPOOL_DB_N; i++)
 		if ((rc = mdb_dbi_open(t.st_txn, spool_db_names[i], fl, &sp->sp_dbi[i])) != 0) {
 			/* a read-only opener of an older or foreign database */
@@ -172,8 +190,199 @@ fail:
 	return rc;
 }
 
+/* ---- map size and stale readers */
+
+#define SPOOL_RCHECK_INTERVAL	60	/* seconds between writers' reader checks */
+
+static int64_t
+spool_db_mapsize(MDB_env *env)
+{
+	MDB_envinfo	ei;
+
+	if (mdb_env_info(env, &ei) != 0)
+		return 0;
+	return (int64_t)ei.me_mapsize;
+}
+
+/*
+ * How far the map may grow: the ceiling, and what the file system can
+ * still hold beyond the file (a larger map would only turn SPOOL_EFULL
+ * into ENOSPC at commit). A multiple of the OS page size.
+ */
+static int64_t
+spool_db_map_room(const struct spool *sp, int64_t want)
+{
+	struct statvfs	 vfs;
+	struct stat	 st;
+	char		 path[4096 + 16];
+	int64_t		 room, pg = (int64_t)sysconf(_SC_PAGESIZE);
+
+	if (want > sp->sp_map_max)
+		want = sp->sp_map_max;
+	if (snprintf(path, sizeof(path), "%s/data.mdb", sp->sp_dbdir) < (int)sizeof(path) &&
+	    stat(path, &st) == 0 && statvfs(sp->sp_dbdir, &vfs) == 0) {
+		room = (int64_t)st.st_size + (int64_t)vfs.f_bavail * (int64_t)vfs.f_frsize;
+		if (want > room)
+			want = room;
+	}
+	return pg > 0 ? want - want % pg : want;
+}
+
+/* A larger map another process set (within our ceiling) is growth too. */
+static bool
+spool_db_adopt(struct spool *sp, int64_t old)
+{
+	int64_t	 now;
+
+	if (mdb_env_set_mapsize(sp->sp_env, 0) != 0)
+		return false;
+	now = spool_db_mapsize(sp->sp_env);
+	return now > old && now <= sp->sp_map_max;
+}
+
+/*
+ * A write txn hit MDB_MAP_FULL and has ended. mdb_env_set_mapsize remaps
+ * the file, so it runs only when no txn of this process is live; else it
+ * waits for the next spool_begin or spool_map_grown. Adopts a larger map
+ * another process set, or doubles ours within spool_db_map_room(). The
+ * other processes see MDB_MAP_RESIZED and adopt the new size.
+ */
+static void
+spool_db_grow(struct spool *sp)
+{
+	int64_t	 old, want;
+
+	if (!sp->sp_full || sp->sp_nlive > 0)
+		return;
+	sp->sp_full = false;
+	old = spool_db_mapsize(sp->sp_env);
+	if (!spool_db_adopt(sp, old)) {
+		want = spool_db_map_room(sp, old > INT64_MAX / 2 ? INT64_MAX : old * 2);
+		if (want <= old || mdb_env_set_mapsize(sp->sp_env, (size_t)want) != 0) {
+			/* at the ceiling or out of disk: keep the size we had */
+			(void)mdb_env_set_mapsize(sp->sp_env, (size_t)old);
+			sp->sp_map.sm_stuck = true;
+			return;
+		}
+	}
+	if (sp->sp_map.sm_grew_from == 0)
+		sp->sp_map.sm_grew_from = old;
+	sp->sp_map.sm_stuck = false;
+}
+
+/* Another process grew the map: adopt its size (no txn of ours is live). */
+static int
+spool_db_resized(struct spool *sp, unsigned live)
+{
+	if (sp->sp_nlive > live)
+		return EBUSY;	/* remapping would pull pages from under it */
+	return spool_db_rc(mdb_env_set_mapsize(sp->sp_env, 0));
+}
+
+/*
+ * Clears the reader slots of dead processes: a reader killed inside a read
+ * txn (SIGPIPE, SIGKILL) pins its snapshot, and LMDB then never reuses
+ * the pages freed after it, so the file only grows.
+ */
+static void
+spool_db_readers(struct spool *sp, time_t now)
+{
+	int	dead = 0;
+
+	sp->sp_rcheck_at = now;
+	if (mdb_reader_check(sp->sp_env, &dead) == 0 && dead > 0)
+		sp->sp_map.sm_readers += (unsigned)dead;
+}
+
+bool
+spool_map_grown(struct spool *sp, struct spool_map *m_r)
+{
+	spool_db_grow(sp);
+	if (sp->sp_map.sm_grew_from == 0)
+		return false;
+	spool_map_info(sp, m_r);
+	return true;
+}
+
+bool
+spool_map_grow(struct spool *sp, struct spool_map *m_r)
+{
+	sp->sp_full = true;
+	return spool_map_grown(sp, m_r);
+}
+
+void
+spool_map_info(struct spool *sp, struct spool_map *m_r)
+{
+	time_t	now = time(NULL);
+
+	if (!sp->sp_rdonly && sp->sp_nlive == 0 &&
+	    now - sp->sp_rcheck_at >= SPOOL_RCHECK_INTERVAL)
+		spool_db_readers(sp, now);
+	*m_r = sp->sp_map;
+	m_r->sm_size = spool_db_mapsize(sp->sp_env);
+	m_r->sm_max = sp->sp_map_max;
+	sp->sp_map.sm_grew_from = 0;
+	sp->sp_map.sm_readers = 0;
+}
+
+/* ---- open, close, transactions */
+
+/*
+ * Start with the size recorded in the file (another process may have grown
+ * the map) within [map_size, map_max]; LMDB never goes below the data.
+ */
+static int
+spool_db_initial_map(struct spool *sp, int64_t map_size)
+{
+	int64_t	 want;
+	int	 rc;
+
+	if ((rc = mdb_env_set_mapsize(sp->sp_env, 0)) != 0)
+		return spool_db_rc(rc);
+	want = spool_db_mapsize(sp->sp_env);
+	want = want > sp->sp_map_max ? sp->sp_map_max : want < map_size ? map_size : want;
+	return spool_db_rc(mdb_env_set_mapsize(sp->sp_env, (size_t)want));
+}
+
+static int
+spool_db_env_open(struct spool *sp, int64_t map_size)
+{
+	int	rc;
+
+	if ((rc = mdb_env_create(&sp->sp_env)) != 0)
+		return spool_db_rc(rc);
+	(void)mdb_env_set_maxdbs(sp->sp_env, 32);
+	if (map_size > 0 && (rc = mdb_env_set_mapsize(sp->sp_env, (size_t)map_size)) != 0)
+		goto fail;
+	rc = mdb_env_open(sp->sp_env, sp->sp_dbdir,
+	    MDB_NOTLS | (sp->sp_rdonly ? MDB_RDONLY : 0), 0640);
+	if (rc != 0)
+		goto fail;
+	if (!sp->sp_rdonly)
+		spool_db_fix_files(sp->sp_dbdir);
+	spool_db_readers(sp, time(NULL));
+	if ((rc = spool_db_initial_map(sp, map_size)) != 0)
+		goto fail1;
+	if ((rc = spool_db_open_dbis(sp)) == SPOOL_EFULL) {
+		/* creating the databases (a new schema) needed room */
+		sp->sp_full = true;
+		spool_db_grow(sp);
+		rc = spool_db_open_dbis(sp);
+	}
+	if (rc != 0)
+		goto fail1;
+	return 0;
+fail:
+	rc = spool_db_rc(rc);
+fail1:
+	mdb_env_close(sp->sp_env);
+	return rc;
+}
+
 int
-spool_open(const char *spool_dir, int64_t map_size, unsigned flags, struct spool **sp_r)
+spool_open(const char *spool_dir, int64_t map_size, int64_t map_max, unsigned flags,
+    struct spool **sp_r)
 {
 	struct spool	*sp;
 	char		 dir[4096];
@@ -185,33 +394,18 @@ spool_open(const char *spool_dir, int64_t map_size, unsigned flags, struct spool
 	sp = xcalloc(1, sizeof(*sp));
 	(void)str_copy(sp->sp_dbdir, sizeof(sp->sp_dbdir), dir);	/* same size */
 	sp->sp_rdonly = (flags & SPOOL_RDONLY) != 0;
+	sp->sp_map_max = map_max > map_size ? map_max : map_size;
 	if (!sp->sp_rdonly && mkdir(dir, 0750) == 0)
 		(void)chmod(dir, 0750);		/* umask-independent; we own it */
 	else if (!sp->sp_rdonly && errno != EEXIST) {
 		rc = errno;
-		goto fail0;
-	}
-	if ((rc = mdb_env_create(&sp->sp_env)) != 0) {
-		rc = spool_db_rc(rc);
-		goto fail0;
-	}
-	(void)mdb_env_set_maxdbs(sp->sp_env, 32);
-	if (map_size > 0 && (rc = mdb_env_set_mapsize(sp->sp_env, (size_t)map_size)) != 0)
 		goto fail;
-	rc = mdb_env_open(sp->sp_env, dir, MDB_NOTLS | (sp->sp_rdonly ? MDB_RDONLY : 0), 0640);
-	if (rc != 0)
+	}
+	if ((rc = spool_db_env_open(sp, map_size)) != 0)
 		goto fail;
-	if (!sp->sp_rdonly)
-		spool_db_fix_files(dir);
-	if ((rc = spool_db_open_dbis(sp)) != 0)
-		goto fail1;
 	*sp_r = sp;
 	return 0;
 fail:
-	rc = spool_db_rc(rc);
-fail1:
-	mdb_env_close(sp->sp_env);
-fail0:
 	free(sp);
 	return rc;
 }
@@ -232,6 +426,7 @@ spool_close(struct spool **spp)
 	if ((*spp)->sp_wtxn != NULL) {
 		mdb_txn_abort((*spp)->sp_wtxn->st_txn);
 		(*spp)->sp_wtxn->st_txn = NULL;
+		(*spp)->sp_wtxn->st_sp = NULL;
 		(*spp)->sp_wtxn = NULL;
 	}
 	mdb_env_close((*spp)->sp_env);
@@ -239,52 +434,81 @@ spool_close(struct spool **spp)
 	*spp = NULL;
 }
 
+static int
+spool_db_txn_begin(struct spool *sp, bool write, MDB_txn **txn_r)
+{
+	int	rc;
+
+	rc = mdb_txn_begin(sp->sp_env, NULL, write ? 0 : MDB_RDONLY, txn_r);
+	if (rc == MDB_MAP_RESIZED) {
+		if ((rc = spool_db_resized(sp, 0)) != 0)
+			return rc;
+		rc = mdb_txn_begin(sp->sp_env, NULL, write ? 0 : MDB_RDONLY, txn_r);
+	}
+	return spool_db_rc(rc);
+}
+
 int
 spool_begin(struct spool *sp, bool write, struct spool_txn **t_r)
 {
 	struct spool_txn	*t;
+	time_t			 now;
 	int			 rc;
 
 	*t_r = NULL;
 	if (write && sp->sp_rdonly)
 		return EROFS;
+	spool_db_grow(sp);	/* a growth the last abort had to defer */
+	if (write && sp->sp_nlive == 0 &&
+	    (now = time(NULL)) - sp->sp_rcheck_at >= SPOOL_RCHECK_INTERVAL)
+		spool_db_readers(sp, now);
 	t = xcalloc(1, sizeof(*t));
 	t->st_sp = sp;
 	t->st_write = write;
-	rc = mdb_txn_begin(sp->sp_env, NULL, write ? 0 : MDB_RDONLY, &t->st_txn);
-	if (rc == MDB_MAP_RESIZED) {
-		/* another process grew the map: adopt its size and retry */
-		(void)mdb_env_set_mapsize(sp->sp_env, 0);
-		rc = mdb_txn_begin(sp->sp_env, NULL, write ? 0 : MDB_RDONLY, &t->st_txn);
-	}
-	if (rc != 0) {
+	if ((rc = spool_db_txn_begin(sp, write, &t->st_txn)) != 0) {
 		free(t);
-		return spool_db_rc(rc);
+		return rc;
 	}
+	sp->sp_nlive++;
 	if (write)
 		sp->sp_wtxn = t;
 	*t_r = t;
 	return 0;
 }
 
+/* Forgets an ended txn; grows the map if it ran out (see spool_db_grow). */
+static void
+spool_db_txn_end(struct spool_txn **tp)
+{
+	struct spool	*sp = (*tp)->st_sp;
+
+	free(*tp);
+	*tp = NULL;
+	if (sp == NULL)		/* aborted by spool_close(): sp is gone */
+		return;
+	sp->sp_nlive--;
+	spool_db_grow(sp);
+}
+
 int
 spool_commit(struct spool_txn **tp)
 {
-	int	rc;
+	struct spool	*sp;
+	int		 rc;
 
 	if (tp == NULL || *tp == NULL)
 		return EINVAL;
-	if ((*tp)->st_write && (*tp)->st_sp->sp_wtxn == *tp)
-		(*tp)->st_sp->sp_wtxn = NULL;
 	if ((*tp)->st_txn == NULL) {	/* aborted by spool_close() */
-		free(*tp);
-		*tp = NULL;
+		spool_db_txn_end(tp);
 		return EINVAL;
 	}
+	sp = (*tp)->st_sp;
+	if ((*tp)->st_write && sp->sp_wtxn == *tp)
+		sp->sp_wtxn = NULL;
 	rc = mdb_txn_commit((*tp)->st_txn);
-	free(*tp);
-	*tp = NULL;
-	return spool_db_rc(rc);
+	rc = (*tp)->st_write ? spool_db_wrc(sp, rc) : spool_db_rc(rc);
+	spool_db_txn_end(tp);
+	return rc;
 }
 
 void
@@ -292,12 +516,12 @@ spool_abort(struct spool_txn **tp)
 {
 	if (tp == NULL || *tp == NULL)
 		return;
-	if ((*tp)->st_write && (*tp)->st_sp->sp_wtxn == *tp)
-		(*tp)->st_sp->sp_wtxn = NULL;
-	if ((*tp)->st_txn != NULL)
+	if ((*tp)->st_txn != NULL) {
+		if ((*tp)->st_write && (*tp)->st_sp->sp_wtxn == *tp)
+			(*tp)->st_sp->sp_wtxn = NULL;
 		mdb_txn_abort((*tp)->st_txn);
-	free(*tp);
-	*tp = NULL;
+	}
+	spool_db_txn_end(tp);
 }
 
 int
@@ -309,7 +533,9 @@ spool_renew(struct spool_txn *t)
 		return EINVAL;
 	mdb_txn_reset(t->st_txn);
 	if ((rc = mdb_txn_renew(t->st_txn)) == MDB_MAP_RESIZED) {
-		(void)mdb_env_set_mapsize(t->st_sp->sp_env, 0);
+		/* t itself is reset, so it is not in the way */
+		if ((rc = spool_db_resized(t->st_sp, 1)) != 0)
+			return rc;
 		rc = mdb_txn_renew(t->st_txn);
 	}
 	return spool_db_rc(rc);
@@ -365,7 +591,7 @@ spool_db_put(struct spool_txn *t, enum spool_dbi d, const struct spool_key *k,
 	if (!t->st_write)
 		return EROFS;
 	key = spool_db_kval(k);
-	return spool_db_rc(mdb_put(t->st_txn, t->st_sp->sp_dbi[d], &key, &val, 0));
+	return spool_db_wrc(t->st_sp, mdb_put(t->st_txn, t->st_sp->sp_dbi[d], &key, &val, 0));
 }
 
 int
@@ -378,7 +604,7 @@ spool_db_del(struct spool_txn *t, enum spool_dbi d, const struct spool_key *k)
 	if (!t->st_write)
 		return EROFS;
 	key = spool_db_kval(k);
-	return spool_db_rc(mdb_del(t->st_txn, t->st_sp->sp_dbi[d], &key, NULL));
+	return spool_db_wrc(t->st_sp, mdb_del(t->st_txn, t->st_sp->sp_dbi[d], &key, NULL));
 }
 
 /* Positions c at the first key >= k (forward) or the last key <= k. */
@@ -489,7 +715,7 @@ spool_db_del_prefix(struct spool_txn *t, enum spool_dbi d, const struct spool_ke
 		rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
 	}
 	mdb_cursor_close(c);
-	return rc == MDB_NOTFOUND || rc == 0 ? 0 : spool_db_rc(rc);
+	return rc == MDB_NOTFOUND || rc == 0 ? 0 : spool_db_wrc(t->st_sp, rc);
 }
 
 int

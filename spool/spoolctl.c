@@ -4,6 +4,8 @@
  */
 #include "config.h"
 
+#include <setjmp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +34,29 @@ static const struct ctl_cmd ctl_cmds[] = {
 };
 
 static struct ctl	spoolctl_ctl;
+static jmp_buf		spoolctl_restart;
+
+/*
+ * The map was full in a write txn deep inside a command. Closing the spool
+ * aborts the txn; the command then runs again from main() and its first
+ * write txn grows the map (ctl_begin). Commands print after their commit,
+ * and their writes are idempotent (a stoplist file committed in parts is
+ * added again), so the new run repeats nothing visible. Each run doubles
+ * the map: a big txn may need a few, bounded by lmdb_map_max.
+ */
+void
+ctl_retry_full(void)
+{
+	static int	retries;
+
+	if (spoolctl_ctl.sp == NULL || !spoolctl_ctl.sp_write ||
+	    spoolctl_ctl.grow_stuck || ++retries > CTL_GROW_RETRIES)
+		return;
+	spool_close(&spoolctl_ctl.sp);
+	spoolctl_ctl.sp_write = false;	/* the rerun opens as it did the first time */
+	spoolctl_ctl.grow = true;
+	longjmp(spoolctl_restart, 1);
+}
 
 /* Runs on every exit, also after ctl_die(): close LMDB, free the config. */
 static void
@@ -112,6 +137,9 @@ main(int argc, char **argv)
 	if (atexit(spoolctl_cleanup) != 0)
 		ctl_die("atexit");
 	tzset();
+	/* a closed stdout is a write error, never a death inside a txn */
+	(void)signal(SIGPIPE, SIG_IGN);
+	(void)setjmp(spoolctl_restart);
 	optind = 0;	/* glibc: restart getopt for the command's options */
-	return ctl_cmds[i].fn(ctl, argc, argv);
+	return ctl_out_status(ctl_cmds[i].fn(ctl, argc, argv));
 }

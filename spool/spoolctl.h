@@ -29,7 +29,11 @@ struct ctl {
 	bool		 sp_write;	/* sp was opened read-write */
 	bool		 prepared;	/* tree created, privileges dropped */
 	int64_t		 now;
+	bool		 grow;		/* a write txn found the map full: grow */
+	bool		 grow_stuck;	/* ... and it could not grow */
 };
+
+#define CTL_GROW_RETRIES	8	/* map x 256 at most in one run */
 
 struct ctl_cmd {
 	const char	*name;
@@ -42,6 +46,20 @@ void	ctl_die(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
 /* Like ctl_die for a spool_* error code: "what: spool_strerror(rc)". */
 void	ctl_die_rc(int rc, const char *, ...) __attribute__((format(printf, 2, 3), noreturn));
 void	ctl_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * A write txn failed with SPOOL_EFULL (ctl_die_rc calls it): close the
+ * spool (aborting the txn) and run the command again from the start on a
+ * grown map (spoolctl.c); returns only if it cannot grow any more.
+ */
+void	ctl_retry_full(void);
+/*
+ * stdout: SIGPIPE is ignored, so a closed pipe ("spoolctl queue | head")
+ * is a write error rather than a death inside a read txn. ctl_out_broken()
+ * tells a listing to stop; ctl_out_status(rc) is the exit status: rc if
+ * the reader just went away (EPIPE), else CTL_FAIL after a message.
+ */
+bool	ctl_out_broken(void);
+int	ctl_out_status(int rc);
 
 /* getopt_long over argv[0..argc) (argv[0] is the command word); options
  * may follow the operands. Unknown options are usage errors. Returns the

@@ -252,7 +252,8 @@ main(int argc, char **argv)
 		gen_die_rc(rc, "spool tree");
 	if (priv_is_root())	/* as spoolctl: files belong to the daemons */
 		priv_drop(g.cf->cf_spoold_user, g.cf->cf_group, NULL);
-	if ((rc = spool_open(g.cf->cf_spool_dir, g.cf->cf_lmdb_map_size, 0, &g.sp)) != 0)
+	if ((rc = spool_open(g.cf->cf_spool_dir, g.cf->cf_lmdb_map_size,
+	    g.cf->cf_lmdb_map_max, 0, &g.sp)) != 0)
 		gen_die_rc(rc, "open");
 	for (i = 0; i < g.n; i++) {
 		if (txn == NULL && (rc = spool_begin(g.sp, true, &txn)) != 0)

@@ -318,6 +318,8 @@ ctl_queue_cb(const struct spool_msg *sm, void *arg)
 	const char		*s;
 	size_t			 n;
 
+	if (ctl_out_broken())
+		return 1;	/* nobody reads on: stop, the txn is aborted */
 	if (!ctl_msg_pass(cq->f, sm))
 		return 0;
 	ctl_rcpts_load(cq->txn, sm->sm_qid, &cq->rs);
@@ -356,7 +358,7 @@ ctl_cmd_queue(struct ctl *ctl, int argc, char **argv)
 	if (json)
 		cq.jg = json_gen_new(false);
 	cq.txn = ctl_begin(ctl, false);
-	if ((rc = spool_msg_iter(cq.txn, ctl_queue_cb, &cq)) != 0)
+	if ((rc = spool_msg_iter(cq.txn, ctl_queue_cb, &cq)) != 0 && !ctl_out_broken())
 		ctl_die_rc(rc, "messages");
 	spool_abort(&cq.txn);
 	if (cq.jg != NULL) {
@@ -371,9 +373,7 @@ ctl_cmd_queue(struct ctl *ctl, int argc, char **argv)
 		    cq.t.rcpts, cq.t.rcpts == 1 ? "" : "s", cq.t.by_state[0],
 		    cq.t.by_state[1], cq.t.by_state[2], cq.t.by_state[3], cq.t.held);
 	free(cq.rs.v);
-	if (fflush(stdout) == EOF)
-		ctl_die("write: %s", strerror(errno));
-	return CTL_OK;
+	return CTL_OK;		/* main() flushes and checks stdout */
 }
 
 /* ---- actions on messages */

@@ -16,6 +16,7 @@
 #include "buf.h"
 #include "conf.h"
 #include "json.h"
+#include "log.h"
 #include "priv.h"
 #include "spoolctl.h"
 #include "trigger.h"
@@ -60,7 +61,30 @@ ctl_die_rc(int rc, const char *fmt, ...)
 	va_start(ap, fmt);
 	(void)vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
+	if (rc == SPOOL_EFULL)
+		ctl_retry_full();
 	ctl_die("%s: %s", what, spool_strerror(rc));
+}
+
+bool
+ctl_out_broken(void)
+{
+	return ferror(stdout) != 0;
+}
+
+int
+ctl_out_status(int rc)
+{
+	if (fflush(stdout) != EOF && !ferror(stdout))
+		return rc;
+	/* errno of the first failure is gone: a fresh write shows the cause */
+	clearerr(stdout);
+	if (fputc('\n', stdout) != EOF && fflush(stdout) != EOF)
+		return rc;
+	if (errno == EPIPE)
+		return rc;	/* the reader has all it wanted */
+	ctl_warn("write to standard output: %s", strerror(errno));
+	return CTL_FAIL;
 }
 
 void
@@ -156,6 +180,20 @@ ctl_prepare(struct ctl *ctl)
 	priv_drop(ctl->cf->cf_spoold_user, ctl->cf->cf_group, NULL);
 }
 
+/* The retry of a command whose write txn found the map full. */
+static void
+ctl_grow(struct ctl *ctl)
+{
+	struct spool_map	m;
+
+	ctl->grow = false;
+	if (spool_map_grow(ctl->sp, &m))
+		log_info("lmdb map grown: from=%lld, to=%lld, max=%lld; retrying",
+		    (long long)m.sm_grew_from, (long long)m.sm_size, (long long)m.sm_max);
+	else
+		ctl->grow_stuck = true;
+}
+
 struct spool_txn *
 ctl_begin(struct ctl *ctl, bool write)
 {
@@ -167,18 +205,21 @@ ctl_begin(struct ctl *ctl, bool write)
 		spool_close(&ctl->sp);
 	if (ctl->sp == NULL) {
 		rc = write ? -1 : spool_open(ctl->cf->cf_spool_dir,
-		    ctl->cf->cf_lmdb_map_size, SPOOL_RDONLY, &ctl->sp);
+		    ctl->cf->cf_lmdb_map_size, ctl->cf->cf_lmdb_map_max,
+		    SPOOL_RDONLY, &ctl->sp);
 		if (rc != 0) {
 			/* writing, or a spool nobody has opened yet: create it */
 			if ((rc = spool_tree_create(ctl->cf)) != 0)
 				ctl_die_rc(rc, "spool %s", ctl->cf->cf_spool_dir);
 			rc = spool_open(ctl->cf->cf_spool_dir,
-			    ctl->cf->cf_lmdb_map_size, 0, &ctl->sp);
+			    ctl->cf->cf_lmdb_map_size, ctl->cf->cf_lmdb_map_max, 0, &ctl->sp);
 			ctl->sp_write = true;
 		}
 		if (rc != 0)
 			ctl_die_rc(rc, "open spool %s", ctl->cf->cf_spool_dir);
 	}
+	if (write && ctl->grow)
+		ctl_grow(ctl);
 	if ((rc = spool_begin(ctl->sp, write, &txn)) != 0)
 		ctl_die_rc(rc, "begin %s transaction", write ? "write" : "read");
 	return txn;

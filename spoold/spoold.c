@@ -57,6 +57,20 @@ spoold_collect(const char *name, void *arg)
 	return ++nm->n == nm->max ? 1 : 0;
 }
 
+/* After SPOOL_EFULL: true (and one log line) if the map grew, so the
+ * batch is worth one more try now rather than after the back-off. */
+static bool
+spoold_map_grown(struct spoold *sd)
+{
+	struct spool_map	m;
+
+	if (!spool_map_grown(sd->sd_sp, &m))
+		return false;
+	log_info("lmdb map grown: from=%lld, to=%lld, max=%lld", (long long)m.sm_grew_from,
+	    (long long)m.sm_size, (long long)m.sm_max);
+	return true;
+}
+
 /*
  * Files names[0..n) in batches. A batch that fails on one file for a
  * reason other than the disk or the map is retried file by file, and the
@@ -73,6 +87,8 @@ spoold_file_names(struct spoold *sd, struct spoold_names *nm, size_t *done_r)
 	while (i < nm->n) {
 		n = nm->n - i < batch ? nm->n - i : batch;
 		rc = spoold_file_batch(sd, nm->v + i, n, &bad);
+		if (rc == SPOOL_EFULL && spoold_map_grown(sd))
+			rc = spoold_file_batch(sd, nm->v + i, n, &bad);
 		if (rc != 0 && spoold_error_transient(rc)) {
 			log_warnx("filing stopped: %s; files stay in incoming/new, retrying",
 			    spool_strerror(rc));
@@ -207,6 +223,37 @@ spoold_cleanup_tmp(const struct spoold *sd)
 		log_info("removed %zu stale file(s) from incoming/tmp", n);
 }
 
+/*
+ * At each rescan: dead readers' slots cleared (spool_map_info runs the
+ * check once a minute), and the free-space watermark, logged once each
+ * way. spoold keeps filing below it: filing frees incoming/.
+ */
+static void
+spoold_storage_check(struct spoold *sd)
+{
+	static bool		 low;
+	struct spool_map	 m;
+	int64_t			 min = spool_space_min(sd->sd_cf), avail;
+	int			 rc;
+
+	spool_map_info(sd->sd_sp, &m);
+	if (m.sm_grew_from != 0)	/* by a write other than filing */
+		log_info("lmdb map grown: from=%lld, to=%lld, max=%lld",
+		    (long long)m.sm_grew_from, (long long)m.sm_size, (long long)m.sm_max);
+	if (m.sm_readers > 0)
+		log_info("cleared %u stale lmdb reader slot(s)", m.sm_readers);
+	rc = spool_space_check(sd->sd_cf->cf_spool_dir, min, &avail);
+	if (rc == ENOSPC && !low)
+		log_warnx("spool file system below min_free_space: free=%lld, "
+		    "min_free_space=%lld; smtpd answers 452, filing goes on",
+		    (long long)avail, (long long)min);
+	else if (rc == 0 && low)
+		log_info("spool file system above min_free_space again: free=%lld",
+		    (long long)avail);
+	if (rc == 0 || rc == ENOSPC)
+		low = rc == ENOSPC;
+}
+
 /* Events a failed export left behind are appended at the next rescan. */
 static void
 spoold_export_retry(struct spoold *sd)
@@ -239,6 +286,7 @@ spoold_loop(struct spoold *sd, int ifd)
 		if (now >= next_scan) {
 			spoold_cleanup_tmp(sd);
 			spoold_export_retry(sd);
+			spoold_storage_check(sd);
 			dirty = true;
 			next_scan = now + sd->sd_cf->cf_spoold_rescan_interval;
 		}
@@ -308,8 +356,8 @@ main(int argc, char **argv)
 	/* Phase 2, unprivileged: the lock, LMDB, the loop. */
 	spoold_lock(sd.sd_cf->cf_spool_dir);
 	ifd = spoold_watch(sd.sd_cf->cf_spool_dir);
-	if ((rc = spool_open(sd.sd_cf->cf_spool_dir, sd.sd_cf->cf_lmdb_map_size, 0,
-	    &sd.sd_sp)) != 0)
+	if ((rc = spool_open(sd.sd_cf->cf_spool_dir, sd.sd_cf->cf_lmdb_map_size,
+	    sd.sd_cf->cf_lmdb_map_max, 0, &sd.sd_sp)) != 0)
 		log_fatalx("spool_open %s: %s", sd.sd_cf->cf_spool_dir, spool_strerror(rc));
 	log_info("started: spool=%s, batch=%lld, rescan=%llds", sd.sd_cf->cf_spool_dir,
 	    (long long)sd.sd_cf->cf_spoold_batch, (long long)sd.sd_cf->cf_spoold_rescan_interval);

@@ -45,7 +45,8 @@ main(int argc, char **argv)
 	(void)str_copy(addr, sizeof(addr), argv[2]);
 	str_lower(addr);
 	if ((rc = spool_tree_create(cf)) != 0 ||
-	    (rc = spool_open(cf->cf_spool_dir, cf->cf_lmdb_map_size, 0, &sp)) != 0 ||
+	    (rc = spool_open(cf->cf_spool_dir, cf->cf_lmdb_map_size,
+	    cf->cf_lmdb_map_max, 0, &sp)) != 0 ||
 	    (rc = spool_begin(sp, true, &txn)) != 0 ||
 	    (rc = spool_permfail_put(txn, argv[1], addr, (int64_t)time(NULL),
 	    "550 5.1.1 test: user unknown")) != 0 ||

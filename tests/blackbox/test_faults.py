@@ -49,7 +49,9 @@ def smtp_send(g, msgid, rcpts=("r@dest.test",), size=0):
 def test_spool_disk_full():
     if not smtpgate.IS_ROOT:
         pytest.skip("mounting a tmpfs needs root")
-    g = Gateway(tls=False, extra={"spoold_rescan_interval": "1s"})
+    # min_free_space 1 byte: this test is about writes that fail on a full
+    # disk, not the watermark (test_storage.py)
+    g = Gateway(tls=False, extra={"spoold_rescan_interval": "1s", "min_free_space": "1"})
     os.makedirs(g.spool)
     r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0755", "tmpfs", g.spool],
                        capture_output=True, text=True)
@@ -103,7 +105,7 @@ def test_spool_disk_full():
 
 def test_lmdb_map_full_through_the_pipeline():
     with peers.Mx() as mx, Gateway(tls=False, extra={
-            "relayhost": "127.0.0.1:%d" % mx.port, "lmdb_map_size": "1m",
+            "relayhost": "127.0.0.1:%d" % mx.port, "lmdb_map_size": "1m", "lmdb_map_max": "1m",
             "spoold_rescan_interval": "1s", "retry_schedule": "1s 2s"}) as g:
         g.spoolctl("account", "add", "pin", "--ip", "127.0.0.1/32")
         g.start()
@@ -130,7 +132,7 @@ def test_lmdb_map_full_through_the_pipeline():
             l for l in g.log("spoold").splitlines() if "map full" in l][:2]))
         # restart with a bigger map: everything acknowledged goes out
         g.stop()
-        g.conf["lmdb_map_size"] = "256m"
+        g.conf["lmdb_map_max"] = "256m"
         g.write_conf()
         g.start()
 

@@ -287,7 +287,7 @@ def test_kill9_during_burst_files_each_message_once(gw):
 
 
 def test_map_full_pauses_and_loses_nothing(gw):
-    gw.conf["lmdb_map_size"] = "1m"
+    gw.conf["lmdb_map_size"] = gw.conf["lmdb_map_max"] = "1m"
     gw.write_conf()
     gw.start("spoold")
     rcpts = ["user%03d@example.net" % i for i in range(200)]
@@ -297,7 +297,7 @@ def test_map_full_pauses_and_loses_nothing(gw):
     assert left, "the map should have filled up"
     assert gw.procs["spoold"].poll() is None
     gw.stop("spoold")
-    gw.conf["lmdb_map_size"] = "64m"
+    gw.conf["lmdb_map_max"] = "64m"	# the map grows from 1m by itself
     gw.write_conf()
     gw.start("spoold")
     wait_new_empty(gw, timeout=60)

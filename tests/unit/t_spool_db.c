@@ -43,7 +43,7 @@ db_fresh(void)
 	(void)str_copy(tdir, sizeof(tdir), "/tmp/t_spool_db.XXXXXX");
 	if (mkdtemp(tdir) == NULL)
 		abort();
-	if ((rc = spool_open(tdir, MAP, 0, &sp)) != 0) {
+	if ((rc = spool_open(tdir, MAP, MAP, 0, &sp)) != 0) {
 		t_diag("spool_open: %s", spool_strerror(rc));
 		abort();
 	}
@@ -766,10 +766,10 @@ t_version(void)
 	t_int_eq(spool_db_meta_put_u64(t, "version", 999), 0, "fake a newer schema");
 	(void)spool_commit(&t);
 	spool_close(&sp);
-	t_int_eq(spool_open(tdir, MAP, 0, &sp), SPOOL_EVERSION, "open: version mismatch");
+	t_int_eq(spool_open(tdir, MAP, MAP, 0, &sp), SPOOL_EVERSION, "open: version mismatch");
 	t_ok(sp == NULL, "no handle");
-	t_int_eq(spool_open(tdir, MAP, SPOOL_RDONLY, &sp), SPOOL_EVERSION, "read-only too");
-	t_int_eq(spool_open("/nonexistent/x", MAP, SPOOL_RDONLY, &sp), ENOENT,
+	t_int_eq(spool_open(tdir, MAP, MAP, SPOOL_RDONLY, &sp), SPOOL_EVERSION, "read-only too");
+	t_int_eq(spool_open("/nonexistent/x", MAP, MAP, SPOOL_RDONLY, &sp), ENOENT,
 	    "read-only of a missing spool: ENOENT");
 }
 
@@ -784,7 +784,8 @@ t_map_full(void)
 
 	if (mkdtemp(dir) == NULL)
 		abort();
-	t_int_eq(spool_open(dir, 256 * 1024, 0, &sp), 0, "open with a 256 KiB map");
+	t_int_eq(spool_open(dir, 256 * 1024, 256 * 1024, 0, &sp), 0,
+	    "open with a 256 KiB map and no room to grow");
 	t = wtxn(sp);
 	memset(m->sm_dkim, 'x', sizeof(m->sm_dkim) - 1);
 	for (i = 0; i < 1000 && rc == 0; i++) {
@@ -798,7 +799,7 @@ t_map_full(void)
 	(void)snprintf(m->sm_qid, sizeof(m->sm_qid), "%020d", 1);
 	t_int_eq(spool_msg_put(t, m), 0, "usable again after abort");
 	t_int_eq(spool_commit(&t), 0, "commit");
-	t_ok(strstr(spool_strerror(SPOOL_EFULL), "lmdb_map_size") != NULL, "EFULL text");
+	t_ok(strstr(spool_strerror(SPOOL_EFULL), "lmdb_map_max") != NULL, "EFULL text");
 	spool_close(&sp);
 	free(m);
 	(void)snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
@@ -823,7 +824,7 @@ ro_child(bool drop, gid_t group)
 		if (drop && (setgroups(1, &group) == -1 || setgid(65534) == -1 ||
 		    setuid(65534) == -1))
 			_exit(3);
-		if (spool_open(tdir, MAP, SPOOL_RDONLY, &sp) != 0)
+		if (spool_open(tdir, MAP, MAP, SPOOL_RDONLY, &sp) != 0)
 			_exit(4);
 		if (spool_begin(sp, true, &t) != EROFS || spool_begin(sp, false, &t) != 0 ||
 		    spool_account_get(t, "L", &a) != 0)
