@@ -5,3 +5,4 @@ TESTS += tests/blackbox/test_crash.py
 TESTS += tests/blackbox/test_hostile.py
 TESTS += tests/blackbox/test_nexthop.py
 TESTS += tests/blackbox/test_faults.py
+TESTS += tests/blackbox/test_symlink.py
