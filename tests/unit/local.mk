@@ -35,3 +35,6 @@ tests_unit_t_json_LDADD = $(COMMON_TEST_LIBS)
 UNIT_TESTS += tests/unit/t_xmem
 tests_unit_t_xmem_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_t_xmem_LDADD = $(COMMON_TEST_LIBS)
+UNIT_TESTS += tests/unit/t_pwcheck
+tests_unit_t_pwcheck_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_t_pwcheck_LDADD = $(COMMON_TEST_LIBS) -ldl
