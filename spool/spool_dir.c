@@ -110,9 +110,12 @@ spool_tree_ids(const struct conf *cf, struct spool_ids *ids)
  * and changed only through that descriptor, so a link or a hard link that
  * a daemon user planted never lends root's rights to another file.
  */
+#define SPOOL_TREE_COMPONENT "a path component is a symbolic link or not a directory"
+
 struct spool_tree {
 	struct spool_ids	 ids;
 	int			 rootfd;	/* spool_dir */
+	const char		*spool_dir;
 	char			*why;		/* "refusing PATH: ..." */
 	size_t			 whysz;
 };
@@ -142,25 +145,29 @@ spool_tree_refuse_open(struct spool_tree *t, int pfd, const char *base,
 		return spool_tree_refuse(t, path, "it is a symbolic link");
 	if (kind == S_IFDIR)
 		return spool_tree_refuse(t, path, "it is not a directory");
-	return spool_tree_refuse(t, path, "a path component is a symbolic link or not a directory");
+	return spool_tree_refuse(t, path, SPOOL_TREE_COMPONENT);
 }
 
-/* The descriptor's file: of type kind, one name, owned by root or a daemon. */
+/* The descriptor's file: of type kind, one name, owned by root or a daemon
+ * (not asked of spool_dir itself: the administrator's, created as named). */
 static int
 spool_tree_check(struct spool_tree *t, int fd, const char *path, mode_t kind,
     struct stat *st)
 {
+	bool	owner = strcmp(path, t->spool_dir) != 0;
 	char	what[128];
 
 	if (fstat(fd, st) == -1)
 		return spool_tree_fail(t, path, errno);
 	if ((st->st_mode & S_IFMT) != kind)
-		return spool_tree_refuse(t, path, kind == S_IFDIR ? "it is not a directory" :
-		    kind == S_IFIFO ? "it is not a FIFO" : "it is not a regular file");
+		return spool_tree_refuse(t, path, kind == S_IFDIR ?
+		    "it is not a directory" : kind == S_IFIFO ?
+		    "it is not a FIFO" : "it is not a regular file");
 	if (kind != S_IFDIR && st->st_nlink != 1)
-		return spool_tree_refuse(t, path, "it has more than one name (a hard link)");
-	if (t->ids.root && st->st_uid != 0 && st->st_uid != t->ids.uid[0] &&
-	    st->st_uid != t->ids.uid[1]) {
+		return spool_tree_refuse(t, path,
+		    "it has more than one name (a hard link)");
+	if (t->ids.root && owner && st->st_uid != 0 &&
+	    st->st_uid != t->ids.uid[0] && st->st_uid != t->ids.uid[1]) {
 		(void)str_printf(what, sizeof(what), "it belongs to uid %lu, "
 		    "neither root nor a daemon user", (unsigned long)st->st_uid);
 		return spool_tree_refuse(t, path, what);
@@ -191,8 +198,9 @@ spool_tree_open(struct spool_tree *t, const char *rel, const char *path,
 	if (base == NULL)
 		base = dir;
 	if (pfd == -1)
-		return errno == ELOOP || errno == ENOTDIR ? spool_tree_refuse(t, path,
-		    "a path component is a symbolic link or not a directory") : spool_tree_fail(t, path, errno);
+		return errno == ELOOP || errno == ENOTDIR ?
+		    spool_tree_refuse(t, path, SPOOL_TREE_COMPONENT) :
+		    spool_tree_fail(t, path, errno);
 	if ((kind == S_IFDIR && mkdirat(pfd, base, te->mode) == -1 && errno != EEXIST) ||
 	    (kind == S_IFIFO && mkfifoat(pfd, base, te->mode) == -1 && errno != EEXIST))
 		rc = spool_tree_fail(t, path, errno);
@@ -276,8 +284,8 @@ spool_tree_event_log(struct spool_tree *t, const struct conf *cf)
 	if (!t->ids.root || cf->cf_event_log == NULL)
 		return 0;
 	if ((pfd = spool_tree_log_dir(t, cf, dir, sizeof(dir), &base)) == -1)
-		return errno == ELOOP || errno == ENOTDIR ? spool_tree_refuse(t,
-		    cf->cf_event_log, "a path component is a symbolic link or not a directory") : 0;
+		return errno == ELOOP || errno == ENOTDIR ?
+		    spool_tree_refuse(t, cf->cf_event_log, SPOOL_TREE_COMPONENT) : 0;
 	fd = openat(pfd, base, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
 	if (fd != -1)
 		(void)fchmod(fd, 0640);	/* umask-independent; checked below */
@@ -301,7 +309,8 @@ spool_tree_event_log(struct spool_tree *t, const struct conf *cf)
 int
 spool_tree_create_err(const struct conf *cf, char *why_r, size_t whysz)
 {
-	struct spool_tree	t = { .rootfd = -1, .why = why_r, .whysz = whysz };
+	struct spool_tree	t = { .rootfd = -1, .spool_dir = cf->cf_spool_dir,
+				    .why = why_r, .whysz = whysz };
 	char			path[4096], dummy[8];
 	size_t			i;
 	int			rc;

@@ -188,3 +188,15 @@ def test_tree_still_made_and_fixed_as_root(gw):
     st = os.lstat(os.path.join(gw.spool, "db", "data.mdb"))
     assert stat.S_IMODE(st.st_mode) == 0o640 and st.st_uid == uid
     assert os.lstat(gw.event_log).st_uid == uid
+
+
+def test_foreign_owner_refused(gw):
+    """An entry that belongs to neither root nor a daemon user is not
+    given away to the daemon user either."""
+    path = os.path.join(gw.spool, "quarantine")
+    nobody = pwd.getpwnam("nobody").pw_uid
+    os.chown(path, nobody, -1)
+    r = gw.spoolctl("queue", check=False)
+    assert os.lstat(path).st_uid == nobody
+    assert r.returncode != 0 and refused(r.stderr, path) and "uid %d" % nobody in r.stderr, \
+        r.stderr
