@@ -204,10 +204,12 @@ ctl_key_install(struct ctl *ctl, const char *name, const char *pem, size_t len)
 	ctl_tree_create(ctl);
 	if (priv_is_root() && priv_lookup(ctl->cf->cf_deliverd_user, &uid, &gid) == -1)
 		ctl_die("unknown deliverd_user %s", ctl->cf->cf_deliverd_user);
-	if ((dfd = spool_area_open(spool, SPOOL_KEYS)) == -1)
-		ctl_die("spool tree: refusing %s/keys: %s", spool, errno == ELOOP ||
-		    errno == ENOTDIR ? "it is a symbolic link or not a directory" :
-		    strerror(errno));
+	if ((dfd = spool_area_open(spool, SPOOL_KEYS)) == -1 &&
+	    (errno == ELOOP || errno == ENOTDIR))
+		ctl_die("spool tree: refusing %s/keys: it is a symbolic link or "
+		    "not a directory", spool);
+	if (dfd == -1)
+		ctl_die("open %s/keys: %s", spool, strerror(errno));
 	if (fsx_write_durable_at(dfd, name, pem, len, 0600, uid, gid) == -1)
 		ctl_die("write %s/keys/%s: %s", spool, name, strerror(errno));
 	(void)close(dfd);	/* fsync'ed by fsx_write_durable_at */
