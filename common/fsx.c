@@ -3,9 +3,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -192,6 +194,90 @@ fsx_read_file(const char *path, size_t max, char **data_r, size_t *len_r)
 fail:
 	saved = errno;
 	(void)close(fd);
+	errno = saved;
+	return -1;
+}
+
+int
+fsx_open_beneath(int dirfd, const char *rel, int flags, mode_t mode)
+{
+	char	 tmp[4096], *p, *slash;
+	int	 fd = dirfd, next, saved;
+
+	if (str_copy(tmp, sizeof(tmp), rel) == -1) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	for (p = tmp; (slash = strchr(p, '/')) != NULL; p = slash + 1) {
+		*slash = '\0';
+		if (*p == '\0')
+			continue;	/* "a//b" */
+		next = openat(fd, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		saved = errno;
+		if (fd != dirfd)
+			(void)close(fd);	/* read-only directory */
+		if (next == -1) {
+			errno = saved;
+			return -1;
+		}
+		fd = next;
+	}
+	next = openat(fd, *p != '\0' ? p : ".", flags | O_NOFOLLOW | O_CLOEXEC, mode);
+	saved = errno;
+	if (fd != dirfd)
+		(void)close(fd);
+	errno = saved;
+	return next;
+}
+
+/* A fresh temporary beside name: ".name.XXXXXXXX.tmp", created O_EXCL. */
+static int
+fsx_tmp_create(int dirfd, const char *name, char *tmp, size_t tmpsz, mode_t mode)
+{
+	uint32_t	r;
+	int		fd, tries;
+
+	for (tries = 0; tries < 16; tries++) {
+		if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+			r = (uint32_t)getpid() * 2654435761u + (uint32_t)tries;
+		if (str_printf(tmp, tmpsz, ".%s.%08x.tmp", name, r) == -1) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, mode);
+		if (fd != -1 || errno != EEXIST)
+			return fd;
+	}
+	return -1;
+}
+
+int
+fsx_write_durable_at(int dirfd, const char *name, const void *p, size_t n,
+    mode_t mode, uid_t uid, gid_t gid)
+{
+	char	tmp[4096];
+	int	fd, saved;
+
+	if ((fd = fsx_tmp_create(dirfd, name, tmp, sizeof(tmp), mode)) == -1)
+		return -1;
+	if ((uid != (uid_t)-1 && fchown(fd, uid, gid) == -1) ||
+	    fchmod(fd, mode) == -1 || fsx_write_all(fd, p, n) == -1 ||
+	    fsync(fd) == -1)
+		goto fail;
+	if (close(fd) == -1) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (renameat(dirfd, tmp, dirfd, name) == -1)
+		goto fail;
+	return fsx_fsync_dirfd(dirfd);
+fail:
+	saved = errno;
+	if (fd != -1)
+		(void)close(fd);
+	(void)unlinkat(dirfd, tmp, 0);	/* ours: made O_EXCL above */
 	errno = saved;
 	return -1;
 }

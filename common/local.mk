@@ -11,5 +11,6 @@ common_libcommon_a_SOURCES = \
 	common/qid.c common/qid.h \
 	common/sig.c common/sig.h \
 	common/trigger.c common/trigger.h \
-	common/xmem.c common/xmem.h
+	common/xmem.c common/xmem.h \
+	common/pwcheck.c common/pwcheck.h
 common_libcommon_a_CFLAGS = $(AM_CFLAGS) $(YAJL_CFLAGS)

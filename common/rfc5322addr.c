@@ -303,6 +303,8 @@ struct ra_acc {
 	bool		 word;		/* the last token was a word */
 	bool		 bad;
 	bool		 any;
+	bool		 strict;	/* words before an addr-spec are junk */
+	bool		 junk;
 };
 
 static void
@@ -323,6 +325,7 @@ ra_acc_feed(struct ra_acc *a, const struct ra_token *t)
 	if (isword || t->t == RT_DLIT) {
 		if (a->word && a->part == 0) {
 			/* "John john@x": the words before belong to no address */
+			a->junk |= a->strict;
 			s->len = 0;
 			s->d[0] = '\0';
 		} else if (a->word || (t->t == RT_DLIT && (a->part == 0 || s->len > 0)))
@@ -353,6 +356,8 @@ ra_acc_finish(struct ra_acc *a, struct rfc5322addr *r)
 	if (a->bad || a->local.len == 0 || dl == 0 || d[0] == '.' ||
 	    d[dl - 1] == '.' || strstr(d, "..") != NULL)
 		return RFC5322ADDR_SYNTAX;
+	if (a->junk)
+		return RFC5322ADDR_JUNK;
 	if (a->local.len + 1 + dl >= sizeof(r->ra_addr))
 		return RFC5322ADDR_TOOLONG;
 	memcpy(r->ra_addr, a->lbuf, a->local.len);
@@ -389,9 +394,27 @@ ra_find_kind(const char *v, size_t len, size_t p, char *kind_r, size_t *mark_r,
 	}
 }
 
+/* Strict: a display name is words and '.' (obs-phrase), nothing else. */
+static bool
+ra_phrase_ok(const char *v, size_t from, size_t to)
+{
+	struct ra_token	 t;
+	size_t		 p = from;
+
+	for (;;) {
+		ra_lex(v, to, &p, &t);
+		if (t.t == RT_END)
+			return true;
+		if (t.t == RT_ERROR || t.t == RT_DLIT ||
+		    (t.t == RT_SPECIAL && t.c != '.'))
+			return false;
+	}
+}
+
 /* Parses "<[@route,...:]addr-spec>" after the '<' at *pos. */
 static enum rfc5322addr_status
-ra_angle(const char *v, size_t len, size_t *pos, struct rfc5322addr *r)
+ra_angle(const char *v, size_t len, size_t *pos, struct rfc5322addr *r,
+    bool strict)
 {
 	struct ra_acc	 a;
 	struct ra_token	 t;
@@ -416,7 +439,8 @@ ra_angle(const char *v, size_t len, size_t *pos, struct rfc5322addr *r)
 			break;
 		ra_acc_feed(&a, &t);
 	}
-	/* whatever follows up to the next ',' or ';' is ignored (lenient) */
+	/* whatever follows up to the next ',' or ';' is ignored (lenient),
+	 * or is junk (strict: "<a@b> c@d", "<a@b> <c@d>") */
 	for (;;) {
 		save = p;
 		ra_lex(v, len, &p, &t);
@@ -424,14 +448,16 @@ ra_angle(const char *v, size_t len, size_t *pos, struct rfc5322addr *r)
 			break;
 		if (t.t == RT_SPECIAL && (t.c == ',' || t.c == ';'))
 			break;
+		a.junk |= strict;
 	}
 	*pos = t.t == RT_ERROR ? len : p;
 	(void)save;
 	return a.any ? ra_acc_finish(&a, r) : RFC5322ADDR_NOADDR;
 }
 
-enum rfc5322addr_status
-rfc5322addr_next(const char *v, size_t len, size_t *pos, struct rfc5322addr *r)
+static enum rfc5322addr_status
+ra_next(const char *v, size_t len, size_t *pos, struct rfc5322addr *r,
+    bool strict)
 {
 	struct ra_acc	 a;
 	struct ra_token	 t;
@@ -447,19 +473,28 @@ rfc5322addr_next(const char *v, size_t len, size_t *pos, struct rfc5322addr *r)
 			*pos = len;
 			return RFC5322ADDR_SYNTAX;
 		}
+		if (kind == ':' && strict) {	/* no groups in From:/Sender: */
+			*pos = len;
+			return RFC5322ADDR_JUNK;
+		}
 		if (kind == ':') {		/* group name: skip it */
 			*pos = after;
 			continue;
 		}
 		if (kind == '<') {
+			if (strict && !ra_phrase_ok(v, *pos, mark)) {
+				*pos = len;	/* "a@b <c@d>": an address as a name */
+				return RFC5322ADDR_JUNK;
+			}
 			ra_build_name(v, *pos, mark, r);
 			*pos = after;
-			st = ra_angle(v, len, pos, r);
-			if (st == RFC5322ADDR_SYNTAX || st == RFC5322ADDR_TOOLONG)
+			st = ra_angle(v, len, pos, r, strict);
+			if (st != RFC5322ADDR_OK && st != RFC5322ADDR_NOADDR)
 				*pos = len;
 			return st;
 		}
 		ra_acc_init(&a);
+		a.strict = strict;
 		for (p = *pos;;) {
 			ra_lex(v, mark, &p, &t);
 			if (t.t == RT_END || t.t == RT_ERROR)
@@ -470,10 +505,23 @@ rfc5322addr_next(const char *v, size_t len, size_t *pos, struct rfc5322addr *r)
 		if (!a.any)
 			continue;		/* empty element, or a group's ';' */
 		st = ra_acc_finish(&a, r);
-		if (st == RFC5322ADDR_SYNTAX || st == RFC5322ADDR_TOOLONG)
+		if (st != RFC5322ADDR_OK && st != RFC5322ADDR_NOADDR)
 			*pos = len;
 		return st;
 	}
+}
+
+enum rfc5322addr_status
+rfc5322addr_next(const char *v, size_t len, size_t *pos, struct rfc5322addr *r)
+{
+	return ra_next(v, len, pos, r, false);
+}
+
+enum rfc5322addr_status
+rfc5322addr_next_strict(const char *v, size_t len, size_t *pos,
+    struct rfc5322addr *r)
+{
+	return ra_next(v, len, pos, r, true);
 }
 
 enum rfc5322addr_status
@@ -496,6 +544,7 @@ rfc5322addr_status_name(enum rfc5322addr_status st)
 	case RFC5322ADDR_END:		return "end";
 	case RFC5322ADDR_SYNTAX:	return "syntax";
 	case RFC5322ADDR_TOOLONG:	return "toolong";
+	case RFC5322ADDR_JUNK:		return "junk";
 	}
 	return "?";
 }

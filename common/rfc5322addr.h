@@ -23,7 +23,8 @@ enum rfc5322addr_status {
 	RFC5322ADDR_NOADDR,	/* a mailbox without an address ("john", "<>") */
 	RFC5322ADDR_END,	/* no more mailboxes */
 	RFC5322ADDR_SYNTAX,	/* unparseable (unterminated quote/comment/angle...) */
-	RFC5322ADDR_TOOLONG	/* the address does not fit ra_addr */
+	RFC5322ADDR_TOOLONG,	/* the address does not fit ra_addr */
+	RFC5322ADDR_JUNK	/* strict only: more than a mailbox (see below) */
 };
 
 struct rfc5322addr {
@@ -37,6 +38,16 @@ struct rfc5322addr {
  */
 enum rfc5322addr_status rfc5322addr_next(const char *v, size_t len, size_t *pos,
     struct rfc5322addr *r);
+/*
+ * The same for From: and Sender: (RFC 5322 3.6.2: a mailbox-list, no
+ * groups), refusing what the lenient reading skips: JUNK for anything but
+ * CFWS between an angle address and the next ',' ("<a@b> c@d",
+ * "Boss <a@b> <c@d>"), a display name that is not a phrase ("c@d <a@b>"),
+ * words before a bare address ("John john@x") and a group ("g: a@b;").
+ * After JUNK, *pos is at len.
+ */
+enum rfc5322addr_status rfc5322addr_next_strict(const char *v, size_t len,
+    size_t *pos, struct rfc5322addr *r);
 /*
  * The first mailbox with an address: OK, or NOADDR when there is none,
  * or SYNTAX/TOOLONG when the value breaks before one is found.

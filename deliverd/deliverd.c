@@ -88,7 +88,7 @@ main(int argc, char *argv[])
 {
 	struct conf	*cf;
 	const char	*path = NULL;
-	char		 tpath[4096];
+	char		 tpath[4096], why[4400];
 	bool		 verbose = false;
 	int		 ch, rc, tfd;
 
@@ -114,11 +114,11 @@ main(int argc, char *argv[])
 	sig_init();
 
 	/* Phase 1: the tree (owners and modes as root) and the trigger FIFO. */
-	if ((rc = spool_tree_create(cf)) != 0)
-		log_fatalx("spool tree %s: %s", cf->cf_spool_dir, spool_strerror(rc));
+	if ((rc = spool_tree_create_err(cf, why, sizeof(why))) != 0)
+		log_fatalx("spool tree: %s", why);
 	if (spool_trigger_path(tpath, sizeof(tpath), cf->cf_spool_dir) == -1 ||
 	    (tfd = trigger_open(tpath)) == -1)
-		log_fatal("trigger %s", tpath);
+		log_fatal("trigger %s (refusing anything but a FIFO)", tpath);
 	priv_drop(cf->cf_deliverd_user, cf->cf_group, NULL);
 	deliverd_check_relay_tls(cf);
 

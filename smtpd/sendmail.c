@@ -1,7 +1,8 @@
 /*
  * smtpgate-sendmail: main(): flags, configuration and privileges. See
  * smtpgate-sendmail(8). Installed setgid smtpgate (the group that may write
- * incoming/); it then ignores -c, keeps the caller's uid, drops the group
+ * incoming/); it then refuses -c unless the real uid is 0 (as Postfix does
+ * for alternate configurations), keeps the caller's uid, drops the group
  * before running anything else (-bp), and never lets the caller choose
  * the account or the spool. Started as root (cron), it drops to smtpd_user
  * like the network side does (CONTRACT: nothing reads message content as
@@ -88,6 +89,21 @@ sm_privileged(void)
 {
 	return getauxval(AT_SECURE) != 0 || getuid() != geteuid() ||
 	    getgid() != getegid();
+}
+
+/*
+ * -c/-C: a set-id copy takes another configuration (another spool and
+ * account) only from root, as Postfix's sendmail does; anyone else is
+ * refused, never silently ignored. Not set-id, -c is the caller's own.
+ */
+static void
+sm_check_conf_arg(const struct sm_args *a, bool priv)
+{
+	if (a->conf == NULL || !priv || getuid() == 0)
+		return;
+	sm_die(2, "-c: only root may choose the configuration file of this "
+	    "set-group-ID program (uid %lu); leave -c out to use %s",
+	    (unsigned long)getuid(), conf_default_path());
 }
 
 static void
@@ -204,7 +220,7 @@ sm_exec_spoolctl(const struct sm_args *a, bool priv, const char *cmd,
     const char *arg)
 {
 	char		 self[PATH_MAX], dir[PATH_MAX], path[3][PATH_MAX + 32];
-	const char	*conf = priv || a->conf == NULL ? conf_default_path() : a->conf;
+	const char	*conf = a->conf == NULL ? conf_default_path() : a->conf;
 	/* execv wants writable strings: copy instead of casting const away */
 	char		 a0[] = "spoolctl", a1[] = "-c";
 	char		 a2[PATH_MAX], a3[64], a4[PATH_MAX];
@@ -348,11 +364,7 @@ main(int argc, char **argv)
 		log_set_dest(LOG_DEST_STDERR);
 		log_set_verbose(true);
 	}
-	if (priv && a.conf != NULL) {
-		log_debug("set-id: ignoring -c %s, using %s", a.conf,
-		    conf_default_path());
-		a.conf = NULL;
-	}
+	sm_check_conf_arg(&a, priv);
 	memset(&ctx, 0, sizeof(ctx));
 	sm_whoami(&ctx);
 	if (priv && geteuid() != getuid() &&

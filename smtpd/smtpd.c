@@ -444,7 +444,7 @@ main(int argc, char **argv)
 	static struct smtpd_master	 m;
 	const char			*path = conf_default_path();
 	struct conf			*cf;
-	char				 err[512];
+	char				 err[512], why[4400];
 	bool				 verbose = false;
 	int				 ch;
 
@@ -481,8 +481,8 @@ main(int argc, char **argv)
 			    conf_where(cf, "smtpd_user", w, sizeof(w)),
 			    cf->cf_smtpd_user);
 	}
-	if ((ch = spool_tree_create(cf)) != 0)
-		log_fatalx("spool %s: %s", cf->cf_spool_dir, spool_strerror(ch));
+	if ((ch = spool_tree_create_err(cf, why, sizeof(why))) != 0)
+		log_fatalx("spool tree: %s", why);
 	m.sm_path = path;
 	m.sm_env.se_cf = cf;
 	m.sm_env.se_board = mmap(NULL, sizeof(struct smtpd_board),

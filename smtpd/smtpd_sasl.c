@@ -7,7 +7,6 @@
  */
 #include "config.h"
 
-#include <crypt.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +15,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "pwcheck.h"
 #include "smtpd.h"
 #include "xmem.h"
 
@@ -47,41 +47,29 @@ smtpd_sasl_getopt(void *ctx, const char *plugin, const char *option,
 	return SASL_OK;
 }
 
-/* Compares without an early exit on the first differing byte. */
-static bool
-smtpd_sasl_ct_eq(const char *a, const char *b)
-{
-	size_t		 la = strlen(a), lb = strlen(b), i;
-	unsigned char	 d = la != lb;
-
-	for (i = 0; i < la && i < lb; i++)
-		d |= (unsigned char)(a[i] ^ b[i]);
-	return d == 0;
-}
-
+/*
+ * An unknown user and an account without a password cost a hash too
+ * (pwcheck_ok with NULL hashes a dummy): the reply time does not tell
+ * which account names exist.
+ */
 static int
 smtpd_sasl_checkpass(sasl_conn_t *conn, void *ctx, const char *user,
     const char *pass, unsigned passlen, struct propctx *propctx)
 {
 	struct smtpd_sasl	*sx = ctx;
-	char			 hash[256], *pw, *out;
-	void			*data = NULL;
-	int			 size = 0, rc = SASL_BADAUTH;
+	char			 hash[256];
+	bool			 found, ok;
 
 	(void)conn;
 	(void)propctx;
 	sx->sx_checked = true;
-	if (sx->sx_lookup(user, hash, sizeof(hash), sx->sx_arg) != 0 ||
-	    hash[0] == '\0')
-		return SASL_NOUSER;
-	pw = xstrndup(pass, passlen);
-	out = crypt_ra(pw, hash, &data, &size);
-	if (out != NULL && out[0] != '*' && smtpd_sasl_ct_eq(out, hash))
-		rc = SASL_OK;
-	freezero(pw, passlen + 1);
-	freezero(data, (size_t)size);
+	found = sx->sx_lookup(user, hash, sizeof(hash), sx->sx_arg) == 0 &&
+	    hash[0] != '\0';
+	ok = pwcheck_ok(found ? hash : NULL, pass, passlen);
 	explicit_bzero(hash, sizeof(hash));
-	return rc;
+	if (!found)
+		return SASL_NOUSER;
+	return ok ? SASL_OK : SASL_BADAUTH;
 }
 
 int
@@ -97,6 +85,9 @@ smtpd_sasl_init(void)
 		log_warnx("sasl_server_init: %s", sasl_errstring(rc, NULL, NULL));
 		return -1;
 	}
+	/* once, before the workers fork: they share the dummy hash */
+	if (pwcheck_init() == -1)
+		log_warn("pwcheck_init: unknown users are answered faster");
 	return 0;
 }
 

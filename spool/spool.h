@@ -45,6 +45,7 @@ struct conf;
 #define SPOOL_EFORMAT	(-30906)	/* an envelope does not parse */
 #define SPOOL_ETOOBIG	(-30907)	/* a value exceeds its field */
 #define SPOOL_EDB	(-30908)	/* other LMDB error (see errno text) */
+#define SPOOL_EUNSAFE	(-30920)	/* a link or a foreign file where root works */
 const char	*spool_strerror(int);
 
 /* ---- sizes (protocol-bounded fields, STYLE S3) */
@@ -64,8 +65,16 @@ const char	*spool_strerror(int);
  */
 enum spool_area { SPOOL_TMP, SPOOL_NEW, SPOOL_QUEUE, SPOOL_QUARANTINE, SPOOL_KEYS, SPOOL_DB };
 
-/* Creates the tree if missing; as root also sets owners/modes from cf. */
-int	spool_tree_create(const struct conf *cf);
+/* Creates the tree if missing; as root also sets owners/modes from cf.
+ * Nothing below spool_dir is followed through a symbolic link or changed
+ * unless it has the expected type, one name and a root or daemon owner:
+ * anything else is SPOOL_EUNSAFE. why_r (may be NULL) gets one line naming
+ * the path on any failure ("refusing PATH: it is a symbolic link"). */
+int	spool_tree_create_err(const struct conf *cf, char *why_r, size_t whysz);
+int	spool_tree_create(const struct conf *cf);	/* the same, no why */
+/* An O_DIRECTORY fd of spool_dir/area, no symbolic link followed below
+ * spool_dir; -1 with errno (ELOOP or ENOTDIR for a link). */
+int	spool_area_open(const char *spool_dir, enum spool_area);
 /* dst = spool_dir/area[/name]; -1 ENAMETOOLONG. name may be NULL. */
 int	spool_path(char *dst, size_t dstsz, const char *spool_dir,
 	    enum spool_area, const char *name);

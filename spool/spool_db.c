@@ -92,41 +92,78 @@ spool_strerror(int rc)
 	case SPOOL_EFORMAT: return "malformed envelope";
 	case SPOOL_ETOOBIG: return "value too large";
 	case SPOOL_EDB: return "database error";
+	case SPOOL_EUNSAFE: return "refused: a symbolic link, hard link or foreign file";
 	default: return rc > 0 ? strerror(rc) : "unknown error";
 	}
 }
 
 /* ---- environment */
 
+/* One of the environment's files, never through a link or a second name
+ * (db/ is the daemon user's: root must not change what it points to).
+ * Best effort: a non-owner cannot chmod, and then the owner already made
+ * the file right. */
+static void
+spool_db_fix_file(int dfd, const struct stat *ds, const char *name, mode_t mode)
+{
+	struct stat	st;
+	int		fd;
+
+	if ((fd = openat(dfd, name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_nlink != 1)
+		goto done;
+	if (geteuid() == 0 && (st.st_uid != ds->st_uid || st.st_gid != ds->st_gid) &&
+	    fchown(fd, ds->st_uid, ds->st_gid) == -1)
+		goto done;
+	/* a non-root owner in db/'s group can still fix the group */
+	if (geteuid() != 0 && st.st_uid == geteuid() && st.st_gid != ds->st_gid &&
+	    fchown(fd, (uid_t)-1, ds->st_gid) == -1)
+		goto done;
+	if ((st.st_mode & 07777) != mode)
+		(void)fchmod(fd, mode);		/* best effort, see above */
+done:
+	(void)close(fd);	/* nothing written through it */
+}
+
 /* data.mdb 0640, lock.mdb 0660 whatever the umask; as root, owned like
  * db/ so the daemons can open what spoolctl (root) created first. */
 static void
 spool_db_fix_files(const char *dbdir)
 {
-	static const struct { const char *n; mode_t m; } f[] = {
-		{ "data.mdb", 0640 }, { "lock.mdb", 0660 } };
-	struct stat	 ds, st;
-	char		 path[4096];
-	size_t		 i;
+	struct stat	ds;
+	int		dfd;
 
-	if (stat(dbdir, &ds) == -1)
+	if ((dfd = open(dbdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1)
 		return;
-	for (i = 0; i < 2; i++) {
-		if (snprintf(path, sizeof(path), "%s/%s", dbdir, f[i].n) >= (int)sizeof(path) ||
-		    stat(path, &st) == -1)
-			continue;
-		/* Best effort: a non-owner cannot chmod, and then the
-		 * owner already made the file right. */
-		if (geteuid() == 0 && (st.st_uid != ds.st_uid || st.st_gid != ds.st_gid) &&
-		    chown(path, ds.st_uid, ds.st_gid) == -1)
-			continue;
-		/* a non-root owner in db/'s group can still fix the group */
-		if (geteuid() != 0 && st.st_uid == geteuid() && st.st_gid != ds.st_gid &&
-		    chown(path, (uid_t)-1, ds.st_gid) == -1)
-			continue;
-		if ((st.st_mode & 07777) != f[i].m && chmod(path, f[i].m) == -1)
-			continue;
+	if (fstat(dfd, &ds) == 0) {
+		spool_db_fix_file(dfd, &ds, "data.mdb", 0640);
+		spool_db_fix_file(dfd, &ds, "lock.mdb", 0660);
 	}
+	(void)close(dfd);	/* read-only directory */
+}
+
+/* As root, before LMDB opens (and creates) them by name: db/ and its files
+ * must not be links a daemon user planted. */
+static int
+spool_db_root_check(const char *dbdir)
+{
+	static const char *const names[] = { "data.mdb", "lock.mdb" };
+	struct stat	st;
+	size_t		i;
+	int		dfd, rc = 0;
+
+	if (geteuid() != 0)
+		return 0;
+	if ((dfd = open(dbdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return errno == ELOOP || errno == ENOTDIR ? SPOOL_EUNSAFE : 0;
+	for (i = 0; rc == 0 && i < 2; i++)
+		if (fstatat(dfd, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    (!S_ISREG(st.st_mode) || st.st_nlink != 1))
+			rc = SPOOL_EUNSAFE;
+	(void)close(dfd);	/* read-only directory */
+	return rc;
 }
 
 static void
@@ -401,6 +438,8 @@ spool_open(const char *spool_dir, int64_t map_size, int64_t map_max, unsigned fl
 		rc = errno;
 		goto fail;
 	}
+	if ((rc = spool_db_root_check(dir)) != 0)
+		goto fail;
 	if ((rc = spool_db_env_open(sp, map_size)) != 0)
 		goto fail;
 	*sp_r = sp;

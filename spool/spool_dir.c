@@ -103,81 +103,264 @@ spool_tree_ids(const struct conf *cf, struct spool_ids *ids)
 	return 0;
 }
 
+/*
+ * Root walks a tree that the daemon users can write (spool_dir belongs to
+ * spoold_user): every entry is opened without following a symbolic link,
+ * checked on its descriptor (type, a single name, owner root or a daemon)
+ * and changed only through that descriptor, so a link or a hard link that
+ * a daemon user planted never lends root's rights to another file.
+ */
+#define SPOOL_TREE_COMPONENT "a path component is a symbolic link or not a directory"
+
+struct spool_tree {
+	struct spool_ids	 ids;
+	int			 rootfd;	/* spool_dir */
+	const char		*spool_dir;
+	char			*why;		/* "refusing PATH: ..." */
+	size_t			 whysz;
+};
+
 static int
-spool_tree_one(const char *path, const struct spool_tree_entry *te,
-    const struct spool_ids *ids)
+spool_tree_refuse(struct spool_tree *t, const char *path, const char *what)
+{
+	(void)str_printf(t->why, t->whysz, "refusing %s: %s", path, what);
+	return SPOOL_EUNSAFE;
+}
+
+static int
+spool_tree_fail(struct spool_tree *t, const char *path, int rc)
+{
+	(void)str_printf(t->why, t->whysz, "%s: %s", path, strerror(rc));
+	return rc;
+}
+
+/* Why opening pfd/base refused with ELOOP or ENOTDIR. */
+static int
+spool_tree_refuse_open(struct spool_tree *t, int pfd, const char *base,
+    const char *path, mode_t kind)
 {
 	struct stat	st;
-	bool		file = strstr(te->rel, ".mdb") != NULL;
 
-	if (file) {
-		if (stat(path, &st) == -1)
-			return 0;
-	} else if (te->fifo) {
-		if (mkfifo(path, te->mode) == -1 && errno != EEXIST)
-			return errno;
-	} else if (mkdir(path, te->mode) == -1 && errno != EEXIST)
-		return errno;
-	if (lstat(path, &st) == -1)
-		return errno;
-	if (te->fifo ? !S_ISFIFO(st.st_mode) : !file && !S_ISDIR(st.st_mode))
-		return EEXIST;
-	if (ids->root && chown(path, ids->uid[te->owner], ids->gid[te->owner]) == -1)
-		return errno;
+	if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+		return spool_tree_refuse(t, path, "it is a symbolic link");
+	if (kind == S_IFDIR)
+		return spool_tree_refuse(t, path, "it is not a directory");
+	return spool_tree_refuse(t, path, SPOOL_TREE_COMPONENT);
+}
+
+/* The descriptor's file: of type kind, one name, owned by root or a daemon
+ * (not asked of spool_dir itself: the administrator's, created as named). */
+static int
+spool_tree_check(struct spool_tree *t, int fd, const char *path, mode_t kind,
+    struct stat *st)
+{
+	bool	owner = strcmp(path, t->spool_dir) != 0;
+	char	what[128];
+
+	if (fstat(fd, st) == -1)
+		return spool_tree_fail(t, path, errno);
+	if ((st->st_mode & S_IFMT) != kind)
+		return spool_tree_refuse(t, path, kind == S_IFDIR ?
+		    "it is not a directory" : kind == S_IFIFO ?
+		    "it is not a FIFO" : "it is not a regular file");
+	if (kind != S_IFDIR && st->st_nlink != 1)
+		return spool_tree_refuse(t, path,
+		    "it has more than one name (a hard link)");
+	if (t->ids.root && owner && st->st_uid != 0 &&
+	    st->st_uid != t->ids.uid[0] && st->st_uid != t->ids.uid[1]) {
+		(void)str_printf(what, sizeof(what), "it belongs to uid %lu, "
+		    "neither root nor a daemon user", (unsigned long)st->st_uid);
+		return spool_tree_refuse(t, path, what);
+	}
+	return 0;
+}
+
+/* Opens (making it first if missing) rel below spool_dir; -1 = missing file. */
+static int
+spool_tree_open(struct spool_tree *t, const char *rel, const char *path,
+    const struct spool_tree_entry *te, mode_t kind, int *fd_r)
+{
+	char		 dir[4096], *base;
+	int		 pfd, rc = 0;
+
+	*fd_r = -1;
+	if (rel[0] == '\0') {
+		if ((*fd_r = fcntl(t->rootfd, F_DUPFD_CLOEXEC, 3)) == -1)
+			return spool_tree_fail(t, path, errno);
+		return 0;
+	}
+	(void)str_copy(dir, sizeof(dir), rel);		/* rel is shorter than path */
+	base = strrchr(dir, '/');
+	if (base != NULL)
+		*base++ = '\0';
+	pfd = base == NULL ? t->rootfd : fsx_open_beneath(t->rootfd, dir,
+	    O_RDONLY | O_DIRECTORY, 0);
+	if (base == NULL)
+		base = dir;
+	if (pfd == -1)
+		return errno == ELOOP || errno == ENOTDIR ?
+		    spool_tree_refuse(t, path, SPOOL_TREE_COMPONENT) :
+		    spool_tree_fail(t, path, errno);
+	if ((kind == S_IFDIR && mkdirat(pfd, base, te->mode) == -1 && errno != EEXIST) ||
+	    (kind == S_IFIFO && mkfifoat(pfd, base, te->mode) == -1 && errno != EEXIST))
+		rc = spool_tree_fail(t, path, errno);
+	else if ((*fd_r = openat(pfd, base, O_RDONLY | O_NONBLOCK | O_NOCTTY |
+	    O_NOFOLLOW | O_CLOEXEC | (kind == S_IFDIR ? O_DIRECTORY : 0))) == -1)
+		rc = errno == ELOOP || errno == ENOTDIR ?
+		    spool_tree_refuse_open(t, pfd, base, path, kind) :
+		    errno == ENOENT && kind == S_IFREG ? 0 : spool_tree_fail(t, path, errno);
+	if (pfd != t->rootfd)
+		(void)close(pfd);	/* read-only directory */
+	return rc;
+}
+
+static int
+spool_tree_one(struct spool_tree *t, const char *path,
+    const struct spool_tree_entry *te)
+{
+	struct stat	 st;
+	const char	*rel = te->rel;
+	mode_t		 kind = te->fifo ? S_IFIFO : strstr(rel, ".mdb") != NULL ?
+			    S_IFREG : S_IFDIR;
+	uid_t		 uid = t->ids.uid[te->owner];
+	gid_t		 gid = t->ids.gid[te->owner];
+	int		 fd, rc;
+
+	if ((rc = spool_tree_open(t, rel, path, te, kind, &fd)) != 0 || fd == -1)
+		return rc;	/* fd -1: a database file not made yet */
+	if ((rc = spool_tree_check(t, fd, path, kind, &st)) != 0)
+		goto done;
+	if (t->ids.root && (st.st_uid != uid || st.st_gid != gid) &&
+	    fchown(fd, uid, gid) == -1)
+		rc = spool_tree_fail(t, path, errno);
 	/* umask-independent modes; a non-owner (non-root) cannot chmod, and
 	 * then the owner made the tree already: not an error */
-	if ((st.st_mode & 07777) != te->mode && chmod(path, te->mode) == -1 &&
-	    (ids->root || errno != EPERM))
-		return errno;
-	return 0;
+	else if ((st.st_mode & 07777) != te->mode && fchmod(fd, te->mode) == -1 &&
+	    (t->ids.root || errno != EPERM))
+		rc = spool_tree_fail(t, path, errno);
+done:
+	(void)close(fd);	/* nothing written through it */
+	return rc;
+}
+
+/* The directory that holds the event log: walked like the tree below
+ * spool_dir; elsewhere (the administrator's directory) opened as named. */
+static int
+spool_tree_log_dir(struct spool_tree *t, const struct conf *cf, char *dir,
+    size_t dirsz, const char **base_r)
+{
+	size_t	 n = strlen(cf->cf_spool_dir);
+	char	*slash;
+
+	if (str_copy(dir, dirsz, cf->cf_event_log) == -1 ||
+	    (slash = strrchr(dir, '/')) == NULL) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	*slash = '\0';
+	*base_r = cf->cf_event_log + (slash - dir) + 1;
+	if (strncmp(cf->cf_event_log, cf->cf_spool_dir, n) == 0 &&
+	    cf->cf_event_log[n] == '/')
+		return fsx_open_beneath(t->rootfd, dir[n] == '/' ? dir + n + 1 : ".",
+		    O_RDONLY | O_DIRECTORY, 0);
+	return open(dir[0] != '\0' ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
 /*
  * As root: an event log that root (spoolctl) created belongs to spoold, and
  * a missing one (event_log outside the spool, in a root-owned directory) is
  * created for spoold, which could not create it after the drop. A failure
- * to create it is left to spoold's own check (exit 2 naming the key).
+ * to create it is left to spoold's own check (exit 2 naming the key). Only
+ * a root-owned regular file with one name is given away; a link is refused.
  */
 static int
-spool_tree_event_log(const struct conf *cf, const struct spool_ids *ids)
+spool_tree_event_log(struct spool_tree *t, const struct conf *cf)
 {
-	struct stat	st;
-	int		fd;
+	struct stat	 st;
+	const char	*base;
+	char		 dir[4096];
+	int		 pfd, fd, rc = 0;
 
-	if (ids->root && cf->cf_event_log != NULL &&
-	    (fd = open(cf->cf_event_log, O_WRONLY | O_APPEND | O_CREAT | O_EXCL |
-	    O_CLOEXEC, 0640)) != -1) {
-		(void)fchmod(fd, 0640);
-		(void)close(fd);
-	}
-	if (!ids->root || cf->cf_event_log == NULL || stat(cf->cf_event_log, &st) == -1 ||
-	    !S_ISREG(st.st_mode) || st.st_uid != 0)
+	if (!t->ids.root || cf->cf_event_log == NULL)
 		return 0;
-	if (chown(cf->cf_event_log, ids->uid[SPOOL_OWN_SPOOLD], ids->gid[SPOOL_OWN_SPOOLD]) == -1)
-		return errno;
-	return 0;
+	if ((pfd = spool_tree_log_dir(t, cf, dir, sizeof(dir), &base)) == -1)
+		return errno == ELOOP || errno == ENOTDIR ?
+		    spool_tree_refuse(t, cf->cf_event_log, SPOOL_TREE_COMPONENT) : 0;
+	fd = openat(pfd, base, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+	if (fd != -1)
+		(void)fchmod(fd, 0640);	/* umask-independent; checked below */
+	else if (errno == EEXIST)
+		fd = openat(pfd, base, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW |
+		    O_CLOEXEC);
+	if (fd == -1 && errno == ELOOP)
+		rc = spool_tree_refuse(t, cf->cf_event_log, "it is a symbolic link");
+	(void)close(pfd);		/* read-only directory */
+	if (fd == -1)
+		return rc;
+	/* a FIFO or device named by the administrator is not ours to change */
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == 0 &&
+	    (rc = spool_tree_check(t, fd, cf->cf_event_log, S_IFREG, &st)) == 0 &&
+	    fchown(fd, t->ids.uid[SPOOL_OWN_SPOOLD], t->ids.gid[SPOOL_OWN_SPOOLD]) == -1)
+		rc = spool_tree_fail(t, cf->cf_event_log, errno);
+	(void)close(fd);
+	return rc;
+}
+
+int
+spool_tree_create_err(const struct conf *cf, char *why_r, size_t whysz)
+{
+	struct spool_tree	t = { .rootfd = -1, .spool_dir = cf->cf_spool_dir,
+				    .why = why_r, .whysz = whysz };
+	char			path[4096], dummy[8];
+	size_t			i;
+	int			rc;
+
+	if (why_r == NULL || whysz == 0) {
+		t.why = dummy;
+		t.whysz = sizeof(dummy);
+	}
+	t.why[0] = '\0';
+	if ((rc = spool_tree_ids(cf, &t.ids)) != 0)
+		return spool_tree_fail(&t, cf->cf_spool_dir, rc);
+	/* spool_dir itself is the administrator's path: followed as named */
+	if (fsx_mkdirs(cf->cf_spool_dir, 0755) == -1 ||
+	    (t.rootfd = open(cf->cf_spool_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return spool_tree_fail(&t, cf->cf_spool_dir, errno);
+	for (i = 0, rc = 0; rc == 0 && i < sizeof(spool_tree) / sizeof(spool_tree[0]); i++) {
+		if (str_printf(path, sizeof(path), "%s%s%s", cf->cf_spool_dir,
+		    spool_tree[i].rel[0] != '\0' ? "/" : "", spool_tree[i].rel) == -1)
+			rc = spool_tree_fail(&t, cf->cf_spool_dir, ENAMETOOLONG);
+		else
+			rc = spool_tree_one(&t, path, &spool_tree[i]);
+	}
+	if (rc == 0)
+		rc = spool_tree_event_log(&t, cf);
+	(void)close(t.rootfd);	/* read-only directory */
+	return rc;
 }
 
 int
 spool_tree_create(const struct conf *cf)
 {
-	struct spool_ids	ids;
-	char			path[4096];
-	size_t			i;
-	int			rc;
+	return spool_tree_create_err(cf, NULL, 0);
+}
 
-	if ((rc = spool_tree_ids(cf, &ids)) != 0)
-		return rc;
-	if (fsx_mkdirs(cf->cf_spool_dir, 0755) == -1)
-		return errno;
-	for (i = 0; i < sizeof(spool_tree) / sizeof(spool_tree[0]); i++) {
-		if (str_printf(path, sizeof(path), "%s%s%s", cf->cf_spool_dir,
-		    spool_tree[i].rel[0] != '\0' ? "/" : "", spool_tree[i].rel) == -1)
-			return ENAMETOOLONG;
-		if ((rc = spool_tree_one(path, &spool_tree[i], &ids)) != 0)
-			return rc;
+int
+spool_area_open(const char *spool_dir, enum spool_area a)
+{
+	int	rootfd, fd, saved;
+
+	if ((unsigned)a >= sizeof(spool_area_names) / sizeof(spool_area_names[0])) {
+		errno = EINVAL;
+		return -1;
 	}
-	return spool_tree_event_log(cf, &ids);
+	if ((rootfd = open(spool_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	fd = fsx_open_beneath(rootfd, spool_area_names[a], O_RDONLY | O_DIRECTORY, 0);
+	saved = errno;
+	(void)close(rootfd);	/* read-only directory */
+	errno = saved;
+	return fd;
 }
 
 /* ---- incoming files */

@@ -80,6 +80,8 @@ int	ctl_dispatch(struct ctl *, const struct ctl_cmd *, int argc, char **argv,
  * Runs once; commands do their root-only work (reading operator files,
  * installing DKIM keys) before the first ctl_begin. */
 void	ctl_prepare(struct ctl *);
+/* spool_tree_create, or dies with the line naming the refused path. */
+void	ctl_tree_create(struct ctl *);
 /* Opens the spool (read-only when !write, unless already read-write) and
  * begins a transaction; exits on error. */
 struct spool_txn *ctl_begin(struct ctl *, bool write);

@@ -187,29 +187,32 @@ ctl_keyfile_name(char *dst, size_t dstsz, const char *login, const char *domain,
 			dst[i] = '_';
 }
 
-/* Copies the key into keys/ as root or as the current user. */
+/*
+ * Copies the key into keys/ as root or as the current user. keys/ belongs
+ * to deliverd_user, so root works only through the directory's descriptor
+ * (no link followed below spool_dir) and a fresh O_EXCL temporary that gets
+ * its owner before the rename: nothing planted there is written or chowned.
+ */
 static void
 ctl_key_install(struct ctl *ctl, const char *name, const char *pem, size_t len)
 {
-	char	dir[4096], path[4096];
-	uid_t	uid;
-	gid_t	gid;
-	int	rc;
+	const char	*spool = ctl->cf->cf_spool_dir;
+	uid_t		 uid = (uid_t)-1;
+	gid_t		 gid = (gid_t)-1;
+	int		 dfd;
 
-	if ((rc = spool_path(dir, sizeof(dir), ctl->cf->cf_spool_dir, SPOOL_KEYS,
-	    NULL)) != 0 || spool_path(path, sizeof(path), ctl->cf->cf_spool_dir,
-	    SPOOL_KEYS, name) != 0)
-		ctl_die("spool path too long");
-	if (access(dir, F_OK) == -1 && (rc = spool_tree_create(ctl->cf)) != 0)
-		ctl_die_rc(rc, "spool %s", ctl->cf->cf_spool_dir);
-	if (fsx_write_durable(dir, name, pem, len, 0600) == -1)
-		ctl_die("write %s: %s", path, strerror(errno));
-	if (priv_is_root()) {
-		if (priv_lookup(ctl->cf->cf_deliverd_user, &uid, &gid) == -1)
-			ctl_die("unknown deliverd_user %s", ctl->cf->cf_deliverd_user);
-		if (chown(path, uid, gid) == -1)
-			ctl_die("chown %s: %s", path, strerror(errno));
-	}
+	ctl_tree_create(ctl);
+	if (priv_is_root() && priv_lookup(ctl->cf->cf_deliverd_user, &uid, &gid) == -1)
+		ctl_die("unknown deliverd_user %s", ctl->cf->cf_deliverd_user);
+	if ((dfd = spool_area_open(spool, SPOOL_KEYS)) == -1 &&
+	    (errno == ELOOP || errno == ENOTDIR))
+		ctl_die("spool tree: refusing %s/keys: it is a symbolic link or "
+		    "not a directory", spool);
+	if (dfd == -1)
+		ctl_die("open %s/keys: %s", spool, strerror(errno));
+	if (fsx_write_durable_at(dfd, name, pem, len, 0600, uid, gid) == -1)
+		ctl_die("write %s/keys/%s: %s", spool, name, strerror(errno));
+	(void)close(dfd);	/* fsync'ed by fsx_write_durable_at */
 }
 
 struct ctl_dkim_default {

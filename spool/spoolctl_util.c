@@ -163,10 +163,17 @@ ctl_dispatch(struct ctl *ctl, const struct ctl_cmd *cmds, int argc, char **argv,
 }
 
 void
+ctl_tree_create(struct ctl *ctl)
+{
+	char	why[4400];
+
+	if (spool_tree_create_err(ctl->cf, why, sizeof(why)) != 0)
+		ctl_die("spool tree: %s", why);
+}
+
+void
 ctl_prepare(struct ctl *ctl)
 {
-	int	rc;
-
 	if (ctl->prepared)
 		return;
 	ctl->prepared = true;
@@ -175,8 +182,7 @@ ctl_prepare(struct ctl *ctl)
 	/* As root: make sure the tree exists with the daemons' owners, then
 	 * become spoold_user so that whatever LMDB or the event log creates
 	 * belongs to the daemons, never to root. */
-	if ((rc = spool_tree_create(ctl->cf)) != 0)
-		ctl_die_rc(rc, "spool %s", ctl->cf->cf_spool_dir);
+	ctl_tree_create(ctl);
 	priv_drop(ctl->cf->cf_spoold_user, ctl->cf->cf_group, NULL);
 }
 
@@ -209,8 +215,7 @@ ctl_begin(struct ctl *ctl, bool write)
 		    SPOOL_RDONLY, &ctl->sp);
 		if (rc != 0) {
 			/* writing, or a spool nobody has opened yet: create it */
-			if ((rc = spool_tree_create(ctl->cf)) != 0)
-				ctl_die_rc(rc, "spool %s", ctl->cf->cf_spool_dir);
+			ctl_tree_create(ctl);
 			rc = spool_open(ctl->cf->cf_spool_dir,
 			    ctl->cf->cf_lmdb_map_size, ctl->cf->cf_lmdb_map_max, 0, &ctl->sp);
 			ctl->sp_write = true;

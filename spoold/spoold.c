@@ -323,6 +323,7 @@ main(int argc, char **argv)
 {
 	struct spoold	 sd;
 	const char	*path = NULL;
+	char		 why[4400];
 	int		 ch, rc, ifd;
 
 	log_init("spoold", LOG_DEST_STDERR);
@@ -346,8 +347,8 @@ main(int argc, char **argv)
 	sig_init();
 
 	/* Phase 1, privileged: the tree (owners and modes as root), the watch. */
-	if ((rc = spool_tree_create(sd.sd_cf)) != 0)
-		log_fatalx("spool tree %s: %s", sd.sd_cf->cf_spool_dir, spool_strerror(rc));
+	if ((rc = spool_tree_create_err(sd.sd_cf, why, sizeof(why))) != 0)
+		log_fatalx("spool tree: %s", why);
 	if (spool_trigger_path(sd.sd_trigger, sizeof(sd.sd_trigger), sd.sd_cf->cf_spool_dir) == -1)
 		log_fatalx("spool_dir too long: %s", sd.sd_cf->cf_spool_dir);
 	tzset();

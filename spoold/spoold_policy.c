@@ -28,6 +28,7 @@ spoold_hdrinfo_init(struct spoold_hdrinfo *h)
 {
 	memset(h, 0, sizeof(*h));
 	h->sh_from_st = RFC5322ADDR_NOADDR;
+	h->sh_sender_st = RFC5322ADDR_NOADDR;
 	h->sh_status = HDR_END;
 }
 
@@ -116,10 +117,63 @@ spoold_hdrinfo_name(const struct hdr_field *f, bool *has, bool *ok,
 		(void)str_ncopy(dst, dstsz, f->hf_value, f->hf_valuelen);
 }
 
+/*
+ * Every mailbox of the first From:, strictly (the first address is the
+ * message's: DKIM domain, records). A mailbox without an address beside
+ * ones with, or a break after one, is more than mailboxes: JUNK.
+ */
+static void
+spoold_hdrinfo_from(struct spoold_hdrinfo *h, const struct hdr_field *f)
+{
+	struct rfc5322addr	 a;
+	enum rfc5322addr_status	 st;
+	size_t			 pos = 0;
+	bool			 noaddr = false;
+
+	while ((st = rfc5322addr_next_strict(f->hf_value, f->hf_valuelen, &pos,
+	    &a)) == RFC5322ADDR_OK || st == RFC5322ADDR_NOADDR) {
+		if (st == RFC5322ADDR_NOADDR) {
+			noaddr = true;
+			continue;
+		}
+		if (h->sh_nfrom == 0)
+			spoold_clean_copy(h->sh_from, sizeof(h->sh_from),
+			    a.ra_addr, strlen(a.ra_addr));
+		else if (h->sh_nfrom < SPOOLD_FROM_MAX)
+			spoold_clean_copy(h->sh_from_more[h->sh_nfrom - 1],
+			    sizeof(h->sh_from_more[0]), a.ra_addr, strlen(a.ra_addr));
+		h->sh_nfrom++;
+	}
+	if (st == RFC5322ADDR_END)
+		h->sh_from_st = h->sh_nfrom == 0 ? RFC5322ADDR_NOADDR :
+		    noaddr ? RFC5322ADDR_JUNK : RFC5322ADDR_OK;
+	else
+		h->sh_from_st = h->sh_nfrom > 0 && st == RFC5322ADDR_SYNTAX ?
+		    RFC5322ADDR_JUNK : st;
+}
+
+/* The first Sender:: exactly one mailbox with an address, or not OK. */
+static void
+spoold_hdrinfo_sender(struct spoold_hdrinfo *h, const struct hdr_field *f)
+{
+	struct rfc5322addr	 a, b;
+	size_t			 pos = 0;
+
+	if (h->sh_nsender_fields++ > 0)
+		return;
+	h->sh_sender_st = rfc5322addr_next_strict(f->hf_value, f->hf_valuelen,
+	    &pos, &a);
+	if (h->sh_sender_st == RFC5322ADDR_OK && rfc5322addr_next_strict(f->hf_value,
+	    f->hf_valuelen, &pos, &b) != RFC5322ADDR_END)
+		h->sh_sender_st = RFC5322ADDR_JUNK;
+	if (h->sh_sender_st == RFC5322ADDR_OK)
+		spoold_clean_copy(h->sh_sender, sizeof(h->sh_sender), a.ra_addr,
+		    strlen(a.ra_addr));
+}
+
 void
 spoold_hdrinfo_add(struct spoold_hdrinfo *h, const struct hdr_field *f)
 {
-	struct rfc5322addr	 a;
 	int			 i;
 
 	if (spoold_is(f, "Received") && h->sh_received < UINT_MAX)
@@ -128,15 +182,14 @@ spoold_hdrinfo_add(struct spoold_hdrinfo *h, const struct hdr_field *f)
 		if (spoold_is(f, spoold_req_tab[i].name))
 			break;
 	if (i < SPOOLD_H_NREQ) {
+		if (i == SPOOLD_H_FROM)
+			h->sh_nfrom_fields++;
 		if (h->sh_seen[i])
 			return;
 		h->sh_seen[i] = true;
-		if (i == SPOOLD_H_FROM) {
-			h->sh_from_st = rfc5322addr_first(f->hf_value, f->hf_valuelen, &a);
-			if (h->sh_from_st == RFC5322ADDR_OK)
-				spoold_clean_copy(h->sh_from, sizeof(h->sh_from),
-				    a.ra_addr, strlen(a.ra_addr));
-		} else if (i == SPOOLD_H_MESSAGE_ID)
+		if (i == SPOOLD_H_FROM)
+			spoold_hdrinfo_from(h, f);
+		else if (i == SPOOLD_H_MESSAGE_ID)
 			spoold_clean_copy(h->sh_message_id, sizeof(h->sh_message_id),
 			    f->hf_value, f->hf_valuelen);
 		else if (i == SPOOLD_H_SUBJECT)
@@ -148,6 +201,8 @@ spoold_hdrinfo_add(struct spoold_hdrinfo *h, const struct hdr_field *f)
 	else if (spoold_is(f, "X-Letter-Id"))
 		spoold_hdrinfo_name(f, &h->sh_has_letter, &h->sh_letter_ok,
 		    h->sh_letter, sizeof(h->sh_letter));
+	else if (spoold_is(f, "Sender"))
+		spoold_hdrinfo_sender(h, f);
 }
 
 enum hdr_status
@@ -177,7 +232,7 @@ spoold_policy_missing_text(enum spoold_req r)
 }
 
 static int
-spoold_policy_sender(const struct spoold_hdrinfo *h, const struct spoold_lookup *lk,
+spoold_policy_sender_one(const char *addr, const struct spoold_lookup *lk,
     const char **text_r)
 {
 	enum spool_sender_status st;
@@ -185,8 +240,8 @@ spoold_policy_sender(const struct spoold_hdrinfo *h, const struct spoold_lookup 
 	char			 key[SPOOL_ADDR_MAX + 1];
 	int			 rc;
 
-	rc = lk->sl_sender(lk->sl_arg, h->sh_from, &st);
-	if (rc == SPOOL_ENOTFOUND && (at = strrchr(h->sh_from, '@')) != NULL) {
+	rc = lk->sl_sender(lk->sl_arg, addr, &st);
+	if (rc == SPOOL_ENOTFOUND && (at = strrchr(addr, '@')) != NULL) {
 		(void)str_copy(key, sizeof(key), at);
 		rc = lk->sl_sender(lk->sl_arg, key, &st);
 	}
@@ -201,6 +256,47 @@ spoold_policy_sender(const struct spoold_hdrinfo *h, const struct spoold_lookup 
 	else if (st != SPOOL_SENDER_APPROVED)
 		*text_r = SPOOLD_T_PROHIBITED;
 	return 0;
+}
+
+/* Every From: address, and the Sender: one when it is required. */
+static int
+spoold_policy_sender(const struct spoold_hdrinfo *h, const struct spoold_lookup *lk,
+    const char **text_r)
+{
+	size_t	i;
+	int	rc;
+
+	if ((rc = spoold_policy_sender_one(h->sh_from, lk, text_r)) != 0 ||
+	    *text_r != NULL)
+		return rc;
+	for (i = 1; i < h->sh_nfrom && i < SPOOLD_FROM_MAX; i++)
+		if ((rc = spoold_policy_sender_one(h->sh_from_more[i - 1], lk,
+		    text_r)) != 0 || *text_r != NULL)
+			return rc;
+	if (h->sh_nfrom > 1)
+		return spoold_policy_sender_one(h->sh_sender, lk, text_r);
+	return 0;
+}
+
+/* One From: field of mailboxes only; several only with one Sender:. */
+static const char *
+spoold_policy_from(const struct spoold_hdrinfo *h)
+{
+	if (h->sh_nfrom_fields > 1)
+		return SPOOLD_T_MULTIFROM;
+	if (h->sh_from_st == RFC5322ADDR_JUNK)
+		return SPOOLD_T_BADFROM;
+	if (h->sh_from_st != RFC5322ADDR_OK)
+		return SPOOLD_T_NOEMAIL;
+	if (h->sh_nfrom == 1)
+		return NULL;
+	if (h->sh_nfrom > SPOOLD_FROM_MAX)
+		return SPOOLD_T_MANYFROM;
+	if (h->sh_nsender_fields == 0)
+		return SPOOLD_T_MULTIMBOX;
+	if (h->sh_nsender_fields > 1 || h->sh_sender_st != RFC5322ADDR_OK)
+		return SPOOLD_T_BADSENDER;
+	return NULL;
 }
 
 int
@@ -224,9 +320,9 @@ spoold_policy_message(const struct spoold_hdrinfo *h, enum spool_senders senders
 			return 0;
 		}
 	}
-	if (h->sh_from_st != RFC5322ADDR_OK)
-		*text_r = SPOOLD_T_NOEMAIL;
-	else if (h->sh_has_campaign && !h->sh_campaign_ok)
+	if ((*text_r = spoold_policy_from(h)) != NULL)
+		return 0;
+	if (h->sh_has_campaign && !h->sh_campaign_ok)
 		*text_r = SPOOLD_T_BADCAMPAIGN;
 	else if (h->sh_has_letter && !h->sh_letter_ok)
 		*text_r = SPOOLD_T_BADLETTER;

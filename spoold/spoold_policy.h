@@ -21,6 +21,11 @@
 #define SPOOLD_T_ONMOD		"635 6.7.8 error/sender/onmoderation"
 #define SPOOLD_T_PROHIBITED	"635 6.7.8 error/sender/prohibited"
 #define SPOOLD_T_NOEMAIL	"635 6.7.8 no email in From:"
+#define SPOOLD_T_MULTIFROM	"635 6.7.8 multiple From:"
+#define SPOOLD_T_MULTIMBOX	"635 6.7.8 multiple mailboxes in From: without Sender:"
+#define SPOOLD_T_BADFROM	"635 6.7.8 bad From:"
+#define SPOOLD_T_BADSENDER	"635 6.7.8 bad Sender:"
+#define SPOOLD_T_MANYFROM	"635 6.7.8 too many mailboxes in From:"
 #define SPOOLD_T_BADCAMPAIGN	"635 6.7.8 bad X-Campaign-Id"
 #define SPOOLD_T_BADLETTER	"635 6.7.8 bad X-Letter-Id"
 #define SPOOLD_T_HDRSIZE	"635 6.7.8 header too large"
@@ -36,6 +41,9 @@ enum spoold_req {
 	SPOOLD_H_NREQ
 };
 
+/* From: mailboxes checked one by one; a longer list is refused. */
+#define SPOOLD_FROM_MAX		8
+
 struct spoold_hdrinfo {
 	bool			 sh_seen[SPOOLD_H_NREQ];
 	enum rfc5322addr_status	 sh_from_st;	/* of the first From: */
@@ -48,6 +56,14 @@ struct spoold_hdrinfo {
 	char			 sh_letter[SPOOL_NAME_MAX];
 	enum hdr_status		 sh_status;	/* HDR_END, or why the block broke */
 	unsigned		 sh_received;	/* Received: fields (hops) */
+	/* From:/Sender: read strictly (RFC 5322 3.6.2); sh_from_st above is
+	 * RFC5322ADDR_JUNK for a From: with more than mailboxes in it */
+	unsigned		 sh_nfrom_fields;	/* From: header fields */
+	size_t			 sh_nfrom;		/* mailboxes in From: */
+	char			 sh_from_more[SPOOLD_FROM_MAX - 1][SPOOL_ADDR_MAX];
+	unsigned		 sh_nsender_fields;	/* Sender: header fields */
+	enum rfc5322addr_status	 sh_sender_st;		/* OK: one mailbox */
+	char			 sh_sender[SPOOL_ADDR_MAX];
 };
 
 void	spoold_hdrinfo_init(struct spoold_hdrinfo *);
@@ -70,9 +86,12 @@ struct spoold_lookup {
 
 /*
  * The message-level checks in order: header block readable, required
- * headers, an address in From:, X-Campaign-Id, X-Letter-Id, then the
- * sender policy (only with --senders registered: the From address, then
- * "@domain"). *text_r is NULL when the message passes. Returns 0, or the
+ * headers, one From: field, nothing but mailboxes in it (bad From:), an
+ * address in From:, more than one mailbox only with one valid Sender:
+ * (RFC 5322 3.6.2) and at most SPOOLD_FROM_MAX, X-Campaign-Id,
+ * X-Letter-Id, then the sender policy (only with --senders registered:
+ * every From: address and the Sender: one when required, each as the
+ * address, then "@domain"; the first refusal wins). *text_r is NULL when the message passes. Returns 0, or the
  * lookup's error (nothing decided). The issue block is checked by the
  * caller once the issue is known (SPOOLD_T_BLOCKED).
  */

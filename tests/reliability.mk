@@ -7,3 +7,4 @@ TESTS += tests/blackbox/test_nexthop.py
 TESTS += tests/blackbox/test_faults.py
 # Storage lifetime (issue 13): map growth, stale readers, min_free_space.
 TESTS += tests/blackbox/test_storage.py
+TESTS += tests/blackbox/test_symlink.py

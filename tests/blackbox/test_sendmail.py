@@ -269,10 +269,11 @@ def test_readonly_incoming_is_tempfail(gw):
     assert r.returncode == 75, r.stderr
 
 
-@pytest.mark.skipif(not IS_ROOT, reason="needs root to install a setgid copy")
-def test_setgid_copy_ignores_c(gw):
-    """Installed setgid, the caller must not choose the config (and so
-    neither the account nor the spool)."""
+@pytest.fixture
+def setgid_copy(gw):
+    """An install-like copy of the binary: root:smtpgate, mode 2755."""
+    if not IS_ROOT:
+        pytest.skip("needs root to install a setgid copy")
     d = tempfile.mkdtemp(prefix="sgsetgid-")
     try:
         if os.statvfs(d).f_flag & os.ST_NOSUID:
@@ -284,13 +285,50 @@ def test_setgid_copy_ignores_c(gw):
         os.chmod(copy, 0o2755)
         os.chmod(gw.dir, 0o755)
         os.chmod(gw.conf_path, 0o644)
-        r = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                            copy, "-c", gw.conf_path, "x@example.net"],
-                           input=b"Subject: x\n\nhi\n", capture_output=True, timeout=30, cwd="/")
-        assert gw.conf_path.encode() not in r.stderr
-        assert gw.files("new") == []
+        yield copy
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def as_nobody(argv, data=b""):
+    return subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+                          + argv, input=data, capture_output=True, timeout=30, cwd="/")
+
+
+def test_setgid_copy_refuses_c_for_users(gw, setgid_copy):
+    """Installed setgid, a user may not choose the config (and so neither
+    the account nor the spool): -c is refused with one line and exit 2,
+    not silently ignored (issue 14 item 8)."""
+    r = as_nobody([setgid_copy, "-c", gw.conf_path, "x@example.net"], b"Subject: x\n\nhi\n")
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.decode().strip().split("\n")
+    assert len(lines) == 1 and "-c: only root may choose the configuration file" in lines[0], \
+        r.stderr
+    assert gw.conf_path not in lines[0]
+    assert gw.files("new") == []
+
+
+def test_setgid_copy_honours_c_for_root(gw, setgid_copy):
+    """Root (cron, scripts) may name another configuration, as with
+    Postfix: the message lands in that configuration's spool."""
+    r = subprocess.run([setgid_copy, "-c", gw.conf_path, "x@example.net"],
+                       input=b"Subject: x\n\nhi\n", capture_output=True, timeout=30, cwd="/")
+    assert r.returncode == 0, r.stderr
+    assert len(gw.files("new")) == 1
+
+
+def test_unprivileged_build_accepts_c(gw):
+    """Not set-id (the development and test mode), any user's -c is read:
+    the file named is the one that is missing its sendmail_account."""
+    conf = os.path.join(gw.dir, "nosendmail.conf")
+    with open(gw.conf_path) as f, open(conf, "w") as out:
+        out.write("".join(line for line in f if not line.startswith("sendmail_account")))
+    os.chmod(conf, 0o644)
+    os.chmod(gw.dir, 0o755)
+    run = as_nobody if IS_ROOT else (lambda argv, data=b"": subprocess.run(
+        argv, input=data, capture_output=True, timeout=30))
+    r = run([SM, "-c", conf, "x@example.net"], b"Subject: x\n\nhi\n")
+    assert r.returncode == 78 and conf.encode() in r.stderr, r.stderr
 
 
 def _have_daemons():

@@ -117,3 +117,40 @@ def test_kill9_spoold_during_smtp_burst(gw):
     burst = [i for i in gw.spoolctl_json("issues") if i["name"] == "burst"]
     assert len(burst) == 1 and (burst[0]["messages"], burst[0]["recipients"]) == (n, n)
     assert len({m["qid"] for m in gw.spoolctl_json("queue")}) == n
+
+
+def test_from_forms_refused_through_smtpd(gw):
+    """Issue 14 item 3: with --senders registered, an approved first
+    mailbox no longer carries an unapproved one past the check (nor picks
+    the DKIM domain for it): two From: fields, two mailboxes without a
+    Sender:, and junk after the mailbox are bounced by policy and never
+    reach the queue."""
+    gw.spoolctl("account", "add", "reg", "--ip", "127.0.0.2/32", "--senders", "registered")
+    gw.spoolctl("sender", "add", "reg", "ok@approved.test", "--status", "approved")
+    gw.start("spoold", "smtpd")
+    forms = {
+        "r-two-fields@example.net": (message(frm="ok@approved.test",
+                                             headers={"From": "ceo@victim.test"}),
+                                     "635 6.7.8 multiple From:"),
+        "r-list@example.net": (message(frm="ok@approved.test, ceo@victim.test"),
+                               "635 6.7.8 multiple mailboxes in From: without Sender:"),
+        "r-junk@example.net": (message(frm="<ok@approved.test> ceo@victim.test"),
+                               "635 6.7.8 bad From:"),
+        "r-angles@example.net": (message(frm="Boss <ok@approved.test> <ceo@victim.test>"),
+                                 "635 6.7.8 bad From:"),
+    }
+    control = [("r-control@example.net", message(frm="Boss <ok@approved.test>"))]
+    for rcpt, msg in [(r, m) for r, (m, _) in forms.items()] + control:
+        s = smtplib.SMTP("127.0.0.1", gw.port, timeout=30, source_address=("127.0.0.2", 0))
+        try:
+            s.ehlo("client.test")
+            s.sendmail("ok@approved.test", [rcpt], msg)
+        finally:
+            s.quit()
+    evs = wait_for(lambda: (lambda e: e if len(e) >= len(forms) else None)(
+        [e for e in gw.events() if e["event"] == "bounced"]), 30, what="policy events")
+    assert {e["to"]: e["msg"] for e in evs} == {r: t for r, (_, t) in forms.items()}
+    assert all(e["class"] == "policy" and e["account"] == "reg" for e in evs)
+    wait_for(lambda: not gw.files("new"), 20, what="incoming/new empty")
+    # only the approved control message is left for deliverd (and its signer)
+    assert len(queue_ids(gw)) == 1

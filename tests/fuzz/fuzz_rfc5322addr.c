@@ -1,6 +1,6 @@
 /*
  * libFuzzer target for common/rfc5322addr: iterates every mailbox of the
- * input; results must be NUL-terminated, bounded, and the iteration must
+ * input, leniently and strictly; results must be NUL-terminated, bounded, and the iteration must
  * always advance. The seeds in tests/fuzz/corpus/rfc5322addr/ replay in
  * `make check`.
  */
@@ -32,5 +32,16 @@ LLVMFuzzerTestOneInput(const uint8_t *d, size_t len)
 		last = pos;
 	}
 	(void)rfc5322addr_first((const char *)d, len, &r);
+	/* the strict reading (From:) obeys the same rules and stops at JUNK */
+	pos = last = n = 0;
+	while ((st = rfc5322addr_next_strict((const char *)d, len, &pos, &r)) ==
+	    RFC5322ADDR_OK || st == RFC5322ADDR_NOADDR) {
+		if (strlen(r.ra_addr) >= sizeof(r.ra_addr) || pos > len ||
+		    (pos <= last && n > 0) || ++n > len + 1)
+			abort();
+		last = pos;
+	}
+	if (st != RFC5322ADDR_END && pos != len)
+		abort();
 	return 0;
 }

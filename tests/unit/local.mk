@@ -38,3 +38,6 @@ tests_unit_t_xmem_LDADD = $(COMMON_TEST_LIBS)
 UNIT_TESTS += tests/unit/t_ownaddr
 tests_unit_t_ownaddr_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_t_ownaddr_LDADD = $(COMMON_TEST_LIBS)
+UNIT_TESTS += tests/unit/t_pwcheck
+tests_unit_t_pwcheck_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_t_pwcheck_LDADD = $(COMMON_TEST_LIBS) -ldl

@@ -104,6 +104,71 @@ t_read(void)
 	t_ok(fsx_write_all(-1, "a", 1) == -1 && errno == EBADF, "write_all error");
 }
 
+/* No symbolic link below the directory is followed, in any component. */
+static void
+t_open_beneath(void)
+{
+	int	dfd, fd;
+
+	(void)fsx_mkdirs(path("nb/sub"), 0700);
+	(void)fsx_write_durable(path("nb/sub"), "f", "x", 1, 0600);
+	(void)fsx_write_durable(top, "outside", "secret", 6, 0600);
+	if (symlink(path("outside"), path("nb/link")) == -1 ||
+	    symlink(path("nb/sub"), path("nb/dirlink")) == -1 ||
+	    (dfd = open(path("nb"), O_RDONLY | O_DIRECTORY)) == -1) {
+		t_ok(false, "setup: %s", strerror(errno));
+		return;
+	}
+	t_ok((fd = fsx_open_beneath(dfd, "sub/f", O_RDONLY, 0)) >= 0, "plain path opens");
+	if (fd >= 0)
+		close(fd);
+	errno = 0;
+	t_ok(fsx_open_beneath(dfd, "link", O_RDONLY, 0) == -1 && errno == ELOOP,
+	    "a link as the last component: ELOOP");
+	errno = 0;
+	t_ok(fsx_open_beneath(dfd, "dirlink/f", O_RDONLY, 0) == -1 &&
+	    (errno == ELOOP || errno == ENOTDIR), "a link as a directory component");
+	errno = 0;
+	t_ok(fsx_open_beneath(dfd, "link", O_WRONLY | O_CREAT, 0600) == -1 &&
+	    errno == ELOOP, "O_CREAT does not follow either");
+	close(dfd);
+}
+
+/* The temporary is fresh: a link planted at any name is neither written
+ * nor kept, and the file gets its mode through the descriptor. */
+static void
+t_write_durable_at(void)
+{
+	char		*data = NULL;
+	size_t		 len;
+	struct stat	 st;
+	int		 dfd;
+
+	(void)fsx_mkdirs(path("wa"), 0700);
+	(void)fsx_write_durable(top, "victim", "keep", 4, 0600);
+	if (symlink(path("victim"), path("wa/.k.pem.tmp")) == -1 ||
+	    (dfd = open(path("wa"), O_RDONLY | O_DIRECTORY)) == -1) {
+		t_ok(false, "setup: %s", strerror(errno));
+		return;
+	}
+	t_ok(fsx_write_durable_at(dfd, "k.pem", "KEY", 3, 0600, (uid_t)-1, 0) == 0,
+	    "write_durable_at");
+	t_ok(fsx_read_file(path("victim"), 100, &data, &len) == 0 && len == 4 &&
+	    memcmp(data, "keep", 4) == 0, "a planted temp link is not written");
+	free(data);
+	t_ok(lstat(path("wa/k.pem"), &st) == 0 && S_ISREG(st.st_mode) &&
+	    (st.st_mode & 0777) == 0600, "the key is a regular 0600 file");
+	(void)unlink(path("wa/k.pem"));
+	t_ok(symlink(path("victim"), path("wa/k.pem")) == 0 &&
+	    fsx_write_durable_at(dfd, "k.pem", "KEY2", 4, 0600, (uid_t)-1, 0) == 0 &&
+	    lstat(path("wa/k.pem"), &st) == 0 && S_ISREG(st.st_mode),
+	    "a link at the name is replaced, not followed");
+	t_ok(fsx_read_file(path("victim"), 100, &data, &len) == 0 && len == 4,
+	    "the link's target is untouched");
+	free(data);
+	close(dfd);
+}
+
 int
 main(void)
 {
@@ -111,6 +176,8 @@ main(void)
 		{ "write_durable", t_write_durable },
 		{ "rename", t_rename },
 		{ "read", t_read },
+		{ "open_beneath", t_open_beneath },
+		{ "write_durable_at", t_write_durable_at },
 	};
 	char	cmd[128];
 	int	rc;

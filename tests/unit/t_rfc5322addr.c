@@ -114,6 +114,77 @@ t_limits(void)
 	t_ok(rfc5322addr_first("a\0b@c.d", 7, &r) != RFC5322ADDR_OK, "NUL refused");
 }
 
+/* From: read strictly: every mailbox, "st:addr" joined by '|'. */
+static const struct {
+	const char	*in;
+	const char	*want;
+} strict_cases[] = {
+	{ "ok@approved.test", "ok:ok@approved.test|end" },
+	{ "Boss <ok@approved.test>", "ok:ok@approved.test|end" },
+	{ "\"Boss, Big\" <ok@approved.test> (the boss)", "ok:ok@approved.test|end" },
+	{ "J. Smith <js@x.y>", "ok:js@x.y|end" },
+	{ "=?utf-8?Q?a?= <a@x.y>", "ok:a@x.y|end" },
+	{ "ok@approved.test, ceo@victim.test", "ok:ok@approved.test|ok:ceo@victim.test|end" },
+	{ "A <a@x.y>, B <b@x.y>", "ok:a@x.y|ok:b@x.y|end" },
+	{ "<ok@approved.test> ceo@victim.test", "junk" },
+	{ "Boss <ok@approved.test> <ceo@victim.test>", "junk" },
+	{ "<ok@approved.test> (comment) junk", "junk" },
+	{ "<ok@approved.test>>", "junk" },
+	{ "ceo@victim.test <ok@approved.test>", "junk" },
+	{ "John john@x.y", "junk" },
+	{ "Group: a@x.y, b@x.y;", "junk" },
+	{ "undisclosed-recipients:;", "junk" },
+	{ "ok@approved.test ceo@victim.test", "syntax" },
+	{ "john", "noaddr:|end" },
+	{ "john, ok@x.y", "noaddr:|ok:ok@x.y|end" },
+	{ "<ok@x.y", "syntax" },
+	{ "", "end" },
+};
+
+static void
+t_strict(void)
+{
+	struct rfc5322addr	 r;
+	enum rfc5322addr_status	 st;
+	char			 got[2048];
+	size_t			 i, pos, n, o;
+
+	for (i = 0; i < sizeof(strict_cases) / sizeof(strict_cases[0]); i++) {
+		const char *in = strict_cases[i].in;
+
+		got[0] = '\0';
+		for (pos = 0, n = 0; n < 10; n++) {
+			st = rfc5322addr_next_strict(in, strlen(in), &pos, &r);
+			o = strlen(got);
+			if (st == RFC5322ADDR_OK || st == RFC5322ADDR_NOADDR) {
+				if (snprintf(got + o, sizeof(got) - o, "%s:%s|",
+				    rfc5322addr_status_name(st), r.ra_addr) >= (int)(sizeof(got) - o))
+					break;
+				continue;
+			}
+			if (snprintf(got + o, sizeof(got) - o, "%s",
+			    rfc5322addr_status_name(st)) >= (int)(sizeof(got) - o))
+				break;
+			t_ok(st == RFC5322ADDR_END || pos == strlen(in),
+			    "[%s] stops at the end after %s", in, got);
+			break;
+		}
+		t_str_eq(got, strict_cases[i].want, in);
+	}
+}
+
+/* The lenient reading (To:, sendmail -t) is unchanged by the strict one. */
+static void
+t_lenient_unchanged(void)
+{
+	struct rfc5322addr	 r;
+
+	t_ok(rfc5322addr_first("<a@x.y> junk", 12, &r) == RFC5322ADDR_OK &&
+	    strcmp(r.ra_addr, "a@x.y") == 0, "lenient: junk after '>' skipped");
+	t_ok(rfc5322addr_first("b@x.y <a@x.y>", 13, &r) == RFC5322ADDR_OK &&
+	    strcmp(r.ra_addr, "a@x.y") == 0, "lenient: address as a name");
+}
+
 int
 main(void)
 {
@@ -121,6 +192,8 @@ main(void)
 		{ "first address", t_first },
 		{ "iterate a list", t_iterate },
 		{ "limits", t_limits },
+		{ "strict From: reading", t_strict },
+		{ "lenient reading unchanged", t_lenient_unchanged },
 	};
 
 	return T_RUN(tc);

@@ -132,6 +132,55 @@ t_tree_owners(void)
 	conf_free(&cf);
 }
 
+/* A link, a second name or a wrong type below spool_dir is refused by
+ * name and left alone (issue 14 item 1; as root: tests/blackbox/test_symlink.py). */
+static void
+t_tree_refuses(void)
+{
+	static const struct {
+		const char	*rel;
+		const char	*how;		/* "link", "hardlink", "file" */
+		const char	*why;
+	} c[] = {
+		{ "queue", "link", "it is a symbolic link" },
+		{ "db/lock.mdb", "link", "it is a symbolic link" },
+		{ "trigger", "link", "it is a symbolic link" },
+		{ "db/data.mdb", "hardlink", "it has more than one name (a hard link)" },
+		{ "quarantine", "file", "it is not a directory" },
+	};
+	struct conf	*cf;
+	struct stat	 before, after;
+	char		 p[1200], outside[1200], why[4400], want[1400];
+	size_t		 i;
+	int		 fd, rc;
+
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		cf = tree_fresh();
+		(void)spool_tree_create(cf);
+		(void)snprintf(p, sizeof(p), "%s/%s", tdir, c[i].rel);
+		(void)snprintf(outside, sizeof(outside), "%s.outside", tdir);
+		if ((fd = open(outside, O_WRONLY | O_CREAT | O_TRUNC, 0604)) != -1)
+			(void)close(fd);
+		(void)chmod(outside, 0604);
+		(void)stat(outside, &before);
+		(void)unlink(p);
+		(void)rmdir(p);
+		rc = strcmp(c[i].how, "link") == 0 ? symlink(outside, p) :
+		    strcmp(c[i].how, "hardlink") == 0 ? link(outside, p) :
+		    (fd = open(p, O_WRONLY | O_CREAT, 0600)) == -1 ? -1 : close(fd);
+		if (!t_ok(rc == 0, "%s: plant a %s", c[i].rel, c[i].how))
+			continue;
+		rc = spool_tree_create_err(cf, why, sizeof(why));
+		(void)snprintf(want, sizeof(want), "refusing %s: %s", p, c[i].why);
+		t_ok(rc == SPOOL_EUNSAFE, "%s (%s): SPOOL_EUNSAFE, got %d", c[i].rel, c[i].how, rc);
+		t_str_eq(why, want, c[i].rel);
+		t_ok(stat(outside, &after) == 0 && after.st_mode == before.st_mode &&
+		    after.st_uid == before.st_uid, "%s: the target is untouched", c[i].rel);
+		(void)unlink(outside);
+		conf_free(&cf);
+	}
+}
+
 static void
 t_scan_move(void)
 {
@@ -305,6 +354,7 @@ t_crash(void)
 static const struct t_case cases[] = {
 	{ "tree", t_tree },
 	{ "tree_owners", t_tree_owners },
+	{ "tree_refuses", t_tree_refuses },
 	{ "scan_move", t_scan_move },
 	{ "in_ok", t_in_ok },
 	{ "crash", t_crash },

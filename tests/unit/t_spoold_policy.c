@@ -16,6 +16,11 @@
 	"From: Sender <s@example.com>\r\nTo: r@example.net\r\nSubject: hi\r\n" \
 	"MIME-Version: 1.0\r\nContent-Type: text/plain\r\n"
 
+#define REQ_NOFROM \
+	"Message-Id: <1@x>\r\nDate: Sun, 29 Nov 2026 16:04:05 +0000\r\n" \
+	"To: r@example.net\r\nSubject: hi\r\nMIME-Version: 1.0\r\n" \
+	"Content-Type: text/plain\r\n"
+
 /* ---- the mock lookup: senders, stoplist, permfail */
 static const struct {
 	const char			*key;
@@ -100,7 +105,8 @@ static const struct pcase cases[] = {
 	{ "header in the body does not count",
 	  "Message-Id: <1@x>\r\nDate: x\r\nFrom: a@b.c\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
 	  "Content-Type: text/plain\r\n\r\nTo: d@e.f\r\n", SPOOL_SENDERS_ANY, "635 6.7.8 no To:" },
-	{ "empty From", REQ "From: \r\n\r\n", SPOOL_SENDERS_ANY, NULL },	/* first From wins */
+	{ "a second (empty) From", REQ "From: \r\n\r\n", SPOOL_SENDERS_ANY,
+	  "635 6.7.8 multiple From:" },
 	{ "From without address",
 	  "Message-Id: <1@x>\r\nDate: x\r\nFrom: Just A Name\r\nTo: d@e.f\r\nSubject: s\r\n"
 	  "MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\n",
@@ -155,6 +161,53 @@ static const struct pcase cases[] = {
 	{ "registered: address beats domain",
 	  "Message-Id: <1@x>\r\nDate: x\r\nFrom: over@baddom.org\r\nTo: d@e.f\r\nSubject: s\r\n"
 	  "MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\n", SPOOL_SENDERS_REGISTERED, NULL },
+	/* issue 14 item 3: the whole From: is checked, not its first mailbox */
+	{ "registered: two From fields", REQ_NOFROM "From: ok@example.com\r\n"
+	  "From: ceo@victim.test\r\n\r\n", SPOOL_SENDERS_REGISTERED, "635 6.7.8 multiple From:" },
+	{ "registered: two mailboxes, no Sender", REQ_NOFROM
+	  "From: ok@example.com, ceo@victim.test\r\n\r\n", SPOOL_SENDERS_REGISTERED,
+	  "635 6.7.8 multiple mailboxes in From: without Sender:" },
+	{ "registered: address then junk", REQ_NOFROM
+	  "From: <ok@example.com> ceo@victim.test\r\n\r\n", SPOOL_SENDERS_REGISTERED,
+	  "635 6.7.8 bad From:" },
+	{ "registered: two angle addresses", REQ_NOFROM
+	  "From: Boss <ok@example.com> <ceo@victim.test>\r\n\r\n",
+	  SPOOL_SENDERS_REGISTERED, "635 6.7.8 bad From:" },
+	{ "any: the same forms are refused", REQ_NOFROM
+	  "From: Boss <ok@example.com> <ceo@victim.test>\r\n\r\n",
+	  SPOOL_SENDERS_ANY, "635 6.7.8 bad From:" },
+	{ "an address as the display name", REQ_NOFROM
+	  "From: ceo@victim.test <ok@example.com>\r\n\r\n", SPOOL_SENDERS_ANY,
+	  "635 6.7.8 bad From:" },
+	{ "a group in From", REQ_NOFROM "From: all: ok@example.com;\r\n\r\n",
+	  SPOOL_SENDERS_ANY, "635 6.7.8 bad From:" },
+	{ "a mailbox without address beside one", REQ_NOFROM
+	  "From: boss, ok@example.com\r\n\r\n", SPOOL_SENDERS_ANY, "635 6.7.8 bad From:" },
+	{ "two mailboxes with a Sender, both approved", REQ_NOFROM
+	  "From: ok@example.com, x@approved.org\r\nSender: ok@example.com\r\n\r\n",
+	  SPOOL_SENDERS_REGISTERED, NULL },
+	{ "with a Sender, every From mailbox is checked", REQ_NOFROM
+	  "From: ok@example.com, ceo@victim.test\r\nSender: ok@example.com\r\n\r\n",
+	  SPOOL_SENDERS_REGISTERED, "635 6.7.8 error/sender/unknown" },
+	{ "with a Sender, the Sender is checked too", REQ_NOFROM
+	  "From: ok@example.com, x@approved.org\r\nSender: bad@example.com\r\n\r\n",
+	  SPOOL_SENDERS_REGISTERED, "635 6.7.8 error/sender/prohibited" },
+	{ "Sender with two mailboxes", REQ_NOFROM
+	  "From: ok@example.com, x@approved.org\r\nSender: ok@example.com, x@approved.org"
+	  "\r\n\r\n", SPOOL_SENDERS_ANY, "635 6.7.8 bad Sender:" },
+	{ "two Sender fields", REQ_NOFROM
+	  "From: ok@example.com, x@approved.org\r\nSender: ok@example.com\r\n"
+	  "Sender: x@approved.org\r\n\r\n", SPOOL_SENDERS_ANY, "635 6.7.8 bad Sender:" },
+	{ "one From mailbox: Sender not needed", REQ_NOFROM
+	  "From: ok@example.com\r\nSender: junk junk\r\n\r\n", SPOOL_SENDERS_REGISTERED, NULL },
+	{ "nine From mailboxes", REQ_NOFROM "From: a@approved.org, b@approved.org, "
+	  "c@approved.org, d@approved.org, e@approved.org, f@approved.org, g@approved.org, "
+	  "h@approved.org, i@approved.org\r\nSender: ok@example.com\r\n\r\n",
+	  SPOOL_SENDERS_ANY, "635 6.7.8 too many mailboxes in From:" },
+	{ "eight From mailboxes, all checked", REQ_NOFROM "From: a@approved.org, "
+	  "b@approved.org, c@approved.org, d@approved.org, e@approved.org, f@approved.org, "
+	  "g@approved.org, h@nowhere.org\r\nSender: ok@example.com\r\n\r\n",
+	  SPOOL_SENDERS_REGISTERED, "635 6.7.8 error/sender/unknown" },
 	{ "registered: header checks come first",
 	  "Message-Id: <1@x>\r\nDate: x\r\nFrom: who@nowhere.org\r\nTo: d@e.f\r\n"
 	  "MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\n",

@@ -68,12 +68,42 @@ t_wake(void)
 	close(fd);
 }
 
+/* A trigger path that is a link or a plain file is neither written nor
+ * opened for reading: root may pull or open it in the daemon's spool. */
+static void
+t_not_a_fifo(void)
+{
+	char		 file[128], link[128], buf[16];
+	struct stat	 st;
+	int		 fd;
+
+	(void)snprintf(file, sizeof(file), "%s/victim", dir);
+	(void)snprintf(link, sizeof(link), "%s/trigger-link", dir);
+	if ((fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0600)) == -1 ||
+	    write(fd, "keep", 4) != 4 || close(fd) == -1 || symlink(file, link) == -1) {
+		t_ok(false, "setup: %s", strerror(errno));
+		return;
+	}
+	trigger_pull(link);
+	trigger_pull(file);
+	t_ok(stat(file, &st) == 0 && st.st_size == 4 && (fd = open(file, O_RDONLY)) != -1 &&
+	    read(fd, buf, sizeof(buf)) == 4 && memcmp(buf, "keep", 4) == 0,
+	    "pull writes nothing through a link or into a file");
+	if (fd != -1)
+		close(fd);
+	errno = 0;
+	t_ok(trigger_open(link) == -1 && errno == ELOOP, "trigger_open refuses a link");
+	errno = 0;
+	t_ok(trigger_open(file) == -1 && errno == EINVAL, "trigger_open refuses a file");
+}
+
 int
 main(void)
 {
 	static const struct t_case cases[] = {
 		{ "no_reader", t_no_reader },
 		{ "wake", t_wake },
+		{ "not_a_fifo", t_not_a_fifo },
 	};
 	char	cmd[128];
 	int	rc;
