@@ -81,6 +81,7 @@ struct conf {
 	time_t		 cf_callback_timeout;
 	time_t		 cf_callback_retry_min;
 	time_t		 cf_callback_retry_max;
+	time_t		 cf_callback_max_age;
 	/* where each key was last set: conf_keys index -> line, 0 = default */
 	unsigned	*cf_key_lines;
 };

@@ -45,6 +45,7 @@ static const char *const spool_db_names[SPOOL_DB_N] = {
 	[SPOOL_DB_MESSAGES] = "messages", [SPOOL_DB_RCPTS] = "rcpts",
 	[SPOOL_DB_SCHED] = "sched", [SPOOL_DB_DLOG] = "dlog",
 	[SPOOL_DB_DLOG_QID] = "dlog_qid", [SPOOL_DB_OUTBOX] = "outbox",
+	[SPOOL_DB_OUTBOX_ACCT] = "outbox_acct", [SPOOL_DB_DONE] = "done",
 };
 
 static int
@@ -204,6 +205,8 @@ spool_open(const char *spool_dir, int64_t map_size, unsigned flags, struct spool
 	if (!sp->sp_rdonly)
 		spool_db_fix_files(dir);
 	if ((rc = spool_db_open_dbis(sp)) != 0)
+		goto fail1;
+	if (!sp->sp_rdonly && (rc = spool_db_migrate_spoold(sp)) != 0)
 		goto fail1;
 	*sp_r = sp;
 	return 0;
