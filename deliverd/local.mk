@@ -37,6 +37,7 @@ tests_unit_t_dns_LDADD = deliverd/libdeliverd.a $(TEST_LIBS) -lresolv
 
 TESTS += tests/blackbox/test_deliverd.py tests/blackbox/test_deliverd_pipeline.py \
 	tests/blackbox/test_deliverd_reuse.py tests/blackbox/test_deliverd_literal.py
+TESTS += tests/blackbox/test_callbacks.py
 
 # Test helper: files accounts, DKIM keys and messages through the spool API
 # (what spoold/spoolctl do), so the deliverd tests need only deliverd.

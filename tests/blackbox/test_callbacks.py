@@ -1,0 +1,115 @@
+"""Callback fairness and retention (issue 13 items 2 and 4): one account's
+dead receiver with 200,000 pending events (filled straight into the outbox
+by deliverd-inject) does not delay another account's callbacks, and
+entries older than callback_max_age are dropped with a log line and a
+counter (a stepped wall clock, libfaketime). Every wait bounded.
+"""
+import os
+import re
+import socket
+import time
+
+import pytest
+
+import peers
+import smtpgate
+from smtpgate import Gateway, inject, put_msg, wait_for
+
+PENDING = 200000
+
+
+def relay_gw(mx, **extra):
+    conf = {"relayhost": "127.0.0.1:%d" % mx.port, "callback_retry_min": "1s",
+            "callback_retry_max": "4s", "callback_timeout": "10s"}
+    conf.update(extra)
+    return Gateway(tls=False, extra=conf)
+
+
+class Silent:
+    """A port that accepts TCP connections (the kernel's backlog) and never
+    answers a byte: a receiver that hangs."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.url = "http://127.0.0.1:%d/events" % self.sock.getsockname()[1]
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.mark.parametrize("dead", ["http500", "silent"])
+def test_dead_receiver_does_not_delay_another_account(dead):
+    """Account A's receiver answers 503 (or never answers) and A has 200,000
+    events pending; account B's event still reaches B's receiver within a
+    few seconds, and A's events stay in the outbox."""
+    bad = peers.Callbacks() if dead == "http500" else Silent()
+    if dead == "http500":
+        bad.down = True
+        bad.start()
+    with peers.Mx() as mx, peers.Callbacks() as good, relay_gw(mx) as g:
+        try:
+            inject(g, "account", "aaa", bad.url)
+            inject(g, "account", "bbb", good.url)
+            t0 = time.monotonic()
+            inject(g, "events", "aaa", PENDING)
+            print("filled %d outbox entries in %.1fs" % (PENDING, time.monotonic() - t0))
+            g.start("deliverd")
+            wait_for(lambda: "callback aaa: " in g.log("deliverd"), 30,
+                     what="the first POST to the dead receiver")
+            put_msg(g, "bbb", ["b@dest.test"])
+            t1 = time.monotonic()
+            wait_for(lambda: any(e["account"] == "bbb" for e in good.events), 8,
+                     what="account bbb's callback while aaa's receiver is dead")
+            print("bbb's event reached its receiver %.2fs after filing" % (
+                time.monotonic() - t1))
+            # a second one, while aaa is being retried
+            put_msg(g, "bbb", ["b2@dest.test"])
+            wait_for(lambda: any(e["to"] == "b2@dest.test" for e in good.events), 8,
+                     what="bbb's second callback")
+            assert not any(e["account"] == "aaa" for e in good.events)
+            assert "callback aaa: next try in" in g.log("deliverd")
+            if dead == "http500":
+                assert bad.failed_posts >= 1
+            assert g.procs["deliverd"].poll() is None
+        finally:
+            if dead == "http500":
+                bad.stop()
+            else:
+                bad.close()
+
+
+def test_callback_max_age_drops_old_entries():
+    """A's receiver is dead; deliverd's wall clock steps 8 days ahead
+    (libfaketime offset file): A's entries, older than the default
+    callback_max_age of 7 days, are dropped with one log line stating how
+    many, and the totals. B's fresh entries are not touched."""
+    if not os.path.exists(smtpgate.FAKETIME_LIB):
+        pytest.skip("libfaketime not installed (Debian package faketime)")
+    bad = peers.Callbacks()
+    bad.down = True
+    with bad, peers.Mx() as mx, peers.Callbacks() as good, relay_gw(mx) as g:
+        inject(g, "account", "aaa", bad.url)
+        inject(g, "account", "bbb", good.url)
+        inject(g, "events", "aaa", 2500)
+        tsfile, fake = smtpgate.start_faketime(g)
+        wait_for(lambda: bad.failed_posts >= 1, 30, what="a failed POST for aaa")
+        assert "dropped" not in g.log("deliverd")
+        with open(tsfile, "w") as f:
+            f.write("+%d\n" % (8 * 86400))
+        good.down = True
+        put_msg(g, "bbb", ["fresh@dest.test"], env=fake)
+        line = wait_for(lambda: re.search(r"callback aaa: dropped (\d+) event\(s\) older "
+                                          r"than callback_max_age.*\n", g.log("deliverd")),
+                        30, what="the log line of the drop")
+        print(line.group(0).strip())
+        assert int(line.group(1)) == 2500, line.group(0)
+        assert "dropped so far: 2500 for aaa, 2500 in all" in line.group(0)
+        assert len(re.findall(r"callback aaa: dropped", g.log("deliverd"))) == 1
+        # bbb's entry is young (written after the step): kept until its receiver is back
+        time.sleep(2)
+        assert "callback bbb: dropped" not in g.log("deliverd")
+        good.down = False
+        wait_for(lambda: any(e["to"] == "fresh@dest.test" for e in good.events), 30,
+                 what="bbb's event once its receiver is back")
