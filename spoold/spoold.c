@@ -239,6 +239,7 @@ spoold_loop(struct spoold *sd, int ifd)
 		if (now >= next_scan) {
 			spoold_cleanup_tmp(sd);
 			spoold_export_retry(sd);
+			spoold_prune_done(sd);
 			dirty = true;
 			next_scan = now + sd->sd_cf->cf_spoold_rescan_interval;
 		}
@@ -248,8 +249,11 @@ spoold_loop(struct spoold *sd, int ifd)
 				dirty = true;
 				retry_at = now + backoff;
 				backoff = backoff * 2 > SPOOLD_BACKOFF_MAX ? SPOOLD_BACKOFF_MAX : backoff * 2;
-			} else
+			} else {
 				backoff = 1;
+				if (!sig_stopping())
+					sd->sd_pass_done = true;
+			}
 		}
 		if (sig_stopping())
 			break;

@@ -26,6 +26,8 @@ struct spoold {
 	size_t		 sd_filed, sd_quarantined, sd_moved_again;
 	bool		 sd_export_pending;	/* the last events export failed */
 	bool		 sd_dirty_queue, sd_dirty_quar, sd_dirty_new;	/* dirs to fsync */
+	bool		 sd_pass_done;	/* incoming/new was filed through once */
+	bool		 sd_sync_failed;	/* the last directory fsync failed */
 };
 
 /*
@@ -39,5 +41,13 @@ int	spoold_file_batch(struct spoold *, char (*names)[SPOOLD_NAME_MAX], size_t n,
 bool	spoold_error_transient(int rc);
 /* Last resort for a file that makes its transaction fail: set it aside. */
 void	spoold_quarantine(struct spoold *, const char *name, const char *why);
+/*
+ * Prunes the finished markers (spool_done_*) of messages that arrived
+ * more than SPOOLD_DONE_KEEP ago, in short transactions. A marker matters
+ * only until the rename that filed its message is durable, i.e. until the
+ * directory fsync after that batch: so only once incoming/new was filed
+ * through since start (sd_pass_done) and while no fsync failed.
+ */
+void	spoold_prune_done(struct spoold *);
 
 #endif
