@@ -103,6 +103,12 @@ void	spool_in_abort(struct spool_in *);
  * go on, non-zero to stop (that value is returned). Sorted by name. */
 int	spool_scan(const char *spool_dir, enum spool_area,
 	    int (*cb)(const char *name, void *), void *arg);
+/* The same in directory order, one name at a time, without listing the
+ * directory first: linear in its size, bounded memory. A name renamed
+ * away during the scan may still be reported, one added may be missed.
+ * cb's name is valid during the call only. */
+int	spool_scan_stream(const char *spool_dir, enum spool_area,
+	    int (*cb)(const char *name, void *), void *arg);
 /* rename area_from/name -> area_to/name; no fsync (see spool_sync). */
 int	spool_move(const char *spool_dir, const char *name,
 	    enum spool_area from, enum spool_area to);
