@@ -200,7 +200,7 @@ t_migrate(void)
 	(void)list(t, "odd", &b);
 	t_ok(strncmp(b.data, "1@", 2) == 0 && strstr(b.data, ":{\"id\":1},3@") != NULL,
 	    "entries keep their sequence and JSON");
-	t_ok(atoll(b.data + 2) >= t0, "and age from the migration");
+	t_ok(strtoll(b.data + 2, NULL, 10) >= t0, "and age from the migration");
 	for (const char *p = b.data; (p = strchr(p, ',')) != NULL; p++)
 		nb++;
 	t_int_eq((long long)nb, 12501, "every odd entry");
