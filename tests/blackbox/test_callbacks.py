@@ -4,9 +4,12 @@ by deliverd-inject) does not delay another account's callbacks, and
 entries older than callback_max_age are dropped with a log line and a
 counter (a stepped wall clock, libfaketime). Every wait bounded.
 """
+import json
 import os
 import re
+import shutil
 import socket
+import subprocess
 import time
 
 import pytest
@@ -113,3 +116,58 @@ def test_callback_max_age_drops_old_entries():
         good.down = False
         wait_for(lambda: any(e["to"] == "fresh@dest.test" for e in good.events), 30,
                  what="bbb's event once its receiver is back")
+
+
+def old_outbox_section(entries):
+    """An mdb_load section: the first outbox layout, BE64 seq -> login NUL JSON."""
+    lines = ["VERSION=3", "format=bytevalue", "database=outbox", "type=btree",
+             "HEADER=END"]
+    for seq, login, doc in entries:
+        lines.append(" " + seq.to_bytes(8, "big").hex())
+        lines.append(" " + (login.encode() + b"\0" + json.dumps(doc).encode()).hex())
+    lines.append("DATA=END")
+    return "\n".join(lines) + "\n"
+
+
+def make_first_layout(g, entries):
+    """Rewrites g's database as the previous version left it: no
+    outbox_acct and no done database, the callbacks pending in the first
+    outbox (mdb_dump / mdb_load of lmdb-utils)."""
+    db = os.path.join(g.spool, "db")
+    dump = subprocess.run(["mdb_dump", "-a", db], capture_output=True, text=True,
+                          check=True, timeout=60).stdout
+    keep = [sec for sec in re.split(r"(?m)^(?=VERSION=3$)", dump) if sec.strip() and
+            not re.search(r"(?m)^database=(outbox_acct|done|outbox)$", sec)]
+    newdb = os.path.join(g.dir, "olddb")
+    os.mkdir(newdb)
+    subprocess.run(["mdb_load", newdb], input="".join(keep) +
+                   old_outbox_section(entries), text=True, check=True, timeout=60)
+    st = os.stat(db)
+    for f in ("data.mdb", "lock.mdb"):
+        os.unlink(os.path.join(db, f))
+    os.rename(os.path.join(newdb, "data.mdb"), os.path.join(db, "data.mdb"))
+    os.chown(os.path.join(db, "data.mdb"), st.st_uid, st.st_gid)
+    os.chmod(os.path.join(db, "data.mdb"), 0o640)
+
+
+@pytest.mark.skipif(shutil.which("mdb_load") is None, reason="lmdb-utils not installed")
+def test_first_outbox_layout_is_migrated():
+    """An outbox written by the previous version (one range for every
+    account) is moved into the per-account layout when deliverd (a writer)
+    opens the database, and its events are posted."""
+    with peers.Callbacks() as good, Gateway(tls=False) as g:
+        inject(g, "account", "old", good.url)
+        inject(g, "account", "other", good.url)
+        entries = [(i, "old" if i % 3 else "other", {"id": "first-%d" % i, "event": "delivered"})
+                   for i in range(1, 31)]
+        make_first_layout(g, entries)
+        r = subprocess.run(["mdb_stat", "-s", "outbox_acct", os.path.join(g.spool, "db")],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode != 0, "the rewritten database still has outbox_acct"
+        g.start("deliverd")
+        wait_for(lambda: {e["id"] for e in good.events} >= {d["id"] for _, _, d in entries},
+                 30, what="the migrated events posted")
+        assert g.procs["deliverd"].poll() is None
+        out = subprocess.run(["mdb_stat", "-s", "outbox", os.path.join(g.spool, "db")],
+                             capture_output=True, text=True, timeout=30).stdout
+        assert re.search(r"Entries: 0\b", out), out
