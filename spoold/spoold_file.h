@@ -4,8 +4,11 @@
  * only after it commits are the events exported and the files moved
  * (queue/), deleted (every recipient already final) or set aside
  * (quarantine/). Filing a file whose message record exists (a crash
- * between commit and move) only moves it. Log lines are written after
- * the commit, so the log never shows a message that was not filed.
+ * between commit and move) only moves it; one whose message is finished
+ * (a finished marker: refused whole, or delivered and then brought back
+ * by a power loss that undid its rename) is removed, not filed again.
+ * Log lines are written after the commit, so the log never shows a
+ * message that was not filed.
  */
 #ifndef SG_SPOOLD_FILE_H
 #define SG_SPOOLD_FILE_H
