@@ -484,3 +484,28 @@ def test_backlog_is_listed_once():
             n, read, read / n, line))
         assert len(g.files("queue")) == n
         assert read < 1.5 * n, (read, n)
+
+
+def done_markers(gw):
+    out = subprocess.run(["mdb_stat", "-s", "done", os.path.join(gw.spool, "db")],
+                         capture_output=True, text=True, timeout=30).stdout
+    return int(re.search(r"Entries: (\d+)", out).group(1))
+
+
+@pytest.mark.skipif(shutil.which("mdb_stat") is None or
+                    not os.path.exists(smtpgate.FAKETIME_LIB),
+                    reason="needs lmdb-utils and faketime")
+def test_finished_markers_are_pruned(gw):
+    """The finished markers are state too: spoold prunes those of messages
+    that arrived more than ten minutes ago (spoold's wall clock stepped an
+    hour ahead with libfaketime)."""
+    tsfile, _ = smtpgate.start_faketime(gw, "spoold")
+    qs = [drop(gw, "acme", ["x@example.net"], message(omit=("Date",))) for _ in range(5)]
+    wait_new_empty(gw)
+    for q in qs:
+        gw.wait_events(lambda e, q=q: e["queue_id"] == q, what="the bounce of " + q)
+    time.sleep(2)   # rescans: nothing is old enough yet
+    assert done_markers(gw) == 5
+    with open(tsfile, "w") as f:
+        f.write("+3600\n")
+    wait_for(lambda: done_markers(gw) == 0, 20, what="the markers pruned")
