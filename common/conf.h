@@ -89,6 +89,7 @@ struct conf {
 	/* storage: the map's ceiling, the free-space watermark (issue 13) */
 	int64_t		 cf_lmdb_map_max;
 	int64_t		 cf_min_free_space;	/* 0: 1.5 x max_message_size */
+	time_t		 cf_callback_max_age;
 	/* where each key was last set: conf_keys index -> line, 0 = default */
 	unsigned	*cf_key_lines;
 };

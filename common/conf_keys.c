@@ -73,6 +73,8 @@ const struct conf_key conf_keys[] = {
 	/* storage (issue 13): lmdb_map_size above is the initial map */
 	{ "lmdb_map_max", CONF_T_SIZE, "16g", INT64_C(1) << 20, INT64_C(1) << 40, O(cf_lmdb_map_max), NULL },
 	{ "min_free_space", CONF_T_SIZE, "0", 0, INT64_C(1) << 50, O(cf_min_free_space), NULL },
+	/* callback outbox retention (issue 13) */
+	{ "callback_max_age", CONF_T_DURATION, "7d", 1, 365 * DAY, O(cf_callback_max_age), NULL },
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);

@@ -1,17 +1,21 @@
 /*
  * The callback sender, a child of the scheduler and the only file that
- * includes <curl/curl.h> (STYLE L2). It drains the LMDB callback outbox:
- * per account, at most callback_batch_max events per POST to the
- * account's callback URL ({"events":[...]} or a JSON stream); an event
- * leaves the outbox only after a 2xx. Failures back off per account from
- * callback_retry_min, doubling, up to callback_retry_max.
+ * includes <curl/curl.h> (STYLE L2). It drains the LMDB callback outbox,
+ * which holds one key range per account: per account, at most
+ * callback_batch_max events per POST to the account's callback URL
+ * ({"events":[...]} or a JSON stream); an event leaves the outbox only
+ * after a 2xx. Each account is served on its own: POSTs of different
+ * accounts run at the same time (libcurl multi), and an account that
+ * failed backs off from callback_retry_min, doubling, up to
+ * callback_retry_max, and is skipped in between, so a dead or slow
+ * receiver delays only its own account. Entries older than
+ * callback_max_age are dropped with a log line and a counter.
  */
 #include "config.h"
 
 /* before <signal.h>: its si_fd macro collides with struct spool_in */
 #include "spool.h"
 
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,138 +29,156 @@
 #include "deliverd.h"
 #include "log.h"
 #include "sig.h"
-#include "spool.h"
 #include "xmem.h"
 
-#define CB_ACCOUNTS_MAX		64	/* accounts served per round */
-#define CB_SCAN_MAX		200000	/* outbox entries looked at per round */
+#define CB_ACCOUNTS_MAX		64	/* accounts looked at per round (round-robin) */
+#define CB_INFLIGHT_MAX		64	/* POSTs at once */
 #define CB_IDLE_MS		500
+#define CB_DROP_CHUNK		1000	/* outbox deletions per write transaction */
+#define CB_DROP_TXNS		100	/* transactions per account per pass */
 
+/* An account's state; kept while it has a POST, a back-off or a wait. */
 struct deliverd_cb_acct {
 	char		 login[SPOOL_LOGIN_MAX];
 	int64_t		 next_ms;	/* back-off: not before */
 	int64_t		 delay_s;	/* current back-off, 0 = none */
 	int64_t		 first_ms;	/* a short batch first seen (batch_wait) */
+	CURL		*easy;		/* a POST in flight */
+	struct curl_slist *hdr;
+	struct buf	 doc;		/* its body */
+	uint64_t	*seq;		/* its events */
+	size_t		 n;
+	bool		 live;		/* seen with entries in the last listing */
 };
 
-struct deliverd_cb_batch {
-	char		 login[SPOOL_LOGIN_MAX];
-	uint64_t	*seq;
-	size_t		 n;
-	struct buf	 body;
-	char		 url[SPOOL_URL_MAX];
-	enum spool_cb_format fmt;
-	bool		 drop;		/* the account or its URL is gone */
+struct deliverd_cb_collect {
+	struct deliverd_cb_acct	*a;
+	size_t			 max;
+	enum spool_cb_format	 fmt;
+	struct buf		 body;	/* events separated by '\n' */
 };
 
 struct cb {
 	struct conf	*cf;
 	struct spool	*sp;
-	CURL		*curl;
-	struct deliverd_cb_acct	*acct;
+	CURLM		*multi;
+	struct deliverd_cb_acct	**acct;
 	size_t		 nacct;
-	struct deliverd_cb_batch	 b[CB_ACCOUNTS_MAX];
-	size_t		 nb;
-	size_t		 scanned;
-	int64_t		 now_ms;
+	size_t		 ninflight;
+	char		 cursor[SPOOL_LOGIN_MAX];	/* where the next listing starts */
 };
 
 static struct deliverd_cb_acct *
-deliverd_cb_acct(struct cb *c, const char *login)
+deliverd_cb_find(struct cb *c, const char *login, bool create)
 {
-	size_t	 i;
+	struct deliverd_cb_acct	*a;
+	size_t			 i;
 
 	for (i = 0; i < c->nacct; i++)
-		if (strcmp(c->acct[i].login, login) == 0)
-			return &c->acct[i];
+		if (strcmp(c->acct[i]->login, login) == 0)
+			return c->acct[i];
+	if (!create)
+		return NULL;
+	a = xcalloc(1, sizeof(*a));
+	(void)str_copy(a->login, sizeof(a->login), login);
 	c->acct = xreallocarray(c->acct, c->nacct + 1, sizeof(*c->acct));
-	memset(&c->acct[c->nacct], 0, sizeof(c->acct[0]));
-	(void)str_copy(c->acct[c->nacct].login, SPOOL_LOGIN_MAX, login);
-	return &c->acct[c->nacct++];
+	c->acct[c->nacct++] = a;
+	return a;
 }
 
-static struct deliverd_cb_batch *
-deliverd_cb_batch(struct cb *c, const char *login)
+/*
+ * Forgets the state of accounts that need none: no POST, no back-off, no
+ * batch wait; after a listing of every account (full), also of those that
+ * have no entries left. The state is bounded by the accounts with entries.
+ */
+static void
+deliverd_cb_forget_idle(struct cb *c, bool full)
 {
-	size_t	 i;
+	size_t	 i = 0;
 
-	for (i = 0; i < c->nb; i++)
-		if (strcmp(c->b[i].login, login) == 0)
-			return &c->b[i];
-	if (c->nb == CB_ACCOUNTS_MAX)
-		return NULL;
-	memset(&c->b[c->nb], 0, sizeof(c->b[0]));
-	(void)str_copy(c->b[c->nb].login, SPOOL_LOGIN_MAX, login);
-	c->b[c->nb].seq = xcalloc((size_t)c->cf->cf_callback_batch_max, sizeof(uint64_t));
-	buf_init(&c->b[c->nb].body, 256 * 1024 * 1024);
-	return &c->b[c->nb++];
+	while (i < c->nacct) {
+		struct deliverd_cb_acct *a = c->acct[i];
+
+		if (a->easy != NULL || (!full && (a->delay_s != 0 || a->first_ms != 0)) ||
+		    (full && a->live && (a->delay_s != 0 || a->first_ms != 0))) {
+			i++;
+			continue;
+		}
+		free(a);
+		c->acct[i] = c->acct[--c->nacct];
+	}
+}
+
+/*
+ * Drops an account's entries: those older than `before` (callback_max_age),
+ * or all of them (before = INT64_MAX: the account or its URL is gone), in
+ * short write transactions; one log line per account per pass.
+ */
+static void
+deliverd_cb_drop(struct cb *c, const char *login, int64_t before, const char *why)
+{
+	struct spool_txn	*txn = NULL;
+	uint64_t		 tot_a = 0, tot = 0;
+	size_t			 n, dropped = 0, k;
+	int			 rc = 0;
+
+	for (k = 0; k < CB_DROP_TXNS && !sig_stopping(); k++) {
+		n = 0;
+		if ((rc = spool_begin(c->sp, true, &txn)) != 0 ||
+		    (rc = spool_outbox_drop_old(txn, login, before, CB_DROP_CHUNK, &n)) != 0 ||
+		    (n > 0 && ((rc = spool_outbox_dropped(txn, login, &tot_a)) != 0 ||
+		    (rc = spool_outbox_dropped(txn, NULL, &tot)) != 0)) ||
+		    (rc = spool_commit(&txn)) != 0)
+			break;
+		dropped += n;
+		if (n < CB_DROP_CHUNK)
+			break;
+	}
+	spool_abort(&txn);
+	if (rc != 0)
+		log_warnx("callback %s: dropping from the outbox: %s", login, spool_strerror(rc));
+	if (dropped > 0)
+		log_info("callback %s: dropped %zu event(s) %s; dropped so far: %llu for %s, "
+		    "%llu in all", login, dropped, why, (unsigned long long)tot_a, login,
+		    (unsigned long long)tot);
 }
 
 static int
-deliverd_cb_outbox_cb(uint64_t seq, const char *login, const char *json, size_t len, void *arg)
+deliverd_cb_collect_cb(uint64_t seq, int64_t dt, const char *json, size_t len, void *arg)
 {
-	struct cb	*c = arg;
-	struct deliverd_cb_acct	*a = deliverd_cb_acct(c, login);
-	struct deliverd_cb_batch	*b;
+	struct deliverd_cb_collect	*k = arg;
+	struct deliverd_cb_acct		*a = k->a;
 
-	if (++c->scanned > CB_SCAN_MAX)
+	(void)dt;
+	if (a->n == k->max)
 		return 1;
-	if (a->next_ms > c->now_ms)
-		return 0;	/* backing off */
-	if ((b = deliverd_cb_batch(c, login)) == NULL ||
-	    b->n >= (size_t)c->cf->cf_callback_batch_max)
-		return 0;
 	/* compact JSON holds no raw LF: '\n' separates, JSON arrays get ',' */
-	if (b->body.len > 0 && buf_putc(&b->body, '\n') == -1)
-		return 0;
-	if (buf_append(&b->body, json, len) == -1)
-		return 0;
-	b->seq[b->n++] = seq;
+	if ((k->body.len > 0 && buf_putc(&k->body, '\n') == -1) ||
+	    buf_append(&k->body, json, len) == -1)
+		return 1;	/* a full body: post what we have */
+	a->seq[a->n++] = seq;
 	return 0;
 }
 
+/* The POST body for the collected events. */
 static void
-deliverd_cb_free_batches(struct cb *c)
+deliverd_cb_doc(struct deliverd_cb_acct *a, struct deliverd_cb_collect *k)
 {
 	size_t	 i;
+	char	*p;
 
-	for (i = 0; i < c->nb; i++) {
-		free(c->b[i].seq);
-		buf_release(&c->b[i].body);
+	buf_init(&a->doc, k->body.len + 64);
+	if (k->fmt == SPOOL_CB_STREAM) {
+		(void)buf_append(&a->doc, k->body.data, k->body.len);
+		(void)buf_putc(&a->doc, '\n');
+		return;
 	}
-	c->nb = 0;
-}
-
-/* Reads one round of batches and each account's URL and format. */
-static int
-deliverd_cb_collect(struct cb *c)
-{
-	struct spool_txn	*txn = NULL;
-	struct spool_account	*sa;
-	size_t			 i;
-	int			 rc;
-
-	c->scanned = 0;
-	c->now_ms = deliverd_now_ms();
-	if ((rc = spool_begin(c->sp, false, &txn)) != 0) {
-		log_warnx("outbox: %s", spool_strerror(rc));
-		return -1;
-	}
-	/* the format must be known before the separators: look accounts up first */
-	rc = spool_outbox_iter(txn, 0, deliverd_cb_outbox_cb, c);
-	sa = xmalloc(sizeof(*sa));
-	for (i = 0; i < c->nb; i++) {
-		if (spool_account_get(txn, c->b[i].login, sa) != 0 ||
-		    sa->sa_callback_url[0] == '\0') {
-			c->b[i].drop = true;
-			continue;
-		}
-		(void)str_copy(c->b[i].url, sizeof(c->b[i].url), sa->sa_callback_url);
-		c->b[i].fmt = sa->sa_callback_format;
-	}
-	free(sa);
-	spool_abort(&txn);
-	return rc < 0 && rc != SPOOL_ENOTFOUND ? -1 : 0;
+	(void)buf_puts(&a->doc, "{\"events\":[");
+	i = a->doc.len;
+	(void)buf_append(&a->doc, k->body.data, k->body.len);
+	for (p = a->doc.data + i; (p = memchr(p, '\n', a->doc.len - (size_t)(p - a->doc.data))) != NULL; )
+		*p = ',';
+	(void)buf_puts(&a->doc, "]}");
 }
 
 static size_t
@@ -167,59 +189,168 @@ deliverd_cb_discard(char *p, size_t sz, size_t n, void *arg)
 	return sz * n;
 }
 
-/* POSTs one batch; 0 on a 2xx. */
-static int
-deliverd_cb_post(struct cb *c, struct deliverd_cb_batch *b)
+/* Starts the POST of a->doc to url. */
+static void
+deliverd_cb_start_post(struct cb *c, struct deliverd_cb_acct *a, const char *url)
 {
-	struct curl_slist	*h = NULL;
-	struct buf		 doc;
-	CURLcode		 cc;
-	long			 code = 0;
-	size_t			 i;
-	char			*p;
+	CURL	*e;
 
-	buf_init(&doc, b->body.len + 64);
-	if (b->fmt == SPOOL_CB_STREAM) {
-		(void)buf_append(&doc, b->body.data, b->body.len);
-		(void)buf_putc(&doc, '\n');
-	} else {
-		(void)buf_puts(&doc, "{\"events\":[");
-		i = doc.len;
-		(void)buf_append(&doc, b->body.data, b->body.len);
-		for (p = doc.data + i; (p = memchr(p, '\n', doc.len - (size_t)(p - doc.data))) != NULL; )
-			*p = ',';
-		(void)buf_puts(&doc, "]}");
+	if ((e = curl_easy_init()) == NULL) {
+		log_warnx("callback %s: libcurl: out of handles", a->login);
+		return;
 	}
-	h = curl_slist_append(h, "Content-Type: application/json");
-	curl_easy_reset(c->curl);
-	(void)curl_easy_setopt(c->curl, CURLOPT_URL, b->url);
-	(void)curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, h);
-	(void)curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, doc.data);
-	(void)curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)doc.len);
-	(void)curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, (long)c->cf->cf_callback_timeout);
-	(void)curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT, (long)c->cf->cf_callback_timeout);
-	(void)curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
-	(void)curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "smtpgate/" PACKAGE_VERSION);
-	(void)curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, deliverd_cb_discard);
-	(void)curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	cc = curl_easy_perform(c->curl);
-	if (cc == CURLE_OK)
-		(void)curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &code);
-	curl_slist_free_all(h);
-	buf_release(&doc);
-	if (cc == CURLE_OK && code >= 200 && code < 300) {
-		log_debug("callback %s: %zu events, HTTP %ld", b->login, b->n, code);
+	a->hdr = curl_slist_append(NULL, "Content-Type: application/json");
+	(void)curl_easy_setopt(e, CURLOPT_URL, url);
+	(void)curl_easy_setopt(e, CURLOPT_HTTPHEADER, a->hdr);
+	(void)curl_easy_setopt(e, CURLOPT_POSTFIELDS, a->doc.data);
+	(void)curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)a->doc.len);
+	(void)curl_easy_setopt(e, CURLOPT_TIMEOUT, (long)c->cf->cf_callback_timeout);
+	(void)curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, (long)c->cf->cf_callback_timeout);
+	(void)curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	(void)curl_easy_setopt(e, CURLOPT_USERAGENT, "smtpgate/" PACKAGE_VERSION);
+	(void)curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, deliverd_cb_discard);
+	(void)curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	(void)curl_easy_setopt(e, CURLOPT_PRIVATE, a);
+	if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
+		log_warnx("callback %s: libcurl: cannot start a transfer", a->login);
+		curl_easy_cleanup(e);
+		curl_slist_free_all(a->hdr);
+		a->hdr = NULL;
+		return;
+	}
+	a->easy = e;
+	c->ninflight++;
+}
+
+/*
+ * Reads up to callback_batch_max of an account's events and its URL, and
+ * starts their POST. The account (or its URL) gone: its events are dropped.
+ */
+static void
+deliverd_cb_serve(struct cb *c, struct deliverd_cb_acct *a, int64_t now_ms)
+{
+	struct deliverd_cb_collect	 k = { .a = a, .max = (size_t)c->cf->cf_callback_batch_max };
+	struct spool_txn		*txn = NULL;
+	struct spool_account		*sa = xmalloc(sizeof(*sa));
+	int64_t				 wait = (int64_t)c->cf->cf_callback_batch_wait * 1000;
+	int				 rc;
+
+	buf_init(&k.body, 256 * 1024 * 1024);
+	a->seq = xcalloc(k.max, sizeof(*a->seq));
+	a->n = 0;
+	if ((rc = spool_begin(c->sp, false, &txn)) != 0)
+		goto out;
+	if ((rc = spool_account_get(txn, a->login, sa)) != 0 || sa->sa_callback_url[0] == '\0') {
+		spool_abort(&txn);
+		if (rc == 0 || rc == SPOOL_ENOTFOUND)
+			deliverd_cb_drop(c, a->login, INT64_MAX, "(no account or callback URL)");
+		goto out;
+	}
+	k.fmt = sa->sa_callback_format;
+	rc = spool_outbox_iter(txn, a->login, 0, deliverd_cb_collect_cb, &k);
+	spool_abort(&txn);
+	if ((rc != 0 && rc != 1) || a->n == 0)
+		goto out;
+	/* a short batch waits up to callback_batch_wait for company */
+	if (a->n < k.max && wait > 0) {
+		if (a->first_ms == 0)
+			a->first_ms = now_ms;
+		if (now_ms - a->first_ms < wait)
+			goto out;
+	}
+	a->first_ms = 0;
+	deliverd_cb_doc(a, &k);
+	deliverd_cb_start_post(c, a, sa->sa_callback_url);
+out:
+	if (rc != 0 && rc != 1 && rc != SPOOL_ENOTFOUND)
+		log_warnx("callback %s: outbox: %s", a->login, spool_strerror(rc));
+	if (a->easy == NULL) {
+		free(a->seq);
+		a->seq = NULL;
+		a->n = 0;
+		buf_release(&a->doc);
+	}
+	buf_release(&k.body);
+	free(sa);
+}
+
+/*
+ * One listing: the accounts with entries, round-robin from the cursor, at
+ * most CB_ACCOUNTS_MAX, each with its oldest entry's time. *full_r: every
+ * account with entries is in the list.
+ */
+static size_t
+deliverd_cb_list(struct cb *c, char (*login)[SPOOL_LOGIN_MAX], int64_t *oldest,
+    bool *full_r)
+{
+	struct spool_txn	*txn = NULL;
+	const char		*after = c->cursor;
+	size_t			 n = 0;
+	bool			 wrapped = c->cursor[0] == '\0';
+	int			 rc;
+
+	*full_r = false;
+	if ((rc = spool_begin(c->sp, false, &txn)) != 0) {
+		log_warnx("outbox: %s", spool_strerror(rc));
 		return 0;
 	}
-	log_warnx("callback %s to %s: %zu events not accepted: %s", b->login, b->url,
-	    b->n, cc != CURLE_OK ? curl_easy_strerror(cc) : "HTTP status");
-	if (cc == CURLE_OK)
-		log_warnx("callback %s: HTTP %ld", b->login, code);
-	return -1;
+	while (n < CB_ACCOUNTS_MAX) {
+		rc = spool_outbox_next_account(txn, after, login[n], &oldest[n]);
+		if (rc == SPOOL_ENOTFOUND && !wrapped) {
+			wrapped = true;		/* on from the first */
+			after = "";
+			continue;
+		}
+		if (rc == SPOOL_ENOTFOUND || (rc == 0 && n > 0 && strcmp(login[n], login[0]) == 0)) {
+			*full_r = true;		/* full circle */
+			rc = 0;
+			break;
+		}
+		if (rc != 0)
+			break;
+		after = login[n++];
+	}
+	if (rc != 0)
+		log_warnx("outbox: %s", spool_strerror(rc));
+	spool_abort(&txn);
+	if (n > 0)
+		(void)str_copy(c->cursor, sizeof(c->cursor), login[n - 1]);
+	return n;
+}
+
+/* One round: ages out and starts POSTs for the accounts that may have one. */
+static void
+deliverd_cb_round(struct cb *c)
+{
+	char		(*login)[SPOOL_LOGIN_MAX] = xcalloc(CB_ACCOUNTS_MAX, SPOOL_LOGIN_MAX);
+	int64_t		 oldest[CB_ACCOUNTS_MAX], now = deliverd_now(), now_ms = deliverd_now_ms();
+	int64_t		 before = now - (int64_t)c->cf->cf_callback_max_age;
+	struct deliverd_cb_acct	*a;
+	size_t		 i, n;
+	bool		 full;
+	char		 why[64];
+
+	for (i = 0; i < c->nacct; i++)
+		c->acct[i]->live = false;
+	n = deliverd_cb_list(c, login, oldest, &full);
+	for (i = 0; i < n && !sig_stopping(); i++) {
+		a = deliverd_cb_find(c, login[i], true);
+		a->live = true;
+		if (oldest[i] < before && a->easy == NULL) {
+			(void)snprintf(why, sizeof(why), "older than callback_max_age (%llds)",
+			    (long long)c->cf->cf_callback_max_age);
+			deliverd_cb_drop(c, a->login, before, why);
+		}
+		if (a->easy != NULL || a->next_ms > now_ms || c->ninflight >= CB_INFLIGHT_MAX)
+			continue;	/* posting, backing off, or busy */
+		deliverd_cb_serve(c, a, now_ms);
+	}
+	free(login);
+	deliverd_cb_forget_idle(c, full);
 }
 
 static int
-deliverd_cb_delete_once(struct cb *c, struct deliverd_cb_batch *b)
+deliverd_cb_delete_once(struct cb *c, struct deliverd_cb_acct *a)
 {
 	struct spool_txn	*txn = NULL;
 	size_t			 i;
@@ -227,8 +358,8 @@ deliverd_cb_delete_once(struct cb *c, struct deliverd_cb_batch *b)
 
 	if ((rc = spool_begin(c->sp, true, &txn)) != 0)
 		return rc;
-	for (i = 0; i < b->n; i++)
-		if ((rc = spool_outbox_del(txn, b->seq[i])) != 0 && rc != SPOOL_ENOTFOUND)
+	for (i = 0; i < a->n; i++)
+		if ((rc = spool_outbox_del(txn, a->login, a->seq[i])) != 0 && rc != SPOOL_ENOTFOUND)
 			break;
 	if ((rc != 0 && rc != SPOOL_ENOTFOUND) || (rc = spool_commit(&txn)) != 0)
 		spool_abort(&txn);
@@ -237,19 +368,19 @@ deliverd_cb_delete_once(struct cb *c, struct deliverd_cb_batch *b)
 
 /* A deletion can fill the map too (copy-on-write): grow and retry once. */
 static void
-deliverd_cb_delete(struct cb *c, struct deliverd_cb_batch *b)
+deliverd_cb_delete(struct cb *c, struct deliverd_cb_acct *a)
 {
 	struct spool_map	m;
 	int			rc;
 
-	rc = deliverd_cb_delete_once(c, b);
+	rc = deliverd_cb_delete_once(c, a);
 	if (rc == SPOOL_EFULL && spool_map_grown(c->sp, &m)) {
 		log_info("lmdb map grown: from=%lld, to=%lld, max=%lld; retrying",
 		    (long long)m.sm_grew_from, (long long)m.sm_size, (long long)m.sm_max);
-		rc = deliverd_cb_delete_once(c, b);
+		rc = deliverd_cb_delete_once(c, a);
 	}
 	if (rc != 0)
-		log_warnx("outbox delete: %s", spool_strerror(rc));
+		log_warnx("callback %s: outbox delete: %s", a->login, spool_strerror(rc));
 	spool_map_info(c->sp, &m);
 	if (m.sm_readers > 0)
 		log_info("cleared %u stale lmdb reader slot(s)", m.sm_readers);
@@ -266,53 +397,83 @@ deliverd_cb_backoff(struct cb *c, struct deliverd_cb_acct *a)
 	log_info("callback %s: next try in %llds", a->login, (long long)a->delay_s);
 }
 
-/* One round: returns the number of events delivered or dropped. */
-static size_t
-deliverd_cb_round(struct cb *c)
+/* A POST is over: 2xx deletes its events, anything else backs off. */
+static void
+deliverd_cb_done(struct cb *c, CURL *e, CURLcode cc)
 {
 	struct deliverd_cb_acct	*a;
-	struct deliverd_cb_batch	*b;
-	size_t		 i, n = 0;
-	int64_t		 wait = (int64_t)c->cf->cf_callback_batch_wait * 1000;
+	char			*priv = NULL;
+	long			 code = 0;
 
-	if (deliverd_cb_collect(c) == -1)
-		return 0;
-	for (i = 0; i < c->nb && !sig_stopping(); i++) {
-		b = &c->b[i];
-		a = deliverd_cb_acct(c, b->login);
-		if (b->n == 0)
+	(void)curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
+	a = (struct deliverd_cb_acct *)(void *)priv;
+	if (cc == CURLE_OK)
+		(void)curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+	if (cc == CURLE_OK && code >= 200 && code < 300) {
+		log_debug("callback %s: %zu events, HTTP %ld", a->login, a->n, code);
+		deliverd_cb_delete(c, a);
+		a->delay_s = 0;
+		a->next_ms = 0;
+	} else if (cc != CURLE_OK)
+		log_warnx("callback %s: %zu events not accepted: %s", a->login, a->n,
+		    curl_easy_strerror(cc));
+	else
+		log_warnx("callback %s: %zu events not accepted: HTTP %ld", a->login, a->n, code);
+	if (!(cc == CURLE_OK && code >= 200 && code < 300))
+		deliverd_cb_backoff(c, a);
+	(void)curl_multi_remove_handle(c->multi, e);
+	curl_easy_cleanup(e);
+	curl_slist_free_all(a->hdr);
+	a->hdr = NULL;
+	a->easy = NULL;
+	buf_release(&a->doc);
+	free(a->seq);
+	a->seq = NULL;
+	a->n = 0;
+	c->ninflight--;
+}
+
+/* Runs the transfers for at most ms; returns how many finished. */
+static size_t
+deliverd_cb_wait(struct cb *c, int ms)
+{
+	CURLMsg		*m;
+	size_t		 done = 0;
+	int		 running, left;
+
+	(void)curl_multi_poll(c->multi, NULL, 0, ms, NULL);
+	(void)curl_multi_perform(c->multi, &running);
+	while ((m = curl_multi_info_read(c->multi, &left)) != NULL) {
+		if (m->msg != CURLMSG_DONE)
 			continue;
-		if (b->drop) {
-			log_info("callback %s: no account or URL; dropping %zu events",
-			    b->login, b->n);
-			deliverd_cb_delete(c, b);
-			n += b->n;
-			continue;
-		}
-		/* a short batch waits up to callback_batch_wait for company */
-		if (b->n < (size_t)c->cf->cf_callback_batch_max && wait > 0) {
-			if (a->first_ms == 0)
-				a->first_ms = c->now_ms;
-			if (c->now_ms - a->first_ms < wait)
-				continue;
-		}
-		a->first_ms = 0;
-		if (deliverd_cb_post(c, b) == 0) {
-			deliverd_cb_delete(c, b);
-			a->delay_s = 0;
-			a->next_ms = 0;
-			n += b->n;
-		} else
-			deliverd_cb_backoff(c, a);
+		deliverd_cb_done(c, m->easy_handle, m->data.result);
+		done++;
 	}
-	deliverd_cb_free_batches(c);
-	return n;
+	return done;
+}
+
+/* The loop: a listing at most every CB_IDLE_MS, or when a POST finished. */
+static void
+deliverd_cb_run(struct cb *c)
+{
+	int64_t		 last = 0, now;
+	size_t		 done = 1;
+
+	while (!sig_stopping() && getppid() != 1) {
+		now = deliverd_now_ms();
+		if (done > 0 || now - last >= CB_IDLE_MS) {
+			deliverd_cb_round(c);
+			last = now;
+		}
+		done = deliverd_cb_wait(c, CB_IDLE_MS);
+	}
 }
 
 void
 deliverd_callback_main(struct conf *cf)
 {
 	struct cb	 c;
+	size_t		 i;
 	int		 rc;
 
 	log_set_procname("deliverd/callback");
@@ -322,13 +483,17 @@ deliverd_callback_main(struct conf *cf)
 	if ((rc = spool_open(cf->cf_spool_dir, cf->cf_lmdb_map_size, cf->cf_lmdb_map_max, 0,
 	    &c.sp)) != 0)
 		log_fatalx("spool_open %s: %s", cf->cf_spool_dir, spool_strerror(rc));
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || (c.curl = curl_easy_init()) == NULL)
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || (c.multi = curl_multi_init()) == NULL)
 		log_fatalx("libcurl initialisation failed");
-	while (!sig_stopping() && getppid() != 1) {
-		if (deliverd_cb_round(&c) == 0)
-			(void)poll(NULL, 0, CB_IDLE_MS);
+	deliverd_cb_run(&c);
+	/* POSTs still running are abandoned: their events stay in the outbox */
+	for (i = 0; i < c.nacct; i++) {
+		if (c.acct[i]->easy != NULL) {
+			(void)curl_multi_remove_handle(c.multi, c.acct[i]->easy);
+			curl_easy_cleanup(c.acct[i]->easy);
+		}
 	}
-	curl_easy_cleanup(c.curl);
+	(void)curl_multi_cleanup(c.multi);
 	curl_global_cleanup();
 	spool_close(&c.sp);
 	_exit(0);

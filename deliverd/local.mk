@@ -43,6 +43,7 @@ tests_unit_t_tls_policy_LDADD = common/libcommon_net.a $(TEST_LIBS) $(OPENSSL_LI
 
 TESTS += tests/blackbox/test_deliverd.py tests/blackbox/test_deliverd_pipeline.py \
 	tests/blackbox/test_deliverd_reuse.py tests/blackbox/test_deliverd_literal.py
+TESTS += tests/blackbox/test_callbacks.py
 
 # Test helper: files accounts, DKIM keys and messages through the spool API
 # (what spoold/spoolctl do), so the deliverd tests need only deliverd.

@@ -5,6 +5,9 @@
  *   deliverd-inject -c CONF account LOGIN [sandbox] [URL [stream]]
  *   deliverd-inject -c CONF dkim LOGIN DOMAIN SELECTOR rsa|ed25519 PEMFILE [default]
  *   deliverd-inject -c CONF msg LOGIN ENVFROM FROMHDR FILE COUNT RCPT...
+ *   deliverd-inject -c CONF events LOGIN COUNT [AGE_SECONDS]
+ * ("events": COUNT delivered events of no message, as deliverd logs them,
+ * dated AGE_SECONDS ago: a fast way to fill an account's callback outbox.)
  * Prints the queue ids of the filed messages, one per line. As root it
  * drops to spoold_user first so every file has the daemons' owner.
  */
@@ -204,6 +207,40 @@ inject_msg(int argc, char **argv)
 	return 0;
 }
 
+static int
+inject_events(int argc, char **argv)
+{
+	struct spool_event	 ev;
+	struct spool_txn	*txn;
+	char			 to[64];
+	long			 n, k, j;
+	int			 rc;
+
+	if (argc < 2)
+		return 2;
+	n = strtol(argv[1], NULL, 10);
+	memset(&ev, 0, sizeof(ev));
+	ev.ev_type = SPOOL_EV_DELIVERED;
+	ev.ev_login = argv[0];
+	ev.ev_dt = (int64_t)time(NULL) - (argc > 2 ? strtol(argv[2], NULL, 10) : 0);
+	ev.ev_from = "filler@example.com";
+	ev.ev_to = to;
+	ev.ev_msg = "250 2.0.0 Ok";
+	ev.ev_attempt = 1;
+	for (k = 0; k < n; ) {
+		if ((rc = spool_begin(sp, true, &txn)) != 0)
+			inject_die("begin", rc);
+		for (j = 0; j < 10000 && k < n; j++, k++) {
+			(void)snprintf(to, sizeof(to), "filler%ld@example.net", k);
+			if ((rc = spool_event_add(txn, &ev, NULL)) != 0)
+				inject_die("event", rc);
+		}
+		if ((rc = spool_commit(&txn)) != 0)
+			inject_die("commit", rc);
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -228,6 +265,8 @@ main(int argc, char **argv)
 		rc = inject_dkim(argc - 4, argv + 4);
 	else if (strcmp(argv[3], "msg") == 0)
 		rc = inject_msg(argc - 4, argv + 4);
+	else if (strcmp(argv[3], "events") == 0)
+		rc = inject_events(argc - 4, argv + 4);
 	else
 		rc = 2;
 	spool_close(&sp);

@@ -9,7 +9,8 @@ spool_libspool_a_SOURCES = \
 	spool/spool_rec.c spool/spool_rec.h \
 	spool/spool_key.c spool/spool_key.h \
 	spool/spool_event.c \
-	spool/spool_space.c
+	spool/spool_space.c \
+	spool/spool_outbox.c spool/spool_done.c
 spool_libspool_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS)
 
 # Unit tests (STYLE T2): envelope, LMDB records, durable write and crashes.
@@ -29,3 +30,7 @@ UNIT_TESTS += tests/unit/t_spool_dir
 tests_unit_t_spool_dir_SOURCES = tests/unit/t_spool_dir.c
 tests_unit_t_spool_dir_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_t_spool_dir_LDADD = $(TEST_LIBS)
+UNIT_TESTS += tests/unit/t_spool_outbox
+tests_unit_t_spool_outbox_SOURCES = tests/unit/t_spool_outbox.c
+tests_unit_t_spool_outbox_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_t_spool_outbox_LDADD = $(TEST_LIBS)

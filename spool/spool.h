@@ -112,6 +112,12 @@ void	spool_in_abort(struct spool_in *);
  * go on, non-zero to stop (that value is returned). Sorted by name. */
 int	spool_scan(const char *spool_dir, enum spool_area,
 	    int (*cb)(const char *name, void *), void *arg);
+/* The same in directory order, one name at a time, without listing the
+ * directory first: linear in its size, bounded memory. A name renamed
+ * away during the scan may still be reported, one added may be missed.
+ * cb's name is valid during the call only. */
+int	spool_scan_stream(const char *spool_dir, enum spool_area,
+	    int (*cb)(const char *name, void *), void *arg);
 /* rename area_from/name -> area_to/name; no fsync (see spool_sync). */
 int	spool_move(const char *spool_dir, const char *name,
 	    enum spool_area from, enum spool_area to);
@@ -369,6 +375,18 @@ int	spool_rcpt_iter(struct spool_txn *, const char *qid,
  * (release makes pending recipients due now). */
 int	spool_msg_hold(struct spool_txn *, const char *qid, bool hold, int64_t now);
 
+/*
+ * Finished messages. spool_msg_del, and spoold for a message refused whole
+ * at filing (which gets no records), leave a marker under the QID: a file
+ * that a power loss brings back into incoming/new after its message was
+ * finished is recognised and not filed again. spool_done_get: 0 or
+ * SPOOL_ENOTFOUND. spool_done_prune deletes at most max markers of
+ * messages that arrived (QID time) before `before`, oldest first.
+ */
+int	spool_done_put(struct spool_txn *, const char *qid, int64_t when);
+int	spool_done_get(struct spool_txn *, const char *qid, int64_t *when_r);
+int	spool_done_prune(struct spool_txn *, int64_t before, size_t max, size_t *n_r);
+
 /* ---- schedule: (due time, qid, idx), ordered by time */
 /* Calls cb for each entry with due <= now, in time order, at most max. */
 int	spool_sched_due(struct spool_txn *, int64_t now, size_t max,
@@ -416,11 +434,26 @@ int	spool_log_iter(struct spool_txn *, bool reverse, uint64_t from,
 /* Events of one message, oldest first. */
 int	spool_log_iter_qid(struct spool_txn *, const char *qid,
 	    int (*cb)(uint64_t seq, const char *json, size_t len, void *), void *);
-/* Callback outbox, oldest first, from `from` (inclusive). */
-int	spool_outbox_iter(struct spool_txn *, uint64_t from,
-	    int (*cb)(uint64_t seq, const char *login, const char *json, size_t len, void *),
+/*
+ * Callback outbox, one key range per account: (login, seq) -> event time
+ * and JSON. spool_outbox_next_account gives the first account after
+ * `after` ("" or NULL: the first) that has entries and the event time of
+ * its oldest entry (dt_r may be NULL), else SPOOL_ENOTFOUND.
+ * spool_outbox_iter gives one account's entries from `from` (inclusive),
+ * oldest first. spool_outbox_drop_old deletes at most max of the account's
+ * oldest entries whose event time is before `before` (it stops at the
+ * first younger one), sets *n_r and adds it to the counters that
+ * spool_outbox_dropped reads (login NULL: all accounts).
+ */
+int	spool_outbox_next_account(struct spool_txn *, const char *after,
+	    char login_r[SPOOL_LOGIN_MAX], int64_t *dt_r);
+int	spool_outbox_iter(struct spool_txn *, const char *login, uint64_t from,
+	    int (*cb)(uint64_t seq, int64_t dt, const char *json, size_t len, void *),
 	    void *);
-int	spool_outbox_del(struct spool_txn *, uint64_t seq);
+int	spool_outbox_del(struct spool_txn *, const char *login, uint64_t seq);
+int	spool_outbox_drop_old(struct spool_txn *, const char *login, int64_t before,
+	    size_t max, size_t *n_r);
+int	spool_outbox_dropped(struct spool_txn *, const char *login, uint64_t *n_r);
 /* Appends every logged event not yet exported to the JSON-lines file at
  * path (O_APPEND, fdatasync), then records the cursor and the file's length:
  * in its own write transaction, so exporters serialise. Lines that a crash

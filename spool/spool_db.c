@@ -53,6 +53,7 @@ static const char *const spool_db_names[SPOOL_DB_N] = {
 	[SPOOL_DB_MESSAGES] = "messages", [SPOOL_DB_RCPTS] = "rcpts",
 	[SPOOL_DB_SCHED] = "sched", [SPOOL_DB_DLOG] = "dlog",
 	[SPOOL_DB_DLOG_QID] = "dlog_qid", [SPOOL_DB_OUTBOX] = "outbox",
+	[SPOOL_DB_OUTBOX_ACCT] = "outbox_acct", [SPOOL_DB_DONE] = "done",
 };
 
 static int
@@ -382,6 +383,21 @@ spool_db_initial_map(struct spool *sp, int64_t map_size)
 	return spool_db_rc(mdb_env_set_mapsize(sp->sp_env, (size_t)want));
 }
 
+/* The writer's migrations of an older database, each idempotent; one
+ * that needs room grows the map and runs again. */
+static int
+spool_db_migrate(struct spool *sp)
+{
+	int	rc;
+
+	if ((rc = spool_db_migrate_spoold(sp)) == SPOOL_EFULL) {
+		sp->sp_full = true;
+		spool_db_grow(sp);
+		rc = spool_db_migrate_spoold(sp);
+	}
+	return rc;
+}
+
 static int
 spool_db_env_open(struct spool *sp, int64_t map_size)
 {
@@ -408,6 +424,8 @@ spool_db_env_open(struct spool *sp, int64_t map_size)
 		rc = spool_db_open_dbis(sp);
 	}
 	if (rc != 0)
+		goto fail1;
+	if (!sp->sp_rdonly && (rc = spool_db_migrate(sp)) != 0)
 		goto fail1;
 	return 0;
 fail:

@@ -544,6 +544,32 @@ spool_scan(const char *spool_dir, enum spool_area a,
 }
 
 int
+spool_scan_stream(const char *spool_dir, enum spool_area a,
+    int (*cb)(const char *, void *), void *arg)
+{
+	DIR		*d;
+	struct dirent	*de;
+	char		 dir[4096];
+	int		 rc = 0;
+
+	if (spool_path(dir, sizeof(dir), spool_dir, a, NULL) == -1)
+		return errno;
+	if ((d = opendir(dir)) == NULL)
+		return errno;
+	for (;;) {
+		errno = 0;
+		if ((de = readdir(d)) == NULL) {
+			rc = errno;
+			break;
+		}
+		if (qid_ok(de->d_name) && (rc = cb(de->d_name, arg)) != 0)
+			break;
+	}
+	(void)closedir(d);	/* read-only directory stream */
+	return rc;
+}
+
+int
 spool_move(const char *spool_dir, const char *name, enum spool_area from,
     enum spool_area to)
 {

@@ -1,7 +1,7 @@
 /*
  * Events (spool.h): the CONTRACT JSON built once, appended to the delivery
  * log (dlog: BE64 seq -> JSON), indexed by message (dlog_qid: QID BE64 seq),
- * queued for the callback sender (outbox: BE64 seq -> login\0JSON) and
+ * queued for the callback sender (outbox_acct, spool_outbox.c) and
  * counted in the issue, all in the caller's transaction. The export to
  * events.jsonl keeps its cursor in meta ("export_seq") with the file's
  * inode and length after that export ("export_ino", "export_off").
@@ -132,28 +132,20 @@ spool_ev_counter(struct spool_issue *is, const struct spool_event *ev)
 
 /* The outbox entry, only for an account with a callback URL. */
 static int
-spool_ev_outbox(struct spool_txn *t, const struct spool_event *ev,
-    const struct spool_key *k, const char *json, size_t len)
+spool_ev_outbox(struct spool_txn *t, const struct spool_event *ev, uint64_t seq,
+    const char *json, size_t len)
 {
 	struct spool_account	a;
-	struct buf		b;
 	int			rc;
 
-	if (ev->ev_login == NULL)
+	if (ev->ev_login == NULL || ev->ev_login[0] == '\0')
 		return 0;
 	rc = spool_account_get(t, ev->ev_login, &a);
 	if (rc == SPOOL_ENOTFOUND || (rc == 0 && a.sa_callback_url[0] == '\0'))
 		return 0;
 	if (rc != 0)
 		return rc;
-	buf_init(&b, SPOOL_REC_MAX * 2);
-	if (buf_append(&b, ev->ev_login, strlen(ev->ev_login) + 1) == -1 ||
-	    buf_append(&b, json, len) == -1)
-		rc = errno == EMSGSIZE ? SPOOL_ETOOBIG : ENOMEM;
-	else
-		rc = spool_db_put(t, SPOOL_DB_OUTBOX, k, b.data, b.len);
-	buf_release(&b);
-	return rc;
+	return spool_outbox_put(t, ev->ev_login, seq, ev->ev_dt, json, len);
 }
 
 /* dlog, dlog_qid and outbox under sequence number seq. */
@@ -175,7 +167,7 @@ spool_ev_store(struct spool_txn *t, const struct spool_event *ev, uint64_t seq,
 		if ((rc = spool_db_put(t, SPOOL_DB_DLOG_QID, &q, "", 0)) != 0)
 			return rc;
 	}
-	return spool_ev_outbox(t, ev, &k, json, len);
+	return spool_ev_outbox(t, ev, seq, json, len);
 }
 
 void
@@ -231,11 +223,10 @@ spool_event_add(struct spool_txn *t, const struct spool_event *ev, uint64_t *seq
 	return 0;
 }
 
-/* ---- reading the log and the outbox */
+/* ---- reading the log */
 
 struct spool_log_it {
 	int	(*cb)(uint64_t, const char *, size_t, void *);
-	int	(*ocb)(uint64_t, const char *, const char *, size_t, void *);
 	void	*arg;
 	struct spool_txn *txn;
 };
@@ -300,41 +291,6 @@ spool_log_iter_qid(struct spool_txn *t, const char *qid,
 	spool_key_init(&k);
 	spool_key_raw(&k, qid, QID_LEN);
 	return spool_db_iter(t, SPOOL_DB_DLOG_QID, &k, k.k_len, false, spool_log_qid_cb, &it);
-}
-
-static int
-spool_outbox_it_cb(const uint8_t *key, size_t klen, const void *v, size_t len, void *arg)
-{
-	struct spool_log_it	*it = arg;
-	const char		*login = v, *nul;
-
-	if (klen != 8 || (nul = memchr(v, '\0', len)) == NULL)
-		return SPOOL_ECORRUPT;
-	return it->ocb(spool_be64_get(key), login, nul + 1,
-	    len - (size_t)(nul + 1 - login), it->arg);
-}
-
-int
-spool_outbox_iter(struct spool_txn *t, uint64_t from,
-    int (*cb)(uint64_t, const char *, const char *, size_t, void *), void *arg)
-{
-	struct spool_log_it	it = { .ocb = cb, .arg = arg };
-	struct spool_key	k;
-
-	spool_key_init(&k);
-	if (from != 0)
-		spool_key_be64(&k, from);
-	return spool_db_iter(t, SPOOL_DB_OUTBOX, &k, 0, false, spool_outbox_it_cb, &it);
-}
-
-int
-spool_outbox_del(struct spool_txn *t, uint64_t seq)
-{
-	struct spool_key	k;
-
-	spool_key_init(&k);
-	spool_key_be64(&k, seq);
-	return spool_db_del(t, SPOOL_DB_OUTBOX, &k);
 }
 
 /* ---- export to events.jsonl */

@@ -243,7 +243,9 @@ spool_msg_del(struct spool_txn *t, const char *qid)
 	rc = spool_db_iter(t, SPOOL_DB_RCPTS, &k, k.k_len, false, spool_msg_del_sched, t);
 	if (rc != 0 || (rc = spool_db_del_prefix(t, SPOOL_DB_RCPTS, &k)) != 0)
 		return rc;
-	return spool_db_del(t, SPOOL_DB_MESSAGES, &k);
+	if ((rc = spool_db_del(t, SPOOL_DB_MESSAGES, &k)) != 0)
+		return rc;
+	return spool_done_put(t, qid, (int64_t)time(NULL));
 }
 
 struct spool_msg_it {

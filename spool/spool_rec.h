@@ -62,7 +62,9 @@ int	spool_rec_enc_permfail(int64_t when, const char *reply, struct buf *);
 enum spool_dbi { SPOOL_DB_META, SPOOL_DB_ACCOUNTS, SPOOL_DB_SENDERS,
 	SPOOL_DB_DKIM, SPOOL_DB_STOPLIST, SPOOL_DB_PERMFAIL, SPOOL_DB_ISSUES,
 	SPOOL_DB_ISSUE_IDX, SPOOL_DB_MESSAGES, SPOOL_DB_RCPTS, SPOOL_DB_SCHED,
-	SPOOL_DB_DLOG, SPOOL_DB_DLOG_QID, SPOOL_DB_OUTBOX, SPOOL_DB_N };
+	SPOOL_DB_DLOG, SPOOL_DB_DLOG_QID, SPOOL_DB_OUTBOX,
+	SPOOL_DB_OUTBOX_ACCT, SPOOL_DB_DONE,
+	SPOOL_DB_N };
 
 /* *val_r points into the map: valid until the next write in the txn. */
 int	spool_db_get(struct spool_txn *, enum spool_dbi, const struct spool_key *,
@@ -91,5 +93,11 @@ int	spool_db_instance(struct spool_txn *, char dst[9]);
 struct spool *spool_txn_spool(struct spool_txn *);
 /* spool_dir/db of an open environment. */
 const char *spool_db_dir(const struct spool *);
+
+/* spool_outbox.c: one outbox entry; and, in the writer's open, the move
+ * of the first outbox's entries (BE64 seq keys) into outbox_acct. */
+int	spool_outbox_put(struct spool_txn *, const char *login, uint64_t seq,
+	    int64_t dt, const char *json, size_t len);
+int	spool_db_migrate_spoold(struct spool *);
 
 #endif

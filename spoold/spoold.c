@@ -31,11 +31,16 @@
 #include "xmem.h"
 
 #define SPOOLD_BACKOFF_MAX	60	/* seconds between retries after a disk/map error */
-#define SPOOLD_SCAN_MAX		16384	/* names taken per directory scan */
+#define SPOOLD_SCAN_MAX		16384	/* names filed per chunk of a pass */
 
+/* One pass: a single directory scan, filed in chunks as it goes. */
 struct spoold_names {
 	char	(*v)[SPOOLD_NAME_MAX];
 	size_t	 n, max;
+	struct spoold	*sd;
+	size_t	 total;		/* filed in this pass */
+	size_t	 seen;		/* names the scan reported */
+	int	 rc;		/* a transient error stopped the pass */
 };
 
 static __attribute__((noreturn)) void
@@ -43,6 +48,27 @@ spoold_usage(void)
 {
 	(void)fprintf(stderr, "usage: spoold [-v] [-c FILE]\n");
 	exit(2);
+}
+
+static int spoold_file_names(struct spoold *, struct spoold_names *, size_t *);
+
+static int
+spoold_name_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* Files the names collected so far (in QID, i.e. arrival, order); 1 stops the scan. */
+static int
+spoold_flush(struct spoold_names *nm)
+{
+	size_t	 done;
+
+	qsort(nm->v, nm->n, sizeof(*nm->v), spoold_name_cmp);
+	nm->rc = spoold_file_names(nm->sd, nm, &done);
+	nm->total += done;
+	nm->n = 0;
+	return nm->rc != 0 || sig_stopping() ? 1 : 0;
 }
 
 static int
@@ -54,7 +80,8 @@ spoold_collect(const char *name, void *arg)
 		return 0;
 	if (str_copy(nm->v[nm->n], SPOOLD_NAME_MAX, name) == -1)
 		return 0;	/* not ours: no QID is that long; left alone */
-	return ++nm->n == nm->max ? 1 : 0;
+	nm->seen++;
+	return ++nm->n == nm->max ? spoold_flush(nm) : 0;
 }
 
 /* After SPOOL_EFULL: true (and one log line) if the map grew, so the
@@ -110,37 +137,36 @@ spoold_file_names(struct spoold *sd, struct spoold_names *nm, size_t *done_r)
 	return 0;
 }
 
-/* Files everything in incoming/new. 0, or a transient error. */
+/*
+ * Files everything in incoming/new: one scan of the directory in its own
+ * order, filed in chunks of SPOOLD_SCAN_MAX as it goes, so a backlog of N
+ * files costs one listing, not one per chunk (which was quadratic).
+ * Files that arrive meanwhile are left to the next pass. 0, or a
+ * transient error.
+ */
 static int
 spoold_pass(struct spoold *sd)
 {
-	struct spoold_names	 nm;
+	struct spoold_names	 nm = { .sd = sd, .max = SPOOLD_SCAN_MAX };
 	struct timespec		 t0, t1;
-	size_t			 total = 0, done;
 	double			 secs;
 	int			 rc;
 
-	nm.max = SPOOLD_SCAN_MAX;
 	nm.v = xcalloc(nm.max, sizeof(*nm.v));
 	(void)clock_gettime(CLOCK_MONOTONIC, &t0);
-	do {
-		nm.n = 0;
-		rc = spool_scan(sd->sd_cf->cf_spool_dir, SPOOL_NEW, spoold_collect, &nm);
-		if (rc < 0 || rc > 1) {
-			log_warnx("scan incoming/new: %s", spool_strerror(rc));
-			break;
-		}
-		rc = spoold_file_names(sd, &nm, &done);
-		total += done;
-	} while (rc == 0 && nm.n == nm.max && !sig_stopping());
+	rc = spool_scan_stream(sd->sd_cf->cf_spool_dir, SPOOL_NEW, spoold_collect, &nm);
+	if (rc != 0 && rc != 1)
+		log_warnx("scan incoming/new: %s", spool_strerror(rc));
+	else if (nm.rc == 0 && nm.n > 0)
+		(void)spoold_flush(&nm);
 	(void)clock_gettime(CLOCK_MONOTONIC, &t1);
 	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-	if (total > 0)
-		log_info("pass: files=%zu, seconds=%.3f, rate=%.0f/s, batch=%lld",
-		    total, secs, secs > 0 ? (double)total / secs : 0.0,
+	if (nm.total > 0)
+		log_info("pass: files=%zu, scanned=%zu, seconds=%.3f, rate=%.0f/s, batch=%lld",
+		    nm.total, nm.seen, secs, secs > 0 ? (double)nm.total / secs : 0.0,
 		    (long long)sd->sd_cf->cf_spoold_batch);
 	free(nm.v);
-	return rc;
+	return nm.rc != 0 ? nm.rc : rc == 1 ? 0 : rc;
 }
 
 static void
@@ -287,6 +313,7 @@ spoold_loop(struct spoold *sd, int ifd)
 			spoold_cleanup_tmp(sd);
 			spoold_export_retry(sd);
 			spoold_storage_check(sd);
+			spoold_prune_done(sd);
 			dirty = true;
 			next_scan = now + sd->sd_cf->cf_spoold_rescan_interval;
 		}
@@ -296,8 +323,11 @@ spoold_loop(struct spoold *sd, int ifd)
 				dirty = true;
 				retry_at = now + backoff;
 				backoff = backoff * 2 > SPOOLD_BACKOFF_MAX ? SPOOLD_BACKOFF_MAX : backoff * 2;
-			} else
+			} else {
 				backoff = 1;
+				if (!sig_stopping())
+					sd->sd_pass_done = true;
+			}
 		}
 		if (sig_stopping())
 			break;

@@ -23,6 +23,10 @@
 #include "trigger.h"
 #include "xmem.h"
 
+#define SPOOLD_DONE_KEEP	600	/* seconds a finished marker is kept at least */
+#define SPOOLD_DONE_CHUNK	5000	/* markers pruned per transaction */
+#define SPOOLD_DONE_TXNS	20	/* transactions per prune */
+
 enum spoold_action { SA_SKIP, SA_QUEUE, SA_DELETE, SA_QUARANTINE };
 
 struct spoold_item {
@@ -267,9 +271,29 @@ spoold_bounce_event(struct spoold_msgctx *mc, const struct spool_msg *m,
 	return spool_event_add(mc->mc_txn, &ev, NULL);
 }
 
+static int
+spoold_put_rcpt(struct spoold_msgctx *mc, const struct spool_msg *m, uint32_t i,
+    const char *addr, const char *why)
+{
+	struct spool_rcpt	 r;
+
+	memset(&r, 0, sizeof(r));
+	(void)str_copy(r.sr_qid, sizeof(r.sr_qid), m->sm_qid);
+	r.sr_idx = i;
+	(void)str_copy(r.sr_addr, sizeof(r.sr_addr), addr);
+	r.sr_state = why != NULL ? SPOOL_RS_BOUNCED : SPOOL_RS_QUEUED;
+	r.sr_next = why != NULL ? 0 : mc->mc_now;
+	if (why != NULL)
+		(void)str_copy(r.sr_reply, sizeof(r.sr_reply), why);
+	return spool_rcpt_put(mc->mc_txn, &r);
+}
+
 /*
  * Decides each recipient, writes the message, its recipients, the issue
  * counters and the policy events. msgtext != NULL bounces every recipient.
+ * A message refused whole (no recipient left) keeps no records: only its
+ * events, its counters and a finished marker (spool_done_put), which
+ * makes filing the same file again a no-op.
  */
 static int
 spoold_put_message(struct spoold_msgctx *mc, struct spool_issue *is,
@@ -277,9 +301,9 @@ spoold_put_message(struct spoold_msgctx *mc, struct spool_issue *is,
 {
 	struct spoold_lookup	 lk = { mc, spoold_lk_sender, spoold_lk_stop, spoold_lk_permfail };
 	struct spool_msg	*m;
-	struct spool_rcpt	 r;
 	const char		**why;
 	uint32_t		 i;
+	bool			 keep;
 	int			 rc;
 
 	m = xmalloc(sizeof(*m));
@@ -292,20 +316,14 @@ spoold_put_message(struct spoold_msgctx *mc, struct spool_issue *is,
 	}
 	is->si_msgs++;
 	is->si_rcpts += nrcpt;
+	keep = m->sm_npending > 0;
 	/* the issue first: spool_event_add then bumps its bounce counter */
 	if ((rc = spool_issue_put(mc->mc_txn, is)) != 0 ||
-	    (rc = spool_msg_put(mc->mc_txn, m)) != 0)
+	    (rc = keep ? spool_msg_put(mc->mc_txn, m) :
+	    spool_done_put(mc->mc_txn, m->sm_qid, mc->mc_now)) != 0)
 		goto done;
 	for (i = 0; i < nrcpt; i++) {
-		memset(&r, 0, sizeof(r));
-		(void)str_copy(r.sr_qid, sizeof(r.sr_qid), m->sm_qid);
-		r.sr_idx = i;
-		(void)str_copy(r.sr_addr, sizeof(r.sr_addr), rcpts[i]);
-		r.sr_state = why[i] != NULL ? SPOOL_RS_BOUNCED : SPOOL_RS_QUEUED;
-		r.sr_next = why[i] != NULL ? 0 : mc->mc_now;
-		if (why[i] != NULL)
-			(void)str_copy(r.sr_reply, sizeof(r.sr_reply), why[i]);
-		if ((rc = spool_rcpt_put(mc->mc_txn, &r)) != 0)
+		if (keep && (rc = spoold_put_rcpt(mc, m, i, rcpts[i], why[i])) != 0)
 			goto done;
 		if (why[i] == NULL)
 			continue;
@@ -339,6 +357,58 @@ spoold_rcpts(const struct spoold_msgctx *mc, char **v)
 	return n;
 }
 
+/*
+ * The envelope's account is gone (deleted after the 250): every recipient
+ * gets a policy bounce, a finished marker makes filing it again a no-op,
+ * and the file is kept in quarantine/ for the operator.
+ */
+static int
+spoold_refuse_no_account(struct spoold_msgctx *mc)
+{
+	struct spoold_item	*it = mc->mc_it;
+	struct spool_msg	*m = xmalloc(sizeof(*m));
+	char			**rcpts = xcalloc(mc->mc_env.se_nrcpt + 1, sizeof(*rcpts));
+	uint32_t		 i, n;
+	int			 rc;
+
+	(void)str_copy(mc->mc_acct.sa_login, sizeof(mc->mc_acct.sa_login),
+	    mc->mc_env.se_account);
+	n = spoold_rcpts(mc, rcpts);
+	spoold_make_msg(mc, 0, n, m);
+	rc = spool_done_put(mc->mc_txn, m->sm_qid, mc->mc_now);
+	for (i = 0; rc == 0 && i < n; i++) {
+		if ((rc = spoold_bounce_event(mc, m, rcpts[i], SPOOLD_T_NOACCOUNT)) == 0)
+			spoold_item_log(it, "%s: to=<%s>, status=bounced (%s)", m->sm_qid,
+			    rcpts[i], SPOOLD_T_NOACCOUNT);
+	}
+	if (rc == 0)
+		spoold_set_quarantine(it, "unknown account", mc->mc_env.se_account);
+	free(rcpts);
+	free(m);
+	return rc;
+}
+
+/* Already finished: a file of a quarantined message stays in quarantine/. */
+static int
+spoold_finished(struct spoold_msgctx *mc)
+{
+	struct spoold_item	*it = mc->mc_it;
+	int			 rc;
+
+	rc = spool_account_get(mc->mc_txn, mc->mc_env.se_account, &mc->mc_acct);
+	if (rc != 0 && rc != SPOOL_ENOTFOUND)
+		return rc;
+	/*
+	 * Refused whole, or delivered after a filing whose rename a power
+	 * loss undid: filing it again would send it twice.
+	 */
+	spoold_item_log(it, "%s: already finished, not filed again", it->it_name);
+	it->it_action = spoold_hdr_broken(&mc->mc_h) || rc == SPOOL_ENOTFOUND ?
+	    SA_QUARANTINE : SA_DELETE;
+	mc->mc_sd->sd_moved_again++;
+	return 0;
+}
+
 /* A message read from its file: account, policy, issue, records. */
 static int
 spoold_file_parsed(struct spoold_msgctx *mc, struct spool_msg *old)
@@ -360,14 +430,11 @@ spoold_file_parsed(struct spoold_msgctx *mc, struct spool_msg *old)
 		mc->mc_sd->sd_moved_again++;
 		return 0;
 	}
-	if (rc != SPOOL_ENOTFOUND)
-		return rc;
-	if ((rc = spool_account_get(mc->mc_txn, mc->mc_env.se_account, &mc->mc_acct)) != 0) {
-		if (rc != SPOOL_ENOTFOUND)
-			return rc;
-		spoold_set_quarantine(it, "unknown account", mc->mc_env.se_account);
-		return 0;
-	}
+	if (rc != SPOOL_ENOTFOUND ||
+	    (rc = spool_done_get(mc->mc_txn, it->it_name, NULL)) != SPOOL_ENOTFOUND)
+		return rc != 0 ? rc : spoold_finished(mc);
+	if ((rc = spool_account_get(mc->mc_txn, mc->mc_env.se_account, &mc->mc_acct)) != 0)
+		return rc != SPOOL_ENOTFOUND ? rc : spoold_refuse_no_account(mc);
 	if (mc->mc_env.se_nrcpt == 0) {
 		spoold_set_quarantine(it, "no recipients", NULL);
 		return 0;
@@ -477,13 +544,20 @@ spoold_sync_dirs(struct spoold *sd)
 {
 	const char	*dir = sd->sd_cf->cf_spool_dir;
 	int		 rc;
+	bool		 failed = false;
 
-	if (sd->sd_dirty_queue && (rc = spool_sync(dir, SPOOL_QUEUE)) != 0)
+	if (sd->sd_dirty_queue && (rc = spool_sync(dir, SPOOL_QUEUE)) != 0) {
 		log_warnx("fsync queue/: %s", spool_strerror(rc));
+		failed = true;
+	}
 	if (sd->sd_dirty_quar && (rc = spool_sync(dir, SPOOL_QUARANTINE)) != 0)
 		log_warnx("fsync quarantine/: %s", spool_strerror(rc));
-	if (sd->sd_dirty_new && (rc = spool_sync(dir, SPOOL_NEW)) != 0)
+	if (sd->sd_dirty_new && (rc = spool_sync(dir, SPOOL_NEW)) != 0) {
 		log_warnx("fsync incoming/new: %s", spool_strerror(rc));
+		failed = true;
+	}
+	if (sd->sd_dirty_queue || sd->sd_dirty_new)
+		sd->sd_sync_failed = failed;
 	if (sd->sd_dirty_queue)
 		trigger_pull(sd->sd_trigger);
 	sd->sd_dirty_queue = sd->sd_dirty_quar = sd->sd_dirty_new = false;
@@ -555,4 +629,30 @@ spoold_quarantine(struct spoold *sd, const char *name, const char *why)
 	(void)spool_sync(dir, SPOOL_NEW);
 	sd->sd_quarantined++;
 	log_warnx("%s: quarantined, reason=%s", name, why);
+}
+
+void
+spoold_prune_done(struct spoold *sd)
+{
+	struct spool_txn	*txn = NULL;
+	size_t			 n, total = 0, k;
+	int64_t			 before = (int64_t)time(NULL) - SPOOLD_DONE_KEEP;
+	int			 rc = 0;
+
+	if (!sd->sd_pass_done || sd->sd_sync_failed)
+		return;
+	for (k = 0; k < SPOOLD_DONE_TXNS; k++) {
+		if ((rc = spool_begin(sd->sd_sp, true, &txn)) != 0 ||
+		    (rc = spool_done_prune(txn, before, SPOOLD_DONE_CHUNK, &n)) != 0 ||
+		    (rc = spool_commit(&txn)) != 0)
+			break;
+		total += n;
+		if (n < SPOOLD_DONE_CHUNK)
+			break;
+	}
+	spool_abort(&txn);
+	if (rc != 0)
+		log_warnx("prune finished markers: %s", spool_strerror(rc));
+	else if (total > 0)
+		log_debug("pruned %zu finished marker(s)", total);
 }

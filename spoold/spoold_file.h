@@ -4,8 +4,11 @@
  * only after it commits are the events exported and the files moved
  * (queue/), deleted (every recipient already final) or set aside
  * (quarantine/). Filing a file whose message record exists (a crash
- * between commit and move) only moves it. Log lines are written after
- * the commit, so the log never shows a message that was not filed.
+ * between commit and move) only moves it; one whose message is finished
+ * (a finished marker: refused whole, or delivered and then brought back
+ * by a power loss that undid its rename) is removed, not filed again.
+ * Log lines are written after the commit, so the log never shows a
+ * message that was not filed.
  */
 #ifndef SG_SPOOLD_FILE_H
 #define SG_SPOOLD_FILE_H
@@ -26,6 +29,8 @@ struct spoold {
 	size_t		 sd_filed, sd_quarantined, sd_moved_again;
 	bool		 sd_export_pending;	/* the last events export failed */
 	bool		 sd_dirty_queue, sd_dirty_quar, sd_dirty_new;	/* dirs to fsync */
+	bool		 sd_pass_done;	/* incoming/new was filed through once */
+	bool		 sd_sync_failed;	/* the last directory fsync failed */
 };
 
 /*
@@ -39,5 +44,13 @@ int	spoold_file_batch(struct spoold *, char (*names)[SPOOLD_NAME_MAX], size_t n,
 bool	spoold_error_transient(int rc);
 /* Last resort for a file that makes its transaction fail: set it aside. */
 void	spoold_quarantine(struct spoold *, const char *name, const char *why);
+/*
+ * Prunes the finished markers (spool_done_*) of messages that arrived
+ * more than SPOOLD_DONE_KEEP ago, in short transactions. A marker matters
+ * only until the rename that filed its message is durable, i.e. until the
+ * directory fsync after that batch: so only once incoming/new was filed
+ * through since start (sd_pass_done) and while no fsync failed.
+ */
+void	spoold_prune_done(struct spoold *);
 
 #endif

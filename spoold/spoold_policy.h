@@ -33,6 +33,8 @@
 #define SPOOLD_T_STOPLIST	"550 5.0.0 Email is in the account stoplist"
 #define SPOOLD_T_PERMFAIL	"550 5.0.0 Email has permanent delivery errors"
 #define SPOOLD_T_HOPS		"554 5.4.6 too many hops"	/* hopcount_limit */
+/* the envelope's account no longer exists (deleted after the 250) */
+#define SPOOLD_T_NOACCOUNT	"635 6.7.8 error/account/unknown"
 
 /* The required headers, in the order they are checked. */
 enum spoold_req {

@@ -496,11 +496,11 @@ log_cb(uint64_t seq, const char *json, size_t len, void *arg)
 }
 
 static int
-outbox_cb(uint64_t seq, const char *login, const char *json, size_t len, void *arg)
+outbox_cb(uint64_t seq, int64_t dt, const char *json, size_t len, void *arg)
 {
 	struct log_list	*l = arg;
 
-	(void)buf_printf(&l->b, "%llu:%s:%c,", (unsigned long long)seq, login,
+	(void)buf_printf(&l->b, "%llu:%lld:%c,", (unsigned long long)seq, (long long)dt,
 	    len > 0 ? json[0] : '?');
 	return 0;
 }
@@ -644,13 +644,17 @@ t_events(void)
 	(void)spool_log_iter_qid(t, Q2, log_cb, &l);
 	t_str_eq(l.b.data, "2,6,7,", "log of one message");
 	buf_reset(&l.b);
-	(void)spool_outbox_iter(t, 0, outbox_cb, &l);
-	t_str_eq(l.b.data, "1:L:{,2:L:{,3:L:{,4:L:{,5:L:{,", "outbox: callback accounts only");
-	t_int_eq(spool_outbox_del(t, 2), 0, "outbox del");
-	t_int_eq(spool_outbox_del(t, 2), SPOOL_ENOTFOUND, "outbox del twice");
+	(void)spool_outbox_iter(t, "L", 0, outbox_cb, &l);
+	t_str_eq(l.b.data, "1:1764432245:{,2:1764432245:{,3:1764432245:{,4:1764432245:{,"
+	    "5:1764432245:{,", "outbox: callback accounts only, with the event time");
+	t_int_eq(spool_outbox_del(t, "L", 2), 0, "outbox del");
+	t_int_eq(spool_outbox_del(t, "L", 2), SPOOL_ENOTFOUND, "outbox del twice");
 	buf_reset(&l.b);
-	(void)spool_outbox_iter(t, 3, outbox_cb, &l);
-	t_str_eq(l.b.data, "3:L:{,4:L:{,5:L:{,", "outbox from 3");
+	(void)spool_outbox_iter(t, "L", 3, outbox_cb, &l);
+	t_str_eq(l.b.data, "3:1764432245:{,4:1764432245:{,5:1764432245:{,", "outbox from 3");
+	buf_reset(&l.b);
+	(void)spool_outbox_iter(t, "NOCB", 0, outbox_cb, &l);
+	t_str_eq(l.b.data, "", "no outbox for an account without a URL");
 	t_int_eq(spool_commit(&t), 0, "commit");
 	buf_release(&l.b);
 	spool_close(&sp);
