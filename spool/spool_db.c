@@ -110,8 +110,8 @@ spool_db_fix_file(int dfd, const struct stat *ds, const char *name, mode_t mode)
 	struct stat	st;
 	int		fd;
 
-	if ((fd = openat(dfd, name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1)
+	if ((fd = openat(dfd, name, O_RDONLY | O_CREAT | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW |
+	    O_CLOEXEC, mode)) == -1)
 		return;
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_nlink != 1)
 		goto done;
@@ -129,7 +129,8 @@ done:
 }
 
 /* data.mdb 0640, lock.mdb 0660 whatever the umask; as root, owned like
- * db/ so the daemons can open what spoolctl (root) created first. */
+ * db/ so the daemons can open what spoolctl (root) created first. Created
+ * here (empty: LMDB initialises them) when missing. */
 static void
 spool_db_fix_files(const char *dbdir)
 {
@@ -408,12 +409,18 @@ spool_db_env_open(struct spool *sp, int64_t map_size)
 	(void)mdb_env_set_maxdbs(sp->sp_env, 32);
 	if (map_size > 0 && (rc = mdb_env_set_mapsize(sp->sp_env, (size_t)map_size)) != 0)
 		goto fail;
+	/*
+	 * Before LMDB opens them (creating them empty if missing): closing any
+	 * descriptor of lock.mdb afterwards would drop this process's fcntl
+	 * locks on it, and the next opener would take itself for the first
+	 * and reset the reader table under live readers.
+	 */
+	if (!sp->sp_rdonly)
+		spool_db_fix_files(sp->sp_dbdir);
 	rc = mdb_env_open(sp->sp_env, sp->sp_dbdir,
 	    MDB_NOTLS | (sp->sp_rdonly ? MDB_RDONLY : 0), 0640);
 	if (rc != 0)
 		goto fail;
-	if (!sp->sp_rdonly)
-		spool_db_fix_files(sp->sp_dbdir);
 	spool_db_readers(sp, time(NULL));
 	if ((rc = spool_db_initial_map(sp, map_size)) != 0)
 		goto fail1;
