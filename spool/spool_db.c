@@ -17,6 +17,7 @@
 
 #include "spool.h"
 #include "spool_key.h"
+#include "spool_index.h"
 #include "spool_rec.h"
 #include "xmem.h"
 
@@ -45,6 +46,8 @@ static const char *const spool_db_names[SPOOL_DB_N] = {
 	[SPOOL_DB_MESSAGES] = "messages", [SPOOL_DB_RCPTS] = "rcpts",
 	[SPOOL_DB_SCHED] = "sched", [SPOOL_DB_DLOG] = "dlog",
 	[SPOOL_DB_DLOG_QID] = "dlog_qid", [SPOOL_DB_OUTBOX] = "outbox",
+	[SPOOL_DB_DLOG_STATUS] = "dlog_status", [SPOOL_DB_DLOG_ISSUE] = "dlog_issue",
+	[SPOOL_DB_ISSUE_DATE] = "issue_date",
 };
 
 static int
@@ -205,6 +208,9 @@ spool_open(const char *spool_dir, int64_t map_size, unsigned flags, struct spool
 		spool_db_fix_files(dir);
 	if ((rc = spool_db_open_dbis(sp)) != 0)
 		goto fail1;
+	/* a failed build leaves the readers on their scans; retried next open */
+	if (!sp->sp_rdonly)
+		(void)spool_db_migrate_records(sp);
 	*sp_r = sp;
 	return 0;
 fail:

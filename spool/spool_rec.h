@@ -62,7 +62,10 @@ int	spool_rec_enc_permfail(int64_t when, const char *reply, struct buf *);
 enum spool_dbi { SPOOL_DB_META, SPOOL_DB_ACCOUNTS, SPOOL_DB_SENDERS,
 	SPOOL_DB_DKIM, SPOOL_DB_STOPLIST, SPOOL_DB_PERMFAIL, SPOOL_DB_ISSUES,
 	SPOOL_DB_ISSUE_IDX, SPOOL_DB_MESSAGES, SPOOL_DB_RCPTS, SPOOL_DB_SCHED,
-	SPOOL_DB_DLOG, SPOOL_DB_DLOG_QID, SPOOL_DB_OUTBOX, SPOOL_DB_N };
+	SPOOL_DB_DLOG, SPOOL_DB_DLOG_QID, SPOOL_DB_OUTBOX,
+	/* spool_index.c */
+	SPOOL_DB_DLOG_STATUS, SPOOL_DB_DLOG_ISSUE, SPOOL_DB_ISSUE_DATE,
+	SPOOL_DB_N };
 
 /* *val_r points into the map: valid until the next write in the txn. */
 int	spool_db_get(struct spool_txn *, enum spool_dbi, const struct spool_key *,
