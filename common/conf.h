@@ -81,6 +81,11 @@ struct conf {
 	time_t		 cf_callback_timeout;
 	time_t		 cf_callback_retry_min;
 	time_t		 cf_callback_retry_max;
+	/* retention (spoold runs the pruning) */
+	time_t		 cf_delivery_log_retention;
+	time_t		 cf_issue_retention;
+	time_t		 cf_suppression_ttl;
+	time_t		 cf_prune_interval;
 	/* where each key was last set: conf_keys index -> line, 0 = default */
 	unsigned	*cf_key_lines;
 };

@@ -64,6 +64,12 @@ const struct conf_key conf_keys[] = {
 	{ "callback_timeout", CONF_T_DURATION, "10s", 1, 3600, O(cf_callback_timeout), NULL },
 	{ "callback_retry_min", CONF_T_DURATION, "5s", 1, 3600, O(cf_callback_retry_min), NULL },
 	{ "callback_retry_max", CONF_T_DURATION, "10m", 1, DAY, O(cf_callback_retry_max), NULL },
+
+	/* retention (spoold prunes; spool_prune) */
+	{ "delivery_log_retention", CONF_T_DURATION, "30d", 3600, 3650 * DAY, O(cf_delivery_log_retention), NULL },
+	{ "issue_retention", CONF_T_DURATION, "400d", DAY, 3650 * DAY, O(cf_issue_retention), NULL },
+	{ "suppression_ttl", CONF_T_DURATION, "365d", DAY, 3650 * DAY, O(cf_suppression_ttl), NULL },
+	{ "prune_interval", CONF_T_DURATION, "1h", 1, DAY, O(cf_prune_interval), NULL },
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);

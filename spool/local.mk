@@ -26,3 +26,7 @@ UNIT_TESTS += tests/unit/t_spool_dir
 tests_unit_t_spool_dir_SOURCES = tests/unit/t_spool_dir.c
 tests_unit_t_spool_dir_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_t_spool_dir_LDADD = $(TEST_LIBS)
+UNIT_TESTS += tests/unit/t_spool_index
+tests_unit_t_spool_index_SOURCES = tests/unit/t_spool_index.c
+tests_unit_t_spool_index_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/spool $(LMDB_CFLAGS)
+tests_unit_t_spool_index_LDADD = $(TEST_LIBS)
