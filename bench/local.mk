@@ -10,3 +10,4 @@ check_PROGRAMS += bench/dlog-soak
 bench_dlog_soak_SOURCES = bench/dlog_soak.c
 bench_dlog_soak_LDADD = spool/libspool.a common/libcommon.a $(LMDB_LIBS) \
 	$(YAJL_LIBS) $(OPENSSL_LIBS) $(LIBS)
+TESTS += tests/blackbox/test_retention.py

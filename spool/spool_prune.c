@@ -35,6 +35,7 @@ struct spool_prune {
 	size_t				 looks;		/* entries that may be examined */
 	uint64_t			 exported;	/* events.jsonl cursor */
 	char				 cutoff_date[11];
+	struct spool_msg		 msg;		/* scratch: it is large */
 };
 
 /* The budget is spent: stop this transaction. */
@@ -44,12 +45,12 @@ spool_prune_spent(struct spool_prune *p)
 	return p->left == 0 || p->looks == 0;
 }
 
+/* Still queued: a record with recipients not yet final (a record whose
+ * recipients are all final is a leftover, not a message in the queue). */
 static bool
-spool_prune_queued(struct spool_txn *t, const char *qid)
+spool_prune_queued(struct spool_txn *t, const char *qid, struct spool_msg *m)
 {
-	struct spool_msg	m;
-
-	return qid[0] != '\0' && spool_msg_get(t, qid, &m) == 0;
+	return qid[0] != '\0' && spool_msg_get(t, qid, m) == 0 && m->sm_npending > 0;
 }
 
 /* ---- phase 1: the delivery log */
@@ -69,7 +70,7 @@ spool_prune_dlog_cb(uint64_t seq, const char *json, size_t len, void *arg)
 		return SPOOL_PRUNE_DONE;
 	p->ps->ps_dlog_next = seq + 1;
 	/* an undecodable event has no time: kept, like a queued one */
-	if (rc != 0 || spool_prune_queued(p->txn, e.ie_qid)) {
+	if (rc != 0 || spool_prune_queued(p->txn, e.ie_qid, &p->msg)) {
 		p->ps->ps_kept++;
 		return 0;
 	}

@@ -206,30 +206,12 @@ def test_callback_receiver_gone_across_restart():
 
 # ---------------------------------------------------------------- clock
 
-FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+FAKETIME_LIB = smtpgate.FAKETIME_LIB
 
 
 def start_deliverd_faketime(g):
-    """Starts g's deliverd under libfaketime with a runtime offset file
-    (written "+0"; the monotonic clock is left alone, as with an NTP step).
-    Returns (offset file, environment for the tools that must share the
-    clock)."""
-    tsfile = os.path.join(g.dir, "faketime.rc")
-    with open(tsfile, "w") as f:
-        f.write("+0\n")
-    os.chmod(g.dir, 0o755)
-    os.chmod(tsfile, 0o644)
-    fake = {"LD_PRELOAD": FAKETIME_LIB, "FAKETIME_TIMESTAMP_FILE": tsfile,
-            "FAKETIME_NO_CACHE": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-            "FAKETIME_DONT_RESET": "1"}
-    saved = dict(os.environ)
-    os.environ.update(fake)
-    try:
-        g.start("deliverd")
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    return tsfile, fake
+    """deliverd under libfaketime (smtpgate.start_faketime)."""
+    return smtpgate.start_faketime(g, "deliverd")
 
 
 def test_clock_stepped_backwards():

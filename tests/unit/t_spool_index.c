@@ -320,7 +320,7 @@ t_migrate(void)
 /* ---- retention */
 
 static void
-queued(struct spool_txn *t, int64_t dt, unsigned n)
+queued(struct spool_txn *t, int64_t dt, unsigned n, uint32_t pending)
 {
 	struct spool_msg	*m = calloc(1, sizeof(*m));
 
@@ -329,6 +329,7 @@ queued(struct spool_txn *t, int64_t dt, unsigned n)
 	mkqid(m->sm_qid, dt, n);
 	(void)str_copy(m->sm_login, sizeof(m->sm_login), "A");
 	m->sm_arrival = dt;
+	m->sm_nrcpt = m->sm_npending = pending;
 	if (spool_msg_put(t, m) != 0)
 		abort();
 	free(m);
@@ -375,7 +376,8 @@ t_prune(void)
 	for (d = 0; d < 40; d++)
 		event(t, d % 3 == 0 ? SPOOL_EV_BOUNCED : SPOOL_EV_DELIVERED, "A",
 		    T0 + d * DAY, d);
-	queued(t, T0 + 5 * DAY, 5);
+	queued(t, T0 + 5 * DAY, 5, 1);
+	queued(t, T0 + 7 * DAY, 7, 0);	/* a leftover record: nothing pending */
 	(void)spool_permfail_put(t, "A", "old@dest.example", T0, "550 x");
 	(void)spool_permfail_put(t, "A", "new@dest.example", T0 + 35 * DAY, "550 x");
 	commit(&t);

@@ -327,6 +327,34 @@ def callback_events(body):
     return out
 
 
+# ---- a stepped wall clock (libfaketime, Debian package faketime)
+
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+
+def start_faketime(g, name):
+    """Starts g's daemon NAME under libfaketime with a runtime offset file
+    (written "+0"; the monotonic clock is left alone, as with an NTP step).
+    Returns (offset file, environment for the tools that must share the
+    clock). Write e.g. "+172800" to the file to step the clock."""
+    tsfile = os.path.join(g.dir, "faketime.rc")
+    with open(tsfile, "w") as f:
+        f.write("+0\n")
+    os.chmod(g.dir, 0o755)
+    os.chmod(tsfile, 0o644)
+    fake = {"LD_PRELOAD": FAKETIME_LIB, "FAKETIME_TIMESTAMP_FILE": tsfile,
+            "FAKETIME_NO_CACHE": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+            "FAKETIME_DONT_RESET": "1"}
+    saved = dict(os.environ)
+    os.environ.update(fake)
+    try:
+        g.start(name)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return tsfile, fake
+
+
 # ---- filing records directly (deliverd tests: no smtpd/spoold involved)
 
 def inject(g, *args, check=True, env=None):

@@ -1,0 +1,89 @@
+"""Retention of the delivery log (delivery_log_retention, spoold's pruning)
+and the long-run plateau: the real spoold under a stepped clock (libfaketime)
+drops events older than the retention while the issue counters stay, and a
+small soak through the spool API (bench/dlog-soak) must show the database
+size levelling off once the retention is reached.
+"""
+import json
+import os
+import shutil
+import smtplib
+import subprocess
+import tempfile
+
+import pytest
+
+import smtpgate
+from smtpgate import Gateway, wait_for
+
+DAY = 86400
+
+
+def gen(g, *args, env=None):
+    """spool/spoolctl_gen: messages with bounced recipients and their events
+    (dated by its own clock: env shares spoold's stepped one)."""
+    r = subprocess.run([os.path.join(smtpgate.BUILDDIR, "spool", "spoolctl_gen"),
+                        "-c", g.conf_path] + [str(a) for a in args],
+                       capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, **env) if env else None)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.split()
+
+
+def bounced_to(g):
+    return sorted(b["to"] for b in g.spoolctl_json("bounces"))
+
+
+def test_spoold_prunes_events_past_the_retention():
+    """Three bounces logged, then spoold's clock steps two days ahead and two
+    more come (dated by the same stepped clock): the first three leave
+    `bounces` and the seed's query; the issues' counters keep all five."""
+    if not os.path.exists(smtpgate.FAKETIME_LIB):
+        pytest.skip("libfaketime not installed (Debian package faketime)")
+    with Gateway(tls=False, extra={"delivery_log_retention": "1d",
+                                   "prune_interval": "1s"}) as g:
+        g.add_account("acc", password="pw")
+        gen(g, "-n", 3, "-s", "bounced", "-e", "-a", "acc", "-d", "old.test")
+        tsfile, fake = smtpgate.start_faketime(g, "spoold")
+        wait_for(lambda: "prune: events=0," in g.log("spoold"), 15,
+                 what="a first pruning pass that keeps everything")
+        old = bounced_to(g)
+        assert len(old) == 3 and all(a.endswith("@old.test") for a in old), old
+        with open(tsfile, "w") as f:
+            f.write("+%d\n" % (2 * DAY))
+        gen(g, "-n", 2, "-s", "bounced", "-e", "-a", "acc", "-d", "new.test", env=fake)
+        wait_for(lambda: "prune: events=3," in g.log("spoold"), 30,
+                 what="a pruning pass that removes the three old events")
+        new = bounced_to(g)
+        assert len(new) == 2 and all(a.endswith("@new.test") for a in new), new
+        rows = json.loads(g.spoolctl("query", input=json.dumps(
+            smtpgate.SEED_QUERY)).stdout)["list"]
+        assert sorted(r[0] for r in rows) == new
+        issues = g.spoolctl_json("issues", "--account", "acc")
+        assert len(issues) == 2, issues
+        assert sorted(i["bounced"]["remote"] for i in issues) == [2, 3], issues
+        assert g.procs["spoold"].poll() is None
+
+
+def soak(days, events, retention, check=True):
+    tool = os.path.join(smtpgate.BUILDDIR, "bench", "dlog-soak")
+    if not os.path.exists(tool):
+        pytest.skip("bench/dlog-soak not built")
+    d = tempfile.mkdtemp(prefix="sgsoak-")
+    try:
+        args = [tool, "soak", d, str(events), str(days), str(retention), "256"]
+        r = subprocess.run(args + (["check"] if check else []),
+                           capture_output=True, text=True, timeout=300)
+        print(r.stdout, r.stderr)
+        return r
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_soak_size_plateaus():
+    """60,000 events over 9 simulated weeks with a 7-day retention: the
+    database's size after the last week is no more than one week after the
+    retention was reached (plus 10 % and 1 MB), as bench/dlog-soak checks."""
+    r = soak(63, 60000, 7)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "plateau:" in r.stdout
