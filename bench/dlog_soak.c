@@ -2,11 +2,11 @@
  * dlog-soak: the delivery log at scale, through the spool API (never
  * installed; bench/README.md "Delivery log: indexes and retention").
  *
- *   dlog-soak fill DIR EVENTS
+ *   dlog-soak fill DIR EVENTS [BOUNCE_EVERY]
  *	a fresh spool under DIR holding EVENTS events of the last 30 days
- *	(80 % delivered, 10 % deferred, 10 % bounced; an issue per account and
- *	day), written with spool_event_add in large transactions, so every
- *	index is maintained as in production.
+ *	(one in BOUNCE_EVERY bounced, default 10; 10 % deferred, the rest
+ *	delivered; an issue per account and day), written with spool_event_add
+ *	in large transactions, so every index is maintained as in production.
  *   dlog-soak soak DIR EVENTS DAYS RETENTION_DAYS MAP_MB [check]
  *	a fresh spool with a MAP_MB map; EVENTS events spread over DAYS
  *	simulated days (stepped clock: the events' times and the pruning's
@@ -42,6 +42,7 @@ struct soak {
 	struct spool	*sp;
 	char		 dir[4096];
 	uint64_t	 n;		/* events so far */
+	uint64_t	 bounce_every;
 	uint64_t	 issue[SOAK_ACCOUNTS];
 	char		 issue_date[SOAK_ACCOUNTS][11];
 };
@@ -58,7 +59,7 @@ soak_die(const char *what, int rc)
 static __attribute__((noreturn)) void
 soak_usage(void)
 {
-	(void)fprintf(stderr, "usage: dlog-soak fill DIR EVENTS\n"
+	(void)fprintf(stderr, "usage: dlog-soak fill DIR EVENTS [BOUNCE_EVERY]\n"
 	    "       dlog-soak soak DIR EVENTS DAYS RETENTION_DAYS MAP_MB [check]\n");
 	exit(2);
 }
@@ -128,7 +129,8 @@ soak_issue(struct soak *so, struct spool_txn *t, size_t acct, int64_t dt)
 	return is.si_id;
 }
 
-/* Event number so->n at time dt: realistic sizes, 10 % bounced. */
+/* Event number so->n at time dt: realistic sizes, one in bounce_every
+ * bounced. */
 static void
 soak_event(struct soak *so, struct spool_txn *t, int64_t dt)
 {
@@ -155,7 +157,7 @@ soak_event(struct soak *so, struct spool_txn *t, int64_t dt)
 	ev.ev_attempt = 1;
 	ev.ev_hop = "mx1.dest.example[192.0.2.25]:25";
 	ev.ev_tls = "TLSv1.3 TLS_AES_256_GCM_SHA384";
-	if (n % 10 == 3) {
+	if (n % so->bounce_every == 3 % so->bounce_every) {
 		ev.ev_type = SPOOL_EV_BOUNCED;
 		ev.ev_class = SPOOL_CL_REMOTE;
 		(void)snprintf(msg, sizeof(msg), "550 5.1.1 <%s>: Recipient address "
@@ -201,6 +203,7 @@ soak_fill(char **argv)
 	struct timespec	t0, t1;
 
 	memset(&so, 0, sizeof(so));
+	so.bounce_every = argv[2] != NULL ? soak_num(argv[2]) : 10;
 	soak_open(&so, argv[0], INT64_C(8) << 30);
 	soak_accounts(&so);
 	(void)clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -259,6 +262,7 @@ soak_soak(int argc, char **argv)
 
 	memset(&so, 0, sizeof(so));
 	memset(&tot, 0, sizeof(tot));
+	so.bounce_every = 10;
 	rt.rt_dlog = rt.rt_permfail = (int64_t)ret * SOAK_DAY;
 	rt.rt_issues = 2 * rt.rt_dlog;
 	soak_open(&so, argv[0], (int64_t)soak_num(argv[4]) << 20);
