@@ -7,6 +7,13 @@
  *	(one in BOUNCE_EVERY bounced, default 10; 10 % deferred, the rest
  *	delivered; an issue per account and day), written with spool_event_add
  *	in large transactions, so every index is maintained as in production.
+ *   dlog-soak prune DIR RETENTION_DAYS
+ *	one full pruning pass at the real time over a filled spool (the
+ *	same retention for log and permfail, twice it for issues): counts,
+ *	seconds and the longest write transaction.
+ *   dlog-soak rebuild DIR
+ *	drops the log's indexes (LMDB directly, as if the spool predated
+ *	them) and times the spool_open that builds them again.
  *   dlog-soak soak DIR EVENTS DAYS RETENTION_DAYS MAP_MB [check]
  *	a fresh spool with a MAP_MB map; EVENTS events spread over DAYS
  *	simulated days (stepped clock: the events' times and the pruning's
@@ -24,6 +31,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +68,8 @@ static __attribute__((noreturn)) void
 soak_usage(void)
 {
 	(void)fprintf(stderr, "usage: dlog-soak fill DIR EVENTS [BOUNCE_EVERY]\n"
+	    "       dlog-soak prune DIR RETENTION_DAYS\n"
+	    "       dlog-soak rebuild DIR\n"
 	    "       dlog-soak soak DIR EVENTS DAYS RETENTION_DAYS MAP_MB [check]\n");
 	exit(2);
 }
@@ -230,23 +240,60 @@ soak_db_size(const struct soak *so)
 	return stat(path, &st) == 0 ? (int64_t)st.st_size : -1;
 }
 
-/* A whole pass at simulated time now. */
+static double
+soak_since(const struct timespec *t0)
+{
+	struct timespec	t1;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* A whole pass at simulated time now; the longest transaction in *max_r. */
 static void
 soak_prune(struct soak *so, int64_t now, const struct spool_retention *rt,
-    struct spool_prune_stats *total)
+    struct spool_prune_stats *total, double *max_r)
 {
 	struct spool_prune_stats	ps;
+	struct timespec			t0;
 	int				rc;
 
 	memset(&ps, 0, sizeof(ps));
 	do {
+		(void)clock_gettime(CLOCK_MONOTONIC, &t0);
 		if ((rc = spool_prune(so->sp, now, rt, 1000, &ps)) != 0)
 			soak_die("prune", rc);
+		if (soak_since(&t0) > *max_r)
+			*max_r = soak_since(&t0);
 	} while (ps.ps_more);
 	total->ps_dlog += ps.ps_dlog;
 	total->ps_issues += ps.ps_issues;
 	total->ps_permfail += ps.ps_permfail;
 	total->ps_txns += ps.ps_txns;
+}
+
+/* prune DIR RETENTION_DAYS: one pass at the real time over a filled spool. */
+static int
+soak_prune_once(char **argv)
+{
+	struct soak			so;
+	struct spool_prune_stats	tot;
+	struct spool_retention		rt;
+	struct timespec			t0;
+	double				max = 0;
+
+	memset(&so, 0, sizeof(so));
+	memset(&tot, 0, sizeof(tot));
+	rt.rt_dlog = rt.rt_permfail = (int64_t)soak_num(argv[1]) * SOAK_DAY;
+	rt.rt_issues = 2 * rt.rt_dlog;
+	soak_open(&so, argv[0], INT64_C(8) << 30);
+	(void)clock_gettime(CLOCK_MONOTONIC, &t0);
+	soak_prune(&so, (int64_t)time(NULL), &rt, &tot, &max);
+	printf("pruned events=%zu, permfail=%zu, issues=%zu in %zu transactions, "
+	    "%.1f s; longest transaction %.1f ms\n", tot.ps_dlog, tot.ps_permfail,
+	    tot.ps_issues, tot.ps_txns, soak_since(&t0), max * 1000);
+	spool_close(&so.sp);
+	return 0;
 }
 
 static int
@@ -258,6 +305,7 @@ soak_soak(int argc, char **argv)
 	uint64_t			total = soak_num(argv[1]), hours, h, per, done = 0;
 	uint64_t			days = soak_num(argv[2]), ret = soak_num(argv[3]);
 	int64_t				sz, sz_plateau = -1, now = SOAK_T0;
+	double				max_txn = 0;
 	bool				check = argc > 5 && strcmp(argv[5], "check") == 0;
 
 	memset(&so, 0, sizeof(so));
@@ -275,7 +323,7 @@ soak_soak(int argc, char **argv)
 		soak_add(&so, per, now, 3600);
 		done += per;
 		now += 3600;
-		soak_prune(&so, now, &rt, &tot);
+		soak_prune(&so, now, &rt, &tot, &max_txn);
 		if ((h + 1) % (7 * 24) != 0 && h + 1 != hours)
 			continue;
 		sz = soak_db_size(&so);
@@ -293,6 +341,7 @@ soak_soak(int argc, char **argv)
 			sz_plateau = sz;
 	}
 	spool_close(&so.sp);
+	printf("longest pruning transaction: %.1f ms\n", max_txn * 1000);
 	if (!check)
 		return 0;
 	sz = soak_db_size(&so);
@@ -306,6 +355,51 @@ soak_soak(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * rebuild DIR: makes the spool look like one from before the log's indexes
+ * (LMDB directly: the index databases dropped, the build markers gone),
+ * then times the spool_open that builds them again.
+ */
+static int
+soak_rebuild(char **argv)
+{
+	static const char *const dbs[] = { "dlog_status", "dlog_issue", "issue_date" };
+	static const char *const marks[] = { "records_idx", "records_idx_next" };
+	struct soak	so;
+	struct timespec	t0;
+	MDB_env		*env;
+	MDB_txn		*tx;
+	MDB_dbi		 d;
+	MDB_val		 k;
+	char		 dir[4200];
+	size_t		 i;
+
+	(void)snprintf(dir, sizeof(dir), "%s/db", argv[0]);
+	if (mdb_env_create(&env) != 0 || mdb_env_set_maxdbs(env, 32) != 0 ||
+	    mdb_env_set_mapsize(env, (size_t)8 << 30) != 0 ||
+	    mdb_env_open(env, dir, 0, 0640) != 0 || mdb_txn_begin(env, NULL, 0, &tx) != 0)
+		soak_die("lmdb", SPOOL_EDB);
+	for (i = 0; i < 3; i++)
+		if (mdb_dbi_open(tx, dbs[i], 0, &d) != 0 || mdb_drop(tx, d, 1) != 0)
+			soak_die(dbs[i], SPOOL_EDB);
+	if (mdb_dbi_open(tx, "meta", 0, &d) != 0)
+		soak_die("meta", SPOOL_EDB);
+	for (i = 0; i < 2; i++) {
+		k.mv_data = (void *)(uintptr_t)marks[i];
+		k.mv_size = strlen(marks[i]) + 1;
+		(void)mdb_del(tx, d, &k, NULL);
+	}
+	if (mdb_txn_commit(tx) != 0)
+		soak_die("lmdb commit", SPOOL_EDB);
+	mdb_env_close(env);
+	memset(&so, 0, sizeof(so));
+	(void)clock_gettime(CLOCK_MONOTONIC, &t0);
+	soak_open(&so, argv[0], INT64_C(8) << 30);
+	printf("built the indexes of an older database in %.1f s\n", soak_since(&t0));
+	spool_close(&so.sp);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -313,5 +407,9 @@ main(int argc, char **argv)
 		return soak_fill(argv + 2);
 	if (argc >= 7 && strcmp(argv[1], "soak") == 0)
 		return soak_soak(argc - 2, argv + 2);
+	if (argc == 4 && strcmp(argv[1], "prune") == 0)
+		return soak_prune_once(argv + 2);
+	if (argc == 3 && strcmp(argv[1], "rebuild") == 0)
+		return soak_rebuild(argv + 2);
 	soak_usage();
 }

@@ -8,6 +8,7 @@ TESTS += tests/blackbox/test_bench_smoke.py
 # spool API (bench/README.md); make check runs a small soak.
 check_PROGRAMS += bench/dlog-soak
 bench_dlog_soak_SOURCES = bench/dlog_soak.c
+bench_dlog_soak_CPPFLAGS = $(AM_CPPFLAGS) $(LMDB_CFLAGS)
 bench_dlog_soak_LDADD = spool/libspool.a common/libcommon.a $(LMDB_LIBS) \
 	$(YAJL_LIBS) $(OPENSSL_LIBS) $(LIBS)
 TESTS += tests/blackbox/test_retention.py
