@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "spool.h"
@@ -172,18 +173,26 @@ spool_prune_issues(struct spool_prune *p)
 	return rc == 0 ? SPOOL_PRUNE_DONE : rc;
 }
 
-/* ---- phase 3: permanent failures (value: version, tag 1 = BE64 when) */
+/* ---- phase 3: permanent failures (record: tag 1 = when, tag 2 = reply) */
+
+struct spool_prune_pf {
+	int64_t	pf_when;
+};
+
+static const struct spool_rec_field spool_prune_pf_fields[] = {
+	{ .rf_tag = 1, .rf_type = SPOOL_F_I64,
+	  .rf_off = offsetof(struct spool_prune_pf, pf_when), .rf_size = sizeof(int64_t) },
+};
 
 static int
 spool_prune_pf_when(const void *v, size_t len, int64_t *when_r)
 {
-	const uint8_t	*d = v;
+	struct spool_prune_pf	pf = { .pf_when = 0 };
+	int			rc;
 
-	if (len < 14 || d[0] != SPOOL_REC_VERSION || d[1] != 1 ||
-	    spool_be32_get(d + 2) != 8)
-		return SPOOL_ECORRUPT;
-	*when_r = (int64_t)spool_be64_get(d + 6);
-	return 0;
+	rc = spool_rec_dec(spool_prune_pf_fields, 1, v, len, &pf, NULL, NULL);
+	*when_r = pf.pf_when;
+	return rc;
 }
 
 static int
