@@ -11,4 +11,4 @@ bench_dlog_soak_SOURCES = bench/dlog_soak.c
 bench_dlog_soak_CPPFLAGS = $(AM_CPPFLAGS) $(LMDB_CFLAGS)
 bench_dlog_soak_LDADD = spool/libspool.a common/libcommon.a $(LMDB_LIBS) \
 	$(YAJL_LIBS) $(OPENSSL_LIBS) $(LIBS)
-TESTS += tests/blackbox/test_retention.py
+TESTS += tests/blackbox/test_dlog.py
