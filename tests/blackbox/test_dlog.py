@@ -80,13 +80,18 @@ def test_indexed_queries_answer_as_scans():
 def test_spoold_prunes_events_past_the_retention():
     """Three bounces logged, then spoold's clock steps two days ahead and two
     more come (dated by the same stepped clock): the first three leave
-    `bounces` and the seed's query; the issues' counters keep all five."""
+    `bounces` and the seed's query; the issues' counters keep all five; a
+    permanent failure older than suppression_ttl goes in the same pass."""
     if not os.path.exists(smtpgate.FAKETIME_LIB):
         pytest.skip("libfaketime not installed (Debian package faketime)")
     with Gateway(tls=False, extra={"delivery_log_retention": "1d",
+                                   "suppression_ttl": "1d",
                                    "prune_interval": "1s"}) as g:
         g.add_account("acc", password="pw")
         gen(g, "-n", 3, "-s", "bounced", "-e", "-a", "acc", "-d", "old.test")
+        subprocess.run([os.path.join(smtpgate.BUILDDIR, "spoold", "spoold-seed"),
+                        "-c", g.conf_path, "permfail", "acc", "gone@old.test"],
+                       check=True, timeout=30)
         tsfile, fake = smtpgate.start_faketime(g, "spoold")
         wait_for(lambda: "prune: events=0," in g.log("spoold"), 15,
                  what="a first pruning pass that keeps everything")
@@ -98,7 +103,8 @@ def test_spoold_prunes_events_past_the_retention():
         new = wait_for(lambda: (lambda b: b if len(b) == 2 else None)(bounced_to(g)),
                        30, what="the three old bounces pruned")
         assert all(a.endswith("@new.test") for a in new), new
-        assert "prune: events=3," in g.log("spoold")
+        # the same pass forgot the permanent failure (suppression_ttl)
+        assert "prune: events=3, issues=0, suppressions=1," in g.log("spoold")
         rows = json.loads(g.spoolctl("query", input=json.dumps(
             smtpgate.SEED_QUERY)).stdout)["list"]
         assert sorted(r[0] for r in rows) == new
