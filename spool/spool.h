@@ -416,11 +416,12 @@ struct spool_prune_stats {
 /*
  * One write transaction of a pruning pass: removes what is older than
  * now minus each retention, at most budget records (and examines at most
- * four times that), adds the counts to *ps and sets ps_more when the pass
- * is not finished. Events of messages still in the queue are kept, and so
+ * four times that, for at most SPOOL_PRUNE_TXN_MS before the commit),
+ * adds the counts to *ps and sets ps_more when the pass is not finished. Events of messages still in the queue are kept, and so
  * are issues from the day before the oldest queued message on. Callers
  * repeat it (ps_more) between other work: never one long lock.
  */
+#define SPOOL_PRUNE_TXN_MS	100
 int	spool_prune(struct spool *, int64_t now, const struct spool_retention *,
 	    size_t budget, struct spool_prune_stats *);
 

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
+#include <time.h>
 
 #include "spool.h"
 #include "spool_index.h"
@@ -34,16 +35,27 @@ struct spool_prune {
 	int64_t				 now;
 	size_t				 left;		/* deletions allowed */
 	size_t				 looks;		/* entries that may be examined */
+	int64_t				 deadline_ms;	/* CLOCK_MONOTONIC */
 	uint64_t			 exported;	/* events.jsonl cursor */
 	char				 cutoff_date[11];
 	struct spool_msg		 msg;		/* scratch: it is large */
 };
 
-/* The budget is spent: stop this transaction. */
+/* The budget or the time is spent: stop this transaction. */
 static bool
 spool_prune_spent(struct spool_prune *p)
 {
-	return p->left == 0 || p->looks == 0;
+	struct timespec	ts;
+
+	if (p->left == 0 || p->looks == 0)
+		return true;
+	/* the clock every 64 looks: a few hundred microseconds apart */
+	if ((p->looks & 63) == 0) {
+		(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+		if ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 >= p->deadline_ms)
+			p->looks = 0;
+	}
+	return p->looks == 0;
 }
 
 /* Still queued: a record with recipients not yet final (a record whose
@@ -269,12 +281,16 @@ spool_prune(struct spool *sp, int64_t now, const struct spool_retention *rt,
 {
 	struct spool_prune		p = { .rt = rt, .ps = ps, .now = now };
 	struct spool_prune_stats	saved = *ps;
+	struct timespec			ts;
 	int				rc;
 
 	if (budget == 0 || budget > SIZE_MAX / 4)
 		return EINVAL;
 	p.left = budget;
 	p.looks = budget * 4;
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	p.deadline_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 +
+	    SPOOL_PRUNE_TXN_MS;
 	if ((rc = spool_begin(sp, true, &p.txn)) != 0)
 		return rc;
 	if ((rc = spool_prune_phases(&p)) != 0) {
