@@ -4,3 +4,11 @@ noinst_PROGRAMS += bench/fsync_ceiling
 bench_fsync_ceiling_SOURCES = bench/fsync_ceiling.c
 # make check runs every benchmark once at a tiny size (bench/run --smoke).
 TESTS += tests/blackbox/test_bench_smoke.py
+# The delivery log at scale (indexes, retention): fill and soak through the
+# spool API (bench/README.md); make check runs a small soak.
+check_PROGRAMS += bench/dlog-soak
+bench_dlog_soak_SOURCES = bench/dlog_soak.c
+bench_dlog_soak_CPPFLAGS = $(AM_CPPFLAGS) $(LMDB_CFLAGS)
+bench_dlog_soak_LDADD = spool/libspool.a common/libcommon.a $(LMDB_LIBS) \
+	$(YAJL_LIBS) $(OPENSSL_LIBS) $(LIBS)
+TESTS += tests/blackbox/test_dlog.py

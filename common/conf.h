@@ -90,6 +90,11 @@ struct conf {
 	int64_t		 cf_lmdb_map_max;
 	int64_t		 cf_min_free_space;	/* 0: 1.5 x max_message_size */
 	time_t		 cf_callback_max_age;
+	/* retention (spoold runs the pruning) */
+	time_t		 cf_delivery_log_retention;
+	time_t		 cf_issue_retention;
+	time_t		 cf_suppression_ttl;
+	time_t		 cf_prune_interval;
 	/* where each key was last set: conf_keys index -> line, 0 = default */
 	unsigned	*cf_key_lines;
 };

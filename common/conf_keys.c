@@ -75,6 +75,11 @@ const struct conf_key conf_keys[] = {
 	{ "min_free_space", CONF_T_SIZE, "0", 0, INT64_C(1) << 50, O(cf_min_free_space), NULL },
 	/* callback outbox retention (issue 13) */
 	{ "callback_max_age", CONF_T_DURATION, "7d", 1, 365 * DAY, O(cf_callback_max_age), NULL },
+	/* retention (spoold prunes; spool_prune) */
+	{ "delivery_log_retention", CONF_T_DURATION, "30d", 3600, 3650 * DAY, O(cf_delivery_log_retention), NULL },
+	{ "issue_retention", CONF_T_DURATION, "400d", DAY, 3650 * DAY, O(cf_issue_retention), NULL },
+	{ "suppression_ttl", CONF_T_DURATION, "365d", DAY, 3650 * DAY, O(cf_suppression_ttl), NULL },
+	{ "prune_interval", CONF_T_DURATION, "1h", 1, DAY, O(cf_prune_interval), NULL },
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);

@@ -521,3 +521,29 @@ statq_select(const struct statq *q, const struct statq_row *r,
 	}
 	json_arr_end(jg);
 }
+
+void
+statq_plan(const struct statq *q, struct statq_plan *p)
+{
+	static const char *const	 names[] = { "delivered", "deferred", "bounced" };
+	const struct statq_filter	*qf;
+	size_t				 i, j;
+
+	memset(p, 0, sizeof(*p));
+	for (i = 0; i < q->q_nfilter; i++) {
+		qf = &q->q_filter[i];
+		if (qf->qf_op != STATQ_EQ || qf->qf_null)
+			continue;
+		if (qf->qf_field == STATQ_ISSUE_ID && qf->qf_num_ok) {
+			p->qp_kind = STATQ_PLAN_ISSUE;
+			p->qp_issue = (uint64_t)qf->qf_num;
+			return;
+		}
+		for (j = 0; qf->qf_field == STATQ_STATUS && p->qp_kind == STATQ_PLAN_SCAN &&
+		    j < sizeof(names) / sizeof(names[0]); j++)
+			if (strcmp(qf->qf_str, names[j]) == 0) {
+				p->qp_kind = STATQ_PLAN_STATUS;
+				p->qp_status = names[j];
+			}
+	}
+}

@@ -101,6 +101,20 @@ int		 statq_cmp(const struct statq *, const struct statq_row *,
  * order, or only -delivstream.dt), so a reverse scan may stop early. */
 bool		 statq_order_is_newest_first(const struct statq *);
 bool		 statq_order_is_oldest_first(const struct statq *);
+/*
+ * Which delivery-log index can feed the request (spoolctl query): an
+ * equality on issue.id (STATQ_PLAN_ISSUE), else an equality on
+ * delivstream.status with one of the three event names (STATQ_PLAN_STATUS,
+ * qp_status is that name); any other request scans the whole log
+ * (STATQ_PLAN_SCAN). Either way every row still goes through statq_match.
+ */
+enum statq_plan_kind { STATQ_PLAN_SCAN, STATQ_PLAN_STATUS, STATQ_PLAN_ISSUE };
+struct statq_plan {
+	enum statq_plan_kind	 qp_kind;
+	const char		*qp_status;	/* static text */
+	uint64_t		 qp_issue;
+};
+void		 statq_plan(const struct statq *, struct statq_plan *);
 /* Appends [v1, v2, ...] for the selected fields. */
 void		 statq_select(const struct statq *, const struct statq_row *,
 	    struct json_gen *);

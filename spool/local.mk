@@ -10,7 +10,9 @@ spool_libspool_a_SOURCES = \
 	spool/spool_key.c spool/spool_key.h \
 	spool/spool_event.c \
 	spool/spool_space.c \
-	spool/spool_outbox.c spool/spool_done.c
+	spool/spool_outbox.c spool/spool_done.c \
+	spool/spool_index.c spool/spool_index.h \
+	spool/spool_prune.c
 spool_libspool_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS)
 
 # Unit tests (STYLE T2): envelope, LMDB records, durable write and crashes.
@@ -34,3 +36,7 @@ UNIT_TESTS += tests/unit/t_spool_outbox
 tests_unit_t_spool_outbox_SOURCES = tests/unit/t_spool_outbox.c
 tests_unit_t_spool_outbox_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_t_spool_outbox_LDADD = $(TEST_LIBS)
+UNIT_TESTS += tests/unit/t_spool_index
+tests_unit_t_spool_index_SOURCES = tests/unit/t_spool_index.c
+tests_unit_t_spool_index_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/spool $(LMDB_CFLAGS)
+tests_unit_t_spool_index_LDADD = $(TEST_LIBS)

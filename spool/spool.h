@@ -461,6 +461,55 @@ int	spool_outbox_dropped(struct spool_txn *, const char *login, uint64_t *n_r);
  * each event appears once (at least once if the file was rotated meanwhile). */
 int	spool_events_export(struct spool *, const char *path, size_t *n_r);
 
+/* ---- delivery-log indexes (spool_index.c): the same callbacks and order
+ * as spool_log_iter, but only the events of one type or one issue, at a
+ * cost that grows with them, not with the log. On a database whose
+ * indexes are still being built (spool_log_indexed false) they scan the
+ * whole log instead, so the callback must still check what it gets. */
+bool	spool_log_indexed(struct spool_txn *);
+int	spool_log_iter_type(struct spool_txn *, enum spool_ev_type, bool reverse,
+	    int (*cb)(uint64_t seq, const char *json, size_t len, void *), void *);
+int	spool_log_iter_issue(struct spool_txn *, uint64_t issue, bool reverse,
+	    int (*cb)(uint64_t seq, const char *json, size_t len, void *), void *);
+/* Issues of one account (login; date may narrow it) or of one date (login
+ * NULL), in id order; both NULL: every issue (spool_issue_iter). */
+int	spool_issue_iter_sel(struct spool_txn *, const char *login, const char *date,
+	    int (*cb)(const struct spool_issue *, void *), void *);
+/* Deletes an issue record and its index entries (retention). */
+int	spool_issue_del(struct spool_txn *, uint64_t id);
+
+/* ---- retention (spool_prune.c). Ages in seconds; 0 keeps forever. */
+struct spool_retention {
+	int64_t		rt_dlog;	/* delivery log, its indexes, dlog_qid */
+	int64_t		rt_issues;	/* issue records and counters */
+	int64_t		rt_permfail;	/* permanent failures (suppression_ttl) */
+};
+struct spool_prune_stats {
+	size_t		ps_dlog;	/* events removed */
+	size_t		ps_kept;	/* old events kept: message still queued */
+	size_t		ps_unexported;	/* removed before events.jsonl had them */
+	size_t		ps_issues;
+	size_t		ps_permfail;
+	size_t		ps_txns;
+	bool		ps_more;	/* the budget ran out: call again */
+	/* where the pass is: zero the whole struct to start a pass */
+	int		ps_phase;
+	uint64_t	ps_dlog_next;
+	uint8_t		ps_pf_key[512];
+	size_t		ps_pf_len;
+};
+/*
+ * One write transaction of a pruning pass: removes what is older than
+ * now minus each retention, at most budget records (and examines at most
+ * four times that, for at most SPOOL_PRUNE_TXN_MS before the commit),
+ * adds the counts to *ps and sets ps_more when the pass is not finished. Events of messages still in the queue are kept, and so
+ * are issues from the day before the oldest queued message on. Callers
+ * repeat it (ps_more) between other work: never one long lock.
+ */
+#define SPOOL_PRUNE_TXN_MS	100
+int	spool_prune(struct spool *, int64_t now, const struct spool_retention *,
+	    size_t budget, struct spool_prune_stats *);
+
 /* ---- small helpers shared by the daemons */
 /* "YYYY-MM-DD" of a unix time, UTC. */
 void	spool_date(int64_t t, char dst[11]);

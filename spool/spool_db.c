@@ -19,6 +19,7 @@
 
 #include "spool.h"
 #include "spool_key.h"
+#include "spool_index.h"
 #include "spool_rec.h"
 #include "xmem.h"
 
@@ -54,6 +55,8 @@ static const char *const spool_db_names[SPOOL_DB_N] = {
 	[SPOOL_DB_SCHED] = "sched", [SPOOL_DB_DLOG] = "dlog",
 	[SPOOL_DB_DLOG_QID] = "dlog_qid", [SPOOL_DB_OUTBOX] = "outbox",
 	[SPOOL_DB_OUTBOX_ACCT] = "outbox_acct", [SPOOL_DB_DONE] = "done",
+	[SPOOL_DB_DLOG_STATUS] = "dlog_status", [SPOOL_DB_DLOG_ISSUE] = "dlog_issue",
+	[SPOOL_DB_ISSUE_DATE] = "issue_date",
 };
 
 static int
@@ -396,6 +399,10 @@ spool_db_migrate(struct spool *sp)
 		spool_db_grow(sp);
 		rc = spool_db_migrate_spoold(sp);
 	}
+	/* the log's indexes: a failed build leaves the readers on their
+	 * scans, and the next writer's open carries on */
+	if (rc == 0)
+		(void)spool_db_migrate_records(sp);
 	return rc;
 }
 

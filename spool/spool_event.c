@@ -2,7 +2,8 @@
  * Events (spool.h): the CONTRACT JSON built once, appended to the delivery
  * log (dlog: BE64 seq -> JSON), indexed by message (dlog_qid: QID BE64 seq),
  * queued for the callback sender (outbox_acct, spool_outbox.c) and
- * counted in the issue, all in the caller's transaction. The export to
+ * counted in the issue, all in the caller's transaction; its secondary
+ * keys (spool_index.h) too. The export to
  * events.jsonl keeps its cursor in meta ("export_seq") with the file's
  * inode and length after that export ("export_ino", "export_off").
  */
@@ -19,6 +20,7 @@
 #include "fsx.h"
 #include "json.h"
 #include "spool.h"
+#include "spool_index.h"
 #include "spool_key.h"
 #include "spool_rec.h"
 
@@ -167,6 +169,8 @@ spool_ev_store(struct spool_txn *t, const struct spool_event *ev, uint64_t seq,
 		if ((rc = spool_db_put(t, SPOOL_DB_DLOG_QID, &q, "", 0)) != 0)
 			return rc;
 	}
+	if ((rc = spool_index_event_add(t, ev->ev_type, ev->ev_issue, seq)) != 0)
+		return rc;
 	return spool_ev_outbox(t, ev, seq, json, len);
 }
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "spool.h"
+#include "spool_index.h"
 #include "spool_key.h"
 #include "spool_rec.h"
 #include "xmem.h"
@@ -97,9 +98,34 @@ spool_issue_find_or_create(struct spool_txn *t, const char *login,
 	    (rc = spool_db_meta_next(t, "issue_seq", &s->si_id)) != 0)
 		return rc;
 	spool_be64_put(id, s->si_id);
-	if ((rc = spool_db_put(t, SPOOL_DB_ISSUE_IDX, &k, id, sizeof(id))) != 0)
+	if ((rc = spool_db_put(t, SPOOL_DB_ISSUE_IDX, &k, id, sizeof(id))) != 0 ||
+	    (rc = spool_index_issue_add(t, s)) != 0)
 		return rc;
 	return spool_issue_put(t, s);
+}
+
+int
+spool_issue_del(struct spool_txn *t, uint64_t id)
+{
+	struct spool_issue	s;
+	struct spool_key	k;
+	int			rc;
+
+	if ((rc = spool_issue_get(t, id, &s)) != 0)
+		return rc;
+	if ((rc = spool_issue_idx_key(&k, s.si_login, s.si_date,
+	    s.si_has_name ? s.si_name : NULL)) != 0)
+		return rc;
+	if ((rc = spool_db_del(t, SPOOL_DB_ISSUE_IDX, &k)) != 0 && rc != SPOOL_ENOTFOUND)
+		return rc;
+	spool_key_init(&k);
+	spool_key_raw(&k, s.si_date, 10);
+	spool_key_be64(&k, id);
+	if ((rc = spool_db_del(t, SPOOL_DB_ISSUE_DATE, &k)) != 0 && rc != SPOOL_ENOTFOUND)
+		return rc;
+	spool_key_init(&k);
+	spool_key_be64(&k, id);
+	return spool_db_del(t, SPOOL_DB_ISSUES, &k);
 }
 
 int

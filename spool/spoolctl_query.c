@@ -3,6 +3,8 @@
  * (statq) over the delivery log. When the order is by dt alone (or none),
  * the log is scanned in that order and the scan stops after skip + first
  * matches; any other order collects the matching rows and sorts them.
+ * An equality on issue.id or delivstream.status reads only those events
+ * through the log's indexes (statq_plan); other filters scan the log.
  */
 #include "config.h"
 
@@ -106,6 +108,28 @@ ctl_query_cb(uint64_t seq, const char *json, size_t len, void *arg)
 	return stop;
 }
 
+/* The rows the plan's index gives (the whole log without one). */
+static int
+ctl_query_run(struct spool_txn *txn, const struct statq *q, bool reverse,
+    struct ctl_query *cq)
+{
+	struct statq_plan	p;
+	enum spool_ev_type	type;
+
+	statq_plan(q, &p);
+	switch (p.qp_kind) {
+	case STATQ_PLAN_ISSUE:
+		return spool_log_iter_issue(txn, p.qp_issue, reverse, ctl_query_cb, cq);
+	case STATQ_PLAN_STATUS:
+		type = strcmp(p.qp_status, "delivered") == 0 ? SPOOL_EV_DELIVERED :
+		    strcmp(p.qp_status, "deferred") == 0 ? SPOOL_EV_DEFERRED :
+		    SPOOL_EV_BOUNCED;
+		return spool_log_iter_type(txn, type, reverse, ctl_query_cb, cq);
+	default:
+		return spool_log_iter(txn, reverse, 0, ctl_query_cb, cq);
+	}
+}
+
 static const struct statq *ctl_sort_q;
 
 static int
@@ -169,7 +193,7 @@ ctl_cmd_query(struct ctl *ctl, int argc, char **argv)
 	json_arr_begin(cq.jg);
 	if (cq.left != 0) {
 		txn = ctl_begin(ctl, false);
-		if ((rc = spool_log_iter(txn, reverse, 0, ctl_query_cb, &cq)) != 0 &&
+		if ((rc = ctl_query_run(txn, q, reverse, &cq)) != 0 &&
 		    rc != 1 && rc != SPOOL_ENOTFOUND)
 			ctl_die_rc(rc, "delivery log");
 		spool_abort(&txn);

@@ -1,6 +1,7 @@
 /*
- * spoolctl_stats: `issues` (per-issue counters) and `bounces` (the last N
- * bounced events, newest first, from a reverse scan of the delivery log).
+ * spoolctl_stats: `issues` (per-issue counters, by account or date through
+ * the issue indexes) and `bounces` (the last N bounced events, newest
+ * first, from the log's index of bounced events).
  */
 #include "config.h"
 
@@ -129,7 +130,7 @@ ctl_cmd_issues(struct ctl *ctl, int argc, char **argv)
 	if (is.jg != NULL)
 		json_arr_begin(is.jg);
 	txn = ctl_begin(ctl, false);
-	if ((rc = spool_issue_iter(txn, ctl_issues_cb, &is)) != 0)
+	if ((rc = spool_issue_iter_sel(txn, is.account, is.date, ctl_issues_cb, &is)) != 0)
 		ctl_die_rc(rc, "issues");
 	spool_abort(&txn);
 	if (is.jg != NULL) {
@@ -209,7 +210,8 @@ ctl_cmd_bounces(struct ctl *ctl, int argc, char **argv)
 	if (b.jg != NULL)
 		json_arr_begin(b.jg);
 	txn = ctl_begin(ctl, false);
-	if ((rc = spool_log_iter(txn, true, 0, ctl_bounces_cb, &b)) != 0 && rc != 1 &&
+	if ((rc = spool_log_iter_type(txn, SPOOL_EV_BOUNCED, true, ctl_bounces_cb, &b)) != 0 &&
+	    rc != 1 &&
 	    rc != SPOOL_ENOTFOUND)
 		ctl_die_rc(rc, "delivery log");
 	spool_abort(&txn);

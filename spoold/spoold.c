@@ -28,6 +28,7 @@
 #include "sig.h"
 #include "spool.h"
 #include "spoold_file.h"
+#include "spoold_prune.h"
 #include "xmem.h"
 
 #define SPOOLD_BACKOFF_MAX	60	/* seconds between retries after a disk/map error */
@@ -301,9 +302,10 @@ spoold_export_retry(struct spoold *sd)
 static void
 spoold_loop(struct spoold *sd, int ifd)
 {
+	struct spoold_prune	 pr = { .pr_next = 0 };
 	struct pollfd	 pfd[2];
 	time_t		 now, next_scan = 0, retry_at = 0, backoff = 1;
-	bool		 dirty = true;
+	bool		 dirty = true, pruning;
 	unsigned	 sigs;
 	int		 timeout;
 
@@ -331,9 +333,11 @@ spoold_loop(struct spoold *sd, int ifd)
 		}
 		if (sig_stopping())
 			break;
+		/* retention, a slice at a time between filing passes */
+		pruning = spoold_prune_run(sd, &pr, time(NULL));
 		now = time(NULL);
 		timeout = (int)((dirty && retry_at < next_scan ? retry_at : next_scan) - now);
-		timeout = timeout < 0 ? 0 : timeout > 3600 ? 3600000 : timeout * 1000;
+		timeout = timeout < 0 || pruning ? 0 : timeout > 3600 ? 3600000 : timeout * 1000;
 		pfd[0] = (struct pollfd){ .fd = sig_fd(), .events = POLLIN };
 		pfd[1] = (struct pollfd){ .fd = ifd, .events = POLLIN };
 		if (poll(pfd, ifd == -1 ? 1 : 2, timeout) == -1 && errno != EINTR)

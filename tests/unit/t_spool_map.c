@@ -20,7 +20,7 @@
 #include "tap.h"
 
 #define KIB		INT64_C(1024)
-#define NREC		120	/* x VALSZ: more than 256 KiB, less than 512 KiB */
+#define NREC		110	/* x VALSZ, 2 a page: more than a 256 KiB map holds, well below 512 KiB */
 #define VALSZ		1500
 
 static char	tdir[64];

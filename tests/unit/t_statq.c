@@ -198,6 +198,58 @@ t_prefixes(void)
 	t_int_eq((long long)ok, 1, "only the whole request parses");
 }
 
+/* Which index a request can use: "scan", "status:NAME" or "issue:N". */
+static const char *
+plan(const char *req)
+{
+	static char		 out[64];
+	struct statq		*q = NULL;
+	struct statq_plan	 p;
+	char			 err[256];
+
+	if (statq_parse(req, strlen(req), &q, err, sizeof(err)) != STATQ_OK)
+		return "ERR";
+	statq_plan(q, &p);
+	if (p.qp_kind == STATQ_PLAN_ISSUE)
+		(void)snprintf(out, sizeof(out), "issue:%llu", (unsigned long long)p.qp_issue);
+	else if (p.qp_kind == STATQ_PLAN_STATUS)
+		(void)snprintf(out, sizeof(out), "status:%s", p.qp_status);
+	else
+		(void)snprintf(out, sizeof(out), "scan");
+	statq_free(&q);
+	return out;
+}
+
+static void
+t_plan(void)
+{
+	static const struct {
+		const char	*req;
+		const char	*want;
+	} c[] = {
+		{ "{\"filter\":[{\"a\":\"delivstream.status\",\"v\":\"bounced\",\"op\":\"==\"},"
+		  "{\"a\":\"delivstream.source\",\"op\":\"==\",\"v\":\"1\"}],"
+		  "\"action\":\"stat.uni\",\"first\":100,\"order\":[\"-delivstream.dt\"]}",
+		  "status:bounced" },
+		{ F("delivstream.status", "==", "\"delivered\""), "status:delivered" },
+		{ F("delivstream.status", "!=", "\"bounced\""), "scan" },
+		{ F("delivstream.status", "==", "\"opened\""), "scan" },
+		{ F("delivstream.status", "==", "null"), "scan" },
+		{ F("issue.id", "==", "17"), "issue:17" },
+		{ F("issue.id", "==", "\"17\""), "issue:17" },
+		{ F("issue.id", ">=", "17"), "scan" },
+		{ F("issue.id", "==", "null"), "scan" },
+		{ "{\"filter\":[{\"a\":\"delivstream.status\",\"op\":\"==\",\"v\":\"bounced\"},"
+		  "{\"a\":\"issue.id\",\"op\":\"==\",\"v\":3}]}", "issue:3" },
+		{ F("delivstream.to", "==", "\"a@b.c\""), "scan" },
+		{ "{}", "scan" },
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++)
+		t_str_eq(plan(c[i].req), c[i].want, c[i].req);
+}
+
 int
 main(void)
 {
@@ -206,6 +258,7 @@ main(void)
 		{ .name = "bad_json", .fn = t_bad_json },
 		{ .name = "order_select", .fn = t_order_select },
 		{ .name = "prefixes", .fn = t_prefixes },
+		{ .name = "plan", .fn = t_plan },
 	};
 
 	return T_RUN(cases);

@@ -1,0 +1,54 @@
+/*
+ * spool_index: internal to libspool. The delivery log's secondary keys,
+ * written in the transaction of each event (spool_event_add) and of each
+ * new issue (spool_issue_find_or_create), removed with the event by the
+ * pruning (spool_prune.c), and built once for a database that predates
+ * them (spool_db_migrate_records, called from spool_open's write path):
+ *   dlog_status  u8 event type, BE64 seq -> ""   (bounces, stat.uni status)
+ *   dlog_issue   BE64 issue id, BE64 seq -> ""   (stat.uni issue.id)
+ *   issue_date   "YYYY-MM-DD" (10 bytes), BE64 id -> ""  (issues --date,
+ *                issue retention)
+ * meta "records_idx" is 1 once every older event and issue is indexed;
+ * until then the readers fall back to scanning (spool_log_indexed).
+ * Codes as in spool.h.
+ */
+#ifndef SG_SPOOL_INDEX_H
+#define SG_SPOOL_INDEX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "qid.h"
+#include "spool.h"
+
+/* What the indexes and the pruning need of one logged event. */
+struct spool_index_ev {
+	enum spool_ev_type	 ie_type;
+	int64_t			 ie_dt;		/* unix seconds */
+	uint64_t		 ie_issue;	/* 0 = none */
+	char			 ie_qid[QID_SIZE];	/* "" = none */
+};
+
+/* Reads those fields from an event's JSON. SPOOL_ECORRUPT if it does not
+ * decode as an event. */
+int	spool_index_parse(const char *json, size_t len, struct spool_index_ev *);
+/* Adds the event's keys (status, issue) under seq. */
+int	spool_index_event_add(struct spool_txn *, enum spool_ev_type, uint64_t issue,
+	    uint64_t seq);
+/* Deletes the event seq from dlog, dlog_qid, dlog_status and dlog_issue;
+ * keys already gone are not an error. */
+int	spool_index_event_del(struct spool_txn *, const struct spool_index_ev *,
+	    uint64_t seq);
+/* issue_date entry of a new issue. */
+int	spool_index_issue_add(struct spool_txn *, const struct spool_issue *);
+/*
+ * Builds the indexes of an older database in write transactions of
+ * SPOOL_INDEX_CHUNK events each, resuming where an interrupted build
+ * stopped (meta "records_idx_next"). Idempotent; a failure (the map full)
+ * leaves the readers on their scans and is retried at the next open.
+ */
+#define SPOOL_INDEX_CHUNK	20000
+int	spool_db_migrate_records(struct spool *);
+
+#endif
