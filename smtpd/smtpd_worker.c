@@ -4,11 +4,12 @@
  * non-blocking listeners and multiplexes up to smtpd_max_sessions
  * sessions, each with bounded input and output buffers. Signals: SIGTERM
  * stops accepting, lets sessions finish for SMTPD_GRACE_MS, then answers
- * 421. Retiring (SIGUSR1 on reload, or smtpd_max_use sessions, which it
- * tells the master so that a replacement starts at once) it goes on
+ * 421; SIGUSR1 (reload: the master starts new workers at once) stops
+ * accepting and lets every session finish. After smtpd_max_use sessions a
+ * worker tells the master, which starts a replacement at once, and goes on
  * accepting until another worker has room, then lets every session
- * finish: the listeners are never left without a worker. The worker exits
- * 0 when it has no session left.
+ * finish: the listeners are never left without a worker however long its
+ * last sessions last. The worker exits 0 when it has no session left.
  *
  * Sessions per client address are counted across all workers in shared
  * memory (smtpd_limits.c), which also says when smtpd is under stress.
@@ -150,16 +151,12 @@ smtpd_reject_conn(struct smtpd_env *env, int fd, const char *addr, const char *w
 	(void)close(fd);
 }
 
-/* max_use reached or SIGUSR1: see the comment at the top. */
+/* max_use reached: see the comment at the top. */
 static void
-smtpd_worker_retire(struct smtpd_worker *w, bool tell_master)
+smtpd_worker_retire(struct smtpd_worker *w)
 {
-	if (w->w_retiring)
-		return;
 	w->w_retiring = true;
-	if (tell_master)
-		smtpd_limits_retire(w->w_env->se_limits);
-	log_debug("retiring: %zu sessions", w->w_nss);
+	smtpd_limits_retire(w->w_env->se_limits);
 }
 
 static void
@@ -197,7 +194,7 @@ smtpd_accept_one(struct smtpd_worker *w, const struct smtpd_listener *l, int fd,
 	if (w->w_accepted >= (uint64_t)env->se_cf->cf_smtpd_max_use &&
 	    !w->w_retiring) {
 		log_info("max_use %lld reached: retiring", (long long)w->w_accepted);
-		smtpd_worker_retire(w, true);
+		smtpd_worker_retire(w);
 	}
 }
 
@@ -475,8 +472,10 @@ smtpd_worker_signals_take(struct smtpd_worker *w)
 		w->w_grace_end = w->w_env->se_now + SMTPD_GRACE_MS;
 		log_debug("stopping: %zu sessions", w->w_nss);
 	}
-	if (w_retire && w->w_accepting)
-		smtpd_worker_retire(w, false);	/* the master knows */
+	if (w_retire && w->w_accepting) {
+		w->w_accepting = false;
+		log_debug("retiring: %zu sessions", w->w_nss);
+	}
 }
 
 static int
@@ -496,7 +495,9 @@ smtpd_worker_timeout(struct smtpd_worker *w)
 		    smtpd_wants_input(s))
 			t = 0;
 	}
-	if (w->w_nss >= w->w_max && t > SMTPD_FULL_CHECK_MS)
+	/* full, or retiring: look at the board again soon */
+	if ((w->w_nss >= w->w_max || (w->w_retiring && w->w_accepting)) &&
+	    t > SMTPD_FULL_CHECK_MS)
 		t = SMTPD_FULL_CHECK_MS;
 	return t < 0 ? 0 : (int)t;
 }
