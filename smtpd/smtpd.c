@@ -50,6 +50,7 @@ struct smtpd_child {
 	int64_t		 sc_started;
 	int64_t		 sc_respawn_at;
 	unsigned	 sc_fails;
+	bool		 sc_retiring;	/* said so (max_use); replace early */
 };
 
 struct smtpd_master {
@@ -216,7 +217,7 @@ smtpd_spawn(struct smtpd_master *m, struct smtpd_child *c)
 	if (smtpd_limits_spawn(m->sm_env.se_limits, (size_t)b,
 	    (size_t)m->sm_env.se_cf->cf_smtpd_max_sessions) == -1 ||
 	    (pid = fork()) == -1) {
-		log_warn("fork");
+		log_warn("starting a worker");
 		smtpd_limits_reaped(m->sm_env.se_limits, (size_t)b);
 		c->sc_respawn_at = smtpd_ms() + 1000;
 		return;
@@ -242,6 +243,7 @@ smtpd_retire_one(struct smtpd_master *m, size_t i)
 	m->sm_retired[m->sm_nretired++] = m->sm_slots[i].sc_pid;
 	m->sm_slots[i].sc_pid = 0;
 	m->sm_slots[i].sc_respawn_at = 0;
+	m->sm_slots[i].sc_retiring = false;
 }
 
 static void
@@ -257,7 +259,12 @@ smtpd_retire_all(struct smtpd_master *m)
 	}
 }
 
-/* Workers that told smtpd_limits they retire (max_use). */
+/*
+ * Workers that told smtpd_limits they retire (max_use) get a replacement
+ * now, as long as fewer than smtpd_workers are retiring already (a bound
+ * on processes); the others keep their slot, and go on accepting while no
+ * other worker has room, until that is so.
+ */
 static void
 smtpd_retiring(struct smtpd_master *m, const struct pollfd *pfd, size_t n)
 {
@@ -267,11 +274,14 @@ smtpd_retiring(struct smtpd_master *m, const struct pollfd *pfd, size_t n)
 	for (j = 0; j < k; j++)
 		for (i = 0; i < m->sm_nslots; i++)
 			if (m->sm_slots[i].sc_pid != 0 &&
-			    m->sm_slots[i].sc_pid == m->sm_board_pid[slots[j]]) {
-				log_debug("worker %ld retiring: starting a "
-				    "replacement", (long)m->sm_slots[i].sc_pid);
-				smtpd_retire_one(m, i);
-			}
+			    m->sm_slots[i].sc_pid == m->sm_board_pid[slots[j]])
+				m->sm_slots[i].sc_retiring = true;
+	for (i = 0; i < m->sm_nslots && m->sm_nretired < m->sm_nslots; i++)
+		if (m->sm_slots[i].sc_pid != 0 && m->sm_slots[i].sc_retiring) {
+			log_debug("worker %ld retiring: starting a replacement",
+			    (long)m->sm_slots[i].sc_pid);
+			smtpd_retire_one(m, i);
+		}
 }
 
 static void
@@ -302,6 +312,7 @@ smtpd_child_exit(struct smtpd_master *m, pid_t pid, int st)
 		return;
 	c = &m->sm_slots[i];
 	c->sc_pid = 0;
+	c->sc_retiring = false;
 	if (crash) {
 		if (WIFSIGNALED(st))
 			log_warnx("worker %ld killed by signal %d", (long)pid,
