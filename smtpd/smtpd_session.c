@@ -233,13 +233,13 @@ smtpd_session_lifetime(struct smtpd_session *s)
 {
 	const struct conf	*cf = s->ss_env->se_cf;
 	int64_t			 age = s->ss_env->se_now - s->ss_started;
+	int64_t			 life = (int64_t)cf->cf_smtpd_session_timeout * 1000;
 
-	if (age < (int64_t)cf->cf_smtpd_session_timeout * 1000 ||
-	    s->ss_state == SS_CLOSING || s->ss_state == SS_DEAD ||
+	if (age < life || s->ss_state == SS_CLOSING || s->ss_state == SS_DEAD ||
 	    s->ss_committing)
 		return;
-	if (!smtpd_session_idle(s) && age < ((int64_t)cf->cf_smtpd_session_timeout +
-	    (int64_t)cf->cf_smtpd_timeout) * 1000)
+	if (!smtpd_session_idle(s) &&
+	    age < life + (int64_t)cf->cf_smtpd_timeout * 1000)
 		return;
 	log_info("NOQUEUE: lifetime exceeded: client=%s, seconds=%lld, "
 	    "idle=%s", s->ss_client, (long long)(age / 1000),

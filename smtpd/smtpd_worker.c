@@ -9,7 +9,7 @@
  * worker tells the master, which starts a replacement at once, and goes on
  * accepting until another worker has room, then lets every session
  * finish: the listeners are never left without a worker however long its
- * last sessions last. The worker exits 0 when it has no session left.
+ * last sessions take. The worker exits 0 when it has no session left.
  *
  * Sessions per client address are counted across all workers in shared
  * memory (smtpd_limits.c), which also says when smtpd is under stress.

@@ -63,10 +63,11 @@ class Nooper(threading.Thread):
 
 
 def test_slot_exhaustion_by_one_client_does_not_block_others():
-    """1 worker, smtpd_max_use = 3: a session held by a NOOP every 3 s plus
-    short connections used to leave a retiring worker that no longer
-    accepted and no replacement until the held session ended: no 220 for
-    anyone. Every fresh client must be greeted within a few seconds."""
+    """1 worker, smtpd_max_use = 3: two short connections (the harness's
+    port probe is the first) and a session held by a NOOP every 3 s used to
+    leave a retiring worker that no longer accepted and no replacement until
+    the held session ended: no 220 for anyone. Every fresh client must be
+    greeted within a few seconds, for longer than max_use sessions again."""
     with Gateway(tls=False, extra={"smtpd_workers": "1", "smtpd_max_use": "3"}) as g:
         g.start("smtpd")
         probe_gone(g)
