@@ -70,6 +70,7 @@ struct conf {
 	int64_t		 cf_smtpd_junk_command_limit;
 	int64_t		 cf_smtpd_stress_threshold;	/* percent of all sessions */
 	time_t		 cf_smtpd_stress_timeout;	/* smtpd_timeout under stress */
+	int64_t		 cf_smtpd_client_ipv6_prefix_length;
 	/* spoold */
 	time_t		 cf_spoold_rescan_interval;
 	int64_t		 cf_spoold_batch;

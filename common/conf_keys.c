@@ -55,6 +55,7 @@ const struct conf_key conf_keys[] = {
 	{ "smtpd_junk_command_limit", CONF_T_INT, "100", 1, 1000000, O(cf_smtpd_junk_command_limit), NULL },
 	{ "smtpd_stress_threshold", CONF_T_INT, "80", 1, 100, O(cf_smtpd_stress_threshold), NULL },
 	{ "smtpd_stress_timeout", CONF_T_DURATION, "10s", 1, DAY, O(cf_smtpd_stress_timeout), NULL },
+	{ "smtpd_client_ipv6_prefix_length", CONF_T_INT, "84", 16, 128, O(cf_smtpd_client_ipv6_prefix_length), NULL },
 
 	{ "spoold_rescan_interval", CONF_T_DURATION, "10s", 1, 3600, O(cf_spoold_rescan_interval), NULL },
 	{ "spoold_batch", CONF_T_INT, "256", 1, 100000, O(cf_spoold_batch), NULL },

@@ -75,6 +75,7 @@ struct smtpd_limits {
 	uint64_t		    lm_per_ip;
 	uint64_t		    lm_capacity;
 	unsigned		    lm_threshold;
+	unsigned		    lm_v6bits;	/* IPv6 prefix counted as one */
 	time_t			    lm_warned;
 };
 
@@ -290,6 +291,7 @@ smtpd_limits_new(size_t nslots, uint64_t capacity)
 	}
 	lm->lm_mask = nb - 1;
 	lm->lm_self = SIZE_MAX;
+	lm->lm_v6bits = 128;
 	lm->lm_nw = nslots;
 	lm->lm_w = xcalloc(nslots, sizeof(*lm->lm_w));
 	lm->lm_pollslot = xcalloc(nslots, sizeof(*lm->lm_pollslot));
@@ -307,9 +309,10 @@ smtpd_limits_new(size_t nslots, uint64_t capacity)
 
 void
 smtpd_limits_configure(struct smtpd_limits *lm, uint64_t per_ip,
-    uint64_t capacity, unsigned threshold)
+    unsigned v6bits, uint64_t capacity, unsigned threshold)
 {
 	lm->lm_per_ip = per_ip > 0 ? per_ip : 1;
+	lm->lm_v6bits = v6bits < 128 ? v6bits : 128;
 	lm->lm_capacity = capacity;
 	lm->lm_threshold = threshold;
 }
@@ -322,7 +325,8 @@ smtpd_limits_conf(struct smtpd_limits *lm, const struct conf *cf)
 	cap = (uint64_t)cf->cf_smtpd_workers * (uint64_t)cf->cf_smtpd_max_sessions;
 	per_ip = cf->cf_smtpd_max_sessions_per_ip > 0 ?
 	    (uint64_t)cf->cf_smtpd_max_sessions_per_ip : cap / 2;
-	smtpd_limits_configure(lm, per_ip, cap,
+	smtpd_limits_configure(lm, per_ip,
+	    (unsigned)cf->cf_smtpd_client_ipv6_prefix_length, cap,
 	    (unsigned)cf->cf_smtpd_stress_threshold);
 }
 
@@ -458,9 +462,25 @@ smtpd_limits_retire(struct smtpd_limits *lm)
 	w->lw_wfd = -1;
 }
 
-static int
-smtpd_limits_key(const struct sockaddr *sa, uint8_t *k)
+/*
+ * An IPv6 client owns a whole prefix (a /64 at least): its addresses
+ * count as one, as Postfix's smtpd_client_ipv6_prefix_length does.
+ */
+static void
+smtpd_limits_mask(uint8_t *k, unsigned bits)
 {
+	unsigned	i;
+
+	for (i = 0; i < SMTPD_LIMITS_KEY; i++, bits = bits > 8 ? bits - 8 : 0)
+		if (bits < 8)
+			k[i] &= (uint8_t)(0xff00 >> bits);
+}
+
+static int
+smtpd_limits_key(const struct smtpd_limits *lm, const struct sockaddr *sa,
+    uint8_t *k)
+{
+	static const uint8_t		 v4mapped[12] = { [10] = 0xff, [11] = 0xff };
 	const struct sockaddr_in	*sin;
 	const struct sockaddr_in6	*sin6;
 
@@ -474,6 +494,8 @@ smtpd_limits_key(const struct sockaddr *sa, uint8_t *k)
 	if (sa->sa_family == AF_INET6) {
 		sin6 = (const struct sockaddr_in6 *)(const void *)sa;
 		memcpy(k, &sin6->sin6_addr, SMTPD_LIMITS_KEY);
+		if (memcmp(k, v4mapped, sizeof(v4mapped)) != 0)
+			smtpd_limits_mask(k, lm->lm_v6bits);
 		return 0;
 	}
 	return -1;
@@ -498,7 +520,7 @@ smtpd_limits_admit(struct smtpd_limits *lm, const struct sockaddr *sa,
 	size_t			    e;
 
 	*idx_r = -1;
-	if (smtpd_limits_key(sa, k) == -1)
+	if (smtpd_limits_key(lm, sa, k) == -1)
 		return SMTPD_LIMITS_UNTRACKED;
 	for (e = 0; e < w->lw_n && w->lw_held[e].lh_used; e++)
 		;
@@ -560,7 +582,7 @@ smtpd_limits_count(struct smtpd_limits *lm, const struct sockaddr *sa)
 	uint32_t	i, n = 0;
 	bool		found;
 
-	if (smtpd_limits_key(sa, k) == -1 || smtpd_limits_lock(lm) == -1)
+	if (smtpd_limits_key(lm, sa, k) == -1 || smtpd_limits_lock(lm) == -1)
 		return 0;
 	i = smtpd_limits_find(lm, k, &found);
 	if (found)

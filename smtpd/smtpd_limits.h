@@ -38,15 +38,16 @@ struct smtpd_limits *smtpd_limits_new(size_t nslots, uint64_t capacity);
 
 /*
  * Each process's policy (a worker's from its own configuration): at most
- * per_ip sessions per address, stress mode from threshold percent of
- * capacity sessions in use.
+ * per_ip sessions per address (IPv6: per prefix of v6bits bits), stress
+ * mode from threshold percent of capacity sessions in use.
  */
 void	smtpd_limits_configure(struct smtpd_limits *, uint64_t per_ip,
-	    uint64_t capacity, unsigned threshold);
+	    unsigned v6bits, uint64_t capacity, unsigned threshold);
 
 /*
  * The same from the configuration: smtpd_client_connection_limit (0: half
- * of smtpd_workers x smtpd_max_sessions), smtpd_stress_threshold.
+ * of smtpd_workers x smtpd_max_sessions), smtpd_client_ipv6_prefix_length,
+ * smtpd_stress_threshold.
  */
 struct conf;
 void	smtpd_limits_conf(struct smtpd_limits *, const struct conf *);

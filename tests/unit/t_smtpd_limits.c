@@ -3,7 +3,8 @@
  * every worker shares, across real processes (fork):
  *   - the limit holds across two workers; a worker that exits without
  *     releasing (killed) is forgotten when the master reaps it;
- *   - IPv4 and its IPv4-mapped IPv6 form are one address;
+ *   - IPv4 and its IPv4-mapped IPv6 form are one address, an IPv6 prefix
+ *     of the configured length is one client;
  *   - many addresses in a small table (collisions, backward-shift
  *     deletion): every count stays right through releases, and a full
  *     table admits without counting instead of refusing;
@@ -99,6 +100,14 @@ t_worker_b(struct smtpd_limits *lm)
 		return 2;
 	if (t_admit(lm, "2001:db8::1", NULL) != SMTPD_LIMITS_OK)
 		return 3;
+	/* IPv6: one /64 (configured) is one client */
+	if (t_admit(lm, "2001:db8::ffff:1", NULL) != SMTPD_LIMITS_OK ||
+	    t_admit(lm, "2001:db8::1:2", NULL) != SMTPD_LIMITS_OK)
+		return 4;
+	if (t_admit(lm, "2001:db8:0:0:8000::", NULL) != SMTPD_LIMITS_OVER)
+		return 5;
+	if (t_admit(lm, "2001:db8:0:1::1", NULL) != SMTPD_LIMITS_OK)
+		return 6;
 	return 0;
 }
 
@@ -107,18 +116,20 @@ t_across_workers(void)
 {
 	struct smtpd_limits	*lm = smtpd_limits_new(4, 8);
 
-	smtpd_limits_configure(lm, 3, 8, 100);
-	t_ok(smtpd_limits_spawn(lm, 0, 4) == 0 && smtpd_limits_spawn(lm, 1, 4) == 0,
+	smtpd_limits_configure(lm, 3, 64, 8, 100);
+	t_ok(smtpd_limits_spawn(lm, 0, 8) == 0 && smtpd_limits_spawn(lm, 1, 8) == 0,
 	    "two ledgers");
 	t_int_eq(t_worker(lm, 0, t_worker_a), 0, "worker A holds two");
 	t_int_eq(t_count(lm, "192.0.2.1"), 2, "the master sees them");
-	t_int_eq(t_worker(lm, 1, t_worker_b), 0, "worker B: third in, fourth over");
+	t_int_eq(t_worker(lm, 1, t_worker_b), 0,
+	    "worker B: third in, fourth over; an IPv6 /64 is one client");
 	t_int_eq(t_count(lm, "192.0.2.1"), 3, "three across workers");
-	t_int_eq((long long)smtpd_limits_sessions(lm), 4, "four sessions in all");
+	t_int_eq(t_count(lm, "2001:db8::abcd"), 3, "three of the /64");
+	t_int_eq((long long)smtpd_limits_sessions(lm), 7, "seven sessions in all");
 	smtpd_limits_reaped(lm, 0);
 	t_int_eq(t_count(lm, "192.0.2.1"), 1, "A reaped: only B's session left");
-	t_int_eq(t_count(lm, "2001:db8::1"), 1, "B's other address kept");
-	t_int_eq((long long)smtpd_limits_sessions(lm), 2, "two sessions left");
+	t_int_eq(t_count(lm, "2001:db8::1"), 3, "B's other addresses kept");
+	t_int_eq((long long)smtpd_limits_sessions(lm), 5, "five sessions left");
 	smtpd_limits_reaped(lm, 1);
 	t_int_eq((long long)smtpd_limits_sessions(lm), 0, "nothing after both");
 }
@@ -132,7 +143,7 @@ t_many_addresses(void)
 	char			 a[64];
 	int			 i, ok = 0, untracked = 0, bad = 0;
 
-	smtpd_limits_configure(lm, 2, 8, 100);
+	smtpd_limits_configure(lm, 2, 128, 8, 100);
 	(void)smtpd_limits_spawn(lm, 0, 100);
 	smtpd_limits_child(lm, 0);	/* this process plays the worker */
 	for (i = 0; i < 60; i++) {
@@ -173,7 +184,7 @@ t_stress(void)
 	struct smtpd_limits	*lm = smtpd_limits_new(1, 10);
 	int			 idx[10], i;
 
-	smtpd_limits_configure(lm, 100, 10, 80);
+	smtpd_limits_configure(lm, 100, 128, 10, 80);
 	(void)smtpd_limits_spawn(lm, 0, 10);
 	smtpd_limits_child(lm, 0);
 	for (i = 0; i < 7; i++)
