@@ -59,12 +59,18 @@ struct conf {
 	/* smtpd */
 	int64_t		 cf_smtpd_max_use;
 	int64_t		 cf_smtpd_max_sessions;	/* per worker */
-	int64_t		 cf_smtpd_max_sessions_per_ip;
+	int64_t		 cf_smtpd_max_sessions_per_ip;	/* all workers; 0: auto */
 	time_t		 cf_smtpd_timeout;
 	time_t		 cf_smtpd_data_timeout;
 	int64_t		 cf_smtpd_max_errors;
 	int64_t		 cf_smtpd_max_line;
 	int64_t		 cf_smtpd_auth_max_failures;
+	/* smtpd limits across workers (issue 14) */
+	time_t		 cf_smtpd_session_timeout;	/* a session's lifetime */
+	int64_t		 cf_smtpd_junk_command_limit;
+	int64_t		 cf_smtpd_stress_threshold;	/* percent of all sessions */
+	time_t		 cf_smtpd_stress_timeout;	/* smtpd_timeout under stress */
+	int64_t		 cf_smtpd_client_ipv6_prefix_length;
 	/* spoold */
 	time_t		 cf_spoold_rescan_interval;
 	int64_t		 cf_spoold_batch;

@@ -42,12 +42,20 @@ const struct conf_key conf_keys[] = {
 
 	{ "smtpd_max_use", CONF_T_INT, "10000", 1, INT64_C(1) << 40, O(cf_smtpd_max_use), NULL },
 	{ "smtpd_max_sessions", CONF_T_INT, "100", 1, 100000, O(cf_smtpd_max_sessions), NULL },
-	{ "smtpd_max_sessions_per_ip", CONF_T_INT, "100", 1, 100000, O(cf_smtpd_max_sessions_per_ip), NULL },
+	{ "smtpd_max_sessions_per_ip", CONF_T_INT, "0", 0, 100000, O(cf_smtpd_max_sessions_per_ip), NULL },
 	{ "smtpd_timeout", CONF_T_DURATION, "300s", 1, DAY, O(cf_smtpd_timeout), NULL },
 	{ "smtpd_data_timeout", CONF_T_DURATION, "300s", 1, DAY, O(cf_smtpd_data_timeout), NULL },
 	{ "smtpd_max_errors", CONF_T_INT, "10", 1, 1000, O(cf_smtpd_max_errors), NULL },
 	{ "smtpd_max_line", CONF_T_INT, "1000", 80, 65536, O(cf_smtpd_max_line), NULL },
 	{ "smtpd_auth_max_failures", CONF_T_INT, "3", 1, 100, O(cf_smtpd_auth_max_failures), NULL },
+	/* smtpd limits across workers (issue 14); the first is the Postfix-like
+	 * name of smtpd_max_sessions_per_ip (same value; a later line wins) */
+	{ "smtpd_client_connection_limit", CONF_T_INT, "0", 0, 100000, O(cf_smtpd_max_sessions_per_ip), NULL },
+	{ "smtpd_session_timeout", CONF_T_DURATION, "10m", 1, DAY, O(cf_smtpd_session_timeout), NULL },
+	{ "smtpd_junk_command_limit", CONF_T_INT, "100", 1, 1000000, O(cf_smtpd_junk_command_limit), NULL },
+	{ "smtpd_stress_threshold", CONF_T_INT, "80", 1, 100, O(cf_smtpd_stress_threshold), NULL },
+	{ "smtpd_stress_timeout", CONF_T_DURATION, "10s", 1, DAY, O(cf_smtpd_stress_timeout), NULL },
+	{ "smtpd_client_ipv6_prefix_length", CONF_T_INT, "84", 16, 128, O(cf_smtpd_client_ipv6_prefix_length), NULL },
 
 	{ "spoold_rescan_interval", CONF_T_DURATION, "10s", 1, 3600, O(cf_spoold_rescan_interval), NULL },
 	{ "spoold_batch", CONF_T_INT, "256", 1, 100000, O(cf_spoold_batch), NULL },

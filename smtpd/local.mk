@@ -13,6 +13,8 @@ common_libcommon_net_a_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 noinst_LIBRARIES += smtpd/libsmtpd.a
 smtpd_libsmtpd_a_SOURCES = \
 	smtpd/smtpd_data.c smtpd/smtpd_data.h
+# The counts shared by the workers (issue 14), with its unit test.
+smtpd_libsmtpd_a_SOURCES += smtpd/smtpd_limits.c smtpd/smtpd_limits.h
 
 pkglibexec_PROGRAMS += smtpd/smtpd
 smtpd_smtpd_SOURCES = \
@@ -56,3 +58,10 @@ tests_unit_t_smtpd_commit_CFLAGS = $(AM_CFLAGS) $(SASL_CFLAGS) -pthread
 tests_unit_t_smtpd_commit_LDFLAGS = $(AM_LDFLAGS) -pthread \
 	-Wl,--wrap=fsync -Wl,--wrap=rename
 tests_unit_t_smtpd_commit_LDADD = $(SMTPD_TEST_LIBS)
+
+UNIT_TESTS += tests/unit/t_smtpd_limits
+tests_unit_t_smtpd_limits_SOURCES = tests/unit/t_smtpd_limits.c
+tests_unit_t_smtpd_limits_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/smtpd
+tests_unit_t_smtpd_limits_CFLAGS = $(AM_CFLAGS) -pthread
+tests_unit_t_smtpd_limits_LDFLAGS = $(AM_LDFLAGS) -pthread
+tests_unit_t_smtpd_limits_LDADD = $(SMTPD_TEST_LIBS)

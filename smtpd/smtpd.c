@@ -12,6 +12,8 @@
  *            421; the master exits 0 when they are gone.
  *   A dead worker is replaced; one that dies young repeatedly is replaced
  *   with an exponential back-off (1 s .. 30 s) so a crash loop cannot spin.
+ *   A worker that says it retires (smtpd_max_use) is replaced at once and
+ *   finishes its sessions meanwhile (smtpd_limits.c carries the notice).
  */
 #include "config.h"
 
@@ -34,6 +36,7 @@
 #include "priv.h"
 #include "sig.h"
 #include "smtpd.h"
+#include "smtpd_limits.h"
 #include "spool.h"
 #include "tls.h"
 #include "xmem.h"
@@ -47,6 +50,7 @@ struct smtpd_child {
 	int64_t		 sc_started;
 	int64_t		 sc_respawn_at;
 	unsigned	 sc_fails;
+	bool		 sc_retiring;	/* said so (max_use); replace early */
 };
 
 struct smtpd_master {
@@ -210,8 +214,11 @@ smtpd_spawn(struct smtpd_master *m, struct smtpd_child *c)
 		log_panic("no free board slot");
 	atomic_store(&m->sm_env.se_board->sb_avail[b], 0);
 	m->sm_env.se_slot = b;
-	if ((pid = fork()) == -1) {
-		log_warn("fork");
+	if (smtpd_limits_spawn(m->sm_env.se_limits, (size_t)b,
+	    (size_t)m->sm_env.se_cf->cf_smtpd_max_sessions) == -1 ||
+	    (pid = fork()) == -1) {
+		log_warn("starting a worker");
+		smtpd_limits_reaped(m->sm_env.se_limits, (size_t)b);
 		c->sc_respawn_at = smtpd_ms() + 1000;
 		return;
 	}
@@ -219,11 +226,24 @@ smtpd_spawn(struct smtpd_master *m, struct smtpd_child *c)
 		free(m->sm_retired);
 		smtpd_worker_main(&m->sm_env);
 	}
+	smtpd_limits_spawned(m->sm_env.se_limits, (size_t)b);
 	m->sm_board_pid[b] = pid;
 	c->sc_pid = pid;
 	c->sc_started = smtpd_ms();
 	c->sc_respawn_at = 0;
 	log_debug("worker %ld started", (long)pid);
+}
+
+/* The worker of slot i finishes its sessions; the slot starts a new one. */
+static void
+smtpd_retire_one(struct smtpd_master *m, size_t i)
+{
+	m->sm_retired = xreallocarray(m->sm_retired, m->sm_nretired + 1,
+	    sizeof(pid_t));
+	m->sm_retired[m->sm_nretired++] = m->sm_slots[i].sc_pid;
+	m->sm_slots[i].sc_pid = 0;
+	m->sm_slots[i].sc_respawn_at = 0;
+	m->sm_slots[i].sc_retiring = false;
 }
 
 static void
@@ -235,11 +255,33 @@ smtpd_retire_all(struct smtpd_master *m)
 		if (m->sm_slots[i].sc_pid == 0)
 			continue;
 		(void)kill(m->sm_slots[i].sc_pid, SIGUSR1);
-		m->sm_retired = xreallocarray(m->sm_retired, m->sm_nretired + 1,
-		    sizeof(pid_t));
-		m->sm_retired[m->sm_nretired++] = m->sm_slots[i].sc_pid;
-		m->sm_slots[i].sc_pid = 0;
+		smtpd_retire_one(m, i);
 	}
+}
+
+/*
+ * Workers that told smtpd_limits they retire (max_use) get a replacement
+ * now, as long as fewer than smtpd_workers are retiring already (a bound
+ * on processes); the others keep their slot, and go on accepting while no
+ * other worker has room, until that is so.
+ */
+static void
+smtpd_retiring(struct smtpd_master *m, const struct pollfd *pfd, size_t n)
+{
+	size_t	slots[SMTPD_BOARD_SLOTS], k, j, i;
+
+	k = smtpd_limits_retiring(m->sm_env.se_limits, pfd, n, slots);
+	for (j = 0; j < k; j++)
+		for (i = 0; i < m->sm_nslots; i++)
+			if (m->sm_slots[i].sc_pid != 0 &&
+			    m->sm_slots[i].sc_pid == m->sm_board_pid[slots[j]])
+				m->sm_slots[i].sc_retiring = true;
+	for (i = 0; i < m->sm_nslots && m->sm_nretired < m->sm_nslots; i++)
+		if (m->sm_slots[i].sc_pid != 0 && m->sm_slots[i].sc_retiring) {
+			log_debug("worker %ld retiring: starting a replacement",
+			    (long)m->sm_slots[i].sc_pid);
+			smtpd_retire_one(m, i);
+		}
 }
 
 static void
@@ -255,6 +297,7 @@ smtpd_child_exit(struct smtpd_master *m, pid_t pid, int st)
 		if (m->sm_board_pid[i] == pid) {
 			atomic_store(&m->sm_env.se_board->sb_avail[i], 0);
 			m->sm_board_pid[i] = 0;
+			smtpd_limits_reaped(m->sm_env.se_limits, i);
 			break;
 		}
 	for (i = 0; i < m->sm_nretired; i++)
@@ -269,6 +312,7 @@ smtpd_child_exit(struct smtpd_master *m, pid_t pid, int st)
 		return;
 	c = &m->sm_slots[i];
 	c->sc_pid = 0;
+	c->sc_retiring = false;
 	if (crash) {
 		if (WIFSIGNALED(st))
 			log_warnx("worker %ld killed by signal %d", (long)pid,
@@ -396,6 +440,7 @@ smtpd_reload(struct smtpd_master *m)
 	m->sm_env.se_tls = nt;
 	conf_free(&m->sm_env.se_cf);
 	m->sm_env.se_cf = ncf;
+	smtpd_limits_conf(m->sm_env.se_limits, ncf);
 	smtpd_retire_all(m);
 	free(m->sm_slots);
 	m->sm_nslots = (size_t)ncf->cf_smtpd_workers;
@@ -406,10 +451,10 @@ smtpd_reload(struct smtpd_master *m)
 static void __attribute__((noreturn))
 smtpd_master_loop(struct smtpd_master *m)
 {
-	struct pollfd	 pfd;
+	static struct pollfd pfd[1 + SMTPD_BOARD_SLOTS];
 	unsigned	 sigs;
 	int64_t		 now, t;
-	size_t		 i;
+	size_t		 i, n;
 
 	for (;;) {
 		now = smtpd_ms();
@@ -424,13 +469,15 @@ smtpd_master_loop(struct smtpd_master *m)
 			else if (c->sc_respawn_at - now < t)
 				t = c->sc_respawn_at - now;
 		}
-		pfd.fd = sig_fd();
-		pfd.events = POLLIN;
-		if (poll(&pfd, 1, (int)t) == -1 && errno != EINTR)
+		pfd[0] = (struct pollfd){ .fd = sig_fd(), .events = POLLIN };
+		n = smtpd_limits_pollfds(m->sm_env.se_limits, pfd + 1,
+		    SMTPD_BOARD_SLOTS);
+		if (poll(pfd, (nfds_t)(1 + n), (int)t) == -1 && errno != EINTR)
 			log_fatal("poll");
 		sigs = sig_take();
 		if (sigs & SIG_CHLD)
 			smtpd_reap(m);
+		smtpd_retiring(m, pfd + 1, n);
 		if (sigs & SIG_TERM)
 			smtpd_stop(m);
 		if (sigs & SIG_HUP)
@@ -489,6 +536,11 @@ main(int argc, char **argv)
 	    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (m.sm_env.se_board == MAP_FAILED)
 		log_fatal("mmap");
+	m.sm_env.se_limits = smtpd_limits_new(SMTPD_BOARD_SLOTS,
+	    (uint64_t)cf->cf_smtpd_workers * (uint64_t)cf->cf_smtpd_max_sessions);
+	if (m.sm_env.se_limits == NULL)
+		log_fatal("mmap");
+	smtpd_limits_conf(m.sm_env.se_limits, cf);
 	tls_init();
 	m.sm_env.se_tls = smtpd_tls_load(cf, err, sizeof(err));
 	if (err[0] != '\0')

@@ -21,6 +21,7 @@
 struct tls_ctx;
 struct tls_conn;
 struct smtpd_sasl;
+struct smtpd_limits;
 
 #define SMTPD_INBUF_MAX		(64 * 1024)	/* per-session input buffer */
 #define SMTPD_OUTBUF_MAX	(256 * 1024)	/* per-session reply buffer */
@@ -57,6 +58,7 @@ struct smtpd_env {
 	int64_t			 se_now;	/* ms, monotonic, once per loop */
 	struct smtpd_board	*se_board;
 	int			 se_slot;	/* this worker's board slot */
+	struct smtpd_limits	*se_limits;	/* shared counts (smtpd_limits.h) */
 };
 
 enum smtpd_state {
@@ -117,6 +119,11 @@ struct smtpd_session {
 	/* statistics for the disconnect line */
 	unsigned		 ss_nmsgs;
 	unsigned		 ss_ncmds;
+	/* limits (issue 14) */
+	int			 ss_limit_idx;		/* smtpd_limits ledger entry */
+	int64_t			 ss_touched;		/* ms: last touch */
+	unsigned		 ss_junk;		/* commands since a message */
+	unsigned		 ss_junk_msgs;		/* ss_nmsgs at the last reset */
 };
 
 /* smtpd_session.c */

@@ -625,6 +625,40 @@ smtpd_cmd_auth_line(struct smtpd_session *s, const char *line)
 
 /* ---- input */
 
+/*
+ * smtpd_junk_command_limit (Postfix's name): commands that carry no mail
+ * (NOOP, RSET, HELO, EHLO, VRFY, HELP, unknown ones...) since the last
+ * accepted message. Past the limit: 421 and close; true if so.
+ */
+static bool
+smtpd_cmd_junk(struct smtpd_session *s, enum smtp_verb verb, bool parsed)
+{
+	if (parsed)
+		switch (verb) {
+		case SMTP_V_MAIL:
+		case SMTP_V_RCPT:
+		case SMTP_V_DATA:
+		case SMTP_V_BDAT:
+		case SMTP_V_QUIT:
+		case SMTP_V_STARTTLS:
+		case SMTP_V_AUTH:
+		case SMTP_V_HTTP:
+			return false;
+		default:
+			break;
+		}
+	if (s->ss_junk_msgs != s->ss_nmsgs) {
+		s->ss_junk = 0;
+		s->ss_junk_msgs = s->ss_nmsgs;
+	}
+	if (++s->ss_junk <= (uint64_t)s->ss_env->se_cf->cf_smtpd_junk_command_limit)
+		return false;
+	log_info("NOQUEUE: too many junk commands: client=%s, commands=%u",
+	    s->ss_client, s->ss_junk);
+	smtpd_session_shutdown(s, "421 4.7.0 Error: too many junk commands");
+	return true;
+}
+
 void
 smtpd_cmd_dispatch(struct smtpd_session *s, const char *line, size_t len)
 {
@@ -638,6 +672,8 @@ smtpd_cmd_dispatch(struct smtpd_session *s, const char *line, size_t len)
 		log_debug("NOQUEUE: client=%s: < %s", s->ss_client,
 		    log_vis(vis, sizeof(vis), line, len));
 	st = smtp_cmd_parse(line, len, &c);
+	if (smtpd_cmd_junk(s, c.verb, st == SMTP_CMD_OK))
+		return;
 	switch (st) {
 	case SMTP_CMD_OK:
 		break;

@@ -23,6 +23,7 @@
 #include "qid.h"
 #include "smtp_cmd.h"
 #include "smtpd.h"
+#include "smtpd_limits.h"
 #include "tls.h"
 #include "xmem.h"
 
@@ -201,7 +202,54 @@ smtpd_session_touch(struct smtpd_session *s)
 
 	t = (s->ss_state == SS_DATA || s->ss_state == SS_BDAT) ?
 	    cf->cf_smtpd_data_timeout : cf->cf_smtpd_timeout;
+	s->ss_touched = s->ss_env->se_now;
 	s->ss_deadline = s->ss_env->se_now + (int64_t)t * 1000;
+}
+
+/* Under stress (most sessions of all workers busy) timeouts are short. */
+static int64_t
+smtpd_session_deadline(const struct smtpd_session *s, bool *stress_r)
+{
+	int64_t	d = s->ss_deadline, sd;
+
+	*stress_r = false;
+	if (smtpd_limits_stress(s->ss_env->se_limits)) {
+		sd = s->ss_touched +
+		    (int64_t)s->ss_env->se_cf->cf_smtpd_stress_timeout * 1000;
+		if (sd < d) {
+			d = sd;
+			*stress_r = true;
+		}
+	}
+	return d;
+}
+
+/*
+ * smtpd_session_timeout: a session that old is closed once it is between
+ * transactions; one still in a transaction smtpd_timeout later is closed
+ * anyway. 421 lets the client reconnect; nothing acknowledged is lost.
+ */
+static void
+smtpd_session_lifetime(struct smtpd_session *s)
+{
+	const struct conf	*cf = s->ss_env->se_cf;
+	int64_t			 age = s->ss_env->se_now - s->ss_started;
+	int64_t			 life = (int64_t)cf->cf_smtpd_session_timeout * 1000;
+
+	if (age < life || s->ss_state == SS_CLOSING || s->ss_state == SS_DEAD ||
+	    s->ss_committing)
+		return;
+	if (!smtpd_session_idle(s) &&
+	    age < life + (int64_t)cf->cf_smtpd_timeout * 1000)
+		return;
+	log_info("NOQUEUE: lifetime exceeded: client=%s, seconds=%lld, "
+	    "idle=%s", s->ss_client, (long long)(age / 1000),
+	    smtpd_session_idle(s) ? "yes" : "no");
+	if (s->ss_state == SS_HANDSHAKE)
+		s->ss_state = SS_DEAD;
+	else
+		smtpd_session_shutdown(s, "421 4.4.2 Error: session lifetime exceeded");
+	s->ss_deadline = s->ss_env->se_now + 5000;
 }
 
 bool
@@ -215,6 +263,7 @@ void
 smtpd_session_timer(struct smtpd_session *s)
 {
 	int64_t	now = s->ss_env->se_now;
+	bool	stress;
 
 	if (s->ss_state == SS_DELAY && now >= s->ss_wake) {
 		s->ss_state = SS_CMD;
@@ -231,9 +280,9 @@ smtpd_session_timer(struct smtpd_session *s)
 	}
 	if (s->ss_state != SS_DELAY && s->ss_state != SS_CLOSING &&
 	    s->ss_state != SS_DEAD && !s->ss_committing &&
-	    now >= s->ss_deadline) {
-		log_info("NOQUEUE: timeout: client=%s, state=%d", s->ss_client,
-		    (int)s->ss_state);
+	    now >= smtpd_session_deadline(s, &stress)) {
+		log_info("NOQUEUE: timeout: client=%s, state=%d%s", s->ss_client,
+		    (int)s->ss_state, stress ? ", stress=yes" : "");
 		if (s->ss_state == SS_HANDSHAKE)
 			s->ss_state = SS_DEAD;
 		else
@@ -242,6 +291,8 @@ smtpd_session_timer(struct smtpd_session *s)
 		s->ss_deadline = now + 5000;
 	} else if ((s->ss_state == SS_CLOSING) && now >= s->ss_deadline)
 		s->ss_state = SS_DEAD;
+	else
+		smtpd_session_lifetime(s);
 }
 
 static void

@@ -4,11 +4,15 @@
  * non-blocking listeners and multiplexes up to smtpd_max_sessions
  * sessions, each with bounded input and output buffers. Signals: SIGTERM
  * stops accepting, lets sessions finish for SMTPD_GRACE_MS, then answers
- * 421; SIGUSR1 (reload, max_use) stops accepting and lets every session
- * finish. The worker exits 0 when it has no session left.
+ * 421; SIGUSR1 (reload: the master starts new workers at once) stops
+ * accepting and lets every session finish. After smtpd_max_use sessions a
+ * worker tells the master, which starts a replacement at once, and goes on
+ * accepting until another worker has room, then lets every session
+ * finish: the listeners are never left without a worker however long its
+ * last sessions take. The worker exits 0 when it has no session left.
  *
- * smtpd_max_sessions_per_ip is counted per worker: without IPC between
- * workers a client may hold up to that many sessions in each worker.
+ * Sessions per client address are counted across all workers in shared
+ * memory (smtpd_limits.c), which also says when smtpd is under stress.
  */
 #include "config.h"
 
@@ -30,6 +34,7 @@
 #include "log.h"
 #include "priv.h"
 #include "smtpd.h"
+#include "smtpd_limits.h"
 #include "tls.h"
 #include "xmem.h"
 
@@ -50,6 +55,7 @@ struct smtpd_worker {
 	size_t			  w_max;
 	uint64_t		  w_accepted;
 	bool			  w_accepting;
+	bool			  w_retiring;	/* accepting until another has room */
 	int64_t			  w_grace_end;
 	int64_t			  w_full_since;	/* 0: not full */
 	int64_t			  w_full_check;
@@ -146,15 +152,12 @@ smtpd_reject_conn(struct smtpd_env *env, int fd, const char *addr, const char *w
 	(void)close(fd);
 }
 
-static size_t
-smtpd_count_ip(const struct smtpd_worker *w, const char *addr)
+/* max_use reached: see the comment at the top. */
+static void
+smtpd_worker_retire(struct smtpd_worker *w)
 {
-	size_t	i, n = 0;
-
-	for (i = 0; i < w->w_nss; i++)
-		if (strcmp(w->w_ss[i]->ss_addr, addr) == 0)
-			n++;
-	return n;
+	w->w_retiring = true;
+	smtpd_limits_retire(w->w_env->se_limits);
 }
 
 static void
@@ -164,7 +167,7 @@ smtpd_accept_one(struct smtpd_worker *w, const struct smtpd_listener *l, int fd,
 	struct smtpd_env	*env = w->w_env;
 	char			 addr[NI_MAXHOST], port[NI_MAXSERV];
 	const char		*a = addr;
-	int			 one = 1;
+	int			 one = 1, idx;
 
 	if (getnameinfo((const struct sockaddr *)sa, salen, addr, sizeof(addr),
 	    port, sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
@@ -177,19 +180,22 @@ smtpd_accept_one(struct smtpd_worker *w, const struct smtpd_listener *l, int fd,
 		smtpd_reject_conn(env, fd, a, "too many connections");
 		return;
 	}
-	if (smtpd_count_ip(w, a) >= (size_t)env->se_cf->cf_smtpd_max_sessions_per_ip) {
+	if (smtpd_limits_admit(env->se_limits, (const struct sockaddr *)sa,
+	    &idx) == SMTPD_LIMITS_OVER) {
 		smtpd_reject_conn(env, fd, a,
 		    "too many connections from your address");
 		return;
 	}
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	w->w_ss[w->w_nss] = smtpd_session_new(env, fd, l, a, port);
+	w->w_ss[w->w_nss]->ss_limit_idx = idx;
 	w->w_tls_want[w->w_nss] = TLS_WANT_READ;
 	w->w_nss++;
 	w->w_accepted++;
-	if (w->w_accepted >= (uint64_t)env->se_cf->cf_smtpd_max_use) {
+	if (w->w_accepted >= (uint64_t)env->se_cf->cf_smtpd_max_use &&
+	    !w->w_retiring) {
 		log_info("max_use %lld reached: retiring", (long long)w->w_accepted);
-		w->w_accepting = false;
+		smtpd_worker_retire(w);
 	}
 }
 
@@ -389,6 +395,7 @@ smtpd_close(struct smtpd_worker *w, size_t i)
 	if (s->ss_tls != NULL)
 		tls_shutdown(s->ss_tls);
 	(void)close(s->ss_fd);
+	smtpd_limits_release(w->w_env->se_limits, s->ss_limit_idx);
 	smtpd_session_free(&s);
 	w->w_ss[i] = w->w_ss[w->w_nss - 1];
 	w->w_tls_want[i] = w->w_tls_want[w->w_nss - 1];
@@ -489,7 +496,9 @@ smtpd_worker_timeout(struct smtpd_worker *w)
 		    smtpd_wants_input(s))
 			t = 0;
 	}
-	if (w->w_nss >= w->w_max && t > SMTPD_FULL_CHECK_MS)
+	/* full, or retiring: look at the board again soon */
+	if ((w->w_nss >= w->w_max || (w->w_retiring && w->w_accepting)) &&
+	    t > SMTPD_FULL_CHECK_MS)
 		t = SMTPD_FULL_CHECK_MS;
 	return t < 0 ? 0 : (int)t;
 }
@@ -527,7 +536,12 @@ smtpd_worker_turn(struct smtpd_worker *w)
 	 * A full worker still answers 421 to what no other worker can take:
 	 * when every worker on the board is full (or retiring).
 	 */
-	smtpd_board_set(w, listen && w->w_accepting && w->w_nss < w->w_max);
+	smtpd_board_set(w, listen && !w->w_retiring && w->w_nss < w->w_max);
+	if (w->w_retiring && w->w_accepting && smtpd_board_any(w)) {
+		w->w_accepting = false;
+		log_debug("retired: another worker has room; %zu sessions",
+		    w->w_nss);
+	}
 	if (listen || !w->w_accepting)
 		w->w_full_since = 0;
 	else if (w->w_full_since == 0)
@@ -573,6 +587,8 @@ smtpd_worker_main(struct smtpd_env *env)
 	bool			 jailed = priv_is_root();
 
 	log_set_procname("smtpd/worker");
+	smtpd_limits_child(env->se_limits, (size_t)env->se_slot);
+	smtpd_limits_conf(env->se_limits, cf);
 	smtpd_worker_signals();
 	memset(&w, 0, sizeof(w));
 	w.w_parent = getppid();

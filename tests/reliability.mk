@@ -3,6 +3,8 @@
 # test_crash.py runs 2,000 messages here; SMTPGATE_CRASH_N=50000 for the full size.
 TESTS += tests/blackbox/test_crash.py
 TESTS += tests/blackbox/test_hostile.py
+# One client stopping smtpd for everyone (issue 14, finding 4).
+TESTS += tests/blackbox/test_hostile_dos.py
 TESTS += tests/blackbox/test_nexthop.py
 TESTS += tests/blackbox/test_faults.py
 # Storage lifetime (issue 13): map growth, stale readers, min_free_space.

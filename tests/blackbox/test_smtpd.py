@@ -536,8 +536,10 @@ def test_cut_mid_data_leaves_nothing(gw):
 
 @pytest.mark.parametrize("n,workers", [(200, 4), (500, 8)])
 def test_concurrent_sessions(n, workers):
+    # one client address for all: above the default per-address limit
     with Gateway(tls=False, extra={"smtpd_workers": str(workers),
-                                   "smtpd_max_sessions": "100"}) as g:
+                                   "smtpd_max_sessions": "100",
+                                   "smtpd_client_connection_limit": str(n)}) as g:
         g.add_account("pinned", ips=["127.0.0.1"])
         g.start("smtpd")
         conns = []
@@ -803,7 +805,9 @@ def test_worker_retires_after_max_use():
 
 
 def test_all_workers_full_gets_421():
-    with Gateway(tls=False, extra={"smtpd_workers": "2", "smtpd_max_sessions": "2"}) as g:
+    # one client address for all: above the default per-address limit (2)
+    with Gateway(tls=False, extra={"smtpd_workers": "2", "smtpd_max_sessions": "2",
+                                   "smtpd_client_connection_limit": "10"}) as g:
         g.start("smtpd")
         wait_for(lambda: "disconnect" in g.log("smtpd"), 5, what="probe closed")
         held = [Raw(g.port) for _ in range(4)]
