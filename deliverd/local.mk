@@ -7,7 +7,11 @@ deliverd_libdeliverd_a_SOURCES = \
 	common/dns.c common/dns.h \
 	deliverd/deliverd.h \
 	deliverd/deliverd_proto.c \
+	deliverd/deliverd_sched.h \
 	deliverd/deliverd_sched.c \
+	deliverd/deliverd_sched_claim.c \
+	deliverd/deliverd_sched_dispatch.c \
+	deliverd/deliverd_sched_commit.c \
 	deliverd/deliverd_commit.c \
 	deliverd/deliverd_worker.c \
 	deliverd/deliverd_smtp.c \
