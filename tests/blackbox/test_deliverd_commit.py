@@ -159,3 +159,69 @@ def test_commit_fails_disk_full_no_resend():
         srv.stop()
         subprocess.run(["umount", "-l", g.spool], capture_output=True)
         g.close()
+
+
+# ---------------------------------------------------------------- memory
+
+def rss_kb(pid, key):
+    """VmRSS, RssAnon or RssFile of /proc/PID/status, in KB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def tarpit(c, srv):
+    """Greets, then never answers: every delivery stays in flight."""
+    c.sendall(b"220 tarpit.test ESMTP\r\n")
+    srv.stop_ev.wait(120)
+
+
+# deliverd(8) "Memory": the scheduler holds at most 1024 + 256 x workers
+# recipients (1,536 here), ~2.5 KB each as single-recipient jobs, over a
+# fixed ~4 MB: under 12 MB of private memory (RssAnon) up to 8 workers.
+# VmRSS also counts the LMDB map pages the process touched (the file's
+# cache, shared, growing with the database): not the scheduler's memory.
+RSS_BOUND_KB = 12 * 1024
+
+
+def test_scheduler_memory_bounded_by_backlog():
+    if not smtpgate.IS_ROOT:
+        pytest.skip("100,000 queue files need a tmpfs (root)")
+    srv = chaos.HostileServer(tarpit).start()
+    g = Gateway(tls=False, extra={
+        "relayhost": "127.0.0.1:%d" % srv.port, "deliverd_workers": "2",
+        "connect_timeout": "60s", "command_timeout": "60s", "lmdb_map_size": "512m"})
+    os.makedirs(g.spool)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1g,mode=0755", "tmpfs", g.spool],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        g.close()
+        srv.stop()
+        pytest.skip("cannot mount a tmpfs: %s" % r.stderr.strip())
+    try:
+        inject(g, "account", "acc")
+        n = int(os.environ.get("SMTPGATE_RSS_N", "100000"))
+        smtpgate.put_msg(g, "acc", ["r{n}@dest.test"], count=n)
+        g.start("deliverd")
+        pid = g.pid("deliverd")
+        samples = []
+        for _ in range(40):         # 40 s: eight 5 s rescans
+            time.sleep(1)
+            samples.append(rss_kb(pid, "RssAnon"))
+        print("scheduler RssAnon (KB) over 40 s:", samples[::4], "max", max(samples),
+              "; VmRSS", rss_kb(pid, "VmRSS"), "of which LMDB's mapped file",
+              rss_kb(pid, "RssFile"))
+        assert g.procs["deliverd"].poll() is None
+        assert srv.conns >= 1, "the tarpit was never reached"
+        assert max(samples) < RSS_BOUND_KB, \
+            "scheduler RSS %d KB with %d due recipients" % (max(samples), n)
+    finally:
+        try:
+            g.stop()
+        except Exception:
+            pass
+        srv.stop()
+        subprocess.run(["umount", "-l", g.spool], capture_output=True)
+        g.close()
