@@ -44,13 +44,14 @@ struct deliverd_result {
 	char		 dr_reply[SPOOL_REPLY_MAX];
 	char		 dr_relay[256];		/* host[addr]:port or "" */
 	char		 dr_tls[128];
+	char		 dr_to[SPOOL_ADDR_MAX];	/* the address ("" from an older worker) */
 	bool		 dr_skip;		/* not attempted (held, gone): no outcome */
 };
 
 /* "J id qid relay hop idx,idx,..." */
 int	deliverd_job_format(const struct deliverd_job *, struct buf *);
 int	deliverd_job_parse(const char *line, size_t len, struct deliverd_job *);
-/* "R qid idx reply relay tls" / "S qid" (skip) */
+/* "R qid idx reply relay tls to" / "S qid" (skip) */
 int	deliverd_result_format(const struct deliverd_result *, struct buf *);
 int	deliverd_result_parse(const char *line, size_t len, struct deliverd_result *);
 /* "K qid sig" : the DKIM-Signature header lines (or "" for unsigned) */

@@ -225,3 +225,75 @@ def test_scheduler_memory_bounded_by_backlog():
         srv.stop()
         subprocess.run(["umount", "-l", g.spool], capture_output=True)
         g.close()
+
+
+# ---------------------------------------------------------------- delete in flight
+
+class SlowHop:
+    """Accepts RCPT and the data, then holds the end-of-DATA reply until
+    release() (bounded): the delivery is in flight meanwhile."""
+
+    def __init__(self):
+        self.in_data = threading.Event()
+        self.go = threading.Event()
+        self.received = []
+
+    def __call__(self, c, srv):
+        def after(sent):
+            return True
+        f = c.makefile("rb")
+        c.sendall(b"220 slow.test ESMTP\r\n")
+        rcpts = []
+        while True:
+            line = f.readline(4096)
+            if not line:
+                return
+            verb = line[:4].upper()
+            if verb in (b"EHLO", b"HELO"):
+                c.sendall(b"250-slow.test\r\n250 8BITMIME\r\n")
+            elif verb == b"RCPT":
+                rcpts.append(line.split(b"<", 1)[1].split(b">", 1)[0].decode())
+                c.sendall(b"250 2.1.5 Ok\r\n")
+            elif verb == b"DATA":
+                c.sendall(b"354 go\r\n")
+                if chaos.read_data(f) is None:
+                    return
+                self.in_data.set()
+                self.go.wait(30)
+                self.received.extend(rcpts)
+                rcpts = []
+                c.sendall(b"250 2.0.0 Ok: queued as SLOW1\r\n")
+            elif verb == b"QUIT":
+                c.sendall(b"221 bye\r\n")
+                return
+            else:
+                c.sendall(b"250 Ok\r\n")
+
+
+def test_delete_during_inflight_delivery_reports_it():
+    hop = SlowHop()
+    with chaos.HostileServer(hop) as srv, Gateway(tls=False, extra={
+            "relayhost": "127.0.0.1:%d" % srv.port, "data_timeout": "60s",
+            "retry_schedule": "1h"}) as g:
+        inject(g, "account", "acc")
+        g.start("deliverd")
+        qid, = smtpgate.put_msg(g, "acc", ["inflight@dest.test"])
+        assert hop.in_data.wait(30), "the delivery never reached the end of DATA"
+        r = g.spoolctl("delete", qid)
+        assert "bounced (admin)" in r.stdout, r.stdout
+        hop.go.set()
+        evs = g.wait_events(lambda e: e["queue_id"] == qid and e["event"] == "delivered",
+                            timeout=30, what="a delivered event after the delete")
+        assert hop.received == ["inflight@dest.test"]
+        ev = evs[0]
+        assert ev["to"] == "inflight@dest.test" and ev["account"] == "acc", ev
+        assert ev["msg"].startswith("250 2.0.0 Ok: queued as SLOW1"), ev
+        kinds = [(e["event"], e.get("class")) for e in g.events() if e["queue_id"] == qid]
+        assert kinds == [("bounced", "admin"), ("delivered", None)], kinds
+        sent = [line for line in g.log("deliverd").splitlines()
+                if qid in line and "status=sent" in line]
+        assert len(sent) == 1 and "to=<inflight@dest.test>" in sent[0], g.log("deliverd")
+        print(sent[0])
+        # spoolctl show still tells the story from the delivery log
+        show = g.spoolctl("show", qid, check=False).stdout
+        assert "delivered" in show.lower(), show
