@@ -168,8 +168,10 @@ deliverd_sched_export(struct sched *s, bool force)
 	if (!s->export_pending || s->retry.pending ||
 	    (!force && deliverd_now_ms() - s->last_export_ms < SCHED_EXPORT_MS))
 		return;
-	if ((rc = spool_events_export(s->sp, s->cf->cf_event_log, &nev)) != 0)
+	/* one bounded batch per call: a backlog never stalls the loop */
+	if ((rc = spool_events_export_some(s->sp, s->cf->cf_event_log,
+	    SPOOL_EXPORT_BATCH, &nev)) != 0)
 		log_warnx("events export to %s: %s", s->cf->cf_event_log, spool_strerror(rc));
-	s->export_pending = false;
+	s->export_pending = rc == 0 && nev > 0;	/* more may wait: look again */
 	s->last_export_ms = deliverd_now_ms();
 }

@@ -10,6 +10,8 @@ spool_libspool_a_SOURCES = \
 	spool/spool_key.c spool/spool_key.h \
 	spool/spool_event.c
 spool_libspool_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS)
+# the events export (issue 13: batches, flock, no write txn around the I/O)
+spool_libspool_a_SOURCES += spool/spool_export.c
 
 # Unit tests (STYLE T2): envelope, LMDB records, durable write and crashes.
 UNIT_TESTS += tests/unit/t_spool_env
