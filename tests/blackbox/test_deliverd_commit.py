@@ -92,12 +92,7 @@ def test_commit_fails_map_full_no_resend():
         time.sleep(6)
         assert_once(srv.received, expected)
         assert g.procs["deliverd"].poll() is None
-        # space comes back (the map grows, as lmdb_map_max will do it)
-        big = os.path.join(g.dir, "big.conf")
-        with open(g.conf_path) as f, open(big, "w") as o:
-            o.write(f.read().replace("lmdb_map_size = 1m", "lmdb_map_size = 64m"))
-        subprocess.run([smtpgate.binary("spoolctl"), "-c", big, "retry", "--all"],
-                       capture_output=True, timeout=60, check=True)
+        grow_map(g)
         wait_for(lambda: not g.files("queue"), 90, interval=0.5,
                  what="every message delivered after the map grew")
         assert_once(srv.received, expected)
@@ -106,6 +101,48 @@ def test_commit_fails_map_full_no_resend():
         lines = [line for line in g.log("deliverd").splitlines() if "commit" in line]
         print("\n".join(lines[:6]))
         assert len(lines) < 40, "one log line per interval, not per retry: %d" % len(lines)
+
+
+def grow_map(g):
+    """Space comes back: a writer opens the map with 64 MB (what
+    lmdb_map_max's automatic growth does); deliverd adopts the new size."""
+    big = os.path.join(g.dir, "big.conf")
+    with open(g.conf_path) as f, open(big, "w") as o:
+        o.write(f.read().replace("lmdb_map_size = 1m", "lmdb_map_size = 64m"))
+    subprocess.run([smtpgate.binary("spoolctl"), "-c", big, "retry", "--all"],
+                   capture_output=True, timeout=60, check=True)
+
+
+def test_sigterm_while_commit_fails_bounded_resend():
+    """deliverd(8) FAILED COMMITS: SIGTERM while the commit keeps failing
+    retries for the stop grace, exits 0, and after the restart at most the
+    batch that was in flight (two single-recipient jobs per worker) is
+    sent again."""
+    workers = 2
+    with recording_hop() as srv, Gateway(tls=False, extra={
+            "relayhost": "127.0.0.1:%d" % srv.port, "lmdb_map_size": "1m",
+            "retry_schedule": "1s", "deliverd_workers": str(workers)}) as g:
+        inject(g, "account", "acc")
+        expected = fill_map(g, "acc", "fill")
+        g.start("deliverd")
+        wait_for(lambda: "LMDB map full" in g.log("deliverd"), 30, what="a failed commit")
+        time.sleep(1)
+        before = len(srv.received)
+        t0 = time.monotonic()
+        g.stop("deliverd", timeout=20)      # raises unless it exits
+        print("stopped in %.1fs" % (time.monotonic() - t0))
+        assert "outcomes not recorded" in g.log("deliverd"), g.log("deliverd")[-2000:]
+        assert_once(srv.received, expected)
+        assert len(srv.received) == before
+        grow_map(g)
+        g.start("deliverd")
+        wait_for(lambda: not g.files("queue"), 90, interval=0.5,
+                 what="every message delivered after the restart")
+        counts = collections.Counter(srv.received)
+        dup = sum(n - 1 for n in counts.values())
+        print("sent again after the restart: %d (bound %d)" % (dup, 2 * workers))
+        assert set(counts) == set(expected)
+        assert dup <= 2 * workers, counts.most_common(8)
 
 
 # ---------------------------------------------------------------- disk full
