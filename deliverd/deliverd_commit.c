@@ -108,6 +108,8 @@ deliverd_commit_prev_cb(uint64_t seq, const char *json, size_t len, void *arg)
 	const char			*to;
 
 	(void)seq;
+	if (memmem(json, len, p->to, strlen(p->to)) == NULL)
+		return 0;	/* another recipient's: no need to parse it */
 	text = xmalloc(len + 1);
 	memcpy(text, json, len);
 	text[len] = '\0';

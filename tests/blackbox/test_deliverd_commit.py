@@ -145,6 +145,36 @@ def test_sigterm_while_commit_fails_bounded_resend():
         assert dup <= 2 * workers, counts.most_common(8)
 
 
+def test_commit_fails_for_one_result_isolated():
+    """A failure retrying cannot cure (a record that does not decode) is
+    isolated: the other outcomes are recorded, the one that cannot be is
+    kept claimed and never sent again (deliverd(8) FAILED COMMITS)."""
+    with recording_hop() as srv, Gateway(tls=False, extra={
+            "relayhost": "127.0.0.1:%d" % srv.port, "retry_schedule": "1s",
+            "deliverd_workers": "2"}) as g:
+        inject(g, "account", "good")
+        inject(g, "account", "bad")
+        bad, = smtpgate.put_msg(g, "bad", ["poison@dest.test"])
+        good = smtpgate.put_msg(g, "good", ["ok{n}@dest.test"], count=20)
+        inject(g, "corrupt-issue", "bad")
+        g.start("deliverd")
+        wait_for(lambda: "poison@dest.test" in srv.received, 30, what="the delivery")
+        time.sleep(4)           # retry_schedule 1s: a resend would show by now
+        assert_once(srv.received, ["poison@dest.test"] +
+                    ["ok%d@dest.test" % i for i in range(20)])
+        g.wait_events(lambda e: e["event"] == "delivered" and
+                      len([x for x in g.events() if x["event"] == "delivered"]) == 20,
+                      timeout=30, what="the 20 good outcomes recorded")
+        wait_for(lambda: "cannot be recorded" in g.log("deliverd"), 10,
+                 what="the warning about the one that cannot be")
+        assert "poison@dest.test" in srv.received
+        assert g.files("queue") == [bad], (g.files("queue"), good)
+        warn = [line for line in g.log("deliverd").splitlines() if "cannot be recorded" in line]
+        print(warn[0])
+        assert len(warn) == 1 and bad in warn[0], warn
+        assert g.procs["deliverd"].poll() is None
+
+
 # ---------------------------------------------------------------- disk full
 
 def test_commit_fails_disk_full_no_resend():
