@@ -1,7 +1,8 @@
 /*
  * deliverd internals shared by its modules (libdeliverd.a):
  *   deliverd_proto.c     the line protocol on the scheduler <-> worker pipes
- *   deliverd_sched.c     the scheduler: due recipients -> jobs -> outcomes
+ *   deliverd_sched*.c    the scheduler: due recipients -> jobs -> outcomes
+ *                        (main loop, claims, dispatch, commit: deliverd_sched.h)
  *   deliverd_worker.c    a delivery worker: job -> sign -> SMTP -> results
  *   deliverd_smtp.c      the SMTP client session (plain and STARTTLS)
  *   deliverd_dkim.c      DKIM signing (the only <opendkim/dkim.h>)

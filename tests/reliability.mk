@@ -5,3 +5,5 @@ TESTS += tests/blackbox/test_crash.py
 TESTS += tests/blackbox/test_hostile.py
 TESTS += tests/blackbox/test_nexthop.py
 TESTS += tests/blackbox/test_faults.py
+# issue 13: failed commits (map full, disk full), scheduler memory, deletes in flight
+TESTS += tests/blackbox/test_deliverd_commit.py
