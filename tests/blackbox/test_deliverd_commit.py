@@ -80,6 +80,7 @@ def test_commit_fails_map_full_no_resend():
     with recording_hop() as srv, Gateway(tls=False, extra={
             "relayhost": "127.0.0.1:%d" % srv.port, "lmdb_map_size": "1m",
             "retry_schedule": "1s", "deliverd_workers": "2"}) as g:
+        small_map(g)
         inject(g, "account", "acc")
         targets = ["t%d@dest.test" % i for i in range(6)]
         for t in targets:
@@ -103,12 +104,24 @@ def test_commit_fails_map_full_no_resend():
         assert len(lines) < 40, "one log line per interval, not per retry: %d" % len(lines)
 
 
+def small_map(g):
+    """A 1 MB map that cannot grow by itself: where the configuration
+    knows lmdb_map_max (automatic growth), it is pinned to 1 MB too."""
+    g.conf["lmdb_map_max"] = "1m"
+    g.write_conf()
+    r = g.spoolctl("queue", check=False)
+    if r.returncode == 2 and "lmdb_map_max" in r.stdout + r.stderr:
+        del g.conf["lmdb_map_max"]
+        g.write_conf()
+
+
 def grow_map(g):
     """Space comes back: a writer opens the map with 64 MB (what
     lmdb_map_max's automatic growth does); deliverd adopts the new size."""
     big = os.path.join(g.dir, "big.conf")
     with open(g.conf_path) as f, open(big, "w") as o:
-        o.write(f.read().replace("lmdb_map_size = 1m", "lmdb_map_size = 64m"))
+        o.write(f.read().replace("lmdb_map_size = 1m", "lmdb_map_size = 64m")
+                .replace("lmdb_map_max = 1m", "lmdb_map_max = 64m"))
     subprocess.run([smtpgate.binary("spoolctl"), "-c", big, "retry", "--all"],
                    capture_output=True, timeout=60, check=True)
 
@@ -122,6 +135,7 @@ def test_sigterm_while_commit_fails_bounded_resend():
     with recording_hop() as srv, Gateway(tls=False, extra={
             "relayhost": "127.0.0.1:%d" % srv.port, "lmdb_map_size": "1m",
             "retry_schedule": "1s", "deliverd_workers": str(workers)}) as g:
+        small_map(g)
         inject(g, "account", "acc")
         expected = fill_map(g, "acc", "fill")
         g.start("deliverd")
