@@ -37,6 +37,11 @@ tests_unit_t_smtp_reply_LDADD = deliverd/libdeliverd.a $(TEST_LIBS) -lresolv
 tests_unit_t_dns_SOURCES = tests/unit/t_dns.c
 tests_unit_t_dns_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_t_dns_LDADD = deliverd/libdeliverd.a $(TEST_LIBS) -lresolv
+check_PROGRAMS += tests/unit/t_deliverd_proto
+TESTS += tests/unit/t_deliverd_proto
+tests_unit_t_deliverd_proto_SOURCES = tests/unit/t_deliverd_proto.c
+tests_unit_t_deliverd_proto_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/deliverd
+tests_unit_t_deliverd_proto_LDADD = deliverd/libdeliverd.a $(TEST_LIBS)
 
 
 TESTS += tests/blackbox/test_deliverd.py tests/blackbox/test_deliverd_pipeline.py \
