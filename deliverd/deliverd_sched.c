@@ -43,7 +43,7 @@ deliverd_sched_close_spool(struct sched *s)
 	spool_close(&s->sp);
 }
 
-static void
+void
 deliverd_sched_open_spool(struct sched *s)
 {
 	int	 rc;

@@ -95,6 +95,9 @@ struct sched {
 	int64_t			 next_due;	/* unix s, 0 = none known */
 };
 
+/* deliverd_sched.c: opens the environment if closed (exits if it cannot) */
+void	deliverd_sched_open_spool(struct sched *);
+
 /* deliverd_sched_claim.c */
 void	deliverd_sched_claim(struct sched *, const char *qid, uint32_t idx);
 void	deliverd_sched_job_release(struct sched *, struct deliverd_sched_job *);

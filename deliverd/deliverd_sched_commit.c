@@ -123,6 +123,12 @@ deliverd_sched_commit_failed(struct sched *s, int rc)
 		rt->delay_ms = SCHED_COMMIT_RETRY_MAX_MS;
 	rt->tries++;
 	rt->next_ms = now + rt->delay_ms;
+	if (rc == SPOOL_EDB) {
+		/* e.g. MDB_PANIC: the environment is unusable until reopened
+		 * (a reopen that fails exits: the restart bound applies) */
+		spool_close(&s->sp);
+		deliverd_sched_open_spool(s);
+	}
 	if (rt->logged_ms == 0 || rc != rt->rc || now - rt->logged_ms >= SCHED_COMMIT_LOG_MS) {
 		log_warnx("commit of %zu results failed: %s; dispatch stopped, retrying "
 		    "(%u attempts in %llds, next in %lldms)", s->nres, spool_strerror(rc),
