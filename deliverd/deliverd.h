@@ -1,7 +1,8 @@
 /*
  * deliverd internals shared by its modules (libdeliverd.a):
  *   deliverd_proto.c     the line protocol on the scheduler <-> worker pipes
- *   deliverd_sched.c     the scheduler: due recipients -> jobs -> outcomes
+ *   deliverd_sched*.c    the scheduler: due recipients -> jobs -> outcomes
+ *                        (main loop, claims, dispatch, commit: deliverd_sched.h)
  *   deliverd_worker.c    a delivery worker: job -> sign -> SMTP -> results
  *   deliverd_smtp.c      the SMTP client session (plain and STARTTLS)
  *   deliverd_dkim.c      DKIM signing (the only <opendkim/dkim.h>)
@@ -44,13 +45,14 @@ struct deliverd_result {
 	char		 dr_reply[SPOOL_REPLY_MAX];
 	char		 dr_relay[256];		/* host[addr]:port or "" */
 	char		 dr_tls[128];
+	char		 dr_to[SPOOL_ADDR_MAX];	/* the address ("" from an older worker) */
 	bool		 dr_skip;		/* not attempted (held, gone): no outcome */
 };
 
 /* "J id qid relay hop idx,idx,..." */
 int	deliverd_job_format(const struct deliverd_job *, struct buf *);
 int	deliverd_job_parse(const char *line, size_t len, struct deliverd_job *);
-/* "R qid idx reply relay tls" / "S qid" (skip) */
+/* "R qid idx reply relay tls to" / "S qid" (skip) */
 int	deliverd_result_format(const struct deliverd_result *, struct buf *);
 int	deliverd_result_parse(const char *line, size_t len, struct deliverd_result *);
 /* "K qid sig" : the DKIM-Signature header lines (or "" for unsigned) */

@@ -4,6 +4,10 @@
  * expired), with its event; DKIM signatures are stored; messages without
  * pending recipients are deleted with their queue files (after the
  * commit). One log line per recipient outcome, after the commit.
+ * A next hop's 2xx for a recipient whose message was deleted while the
+ * delivery was in flight (spoolctl delete) is still logged as sent and
+ * reported as a delivered event after the admin bounce, its fields taken
+ * from that message's last event for the address in the delivery log.
  */
 #include "config.h"
 
@@ -17,6 +21,7 @@
 #include "buf.h"
 #include "conf.h"
 #include "deliverd.h"
+#include "json.h"
 #include "log.h"
 #include "xmem.h"
 
@@ -87,6 +92,114 @@ deliverd_commit_retry_delay(const struct conf *cf, uint32_t attempts)
 	return cf->cf_retry_delays[i];
 }
 
+/* The message's last logged event for one address (the admin bounce of
+ * spoolctl delete): the fields a later event of it repeats. */
+struct deliverd_commit_prev {
+	const char		*to;
+	struct json_val		*ev;
+};
+
+static int
+deliverd_commit_prev_cb(uint64_t seq, const char *json, size_t len, void *arg)
+{
+	struct deliverd_commit_prev	*p = arg;
+	struct json_val			*v;
+	char				*text, err[128];
+	const char			*to;
+
+	(void)seq;
+	if (memmem(json, len, p->to, strlen(p->to)) == NULL)
+		return 0;	/* another recipient's: no need to parse it */
+	text = xmalloc(len + 1);
+	memcpy(text, json, len);
+	text[len] = '\0';
+	v = json_parse(text, err, sizeof(err));
+	free(text);
+	if (v == NULL)
+		return 0;
+	if ((to = json_string(json_get(v, "to"))) != NULL && strcmp(to, p->to) == 0) {
+		json_val_free(&p->ev);
+		p->ev = v;
+	} else
+		json_val_free(&v);
+	return 0;
+}
+
+static const char *
+deliverd_commit_prev_str(const struct json_val *ev, const char *obj, const char *key)
+{
+	if (obj != NULL && (ev = json_get(ev, obj)) == NULL)
+		return NULL;
+	return json_string(json_get(ev, key));
+}
+
+/* A delivered event like the message's earlier ones; 0 if there were none. */
+static int
+deliverd_commit_gone_event(struct spool_txn *txn, const struct deliverd_result *res,
+    int64_t now, bool *found_r)
+{
+	struct deliverd_commit_prev	 p = { .to = res->dr_to, .ev = NULL };
+	struct spool_event		 ev;
+	int64_t				 v;
+	int				 rc;
+
+	*found_r = false;
+	if ((rc = spool_log_iter_qid(txn, res->dr_qid, deliverd_commit_prev_cb, &p)) != 0 &&
+	    rc != SPOOL_ENOTFOUND)
+		return rc;
+	if (p.ev == NULL || deliverd_commit_prev_str(p.ev, NULL, "account") == NULL)
+		goto out;
+	memset(&ev, 0, sizeof(ev));
+	ev.ev_type = SPOOL_EV_DELIVERED;
+	ev.ev_dt = now;
+	ev.ev_login = deliverd_commit_prev_str(p.ev, NULL, "account");
+	ev.ev_qid = res->dr_qid;
+	if (json_integer(json_get(json_get(p.ev, "issue"), "id"), &v) && v > 0)
+		ev.ev_issue = (uint64_t)v;
+	ev.ev_uniq = deliverd_commit_prev_str(p.ev, "gate", "uniq");
+	ev.ev_from = deliverd_commit_prev_str(p.ev, NULL, "from");
+	ev.ev_to = res->dr_to;
+	ev.ev_message_id = deliverd_commit_prev_str(p.ev, NULL, "message_id");
+	ev.ev_msg = res->dr_reply;
+	if (json_integer(json_get(p.ev, "attempt"), &v) && v >= 0 && v < UINT32_MAX)
+		ev.ev_attempt = (uint32_t)v + 1;
+	(void)json_boolean(json_get(p.ev, "sandbox"), &ev.ev_sandbox);
+	ev.ev_hop = res->dr_relay[0] ? res->dr_relay : NULL;
+	ev.ev_tls = res->dr_tls[0] ? res->dr_tls : NULL;
+	if (ev.ev_from == NULL)
+		ev.ev_from = "";
+	if ((rc = spool_event_add(txn, &ev, NULL)) == 0)
+		*found_r = true;
+out:
+	json_val_free(&p.ev);
+	return rc;
+}
+
+/*
+ * The next hop accepted a recipient whose records are gone (the message
+ * was deleted while in flight): the delivery happened, so it is logged as
+ * sent and reported (deliverd(8) "Deleted while in flight").
+ */
+static int
+deliverd_commit_gone(struct spool_txn *txn, struct deliverd_commit_batch *b,
+    const struct deliverd_result *res, int64_t now)
+{
+	char	 dsn[16];
+	bool	 found;
+	int	 rc;
+
+	if (res->dr_reply[0] != '2' || res->dr_to[0] == '\0')
+		return 0;	/* nothing happened that the bounce does not say */
+	if ((rc = deliverd_commit_gone_event(txn, res, now, &found)) != 0)
+		return rc;
+	(void)buf_printf(&b->log, "%s: to=<%s>, relay=%s, tls=%s, dsn=%s, status=sent "
+	    "(%s), deleted while in flight%s\n", res->dr_qid, res->dr_to,
+	    res->dr_relay[0] ? res->dr_relay : "none", res->dr_tls[0] ? res->dr_tls : "none",
+	    deliverd_commit_dsn(res->dr_reply, dsn), res->dr_reply,
+	    found ? "" : ", no event: the message left no record");
+	return 0;
+}
+
 /* Decides the outcome of one result and writes recipient + event. */
 static int
 deliverd_commit_outcome(const struct conf *cf, struct spool_txn *txn,
@@ -100,10 +213,11 @@ deliverd_commit_outcome(const struct conf *cf, struct spool_txn *txn,
 	const char		*status;
 	int			 rc;
 
-	if (spool_rcpt_get(txn, res->dr_qid, res->dr_idx, &r) != 0 ||
-	    (r.sr_state != SPOOL_RS_QUEUED && r.sr_state != SPOOL_RS_DEFERRED) ||
+	if ((rc = spool_rcpt_get(txn, res->dr_qid, res->dr_idx, &r)) == SPOOL_ENOTFOUND)
+		return deliverd_commit_gone(txn, b, res, now);
+	if (rc != 0 || (r.sr_state != SPOOL_RS_QUEUED && r.sr_state != SPOOL_RS_DEFERRED) ||
 	    (m = deliverd_commit_batch_msg(b, txn, res->dr_qid, &mi)) == NULL)
-		return 0;	/* finished or deleted meanwhile */
+		return 0;	/* finished meanwhile */
 	spool_event_init(&ev, m, r.sr_addr, now);
 	(void)str_copy(text, sizeof(text), res->dr_reply);
 	r.sr_attempts++;

@@ -416,6 +416,7 @@ deliverd_worker_results(struct worker *w, const struct deliverd_job *j, struct d
 			    "451 4.3.0 bad reply: %s", r[i].reply);
 		(void)str_copy(res.dr_relay, sizeof(res.dr_relay), relay);
 		(void)str_copy(res.dr_tls, sizeof(res.dr_tls), tls);
+		(void)str_copy(res.dr_to, sizeof(res.dr_to), r[i].addr);
 		(void)deliverd_result_format(&res, &w->w_out_buf);
 	}
 }

@@ -7,7 +7,11 @@ deliverd_libdeliverd_a_SOURCES = \
 	common/dns.c common/dns.h \
 	deliverd/deliverd.h \
 	deliverd/deliverd_proto.c \
+	deliverd/deliverd_sched.h \
 	deliverd/deliverd_sched.c \
+	deliverd/deliverd_sched_claim.c \
+	deliverd/deliverd_sched_dispatch.c \
+	deliverd/deliverd_sched_commit.c \
 	deliverd/deliverd_commit.c \
 	deliverd/deliverd_worker.c \
 	deliverd/deliverd_smtp.c \
@@ -39,6 +43,11 @@ TESTS += tests/unit/t_tls_policy
 tests_unit_t_tls_policy_SOURCES = tests/unit/t_tls_policy.c
 tests_unit_t_tls_policy_CPPFLAGS = $(UNIT_CPPFLAGS) $(OPENSSL_CFLAGS)
 tests_unit_t_tls_policy_LDADD = common/libcommon_net.a $(TEST_LIBS) $(OPENSSL_LIBS)
+check_PROGRAMS += tests/unit/t_deliverd_proto
+TESTS += tests/unit/t_deliverd_proto
+tests_unit_t_deliverd_proto_SOURCES = tests/unit/t_deliverd_proto.c
+tests_unit_t_deliverd_proto_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/deliverd
+tests_unit_t_deliverd_proto_LDADD = deliverd/libdeliverd.a $(TEST_LIBS)
 
 
 TESTS += tests/blackbox/test_deliverd.py tests/blackbox/test_deliverd_pipeline.py \

@@ -8,6 +8,9 @@
  *   deliverd-inject -c CONF events LOGIN COUNT [AGE_SECONDS]
  * ("events": COUNT delivered events of no message, as deliverd logs them,
  * dated AGE_SECONDS ago: a fast way to fill an account's callback outbox.)
+ *   deliverd-inject -c CONF corrupt-issue LOGIN   (today's issue record of
+ *       LOGIN without campaign becomes bytes that do not decode: a commit
+ *       that counts an event in it fails with SPOOL_ECORRUPT)
  * Prints the queue ids of the filed messages, one per line. As root it
  * drops to spoold_user first so every file has the daemons' owner.
  */
@@ -27,6 +30,8 @@
 #include "fsx.h"
 #include "log.h"
 #include "priv.h"
+#include "spool_key.h"
+#include "spool_rec.h"
 #include "trigger.h"
 #include "xmem.h"
 
@@ -241,6 +246,30 @@ inject_events(int argc, char **argv)
 	return 0;
 }
 
+static int
+inject_corrupt_issue(int argc, char **argv)
+{
+	struct spool_txn	*txn;
+	struct spool_issue	 is;
+	struct spool_key	 k;
+	char			 date[11];
+	int			 rc;
+
+	if (argc != 1)
+		return 2;
+	spool_date(time(NULL), date);
+	if ((rc = spool_begin(sp, true, &txn)) != 0 ||
+	    (rc = spool_issue_find_or_create(txn, argv[0], date, NULL, &is)) != 0)
+		inject_die("issue", rc);
+	spool_key_init(&k);
+	spool_key_be64(&k, is.si_id);
+	if ((rc = spool_db_put(txn, SPOOL_DB_ISSUES, &k, "\377garbage", 8)) != 0 ||
+	    (rc = spool_commit(&txn)) != 0)
+		inject_die("corrupt issue", rc);
+	(void)printf("%llu\n", (unsigned long long)is.si_id);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -267,6 +296,8 @@ main(int argc, char **argv)
 		rc = inject_msg(argc - 4, argv + 4);
 	else if (strcmp(argv[3], "events") == 0)
 		rc = inject_events(argc - 4, argv + 4);
+	else if (strcmp(argv[3], "corrupt-issue") == 0)
+		rc = inject_corrupt_issue(argc - 4, argv + 4);
 	else
 		rc = 2;
 	spool_close(&sp);

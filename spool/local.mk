@@ -14,6 +14,8 @@ spool_libspool_a_SOURCES = \
 	spool/spool_index.c spool/spool_index.h \
 	spool/spool_prune.c
 spool_libspool_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS)
+# the events export (issue 13: batches, flock, no write txn around the I/O)
+spool_libspool_a_SOURCES += spool/spool_export.c
 
 # Unit tests (STYLE T2): envelope, LMDB records, durable write and crashes.
 UNIT_TESTS += tests/unit/t_spool_env

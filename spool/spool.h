@@ -454,11 +454,18 @@ int	spool_outbox_del(struct spool_txn *, const char *login, uint64_t seq);
 int	spool_outbox_drop_old(struct spool_txn *, const char *login, int64_t before,
 	    size_t max, size_t *n_r);
 int	spool_outbox_dropped(struct spool_txn *, const char *login, uint64_t *n_r);
-/* Appends every logged event not yet exported to the JSON-lines file at
- * path (O_APPEND, fdatasync), then records the cursor and the file's length:
- * in its own write transaction, so exporters serialise. Lines that a crash
- * left past the recorded length are cut before they are written again, so
- * each event appears once (at least once if the file was rotated meanwhile). */
+/* Appends logged events not yet exported to the JSON-lines file at path
+ * (O_APPEND, fdatasync), then records the cursor and the file's length in
+ * a short write transaction of its own; the file is written with no
+ * transaction open. Exporters serialise on flock(2) of db/export.lock. Lines
+ * that a crash left past the recorded length are cut before they are
+ * written again, so each event appears once (at least once if the file was
+ * rotated meanwhile). _some exports one batch of at most max events (and
+ * 8 MB); spool_events_export exports everything, SPOOL_EXPORT_BATCH at a
+ * time. *n_r: the number exported. */
+#define SPOOL_EXPORT_BATCH	5000
+int	spool_events_export_some(struct spool *, const char *path, size_t max,
+	    size_t *n_r);
 int	spool_events_export(struct spool *, const char *path, size_t *n_r);
 
 /* ---- delivery-log indexes (spool_index.c): the same callbacks and order

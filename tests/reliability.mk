@@ -10,3 +10,5 @@ TESTS += tests/blackbox/test_faults.py
 # Storage lifetime (issue 13): map growth, stale readers, min_free_space.
 TESTS += tests/blackbox/test_storage.py
 TESTS += tests/blackbox/test_symlink.py
+# issue 13: failed commits (map full, disk full), scheduler memory, deletes in flight
+TESTS += tests/blackbox/test_deliverd_commit.py

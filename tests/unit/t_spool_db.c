@@ -689,6 +689,32 @@ add_events(struct spool *sp, int n)
 		t_diag("commit failed");
 }
 
+/* A daemon user may plant links in the spool; root's export (spoolctl)
+ * must write through neither a symbolic nor a hard link (issue 14). */
+static void
+t_export_links(struct spool *sp)
+{
+	char		 canary[4096], lnk[4096];
+	struct stat	 st;
+	size_t		 n = 9;
+	FILE		*f;
+
+	(void)snprintf(canary, sizeof(canary), "%s/canary", tdir);
+	(void)snprintf(lnk, sizeof(lnk), "%s/events-link.jsonl", tdir);
+	if ((f = fopen(canary, "w")) != NULL)
+		(void)fclose(f);
+	add_events(sp, 1);
+	t_ok(symlink(canary, lnk) == 0, "symbolic link planted");
+	t_int_eq(spool_events_export(sp, lnk, &n), ELOOP, "export refuses a symbolic link");
+	t_ok(stat(canary, &st) == 0 && st.st_size == 0, "its target is untouched");
+	(void)unlink(lnk);
+	t_ok(link(canary, lnk) == 0, "hard link planted");
+	t_int_eq(spool_events_export(sp, lnk, &n), EPERM, "export refuses a second name");
+	t_ok(stat(canary, &st) == 0 && st.st_size == 0, "the file is untouched");
+	(void)unlink(lnk);
+	(void)unlink(canary);
+}
+
 static void
 t_export(void)
 {
@@ -713,6 +739,7 @@ t_export(void)
 	t_int_eq(spool_events_export(sp, path, &n), 0, "export after failure");
 	t_int_eq((long long)n, 2, "cursor not advanced by the failure");
 	t_int_eq((long long)file_lines(path), 5, "appended");
+	t_export_links(sp);
 	spool_close(&sp);
 }
 
@@ -756,6 +783,96 @@ t_export_crash(void)
 	add_events(sp, 1);
 	t_int_eq(spool_events_export(sp, path, &n), 0, "export after copytruncate");
 	t_int_eq((long long)file_lines(path), 2, "shorter file: nothing cut");
+	spool_close(&sp);
+}
+
+/* Opens its own environment (never one carried across fork) and exports
+ * everything; exit 0 on success. */
+static void
+child_export(const char *path)
+{
+	struct spool	*csp;
+	size_t		 n;
+
+	(void)alarm(30);
+	if (spool_open(tdir, MAP, MAP, 0, &csp) != 0)
+		_exit(2);
+	_exit(spool_events_export(csp, path, &n) == 0 ? 0 : 1);
+}
+
+/* Commits one event in its own environment; exit 0 once committed. */
+static void
+child_commit(void)
+{
+	struct spool	*csp;
+
+	(void)alarm(10);	/* blocked on the write lock: killed */
+	if (spool_open(tdir, MAP, MAP, 0, &csp) != 0)
+		_exit(2);
+	add_events(csp, 1);
+	_exit(0);
+}
+
+static size_t
+fifo_lines(const char *path)
+{
+	char	buf[65536];
+	ssize_t	k;
+	size_t	n = 0;
+	int	fd;
+
+	if ((fd = open(path, O_RDONLY)) == -1)
+		return 0;
+	while ((k = read(fd, buf, sizeof(buf))) > 0)
+		for (ssize_t i = 0; i < k; i++)
+			n += buf[i] == '\n';
+	(void)close(fd);
+	return n;
+}
+
+/*
+ * The export writes and syncs its file with no transaction open (issue 13
+ * item 9): while an exporter is stuck writing (a FIFO nobody reads yet)
+ * another writer commits; a backlog goes out in bounded batches.
+ */
+static void
+t_export_batches(void)
+{
+	struct spool	*sp = db_fresh();
+	char		 path[128];
+	pid_t		 exporter, writer;
+	int		 status = -1;
+	size_t		 n, lines;
+
+	add_events(sp, 2 * SPOOL_EXPORT_BATCH + 123);
+	spool_close(&sp);
+	(void)snprintf(path, sizeof(path), "%s/events.jsonl", tdir);
+	t_ok(mkfifo(path, 0600) == 0, "event_log is a FIFO with no reader");
+	if ((exporter = fork()) == 0)
+		child_export(path);
+	(void)usleep(300000);	/* the exporter blocks in open(2) */
+	if ((writer = fork()) == 0)
+		child_commit();
+	(void)waitpid(writer, &status, 0);
+	t_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "a writer commits while the exporter writes the file");
+	lines = fifo_lines(path);	/* lets the exporter go on */
+	(void)waitpid(exporter, &status, 0);
+	t_int_eq((long long)lines, SPOOL_EXPORT_BATCH, "the exporter wrote one batch");
+	t_ok(WIFEXITED(status) && WEXITSTATUS(status) == 1, "fdatasync of a FIFO fails");
+	(void)unlink(path);
+	if (spool_open(tdir, MAP, MAP, 0, &sp) != 0)
+		return;
+	t_int_eq(spool_events_export_some(sp, path, SPOOL_EXPORT_BATCH, &n), 0, "batch 1");
+	t_int_eq((long long)n, SPOOL_EXPORT_BATCH, "a full batch");
+	t_int_eq(spool_events_export_some(sp, path, SPOOL_EXPORT_BATCH, &n), 0, "batch 2");
+	t_int_eq((long long)n, SPOOL_EXPORT_BATCH, "a full batch again");
+	t_int_eq(spool_events_export_some(sp, path, SPOOL_EXPORT_BATCH, &n), 0, "batch 3");
+	t_int_eq((long long)n, 124, "the rest and the writer's event");
+	t_int_eq(spool_events_export(sp, path, &n), 0, "nothing left");
+	t_int_eq((long long)n, 0, "n = 0");
+	t_int_eq((long long)file_lines(path), 2 * SPOOL_EXPORT_BATCH + 124,
+	    "every event once, the failed batch not repeated");
 	spool_close(&sp);
 }
 
@@ -928,6 +1045,7 @@ static const struct t_case cases[] = {
 	{ "events", t_events },
 	{ "export", t_export },
 	{ "export_crash", t_export_crash },
+	{ "export_batches", t_export_batches },
 	{ "version", t_version },
 	{ "map_full", t_map_full },
 	{ "readonly", t_readonly },
