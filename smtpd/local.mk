@@ -12,7 +12,8 @@ common_libcommon_net_a_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 # Testable parts of smtpd (STYLE L1).
 noinst_LIBRARIES += smtpd/libsmtpd.a
 smtpd_libsmtpd_a_SOURCES = \
-	smtpd/smtpd_data.c smtpd/smtpd_data.h
+	smtpd/smtpd_data.c smtpd/smtpd_data.h \
+	smtpd/lka_proto.c smtpd/lka_proto.h
 
 pkglibexec_PROGRAMS += smtpd/smtpd
 smtpd_smtpd_SOURCES = \
@@ -22,7 +23,9 @@ smtpd_smtpd_SOURCES = \
 	smtpd/smtpd_cmd.c \
 	smtpd/smtpd_msg.c \
 	smtpd/smtpd_sasl.c \
-	smtpd/smtpd_commit.c
+	smtpd/smtpd_commit.c \
+	smtpd/smtpd_lka.c \
+	smtpd/smtpd_lka_client.c
 smtpd_smtpd_CFLAGS = $(AM_CFLAGS) $(SASL_CFLAGS) -pthread
 smtpd_smtpd_LDADD = smtpd/libsmtpd.a common/libcommon_net.a \
 	spool/libspool.a common/libcommon.a \

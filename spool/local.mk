@@ -8,8 +8,9 @@ spool_libspool_a_SOURCES = \
 	spool/spool_queue.c \
 	spool/spool_rec.c spool/spool_rec.h \
 	spool/spool_key.c spool/spool_key.h \
-	spool/spool_event.c
-spool_libspool_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS)
+	spool/spool_event.c \
+	spool/spool_tag.c
+spool_libspool_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS) $(OPENSSL_CFLAGS)
 
 # Unit tests (STYLE T2): envelope, LMDB records, durable write and crashes.
 UNIT_TESTS += tests/unit/t_spool_env

@@ -25,7 +25,7 @@
 static const char *const spool_area_names[] = {
 	[SPOOL_TMP] = "incoming/tmp", [SPOOL_NEW] = "incoming/new",
 	[SPOOL_QUEUE] = "queue", [SPOOL_QUARANTINE] = "quarantine",
-	[SPOOL_KEYS] = "keys", [SPOOL_DB] = "db",
+	[SPOOL_KEYS] = "keys", [SPOOL_DB] = "db", [SPOOL_MAILDROP] = "maildrop",
 };
 
 int
