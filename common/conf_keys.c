@@ -64,6 +64,9 @@ const struct conf_key conf_keys[] = {
 	{ "callback_timeout", CONF_T_DURATION, "10s", 1, 3600, O(cf_callback_timeout), NULL },
 	{ "callback_retry_min", CONF_T_DURATION, "5s", 1, 3600, O(cf_callback_retry_min), NULL },
 	{ "callback_retry_max", CONF_T_DURATION, "10m", 1, DAY, O(cf_callback_retry_max), NULL },
+
+	/* issue 14 finding 5 */
+	{ "maildrop_group", CONF_T_STR, "smtpgate-maildrop", 0, 0, O(cf_maildrop_group), NULL },
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);

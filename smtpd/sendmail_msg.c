@@ -685,7 +685,8 @@ sm_env_fill(const struct sm_ctx *ctx, struct spool_env *env, const char *qid,
 	return 0;
 }
 
-/* Creates incoming/tmp/QID and writes the envelope. */
+/* Creates maildrop/.QID and writes the envelope (spoold replaces the
+ * account, auth and tag: whatever is written here is not trusted). */
 static int
 sm_out_open(const struct sm_ctx *ctx, struct sm_out *o, struct spool_env *env,
     char *err, size_t errsz)
@@ -693,8 +694,8 @@ sm_out_open(const struct sm_ctx *ctx, struct sm_out *o, struct spool_env *env,
 	struct buf	 eb;
 	int		 rc;
 
-	if ((rc = spool_in_create(ctx->cf->cf_spool_dir, &o->si)) != 0) {
-		(void)snprintf(err, errsz, "cannot queue the message: %s/incoming: %s",
+	if ((rc = spool_drop_create(ctx->cf->cf_spool_dir, &o->si)) != 0) {
+		(void)snprintf(err, errsz, "cannot queue the message: %s/maildrop: %s",
 		    ctx->cf->cf_spool_dir, spool_strerror(rc));
 		return EX_TEMPFAIL;
 	}

@@ -570,6 +570,7 @@ main(int argc, char **argv)
 			log_fatalx_status(2, "%s: unknown user %s",
 			    conf_where(cf, "smtpd_user", w, sizeof(w)),
 			    cf->cf_smtpd_user);
+		smtpd_lka_check_ids(cf);
 	}
 	if ((ch = spool_tree_create(cf)) != 0)
 		log_fatalx("spool %s: %s", cf->cf_spool_dir, spool_strerror(ch));

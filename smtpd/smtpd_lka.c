@@ -311,6 +311,7 @@ smtpd_lka_main(struct smtpd_env *env, int ctl)
 	int			rc;
 
 	log_set_procname("smtpd/lka");
+	(void)prctl(PR_SET_NAME, "smtpd-lka");	/* ps and the tests tell it apart */
 	smtpd_lka_signals();
 	lk.lk_cf = env->se_cf;
 	lk.lk_ctl = ctl;
@@ -332,6 +333,34 @@ smtpd_lka_main(struct smtpd_env *env, int ctl)
 }
 
 /* ---- the master's side */
+
+/*
+ * As root, before anything starts: a worker keeps only smtpd_user's own
+ * group, so that group must not open what the other groups guard.
+ */
+void
+smtpd_lka_check_ids(const struct conf *cf)
+{
+	const char	*names[] = { cf->cf_group, cf->cf_maildrop_group };
+	uid_t		 uid;
+	gid_t		 sg, g;
+	size_t		 i;
+	char		 w[4200];
+
+	if (priv_lookup(cf->cf_smtpd_user, &uid, &sg) == -1)
+		return;		/* the caller names the missing user */
+	if (priv_lookup(cf->cf_spoold_user, &uid, &g) == 0 && g == sg)
+		log_fatalx_status(2, "%s: %s shares its group with spoold_user %s: "
+		    "give it a group of its own (contrib/sysusers.d)",
+		    conf_where(cf, "smtpd_user", w, sizeof(w)), cf->cf_smtpd_user,
+		    cf->cf_spoold_user);
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (priv_lookup_group(names[i], &g) == 0 && g == sg)
+			log_fatalx_status(2, "%s: the group of %s is %s: give it "
+			    "a group of its own (contrib/sysusers.d)",
+			    conf_where(cf, "smtpd_user", w, sizeof(w)),
+			    cf->cf_smtpd_user, names[i]);
+}
 
 pid_t
 smtpd_lka_start(struct smtpd_env *env, int *ctl_r)

@@ -84,6 +84,9 @@ struct spool_in {
 };
 /* Makes a fresh QID and creates incoming/tmp/QID (O_EXCL, 0640). */
 int	spool_in_create(const char *spool_dir, struct spool_in *);
+/* The same in maildrop/ (smtpgate-sendmail): maildrop/.QID, committed to
+ * maildrop/QID; spoold copies it (spoold_maildrop.c). */
+int	spool_drop_create(const char *spool_dir, struct spool_in *);
 int	spool_in_write(struct spool_in *, const void *, size_t);
 /* fsync file, close, rename into incoming/new, fsync the directory. Only
  * after 0 may the message be acknowledged. On error the tmp file is gone. */

@@ -4,7 +4,15 @@
  * only after it commits are the events exported and the files moved
  * (queue/), deleted (every recipient already final) or set aside
  * (quarantine/). Filing a file whose message record exists (a crash
- * between commit and move) only moves it. Log lines are written after
+ * between commit and move) only moves it.
+ *
+ * spoold never files the writer's file itself: it accepts only a regular
+ * file with one link, owned by smtpd_user (or by itself: a maildrop copy),
+ * copies it into queue/.QID.in (its own, fsynced), and parses, files and
+ * delivers that copy; a writer that kept a link or a descriptor changes
+ * nothing. The envelope's account must carry the lookup process's tag
+ * (spool_tag_ok), so a worker can file mail only under an account that
+ * authenticated through it. Log lines are written after
  * the commit, so the log never shows a message that was not filed.
  */
 #ifndef SG_SPOOLD_FILE_H
@@ -12,6 +20,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
+
+#include "spool.h"
 
 struct conf;
 struct spool;
@@ -26,6 +37,10 @@ struct spoold {
 	size_t		 sd_filed, sd_quarantined, sd_moved_again;
 	bool		 sd_export_pending;	/* the last events export failed */
 	bool		 sd_dirty_queue, sd_dirty_quar, sd_dirty_new;	/* dirs to fsync */
+	/* who may have written incoming/new (issue 14): smtpd_user's workers
+	 * and spoold itself (maildrop copies); one uid when not root */
+	uid_t		 sd_smtpd_uid, sd_self_uid;
+	unsigned char	 sd_key[SPOOL_TAG_KEYLEN];	/* envelope tags */
 };
 
 /*
@@ -37,6 +52,13 @@ int	spoold_file_batch(struct spoold *, char (*names)[SPOOLD_NAME_MAX], size_t n,
 	    size_t *bad_r);
 /* Errors worth retrying later (map full, disk full, I/O, memory, LMDB). */
 bool	spoold_error_transient(int rc);
+/* Copies n bytes from in's offset to out and fsyncs out; -1 with errno
+ * (EAGAIN: in had fewer bytes). */
+int	spoold_copy_fd(int in, int out, off_t n);
+/* maildrop/ (spoold_maildrop.c): copies each injected file into
+ * incoming/new under sendmail_account, with spoold's tag; refuses links,
+ * symlinks and oversized files. 0, or a transient error. */
+int	spoold_maildrop_pass(struct spoold *);
 /* Last resort for a file that makes its transaction fail: set it aside. */
 void	spoold_quarantine(struct spoold *, const char *name, const char *why);
 

@@ -66,21 +66,35 @@ def wait_port(port, host="127.0.0.1", timeout=10.0):
     wait_for(ok, timeout, what="port %d" % port)
 
 
+def ensure_group(name):
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        subprocess.run(["groupadd", "--system", name], check=True)
+        return grp.getgrnam(name).gr_gid
+
+
 def ensure_users():
-    """As root: create the system users/group the daemons drop to."""
+    """As root: create the system users/groups the daemons drop to
+    (contrib/sysusers.d): smtpgate-smtpd has a group of its own (smtpd
+    refuses to start when it shares smtpgate's); it stays a member of
+    smtpgate for older trees, whose workers add that group themselves."""
     if not IS_ROOT:
         return
-    try:
-        grp.getgrnam("smtpgate")
-    except KeyError:
-        subprocess.run(["groupadd", "--system", "smtpgate"], check=True)
-    for user, extra in (("smtpgate", []), ("smtpgate-smtpd", ["-G", "smtpgate"])):
+    ensure_group("smtpgate")
+    own = ensure_group("smtpgate-smtpd")
+    ensure_group("smtpgate-maildrop")
+    for user, group, extra in (("smtpgate", "smtpgate", []),
+                               ("smtpgate-smtpd", "smtpgate-smtpd", ["-G", "smtpgate"])):
         try:
-            pwd.getpwnam(user)
+            pw = pwd.getpwnam(user)
         except KeyError:
             subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir",
                             "/nonexistent", "--shell", "/usr/sbin/nologin",
-                            "-g", "smtpgate"] + extra + [user], check=True)
+                            "-g", group] + extra + [user], check=True)
+            continue
+        if user == "smtpgate-smtpd" and pw.pw_gid != own:
+            subprocess.run(["usermod", "-g", "smtpgate-smtpd", user], check=True)
 
 
 def make_cert(directory):
@@ -380,6 +394,27 @@ def proc_info(pid):
         }
     except (OSError, ValueError, KeyError):
         return None
+
+
+def proc_comm(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def smtpd_children(g):
+    """(workers, lka pid or None): smtpd's master's children; the lookup
+    process calls itself smtpd-lka (PR_SET_NAME)."""
+    from chaos import children
+    workers, lka = [], None
+    for k in children(g.pid("smtpd")):
+        if proc_comm(k) == "smtpd-lka":
+            lka = k
+        else:
+            workers.append(k)
+    return workers, lka
 
 
 def session_procs(sid):
