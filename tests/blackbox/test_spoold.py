@@ -5,6 +5,7 @@ renamed), accounts and policy through spoolctl, assertions on events.jsonl,
 """
 import json
 import os
+import pwd
 import random
 import signal
 import subprocess
@@ -23,22 +24,31 @@ def qid():
     return "%013X%07X" % (time.time_ns() // 1000, _ctr[0] & 0xFFFFFFF)
 
 
-def envelope(q, account, rcpts, frm="bounce@example.com", t=None):
+def envelope(q, account, rcpts, frm="bounce@example.com", t=None, tag=None):
     env = ["SMTPGATE 1", "qid " + q, "time %d" % int(t if t is not None else time.time()),
            "account " + account, "client 127.0.0.1:40000", "helo client.test", "tls ",
-           "auth " + account, "from " + frm, "from_params "]
+           "auth " + account, "from " + frm, "from_params ", "tag " + (tag or "")]
     env += ["rcpt " + r for r in rcpts]
     return ("\n".join(env) + "\n\n").encode()
+
+
+def as_smtpd(path):
+    """As root: spoold files only what smtpd_user wrote (issue 14)."""
+    if smtpgate.IS_ROOT:
+        pw = pwd.getpwnam("smtpgate-smtpd")
+        os.chown(path, pw.pw_uid, pw.pw_gid)
 
 
 def drop(gw, account, rcpts, msg, frm="bounce@example.com", t=None, raw=None):
     """Writes a message file the way smtpd does; returns its QID."""
     q = qid()
     tmp = os.path.join(gw.spool, "incoming", "tmp", q)
+    tag = smtpgate.envelope_tag(gw, account) if raw is None else None
     with open(tmp, "wb") as f:
-        f.write(raw if raw is not None else envelope(q, account, rcpts, frm, t) + msg)
+        f.write(raw if raw is not None else envelope(q, account, rcpts, frm, t, tag) + msg)
         f.flush()
         os.fsync(f.fileno())
+    as_smtpd(tmp)
     os.rename(tmp, os.path.join(gw.spool, "incoming", "new", q))
     return q
 
@@ -197,6 +207,7 @@ def test_refiling_is_a_noop(gw):
         data = f.read()
     with open(os.path.join(gw.spool, "incoming", "tmp", q), "wb") as f:
         f.write(data)
+    as_smtpd(os.path.join(gw.spool, "incoming", "tmp", q))
     os.rename(os.path.join(gw.spool, "incoming", "tmp", q),
               os.path.join(gw.spool, "incoming", "new", q))
     wait_new_empty(gw)

@@ -281,7 +281,7 @@ class Gateway:
 
     def files(self, area):
         d = {"new": "incoming/new", "tmp": "incoming/tmp", "queue": "queue",
-             "quarantine": "quarantine"}[area]
+             "quarantine": "quarantine", "maildrop": "maildrop"}[area]
         try:
             return sorted(f for f in os.listdir(os.path.join(self.spool, d))
                           if not f.startswith("."))
@@ -353,6 +353,34 @@ def inject(g, *args, check=True, env=None):
     if check and r.returncode != 0:
         raise RuntimeError("deliverd-inject %s: %s" % (args, r.stderr))
     return r.stdout.split()
+
+
+def envelope_key(g):
+    """db/envelope.key (spool_tag_load): read it, or make it as spoold would
+    (32 random bytes, 0600, owned by spoold's user when root)."""
+    path = os.path.join(g.spool, "db", "envelope.key")
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        pass
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    key = os.urandom(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key)
+    if IS_ROOT:
+        os.chown(path, pwd.getpwnam("smtpgate").pw_uid, grp.getgrnam("smtpgate").gr_gid)
+    return key
+
+
+def envelope_tag(g, account):
+    """The tag smtpd's lookup process gives an account (spool_tag_make): what
+    an envelope written by the tests needs for spoold to accept it."""
+    import hashlib
+    import hmac
+    return hmac.new(envelope_key(g), b"smtpgate envelope account v1\n" + account.encode(),
+                    hashlib.sha256).hexdigest()
 
 
 def put_msg(g, login, rcpts, frm="sender@example.com", count=1, msg=None, envfrom=None,
