@@ -58,3 +58,9 @@ tests_unit_t_smtpd_commit_CFLAGS = $(AM_CFLAGS) $(SASL_CFLAGS) -pthread
 tests_unit_t_smtpd_commit_LDFLAGS = $(AM_LDFLAGS) -pthread \
 	-Wl,--wrap=fsync -Wl,--wrap=rename
 tests_unit_t_smtpd_commit_LDADD = $(SMTPD_TEST_LIBS)
+
+# issue 14: the lookup process's protocol
+UNIT_TESTS += tests/unit/t_lka_proto
+tests_unit_t_lka_proto_SOURCES = tests/unit/t_lka_proto.c
+tests_unit_t_lka_proto_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/smtpd
+tests_unit_t_lka_proto_LDADD = $(SMTPD_TEST_LIBS)
