@@ -30,6 +30,7 @@ struct smtpd_sasl;
 #define SMTPD_AUTH_DELAY_MS	1000		/* per failed AUTH */
 #define SMTPD_GRACE_MS		10000		/* SIGTERM: time to finish */
 #define SMTPD_LKA_TIMEOUT_MS	5000		/* a lookup, then 454 / not pinned */
+#define SMTPD_LKA_QUIET_MS	3000		/* then no lookup waits for a hung lka */
 
 struct smtpd_listener {
 	int		 sl_fd;
@@ -56,6 +57,7 @@ struct smtpd_env {
 	const char		*se_spool;	/* "/" when chrooted */
 	int			 se_lka_fd;	/* this worker's socket to the lka */
 	uint32_t		 se_lka_id;	/* the last request's id */
+	int64_t			 se_lka_quiet;	/* ms: after a timeout, fail fast until */
 	bool			 se_stopping;	/* SIGTERM: finish, then 421 */
 	int64_t			 se_now;	/* ms, monotonic, once per loop */
 	struct smtpd_board	*se_board;

@@ -63,10 +63,13 @@ smtpd_lkac_ask(struct smtpd_env *env, const void *q, size_t qlen, uint32_t id,
 
 	if (qlen == 0)
 		return LKA_R_NO;	/* too long for any account */
-	if (env->se_lka_fd == -1 ||
+	/* a hung lka must not stall every session of the worker in turn */
+	if (env->se_lka_fd == -1 || smtpd_lkac_ms() < env->se_lka_quiet ||
 	    send(env->se_lka_fd, q, qlen, MSG_NOSIGNAL) != (ssize_t)qlen)
 		return LKA_R_TEMP;
 	t = smtpd_lkac_wait(env->se_lka_fd, id, &r);
+	if (t == LKA_R_TEMP)
+		env->se_lka_quiet = smtpd_lkac_ms() + SMTPD_LKA_QUIET_MS;
 	if (t == LKA_R_OK) {
 		(void)str_copy(login, SPOOL_LOGIN_MAX, r.lr_login);
 		(void)str_copy(tag, SPOOL_TAG_HEX, r.lr_tag);

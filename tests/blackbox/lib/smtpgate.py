@@ -488,10 +488,11 @@ def socket_owners(local_port, remote_port):
     return sorted(pids)
 
 
-def run_as(user, argv, timeout=30, **kw):
-    """Runs argv as `user` with that user's groups (root only)."""
+def run_as(user, argv, timeout=30, primary_only=False, **kw):
+    """Runs argv as `user` with that user's groups (root only); with
+    primary_only, with its own group alone, as the daemons drop to it."""
     pw = pwd.getpwnam(user)
-    groups = [g.gr_gid for g in grp.getgrall() if user in g.gr_mem]
+    groups = [] if primary_only else [g.gr_gid for g in grp.getgrall() if user in g.gr_mem]
     return subprocess.run(argv, user=pw.pw_uid, group=pw.pw_gid,
                           extra_groups=groups, capture_output=True, text=True,
                           timeout=timeout, **kw)
