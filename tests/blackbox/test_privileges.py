@@ -7,6 +7,7 @@ the events; spoold files only what smtpd_user wrote, under an account the
 lookup process vouched for, from its own copy; the spool tree has the
 owners and modes of README's "Spool permissions". Skipped when not root."""
 import grp
+import json
 import os
 import pwd
 import smtplib
@@ -14,6 +15,7 @@ import socket
 import stat
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -265,3 +267,112 @@ def test_auth_and_pinning_through_the_lookup_process(gw):
 def test_deliverd_user_reads_keys(gw):
     p = probe(gw, DELIVERD_USER)
     assert p["readkey"] == {"yes"}, "deliverd's user cannot read its DKIM keys"
+
+
+# ---- what smtpd_user can make spoold do (issue 14 finding 5)
+
+WRITER = r"""
+import os, sys, time
+spool, q, mode = sys.argv[1:4]
+data = sys.stdin.buffer.read()
+tmp = os.path.join(spool, "incoming", "tmp", q)
+new = os.path.join(spool, "incoming", "new", q)
+fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+os.write(fd, data)
+os.fsync(fd)
+if mode == "link":
+    os.link(tmp, new)            # and keep incoming/tmp/q: a second link
+else:
+    os.rename(tmp, new)
+if mode == "keepfd":             # change the message once spoold took it
+    end = time.time() + 20
+    while os.path.exists(new) and time.time() < end:
+        time.sleep(0.02)
+    os.pwrite(fd, data.replace(b"ORIGINAL", b"EVIL!!!!"), 0)
+    os.fsync(fd)
+print("done")
+"""
+
+VICTIM, ATTACKER = "victim@priv.test", "attacker@priv.test"
+
+
+@pytest.fixture(scope="module")
+def held():
+    """spoold alone (nothing delivers): what it files stays in queue/."""
+    g = Gateway(tls=False)
+    try:
+        g.start("spoold")
+        g.add_account(VICTIM)
+        g.add_account(ATTACKER)
+        yield g
+    finally:
+        g.close()
+
+
+_seq = [0]
+
+
+def write_as_smtpd(g, account, tag, mode="rename"):
+    """Writes a message file into incoming/new as smtpd_user would; its QID."""
+    _seq[0] += 1
+    q = "%013X%07X" % (time.time_ns() // 1000, (os.getpid() << 8 | _seq[0]) & 0xFFFFFFF)
+    data = smtpgate.smtpd_envelope(q, account, ["rcpt@example.net"], tag=tag) + \
+        message(subject="ORIGINAL")
+    r = smtpgate.run_as(SMTPD_USER, [sys.executable, "-c", WRITER, g.spool, q, mode],
+                        input=data.decode(), primary_only=True)
+    assert r.returncode == 0 and "done" in r.stdout, r.stderr
+    return q
+
+
+def settled(g, q):
+    wait_for(lambda: q not in g.files("new"), 20, what="spoold took %s" % q)
+    return q in g.files("queue"), q in g.files("quarantine")
+
+
+def test_forged_account_from_smtpd_user_is_refused(held):
+    """A worker that authenticated as ATTACKER (it has that tag) writes an
+    envelope claiming VICTIM: spoold must not file it under VICTIM."""
+    q1 = write_as_smtpd(held, VICTIM, smtpgate.envelope_tag(held, ATTACKER))
+    q2 = write_as_smtpd(held, VICTIM, "")
+    for q in (q1, q2):
+        assert settled(held, q) == (False, True), "%s was filed" % q
+        assert "%s: quarantined, reason=account not authenticated (%s)" % (q, VICTIM) \
+            in held.log("spoold")
+        r = held.spoolctl("show", q, "--json", check=False)
+        assert r.returncode != 0, "%s is in the database: %s" % (q, r.stdout)
+    ok = write_as_smtpd(held, ATTACKER, smtpgate.envelope_tag(held, ATTACKER))
+    assert settled(held, ok) == (True, False)
+    assert json.loads(held.spoolctl("show", ok, "--json").stdout)["account"] == ATTACKER
+
+
+def test_hard_linked_file_is_refused(held):
+    q = write_as_smtpd(held, ATTACKER, smtpgate.envelope_tag(held, ATTACKER), mode="link")
+    try:
+        assert settled(held, q) == (False, True)
+        assert "%s: quarantined, reason=more than one link" % q in held.log("spoold")
+    finally:
+        os.unlink(os.path.join(held.spool, "incoming", "tmp", q))
+
+
+def test_writer_cannot_change_a_filed_message(held):
+    """The writer keeps its descriptor and rewrites the file after spoold
+    took it: what is queued (and delivered) is what spoold validated."""
+    q = write_as_smtpd(held, ATTACKER, smtpgate.envelope_tag(held, ATTACKER), mode="keepfd")
+    assert settled(held, q) == (True, False)
+    with open(os.path.join(held.spool, "queue", q), "rb") as f:
+        data = f.read()
+    assert b"ORIGINAL" in data and b"EVIL" not in data
+    st = os.stat(os.path.join(held.spool, "queue", q))
+    assert st.st_uid == uid(SPOOLD_USER) and st.st_nlink == 1
+
+
+def test_other_owner_is_refused(held):
+    """A file in incoming/new that smtpd_user did not write (here root's)."""
+    q = "%013X%07X" % (time.time_ns() // 1000, 0xABCDEF)
+    tmp = os.path.join(held.spool, "incoming", "tmp", q)
+    with open(tmp, "wb") as f:
+        f.write(smtpgate.smtpd_envelope(q, ATTACKER, ["r@example.net"],
+                                        tag=smtpgate.envelope_tag(held, ATTACKER)) + message())
+    os.rename(tmp, os.path.join(held.spool, "incoming", "new", q))
+    assert settled(held, q) == (False, True)
+    assert "%s: quarantined, reason=not written by smtpd" % q in held.log("spoold")

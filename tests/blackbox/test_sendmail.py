@@ -1,11 +1,14 @@
 """smtpgate-sendmail: flags, exit codes, the files it writes, and the
-pipeline behind it (issue 7)."""
+pipeline behind it (issue 7); maildrop/ and what spoold takes from it
+(issue 14)."""
 import grp
 import os
 import pwd
 import shutil
 import subprocess
+import sys
 import tempfile
+import time
 
 import pytest
 
@@ -336,3 +339,88 @@ def test_pipeline_to_sandbox_delivery():
         # -bp lists the queue through spoolctl
         r = sendmail(g, ["-bp"])
         assert r.returncode == 0, r.stderr
+
+
+# ---- maildrop/: what spoold takes from the injector (issue 14 finding 5)
+
+def drop_file(g, name, data):
+    """A complete file in maildrop/ as the injector leaves it."""
+    tmp = os.path.join(g.spool, "maildrop", "." + name)
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.rename(tmp, os.path.join(g.spool, "maildrop", name))
+
+
+def md_qid(n):
+    return "%013X%07X" % (time.time_ns() // 1000, n)
+
+
+@pytest.fixture
+def picker():
+    g = Gateway(tls=False, extra={"sendmail_account": ACCOUNT})
+    g.start("spoold")
+    g.add_account(ACCOUNT)
+    g.add_account("other@smtpgate")
+    yield g
+    g.close()
+
+
+def test_maildrop_account_claim_is_ignored(picker):
+    """An injector's file claiming another account (with that account's
+    real tag, even) is filed under sendmail_account."""
+    q = md_qid(1)
+    env = smtpgate.smtpd_envelope(q, "other@smtpgate", ["r@example.net"],
+                                  tag=smtpgate.envelope_tag(picker, "other@smtpgate"))
+    drop_file(picker, q, env + smtpgate.message(to="r@example.net"))
+    smtpgate.wait_for(lambda: q in picker.files("queue"), 20, what="%s filed" % q)
+    show = picker.spoolctl_json("show", q)
+    assert show["account"] == ACCOUNT, show
+    assert "%s: picked up from maildrop" % q in picker.log("spoold")
+    assert picker.files("maildrop") == []
+
+
+def test_maildrop_links_and_symlinks_are_refused(picker):
+    target = os.path.join(picker.dir, "secret")
+    with open(target, "wb") as f:
+        f.write(smtpgate.smtpd_envelope("X", ACCOUNT, ["r@example.net"]) + b"secret\n")
+    sym, hard = md_qid(2), md_qid(3)
+    os.symlink(target, os.path.join(picker.spool, "maildrop", sym))
+    q = md_qid(4)
+    drop_file(picker, q, smtpgate.smtpd_envelope(q, ACCOUNT, ["r@example.net"]) +
+              smtpgate.message(to="r@example.net"))
+    os.link(os.path.join(picker.spool, "maildrop", q), os.path.join(picker.dir, "kept"))
+    os.rename(os.path.join(picker.spool, "maildrop", q),
+              os.path.join(picker.spool, "maildrop", hard))
+    smtpgate.wait_for(lambda: picker.files("maildrop") == [], 20, what="maildrop emptied")
+    log = picker.log("spoold")
+    assert "%s: refused from maildrop" % sym in log and "reason=symbolic link" in log
+    assert "%s: refused from maildrop" % hard in log and "reason=more than one link" in log
+    assert os.path.exists(target)
+    assert picker.files("new") == [] and picker.files("queue") == []
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs root")
+def test_maildrop_group_reaches_nothing_else(picker):
+    """With the injector's group (and an unprivileged uid) one can create a
+    file in maildrop/, not list it, not write incoming/, not read db/."""
+    probe = r"""
+import os, sys
+spool = sys.argv[1]
+def can(fn):
+    try:
+        fn()
+        return "yes"
+    except OSError:
+        return "no"
+print(can(lambda: os.close(os.open(os.path.join(spool, "maildrop", ".p"), os.O_CREAT | os.O_WRONLY, 0o600))),
+      can(lambda: os.listdir(os.path.join(spool, "maildrop"))),
+      can(lambda: os.close(os.open(os.path.join(spool, "incoming", "tmp", ".p"), os.O_CREAT | os.O_WRONLY, 0o600))),
+      can(lambda: open(os.path.join(spool, "db", "data.mdb"), "rb").close()),
+      can(lambda: open(os.path.join(spool, "events.jsonl"), "rb").close()))
+"""
+    open(picker.event_log, "a").close()
+    r = subprocess.run([sys.executable, "-c", probe, picker.spool], capture_output=True,
+                       text=True, timeout=30, user="nobody",
+                       group=grp.getgrnam("smtpgate-maildrop").gr_gid, extra_groups=[])
+    assert r.stdout.split() == ["yes", "no", "no", "no", "no"], r.stdout + r.stderr
+    os.unlink(os.path.join(picker.spool, "maildrop", ".p"))

@@ -24,12 +24,7 @@ def qid():
     return "%013X%07X" % (time.time_ns() // 1000, _ctr[0] & 0xFFFFFFF)
 
 
-def envelope(q, account, rcpts, frm="bounce@example.com", t=None, tag=None):
-    env = ["SMTPGATE 1", "qid " + q, "time %d" % int(t if t is not None else time.time()),
-           "account " + account, "client 127.0.0.1:40000", "helo client.test", "tls ",
-           "auth " + account, "from " + frm, "from_params ", "tag " + (tag or "")]
-    env += ["rcpt " + r for r in rcpts]
-    return ("\n".join(env) + "\n\n").encode()
+envelope = smtpgate.smtpd_envelope
 
 
 def as_smtpd(path):

@@ -383,6 +383,15 @@ def envelope_tag(g, account):
                     hashlib.sha256).hexdigest()
 
 
+def smtpd_envelope(q, account, rcpts, frm="bounce@example.com", t=None, tag=None):
+    """An envelope as smtpd writes it (spool_env_format), tag included."""
+    env = ["SMTPGATE 1", "qid " + q, "time %d" % int(t if t is not None else time.time()),
+           "account " + account, "client 127.0.0.1:40000", "helo client.test", "tls ",
+           "auth " + account, "from " + frm, "from_params ", "tag " + (tag or "")]
+    env += ["rcpt " + r for r in rcpts]
+    return ("\n".join(env) + "\n\n").encode()
+
+
 def put_msg(g, login, rcpts, frm="sender@example.com", count=1, msg=None, envfrom=None,
             env=None):
     """Files COUNT copies of a message to rcpts ("{n}" numbers them) for
