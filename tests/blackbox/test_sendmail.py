@@ -343,11 +343,14 @@ def test_pipeline_to_sandbox_delivery():
 
 # ---- maildrop/: what spoold takes from the injector (issue 14 finding 5)
 
-def drop_file(g, name, data):
-    """A complete file in maildrop/ as the injector leaves it."""
+def drop_file(g, name, data, keep=None):
+    """A complete file in maildrop/ as the injector leaves it; with keep, a
+    second link to it there, made before it appears."""
     tmp = os.path.join(g.spool, "maildrop", "." + name)
     with open(tmp, "wb") as f:
         f.write(data)
+    if keep:
+        os.link(tmp, keep)
     os.rename(tmp, os.path.join(g.spool, "maildrop", name))
 
 
@@ -385,12 +388,8 @@ def test_maildrop_links_and_symlinks_are_refused(picker):
         f.write(smtpgate.smtpd_envelope("X", ACCOUNT, ["r@example.net"]) + b"secret\n")
     sym, hard = md_qid(2), md_qid(3)
     os.symlink(target, os.path.join(picker.spool, "maildrop", sym))
-    q = md_qid(4)
-    drop_file(picker, q, smtpgate.smtpd_envelope(q, ACCOUNT, ["r@example.net"]) +
-              smtpgate.message(to="r@example.net"))
-    os.link(os.path.join(picker.spool, "maildrop", q), os.path.join(picker.dir, "kept"))
-    os.rename(os.path.join(picker.spool, "maildrop", q),
-              os.path.join(picker.spool, "maildrop", hard))
+    drop_file(picker, hard, smtpgate.smtpd_envelope(hard, ACCOUNT, ["r@example.net"]) +
+              smtpgate.message(to="r@example.net"), keep=os.path.join(picker.dir, "kept"))
     smtpgate.wait_for(lambda: picker.files("maildrop") == [], 20, what="maildrop emptied")
     log = picker.log("spoold")
     assert "%s: refused from maildrop" % sym in log and "reason=symbolic link" in log
