@@ -81,7 +81,9 @@ struct conf {
 	time_t		 cf_callback_timeout;
 	time_t		 cf_callback_retry_min;
 	time_t		 cf_callback_retry_max;
-	/* issue 14 finding 5: the injector's own group (maildrop/) */
+	/* issue 14 finding 5: the workers' only group (incoming/), the
+	 * injector's (maildrop/) */
+	char		*cf_smtpd_group;
 	char		*cf_maildrop_group;
 	/* where each key was last set: conf_keys index -> line, 0 = default */
 	unsigned	*cf_key_lines;

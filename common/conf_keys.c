@@ -66,6 +66,7 @@ const struct conf_key conf_keys[] = {
 	{ "callback_retry_max", CONF_T_DURATION, "10m", 1, DAY, O(cf_callback_retry_max), NULL },
 
 	/* issue 14 finding 5 */
+	{ "smtpd_group", CONF_T_STR, "smtpgate-smtpd", 0, 0, O(cf_smtpd_group), NULL },
 	{ "maildrop_group", CONF_T_STR, "smtpgate-maildrop", 0, 0, O(cf_maildrop_group), NULL },
 };
 

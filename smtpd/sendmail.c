@@ -247,7 +247,7 @@ sm_drop_root(const struct conf *cf)
 		sm_die(EX_CONFIG, "user %s (smtpd_user) does not exist: create "
 		    "the smtpgate users (see contrib/sysusers.d)", cf->cf_smtpd_user);
 	/* maildrop/ only: the injector's group, never smtpgate_group */
-	priv_drop(cf->cf_smtpd_user, cf->cf_maildrop_group, NULL);
+	priv_drop_only(cf->cf_smtpd_user, cf->cf_maildrop_group, NULL);
 }
 
 /* Refuses early when sendmail_account names no account. */

@@ -186,8 +186,8 @@ pid_t	smtpd_lka_start(struct smtpd_env *, int *ctl_r);
 /* A new worker's socket: its peer goes to the lka over ctl; -1 if none. */
 int	smtpd_lka_attach(int ctl);
 void	smtpd_lka_main(struct smtpd_env *, int ctl) __attribute__((noreturn));
-/* As root: exits 2 if smtpd_user's group is one the database's, events'
- * or maildrop's group. */
+/* As root: exits 2 if smtpd_group is missing, or is the database's,
+ * events' or maildrop's group. */
 void	smtpd_lka_check_ids(const struct conf *);
 /* hash "" (no password login, unknown user): checks dummy instead, false. */
 bool	smtpd_lka_checkpass(const char *hash, const char *dummy, const char *pass);

@@ -335,8 +335,9 @@ smtpd_lka_main(struct smtpd_env *env, int ctl)
 /* ---- the master's side */
 
 /*
- * As root, before anything starts: a worker keeps only smtpd_user's own
- * group, so that group must not open what the other groups guard.
+ * As root, before anything starts: a worker's only group is smtpd_group,
+ * so that group must exist and be none of the groups that guard the
+ * database, the events and maildrop/.
  */
 void
 smtpd_lka_check_ids(const struct conf *cf)
@@ -347,19 +348,20 @@ smtpd_lka_check_ids(const struct conf *cf)
 	size_t		 i;
 	char		 w[4200];
 
-	if (priv_lookup(cf->cf_smtpd_user, &uid, &sg) == -1)
-		return;		/* the caller names the missing user */
+	if (priv_lookup_group(cf->cf_smtpd_group, &sg) == -1)
+		log_fatalx_status(2, "%s: unknown group \"%s\" (create it, see "
+		    "contrib/sysusers.d)", conf_where(cf, "smtpd_group", w,
+		    sizeof(w)), cf->cf_smtpd_group);
 	if (priv_lookup(cf->cf_spoold_user, &uid, &g) == 0 && g == sg)
-		log_fatalx_status(2, "%s: %s shares its group with spoold_user %s: "
-		    "give it a group of its own (contrib/sysusers.d)",
-		    conf_where(cf, "smtpd_user", w, sizeof(w)), cf->cf_smtpd_user,
-		    cf->cf_spoold_user);
+		log_fatalx_status(2, "%s: %s is spoold_user %s's group: smtpd "
+		    "needs a group of its own", conf_where(cf, "smtpd_group", w,
+		    sizeof(w)), cf->cf_smtpd_group, cf->cf_spoold_user);
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (priv_lookup_group(names[i], &g) == 0 && g == sg)
-			log_fatalx_status(2, "%s: the group of %s is %s: give it "
-			    "a group of its own (contrib/sysusers.d)",
-			    conf_where(cf, "smtpd_user", w, sizeof(w)),
-			    cf->cf_smtpd_user, names[i]);
+			log_fatalx_status(2, "%s: %s is also %s: smtpd needs a "
+			    "group of its own", conf_where(cf, "smtpd_group", w,
+			    sizeof(w)), cf->cf_smtpd_group, i == 0 ?
+			    "smtpgate_group" : "maildrop_group");
 }
 
 pid_t

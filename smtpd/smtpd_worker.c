@@ -554,8 +554,8 @@ smtpd_worker_main(struct smtpd_env *env)
 	memset(&w, 0, sizeof(w));
 	w.w_parent = getppid();
 	/* Phase 1 was the master's (sockets, TLS key, SASL plugins). */
-	/* no supplementary group: its own group writes incoming/, nothing else */
-	priv_drop(cf->cf_smtpd_user, NULL, cf->cf_spool_dir);
+	/* smtpd_group only: it writes incoming/ and opens nothing else */
+	priv_drop_only(cf->cf_smtpd_user, cf->cf_smtpd_group, cf->cf_spool_dir);
 	/* after priv_drop: a credential change clears the death signal */
 	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
 	/* Phase 2: unprivileged; no database: the lka answers (smtpd_lka.c). */

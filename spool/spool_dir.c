@@ -63,7 +63,7 @@ spool_trigger_path(char *dst, size_t dstsz, const char *spool_dir)
 
 /*
  * Who may do what (README "Spool permissions"): spoold_user owns the tree;
- * smtpd's workers reach only incoming/ through smtpd_user's own group;
+ * smtpd's workers reach only incoming/ through smtpd_group, their only group;
  * the setgid injector only creates files in maildrop/ (1730: no listing,
  * sticky); db/, the trigger and the event log belong to smtpgate_group,
  * which smtpd is not in (smtpd checks that at start).
@@ -71,7 +71,7 @@ spool_trigger_path(char *dst, size_t dstsz, const char *spool_dir)
 enum spool_owner {
 	SPOOL_OWN_SPOOLD,	/* spoold_user:smtpgate_group */
 	SPOOL_OWN_DELIVERD,	/* deliverd_user:its group */
-	SPOOL_OWN_INCOMING,	/* spoold_user:smtpd_user's group */
+	SPOOL_OWN_INCOMING,	/* spoold_user:smtpd_group */
 	SPOOL_OWN_MAILDROP,	/* spoold_user:maildrop_group */
 	SPOOL_OWN_N
 };
@@ -105,18 +105,17 @@ struct spool_ids {
 static int
 spool_tree_ids(const struct conf *cf, struct spool_ids *ids)
 {
-	gid_t	g, sg, shared, md;
+	gid_t	g, shared, md;
 
 	ids->root = priv_is_root();
 	if (!ids->root)
 		return 0;
 	if (priv_lookup(cf->cf_spoold_user, &ids->uid[0], &g) == -1 ||
 	    priv_lookup(cf->cf_deliverd_user, &ids->uid[1], &ids->gid[1]) == -1 ||
-	    priv_lookup(cf->cf_smtpd_user, &ids->uid[2], &sg) == -1)
+	    priv_lookup_group(cf->cf_smtpd_group, &ids->gid[2]) == -1)
 		return EINVAL;
 	ids->gid[0] = priv_lookup_group(cf->cf_group, &shared) == 0 ? shared : g;
 	ids->uid[2] = ids->uid[3] = ids->uid[0];
-	ids->gid[2] = sg;
 	/* without the group, only spoold writes maildrop/: local mail waits */
 	ids->gid[3] = priv_lookup_group(cf->cf_maildrop_group, &md) == 0 ? md : g;
 	return 0;

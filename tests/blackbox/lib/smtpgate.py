@@ -75,26 +75,20 @@ def ensure_group(name):
 
 
 def ensure_users():
-    """As root: create the system users/groups the daemons drop to
-    (contrib/sysusers.d): smtpgate-smtpd has a group of its own (smtpd
-    refuses to start when it shares smtpgate's); it stays a member of
-    smtpgate for older trees, whose workers add that group themselves."""
+    """As root: create the system users and groups the daemons drop to
+    (contrib/sysusers.d): smtpgate-smtpd (smtpd's workers' only group, which
+    owns incoming/) and smtpgate-maildrop (the injector's) besides smtpgate."""
     if not IS_ROOT:
         return
-    ensure_group("smtpgate")
-    own = ensure_group("smtpgate-smtpd")
-    ensure_group("smtpgate-maildrop")
-    for user, group, extra in (("smtpgate", "smtpgate", []),
-                               ("smtpgate-smtpd", "smtpgate-smtpd", ["-G", "smtpgate"])):
+    for g in ("smtpgate", "smtpgate-smtpd", "smtpgate-maildrop"):
+        ensure_group(g)
+    for user, extra in (("smtpgate", []), ("smtpgate-smtpd", ["-G", "smtpgate"])):
         try:
-            pw = pwd.getpwnam(user)
+            pwd.getpwnam(user)
         except KeyError:
             subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir",
                             "/nonexistent", "--shell", "/usr/sbin/nologin",
-                            "-g", group] + extra + [user], check=True)
-            continue
-        if user == "smtpgate-smtpd" and pw.pw_gid != own:
-            subprocess.run(["usermod", "-g", "smtpgate-smtpd", user], check=True)
+                            "-g", "smtpgate"] + extra + [user], check=True)
 
 
 def make_cert(directory):
@@ -497,12 +491,13 @@ def socket_owners(local_port, remote_port):
     return sorted(pids)
 
 
-def run_as(user, argv, timeout=30, primary_only=False, **kw):
+def run_as(user, argv, timeout=30, only_group=None, **kw):
     """Runs argv as `user` with that user's groups (root only); with
-    primary_only, with its own group alone, as the daemons drop to it."""
+    only_group, with that group alone, as smtpd's workers drop to it."""
     pw = pwd.getpwnam(user)
-    groups = [] if primary_only else [g.gr_gid for g in grp.getgrall() if user in g.gr_mem]
-    return subprocess.run(argv, user=pw.pw_uid, group=pw.pw_gid,
+    groups = [] if only_group else [g.gr_gid for g in grp.getgrall() if user in g.gr_mem]
+    gid = grp.getgrnam(only_group).gr_gid if only_group else pw.pw_gid
+    return subprocess.run(argv, user=pw.pw_uid, group=gid,
                           extra_groups=groups, capture_output=True, text=True,
                           timeout=timeout, **kw)
 
