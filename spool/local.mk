@@ -25,3 +25,8 @@ UNIT_TESTS += tests/unit/t_spool_dir
 tests_unit_t_spool_dir_SOURCES = tests/unit/t_spool_dir.c
 tests_unit_t_spool_dir_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_t_spool_dir_LDADD = $(TEST_LIBS)
+# issue 14: envelope tags
+UNIT_TESTS += tests/unit/t_spool_tag
+tests_unit_t_spool_tag_SOURCES = tests/unit/t_spool_tag.c
+tests_unit_t_spool_tag_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_t_spool_tag_LDADD = $(TEST_LIBS)

@@ -237,8 +237,9 @@ spoold_copy(const struct spoold *sd, const char *name, int fd, off_t size)
 	    tmp) == -1)
 		return -1;
 	(void)unlink(path);	/* a crash's leftover */
+	/* 0640: deliverd_user reads it through spoold's group */
 	if ((cfd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	    0600)) == -1)
+	    0640)) == -1)
 		return -1;
 	if (spoold_copy_fd(fd, cfd, size) == 0 && lseek(cfd, 0, SEEK_SET) == 0)
 		return cfd;

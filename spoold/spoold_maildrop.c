@@ -104,7 +104,7 @@ spoold_md_copy(struct spoold *sd, const char *name, int fd, off_t len,
 		return ENAMETOOLONG;
 	(void)unlink(tmp);	/* a crash's leftover */
 	if ((out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	    0600)) == -1)
+	    0640)) == -1)
 		return errno;
 	if (fsx_write_all(out, env->data, env->len) == -1 ||
 	    spoold_copy_fd(fd, out, len) == -1)

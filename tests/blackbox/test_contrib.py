@@ -211,7 +211,7 @@ def test_make_install_puts_files_per_contract():
         if IS_ROOT:
             st = os.stat(p("sbin/smtpgate-sendmail"))
             import grp
-            assert st.st_gid == grp.getgrnam("smtpgate").gr_gid
+            assert st.st_gid == grp.getgrnam("smtpgate-maildrop").gr_gid  # issue 14
             assert st.st_mode & 0o7777 == 0o2755
     finally:
         shutil.rmtree(dest, ignore_errors=True)
