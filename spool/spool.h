@@ -124,6 +124,8 @@ int	spool_tmp_cleanup(const char *spool_dir, time_t max_age, size_t *n_r);
 #define SPOOL_TAG_KEYLEN	32
 #define SPOOL_TAG_HEX		65
 int	spool_tag_load(const char *spool_dir, unsigned char key[SPOOL_TAG_KEYLEN]);
+/* When the key was made (its mtime): files changed before cannot carry a tag. */
+int	spool_tag_made(const char *spool_dir, time_t *made_r);
 void	spool_tag_make(const unsigned char key[SPOOL_TAG_KEYLEN],
 	    const char *account, char hex_r[SPOOL_TAG_HEX]);
 bool	spool_tag_ok(const unsigned char key[SPOOL_TAG_KEYLEN],

@@ -92,6 +92,20 @@ spool_tag_load(const char *spool_dir, unsigned char key[SPOOL_TAG_KEYLEN])
 	return spool_tag_read(path, key);
 }
 
+int
+spool_tag_made(const char *spool_dir, time_t *made_r)
+{
+	char		path[4200];
+	struct stat	st;
+
+	if (spool_path(path, sizeof(path), spool_dir, SPOOL_DB, SPOOL_TAG_FILE) == -1)
+		return ENAMETOOLONG;
+	if (lstat(path, &st) == -1)
+		return errno;
+	*made_r = st.st_mtime;
+	return 0;
+}
+
 void
 spool_tag_make(const unsigned char key[SPOOL_TAG_KEYLEN], const char *account,
     char hex_r[SPOOL_TAG_HEX])

@@ -333,7 +333,8 @@ main(int argc, char **argv)
 	if ((rc = spool_open(sd.sd_cf->cf_spool_dir, sd.sd_cf->cf_lmdb_map_size, 0,
 	    &sd.sd_sp)) != 0)
 		log_fatalx("spool_open %s: %s", sd.sd_cf->cf_spool_dir, spool_strerror(rc));
-	if ((rc = spool_tag_load(sd.sd_cf->cf_spool_dir, sd.sd_key)) != 0)
+	if ((rc = spool_tag_load(sd.sd_cf->cf_spool_dir, sd.sd_key)) != 0 ||
+	    (rc = spool_tag_made(sd.sd_cf->cf_spool_dir, &sd.sd_key_made)) != 0)
 		log_fatalx("envelope key in %s/db: %s", sd.sd_cf->cf_spool_dir,
 		    spool_strerror(rc));
 	log_info("started: spool=%s, batch=%lld, rescan=%llds", sd.sd_cf->cf_spool_dir,

@@ -45,6 +45,7 @@ struct spoold_msgctx {
 	struct spoold_hdrinfo	 mc_h;
 	struct spool_account	 mc_acct;
 	int64_t			 mc_size;	/* message bytes after the envelope */
+	bool			 mc_legacy;	/* unchanged since before the key existed */
 	int64_t			 mc_now;
 };
 
@@ -286,6 +287,11 @@ spoold_read_file(struct spoold_msgctx *mc)
 		spoold_set_quarantine(it, why, NULL);
 		return 0;
 	}
+	/*
+	 * ctime cannot be set back: a file last changed before the envelope
+	 * key existed was written by an smtpd that made no tags (upgrade).
+	 */
+	mc->mc_legacy = st.st_ctime < mc->mc_sd->sd_key_made;
 	cfd = spoold_copy(mc->mc_sd, it->it_name, fd, st.st_size);
 	rc = errno;
 	(void)close(fd);	/* read-only */
@@ -443,7 +449,10 @@ spoold_file_parsed(struct spoold_msgctx *mc, struct spool_msg *old)
 	uint32_t		 nrcpt;
 	int			 rc;
 
-	if (!spool_tag_ok(mc->mc_sd->sd_key, mc->mc_env.se_account,
+	if (mc->mc_legacy && mc->mc_env.se_tag[0] == '\0')
+		spoold_item_log(it, "%s: untagged, from before the envelope key: "
+		    "account=%s taken as written", it->it_name, mc->mc_env.se_account);
+	else if (!spool_tag_ok(mc->mc_sd->sd_key, mc->mc_env.se_account,
 	    mc->mc_env.se_tag)) {
 		/* not an account the lookup process (or spoold) vouched for */
 		spoold_set_quarantine(it, "account not authenticated",

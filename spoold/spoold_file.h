@@ -41,6 +41,7 @@ struct spoold {
 	 * and spoold itself (maildrop copies); one uid when not root */
 	uid_t		 sd_smtpd_uid, sd_self_uid;
 	unsigned char	 sd_key[SPOOL_TAG_KEYLEN];	/* envelope tags */
+	time_t		 sd_key_made;	/* older files came from an untagged smtpd */
 };
 
 /*

@@ -34,11 +34,12 @@ def as_smtpd(path):
         os.chown(path, pw.pw_uid, pw.pw_gid)
 
 
-def drop(gw, account, rcpts, msg, frm="bounce@example.com", t=None, raw=None):
+def drop(gw, account, rcpts, msg, frm="bounce@example.com", t=None, raw=None,
+         untagged=False):
     """Writes a message file the way smtpd does; returns its QID."""
     q = qid()
     tmp = os.path.join(gw.spool, "incoming", "tmp", q)
-    tag = smtpgate.envelope_tag(gw, account) if raw is None else None
+    tag = smtpgate.envelope_tag(gw, account) if raw is None and not untagged else None
     with open(tmp, "wb") as f:
         f.write(raw if raw is not None else envelope(q, account, rcpts, frm, t, tag) + msg)
         f.flush()
@@ -347,3 +348,20 @@ def test_events_export_failure_is_retried(gw):
     e = gw.wait_events(lambda e: e["queue_id"] == q, what="exported late")[0]
     assert e["msg"] == "635 6.7.8 no Date:"
     wait_log(gw, "events export resumed: 1 event(s)")
+
+
+def test_untagged_files_from_before_the_upgrade_are_filed(gw):
+    """Files an older smtpd left in incoming/new carry no envelope tag; one
+    unchanged since before the key was made (its ctime cannot be set back)
+    is filed under its account, one written afterwards is not (issue 14)."""
+    assert not os.path.exists(os.path.join(gw.spool, "db", "envelope.key"))
+    old = drop(gw, "acme", ["old@example.net"], message(), untagged=True)
+    time.sleep(1.1)                  # the key's mtime is in a later second
+    gw.start("spoold")
+    wait_new_empty(gw)
+    wait_log(gw, "%s: untagged, from before the envelope key: account=acme" % old)
+    assert show(gw, old)["account"] == "acme"
+    new = drop(gw, "acme", ["new@example.net"], message(), untagged=True)
+    wait_new_empty(gw)
+    assert new in gw.files("quarantine")
+    wait_log(gw, "%s: quarantined, reason=account not authenticated (acme)" % new)
