@@ -201,8 +201,9 @@ spoold_file_refused(const struct spoold *sd, const struct stat *st)
 	return NULL;
 }
 
-int
-spoold_copy_fd(int in, int out, off_t n)
+/* read(2)/write(2), where copy_file_range(2) cannot be had. */
+static int
+spoold_copy_rw(int in, int out, off_t n)
 {
 	char	b[65536];
 	ssize_t	r;
@@ -220,12 +221,39 @@ spoold_copy_fd(int in, int out, off_t n)
 			return -1;
 		n -= r;
 	}
-	return fsync(out);
+	return 0;
+}
+
+int
+spoold_copy_fd(int in, int out, off_t n, bool sync)
+{
+	ssize_t	r;
+
+	/* in the kernel: no user-space copy of the message */
+	while (n > 0) {
+		r = copy_file_range(in, NULL, out, NULL, (size_t)n, 0);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1 && (errno == EXDEV || errno == ENOSYS ||
+		    errno == EINVAL || errno == EOPNOTSUPP)) {
+			if (spoold_copy_rw(in, out, n) == -1)
+				return -1;
+			break;
+		}
+		if (r <= 0) {
+			if (r == 0)
+				errno = EAGAIN;		/* it shrank: try later */
+			return -1;
+		}
+		n -= r;
+	}
+	return sync ? fsync(out) : 0;
 }
 
 /*
- * Copies size bytes of fd into queue/.NAME.in (fsynced) and returns it
- * open for reading at offset 0; -1 with errno.
+ * Copies size bytes of fd into queue/.NAME.in and returns it open for
+ * reading at offset 0; -1 with errno. Not fsynced: one syncfs(2) per batch
+ * (spoold_sync_copies) makes every copy durable before any original goes.
  */
 static int
 spoold_copy(const struct spoold *sd, const char *name, int fd, off_t size)
@@ -242,7 +270,7 @@ spoold_copy(const struct spoold *sd, const char *name, int fd, off_t size)
 	if ((cfd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 	    0640)) == -1)
 		return -1;
-	if (spoold_copy_fd(fd, cfd, size) == 0 && lseek(cfd, 0, SEEK_SET) == 0)
+	if (spoold_copy_fd(fd, cfd, size, false) == 0 && lseek(cfd, 0, SEEK_SET) == 0)
 		return cfd;
 	e = errno;
 	(void)close(cfd);	/* failing anyway */
@@ -299,7 +327,7 @@ spoold_read_file(struct spoold_msgctx *mc)
 		return rc == EAGAIN ? 0 : rc;	/* EAGAIN: SA_SKIP, next pass */
 	it->it_copy = true;
 	rc = spoold_read_fd(mc, cfd);
-	(void)close(cfd);	/* fsynced already */
+	(void)close(cfd);	/* read-only from here; synced with its batch */
 	return rc;
 }
 
@@ -558,6 +586,35 @@ spoold_copy_done(const struct spoold *sd, const char *name, bool keep)
 	return rename(src, dst) == -1 ? errno : 0;
 }
 
+/*
+ * Every copy of the batch durable before any original is removed: one
+ * syncfs(2) of the spool's file system instead of an fsync per copy.
+ */
+static int
+spoold_sync_copies(const struct spoold *sd, const struct spoold_item *items,
+    size_t n)
+{
+	char	dir[4096];
+	size_t	i;
+	int	fd, rc = 0;
+
+	for (i = 0; i < n && !items[i].it_copy; i++)
+		;
+	if (i == n)
+		return 0;
+	if (spool_path(dir, sizeof(dir), sd->sd_cf->cf_spool_dir, SPOOL_QUEUE, NULL) == -1 ||
+	    (fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		rc = -1;
+	else {
+		rc = syncfs(fd);
+		(void)close(fd);	/* read-only */
+	}
+	if (rc == -1)
+		log_warn("syncfs %s: files stay in incoming/new until the next pass",
+		    sd->sd_cf->cf_spool_dir);
+	return rc;
+}
+
 /* One item after the commit; 0 or an errno (it stays in incoming/new). */
 static int
 spoold_move_one(struct spoold *sd, struct spoold_item *it)
@@ -653,6 +710,12 @@ spoold_file_batch(struct spoold *sd, char (*names)[SPOOLD_NAME_MAX], size_t n,
 	}
 	if ((rc = spool_commit(&txn)) != 0)
 		goto fail;
+	if (spoold_sync_copies(sd, items, n) != 0) {
+		/* filed; the originals stay and the next pass moves them */
+		sd->sd_export_pending = true;
+		rc = 0;
+		goto fail;
+	}
 	/*
 	 * The renames come first: deliverd may already see the committed
 	 * schedule entries, and looks for queue/QID (then incoming/new/QID).

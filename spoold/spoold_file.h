@@ -8,7 +8,7 @@
  *
  * spoold never files the writer's file itself: it accepts only a regular
  * file with one link, owned by smtpd_user (or by itself: a maildrop copy),
- * copies it into queue/.QID.in (its own, fsynced), and parses, files and
+ * copies it into queue/.QID.in (its own; one syncfs per batch), and parses, files and
  * delivers that copy; a writer that kept a link or a descriptor changes
  * nothing. The envelope's account must carry the lookup process's tag
  * (spool_tag_ok), so a worker can file mail only under an account that
@@ -53,9 +53,9 @@ int	spoold_file_batch(struct spoold *, char (*names)[SPOOLD_NAME_MAX], size_t n,
 	    size_t *bad_r);
 /* Errors worth retrying later (map full, disk full, I/O, memory, LMDB). */
 bool	spoold_error_transient(int rc);
-/* Copies n bytes from in's offset to out and fsyncs out; -1 with errno
- * (EAGAIN: in had fewer bytes). */
-int	spoold_copy_fd(int in, int out, off_t n);
+/* Copies n bytes from in's offset to out (then fsyncs out if sync); -1
+ * with errno (EAGAIN: in had fewer bytes). */
+int	spoold_copy_fd(int in, int out, off_t n, bool sync);
 /* maildrop/ (spoold_maildrop.c): copies each injected file into
  * incoming/new under sendmail_account, with spoold's tag; refuses links,
  * symlinks and oversized files. 0, or a transient error. */

@@ -107,7 +107,7 @@ spoold_md_copy(struct spoold *sd, const char *name, int fd, off_t len,
 	    0640)) == -1)
 		return errno;
 	if (fsx_write_all(out, env->data, env->len) == -1 ||
-	    spoold_copy_fd(fd, out, len) == -1)
+	    spoold_copy_fd(fd, out, len, true) == -1)
 		rc = errno;
 	if (close(out) == -1 && rc == 0)
 		rc = errno;
