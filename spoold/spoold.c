@@ -210,6 +210,8 @@ spoold_cleanup_tmp(const struct spoold *sd)
 		log_warnx("clean incoming/tmp: %s", spool_strerror(rc));
 	else if (n > 0)
 		log_info("removed %zu stale file(s) from incoming/tmp", n);
+	if ((n = spoold_clean_copies(sd)) > 0)
+		log_info("removed %zu stale copies from queue/", n);
 }
 
 /* Events a failed export left behind are appended at the next rescan. */

@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -743,6 +744,33 @@ out:
 		buf_release(&items[i].it_log);
 	free(items);
 	return rc;
+}
+
+size_t
+spoold_clean_copies(const struct spoold *sd)
+{
+	struct dirent	*de;
+	struct stat	 st;
+	DIR		*d;
+	char		 dir[4096];
+	size_t		 n = 0, len;
+	time_t		 now = time(NULL);
+
+	if (spool_path(dir, sizeof(dir), sd->sd_cf->cf_spool_dir, SPOOL_QUEUE, NULL) == -1 ||
+	    (d = opendir(dir)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		len = strlen(de->d_name);
+		if (de->d_name[0] != '.' || len < 4 ||
+		    strcmp(de->d_name + len - 3, ".in") != 0 ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+		    !S_ISREG(st.st_mode) || now - st.st_mtime < sd->sd_cf->cf_stale_tmp_age)
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+			n++;
+	}
+	(void)closedir(d);	/* read-only directory stream */
+	return n;
 }
 
 void

@@ -60,6 +60,9 @@ int	spoold_copy_fd(int in, int out, off_t n, bool sync);
  * incoming/new under sendmail_account, with spoold's tag; refuses links,
  * symlinks and oversized files. 0, or a transient error. */
 int	spoold_maildrop_pass(struct spoold *);
+/* Removes queue/.QID.in copies older than stale_tmp_age (a crash between
+ * copy and rename; the next pass copies again); their count. */
+size_t	spoold_clean_copies(const struct spoold *);
 /* Last resort for a file that makes its transaction fail: set it aside. */
 void	spoold_quarantine(struct spoold *, const char *name, const char *why);
 

@@ -365,3 +365,22 @@ def test_untagged_files_from_before_the_upgrade_are_filed(gw):
     wait_new_empty(gw)
     assert new in gw.files("quarantine")
     wait_log(gw, "%s: quarantined, reason=account not authenticated (acme)" % new)
+
+
+def test_stale_copies_are_removed(gw):
+    """A copy left in queue/ by a crash between copy and rename (issue 14)
+    goes after stale_tmp_age; a recent one and the queue files stay."""
+    gw.conf["stale_tmp_age"] = "60s"
+    gw.write_conf()
+    gw.start("spoold")
+    q = drop(gw, "acme", ["1@example.net"], message())
+    wait_new_empty(gw)
+    old = os.path.join(gw.spool, "queue", ".%s.in" % qid())
+    recent = os.path.join(gw.spool, "queue", ".%s.in" % qid())
+    for p in (old, recent):
+        with open(p, "wb") as f:
+            f.write(b"partial")
+    os.utime(old, (time.time() - 120, time.time() - 120))
+    wait_log(gw, "removed 1 stale copies from queue/")
+    assert not os.path.exists(old) and os.path.exists(recent)
+    assert q in gw.files("queue")
