@@ -162,7 +162,7 @@ smtpd_lka_do_auth(struct smtpd_lka *lk, const struct lka_query *q,
 	return ok ? LKA_R_OK : LKA_R_NO;
 }
 
-/* One request from peer i; false: drop the peer. */
+/* One request from a worker's socket; false: drop that socket. */
 static bool
 smtpd_lka_serve(struct smtpd_lka *lk, int fd)
 {
@@ -171,17 +171,17 @@ smtpd_lka_serve(struct smtpd_lka *lk, int fd)
 	struct spool_account	*a;
 	char			 tag[SPOOL_TAG_HEX];
 	enum lka_type		 t;
-	enum lka_status		 st;
 	ssize_t			 n;
 	size_t			 olen;
 
+	tag[0] = '\0';
 	n = recv(fd, in, sizeof(in), MSG_TRUNC | MSG_DONTWAIT);
 	if (n == -1)
 		return errno == EAGAIN || errno == EINTR;
 	if (n == 0)
 		return false;		/* the worker exited */
 	if ((size_t)n > LKA_MSG_MAX ||
-	    (st = lka_query_parse(in, (size_t)n, &q)) != LKA_OK) {
+	    lka_query_parse(in, (size_t)n, &q) != LKA_OK) {
 		log_warnx("lka: bad request from a worker (%zd bytes): "
 		    "closing its socket", n);
 		explicit_bzero(in, sizeof(in));
@@ -194,7 +194,7 @@ smtpd_lka_serve(struct smtpd_lka *lk, int fd)
 	if (t == LKA_R_OK)
 		spool_tag_make(lk->lk_key, a->sa_login, tag);
 	olen = lka_reply_make(out, sizeof(out), t, q.lq_id, a->sa_login, tag);
-	free(a);
+	freezero(a, sizeof(*a));	/* the pin lookup read the hash too */
 	if (olen == 0)
 		olen = lka_reply_make(out, sizeof(out), LKA_R_TEMP, q.lq_id, NULL, NULL);
 	/* a worker that does not read its replies is gone or hostile */
@@ -227,8 +227,8 @@ smtpd_lka_take(struct smtpd_lka *lk)
 		exit(0);		/* the master is gone */
 	if (n == -1)
 		return;
-	if ((c = CMSG_FIRSTHDR(&mh)) == NULL || c->cmsg_type != SCM_RIGHTS ||
-	    c->cmsg_len != CMSG_LEN(sizeof(int)))
+	if ((c = CMSG_FIRSTHDR(&mh)) == NULL || c->cmsg_level != SOL_SOCKET ||
+	    c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int)))
 		return;
 	memcpy(&fd, CMSG_DATA(c), sizeof(fd));
 	if (lk->lk_npeers >= LKA_MAX_PEERS) {

@@ -198,8 +198,27 @@ def probe(gw, user, only_group=None):
     return out
 
 
-def test_smtpd_user_cannot_reach_keys_db_or_events(gw):
-    p = probe(gw, SMTPD_USER, SMTPD_GROUP)
+def as_worker(gw, argv, **kw):
+    """Runs argv with the credentials a running smtpd worker has (uid, gid,
+    supplementary groups, from /proc), without its chroot."""
+    w = smtpgate.proc_info(smtpgate.smtpd_children(gw)[0][0])
+    return subprocess.run(argv, user=w["uids"][0], group=w["gids"][0],
+                          extra_groups=w["groups"], capture_output=True, text=True,
+                          timeout=30, **kw)
+
+
+def test_smtpd_worker_cannot_reach_keys_db_or_events(gw):
+    keys = sorted(os.listdir(os.path.join(gw.spool, "keys")))
+    r = as_worker(gw, [sys.executable, "-c", PROBE, gw.spool] + keys)
+    assert r.returncode == 0, r.stderr
+    p = {}
+    for line in r.stdout.split("\n"):
+        if line:
+            k, v = line.split()
+            p.setdefault(k, set()).add(v)
+    for d in ("incoming/tmp", "maildrop"):
+        if os.path.exists(os.path.join(gw.spool, d, ".probe")):
+            os.unlink(os.path.join(gw.spool, d, ".probe"))
     assert p["listkeys"] == {"no"}, "smtpd's user can list keys/"
     assert p.get("readkey", {"no"}) == {"no"}, "smtpd's user can read a DKIM key"
     assert p["writedb"] == {"no"}, "smtpd's user can write db/data.mdb"
@@ -212,10 +231,9 @@ def test_smtpd_user_cannot_reach_keys_db_or_events(gw):
     assert p["writenew"] == {"yes"}, "smtpd's user must write incoming/tmp"
 
 
-def test_smtpd_user_open_data_mdb_is_eacces(gw):
-    r = smtpgate.run_as(SMTPD_USER, [sys.executable, "-c",
-                        "import sys; open(sys.argv[1], 'rb')",
-                        os.path.join(gw.spool, "db", "data.mdb")], only_group=SMTPD_GROUP)
+def test_smtpd_worker_open_data_mdb_is_eacces(gw):
+    r = as_worker(gw, [sys.executable, "-c", "import sys; open(sys.argv[1], 'rb')",
+                       os.path.join(gw.spool, "db", "data.mdb")])
     assert r.returncode != 0 and "PermissionError" in r.stderr, r.stderr
 
 
@@ -229,7 +247,7 @@ def test_workers_hold_no_database_descriptor(gw):
     workers, lka = smtpgate.smtpd_children(gw)
     db = os.path.realpath(os.path.join(gw.spool, "db"))
     held = {}
-    for pid in workers + [lka]:
+    for pid in workers + ([lka] if lka else []):
         for fd in os.listdir("/proc/%d/fd" % pid):
             try:
                 target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
