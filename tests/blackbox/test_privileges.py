@@ -179,11 +179,9 @@ print("writenew", can(lambda: os.close(os.open(os.path.join(spool, "incoming", "
 """
 
 
-def probe(gw, user, only_group=None):
-    """What user can do (with only_group alone, as smtpd's workers drop)."""
+def probe(gw, user):
     keys = sorted(os.listdir(os.path.join(gw.spool, "keys")))
-    r = smtpgate.run_as(user, [sys.executable, "-c", PROBE, gw.spool] + keys,
-                        only_group=only_group)
+    r = smtpgate.run_as(user, [sys.executable, "-c", PROBE, gw.spool] + keys)
     assert r.returncode == 0, r.stderr
     out = {}
     for line in r.stdout.split("\n"):
