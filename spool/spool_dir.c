@@ -111,11 +111,13 @@ spool_tree_ids(const struct conf *cf, struct spool_ids *ids)
 	if (!ids->root)
 		return 0;
 	if (priv_lookup(cf->cf_spoold_user, &ids->uid[0], &g) == -1 ||
-	    priv_lookup(cf->cf_deliverd_user, &ids->uid[1], &ids->gid[1]) == -1 ||
-	    priv_lookup_group(cf->cf_smtpd_group, &ids->gid[2]) == -1)
+	    priv_lookup(cf->cf_deliverd_user, &ids->uid[1], &ids->gid[1]) == -1)
 		return EINVAL;
 	ids->gid[0] = priv_lookup_group(cf->cf_group, &shared) == 0 ? shared : g;
 	ids->uid[2] = ids->uid[3] = ids->uid[0];
+	/* without it smtpd refuses to start (smtpd_lka_check_ids) */
+	if (priv_lookup_group(cf->cf_smtpd_group, &ids->gid[2]) == -1)
+		ids->gid[2] = g;
 	/* without the group, only spoold writes maildrop/: local mail waits */
 	ids->gid[3] = priv_lookup_group(cf->cf_maildrop_group, &md) == 0 ? md : g;
 	return 0;
