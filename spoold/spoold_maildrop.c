@@ -220,6 +220,19 @@ spoold_md_stale(const struct spoold *sd, int dfd, const char *name)
 		    (long)st.st_uid);
 }
 
+/* One line a minute at most while local mail waits for sendmail_account. */
+static void
+spoold_md_waiting(void)
+{
+	static time_t	last;
+	time_t		now = time(NULL);
+
+	if (now - last < 60)
+		return;
+	last = now;
+	log_warnx("maildrop/: sendmail_account is not set: local mail waits there");
+}
+
 int
 spoold_maildrop_pass(struct spoold *sd)
 {
@@ -240,8 +253,7 @@ spoold_maildrop_pass(struct spoold *sd)
 		else if (!qid_ok(de->d_name))
 			continue;
 		else if (sd->sd_cf->cf_sendmail_account[0] == '\0') {
-			log_warnx("maildrop/: sendmail_account is not set: "
-			    "local mail waits there");
+			spoold_md_waiting();
 			break;
 		} else {
 			rc = spoold_md_one(sd, dfd, de->d_name);
