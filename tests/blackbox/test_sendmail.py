@@ -5,6 +5,7 @@ import grp
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -423,3 +424,22 @@ print(can(lambda: os.close(os.open(os.path.join(spool, "maildrop", ".p"), os.O_C
                        group=grp.getgrnam("smtpgate-maildrop").gr_gid, extra_groups=[])
     assert r.stdout.split() == ["yes", "no", "no", "no", "no"], r.stdout + r.stderr
     os.unlink(os.path.join(picker.spool, "maildrop", ".p"))
+
+
+def test_maildrop_waits_for_sendmail_account():
+    """Without sendmail_account local mail stays in maildrop/ (one log line),
+    and is filed once it is set and spoold reloads."""
+    with Gateway(tls=False) as g:
+        g.start("spoold")
+        g.add_account(ACCOUNT)
+        q = md_qid(5)
+        drop_file(g, q, smtpgate.smtpd_envelope(q, ACCOUNT, ["r@example.net"]) +
+                  smtpgate.message(to="r@example.net"))
+        smtpgate.wait_for(lambda: "sendmail_account is not set" in g.log("spoold"), 20,
+                          what="the waiting line")
+        assert g.files("maildrop") == [q]
+        g.conf["sendmail_account"] = ACCOUNT
+        g.write_conf()
+        os.kill(g.pid("spoold"), signal.SIGHUP)
+        smtpgate.wait_for(lambda: q in g.files("queue"), 20, what="%s filed" % q)
+        assert g.log("spoold").count("sendmail_account is not set") == 1
