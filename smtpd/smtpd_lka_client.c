@@ -66,7 +66,8 @@ smtpd_lkac_ask(struct smtpd_env *env, const void *q, size_t qlen, uint32_t id,
 	/* a hung lka must not stall every session of the worker in turn,
 	 * nor a full socket buffer block it: no wait on send */
 	if (env->se_lka_fd == -1 || smtpd_lkac_ms() < env->se_lka_quiet ||
-	    send(env->se_lka_fd, q, qlen, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)qlen)
+	    send(env->se_lka_fd, q, qlen, MSG_NOSIGNAL | MSG_DONTWAIT) !=
+	    (ssize_t)qlen)
 		return LKA_R_TEMP;
 	t = smtpd_lkac_wait(env->se_lka_fd, id, &r);
 	if (t == LKA_R_TEMP)
