@@ -38,7 +38,7 @@ struct conf {
 	char		*cf_smtpd_user;
 	char		*cf_spoold_user;
 	char		*cf_deliverd_user;
-	char		*cf_group;		/* shared group: LMDB readers */
+	char		*cf_group;		/* daemons' group: LMDB, events (not smtpd) */
 	int64_t		 cf_smtpd_workers;
 	int64_t		 cf_deliverd_workers;
 	int64_t		 cf_max_message_size;
@@ -101,6 +101,10 @@ struct conf {
 	time_t		 cf_issue_retention;
 	time_t		 cf_suppression_ttl;
 	time_t		 cf_prune_interval;
+	/* issue 14 finding 5: the workers' only group (incoming/), the
+	 * injector's (maildrop/) */
+	char		*cf_smtpd_group;
+	char		*cf_maildrop_group;
 	/* where each key was last set: conf_keys index -> line, 0 = default */
 	unsigned	*cf_key_lines;
 };

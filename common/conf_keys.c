@@ -88,6 +88,9 @@ const struct conf_key conf_keys[] = {
 	{ "issue_retention", CONF_T_DURATION, "400d", DAY, 3650 * DAY, O(cf_issue_retention), NULL },
 	{ "suppression_ttl", CONF_T_DURATION, "365d", DAY, 3650 * DAY, O(cf_suppression_ttl), NULL },
 	{ "prune_interval", CONF_T_DURATION, "1h", 1, DAY, O(cf_prune_interval), NULL },
+	/* issue 14 finding 5 */
+	{ "smtpd_group", CONF_T_STR, "smtpgate-smtpd", 0, 0, O(cf_smtpd_group), NULL },
+	{ "maildrop_group", CONF_T_STR, "smtpgate-maildrop", 0, 0, O(cf_maildrop_group), NULL },
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);

@@ -36,6 +36,24 @@ priv_lookup_group(const char *group, gid_t *gid_r)
 	return 0;
 }
 
+static void
+priv_drop_to(const char *user, uid_t uid, gid_t gid, const gid_t *groups,
+    int ngroups, const char *jail)
+{
+	if (uid == 0)
+		log_fatalx("user %s is uid 0; refusing to run as root", user);
+	if (jail != NULL && (chroot(jail) == -1 || chdir("/") == -1))
+		log_fatal("chroot %s", jail);
+	if (setgroups((size_t)ngroups, groups) == -1 ||
+	    setresgid(gid, gid, gid) == -1 ||
+	    setresuid(uid, uid, uid) == -1)
+		log_fatal("drop privileges to %s", user);
+	if (setresuid(0, 0, 0) != -1 || geteuid() == 0 || getuid() == 0)
+		log_fatalx("privileges could be regained; refusing to run");
+	log_debug("running as %s (uid %ld, gid %ld)%s%s", user, (long)uid,
+	    (long)gid, jail ? ", chroot " : "", jail ? jail : "");
+}
+
 void
 priv_drop(const char *user, const char *group, const char *jail)
 {
@@ -50,20 +68,27 @@ priv_drop(const char *user, const char *group, const char *jail)
 	}
 	if (priv_lookup(user, &uid, &gid) == -1)
 		log_fatalx("unknown user %s (create it, see contrib/sysusers.d)", user);
-	if (uid == 0)
-		log_fatalx("user %s is uid 0; refusing to run as root", user);
 	groups[0] = gid;
 	if (group != NULL && priv_lookup_group(group, &groups[1]) == 0 &&
 	    groups[1] != gid)
 		ngroups = 2;
-	if (jail != NULL && (chroot(jail) == -1 || chdir("/") == -1))
-		log_fatal("chroot %s", jail);
-	if (setgroups((size_t)ngroups, groups) == -1 ||
-	    setresgid(gid, gid, gid) == -1 ||
-	    setresuid(uid, uid, uid) == -1)
-		log_fatal("drop privileges to %s", user);
-	if (setresuid(0, 0, 0) != -1 || geteuid() == 0 || getuid() == 0)
-		log_fatalx("privileges could be regained; refusing to run");
-	log_debug("running as %s (uid %ld)%s%s", user, (long)uid,
-	    jail ? ", chroot " : "", jail ? jail : "");
+	priv_drop_to(user, uid, gid, groups, ngroups, jail);
+}
+
+void
+priv_drop_only(const char *user, const char *group, const char *jail)
+{
+	uid_t	 uid;
+	gid_t	 gid;
+
+	if (!priv_is_root()) {
+		log_debug("not root: running as uid %ld, no privilege drop",
+		    (long)getuid());
+		return;
+	}
+	if (priv_lookup(user, &uid, &gid) == -1)
+		log_fatalx("unknown user %s (create it, see contrib/sysusers.d)", user);
+	if (priv_lookup_group(group, &gid) == -1)
+		log_fatalx("unknown group %s (create it, see contrib/sysusers.d)", group);
+	priv_drop_to(user, uid, gid, &gid, 1, jail);
 }

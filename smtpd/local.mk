@@ -12,7 +12,8 @@ common_libcommon_net_a_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 # Testable parts of smtpd (STYLE L1).
 noinst_LIBRARIES += smtpd/libsmtpd.a
 smtpd_libsmtpd_a_SOURCES = \
-	smtpd/smtpd_data.c smtpd/smtpd_data.h
+	smtpd/smtpd_data.c smtpd/smtpd_data.h \
+	smtpd/lka_proto.c smtpd/lka_proto.h
 # The counts shared by the workers (issue 14), with its unit test.
 smtpd_libsmtpd_a_SOURCES += smtpd/smtpd_limits.c smtpd/smtpd_limits.h
 
@@ -25,7 +26,9 @@ smtpd_smtpd_SOURCES = \
 	smtpd/smtpd_msg.c \
 	smtpd/smtpd_sasl.c \
 	smtpd/smtpd_commit.c \
-	smtpd/smtpd_space.c
+	smtpd/smtpd_space.c \
+	smtpd/smtpd_lka.c \
+	smtpd/smtpd_lka_client.c
 smtpd_smtpd_CFLAGS = $(AM_CFLAGS) $(SASL_CFLAGS) -pthread
 smtpd_smtpd_LDADD = smtpd/libsmtpd.a common/libcommon_net.a \
 	spool/libspool.a common/libcommon.a \
@@ -65,3 +68,8 @@ tests_unit_t_smtpd_limits_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/smtpd
 tests_unit_t_smtpd_limits_CFLAGS = $(AM_CFLAGS) -pthread
 tests_unit_t_smtpd_limits_LDFLAGS = $(AM_LDFLAGS) -pthread
 tests_unit_t_smtpd_limits_LDADD = $(SMTPD_TEST_LIBS)
+# issue 14: the lookup process's protocol
+UNIT_TESTS += tests/unit/t_lka_proto
+tests_unit_t_lka_proto_SOURCES = tests/unit/t_lka_proto.c
+tests_unit_t_lka_proto_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/smtpd
+tests_unit_t_lka_proto_LDADD = $(SMTPD_TEST_LIBS)

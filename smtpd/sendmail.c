@@ -1,8 +1,9 @@
 /*
  * smtpgate-sendmail: main(): flags, configuration and privileges. See
- * smtpgate-sendmail(8). Installed setgid smtpgate (the group that may write
- * incoming/); it then refuses -c unless the real uid is 0 (as Postfix does
- * for alternate configurations), keeps the caller's uid, drops the group
+ * smtpgate-sendmail(8). Installed setgid maildrop_group (smtpgate-maildrop:
+ * it may only create files in maildrop/, which spoold copies under
+ * sendmail_account); it then refuses -c unless the real uid is 0 (as
+ * Postfix does for alternate configurations), keeps the caller's uid, drops the group
  * before running anything else (-bp), and never lets the caller choose
  * the account or the spool. Started as root (cron), it drops to smtpd_user
  * like the network side does (CONTRACT: nothing reads message content as
@@ -261,7 +262,8 @@ sm_drop_root(const struct conf *cf)
 	if (priv_lookup(cf->cf_smtpd_user, &uid, &gid) == -1)
 		sm_die(EX_CONFIG, "user %s (smtpd_user) does not exist: create "
 		    "the smtpgate users (see contrib/sysusers.d)", cf->cf_smtpd_user);
-	priv_drop(cf->cf_smtpd_user, cf->cf_group, NULL);
+	/* maildrop/ only: the injector's group, never smtpgate_group */
+	priv_drop_only(cf->cf_smtpd_user, cf->cf_maildrop_group, NULL);
 }
 
 /* Refuses early when sendmail_account names no account. */

@@ -9,17 +9,18 @@ smtpd_smtpgate_sendmail_LDADD = spoold/libhdr.a common/libcommon_net.a \
 	$(LMDB_LIBS) $(YAJL_LIBS) $(OPENSSL_LIBS) $(LIBS)
 dist_man_MANS += smtpd/smtpgate-sendmail.8
 
-# incoming/ is writable by group smtpgate only: the installed injector is
-# setgid smtpgate (like Postfix's postdrop). Done only when installing as
-# root and the group exists; otherwise say how to do it by hand.
+# maildrop/ is writable by group smtpgate-maildrop only: the installed
+# injector is setgid smtpgate-maildrop (like Postfix's postdrop). Done only
+# when installing as root and the group exists; otherwise say how to do it
+# by hand.
 install-exec-hook: install-sendmail-setgid
 install-sendmail-setgid:
 	@f='$(DESTDIR)$(sbindir)/smtpgate-sendmail'; \
-	if [ "$$(id -u)" = 0 ] && getent group smtpgate >/dev/null 2>&1; then \
-		echo " chgrp smtpgate $$f && chmod 2755 $$f"; \
-		chgrp smtpgate "$$f" && chmod 2755 "$$f"; \
+	if [ "$$(id -u)" = 0 ] && getent group smtpgate-maildrop >/dev/null 2>&1; then \
+		echo " chgrp smtpgate-maildrop $$f && chmod 2755 $$f"; \
+		chgrp smtpgate-maildrop "$$f" && chmod 2755 "$$f"; \
 	else \
-		echo "NOTE: $$f is not setgid smtpgate; as root, after creating the"; \
-		echo "      smtpgate group: chgrp smtpgate $$f && chmod 2755 $$f"; \
+		echo "NOTE: $$f is not setgid smtpgate-maildrop; as root, after creating"; \
+		echo "      the group: chgrp smtpgate-maildrop $$f && chmod 2755 $$f"; \
 	fi
 .PHONY: install-sendmail-setgid

@@ -699,7 +699,8 @@ sm_space_check(const struct sm_ctx *ctx, char *err, size_t errsz)
 	return EX_TEMPFAIL;
 }
 
-/* Creates incoming/tmp/QID and writes the envelope. */
+/* Creates maildrop/.QID and writes the envelope (spoold replaces the
+ * account, auth and tag: whatever is written here is not trusted). */
 static int
 sm_out_open(const struct sm_ctx *ctx, struct sm_out *o, struct spool_env *env,
     char *err, size_t errsz)
@@ -709,8 +710,8 @@ sm_out_open(const struct sm_ctx *ctx, struct sm_out *o, struct spool_env *env,
 
 	if ((rc = sm_space_check(ctx, err, errsz)) != 0)
 		return rc;
-	if ((rc = spool_in_create(ctx->cf->cf_spool_dir, &o->si)) != 0) {
-		(void)snprintf(err, errsz, "cannot queue the message: %s/incoming: %s",
+	if ((rc = spool_drop_create(ctx->cf->cf_spool_dir, &o->si)) != 0) {
+		(void)snprintf(err, errsz, "cannot queue the message: %s/maildrop: %s",
 		    ctx->cf->cf_spool_dir, spool_strerror(rc));
 		return EX_TEMPFAIL;
 	}

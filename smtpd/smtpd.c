@@ -62,6 +62,8 @@ struct smtpd_master {
 	pid_t			*sm_retired;	/* retiring workers, still running */
 	size_t			 sm_nretired;
 	pid_t			 sm_board_pid[SMTPD_BOARD_SLOTS];
+	struct smtpd_child	 sm_lka;	/* the lookup process */
+	int			 sm_lka_ctl;	/* its control socket, -1: down */
 };
 
 static int64_t
@@ -214,19 +216,28 @@ smtpd_spawn(struct smtpd_master *m, struct smtpd_child *c)
 		log_panic("no free board slot");
 	atomic_store(&m->sm_env.se_board->sb_avail[b], 0);
 	m->sm_env.se_slot = b;
+	m->sm_env.se_lka_fd = smtpd_lka_attach(m->sm_lka_ctl);
 	if (smtpd_limits_spawn(m->sm_env.se_limits, (size_t)b,
 	    (size_t)m->sm_env.se_cf->cf_smtpd_max_sessions) == -1 ||
 	    (pid = fork()) == -1) {
 		log_warn("starting a worker");
 		smtpd_limits_reaped(m->sm_env.se_limits, (size_t)b);
+		if (m->sm_env.se_lka_fd != -1)
+			(void)close(m->sm_env.se_lka_fd);	/* unused socket */
+		m->sm_env.se_lka_fd = -1;
 		c->sc_respawn_at = smtpd_ms() + 1000;
 		return;
 	}
 	if (pid == 0) {
 		free(m->sm_retired);
+		if (m->sm_lka_ctl != -1)
+			(void)close(m->sm_lka_ctl);	/* the master's, not ours */
 		smtpd_worker_main(&m->sm_env);
 	}
 	smtpd_limits_spawned(m->sm_env.se_limits, (size_t)b);
+	if (m->sm_env.se_lka_fd != -1)
+		(void)close(m->sm_env.se_lka_fd);	/* the worker's end */
+	m->sm_env.se_lka_fd = -1;
 	m->sm_board_pid[b] = pid;
 	c->sc_pid = pid;
 	c->sc_started = smtpd_ms();
@@ -284,6 +295,37 @@ smtpd_retiring(struct smtpd_master *m, const struct pollfd *pfd, size_t n)
 		}
 }
 
+/*
+ * The lookup process died: workers answer AUTH with 454 and pin nobody
+ * until it is back; then every worker is replaced, because each one's
+ * socket led to the dead process.
+ */
+static void
+smtpd_lka_exit(struct smtpd_master *m, int st)
+{
+	struct smtpd_child	*c = &m->sm_lka;
+	int64_t			 now = smtpd_ms(), delay = 0;
+
+	if (WIFSIGNALED(st))
+		log_warnx("lka %ld killed by signal %d: restarting",
+		    (long)c->sc_pid, WTERMSIG(st));
+	else
+		log_warnx("lka %ld exited with status %d: restarting",
+		    (long)c->sc_pid, WEXITSTATUS(st));
+	c->sc_pid = 0;
+	if (m->sm_lka_ctl != -1)
+		(void)close(m->sm_lka_ctl);	/* its peer is gone */
+	m->sm_lka_ctl = -1;
+	if (now - c->sc_started < SMTPD_YOUNG_MS) {
+		c->sc_fails++;
+		delay = 1000LL << (c->sc_fails > 5 ? 5 : c->sc_fails - 1);
+		if (delay > SMTPD_BACKOFF_MAX_MS)
+			delay = SMTPD_BACKOFF_MAX_MS;
+	} else
+		c->sc_fails = 0;
+	c->sc_respawn_at = now + delay;
+}
+
 static void
 smtpd_child_exit(struct smtpd_master *m, pid_t pid, int st)
 {
@@ -292,6 +334,10 @@ smtpd_child_exit(struct smtpd_master *m, pid_t pid, int st)
 	size_t			 i;
 	bool			 crash = !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 
+	if (pid == m->sm_lka.sc_pid) {
+		smtpd_lka_exit(m, st);
+		return;
+	}
 	/* A killed worker cannot clear its own board slot. */
 	for (i = 0; i < SMTPD_BOARD_SLOTS; i++)
 		if (m->sm_board_pid[i] == pid) {
@@ -334,6 +380,31 @@ smtpd_child_exit(struct smtpd_master *m, pid_t pid, int st)
 	c->sc_respawn_at = now + delay;
 }
 
+/* Starts the lka if it is down and due; replaces the workers of the old one. */
+static void
+smtpd_lka_check(struct smtpd_master *m, int64_t now, int64_t *t)
+{
+	struct smtpd_child	*c = &m->sm_lka;
+	bool			 restart = c->sc_started != 0;
+
+	if (c->sc_pid != 0)
+		return;
+	if (c->sc_respawn_at > now) {
+		if (c->sc_respawn_at - now < *t)
+			*t = c->sc_respawn_at - now;
+		return;
+	}
+	if ((c->sc_pid = smtpd_lka_start(&m->sm_env, &m->sm_lka_ctl)) == -1) {
+		c->sc_pid = 0;
+		c->sc_respawn_at = now + 1000;
+		return;
+	}
+	c->sc_started = now;
+	log_info("lka %ld started", (long)c->sc_pid);
+	if (restart)
+		smtpd_retire_all(m);
+}
+
 static void
 smtpd_reap(struct smtpd_master *m)
 {
@@ -367,6 +438,24 @@ smtpd_signal_all(struct smtpd_master *m, int signo)
 		(void)kill(m->sm_retired[i], signo);
 }
 
+/* After the workers: nobody asks the lka anything any more. */
+static void
+smtpd_lka_stop(struct smtpd_master *m)
+{
+	pid_t	pid = m->sm_lka.sc_pid;
+	int	i;
+
+	if (pid == 0)
+		return;
+	(void)kill(pid, SIGTERM);
+	for (i = 0; i < 30 && waitpid(pid, NULL, WNOHANG) == 0; i++)
+		(void)poll(NULL, 0, 100);
+	if (i == 30) {
+		(void)kill(pid, SIGKILL);
+		(void)waitpid(pid, NULL, 0);
+	}
+}
+
 static void __attribute__((noreturn))
 smtpd_stop(struct smtpd_master *m)
 {
@@ -388,6 +477,7 @@ smtpd_stop(struct smtpd_master *m)
 		while (smtpd_alive(m) > 0 && waitpid(-1, NULL, 0) > 0)
 			smtpd_reap(m);
 	}
+	smtpd_lka_stop(m);
 	log_info("stopped");
 	exit(0);
 }
@@ -459,6 +549,7 @@ smtpd_master_loop(struct smtpd_master *m)
 	for (;;) {
 		now = smtpd_ms();
 		t = 1000;
+		smtpd_lka_check(m, now, &t);
 		for (i = 0; i < m->sm_nslots; i++) {
 			struct smtpd_child *c = &m->sm_slots[i];
 
@@ -527,11 +618,13 @@ main(int argc, char **argv)
 			log_fatalx_status(2, "%s: unknown user %s",
 			    conf_where(cf, "smtpd_user", w, sizeof(w)),
 			    cf->cf_smtpd_user);
+		smtpd_lka_check_ids(cf);
 	}
 	if ((ch = spool_tree_create_err(cf, why, sizeof(why))) != 0)
 		log_fatalx("spool tree: %s", why);
 	m.sm_path = path;
 	m.sm_env.se_cf = cf;
+	m.sm_env.se_lka_fd = m.sm_lka_ctl = -1;
 	m.sm_env.se_board = mmap(NULL, sizeof(struct smtpd_board),
 	    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (m.sm_env.se_board == MAP_FAILED)
@@ -554,6 +647,7 @@ main(int argc, char **argv)
 	m.sm_slots = xcalloc(m.sm_nslots, sizeof(*m.sm_slots));
 	log_info("started: %zu listeners, %zu workers, tls=%s", m.sm_env.se_nls,
 	    m.sm_nslots, m.sm_env.se_tls ? "yes" : "no");
-	/* Phase 2 happens in each worker: chroot, drop, LMDB read-only. */
+	/* Phase 2 happens in each child: the lka (spoold_user, the database)
+	 * and the workers (smtpd_user, chrooted, no database). */
 	smtpd_master_loop(&m);
 }

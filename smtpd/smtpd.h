@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "buf.h"
 #include "conf.h"
@@ -29,6 +30,8 @@ struct smtpd_limits;
 #define SMTPD_AUTH_LINE_MAX	12288		/* RFC 4954 4 */
 #define SMTPD_AUTH_DELAY_MS	1000		/* per failed AUTH */
 #define SMTPD_GRACE_MS		10000		/* SIGTERM: time to finish */
+#define SMTPD_LKA_TIMEOUT_MS	5000		/* a lookup, then 454 / not pinned */
+#define SMTPD_LKA_QUIET_MS	3000		/* then no lookup waits for a hung lka */
 
 struct smtpd_listener {
 	int		 sl_fd;
@@ -53,7 +56,9 @@ struct smtpd_env {
 	size_t			 se_nls;
 	struct tls_ctx		*se_tls;	/* NULL: no certificate */
 	const char		*se_spool;	/* "/" when chrooted */
-	struct spool		*se_db;		/* read-only, opened lazily */
+	int			 se_lka_fd;	/* this worker's socket to the lka */
+	uint32_t		 se_lka_id;	/* the last request's id */
+	int64_t			 se_lka_quiet;	/* ms: after a timeout, fail fast until */
 	bool			 se_stopping;	/* SIGTERM: finish, then 421 */
 	int64_t			 se_now;	/* ms, monotonic, once per loop */
 	struct smtpd_board	*se_board;
@@ -96,6 +101,7 @@ struct smtpd_session {
 	bool			 ss_authed;
 	char			 ss_account[SPOOL_LOGIN_MAX];	/* account login */
 	char			 ss_sasl_user[SPOOL_LOGIN_MAX];	/* "" if IP-pinned */
+	char			 ss_tag[SPOOL_TAG_HEX];	/* the lka's tag of ss_account */
 	struct smtpd_sasl	*ss_sasl;
 	int			 ss_auth_failures;
 	int			 ss_errors;
@@ -183,19 +189,34 @@ size_t	smtpd_commit_take(struct smtpd_session **, size_t max);
 
 /* smtpd_worker.c */
 void	smtpd_worker_main(struct smtpd_env *) __attribute__((noreturn));
-/* Opens the LMDB read-only if not yet open; NULL if it cannot. */
-struct spool *smtpd_db(struct smtpd_env *);
+
+/* smtpd_lka.c: the lookup process (the only smtpd process with the database) */
+/* Forks it; returns its pid (-1 on failure) and the master's control socket. */
+pid_t	smtpd_lka_start(struct smtpd_env *, int *ctl_r);
+/* A new worker's socket: its peer goes to the lka over ctl; -1 if none. */
+int	smtpd_lka_attach(int ctl);
+void	smtpd_lka_main(struct smtpd_env *, int ctl) __attribute__((noreturn));
+/* As root: exits 2 if smtpd_group is missing, or is the database's,
+ * events' or maildrop's group. */
+void	smtpd_lka_check_ids(const struct conf *);
+/* smtpd_lka_client.c, in a worker: 0 found (login and tag set), 1 no such
+ * pinned address / wrong login or password, -1 try later (lka down, timeout). */
+int	smtpd_lka_pin(struct smtpd_env *, const char *addr,
+	    char login[SPOOL_LOGIN_MAX], char tag[SPOOL_TAG_HEX]);
+int	smtpd_lka_auth(struct smtpd_env *, const char *user, const char *pass,
+	    size_t passlen, char login[SPOOL_LOGIN_MAX], char tag[SPOOL_TAG_HEX]);
 
 /* smtpd_sasl.c */
-typedef int smtpd_sasl_lookup_fn(const char *user, char *hash, size_t hashsz,
-    void *arg);
+/* Checks a password (the lka): 0 right, 1 wrong, -1 temporary failure. */
+typedef int smtpd_sasl_check_fn(const char *user, const char *pass,
+    size_t passlen, void *arg);
 enum smtpd_sasl_rc {
 	SMTPD_SASL_OK, SMTPD_SASL_CONTINUE, SMTPD_SASL_FAIL,
-	SMTPD_SASL_BADMECH, SMTPD_SASL_BADPROT
+	SMTPD_SASL_BADMECH, SMTPD_SASL_BADPROT, SMTPD_SASL_TEMP
 };
 int	smtpd_sasl_init(void);			/* in the master, before chroot */
 struct smtpd_sasl *smtpd_sasl_new(const char *hostname,
-	    smtpd_sasl_lookup_fn *, void *arg);
+	    smtpd_sasl_check_fn *, void *arg);
 void	smtpd_sasl_free(struct smtpd_sasl **);
 /* initial: the base64 initial response or NULL; chal_r: base64 challenge. */
 enum smtpd_sasl_rc smtpd_sasl_start(struct smtpd_sasl *, const char *mech,

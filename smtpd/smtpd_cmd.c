@@ -481,28 +481,19 @@ smtpd_do_starttls(struct smtpd_session *s, const char *arg, size_t len)
 
 /* ---- AUTH */
 
+/* libsasl2's password check: the lka answers; its login and tag are kept. */
 static int
-smtpd_lookup_hash(const char *user, char *hash, size_t hashsz, void *arg)
+smtpd_check_pass(const char *user, const char *pass, size_t passlen, void *arg)
 {
 	struct smtpd_session	*s = arg;
-	struct spool		*db;
-	struct spool_txn	*txn = NULL;
-	struct spool_account	 a;
+	char			 login[SPOOL_LOGIN_MAX], tag[SPOOL_TAG_HEX];
 	int			 rc;
 
-	hash[0] = '\0';
-	if ((db = smtpd_db(s->ss_env)) == NULL)
-		return -1;
-	if ((rc = spool_begin(db, false, &txn)) != 0) {
-		log_warnx("NOQUEUE: spool_begin: %s", spool_strerror(rc));
-		return -1;
+	rc = smtpd_lka_auth(s->ss_env, user, pass, passlen, login, tag);
+	if (rc == 0) {
+		(void)str_copy(s->ss_account, sizeof(s->ss_account), login);
+		(void)str_copy(s->ss_tag, sizeof(s->ss_tag), tag);
 	}
-	rc = spool_account_get(txn, user, &a);
-	spool_abort(&txn);
-	if (rc != 0)
-		return -1;
-	rc = str_copy(hash, hashsz, a.sa_pwhash);
-	explicit_bzero(&a, sizeof(a));
 	return rc;
 }
 
@@ -515,7 +506,7 @@ smtpd_auth_done(struct smtpd_session *s, enum smtpd_sasl_rc rc, struct buf *chal
 	case SMTPD_SASL_OK:
 		(void)str_copy(s->ss_sasl_user, sizeof(s->ss_sasl_user),
 		    smtpd_sasl_user(s->ss_sasl));
-		(void)str_copy(s->ss_account, sizeof(s->ss_account), s->ss_sasl_user);
+		/* ss_account and ss_tag: the lka's answer (smtpd_check_pass) */
 		s->ss_authed = true;
 		s->ss_state = SS_CMD;
 		smtpd_sasl_free(&s->ss_sasl);
@@ -536,6 +527,13 @@ smtpd_auth_done(struct smtpd_session *s, enum smtpd_sasl_rc rc, struct buf *chal
 		s->ss_state = SS_CMD;
 		smtpd_sasl_free(&s->ss_sasl);
 		smtpd_session_error(s, "501 5.5.2 Cannot decode response");
+		return;
+	case SMTPD_SASL_TEMP:
+		s->ss_state = SS_CMD;
+		smtpd_sasl_free(&s->ss_sasl);
+		log_info("NOQUEUE: auth: client=%s: lookup process unavailable",
+		    s->ss_client);
+		smtpd_reply(s, "454 4.7.0 Temporary authentication failure");
 		return;
 	case SMTPD_SASL_FAIL:
 	default:
@@ -593,7 +591,7 @@ smtpd_do_auth(struct smtpd_session *s, const char *arg, size_t len)
 		(void)str_ncopy(initial, sizeof(initial), sp + 1,
 		    len - mlen - 1 < sizeof(initial) ? len - mlen - 1 : 0);
 	if (s->ss_sasl == NULL &&
-	    (s->ss_sasl = smtpd_sasl_new(smtpd_session_hostname(s), smtpd_lookup_hash,
+	    (s->ss_sasl = smtpd_sasl_new(smtpd_session_hostname(s), smtpd_check_pass,
 	    s)) == NULL) {
 		smtpd_reply(s, "454 4.7.0 Temporary authentication failure");
 		return;

@@ -124,6 +124,7 @@ smtpd_msg_open(struct smtpd_session *s)
 	(void)str_copy(e->se_helo, sizeof(e->se_helo), s->ss_helo);
 	(void)str_copy(e->se_tls, sizeof(e->se_tls), s->ss_tlsinfo);
 	(void)str_copy(e->se_auth, sizeof(e->se_auth), s->ss_sasl_user);
+	(void)str_copy(e->se_tag, sizeof(e->se_tag), s->ss_tag);
 	buf_init(&b, 4 << 20);
 	if ((rc = spool_env_format(e, &b)) != 0 || smtpd_received(s, &b) == -1 ||
 	    (rc = spool_in_write(&s->ss_file, b.data, b.len)) != 0) {

@@ -1,9 +1,9 @@
 /*
  * smtpd_sasl: SASL PLAIN and LOGIN through libsasl2, the only file that
  * includes <sasl/sasl.h> (STYLE L2). Passwords are checked by our own
- * SASL_CB_SERVER_USERDB_CHECKPASS callback against the crypt(3) hash the
- * session's lookup function returns (spool accounts); libsasl2 never
- * touches a password store of its own (NOTES.md).
+ * SASL_CB_SERVER_USERDB_CHECKPASS callback, which asks the session's check
+ * function (the lookup process, smtpd_lka.c: the worker never sees a hash);
+ * libsasl2 never touches a password store of its own (NOTES.md).
  */
 #include "config.h"
 
@@ -15,17 +15,17 @@
 
 #include "buf.h"
 #include "log.h"
-#include "pwcheck.h"
 #include "smtpd.h"
 #include "xmem.h"
 
 struct smtpd_sasl {
 	sasl_conn_t		*sx_conn;
 	sasl_callback_t		 sx_cb[3];
-	smtpd_sasl_lookup_fn	*sx_lookup;
+	smtpd_sasl_check_fn	*sx_check;
 	void			*sx_arg;
 	char			 sx_user[256];
 	bool			 sx_checked;	/* checkpass ran: any error is a failure */
+	bool			 sx_tempfail;	/* the lka could not answer: 454 */
 };
 
 static int
@@ -47,29 +47,21 @@ smtpd_sasl_getopt(void *ctx, const char *plugin, const char *option,
 	return SASL_OK;
 }
 
-/*
- * An unknown user and an account without a password cost a hash too
- * (pwcheck_ok with NULL hashes a dummy): the reply time does not tell
- * which account names exist.
- */
+/* The lka checks the password (smtpd_lka.c): no hash reaches a worker. */
 static int
 smtpd_sasl_checkpass(sasl_conn_t *conn, void *ctx, const char *user,
     const char *pass, unsigned passlen, struct propctx *propctx)
 {
 	struct smtpd_sasl	*sx = ctx;
-	char			 hash[256];
-	bool			 found, ok;
+	int			 rc;
 
 	(void)conn;
 	(void)propctx;
 	sx->sx_checked = true;
-	found = sx->sx_lookup(user, hash, sizeof(hash), sx->sx_arg) == 0 &&
-	    hash[0] != '\0';
-	ok = pwcheck_ok(found ? hash : NULL, pass, passlen);
-	explicit_bzero(hash, sizeof(hash));
-	if (!found)
-		return SASL_NOUSER;
-	return ok ? SASL_OK : SASL_BADAUTH;
+	rc = sx->sx_check(user, pass, passlen, sx->sx_arg);
+	if (rc == -1)
+		sx->sx_tempfail = true;
+	return rc == 0 ? SASL_OK : rc == -1 ? SASL_UNAVAIL : SASL_BADAUTH;
 }
 
 int
@@ -85,21 +77,18 @@ smtpd_sasl_init(void)
 		log_warnx("sasl_server_init: %s", sasl_errstring(rc, NULL, NULL));
 		return -1;
 	}
-	/* once, before the workers fork: they share the dummy hash */
-	if (pwcheck_init() == -1)
-		log_warn("pwcheck_init: unknown users are answered faster");
 	return 0;
 }
 
 struct smtpd_sasl *
-smtpd_sasl_new(const char *hostname, smtpd_sasl_lookup_fn *lookup, void *arg)
+smtpd_sasl_new(const char *hostname, smtpd_sasl_check_fn *check, void *arg)
 {
 	struct smtpd_sasl	*sx;
 	sasl_security_properties_t sp;
 	int			 rc;
 
 	sx = xcalloc(1, sizeof(*sx));
-	sx->sx_lookup = lookup;
+	sx->sx_check = check;
 	sx->sx_arg = arg;
 	sx->sx_cb[0].id = SASL_CB_GETOPT;
 	sx->sx_cb[0].proc = (int (*)(void))(void (*)(void))smtpd_sasl_getopt;
@@ -156,6 +145,8 @@ smtpd_sasl_result(struct smtpd_sasl *sx, int rc, const char *out,
 {
 	const void	*u = NULL;
 
+	if (sx->sx_tempfail)
+		return SMTPD_SASL_TEMP;
 	switch (rc) {
 	case SASL_OK:
 		if (sasl_getprop(sx->sx_conn, SASL_USERNAME, &u) != SASL_OK ||
@@ -205,7 +196,7 @@ smtpd_sasl_start(struct smtpd_sasl *sx, const char *mech, const char *initial,
 
 	if (!str_ieq(mech, "PLAIN") && !str_ieq(mech, "LOGIN"))
 		return SMTPD_SASL_BADMECH;
-	sx->sx_checked = false;
+	sx->sx_checked = sx->sx_tempfail = false;
 	if (initial != NULL &&
 	    smtpd_sasl_decode(initial, dec, sizeof(dec), &declen) == -1)
 		return SMTPD_SASL_BADPROT;
@@ -225,7 +216,7 @@ smtpd_sasl_step(struct smtpd_sasl *sx, const char *resp, struct buf *chal_r)
 
 	if (smtpd_sasl_decode(resp, dec, sizeof(dec), &declen) == -1)
 		return SMTPD_SASL_BADPROT;
-	sx->sx_checked = false;
+	sx->sx_checked = sx->sx_tempfail = false;
 	rc = sasl_server_step(sx->sx_conn, dec, declen, &out, &outlen);
 	explicit_bzero(dec, sizeof(dec));
 	return smtpd_sasl_result(sx, rc, out, outlen, chal_r);

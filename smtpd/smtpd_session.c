@@ -319,14 +319,12 @@ smtpd_own(const struct smtpd_env *env)
 	return &own;
 }
 
-/* IP-pinned accounts (CONTRACT): the client address is the credential. */
+/* IP-pinned accounts (CONTRACT): the client address is the credential;
+ * the lka answers. Unanswered (lka down), the session is not pinned. */
 static void
 smtpd_pin(struct smtpd_session *s)
 {
-	struct spool		*db;
-	struct spool_txn	*txn = NULL;
-	struct spool_account	 a;
-	int			 rc;
+	int	rc;
 
 	if (!ownaddr_pin_ok(smtpd_own(s->ss_env), s->ss_addr)) {
 		/* the gateway talking to itself: never an account's credential */
@@ -334,19 +332,15 @@ smtpd_pin(struct smtpd_session *s)
 		    "own addresses", s->ss_client);
 		return;
 	}
-	if ((db = smtpd_db(s->ss_env)) == NULL)
-		return;
-	if ((rc = spool_begin(db, false, &txn)) != 0) {
-		log_warnx("NOQUEUE: spool_begin: %s", spool_strerror(rc));
-		return;
-	}
-	rc = spool_account_by_ip(txn, s->ss_addr, &a);
-	spool_abort(&txn);
-	if (rc == 0) {
+	rc = smtpd_lka_pin(s->ss_env, s->ss_addr, s->ss_account, s->ss_tag);
+	if (rc == 0)
 		s->ss_authed = true;
-		(void)str_copy(s->ss_account, sizeof(s->ss_account), a.sa_login);
-	} else if (rc != SPOOL_ENOTFOUND)
-		log_warnx("NOQUEUE: account by ip: %s", spool_strerror(rc));
+	else {
+		s->ss_account[0] = s->ss_tag[0] = '\0';
+		if (rc == -1)
+			log_warnx("NOQUEUE: client=%s: pinned-address lookup "
+			    "unavailable", s->ss_client);
+	}
 }
 
 struct smtpd_session *
@@ -395,7 +389,7 @@ smtpd_session_start_tls(struct smtpd_session *s)
 	if (s->ss_sasl_user[0] != '\0') {
 		s->ss_sasl_user[0] = '\0';
 		s->ss_authed = false;
-		s->ss_account[0] = '\0';
+		s->ss_account[0] = s->ss_tag[0] = '\0';
 	}
 	s->ss_state = SS_HANDSHAKE;
 	smtpd_session_touch(s);

@@ -112,29 +112,6 @@ smtpd_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-struct spool *
-smtpd_db(struct smtpd_env *env)
-{
-	static int64_t	last_warn;
-	int		rc;
-
-	if (env->se_db != NULL)
-		return env->se_db;
-	rc = spool_open(env->se_spool, env->se_cf->cf_lmdb_map_size,
-	    env->se_cf->cf_lmdb_map_max,
-	    SPOOL_RDONLY, &env->se_db);
-	if (rc != 0) {
-		env->se_db = NULL;
-		if (env->se_now - last_warn > 10000) {
-			log_warnx("spool_open %s (read-only): %s", env->se_spool,
-			    spool_strerror(rc));
-			last_warn = env->se_now;
-		}
-		return NULL;
-	}
-	return env->se_db;
-}
-
 /* ---- accept */
 
 static void
@@ -593,10 +570,11 @@ smtpd_worker_main(struct smtpd_env *env)
 	memset(&w, 0, sizeof(w));
 	w.w_parent = getppid();
 	/* Phase 1 was the master's (sockets, TLS key, SASL plugins). */
-	priv_drop(cf->cf_smtpd_user, cf->cf_group, cf->cf_spool_dir);
+	/* smtpd_group only: it writes incoming/ and opens nothing else */
+	priv_drop_only(cf->cf_smtpd_user, cf->cf_smtpd_group, cf->cf_spool_dir);
 	/* after priv_drop: a credential change clears the death signal */
 	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
-	/* Phase 2: unprivileged; LMDB is opened lazily, after the fork. */
+	/* Phase 2: unprivileged; no database: the lka answers (smtpd_lka.c). */
 	env->se_spool = jailed ? "/" : cf->cf_spool_dir;
 	env->se_now = smtpd_now_ms();
 	w.w_env = env;
@@ -611,7 +589,6 @@ smtpd_worker_main(struct smtpd_env *env)
 	while (w.w_accepting || w.w_nss > 0)
 		smtpd_worker_turn(&w);
 	smtpd_commit_stop();
-	spool_close(&env->se_db);
 	log_debug("worker done: %llu sessions", (unsigned long long)w.w_accepted);
 	exit(0);
 }

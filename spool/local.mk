@@ -12,8 +12,9 @@ spool_libspool_a_SOURCES = \
 	spool/spool_space.c \
 	spool/spool_outbox.c spool/spool_done.c \
 	spool/spool_index.c spool/spool_index.h \
-	spool/spool_prune.c
-spool_libspool_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS)
+	spool/spool_prune.c \
+	spool/spool_tag.c
+spool_libspool_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS) $(OPENSSL_CFLAGS)
 # the events export (issue 13: batches, flock, no write txn around the I/O)
 spool_libspool_a_SOURCES += spool/spool_export.c
 
@@ -42,3 +43,8 @@ UNIT_TESTS += tests/unit/t_spool_index
 tests_unit_t_spool_index_SOURCES = tests/unit/t_spool_index.c
 tests_unit_t_spool_index_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/spool $(LMDB_CFLAGS)
 tests_unit_t_spool_index_LDADD = $(TEST_LIBS)
+# issue 14: envelope tags
+UNIT_TESTS += tests/unit/t_spool_tag
+tests_unit_t_spool_tag_SOURCES = tests/unit/t_spool_tag.c
+tests_unit_t_spool_tag_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_t_spool_tag_LDADD = $(TEST_LIBS)

@@ -63,7 +63,8 @@ const char	*spool_strerror(int);
 /* ===================================================================
  * Directory tree and message files
  */
-enum spool_area { SPOOL_TMP, SPOOL_NEW, SPOOL_QUEUE, SPOOL_QUARANTINE, SPOOL_KEYS, SPOOL_DB };
+enum spool_area { SPOOL_TMP, SPOOL_NEW, SPOOL_QUEUE, SPOOL_QUARANTINE, SPOOL_KEYS, SPOOL_DB,
+	SPOOL_MAILDROP };
 
 /* Creates the tree if missing; as root also sets owners/modes from cf.
  * Nothing below spool_dir is followed through a symbolic link or changed
@@ -92,6 +93,9 @@ struct spool_in {
 };
 /* Makes a fresh QID and creates incoming/tmp/QID (O_EXCL, 0640). */
 int	spool_in_create(const char *spool_dir, struct spool_in *);
+/* The same in maildrop/ (smtpgate-sendmail): maildrop/.QID, committed to
+ * maildrop/QID; spoold copies it (spoold_maildrop.c). */
+int	spool_drop_create(const char *spool_dir, struct spool_in *);
 int	spool_in_write(struct spool_in *, const void *, size_t);
 /* fsync file, close, rename into incoming/new, fsync the directory. Only
  * after 0 may the message be acknowledged. On error the tmp file is gone. */
@@ -137,10 +141,26 @@ int	spool_space_check(const char *spool_dir, int64_t min_free, int64_t *avail_r)
 /* Unlinks incoming/tmp files older than max_age seconds; *n_r = count. */
 int	spool_tmp_cleanup(const char *spool_dir, time_t max_age, size_t *n_r);
 
+/* ---- envelope tags (spool_tag.c): HMAC-SHA256(key, account) in hex. The
+ * key is db/envelope.key (32 random bytes, 0600, created by whichever of
+ * smtpd's lookup process and spoold needs it first); smtpd workers never
+ * see it, so an envelope's account is the one the lookup process vouched
+ * for. spool_tag_load returns 0 or an errno. */
+#define SPOOL_TAG_KEYLEN	32
+#define SPOOL_TAG_HEX		65
+int	spool_tag_load(const char *spool_dir, unsigned char key[SPOOL_TAG_KEYLEN]);
+/* When the key was made (its mtime): files changed before cannot carry a tag. */
+int	spool_tag_made(const char *spool_dir, time_t *made_r);
+void	spool_tag_make(const unsigned char key[SPOOL_TAG_KEYLEN],
+	    const char *account, char hex_r[SPOOL_TAG_HEX]);
+bool	spool_tag_ok(const unsigned char key[SPOOL_TAG_KEYLEN],
+	    const char *account, const char *hex);
+
 /* ---- the envelope: "SMTPGATE 1\n", then "key value\n" lines, then "\n".
  * Keys: qid, time (unix s), account, client, helo, tls, auth, from (the
  * MAIL FROM path without <>, verbatim), from_params, rcpt (repeated; the
- * address without <>), and for rcpt parameters "rcpt_params". Unknown keys
+ * address without <>), and for rcpt parameters "rcpt_params", and "tag"
+ * (spool_tag_make of the account). Unknown keys
  * are ignored (newer writer). Values never contain CR, LF or NUL. */
 struct spool_env {
 	char	 se_qid[QID_SIZE];
@@ -152,6 +172,7 @@ struct spool_env {
 	char	 se_auth[SPOOL_LOGIN_MAX];	/* SASL user, "" if IP-pinned */
 	char	 se_from[SPOOL_ADDR_MAX];	/* "" for the null sender */
 	char	 se_from_params[SPOOL_PARAMS_MAX];
+	char	 se_tag[SPOOL_TAG_HEX];		/* spool_tag_make(account), "" if none */
 	char	**se_rcpt;			/* heap, se_nrcpt entries */
 	size_t	 se_nrcpt;
 	size_t	 se_hdrlen;			/* bytes of envelope: the message starts here */

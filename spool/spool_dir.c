@@ -25,7 +25,7 @@
 static const char *const spool_area_names[] = {
 	[SPOOL_TMP] = "incoming/tmp", [SPOOL_NEW] = "incoming/new",
 	[SPOOL_QUEUE] = "queue", [SPOOL_QUARANTINE] = "quarantine",
-	[SPOOL_KEYS] = "keys", [SPOOL_DB] = "db",
+	[SPOOL_KEYS] = "keys", [SPOOL_DB] = "db", [SPOOL_MAILDROP] = "maildrop",
 };
 
 int
@@ -61,7 +61,20 @@ spool_trigger_path(char *dst, size_t dstsz, const char *spool_dir)
 
 /* ---- the tree */
 
-enum spool_owner { SPOOL_OWN_SPOOLD, SPOOL_OWN_DELIVERD };
+/*
+ * Who may do what (README "Spool permissions"): spoold_user owns the tree;
+ * smtpd's workers reach only incoming/ through smtpd_group, their only group;
+ * the setgid injector only creates files in maildrop/ (1730: no listing,
+ * sticky); db/, the trigger and the event log belong to smtpgate_group,
+ * which smtpd is not in (smtpd checks that at start).
+ */
+enum spool_owner {
+	SPOOL_OWN_SPOOLD,	/* spoold_user:smtpgate_group */
+	SPOOL_OWN_DELIVERD,	/* deliverd_user:its group */
+	SPOOL_OWN_INCOMING,	/* spoold_user:smtpd_group */
+	SPOOL_OWN_MAILDROP,	/* spoold_user:maildrop_group */
+	SPOOL_OWN_N
+};
 
 static const struct spool_tree_entry {
 	const char		*rel;		/* "" = spool_dir itself */
@@ -70,9 +83,10 @@ static const struct spool_tree_entry {
 	bool			 fifo;
 } spool_tree[] = {
 	{ "", 0755, SPOOL_OWN_SPOOLD, false },
-	{ "incoming", 0750, SPOOL_OWN_SPOOLD, false },
-	{ "incoming/tmp", 0770, SPOOL_OWN_SPOOLD, false },
-	{ "incoming/new", 0770, SPOOL_OWN_SPOOLD, false },
+	{ "incoming", 0750, SPOOL_OWN_INCOMING, false },
+	{ "incoming/tmp", 0770, SPOOL_OWN_INCOMING, false },
+	{ "incoming/new", 0770, SPOOL_OWN_INCOMING, false },
+	{ "maildrop", 01730, SPOOL_OWN_MAILDROP, false },
 	{ "queue", 0700, SPOOL_OWN_SPOOLD, false },
 	{ "quarantine", 0700, SPOOL_OWN_SPOOLD, false },
 	{ "keys", 0700, SPOOL_OWN_DELIVERD, false },
@@ -84,14 +98,14 @@ static const struct spool_tree_entry {
 
 struct spool_ids {
 	bool	root;
-	uid_t	uid[2];
-	gid_t	gid[2];
+	uid_t	uid[SPOOL_OWN_N];
+	gid_t	gid[SPOOL_OWN_N];
 };
 
 static int
 spool_tree_ids(const struct conf *cf, struct spool_ids *ids)
 {
-	gid_t	g, shared;
+	gid_t	g, shared, md;
 
 	ids->root = priv_is_root();
 	if (!ids->root)
@@ -100,6 +114,12 @@ spool_tree_ids(const struct conf *cf, struct spool_ids *ids)
 	    priv_lookup(cf->cf_deliverd_user, &ids->uid[1], &ids->gid[1]) == -1)
 		return EINVAL;
 	ids->gid[0] = priv_lookup_group(cf->cf_group, &shared) == 0 ? shared : g;
+	ids->uid[2] = ids->uid[3] = ids->uid[0];
+	/* without it smtpd refuses to start (smtpd_lka_check_ids) */
+	if (priv_lookup_group(cf->cf_smtpd_group, &ids->gid[2]) == -1)
+		ids->gid[2] = g;
+	/* without the group, only spoold writes maildrop/: local mail waits */
+	ids->gid[3] = priv_lookup_group(cf->cf_maildrop_group, &md) == 0 ? md : g;
 	return 0;
 }
 
@@ -373,27 +393,36 @@ spool_in_reset(struct spool_in *in)
 	in->si_size = 0;
 }
 
+/* incoming/tmp/QID -> incoming/new/QID, or maildrop/.QID -> maildrop/QID */
 static int
-spool_in_paths(const char *spool_dir, struct spool_in *in)
+spool_in_paths(const char *spool_dir, bool drop, struct spool_in *in)
 {
+	char	dot[QID_SIZE + 1];
+
 	qid_make(in->si_qid);
-	if (spool_path(in->si_tmp, sizeof(in->si_tmp), spool_dir, SPOOL_TMP, in->si_qid) == -1 ||
-	    spool_path(in->si_new, sizeof(in->si_new), spool_dir, SPOOL_NEW, in->si_qid) == -1 ||
-	    spool_path(in->si_newdir, sizeof(in->si_newdir), spool_dir, SPOOL_NEW, NULL) == -1)
+	dot[0] = '.';
+	(void)str_copy(dot + 1, sizeof(dot) - 1, in->si_qid);
+	if (spool_path(in->si_tmp, sizeof(in->si_tmp), spool_dir,
+	    drop ? SPOOL_MAILDROP : SPOOL_TMP, drop ? dot : in->si_qid) == -1 ||
+	    spool_path(in->si_new, sizeof(in->si_new), spool_dir,
+	    drop ? SPOOL_MAILDROP : SPOOL_NEW, in->si_qid) == -1 ||
+	    spool_path(in->si_newdir, sizeof(in->si_newdir), spool_dir,
+	    drop ? SPOOL_MAILDROP : SPOOL_NEW, NULL) == -1)
 		return ENAMETOOLONG;
 	return 0;
 }
 
-int
-spool_in_create(const char *spool_dir, struct spool_in *in)
+static int
+spool_in_open(const char *spool_dir, bool drop, struct spool_in *in)
 {
-	int	tries, rc;
+	int	tries, rc = 0;
 
 	spool_in_reset(in);
 	for (tries = 0; tries < 10; tries++) {
-		if ((rc = spool_in_paths(spool_dir, in)) != 0)
+		if ((rc = spool_in_paths(spool_dir, drop, in)) != 0)
 			break;
-		in->si_fd = open(in->si_tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+		in->si_fd = open(in->si_tmp, O_WRONLY | O_CREAT | O_EXCL |
+		    O_NOFOLLOW | O_CLOEXEC, 0644);
 		if (in->si_fd != -1)
 			break;
 		rc = errno;
@@ -404,13 +433,30 @@ spool_in_create(const char *spool_dir, struct spool_in *in)
 		spool_in_reset(in);
 		return rc != 0 ? rc : EEXIST;
 	}
-	/* 0640 whatever the umask: spoold (group) must read it */
-	if (fchmod(in->si_fd, 0640) == -1) {
+	/*
+	 * 0644 whatever the umask: spoold reads it as the owner of the
+	 * directory (incoming/ is 0770 to smtpd's group, maildrop/ 1730 to
+	 * the injector's), not through a group of its own; nobody else can
+	 * reach it.
+	 */
+	if (fchmod(in->si_fd, 0644) == -1) {
 		rc = errno;
 		spool_in_abort(in);
 		return rc;
 	}
 	return 0;
+}
+
+int
+spool_in_create(const char *spool_dir, struct spool_in *in)
+{
+	return spool_in_open(spool_dir, false, in);
+}
+
+int
+spool_drop_create(const char *spool_dir, struct spool_in *in)
+{
+	return spool_in_open(spool_dir, true, in);
 }
 
 int
@@ -461,6 +507,19 @@ spool_in_uncommit(struct spool_in *in)
 		(void)unlink(in->si_new);
 }
 
+/* maildrop/ cannot be opened by the injector (1730): flush its file system. */
+static int
+spool_in_syncfs(const char *path)
+{
+	int	fd, rc;
+
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return -1;
+	rc = syncfs(fd);
+	(void)close(fd);	/* read-only */
+	return rc;
+}
+
 int
 spool_in_commit(struct spool_in *in)
 {
@@ -468,7 +527,8 @@ spool_in_commit(struct spool_in *in)
 
 	if ((rc = spool_in_commit_file(in)) != 0)
 		return rc;
-	if (fsx_fsync_dir(in->si_newdir) == -1) {
+	if (fsx_fsync_dir(in->si_newdir) == -1 &&
+	    (errno != EACCES || spool_in_syncfs(in->si_new) == -1)) {
 		rc = errno;
 		spool_in_uncommit(in);
 		return rc;

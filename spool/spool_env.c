@@ -27,6 +27,7 @@ static const struct spool_env_field {
 	F("qid", se_qid), F("account", se_account), F("client", se_client),
 	F("helo", se_helo), F("tls", se_tls), F("auth", se_auth),
 	F("from", se_from), F("from_params", se_from_params),
+	F("tag", se_tag),
 #undef F
 };
 #define SPOOL_ENV_NFIELDS	(sizeof(spool_env_fields) / sizeof(spool_env_fields[0]))

@@ -8,7 +8,8 @@ spoold_libhdr_a_SOURCES = \
 spoold_libspoold_a_SOURCES = \
 	spoold/spoold_policy.c spoold/spoold_policy.h \
 	spoold/spoold_file.c spoold/spoold_file.h \
-	spoold/spoold_prune.c spoold/spoold_prune.h
+	spoold/spoold_prune.c spoold/spoold_prune.h \
+	spoold/spoold_maildrop.c
 spoold_libspoold_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS)
 SPOOLD_LIBS = spoold/libspoold.a spoold/libhdr.a spool/libspool.a \
 	common/libcommon.a $(LMDB_LIBS) $(YAJL_LIBS) $(OPENSSL_LIBS) $(LIBS)

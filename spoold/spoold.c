@@ -153,6 +153,8 @@ spoold_pass(struct spoold *sd)
 	double			 secs;
 	int			 rc;
 
+	if ((rc = spoold_maildrop_pass(sd)) != 0)
+		log_warnx("maildrop: %s (retried)", spool_strerror(rc));
 	nm.v = xcalloc(nm.max, sizeof(*nm.v));
 	(void)clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = spool_scan_stream(sd->sd_cf->cf_spool_dir, SPOOL_NEW, spoold_collect, &nm);
@@ -192,14 +194,15 @@ spoold_reload(struct spoold *sd)
 	log_info("reloaded %s", ncf->cf_path);
 }
 
-/* inotify on incoming/new; -1 (rescans only) if it cannot be had. */
+/* inotify on incoming/new and maildrop/; -1 (rescans only) if it cannot be had. */
 static int
 spoold_watch(const char *spool_dir)
 {
-	char	 dir[4096];
+	char	 dir[4096], md[4096];
 	int	 fd;
 
-	if (spool_path(dir, sizeof(dir), spool_dir, SPOOL_NEW, NULL) == -1)
+	if (spool_path(dir, sizeof(dir), spool_dir, SPOOL_NEW, NULL) == -1 ||
+	    spool_path(md, sizeof(md), spool_dir, SPOOL_MAILDROP, NULL) == -1)
 		return -1;
 	if ((fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1) {
 		log_warn("inotify_init1 (falling back to rescans)");
@@ -210,6 +213,8 @@ spoold_watch(const char *spool_dir)
 		(void)close(fd);
 		return -1;
 	}
+	if (inotify_add_watch(fd, md, IN_MOVED_TO | IN_ONLYDIR) == -1)
+		log_warn("inotify_add_watch %s (local mail waits for rescans)", md);
 	return fd;
 }
 
@@ -248,6 +253,8 @@ spoold_cleanup_tmp(const struct spoold *sd)
 		log_warnx("clean incoming/tmp: %s", spool_strerror(rc));
 	else if (n > 0)
 		log_info("removed %zu stale file(s) from incoming/tmp", n);
+	if ((n = spoold_clean_copies(sd)) > 0)
+		log_info("removed %zu stale copies from queue/", n);
 }
 
 /*
@@ -352,6 +359,19 @@ spoold_loop(struct spoold *sd, int ifd)
 	}
 }
 
+/* Before the drop: whose files incoming/new may hold (besides spoold's). */
+static void
+spoold_ids(struct spoold *sd)
+{
+	gid_t	g;
+
+	sd->sd_smtpd_uid = (uid_t)-1;
+	if (priv_is_root() &&
+	    priv_lookup(sd->sd_cf->cf_smtpd_user, &sd->sd_smtpd_uid, &g) == -1)
+		log_fatalx_status(2, "%s: unknown smtpd_user %s", sd->sd_cf->cf_path,
+		    sd->sd_cf->cf_smtpd_user);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -386,7 +406,11 @@ main(int argc, char **argv)
 	if (spool_trigger_path(sd.sd_trigger, sizeof(sd.sd_trigger), sd.sd_cf->cf_spool_dir) == -1)
 		log_fatalx("spool_dir too long: %s", sd.sd_cf->cf_spool_dir);
 	tzset();
+	spoold_ids(&sd);
 	priv_drop(sd.sd_cf->cf_spoold_user, sd.sd_cf->cf_group, NULL);
+	sd.sd_self_uid = geteuid();
+	if (!priv_is_root() && sd.sd_smtpd_uid == (uid_t)-1)
+		sd.sd_smtpd_uid = sd.sd_self_uid;	/* test mode: one user */
 
 	/* Phase 2, unprivileged: the lock, LMDB, the loop. */
 	spoold_lock(sd.sd_cf->cf_spool_dir);
@@ -394,6 +418,10 @@ main(int argc, char **argv)
 	if ((rc = spool_open(sd.sd_cf->cf_spool_dir, sd.sd_cf->cf_lmdb_map_size,
 	    sd.sd_cf->cf_lmdb_map_max, 0, &sd.sd_sp)) != 0)
 		log_fatalx("spool_open %s: %s", sd.sd_cf->cf_spool_dir, spool_strerror(rc));
+	if ((rc = spool_tag_load(sd.sd_cf->cf_spool_dir, sd.sd_key)) != 0 ||
+	    (rc = spool_tag_made(sd.sd_cf->cf_spool_dir, &sd.sd_key_made)) != 0)
+		log_fatalx("envelope key in %s/db: %s", sd.sd_cf->cf_spool_dir,
+		    spool_strerror(rc));
 	log_info("started: spool=%s, batch=%lld, rescan=%llds", sd.sd_cf->cf_spool_dir,
 	    (long long)sd.sd_cf->cf_spoold_batch, (long long)sd.sd_cf->cf_spoold_rescan_interval);
 	spoold_loop(&sd, ifd);

@@ -4,8 +4,10 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,7 @@
 
 #include "buf.h"
 #include "conf.h"
+#include "fsx.h"
 #include "hdr.h"
 #include "log.h"
 #include "spool.h"
@@ -29,9 +32,12 @@
 
 enum spoold_action { SA_SKIP, SA_QUEUE, SA_DELETE, SA_QUARANTINE };
 
+#define SPOOLD_ENV_SLACK	65536	/* envelope and Received: beyond the limits */
+
 struct spoold_item {
 	const char		*it_name;
 	enum spoold_action	 it_action;
+	bool			 it_copy;	/* queue/.QID.in exists */
 	struct buf		 it_log;	/* lines to log after the commit */
 };
 
@@ -44,6 +50,7 @@ struct spoold_msgctx {
 	struct spoold_hdrinfo	 mc_h;
 	struct spool_account	 mc_acct;
 	int64_t			 mc_size;	/* message bytes after the envelope */
+	bool			 mc_legacy;	/* unchanged since before the key existed */
 	int64_t			 mc_now;
 };
 
@@ -163,7 +170,7 @@ spoold_read_fd(struct spoold_msgctx *mc, int fd)
 
 	if (fstat(fd, &st) == -1)
 		return errno;
-	envmax = 65536 + (size_t)cf->cf_max_recipients *
+	envmax = SPOOLD_ENV_SLACK + (size_t)cf->cf_max_recipients *
 	    (SPOOL_ADDR_MAX + SPOOL_PARAMS_MAX + 32);
 	rc = spool_env_read(fd, envmax, &mc->mc_env);
 	if (rc == SPOOL_EFORMAT || rc == SPOOL_ETOOBIG) {
@@ -180,13 +187,113 @@ spoold_read_fd(struct spoold_msgctx *mc, int fd)
 	return spoold_read_headers(mc, fd);
 }
 
-/* Opens and reads one file. Returns an error, or 0 (it_action may be set). */
+/* The writer's file is acceptable to copy: why not, or NULL. */
+static const char *
+spoold_file_refused(const struct spoold *sd, const struct stat *st)
+{
+	int64_t	max = sd->sd_cf->cf_max_message_size + SPOOLD_ENV_SLACK +
+		    (int64_t)sd->sd_cf->cf_max_recipients *
+		    (SPOOL_ADDR_MAX + SPOOL_PARAMS_MAX + 32);
+
+	if (!S_ISREG(st->st_mode))
+		return "not a regular file";
+	if (st->st_nlink != 1)
+		return "more than one link";
+	if (st->st_uid != sd->sd_smtpd_uid && st->st_uid != sd->sd_self_uid)
+		return "not written by smtpd";
+	if (st->st_size > max)
+		return "larger than max_message_size";
+	return NULL;
+}
+
+/* read(2)/write(2), where copy_file_range(2) cannot be had. */
+static int
+spoold_copy_rw(int in, int out, off_t n)
+{
+	char	b[65536];
+	ssize_t	r;
+
+	while (n > 0) {
+		r = read(in, b, n < (off_t)sizeof(b) ? (size_t)n : sizeof(b));
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			if (r == 0)
+				errno = EAGAIN;		/* it shrank: try later */
+			return -1;
+		}
+		if (fsx_write_all(out, b, (size_t)r) == -1)
+			return -1;
+		n -= r;
+	}
+	return 0;
+}
+
+int
+spoold_copy_fd(int in, int out, off_t n, bool sync)
+{
+	ssize_t	r;
+
+	/* in the kernel: no user-space copy of the message */
+	while (n > 0) {
+		r = copy_file_range(in, NULL, out, NULL, (size_t)n, 0);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1 && (errno == EXDEV || errno == ENOSYS ||
+		    errno == EINVAL || errno == EOPNOTSUPP)) {
+			if (spoold_copy_rw(in, out, n) == -1)
+				return -1;
+			break;
+		}
+		if (r <= 0) {
+			if (r == 0)
+				errno = EAGAIN;		/* it shrank: try later */
+			return -1;
+		}
+		n -= r;
+	}
+	return sync ? fsync(out) : 0;
+}
+
+/*
+ * Copies size bytes of fd into queue/.NAME.in and returns it open for
+ * reading at offset 0; -1 with errno. Not fsynced: one syncfs(2) per batch
+ * (spoold_sync_copies) makes every copy durable before any original goes.
+ */
+static int
+spoold_copy(const struct spoold *sd, const char *name, int fd, off_t size)
+{
+	char	path[4096], tmp[300];
+	int	cfd, e;
+
+	if (str_printf(tmp, sizeof(tmp), ".%s.in", name) == -1 ||
+	    spool_path(path, sizeof(path), sd->sd_cf->cf_spool_dir, SPOOL_QUEUE,
+	    tmp) == -1)
+		return -1;
+	(void)unlink(path);	/* a crash's leftover */
+	/* 0640: deliverd_user reads it through spoold's group */
+	if ((cfd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0640)) == -1)
+		return -1;
+	if (spoold_copy_fd(fd, cfd, size, false) == 0 && lseek(cfd, 0, SEEK_SET) == 0)
+		return cfd;
+	e = errno;
+	(void)close(cfd);	/* failing anyway */
+	(void)unlink(path);
+	errno = e;
+	return -1;
+}
+
+/* Opens, checks and copies one file, then reads the copy. Returns an
+ * error, or 0 (it_action may be set). */
 static int
 spoold_read_file(struct spoold_msgctx *mc)
 {
 	struct spoold_item	*it = mc->mc_it;
+	const char		*why;
+	struct stat		 st;
 	char			 path[4096];
-	int			 fd, rc;
+	int			 fd, cfd, rc;
 
 	if (!qid_ok(it->it_name)) {
 		spoold_set_quarantine(it, "not a queue id", NULL);
@@ -195,8 +302,11 @@ spoold_read_file(struct spoold_msgctx *mc)
 	if (spool_path(path, sizeof(path), mc->mc_sd->sd_cf->cf_spool_dir,
 	    SPOOL_NEW, it->it_name) == -1)
 		return errno;
-	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd == -1 || fstat(fd, &st) == -1) {
 		rc = errno;
+		if (fd != -1)
+			(void)close(fd);	/* read-only */
 		if (rc == ENOENT)
 			it->it_action = SA_SKIP;	/* gone since the scan */
 		else if (spoold_error_transient(rc))
@@ -205,8 +315,24 @@ spoold_read_file(struct spoold_msgctx *mc)
 			spoold_set_quarantine(it, "open", strerror(rc));
 		return 0;
 	}
-	rc = spoold_read_fd(mc, fd);
-	(void)close(fd);	/* read-only: nothing to lose */
+	if ((why = spoold_file_refused(mc->mc_sd, &st)) != NULL) {
+		(void)close(fd);	/* read-only */
+		spoold_set_quarantine(it, why, NULL);
+		return 0;
+	}
+	/*
+	 * ctime cannot be set back: a file last changed before the envelope
+	 * key existed was written by an smtpd that made no tags (upgrade).
+	 */
+	mc->mc_legacy = st.st_ctime < mc->mc_sd->sd_key_made;
+	cfd = spoold_copy(mc->mc_sd, it->it_name, fd, st.st_size);
+	rc = errno;
+	(void)close(fd);	/* read-only */
+	if (cfd == -1)
+		return rc == EAGAIN ? 0 : rc;	/* EAGAIN: SA_SKIP, next pass */
+	it->it_copy = true;
+	rc = spoold_read_fd(mc, cfd);
+	(void)close(cfd);	/* read-only from here; synced with its batch */
 	return rc;
 }
 
@@ -422,7 +548,23 @@ spoold_file_parsed(struct spoold_msgctx *mc, struct spool_msg *old)
 	uint32_t		 nrcpt;
 	int			 rc;
 
+	if (mc->mc_legacy && mc->mc_env.se_tag[0] == '\0')
+		spoold_item_log(it, "%s: untagged, from before the envelope key: "
+		    "account=%s taken as written", it->it_name, mc->mc_env.se_account);
+	else if (!spool_tag_ok(mc->mc_sd->sd_key, mc->mc_env.se_account,
+	    mc->mc_env.se_tag)) {
+		/* not an account the lookup process (or spoold) vouched for */
+		spoold_set_quarantine(it, "account not authenticated",
+		    mc->mc_env.se_account);
+		return 0;
+	}
 	if ((rc = spool_msg_get(mc->mc_txn, it->it_name, old)) == 0) {
+		if (strcmp(old->sm_login, mc->mc_env.se_account) != 0) {
+			/* another account's queue id: never replace its file */
+			spoold_set_quarantine(it, "queue id of another account's "
+			    "message", mc->mc_env.se_account);
+			return 0;
+		}
 		/* committed before a crash, not yet moved: only move it */
 		spoold_item_log(it, "%s: already filed, moving", it->it_name);
 		it->it_action = spoold_hdr_broken(h) ? SA_QUARANTINE :
@@ -499,43 +641,97 @@ spoold_flush_log(const struct spoold_item *it)
 	}
 }
 
-/* After the commit: the files follow the database (renames only). */
+/* queue/.NAME.in -> queue/NAME (to != SPOOL_QUEUE: unlink it); 0 or errno. */
+static int
+spoold_copy_done(const struct spoold *sd, const char *name, bool keep)
+{
+	char	src[4096], dst[4096], tmp[300];
+
+	if (str_printf(tmp, sizeof(tmp), ".%s.in", name) == -1 ||
+	    spool_path(src, sizeof(src), sd->sd_cf->cf_spool_dir, SPOOL_QUEUE, tmp) == -1 ||
+	    spool_path(dst, sizeof(dst), sd->sd_cf->cf_spool_dir, SPOOL_QUEUE, name) == -1)
+		return ENAMETOOLONG;
+	if (!keep)
+		return unlink(src) == -1 && errno != ENOENT ? errno : 0;
+	return rename(src, dst) == -1 ? errno : 0;
+}
+
+/*
+ * Every copy of the batch durable before any original is removed: one
+ * syncfs(2) of the spool's file system instead of an fsync per copy.
+ */
+static int
+spoold_sync_copies(const struct spoold *sd, const struct spoold_item *items,
+    size_t n)
+{
+	char	dir[4096];
+	size_t	i;
+	int	fd, rc = 0;
+
+	for (i = 0; i < n && !items[i].it_copy; i++)
+		;
+	if (i == n)
+		return 0;
+	if (spool_path(dir, sizeof(dir), sd->sd_cf->cf_spool_dir, SPOOL_QUEUE, NULL) == -1 ||
+	    (fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		rc = -1;
+	else {
+		rc = syncfs(fd);
+		(void)close(fd);	/* read-only */
+	}
+	if (rc == -1)
+		log_warn("syncfs %s: files stay in incoming/new until the next pass",
+		    sd->sd_cf->cf_spool_dir);
+	return rc;
+}
+
+/* One item after the commit; 0 or an errno (it stays in incoming/new). */
+static int
+spoold_move_one(struct spoold *sd, struct spoold_item *it)
+{
+	const char	*dir = sd->sd_cf->cf_spool_dir;
+	int		 rc;
+
+	switch (it->it_action) {
+	case SA_SKIP:
+		return it->it_copy ? spoold_copy_done(sd, it->it_name, false) : 0;
+	default:
+	case SA_QUEUE:
+		/* the copy (spoold's own) is what deliverd sends */
+		if ((rc = spoold_copy_done(sd, it->it_name, true)) != 0)
+			return rc;
+		sd->sd_dirty_queue = true;
+		return spool_unlink(dir, SPOOL_NEW, it->it_name);
+	case SA_DELETE:
+		(void)spoold_copy_done(sd, it->it_name, false);	/* garbage if left */
+		return spool_unlink(dir, SPOOL_NEW, it->it_name);
+	case SA_QUARANTINE:
+		if (it->it_copy)
+			(void)spoold_copy_done(sd, it->it_name, false);	/* garbage */
+		if ((rc = spool_move(dir, it->it_name, SPOOL_NEW, SPOOL_QUARANTINE)) == 0)
+			sd->sd_dirty_quar = true;
+		sd->sd_quarantined++;
+		return rc;
+	}
+}
+
+/* After the commit: the files follow the database. */
 static void
 spoold_move_files(struct spoold *sd, struct spoold_item *items, size_t n)
 {
-	const char	*dir = sd->sd_cf->cf_spool_dir;
-	bool		 queued = false, quar = false, touched = false;
-	size_t		 i;
-	int		 rc = 0;
+	size_t	 i;
+	int	 rc;
 
+	sd->sd_dirty_queue = sd->sd_dirty_quar = sd->sd_dirty_new = false;
 	for (i = 0; i < n; i++) {
-		const char *name = items[i].it_name;
-
-		switch (items[i].it_action) {
-		case SA_SKIP:
+		if (items[i].it_action == SA_SKIP && !items[i].it_copy)
 			continue;
-		default:
-		case SA_QUEUE:
-			rc = spool_move(dir, name, SPOOL_NEW, SPOOL_QUEUE);
-			queued |= rc == 0;
-			break;
-		case SA_DELETE:
-			rc = spool_unlink(dir, SPOOL_NEW, name);
-			break;
-		case SA_QUARANTINE:
-			rc = spool_move(dir, name, SPOOL_NEW, SPOOL_QUARANTINE);
-			quar |= rc == 0;
-			sd->sd_quarantined++;
-			break;
-		}
-		touched = true;
+		rc = spoold_move_one(sd, &items[i]);
+		sd->sd_dirty_new |= items[i].it_action != SA_SKIP;
 		if (rc != 0)	/* stays in incoming/new: the next pass moves it */
-			log_warnx("%s: cannot move out of incoming/new: %s", name,
-			    spool_strerror(rc));
+			log_warnx("%s: cannot move out of incoming/new: %s",
+			    items[i].it_name, spool_strerror(rc));
 	}
-	sd->sd_dirty_queue = queued;
-	sd->sd_dirty_quar = quar;
-	sd->sd_dirty_new = touched;
 }
 
 /* One fsync per directory per batch, then wake deliverd. */
@@ -586,11 +782,17 @@ spoold_file_batch(struct spoold *sd, char (*names)[SPOOLD_NAME_MAX], size_t n,
 		if ((rc = spoold_file_one(sd, txn, &items[i], now)) != 0) {
 			*bad_r = i;
 			spool_abort(&txn);
-			goto out;
+			goto fail;
 		}
 	}
 	if ((rc = spool_commit(&txn)) != 0)
-		goto out;
+		goto fail;
+	if (spoold_sync_copies(sd, items, n) != 0) {
+		/* filed; the originals stay and the next pass moves them */
+		sd->sd_export_pending = true;
+		rc = 0;
+		goto fail;
+	}
 	/*
 	 * The renames come first: deliverd may already see the committed
 	 * schedule entries, and looks for queue/QID (then incoming/new/QID).
@@ -608,11 +810,43 @@ spoold_file_batch(struct spoold *sd, char (*names)[SPOOLD_NAME_MAX], size_t n,
 	sd->sd_export_pending = rc != 0;
 	rc = 0;
 	spoold_sync_dirs(sd);
+	goto out;
+fail:
+	for (i = 0; i < n; i++)		/* nothing filed: the copies go */
+		if (items[i].it_copy)
+			(void)spoold_copy_done(sd, items[i].it_name, false);
 out:
 	for (i = 0; i < n; i++)
 		buf_release(&items[i].it_log);
 	free(items);
 	return rc;
+}
+
+size_t
+spoold_clean_copies(const struct spoold *sd)
+{
+	struct dirent	*de;
+	struct stat	 st;
+	DIR		*d;
+	char		 dir[4096];
+	size_t		 n = 0, len;
+	time_t		 now = time(NULL);
+
+	if (spool_path(dir, sizeof(dir), sd->sd_cf->cf_spool_dir, SPOOL_QUEUE, NULL) == -1 ||
+	    (d = opendir(dir)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		len = strlen(de->d_name);
+		if (de->d_name[0] != '.' || len < 4 ||
+		    strcmp(de->d_name + len - 3, ".in") != 0 ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+		    !S_ISREG(st.st_mode) || now - st.st_mtime < sd->sd_cf->cf_stale_tmp_age)
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+			n++;
+	}
+	(void)closedir(d);	/* read-only directory stream */
+	return n;
 }
 
 void

@@ -7,14 +7,24 @@
  * between commit and move) only moves it; one whose message is finished
  * (a finished marker: refused whole, or delivered and then brought back
  * by a power loss that undid its rename) is removed, not filed again.
- * Log lines are written after the commit, so the log never shows a
- * message that was not filed.
+ *
+ * spoold never files the writer's file itself: it accepts only a regular
+ * file with one link, owned by smtpd_user (or by itself: a maildrop copy),
+ * copies it into queue/.QID.in (its own; one syncfs per batch), and parses, files and
+ * delivers that copy; a writer that kept a link or a descriptor changes
+ * nothing. The envelope's account must carry the lookup process's tag
+ * (spool_tag_ok), so a worker can file mail only under an account that
+ * authenticated through it. Log lines are written after
+ * the commit, so the log never shows a message that was not filed.
  */
 #ifndef SG_SPOOLD_FILE_H
 #define SG_SPOOLD_FILE_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
+
+#include "spool.h"
 
 struct conf;
 struct spool;
@@ -31,6 +41,11 @@ struct spoold {
 	bool		 sd_dirty_queue, sd_dirty_quar, sd_dirty_new;	/* dirs to fsync */
 	bool		 sd_pass_done;	/* incoming/new was filed through once */
 	bool		 sd_sync_failed;	/* the last directory fsync failed */
+	/* who may have written incoming/new (issue 14): smtpd_user's workers
+	 * and spoold itself (maildrop copies); one uid when not root */
+	uid_t		 sd_smtpd_uid, sd_self_uid;
+	unsigned char	 sd_key[SPOOL_TAG_KEYLEN];	/* envelope tags */
+	time_t		 sd_key_made;	/* older files came from an untagged smtpd */
 };
 
 /*
@@ -42,6 +57,16 @@ int	spoold_file_batch(struct spoold *, char (*names)[SPOOLD_NAME_MAX], size_t n,
 	    size_t *bad_r);
 /* Errors worth retrying later (map full, disk full, I/O, memory, LMDB). */
 bool	spoold_error_transient(int rc);
+/* Copies n bytes from in's offset to out (then fsyncs out if sync); -1
+ * with errno (EAGAIN: in had fewer bytes). */
+int	spoold_copy_fd(int in, int out, off_t n, bool sync);
+/* maildrop/ (spoold_maildrop.c): copies each injected file into
+ * incoming/new under sendmail_account, with spoold's tag; refuses links,
+ * symlinks and oversized files. 0, or a transient error. */
+int	spoold_maildrop_pass(struct spoold *);
+/* Removes queue/.QID.in copies older than stale_tmp_age (a crash between
+ * copy and rename; the next pass copies again); their count. */
+size_t	spoold_clean_copies(const struct spoold *);
 /* Last resort for a file that makes its transaction fail: set it aside. */
 void	spoold_quarantine(struct spoold *, const char *name, const char *why);
 /*

@@ -135,9 +135,11 @@ def test_sysusers_and_tmpfiles_create_users_and_spool():
         users = {line.split(":")[0]: line.split(":") for line in passwd.splitlines()}
         groups = {line.split(":")[0]: line.split(":") for line in group.splitlines()}
         assert "smtpgate" in users and "smtpgate-smtpd" in users
-        gid = groups["smtpgate"][2]
-        assert users["smtpgate"][3] == gid and users["smtpgate-smtpd"][3] == gid
-        assert "smtpgate-smtpd" in groups["smtpgate"][3].split(",")
+        assert "smtpgate-maildrop" in groups
+        # issue 14: smtpd's user shares no group with the database's owner
+        assert users["smtpgate"][3] == groups["smtpgate"][2]
+        assert users["smtpgate-smtpd"][3] == groups["smtpgate-smtpd"][2]
+        assert "smtpgate-smtpd" not in groups["smtpgate"][3].split(",")
         conf = generated("contrib/tmpfiles.d/smtpgate.conf")
         spool = re.search(r"^d (\S+) 0755 smtpgate smtpgate", read(conf), re.M).group(1)
         if IS_ROOT:
@@ -209,7 +211,7 @@ def test_make_install_puts_files_per_contract():
         if IS_ROOT:
             st = os.stat(p("sbin/smtpgate-sendmail"))
             import grp
-            assert st.st_gid == grp.getgrnam("smtpgate").gr_gid
+            assert st.st_gid == grp.getgrnam("smtpgate-maildrop").gr_gid  # issue 14
             assert st.st_mode & 0o7777 == 0o2755
     finally:
         shutil.rmtree(dest, ignore_errors=True)

@@ -10,6 +10,7 @@ import base64
 import itertools
 import os
 import resource
+import signal
 import socket
 import threading
 import time
@@ -20,6 +21,7 @@ import pytest
 import chaos
 import smtpgate
 import peers
+import smtpgate
 from chaos import Raw
 from smtpgate import Gateway, message, wait_for
 
@@ -454,6 +456,8 @@ def test_auth_login_brute_force_slowed_and_cut(gw):
     ["AUTH CRAM-MD5"],
     ["AUTH"],
 ], ids=lambda s: "-".join(x[:18] for x in s))
+
+
 def test_auth_malformed(gw, steps):
     r = auth_session(gw)
     codes = []
@@ -612,6 +616,8 @@ def test_every_internal_literal_form_bounces_without_a_loop():
         for rcpt in forms:
             dom = rcpt.split("@", 1)[1].lower()   # the next hop is lower-cased
             assert got.get(rcpt) == "554 5.4.6 mail for %s loops back to myself" % dom, got
+
+
 def smtpd_cpu_ticks(g):
     """CPU ticks (user + system) used so far by smtpd's processes (its
     worker, and whichever other process checks passwords)."""
@@ -659,3 +665,136 @@ def test_unknown_user_costs_a_hash_too():
             pytest.skip("a hash costs less than a clock tick here: cannot compare")
         assert unknown >= known / 3, "unknown user: %d ticks vs %d" % (unknown, known)
         assert nopw >= known / 3, "account without password: %d ticks vs %d" % (nopw, known)
+
+
+# ---------------------------------------------------------------- the lookup process (issue 14)
+
+def auth_plain(port, login, password, timeout=10):
+    """The reply code to AUTH PLAIN on a fresh connection."""
+    r = Raw(port, timeout=timeout)
+    try:
+        r.reply()
+        r.cmd("EHLO lka.test")
+        cred = base64.b64encode(b"\0" + login.encode() + b"\0" + password.encode())
+        return r.cmd(b"AUTH PLAIN " + cred)[0]
+    finally:
+        r.close()
+
+
+@pytest.fixture
+def lgw():
+    """One worker, so every connection meets the same lookup socket."""
+    g = Gateway(extra={"smtpd_workers": "1", "auth_plaintext": "yes"})
+    g.add_account(LOGIN, password=PASSWORD)
+    g.start("smtpd")
+    yield g
+    g.close()
+
+
+def lka_pid(g):
+    return wait_for(lambda: smtpgate.smtpd_children(g)[1], 10, what="smtpd's lookup process")
+
+
+def test_lka_down_is_454_then_recovers(lgw):
+    """A dead lookup process: AUTH answers 454 4.7.0 (not 535, no hang);
+    once the master restarts it, AUTH works again."""
+    assert auth_plain(lgw.port, LOGIN, PASSWORD) == 235
+    master, old = lgw.pid("smtpd"), lka_pid(lgw)
+    os.kill(master, signal.SIGSTOP)       # nobody restarts it for now
+    try:
+        os.kill(old, signal.SIGKILL)
+        wait_for(lambda: not os.path.exists("/proc/%d/status" % old) or
+                 "zombie" in open("/proc/%d/status" % old).read(), 10, what="lka gone")
+        assert auth_plain(lgw.port, LOGIN, PASSWORD) == 454
+    finally:
+        os.kill(master, signal.SIGCONT)
+    wait_for(lambda: smtpgate.smtpd_children(lgw)[1] not in (None, old), 15,
+             what="a new lookup process")
+    wait_for(lambda: auth_plain(lgw.port, LOGIN, PASSWORD) == 235, 15,
+             what="AUTH after the restart")
+    assert auth_plain(lgw.port, LOGIN, "wrong") == 535
+    assert "lka %d killed by signal 9" % old in lgw.log("smtpd")
+
+
+def test_lka_hung_is_454_after_the_timeout(lgw):
+    old = lka_pid(lgw)
+    os.kill(old, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        assert auth_plain(lgw.port, LOGIN, PASSWORD, timeout=30) == 454
+        took = time.monotonic() - t0
+        print("hung lka: 454 after %.1f s" % took)
+        assert took < 12, "the worker waited for the hung lka more than once"
+    finally:
+        os.kill(old, signal.SIGCONT)
+    # after a quiet period the worker asks again; stale replies are skipped
+    wait_for(lambda: auth_plain(lgw.port, LOGIN, PASSWORD) == 235, 15,
+             what="AUTH once the lka answers again")
+    assert auth_plain(lgw.port, LOGIN, "wrong") == 535
+
+
+def _seqpacket_fds(pid):
+    """The worker's fds that are AF_UNIX SOCK_SEQPACKET sockets (its lka socket)."""
+    seq = set()
+    with open("/proc/net/unix") as f:
+        next(f)
+        for line in f:
+            cols = line.split()
+            if cols[4] == "0005":
+                seq.add(cols[6])
+    out = []
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if link.startswith("socket:[") and link[8:-1] in seq:
+            out.append(int(fd))
+    return out
+
+
+def _steal_fd(pid, fd):
+    """pidfd_getfd(2): a copy of another process's descriptor (x86_64/arm64)."""
+    import ctypes
+    import platform
+    libc = ctypes.CDLL(None, use_errno=True)
+    nr_open, nr_getfd = (434, 438)
+    if platform.machine() not in ("x86_64", "aarch64"):
+        pytest.skip("pidfd syscall numbers unknown here")
+    pidfd = libc.syscall(nr_open, pid, 0)
+    if pidfd < 0:
+        pytest.skip("pidfd_open: errno %d" % ctypes.get_errno())
+    got = libc.syscall(nr_getfd, pidfd, fd, 0)
+    os.close(pidfd)
+    if got < 0:
+        pytest.skip("pidfd_getfd: errno %d" % ctypes.get_errno())
+    return got
+
+
+def test_lka_survives_a_hostile_worker(lgw):
+    """Garbage, oversized and truncated requests on a worker's socket (as a
+    compromised worker would send): the lookup process drops that socket,
+    logs it, keeps running and serves the next worker."""
+    assert auth_plain(lgw.port, LOGIN, PASSWORD) == 235
+    lka = lka_pid(lgw)
+    (worker,) = smtpgate.smtpd_children(lgw)[0]
+    fds = _seqpacket_fds(worker)
+    assert len(fds) == 1, "worker %d: lka sockets %s" % (worker, fds)
+    s = socket.socket(fileno=_steal_fd(worker, fds[0]))
+    try:
+        s.send(b"\x01\x02\xff\xff" + b"\0" * 4 + b"A" * 65000)     # lies and too big
+        s.send(b"\x07")                                              # truncated
+        s.send(b"\x01\x02\x00\x03\x00\x00\x00\x01\x05ab")           # user past the end
+    except OSError:
+        pass                                                         # already dropped
+    finally:
+        s.close()
+    wait_for(lambda: "bad request from a worker" in lgw.log("smtpd"), 10,
+             what="the lka's log line")
+    assert smtpgate.smtpd_children(lgw)[1] == lka, "the lookup process died"
+    # that worker lost its lookups (454), nobody else: a new worker is fine
+    assert auth_plain(lgw.port, LOGIN, PASSWORD) == 454
+    os.kill(worker, signal.SIGKILL)
+    wait_for(lambda: auth_plain(lgw.port, LOGIN, PASSWORD) == 235, 20,
+             what="AUTH through a fresh worker")
+    assert smtpgate.smtpd_children(lgw)[1] == lka

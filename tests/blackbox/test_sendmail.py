@@ -1,11 +1,15 @@
 """smtpgate-sendmail: flags, exit codes, the files it writes, and the
-pipeline behind it (issue 7)."""
+pipeline behind it (issue 7); maildrop/ and what spoold takes from it
+(issue 14)."""
 import grp
 import os
 import pwd
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
+import time
 
 import pytest
 
@@ -18,25 +22,24 @@ ACCOUNT = "local.mail@smtpgate"
 pytestmark = pytest.mark.skipif(not os.path.exists(SM), reason="smtpgate-sendmail not built")
 
 
-def make_incoming(spool):
+def make_maildrop(spool):
     """The part of the spool tree the injector writes, with the owners and
-    modes spool_tree_create gives it (so no daemon has to run)."""
-    for d in ("incoming/tmp", "incoming/new"):
-        os.makedirs(os.path.join(spool, d), exist_ok=True)
+    modes spool_tree_create gives it (so no daemon has to run): maildrop/
+    only (issue 14: it cannot write incoming/)."""
+    os.makedirs(os.path.join(spool, "maildrop"), exist_ok=True)
     if IS_ROOT:
         uid = pwd.getpwnam("smtpgate").pw_uid
-        gid = grp.getgrnam("smtpgate").gr_gid
-        for d, mode in (("", 0o755), ("incoming", 0o750), ("incoming/tmp", 0o770),
-                        ("incoming/new", 0o770)):
+        for d, mode, group in (("", 0o755, "smtpgate"),
+                               ("maildrop", 0o1730, "smtpgate-maildrop")):
             p = os.path.join(spool, d)
-            os.chown(p, uid, gid)
+            os.chown(p, uid, grp.getgrnam(group).gr_gid)
             os.chmod(p, mode)
 
 
 @pytest.fixture
 def gw():
     g = Gateway(tls=False, extra={"sendmail_account": ACCOUNT})
-    make_incoming(g.spool)
+    make_maildrop(g.spool)
     yield g
     g.close()
 
@@ -64,7 +67,13 @@ def read_spool_file(path):
 
 
 def new_files(gw):
-    return [os.path.join(gw.spool, "incoming/new", f) for f in gw.files("new")]
+    return [os.path.join(gw.spool, "maildrop", f) for f in gw.files("maildrop")]
+
+
+def nothing_written(gw):
+    """No file at all, complete or half-written, in maildrop/ or incoming/."""
+    return (os.listdir(os.path.join(gw.spool, "maildrop")) == [] and
+            gw.files("new") == [] and gw.files("tmp") == [])
 
 
 MSG_T = (b"From: App <app@example.com>\n"
@@ -172,7 +181,7 @@ def test_bs_smtp_dialogue(gw):
     assert len(queued) == 1, r.stdout
     qid = queued[0].split()[-1]
     assert lines[-2] == "221 2.0.0 Bye"
-    env, msg = read_spool_file(os.path.join(gw.spool, "incoming/new", qid))
+    env, msg = read_spool_file(os.path.join(gw.spool, "maildrop", qid))
     assert env["rcpt"] == ["r1@example.net", "r2@example.net"]
     assert env["from"] == "app@example.com"
     assert env["helo"] == "client.example"
@@ -193,7 +202,7 @@ def test_bs_sequence_errors_and_eof_in_data(gw):
     codes = [line[:3] for line in r.stdout.decode().split("\r\n") if line]
     assert codes == ["220", "503", "250", "503", "250", "503", "500", "250", "250", "252",
                      "502", "250", "250", "354"], r.stdout
-    assert gw.files("new") == [] and gw.files("tmp") == []   # nothing half-written
+    assert nothing_written(gw)
 
 
 def test_bad_flag_is_ex_usage(gw):
@@ -203,7 +212,7 @@ def test_bad_flag_is_ex_usage(gw):
     assert sendmail(gw, ["-f"]).returncode == 64           # missing argument
     assert sendmail(gw, ["-bd"]).returncode == 64          # daemon mode
     assert sendmail(gw, [], b"Subject: x\n\n").returncode == 64   # no recipients
-    assert gw.files("new") == []
+    assert nothing_written(gw)
 
 
 def test_legacy_flags_are_harmless(gw):
@@ -220,7 +229,7 @@ def test_bad_address_and_t_without_recipients(gw):
     assert sendmail(gw, ["-f", "bad address", "x@example.net"], b"x\n").returncode == 67
     r = sendmail(gw, ["-t"], b"Subject: nobody\n\nhi\n")
     assert r.returncode == 65, r.stderr
-    assert gw.files("new") == []
+    assert nothing_written(gw)
 
 
 def test_too_big_is_dataerr(gw):
@@ -228,7 +237,7 @@ def test_too_big_is_dataerr(gw):
     gw.write_conf()
     r = sendmail(gw, ["x@example.net"], b"Subject: big\n\n" + b"x" * 5000 + b"\n")
     assert r.returncode == 65 and b"too large" in r.stderr
-    assert gw.files("new") == [] and gw.files("tmp") == []
+    assert nothing_written(gw)
 
 
 def test_without_sendmail_account_it_refuses(gw):
@@ -237,7 +246,7 @@ def test_without_sendmail_account_it_refuses(gw):
     r = sendmail(gw, ["x@example.net"], b"Subject: x\n\nhi\n")
     assert r.returncode == 78
     assert b"sendmail_account" in r.stderr
-    assert gw.files("new") == []
+    assert nothing_written(gw)
 
 
 def test_bad_config_exits_2(gw):
@@ -260,18 +269,18 @@ def test_unwritable_spool_is_tempfail(gw):
 
 
 @pytest.mark.skipif(IS_ROOT, reason="root ignores directory permissions")
-def test_readonly_incoming_is_tempfail(gw):
-    os.chmod(os.path.join(gw.spool, "incoming/tmp"), 0o555)
+def test_readonly_maildrop_is_tempfail(gw):
+    os.chmod(os.path.join(gw.spool, "maildrop"), 0o555)
     try:
         r = sendmail(gw, ["x@example.net"], b"Subject: x\n\nhi\n")
     finally:
-        os.chmod(os.path.join(gw.spool, "incoming/tmp"), 0o755)
+        os.chmod(os.path.join(gw.spool, "maildrop"), 0o755)
     assert r.returncode == 75, r.stderr
 
 
 @pytest.fixture
 def setgid_copy(gw):
-    """An install-like copy of the binary: root:smtpgate, mode 2755."""
+    """An install-like copy of the binary: root:smtpgate-maildrop, mode 2755."""
     if not IS_ROOT:
         pytest.skip("needs root to install a setgid copy")
     d = tempfile.mkdtemp(prefix="sgsetgid-")
@@ -281,7 +290,7 @@ def setgid_copy(gw):
         os.chmod(d, 0o755)
         copy = os.path.join(d, "smtpgate-sendmail")
         shutil.copy(SM, copy)
-        os.chown(copy, 0, grp.getgrnam("smtpgate").gr_gid)
+        os.chown(copy, 0, grp.getgrnam("smtpgate-maildrop").gr_gid)
         os.chmod(copy, 0o2755)
         os.chmod(gw.dir, 0o755)
         os.chmod(gw.conf_path, 0o644)
@@ -305,7 +314,7 @@ def test_setgid_copy_refuses_c_for_users(gw, setgid_copy):
     assert len(lines) == 1 and "-c: only root may choose the configuration file" in lines[0], \
         r.stderr
     assert gw.conf_path not in lines[0]
-    assert gw.files("new") == []
+    assert nothing_written(gw)
 
 
 def test_setgid_copy_honours_c_for_root(gw, setgid_copy):
@@ -314,7 +323,7 @@ def test_setgid_copy_honours_c_for_root(gw, setgid_copy):
     r = subprocess.run([setgid_copy, "-c", gw.conf_path, "x@example.net"],
                        input=b"Subject: x\n\nhi\n", capture_output=True, timeout=30, cwd="/")
     assert r.returncode == 0, r.stderr
-    assert len(gw.files("new")) == 1
+    assert len(os.listdir(os.path.join(gw.spool, "maildrop"))) == 1
 
 
 def test_unprivileged_build_accepts_c(gw):
@@ -341,8 +350,9 @@ def test_pipeline_to_sandbox_delivery():
     recipient of the sandbox account gets a delivered event."""
     with Gateway(tls=False, extra={"sendmail_account": ACCOUNT}) as g:
         g.start()
-        r = sendmail(g, ["x@example.net"], b"Subject: x\n\nhi\n")
-        assert r.returncode == 78 and b"no such account" in r.stderr, r.stderr
+        if not IS_ROOT:  # as root it drops to a user that cannot read db/
+            r = sendmail(g, ["x@example.net"], b"Subject: x\n\nhi\n")
+            assert r.returncode == 78 and b"no such account" in r.stderr, r.stderr
         g.add_account(ACCOUNT, sandbox=True)
         msg = smtpgate.message(frm="cron@example.com", to="t1@example.net",
                                subject="via -t").replace(b"\r\n", b"\n")
@@ -368,3 +378,106 @@ def test_pipeline_to_sandbox_delivery():
         # -bp lists the queue through spoolctl
         r = sendmail(g, ["-bp"])
         assert r.returncode == 0, r.stderr
+
+
+# ---- maildrop/: what spoold takes from the injector (issue 14 finding 5)
+
+def drop_file(g, name, data, keep=None):
+    """A complete file in maildrop/ as the injector leaves it; with keep, a
+    second link to it there, made before it appears."""
+    tmp = os.path.join(g.spool, "maildrop", "." + name)
+    with open(tmp, "wb") as f:
+        f.write(data)
+    if keep:
+        os.link(tmp, keep)
+    os.rename(tmp, os.path.join(g.spool, "maildrop", name))
+
+
+def md_qid(n):
+    return "%013X%07X" % (time.time_ns() // 1000, n)
+
+
+@pytest.fixture
+def picker():
+    g = Gateway(tls=False, extra={"sendmail_account": ACCOUNT})
+    g.start("spoold")
+    g.add_account(ACCOUNT)
+    g.add_account("other@smtpgate")
+    yield g
+    g.close()
+
+
+def test_maildrop_account_claim_is_ignored(picker):
+    """An injector's file claiming another account (with that account's
+    real tag, even) is filed under sendmail_account."""
+    q = md_qid(1)
+    env = smtpgate.smtpd_envelope(q, "other@smtpgate", ["r@example.net"],
+                                  tag=smtpgate.envelope_tag(picker, "other@smtpgate"))
+    drop_file(picker, q, env + smtpgate.message(to="r@example.net"))
+    smtpgate.wait_for(lambda: q in picker.files("queue"), 20, what="%s filed" % q)
+    show = picker.spoolctl_json("show", q)
+    assert show["account"] == ACCOUNT, show
+    assert "%s: picked up from maildrop" % q in picker.log("spoold")
+    assert picker.files("maildrop") == []
+
+
+def test_maildrop_links_and_symlinks_are_refused(picker):
+    target = os.path.join(picker.dir, "secret")
+    with open(target, "wb") as f:
+        f.write(smtpgate.smtpd_envelope("X", ACCOUNT, ["r@example.net"]) + b"secret\n")
+    sym, hard = md_qid(2), md_qid(3)
+    os.symlink(target, os.path.join(picker.spool, "maildrop", sym))
+    drop_file(picker, hard, smtpgate.smtpd_envelope(hard, ACCOUNT, ["r@example.net"]) +
+              smtpgate.message(to="r@example.net"), keep=os.path.join(picker.dir, "kept"))
+    smtpgate.wait_for(lambda: picker.files("maildrop") == [], 20, what="maildrop emptied")
+    log = picker.log("spoold")
+    assert "%s: refused from maildrop" % sym in log and "reason=symbolic link" in log
+    assert "%s: refused from maildrop" % hard in log and "reason=more than one link" in log
+    assert os.path.exists(target)
+    assert picker.files("new") == [] and picker.files("queue") == []
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs root")
+def test_maildrop_group_reaches_nothing_else(picker):
+    """With the injector's group (and an unprivileged uid) one can create a
+    file in maildrop/, not list it, not write incoming/, not read db/."""
+    probe = r"""
+import os, sys
+spool = sys.argv[1]
+def can(fn):
+    try:
+        fn()
+        return "yes"
+    except OSError:
+        return "no"
+print(can(lambda: os.close(os.open(os.path.join(spool, "maildrop", ".p"), os.O_CREAT | os.O_WRONLY, 0o600))),
+      can(lambda: os.listdir(os.path.join(spool, "maildrop"))),
+      can(lambda: os.close(os.open(os.path.join(spool, "incoming", "tmp", ".p"), os.O_CREAT | os.O_WRONLY, 0o600))),
+      can(lambda: open(os.path.join(spool, "db", "data.mdb"), "rb").close()),
+      can(lambda: open(os.path.join(spool, "events.jsonl"), "rb").close()))
+"""
+    open(picker.event_log, "a").close()
+    r = subprocess.run([sys.executable, "-c", probe, picker.spool], capture_output=True,
+                       text=True, timeout=30, user="nobody",
+                       group=grp.getgrnam("smtpgate-maildrop").gr_gid, extra_groups=[])
+    assert r.stdout.split() == ["yes", "no", "no", "no", "no"], r.stdout + r.stderr
+    os.unlink(os.path.join(picker.spool, "maildrop", ".p"))
+
+
+def test_maildrop_waits_for_sendmail_account():
+    """Without sendmail_account local mail stays in maildrop/ (one log line),
+    and is filed once it is set and spoold reloads."""
+    with Gateway(tls=False) as g:
+        g.start("spoold")
+        g.add_account(ACCOUNT)
+        q = md_qid(5)
+        drop_file(g, q, smtpgate.smtpd_envelope(q, ACCOUNT, ["r@example.net"]) +
+                  smtpgate.message(to="r@example.net"))
+        smtpgate.wait_for(lambda: "sendmail_account is not set" in g.log("spoold"), 20,
+                          what="the waiting line")
+        assert g.files("maildrop") == [q]
+        g.conf["sendmail_account"] = ACCOUNT
+        g.write_conf()
+        os.kill(g.pid("spoold"), signal.SIGHUP)
+        smtpgate.wait_for(lambda: q in g.files("queue"), 20, what="%s filed" % q)
+        assert g.log("spoold").count("sendmail_account is not set") == 1

@@ -567,9 +567,7 @@ def test_concurrent_sessions(n, workers):
 
 
 def worker_pids(g):
-    master = g.pid("smtpd")
-    out = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True)
-    return [int(p) for p in out.stdout.split()]
+    return smtpgate.smtpd_children(g)[0]
 
 
 def test_kill_worker_loses_nothing_acknowledged():

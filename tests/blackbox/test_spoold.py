@@ -5,6 +5,7 @@ renamed), accounts and policy through spoolctl, assertions on events.jsonl,
 """
 import json
 import os
+import pwd
 import random
 import re
 import shutil
@@ -26,22 +27,27 @@ def qid():
     return "%013X%07X" % (time.time_ns() // 1000, _ctr[0] & 0xFFFFFFF)
 
 
-def envelope(q, account, rcpts, frm="bounce@example.com", t=None):
-    env = ["SMTPGATE 1", "qid " + q, "time %d" % int(t if t is not None else time.time()),
-           "account " + account, "client 127.0.0.1:40000", "helo client.test", "tls ",
-           "auth " + account, "from " + frm, "from_params "]
-    env += ["rcpt " + r for r in rcpts]
-    return ("\n".join(env) + "\n\n").encode()
+envelope = smtpgate.smtpd_envelope
 
 
-def drop(gw, account, rcpts, msg, frm="bounce@example.com", t=None, raw=None, q=None):
+def as_smtpd(path):
+    """As root: spoold files only what smtpd_user wrote (issue 14)."""
+    if smtpgate.IS_ROOT:
+        pw = pwd.getpwnam("smtpgate-smtpd")
+        os.chown(path, pw.pw_uid, pw.pw_gid)
+
+
+def drop(gw, account, rcpts, msg, frm="bounce@example.com", t=None, raw=None,
+         untagged=False, q=None):
     """Writes a message file the way smtpd does; returns its QID."""
     q = q or qid()
     tmp = os.path.join(gw.spool, "incoming", "tmp", q)
+    tag = smtpgate.envelope_tag(gw, account) if raw is None and not untagged else None
     with open(tmp, "wb") as f:
-        f.write(raw if raw is not None else envelope(q, account, rcpts, frm, t) + msg)
+        f.write(raw if raw is not None else envelope(q, account, rcpts, frm, t, tag) + msg)
         f.flush()
         os.fsync(f.fileno())
+    as_smtpd(tmp)
     os.rename(tmp, os.path.join(gw.spool, "incoming", "new", q))
     return q
 
@@ -203,6 +209,7 @@ def test_refiling_is_a_noop(gw):
         data = f.read()
     with open(os.path.join(gw.spool, "incoming", "tmp", q), "wb") as f:
         f.write(data)
+    as_smtpd(os.path.join(gw.spool, "incoming", "tmp", q))
     os.rename(os.path.join(gw.spool, "incoming", "tmp", q),
               os.path.join(gw.spool, "incoming", "new", q))
     wait_new_empty(gw)
@@ -420,7 +427,8 @@ def test_power_loss_does_not_bring_back_a_delivered_message(gw):
         gw.write_conf()
         gw.start("spoold", "deliverd")
         q = qid()
-        raw = envelope(q, "acme", ["once@dest.test"]) + message()
+        raw = envelope(q, "acme", ["once@dest.test"],
+                       tag=smtpgate.envelope_tag(gw, "acme")) + message()
         drop(gw, None, None, None, raw=raw, q=q)
         gw.wait_events(lambda e: e["queue_id"] == q and e["event"] == "delivered",
                        what="the delivery")
@@ -439,12 +447,15 @@ def backlog(gw, n):
     """n small message files in incoming/new, as smtpd leaves them (no
     fsync: no power loss is simulated here)."""
     msg = message()
+    tag = smtpgate.envelope_tag(gw, "acme")
     new = os.path.join(gw.spool, "incoming", "new")
     os.makedirs(new, exist_ok=True)
     for _ in range(n):
         q = qid()
-        with open(os.path.join(new, q), "wb") as f:
-            f.write(envelope(q, "acme", ["r@example.net"]) + msg)
+        path = os.path.join(new, q)
+        with open(path, "wb") as f:
+            f.write(envelope(q, "acme", ["r@example.net"], tag=tag) + msg)
+        as_smtpd(path)
 
 
 def dirents_read(trace):
@@ -509,3 +520,39 @@ def test_finished_markers_are_pruned(gw):
     with open(tsfile, "w") as f:
         f.write("+3600\n")
     wait_for(lambda: done_markers(gw) == 0, 20, what="the markers pruned")
+
+
+def test_untagged_files_from_before_the_upgrade_are_filed(gw):
+    """Files an older smtpd left in incoming/new carry no envelope tag; one
+    unchanged since before the key was made (its ctime cannot be set back)
+    is filed under its account, one written afterwards is not (issue 14)."""
+    assert not os.path.exists(os.path.join(gw.spool, "db", "envelope.key"))
+    old = drop(gw, "acme", ["old@example.net"], message(), untagged=True)
+    time.sleep(1.1)                  # the key's mtime is in a later second
+    gw.start("spoold")
+    wait_new_empty(gw)
+    wait_log(gw, "%s: untagged, from before the envelope key: account=acme" % old)
+    assert show(gw, old)["account"] == "acme"
+    new = drop(gw, "acme", ["new@example.net"], message(), untagged=True)
+    wait_new_empty(gw)
+    assert new in gw.files("quarantine")
+    wait_log(gw, "%s: quarantined, reason=account not authenticated (acme)" % new)
+
+
+def test_stale_copies_are_removed(gw):
+    """A copy left in queue/ by a crash between copy and rename (issue 14)
+    goes after stale_tmp_age; a recent one and the queue files stay."""
+    gw.conf["stale_tmp_age"] = "60s"
+    gw.write_conf()
+    gw.start("spoold")
+    q = drop(gw, "acme", ["1@example.net"], message())
+    wait_new_empty(gw)
+    old = os.path.join(gw.spool, "queue", ".%s.in" % qid())
+    recent = os.path.join(gw.spool, "queue", ".%s.in" % qid())
+    for p in (old, recent):
+        with open(p, "wb") as f:
+            f.write(b"partial")
+    os.utime(old, (time.time() - 120, time.time() - 120))
+    wait_log(gw, "removed 1 stale copies from queue/")
+    assert not os.path.exists(old) and os.path.exists(recent)
+    assert q in gw.files("queue")

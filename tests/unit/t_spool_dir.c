@@ -114,13 +114,15 @@ t_tree_owners(void)
 	free(cf->cf_event_log);
 	cf->cf_spoold_user = strdup("nobody");
 	cf->cf_group = strdup("nogroup");
+	free(cf->cf_smtpd_group);
+	cf->cf_smtpd_group = strdup("nogroup");		/* issue 14: incoming/'s group */
 	(void)snprintf(p, sizeof(p), "%s/events.jsonl", tdir);
 	cf->cf_event_log = strdup(p);
 	touch("events.jsonl", 0);
 	t_int_eq(spool_tree_create(cf), 0, "create as root");
 	(void)snprintf(p, sizeof(p), "%s/incoming/tmp", tdir);
 	t_ok(stat(p, &st) == 0 && st.st_uid == getpwnam("nobody")->pw_uid &&
-	    st.st_gid == getgrnam("nogroup")->gr_gid, "incoming/tmp: spoold_user:group");
+	    st.st_gid == getgrnam("nogroup")->gr_gid, "incoming/tmp: spoold_user:smtpd_group");
 	(void)snprintf(p, sizeof(p), "%s/keys", tdir);
 	t_ok(stat(p, &st) == 0 && st.st_uid == 0, "keys: deliverd_user");
 	(void)snprintf(p, sizeof(p), "%s/events.jsonl", tdir);
@@ -231,7 +233,8 @@ t_in_ok(void)
 	t_int_eq((long long)in.si_size, (long long)sizeof(msg), "size counted");
 	t_int_eq(spool_in_commit(&in), 0, "commit");
 	(void)snprintf(p, sizeof(p), "incoming/new/%s", in.si_qid);
-	t_int_eq(mode_of(p) & 07777, 0640, "0640 whatever the umask");
+	/* spoold reads it as the directory's owner (issue 14) */
+	t_int_eq(mode_of(p) & 07777, 0644, "0644 whatever the umask");
 	t_ok(fsx_read_file(in.si_new, sizeof(msg), &data, &len) == 0 && len == sizeof(msg) &&
 	    memcmp(data, msg, len) == 0, "complete in new/");
 	free(data);

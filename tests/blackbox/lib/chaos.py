@@ -182,11 +182,12 @@ class Chaos:
                 ws, cb = deliverd_children(gw)
                 roles = dict([(w, "worker") for w in ws] + [(cb, "callback-sender")])
             elif name == "smtpd":
-                roles = {w: "worker" for w in children(pid)}
+                ws, lka = smtpgate.smtpd_children(gw)
+                roles = dict([(w, "worker") for w in ws] + ([(lka, "lka")] if lka else []))
             os.kill(pid, signal.SIGKILL)
             self.restart_group(name, pid, roles)
         elif kind == "smtpd-worker":
-            ws = children(gw.pid("smtpd"))
+            ws = smtpgate.smtpd_children(gw)[0]
             if not ws:
                 return
             pid = self.rng.choice(ws)

@@ -66,14 +66,22 @@ def wait_port(port, host="127.0.0.1", timeout=10.0):
     wait_for(ok, timeout, what="port %d" % port)
 
 
+def ensure_group(name):
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        subprocess.run(["groupadd", "--system", name], check=True)
+        return grp.getgrnam(name).gr_gid
+
+
 def ensure_users():
-    """As root: create the system users/group the daemons drop to."""
+    """As root: create the system users and groups the daemons drop to
+    (contrib/sysusers.d): smtpgate-smtpd (smtpd's workers' only group, which
+    owns incoming/) and smtpgate-maildrop (the injector's) besides smtpgate."""
     if not IS_ROOT:
         return
-    try:
-        grp.getgrnam("smtpgate")
-    except KeyError:
-        subprocess.run(["groupadd", "--system", "smtpgate"], check=True)
+    for g in ("smtpgate", "smtpgate-smtpd", "smtpgate-maildrop"):
+        ensure_group(g)
     for user, extra in (("smtpgate", []), ("smtpgate-smtpd", ["-G", "smtpgate"])):
         try:
             pwd.getpwnam(user)
@@ -271,7 +279,7 @@ class Gateway:
 
     def files(self, area):
         d = {"new": "incoming/new", "tmp": "incoming/tmp", "queue": "queue",
-             "quarantine": "quarantine"}[area]
+             "quarantine": "quarantine", "maildrop": "maildrop"}[area]
         try:
             return sorted(f for f in os.listdir(os.path.join(self.spool, d))
                           if not f.startswith("."))
@@ -345,6 +353,43 @@ def inject(g, *args, check=True, env=None):
     return r.stdout.split()
 
 
+def envelope_key(g):
+    """db/envelope.key (spool_tag_load): read it, or make it as spoold would
+    (32 random bytes, 0600, owned by spoold's user when root)."""
+    path = os.path.join(g.spool, "db", "envelope.key")
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        pass
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    key = os.urandom(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key)
+    if IS_ROOT:
+        os.chown(path, pwd.getpwnam("smtpgate").pw_uid, grp.getgrnam("smtpgate").gr_gid)
+    return key
+
+
+def envelope_tag(g, account):
+    """The tag smtpd's lookup process gives an account (spool_tag_make): what
+    an envelope written by the tests needs for spoold to accept it."""
+    import hashlib
+    import hmac
+    return hmac.new(envelope_key(g), b"smtpgate envelope account v1\n" + account.encode(),
+                    hashlib.sha256).hexdigest()
+
+
+def smtpd_envelope(q, account, rcpts, frm="bounce@example.com", t=None, tag=None):
+    """An envelope as smtpd writes it (spool_env_format), tag included."""
+    env = ["SMTPGATE 1", "qid " + q, "time %d" % int(t if t is not None else time.time()),
+           "account " + account, "client 127.0.0.1:40000", "helo client.test", "tls ",
+           "auth " + account, "from " + frm, "from_params ", "tag " + (tag or "")]
+    env += ["rcpt " + r for r in rcpts]
+    return ("\n".join(env) + "\n\n").encode()
+
+
 def put_msg(g, login, rcpts, frm="sender@example.com", count=1, msg=None, envfrom=None,
             env=None):
     """Files COUNT copies of a message to rcpts ("{n}" numbers them) for
@@ -414,6 +459,27 @@ def proc_info(pid):
         return None
 
 
+def proc_comm(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def smtpd_children(g):
+    """(workers, lka pid or None): smtpd's master's children; the lookup
+    process calls itself smtpd-lka (PR_SET_NAME)."""
+    from chaos import children
+    workers, lka = [], None
+    for k in children(g.pid("smtpd")):
+        if proc_comm(k) == "smtpd-lka":
+            lka = k
+        else:
+            workers.append(k)
+    return workers, lka
+
+
 def session_procs(sid):
     """Every live process whose session id is sid (a daemon started by
     Gateway.start() leads its own session, so this is it and its children)."""
@@ -457,11 +523,13 @@ def socket_owners(local_port, remote_port):
     return sorted(pids)
 
 
-def run_as(user, argv, timeout=30, **kw):
-    """Runs argv as `user` with that user's groups (root only)."""
+def run_as(user, argv, timeout=30, only_group=None, **kw):
+    """Runs argv as `user` with that user's groups (root only); with
+    only_group, with that group alone, as smtpd's workers drop to it."""
     pw = pwd.getpwnam(user)
-    groups = [g.gr_gid for g in grp.getgrall() if user in g.gr_mem]
-    return subprocess.run(argv, user=pw.pw_uid, group=pw.pw_gid,
+    groups = [] if only_group else [g.gr_gid for g in grp.getgrall() if user in g.gr_mem]
+    gid = grp.getgrnam(only_group).gr_gid if only_group else pw.pw_gid
+    return subprocess.run(argv, user=pw.pw_uid, group=gid,
                           extra_groups=groups, capture_output=True, text=True,
                           timeout=timeout, **kw)
 

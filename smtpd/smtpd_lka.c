@@ -1,0 +1,383 @@
+/*
+ * smtpd_lka: the lookup process (OpenSMTPD's lka). smtpd's master forks
+ * it before any worker; it drops to spoold_user (chrooted into spool_dir),
+ * the only smtpd process that opens the database, and answers the
+ * workers' account lookups (pinned address, login + password) over one
+ * SOCK_SEQPACKET socketpair per worker (lka_proto.h). The master hands it
+ * the lka end of each new worker's pair over a control socket (SCM_RIGHTS)
+ * and never reads from it. Replies say only what a worker needs: the
+ * account and its envelope tag (spool_tag_make), never a password hash.
+ *
+ * A worker is not trusted: a malformed, oversized or unexpected message
+ * closes that worker's socket (one log line); every request is answered
+ * at once, a worker that does not read its replies loses its socket.
+ * Passwords are hashed here, a dummy hash for unknown users so a wrong
+ * login costs what a wrong password costs.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "lka_proto.h"
+#include "log.h"
+#include "priv.h"
+#include "pwcheck.h"
+#include "smtpd.h"
+#include "tls.h"
+#include "xmem.h"
+
+#define LKA_MAX_PEERS	(2 * SMTPD_BOARD_SLOTS)
+
+struct smtpd_lka {
+	const struct conf	*lk_cf;
+	const char		*lk_spool;	/* "/" when chrooted */
+	struct spool		*lk_db;
+	unsigned char		 lk_key[SPOOL_TAG_KEYLEN];
+	int			 lk_ctl;
+	struct pollfd		 lk_pfd[1 + LKA_MAX_PEERS];
+	size_t			 lk_npeers;
+};
+
+static volatile sig_atomic_t	lka_term;
+
+static void
+smtpd_lka_sig(int signo)
+{
+	(void)signo;
+	lka_term = 1;
+}
+
+static struct spool *
+smtpd_lka_db(struct smtpd_lka *lk)
+{
+	int	rc;
+
+	if (lk->lk_db == NULL && (rc = spool_open(lk->lk_spool,
+	    lk->lk_cf->cf_lmdb_map_size, lk->lk_cf->cf_lmdb_map_max, SPOOL_RDONLY,
+	    &lk->lk_db)) != 0) {
+		log_warnx("spool_open %s (read-only): %s", lk->lk_spool,
+		    spool_strerror(rc));
+		lk->lk_db = NULL;
+	}
+	return lk->lk_db;
+}
+
+/* Looks an account up by address or login: 0, SPOOL_ENOTFOUND or an error. */
+static int
+smtpd_lka_get(struct smtpd_lka *lk, bool by_ip, const char *what,
+    struct spool_account *a)
+{
+	struct spool_txn	*txn = NULL;
+	struct spool		*db;
+	int			 rc;
+
+	if ((db = smtpd_lka_db(lk)) == NULL)
+		return SPOOL_EDB;
+	if ((rc = spool_begin(db, false, &txn)) != 0) {
+		log_warnx("spool_begin: %s", spool_strerror(rc));
+		spool_close(&lk->lk_db);	/* reopened at the next request */
+		return rc;
+	}
+	rc = by_ip ? spool_account_by_ip(txn, what, a) :
+	    spool_account_get(txn, what, a);
+	spool_abort(&txn);
+	if (rc != 0 && rc != SPOOL_ENOTFOUND)
+		log_warnx("account lookup: %s", spool_strerror(rc));
+	return rc;
+}
+
+static enum lka_type
+smtpd_lka_do_pin(struct smtpd_lka *lk, const struct lka_query *q,
+    struct spool_account *a)
+{
+	char	addr[LKA_ADDR_MAX + 1];
+	int	rc;
+
+	memcpy(addr, q->lq_addr, q->lq_addrlen);
+	addr[q->lq_addrlen] = '\0';
+	rc = smtpd_lka_get(lk, true, addr, a);
+	return rc == 0 ? LKA_R_OK : rc == SPOOL_ENOTFOUND ? LKA_R_NO : LKA_R_TEMP;
+}
+
+static enum lka_type
+smtpd_lka_do_auth(struct smtpd_lka *lk, const struct lka_query *q,
+    struct spool_account *a)
+{
+	char	user[LKA_USER_MAX + 1], pass[LKA_PASS_MAX + 1];
+	int	rc;
+	bool	ok;
+
+	memcpy(user, q->lq_user, q->lq_userlen);
+	user[q->lq_userlen] = '\0';
+	memcpy(pass, q->lq_pass, q->lq_passlen);
+	pass[q->lq_passlen] = '\0';
+	rc = smtpd_lka_get(lk, false, user, a);
+	if (rc != 0 && rc != SPOOL_ENOTFOUND) {
+		explicit_bzero(pass, sizeof(pass));
+		return LKA_R_TEMP;
+	}
+	/* no account, no password login: pwcheck hashes a dummy (same time) */
+	ok = pwcheck_ok(rc == 0 && a->sa_pwhash[0] != '\0' ? a->sa_pwhash : NULL,
+	    pass, q->lq_passlen);
+	explicit_bzero(pass, sizeof(pass));
+	explicit_bzero(a->sa_pwhash, sizeof(a->sa_pwhash));
+	return ok ? LKA_R_OK : LKA_R_NO;
+}
+
+/* One request from a worker's socket; false: drop that socket. */
+static bool
+smtpd_lka_serve(struct smtpd_lka *lk, int fd)
+{
+	uint8_t			 in[LKA_MSG_MAX + 1], out[LKA_MSG_MAX];
+	struct lka_query	 q;
+	struct spool_account	*a;
+	char			 tag[SPOOL_TAG_HEX];
+	enum lka_type		 t;
+	ssize_t			 n;
+	size_t			 olen;
+
+	tag[0] = '\0';
+	n = recv(fd, in, sizeof(in), MSG_TRUNC | MSG_DONTWAIT);
+	if (n == -1)
+		return errno == EAGAIN || errno == EINTR;
+	if (n == 0)
+		return false;		/* the worker exited */
+	if ((size_t)n > LKA_MSG_MAX ||
+	    lka_query_parse(in, (size_t)n, &q) != LKA_OK) {
+		log_warnx("lka: bad request from a worker (%zd bytes): "
+		    "closing its socket", n);
+		explicit_bzero(in, sizeof(in));
+		return false;
+	}
+	a = xcalloc(1, sizeof(*a));
+	t = q.lq_type == LKA_Q_PIN ? smtpd_lka_do_pin(lk, &q, a) :
+	    smtpd_lka_do_auth(lk, &q, a);
+	explicit_bzero(in, sizeof(in));
+	if (t == LKA_R_OK)
+		spool_tag_make(lk->lk_key, a->sa_login, tag);
+	olen = lka_reply_make(out, sizeof(out), t, q.lq_id, a->sa_login, tag);
+	freezero(a, sizeof(*a));	/* the pin lookup read the hash too */
+	if (olen == 0)
+		olen = lka_reply_make(out, sizeof(out), LKA_R_TEMP, q.lq_id, NULL, NULL);
+	/* a worker that does not read its replies is gone or hostile */
+	return send(fd, out, olen, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)olen;
+}
+
+/* A new worker's socket from the master. */
+static void
+smtpd_lka_take(struct smtpd_lka *lk)
+{
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct msghdr	 mh;
+	struct iovec	 iov;
+	struct cmsghdr	*c;
+	char		 b;
+	int		 fd;
+	ssize_t		 n;
+
+	memset(&mh, 0, sizeof(mh));
+	iov.iov_base = &b;
+	iov.iov_len = 1;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cm.buf;
+	mh.msg_controllen = sizeof(cm.buf);
+	if ((n = recvmsg(lk->lk_ctl, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT)) == 0)
+		exit(0);		/* the master is gone */
+	if (n == -1)
+		return;
+	if ((c = CMSG_FIRSTHDR(&mh)) == NULL || c->cmsg_level != SOL_SOCKET ||
+	    c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int)))
+		return;
+	memcpy(&fd, CMSG_DATA(c), sizeof(fd));
+	if (lk->lk_npeers >= LKA_MAX_PEERS) {
+		log_warnx("lka: %d worker sockets: refusing another", LKA_MAX_PEERS);
+		(void)close(fd);
+		return;
+	}
+	lk->lk_pfd[1 + lk->lk_npeers++] = (struct pollfd){ .fd = fd, .events = POLLIN };
+}
+
+static void __attribute__((noreturn))
+smtpd_lka_loop(struct smtpd_lka *lk)
+{
+	size_t	i;
+
+	lk->lk_pfd[0] = (struct pollfd){ .fd = lk->lk_ctl, .events = POLLIN };
+	while (!lka_term) {
+		if (poll(lk->lk_pfd, 1 + lk->lk_npeers, 1000) == -1 && errno != EINTR)
+			log_fatal("lka: poll");
+		for (i = lk->lk_npeers; i > 0; i--) {
+			struct pollfd *p = &lk->lk_pfd[i];
+
+			if (p->revents == 0 || smtpd_lka_serve(lk, p->fd))
+				continue;
+			(void)close(p->fd);	/* a socket: nothing to lose */
+			*p = lk->lk_pfd[lk->lk_npeers--];
+		}
+		if (lk->lk_pfd[0].revents != 0)
+			smtpd_lka_take(lk);
+		if (getppid() == 1)
+			break;
+	}
+	spool_close(&lk->lk_db);
+	exit(0);
+}
+
+static void
+smtpd_lka_signals(void)
+{
+	struct sigaction	sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = smtpd_lka_sig;
+	(void)sigaction(SIGTERM, &sa, NULL);
+	(void)sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	(void)sigaction(SIGHUP, &sa, NULL);
+	(void)sigaction(SIGUSR1, &sa, NULL);
+	(void)sigaction(SIGPIPE, &sa, NULL);
+	sa.sa_handler = SIG_DFL;
+	(void)sigaction(SIGCHLD, &sa, NULL);
+}
+
+void
+smtpd_lka_main(struct smtpd_env *env, int ctl)
+{
+	static struct smtpd_lka	lk;
+	bool			jailed = priv_is_root();
+	size_t			i;
+	int			rc;
+
+	log_set_procname("smtpd/lka");
+	(void)prctl(PR_SET_NAME, "smtpd-lka");	/* ps and the tests tell it apart */
+	smtpd_lka_signals();
+	lk.lk_cf = env->se_cf;
+	lk.lk_ctl = ctl;
+	/* nothing of the network side: listeners, the TLS key, the board */
+	for (i = 0; i < env->se_nls; i++)
+		(void)close(env->se_ls[i].sl_fd);
+	tls_ctx_free(&env->se_tls);
+	(void)munmap(env->se_board, sizeof(*env->se_board));
+	if (pwcheck_init() == -1)	/* before the chroot: the random source */
+		log_fatal("lka: cannot make the dummy hash");
+	priv_drop(lk.lk_cf->cf_spoold_user, NULL,
+	    jailed ? lk.lk_cf->cf_spool_dir : NULL);
+	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+	lk.lk_spool = jailed ? "/" : lk.lk_cf->cf_spool_dir;
+	if ((rc = spool_tag_load(lk.lk_spool, lk.lk_key)) != 0)
+		log_fatalx("lka: envelope key in %s/db: %s", lk.lk_spool,
+		    spool_strerror(rc));
+	log_debug("lka: started");
+	smtpd_lka_loop(&lk);
+}
+
+/* ---- the master's side */
+
+/*
+ * As root, before anything starts: a worker's only group is smtpd_group,
+ * so that group must exist and be none of the groups that guard the
+ * database, the events and maildrop/.
+ */
+void
+smtpd_lka_check_ids(const struct conf *cf)
+{
+	const char	*names[] = { cf->cf_group, cf->cf_maildrop_group };
+	uid_t		 uid;
+	gid_t		 sg, g;
+	size_t		 i;
+	char		 w[4200];
+
+	if (priv_lookup_group(cf->cf_smtpd_group, &sg) == -1)
+		log_fatalx_status(2, "%s: unknown group \"%s\" (create it, see "
+		    "contrib/sysusers.d)", conf_where(cf, "smtpd_group", w,
+		    sizeof(w)), cf->cf_smtpd_group);
+	if (priv_lookup(cf->cf_spoold_user, &uid, &g) == 0 && g == sg)
+		log_fatalx_status(2, "%s: %s is spoold_user %s's group: smtpd "
+		    "needs a group of its own", conf_where(cf, "smtpd_group", w,
+		    sizeof(w)), cf->cf_smtpd_group, cf->cf_spoold_user);
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (priv_lookup_group(names[i], &g) == 0 && g == sg)
+			log_fatalx_status(2, "%s: %s is also %s: smtpd needs a "
+			    "group of its own", conf_where(cf, "smtpd_group", w,
+			    sizeof(w)), cf->cf_smtpd_group, i == 0 ?
+			    "smtpgate_group" : "maildrop_group");
+}
+
+pid_t
+smtpd_lka_start(struct smtpd_env *env, int *ctl_r)
+{
+	int	sp[2];
+	pid_t	pid;
+
+	*ctl_r = -1;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1) {
+		log_warn("lka: socketpair");
+		return -1;
+	}
+	if ((pid = fork()) == -1) {
+		log_warn("lka: fork");
+		(void)close(sp[0]);
+		(void)close(sp[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		(void)close(sp[0]);
+		smtpd_lka_main(env, sp[1]);
+	}
+	(void)close(sp[1]);
+	*ctl_r = sp[0];
+	return pid;
+}
+
+int
+smtpd_lka_attach(int ctl)
+{
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct msghdr	 mh;
+	struct iovec	 iov;
+	struct cmsghdr	*c;
+	char		 byte = 0;
+	int		 sp[2];
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1) {
+		log_warn("lka: socketpair");
+		return -1;
+	}
+	memset(&mh, 0, sizeof(mh));
+	memset(&cm, 0, sizeof(cm));
+	iov.iov_base = &byte;
+	iov.iov_len = 1;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cm.buf;
+	mh.msg_controllen = sizeof(cm.buf);
+	c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &sp[1], sizeof(int));
+	/* the lka down or stuck: the worker's lookups fail (454) until the
+	 * restarted lka makes the master replace it */
+	if (ctl == -1 || sendmsg(ctl, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) == -1)
+		log_warnx("lka: cannot reach the lookup process: the new worker "
+		    "answers AUTH with 454");
+	(void)close(sp[1]);	/* the lka has its copy, or nobody needs it */
+	return sp[0];
+}
