@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-import chaos
+import smtpgate
 from chaos import Raw
 from smtpgate import Gateway, message, wait_for
 
@@ -147,13 +147,13 @@ def test_per_ip_count_released_when_worker_killed():
         held = [greeted(g.port)[0] for _ in range(2)]
         assert all(held)
         assert greeted(g.port)[1][0] == 421
-        workers = chaos.children(g.pid("smtpd"))
+        workers = smtpgate.smtpd_children(g)[0]     # not the lookup process
         assert len(workers) == 1
         os.kill(workers[0], signal.SIGKILL)
         for x in held:
             assert x.closed()
             x.close()
-        wait_for(lambda: chaos.children(g.pid("smtpd")) not in ([], workers), 10,
+        wait_for(lambda: smtpgate.smtpd_children(g)[0] not in ([], workers), 10,
                  what="a new worker")
         fresh = [greeted(g.port)[0] for _ in range(2)]
         assert all(fresh), "the killed worker's sessions are still counted"
