@@ -193,7 +193,8 @@ int	spool_env_read(int fd, size_t max, struct spool_env *);
 
 /* ===================================================================
  * LMDB: one environment in spool_dir/db. Writers: spoold, deliverd,
- * spoolctl. smtpd opens it read-only. Never carry a handle across fork().
+ * spoolctl. smtpd's lookup process opens it read-only; its workers never
+ * do. Never carry a handle across fork().
  */
 struct spool;
 struct spool_txn;
