@@ -378,6 +378,24 @@ smtpd_limits_forget(struct smtpd_limits_worker *w)
 }
 
 void
+smtpd_limits_free(struct smtpd_limits **lmp)
+{
+	struct smtpd_limits	*lm;
+	size_t			 i;
+
+	if (lmp == NULL || (lm = *lmp) == NULL)
+		return;
+	for (i = 0; i < lm->lm_nw; i++)
+		smtpd_limits_forget(&lm->lm_w[i]);
+	(void)munmap(lm->lm_shm, sizeof(struct smtpd_limits_shm) +
+	    (size_t)(lm->lm_mask + 1) * sizeof(struct smtpd_limits_bucket));
+	free(lm->lm_w);
+	free(lm->lm_pollslot);
+	free(lm);
+	*lmp = NULL;
+}
+
+void
 smtpd_limits_reaped(struct smtpd_limits *lm, size_t slot)
 {
 	bool	held = lm->lm_w[slot].lw_held != NULL;

@@ -35,6 +35,8 @@ enum smtpd_limits_rc {
 
 /* Master, before any fork: nslots worker slots, capacity sessions in all. */
 struct smtpd_limits *smtpd_limits_new(size_t nslots, uint64_t capacity);
+/* Unmaps and frees it (tests; the master keeps it until it exits). */
+void	smtpd_limits_free(struct smtpd_limits **);
 
 /*
  * Each process's policy (a worker's from its own configuration): at most

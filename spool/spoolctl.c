@@ -35,6 +35,10 @@ static const struct ctl_cmd ctl_cmds[] = {
 
 static struct ctl	spoolctl_ctl;
 static jmp_buf		spoolctl_restart;
+/* what a rerun needs, kept out of main()'s frame (setjmp clobbers locals) */
+static int		spoolctl_argc;
+static char		**spoolctl_argv;
+static size_t		spoolctl_cmd;
 
 /*
  * The map was full in a write txn deep inside a command. Closing the spool
@@ -139,7 +143,11 @@ main(int argc, char **argv)
 	tzset();
 	/* a closed stdout is a write error, never a death inside a txn */
 	(void)signal(SIGPIPE, SIG_IGN);
+	spoolctl_argc = argc;
+	spoolctl_argv = argv;
+	spoolctl_cmd = i;
 	(void)setjmp(spoolctl_restart);
 	optind = 0;	/* glibc: restart getopt for the command's options */
-	return ctl_out_status(ctl_cmds[i].fn(ctl, argc, argv));
+	return ctl_out_status(ctl_cmds[spoolctl_cmd].fn(&spoolctl_ctl, spoolctl_argc,
+	    spoolctl_argv));
 }

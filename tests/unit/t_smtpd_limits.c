@@ -132,6 +132,7 @@ t_across_workers(void)
 	t_int_eq((long long)smtpd_limits_sessions(lm), 5, "five sessions left");
 	smtpd_limits_reaped(lm, 1);
 	t_int_eq((long long)smtpd_limits_sessions(lm), 0, "nothing after both");
+	smtpd_limits_free(&lm);
 }
 
 /* 64 buckets, room for 48 addresses; 100 sessions in the ledger. */
@@ -176,6 +177,7 @@ t_many_addresses(void)
 	smtpd_limits_release(lm, -1);
 	smtpd_limits_release(lm, idx[59]);	/* untracked: nothing to do */
 	t_int_eq((long long)smtpd_limits_sessions(lm), 72, "sessions counted");
+	smtpd_limits_free(&lm);
 }
 
 static void
@@ -197,6 +199,7 @@ t_stress(void)
 	t_ok(smtpd_limits_stress(lm), "6 of 10: still stress (hysteresis)");
 	smtpd_limits_release(lm, idx[5]);
 	t_ok(!smtpd_limits_stress(lm), "5 of 10: stress over");
+	smtpd_limits_free(&lm);
 }
 
 static int
@@ -233,6 +236,7 @@ t_retirement(void)
 	t_int_eq((long long)smtpd_limits_pollfds(lm, pfd, 3), 0, "pipes closed");
 	smtpd_limits_reaped(lm, 1);
 	smtpd_limits_reaped(lm, 2);
+	smtpd_limits_free(&lm);
 }
 
 int

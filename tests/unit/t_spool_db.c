@@ -793,11 +793,14 @@ child_export(const char *path)
 {
 	struct spool	*csp;
 	size_t		 n;
+	int		 rc;
 
 	(void)alarm(30);
 	if (spool_open(tdir, MAP, MAP, 0, &csp) != 0)
 		_exit(2);
-	_exit(spool_events_export(csp, path, &n) == 0 ? 0 : 1);
+	rc = spool_events_export(csp, path, &n);
+	spool_close(&csp);
+	_exit(rc == 0 ? 0 : 1);
 }
 
 /* Commits one event in its own environment; exit 0 once committed. */
@@ -810,6 +813,7 @@ child_commit(void)
 	if (spool_open(tdir, MAP, MAP, 0, &csp) != 0)
 		_exit(2);
 	add_events(csp, 1);
+	spool_close(&csp);	/* nothing left for valgrind's leak check */
 	_exit(0);
 }
 
