@@ -294,7 +294,8 @@ spool_idx_issues_emit(struct spool_txn *t, struct spool_idx_ids *ids,
 	size_t			i;
 	int			rc = 0;
 
-	qsort(ids->v, ids->n, sizeof(*ids->v), spool_idx_u64_cmp);
+	if (ids->n > 1)		/* qsort(NULL, 0, …) is undefined */
+		qsort(ids->v, ids->n, sizeof(*ids->v), spool_idx_u64_cmp);
 	for (i = 0; i < ids->n && rc == 0; i++) {
 		rc = spool_issue_get(t, ids->v[i], &s);
 		if (rc == 0)
