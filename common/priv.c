@@ -54,6 +54,20 @@ priv_drop_to(const char *user, uid_t uid, gid_t gid, const gid_t *groups,
 	    (long)gid, jail ? ", chroot " : "", jail ? jail : "");
 }
 
+/* Not root: false (nothing to drop). Else user's uid and gid, or fatal. */
+static bool
+priv_drop_user(const char *user, uid_t *uid_r, gid_t *gid_r)
+{
+	if (!priv_is_root()) {
+		log_debug("not root: running as uid %ld, no privilege drop",
+		    (long)getuid());
+		return false;
+	}
+	if (priv_lookup(user, uid_r, gid_r) == -1)
+		log_fatalx("unknown user %s (create it, see contrib/sysusers.d)", user);
+	return true;
+}
+
 void
 priv_drop(const char *user, const char *group, const char *jail)
 {
@@ -61,13 +75,8 @@ priv_drop(const char *user, const char *group, const char *jail)
 	gid_t	 gid, groups[2];
 	int	 ngroups = 1;
 
-	if (!priv_is_root()) {
-		log_debug("not root: running as uid %ld, no privilege drop",
-		    (long)getuid());
+	if (!priv_drop_user(user, &uid, &gid))
 		return;
-	}
-	if (priv_lookup(user, &uid, &gid) == -1)
-		log_fatalx("unknown user %s (create it, see contrib/sysusers.d)", user);
 	groups[0] = gid;
 	if (group != NULL && priv_lookup_group(group, &groups[1]) == 0 &&
 	    groups[1] != gid)
@@ -81,13 +90,8 @@ priv_drop_only(const char *user, const char *group, const char *jail)
 	uid_t	 uid;
 	gid_t	 gid;
 
-	if (!priv_is_root()) {
-		log_debug("not root: running as uid %ld, no privilege drop",
-		    (long)getuid());
+	if (!priv_drop_user(user, &uid, &gid))
 		return;
-	}
-	if (priv_lookup(user, &uid, &gid) == -1)
-		log_fatalx("unknown user %s (create it, see contrib/sysusers.d)", user);
 	if (priv_lookup_group(group, &gid) == -1)
 		log_fatalx("unknown group %s (create it, see contrib/sysusers.d)", group);
 	priv_drop_to(user, uid, gid, &gid, 1, jail);

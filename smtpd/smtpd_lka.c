@@ -47,6 +47,12 @@ struct smtpd_lka {
 	size_t			 lk_npeers;
 };
 
+/* Room for the one descriptor a control message carries. */
+union smtpd_lka_cmsg {
+	struct cmsghdr	hdr;
+	char		buf[CMSG_SPACE(sizeof(int))];
+};
+
 static volatile sig_atomic_t	lka_term;
 
 static void
@@ -172,28 +178,34 @@ smtpd_lka_serve(struct smtpd_lka *lk, int fd)
 	return send(fd, out, olen, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)olen;
 }
 
+/* A control message of one byte (*byte) and one descriptor (in cm). */
+static void
+smtpd_lka_msghdr(struct msghdr *mh, struct iovec *iov, char *byte,
+    union smtpd_lka_cmsg *cm)
+{
+	memset(mh, 0, sizeof(*mh));
+	memset(cm, 0, sizeof(*cm));
+	iov->iov_base = byte;
+	iov->iov_len = 1;
+	mh->msg_iov = iov;
+	mh->msg_iovlen = 1;
+	mh->msg_control = cm->buf;
+	mh->msg_controllen = sizeof(cm->buf);
+}
+
 /* A new worker's socket from the master. */
 static void
 smtpd_lka_take(struct smtpd_lka *lk)
 {
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct msghdr	 mh;
-	struct iovec	 iov;
-	struct cmsghdr	*c;
-	char		 b;
-	int		 fd;
-	ssize_t		 n;
+	union smtpd_lka_cmsg	 cm;
+	struct msghdr		 mh;
+	struct iovec		 iov;
+	struct cmsghdr		*c;
+	char			 b;
+	int			 fd;
+	ssize_t			 n;
 
-	memset(&mh, 0, sizeof(mh));
-	iov.iov_base = &b;
-	iov.iov_len = 1;
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = cm.buf;
-	mh.msg_controllen = sizeof(cm.buf);
+	smtpd_lka_msghdr(&mh, &iov, &b, &cm);
 	if ((n = recvmsg(lk->lk_ctl, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT)) == 0)
 		exit(0);		/* the master is gone */
 	if (n == -1)
@@ -346,28 +358,18 @@ smtpd_lka_start(struct smtpd_env *env, int *ctl_r)
 int
 smtpd_lka_attach(int ctl)
 {
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct msghdr	 mh;
-	struct iovec	 iov;
-	struct cmsghdr	*c;
-	char		 byte = 0;
-	int		 sp[2];
+	union smtpd_lka_cmsg	 cm;
+	struct msghdr		 mh;
+	struct iovec		 iov;
+	struct cmsghdr		*c;
+	char			 byte = 0;
+	int			 sp[2];
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1) {
 		log_warn("lka: socketpair");
 		return -1;
 	}
-	memset(&mh, 0, sizeof(mh));
-	memset(&cm, 0, sizeof(cm));
-	iov.iov_base = &byte;
-	iov.iov_len = 1;
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = cm.buf;
-	mh.msg_controllen = sizeof(cm.buf);
+	smtpd_lka_msghdr(&mh, &iov, &byte, &cm);
 	c = CMSG_FIRSTHDR(&mh);
 	c->cmsg_level = SOL_SOCKET;
 	c->cmsg_type = SCM_RIGHTS;

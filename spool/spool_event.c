@@ -260,25 +260,12 @@ static int
 spool_log_qid_cb(const uint8_t *key, size_t klen, const void *v, size_t len, void *arg)
 {
 	struct spool_log_it	*it = arg;
-	struct spool_key	 k;
-	const void		*json;
-	size_t			 jlen;
-	uint64_t		 seq;
-	int			 rc;
 
 	(void)v;
 	(void)len;
 	if (klen != QID_LEN + 8)
 		return SPOOL_ECORRUPT;
-	seq = spool_be64_get(key + QID_LEN);
-	spool_key_init(&k);
-	spool_key_be64(&k, seq);
-	rc = spool_db_get(it->txn, SPOOL_DB_DLOG, &k, &json, &jlen);
-	if (rc == SPOOL_ENOTFOUND)
-		return 0;	/* log entry pruned */
-	if (rc != 0)
-		return rc;
-	return it->cb(seq, json, jlen, it->arg);
+	return spool_index_log_get(it->txn, key + QID_LEN, it->cb, it->arg);
 }
 
 int

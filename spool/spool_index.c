@@ -196,28 +196,36 @@ struct spool_idx_it {
 	void			*arg;
 };
 
-/* An index key (prefix, BE64 seq): the event from dlog, if still there. */
-static int
-spool_idx_log_cb(const uint8_t *key, size_t klen, const void *v, size_t len, void *arg)
+int
+spool_index_log_get(struct spool_txn *t, const uint8_t *seqkey,
+    int (*cb)(uint64_t, const char *, size_t, void *), void *arg)
 {
-	struct spool_idx_it	*it = arg;
 	struct spool_key	 k;
 	const void		*json;
 	size_t			 jlen;
 	uint64_t		 seq;
 	int			 rc;
 
+	seq = spool_be64_get(seqkey);
+	spool_key_init(&k);
+	spool_key_be64(&k, seq);
+	rc = spool_db_get(t, SPOOL_DB_DLOG, &k, &json, &jlen);
+	if (rc == SPOOL_ENOTFOUND)
+		return 0;	/* log entry pruned */
+	return rc != 0 ? rc : cb(seq, json, jlen, arg);
+}
+
+/* An index key (prefix, BE64 seq): the event from dlog, if still there. */
+static int
+spool_idx_log_cb(const uint8_t *key, size_t klen, const void *v, size_t len, void *arg)
+{
+	struct spool_idx_it	*it = arg;
+
 	(void)v;
 	(void)len;
 	if (klen != it->plen + 8 || memcmp(key, it->prefix, it->plen) != 0)
 		return SPOOL_IDX_STOP;
-	seq = spool_be64_get(key + it->plen);
-	spool_key_init(&k);
-	spool_key_be64(&k, seq);
-	rc = spool_db_get(it->txn, SPOOL_DB_DLOG, &k, &json, &jlen);
-	if (rc == SPOOL_ENOTFOUND)
-		return 0;
-	return rc != 0 ? rc : it->cb(seq, json, jlen, it->arg);
+	return spool_index_log_get(it->txn, key + it->plen, it->cb, it->arg);
 }
 
 /* Every index entry with it->prefix, in seq order or reversed. */

@@ -43,6 +43,13 @@ int	spool_index_event_del(struct spool_txn *, const struct spool_index_ev *,
 /* issue_date entry of a new issue. */
 int	spool_index_issue_add(struct spool_txn *, const struct spool_issue *);
 /*
+ * The event an index entry points at: the BE64 seq at seqkey (the key's
+ * last 8 bytes), read from dlog and handed to cb. 0 without calling cb
+ * if that event has been pruned.
+ */
+int	spool_index_log_get(struct spool_txn *, const uint8_t *seqkey,
+	    int (*cb)(uint64_t, const char *, size_t, void *), void *arg);
+/*
  * Builds the indexes of an older database in write transactions of
  * SPOOL_INDEX_CHUNK events each, resuming where an interrupted build
  * stopped (meta "records_idx_next"). Idempotent; a failure (the map full)

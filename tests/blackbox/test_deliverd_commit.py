@@ -202,13 +202,7 @@ def test_commit_fails_disk_full_no_resend():
     g.conf.update({"relayhost": "127.0.0.1:%d" % srv.port, "retry_schedule": "1s",
                    "lmdb_map_size": "64m", "deliverd_workers": "2"})
     g.write_conf()
-    os.makedirs(g.spool)
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=0755", "tmpfs", g.spool],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        g.close()
-        srv.stop()
-        pytest.skip("cannot mount a tmpfs: %s" % r.stderr.strip())
+    smtpgate.mount_tmpfs(g, "8m", srv)
     try:
         inject(g, "account", "acc")
         targets = ["d{n}@dest.test"]
@@ -216,13 +210,7 @@ def test_commit_fails_disk_full_no_resend():
         expected = queued(g)
         assert len(expected) == 300
         filler = os.path.join(g.spool, "filler")
-        fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
-        try:
-            while True:
-                os.write(fd, b"\0" * 4096)
-        except OSError:
-            pass
-        os.close(fd)
+        smtpgate.fill_disk(filler)
         g.start("deliverd")
         wait_for(lambda: "No space left" in g.log("deliverd"), 30, what="a failed commit")
         time.sleep(6)
@@ -241,7 +229,7 @@ def test_commit_fails_disk_full_no_resend():
         except Exception:
             pass
         srv.stop()
-        subprocess.run(["umount", "-l", g.spool], capture_output=True)
+        smtpgate.umount_tmpfs(g)
         g.close()
 
 
@@ -277,13 +265,7 @@ def test_scheduler_memory_bounded_by_backlog():
     g = Gateway(tls=False, extra={
         "relayhost": "127.0.0.1:%d" % srv.port, "deliverd_workers": "8",
         "connect_timeout": "60s", "command_timeout": "60s", "lmdb_map_size": "512m"})
-    os.makedirs(g.spool)
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1g,mode=0755", "tmpfs", g.spool],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        g.close()
-        srv.stop()
-        pytest.skip("cannot mount a tmpfs: %s" % r.stderr.strip())
+    smtpgate.mount_tmpfs(g, "1g", srv)
     try:
         inject(g, "account", "acc")
         n = int(os.environ.get("SMTPGATE_RSS_N", "100000"))
@@ -307,7 +289,7 @@ def test_scheduler_memory_bounded_by_backlog():
         except Exception:
             pass
         srv.stop()
-        subprocess.run(["umount", "-l", g.spool], capture_output=True)
+        smtpgate.umount_tmpfs(g)
         g.close()
 
 

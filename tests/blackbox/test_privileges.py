@@ -153,14 +153,7 @@ def test_spool_modes(gw):
         check_mode(os.path.join(s, "keys", k), 0o600, DELIVERD_USER, kind=stat.S_ISREG)
 
 
-PROBE = r"""
-import os, sys
-def can(fn):
-    try:
-        fn()
-        return "yes"
-    except OSError:
-        return "no"
+PROBE = smtpgate.PROBE_CAN + r"""
 spool = sys.argv[1]
 keys = os.path.join(spool, "keys")
 print("listkeys", can(lambda: os.listdir(keys)))
@@ -179,9 +172,11 @@ print("writenew", can(lambda: os.close(os.open(os.path.join(spool, "incoming", "
 """
 
 
-def probe(gw, user):
+def probe_run(gw, run):
+    """PROBE run by run(argv) on gw's spool: {check: {"yes"/"no", ...}}.
+    Removes the files it created."""
     keys = sorted(os.listdir(os.path.join(gw.spool, "keys")))
-    r = smtpgate.run_as(user, [sys.executable, "-c", PROBE, gw.spool] + keys)
+    r = run([sys.executable, "-c", PROBE, gw.spool] + keys)
     assert r.returncode == 0, r.stderr
     out = {}
     for line in r.stdout.split("\n"):
@@ -196,6 +191,10 @@ def probe(gw, user):
     return out
 
 
+def probe(gw, user):
+    return probe_run(gw, lambda argv: smtpgate.run_as(user, argv))
+
+
 def as_worker(gw, argv, **kw):
     """Runs argv with the credentials a running smtpd worker has (uid, gid,
     supplementary groups, from /proc), without its chroot."""
@@ -206,17 +205,7 @@ def as_worker(gw, argv, **kw):
 
 
 def test_smtpd_worker_cannot_reach_keys_db_or_events(gw):
-    keys = sorted(os.listdir(os.path.join(gw.spool, "keys")))
-    r = as_worker(gw, [sys.executable, "-c", PROBE, gw.spool] + keys)
-    assert r.returncode == 0, r.stderr
-    p = {}
-    for line in r.stdout.split("\n"):
-        if line:
-            k, v = line.split()
-            p.setdefault(k, set()).add(v)
-    for d in ("incoming/tmp", "maildrop"):
-        if os.path.exists(os.path.join(gw.spool, d, ".probe")):
-            os.unlink(os.path.join(gw.spool, d, ".probe"))
+    p = probe_run(gw, lambda argv: as_worker(gw, argv))
     assert p["listkeys"] == {"no"}, "smtpd's user can list keys/"
     assert p.get("readkey", {"no"}) == {"no"}, "smtpd's user can read a DKIM key"
     assert p["writedb"] == {"no"}, "smtpd's user can write db/data.mdb"

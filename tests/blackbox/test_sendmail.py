@@ -441,15 +441,8 @@ def test_maildrop_links_and_symlinks_are_refused(picker):
 def test_maildrop_group_reaches_nothing_else(picker):
     """With the injector's group (and an unprivileged uid) one can create a
     file in maildrop/, not list it, not write incoming/, not read db/."""
-    probe = r"""
-import os, sys
+    probe = smtpgate.PROBE_CAN + r"""
 spool = sys.argv[1]
-def can(fn):
-    try:
-        fn()
-        return "yes"
-    except OSError:
-        return "no"
 print(can(lambda: os.close(os.open(os.path.join(spool, "maildrop", ".p"), os.O_CREAT | os.O_WRONLY, 0o600))),
       can(lambda: os.listdir(os.path.join(spool, "maildrop"))),
       can(lambda: os.close(os.open(os.path.join(spool, "incoming", "tmp", ".p"), os.O_CREAT | os.O_WRONLY, 0o600))),

@@ -182,12 +182,7 @@ def test_min_free_space_452_before_the_disk_is_full():
         pytest.skip("mounting a tmpfs needs root")
     g = Gateway(tls=False, extra={"min_free_space": "4m", "max_message_size": "1m",
                                   "sendmail_account": "acme"})
-    os.makedirs(g.spool)
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,mode=0755", "tmpfs", g.spool],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        g.close()
-        pytest.skip("cannot mount a tmpfs: %s" % r.stderr.strip())
+    smtpgate.mount_tmpfs(g, "16m")
     filler = os.path.join(g.spool, "filler")
     try:
         g.spoolctl("account", "add", "acme", "--password", "pw", "--ip", "127.0.0.1/32")
@@ -242,5 +237,5 @@ def test_min_free_space_452_before_the_disk_is_full():
             g.stop()
         except Exception:
             pass
-        subprocess.run(["umount", "-l", g.spool], capture_output=True)
+        smtpgate.umount_tmpfs(g)
         g.close()

@@ -21,6 +21,7 @@
 #include "spool.h"
 #include "spool_rec.h"	/* meta access, only to fake a schema change */
 #include "tap.h"
+#include "tfix.h"
 
 #define Q1	"0000000000001AAAAAAA"
 #define Q2	"0000000000002AAAAAAA"
@@ -31,23 +32,7 @@ static char	tdir[64];
 static struct spool *
 db_fresh(void)
 {
-	struct spool	*sp = NULL;
-	char		 cmd[128];
-	int		 rc;
-
-	if (tdir[0] != '\0') {
-		(void)snprintf(cmd, sizeof(cmd), "rm -rf %s", tdir);
-		if (system(cmd) != 0)
-			t_diag("cannot remove %s", tdir);
-	}
-	(void)str_copy(tdir, sizeof(tdir), "/tmp/t_spool_db.XXXXXX");
-	if (mkdtemp(tdir) == NULL)
-		abort();
-	if ((rc = spool_open(tdir, MAP, MAP, 0, &sp)) != 0) {
-		t_diag("spool_open: %s", spool_strerror(rc));
-		abort();
-	}
-	return sp;
+	return t_spool_fresh(tdir, sizeof(tdir), "t_spool_db", MAP);
 }
 
 static struct spool_txn *
@@ -1059,15 +1044,10 @@ static const struct t_case cases[] = {
 int
 main(void)
 {
-	char	cmd[128];
 	int	rc;
 
 	(void)umask(077);	/* modes must not depend on it */
 	rc = T_RUN(cases);
-	if (tdir[0] != '\0') {
-		(void)snprintf(cmd, sizeof(cmd), "rm -rf %s", tdir);
-		if (system(cmd) != 0)
-			t_diag("cannot remove %s", tdir);
-	}
+	t_rmtree(tdir);
 	return rc;
 }

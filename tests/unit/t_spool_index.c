@@ -30,13 +30,7 @@ static char	tdir[64];
 static struct spool *
 db_fresh(void)
 {
-	struct spool	*sp = NULL;
-
-	t_rmtree(tdir);
-	(void)str_copy(tdir, sizeof(tdir), "/tmp/t_spool_index.XXXXXX");
-	if (mkdtemp(tdir) == NULL || spool_open(tdir, MAP, MAP, 0, &sp) != 0)
-		abort();
-	return sp;
+	return t_spool_fresh(tdir, sizeof(tdir), "t_spool_index", MAP);
 }
 
 static struct spool_txn *

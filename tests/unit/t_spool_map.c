@@ -18,6 +18,7 @@
 #include "spool.h"
 #include "spool_rec.h"	/* raw puts: sizes are what matters here */
 #include "tap.h"
+#include "tfix.h"
 
 #define KIB		INT64_C(1024)
 #define NREC		110	/* x VALSZ, 2 a page: more than a 256 KiB map holds, well below 512 KiB */
@@ -28,16 +29,7 @@ static char	tdir[64];
 static void
 fresh_dir(void)
 {
-	char	cmd[128];
-
-	if (tdir[0] != '\0') {
-		(void)snprintf(cmd, sizeof(cmd), "rm -rf %s", tdir);
-		if (system(cmd) != 0)
-			t_diag("cannot remove %s", tdir);
-	}
-	(void)str_copy(tdir, sizeof(tdir), "/tmp/t_spool_map.XXXXXX");
-	if (mkdtemp(tdir) == NULL)
-		abort();
+	t_fresh_dir(tdir, sizeof(tdir), "t_spool_map");
 }
 
 static void
@@ -302,11 +294,6 @@ main(void)
 	int	rc;
 
 	rc = T_RUN(cases);
-	if (tdir[0] != '\0') {
-		char	cmd[128];
-
-		(void)snprintf(cmd, sizeof(cmd), "rm -rf %s", tdir);
-		(void)!system(cmd);
-	}
+	t_rmtree(tdir);
 	return rc;
 }

@@ -16,6 +16,7 @@
 #include "spool_key.h"
 #include "spool_rec.h"	/* spool_outbox_put, and the first outbox to migrate */
 #include "tap.h"
+#include "tfix.h"
 
 #define MAP	(INT64_C(64) << 20)
 
@@ -24,18 +25,7 @@ static char	tdir[64];
 static struct spool *
 db_fresh(void)
 {
-	struct spool	*sp = NULL;
-	char		 cmd[128];
-
-	if (tdir[0] != '\0') {
-		(void)snprintf(cmd, sizeof(cmd), "rm -rf %s", tdir);
-		if (system(cmd) != 0)
-			t_diag("cannot remove %s", tdir);
-	}
-	(void)str_copy(tdir, sizeof(tdir), "/tmp/t_spool_outbox.XXXXXX");
-	if (mkdtemp(tdir) == NULL || spool_open(tdir, MAP, MAP, 0, &sp) != 0)
-		abort();
-	return sp;
+	return t_spool_fresh(tdir, sizeof(tdir), "t_spool_outbox", MAP);
 }
 
 static struct spool_txn *
@@ -258,14 +248,9 @@ static const struct t_case cases[] = {
 int
 main(void)
 {
-	char	cmd[128];
 	int	rc;
 
 	rc = T_RUN(cases);
-	if (tdir[0] != '\0') {
-		(void)snprintf(cmd, sizeof(cmd), "rm -rf %s", tdir);
-		if (system(cmd) != 0)
-			t_diag("cannot remove %s", tdir);
-	}
+	t_rmtree(tdir);
 	return rc;
 }

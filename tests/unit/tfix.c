@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "spool.h"
 #include "tap.h"
 #include "tfix.h"
 
@@ -22,15 +23,37 @@ t_rmtree(const char *dir)
 		t_diag("cannot remove %s", dir);
 }
 
+void
+t_fresh_dir(char *dir, size_t dirsz, const char *name)
+{
+	t_rmtree(dir);
+	if (snprintf(dir, dirsz, "/tmp/%s.XXXXXX", name) >= (int)dirsz ||
+	    mkdtemp(dir) == NULL)
+		abort();
+}
+
+struct spool *
+t_spool_fresh(char *dir, size_t dirsz, const char *name, int64_t map)
+{
+	struct spool	*sp = NULL;
+	int		 rc;
+
+	t_fresh_dir(dir, dirsz, name);
+	if ((rc = spool_open(dir, map, map, 0, &sp)) != 0) {
+		t_diag("spool_open: %s", spool_strerror(rc));
+		abort();
+	}
+	return sp;
+}
+
 struct conf *
 t_spool_conf(char *dir, size_t dirsz, const char *name)
 {
 	struct conf	*cf;
 	char		 err[256];
 
-	t_rmtree(dir);
-	if (snprintf(dir, dirsz, "/tmp/%s.XXXXXX", name) >= (int)dirsz ||
-	    mkdtemp(dir) == NULL || (cf = conf_defaults(err, sizeof(err))) == NULL)
+	t_fresh_dir(dir, dirsz, name);
+	if ((cf = conf_defaults(err, sizeof(err))) == NULL)
 		abort();
 	free(cf->cf_spool_dir);
 	cf->cf_spool_dir = strdup(dir);

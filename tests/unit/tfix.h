@@ -5,11 +5,24 @@
 #define SG_TFIX_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct conf;
+struct spool;
 
 /* rm -rf dir (a t_diag line if that fails); nothing if dir is "". */
 void		 t_rmtree(const char *dir);
+/*
+ * A fresh empty directory /tmp/NAME.XXXXXX, written to dir (the previous
+ * one there, if any, is removed first). Aborts if it cannot.
+ */
+void		 t_fresh_dir(char *dir, size_t dirsz, const char *name);
+/*
+ * t_fresh_dir, then a writer's spool_open of it with map as both the map
+ * size and its ceiling. Aborts (after a t_diag line) if it cannot.
+ */
+struct spool	*t_spool_fresh(char *dir, size_t dirsz, const char *name,
+		    int64_t map);
 /*
  * A default configuration whose spool_dir is a fresh /tmp/NAME.XXXXXX,
  * written to dir (the previous one there, if any, is removed first). As

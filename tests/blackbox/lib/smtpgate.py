@@ -429,6 +429,39 @@ def start_faketime(g, name="deliverd"):
     return tsfile, fake
 
 
+# ---- a small file system at spool_dir (root only)
+
+def mount_tmpfs(g, size, *servers):
+    """Mounts a tmpfs of `size` (mount's syntax: "8m") at g.spool, which it
+    creates. If that fails: closes g, stops each of servers, skips the test."""
+    import pytest
+    os.makedirs(g.spool)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s,mode=0755" % size, "tmpfs",
+                        g.spool], capture_output=True, text=True)
+    if r.returncode != 0:
+        g.close()
+        for srv in servers:
+            srv.stop()
+        pytest.skip("cannot mount a tmpfs: %s" % r.stderr.strip())
+
+
+def umount_tmpfs(g):
+    """Undoes mount_tmpfs (lazily: a process may still hold a file there)."""
+    subprocess.run(["umount", "-l", g.spool], capture_output=True)
+
+
+def fill_disk(path):
+    """Creates the file at path and writes zeros to it until its file
+    system is full."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError:
+        pass
+    os.close(fd)
+
+
 # ---- process inspection (added for the privilege checks; Linux /proc)
 
 def proc_info(pid):
@@ -532,6 +565,19 @@ def run_as(user, argv, timeout=30, only_group=None, **kw):
     return subprocess.run(argv, user=pw.pw_uid, group=gid,
                           extra_groups=groups, capture_output=True, text=True,
                           timeout=timeout, **kw)
+
+
+# The start of a probe script (python3 -c, run as some user): can(fn) is
+# "yes" if fn() raises no OSError, else "no".
+PROBE_CAN = r"""
+import os, sys
+def can(fn):
+    try:
+        fn()
+        return "yes"
+    except OSError:
+        return "no"
+"""
 
 
 def tls_ctx():
