@@ -108,6 +108,8 @@ spoolctl_help(int argc, char **argv)
 		argv++;
 	}
 	(void)spoolctl_find(argv[0]);
+	if (argc > 1 && argv[1][0] != '-')
+		ctl_help_check_sub(argc, argv);
 	(void)snprintf(cmd, sizeof(cmd), "%s %s", argv[0], argc > 1 ? argv[1] : "");
 	if (argc < 2 || argv[1][0] == '-' || !ctl_help_known(cmd))
 		cmd[strlen(argv[0])] = '\0';
@@ -149,8 +151,8 @@ main(int argc, char **argv)
 	}
 	spoolctl_help(argc, argv);
 	i = spoolctl_find(argv[0]);
-	ctl_help_check_sub(argc, argv);
 	ctl_help_enter(argv[0]);
+	ctl_help_check_sub(argc, argv);
 	ctl->cf = conf_load_or_exit(conf_path);
 	ctl->now = (int64_t)time(NULL);
 	if (atexit(spoolctl_cleanup) != 0)
