@@ -46,6 +46,8 @@ void	ctl_die(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
 /* Like ctl_die for a spool_* error code: "what: spool_strerror(rc)". */
 void	ctl_die_rc(int rc, const char *, ...) __attribute__((format(printf, 2, 3), noreturn));
 void	ctl_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
+/* " (what to do)" about errno err on an operator's file, or "". */
+const char *ctl_file_hint(int err);
 /*
  * A write txn failed with SPOOL_EFULL (ctl_die_rc calls it): close the
  * spool (aborting the txn) and run the command again from the start on a

@@ -73,8 +73,8 @@ ctl_pw_get(const struct ctl_acct_opts *o, char *pw, size_t pwsz)
 			ctl_usage("account add: password too long");
 	} else if (o->password_file != NULL) {
 		if (fsx_read_file(o->password_file, CTL_PW_MAX - 1, &data, &len) == -1)
-			ctl_die("cannot read password file %s: %s", o->password_file,
-			    strerror(errno));
+			ctl_die("cannot read password file %s: %s%s", o->password_file,
+			    strerror(errno), ctl_file_hint(errno));
 		n = strcspn(data, "\r\n");
 		data[n] = '\0';
 		(void)str_copy(pw, pwsz, data);

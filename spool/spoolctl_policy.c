@@ -258,8 +258,9 @@ ctl_dkim_read_key(const char *file, struct pkey_info *pi, size_t *len_r)
 	char	*pem, err[256];
 
 	if (fsx_read_file(file, PKEY_PEM_MAX, &pem, len_r) == -1)
-		ctl_die("dkim add: cannot read key %s: %s", file,
-		    errno == EMSGSIZE || errno == EFBIG ? "file too large" : strerror(errno));
+		ctl_die("dkim add: cannot read key %s: %s%s", file,
+		    errno == EMSGSIZE || errno == EFBIG ? "file too large" : strerror(errno),
+		    ctl_file_hint(errno));
 	if (pkey_inspect(pem, *len_r, pi, err, sizeof(err)) == -1) {
 		freezero(pem, *len_r);
 		ctl_die("dkim add: key %s: %s", file, err);
@@ -471,7 +472,8 @@ ctl_stop_read_file(const char *file, struct buf *out)
 	size_t	 len, lineno = 0, n = 0;
 
 	if (fsx_read_file(file, 256 << 20, &data, &len) == -1)
-		ctl_die("stoplist add: cannot read %s: %s", file, strerror(errno));
+		ctl_die("stoplist add: cannot read %s: %s%s", file, strerror(errno),
+		    ctl_file_hint(errno));
 	for (line = data; line < data + len; line = next) {
 		lineno++;
 		if ((end = memchr(line, '\n', (size_t)(data + len - line))) == NULL)

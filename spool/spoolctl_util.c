@@ -82,6 +82,21 @@ ctl_rc_hint(int rc, char *buf, size_t size)
 	}
 }
 
+const char *
+ctl_file_hint(int err)
+{
+	switch (err) {
+	case ENOENT: case ENOTDIR:
+		return " (check the path)";
+	case EACCES: case EPERM:
+		return " (run as root, or make the file readable by you)";
+	case EMSGSIZE: case EFBIG:
+		return " (is it the right file?)";
+	default:
+		return "";
+	}
+}
+
 void
 ctl_die_rc(int rc, const char *fmt, ...)
 {

@@ -145,6 +145,9 @@ def test_errors_name_the_next_step(g):
         (["account", "del"], 2, "usage: spoolctl account del LOGIN (spoolctl help account del)"),
         (["queue", "--state", "nope"], 2, "(spoolctl help queue)"),
         (["-x", "queue"], 2, "unknown option -x (spoolctl help)"),
+        (["dkim", "add", "one", "example.com", "--selector", "s", "--key", "/nonexistent"],
+         1, "No such file or directory (check the path)"),
+        (["stoplist", "add", "one", "--file", "/nonexistent"], 1, "(check the path)"),
     ]
     for args, code, tail in cases:
         line = one_line_error(g.spoolctl(*args, check=False), code)
