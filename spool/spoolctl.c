@@ -151,7 +151,7 @@ main(int argc, char **argv)
 	}
 	spoolctl_help(argc, argv);
 	i = spoolctl_find(argv[0]);
-	ctl_help_enter(argv[0]);
+	ctl_help_set(argv[0], NULL);
 	ctl_help_check_sub(argc, argv);
 	ctl->cf = conf_load_or_exit(conf_path);
 	ctl->now = (int64_t)time(NULL);

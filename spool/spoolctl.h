@@ -85,8 +85,9 @@ int	ctl_dispatch(struct ctl *, const struct ctl_cmd *, int argc, char **argv,
  */
 
 /* spoolctl_help.c: the one table of usages, options and examples. */
-/* Appends a command word to the current command ("account", "add"). */
-void	ctl_help_enter(const char *word);
+/* Sets the command being run: "account", or "account" "add" (idempotent:
+ * a command run again after the map grew sets the same). */
+void	ctl_help_set(const char *cmd, const char *sub);
 const char *ctl_help_cur(void);
 /* The table has cmd or a sub-command of it. */
 bool	ctl_help_known(const char *cmd);

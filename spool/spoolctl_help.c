@@ -97,11 +97,10 @@ static const struct ctl_help ctl_help_tab[] = {
 static char	ctl_cur[64];	/* the command being run: "account add" */
 
 void
-ctl_help_enter(const char *word)
+ctl_help_set(const char *cmd, const char *sub)
 {
-	size_t	n = strlen(ctl_cur);
-
-	(void)snprintf(ctl_cur + n, sizeof(ctl_cur) - n, "%s%s", n ? " " : "", word);
+	(void)snprintf(ctl_cur, sizeof(ctl_cur), "%s%s%s", cmd, sub ? " " : "",
+	    sub ? sub : "");
 }
 
 const char *

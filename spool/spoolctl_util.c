@@ -218,7 +218,7 @@ ctl_dispatch(struct ctl *ctl, const struct ctl_cmd *cmds, int argc, char **argv,
 	for (i = 0; cmds[i].name != NULL; i++)
 		if (strcmp(argv[1], cmds[i].name) == 0) {
 			optind = 0;	/* glibc: restart getopt on the new vector */
-			ctl_help_enter(argv[1]);
+			ctl_help_set(argv[0], argv[1]);
 			return cmds[i].fn(ctl, argc - 1, argv + 1);
 		}
 	(void)snprintf(what, sizeof(what), "%s: unknown subcommand", argv[0]);
