@@ -31,6 +31,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ .name = "issues", .fn = ctl_cmd_issues },
 	{ .name = "bounces", .fn = ctl_cmd_bounces },
 	{ .name = "query", .fn = ctl_cmd_query },
+	{ .name = "help", .fn = NULL },	/* main() answers it */
+	{ .name = NULL, .fn = NULL },
 };
 
 static struct ctl	spoolctl_ctl;
@@ -70,29 +72,49 @@ spoolctl_cleanup(void)
 	conf_free(&spoolctl_ctl.cf);
 }
 
-static void
-spoolctl_help(FILE *fp)
+/* The entry of ctl_cmds named word, or an unknown-command usage error. */
+static size_t
+spoolctl_find(const char *word)
 {
-	(void)fputs(
-	    "usage: spoolctl [-v] [-c FILE] COMMAND [ARGS]\n"
-	    "  account add LOGIN [--password PW | --password-file F] [--ip CIDR]...\n"
-	    "      [--sandbox] [--callback-url URL] [--callback-format json|stream]\n"
-	    "      [--senders any|registered] [--update]\n"
-	    "  account list | show LOGIN | del LOGIN\n"
-	    "  sender add LOGIN ADDRESS|@DOMAIN --status approved|onmoderation|prohibited\n"
-	    "  sender del LOGIN ADDRESS|@DOMAIN | sender list LOGIN\n"
-	    "  dkim add LOGIN DOMAIN --selector SEL --key PEMFILE [--default]\n"
-	    "  dkim list LOGIN | dkim del LOGIN DOMAIN [--selector SEL]\n"
-	    "  stoplist add LOGIN EMAIL | add LOGIN --file F | del LOGIN EMAIL | list LOGIN\n"
-	    "  issue block|unblock ISSUE_ID\n"
-	    "  queue [--json] [--account L] [--issue ID] [--state S] [--domain D]\n"
-	    "      [--older-than DURATION]\n"
-	    "  show QID [--json] [--body]\n"
-	    "  retry QID... | --all | --domain D  [--json]\n"
-	    "  hold QID... | release QID... | delete QID...  [--json]\n"
-	    "  issues [--date YYYY-MM-DD] [--account LOGIN] [--json]\n"
-	    "  bounces [--last N] [--json]\n"
-	    "  query [--json] < REQUEST.json\n", fp);
+	size_t	i;
+
+	for (i = 0; ctl_cmds[i].name != NULL; i++)
+		if (strcmp(word, ctl_cmds[i].name) == 0)
+			return i;
+	ctl_unknown("unknown command", word, ctl_cmds, "");
+}
+
+/*
+ * "help [CMD [SUB]]", or "CMD [SUB] ... --help|-h" (before any "--"):
+ * prints the overview or CMD's help and exits 0. Returns if neither.
+ */
+static void
+spoolctl_help(int argc, char **argv)
+{
+	char	cmd[64];
+	int	i;
+	bool	help = strcmp(argv[0], "help") == 0;
+
+	for (i = 1; !help && i < argc && strcmp(argv[i], "--") != 0; i++)
+		help = strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
+	if (!help)
+		return;
+	if (strcmp(argv[0], "help") == 0) {
+		if (argc == 1 || strcmp(argv[1], "help") == 0) {
+			ctl_help_overview(stdout);
+			exit(ctl_out_status(CTL_OK));
+		}
+		argc--;
+		argv++;
+	}
+	(void)spoolctl_find(argv[0]);
+	if (argc > 1 && argv[1][0] != '-')
+		ctl_help_check_sub(argc, argv);
+	(void)snprintf(cmd, sizeof(cmd), "%s %s", argv[0], argc > 1 ? argv[1] : "");
+	if (argc < 2 || argv[1][0] == '-' || !ctl_help_known(cmd))
+		cmd[strlen(argv[0])] = '\0';
+	ctl_help_print(stdout, cmd);
+	exit(ctl_out_status(CTL_OK));
 }
 
 int
@@ -115,27 +137,22 @@ main(int argc, char **argv)
 			log_set_verbose(true);
 			break;
 		case 'h':
-			spoolctl_help(stdout);
-			return CTL_OK;
+			ctl_help_overview(stdout);
+			return ctl_out_status(CTL_OK);
 		default:
-			ctl_usage("unknown option -%c (see spoolctl -h)", optopt);
+			ctl_usage("unknown option -%c (spoolctl help)", optopt);
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (argc == 0) {
-		spoolctl_help(stderr);
+		ctl_help_overview(stderr);
 		return CTL_USAGE;
 	}
-	if (strcmp(argv[0], "help") == 0) {
-		spoolctl_help(stdout);
-		return CTL_OK;
-	}
-	for (i = 0; i < sizeof(ctl_cmds) / sizeof(ctl_cmds[0]); i++)
-		if (strcmp(argv[0], ctl_cmds[i].name) == 0)
-			break;
-	if (i == sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
-		ctl_usage("unknown command \"%s\" (see spoolctl -h)", argv[0]);
+	spoolctl_help(argc, argv);
+	i = spoolctl_find(argv[0]);
+	ctl_help_set(argv[0], NULL);
+	ctl_help_check_sub(argc, argv);
 	ctl->cf = conf_load_or_exit(conf_path);
 	ctl->now = (int64_t)time(NULL);
 	if (atexit(spoolctl_cleanup) != 0)

@@ -46,6 +46,8 @@ void	ctl_die(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
 /* Like ctl_die for a spool_* error code: "what: spool_strerror(rc)". */
 void	ctl_die_rc(int rc, const char *, ...) __attribute__((format(printf, 2, 3), noreturn));
 void	ctl_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
+/* " (what to do)" about errno err on an operator's file, or "". */
+const char *ctl_file_hint(int err);
 /*
  * A write txn failed with SPOOL_EFULL (ctl_die_rc calls it): close the
  * spool (aborting the txn) and run the command again from the start on a
@@ -67,6 +69,8 @@ int	ctl_out_status(int rc);
 int	ctl_getopt(int argc, char **argv, const struct option *);
 /* Exactly n operands remain, else a usage error naming the synopsis. */
 void	ctl_operands(int argc, char **argv, int min, int max, const char *synopsis);
+/* The usage error "usage: spoolctl SYNOPSIS (spoolctl help CMD)". */
+void	ctl_usage_syn(const char *synopsis) __attribute__((noreturn));
 /* Only --json may be given; then min..max operands. Returns --json. */
 bool	ctl_want_json(int argc, char **argv, const char *synopsis, int min, int max);
 /* No options at all; then min..max operands. */
@@ -74,6 +78,31 @@ void	ctl_no_options(int argc, char **argv, int min, int max, const char *synopsi
 /* Dispatches argv[1] among subcommands (argv[0] is the command word). */
 int	ctl_dispatch(struct ctl *, const struct ctl_cmd *, int argc, char **argv,
 	    const char *synopsis);
+/*
+ * The synopsis of ctl_operands, ctl_want_json, ctl_no_options and
+ * ctl_dispatch may be NULL: the usage then comes from the help table
+ * (spoolctl_help.c) for the command being run, ctl_help_cur().
+ */
+
+/* spoolctl_help.c: the one table of usages, options and examples. */
+/* Sets the command being run: "account", or "account" "add" (idempotent:
+ * a command run again after the map grew sets the same). */
+void	ctl_help_set(const char *cmd, const char *sub);
+const char *ctl_help_cur(void);
+/* The table has cmd or a sub-command of it. */
+bool	ctl_help_known(const char *cmd);
+/* What follows "spoolctl CMD" in cmd's usage, or NULL. */
+const char *ctl_help_usage(const char *cmd);
+void	ctl_help_overview(FILE *);
+/* Usage, options and an example of cmd and each of its sub-commands. */
+void	ctl_help_print(FILE *, const char *cmd);
+/* Usage error "WHAT "WORD"; did you mean "NEAR"? (spoolctl help HELP)",
+ * NEAR the nearest name of cmds (NULL-terminated), if near enough. */
+void	ctl_unknown(const char *what, const char *word, const struct ctl_cmd *cmds,
+	    const char *help) __attribute__((noreturn));
+/* argv[1] is a sub-command of argv[0] in the table, or a usage error with
+ * the nearest one (before the config is read). */
+void	ctl_help_check_sub(int argc, char **argv);
 
 /* As root: creates the spool tree with its owners, then drops to
  * spoold_user (so every file spoolctl creates belongs to the daemons).
@@ -101,6 +130,9 @@ bool	ctl_addr_ok(const char *);
 bool	ctl_domain_ok(const char *);
 /* False (with a "no message" line) when qid is not a queue id at all. */
 bool	ctl_qid_known(const char *qid);
+/* Not-found messages, each with the command that lists what exists. */
+#define CTL_NO_ACCOUNT	"no account %s (spoolctl account list shows them)"
+#define CTL_NO_MESSAGE	"no message %s (spoolctl queue --state all lists them)"
 /* An account must exist (exit 1 otherwise). */
 void	ctl_need_account(struct spool_txn *, const char *login);
 

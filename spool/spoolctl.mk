@@ -5,7 +5,8 @@
 noinst_LIBRARIES += common/libctl.a
 common_libctl_a_SOURCES = \
 	common/statq.c common/statq.h \
-	common/pkey.c common/pkey.h
+	common/pkey.c common/pkey.h \
+	common/editdist.c common/editdist.h
 common_libctl_a_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 
 SPOOLCTL_LIBS = common/libctl.a spool/libspool.a common/libcommon.a \
@@ -15,6 +16,7 @@ sbin_PROGRAMS += spool/spoolctl
 spool_spoolctl_SOURCES = \
 	spool/spoolctl.c spool/spoolctl.h \
 	spool/spoolctl_util.c \
+	spool/spoolctl_help.c \
 	spool/spoolctl_account.c \
 	spool/spoolctl_policy.c \
 	spool/spoolctl_queue.c \
@@ -33,7 +35,10 @@ spool_spoolctl_gen_LDADD = $(SPOOLCTL_LIBS)
 # tests/fuzz/corpus/statq/ are found by tests/fuzz/local.mk.
 CTL_TEST_LIBS = common/libctl.a tests/unit/libtap.a common/libcommon.a \
 	$(YAJL_LIBS) $(OPENSSL_LIBS) $(LIBS)
-UNIT_TESTS += tests/unit/t_statq tests/unit/t_pkey
+UNIT_TESTS += tests/unit/t_statq tests/unit/t_pkey tests/unit/t_editdist
+tests_unit_t_editdist_SOURCES = tests/unit/t_editdist.c
+tests_unit_t_editdist_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_t_editdist_LDADD = $(CTL_TEST_LIBS)
 tests_unit_t_statq_SOURCES = tests/unit/t_statq.c
 tests_unit_t_statq_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_t_statq_LDADD = $(CTL_TEST_LIBS)
@@ -44,4 +49,5 @@ tests_unit_t_pkey_LDADD = $(CTL_TEST_LIBS)
 TESTS += \
 	tests/blackbox/test_spoolctl_account.py \
 	tests/blackbox/test_spoolctl_queue.py \
-	tests/blackbox/test_spoolctl_stats.py
+	tests/blackbox/test_spoolctl_stats.py \
+	tests/blackbox/test_spoolctl_help.py

@@ -73,8 +73,8 @@ ctl_pw_get(const struct ctl_acct_opts *o, char *pw, size_t pwsz)
 			ctl_usage("account add: password too long");
 	} else if (o->password_file != NULL) {
 		if (fsx_read_file(o->password_file, CTL_PW_MAX - 1, &data, &len) == -1)
-			ctl_die("cannot read password file %s: %s", o->password_file,
-			    strerror(errno));
+			ctl_die("cannot read password file %s: %s%s", o->password_file,
+			    strerror(errno), ctl_file_hint(errno));
 		n = strcspn(data, "\r\n");
 		data[n] = '\0';
 		(void)str_copy(pw, pwsz, data);
@@ -197,9 +197,6 @@ ctl_account_add_opts(int argc, char **argv, struct ctl_acct_opts *op)
 		{ "update", no_argument, NULL, 'U' },
 		{ NULL, 0, NULL, 0 }
 	};
-	static const char syn[] = "account add LOGIN [--password PW | --password-file F] "
-	    "[--ip CIDR]... [--sandbox] [--callback-url URL] "
-	    "[--callback-format json|stream] [--senders any|registered] [--update]";
 	struct ctl_acct_opts	 o = { .sandbox = -1 };
 	int			 ch;
 
@@ -221,7 +218,7 @@ ctl_account_add_opts(int argc, char **argv, struct ctl_acct_opts *op)
 		case 'U': o.update = true; break;
 		}
 	}
-	ctl_operands(argc, argv, 1, 1, syn);
+	ctl_operands(argc, argv, 1, 1, NULL);
 	if (!ctl_login_ok(argv[optind]))
 		ctl_usage("account add: bad login \"%s\"", argv[optind]);
 	if (o.password != NULL && o.password_file != NULL)
@@ -253,7 +250,7 @@ ctl_account_add(struct ctl *ctl, int argc, char **argv)
 	if (rc == 0 && !o.update)
 		ctl_die("account %s already exists (use --update to change it)", login);
 	if (rc == SPOOL_ENOTFOUND && o.update)
-		ctl_die("no account %s", login);
+		ctl_die(CTL_NO_ACCOUNT, login);
 	if (rc != 0 && rc != SPOOL_ENOTFOUND)
 		ctl_die_rc(rc, "account %s", login);
 	if (rc == SPOOL_ENOTFOUND) {
@@ -331,7 +328,7 @@ ctl_account_list(struct ctl *ctl, int argc, char **argv)
 	struct spool_txn	*txn;
 	int			 rc;
 
-	if (ctl_want_json(argc, argv, "account list [--json]", 0, 0)) {
+	if (ctl_want_json(argc, argv, NULL, 0, 0)) {
 		la.jg = json_gen_new(false);
 		json_arr_begin(la.jg);
 	}
@@ -386,12 +383,12 @@ ctl_account_show(struct ctl *ctl, int argc, char **argv)
 	bool			 json;
 	int			 rc;
 
-	json = ctl_want_json(argc, argv, "account show LOGIN [--json]", 1, 1);
+	json = ctl_want_json(argc, argv, NULL, 1, 1);
 	login = argv[optind];
 	sa = &ctl_sa_store;
 	txn = ctl_begin(ctl, false);
 	if ((rc = spool_account_get(txn, login, sa)) == SPOOL_ENOTFOUND)
-		ctl_die("no account %s", login);
+		ctl_die(CTL_NO_ACCOUNT, login);
 	if (rc != 0)
 		ctl_die_rc(rc, "account %s", login);
 	if (json) {
@@ -430,13 +427,13 @@ ctl_account_del(struct ctl *ctl, int argc, char **argv)
 	size_t			 off;
 	int			 rc;
 
-	ctl_no_options(argc, argv, 1, 1, "account del LOGIN");
+	ctl_no_options(argc, argv, 1, 1, NULL);
 	login = argv[optind];
 	buf_init(&files, 1 << 20);
 	txn = ctl_begin(ctl, true);
 	(void)spool_dkim_iter(txn, login, NULL, ctl_collect_keyfile_cb, &files);
 	if ((rc = spool_account_del(txn, login)) == SPOOL_ENOTFOUND)
-		ctl_die("no account %s", login);
+		ctl_die(CTL_NO_ACCOUNT, login);
 	if (rc != 0)
 		ctl_die_rc(rc, "delete account %s", login);
 	ctl_commit(&txn);
@@ -459,5 +456,5 @@ ctl_cmd_account(struct ctl *ctl, int argc, char **argv)
 		{ .name = NULL, .fn = NULL }
 	};
 
-	return ctl_dispatch(ctl, cmds, argc, argv, "account add|list|show|del ...");
+	return ctl_dispatch(ctl, cmds, argc, argv, NULL);
 }

@@ -30,8 +30,6 @@ ctl_sender_add(struct ctl *ctl, int argc, char **argv)
 		{ "status", required_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 }
 	};
-	static const char syn[] = "sender add LOGIN ADDRESS|@DOMAIN "
-	    "--status approved|onmoderation|prohibited";
 	enum spool_sender_status st = 0;
 	struct spool_txn	*txn;
 	const char		*login, *key;
@@ -47,9 +45,9 @@ ctl_sender_add(struct ctl *ctl, int argc, char **argv)
 		else
 			ctl_usage("sender add: --status is approved, onmoderation or prohibited");
 	}
-	ctl_operands(argc, argv, 2, 2, syn);
+	ctl_operands(argc, argv, 2, 2, NULL);
 	if (st == 0)
-		ctl_usage("usage: spoolctl %s", syn);
+		ctl_usage_syn(NULL);
 	login = argv[optind];
 	key = argv[optind + 1];
 	if (key[0] == '@' ? !ctl_domain_ok(key + 1) : !ctl_addr_ok(key))
@@ -70,13 +68,14 @@ ctl_sender_del(struct ctl *ctl, int argc, char **argv)
 	const char		*login, *key;
 	int			 rc;
 
-	ctl_no_options(argc, argv, 2, 2, "sender del LOGIN ADDRESS|@DOMAIN");
+	ctl_no_options(argc, argv, 2, 2, NULL);
 	login = argv[optind];
 	key = argv[optind + 1];
 	txn = ctl_begin(ctl, true);
 	ctl_need_account(txn, login);
 	if ((rc = spool_sender_del(txn, login, key)) == SPOOL_ENOTFOUND)
-		ctl_die("no sender %s for account %s", key, login);
+		ctl_die("no sender %s for account %s (spoolctl sender list %s shows them)",
+		    key, login, login);
 	if (rc != 0)
 		ctl_die_rc(rc, "sender %s", key);
 	ctl_commit(&txn);
@@ -134,7 +133,7 @@ ctl_sender_list(struct ctl *ctl, int argc, char **argv)
 	struct ctl_list		 l;
 	int			 rc;
 
-	ctl_list_begin(&l, ctl_want_json(argc, argv, "sender list LOGIN [--json]", 1, 1));
+	ctl_list_begin(&l, ctl_want_json(argc, argv, NULL, 1, 1));
 	txn = ctl_begin(ctl, false);
 	ctl_need_account(txn, argv[optind]);
 	if ((rc = spool_sender_iter(txn, argv[optind], ctl_sender_list_cb, &l)) != 0)
@@ -154,7 +153,7 @@ ctl_cmd_sender(struct ctl *ctl, int argc, char **argv)
 		{ .name = NULL, .fn = NULL }
 	};
 
-	return ctl_dispatch(ctl, cmds, argc, argv, "sender add|del|list ...");
+	return ctl_dispatch(ctl, cmds, argc, argv, NULL);
 }
 
 /* ---- dkim */
@@ -259,8 +258,9 @@ ctl_dkim_read_key(const char *file, struct pkey_info *pi, size_t *len_r)
 	char	*pem, err[256];
 
 	if (fsx_read_file(file, PKEY_PEM_MAX, &pem, len_r) == -1)
-		ctl_die("dkim add: cannot read key %s: %s", file,
-		    errno == EMSGSIZE || errno == EFBIG ? "file too large" : strerror(errno));
+		ctl_die("dkim add: cannot read key %s: %s%s", file,
+		    errno == EMSGSIZE || errno == EFBIG ? "file too large" : strerror(errno),
+		    ctl_file_hint(errno));
 	if (pkey_inspect(pem, *len_r, pi, err, sizeof(err)) == -1) {
 		freezero(pem, *len_r);
 		ctl_die("dkim add: key %s: %s", file, err);
@@ -278,7 +278,6 @@ ctl_dkim_add_opts(int argc, char **argv, struct spool_dkim *sd)
 		{ "default", no_argument, NULL, 'd' },
 		{ NULL, 0, NULL, 0 }
 	};
-	static const char syn[] = "dkim add LOGIN DOMAIN --selector SEL --key PEMFILE [--default]";
 	const char	*sel = NULL, *keyfile = NULL;
 	int		 ch;
 
@@ -290,9 +289,9 @@ ctl_dkim_add_opts(int argc, char **argv, struct spool_dkim *sd)
 		case 'd': sd->sd_default = true; break;
 		}
 	}
-	ctl_operands(argc, argv, 2, 2, syn);
+	ctl_operands(argc, argv, 2, 2, NULL);
 	if (sel == NULL || keyfile == NULL)
-		ctl_usage("usage: spoolctl %s", syn);
+		ctl_usage_syn(NULL);
 	if (!ctl_login_ok(argv[optind]))
 		ctl_usage("dkim add: bad login \"%s\"", argv[optind]);
 	if (!ctl_domain_ok(argv[optind + 1]))
@@ -333,7 +332,7 @@ ctl_dkim_add(struct ctl *ctl, int argc, char **argv)
 		spool_abort(&txn);
 		(void)spool_unlink(ctl->cf->cf_spool_dir, SPOOL_KEYS, sd.sd_keyfile);
 		if (rc == SPOOL_ENOTFOUND)
-			ctl_die("no account %s", sd.sd_login);
+			ctl_die(CTL_NO_ACCOUNT, sd.sd_login);
 		ctl_die_rc(rc, "account %s", sd.sd_login);
 	}
 	if ((rc = spool_dkim_put(txn, &sd)) != 0)
@@ -383,7 +382,7 @@ ctl_dkim_list(struct ctl *ctl, int argc, char **argv)
 	struct ctl_list		 l;
 	int			 rc;
 
-	ctl_list_begin(&l, ctl_want_json(argc, argv, "dkim list LOGIN [--json]", 1, 1));
+	ctl_list_begin(&l, ctl_want_json(argc, argv, NULL, 1, 1));
 	txn = ctl_begin(ctl, false);
 	ctl_need_account(txn, argv[optind]);
 	if ((rc = spool_dkim_iter(txn, argv[optind], NULL, ctl_dkim_list_cb, &l)) != 0)
@@ -426,7 +425,7 @@ ctl_dkim_del(struct ctl *ctl, int argc, char **argv)
 
 	while (ctl_getopt(argc, argv, lo) != -1)
 		dd.selector = optarg;
-	ctl_operands(argc, argv, 2, 2, "dkim del LOGIN DOMAIN [--selector SEL]");
+	ctl_operands(argc, argv, 2, 2, NULL);
 	if (str_copy(domain, sizeof(domain), argv[optind + 1]) == -1)
 		ctl_usage("dkim del: domain too long");
 	str_lower(domain);
@@ -435,8 +434,9 @@ ctl_dkim_del(struct ctl *ctl, int argc, char **argv)
 	ctl_need_account(txn, argv[optind]);
 	(void)spool_dkim_iter(txn, argv[optind], domain, ctl_dkim_del_cb, &dd);
 	if (dd.n == 0)
-		ctl_die("no dkim key for %s domain %s%s%s", argv[optind], domain,
-		    dd.selector ? " selector " : "", dd.selector ? dd.selector : "");
+		ctl_die("no dkim key for %s domain %s%s%s (spoolctl dkim list %s shows them)",
+		    argv[optind], domain, dd.selector ? " selector " : "",
+		    dd.selector ? dd.selector : "", argv[optind]);
 	if ((rc = spool_dkim_del(txn, argv[optind], domain, dd.selector)) != 0)
 		ctl_die_rc(rc, "dkim del %s", domain);
 	ctl_commit(&txn);
@@ -458,7 +458,7 @@ ctl_cmd_dkim(struct ctl *ctl, int argc, char **argv)
 		{ .name = NULL, .fn = NULL }
 	};
 
-	return ctl_dispatch(ctl, cmds, argc, argv, "dkim add|list|del ...");
+	return ctl_dispatch(ctl, cmds, argc, argv, NULL);
 }
 
 /* ---- stoplist */
@@ -472,7 +472,8 @@ ctl_stop_read_file(const char *file, struct buf *out)
 	size_t	 len, lineno = 0, n = 0;
 
 	if (fsx_read_file(file, 256 << 20, &data, &len) == -1)
-		ctl_die("stoplist add: cannot read %s: %s", file, strerror(errno));
+		ctl_die("stoplist add: cannot read %s: %s%s", file, strerror(errno),
+		    ctl_file_hint(errno));
 	for (line = data; line < data + len; line = next) {
 		lineno++;
 		if ((end = memchr(line, '\n', (size_t)(data + len - line))) == NULL)
@@ -511,8 +512,7 @@ ctl_stop_add(struct ctl *ctl, int argc, char **argv)
 
 	while (ctl_getopt(argc, argv, lo) != -1)
 		file = optarg;
-	ctl_operands(argc, argv, file ? 1 : 2, file ? 1 : 2,
-	    "stoplist add LOGIN EMAIL | stoplist add LOGIN --file F");
+	ctl_operands(argc, argv, file ? 1 : 2, file ? 1 : 2, NULL);
 	login = argv[optind];
 	buf_init(&addrs, (size_t)300 << 20);
 	if (file != NULL)
@@ -552,11 +552,12 @@ ctl_stop_del(struct ctl *ctl, int argc, char **argv)
 	struct spool_txn	*txn;
 	int			 rc;
 
-	ctl_no_options(argc, argv, 2, 2, "stoplist del LOGIN EMAIL");
+	ctl_no_options(argc, argv, 2, 2, NULL);
 	txn = ctl_begin(ctl, true);
 	ctl_need_account(txn, argv[optind]);
 	if ((rc = spool_stop_del(txn, argv[optind], argv[optind + 1])) == SPOOL_ENOTFOUND)
-		ctl_die("%s is not in the stoplist of %s", argv[optind + 1], argv[optind]);
+		ctl_die("%s is not in the stoplist of %s (spoolctl stoplist list %s shows it)",
+		    argv[optind + 1], argv[optind], argv[optind]);
 	if (rc != 0)
 		ctl_die_rc(rc, "stoplist %s", argv[optind + 1]);
 	ctl_commit(&txn);
@@ -584,7 +585,7 @@ ctl_stop_list(struct ctl *ctl, int argc, char **argv)
 	struct ctl_list		 l;
 	int			 rc;
 
-	ctl_list_begin(&l, ctl_want_json(argc, argv, "stoplist list LOGIN [--json]", 1, 1));
+	ctl_list_begin(&l, ctl_want_json(argc, argv, NULL, 1, 1));
 	txn = ctl_begin(ctl, false);
 	ctl_need_account(txn, argv[optind]);
 	if ((rc = spool_stop_iter(txn, argv[optind], ctl_stop_list_cb, &l)) != 0)
@@ -604,7 +605,7 @@ ctl_cmd_stoplist(struct ctl *ctl, int argc, char **argv)
 		{ .name = NULL, .fn = NULL }
 	};
 
-	return ctl_dispatch(ctl, cmds, argc, argv, "stoplist add|del|list ...");
+	return ctl_dispatch(ctl, cmds, argc, argv, NULL);
 }
 
 /* ---- issue block|unblock */
@@ -618,15 +619,14 @@ ctl_issue_set(struct ctl *ctl, int argc, char **argv, bool block)
 	unsigned long long	 id;
 	int			 rc;
 
-	ctl_no_options(argc, argv, 1, 1, block ? "issue block ISSUE_ID" :
-	    "issue unblock ISSUE_ID");
+	ctl_no_options(argc, argv, 1, 1, NULL);
 	errno = 0;
 	id = strtoull(argv[optind], &end, 10);
 	if (!isdigit((unsigned char)argv[optind][0]) || *end != '\0' || errno != 0 || id == 0)
 		ctl_usage("issue: \"%s\" is not an issue id", argv[optind]);
 	txn = ctl_begin(ctl, true);
 	if ((rc = spool_issue_get(txn, (uint64_t)id, &si)) == SPOOL_ENOTFOUND)
-		ctl_die("no issue %llu", id);
+		ctl_die("no issue %llu (spoolctl issues lists them)", id);
 	if (rc != 0)
 		ctl_die_rc(rc, "issue %llu", id);
 	si.si_blocked = block;
@@ -659,5 +659,5 @@ ctl_cmd_issue(struct ctl *ctl, int argc, char **argv)
 		{ .name = NULL, .fn = NULL }
 	};
 
-	return ctl_dispatch(ctl, cmds, argc, argv, "issue block|unblock ISSUE_ID");
+	return ctl_dispatch(ctl, cmds, argc, argv, NULL);
 }

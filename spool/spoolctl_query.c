@@ -172,7 +172,7 @@ ctl_cmd_query(struct ctl *ctl, int argc, char **argv)
 	int			 rc;
 
 	/* the output is JSON anyway: --json is accepted like on the others */
-	(void)ctl_want_json(argc, argv, "query [--json] < REQUEST.json", 0, 0);
+	(void)ctl_want_json(argc, argv, NULL, 0, 0);
 	if (isatty(STDIN_FILENO))
 		ctl_usage("query: give the stat.uni request on standard input");
 	ctl_query_read(&in);

@@ -297,8 +297,7 @@ ctl_queue_parse(int argc, char **argv, struct ctl_qfilter *f, bool *json, int64_
 			break;
 		}
 	}
-	ctl_operands(argc, argv, 0, 0, "queue [--json] [--account L] [--issue ID] "
-	    "[--state S] [--domain D] [--older-than DURATION]");
+	ctl_operands(argc, argv, 0, 0, NULL);
 }
 
 struct ctl_queue {
@@ -470,7 +469,7 @@ ctl_retry_qids(struct ctl *ctl, char **qids, size_t nq, bool explicit)
 		if (txn == NULL)
 			txn = ctl_begin(ctl, true);
 		if ((rc = spool_msg_get(txn, qids[i], sm)) == SPOOL_ENOTFOUND) {
-			ctl_warn("no message %s", qids[i]);
+			ctl_warn(CTL_NO_MESSAGE, qids[i]);
 			status = CTL_FAIL;
 			continue;
 		} else if (rc != 0)
@@ -558,10 +557,10 @@ ctl_cmd_retry(struct ctl *ctl, int argc, char **argv)
 	}
 	ctl_act_begin(json);
 	if (!all && f.domain == NULL) {
-		ctl_operands(argc, argv, 1, INT32_MAX, "retry QID... | --all | --domain D");
+		ctl_operands(argc, argv, 1, INT32_MAX, NULL);
 		return ctl_retry_qids(ctl, argv + optind, (size_t)(argc - optind), true);
 	}
-	ctl_operands(argc, argv, 0, 0, "retry QID... | --all | --domain D");
+	ctl_operands(argc, argv, 0, 0, NULL);
 	memset(&sel, 0, sizeof(sel));
 	sel.f = &f;
 	sel.txn = ctl_begin(ctl, false);
@@ -587,8 +586,7 @@ ctl_hold_release(struct ctl *ctl, int argc, char **argv, bool hold)
 	int			 i, rc, status = CTL_OK;
 	bool			 woke = false;
 
-	ctl_act_begin(ctl_want_json(argc, argv, hold ? "hold QID... [--json]" :
-	    "release QID... [--json]", 1, INT32_MAX));
+	ctl_act_begin(ctl_want_json(argc, argv, NULL, 1, INT32_MAX));
 	for (i = optind; i < argc; i++) {
 		if (!ctl_qid_known(argv[i])) {
 			status = CTL_FAIL;
@@ -597,7 +595,7 @@ ctl_hold_release(struct ctl *ctl, int argc, char **argv, bool hold)
 		txn = ctl_begin(ctl, true);
 		if ((rc = spool_msg_get(txn, argv[i], sm)) == SPOOL_ENOTFOUND) {
 			spool_abort(&txn);
-			ctl_warn("no message %s", argv[i]);
+			ctl_warn(CTL_NO_MESSAGE, argv[i]);
 			status = CTL_FAIL;
 			continue;
 		} else if (rc != 0)
@@ -687,7 +685,7 @@ ctl_cmd_delete(struct ctl *ctl, int argc, char **argv)
 	size_t			 n;
 	int			 i, rc, status = CTL_OK;
 
-	ctl_act_begin(ctl_want_json(argc, argv, "delete QID... [--json]", 1, INT32_MAX));
+	ctl_act_begin(ctl_want_json(argc, argv, NULL, 1, INT32_MAX));
 	for (i = optind; i < argc; i++) {
 		if (!ctl_qid_known(argv[i])) {
 			status = CTL_FAIL;
@@ -697,7 +695,7 @@ ctl_cmd_delete(struct ctl *ctl, int argc, char **argv)
 		if ((rc = spool_msg_get(txn, argv[i], sm)) == SPOOL_ENOTFOUND) {
 			spool_abort(&txn);
 			if (!ctl_delete_incoming(ctl, argv[i])) {
-				ctl_warn("no message %s", argv[i]);
+				ctl_warn(CTL_NO_MESSAGE, argv[i]);
 				status = CTL_FAIL;
 			}
 			continue;

@@ -399,7 +399,7 @@ ctl_cmd_show(struct ctl *ctl, int argc, char **argv)
 		else
 			body = true;
 	}
-	ctl_operands(argc, argv, 1, 1, "show QID [--json] [--body]");
+	ctl_operands(argc, argv, 1, 1, NULL);
 	qid = argv[optind];
 	if (!ctl_qid_known(qid))
 		return CTL_FAIL;
@@ -410,7 +410,7 @@ ctl_cmd_show(struct ctl *ctl, int argc, char **argv)
 		spool_abort(&txn);
 		if (s.nev == 0) {
 			ctl_show_free(&s);
-			ctl_die("no message %s", qid);
+			ctl_die(CTL_NO_MESSAGE, qid);
 		}
 		rc = ctl_show_removed(qid, &s, json);
 		ctl_show_free(&s);

@@ -126,7 +126,7 @@ ctl_cmd_issues(struct ctl *ctl, int argc, char **argv)
 			break;
 		}
 	}
-	ctl_operands(argc, argv, 0, 0, "issues [--date YYYY-MM-DD] [--account LOGIN] [--json]");
+	ctl_operands(argc, argv, 0, 0, NULL);
 	if (is.jg != NULL)
 		json_arr_begin(is.jg);
 	txn = ctl_begin(ctl, false);
@@ -206,7 +206,7 @@ ctl_cmd_bounces(struct ctl *ctl, int argc, char **argv)
 		} else if (b.jg == NULL)
 			b.jg = json_gen_new(false);
 	}
-	ctl_operands(argc, argv, 0, 0, "bounces [--last N] [--json]");
+	ctl_operands(argc, argv, 0, 0, NULL);
 	if (b.jg != NULL)
 		json_arr_begin(b.jg);
 	txn = ctl_begin(ctl, false);

@@ -30,14 +30,21 @@ ctl_vmsg(const char *fmt, va_list ap)
 	(void)fputc('\n', stderr);
 }
 
+/* Every usage error ends with where to read the usage. */
 void
 ctl_usage(const char *fmt, ...)
 {
-	va_list	ap;
+	va_list		 ap;
+	char		 msg[1024];
+	const char	*cur = ctl_help_cur();
 
 	va_start(ap, fmt);
-	ctl_vmsg(fmt, ap);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (strstr(msg, "(spoolctl help") != NULL)
+		ctl_warn("%s", msg);
+	else
+		ctl_warn("%s (spoolctl help%s%s)", msg, *cur ? " " : "", cur);
 	exit(CTL_USAGE);
 }
 
@@ -52,18 +59,56 @@ ctl_die(const char *fmt, ...)
 	exit(CTL_FAIL);
 }
 
+static const char	*ctl_group = "smtpgate";	/* the spool's, once known */
+
+/* What to do about rc, as " (next step)", or "". */
+static const char *
+ctl_rc_hint(int rc, char *buf, size_t size)
+{
+	switch (rc) {
+	case EACCES: case EPERM: case EROFS:
+		(void)snprintf(buf, size, " (run as root or as a member of group %s)",
+		    ctl_group);
+		return buf;
+	case ENOSPC: case EDQUOT:
+		return " (free disk space on the spool's file system)";
+	case SPOOL_EVERSION:
+		return " (start spoold once to migrate it, or run the spoolctl "
+		    "installed with the daemons)";
+	case SPOOL_ECORRUPT: case SPOOL_EDB:
+		return " (see the daemons' log; spoolctl -v shows more)";
+	default:
+		return "";
+	}
+}
+
+const char *
+ctl_file_hint(int err)
+{
+	switch (err) {
+	case ENOENT: case ENOTDIR:
+		return " (check the path)";
+	case EACCES: case EPERM:
+		return " (run as root, or make the file readable by you)";
+	case EMSGSIZE: case EFBIG:
+		return " (is it the right file?)";
+	default:
+		return "";
+	}
+}
+
 void
 ctl_die_rc(int rc, const char *fmt, ...)
 {
 	va_list	ap;
-	char	what[1024];
+	char	what[1024], hint[128];
 
 	va_start(ap, fmt);
 	(void)vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
 	if (rc == SPOOL_EFULL)
 		ctl_retry_full();
-	ctl_die("%s: %s", what, spool_strerror(rc));
+	ctl_die("%s: %s%s", what, spool_strerror(rc), ctl_rc_hint(rc, hint, sizeof(hint)));
 }
 
 bool
@@ -105,9 +150,9 @@ ctl_getopt(int argc, char **argv, const struct option *lo)
 	opterr = 0;
 	ch = getopt_long(argc, argv, ":", lo, &idx);
 	if (ch == '?')
-		ctl_usage("%s: unknown option %s", argv[0], argv[optind - 1]);
+		ctl_usage("%s: unknown option %s", ctl_help_cur(), argv[optind - 1]);
 	if (ch == ':')
-		ctl_usage("%s: option %s needs a value", argv[0], argv[optind - 1]);
+		ctl_usage("%s: option %s needs a value", ctl_help_cur(), argv[optind - 1]);
 	return ch;
 }
 
@@ -117,7 +162,17 @@ ctl_operands(int argc, char **argv, int min, int max, const char *synopsis)
 	int	n = argc - optind;
 
 	if (n < min || n > max)
-		ctl_usage("usage: spoolctl %s", synopsis);
+		ctl_usage_syn(synopsis);
+}
+
+void
+ctl_usage_syn(const char *synopsis)
+{
+	const char	*cur = ctl_help_cur(), *u = ctl_help_usage(cur);
+
+	if (synopsis == NULL && u != NULL)
+		ctl_usage("usage: spoolctl %s %s", cur, u);
+	ctl_usage("usage: spoolctl %s", synopsis ? synopsis : cur);
 }
 
 bool
@@ -149,26 +204,35 @@ int
 ctl_dispatch(struct ctl *ctl, const struct ctl_cmd *cmds, int argc, char **argv,
     const char *synopsis)
 {
-	size_t	i;
+	char	what[96];
+	size_t	i, n = 0;
 
+	if (argc < 2 && synopsis == NULL) {
+		for (i = 0; cmds[i].name != NULL; i++)
+			n += (size_t)snprintf(what + n, n < sizeof(what) ? sizeof(what) - n : 0,
+			    "%s%s", i ? "|" : "", cmds[i].name);
+		synopsis = what;
+	}
 	if (argc < 2)
-		ctl_usage("usage: spoolctl %s", synopsis);
+		ctl_usage("usage: spoolctl %s %s ...", argv[0], synopsis);
 	for (i = 0; cmds[i].name != NULL; i++)
 		if (strcmp(argv[1], cmds[i].name) == 0) {
 			optind = 0;	/* glibc: restart getopt on the new vector */
+			ctl_help_set(argv[0], argv[1]);
 			return cmds[i].fn(ctl, argc - 1, argv + 1);
 		}
-	ctl_usage("%s: unknown subcommand \"%s\" (usage: spoolctl %s)", argv[0],
-	    argv[1], synopsis);
+	(void)snprintf(what, sizeof(what), "%s: unknown subcommand", argv[0]);
+	ctl_unknown(what, argv[1], cmds, argv[0]);
 }
 
 void
 ctl_tree_create(struct ctl *ctl)
 {
-	char	why[4400];
+	char	why[4400], hint[128];
+	int	rc;
 
-	if (spool_tree_create_err(ctl->cf, why, sizeof(why)) != 0)
-		ctl_die("spool tree: %s", why);
+	if ((rc = spool_tree_create_err(ctl->cf, why, sizeof(why))) != 0)
+		ctl_die("spool tree: %s%s", why, ctl_rc_hint(rc, hint, sizeof(hint)));
 }
 
 void
@@ -177,6 +241,7 @@ ctl_prepare(struct ctl *ctl)
 	if (ctl->prepared)
 		return;
 	ctl->prepared = true;
+	ctl_group = ctl->cf->cf_group;
 	if (!priv_is_root())
 		return;
 	/* As root: make sure the tree exists with the daemons' owners, then
@@ -333,7 +398,7 @@ ctl_qid_known(const char *qid)
 {
 	if (qid_ok(qid))
 		return true;
-	ctl_warn("no message %s (not a queue id)", qid);
+	ctl_warn("no message %s (not a queue id; spoolctl queue lists them)", qid);
 	return false;
 }
 
@@ -349,7 +414,7 @@ ctl_need_account(struct spool_txn *txn, const char *login)
 	rc = spool_account_get(txn, login, sa);
 	free(sa);
 	if (rc == SPOOL_ENOTFOUND)
-		ctl_die("no account %s", login);
+		ctl_die(CTL_NO_ACCOUNT, login);
 	if (rc != 0)
 		ctl_die_rc(rc, "account %s", login);
 }
