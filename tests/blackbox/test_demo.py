@@ -214,7 +214,7 @@ def test_demo_world_tour(clone):
 
         # the peer's lines and the receiver's lines
         saved = demo.line(r"^world: smtp from=<tour@demo\.example> to=<ok1@world\.example>: "
-                          r"250 2\.0\.0 saved (\S+\.eml) \(2 DKIM-Signatures\)$", "ok1 saved")
+                          r"250 2\.0\.0 saved (demo/world/\d+\.eml) \(2 DKIM-Signatures\)$", "ok1 saved")
         demo.line(r"^world: smtp from=<tour@demo\.example> to=<defer1@world\.example>: "
                   r"451 4\.2\.0 ", "defer1 451")
         demo.line(r"^world: smtp from=<tour@demo\.example> to=<bounce1@world\.example>: "
