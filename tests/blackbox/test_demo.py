@@ -1,6 +1,10 @@
 """The README's first command, tried as a new user would: contrib/demo in a
 clean clone reaches "ready", accepts a message from swaks with the demo
-credentials, delivers it to the sandbox, and stops cleanly on Ctrl-C."""
+credentials, delivers it to the sandbox, and stops cleanly on Ctrl-C; and
+README's guided tour, contrib/demo --world, step by step as printed there
+(the peer's and the callback receiver's lines, the deferral retried, the
+bounce in spoolctl bounces and the stat.uni query, both DKIM signatures
+verified offline). Both run in one clean clone: the second reuses the build."""
 import json
 import os
 import re
@@ -48,7 +52,10 @@ def clean_env(**extra):
     return env
 
 
-def test_demo_from_a_clean_clone():
+@pytest.fixture(scope="module")
+def clone():
+    """One clean clone for the module: the first contrib/demo builds it, the
+    next ones reuse that build (make finds nothing to do)."""
     if shutil.which("git") is None or shutil.which("swaks") is None:
         pytest.skip("git or swaks missing (contrib/install-deps installs them)")
     # a release tarball (make distcheck) has nothing to clone
@@ -56,52 +63,110 @@ def test_demo_from_a_clean_clone():
         pytest.skip("%s is not a git checkout" % SRCDIR)
     tmp = tempfile.mkdtemp(prefix="sgdemo-")
     os.chmod(tmp, 0o755)        # as root the daemons (user smtpgate) must reach demo/
-    clone = os.path.join(tmp, "smtpgate")
-    proc = None
     try:
-        subprocess.run(["git", "clone", "-q", SRCDIR, clone], check=True, timeout=300,
+        path = os.path.join(tmp, "smtpgate")
+        subprocess.run(["git", "clone", "-q", SRCDIR, path], check=True, timeout=300,
                        capture_output=True)
-        port, tlsport = free_port(), free_port()
-        proc = subprocess.Popen(
-            [os.path.join(clone, "contrib/demo")], cwd=clone, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-            env=clean_env(SMTPGATE_DEMO_PORT=str(port), SMTPGATE_DEMO_TLS_PORT=str(tlsport),
-                          JOBS="2"))
-        out = Output(proc.stdout)
+        yield path
+    finally:
+        if os.environ.get("SMTPGATE_KEEP_TMP") is None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
+
+class Demo:
+    """contrib/demo ARGS running in the clone until ready; stop() is Ctrl-C."""
+
+    def __init__(self, clone, args=(), **env):
+        self.clone = clone
+        self.proc = subprocess.Popen(
+            [os.path.join(clone, "contrib/demo")] + list(args), cwd=clone,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            start_new_session=True, env=clean_env(JOBS="2", **env))
+        self.out = Output(self.proc.stdout)
+
+    def wait_ready(self):
         def ready():
-            if proc.poll() is not None:
+            if self.proc.poll() is not None:
                 return "exited"
-            return "smtpgate demo ready" in out.text() and "Ctrl-C stops" in out.text()
-
+            t = self.out.text()
+            return "smtpgate demo ready" in t and "Ctrl-C stops" in t
         state = wait_for(ready, timeout=1800, interval=0.5, what="smtpgate demo ready")
         if state == "exited":
-            out.t.join(10)
-            text = out.text()
+            self.out.t.join(10)
+            text = self.out.text()
             if any(s in text for s in BUILD_FAILED):
                 pytest.skip("the clone cannot build:\n" + text[-3000:])
             pytest.fail("contrib/demo exited with %s before ready:\n%s" % (
-                proc.returncode, text[-5000:]))
-        banner = out.text()
+                self.proc.returncode, text[-5000:]))
+        return self.out.text()
+
+    def path(self, p):
+        return p if os.path.isabs(p) else os.path.join(self.clone, p)
+
+    def line(self, pattern, what):
+        """Waits (bounded) for an output line matching pattern; its match."""
+        rx = re.compile(pattern)
+
+        def found():
+            with self.out.lock:
+                for ln in self.out.lines:
+                    m = rx.search(ln)
+                    if m:
+                        return m
+            return None
+        return wait_for(found, timeout=60, interval=0.2, what=what + "\n" + self.out.text()[-3000:])
+
+    def stop(self):
+        """Ctrl-C: SIGINT to the whole foreground group, as a terminal sends it."""
+        os.killpg(self.proc.pid, signal.SIGINT)
+        rc = self.proc.wait(timeout=90)
+        self.out.t.join(10)
+        assert rc == 0, self.out.text()[-3000:]
+        assert "demo: stopped" in self.out.text()
+
+    def kill(self):
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(timeout=30)
+
+
+def swaks(port, login, frm, to, *extra):
+    r = subprocess.run(
+        ["swaks", "--server", "127.0.0.1:%d" % port, "--auth-user", login,
+         "--auth-password", "demo", "-tls", "--from", frm, "--to", to,
+         "--header", "Subject: demo test", "--header", "MIME-Version: 1.0",
+         "--header", "Content-Type: text/plain; charset=utf-8"] + list(extra) +
+        ["--body", "It works."], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    m = re.search(r"250 2\.0\.0 Ok: queued as ([0-9A-F]+)", r.stdout)
+    assert m, r.stdout
+    return m.group(1)
+
+
+def test_demo_from_a_clean_clone(clone):
+    port, tlsport = free_port(), free_port()
+    demo = Demo(clone, SMTPGATE_DEMO_PORT=str(port), SMTPGATE_DEMO_TLS_PORT=str(tlsport))
+    try:
+        banner = demo.wait_ready()
         # the banner shows how to send and how to look, with the demo credentials
         assert ("swaks --server 127.0.0.1:%d --auth-user demo.demo@smtpgate "
                 "--auth-password demo -tls" % port) in banner
         assert "queue" in banner and "issues" in banner and "events.jsonl" in banner
-        event_log = re.search(r"tail -f (\S+events\.jsonl)", banner).group(1)
-        if not os.path.isabs(event_log):
-            event_log = os.path.join(clone, event_log)
+        # and the DKIM records of both keys, also written to demo/dkim-*.txt
+        for alg in ("rsa", "ed25519"):
+            with open(os.path.join(clone, "demo", "dkim-%s.txt" % alg)) as f:
+                rec = f.read().strip()
+            assert rec.startswith("demo-%s._domainkey.demo.example. IN TXT "
+                                  "\"v=DKIM1; k=%s; p=" % (alg, alg)), rec
+            assert rec in banner
+        event_log = demo.path(re.search(r"tail -f (\S+events\.jsonl)", banner).group(1))
 
         msgid = "<demo-test-%d@example.com>" % time.time_ns()
-        r = subprocess.run(
-            ["swaks", "--server", "127.0.0.1:%d" % port, "--auth-user", "demo.demo@smtpgate",
-             "--auth-password", "demo", "-tls", "--from", "demo@example.com",
-             "--to", "someone@example.net", "--header", "Subject: demo test",
-             "--header", "MIME-Version: 1.0",
-             "--header", "Content-Type: text/plain; charset=utf-8",
-             "--header", "Message-Id: %s" % msgid, "--body", "It works."],
-            capture_output=True, text=True, timeout=60)
-        assert r.returncode == 0, r.stdout + r.stderr
-        assert re.search(r"250 2\.0\.0 Ok: queued as [0-9A-F]+", r.stdout), r.stdout
+        swaks(port, "demo.demo@smtpgate", "demo@example.com", "someone@example.net",
+              "--header", "Message-Id: %s" % msgid)
 
         def delivered():
             try:
@@ -113,21 +178,88 @@ def test_demo_from_a_clean_clone():
                     e.get("event") == "delivered"]
         ev = wait_for(delivered, timeout=60, what="sandbox delivered event in " + event_log)[0]
         assert ev["sandbox"] is True and ev["account"] == "demo.demo@smtpgate"
-
-        # Ctrl-C: SIGINT to the whole foreground group, as a terminal sends it
-        os.killpg(proc.pid, signal.SIGINT)
-        rc = proc.wait(timeout=90)
-        out.t.join(10)
-        assert rc == 0, out.text()[-3000:]
-        assert "demo: stopped" in out.text()
+        demo.stop()
         with pytest.raises(OSError):
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
     finally:
-        if proc is not None and proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait(timeout=30)
-        if os.environ.get("SMTPGATE_KEEP_TMP") is None:
-            shutil.rmtree(tmp, ignore_errors=True)
+        demo.kill()
+
+
+def test_demo_world_tour(clone):
+    """README's "A guided tour": every step, as printed there."""
+    port, tlsport, wport, cbport = free_port(), free_port(), free_port(), free_port()
+    # a long first retry: the tour's `spoolctl retry` is what retries
+    demo = Demo(clone, ["--world"], SMTPGATE_DEMO_PORT=str(port),
+                SMTPGATE_DEMO_TLS_PORT=str(tlsport), SMTPGATE_DEMO_WORLD_PORT=str(wport),
+                SMTPGATE_DEMO_CALLBACK_PORT=str(cbport),
+                SMTPGATE_DEMO_RETRY_SCHEDULE="30m 1h")
+    try:
+        banner = demo.wait_ready()
+        assert "world: SMTP peer on 127.0.0.1:%d, callback receiver on " \
+            "http://127.0.0.1:%d/" % (wport, cbport) in banner
+        assert "--world: account world.demo@smtpgate, password demo, is live" in banner
+        m = re.search(r"^  (\S+spoolctl) -c (\S+) queue$", banner, re.M)
+        ctl = [demo.path(m.group(1)), "-c", demo.path(m.group(2))]
+
+        def spoolctl(*args, stdin=None):
+            r = subprocess.run(ctl + list(args), stdin=stdin, capture_output=True,
+                               text=True, timeout=60)
+            assert r.returncode == 0, r.stdout + r.stderr
+            return r.stdout
+
+        w = "world.demo@smtpgate"
+        q_ok = swaks(port, w, "tour@demo.example", "ok1@world.example")
+        q_defer = swaks(port, w, "tour@demo.example", "defer1@world.example")
+        q_bounce = swaks(port, w, "tour@demo.example", "bounce1@world.example")
+
+        # the peer's lines and the receiver's lines
+        saved = demo.line(r"^world: smtp from=<tour@demo\.example> to=<ok1@world\.example>: "
+                          r"250 2\.0\.0 saved (demo/world/\d+\.eml) \(2 DKIM-Signatures\)$", "ok1 saved")
+        demo.line(r"^world: smtp from=<tour@demo\.example> to=<defer1@world\.example>: "
+                  r"451 4\.2\.0 ", "defer1 451")
+        demo.line(r"^world: smtp from=<tour@demo\.example> to=<bounce1@world\.example>: "
+                  r"550 5\.1\.1 ", "bounce1 550")
+        demo.line(r"^world: callback: delivered ok1@world\.example %s 250 2\.0\.0 " % q_ok,
+                  "delivered callback")
+        demo.line(r"^world: callback: deferred defer1@world\.example %s 451 4\.2\.0 " % q_defer,
+                  "deferred callback")
+        demo.line(r"^world: callback: bounced/remote bounce1@world\.example %s 550 5\.1\.1 "
+                  % q_bounce, "bounced callback")
+
+        # the deferral in the queue and in show; retried by hand, delivered
+        queue = spoolctl("queue")
+        assert re.search(r"^%s +\d+ \S+ \S+ deferred tour@demo\.example$" % q_defer,
+                         queue, re.M), queue
+        assert "defer1@world.example (deferred, 1 attempt: 451 4.2.0" in queue
+        show = spoolctl("show", q_defer, "--body")
+        assert "  dkim: signed\n" in show and "\nbody:\n" in show, show
+        assert spoolctl("retry", q_defer) == "%s: 1 recipient due now\n" % q_defer
+        demo.line(r"^world: callback: delivered defer1@world\.example %s 250 2\.0\.0 " % q_defer,
+                  "defer1 delivered after retry")
+
+        # the bounce in `spoolctl bounces` and in the seed's stat.uni query
+        bounces = spoolctl("bounces")
+        assert re.search(r"  bounce1@world\.example  550 5\.1\.1 .*\(remote, %s\)" % q_bounce,
+                         bounces), bounces
+        with open(os.path.join(clone, "contrib", "demo-query.json")) as f:
+            rows = json.loads(spoolctl("query", stdin=f))["list"]
+        assert [r[0] for r in rows] == ["bounce1@world.example"], rows
+        assert rows[0][2].startswith("550 5.1.1 <bounce1@world.example>"), rows
+
+        # both signatures of the received message verify against the records
+        with open(demo.path(saved.group(1)), "rb") as msg:
+            r = subprocess.run(
+                [os.path.join(clone, "contrib/dkim-verify-offline"),
+                 os.path.join(clone, "demo/dkim-rsa.txt"),
+                 os.path.join(clone, "demo/dkim-ed25519.txt")],
+                stdin=msg, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert r.stdout == (
+            "signature 1: d=demo.example s=demo-ed25519 a=ed25519-sha256: pass\n"
+            "signature 2: d=demo.example s=demo-rsa a=rsa-sha256: pass\n"), r.stdout
+        demo.stop()
+        for p in (port, wport, cbport):
+            with pytest.raises(OSError):
+                socket.create_connection(("127.0.0.1", p), timeout=1).close()
+    finally:
+        demo.kill()
