@@ -72,7 +72,7 @@ static const struct ctl_help ctl_help_tab[] = {
 	    "queue --state deferred --domain example.net" },
 	{ "show", "QID [--json] [--body]",
 	    H_JSON
-	    "  --body                  add the message as stored\n",
+	    "  --body                  add the message as sent (DKIM-Signature first)\n",
 	    "show 6616DBE4F527A47A30BF --body" },
 	{ "retry", "QID... | --all | --domain D  [--json]",
 	    "  --all                   every message with a pending recipient\n"

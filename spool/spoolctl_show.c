@@ -209,7 +209,8 @@ ctl_show_text(const struct spool_msg *sm, const struct spool_issue *si,
 			printf("    last reply: %s\n", sr->sr_reply);
 	}
 	if (body && s->have_file) {
-		printf("body:\n");
+		/* as it goes out: deliverd prepends the stored signature */
+		printf("body:\n%s", sm->sm_dkim);
 		(void)fwrite(s->file.data, 1, s->file.len, stdout);
 		if (s->file.len > 0 && s->file.data[s->file.len - 1] != '\n')
 			printf("\n");
@@ -303,6 +304,8 @@ ctl_show_json(const struct spool_msg *sm, const struct spool_issue *si,
 	json_kv_str(jg, "uniq", sm->sm_has_letter_id ? sm->sm_letter_id : NULL);
 	json_obj_end(jg);
 	json_kv_bool(jg, "dkim_signed", sm->sm_dkim[0] != '\0');
+	/* the header lines deliverd prepends (kept beside the message) */
+	json_kv_str(jg, "dkim_signature", sm->sm_dkim[0] != '\0' ? sm->sm_dkim : NULL);
 	json_key(jg, "headers");
 	json_obj_begin(jg);
 	if (s->have_file)

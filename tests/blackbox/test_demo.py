@@ -233,6 +233,18 @@ def test_demo_world_tour(clone):
         assert "defer1@world.example (deferred, 1 attempt: 451 4.2.0" in queue
         show = spoolctl("show", q_defer, "--body")
         assert "  dkim: signed\n" in show and "\nbody:\n" in show, show
+        # --body is the message as it goes out: the stored signatures first,
+        # and they verify against the printed records
+        raw = subprocess.run(ctl + ["show", q_defer, "--body"], capture_output=True,
+                             timeout=60).stdout        # bytes: CRLF kept
+        body = raw.split(b"\nbody:\n", 1)[1]
+        assert body.startswith(b"DKIM-Signature: v=1; a=ed25519-sha256;"), body[:200]
+        r = subprocess.run(
+            [os.path.join(clone, "contrib/dkim-verify-offline"),
+             os.path.join(clone, "demo/dkim-rsa.txt"),
+             os.path.join(clone, "demo/dkim-ed25519.txt")],
+            input=body, capture_output=True, timeout=60)
+        assert r.returncode == 0 and r.stdout.count(b": pass\n") == 2, r.stdout + r.stderr
         assert spoolctl("retry", q_defer) == "%s: 1 recipient due now\n" % q_defer
         demo.line(r"^world: callback: delivered defer1@world\.example %s 250 2\.0\.0 " % q_defer,
                   "defer1 delivered after retry")
