@@ -105,3 +105,35 @@ def test_every_verb_in_every_state(gw):
             for s in want for v in want[s] if want[s][v] != got[s][v]]
     assert not diff, "\n".join(diff)
     assert set(got) == set(want)
+
+
+def test_state_changes_logged_by_name():
+    """smtpd -v logs each change of ss_state by name (smtpd_strstate)."""
+    import subprocess
+    import smtpgate
+    with Gateway(tls=False) as g:
+        log = os.path.join(g.dir, "smtpd-v.log")
+        with open(log, "ab") as logf:
+            p = subprocess.Popen([smtpgate.binary("smtpd"), "-v", "-c",
+                                  g.conf_path], stdout=logf,
+                                 stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL,
+                                 start_new_session=True)
+        try:
+            smtpgate.wait_port(g.port, timeout=15)
+            r = Raw(g.port)
+            assert r.reply()[0] == 220
+            assert r.cmd("MAIL FROM:<a@b.example>")[1] == \
+                "503 5.5.1 Error: send HELO/EHLO first"
+            assert r.cmd("QUIT")[0] == 221
+            assert r.closed()
+            r.close()
+            smtpgate.wait_for(lambda: "state closing -> dead" in open(log).read(),
+                              timeout=15, what="state log lines")
+            text = open(log).read()
+            assert "state new -> cmd" in text
+            assert "state cmd -> closing" in text
+            assert "MAIL refused in phase greeted" in text
+        finally:
+            p.terminate()
+            p.wait(timeout=30)
