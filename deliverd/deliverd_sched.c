@@ -252,6 +252,7 @@ deliverd_sched_signals(struct sched *s)
 		log_info("configuration reloaded; replacing workers");
 		/* Old workers finish their job and exit on EOF; the conf they
 		 * were forked with stays valid in their own address space. */
+		conf_free(&s->cf);
 		s->cf = ncf;
 		for (i = 0; i < s->nw; i++)
 			if (s->w[i].to_fd != -1) {

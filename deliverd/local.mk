@@ -62,3 +62,5 @@ deliverd_deliverd_inject_LDADD = $(DELIVERD_LIBS)
 
 # the fuzz target for common/smtp_reply also parses DNS answers (libresolv)
 fuzz_smtp_reply_EXTRA = -Wl,--push-state,--no-as-needed -lresolv -Wl,--pop-state
+# SIGHUP frees the configuration it replaces (valgrind; issue 20)
+TESTS += tests/blackbox/test_reload_leak.py

@@ -52,6 +52,8 @@ tests_unit_t_smtpd_data_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/smtpd
 tests_unit_t_smtpd_data_LDADD = $(SMTPD_TEST_LIBS)
 
 TESTS += tests/blackbox/test_smtpd.py
+# every verb in every session state, against a captured table (issue 20)
+TESTS += tests/blackbox/test_smtpd_states.py
 
 # The commit pool, with fsync(2) and rename(2) wrapped at link time.
 UNIT_TESTS += tests/unit/t_smtpd_commit

@@ -66,7 +66,13 @@ struct smtpd_env {
 	struct smtpd_limits	*se_limits;	/* shared counts (smtpd_limits.h) */
 };
 
+/*
+ * The session's input mode. Every change goes through smtpd_enter_state()
+ * (logged at debug level with smtpd_strstate()'s names); which verbs a
+ * session in SS_CMD accepts is the verb table's column (smtpd_cmd.c).
+ */
 enum smtpd_state {
+	SS_NEW,			/* allocated, not yet greeted or handshaking */
 	SS_HANDSHAKE,		/* TLS handshake in progress */
 	SS_CMD,			/* reading command lines */
 	SS_AUTH,		/* reading an AUTH continuation line */
@@ -138,6 +144,10 @@ struct smtpd_session *smtpd_session_new(struct smtpd_env *, int fd,
 void	smtpd_session_free(struct smtpd_session **);
 /* Bytes arrived (or a timer fired): run the state machine. */
 void	smtpd_session_process(struct smtpd_session *);
+/* The one place ss_state changes; logs the change at debug level. */
+void	smtpd_enter_state(struct smtpd_session *, enum smtpd_state);
+/* The state's name for logs ("cmd", "data", ...). */
+const char *smtpd_strstate(enum smtpd_state);
 /* Called by the loop after a flush emptied ss_out in SS_STARTTLS. */
 void	smtpd_session_start_tls(struct smtpd_session *);
 /* TLS handshake finished (greet on implicit TLS). */

@@ -1,7 +1,10 @@
 /*
  * smtpd_cmd: the SMTP verbs (RFC 5321, 2920 PIPELINING, 3030 CHUNKING,
  * 3207 STARTTLS, 4954 AUTH, 6531 SMTPUTF8) as one table with a handler
- * each (STYLE R4): every handler checks the session state, then acts.
+ * each (STYLE R4). The table says in which phase of the session each verb
+ * is allowed and what it answers otherwise (the 503s, in one place, as
+ * OpenSMTPD's commands[] table); the handlers check the rest (TLS,
+ * authentication, syntax), then act.
  */
 #include "config.h"
 
@@ -22,9 +25,34 @@
 #include "tls.h"
 #include "xmem.h"
 
+/*
+ * Where a session in SS_CMD stands in the dialogue, from what it was told:
+ * derived, never stored, so it cannot disagree with ss_helo, ss_mail and
+ * ss_bdat_active (STARTTLS and HELO/EHLO reset those, smtpd_msg_reset()
+ * ends a transaction).
+ */
+enum smtpd_phase {
+	SP_GREETED,		/* no HELO/EHLO yet (or since STARTTLS) */
+	SP_HELO,		/* between transactions */
+	SP_MAIL,		/* MAIL given, no BDAT chunk yet */
+	SP_BDAT,		/* between the chunks of a BDAT transfer */
+	SP_COUNT
+};
+
+#define SV_ONCE		0x01	/* refused once SASL authenticated */
+
+#define E_HELO		"503 5.5.1 Error: send HELO/EHLO first"
+#define E_NESTED	"503 5.5.1 Error: nested MAIL command"
+#define E_NEEDMAIL	"503 5.5.1 Error: need MAIL command"
+#define E_INBDAT	"503 5.5.1 Error: BDAT transfer in progress"
+#define E_INMAIL	"503 5.5.1 Error: MAIL transaction in progress"
+
 struct smtpd_verb {
 	enum smtp_verb	 verb;
 	void		(*fn)(struct smtpd_session *, const char *arg, size_t len);
+	/* per phase: NULL where the verb is allowed, else the reply */
+	const char	*refuse[SP_COUNT];
+	unsigned	 flags;
 };
 
 static void smtpd_do_helo(struct smtpd_session *, const char *, size_t);
@@ -43,26 +71,65 @@ static void smtpd_do_auth(struct smtpd_session *, const char *, size_t);
 static void smtpd_do_notimpl(struct smtpd_session *, const char *, size_t);
 static void smtpd_do_http(struct smtpd_session *, const char *, size_t);
 
-/* The verb table (STYLE R4): the session is a lookup plus the handler's checks. */
+/*
+ * The verb table (STYLE R4). BDAT has no refusals here: RFC 3030 3 wants
+ * the chunk read and discarded, so its handler defers the reply.
+ *	verb		handler		greeted	  helo	    mail      bdat
+ */
 static const struct smtpd_verb smtpd_verbs[] = {
-	{ SMTP_V_HELO, smtpd_do_helo },
-	{ SMTP_V_EHLO, smtpd_do_ehlo },
-	{ SMTP_V_MAIL, smtpd_do_mail },
-	{ SMTP_V_RCPT, smtpd_do_rcpt },
-	{ SMTP_V_DATA, smtpd_do_data },
-	{ SMTP_V_BDAT, smtpd_do_bdat },
-	{ SMTP_V_RSET, smtpd_do_rset },
-	{ SMTP_V_NOOP, smtpd_do_noop },
-	{ SMTP_V_QUIT, smtpd_do_quit },
-	{ SMTP_V_VRFY, smtpd_do_vrfy },
-	{ SMTP_V_EXPN, smtpd_do_notimpl },
-	{ SMTP_V_HELP, smtpd_do_help },
-	{ SMTP_V_STARTTLS, smtpd_do_starttls },
-	{ SMTP_V_AUTH, smtpd_do_auth },
-	{ SMTP_V_ETRN, smtpd_do_notimpl },
-	{ SMTP_V_TURN, smtpd_do_notimpl },
-	{ SMTP_V_HTTP, smtpd_do_http },
+	{ SMTP_V_HELO,	smtpd_do_helo,	{ NULL, NULL, NULL, NULL }, 0 },
+	{ SMTP_V_EHLO,	smtpd_do_ehlo,	{ NULL, NULL, NULL, NULL }, 0 },
+	{ SMTP_V_MAIL,	smtpd_do_mail,	{ E_HELO, NULL, E_NESTED, E_NESTED }, 0 },
+	{ SMTP_V_RCPT,	smtpd_do_rcpt,	{ E_NEEDMAIL, E_NEEDMAIL, NULL, NULL }, 0 },
+	{ SMTP_V_DATA,	smtpd_do_data,	{ E_NEEDMAIL, E_NEEDMAIL, NULL, E_INBDAT }, 0 },
+	{ SMTP_V_BDAT,	smtpd_do_bdat,	{ NULL, NULL, NULL, NULL }, 0 },
+	{ SMTP_V_RSET,	smtpd_do_rset,	{ NULL, NULL, NULL, NULL }, 0 },
+	{ SMTP_V_NOOP,	smtpd_do_noop,	{ NULL, NULL, NULL, NULL }, 0 },
+	{ SMTP_V_QUIT,	smtpd_do_quit,	{ NULL, NULL, NULL, NULL }, 0 },
+	{ SMTP_V_VRFY,	smtpd_do_vrfy,	{ NULL, NULL, NULL, NULL }, 0 },
+	{ SMTP_V_EXPN,	smtpd_do_notimpl, { NULL, NULL, NULL, NULL }, 0 },
+	{ SMTP_V_HELP,	smtpd_do_help,	{ NULL, NULL, NULL, NULL }, 0 },
+	{ SMTP_V_STARTTLS, smtpd_do_starttls, { NULL, NULL, NULL, NULL }, 0 },
+	/* SV_ONCE first: a SASL user has given HELO/EHLO since STARTTLS */
+	{ SMTP_V_AUTH,	smtpd_do_auth,	{ E_HELO, NULL, E_INMAIL, E_INMAIL },
+	    SV_ONCE },
+	{ SMTP_V_ETRN,	smtpd_do_notimpl, { NULL, NULL, NULL, NULL }, 0 },
+	{ SMTP_V_TURN,	smtpd_do_notimpl, { NULL, NULL, NULL, NULL }, 0 },
+	{ SMTP_V_HTTP,	smtpd_do_http,	{ NULL, NULL, NULL, NULL }, 0 },
 };
+
+static const char *const smtpd_phase_names[SP_COUNT] = {
+	[SP_GREETED] = "greeted", [SP_HELO] = "helo", [SP_MAIL] = "mail",
+	[SP_BDAT] = "bdat",
+};
+
+static enum smtpd_phase
+smtpd_phase(const struct smtpd_session *s)
+{
+	if (s->ss_helo[0] == '\0')
+		return SP_GREETED;
+	if (s->ss_bdat_active)
+		return SP_BDAT;
+	return s->ss_mail ? SP_MAIL : SP_HELO;
+}
+
+/* The table's checks; false after refusing the command. */
+static bool
+smtpd_verb_allowed(struct smtpd_session *s, const struct smtpd_verb *v)
+{
+	enum smtpd_phase	ph = smtpd_phase(s);
+
+	if ((v->flags & SV_ONCE) && s->ss_sasl_user[0] != '\0') {
+		smtpd_session_error(s, "503 5.5.1 Error: already authenticated");
+		return false;
+	}
+	if (v->refuse[ph] == NULL)
+		return true;
+	log_debug("NOQUEUE: client=%s: %s refused in phase %s", s->ss_client,
+	    smtp_verb_name(v->verb), smtpd_phase_names[ph]);
+	smtpd_session_error(s, "%s", v->refuse[ph]);
+	return false;
+}
 
 /* ---- commands */
 
@@ -170,14 +237,6 @@ smtpd_do_mail(struct smtpd_session *s, const char *arg, size_t len)
 {
 	char	addr[MAILADDR_PATH_MAX], params[SMTP_CMD_LINE_MAX];
 
-	if (s->ss_helo[0] == '\0') {
-		smtpd_session_error(s, "503 5.5.1 Error: send HELO/EHLO first");
-		return;
-	}
-	if (s->ss_mail) {
-		smtpd_session_error(s, "503 5.5.1 Error: nested MAIL command");
-		return;
-	}
 	if (s->ss_listener->sl_tls == CONF_TLS_REQUIRED && s->ss_tls == NULL) {
 		smtpd_session_error(s, "530 5.7.0 Must issue a STARTTLS command first");
 		return;
@@ -224,10 +283,6 @@ smtpd_do_rcpt(struct smtpd_session *s, const char *arg, size_t len)
 {
 	char	addr[MAILADDR_PATH_MAX], params[SMTP_CMD_LINE_MAX];
 
-	if (!s->ss_mail) {
-		smtpd_session_error(s, "503 5.5.1 Error: need MAIL command");
-		return;
-	}
 	if (mailaddr_parse_path(arg, len, MAILADDR_UTF8 | MAILADDR_NOBRACKET_OK,
 	    addr, sizeof(addr), params, sizeof(params)) != MAILADDR_OK) {
 		smtpd_session_error(s, "501 5.1.3 Bad recipient address syntax");
@@ -266,7 +321,7 @@ static int
 smtpd_content_check(struct smtpd_session *s, char *why, size_t whysz)
 {
 	if (!s->ss_mail)
-		(void)str_copy(why, whysz, "503 5.5.1 Error: need MAIL command");
+		(void)str_copy(why, whysz, E_NEEDMAIL);
 	else if (s->ss_nrcpt_all == 0)
 		(void)str_copy(why, whysz, "554 5.5.1 Error: no valid recipients");
 	else
@@ -282,10 +337,6 @@ smtpd_do_data(struct smtpd_session *s, const char *arg, size_t len)
 
 	(void)arg;
 	(void)len;
-	if (s->ss_bdat_active) {
-		smtpd_session_error(s, "503 5.5.1 Error: BDAT transfer in progress");
-		return;
-	}
 	if (smtpd_content_check(s, why, sizeof(why)) == -1) {
 		smtpd_session_error(s, "%s", why);
 		return;
@@ -297,7 +348,7 @@ smtpd_do_data(struct smtpd_session *s, const char *arg, size_t len)
 	smtpd_data_init(&s->ss_dec, SMTPD_DATA_DOT, (size_t)cf->cf_smtpd_max_line,
 	    (uint64_t)cf->cf_max_message_size);
 	smtpd_reply(s, "354 End data with <CR><LF>.<CR><LF>");
-	s->ss_state = SS_DATA;
+	smtpd_enter_state(s, SS_DATA);
 	smtpd_session_touch(s);
 }
 
@@ -334,7 +385,7 @@ smtpd_bdat_begin_chunk(struct smtpd_session *s, uint64_t n, bool last)
 	s->ss_bdat_left = n;
 	s->ss_bdat_octets += n;
 	s->ss_bdat_last = last;
-	s->ss_state = SS_BDAT;
+	smtpd_enter_state(s, SS_BDAT);
 	smtpd_session_touch(s);
 }
 
@@ -377,7 +428,7 @@ smtpd_cmd_bdat_end(struct smtpd_session *s)
 	size_t	o;
 
 	if (s->ss_bdat_reject) {
-		s->ss_state = SS_CMD;
+		smtpd_enter_state(s, SS_CMD);
 		s->ss_bdat_reject = false;
 		if (s->ss_bdat_reply[0] == '4' && s->ss_mail)
 			smtpd_msg_reset(s);
@@ -385,7 +436,7 @@ smtpd_cmd_bdat_end(struct smtpd_session *s)
 		return;
 	}
 	if (!s->ss_bdat_last) {
-		s->ss_state = SS_CMD;
+		smtpd_enter_state(s, SS_CMD);
 		/* octets the client sent: the decoder may still hold back
 		 * a CR that ends this chunk until the next one arrives */
 		smtpd_reply(s, "250 2.0.0 Ok: %" PRIu64 " octets received",
@@ -420,7 +471,7 @@ smtpd_do_quit(struct smtpd_session *s, const char *arg, size_t len)
 	(void)arg;
 	(void)len;
 	smtpd_reply(s, "221 2.0.0 Bye");
-	s->ss_state = SS_CLOSING;
+	smtpd_enter_state(s, SS_CLOSING);
 }
 
 static void
@@ -476,7 +527,7 @@ smtpd_do_starttls(struct smtpd_session *s, const char *arg, size_t len)
 	 */
 	buf_reset(&s->ss_in);
 	s->ss_skip_line = false;
-	s->ss_state = SS_STARTTLS;
+	smtpd_enter_state(s, SS_STARTTLS);
 }
 
 /* ---- AUTH */
@@ -508,28 +559,28 @@ smtpd_auth_done(struct smtpd_session *s, enum smtpd_sasl_rc rc, struct buf *chal
 		    smtpd_sasl_user(s->ss_sasl));
 		/* ss_account and ss_tag: the lka's answer (smtpd_check_pass) */
 		s->ss_authed = true;
-		s->ss_state = SS_CMD;
+		smtpd_enter_state(s, SS_CMD);
 		smtpd_sasl_free(&s->ss_sasl);
 		log_info("NOQUEUE: auth: client=%s, sasl_username=%s", s->ss_client,
 		    s->ss_sasl_user);
 		smtpd_reply(s, "235 2.7.0 Authentication successful");
 		return;
 	case SMTPD_SASL_CONTINUE:
-		s->ss_state = SS_AUTH;
+		smtpd_enter_state(s, SS_AUTH);
 		smtpd_reply(s, "334 %s", chal->data ? chal->data : "");
 		return;
 	case SMTPD_SASL_BADMECH:
-		s->ss_state = SS_CMD;
+		smtpd_enter_state(s, SS_CMD);
 		smtpd_sasl_free(&s->ss_sasl);
 		smtpd_session_error(s, "504 5.5.4 Unrecognized authentication type");
 		return;
 	case SMTPD_SASL_BADPROT:
-		s->ss_state = SS_CMD;
+		smtpd_enter_state(s, SS_CMD);
 		smtpd_sasl_free(&s->ss_sasl);
 		smtpd_session_error(s, "501 5.5.2 Cannot decode response");
 		return;
 	case SMTPD_SASL_TEMP:
-		s->ss_state = SS_CMD;
+		smtpd_enter_state(s, SS_CMD);
 		smtpd_sasl_free(&s->ss_sasl);
 		log_info("NOQUEUE: auth: client=%s: lookup process unavailable",
 		    s->ss_client);
@@ -544,7 +595,7 @@ smtpd_auth_done(struct smtpd_session *s, enum smtpd_sasl_rc rc, struct buf *chal
 	s->ss_auth_failures++;
 	log_info("NOQUEUE: auth failed: client=%s, failures=%d", s->ss_client,
 	    s->ss_auth_failures);
-	s->ss_state = SS_DELAY;
+	smtpd_enter_state(s, SS_DELAY);
 	s->ss_wake = s->ss_env->se_now + SMTPD_AUTH_DELAY_MS;
 	(void)cf;
 }
@@ -558,18 +609,6 @@ smtpd_do_auth(struct smtpd_session *s, const char *arg, size_t len)
 	enum smtpd_sasl_rc	 rc;
 	size_t			 mlen;
 
-	if (s->ss_helo[0] == '\0') {
-		smtpd_session_error(s, "503 5.5.1 Error: send HELO/EHLO first");
-		return;
-	}
-	if (s->ss_sasl_user[0] != '\0') {
-		smtpd_session_error(s, "503 5.5.1 Error: already authenticated");
-		return;
-	}
-	if (s->ss_mail) {
-		smtpd_session_error(s, "503 5.5.1 Error: MAIL transaction in progress");
-		return;
-	}
 	if (!smtpd_auth_allowed(s)) {
 		if (smtpd_starttls_offered(s)) {
 			smtpd_session_error(s, "530 5.7.0 Must issue a STARTTLS command first");
@@ -611,7 +650,7 @@ smtpd_cmd_auth_line(struct smtpd_session *s, const char *line)
 
 	if (strcmp(line, "*") == 0) {
 		smtpd_sasl_free(&s->ss_sasl);
-		s->ss_state = SS_CMD;
+		smtpd_enter_state(s, SS_CMD);
 		smtpd_session_error(s, "501 5.7.0 Authentication aborted");
 		return;
 	}
@@ -692,7 +731,8 @@ smtpd_cmd_dispatch(struct smtpd_session *s, const char *line, size_t len)
 	}
 	for (i = 0; i < sizeof(smtpd_verbs) / sizeof(smtpd_verbs[0]); i++)
 		if (smtpd_verbs[i].verb == c.verb) {
-			smtpd_verbs[i].fn(s, c.arg, c.arglen);
+			if (smtpd_verb_allowed(s, &smtpd_verbs[i]))
+				smtpd_verbs[i].fn(s, c.arg, c.arglen);
 			return;
 		}
 	smtpd_session_error(s, "502 5.5.1 Error: command not implemented");

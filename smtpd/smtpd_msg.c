@@ -156,7 +156,7 @@ smtpd_message_done(struct smtpd_session *s)
 {
 	smtpd_msg_reset(s);
 	if (s->ss_state != SS_DEAD && s->ss_state != SS_CLOSING)
-		s->ss_state = SS_CMD;
+		smtpd_enter_state(s, SS_CMD);
 	smtpd_session_touch(s);
 }
 
@@ -173,7 +173,7 @@ smtpd_msg_end(struct smtpd_session *s)
 	}
 	if (f == 0 && !s->ss_ioerr && s->ss_file_open) {
 		/* 250 only after spool_in_commit() returned 0 (CONTRACT). */
-		s->ss_state = SS_COMMIT;
+		smtpd_enter_state(s, SS_COMMIT);
 		smtpd_commit_submit(s);
 		return;
 	}

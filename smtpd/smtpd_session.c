@@ -29,6 +29,40 @@
 
 #define SMTPD_CHUNK	16384	/* decoder step: bounds the stack buffer */
 
+/* ---- states */
+
+const char *
+smtpd_strstate(enum smtpd_state st)
+{
+	static const char *const names[] = {
+		[SS_NEW] = "new",
+		[SS_HANDSHAKE] = "handshake",
+		[SS_CMD] = "cmd",
+		[SS_AUTH] = "auth",
+		[SS_DATA] = "data",
+		[SS_BDAT] = "bdat",
+		[SS_DELAY] = "delay",
+		[SS_COMMIT] = "commit",
+		[SS_STARTTLS] = "starttls",
+		[SS_CLOSING] = "closing",
+		[SS_DEAD] = "dead",
+	};
+
+	if ((size_t)st < sizeof(names) / sizeof(names[0]) && names[st] != NULL)
+		return names[st];
+	return "unknown";
+}
+
+void
+smtpd_enter_state(struct smtpd_session *s, enum smtpd_state st)
+{
+	if (s->ss_state == st)
+		return;
+	log_debug("NOQUEUE: client=%s: state %s -> %s", s->ss_client,
+	    smtpd_strstate(s->ss_state), smtpd_strstate(st));
+	s->ss_state = st;
+}
+
 /* ---- replies */
 
 void
@@ -45,7 +79,7 @@ smtpd_reply(struct smtpd_session *s, const char *fmt, ...)
 	if (rc == -1) {
 		/* The client does not read its replies: give up on it. */
 		log_info("NOQUEUE: reply buffer full: client=%s", s->ss_client);
-		s->ss_state = SS_DEAD;
+		smtpd_enter_state(s, SS_DEAD);
 	}
 }
 
@@ -81,7 +115,7 @@ smtpd_session_shutdown(struct smtpd_session *s, const char *reply)
 		return;
 	smtpd_reply(s, "%s %s", reply, smtpd_session_hostname(s));
 	if (s->ss_state != SS_DEAD)
-		s->ss_state = SS_CLOSING;
+		smtpd_enter_state(s, SS_CLOSING);
 }
 
 static bool
@@ -128,7 +162,7 @@ smtpd_line(struct smtpd_session *s)
 toolong:
 	if (s->ss_state == SS_AUTH) {
 		smtpd_sasl_free(&s->ss_sasl);
-		s->ss_state = SS_CMD;
+		smtpd_enter_state(s, SS_CMD);
 	}
 	smtpd_session_error(s, "500 5.5.2 Error: line too long");
 	return true;
@@ -246,7 +280,7 @@ smtpd_session_lifetime(struct smtpd_session *s)
 	    "idle=%s", s->ss_client, (long long)(age / 1000),
 	    smtpd_session_idle(s) ? "yes" : "no");
 	if (s->ss_state == SS_HANDSHAKE)
-		s->ss_state = SS_DEAD;
+		smtpd_enter_state(s, SS_DEAD);
 	else
 		smtpd_session_shutdown(s, "421 4.4.2 Error: session lifetime exceeded");
 	s->ss_deadline = s->ss_env->se_now + 5000;
@@ -266,7 +300,7 @@ smtpd_session_timer(struct smtpd_session *s)
 	bool	stress;
 
 	if (s->ss_state == SS_DELAY && now >= s->ss_wake) {
-		s->ss_state = SS_CMD;
+		smtpd_enter_state(s, SS_CMD);
 		smtpd_session_error(s, "535 5.7.8 Error: authentication failed");
 		if (s->ss_auth_failures >= s->ss_env->se_cf->cf_smtpd_auth_max_failures) {
 			log_info("NOQUEUE: too many auth failures: client=%s",
@@ -281,16 +315,16 @@ smtpd_session_timer(struct smtpd_session *s)
 	if (s->ss_state != SS_DELAY && s->ss_state != SS_CLOSING &&
 	    s->ss_state != SS_DEAD && !s->ss_committing &&
 	    now >= smtpd_session_deadline(s, &stress)) {
-		log_info("NOQUEUE: timeout: client=%s, state=%d%s", s->ss_client,
-		    (int)s->ss_state, stress ? ", stress=yes" : "");
+		log_info("NOQUEUE: timeout: client=%s, state=%s%s", s->ss_client,
+		    smtpd_strstate(s->ss_state), stress ? ", stress=yes" : "");
 		if (s->ss_state == SS_HANDSHAKE)
-			s->ss_state = SS_DEAD;
+			smtpd_enter_state(s, SS_DEAD);
 		else
 			smtpd_session_shutdown(s, "421 4.4.2 Error: timeout exceeded");
 		/* A client that reads nothing cannot hold the slot either. */
 		s->ss_deadline = now + 5000;
 	} else if ((s->ss_state == SS_CLOSING) && now >= s->ss_deadline)
-		s->ss_state = SS_DEAD;
+		smtpd_enter_state(s, SS_DEAD);
 	else
 		smtpd_session_lifetime(s);
 }
@@ -367,7 +401,7 @@ smtpd_session_new(struct smtpd_env *env, int fd, const struct smtpd_listener *l,
 	if (l->sl_tls == CONF_TLS_IMPLICIT)
 		smtpd_session_start_tls(s);
 	else {
-		s->ss_state = SS_CMD;
+		smtpd_enter_state(s, SS_CMD);
 		smtpd_greet(s);
 	}
 	smtpd_session_touch(s);
@@ -379,7 +413,7 @@ smtpd_session_start_tls(struct smtpd_session *s)
 {
 	if ((s->ss_tls = tls_server_conn_new(s->ss_env->se_tls, s->ss_fd)) == NULL) {
 		log_warnx("NOQUEUE: TLS setup failed: client=%s", s->ss_client);
-		s->ss_state = SS_DEAD;
+		smtpd_enter_state(s, SS_DEAD);
 		return;
 	}
 	/* RFC 3207 4.2: forget everything learnt before the handshake. */
@@ -391,7 +425,7 @@ smtpd_session_start_tls(struct smtpd_session *s)
 		s->ss_authed = false;
 		s->ss_account[0] = s->ss_tag[0] = '\0';
 	}
-	s->ss_state = SS_HANDSHAKE;
+	smtpd_enter_state(s, SS_HANDSHAKE);
 	smtpd_session_touch(s);
 }
 
@@ -400,7 +434,7 @@ smtpd_session_tls_ready(struct smtpd_session *s)
 {
 	tls_info_str(s->ss_tls, s->ss_tlsinfo, sizeof(s->ss_tlsinfo));
 	log_info("NOQUEUE: tls: client=%s, %s", s->ss_client, s->ss_tlsinfo);
-	s->ss_state = SS_CMD;
+	smtpd_enter_state(s, SS_CMD);
 	if (s->ss_listener->sl_tls == CONF_TLS_IMPLICIT)
 		smtpd_greet(s);
 	smtpd_session_touch(s);

@@ -232,7 +232,7 @@ smtpd_read(struct smtpd_session *s, int *tls_want)
 	if (room > SMTPD_READ_CHUNK)
 		room = SMTPD_READ_CHUNK;
 	if (buf_reserve(&s->ss_in, room) == -1) {
-		s->ss_state = SS_DEAD;
+		smtpd_enter_state(s, SS_DEAD);
 		return;
 	}
 	if (s->ss_tls != NULL)
@@ -260,7 +260,7 @@ smtpd_read(struct smtpd_session *s, int *tls_want)
 	if (s->ss_state == SS_DATA || s->ss_state == SS_BDAT)
 		log_info("NOQUEUE: lost connection after DATA: client=%s",
 		    s->ss_client);
-	s->ss_state = SS_DEAD;
+	smtpd_enter_state(s, SS_DEAD);
 }
 
 static void
@@ -285,7 +285,7 @@ smtpd_flush(struct smtpd_session *s, int *tls_want)
 			return;
 		}
 		log_debug("NOQUEUE: write error: client=%s", s->ss_client);
-		s->ss_state = SS_DEAD;
+		smtpd_enter_state(s, SS_DEAD);
 	}
 }
 
@@ -303,7 +303,7 @@ smtpd_handshake(struct smtpd_session *s, int *tls_want)
 	else {
 		log_info("NOQUEUE: TLS handshake failed: client=%s: %s",
 		    s->ss_client, tls_error(s->ss_tls));
-		s->ss_state = SS_DEAD;
+		smtpd_enter_state(s, SS_DEAD);
 	}
 }
 
@@ -332,7 +332,7 @@ smtpd_service(struct smtpd_session *s, short revents, int *tls_want)
 			break;
 	}
 	if (s->ss_state == SS_CLOSING && s->ss_out.len == 0)
-		s->ss_state = SS_DEAD;
+		smtpd_enter_state(s, SS_DEAD);
 }
 
 static short
@@ -540,7 +540,7 @@ smtpd_worker_turn(struct smtpd_worker *w)
 		if (w->w_ss[i]->ss_state != SS_DEAD)
 			smtpd_flush(w->w_ss[i], &w->w_tls_want[i]);
 		if (w->w_ss[i]->ss_state == SS_CLOSING && w->w_ss[i]->ss_out.len == 0)
-			w->w_ss[i]->ss_state = SS_DEAD;
+			smtpd_enter_state(w->w_ss[i], SS_DEAD);
 	}
 	if (env->se_stopping)
 		smtpd_worker_stop_sessions(w);
@@ -548,7 +548,7 @@ smtpd_worker_turn(struct smtpd_worker *w)
 		smtpd_flush(w->w_ss[i - 1], &w->w_tls_want[i - 1]);
 		if (w->w_ss[i - 1]->ss_state == SS_CLOSING &&
 		    w->w_ss[i - 1]->ss_out.len == 0)
-			w->w_ss[i - 1]->ss_state = SS_DEAD;
+			smtpd_enter_state(w->w_ss[i - 1], SS_DEAD);
 		/* A commit thread still uses the session: close it later. */
 		if (w->w_ss[i - 1]->ss_state == SS_DEAD &&
 		    !w->w_ss[i - 1]->ss_committing)
