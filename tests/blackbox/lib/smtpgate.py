@@ -44,6 +44,24 @@ def free_port():
     return port
 
 
+def complete_lines(path, errors="replace"):
+    """The text of a file another process is still appending to, up to its
+    last newline: a line being written is left for the next read (a reader
+    that took it would see half a log line or half a JSON object)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    return data[:data.rfind(b"\n") + 1].decode(errors=errors)
+
+
+def read_events(path):
+    """The events of an event log (JSON lines), complete lines only."""
+    try:
+        text = complete_lines(path, errors="strict")
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in text.split("\n") if line.strip()]
+
+
 def wait_for(pred, timeout=10.0, interval=0.05, what="condition"):
     """Polls pred() until it returns a true value; raises after timeout."""
     deadline = time.monotonic() + timeout
@@ -218,8 +236,7 @@ class Gateway:
 
     def log(self, name):
         try:
-            with open(self.logs[name], errors="replace") as f:
-                return f.read()
+            return complete_lines(self.logs[name])
         except (KeyError, OSError):
             return ""
 
@@ -267,11 +284,7 @@ class Gateway:
         return self.spoolctl(*args)
 
     def events(self):
-        try:
-            with open(self.event_log) as f:
-                return [json.loads(line) for line in f if line.strip()]
-        except FileNotFoundError:
-            return []
+        return read_events(self.event_log)
 
     def wait_events(self, pred, timeout=20, what="events"):
         return wait_for(lambda: [e for e in self.events() if pred(e)] or None,
