@@ -135,12 +135,13 @@ def test_end_of_data_variants_in_bdat_are_text(gw):
     body = message()[:-2] + b"\r\n.\r\nMAIL FROM:<evil@example.com>\r\n\n.\n\r.\r"
     r.send(b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nBDAT %d LAST\r\n"
            % len(body) + body)
-    codes = [r.reply()[0] for _ in range(3)]
-    assert codes[:2] == [250, 250] and codes[2] in (250, 550), codes
+    out = [r.reply() for _ in range(3)]
+    # the chunk is text, but its bare CR/LF get it refused (smtpd_msg_end)
+    assert [c for c, _ in out[:2]] == [250, 250], out
+    assert out[2][0] == 550 and "5.5.2" in out[2][1], out
     assert r.cmd("NOOP")[0] == 250
     r.cmd("QUIT")
-    envs = envelopes(gw)
-    assert len(envs) <= 1 and all(e["from"] == "a@example.com" for e, _ in envs)
+    assert envelopes(gw) == []
 
 
 # ---------------------------------------------------------------- STARTTLS
@@ -201,18 +202,19 @@ def test_nul_bytes(gw):
     r = pinned(gw)
     assert r.cmd(b"NO\x00OP")[0] >= 500
     assert r.cmd(b"MAIL FROM:<a\x00b@example.com>")[0] >= 500
-    assert r.cmd(b"EHLO \x00\x00\x00")[0] >= 500 or True
+    assert r.cmd(b"EHLO \x00\x00\x00")[0] == 500
     assert r.cmd("MAIL FROM:<a@example.com>")[0] == 250
     assert r.cmd(b"RCPT TO:<b@exam\x00ple.net>")[0] >= 500
     assert r.cmd("RCPT TO:<b@example.net>")[0] == 250
     assert r.cmd("DATA")[0] == 354
     r.send(message(body="nul \x00 here\r\n") + b".\r\n")
     code, text = r.reply()
-    assert code in (250, 550, 554), text
+    # a NUL in the body is content (smtpd refuses NULs only in commands)
+    assert code == 250, text
     assert r.cmd("NOOP")[0] == 250
     r.cmd("QUIT")
-    for env, body in envelopes(gw):
-        assert "\x00" not in env["from"] and all("\x00" not in x for x in env["rcpt"])
+    (env, body), = envelopes(gw)
+    assert env["from"] == "a@example.com" and env["rcpt"] == ["b@example.net"]
 
 
 def test_10000_rcpts_capped():
@@ -300,7 +302,7 @@ def test_error_mix_hits_the_limit(gw):
             out.append(r.reply())
     except (EOFError, OSError):
         pass
-    assert any(c == 421 for c, _ in out) or r.closed(), out
+    assert out and out[-1][0] == 421, out
     assert r.closed()
 
 
@@ -510,23 +512,30 @@ def test_bdat_lying_sizes(gw):
                 break
     except (EOFError, OSError, socket.timeout):
         pass
-    assert codes[:3] == [250, 250, 250] or codes[:2] == [250, 250], codes
+    # MAIL, RCPT, the 10-octet message; the rest of the body is commands
+    assert codes[:3] == [250, 250, 250] and codes[3] == 500, codes
     r.close()
     # the 10 octets were the whole message (spoold refuses it later)
+    assert len(envelopes(gw)) == 1
     for f in gw.files("new"):
         os.unlink(os.path.join(gw.spool, "incoming", "new", f))
     # absurd sizes
-    for size in (b"999999999999999999999", b"-5", b"abc", b"10 FIRST", b"", b"300000 LAST"):
+    for size in (b"999999999999999999999", b"-5", b"abc", b"10 FIRST", b""):
         r = pinned(gw)
         r.cmd("MAIL FROM:<a@example.com>")
         r.cmd("RCPT TO:<b@example.net>")
         code, text = r.cmd(b"BDAT " + size)
-        assert code >= 500 or code == 421, (size, text)
-        try:
-            assert r.cmd("NOOP")[0] in (250, 421)
-        except (EOFError, OSError):
-            pass
+        assert code == 501, (size, text)
+        assert r.cmd("NOOP")[0] == 250, size
         r.close()
+    # over max_message_size: the chunk is read (and dropped) first, so a
+    # client that never sends it meets the idle timeout
+    r = pinned(gw)
+    r.cmd("MAIL FROM:<a@example.com>")
+    r.cmd("RCPT TO:<b@example.net>")
+    code, text = r.cmd(b"BDAT 300000 LAST")
+    assert code == 421 and r.closed(), text
+    r.close()
     # larger than what comes: the client vanishes mid-chunk; nothing stays
     r = pinned(gw)
     r.cmd("MAIL FROM:<a@example.com>")

@@ -277,7 +277,7 @@ def test_pipelined_session_answered_in_order(gw):
     r.send(b"EHLO pipe.test\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\n"
            b"RCPT TO:<bad address>\r\nRCPT TO:<c@example.net>\r\nNOOP\r\nDATA\r\n")
     codes = [r.reply()[0] for _ in range(7)]
-    assert codes == [220, 250, 250, 250, 501, 250, 250] or codes[:7] == [220, 250, 250, 250, 501, 250, 250]
+    assert codes == [220, 250, 250, 250, 501, 250, 250], codes
     assert r.reply()[0] == 354
     r.send(msg + b".\r\nMAIL FROM:<d@example.com>\r\nRCPT TO:<e@example.net>\r\nRSET\r\nQUIT\r\n")
     codes = [r.reply()[0] for _ in range(5)]
