@@ -6,6 +6,7 @@ PID at the end. As root, the daemons drop to the users in the config
 (ensure_users() creates them); as an ordinary user they run unprivileged.
 """
 import json
+import select
 import ssl
 import os
 import pwd
@@ -635,6 +636,13 @@ class Raw:
     def starttls(self):
         self.sock = tls_ctx().wrap_socket(self.sock)
         self.buf = b""
+
+    def silent(self):
+        """True if no byte of a reply has arrived yet (checked without
+        waiting): with another session's reply as the clock, an order."""
+        if self.buf or (isinstance(self.sock, ssl.SSLSocket) and self.sock.pending()):
+            return False
+        return not select.select([self.sock], [], [], 0)[0]
 
     def closed(self, timeout=5):
         """True if the server closes the connection within timeout."""
