@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from smtpgate import SRCDIR, free_port, wait_for
+from smtpgate import SRCDIR, free_port, read_events, wait_for
 
 BUILD_FAILED = ("the build failed", "configure failed", "autoreconf failed",
                 "installing the Debian packages failed")
@@ -169,11 +169,7 @@ def test_demo_from_a_clean_clone(clone):
               "--header", "Message-Id: %s" % msgid)
 
         def delivered():
-            try:
-                with open(event_log) as f:
-                    evs = [json.loads(line) for line in f if line.strip()]
-            except FileNotFoundError:
-                return None
+            evs = read_events(event_log)
             return [e for e in evs if e.get("to") == "someone@example.net" and
                     e.get("event") == "delivered"]
         ev = wait_for(delivered, timeout=60, what="sandbox delivered event in " + event_log)[0]

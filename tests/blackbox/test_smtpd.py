@@ -149,6 +149,14 @@ def test_auth_plain_and_login_success(gw):
     assert len(new_files(gw)) == 2
 
 
+def other_session_noop(gw):
+    """A whole session (greeting, EHLO, NOOP, QUIT) on a new connection."""
+    s = smtplib.SMTP("127.0.0.1", gw.port, timeout=10)
+    s.ehlo("x")
+    assert s.noop()[0] == 250
+    s.quit()
+
+
 def test_auth_failure_is_slow_and_counted(gw):
     r = Raw(gw.port)
     r.reply()
@@ -158,10 +166,12 @@ def test_auth_failure_is_slow_and_counted(gw):
     r.cmd("EHLO x")
     import base64
     bad = base64.b64encode(b"\0" + LOGIN.encode() + b"\0wrong").decode()
-    t0 = time.monotonic()
-    code, text = r.cmd("AUTH PLAIN " + bad)
+    # delayed: another session is served before the 535 arrives
+    r.send(("AUTH PLAIN " + bad + "\r\n").encode())
+    other_session_noop(gw)
+    assert r.silent(), "failed AUTH answered before another session's NOOP"
+    code, text = r.reply()
     assert code == 535 and "5.7.8" in text
-    assert time.monotonic() - t0 >= 0.8, "failed AUTH not delayed"
     # unknown user fails the same way
     bad2 = base64.b64encode(b"\0nobody\0x").decode()
     assert r.cmd("AUTH PLAIN " + bad2)[0] == 535
@@ -185,12 +195,8 @@ def test_auth_failure_delay_does_not_block_other_sessions(gw):
     bad = base64.b64encode(b"\0" + LOGIN.encode() + b"\0wrong").decode()
     # several failing sessions in flight; a good one must still be fast
     r.send(("AUTH PLAIN " + bad + "\r\n").encode())
-    t0 = time.monotonic()
-    s = smtplib.SMTP("127.0.0.1", gw.port, timeout=10)
-    s.ehlo("x")
-    s.noop()
-    assert time.monotonic() - t0 < 0.8
-    s.quit()
+    other_session_noop(gw)
+    assert r.silent(), "the good session waited for the failing one's delay"
     assert r.reply()[0] == 535
     r.close()
 
@@ -277,7 +283,7 @@ def test_pipelined_session_answered_in_order(gw):
     r.send(b"EHLO pipe.test\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\n"
            b"RCPT TO:<bad address>\r\nRCPT TO:<c@example.net>\r\nNOOP\r\nDATA\r\n")
     codes = [r.reply()[0] for _ in range(7)]
-    assert codes == [220, 250, 250, 250, 501, 250, 250] or codes[:7] == [220, 250, 250, 250, 501, 250, 250]
+    assert codes == [220, 250, 250, 250, 501, 250, 250], codes
     assert r.reply()[0] == 354
     r.send(msg + b".\r\nMAIL FROM:<d@example.com>\r\nRCPT TO:<e@example.net>\r\nRSET\r\nQUIT\r\n")
     codes = [r.reply()[0] for _ in range(5)]
@@ -513,10 +519,11 @@ def test_idle_timeout():
         g.start("smtpd")
         r = Raw(g.port)
         assert r.reply()[0] == 220
+        assert r.cmd("NOOP")[0] == 250		# not cut off at once
         t0 = time.monotonic()
-        code, text = r.reply()
+        code, text = r.reply()		# unprompted, within Raw's 10 s
         assert code == 421 and "4.4.2" in text
-        assert 1.0 < time.monotonic() - t0 < 6
+        print("idle 421 after %.1f s (smtpd_timeout 2s)" % (time.monotonic() - t0))
         assert r.closed()
 
 
@@ -875,5 +882,7 @@ def test_trickled_line_does_not_reset_the_timeout():
             except OSError:
                 closed = True
                 break
-        assert closed and time.monotonic() - t0 < 6
+        print("trickling client cut off after %.1f s (smtpd_timeout 2s)" % (
+            time.monotonic() - t0))
+        assert closed, "a byte every 0.5 s held the session for 10 s (smtpd_timeout 2s)"
         assert b"421 4.4.2" in r.buf

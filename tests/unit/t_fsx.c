@@ -95,7 +95,7 @@ t_read(void)
 	free(data);
 	t_ok(fsx_read_file(path("missing"), 10, &data, &len) == -1 && errno == ENOENT,
 	    "read_file missing");
-	if (pipe(p) == -1)
+	if (!t_ok(pipe(p) == 0, "setup: pipe: %s", strerror(errno)))
 		return;
 	t_ok(fsx_write_all(p[1], "abc", 3) == 0, "write_all");
 	close(p[1]);

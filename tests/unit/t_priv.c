@@ -83,7 +83,7 @@ t_drop(void)
 	    "unknown user is fatal (exit 1)");
 	t_int_eq(drop_child("root", NULL, NULL, NULL), 1, "a uid 0 user is refused");
 	(void)snprintf(jail, sizeof(jail), "/tmp/t_priv.XXXXXX");
-	if (mkdtemp(jail) == NULL)
+	if (!t_ok(mkdtemp(jail) != NULL, "setup: mkdtemp: %s", strerror(errno)))
 		return;
 	t_int_eq(drop_child("nobody", "root", jail, "/etc/passwd"), 0,
 	    "drop with chroot: outside files invisible");

@@ -1,6 +1,7 @@
 /* Unit tests for common/qid: format, order, uniqueness across fork. */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +59,7 @@ t_fork(void)
 	char	child[QID_SIZE], mine[QID_SIZE];
 	ssize_t	n;
 
-	if (pipe(p) == -1)
+	if (!t_ok(pipe(p) == 0, "setup: pipe: %s", strerror(errno)))
 		return;
 	fflush(stdout);
 	if ((pid = fork()) == 0) {

@@ -6,6 +6,7 @@ PID at the end. As root, the daemons drop to the users in the config
 (ensure_users() creates them); as an ordinary user they run unprivileged.
 """
 import json
+import select
 import ssl
 import os
 import pwd
@@ -42,6 +43,24 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def complete_lines(path, errors="replace"):
+    """The text of a file another process is still appending to, up to its
+    last newline: a line being written is left for the next read (a reader
+    that took it would see half a log line or half a JSON object)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    return data[:data.rfind(b"\n") + 1].decode(errors=errors)
+
+
+def read_events(path):
+    """The events of an event log (JSON lines), complete lines only."""
+    try:
+        text = complete_lines(path, errors="strict")
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in text.split("\n") if line.strip()]
 
 
 def wait_for(pred, timeout=10.0, interval=0.05, what="condition"):
@@ -218,8 +237,7 @@ class Gateway:
 
     def log(self, name):
         try:
-            with open(self.logs[name], errors="replace") as f:
-                return f.read()
+            return complete_lines(self.logs[name])
         except (KeyError, OSError):
             return ""
 
@@ -267,11 +285,7 @@ class Gateway:
         return self.spoolctl(*args)
 
     def events(self):
-        try:
-            with open(self.event_log) as f:
-                return [json.loads(line) for line in f if line.strip()]
-        except FileNotFoundError:
-            return []
+        return read_events(self.event_log)
 
     def wait_events(self, pred, timeout=20, what="events"):
         return wait_for(lambda: [e for e in self.events() if pred(e)] or None,
@@ -622,6 +636,13 @@ class Raw:
     def starttls(self):
         self.sock = tls_ctx().wrap_socket(self.sock)
         self.buf = b""
+
+    def silent(self):
+        """True if no byte of a reply has arrived yet (checked without
+        waiting): with another session's reply as the clock, an order."""
+        if self.buf or (isinstance(self.sock, ssl.SSLSocket) and self.sock.pending()):
+            return False
+        return not select.select([self.sock], [], [], 0)[0]
 
     def closed(self, timeout=5):
         """True if the server closes the connection within timeout."""
