@@ -258,13 +258,29 @@ conf_enum_ok(const char *choices, const char *v)
 	return false;
 }
 
+/*
+ * The member a key's value lives in. CONF_OFF() in conf_keys.c checked at
+ * compile time that it has the C type of the key's CONF_T_*, so these are
+ * the only places that turn an offset back into a typed pointer.
+ */
+static void *
+conf_member(struct conf *cf, const struct conf_key *k)
+{
+	return (char *)cf + k->off;
+}
+
+#define CONF_STRP(cf, k)	((char **)conf_member(cf, k))
+#define CONF_I64P(cf, k)	((int64_t *)conf_member(cf, k))
+#define CONF_TIMEP(cf, k)	((time_t *)conf_member(cf, k))
+#define CONF_BOOLP(cf, k)	((bool *)conf_member(cf, k))
+#define CONF_LISTP(cf, k)	((struct conf_list *)conf_member(cf, k))
+
 /* Applies one value. seen[] tracks keys given in the file: a repeatable key
  * given in the file replaces its default instead of adding to it. */
 static int
 conf_set(struct conf *cf, const struct conf_key *k, const char *v,
     bool *seen, char *why, size_t whysz)
 {
-	char		*base = (char *)cf;
 	int64_t		 i64;
 	time_t		 t;
 	bool		 b;
@@ -280,8 +296,8 @@ conf_set(struct conf *cf, const struct conf_key *k, const char *v,
 			(void)snprintf(why, whysz, "must be one of %s", k->choices);
 			return -1;
 		}
-		free(*(char **)(base + k->off));
-		*(char **)(base + k->off) = xstrdup(v);
+		free(*CONF_STRP(cf, k));
+		*CONF_STRP(cf, k) = xstrdup(v);
 		break;
 	case CONF_T_INT:
 		errno = 0;
@@ -302,7 +318,7 @@ range:
 			    (long long)i64, (long long)k->min, (long long)k->max);
 			return -1;
 		}
-		*(int64_t *)(base + k->off) = i64;
+		*CONF_I64P(cf, k) = i64;
 		break;
 	case CONF_T_DURATION:
 		if (conf_parse_duration(v, &t) == -1) {
@@ -314,19 +330,19 @@ range:
 			    (long long)t, (long long)k->min, (long long)k->max);
 			return -1;
 		}
-		*(time_t *)(base + k->off) = t;
+		*CONF_TIMEP(cf, k) = t;
 		break;
 	case CONF_T_BOOL:
 		if (conf_parse_bool(v, &b) == -1) {
 			(void)snprintf(why, whysz, "must be yes or no: \"%s\"", v);
 			return -1;
 		}
-		*(bool *)(base + k->off) = b;
+		*CONF_BOOLP(cf, k) = b;
 		break;
 	case CONF_T_LIST:
 		if (seen != NULL && !seen[idx])
-			conf_list_clear((struct conf_list *)(base + k->off));
-		conf_list_add_words((struct conf_list *)(base + k->off), v);
+			conf_list_clear(CONF_LISTP(cf, k));
+		conf_list_add_words(CONF_LISTP(cf, k), v);
 		break;
 	case CONF_T_LISTEN:
 		if (conf_parse_listen(v, &cl, lerr, sizeof(lerr)) == -1) {
@@ -655,19 +671,17 @@ conf_free(struct conf **cfp)
 {
 	struct conf	*cf = *cfp;
 	size_t		 i;
-	char		*base;
 
 	if (cf == NULL)
 		return;
-	base = (char *)cf;
 	for (i = 0; i < conf_nkeys; i++) {
 		switch (conf_keys[i].type) {
 		case CONF_T_STR:
 		case CONF_T_ENUM:
-			free(*(char **)(base + conf_keys[i].off));
+			free(*CONF_STRP(cf, &conf_keys[i]));
 			break;
 		case CONF_T_LIST:
-			conf_list_clear((struct conf_list *)(base + conf_keys[i].off));
+			conf_list_clear(CONF_LISTP(cf, &conf_keys[i]));
 			break;
 		default:
 			break;

@@ -5,7 +5,37 @@
 #include "conf.h"
 #include "conf_keys.h"
 
-#define O(m)	offsetof(struct conf, m)
+/*
+ * offsetof(struct conf, m), and a compile-time error unless the member m
+ * has the C type T that conf_set() writes for the key's CONF_T_* (Postfix's
+ * CONFIG_INT_TABLE binds &var instead; an offset needs this check).
+ */
+#define CONF_OFF(m, T)	(offsetof(struct conf, m) + 0 * sizeof(struct {	\
+	_Static_assert(_Generic(((struct conf *)0)->m, T: 1, default: 0),	\
+	    "struct conf member " #m " is not " #T);			\
+	int	ok;							\
+}))
+
+/* One macro per value type: name, default[, min, max | choices], member,
+ * owner (the programs that read the value, CONF_SMTPD | ...). */
+#define CF_STR(n, d, m, own)	\
+	{ n, CONF_T_STR, d, 0, 0, CONF_OFF(m, char *), NULL, own }
+#define CF_ENUM(n, d, ch, m, own)	\
+	{ n, CONF_T_ENUM, d, 0, 0, CONF_OFF(m, char *), ch, own }
+#define CF_INT(n, d, lo, hi, m, own)	\
+	{ n, CONF_T_INT, d, lo, hi, CONF_OFF(m, int64_t), NULL, own }
+#define CF_SIZE(n, d, lo, hi, m, own)	\
+	{ n, CONF_T_SIZE, d, lo, hi, CONF_OFF(m, int64_t), NULL, own }
+#define CF_DUR(n, d, lo, hi, m, own)	\
+	{ n, CONF_T_DURATION, d, lo, hi, CONF_OFF(m, time_t), NULL, own }
+#define CF_BOOL(n, d, m, own)	\
+	{ n, CONF_T_BOOL, d, 0, 0, CONF_OFF(m, bool), NULL, own }
+#define CF_LIST(n, d, m, own)	\
+	{ n, CONF_T_LIST, d, 0, 0, CONF_OFF(m, struct conf_list), NULL, own }
+/* listen lines go to cf_listen/cf_nlisten, not to one member */
+#define CF_LISTEN(n, d, own)	\
+	{ n, CONF_T_LISTEN, d, 0, 0, 0, NULL, own }
+
 #define DAY	(24 * 3600)
 
 /*
@@ -13,84 +43,148 @@
  * are replaced at load time by the system host name and spool_dir.
  */
 const struct conf_key conf_keys[] = {
-	{ "hostname", CONF_T_STR, "@HOSTNAME@", 0, 0, O(cf_hostname), NULL },
-	{ "spool_dir", CONF_T_STR, LOCALSTATEDIR "/spool/smtpgate", 0, 0, O(cf_spool_dir), NULL },
-	{ "listen", CONF_T_LISTEN,
+	CF_STR("hostname", "@HOSTNAME@", cf_hostname,
+	    CONF_SMTPD | CONF_SENDMAIL | CONF_DELIVERD),
+	CF_STR("spool_dir", LOCALSTATEDIR "/spool/smtpgate", cf_spool_dir,
+	    CONF_SPOOL),
+	CF_LISTEN("listen",
 	    "0.0.0.0:25 tls=starttls\n0.0.0.0:587 tls=required\n0.0.0.0:465 tls=implicit",
-	    0, 0, 0, NULL },
-	{ "tls_cert", CONF_T_STR, "", 0, 0, O(cf_tls_cert), NULL },
-	{ "tls_key", CONF_T_STR, "", 0, 0, O(cf_tls_key), NULL },
-	{ "smtpd_user", CONF_T_STR, "smtpgate-smtpd", 0, 0, O(cf_smtpd_user), NULL },
-	{ "spoold_user", CONF_T_STR, "smtpgate", 0, 0, O(cf_spoold_user), NULL },
-	{ "deliverd_user", CONF_T_STR, "smtpgate", 0, 0, O(cf_deliverd_user), NULL },
-	{ "smtpgate_group", CONF_T_STR, "smtpgate", 0, 0, O(cf_group), NULL },
-	{ "smtpd_workers", CONF_T_INT, "8", 1, 512, O(cf_smtpd_workers), NULL },
-	{ "deliverd_workers", CONF_T_INT, "8", 1, 512, O(cf_deliverd_workers), NULL },
-	{ "max_message_size", CONF_T_SIZE, "52428800", 1024, INT64_C(4) << 30, O(cf_max_message_size), NULL },
-	{ "max_recipients", CONF_T_INT, "1000", 1, 100000, O(cf_max_recipients), NULL },
-	{ "relayhost", CONF_T_STR, "", 0, 0, O(cf_relayhost), NULL },
-	{ "remote_port", CONF_T_INT, "25", 1, 65535, O(cf_remote_port), NULL },
-	{ "dns_server", CONF_T_STR, "", 0, 0, O(cf_dns_server), NULL },
-	{ "retry_schedule", CONF_T_LIST, "1m 5m 15m 30m 1h 2h 4h", 0, 0, O(cf_retry_schedule), NULL },
-	{ "max_queue_lifetime", CONF_T_DURATION, "5d", 0, 365 * DAY, O(cf_max_queue_lifetime), NULL },
-	{ "blackhole_recipients", CONF_T_LIST, "test@test.ru", 0, 0, O(cf_blackhole_recipients), NULL },
-	{ "event_log", CONF_T_STR, "@SPOOL@/events.jsonl", 0, 0, O(cf_event_log), NULL },
-	{ "auth_plaintext", CONF_T_BOOL, "no", 0, 0, O(cf_auth_plaintext), NULL },
-	{ "sendmail_account", CONF_T_STR, "", 0, 0, O(cf_sendmail_account), NULL },
-	{ "log", CONF_T_ENUM, "stderr", 0, 0, O(cf_log), "stderr|syslog" },
-	{ "lmdb_map_size", CONF_T_SIZE, "1g", INT64_C(1) << 20, INT64_C(1) << 40, O(cf_lmdb_map_size), NULL },
+	    CONF_SMTPD),
+	CF_STR("tls_cert", "", cf_tls_cert,
+	    CONF_SMTPD),
+	CF_STR("tls_key", "", cf_tls_key,
+	    CONF_SMTPD),
+	CF_STR("smtpd_user", "smtpgate-smtpd", cf_smtpd_user,
+	    CONF_SMTPD | CONF_SENDMAIL | CONF_SPOOLD),
+	CF_STR("spoold_user", "smtpgate", cf_spoold_user,
+	    CONF_SPOOL),
+	CF_STR("deliverd_user", "smtpgate", cf_deliverd_user,
+	    CONF_SPOOL),
+	CF_STR("smtpgate_group", "smtpgate", cf_group,
+	    CONF_SPOOL),
+	CF_INT("smtpd_workers", "8", 1, 512, cf_smtpd_workers,
+	    CONF_SMTPD),
+	CF_INT("deliverd_workers", "8", 1, 512, cf_deliverd_workers,
+	    CONF_DELIVERD),
+	CF_SIZE("max_message_size", "52428800", 1024, INT64_C(4) << 30, cf_max_message_size,
+	    CONF_SPOOL),
+	CF_INT("max_recipients", "1000", 1, 100000, cf_max_recipients,
+	    CONF_SMTPD | CONF_SENDMAIL | CONF_SPOOLD),
+	CF_STR("relayhost", "", cf_relayhost,
+	    CONF_DELIVERD),
+	CF_INT("remote_port", "25", 1, 65535, cf_remote_port,
+	    CONF_DELIVERD),
+	CF_STR("dns_server", "", cf_dns_server,
+	    CONF_DELIVERD),
+	CF_LIST("retry_schedule", "1m 5m 15m 30m 1h 2h 4h", cf_retry_schedule,
+	    CONF_DELIVERD),
+	CF_DUR("max_queue_lifetime", "5d", 0, 365 * DAY, cf_max_queue_lifetime,
+	    CONF_DELIVERD),
+	CF_LIST("blackhole_recipients", "test@test.ru", cf_blackhole_recipients,
+	    CONF_SMTPD | CONF_SPOOLD),
+	CF_STR("event_log", "@SPOOL@/events.jsonl", cf_event_log,
+	    CONF_SPOOL),
+	CF_BOOL("auth_plaintext", "no", cf_auth_plaintext,
+	    CONF_SMTPD),
+	CF_STR("sendmail_account", "", cf_sendmail_account,
+	    CONF_SENDMAIL | CONF_SPOOLD),
+	CF_ENUM("log", "stderr", "stderr|syslog", cf_log,
+	    CONF_SMTPD | CONF_SPOOLD | CONF_DELIVERD | CONF_SPOOLCTL),
+	CF_SIZE("lmdb_map_size", "1g", INT64_C(1) << 20, INT64_C(1) << 40, cf_lmdb_map_size,
+	    CONF_SMTPD | CONF_SENDMAIL | CONF_SPOOLD | CONF_DELIVERD | CONF_SPOOLCTL),
 
-	{ "smtpd_max_use", CONF_T_INT, "10000", 1, INT64_C(1) << 40, O(cf_smtpd_max_use), NULL },
-	{ "smtpd_max_sessions", CONF_T_INT, "100", 1, 100000, O(cf_smtpd_max_sessions), NULL },
-	{ "smtpd_max_sessions_per_ip", CONF_T_INT, "0", 0, 100000, O(cf_smtpd_max_sessions_per_ip), NULL },
-	{ "smtpd_timeout", CONF_T_DURATION, "300s", 1, DAY, O(cf_smtpd_timeout), NULL },
-	{ "smtpd_data_timeout", CONF_T_DURATION, "300s", 1, DAY, O(cf_smtpd_data_timeout), NULL },
-	{ "smtpd_max_errors", CONF_T_INT, "10", 1, 1000, O(cf_smtpd_max_errors), NULL },
-	{ "smtpd_max_line", CONF_T_INT, "1000", 80, 65536, O(cf_smtpd_max_line), NULL },
-	{ "smtpd_auth_max_failures", CONF_T_INT, "3", 1, 100, O(cf_smtpd_auth_max_failures), NULL },
+	CF_INT("smtpd_max_use", "10000", 1, INT64_C(1) << 40, cf_smtpd_max_use,
+	    CONF_SMTPD),
+	CF_INT("smtpd_max_sessions", "100", 1, 100000, cf_smtpd_max_sessions,
+	    CONF_SMTPD),
+	CF_INT("smtpd_max_sessions_per_ip", "0", 0, 100000, cf_smtpd_max_sessions_per_ip,
+	    CONF_SMTPD),
+	CF_DUR("smtpd_timeout", "300s", 1, DAY, cf_smtpd_timeout,
+	    CONF_SMTPD),
+	CF_DUR("smtpd_data_timeout", "300s", 1, DAY, cf_smtpd_data_timeout,
+	    CONF_SMTPD),
+	CF_INT("smtpd_max_errors", "10", 1, 1000, cf_smtpd_max_errors,
+	    CONF_SMTPD),
+	CF_INT("smtpd_max_line", "1000", 80, 65536, cf_smtpd_max_line,
+	    CONF_SMTPD),
+	CF_INT("smtpd_auth_max_failures", "3", 1, 100, cf_smtpd_auth_max_failures,
+	    CONF_SMTPD),
 	/* smtpd limits across workers (issue 14); the first is the Postfix-like
 	 * name of smtpd_max_sessions_per_ip (same value; a later line wins) */
-	{ "smtpd_client_connection_limit", CONF_T_INT, "0", 0, 100000, O(cf_smtpd_max_sessions_per_ip), NULL },
-	{ "smtpd_session_timeout", CONF_T_DURATION, "10m", 1, DAY, O(cf_smtpd_session_timeout), NULL },
-	{ "smtpd_junk_command_limit", CONF_T_INT, "100", 1, 1000000, O(cf_smtpd_junk_command_limit), NULL },
-	{ "smtpd_stress_threshold", CONF_T_INT, "80", 1, 100, O(cf_smtpd_stress_threshold), NULL },
-	{ "smtpd_stress_timeout", CONF_T_DURATION, "10s", 1, DAY, O(cf_smtpd_stress_timeout), NULL },
-	{ "smtpd_client_ipv6_prefix_length", CONF_T_INT, "84", 16, 128, O(cf_smtpd_client_ipv6_prefix_length), NULL },
+	CF_INT("smtpd_client_connection_limit", "0", 0, 100000, cf_smtpd_max_sessions_per_ip,
+	    CONF_SMTPD),
+	CF_DUR("smtpd_session_timeout", "10m", 1, DAY, cf_smtpd_session_timeout,
+	    CONF_SMTPD),
+	CF_INT("smtpd_junk_command_limit", "100", 1, 1000000, cf_smtpd_junk_command_limit,
+	    CONF_SMTPD),
+	CF_INT("smtpd_stress_threshold", "80", 1, 100, cf_smtpd_stress_threshold,
+	    CONF_SMTPD),
+	CF_DUR("smtpd_stress_timeout", "10s", 1, DAY, cf_smtpd_stress_timeout,
+	    CONF_SMTPD),
+	CF_INT("smtpd_client_ipv6_prefix_length", "84", 16, 128, cf_smtpd_client_ipv6_prefix_length,
+	    CONF_SMTPD),
 
-	{ "spoold_rescan_interval", CONF_T_DURATION, "10s", 1, 3600, O(cf_spoold_rescan_interval), NULL },
-	{ "spoold_batch", CONF_T_INT, "256", 1, 100000, O(cf_spoold_batch), NULL },
-	{ "max_header_size", CONF_T_SIZE, "1m", 1024, INT64_C(64) << 20, O(cf_max_header_size), NULL },
-	{ "stale_tmp_age", CONF_T_DURATION, "1h", 1, 30 * DAY, O(cf_stale_tmp_age), NULL },
+	CF_DUR("spoold_rescan_interval", "10s", 1, 3600, cf_spoold_rescan_interval,
+	    CONF_SPOOLD),
+	CF_INT("spoold_batch", "256", 1, 100000, cf_spoold_batch,
+	    CONF_SPOOLD),
+	CF_SIZE("max_header_size", "1m", 1024, INT64_C(64) << 20, cf_max_header_size,
+	    CONF_SENDMAIL | CONF_SPOOLD),
+	CF_DUR("stale_tmp_age", "1h", 1, 30 * DAY, cf_stale_tmp_age,
+	    CONF_SPOOLD),
 
-	{ "connect_timeout", CONF_T_DURATION, "30s", 1, 3600, O(cf_connect_timeout), NULL },
-	{ "command_timeout", CONF_T_DURATION, "300s", 1, 3600, O(cf_command_timeout), NULL },
-	{ "data_timeout", CONF_T_DURATION, "600s", 1, 3600, O(cf_data_timeout), NULL },
-	{ "dest_concurrency", CONF_T_INT, "20", 1, 10000, O(cf_dest_concurrency), NULL },
-	{ "max_msgs_per_connection", CONF_T_INT, "100", 1, 100000, O(cf_max_msgs_per_connection), NULL },
-	{ "callback_batch_max", CONF_T_INT, "100", 1, 100000, O(cf_callback_batch_max), NULL },
-	{ "callback_batch_wait", CONF_T_DURATION, "1s", 0, 3600, O(cf_callback_batch_wait), NULL },
-	{ "callback_timeout", CONF_T_DURATION, "10s", 1, 3600, O(cf_callback_timeout), NULL },
-	{ "callback_retry_min", CONF_T_DURATION, "5s", 1, 3600, O(cf_callback_retry_min), NULL },
-	{ "callback_retry_max", CONF_T_DURATION, "10m", 1, DAY, O(cf_callback_retry_max), NULL },
+	CF_DUR("connect_timeout", "30s", 1, 3600, cf_connect_timeout,
+	    CONF_DELIVERD),
+	CF_DUR("command_timeout", "300s", 1, 3600, cf_command_timeout,
+	    CONF_DELIVERD),
+	CF_DUR("data_timeout", "600s", 1, 3600, cf_data_timeout,
+	    CONF_DELIVERD),
+	CF_INT("dest_concurrency", "20", 1, 10000, cf_dest_concurrency,
+	    CONF_DELIVERD),
+	CF_INT("max_msgs_per_connection", "100", 1, 100000, cf_max_msgs_per_connection,
+	    CONF_DELIVERD),
+	CF_INT("callback_batch_max", "100", 1, 100000, cf_callback_batch_max,
+	    CONF_DELIVERD),
+	CF_DUR("callback_batch_wait", "1s", 0, 3600, cf_callback_batch_wait,
+	    CONF_DELIVERD),
+	CF_DUR("callback_timeout", "10s", 1, 3600, cf_callback_timeout,
+	    CONF_DELIVERD),
+	CF_DUR("callback_retry_min", "5s", 1, 3600, cf_callback_retry_min,
+	    CONF_DELIVERD),
+	CF_DUR("callback_retry_max", "10m", 1, DAY, cf_callback_retry_max,
+	    CONF_DELIVERD),
 
 	/* mail loops and the relayhost's TLS (issue 14) */
-	{ "hopcount_limit", CONF_T_INT, "50", 1, 1000, O(cf_hopcount_limit), NULL },
-	{ "allow_next_hop", CONF_T_LIST, "", 0, 0, O(cf_allow_next_hop), NULL },
-	{ "relayhost_tls", CONF_T_ENUM, "may", 0, 0, O(cf_relayhost_tls), "none|may|encrypt|verify" },
-	{ "relayhost_tls_ca_file", CONF_T_STR, "", 0, 0, O(cf_relayhost_tls_ca_file), NULL },
+	CF_INT("hopcount_limit", "50", 1, 1000, cf_hopcount_limit,
+	    CONF_SPOOLD),
+	CF_LIST("allow_next_hop", "", cf_allow_next_hop,
+	    CONF_DELIVERD),
+	CF_ENUM("relayhost_tls", "may", "none|may|encrypt|verify", cf_relayhost_tls,
+	    CONF_DELIVERD),
+	CF_STR("relayhost_tls_ca_file", "", cf_relayhost_tls_ca_file,
+	    CONF_DELIVERD),
 	/* storage (issue 13): lmdb_map_size above is the initial map */
-	{ "lmdb_map_max", CONF_T_SIZE, "16g", INT64_C(1) << 20, INT64_C(1) << 40, O(cf_lmdb_map_max), NULL },
-	{ "min_free_space", CONF_T_SIZE, "0", 0, INT64_C(1) << 50, O(cf_min_free_space), NULL },
+	CF_SIZE("lmdb_map_max", "16g", INT64_C(1) << 20, INT64_C(1) << 40, cf_lmdb_map_max,
+	    CONF_SMTPD | CONF_SENDMAIL | CONF_SPOOLD | CONF_DELIVERD | CONF_SPOOLCTL),
+	CF_SIZE("min_free_space", "0", 0, INT64_C(1) << 50, cf_min_free_space,
+	    CONF_SPOOL),
 	/* callback outbox retention (issue 13) */
-	{ "callback_max_age", CONF_T_DURATION, "7d", 1, 365 * DAY, O(cf_callback_max_age), NULL },
+	CF_DUR("callback_max_age", "7d", 1, 365 * DAY, cf_callback_max_age,
+	    CONF_DELIVERD),
 	/* retention (spoold prunes; spool_prune) */
-	{ "delivery_log_retention", CONF_T_DURATION, "30d", 3600, 3650 * DAY, O(cf_delivery_log_retention), NULL },
-	{ "issue_retention", CONF_T_DURATION, "400d", DAY, 3650 * DAY, O(cf_issue_retention), NULL },
-	{ "suppression_ttl", CONF_T_DURATION, "365d", DAY, 3650 * DAY, O(cf_suppression_ttl), NULL },
-	{ "prune_interval", CONF_T_DURATION, "1h", 1, DAY, O(cf_prune_interval), NULL },
+	CF_DUR("delivery_log_retention", "30d", 3600, 3650 * DAY, cf_delivery_log_retention,
+	    CONF_SPOOLD),
+	CF_DUR("issue_retention", "400d", DAY, 3650 * DAY, cf_issue_retention,
+	    CONF_SPOOLD),
+	CF_DUR("suppression_ttl", "365d", DAY, 3650 * DAY, cf_suppression_ttl,
+	    CONF_SPOOLD),
+	CF_DUR("prune_interval", "1h", 1, DAY, cf_prune_interval,
+	    CONF_SPOOLD),
 	/* issue 14 finding 5 */
-	{ "smtpd_group", CONF_T_STR, "smtpgate-smtpd", 0, 0, O(cf_smtpd_group), NULL },
-	{ "maildrop_group", CONF_T_STR, "smtpgate-maildrop", 0, 0, O(cf_maildrop_group), NULL },
+	CF_STR("smtpd_group", "smtpgate-smtpd", cf_smtpd_group,
+	    CONF_SPOOL),
+	CF_STR("maildrop_group", "smtpgate-maildrop", cf_maildrop_group,
+	    CONF_SPOOL),
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);

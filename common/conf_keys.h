@@ -23,7 +23,23 @@ struct conf_key {
 	int64_t		 min, max;
 	size_t		 off;		/* offsetof(struct conf, ...) */
 	const char	*choices;	/* CONF_T_ENUM: "a|b|c" */
+	unsigned	 owner;		/* CONF_SMTPD | ...: the programs that read it */
 };
+
+/* The programs that read a key (the owner column). */
+enum conf_owner {
+	CONF_SMTPD	= 1u << 0,
+	CONF_SPOOLD	= 1u << 1,
+	CONF_DELIVERD	= 1u << 2,
+	CONF_SPOOLCTL	= 1u << 3,
+	CONF_SENDMAIL	= 1u << 4,
+	CONF_TRACKD	= 1u << 5,	/* reserved: trackd is not written yet */
+};
+/* Keys the spool library (spool_open, spool_dir, spool_space) reads for
+ * every program that opens the spool. */
+#define CONF_SPOOL	(CONF_SMTPD | CONF_SPOOLD | CONF_DELIVERD | CONF_SPOOLCTL | \
+			 CONF_SENDMAIL)
+#define CONF_ALL	(CONF_SPOOL | CONF_TRACKD)
 
 extern const struct conf_key conf_keys[];
 extern const size_t conf_nkeys;

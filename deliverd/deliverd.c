@@ -36,16 +36,12 @@ static void
 deliverd_check_conf(const struct conf *cf)
 {
 	struct dns	*d;
-	char		 err[512], host[256], port[8];
+	char		 err[512];
 
+	/* relayhost's syntax is checked once, by conf_check_values() */
 	if ((d = dns_new(cf->cf_dns_server, 5, err, sizeof(err))) == NULL)
 		log_fatalx_status(2, "%s: dns_server: %s", cf->cf_path, err);
 	dns_free(&d);
-	if (cf->cf_relayhost[0] != '\0' &&
-	    conf_split_hostport(cf->cf_relayhost, host, sizeof(host), port,
-	    sizeof(port), "25") == -1)
-		log_fatalx_status(2, "%s: relayhost: want HOST:PORT, got %s",
-		    cf->cf_path, cf->cf_relayhost);
 }
 
 /*

@@ -16,7 +16,7 @@ UNITS = ("smtpgate-smtpd.service", "smtpgate-spoold.service", "smtpgate-deliverd
 
 def conf_keys():
     with open(os.path.join(SRCDIR, "common/conf_keys.c")) as f:
-        keys = re.findall(r'^\s*\{\s*"([a-z0-9_]+)"\s*,\s*CONF_T_', f.read(), re.M)
+        keys = re.findall(r'^\s*CF_[A-Z]+\(\s*"([a-z0-9_]+)"', f.read(), re.M)
     assert len(keys) > 30
     return keys
 
