@@ -92,10 +92,14 @@ void	deliverd_callback_main(struct conf *) __attribute__((noreturn));
  * Signs the message (hdr: the header block without the empty line; body:
  * everything after it) with the account's key for the From domain, else
  * the default domain's keys. Appends the "DKIM-Signature: ..." header
- * lines (CRLF-ended) to sig. 0 signed, 1 no key (nothing appended), -1
- * error (why says it).
+ * lines (CRLF-ended) to sig. why says why when it is not SIGNED.
  */
-int	deliverd_dkim_sign(struct spool_txn *, const struct conf *,
+enum deliverd_dkim_status {
+	DELIVERD_DKIM_SIGNED,		/* signature lines appended */
+	DELIVERD_DKIM_NOKEY,		/* no key: nothing appended, send unsigned */
+	DELIVERD_DKIM_ERROR		/* not signed: do not send */
+};
+enum deliverd_dkim_status deliverd_dkim_sign(struct spool_txn *, const struct conf *,
 	    const struct spool_msg *, const char *msg, size_t msglen,
 	    struct buf *sig, char *why, size_t whysz);
 
@@ -132,10 +136,15 @@ int	deliverd_smtp_open(struct deliverd_smtp *, const char *key, const char *host
 /* True if connected to next hop key and below max_msgs_per_connection;
  * probes it with RSET (with PIPELINING: in the next send's first write). */
 bool	deliverd_smtp_reuse(struct deliverd_smtp *, const char *key);
-/* One mail transaction; every tx_reply[i] is set. 0, or -1 when the
- * connection is gone (the replies say why), or 1 (reused connection only)
- * when the RSET probe failed: closed, no reply set, nothing answered. */
-int	deliverd_smtp_send(struct deliverd_smtp *, struct deliverd_tx *);
+/* One mail transaction. */
+enum deliverd_smtp_status {
+	DELIVERD_SMTP_DONE,		/* every tx_reply[i] is set */
+	DELIVERD_SMTP_GONE,		/* the connection is gone; the replies say why */
+	DELIVERD_SMTP_PROBE_FAILED	/* reused connection only: the RSET probe
+					 * failed; closed, no reply set, nothing
+					 * answered */
+};
+enum deliverd_smtp_status deliverd_smtp_send(struct deliverd_smtp *, struct deliverd_tx *);
 void	deliverd_smtp_close(struct deliverd_smtp *, bool quit);
 bool	deliverd_smtp_connected(const struct deliverd_smtp *);
 const char *deliverd_smtp_relay(const struct deliverd_smtp *);	/* host[addr]:port */

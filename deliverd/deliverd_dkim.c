@@ -316,7 +316,7 @@ out:
 	return rc;
 }
 
-int
+enum deliverd_dkim_status
 deliverd_dkim_sign(struct spool_txn *txn, const struct conf *cf,
     const struct spool_msg *m, const char *msg, size_t len, struct buf *sig,
     char *why, size_t whysz)
@@ -336,14 +336,14 @@ deliverd_dkim_sign(struct spool_txn *txn, const struct conf *cf,
 	if (ks.n == 0) {
 		(void)snprintf(why, whysz, "no DKIM key for %s or a default domain of %s",
 		    dom[0] ? dom : "(no From domain)", m->sm_login);
-		return 1;
+		return DELIVERD_DKIM_NOKEY;
 	}
 	if (deliverd_dkim_init() == NULL) {
 		(void)snprintf(why, whysz, "dkim_init failed");
-		return -1;
+		return DELIVERD_DKIM_ERROR;
 	}
 	for (i = 0; i < ks.n; i++)
 		if (deliverd_dkim_one(cf, &ks.k[i], m->sm_qid, msg, len, sig, why, whysz) == 0)
 			nok++;
-	return nok > 0 ? 0 : -1;
+	return nok > 0 ? DELIVERD_DKIM_SIGNED : DELIVERD_DKIM_ERROR;
 }

@@ -494,7 +494,7 @@ deliverd_smtp_reuse(struct deliverd_smtp *s, const char *key)
 	/* The server may have dropped an idle connection: probe it with
 	 * RSET. With PIPELINING the RSET travels in the same write as the
 	 * envelope (RFC 2920 allows it anywhere in a group) and a failed
-	 * probe makes deliverd_smtp_send() return 1 before anything of the
+	 * probe makes deliverd_smtp_send() return PROBE_FAILED before anything of the
 	 * transaction was answered; without, one round trip here. */
 	if (s->s_pipelining) {
 		s->s_probe = true;
@@ -619,7 +619,7 @@ deliverd_smtp_all(struct deliverd_tx *tx, const bool *skip, const char *text)
 			(void)str_copy(tx->tx_reply[i], SPOOL_REPLY_MAX, text);
 }
 
-static int
+static enum deliverd_smtp_status
 deliverd_smtp_fail(struct deliverd_smtp *s, struct deliverd_tx *tx,
     const bool *done, const char *what)
 {
@@ -628,12 +628,12 @@ deliverd_smtp_fail(struct deliverd_smtp *s, struct deliverd_tx *tx,
 	deliverd_smtp_lost(s, what, r, sizeof(r));
 	deliverd_smtp_all(tx, done, r);
 	deliverd_smtp_close(s, false);
-	return -1;
+	return DELIVERD_SMTP_GONE;
 }
 
 /* Sends what is in s_wbuf (with pipelining: everything) and reads the
  * MAIL and RCPT replies; final[i] marks recipients already answered. */
-static int
+static enum deliverd_smtp_status
 deliverd_smtp_envelope(struct deliverd_smtp *s, struct deliverd_tx *tx,
     bool *final, size_t *nok_r)
 {
@@ -648,7 +648,7 @@ deliverd_smtp_envelope(struct deliverd_smtp *s, struct deliverd_tx *tx,
 		if (deliverd_smtp_flush(s, tmo) == -1 || deliverd_smtp_read(s, tmo) == -1 ||
 		    smtp_reply_class(&s->s_rp) != 2) {
 			deliverd_smtp_close(s, false);
-			return 1;
+			return DELIVERD_SMTP_PROBE_FAILED;
 		}
 	}
 	if (deliverd_smtp_flush(s, tmo) == -1 || deliverd_smtp_read(s, tmo) == -1)
@@ -659,7 +659,7 @@ deliverd_smtp_envelope(struct deliverd_smtp *s, struct deliverd_tx *tx,
 		for (i = 0; i < tx->tx_nrcpt; i++)
 			final[i] = true;
 		if (!s->s_pipelining)
-			return 0;
+			return DELIVERD_SMTP_DONE;
 	}
 	for (i = 0; i < tx->tx_nrcpt; i++) {
 		if (!s->s_pipelining && !final[i]) {
@@ -679,11 +679,11 @@ deliverd_smtp_envelope(struct deliverd_smtp *s, struct deliverd_tx *tx,
 			final[i] = true;
 		}
 	}
-	return 0;
+	return DELIVERD_SMTP_DONE;
 }
 
 /* DATA (already sent when pipelining), message, final reply. */
-static int
+static enum deliverd_smtp_status
 deliverd_smtp_body(struct deliverd_smtp *s, struct deliverd_tx *tx, bool *final,
     size_t nok)
 {
@@ -699,26 +699,26 @@ deliverd_smtp_body(struct deliverd_smtp *s, struct deliverd_tx *tx, bool *final,
 		return deliverd_smtp_fail(s, tx, final, "DATA");
 	if (nok == 0) {
 		s->s_dirty = true;
-		return 0;
+		return DELIVERD_SMTP_DONE;
 	}
 	if (smtp_reply_class(&s->s_rp) != 3) {
 		deliverd_smtp_all(tx, final, s->s_rp.rp_text.data);
 		s->s_dirty = true;
-		return 0;
+		return DELIVERD_SMTP_DONE;
 	}
 	if (deliverd_smtp_data(s, tx) == -1 ||
 	    deliverd_smtp_read(s, s->s_cf->cf_data_timeout) == -1)
 		return deliverd_smtp_fail(s, tx, final, "end of data");
 	deliverd_smtp_all(tx, final, s->s_rp.rp_text.data);
-	return 0;
+	return DELIVERD_SMTP_DONE;
 }
 
-int
+enum deliverd_smtp_status
 deliverd_smtp_send(struct deliverd_smtp *s, struct deliverd_tx *tx)
 {
-	bool	*final;
-	size_t	 i, nok;
-	int	 rc;
+	enum deliverd_smtp_status	 rc;
+	bool				*final;
+	size_t				 i, nok;
 
 	final = xcalloc(tx->tx_nrcpt + 1, sizeof(bool));
 	buf_reset(&s->s_wbuf);
@@ -730,7 +730,7 @@ deliverd_smtp_send(struct deliverd_smtp *s, struct deliverd_tx *tx)
 		deliverd_smtp_all(tx, NULL, "553 5.6.7 The next hop does not support "
 		    "SMTPUTF8, which this message needs");
 		free(final);
-		return 0;
+		return DELIVERD_SMTP_DONE;
 	}
 	if (s->s_pipelining) {
 		for (i = 0; i < tx->tx_nrcpt; i++)
@@ -739,12 +739,12 @@ deliverd_smtp_send(struct deliverd_smtp *s, struct deliverd_tx *tx)
 	}
 	s->s_nmsgs++;
 	rc = deliverd_smtp_envelope(s, tx, final, &nok);
-	if (rc == 1) {
+	if (rc == DELIVERD_SMTP_PROBE_FAILED) {
 		s->s_nmsgs--;
 		free(final);
-		return 1;
+		return rc;
 	}
-	if (rc == 0)
+	if (rc == DELIVERD_SMTP_DONE)
 		rc = deliverd_smtp_body(s, tx, final, nok);
 	free(final);
 	return rc;

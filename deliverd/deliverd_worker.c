@@ -244,7 +244,14 @@ deliverd_worker_no_loops(struct worker *w, const char *qid, const char *domain,
 
 /* ---- the job */
 
-static int
+enum deliverd_worker_load_status {
+	WORKER_LOAD_OK,		/* wm mapped, r filled in */
+	WORKER_LOAD_SKIP,	/* gone (delivered, deleted), held, or its file
+				 * not moved in yet: no outcome */
+	WORKER_LOAD_FAIL	/* why says it: a 4xx for every recipient */
+};
+
+static enum deliverd_worker_load_status
 deliverd_worker_load(struct worker *w, const struct deliverd_job *j, struct deliverd_worker_msg *wm,
     struct deliverd_worker_rcpt *r, char *why, size_t whysz)
 {
@@ -257,11 +264,11 @@ deliverd_worker_load(struct worker *w, const struct deliverd_job *j, struct deli
 
 	if ((rc = spool_begin(w->w_sp, false, &txn)) != 0) {
 		(void)snprintf(why, whysz, "spool: %s", spool_strerror(rc));
-		return -1;
+		return WORKER_LOAD_FAIL;
 	}
 	if ((rc = spool_msg_get(txn, j->dj_qid, &wm->m)) != 0 || wm->m.sm_held) {
 		spool_abort(&txn);
-		return 1;	/* gone (delivered, deleted) or held: skip */
+		return WORKER_LOAD_SKIP;	/* gone (delivered, deleted) or held: skip */
 	}
 	for (i = 0; i < j->dj_nidx; i++) {
 		r[i].idx = j->dj_idx[i];
@@ -276,7 +283,7 @@ deliverd_worker_load(struct worker *w, const struct deliverd_job *j, struct deli
 		goto fail;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 && errno == ENOENT &&
 	    deliverd_now() - wm->m.sm_arrival < WORKER_FILE_GRACE)
-		return 1;	/* spoold commits, then moves the file in: soon */
+		return WORKER_LOAD_SKIP;	/* spoold commits, then moves the file in: soon */
 	if (fd == -1 || fstat(fd, &st) == -1) {
 		(void)snprintf(why, whysz, "cannot open queue file: %s", strerror(errno));
 		goto fail;
@@ -295,19 +302,20 @@ deliverd_worker_load(struct worker *w, const struct deliverd_job *j, struct deli
 	(void)close(fd);
 	wm->body = wm->map + wm->m.sm_body_off;
 	wm->bodylen = wm->maplen - (size_t)wm->m.sm_body_off;
-	return 0;
+	return WORKER_LOAD_OK;
 fail:
 	if (fd != -1)
 		(void)close(fd);
-	return -1;
+	return WORKER_LOAD_FAIL;
 }
 
 /* Signs once per message; the signature goes to the scheduler ("K"). */
 static int
 deliverd_worker_sign(struct worker *w, struct deliverd_worker_msg *wm, char *why, size_t whysz)
 {
-	struct spool_txn	*txn = NULL;
-	int			 rc;
+	struct spool_txn		*txn = NULL;
+	enum deliverd_dkim_status	 st;
+	int				 rc;
 
 	if (wm->m.sm_dkim_done)
 		return buf_puts(&wm->sig, wm->m.sm_dkim) == -1 ? -1 : 0;
@@ -315,12 +323,12 @@ deliverd_worker_sign(struct worker *w, struct deliverd_worker_msg *wm, char *why
 		(void)snprintf(why, whysz, "spool: %s", spool_strerror(rc));
 		return -1;
 	}
-	rc = deliverd_dkim_sign(txn, w->w_cf, &wm->m, wm->body, wm->bodylen,
+	st = deliverd_dkim_sign(txn, w->w_cf, &wm->m, wm->body, wm->bodylen,
 	    &wm->sig, why, whysz);
 	spool_abort(&txn);
-	if (rc == -1)
+	if (st == DELIVERD_DKIM_ERROR)
 		return -1;
-	if (rc == 1)
+	if (st == DELIVERD_DKIM_NOKEY)
 		log_info("%s: unsigned: %s", wm->m.sm_qid, why);
 	else
 		log_debug("%s: DKIM-signed (%zu bytes of signature)", wm->m.sm_qid,
@@ -355,9 +363,10 @@ deliverd_worker_send(struct worker *w, const struct deliverd_job *j, struct deli
 	tx.tx_msg = wm->body;
 	tx.tx_msglen = wm->bodylen;
 	tx.tx_reply = replies;
-	/* 1: the cached connection was gone before anything of this
+	/* PROBE_FAILED: the cached connection was gone before anything of this
 	 * transaction was answered: a new connection below */
-	if (deliverd_smtp_reuse(w->w_smtp, j->dj_hop) && deliverd_smtp_send(w->w_smtp, &tx) != 1)
+	if (deliverd_smtp_reuse(w->w_smtp, j->dj_hop) &&
+	    deliverd_smtp_send(w->w_smtp, &tx) != DELIVERD_SMTP_PROBE_FAILED)
 		goto done;
 	c = xcalloc(WORKER_CAND_MAX, sizeof(*c));
 	if (j->dj_relay) {
@@ -427,29 +436,30 @@ deliverd_worker_job(struct worker *w, const struct deliverd_job *j)
 	struct deliverd_worker_msg	 wm;
 	struct deliverd_worker_rcpt	*r;
 	char			 why[1024] = "", relay[256] = "", reply[SPOOL_REPLY_MAX];
+	enum deliverd_worker_load_status	 ld;
 	size_t			 i, nlive = 0;
-	int			 rc;
 
 	memset(&wm, 0, sizeof(wm));
 	buf_init(&wm.sig, SPOOL_DKIMSIG_MAX - 1);
 	r = xcalloc(j->dj_nidx, sizeof(*r));
-	rc = deliverd_worker_load(w, j, &wm, r, why, sizeof(why));
+	ld = deliverd_worker_load(w, j, &wm, r, why, sizeof(why));
 	for (i = 0; i < j->dj_nidx; i++) {
 		r[i].idx = j->dj_idx[i];
-		if (rc == 1)
+		if (ld == WORKER_LOAD_SKIP)
 			r[i].skip = true;
 		nlive += !r[i].skip;
 	}
-	if (rc == -1 || (rc == 0 && nlive > 0 && deliverd_worker_sign(w, &wm, why, sizeof(why)) == -1)) {
+	if (ld == WORKER_LOAD_FAIL || (ld == WORKER_LOAD_OK && nlive > 0 &&
+	    deliverd_worker_sign(w, &wm, why, sizeof(why)) == -1)) {
 		log_warnx("%s: not attempted: %s", j->dj_qid, why);
 		(void)snprintf(reply, sizeof(reply), "451 4.3.0 %s", why);
 		for (i = 0; i < j->dj_nidx; i++)
 			(void)str_copy(r[i].reply, sizeof(r[i].reply), reply);
-	} else if (rc == 0 && nlive > 0 && wm.m.sm_sandbox) {
+	} else if (ld == WORKER_LOAD_OK && nlive > 0 && wm.m.sm_sandbox) {
 		for (i = 0; i < j->dj_nidx; i++)
 			(void)str_copy(r[i].reply, sizeof(r[i].reply),
 			    "250 2.0.0 Ok: sandbox, not sent");
-	} else if (rc == 0 && nlive > 0)
+	} else if (ld == WORKER_LOAD_OK && nlive > 0)
 		deliverd_worker_send(w, j, &wm, r, j->dj_nidx, relay, sizeof(relay));
 	deliverd_worker_results(w, j, r, j->dj_nidx, relay,
 	    relay[0] != '\0' ? deliverd_smtp_tls(w->w_smtp) : "");

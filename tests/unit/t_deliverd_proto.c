@@ -1,6 +1,7 @@
 /* Unit tests for deliverd_proto.c's result line: a round trip with the
  * recipient's address (issue 13: a delivery after spoolctl delete is still
- * reported), the line of an older worker without it, and bad lines. */
+ * reported), the line of an older worker without it, and bad lines; the
+ * unescaping edge cases and the job and signature lines (issue 20). */
 #include "config.h"
 
 #include "spool.h"
@@ -53,9 +54,53 @@ t_result_lines(void)
 	t_ok(got.dr_skip && got.dr_idx == 3, "skip of recipient 3");
 }
 
+static void
+t_unesc_edges(void)
+{
+	char	 d[8];
+
+	t_int_eq(deliverd_unesc("a\\tb\\nc\\rd", 10, d, sizeof(d)), 0, "\\t \\n \\r");
+	t_str_eq(d, "a\tb\nc\rd", "control characters back");
+	t_int_eq(deliverd_unesc("\\\\\\x", 4, d, sizeof(d)), 0, "\\\\ and an unknown escape");
+	t_str_eq(d, "\\x", "backslash kept, unknown escape is the character");
+	t_int_eq(deliverd_unesc("ab\\", 3, d, sizeof(d)), 0, "trailing lone backslash");
+	t_str_eq(d, "ab\\", "a trailing backslash is kept");
+	t_int_eq(deliverd_unesc("", 0, d, 1), 0, "empty into one byte");
+	t_str_eq(d, "", "empty");
+	t_int_eq(deliverd_unesc("", 0, d, 0), -1, "no room for the NUL");
+	t_int_eq(deliverd_unesc("1234567", 7, d, sizeof(d)), 0, "exactly fits");
+	t_int_eq(deliverd_unesc("12345678", 8, d, sizeof(d)), -1, "one byte too long");
+	memset(d, 'Z', sizeof(d));
+	t_int_eq(deliverd_unesc("\\t\\t\\t\\t", 8, d, 4), -1, "escapes counted unescaped: 4 into 4");
+	t_ok(d[4] == 'Z', "nothing written past the buffer");
+	t_int_eq(deliverd_unesc("\\t\\t\\t", 6, d, 4), 0, "3 escapes into 4 bytes");
+}
+
+static void
+t_job_sig_lines(void)
+{
+	static const char	 job[] = "J\t42\t662026CA33B3BB2505E4\t1\t[r\\\\x]:25\t0,7";
+	static const char	 nojob[] = "J\t42\t662026CA33B3BB2505E4\t0\tdest.test\t";
+	static const char	 sig[] = "K\t662026CA33B3BB2505E4\tDKIM-Signature: a\\r\\n\\tb\\r\\n";
+	static struct deliverd_job	 j;
+	char			 qid[QID_SIZE];
+	struct buf		 b;
+
+	t_int_eq(deliverd_job_parse(job, sizeof(job) - 1, &j), 0, "job");
+	t_str_eq(j.dj_hop, "[r\\x]:25", "hop unescaped");
+	t_ok(j.dj_relay && j.dj_nidx == 2 && j.dj_idx[1] == 7, "relay, two indexes");
+	t_int_eq(deliverd_job_parse(nojob, sizeof(nojob) - 1, &j), -1, "a job without recipients");
+	buf_init(&b, SPOOL_DKIMSIG_MAX - 1);
+	t_int_eq(deliverd_sig_parse(sig, sizeof(sig) - 1, qid, &b), 0, "signature");
+	t_str_eq(b.data, "DKIM-Signature: a\r\n\tb\r\n", "CRLF TAB unescaped");
+	buf_release(&b);
+}
+
 static const struct t_case cases[] = {
 	{ "result_roundtrip", t_result_roundtrip },
 	{ "result_lines", t_result_lines },
+	{ "unesc_edges", t_unesc_edges },
+	{ "job_sig_lines", t_job_sig_lines },
 };
 
 int
