@@ -5,7 +5,7 @@ TLS handshake after STARTTLS, or drop the connection after DATA. Each ends in
 a deferral with a clear text (events and `spoolctl queue --json`), deliverd
 stays alive, and the next message is delivered when the hop behaves again.
 
-Messages are filed with deliverd/deliverd-inject (the spool API), so only
+Messages are filed with tests/tools/deliverd-inject (the spool API), so only
 deliverd runs; small connect/command/data timeouts in the config.
 """
 import os

@@ -1,7 +1,7 @@
 """spoolctl black-box tests: the queue (queue, show, retry, hold, release,
 delete), against a spool filled by the real pipeline (smtpd -> spoold ->
 deliverd -> an aiosmtpd relayhost answering 451 until "fixed") and against
-one filled by spool/spoolctl_gen (the spool API) with the daemons stopped.
+one filled by tests/tools/spoolctl-gen (the spool API) with the daemons stopped.
 """
 import json
 import os
@@ -33,7 +33,7 @@ def one_line_error(r, code):
 
 
 def gen(g, *args):
-    r = subprocess.run([os.path.join(smtpgate.BUILDDIR, "spool", "spoolctl_gen"),
+    r = subprocess.run([os.path.join(smtpgate.BUILDDIR, "tests", "tools", "spoolctl-gen"),
                         "-c", g.conf_path] + [str(a) for a in args],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr

@@ -1,6 +1,6 @@
 """spoolctl black-box tests: issues, bounces and the seed's stat.uni query,
 over a delivery log filled by the real pipeline (remote 550s from an aiosmtpd
-relayhost, policy bounces from spoold) and by spool/spoolctl_gen; policy
+relayhost, policy bounces from spoold) and by tests/tools/spoolctl-gen; policy
 changes (stoplist, issue block) take effect on the next message.
 """
 import json
@@ -147,7 +147,7 @@ def g():
 
 
 def gen(g, *args):
-    r = subprocess.run([os.path.join(smtpgate.BUILDDIR, "spool", "spoolctl_gen"),
+    r = subprocess.run([os.path.join(smtpgate.BUILDDIR, "tests", "tools", "spoolctl-gen"),
                         "-c", g.conf_path] + [str(a) for a in args],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr

@@ -356,9 +356,9 @@ def callback_events(body):
 # ---- filing records directly (deliverd tests: no smtpd/spoold involved)
 
 def inject(g, *args, check=True, env=None):
-    """deliverd/deliverd-inject -c CONF ARGS... (accounts, keys, messages
+    """tests/tools/deliverd-inject -c CONF ARGS... (accounts, keys, messages
     through the spool API); the words it printed (QIDs)."""
-    r = subprocess.run([os.path.join(BUILDDIR, "deliverd", "deliverd-inject"),
+    r = subprocess.run([os.path.join(BUILDDIR, "tests", "tools", "deliverd-inject"),
                         "-c", g.conf_path] + [str(a) for a in args],
                        capture_output=True, text=True, timeout=120,
                        env=dict(os.environ, **env) if env else None)
