@@ -54,11 +54,6 @@ TESTS += tests/blackbox/test_deliverd.py tests/blackbox/test_deliverd_pipeline.p
 	tests/blackbox/test_deliverd_reuse.py tests/blackbox/test_deliverd_literal.py
 TESTS += tests/blackbox/test_callbacks.py
 
-# Test helper: files accounts, DKIM keys and messages through the spool API
-# (what spoold/spoolctl do), so the deliverd tests need only deliverd.
-check_PROGRAMS += deliverd/deliverd-inject
-deliverd_deliverd_inject_SOURCES = deliverd/t_deliverd_inject.c
-deliverd_deliverd_inject_LDADD = $(DELIVERD_LIBS)
 
 # the fuzz target for common/smtp_reply also parses DNS answers (libresolv)
 fuzz_smtp_reply_EXTRA = -Wl,--push-state,--no-as-needed -lresolv -Wl,--pop-state

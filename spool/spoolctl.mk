@@ -26,11 +26,6 @@ spool_spoolctl_SOURCES = \
 spool_spoolctl_LDADD = $(SPOOLCTL_LIBS)
 dist_man_MANS += spool/spoolctl.8
 
-# Fills an LMDB spool with N synthetic messages (benchmark of `queue`).
-noinst_PROGRAMS += spool/spoolctl_gen
-spool_spoolctl_gen_SOURCES = spool/spoolctl_gen.c
-spool_spoolctl_gen_LDADD = $(SPOOLCTL_LIBS)
-
 # Unit tests (TAP); the fuzz target tests/fuzz/fuzz_statq.c and its corpus
 # tests/fuzz/corpus/statq/ are found by tests/fuzz/local.mk.
 CTL_TEST_LIBS = common/libctl.a tests/unit/libtap.a common/libcommon.a \

@@ -37,10 +37,5 @@ tests_unit_t_spoold_hops_SOURCES = tests/unit/t_spoold_hops.c
 tests_unit_t_spoold_hops_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/spoold
 tests_unit_t_spoold_hops_LDADD = spoold/libspoold.a spoold/libhdr.a $(TEST_LIBS)
 
-# Test helper for the black-box tests (permanent-failure records).
-check_PROGRAMS += spoold/spoold-seed
-spoold_spoold_seed_SOURCES = spoold/spoold_seed.c
-spoold_spoold_seed_LDADD = $(SPOOLD_LIBS)
-
 # Black-box tests (real binaries; see tests/blackbox/lib/smtpgate.py).
 TESTS += tests/blackbox/test_spoold.py tests/blackbox/test_spoold_smtp.py

@@ -26,6 +26,7 @@ TEST_LIBS = tests/unit/libtap.a spool/libspool.a common/libcommon.a \
 UNIT_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/unit
 
 include tests/unit/local.mk
+include tests/tools/local.mk
 
 TESTS += tests/banned.sh tests/blackbox/test_privileges.py
 # mail loops and the relayhost's TLS policy (issue 14)

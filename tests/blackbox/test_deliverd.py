@@ -1,6 +1,6 @@
 """deliverd black-box tests: real deliverd against real peers on 127.0.0.1.
 
-Messages, accounts and DKIM keys are filed with deliverd/deliverd-inject (the
+Messages, accounts and DKIM keys are filed with tests/tools/deliverd-inject (the
 spool API, as spoold and spoolctl do), so only deliverd runs. Peers: aiosmtpd
 (relayhost / MX, 250/451/550 on demand, STARTTLS), dnsmasq (MX, null MX,
 NXDOMAIN), an http.server callback receiver. DKIM signatures are checked with

@@ -40,7 +40,7 @@ def fill_map(g, login, what):
     for batch in (100, 10, 1, 1, 1):
         while True:
             calls += 1
-            r = subprocess.run([os.path.join(smtpgate.BUILDDIR, "deliverd", "deliverd-inject"),
+            r = subprocess.run([os.path.join(smtpgate.BUILDDIR, "tests", "tools", "deliverd-inject"),
                                 "-c", g.conf_path, "msg", login, "f@example.com",
                                 "f@example.com", msgfile(g), str(batch),
                                 "%s%d-{n}@dest.test" % (what, calls)],

@@ -6,7 +6,6 @@ sign, a remote 550 puts the address on the permanent-failure list that
 spoold applies to later mail, spoolctl retry/hold/release drive deliverd.
 """
 import re
-import smtplib
 import subprocess
 import time
 
@@ -32,13 +31,9 @@ def gateway(mx, **extra):
     return g
 
 
-def send(g, rcpts, frm="news@example.com", envfrom="bounce@example.com", **kw):
-    s = smtplib.SMTP("127.0.0.1", g.port, timeout=30)
-    try:
-        s.ehlo("client.test")
-        s.sendmail(envfrom, rcpts, smtpgate.message(frm=frm, to=", ".join(rcpts), **kw))
-    finally:
-        s.quit()
+def send(g, rcpts, **kw):
+    smtpgate.smtp_send(g, rcpts, envfrom="bounce@example.com", helo="client.test",
+                       msg=smtpgate.message(frm="news@example.com", to=", ".join(rcpts), **kw))
 
 
 def genkey(g, alg):

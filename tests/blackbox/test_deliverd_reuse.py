@@ -8,11 +8,6 @@ import smtpgate
 from smtpgate import Gateway, inject
 
 
-def put_msg(g, rcpt):
-    qid, = smtpgate.put_msg(g, "acc", [rcpt])
-    return qid
-
-
 class Server:
     """PIPELINING server; after each message it either hangs up at once
     ("drop"), or answers the next RSET with 421 and hangs up ("rset421"),
@@ -43,7 +38,7 @@ def run(mode):
         inject(g, "account", "acc")
         for i in range(4):
             rcpt = "r%d@dest.test" % i
-            put_msg(g, rcpt)
+            smtpgate.put_one(g, rcpt)
             ev = g.wait_events(lambda e, r=rcpt: e["to"] == r, timeout=30,
                                what="an outcome for %s" % rcpt)[0]
             assert ev["event"] == "delivered", ev

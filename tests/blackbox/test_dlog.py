@@ -22,9 +22,9 @@ DAY = 86400
 
 
 def gen(g, *args, env=None):
-    """spool/spoolctl_gen: messages with bounced recipients and their events
+    """tests/tools/spoolctl-gen: messages with bounced recipients and their events
     (dated by its own clock: env shares spoold's stepped one)."""
-    r = subprocess.run([os.path.join(smtpgate.BUILDDIR, "spool", "spoolctl_gen"),
+    r = subprocess.run([os.path.join(smtpgate.BUILDDIR, "tests", "tools", "spoolctl-gen"),
                         "-c", g.conf_path] + [str(a) for a in args],
                        capture_output=True, text=True, timeout=120,
                        env=dict(os.environ, **env) if env else None)
@@ -89,7 +89,7 @@ def test_spoold_prunes_events_past_the_retention():
                                    "prune_interval": "1s"}) as g:
         g.add_account("acc", password="pw")
         gen(g, "-n", 3, "-s", "bounced", "-e", "-a", "acc", "-d", "old.test")
-        subprocess.run([os.path.join(smtpgate.BUILDDIR, "spoold", "spoold-seed"),
+        subprocess.run([os.path.join(smtpgate.BUILDDIR, "tests", "tools", "spoold-seed"),
                         "-c", g.conf_path, "permfail", "acc", "gone@old.test"],
                        check=True, timeout=30)
         tsfile, fake = smtpgate.start_faketime(g, "spoold")

@@ -31,12 +31,10 @@ LOGIN, PASSWORD = "user@hostile.test", "s3cret-pw"
 
 @pytest.fixture(scope="module")
 def gw():
-    g = Gateway(extra={"smtpd_timeout": "3s", "smtpd_data_timeout": "3s",
-                       "smtpd_max_errors": "5", "max_message_size": "200000",
-                       "smtpd_workers": "2", "auth_plaintext": "yes"})
-    g.add_account(LOGIN, password=PASSWORD)
-    g.add_account("pinned", ips=[PINNED + "/32"])
-    g.start("smtpd")
+    g = smtpgate.smtpd_gateway(LOGIN, PASSWORD, PINNED,
+                               smtpd_timeout="3s", smtpd_data_timeout="3s",
+                               smtpd_max_errors="5", max_message_size="200000",
+                               smtpd_workers="2", auth_plaintext="yes")
     yield g
     g.close()
 

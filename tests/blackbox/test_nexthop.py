@@ -5,7 +5,7 @@ TLS handshake after STARTTLS, or drop the connection after DATA. Each ends in
 a deferral with a clear text (events and `spoolctl queue --json`), deliverd
 stays alive, and the next message is delivered when the hop behaves again.
 
-Messages are filed with deliverd/deliverd-inject (the spool API), so only
+Messages are filed with tests/tools/deliverd-inject (the spool API), so only
 deliverd runs; small connect/command/data timeouts in the config.
 """
 import os
@@ -17,11 +17,6 @@ import pytest
 import chaos
 import smtpgate
 from smtpgate import Gateway, inject
-
-
-def put_msg(g, rcpt):
-    qid, = smtpgate.put_msg(g, "acc", [rcpt])
-    return qid
 
 
 # ---------------------------------------------------------------- behaviours
@@ -187,7 +182,7 @@ def test_hostile_next_hop(case):
             "deliverd_workers": "2"}) as g:
         g.start("deliverd")
         inject(g, "account", "acc")
-        qid = put_msg(g, "victim@dest.test")
+        qid = smtpgate.put_one(g, "victim@dest.test")
         t0 = time.monotonic()
         ev = g.wait_events(lambda e: e["to"] == "victim@dest.test", timeout=40,
                            what="an outcome for the hostile hop")[0]
@@ -207,7 +202,7 @@ def test_hostile_next_hop(case):
         assert g.procs["deliverd"].poll() is None, "deliverd died: %s" % g.log("deliverd")[-2000:]
         # deliverd is still fine: the next message goes out once the hop behaves
         sw.mode = "good"
-        put_msg(g, "next@dest.test")
+        smtpgate.put_one(g, "next@dest.test")
         g.wait_events(lambda e: e["to"] == "next@dest.test" and e["event"] == "delivered",
                       timeout=30, what="the next message delivered")
         assert "next@dest.test" in sw.received

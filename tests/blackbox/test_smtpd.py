@@ -47,11 +47,9 @@ def qid_of(reply):
 
 @pytest.fixture(scope="module")
 def gw():
-    g = Gateway(extra={"smtpd_timeout": "30s", "max_recipients": "5",
-                       "max_message_size": "200000", "smtpd_workers": "2"})
-    g.add_account(LOGIN, password=PASSWORD)
-    g.add_account("pinned", ips=[PINNED_IP + "/32"])
-    g.start("smtpd")
+    g = smtpgate.smtpd_gateway(LOGIN, PASSWORD, PINNED_IP, smtpd_timeout="30s",
+                               max_recipients="5", max_message_size="200000",
+                               smtpd_workers="2")
     yield g
     g.close()
 

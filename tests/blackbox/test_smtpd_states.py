@@ -12,6 +12,7 @@ import os
 
 import pytest
 
+import smtpgate
 from smtpgate import Gateway, Raw
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -59,10 +60,7 @@ STATES = {
 
 @pytest.fixture(scope="module")
 def gw():
-    g = Gateway(extra={"smtpd_workers": "1"})
-    g.add_account(LOGIN, password=PASSWORD)
-    g.add_account("pinned", ips=[PINNED_IP + "/32"])
-    g.start("smtpd")
+    g = smtpgate.smtpd_gateway(LOGIN, PASSWORD, PINNED_IP, smtpd_workers="1")
     yield g
     g.close()
 

@@ -30,13 +30,6 @@ def ctl(g, *args, input=None):
     return g.spoolctl(*args, input=input, check=False)
 
 
-def one_line_error(r, code):
-    assert r.returncode == code, (r.returncode, r.stdout, r.stderr)
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("spoolctl: "), r.stderr
-    return lines[0]
-
-
 def db_bytes(g):
     out = b""
     d = os.path.join(g.spool, "db")
@@ -74,7 +67,7 @@ def test_account_add_show_list_del(g):
     assert [a["sandbox"] for a in lst if a["login"] == "demo.demo@smtpgate"] == [True]
     assert "shop" in g.spoolctl("account", "list").stdout
 
-    err = one_line_error(ctl(g, "account", "add", "shop", "--password", "x"), 1)
+    err = smtpgate.one_line_error(ctl(g, "account", "add", "shop", "--password", "x"), 1)
     assert "already exists" in err
     r = g.spoolctl("account", "add", "shop", "--update", "--sandbox")
     assert "updated" in r.stdout and "sandbox yes" in r.stdout
@@ -82,8 +75,8 @@ def test_account_add_show_list_del(g):
     assert g.spoolctl_json("account", "show", "shop")["password"] is True
 
     assert "deleted" in g.spoolctl("account", "del", "shop").stdout
-    assert "no account shop" in one_line_error(ctl(g, "account", "show", "shop"), 1)
-    one_line_error(ctl(g, "account", "del", "shop"), 1)
+    assert "no account shop" in smtpgate.one_line_error(ctl(g, "account", "show", "shop"), 1)
+    smtpgate.one_line_error(ctl(g, "account", "del", "shop"), 1)
 
 
 def test_password_file_and_no_echo_sources(g):
@@ -93,7 +86,7 @@ def test_password_file_and_no_echo_sources(g):
     r = g.spoolctl("account", "add", "filed", "--password-file", pwfile)
     assert "password set" in r.stdout
     assert SECRET.encode() not in db_bytes(g)
-    err = one_line_error(ctl(g, "account", "add", "x", "--password-file",
+    err = smtpgate.one_line_error(ctl(g, "account", "add", "x", "--password-file",
                              os.path.join(g.dir, "missing")), 1)
     assert "missing" in err
     # not a terminal and no --ip: no prompt, an account without a password
@@ -102,16 +95,16 @@ def test_password_file_and_no_echo_sources(g):
 
 
 def test_bad_account_input(g):
-    err = one_line_error(ctl(g, "account", "add", "a", "--ip", "10.0.0.0/33"), 2)
+    err = smtpgate.one_line_error(ctl(g, "account", "add", "a", "--ip", "10.0.0.0/33"), 2)
     assert "10.0.0.0/33" in err and "CIDR" in err
-    one_line_error(ctl(g, "account", "add", "a", "--ip", "not-an-ip"), 2)
-    one_line_error(ctl(g, "account", "add", "a", "--callback-format", "xml"), 2)
-    one_line_error(ctl(g, "account", "add", "a", "--senders", "some"), 2)
-    one_line_error(ctl(g, "account", "add", "a", "--callback-url", "ftp://x"), 2)
-    one_line_error(ctl(g, "account", "add", "a", "--bogus"), 2)
-    one_line_error(ctl(g, "account", "add"), 2)
-    one_line_error(ctl(g, "account", "frob"), 2)
-    one_line_error(ctl(g, "frobnicate"), 2)
+    smtpgate.one_line_error(ctl(g, "account", "add", "a", "--ip", "not-an-ip"), 2)
+    smtpgate.one_line_error(ctl(g, "account", "add", "a", "--callback-format", "xml"), 2)
+    smtpgate.one_line_error(ctl(g, "account", "add", "a", "--senders", "some"), 2)
+    smtpgate.one_line_error(ctl(g, "account", "add", "a", "--callback-url", "ftp://x"), 2)
+    smtpgate.one_line_error(ctl(g, "account", "add", "a", "--bogus"), 2)
+    smtpgate.one_line_error(ctl(g, "account", "add"), 2)
+    smtpgate.one_line_error(ctl(g, "account", "frob"), 2)
+    smtpgate.one_line_error(ctl(g, "frobnicate"), 2)
     assert g.spoolctl_json("account", "list") == []
 
 
@@ -124,12 +117,12 @@ def test_senders(g):
     assert got == {"news@example.com": "approved", "@example.org": "onmoderation",
                    "bad@example.net": "prohibited"}
     assert "deleted" in g.spoolctl("sender", "del", "acc", "@example.org").stdout
-    one_line_error(ctl(g, "sender", "del", "acc", "@example.org"), 1)
-    one_line_error(ctl(g, "sender", "add", "acc", "x@example.com"), 2)        # no --status
-    one_line_error(ctl(g, "sender", "add", "acc", "x@example.com", "--status", "maybe"), 2)
-    one_line_error(ctl(g, "sender", "add", "acc", "not an address", "--status",
+    smtpgate.one_line_error(ctl(g, "sender", "del", "acc", "@example.org"), 1)
+    smtpgate.one_line_error(ctl(g, "sender", "add", "acc", "x@example.com"), 2)        # no --status
+    smtpgate.one_line_error(ctl(g, "sender", "add", "acc", "x@example.com", "--status", "maybe"), 2)
+    smtpgate.one_line_error(ctl(g, "sender", "add", "acc", "not an address", "--status",
                        "approved"), 2)
-    assert "no account" in one_line_error(
+    assert "no account" in smtpgate.one_line_error(
         ctl(g, "sender", "add", "ghost", "x@example.com", "--status", "approved"), 1)
 
 
@@ -191,34 +184,34 @@ def test_dkim_add_list_del(g):
     assert "deleted 1 key" in g.spoolctl("dkim", "del", "acc", "example.com",
                                          "--selector", "s1").stdout
     assert not os.path.exists(os.path.join(g.spool, "keys", keyfile))
-    one_line_error(ctl(g, "dkim", "del", "acc", "example.com"), 1)
+    smtpgate.one_line_error(ctl(g, "dkim", "del", "acc", "example.com"), 1)
     assert [k["domain"] for k in g.spoolctl_json("dkim", "list", "acc")] == ["example.org"]
 
 
 def test_dkim_bad_keys(g):
     g.add_account("acc", password="pw1")
-    err = one_line_error(ctl(g, "dkim", "add", "acc", "example.com", "--selector", "s",
+    err = smtpgate.one_line_error(ctl(g, "dkim", "add", "acc", "example.com", "--selector", "s",
                              "--key", os.path.join(g.dir, "nope.pem")), 1)
     assert "cannot read key" in err and "nope.pem" in err
     weak = genkey(g, "RSA", 512)
-    err = one_line_error(ctl(g, "dkim", "add", "acc", "example.com", "--selector", "s",
+    err = smtpgate.one_line_error(ctl(g, "dkim", "add", "acc", "example.com", "--selector", "s",
                              "--key", weak), 1)
     assert "512 bits" in err
     ec = os.path.join(g.dir, "ec.pem")
     subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
                     "ec_paramgen_curve:P-256", "-out", ec], check=True, capture_output=True)
-    assert "unsupported key type" in one_line_error(
+    assert "unsupported key type" in smtpgate.one_line_error(
         ctl(g, "dkim", "add", "acc", "example.com", "--selector", "s", "--key", ec), 1)
     junk = os.path.join(g.dir, "junk.pem")
     with open(junk, "w") as f:
         f.write("hello\n")
-    assert "not a PEM private key" in one_line_error(
+    assert "not a PEM private key" in smtpgate.one_line_error(
         ctl(g, "dkim", "add", "acc", "example.com", "--selector", "s", "--key", junk), 1)
-    one_line_error(ctl(g, "dkim", "add", "acc", "example.com", "--key", junk), 2)
-    one_line_error(ctl(g, "dkim", "add", "acc", "bad_domain!", "--selector", "s",
+    smtpgate.one_line_error(ctl(g, "dkim", "add", "acc", "example.com", "--key", junk), 2)
+    smtpgate.one_line_error(ctl(g, "dkim", "add", "acc", "bad_domain!", "--selector", "s",
                        "--key", junk), 2)
     good = genkey(g, "ED25519")
-    assert "no account" in one_line_error(
+    assert "no account" in smtpgate.one_line_error(
         ctl(g, "dkim", "add", "ghost", "example.com", "--selector", "s", "--key", good), 1)
     assert [f for f in os.listdir(os.path.join(g.spool, "keys"))] == []
     assert g.spoolctl_json("dkim", "list", "acc") == []
@@ -236,22 +229,22 @@ def test_stoplist(g):
     lst = g.spoolctl_json("stoplist", "list", "acc")
     assert len(lst) == 503 and "one@example.net" in lst and "three@example.org" in lst
     assert "deleted" in g.spoolctl("stoplist", "del", "acc", "two@example.net").stdout
-    one_line_error(ctl(g, "stoplist", "del", "acc", "two@example.net"), 1)
+    smtpgate.one_line_error(ctl(g, "stoplist", "del", "acc", "two@example.net"), 1)
     bad = os.path.join(g.dir, "bad.txt")
     with open(bad, "w") as f:
         f.write("ok@example.com\nnot an address\n")
-    err = one_line_error(ctl(g, "stoplist", "add", "acc", "--file", bad), 2)
+    err = smtpgate.one_line_error(ctl(g, "stoplist", "add", "acc", "--file", bad), 2)
     assert "bad.txt:2" in err
     assert "ok@example.com" not in g.spoolctl_json("stoplist", "list", "acc")
-    one_line_error(ctl(g, "stoplist", "add", "ghost", "a@example.com"), 1)
+    smtpgate.one_line_error(ctl(g, "stoplist", "add", "ghost", "a@example.com"), 1)
     assert "stoplist: 502 addresses" in g.spoolctl("account", "show", "acc").stdout
 
 
 def test_issue_block_unknown(g):
     g.add_account("acc", password="pw1")
-    assert "no issue 42" in one_line_error(ctl(g, "issue", "block", "42"), 1)
-    one_line_error(ctl(g, "issue", "block", "x"), 2)
-    one_line_error(ctl(g, "issue", "block"), 2)
+    assert "no issue 42" in smtpgate.one_line_error(ctl(g, "issue", "block", "42"), 1)
+    smtpgate.one_line_error(ctl(g, "issue", "block", "x"), 2)
+    smtpgate.one_line_error(ctl(g, "issue", "block"), 2)
 
 
 def test_password_prompt_on_a_terminal_without_echo(g):

@@ -38,13 +38,6 @@ def raw(*args, input=None):
                           timeout=30)
 
 
-def one_line_error(r, code):
-    assert r.returncode == code, (r.returncode, r.stdout, r.stderr)
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("spoolctl: "), r.stderr
-    return lines[0]
-
-
 @pytest.fixture
 def g():
     gw = smtpgate.Gateway(tls=False, port_tls="none")
@@ -115,7 +108,7 @@ def test_overview():
      '(spoolctl help stoplist)'),
 ])
 def test_unknown_suggests(args, line):
-    assert one_line_error(raw(*args), 2) == line
+    assert smtpgate.one_line_error(raw(*args), 2) == line
 
 
 def test_every_listed_option_is_accepted(g):
@@ -150,7 +143,7 @@ def test_errors_name_the_next_step(g):
         (["stoplist", "add", "one", "--file", "/nonexistent"], 1, "(check the path)"),
     ]
     for args, code, tail in cases:
-        line = one_line_error(g.spoolctl(*args, check=False), code)
+        line = smtpgate.one_line_error(g.spoolctl(*args, check=False), code)
         assert line.endswith(tail), (args, line)
 
 
@@ -161,6 +154,6 @@ def test_permission_denied_names_the_group(g):
     os.chmod(g.conf_path, 0o644)
     r = smtpgate.run_as("nobody", [smtpgate.binary("spoolctl"), "-c", g.conf_path,
                                    "account", "list"])
-    line = one_line_error(r, 1)
+    line = smtpgate.one_line_error(r, 1)
     assert line.endswith("(run as root or as a member of group %s)"
                          % g.conf.get("group", "smtpgate")), line

@@ -1,6 +1,6 @@
 """spoolctl black-box tests: issues, bounces and the seed's stat.uni query,
 over a delivery log filled by the real pipeline (remote 550s from an aiosmtpd
-relayhost, policy bounces from spoold) and by spool/spoolctl_gen; policy
+relayhost, policy bounces from spoold) and by tests/tools/spoolctl-gen; policy
 changes (stoplist, issue block) take effect on the next message.
 """
 import json
@@ -20,37 +20,20 @@ def ctl(g, *args, input=None):
     return g.spoolctl(*args, input=input, check=False)
 
 
-def one_line_error(r, code):
-    assert r.returncode == code, (r.returncode, r.stdout, r.stderr)
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("spoolctl: "), r.stderr
-    return lines[0]
-
-
 def query(g, req):
     text = req if isinstance(req, str) else json.dumps(req)
     return json.loads(g.spoolctl("query", input=text).stdout)
 
 
-def send(g, rcpts, **kw):
-    s = smtplib.SMTP("127.0.0.1", g.port, timeout=15)
-    try:
-        s.sendmail("sender@example.com", rcpts, smtpgate.message(to=rcpts[0], **kw))
-    finally:
-        s.quit()
-
-
 @pytest.fixture
 def live():
-    if not all(os.path.exists(smtpgate.binary(n)) for n in ("smtpd", "spoold", "deliverd")):
-        pytest.skip("daemons not built")
     mx = peers.Mx().start()
-    g = smtpgate.Gateway(tls=False, port_tls="none",
-                         extra={"relayhost": "127.0.0.1:%d" % mx.port,
-                                "retry_schedule": "1h"})
     try:
-        g.add_account("acc", ips=["127.0.0.1/32"])
-        g.start()
+        g = smtpgate.relaying_gateway(mx.port)
+    except BaseException:
+        mx.stop()
+        raise
+    try:
         yield g, mx
     finally:
         g.close()
@@ -68,14 +51,14 @@ def test_pipeline_bounces_query_issues(live):
     g, mx = live
     for i in range(3):
         mx.rules["gone%d@example.net" % i] = ["550 5.1.1 no such user %d" % i]
-    send(g, ["gone0@example.net", "ok0@example.net"],
+    smtpgate.smtp_send(g, ["gone0@example.net", "ok0@example.net"],
          headers={"X-Campaign-Id": "spring-sale", "X-Letter-Id": "L-1"})
     final_events(g, 2)
-    send(g, ["gone1@example.net"], headers={"X-Campaign-Id": "spring-sale"})
+    smtpgate.smtp_send(g, ["gone1@example.net"], headers={"X-Campaign-Id": "spring-sale"})
     final_events(g, 3)
-    send(g, ["nosubj@example.net"], omit=("Subject",))
+    smtpgate.smtp_send(g, ["nosubj@example.net"], omit=("Subject",))
     final_events(g, 4)
-    send(g, ["gone2@example.net", "ok1@example.net"])
+    smtpgate.smtp_send(g, ["gone2@example.net", "ok1@example.net"])
     ev = final_events(g, 6)
 
     bounced = [e for e in ev if e["event"] == "bounced"]
@@ -121,20 +104,20 @@ def test_pipeline_bounces_query_issues(live):
 
 def test_policy_changes_take_effect_without_restart(live):
     g, mx = live
-    send(g, ["first@example.net"], headers={"X-Campaign-Id": "camp"})
+    smtpgate.smtp_send(g, ["first@example.net"], headers={"X-Campaign-Id": "camp"})
     ev = g.wait_events(lambda e: e.get("to") == "first@example.net", what="first")[0]
     issue = ev["issue"]["id"]
     assert "blocked" in g.spoolctl("issue", "block", str(issue)).stdout
     g.spoolctl("stoplist", "add", "acc", "stopped@example.net")
-    send(g, ["second@example.net"], headers={"X-Campaign-Id": "camp"})
-    send(g, ["stopped@example.net"])
+    smtpgate.smtp_send(g, ["second@example.net"], headers={"X-Campaign-Id": "camp"})
+    smtpgate.smtp_send(g, ["stopped@example.net"])
     e2 = g.wait_events(lambda e: e.get("to") == "second@example.net", what="second")[0]
     e3 = g.wait_events(lambda e: e.get("to") == "stopped@example.net", what="stopped")[0]
     assert e2["event"] == "bounced" and e2["msg"] == "635 6.7.8 issue is blocked"
     assert e3["event"] == "bounced" and e3["msg"] == "550 5.0.0 Email is in the account stoplist"
     assert g.spoolctl_json("issues")[0]["blocked"] is True
     g.spoolctl("issue", "unblock", str(issue))
-    send(g, ["third@example.net"], headers={"X-Campaign-Id": "camp"})
+    smtpgate.smtp_send(g, ["third@example.net"], headers={"X-Campaign-Id": "camp"})
     e4 = g.wait_events(lambda e: e.get("to") == "third@example.net", what="third")[0]
     assert e4["event"] == "delivered"
 
@@ -147,7 +130,7 @@ def g():
 
 
 def gen(g, *args):
-    r = subprocess.run([os.path.join(smtpgate.BUILDDIR, "spool", "spoolctl_gen"),
+    r = subprocess.run([os.path.join(smtpgate.BUILDDIR, "tests", "tools", "spoolctl-gen"),
                         "-c", g.conf_path] + [str(a) for a in args],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
@@ -160,20 +143,20 @@ def test_query_errors_and_empty_log(g):
     assert g.spoolctl_json("bounces") == []
     assert "no bounces" in g.spoolctl("bounces").stdout
     assert g.spoolctl_json("issues") == []
-    assert "bad JSON" in one_line_error(ctl(g, "query", input='{"filter": ['), 2)
-    assert "bad JSON" in one_line_error(ctl(g, "query", input=""), 2)
-    err = one_line_error(ctl(g, "query", input=json.dumps(
+    assert "bad JSON" in smtpgate.one_line_error(ctl(g, "query", input='{"filter": ['), 2)
+    assert "bad JSON" in smtpgate.one_line_error(ctl(g, "query", input=""), 2)
+    err = smtpgate.one_line_error(ctl(g, "query", input=json.dumps(
         {"filter": [{"a": "delivstream.nope", "op": "==", "v": 1}]})), 2)
     assert 'unknown field "delivstream.nope"' in err
-    err = one_line_error(ctl(g, "query", input=json.dumps(
+    err = smtpgate.one_line_error(ctl(g, "query", input=json.dumps(
         {"filter": [{"a": "delivstream.to", "op": "~=", "v": "x"}]})), 2)
     assert 'unknown operator "~="' in err
-    err = one_line_error(ctl(g, "query", input=json.dumps(
+    err = smtpgate.one_line_error(ctl(g, "query", input=json.dumps(
         {"select": ["delivstream.to", "issue.bogus"]})), 2)
     assert '"issue.bogus"' in err
-    one_line_error(ctl(g, "query", input=json.dumps({"action": "stat.other"})), 2)
-    one_line_error(ctl(g, "bounces", "--last", "zero"), 2)
-    one_line_error(ctl(g, "issues", "--date", "29.11.2026"), 2)
+    smtpgate.one_line_error(ctl(g, "query", input=json.dumps({"action": "stat.other"})), 2)
+    smtpgate.one_line_error(ctl(g, "bounces", "--last", "zero"), 2)
+    smtpgate.one_line_error(ctl(g, "issues", "--date", "29.11.2026"), 2)
 
 
 def test_generated_log_order_and_limits(g):

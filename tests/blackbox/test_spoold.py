@@ -53,7 +53,7 @@ def drop(gw, account, rcpts, msg, frm="bounce@example.com", t=None, raw=None,
 
 
 def seed(gw, *args):
-    subprocess.run([os.path.join(smtpgate.BUILDDIR, "spoold", "spoold-seed"),
+    subprocess.run([os.path.join(smtpgate.BUILDDIR, "tests", "tools", "spoold-seed"),
                     "-c", gw.conf_path] + list(args), check=True, timeout=30)
 
 

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+import smtpgate
 from smtpgate import Gateway, message, wait_for
 
 
@@ -20,14 +21,9 @@ def gw():
     g.close()
 
 
-def send(gw, msg, rcpts, frm="bounce@example.com", conn=None):
-    s = conn or smtplib.SMTP("127.0.0.1", gw.port, timeout=30)
-    try:
-        s.ehlo("client.test")
-        s.sendmail(frm, rcpts, msg)
-    finally:
-        if conn is None:
-            s.quit()
+def send(gw, msg, rcpts, conn=None):
+    smtpgate.smtp_send(gw, rcpts, envfrom="bounce@example.com", msg=msg, helo="client.test",
+                       conn=conn)
 
 
 def queue_ids(gw):

@@ -356,9 +356,9 @@ def callback_events(body):
 # ---- filing records directly (deliverd tests: no smtpd/spoold involved)
 
 def inject(g, *args, check=True, env=None):
-    """deliverd/deliverd-inject -c CONF ARGS... (accounts, keys, messages
+    """tests/tools/deliverd-inject -c CONF ARGS... (accounts, keys, messages
     through the spool API); the words it printed (QIDs)."""
-    r = subprocess.run([os.path.join(BUILDDIR, "deliverd", "deliverd-inject"),
+    r = subprocess.run([os.path.join(BUILDDIR, "tests", "tools", "deliverd-inject"),
                         "-c", g.conf_path] + [str(a) for a in args],
                        capture_output=True, text=True, timeout=120,
                        env=dict(os.environ, **env) if env else None)
@@ -413,6 +413,72 @@ def put_msg(g, login, rcpts, frm="sender@example.com", count=1, msg=None, envfro
         f.write(msg or message(frm=frm, to=", ".join(rcpts)))
     return inject(g, "msg", login, envfrom if envfrom is not None else frm, frm, path,
                   count, *rcpts, env=env)
+
+
+def put_one(g, rcpt, login="acc"):
+    """Files one message to rcpt for account login, due now; its QID."""
+    qid, = put_msg(g, login, [rcpt])
+    return qid
+
+
+def smtp_send(g, rcpts, envfrom="sender@example.com", msg=None, helo=None,
+              conn=None, noop=False, timeout=30, **kw):
+    """Sends one message to g's smtpd over plain SMTP from 127.0.0.1: msg,
+    or message(to=rcpts[0], **kw). Quits unless conn (an open
+    smtplib.SMTP) was given. With noop, a NOOP follows the message and its
+    reply is returned."""
+    import smtplib
+    s = conn or smtplib.SMTP("127.0.0.1", g.port, timeout=timeout)
+    try:
+        if helo:
+            s.ehlo(helo)
+        s.sendmail(envfrom, rcpts, msg if msg is not None else message(to=rcpts[0], **kw))
+        return s.noop() if noop else None
+    finally:
+        if conn is None:
+            s.quit()
+
+
+def relaying_gateway(mx_port, login="acc", **extra):
+    """A started gateway (smtpd, spoold, deliverd; no TLS) relaying to
+    127.0.0.1:mx_port, retrying only after 1h, with account login allowed
+    from 127.0.0.1. Skips the test when the daemons are not built."""
+    import pytest
+    if not all(os.path.exists(binary(n)) for n in ("smtpd", "spoold", "deliverd")):
+        pytest.skip("daemons not built")
+    conf = {"relayhost": "127.0.0.1:%d" % mx_port, "retry_schedule": "1h"}
+    conf.update(extra)
+    g = Gateway(tls=False, port_tls="none", extra=conf)
+    try:
+        g.add_account(login, ips=["127.0.0.1/32"])
+        g.start()
+    except BaseException:
+        g.close()
+        raise
+    return g
+
+
+def smtpd_gateway(login, password, pinned_ip, **extra):
+    """A gateway (TLS on) running smtpd only, with account login (password)
+    and account "pinned" allowed from pinned_ip; extra: config keys."""
+    g = Gateway(extra=extra)
+    try:
+        g.add_account(login, password=password)
+        g.add_account("pinned", ips=[pinned_ip + "/32"])
+        g.start("smtpd")
+    except BaseException:
+        g.close()
+        raise
+    return g
+
+
+def one_line_error(r, code):
+    """Asserts that spoolctl run r exited with code and said exactly one
+    line on stderr, "spoolctl: ..."; that line."""
+    assert r.returncode == code, (r.returncode, r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("spoolctl: "), r.stderr
+    return lines[0]
 
 
 # ---- a stepped wall clock (libfaketime, Debian package faketime)

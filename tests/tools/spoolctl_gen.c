@@ -1,9 +1,9 @@
 /*
- * spoolctl_gen: fills a spool with synthetic messages through the spool
+ * spoolctl-gen: fills a spool with synthetic messages through the spool
  * API, for the `spoolctl queue` benchmark and for spoolctl's black-box
  * tests when the daemons are not wanted (not installed).
  *
- *   spoolctl_gen -c CONF [-n MESSAGES] [-r RCPTS] [-a ACCOUNT] [-s STATE]
+ *   spoolctl-gen -c CONF [-n MESSAGES] [-r RCPTS] [-a ACCOUNT] [-s STATE]
  *       [-d DOMAIN] [-t AGE_SECONDS] [-i CAMPAIGN] [-f] [-e]
  *
  * STATE is queued, deferred, delivered, bounced or mixed (the default:
@@ -51,7 +51,7 @@ static const char *const gen_replies[] = {
 static void
 gen_die_rc(int rc, const char *what)
 {
-	(void)fprintf(stderr, "spoolctl_gen: %s: %s\n", what, spool_strerror(rc));
+	(void)fprintf(stderr, "spoolctl-gen: %s: %s\n", what, spool_strerror(rc));
 	exit(1);
 }
 
@@ -86,7 +86,7 @@ gen_file(struct gen *g, struct spool_msg *sm, char **rcpts, size_t n)
 	sm->sm_size = (int64_t)b.len - sm->sm_body_off;
 	if (spool_path(dir, sizeof(dir), g->cf->cf_spool_dir, SPOOL_QUEUE, NULL) != 0 ||
 	    fsx_write_durable(dir, sm->sm_qid, b.data, b.len, 0640) == -1) {
-		(void)fprintf(stderr, "spoolctl_gen: write queue/%s: %s\n", sm->sm_qid,
+		(void)fprintf(stderr, "spoolctl-gen: write queue/%s: %s\n", sm->sm_qid,
 		    strerror(errno));
 		exit(1);
 	}
@@ -208,7 +208,7 @@ gen_state(const char *s)
 		if (strcmp(s, names[i]) == 0)
 			return i;
 	if (strcmp(s, "mixed") != 0) {
-		(void)fprintf(stderr, "spoolctl_gen: -s queued|deferred|delivered|bounced|mixed\n");
+		(void)fprintf(stderr, "spoolctl-gen: -s queued|deferred|delivered|bounced|mixed\n");
 		exit(2);
 	}
 	return -1;
@@ -226,7 +226,7 @@ main(int argc, char **argv)
 	size_t			 nexp;
 	int			 ch, rc;
 
-	log_init("spoolctl_gen", LOG_DEST_STDERR);
+	log_init("spoolctl-gen", LOG_DEST_STDERR);
 	while ((ch = getopt(argc, argv, "c:n:r:a:s:d:t:i:fe")) != -1) {
 		switch (ch) {
 		case 'c': conf = optarg; break;
@@ -240,7 +240,7 @@ main(int argc, char **argv)
 		case 'f': g.files = true; break;
 		case 'e': g.events = true; break;
 		default:
-			(void)fprintf(stderr, "usage: spoolctl_gen -c CONF [-n N] [-r RCPTS] "
+			(void)fprintf(stderr, "usage: spoolctl-gen -c CONF [-n N] [-r RCPTS] "
 			    "[-a ACCOUNT] [-s STATE] [-d DOMAIN] [-t AGE] [-i CAMPAIGN] [-f] [-e]\n");
 			return 2;
 		}

@@ -1,0 +1,19 @@
+# tests/tools/: helpers the black-box tests and bench/ run; none is installed.
+# check_PROGRAMS: `make check` builds them before it runs any test.
+
+# Files accounts, DKIM keys and messages through the spool API (what
+# spoold/spoolctl do), so the deliverd tests need only deliverd.
+check_PROGRAMS += tests/tools/deliverd-inject
+tests_tools_deliverd_inject_SOURCES = tests/tools/deliverd_inject.c
+tests_tools_deliverd_inject_LDADD = $(DELIVERD_LIBS)
+
+# Seeds spoold's records (permanent failures) for the black-box tests.
+check_PROGRAMS += tests/tools/spoold-seed
+tests_tools_spoold_seed_SOURCES = tests/tools/spoold_seed.c
+tests_tools_spoold_seed_LDADD = $(SPOOLD_LIBS)
+
+# Fills an LMDB spool with N synthetic messages (spoolctl queue/stats tests,
+# the delivery-log tests).
+check_PROGRAMS += tests/tools/spoolctl-gen
+tests_tools_spoolctl_gen_SOURCES = tests/tools/spoolctl_gen.c
+tests_tools_spoolctl_gen_LDADD = $(SPOOLCTL_LIBS)
