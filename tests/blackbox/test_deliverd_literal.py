@@ -2,8 +2,8 @@
 u@[IPv6:...] go to that address on remote_port without any DNS lookup; a
 literal that is no address bounces at once."""
 import chaos
-from smtpgate import Gateway
-from test_deliverd_reuse import Server, inject, put_msg
+from smtpgate import Gateway, put_one as put_msg
+from test_deliverd_reuse import Server, inject
 
 
 def test_ipv4_literal_delivered_without_dns():
