@@ -35,16 +35,6 @@ db_fresh(void)
 	return t_spool_fresh(tdir, sizeof(tdir), "t_spool_db", MAP);
 }
 
-static struct spool_txn *
-wtxn(struct spool *sp)
-{
-	struct spool_txn	*t;
-
-	if (spool_begin(sp, true, &t) != 0)
-		abort();
-	return t;
-}
-
 /* ---- accounts, senders, dkim, stoplist, permfail */
 
 static int
@@ -65,7 +55,7 @@ static void
 t_accounts(void)
 {
 	struct spool		*sp = db_fresh();
-	struct spool_txn	*t = wtxn(sp);
+	struct spool_txn	*t = t_wtxn(sp);
 	struct spool_account	 a, g;
 	int			 n = 0;
 
@@ -120,7 +110,7 @@ static void
 t_senders(void)
 {
 	struct spool		*sp = db_fresh();
-	struct spool_txn	*t = wtxn(sp);
+	struct spool_txn	*t = t_wtxn(sp);
 	enum spool_sender_status s;
 	struct kv_list		 l;
 
@@ -172,7 +162,7 @@ static void
 t_dkim(void)
 {
 	struct spool		*sp = db_fresh();
-	struct spool_txn	*t = wtxn(sp);
+	struct spool_txn	*t = t_wtxn(sp);
 	struct kv_list		 l;
 
 	dkim_add(t, "L", "Example.COM", "s1");
@@ -213,7 +203,7 @@ static void
 t_stop_permfail(void)
 {
 	struct spool		*sp = db_fresh();
-	struct spool_txn	*t = wtxn(sp);
+	struct spool_txn	*t = t_wtxn(sp);
 	struct kv_list		 l;
 
 	t_int_eq(spool_stop_put(t, "L", "Bad@Example.com"), 0, "stop put");
@@ -252,7 +242,7 @@ static void
 t_issues(void)
 {
 	struct spool		*sp = db_fresh();
-	struct spool_txn	*t = wtxn(sp);
+	struct spool_txn	*t = t_wtxn(sp);
 	struct spool_issue	 a, b;
 	struct kv_list		 l;
 
@@ -365,7 +355,7 @@ static void
 t_messages(void)
 {
 	struct spool		*sp = db_fresh();
-	struct spool_txn	*t = wtxn(sp);
+	struct spool_txn	*t = t_wtxn(sp);
 	struct spool_msg	*m = msg_new(Q2), *g = calloc(1, sizeof(*g));
 	struct spool_rcpt	 r, gr;
 	struct kv_list		 l;
@@ -410,7 +400,7 @@ static void
 t_schedule(void)
 {
 	struct spool		*sp = db_fresh();
-	struct spool_txn	*t = wtxn(sp);
+	struct spool_txn	*t = t_wtxn(sp);
 	struct spool_msg	*m = msg_new(Q1);
 	struct spool_rcpt	 r;
 	struct kv_list		 l;
@@ -556,7 +546,7 @@ static void
 t_events(void)
 {
 	struct spool		*sp = db_fresh();
-	struct spool_txn	*t = wtxn(sp);
+	struct spool_txn	*t = t_wtxn(sp);
 	struct spool_account	 a;
 	struct spool_issue	 is;
 	struct spool_event	 ev;
@@ -664,7 +654,7 @@ file_lines(const char *path)
 static void
 add_events(struct spool *sp, int n)
 {
-	struct spool_txn	*t = wtxn(sp);
+	struct spool_txn	*t = t_wtxn(sp);
 	struct spool_event	 ev;
 
 	ev_init(&ev, SPOOL_EV_DELIVERED, SPOOL_CL_NONE, "L", Q1, 0);
@@ -871,7 +861,7 @@ static void
 t_version(void)
 {
 	struct spool		*sp = db_fresh();
-	struct spool_txn	*t = wtxn(sp);
+	struct spool_txn	*t = t_wtxn(sp);
 
 	t_int_eq(spool_db_meta_put_u64(t, "version", 999), 0, "fake a newer schema");
 	(void)spool_commit(&t);
@@ -896,7 +886,7 @@ t_map_full(void)
 		abort();
 	t_int_eq(spool_open(dir, 256 * 1024, 256 * 1024, 0, &sp), 0,
 	    "open with a 256 KiB map and no room to grow");
-	t = wtxn(sp);
+	t = t_wtxn(sp);
 	memset(m->sm_dkim, 'x', sizeof(m->sm_dkim) - 1);
 	for (i = 0; i < 1000 && rc == 0; i++) {
 		(void)snprintf(m->sm_qid, sizeof(m->sm_qid), "%020d", i);
@@ -905,7 +895,7 @@ t_map_full(void)
 	t_int_eq(rc, SPOOL_EFULL, "put until SPOOL_EFULL");
 	t_ok(i > 5 && i < 1000, "after %d records", i);
 	spool_abort(&t);
-	t = wtxn(sp);
+	t = t_wtxn(sp);
 	(void)snprintf(m->sm_qid, sizeof(m->sm_qid), "%020d", 1);
 	t_int_eq(spool_msg_put(t, m), 0, "usable again after abort");
 	t_int_eq(spool_commit(&t), 0, "commit");
@@ -953,7 +943,7 @@ static void
 t_readonly(void)
 {
 	struct spool		*sp = db_fresh();
-	struct spool_txn	*t = wtxn(sp);
+	struct spool_txn	*t = t_wtxn(sp);
 	struct spool_account	 a;
 	struct stat		 ds, ls, dbs;
 	char			 p[128];
@@ -984,7 +974,7 @@ static void
 t_records(void)
 {
 	struct spool		*sp = db_fresh();
-	struct spool_txn	*t = wtxn(sp);
+	struct spool_txn	*t = t_wtxn(sp);
 	struct spool_msg	*m = msg_new(Q1), *g = calloc(1, sizeof(*g));
 	struct spool_key	 k;
 	struct buf		 b;

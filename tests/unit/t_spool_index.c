@@ -133,23 +133,12 @@ by_issue(struct spool_txn *t, uint64_t id, bool reverse)
 	return l.s;
 }
 
-static int
-count_cb(const uint8_t *k, size_t kl, const void *v, size_t vl, void *arg)
-{
-	(void)k;
-	(void)kl;
-	(void)v;
-	(void)vl;
-	(*(size_t *)arg)++;
-	return 0;
-}
-
 static size_t
 count(struct spool_txn *t, enum spool_dbi d)
 {
 	size_t	n = 0;
 
-	(void)spool_db_iter(t, d, NULL, 0, false, count_cb, &n);
+	(void)spool_db_iter(t, d, NULL, 0, false, t_count_rec, &n);
 	return n;
 }
 

@@ -28,16 +28,6 @@ db_fresh(void)
 	return t_spool_fresh(tdir, sizeof(tdir), "t_spool_outbox", MAP);
 }
 
-static struct spool_txn *
-wtxn(struct spool *sp)
-{
-	struct spool_txn	*t;
-
-	if (spool_begin(sp, true, &t) != 0)
-		abort();
-	return t;
-}
-
 static int
 list_cb(uint64_t seq, int64_t dt, const char *json, size_t len, void *arg)
 {
@@ -71,7 +61,7 @@ static void
 t_accounts(void)
 {
 	struct spool		*sp = db_fresh();
-	struct spool_txn	*t = wtxn(sp);
+	struct spool_txn	*t = t_wtxn(sp);
 	struct buf		 b;
 	char			 login[SPOOL_LOGIN_MAX];
 
@@ -101,7 +91,7 @@ static void
 t_drop_old(void)
 {
 	struct spool		*sp = db_fresh();
-	struct spool_txn	*t = wtxn(sp);
+	struct spool_txn	*t = t_wtxn(sp);
 	struct buf		 b;
 	uint64_t		 seq, v;
 	size_t			 n;
@@ -150,22 +140,11 @@ old_put(struct spool_txn *t, uint64_t seq, const char *login, const char *json)
 	return rc;
 }
 
-static int
-old_count_cb(const uint8_t *k, size_t kl, const void *v, size_t vl, void *arg)
-{
-	(void)k;
-	(void)kl;
-	(void)v;
-	(void)vl;
-	(*(size_t *)arg)++;
-	return 0;
-}
-
 static void
 t_migrate(void)
 {
 	struct spool		*sp = db_fresh();
-	struct spool_txn	*t = wtxn(sp);
+	struct spool_txn	*t = t_wtxn(sp);
 	struct buf		 b;
 	uint64_t		 seq;
 	size_t			 nold = 0, nb = 0;
@@ -184,8 +163,8 @@ t_migrate(void)
 	spool_abort(&t);
 	spool_close(&sp);
 	t_int_eq(spool_open(tdir, MAP, MAP, 0, &sp), 0, "a writer opens it and migrates");
-	t = wtxn(sp);
-	(void)spool_db_iter(t, SPOOL_DB_OUTBOX, NULL, 0, false, old_count_cb, &nold);
+	t = t_wtxn(sp);
+	(void)spool_db_iter(t, SPOOL_DB_OUTBOX, NULL, 0, false, t_count_rec, &nold);
 	t_int_eq((long long)nold, 0, "the first outbox is empty");
 	(void)list(t, "odd", &b);
 	t_ok(strncmp(b.data, "1@", 2) == 0 && strstr(b.data, ":{\"id\":1},3@") != NULL,
@@ -207,7 +186,7 @@ static void
 t_done(void)
 {
 	struct spool		*sp = db_fresh();
-	struct spool_txn	*t = wtxn(sp);
+	struct spool_txn	*t = t_wtxn(sp);
 	struct spool_msg	*m = calloc(1, sizeof(*m));
 	int64_t			 when = 0;
 	size_t			 n;

@@ -67,3 +67,24 @@ t_spool_conf(char *dir, size_t dirsz, const char *name)
 	}
 	return cf;
 }
+
+struct spool_txn *
+t_wtxn(struct spool *sp)
+{
+	struct spool_txn	*t;
+
+	if (spool_begin(sp, true, &t) != 0)
+		abort();
+	return t;
+}
+
+int
+t_count_rec(const uint8_t *k, size_t kl, const void *v, size_t vl, void *arg)
+{
+	(void)k;
+	(void)kl;
+	(void)v;
+	(void)vl;
+	(*(size_t *)arg)++;
+	return 0;
+}
