@@ -231,8 +231,10 @@ def test_session_lifetime():
                 break
             time.sleep(0.5)
         took = time.monotonic() - t0
+        print("session closed after %.1f s (lifetime 3 s)" % took)
         assert codes and codes[-1] == 421, "still open after %.1f s" % took
-        assert 2 <= took < 8 and r.closed()
+        # young, it was served; older than its lifetime, it was closed
+        assert codes.count(250) >= 2 and r.closed(), codes
         # a transaction under way at the lifetime is not cut short
         r, _ = greeted(g.port, source="127.0.0.2")
         assert r.cmd("EHLO t.test")[0] == 250
