@@ -1,0 +1,78 @@
+/*
+ * bounce: classifies a failed delivery attempt into one of the categories
+ * pinned in CONTRACT ("Second wave"), from where in the SMTP dialogue it
+ * failed, the reply code, its enhanced status code (RFC 3463) and the reply
+ * text, using an ordered rule list (contrib/bounce-rules, extendable by the
+ * operator) and built-in fallbacks by enhanced code and stage.
+ *
+ * Whether a category may add an address to the suppression list is decided
+ * here, once: only recipient-level permanent failures do.
+ */
+#ifndef SG_BOUNCE_H
+#define SG_BOUNCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum bounce_cat {
+	BOUNCE_NONE = 0,		/* not a failure (2xx) */
+	BOUNCE_BAD_MAILBOX,
+	BOUNCE_BAD_DOMAIN,
+	BOUNCE_INACTIVE_MAILBOX,
+	BOUNCE_QUOTA,
+	BOUNCE_POLICY,
+	BOUNCE_SPAM,
+	BOUNCE_VIRUS,
+	BOUNCE_ROUTING,
+	BOUNCE_PROTOCOL,
+	BOUNCE_NO_ANSWER,
+	BOUNCE_RELAYING_DENIED,
+	BOUNCE_EXPIRED,
+	BOUNCE_OTHER,
+	BOUNCE_CAT_COUNT
+};
+
+/* Where in the dialogue the reply came from. */
+enum bounce_stage {
+	BOUNCE_ST_UNKNOWN = 0,
+	BOUNCE_ST_CONNECT,		/* DNS, connect, TLS: no SMTP reply */
+	BOUNCE_ST_GREETING,
+	BOUNCE_ST_HELO,
+	BOUNCE_ST_MAIL,
+	BOUNCE_ST_RCPT,
+	BOUNCE_ST_DATA,			/* DATA command or end of data */
+	BOUNCE_ST_COUNT
+};
+
+struct bounce_rules;
+
+/* "bad-mailbox", ...; NULL for BOUNCE_NONE or out of range. */
+const char	*bounce_cat_name(enum bounce_cat);
+/* BOUNCE_NONE when name is not a category. */
+enum bounce_cat	 bounce_cat_parse(const char *name);
+const char	*bounce_stage_name(enum bounce_stage);
+enum bounce_stage bounce_stage_parse(const char *name);
+
+/* True only for recipient-level permanent failures (bad-mailbox,
+ * bad-domain, inactive-mailbox) of a 5xx at RCPT or end of data. */
+bool	bounce_suppresses(enum bounce_cat, enum bounce_stage, int code);
+
+/*
+ * Loads a rule file (syntax in contrib/bounce-rules and smtpgate.conf(5)).
+ * NULL with err filled (file:line: reason) on any error. bounce_rules_free
+ * accepts NULL.
+ */
+struct bounce_rules *bounce_rules_load(const char *path, char *err, size_t errlen);
+struct bounce_rules *bounce_rules_parse(const char *text, size_t len, const char *name,
+	    char *err, size_t errlen);
+void	bounce_rules_free(struct bounce_rules *);
+
+/*
+ * Classifies reply (the full reply text, "550 5.1.1 ..."; multi-line
+ * replies joined) given at stage. rules may be NULL (built-in fallbacks
+ * only). Never fails: unknown replies are BOUNCE_OTHER; 2xx is BOUNCE_NONE.
+ */
+enum bounce_cat	 bounce_classify(const struct bounce_rules *, enum bounce_stage,
+	    const char *reply);
+
+#endif
