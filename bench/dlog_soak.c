@@ -134,9 +134,9 @@ soak_issue(struct soak *so, struct spool_txn *t, size_t acct, int64_t dt)
 	    acct == 1 ? "weekly-digest" : NULL, &is);
 	if (rc != 0)
 		soak_die("issue", rc);
-	so->issue[acct] = is.si_id;
+	so->issue[acct] = is.su_id;
 	(void)str_copy(so->issue_date[acct], sizeof(so->issue_date[acct]), date);
-	return is.si_id;
+	return is.su_id;
 }
 
 /* Event number so->n at time dt: realistic sizes, one in bounce_every

@@ -13,9 +13,6 @@
  */
 #include "config.h"
 
-/* before <signal.h>: its si_fd macro collides with struct spool_in */
-#include "spool.h"
-
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +26,7 @@
 #include "deliverd.h"
 #include "log.h"
 #include "sig.h"
+#include "spool.h"
 #include "xmem.h"
 
 #define CB_ACCOUNTS_MAX		64	/* accounts looked at per round (round-robin) */
@@ -376,14 +374,14 @@ deliverd_cb_delete(struct cb *c, struct deliverd_cb_acct *a)
 	rc = deliverd_cb_delete_once(c, a);
 	if (rc == SPOOL_EFULL && spool_map_grown(c->sp, &m)) {
 		log_info("lmdb map grown: from=%lld, to=%lld, max=%lld; retrying",
-		    (long long)m.sm_grew_from, (long long)m.sm_size, (long long)m.sm_max);
+		    (long long)m.mp_grew_from, (long long)m.mp_size, (long long)m.mp_max);
 		rc = deliverd_cb_delete_once(c, a);
 	}
 	if (rc != 0)
 		log_warnx("callback %s: outbox delete: %s", a->login, spool_strerror(rc));
 	spool_map_info(c->sp, &m);
-	if (m.sm_readers > 0)
-		log_info("cleared %u stale lmdb reader slot(s)", m.sm_readers);
+	if (m.mp_readers > 0)
+		log_info("cleared %u stale lmdb reader slot(s)", m.mp_readers);
 }
 
 static void

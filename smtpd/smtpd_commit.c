@@ -127,7 +127,7 @@ smtpd_commit_sync_all(struct smtpd_cq *batch)
 		cm_renamed.q_n = 0;
 		(void)pthread_mutex_unlock(&cm_lock);
 
-		rc = smtpd_commit_syncdir(batch->q_v[0]->ss_file.si_newdir);
+		rc = smtpd_commit_syncdir(batch->q_v[0]->ss_file.sn_newdir);
 		for (i = 0; i < batch->q_n; i++) {
 			if (rc != 0)
 				spool_in_uncommit(&batch->q_v[i]->ss_file);

@@ -303,13 +303,13 @@ spool_db_grow(struct spool *sp)
 		if (want <= old || mdb_env_set_mapsize(sp->sp_env, (size_t)want) != 0) {
 			/* at the ceiling or out of disk: keep the size we had */
 			(void)mdb_env_set_mapsize(sp->sp_env, (size_t)old);
-			sp->sp_map.sm_stuck = true;
+			sp->sp_map.mp_stuck = true;
 			return;
 		}
 	}
-	if (sp->sp_map.sm_grew_from == 0)
-		sp->sp_map.sm_grew_from = old;
-	sp->sp_map.sm_stuck = false;
+	if (sp->sp_map.mp_grew_from == 0)
+		sp->sp_map.mp_grew_from = old;
+	sp->sp_map.mp_stuck = false;
 }
 
 /* Another process grew the map: adopt its size (no txn of ours is live). */
@@ -333,14 +333,14 @@ spool_db_readers(struct spool *sp, time_t now)
 
 	sp->sp_rcheck_at = now;
 	if (mdb_reader_check(sp->sp_env, &dead) == 0 && dead > 0)
-		sp->sp_map.sm_readers += (unsigned)dead;
+		sp->sp_map.mp_readers += (unsigned)dead;
 }
 
 bool
 spool_map_grown(struct spool *sp, struct spool_map *m_r)
 {
 	spool_db_grow(sp);
-	if (sp->sp_map.sm_grew_from == 0)
+	if (sp->sp_map.mp_grew_from == 0)
 		return false;
 	spool_map_info(sp, m_r);
 	return true;
@@ -362,10 +362,10 @@ spool_map_info(struct spool *sp, struct spool_map *m_r)
 	    now - sp->sp_rcheck_at >= SPOOL_RCHECK_INTERVAL)
 		spool_db_readers(sp, now);
 	*m_r = sp->sp_map;
-	m_r->sm_size = spool_db_mapsize(sp->sp_env);
-	m_r->sm_max = sp->sp_map_max;
-	sp->sp_map.sm_grew_from = 0;
-	sp->sp_map.sm_readers = 0;
+	m_r->mp_size = spool_db_mapsize(sp->sp_env);
+	m_r->mp_max = sp->sp_map_max;
+	sp->sp_map.mp_grew_from = 0;
+	sp->sp_map.mp_readers = 0;
 }
 
 /* ---- open, close, transactions */

@@ -73,11 +73,11 @@ spool_ev_issue_json(struct json_gen *g, const struct spool_issue *is)
 	json_obj_begin(g);
 	json_key(g, "id");
 	if (is != NULL)
-		json_int(g, (int64_t)is->si_id);
+		json_int(g, (int64_t)is->su_id);
 	else
 		json_null(g);
-	json_kv_str(g, "name", is != NULL && is->si_has_name ? is->si_name : NULL);
-	json_kv_str(g, "date", is != NULL ? is->si_date : NULL);
+	json_kv_str(g, "name", is != NULL && is->su_has_name ? is->su_name : NULL);
+	json_kv_str(g, "date", is != NULL ? is->su_date : NULL);
 	json_obj_end(g);
 }
 
@@ -118,14 +118,14 @@ static uint64_t *
 spool_ev_counter(struct spool_issue *is, const struct spool_event *ev)
 {
 	if (ev->ev_type == SPOOL_EV_DELIVERED)
-		return &is->si_delivered;
+		return &is->su_delivered;
 	if (ev->ev_type == SPOOL_EV_DEFERRED)
-		return &is->si_deferred;
+		return &is->su_deferred;
 	switch (ev->ev_class) {
-	case SPOOL_CL_POLICY: return &is->si_bounced_policy;
-	case SPOOL_CL_REMOTE: return &is->si_bounced_remote;
-	case SPOOL_CL_EXPIRED: return &is->si_bounced_expired;
-	case SPOOL_CL_ADMIN: return &is->si_bounced_admin;
+	case SPOOL_CL_POLICY: return &is->su_bounced_policy;
+	case SPOOL_CL_REMOTE: return &is->su_bounced_remote;
+	case SPOOL_CL_EXPIRED: return &is->su_bounced_expired;
+	case SPOOL_CL_ADMIN: return &is->su_bounced_admin;
 	default: return NULL;
 	}
 }

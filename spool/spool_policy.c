@@ -261,10 +261,10 @@ spool_dkim_put(struct spool_txn *t, const struct spool_dkim *d)
 	struct spool_key	k;
 	struct buf		b;
 
-	if (c.sd_domain[0] == '\0' || c.sd_selector[0] == '\0')
+	if (c.dk_domain[0] == '\0' || c.dk_selector[0] == '\0')
 		return EINVAL;
-	str_lower(c.sd_domain);
-	spool_dkim_key(&k, c.sd_login, c.sd_domain, c.sd_selector);
+	str_lower(c.dk_domain);
+	spool_dkim_key(&k, c.dk_login, c.dk_domain, c.dk_selector);
 	buf_init(&b, SPOOL_REC_MAX);
 	return spool_put_rec(t, SPOOL_DB_DKIM, &k, &b, spool_rec_enc_dkim(&c, &b));
 }

@@ -205,9 +205,9 @@ spool_rec_dec_account(const void *d, size_t len, struct spool_account *a)
 /* ---- DKIM keys */
 #define SD struct spool_dkim
 static const struct spool_rec_field spool_rec_dkim[] = {
-	FSTR(1, SD, sd_login), FSTR(2, SD, sd_domain), FSTR(3, SD, sd_selector),
-	FNUM(4, SPOOL_F_ENUM, SD, sd_alg), FSTR(5, SD, sd_keyfile),
-	FNUM(6, SPOOL_F_BOOL, SD, sd_default), FNUM(7, SPOOL_F_I64, SD, sd_created),
+	FSTR(1, SD, dk_login), FSTR(2, SD, dk_domain), FSTR(3, SD, dk_selector),
+	FNUM(4, SPOOL_F_ENUM, SD, dk_alg), FSTR(5, SD, dk_keyfile),
+	FNUM(6, SPOOL_F_BOOL, SD, dk_default), FNUM(7, SPOOL_F_I64, SD, dk_created),
 };
 
 int
@@ -226,15 +226,15 @@ spool_rec_dec_dkim(const void *d, size_t len, struct spool_dkim *k)
 /* ---- issues */
 #define SI struct spool_issue
 static const struct spool_rec_field spool_rec_issue[] = {
-	FNUM(1, SPOOL_F_U64, SI, si_id), FSTR(2, SI, si_login), FSTR(3, SI, si_date),
-	FSTR(4, SI, si_name), FNUM(5, SPOOL_F_BOOL, SI, si_has_name),
-	FNUM(6, SPOOL_F_BOOL, SI, si_blocked), FNUM(7, SPOOL_F_U64, SI, si_msgs),
-	FNUM(8, SPOOL_F_U64, SI, si_rcpts), FNUM(9, SPOOL_F_U64, SI, si_delivered),
-	FNUM(10, SPOOL_F_U64, SI, si_deferred),
-	FNUM(11, SPOOL_F_U64, SI, si_bounced_policy),
-	FNUM(12, SPOOL_F_U64, SI, si_bounced_remote),
-	FNUM(13, SPOOL_F_U64, SI, si_bounced_expired),
-	FNUM(14, SPOOL_F_U64, SI, si_bounced_admin),
+	FNUM(1, SPOOL_F_U64, SI, su_id), FSTR(2, SI, su_login), FSTR(3, SI, su_date),
+	FSTR(4, SI, su_name), FNUM(5, SPOOL_F_BOOL, SI, su_has_name),
+	FNUM(6, SPOOL_F_BOOL, SI, su_blocked), FNUM(7, SPOOL_F_U64, SI, su_msgs),
+	FNUM(8, SPOOL_F_U64, SI, su_rcpts), FNUM(9, SPOOL_F_U64, SI, su_delivered),
+	FNUM(10, SPOOL_F_U64, SI, su_deferred),
+	FNUM(11, SPOOL_F_U64, SI, su_bounced_policy),
+	FNUM(12, SPOOL_F_U64, SI, su_bounced_remote),
+	FNUM(13, SPOOL_F_U64, SI, su_bounced_expired),
+	FNUM(14, SPOOL_F_U64, SI, su_bounced_admin),
 };
 
 int

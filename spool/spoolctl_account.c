@@ -357,9 +357,9 @@ static int
 ctl_show_dkim_cb(const struct spool_dkim *sd, void *arg)
 {
 	(void)arg;
-	printf("  dkim %s selector %s %s%s\n", sd->sd_domain, sd->sd_selector,
-	    sd->sd_alg == SPOOL_DKIM_ED25519 ? "ed25519" : "rsa",
-	    sd->sd_default ? " (default)" : "");
+	printf("  dkim %s selector %s %s%s\n", sd->dk_domain, sd->dk_selector,
+	    sd->dk_alg == SPOOL_DKIM_ED25519 ? "ed25519" : "rsa",
+	    sd->dk_default ? " (default)" : "");
 	return 0;
 }
 
@@ -414,7 +414,7 @@ ctl_collect_keyfile_cb(const struct spool_dkim *sd, void *arg)
 {
 	struct buf	*files = arg;
 
-	(void)buf_append(files, sd->sd_keyfile, strlen(sd->sd_keyfile) + 1);
+	(void)buf_append(files, sd->dk_keyfile, strlen(sd->dk_keyfile) + 1);
 	return 0;
 }
 

@@ -171,9 +171,9 @@ ctl_show_text(const struct spool_msg *sm, const struct spool_issue *si,
 	printf("  client: %s%s%s\n", sm->sm_client, sm->sm_auth[0] ? ", auth " : "",
 	    sm->sm_auth);
 	if (si != NULL)
-		printf("  issue: %llu (%s, %s)%s\n", (unsigned long long)si->si_id,
-		    si->si_date, si->si_has_name ? si->si_name : "no X-Campaign-Id",
-		    si->si_blocked ? " BLOCKED" : "");
+		printf("  issue: %llu (%s, %s)%s\n", (unsigned long long)si->su_id,
+		    si->su_date, si->su_has_name ? si->su_name : "no X-Campaign-Id",
+		    si->su_blocked ? " BLOCKED" : "");
 	if (sm->sm_has_letter_id)
 		printf("  gate.uniq: %s\n", sm->sm_letter_id);
 	printf("  dkim: %s\n", sm->sm_dkim[0] ? "signed" :
@@ -295,9 +295,9 @@ ctl_show_json(const struct spool_msg *sm, const struct spool_issue *si,
 	json_key(jg, "issue");
 	json_obj_begin(jg);
 	json_kv_int(jg, "id", (int64_t)sm->sm_issue);
-	json_kv_str(jg, "name", si && si->si_has_name ? si->si_name : NULL);
-	json_kv_str(jg, "date", si ? si->si_date : NULL);
-	json_kv_bool(jg, "blocked", si && si->si_blocked);
+	json_kv_str(jg, "name", si && si->su_has_name ? si->su_name : NULL);
+	json_kv_str(jg, "date", si ? si->su_date : NULL);
+	json_kv_bool(jg, "blocked", si && si->su_blocked);
 	json_obj_end(jg);
 	json_key(jg, "gate");
 	json_obj_begin(jg);

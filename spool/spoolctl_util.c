@@ -260,7 +260,7 @@ ctl_grow(struct ctl *ctl)
 	ctl->grow = false;
 	if (spool_map_grow(ctl->sp, &m))
 		log_info("lmdb map grown: from=%lld, to=%lld, max=%lld; retrying",
-		    (long long)m.sm_grew_from, (long long)m.sm_size, (long long)m.sm_max);
+		    (long long)m.mp_grew_from, (long long)m.mp_size, (long long)m.mp_max);
 	else
 		ctl->grow_stuck = true;
 }
