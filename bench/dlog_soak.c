@@ -111,7 +111,7 @@ soak_accounts(struct soak *so)
 		soak_die("begin", rc);
 	for (i = 0; i < SOAK_ACCOUNTS; i++) {
 		memset(&a, 0, sizeof(a));
-		(void)str_copy(a.sa_login, sizeof(a.sa_login), soak_login[i]);
+		(void)str_copy(a.ac_login, sizeof(a.ac_login), soak_login[i]);
 		if ((rc = spool_account_put(t, &a)) != 0)
 			soak_die("account", rc);
 	}

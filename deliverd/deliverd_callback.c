@@ -238,13 +238,13 @@ deliverd_cb_serve(struct cb *c, struct deliverd_cb_acct *a, int64_t now_ms)
 	a->n = 0;
 	if ((rc = spool_begin(c->sp, false, &txn)) != 0)
 		goto out;
-	if ((rc = spool_account_get(txn, a->login, sa)) != 0 || sa->sa_callback_url[0] == '\0') {
+	if ((rc = spool_account_get(txn, a->login, sa)) != 0 || sa->ac_callback_url[0] == '\0') {
 		spool_abort(&txn);
 		if (rc == 0 || rc == SPOOL_ENOTFOUND)
 			deliverd_cb_drop(c, a->login, INT64_MAX, "(no account or callback URL)");
 		goto out;
 	}
-	k.fmt = sa->sa_callback_format;
+	k.fmt = sa->ac_callback_format;
 	rc = spool_outbox_iter(txn, a->login, 0, deliverd_cb_collect_cb, &k);
 	spool_abort(&txn);
 	if ((rc != 0 && rc != 1) || a->n == 0)
@@ -258,7 +258,7 @@ deliverd_cb_serve(struct cb *c, struct deliverd_cb_acct *a, int64_t now_ms)
 	}
 	a->first_ms = 0;
 	deliverd_cb_doc(a, &k);
-	deliverd_cb_start_post(c, a, sa->sa_callback_url);
+	deliverd_cb_start_post(c, a, sa->ac_callback_url);
 out:
 	if (rc != 0 && rc != 1 && rc != SPOOL_ENOTFOUND)
 		log_warnx("callback %s: outbox: %s", a->login, spool_strerror(rc));

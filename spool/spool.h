@@ -242,15 +242,15 @@ enum spool_cb_format { SPOOL_CB_JSON = 0, SPOOL_CB_STREAM = 1 };
 enum spool_senders { SPOOL_SENDERS_ANY = 0, SPOOL_SENDERS_REGISTERED = 1 };
 
 struct spool_account {
-	char			 sa_login[SPOOL_LOGIN_MAX];
-	char			 sa_pwhash[256];	/* crypt(3) text; "" = no password login */
-	struct cidr		 sa_ips[SPOOL_MAX_IPS];
-	size_t			 sa_nips;
-	bool			 sa_sandbox;
-	char			 sa_callback_url[SPOOL_URL_MAX];
-	enum spool_cb_format	 sa_callback_format;
-	enum spool_senders	 sa_senders;
-	int64_t			 sa_created;
+	char			 ac_login[SPOOL_LOGIN_MAX];
+	char			 ac_pwhash[256];	/* crypt(3) text; "" = no password login */
+	struct cidr		 ac_ips[SPOOL_MAX_IPS];
+	size_t			 ac_nips;
+	bool			 ac_sandbox;
+	char			 ac_callback_url[SPOOL_URL_MAX];
+	enum spool_cb_format	 ac_callback_format;
+	enum spool_senders	 ac_senders;
+	int64_t			 ac_created;
 };
 int	spool_account_get(struct spool_txn *, const char *login, struct spool_account *);
 int	spool_account_put(struct spool_txn *, const struct spool_account *);

@@ -141,7 +141,7 @@ spool_ev_outbox(struct spool_txn *t, const struct spool_event *ev, uint64_t seq,
 	if (ev->ev_login == NULL || ev->ev_login[0] == '\0')
 		return 0;
 	rc = spool_account_get(t, ev->ev_login, &a);
-	if (rc == SPOOL_ENOTFOUND || (rc == 0 && a.sa_callback_url[0] == '\0'))
+	if (rc == SPOOL_ENOTFOUND || (rc == 0 && a.ac_callback_url[0] == '\0'))
 		return 0;
 	if (rc != 0)
 		return rc;

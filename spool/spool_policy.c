@@ -55,9 +55,9 @@ spool_account_put(struct spool_txn *t, const struct spool_account *a)
 	struct spool_key	k;
 	struct buf		b;
 
-	if (a->sa_login[0] == '\0')
+	if (a->ac_login[0] == '\0')
 		return EINVAL;
-	spool_pkey(&k, a->sa_login, NULL);
+	spool_pkey(&k, a->ac_login, NULL);
 	buf_init(&b, SPOOL_REC_MAX);
 	return spool_put_rec(t, SPOOL_DB_ACCOUNTS, &k, &b, spool_rec_enc_account(a, &b));
 }
@@ -102,8 +102,8 @@ spool_account_it_cb(const uint8_t *key, size_t klen, const void *v, size_t len,
 		return rc;
 	if (it->ip == NULL)
 		return it->cb(&a, it->arg);
-	for (i = 0; i < a.sa_nips; i++)
-		if (cidr_match_str(&a.sa_ips[i], it->ip)) {
+	for (i = 0; i < a.ac_nips; i++)
+		if (cidr_match_str(&a.ac_ips[i], it->ip)) {
 			*it->out = a;
 			return 1;
 		}

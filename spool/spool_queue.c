@@ -405,9 +405,9 @@ spool_rcpt_iter(struct spool_txn *t, const char *qid,
 }
 
 struct spool_hold {
-	struct spool_txn	*h_txn;
-	bool			 h_hold;
-	int64_t			 h_now;
+	struct spool_txn	*hd_txn;
+	bool			 hd_hold;
+	int64_t			 hd_now;
 };
 
 static int
@@ -418,16 +418,16 @@ spool_hold_cb(const struct spool_rcpt *r, void *arg)
 
 	if (!spool_rcpt_pending(r))
 		return 0;
-	if (!h->h_hold)
-		c.sr_next = h->h_now;
+	if (!h->hd_hold)
+		c.sr_next = h->hd_now;
 	/* rcpt_put drops the old entry and adds one only if not held */
-	return spool_rcpt_put(h->h_txn, &c);
+	return spool_rcpt_put(h->hd_txn, &c);
 }
 
 int
 spool_msg_hold(struct spool_txn *t, const char *qid, bool hold, int64_t now)
 {
-	struct spool_hold	 h = { .h_txn = t, .h_hold = hold, .h_now = now };
+	struct spool_hold	 h = { .hd_txn = t, .hd_hold = hold, .hd_now = now };
 	struct spool_msg	*m;
 	int			 rc;
 

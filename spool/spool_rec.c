@@ -149,10 +149,10 @@ spool_rec_dec(const struct spool_rec_field *t, size_t n, const void *data,
 /* ---- accounts: the --ip ranges are repeated tag 100 (family, prefix, addr) */
 #define SA struct spool_account
 static const struct spool_rec_field spool_rec_account[] = {
-	FSTR(1, SA, sa_login), FSTR(2, SA, sa_pwhash),
-	FNUM(3, SPOOL_F_BOOL, SA, sa_sandbox), FSTR(4, SA, sa_callback_url),
-	FNUM(5, SPOOL_F_ENUM, SA, sa_callback_format),
-	FNUM(6, SPOOL_F_ENUM, SA, sa_senders), FNUM(7, SPOOL_F_I64, SA, sa_created),
+	FSTR(1, SA, ac_login), FSTR(2, SA, ac_pwhash),
+	FNUM(3, SPOOL_F_BOOL, SA, ac_sandbox), FSTR(4, SA, ac_callback_url),
+	FNUM(5, SPOOL_F_ENUM, SA, ac_callback_format),
+	FNUM(6, SPOOL_F_ENUM, SA, ac_senders), FNUM(7, SPOOL_F_I64, SA, ac_created),
 };
 #define SPOOL_TAG_IP	100
 
@@ -165,12 +165,12 @@ spool_rec_enc_account(const struct spool_account *a, struct buf *out)
 
 	if ((rc = spool_rec_enc(spool_rec_account, N(spool_rec_account), a, out)) != 0)
 		return rc;
-	if (a->sa_nips > SPOOL_MAX_IPS)
+	if (a->ac_nips > SPOOL_MAX_IPS)
 		return SPOOL_ETOOBIG;
-	for (i = 0; i < a->sa_nips; i++) {
-		v[0] = a->sa_ips[i].family;
-		v[1] = a->sa_ips[i].prefix;
-		memcpy(v + 2, a->sa_ips[i].addr, 16);
+	for (i = 0; i < a->ac_nips; i++) {
+		v[0] = a->ac_ips[i].family;
+		v[1] = a->ac_ips[i].prefix;
+		memcpy(v + 2, a->ac_ips[i].addr, 16);
 		if ((rc = spool_rec_tlv(out, SPOOL_TAG_IP, v, sizeof(v))) != 0)
 			return rc;
 	}
@@ -185,9 +185,9 @@ spool_rec_account_ip(uint8_t tag, const uint8_t *v, size_t len, void *arg)
 
 	if (tag != SPOOL_TAG_IP)
 		return 0;
-	if (len != 18 || a->sa_nips >= SPOOL_MAX_IPS)
+	if (len != 18 || a->ac_nips >= SPOOL_MAX_IPS)
 		return SPOOL_ECORRUPT;
-	c = &a->sa_ips[a->sa_nips++];
+	c = &a->ac_ips[a->ac_nips++];
 	c->family = v[0];
 	c->prefix = v[1];
 	memcpy(c->addr, v + 2, 16);

@@ -161,24 +161,24 @@ ctl_bounces_cb(uint64_t seq, const char *json, size_t len, void *arg)
 		return 0;
 	if (ctl_event_parse(json, len, &ev) == -1)
 		return 0;
-	if (ev.ev_event == NULL || strcmp(ev.ev_event, "bounced") != 0) {
+	if (ev.ce_event == NULL || strcmp(ev.ce_event, "bounced") != 0) {
 		ctl_event_free(&ev);
 		return 0;
 	}
 	b->n++;
 	if (b->jg != NULL) {
 		json_obj_begin(b->jg);
-		json_kv_str(b->jg, "to", ev.ev_to);
-		json_kv_str(b->jg, "dt", ev.ev_dt);
-		json_kv_str(b->jg, "msg", ev.ev_msg);
-		json_kv_str(b->jg, "class", ev.ev_class);
-		json_kv_str(b->jg, "account", ev.ev_account);
-		json_kv_str(b->jg, "queue_id", ev.ev_qid);
+		json_kv_str(b->jg, "to", ev.ce_to);
+		json_kv_str(b->jg, "dt", ev.ce_dt);
+		json_kv_str(b->jg, "msg", ev.ce_msg);
+		json_kv_str(b->jg, "class", ev.ce_class);
+		json_kv_str(b->jg, "account", ev.ce_account);
+		json_kv_str(b->jg, "queue_id", ev.ce_qid);
 		json_obj_end(b->jg);
 	} else
-		printf("%s  %s  %s  (%s, %s)\n", ev.ev_dt ? ev.ev_dt : "?",
-		    ev.ev_to ? ev.ev_to : "?", ev.ev_msg ? ev.ev_msg : "",
-		    ev.ev_class ? ev.ev_class : "?", ev.ev_qid ? ev.ev_qid : "?");
+		printf("%s  %s  %s  (%s, %s)\n", ev.ce_dt ? ev.ce_dt : "?",
+		    ev.ce_to ? ev.ce_to : "?", ev.ce_msg ? ev.ce_msg : "",
+		    ev.ce_class ? ev.ce_class : "?", ev.ce_qid ? ev.ce_qid : "?");
 	ctl_event_free(&ev);
 	return --b->left <= 0 ? 1 : 0;
 }

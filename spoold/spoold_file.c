@@ -83,7 +83,7 @@ spoold_lk_sender(void *arg, const char *key, enum spool_sender_status *st)
 {
 	struct spoold_msgctx *mc = arg;
 
-	return spool_sender_get(mc->mc_txn, mc->mc_acct.sa_login, key, st);
+	return spool_sender_get(mc->mc_txn, mc->mc_acct.ac_login, key, st);
 }
 
 static bool
@@ -94,7 +94,7 @@ spoold_lk_stop(void *arg, const char *addr)
 
 	(void)str_copy(a, sizeof(a), addr);
 	str_lower(a);
-	return spool_stop_has(mc->mc_txn, mc->mc_acct.sa_login, a);
+	return spool_stop_has(mc->mc_txn, mc->mc_acct.ac_login, a);
 }
 
 static bool
@@ -105,7 +105,7 @@ spoold_lk_permfail(void *arg, const char *addr)
 
 	(void)str_copy(a, sizeof(a), addr);
 	str_lower(a);
-	return spool_permfail_has(mc->mc_txn, mc->mc_acct.sa_login, a);
+	return spool_permfail_has(mc->mc_txn, mc->mc_acct.ac_login, a);
 }
 
 /* Reads the header block after the envelope into mc_h (bounded). */
@@ -363,7 +363,7 @@ spoold_make_msg(const struct spoold_msgctx *mc, uint64_t issue, uint32_t nrcpt,
 
 	memset(m, 0, sizeof(*m));
 	(void)str_copy(m->sm_qid, sizeof(m->sm_qid), e->pe_qid);
-	(void)str_copy(m->sm_login, sizeof(m->sm_login), mc->mc_acct.sa_login);
+	(void)str_copy(m->sm_login, sizeof(m->sm_login), mc->mc_acct.ac_login);
 	m->sm_arrival = e->pe_time;
 	m->sm_size = mc->mc_size;
 	m->sm_issue = issue;
@@ -380,7 +380,7 @@ spoold_make_msg(const struct spoold_msgctx *mc, uint64_t issue, uint32_t nrcpt,
 	(void)str_copy(m->sm_auth, sizeof(m->sm_auth), e->pe_auth);
 	m->sm_nrcpt = nrcpt;
 	m->sm_npending = nrcpt;
-	m->sm_sandbox = mc->mc_acct.sa_sandbox;
+	m->sm_sandbox = mc->mc_acct.ac_sandbox;
 	m->sm_body_off = (int64_t)e->pe_hdrlen;
 }
 
@@ -497,7 +497,7 @@ spoold_refuse_no_account(struct spoold_msgctx *mc)
 	uint32_t		 i, n;
 	int			 rc;
 
-	(void)str_copy(mc->mc_acct.sa_login, sizeof(mc->mc_acct.sa_login),
+	(void)str_copy(mc->mc_acct.ac_login, sizeof(mc->mc_acct.ac_login),
 	    mc->mc_env.pe_account);
 	n = spoold_rcpts(mc, rcpts);
 	spoold_make_msg(mc, 0, n, m);
@@ -589,12 +589,12 @@ spoold_file_parsed(struct spoold_msgctx *mc, struct spool_msg *old)
 		free(rcpts);
 		return 0;
 	}
-	if ((rc = spoold_policy_message(h, mc->mc_acct.sa_senders, &lk, &text)) != 0)
+	if ((rc = spoold_policy_message(h, mc->mc_acct.ac_senders, &lk, &text)) != 0)
 		goto done;
 	if (text == NULL)
 		text = spoold_policy_hops(h, mc->mc_sd->sd_cf->cf_hopcount_limit);
 	spool_date(mc->mc_env.pe_time, date);
-	if ((rc = spool_issue_find_or_create(mc->mc_txn, mc->mc_acct.sa_login, date,
+	if ((rc = spool_issue_find_or_create(mc->mc_txn, mc->mc_acct.ac_login, date,
 	    h->sh_has_campaign && h->sh_campaign_ok ? h->sh_campaign : NULL, &is)) != 0)
 		goto done;
 	if (text == NULL && is.su_blocked)

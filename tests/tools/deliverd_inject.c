@@ -53,15 +53,15 @@ inject_account(int argc, char **argv)
 	int			 rc;
 
 	memset(&a, 0, sizeof(a));
-	(void)str_copy(a.sa_login, sizeof(a.sa_login), argv[0]);
-	a.sa_created = time(NULL);
+	(void)str_copy(a.ac_login, sizeof(a.ac_login), argv[0]);
+	a.ac_created = time(NULL);
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "sandbox") == 0)
-			a.sa_sandbox = true;
+			a.ac_sandbox = true;
 		else if (strcmp(argv[i], "stream") == 0)
-			a.sa_callback_format = SPOOL_CB_STREAM;
+			a.ac_callback_format = SPOOL_CB_STREAM;
 		else
-			(void)str_copy(a.sa_callback_url, sizeof(a.sa_callback_url), argv[i]);
+			(void)str_copy(a.ac_callback_url, sizeof(a.ac_callback_url), argv[i]);
 	}
 	if ((rc = spool_begin(sp, true, &txn)) != 0 ||
 	    (rc = spool_account_put(txn, &a)) != 0 || (rc = spool_commit(&txn)) != 0)
@@ -204,7 +204,7 @@ inject_msg(int argc, char **argv)
 		/* 100 messages per transaction, like spoold's group commit */
 		for (long j = 0; j < 100 && k < n; j++, k++)
 			inject_one(txn, argv[0], argv[1], argv[2], msg, len, argv + 5,
-			    argc - 5, &is, a.sa_sandbox, k);
+			    argc - 5, &is, a.ac_sandbox, k);
 		if ((rc = spool_commit(&txn)) != 0)
 			inject_die("commit", rc);
 	}

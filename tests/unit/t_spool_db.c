@@ -60,27 +60,27 @@ t_accounts(void)
 	int			 n = 0;
 
 	memset(&a, 0, sizeof(a));
-	(void)str_copy(a.sa_login, sizeof(a.sa_login), "demo.demo@smtpgate");
-	(void)str_copy(a.sa_pwhash, sizeof(a.sa_pwhash), "$y$j9T$salt$hash");
-	(void)cidr_parse("192.0.2.0/24", &a.sa_ips[0]);
-	(void)cidr_parse("2001:db8::/32", &a.sa_ips[1]);
-	a.sa_nips = 2;
-	a.sa_sandbox = true;
-	(void)str_copy(a.sa_callback_url, sizeof(a.sa_callback_url), "http://127.0.0.1:1/cb");
-	a.sa_callback_format = SPOOL_CB_STREAM;
-	a.sa_senders = SPOOL_SENDERS_REGISTERED;
-	a.sa_created = 1764432245;
+	(void)str_copy(a.ac_login, sizeof(a.ac_login), "demo.demo@smtpgate");
+	(void)str_copy(a.ac_pwhash, sizeof(a.ac_pwhash), "$y$j9T$salt$hash");
+	(void)cidr_parse("192.0.2.0/24", &a.ac_ips[0]);
+	(void)cidr_parse("2001:db8::/32", &a.ac_ips[1]);
+	a.ac_nips = 2;
+	a.ac_sandbox = true;
+	(void)str_copy(a.ac_callback_url, sizeof(a.ac_callback_url), "http://127.0.0.1:1/cb");
+	a.ac_callback_format = SPOOL_CB_STREAM;
+	a.ac_senders = SPOOL_SENDERS_REGISTERED;
+	a.ac_created = 1764432245;
 	t_int_eq(spool_account_put(t, &a), 0, "put");
 	t_int_eq(spool_account_get(t, "nobody", &g), SPOOL_ENOTFOUND, "missing");
-	t_int_eq(spool_account_get(t, a.sa_login, &g), 0, "get");
+	t_int_eq(spool_account_get(t, a.ac_login, &g), 0, "get");
 	t_ok(memcmp(&a, &g, sizeof(a)) == 0, "every field survives");
-	(void)str_copy(a.sa_login, sizeof(a.sa_login), "other");
-	a.sa_nips = 0;
+	(void)str_copy(a.ac_login, sizeof(a.ac_login), "other");
+	a.ac_nips = 0;
 	(void)spool_account_put(t, &a);
 	t_int_eq(spool_account_iter(t, acct_count, &n), 0, "iter");
 	t_int_eq(n, 2, "two accounts");
 	t_int_eq(spool_account_by_ip(t, "192.0.2.77", &g), 0, "by ip v4");
-	t_str_eq(g.sa_login, "demo.demo@smtpgate", "right account");
+	t_str_eq(g.ac_login, "demo.demo@smtpgate", "right account");
 	t_int_eq(spool_account_by_ip(t, "2001:db8::5", &g), 0, "by ip v6");
 	t_int_eq(spool_account_by_ip(t, "198.51.100.1", &g), SPOOL_ENOTFOUND, "no ip match");
 	(void)spool_sender_put(t, "other", "a@b", SPOOL_SENDER_APPROVED);
@@ -554,11 +554,11 @@ t_events(void)
 	uint64_t		 seq = 0;
 
 	memset(&a, 0, sizeof(a));
-	(void)str_copy(a.sa_login, sizeof(a.sa_login), "L");
-	(void)str_copy(a.sa_callback_url, sizeof(a.sa_callback_url), "http://127.0.0.1:9/");
+	(void)str_copy(a.ac_login, sizeof(a.ac_login), "L");
+	(void)str_copy(a.ac_callback_url, sizeof(a.ac_callback_url), "http://127.0.0.1:9/");
 	(void)spool_account_put(t, &a);
-	(void)str_copy(a.sa_login, sizeof(a.sa_login), "NOCB");
-	a.sa_callback_url[0] = '\0';
+	(void)str_copy(a.ac_login, sizeof(a.ac_login), "NOCB");
+	a.ac_callback_url[0] = '\0';
 	(void)spool_account_put(t, &a);
 	(void)spool_issue_find_or_create(t, "L", "2026-11-29", "spring", &is);
 	ev_init(&ev, SPOOL_EV_BOUNCED, SPOOL_CL_REMOTE, "L", Q1, is.su_id);
@@ -949,7 +949,7 @@ t_readonly(void)
 	char			 p[128];
 
 	memset(&a, 0, sizeof(a));
-	(void)str_copy(a.sa_login, sizeof(a.sa_login), "L");
+	(void)str_copy(a.ac_login, sizeof(a.ac_login), "L");
 	(void)spool_account_put(t, &a);
 	(void)spool_commit(&t);
 	(void)snprintf(p, sizeof(p), "%s/db/data.mdb", tdir);
