@@ -2,10 +2,11 @@
  * dkim-sign-bench: CPU per DKIM signature through deliverd's own signing
  * path (never installed; bench/README.md "DKIM signing: key decoding").
  *
- *   dkim-sign-bench DIR KEYFILE rsa|ed25519 N MSGFILE [nocache]
+ *   dkim-sign-bench KEYFILE rsa|ed25519 N MSGFILE [nocache]
  *
- * Makes a spool under DIR (which must not hold one yet), copies KEYFILE
- * byte for byte into DIR/keys/ and registers it as account "bench"'s
+ * Makes a spool in a fresh /tmp/dkim-sign-bench.XXXXXX (removed at the
+ * end), copies KEYFILE byte for byte into its keys/ and registers it as
+ * account "bench"'s
  * default key for bench.example, so deliverd_dkim_sign() hands
  * libopendkim exactly those bytes (PEM text, or base64 DER "MII...").
  * Then, as a delivery worker does for each message, N times: a read
@@ -30,14 +31,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "buf.h"
 #include "conf.h"
 #include "deliverd.h"
 #include "fsx.h"
+#include "tfix.h"
 #include "xmem.h"
 
 #define BENCH_KEY_MAX	(64 * 1024)
@@ -47,6 +47,7 @@ struct bench {
 	struct conf	*cf;
 	struct spool	*sp;
 	struct spool_msg m;
+	char		 dir[4096];
 	char		*msg;
 	size_t		 msglen;
 };
@@ -62,43 +63,27 @@ static __attribute__((noreturn)) void
 bench_usage(void)
 {
 	(void)fprintf(stderr,
-	    "usage: dkim-sign-bench DIR KEYFILE rsa|ed25519 N MSGFILE [nocache]\n");
+	    "usage: dkim-sign-bench KEYFILE rsa|ed25519 N MSGFILE [nocache]\n");
 	exit(2);
 }
 
-/* The spool, the key in keys/ and its record. */
+/* A fresh spool with the key in keys/ and its record. */
 static void
-bench_spool(struct bench *b, const char *dir, const char *keyfile,
-    enum spool_dkim_alg alg)
+bench_spool(struct bench *b, const char *keyfile, bool ed25519)
 {
-	struct spool_dkim	 sd = { .sd_alg = alg, .sd_default = true };
-	struct spool_txn	*txn;
-	char			 err[256], *key;
-	size_t			 keylen;
-	int			 rc, dfd;
+	char	*key;
+	size_t	 keylen;
+	int	 rc;
 
-	if ((b->cf = conf_defaults(err, sizeof(err))) == NULL)
-		bench_die("conf_defaults", err);
-	free(b->cf->cf_spool_dir);
-	b->cf->cf_spool_dir = xstrdup(dir);
-	if (mkdir(dir, 0700) == -1 || spool_tree_create_err(b->cf, err, sizeof(err)) == -1)
-		bench_die(dir, errno != 0 ? strerror(errno) : err);
+	b->cf = t_spool_conf(b->dir, sizeof(b->dir), "dkim-sign-bench");
+	if ((rc = spool_open(b->dir, b->cf->cf_lmdb_map_size, b->cf->cf_lmdb_map_max,
+	    0, &b->sp)) != 0)
+		bench_die("spool_open", spool_strerror(rc));
 	if (fsx_read_file(keyfile, BENCH_KEY_MAX, &key, &keylen) == -1)
 		bench_die(keyfile, strerror(errno));
-	if ((dfd = spool_area_open(dir, SPOOL_KEYS)) == -1 ||
-	    fsx_write_durable_at(dfd, "bench.key", key, keylen, 0600,
-	    (uid_t)-1, (gid_t)-1) == -1)
-		bench_die("keys/bench.key", strerror(errno));
-	(void)close(dfd);
+	t_dkim_key(b->cf, b->sp, "bench", "bench.example", "bench.key", ed25519,
+	    key, keylen);
 	freezero(key, keylen);
-	(void)str_copy(sd.sd_login, sizeof(sd.sd_login), "bench");
-	(void)str_copy(sd.sd_domain, sizeof(sd.sd_domain), "bench.example");
-	(void)str_copy(sd.sd_selector, sizeof(sd.sd_selector), "s1");
-	(void)str_copy(sd.sd_keyfile, sizeof(sd.sd_keyfile), "bench.key");
-	if ((rc = spool_open(dir, b->cf->cf_lmdb_map_size, b->cf->cf_lmdb_map_max,
-	    0, &b->sp)) != 0 || (rc = spool_begin(b->sp, true, &txn)) != 0 ||
-	    (rc = spool_dkim_put(txn, &sd)) != 0 || (rc = spool_commit(&txn)) != 0)
-		bench_die("spool", spool_strerror(rc));
 }
 
 /* The message with CRLF line ends, and its envelope fields. */
@@ -171,29 +156,26 @@ main(int argc, char **argv)
 {
 	struct bench				 b;
 	struct deliverd_dkim_cache_stats	 cs;
-	enum spool_dkim_alg			 alg;
+	bool					 ed25519;
 	double					 cpu0, wall0, cpu, wall;
 	char					*end;
 	unsigned long				 n, i;
 	size_t					 siglen;
 
-	if (argc == 7 && strcmp(argv[6], "nocache") == 0)
+	if (argc == 6 && strcmp(argv[5], "nocache") == 0)
 		deliverd_dkim_cache_enable(false);
-	else if (argc != 6)
+	else if (argc != 5)
 		bench_usage();
-	if (strcmp(argv[3], "rsa") == 0)
-		alg = SPOOL_DKIM_RSA;
-	else if (strcmp(argv[3], "ed25519") == 0)
-		alg = SPOOL_DKIM_ED25519;
-	else
+	if (strcmp(argv[2], "rsa") != 0 && strcmp(argv[2], "ed25519") != 0)
 		bench_usage();
+	ed25519 = strcmp(argv[2], "ed25519") == 0;
 	errno = 0;
-	n = strtoul(argv[4], &end, 10);
+	n = strtoul(argv[3], &end, 10);
 	if (*end != '\0' || errno != 0 || n == 0 || n > 10000000)
 		bench_usage();
 	memset(&b, 0, sizeof(b));
-	bench_spool(&b, argv[1], argv[2], alg);
-	bench_message(&b, argv[5]);
+	bench_spool(&b, argv[1], ed25519);
+	bench_message(&b, argv[4]);
 	siglen = bench_sign_one(&b);
 	cpu0 = bench_cpu_us();
 	wall0 = bench_wall_us();
@@ -204,9 +186,10 @@ main(int argc, char **argv)
 	deliverd_dkim_cache_stats(&cs);
 	(void)printf("alg=%s n=%lu cpu_us_per_msg=%.1f wall_us_per_msg=%.1f "
 	    "sig_bytes=%zu cache_hits=%" PRIu64 " cache_misses=%" PRIu64 "\n",
-	    argv[3], n, cpu, wall, siglen, cs.dcs_hits, cs.dcs_misses);
+	    argv[2], n, cpu, wall, siglen, cs.dcs_hits, cs.dcs_misses);
 	spool_close(&b.sp);
 	conf_free(&b.cf);
+	t_rmtree(b.dir);
 	free(b.msg);
 	return 0;
 }

@@ -16,5 +16,5 @@ TESTS += tests/blackbox/test_dlog.py
 # signing: key decoding"); bench/dkim-bench drives it.
 noinst_PROGRAMS += bench/dkim-sign-bench
 bench_dkim_sign_bench_SOURCES = bench/dkim_sign_bench.c
-bench_dkim_sign_bench_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/deliverd
-bench_dkim_sign_bench_LDADD = $(DELIVERD_LIBS)
+bench_dkim_sign_bench_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/deliverd -I$(top_srcdir)/tests/unit
+bench_dkim_sign_bench_LDADD = deliverd/libdeliverd.a tests/unit/libtap.a $(DELIVERD_LIBS)
