@@ -12,3 +12,9 @@ bench_dlog_soak_CPPFLAGS = $(AM_CPPFLAGS) $(LMDB_CFLAGS)
 bench_dlog_soak_LDADD = spool/libspool.a common/libcommon.a $(LMDB_LIBS) \
 	$(YAJL_LIBS) $(OPENSSL_LIBS) $(LIBS)
 TESTS += tests/blackbox/test_dlog.py
+# DKIM signing CPU through deliverd_dkim_sign (bench/README.md "DKIM
+# signing: key decoding"); bench/dkim-bench drives it.
+noinst_PROGRAMS += bench/dkim-sign-bench
+bench_dkim_sign_bench_SOURCES = bench/dkim_sign_bench.c
+bench_dkim_sign_bench_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/deliverd -I$(top_srcdir)/tests/unit
+bench_dkim_sign_bench_LDADD = deliverd/libdeliverd.a tests/unit/libtap.a $(DELIVERD_LIBS)

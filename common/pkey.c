@@ -102,7 +102,10 @@ pkey_inspect(const char *pem, size_t len, struct pkey_info *r, char *err,
 		    "key file too large");
 	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL)
 		return pkey_fail(err, errsz, "out of memory");
-	pk = PEM_read_bio_PrivateKey(bio, NULL, pkey_no_password, &wanted_pw);
+	/* the _ex name: deliverd_dkim.c interposes PEM_read_bio_PrivateKey
+	 * for libopendkim, so this never meets its key cache */
+	pk = PEM_read_bio_PrivateKey_ex(bio, NULL, pkey_no_password, &wanted_pw,
+	    NULL, NULL);
 	BIO_free(bio);
 	if (pk == NULL)
 		return pkey_fail(err, errsz, wanted_pw ?

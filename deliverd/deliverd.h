@@ -102,6 +102,17 @@ enum deliverd_dkim_status {
 enum deliverd_dkim_status deliverd_dkim_sign(struct spool_txn *, const struct conf *,
 	    const struct spool_msg *, const char *msg, size_t msglen,
 	    struct buf *sig, char *why, size_t whysz);
+/*
+ * The decoded-key cache behind deliverd_dkim_sign (see deliverd_dkim.c):
+ * its counts since the process started (a miss is a decoded key kept),
+ * and a switch that bench/dkim-sign-bench uses to measure without it.
+ */
+struct deliverd_dkim_cache_stats {
+	uint64_t	 dcs_hits;
+	uint64_t	 dcs_misses;
+};
+void	deliverd_dkim_cache_stats(struct deliverd_dkim_cache_stats *);
+void	deliverd_dkim_cache_enable(bool);
 
 /* ---- SMTP client session (deliverd_smtp.c) */
 struct deliverd_smtp;

@@ -3,20 +3,37 @@
  * <opendkim/dkim.h> (STYLE L2). Key choice: the account's keys for the
  * From header's domain, else the keys of the account's default domain,
  * else no signature. One signature per key (RSA-SHA256 and/or
- * Ed25519-SHA256), relaxed/relaxed.
+ * Ed25519-SHA256), relaxed/relaxed. Not thread-safe: a delivery worker
+ * signs on one thread.
  *
- * Key cache: libopendkim takes the key as bytes and decodes them for
- * every signature (PEM_read_bio_PrivateKey or d2i_PrivateKey_bio on a
- * memory BIO). With OpenSSL 3 that decoding, the conversion to a legacy
- * RSA and the RSA's Montgomery set-up cost about half of an RSA-2048
- * signature. This file therefore defines those two functions itself: the
- * executable's definitions interpose libopendkim's calls. Only while
- * deliverd_dkim_one() is inside libopendkim ("armed") and only for a
- * memory BIO, the BIO's bytes are looked up in a per-process cache of
- * decoded keys (exact byte comparison: a changed key file is a new
- * entry); a miss calls OpenSSL's own function and keeps the result. The
- * caller gets its own reference (EVP_PKEY_up_ref), which libopendkim
- * frees as usual. Signing itself stays libopendkim + OpenSSL.
+ * Key cache. libopendkim takes the key as bytes and decodes them again
+ * for every signature (PEM_read_bio_PrivateKey, or d2i_PrivateKey_bio for
+ * base64 DER, on a memory BIO, in dkim_eom). With OpenSSL 3 that decoding
+ * (decoder look-up, for RSA the legacy conversion and the Montgomery
+ * set-up) costs more than the signature itself: bench/dkim-bench measured
+ * 0.92 ms of CPU per RSA-2048 message without the cache against 0.30 ms
+ * with it, 0.37 against 0.06 ms for Ed25519 (bench/README.md); deliverd's
+ * whole CPU per RSA-signed message is about 0.6 ms with it.
+ * libopendkim has no call that takes a decoded key, so this file defines
+ * those two OpenSSL functions itself; the executable's definitions
+ * interpose libopendkim's calls. They are confined:
+ * - they serve or fill the cache only while this thread is inside
+ *   dkim_sign() or dkim_eom() ("armed", thread-local): then only
+ *   libopendkim runs on it (we hand it no callbacks), so only its call
+ *   sites can get a cached key;
+ * - only for a memory BIO with no password callback and no output
+ *   argument, the exact form of libopendkim's calls;
+ * - every other call (libssl, anything else in the process) goes straight
+ *   to OpenSSL's own function. common/pkey.c calls
+ *   PEM_read_bio_PrivateKey_ex, a name not interposed here.
+ * The cache key is the exact bytes (a changed key file is a new entry);
+ * the caller gets its own reference (EVP_PKEY_up_ref), which libopendkim
+ * frees as usual, except after an Ed25519 signature: libopendkim 2.11's
+ * dkim_free releases RSA key state only, so the reference is never
+ * dropped and 64 bytes of its own are lost per Ed25519 signature (about
+ * 740 without the cache, where the decoded key is lost too; valgrind).
+ * tests/unit/t_deliverd_dkim reads the hit counter, so a library update
+ * that bypasses the cache fails the tests.
  */
 #include "config.h"
 
@@ -66,12 +83,29 @@ struct deliverd_dkim_cached {
 
 static struct deliverd_dkim_cached	 deliverd_dkim_cache[DKIM_CACHE_MAX];
 static uint64_t				 deliverd_dkim_clock;
-static bool				 deliverd_dkim_armed;
+static struct deliverd_dkim_cache_stats	 deliverd_dkim_stats;
+static bool				 deliverd_dkim_cache_off;
+static _Thread_local bool		 deliverd_dkim_armed;
 
 typedef EVP_PKEY *(*deliverd_dkim_pem_fn)(BIO *, EVP_PKEY **, pem_password_cb *, void *);
 typedef EVP_PKEY *(*deliverd_dkim_der_fn)(BIO *, EVP_PKEY **);
 
-/* The cached key for the memory BIO's bytes (a new reference), or NULL. */
+void
+deliverd_dkim_cache_stats(struct deliverd_dkim_cache_stats *st_r)
+{
+	*st_r = deliverd_dkim_stats;
+}
+
+void
+deliverd_dkim_cache_enable(bool on)
+{
+	deliverd_dkim_cache_off = !on;
+}
+
+/*
+ * For libopendkim's calls only (armed, a memory BIO): its bytes in
+ * data_r/len_r, and the cached key for them (a new reference) or NULL.
+ */
 static EVP_PKEY *
 deliverd_dkim_cache_get(BIO *bp, const unsigned char **data_r, size_t *len_r)
 {
@@ -80,7 +114,8 @@ deliverd_dkim_cache_get(BIO *bp, const unsigned char **data_r, size_t *len_r)
 	size_t	 i;
 
 	*data_r = NULL;
-	if (!deliverd_dkim_armed || bp == NULL || BIO_method_type(bp) != BIO_TYPE_MEM ||
+	if (!deliverd_dkim_armed || deliverd_dkim_cache_off || bp == NULL ||
+	    BIO_method_type(bp) != BIO_TYPE_MEM ||
 	    (len = BIO_get_mem_data(bp, &data)) <= 0 || data == NULL)
 		return NULL;
 	*data_r = (const unsigned char *)data;
@@ -93,11 +128,13 @@ deliverd_dkim_cache_get(BIO *bp, const unsigned char **data_r, size_t *len_r)
 		if (EVP_PKEY_up_ref(deliverd_dkim_cache[i].pkey) != 1)
 			return NULL;
 		deliverd_dkim_cache[i].used = ++deliverd_dkim_clock;
+		deliverd_dkim_stats.dcs_hits++;
 		return deliverd_dkim_cache[i].pkey;
 	}
 	return NULL;
 }
 
+/* Keeps pkey for data (from deliverd_dkim_cache_get; NULL: not ours). */
 static void
 deliverd_dkim_cache_put(const unsigned char *data, size_t len, EVP_PKEY *pkey)
 {
@@ -106,6 +143,7 @@ deliverd_dkim_cache_put(const unsigned char *data, size_t len, EVP_PKEY *pkey)
 
 	if (data == NULL || pkey == NULL)
 		return;
+	deliverd_dkim_stats.dcs_misses++;
 	for (i = 1; i < DKIM_CACHE_MAX; i++)
 		if (deliverd_dkim_cache[i].used < c->used)
 			c = &deliverd_dkim_cache[i];
@@ -126,7 +164,7 @@ EVP_PKEY *
 PEM_read_bio_PrivateKey(BIO *bp, EVP_PKEY **x, pem_password_cb *cb, void *u)
 {
 	static deliverd_dkim_pem_fn	 real;
-	const unsigned char		*data;
+	const unsigned char		*data = NULL;
 	size_t				 len = 0;
 	EVP_PKEY			*pk;
 
@@ -136,8 +174,7 @@ PEM_read_bio_PrivateKey(BIO *bp, EVP_PKEY **x, pem_password_cb *cb, void *u)
 	    (real = (deliverd_dkim_pem_fn)dlsym(RTLD_NEXT, "PEM_read_bio_PrivateKey")) == NULL)
 		return NULL;
 	pk = real(bp, x, cb, u);
-	if (x == NULL && cb == NULL && deliverd_dkim_armed)
-		deliverd_dkim_cache_put(data, len, pk);
+	deliverd_dkim_cache_put(data, len, pk);
 	return pk;
 }
 
@@ -145,7 +182,7 @@ EVP_PKEY *
 d2i_PrivateKey_bio(BIO *bp, EVP_PKEY **a)
 {
 	static deliverd_dkim_der_fn	 real;
-	const unsigned char		*data;
+	const unsigned char		*data = NULL;
 	size_t				 len = 0;
 	EVP_PKEY			*pk;
 
@@ -155,8 +192,7 @@ d2i_PrivateKey_bio(BIO *bp, EVP_PKEY **a)
 	    (real = (deliverd_dkim_der_fn)dlsym(RTLD_NEXT, "d2i_PrivateKey_bio")) == NULL)
 		return NULL;
 	pk = real(bp, a);
-	if (a == NULL && deliverd_dkim_armed)
-		deliverd_dkim_cache_put(data, len, pk);
+	deliverd_dkim_cache_put(data, len, pk);
 	return pk;
 }
 
@@ -231,7 +267,10 @@ deliverd_dkim_feed(DKIM *dk, const char *msg, size_t hdrlen, const char *body,
 	if (bodylen > 0 &&
 	    (st = dkim_body(dk, (u_char *)(uintptr_t)body, bodylen)) != DKIM_STAT_OK)
 		return st;
-	return dkim_eom(dk, NULL);
+	deliverd_dkim_armed = true;	/* libopendkim decodes the key in here */
+	st = dkim_eom(dk, NULL);
+	deliverd_dkim_armed = false;
+	return st;
 }
 
 /* Where the header block ends and the body starts. */
@@ -276,12 +315,13 @@ deliverd_dkim_one(const struct conf *cf, const struct spool_dkim *k, const char 
 		(void)snprintf(why, whysz, "key %s: cannot read: %m", path);
 		return -1;
 	}
-	deliverd_dkim_armed = true;	/* the key is decoded in here or in dkim_eom */
+	deliverd_dkim_armed = true;	/* in case a library decodes it this early */
 	dk = dkim_sign(deliverd_dkim_lib, (const u_char *)qid, NULL, (dkim_sigkey_t)pem,
 	    (const u_char *)k->dk_selector, (const u_char *)k->dk_domain,
 	    DKIM_CANON_RELAXED, DKIM_CANON_RELAXED,
 	    k->dk_alg == SPOOL_DKIM_ED25519 ? DKIM_SIGN_ED25519SHA256 : DKIM_SIGN_RSASHA256,
 	    -1, &st);
+	deliverd_dkim_armed = false;
 	if (dk == NULL) {
 		(void)snprintf(why, whysz, "dkim_sign %s/%s: %s", k->dk_domain,
 		    k->dk_selector, dkim_getresultstr(st));
@@ -305,7 +345,6 @@ deliverd_dkim_one(const struct conf *cf, const struct spool_dkim *k, const char 
 	}
 	rc = 0;
 out:
-	deliverd_dkim_armed = false;
 	if (dk != NULL)
 		(void)dkim_free(dk);
 	if (pem != NULL)

@@ -59,3 +59,11 @@ TESTS += tests/blackbox/test_callbacks.py
 fuzz_smtp_reply_EXTRA = -Wl,--push-state,--no-as-needed -lresolv -Wl,--pop-state
 # SIGHUP frees the configuration it replaces (valgrind; issue 20)
 TESTS += tests/blackbox/test_reload_leak.py
+# the decoded-key cache is hit for libopendkim and for nothing else (issue 20 item 7)
+check_PROGRAMS += tests/unit/t_deliverd_dkim
+TESTS += tests/unit/t_deliverd_dkim
+tests_unit_t_deliverd_dkim_SOURCES = tests/unit/t_deliverd_dkim.c
+tests_unit_t_deliverd_dkim_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/deliverd
+tests_unit_t_deliverd_dkim_LDADD = deliverd/libdeliverd.a tests/unit/libtap.a $(DELIVERD_LIBS)
+# libopendkim's own Ed25519 leak, for check-valgrind (Makefile.am)
+EXTRA_DIST += tests/unit/valgrind.supp

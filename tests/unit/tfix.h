@@ -4,6 +4,7 @@
 #ifndef SG_TFIX_H
 #define SG_TFIX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,5 +37,14 @@ struct spool_txn *t_wtxn(struct spool *sp);
 /* A spool_db_iter callback that counts the records in *(size_t *)arg. */
 int		 t_count_rec(const uint8_t *k, size_t kl, const void *v, size_t vl,
 		    void *arg);
+/*
+ * Writes key (exactly these bytes) to keys/NAME of cf's spool (creating
+ * the tree) and records it in sp as login's default DKIM key for domain,
+ * selector "s1": what `spoolctl dkim add --default` leaves, without its
+ * check of the bytes. Aborts (after a t_diag line) if it cannot.
+ */
+void		 t_dkim_key(const struct conf *cf, struct spool *sp, const char *login,
+		    const char *domain, const char *name, bool ed25519,
+		    const void *key, size_t len);
 
 #endif
