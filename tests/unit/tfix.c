@@ -96,22 +96,22 @@ void
 t_dkim_key(const struct conf *cf, struct spool *sp, const char *login,
     const char *domain, const char *name, bool ed25519, const void *key, size_t len)
 {
-	struct spool_dkim	 sd = { .sd_default = true };
+	struct spool_dkim	 sd = { .dk_default = true };
 	struct spool_txn	*t;
 	char			 keys[4096], why[256] = "";
 	int			 rc;
 
-	sd.sd_alg = ed25519 ? SPOOL_DKIM_ED25519 : SPOOL_DKIM_RSA;
+	sd.dk_alg = ed25519 ? SPOOL_DKIM_ED25519 : SPOOL_DKIM_RSA;
 	if (spool_tree_create_err(cf, why, sizeof(why)) == -1 ||
 	    spool_path(keys, sizeof(keys), cf->cf_spool_dir, SPOOL_KEYS, NULL) == -1 ||
 	    fsx_write_durable(keys, name, key, len, 0600) == -1) {
 		t_diag("key %s: %s %s", name, why, strerror(errno));
 		abort();
 	}
-	(void)str_copy(sd.sd_login, sizeof(sd.sd_login), login);
-	(void)str_copy(sd.sd_domain, sizeof(sd.sd_domain), domain);
-	(void)str_copy(sd.sd_selector, sizeof(sd.sd_selector), "s1");
-	(void)str_copy(sd.sd_keyfile, sizeof(sd.sd_keyfile), name);
+	(void)str_copy(sd.dk_login, sizeof(sd.dk_login), login);
+	(void)str_copy(sd.dk_domain, sizeof(sd.dk_domain), domain);
+	(void)str_copy(sd.dk_selector, sizeof(sd.dk_selector), "s1");
+	(void)str_copy(sd.dk_keyfile, sizeof(sd.dk_keyfile), name);
 	t = t_wtxn(sp);
 	if ((rc = spool_dkim_put(t, &sd)) != 0 || (rc = spool_commit(&t)) != 0) {
 		t_diag("spool_dkim_put: %s", spool_strerror(rc));
