@@ -256,6 +256,9 @@ struct spool_account {
 	enum spool_cb_format	 sa_callback_format;
 	enum spool_senders	 sa_senders;
 	int64_t			 sa_created;
+	/* issue 15 item 6: "ADDR [HELO-NAME]" or a source_pool name
+	 * (common/srcaddr.h), "" = source_address */
+	char			 sa_source[320];
 };
 int	spool_account_get(struct spool_txn *, const char *login, struct spool_account *);
 int	spool_account_put(struct spool_txn *, const struct spool_account *);

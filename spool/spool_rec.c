@@ -153,6 +153,8 @@ static const struct spool_rec_field spool_rec_account[] = {
 	FNUM(3, SPOOL_F_BOOL, SA, sa_sandbox), FSTR(4, SA, sa_callback_url),
 	FNUM(5, SPOOL_F_ENUM, SA, sa_callback_format),
 	FNUM(6, SPOOL_F_ENUM, SA, sa_senders), FNUM(7, SPOOL_F_I64, SA, sa_created),
+	/* issue 15 item 6 (a tag of its own, away from others' new fields) */
+	FSTR(40, SA, sa_source),
 };
 #define SPOOL_TAG_IP	100
 
