@@ -12,6 +12,7 @@
 #include "srcaddr.h"
 
 #define SRCADDR_WORDS	4	/* one more than any valid line has */
+#define SRCADDR_LETTERS	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 /* Splits s at blanks into at most max words (each shorter than
  * SRCADDR_HELO_MAX); the count, or max + 1 when there are more words or
@@ -61,8 +62,7 @@ srcaddr_helo_ok(const char *s)
 	size_t	 n = strlen(s);
 
 	return n > 0 && n < SRCADDR_HELO_MAX && s[0] != '.' && s[0] != '-' &&
-	    strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "0123456789.-_") == n;
+	    strspn(s, SRCADDR_LETTERS "0123456789.-_") == n;
 }
 
 bool
@@ -71,9 +71,9 @@ srcaddr_is_name(const char *s)
 	struct srcaddr	 tmp;
 	size_t		 n = strlen(s);
 
-	return n > 0 && n < SRCADDR_NAME_MAX && strspn(s,
-	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n &&
-	    srcaddr_addr(s, &tmp) == -1;
+	/* a letter first: "999.1.1.1" is a bad address, not a pool */
+	return n > 0 && n < SRCADDR_NAME_MAX && strchr(SRCADDR_LETTERS, s[0]) != NULL &&
+	    strspn(s, SRCADDR_LETTERS "0123456789_.-") == n && srcaddr_addr(s, &tmp) == -1;
 }
 
 /* words[0] an address, words[1] (if any) a HELO name. */
@@ -119,8 +119,8 @@ srcaddr_parse_pool(const char *line, char name[SRCADDR_NAME_MAX], struct srcaddr
 		return -1;
 	}
 	if (!srcaddr_is_name(w[0])) {
-		(void)snprintf(why, whysz, "not a pool name ([A-Za-z0-9_.-], at most "
-		    "%d, not an address): \"%s\"", SRCADDR_NAME_MAX - 1, w[0]);
+		(void)snprintf(why, whysz, "not a pool name (a letter, then "
+		    "[A-Za-z0-9_.-], at most %d): \"%s\"", SRCADDR_NAME_MAX - 1, w[0]);
 		return -1;
 	}
 	(void)str_copy(name, SRCADDR_NAME_MAX, w[0]);

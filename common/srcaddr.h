@@ -30,7 +30,7 @@ int	srcaddr_parse(const char *s, struct srcaddr *r, char *why, size_t whysz);
 /* A source_pool line "NAME ADDR [HELO-NAME]". */
 int	srcaddr_parse_pool(const char *line, char name[SRCADDR_NAME_MAX],
 	    struct srcaddr *r, char *why, size_t whysz);
-/* A pool name: [A-Za-z0-9_.-]{1,63} that is not an address. */
+/* A pool name: a letter, then [A-Za-z0-9_.-], 63 at most, not an address. */
 bool	srcaddr_is_name(const char *);
 /* Every line a valid pool line, at most SRCADDR_POOL_LINES of them; on
  * -1, *bad_r is the index of the offending line. */

@@ -58,6 +58,6 @@ TESTS += tests/blackbox/test_callbacks.py
 # the fuzz target for common/smtp_reply also parses DNS answers (libresolv)
 fuzz_smtp_reply_EXTRA = -Wl,--push-state,--no-as-needed -lresolv -Wl,--pop-state
 # issue 15: 452 continuation, source addresses, pause/resume
-TESTS += tests/blackbox/test_deliverd_452.py
+TESTS += tests/blackbox/test_deliverd_452.py tests/blackbox/test_deliverd_source.py
 # SIGHUP frees the configuration it replaces (valgrind; issue 20)
 TESTS += tests/blackbox/test_reload_leak.py
