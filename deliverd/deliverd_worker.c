@@ -269,6 +269,18 @@ deliverd_worker_account(struct spool_txn *txn, struct deliverd_worker_msg *wm)
 	free(a);
 }
 
+/* Paused since the scheduler claimed it (spoolctl pause): not attempted;
+ * the scheduler's next scan sets it aside. */
+static bool
+deliverd_worker_paused(struct spool_txn *txn, const struct spool_msg *m, const char *addr)
+{
+	struct spool_pause	 pz;
+	char			 domain[SPOOL_DOMAIN_MAX];
+
+	deliverd_domain(addr, domain, sizeof(domain));
+	return spool_pause_find(txn, domain, m->sm_login, &pz) == 0;
+}
+
 static enum deliverd_worker_load_status
 deliverd_worker_load(struct worker *w, const struct deliverd_job *j, struct deliverd_worker_msg *wm,
     struct deliverd_worker_rcpt *r, char *why, size_t whysz)
@@ -277,7 +289,8 @@ deliverd_worker_load(struct worker *w, const struct deliverd_job *j, struct deli
 	struct spool_rcpt	 sr;
 	char			 path[4096];
 	struct stat		 st;
-	size_t			 i;
+	size_t			 i, npause = 0;
+	bool			 paused;
 	int			 fd = -1, rc;
 
 	if ((rc = spool_begin(w->w_sp, false, &txn)) != 0) {
@@ -289,10 +302,12 @@ deliverd_worker_load(struct worker *w, const struct deliverd_job *j, struct deli
 		return WORKER_LOAD_SKIP;	/* gone (delivered, deleted) or held: skip */
 	}
 	deliverd_worker_account(txn, wm);
+	paused = spool_pause_count(txn, &npause) == 0 && npause > 0;
 	for (i = 0; i < j->dj_nidx; i++) {
 		r[i].idx = j->dj_idx[i];
 		r[i].skip = spool_rcpt_get(txn, j->dj_qid, r[i].idx, &sr) != 0 ||
-		    (sr.sr_state != SPOOL_RS_QUEUED && sr.sr_state != SPOOL_RS_DEFERRED);
+		    (sr.sr_state != SPOOL_RS_QUEUED && sr.sr_state != SPOOL_RS_DEFERRED) ||
+		    (paused && deliverd_worker_paused(txn, &wm->m, sr.sr_addr));
 		if (!r[i].skip)
 			(void)str_copy(r[i].addr, sizeof(r[i].addr), sr.sr_addr);
 	}

@@ -13,7 +13,8 @@ spool_libspool_a_SOURCES = \
 	spool/spool_outbox.c spool/spool_done.c \
 	spool/spool_index.c spool/spool_index.h \
 	spool/spool_prune.c \
-	spool/spool_tag.c
+	spool/spool_tag.c \
+	spool/spool_pause.c
 spool_libspool_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS) $(OPENSSL_CFLAGS)
 # the events export (issue 13: batches, flock, no write txn around the I/O)
 spool_libspool_a_SOURCES += spool/spool_export.c

@@ -102,6 +102,15 @@ static const struct ctl_help ctl_help_tab[] = {
 	{ "query", "[--json] < REQUEST.json",
 	    "  --json                  accepted; the answer is always JSON\n",
 	    "query < stat-uni.json" },
+	{ "pause", "[--domain D [--account LOGIN]] [--json]",
+	    "  --domain D              hold the deliveries to domain D (no attempts)\n"
+	    "  --account LOGIN         only this account's mail to D\n"
+	    "  --json                  with no --domain: list the pauses as JSON\n",
+	    "pause --domain example.net" },
+	{ "resume", "--domain D [--account LOGIN]",
+	    "  --domain D              end the pause of domain D; its mail is due now\n"
+	    "  --account LOGIN         the pause of this account's mail to D\n",
+	    "resume --domain example.net" },
 };
 #define CTL_NHELP	(sizeof(ctl_help_tab) / sizeof(ctl_help_tab[0]))
 

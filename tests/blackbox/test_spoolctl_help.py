@@ -28,6 +28,7 @@ OPTIONS = {
     "hold": ["--json"], "release": ["--json"], "delete": ["--json"],
     "issues": ["--date", "--account", "--json"], "bounces": ["--last", "--json"],
     "query": ["--json"],
+    "pause": ["--domain", "--account", "--json"], "resume": ["--domain", "--account"],
 }
 GROUPS = ("account", "sender", "dkim", "stoplist", "issue")
 
