@@ -49,3 +49,8 @@ UNIT_TESTS += tests/unit/t_spool_tag
 tests_unit_t_spool_tag_SOURCES = tests/unit/t_spool_tag.c
 tests_unit_t_spool_tag_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_t_spool_tag_LDADD = $(TEST_LIBS)
+# pauses (issue 15 item 7)
+UNIT_TESTS += tests/unit/t_spool_pause
+tests_unit_t_spool_pause_SOURCES = tests/unit/t_spool_pause.c
+tests_unit_t_spool_pause_CPPFLAGS = $(UNIT_CPPFLAGS) $(LMDB_CFLAGS)
+tests_unit_t_spool_pause_LDADD = $(TEST_LIBS)
