@@ -470,8 +470,8 @@ conf_check_line(const struct conf *cf, const struct conf_key *k, const char *v,
 	struct srcaddr	 r;
 	char		 name[SRCADDR_NAME_MAX];
 
-	if (strcmp(k->name, "source_pool") != 0)
-		return 0;
+	if (strcmp(k->name, "source_pool") != 0 || *v == '\0')
+		return 0;	/* "key =" alone: no line (the sample's default) */
 	if (cf->cf_source_pool.n > SRCADDR_POOL_LINES) {
 		(void)snprintf(why, whysz, "more than %d lines", SRCADDR_POOL_LINES);
 		return -1;
