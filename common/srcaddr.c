@@ -38,18 +38,18 @@ srcaddr_words(const char *s, char w[][SRCADDR_HELO_MAX], size_t max)
 static int
 srcaddr_addr(const char *s, struct srcaddr *r)
 {
-	struct sockaddr_in	*sin = (struct sockaddr_in *)&r->sx_ss;
-	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&r->sx_ss;
+	struct sockaddr_in	*sin = (struct sockaddr_in *)&r->so_ss;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&r->so_ss;
 
-	memset(&r->sx_ss, 0, sizeof(r->sx_ss));
+	memset(&r->so_ss, 0, sizeof(r->so_ss));
 	if (inet_pton(AF_INET, s, &sin->sin_addr) == 1) {
 		sin->sin_family = AF_INET;
-		(void)inet_ntop(AF_INET, &sin->sin_addr, r->sx_addr, sizeof(r->sx_addr));
+		(void)inet_ntop(AF_INET, &sin->sin_addr, r->so_addr, sizeof(r->so_addr));
 		return 0;
 	}
 	if (inet_pton(AF_INET6, s, &sin6->sin6_addr) == 1) {
 		sin6->sin6_family = AF_INET6;
-		(void)inet_ntop(AF_INET6, &sin6->sin6_addr, r->sx_addr, sizeof(r->sx_addr));
+		(void)inet_ntop(AF_INET6, &sin6->sin6_addr, r->so_addr, sizeof(r->so_addr));
 		return 0;
 	}
 	return -1;
@@ -95,7 +95,7 @@ srcaddr_fill(char w[][SRCADDR_HELO_MAX], size_t n, struct srcaddr *r, char *why,
 		return -1;
 	}
 	if (n == 2)
-		(void)str_copy(r->sx_helo, sizeof(r->sx_helo), w[1]);
+		(void)str_copy(r->so_helo, sizeof(r->so_helo), w[1]);
 	return 0;
 }
 
@@ -180,7 +180,7 @@ srcaddr_pick(const char *spec, char *const *lines, size_t n, const char *prefer,
 		return -1;
 	}
 	for (i = 0; prefer != NULL && i < n; i++)
-		if (srcaddr_pool_entry(lines[i], spec, r) && strcmp(r->sx_addr, prefer) == 0)
+		if (srcaddr_pool_entry(lines[i], spec, r) && strcmp(r->so_addr, prefer) == 0)
 			return 0;
 	pick %= (unsigned)size;
 	for (i = 0; i < n; i++)

@@ -20,9 +20,9 @@
 #define SRCADDR_POOL_LINES	256	/* source_pool lines at most */
 
 struct srcaddr {
-	struct sockaddr_storage	 sx_ss;				/* port 0 */
-	char			 sx_addr[INET6_ADDRSTRLEN];	/* numeric text */
-	char			 sx_helo[SRCADDR_HELO_MAX];	/* "" = hostname */
+	struct sockaddr_storage	 so_ss;				/* port 0 */
+	char			 so_addr[INET6_ADDRSTRLEN];	/* numeric text */
+	char			 so_helo[SRCADDR_HELO_MAX];	/* "" = hostname */
 };
 
 /* "ADDR [HELO-NAME]": an IPv4 or IPv6 address, then optionally a host name. */

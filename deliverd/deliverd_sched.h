@@ -97,16 +97,16 @@ struct sched {
 
 /* deliverd_sched_pause.c: paused recipients met by a scan (spoolctl pause) */
 struct deliverd_sched_paused_rcpt {
-	char		 qid[QID_SIZE];
-	uint32_t	 idx;
-	char		 login[SPOOL_LOGIN_MAX];
-	char		 domain[SPOOL_DOMAIN_MAX];
-	int64_t		 arrival;
+	char		 pa_qid[QID_SIZE];
+	uint32_t	 pa_idx;
+	char		 pa_login[SPOOL_LOGIN_MAX];
+	char		 pa_domain[SPOOL_DOMAIN_MAX];
+	int64_t		 pa_arrival;
 };
 struct deliverd_sched_paused {
-	bool					 any;	/* some pause exists */
-	struct deliverd_sched_paused_rcpt	*v;
-	size_t					 n, cap;
+	bool					 pd_any;	/* some pause exists */
+	struct deliverd_sched_paused_rcpt	*pd_v;
+	size_t					 pd_n, pd_cap;
 };
 void	deliverd_sched_paused_init(struct deliverd_sched_paused *, struct spool_txn *);
 /* True (and set aside) when the recipient's domain is paused for m's account. */

@@ -516,12 +516,12 @@ deliverd_worker_source(struct worker *w, const struct deliverd_job *j,
 	if (srcaddr_pick(spec, cf->cf_source_pool.v, cf->cf_source_pool.n, prefer,
 	    w->w_src_pick, &r, why, whysz) == -1)
 		return -1;
-	if (prefer == NULL || strcmp(prefer, r.sx_addr) != 0)
+	if (prefer == NULL || strcmp(prefer, r.so_addr) != 0)
 		w->w_src_pick++;
-	deliverd_smtp_source(w->w_smtp, &r.sx_ss, r.sx_addr, r.sx_helo);
+	deliverd_smtp_source(w->w_smtp, &r.so_ss, r.so_addr, r.so_helo);
 	(void)str_copy(w->w_src_hop, sizeof(w->w_src_hop), j->dj_hop);
-	(void)str_copy(w->w_src_addr, sizeof(w->w_src_addr), r.sx_addr);
-	(void)snprintf(key, keysz, "%s\t%s\t%s", j->dj_hop, r.sx_addr, r.sx_helo);
+	(void)str_copy(w->w_src_addr, sizeof(w->w_src_addr), r.so_addr);
+	(void)snprintf(key, keysz, "%s\t%s\t%s", j->dj_hop, r.so_addr, r.so_helo);
 	return 0;
 }
 

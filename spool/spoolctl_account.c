@@ -147,8 +147,8 @@ ctl_acct_source(const struct ctl_acct_opts *o, struct spool_account *sa)
 		    "address or a source_pool name)", o->source,
 		    o->source_helo != NULL ? " --source-helo " : "",
 		    o->source_helo != NULL ? o->source_helo : "", why);
-	(void)snprintf(sa->sa_source, sizeof(sa->sa_source), "%s%s%s", r.sx_addr,
-	    r.sx_helo[0] != '\0' ? " " : "", r.sx_helo);
+	(void)snprintf(sa->sa_source, sizeof(sa->sa_source), "%s%s%s", r.so_addr,
+	    r.so_helo[0] != '\0' ? " " : "", r.so_helo);
 }
 
 /* Applies the options to sa (a new or an existing account). */

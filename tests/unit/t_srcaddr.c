@@ -33,9 +33,9 @@ t_parse(void)
 		}
 		if (!t_ok(rc == 0, "parses \"%s\"", v[i].in))
 			continue;
-		t_str_eq(r.sx_addr, v[i].addr, v[i].in);
-		t_str_eq(r.sx_helo, v[i].helo, "its HELO name");
-		t_ok(r.sx_ss.ss_family == (strchr(v[i].addr, ':') ? AF_INET6 : AF_INET),
+		t_str_eq(r.so_addr, v[i].addr, v[i].in);
+		t_str_eq(r.so_helo, v[i].helo, "its HELO name");
+		t_ok(r.so_ss.ss_family == (strchr(v[i].addr, ':') ? AF_INET6 : AF_INET),
 		    "family of %s", v[i].in);
 	}
 }
@@ -86,17 +86,17 @@ t_pick(void)
 	for (i = 0; i < 4; i++) {
 		t_ok(srcaddr_pick("bulk", t_pool, 4, NULL, i, &r, why, sizeof(why)) == 0,
 		    "pick %u", i);
-		t_str_eq(r.sx_addr, want[i], "round robin");
+		t_str_eq(r.so_addr, want[i], "round robin");
 	}
-	t_str_eq(r.sx_helo, "one.example", "the entry's HELO name");
+	t_str_eq(r.so_helo, "one.example", "the entry's HELO name");
 	t_ok(srcaddr_pick("bulk", t_pool, 4, "192.0.2.2", 0, &r, why, sizeof(why)) == 0 &&
-	    strcmp(r.sx_addr, "192.0.2.2") == 0, "the connection in hand is preferred");
+	    strcmp(r.so_addr, "192.0.2.2") == 0, "the connection in hand is preferred");
 	t_ok(srcaddr_pick("bulk", t_pool, 4, "192.0.2.9", 0, &r, why, sizeof(why)) == 0 &&
-	    strcmp(r.sx_addr, "192.0.2.1") == 0, "not if the pool lacks it");
+	    strcmp(r.so_addr, "192.0.2.1") == 0, "not if the pool lacks it");
 	t_ok(srcaddr_pick("nopool", t_pool, 4, NULL, 0, &r, why, sizeof(why)) == -1 &&
 	    strstr(why, "nopool") != NULL, "unknown pool: %s", why);
 	t_ok(srcaddr_pick("192.0.2.5 h.example", t_pool, 4, NULL, 0, &r, why,
-	    sizeof(why)) == 0 && strcmp(r.sx_helo, "h.example") == 0, "an address spec");
+	    sizeof(why)) == 0 && strcmp(r.so_helo, "h.example") == 0, "an address spec");
 }
 
 int
