@@ -74,3 +74,31 @@ def test_452_then_data_refused_stops_the_cycle(mx):
         assert msgs.count("451 4.3.0 Try again later") == LIMIT, msgs[:3]
         assert msgs.count("452 4.5.3 Too many recipients") == N - LIMIT
         assert len(mx.received()) == 1      # the peer records refused DATA too
+
+
+def test_452_round_without_progress_ends_the_cycle():
+    """Recipients the peer always refuses with 452 (past a per-transaction
+    limit or not) are tried once more in the next transaction; when no
+    recipient of that one is accepted the cycle ends: deferred on the retry
+    schedule, each address tried twice, never in a loop."""
+    m = peers.Mx()
+    refused = ["r%03d@dest.test" % i for i in range(LIMIT, N)]
+    for a in refused:
+        m.rules[a] = ["452 4.5.3 Too many recipients"]
+    m.start()
+    try:
+        with gateway(m) as g:
+            g.start("deliverd")
+            inject(g, "account", "acc")
+            qid, = put_msg(g, "acc", rcpts(), msg=MSG)
+            evs = smtpgate.wait_for(
+                lambda: len([e for e in g.events() if e["queue_id"] == qid]) >= N and
+                g.events(), timeout=60, what="%d outcomes" % N)
+            mine = {e["to"]: e for e in evs if e["queue_id"] == qid}
+            assert all(mine[a]["event"] == "deferred" and mine[a]["attempt"] == 1
+                       for a in refused)
+            assert all(mine[a]["event"] == "delivered" for a in rcpts()[:LIMIT])
+            assert {m.attempts[a] for a in refused} == {2}, m.attempts
+            assert "next transaction at once" in g.log("deliverd")
+    finally:
+        m.stop()

@@ -144,3 +144,15 @@ def test_account_source_option_errors(mx):
         r = g.spoolctl("account", "set", "nobody", "--source-address", "127.0.0.2",
                        check=False)
         assert r.returncode == 1, r
+
+
+def test_source_of_the_other_family_defers(mx):
+    with gateway(mx) as g:
+        g.start("deliverd")
+        inject(g, "account", "six")
+        g.spoolctl("account", "set", "six", "--source-address", "::1")
+        put_one(g, "z@dest.test", login="six")
+        ev = outcome(g, "z@dest.test")
+        assert ev["event"] == "deferred", ev
+        assert "source address ::1 is IPv6, the next hop IPv4" in ev["msg"], ev
+        assert mx.received() == []
