@@ -12,6 +12,7 @@
 #include "cidr.h"
 #include "conf.h"
 #include "conf_keys.h"
+#include "srcaddr.h"
 #include "log.h"
 #include "priv.h"
 #include "xmem.h"
@@ -344,6 +345,15 @@ range:
 			conf_list_clear(CONF_LISTP(cf, k));
 		conf_list_add_words(CONF_LISTP(cf, k), v);
 		break;
+	case CONF_T_LINES:
+		if (seen != NULL && !seen[idx])
+			conf_list_clear(CONF_LISTP(cf, k));
+		if (*v == '\0')
+			break;		/* an empty default: no line */
+		CONF_LISTP(cf, k)->v = xreallocarray(CONF_LISTP(cf, k)->v,
+		    CONF_LISTP(cf, k)->n + 1, sizeof(char *));
+		CONF_LISTP(cf, k)->v[CONF_LISTP(cf, k)->n++] = xstrdup(v);
+		break;
 	case CONF_T_LISTEN:
 		if (conf_parse_listen(v, &cl, lerr, sizeof(lerr)) == -1) {
 			(void)snprintf(why, whysz, "%s", lerr);
@@ -452,6 +462,40 @@ conf_check_next_hops(const struct conf *cf, char *err, size_t errsz)
 	return 0;
 }
 
+/* One line of a CONF_T_LINES key, checked where it is read (FILE:LINE). */
+static int
+conf_check_line(const struct conf *cf, const struct conf_key *k, const char *v,
+    char *why, size_t whysz)
+{
+	struct srcaddr	 r;
+	char		 name[SRCADDR_NAME_MAX];
+
+	if (strcmp(k->name, "source_pool") != 0 || *v == '\0')
+		return 0;	/* "key =" alone: no line (the sample's default) */
+	if (cf->cf_source_pool.n > SRCADDR_POOL_LINES) {
+		(void)snprintf(why, whysz, "more than %d lines", SRCADDR_POOL_LINES);
+		return -1;
+	}
+	return srcaddr_parse_pool(v, name, &r, why, whysz);
+}
+
+/* source_address: an address or a pool that source_pool lines define. */
+static int
+conf_check_sources(const struct conf *cf, char *err, size_t errsz)
+{
+	struct srcaddr	 r;
+	char		 w[4200], why[256];
+
+	if (cf->cf_source_address[0] != '\0' && srcaddr_pick(cf->cf_source_address,
+	    cf->cf_source_pool.v, cf->cf_source_pool.n, NULL, 0, &r, why,
+	    sizeof(why)) == -1) {
+		(void)snprintf(err, errsz, "%s: %s (want ADDR [HELO-NAME] or a pool name)",
+		    conf_where(cf, "source_address", w, sizeof(w)), why);
+		return -1;
+	}
+	return 0;
+}
+
 /* Cross-key checks and derived values, after the file. */
 static int
 conf_finish(struct conf *cf, char *err, size_t errsz)
@@ -495,6 +539,8 @@ conf_finish(struct conf *cf, char *err, size_t errsz)
 	if (conf_check_values(cf, err, errsz) == -1)
 		return -1;
 	if (conf_check_next_hops(cf, err, errsz) == -1)
+		return -1;
+	if (conf_check_sources(cf, err, errsz) == -1)
 		return -1;
 	if ((cf->cf_tls_cert[0] == '\0') != (cf->cf_tls_key[0] == '\0')) {
 		(void)snprintf(err, errsz, "%s: tls_cert and tls_key go together",
@@ -559,11 +605,13 @@ conf_read_file(struct conf *cf, const char *path, char *err, size_t errsz)
 			goto fail;
 		}
 		if (seen[k - conf_keys] && k->type != CONF_T_LIST &&
-		    k->type != CONF_T_LISTEN) {
+		    k->type != CONF_T_LISTEN && k->type != CONF_T_LINES) {
 			(void)snprintf(err, errsz, "%s:%u: %s: given twice", path, lineno, key);
 			goto fail;
 		}
-		if (conf_set(cf, k, val, seen, why, sizeof(why)) == -1) {
+		if (conf_set(cf, k, val, seen, why, sizeof(why)) == -1 ||
+		    (k->type == CONF_T_LINES &&
+		    conf_check_line(cf, k, val, why, sizeof(why)) == -1)) {
 			(void)snprintf(err, errsz, "%s:%u: %s: %s", path, lineno, key, why);
 			goto fail;
 		}
@@ -681,6 +729,7 @@ conf_free(struct conf **cfp)
 			free(*CONF_STRP(cf, &conf_keys[i]));
 			break;
 		case CONF_T_LIST:
+		case CONF_T_LINES:
 			conf_list_clear(CONF_LISTP(cf, &conf_keys[i]));
 			break;
 		default:

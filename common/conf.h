@@ -105,6 +105,9 @@ struct conf {
 	 * injector's (maildrop/) */
 	char		*cf_smtpd_group;
 	char		*cf_maildrop_group;
+	/* source addresses (issue 15 item 6; common/srcaddr.h) */
+	char		*cf_source_address;	/* "" = the kernel's choice */
+	struct conf_list cf_source_pool;	/* "NAME ADDR [HELO-NAME]" lines */
 	/* where each key was last set: conf_keys index -> line, 0 = default */
 	unsigned	*cf_key_lines;
 };

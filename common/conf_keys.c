@@ -32,6 +32,8 @@
 	{ n, CONF_T_BOOL, d, 0, 0, CONF_OFF(m, bool), NULL, own }
 #define CF_LIST(n, d, m, own)	\
 	{ n, CONF_T_LIST, d, 0, 0, CONF_OFF(m, struct conf_list), NULL, own }
+#define CF_LINES(n, d, m, own)	\
+	{ n, CONF_T_LINES, d, 0, 0, CONF_OFF(m, struct conf_list), NULL, own }
 /* listen lines go to cf_listen/cf_nlisten, not to one member */
 #define CF_LISTEN(n, d, own)	\
 	{ n, CONF_T_LISTEN, d, 0, 0, 0, NULL, own }
@@ -185,6 +187,12 @@ const struct conf_key conf_keys[] = {
 	    CONF_SPOOL),
 	CF_STR("maildrop_group", "smtpgate-maildrop", cf_maildrop_group,
 	    CONF_SPOOL),
+	/* source addresses (issue 15 item 6): "ADDR [HELO-NAME]" or a pool
+	 * name; pools are "NAME ADDR [HELO-NAME]" lines (common/srcaddr.h) */
+	CF_STR("source_address", "", cf_source_address,
+	    CONF_DELIVERD | CONF_SPOOLCTL),
+	CF_LINES("source_pool", "", cf_source_pool,
+	    CONF_DELIVERD | CONF_SPOOLCTL),
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);

@@ -14,6 +14,7 @@ enum conf_type {
 	CONF_T_LIST,		/* struct conf_list: whitespace-separated words, repeatable */
 	CONF_T_LISTEN,		/* repeatable listen lines */
 	CONF_T_ENUM,		/* char *, one of .choices */
+	CONF_T_LINES,		/* struct conf_list: one element per line, repeatable */
 };
 
 struct conf_key {

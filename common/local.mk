@@ -12,5 +12,6 @@ common_libcommon_a_SOURCES = \
 	common/sig.c common/sig.h \
 	common/trigger.c common/trigger.h \
 	common/xmem.c common/xmem.h \
-	common/pwcheck.c common/pwcheck.h
+	common/pwcheck.c common/pwcheck.h \
+	common/srcaddr.c common/srcaddr.h
 common_libcommon_a_CFLAGS = $(AM_CFLAGS) $(YAJL_CFLAGS)

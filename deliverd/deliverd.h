@@ -131,6 +131,9 @@ struct deliverd_tx {
 	char		(*tx_reply)[SPOOL_REPLY_MAX];	/* out: one per rcpt */
 };
 
+/* The connection cache key: next hop, source address and HELO name. */
+#define DELIVERD_SMTP_KEY_MAX	(SPOOL_DOMAIN_MAX + 8 + 64 + 256)
+
 /* tls may be NULL (no STARTTLS). The session keeps cf (reload: new one). */
 struct deliverd_smtp *deliverd_smtp_new(const struct conf *, struct tls_ctx *);
 void	deliverd_smtp_free(struct deliverd_smtp **);
@@ -144,6 +147,15 @@ void	deliverd_smtp_free(struct deliverd_smtp **);
 int	deliverd_smtp_open(struct deliverd_smtp *, const char *key, const char *host,
 	    const struct sockaddr_storage *, const struct tls_policy *,
 	    char *reply, size_t replysz);
+/*
+ * The source address (text: its numeric form, for messages) and HELO name
+ * of the connections opened from now on; src NULL = the kernel's choice,
+ * helo NULL or "" = hostname. Callers put both into the key they pass to
+ * deliverd_smtp_open and deliverd_smtp_reuse, so a cached connection is
+ * never reused for another source.
+ */
+void	deliverd_smtp_source(struct deliverd_smtp *, const struct sockaddr_storage *src,
+	    const char *text, const char *helo);
 /* True if connected to next hop key and below max_msgs_per_connection;
  * probes it with RSET (with PIPELINING: in the next send's first write). */
 bool	deliverd_smtp_reuse(struct deliverd_smtp *, const char *key);

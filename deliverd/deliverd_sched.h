@@ -95,6 +95,27 @@ struct sched {
 	int64_t			 next_due;	/* unix s, 0 = none known */
 };
 
+/* deliverd_sched_pause.c: paused recipients met by a scan (spoolctl pause) */
+struct deliverd_sched_paused_rcpt {
+	char		 pa_qid[QID_SIZE];
+	uint32_t	 pa_idx;
+	char		 pa_login[SPOOL_LOGIN_MAX];
+	char		 pa_domain[SPOOL_DOMAIN_MAX];
+	int64_t		 pa_arrival;
+};
+struct deliverd_sched_paused {
+	bool					 pd_any;	/* some pause exists */
+	struct deliverd_sched_paused_rcpt	*pd_v;
+	size_t					 pd_n, pd_cap;
+};
+void	deliverd_sched_paused_init(struct deliverd_sched_paused *, struct spool_txn *);
+/* True (and set aside) when the recipient's domain is paused for m's account. */
+bool	deliverd_sched_paused_check(struct deliverd_sched_paused *, struct spool_txn *,
+	    const struct spool_msg *m, const struct spool_rcpt *r);
+/* After the scan's read txn: moves the set-aside recipients on (or expires
+ * them) and frees the list. */
+void	deliverd_sched_paused_apply(struct sched *, struct deliverd_sched_paused *);
+
 /* deliverd_sched.c: opens the environment if closed (exits if it cannot) */
 void	deliverd_sched_open_spool(struct sched *);
 

@@ -168,7 +168,8 @@ deliverd_sched_enqueue(struct sched *s, struct deliverd_sched_job **cur, const c
 }
 
 static void
-deliverd_sched_group(struct sched *s, struct spool_txn *txn, struct deliverd_sched_refs *rf)
+deliverd_sched_group(struct sched *s, struct spool_txn *txn, struct deliverd_sched_refs *rf,
+    struct deliverd_sched_paused *pd)
 {
 	struct spool_msg	*m = xmalloc(sizeof(*m));
 	struct spool_rcpt	 r;
@@ -189,6 +190,8 @@ deliverd_sched_group(struct sched *s, struct spool_txn *txn, struct deliverd_sch
 		    spool_rcpt_get(txn, rf->e[i].qid, rf->e[i].idx, &r) != 0 ||
 		    (r.sr_state != SPOOL_RS_QUEUED && r.sr_state != SPOOL_RS_DEFERRED))
 			continue;
+		if (deliverd_sched_paused_check(pd, txn, m, &r))
+			continue;	/* spoolctl pause: set aside, not handed out */
 		if (relay && !m->sm_sandbox)
 			(void)str_copy(hop, sizeof(hop), s->cf->cf_relayhost);
 		else
@@ -215,6 +218,7 @@ deliverd_sched_scan(struct sched *s)
 {
 	struct spool_txn	*txn = NULL;
 	struct deliverd_sched_scan	 sc;
+	struct deliverd_sched_paused	 pd;
 	size_t			 room;
 	int			 rc;
 
@@ -239,9 +243,11 @@ deliverd_sched_scan(struct sched *s)
 		log_warnx("scan: %s", spool_strerror(rc));
 	if (sc.rf.n == sc.rf.max)
 		s->rescan = true;	/* more are due than we took */
-	deliverd_sched_group(s, txn, &sc.rf);
+	deliverd_sched_paused_init(&pd, txn);
+	deliverd_sched_group(s, txn, &sc.rf, &pd);
 	spool_abort(&txn);
 	free(sc.rf.e);
+	deliverd_sched_paused_apply(s, &pd);
 }
 
 /* ---- the wall clock stepped backwards */

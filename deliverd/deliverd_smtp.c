@@ -36,7 +36,11 @@ struct deliverd_smtp {
 	struct tls_ctx		*s_tlsctx;
 	struct tls_conn		*s_tls;
 	int			 s_fd;
-	char			 s_key[SPOOL_DOMAIN_MAX + 8];
+	char			 s_key[DELIVERD_SMTP_KEY_MAX];
+	/* the source of the next open (issue 15 item 6): family 0 = none */
+	struct sockaddr_storage	 s_src;
+	char			 s_srctext[INET6_ADDRSTRLEN];
+	char			 s_helo[256];	/* "" = hostname */
 	char			 s_host[256];
 	char			 s_relay[256];
 	char			 s_tlsinfo[128];
@@ -256,6 +260,52 @@ deliverd_smtp_lost(struct deliverd_smtp *s, const char *what, char *dst, size_t 
 
 /* ---- connect */
 
+void
+deliverd_smtp_source(struct deliverd_smtp *s, const struct sockaddr_storage *src,
+    const char *text, const char *helo)
+{
+	memset(&s->s_src, 0, sizeof(s->s_src));
+	s->s_srctext[0] = '\0';
+	if (src != NULL) {
+		s->s_src = *src;
+		(void)str_copy(s->s_srctext, sizeof(s->s_srctext), text);
+	}
+	(void)str_copy(s->s_helo, sizeof(s->s_helo), helo != NULL ? helo : "");
+}
+
+/*
+ * Binds fd to the source address before connect. The port stays the
+ * kernel's to pick at connect (IP_BIND_ADDRESS_NO_PORT), so many
+ * destinations share one source without running out of ports. -1 with
+ * s_err: an address this host does not have, or of the other family.
+ */
+static int
+deliverd_smtp_bind(struct deliverd_smtp *s, int fd, const struct sockaddr_storage *to)
+{
+	int		 one = 1;
+	socklen_t	 sl = s->s_src.ss_family == AF_INET6 ?
+			    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+
+	if (s->s_src.ss_family != to->ss_family) {
+		(void)snprintf(s->s_err, sizeof(s->s_err), "source address %s is IPv%c, "
+		    "the next hop IPv%c", s->s_srctext,
+		    s->s_src.ss_family == AF_INET6 ? '6' : '4',
+		    to->ss_family == AF_INET6 ? '6' : '4');
+		return -1;
+	}
+#ifdef IP_BIND_ADDRESS_NO_PORT
+	(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+#else
+	(void)one;
+#endif
+	if (bind(fd, (const struct sockaddr *)&s->s_src, sl) == -1) {
+		(void)snprintf(s->s_err, sizeof(s->s_err), "bind to source address %s: %s",
+		    s->s_srctext, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static int
 deliverd_smtp_connect(struct deliverd_smtp *s, const struct sockaddr_storage *ss)
 {
@@ -269,6 +319,10 @@ deliverd_smtp_connect(struct deliverd_smtp *s, const struct sockaddr_storage *ss
 	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		goto fail;
+	if (s->s_src.ss_family != AF_UNSPEC && deliverd_smtp_bind(s, fd, ss) == -1) {
+		(void)close(fd);
+		return -1;
+	}
 	if (connect(fd, (const struct sockaddr *)ss, sl) == -1) {
 		if (errno != EINPROGRESS)
 			goto fail;
@@ -305,10 +359,11 @@ deliverd_smtp_ehlo_facts(struct deliverd_smtp *s, bool esmtp)
 static int
 deliverd_smtp_hello(struct deliverd_smtp *s, char *reply, size_t replysz)
 {
-	char	 cmd[512];
-	time_t	 tmo = s->s_cf->cf_command_timeout;
+	char		 cmd[512];
+	time_t		 tmo = s->s_cf->cf_command_timeout;
+	const char	*name = s->s_helo[0] != '\0' ? s->s_helo : s->s_cf->cf_hostname;
 
-	(void)snprintf(cmd, sizeof(cmd), "EHLO %s", s->s_cf->cf_hostname);
+	(void)snprintf(cmd, sizeof(cmd), "EHLO %s", name);
 	if (deliverd_smtp_cmd(s, cmd, tmo) == -1) {
 		deliverd_smtp_lost(s, "EHLO", reply, replysz);
 		return -1;
@@ -318,7 +373,7 @@ deliverd_smtp_hello(struct deliverd_smtp *s, char *reply, size_t replysz)
 		return 0;
 	}
 	if (smtp_reply_class(&s->s_rp) == 5) {
-		(void)snprintf(cmd, sizeof(cmd), "HELO %s", s->s_cf->cf_hostname);
+		(void)snprintf(cmd, sizeof(cmd), "HELO %s", name);
 		if (deliverd_smtp_cmd(s, cmd, tmo) == -1) {
 			deliverd_smtp_lost(s, "HELO", reply, replysz);
 			return -1;

@@ -33,6 +33,7 @@
 #include "ownaddr.h"
 #include "sig.h"
 #include "spool.h"
+#include "srcaddr.h"
 #include "tls.h"
 #include "xmem.h"
 
@@ -55,6 +56,10 @@ struct worker {
 	struct buf		 dw_out_buf;
 	int64_t			 dw_last_use;
 	bool			 dw_eof;
+	/* source addresses: the last job's hop and source, the pool rotation */
+	char			 dw_src_hop[SPOOL_DOMAIN_MAX + 8];
+	char			 dw_src_addr[INET6_ADDRSTRLEN];
+	unsigned		 dw_src_pick;
 };
 
 /* One recipient of the current job. */
@@ -77,6 +82,7 @@ struct deliverd_worker_msg {
 	const char		*body;
 	size_t			 bodylen;
 	struct buf		 sig;
+	char			 source[sizeof(((struct spool_account *)0)->ac_source)];
 };
 
 /* ---- routing */
@@ -248,6 +254,30 @@ enum deliverd_worker_load_status {
 	WORKER_LOAD_FAIL	/* why says it: a 4xx for every recipient */
 };
 
+/* The account's source address (an account deleted meanwhile: none). */
+static void
+deliverd_worker_account(struct spool_txn *txn, struct deliverd_worker_msg *wm)
+{
+	struct spool_account	*a = xmalloc(sizeof(*a));
+
+	wm->source[0] = '\0';
+	if (spool_account_get(txn, wm->m.sm_login, a) == 0)
+		(void)str_copy(wm->source, sizeof(wm->source), a->ac_source);
+	free(a);
+}
+
+/* Paused since the scheduler claimed it (spoolctl pause): not attempted;
+ * the scheduler's next scan sets it aside. */
+static bool
+deliverd_worker_paused(struct spool_txn *txn, const struct spool_msg *m, const char *addr)
+{
+	struct spool_pause	 pz;
+	char			 domain[SPOOL_DOMAIN_MAX];
+
+	deliverd_domain(addr, domain, sizeof(domain));
+	return spool_pause_find(txn, domain, m->sm_login, &pz) == 0;
+}
+
 static enum deliverd_worker_load_status
 deliverd_worker_load(struct worker *w, const struct deliverd_job *j, struct deliverd_worker_msg *wm,
     struct deliverd_worker_rcpt *r, char *why, size_t whysz)
@@ -256,7 +286,8 @@ deliverd_worker_load(struct worker *w, const struct deliverd_job *j, struct deli
 	struct spool_rcpt	 sr;
 	char			 path[4096];
 	struct stat		 st;
-	size_t			 i;
+	size_t			 i, npause = 0;
+	bool			 paused;
 	int			 fd = -1, rc;
 
 	if ((rc = spool_begin(w->dw_sp, false, &txn)) != 0) {
@@ -267,10 +298,13 @@ deliverd_worker_load(struct worker *w, const struct deliverd_job *j, struct deli
 		spool_abort(&txn);
 		return WORKER_LOAD_SKIP;	/* gone (delivered, deleted) or held: skip */
 	}
+	deliverd_worker_account(txn, wm);
+	paused = spool_pause_count(txn, &npause) == 0 && npause > 0;
 	for (i = 0; i < j->dj_nidx; i++) {
 		r[i].idx = j->dj_idx[i];
 		r[i].skip = spool_rcpt_get(txn, j->dj_qid, r[i].idx, &sr) != 0 ||
-		    (sr.sr_state != SPOOL_RS_QUEUED && sr.sr_state != SPOOL_RS_DEFERRED);
+		    (sr.sr_state != SPOOL_RS_QUEUED && sr.sr_state != SPOOL_RS_DEFERRED) ||
+		    (paused && deliverd_worker_paused(txn, &wm->m, sr.sr_addr));
 		if (!r[i].skip)
 			(void)str_copy(r[i].addr, sizeof(r[i].addr), sr.sr_addr);
 	}
@@ -334,37 +368,25 @@ deliverd_worker_sign(struct worker *w, struct deliverd_worker_msg *wm, char *why
 	    &w->dw_out_buf);
 }
 
-static void
-deliverd_worker_send(struct worker *w, const struct deliverd_job *j, struct deliverd_worker_msg *wm,
-    struct deliverd_worker_rcpt *r, size_t nr, char *relay, size_t relaysz)
+/*
+ * One transaction over the cached connection to this hop and source, or
+ * a new one. True when a next hop answered (relay names it); false when
+ * none could be reached or routed to, every reply then saying why.
+ */
+static bool
+deliverd_worker_tx(struct worker *w, const struct deliverd_job *j, const char *qid,
+    const char *key, struct deliverd_tx *tx)
 {
 	struct deliverd_worker_cand	*c;
-	const char		**addrs;
-	char			(*replies)[SPOOL_REPLY_MAX];
-	struct deliverd_tx	 tx;
 	struct tls_policy	 pol = { TLS_LEVEL_MAY, NULL };	/* name: the host */
-	size_t			 nc, i, k, na = 0;
+	size_t			 nc, i, k;
 	char			 reply[SPOOL_REPLY_MAX] = "";
 
-	addrs = xcalloc(nr, sizeof(*addrs));
-	replies = xcalloc(nr, sizeof(*replies));
-	for (i = 0; i < nr; i++)
-		if (!r[i].skip)
-			addrs[na++] = r[i].addr;
-	memset(&tx, 0, sizeof(tx));
-	tx.tx_from = wm->m.sm_from;
-	tx.tx_from_params = wm->m.sm_from_params;
-	tx.tx_rcpt = addrs;
-	tx.tx_nrcpt = na;
-	tx.tx_sig = wm->sig.data != NULL ? wm->sig.data : "";
-	tx.tx_msg = wm->body;
-	tx.tx_msglen = wm->bodylen;
-	tx.tx_reply = replies;
 	/* PROBE_FAILED: the cached connection was gone before anything of this
 	 * transaction was answered: a new connection below */
-	if (deliverd_smtp_reuse(w->dw_smtp, j->dj_hop) &&
-	    deliverd_smtp_send(w->dw_smtp, &tx) != DELIVERD_SMTP_PROBE_FAILED)
-		goto done;
+	if (deliverd_smtp_reuse(w->dw_smtp, key) &&
+	    deliverd_smtp_send(w->dw_smtp, tx) != DELIVERD_SMTP_PROBE_FAILED)
+		return true;
 	c = xcalloc(WORKER_CAND_MAX, sizeof(*c));
 	if (j->dj_relay) {
 		/* an explicit relayhost is the operator's word: no loop check */
@@ -373,33 +395,131 @@ deliverd_worker_send(struct worker *w, const struct deliverd_job *j, struct deli
 	} else {
 		nc = deliverd_worker_mx_cands(w, j->dj_hop, c, WORKER_CAND_MAX, reply,
 		    sizeof(reply));
-		nc = deliverd_worker_no_loops(w, wm->m.sm_qid, j->dj_hop, c, nc, reply,
-		    sizeof(reply));
-		pol.tp_level = TLS_LEVEL_MAY;
+		nc = deliverd_worker_no_loops(w, qid, j->dj_hop, c, nc, reply, sizeof(reply));
 	}
 	for (k = 0; k < nc; k++) {
-		if (deliverd_smtp_open(w->dw_smtp, j->dj_hop, c[k].host, &c[k].ss,
+		if (deliverd_smtp_open(w->dw_smtp, key, c[k].host, &c[k].ss,
 		    &pol, reply, sizeof(reply)) == 0)
 			break;
-		log_info("%s: %s", wm->m.sm_qid, reply);
+		log_info("%s: %s", qid, reply);
 	}
 	free(c);
 	if (k < nc)
-		(void)deliverd_smtp_send(w->dw_smtp, &tx);
+		(void)deliverd_smtp_send(w->dw_smtp, tx);
 	else
-		for (i = 0; i < na; i++)
-			(void)str_copy(replies[i], SPOOL_REPLY_MAX, reply);
-	if (nc == 0)
-		goto out;	/* DNS or relayhost trouble: no next hop was tried */
-done:
-	(void)str_copy(relay, relaysz, deliverd_smtp_relay(w->dw_smtp));
-out:
+		for (i = 0; i < tx->tx_nrcpt; i++)
+			(void)str_copy(tx->tx_reply[i], SPOOL_REPLY_MAX, reply);
+	return nc > 0;	/* else DNS or relayhost trouble: no next hop was tried */
+}
+
+/*
+ * RFC 5321 section 4.5.3.1.10: a 452 for some recipients after the next
+ * hop accepted others of the same transaction (the message went out to
+ * them) means "too many recipients": those go in the next transaction at
+ * once. pos[] gets their places in the job's arrays; the count. Every
+ * round delivers at least one recipient, so a job of n recipients takes
+ * at most n rounds (ceil(n / limit) at a fixed limit).
+ */
+static size_t
+deliverd_worker_more(const struct deliverd_tx *tx, const size_t *at, size_t *pos)
+{
+	size_t	 i, n = 0;
+	bool	 sent = false;
+
+	for (i = 0; i < tx->tx_nrcpt; i++)
+		sent = sent || tx->tx_reply[i][0] == '2';
+	for (i = 0; sent && i < tx->tx_nrcpt; i++)
+		if (strncmp(tx->tx_reply[i], "452", 3) == 0)
+			pos[n++] = at[i];
+	return n;
+}
+
+static void
+deliverd_worker_send(struct worker *w, const struct deliverd_job *j, struct deliverd_worker_msg *wm,
+    struct deliverd_worker_rcpt *r, size_t nr, const char *key, char *relay, size_t relaysz)
+{
+	const char		**addrs, **sub;
+	char			(*replies)[SPOOL_REPLY_MAX], (*subr)[SPOOL_REPLY_MAX];
+	struct deliverd_tx	 tx;
+	size_t			*at, *pos, i, k, na = 0, n, round;
+
+	addrs = xcalloc(nr, sizeof(*addrs));
+	replies = xcalloc(nr, sizeof(*replies));
+	sub = xcalloc(nr, sizeof(*sub));
+	subr = xcalloc(nr, sizeof(*subr));
+	at = xcalloc(nr, sizeof(*at));
+	pos = xcalloc(nr, sizeof(*pos));
+	for (i = 0; i < nr; i++)
+		if (!r[i].skip) {
+			at[na] = na;
+			addrs[na++] = r[i].addr;
+		}
+	memset(&tx, 0, sizeof(tx));
+	tx.tx_from = wm->m.sm_from;
+	tx.tx_from_params = wm->m.sm_from_params;
+	tx.tx_sig = wm->sig.data != NULL ? wm->sig.data : "";
+	tx.tx_msg = wm->body;
+	tx.tx_msglen = wm->bodylen;
+	for (round = 0, n = na; n > 0 && round < na; round++) {
+		for (k = 0; k < n; k++)
+			sub[k] = addrs[at[k]];
+		tx.tx_rcpt = sub;
+		tx.tx_nrcpt = n;
+		tx.tx_reply = subr;
+		if (deliverd_worker_tx(w, j, wm->m.sm_qid, key, &tx))
+			(void)str_copy(relay, relaysz, deliverd_smtp_relay(w->dw_smtp));
+		for (k = 0; k < n; k++)
+			(void)str_copy(replies[at[k]], SPOOL_REPLY_MAX, subr[k]);
+		if ((n = deliverd_worker_more(&tx, at, pos)) > 0)
+			log_info("%s: %s: %zu recipients refused with 452 after others were "
+			    "accepted: next transaction at once", wm->m.sm_qid, j->dj_hop, n);
+		memcpy(at, pos, n * sizeof(*at));
+	}
 	for (i = 0, k = 0; i < nr; i++)
 		if (!r[i].skip)
 			(void)str_copy(r[i].reply, sizeof(r[i].reply), replies[k++]);
 	w->dw_last_use = deliverd_now_ms();
 	free(addrs);
 	free(replies);
+	free(sub);
+	free(subr);
+	free(at);
+	free(pos);
+}
+
+/*
+ * The source address and HELO name of this job (the account's, else
+ * source_address; a pool: the address of the connection in hand to this
+ * hop if the pool has it, else the next in turn) and the connection key
+ * that goes with them. -1 with why: the spec names no configured pool.
+ */
+static int
+deliverd_worker_source(struct worker *w, const struct deliverd_job *j,
+    const struct deliverd_worker_msg *wm, char *key, size_t keysz, char *why,
+    size_t whysz)
+{
+	const struct conf	*cf = w->dw_cf;
+	const char		*spec = wm->source[0] != '\0' ? wm->source : cf->cf_source_address;
+	const char		*prefer = NULL;
+	struct srcaddr		 r;
+
+	if (spec[0] == '\0') {
+		deliverd_smtp_source(w->dw_smtp, NULL, NULL, NULL);
+		(void)str_copy(key, keysz, j->dj_hop);
+		return 0;
+	}
+	if (deliverd_smtp_connected(w->dw_smtp) && strcmp(w->dw_src_hop, j->dj_hop) == 0)
+		prefer = w->dw_src_addr;
+	if (srcaddr_pick(spec, cf->cf_source_pool.v, cf->cf_source_pool.n, prefer,
+	    w->dw_src_pick, &r, why, whysz) == -1)
+		return -1;
+	if (prefer == NULL || strcmp(prefer, r.so_addr) != 0)
+		w->dw_src_pick++;
+	deliverd_smtp_source(w->dw_smtp, &r.so_ss, r.so_addr, r.so_helo);
+	(void)str_copy(w->dw_src_hop, sizeof(w->dw_src_hop), j->dj_hop);
+	(void)str_copy(w->dw_src_addr, sizeof(w->dw_src_addr), r.so_addr);
+	(void)snprintf(key, keysz, "%s\t%s\t%s", j->dj_hop, r.so_addr, r.so_helo);
+	return 0;
 }
 
 static void
@@ -433,6 +553,7 @@ deliverd_worker_job(struct worker *w, const struct deliverd_job *j)
 	struct deliverd_worker_msg	 wm;
 	struct deliverd_worker_rcpt	*r;
 	char			 why[1024] = "", relay[256] = "", reply[SPOOL_REPLY_MAX];
+	char			 key[DELIVERD_SMTP_KEY_MAX];
 	enum deliverd_worker_load_status	 ld;
 	size_t			 i, nlive = 0;
 
@@ -456,8 +577,15 @@ deliverd_worker_job(struct worker *w, const struct deliverd_job *j)
 		for (i = 0; i < j->dj_nidx; i++)
 			(void)str_copy(r[i].reply, sizeof(r[i].reply),
 			    "250 2.0.0 Ok: sandbox, not sent");
+	} else if (ld == WORKER_LOAD_OK && nlive > 0 &&
+	    deliverd_worker_source(w, j, &wm, key, sizeof(key), why, sizeof(why)) == -1) {
+		log_warnx("%s: not attempted: source address %s: %s", j->dj_qid,
+		    wm.source[0] != '\0' ? wm.source : w->dw_cf->cf_source_address, why);
+		(void)snprintf(reply, sizeof(reply), "451 4.3.5 source address: %s", why);
+		for (i = 0; i < j->dj_nidx; i++)
+			(void)str_copy(r[i].reply, sizeof(r[i].reply), reply);
 	} else if (ld == WORKER_LOAD_OK && nlive > 0)
-		deliverd_worker_send(w, j, &wm, r, j->dj_nidx, relay, sizeof(relay));
+		deliverd_worker_send(w, j, &wm, r, j->dj_nidx, key, relay, sizeof(relay));
 	deliverd_worker_results(w, j, r, j->dj_nidx, relay,
 	    relay[0] != '\0' ? deliverd_smtp_tls(w->dw_smtp) : "");
 	(void)buf_printf(&w->dw_out_buf, "D\t%llu\n", (unsigned long long)j->dj_id);
@@ -535,6 +663,7 @@ deliverd_worker_main(struct conf *cf, int in_fd, int out_fd, int id)
 		log_warnx("TLS client unavailable (%s): delivering without STARTTLS", err);
 	w.dw_smtp = deliverd_smtp_new(cf, w.dw_tls);
 	srandom((unsigned)getpid());
+	w.dw_src_pick = (unsigned)id;	/* the workers start at different pool entries */
 	while (!w.dw_eof) {
 		pfd.fd = w.dw_in;
 		pfd.events = POLLIN;

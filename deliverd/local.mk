@@ -12,6 +12,7 @@ deliverd_libdeliverd_a_SOURCES = \
 	deliverd/deliverd_sched_claim.c \
 	deliverd/deliverd_sched_dispatch.c \
 	deliverd/deliverd_sched_commit.c \
+	deliverd/deliverd_sched_pause.c \
 	deliverd/deliverd_commit.c \
 	deliverd/deliverd_worker.c \
 	deliverd/deliverd_smtp.c \
@@ -57,6 +58,8 @@ TESTS += tests/blackbox/test_callbacks.py
 
 # the fuzz target for common/smtp_reply also parses DNS answers (libresolv)
 fuzz_smtp_reply_EXTRA = -Wl,--push-state,--no-as-needed -lresolv -Wl,--pop-state
+# issue 15: 452 continuation, source addresses, pause/resume
+TESTS += tests/blackbox/test_deliverd_452.py tests/blackbox/test_deliverd_source.py
 # SIGHUP frees the configuration it replaces (valgrind; issue 20)
 TESTS += tests/blackbox/test_reload_leak.py
 # the decoded-key cache is hit for libopendkim and for nothing else (issue 20 item 7)

@@ -13,7 +13,8 @@ spool_libspool_a_SOURCES = \
 	spool/spool_outbox.c spool/spool_done.c \
 	spool/spool_index.c spool/spool_index.h \
 	spool/spool_prune.c \
-	spool/spool_tag.c
+	spool/spool_tag.c \
+	spool/spool_pause.c
 spool_libspool_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS) $(OPENSSL_CFLAGS)
 # the events export (issue 13: batches, flock, no write txn around the I/O)
 spool_libspool_a_SOURCES += spool/spool_export.c
@@ -48,3 +49,8 @@ UNIT_TESTS += tests/unit/t_spool_tag
 tests_unit_t_spool_tag_SOURCES = tests/unit/t_spool_tag.c
 tests_unit_t_spool_tag_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_t_spool_tag_LDADD = $(TEST_LIBS)
+# pauses (issue 15 item 7)
+UNIT_TESTS += tests/unit/t_spool_pause
+tests_unit_t_spool_pause_SOURCES = tests/unit/t_spool_pause.c
+tests_unit_t_spool_pause_CPPFLAGS = $(UNIT_CPPFLAGS) $(LMDB_CFLAGS)
+tests_unit_t_spool_pause_LDADD = $(TEST_LIBS)

@@ -251,6 +251,9 @@ struct spool_account {
 	enum spool_cb_format	 ac_callback_format;
 	enum spool_senders	 ac_senders;
 	int64_t			 ac_created;
+	/* issue 15 item 6: "ADDR [HELO-NAME]" or a source_pool name
+	 * (common/srcaddr.h), "" = source_address */
+	char			 ac_source[320];
 };
 int	spool_account_get(struct spool_txn *, const char *login, struct spool_account *);
 int	spool_account_put(struct spool_txn *, const struct spool_account *);
@@ -533,6 +536,30 @@ struct spool_prune_stats {
 #define SPOOL_PRUNE_TXN_MS	100
 int	spool_prune(struct spool *, int64_t now, const struct spool_retention *,
 	    size_t budget, struct spool_prune_stats *);
+
+/* ---- pauses (issue 15 item 7; spool_pause.c): deliveries to a recipient
+ * domain, of one account or of all, wait without attempts. spoolctl writes
+ * them, deliverd reads them where it claims recipients. Domains are
+ * lower-cased by the library. */
+#define SPOOL_PAUSE_MAX	10000
+struct spool_pause {
+	char	 pz_domain[SPOOL_DOMAIN_MAX];
+	char	 pz_login[SPOOL_LOGIN_MAX];	/* "" = every account */
+	int64_t	 pz_since;
+};
+/* SPOOL_EEXIST if that pause exists (it keeps its time); EDQUOT when
+ * SPOOL_PAUSE_MAX pauses exist already. */
+int	spool_pause_put(struct spool_txn *, const struct spool_pause *);
+/* SPOOL_ENOTFOUND if there is no such pause. */
+int	spool_pause_del(struct spool_txn *, const char *domain, const char *login);
+/* The pause that holds mail of login to domain: the account's own, else
+ * the domain's; SPOOL_ENOTFOUND if none. */
+int	spool_pause_find(struct spool_txn *, const char *domain, const char *login,
+	    struct spool_pause *pz_r);
+int	spool_pause_count(struct spool_txn *, size_t *n_r);
+/* By domain, the domain-wide pause before the accounts' ones. */
+int	spool_pause_iter(struct spool_txn *,
+	    int (*cb)(const struct spool_pause *, void *), void *);
 
 /* ---- small helpers shared by the daemons */
 /* "YYYY-MM-DD" of a unix time, UTC. */

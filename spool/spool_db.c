@@ -57,6 +57,7 @@ static const char *const spool_db_names[SPOOL_DB_N] = {
 	[SPOOL_DB_OUTBOX_ACCT] = "outbox_acct", [SPOOL_DB_DONE] = "done",
 	[SPOOL_DB_DLOG_STATUS] = "dlog_status", [SPOOL_DB_DLOG_ISSUE] = "dlog_issue",
 	[SPOOL_DB_ISSUE_DATE] = "issue_date",
+	[SPOOL_DB_PAUSES] = "pauses",
 };
 
 static int
@@ -787,6 +788,18 @@ spool_db_del_prefix(struct spool_txn *t, enum spool_dbi d, const struct spool_ke
 	}
 	mdb_cursor_close(c);
 	return rc == MDB_NOTFOUND || rc == 0 ? 0 : spool_db_wrc(t->tr_sp, rc);
+}
+
+int
+spool_db_count(struct spool_txn *t, enum spool_dbi d, size_t *n_r)
+{
+	MDB_stat	st;
+	int		rc;
+
+	if ((rc = mdb_stat(t->tr_txn, t->tr_sp->sp_dbi[d], &st)) != 0)
+		return spool_db_rc(rc);
+	*n_r = st.ms_entries;
+	return 0;
 }
 
 int

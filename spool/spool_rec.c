@@ -153,6 +153,8 @@ static const struct spool_rec_field spool_rec_account[] = {
 	FNUM(3, SPOOL_F_BOOL, SA, ac_sandbox), FSTR(4, SA, ac_callback_url),
 	FNUM(5, SPOOL_F_ENUM, SA, ac_callback_format),
 	FNUM(6, SPOOL_F_ENUM, SA, ac_senders), FNUM(7, SPOOL_F_I64, SA, ac_created),
+	/* issue 15 item 6 (a tag of its own, away from others' new fields) */
+	FSTR(40, SA, ac_source),
 };
 #define SPOOL_TAG_IP	100
 

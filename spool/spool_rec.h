@@ -66,6 +66,8 @@ enum spool_dbi { SPOOL_DB_META, SPOOL_DB_ACCOUNTS, SPOOL_DB_SENDERS,
 	SPOOL_DB_OUTBOX_ACCT, SPOOL_DB_DONE,
 	/* spool_index.c */
 	SPOOL_DB_DLOG_STATUS, SPOOL_DB_DLOG_ISSUE, SPOOL_DB_ISSUE_DATE,
+	/* spool_pause.c (issue 15 item 7) */
+	SPOOL_DB_PAUSES,
 	SPOOL_DB_N };
 
 /* *val_r points into the map: valid until the next write in the txn. */
@@ -85,6 +87,8 @@ int	spool_db_iter(struct spool_txn *, enum spool_dbi, const struct spool_key *st
 	    size_t plen, bool reverse, spool_db_cb *, void *);
 /* Deletes every key that begins with the prefix. */
 int	spool_db_del_prefix(struct spool_txn *, enum spool_dbi, const struct spool_key *);
+/* The number of records in a database (LMDB's count: no walk). */
+int	spool_db_count(struct spool_txn *, enum spool_dbi, size_t *n_r);
 /* meta counters and values */
 int	spool_db_meta_get_u64(struct spool_txn *, const char *name, uint64_t *);
 int	spool_db_meta_put_u64(struct spool_txn *, const char *name, uint64_t);

@@ -31,6 +31,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ .name = "issues", .fn = ctl_cmd_issues },
 	{ .name = "bounces", .fn = ctl_cmd_bounces },
 	{ .name = "query", .fn = ctl_cmd_query },
+	{ .name = "pause", .fn = ctl_cmd_pause },
+	{ .name = "resume", .fn = ctl_cmd_resume },
 	{ .name = "help", .fn = NULL },	/* main() answers it */
 	{ .name = NULL, .fn = NULL },
 };

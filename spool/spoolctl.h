@@ -177,5 +177,8 @@ int	ctl_cmd_delete(struct ctl *, int, char **);
 int	ctl_cmd_issues(struct ctl *, int, char **);
 int	ctl_cmd_bounces(struct ctl *, int, char **);
 int	ctl_cmd_query(struct ctl *, int, char **);
+/* spoolctl_pause.c (issue 15 item 7) */
+int	ctl_cmd_pause(struct ctl *, int, char **);
+int	ctl_cmd_resume(struct ctl *, int, char **);
 
 #endif

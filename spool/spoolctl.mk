@@ -22,7 +22,8 @@ spool_spoolctl_SOURCES = \
 	spool/spoolctl_queue.c \
 	spool/spoolctl_show.c \
 	spool/spoolctl_stats.c \
-	spool/spoolctl_query.c
+	spool/spoolctl_query.c \
+	spool/spoolctl_pause.c
 spool_spoolctl_LDADD = $(SPOOLCTL_LIBS)
 dist_man_MANS += spool/spoolctl.8
 
@@ -45,4 +46,5 @@ TESTS += \
 	tests/blackbox/test_spoolctl_account.py \
 	tests/blackbox/test_spoolctl_queue.py \
 	tests/blackbox/test_spoolctl_stats.py \
-	tests/blackbox/test_spoolctl_help.py
+	tests/blackbox/test_spoolctl_help.py \
+	tests/blackbox/test_spoolctl_pause.py

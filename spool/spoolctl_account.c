@@ -18,6 +18,7 @@
 #include "fsx.h"
 #include "json.h"
 #include "spoolctl.h"
+#include "srcaddr.h"
 #include "xmem.h"
 
 #define CTL_PW_MAX	1024
@@ -36,6 +37,8 @@ struct ctl_acct_opts {
 	const char	*senders;
 	bool		 no_password;
 	bool		 update;
+	const char	*source;		/* --source-address */
+	const char	*source_helo;		/* --source-helo */
 };
 
 /* Reads a password without echo from the terminal on stdin. */
@@ -114,6 +117,40 @@ ctl_pw_hash(const char *pw, char *out, size_t outsz)
 	freezero(data, (size_t)size);
 }
 
+/*
+ * --source-address ADDR|POOL|none [--source-helo NAME] (issue 15 item 6):
+ * stored as srcaddr.h writes it, "ADDR[ HELO-NAME]" or the pool's name.
+ */
+static void
+ctl_acct_source(const struct ctl_acct_opts *o, struct spool_account *sa)
+{
+	struct srcaddr	 r;
+	char		 spec[SRCADDR_TEXT_MAX + 8], why[256];
+
+	if (o->source[0] == '\0' || strcmp(o->source, "none") == 0) {
+		if (o->source_helo != NULL)
+			ctl_usage("account: --source-helo needs a --source-address");
+		sa->ac_source[0] = '\0';
+		return;
+	}
+	if (srcaddr_is_name(o->source)) {
+		if (o->source_helo != NULL)
+			ctl_usage("account: --source-address %s is a pool: its HELO names "
+			    "are in its source_pool lines", o->source);
+		(void)str_copy(sa->ac_source, sizeof(sa->ac_source), o->source);
+		return;
+	}
+	(void)snprintf(spec, sizeof(spec), "%s%s%s", o->source,
+	    o->source_helo != NULL ? " " : "", o->source_helo != NULL ? o->source_helo : "");
+	if (strpbrk(o->source, " \t") != NULL || srcaddr_parse(spec, &r, why, sizeof(why)) == -1)
+		ctl_usage("account: --source-address %s%s%s: %s (want an IPv4/IPv6 "
+		    "address or a source_pool name)", o->source,
+		    o->source_helo != NULL ? " --source-helo " : "",
+		    o->source_helo != NULL ? o->source_helo : "", why);
+	(void)snprintf(sa->ac_source, sizeof(sa->ac_source), "%s%s%s", r.so_addr,
+	    r.so_helo[0] != '\0' ? " " : "", r.so_helo);
+}
+
 /* Applies the options to sa (a new or an existing account). */
 static void
 ctl_acct_apply(const struct ctl_acct_opts *o, struct spool_account *sa)
@@ -149,6 +186,8 @@ ctl_acct_apply(const struct ctl_acct_opts *o, struct spool_account *sa)
 		else
 			ctl_usage("account add: --callback-format is json or stream");
 	}
+	if (o->source != NULL)
+		ctl_acct_source(o, sa);
 	if (o->senders != NULL) {
 		if (strcmp(o->senders, "any") == 0)
 			sa->ac_senders = SPOOL_SENDERS_ANY;
@@ -173,11 +212,14 @@ ctl_acct_describe(const struct spool_account *sa, bool pw_changed, FILE *fp)
 	}
 	if (sa->ac_nips == 0)
 		(void)fputs(" none", fp);
-	(void)fprintf(fp, ", sandbox %s, callback %s (%s), senders %s\n",
+	(void)fprintf(fp, ", sandbox %s, callback %s (%s), senders %s",
 	    sa->ac_sandbox ? "yes" : "no",
 	    sa->ac_callback_url[0] ? sa->ac_callback_url : "none",
 	    sa->ac_callback_format == SPOOL_CB_STREAM ? "stream" : "json",
 	    sa->ac_senders == SPOOL_SENDERS_REGISTERED ? "registered" : "any");
+	if (sa->ac_source[0] != '\0')
+		(void)fprintf(fp, ", source %s", sa->ac_source);
+	(void)fputc('\n', fp);
 }
 
 /* Options and the login operand of `account add`. */
@@ -195,6 +237,8 @@ ctl_account_add_opts(int argc, char **argv, struct ctl_acct_opts *op)
 		{ "senders", required_argument, NULL, 'r' },
 		{ "no-password", no_argument, NULL, 'n' },
 		{ "update", no_argument, NULL, 'U' },
+		{ "source-address", required_argument, NULL, 'A' },
+		{ "source-helo", required_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct ctl_acct_opts	 o = { .sandbox = -1 };
@@ -216,6 +260,8 @@ ctl_account_add_opts(int argc, char **argv, struct ctl_acct_opts *op)
 		case 'r': o.senders = optarg; break;
 		case 'n': o.no_password = true; break;
 		case 'U': o.update = true; break;
+		case 'A': o.source = optarg; break;
+		case 'H': o.source_helo = optarg; break;
 		}
 	}
 	ctl_operands(argc, argv, 1, 1, NULL);
@@ -223,12 +269,25 @@ ctl_account_add_opts(int argc, char **argv, struct ctl_acct_opts *op)
 		ctl_usage("account add: bad login \"%s\"", argv[optind]);
 	if (o.password != NULL && o.password_file != NULL)
 		ctl_usage("account add: give --password or --password-file, not both");
+	if (o.source_helo != NULL && o.source == NULL)
+		ctl_usage("account: --source-helo needs a --source-address");
 	*op = o;
 	return argv[optind];
 }
 
+/* A pool the configuration does not define defers the account's mail. */
+static void
+ctl_acct_source_warn(const struct ctl *ctl, const struct spool_account *sa)
+{
+	if (srcaddr_is_name(sa->ac_source) && srcaddr_pool_size(ctl->cf->cf_source_pool.v,
+	    ctl->cf->cf_source_pool.n, sa->ac_source) == 0)
+		ctl_warn("warning: no source_pool line of %s names the pool %s: the "
+		    "account's mail is deferred until one does", ctl->cf->cf_path,
+		    sa->ac_source);
+}
+
 static int
-ctl_account_add(struct ctl *ctl, int argc, char **argv)
+ctl_account_write(struct ctl *ctl, int argc, char **argv, bool set)
 {
 	struct ctl_acct_opts	 o;
 	struct spool_account	*sa;
@@ -239,6 +298,7 @@ ctl_account_add(struct ctl *ctl, int argc, char **argv)
 	int			 rc;
 
 	login = ctl_account_add_opts(argc, argv, &o);
+	o.update = o.update || set;
 	sa = &ctl_sa_store;
 	ctl_acct_apply(&o, sa);		/* validates before any prompt */
 	/* yescrypt takes a while: hash before the write transaction */
@@ -267,9 +327,23 @@ ctl_account_add(struct ctl *ctl, int argc, char **argv)
 	if (!has_pw && sa->ac_pwhash[0] == '\0' && sa->ac_nips == 0)
 		ctl_warn("warning: account %s has neither a password nor --ip ranges: "
 		    "it cannot send", login);
+	ctl_acct_source_warn(ctl, sa);
 	printf("account %s %s: ", login, o.update ? "updated" : "added");
 	ctl_acct_describe(sa, has_pw, stdout);
 	return CTL_OK;
+}
+
+static int
+ctl_account_add(struct ctl *ctl, int argc, char **argv)
+{
+	return ctl_account_write(ctl, argc, argv, false);
+}
+
+/* account set LOGIN ...: account add --update under the name CONTRACT pins. */
+static int
+ctl_account_set(struct ctl *ctl, int argc, char **argv)
+{
+	return ctl_account_write(ctl, argc, argv, true);
 }
 
 static void
@@ -295,6 +369,7 @@ ctl_acct_json(struct json_gen *jg, const struct spool_account *sa)
 	json_kv_str(jg, "senders",
 	    sa->ac_senders == SPOOL_SENDERS_REGISTERED ? "registered" : "any");
 	json_kv_int(jg, "created", sa->ac_created);
+	json_kv_str(jg, "source_address", sa->ac_source[0] ? sa->ac_source : NULL);
 	json_obj_end(jg);
 }
 
@@ -450,6 +525,7 @@ ctl_cmd_account(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct ctl_cmd cmds[] = {
 		{ .name = "add", .fn = ctl_account_add },
+		{ .name = "set", .fn = ctl_account_set },
 		{ .name = "list", .fn = ctl_account_list },
 		{ .name = "show", .fn = ctl_account_show },
 		{ .name = "del", .fn = ctl_account_del },

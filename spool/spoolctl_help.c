@@ -21,11 +21,16 @@ struct ctl_help {
 };
 
 #define H_JSON	"  --json                  print one JSON document\n"
+#define H_SOURCE \
+	"  --source-address A      send from address A, or from the source_pool named A;\n" \
+	"                          none: source_address of the configuration\n" \
+	"  --source-helo NAME      the HELO name for that address (default: hostname)\n"
 
 static const struct ctl_help ctl_help_tab[] = {
 	{ "account add", "LOGIN [--password PW | --password-file F | --no-password] "
 	    "[--ip CIDR]... [--sandbox | --no-sandbox] [--callback-url URL] "
-	    "[--callback-format json|stream] [--senders any|registered] [--update]",
+	    "[--callback-format json|stream] [--senders any|registered] [--update] "
+	    "[--source-address ADDR|POOL|none [--source-helo NAME]]",
 	    "  --password PW           the SMTP AUTH password (seen by ps: prefer a file)\n"
 	    "  --password-file F       the password is F's first line\n"
 	    "  --no-password           no password and no prompt (--ip only)\n"
@@ -35,11 +40,17 @@ static const struct ctl_help ctl_help_tab[] = {
 	    "  --callback-url URL      POST every event to this http(s) URL\n"
 	    "  --callback-format F     json or stream (see spoolctl(8))\n"
 	    "  --senders any|registered  which envelope senders may be used\n"
-	    "  --update                change an existing account\n",
+	    "  --update                change an existing account\n"
+	    H_SOURCE,
 	    "account add shop --password-file /root/shop.pw --ip 192.0.2.0/24" },
 	{ "account list", "[--json]", H_JSON, "account list" },
 	{ "account show", "LOGIN [--json]", H_JSON, "account show shop --json" },
 	{ "account del", "LOGIN", "", "account del shop" },
+	{ "account set", "LOGIN [--source-address ADDR|POOL|none [--source-helo NAME]] "
+	    "[the options of account add]",
+	    "  (any option of account add; the account must exist)\n"
+	    H_SOURCE,
+	    "account set shop --source-address 192.0.2.25 --source-helo mta25.example.com" },
 	{ "sender add", "LOGIN ADDRESS|@DOMAIN --status approved|onmoderation|prohibited",
 	    "  --status S              approved, onmoderation or prohibited\n",
 	    "sender add shop @example.com --status approved" },
@@ -91,6 +102,15 @@ static const struct ctl_help ctl_help_tab[] = {
 	{ "query", "[--json] < REQUEST.json",
 	    "  --json                  accepted; the answer is always JSON\n",
 	    "query < stat-uni.json" },
+	{ "pause", "[--domain D [--account LOGIN]] [--json]",
+	    "  --domain D              hold the deliveries to domain D (no attempts)\n"
+	    "  --account LOGIN         only this account's mail to D\n"
+	    "  --json                  with no --domain: list the pauses as JSON\n",
+	    "pause --domain example.net" },
+	{ "resume", "--domain D [--account LOGIN]",
+	    "  --domain D              end the pause of domain D; its mail is due now\n"
+	    "  --account LOGIN         the pause of this account's mail to D\n",
+	    "resume --domain example.net" },
 };
 #define CTL_NHELP	(sizeof(ctl_help_tab) / sizeof(ctl_help_tab[0]))
 

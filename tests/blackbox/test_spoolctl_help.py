@@ -14,8 +14,10 @@ import smtpgate
 OPTIONS = {
     "account add": ["--password", "--password-file", "--no-password", "--ip",
                     "--sandbox", "--no-sandbox", "--callback-url",
-                    "--callback-format", "--senders", "--update"],
+                    "--callback-format", "--senders", "--update",
+                    "--source-address", "--source-helo"],
     "account list": ["--json"], "account show": ["--json"], "account del": [],
+    "account set": ["--source-address", "--source-helo"],
     "sender add": ["--status"], "sender del": [], "sender list": ["--json"],
     "dkim add": ["--selector", "--key", "--default"], "dkim list": ["--json"],
     "dkim del": ["--selector"],
@@ -26,6 +28,7 @@ OPTIONS = {
     "hold": ["--json"], "release": ["--json"], "delete": ["--json"],
     "issues": ["--date", "--account", "--json"], "bounces": ["--last", "--json"],
     "query": ["--json"],
+    "pause": ["--domain", "--account", "--json"], "resume": ["--domain", "--account"],
 }
 GROUPS = ("account", "sender", "dkim", "stoplist", "issue")
 

@@ -44,3 +44,7 @@ tests_unit_t_ownaddr_LDADD = $(COMMON_TEST_LIBS)
 UNIT_TESTS += tests/unit/t_pwcheck
 tests_unit_t_pwcheck_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_t_pwcheck_LDADD = $(COMMON_TEST_LIBS) -ldl
+# source addresses and pools (issue 15 item 6)
+UNIT_TESTS += tests/unit/t_srcaddr
+tests_unit_t_srcaddr_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_t_srcaddr_LDADD = $(COMMON_TEST_LIBS)

@@ -24,6 +24,9 @@ class _Handler:
         self.mx = mx
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        limit = self.mx.rcpt_limit
+        if limit is not None and len(envelope.rcpt_tos) >= limit:
+            return "452 4.5.3 Too many recipients"
         reply = self.mx.rcpt_reply(address)
         if reply.startswith("250"):
             envelope.rcpt_tos.append(address)
@@ -47,6 +50,8 @@ class Mx:
         self.rules = {}
         self.default = "250 2.1.5 Ok"
         self.data_reply = "250 2.0.0 Ok: queued"
+        self.rcpt_limit = None      # recipients per transaction, then 452 4.5.3
+        self.conns = 0              # connections that carried a message
         self.attempts = {}
         self.messages = []
         self.lock = threading.Lock()
@@ -88,12 +93,18 @@ class Mx:
 
     def record(self, envelope, session):
         with self.lock:
+            if not hasattr(session, "sg_conn"):    # which connection: 1, 2, ...
+                self.conns += 1
+                session.sg_conn = self.conns
             self.messages.append({
                 "from": envelope.mail_from,
                 "to": list(envelope.rcpt_tos),
                 "data": envelope.original_content or envelope.content,
                 "tls": session.ssl is not None,
                 "mail_options": list(envelope.mail_options),
+                "peer": session.peer[0] if session.peer else None,
+                "helo": session.host_name,
+                "conn": session.sg_conn,
             })
 
     def received(self, rcpt=None):

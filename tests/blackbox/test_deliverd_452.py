@@ -1,0 +1,104 @@
+"""452 continuation (issue 15 item 5, RFC 5321 section 4.5.3.1.10): the
+recipients a next hop refuses with 452 once it has accepted others in the
+same transaction go out in the next transaction at once, on the same
+connection, not on the retry schedule. Any other failure ends the cycle."""
+import pytest
+
+import peers
+import smtpgate
+from smtpgate import inject, put_msg
+
+N = 300
+LIMIT = 100
+MSG = smtpgate.message(to="list@dest.test")     # not 300 addresses on one line
+
+
+@pytest.fixture
+def mx():
+    m = peers.Mx()
+    m.rcpt_limit = LIMIT
+    m.start()
+    yield m
+    m.stop()
+
+
+def gateway(mx):
+    return smtpgate.Gateway(tls=False, extra={
+        "relayhost": "127.0.0.1:%d" % mx.port, "retry_schedule": "1h",
+        "deliverd_workers": "1"})
+
+
+def rcpts():
+    return ["r%03d@dest.test" % i for i in range(N)]
+
+
+def test_452_after_100_recipients_all_300_in_one_cycle(mx):
+    with gateway(mx) as g:
+        g.start("deliverd")
+        inject(g, "account", "acc")
+        qid, = put_msg(g, "acc", rcpts(), msg=MSG)
+        evs = smtpgate.wait_for(
+            lambda: len([e for e in g.events() if e["queue_id"] == qid]) >= N and g.events(),
+            timeout=60, what="%d outcomes" % N)
+        mine = [e for e in evs if e["queue_id"] == qid]
+        assert len(mine) == N, [e for e in mine if e["event"] != "delivered"][:3]
+        assert all(e["event"] == "delivered" and e["attempt"] == 1 for e in mine), \
+            [e for e in mine if e["event"] != "delivered" or e["attempt"] != 1][:3]
+        got = mx.received()
+        print("transactions at the peer: %d, connections: %d, sizes: %s" % (
+            len(got), mx.conns, [len(m["to"]) for m in got]))
+        assert len(got) == 3, [len(m["to"]) for m in got]
+        assert all(len(m["to"]) == LIMIT for m in got)
+        to = sorted(a for m in got for a in m["to"])
+        assert to == rcpts()            # each recipient delivered exactly once
+        assert mx.conns == 1            # on the same connection
+        assert "4.5.3" not in "".join(e["msg"] for e in mine)
+        smtpgate.wait_for(lambda: not g.files("queue"), what="queue file removed")
+
+
+def test_452_then_data_refused_stops_the_cycle(mx):
+    """The message itself is refused at end of data: no further transaction;
+    every recipient is deferred once (the 452 ones keep their 452)."""
+    mx.data_reply = "451 4.3.0 Try again later"
+    with gateway(mx) as g:
+        g.start("deliverd")
+        inject(g, "account", "acc")
+        qid, = put_msg(g, "acc", rcpts(), msg=MSG)
+        evs = smtpgate.wait_for(
+            lambda: len([e for e in g.events() if e["queue_id"] == qid]) >= N and g.events(),
+            timeout=60, what="%d outcomes" % N)
+        mine = [e for e in evs if e["queue_id"] == qid]
+        assert len(mine) == N
+        assert all(e["event"] == "deferred" and e["attempt"] == 1 for e in mine)
+        msgs = sorted(e["msg"] for e in mine)
+        assert msgs.count("451 4.3.0 Try again later") == LIMIT, msgs[:3]
+        assert msgs.count("452 4.5.3 Too many recipients") == N - LIMIT
+        assert len(mx.received()) == 1      # the peer records refused DATA too
+
+
+def test_452_round_without_progress_ends_the_cycle():
+    """Recipients the peer always refuses with 452 (past a per-transaction
+    limit or not) are tried once more in the next transaction; when no
+    recipient of that one is accepted the cycle ends: deferred on the retry
+    schedule, each address tried twice, never in a loop."""
+    m = peers.Mx()
+    refused = ["r%03d@dest.test" % i for i in range(LIMIT, N)]
+    for a in refused:
+        m.rules[a] = ["452 4.5.3 Too many recipients"]
+    m.start()
+    try:
+        with gateway(m) as g:
+            g.start("deliverd")
+            inject(g, "account", "acc")
+            qid, = put_msg(g, "acc", rcpts(), msg=MSG)
+            evs = smtpgate.wait_for(
+                lambda: len([e for e in g.events() if e["queue_id"] == qid]) >= N and
+                g.events(), timeout=60, what="%d outcomes" % N)
+            mine = {e["to"]: e for e in evs if e["queue_id"] == qid}
+            assert all(mine[a]["event"] == "deferred" and mine[a]["attempt"] == 1
+                       for a in refused)
+            assert all(mine[a]["event"] == "delivered" for a in rcpts()[:LIMIT])
+            assert {m.attempts[a] for a in refused} == {2}, m.attempts
+            assert "next transaction at once" in g.log("deliverd")
+    finally:
+        m.stop()
