@@ -128,7 +128,9 @@ void	deliverd_smtp_free(struct deliverd_smtp **);
  * the TLS policy says (common/tls.h; tp_name NULL = host). key names the
  * next hop for reuse. 0 ready; -1 with a reply-like text in reply ("4xx
  * ..." for local trouble, "451 4.7.5 ..." when the policy refuses the
- * session, the server's reply otherwise).
+ * session, the server's reply otherwise). A 5xx greeting or EHLO/HELO
+ * reply comes back as a 4xx ("454 4.7.1 HOST[ADDR]:PORT refused to talk
+ * to me: 554 5.7.1 ..."): try the next host, then defer.
  */
 int	deliverd_smtp_open(struct deliverd_smtp *, const char *key, const char *host,
 	    const struct sockaddr_storage *, const struct tls_policy *,

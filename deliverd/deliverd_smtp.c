@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -457,6 +458,35 @@ fail:
 	return -1;
 }
 
+/*
+ * A 5xx greeting or EHLO/HELO reply says nothing about the recipients: it
+ * refuses this client (a DNSBL listing, a host that does not take mail).
+ * It becomes a 4xx naming the host, with the reply verbatim, so the
+ * caller tries the next MX host and a message that no host talks to is
+ * deferred, never bounced (Postfix's smtp_skip_5xx_greeting).
+ */
+static void
+deliverd_smtp_refused(const struct deliverd_smtp *s, char *reply, size_t replysz)
+{
+	char	 orig[SPOOL_REPLY_MAX], esc[16] = "4.0.0";
+	size_t	 n = 0;
+
+	if (reply[0] != '5' || strlen(reply) < 3 || !isdigit((unsigned char)reply[1]) ||
+	    !isdigit((unsigned char)reply[2]))
+		return;
+	(void)str_copy(orig, sizeof(orig), reply);
+	if (orig[3] == ' ' && orig[4] == '5' && orig[5] == '.') {
+		while (n < sizeof(esc) - 1 && (isdigit((unsigned char)orig[4 + n]) ||
+		    orig[4 + n] == '.'))
+			n++;
+		memcpy(esc, orig + 4, n);
+		esc[n] = '\0';
+		esc[0] = '4';
+	}
+	(void)snprintf(reply, replysz, "4%c%c %s %s refused to talk to me: %s",
+	    orig[1], orig[2], esc, s->s_relay, orig);
+}
+
 int
 deliverd_smtp_open(struct deliverd_smtp *s, const char *key, const char *host,
     const struct sockaddr_storage *ss, const struct tls_policy *pol,
@@ -474,8 +504,10 @@ deliverd_smtp_open(struct deliverd_smtp *s, const char *key, const char *host,
 	rc = deliverd_smtp_open1(s, ss, false, reply, replysz);
 	if (rc == 1)
 		rc = deliverd_smtp_open1(s, ss, true, reply, replysz);
-	if (rc != 0)
+	if (rc != 0) {
+		deliverd_smtp_refused(s, reply, replysz);
 		return -1;
+	}
 	(void)str_copy(s->s_key, sizeof(s->s_key), key);
 	log_debug("connected to %s%s%s", s->s_relay, s->s_tlsinfo[0] ? " tls=" : "",
 	    s->s_tlsinfo);

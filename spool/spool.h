@@ -259,7 +259,8 @@ struct spool_account {
 };
 int	spool_account_get(struct spool_txn *, const char *login, struct spool_account *);
 int	spool_account_put(struct spool_txn *, const struct spool_account *);
-/* Deletes the account and its senders, DKIM entries and stoplist. */
+/* Deletes the account and its senders, DKIM entries, stoplist and
+ * suppression list. */
 int	spool_account_del(struct spool_txn *, const char *login);
 int	spool_account_iter(struct spool_txn *,
 	    int (*cb)(const struct spool_account *, void *), void *);
@@ -309,6 +310,34 @@ int	spool_permfail_put(struct spool_txn *, const char *login, const char *addr,
 	    int64_t when, const char *reply);
 bool	spool_permfail_has(struct spool_txn *, const char *login, const char *addr);
 int	spool_permfail_del(struct spool_txn *, const char *login, const char *addr);
+/*
+ * A suppression entry (the permanent-failure record, issue 15): why and
+ * when the address was added. Records written before these fields existed
+ * decode with pf_reason, pf_qid empty and pf_issue 0. pf_login and
+ * pf_addr come from the key (spool_permfail_set ignores them but for the
+ * key itself).
+ */
+#define SPOOL_PF_REASON_MAX	32
+struct spool_permfail {
+	char		 pf_login[SPOOL_LOGIN_MAX];
+	char		 pf_addr[SPOOL_ADDR_MAX];	/* lower case */
+	int64_t		 pf_when;
+	char		 pf_reply[SPOOL_REPLY_MAX];	/* the source reply, or "" */
+	char		 pf_reason[SPOOL_PF_REASON_MAX];	/* category or "manual" */
+	char		 pf_qid[QID_SIZE];		/* "" when added by hand */
+	uint64_t	 pf_issue;			/* 0: none */
+};
+int	spool_permfail_set(struct spool_txn *, const struct spool_permfail *);
+/* SPOOL_ENOTFOUND if absent. */
+int	spool_permfail_get(struct spool_txn *, const char *login, const char *addr,
+	    struct spool_permfail *);
+/*
+ * Entries of one account (login; NULL: every account) in key order,
+ * starting after (login, after) when after is not NULL. Non-zero from cb
+ * stops the walk and is returned.
+ */
+int	spool_permfail_iter(struct spool_txn *, const char *login, const char *after,
+	    int (*cb)(const struct spool_permfail *, void *), void *);
 
 /* ---- issues (mailings): an account's messages of one UTC day with one
  * X-Campaign-Id (or none). Counters are changed only by spool_issue_put by

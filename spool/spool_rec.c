@@ -328,16 +328,27 @@ spool_rec_dec_u64(const void *d, size_t len, uint64_t *v)
 	return rc;
 }
 
-int
-spool_rec_enc_permfail(int64_t when, const char *reply, struct buf *out)
-{
-	uint8_t	v = SPOOL_REC_VERSION, be[8];
-	int	rc;
+/* ---- permanent failures (suppression entries): tags 1 and 2 are the
+ * first records' (when, reply); 3.. came with issue 15. */
+#define PF struct spool_permfail
+static const struct spool_rec_field spool_rec_permfail[] = {
+	FNUM(1, SPOOL_F_I64, PF, pf_when), FSTR(2, PF, pf_reply),
+	FSTR(3, PF, pf_reason), FSTR(4, PF, pf_qid), FNUM(5, SPOOL_F_U64, PF, pf_issue),
+};
 
-	if (buf_append(out, &v, 1) == -1)
-		return spool_rec_err();
-	spool_be64_put(be, (uint64_t)when);
-	if ((rc = spool_rec_tlv(out, 1, be, sizeof(be))) != 0)
-		return rc;
-	return spool_rec_tlv(out, 2, reply, reply != NULL ? strlen(reply) : 0);
+int
+spool_rec_enc_permfail(const struct spool_permfail *pf, struct buf *out)
+{
+	return spool_rec_enc(spool_rec_permfail, N(spool_rec_permfail), pf, out);
+}
+
+int
+spool_rec_dec_permfail(const void *d, size_t len, struct spool_permfail *pf)
+{
+	/* login and address are the key's: only the record's fields reset */
+	pf->pf_when = 0;
+	pf->pf_reply[0] = pf->pf_reason[0] = pf->pf_qid[0] = '\0';
+	pf->pf_issue = 0;
+	return spool_rec_dec(spool_rec_permfail, N(spool_rec_permfail), d, len, pf,
+	    NULL, NULL);
 }
