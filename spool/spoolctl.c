@@ -31,6 +31,7 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ .name = "issues", .fn = ctl_cmd_issues },
 	{ .name = "bounces", .fn = ctl_cmd_bounces },
 	{ .name = "query", .fn = ctl_cmd_query },
+	{ .name = "suppression", .fn = ctl_cmd_suppression },
 	{ .name = "help", .fn = NULL },	/* main() answers it */
 	{ .name = NULL, .fn = NULL },
 };

@@ -177,5 +177,7 @@ int	ctl_cmd_delete(struct ctl *, int, char **);
 int	ctl_cmd_issues(struct ctl *, int, char **);
 int	ctl_cmd_bounces(struct ctl *, int, char **);
 int	ctl_cmd_query(struct ctl *, int, char **);
+/* spoolctl_suppression.c */
+int	ctl_cmd_suppression(struct ctl *, int, char **);
 
 #endif

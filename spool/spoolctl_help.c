@@ -88,6 +88,28 @@ static const struct ctl_help ctl_help_tab[] = {
 	{ "bounces", "[--last N] [--json]",
 	    "  --last N                the last N bounced events (default 100)\n"
 	    H_JSON, "bounces --last 20" },
+	{ "suppression list", "[--account A] [--limit N] [--after ADDRESS] [--json]",
+	    "  --account A             only this account's entries\n"
+	    "  --limit N               at most N entries (default 1000; 0: all)\n"
+	    "  --after ADDRESS         the page after ADDRESS (with --account)\n"
+	    H_JSON, "suppression list --account shop" },
+	{ "suppression show", "ADDRESS [--account A] [--json]",
+	    "  --account A             only this account (default: every account)\n"
+	    H_JSON, "suppression show bob@example.net" },
+	{ "suppression add", "ADDRESS|- --account A [--reason R] [--json]",
+	    "  --account A             the account whose mail to it is refused\n"
+	    "  --reason R              manual (default) or a category (bad-mailbox, ...)\n"
+	    "  -                       read the addresses from standard input, one a line\n"
+	    H_JSON,
+	    "suppression add bob@example.net --account shop" },
+	{ "suppression del", "ADDRESS [--account A] [--json]",
+	    "  --account A             only this account (default: every account)\n"
+	    H_JSON,
+	    "suppression del bob@example.net --account shop" },
+	{ "suppression export", "[--account A] [--json]",
+	    "  --account A             only this account's entries\n"
+	    "  --json                  accepted; the output is always JSON lines\n",
+	    "suppression export > suppressions.jsonl" },
 	{ "query", "[--json] < REQUEST.json",
 	    "  --json                  accepted; the answer is always JSON\n",
 	    "query < stat-uni.json" },
