@@ -84,6 +84,12 @@ struct deliverd_sig {
 int	deliverd_commit(struct spool *, const struct conf *, const struct deliverd_sig *,
 	    size_t nsigs, const struct deliverd_result *, size_t nres, int64_t now);
 
+/* ---- bounce classification rules (deliverd_bounce.c), scheduler only */
+/* Loads cf's bounce_rules_file: at start an error is fatal; later (SIGHUP)
+ * the old rules stay, a line is logged and -1 returned. */
+int	deliverd_bounce_load(const struct conf *, bool start);
+enum bounce_cat deliverd_bounce_classify(enum bounce_stage, const char *reply);
+
 /* ---- process mains (never return) */
 void	deliverd_sched_main(struct conf *, int trigger_fd) __attribute__((noreturn));
 void	deliverd_worker_main(struct conf *, int in_fd, int out_fd, int id)
