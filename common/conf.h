@@ -105,6 +105,8 @@ struct conf {
 	 * injector's (maildrop/) */
 	char		*cf_smtpd_group;
 	char		*cf_maildrop_group;
+	/* bounce classification rules (issue 15) */
+	char		*cf_bounce_rules_file;
 	/* where each key was last set: conf_keys index -> line, 0 = default */
 	unsigned	*cf_key_lines;
 };

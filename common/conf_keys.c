@@ -185,6 +185,9 @@ const struct conf_key conf_keys[] = {
 	    CONF_SPOOL),
 	CF_STR("maildrop_group", "smtpgate-maildrop", cf_maildrop_group,
 	    CONF_SPOOL),
+	/* bounce classification (issue 15) */
+	CF_STR("bounce_rules_file", SYSCONFDIR "/smtpgate/bounce-rules",
+	    cf_bounce_rules_file, CONF_DELIVERD),
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);

@@ -211,6 +211,7 @@ deliverd_commit_outcome(const struct conf *cf, struct spool_txn *txn,
 	size_t			 mi;
 	char			 text[SPOOL_REPLY_MAX], dsn[16];
 	const char		*status;
+	enum bounce_cat		 cat;
 	int			 rc;
 
 	if ((rc = spool_rcpt_get(txn, res->dr_qid, res->dr_idx, &r)) == SPOOL_ENOTFOUND)
@@ -219,6 +220,12 @@ deliverd_commit_outcome(const struct conf *cf, struct spool_txn *txn,
 	    (m = deliverd_commit_batch_msg(b, txn, res->dr_qid, &mi)) == NULL)
 		return 0;	/* finished meanwhile */
 	spool_event_init(&ev, m, r.sr_addr, now);
+	/* issue 15: the category of a failure; an expiry is "expired" */
+	cat = deliverd_bounce_classify(res->dr_stage, res->dr_reply);
+	if (res->dr_reply[0] == '4' &&
+	    now >= m->sm_arrival + (int64_t)cf->cf_max_queue_lifetime)
+		cat = BOUNCE_EXPIRED;
+	ev.ev_category = bounce_cat_name(cat);
 	(void)str_copy(text, sizeof(text), res->dr_reply);
 	r.sr_attempts++;
 	r.sr_last = now;

@@ -54,6 +54,7 @@ struct deliverd_smtp {
 	size_t			 s_roff, s_rlen;
 	struct buf		 s_wbuf;
 	char			 s_err[256];	/* why the last I/O failed */
+	enum bounce_stage	 s_stage;	/* where the last open failed */
 };
 
 struct deliverd_smtp *
@@ -91,6 +92,12 @@ const char *
 deliverd_smtp_relay(const struct deliverd_smtp *s)
 {
 	return s->s_relay;
+}
+
+enum bounce_stage
+deliverd_smtp_stage(const struct deliverd_smtp *s)
+{
+	return s->s_stage;
 }
 
 const char *
@@ -431,6 +438,7 @@ deliverd_smtp_open1(struct deliverd_smtp *s, const struct sockaddr_storage *ss,
 	s->s_nmsgs = 0;
 	s->s_dirty = false;
 	s->s_probe = false;
+	s->s_stage = BOUNCE_ST_CONNECT;	/* no SMTP reply until the greeting */
 	if (deliverd_smtp_connect(s, ss) == -1) {
 		(void)snprintf(reply, replysz, "451 4.4.1 %s: %s", s->s_relay, s->s_err);
 		return -1;
@@ -440,9 +448,11 @@ deliverd_smtp_open1(struct deliverd_smtp *s, const struct sockaddr_storage *ss,
 		goto fail;
 	}
 	if (smtp_reply_class(&s->s_rp) != 2) {
+		s->s_stage = BOUNCE_ST_GREETING;
 		(void)str_copy(reply, replysz, s->s_rp.rp_text.data);
 		goto fail;
 	}
+	s->s_stage = BOUNCE_ST_HELO;	/* EHLO, HELO, STARTTLS */
 	if (deliverd_smtp_hello(s, reply, replysz) == -1)
 		goto fail;
 	if (notls)
@@ -642,23 +652,33 @@ deliverd_smtp_data(struct deliverd_smtp *s, const struct deliverd_tx *tx)
 }
 
 static void
-deliverd_smtp_all(struct deliverd_tx *tx, const bool *skip, const char *text)
+deliverd_smtp_set(struct deliverd_tx *tx, size_t i, const char *text,
+    enum bounce_stage st)
+{
+	(void)str_copy(tx->tx_reply[i], SPOOL_REPLY_MAX, text);
+	if (tx->tx_stage != NULL)
+		tx->tx_stage[i] = st;
+}
+
+static void
+deliverd_smtp_all(struct deliverd_tx *tx, const bool *skip, const char *text,
+    enum bounce_stage st)
 {
 	size_t	 i;
 
 	for (i = 0; i < tx->tx_nrcpt; i++)
 		if (skip == NULL || !skip[i])
-			(void)str_copy(tx->tx_reply[i], SPOOL_REPLY_MAX, text);
+			deliverd_smtp_set(tx, i, text, st);
 }
 
 static enum deliverd_smtp_status
 deliverd_smtp_fail(struct deliverd_smtp *s, struct deliverd_tx *tx,
-    const bool *done, const char *what)
+    const bool *done, const char *what, enum bounce_stage st)
 {
 	char	 r[SPOOL_REPLY_MAX];
 
 	deliverd_smtp_lost(s, what, r, sizeof(r));
-	deliverd_smtp_all(tx, done, r);
+	deliverd_smtp_all(tx, done, r, st);
 	deliverd_smtp_close(s, false);
 	return DELIVERD_SMTP_GONE;
 }
@@ -684,10 +704,10 @@ deliverd_smtp_envelope(struct deliverd_smtp *s, struct deliverd_tx *tx,
 		}
 	}
 	if (deliverd_smtp_flush(s, tmo) == -1 || deliverd_smtp_read(s, tmo) == -1)
-		return deliverd_smtp_fail(s, tx, NULL, "MAIL FROM");
+		return deliverd_smtp_fail(s, tx, NULL, "MAIL FROM", BOUNCE_ST_MAIL);
 	if (smtp_reply_class(&s->s_rp) != 2) {
 		/* Every recipient gets the sender's rejection. */
-		deliverd_smtp_all(tx, NULL, s->s_rp.rp_text.data);
+		deliverd_smtp_all(tx, NULL, s->s_rp.rp_text.data, BOUNCE_ST_MAIL);
 		for (i = 0; i < tx->tx_nrcpt; i++)
 			final[i] = true;
 		if (!s->s_pipelining)
@@ -697,17 +717,18 @@ deliverd_smtp_envelope(struct deliverd_smtp *s, struct deliverd_tx *tx,
 		if (!s->s_pipelining && !final[i]) {
 			(void)buf_printf(&s->s_wbuf, "RCPT TO:<%s>\r\n", tx->tx_rcpt[i]);
 			if (deliverd_smtp_flush(s, tmo) == -1)
-				return deliverd_smtp_fail(s, tx, final, "RCPT TO");
+				return deliverd_smtp_fail(s, tx, final, "RCPT TO",
+				    BOUNCE_ST_RCPT);
 		} else if (!s->s_pipelining)
 			continue;
 		if (deliverd_smtp_read(s, tmo) == -1)
-			return deliverd_smtp_fail(s, tx, final, "RCPT TO");
+			return deliverd_smtp_fail(s, tx, final, "RCPT TO", BOUNCE_ST_RCPT);
 		if (final[i])
 			continue;
 		if (smtp_reply_class(&s->s_rp) == 2)
 			(*nok_r)++;
 		else {
-			(void)str_copy(tx->tx_reply[i], SPOOL_REPLY_MAX, s->s_rp.rp_text.data);
+			deliverd_smtp_set(tx, i, s->s_rp.rp_text.data, BOUNCE_ST_RCPT);
 			final[i] = true;
 		}
 	}
@@ -723,25 +744,26 @@ deliverd_smtp_body(struct deliverd_smtp *s, struct deliverd_tx *tx, bool *final,
 
 	if (s->s_pipelining) {
 		if (deliverd_smtp_read(s, tmo) == -1)
-			return deliverd_smtp_fail(s, tx, final, "DATA");
+			return deliverd_smtp_fail(s, tx, final, "DATA", BOUNCE_ST_DATA);
 		if (nok == 0 && smtp_reply_class(&s->s_rp) == 3)
 			/* A server that starts DATA with no recipient: abandon. */
-			return deliverd_smtp_fail(s, tx, final, "DATA without recipients");
+			return deliverd_smtp_fail(s, tx, final, "DATA without recipients",
+			    BOUNCE_ST_DATA);
 	} else if (nok > 0 && deliverd_smtp_cmd(s, "DATA", tmo) == -1)
-		return deliverd_smtp_fail(s, tx, final, "DATA");
+		return deliverd_smtp_fail(s, tx, final, "DATA", BOUNCE_ST_DATA);
 	if (nok == 0) {
 		s->s_dirty = true;
 		return DELIVERD_SMTP_DONE;
 	}
 	if (smtp_reply_class(&s->s_rp) != 3) {
-		deliverd_smtp_all(tx, final, s->s_rp.rp_text.data);
+		deliverd_smtp_all(tx, final, s->s_rp.rp_text.data, BOUNCE_ST_DATA);
 		s->s_dirty = true;
 		return DELIVERD_SMTP_DONE;
 	}
 	if (deliverd_smtp_data(s, tx) == -1 ||
 	    deliverd_smtp_read(s, s->s_cf->cf_data_timeout) == -1)
-		return deliverd_smtp_fail(s, tx, final, "end of data");
-	deliverd_smtp_all(tx, final, s->s_rp.rp_text.data);
+		return deliverd_smtp_fail(s, tx, final, "end of data", BOUNCE_ST_DATA);
+	deliverd_smtp_all(tx, final, s->s_rp.rp_text.data, BOUNCE_ST_DATA);
 	return DELIVERD_SMTP_DONE;
 }
 
@@ -760,7 +782,7 @@ deliverd_smtp_send(struct deliverd_smtp *s, struct deliverd_tx *tx)
 		s->s_probe = false;	/* nothing is sent this time */
 		buf_reset(&s->s_wbuf);
 		deliverd_smtp_all(tx, NULL, "553 5.6.7 The next hop does not support "
-		    "SMTPUTF8, which this message needs");
+		    "SMTPUTF8, which this message needs", BOUNCE_ST_MAIL);
 		free(final);
 		return DELIVERD_SMTP_DONE;
 	}

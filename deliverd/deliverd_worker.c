@@ -66,6 +66,7 @@ struct deliverd_worker_rcpt {
 	char		 addr[SPOOL_ADDR_MAX];
 	bool		 skip;
 	char		 reply[SPOOL_REPLY_MAX];
+	enum bounce_stage stage;
 };
 
 struct deliverd_worker_cand {
@@ -344,6 +345,7 @@ deliverd_worker_send(struct worker *w, const struct deliverd_job *j, struct deli
 	struct deliverd_worker_cand	*c;
 	const char		**addrs;
 	char			(*replies)[SPOOL_REPLY_MAX];
+	enum bounce_stage	*stages;
 	struct deliverd_tx	 tx;
 	struct tls_policy	 pol = { TLS_LEVEL_MAY, NULL };	/* name: the host */
 	size_t			 nc, i, k, na = 0;
@@ -351,6 +353,7 @@ deliverd_worker_send(struct worker *w, const struct deliverd_job *j, struct deli
 
 	addrs = xcalloc(nr, sizeof(*addrs));
 	replies = xcalloc(nr, sizeof(*replies));
+	stages = xcalloc(nr, sizeof(*stages));
 	for (i = 0; i < nr; i++)
 		if (!r[i].skip)
 			addrs[na++] = r[i].addr;
@@ -363,6 +366,7 @@ deliverd_worker_send(struct worker *w, const struct deliverd_job *j, struct deli
 	tx.tx_msg = wm->body;
 	tx.tx_msglen = wm->bodylen;
 	tx.tx_reply = replies;
+	tx.tx_stage = stages;
 	/* PROBE_FAILED: the cached connection was gone before anything of this
 	 * transaction was answered: a new connection below */
 	if (deliverd_smtp_reuse(w->w_smtp, j->dj_hop) &&
@@ -390,19 +394,26 @@ deliverd_worker_send(struct worker *w, const struct deliverd_job *j, struct deli
 	if (k < nc)
 		(void)deliverd_smtp_send(w->w_smtp, &tx);
 	else
-		for (i = 0; i < na; i++)
+		for (i = 0; i < na; i++) {
+			/* no next hop (DNS) or none answered: the last one's stage */
 			(void)str_copy(replies[i], SPOOL_REPLY_MAX, reply);
+			stages[i] = nc == 0 ? BOUNCE_ST_CONNECT :
+			    deliverd_smtp_stage(w->w_smtp);
+		}
 	if (nc == 0)
 		goto out;	/* DNS or relayhost trouble: no next hop was tried */
 done:
 	(void)str_copy(relay, relaysz, deliverd_smtp_relay(w->w_smtp));
 out:
 	for (i = 0, k = 0; i < nr; i++)
-		if (!r[i].skip)
+		if (!r[i].skip) {
+			r[i].stage = stages[k];
 			(void)str_copy(r[i].reply, sizeof(r[i].reply), replies[k++]);
+		}
 	w->w_last_use = deliverd_now_ms();
 	free(addrs);
 	free(replies);
+	free(stages);
 }
 
 static void
@@ -426,6 +437,7 @@ deliverd_worker_results(struct worker *w, const struct deliverd_job *j, struct d
 		(void)str_copy(res.dr_relay, sizeof(res.dr_relay), relay);
 		(void)str_copy(res.dr_tls, sizeof(res.dr_tls), tls);
 		(void)str_copy(res.dr_to, sizeof(res.dr_to), r[i].addr);
+		res.dr_stage = r[i].stage;
 		(void)deliverd_result_format(&res, &w->w_out_buf);
 	}
 }

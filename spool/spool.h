@@ -339,6 +339,9 @@ int	spool_permfail_get(struct spool_txn *, const char *login, const char *addr,
 int	spool_permfail_iter(struct spool_txn *, const char *login, const char *after,
 	    int (*cb)(const struct spool_permfail *, void *), void *);
 
+/* bounce categories counted per issue (common/bounce.h's BOUNCE_CAT_COUNT fits) */
+#define SPOOL_CAT_MAX	16
+
 /* ---- issues (mailings): an account's messages of one UTC day with one
  * X-Campaign-Id (or none). Counters are changed only by spool_issue_put by
  * spoold (n_msgs, n_rcpts) and by spool_event_add (the rest), in the same
@@ -355,6 +358,9 @@ struct spool_issue {
 	uint64_t	 si_deferred;			/* deferred events (attempts) */
 	uint64_t	 si_bounced_policy, si_bounced_remote;
 	uint64_t	 si_bounced_expired, si_bounced_admin;
+	/* bounced events by category (index: enum bounce_cat, common/bounce.h;
+	 * 0 unused); records written before issue 15 read as zeros */
+	uint64_t	 si_bounced_cat[SPOOL_CAT_MAX];
 };
 int	spool_issue_get(struct spool_txn *, uint64_t id, struct spool_issue *);
 /* name NULL = no X-Campaign-Id. SPOOL_ENOTFOUND if none yet. */
@@ -468,6 +474,9 @@ struct spool_event {
 	bool			 ev_sandbox;
 	const char		*ev_hop;	/* extra fields, NULL to omit */
 	const char		*ev_tls;
+	/* deferred and bounced: a category name from common/bounce.h; NULL
+	 * takes it from the class (policy, expired; else "other") */
+	const char		*ev_category;
 };
 /*
  * Zeroes ev, then fills what comes from message m (login, qid, issue,

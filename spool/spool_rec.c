@@ -235,6 +235,20 @@ static const struct spool_rec_field spool_rec_issue[] = {
 	FNUM(12, SPOOL_F_U64, SI, si_bounced_remote),
 	FNUM(13, SPOOL_F_U64, SI, si_bounced_expired),
 	FNUM(14, SPOOL_F_U64, SI, si_bounced_admin),
+	/* issue 15: bounced events by category, tag 160 + enum bounce_cat */
+	FNUM(161, SPOOL_F_U64, SI, si_bounced_cat[1]),
+	FNUM(162, SPOOL_F_U64, SI, si_bounced_cat[2]),
+	FNUM(163, SPOOL_F_U64, SI, si_bounced_cat[3]),
+	FNUM(164, SPOOL_F_U64, SI, si_bounced_cat[4]),
+	FNUM(165, SPOOL_F_U64, SI, si_bounced_cat[5]),
+	FNUM(166, SPOOL_F_U64, SI, si_bounced_cat[6]),
+	FNUM(167, SPOOL_F_U64, SI, si_bounced_cat[7]),
+	FNUM(168, SPOOL_F_U64, SI, si_bounced_cat[8]),
+	FNUM(169, SPOOL_F_U64, SI, si_bounced_cat[9]),
+	FNUM(170, SPOOL_F_U64, SI, si_bounced_cat[10]),
+	FNUM(171, SPOOL_F_U64, SI, si_bounced_cat[11]),
+	FNUM(172, SPOOL_F_U64, SI, si_bounced_cat[12]),
+	FNUM(173, SPOOL_F_U64, SI, si_bounced_cat[13]),
 };
 
 int

@@ -44,3 +44,6 @@ tests_unit_t_ownaddr_LDADD = $(COMMON_TEST_LIBS)
 UNIT_TESTS += tests/unit/t_pwcheck
 tests_unit_t_pwcheck_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_t_pwcheck_LDADD = $(COMMON_TEST_LIBS) -ldl
+UNIT_TESTS += tests/unit/t_bounce
+tests_unit_t_bounce_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_t_bounce_LDADD = $(COMMON_TEST_LIBS)
