@@ -14,6 +14,7 @@
 /* before <signal.h>: its si_fd macro collides with struct spool_in */
 #include "spool.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,6 +201,44 @@ deliverd_commit_gone(struct spool_txn *txn, struct deliverd_commit_batch *b,
 	return 0;
 }
 
+/*
+ * Only a next hop's own recipient-level permanent failure (bounce.h:
+ * bad-mailbox, bad-domain, inactive-mailbox at RCPT or end of data) adds
+ * the address to the account's suppression list, with its reason, reply,
+ * queue id and issue; a refused greeting, sender, content or relaying
+ * never does (issue 15).
+ */
+static int
+deliverd_commit_suppress(struct spool_txn *txn, struct deliverd_commit_batch *b,
+    const struct spool_msg *m, const struct spool_rcpt *r,
+    const struct deliverd_result *res, enum bounce_cat cat, int64_t now)
+{
+	struct spool_permfail	*pf;
+	const char		*t = res->dr_reply;
+	int			 code, rc;
+
+	if (res->dr_relay[0] == '\0' || m->sm_sandbox || !isdigit((unsigned char)t[0]) ||
+	    !isdigit((unsigned char)t[1]) || !isdigit((unsigned char)t[2]))
+		return 0;
+	code = (t[0] - '0') * 100 + (t[1] - '0') * 10 + (t[2] - '0');
+	if (!bounce_suppresses(cat, res->dr_stage, code))
+		return 0;
+	pf = xcalloc(1, sizeof(*pf));
+	(void)str_copy(pf->pf_login, sizeof(pf->pf_login), m->sm_login);
+	(void)str_copy(pf->pf_addr, sizeof(pf->pf_addr), r->sr_addr);
+	str_lower(pf->pf_addr);
+	pf->pf_when = now;
+	(void)str_copy(pf->pf_reply, sizeof(pf->pf_reply), t);
+	(void)str_copy(pf->pf_reason, sizeof(pf->pf_reason), bounce_cat_name(cat));
+	(void)str_copy(pf->pf_qid, sizeof(pf->pf_qid), m->sm_qid);
+	pf->pf_issue = m->sm_issue;
+	if ((rc = spool_permfail_set(txn, pf)) == 0)
+		(void)buf_printf(&b->log, "%s: to=<%s>, suppressed for account %s: "
+		    "reason=%s\n", m->sm_qid, r->sr_addr, m->sm_login, pf->pf_reason);
+	free(pf);
+	return rc;
+}
+
 /* Decides the outcome of one result and writes recipient + event. */
 static int
 deliverd_commit_outcome(const struct conf *cf, struct spool_txn *txn,
@@ -240,9 +279,7 @@ deliverd_commit_outcome(const struct conf *cf, struct spool_txn *txn,
 		ev.ev_type = SPOOL_EV_BOUNCED;
 		ev.ev_class = SPOOL_CL_REMOTE;
 		status = "bounced";
-		/* only a next hop's own 5xx marks the address as failing */
-		if (res->dr_relay[0] != '\0' && !m->sm_sandbox &&
-		    (rc = spool_permfail_put(txn, m->sm_login, r.sr_addr, now, text)) != 0)
+		if ((rc = deliverd_commit_suppress(txn, b, m, &r, res, cat, now)) != 0)
 			return rc;
 	} else if (now >= m->sm_arrival + (int64_t)cf->cf_max_queue_lifetime) {
 		(void)str_printf(text, sizeof(text), "554 5.4.7 Message expired after "
