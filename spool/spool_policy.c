@@ -482,7 +482,7 @@ spool_permfail_iter(struct spool_txn *t, const char *login, const char *after,
 		}
 	} else
 		plen = 0;
-	if (!spool_key_ok(&k))
+	if (k.k_bad)
 		rc = SPOOL_ETOOBIG;
 	else
 		rc = spool_db_iter(t, SPOOL_DB_PERMFAIL, &k, plen, false, spool_pf_it_cb, it);
