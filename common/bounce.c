@@ -112,6 +112,9 @@ bounce_suppresses(enum bounce_cat c, enum bounce_stage s, int code)
 {
 	if (code < 500 || code > 599)
 		return false;
+	/* no SMTP reply: DNS said the domain does not exist or takes no mail */
+	if (s == BOUNCE_ST_CONNECT)
+		return c == BOUNCE_BAD_DOMAIN;
 	if (s != BOUNCE_ST_RCPT && s != BOUNCE_ST_DATA)
 		return false;
 	return c == BOUNCE_BAD_MAILBOX || c == BOUNCE_BAD_DOMAIN ||

@@ -41,6 +41,10 @@ t_suppresses(void)
 	t_ok(!bounce_suppresses(BOUNCE_RELAYING_DENIED, BOUNCE_ST_RCPT, 554), "relay");
 	t_ok(!bounce_suppresses(BOUNCE_QUOTA, BOUNCE_ST_RCPT, 552), "quota");
 	t_ok(!bounce_suppresses(BOUNCE_BAD_MAILBOX, BOUNCE_ST_UNKNOWN, 550), "unknown stage");
+	t_ok(bounce_suppresses(BOUNCE_BAD_DOMAIN, BOUNCE_ST_CONNECT, 550), "NXDOMAIN");
+	t_ok(!bounce_suppresses(BOUNCE_BAD_DOMAIN, BOUNCE_ST_CONNECT, 451), "DNS trouble");
+	t_ok(!bounce_suppresses(BOUNCE_ROUTING, BOUNCE_ST_CONNECT, 554), "loop");
+	t_ok(!bounce_suppresses(BOUNCE_NO_ANSWER, BOUNCE_ST_CONNECT, 550), "no answer");
 }
 
 struct ccase {
