@@ -259,6 +259,8 @@ deliverd_commit_outcome(const struct conf *cf, struct spool_txn *txn,
 		status = "deferred";
 	}
 	(void)str_copy(r.sr_reply, sizeof(r.sr_reply), text);
+	(void)str_copy(r.sr_category, sizeof(r.sr_category),
+	    cat != BOUNCE_NONE ? bounce_cat_name(cat) : "");
 	if ((rc = spool_rcpt_put(txn, &r)) != 0)
 		return rc;
 	ev.ev_msg = text;

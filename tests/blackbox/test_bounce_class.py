@@ -87,6 +87,14 @@ def test_events_carry_category_and_filters(live):
     delivered = by_to(ev, "delivered")["ok@example.net"]
     assert "category" not in delivered, delivered
 
+    # the recipient record keeps the last failure's category (spoolctl show)
+    shown = g.spoolctl_json("show", delivered["queue_id"])
+    rc = {r["to"]: r for r in shown["recipients"]}
+    assert rc["full@example.net"]["category"] == "quota", rc
+    assert rc["gone@example.net"]["category"] == "bad-mailbox", rc
+    assert rc["ok@example.net"]["category"] is None, rc
+    assert "(quota)" in g.spoolctl("show", delivered["queue_id"]).stdout
+
     # bounces --category: only those, JSON and text
     b = g.spoolctl_json("bounces", "--category", "bad-mailbox")
     assert sorted(x["to"] for x in b) == ["gone2@example.net", "gone@example.net"], b
