@@ -94,6 +94,9 @@ def test_events_carry_category_and_filters(live):
     assert rc["gone@example.net"]["category"] == "bad-mailbox", rc
     assert rc["ok@example.net"]["category"] is None, rc
     assert "(quota)" in g.spoolctl("show", delivered["queue_id"]).stdout
+    # and deliverd's log line says it
+    assert "to=<gone@example.net>, relay=" in g.log("deliverd") and \
+        ", category=bad-mailbox, status=bounced (550 5.1.1" in g.log("deliverd")
 
     # bounces --category: only those, JSON and text
     b = g.spoolctl_json("bounces", "--category", "bad-mailbox")
