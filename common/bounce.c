@@ -112,6 +112,9 @@ bounce_suppresses(enum bounce_cat c, enum bounce_stage s, int code)
 {
 	if (code < 500 || code > 599)
 		return false;
+	/* no SMTP reply: DNS said the domain does not exist or takes no mail */
+	if (s == BOUNCE_ST_CONNECT)
+		return c == BOUNCE_BAD_DOMAIN;
 	if (s != BOUNCE_ST_RCPT && s != BOUNCE_ST_DATA)
 		return false;
 	return c == BOUNCE_BAD_MAILBOX || c == BOUNCE_BAD_DOMAIN ||
@@ -335,8 +338,10 @@ bounce_fallback(enum bounce_stage st, const struct bounce_reply *r)
 	enum bounce_cat	 c;
 
 	if (st == BOUNCE_ST_CONNECT) {
-		/* local trouble reaching the host: DNS says no such domain */
-		if (r->enh[0] != '\0' && (c = bounce_by_enh(r)) == BOUNCE_BAD_DOMAIN)
+		/* No SMTP reply: our own text. A permanent one says why (no
+		 * such domain, a loop back to us); anything else is no answer. */
+		if (r->code >= 500 && r->enh[0] != '\0' &&
+		    (c = bounce_by_enh(r)) != BOUNCE_NONE)
 			return c;
 		return BOUNCE_NO_ANSWER;
 	}
@@ -348,13 +353,33 @@ bounce_fallback(enum bounce_stage st, const struct bounce_reply *r)
 	return bounce_by_code(st, r);
 }
 
+/*
+ * Addresses in angle brackets are masked before any text is matched: a
+ * reply about <spam-reports@example.com> or <virus@example.org> says
+ * nothing about spam or viruses.
+ */
+static void
+bounce_mask(char *s, size_t len)
+{
+	size_t	 i, j;
+
+	for (i = 0; i < len; i++) {
+		if (s[i] != '<')
+			continue;
+		for (j = i + 1; j < len && j - i <= 320 && s[j] != '>' && s[j] != ' '; j++)
+			;
+		if (j < len && s[j] == '>') {
+			memset(s + i + 1, '_', j - i - 1);
+			i = j;
+		}
+	}
+}
+
 enum bounce_cat
 bounce_classify(const struct bounce_rules *rs, enum bounce_stage st, const char *reply)
 {
 	struct bounce_reply	 r;
-	char			*tmp = NULL;
-	const char		*nul;
-	enum bounce_cat		 c = BOUNCE_NONE;
+	char			 text[BOUNCE_REPLY_MAX + 1];
 	size_t			 i;
 
 	if ((int)st < 0 || st >= BOUNCE_ST_COUNT)
@@ -364,16 +389,14 @@ bounce_classify(const struct bounce_rules *rs, enum bounce_stage st, const char 
 	bounce_reply_parse(reply, &r);
 	if (r.code >= 200 && r.code < 400)
 		return BOUNCE_NONE;
-	nul = reply;
-	if (reply[r.len] != '\0')
-		nul = tmp = xstrndup(reply, r.len);
+	memcpy(text, reply, r.len);
+	text[r.len] = '\0';
+	bounce_mask(text, r.len);
+	r.text = text;
 	for (i = 0; rs != NULL && i < rs->rs_n; i++)
-		if (bounce_rule_match(&rs->rs_rule[i], st, &r, nul)) {
-			c = rs->rs_rule[i].br_cat;
-			break;
-		}
-	free(tmp);
-	return c != BOUNCE_NONE ? c : bounce_fallback(st, &r);
+		if (bounce_rule_match(&rs->rs_rule[i], st, &r, text))
+			return rs->rs_rule[i].br_cat;
+	return bounce_fallback(st, &r);
 }
 
 /* ---- the rule file */
@@ -420,7 +443,10 @@ bounce_lex_word(struct bounce_lex *lx, char *out, size_t outsz, size_t *outlen)
 			quoted = !quoted;
 			continue;
 		}
-		if (quoted && c == '\\' && lx->p < lx->end)
+		/* inside quotes \" and \\ are escapes; any other backslash
+		 * stays (regex escapes such as \. need no doubling) */
+		if (quoted && c == '\\' && lx->p < lx->end &&
+		    (*lx->p == '"' || *lx->p == '\\'))
 			c = *lx->p++;
 		if ((unsigned char)c < 0x20 || c == 0x7f) {
 			snprintf(lx->err, sizeof(lx->err), "control character");

@@ -296,6 +296,8 @@ deliverd_commit_outcome(const struct conf *cf, struct spool_txn *txn,
 		status = "deferred";
 	}
 	(void)str_copy(r.sr_reply, sizeof(r.sr_reply), text);
+	(void)str_copy(r.sr_category, sizeof(r.sr_category),
+	    cat != BOUNCE_NONE ? bounce_cat_name(cat) : "");
 	if ((rc = spool_rcpt_put(txn, &r)) != 0)
 		return rc;
 	ev.ev_msg = text;
@@ -310,10 +312,11 @@ deliverd_commit_outcome(const struct conf *cf, struct spool_txn *txn,
 		b->dirty[mi] = true;
 	}
 	(void)buf_printf(&b->log, "%s: to=<%s>, relay=%s, delay=%llds, tls=%s, "
-	    "dsn=%s, status=%s (%s)\n", m->sm_qid, r.sr_addr,
+	    "dsn=%s%s%s, status=%s (%s)\n", m->sm_qid, r.sr_addr,
 	    m->sm_sandbox ? "sandbox" : res->dr_relay[0] ? res->dr_relay : "none",
 	    (long long)(now - m->sm_arrival), res->dr_tls[0] ? res->dr_tls : "none",
-	    deliverd_commit_dsn(text, dsn), status, text);
+	    deliverd_commit_dsn(text, dsn), cat != BOUNCE_NONE ? ", category=" : "",
+	    cat != BOUNCE_NONE ? bounce_cat_name(cat) : "", status, text);
 	return 0;
 }
 

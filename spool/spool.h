@@ -412,6 +412,7 @@ struct spool_rcpt {
 	char			 sr_reply[SPOOL_REPLY_MAX];	/* last reply, verbatim */
 	char			 sr_hop[256];		/* last next hop "host[addr]:port" */
 	char			 sr_tls[128];		/* last TLS facts or "" */
+	char			 sr_category[24];	/* last failure's category or "" (issue 15) */
 };
 int	spool_msg_get(struct spool_txn *, const char *qid, struct spool_msg *);
 /* Does not touch the schedule: change sm_held only with spool_msg_hold. */

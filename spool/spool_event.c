@@ -111,8 +111,6 @@ spool_ev_json(struct json_gen *g, const struct spool_event *ev, const char *id,
 	json_kv_str(g, "event", spool_ev_type_name(ev->ev_type));
 	if (ev->ev_type == SPOOL_EV_BOUNCED)
 		json_kv_str(g, "class", spool_ev_class_name(ev->ev_class));
-	if (spool_ev_category(ev) != NULL)
-		json_kv_str(g, "category", spool_ev_category(ev));
 	json_kv_str(g, "dt", dt);
 	json_kv_str(g, "account", ev->ev_login);
 	json_kv_str(g, "queue_id", ev->ev_qid);
@@ -131,6 +129,9 @@ spool_ev_json(struct json_gen *g, const struct spool_event *ev, const char *id,
 		json_kv_str(g, "hop", ev->ev_hop);
 	if (ev->ev_tls != NULL)
 		json_kv_str(g, "tls", ev->ev_tls);
+	/* after the CONTRACT's keys, in their order (issue 15) */
+	if (spool_ev_category(ev) != NULL)
+		json_kv_str(g, "category", spool_ev_category(ev));
 	json_obj_end(g);
 }
 

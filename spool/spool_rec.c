@@ -299,6 +299,7 @@ static const struct spool_rec_field spool_rec_rcpt[] = {
 	FNUM(4, SPOOL_F_ENUM, SR, sr_state), FNUM(5, SPOOL_F_U32, SR, sr_attempts),
 	FNUM(6, SPOOL_F_I64, SR, sr_next), FNUM(7, SPOOL_F_I64, SR, sr_last),
 	FSTR(8, SR, sr_reply), FSTR(9, SR, sr_hop), FSTR(10, SR, sr_tls),
+	FSTR(161, SR, sr_category),	/* issue 15 */
 };
 
 int

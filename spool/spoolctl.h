@@ -42,6 +42,9 @@ struct ctl_cmd {
 
 /* One line "spoolctl: ..." on stderr, then exit 2 (usage) or 1 (failure). */
 void	ctl_usage(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* A --category value (common/bounce.h); a usage error (exit 2) naming the
+ * categories otherwise. cmd names the command in the message. */
+int	ctl_category(const char *name, const char *cmd);
 void	ctl_die(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
 /* Like ctl_die for a spool_* error code: "what: spool_strerror(rc)". */
 void	ctl_die_rc(int rc, const char *, ...) __attribute__((format(printf, 2, 3), noreturn));
@@ -153,6 +156,7 @@ struct ctl_event {
 	const char	*ev_issue_name;
 	const char	*ev_issue_date;
 	const char	*ev_uniq;
+	const char	*ev_category;	/* deferred/bounced (issue 15), else NULL */
 	uint64_t	 ev_issue_id;
 	int64_t		 ev_attempt;
 	bool		 ev_sandbox;

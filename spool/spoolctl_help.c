@@ -81,12 +81,14 @@ static const struct ctl_help ctl_help_tab[] = {
 	{ "hold", "QID... [--json]", H_JSON, "hold 6616DBE4F527A47A30BF" },
 	{ "release", "QID... [--json]", H_JSON, "release 6616DBE4F527A47A30BF" },
 	{ "delete", "QID... [--json]", H_JSON, "delete 6616DBE4F527A47A30BF" },
-	{ "issues", "[--date YYYY-MM-DD] [--account LOGIN] [--json]",
+	{ "issues", "[--date YYYY-MM-DD] [--account LOGIN] [--category C] [--json]",
 	    "  --date YYYY-MM-DD       issues of this UTC day\n"
 	    "  --account LOGIN         issues of this account\n"
+	    "  --category C            issues with bounces of this category\n"
 	    H_JSON, "issues --date 2026-11-29 --account shop" },
-	{ "bounces", "[--last N] [--json]",
+	{ "bounces", "[--last N] [--category C] [--json]",
 	    "  --last N                the last N bounced events (default 100)\n"
+	    "  --category C            only bounces of this category (bad-mailbox, ...)\n"
 	    H_JSON, "bounces --last 20" },
 	{ "suppression list", "[--account A] [--limit N] [--after ADDRESS] [--json]",
 	    "  --account A             only this account's entries\n"

@@ -33,7 +33,7 @@ TESTS += tests/banned.sh tests/blackbox/test_privileges.py
 TESTS += tests/blackbox/test_loops.py tests/blackbox/test_relay_tls.py
 # suppression: what adds to it, spoolctl suppression, suppression_ttl (issue 15)
 TESTS += tests/blackbox/test_suppression.py
-EXTRA_DIST += tests/banned.sh tests/blackbox tests/unit/data
+EXTRA_DIST += tests/banned.sh tests/blackbox tests/unit/data tests/data
 
 # EXTRA_DIST names whole directories, and automake copies a directory from
 # the build tree too: a tree that has run the tests would ship their logs

@@ -47,3 +47,6 @@ tests_unit_t_pwcheck_LDADD = $(COMMON_TEST_LIBS) -ldl
 UNIT_TESTS += tests/unit/t_bounce
 tests_unit_t_bounce_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_t_bounce_LDADD = $(COMMON_TEST_LIBS)
+UNIT_TESTS += tests/unit/t_bounce_corpus
+tests_unit_t_bounce_corpus_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_t_bounce_corpus_LDADD = $(COMMON_TEST_LIBS)

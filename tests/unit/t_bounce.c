@@ -41,6 +41,10 @@ t_suppresses(void)
 	t_ok(!bounce_suppresses(BOUNCE_RELAYING_DENIED, BOUNCE_ST_RCPT, 554), "relay");
 	t_ok(!bounce_suppresses(BOUNCE_QUOTA, BOUNCE_ST_RCPT, 552), "quota");
 	t_ok(!bounce_suppresses(BOUNCE_BAD_MAILBOX, BOUNCE_ST_UNKNOWN, 550), "unknown stage");
+	t_ok(bounce_suppresses(BOUNCE_BAD_DOMAIN, BOUNCE_ST_CONNECT, 550), "NXDOMAIN");
+	t_ok(!bounce_suppresses(BOUNCE_BAD_DOMAIN, BOUNCE_ST_CONNECT, 451), "DNS trouble");
+	t_ok(!bounce_suppresses(BOUNCE_ROUTING, BOUNCE_ST_CONNECT, 554), "loop");
+	t_ok(!bounce_suppresses(BOUNCE_NO_ANSWER, BOUNCE_ST_CONNECT, 550), "no answer");
 }
 
 struct ccase {
@@ -75,6 +79,11 @@ static const struct ccase fallback_cases[] = {
 	{ BOUNCE_ST_GREETING, "554 no SMTP service here", BOUNCE_POLICY },
 	{ BOUNCE_ST_CONNECT, "421 4.4.1 connect to mx: Connection refused", BOUNCE_NO_ANSWER },
 	{ BOUNCE_ST_CONNECT, "550 5.1.2 no such domain", BOUNCE_BAD_DOMAIN },
+	{ BOUNCE_ST_CONNECT, "554 5.4.6 mail for x loops back to myself", BOUNCE_ROUTING },
+	{ BOUNCE_ST_CONNECT, "451 4.4.3 DNS lookup failed: timeout", BOUNCE_NO_ANSWER },
+	{ BOUNCE_ST_RCPT, "550 5.1.1 <spam-reports@example.com>: unknown", BOUNCE_BAD_MAILBOX },
+	{ BOUNCE_ST_RCPT, "550 5.7.1 <virus@example.com>: refused", BOUNCE_POLICY },
+	{ BOUNCE_ST_RCPT, "550 5.7.1 spam <unclosed", BOUNCE_SPAM },
 	{ BOUNCE_ST_RCPT, "554 relay access denied", BOUNCE_RELAYING_DENIED },
 	{ BOUNCE_ST_RCPT, "550 no such user", BOUNCE_OTHER },
 	{ BOUNCE_ST_RCPT, "552 too much", BOUNCE_QUOTA },
@@ -107,7 +116,8 @@ static const char rules_text[] =
 	"quota    stage=rcpt,data text=\"mailbox full\"   # trailing comment\n"
 	"policy   code=4xx text=\"too many connections\"\r\n"
 	"inactive-mailbox enh=5.2.1 text=\"disabled\"\n"
-	"other    text=\"\\\"quoted\\\"\"\n";
+	"other    text=\"\\\"quoted\\\"\"\n"
+	"routing  regex=\"hop\\.count\"\n";
 
 static const struct ccase rule_cases[] = {
 	{ BOUNCE_ST_RCPT, "554 5.7.1 <x@y>: Relay access denied", BOUNCE_RELAYING_DENIED },
@@ -123,6 +133,8 @@ static const struct ccase rule_cases[] = {
 	{ BOUNCE_ST_RCPT, "550 5.2.1 account disabled", BOUNCE_INACTIVE_MAILBOX },
 	{ BOUNCE_ST_RCPT, "550 5.2.10 disabled", BOUNCE_OTHER },
 	{ BOUNCE_ST_RCPT, "550 say \"quoted\" here", BOUNCE_OTHER },
+	{ BOUNCE_ST_DATA, "554 hop.count exceeded", BOUNCE_ROUTING },	/* \. kept */
+	{ BOUNCE_ST_DATA, "554 hopXcount exceeded", BOUNCE_OTHER },
 };
 
 static void

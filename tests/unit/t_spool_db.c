@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bounce.h"
 #include "buf.h"
 #include "json.h"
 #include "spool.h"
@@ -642,6 +643,7 @@ t_events(void)
 	ev.ev_msg = "550 5.1.1 \"quoted\" \xc3\xa9";
 	ev.ev_attempt = 3;
 	ev.ev_hop = "mx[192.0.2.1]:25";
+	ev.ev_category = "bad-mailbox";
 	t_int_eq(spool_event_add(t, &ev, &seq), 0, "add bounced");
 	t_int_eq((long long)seq, 1, "seq 1");
 	buf_init(&l.b, 4096);
@@ -650,19 +652,26 @@ t_events(void)
 	check_event_json(l.json);
 	t_ok(strstr(l.json, "\"event\":\"bounced\",\"class\":\"remote\",\"dt\"") != NULL,
 	    "CONTRACT key order");
+	t_ok(strstr(l.json, ",\"category\":\"bad-mailbox\"}") != NULL,
+	    "category last (issue 15): %s", l.json);
 	ev_init(&ev, SPOOL_EV_DELIVERED, SPOOL_CL_NONE, "L", Q2, is.si_id);
 	(void)spool_event_add(t, &ev, &seq);
 	l.n = 0;
 	(void)spool_log_iter(t, false, 2, log_cb, &l);
-	t_ok(strstr(l.json, "\"class\"") == NULL && strstr(l.json, "\"hop\"") == NULL,
-	    "no class on delivered, no hop when not given");
+	t_ok(strstr(l.json, "\"class\"") == NULL && strstr(l.json, "\"hop\"") == NULL &&
+	    strstr(l.json, "\"category\"") == NULL,
+	    "no class or category on delivered, no hop when not given");
 	ev_init(&ev, SPOOL_EV_DEFERRED, SPOOL_CL_NONE, "L", Q1, is.si_id);
 	ev.ev_tls = "TLSv1.3";
 	(void)spool_event_add(t, &ev, NULL);
 	ev_init(&ev, SPOOL_EV_BOUNCED, SPOOL_CL_POLICY, "L", Q1, is.si_id);
 	(void)spool_event_add(t, &ev, NULL);
 	ev_init(&ev, SPOOL_EV_BOUNCED, SPOOL_CL_EXPIRED, "L", Q1, is.si_id);
-	(void)spool_event_add(t, &ev, NULL);
+	(void)spool_event_add(t, &ev, &seq);
+	l.n = 0;
+	(void)spool_log_iter(t, false, seq, log_cb, &l);
+	t_ok(strstr(l.json, "\"category\":\"expired\"") != NULL,
+	    "an expiry without a category is \"expired\"");
 	ev_init(&ev, SPOOL_EV_BOUNCED, SPOOL_CL_ADMIN, "NOCB", Q2, 0);
 	t_int_eq(spool_event_add(t, &ev, &seq), 0, "event without issue");
 	l.n = 0;
@@ -675,6 +684,9 @@ t_events(void)
 	t_ok(is.si_delivered == 1 && is.si_deferred == 1 && is.si_bounced_remote == 1 &&
 	    is.si_bounced_policy == 1 && is.si_bounced_expired == 1 &&
 	    is.si_bounced_admin == 0, "issue counters by type and class");
+	t_ok(is.si_bounced_cat[BOUNCE_BAD_MAILBOX] == 1 && is.si_bounced_cat[BOUNCE_POLICY] == 1 &&
+	    is.si_bounced_cat[BOUNCE_EXPIRED] == 1 && is.si_bounced_cat[BOUNCE_OTHER] == 0,
+	    "issue counters by category, stored and read back (issue 15)");
 
 	buf_reset(&l.b);
 	(void)spool_log_iter(t, false, 0, log_cb, &l);
