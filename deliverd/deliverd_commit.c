@@ -202,11 +202,12 @@ deliverd_commit_gone(struct spool_txn *txn, struct deliverd_commit_batch *b,
 }
 
 /*
- * Only a next hop's own recipient-level permanent failure (bounce.h:
- * bad-mailbox, bad-domain, inactive-mailbox at RCPT or end of data) adds
- * the address to the account's suppression list, with its reason, reply,
- * queue id and issue; a refused greeting, sender, content or relaying
- * never does (issue 15).
+ * Only a recipient-level permanent failure (bounce_suppresses: bad-mailbox,
+ * bad-domain, inactive-mailbox at RCPT or end of data, or a domain DNS
+ * says does not exist) adds the address to the account's suppression
+ * list, with its reason, reply, queue id and issue; a refused greeting,
+ * sender, content or relaying never does (issue 15). A sandbox account's
+ * mail never left the host: nothing to learn from it.
  */
 static int
 deliverd_commit_suppress(struct spool_txn *txn, struct deliverd_commit_batch *b,
@@ -217,7 +218,7 @@ deliverd_commit_suppress(struct spool_txn *txn, struct deliverd_commit_batch *b,
 	const char		*t = res->dr_reply;
 	int			 code, rc;
 
-	if (res->dr_relay[0] == '\0' || m->sm_sandbox || !isdigit((unsigned char)t[0]) ||
+	if (m->sm_sandbox || !isdigit((unsigned char)t[0]) ||
 	    !isdigit((unsigned char)t[1]) || !isdigit((unsigned char)t[2]))
 		return 0;
 	code = (t[0] - '0') * 100 + (t[1] - '0') * 10 + (t[2] - '0');

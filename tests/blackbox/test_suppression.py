@@ -70,7 +70,7 @@ def test_greeting_5xx_tries_next_mx_then_defers(tmp_path):
     """a.test: MX 10 greets with 554, MX 20 takes the mail. b.test: MX 10
     greets with 554, MX 20 refuses EHLO and HELO with 550: deferred (4xx,
     naming the refusing host and its reply), never bounced, and neither
-    address is suppressed."""
+    address is suppressed; w@nx.test (NXDOMAIN, bad-domain) is."""
     port = smtpgate.free_port()
     bad = chaos.HostileServer(refuse_greeting, host="127.0.0.2", port=port).start()
     noh = chaos.HostileServer(refuse_helo, host="127.0.0.4", port=port).start()
@@ -88,6 +88,7 @@ def test_greeting_5xx_tries_next_mx_then_defers(tmp_path):
             g.start()
             smtp_send(g, ["u@a.test"])
             smtp_send(g, ["v@b.test"])
+            smtp_send(g, ["w@nx.test"])
             ev = first_event(g, "u@a.test", "delivered")
             assert "127.0.0.3" in ev["hop"], ev
             assert len(good.received("u@a.test")) == 1
@@ -97,8 +98,12 @@ def test_greeting_5xx_tries_next_mx_then_defers(tmp_path):
             assert bad.conns >= 2 and noh.conns >= 1
             log = g.log("deliverd")
             assert "mx1.a.test[127.0.0.2]" in log and "554 5.7.1 Service unavailable" in log
-            assert not [e for e in g.events() if e["event"] == "bounced"], g.events()
-            assert supp_json(g, "list") == []
+            # only the recipient-level failure bounced and is suppressed
+            ev = first_event(g, "w@nx.test", "bounced")
+            assert [e["to"] for e in g.events() if e["event"] == "bounced"] == ["w@nx.test"]
+            e, = supp_json(g, "list")
+            assert (e["address"], e["reason"]) == ("w@nx.test", "bad-domain"), e
+            assert e["reply"] == ev["msg"] and "NXDOMAIN" in e["reply"]
             # the next message to either address is filed and tried again
             smtp_send(g, ["u@a.test"])
             first_event(g, "u@a.test", "delivered", 2)
