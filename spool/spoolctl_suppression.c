@@ -97,6 +97,8 @@ static int
 ctl_supp_list_cb(const struct spool_permfail *pf, void *arg)
 {
 	struct ctl_supp_list	*l = arg;
+	const char		*s;
+	size_t			 len;
 
 	if (ctl_out_broken())
 		return EPIPE;
@@ -105,14 +107,20 @@ ctl_supp_list_cb(const struct spool_permfail *pf, void *arg)
 		return 1;
 	}
 	l->n++;
-	if (l->jsonl) {
-		json_gen_clear(l->jg);
-		ctl_supp_json(l->jg, pf, l->ttl);
-		ctl_json_print(l->jg);
-	} else if (l->jg != NULL)
-		ctl_supp_json(l->jg, pf, l->ttl);
-	else
+	if (l->jg == NULL) {
 		ctl_supp_line(pf);
+		return 0;
+	}
+	/* one object at a time: memory stays flat however long the list */
+	json_gen_clear(l->jg);
+	ctl_supp_json(l->jg, pf, l->ttl);
+	if (l->jsonl)
+		ctl_json_print(l->jg);
+	else {
+		s = json_gen_result(l->jg, &len);
+		(void)fputs(l->n == 1 ? "[" : ",", stdout);
+		(void)fwrite(s, 1, len, stdout);
+	}
 	return 0;
 }
 
@@ -177,14 +185,11 @@ ctl_supp_list(struct ctl *ctl, int argc, char **argv)
 	if (after != NULL && login == NULL)
 		ctl_usage("suppression list: --after needs --account");
 	l.ttl = (int64_t)ctl->cf->cf_suppression_ttl;
-	if (json) {
+	if (json)
 		l.jg = json_gen_new(false);
-		json_arr_begin(l.jg);
-	}
 	ctl_supp_walk(ctl, login, after, &l);
 	if (l.jg != NULL) {
-		json_arr_end(l.jg);
-		ctl_json_print(l.jg);
+		(void)fputs(l.n == 0 ? "[]\n" : "]\n", stdout);
 		json_gen_free(&l.jg);
 	} else if (l.n == 0)
 		printf("no suppressed addresses\n");
