@@ -297,3 +297,28 @@ def test_entries_expire_after_suppression_ttl():
     finally:
         g.close()
         mx.stop()
+
+
+def test_expired_entry_no_longer_refuses_before_pruning():
+    """An entry older than suppression_ttl (backdated with spoold-seed
+    after spoold's first pruning pass; the next pass is a day away) no
+    longer refuses at filing although it is still listed."""
+    mx = peers.Mx().start()
+    g = smtpgate.relaying_gateway(mx.port, suppression_ttl="1d", prune_interval="1d")
+    try:
+        wait_for(lambda: "prune: events=" in g.log("spoold"), 15, what="the first pruning pass")
+        seed = [os.path.join(smtpgate.BUILDDIR, "tests", "tools", "spoold-seed"),
+                "-c", g.conf_path, "permfail", "acc"]
+        subprocess.run(seed + ["old@dest.test", str(2 * DAY)], check=True, timeout=30)
+        subprocess.run(seed + ["young@dest.test", str(DAY // 2)], check=True, timeout=30)
+        assert {e["address"] for e in supp_json(g, "list")} == {"old@dest.test",
+                                                                "young@dest.test"}
+        smtp_send(g, ["old@dest.test"])
+        smtp_send(g, ["young@dest.test"])
+        first_event(g, "old@dest.test", "delivered")
+        ev = first_event(g, "young@dest.test", "bounced")
+        assert ev["class"] == "policy" and ev["msg"] == PERMFAIL, ev
+        assert len(supp_json(g, "list")) == 2
+    finally:
+        g.close()
+        mx.stop()
