@@ -82,7 +82,7 @@ static int
 ctl_issues_cb(const struct spool_issue *si, void *arg)
 {
 	struct ctl_issues	*is = arg;
-	char			 cats[512];
+	char			 cats[1024];
 
 	if ((is->date != NULL && strcmp(is->date, si->si_date) != 0) ||
 	    (is->account != NULL && strcmp(is->account, si->si_login) != 0) ||
