@@ -54,7 +54,8 @@ const char	*bounce_stage_name(enum bounce_stage);
 enum bounce_stage bounce_stage_parse(const char *name);
 
 /* True only for recipient-level permanent failures (bad-mailbox,
- * bad-domain, inactive-mailbox) of a 5xx at RCPT or end of data. */
+ * bad-domain, inactive-mailbox) of a 5xx at RCPT or end of data, and for
+ * bad-domain at connect (a 5xx of our own: NXDOMAIN, null MX). */
 bool	bounce_suppresses(enum bounce_cat, enum bounce_stage, int code);
 
 /*

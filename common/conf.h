@@ -108,6 +108,8 @@ struct conf {
 	/* source addresses (issue 15 item 6; common/srcaddr.h) */
 	char		*cf_source_address;	/* "" = the kernel's choice */
 	struct conf_list cf_source_pool;	/* "NAME ADDR [HELO-NAME]" lines */
+	/* bounce classification rules (issue 15) */
+	char		*cf_bounce_rules_file;
 	/* where each key was last set: conf_keys index -> line, 0 = default */
 	unsigned	*cf_key_lines;
 };

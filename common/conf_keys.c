@@ -193,6 +193,9 @@ const struct conf_key conf_keys[] = {
 	    CONF_DELIVERD | CONF_SPOOLCTL),
 	CF_LINES("source_pool", "", cf_source_pool,
 	    CONF_DELIVERD | CONF_SPOOLCTL),
+	/* bounce classification (issue 15) */
+	CF_STR("bounce_rules_file", SYSCONFDIR "/smtpgate/bounce-rules",
+	    cf_bounce_rules_file, CONF_DELIVERD),
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);

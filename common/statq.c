@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "bounce.h"
 #include "buf.h"
 #include "json.h"
 #include "statq.h"
@@ -21,6 +22,7 @@ static const char *const statq_field_names[STATQ_NFIELDS] = {
 	[STATQ_ISSUE_ID] = "issue.id",
 	[STATQ_ISSUE_NAME] = "issue.name",
 	[STATQ_UNIQ] = "gate.uniq",
+	[STATQ_CATEGORY] = "delivstream.category",
 };
 
 static const struct {
@@ -159,6 +161,12 @@ statq_parse_value(struct statq_filter *qf, const struct json_val *v,
 	    statq_norm_dt(s, qf->qf_str, sizeof(qf->qf_str)) == -1)
 		return statq_fail(STATQ_ESHAPE, err, errsz,
 		    "filter on %s: bad date-time (use YYYY-MM-DD[ HH:MM:SS])", fname);
+	if (qf->qf_field == STATQ_CATEGORY && (qf->qf_op == STATQ_EQ ||
+	    qf->qf_op == STATQ_NE) && bounce_cat_parse(s) == BOUNCE_NONE)
+		return statq_fail(STATQ_ESHAPE, err, errsz,
+		    "filter on %s: not a category (bad-mailbox, bad-domain, "
+		    "inactive-mailbox, quota, policy, spam, virus, routing, protocol, "
+		    "no-answer, relaying-denied, expired, other)", fname);
 	if (qf->qf_field == STATQ_ISSUE_ID) {
 		if (!isdigit((unsigned char)s[0]))
 			return statq_fail(STATQ_ESHAPE, err, errsz,
@@ -294,7 +302,8 @@ statq_parse_tree(struct statq *q, const struct json_val *root, char *err,
 			return st;
 	} else {
 		for (i = 0; i < STATQ_NFIELDS; i++)
-			q->q_select[q->q_nselect++] = (enum statq_field)i;
+			if (i != STATQ_CATEGORY)
+				q->q_select[q->q_nselect++] = (enum statq_field)i;
 	}
 	if ((v = json_get(root, "order")) != NULL) {
 		if (json_type(v) == JSON_STRING)
@@ -381,6 +390,8 @@ statq_row_str(const struct statq_row *r, enum statq_field f)
 		return r->qr_issue_name;
 	case STATQ_UNIQ:
 		return r->qr_uniq;
+	case STATQ_CATEGORY:
+		return r->qr_category;
 	default:
 		return NULL;
 	}

@@ -25,6 +25,9 @@ enum statq_field {
 	STATQ_ISSUE_ID,		/* issue.id */
 	STATQ_ISSUE_NAME,	/* issue.name */
 	STATQ_UNIQ,		/* gate.uniq */
+	STATQ_CATEGORY,		/* delivstream.category (issue 15); not in
+				 * the default select, which keeps the seed's
+				 * eight columns */
 	STATQ_NFIELDS
 };
 
@@ -54,6 +57,7 @@ struct statq_row {
 	uint64_t	 qr_issue_id;	/* 0 = none (null) */
 	const char	*qr_issue_name;
 	const char	*qr_uniq;
+	const char	*qr_category;	/* deferred/bounced: "bad-mailbox", ... */
 };
 
 struct statq_filter {

@@ -33,6 +33,8 @@ tmpfiles_DATA = contrib/tmpfiles.d/smtpgate.conf
 sysusers_DATA = contrib/sysusers.d/smtpgate.conf
 logrotate_DATA = contrib/logrotate/smtpgate
 smtpgateconf_DATA = contrib/smtpgate.conf.sample
+# bounce classification rules (bounce_rules_file, issue 15)
+dist_smtpgateconf_DATA = contrib/bounce-rules
 dist_man_MANS += contrib/smtpgate.conf.5
 CLEANFILES += $(CONTRIB_GENERATED)
 

@@ -104,6 +104,7 @@ main(int argc, char *argv[])
 	log_set_verbose(verbose);
 	log_set_dest(str_ieq(cf->cf_log, "syslog") ? LOG_DEST_SYSLOG : LOG_DEST_STDERR);
 	deliverd_check_conf(cf);
+	(void)deliverd_bounce_load(cf, true);
 	sig_init();
 
 	/* Phase 1: the tree (owners and modes as root) and the trigger FIFO. */

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bounce.h"
 #include "buf.h"
 #include "qid.h"
 #include "spool.h"
@@ -47,12 +48,14 @@ struct deliverd_result {
 	char		 dr_tls[128];
 	char		 dr_to[SPOOL_ADDR_MAX];	/* the address ("" from an older worker) */
 	bool		 dr_skip;		/* not attempted (held, gone): no outcome */
+	enum bounce_stage dr_stage;		/* where the reply came from */
 };
 
 /* "J id qid relay hop idx,idx,..." */
 int	deliverd_job_format(const struct deliverd_job *, struct buf *);
 int	deliverd_job_parse(const char *line, size_t len, struct deliverd_job *);
-/* "R qid idx reply relay tls to" / "S qid" (skip) */
+/* "R qid idx reply relay tls to stage" / "S qid" (skip); lines of an older
+ * worker without "to" or "stage" parse with "" and BOUNCE_ST_UNKNOWN. */
 int	deliverd_result_format(const struct deliverd_result *, struct buf *);
 int	deliverd_result_parse(const char *line, size_t len, struct deliverd_result *);
 /* "K qid sig" : the DKIM-Signature header lines (or "" for unsigned) */
@@ -80,6 +83,12 @@ struct deliverd_sig {
  * files after the commit. 0, or a spool error (nothing recorded). */
 int	deliverd_commit(struct spool *, const struct conf *, const struct deliverd_sig *,
 	    size_t nsigs, const struct deliverd_result *, size_t nres, int64_t now);
+
+/* ---- bounce classification rules (deliverd_bounce.c), scheduler only */
+/* Loads cf's bounce_rules_file: at start an error is fatal; later (SIGHUP)
+ * the old rules stay, a line is logged and -1 returned. */
+int	deliverd_bounce_load(const struct conf *, bool start);
+enum bounce_cat deliverd_bounce_classify(enum bounce_stage, const char *reply);
 
 /* ---- process mains (never return) */
 void	deliverd_sched_main(struct conf *, int trigger_fd) __attribute__((noreturn));
@@ -129,6 +138,7 @@ struct deliverd_tx {
 	const char	 *tx_msg;		/* the message (CRLF, unstuffed) */
 	size_t		  tx_msglen;
 	char		(*tx_reply)[SPOOL_REPLY_MAX];	/* out: one per rcpt */
+	enum bounce_stage *tx_stage;		/* out: one per rcpt, or NULL */
 };
 
 /* The connection cache key: next hop, source address and HELO name. */
@@ -142,7 +152,9 @@ void	deliverd_smtp_free(struct deliverd_smtp **);
  * the TLS policy says (common/tls.h; tp_name NULL = host). key names the
  * next hop for reuse. 0 ready; -1 with a reply-like text in reply ("4xx
  * ..." for local trouble, "451 4.7.5 ..." when the policy refuses the
- * session, the server's reply otherwise).
+ * session, the server's reply otherwise). A 5xx greeting or EHLO/HELO
+ * reply comes back as a 4xx ("454 4.7.1 HOST[ADDR]:PORT refused to talk
+ * to me: 554 5.7.1 ..."): try the next host, then defer.
  */
 int	deliverd_smtp_open(struct deliverd_smtp *, const char *key, const char *host,
 	    const struct sockaddr_storage *, const struct tls_policy *,
@@ -172,6 +184,9 @@ void	deliverd_smtp_close(struct deliverd_smtp *, bool quit);
 bool	deliverd_smtp_connected(const struct deliverd_smtp *);
 const char *deliverd_smtp_relay(const struct deliverd_smtp *);	/* host[addr]:port */
 const char *deliverd_smtp_tls(const struct deliverd_smtp *);	/* "" or "TLSv1.3 ..." */
+/* Where the last deliverd_smtp_open() failed: connect (no SMTP reply:
+ * connect, I/O, timeout), greeting, or helo (EHLO/HELO/STARTTLS). */
+enum bounce_stage deliverd_smtp_stage(const struct deliverd_smtp *);
 
 /* ---- helpers */
 int64_t	deliverd_now(void);		/* unix seconds */

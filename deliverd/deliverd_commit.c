@@ -11,6 +11,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,6 +199,45 @@ deliverd_commit_gone(struct spool_txn *txn, struct deliverd_commit_batch *b,
 	return 0;
 }
 
+/*
+ * Only a recipient-level permanent failure (bounce_suppresses: bad-mailbox,
+ * bad-domain, inactive-mailbox at RCPT or end of data, or a domain DNS
+ * says does not exist) adds the address to the account's suppression
+ * list, with its reason, reply, queue id and issue; a refused greeting,
+ * sender, content or relaying never does (issue 15). A sandbox account's
+ * mail never left the host: nothing to learn from it.
+ */
+static int
+deliverd_commit_suppress(struct spool_txn *txn, struct deliverd_commit_batch *b,
+    const struct spool_msg *m, const struct spool_rcpt *r,
+    const struct deliverd_result *res, enum bounce_cat cat, int64_t now)
+{
+	struct spool_permfail	*pf;
+	const char		*t = res->dr_reply;
+	int			 code, rc;
+
+	if (m->sm_sandbox || !isdigit((unsigned char)t[0]) ||
+	    !isdigit((unsigned char)t[1]) || !isdigit((unsigned char)t[2]))
+		return 0;
+	code = (t[0] - '0') * 100 + (t[1] - '0') * 10 + (t[2] - '0');
+	if (!bounce_suppresses(cat, res->dr_stage, code))
+		return 0;
+	pf = xcalloc(1, sizeof(*pf));
+	(void)str_copy(pf->pf_login, sizeof(pf->pf_login), m->sm_login);
+	(void)str_copy(pf->pf_addr, sizeof(pf->pf_addr), r->sr_addr);
+	str_lower(pf->pf_addr);
+	pf->pf_when = now;
+	(void)str_copy(pf->pf_reply, sizeof(pf->pf_reply), t);
+	(void)str_copy(pf->pf_reason, sizeof(pf->pf_reason), bounce_cat_name(cat));
+	(void)str_copy(pf->pf_qid, sizeof(pf->pf_qid), m->sm_qid);
+	pf->pf_issue = m->sm_issue;
+	if ((rc = spool_permfail_set(txn, pf)) == 0)
+		(void)buf_printf(&b->log, "%s: to=<%s>, suppressed for account %s: "
+		    "reason=%s\n", m->sm_qid, r->sr_addr, m->sm_login, pf->pf_reason);
+	free(pf);
+	return rc;
+}
+
 /* Decides the outcome of one result and writes recipient + event. */
 static int
 deliverd_commit_outcome(const struct conf *cf, struct spool_txn *txn,
@@ -209,6 +249,7 @@ deliverd_commit_outcome(const struct conf *cf, struct spool_txn *txn,
 	size_t			 mi;
 	char			 text[SPOOL_REPLY_MAX], dsn[16];
 	const char		*status;
+	enum bounce_cat		 cat;
 	int			 rc;
 
 	if ((rc = spool_rcpt_get(txn, res->dr_qid, res->dr_idx, &r)) == SPOOL_ENOTFOUND)
@@ -217,6 +258,12 @@ deliverd_commit_outcome(const struct conf *cf, struct spool_txn *txn,
 	    (m = deliverd_commit_batch_msg(b, txn, res->dr_qid, &mi)) == NULL)
 		return 0;	/* finished meanwhile */
 	spool_event_init(&ev, m, r.sr_addr, now);
+	/* issue 15: the category of a failure; an expiry is "expired" */
+	cat = deliverd_bounce_classify(res->dr_stage, res->dr_reply);
+	if (res->dr_reply[0] == '4' &&
+	    now >= m->sm_arrival + (int64_t)cf->cf_max_queue_lifetime)
+		cat = BOUNCE_EXPIRED;
+	ev.ev_category = bounce_cat_name(cat);
 	(void)str_copy(text, sizeof(text), res->dr_reply);
 	r.sr_attempts++;
 	r.sr_last = now;
@@ -231,9 +278,7 @@ deliverd_commit_outcome(const struct conf *cf, struct spool_txn *txn,
 		ev.ev_type = SPOOL_EV_BOUNCED;
 		ev.ev_class = SPOOL_CL_REMOTE;
 		status = "bounced";
-		/* only a next hop's own 5xx marks the address as failing */
-		if (res->dr_relay[0] != '\0' && !m->sm_sandbox &&
-		    (rc = spool_permfail_put(txn, m->sm_login, r.sr_addr, now, text)) != 0)
+		if ((rc = deliverd_commit_suppress(txn, b, m, &r, res, cat, now)) != 0)
 			return rc;
 	} else if (now >= m->sm_arrival + (int64_t)cf->cf_max_queue_lifetime) {
 		(void)str_printf(text, sizeof(text), "554 5.4.7 Message expired after "
@@ -250,6 +295,8 @@ deliverd_commit_outcome(const struct conf *cf, struct spool_txn *txn,
 		status = "deferred";
 	}
 	(void)str_copy(r.sr_reply, sizeof(r.sr_reply), text);
+	(void)str_copy(r.sr_category, sizeof(r.sr_category),
+	    cat != BOUNCE_NONE ? bounce_cat_name(cat) : "");
 	if ((rc = spool_rcpt_put(txn, &r)) != 0)
 		return rc;
 	ev.ev_msg = text;
@@ -264,10 +311,11 @@ deliverd_commit_outcome(const struct conf *cf, struct spool_txn *txn,
 		b->dirty[mi] = true;
 	}
 	(void)buf_printf(&b->log, "%s: to=<%s>, relay=%s, delay=%llds, tls=%s, "
-	    "dsn=%s, status=%s (%s)\n", m->sm_qid, r.sr_addr,
+	    "dsn=%s%s%s, status=%s (%s)\n", m->sm_qid, r.sr_addr,
 	    m->sm_sandbox ? "sandbox" : res->dr_relay[0] ? res->dr_relay : "none",
 	    (long long)(now - m->sm_arrival), res->dr_tls[0] ? res->dr_tls : "none",
-	    deliverd_commit_dsn(text, dsn), status, text);
+	    deliverd_commit_dsn(text, dsn), cat != BOUNCE_NONE ? ", category=" : "",
+	    cat != BOUNCE_NONE ? bounce_cat_name(cat) : "", status, text);
 	return 0;
 }
 

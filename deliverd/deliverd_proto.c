@@ -15,7 +15,7 @@
 #include "deliverd.h"
 #include "spool.h"
 
-#define DELIVERD_MAXF	8
+#define DELIVERD_MAXF	9
 
 void
 deliverd_esc(struct buf *b, const char *s)
@@ -158,7 +158,21 @@ deliverd_result_format(const struct deliverd_result *r, struct buf *b)
 	deliverd_esc(b, r->dr_tls);
 	(void)buf_putc(b, '\t');
 	deliverd_esc(b, r->dr_to);
+	(void)buf_putc(b, '\t');
+	(void)buf_puts(b, bounce_stage_name(r->dr_stage));
 	return buf_putc(b, '\n');
+}
+
+/* The stage field: a name from bounce_stage_name(), nothing else. */
+static int
+deliverd_stage(const char *s, size_t len, enum bounce_stage *r)
+{
+	char	 tmp[16];
+
+	if (str_ncopy(tmp, sizeof(tmp), s, len) == -1)
+		return -1;
+	*r = bounce_stage_parse(tmp);
+	return strcmp(bounce_stage_name(*r), tmp) == 0 ? 0 : -1;
 }
 
 int
@@ -178,11 +192,12 @@ deliverd_result_parse(const char *line, size_t len, struct deliverd_result *r)
 		r->dr_skip = true;
 		return 0;
 	}
-	if (f[0][0] != 'R' || (n != 6 && n != 7) ||
+	if (f[0][0] != 'R' || n < 6 || n > 8 ||
 	    deliverd_unesc(f[3], fl[3], r->dr_reply, sizeof(r->dr_reply)) == -1 ||
 	    deliverd_unesc(f[4], fl[4], r->dr_relay, sizeof(r->dr_relay)) == -1 ||
 	    deliverd_unesc(f[5], fl[5], r->dr_tls, sizeof(r->dr_tls)) == -1 ||
-	    (n == 7 && deliverd_unesc(f[6], fl[6], r->dr_to, sizeof(r->dr_to)) == -1))
+	    (n >= 7 && deliverd_unesc(f[6], fl[6], r->dr_to, sizeof(r->dr_to)) == -1) ||
+	    (n == 8 && deliverd_stage(f[7], fl[7], &r->dr_stage) == -1))
 		return -1;
 	if (r->dr_reply[0] != '2' && r->dr_reply[0] != '4' && r->dr_reply[0] != '5')
 		return -1;

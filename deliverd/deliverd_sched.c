@@ -247,6 +247,7 @@ deliverd_sched_signals(struct sched *s)
 			return;
 		}
 		log_info("configuration reloaded; replacing workers");
+		(void)deliverd_bounce_load(ncf, false);
 		/* Old workers finish their job and exit on EOF; the conf they
 		 * were forked with stays valid in their own address space. */
 		conf_free(&s->cf);

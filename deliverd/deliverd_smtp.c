@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -55,6 +56,7 @@ struct deliverd_smtp {
 	size_t			 s_roff, s_rlen;
 	struct buf		 s_wbuf;
 	char			 s_err[256];	/* why the last I/O failed */
+	enum bounce_stage	 s_stage;	/* where the last open failed */
 };
 
 struct deliverd_smtp *
@@ -92,6 +94,12 @@ const char *
 deliverd_smtp_relay(const struct deliverd_smtp *s)
 {
 	return s->s_relay;
+}
+
+enum bounce_stage
+deliverd_smtp_stage(const struct deliverd_smtp *s)
+{
+	return s->s_stage;
 }
 
 const char *
@@ -483,6 +491,7 @@ deliverd_smtp_open1(struct deliverd_smtp *s, const struct sockaddr_storage *ss,
 	s->s_nmsgs = 0;
 	s->s_dirty = false;
 	s->s_probe = false;
+	s->s_stage = BOUNCE_ST_CONNECT;	/* no SMTP reply until the greeting */
 	if (deliverd_smtp_connect(s, ss) == -1) {
 		(void)snprintf(reply, replysz, "451 4.4.1 %s: %s", s->s_relay, s->s_err);
 		return -1;
@@ -492,9 +501,11 @@ deliverd_smtp_open1(struct deliverd_smtp *s, const struct sockaddr_storage *ss,
 		goto fail;
 	}
 	if (smtp_reply_class(&s->s_rp) != 2) {
+		s->s_stage = BOUNCE_ST_GREETING;
 		(void)str_copy(reply, replysz, s->s_rp.rp_text.data);
 		goto fail;
 	}
+	s->s_stage = BOUNCE_ST_HELO;	/* EHLO, HELO, STARTTLS */
 	if (deliverd_smtp_hello(s, reply, replysz) == -1)
 		goto fail;
 	if (notls)
@@ -508,6 +519,35 @@ deliverd_smtp_open1(struct deliverd_smtp *s, const struct sockaddr_storage *ss,
 fail:
 	deliverd_smtp_close(s, true);
 	return -1;
+}
+
+/*
+ * A 5xx greeting or EHLO/HELO reply says nothing about the recipients: it
+ * refuses this client (a DNSBL listing, a host that does not take mail).
+ * It becomes a 4xx naming the host, with the reply verbatim, so the
+ * caller tries the next MX host and a message that no host talks to is
+ * deferred, never bounced (Postfix's smtp_skip_5xx_greeting).
+ */
+static void
+deliverd_smtp_refused(const struct deliverd_smtp *s, char *reply, size_t replysz)
+{
+	char	 orig[SPOOL_REPLY_MAX], esc[16] = "4.0.0";
+	size_t	 n = 0;
+
+	if (reply[0] != '5' || strlen(reply) < 3 || !isdigit((unsigned char)reply[1]) ||
+	    !isdigit((unsigned char)reply[2]))
+		return;
+	(void)str_copy(orig, sizeof(orig), reply);
+	if (orig[3] == ' ' && orig[4] == '5' && orig[5] == '.') {
+		while (n < sizeof(esc) - 1 && (isdigit((unsigned char)orig[4 + n]) ||
+		    orig[4 + n] == '.'))
+			n++;
+		memcpy(esc, orig + 4, n);
+		esc[n] = '\0';
+		esc[0] = '4';
+	}
+	(void)snprintf(reply, replysz, "4%c%c %s %s refused to talk to me: %s",
+	    orig[1], orig[2], esc, s->s_relay, orig);
 }
 
 int
@@ -527,8 +567,10 @@ deliverd_smtp_open(struct deliverd_smtp *s, const char *key, const char *host,
 	rc = deliverd_smtp_open1(s, ss, false, reply, replysz);
 	if (rc == 1)
 		rc = deliverd_smtp_open1(s, ss, true, reply, replysz);
-	if (rc != 0)
+	if (rc != 0) {
+		deliverd_smtp_refused(s, reply, replysz);
 		return -1;
+	}
 	(void)str_copy(s->s_key, sizeof(s->s_key), key);
 	log_debug("connected to %s%s%s", s->s_relay, s->s_tlsinfo[0] ? " tls=" : "",
 	    s->s_tlsinfo);
@@ -663,23 +705,33 @@ deliverd_smtp_data(struct deliverd_smtp *s, const struct deliverd_tx *tx)
 }
 
 static void
-deliverd_smtp_all(struct deliverd_tx *tx, const bool *skip, const char *text)
+deliverd_smtp_set(struct deliverd_tx *tx, size_t i, const char *text,
+    enum bounce_stage st)
+{
+	(void)str_copy(tx->tx_reply[i], SPOOL_REPLY_MAX, text);
+	if (tx->tx_stage != NULL)
+		tx->tx_stage[i] = st;
+}
+
+static void
+deliverd_smtp_all(struct deliverd_tx *tx, const bool *skip, const char *text,
+    enum bounce_stage st)
 {
 	size_t	 i;
 
 	for (i = 0; i < tx->tx_nrcpt; i++)
 		if (skip == NULL || !skip[i])
-			(void)str_copy(tx->tx_reply[i], SPOOL_REPLY_MAX, text);
+			deliverd_smtp_set(tx, i, text, st);
 }
 
 static enum deliverd_smtp_status
 deliverd_smtp_fail(struct deliverd_smtp *s, struct deliverd_tx *tx,
-    const bool *done, const char *what)
+    const bool *done, const char *what, enum bounce_stage st)
 {
 	char	 r[SPOOL_REPLY_MAX];
 
 	deliverd_smtp_lost(s, what, r, sizeof(r));
-	deliverd_smtp_all(tx, done, r);
+	deliverd_smtp_all(tx, done, r, st);
 	deliverd_smtp_close(s, false);
 	return DELIVERD_SMTP_GONE;
 }
@@ -705,10 +757,10 @@ deliverd_smtp_envelope(struct deliverd_smtp *s, struct deliverd_tx *tx,
 		}
 	}
 	if (deliverd_smtp_flush(s, tmo) == -1 || deliverd_smtp_read(s, tmo) == -1)
-		return deliverd_smtp_fail(s, tx, NULL, "MAIL FROM");
+		return deliverd_smtp_fail(s, tx, NULL, "MAIL FROM", BOUNCE_ST_MAIL);
 	if (smtp_reply_class(&s->s_rp) != 2) {
 		/* Every recipient gets the sender's rejection. */
-		deliverd_smtp_all(tx, NULL, s->s_rp.rp_text.data);
+		deliverd_smtp_all(tx, NULL, s->s_rp.rp_text.data, BOUNCE_ST_MAIL);
 		for (i = 0; i < tx->tx_nrcpt; i++)
 			final[i] = true;
 		if (!s->s_pipelining)
@@ -718,17 +770,18 @@ deliverd_smtp_envelope(struct deliverd_smtp *s, struct deliverd_tx *tx,
 		if (!s->s_pipelining && !final[i]) {
 			(void)buf_printf(&s->s_wbuf, "RCPT TO:<%s>\r\n", tx->tx_rcpt[i]);
 			if (deliverd_smtp_flush(s, tmo) == -1)
-				return deliverd_smtp_fail(s, tx, final, "RCPT TO");
+				return deliverd_smtp_fail(s, tx, final, "RCPT TO",
+				    BOUNCE_ST_RCPT);
 		} else if (!s->s_pipelining)
 			continue;
 		if (deliverd_smtp_read(s, tmo) == -1)
-			return deliverd_smtp_fail(s, tx, final, "RCPT TO");
+			return deliverd_smtp_fail(s, tx, final, "RCPT TO", BOUNCE_ST_RCPT);
 		if (final[i])
 			continue;
 		if (smtp_reply_class(&s->s_rp) == 2)
 			(*nok_r)++;
 		else {
-			(void)str_copy(tx->tx_reply[i], SPOOL_REPLY_MAX, s->s_rp.rp_text.data);
+			deliverd_smtp_set(tx, i, s->s_rp.rp_text.data, BOUNCE_ST_RCPT);
 			final[i] = true;
 		}
 	}
@@ -744,25 +797,26 @@ deliverd_smtp_body(struct deliverd_smtp *s, struct deliverd_tx *tx, bool *final,
 
 	if (s->s_pipelining) {
 		if (deliverd_smtp_read(s, tmo) == -1)
-			return deliverd_smtp_fail(s, tx, final, "DATA");
+			return deliverd_smtp_fail(s, tx, final, "DATA", BOUNCE_ST_DATA);
 		if (nok == 0 && smtp_reply_class(&s->s_rp) == 3)
 			/* A server that starts DATA with no recipient: abandon. */
-			return deliverd_smtp_fail(s, tx, final, "DATA without recipients");
+			return deliverd_smtp_fail(s, tx, final, "DATA without recipients",
+			    BOUNCE_ST_DATA);
 	} else if (nok > 0 && deliverd_smtp_cmd(s, "DATA", tmo) == -1)
-		return deliverd_smtp_fail(s, tx, final, "DATA");
+		return deliverd_smtp_fail(s, tx, final, "DATA", BOUNCE_ST_DATA);
 	if (nok == 0) {
 		s->s_dirty = true;
 		return DELIVERD_SMTP_DONE;
 	}
 	if (smtp_reply_class(&s->s_rp) != 3) {
-		deliverd_smtp_all(tx, final, s->s_rp.rp_text.data);
+		deliverd_smtp_all(tx, final, s->s_rp.rp_text.data, BOUNCE_ST_DATA);
 		s->s_dirty = true;
 		return DELIVERD_SMTP_DONE;
 	}
 	if (deliverd_smtp_data(s, tx) == -1 ||
 	    deliverd_smtp_read(s, s->s_cf->cf_data_timeout) == -1)
-		return deliverd_smtp_fail(s, tx, final, "end of data");
-	deliverd_smtp_all(tx, final, s->s_rp.rp_text.data);
+		return deliverd_smtp_fail(s, tx, final, "end of data", BOUNCE_ST_DATA);
+	deliverd_smtp_all(tx, final, s->s_rp.rp_text.data, BOUNCE_ST_DATA);
 	return DELIVERD_SMTP_DONE;
 }
 
@@ -781,7 +835,7 @@ deliverd_smtp_send(struct deliverd_smtp *s, struct deliverd_tx *tx)
 		s->s_probe = false;	/* nothing is sent this time */
 		buf_reset(&s->s_wbuf);
 		deliverd_smtp_all(tx, NULL, "553 5.6.7 The next hop does not support "
-		    "SMTPUTF8, which this message needs");
+		    "SMTPUTF8, which this message needs", BOUNCE_ST_MAIL);
 		free(final);
 		return DELIVERD_SMTP_DONE;
 	}

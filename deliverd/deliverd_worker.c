@@ -68,6 +68,7 @@ struct deliverd_worker_rcpt {
 	char		 addr[SPOOL_ADDR_MAX];
 	bool		 skip;
 	char		 reply[SPOOL_REPLY_MAX];
+	enum bounce_stage stage;
 };
 
 struct deliverd_worker_cand {
@@ -407,8 +408,12 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j, const char *q
 	if (k < nc)
 		(void)deliverd_smtp_send(w->dw_smtp, tx);
 	else
-		for (i = 0; i < tx->tx_nrcpt; i++)
+		for (i = 0; i < tx->tx_nrcpt; i++) {
+			/* no next hop (DNS) or none answered: the last one's stage */
 			(void)str_copy(tx->tx_reply[i], SPOOL_REPLY_MAX, reply);
+			tx->tx_stage[i] = nc == 0 ? BOUNCE_ST_CONNECT :
+			    deliverd_smtp_stage(w->dw_smtp);
+		}
 	return nc > 0;	/* else DNS or relayhost trouble: no next hop was tried */
 }
 
@@ -440,6 +445,7 @@ deliverd_worker_send(struct worker *w, const struct deliverd_job *j, struct deli
 {
 	const char		**addrs, **sub;
 	char			(*replies)[SPOOL_REPLY_MAX], (*subr)[SPOOL_REPLY_MAX];
+	enum bounce_stage	*stages, *subst;
 	struct deliverd_tx	 tx;
 	size_t			*at, *pos, i, k, na = 0, n, round;
 
@@ -447,6 +453,8 @@ deliverd_worker_send(struct worker *w, const struct deliverd_job *j, struct deli
 	replies = xcalloc(nr, sizeof(*replies));
 	sub = xcalloc(nr, sizeof(*sub));
 	subr = xcalloc(nr, sizeof(*subr));
+	stages = xcalloc(nr, sizeof(*stages));
+	subst = xcalloc(nr, sizeof(*subst));
 	at = xcalloc(nr, sizeof(*at));
 	pos = xcalloc(nr, sizeof(*pos));
 	for (i = 0; i < nr; i++)
@@ -466,23 +474,30 @@ deliverd_worker_send(struct worker *w, const struct deliverd_job *j, struct deli
 		tx.tx_rcpt = sub;
 		tx.tx_nrcpt = n;
 		tx.tx_reply = subr;
+		tx.tx_stage = subst;
 		if (deliverd_worker_tx(w, j, wm->m.sm_qid, key, &tx))
 			(void)str_copy(relay, relaysz, deliverd_smtp_relay(w->dw_smtp));
-		for (k = 0; k < n; k++)
+		for (k = 0; k < n; k++) {
 			(void)str_copy(replies[at[k]], SPOOL_REPLY_MAX, subr[k]);
+			stages[at[k]] = subst[k];
+		}
 		if ((n = deliverd_worker_more(&tx, at, pos)) > 0)
 			log_info("%s: %s: %zu recipients refused with 452 after others were "
 			    "accepted: next transaction at once", wm->m.sm_qid, j->dj_hop, n);
 		memcpy(at, pos, n * sizeof(*at));
 	}
 	for (i = 0, k = 0; i < nr; i++)
-		if (!r[i].skip)
+		if (!r[i].skip) {
+			r[i].stage = stages[k];
 			(void)str_copy(r[i].reply, sizeof(r[i].reply), replies[k++]);
+		}
 	w->dw_last_use = deliverd_now_ms();
 	free(addrs);
 	free(replies);
 	free(sub);
 	free(subr);
+	free(stages);
+	free(subst);
 	free(at);
 	free(pos);
 }
@@ -543,6 +558,7 @@ deliverd_worker_results(struct worker *w, const struct deliverd_job *j, struct d
 		(void)str_copy(res.dr_relay, sizeof(res.dr_relay), relay);
 		(void)str_copy(res.dr_tls, sizeof(res.dr_tls), tls);
 		(void)str_copy(res.dr_to, sizeof(res.dr_to), r[i].addr);
+		res.dr_stage = r[i].stage;
 		(void)deliverd_result_format(&res, &w->dw_out_buf);
 	}
 }

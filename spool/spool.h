@@ -257,7 +257,8 @@ struct spool_account {
 };
 int	spool_account_get(struct spool_txn *, const char *login, struct spool_account *);
 int	spool_account_put(struct spool_txn *, const struct spool_account *);
-/* Deletes the account and its senders, DKIM entries and stoplist. */
+/* Deletes the account and its senders, DKIM entries, stoplist and
+ * suppression list. */
 int	spool_account_del(struct spool_txn *, const char *login);
 int	spool_account_iter(struct spool_txn *,
 	    int (*cb)(const struct spool_account *, void *), void *);
@@ -307,6 +308,37 @@ int	spool_permfail_put(struct spool_txn *, const char *login, const char *addr,
 	    int64_t when, const char *reply);
 bool	spool_permfail_has(struct spool_txn *, const char *login, const char *addr);
 int	spool_permfail_del(struct spool_txn *, const char *login, const char *addr);
+/*
+ * A suppression entry (the permanent-failure record, issue 15): why and
+ * when the address was added. Records written before these fields existed
+ * decode with pf_reason, pf_qid empty and pf_issue 0. pf_login and
+ * pf_addr come from the key (spool_permfail_set ignores them but for the
+ * key itself).
+ */
+#define SPOOL_PF_REASON_MAX	32
+struct spool_permfail {
+	char		 pf_login[SPOOL_LOGIN_MAX];
+	char		 pf_addr[SPOOL_ADDR_MAX];	/* lower case */
+	int64_t		 pf_when;
+	char		 pf_reply[SPOOL_REPLY_MAX];	/* the source reply, or "" */
+	char		 pf_reason[SPOOL_PF_REASON_MAX];	/* category or "manual" */
+	char		 pf_qid[QID_SIZE];		/* "" when added by hand */
+	uint64_t	 pf_issue;			/* 0: none */
+};
+int	spool_permfail_set(struct spool_txn *, const struct spool_permfail *);
+/* SPOOL_ENOTFOUND if absent. */
+int	spool_permfail_get(struct spool_txn *, const char *login, const char *addr,
+	    struct spool_permfail *);
+/*
+ * Entries of one account (login; NULL: every account) in key order,
+ * starting after (login, after) when after is not NULL. Non-zero from cb
+ * stops the walk and is returned.
+ */
+int	spool_permfail_iter(struct spool_txn *, const char *login, const char *after,
+	    int (*cb)(const struct spool_permfail *, void *), void *);
+
+/* bounce categories counted per issue (common/bounce.h's BOUNCE_CAT_COUNT fits) */
+#define SPOOL_CAT_MAX	16
 
 /* ---- issues (mailings): an account's messages of one UTC day with one
  * X-Campaign-Id (or none). Counters are changed only by spool_issue_put by
@@ -324,6 +356,9 @@ struct spool_issue {
 	uint64_t	 su_deferred;			/* deferred events (attempts) */
 	uint64_t	 su_bounced_policy, su_bounced_remote;
 	uint64_t	 su_bounced_expired, su_bounced_admin;
+	/* bounced events by category (index: enum bounce_cat, common/bounce.h;
+	 * 0 unused); records written before issue 15 read as zeros */
+	uint64_t	 su_bounced_cat[SPOOL_CAT_MAX];
 };
 int	spool_issue_get(struct spool_txn *, uint64_t id, struct spool_issue *);
 /* name NULL = no X-Campaign-Id. SPOOL_ENOTFOUND if none yet. */
@@ -375,6 +410,7 @@ struct spool_rcpt {
 	char			 sr_reply[SPOOL_REPLY_MAX];	/* last reply, verbatim */
 	char			 sr_hop[256];		/* last next hop "host[addr]:port" */
 	char			 sr_tls[128];		/* last TLS facts or "" */
+	char			 sr_category[24];	/* last failure's category or "" (issue 15) */
 };
 int	spool_msg_get(struct spool_txn *, const char *qid, struct spool_msg *);
 /* Does not touch the schedule: change sm_held only with spool_msg_hold. */
@@ -437,6 +473,9 @@ struct spool_event {
 	bool			 ev_sandbox;
 	const char		*ev_hop;	/* extra fields, NULL to omit */
 	const char		*ev_tls;
+	/* deferred and bounced: a category name from common/bounce.h; NULL
+	 * takes it from the class (policy, expired; else "other") */
+	const char		*ev_category;
 };
 /*
  * Zeroes ev, then fills what comes from message m (login, qid, issue,

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bounce.h"
 #include "fsx.h"
 #include "json.h"
 #include "spool.h"
@@ -66,6 +67,23 @@ spool_ev_class_name(enum spool_ev_class c)
 	}
 }
 
+_Static_assert(BOUNCE_CAT_COUNT <= SPOOL_CAT_MAX, "si_bounced_cat too small");
+
+/* The category of a deferred or bounced event (NULL for the others). */
+static const char *
+spool_ev_category(const struct spool_event *ev)
+{
+	if (ev->ev_type != SPOOL_EV_DEFERRED && ev->ev_type != SPOOL_EV_BOUNCED)
+		return NULL;
+	if (ev->ev_category != NULL && bounce_cat_parse(ev->ev_category) != BOUNCE_NONE)
+		return ev->ev_category;
+	if (ev->ev_type == SPOOL_EV_BOUNCED && ev->ev_class == SPOOL_CL_POLICY)
+		return bounce_cat_name(BOUNCE_POLICY);
+	if (ev->ev_type == SPOOL_EV_BOUNCED && ev->ev_class == SPOOL_CL_EXPIRED)
+		return bounce_cat_name(BOUNCE_EXPIRED);
+	return bounce_cat_name(BOUNCE_OTHER);
+}
+
 static void
 spool_ev_issue_json(struct json_gen *g, const struct spool_issue *is)
 {
@@ -111,6 +129,9 @@ spool_ev_json(struct json_gen *g, const struct spool_event *ev, const char *id,
 		json_kv_str(g, "hop", ev->ev_hop);
 	if (ev->ev_tls != NULL)
 		json_kv_str(g, "tls", ev->ev_tls);
+	/* after the CONTRACT's keys, in their order (issue 15) */
+	if (spool_ev_category(ev) != NULL)
+		json_kv_str(g, "category", spool_ev_category(ev));
 	json_obj_end(g);
 }
 
@@ -217,6 +238,8 @@ spool_event_add(struct spool_txn *t, const struct spool_event *ev, uint64_t *seq
 		return rc;
 	if (isp != NULL && (ctr = spool_ev_counter(isp, ev)) != NULL) {
 		(*ctr)++;
+		if (ev->ev_type == SPOOL_EV_BOUNCED)
+			isp->su_bounced_cat[bounce_cat_parse(spool_ev_category(ev))]++;
 		if ((rc = spool_issue_put(t, isp)) != 0)
 			return rc;
 	}

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "spool.h"
@@ -66,7 +67,7 @@ int
 spool_account_del(struct spool_txn *t, const char *login)
 {
 	static const enum spool_dbi owned[] = { SPOOL_DB_SENDERS, SPOOL_DB_DKIM,
-		SPOOL_DB_STOPLIST };
+		SPOOL_DB_STOPLIST, SPOOL_DB_PERMFAIL };
 	struct spool_key	k;
 	size_t			i;
 	int			rc;
@@ -375,15 +376,118 @@ int
 spool_permfail_put(struct spool_txn *t, const char *login, const char *addr,
     int64_t when, const char *reply)
 {
+	struct spool_permfail	pf;
+
+	memset(&pf, 0, sizeof(pf));
+	if (str_copy(pf.pf_login, sizeof(pf.pf_login), login) == -1 ||
+	    str_copy(pf.pf_addr, sizeof(pf.pf_addr), addr) == -1)
+		return SPOOL_ETOOBIG;
+	pf.pf_when = when;
+	if (reply != NULL)
+		(void)str_copy(pf.pf_reply, sizeof(pf.pf_reply), reply);
+	return spool_permfail_set(t, &pf);
+}
+
+int
+spool_permfail_set(struct spool_txn *t, const struct spool_permfail *pf)
+{
 	struct spool_key	k;
 	struct buf		b;
 
-	if (addr[0] == '\0')
+	if (pf->pf_addr[0] == '\0' || pf->pf_login[0] == '\0')
 		return EINVAL;
-	spool_pkey(&k, login, addr);
+	spool_pkey(&k, pf->pf_login, pf->pf_addr);
 	buf_init(&b, SPOOL_REC_MAX);
 	return spool_put_rec(t, SPOOL_DB_PERMFAIL, &k, &b,
-	    spool_rec_enc_permfail(when, reply, &b));
+	    spool_rec_enc_permfail(pf, &b));
+}
+
+int
+spool_permfail_get(struct spool_txn *t, const char *login, const char *addr,
+    struct spool_permfail *pf)
+{
+	struct spool_key	 k;
+	const void		*v;
+	size_t			 len;
+	int			 rc;
+
+	spool_pkey(&k, login, addr);
+	if ((rc = spool_db_get(t, SPOOL_DB_PERMFAIL, &k, &v, &len)) != 0)
+		return rc;
+	memset(pf, 0, sizeof(*pf));
+	(void)str_copy(pf->pf_login, sizeof(pf->pf_login), login);
+	(void)str_copy(pf->pf_addr, sizeof(pf->pf_addr), addr);
+	str_lower(pf->pf_addr);
+	return spool_rec_dec_permfail(v, len, pf);
+}
+
+struct spool_pf_it {
+	int		(*cb)(const struct spool_permfail *, void *);
+	void		*arg;
+	const uint8_t	*skip;		/* the "after" key itself */
+	size_t		 skiplen;
+	struct spool_permfail pf;
+};
+
+/* key: "login\0addr\0" */
+static int
+spool_pf_it_cb(const uint8_t *key, size_t klen, const void *v, size_t len, void *arg)
+{
+	struct spool_pf_it	*it = arg;
+	const uint8_t		*nul;
+	size_t			 llen, alen;
+	int			 rc;
+
+	if (it->skip != NULL && klen == it->skiplen && memcmp(key, it->skip, klen) == 0)
+		return 0;
+	if ((nul = memchr(key, '\0', klen)) == NULL)
+		return SPOOL_ECORRUPT;
+	llen = (size_t)(nul - key);
+	alen = klen - llen - 1;
+	if (alen > 0 && key[klen - 1] == '\0')
+		alen--;
+	if (llen >= sizeof(it->pf.pf_login) || alen >= sizeof(it->pf.pf_addr))
+		return SPOOL_ECORRUPT;
+	memcpy(it->pf.pf_login, key, llen);
+	it->pf.pf_login[llen] = '\0';
+	memcpy(it->pf.pf_addr, nul + 1, alen);
+	it->pf.pf_addr[alen] = '\0';
+	if ((rc = spool_rec_dec_permfail(v, len, &it->pf)) != 0)
+		return rc;
+	return it->cb(&it->pf, it->arg);
+}
+
+int
+spool_permfail_iter(struct spool_txn *t, const char *login, const char *after,
+    int (*cb)(const struct spool_permfail *, void *), void *arg)
+{
+	struct spool_pf_it	*it;
+	struct spool_key	 k;
+	size_t			 plen;
+	int			 rc;
+
+	it = calloc(1, sizeof(*it));
+	if (it == NULL)
+		return ENOMEM;
+	it->cb = cb;
+	it->arg = arg;
+	spool_key_init(&k);
+	if (login != NULL) {
+		spool_pkey(&k, login, NULL);
+		plen = k.k_len;
+		if (after != NULL) {
+			spool_key_lstr(&k, after);
+			it->skip = k.k_data;
+			it->skiplen = k.k_len;
+		}
+	} else
+		plen = 0;
+	if (k.k_bad)
+		rc = SPOOL_ETOOBIG;
+	else
+		rc = spool_db_iter(t, SPOOL_DB_PERMFAIL, &k, plen, false, spool_pf_it_cb, it);
+	free(it);
+	return rc;
 }
 
 bool

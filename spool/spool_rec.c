@@ -237,6 +237,20 @@ static const struct spool_rec_field spool_rec_issue[] = {
 	FNUM(12, SPOOL_F_U64, SI, su_bounced_remote),
 	FNUM(13, SPOOL_F_U64, SI, su_bounced_expired),
 	FNUM(14, SPOOL_F_U64, SI, su_bounced_admin),
+	/* issue 15: bounced events by category, tag 160 + enum bounce_cat */
+	FNUM(161, SPOOL_F_U64, SI, su_bounced_cat[1]),
+	FNUM(162, SPOOL_F_U64, SI, su_bounced_cat[2]),
+	FNUM(163, SPOOL_F_U64, SI, su_bounced_cat[3]),
+	FNUM(164, SPOOL_F_U64, SI, su_bounced_cat[4]),
+	FNUM(165, SPOOL_F_U64, SI, su_bounced_cat[5]),
+	FNUM(166, SPOOL_F_U64, SI, su_bounced_cat[6]),
+	FNUM(167, SPOOL_F_U64, SI, su_bounced_cat[7]),
+	FNUM(168, SPOOL_F_U64, SI, su_bounced_cat[8]),
+	FNUM(169, SPOOL_F_U64, SI, su_bounced_cat[9]),
+	FNUM(170, SPOOL_F_U64, SI, su_bounced_cat[10]),
+	FNUM(171, SPOOL_F_U64, SI, su_bounced_cat[11]),
+	FNUM(172, SPOOL_F_U64, SI, su_bounced_cat[12]),
+	FNUM(173, SPOOL_F_U64, SI, su_bounced_cat[13]),
 };
 
 int
@@ -287,6 +301,7 @@ static const struct spool_rec_field spool_rec_rcpt[] = {
 	FNUM(4, SPOOL_F_ENUM, SR, sr_state), FNUM(5, SPOOL_F_U32, SR, sr_attempts),
 	FNUM(6, SPOOL_F_I64, SR, sr_next), FNUM(7, SPOOL_F_I64, SR, sr_last),
 	FSTR(8, SR, sr_reply), FSTR(9, SR, sr_hop), FSTR(10, SR, sr_tls),
+	FSTR(161, SR, sr_category),	/* issue 15 */
 };
 
 int
@@ -330,16 +345,27 @@ spool_rec_dec_u64(const void *d, size_t len, uint64_t *v)
 	return rc;
 }
 
-int
-spool_rec_enc_permfail(int64_t when, const char *reply, struct buf *out)
-{
-	uint8_t	v = SPOOL_REC_VERSION, be[8];
-	int	rc;
+/* ---- permanent failures (suppression entries): tags 1 and 2 are the
+ * first records' (when, reply); 3.. came with issue 15. */
+#define PF struct spool_permfail
+static const struct spool_rec_field spool_rec_permfail[] = {
+	FNUM(1, SPOOL_F_I64, PF, pf_when), FSTR(2, PF, pf_reply),
+	FSTR(3, PF, pf_reason), FSTR(4, PF, pf_qid), FNUM(5, SPOOL_F_U64, PF, pf_issue),
+};
 
-	if (buf_append(out, &v, 1) == -1)
-		return spool_rec_err();
-	spool_be64_put(be, (uint64_t)when);
-	if ((rc = spool_rec_tlv(out, 1, be, sizeof(be))) != 0)
-		return rc;
-	return spool_rec_tlv(out, 2, reply, reply != NULL ? strlen(reply) : 0);
+int
+spool_rec_enc_permfail(const struct spool_permfail *pf, struct buf *out)
+{
+	return spool_rec_enc(spool_rec_permfail, N(spool_rec_permfail), pf, out);
+}
+
+int
+spool_rec_dec_permfail(const void *d, size_t len, struct spool_permfail *pf)
+{
+	/* login and address are the key's: only the record's fields reset */
+	pf->pf_when = 0;
+	pf->pf_reply[0] = pf->pf_reason[0] = pf->pf_qid[0] = '\0';
+	pf->pf_issue = 0;
+	return spool_rec_dec(spool_rec_permfail, N(spool_rec_permfail), d, len, pf,
+	    NULL, NULL);
 }

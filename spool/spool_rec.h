@@ -53,10 +53,12 @@ int	spool_rec_enc_msg(const struct spool_msg *, struct buf *);
 int	spool_rec_dec_msg(const void *, size_t, struct spool_msg *);
 int	spool_rec_enc_rcpt(const struct spool_rcpt *, struct buf *);
 int	spool_rec_dec_rcpt(const void *, size_t, struct spool_rcpt *);
-/* Small records: sender status; permfail (when, reply). */
+/* Small records: sender status; permfail (when, reply, reason, qid,
+ * issue; login and address are the key's: dec leaves them alone). */
 int	spool_rec_enc_u64(uint64_t, struct buf *);
 int	spool_rec_dec_u64(const void *, size_t, uint64_t *);
-int	spool_rec_enc_permfail(int64_t when, const char *reply, struct buf *);
+int	spool_rec_enc_permfail(const struct spool_permfail *, struct buf *);
+int	spool_rec_dec_permfail(const void *, size_t, struct spool_permfail *);
 
 /* ---- raw database access (spool_db.c) */
 enum spool_dbi { SPOOL_DB_META, SPOOL_DB_ACCOUNTS, SPOOL_DB_SENDERS,

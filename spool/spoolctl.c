@@ -33,6 +33,7 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ .name = "query", .fn = ctl_cmd_query },
 	{ .name = "pause", .fn = ctl_cmd_pause },
 	{ .name = "resume", .fn = ctl_cmd_resume },
+	{ .name = "suppression", .fn = ctl_cmd_suppression },
 	{ .name = "help", .fn = NULL },	/* main() answers it */
 	{ .name = NULL, .fn = NULL },
 };

@@ -42,6 +42,9 @@ struct ctl_cmd {
 
 /* One line "spoolctl: ..." on stderr, then exit 2 (usage) or 1 (failure). */
 void	ctl_usage(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* A --category value (common/bounce.h); a usage error (exit 2) naming the
+ * categories otherwise. cmd names the command in the message. */
+int	ctl_category(const char *name, const char *cmd);
 void	ctl_die(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
 /* Like ctl_die for a spool_* error code: "what: spool_strerror(rc)". */
 void	ctl_die_rc(int rc, const char *, ...) __attribute__((format(printf, 2, 3), noreturn));
@@ -153,6 +156,7 @@ struct ctl_event {
 	const char	*ce_issue_name;
 	const char	*ce_issue_date;
 	const char	*ce_uniq;
+	const char	*ce_category;	/* deferred/bounced (issue 15), else NULL */
 	uint64_t	 ce_issue_id;
 	int64_t		 ce_attempt;
 	bool		 ce_sandbox;
@@ -180,5 +184,7 @@ int	ctl_cmd_query(struct ctl *, int, char **);
 /* spoolctl_pause.c (issue 15 item 7) */
 int	ctl_cmd_pause(struct ctl *, int, char **);
 int	ctl_cmd_resume(struct ctl *, int, char **);
+/* spoolctl_suppression.c */
+int	ctl_cmd_suppression(struct ctl *, int, char **);
 
 #endif

@@ -23,7 +23,8 @@ spool_spoolctl_SOURCES = \
 	spool/spoolctl_show.c \
 	spool/spoolctl_stats.c \
 	spool/spoolctl_query.c \
-	spool/spoolctl_pause.c
+	spool/spoolctl_pause.c \
+	spool/spoolctl_suppression.c
 spool_spoolctl_LDADD = $(SPOOLCTL_LIBS)
 dist_man_MANS += spool/spoolctl.8
 

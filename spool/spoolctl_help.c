@@ -92,13 +92,37 @@ static const struct ctl_help ctl_help_tab[] = {
 	{ "hold", "QID... [--json]", H_JSON, "hold 6616DBE4F527A47A30BF" },
 	{ "release", "QID... [--json]", H_JSON, "release 6616DBE4F527A47A30BF" },
 	{ "delete", "QID... [--json]", H_JSON, "delete 6616DBE4F527A47A30BF" },
-	{ "issues", "[--date YYYY-MM-DD] [--account LOGIN] [--json]",
+	{ "issues", "[--date YYYY-MM-DD] [--account LOGIN] [--category C] [--json]",
 	    "  --date YYYY-MM-DD       issues of this UTC day\n"
 	    "  --account LOGIN         issues of this account\n"
+	    "  --category C            issues with bounces of this category\n"
 	    H_JSON, "issues --date 2026-11-29 --account shop" },
-	{ "bounces", "[--last N] [--json]",
+	{ "bounces", "[--last N] [--category C] [--json]",
 	    "  --last N                the last N bounced events (default 100)\n"
+	    "  --category C            only bounces of this category (bad-mailbox, ...)\n"
 	    H_JSON, "bounces --last 20" },
+	{ "suppression list", "[--account A] [--limit N] [--after ADDRESS] [--json]",
+	    "  --account A             only this account's entries\n"
+	    "  --limit N               at most N entries (default 1000; 0: all)\n"
+	    "  --after ADDRESS         the page after ADDRESS (with --account)\n"
+	    H_JSON, "suppression list --account shop" },
+	{ "suppression show", "ADDRESS [--account A] [--json]",
+	    "  --account A             only this account (default: every account)\n"
+	    H_JSON, "suppression show bob@example.net" },
+	{ "suppression add", "ADDRESS|- --account A [--reason R] [--json]",
+	    "  --account A             the account whose mail to it is refused\n"
+	    "  --reason R              manual (default) or a category (bad-mailbox, ...)\n"
+	    "  -                       read the addresses from standard input, one a line\n"
+	    H_JSON,
+	    "suppression add bob@example.net --account shop" },
+	{ "suppression del", "ADDRESS [--account A] [--json]",
+	    "  --account A             only this account (default: every account)\n"
+	    H_JSON,
+	    "suppression del bob@example.net --account shop" },
+	{ "suppression export", "[--account A] [--json]",
+	    "  --account A             only this account's entries\n"
+	    "  --json                  accepted; the output is always JSON lines\n",
+	    "suppression export > suppressions.jsonl" },
 	{ "query", "[--json] < REQUEST.json",
 	    "  --json                  accepted; the answer is always JSON\n",
 	    "query < stat-uni.json" },

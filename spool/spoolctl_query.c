@@ -44,23 +44,24 @@ ctl_query_row(const struct ctl_event *ev, struct statq_row *r)
 	r->qr_issue_id = ev->ce_issue_id;
 	r->qr_issue_name = ev->ce_issue_name;
 	r->qr_uniq = ev->ce_uniq;
+	r->qr_category = ev->ce_category;
 }
 
 /* Copies a row's strings into one allocation. */
 static void
 ctl_query_keep(struct ctl_query *cq, const struct statq_row *r)
 {
-	const char	*src[6] = { r->qr_to, r->qr_dt, r->qr_msg, r->qr_status,
-		r->qr_issue_name, r->qr_uniq };
-	const char	*dst[6];
+	const char	*src[7] = { r->qr_to, r->qr_dt, r->qr_msg, r->qr_status,
+		r->qr_issue_name, r->qr_uniq, r->qr_category };
+	const char	*dst[7];
 	struct ctl_qrow	*k;
 	size_t		 len = 0, i, off = 0;
 	char		*mem;
 
-	for (i = 0; i < 6; i++)
+	for (i = 0; i < 7; i++)
 		len += src[i] ? strlen(src[i]) + 1 : 0;
 	mem = xmalloc(len + 1);
-	for (i = 0; i < 6; i++) {
+	for (i = 0; i < 7; i++) {
 		dst[i] = NULL;
 		if (src[i] != NULL) {
 			memcpy(mem + off, src[i], strlen(src[i]) + 1);
@@ -79,6 +80,7 @@ ctl_query_keep(struct ctl_query *cq, const struct statq_row *r)
 	k->row.qr_status = dst[3];
 	k->row.qr_issue_name = dst[4];
 	k->row.qr_uniq = dst[5];
+	k->row.qr_category = dst[6];
 }
 
 static int

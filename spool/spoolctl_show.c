@@ -206,7 +206,9 @@ ctl_show_text(const struct spool_msg *sm, const struct spool_issue *si,
 			    ev->ce_msg ? ev->ce_msg : "");
 		}
 		if (sr->sr_reply[0] != '\0')
-			printf("    last reply: %s\n", sr->sr_reply);
+			printf("    last reply: %s%s%s%s\n", sr->sr_reply,
+			    sr->sr_category[0] ? " (" : "", sr->sr_category,
+			    sr->sr_category[0] ? ")" : "");
 	}
 	if (body && s->have_file) {
 		/* as it goes out: deliverd prepends the stored signature */
@@ -258,6 +260,7 @@ ctl_show_json_rcpt(struct json_gen *jg, const struct spool_msg *sm,
 	json_kv_str(jg, "reply", sr->sr_reply[0] ? sr->sr_reply : NULL);
 	json_kv_str(jg, "hop", sr->sr_hop[0] ? sr->sr_hop : NULL);
 	json_kv_str(jg, "tls", sr->sr_tls[0] ? sr->sr_tls : NULL);
+	json_kv_str(jg, "category", sr->sr_category[0] ? sr->sr_category : NULL);
 	json_key(jg, "attempts_log");
 	json_arr_begin(jg);
 	for (j = 0; j < s->nev; j++) {

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bounce.h"
 #include "buf.h"
 #include "json.h"
 #include "spoolctl.h"
@@ -18,9 +19,40 @@
 struct ctl_issues {
 	const char	*date;
 	const char	*account;
+	enum bounce_cat	 cat;		/* --category, BOUNCE_NONE = all */
 	struct json_gen	*jg;
 	size_t		 n;
 };
+
+/* "bounced_by_category": {"bad-mailbox": N, ...}, every category. */
+static void
+ctl_issue_cats_json(struct json_gen *jg, const struct spool_issue *si)
+{
+	int	 c;
+
+	json_key(jg, "bounced_by_category");
+	json_obj_begin(jg);
+	for (c = BOUNCE_NONE + 1; c < BOUNCE_CAT_COUNT; c++)
+		json_kv_int(jg, bounce_cat_name(c), (int64_t)si->su_bounced_cat[c]);
+	json_obj_end(jg);
+}
+
+/* " [bad-mailbox=2 spam=1]" for the categories with bounces, or "". */
+static void
+ctl_issue_cats_text(const struct spool_issue *si, char *dst, size_t dstsz)
+{
+	size_t	 off = 0;
+	int	 c;
+
+	dst[0] = '\0';
+	for (c = BOUNCE_NONE + 1; c < BOUNCE_CAT_COUNT && off < dstsz; c++)
+		if (si->su_bounced_cat[c] > 0)
+			off += (size_t)snprintf(dst + off, dstsz - off, "%s%s=%llu",
+			    off == 0 ? " [" : " ", bounce_cat_name(c),
+			    (unsigned long long)si->su_bounced_cat[c]);
+	if (off > 0 && off < dstsz)
+		(void)snprintf(dst + off, dstsz - off, "]");
+}
 
 static void
 ctl_issue_json(struct json_gen *jg, const struct spool_issue *si)
@@ -42,6 +74,7 @@ ctl_issue_json(struct json_gen *jg, const struct spool_issue *si)
 	json_kv_int(jg, "expired", (int64_t)si->su_bounced_expired);
 	json_kv_int(jg, "admin", (int64_t)si->su_bounced_admin);
 	json_obj_end(jg);
+	ctl_issue_cats_json(jg, si);
 	json_obj_end(jg);
 }
 
@@ -49,9 +82,11 @@ static int
 ctl_issues_cb(const struct spool_issue *si, void *arg)
 {
 	struct ctl_issues	*is = arg;
+	char			 cats[1024];
 
 	if ((is->date != NULL && strcmp(is->date, si->su_date) != 0) ||
-	    (is->account != NULL && strcmp(is->account, si->su_login) != 0))
+	    (is->account != NULL && strcmp(is->account, si->su_login) != 0) ||
+	    (is->cat != BOUNCE_NONE && si->su_bounced_cat[is->cat] == 0))
 		return 0;
 	if (is->jg != NULL) {
 		ctl_issue_json(is->jg, si);
@@ -62,7 +97,8 @@ ctl_issues_cb(const struct spool_issue *si, void *arg)
 		printf("%-6s %-10s %-24s %-24s %6s %6s %9s %8s %7s %s\n", "ID", "DATE",
 		    "NAME", "ACCOUNT", "MSGS", "RCPTS", "DELIVERED", "DEFERRED",
 		    "BOUNCED", "(policy/remote/expired/admin)");
-	printf("%-6llu %-10s %-24s %-24s %6llu %6llu %9llu %8llu %7llu (%llu/%llu/%llu/%llu)%s\n",
+	ctl_issue_cats_text(si, cats, sizeof(cats));
+	printf("%-6llu %-10s %-24s %-24s %6llu %6llu %9llu %8llu %7llu (%llu/%llu/%llu/%llu)%s%s\n",
 	    (unsigned long long)si->su_id, si->su_date,
 	    si->su_has_name ? si->su_name : "-", si->su_login,
 	    (unsigned long long)si->su_msgs, (unsigned long long)si->su_rcpts,
@@ -72,7 +108,8 @@ ctl_issues_cb(const struct spool_issue *si, void *arg)
 	    (unsigned long long)si->su_bounced_policy,
 	    (unsigned long long)si->su_bounced_remote,
 	    (unsigned long long)si->su_bounced_expired,
-	    (unsigned long long)si->su_bounced_admin, si->su_blocked ? " BLOCKED" : "");
+	    (unsigned long long)si->su_bounced_admin, si->su_blocked ? " BLOCKED" : "",
+	    cats);
 	return 0;
 }
 
@@ -105,6 +142,7 @@ ctl_cmd_issues(struct ctl *ctl, int argc, char **argv)
 	static const struct option lo[] = {
 		{ "date", required_argument, NULL, 'd' },
 		{ "account", required_argument, NULL, 'a' },
+		{ "category", required_argument, NULL, 'c' },
 		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -120,6 +158,7 @@ ctl_cmd_issues(struct ctl *ctl, int argc, char **argv)
 			is.date = optarg;
 			break;
 		case 'a': is.account = optarg; break;
+		case 'c': is.cat = (enum bounce_cat)ctl_category(optarg, "issues"); break;
 		case 'j':
 			if (is.jg == NULL)
 				is.jg = json_gen_new(false);
@@ -148,6 +187,8 @@ struct ctl_bounces {
 	int64_t		 left;
 	struct json_gen	*jg;
 	size_t		 n;
+	const char	*cat;		/* --category, NULL = all */
+	size_t		 bycat[BOUNCE_CAT_COUNT];
 };
 
 static int
@@ -161,11 +202,15 @@ ctl_bounces_cb(uint64_t seq, const char *json, size_t len, void *arg)
 		return 0;
 	if (ctl_event_parse(json, len, &ev) == -1)
 		return 0;
-	if (ev.ce_event == NULL || strcmp(ev.ce_event, "bounced") != 0) {
+	if (ev.ce_event == NULL || strcmp(ev.ce_event, "bounced") != 0 ||
+	    (b->cat != NULL && (ev.ce_category == NULL ||
+	    strcmp(ev.ce_category, b->cat) != 0))) {
 		ctl_event_free(&ev);
 		return 0;
 	}
 	b->n++;
+	/* events logged before issue 15 have no category */
+	b->bycat[ev.ce_category != NULL ? bounce_cat_parse(ev.ce_category) : 0]++;
 	if (b->jg != NULL) {
 		json_obj_begin(b->jg);
 		json_kv_str(b->jg, "to", ev.ce_to);
@@ -174,13 +219,30 @@ ctl_bounces_cb(uint64_t seq, const char *json, size_t len, void *arg)
 		json_kv_str(b->jg, "class", ev.ce_class);
 		json_kv_str(b->jg, "account", ev.ce_account);
 		json_kv_str(b->jg, "queue_id", ev.ce_qid);
+		json_kv_str(b->jg, "category", ev.ce_category);
 		json_obj_end(b->jg);
 	} else
-		printf("%s  %s  %s  (%s, %s)\n", ev.ce_dt ? ev.ce_dt : "?",
+		printf("%s  %s  %s  (%s, %s)  %s\n", ev.ce_dt ? ev.ce_dt : "?",
 		    ev.ce_to ? ev.ce_to : "?", ev.ce_msg ? ev.ce_msg : "",
-		    ev.ce_class ? ev.ce_class : "?", ev.ce_qid ? ev.ce_qid : "?");
+		    ev.ce_class ? ev.ce_class : "?", ev.ce_qid ? ev.ce_qid : "?",
+		    ev.ce_category ? ev.ce_category : "-");
 	ctl_event_free(&ev);
 	return --b->left <= 0 ? 1 : 0;
+}
+
+/* The last line of the text listing: how many of the listed per category. */
+static void
+ctl_bounces_summary(const struct ctl_bounces *b)
+{
+	int	 c;
+
+	printf("by category:");
+	for (c = BOUNCE_NONE + 1; c < BOUNCE_CAT_COUNT; c++)
+		if (b->bycat[c] > 0)
+			printf(" %s=%zu", bounce_cat_name(c), b->bycat[c]);
+	if (b->bycat[BOUNCE_NONE] > 0)
+		printf(" none=%zu", b->bycat[BOUNCE_NONE]);
+	printf("\n");
 }
 
 int
@@ -188,6 +250,7 @@ ctl_cmd_bounces(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "last", required_argument, NULL, 'n' },
+		{ "category", required_argument, NULL, 'c' },
 		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -203,6 +266,8 @@ ctl_cmd_bounces(struct ctl *ctl, int argc, char **argv)
 			if (!isdigit((unsigned char)*optarg) || *end != '\0' || errno != 0 ||
 			    b.left <= 0)
 				ctl_usage("bounces: --last %s: not a positive number", optarg);
+		} else if (ch == 'c') {
+			b.cat = bounce_cat_name((enum bounce_cat)ctl_category(optarg, "bounces"));
 		} else if (b.jg == NULL)
 			b.jg = json_gen_new(false);
 	}
@@ -220,6 +285,9 @@ ctl_cmd_bounces(struct ctl *ctl, int argc, char **argv)
 		ctl_json_print(b.jg);
 		json_gen_free(&b.jg);
 	} else if (b.n == 0)
-		printf("no bounces\n");
+		printf("no bounces%s%s\n", b.cat != NULL ? " of category " : "",
+		    b.cat != NULL ? b.cat : "");
+	else
+		ctl_bounces_summary(&b);
 	return CTL_OK;
 }

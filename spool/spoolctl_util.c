@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bounce.h"
 #include "buf.h"
 #include "conf.h"
 #include "json.h"
@@ -447,6 +448,7 @@ ctl_event_parse(const char *json, size_t len, struct ctl_event *ev)
 	}
 	ev->ce_event = ctl_ev_str(ev->ce_tree, "event");
 	ev->ce_class = ctl_ev_str(ev->ce_tree, "class");
+	ev->ce_category = ctl_ev_str(ev->ce_tree, "category");
 	ev->ce_dt = ctl_ev_str(ev->ce_tree, "dt");
 	ev->ce_account = ctl_ev_str(ev->ce_tree, "account");
 	ev->ce_qid = ctl_ev_str(ev->ce_tree, "queue_id");
@@ -472,4 +474,16 @@ void
 ctl_event_free(struct ctl_event *ev)
 {
 	json_val_free(&ev->ce_tree);
+}
+
+int
+ctl_category(const char *name, const char *cmd)
+{
+	enum bounce_cat	 c = bounce_cat_parse(name);
+
+	if (c == BOUNCE_NONE)
+		ctl_usage("%s: --category %s: not a category (bad-mailbox, bad-domain, "
+		    "inactive-mailbox, quota, policy, spam, virus, routing, protocol, "
+		    "no-answer, relaying-denied, expired, other)", cmd, name);
+	return (int)c;
 }

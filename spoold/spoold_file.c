@@ -101,11 +101,15 @@ static bool
 spoold_lk_permfail(void *arg, const char *addr)
 {
 	struct spoold_msgctx	*mc = arg;
-	char			 a[SPOOL_ADDR_MAX];
+	struct spool_permfail	 pf;
+	int			 rc;
 
-	(void)str_copy(a, sizeof(a), addr);
-	str_lower(a);
-	return spool_permfail_has(mc->mc_txn, mc->mc_acct.ac_login, a);
+	rc = spool_permfail_get(mc->mc_txn, mc->mc_acct.ac_login, addr, &pf);
+	if (rc == SPOOL_ECORRUPT)
+		return true;	/* there is an entry: refuse, as before */
+	/* past suppression_ttl it no longer counts, pruned or not yet */
+	return rc == 0 && pf.pf_when >= mc->mc_now -
+	    (int64_t)mc->mc_sd->sd_cf->cf_suppression_ttl;
 }
 
 /* Reads the header block after the envelope into mc_h (bounded). */

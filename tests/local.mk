@@ -31,7 +31,9 @@ include tests/tools/local.mk
 TESTS += tests/banned.sh tests/blackbox/test_privileges.py
 # mail loops and the relayhost's TLS policy (issue 14)
 TESTS += tests/blackbox/test_loops.py tests/blackbox/test_relay_tls.py
-EXTRA_DIST += tests/banned.sh tests/blackbox tests/unit/data
+# suppression: what adds to it, spoolctl suppression, suppression_ttl (issue 15)
+TESTS += tests/blackbox/test_suppression.py
+EXTRA_DIST += tests/banned.sh tests/blackbox tests/unit/data tests/data
 
 # EXTRA_DIST names whole directories, and automake copies a directory from
 # the build tree too: a tree that has run the tests would ship their logs

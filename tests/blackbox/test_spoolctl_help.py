@@ -26,7 +26,8 @@ OPTIONS = {
     "queue": ["--json", "--account", "--issue", "--state", "--domain", "--older-than"],
     "show": ["--json", "--body"], "retry": ["--all", "--domain", "--json"],
     "hold": ["--json"], "release": ["--json"], "delete": ["--json"],
-    "issues": ["--date", "--account", "--json"], "bounces": ["--last", "--json"],
+    "issues": ["--date", "--account", "--category", "--json"],
+    "bounces": ["--last", "--category", "--json"],
     "query": ["--json"],
     "pause": ["--domain", "--account", "--json"], "resume": ["--domain", "--account"],
 }

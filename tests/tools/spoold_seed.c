@@ -2,7 +2,8 @@
  * spoold-seed: test helper (built for `make check`, never installed) that
  * writes the policy records spoolctl has no command for: permanent
  * failures, which deliverd records after a hard bounce.
- *   spoold-seed -c FILE permfail LOGIN ADDRESS
+ *   spoold-seed -c FILE permfail LOGIN ADDRESS [AGE_SECONDS]
+ * AGE_SECONDS backdates the entry (suppression_ttl tests).
  */
 #include "config.h"
 
@@ -24,21 +25,25 @@ main(int argc, char **argv)
 	struct spool		*sp = NULL;
 	struct spool_txn	*txn = NULL;
 	const char		*path = NULL;
-	char			 addr[SPOOL_ADDR_MAX];
+	char			 addr[SPOOL_ADDR_MAX], *end;
+	long long		 age = 0;
 	int			 ch, rc;
 
 	log_init("spoold-seed", LOG_DEST_STDERR);
 	while ((ch = getopt(argc, argv, "c:")) != -1) {
 		if (ch != 'c') {
-			(void)fprintf(stderr, "usage: spoold-seed -c FILE permfail LOGIN ADDRESS\n");
+			(void)fprintf(stderr, "usage: spoold-seed -c FILE permfail LOGIN ADDRESS [AGE_SECONDS]\n");
 			return 2;
 		}
 		path = optarg;
 	}
 	argc -= optind;
 	argv += optind;
+	if (argc == 4 && (age = strtoll(argv[3], &end, 10)) >= 0 && *end == '\0' &&
+	    end != argv[3])
+		argc--;
 	if (argc != 3 || strcmp(argv[0], "permfail") != 0) {
-		(void)fprintf(stderr, "usage: spoold-seed -c FILE permfail LOGIN ADDRESS\n");
+		(void)fprintf(stderr, "usage: spoold-seed -c FILE permfail LOGIN ADDRESS [AGE_SECONDS]\n");
 		return 2;
 	}
 	cf = conf_load_or_exit(path);
@@ -48,7 +53,7 @@ main(int argc, char **argv)
 	    (rc = spool_open(cf->cf_spool_dir, cf->cf_lmdb_map_size,
 	    cf->cf_lmdb_map_max, 0, &sp)) != 0 ||
 	    (rc = spool_begin(sp, true, &txn)) != 0 ||
-	    (rc = spool_permfail_put(txn, argv[1], addr, (int64_t)time(NULL),
+	    (rc = spool_permfail_put(txn, argv[1], addr, (int64_t)time(NULL) - age,
 	    "550 5.1.1 test: user unknown")) != 0 ||
 	    (rc = spool_commit(&txn)) != 0) {
 		spool_abort(&txn);

@@ -25,6 +25,7 @@ t_result_roundtrip(void)
 	(void)str_copy(r.dr_reply, sizeof(r.dr_reply), "250 2.0.0 Ok:\tqueued");
 	(void)str_copy(r.dr_relay, sizeof(r.dr_relay), "mx[192.0.2.1]:25");
 	(void)str_copy(r.dr_to, sizeof(r.dr_to), "a\\b\tc@dest.test");
+	r.dr_stage = BOUNCE_ST_RCPT;
 	buf_init(&b, DELIVERD_LINE_MAX);
 	t_int_eq(deliverd_result_format(&r, &b), 0, "format");
 	t_int_eq(deliverd_result_parse(b.data, b.len - 1, &got), 0, "parse");
@@ -35,6 +36,7 @@ t_result_roundtrip(void)
 	t_str_eq(got.dr_tls, "", "tls");
 	t_str_eq(got.dr_to, r.dr_to, "address (escaped)");
 	t_ok(!got.dr_skip, "not a skip");
+	t_int_eq(got.dr_stage, BOUNCE_ST_RCPT, "stage (issue 15)");
 	buf_release(&b);
 }
 
@@ -42,7 +44,10 @@ static void
 t_result_lines(void)
 {
 	static const char	 old[] = "R\t662026CA33B3BB2505E4\t0\t250 ok\t\t";
-	static const char	 many[] = "R\t662026CA33B3BB2505E4\t0\t250 ok\t\t\ta@b\tx";
+	static const char	 many[] = "R\t662026CA33B3BB2505E4\t0\t250 ok\t\t\ta@b\tdata\tx";
+	static const char	 noverb[] = "R\t662026CA33B3BB2505E4\t0\t550 no\t\t\ta@b";
+	static const char	 stage[] = "R\t662026CA33B3BB2505E4\t0\t550 no\t\t\ta@b\tgreeting";
+	static const char	 badst[] = "R\t662026CA33B3BB2505E4\t0\t550 no\t\t\ta@b\tquit";
 	static const char	 skip[] = "S\t662026CA33B3BB2505E4\t3";
 	struct deliverd_result	 got;
 
@@ -50,6 +55,12 @@ t_result_lines(void)
 	    "a worker's line without the address");
 	t_str_eq(got.dr_to, "", "no address");
 	t_int_eq(deliverd_result_parse(many, sizeof(many) - 1, &got), -1, "one field too many");
+	t_int_eq(deliverd_result_parse(noverb, sizeof(noverb) - 1, &got), 0,
+	    "a worker's line without the stage");
+	t_int_eq(got.dr_stage, BOUNCE_ST_UNKNOWN, "no stage: unknown");
+	t_int_eq(deliverd_result_parse(stage, sizeof(stage) - 1, &got), 0, "with stage");
+	t_int_eq(got.dr_stage, BOUNCE_ST_GREETING, "stage greeting");
+	t_int_eq(deliverd_result_parse(badst, sizeof(badst) - 1, &got), -1, "unknown stage");
 	t_int_eq(deliverd_result_parse(skip, sizeof(skip) - 1, &got), 0, "skip");
 	t_ok(got.dr_skip && got.dr_idx == 3, "skip of recipient 3");
 }

@@ -16,10 +16,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bounce.h"
 #include "buf.h"
 #include "json.h"
 #include "spool.h"
-#include "spool_rec.h"	/* meta access, only to fake a schema change */
+#include "spool_key.h"
+#include "spool_rec.h"	/* meta access, fake schema changes, old records */
 #include "tap.h"
 #include "tfix.h"
 
@@ -221,6 +223,81 @@ t_stop_permfail(void)
 	t_ok(!spool_permfail_has(t, "M", "gone@example.com"), "permfail per account");
 	t_int_eq(spool_permfail_del(t, "L", "gone@EXAMPLE.com"), 0, "permfail del");
 	t_ok(!spool_permfail_has(t, "L", "gone@example.com"), "permfail gone");
+	buf_release(&l.b);
+	spool_abort(&t);
+	spool_close(&sp);
+}
+
+static int
+pf_cb(const struct spool_permfail *pf, void *arg)
+{
+	struct kv_list	*l = arg;
+
+	(void)buf_printf(&l->b, "%s/%s/%s/%s/%llu;", pf->pf_login, pf->pf_addr,
+	    pf->pf_reason, pf->pf_qid, (unsigned long long)pf->pf_issue);
+	return 0;
+}
+
+/*
+ * Suppression entries (issue 15): a record of the first format (version,
+ * tag 1 = when, tag 2 = reply) still decodes; the new fields round-trip;
+ * iteration covers one account (after a given address) or all of them.
+ */
+static void
+t_permfail_rec(void)
+{
+	struct spool		*sp = db_fresh();
+	struct spool_txn	*t = t_wtxn(sp);
+	struct spool_permfail	 pf;
+	struct spool_key	 k;
+	struct kv_list		 l;
+	uint8_t			 old[64], be[8];
+	size_t			 n = 0;
+
+	old[n++] = SPOOL_REC_VERSION;
+	old[n++] = 1;
+	spool_be32_put(old + n, 8);
+	n += 4;
+	spool_be64_put(be, 1764432245);
+	memcpy(old + n, be, 8);
+	n += 8;
+	old[n++] = 2;
+	spool_be32_put(old + n, 9);
+	n += 4;
+	memcpy(old + n, "550 5.1.1", 9);
+	n += 9;
+	spool_key_init(&k);
+	spool_key_str(&k, "A");
+	spool_key_lstr(&k, "old@x.test");
+	t_int_eq(spool_db_put(t, SPOOL_DB_PERMFAIL, &k, old, n), 0, "old-format record");
+	t_int_eq(spool_permfail_get(t, "A", "OLD@x.test", &pf), 0, "old record decodes");
+	t_ok(pf.pf_when == 1764432245 && strcmp(pf.pf_reply, "550 5.1.1") == 0 &&
+	    pf.pf_reason[0] == '\0' && pf.pf_qid[0] == '\0' && pf.pf_issue == 0,
+	    "old record: date and reply, no reason/qid/issue");
+	memset(&pf, 0, sizeof(pf));
+	(void)str_copy(pf.pf_login, sizeof(pf.pf_login), "A");
+	(void)str_copy(pf.pf_addr, sizeof(pf.pf_addr), "new@x.test");
+	(void)str_copy(pf.pf_reason, sizeof(pf.pf_reason), "bad-mailbox");
+	(void)str_copy(pf.pf_qid, sizeof(pf.pf_qid), Q1);
+	pf.pf_issue = 7;
+	pf.pf_when = 1764432246;
+	t_int_eq(spool_permfail_set(t, &pf), 0, "set");
+	pf.pf_login[0] = 'B';
+	t_int_eq(spool_permfail_set(t, &pf), 0, "set, other account");
+	memset(&pf, 0, sizeof(pf));
+	t_int_eq(spool_permfail_get(t, "A", "new@x.test", &pf), 0, "get");
+	t_ok(pf.pf_when == 1764432246 && strcmp(pf.pf_reason, "bad-mailbox") == 0 &&
+	    strcmp(pf.pf_qid, Q1) == 0 && pf.pf_issue == 7, "new fields round-trip");
+	t_ok(spool_permfail_has(t, "A", "old@x.test"), "has (old record)");
+	t_int_eq(spool_permfail_get(t, "C", "new@x.test", &pf), SPOOL_ENOTFOUND, "absent");
+	buf_init(&l.b, 1024);
+	(void)spool_permfail_iter(t, NULL, NULL, pf_cb, &l);
+	t_str_eq(l.b.data, "A/new@x.test/bad-mailbox/" Q1 "/7;A/old@x.test///0;"
+	    "B/new@x.test/bad-mailbox/" Q1 "/7;", "iter, every account");
+	buf_reset(&l.b);
+	(void)spool_permfail_iter(t, "A", "new@x.test", pf_cb, &l);
+	t_str_eq(l.b.data, "A/old@x.test///0;", "iter one account after an address");
+	t_int_eq(spool_account_del(t, "B"), SPOOL_ENOTFOUND, "no account B");
 	buf_release(&l.b);
 	spool_abort(&t);
 	spool_close(&sp);
@@ -566,6 +643,7 @@ t_events(void)
 	ev.ev_msg = "550 5.1.1 \"quoted\" \xc3\xa9";
 	ev.ev_attempt = 3;
 	ev.ev_hop = "mx[192.0.2.1]:25";
+	ev.ev_category = "bad-mailbox";
 	t_int_eq(spool_event_add(t, &ev, &seq), 0, "add bounced");
 	t_int_eq((long long)seq, 1, "seq 1");
 	buf_init(&l.b, 4096);
@@ -574,19 +652,26 @@ t_events(void)
 	check_event_json(l.json);
 	t_ok(strstr(l.json, "\"event\":\"bounced\",\"class\":\"remote\",\"dt\"") != NULL,
 	    "CONTRACT key order");
+	t_ok(strstr(l.json, ",\"category\":\"bad-mailbox\"}") != NULL,
+	    "category last (issue 15): %s", l.json);
 	ev_init(&ev, SPOOL_EV_DELIVERED, SPOOL_CL_NONE, "L", Q2, is.su_id);
 	(void)spool_event_add(t, &ev, &seq);
 	l.n = 0;
 	(void)spool_log_iter(t, false, 2, log_cb, &l);
-	t_ok(strstr(l.json, "\"class\"") == NULL && strstr(l.json, "\"hop\"") == NULL,
-	    "no class on delivered, no hop when not given");
+	t_ok(strstr(l.json, "\"class\"") == NULL && strstr(l.json, "\"hop\"") == NULL &&
+	    strstr(l.json, "\"category\"") == NULL,
+	    "no class or category on delivered, no hop when not given");
 	ev_init(&ev, SPOOL_EV_DEFERRED, SPOOL_CL_NONE, "L", Q1, is.su_id);
 	ev.ev_tls = "TLSv1.3";
 	(void)spool_event_add(t, &ev, NULL);
 	ev_init(&ev, SPOOL_EV_BOUNCED, SPOOL_CL_POLICY, "L", Q1, is.su_id);
 	(void)spool_event_add(t, &ev, NULL);
 	ev_init(&ev, SPOOL_EV_BOUNCED, SPOOL_CL_EXPIRED, "L", Q1, is.su_id);
-	(void)spool_event_add(t, &ev, NULL);
+	(void)spool_event_add(t, &ev, &seq);
+	l.n = 0;
+	(void)spool_log_iter(t, false, seq, log_cb, &l);
+	t_ok(strstr(l.json, "\"category\":\"expired\"") != NULL,
+	    "an expiry without a category is \"expired\"");
 	ev_init(&ev, SPOOL_EV_BOUNCED, SPOOL_CL_ADMIN, "NOCB", Q2, 0);
 	t_int_eq(spool_event_add(t, &ev, &seq), 0, "event without issue");
 	l.n = 0;
@@ -599,6 +684,9 @@ t_events(void)
 	t_ok(is.su_delivered == 1 && is.su_deferred == 1 && is.su_bounced_remote == 1 &&
 	    is.su_bounced_policy == 1 && is.su_bounced_expired == 1 &&
 	    is.su_bounced_admin == 0, "issue counters by type and class");
+	t_ok(is.su_bounced_cat[BOUNCE_BAD_MAILBOX] == 1 && is.su_bounced_cat[BOUNCE_POLICY] == 1 &&
+	    is.su_bounced_cat[BOUNCE_EXPIRED] == 1 && is.su_bounced_cat[BOUNCE_OTHER] == 0,
+	    "issue counters by category, stored and read back (issue 15)");
 
 	buf_reset(&l.b);
 	(void)spool_log_iter(t, false, 0, log_cb, &l);
@@ -1018,6 +1106,7 @@ static const struct t_case cases[] = {
 	{ "senders", t_senders },
 	{ "dkim", t_dkim },
 	{ "stop_permfail", t_stop_permfail },
+	{ "permfail_rec", t_permfail_rec },
 	{ "issues", t_issues },
 	{ "messages", t_messages },
 	{ "schedule", t_schedule },

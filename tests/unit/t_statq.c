@@ -15,10 +15,12 @@ static const struct statq_row rows[] = {
 	  .qr_issue_name = NULL, .qr_uniq = NULL },
 	{ .qr_to = "B@example.net", .qr_dt = "2026-11-29T09:30:00Z",
 	  .qr_msg = "550 5.1.1 no such user", .qr_status = "bounced",
-	  .qr_issue_id = 2, .qr_issue_name = "spring", .qr_uniq = "L1" },
+	  .qr_issue_id = 2, .qr_issue_name = "spring", .qr_uniq = "L1",
+	  .qr_category = "bad-mailbox" },
 	{ .qr_to = "c@example.org", .qr_dt = "2026-11-29T16:04:05Z",
 	  .qr_msg = "451 4.3.0 try later", .qr_status = "deferred",
-	  .qr_issue_id = 2, .qr_issue_name = "spring", .qr_uniq = "L2" },
+	  .qr_issue_id = 2, .qr_issue_name = "spring", .qr_uniq = "L2",
+	  .qr_category = "other" },
 	{ .qr_to = "d@example.org", .qr_dt = "2026-11-29T17:00:00Z",
 	  .qr_msg = "635 6.7.8 no From:", .qr_status = "bounced",
 	  .qr_issue_id = 0, .qr_issue_name = NULL, .qr_uniq = NULL },
@@ -72,6 +74,14 @@ static const struct {
 	{ .req = F("issue.name", "!=", "null"), .want = "1,2" },
 	{ .req = F("issue.name", "<", "null"), .want = "" },
 	{ .req = F("gate.uniq", "==", "\"L2\""), .want = "2" },
+	/* issue 15: the failure's category */
+	{ .req = F("delivstream.category", "==", "\"bad-mailbox\""), .want = "1" },
+	{ .req = F("delivstream.category", "==", "null"), .want = "0,3" },
+	{ .req = F("delivstream.category", "!=", "\"other\""), .want = "0,1,3" },
+	{ .req = F("delivstream.category", "==", "\"nosuch\""),
+	  .want = "ERR filter on delivstream.category: not a category (bad-mailbox, "
+	  "bad-domain, inactive-mailbox, quota, policy, spam, virus, routing, "
+	  "protocol, no-answer, relaying-denied, expired, other)" },
 	{ .req = F("delivstream.msg", ">=", "\"5\""), .want = "1,3" },
 	{ .req = "{\"action\":\"stat.uni\",\"filter\":["
 	    "{\"a\":\"delivstream.status\",\"op\":\"==\",\"v\":\"bounced\"},"
@@ -173,7 +183,7 @@ t_order_select(void)
 	    "mixed order needs a sort");
 	statq_free(&q);
 	t_ok(statq_parse("{}", 2, &q, err, sizeof(err)) == STATQ_OK &&
-	    q->q_first == -1 && q->q_nselect == STATQ_NFIELDS &&
+	    q->q_first == -1 && q->q_nselect == STATQ_NFIELDS - 1 &&
 	    statq_order_is_oldest_first(q), "defaults");
 	statq_free(&q);
 }

@@ -331,15 +331,15 @@ def smtp_sink(c, received, name=b"good.test", on_rset=None, after_message=None):
 
 
 class HostileServer:
-    """A TCP server on 127.0.0.1 whose every connection is handed to
-    behave(conn) in a thread. Records the number of connections."""
+    """A TCP server on 127.0.0.1 (or host:port) whose every connection is
+    handed to behave(conn) in a thread. Records the number of connections."""
 
-    def __init__(self, behave):
+    def __init__(self, behave, host="127.0.0.1", port=None):
         self.behave = behave
-        self.port = smtpgate.free_port()
+        self.port = port or smtpgate.free_port()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", self.port))
+        self.sock.bind((host, self.port))
         self.sock.listen(64)
         self.sock.settimeout(0.2)
         self.conns = 0

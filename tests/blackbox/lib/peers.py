@@ -1,7 +1,8 @@
 """Peers for the deliverd black-box tests, all on 127.0.0.1.
 
-Mx        an aiosmtpd server (relayhost or MX) answering 250/451/550 on demand,
-          optionally offering STARTTLS; records every message it accepts.
+Mx        an aiosmtpd server (relayhost or MX) answering 250/451/550 on demand
+          (RCPT by address; MAIL FROM and end of data by rule), optionally
+          offering STARTTLS; records every message it accepts.
 Dns       a dnsmasq wrapper serving MX/A records for test domains.
 Callbacks an http.server receiver for event callbacks, with an outage switch.
 Every wait is bounded; every process is stopped by PID.
@@ -32,9 +33,21 @@ class _Handler:
             envelope.rcpt_tos.append(address)
         return reply
 
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        reply = self.mx.mail_reply
+        reply = reply(address) if callable(reply) else reply
+        if reply:
+            return reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 Ok"
+
     async def handle_DATA(self, server, session, envelope):
-        self.mx.record(envelope, session)
-        return self.mx.data_reply
+        reply = self.mx.data_reply
+        reply = reply(envelope) if callable(reply) else reply
+        if reply.startswith("250"):
+            self.mx.record(envelope, session)
+        return reply
 
 
 class Mx:
@@ -52,6 +65,8 @@ class Mx:
         self.data_reply = "250 2.0.0 Ok: queued"
         self.rcpt_limit = None      # recipients per transaction, then 452 4.5.3
         self.conns = 0              # connections that carried a message
+        self.data_reply = "250 2.0.0 Ok: queued"   # or a function of the envelope
+        self.mail_reply = None     # MAIL FROM: None (250), a reply, or f(address)
         self.attempts = {}
         self.messages = []
         self.lock = threading.Lock()
