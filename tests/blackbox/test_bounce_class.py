@@ -13,6 +13,7 @@ import subprocess
 
 import pytest
 
+import chaos
 import peers
 import smtpgate
 
@@ -156,6 +157,42 @@ def test_stage_decides(live):
                        what="data bounce")
     assert by_to(ev, "bounced")["r@example.net"]["category"] == "policy"
     assert by_to(ev, "bounced")["d@example.net"]["category"] == "virus"
+
+
+def _greet_then_helo(c, srv):
+    """First connection: a 5xx greeting; later ones: 5xx to EHLO and HELO."""
+    if srv.conns == 1:
+        c.sendall(b"554 5.7.1 zz-stage: no service for you\r\n")
+    else:
+        c.sendall(b"220 hostile.test ESMTP\r\n")
+        for _ in range(2):
+            if chaos.read_line(c) is None:
+                return
+            c.sendall(b"550 5.7.1 zz-stage: go away\r\n")
+    chaos.read_line(c)      # QUIT
+    c.sendall(b"221 bye\r\n")
+
+
+def test_greeting_and_helo_stages(tmp_path):
+    """The same reply text gets the category its stage's rule names: the
+    session-level stages are reported too."""
+    path = tmp_path / "rules"
+    path.write_text('virus stage=greeting text="zz-stage"\n'
+                    'spam  stage=helo text="zz-stage"\n'
+                    'quota stage=rcpt,data,mail text="zz-stage"\n')
+    with chaos.HostileServer(_greet_then_helo) as srv:
+        g = smtpgate.relaying_gateway(srv.port, bounce_rules_file=str(path))
+        try:
+            smtpgate.smtp_send(g, ["one@example.net"])
+            wait_log(g, lambda ev: "one@example.net" in by_to(ev, "bounced"),
+                     what="greeting bounce")
+            smtpgate.smtp_send(g, ["two@example.net"])
+            ev = wait_log(g, lambda ev: "two@example.net" in by_to(ev, "bounced"),
+                          what="helo bounce")
+            assert by_to(ev, "bounced")["one@example.net"]["category"] == "virus"
+            assert by_to(ev, "bounced")["two@example.net"]["category"] == "spam"
+        finally:
+            g.close()
 
 
 def test_sighup_bad_rules_keep_old(live):
