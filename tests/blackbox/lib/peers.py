@@ -45,8 +45,7 @@ class _Handler:
     async def handle_DATA(self, server, session, envelope):
         reply = self.mx.data_reply
         reply = reply(envelope) if callable(reply) else reply
-        if reply.startswith("250"):
-            self.mx.record(envelope, session)
+        self.mx.record(envelope, session)   # refused at end of data too
         return reply
 
 
@@ -62,7 +61,6 @@ class Mx:
         self.port = port or smtpgate.free_port()
         self.rules = {}
         self.default = "250 2.1.5 Ok"
-        self.data_reply = "250 2.0.0 Ok: queued"
         self.rcpt_limit = None      # recipients per transaction, then 452 4.5.3
         self.conns = 0              # connections that carried a message
         self.data_reply = "250 2.0.0 Ok: queued"   # or a function of the envelope
