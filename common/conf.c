@@ -25,8 +25,24 @@ conf_default_path(void)
 	return SYSCONFDIR "/smtpgate/smtpgate.conf";
 }
 
-int
-conf_parse_duration(const char *s, time_t *r)
+struct conf_unit {
+	char			u_suffix;
+	unsigned long long	u_mul;
+};
+
+static const struct conf_unit conf_time_units[] = {
+	{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 }, { 'w', 7 * 86400 },
+	{ '\0', 0 }
+};
+
+static const struct conf_unit conf_size_units[] = {
+	{ 'k', 1024 }, { 'K', 1024 }, { 'm', 1024 * 1024 }, { 'M', 1024 * 1024 },
+	{ 'g', 1024ULL * 1024 * 1024 }, { 'G', 1024ULL * 1024 * 1024 }, { '\0', 0 }
+};
+
+/* Decimal digits, then at most one suffix from units; at most INT64_MAX. */
+static int
+conf_parse_scaled(const char *s, const struct conf_unit *units, int64_t *r)
 {
 	char		*end;
 	unsigned long long v;
@@ -38,67 +54,34 @@ conf_parse_duration(const char *s, time_t *r)
 	v = strtoull(s, &end, 10);
 	if (errno != 0)
 		return -1;
-	switch (*end) {
-	case '\0':
-	case 's':
-		break;
-	case 'm':
-		mul = 60;
-		break;
-	case 'h':
-		mul = 3600;
-		break;
-	case 'd':
-		mul = 86400;
-		break;
-	case 'w':
-		mul = 7 * 86400;
-		break;
-	default:
-		return -1;
+	if (*end != '\0') {
+		while (units->u_suffix != '\0' && units->u_suffix != *end)
+			units++;
+		if (units->u_suffix == '\0' || end[1] != '\0')
+			return -1;
+		mul = units->u_mul;
 	}
-	if (*end != '\0' && end[1] != '\0')
-		return -1;
 	if (v > (unsigned long long)INT64_MAX / mul)
 		return -1;
-	*r = (time_t)(v * mul);
+	*r = (int64_t)(v * mul);
+	return 0;
+}
+
+int
+conf_parse_duration(const char *s, time_t *r)
+{
+	int64_t	v;
+
+	if (conf_parse_scaled(s, conf_time_units, &v) == -1)
+		return -1;
+	*r = (time_t)v;
 	return 0;
 }
 
 int
 conf_parse_size(const char *s, int64_t *r)
 {
-	char		*end;
-	unsigned long long v;
-	unsigned long long mul = 1;
-
-	if (!isdigit((unsigned char)*s))
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0)
-		return -1;
-	switch (tolower((unsigned char)*end)) {
-	case '\0':
-		break;
-	case 'k':
-		mul = 1024;
-		break;
-	case 'm':
-		mul = 1024 * 1024;
-		break;
-	case 'g':
-		mul = 1024ULL * 1024 * 1024;
-		break;
-	default:
-		return -1;
-	}
-	if (*end != '\0' && end[1] != '\0')
-		return -1;
-	if (v > (unsigned long long)INT64_MAX / mul)
-		return -1;
-	*r = (int64_t)(v * mul);
-	return 0;
+	return conf_parse_scaled(s, conf_size_units, r);
 }
 
 int

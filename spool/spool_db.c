@@ -802,8 +802,9 @@ spool_db_count(struct spool_txn *t, enum spool_dbi d, size_t *n_r)
 	return 0;
 }
 
-int
-spool_db_meta_get_u64(struct spool_txn *t, const char *name, uint64_t *v_r)
+/* The 8-byte META record name into b. */
+static int
+spool_db_meta_get8(struct spool_txn *t, const char *name, uint8_t b[8])
 {
 	struct spool_key	 k;
 	const void		*v;
@@ -816,7 +817,19 @@ spool_db_meta_get_u64(struct spool_txn *t, const char *name, uint64_t *v_r)
 		return rc;
 	if (len != 8)
 		return SPOOL_ECORRUPT;
-	*v_r = spool_be64_get(v);
+	memcpy(b, v, 8);
+	return 0;
+}
+
+int
+spool_db_meta_get_u64(struct spool_txn *t, const char *name, uint64_t *v_r)
+{
+	uint8_t	b[8];
+	int	rc;
+
+	if ((rc = spool_db_meta_get8(t, name, b)) != 0)
+		return rc;
+	*v_r = spool_be64_get(b);
 	return 0;
 }
 
@@ -850,18 +863,10 @@ spool_db_meta_next(struct spool_txn *t, const char *name, uint64_t *v_r)
 int
 spool_db_instance(struct spool_txn *t, char dst[9])
 {
-	struct spool_key	 k;
-	const void		*v;
-	size_t			 len;
-	int			 rc;
+	int	rc;
 
-	spool_key_init(&k);
-	spool_key_str(&k, "instance");
-	if ((rc = spool_db_get(t, SPOOL_DB_META, &k, &v, &len)) != 0)
+	if ((rc = spool_db_meta_get8(t, "instance", (uint8_t *)dst)) != 0)
 		return rc;
-	if (len != 8)
-		return SPOOL_ECORRUPT;
-	memcpy(dst, v, 8);
 	dst[8] = '\0';
 	return 0;
 }

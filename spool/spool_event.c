@@ -23,26 +23,31 @@
 #include "spool_key.h"
 #include "spool_rec.h"
 
-void
-spool_date(int64_t t, char dst[11])
+/* t in UTC as a date, or a date and time, into dst; the epoch if that fails. */
+static void
+spool_utc(int64_t t, char *dst, bool with_time)
 {
 	struct tm	tm;
 	time_t		tt = (time_t)t;
+	size_t		len = with_time ? 20 : 10;
 
 	if (gmtime_r(&tt, &tm) == NULL ||
-	    strftime(dst, 11, "%Y-%m-%d", &tm) != 10)
-		(void)str_copy(dst, 11, "1970-01-01");
+	    strftime(dst, len + 1, with_time ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%d",
+	    &tm) != len)
+		(void)str_copy(dst, len + 1,
+		    with_time ? "1970-01-01T00:00:00Z" : "1970-01-01");
+}
+
+void
+spool_date(int64_t t, char dst[11])
+{
+	spool_utc(t, dst, false);
 }
 
 void
 spool_dt(int64_t t, char dst[21])
 {
-	struct tm	tm;
-	time_t		tt = (time_t)t;
-
-	if (gmtime_r(&tt, &tm) == NULL ||
-	    strftime(dst, 21, "%Y-%m-%dT%H:%M:%SZ", &tm) != 20)
-		(void)str_copy(dst, 21, "1970-01-01T00:00:00Z");
+	spool_utc(t, dst, true);
 }
 
 static const char *

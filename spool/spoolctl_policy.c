@@ -23,6 +23,8 @@
 
 /* ---- sender */
 
+typedef int ctl_fn(struct ctl *, int, char **);
+
 static int
 ctl_sender_add(struct ctl *ctl, int argc, char **argv)
 {
@@ -61,25 +63,53 @@ ctl_sender_add(struct ctl *ctl, int argc, char **argv)
 	return CTL_OK;
 }
 
+/* add|del|list of an account's list: `sender`, `stoplist`. */
 static int
-ctl_sender_del(struct ctl *ctl, int argc, char **argv)
+ctl_part_dispatch(struct ctl *ctl, int argc, char **argv, ctl_fn *add, ctl_fn *del,
+    ctl_fn *list)
+{
+	const struct ctl_cmd	cmds[] = {
+		{ .name = "add", .fn = add },
+		{ .name = "del", .fn = del },
+		{ .name = "list", .fn = list },
+		{ .name = NULL, .fn = NULL }
+	};
+
+	return ctl_dispatch(ctl, cmds, argc, argv, NULL);
+}
+
+/*
+ * `sender del` and `stoplist del` LOGIN KEY: del removes KEY from LOGIN's
+ * list (the account must exist) and the change is committed. Returns 0, or
+ * SPOOL_ENOTFOUND (nothing changed) for the caller to explain.
+ */
+static int
+ctl_part_del(struct ctl *ctl, int argc, char **argv,
+    int (*del)(struct spool_txn *, const char *, const char *), const char *what)
 {
 	struct spool_txn	*txn;
-	const char		*login, *key;
 	int			 rc;
 
 	ctl_no_options(argc, argv, 2, 2, NULL);
-	login = argv[optind];
-	key = argv[optind + 1];
 	txn = ctl_begin(ctl, true);
-	ctl_need_account(txn, login);
-	if ((rc = spool_sender_del(txn, login, key)) == SPOOL_ENOTFOUND)
-		ctl_die("no sender %s for account %s (spoolctl sender list %s shows them)",
-		    key, login, login);
+	ctl_need_account(txn, argv[optind]);
+	if ((rc = del(txn, argv[optind], argv[optind + 1])) == SPOOL_ENOTFOUND) {
+		spool_abort(&txn);
+		return rc;
+	}
 	if (rc != 0)
-		ctl_die_rc(rc, "sender %s", key);
+		ctl_die_rc(rc, "%s %s", what, argv[optind + 1]);
 	ctl_commit(&txn);
-	printf("sender %s of %s deleted\n", key, login);
+	return 0;
+}
+
+static int
+ctl_sender_del(struct ctl *ctl, int argc, char **argv)
+{
+	if (ctl_part_del(ctl, argc, argv, spool_sender_del, "sender") != 0)
+		ctl_die("no sender %s for account %s (spoolctl sender list %s shows them)",
+		    argv[optind + 1], argv[optind], argv[optind]);
+	printf("sender %s of %s deleted\n", argv[optind + 1], argv[optind]);
 	return CTL_OK;
 }
 
@@ -104,6 +134,12 @@ ctl_sender_list_cb(const char *key, enum spool_sender_status st, void *arg)
 	return 0;
 }
 
+static int
+ctl_sender_iter(struct spool_txn *txn, const char *login, struct ctl_list *l)
+{
+	return spool_sender_iter(txn, login, ctl_sender_list_cb, l);
+}
+
 static void
 ctl_list_begin(struct ctl_list *l, bool json)
 {
@@ -126,8 +162,11 @@ ctl_list_end(struct ctl_list *l, const char *none)
 		printf("%s\n", none);
 }
 
+/* Lists an account's entries through iter: `sender list`, `stoplist list`. */
 static int
-ctl_sender_list(struct ctl *ctl, int argc, char **argv)
+ctl_list_account(struct ctl *ctl, int argc, char **argv,
+    int (*iter)(struct spool_txn *, const char *, struct ctl_list *),
+    const char *what, const char *none)
 {
 	struct spool_txn	*txn;
 	struct ctl_list		 l;
@@ -136,24 +175,25 @@ ctl_sender_list(struct ctl *ctl, int argc, char **argv)
 	ctl_list_begin(&l, ctl_want_json(argc, argv, NULL, 1, 1));
 	txn = ctl_begin(ctl, false);
 	ctl_need_account(txn, argv[optind]);
-	if ((rc = spool_sender_iter(txn, argv[optind], ctl_sender_list_cb, &l)) != 0)
-		ctl_die_rc(rc, "senders");
+	if ((rc = iter(txn, argv[optind], &l)) != 0)
+		ctl_die_rc(rc, "%s", what);
 	spool_abort(&txn);
-	ctl_list_end(&l, "no senders");
+	ctl_list_end(&l, none);
 	return CTL_OK;
+}
+
+static int
+ctl_sender_list(struct ctl *ctl, int argc, char **argv)
+{
+	return ctl_list_account(ctl, argc, argv, ctl_sender_iter, "senders",
+	    "no senders");
 }
 
 int
 ctl_cmd_sender(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct ctl_cmd cmds[] = {
-		{ .name = "add", .fn = ctl_sender_add },
-		{ .name = "del", .fn = ctl_sender_del },
-		{ .name = "list", .fn = ctl_sender_list },
-		{ .name = NULL, .fn = NULL }
-	};
-
-	return ctl_dispatch(ctl, cmds, argc, argv, NULL);
+	return ctl_part_dispatch(ctl, argc, argv, ctl_sender_add, ctl_sender_del,
+	    ctl_sender_list);
 }
 
 /* ---- dkim */
@@ -549,18 +589,9 @@ ctl_stop_add(struct ctl *ctl, int argc, char **argv)
 static int
 ctl_stop_del(struct ctl *ctl, int argc, char **argv)
 {
-	struct spool_txn	*txn;
-	int			 rc;
-
-	ctl_no_options(argc, argv, 2, 2, NULL);
-	txn = ctl_begin(ctl, true);
-	ctl_need_account(txn, argv[optind]);
-	if ((rc = spool_stop_del(txn, argv[optind], argv[optind + 1])) == SPOOL_ENOTFOUND)
+	if (ctl_part_del(ctl, argc, argv, spool_stop_del, "stoplist") != 0)
 		ctl_die("%s is not in the stoplist of %s (spoolctl stoplist list %s shows it)",
 		    argv[optind + 1], argv[optind], argv[optind]);
-	if (rc != 0)
-		ctl_die_rc(rc, "stoplist %s", argv[optind + 1]);
-	ctl_commit(&txn);
 	printf("stoplist %s: deleted %s\n", argv[optind], argv[optind + 1]);
 	return CTL_OK;
 }
@@ -579,33 +610,23 @@ ctl_stop_list_cb(const char *addr, void *arg)
 }
 
 static int
+ctl_stop_iter(struct spool_txn *txn, const char *login, struct ctl_list *l)
+{
+	return spool_stop_iter(txn, login, ctl_stop_list_cb, l);
+}
+
+static int
 ctl_stop_list(struct ctl *ctl, int argc, char **argv)
 {
-	struct spool_txn	*txn;
-	struct ctl_list		 l;
-	int			 rc;
-
-	ctl_list_begin(&l, ctl_want_json(argc, argv, NULL, 1, 1));
-	txn = ctl_begin(ctl, false);
-	ctl_need_account(txn, argv[optind]);
-	if ((rc = spool_stop_iter(txn, argv[optind], ctl_stop_list_cb, &l)) != 0)
-		ctl_die_rc(rc, "stoplist");
-	spool_abort(&txn);
-	ctl_list_end(&l, "stoplist is empty");
-	return CTL_OK;
+	return ctl_list_account(ctl, argc, argv, ctl_stop_iter, "stoplist",
+	    "stoplist is empty");
 }
 
 int
 ctl_cmd_stoplist(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct ctl_cmd cmds[] = {
-		{ .name = "add", .fn = ctl_stop_add },
-		{ .name = "del", .fn = ctl_stop_del },
-		{ .name = "list", .fn = ctl_stop_list },
-		{ .name = NULL, .fn = NULL }
-	};
-
-	return ctl_dispatch(ctl, cmds, argc, argv, NULL);
+	return ctl_part_dispatch(ctl, argc, argv, ctl_stop_add, ctl_stop_del,
+	    ctl_stop_list);
 }
 
 /* ---- issue block|unblock */

@@ -577,6 +577,29 @@ ctl_cmd_retry(struct ctl *ctl, int argc, char **argv)
 	return rc;
 }
 
+/*
+ * A write transaction in *txn_r with qid's message in sm: 0; SPOOL_ENOTFOUND
+ * when there is no such message, -1 when qid is not a queue id (warned):
+ * no transaction is left open then.
+ */
+static int
+ctl_msg_begin(struct ctl *ctl, const char *qid, struct spool_msg *sm,
+    struct spool_txn **txn_r)
+{
+	int	rc;
+
+	if (!ctl_qid_known(qid))
+		return -1;
+	*txn_r = ctl_begin(ctl, true);
+	if ((rc = spool_msg_get(*txn_r, qid, sm)) == SPOOL_ENOTFOUND) {
+		spool_abort(txn_r);
+		return rc;
+	}
+	if (rc != 0)
+		ctl_die_rc(rc, "%s", qid);
+	return 0;
+}
+
 static int
 ctl_hold_release(struct ctl *ctl, int argc, char **argv, bool hold)
 {
@@ -588,18 +611,12 @@ ctl_hold_release(struct ctl *ctl, int argc, char **argv, bool hold)
 
 	ctl_act_begin(ctl_want_json(argc, argv, NULL, 1, INT32_MAX));
 	for (i = optind; i < argc; i++) {
-		if (!ctl_qid_known(argv[i])) {
+		if ((rc = ctl_msg_begin(ctl, argv[i], sm, &txn)) == SPOOL_ENOTFOUND)
+			ctl_warn(CTL_NO_MESSAGE, argv[i]);
+		if (rc != 0) {
 			status = CTL_FAIL;
 			continue;
 		}
-		txn = ctl_begin(ctl, true);
-		if ((rc = spool_msg_get(txn, argv[i], sm)) == SPOOL_ENOTFOUND) {
-			spool_abort(&txn);
-			ctl_warn(CTL_NO_MESSAGE, argv[i]);
-			status = CTL_FAIL;
-			continue;
-		} else if (rc != 0)
-			ctl_die_rc(rc, "%s", argv[i]);
 		if (sm->sm_held == hold || (hold && sm->sm_npending == 0)) {
 			spool_abort(&txn);
 			ctl_act(argv[i], sm->sm_npending == 0 ? "no pending recipients" :
@@ -687,20 +704,15 @@ ctl_cmd_delete(struct ctl *ctl, int argc, char **argv)
 
 	ctl_act_begin(ctl_want_json(argc, argv, NULL, 1, INT32_MAX));
 	for (i = optind; i < argc; i++) {
-		if (!ctl_qid_known(argv[i])) {
+		if ((rc = ctl_msg_begin(ctl, argv[i], sm, &txn)) == SPOOL_ENOTFOUND) {
+			if (ctl_delete_incoming(ctl, argv[i]))
+				continue;
+			ctl_warn(CTL_NO_MESSAGE, argv[i]);
+		}
+		if (rc != 0) {
 			status = CTL_FAIL;
 			continue;
 		}
-		txn = ctl_begin(ctl, true);
-		if ((rc = spool_msg_get(txn, argv[i], sm)) == SPOOL_ENOTFOUND) {
-			spool_abort(&txn);
-			if (!ctl_delete_incoming(ctl, argv[i])) {
-				ctl_warn(CTL_NO_MESSAGE, argv[i]);
-				status = CTL_FAIL;
-			}
-			continue;
-		} else if (rc != 0)
-			ctl_die_rc(rc, "%s", argv[i]);
 		n = ctl_delete_one(txn, sm, ctl->now, &rs);
 		ctl_commit(&txn);
 		(void)spool_unlink(ctl->cf->cf_spool_dir, SPOOL_QUEUE, argv[i]);

@@ -159,20 +159,20 @@ t_more_values(void)
 	conf_free(&cf);
 }
 
+static int
+load_missing(void *arg)
+{
+	(void)arg;
+	(void)conf_load_or_exit("/nonexistent/smtpgate.conf");
+	return 0;
+}
+
 static void
 t_load_or_exit(void)
 {
-	pid_t	pid;
-	int	st = 0;
+	int	st;
 
-	fflush(stdout);
-	if ((pid = fork()) == 0) {
-		if (freopen("/dev/null", "w", stderr) == NULL)
-			_exit(99);
-		(void)conf_load_or_exit("/nonexistent/smtpgate.conf");
-		_exit(0);
-	}
-	(void)waitpid(pid, &st, 0);
+	st = t_child(load_missing, NULL);
 	t_ok(WIFEXITED(st) && WEXITSTATUS(st) == 2, "bad config exits 2 (CONTRACT)");
 	t_ok(strstr(conf_default_path(), "/smtpgate/smtpgate.conf") != NULL,
 	    "default path: %s", conf_default_path());

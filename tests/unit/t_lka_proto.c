@@ -15,15 +15,28 @@
 #define S(x)	(const uint8_t *)(x), sizeof(x) - 1
 #define TAG	"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
-static const struct {
+struct lka_case {
 	const char	*name;
 	const uint8_t	*in;
 	size_t		 len;
 	enum lka_status	 want;
-	enum lka_type	 type;
-	const char	*a;		/* address or user */
+	enum lka_type	 type;		/* for LKA_OK */
+	const char	*a;		/* address, user or login */
 	const char	*pass;
-} queries[] = {
+};
+
+/* The status of case c, and the type if the message is valid: true if so. */
+static bool
+lka_case_ok(const struct lka_case *c, enum lka_status st, enum lka_type type)
+{
+	t_int_eq(st, c->want, c->name);
+	if (st != LKA_OK)
+		return false;
+	t_int_eq(type, c->type, c->name);
+	return true;
+}
+
+static const struct lka_case queries[] = {
 	{ "pin", S("\1\1\0\x09\0\0\0\7" "127.0.0.1"), LKA_OK, LKA_Q_PIN, "127.0.0.1", NULL },
 	{ "pin v6", S("\1\1\0\3\0\0\0\1::1"), LKA_OK, LKA_Q_PIN, "::1", NULL },
 	{ "auth", S("\1\2\0\6\0\0\0\2\2alpw!"), LKA_OK, LKA_Q_AUTH, "al", "pw!" },
@@ -48,16 +61,14 @@ static const struct {
 static void
 t_queries(void)
 {
-	struct lka_query	q;
+	struct lka_query	q = { 0 };
 	enum lka_status		st;
 	size_t			i;
 
 	for (i = 0; i < sizeof(queries) / sizeof(queries[0]); i++) {
 		st = lka_query_parse(queries[i].in, queries[i].len, &q);
-		t_int_eq(st, queries[i].want, queries[i].name);
-		if (st != LKA_OK)
+		if (!lka_case_ok(&queries[i], st, q.lq_type))
 			continue;
-		t_int_eq(q.lq_type, queries[i].type, queries[i].name);
 		if (q.lq_type == LKA_Q_PIN)
 			t_ok(q.lq_addrlen == strlen(queries[i].a) &&
 			    memcmp(q.lq_addr, queries[i].a, q.lq_addrlen) == 0,
@@ -71,45 +82,36 @@ t_queries(void)
 	}
 }
 
-static const struct {
-	const char	*name;
-	const uint8_t	*in;
-	size_t		 len;
-	enum lka_status	 want;
-	enum lka_type	 type;
-	const char	*login;
-} replies[] = {
-	{ "ok", S("\1\x81\0\x43\0\0\0\x09" "al\0" TAG), LKA_OK, LKA_R_OK, "al" },
-	{ "no", S("\1\x82\0\0\0\0\0\x09"), LKA_OK, LKA_R_NO, NULL },
-	{ "temp", S("\1\x83\0\0\0\0\0\x09"), LKA_OK, LKA_R_TEMP, NULL },
-	{ "no with payload", S("\1\x82\0\1\0\0\0\x09x"), LKA_EPAYLOAD, 0, NULL },
-	{ "ok without NUL", S("\1\x81\0\2\0\0\0\x09" "al"), LKA_EPAYLOAD, 0, NULL },
-	{ "ok, empty login", S("\1\x81\0\x41\0\0\0\x09" "\0" TAG), LKA_EPAYLOAD, 0, NULL },
-	{ "ok, short tag", S("\1\x81\0\x06\0\0\0\x09" "al\0abc"), LKA_EPAYLOAD, 0, NULL },
+static const struct lka_case replies[] = {
+	{ "ok", S("\1\x81\0\x43\0\0\0\x09" "al\0" TAG), LKA_OK, LKA_R_OK, "al", NULL },
+	{ "no", S("\1\x82\0\0\0\0\0\x09"), LKA_OK, LKA_R_NO, NULL, NULL },
+	{ "temp", S("\1\x83\0\0\0\0\0\x09"), LKA_OK, LKA_R_TEMP, NULL, NULL },
+	{ "no with payload", S("\1\x82\0\1\0\0\0\x09x"), LKA_EPAYLOAD, 0, NULL, NULL },
+	{ "ok without NUL", S("\1\x81\0\2\0\0\0\x09" "al"), LKA_EPAYLOAD, 0, NULL, NULL },
+	{ "ok, empty login", S("\1\x81\0\x41\0\0\0\x09" "\0" TAG), LKA_EPAYLOAD, 0, NULL, NULL },
+	{ "ok, short tag", S("\1\x81\0\x06\0\0\0\x09" "al\0abc"), LKA_EPAYLOAD, 0, NULL, NULL },
 	{ "ok, upper-case tag", S("\1\x81\0\x43\0\0\0\x09" "al\0"
 	    "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef"),
-	    LKA_EPAYLOAD, 0, NULL },
+	    LKA_EPAYLOAD, 0, NULL, NULL },
 	{ "ok, control byte in login", S("\1\x81\0\x43\0\0\0\x09" "a\n\0" TAG),
-	    LKA_EPAYLOAD, 0, NULL },
-	{ "query type from the lka", S("\1\1\0\1\0\0\0\x09x"), LKA_ETYPE, 0, NULL },
+	    LKA_EPAYLOAD, 0, NULL, NULL },
+	{ "query type from the lka", S("\1\1\0\1\0\0\0\x09x"), LKA_ETYPE, 0, NULL, NULL },
 };
 
 static void
 t_replies(void)
 {
-	struct lka_reply	r;
+	struct lka_reply	r = { 0 };
 	enum lka_status		st;
 	size_t			i;
 
 	for (i = 0; i < sizeof(replies) / sizeof(replies[0]); i++) {
 		st = lka_reply_parse(replies[i].in, replies[i].len, &r);
-		t_int_eq(st, replies[i].want, replies[i].name);
-		if (st != LKA_OK)
+		if (!lka_case_ok(&replies[i], st, r.lr_type))
 			continue;
-		t_int_eq(r.lr_type, replies[i].type, replies[i].name);
 		t_int_eq(r.lr_id, 9, replies[i].name);
-		if (replies[i].login != NULL) {
-			t_str_eq(r.lr_login, replies[i].login, replies[i].name);
+		if (replies[i].a != NULL) {
+			t_str_eq(r.lr_login, replies[i].a, replies[i].name);
 			t_str_eq(r.lr_tag, TAG, replies[i].name);
 		}
 	}

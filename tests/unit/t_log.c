@@ -113,40 +113,25 @@ t_format(void)
 }
 
 static int
-child_status(void (*fn)(void))
+do_fatalx(void *arg)
 {
-	pid_t	pid;
-	int	st;
-
-	fflush(stdout);
-	if ((pid = fork()) == 0) {
-		if (freopen("/dev/null", "w", stderr) == NULL)
-			_exit(99);
-		fn();
-		_exit(0);
-	}
-	if (pid == -1 || waitpid(pid, &st, 0) != pid)
-		return -1;
-	return st;
-}
-
-static void
-do_fatalx(void)
-{
+	(void)arg;
 	log_fatalx("bad");
 }
 
-static void
-do_fatal_status(void)
+static int
+do_fatal_status(void *arg)
 {
+	(void)arg;
 	log_fatalx_status(2, "config");
 }
 
-static void
-do_panic(void)
+static int
+do_panic(void *arg)
 {
 	struct sigaction sa;
 
+	(void)arg;
 	/* no core file from the test */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
@@ -159,11 +144,11 @@ t_terminal(void)
 {
 	int	st;
 
-	st = child_status(do_fatalx);
+	st = t_child(do_fatalx, NULL);
 	t_ok(WIFEXITED(st) && WEXITSTATUS(st) == 1, "log_fatalx exits 1");
-	st = child_status(do_fatal_status);
+	st = t_child(do_fatal_status, NULL);
 	t_ok(WIFEXITED(st) && WEXITSTATUS(st) == 2, "log_fatalx_status(2) exits 2");
-	st = child_status(do_panic);
+	st = t_child(do_panic, NULL);
 	t_ok(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "log_panic aborts");
 }
 

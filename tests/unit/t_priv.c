@@ -30,31 +30,38 @@ t_lookup(void)
 	t_ok(priv_lookup_group("no-such-group-smtpgate", &gid) == -1, "unknown group");
 }
 
-/* Runs priv_drop(user, group, jail) in a child; the child then reports
- * through its exit status: 0 dropped and cannot regain, 10+ a check failed. */
+struct drop_args {
+	const char	*user, *group, *jail, *must_not_see;
+};
+
+/* In the child: 0 dropped and cannot regain, 10+ a check failed. */
+static int
+drop_run(void *arg)
+{
+	const struct drop_args	*a = arg;
+
+	priv_drop(a->user, a->group, a->jail);
+	if (priv_is_root() && geteuid() == 0)
+		return 10;
+	if (geteuid() == 0 || getuid() == 0 || getegid() == 0)
+		return 11;
+	if (setuid(0) == 0 || seteuid(0) == 0)
+		return 12;
+	if (a->must_not_see != NULL && access(a->must_not_see, F_OK) == 0)
+		return 13;
+	return 0;
+}
+
+/* Runs priv_drop(user, group, jail) in a child; returns its exit status
+ * (drop_run), 128 + the signal that killed it, or -1. */
 static int
 drop_child(const char *user, const char *group, const char *jail,
     const char *must_not_see)
 {
-	pid_t	pid;
-	int	st;
+	struct drop_args	a = { user, group, jail, must_not_see };
+	int			st;
 
-	fflush(stdout);
-	if ((pid = fork()) == 0) {
-		if (freopen("/dev/null", "w", stderr) == NULL)
-			_exit(99);
-		priv_drop(user, group, jail);
-		if (priv_is_root() && geteuid() == 0)
-			_exit(10);
-		if (geteuid() == 0 || getuid() == 0 || getegid() == 0)
-			_exit(11);
-		if (setuid(0) == 0 || seteuid(0) == 0)
-			_exit(12);
-		if (must_not_see != NULL && access(must_not_see, F_OK) == 0)
-			_exit(13);
-		_exit(0);
-	}
-	if (pid == -1 || waitpid(pid, &st, 0) != pid)
+	if ((st = t_child(drop_run, &a)) == -1)
 		return -1;
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }

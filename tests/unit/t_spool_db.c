@@ -1123,10 +1123,6 @@ static const struct t_case cases[] = {
 int
 main(void)
 {
-	int	rc;
-
 	(void)umask(077);	/* modes must not depend on it */
-	rc = T_RUN(cases);
-	t_rmtree(tdir);
-	return rc;
+	return T_RUN_RMTREE(cases, tdir);
 }

@@ -367,11 +367,8 @@ int
 main(void)
 {
 	size_t	i;
-	int	rc;
 
 	for (i = 0; i < sizeof(msg); i++)
 		msg[i] = (char)('a' + i % 26);
-	rc = T_RUN(cases);
-	t_rmtree(tdir);
-	return rc;
+	return T_RUN_RMTREE(cases, tdir);
 }

@@ -227,9 +227,5 @@ static const struct t_case cases[] = {
 int
 main(void)
 {
-	int	rc;
-
-	rc = T_RUN(cases);
-	t_rmtree(tdir);
-	return rc;
+	return T_RUN_RMTREE(cases, tdir);
 }

@@ -24,12 +24,19 @@ t_sizes(void)
 	t_ok(size_mul(0, SIZE_MAX, &r) && r == 0, "mul by zero");
 }
 
+static int
+freezero_null(void *arg)
+{
+	(void)arg;
+	freezero(NULL, 10);
+	return 0;
+}
+
 static void
 t_alloc(void)
 {
 	char	*p, *q;
-	int	*v, st = 0;
-	pid_t	pid;
+	int	*v, st;
 
 	p = xmalloc(0);
 	t_ok(p != NULL, "xmalloc(0) gives a pointer");
@@ -46,29 +53,24 @@ t_alloc(void)
 	t_str_eq(q, "hel", "xstrndup");
 	free(p);
 	freezero(q, 4);
-	fflush(stdout);
-	if ((pid = fork()) == 0) {
-		freezero(NULL, 10);
-		_exit(0);
-	}
-	t_ok(pid != -1 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
-	    WEXITSTATUS(st) == 0, "freezero(NULL) is fine");
+	st = t_child(freezero_null, NULL);
+	t_ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "freezero(NULL) is fine");
+}
+
+static int
+overflow(void *arg)
+{
+	(void)arg;
+	(void)xreallocarray(NULL, SIZE_MAX / 2, 4);
+	return 0;
 }
 
 static void
 t_overflow_exits(void)
 {
-	pid_t	pid;
-	int	st = 0;
+	int	st;
 
-	fflush(stdout);
-	if ((pid = fork()) == 0) {
-		if (freopen("/dev/null", "w", stderr) == NULL)
-			_exit(99);
-		(void)xreallocarray(NULL, SIZE_MAX / 2, 4);
-		_exit(0);
-	}
-	(void)waitpid(pid, &st, 0);
+	st = t_child(overflow, NULL);
 	t_ok(WIFEXITED(st) && WEXITSTATUS(st) == 1, "size overflow is fatal (exit 1)");
 }
 

@@ -3,6 +3,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "tap.h"
 
@@ -58,6 +60,23 @@ t_int_eq(long long got, long long want, const char *what)
 		return false;
 	}
 	return true;
+}
+
+int
+t_child(int (*fn)(void *), void *arg)
+{
+	pid_t	pid;
+	int	st;
+
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		if (freopen("/dev/null", "w", stderr) == NULL)
+			_exit(99);
+		_exit(fn(arg));
+	}
+	if (pid == -1 || waitpid(pid, &st, 0) != pid)
+		return -1;
+	return st;
 }
 
 int

@@ -26,6 +26,16 @@ t_rmtree(const char *dir)
 		t_diag("cannot remove %s", dir);
 }
 
+int
+t_run_rmtree(const struct t_case *cases, size_t n, const char *dir)
+{
+	int	rc;
+
+	rc = t_run(cases, n);
+	t_rmtree(dir);
+	return rc;
+}
+
 void
 t_fresh_dir(char *dir, size_t dirsz, const char *name)
 {

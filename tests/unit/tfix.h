@@ -11,9 +11,14 @@
 struct conf;
 struct spool;
 struct spool_txn;
+struct t_case;
 
 /* rm -rf dir (a t_diag line if that fails); nothing if dir is "". */
 void		 t_rmtree(const char *dir);
+/* T_RUN(cases), then t_rmtree(dir): main() of a test that works in dir. */
+int		 t_run_rmtree(const struct t_case *, size_t n, const char *dir);
+#define T_RUN_RMTREE(cases, dir) \
+	t_run_rmtree((cases), sizeof(cases) / sizeof((cases)[0]), (dir))
 /*
  * A fresh empty directory /tmp/NAME.XXXXXX, written to dir (the previous
  * one there, if any, is removed first). Aborts if it cannot.
