@@ -1,0 +1,90 @@
+/*
+ * Engagement tracking (issue 16): the pieces shared by spoold (records what
+ * a tracked message links to, at filing), deliverd (rewrites each
+ * recipient's copy with tokens before DKIM signing) and trackd (answers
+ * /o/, /c/ and /u/ requests and turns them into events).
+ *
+ * Tokens. A token names one recipient of one message and, for clicks, one
+ * link of it: kind, QID, recipient index, link index, authenticated with
+ * HMAC-SHA256 under the gateway's tracking key (spool_track_key_load; a
+ * random 32-byte file db/track.key made once by spoold, group-readable by
+ * deliverd and trackd) and truncated to 12 bytes; the whole is base64url
+ * without padding (about 40 characters). A token that does not verify is
+ * unknown: trackd answers 404 and logs one line, nothing else.
+ *
+ * Links. The click target is never taken from the request: it is link
+ * number N of what spoold recorded for that message (spool_track_put, in
+ * the filing transaction, so it is durable before the first delivery).
+ * Records are pruned with the delivery log (delivery_log_retention).
+ */
+#ifndef SG_SPOOL_TRACK_H
+#define SG_SPOOL_TRACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "qid.h"
+#include "spool.h"
+
+#define SPOOL_TRACK_KEYLEN	32
+#define SPOOL_TRACK_KEY_FILE	"track.key"	/* under db/ */
+#define SPOOL_TRACK_TOKEN_MAX	96		/* a token, NUL included */
+#define SPOOL_TRACK_LINKS_MAX	500		/* links recorded per message */
+
+enum spool_track_kind {
+	SPOOL_TRACK_OPEN = 'o',
+	SPOOL_TRACK_CLICK = 'c',
+	SPOOL_TRACK_UNSUB = 'u'
+};
+
+struct spool_track_ref {
+	enum spool_track_kind	 tr_kind;
+	char			 tk_qid[QID_SIZE];
+	uint32_t		 tr_idx;	/* recipient index in the message */
+	uint16_t		 tr_link;	/* clicks: link number, else 0 */
+};
+
+/* Loads db/track.key, creating it (0640, group smtpgate) when absent and
+ * create is true; 0 or an errno value. */
+int	spool_track_key_load(const char *spool_dir, bool create,
+	    unsigned char key[SPOOL_TRACK_KEYLEN]);
+/* Writes the token for ref into out (SPOOL_TRACK_TOKEN_MAX); -1 if ref is
+ * not valid (empty or overlong QID, unknown kind). */
+int	spool_track_token(const unsigned char key[SPOOL_TRACK_KEYLEN],
+	    const struct spool_track_ref *, char *out, size_t outlen);
+/* 0 and ref filled when tok is a token made under key; -1 otherwise
+ * (malformed, truncated, forged, wrong kind byte). Constant-time compare. */
+int	spool_track_parse(const unsigned char key[SPOOL_TRACK_KEYLEN],
+	    const char *tok, size_t len, struct spool_track_ref *);
+
+/*
+ * What spoold records for a tracked message: the account's tracking
+ * settings at filing time and the message's http/https links in document
+ * order (the order deliverd's rewriter numbers them in; see
+ * common/track_html.h). Freed with spool_track_msg_free.
+ */
+struct spool_track_msg {
+	char		 tm_login[SPOOL_LOGIN_MAX];
+	uint64_t	 tm_issue;
+	char		 tm_uniq[SPOOL_NAME_MAX];	/* X-Letter-Id or "" */
+	char		 tm_message_id[SPOOL_MSGID_MAX];
+	char		 tm_from[SPOOL_ADDR_MAX];
+	int64_t		 tm_arrival;
+	unsigned	 tm_track;			/* SPOOL_TRACK_F_* */
+	char		 tm_host[SPOOL_DOMAIN_MAX];	/* --track-host */
+	char		**tm_links;			/* heap */
+	size_t		 tm_nlinks;
+	char		**tm_rcpts;			/* heap: index -> address */
+	size_t		 tm_nrcpts;
+};
+#define SPOOL_TRACK_F_OPENS	0x01
+#define SPOOL_TRACK_F_CLICKS	0x02
+#define SPOOL_TRACK_F_UNSUB	0x04
+
+int	spool_track_put(struct spool_txn *, const char *qid, const struct spool_track_msg *);
+/* 0, SPOOL_ENOTFOUND (never tracked, or pruned), or another SPOOL_E*. */
+int	spool_track_get(struct spool_txn *, const char *qid, struct spool_track_msg *);
+void	spool_track_msg_free(struct spool_track_msg *);
+
+#endif
