@@ -39,10 +39,10 @@ enum spool_track_kind {
 };
 
 struct spool_track_ref {
-	enum spool_track_kind	 tr_kind;
+	enum spool_track_kind	 tk_kind;
 	char			 tk_qid[QID_SIZE];
-	uint32_t		 tr_idx;	/* recipient index in the message */
-	uint16_t		 tr_link;	/* clicks: link number, else 0 */
+	uint32_t		 tk_idx;	/* recipient index in the message */
+	uint16_t		 tk_link;	/* clicks: link number, else 0 */
 };
 
 /* Loads db/track.key, creating it (0640, group smtpgate) when absent and
