@@ -65,18 +65,18 @@ int	spool_track_parse(const unsigned char key[SPOOL_TRACK_KEYLEN],
  * common/track_html.h). Freed with spool_track_msg_free.
  */
 struct spool_track_msg {
-	char		 tm_login[SPOOL_LOGIN_MAX];
-	uint64_t	 tm_issue;
-	char		 tm_uniq[SPOOL_NAME_MAX];	/* X-Letter-Id or "" */
-	char		 tm_message_id[SPOOL_MSGID_MAX];
-	char		 tm_from[SPOOL_ADDR_MAX];
-	int64_t		 tm_arrival;
-	unsigned	 tm_track;			/* SPOOL_TRACK_F_* */
-	char		 tm_host[SPOOL_DOMAIN_MAX];	/* --track-host */
-	char		**tm_links;			/* heap */
-	size_t		 tm_nlinks;
-	char		**tm_rcpts;			/* heap: index -> address */
-	size_t		 tm_nrcpts;
+	char		 km_login[SPOOL_LOGIN_MAX];
+	uint64_t	 km_issue;
+	char		 km_uniq[SPOOL_NAME_MAX];	/* X-Letter-Id or "" */
+	char		 km_message_id[SPOOL_MSGID_MAX];
+	char		 km_from[SPOOL_ADDR_MAX];
+	int64_t		 km_arrival;
+	unsigned	 km_track;			/* SPOOL_TRACK_F_* */
+	char		 km_host[SPOOL_DOMAIN_MAX];	/* --track-host */
+	char		**km_links;			/* heap */
+	size_t		 km_nlinks;
+	char		**km_rcpts;			/* heap: index -> address */
+	size_t		 km_nrcpts;
 };
 #define SPOOL_TRACK_F_OPENS	0x01
 #define SPOOL_TRACK_F_CLICKS	0x02
