@@ -105,6 +105,8 @@ struct conf {
 	 * injector's (maildrop/) */
 	char		*cf_smtpd_group;
 	char		*cf_maildrop_group;
+	/* issue 15: traffic shaping per destination */
+	char		*cf_shaping_file;
 	/* where each key was last set: conf_keys index -> line, 0 = default */
 	unsigned	*cf_key_lines;
 };

@@ -185,6 +185,10 @@ const struct conf_key conf_keys[] = {
 	    CONF_SPOOL),
 	CF_STR("maildrop_group", "smtpgate-maildrop", cf_maildrop_group,
 	    CONF_SPOOL),
+	/* per-destination traffic shaping (issue 15 items 3, 4); "" = the
+	 * built-in defaults (deliverd(8) "Traffic shaping") */
+	CF_STR("shaping_file", "", cf_shaping_file,
+	    CONF_DELIVERD | CONF_SPOOLCTL),
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);

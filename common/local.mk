@@ -12,5 +12,9 @@ common_libcommon_a_SOURCES = \
 	common/sig.c common/sig.h \
 	common/trigger.c common/trigger.h \
 	common/xmem.c common/xmem.h \
-	common/pwcheck.c common/pwcheck.h
+	common/pwcheck.c common/pwcheck.h \
+	common/shaping.c common/shaping.h common/shaping_load.c
 common_libcommon_a_CFLAGS = $(AM_CFLAGS) $(YAJL_CFLAGS)
+UNIT_TESTS += tests/unit/t_shaping
+tests_unit_t_shaping_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_t_shaping_LDADD = $(COMMON_TEST_LIBS)
