@@ -31,6 +31,7 @@
 #include "buf.h"
 #include "conf.h"
 #include "deliverd.h"
+#include "deliverd_dest.h"
 #include "dns.h"
 #include "log.h"
 #include "ownaddr.h"
@@ -58,6 +59,7 @@ struct worker {
 	struct buf		 w_out_buf;
 	int64_t			 w_last_use;
 	bool			 w_eof;
+	int64_t			 w_conn_msgs;	/* on the cached connection */
 };
 
 /* One recipient of the current job. */
@@ -337,6 +339,21 @@ deliverd_worker_sign(struct worker *w, struct deliverd_worker_msg *wm, char *why
 	    &w->w_out_buf);
 }
 
+/* The destination's messages_per_connection (shaping_file) reached on the
+ * cached connection? (max_msgs_per_connection stays the ceiling.) */
+static bool
+deliverd_worker_conn_full(struct worker *w, const char *hop)
+{
+	struct shaping_limits	 l;
+
+	if (!deliverd_smtp_connected(w->w_smtp))
+		return false;
+	shaping_effective(deliverd_dest_shaping, shaping_match(deliverd_dest_shaping, hop),
+	    (uint32_t)w->w_cf->cf_deliverd_workers,
+	    (uint32_t)w->w_cf->cf_max_msgs_per_connection, DELIVERD_JOB_RCPT_MAX, &l);
+	return w->w_conn_msgs >= l.sl_msgs_per_conn;
+}
+
 static void
 deliverd_worker_send(struct worker *w, const struct deliverd_job *j, struct deliverd_worker_msg *wm,
     struct deliverd_worker_rcpt *r, size_t nr, char *relay, size_t relaysz)
@@ -365,9 +382,13 @@ deliverd_worker_send(struct worker *w, const struct deliverd_job *j, struct deli
 	tx.tx_reply = replies;
 	/* PROBE_FAILED: the cached connection was gone before anything of this
 	 * transaction was answered: a new connection below */
+	if (deliverd_worker_conn_full(w, j->dj_hop))
+		deliverd_smtp_close(w->w_smtp, true);
 	if (deliverd_smtp_reuse(w->w_smtp, j->dj_hop) &&
-	    deliverd_smtp_send(w->w_smtp, &tx) != DELIVERD_SMTP_PROBE_FAILED)
+	    deliverd_smtp_send(w->w_smtp, &tx) != DELIVERD_SMTP_PROBE_FAILED) {
+		w->w_conn_msgs++;
 		goto done;
+	}
 	c = xcalloc(WORKER_CAND_MAX, sizeof(*c));
 	if (j->dj_relay) {
 		/* an explicit relayhost is the operator's word: no loop check */
@@ -387,8 +408,10 @@ deliverd_worker_send(struct worker *w, const struct deliverd_job *j, struct deli
 		log_info("%s: %s", wm->m.sm_qid, reply);
 	}
 	free(c);
-	if (k < nc)
+	if (k < nc) {
+		w->w_conn_msgs = 1;
 		(void)deliverd_smtp_send(w->w_smtp, &tx);
+	}
 	else
 		for (i = 0; i < na; i++)
 			(void)str_copy(replies[i], SPOOL_REPLY_MAX, reply);

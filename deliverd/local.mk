@@ -12,6 +12,8 @@ deliverd_libdeliverd_a_SOURCES = \
 	deliverd/deliverd_sched_claim.c \
 	deliverd/deliverd_sched_dispatch.c \
 	deliverd/deliverd_sched_commit.c \
+	deliverd/deliverd_dest.h deliverd/deliverd_dest_int.h \
+	deliverd/deliverd_dest.c deliverd/deliverd_dest_state.c \
 	deliverd/deliverd_commit.c \
 	deliverd/deliverd_worker.c \
 	deliverd/deliverd_smtp.c \

@@ -334,12 +334,19 @@ class HostileServer:
     """A TCP server on 127.0.0.1 whose every connection is handed to
     behave(conn) in a thread. Records the number of connections."""
 
-    def __init__(self, behave):
+    def __init__(self, behave, host="127.0.0.1", port=None):
+        """host, port: where to listen (several loopback addresses may
+        share one port: MX hosts on remote_port). active is the number of
+        connections open now, max_active the most open at once."""
         self.behave = behave
-        self.port = smtpgate.free_port()
+        self.host = host
+        self.port = port or smtpgate.free_port()
+        self.active = 0
+        self.max_active = 0
+        self.lock = threading.Lock()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", self.port))
+        self.sock.bind((host, self.port))
         self.sock.listen(64)
         self.sock.settimeout(0.2)
         self.conns = 0
@@ -357,6 +364,9 @@ class HostileServer:
                 return
             self.conns += 1
             self.open.append(c)
+            with self.lock:
+                self.active += 1
+                self.max_active = max(self.max_active, self.active)
             threading.Thread(target=self._run, args=(c,), daemon=True).start()
 
     def _run(self, c):
@@ -370,6 +380,13 @@ class HostileServer:
                 c.close()
             except OSError:
                 pass
+            with self.lock:
+                self.active -= 1
+
+    def reset_max(self):
+        """Starts a new max_active measurement (from the connections open now)."""
+        with self.lock:
+            self.max_active = self.active
 
     def start(self):
         self.thread.start()
