@@ -408,6 +408,22 @@ shaping_match(const struct shaping *sh, const char *domain)
 	return r;
 }
 
+void
+shaping_dest_name(const struct shaping *sh, const char *domain, char *dst, size_t dstsz)
+{
+	int	 r = shaping_match(sh, domain);
+	size_t	 i;
+
+	if (r >= 0) {
+		(void)str_copy(dst, dstsz, sh->sh_rules[r].sr_name);
+		return;
+	}
+	for (i = 0; i + 1 < dstsz && domain[i] != '\0'; i++)
+		dst[i] = (char)tolower((unsigned char)domain[i]);
+	if (dstsz > 0)
+		dst[i] = '\0';
+}
+
 static uint32_t
 shaping_pick(uint32_t rule, uint32_t def, uint32_t builtin)
 {

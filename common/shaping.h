@@ -100,6 +100,11 @@ enum shaping_status shaping_parse(const char *text, size_t len, struct shaping *
  * or -1 when none matches. */
 int	shaping_match(const struct shaping *, const char *domain);
 
+/* The destination a domain belongs to: its rule's name, else the domain
+ * itself (lower case). Truncates to dstsz. */
+void	shaping_dest_name(const struct shaping *, const char *domain, char *dst,
+	    size_t dstsz);
+
 /*
  * The limits that apply: rule (or the defaults for rule -1), then
  * [default], then the built-in defaults: connections = max(1, workers/2),
