@@ -303,7 +303,8 @@ deliverd_dest_room(const struct sched *s)
  * The least loaded worker that may take a job for e: a worker that holds
  * e's connection always may; another only while e is below its
  * connections. A second job goes behind a busy worker only when both are
- * for e and e is normal: a job never waits behind a slow destination's.
+ * for e and e is normal without failures: a job never waits behind a
+ * slow destination's, and a failing one gets one attempt at a time.
  */
 struct deliverd_sched_worker *
 deliverd_dest_pick_worker(struct sched *s, const struct deliverd_sched_job *sj)
@@ -326,7 +327,7 @@ deliverd_dest_pick_worker(struct sched *s, const struct deliverd_sched_job *sj)
 		if (w->pid == -1 || w->to_fd == -1 || w->njobs + w->nuncommitted >= SCHED_DEPTH)
 			continue;
 		hold = deliverd_dest_holds(s, i, e, now_ms);
-		if (w->njobs > 0 && (!hold || e->state != DEST_NORMAL))
+		if (w->njobs > 0 && (!hold || e->state != DEST_NORMAL || e->fails > 0))
 			continue;
 		if (!hold && holders >= deliverd_dest_conns(e))
 			continue;

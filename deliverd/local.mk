@@ -61,3 +61,5 @@ TESTS += tests/blackbox/test_callbacks.py
 fuzz_smtp_reply_EXTRA = -Wl,--push-state,--no-as-needed -lresolv -Wl,--pop-state
 # SIGHUP frees the configuration it replaces (valgrind; issue 20)
 TESTS += tests/blackbox/test_reload_leak.py
+# per-destination traffic shaping and back-off (issue 15 items 3, 4, 7)
+TESTS += tests/blackbox/test_shaping.py

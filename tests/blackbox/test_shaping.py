@@ -92,8 +92,12 @@ def summary(g):
     return g.spoolctl_json("queue", "--summary")
 
 
-def dest_row(g, dest):
-    return next((d for d in summary(g)["destinations"] if d["destination"] == dest), None)
+def domain_row(g, domain):
+    return next((d for d in summary(g)["destinations"] if d["domain"] == domain), None)
+
+
+def hup(g):
+    g.procs["deliverd"].send_signal(signal.SIGHUP)
 
 
 # ---------------------------------------------------------------- tarpit
@@ -119,3 +123,152 @@ def test_tarpit_beside_healthy(net):
               "holding %d connections (4 workers)" % (took, pit.active))
         assert pit.active > 0, "the tarpit still holds connections"
         assert pit.max_active <= 2, "default connections = workers/2"
+
+
+# ---------------------------------------------------------------- limits
+
+def test_connection_limit_and_messages_per_connection(net):
+    """connections = 1 (the default would be 2 of 4 workers): never more
+    than one session at the peer; messages_per_connection = 2: a new
+    session every second message."""
+    dns, port = net
+    log = Transactions()
+    shaping = "[limited.test]\nconnections = 1\nmessages_per_connection = 2\n"
+    with chaos.HostileServer(sink(log, hold=0.3), host="127.0.0.4", port=port) as srv, \
+            gateway(dns, port, shaping) as g:
+        g.start("deliverd")
+        put_msg(g, "acc", ["l@limited.test"], count=8)
+        wait_for(lambda: len(log.rcpts()) >= 8, 60, what="8 messages at limited.test")
+        print("limited.test: at most %d session(s) at once, %d sessions for 8 messages"
+              % (srv.max_active, srv.conns))
+        assert srv.max_active == 1
+        assert srv.conns >= 4
+
+
+def test_recipients_per_transaction(net):
+    dns, port = net
+    log = Transactions()
+    rcpts = ["r%d@limited.test" % i for i in range(10)]
+    with chaos.HostileServer(sink(log), host="127.0.0.4", port=port), \
+            gateway(dns, port, "[limited.test]\nrecipients_per_transaction = 3\n") as g:
+        g.start("deliverd")
+        put_msg(g, "acc", rcpts)
+        wait_for(lambda: len(log.rcpts()) >= 10, 30, what="10 recipients at limited.test")
+        sizes = sorted(len(t) for t in log)
+        print("transactions:", sizes)
+        assert sorted(log.rcpts()) == sorted(rcpts)
+        assert max(sizes) <= 3 and len(sizes) >= 4
+
+
+# ---------------------------------------------------------------- back-off
+
+THROTTLE_SHAPING = """[default]
+slow_for = 10s
+[throttle.test]
+connections = 3
+slowed_connections = 1
+slowed_rate = 100/s
+"""
+
+
+def test_throttle_slows_then_recovers(net):
+    """A 421 "too many connections" puts the destination into the slowed
+    state (one connection instead of three, shown by queue --summary and
+    logged); it returns to normal by itself."""
+    dns, port = net
+    log = Transactions()
+    state = {"throttle": True, "hold": 1.0}
+    with chaos.HostileServer(throttling(log, state), host="127.0.0.5", port=port) as srv, \
+            gateway(dns, port, THROTTLE_SHAPING) as g:
+        g.start("deliverd")
+        put_msg(g, "acc", ["first@throttle.test"])	# deferred (retry in 1h): keeps a row
+        g.wait_events(lambda e: e["to"] == "first@throttle.test" and e["event"] == "deferred")
+        row = wait_for(lambda: (domain_row(g, "throttle.test") or {}).get("state") == "slowed"
+                       and domain_row(g, "throttle.test"), 10, what="slowed in queue --summary")
+        print("summary while slowed:", row)
+        assert row["connections"] == 1 and row["until"] is not None
+        assert "Too many connections" in row["reason"]
+        assert "destination=throttle.test, state=slowed" in g.log("deliverd")
+        state["throttle"] = False
+        srv.reset_max()
+        put_msg(g, "acc", ["s@throttle.test"], count=4)
+        wait_for(lambda: len(log.rcpts()) >= 4, 30, what="4 messages while slowed")
+        assert domain_row(g, "throttle.test")["state"] == "slowed", "still slowed"
+        print("while slowed: at most %d session(s) at once" % srv.max_active)
+        assert srv.max_active == 1
+        t0 = time.monotonic()
+        row = wait_for(lambda: domain_row(g, "throttle.test")["state"] == "normal"
+                       and domain_row(g, "throttle.test"), 30, what="back to normal")
+        print("normal again after %.1fs more: %s" % (time.monotonic() - t0, row))
+        assert row["until"] is None and row["connections"] == 3
+        wait_for(lambda: "destination=throttle.test, state=normal, was=slowed"
+                 in g.log("deliverd"), 10, what="the log line on leaving")
+        srv.reset_max()
+        put_msg(g, "acc", ["n@throttle.test"], count=6)
+        wait_for(lambda: len(log.rcpts()) >= 10, 30, what="6 more messages")
+        print("normal: at most %d sessions at once" % srv.max_active)
+        assert 1 < srv.max_active <= 3
+
+
+def test_dead_destination_suspended(net):
+    """Consecutive connection failures suspend the destination: its other
+    recipients are rescheduled to the end of the suspension, not
+    attempted, and the state shows in queue --summary."""
+    dns, port = net
+    shaping = "[tarpit.test]\nsuspend_after = 2\nsuspend_for = 1h\nconnections = 1\n"
+    with gateway(dns, port, shaping, connect_timeout="2s") as g:
+        # nothing listens on 127.0.0.2:port: every connection is refused
+        g.start("deliverd")
+        put_msg(g, "acc", ["d@tarpit.test"], count=6)
+        row = wait_for(lambda: (domain_row(g, "tarpit.test") or {}).get("state") == "suspended"
+                       and domain_row(g, "tarpit.test"), 30, what="suspended")
+        print("suspended:", row)
+        assert "destination=tarpit.test, state=suspended" in g.log("deliverd")
+        time.sleep(2)	# would-be attempts: none happen
+        attempts = [e for e in g.events() if e["to"] == "d@tarpit.test"]
+        assert len(attempts) == 2, attempts	# the two that failed, no more
+        q = g.spoolctl_json("queue")
+        later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 1800))
+        nexts = [r["next"] for m in q for r in m["recipients"]]
+        print("next attempts:", nexts)
+        assert len(nexts) == 6 and all(n is not None and n > later for n in nexts)
+        assert row["total"] == 6
+
+
+# ---------------------------------------------------------------- reload
+
+def test_sighup_reload_and_bad_file(net):
+    dns, port = net
+    log = Transactions()
+    with chaos.HostileServer(sink(log, hold=0.5), host="127.0.0.4", port=port) as srv, \
+            gateway(dns, port, "[limited.test]\nconnections = 1\n") as g:
+        path = g.conf["shaping_file"]
+        g.start("deliverd")
+        with open(path, "w") as f:
+            f.write("[limited.test]\nconnections = lots\n")
+        hup(g)
+        wait_for(lambda: "keeping the old shaping" in g.log("deliverd"), 10,
+                 what="the bad file refused")
+        assert "%s:2: bad value for connections" % path in g.log("deliverd")
+        put_msg(g, "acc", ["a@limited.test"], count=4)
+        wait_for(lambda: len(log.rcpts()) >= 4, 30, what="4 messages")
+        assert srv.max_active == 1, "the old limit still applies"
+        with open(path, "w") as f:
+            f.write("[limited.test]\nconnections = 3\n")
+        hup(g)
+        wait_for(lambda: "reload: shaping: " + path in g.log("deliverd"), 10, what="reload")
+        srv.reset_max()
+        put_msg(g, "acc", ["b@limited.test"], count=6)
+        wait_for(lambda: len(log.rcpts()) >= 10, 30, what="6 more messages")
+        print("after the reload: at most %d sessions at once" % srv.max_active)
+        assert 1 < srv.max_active <= 3
+        assert g.procs["deliverd"].poll() is None
+
+
+def test_bad_shaping_file_at_start(net):
+    dns, port = net
+    with gateway(dns, port, "[x.test]\nrate = fast\n") as g:
+        p = g.start("deliverd", wait=False).procs["deliverd"]
+        assert p.wait(timeout=15) == 2
+        err = g.log("deliverd")
+        assert "shaping_file" in err and g.conf["shaping_file"] + ":2:" in err, err
