@@ -66,6 +66,11 @@ deliverd_dest_limits(struct sched *s, struct deliverd_dest *e)
 		e->lim.sl_conns = (uint32_t)s->nw;
 		e->lim.sl_slow_conns = s->nw / 4 > 0 ? (uint32_t)s->nw / 4 : 1;
 	}
+	/* dest_concurrency stays the ceiling for every destination */
+	if (e->lim.sl_conns > (uint64_t)s->cf->cf_dest_concurrency)
+		e->lim.sl_conns = (uint32_t)s->cf->cf_dest_concurrency;
+	if (e->lim.sl_slow_conns > e->lim.sl_conns)
+		e->lim.sl_slow_conns = e->lim.sl_conns;
 }
 
 bool

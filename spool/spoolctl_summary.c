@@ -247,6 +247,8 @@ sum_dest(const struct sum *sm, const char *domain, struct sum_dest *d)
 	    (uint32_t)cf->cf_max_msgs_per_connection, 500, &d->lim);
 	if (relay && sum_rule(sm->sh, d->name) < 0)
 		d->lim.sl_conns = nw;	/* as deliverd: the only destination */
+	if (d->lim.sl_conns > (uint64_t)cf->cf_dest_concurrency)
+		d->lim.sl_conns = (uint32_t)cf->cf_dest_concurrency;
 	d->state = "normal";
 	d->until = 0;
 	d->why = NULL;

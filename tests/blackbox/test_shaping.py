@@ -272,3 +272,50 @@ def test_bad_shaping_file_at_start(net):
         assert p.wait(timeout=15) == 2
         err = g.log("deliverd")
         assert "shaping_file" in err and g.conf["shaping_file"] + ":2:" in err, err
+
+
+def test_contrib_shaping_loads_and_names_destinations(net):
+    """contrib/shaping loads; queue --summary (text and JSON) puts each
+    domain under its destination with that destination's limits."""
+    dns, port = net
+    with open(os.path.join(smtpgate.SRCDIR, "contrib", "shaping")) as f:
+        text = f.read()
+    with gateway(dns, port, text, deliverd_workers="8") as g:
+        g.start("deliverd")
+        assert "5 destinations" in g.log("deliverd")
+        put_msg(g, "acc", ["a@googlemail.com", "b@Hotmail.com", "c@elsewhere.example"])
+        wait_for(lambda: len(g.events()) >= 3, 30, what="3 deferrals (no DNS for them)")
+        s = summary(g)
+        rows = {d["domain"]: d for d in s["destinations"]}
+        assert s["buckets"][0] == "0-5m" and s["total"]["total"] == 3
+        assert rows["googlemail.com"]["destination"] == "gmail"
+        assert rows["googlemail.com"]["connections"] == 5
+        assert rows["googlemail.com"]["messages_per_connection"] == 50
+        assert rows["hotmail.com"]["destination"] == "outlook"
+        assert rows["elsewhere.example"]["destination"] == "elsewhere.example"
+        assert rows["elsewhere.example"]["connections"] == 4	# 8 workers / 2
+        assert all(r["state"] == "normal" and r["counts"][0] == 1 for r in rows.values())
+        out = g.spoolctl("queue", "--summary").stdout
+        print(out)
+        assert "googlemail.com" in out and "dest=gmail" in out and "0-5m" in out
+        r = g.spoolctl("queue", "--summary", "--domain", "x", check=False)
+        assert r.returncode == 2
+
+
+def test_message_rate(net):
+    """rate = 60/m (one message a second, burst of one): eight messages
+    cannot all be at the peer before seven seconds have passed, however
+    fast the machine (a lower bound, not a speed)."""
+    dns, port = net
+    log = Transactions()
+    with chaos.HostileServer(sink(log), host="127.0.0.4", port=port), \
+            gateway(dns, port, "[limited.test]\nrate = 60/m\n") as g:
+        g.start("deliverd")
+        t0 = time.monotonic()
+        put_msg(g, "acc", ["m@limited.test"], count=8)
+        wait_for(lambda: len(log) >= 3, 30, what="the first messages")
+        early = len(log)
+        wait_for(lambda: len(log) >= 8, 60, what="8 messages")
+        took = time.monotonic() - t0
+        print("rate 60/m: 8 messages in %.1fs (%d within the first ones' wait)" % (took, early))
+        assert took >= 6.5
