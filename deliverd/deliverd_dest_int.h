@@ -16,6 +16,8 @@
 /* a destination may hold this share of the scheduler's claims */
 #define DEST_CLAIMS_SHARE_DIV	4
 #define DEST_WHY_MAX		200
+/* a state file line: name, escaped reason (x2), numbers */
+#define DEST_LINE_MAX		1024
 
 enum deliverd_dest_state { DEST_NORMAL = 0, DEST_SLOWED, DEST_SUSPENDED };
 

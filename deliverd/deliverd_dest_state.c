@@ -199,7 +199,7 @@ deliverd_dest_state_write(struct sched *s)
 	char			 rate[32];
 	size_t			 i;
 
-	buf_init(&b, (size_t)DEST_MAX * 512 + 64);
+	buf_init(&b, (size_t)DEST_MAX * DEST_LINE_MAX + 64);
 	(void)buf_printf(&b, "%s\n", DEST_STATE_VERSION);
 	for (i = 0; i < t->n; i++) {
 		struct deliverd_dest *e = &t->d[i];
@@ -229,7 +229,7 @@ deliverd_dest_state_load(struct sched *s)
 	long long		 until;
 
 	if (snprintf(path, sizeof(path), "%s/%s", s->cf->cf_spool_dir, DEST_STATE_FILE) >=
-	    (int)sizeof(path) || fsx_read_file(path, (size_t)DEST_MAX * 512 + 64, &data,
+	    (int)sizeof(path) || fsx_read_file(path, (size_t)DEST_MAX * DEST_LINE_MAX + 64, &data,
 	    &len) == -1)
 		return;
 	line = data;

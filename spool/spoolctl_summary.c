@@ -24,7 +24,7 @@
 
 #define SUM_NBUCKETS	7
 #define SUM_TEXT_ROWS	100	/* the text table's top rows (--json: all) */
-#define SUM_STATE_MAX	(8192 * 512 + 64)
+#define SUM_STATE_MAX	(8192 * 1024 + 64)	/* deliverd's DEST_MAX lines */
 #define SUM_STATE_FILE	"shaping.state"
 #define SUM_STATE_VER	"SMTPGATE-SHAPING 1"
 
