@@ -29,7 +29,7 @@ static const char *const shaping_builtin[] = {
 
 enum shaping_key {
 	SK_CONNS, SK_MSGS, SK_RATE, SK_RCPT, SK_SLOW_CONNS, SK_SLOW_RATE,
-	SK_SLOW_FOR, SK_SUSP_AFTER, SK_SUSP_FOR, SK_DOMAINS, SK_THROTTLE
+	SK_SLOW_FOR, SK_SUSP_AFTER, SK_SUSP_FOR, SK_DOMAINS, SK_THROTTLE, SK_MX
 };
 
 static const struct {
@@ -48,6 +48,7 @@ static const struct {
 	{ .name = "suspend_for", .key = SK_SUSP_FOR, .min = 1, .max = 7 * 86400 },
 	{ .name = "domains", .key = SK_DOMAINS },
 	{ .name = "throttle_text", .key = SK_THROTTLE },
+	{ .name = "mx", .key = SK_MX },
 };
 
 struct shaping_parser {
@@ -163,33 +164,38 @@ shaping_domain_ok(const char *d)
 	return true;
 }
 
+/* A domain (mx false) or an MX host pattern (mx true) of the current rule. */
 static int
-shaping_add_domain(struct shaping_parser *p, const char *d)
+shaping_add_domain(struct shaping_parser *p, const char *d, bool mx)
 {
-	struct shaping	*sh = p->sh;
-	size_t		 i, n = strlen(d);
+	struct shaping		*sh = p->sh;
+	struct shaping_domain	*v = mx ? sh->sh_mx : sh->sh_doms;
+	size_t			*nv = mx ? &sh->sh_nmx : &sh->sh_ndoms;
+	size_t			 i, n = strlen(d);
 
 	if (!shaping_domain_ok(d))
-		return shaping_fail(p, SHAPING_EVALUE, "bad domain \"%.200s\"", d);
-	for (i = 0; i < sh->sh_ndoms; i++)
-		if (strcasecmp(sh->sh_doms[i].sd_name, d) == 0)
-			return shaping_fail(p, SHAPING_EDUP, "domain %.200s listed twice", d);
-	if (sh->sh_ndoms >= SHAPING_DOMAINS_MAX)
-		return shaping_fail(p, SHAPING_ELIMIT, "more than %s domains", "1024");
+		return shaping_fail(p, SHAPING_EVALUE, "bad %s \"%.200s\"", mx ? "mx" : "domain", d);
+	for (i = 0; i < *nv; i++)
+		if (strcasecmp(v[i].sd_name, d) == 0)
+			return shaping_fail(p, SHAPING_EDUP, "%s listed twice", d);
+	if (*nv >= (mx ? SHAPING_MX_MAX : SHAPING_DOMAINS_MAX))
+		return shaping_fail(p, SHAPING_ELIMIT, "more than %d %s entries",
+		    mx ? SHAPING_MX_MAX : SHAPING_DOMAINS_MAX, mx ? "mx" : "domain");
 	for (i = 0; i <= n; i++)
-		sh->sh_doms[sh->sh_ndoms].sd_name[i] = (char)tolower((unsigned char)d[i]);
-	sh->sh_doms[sh->sh_ndoms++].sd_rule = (uint16_t)p->cur;
+		v[*nv].sd_name[i] = (char)tolower((unsigned char)d[i]);
+	v[(*nv)++].sd_rule = (uint16_t)p->cur;
 	return SHAPING_OK;
 }
 
 static int
-shaping_domains(struct shaping_parser *p, char *v)
+shaping_domains(struct shaping_parser *p, char *v, bool mx)
 {
 	char	*w, *save = v;
 	int	 st;
 
 	if (p->cur < 0)
-		return shaping_fail(p, SHAPING_EKEY, "%s is not allowed in [default]", "domains");
+		return shaping_fail(p, SHAPING_EKEY, "%s is not allowed in [default]",
+		    mx ? "mx" : "domains");
 	for (;;) {
 		while (*save == ' ' || *save == '\t' || *save == ',')
 			save++;
@@ -200,10 +206,11 @@ shaping_domains(struct shaping_parser *p, char *v)
 			save++;
 		if (*save != '\0')
 			*save++ = '\0';
-		if ((st = shaping_add_domain(p, w)) != SHAPING_OK)
+		if ((st = shaping_add_domain(p, w, mx)) != SHAPING_OK)
 			return st;
 	}
-	p->cur_has_domains = true;
+	if (!mx)
+		p->cur_has_domains = true;
 	return SHAPING_OK;
 }
 
@@ -242,7 +249,8 @@ shaping_set(struct shaping_parser *p, const char *k, char *v)
 		return shaping_fail(p, SHAPING_EKEY, "unknown key \"%.100s\"", k);
 	switch (shaping_keys[i].key) {
 	case SK_DOMAINS:
-		return shaping_domains(p, v);
+	case SK_MX:
+		return shaping_domains(p, v, shaping_keys[i].key == SK_MX);
 	case SK_THROTTLE:
 		return shaping_throttle(p, v);
 	case SK_RATE:
@@ -278,7 +286,7 @@ shaping_close_section(struct shaping_parser *p)
 {
 	if (p->cur < 0 || p->cur_has_domains)
 		return SHAPING_OK;
-	return shaping_add_domain(p, p->sh->sh_rules[p->cur].sr_name);
+	return shaping_add_domain(p, p->sh->sh_rules[p->cur].sr_name, false);
 }
 
 static int
@@ -383,29 +391,48 @@ shaping_parse(const char *text, size_t len, struct shaping *sh_r, size_t *line_r
 	return SHAPING_OK;
 }
 
-int
-shaping_match(const struct shaping *sh, const char *domain)
+/* Exact name first, then the longest ".suffix" (".b.com" matches
+ * "b.com" and "x.b.com"). */
+static int
+shaping_lookup(const struct shaping_domain *v, size_t n, const char *domain)
 {
 	size_t	 i, dl = strlen(domain), sl, best = 0;
 	int	 r = -1;
 
-	if (sh == NULL)
-		return -1;
-	for (i = 0; i < sh->sh_ndoms; i++)
-		if (strcasecmp(sh->sh_doms[i].sd_name, domain) == 0)
-			return sh->sh_doms[i].sd_rule;
-	for (i = 0; i < sh->sh_ndoms; i++) {
-		sl = strlen(sh->sh_doms[i].sd_name);
-		if (sh->sh_doms[i].sd_name[0] != '.' || sl <= best)
+	for (i = 0; i < n; i++)
+		if (strcasecmp(v[i].sd_name, domain) == 0)
+			return v[i].sd_rule;
+	for (i = 0; i < n; i++) {
+		sl = strlen(v[i].sd_name);
+		if (v[i].sd_name[0] != '.' || sl <= best)
 			continue;
-		/* ".b.com" matches "b.com" and "x.b.com" */
-		if ((dl + 1 == sl && strcasecmp(sh->sh_doms[i].sd_name + 1, domain) == 0) ||
-		    (dl > sl && strcasecmp(domain + dl - sl, sh->sh_doms[i].sd_name) == 0)) {
+		if ((dl + 1 == sl && strcasecmp(v[i].sd_name + 1, domain) == 0) ||
+		    (dl > sl && strcasecmp(domain + dl - sl, v[i].sd_name) == 0)) {
 			best = sl;
-			r = sh->sh_doms[i].sd_rule;
+			r = v[i].sd_rule;
 		}
 	}
 	return r;
+}
+
+int
+shaping_match(const struct shaping *sh, const char *domain)
+{
+	return sh == NULL ? -1 : shaping_lookup(sh->sh_doms, sh->sh_ndoms, domain);
+}
+
+int
+shaping_match_mx(const struct shaping *sh, const char *mxhost)
+{
+	size_t	 n = strlen(mxhost);
+	char	 h[SHAPING_DOMAIN_MAX];
+
+	if (sh == NULL || n == 0 || n >= sizeof(h))
+		return -1;
+	memcpy(h, mxhost, n + 1);
+	if (h[n - 1] == '.')
+		h[n - 1] = '\0';	/* a rooted name */
+	return shaping_lookup(sh->sh_mx, sh->sh_nmx, h);
 }
 
 void

@@ -14,6 +14,8 @@
  *   [NAME]                         a destination: the domains listed in
  *   domains = a.com .b.com         `domains` ("." = that domain and its
  *                                  subdomains), or NAME itself without one
+ *   mx = .google.com               MX hosts (same syntax): any other domain
+ *                                  whose MX matches joins this destination
  *   connections = 10               concurrent connections
  *   messages_per_connection = 100
  *   rate = 20/s | 600/m | 3600/h   messages (transactions) started; 0 = none
@@ -34,6 +36,7 @@
 #define SHAPING_RULES_MAX	256
 #define SHAPING_DOMAINS_MAX	1024	/* all rules together */
 #define SHAPING_PATTERNS_MAX	64
+#define SHAPING_MX_MAX		256	/* all rules together */
 #define SHAPING_NAME_MAX	64
 #define SHAPING_DOMAIN_MAX	256
 #define SHAPING_PATTERN_MAX	128
@@ -78,6 +81,8 @@ struct shaping {
 	size_t			 sh_nrules;
 	struct shaping_domain	 sh_doms[SHAPING_DOMAINS_MAX];
 	size_t			 sh_ndoms;
+	struct shaping_domain	 sh_mx[SHAPING_MX_MAX];
+	size_t			 sh_nmx;
 	char			 sh_pat[SHAPING_PATTERNS_MAX][SHAPING_PATTERN_MAX];
 	size_t			 sh_npat;
 };
@@ -99,6 +104,9 @@ enum shaping_status shaping_parse(const char *text, size_t len, struct shaping *
 /* The rule for a domain (exact name first, then the longest ".suffix"),
  * or -1 when none matches. */
 int	shaping_match(const struct shaping *, const char *domain);
+
+/* The rule whose `mx` matches an MX host name, or -1. */
+int	shaping_match_mx(const struct shaping *, const char *mxhost);
 
 /* The destination a domain belongs to: its rule's name, else the domain
  * itself (lower case). Truncates to dstsz. */

@@ -13,11 +13,15 @@
 #include "spool.h"
 
 #define DEST_HOPCACHE		1024
+/* domains learned to belong to a rule through its `mx` (direct-mapped:
+ * a collision forgets one, and the next delivery learns it again) */
+#define DEST_VIA_MAX		4096
 /* a destination may hold this share of the scheduler's claims */
 #define DEST_CLAIMS_SHARE_DIV	4
 #define DEST_WHY_MAX		200
 /* a state file line: name, escaped reason (x2), numbers */
 #define DEST_LINE_MAX		1024
+#define DEST_STATE_FILE_MAX	((size_t)(DEST_MAX + DEST_VIA_MAX) * DEST_LINE_MAX + 64)
 
 enum deliverd_dest_state { DEST_NORMAL = 0, DEST_SLOWED, DEST_SUSPENDED };
 
@@ -47,6 +51,11 @@ struct deliverd_hopcache {
 	char	 dest[SPOOL_DOMAIN_MAX + 8];
 };
 
+struct deliverd_via {
+	char	 domain[SPOOL_DOMAIN_MAX];
+	int	 rule;			/* -1: empty */
+};
+
 struct deliverd_dests {
 	struct shaping		*sh;		/* NULL: built-in defaults */
 	struct deliverd_dest	*d;
@@ -54,6 +63,8 @@ struct deliverd_dests {
 	int32_t			 hash[DEST_HASH];
 	struct deliverd_dest	 overflow;	/* when DEST_MAX hold claims */
 	struct deliverd_hopcache hopcache[DEST_HOPCACHE];
+	struct deliverd_via	 via[DEST_VIA_MAX];
+	bool			 via_changed;	/* claims to count again */
 	char			(*wdest)[SPOOL_DOMAIN_MAX + 8];	/* per worker */
 	int64_t			*done_ms;	/* per worker: last job done */
 	struct deliverd_dest_acc *acc;		/* per worker: current job */
@@ -72,5 +83,9 @@ double	deliverd_dest_burst(const struct deliverd_dest *);
 void	deliverd_dest_refill(struct deliverd_dest *, int64_t now_ms);
 const char *deliverd_dest_state_name(enum deliverd_dest_state);
 void	deliverd_dest_state_load(struct sched *);
+uint32_t deliverd_dest_hash(const char *);
+/* Learns the destination of a domain from the MX host it was sent to. */
+void	deliverd_dest_learn(struct sched *, const char *hop, const char *relay);
+void	deliverd_dest_via_clear(struct deliverd_dests *);
 
 #endif

@@ -78,9 +78,10 @@ deliverd_dest_result(struct sched *s, size_t wi, const struct deliverd_sched_job
 {
 	struct deliverd_dest_acc	*a = &s->dests->acc[wi];
 
-	(void)sj;
 	if (r->dr_skip)
 		return;
+	if (!sj->j.dj_relay && r->dr_relay[0] != '\0')
+		deliverd_dest_learn(s, sj->j.dj_hop, r->dr_relay);
 	switch (shaping_classify(s->dests->sh, r->dr_reply)) {
 	case SHAPING_REPLY_THROTTLE:
 		a->throttle++;
@@ -199,7 +200,7 @@ deliverd_dest_state_write(struct sched *s)
 	char			 rate[32];
 	size_t			 i;
 
-	buf_init(&b, (size_t)DEST_MAX * DEST_LINE_MAX + 64);
+	buf_init(&b, DEST_STATE_FILE_MAX);
 	(void)buf_printf(&b, "%s\n", DEST_STATE_VERSION);
 	for (i = 0; i < t->n; i++) {
 		struct deliverd_dest *e = &t->d[i];
@@ -212,11 +213,32 @@ deliverd_dest_state_write(struct sched *s)
 		deliverd_esc(&b, e->why);
 		(void)buf_puts(&b, "\n");
 	}
+	/* domains that joined a rule by their MX host: "via" lines */
+	for (i = 0; t->sh != NULL && i < DEST_VIA_MAX; i++)
+		if (t->via[i].rule >= 0 && (size_t)t->via[i].rule < t->sh->sh_nrules)
+			(void)buf_printf(&b, "%s\tvia\t0\t-\t-\t0\t%s\n", t->via[i].domain,
+			    t->sh->sh_rules[t->via[i].rule].sr_name);
 	if (fsx_write_durable(s->cf->cf_spool_dir, DEST_STATE_FILE, b.data, b.len, 0640) == -1)
 		log_warn("writing %s/%s", s->cf->cf_spool_dir, DEST_STATE_FILE);
 	else
 		t->dirty = false;
 	buf_release(&b);
+}
+
+/* A "via" line: the domain joins the rule of that name (if it still is). */
+static void
+deliverd_dest_state_via(struct sched *s, const char *domain, const char *rule)
+{
+	struct deliverd_dests	*t = s->dests;
+	struct deliverd_via	*v = &t->via[deliverd_dest_hash(domain) % DEST_VIA_MAX];
+	size_t			 i;
+
+	for (i = 0; t->sh != NULL && i < t->sh->sh_nrules; i++)
+		if (strcmp(t->sh->sh_rules[i].sr_name, rule) == 0) {
+			(void)str_copy(v->domain, sizeof(v->domain), domain);
+			v->rule = (int)i;
+			return;
+		}
 }
 
 /* Restores the states saved before a restart that have not ended. */
@@ -229,7 +251,7 @@ deliverd_dest_state_load(struct sched *s)
 	long long		 until;
 
 	if (snprintf(path, sizeof(path), "%s/%s", s->cf->cf_spool_dir, DEST_STATE_FILE) >=
-	    (int)sizeof(path) || fsx_read_file(path, (size_t)DEST_MAX * DEST_LINE_MAX + 64, &data,
+	    (int)sizeof(path) || fsx_read_file(path, DEST_STATE_FILE_MAX, &data,
 	    &len) == -1)
 		return;
 	line = data;
@@ -243,6 +265,10 @@ deliverd_dest_state_load(struct sched *s)
 		next = next ? (*next = '\0', next + 1) : line + strlen(line);
 		for (k = 0, f[0] = line; k < 6 && (f[k + 1] = strchr(f[k], '\t')) != NULL; k++)
 			*f[k + 1]++ = '\0';
+		if (k == 6 && strcmp(f[1], "via") == 0) {
+			deliverd_dest_state_via(s, f[0], f[6]);
+			continue;
+		}
 		if (k != 6 || (until = strtoll(f[2], NULL, 10)) <= deliverd_now())
 			continue;
 		e = deliverd_dest_find(s, f[0], true);
@@ -279,6 +305,10 @@ deliverd_dest_tick(struct sched *s)
 				t->next_check = e->until;
 		}
 		s->rescan = true;	/* their recipients may be due again */
+	}
+	if (t->via_changed) {
+		t->via_changed = false;
+		deliverd_dest_recount(s);
 	}
 	if (t->resched && !s->retry.pending)
 		deliverd_dest_requeue(s);

@@ -24,7 +24,7 @@
 
 #define SUM_NBUCKETS	7
 #define SUM_TEXT_ROWS	100	/* the text table's top rows (--json: all) */
-#define SUM_STATE_MAX	(8192 * 1024 + 64)	/* deliverd's DEST_MAX lines */
+#define SUM_STATE_MAX	((8192 + 4096) * 1024 + 64)	/* deliverd's DEST_STATE_FILE_MAX */
 #define SUM_STATE_FILE	"shaping.state"
 #define SUM_STATE_VER	"SMTPGATE-SHAPING 1"
 
@@ -243,6 +243,10 @@ sum_dest(const struct sum *sm, const char *domain, struct sum_dest *d)
 		(void)str_copy(d->name, sizeof(d->name), cf->cf_relayhost);
 	else
 		shaping_dest_name(sm->sh, domain, d->name, sizeof(d->name));
+	/* a domain deliverd found under a rule by its MX host */
+	for (i = 0; !relay && shaping_match(sm->sh, domain) < 0 && i < sm->nst; i++)
+		if (strcmp(sm->st[i].state, "via") == 0 && strcmp(sm->st[i].name, domain) == 0)
+			(void)str_copy(d->name, sizeof(d->name), sm->st[i].why);
 	shaping_effective(sm->sh, sum_rule(sm->sh, d->name), nw,
 	    (uint32_t)cf->cf_max_msgs_per_connection, 500, &d->lim);
 	if (relay && sum_rule(sm->sh, d->name) < 0)
@@ -255,7 +259,8 @@ sum_dest(const struct sum *sm, const char *domain, struct sum_dest *d)
 	(void)snprintf(d->conns, sizeof(d->conns), "%u", d->lim.sl_conns);
 	shaping_rate_format(&d->lim.sl_rate, d->rate, sizeof(d->rate));
 	for (i = 0; i < sm->nst; i++) {
-		if (strcmp(sm->st[i].name, d->name) != 0 || sm->st[i].until <= sm->ctl->now)
+		if (strcmp(sm->st[i].name, d->name) != 0 || sm->st[i].until <= sm->ctl->now ||
+		    strcmp(sm->st[i].state, "via") == 0)
 			continue;	/* ended: deliverd clears it on its next round */
 		d->state = sm->st[i].state;
 		d->until = sm->st[i].until;

@@ -61,13 +61,17 @@ def throttling(log, state):
 @pytest.fixture
 def net(tmp_path):
     """dnsmasq with MX records for tarpit.test (127.0.0.2), healthy.test
-    (127.0.0.3), limited.test (127.0.0.4), throttle.test (127.0.0.5); the
-    port every MX listens on."""
+    (127.0.0.3), limited.test (127.0.0.4), throttle.test (127.0.0.5),
+    workspace.test (MX aspmx.mx.provider.test, 127.0.0.6); the port every
+    MX listens on."""
     port = smtpgate.free_port()
     records = []
     for i, d in enumerate(("tarpit", "healthy", "limited", "throttle"), start=2):
         records.append(peers.Dns.mx("%s.test" % d, "mx.%s.test" % d, 10))
         records.append(peers.Dns.a("mx.%s.test" % d, "127.0.0.%d" % i))
+    # a domain hosted by a "provider": its MX is under the provider's name
+    records.append(peers.Dns.mx("workspace.test", "aspmx.mx.provider.test", 10))
+    records.append(peers.Dns.a("aspmx.mx.provider.test", "127.0.0.6"))
     with peers.Dns(records, workdir=str(tmp_path)) as dns:
         yield dns, port
 
@@ -319,3 +323,26 @@ def test_message_rate(net):
         took = time.monotonic() - t0
         print("rate 60/m: 8 messages in %.1fs (%d within the first ones' wait)" % (took, early))
         assert took >= 6.5
+
+
+def test_mx_rollup(net):
+    """A domain without a section of its own whose MX host matches a
+    section's `mx` joins that destination: its throttling reply slows the
+    provider, and queue --summary shows the domain under it."""
+    dns, port = net
+    log = Transactions()
+    state = {"throttle": True}
+    shaping = ("[provider]\ndomains = provider.test\nmx = .mx.provider.test\n"
+               "slow_for = 1h\nconnections = 3\n")
+    with chaos.HostileServer(throttling(log, state), host="127.0.0.6", port=port), \
+            gateway(dns, port, shaping) as g:
+        g.start("deliverd")
+        put_msg(g, "acc", ["later@workspace.test"])
+        g.wait_events(lambda e: e["to"] == "later@workspace.test")
+        wait_for(lambda: "destination=provider, domain=workspace.test" in g.log("deliverd"),
+                 10, what="the domain learned by its MX")
+        row = wait_for(lambda: (domain_row(g, "workspace.test") or {}).get("state") == "slowed"
+                       and domain_row(g, "workspace.test"), 10, what="provider slowed")
+        print(row)
+        assert row["destination"] == "provider" and row["connections"] == 1
+        assert "destination=provider, state=slowed" in g.log("deliverd")

@@ -32,6 +32,7 @@ static const char full[] =
     "slowed_rate = 30/m\n"
     "slow_for = 10m\n"
     "suspend_for = 2m\n"
+    "mx = .google.com aspmx.l.googlemail.com\n"
     "[outlook]\n"
     "domains = outlook.com, hotmail.com .live.com\n"
     "rate = 600/h\n"
@@ -65,6 +66,13 @@ t_shaping_full(void)
 	t_int_eq(shaping_match(sh, "example.org"), 2, "section name is the domain");
 	t_int_eq(shaping_match(sh, "mail.gmail.com"), -1, "exact entries are exact");
 	t_int_eq(shaping_match(NULL, "gmail.com"), -1, "no file");
+	t_int_eq((long long)sh->sh_nmx, 2, "two mx entries");
+	t_int_eq(shaping_match_mx(sh, "alt1.aspmx.l.google.com"), 0, "mx suffix");
+	t_int_eq(shaping_match_mx(sh, "ALT1.ASPMX.L.GOOGLE.COM."), 0, "rooted, any case");
+	t_int_eq(shaping_match_mx(sh, "aspmx.l.googlemail.com"), 0, "mx exact");
+	t_int_eq(shaping_match_mx(sh, "x.aspmx.l.googlemail.com"), -1, "exact is exact");
+	t_int_eq(shaping_match_mx(sh, "google.com.evil.test"), -1, "suffix only");
+	t_int_eq(shaping_match(sh, "google.com"), -1, "mx entries are no domains");
 	free(sh);
 }
 
@@ -122,6 +130,9 @@ static const struct {
 	{ "[a]\ndomains = x/com\n", SHAPING_EVALUE, 2 },
 	{ "domains = x.com\n", SHAPING_EKEY, 1 },
 	{ "[a]\nthrottle_text = slow\n", SHAPING_EKEY, 2 },
+	{ "mx = .x.com\n", SHAPING_EKEY, 1 },
+	{ "[a]\nmx = .x.com .X.com\n", SHAPING_EDUP, 2 },
+	{ "[a]\nmx = x!com\n", SHAPING_EVALUE, 2 },
 	{ "[x.com]\nconnections = 1\0\n", SHAPING_ESYNTAX, 2 },
 };
 
