@@ -106,17 +106,20 @@ def hup(g):
 
 # ---------------------------------------------------------------- tarpit
 
-def test_tarpit_beside_healthy(net):
+@pytest.mark.parametrize("shaping,ntarpit", [(None, 12), ("[healthy.test]\nconnections = 4\n", 2)],
+                         ids=["defaults", "healthy-may-use-every-worker"])
+def test_tarpit_beside_healthy(net, shaping, ntarpit):
     """One destination that accepts connections and never answers must
     not take every worker: the healthy destination gets all its mail
-    while the tarpit still holds its connections."""
+    while the tarpit still holds its connections. When the healthy one
+    may use every worker, none of its jobs waits behind a tarpit job."""
     dns, port = net
     healthy_log = Transactions()
     with chaos.HostileServer(tarpit, host="127.0.0.2", port=port) as pit, \
             chaos.HostileServer(sink(healthy_log), host="127.0.0.3", port=port), \
-            gateway(dns, port) as g:
+            gateway(dns, port, shaping) as g:
         g.start("deliverd")
-        put_msg(g, "acc", ["t@tarpit.test"], count=12)
+        put_msg(g, "acc", ["t@tarpit.test"], count=ntarpit)
         wait_for(lambda: pit.active > 0, 20, what="the tarpit's first connection")
         t0 = time.monotonic()
         put_msg(g, "acc", ["h@healthy.test"], count=5)
@@ -346,3 +349,25 @@ def test_mx_rollup(net):
         print(row)
         assert row["destination"] == "provider" and row["connections"] == 1
         assert "destination=provider, state=slowed" in g.log("deliverd")
+
+
+def test_tarpit_backlog_beyond_the_memory_cap(net):
+    """2,000 tarpit recipients due first are more than the scheduler keeps
+    in memory with two workers (1,536): the tarpit keeps a quarter of that,
+    and the healthy destination's mail, due later, is still taken and
+    delivered while the tarpit holds its connection."""
+    dns, port = net
+    healthy_log = Transactions()
+    with chaos.HostileServer(tarpit, host="127.0.0.2", port=port) as pit, \
+            chaos.HostileServer(sink(healthy_log), host="127.0.0.3", port=port), \
+            gateway(dns, port, deliverd_workers="2") as g:
+        put_msg(g, "acc", ["t%d@tarpit.test" % i for i in range(1000)], count=2)
+        time.sleep(1.1)		# the healthy mail is due later than all of it
+        put_msg(g, "acc", ["h@healthy.test"], count=5)
+        t0 = time.monotonic()
+        g.start("deliverd")
+        wait_for(lambda: len(healthy_log.rcpts()) >= 5, 30,
+                 what="5 messages at the healthy destination")
+        print("healthy: 5 of 5 in %.2fs behind 2,000 tarpit recipients; tarpit holds %d"
+              % (time.monotonic() - t0, pit.active))
+        assert pit.active == 1
