@@ -82,6 +82,7 @@ struct conf {
 	time_t		 cf_data_timeout;
 	int64_t		 cf_dest_concurrency;
 	int64_t		 cf_max_msgs_per_connection;
+	char		*cf_shaping_file;	/* issue 15: traffic shaping */
 	int64_t		 cf_callback_batch_max;
 	time_t		 cf_callback_batch_wait;
 	time_t		 cf_callback_timeout;
@@ -105,8 +106,6 @@ struct conf {
 	 * injector's (maildrop/) */
 	char		*cf_smtpd_group;
 	char		*cf_maildrop_group;
-	/* issue 15: traffic shaping per destination */
-	char		*cf_shaping_file;
 	/* where each key was last set: conf_keys index -> line, 0 = default */
 	unsigned	*cf_key_lines;
 };

@@ -143,6 +143,10 @@ const struct conf_key conf_keys[] = {
 	    CONF_DELIVERD),
 	CF_INT("max_msgs_per_connection", "100", 1, 100000, cf_max_msgs_per_connection,
 	    CONF_DELIVERD),
+	/* per-destination traffic shaping (issue 15 items 3, 4); "" = the
+	 * built-in defaults (deliverd(8) "TRAFFIC SHAPING") */
+	CF_STR("shaping_file", "", cf_shaping_file,
+	    CONF_DELIVERD | CONF_SPOOLCTL),
 	CF_INT("callback_batch_max", "100", 1, 100000, cf_callback_batch_max,
 	    CONF_DELIVERD),
 	CF_DUR("callback_batch_wait", "1s", 0, 3600, cf_callback_batch_wait,
@@ -185,10 +189,6 @@ const struct conf_key conf_keys[] = {
 	    CONF_SPOOL),
 	CF_STR("maildrop_group", "smtpgate-maildrop", cf_maildrop_group,
 	    CONF_SPOOL),
-	/* per-destination traffic shaping (issue 15 items 3, 4); "" = the
-	 * built-in defaults (deliverd(8) "Traffic shaping") */
-	CF_STR("shaping_file", "", cf_shaping_file,
-	    CONF_DELIVERD | CONF_SPOOLCTL),
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);

@@ -12,9 +12,10 @@ common_libcommon_a_SOURCES = \
 	common/sig.c common/sig.h \
 	common/trigger.c common/trigger.h \
 	common/xmem.c common/xmem.h \
-	common/pwcheck.c common/pwcheck.h \
-	common/shaping.c common/shaping.h common/shaping_load.c
+	common/pwcheck.c common/pwcheck.h
 common_libcommon_a_CFLAGS = $(AM_CFLAGS) $(YAJL_CFLAGS)
+# traffic shaping (issue 15 items 3, 4): the shaping file parser
+common_libcommon_a_SOURCES += common/shaping.c common/shaping.h common/shaping_load.c
 UNIT_TESTS += tests/unit/t_shaping
 tests_unit_t_shaping_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_t_shaping_LDADD = $(COMMON_TEST_LIBS)

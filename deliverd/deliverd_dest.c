@@ -412,6 +412,19 @@ deliverd_dest_dispatched(struct sched *s, size_t wi, const struct deliverd_sched
 		memset(&t->acc[wi], 0, sizeof(t->acc[wi]));	/* a new run of jobs */
 }
 
+/* ---- in a worker */
+
+int64_t
+deliverd_dest_msgs_per_conn(const struct conf *cf, const char *hop)
+{
+	struct shaping_limits	 l;
+
+	shaping_effective(deliverd_dest_shaping, shaping_match(deliverd_dest_shaping, hop),
+	    (uint32_t)cf->cf_deliverd_workers, (uint32_t)cf->cf_max_msgs_per_connection,
+	    DELIVERD_JOB_RCPT_MAX, &l);
+	return l.sl_msgs_per_conn;
+}
+
 /* ---- setup */
 
 static struct shaping *

@@ -40,6 +40,13 @@ struct deliverd_result;
 /* the worker's copy (inherited over fork): messages per connection */
 extern const struct shaping	*deliverd_dest_shaping;
 
+/* In a worker: the messages_per_connection of hop's destination (at most
+ * max_msgs_per_connection, which deliverd_smtp_reuse also applies). */
+int64_t	deliverd_dest_msgs_per_conn(const struct conf *, const char *hop);
+/* deliverd_smtp.c: transactions on the open connection (0: none open) */
+struct deliverd_smtp;
+int64_t	deliverd_smtp_nmsgs(const struct deliverd_smtp *);
+
 /* Start: loads shaping_file (exits 2 if bad) and the saved states. */
 void	deliverd_dest_init(struct sched *);
 /* SIGHUP: a new shaping_file; a bad one keeps the old, logged. */

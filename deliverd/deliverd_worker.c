@@ -59,7 +59,6 @@ struct worker {
 	struct buf		 w_out_buf;
 	int64_t			 w_last_use;
 	bool			 w_eof;
-	int64_t			 w_conn_msgs;	/* on the cached connection */
 };
 
 /* One recipient of the current job. */
@@ -339,21 +338,6 @@ deliverd_worker_sign(struct worker *w, struct deliverd_worker_msg *wm, char *why
 	    &w->w_out_buf);
 }
 
-/* The destination's messages_per_connection (shaping_file) reached on the
- * cached connection? (max_msgs_per_connection stays the ceiling.) */
-static bool
-deliverd_worker_conn_full(struct worker *w, const char *hop)
-{
-	struct shaping_limits	 l;
-
-	if (!deliverd_smtp_connected(w->w_smtp))
-		return false;
-	shaping_effective(deliverd_dest_shaping, shaping_match(deliverd_dest_shaping, hop),
-	    (uint32_t)w->w_cf->cf_deliverd_workers,
-	    (uint32_t)w->w_cf->cf_max_msgs_per_connection, DELIVERD_JOB_RCPT_MAX, &l);
-	return w->w_conn_msgs >= l.sl_msgs_per_conn;
-}
-
 static void
 deliverd_worker_send(struct worker *w, const struct deliverd_job *j, struct deliverd_worker_msg *wm,
     struct deliverd_worker_rcpt *r, size_t nr, char *relay, size_t relaysz)
@@ -382,13 +366,12 @@ deliverd_worker_send(struct worker *w, const struct deliverd_job *j, struct deli
 	tx.tx_reply = replies;
 	/* PROBE_FAILED: the cached connection was gone before anything of this
 	 * transaction was answered: a new connection below */
-	if (deliverd_worker_conn_full(w, j->dj_hop))
+	/* the destination's messages_per_connection (shaping_file) */
+	if (deliverd_smtp_nmsgs(w->w_smtp) >= deliverd_dest_msgs_per_conn(w->w_cf, j->dj_hop))
 		deliverd_smtp_close(w->w_smtp, true);
 	if (deliverd_smtp_reuse(w->w_smtp, j->dj_hop) &&
-	    deliverd_smtp_send(w->w_smtp, &tx) != DELIVERD_SMTP_PROBE_FAILED) {
-		w->w_conn_msgs++;
+	    deliverd_smtp_send(w->w_smtp, &tx) != DELIVERD_SMTP_PROBE_FAILED)
 		goto done;
-	}
 	c = xcalloc(WORKER_CAND_MAX, sizeof(*c));
 	if (j->dj_relay) {
 		/* an explicit relayhost is the operator's word: no loop check */
@@ -408,10 +391,8 @@ deliverd_worker_send(struct worker *w, const struct deliverd_job *j, struct deli
 		log_info("%s: %s", wm->m.sm_qid, reply);
 	}
 	free(c);
-	if (k < nc) {
-		w->w_conn_msgs = 1;
+	if (k < nc)
 		(void)deliverd_smtp_send(w->w_smtp, &tx);
-	}
 	else
 		for (i = 0; i < na; i++)
 			(void)str_copy(replies[i], SPOOL_REPLY_MAX, reply);

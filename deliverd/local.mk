@@ -12,8 +12,6 @@ deliverd_libdeliverd_a_SOURCES = \
 	deliverd/deliverd_sched_claim.c \
 	deliverd/deliverd_sched_dispatch.c \
 	deliverd/deliverd_sched_commit.c \
-	deliverd/deliverd_dest.h deliverd/deliverd_dest_int.h \
-	deliverd/deliverd_dest.c deliverd/deliverd_dest_state.c \
 	deliverd/deliverd_commit.c \
 	deliverd/deliverd_worker.c \
 	deliverd/deliverd_smtp.c \
@@ -29,6 +27,11 @@ pkglibexec_PROGRAMS += deliverd/deliverd
 deliverd_deliverd_SOURCES = deliverd/deliverd.c
 deliverd_deliverd_LDADD = $(DELIVERD_LIBS)
 dist_man_MANS += deliverd/deliverd.8
+# per-destination traffic shaping and back-off (issue 15 items 3, 4, 7)
+deliverd_libdeliverd_a_SOURCES += \
+	deliverd/deliverd_dest.h deliverd/deliverd_dest_int.h \
+	deliverd/deliverd_dest.c deliverd/deliverd_dest_state.c
+TESTS += tests/blackbox/test_shaping.py
 
 # (tests/local.mk assigns UNIT_TESTS after this file: list ours directly)
 check_PROGRAMS += tests/unit/t_smtp_reply tests/unit/t_dns
@@ -61,5 +64,3 @@ TESTS += tests/blackbox/test_callbacks.py
 fuzz_smtp_reply_EXTRA = -Wl,--push-state,--no-as-needed -lresolv -Wl,--pop-state
 # SIGHUP frees the configuration it replaces (valgrind; issue 20)
 TESTS += tests/blackbox/test_reload_leak.py
-# per-destination traffic shaping and back-off (issue 15 items 3, 4, 7)
-TESTS += tests/blackbox/test_shaping.py

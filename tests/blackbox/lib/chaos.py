@@ -331,19 +331,12 @@ def smtp_sink(c, received, name=b"good.test", on_rset=None, after_message=None):
 
 
 class HostileServer:
-    """A TCP server on 127.0.0.1 whose every connection is handed to
-    behave(conn) in a thread. Records the number of connections."""
+    """A TCP server on 127.0.0.1 (or host:port) whose every connection is
+    handed to behave(conn) in a thread. Records the number of connections."""
 
     def __init__(self, behave, host="127.0.0.1", port=None):
-        """host, port: where to listen (several loopback addresses may
-        share one port: MX hosts on remote_port). active is the number of
-        connections open now, max_active the most open at once."""
         self.behave = behave
-        self.host = host
         self.port = port or smtpgate.free_port()
-        self.active = 0
-        self.max_active = 0
-        self.lock = threading.Lock()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, self.port))
@@ -353,6 +346,10 @@ class HostileServer:
         self.stop_ev = threading.Event()
         self.thread = threading.Thread(target=self._accept, daemon=True)
         self.open = []
+        # sessions open now, and the most open at once (reset_max)
+        self.active = 0
+        self.max_active = 0
+        self.lock = threading.Lock()
 
     def _accept(self):
         while not self.stop_ev.is_set():
@@ -384,7 +381,7 @@ class HostileServer:
                 self.active -= 1
 
     def reset_max(self):
-        """Starts a new max_active measurement (from the connections open now)."""
+        """Starts a new max_active measurement (from the sessions open now)."""
         with self.lock:
             self.max_active = self.active
 
