@@ -32,6 +32,11 @@ deliverd_libdeliverd_a_SOURCES += \
 	deliverd/deliverd_dest.h deliverd/deliverd_dest_int.h \
 	deliverd/deliverd_dest.c deliverd/deliverd_dest_state.c
 TESTS += tests/blackbox/test_shaping.py
+check_PROGRAMS += tests/unit/t_deliverd_dest
+TESTS += tests/unit/t_deliverd_dest
+tests_unit_t_deliverd_dest_SOURCES = tests/unit/t_deliverd_dest.c
+tests_unit_t_deliverd_dest_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/deliverd
+tests_unit_t_deliverd_dest_LDADD = deliverd/libdeliverd.a $(DELIVERD_LIBS) $(TEST_LIBS)
 
 # (tests/local.mk assigns UNIT_TESTS after this file: list ours directly)
 check_PROGRAMS += tests/unit/t_smtp_reply tests/unit/t_dns
