@@ -38,19 +38,20 @@ deliverd_dest_enter(struct sched *s, struct deliverd_dest *e, enum deliverd_dest
     uint32_t secs, const char *why)
 {
 	struct deliverd_dests	*t = s->dests;
-	char			 rate[32];
+	char			 rate[32], vis[4 * DEST_WHY_MAX + 1];
 
 	e->state = st;
 	e->until = deliverd_now() + secs;
 	(void)str_copy(e->why, sizeof(e->why), why);
 	deliverd_dest_refill(e, deliverd_now_ms());
 	shaping_rate_format(deliverd_dest_rate(e), rate, sizeof(rate));
+	(void)log_vis(vis, sizeof(vis), e->why, strlen(e->why));	/* the peer's text */
 	if (st == DEST_SLOWED)
 		log_info("destination=%s, state=slowed, for=%us, connections=%u, rate=%s, "
-		    "reply=%s", e->name, secs, deliverd_dest_conns(e), rate, why);
+		    "reply=%s", e->name, secs, deliverd_dest_conns(e), rate, vis);
 	else
 		log_info("destination=%s, state=suspended, for=%us, failures=%u, reply=%s",
-		    e->name, secs, e->fails, why);
+		    e->name, secs, e->fails, vis);
 	if (t->next_check == 0 || e->until < t->next_check)
 		t->next_check = e->until;
 	t->dirty = true;
