@@ -82,6 +82,7 @@ struct conf {
 	time_t		 cf_data_timeout;
 	int64_t		 cf_dest_concurrency;
 	int64_t		 cf_max_msgs_per_connection;
+	char		*cf_shaping_file;	/* issue 15: traffic shaping */
 	int64_t		 cf_callback_batch_max;
 	time_t		 cf_callback_batch_wait;
 	time_t		 cf_callback_timeout;

@@ -145,6 +145,10 @@ const struct conf_key conf_keys[] = {
 	    CONF_DELIVERD),
 	CF_INT("max_msgs_per_connection", "100", 1, 100000, cf_max_msgs_per_connection,
 	    CONF_DELIVERD),
+	/* per-destination traffic shaping (issue 15 items 3, 4); "" = the
+	 * built-in defaults (deliverd(8) "TRAFFIC SHAPING") */
+	CF_STR("shaping_file", "", cf_shaping_file,
+	    CONF_DELIVERD | CONF_SPOOLCTL),
 	CF_INT("callback_batch_max", "100", 1, 100000, cf_callback_batch_max,
 	    CONF_DELIVERD),
 	CF_DUR("callback_batch_wait", "1s", 0, 3600, cf_callback_batch_wait,

@@ -16,3 +16,8 @@ common_libcommon_a_SOURCES = \
 	common/pwcheck.c common/pwcheck.h \
 	common/srcaddr.c common/srcaddr.h
 common_libcommon_a_CFLAGS = $(AM_CFLAGS) $(YAJL_CFLAGS)
+# traffic shaping (issue 15 items 3, 4): the shaping file parser
+common_libcommon_a_SOURCES += common/shaping.c common/shaping.h common/shaping_load.c
+UNIT_TESTS += tests/unit/t_shaping
+tests_unit_t_shaping_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_t_shaping_LDADD = $(COMMON_TEST_LIBS)

@@ -13,6 +13,7 @@
 
 #include "conf.h"
 #include "deliverd.h"
+#include "deliverd_dest.h"
 #include "dns.h"
 #include "log.h"
 #include "priv.h"
@@ -39,6 +40,7 @@ deliverd_check_conf(const struct conf *cf)
 	if ((d = dns_new(cf->cf_dns_server, 5, err, sizeof(err))) == NULL)
 		log_fatalx_status(2, "%s: dns_server: %s", cf->cf_path, err);
 	dns_free(&d);
+	deliverd_dest_check_conf(cf);
 }
 
 /*

@@ -25,6 +25,7 @@
 #include "buf.h"
 #include "conf.h"
 #include "deliverd.h"
+#include "deliverd_dest.h"
 #include "deliverd_sched.h"
 #include "log.h"
 #include "sig.h"
@@ -226,6 +227,8 @@ deliverd_sched_poll_timeout(struct sched *s)
 		ms = deliverd_sched_min(ms, (s->next_due - deliverd_now()) * 1000);
 	if (s->retry.pending)
 		ms = deliverd_sched_min(ms, s->retry.next_ms - deliverd_now_ms());
+	if (s->nqueue > 0 || s->dests != NULL)	/* a token, a state's end */
+		ms = deliverd_sched_min(ms, deliverd_dest_wait_ms(s));
 	return ms < 0 ? 0 : (int)ms;
 }
 
@@ -252,6 +255,7 @@ deliverd_sched_signals(struct sched *s)
 		 * were forked with stays valid in their own address space. */
 		conf_free(&s->cf);
 		s->cf = ncf;
+		deliverd_dest_reload(s);	/* before the new workers fork */
 		for (i = 0; i < s->nw; i++)
 			if (s->w[i].to_fd != -1) {
 				(void)close(s->w[i].to_fd);
@@ -373,6 +377,7 @@ deliverd_sched_main(struct conf *cf, int trigger_fd)
 		buf_init(&s->w[i].in, 4 * DELIVERD_LINE_MAX);
 	}
 	deliverd_sched_open_spool(s);	/* creates the environment before any child opens it */
+	deliverd_dest_init(s);		/* the workers inherit the shaping */
 	deliverd_sched_spawn_missing(s);
 	(void)spool_scan(cf->cf_spool_dir, SPOOL_QUEUE, deliverd_sched_orphan_cb, s);
 	log_info("started: %zu workers, %s", s->nw, cf->cf_relayhost[0] ?
@@ -385,6 +390,7 @@ deliverd_sched_main(struct conf *cf, int trigger_fd)
 			deliverd_sched_spawn_missing(s);
 		if (deliverd_sched_scan_due(s))
 			deliverd_sched_scan(s);
+		deliverd_dest_tick(s);
 		deliverd_sched_dispatch(s);
 		deliverd_sched_loop_once(s);
 		/* workers without outcomes in this batch get their next job
@@ -394,6 +400,7 @@ deliverd_sched_main(struct conf *cf, int trigger_fd)
 		deliverd_sched_export(s, false);
 	}
 	deliverd_sched_stop(s);
+	deliverd_dest_free(s);
 	spool_close(&s->sp);
 	log_info("stopped");
 	exit(0);

@@ -20,6 +20,7 @@
 #include "deliverd.h"
 
 #define SCHED_SCAN_MAX		2000	/* new recipients taken per scan */
+#define SCHED_SKIP_MAX		100000	/* entries of full destinations passed over */
 #define SCHED_QUEUE_LOW		64	/* scan again when fewer jobs wait */
 #define SCHED_RESCAN_MS		5000	/* safety rescan (lost trigger) */
 #define SCHED_STOP_GRACE_MS	10000
@@ -93,6 +94,7 @@ struct sched {
 	int64_t			 wall_prev;	/* detects a clock stepped back */
 	bool			 export_pending;
 	int64_t			 next_due;	/* unix s, 0 = none known */
+	struct deliverd_dests	*dests;		/* per-destination shaping (deliverd_dest.h) */
 };
 
 /* deliverd_sched_pause.c: paused recipients met by a scan (spoolctl pause) */

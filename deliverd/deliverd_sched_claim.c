@@ -12,6 +12,7 @@
 
 #include "conf.h"
 #include "deliverd.h"
+#include "deliverd_dest.h"
 #include "deliverd_sched.h"
 #include "log.h"
 #include "spool.h"
@@ -75,6 +76,7 @@ deliverd_sched_job_release(struct sched *s, struct deliverd_sched_job *sj)
 
 	for (i = 0; i < sj->j.dj_nidx; i++)
 		deliverd_sched_unclaim(s, sj->j.dj_qid, sj->j.dj_idx[i]);
+	deliverd_dest_released(s, sj->j.dj_hop, sj->j.dj_nidx);
 	free(sj);
 }
 /* ---- scanning the schedule */
@@ -109,9 +111,44 @@ deliverd_sched_refs_add(struct deliverd_sched_refs *rf, const char *qid, uint32_
 
 struct deliverd_sched_scan {
 	struct sched			*s;
+	struct spool_txn		*txn;
 	int64_t				 now;
 	struct deliverd_sched_refs	 rf;
+	/* per destination (deliverd_dest.h): skipped, or to reschedule */
+	size_t				 skipped;
+	struct deliverd_dest_resched	*resched;
+	size_t				 nresched;
 };
+
+/* May this recipient be claimed now, as far as its destination goes? A
+ * destination over its share is passed over (its recipients stay in
+ * LMDB, the walk goes on to the others: no head-of-line blocking); a
+ * suspended one's recipients are noted for rescheduling. */
+static bool
+deliverd_sched_scan_dest(struct deliverd_sched_scan *sc, const char *qid, uint32_t idx)
+{
+	struct spool_rcpt	 r;
+	char			 hop[SPOOL_DOMAIN_MAX];
+	int64_t			 until;
+
+	if (spool_rcpt_get(sc->txn, qid, idx, &r) != 0)
+		return true;	/* group() finds out */
+	if (sc->s->cf->cf_relayhost[0] != '\0')
+		(void)str_copy(hop, sizeof(hop), sc->s->cf->cf_relayhost);
+	else
+		deliverd_domain(r.sr_addr, hop, sizeof(hop));
+	if (deliverd_dest_may_claim(sc->s, hop, &until)) {
+		deliverd_dest_claimed(sc->s, hop, 1);	/* counted again after group() */
+		return true;
+	}
+	sc->skipped++;
+	if (until != 0 && sc->nresched < DEST_RESCHED_MAX) {
+		(void)str_copy(sc->resched[sc->nresched].qid, QID_SIZE, qid);
+		sc->resched[sc->nresched].idx = idx;
+		sc->resched[sc->nresched++].until = until;
+	}
+	return false;
+}
 
 static int
 deliverd_sched_scan_cb(int64_t due, const char *qid, uint32_t idx, void *arg)
@@ -125,6 +162,8 @@ deliverd_sched_scan_cb(int64_t due, const char *qid, uint32_t idx, void *arg)
 	}
 	if (deliverd_sched_claimed(sc->s, qid, idx))
 		return 0;
+	if (!deliverd_sched_scan_dest(sc, qid, idx))
+		return sc->skipped >= SCHED_SKIP_MAX ? 1 : 0;
 	return deliverd_sched_refs_add(&sc->rf, qid, idx);
 }
 
@@ -142,14 +181,15 @@ deliverd_sched_enqueue(struct sched *s, struct deliverd_sched_job **cur, const c
 {
 	struct deliverd_sched_job	*sj = *cur;
 
+	size_t			 max = deliverd_dest_rcpt_max(s, hop);
+
 	if (sj == NULL || strcmp(sj->j.dj_qid, qid) != 0 ||
-	    strcmp(sj->j.dj_hop, hop) != 0 || sj->j.dj_nidx >= DELIVERD_JOB_RCPT_MAX) {
+	    strcmp(sj->j.dj_hop, hop) != 0 || sj->j.dj_nidx >= max) {
 		/* look for an open job of this message and hop */
 		TAILQ_FOREACH_REVERSE(sj, &s->queue, deliverd_sched_jobq, link) {
 			if (strcmp(sj->j.dj_qid, qid) != 0)
 				break;
-			if (strcmp(sj->j.dj_hop, hop) == 0 &&
-			    sj->j.dj_nidx < DELIVERD_JOB_RCPT_MAX)
+			if (strcmp(sj->j.dj_hop, hop) == 0 && sj->j.dj_nidx < max)
 				break;
 		}
 		if (sj == NULL || strcmp(sj->j.dj_qid, qid) != 0) {
@@ -227,17 +267,21 @@ deliverd_sched_scan(struct sched *s)
 	room = s->claims_max - s->nclaims;
 	s->rescan = false;
 	s->last_scan_ms = deliverd_now_ms();
+	memset(&sc, 0, sizeof(sc));
 	sc.s = s;
 	sc.now = deliverd_now();
+	sc.resched = xcalloc(DEST_RESCHED_MAX, sizeof(*sc.resched));
 	deliverd_sched_refs_init(&sc.rf, room < SCHED_SCAN_MAX ? room : SCHED_SCAN_MAX);
 	s->next_due = 0;
 	if ((rc = spool_begin(s->sp, false, &txn)) != 0) {
 		log_warnx("scan: %s", spool_strerror(rc));
 		free(sc.rf.e);
+		free(sc.resched);
 		return;
 	}
+	sc.txn = txn;
 	/* INT64_MAX: walk past the due entries to learn the next due time */
-	rc = spool_sched_due(txn, INT64_MAX, s->nclaims + sc.rf.max + 1,
+	rc = spool_sched_due(txn, INT64_MAX, s->nclaims + sc.rf.max + 1 + SCHED_SKIP_MAX,
 	    deliverd_sched_scan_cb, &sc);
 	if (rc < 0 && rc != SPOOL_ENOTFOUND)
 		log_warnx("scan: %s", spool_strerror(rc));
@@ -248,6 +292,9 @@ deliverd_sched_scan(struct sched *s)
 	spool_abort(&txn);
 	free(sc.rf.e);
 	deliverd_sched_paused_apply(s, &pd);
+	deliverd_dest_recount(s);
+	deliverd_dest_reschedule(s, sc.resched, sc.nresched);
+	free(sc.resched);
 }
 
 /* ---- the wall clock stepped backwards */

@@ -1,6 +1,7 @@
 /*
- * Handing jobs to workers (at most dest_concurrency per next hop, at most
- * SCHED_DEPTH per worker counting outcomes not yet committed) and reading
+ * Handing jobs to workers (within each destination's limits, see
+ * deliverd_dest.h, at most SCHED_DEPTH per worker counting outcomes not
+ * yet committed) and reading
  * their results into the batch that deliverd_sched_commit records. While
  * a commit is pending nothing is handed out: the batch is then bounded by
  * what was in flight.
@@ -13,44 +14,13 @@
 
 #include "conf.h"
 #include "deliverd.h"
+#include "deliverd_dest.h"
 #include "deliverd_sched.h"
 #include "log.h"
 #include "spool.h"
 #include "xmem.h"
 
 /* ---- handing out jobs */
-
-static size_t
-deliverd_sched_hop_busy(const struct sched *s, const char *hop)
-{
-	size_t	 i, k, n = 0;
-
-	for (i = 0; i < s->nw; i++)
-		for (k = 0; k < s->w[i].njobs; k++)
-			n += strcmp(s->w[i].jobs[k]->j.dj_hop, hop) == 0;
-	return n;
-}
-
-static struct deliverd_sched_worker *
-deliverd_sched_idle_worker(struct sched *s, const char *hop)
-{
-	struct deliverd_sched_worker	*any = NULL;
-	size_t			 i;
-
-	/* the least loaded worker; among equals one that may still hold a
-	 * connection to this hop */
-	for (i = 0; i < s->nw; i++) {
-		/* a job whose outcome is not committed yet still counts: a
-		 * kill -9 repeats at most SCHED_DEPTH transactions per worker */
-		if (s->w[i].pid == -1 || s->w[i].to_fd == -1 ||
-		    s->w[i].njobs + s->w[i].nuncommitted >= SCHED_DEPTH)
-			continue;
-		if (any == NULL || s->w[i].njobs < any->njobs ||
-		    (s->w[i].njobs == any->njobs && strcmp(s->w[i].last_hop, hop) == 0))
-			any = &s->w[i];
-	}
-	return any;
-}
 
 void
 deliverd_sched_dispatch(struct sched *s)
@@ -64,10 +34,11 @@ deliverd_sched_dispatch(struct sched *s)
 	buf_init(&line, DELIVERD_LINE_MAX);
 	for (sj = TAILQ_FIRST(&s->queue); sj != NULL && !s->stopping; sj = next) {
 		next = TAILQ_NEXT(sj, link);
-		if (deliverd_sched_hop_busy(s, sj->j.dj_hop) >= (size_t)s->cf->cf_dest_concurrency)
-			continue;
-		if ((w = deliverd_sched_idle_worker(s, sj->j.dj_hop)) == NULL)
+		if (!deliverd_dest_room(s))
 			break;
+		/* the destination decides: its connections, rate and state */
+		if ((w = deliverd_dest_pick_worker(s, sj)) == NULL)
+			continue;
 		buf_reset(&line);
 		(void)deliverd_job_format(&sj->j, &line);
 		if (deliverd_pipe_write(w->to_fd, line.data, line.len) == -1) {
@@ -80,6 +51,7 @@ deliverd_sched_dispatch(struct sched *s)
 		s->nqueue--;
 		w->jobs[w->njobs++] = sj;
 		(void)str_copy(w->last_hop, sizeof(w->last_hop), sj->j.dj_hop);
+		deliverd_dest_dispatched(s, (size_t)(w - s->w), sj);
 	}
 	buf_release(&line);
 }
@@ -119,6 +91,7 @@ deliverd_sched_line(const char *line, size_t len, void *arg)
 			s->capdone = s->capdone ? s->capdone * 2 : 64;
 			s->done = xreallocarray(s->done, s->capdone, sizeof(*s->done));
 		}
+		deliverd_dest_job_done(s, (size_t)(c->w - s->w), c->w->jobs[0]);
 		s->done[s->ndone++] = c->w->jobs[0];
 		memmove(&c->w->jobs[0], &c->w->jobs[1],
 		    (c->w->njobs - 1) * sizeof(c->w->jobs[0]));
@@ -135,8 +108,11 @@ deliverd_sched_line(const char *line, size_t len, void *arg)
 			s->sigs[s->nsigs++].sig = xstrdup(sig.data ? sig.data : "");
 		}
 		buf_release(&sig);
-	} else if (deliverd_result_parse(line, len, &r) == 0)
+	} else if (deliverd_result_parse(line, len, &r) == 0) {
+		if (c->w->njobs > 0)
+			deliverd_dest_result(s, (size_t)(c->w - s->w), c->w->jobs[0], &r);
 		deliverd_sched_add_result(s, &r);
+	}
 	else
 		log_warnx("worker %ld: bad result line", (long)c->w->pid);
 }

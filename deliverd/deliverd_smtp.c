@@ -24,6 +24,7 @@
 #include "buf.h"
 #include "conf.h"
 #include "deliverd.h"
+#include "deliverd_dest.h"	/* deliverd_smtp_nmsgs */
 #include "log.h"
 #include "smtp_reply.h"
 #include "spool.h"
@@ -88,6 +89,12 @@ bool
 deliverd_smtp_connected(const struct deliverd_smtp *s)
 {
 	return s->s_fd != -1;
+}
+
+int64_t
+deliverd_smtp_nmsgs(const struct deliverd_smtp *s)
+{
+	return s->s_fd != -1 ? s->s_nmsgs : 0;
 }
 
 const char *

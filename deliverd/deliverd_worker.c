@@ -28,6 +28,7 @@
 #include "buf.h"
 #include "conf.h"
 #include "deliverd.h"
+#include "deliverd_dest.h"
 #include "dns.h"
 #include "log.h"
 #include "ownaddr.h"
@@ -385,6 +386,9 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j, const char *q
 
 	/* PROBE_FAILED: the cached connection was gone before anything of this
 	 * transaction was answered: a new connection below */
+	/* the destination's messages_per_connection (shaping_file) */
+	if (deliverd_smtp_nmsgs(w->dw_smtp) >= deliverd_dest_msgs_per_conn(w->dw_cf, j->dj_hop))
+		deliverd_smtp_close(w->dw_smtp, true);
 	if (deliverd_smtp_reuse(w->dw_smtp, key) &&
 	    deliverd_smtp_send(w->dw_smtp, tx) != DELIVERD_SMTP_PROBE_FAILED)
 		return true;

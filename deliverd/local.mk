@@ -29,6 +29,16 @@ pkglibexec_PROGRAMS += deliverd/deliverd
 deliverd_deliverd_SOURCES = deliverd/deliverd.c
 deliverd_deliverd_LDADD = $(DELIVERD_LIBS)
 dist_man_MANS += deliverd/deliverd.8
+# per-destination traffic shaping and back-off (issue 15 items 3, 4, 7)
+deliverd_libdeliverd_a_SOURCES += \
+	deliverd/deliverd_dest.h deliverd/deliverd_dest_int.h \
+	deliverd/deliverd_dest.c deliverd/deliverd_dest_state.c
+TESTS += tests/blackbox/test_shaping.py
+check_PROGRAMS += tests/unit/t_deliverd_dest
+TESTS += tests/unit/t_deliverd_dest
+tests_unit_t_deliverd_dest_SOURCES = tests/unit/t_deliverd_dest.c
+tests_unit_t_deliverd_dest_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/deliverd
+tests_unit_t_deliverd_dest_LDADD = deliverd/libdeliverd.a $(DELIVERD_LIBS) $(TEST_LIBS)
 
 # (tests/local.mk assigns UNIT_TESTS after this file: list ours directly)
 check_PROGRAMS += tests/unit/t_smtp_reply tests/unit/t_dns

@@ -173,6 +173,8 @@ int	ctl_cmd_dkim(struct ctl *, int, char **);
 int	ctl_cmd_stoplist(struct ctl *, int, char **);
 int	ctl_cmd_issue(struct ctl *, int, char **);
 int	ctl_cmd_queue(struct ctl *, int, char **);
+/* spoolctl_summary.c: queue --summary [--json] */
+int	ctl_queue_summary(struct ctl *, bool json);
 int	ctl_cmd_show(struct ctl *, int, char **);
 int	ctl_cmd_retry(struct ctl *, int, char **);
 int	ctl_cmd_hold(struct ctl *, int, char **);

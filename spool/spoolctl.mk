@@ -20,6 +20,7 @@ spool_spoolctl_SOURCES = \
 	spool/spoolctl_account.c \
 	spool/spoolctl_policy.c \
 	spool/spoolctl_queue.c \
+	spool/spoolctl_summary.c \
 	spool/spoolctl_show.c \
 	spool/spoolctl_stats.c \
 	spool/spoolctl_query.c \

@@ -73,8 +73,10 @@ static const struct ctl_help ctl_help_tab[] = {
 	{ "issue block", "ISSUE_ID", "", "issue block 42" },
 	{ "issue unblock", "ISSUE_ID", "", "issue unblock 42" },
 	{ "queue", "[--json] [--account L] [--issue ID] [--state S] [--domain D] "
-	    "[--older-than DURATION]",
+	    "[--older-than DURATION] | --summary [--json]",
 	    H_JSON
+	    "  --summary               pending recipients by domain x age (0-5m ... 160m+)\n"
+	    "                          with each destination's shaping state and limits\n"
 	    "  --account L             only this account's messages\n"
 	    "  --issue ID              only this issue's messages\n"
 	    "  --state S               active (default), queued, deferred, held, done or all\n"

@@ -36,6 +36,7 @@ struct ctl_qfilter {
 	const char	*domain;
 	int64_t		 before;	/* arrival < before; 0 = any */
 	bool		 skip_held;	/* retry */
+	bool		 summary;	/* queue --summary (spoolctl_summary.c) */
 };
 
 /* The message-level filters (account, issue, age, held, state). */
@@ -260,6 +261,7 @@ ctl_queue_parse(int argc, char **argv, struct ctl_qfilter *f, bool *json, int64_
 		{ "state", required_argument, NULL, 's' },
 		{ "domain", required_argument, NULL, 'd' },
 		{ "older-than", required_argument, NULL, 'o' },
+		{ "summary", no_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char *const states[] = { "active", "queued", "deferred", "held",
@@ -273,6 +275,7 @@ ctl_queue_parse(int argc, char **argv, struct ctl_qfilter *f, bool *json, int64_
 		switch (ch) {
 		case 'j': *json = true; break;
 		case 'a': f->account = optarg; break;
+		case 'S': f->summary = true; break;
 		case 'd': f->domain = optarg; break;
 		case 'i':
 			f->issue = strtoull(optarg, &end, 10);
@@ -352,6 +355,12 @@ ctl_cmd_queue(struct ctl *ctl, int argc, char **argv)
 
 	ctl_queue_parse(argc, argv, &f, &json, ctl->now);
 	(void)setvbuf(stdout, obuf, _IOFBF, sizeof(obuf));
+	if (f.summary) {
+		if (f.account != NULL || f.has_issue || f.domain != NULL || f.before != 0 ||
+		    f.state != CTL_QS_ACTIVE)
+			ctl_usage("queue: --summary takes --json only");
+		return ctl_queue_summary(ctl, json);
+	}
 	memset(&cq, 0, sizeof(cq));
 	cq.f = &f;
 	if (json)

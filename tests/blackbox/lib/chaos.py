@@ -346,6 +346,10 @@ class HostileServer:
         self.stop_ev = threading.Event()
         self.thread = threading.Thread(target=self._accept, daemon=True)
         self.open = []
+        # sessions open now, and the most open at once (reset_max)
+        self.active = 0
+        self.max_active = 0
+        self.lock = threading.Lock()
 
     def _accept(self):
         while not self.stop_ev.is_set():
@@ -357,6 +361,9 @@ class HostileServer:
                 return
             self.conns += 1
             self.open.append(c)
+            with self.lock:
+                self.active += 1
+                self.max_active = max(self.max_active, self.active)
             threading.Thread(target=self._run, args=(c,), daemon=True).start()
 
     def _run(self, c):
@@ -370,6 +377,13 @@ class HostileServer:
                 c.close()
             except OSError:
                 pass
+            with self.lock:
+                self.active -= 1
+
+    def reset_max(self):
+        """Starts a new max_active measurement (from the sessions open now)."""
+        with self.lock:
+            self.max_active = self.active
 
     def start(self):
         self.thread.start()

@@ -1,0 +1,345 @@
+/*
+ * Back-off that reacts (deliverd_dest.h): the replies of each job move
+ * its destination between normal, slowed and suspended; states end by
+ * themselves; a suspended destination's recipients are rescheduled to the
+ * end of the suspension without an attempt. Every change is one log line
+ * and is written to SPOOL/shaping.state ("SMTPGATE-SHAPING 1", then one
+ * TAB-separated line per destination that is not normal: name, state,
+ * until (unix s), connections, rate, consecutive failures, reason), which
+ * `spoolctl queue --summary` reads and deliverd reads back at start.
+ */
+#include "config.h"
+
+/* before <signal.h>: its si_fd macro collides with struct spool_in */
+#include "spool.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "deliverd.h"
+#include "deliverd_dest.h"
+#include "deliverd_dest_int.h"
+#include "deliverd_sched.h"
+#include "fsx.h"
+#include "log.h"
+#include "xmem.h"
+
+const char *
+deliverd_dest_state_name(enum deliverd_dest_state st)
+{
+	return st == DEST_SLOWED ? "slowed" : st == DEST_SUSPENDED ? "suspended" : "normal";
+}
+
+static void
+deliverd_dest_enter(struct sched *s, struct deliverd_dest *e, enum deliverd_dest_state st,
+    uint32_t secs, const char *why)
+{
+	struct deliverd_dests	*t = s->dests;
+	char			 rate[32], vis[4 * DEST_WHY_MAX + 1];
+
+	e->state = st;
+	e->until = deliverd_now() + secs;
+	(void)str_copy(e->why, sizeof(e->why), why);
+	deliverd_dest_refill(e, deliverd_now_ms());
+	shaping_rate_format(deliverd_dest_rate(e), rate, sizeof(rate));
+	(void)log_vis(vis, sizeof(vis), e->why, strlen(e->why));	/* the peer's text */
+	if (st == DEST_SLOWED)
+		log_info("destination=%s, state=slowed, for=%us, connections=%u, rate=%s, "
+		    "reply=%s", e->name, secs, deliverd_dest_conns(e), rate, vis);
+	else
+		log_info("destination=%s, state=suspended, for=%us, failures=%u, reply=%s",
+		    e->name, secs, e->fails, vis);
+	if (t->next_check == 0 || e->until < t->next_check)
+		t->next_check = e->until;
+	t->dirty = true;
+	if (st == DEST_SUSPENDED)
+		t->resched = true;
+}
+
+static void
+deliverd_dest_leave(struct sched *s, struct deliverd_dest *e)
+{
+	log_info("destination=%s, state=normal, was=%s", e->name,
+	    deliverd_dest_state_name(e->state));
+	/* after a suspension one more failure suspends again (a probe) */
+	if (e->state == DEST_SUSPENDED && e->lim.sl_suspend_after > 0)
+		e->fails = e->lim.sl_suspend_after - 1;
+	e->state = DEST_NORMAL;
+	e->until = 0;
+	e->why[0] = '\0';
+	s->dests->dirty = true;
+}
+
+void
+deliverd_dest_result(struct sched *s, size_t wi, const struct deliverd_sched_job *sj,
+    const struct deliverd_result *r)
+{
+	struct deliverd_dest_acc	*a = &s->dests->acc[wi];
+
+	if (r->dr_skip)
+		return;
+	if (!sj->j.dj_relay && r->dr_relay[0] != '\0')
+		deliverd_dest_learn(s, sj->j.dj_hop, r->dr_relay);
+	switch (shaping_classify(s->dests->sh, r->dr_reply)) {
+	case SHAPING_REPLY_THROTTLE:
+		a->throttle++;
+		(void)str_copy(a->reply, sizeof(a->reply), r->dr_reply);
+		break;
+	case SHAPING_REPLY_CONNFAIL:
+		a->connfail++;
+		if (a->throttle == 0)
+			(void)str_copy(a->reply, sizeof(a->reply), r->dr_reply);
+		break;
+	default:
+		a->ok++;
+		break;
+	}
+}
+
+void
+deliverd_dest_job_done(struct sched *s, size_t wi, const struct deliverd_sched_job *sj)
+{
+	struct deliverd_dests		*t = s->dests;
+	struct deliverd_dest_acc	 a = t->acc[wi];
+	struct deliverd_dest		*e = deliverd_dest_of(s, sj->j.dj_hop);
+
+	memset(&t->acc[wi], 0, sizeof(t->acc[wi]));
+	t->done_ms[wi] = deliverd_now_ms();
+	e->last_ms = t->done_ms[wi];
+	if (a.throttle > 0) {
+		e->fails = 0;
+		if (e->state == DEST_NORMAL)
+			deliverd_dest_enter(s, e, DEST_SLOWED, e->lim.sl_slow_for, a.reply);
+		else if (e->state == DEST_SLOWED)
+			e->until = deliverd_now() + e->lim.sl_slow_for;	/* still throttled */
+	} else if (a.ok > 0) {
+		e->fails = 0;
+	} else if (a.connfail > 0) {
+		e->fails++;
+		if (e->lim.sl_suspend_after > 0 && e->fails >= e->lim.sl_suspend_after &&
+		    e->state != DEST_SUSPENDED)
+			deliverd_dest_enter(s, e, DEST_SUSPENDED, e->lim.sl_suspend_for, a.reply);
+	}
+}
+
+/* ---- rescheduling a suspended destination's recipients */
+
+void
+deliverd_dest_reschedule(struct sched *s, const struct deliverd_dest_resched *v, size_t n)
+{
+	struct spool_txn	*txn = NULL;
+	struct spool_rcpt	 r;
+	size_t			 i, k = 0;
+	int			 rc;
+
+	if (n == 0)
+		return;
+	if ((rc = spool_begin(s->sp, true, &txn)) != 0) {
+		log_warnx("rescheduling %zu recipients: %s", n, spool_strerror(rc));
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (spool_rcpt_get(txn, v[i].qid, v[i].idx, &r) != 0 ||
+		    (r.sr_state != SPOOL_RS_QUEUED && r.sr_state != SPOOL_RS_DEFERRED) ||
+		    r.sr_next >= v[i].until)
+			continue;
+		r.sr_next = v[i].until;
+		if ((rc = spool_rcpt_put(txn, &r)) != 0)
+			break;
+		k++;
+	}
+	if (rc != 0 || (rc = spool_commit(&txn)) != 0) {
+		spool_abort(&txn);
+		log_warnx("rescheduling %zu recipients: %s", n, spool_strerror(rc));
+		return;
+	}
+	log_debug("%zu recipients of suspended destinations rescheduled", k);
+}
+
+/* Queued jobs of suspended destinations go back to LMDB, due when the
+ * suspension ends; their claims are released. */
+static void
+deliverd_dest_requeue(struct sched *s)
+{
+	struct deliverd_sched_job	*sj, *next;
+	struct deliverd_dest_resched	*v;
+	struct deliverd_dest		*e;
+	size_t				 n = 0, i;
+
+	v = xcalloc(DEST_RESCHED_MAX, sizeof(*v));
+	for (sj = TAILQ_FIRST(&s->queue); sj != NULL; sj = next) {
+		next = TAILQ_NEXT(sj, link);
+		e = deliverd_dest_of(s, sj->j.dj_hop);
+		if (e->state != DEST_SUSPENDED)
+			continue;
+		if (n + sj->j.dj_nidx > DEST_RESCHED_MAX)
+			break;	/* the rest on the next tick */
+		for (i = 0; i < sj->j.dj_nidx; i++, n++) {
+			(void)str_copy(v[n].qid, sizeof(v[n].qid), sj->j.dj_qid);
+			v[n].idx = sj->j.dj_idx[i];
+			v[n].until = e->until;
+		}
+		TAILQ_REMOVE(&s->queue, sj, link);
+		s->nqueue--;
+		deliverd_sched_job_release(s, sj);
+	}
+	s->dests->resched = sj != NULL;
+	deliverd_dest_reschedule(s, v, n);
+	free(v);
+}
+
+/* ---- the state file */
+
+static void
+deliverd_dest_state_write(struct sched *s)
+{
+	struct deliverd_dests	*t = s->dests;
+	struct buf		 b;
+	char			 rate[32];
+	size_t			 i;
+
+	buf_init(&b, DEST_STATE_FILE_MAX);
+	(void)buf_printf(&b, "%s\n", DEST_STATE_VERSION);
+	for (i = 0; i < t->n; i++) {
+		struct deliverd_dest *e = &t->d[i];
+		if (e->state == DEST_NORMAL)
+			continue;
+		shaping_rate_format(deliverd_dest_rate(e), rate, sizeof(rate));
+		(void)buf_printf(&b, "%s\t%s\t%lld\t%u\t%s\t%u\t", e->name,
+		    deliverd_dest_state_name(e->state), (long long)e->until,
+		    deliverd_dest_conns(e), rate, e->fails);
+		deliverd_esc(&b, e->why);
+		(void)buf_puts(&b, "\n");
+	}
+	/* domains that joined a rule by their MX host: "via" lines */
+	for (i = 0; t->sh != NULL && i < DEST_VIA_MAX; i++)
+		if (t->via[i].rule >= 0 && (size_t)t->via[i].rule < t->sh->sh_nrules)
+			(void)buf_printf(&b, "%s\tvia\t0\t-\t-\t0\t%s\n", t->via[i].domain,
+			    t->sh->sh_rules[t->via[i].rule].sr_name);
+	if (fsx_write_durable(s->cf->cf_spool_dir, DEST_STATE_FILE, b.data, b.len, 0640) == -1)
+		log_warn("writing %s/%s", s->cf->cf_spool_dir, DEST_STATE_FILE);
+	else
+		t->dirty = false;
+	buf_release(&b);
+}
+
+/* A "via" line: the domain joins the rule of that name (if it still is). */
+static void
+deliverd_dest_state_via(struct sched *s, const char *domain, const char *rule)
+{
+	struct deliverd_dests	*t = s->dests;
+	struct deliverd_via	*v = &t->via[deliverd_dest_hash(domain) % DEST_VIA_MAX];
+	size_t			 i;
+
+	for (i = 0; t->sh != NULL && i < t->sh->sh_nrules; i++)
+		if (strcmp(t->sh->sh_rules[i].sr_name, rule) == 0) {
+			(void)str_copy(v->domain, sizeof(v->domain), domain);
+			v->rule = (int)i;
+			return;
+		}
+}
+
+/* Restores the states saved before a restart that have not ended. */
+void
+deliverd_dest_state_load(struct sched *s)
+{
+	char			 path[4096], *data = NULL, *line, *next, *f[7];
+	size_t			 len, k;
+	struct deliverd_dest	*e;
+	long long		 until;
+
+	if (snprintf(path, sizeof(path), "%s/%s", s->cf->cf_spool_dir, DEST_STATE_FILE) >=
+	    (int)sizeof(path) || fsx_read_file(path, DEST_STATE_FILE_MAX, &data,
+	    &len) == -1)
+		return;
+	line = data;
+	if (strncmp(line, DEST_STATE_VERSION "\n", sizeof(DEST_STATE_VERSION)) != 0) {
+		log_warnx("%s: not a state file of this version: ignored", path);
+		free(data);
+		return;
+	}
+	for (line = strchr(line, '\n') + 1; *line != '\0'; line = next) {
+		next = strchr(line, '\n');
+		next = next ? (*next = '\0', next + 1) : line + strlen(line);
+		for (k = 0, f[0] = line; k < 6 && (f[k + 1] = strchr(f[k], '\t')) != NULL; k++)
+			*f[k + 1]++ = '\0';
+		if (k == 6 && strcmp(f[1], "via") == 0) {
+			deliverd_dest_state_via(s, f[0], f[6]);
+			continue;
+		}
+		if (k != 6 || (until = strtoll(f[2], NULL, 10)) <= deliverd_now())
+			continue;
+		e = deliverd_dest_find(s, f[0], true);
+		e->state = strcmp(f[1], "suspended") == 0 ? DEST_SUSPENDED : DEST_SLOWED;
+		e->until = until;
+		(void)deliverd_unesc(f[6], strlen(f[6]), e->why, sizeof(e->why));
+		if (s->dests->next_check == 0 || until < s->dests->next_check)
+			s->dests->next_check = until;
+		log_info("destination=%s, state=%s, until=%lld (kept across the restart)",
+		    e->name, f[1], until);
+	}
+	free(data);
+	s->dests->dirty = true;
+}
+
+/* ---- timers */
+
+void
+deliverd_dest_tick(struct sched *s)
+{
+	struct deliverd_dests	*t = s->dests;
+	int64_t			 now = deliverd_now();
+	size_t			 i;
+
+	if (t->next_check != 0 && now >= t->next_check) {
+		t->next_check = 0;
+		for (i = 0; i < t->n; i++) {
+			struct deliverd_dest *e = &t->d[i];
+			if (e->state == DEST_NORMAL)
+				continue;
+			if (e->until <= now)
+				deliverd_dest_leave(s, e);
+			else if (t->next_check == 0 || e->until < t->next_check)
+				t->next_check = e->until;
+		}
+		s->rescan = true;	/* their recipients may be due again */
+	}
+	if (t->via_changed) {
+		t->via_changed = false;
+		deliverd_dest_recount(s);
+	}
+	if (t->resched && !s->retry.pending)
+		deliverd_dest_requeue(s);
+	if (t->dirty)
+		deliverd_dest_state_write(s);
+}
+
+int64_t
+deliverd_dest_wait_ms(struct sched *s)
+{
+	struct deliverd_dests		*t = s->dests;
+	const struct shaping_rate	*r;
+	int64_t				 ms = INT32_MAX, now_ms = deliverd_now_ms(), w;
+	size_t				 i;
+
+	if (t->next_check != 0)
+		ms = (t->next_check - deliverd_now()) * 1000;
+	if (t->dirty || (t->resched && !s->retry.pending))
+		ms = 0;
+	for (i = 0; i < t->n; i++) {
+		struct deliverd_dest *e = &t->d[i];
+		if (e->claims == 0 || e->state == DEST_SUSPENDED ||
+		    (r = deliverd_dest_rate(e))->n == 0)
+			continue;
+		deliverd_dest_refill(e, now_ms);
+		if (e->tokens >= 1)
+			continue;
+		w = (int64_t)((1 - e->tokens) * r->per_s * 1000.0 / r->n) + 1;
+		if (w < ms)
+			ms = w;
+	}
+	return ms < 0 ? 0 : ms;
+}
