@@ -31,6 +31,8 @@ struct ev_slot {
 struct ev {
 	struct ev_slot	*e_slots;
 	size_t		 e_nslots;	/* high-water mark of slots used */
+	size_t		*e_byfd;	/* fd -> slot + 1 (0: not watched) */
+	size_t		 e_byfd_len;	/* grows to the highest fd watched + 1 */
 	size_t		 e_fd_max;
 	size_t		 e_nfds;
 	struct pollfd	*e_pfd;
@@ -117,6 +119,7 @@ ev_free(struct ev **ep)
 	if (e->e_wake_fd != -1)
 		(void)close(e->e_wake_fd);	/* ours; nothing was lost */
 	free(e->e_slots);
+	free(e->e_byfd);
 	free(e->e_pfd);
 	free(e->e_pslot);
 	free(e->e_pgen);
@@ -130,12 +133,27 @@ ev_free(struct ev **ep)
 static struct ev_slot *
 ev_slot_find(struct ev *e, int fd)
 {
-	size_t	i;
+	if (fd < 0 || (size_t)fd >= e->e_byfd_len || e->e_byfd[fd] == 0)
+		return NULL;
+	return &e->e_slots[e->e_byfd[fd] - 1];
+}
 
-	for (i = 0; i < e->e_nslots; i++)
-		if (e->e_slots[i].es_fd == fd)
-			return &e->e_slots[i];
-	return NULL;
+/* Room in the fd index for fd; -1 ENOMEM. */
+static int
+ev_byfd_grow(struct ev *e, int fd)
+{
+	size_t	 n = e->e_byfd_len ? e->e_byfd_len : 64, *v;
+
+	if ((size_t)fd < e->e_byfd_len)
+		return 0;
+	while (n <= (size_t)fd)
+		n *= 2;
+	if ((v = reallocarray(e->e_byfd, n, sizeof(*v))) == NULL)
+		return -1;
+	memset(v + e->e_byfd_len, 0, (n - e->e_byfd_len) * sizeof(*v));
+	e->e_byfd = v;
+	e->e_byfd_len = n;
+	return 0;
 }
 
 int
@@ -156,6 +174,8 @@ ev_fd_add(struct ev *e, int fd, unsigned events, ev_fd_cb *cb, void *arg)
 		errno = ENOSPC;
 		return -1;
 	}
+	if (ev_byfd_grow(e, fd) == -1)
+		return -1;
 	for (i = 0; e->e_slots[i].es_fd != -1; i++)
 		;
 	if (i == e->e_nslots)
@@ -166,6 +186,7 @@ ev_fd_add(struct ev *e, int fd, unsigned events, ev_fd_cb *cb, void *arg)
 	s->es_gen++;
 	s->es_cb = cb;
 	s->es_arg = arg;
+	e->e_byfd[fd] = i + 1;
 	e->e_nfds++;
 	return 0;
 }
@@ -188,8 +209,9 @@ ev_fd_del(struct ev *e, int fd)
 {
 	struct ev_slot	*s;
 
-	if (fd < 0 || (s = ev_slot_find(e, fd)) == NULL)
+	if ((s = ev_slot_find(e, fd)) == NULL)
 		return;
+	e->e_byfd[fd] = 0;
 	s->es_fd = -1;
 	s->es_gen++;
 	e->e_nfds--;

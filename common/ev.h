@@ -8,7 +8,8 @@
  *
  * Bounds: at most fd_max descriptors and timer_max armed timers, both
  * fixed at ev_new(); ev_fd_add()/ev_timer_arm() fail with ENOSPC past
- * them. Functions that can fail return 0 or -1 with errno (STYLE E1);
+ * them (the fd -> slot index grows to the highest fd number watched, so
+ * every operation on a descriptor is O(1); a turn is O(watched)). Functions that can fail return 0 or -1 with errno (STYLE E1);
  * a failing poll(2) other than EINTR is fatal (the environment is wrong).
  * Callbacks may add, change or delete descriptors and timers, including
  * their own; a descriptor deleted (or closed and reused) during a turn

@@ -8,6 +8,8 @@
  * can be retired: it keeps running (and is reaped, signalled, counted)
  * while its slot starts a replacement at once.
  *
+ * Slots start in index order (a helper every other child needs goes in
+ * slot 0). The callbacks may call kids_retire() and kids_signal().
  * Bounds: nslots and max_retired fixed at kids_new() (kids_resize()
  * changes nslots). Functions that can fail return 0 or -1 with errno.
  * kids never logs: the callbacks log in the daemon's own words.

@@ -161,6 +161,15 @@ t_fds(void)
 	ev_fd_del(e, p[0]);
 	ev_fd_del(e, p[1]);
 	ev_fd_del(e, p[0]);	/* twice: no-op */
+	/* a high descriptor number: the fd index grows */
+	t_ok(dup2(q[0], 900) == 900, "dup2 to 900");
+	t_ok(ev_fd_add(e, 900, EV_READ, on_fd, &g) == 0, "add fd 900");
+	t_ok(write(q[1], "z", 1) == 1, "write");
+	g.reads = 0;
+	(void)ev_run_once(e, T_TURN_MS);
+	t_int_eq(g.reads, 1, "fd 900 read");
+	ev_fd_del(e, 900);
+	(void)close(900);
 	t_int_eq(ev_fd_count(e), 0, "all gone");
 	(void)close(p[0]);
 	(void)close(q[0]);
