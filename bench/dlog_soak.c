@@ -111,7 +111,7 @@ soak_accounts(struct soak *so)
 		soak_die("begin", rc);
 	for (i = 0; i < SOAK_ACCOUNTS; i++) {
 		memset(&a, 0, sizeof(a));
-		(void)str_copy(a.sa_login, sizeof(a.sa_login), soak_login[i]);
+		(void)str_copy(a.ac_login, sizeof(a.ac_login), soak_login[i]);
 		if ((rc = spool_account_put(t, &a)) != 0)
 			soak_die("account", rc);
 	}
@@ -134,9 +134,9 @@ soak_issue(struct soak *so, struct spool_txn *t, size_t acct, int64_t dt)
 	    acct == 1 ? "weekly-digest" : NULL, &is);
 	if (rc != 0)
 		soak_die("issue", rc);
-	so->issue[acct] = is.si_id;
+	so->issue[acct] = is.su_id;
 	(void)str_copy(so->issue_date[acct], sizeof(so->issue_date[acct]), date);
-	return is.si_id;
+	return is.su_id;
 }
 
 /* Event number so->n at time dt: realistic sizes, one in bounce_every

@@ -5,9 +5,6 @@
  */
 #include "config.h"
 
-/* before <signal.h>: its si_fd macro collides with struct spool_in */
-#include "spool.h"
-
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -13,9 +13,6 @@
  */
 #include "config.h"
 
-/* before <signal.h>: its si_fd macro collides with struct spool_in */
-#include "spool.h"
-
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +26,7 @@
 #include "deliverd.h"
 #include "log.h"
 #include "sig.h"
+#include "spool.h"
 #include "xmem.h"
 
 #define CB_ACCOUNTS_MAX		64	/* accounts looked at per round (round-robin) */
@@ -240,13 +238,13 @@ deliverd_cb_serve(struct cb *c, struct deliverd_cb_acct *a, int64_t now_ms)
 	a->n = 0;
 	if ((rc = spool_begin(c->sp, false, &txn)) != 0)
 		goto out;
-	if ((rc = spool_account_get(txn, a->login, sa)) != 0 || sa->sa_callback_url[0] == '\0') {
+	if ((rc = spool_account_get(txn, a->login, sa)) != 0 || sa->ac_callback_url[0] == '\0') {
 		spool_abort(&txn);
 		if (rc == 0 || rc == SPOOL_ENOTFOUND)
 			deliverd_cb_drop(c, a->login, INT64_MAX, "(no account or callback URL)");
 		goto out;
 	}
-	k.fmt = sa->sa_callback_format;
+	k.fmt = sa->ac_callback_format;
 	rc = spool_outbox_iter(txn, a->login, 0, deliverd_cb_collect_cb, &k);
 	spool_abort(&txn);
 	if ((rc != 0 && rc != 1) || a->n == 0)
@@ -260,7 +258,7 @@ deliverd_cb_serve(struct cb *c, struct deliverd_cb_acct *a, int64_t now_ms)
 	}
 	a->first_ms = 0;
 	deliverd_cb_doc(a, &k);
-	deliverd_cb_start_post(c, a, sa->sa_callback_url);
+	deliverd_cb_start_post(c, a, sa->ac_callback_url);
 out:
 	if (rc != 0 && rc != 1 && rc != SPOOL_ENOTFOUND)
 		log_warnx("callback %s: outbox: %s", a->login, spool_strerror(rc));
@@ -376,14 +374,14 @@ deliverd_cb_delete(struct cb *c, struct deliverd_cb_acct *a)
 	rc = deliverd_cb_delete_once(c, a);
 	if (rc == SPOOL_EFULL && spool_map_grown(c->sp, &m)) {
 		log_info("lmdb map grown: from=%lld, to=%lld, max=%lld; retrying",
-		    (long long)m.sm_grew_from, (long long)m.sm_size, (long long)m.sm_max);
+		    (long long)m.mp_grew_from, (long long)m.mp_size, (long long)m.mp_max);
 		rc = deliverd_cb_delete_once(c, a);
 	}
 	if (rc != 0)
 		log_warnx("callback %s: outbox delete: %s", a->login, spool_strerror(rc));
 	spool_map_info(c->sp, &m);
-	if (m.sm_readers > 0)
-		log_info("cleared %u stale lmdb reader slot(s)", m.sm_readers);
+	if (m.mp_readers > 0)
+		log_info("cleared %u stale lmdb reader slot(s)", m.mp_readers);
 }
 
 static void

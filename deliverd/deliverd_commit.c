@@ -11,9 +11,6 @@
  */
 #include "config.h"
 
-/* before <signal.h>: its si_fd macro collides with struct spool_in */
-#include "spool.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +20,7 @@
 #include "deliverd.h"
 #include "json.h"
 #include "log.h"
+#include "spool.h"
 #include "xmem.h"
 
 
@@ -374,12 +372,12 @@ deliverd_commit_map_log(struct spool *sp, bool full)
 
 	if (!(grew = full && spool_map_grown(sp, &m)))
 		spool_map_info(sp, &m);
-	if (m.sm_grew_from != 0)
+	if (m.mp_grew_from != 0)
 		log_info("lmdb map grown: from=%lld, to=%lld, max=%lld%s",
-		    (long long)m.sm_grew_from, (long long)m.sm_size, (long long)m.sm_max,
+		    (long long)m.mp_grew_from, (long long)m.mp_size, (long long)m.mp_max,
 		    grew ? "; retrying the commit" : "");
-	if (m.sm_readers > 0)
-		log_info("cleared %u stale lmdb reader slot(s)", m.sm_readers);
+	if (m.mp_readers > 0)
+		log_info("cleared %u stale lmdb reader slot(s)", m.mp_readers);
 	return grew;
 }
 

@@ -20,9 +20,6 @@
  */
 #include "config.h"
 
-/* before <signal.h>: its si_fd macro collides with struct spool_in */
-#include "spool.h"
-
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,7 +171,7 @@ deliverd_dkim_collect(const struct spool_dkim *d, void *arg)
 {
 	struct deliverd_dkim_keys	*ks = arg;
 
-	if (ks->only_default && !d->sd_default)
+	if (ks->only_default && !d->dk_default)
 		return 0;
 	if (ks->n < DKIM_KEYS_MAX)
 		ks->k[ks->n++] = *d;
@@ -274,20 +271,20 @@ deliverd_dkim_one(const struct conf *cf, const struct spool_dkim *k, const char 
 	size_t		 hvlen;
 	int		 rc = -1;
 
-	if (spool_path(path, sizeof(path), cf->cf_spool_dir, SPOOL_KEYS, k->sd_keyfile) == -1 ||
+	if (spool_path(path, sizeof(path), cf->cf_spool_dir, SPOOL_KEYS, k->dk_keyfile) == -1 ||
 	    fsx_read_file(path, DKIM_PEM_MAX, &pem, &pemlen) == -1) {
 		(void)snprintf(why, whysz, "key %s: cannot read: %m", path);
 		return -1;
 	}
 	deliverd_dkim_armed = true;	/* the key is decoded in here or in dkim_eom */
 	dk = dkim_sign(deliverd_dkim_lib, (const u_char *)qid, NULL, (dkim_sigkey_t)pem,
-	    (const u_char *)k->sd_selector, (const u_char *)k->sd_domain,
+	    (const u_char *)k->dk_selector, (const u_char *)k->dk_domain,
 	    DKIM_CANON_RELAXED, DKIM_CANON_RELAXED,
-	    k->sd_alg == SPOOL_DKIM_ED25519 ? DKIM_SIGN_ED25519SHA256 : DKIM_SIGN_RSASHA256,
+	    k->dk_alg == SPOOL_DKIM_ED25519 ? DKIM_SIGN_ED25519SHA256 : DKIM_SIGN_RSASHA256,
 	    -1, &st);
 	if (dk == NULL) {
-		(void)snprintf(why, whysz, "dkim_sign %s/%s: %s", k->sd_domain,
-		    k->sd_selector, dkim_getresultstr(st));
+		(void)snprintf(why, whysz, "dkim_sign %s/%s: %s", k->dk_domain,
+		    k->dk_selector, dkim_getresultstr(st));
 		goto out;
 	}
 	deliverd_dkim_split(msg, len, &hdrlen, &boff);
@@ -295,8 +292,8 @@ deliverd_dkim_one(const struct conf *cf, const struct spool_dkim *k, const char 
 	if (st == DKIM_STAT_OK)
 		st = dkim_getsighdr_d(dk, strlen(DKIM_PREFIX), &hv, &hvlen);
 	if (st != DKIM_STAT_OK) {
-		(void)snprintf(why, whysz, "signing with %s/%s: %s", k->sd_domain,
-		    k->sd_selector, dkim_geterror(dk) ? dkim_geterror(dk) :
+		(void)snprintf(why, whysz, "signing with %s/%s: %s", k->dk_domain,
+		    k->dk_selector, dkim_geterror(dk) ? dkim_geterror(dk) :
 		    dkim_getresultstr(st));
 		goto out;
 	}

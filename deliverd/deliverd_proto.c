@@ -4,9 +4,6 @@
  */
 #include "config.h"
 
-/* before <signal.h>: its si_fd macro collides with struct spool_in */
-#include "spool.h"
-
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -16,6 +13,7 @@
 
 #include "buf.h"
 #include "deliverd.h"
+#include "spool.h"
 
 #define DELIVERD_MAXF	8
 

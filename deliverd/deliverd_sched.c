@@ -10,9 +10,6 @@
  */
 #include "config.h"
 
-/* before <signal.h>: its si_fd macro collides with struct spool_in */
-#include "spool.h"
-
 #include <sys/types.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>

@@ -6,9 +6,6 @@
  */
 #include "config.h"
 
-/* before <signal.h>: its si_fd macro collides with struct spool_in */
-#include "spool.h"
-
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +14,7 @@
 #include "deliverd.h"
 #include "deliverd_sched.h"
 #include "log.h"
+#include "spool.h"
 #include "xmem.h"
 
 /* ---- claims: recipients handed out or waiting in memory */

@@ -11,9 +11,6 @@
  */
 #include "config.h"
 
-/* before <signal.h>: its si_fd macro collides with struct spool_in */
-#include "spool.h"
-
 #include <errno.h>
 #include <stdlib.h>
 
@@ -21,6 +18,7 @@
 #include "deliverd.h"
 #include "deliverd_sched.h"
 #include "log.h"
+#include "spool.h"
 
 /* Failures that a later attempt can cure (space, I/O, locks). */
 static bool

@@ -7,9 +7,6 @@
  */
 #include "config.h"
 
-/* before <signal.h>: its si_fd macro collides with struct spool_in */
-#include "spool.h"
-
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,6 +15,7 @@
 #include "deliverd.h"
 #include "deliverd_sched.h"
 #include "log.h"
+#include "spool.h"
 #include "xmem.h"
 
 /* ---- handing out jobs */

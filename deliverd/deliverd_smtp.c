@@ -6,9 +6,6 @@
  */
 #include "config.h"
 
-/* before <signal.h>: its si_fd macro collides with struct spool_in */
-#include "spool.h"
-
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -28,6 +25,7 @@
 #include "deliverd.h"
 #include "log.h"
 #include "smtp_reply.h"
+#include "spool.h"
 #include "tls.h"
 #include "xmem.h"
 

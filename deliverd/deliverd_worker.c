@@ -8,9 +8,6 @@
  */
 #include "config.h"
 
-/* before <signal.h>: its si_fd macro collides with struct spool_in */
-#include "spool.h"
-
 #include <sys/types.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -44,20 +41,20 @@
 #define WORKER_FILE_GRACE	60	/* s: a missing queue file is not yet an error */
 
 struct worker {
-	struct conf		*w_cf;
-	int			 w_in, w_out;
-	struct spool		*w_sp;
-	struct dns		*w_dns;
-	struct tls_ctx		*w_tls;
-	struct deliverd_smtp	*w_smtp;
-	struct ownaddr		 w_own;		/* the gateway's own addresses */
-	struct cidr		*w_allow;	/* allow_next_hop */
-	size_t			 w_nallow;
-	enum tls_level		 w_relay_tls;	/* relayhost_tls */
-	struct buf		 w_inbuf;
-	struct buf		 w_out_buf;
-	int64_t			 w_last_use;
-	bool			 w_eof;
+	struct conf		*dw_cf;
+	int			 dw_in, dw_out;
+	struct spool		*dw_sp;
+	struct dns		*dw_dns;
+	struct tls_ctx		*dw_tls;
+	struct deliverd_smtp	*dw_smtp;
+	struct ownaddr		 dw_own;		/* the gateway's own addresses */
+	struct cidr		*dw_allow;	/* allow_next_hop */
+	size_t			 dw_nallow;
+	enum tls_level		 dw_relay_tls;	/* relayhost_tls */
+	struct buf		 dw_inbuf;
+	struct buf		 dw_out_buf;
+	int64_t			 dw_last_use;
+	bool			 dw_eof;
 };
 
 /* One recipient of the current job. */
@@ -93,10 +90,10 @@ deliverd_worker_relay_cands(struct worker *w, struct deliverd_worker_cand *c, si
 	size_t		 n = 0;
 	int		 rc;
 
-	if (conf_split_hostport(w->w_cf->cf_relayhost, host, sizeof(host), port,
+	if (conf_split_hostport(w->dw_cf->cf_relayhost, host, sizeof(host), port,
 	    sizeof(port), "25") == -1) {
 		(void)snprintf(reply, replysz, "451 4.3.5 bad relayhost %s",
-		    w->w_cf->cf_relayhost);
+		    w->dw_cf->cf_relayhost);
 		return 0;
 	}
 	memset(&hints, 0, sizeof(hints));
@@ -131,7 +128,7 @@ deliverd_worker_literal_cand(struct worker *w, const char *dom, struct deliverd_
 	size_t			 n = strlen(dom);
 	struct sockaddr_in	*sin = (struct sockaddr_in *)&c->ss;
 	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&c->ss;
-	uint16_t		 port = htons((uint16_t)w->w_cf->cf_remote_port);
+	uint16_t		 port = htons((uint16_t)w->dw_cf->cf_remote_port);
 
 	memset(c, 0, sizeof(*c));
 	if (n < 3 || dom[n - 1] != ']' || n - 2 >= sizeof(lit))
@@ -170,7 +167,7 @@ deliverd_worker_mx_cands(struct worker *w, const char *domain, struct deliverd_w
 
 	if (domain[0] == '[')
 		return max > 0 ? deliverd_worker_literal_cand(w, domain, c, reply, replysz) : 0;
-	st = dns_mx(w->w_dns, domain, mx, DNS_MX_MAX, &nmx, err, sizeof(err));
+	st = dns_mx(w->dw_dns, domain, mx, DNS_MX_MAX, &nmx, err, sizeof(err));
 	switch (st) {
 	case DNS_OK:
 		break;
@@ -191,7 +188,7 @@ deliverd_worker_mx_cands(struct worker *w, const char *domain, struct deliverd_w
 		return 0;
 	}
 	for (i = 0; i < nmx && n < max; i++) {
-		st = dns_addrs(w->w_dns, mx[i].mx_host, (unsigned)w->w_cf->cf_remote_port,
+		st = dns_addrs(w->dw_dns, mx[i].mx_host, (unsigned)w->dw_cf->cf_remote_port,
 		    ss, DNS_ADDR_MAX, &na, err, sizeof(err));
 		for (j = 0; st == DNS_OK && j < na && n < max; j++, n++) {
 			(void)str_copy(c[n].host, sizeof(c[n].host), mx[i].mx_host);
@@ -221,8 +218,8 @@ deliverd_worker_no_loops(struct worker *w, const char *qid, const char *domain,
 
 	for (i = 0; i < n; i++) {
 		sa = (const struct sockaddr *)&c[i].ss;
-		if (ownaddr_classify(&w->w_own, sa) == OWNADDR_REMOTE ||
-		    ownaddr_in(w->w_allow, w->w_nallow, sa)) {
+		if (ownaddr_classify(&w->dw_own, sa) == OWNADDR_REMOTE ||
+		    ownaddr_in(w->dw_allow, w->dw_nallow, sa)) {
 			if (k != i)
 				c[k] = c[i];
 			k++;
@@ -262,7 +259,7 @@ deliverd_worker_load(struct worker *w, const struct deliverd_job *j, struct deli
 	size_t			 i;
 	int			 fd = -1, rc;
 
-	if ((rc = spool_begin(w->w_sp, false, &txn)) != 0) {
+	if ((rc = spool_begin(w->dw_sp, false, &txn)) != 0) {
 		(void)snprintf(why, whysz, "spool: %s", spool_strerror(rc));
 		return WORKER_LOAD_FAIL;
 	}
@@ -278,7 +275,7 @@ deliverd_worker_load(struct worker *w, const struct deliverd_job *j, struct deli
 			(void)str_copy(r[i].addr, sizeof(r[i].addr), sr.sr_addr);
 	}
 	spool_abort(&txn);
-	if (spool_path(path, sizeof(path), w->w_cf->cf_spool_dir, SPOOL_QUEUE,
+	if (spool_path(path, sizeof(path), w->dw_cf->cf_spool_dir, SPOOL_QUEUE,
 	    j->dj_qid) == -1)
 		goto fail;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 && errno == ENOENT &&
@@ -319,11 +316,11 @@ deliverd_worker_sign(struct worker *w, struct deliverd_worker_msg *wm, char *why
 
 	if (wm->m.sm_dkim_done)
 		return buf_puts(&wm->sig, wm->m.sm_dkim) == -1 ? -1 : 0;
-	if ((rc = spool_begin(w->w_sp, false, &txn)) != 0) {
+	if ((rc = spool_begin(w->dw_sp, false, &txn)) != 0) {
 		(void)snprintf(why, whysz, "spool: %s", spool_strerror(rc));
 		return -1;
 	}
-	st = deliverd_dkim_sign(txn, w->w_cf, &wm->m, wm->body, wm->bodylen,
+	st = deliverd_dkim_sign(txn, w->dw_cf, &wm->m, wm->body, wm->bodylen,
 	    &wm->sig, why, whysz);
 	spool_abort(&txn);
 	if (st == DELIVERD_DKIM_ERROR)
@@ -334,7 +331,7 @@ deliverd_worker_sign(struct worker *w, struct deliverd_worker_msg *wm, char *why
 		log_debug("%s: DKIM-signed (%zu bytes of signature)", wm->m.sm_qid,
 		    wm->sig.len);
 	return deliverd_sig_format(wm->m.sm_qid, wm->sig.data ? wm->sig.data : "",
-	    &w->w_out_buf);
+	    &w->dw_out_buf);
 }
 
 static void
@@ -365,14 +362,14 @@ deliverd_worker_send(struct worker *w, const struct deliverd_job *j, struct deli
 	tx.tx_reply = replies;
 	/* PROBE_FAILED: the cached connection was gone before anything of this
 	 * transaction was answered: a new connection below */
-	if (deliverd_smtp_reuse(w->w_smtp, j->dj_hop) &&
-	    deliverd_smtp_send(w->w_smtp, &tx) != DELIVERD_SMTP_PROBE_FAILED)
+	if (deliverd_smtp_reuse(w->dw_smtp, j->dj_hop) &&
+	    deliverd_smtp_send(w->dw_smtp, &tx) != DELIVERD_SMTP_PROBE_FAILED)
 		goto done;
 	c = xcalloc(WORKER_CAND_MAX, sizeof(*c));
 	if (j->dj_relay) {
 		/* an explicit relayhost is the operator's word: no loop check */
 		nc = deliverd_worker_relay_cands(w, c, WORKER_CAND_MAX, reply, sizeof(reply));
-		pol.tp_level = w->w_relay_tls;
+		pol.tp_level = w->dw_relay_tls;
 	} else {
 		nc = deliverd_worker_mx_cands(w, j->dj_hop, c, WORKER_CAND_MAX, reply,
 		    sizeof(reply));
@@ -381,26 +378,26 @@ deliverd_worker_send(struct worker *w, const struct deliverd_job *j, struct deli
 		pol.tp_level = TLS_LEVEL_MAY;
 	}
 	for (k = 0; k < nc; k++) {
-		if (deliverd_smtp_open(w->w_smtp, j->dj_hop, c[k].host, &c[k].ss,
+		if (deliverd_smtp_open(w->dw_smtp, j->dj_hop, c[k].host, &c[k].ss,
 		    &pol, reply, sizeof(reply)) == 0)
 			break;
 		log_info("%s: %s", wm->m.sm_qid, reply);
 	}
 	free(c);
 	if (k < nc)
-		(void)deliverd_smtp_send(w->w_smtp, &tx);
+		(void)deliverd_smtp_send(w->dw_smtp, &tx);
 	else
 		for (i = 0; i < na; i++)
 			(void)str_copy(replies[i], SPOOL_REPLY_MAX, reply);
 	if (nc == 0)
 		goto out;	/* DNS or relayhost trouble: no next hop was tried */
 done:
-	(void)str_copy(relay, relaysz, deliverd_smtp_relay(w->w_smtp));
+	(void)str_copy(relay, relaysz, deliverd_smtp_relay(w->dw_smtp));
 out:
 	for (i = 0, k = 0; i < nr; i++)
 		if (!r[i].skip)
 			(void)str_copy(r[i].reply, sizeof(r[i].reply), replies[k++]);
-	w->w_last_use = deliverd_now_ms();
+	w->dw_last_use = deliverd_now_ms();
 	free(addrs);
 	free(replies);
 }
@@ -426,7 +423,7 @@ deliverd_worker_results(struct worker *w, const struct deliverd_job *j, struct d
 		(void)str_copy(res.dr_relay, sizeof(res.dr_relay), relay);
 		(void)str_copy(res.dr_tls, sizeof(res.dr_tls), tls);
 		(void)str_copy(res.dr_to, sizeof(res.dr_to), r[i].addr);
-		(void)deliverd_result_format(&res, &w->w_out_buf);
+		(void)deliverd_result_format(&res, &w->dw_out_buf);
 	}
 }
 
@@ -462,11 +459,11 @@ deliverd_worker_job(struct worker *w, const struct deliverd_job *j)
 	} else if (ld == WORKER_LOAD_OK && nlive > 0)
 		deliverd_worker_send(w, j, &wm, r, j->dj_nidx, relay, sizeof(relay));
 	deliverd_worker_results(w, j, r, j->dj_nidx, relay,
-	    relay[0] != '\0' ? deliverd_smtp_tls(w->w_smtp) : "");
-	(void)buf_printf(&w->w_out_buf, "D\t%llu\n", (unsigned long long)j->dj_id);
-	if (deliverd_pipe_write(w->w_out, w->w_out_buf.data, w->w_out_buf.len) == -1)
+	    relay[0] != '\0' ? deliverd_smtp_tls(w->dw_smtp) : "");
+	(void)buf_printf(&w->dw_out_buf, "D\t%llu\n", (unsigned long long)j->dj_id);
+	if (deliverd_pipe_write(w->dw_out, w->dw_out_buf.data, w->dw_out_buf.len) == -1)
 		log_fatal("worker: write to scheduler");
-	buf_reset(&w->w_out_buf);
+	buf_reset(&w->dw_out_buf);
 	if (wm.map != NULL)
 		(void)munmap(wm.map, wm.maplen);
 	buf_release(&wm.sig);
@@ -492,19 +489,19 @@ deliverd_worker_line(const char *line, size_t len, void *arg)
 static void
 deliverd_worker_loops_init(struct worker *w)
 {
-	const struct conf	*cf = w->w_cf;
+	const struct conf	*cf = w->dw_cf;
 	char			 err[256];
 	size_t			 i;
 
-	if (ownaddr_load(&w->w_own, cf->cf_listen, cf->cf_nlisten, err, sizeof(err)) == -1)
+	if (ownaddr_load(&w->dw_own, cf->cf_listen, cf->cf_nlisten, err, sizeof(err)) == -1)
 		log_warnx("own addresses: %s (only the listen addresses and "
 		    "loopback are refused as next hops)", err);
-	w->w_allow = xcalloc(cf->cf_allow_next_hop.n + 1, sizeof(*w->w_allow));
+	w->dw_allow = xcalloc(cf->cf_allow_next_hop.n + 1, sizeof(*w->dw_allow));
 	for (i = 0; i < cf->cf_allow_next_hop.n; i++)
-		if (cidr_parse(cf->cf_allow_next_hop.v[i], &w->w_allow[w->w_nallow]) == 0)
-			w->w_nallow++;	/* conf_load checked them */
-	if (tls_level_parse(cf->cf_relayhost_tls, &w->w_relay_tls) == -1)
-		w->w_relay_tls = TLS_LEVEL_VERIFY;	/* conf_load checked it */
+		if (cidr_parse(cf->cf_allow_next_hop.v[i], &w->dw_allow[w->dw_nallow]) == 0)
+			w->dw_nallow++;	/* conf_load checked them */
+	if (tls_level_parse(cf->cf_relayhost_tls, &w->dw_relay_tls) == -1)
+		w->dw_relay_tls = TLS_LEVEL_VERIFY;	/* conf_load checked it */
 }
 
 void
@@ -519,40 +516,40 @@ deliverd_worker_main(struct conf *cf, int in_fd, int out_fd, int id)
 	log_set_procname(name);
 	(void)signal(SIGHUP, SIG_IGN);	/* the scheduler replaces us instead */
 	memset(&w, 0, sizeof(w));
-	w.w_cf = cf;
-	w.w_in = in_fd;
-	w.w_out = out_fd;
-	buf_init(&w.w_inbuf, 4 * DELIVERD_LINE_MAX);
-	buf_init(&w.w_out_buf, 64 * DELIVERD_LINE_MAX);
+	w.dw_cf = cf;
+	w.dw_in = in_fd;
+	w.dw_out = out_fd;
+	buf_init(&w.dw_inbuf, 4 * DELIVERD_LINE_MAX);
+	buf_init(&w.dw_out_buf, 64 * DELIVERD_LINE_MAX);
 	if ((rc = spool_open(cf->cf_spool_dir, cf->cf_lmdb_map_size, cf->cf_lmdb_map_max,
-	    SPOOL_RDONLY, &w.w_sp)) != 0)
+	    SPOOL_RDONLY, &w.dw_sp)) != 0)
 		log_fatalx("spool_open %s: %s", cf->cf_spool_dir, spool_strerror(rc));
-	if ((w.w_dns = dns_new(cf->cf_dns_server, 5, err, sizeof(err))) == NULL)
+	if ((w.dw_dns = dns_new(cf->cf_dns_server, 5, err, sizeof(err))) == NULL)
 		log_fatalx("%s", err);
 	deliverd_worker_loops_init(&w);
 	tls_init();
-	if ((w.w_tls = tls_client_ctx_new(cf->cf_relayhost_tls_ca_file, err,
+	if ((w.dw_tls = tls_client_ctx_new(cf->cf_relayhost_tls_ca_file, err,
 	    sizeof(err))) == NULL)
 		/* fail closed: relayhost_tls = encrypt|verify then defers; the
 		 * CA file was checked at start, so it went away since */
 		log_warnx("TLS client unavailable (%s): delivering without STARTTLS", err);
-	w.w_smtp = deliverd_smtp_new(cf, w.w_tls);
+	w.dw_smtp = deliverd_smtp_new(cf, w.dw_tls);
 	srandom((unsigned)getpid());
-	while (!w.w_eof) {
-		pfd.fd = w.w_in;
+	while (!w.dw_eof) {
+		pfd.fd = w.dw_in;
 		pfd.events = POLLIN;
 		rc = poll(&pfd, 1, 1000);
-		if (rc > 0 && deliverd_pipe_read(w.w_in, &w.w_inbuf, deliverd_worker_line, &w) == -1)
-			w.w_eof = true;
-		if (deliverd_smtp_connected(w.w_smtp) &&
-		    deliverd_now_ms() - w.w_last_use > WORKER_IDLE_CLOSE_MS)
-			deliverd_smtp_close(w.w_smtp, true);
+		if (rc > 0 && deliverd_pipe_read(w.dw_in, &w.dw_inbuf, deliverd_worker_line, &w) == -1)
+			w.dw_eof = true;
+		if (deliverd_smtp_connected(w.dw_smtp) &&
+		    deliverd_now_ms() - w.dw_last_use > WORKER_IDLE_CLOSE_MS)
+			deliverd_smtp_close(w.dw_smtp, true);
 	}
-	deliverd_smtp_free(&w.w_smtp);
-	ownaddr_free(&w.w_own);
-	free(w.w_allow);
-	tls_ctx_free(&w.w_tls);
-	dns_free(&w.w_dns);
-	spool_close(&w.w_sp);
+	deliverd_smtp_free(&w.dw_smtp);
+	ownaddr_free(&w.dw_own);
+	free(w.dw_allow);
+	tls_ctx_free(&w.dw_tls);
+	dns_free(&w.dw_dns);
+	spool_close(&w.dw_sp);
 	_exit(0);
 }

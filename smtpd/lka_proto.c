@@ -34,11 +34,11 @@ lka_msg_parse(const void *buf, size_t len, struct lka_msg *m_r)
 	plen = (size_t)p[2] << 8 | p[3];
 	if (plen != len - LKA_HDR_LEN)
 		return LKA_EHDR;
-	m_r->lm_type = p[1];
-	m_r->lm_id = (uint32_t)p[4] << 24 | (uint32_t)p[5] << 16 |
+	m_r->lg_type = p[1];
+	m_r->lg_id = (uint32_t)p[4] << 24 | (uint32_t)p[5] << 16 |
 	    (uint32_t)p[6] << 8 | p[7];
-	m_r->lm_payload = p + LKA_HDR_LEN;
-	m_r->lm_len = plen;
+	m_r->lg_payload = p + LKA_HDR_LEN;
+	m_r->lg_len = plen;
 	return LKA_OK;
 }
 
@@ -70,26 +70,26 @@ lka_query_parse(const void *buf, size_t len, struct lka_query *q_r)
 	memset(q_r, 0, sizeof(*q_r));
 	if ((st = lka_msg_parse(buf, len, &m)) != LKA_OK)
 		return st;
-	q_r->lq_id = m.lm_id;
-	switch (m.lm_type) {
+	q_r->lq_id = m.lg_id;
+	switch (m.lg_type) {
 	case LKA_Q_PIN:
-		if (m.lm_len == 0 || m.lm_len > LKA_ADDR_MAX ||
-		    !lka_text_ok(m.lm_payload, m.lm_len))
+		if (m.lg_len == 0 || m.lg_len > LKA_ADDR_MAX ||
+		    !lka_text_ok(m.lg_payload, m.lg_len))
 			return LKA_EPAYLOAD;
 		q_r->lq_type = LKA_Q_PIN;
-		q_r->lq_addr = (const char *)m.lm_payload;
-		q_r->lq_addrlen = m.lm_len;
+		q_r->lq_addr = (const char *)m.lg_payload;
+		q_r->lq_addrlen = m.lg_len;
 		return LKA_OK;
 	case LKA_Q_AUTH:
-		if (m.lm_len < 1 || (ul = m.lm_payload[0]) == 0 || ul + 1 > m.lm_len ||
-		    m.lm_len - 1 - ul > LKA_PASS_MAX ||
-		    !lka_no_nul(m.lm_payload + 1, m.lm_len - 1))
+		if (m.lg_len < 1 || (ul = m.lg_payload[0]) == 0 || ul + 1 > m.lg_len ||
+		    m.lg_len - 1 - ul > LKA_PASS_MAX ||
+		    !lka_no_nul(m.lg_payload + 1, m.lg_len - 1))
 			return LKA_EPAYLOAD;
 		q_r->lq_type = LKA_Q_AUTH;
-		q_r->lq_user = (const char *)m.lm_payload + 1;
+		q_r->lq_user = (const char *)m.lg_payload + 1;
 		q_r->lq_userlen = ul;
-		q_r->lq_pass = (const char *)m.lm_payload + 1 + ul;
-		q_r->lq_passlen = m.lm_len - 1 - ul;
+		q_r->lq_pass = (const char *)m.lg_payload + 1 + ul;
+		q_r->lq_passlen = m.lg_len - 1 - ul;
 		return LKA_OK;
 	default:
 		return LKA_ETYPE;
@@ -111,17 +111,17 @@ lka_hex_ok(const uint8_t *s, size_t n)
 static enum lka_status
 lka_reply_ok_payload(const struct lka_msg *m, struct lka_reply *r)
 {
-	const uint8_t	*nul = memchr(m->lm_payload, '\0', m->lm_len);
+	const uint8_t	*nul = memchr(m->lg_payload, '\0', m->lg_len);
 	size_t		 ll, tl;
 
 	if (nul == NULL)
 		return LKA_EPAYLOAD;
-	ll = (size_t)(nul - m->lm_payload);
-	tl = m->lm_len - ll - 1;
+	ll = (size_t)(nul - m->lg_payload);
+	tl = m->lg_len - ll - 1;
 	if (ll == 0 || ll >= sizeof(r->lr_login) || tl != sizeof(r->lr_tag) - 1 ||
-	    !lka_text_ok(m->lm_payload, ll) || !lka_hex_ok(nul + 1, tl))
+	    !lka_text_ok(m->lg_payload, ll) || !lka_hex_ok(nul + 1, tl))
 		return LKA_EPAYLOAD;
-	memcpy(r->lr_login, m->lm_payload, ll);
+	memcpy(r->lr_login, m->lg_payload, ll);
 	r->lr_login[ll] = '\0';
 	memcpy(r->lr_tag, nul + 1, tl);
 	r->lr_tag[tl] = '\0';
@@ -137,16 +137,16 @@ lka_reply_parse(const void *buf, size_t len, struct lka_reply *r_r)
 	memset(r_r, 0, sizeof(*r_r));
 	if ((st = lka_msg_parse(buf, len, &m)) != LKA_OK)
 		return st;
-	r_r->lr_id = m.lm_id;
-	switch (m.lm_type) {
+	r_r->lr_id = m.lg_id;
+	switch (m.lg_type) {
 	case LKA_R_OK:
 		r_r->lr_type = LKA_R_OK;
 		return lka_reply_ok_payload(&m, r_r);
 	case LKA_R_NO:
 	case LKA_R_TEMP:
-		if (m.lm_len != 0)
+		if (m.lg_len != 0)
 			return LKA_EPAYLOAD;
-		r_r->lr_type = (enum lka_type)m.lm_type;
+		r_r->lr_type = (enum lka_type)m.lg_type;
 		return LKA_OK;
 	default:
 		return LKA_ETYPE;

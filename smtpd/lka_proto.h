@@ -46,10 +46,10 @@ enum lka_status {
 };
 
 struct lka_msg {
-	uint8_t		 lm_type;
-	uint32_t	 lm_id;
-	const uint8_t	*lm_payload;
-	size_t		 lm_len;
+	uint8_t		 lg_type;
+	uint32_t	 lg_id;
+	const uint8_t	*lg_payload;
+	size_t		 lg_len;
 };
 
 struct lka_query {

@@ -297,8 +297,8 @@ sm_log_queued(const struct sm_ctx *ctx, const struct spool_env *env,
     const char *qid)
 {
 	log_info("%s: uid=%lu, from=<%s>, nrcpt=%zu, account=%s%s (queued)",
-	    qid, (unsigned long)ctx->uid, env->se_from, env->se_nrcpt,
-	    env->se_account, ctx->smtp ? ", proto=SMTP" : "");
+	    qid, (unsigned long)ctx->uid, env->pe_from, env->pe_nrcpt,
+	    env->pe_account, ctx->smtp ? ", proto=SMTP" : "");
 }
 
 /* Recipients from the command line; each argument may be a comma list. */
@@ -399,7 +399,7 @@ main(int argc, char **argv)
 	}
 	spool_env_init(&env);
 	sm_args_rcpts(&ctx, argc - first, argv + first, &env);
-	if (!a.extract && env.se_nrcpt == 0)
+	if (!a.extract && env.pe_nrcpt == 0)
 		sm_die(EX_USAGE, "no recipients given (name them as arguments, "
 		    "or use -t to read them from the message)");
 	rc = sm_inject(&ctx, &rd, a.ignore_dot ? SM_TERM_EOF : SM_TERM_DOT,

@@ -143,10 +143,10 @@ sm_rcpt_add(const struct sm_ctx *ctx, struct spool_env *env, const char *addr,
 
 	if (sm_addr_fix(ctx, addr, a, sizeof(a), err, errsz) == -1)
 		return EX_NOUSER;
-	for (i = 0; i < env->se_nrcpt; i++)
-		if (str_ieq(env->se_rcpt[i], a))
+	for (i = 0; i < env->pe_nrcpt; i++)
+		if (str_ieq(env->pe_rcpt[i], a))
 			return 0;
-	if ((int64_t)env->se_nrcpt >= ctx->cf->cf_max_recipients) {
+	if ((int64_t)env->pe_nrcpt >= ctx->cf->cf_max_recipients) {
 		(void)snprintf(err, errsz, "too many recipients (max_recipients = %lld)",
 		    (long long)ctx->cf->cf_max_recipients);
 		return EX_DATAERR;
@@ -612,11 +612,11 @@ sm_write_header(const struct sm_ctx *ctx, struct sm_out *o,
 		(void)buf_printf(&b, "Received: from %s (localhost)\r\n"
 		    "\tby %s (smtpgate-sendmail -bs, from userid %lu)\r\n"
 		    "\tid %s; %s\r\n", ctx->helo, ctx->cf->cf_hostname,
-		    (unsigned long)ctx->uid, o->si.si_qid, date);
+		    (unsigned long)ctx->uid, o->si.sn_qid, date);
 	else
 		(void)buf_printf(&b, "Received: by %s (smtpgate-sendmail, "
 		    "from userid %lu)\r\n\tid %s; %s\r\n", ctx->cf->cf_hostname,
-		    (unsigned long)ctx->uid, o->si.si_qid, date);
+		    (unsigned long)ctx->uid, o->si.sn_qid, date);
 	sm_out_put(o, b.data, b.len, true);
 	for (i = 0; i < h->n; i++) {
 		if (sm_field_is(h, i, "Bcc"))
@@ -634,7 +634,7 @@ sm_write_header(const struct sm_ctx *ctx, struct sm_out *o,
 	if (!h->has_date)
 		(void)buf_printf(&b, "Date: %s\r\n", date);
 	if (!h->has_msgid)
-		(void)buf_printf(&b, "Message-Id: <%s@%s>\r\n", o->si.si_qid,
+		(void)buf_printf(&b, "Message-Id: <%s@%s>\r\n", o->si.sn_qid,
 		    ctx->cf->cf_hostname);
 	if (!h->has_dest)
 		(void)buf_puts(&b, "To: undisclosed-recipients:;\r\n");
@@ -671,17 +671,17 @@ static int
 sm_env_fill(const struct sm_ctx *ctx, struct spool_env *env, const char *qid,
     char *err, size_t errsz)
 {
-	if (str_copy(env->se_qid, sizeof(env->se_qid), qid) == -1 ||
-	    str_copy(env->se_account, sizeof(env->se_account),
+	if (str_copy(env->pe_qid, sizeof(env->pe_qid), qid) == -1 ||
+	    str_copy(env->pe_account, sizeof(env->pe_account),
 	    ctx->cf->cf_sendmail_account) == -1 ||
-	    str_copy(env->se_client, sizeof(env->se_client), "local") == -1 ||
-	    str_copy(env->se_helo, sizeof(env->se_helo), ctx->helo) == -1 ||
-	    str_copy(env->se_from, sizeof(env->se_from), ctx->from) == -1) {
+	    str_copy(env->pe_client, sizeof(env->pe_client), "local") == -1 ||
+	    str_copy(env->pe_helo, sizeof(env->pe_helo), ctx->helo) == -1 ||
+	    str_copy(env->pe_from, sizeof(env->pe_from), ctx->from) == -1) {
 		(void)snprintf(err, errsz, "envelope field too long");
 		return EX_DATAERR;
 	}
-	env->se_time = (int64_t)time(NULL);
-	env->se_tls[0] = env->se_auth[0] = env->se_from_params[0] = '\0';
+	env->pe_time = (int64_t)time(NULL);
+	env->pe_tls[0] = env->pe_auth[0] = env->pe_from_params[0] = '\0';
 	return 0;
 }
 
@@ -715,7 +715,7 @@ sm_out_open(const struct sm_ctx *ctx, struct sm_out *o, struct spool_env *env,
 		    ctx->cf->cf_spool_dir, spool_strerror(rc));
 		return EX_TEMPFAIL;
 	}
-	if ((rc = sm_env_fill(ctx, env, o->si.si_qid, err, errsz)) != 0) {
+	if ((rc = sm_env_fill(ctx, env, o->si.sn_qid, err, errsz)) != 0) {
 		spool_in_abort(&o->si);
 		return rc;
 	}
@@ -742,7 +742,7 @@ sm_write_all(const struct sm_ctx *ctx, struct sm_msg *m, struct sm_hdrs *h,
 	int		 rc, r;
 
 	memset(&o, 0, sizeof(o));
-	o.si.si_fd = -1;
+	o.si.sn_fd = -1;
 	o.max = (uint64_t)ctx->cf->cf_max_message_size;
 	buf_init(&o.b, SM_PIECE_MAX + 4096);
 	if ((rc = sm_out_open(ctx, &o, env, err, errsz)) != 0) {
@@ -762,13 +762,13 @@ sm_write_all(const struct sm_ctx *ctx, struct sm_msg *m, struct sm_hdrs *h,
 		    (long long)ctx->cf->cf_max_message_size);
 		rc = EX_DATAERR;
 	} else if (o.rc != 0) {
-		(void)snprintf(err, errsz, "cannot write %s: %s", o.si.si_tmp,
+		(void)snprintf(err, errsz, "cannot write %s: %s", o.si.sn_tmp,
 		    spool_strerror(o.rc));
 		rc = EX_TEMPFAIL;
 	} else if ((rc = sm_space_check(ctx, err, errsz)) != 0) {
 		;	/* the message crossed the watermark: removed below */
 	} else if ((rc = spool_in_commit(&o.si)) != 0) {
-		(void)snprintf(err, errsz, "cannot commit %s: %s", o.si.si_tmp,
+		(void)snprintf(err, errsz, "cannot commit %s: %s", o.si.sn_tmp,
 		    spool_strerror(rc));
 		return EX_TEMPFAIL;	/* the library removed the tmp file */
 	}
@@ -776,7 +776,7 @@ sm_write_all(const struct sm_ctx *ctx, struct sm_msg *m, struct sm_hdrs *h,
 		spool_in_abort(&o.si);
 		return rc;
 	}
-	(void)str_copy(qid_r, QID_SIZE, o.si.si_qid);
+	(void)str_copy(qid_r, QID_SIZE, o.si.sn_qid);
 	return 0;
 }
 
@@ -796,7 +796,7 @@ sm_inject(const struct sm_ctx *ctx, struct sm_rd *rd, enum sm_term term,
 	rc = sm_hdr_read(ctx, &m, &h, &line, &pending, &pcomplete, err, errsz);
 	if (rc == 0)
 		rc = sm_hdr_scan(ctx, &h, env, err, errsz);
-	if (rc == 0 && env->se_nrcpt == 0) {
+	if (rc == 0 && env->pe_nrcpt == 0) {
 		(void)snprintf(err, errsz, "no recipient addresses found in the "
 		    "message header");
 		rc = EX_DATAERR;

@@ -164,7 +164,7 @@ sm_do_data(struct sm_sess *s, struct sm_rd *rd)
 	char	 qid[QID_SIZE], err[512];
 	int	 rc;
 
-	if (!s->mail || s->env.se_nrcpt == 0) {
+	if (!s->mail || s->env.pe_nrcpt == 0) {
 		sm_reply("503 5.5.1 Error: need RCPT command");
 		return 0;
 	}

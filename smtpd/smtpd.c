@@ -54,16 +54,16 @@ struct smtpd_child {
 };
 
 struct smtpd_master {
-	const char		*sm_path;
-	struct smtpd_env	 sm_env;
-	struct smtpd_listener	 sm_ls[SMTPD_MAX_LISTENERS];
-	struct smtpd_child	*sm_slots;
-	size_t			 sm_nslots;
-	pid_t			*sm_retired;	/* retiring workers, still running */
-	size_t			 sm_nretired;
-	pid_t			 sm_board_pid[SMTPD_BOARD_SLOTS];
-	struct smtpd_child	 sm_lka;	/* the lookup process */
-	int			 sm_lka_ctl;	/* its control socket, -1: down */
+	const char		*ma_path;
+	struct smtpd_env	 ma_env;
+	struct smtpd_listener	 ma_ls[SMTPD_MAX_LISTENERS];
+	struct smtpd_child	*ma_slots;
+	size_t			 ma_nslots;
+	pid_t			*ma_retired;	/* retiring workers, still running */
+	size_t			 ma_nretired;
+	pid_t			 ma_board_pid[SMTPD_BOARD_SLOTS];
+	struct smtpd_child	 ma_lka;	/* the lookup process */
+	int			 ma_lka_ctl;	/* its control socket, -1: down */
 };
 
 static int64_t
@@ -210,35 +210,35 @@ smtpd_spawn(struct smtpd_master *m, struct smtpd_child *c)
 	pid_t	pid;
 	int	b;
 
-	for (b = 0; b < SMTPD_BOARD_SLOTS && m->sm_board_pid[b] != 0; b++)
+	for (b = 0; b < SMTPD_BOARD_SLOTS && m->ma_board_pid[b] != 0; b++)
 		;
 	if (b == SMTPD_BOARD_SLOTS)
 		log_panic("no free board slot");
-	atomic_store(&m->sm_env.se_board->sb_avail[b], 0);
-	m->sm_env.se_slot = b;
-	m->sm_env.se_lka_fd = smtpd_lka_attach(m->sm_lka_ctl);
-	if (smtpd_limits_spawn(m->sm_env.se_limits, (size_t)b,
-	    (size_t)m->sm_env.se_cf->cf_smtpd_max_sessions) == -1 ||
+	atomic_store(&m->ma_env.se_board->sb_avail[b], 0);
+	m->ma_env.se_slot = b;
+	m->ma_env.se_lka_fd = smtpd_lka_attach(m->ma_lka_ctl);
+	if (smtpd_limits_spawn(m->ma_env.se_limits, (size_t)b,
+	    (size_t)m->ma_env.se_cf->cf_smtpd_max_sessions) == -1 ||
 	    (pid = fork()) == -1) {
 		log_warn("starting a worker");
-		smtpd_limits_reaped(m->sm_env.se_limits, (size_t)b);
-		if (m->sm_env.se_lka_fd != -1)
-			(void)close(m->sm_env.se_lka_fd);	/* unused socket */
-		m->sm_env.se_lka_fd = -1;
+		smtpd_limits_reaped(m->ma_env.se_limits, (size_t)b);
+		if (m->ma_env.se_lka_fd != -1)
+			(void)close(m->ma_env.se_lka_fd);	/* unused socket */
+		m->ma_env.se_lka_fd = -1;
 		c->sc_respawn_at = smtpd_ms() + 1000;
 		return;
 	}
 	if (pid == 0) {
-		free(m->sm_retired);
-		if (m->sm_lka_ctl != -1)
-			(void)close(m->sm_lka_ctl);	/* the master's, not ours */
-		smtpd_worker_main(&m->sm_env);
+		free(m->ma_retired);
+		if (m->ma_lka_ctl != -1)
+			(void)close(m->ma_lka_ctl);	/* the master's, not ours */
+		smtpd_worker_main(&m->ma_env);
 	}
-	smtpd_limits_spawned(m->sm_env.se_limits, (size_t)b);
-	if (m->sm_env.se_lka_fd != -1)
-		(void)close(m->sm_env.se_lka_fd);	/* the worker's end */
-	m->sm_env.se_lka_fd = -1;
-	m->sm_board_pid[b] = pid;
+	smtpd_limits_spawned(m->ma_env.se_limits, (size_t)b);
+	if (m->ma_env.se_lka_fd != -1)
+		(void)close(m->ma_env.se_lka_fd);	/* the worker's end */
+	m->ma_env.se_lka_fd = -1;
+	m->ma_board_pid[b] = pid;
 	c->sc_pid = pid;
 	c->sc_started = smtpd_ms();
 	c->sc_respawn_at = 0;
@@ -249,12 +249,12 @@ smtpd_spawn(struct smtpd_master *m, struct smtpd_child *c)
 static void
 smtpd_retire_one(struct smtpd_master *m, size_t i)
 {
-	m->sm_retired = xreallocarray(m->sm_retired, m->sm_nretired + 1,
+	m->ma_retired = xreallocarray(m->ma_retired, m->ma_nretired + 1,
 	    sizeof(pid_t));
-	m->sm_retired[m->sm_nretired++] = m->sm_slots[i].sc_pid;
-	m->sm_slots[i].sc_pid = 0;
-	m->sm_slots[i].sc_respawn_at = 0;
-	m->sm_slots[i].sc_retiring = false;
+	m->ma_retired[m->ma_nretired++] = m->ma_slots[i].sc_pid;
+	m->ma_slots[i].sc_pid = 0;
+	m->ma_slots[i].sc_respawn_at = 0;
+	m->ma_slots[i].sc_retiring = false;
 }
 
 static void
@@ -262,10 +262,10 @@ smtpd_retire_all(struct smtpd_master *m)
 {
 	size_t	i;
 
-	for (i = 0; i < m->sm_nslots; i++) {
-		if (m->sm_slots[i].sc_pid == 0)
+	for (i = 0; i < m->ma_nslots; i++) {
+		if (m->ma_slots[i].sc_pid == 0)
 			continue;
-		(void)kill(m->sm_slots[i].sc_pid, SIGUSR1);
+		(void)kill(m->ma_slots[i].sc_pid, SIGUSR1);
 		smtpd_retire_one(m, i);
 	}
 }
@@ -281,16 +281,16 @@ smtpd_retiring(struct smtpd_master *m, const struct pollfd *pfd, size_t n)
 {
 	size_t	slots[SMTPD_BOARD_SLOTS], k, j, i;
 
-	k = smtpd_limits_retiring(m->sm_env.se_limits, pfd, n, slots);
+	k = smtpd_limits_retiring(m->ma_env.se_limits, pfd, n, slots);
 	for (j = 0; j < k; j++)
-		for (i = 0; i < m->sm_nslots; i++)
-			if (m->sm_slots[i].sc_pid != 0 &&
-			    m->sm_slots[i].sc_pid == m->sm_board_pid[slots[j]])
-				m->sm_slots[i].sc_retiring = true;
-	for (i = 0; i < m->sm_nslots && m->sm_nretired < m->sm_nslots; i++)
-		if (m->sm_slots[i].sc_pid != 0 && m->sm_slots[i].sc_retiring) {
+		for (i = 0; i < m->ma_nslots; i++)
+			if (m->ma_slots[i].sc_pid != 0 &&
+			    m->ma_slots[i].sc_pid == m->ma_board_pid[slots[j]])
+				m->ma_slots[i].sc_retiring = true;
+	for (i = 0; i < m->ma_nslots && m->ma_nretired < m->ma_nslots; i++)
+		if (m->ma_slots[i].sc_pid != 0 && m->ma_slots[i].sc_retiring) {
 			log_debug("worker %ld retiring: starting a replacement",
-			    (long)m->sm_slots[i].sc_pid);
+			    (long)m->ma_slots[i].sc_pid);
 			smtpd_retire_one(m, i);
 		}
 }
@@ -303,7 +303,7 @@ smtpd_retiring(struct smtpd_master *m, const struct pollfd *pfd, size_t n)
 static void
 smtpd_lka_exit(struct smtpd_master *m, int st)
 {
-	struct smtpd_child	*c = &m->sm_lka;
+	struct smtpd_child	*c = &m->ma_lka;
 	int64_t			 now = smtpd_ms(), delay = 0;
 
 	if (WIFSIGNALED(st))
@@ -313,9 +313,9 @@ smtpd_lka_exit(struct smtpd_master *m, int st)
 		log_warnx("lka %ld exited with status %d: restarting",
 		    (long)c->sc_pid, WEXITSTATUS(st));
 	c->sc_pid = 0;
-	if (m->sm_lka_ctl != -1)
-		(void)close(m->sm_lka_ctl);	/* its peer is gone */
-	m->sm_lka_ctl = -1;
+	if (m->ma_lka_ctl != -1)
+		(void)close(m->ma_lka_ctl);	/* its peer is gone */
+	m->ma_lka_ctl = -1;
 	if (now - c->sc_started < SMTPD_YOUNG_MS) {
 		c->sc_fails++;
 		delay = 1000LL << (c->sc_fails > 5 ? 5 : c->sc_fails - 1);
@@ -334,29 +334,29 @@ smtpd_child_exit(struct smtpd_master *m, pid_t pid, int st)
 	size_t			 i;
 	bool			 crash = !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 
-	if (pid == m->sm_lka.sc_pid) {
+	if (pid == m->ma_lka.sc_pid) {
 		smtpd_lka_exit(m, st);
 		return;
 	}
 	/* A killed worker cannot clear its own board slot. */
 	for (i = 0; i < SMTPD_BOARD_SLOTS; i++)
-		if (m->sm_board_pid[i] == pid) {
-			atomic_store(&m->sm_env.se_board->sb_avail[i], 0);
-			m->sm_board_pid[i] = 0;
-			smtpd_limits_reaped(m->sm_env.se_limits, i);
+		if (m->ma_board_pid[i] == pid) {
+			atomic_store(&m->ma_env.se_board->sb_avail[i], 0);
+			m->ma_board_pid[i] = 0;
+			smtpd_limits_reaped(m->ma_env.se_limits, i);
 			break;
 		}
-	for (i = 0; i < m->sm_nretired; i++)
-		if (m->sm_retired[i] == pid) {
-			m->sm_retired[i] = m->sm_retired[--m->sm_nretired];
+	for (i = 0; i < m->ma_nretired; i++)
+		if (m->ma_retired[i] == pid) {
+			m->ma_retired[i] = m->ma_retired[--m->ma_nretired];
 			return;
 		}
-	for (i = 0; i < m->sm_nslots; i++)
-		if (m->sm_slots[i].sc_pid == pid)
+	for (i = 0; i < m->ma_nslots; i++)
+		if (m->ma_slots[i].sc_pid == pid)
 			break;
-	if (i == m->sm_nslots)
+	if (i == m->ma_nslots)
 		return;
-	c = &m->sm_slots[i];
+	c = &m->ma_slots[i];
 	c->sc_pid = 0;
 	c->sc_retiring = false;
 	if (crash) {
@@ -384,7 +384,7 @@ smtpd_child_exit(struct smtpd_master *m, pid_t pid, int st)
 static void
 smtpd_lka_check(struct smtpd_master *m, int64_t now, int64_t *t)
 {
-	struct smtpd_child	*c = &m->sm_lka;
+	struct smtpd_child	*c = &m->ma_lka;
 	bool			 restart = c->sc_started != 0;
 
 	if (c->sc_pid != 0)
@@ -394,7 +394,7 @@ smtpd_lka_check(struct smtpd_master *m, int64_t now, int64_t *t)
 			*t = c->sc_respawn_at - now;
 		return;
 	}
-	if ((c->sc_pid = smtpd_lka_start(&m->sm_env, &m->sm_lka_ctl)) == -1) {
+	if ((c->sc_pid = smtpd_lka_start(&m->ma_env, &m->ma_lka_ctl)) == -1) {
 		c->sc_pid = 0;
 		c->sc_respawn_at = now + 1000;
 		return;
@@ -418,10 +418,10 @@ smtpd_reap(struct smtpd_master *m)
 static size_t
 smtpd_alive(const struct smtpd_master *m)
 {
-	size_t	i, n = m->sm_nretired;
+	size_t	i, n = m->ma_nretired;
 
-	for (i = 0; i < m->sm_nslots; i++)
-		if (m->sm_slots[i].sc_pid != 0)
+	for (i = 0; i < m->ma_nslots; i++)
+		if (m->ma_slots[i].sc_pid != 0)
 			n++;
 	return n;
 }
@@ -431,18 +431,18 @@ smtpd_signal_all(struct smtpd_master *m, int signo)
 {
 	size_t	i;
 
-	for (i = 0; i < m->sm_nslots; i++)
-		if (m->sm_slots[i].sc_pid != 0)
-			(void)kill(m->sm_slots[i].sc_pid, signo);
-	for (i = 0; i < m->sm_nretired; i++)
-		(void)kill(m->sm_retired[i], signo);
+	for (i = 0; i < m->ma_nslots; i++)
+		if (m->ma_slots[i].sc_pid != 0)
+			(void)kill(m->ma_slots[i].sc_pid, signo);
+	for (i = 0; i < m->ma_nretired; i++)
+		(void)kill(m->ma_retired[i], signo);
 }
 
 /* After the workers: nobody asks the lka anything any more. */
 static void
 smtpd_lka_stop(struct smtpd_master *m)
 {
-	pid_t	pid = m->sm_lka.sc_pid;
+	pid_t	pid = m->ma_lka.sc_pid;
 	int	i;
 
 	if (pid == 0)
@@ -505,7 +505,7 @@ smtpd_reload(struct smtpd_master *m)
 	char		 err[512];
 	size_t		 i, j, k;
 
-	if ((ncf = conf_load(m->sm_path, err, sizeof(err))) == NULL) {
+	if ((ncf = conf_load(m->ma_path, err, sizeof(err))) == NULL) {
 		log_warnx("reload failed, keeping the old configuration: %s", err);
 		return;
 	}
@@ -515,27 +515,27 @@ smtpd_reload(struct smtpd_master *m)
 		conf_free(&ncf);
 		return;
 	}
-	if (!smtpd_same_listeners(m->sm_env.se_cf, ncf))
+	if (!smtpd_same_listeners(m->ma_env.se_cf, ncf))
 		log_warnx("reload: listen changes need a restart; keeping the "
 		    "listening sockets");
 	else
 		for (i = 0, k = 0; i < ncf->cf_nlisten; i++) {
 			j = strcmp(ncf->cf_listen[i].cl_addr, "*") == 0 ? 2 : 1;
-			for (; j > 0 && k < m->sm_env.se_nls; j--)
-				m->sm_ls[k++].sl_tls = ncf->cf_listen[i].cl_tls;
+			for (; j > 0 && k < m->ma_env.se_nls; j--)
+				m->ma_ls[k++].sl_tls = ncf->cf_listen[i].cl_tls;
 		}
 	log_set_dest(strcmp(ncf->cf_log, "syslog") == 0 ? LOG_DEST_SYSLOG :
 	    LOG_DEST_STDERR);
-	tls_ctx_free(&m->sm_env.se_tls);
-	m->sm_env.se_tls = nt;
-	conf_free(&m->sm_env.se_cf);
-	m->sm_env.se_cf = ncf;
-	smtpd_limits_conf(m->sm_env.se_limits, ncf);
+	tls_ctx_free(&m->ma_env.se_tls);
+	m->ma_env.se_tls = nt;
+	conf_free(&m->ma_env.se_cf);
+	m->ma_env.se_cf = ncf;
+	smtpd_limits_conf(m->ma_env.se_limits, ncf);
 	smtpd_retire_all(m);
-	free(m->sm_slots);
-	m->sm_nslots = (size_t)ncf->cf_smtpd_workers;
-	m->sm_slots = xcalloc(m->sm_nslots, sizeof(*m->sm_slots));
-	log_info("reloaded %s: %zu workers", m->sm_path, m->sm_nslots);
+	free(m->ma_slots);
+	m->ma_nslots = (size_t)ncf->cf_smtpd_workers;
+	m->ma_slots = xcalloc(m->ma_nslots, sizeof(*m->ma_slots));
+	log_info("reloaded %s: %zu workers", m->ma_path, m->ma_nslots);
 }
 
 static void __attribute__((noreturn))
@@ -550,8 +550,8 @@ smtpd_master_loop(struct smtpd_master *m)
 		now = smtpd_ms();
 		t = 1000;
 		smtpd_lka_check(m, now, &t);
-		for (i = 0; i < m->sm_nslots; i++) {
-			struct smtpd_child *c = &m->sm_slots[i];
+		for (i = 0; i < m->ma_nslots; i++) {
+			struct smtpd_child *c = &m->ma_slots[i];
 
 			if (c->sc_pid != 0)
 				continue;
@@ -561,7 +561,7 @@ smtpd_master_loop(struct smtpd_master *m)
 				t = c->sc_respawn_at - now;
 		}
 		pfd[0] = (struct pollfd){ .fd = sig_fd(), .events = POLLIN };
-		n = smtpd_limits_pollfds(m->sm_env.se_limits, pfd + 1,
+		n = smtpd_limits_pollfds(m->ma_env.se_limits, pfd + 1,
 		    SMTPD_BOARD_SLOTS);
 		if (poll(pfd, (nfds_t)(1 + n), (int)t) == -1 && errno != EINTR)
 			log_fatal("poll");
@@ -622,31 +622,31 @@ main(int argc, char **argv)
 	}
 	if ((ch = spool_tree_create_err(cf, why, sizeof(why))) != 0)
 		log_fatalx("spool tree: %s", why);
-	m.sm_path = path;
-	m.sm_env.se_cf = cf;
-	m.sm_env.se_lka_fd = m.sm_lka_ctl = -1;
-	m.sm_env.se_board = mmap(NULL, sizeof(struct smtpd_board),
+	m.ma_path = path;
+	m.ma_env.se_cf = cf;
+	m.ma_env.se_lka_fd = m.ma_lka_ctl = -1;
+	m.ma_env.se_board = mmap(NULL, sizeof(struct smtpd_board),
 	    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (m.sm_env.se_board == MAP_FAILED)
+	if (m.ma_env.se_board == MAP_FAILED)
 		log_fatal("mmap");
-	m.sm_env.se_limits = smtpd_limits_new(SMTPD_BOARD_SLOTS,
+	m.ma_env.se_limits = smtpd_limits_new(SMTPD_BOARD_SLOTS,
 	    (uint64_t)cf->cf_smtpd_workers * (uint64_t)cf->cf_smtpd_max_sessions);
-	if (m.sm_env.se_limits == NULL)
+	if (m.ma_env.se_limits == NULL)
 		log_fatal("mmap");
-	smtpd_limits_conf(m.sm_env.se_limits, cf);
+	smtpd_limits_conf(m.ma_env.se_limits, cf);
 	tls_init();
-	m.sm_env.se_tls = smtpd_tls_load(cf, err, sizeof(err));
+	m.ma_env.se_tls = smtpd_tls_load(cf, err, sizeof(err));
 	if (err[0] != '\0')
 		log_fatalx_status(2, "%s", err);
-	m.sm_env.se_ls = m.sm_ls;
-	m.sm_env.se_nls = smtpd_bind(cf, m.sm_ls);
+	m.ma_env.se_ls = m.ma_ls;
+	m.ma_env.se_nls = smtpd_bind(cf, m.ma_ls);
 	if (smtpd_sasl_init() == -1)
 		log_warnx("SASL unavailable: AUTH will fail");
 	tzset();
-	m.sm_nslots = (size_t)cf->cf_smtpd_workers;
-	m.sm_slots = xcalloc(m.sm_nslots, sizeof(*m.sm_slots));
-	log_info("started: %zu listeners, %zu workers, tls=%s", m.sm_env.se_nls,
-	    m.sm_nslots, m.sm_env.se_tls ? "yes" : "no");
+	m.ma_nslots = (size_t)cf->cf_smtpd_workers;
+	m.ma_slots = xcalloc(m.ma_nslots, sizeof(*m.ma_slots));
+	log_info("started: %zu listeners, %zu workers, tls=%s", m.ma_env.se_nls,
+	    m.ma_nslots, m.ma_env.se_tls ? "yes" : "no");
 	/* Phase 2 happens in each child: the lka (spoold_user, the database)
 	 * and the workers (smtpd_user, chrooted, no database). */
 	smtpd_master_loop(&m);

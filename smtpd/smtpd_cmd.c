@@ -256,8 +256,8 @@ smtpd_do_mail(struct smtpd_session *s, const char *arg, size_t len)
 	smtpd_msg_reset(s);
 	if (smtpd_mail_params(s, params) == -1 || !smtpd_space_ok(s, "MAIL"))
 		return;
-	if (str_copy(s->ss_envl.se_from, sizeof(s->ss_envl.se_from), addr) == -1 ||
-	    str_copy(s->ss_envl.se_from_params, sizeof(s->ss_envl.se_from_params),
+	if (str_copy(s->ss_envl.pe_from, sizeof(s->ss_envl.pe_from), addr) == -1 ||
+	    str_copy(s->ss_envl.pe_from_params, sizeof(s->ss_envl.pe_from_params),
 	    params) == -1) {
 		smtpd_session_error(s, "501 5.1.7 Bad sender address syntax");
 		return;

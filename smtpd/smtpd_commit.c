@@ -40,8 +40,8 @@
 #define SMTPD_COMMIT_STACK	(256 * 1024)
 
 struct smtpd_cq {
-	struct smtpd_session	**q_v;
-	size_t			  q_n, q_cap;
+	struct smtpd_session	**cq_v;
+	size_t			  cq_n, cq_cap;
 };
 
 static pthread_mutex_t	 cm_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -58,11 +58,11 @@ static int		 cm_efd = -1;	/* eventfd: commits done */
 static void
 smtpd_cq_push(struct smtpd_cq *q, struct smtpd_session *s)
 {
-	if (q->q_n == q->q_cap) {
-		q->q_cap = q->q_cap ? q->q_cap * 2 : 64;
-		q->q_v = xreallocarray(q->q_v, q->q_cap, sizeof(*q->q_v));
+	if (q->cq_n == q->cq_cap) {
+		q->cq_cap = q->cq_cap ? q->cq_cap * 2 : 64;
+		q->cq_v = xreallocarray(q->cq_v, q->cq_cap, sizeof(*q->cq_v));
 	}
-	q->q_v[q->q_n++] = s;
+	q->cq_v[q->cq_n++] = s;
 }
 
 static void
@@ -121,23 +121,23 @@ smtpd_commit_sync_all(struct smtpd_cq *batch)
 	size_t	i;
 	int	rc;
 
-	while (cm_renamed.q_n > 0) {
-		for (i = 0; i < cm_renamed.q_n; i++)
-			smtpd_cq_push(batch, cm_renamed.q_v[i]);
-		cm_renamed.q_n = 0;
+	while (cm_renamed.cq_n > 0) {
+		for (i = 0; i < cm_renamed.cq_n; i++)
+			smtpd_cq_push(batch, cm_renamed.cq_v[i]);
+		cm_renamed.cq_n = 0;
 		(void)pthread_mutex_unlock(&cm_lock);
 
-		rc = smtpd_commit_syncdir(batch->q_v[0]->ss_file.si_newdir);
-		for (i = 0; i < batch->q_n; i++) {
+		rc = smtpd_commit_syncdir(batch->cq_v[0]->ss_file.sn_newdir);
+		for (i = 0; i < batch->cq_n; i++) {
 			if (rc != 0)
-				spool_in_uncommit(&batch->q_v[i]->ss_file);
-			batch->q_v[i]->ss_commit_rc = rc;
+				spool_in_uncommit(&batch->cq_v[i]->ss_file);
+			batch->cq_v[i]->ss_commit_rc = rc;
 		}
 
 		(void)pthread_mutex_lock(&cm_lock);
-		for (i = 0; i < batch->q_n; i++)
-			smtpd_cq_push(&cm_done, batch->q_v[i]);
-		batch->q_n = 0;
+		for (i = 0; i < batch->cq_n; i++)
+			smtpd_cq_push(&cm_done, batch->cq_v[i]);
+		batch->cq_n = 0;
 		smtpd_commit_wake();
 	}
 	cm_syncing = false;
@@ -153,16 +153,16 @@ smtpd_commit_thread(void *arg)
 	(void)arg;
 	for (;;) {
 		(void)pthread_mutex_lock(&cm_lock);
-		while (cm_todo.q_n == 0 && !cm_stop)
+		while (cm_todo.cq_n == 0 && !cm_stop)
 			(void)pthread_cond_wait(&cm_cond, &cm_lock);
-		if (cm_todo.q_n == 0) {		/* stopping, nothing left */
+		if (cm_todo.cq_n == 0) {		/* stopping, nothing left */
 			(void)pthread_mutex_unlock(&cm_lock);
 			break;
 		}
-		s = cm_todo.q_v[0];
-		memmove(cm_todo.q_v, cm_todo.q_v + 1,
-		    (cm_todo.q_n - 1) * sizeof(*cm_todo.q_v));
-		cm_todo.q_n--;
+		s = cm_todo.cq_v[0];
+		memmove(cm_todo.cq_v, cm_todo.cq_v + 1,
+		    (cm_todo.cq_n - 1) * sizeof(*cm_todo.cq_v));
+		cm_todo.cq_n--;
 		(void)pthread_mutex_unlock(&cm_lock);
 
 		rc = spool_in_commit_file(&s->ss_file);
@@ -181,7 +181,7 @@ smtpd_commit_thread(void *arg)
 		}
 		(void)pthread_mutex_unlock(&cm_lock);
 	}
-	free(batch.q_v);
+	free(batch.cq_v);
 	return NULL;
 }
 
@@ -252,11 +252,11 @@ smtpd_commit_take(struct smtpd_session **v, size_t max)
 
 	(void)eventfd_read(cm_efd, &cnt);	/* resets it; EAGAIN is fine */
 	(void)pthread_mutex_lock(&cm_lock);
-	n = cm_done.q_n < max ? cm_done.q_n : max;
-	memcpy(v, cm_done.q_v, n * sizeof(*v));
-	memmove(cm_done.q_v, cm_done.q_v + n, (cm_done.q_n - n) * sizeof(*v));
-	cm_done.q_n -= n;
-	more = cm_done.q_n > 0;
+	n = cm_done.cq_n < max ? cm_done.cq_n : max;
+	memcpy(v, cm_done.cq_v, n * sizeof(*v));
+	memmove(cm_done.cq_v, cm_done.cq_v + n, (cm_done.cq_n - n) * sizeof(*v));
+	cm_done.cq_n -= n;
+	more = cm_done.cq_n > 0;
 	(void)pthread_mutex_unlock(&cm_lock);
 	if (more)
 		smtpd_commit_wake();	/* more remain: poll again */

@@ -18,19 +18,19 @@ smtpd_data_init(struct smtpd_data *d, enum smtpd_data_mode mode,
     size_t max_line, uint64_t max_size)
 {
 	memset(d, 0, sizeof(*d));
-	d->sd_mode = mode;
-	d->sd_state = SD_BOL;
-	d->sd_max_line = max_line < 3 ? 3 : max_line;
-	d->sd_max_size = max_size;
+	d->da_mode = mode;
+	d->da_state = SD_BOL;
+	d->da_max_line = max_line < 3 ? 3 : max_line;
+	d->da_max_size = max_size;
 }
 
 /* Appends c to out unless the size limit has been passed. */
 static void
 sd_emit(struct smtpd_data *d, char c, char *out, size_t *o)
 {
-	d->sd_size++;
-	if (d->sd_size > d->sd_max_size) {
-		d->sd_flags |= SMTPD_DATA_TOOBIG;
+	d->da_size++;
+	if (d->da_size > d->da_max_size) {
+		d->da_flags |= SMTPD_DATA_TOOBIG;
 		return;
 	}
 	out[(*o)++] = c;
@@ -40,8 +40,8 @@ static void
 sd_count(struct smtpd_data *d)
 {
 	/* The limit counts the line as sent, CRLF excluded: max_line - 2 octets. */
-	if (++d->sd_linelen > d->sd_max_line - 2)
-		d->sd_flags |= SMTPD_DATA_LONGLINE;
+	if (++d->da_linelen > d->da_max_line - 2)
+		d->da_flags |= SMTPD_DATA_LONGLINE;
 }
 
 /* One octet in SD_TEXT (also used to re-dispatch after a bare CR). */
@@ -49,37 +49,37 @@ static void
 sd_text(struct smtpd_data *d, char c, char *out, size_t *o)
 {
 	if (c == '\r') {
-		d->sd_state = SD_CR;
+		d->da_state = SD_CR;
 		return;
 	}
 	if (c == '\n') {
 		/* Bare LF: never a line end for us, never an end of data. */
-		d->sd_flags |= SMTPD_DATA_BARE;
-		d->sd_linelen = 0;
+		d->da_flags |= SMTPD_DATA_BARE;
+		d->da_linelen = 0;
 		sd_emit(d, c, out, o);
-		d->sd_state = SD_TEXT;
+		d->da_state = SD_TEXT;
 		return;
 	}
 	sd_count(d);
 	sd_emit(d, c, out, o);
-	d->sd_state = SD_TEXT;
+	d->da_state = SD_TEXT;
 }
 
 static void
 sd_step(struct smtpd_data *d, char c, char *out, size_t *o)
 {
-	switch (d->sd_state) {
+	switch (d->da_state) {
 	case SD_BOL:
-		if (c == '.' && d->sd_mode == SMTPD_DATA_DOT) {
+		if (c == '.' && d->da_mode == SMTPD_DATA_DOT) {
 			sd_count(d);
-			d->sd_state = SD_DOT;
+			d->da_state = SD_DOT;
 			return;
 		}
 		sd_text(d, c, out, o);
 		return;
 	case SD_DOT:
 		if (c == '\r') {
-			d->sd_state = SD_DOTCR;
+			d->da_state = SD_DOTCR;
 			return;
 		}
 		/* Dot-stuffing: the first dot of the line is dropped. */
@@ -87,13 +87,13 @@ sd_step(struct smtpd_data *d, char c, char *out, size_t *o)
 		return;
 	case SD_DOTCR:
 		if (c == '\n') {
-			d->sd_state = SD_END;
-			d->sd_done = true;
-			d->sd_lines++;
+			d->da_state = SD_END;
+			d->da_done = true;
+			d->da_lines++;
 			return;
 		}
 		/* ".\r" + other: the CR was bare; the line goes on. */
-		d->sd_flags |= SMTPD_DATA_BARE;
+		d->da_flags |= SMTPD_DATA_BARE;
 		sd_count(d);
 		sd_emit(d, '\r', out, o);
 		sd_text(d, c, out, o);
@@ -102,12 +102,12 @@ sd_step(struct smtpd_data *d, char c, char *out, size_t *o)
 		if (c == '\n') {
 			sd_emit(d, '\r', out, o);
 			sd_emit(d, '\n', out, o);
-			d->sd_linelen = 0;
-			d->sd_lines++;
-			d->sd_state = SD_BOL;
+			d->da_linelen = 0;
+			d->da_lines++;
+			d->da_state = SD_BOL;
 			return;
 		}
-		d->sd_flags |= SMTPD_DATA_BARE;
+		d->da_flags |= SMTPD_DATA_BARE;
 		sd_count(d);
 		sd_emit(d, '\r', out, o);
 		sd_text(d, c, out, o);
@@ -125,17 +125,17 @@ smtpd_data_push(struct smtpd_data *d, const char *in, size_t n,
 {
 	size_t	i, o = 0;
 
-	for (i = 0; i < n && !d->sd_done; i++) {
+	for (i = 0; i < n && !d->da_done; i++) {
 		/* Fast path: plain text bytes in the middle of a line. */
-		if (d->sd_state == SD_TEXT || d->sd_state == SD_BOL) {
+		if (d->da_state == SD_TEXT || d->da_state == SD_BOL) {
 			char c = in[i];
 			if (c != '\r' && c != '\n' && c != '.' &&
-			    d->sd_linelen + 1 <= d->sd_max_line - 2 &&
-			    d->sd_size < d->sd_max_size) {
-				d->sd_linelen++;
-				d->sd_size++;
+			    d->da_linelen + 1 <= d->da_max_line - 2 &&
+			    d->da_size < d->da_max_size) {
+				d->da_linelen++;
+				d->da_size++;
 				out[o++] = c;
-				d->sd_state = SD_TEXT;
+				d->da_state = SD_TEXT;
 				continue;
 			}
 		}
@@ -150,12 +150,12 @@ smtpd_data_finish(struct smtpd_data *d, char *out, size_t *outlen_r)
 {
 	size_t	o = 0;
 
-	switch (d->sd_state) {
+	switch (d->da_state) {
 	case SD_CR:
-		d->sd_flags |= SMTPD_DATA_BARE;
+		d->da_flags |= SMTPD_DATA_BARE;
 		break;
 	case SD_TEXT:
-		if (d->sd_linelen > 0) {
+		if (d->da_linelen > 0) {
 			sd_emit(d, '\r', out, &o);
 			sd_emit(d, '\n', out, &o);
 		}
@@ -163,7 +163,7 @@ smtpd_data_finish(struct smtpd_data *d, char *out, size_t *outlen_r)
 	default:
 		break;
 	}
-	d->sd_state = SD_BOL;
-	d->sd_linelen = 0;
+	d->da_state = SD_BOL;
+	d->da_linelen = 0;
 	*outlen_r = o;
 }

@@ -28,15 +28,15 @@
 enum smtpd_data_mode { SMTPD_DATA_DOT, SMTPD_DATA_BDAT };
 
 struct smtpd_data {
-	enum smtpd_data_mode	 sd_mode;
-	int			 sd_state;
-	unsigned		 sd_flags;
-	size_t			 sd_linelen;	/* octets of the current line as sent */
-	size_t			 sd_max_line;	/* including CRLF */
-	uint64_t		 sd_max_size;
-	uint64_t		 sd_size;	/* message octets produced (counted even when discarded) */
-	uint64_t		 sd_lines;	/* CRLF-ended lines seen (progress, for timeouts) */
-	bool			 sd_done;	/* end of data seen (DOT mode) */
+	enum smtpd_data_mode	 da_mode;
+	int			 da_state;
+	unsigned		 da_flags;
+	size_t			 da_linelen;	/* octets of the current line as sent */
+	size_t			 da_max_line;	/* including CRLF */
+	uint64_t		 da_max_size;
+	uint64_t		 da_size;	/* message octets produced (counted even when discarded) */
+	uint64_t		 da_lines;	/* CRLF-ended lines seen (progress, for timeouts) */
+	bool			 da_done;	/* end of data seen (DOT mode) */
 };
 
 void	smtpd_data_init(struct smtpd_data *, enum smtpd_data_mode,
@@ -45,7 +45,7 @@ void	smtpd_data_init(struct smtpd_data *, enum smtpd_data_mode,
  * Consumes up to n bytes of in and writes the decoded message bytes to
  * out (which must have room for at least n + 2 bytes), *outlen_r = count.
  * Returns the number of input bytes consumed: fewer than n only when the
- * end of data was reached (sd_done; the rest is the next command). Once
+ * end of data was reached (da_done; the rest is the next command). Once
  * the size limit is passed, output stops (bytes are still counted).
  */
 size_t	smtpd_data_push(struct smtpd_data *, const char *in, size_t n,

@@ -132,10 +132,10 @@ smtpd_lka_do_auth(struct smtpd_lka *lk, const struct lka_query *q,
 		return LKA_R_TEMP;
 	}
 	/* no account, no password login: pwcheck hashes a dummy (same time) */
-	ok = pwcheck_ok(rc == 0 && a->sa_pwhash[0] != '\0' ? a->sa_pwhash : NULL,
+	ok = pwcheck_ok(rc == 0 && a->ac_pwhash[0] != '\0' ? a->ac_pwhash : NULL,
 	    pass, q->lq_passlen);
 	explicit_bzero(pass, sizeof(pass));
-	explicit_bzero(a->sa_pwhash, sizeof(a->sa_pwhash));
+	explicit_bzero(a->ac_pwhash, sizeof(a->ac_pwhash));
 	return ok ? LKA_R_OK : LKA_R_NO;
 }
 
@@ -169,8 +169,8 @@ smtpd_lka_serve(struct smtpd_lka *lk, int fd)
 	    smtpd_lka_do_auth(lk, &q, a);
 	explicit_bzero(in, sizeof(in));
 	if (t == LKA_R_OK)
-		spool_tag_make(lk->lk_key, a->sa_login, tag);
-	olen = lka_reply_make(out, sizeof(out), t, q.lq_id, a->sa_login, tag);
+		spool_tag_make(lk->lk_key, a->ac_login, tag);
+	olen = lka_reply_make(out, sizeof(out), t, q.lq_id, a->ac_login, tag);
 	freezero(a, sizeof(*a));	/* the pin lookup read the hash too */
 	if (olen == 0)
 		olen = lka_reply_make(out, sizeof(out), LKA_R_TEMP, q.lq_id, NULL, NULL);

@@ -51,10 +51,10 @@ smtpd_msg_write(struct smtpd_session *s, const void *p, size_t n)
 	int	rc;
 
 	/* A message that will be rejected is not written any further. */
-	if (!s->ss_file_open || s->ss_ioerr || s->ss_dec.sd_flags != 0 || n == 0)
+	if (!s->ss_file_open || s->ss_ioerr || s->ss_dec.da_flags != 0 || n == 0)
 		return;
 	if ((rc = spool_in_write(&s->ss_file, p, n)) != 0) {
-		log_warnx("%s: write: %s", s->ss_file.si_qid, spool_strerror(rc));
+		log_warnx("%s: write: %s", s->ss_file.sn_qid, spool_strerror(rc));
 		s->ss_ioerr = true;
 	}
 }
@@ -92,10 +92,10 @@ smtpd_received(struct smtpd_session *s, struct buf *b)
 	    s->ss_tlsinfo) == -1)
 		return -1;
 	if (buf_printf(b, "\tby %s (smtpgate) with %s id %s", smtpd_session_hostname(s),
-	    proto, s->ss_file.si_qid) == -1)
+	    proto, s->ss_file.sn_qid) == -1)
 		return -1;
-	if (s->ss_envl.se_nrcpt == 1 && buf_printf(b, "\r\n\tfor <%s>",
-	    s->ss_envl.se_rcpt[0]) == -1)
+	if (s->ss_envl.pe_nrcpt == 1 && buf_printf(b, "\r\n\tfor <%s>",
+	    s->ss_envl.pe_rcpt[0]) == -1)
 		return -1;
 	return buf_printf(b, "; %s\r\n", date);
 }
@@ -108,27 +108,27 @@ smtpd_msg_open(struct smtpd_session *s)
 	struct buf		 b;
 	int			 rc;
 
-	if (e->se_nrcpt == 0)
+	if (e->pe_nrcpt == 0)
 		return 0;		/* blackholed only: nothing is written */
 	if ((rc = spool_in_create(s->ss_env->se_spool, &s->ss_file)) != 0) {
 		log_warnx("NOQUEUE: spool_in_create: %s", spool_strerror(rc));
 		return -1;
 	}
 	s->ss_file_open = true;
-	(void)str_copy(e->se_qid, sizeof(e->se_qid), s->ss_file.si_qid);
-	e->se_time = (int64_t)time(NULL);
-	(void)str_copy(e->se_account, sizeof(e->se_account), s->ss_account);
+	(void)str_copy(e->pe_qid, sizeof(e->pe_qid), s->ss_file.sn_qid);
+	e->pe_time = (int64_t)time(NULL);
+	(void)str_copy(e->pe_account, sizeof(e->pe_account), s->ss_account);
 	/* spool.h: "ADDR:PORT" (an IPv6 address in brackets, or it is ambiguous) */
-	(void)snprintf(e->se_client, sizeof(e->se_client), strchr(s->ss_addr, ':') ?
+	(void)snprintf(e->pe_client, sizeof(e->pe_client), strchr(s->ss_addr, ':') ?
 	    "[%s]:%s" : "%s:%s", s->ss_addr, s->ss_port);
-	(void)str_copy(e->se_helo, sizeof(e->se_helo), s->ss_helo);
-	(void)str_copy(e->se_tls, sizeof(e->se_tls), s->ss_tlsinfo);
-	(void)str_copy(e->se_auth, sizeof(e->se_auth), s->ss_sasl_user);
-	(void)str_copy(e->se_tag, sizeof(e->se_tag), s->ss_tag);
+	(void)str_copy(e->pe_helo, sizeof(e->pe_helo), s->ss_helo);
+	(void)str_copy(e->pe_tls, sizeof(e->pe_tls), s->ss_tlsinfo);
+	(void)str_copy(e->pe_auth, sizeof(e->pe_auth), s->ss_sasl_user);
+	(void)str_copy(e->pe_tag, sizeof(e->pe_tag), s->ss_tag);
 	buf_init(&b, 4 << 20);
 	if ((rc = spool_env_format(e, &b)) != 0 || smtpd_received(s, &b) == -1 ||
 	    (rc = spool_in_write(&s->ss_file, b.data, b.len)) != 0) {
-		log_warnx("%s: envelope: %s", s->ss_file.si_qid,
+		log_warnx("%s: envelope: %s", s->ss_file.sn_qid,
 		    rc ? spool_strerror(rc) : "too large");
 		buf_release(&b);
 		spool_in_abort(&s->ss_file);
@@ -144,11 +144,11 @@ smtpd_log_accepted(struct smtpd_session *s, const char *qid, const char *what)
 {
 	char	from[LOG_VIS_MAX];
 
-	(void)log_vis(from, sizeof(from), s->ss_envl.se_from, strlen(s->ss_envl.se_from));
+	(void)log_vis(from, sizeof(from), s->ss_envl.pe_from, strlen(s->ss_envl.pe_from));
 	/* nrcpt: the recipients written (blackholed ones are not). */
 	log_info("%s: %sclient=%s, sasl_username=%s, from=<%s>, nrcpt=%zu, "
 	    "size=%" PRIu64, qid, what, s->ss_client, s->ss_sasl_user, from,
-	    s->ss_envl.se_nrcpt, s->ss_dec.sd_size);
+	    s->ss_envl.pe_nrcpt, s->ss_dec.da_size);
 }
 
 static void
@@ -164,7 +164,7 @@ smtpd_message_done(struct smtpd_session *s)
 void
 smtpd_msg_end(struct smtpd_session *s)
 {
-	unsigned	 f = s->ss_dec.sd_flags;
+	unsigned	 f = s->ss_dec.da_flags;
 	char		 qid[QID_SIZE];
 
 	if (f == 0 && !s->ss_ioerr && s->ss_file_open && !smtpd_space_ok(s, "DATA")) {
@@ -195,7 +195,7 @@ smtpd_msg_end(struct smtpd_session *s)
 	if (f != 0 || s->ss_ioerr)
 		log_info("NOQUEUE: reject: %s from %s: flags=%u, size=%" PRIu64,
 		    s->ss_bdat_active ? "BDAT" : "DATA", s->ss_client, f,
-		    s->ss_dec.sd_size);
+		    s->ss_dec.da_size);
 	smtpd_message_done(s);
 }
 
@@ -205,12 +205,12 @@ smtpd_msg_committed(struct smtpd_session *s)
 	s->ss_committing = false;
 	s->ss_file_open = false;	/* committed, or removed by spool_in_commit */
 	if (s->ss_commit_rc != 0) {
-		log_warnx("%s: commit: %s", s->ss_file.si_qid,
+		log_warnx("%s: commit: %s", s->ss_file.sn_qid,
 		    spool_strerror(s->ss_commit_rc));
 		smtpd_reply(s, "452 4.3.1 Insufficient system storage");
 	} else {
-		smtpd_reply(s, "250 2.0.0 Ok: queued as %s", s->ss_file.si_qid);
-		smtpd_log_accepted(s, s->ss_file.si_qid, "");
+		smtpd_reply(s, "250 2.0.0 Ok: queued as %s", s->ss_file.sn_qid);
+		smtpd_log_accepted(s, s->ss_file.sn_qid, "");
 		s->ss_nmsgs++;
 	}
 	smtpd_message_done(s);

@@ -174,7 +174,7 @@ smtpd_content(struct smtpd_session *s)
 {
 	char		out[SMTPD_CHUNK + 2];
 	size_t		n, used, o;
-	uint64_t	lines = s->ss_dec.sd_lines;
+	uint64_t	lines = s->ss_dec.da_lines;
 
 	if (s->ss_state == SS_BDAT && s->ss_bdat_left == 0) {
 		smtpd_cmd_bdat_end(s);
@@ -194,11 +194,11 @@ smtpd_content(struct smtpd_session *s)
 	}
 	buf_consume(&s->ss_in, used);
 	/* The deadline is per line: a trickled line cannot hold the session. */
-	if (s->ss_dec.sd_lines != lines)
+	if (s->ss_dec.da_lines != lines)
 		smtpd_session_touch(s);
 	if (s->ss_state == SS_BDAT)
 		s->ss_bdat_left -= used;
-	else if (s->ss_dec.sd_done)
+	else if (s->ss_dec.da_done)
 		smtpd_msg_end(s);
 	return true;
 }

@@ -19,16 +19,11 @@
 #ifndef SG_SPOOL_H
 #define SG_SPOOL_H
 
-#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
-
-/* <signal.h> defines si_fd as a siginfo_t member macro, which would
- * rewrite struct spool_in's si_fd; nothing here uses SIGPOLL's si_fd. */
-#undef si_fd
 
 #include "buf.h"
 #include "cidr.h"
@@ -84,12 +79,12 @@ int	spool_trigger_path(char *dst, size_t dstsz, const char *spool_dir);
 
 /* Writing an incoming message (smtpd, smtpgate-sendmail). */
 struct spool_in {
-	int	 si_fd;
-	char	 si_qid[QID_SIZE];
-	char	 si_tmp[4096];
-	char	 si_new[4096];
-	char	 si_newdir[4096];
-	off_t	 si_size;		/* bytes written so far */
+	int	 sn_fd;
+	char	 sn_qid[QID_SIZE];
+	char	 sn_tmp[4096];
+	char	 sn_new[4096];
+	char	 sn_newdir[4096];
+	off_t	 sn_size;		/* bytes written so far */
 };
 /* Makes a fresh QID and creates incoming/tmp/QID (O_EXCL, 0640). */
 int	spool_in_create(const char *spool_dir, struct spool_in *);
@@ -104,7 +99,7 @@ int	spool_in_commit(struct spool_in *);
  * The same in two steps, for a caller that covers several renames with one
  * directory fsync (smtpd's commit pool): spool_in_commit_file() fsyncs,
  * closes and renames (on error the tmp file is gone); the message may be
- * acknowledged only after an fsync of si_newdir that began after it
+ * acknowledged only after an fsync of sn_newdir that began after it
  * returned 0. If that fsync fails, spool_in_uncommit() removes the file.
  */
 int	spool_in_commit_file(struct spool_in *);
@@ -163,22 +158,22 @@ bool	spool_tag_ok(const unsigned char key[SPOOL_TAG_KEYLEN],
  * (spool_tag_make of the account). Unknown keys
  * are ignored (newer writer). Values never contain CR, LF or NUL. */
 struct spool_env {
-	char	 se_qid[QID_SIZE];
-	int64_t	 se_time;
-	char	 se_account[SPOOL_LOGIN_MAX];
-	char	 se_client[128];		/* "ADDR:PORT" or "local" */
-	char	 se_helo[256];
-	char	 se_tls[128];			/* "" or "TLSv1.3 CIPHER" */
-	char	 se_auth[SPOOL_LOGIN_MAX];	/* SASL user, "" if IP-pinned */
-	char	 se_from[SPOOL_ADDR_MAX];	/* "" for the null sender */
-	char	 se_from_params[SPOOL_PARAMS_MAX];
-	char	 se_tag[SPOOL_TAG_HEX];		/* spool_tag_make(account), "" if none */
-	char	**se_rcpt;			/* heap, se_nrcpt entries */
-	size_t	 se_nrcpt;
-	size_t	 se_hdrlen;			/* bytes of envelope: the message starts here */
+	char	 pe_qid[QID_SIZE];
+	int64_t	 pe_time;
+	char	 pe_account[SPOOL_LOGIN_MAX];
+	char	 pe_client[128];		/* "ADDR:PORT" or "local" */
+	char	 pe_helo[256];
+	char	 pe_tls[128];			/* "" or "TLSv1.3 CIPHER" */
+	char	 pe_auth[SPOOL_LOGIN_MAX];	/* SASL user, "" if IP-pinned */
+	char	 pe_from[SPOOL_ADDR_MAX];	/* "" for the null sender */
+	char	 pe_from_params[SPOOL_PARAMS_MAX];
+	char	 pe_tag[SPOOL_TAG_HEX];		/* spool_tag_make(account), "" if none */
+	char	**pe_rcpt;			/* heap, pe_nrcpt entries */
+	size_t	 pe_nrcpt;
+	size_t	 pe_hdrlen;			/* bytes of envelope: the message starts here */
 };
 void	spool_env_init(struct spool_env *);
-void	spool_env_free(struct spool_env *);	/* frees se_rcpt */
+void	spool_env_free(struct spool_env *);	/* frees pe_rcpt */
 int	spool_env_add_rcpt(struct spool_env *, const char *addr);
 /* Appends the envelope text to out. SPOOL_EFORMAT if a value holds CR/LF/NUL. */
 int	spool_env_format(const struct spool_env *, struct buf *out);
@@ -220,19 +215,19 @@ int	spool_renew(struct spool_txn *);
  * the txn has ended (spool_abort, or the failed spool_commit) and no other
  * txn of this process is live, the library doubles the map, capped at
  * map_max and by the free space of the file system. spool_map_grown()
- * returns true once per growth (filling m_r, sm_grew_from is the old
+ * returns true once per growth (filling m_r, mp_grew_from is the old
  * size): the caller logs it and retries the whole txn once. Other
  * processes adopt the new size in spool_begin/spool_renew (EBUSY if one
- * of their txns is still live then). sm_stuck: the last SPOOL_EFULL could
- * not grow it (ceiling or disk). sm_readers: stale reader slots cleared
+ * of their txns is still live then). mp_stuck: the last SPOOL_EFULL could
+ * not grow it (ceiling or disk). mp_readers: stale reader slots cleared
  * since the last report. spool_map_info() reports and resets the counts.
  */
 struct spool_map {
-	int64_t		 sm_size;
-	int64_t		 sm_max;
-	int64_t		 sm_grew_from;
-	bool		 sm_stuck;
-	unsigned	 sm_readers;
+	int64_t		 mp_size;
+	int64_t		 mp_max;
+	int64_t		 mp_grew_from;
+	bool		 mp_stuck;
+	unsigned	 mp_readers;
 };
 bool	spool_map_grown(struct spool *, struct spool_map *m_r);
 /* Grows the map now, as after SPOOL_EFULL (for a process that closed the
@@ -247,15 +242,15 @@ enum spool_cb_format { SPOOL_CB_JSON = 0, SPOOL_CB_STREAM = 1 };
 enum spool_senders { SPOOL_SENDERS_ANY = 0, SPOOL_SENDERS_REGISTERED = 1 };
 
 struct spool_account {
-	char			 sa_login[SPOOL_LOGIN_MAX];
-	char			 sa_pwhash[256];	/* crypt(3) text; "" = no password login */
-	struct cidr		 sa_ips[SPOOL_MAX_IPS];
-	size_t			 sa_nips;
-	bool			 sa_sandbox;
-	char			 sa_callback_url[SPOOL_URL_MAX];
-	enum spool_cb_format	 sa_callback_format;
-	enum spool_senders	 sa_senders;
-	int64_t			 sa_created;
+	char			 ac_login[SPOOL_LOGIN_MAX];
+	char			 ac_pwhash[256];	/* crypt(3) text; "" = no password login */
+	struct cidr		 ac_ips[SPOOL_MAX_IPS];
+	size_t			 ac_nips;
+	bool			 ac_sandbox;
+	char			 ac_callback_url[SPOOL_URL_MAX];
+	enum spool_cb_format	 ac_callback_format;
+	enum spool_senders	 ac_senders;
+	int64_t			 ac_created;
 };
 int	spool_account_get(struct spool_txn *, const char *login, struct spool_account *);
 int	spool_account_put(struct spool_txn *, const struct spool_account *);
@@ -283,13 +278,13 @@ int	spool_sender_iter(struct spool_txn *, const char *login,
 /* ---- DKIM keys: the PEM lives in keys/ (readable by deliverd only) */
 enum spool_dkim_alg { SPOOL_DKIM_RSA = 1, SPOOL_DKIM_ED25519 = 2 };
 struct spool_dkim {
-	char			 sd_login[SPOOL_LOGIN_MAX];
-	char			 sd_domain[SPOOL_DOMAIN_MAX];	/* lower case */
-	char			 sd_selector[64];
-	enum spool_dkim_alg	 sd_alg;
-	char			 sd_keyfile[256];	/* name inside keys/ */
-	bool			 sd_default;		/* the account's default domain */
-	int64_t			 sd_created;
+	char			 dk_login[SPOOL_LOGIN_MAX];
+	char			 dk_domain[SPOOL_DOMAIN_MAX];	/* lower case */
+	char			 dk_selector[64];
+	enum spool_dkim_alg	 dk_alg;
+	char			 dk_keyfile[256];	/* name inside keys/ */
+	bool			 dk_default;		/* the account's default domain */
+	int64_t			 dk_created;
 };
 int	spool_dkim_put(struct spool_txn *, const struct spool_dkim *);
 /* selector NULL: every selector of the domain. */
@@ -315,17 +310,17 @@ int	spool_permfail_del(struct spool_txn *, const char *login, const char *addr);
  * spoold (n_msgs, n_rcpts) and by spool_event_add (the rest), in the same
  * transaction as the state change they count. */
 struct spool_issue {
-	uint64_t	 si_id;
-	char		 si_login[SPOOL_LOGIN_MAX];
-	char		 si_date[11];			/* YYYY-MM-DD */
-	char		 si_name[SPOOL_NAME_MAX];	/* X-Campaign-Id */
-	bool		 si_has_name;			/* false: name is null */
-	bool		 si_blocked;
-	uint64_t	 si_msgs, si_rcpts;		/* accepted (filed) */
-	uint64_t	 si_delivered;			/* delivered events */
-	uint64_t	 si_deferred;			/* deferred events (attempts) */
-	uint64_t	 si_bounced_policy, si_bounced_remote;
-	uint64_t	 si_bounced_expired, si_bounced_admin;
+	uint64_t	 su_id;
+	char		 su_login[SPOOL_LOGIN_MAX];
+	char		 su_date[11];			/* YYYY-MM-DD */
+	char		 su_name[SPOOL_NAME_MAX];	/* X-Campaign-Id */
+	bool		 su_has_name;			/* false: name is null */
+	bool		 su_blocked;
+	uint64_t	 su_msgs, su_rcpts;		/* accepted (filed) */
+	uint64_t	 su_delivered;			/* delivered events */
+	uint64_t	 su_deferred;			/* deferred events (attempts) */
+	uint64_t	 su_bounced_policy, su_bounced_remote;
+	uint64_t	 su_bounced_expired, su_bounced_admin;
 };
 int	spool_issue_get(struct spool_txn *, uint64_t id, struct spool_issue *);
 /* name NULL = no X-Campaign-Id. SPOOL_ENOTFOUND if none yet. */

@@ -41,9 +41,9 @@ struct spool {
 };
 
 struct spool_txn {
-	struct spool	*st_sp;
-	MDB_txn		*st_txn;
-	bool		 st_write;
+	struct spool	*tr_sp;
+	MDB_txn		*tr_txn;
+	bool		 tr_write;
 };
 
 static const char *const spool_db_names[SPOOL_DB_N] = {
@@ -194,7 +194,7 @@ spool_db_init_meta(struct spool_txn *t)
 	rc = spool_db_meta_get_u64(t, "version", &ver);
 	if (rc == 0)
 		return ver == SPOOL_SCHEMA ? 0 : SPOOL_EVERSION;
-	if (rc != SPOOL_ENOTFOUND || !t->st_write)
+	if (rc != SPOOL_ENOTFOUND || !t->tr_write)
 		return rc == SPOOL_ENOTFOUND ? SPOOL_EVERSION : rc;
 	spool_key_init(&k);
 	spool_key_str(&k, "instance");
@@ -211,24 +211,24 @@ static int	spool_db_txn_begin(struct spool *, bool write, MDB_txn **);
 static int
 spool_db_open_dbis(struct spool *sp)
 {
-	struct spool_txn	 t = { .st_sp = sp, .st_write = !sp->sp_rdonly };
+	struct spool_txn	 t = { .tr_sp = sp, .tr_write = !sp->sp_rdonly };
 	unsigned		 fl = sp->sp_rdonly ? 0 : MDB_CREATE;
 	size_t			 i;
 	int			 rc;
 
-	if ((rc = spool_db_txn_begin(sp, !sp->sp_rdonly, &t.st_txn)) != 0)
+	if ((rc = spool_db_txn_begin(sp, !sp->sp_rdonly, &t.tr_txn)) != 0)
 		return rc;
 	for (i = 0; i < SPOOL_DB_N; i++)
-		if ((rc = mdb_dbi_open(t.st_txn, spool_db_names[i], fl, &sp->sp_dbi[i])) != 0) {
+		if ((rc = mdb_dbi_open(t.tr_txn, spool_db_names[i], fl, &sp->sp_dbi[i])) != 0) {
 			/* a read-only opener of an older or foreign database */
 			rc = rc == MDB_NOTFOUND ? SPOOL_EVERSION : spool_db_rc(rc);
 			goto fail;
 		}
 	if ((rc = spool_db_init_meta(&t)) != 0)
 		goto fail;
-	return spool_db_rc(mdb_txn_commit(t.st_txn));
+	return spool_db_rc(mdb_txn_commit(t.tr_txn));
 fail:
-	mdb_txn_abort(t.st_txn);
+	mdb_txn_abort(t.tr_txn);
 	return rc;
 }
 
@@ -303,13 +303,13 @@ spool_db_grow(struct spool *sp)
 		if (want <= old || mdb_env_set_mapsize(sp->sp_env, (size_t)want) != 0) {
 			/* at the ceiling or out of disk: keep the size we had */
 			(void)mdb_env_set_mapsize(sp->sp_env, (size_t)old);
-			sp->sp_map.sm_stuck = true;
+			sp->sp_map.mp_stuck = true;
 			return;
 		}
 	}
-	if (sp->sp_map.sm_grew_from == 0)
-		sp->sp_map.sm_grew_from = old;
-	sp->sp_map.sm_stuck = false;
+	if (sp->sp_map.mp_grew_from == 0)
+		sp->sp_map.mp_grew_from = old;
+	sp->sp_map.mp_stuck = false;
 }
 
 /* Another process grew the map: adopt its size (no txn of ours is live). */
@@ -333,14 +333,14 @@ spool_db_readers(struct spool *sp, time_t now)
 
 	sp->sp_rcheck_at = now;
 	if (mdb_reader_check(sp->sp_env, &dead) == 0 && dead > 0)
-		sp->sp_map.sm_readers += (unsigned)dead;
+		sp->sp_map.mp_readers += (unsigned)dead;
 }
 
 bool
 spool_map_grown(struct spool *sp, struct spool_map *m_r)
 {
 	spool_db_grow(sp);
-	if (sp->sp_map.sm_grew_from == 0)
+	if (sp->sp_map.mp_grew_from == 0)
 		return false;
 	spool_map_info(sp, m_r);
 	return true;
@@ -362,10 +362,10 @@ spool_map_info(struct spool *sp, struct spool_map *m_r)
 	    now - sp->sp_rcheck_at >= SPOOL_RCHECK_INTERVAL)
 		spool_db_readers(sp, now);
 	*m_r = sp->sp_map;
-	m_r->sm_size = spool_db_mapsize(sp->sp_env);
-	m_r->sm_max = sp->sp_map_max;
-	sp->sp_map.sm_grew_from = 0;
-	sp->sp_map.sm_readers = 0;
+	m_r->mp_size = spool_db_mapsize(sp->sp_env);
+	m_r->mp_max = sp->sp_map_max;
+	sp->sp_map.mp_grew_from = 0;
+	sp->sp_map.mp_readers = 0;
 }
 
 /* ---- open, close, transactions */
@@ -495,9 +495,9 @@ spool_close(struct spool **spp)
 	 * the caller's handle stays allocated but empty.
 	 */
 	if ((*spp)->sp_wtxn != NULL) {
-		mdb_txn_abort((*spp)->sp_wtxn->st_txn);
-		(*spp)->sp_wtxn->st_txn = NULL;
-		(*spp)->sp_wtxn->st_sp = NULL;
+		mdb_txn_abort((*spp)->sp_wtxn->tr_txn);
+		(*spp)->sp_wtxn->tr_txn = NULL;
+		(*spp)->sp_wtxn->tr_sp = NULL;
 		(*spp)->sp_wtxn = NULL;
 	}
 	mdb_env_close((*spp)->sp_env);
@@ -534,9 +534,9 @@ spool_begin(struct spool *sp, bool write, struct spool_txn **t_r)
 	    (now = time(NULL)) - sp->sp_rcheck_at >= SPOOL_RCHECK_INTERVAL)
 		spool_db_readers(sp, now);
 	t = xcalloc(1, sizeof(*t));
-	t->st_sp = sp;
-	t->st_write = write;
-	if ((rc = spool_db_txn_begin(sp, write, &t->st_txn)) != 0) {
+	t->tr_sp = sp;
+	t->tr_write = write;
+	if ((rc = spool_db_txn_begin(sp, write, &t->tr_txn)) != 0) {
 		free(t);
 		return rc;
 	}
@@ -551,7 +551,7 @@ spool_begin(struct spool *sp, bool write, struct spool_txn **t_r)
 static void
 spool_db_txn_end(struct spool_txn **tp)
 {
-	struct spool	*sp = (*tp)->st_sp;
+	struct spool	*sp = (*tp)->tr_sp;
 
 	free(*tp);
 	*tp = NULL;
@@ -569,15 +569,15 @@ spool_commit(struct spool_txn **tp)
 
 	if (tp == NULL || *tp == NULL)
 		return EINVAL;
-	if ((*tp)->st_txn == NULL) {	/* aborted by spool_close() */
+	if ((*tp)->tr_txn == NULL) {	/* aborted by spool_close() */
 		spool_db_txn_end(tp);
 		return EINVAL;
 	}
-	sp = (*tp)->st_sp;
-	if ((*tp)->st_write && sp->sp_wtxn == *tp)
+	sp = (*tp)->tr_sp;
+	if ((*tp)->tr_write && sp->sp_wtxn == *tp)
 		sp->sp_wtxn = NULL;
-	rc = mdb_txn_commit((*tp)->st_txn);
-	rc = (*tp)->st_write ? spool_db_wrc(sp, rc) : spool_db_rc(rc);
+	rc = mdb_txn_commit((*tp)->tr_txn);
+	rc = (*tp)->tr_write ? spool_db_wrc(sp, rc) : spool_db_rc(rc);
 	spool_db_txn_end(tp);
 	return rc;
 }
@@ -587,10 +587,10 @@ spool_abort(struct spool_txn **tp)
 {
 	if (tp == NULL || *tp == NULL)
 		return;
-	if ((*tp)->st_txn != NULL) {
-		if ((*tp)->st_write && (*tp)->st_sp->sp_wtxn == *tp)
-			(*tp)->st_sp->sp_wtxn = NULL;
-		mdb_txn_abort((*tp)->st_txn);
+	if ((*tp)->tr_txn != NULL) {
+		if ((*tp)->tr_write && (*tp)->tr_sp->sp_wtxn == *tp)
+			(*tp)->tr_sp->sp_wtxn = NULL;
+		mdb_txn_abort((*tp)->tr_txn);
 	}
 	spool_db_txn_end(tp);
 }
@@ -600,14 +600,14 @@ spool_renew(struct spool_txn *t)
 {
 	int	rc;
 
-	if (t->st_write)
+	if (t->tr_write)
 		return EINVAL;
-	mdb_txn_reset(t->st_txn);
-	if ((rc = mdb_txn_renew(t->st_txn)) == MDB_MAP_RESIZED) {
+	mdb_txn_reset(t->tr_txn);
+	if ((rc = mdb_txn_renew(t->tr_txn)) == MDB_MAP_RESIZED) {
 		/* t itself is reset, so it is not in the way */
-		if ((rc = spool_db_resized(t->st_sp, 1)) != 0)
+		if ((rc = spool_db_resized(t->tr_sp, 1)) != 0)
 			return rc;
-		rc = mdb_txn_renew(t->st_txn);
+		rc = mdb_txn_renew(t->tr_txn);
 	}
 	return spool_db_rc(rc);
 }
@@ -615,7 +615,7 @@ spool_renew(struct spool_txn *t)
 struct spool *
 spool_txn_spool(struct spool_txn *t)
 {
-	return t->st_sp;
+	return t->tr_sp;
 }
 
 const char *
@@ -644,7 +644,7 @@ spool_db_get(struct spool_txn *t, enum spool_dbi d, const struct spool_key *k,
 	if (!spool_key_ok(k))
 		return SPOOL_ETOOBIG;
 	key = spool_db_kval(k);
-	if ((rc = mdb_get(t->st_txn, t->st_sp->sp_dbi[d], &key, &val)) != 0)
+	if ((rc = mdb_get(t->tr_txn, t->tr_sp->sp_dbi[d], &key, &val)) != 0)
 		return spool_db_rc(rc);
 	*val_r = val.mv_data;
 	*len_r = val.mv_size;
@@ -659,10 +659,10 @@ spool_db_put(struct spool_txn *t, enum spool_dbi d, const struct spool_key *k,
 
 	if (!spool_key_ok(k))
 		return SPOOL_ETOOBIG;
-	if (!t->st_write)
+	if (!t->tr_write)
 		return EROFS;
 	key = spool_db_kval(k);
-	return spool_db_wrc(t->st_sp, mdb_put(t->st_txn, t->st_sp->sp_dbi[d], &key, &val, 0));
+	return spool_db_wrc(t->tr_sp, mdb_put(t->tr_txn, t->tr_sp->sp_dbi[d], &key, &val, 0));
 }
 
 int
@@ -672,10 +672,10 @@ spool_db_del(struct spool_txn *t, enum spool_dbi d, const struct spool_key *k)
 
 	if (!spool_key_ok(k))
 		return SPOOL_ETOOBIG;
-	if (!t->st_write)
+	if (!t->tr_write)
 		return EROFS;
 	key = spool_db_kval(k);
-	return spool_db_wrc(t->st_sp, mdb_del(t->st_txn, t->st_sp->sp_dbi[d], &key, NULL));
+	return spool_db_wrc(t->tr_sp, mdb_del(t->tr_txn, t->tr_sp->sp_dbi[d], &key, NULL));
 }
 
 /* Positions c at the first key >= k (forward) or the last key <= k. */
@@ -755,7 +755,7 @@ spool_db_iter(struct spool_txn *t, enum spool_dbi d, const struct spool_key *sta
 
 	if (start != NULL && start->k_bad)
 		return SPOOL_ETOOBIG;
-	if ((rc = mdb_cursor_open(t->st_txn, t->st_sp->sp_dbi[d], &c)) != 0)
+	if ((rc = mdb_cursor_open(t->tr_txn, t->tr_sp->sp_dbi[d], &c)) != 0)
 		return spool_db_rc(rc);
 	rc = spool_db_iter_loop(c, start, plen, reverse, cb, arg);
 	mdb_cursor_close(c);
@@ -771,9 +771,9 @@ spool_db_del_prefix(struct spool_txn *t, enum spool_dbi d, const struct spool_ke
 
 	if (!spool_key_ok(p))
 		return SPOOL_ETOOBIG;
-	if (!t->st_write)
+	if (!t->tr_write)
 		return EROFS;
-	if ((rc = mdb_cursor_open(t->st_txn, t->st_sp->sp_dbi[d], &c)) != 0)
+	if ((rc = mdb_cursor_open(t->tr_txn, t->tr_sp->sp_dbi[d], &c)) != 0)
 		return spool_db_rc(rc);
 	key = spool_db_kval(p);
 	rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
@@ -786,7 +786,7 @@ spool_db_del_prefix(struct spool_txn *t, enum spool_dbi d, const struct spool_ke
 		rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
 	}
 	mdb_cursor_close(c);
-	return rc == MDB_NOTFOUND || rc == 0 ? 0 : spool_db_wrc(t->st_sp, rc);
+	return rc == MDB_NOTFOUND || rc == 0 ? 0 : spool_db_wrc(t->tr_sp, rc);
 }
 
 int

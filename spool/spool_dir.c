@@ -388,9 +388,9 @@ spool_area_open(const char *spool_dir, enum spool_area a)
 static void
 spool_in_reset(struct spool_in *in)
 {
-	in->si_fd = -1;
-	in->si_tmp[0] = in->si_new[0] = in->si_newdir[0] = '\0';
-	in->si_size = 0;
+	in->sn_fd = -1;
+	in->sn_tmp[0] = in->sn_new[0] = in->sn_newdir[0] = '\0';
+	in->sn_size = 0;
 }
 
 /* incoming/tmp/QID -> incoming/new/QID, or maildrop/.QID -> maildrop/QID */
@@ -399,14 +399,14 @@ spool_in_paths(const char *spool_dir, bool drop, struct spool_in *in)
 {
 	char	dot[QID_SIZE + 1];
 
-	qid_make(in->si_qid);
+	qid_make(in->sn_qid);
 	dot[0] = '.';
-	(void)str_copy(dot + 1, sizeof(dot) - 1, in->si_qid);
-	if (spool_path(in->si_tmp, sizeof(in->si_tmp), spool_dir,
-	    drop ? SPOOL_MAILDROP : SPOOL_TMP, drop ? dot : in->si_qid) == -1 ||
-	    spool_path(in->si_new, sizeof(in->si_new), spool_dir,
-	    drop ? SPOOL_MAILDROP : SPOOL_NEW, in->si_qid) == -1 ||
-	    spool_path(in->si_newdir, sizeof(in->si_newdir), spool_dir,
+	(void)str_copy(dot + 1, sizeof(dot) - 1, in->sn_qid);
+	if (spool_path(in->sn_tmp, sizeof(in->sn_tmp), spool_dir,
+	    drop ? SPOOL_MAILDROP : SPOOL_TMP, drop ? dot : in->sn_qid) == -1 ||
+	    spool_path(in->sn_new, sizeof(in->sn_new), spool_dir,
+	    drop ? SPOOL_MAILDROP : SPOOL_NEW, in->sn_qid) == -1 ||
+	    spool_path(in->sn_newdir, sizeof(in->sn_newdir), spool_dir,
 	    drop ? SPOOL_MAILDROP : SPOOL_NEW, NULL) == -1)
 		return ENAMETOOLONG;
 	return 0;
@@ -421,15 +421,15 @@ spool_in_open(const char *spool_dir, bool drop, struct spool_in *in)
 	for (tries = 0; tries < 10; tries++) {
 		if ((rc = spool_in_paths(spool_dir, drop, in)) != 0)
 			break;
-		in->si_fd = open(in->si_tmp, O_WRONLY | O_CREAT | O_EXCL |
+		in->sn_fd = open(in->sn_tmp, O_WRONLY | O_CREAT | O_EXCL |
 		    O_NOFOLLOW | O_CLOEXEC, 0644);
-		if (in->si_fd != -1)
+		if (in->sn_fd != -1)
 			break;
 		rc = errno;
 		if (rc != EEXIST)
 			break;
 	}
-	if (in->si_fd == -1) {
+	if (in->sn_fd == -1) {
 		spool_in_reset(in);
 		return rc != 0 ? rc : EEXIST;
 	}
@@ -439,7 +439,7 @@ spool_in_open(const char *spool_dir, bool drop, struct spool_in *in)
 	 * the injector's), not through a group of its own; nobody else can
 	 * reach it.
 	 */
-	if (fchmod(in->si_fd, 0644) == -1) {
+	if (fchmod(in->sn_fd, 0644) == -1) {
 		rc = errno;
 		spool_in_abort(in);
 		return rc;
@@ -464,35 +464,35 @@ spool_in_write(struct spool_in *in, const void *p, size_t n)
 {
 	int	rc;
 
-	if (in->si_fd == -1)
+	if (in->sn_fd == -1)
 		return EBADF;
-	if (fsx_write_all(in->si_fd, p, n) == -1) {
+	if (fsx_write_all(in->sn_fd, p, n) == -1) {
 		rc = errno;
 		spool_in_abort(in);
 		return rc;
 	}
-	in->si_size += (off_t)n;
+	in->sn_size += (off_t)n;
 	return 0;
 }
 
 int
 spool_in_commit_file(struct spool_in *in)
 {
-	int	rc, fd = in->si_fd;
+	int	rc, fd = in->sn_fd;
 
 	if (fd == -1)
 		return EBADF;
-	in->si_fd = -1;
+	in->sn_fd = -1;
 	if (fsync(fd) == -1) {
 		rc = errno;
 		(void)close(fd);	/* already failing: the tmp file goes */
 		goto fail;
 	}
-	if (close(fd) == -1 || rename(in->si_tmp, in->si_new) == -1) {
+	if (close(fd) == -1 || rename(in->sn_tmp, in->sn_new) == -1) {
 		rc = errno;
 		goto fail;
 	}
-	in->si_tmp[0] = '\0';
+	in->sn_tmp[0] = '\0';
 	return 0;
 fail:
 	spool_in_abort(in);
@@ -503,8 +503,8 @@ void
 spool_in_uncommit(struct spool_in *in)
 {
 	/* not acknowledged, so it must not be delivered either */
-	if (in->si_new[0] != '\0')
-		(void)unlink(in->si_new);
+	if (in->sn_new[0] != '\0')
+		(void)unlink(in->sn_new);
 }
 
 /* maildrop/ cannot be opened by the injector (1730): flush its file system. */
@@ -527,8 +527,8 @@ spool_in_commit(struct spool_in *in)
 
 	if ((rc = spool_in_commit_file(in)) != 0)
 		return rc;
-	if (fsx_fsync_dir(in->si_newdir) == -1 &&
-	    (errno != EACCES || spool_in_syncfs(in->si_new) == -1)) {
+	if (fsx_fsync_dir(in->sn_newdir) == -1 &&
+	    (errno != EACCES || spool_in_syncfs(in->sn_new) == -1)) {
 		rc = errno;
 		spool_in_uncommit(in);
 		return rc;
@@ -539,13 +539,13 @@ spool_in_commit(struct spool_in *in)
 void
 spool_in_abort(struct spool_in *in)
 {
-	if (in->si_fd != -1) {
-		(void)close(in->si_fd);		/* discarding the file anyway */
-		in->si_fd = -1;
+	if (in->sn_fd != -1) {
+		(void)close(in->sn_fd);		/* discarding the file anyway */
+		in->sn_fd = -1;
 	}
-	if (in->si_tmp[0] != '\0') {
-		(void)unlink(in->si_tmp);	/* gone or never there: both fine */
-		in->si_tmp[0] = '\0';
+	if (in->sn_tmp[0] != '\0') {
+		(void)unlink(in->sn_tmp);	/* gone or never there: both fine */
+		in->sn_tmp[0] = '\0';
 	}
 }
 

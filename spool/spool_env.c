@@ -24,10 +24,10 @@ static const struct spool_env_field {
 	size_t		 size;
 } spool_env_fields[] = {
 #define F(n, m)	{ n, offsetof(struct spool_env, m), sizeof(((struct spool_env *)0)->m) }
-	F("qid", se_qid), F("account", se_account), F("client", se_client),
-	F("helo", se_helo), F("tls", se_tls), F("auth", se_auth),
-	F("from", se_from), F("from_params", se_from_params),
-	F("tag", se_tag),
+	F("qid", pe_qid), F("account", pe_account), F("client", pe_client),
+	F("helo", pe_helo), F("tls", pe_tls), F("auth", pe_auth),
+	F("from", pe_from), F("from_params", pe_from_params),
+	F("tag", pe_tag),
 #undef F
 };
 #define SPOOL_ENV_NFIELDS	(sizeof(spool_env_fields) / sizeof(spool_env_fields[0]))
@@ -44,11 +44,11 @@ spool_env_free(struct spool_env *e)
 {
 	size_t	i;
 
-	for (i = 0; i < e->se_nrcpt; i++)
-		free(e->se_rcpt[i]);
-	free(e->se_rcpt);
-	e->se_rcpt = NULL;
-	e->se_nrcpt = 0;
+	for (i = 0; i < e->pe_nrcpt; i++)
+		free(e->pe_rcpt[i]);
+	free(e->pe_rcpt);
+	e->pe_rcpt = NULL;
+	e->pe_nrcpt = 0;
 }
 
 static int
@@ -56,10 +56,10 @@ spool_env_add_rcptn(struct spool_env *e, const char *a, size_t n)
 {
 	if (n == 0 || n >= SPOOL_ADDR_MAX)
 		return SPOOL_ETOOBIG;
-	if (e->se_nrcpt >= SPOOL_ENV_MAXRCPT)
+	if (e->pe_nrcpt >= SPOOL_ENV_MAXRCPT)
 		return SPOOL_ETOOBIG;
-	e->se_rcpt = xreallocarray(e->se_rcpt, e->se_nrcpt + 1, sizeof(char *));
-	e->se_rcpt[e->se_nrcpt++] = xstrndup(a, n);
+	e->pe_rcpt = xreallocarray(e->pe_rcpt, e->pe_nrcpt + 1, sizeof(char *));
+	e->pe_rcpt[e->pe_nrcpt++] = xstrndup(a, n);
 	return 0;
 }
 
@@ -91,19 +91,19 @@ spool_env_format(const struct spool_env *e, struct buf *out)
 	size_t	i;
 	int	rc;
 
-	if (!qid_ok(e->se_qid) || e->se_time < 0)
+	if (!qid_ok(e->pe_qid) || e->pe_time < 0)
 		return SPOOL_EFORMAT;
-	if (buf_printf(out, "%sqid %s\ntime %lld\n", SPOOL_ENV_MAGIC, e->se_qid,
-	    (long long)e->se_time) == -1)
+	if (buf_printf(out, "%sqid %s\ntime %lld\n", SPOOL_ENV_MAGIC, e->pe_qid,
+	    (long long)e->pe_time) == -1)
 		return errno == EMSGSIZE ? SPOOL_ETOOBIG : ENOMEM;
 	for (i = 1; i < SPOOL_ENV_NFIELDS; i++)		/* [0] is the qid */
 		if ((rc = spool_env_line(out, spool_env_fields[i].name,
 		    (const char *)e + spool_env_fields[i].off)) != 0)
 			return rc;
-	for (i = 0; i < e->se_nrcpt; i++) {
-		if (e->se_rcpt[i][0] == '\0')
+	for (i = 0; i < e->pe_nrcpt; i++) {
+		if (e->pe_rcpt[i][0] == '\0')
 			return SPOOL_EFORMAT;
-		if ((rc = spool_env_line(out, "rcpt", e->se_rcpt[i])) != 0)
+		if ((rc = spool_env_line(out, "rcpt", e->pe_rcpt[i])) != 0)
 			return rc;
 	}
 	if (buf_putc(out, '\n') == -1)
@@ -145,7 +145,7 @@ spool_env_kv(struct spool_env *e, const char *l, size_t n, unsigned *seen)
 		if (*seen & SPOOL_ENV_BIT_TIME)
 			return SPOOL_EFORMAT;
 		*seen |= SPOOL_ENV_BIT_TIME;
-		return spool_env_time(v, vl, &e->se_time);
+		return spool_env_time(v, vl, &e->pe_time);
 	}
 	for (i = 0; i < SPOOL_ENV_NFIELDS; i++) {
 		if (strlen(spool_env_fields[i].name) != kl ||
@@ -178,8 +178,8 @@ spool_env_lines(const char *data, size_t len, struct spool_env *e)
 			return rc;
 		off = (size_t)(nl - data) + 1;
 	}
-	e->se_hdrlen = (size_t)(nl - data) + 1;
-	if (!(seen & 1u) || !(seen & SPOOL_ENV_BIT_TIME) || !qid_ok(e->se_qid))
+	e->pe_hdrlen = (size_t)(nl - data) + 1;
+	if (!(seen & 1u) || !(seen & SPOOL_ENV_BIT_TIME) || !qid_ok(e->pe_qid))
 		return SPOOL_EFORMAT;
 	return 0;
 }
@@ -244,7 +244,7 @@ spool_env_read(int fd, size_t max, struct spool_env *e)
 	if (end > max)
 		rc = SPOOL_ETOOBIG;
 	else if ((rc = spool_env_parse(b.data, end, e)) == 0 &&
-	    lseek(fd, (off_t)e->se_hdrlen, SEEK_SET) == -1) {
+	    lseek(fd, (off_t)e->pe_hdrlen, SEEK_SET) == -1) {
 		rc = errno;
 		spool_env_free(e);
 	}

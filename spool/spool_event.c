@@ -73,11 +73,11 @@ spool_ev_issue_json(struct json_gen *g, const struct spool_issue *is)
 	json_obj_begin(g);
 	json_key(g, "id");
 	if (is != NULL)
-		json_int(g, (int64_t)is->si_id);
+		json_int(g, (int64_t)is->su_id);
 	else
 		json_null(g);
-	json_kv_str(g, "name", is != NULL && is->si_has_name ? is->si_name : NULL);
-	json_kv_str(g, "date", is != NULL ? is->si_date : NULL);
+	json_kv_str(g, "name", is != NULL && is->su_has_name ? is->su_name : NULL);
+	json_kv_str(g, "date", is != NULL ? is->su_date : NULL);
 	json_obj_end(g);
 }
 
@@ -118,14 +118,14 @@ static uint64_t *
 spool_ev_counter(struct spool_issue *is, const struct spool_event *ev)
 {
 	if (ev->ev_type == SPOOL_EV_DELIVERED)
-		return &is->si_delivered;
+		return &is->su_delivered;
 	if (ev->ev_type == SPOOL_EV_DEFERRED)
-		return &is->si_deferred;
+		return &is->su_deferred;
 	switch (ev->ev_class) {
-	case SPOOL_CL_POLICY: return &is->si_bounced_policy;
-	case SPOOL_CL_REMOTE: return &is->si_bounced_remote;
-	case SPOOL_CL_EXPIRED: return &is->si_bounced_expired;
-	case SPOOL_CL_ADMIN: return &is->si_bounced_admin;
+	case SPOOL_CL_POLICY: return &is->su_bounced_policy;
+	case SPOOL_CL_REMOTE: return &is->su_bounced_remote;
+	case SPOOL_CL_EXPIRED: return &is->su_bounced_expired;
+	case SPOOL_CL_ADMIN: return &is->su_bounced_admin;
 	default: return NULL;
 	}
 }
@@ -141,7 +141,7 @@ spool_ev_outbox(struct spool_txn *t, const struct spool_event *ev, uint64_t seq,
 	if (ev->ev_login == NULL || ev->ev_login[0] == '\0')
 		return 0;
 	rc = spool_account_get(t, ev->ev_login, &a);
-	if (rc == SPOOL_ENOTFOUND || (rc == 0 && a.sa_callback_url[0] == '\0'))
+	if (rc == SPOOL_ENOTFOUND || (rc == 0 && a.ac_callback_url[0] == '\0'))
 		return 0;
 	if (rc != 0)
 		return rc;

@@ -98,9 +98,9 @@ spool_index_issue_add(struct spool_txn *t, const struct spool_issue *s)
 {
 	struct spool_key	k;
 
-	if (strlen(s->si_date) != 10)
+	if (strlen(s->su_date) != 10)
 		return EINVAL;
-	spool_idx_date_key(&k, s->si_date, s->si_id);
+	spool_idx_date_key(&k, s->su_date, s->su_id);
 	return spool_db_put(t, SPOOL_DB_ISSUE_DATE, &k, "", 0);
 }
 

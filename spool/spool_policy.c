@@ -55,9 +55,9 @@ spool_account_put(struct spool_txn *t, const struct spool_account *a)
 	struct spool_key	k;
 	struct buf		b;
 
-	if (a->sa_login[0] == '\0')
+	if (a->ac_login[0] == '\0')
 		return EINVAL;
-	spool_pkey(&k, a->sa_login, NULL);
+	spool_pkey(&k, a->ac_login, NULL);
 	buf_init(&b, SPOOL_REC_MAX);
 	return spool_put_rec(t, SPOOL_DB_ACCOUNTS, &k, &b, spool_rec_enc_account(a, &b));
 }
@@ -102,8 +102,8 @@ spool_account_it_cb(const uint8_t *key, size_t klen, const void *v, size_t len,
 		return rc;
 	if (it->ip == NULL)
 		return it->cb(&a, it->arg);
-	for (i = 0; i < a.sa_nips; i++)
-		if (cidr_match_str(&a.sa_ips[i], it->ip)) {
+	for (i = 0; i < a.ac_nips; i++)
+		if (cidr_match_str(&a.ac_ips[i], it->ip)) {
 			*it->out = a;
 			return 1;
 		}
@@ -261,10 +261,10 @@ spool_dkim_put(struct spool_txn *t, const struct spool_dkim *d)
 	struct spool_key	k;
 	struct buf		b;
 
-	if (c.sd_domain[0] == '\0' || c.sd_selector[0] == '\0')
+	if (c.dk_domain[0] == '\0' || c.dk_selector[0] == '\0')
 		return EINVAL;
-	str_lower(c.sd_domain);
-	spool_dkim_key(&k, c.sd_login, c.sd_domain, c.sd_selector);
+	str_lower(c.dk_domain);
+	spool_dkim_key(&k, c.dk_login, c.dk_domain, c.dk_selector);
 	buf_init(&b, SPOOL_REC_MAX);
 	return spool_put_rec(t, SPOOL_DB_DKIM, &k, &b, spool_rec_enc_dkim(&c, &b));
 }

@@ -89,15 +89,15 @@ spool_issue_find_or_create(struct spool_txn *t, const char *login,
 	if (rc != SPOOL_ENOTFOUND)
 		return rc;
 	memset(s, 0, sizeof(*s));
-	(void)str_copy(s->si_login, sizeof(s->si_login), login);	/* checked by idx_key */
-	(void)str_copy(s->si_date, sizeof(s->si_date), date);
-	s->si_has_name = name != NULL;
+	(void)str_copy(s->su_login, sizeof(s->su_login), login);	/* checked by idx_key */
+	(void)str_copy(s->su_date, sizeof(s->su_date), date);
+	s->su_has_name = name != NULL;
 	if (name != NULL)
-		(void)str_copy(s->si_name, sizeof(s->si_name), name);
+		(void)str_copy(s->su_name, sizeof(s->su_name), name);
 	if ((rc = spool_issue_idx_key(&k, login, date, name)) != 0 ||
-	    (rc = spool_db_meta_next(t, "issue_seq", &s->si_id)) != 0)
+	    (rc = spool_db_meta_next(t, "issue_seq", &s->su_id)) != 0)
 		return rc;
-	spool_be64_put(id, s->si_id);
+	spool_be64_put(id, s->su_id);
 	if ((rc = spool_db_put(t, SPOOL_DB_ISSUE_IDX, &k, id, sizeof(id))) != 0 ||
 	    (rc = spool_index_issue_add(t, s)) != 0)
 		return rc;
@@ -113,13 +113,13 @@ spool_issue_del(struct spool_txn *t, uint64_t id)
 
 	if ((rc = spool_issue_get(t, id, &s)) != 0)
 		return rc;
-	if ((rc = spool_issue_idx_key(&k, s.si_login, s.si_date,
-	    s.si_has_name ? s.si_name : NULL)) != 0)
+	if ((rc = spool_issue_idx_key(&k, s.su_login, s.su_date,
+	    s.su_has_name ? s.su_name : NULL)) != 0)
 		return rc;
 	if ((rc = spool_db_del(t, SPOOL_DB_ISSUE_IDX, &k)) != 0 && rc != SPOOL_ENOTFOUND)
 		return rc;
 	spool_key_init(&k);
-	spool_key_raw(&k, s.si_date, 10);
+	spool_key_raw(&k, s.su_date, 10);
 	spool_key_be64(&k, id);
 	if ((rc = spool_db_del(t, SPOOL_DB_ISSUE_DATE, &k)) != 0 && rc != SPOOL_ENOTFOUND)
 		return rc;
@@ -134,10 +134,10 @@ spool_issue_put(struct spool_txn *t, const struct spool_issue *s)
 	struct spool_key	k;
 	struct buf		b;
 
-	if (s->si_id == 0)
+	if (s->su_id == 0)
 		return EINVAL;
 	spool_key_init(&k);
-	spool_key_be64(&k, s->si_id);
+	spool_key_be64(&k, s->su_id);
 	buf_init(&b, SPOOL_REC_MAX);
 	return spool_store(t, SPOOL_DB_ISSUES, &k, &b, spool_rec_enc_issue(s, &b));
 }
@@ -405,9 +405,9 @@ spool_rcpt_iter(struct spool_txn *t, const char *qid,
 }
 
 struct spool_hold {
-	struct spool_txn	*h_txn;
-	bool			 h_hold;
-	int64_t			 h_now;
+	struct spool_txn	*hd_txn;
+	bool			 hd_hold;
+	int64_t			 hd_now;
 };
 
 static int
@@ -418,16 +418,16 @@ spool_hold_cb(const struct spool_rcpt *r, void *arg)
 
 	if (!spool_rcpt_pending(r))
 		return 0;
-	if (!h->h_hold)
-		c.sr_next = h->h_now;
+	if (!h->hd_hold)
+		c.sr_next = h->hd_now;
 	/* rcpt_put drops the old entry and adds one only if not held */
-	return spool_rcpt_put(h->h_txn, &c);
+	return spool_rcpt_put(h->hd_txn, &c);
 }
 
 int
 spool_msg_hold(struct spool_txn *t, const char *qid, bool hold, int64_t now)
 {
-	struct spool_hold	 h = { .h_txn = t, .h_hold = hold, .h_now = now };
+	struct spool_hold	 h = { .hd_txn = t, .hd_hold = hold, .hd_now = now };
 	struct spool_msg	*m;
 	int			 rc;
 

@@ -149,10 +149,10 @@ spool_rec_dec(const struct spool_rec_field *t, size_t n, const void *data,
 /* ---- accounts: the --ip ranges are repeated tag 100 (family, prefix, addr) */
 #define SA struct spool_account
 static const struct spool_rec_field spool_rec_account[] = {
-	FSTR(1, SA, sa_login), FSTR(2, SA, sa_pwhash),
-	FNUM(3, SPOOL_F_BOOL, SA, sa_sandbox), FSTR(4, SA, sa_callback_url),
-	FNUM(5, SPOOL_F_ENUM, SA, sa_callback_format),
-	FNUM(6, SPOOL_F_ENUM, SA, sa_senders), FNUM(7, SPOOL_F_I64, SA, sa_created),
+	FSTR(1, SA, ac_login), FSTR(2, SA, ac_pwhash),
+	FNUM(3, SPOOL_F_BOOL, SA, ac_sandbox), FSTR(4, SA, ac_callback_url),
+	FNUM(5, SPOOL_F_ENUM, SA, ac_callback_format),
+	FNUM(6, SPOOL_F_ENUM, SA, ac_senders), FNUM(7, SPOOL_F_I64, SA, ac_created),
 };
 #define SPOOL_TAG_IP	100
 
@@ -165,12 +165,12 @@ spool_rec_enc_account(const struct spool_account *a, struct buf *out)
 
 	if ((rc = spool_rec_enc(spool_rec_account, N(spool_rec_account), a, out)) != 0)
 		return rc;
-	if (a->sa_nips > SPOOL_MAX_IPS)
+	if (a->ac_nips > SPOOL_MAX_IPS)
 		return SPOOL_ETOOBIG;
-	for (i = 0; i < a->sa_nips; i++) {
-		v[0] = a->sa_ips[i].family;
-		v[1] = a->sa_ips[i].prefix;
-		memcpy(v + 2, a->sa_ips[i].addr, 16);
+	for (i = 0; i < a->ac_nips; i++) {
+		v[0] = a->ac_ips[i].family;
+		v[1] = a->ac_ips[i].prefix;
+		memcpy(v + 2, a->ac_ips[i].addr, 16);
 		if ((rc = spool_rec_tlv(out, SPOOL_TAG_IP, v, sizeof(v))) != 0)
 			return rc;
 	}
@@ -185,9 +185,9 @@ spool_rec_account_ip(uint8_t tag, const uint8_t *v, size_t len, void *arg)
 
 	if (tag != SPOOL_TAG_IP)
 		return 0;
-	if (len != 18 || a->sa_nips >= SPOOL_MAX_IPS)
+	if (len != 18 || a->ac_nips >= SPOOL_MAX_IPS)
 		return SPOOL_ECORRUPT;
-	c = &a->sa_ips[a->sa_nips++];
+	c = &a->ac_ips[a->ac_nips++];
 	c->family = v[0];
 	c->prefix = v[1];
 	memcpy(c->addr, v + 2, 16);
@@ -205,9 +205,9 @@ spool_rec_dec_account(const void *d, size_t len, struct spool_account *a)
 /* ---- DKIM keys */
 #define SD struct spool_dkim
 static const struct spool_rec_field spool_rec_dkim[] = {
-	FSTR(1, SD, sd_login), FSTR(2, SD, sd_domain), FSTR(3, SD, sd_selector),
-	FNUM(4, SPOOL_F_ENUM, SD, sd_alg), FSTR(5, SD, sd_keyfile),
-	FNUM(6, SPOOL_F_BOOL, SD, sd_default), FNUM(7, SPOOL_F_I64, SD, sd_created),
+	FSTR(1, SD, dk_login), FSTR(2, SD, dk_domain), FSTR(3, SD, dk_selector),
+	FNUM(4, SPOOL_F_ENUM, SD, dk_alg), FSTR(5, SD, dk_keyfile),
+	FNUM(6, SPOOL_F_BOOL, SD, dk_default), FNUM(7, SPOOL_F_I64, SD, dk_created),
 };
 
 int
@@ -226,15 +226,15 @@ spool_rec_dec_dkim(const void *d, size_t len, struct spool_dkim *k)
 /* ---- issues */
 #define SI struct spool_issue
 static const struct spool_rec_field spool_rec_issue[] = {
-	FNUM(1, SPOOL_F_U64, SI, si_id), FSTR(2, SI, si_login), FSTR(3, SI, si_date),
-	FSTR(4, SI, si_name), FNUM(5, SPOOL_F_BOOL, SI, si_has_name),
-	FNUM(6, SPOOL_F_BOOL, SI, si_blocked), FNUM(7, SPOOL_F_U64, SI, si_msgs),
-	FNUM(8, SPOOL_F_U64, SI, si_rcpts), FNUM(9, SPOOL_F_U64, SI, si_delivered),
-	FNUM(10, SPOOL_F_U64, SI, si_deferred),
-	FNUM(11, SPOOL_F_U64, SI, si_bounced_policy),
-	FNUM(12, SPOOL_F_U64, SI, si_bounced_remote),
-	FNUM(13, SPOOL_F_U64, SI, si_bounced_expired),
-	FNUM(14, SPOOL_F_U64, SI, si_bounced_admin),
+	FNUM(1, SPOOL_F_U64, SI, su_id), FSTR(2, SI, su_login), FSTR(3, SI, su_date),
+	FSTR(4, SI, su_name), FNUM(5, SPOOL_F_BOOL, SI, su_has_name),
+	FNUM(6, SPOOL_F_BOOL, SI, su_blocked), FNUM(7, SPOOL_F_U64, SI, su_msgs),
+	FNUM(8, SPOOL_F_U64, SI, su_rcpts), FNUM(9, SPOOL_F_U64, SI, su_delivered),
+	FNUM(10, SPOOL_F_U64, SI, su_deferred),
+	FNUM(11, SPOOL_F_U64, SI, su_bounced_policy),
+	FNUM(12, SPOOL_F_U64, SI, su_bounced_remote),
+	FNUM(13, SPOOL_F_U64, SI, su_bounced_expired),
+	FNUM(14, SPOOL_F_U64, SI, su_bounced_admin),
 };
 
 int

@@ -137,25 +137,25 @@ bool	ctl_qid_known(const char *qid);
 void	ctl_need_account(struct spool_txn *, const char *login);
 
 /* Event JSON from the delivery log (spool_log_iter), decoded. The
- * strings point into ev_tree, freed by ctl_event_free. */
+ * strings point into ce_tree, freed by ctl_event_free. */
 struct ctl_event {
-	struct json_val	*ev_tree;
-	const char	*ev_event;
-	const char	*ev_class;
-	const char	*ev_dt;
-	const char	*ev_account;
-	const char	*ev_qid;
-	const char	*ev_to;
-	const char	*ev_from;
-	const char	*ev_msg;
-	const char	*ev_hop;
-	const char	*ev_tls;
-	const char	*ev_issue_name;
-	const char	*ev_issue_date;
-	const char	*ev_uniq;
-	uint64_t	 ev_issue_id;
-	int64_t		 ev_attempt;
-	bool		 ev_sandbox;
+	struct json_val	*ce_tree;
+	const char	*ce_event;
+	const char	*ce_class;
+	const char	*ce_dt;
+	const char	*ce_account;
+	const char	*ce_qid;
+	const char	*ce_to;
+	const char	*ce_from;
+	const char	*ce_msg;
+	const char	*ce_hop;
+	const char	*ce_tls;
+	const char	*ce_issue_name;
+	const char	*ce_issue_date;
+	const char	*ce_uniq;
+	uint64_t	 ce_issue_id;
+	int64_t		 ce_attempt;
+	bool		 ce_sandbox;
 };
 /* 0, or -1 if the text does not decode as an event object. */
 int	ctl_event_parse(const char *json, size_t len, struct ctl_event *);

@@ -121,39 +121,39 @@ ctl_acct_apply(const struct ctl_acct_opts *o, struct spool_account *sa)
 	size_t	i;
 
 	if (o->nips > 0) {
-		sa->sa_nips = 0;
+		sa->ac_nips = 0;
 		for (i = 0; i < o->nips; i++) {
-			if (cidr_parse(o->ips[i], &sa->sa_ips[i]) == -1)
+			if (cidr_parse(o->ips[i], &sa->ac_ips[i]) == -1)
 				ctl_usage("account add: --ip %s: not an IPv4/IPv6 address or "
 				    "CIDR range", o->ips[i]);
-			sa->sa_nips++;
+			sa->ac_nips++;
 		}
 	}
 	if (o->sandbox != -1)
-		sa->sa_sandbox = o->sandbox == 1;
+		sa->ac_sandbox = o->sandbox == 1;
 	if (o->callback_url != NULL) {
 		if (o->callback_url[0] != '\0' &&
 		    strncmp(o->callback_url, "http://", 7) != 0 &&
 		    strncmp(o->callback_url, "https://", 8) != 0)
 			ctl_usage("account add: --callback-url must be an http:// or "
 			    "https:// URL");
-		if (str_copy(sa->sa_callback_url, sizeof(sa->sa_callback_url),
+		if (str_copy(sa->ac_callback_url, sizeof(sa->ac_callback_url),
 		    o->callback_url) == -1)
 			ctl_usage("account add: --callback-url too long");
 	}
 	if (o->callback_format != NULL) {
 		if (strcmp(o->callback_format, "json") == 0)
-			sa->sa_callback_format = SPOOL_CB_JSON;
+			sa->ac_callback_format = SPOOL_CB_JSON;
 		else if (strcmp(o->callback_format, "stream") == 0)
-			sa->sa_callback_format = SPOOL_CB_STREAM;
+			sa->ac_callback_format = SPOOL_CB_STREAM;
 		else
 			ctl_usage("account add: --callback-format is json or stream");
 	}
 	if (o->senders != NULL) {
 		if (strcmp(o->senders, "any") == 0)
-			sa->sa_senders = SPOOL_SENDERS_ANY;
+			sa->ac_senders = SPOOL_SENDERS_ANY;
 		else if (strcmp(o->senders, "registered") == 0)
-			sa->sa_senders = SPOOL_SENDERS_REGISTERED;
+			sa->ac_senders = SPOOL_SENDERS_REGISTERED;
 		else
 			ctl_usage("account add: --senders is any or registered");
 	}
@@ -165,19 +165,19 @@ ctl_acct_describe(const struct spool_account *sa, bool pw_changed, FILE *fp)
 	char	c[64];
 	size_t	i;
 
-	(void)fprintf(fp, "password %s, ips", sa->sa_pwhash[0] == '\0' ? "none" :
+	(void)fprintf(fp, "password %s, ips", sa->ac_pwhash[0] == '\0' ? "none" :
 	    pw_changed ? "set" : "unchanged");
-	for (i = 0; i < sa->sa_nips; i++) {
-		cidr_format(&sa->sa_ips[i], c, sizeof(c));
+	for (i = 0; i < sa->ac_nips; i++) {
+		cidr_format(&sa->ac_ips[i], c, sizeof(c));
 		(void)fprintf(fp, "%s%s", i ? "," : " ", c);
 	}
-	if (sa->sa_nips == 0)
+	if (sa->ac_nips == 0)
 		(void)fputs(" none", fp);
 	(void)fprintf(fp, ", sandbox %s, callback %s (%s), senders %s\n",
-	    sa->sa_sandbox ? "yes" : "no",
-	    sa->sa_callback_url[0] ? sa->sa_callback_url : "none",
-	    sa->sa_callback_format == SPOOL_CB_STREAM ? "stream" : "json",
-	    sa->sa_senders == SPOOL_SENDERS_REGISTERED ? "registered" : "any");
+	    sa->ac_sandbox ? "yes" : "no",
+	    sa->ac_callback_url[0] ? sa->ac_callback_url : "none",
+	    sa->ac_callback_format == SPOOL_CB_STREAM ? "stream" : "json",
+	    sa->ac_senders == SPOOL_SENDERS_REGISTERED ? "registered" : "any");
 }
 
 /* Options and the login operand of `account add`. */
@@ -255,16 +255,16 @@ ctl_account_add(struct ctl *ctl, int argc, char **argv)
 		ctl_die_rc(rc, "account %s", login);
 	if (rc == SPOOL_ENOTFOUND) {
 		memset(sa, 0, sizeof(*sa));
-		(void)str_copy(sa->sa_login, sizeof(sa->sa_login), login);
-		sa->sa_created = ctl->now;
+		(void)str_copy(sa->ac_login, sizeof(sa->ac_login), login);
+		sa->ac_created = ctl->now;
 	}
 	ctl_acct_apply(&o, sa);
 	if (has_pw)
-		(void)str_copy(sa->sa_pwhash, sizeof(sa->sa_pwhash), hash);
+		(void)str_copy(sa->ac_pwhash, sizeof(sa->ac_pwhash), hash);
 	if ((rc = spool_account_put(txn, sa)) != 0)
 		ctl_die_rc(rc, "account %s", login);
 	ctl_commit(&txn);
-	if (!has_pw && sa->sa_pwhash[0] == '\0' && sa->sa_nips == 0)
+	if (!has_pw && sa->ac_pwhash[0] == '\0' && sa->ac_nips == 0)
 		ctl_warn("warning: account %s has neither a password nor --ip ranges: "
 		    "it cannot send", login);
 	printf("account %s %s: ", login, o.update ? "updated" : "added");
@@ -279,22 +279,22 @@ ctl_acct_json(struct json_gen *jg, const struct spool_account *sa)
 	size_t	i;
 
 	json_obj_begin(jg);
-	json_kv_str(jg, "login", sa->sa_login);
-	json_kv_bool(jg, "password", sa->sa_pwhash[0] != '\0');
+	json_kv_str(jg, "login", sa->ac_login);
+	json_kv_bool(jg, "password", sa->ac_pwhash[0] != '\0');
 	json_key(jg, "ips");
 	json_arr_begin(jg);
-	for (i = 0; i < sa->sa_nips; i++) {
-		cidr_format(&sa->sa_ips[i], c, sizeof(c));
+	for (i = 0; i < sa->ac_nips; i++) {
+		cidr_format(&sa->ac_ips[i], c, sizeof(c));
 		json_str(jg, c);
 	}
 	json_arr_end(jg);
-	json_kv_bool(jg, "sandbox", sa->sa_sandbox);
-	json_kv_str(jg, "callback_url", sa->sa_callback_url[0] ? sa->sa_callback_url : NULL);
+	json_kv_bool(jg, "sandbox", sa->ac_sandbox);
+	json_kv_str(jg, "callback_url", sa->ac_callback_url[0] ? sa->ac_callback_url : NULL);
 	json_kv_str(jg, "callback_format",
-	    sa->sa_callback_format == SPOOL_CB_STREAM ? "stream" : "json");
+	    sa->ac_callback_format == SPOOL_CB_STREAM ? "stream" : "json");
 	json_kv_str(jg, "senders",
-	    sa->sa_senders == SPOOL_SENDERS_REGISTERED ? "registered" : "any");
-	json_kv_int(jg, "created", sa->sa_created);
+	    sa->ac_senders == SPOOL_SENDERS_REGISTERED ? "registered" : "any");
+	json_kv_int(jg, "created", sa->ac_created);
 	json_obj_end(jg);
 }
 
@@ -314,10 +314,10 @@ ctl_account_list_cb(const struct spool_account *sa, void *arg)
 		ctl_acct_json(la->jg, sa);
 		return 0;
 	}
-	ctl_time(sa->sa_created, t);
-	printf("%-32s %-8s %-4s %-10s %s\n", sa->sa_login,
-	    sa->sa_sandbox ? "sandbox" : "live",
-	    sa->sa_pwhash[0] ? "pw" : "-", sa->sa_nips ? "ip" : "-", t);
+	ctl_time(sa->ac_created, t);
+	printf("%-32s %-8s %-4s %-10s %s\n", sa->ac_login,
+	    sa->ac_sandbox ? "sandbox" : "live",
+	    sa->ac_pwhash[0] ? "pw" : "-", sa->ac_nips ? "ip" : "-", t);
 	return 0;
 }
 
@@ -357,9 +357,9 @@ static int
 ctl_show_dkim_cb(const struct spool_dkim *sd, void *arg)
 {
 	(void)arg;
-	printf("  dkim %s selector %s %s%s\n", sd->sd_domain, sd->sd_selector,
-	    sd->sd_alg == SPOOL_DKIM_ED25519 ? "ed25519" : "rsa",
-	    sd->sd_default ? " (default)" : "");
+	printf("  dkim %s selector %s %s%s\n", sd->dk_domain, sd->dk_selector,
+	    sd->dk_alg == SPOOL_DKIM_ED25519 ? "ed25519" : "rsa",
+	    sd->dk_default ? " (default)" : "");
 	return 0;
 }
 
@@ -397,7 +397,7 @@ ctl_account_show(struct ctl *ctl, int argc, char **argv)
 		ctl_json_print(jg);
 		json_gen_free(&jg);
 	} else {
-		ctl_time(sa->sa_created, t);
+		ctl_time(sa->ac_created, t);
 		printf("account %s (created %s)\n  ", login, t);
 		ctl_acct_describe(sa, true, stdout);
 		(void)spool_sender_iter(txn, login, ctl_show_sender_cb, NULL);
@@ -414,7 +414,7 @@ ctl_collect_keyfile_cb(const struct spool_dkim *sd, void *arg)
 {
 	struct buf	*files = arg;
 
-	(void)buf_append(files, sd->sd_keyfile, strlen(sd->sd_keyfile) + 1);
+	(void)buf_append(files, sd->dk_keyfile, strlen(sd->dk_keyfile) + 1);
 	return 0;
 }
 

@@ -225,8 +225,8 @@ ctl_dkim_collect_cb(const struct spool_dkim *sd, void *arg)
 {
 	struct ctl_dkim_default	*dd = arg;
 
-	if (!sd->sd_default || (strcmp(sd->sd_domain, dd->keep.sd_domain) == 0 &&
-	    strcmp(sd->sd_selector, dd->keep.sd_selector) == 0))
+	if (!sd->dk_default || (strcmp(sd->dk_domain, dd->keep.dk_domain) == 0 &&
+	    strcmp(sd->dk_selector, dd->keep.dk_selector) == 0))
 		return 0;
 	dd->others = xreallocarray(dd->others, dd->n + 1, sizeof(*dd->others));
 	dd->others[dd->n++] = *sd;
@@ -241,12 +241,12 @@ ctl_dkim_clear_defaults(struct spool_txn *txn, const struct spool_dkim *sd)
 	size_t			 i;
 	int			 rc;
 
-	if ((rc = spool_dkim_iter(txn, sd->sd_login, NULL, ctl_dkim_collect_cb, &dd)) != 0)
-		ctl_die_rc(rc, "dkim keys of %s", sd->sd_login);
+	if ((rc = spool_dkim_iter(txn, sd->dk_login, NULL, ctl_dkim_collect_cb, &dd)) != 0)
+		ctl_die_rc(rc, "dkim keys of %s", sd->dk_login);
 	for (i = 0; i < dd.n; i++) {
-		dd.others[i].sd_default = false;
+		dd.others[i].dk_default = false;
 		if ((rc = spool_dkim_put(txn, &dd.others[i])) != 0)
-			ctl_die_rc(rc, "dkim %s", dd.others[i].sd_domain);
+			ctl_die_rc(rc, "dkim %s", dd.others[i].dk_domain);
 	}
 	free(dd.others);
 }
@@ -286,7 +286,7 @@ ctl_dkim_add_opts(int argc, char **argv, struct spool_dkim *sd)
 		switch (ch) {
 		case 's': sel = optarg; break;
 		case 'k': keyfile = optarg; break;
-		case 'd': sd->sd_default = true; break;
+		case 'd': sd->dk_default = true; break;
 		}
 	}
 	ctl_operands(argc, argv, 2, 2, NULL);
@@ -298,10 +298,10 @@ ctl_dkim_add_opts(int argc, char **argv, struct spool_dkim *sd)
 		ctl_usage("dkim add: bad domain \"%s\"", argv[optind + 1]);
 	if (!ctl_selector_ok(sel))
 		ctl_usage("dkim add: bad selector \"%s\"", sel);
-	(void)str_copy(sd->sd_login, sizeof(sd->sd_login), argv[optind]);
-	(void)str_copy(sd->sd_domain, sizeof(sd->sd_domain), argv[optind + 1]);
-	str_lower(sd->sd_domain);
-	(void)str_copy(sd->sd_selector, sizeof(sd->sd_selector), sel);
+	(void)str_copy(sd->dk_login, sizeof(sd->dk_login), argv[optind]);
+	(void)str_copy(sd->dk_domain, sizeof(sd->dk_domain), argv[optind + 1]);
+	str_lower(sd->dk_domain);
+	(void)str_copy(sd->dk_selector, sizeof(sd->dk_selector), sel);
 	return keyfile;
 }
 
@@ -319,35 +319,35 @@ ctl_dkim_add(struct ctl *ctl, int argc, char **argv)
 
 	keyfile = ctl_dkim_add_opts(argc, argv, &sd);
 	pem = ctl_dkim_read_key(keyfile, &pi, &len);
-	sd.sd_alg = pi.pk_alg == PKEY_ED25519 ? SPOOL_DKIM_ED25519 : SPOOL_DKIM_RSA;
-	sd.sd_created = ctl->now;
-	ctl_keyfile_name(sd.sd_keyfile, sizeof(sd.sd_keyfile), sd.sd_login,
-	    sd.sd_domain, sd.sd_selector);
+	sd.dk_alg = pi.pk_alg == PKEY_ED25519 ? SPOOL_DKIM_ED25519 : SPOOL_DKIM_RSA;
+	sd.dk_created = ctl->now;
+	ctl_keyfile_name(sd.dk_keyfile, sizeof(sd.dk_keyfile), sd.dk_login,
+	    sd.dk_domain, sd.dk_selector);
 	/* copied in while still root (keys/ belongs to deliverd_user) */
-	ctl_key_install(ctl, sd.sd_keyfile, pem, len);
+	ctl_key_install(ctl, sd.dk_keyfile, pem, len);
 	freezero(pem, len);
 
 	txn = ctl_begin(ctl, true);
-	if ((rc = spool_account_get(txn, sd.sd_login, &(struct spool_account){ 0 })) != 0) {
+	if ((rc = spool_account_get(txn, sd.dk_login, &(struct spool_account){ 0 })) != 0) {
 		spool_abort(&txn);
-		(void)spool_unlink(ctl->cf->cf_spool_dir, SPOOL_KEYS, sd.sd_keyfile);
+		(void)spool_unlink(ctl->cf->cf_spool_dir, SPOOL_KEYS, sd.dk_keyfile);
 		if (rc == SPOOL_ENOTFOUND)
-			ctl_die(CTL_NO_ACCOUNT, sd.sd_login);
-		ctl_die_rc(rc, "account %s", sd.sd_login);
+			ctl_die(CTL_NO_ACCOUNT, sd.dk_login);
+		ctl_die_rc(rc, "account %s", sd.dk_login);
 	}
 	if ((rc = spool_dkim_put(txn, &sd)) != 0)
-		ctl_die_rc(rc, "dkim %s", sd.sd_domain);
-	if (sd.sd_default)
+		ctl_die_rc(rc, "dkim %s", sd.dk_domain);
+	if (sd.dk_default)
 		ctl_dkim_clear_defaults(txn, &sd);
 	ctl_commit(&txn);
 
 	buf_init(&zone, 1 << 16);
-	if (pkey_txt_zone(&pi, sd.sd_selector, sd.sd_domain, &zone) == -1)
+	if (pkey_txt_zone(&pi, sd.dk_selector, sd.dk_domain, &zone) == -1)
 		ctl_die("dkim add: TXT record too long");
 	printf("dkim key added for %s: domain %s, selector %s, %s %d bits%s, file keys/%s\n"
-	    "publish this DNS record:\n%s\n", sd.sd_login, sd.sd_domain,
-	    sd.sd_selector, pkey_alg_name(pi.pk_alg), pi.pk_bits,
-	    sd.sd_default ? ", default" : "", sd.sd_keyfile, zone.data);
+	    "publish this DNS record:\n%s\n", sd.dk_login, sd.dk_domain,
+	    sd.dk_selector, pkey_alg_name(pi.pk_alg), pi.pk_bits,
+	    sd.dk_default ? ", default" : "", sd.dk_keyfile, zone.data);
 	buf_release(&zone);
 	return CTL_OK;
 }
@@ -356,21 +356,21 @@ static int
 ctl_dkim_list_cb(const struct spool_dkim *sd, void *arg)
 {
 	struct ctl_list	*l = arg;
-	const char	*alg = sd->sd_alg == SPOOL_DKIM_ED25519 ? "ed25519" : "rsa";
+	const char	*alg = sd->dk_alg == SPOOL_DKIM_ED25519 ? "ed25519" : "rsa";
 
 	l->n++;
 	if (l->jg == NULL) {
-		printf("%s selector %s %s%s keys/%s\n", sd->sd_domain, sd->sd_selector,
-		    alg, sd->sd_default ? " default" : "", sd->sd_keyfile);
+		printf("%s selector %s %s%s keys/%s\n", sd->dk_domain, sd->dk_selector,
+		    alg, sd->dk_default ? " default" : "", sd->dk_keyfile);
 		return 0;
 	}
 	json_obj_begin(l->jg);
-	json_kv_str(l->jg, "domain", sd->sd_domain);
-	json_kv_str(l->jg, "selector", sd->sd_selector);
+	json_kv_str(l->jg, "domain", sd->dk_domain);
+	json_kv_str(l->jg, "selector", sd->dk_selector);
 	json_kv_str(l->jg, "alg", alg);
-	json_kv_bool(l->jg, "default", sd->sd_default);
-	json_kv_str(l->jg, "keyfile", sd->sd_keyfile);
-	json_kv_int(l->jg, "created", sd->sd_created);
+	json_kv_bool(l->jg, "default", sd->dk_default);
+	json_kv_str(l->jg, "keyfile", sd->dk_keyfile);
+	json_kv_int(l->jg, "created", sd->dk_created);
 	json_obj_end(l->jg);
 	return 0;
 }
@@ -403,10 +403,10 @@ ctl_dkim_del_cb(const struct spool_dkim *sd, void *arg)
 {
 	struct ctl_dkim_del	*dd = arg;
 
-	if (dd->selector != NULL && strcmp(dd->selector, sd->sd_selector) != 0)
+	if (dd->selector != NULL && strcmp(dd->selector, sd->dk_selector) != 0)
 		return 0;
 	dd->n++;
-	(void)buf_append(&dd->files, sd->sd_keyfile, strlen(sd->sd_keyfile) + 1);
+	(void)buf_append(&dd->files, sd->dk_keyfile, strlen(sd->dk_keyfile) + 1);
 	return 0;
 }
 
@@ -629,12 +629,12 @@ ctl_issue_set(struct ctl *ctl, int argc, char **argv, bool block)
 		ctl_die("no issue %llu (spoolctl issues lists them)", id);
 	if (rc != 0)
 		ctl_die_rc(rc, "issue %llu", id);
-	si.si_blocked = block;
+	si.su_blocked = block;
 	if ((rc = spool_issue_put(txn, &si)) != 0)
 		ctl_die_rc(rc, "issue %llu", id);
 	ctl_commit(&txn);
-	printf("issue %llu (%s, %s, %s) %s\n", id, si.si_login, si.si_date,
-	    si.si_has_name ? si.si_name : "no name", block ? "blocked" : "unblocked");
+	printf("issue %llu (%s, %s, %s) %s\n", id, si.su_login, si.su_date,
+	    si.su_has_name ? si.su_name : "no name", block ? "blocked" : "unblocked");
 	return CTL_OK;
 }
 

@@ -37,13 +37,13 @@ struct ctl_query {
 static void
 ctl_query_row(const struct ctl_event *ev, struct statq_row *r)
 {
-	r->qr_to = ev->ev_to;
-	r->qr_dt = ev->ev_dt;
-	r->qr_msg = ev->ev_msg;
-	r->qr_status = ev->ev_event;
-	r->qr_issue_id = ev->ev_issue_id;
-	r->qr_issue_name = ev->ev_issue_name;
-	r->qr_uniq = ev->ev_uniq;
+	r->qr_to = ev->ce_to;
+	r->qr_dt = ev->ce_dt;
+	r->qr_msg = ev->ce_msg;
+	r->qr_status = ev->ce_event;
+	r->qr_issue_id = ev->ce_issue_id;
+	r->qr_issue_name = ev->ce_issue_name;
+	r->qr_uniq = ev->ce_uniq;
 }
 
 /* Copies a row's strings into one allocation. */

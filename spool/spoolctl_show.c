@@ -149,7 +149,7 @@ ctl_show_hdr_json(const char *name, const char *val, void *arg)
 static bool
 ctl_ev_for(const struct ctl_event *ev, const char *addr)
 {
-	return ev->ev_to != NULL && strcasecmp(ev->ev_to, addr) == 0;
+	return ev->ce_to != NULL && strcasecmp(ev->ce_to, addr) == 0;
 }
 
 static void
@@ -171,9 +171,9 @@ ctl_show_text(const struct spool_msg *sm, const struct spool_issue *si,
 	printf("  client: %s%s%s\n", sm->sm_client, sm->sm_auth[0] ? ", auth " : "",
 	    sm->sm_auth);
 	if (si != NULL)
-		printf("  issue: %llu (%s, %s)%s\n", (unsigned long long)si->si_id,
-		    si->si_date, si->si_has_name ? si->si_name : "no X-Campaign-Id",
-		    si->si_blocked ? " BLOCKED" : "");
+		printf("  issue: %llu (%s, %s)%s\n", (unsigned long long)si->su_id,
+		    si->su_date, si->su_has_name ? si->su_name : "no X-Campaign-Id",
+		    si->su_blocked ? " BLOCKED" : "");
 	if (sm->sm_has_letter_id)
 		printf("  gate.uniq: %s\n", sm->sm_letter_id);
 	printf("  dkim: %s\n", sm->sm_dkim[0] ? "signed" :
@@ -199,11 +199,11 @@ ctl_show_text(const struct spool_msg *sm, const struct spool_issue *si,
 			ev = &s->ev[j];
 			if (!ctl_ev_for(ev, sr->sr_addr))
 				continue;
-			printf("    %s %s%s%s hop=%s tls=%s: %s\n", ev->ev_dt ? ev->ev_dt : "?",
-			    ev->ev_event ? ev->ev_event : "?", ev->ev_class ? "/" : "",
-			    ev->ev_class ? ev->ev_class : "", ev->ev_hop ? ev->ev_hop : "-",
-			    ev->ev_tls && ev->ev_tls[0] ? ev->ev_tls : "-",
-			    ev->ev_msg ? ev->ev_msg : "");
+			printf("    %s %s%s%s hop=%s tls=%s: %s\n", ev->ce_dt ? ev->ce_dt : "?",
+			    ev->ce_event ? ev->ce_event : "?", ev->ce_class ? "/" : "",
+			    ev->ce_class ? ev->ce_class : "", ev->ce_hop ? ev->ce_hop : "-",
+			    ev->ce_tls && ev->ce_tls[0] ? ev->ce_tls : "-",
+			    ev->ce_msg ? ev->ce_msg : "");
 		}
 		if (sr->sr_reply[0] != '\0')
 			printf("    last reply: %s\n", sr->sr_reply);
@@ -223,17 +223,17 @@ ctl_show_json_event(struct json_gen *jg, const struct ctl_event *ev, bool with_t
     bool with_tls)
 {
 	json_obj_begin(jg);
-	json_kv_str(jg, "dt", ev->ev_dt);
+	json_kv_str(jg, "dt", ev->ce_dt);
 	if (with_to)
-		json_kv_str(jg, "to", ev->ev_to);
-	json_kv_str(jg, "event", ev->ev_event);
-	if (ev->ev_class != NULL)
-		json_kv_str(jg, "class", ev->ev_class);
-	json_kv_str(jg, "hop", ev->ev_hop);
+		json_kv_str(jg, "to", ev->ce_to);
+	json_kv_str(jg, "event", ev->ce_event);
+	if (ev->ce_class != NULL)
+		json_kv_str(jg, "class", ev->ce_class);
+	json_kv_str(jg, "hop", ev->ce_hop);
 	if (with_tls)
-		json_kv_str(jg, "tls", ev->ev_tls);
-	json_kv_str(jg, "msg", ev->ev_msg);
-	json_kv_int(jg, "attempt", ev->ev_attempt);
+		json_kv_str(jg, "tls", ev->ce_tls);
+	json_kv_str(jg, "msg", ev->ce_msg);
+	json_kv_int(jg, "attempt", ev->ce_attempt);
 	json_obj_end(jg);
 }
 
@@ -295,9 +295,9 @@ ctl_show_json(const struct spool_msg *sm, const struct spool_issue *si,
 	json_key(jg, "issue");
 	json_obj_begin(jg);
 	json_kv_int(jg, "id", (int64_t)sm->sm_issue);
-	json_kv_str(jg, "name", si && si->si_has_name ? si->si_name : NULL);
-	json_kv_str(jg, "date", si ? si->si_date : NULL);
-	json_kv_bool(jg, "blocked", si && si->si_blocked);
+	json_kv_str(jg, "name", si && si->su_has_name ? si->su_name : NULL);
+	json_kv_str(jg, "date", si ? si->su_date : NULL);
+	json_kv_bool(jg, "blocked", si && si->su_blocked);
 	json_obj_end(jg);
 	json_key(jg, "gate");
 	json_obj_begin(jg);
@@ -338,15 +338,15 @@ ctl_show_removed(const char *qid, struct ctl_show *s, bool json)
 
 	if (!json) {
 		printf("%s  removed from the queue (every recipient final)\n", qid);
-		if (s->nev > 0 && s->ev[0].ev_account != NULL)
-			printf("  account: %s\n", s->ev[0].ev_account);
+		if (s->nev > 0 && s->ev[0].ce_account != NULL)
+			printf("  account: %s\n", s->ev[0].ce_account);
 		printf("delivery log:\n");
 		for (i = 0; i < s->nev; i++) {
 			ev = &s->ev[i];
-			printf("  %s %s %s%s%s hop=%s: %s\n", ev->ev_dt ? ev->ev_dt : "?",
-			    ev->ev_to ? ev->ev_to : "?", ev->ev_event ? ev->ev_event : "?",
-			    ev->ev_class ? "/" : "", ev->ev_class ? ev->ev_class : "",
-			    ev->ev_hop ? ev->ev_hop : "-", ev->ev_msg ? ev->ev_msg : "");
+			printf("  %s %s %s%s%s hop=%s: %s\n", ev->ce_dt ? ev->ce_dt : "?",
+			    ev->ce_to ? ev->ce_to : "?", ev->ce_event ? ev->ce_event : "?",
+			    ev->ce_class ? "/" : "", ev->ce_class ? ev->ce_class : "",
+			    ev->ce_hop ? ev->ce_hop : "-", ev->ce_msg ? ev->ce_msg : "");
 		}
 		return CTL_OK;
 	}
@@ -355,7 +355,7 @@ ctl_show_removed(const char *qid, struct ctl_show *s, bool json)
 	json_kv_str(jg, "qid", qid);
 	json_kv_str(jg, "state", "removed");
 	json_kv_bool(jg, "held", false);
-	json_kv_str(jg, "account", s->nev > 0 ? s->ev[0].ev_account : NULL);
+	json_kv_str(jg, "account", s->nev > 0 ? s->ev[0].ce_account : NULL);
 	json_key(jg, "events");
 	json_arr_begin(jg);
 	for (i = 0; i < s->nev; i++)

@@ -26,21 +26,21 @@ static void
 ctl_issue_json(struct json_gen *jg, const struct spool_issue *si)
 {
 	json_obj_begin(jg);
-	json_kv_int(jg, "id", (int64_t)si->si_id);
-	json_kv_str(jg, "date", si->si_date);
-	json_kv_str(jg, "name", si->si_has_name ? si->si_name : NULL);
-	json_kv_str(jg, "account", si->si_login);
-	json_kv_bool(jg, "blocked", si->si_blocked);
-	json_kv_int(jg, "messages", (int64_t)si->si_msgs);
-	json_kv_int(jg, "recipients", (int64_t)si->si_rcpts);
-	json_kv_int(jg, "delivered", (int64_t)si->si_delivered);
-	json_kv_int(jg, "deferred", (int64_t)si->si_deferred);
+	json_kv_int(jg, "id", (int64_t)si->su_id);
+	json_kv_str(jg, "date", si->su_date);
+	json_kv_str(jg, "name", si->su_has_name ? si->su_name : NULL);
+	json_kv_str(jg, "account", si->su_login);
+	json_kv_bool(jg, "blocked", si->su_blocked);
+	json_kv_int(jg, "messages", (int64_t)si->su_msgs);
+	json_kv_int(jg, "recipients", (int64_t)si->su_rcpts);
+	json_kv_int(jg, "delivered", (int64_t)si->su_delivered);
+	json_kv_int(jg, "deferred", (int64_t)si->su_deferred);
 	json_key(jg, "bounced");
 	json_obj_begin(jg);
-	json_kv_int(jg, "policy", (int64_t)si->si_bounced_policy);
-	json_kv_int(jg, "remote", (int64_t)si->si_bounced_remote);
-	json_kv_int(jg, "expired", (int64_t)si->si_bounced_expired);
-	json_kv_int(jg, "admin", (int64_t)si->si_bounced_admin);
+	json_kv_int(jg, "policy", (int64_t)si->su_bounced_policy);
+	json_kv_int(jg, "remote", (int64_t)si->su_bounced_remote);
+	json_kv_int(jg, "expired", (int64_t)si->su_bounced_expired);
+	json_kv_int(jg, "admin", (int64_t)si->su_bounced_admin);
 	json_obj_end(jg);
 	json_obj_end(jg);
 }
@@ -50,8 +50,8 @@ ctl_issues_cb(const struct spool_issue *si, void *arg)
 {
 	struct ctl_issues	*is = arg;
 
-	if ((is->date != NULL && strcmp(is->date, si->si_date) != 0) ||
-	    (is->account != NULL && strcmp(is->account, si->si_login) != 0))
+	if ((is->date != NULL && strcmp(is->date, si->su_date) != 0) ||
+	    (is->account != NULL && strcmp(is->account, si->su_login) != 0))
 		return 0;
 	if (is->jg != NULL) {
 		ctl_issue_json(is->jg, si);
@@ -63,16 +63,16 @@ ctl_issues_cb(const struct spool_issue *si, void *arg)
 		    "NAME", "ACCOUNT", "MSGS", "RCPTS", "DELIVERED", "DEFERRED",
 		    "BOUNCED", "(policy/remote/expired/admin)");
 	printf("%-6llu %-10s %-24s %-24s %6llu %6llu %9llu %8llu %7llu (%llu/%llu/%llu/%llu)%s\n",
-	    (unsigned long long)si->si_id, si->si_date,
-	    si->si_has_name ? si->si_name : "-", si->si_login,
-	    (unsigned long long)si->si_msgs, (unsigned long long)si->si_rcpts,
-	    (unsigned long long)si->si_delivered, (unsigned long long)si->si_deferred,
-	    (unsigned long long)(si->si_bounced_policy + si->si_bounced_remote +
-	    si->si_bounced_expired + si->si_bounced_admin),
-	    (unsigned long long)si->si_bounced_policy,
-	    (unsigned long long)si->si_bounced_remote,
-	    (unsigned long long)si->si_bounced_expired,
-	    (unsigned long long)si->si_bounced_admin, si->si_blocked ? " BLOCKED" : "");
+	    (unsigned long long)si->su_id, si->su_date,
+	    si->su_has_name ? si->su_name : "-", si->su_login,
+	    (unsigned long long)si->su_msgs, (unsigned long long)si->su_rcpts,
+	    (unsigned long long)si->su_delivered, (unsigned long long)si->su_deferred,
+	    (unsigned long long)(si->su_bounced_policy + si->su_bounced_remote +
+	    si->su_bounced_expired + si->su_bounced_admin),
+	    (unsigned long long)si->su_bounced_policy,
+	    (unsigned long long)si->su_bounced_remote,
+	    (unsigned long long)si->su_bounced_expired,
+	    (unsigned long long)si->su_bounced_admin, si->su_blocked ? " BLOCKED" : "");
 	return 0;
 }
 
@@ -161,24 +161,24 @@ ctl_bounces_cb(uint64_t seq, const char *json, size_t len, void *arg)
 		return 0;
 	if (ctl_event_parse(json, len, &ev) == -1)
 		return 0;
-	if (ev.ev_event == NULL || strcmp(ev.ev_event, "bounced") != 0) {
+	if (ev.ce_event == NULL || strcmp(ev.ce_event, "bounced") != 0) {
 		ctl_event_free(&ev);
 		return 0;
 	}
 	b->n++;
 	if (b->jg != NULL) {
 		json_obj_begin(b->jg);
-		json_kv_str(b->jg, "to", ev.ev_to);
-		json_kv_str(b->jg, "dt", ev.ev_dt);
-		json_kv_str(b->jg, "msg", ev.ev_msg);
-		json_kv_str(b->jg, "class", ev.ev_class);
-		json_kv_str(b->jg, "account", ev.ev_account);
-		json_kv_str(b->jg, "queue_id", ev.ev_qid);
+		json_kv_str(b->jg, "to", ev.ce_to);
+		json_kv_str(b->jg, "dt", ev.ce_dt);
+		json_kv_str(b->jg, "msg", ev.ce_msg);
+		json_kv_str(b->jg, "class", ev.ce_class);
+		json_kv_str(b->jg, "account", ev.ce_account);
+		json_kv_str(b->jg, "queue_id", ev.ce_qid);
 		json_obj_end(b->jg);
 	} else
-		printf("%s  %s  %s  (%s, %s)\n", ev.ev_dt ? ev.ev_dt : "?",
-		    ev.ev_to ? ev.ev_to : "?", ev.ev_msg ? ev.ev_msg : "",
-		    ev.ev_class ? ev.ev_class : "?", ev.ev_qid ? ev.ev_qid : "?");
+		printf("%s  %s  %s  (%s, %s)\n", ev.ce_dt ? ev.ce_dt : "?",
+		    ev.ce_to ? ev.ce_to : "?", ev.ce_msg ? ev.ce_msg : "",
+		    ev.ce_class ? ev.ce_class : "?", ev.ce_qid ? ev.ce_qid : "?");
 	ctl_event_free(&ev);
 	return --b->left <= 0 ? 1 : 0;
 }

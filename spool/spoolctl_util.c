@@ -260,7 +260,7 @@ ctl_grow(struct ctl *ctl)
 	ctl->grow = false;
 	if (spool_map_grow(ctl->sp, &m))
 		log_info("lmdb map grown: from=%lld, to=%lld, max=%lld; retrying",
-		    (long long)m.sm_grew_from, (long long)m.sm_size, (long long)m.sm_max);
+		    (long long)m.mp_grew_from, (long long)m.mp_size, (long long)m.mp_max);
 	else
 		ctl->grow_stuck = true;
 }
@@ -439,37 +439,37 @@ ctl_event_parse(const char *json, size_t len, struct ctl_event *ev)
 		return -1;
 	memcpy(copy, json, len);
 	copy[len] = '\0';
-	ev->ev_tree = json_parse(copy, err, sizeof(err));
+	ev->ce_tree = json_parse(copy, err, sizeof(err));
 	free(copy);
-	if (ev->ev_tree == NULL || json_type(ev->ev_tree) != JSON_OBJECT) {
-		json_val_free(&ev->ev_tree);
+	if (ev->ce_tree == NULL || json_type(ev->ce_tree) != JSON_OBJECT) {
+		json_val_free(&ev->ce_tree);
 		return -1;
 	}
-	ev->ev_event = ctl_ev_str(ev->ev_tree, "event");
-	ev->ev_class = ctl_ev_str(ev->ev_tree, "class");
-	ev->ev_dt = ctl_ev_str(ev->ev_tree, "dt");
-	ev->ev_account = ctl_ev_str(ev->ev_tree, "account");
-	ev->ev_qid = ctl_ev_str(ev->ev_tree, "queue_id");
-	ev->ev_to = ctl_ev_str(ev->ev_tree, "to");
-	ev->ev_from = ctl_ev_str(ev->ev_tree, "from");
-	ev->ev_msg = ctl_ev_str(ev->ev_tree, "msg");
-	ev->ev_hop = ctl_ev_str(ev->ev_tree, "hop");
-	ev->ev_tls = ctl_ev_str(ev->ev_tree, "tls");
-	(void)json_integer(json_get(ev->ev_tree, "attempt"), &ev->ev_attempt);
-	(void)json_boolean(json_get(ev->ev_tree, "sandbox"), &ev->ev_sandbox);
-	if ((issue = json_get(ev->ev_tree, "issue")) != NULL) {
+	ev->ce_event = ctl_ev_str(ev->ce_tree, "event");
+	ev->ce_class = ctl_ev_str(ev->ce_tree, "class");
+	ev->ce_dt = ctl_ev_str(ev->ce_tree, "dt");
+	ev->ce_account = ctl_ev_str(ev->ce_tree, "account");
+	ev->ce_qid = ctl_ev_str(ev->ce_tree, "queue_id");
+	ev->ce_to = ctl_ev_str(ev->ce_tree, "to");
+	ev->ce_from = ctl_ev_str(ev->ce_tree, "from");
+	ev->ce_msg = ctl_ev_str(ev->ce_tree, "msg");
+	ev->ce_hop = ctl_ev_str(ev->ce_tree, "hop");
+	ev->ce_tls = ctl_ev_str(ev->ce_tree, "tls");
+	(void)json_integer(json_get(ev->ce_tree, "attempt"), &ev->ce_attempt);
+	(void)json_boolean(json_get(ev->ce_tree, "sandbox"), &ev->ce_sandbox);
+	if ((issue = json_get(ev->ce_tree, "issue")) != NULL) {
 		if (json_integer(json_get(issue, "id"), &id) && id > 0)
-			ev->ev_issue_id = (uint64_t)id;
-		ev->ev_issue_name = ctl_ev_str(issue, "name");
-		ev->ev_issue_date = ctl_ev_str(issue, "date");
+			ev->ce_issue_id = (uint64_t)id;
+		ev->ce_issue_name = ctl_ev_str(issue, "name");
+		ev->ce_issue_date = ctl_ev_str(issue, "date");
 	}
-	if ((gate = json_get(ev->ev_tree, "gate")) != NULL)
-		ev->ev_uniq = ctl_ev_str(gate, "uniq");
+	if ((gate = json_get(ev->ce_tree, "gate")) != NULL)
+		ev->ce_uniq = ctl_ev_str(gate, "uniq");
 	return 0;
 }
 
 void
 ctl_event_free(struct ctl_event *ev)
 {
-	json_val_free(&ev->ev_tree);
+	json_val_free(&ev->ce_tree);
 }

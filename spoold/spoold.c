@@ -94,8 +94,8 @@ spoold_map_grown(struct spoold *sd)
 
 	if (!spool_map_grown(sd->sd_sp, &m))
 		return false;
-	log_info("lmdb map grown: from=%lld, to=%lld, max=%lld", (long long)m.sm_grew_from,
-	    (long long)m.sm_size, (long long)m.sm_max);
+	log_info("lmdb map grown: from=%lld, to=%lld, max=%lld", (long long)m.mp_grew_from,
+	    (long long)m.mp_size, (long long)m.mp_max);
 	return true;
 }
 
@@ -271,11 +271,11 @@ spoold_storage_check(struct spoold *sd)
 	int			 rc;
 
 	spool_map_info(sd->sd_sp, &m);
-	if (m.sm_grew_from != 0)	/* by a write other than filing */
+	if (m.mp_grew_from != 0)	/* by a write other than filing */
 		log_info("lmdb map grown: from=%lld, to=%lld, max=%lld",
-		    (long long)m.sm_grew_from, (long long)m.sm_size, (long long)m.sm_max);
-	if (m.sm_readers > 0)
-		log_info("cleared %u stale lmdb reader slot(s)", m.sm_readers);
+		    (long long)m.mp_grew_from, (long long)m.mp_size, (long long)m.mp_max);
+	if (m.mp_readers > 0)
+		log_info("cleared %u stale lmdb reader slot(s)", m.mp_readers);
 	rc = spool_space_check(sd->sd_cf->cf_spool_dir, min, &avail);
 	if (rc == ENOSPC && !low)
 		log_warnx("spool file system below min_free_space: free=%lld, "

@@ -83,7 +83,7 @@ spoold_lk_sender(void *arg, const char *key, enum spool_sender_status *st)
 {
 	struct spoold_msgctx *mc = arg;
 
-	return spool_sender_get(mc->mc_txn, mc->mc_acct.sa_login, key, st);
+	return spool_sender_get(mc->mc_txn, mc->mc_acct.ac_login, key, st);
 }
 
 static bool
@@ -94,7 +94,7 @@ spoold_lk_stop(void *arg, const char *addr)
 
 	(void)str_copy(a, sizeof(a), addr);
 	str_lower(a);
-	return spool_stop_has(mc->mc_txn, mc->mc_acct.sa_login, a);
+	return spool_stop_has(mc->mc_txn, mc->mc_acct.ac_login, a);
 }
 
 static bool
@@ -105,7 +105,7 @@ spoold_lk_permfail(void *arg, const char *addr)
 
 	(void)str_copy(a, sizeof(a), addr);
 	str_lower(a);
-	return spool_permfail_has(mc->mc_txn, mc->mc_acct.sa_login, a);
+	return spool_permfail_has(mc->mc_txn, mc->mc_acct.ac_login, a);
 }
 
 /* Reads the header block after the envelope into mc_h (bounded). */
@@ -117,7 +117,7 @@ spoold_read_headers(struct spoold_msgctx *mc, int fd)
 	struct hdr_field	 f;
 	enum hdr_status		 st;
 	char			 chunk[16384];
-	off_t			 off = (off_t)mc->mc_env.se_hdrlen;
+	off_t			 off = (off_t)mc->mc_env.pe_hdrlen;
 	ssize_t			 r;
 	int			 rc = 0;
 
@@ -179,9 +179,9 @@ spoold_read_fd(struct spoold_msgctx *mc, int fd)
 	}
 	if (rc != 0)
 		return rc;
-	mc->mc_size = (int64_t)st.st_size - (int64_t)mc->mc_env.se_hdrlen;
-	if (strcmp(mc->mc_env.se_qid, it->it_name) != 0) {
-		spoold_set_quarantine(it, "envelope qid differs", mc->mc_env.se_qid);
+	mc->mc_size = (int64_t)st.st_size - (int64_t)mc->mc_env.pe_hdrlen;
+	if (strcmp(mc->mc_env.pe_qid, it->it_name) != 0) {
+		spoold_set_quarantine(it, "envelope qid differs", mc->mc_env.pe_qid);
 		return 0;
 	}
 	return spoold_read_headers(mc, fd);
@@ -362,13 +362,13 @@ spoold_make_msg(const struct spoold_msgctx *mc, uint64_t issue, uint32_t nrcpt,
 	const struct spoold_hdrinfo	*h = &mc->mc_h;
 
 	memset(m, 0, sizeof(*m));
-	(void)str_copy(m->sm_qid, sizeof(m->sm_qid), e->se_qid);
-	(void)str_copy(m->sm_login, sizeof(m->sm_login), mc->mc_acct.sa_login);
-	m->sm_arrival = e->se_time;
+	(void)str_copy(m->sm_qid, sizeof(m->sm_qid), e->pe_qid);
+	(void)str_copy(m->sm_login, sizeof(m->sm_login), mc->mc_acct.ac_login);
+	m->sm_arrival = e->pe_time;
 	m->sm_size = mc->mc_size;
 	m->sm_issue = issue;
-	(void)str_copy(m->sm_from, sizeof(m->sm_from), e->se_from);
-	(void)str_copy(m->sm_from_params, sizeof(m->sm_from_params), e->se_from_params);
+	(void)str_copy(m->sm_from, sizeof(m->sm_from), e->pe_from);
+	(void)str_copy(m->sm_from_params, sizeof(m->sm_from_params), e->pe_from_params);
 	(void)str_copy(m->sm_from_hdr, sizeof(m->sm_from_hdr), h->sh_from);
 	(void)str_copy(m->sm_message_id, sizeof(m->sm_message_id), h->sh_message_id);
 	(void)str_copy(m->sm_subject, sizeof(m->sm_subject), h->sh_subject);
@@ -376,12 +376,12 @@ spoold_make_msg(const struct spoold_msgctx *mc, uint64_t issue, uint32_t nrcpt,
 		(void)str_copy(m->sm_letter_id, sizeof(m->sm_letter_id), h->sh_letter);
 		m->sm_has_letter_id = true;
 	}
-	(void)str_copy(m->sm_client, sizeof(m->sm_client), e->se_client);
-	(void)str_copy(m->sm_auth, sizeof(m->sm_auth), e->se_auth);
+	(void)str_copy(m->sm_client, sizeof(m->sm_client), e->pe_client);
+	(void)str_copy(m->sm_auth, sizeof(m->sm_auth), e->pe_auth);
 	m->sm_nrcpt = nrcpt;
 	m->sm_npending = nrcpt;
-	m->sm_sandbox = mc->mc_acct.sa_sandbox;
-	m->sm_body_off = (int64_t)e->se_hdrlen;
+	m->sm_sandbox = mc->mc_acct.ac_sandbox;
+	m->sm_body_off = (int64_t)e->pe_hdrlen;
 }
 
 static int
@@ -434,14 +434,14 @@ spoold_put_message(struct spoold_msgctx *mc, struct spool_issue *is,
 
 	m = xmalloc(sizeof(*m));
 	why = xcalloc(nrcpt, sizeof(*why));
-	spoold_make_msg(mc, is->si_id, nrcpt, m);
+	spoold_make_msg(mc, is->su_id, nrcpt, m);
 	for (i = 0; i < nrcpt; i++) {
 		why[i] = msgtext != NULL ? msgtext : spoold_policy_rcpt(&lk, rcpts[i]);
 		if (why[i] != NULL)
 			m->sm_npending--;
 	}
-	is->si_msgs++;
-	is->si_rcpts += nrcpt;
+	is->su_msgs++;
+	is->su_rcpts += nrcpt;
 	keep = m->sm_npending > 0;
 	/* the issue first: spool_event_add then bumps its bounce counter */
 	if ((rc = spool_issue_put(mc->mc_txn, is)) != 0 ||
@@ -459,7 +459,7 @@ spoold_put_message(struct spoold_msgctx *mc, struct spool_issue *is,
 		    m->sm_qid, rcpts[i], why[i]);
 	}
 	spoold_item_log(mc->mc_it, "%s: filed, account=%s, issue=%llu, nrcpt=%u, status=%s%s%s%s",
-	    m->sm_qid, m->sm_login, (unsigned long long)is->si_id, nrcpt,
+	    m->sm_qid, m->sm_login, (unsigned long long)is->su_id, nrcpt,
 	    m->sm_npending == nrcpt ? "queued" : m->sm_npending == 0 ? "bounced" : "partial",
 	    msgtext ? " (" : "", msgtext ? msgtext : "", msgtext ? ")" : "");
 	mc->mc_it->it_action = m->sm_npending > 0 ? SA_QUEUE :
@@ -477,9 +477,9 @@ spoold_rcpts(const struct spoold_msgctx *mc, char **v)
 	uint32_t	 n = 0;
 	size_t		 i;
 
-	for (i = 0; i < mc->mc_env.se_nrcpt; i++)
-		if (!spoold_blackholed(mc->mc_sd->sd_cf, mc->mc_env.se_rcpt[i]))
-			v[n++] = mc->mc_env.se_rcpt[i];
+	for (i = 0; i < mc->mc_env.pe_nrcpt; i++)
+		if (!spoold_blackholed(mc->mc_sd->sd_cf, mc->mc_env.pe_rcpt[i]))
+			v[n++] = mc->mc_env.pe_rcpt[i];
 	return n;
 }
 
@@ -493,12 +493,12 @@ spoold_refuse_no_account(struct spoold_msgctx *mc)
 {
 	struct spoold_item	*it = mc->mc_it;
 	struct spool_msg	*m = xmalloc(sizeof(*m));
-	char			**rcpts = xcalloc(mc->mc_env.se_nrcpt + 1, sizeof(*rcpts));
+	char			**rcpts = xcalloc(mc->mc_env.pe_nrcpt + 1, sizeof(*rcpts));
 	uint32_t		 i, n;
 	int			 rc;
 
-	(void)str_copy(mc->mc_acct.sa_login, sizeof(mc->mc_acct.sa_login),
-	    mc->mc_env.se_account);
+	(void)str_copy(mc->mc_acct.ac_login, sizeof(mc->mc_acct.ac_login),
+	    mc->mc_env.pe_account);
 	n = spoold_rcpts(mc, rcpts);
 	spoold_make_msg(mc, 0, n, m);
 	rc = spool_done_put(mc->mc_txn, m->sm_qid, mc->mc_now);
@@ -508,7 +508,7 @@ spoold_refuse_no_account(struct spoold_msgctx *mc)
 			    rcpts[i], SPOOLD_T_NOACCOUNT);
 	}
 	if (rc == 0)
-		spoold_set_quarantine(it, "unknown account", mc->mc_env.se_account);
+		spoold_set_quarantine(it, "unknown account", mc->mc_env.pe_account);
 	free(rcpts);
 	free(m);
 	return rc;
@@ -521,7 +521,7 @@ spoold_finished(struct spoold_msgctx *mc)
 	struct spoold_item	*it = mc->mc_it;
 	int			 rc;
 
-	rc = spool_account_get(mc->mc_txn, mc->mc_env.se_account, &mc->mc_acct);
+	rc = spool_account_get(mc->mc_txn, mc->mc_env.pe_account, &mc->mc_acct);
 	if (rc != 0 && rc != SPOOL_ENOTFOUND)
 		return rc;
 	/*
@@ -548,21 +548,21 @@ spoold_file_parsed(struct spoold_msgctx *mc, struct spool_msg *old)
 	uint32_t		 nrcpt;
 	int			 rc;
 
-	if (mc->mc_legacy && mc->mc_env.se_tag[0] == '\0')
+	if (mc->mc_legacy && mc->mc_env.pe_tag[0] == '\0')
 		spoold_item_log(it, "%s: untagged, from before the envelope key: "
-		    "account=%s taken as written", it->it_name, mc->mc_env.se_account);
-	else if (!spool_tag_ok(mc->mc_sd->sd_key, mc->mc_env.se_account,
-	    mc->mc_env.se_tag)) {
+		    "account=%s taken as written", it->it_name, mc->mc_env.pe_account);
+	else if (!spool_tag_ok(mc->mc_sd->sd_key, mc->mc_env.pe_account,
+	    mc->mc_env.pe_tag)) {
 		/* not an account the lookup process (or spoold) vouched for */
 		spoold_set_quarantine(it, "account not authenticated",
-		    mc->mc_env.se_account);
+		    mc->mc_env.pe_account);
 		return 0;
 	}
 	if ((rc = spool_msg_get(mc->mc_txn, it->it_name, old)) == 0) {
-		if (strcmp(old->sm_login, mc->mc_env.se_account) != 0) {
+		if (strcmp(old->sm_login, mc->mc_env.pe_account) != 0) {
 			/* another account's queue id: never replace its file */
 			spoold_set_quarantine(it, "queue id of another account's "
-			    "message", mc->mc_env.se_account);
+			    "message", mc->mc_env.pe_account);
 			return 0;
 		}
 		/* committed before a crash, not yet moved: only move it */
@@ -575,13 +575,13 @@ spoold_file_parsed(struct spoold_msgctx *mc, struct spool_msg *old)
 	if (rc != SPOOL_ENOTFOUND ||
 	    (rc = spool_done_get(mc->mc_txn, it->it_name, NULL)) != SPOOL_ENOTFOUND)
 		return rc != 0 ? rc : spoold_finished(mc);
-	if ((rc = spool_account_get(mc->mc_txn, mc->mc_env.se_account, &mc->mc_acct)) != 0)
+	if ((rc = spool_account_get(mc->mc_txn, mc->mc_env.pe_account, &mc->mc_acct)) != 0)
 		return rc != SPOOL_ENOTFOUND ? rc : spoold_refuse_no_account(mc);
-	if (mc->mc_env.se_nrcpt == 0) {
+	if (mc->mc_env.pe_nrcpt == 0) {
 		spoold_set_quarantine(it, "no recipients", NULL);
 		return 0;
 	}
-	rcpts = xcalloc(mc->mc_env.se_nrcpt, sizeof(*rcpts));
+	rcpts = xcalloc(mc->mc_env.pe_nrcpt, sizeof(*rcpts));
 	if ((nrcpt = spoold_rcpts(mc, rcpts)) == 0) {
 		spoold_item_log(it, "%s: discarded, reason=blackholed recipients only",
 		    it->it_name);
@@ -589,15 +589,15 @@ spoold_file_parsed(struct spoold_msgctx *mc, struct spool_msg *old)
 		free(rcpts);
 		return 0;
 	}
-	if ((rc = spoold_policy_message(h, mc->mc_acct.sa_senders, &lk, &text)) != 0)
+	if ((rc = spoold_policy_message(h, mc->mc_acct.ac_senders, &lk, &text)) != 0)
 		goto done;
 	if (text == NULL)
 		text = spoold_policy_hops(h, mc->mc_sd->sd_cf->cf_hopcount_limit);
-	spool_date(mc->mc_env.se_time, date);
-	if ((rc = spool_issue_find_or_create(mc->mc_txn, mc->mc_acct.sa_login, date,
+	spool_date(mc->mc_env.pe_time, date);
+	if ((rc = spool_issue_find_or_create(mc->mc_txn, mc->mc_acct.ac_login, date,
 	    h->sh_has_campaign && h->sh_campaign_ok ? h->sh_campaign : NULL, &is)) != 0)
 		goto done;
-	if (text == NULL && is.si_blocked)
+	if (text == NULL && is.su_blocked)
 		text = SPOOLD_T_BLOCKED;
 	rc = spoold_put_message(mc, &is, text, rcpts, nrcpt);
 done:
@@ -621,7 +621,7 @@ spoold_file_one(struct spoold *sd, struct spool_txn *txn, struct spoold_item *it
 	mc->mc_now = now;
 	spool_env_init(&mc->mc_env);
 	rc = spoold_read_file(mc);
-	if (rc == 0 && it->it_action == SA_SKIP && mc->mc_env.se_qid[0] != '\0')
+	if (rc == 0 && it->it_action == SA_SKIP && mc->mc_env.pe_qid[0] != '\0')
 		rc = spoold_file_parsed(mc, old);
 	spool_env_free(&mc->mc_env);
 	free(old);

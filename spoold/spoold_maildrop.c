@@ -80,12 +80,12 @@ spoold_md_env(struct spoold *sd, struct spool_env *e, struct buf *b)
 {
 	const struct conf	*cf = sd->sd_cf;
 
-	if (str_copy(e->se_account, sizeof(e->se_account),
+	if (str_copy(e->pe_account, sizeof(e->pe_account),
 	    cf->cf_sendmail_account) == -1)
 		return SPOOL_EFORMAT;
-	e->se_auth[0] = '\0';
-	(void)str_copy(e->se_client, sizeof(e->se_client), "local");
-	spool_tag_make(sd->sd_key, e->se_account, e->se_tag);
+	e->pe_auth[0] = '\0';
+	(void)str_copy(e->pe_client, sizeof(e->pe_client), "local");
+	spool_tag_make(sd->sd_key, e->pe_account, e->pe_tag);
 	return spool_env_format(e, b);
 }
 
@@ -140,9 +140,9 @@ spoold_md_check(const struct spoold *sd, int fd, const struct stat *st,
 		return "bad envelope";
 	if ((*rc_r = rc) != 0)
 		return NULL;
-	if (strcmp(e->se_qid, name) != 0)
+	if (strcmp(e->pe_qid, name) != 0)
 		return "envelope qid differs";
-	return e->se_nrcpt == 0 ? "no recipients" : NULL;
+	return e->pe_nrcpt == 0 ? "no recipients" : NULL;
 }
 
 /* A checked file: copy it, then remove it from maildrop. 0 or an errno. */
@@ -161,7 +161,7 @@ spoold_md_take(struct spoold *sd, int dfd, int fd, const char *name,
 	buf_init(&b, spoold_md_envmax(sd->sd_cf) + 4096);
 	rc = done ? 0 : spoold_md_env(sd, e, &b);
 	if (rc == 0 && !done)
-		rc = spoold_md_copy(sd, name, fd, st->st_size - (off_t)e->se_hdrlen, &b);
+		rc = spoold_md_copy(sd, name, fd, st->st_size - (off_t)e->pe_hdrlen, &b);
 	buf_release(&b);
 	if (rc != 0)
 		return rc;
@@ -171,7 +171,7 @@ spoold_md_take(struct spoold *sd, int dfd, int fd, const char *name,
 		log_info("%s: already picked up from maildrop", name);
 	else
 		log_info("%s: picked up from maildrop, uid=%ld, account=%s, "
-		    "nrcpt=%zu", name, (long)st->st_uid, e->se_account, e->se_nrcpt);
+		    "nrcpt=%zu", name, (long)st->st_uid, e->pe_account, e->pe_nrcpt);
 	return 0;
 }
 

@@ -240,10 +240,10 @@ spoold_policy_sender_one(const char *addr, const struct spoold_lookup *lk,
 	char			 key[SPOOL_ADDR_MAX + 1];
 	int			 rc;
 
-	rc = lk->sl_sender(lk->sl_arg, addr, &st);
+	rc = lk->lu_sender(lk->lu_arg, addr, &st);
 	if (rc == SPOOL_ENOTFOUND && (at = strrchr(addr, '@')) != NULL) {
 		(void)str_copy(key, sizeof(key), at);
-		rc = lk->sl_sender(lk->sl_arg, key, &st);
+		rc = lk->lu_sender(lk->lu_arg, key, &st);
 	}
 	if (rc == SPOOL_ENOTFOUND) {
 		*text_r = SPOOLD_T_UNKNOWN;
@@ -334,9 +334,9 @@ spoold_policy_message(const struct spoold_hdrinfo *h, enum spool_senders senders
 const char *
 spoold_policy_rcpt(const struct spoold_lookup *lk, const char *addr)
 {
-	if (lk->sl_stop(lk->sl_arg, addr))
+	if (lk->lu_stop(lk->lu_arg, addr))
 		return SPOOLD_T_STOPLIST;
-	if (lk->sl_permfail(lk->sl_arg, addr))
+	if (lk->lu_permfail(lk->lu_arg, addr))
 		return SPOOLD_T_PERMFAIL;
 	return NULL;
 }

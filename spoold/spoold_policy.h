@@ -79,11 +79,11 @@ enum hdr_status spoold_hdrinfo_parse(struct spoold_hdrinfo *, const char *,
 bool	spoold_name_ok(const char *, size_t);
 
 struct spoold_lookup {
-	void	*sl_arg;
+	void	*lu_arg;
 	/* 0 and *st_r, SPOOL_ENOTFOUND, or another spool error */
-	int	(*sl_sender)(void *, const char *key, enum spool_sender_status *st_r);
-	bool	(*sl_stop)(void *, const char *addr);
-	bool	(*sl_permfail)(void *, const char *addr);
+	int	(*lu_sender)(void *, const char *key, enum spool_sender_status *st_r);
+	bool	(*lu_stop)(void *, const char *addr);
+	bool	(*lu_permfail)(void *, const char *addr);
 };
 
 /*

@@ -32,14 +32,14 @@ fuzz_decode(const char *in, size_t n, enum smtpd_data_mode mode, size_t step,
 	smtpd_data_init(&d, mode, max_line, 1 << 20);
 	r->out = malloc(n + 3);
 	r->outlen = 0;
-	while (off < n && !d.sd_done) {
+	while (off < n && !d.da_done) {
 		k = n - off < step ? n - off : step;
 		used = smtpd_data_push(&d, in + off, k, r->out + r->outlen, &o);
 		if (used > k || o > k + 2)
 			log_panic("smtpd_data: consumed or produced too much");
 		r->outlen += o;
 		off += used;
-		if (used < k && !d.sd_done)
+		if (used < k && !d.da_done)
 			log_panic("smtpd_data: stopped early without an end");
 	}
 	if (mode == SMTPD_DATA_BDAT) {
@@ -47,8 +47,8 @@ fuzz_decode(const char *in, size_t n, enum smtpd_data_mode mode, size_t step,
 		r->outlen += o;
 	}
 	r->used = off;
-	r->flags = d.sd_flags;
-	r->done = d.sd_done;
+	r->flags = d.da_flags;
+	r->done = d.da_done;
 }
 
 static void

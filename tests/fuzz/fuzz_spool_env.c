@@ -1,7 +1,7 @@
 /*
  * libFuzzer target for spool_env_parse: any input must parse or fail
  * cleanly; a successful parse must re-format and re-parse to the same
- * envelope, with se_hdrlen inside the input.
+ * envelope, with pe_hdrlen inside the input.
  */
 #include "config.h"
 
@@ -18,17 +18,17 @@ fuzz_spool_env_check(const struct spool_env *a, size_t len)
 	struct buf		out;
 	size_t			i;
 
-	if (a->se_hdrlen == 0 || a->se_hdrlen > len)
+	if (a->pe_hdrlen == 0 || a->pe_hdrlen > len)
 		abort();
 	buf_init(&out, 1 << 24);
 	if (spool_env_format(a, &out) != 0 || spool_env_parse(out.data, out.len, &b) != 0)
 		abort();
-	if (strcmp(a->se_qid, b.se_qid) != 0 || a->se_time != b.se_time ||
-	    strcmp(a->se_from, b.se_from) != 0 || strcmp(a->se_helo, b.se_helo) != 0 ||
-	    a->se_nrcpt != b.se_nrcpt || b.se_hdrlen != out.len)
+	if (strcmp(a->pe_qid, b.pe_qid) != 0 || a->pe_time != b.pe_time ||
+	    strcmp(a->pe_from, b.pe_from) != 0 || strcmp(a->pe_helo, b.pe_helo) != 0 ||
+	    a->pe_nrcpt != b.pe_nrcpt || b.pe_hdrlen != out.len)
 		abort();
-	for (i = 0; i < a->se_nrcpt; i++)
-		if (strcmp(a->se_rcpt[i], b.se_rcpt[i]) != 0)
+	for (i = 0; i < a->pe_nrcpt; i++)
+		if (strcmp(a->pe_rcpt[i], b.pe_rcpt[i]) != 0)
 			abort();
 	spool_env_free(&b);
 	buf_release(&out);

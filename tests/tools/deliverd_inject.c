@@ -53,15 +53,15 @@ inject_account(int argc, char **argv)
 	int			 rc;
 
 	memset(&a, 0, sizeof(a));
-	(void)str_copy(a.sa_login, sizeof(a.sa_login), argv[0]);
-	a.sa_created = time(NULL);
+	(void)str_copy(a.ac_login, sizeof(a.ac_login), argv[0]);
+	a.ac_created = time(NULL);
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "sandbox") == 0)
-			a.sa_sandbox = true;
+			a.ac_sandbox = true;
 		else if (strcmp(argv[i], "stream") == 0)
-			a.sa_callback_format = SPOOL_CB_STREAM;
+			a.ac_callback_format = SPOOL_CB_STREAM;
 		else
-			(void)str_copy(a.sa_callback_url, sizeof(a.sa_callback_url), argv[i]);
+			(void)str_copy(a.ac_callback_url, sizeof(a.ac_callback_url), argv[i]);
 	}
 	if ((rc = spool_begin(sp, true, &txn)) != 0 ||
 	    (rc = spool_account_put(txn, &a)) != 0 || (rc = spool_commit(&txn)) != 0)
@@ -81,14 +81,14 @@ inject_dkim(int argc, char **argv)
 	if (argc < 5)
 		return 2;
 	memset(&d, 0, sizeof(d));
-	(void)str_copy(d.sd_login, sizeof(d.sd_login), argv[0]);
-	(void)str_copy(d.sd_domain, sizeof(d.sd_domain), argv[1]);
-	(void)str_copy(d.sd_selector, sizeof(d.sd_selector), argv[2]);
-	d.sd_alg = strcmp(argv[3], "ed25519") == 0 ? SPOOL_DKIM_ED25519 : SPOOL_DKIM_RSA;
-	d.sd_default = argc > 5 && strcmp(argv[5], "default") == 0;
-	d.sd_created = time(NULL);
+	(void)str_copy(d.dk_login, sizeof(d.dk_login), argv[0]);
+	(void)str_copy(d.dk_domain, sizeof(d.dk_domain), argv[1]);
+	(void)str_copy(d.dk_selector, sizeof(d.dk_selector), argv[2]);
+	d.dk_alg = strcmp(argv[3], "ed25519") == 0 ? SPOOL_DKIM_ED25519 : SPOOL_DKIM_RSA;
+	d.dk_default = argc > 5 && strcmp(argv[5], "default") == 0;
+	d.dk_created = time(NULL);
 	(void)snprintf(name, sizeof(name), "%s.%s.%s.pem", argv[0], argv[1], argv[2]);
-	(void)str_copy(d.sd_keyfile, sizeof(d.sd_keyfile), name);
+	(void)str_copy(d.dk_keyfile, sizeof(d.dk_keyfile), name);
 	if (fsx_read_file(argv[4], 65536, &pem, &len) == -1 ||
 	    spool_path(dir, sizeof(dir), cf->cf_spool_dir, SPOOL_KEYS, NULL) == -1 ||
 	    fsx_write_durable(dir, name, pem, len, 0600) == -1) {
@@ -128,11 +128,11 @@ inject_one(struct spool_txn *txn, const char *login, const char *from,
 	int			 i, rc;
 
 	spool_env_init(&env);
-	qid_make(env.se_qid);
-	env.se_time = time(NULL);
-	(void)str_copy(env.se_account, sizeof(env.se_account), login);
-	(void)str_copy(env.se_client, sizeof(env.se_client), "local");
-	(void)str_copy(env.se_from, sizeof(env.se_from), from);
+	qid_make(env.pe_qid);
+	env.pe_time = time(NULL);
+	(void)str_copy(env.pe_account, sizeof(env.pe_account), login);
+	(void)str_copy(env.pe_client, sizeof(env.pe_client), "local");
+	(void)str_copy(env.pe_from, sizeof(env.pe_from), from);
 	for (i = 0; i < nrcpt; i++) {
 		inject_addr(r.sr_addr, sizeof(r.sr_addr), rcpt[i], seq);
 		(void)spool_env_add_rcpt(&env, r.sr_addr);
@@ -143,33 +143,33 @@ inject_one(struct spool_txn *txn, const char *login, const char *from,
 	m->sm_body_off = (int64_t)b.len;
 	(void)buf_append(&b, msg, msglen);
 	if (spool_path(dir, sizeof(dir), cf->cf_spool_dir, SPOOL_QUEUE, NULL) == -1 ||
-	    fsx_write_durable(dir, env.se_qid, b.data, b.len, 0600) == -1) {
+	    fsx_write_durable(dir, env.pe_qid, b.data, b.len, 0600) == -1) {
 		(void)fprintf(stderr, "deliverd-inject: queue file: %s\n", strerror(errno));
 		exit(1);
 	}
-	(void)str_copy(m->sm_qid, sizeof(m->sm_qid), env.se_qid);
+	(void)str_copy(m->sm_qid, sizeof(m->sm_qid), env.pe_qid);
 	(void)str_copy(m->sm_login, sizeof(m->sm_login), login);
-	m->sm_arrival = env.se_time;
+	m->sm_arrival = env.pe_time;
 	m->sm_size = (int64_t)msglen;
-	m->sm_issue = is->si_id;
+	m->sm_issue = is->su_id;
 	(void)str_copy(m->sm_from, sizeof(m->sm_from), from);
 	(void)str_copy(m->sm_from_hdr, sizeof(m->sm_from_hdr), fromhdr);
-	(void)snprintf(m->sm_message_id, sizeof(m->sm_message_id), "<%s@inject>", env.se_qid);
+	(void)snprintf(m->sm_message_id, sizeof(m->sm_message_id), "<%s@inject>", env.pe_qid);
 	m->sm_nrcpt = m->sm_npending = (uint32_t)nrcpt;
 	m->sm_sandbox = sandbox;
 	if ((rc = spool_msg_put(txn, m)) != 0)
 		inject_die("msg", rc);
 	for (i = 0; i < nrcpt; i++) {
 		memset(&r, 0, sizeof(r));
-		(void)str_copy(r.sr_qid, sizeof(r.sr_qid), env.se_qid);
+		(void)str_copy(r.sr_qid, sizeof(r.sr_qid), env.pe_qid);
 		r.sr_idx = (uint32_t)i;
 		inject_addr(r.sr_addr, sizeof(r.sr_addr), rcpt[i], seq);
 		r.sr_state = SPOOL_RS_QUEUED;
-		r.sr_next = env.se_time;
+		r.sr_next = env.pe_time;
 		if ((rc = spool_rcpt_put(txn, &r)) != 0)
 			inject_die("rcpt", rc);
 	}
-	(void)printf("%s\n", env.se_qid);
+	(void)printf("%s\n", env.pe_qid);
 	buf_release(&b);
 	spool_env_free(&env);
 	free(m);
@@ -204,7 +204,7 @@ inject_msg(int argc, char **argv)
 		/* 100 messages per transaction, like spoold's group commit */
 		for (long j = 0; j < 100 && k < n; j++, k++)
 			inject_one(txn, argv[0], argv[1], argv[2], msg, len, argv + 5,
-			    argc - 5, &is, a.sa_sandbox, k);
+			    argc - 5, &is, a.ac_sandbox, k);
 		if ((rc = spool_commit(&txn)) != 0)
 			inject_die("commit", rc);
 	}
@@ -262,11 +262,11 @@ inject_corrupt_issue(int argc, char **argv)
 	    (rc = spool_issue_find_or_create(txn, argv[0], date, NULL, &is)) != 0)
 		inject_die("issue", rc);
 	spool_key_init(&k);
-	spool_key_be64(&k, is.si_id);
+	spool_key_be64(&k, is.su_id);
 	if ((rc = spool_db_put(txn, SPOOL_DB_ISSUES, &k, "\377garbage", 8)) != 0 ||
 	    (rc = spool_commit(&txn)) != 0)
 		inject_die("corrupt issue", rc);
-	(void)printf("%llu\n", (unsigned long long)is.si_id);
+	(void)printf("%llu\n", (unsigned long long)is.su_id);
 	return 0;
 }
 

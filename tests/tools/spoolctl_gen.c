@@ -65,12 +65,12 @@ gen_file(struct gen *g, struct spool_msg *sm, char **rcpts, size_t n)
 	int			 rc;
 
 	spool_env_init(&env);
-	(void)str_copy(env.se_qid, sizeof(env.se_qid), sm->sm_qid);
-	env.se_time = sm->sm_arrival;
-	(void)str_copy(env.se_account, sizeof(env.se_account), sm->sm_login);
-	(void)str_copy(env.se_client, sizeof(env.se_client), "127.0.0.1:2525");
-	(void)str_copy(env.se_helo, sizeof(env.se_helo), "gen.test");
-	(void)str_copy(env.se_from, sizeof(env.se_from), sm->sm_from);
+	(void)str_copy(env.pe_qid, sizeof(env.pe_qid), sm->sm_qid);
+	env.pe_time = sm->sm_arrival;
+	(void)str_copy(env.pe_account, sizeof(env.pe_account), sm->sm_login);
+	(void)str_copy(env.pe_client, sizeof(env.pe_client), "127.0.0.1:2525");
+	(void)str_copy(env.pe_helo, sizeof(env.pe_helo), "gen.test");
+	(void)str_copy(env.pe_from, sizeof(env.pe_from), sm->sm_from);
 	for (i = 0; i < n; i++)
 		(void)spool_env_add_rcpt(&env, rcpts[i]);
 	buf_init(&b, 1 << 20);
@@ -161,11 +161,11 @@ gen_message(struct gen *g, struct spool_txn *txn, long i, int64_t now)
 	spool_date(sm.sm_arrival, date);
 	if ((rc = spool_issue_find_or_create(txn, g->account, date, g->campaign, &si)) != 0)
 		gen_die_rc(rc, "issue");
-	si.si_msgs++;
-	si.si_rcpts += (uint64_t)g->nrcpt;
+	si.su_msgs++;
+	si.su_rcpts += (uint64_t)g->nrcpt;
 	if ((rc = spool_issue_put(txn, &si)) != 0)
 		gen_die_rc(rc, "issue");
-	sm.sm_issue = si.si_id;
+	sm.sm_issue = si.su_id;
 	(void)str_printf(sm.sm_from, sizeof(sm.sm_from), "sender%ld@example.com", i % 7);
 	(void)str_copy(sm.sm_from_hdr, sizeof(sm.sm_from_hdr), sm.sm_from);
 	(void)str_printf(sm.sm_message_id, sizeof(sm.sm_message_id), "<%s@gen.test>", sm.sm_qid);

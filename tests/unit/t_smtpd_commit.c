@@ -129,7 +129,7 @@ in_new(const struct smtpd_session *s)
 {
 	struct stat	st;
 
-	return stat(s->ss_file.si_new, &st) == 0;
+	return stat(s->ss_file.sn_new, &st) == 0;
 }
 
 static void
@@ -225,9 +225,9 @@ test_file_error(void)
 	tree_fresh();
 	reset_wraps(0, 0);
 	s = session_with_message();
-	(void)str_copy(tmp, sizeof(tmp), s->ss_file.si_tmp);
+	(void)str_copy(tmp, sizeof(tmp), s->ss_file.sn_tmp);
 	/* the target directory is gone: the rename fails */
-	(void)snprintf(s->ss_file.si_new, sizeof(s->ss_file.si_new),
+	(void)snprintf(s->ss_file.sn_new, sizeof(s->ss_file.sn_new),
 	    "%s/no/such/dir/x", tdir);
 	smtpd_commit_submit(s);
 	t_int_eq((long long)take(got, 1), 1, "came back");

@@ -47,7 +47,7 @@ t_feed(struct smtpd_data *d, const char *in, size_t n, size_t step,
 	size_t	off = 0, k, o, used;
 
 	*outlen = 0;
-	while (off < n && !d->sd_done) {
+	while (off < n && !d->da_done) {
 		k = n - off < step ? n - off : step;
 		used = smtpd_data_push(d, in + off, k, out + *outlen, &o);
 		*outlen += o;
@@ -69,13 +69,13 @@ t_table(void)
 		for (step = 1; step <= cases[i].inlen; step++) {
 			smtpd_data_init(&d, SMTPD_DATA_DOT, 1000, 1 << 20);
 			rest = t_feed(&d, cases[i].in, cases[i].inlen, step, out, &outlen);
-			if ((int)d.sd_done != cases[i].done ||
-			    d.sd_flags != cases[i].flags ||
+			if ((int)d.da_done != cases[i].done ||
+			    d.da_flags != cases[i].flags ||
 			    (cases[i].done && rest != cases[i].rest) ||
 			    (cases[i].out != NULL && (outlen != cases[i].outlen ||
 			    memcmp(out, cases[i].out, outlen) != 0))) {
 				t_diag("step %zu: done %d flags %u rest %zu outlen %zu",
-				    step, d.sd_done, d.sd_flags, rest, outlen);
+				    step, d.da_done, d.da_flags, rest, outlen);
 				ok = 0;
 				break;
 			}
@@ -96,28 +96,28 @@ t_limits(void)
 	memcpy(in + 998, "\r\n.\r\n", 5);
 	smtpd_data_init(&d, SMTPD_DATA_DOT, 1000, 1 << 20);
 	(void)smtpd_data_push(&d, in, 1003, out, &o);
-	t_ok(d.sd_done && d.sd_flags == 0 && o == 1000, "998-octet line ok");
-	t_int_eq((long long)d.sd_lines, 2, "two CRLF-ended lines counted (text, end)");
+	t_ok(d.da_done && d.da_flags == 0 && o == 1000, "998-octet line ok");
+	t_int_eq((long long)d.da_lines, 2, "two CRLF-ended lines counted (text, end)");
 	memset(in, 'x', 999);
 	memcpy(in + 999, "\r\n.\r\n", 5);
 	smtpd_data_init(&d, SMTPD_DATA_DOT, 1000, 1 << 20);
 	(void)smtpd_data_push(&d, in, 1004, out, &o);
-	t_ok(d.sd_done && d.sd_flags == SMTPD_DATA_LONGLINE, "999-octet line too long");
+	t_ok(d.da_done && d.da_flags == SMTPD_DATA_LONGLINE, "999-octet line too long");
 	/* a stuffed dot counts as sent */
 	in[0] = '.';
 	memset(in + 1, 'x', 998);
 	memcpy(in + 999, "\r\n.\r\n", 5);
 	smtpd_data_init(&d, SMTPD_DATA_DOT, 1000, 1 << 20);
 	(void)smtpd_data_push(&d, in, 1004, out, &o);
-	t_ok(d.sd_done && d.sd_flags == SMTPD_DATA_LONGLINE, "stuffed dot counts");
+	t_ok(d.da_done && d.da_flags == SMTPD_DATA_LONGLINE, "stuffed dot counts");
 	/* size: output stops, counting goes on */
 	memset(in, 'y', 2000);
 	memcpy(in + 2000, "\r\n.\r\n", 5);
 	smtpd_data_init(&d, SMTPD_DATA_DOT, 3000, 100);
 	(void)smtpd_data_push(&d, in, 2005, out, &o);
-	t_ok(d.sd_done && (d.sd_flags & SMTPD_DATA_TOOBIG) && o == 100 &&
-	    d.sd_size == 2002, "size limit (o=%zu size=%llu)", o,
-	    (unsigned long long)d.sd_size);
+	t_ok(d.da_done && (d.da_flags & SMTPD_DATA_TOOBIG) && o == 100 &&
+	    d.da_size == 2002, "size limit (o=%zu size=%llu)", o,
+	    (unsigned long long)d.da_size);
 }
 
 static void
@@ -130,20 +130,20 @@ t_bdat(void)
 	smtpd_data_init(&d, SMTPD_DATA_BDAT, 1000, 1 << 20);
 	used = smtpd_data_push(&d, S(".a\r\n.\r\nb"), out, &o);
 	smtpd_data_finish(&d, out + o, &o2);
-	t_ok(used == 8 && !d.sd_done && d.sd_flags == 0 && o + o2 == 10 &&
+	t_ok(used == 8 && !d.da_done && d.da_flags == 0 && o + o2 == 10 &&
 	    memcmp(out, ".a\r\n.\r\nb\r\n", 10) == 0, "BDAT: no unstuffing, no end, CRLF added");
 	smtpd_data_init(&d, SMTPD_DATA_BDAT, 1000, 1 << 20);
 	(void)smtpd_data_push(&d, S("a\r"), out, &o);
 	(void)smtpd_data_push(&d, S("\nb\r\n"), out, &o);
 	smtpd_data_finish(&d, out, &o2);
-	t_ok(d.sd_flags == 0 && o2 == 0, "BDAT: CRLF split across chunks");
+	t_ok(d.da_flags == 0 && o2 == 0, "BDAT: CRLF split across chunks");
 	smtpd_data_init(&d, SMTPD_DATA_BDAT, 1000, 1 << 20);
 	(void)smtpd_data_push(&d, S("a\nb\r\n"), out, &o);
-	t_ok(d.sd_flags == SMTPD_DATA_BARE, "BDAT: bare LF flagged");
+	t_ok(d.da_flags == SMTPD_DATA_BARE, "BDAT: bare LF flagged");
 	smtpd_data_init(&d, SMTPD_DATA_BDAT, 1000, 1 << 20);
 	(void)smtpd_data_push(&d, S("a\r"), out, &o);
 	smtpd_data_finish(&d, out, &o2);
-	t_ok(d.sd_flags == SMTPD_DATA_BARE, "BDAT: dangling CR at LAST");
+	t_ok(d.da_flags == SMTPD_DATA_BARE, "BDAT: dangling CR at LAST");
 }
 
 static const struct t_case t_cases[] = {

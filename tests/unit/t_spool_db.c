@@ -60,27 +60,27 @@ t_accounts(void)
 	int			 n = 0;
 
 	memset(&a, 0, sizeof(a));
-	(void)str_copy(a.sa_login, sizeof(a.sa_login), "demo.demo@smtpgate");
-	(void)str_copy(a.sa_pwhash, sizeof(a.sa_pwhash), "$y$j9T$salt$hash");
-	(void)cidr_parse("192.0.2.0/24", &a.sa_ips[0]);
-	(void)cidr_parse("2001:db8::/32", &a.sa_ips[1]);
-	a.sa_nips = 2;
-	a.sa_sandbox = true;
-	(void)str_copy(a.sa_callback_url, sizeof(a.sa_callback_url), "http://127.0.0.1:1/cb");
-	a.sa_callback_format = SPOOL_CB_STREAM;
-	a.sa_senders = SPOOL_SENDERS_REGISTERED;
-	a.sa_created = 1764432245;
+	(void)str_copy(a.ac_login, sizeof(a.ac_login), "demo.demo@smtpgate");
+	(void)str_copy(a.ac_pwhash, sizeof(a.ac_pwhash), "$y$j9T$salt$hash");
+	(void)cidr_parse("192.0.2.0/24", &a.ac_ips[0]);
+	(void)cidr_parse("2001:db8::/32", &a.ac_ips[1]);
+	a.ac_nips = 2;
+	a.ac_sandbox = true;
+	(void)str_copy(a.ac_callback_url, sizeof(a.ac_callback_url), "http://127.0.0.1:1/cb");
+	a.ac_callback_format = SPOOL_CB_STREAM;
+	a.ac_senders = SPOOL_SENDERS_REGISTERED;
+	a.ac_created = 1764432245;
 	t_int_eq(spool_account_put(t, &a), 0, "put");
 	t_int_eq(spool_account_get(t, "nobody", &g), SPOOL_ENOTFOUND, "missing");
-	t_int_eq(spool_account_get(t, a.sa_login, &g), 0, "get");
+	t_int_eq(spool_account_get(t, a.ac_login, &g), 0, "get");
 	t_ok(memcmp(&a, &g, sizeof(a)) == 0, "every field survives");
-	(void)str_copy(a.sa_login, sizeof(a.sa_login), "other");
-	a.sa_nips = 0;
+	(void)str_copy(a.ac_login, sizeof(a.ac_login), "other");
+	a.ac_nips = 0;
 	(void)spool_account_put(t, &a);
 	t_int_eq(spool_account_iter(t, acct_count, &n), 0, "iter");
 	t_int_eq(n, 2, "two accounts");
 	t_int_eq(spool_account_by_ip(t, "192.0.2.77", &g), 0, "by ip v4");
-	t_str_eq(g.sa_login, "demo.demo@smtpgate", "right account");
+	t_str_eq(g.ac_login, "demo.demo@smtpgate", "right account");
 	t_int_eq(spool_account_by_ip(t, "2001:db8::5", &g), 0, "by ip v6");
 	t_int_eq(spool_account_by_ip(t, "198.51.100.1", &g), SPOOL_ENOTFOUND, "no ip match");
 	(void)spool_sender_put(t, "other", "a@b", SPOOL_SENDER_APPROVED);
@@ -137,8 +137,8 @@ dkim_cb(const struct spool_dkim *d, void *arg)
 {
 	struct kv_list	*l = arg;
 
-	(void)buf_printf(&l->b, "%s/%s/%s/%d%s;", d->sd_domain, d->sd_selector,
-	    d->sd_keyfile, (int)d->sd_alg, d->sd_default ? "*" : "");
+	(void)buf_printf(&l->b, "%s/%s/%s/%d%s;", d->dk_domain, d->dk_selector,
+	    d->dk_keyfile, (int)d->dk_alg, d->dk_default ? "*" : "");
 	return 0;
 }
 
@@ -148,12 +148,12 @@ dkim_add(struct spool_txn *t, const char *login, const char *dom, const char *se
 	struct spool_dkim	d;
 
 	memset(&d, 0, sizeof(d));
-	(void)str_copy(d.sd_login, sizeof(d.sd_login), login);
-	(void)str_copy(d.sd_domain, sizeof(d.sd_domain), dom);
-	(void)str_copy(d.sd_selector, sizeof(d.sd_selector), sel);
-	(void)snprintf(d.sd_keyfile, sizeof(d.sd_keyfile), "%s.%s.pem", sel, dom);
-	d.sd_alg = sel[0] == 'e' ? SPOOL_DKIM_ED25519 : SPOOL_DKIM_RSA;
-	d.sd_default = strcmp(sel, "s1") == 0;
+	(void)str_copy(d.dk_login, sizeof(d.dk_login), login);
+	(void)str_copy(d.dk_domain, sizeof(d.dk_domain), dom);
+	(void)str_copy(d.dk_selector, sizeof(d.dk_selector), sel);
+	(void)snprintf(d.dk_keyfile, sizeof(d.dk_keyfile), "%s.%s.pem", sel, dom);
+	d.dk_alg = sel[0] == 'e' ? SPOOL_DKIM_ED25519 : SPOOL_DKIM_RSA;
+	d.dk_default = strcmp(sel, "s1") == 0;
 	if (spool_dkim_put(t, &d) != 0)
 		t_diag("dkim_put failed");
 }
@@ -233,8 +233,8 @@ issue_cb(const struct spool_issue *s, void *arg)
 {
 	struct kv_list	*l = arg;
 
-	(void)buf_printf(&l->b, "%llu:%s:%s:%s;", (unsigned long long)s->si_id,
-	    s->si_login, s->si_date, s->si_has_name ? s->si_name : "(null)");
+	(void)buf_printf(&l->b, "%llu:%s:%s:%s;", (unsigned long long)s->su_id,
+	    s->su_login, s->su_date, s->su_has_name ? s->su_name : "(null)");
 	return 0;
 }
 
@@ -248,27 +248,27 @@ t_issues(void)
 
 	t_int_eq(spool_issue_find(t, "L", "2026-11-29", "spring", &a), SPOOL_ENOTFOUND, "none yet");
 	t_int_eq(spool_issue_find_or_create(t, "L", "2026-11-29", "spring", &a), 0, "create");
-	t_int_eq((long long)a.si_id, 1, "ids start at 1");
+	t_int_eq((long long)a.su_id, 1, "ids start at 1");
 	(void)spool_issue_find_or_create(t, "L", "2026-11-29", NULL, &b);
-	t_int_eq((long long)b.si_id, 2, "no name: another issue");
-	t_ok(!b.si_has_name, "null name");
+	t_int_eq((long long)b.su_id, 2, "no name: another issue");
+	t_ok(!b.su_has_name, "null name");
 	(void)spool_issue_find_or_create(t, "L", "2026-11-29", "", &b);
-	t_int_eq((long long)b.si_id, 3, "empty name differs from null");
+	t_int_eq((long long)b.su_id, 3, "empty name differs from null");
 	(void)spool_issue_find_or_create(t, "L", "2026-11-30", "spring", &b);
-	t_int_eq((long long)b.si_id, 4, "another day");
+	t_int_eq((long long)b.su_id, 4, "another day");
 	(void)spool_issue_find_or_create(t, "M", "2026-11-29", "spring", &b);
-	t_int_eq((long long)b.si_id, 5, "another account");
+	t_int_eq((long long)b.su_id, 5, "another account");
 	(void)spool_issue_find_or_create(t, "L", "2026-11-29", "spring", &b);
-	t_int_eq((long long)b.si_id, 1, "found again");
-	b.si_msgs = 3;
-	b.si_rcpts = 7;
-	b.si_blocked = true;
+	t_int_eq((long long)b.su_id, 1, "found again");
+	b.su_msgs = 3;
+	b.su_rcpts = 7;
+	b.su_blocked = true;
 	t_int_eq(spool_issue_put(t, &b), 0, "put");
 	t_int_eq(spool_commit(&t), 0, "commit");
 	(void)spool_begin(sp, false, &t);
 	t_int_eq(spool_issue_find(t, "L", "2026-11-29", "spring", &a), 0, "find in read txn");
-	t_ok(a.si_msgs == 3 && a.si_rcpts == 7 && a.si_blocked &&
-	    strcmp(a.si_name, "spring") == 0 && strcmp(a.si_date, "2026-11-29") == 0,
+	t_ok(a.su_msgs == 3 && a.su_rcpts == 7 && a.su_blocked &&
+	    strcmp(a.su_name, "spring") == 0 && strcmp(a.su_date, "2026-11-29") == 0,
 	    "fields kept");
 	buf_init(&l.b, 1024);
 	(void)spool_issue_iter(t, issue_cb, &l);
@@ -554,14 +554,14 @@ t_events(void)
 	uint64_t		 seq = 0;
 
 	memset(&a, 0, sizeof(a));
-	(void)str_copy(a.sa_login, sizeof(a.sa_login), "L");
-	(void)str_copy(a.sa_callback_url, sizeof(a.sa_callback_url), "http://127.0.0.1:9/");
+	(void)str_copy(a.ac_login, sizeof(a.ac_login), "L");
+	(void)str_copy(a.ac_callback_url, sizeof(a.ac_callback_url), "http://127.0.0.1:9/");
 	(void)spool_account_put(t, &a);
-	(void)str_copy(a.sa_login, sizeof(a.sa_login), "NOCB");
-	a.sa_callback_url[0] = '\0';
+	(void)str_copy(a.ac_login, sizeof(a.ac_login), "NOCB");
+	a.ac_callback_url[0] = '\0';
 	(void)spool_account_put(t, &a);
 	(void)spool_issue_find_or_create(t, "L", "2026-11-29", "spring", &is);
-	ev_init(&ev, SPOOL_EV_BOUNCED, SPOOL_CL_REMOTE, "L", Q1, is.si_id);
+	ev_init(&ev, SPOOL_EV_BOUNCED, SPOOL_CL_REMOTE, "L", Q1, is.su_id);
 	ev.ev_uniq = "L-1";
 	ev.ev_msg = "550 5.1.1 \"quoted\" \xc3\xa9";
 	ev.ev_attempt = 3;
@@ -574,18 +574,18 @@ t_events(void)
 	check_event_json(l.json);
 	t_ok(strstr(l.json, "\"event\":\"bounced\",\"class\":\"remote\",\"dt\"") != NULL,
 	    "CONTRACT key order");
-	ev_init(&ev, SPOOL_EV_DELIVERED, SPOOL_CL_NONE, "L", Q2, is.si_id);
+	ev_init(&ev, SPOOL_EV_DELIVERED, SPOOL_CL_NONE, "L", Q2, is.su_id);
 	(void)spool_event_add(t, &ev, &seq);
 	l.n = 0;
 	(void)spool_log_iter(t, false, 2, log_cb, &l);
 	t_ok(strstr(l.json, "\"class\"") == NULL && strstr(l.json, "\"hop\"") == NULL,
 	    "no class on delivered, no hop when not given");
-	ev_init(&ev, SPOOL_EV_DEFERRED, SPOOL_CL_NONE, "L", Q1, is.si_id);
+	ev_init(&ev, SPOOL_EV_DEFERRED, SPOOL_CL_NONE, "L", Q1, is.su_id);
 	ev.ev_tls = "TLSv1.3";
 	(void)spool_event_add(t, &ev, NULL);
-	ev_init(&ev, SPOOL_EV_BOUNCED, SPOOL_CL_POLICY, "L", Q1, is.si_id);
+	ev_init(&ev, SPOOL_EV_BOUNCED, SPOOL_CL_POLICY, "L", Q1, is.su_id);
 	(void)spool_event_add(t, &ev, NULL);
-	ev_init(&ev, SPOOL_EV_BOUNCED, SPOOL_CL_EXPIRED, "L", Q1, is.si_id);
+	ev_init(&ev, SPOOL_EV_BOUNCED, SPOOL_CL_EXPIRED, "L", Q1, is.su_id);
 	(void)spool_event_add(t, &ev, NULL);
 	ev_init(&ev, SPOOL_EV_BOUNCED, SPOOL_CL_ADMIN, "NOCB", Q2, 0);
 	t_int_eq(spool_event_add(t, &ev, &seq), 0, "event without issue");
@@ -595,10 +595,10 @@ t_events(void)
 	    "issue 0: nulls");
 	ev_init(&ev, SPOOL_EV_DELIVERED, SPOOL_CL_NONE, "GHOST", Q2, 0);
 	t_int_eq(spool_event_add(t, &ev, NULL), 0, "event for an unknown account");
-	(void)spool_issue_get(t, is.si_id, &is);
-	t_ok(is.si_delivered == 1 && is.si_deferred == 1 && is.si_bounced_remote == 1 &&
-	    is.si_bounced_policy == 1 && is.si_bounced_expired == 1 &&
-	    is.si_bounced_admin == 0, "issue counters by type and class");
+	(void)spool_issue_get(t, is.su_id, &is);
+	t_ok(is.su_delivered == 1 && is.su_deferred == 1 && is.su_bounced_remote == 1 &&
+	    is.su_bounced_policy == 1 && is.su_bounced_expired == 1 &&
+	    is.su_bounced_admin == 0, "issue counters by type and class");
 
 	buf_reset(&l.b);
 	(void)spool_log_iter(t, false, 0, log_cb, &l);
@@ -949,7 +949,7 @@ t_readonly(void)
 	char			 p[128];
 
 	memset(&a, 0, sizeof(a));
-	(void)str_copy(a.sa_login, sizeof(a.sa_login), "L");
+	(void)str_copy(a.ac_login, sizeof(a.ac_login), "L");
 	(void)spool_account_put(t, &a);
 	(void)spool_commit(&t);
 	(void)snprintf(p, sizeof(p), "%s/db/data.mdb", tdir);

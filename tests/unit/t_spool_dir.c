@@ -228,38 +228,38 @@ t_in_ok(void)
 	(void)spool_tree_create(cf);
 	(void)umask(077);
 	t_int_eq(spool_in_create(tdir, &in), 0, "create");
-	t_ok(qid_ok(in.si_qid), "fresh qid");
+	t_ok(qid_ok(in.sn_qid), "fresh qid");
 	t_int_eq(spool_in_write(&in, msg, sizeof(msg)), 0, "write");
-	t_int_eq((long long)in.si_size, (long long)sizeof(msg), "size counted");
+	t_int_eq((long long)in.sn_size, (long long)sizeof(msg), "size counted");
 	t_int_eq(spool_in_commit(&in), 0, "commit");
-	(void)snprintf(p, sizeof(p), "incoming/new/%s", in.si_qid);
+	(void)snprintf(p, sizeof(p), "incoming/new/%s", in.sn_qid);
 	/* spoold reads it as the directory's owner (issue 14) */
 	t_int_eq(mode_of(p) & 07777, 0644, "0644 whatever the umask");
-	t_ok(fsx_read_file(in.si_new, sizeof(msg), &data, &len) == 0 && len == sizeof(msg) &&
+	t_ok(fsx_read_file(in.sn_new, sizeof(msg), &data, &len) == 0 && len == sizeof(msg) &&
 	    memcmp(data, msg, len) == 0, "complete in new/");
 	free(data);
-	(void)snprintf(p, sizeof(p), "incoming/tmp/%s", in.si_qid);
+	(void)snprintf(p, sizeof(p), "incoming/tmp/%s", in.sn_qid);
 	t_ok(mode_of(p) == 0, "not in tmp/");
 	spool_in_abort(&in);
-	t_ok(mode_of(in.si_new + strlen(tdir) + 1) != 0, "abort after commit keeps it");
+	t_ok(mode_of(in.sn_new + strlen(tdir) + 1) != 0, "abort after commit keeps it");
 
 	t_int_eq(spool_in_create(tdir, &in), 0, "create 2");
 	(void)spool_in_write(&in, "x", 1);
 	spool_in_abort(&in);
 	spool_in_abort(&in);
-	(void)snprintf(p, sizeof(p), "incoming/tmp/%s", in.si_qid);
+	(void)snprintf(p, sizeof(p), "incoming/tmp/%s", in.sn_qid);
 	t_ok(mode_of(p) == 0, "abort (twice) removes tmp");
 
 	/* the two-step commit (smtpd's shared directory fsync) */
 	t_int_eq(spool_in_create(tdir, &in), 0, "create 2-step");
 	(void)spool_in_write(&in, "x", 1);
 	t_int_eq(spool_in_commit_file(&in), 0, "commit_file");
-	(void)snprintf(p, sizeof(p), "incoming/new/%s", in.si_qid);
+	(void)snprintf(p, sizeof(p), "incoming/new/%s", in.sn_qid);
 	t_ok(mode_of(p) != 0, "commit_file: renamed into new/");
-	(void)snprintf(p, sizeof(p), "incoming/tmp/%s", in.si_qid);
+	(void)snprintf(p, sizeof(p), "incoming/tmp/%s", in.sn_qid);
 	t_ok(mode_of(p) == 0, "commit_file: not in tmp/");
 	spool_in_uncommit(&in);
-	(void)snprintf(p, sizeof(p), "incoming/new/%s", in.si_qid);
+	(void)snprintf(p, sizeof(p), "incoming/new/%s", in.sn_qid);
 	t_ok(mode_of(p) == 0, "uncommit removes it from new/");
 	t_int_eq(spool_in_commit_file(&in), EBADF, "commit_file twice: EBADF");
 
@@ -267,7 +267,7 @@ t_in_ok(void)
 	(void)snprintf(p, sizeof(p), "%s/incoming/new", tdir);
 	t_rmtree(p);
 	t_ok(spool_in_commit(&in) != 0, "commit fails without new/");
-	(void)snprintf(p, sizeof(p), "incoming/tmp/%s", in.si_qid);
+	(void)snprintf(p, sizeof(p), "incoming/tmp/%s", in.sn_qid);
 	t_ok(mode_of(p) == 0, "failed commit: tmp file gone");
 	conf_free(&cf);
 }
@@ -294,11 +294,11 @@ crash_child(enum crash c)
 		_exit(0);
 	if (c == C_COMMITTED)
 		_exit(spool_in_commit(&in) == 0 ? 0 : 2);
-	if (fsync(in.si_fd) == -1 || close(in.si_fd) == -1)
+	if (fsync(in.sn_fd) == -1 || close(in.sn_fd) == -1)
 		_exit(2);
 	if (c == C_FSYNCED)
 		_exit(0);
-	if (rename(in.si_tmp, in.si_new) == -1)
+	if (rename(in.sn_tmp, in.sn_new) == -1)
 		_exit(2);
 	_exit(0);	/* C_RENAMED: the directory was not fsynced */
 }

@@ -21,15 +21,15 @@ static void
 env_sample(struct spool_env *e)
 {
 	spool_env_init(e);
-	(void)str_copy(e->se_qid, sizeof(e->se_qid), QID);
-	e->se_time = 1764432245;
-	(void)str_copy(e->se_account, sizeof(e->se_account), "demo.demo@smtpgate");
-	(void)str_copy(e->se_client, sizeof(e->se_client), "[192.0.2.1]:4567");
-	(void)str_copy(e->se_helo, sizeof(e->se_helo), "client.example  with spaces");
-	(void)str_copy(e->se_tls, sizeof(e->se_tls), "TLSv1.3 TLS_AES_256_GCM_SHA384");
-	(void)str_copy(e->se_auth, sizeof(e->se_auth), "demo.demo@smtpgate");
-	(void)str_copy(e->se_from, sizeof(e->se_from), "Sender@Example.COM");
-	(void)str_copy(e->se_from_params, sizeof(e->se_from_params), "SIZE=100 BODY=8BITMIME");
+	(void)str_copy(e->pe_qid, sizeof(e->pe_qid), QID);
+	e->pe_time = 1764432245;
+	(void)str_copy(e->pe_account, sizeof(e->pe_account), "demo.demo@smtpgate");
+	(void)str_copy(e->pe_client, sizeof(e->pe_client), "[192.0.2.1]:4567");
+	(void)str_copy(e->pe_helo, sizeof(e->pe_helo), "client.example  with spaces");
+	(void)str_copy(e->pe_tls, sizeof(e->pe_tls), "TLSv1.3 TLS_AES_256_GCM_SHA384");
+	(void)str_copy(e->pe_auth, sizeof(e->pe_auth), "demo.demo@smtpgate");
+	(void)str_copy(e->pe_from, sizeof(e->pe_from), "Sender@Example.COM");
+	(void)str_copy(e->pe_from_params, sizeof(e->pe_from_params), "SIZE=100 BODY=8BITMIME");
 	(void)spool_env_add_rcpt(e, "a@example.org");
 	(void)spool_env_add_rcpt(e, "\"quoted local\"@example.org");
 	(void)spool_env_add_rcpt(e, "b@example.net");
@@ -40,16 +40,16 @@ env_eq(const struct spool_env *a, const struct spool_env *b)
 {
 	size_t	i;
 
-	if (strcmp(a->se_qid, b->se_qid) != 0 || a->se_time != b->se_time ||
-	    strcmp(a->se_account, b->se_account) != 0 ||
-	    strcmp(a->se_client, b->se_client) != 0 ||
-	    strcmp(a->se_helo, b->se_helo) != 0 || strcmp(a->se_tls, b->se_tls) != 0 ||
-	    strcmp(a->se_auth, b->se_auth) != 0 || strcmp(a->se_from, b->se_from) != 0 ||
-	    strcmp(a->se_from_params, b->se_from_params) != 0 ||
-	    a->se_nrcpt != b->se_nrcpt)
+	if (strcmp(a->pe_qid, b->pe_qid) != 0 || a->pe_time != b->pe_time ||
+	    strcmp(a->pe_account, b->pe_account) != 0 ||
+	    strcmp(a->pe_client, b->pe_client) != 0 ||
+	    strcmp(a->pe_helo, b->pe_helo) != 0 || strcmp(a->pe_tls, b->pe_tls) != 0 ||
+	    strcmp(a->pe_auth, b->pe_auth) != 0 || strcmp(a->pe_from, b->pe_from) != 0 ||
+	    strcmp(a->pe_from_params, b->pe_from_params) != 0 ||
+	    a->pe_nrcpt != b->pe_nrcpt)
 		return false;
-	for (i = 0; i < a->se_nrcpt; i++)
-		if (strcmp(a->se_rcpt[i], b->se_rcpt[i]) != 0)
+	for (i = 0; i < a->pe_nrcpt; i++)
+		if (strcmp(a->pe_rcpt[i], b->pe_rcpt[i]) != 0)
 			return false;
 	return true;
 }
@@ -68,12 +68,12 @@ t_roundtrip(void)
 	(void)buf_puts(&b, "Received: x\r\n\r\nbody\r\n");
 	t_int_eq(spool_env_parse(b.data, b.len, &p), 0, "parse");
 	t_ok(env_eq(&e, &p), "round trip keeps every field");
-	t_int_eq((long long)p.se_hdrlen, (long long)envlen, "se_hdrlen at the message");
+	t_int_eq((long long)p.pe_hdrlen, (long long)envlen, "pe_hdrlen at the message");
 	spool_env_free(&p);
 
 	/* the null sender and empty fields survive too */
-	e.se_from[0] = '\0';
-	e.se_tls[0] = '\0';
+	e.pe_from[0] = '\0';
+	e.pe_tls[0] = '\0';
 	buf_reset(&b);
 	t_int_eq(spool_env_format(&e, &b), 0, "format null sender");
 	t_int_eq(spool_env_parse(b.data, b.len, &p), 0, "parse null sender");
@@ -91,7 +91,7 @@ t_format_rejects(void)
 
 	buf_init(&b, 1 << 20);
 	env_sample(&e);
-	(void)str_copy(e.se_helo, sizeof(e.se_helo), "evil\r\nrcpt x@y");
+	(void)str_copy(e.pe_helo, sizeof(e.pe_helo), "evil\r\nrcpt x@y");
 	t_int_eq(spool_env_format(&e, &b), SPOOL_EFORMAT, "CR LF in a value");
 	spool_env_free(&e);
 	env_sample(&e);
@@ -99,10 +99,10 @@ t_format_rejects(void)
 	t_int_eq(spool_env_format(&e, &b), SPOOL_EFORMAT, "LF in a recipient");
 	spool_env_free(&e);
 	env_sample(&e);
-	e.se_qid[0] = 'x';
+	e.pe_qid[0] = 'x';
 	t_int_eq(spool_env_format(&e, &b), SPOOL_EFORMAT, "bad qid");
-	e.se_qid[0] = '0';
-	e.se_time = -1;
+	e.pe_qid[0] = '0';
+	e.pe_time = -1;
 	t_int_eq(spool_env_format(&e, &b), SPOOL_EFORMAT, "negative time");
 	spool_env_free(&e);
 	spool_env_init(&e);
@@ -149,7 +149,7 @@ t_malformed(void)
 		len = bad_cases[i].len != 0 ? bad_cases[i].len : strlen(bad_cases[i].text);
 		rc = spool_env_parse(bad_cases[i].text, len, &e);
 		t_int_eq(rc, bad_cases[i].want, bad_cases[i].name);
-		t_ok(rc == 0 || (e.se_nrcpt == 0 && e.se_rcpt == NULL),
+		t_ok(rc == 0 || (e.pe_nrcpt == 0 && e.pe_rcpt == NULL),
 		    "%s: nothing left to free", bad_cases[i].name);
 		spool_env_free(&e);
 	}
@@ -264,11 +264,11 @@ golden_one(const char *text, size_t len, size_t n, struct buf *out)
 		return;
 	}
 	(void)buf_printf(out, "%zu: qid=%s time=%lld account=<%s> client=<%s> helo=<%s> "
-	    "tls=<%s> auth=<%s> from=<%s> from_params=<%s> hdrlen=%zu", n, e.se_qid,
-	    (long long)e.se_time, e.se_account, e.se_client, e.se_helo, e.se_tls,
-	    e.se_auth, e.se_from, e.se_from_params, e.se_hdrlen);
-	for (i = 0; i < e.se_nrcpt; i++)
-		(void)buf_printf(out, " rcpt=<%s>", e.se_rcpt[i]);
+	    "tls=<%s> auth=<%s> from=<%s> from_params=<%s> hdrlen=%zu", n, e.pe_qid,
+	    (long long)e.pe_time, e.pe_account, e.pe_client, e.pe_helo, e.pe_tls,
+	    e.pe_auth, e.pe_from, e.pe_from_params, e.pe_hdrlen);
+	for (i = 0; i < e.pe_nrcpt; i++)
+		(void)buf_printf(out, " rcpt=<%s>", e.pe_rcpt[i]);
 	(void)buf_putc(out, '\n');
 	spool_env_free(&e);
 }

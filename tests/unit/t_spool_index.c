@@ -67,7 +67,7 @@ issue(struct spool_txn *t, const char *login, int64_t dt)
 	spool_date(dt, date);
 	if (spool_issue_find_or_create(t, login, date, NULL, &is) != 0)
 		abort();
-	return is.si_id;
+	return is.su_id;
 }
 
 static uint64_t
@@ -191,7 +191,7 @@ ids_cb(const struct spool_issue *is, void *arg)
 	struct ids	*l = arg;
 	size_t		 o = strlen(l->s);
 
-	(void)snprintf(l->s + o, sizeof(l->s) - o, "%llu,", (unsigned long long)is->si_id);
+	(void)snprintf(l->s + o, sizeof(l->s) - o, "%llu,", (unsigned long long)is->su_id);
 	return 0;
 }
 

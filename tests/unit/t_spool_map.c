@@ -107,9 +107,9 @@ t_grow(void)
 	t_int_eq(spool_open(tdir, 256 * KIB, 1024 * KIB, 0, &sp), 0, "open 256 KiB, max 1 MiB");
 	t_int_eq(fill(sp, "a", NREC), SPOOL_EFULL, "a txn larger than the map: SPOOL_EFULL");
 	t_ok(spool_map_grown(sp, &m), "the map grew after the abort");
-	t_int_eq(m.sm_grew_from, 256 * KIB, "from 256 KiB");
-	t_int_eq(m.sm_size, 512 * KIB, "to 512 KiB");
-	t_int_eq(m.sm_max, 1024 * KIB, "max reported");
+	t_int_eq(m.mp_grew_from, 256 * KIB, "from 256 KiB");
+	t_int_eq(m.mp_size, 512 * KIB, "to 512 KiB");
+	t_int_eq(m.mp_max, 1024 * KIB, "max reported");
 	t_ok(!spool_map_grown(sp, &m), "reported once");
 	t_int_eq(fill(sp, "a", NREC), 0, "the same txn retried: committed");
 	t_ok(has_rec(sp, "a", NREC - 1), "its last record is there");
@@ -121,12 +121,12 @@ t_grow(void)
 	t_int_eq(grown, 1, "one more growth on the way (512 KiB -> 1 MiB)");
 	t_ok(!spool_map_grown(sp, &m), "no growth past the ceiling");
 	spool_map_info(sp, &m);
-	t_int_eq(m.sm_size, 1024 * KIB, "map at lmdb_map_max");
-	t_ok(m.sm_stuck, "reported as stuck");
+	t_int_eq(m.mp_size, 1024 * KIB, "map at lmdb_map_max");
+	t_ok(m.mp_stuck, "reported as stuck");
 	spool_close(&sp);
 	t_int_eq(spool_open(tdir, 256 * KIB, 1024 * KIB, 0, &sp), 0, "reopen with 256 KiB");
 	spool_map_info(sp, &m);
-	t_int_eq(m.sm_size, 1024 * KIB, "adopts the grown map from the file");
+	t_int_eq(m.mp_size, 1024 * KIB, "adopts the grown map from the file");
 	spool_close(&sp);
 }
 
@@ -254,7 +254,7 @@ open_and_count_readers(void)
 		return 100;
 	spool_map_info(sp, &m);
 	spool_close(&sp);
-	return (int)m.sm_readers;
+	return (int)m.mp_readers;
 }
 
 /* A process killed inside a read txn (spoolctl queue | head, a SIGKILLed
