@@ -2,7 +2,7 @@
  * Unit tests for smtpd's session and verbs (smtpd_session.c, smtpd_cmd.c,
  * smtpd_msg.c) through libsmtpd.a, without sockets: the test does what the
  * worker loop does (append bytes to ss_in, smtpd_session_process(), take
- * ss_out; poll the commit pool and call smtpd_msg_committed()). The lka
+ * ss_out; on the commit pool's wake-up, smtpd_msg_committed()). The lka
  * is replaced at link time (STYLE T3): 192.0.2.10 is pinned to "acct",
  * every other address is not. The expected replies are today's behaviour:
  *   - the verb table's phases and their 503s, and the other verbs' replies;
@@ -18,12 +18,12 @@
 #include "config.h"
 
 #include <dirent.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "conf.h"
+#include "ev.h"
 #include "smtp_cmd.h"
 #include "smtpd.h"
 #include "smtpd_limits.h"
@@ -80,7 +80,7 @@ static struct conf		*cf;
 static struct smtpd_env		 env;
 static struct smtpd_listener	 lis = { .sl_fd = -1, .sl_tls = CONF_TLS_NONE,
 				    .sl_name = "127.0.0.1:25" };
-static int			 commit_fd = -1;
+static struct ev		*loop;	/* the commit pool wakes it */
 static struct buf		 got;	/* replies not yet looked at */
 static char			 said[256 * 1024];
 
@@ -133,12 +133,11 @@ talk(struct smtpd_session *s, const char *in)
 static bool
 commit_wait(struct smtpd_session *s)
 {
-	struct pollfd		 pfd = { .fd = commit_fd, .events = POLLIN };
 	struct smtpd_session	*done;
 	int			 waited;
 
 	for (waited = 0; waited < 10000 && s->ss_committing; waited += 50) {
-		(void)poll(&pfd, 1, 50);
+		(void)ev_run_once(loop, 50);
 		while (smtpd_commit_take(&done, 1) == 1) {
 			smtpd_msg_committed(done);
 			take_out(done);
@@ -597,6 +596,13 @@ test_bare_lf(void)
 	session_end(&s);
 }
 
+static void
+woken(struct ev *e, void *arg)
+{
+	(void)e;
+	(void)arg;
+}
+
 int
 main(void)
 {
@@ -629,9 +635,12 @@ main(void)
 	env.se_now = 1000000;
 	env.se_limits = smtpd_limits_new(1, 16);
 	buf_init(&got, 1 << 20);
-	commit_fd = smtpd_commit_init(1);
+	if ((loop = ev_new(4, 1)) == NULL || ev_wakeup_init(loop, woken, NULL) == -1)
+		abort();
+	smtpd_commit_init(1, loop);
 	rc = T_RUN(cases);
 	smtpd_commit_stop();
+	ev_free(&loop);
 	buf_release(&got);
 	smtpd_limits_free(&env.se_limits);
 	conf_free(&cf);
