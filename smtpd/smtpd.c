@@ -412,20 +412,20 @@ smtpd_same_listeners(const struct conf *a, const struct conf *b)
 	return true;
 }
 
-/* The old workers retire (finish their sessions); new ones start now. */
+/*
+ * The old workers retire (finish their sessions); new ones start now, in
+ * fresh slots (a slot backing off after crashes starts at once too).
+ */
 static void
 smtpd_workers_replace(struct smtpd_master *m, size_t n)
 {
-	size_t	old = kids_nslots(m->ma_kids);
-
 	kids_hold(m->ma_kids, true);
 	smtpd_retire_all(m);
-	if (kids_resize(m->ma_kids, SMTPD_LKA_SLOT + 1 + n) == 0) {
-		m->ma_retiring = xreallocarray(m->ma_retiring,
-		    SMTPD_LKA_SLOT + 1 + n, sizeof(*m->ma_retiring));
-		if (SMTPD_LKA_SLOT + 1 + n > old)
-			memset(m->ma_retiring + old, 0, (SMTPD_LKA_SLOT + 1 + n -
-			    old) * sizeof(*m->ma_retiring));
+	if (kids_resize(m->ma_kids, SMTPD_LKA_SLOT + 1) == 0 &&
+	    kids_resize(m->ma_kids, SMTPD_LKA_SLOT + 1 + n) == 0) {
+		free(m->ma_retiring);
+		m->ma_retiring = xcalloc(SMTPD_LKA_SLOT + 1 + n,
+		    sizeof(*m->ma_retiring));
 	} else
 		log_warn("reload: %zu workers", n);
 	kids_hold(m->ma_kids, false);
