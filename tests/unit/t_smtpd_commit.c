@@ -264,13 +264,6 @@ test_dir_replaced(void)
 	free(s);
 }
 
-static void
-woken(struct ev *e, void *arg)
-{
-	(void)e;
-	(void)arg;
-}
-
 int
 main(void)
 {
@@ -282,8 +275,7 @@ main(void)
 	};
 	int	rc;
 
-	if ((loop = ev_new(4, 1)) == NULL || ev_wakeup_init(loop, woken, NULL) == -1)
-		abort();
+	loop = t_wake_loop();
 	smtpd_commit_init(4, loop);
 	rc = T_RUN(cases);
 	smtpd_commit_stop();

@@ -596,13 +596,6 @@ test_bare_lf(void)
 	session_end(&s);
 }
 
-static void
-woken(struct ev *e, void *arg)
-{
-	(void)e;
-	(void)arg;
-}
-
 int
 main(void)
 {
@@ -635,8 +628,7 @@ main(void)
 	env.se_now = 1000000;
 	env.se_limits = smtpd_limits_new(1, 16);
 	buf_init(&got, 1 << 20);
-	if ((loop = ev_new(4, 1)) == NULL || ev_wakeup_init(loop, woken, NULL) == -1)
-		abort();
+	loop = t_wake_loop();
 	smtpd_commit_init(1, loop);
 	rc = T_RUN(cases);
 	smtpd_commit_stop();

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "ev.h"
 #include "spool.h"
 #include "tap.h"
 #include "tfix.h"
@@ -87,4 +88,21 @@ t_count_rec(const uint8_t *k, size_t kl, const void *v, size_t vl, void *arg)
 	(void)vl;
 	(*(size_t *)arg)++;
 	return 0;
+}
+
+static void
+t_woken(struct ev *e, void *arg)
+{
+	(void)e;
+	(void)arg;
+}
+
+struct ev *
+t_wake_loop(void)
+{
+	struct ev	*e;
+
+	if ((e = ev_new(4, 1)) == NULL || ev_wakeup_init(e, t_woken, NULL) == -1)
+		abort();
+	return e;
 }

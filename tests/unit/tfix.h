@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 struct conf;
+struct ev;
 struct spool;
 struct spool_txn;
 
@@ -36,5 +37,10 @@ struct spool_txn *t_wtxn(struct spool *sp);
 /* A spool_db_iter callback that counts the records in *(size_t *)arg. */
 int		 t_count_rec(const uint8_t *k, size_t kl, const void *v, size_t vl,
 		    void *arg);
+/*
+ * A loop whose wake-up (ev_wakeup, as smtpd's commit threads use it) does
+ * nothing but end ev_run_once()'s wait. Aborts if it cannot.
+ */
+struct ev	*t_wake_loop(void);
 
 #endif
