@@ -69,6 +69,23 @@ t_spool_conf(char *dir, size_t dirsz, const char *name)
 	return cf;
 }
 
+static void
+t_woken(struct ev *e, void *arg)
+{
+	(void)e;
+	(void)arg;
+}
+
+struct ev *
+t_wake_loop(void)
+{
+	struct ev	*e;
+
+	if ((e = ev_new(4, 1)) == NULL || ev_wakeup_init(e, t_woken, NULL) == -1)
+		abort();
+	return e;
+}
+
 struct spool_txn *
 t_wtxn(struct spool *sp)
 {
@@ -88,21 +105,4 @@ t_count_rec(const uint8_t *k, size_t kl, const void *v, size_t vl, void *arg)
 	(void)vl;
 	(*(size_t *)arg)++;
 	return 0;
-}
-
-static void
-t_woken(struct ev *e, void *arg)
-{
-	(void)e;
-	(void)arg;
-}
-
-struct ev *
-t_wake_loop(void)
-{
-	struct ev	*e;
-
-	if ((e = ev_new(4, 1)) == NULL || ev_wakeup_init(e, t_woken, NULL) == -1)
-		abort();
-	return e;
 }

@@ -32,15 +32,15 @@ struct spool	*t_spool_fresh(char *dir, size_t dirsz, const char *name,
  * not exist on a build machine. Aborts if it cannot.
  */
 struct conf	*t_spool_conf(char *dir, size_t dirsz, const char *name);
-/* A write transaction on sp; aborts if it cannot begin. */
-struct spool_txn *t_wtxn(struct spool *sp);
-/* A spool_db_iter callback that counts the records in *(size_t *)arg. */
-int		 t_count_rec(const uint8_t *k, size_t kl, const void *v, size_t vl,
-		    void *arg);
 /*
  * A loop whose wake-up (ev_wakeup, as smtpd's commit threads use it) does
  * nothing but end ev_run_once()'s wait. Aborts if it cannot.
  */
 struct ev	*t_wake_loop(void);
+/* A write transaction on sp; aborts if it cannot begin. */
+struct spool_txn *t_wtxn(struct spool *sp);
+/* A spool_db_iter callback that counts the records in *(size_t *)arg. */
+int		 t_count_rec(const uint8_t *k, size_t kl, const void *v, size_t vl,
+		    void *arg);
 
 #endif
