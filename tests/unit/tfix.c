@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include "conf.h"
-#include "ev.h"
 #include "spool.h"
+#include "ev.h"
 #include "tap.h"
 #include "tfix.h"
 
