@@ -16,19 +16,24 @@ smtpd_libsmtpd_a_SOURCES = \
 	smtpd/lka_proto.c smtpd/lka_proto.h
 # The counts shared by the workers (issue 14), with its unit test.
 smtpd_libsmtpd_a_SOURCES += smtpd/smtpd_limits.c smtpd/smtpd_limits.h
-
-pkglibexec_PROGRAMS += smtpd/smtpd
-smtpd_smtpd_SOURCES = \
-	smtpd/smtpd.c smtpd/smtpd.h \
-	smtpd/smtpd_worker.c \
+# The session, its verbs, the message and the commit pool: no I/O of their
+# own, so t_smtpd_session drives them without sockets (issue 20).
+smtpd_libsmtpd_a_SOURCES += \
+	smtpd/smtpd.h \
 	smtpd/smtpd_session.c \
 	smtpd/smtpd_cmd.c \
 	smtpd/smtpd_msg.c \
 	smtpd/smtpd_sasl.c \
 	smtpd/smtpd_commit.c \
 	smtpd/smtpd_space.c \
-	smtpd/smtpd_lka.c \
 	smtpd/smtpd_lka_client.c
+smtpd_libsmtpd_a_CFLAGS = $(AM_CFLAGS) $(SASL_CFLAGS) -pthread
+
+pkglibexec_PROGRAMS += smtpd/smtpd
+smtpd_smtpd_SOURCES = \
+	smtpd/smtpd.c smtpd/smtpd.h \
+	smtpd/smtpd_worker.c \
+	smtpd/smtpd_lka.c
 smtpd_smtpd_CFLAGS = $(AM_CFLAGS) $(SASL_CFLAGS) -pthread
 smtpd_smtpd_LDADD = smtpd/libsmtpd.a common/libcommon_net.a \
 	spool/libspool.a common/libcommon.a \
@@ -75,3 +80,10 @@ UNIT_TESTS += tests/unit/t_lka_proto
 tests_unit_t_lka_proto_SOURCES = tests/unit/t_lka_proto.c
 tests_unit_t_lka_proto_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/smtpd
 tests_unit_t_lka_proto_LDADD = $(SMTPD_TEST_LIBS)
+# issue 20: the session and its verbs driven without sockets
+UNIT_TESTS += tests/unit/t_smtpd_session
+tests_unit_t_smtpd_session_SOURCES = tests/unit/t_smtpd_session.c
+tests_unit_t_smtpd_session_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/smtpd
+tests_unit_t_smtpd_session_CFLAGS = $(AM_CFLAGS) -pthread
+tests_unit_t_smtpd_session_LDFLAGS = $(AM_LDFLAGS) -pthread
+tests_unit_t_smtpd_session_LDADD = $(SMTPD_TEST_LIBS) $(SASL_LIBS)

@@ -20,7 +20,6 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,10 +27,12 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "conf.h"
+#include "daemon.h"
+#include "ev.h"
+#include "kids.h"
 #include "log.h"
 #include "priv.h"
 #include "sig.h"
@@ -42,45 +43,32 @@
 #include "xmem.h"
 
 #define SMTPD_MAX_LISTENERS	64
-#define SMTPD_BACKOFF_MAX_MS	30000
-#define SMTPD_YOUNG_MS		10000	/* dying younger than this is a crash loop */
+#define SMTPD_LKA_SLOT		0	/* kids slot of the lka; workers after it */
 
-struct smtpd_child {
-	pid_t		 sc_pid;		/* 0: empty slot */
-	int64_t		 sc_started;
-	int64_t		 sc_respawn_at;
-	unsigned	 sc_fails;
-	bool		 sc_retiring;	/* said so (max_use); replace early */
+/* A child younger than 10 s that fails backs off 1 s, 2 s, ... 30 s. */
+static const struct kids_policy smtpd_worker_policy = {
+	.kp_retry_ms = 1000, .kp_young_ms = 10000, .kp_base_ms = 1000,
+	.kp_max_ms = 30000, .kp_clean_fails = false,
+};
+/* The lka never exits on its own: any young exit backs off. */
+static const struct kids_policy smtpd_lka_policy = {
+	.kp_retry_ms = 1000, .kp_young_ms = 10000, .kp_base_ms = 1000,
+	.kp_max_ms = 30000, .kp_clean_fails = true,
 };
 
 struct smtpd_master {
 	const char		*ma_path;
 	struct smtpd_env	 ma_env;
 	struct smtpd_listener	 ma_ls[SMTPD_MAX_LISTENERS];
-	struct smtpd_child	*ma_slots;
-	size_t			 ma_nslots;
-	pid_t			*ma_retired;	/* retiring workers, still running */
-	size_t			 ma_nretired;
+	struct ev		*ma_ev;
+	struct kids		*ma_kids;	/* the lka, then the workers */
+	bool			*ma_retiring;	/* per slot: said so (max_use) */
 	pid_t			 ma_board_pid[SMTPD_BOARD_SLOTS];
-	struct smtpd_child	 ma_lka;	/* the lookup process */
-	int			 ma_lka_ctl;	/* its control socket, -1: down */
+	int			 ma_lka_ctl;	/* the lka's control socket, -1: down */
+	struct ev_timer		 ma_lka_up;	/* a restarted lka: replace the workers */
 };
 
-static int64_t
-smtpd_ms(void)
-{
-	struct timespec	ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-smtpd_usage(void)
-{
-	(void)fprintf(stderr, "usage: smtpd [-v] [-c file]\n");
-	exit(2);
-}
+static void	smtpd_notice(struct ev *, int, unsigned, void *);
 
 /* ---- phase 1: listeners and TLS */
 
@@ -202,59 +190,74 @@ smtpd_tls_load(const struct conf *cf, char *err, size_t errsz)
 	}
 }
 
-/* ---- workers */
+/* ---- children: slot 0 is the lka, the workers follow */
+
+static pid_t
+smtpd_spawn_lka(struct smtpd_master *m)
+{
+	bool	restart = kids_started_ms(m->ma_kids, SMTPD_LKA_SLOT) != 0;
+	pid_t	pid;
+
+	if ((pid = smtpd_lka_start(&m->ma_env, &m->ma_lka_ctl)) == -1)
+		return -1;
+	log_info("lka %ld started", (long)pid);
+	/* each worker's socket led to the dead one: replace them all, once
+	 * this slot is recorded (not from inside the start) */
+	if (restart)
+		(void)ev_timer_arm(m->ma_ev, &m->ma_lka_up, 0, 0);
+	return pid;
+}
 
 static void
-smtpd_spawn(struct smtpd_master *m, struct smtpd_child *c)
+smtpd_worker_child(void *arg)
 {
-	pid_t	pid;
-	int	b;
+	struct smtpd_master	*m = arg;
+
+	if (m->ma_lka_ctl != -1)
+		(void)close(m->ma_lka_ctl);	/* the master's, not ours */
+	smtpd_worker_main(&m->ma_env);
+}
+
+static pid_t
+smtpd_spawn_worker(struct smtpd_master *m)
+{
+	struct smtpd_env	*env = &m->ma_env;
+	pid_t			 pid = -1;
+	int			 b;
 
 	for (b = 0; b < SMTPD_BOARD_SLOTS && m->ma_board_pid[b] != 0; b++)
 		;
 	if (b == SMTPD_BOARD_SLOTS)
 		log_panic("no free board slot");
-	atomic_store(&m->ma_env.se_board->sb_avail[b], 0);
-	m->ma_env.se_slot = b;
-	m->ma_env.se_lka_fd = smtpd_lka_attach(m->ma_lka_ctl);
-	if (smtpd_limits_spawn(m->ma_env.se_limits, (size_t)b,
-	    (size_t)m->ma_env.se_cf->cf_smtpd_max_sessions) == -1 ||
-	    (pid = fork()) == -1) {
+	atomic_store(&env->se_board->sb_avail[b], 0);
+	env->se_slot = b;
+	env->se_lka_fd = smtpd_lka_attach(m->ma_lka_ctl);
+	if (smtpd_limits_spawn(env->se_limits, (size_t)b,
+	    (size_t)env->se_cf->cf_smtpd_max_sessions) == -1 ||
+	    (pid = kids_fork_fn(smtpd_worker_child, m)) == -1) {
 		log_warn("starting a worker");
-		smtpd_limits_reaped(m->ma_env.se_limits, (size_t)b);
-		if (m->ma_env.se_lka_fd != -1)
-			(void)close(m->ma_env.se_lka_fd);	/* unused socket */
-		m->ma_env.se_lka_fd = -1;
-		c->sc_respawn_at = smtpd_ms() + 1000;
-		return;
+		smtpd_limits_reaped(env->se_limits, (size_t)b);
 	}
-	if (pid == 0) {
-		free(m->ma_retired);
-		if (m->ma_lka_ctl != -1)
-			(void)close(m->ma_lka_ctl);	/* the master's, not ours */
-		smtpd_worker_main(&m->ma_env);
-	}
-	smtpd_limits_spawned(m->ma_env.se_limits, (size_t)b);
-	if (m->ma_env.se_lka_fd != -1)
-		(void)close(m->ma_env.se_lka_fd);	/* the worker's end */
-	m->ma_env.se_lka_fd = -1;
+	if (env->se_lka_fd != -1)
+		(void)close(env->se_lka_fd);	/* the worker's end (or unused) */
+	env->se_lka_fd = -1;
+	if (pid == -1)
+		return -1;		/* kids tries again in a second */
+	smtpd_limits_spawned(env->se_limits, (size_t)b);
 	m->ma_board_pid[b] = pid;
-	c->sc_pid = pid;
-	c->sc_started = smtpd_ms();
-	c->sc_respawn_at = 0;
+	if (ev_fd_add(m->ma_ev, smtpd_limits_notice_fd(env->se_limits, (size_t)b),
+	    EV_READ, smtpd_notice, m) == -1)
+		log_warn("watching worker %ld", (long)pid);
 	log_debug("worker %ld started", (long)pid);
+	return pid;
 }
 
-/* The worker of slot i finishes its sessions; the slot starts a new one. */
-static void
-smtpd_retire_one(struct smtpd_master *m, size_t i)
+static pid_t
+smtpd_spawn(struct kids *k, size_t slot, void *arg)
 {
-	m->ma_retired = xreallocarray(m->ma_retired, m->ma_nretired + 1,
-	    sizeof(pid_t));
-	m->ma_retired[m->ma_nretired++] = m->ma_slots[i].sc_pid;
-	m->ma_slots[i].sc_pid = 0;
-	m->ma_slots[i].sc_respawn_at = 0;
-	m->ma_slots[i].sc_retiring = false;
+	(void)k;
+	return slot == SMTPD_LKA_SLOT ? smtpd_spawn_lka(arg) :
+	    smtpd_spawn_worker(arg);
 }
 
 static void
@@ -262,12 +265,20 @@ smtpd_retire_all(struct smtpd_master *m)
 {
 	size_t	i;
 
-	for (i = 0; i < m->ma_nslots; i++) {
-		if (m->ma_slots[i].sc_pid == 0)
-			continue;
-		(void)kill(m->ma_slots[i].sc_pid, SIGUSR1);
-		smtpd_retire_one(m, i);
+	for (i = SMTPD_LKA_SLOT + 1; i < kids_nslots(m->ma_kids); i++) {
+		m->ma_retiring[i] = false;
+		if (kids_pid(m->ma_kids, i) != 0 &&
+		    kids_retire(m->ma_kids, i, SIGUSR1) == -1)
+			log_warn("retiring worker %ld", (long)kids_pid(m->ma_kids, i));
 	}
+}
+
+static void
+smtpd_lka_up(struct ev *e, struct ev_timer *t, void *arg)
+{
+	(void)e;
+	(void)t;
+	smtpd_retire_all(arg);
 }
 
 /*
@@ -277,209 +288,113 @@ smtpd_retire_all(struct smtpd_master *m)
  * other worker has room, until that is so.
  */
 static void
-smtpd_retiring(struct smtpd_master *m, const struct pollfd *pfd, size_t n)
+smtpd_retiring(struct smtpd_master *m)
 {
-	size_t	slots[SMTPD_BOARD_SLOTS], k, j, i;
+	size_t	i, n = kids_nslots(m->ma_kids);
 
-	k = smtpd_limits_retiring(m->ma_env.se_limits, pfd, n, slots);
-	for (j = 0; j < k; j++)
-		for (i = 0; i < m->ma_nslots; i++)
-			if (m->ma_slots[i].sc_pid != 0 &&
-			    m->ma_slots[i].sc_pid == m->ma_board_pid[slots[j]])
-				m->ma_slots[i].sc_retiring = true;
-	for (i = 0; i < m->ma_nslots && m->ma_nretired < m->ma_nslots; i++)
-		if (m->ma_slots[i].sc_pid != 0 && m->ma_slots[i].sc_retiring) {
+	for (i = SMTPD_LKA_SLOT + 1; i < n && kids_nretired(m->ma_kids) < n - 1; i++)
+		if (m->ma_retiring[i] && kids_pid(m->ma_kids, i) != 0) {
 			log_debug("worker %ld retiring: starting a replacement",
-			    (long)m->ma_slots[i].sc_pid);
-			smtpd_retire_one(m, i);
+			    (long)kids_pid(m->ma_kids, i));
+			m->ma_retiring[i] = false;
+			(void)kids_retire(m->ma_kids, i, 0);
 		}
+}
+
+/* A worker's retirement pipe is readable: a notice, or its death. */
+static void
+smtpd_notice(struct ev *e, int fd, unsigned revents, void *arg)
+{
+	struct smtpd_master	*m = arg;
+	size_t			 b, i;
+	int			 rc;
+
+	(void)revents;
+	for (b = 0; b < SMTPD_BOARD_SLOTS; b++)
+		if (smtpd_limits_notice_fd(m->ma_env.se_limits, b) == fd)
+			break;
+	if (b == SMTPD_BOARD_SLOTS) {
+		ev_fd_del(e, fd);
+		return;
+	}
+	if ((rc = smtpd_limits_notice(m->ma_env.se_limits, b)) == -1)
+		return;
+	ev_fd_del(e, fd);	/* closed by smtpd_limits_notice */
+	for (i = SMTPD_LKA_SLOT + 1; rc == 1 && i < kids_nslots(m->ma_kids); i++)
+		if (kids_pid(m->ma_kids, i) == m->ma_board_pid[b])
+			m->ma_retiring[i] = true;
+	smtpd_retiring(m);
 }
 
 /*
  * The lookup process died: workers answer AUTH with 454 and pin nobody
- * until it is back; then every worker is replaced, because each one's
- * socket led to the dead process.
+ * until it is back; then every worker is replaced (smtpd_spawn_lka).
  */
 static void
-smtpd_lka_exit(struct smtpd_master *m, int st)
+smtpd_lka_exit(struct smtpd_master *m, pid_t pid, int st, int64_t delay)
 {
-	struct smtpd_child	*c = &m->ma_lka;
-	int64_t			 now = smtpd_ms(), delay = 0;
-
-	if (WIFSIGNALED(st))
-		log_warnx("lka %ld killed by signal %d: restarting",
-		    (long)c->sc_pid, WTERMSIG(st));
-	else
-		log_warnx("lka %ld exited with status %d: restarting",
-		    (long)c->sc_pid, WEXITSTATUS(st));
-	c->sc_pid = 0;
 	if (m->ma_lka_ctl != -1)
 		(void)close(m->ma_lka_ctl);	/* its peer is gone */
 	m->ma_lka_ctl = -1;
-	if (now - c->sc_started < SMTPD_YOUNG_MS) {
-		c->sc_fails++;
-		delay = 1000LL << (c->sc_fails > 5 ? 5 : c->sc_fails - 1);
-		if (delay > SMTPD_BACKOFF_MAX_MS)
-			delay = SMTPD_BACKOFF_MAX_MS;
-	} else
-		c->sc_fails = 0;
-	c->sc_respawn_at = now + delay;
+	if (delay < 0)
+		log_debug("lka %ld exited", (long)pid);	/* stopping */
+	else if (WIFSIGNALED(st))
+		log_warnx("lka %ld killed by signal %d: restarting", (long)pid,
+		    WTERMSIG(st));
+	else
+		log_warnx("lka %ld exited with status %d: restarting", (long)pid,
+		    WEXITSTATUS(st));
 }
 
 static void
-smtpd_child_exit(struct smtpd_master *m, pid_t pid, int st)
+smtpd_exit(struct kids *k, size_t slot, pid_t pid, int st, int64_t delay,
+    void *arg)
 {
-	struct smtpd_child	*c;
-	int64_t			 now = smtpd_ms(), delay;
-	size_t			 i;
-	bool			 crash = !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	struct smtpd_master	*m = arg;
+	size_t			 b;
 
-	if (pid == m->ma_lka.sc_pid) {
-		smtpd_lka_exit(m, st);
+	(void)k;
+	if (slot == SMTPD_LKA_SLOT) {
+		smtpd_lka_exit(m, pid, st, delay);
 		return;
 	}
 	/* A killed worker cannot clear its own board slot. */
-	for (i = 0; i < SMTPD_BOARD_SLOTS; i++)
-		if (m->ma_board_pid[i] == pid) {
-			atomic_store(&m->ma_env.se_board->sb_avail[i], 0);
-			m->ma_board_pid[i] = 0;
-			smtpd_limits_reaped(m->ma_env.se_limits, i);
+	for (b = 0; b < SMTPD_BOARD_SLOTS; b++)
+		if (m->ma_board_pid[b] == pid) {
+			atomic_store(&m->ma_env.se_board->sb_avail[b], 0);
+			m->ma_board_pid[b] = 0;
+			ev_fd_del(m->ma_ev, smtpd_limits_notice_fd(m->ma_env.se_limits, b));
+			smtpd_limits_reaped(m->ma_env.se_limits, b);
 			break;
 		}
-	for (i = 0; i < m->ma_nretired; i++)
-		if (m->ma_retired[i] == pid) {
-			m->ma_retired[i] = m->ma_retired[--m->ma_nretired];
-			return;
-		}
-	for (i = 0; i < m->ma_nslots; i++)
-		if (m->ma_slots[i].sc_pid == pid)
-			break;
-	if (i == m->ma_nslots)
+	if (slot == KIDS_RETIRED)
 		return;
-	c = &m->ma_slots[i];
-	c->sc_pid = 0;
-	c->sc_retiring = false;
-	if (crash) {
-		if (WIFSIGNALED(st))
-			log_warnx("worker %ld killed by signal %d", (long)pid,
-			    WTERMSIG(st));
-		else
-			log_warnx("worker %ld exited with status %d", (long)pid,
-			    WEXITSTATUS(st));
-	}
-	if (crash && now - c->sc_started < SMTPD_YOUNG_MS) {
-		c->sc_fails++;
-		delay = 1000LL << (c->sc_fails > 5 ? 5 : c->sc_fails - 1);
-		if (delay > SMTPD_BACKOFF_MAX_MS)
-			delay = SMTPD_BACKOFF_MAX_MS;
+	m->ma_retiring[slot] = false;
+	if (WIFSIGNALED(st))
+		log_warnx("worker %ld killed by signal %d", (long)pid, WTERMSIG(st));
+	else if (WEXITSTATUS(st) != 0)
+		log_warnx("worker %ld exited with status %d", (long)pid,
+		    WEXITSTATUS(st));
+	if (delay > 0)
 		log_warnx("worker crash loop: next start in %lld ms", (long long)delay);
-	} else {
-		c->sc_fails = 0;
-		delay = 0;
-	}
-	c->sc_respawn_at = now + delay;
 }
 
-/* Starts the lka if it is down and due; replaces the workers of the old one. */
+/* ---- signals */
+
+/* SIGTERM: the workers finish (the lka outlives them), then exit 0. */
 static void
-smtpd_lka_check(struct smtpd_master *m, int64_t now, int64_t *t)
-{
-	struct smtpd_child	*c = &m->ma_lka;
-	bool			 restart = c->sc_started != 0;
-
-	if (c->sc_pid != 0)
-		return;
-	if (c->sc_respawn_at > now) {
-		if (c->sc_respawn_at - now < *t)
-			*t = c->sc_respawn_at - now;
-		return;
-	}
-	if ((c->sc_pid = smtpd_lka_start(&m->ma_env, &m->ma_lka_ctl)) == -1) {
-		c->sc_pid = 0;
-		c->sc_respawn_at = now + 1000;
-		return;
-	}
-	c->sc_started = now;
-	log_info("lka %ld started", (long)c->sc_pid);
-	if (restart)
-		smtpd_retire_all(m);
-}
-
-static void
-smtpd_reap(struct smtpd_master *m)
-{
-	pid_t	pid;
-	int	st;
-
-	while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
-		smtpd_child_exit(m, pid, st);
-}
-
-static size_t
-smtpd_alive(const struct smtpd_master *m)
-{
-	size_t	i, n = m->ma_nretired;
-
-	for (i = 0; i < m->ma_nslots; i++)
-		if (m->ma_slots[i].sc_pid != 0)
-			n++;
-	return n;
-}
-
-static void
-smtpd_signal_all(struct smtpd_master *m, int signo)
-{
-	size_t	i;
-
-	for (i = 0; i < m->ma_nslots; i++)
-		if (m->ma_slots[i].sc_pid != 0)
-			(void)kill(m->ma_slots[i].sc_pid, signo);
-	for (i = 0; i < m->ma_nretired; i++)
-		(void)kill(m->ma_retired[i], signo);
-}
-
-/* After the workers: nobody asks the lka anything any more. */
-static void
-smtpd_lka_stop(struct smtpd_master *m)
-{
-	pid_t	pid = m->ma_lka.sc_pid;
-	int	i;
-
-	if (pid == 0)
-		return;
-	(void)kill(pid, SIGTERM);
-	for (i = 0; i < 30 && waitpid(pid, NULL, WNOHANG) == 0; i++)
-		(void)poll(NULL, 0, 100);
-	if (i == 30) {
-		(void)kill(pid, SIGKILL);
-		(void)waitpid(pid, NULL, 0);
-	}
-}
-
-static void __attribute__((noreturn))
 smtpd_stop(struct smtpd_master *m)
 {
-	int64_t		deadline = smtpd_ms() + SMTPD_GRACE_MS + 3000;
-	struct pollfd	pfd;
+	size_t	killed;
 
-	log_info("stopping: %zu workers", smtpd_alive(m));
-	smtpd_signal_all(m, SIGTERM);
-	while (smtpd_alive(m) > 0 && smtpd_ms() < deadline) {
-		pfd.fd = sig_fd();
-		pfd.events = POLLIN;
-		(void)poll(&pfd, 1, 200);
-		(void)sig_take();
-		smtpd_reap(m);
-	}
-	if (smtpd_alive(m) > 0) {
-		log_warnx("workers still running after the grace period: killing");
-		smtpd_signal_all(m, SIGKILL);
-		while (smtpd_alive(m) > 0 && waitpid(-1, NULL, 0) > 0)
-			smtpd_reap(m);
-	}
-	smtpd_lka_stop(m);
+	log_info("stopping: %zu workers", kids_alive(m->ma_kids) -
+	    (kids_pid(m->ma_kids, SMTPD_LKA_SLOT) != 0));
+	killed = kids_stop(m->ma_kids, SIGTERM, SMTPD_GRACE_MS + 3000);
+	if (killed > 0)
+		log_warnx("%zu processes still running after the grace period: "
+		    "killed", killed);
 	log_info("stopped");
-	exit(0);
+	ev_break(m->ma_ev);
 }
 
 /* Listeners stay: only their TLS mode may change on reload. */
@@ -495,6 +410,25 @@ smtpd_same_listeners(const struct conf *a, const struct conf *b)
 		    strcmp(a->cf_listen[i].cl_port, b->cf_listen[i].cl_port) != 0)
 			return false;
 	return true;
+}
+
+/*
+ * The old workers retire (finish their sessions); new ones start now, in
+ * fresh slots (a slot backing off after crashes starts at once too).
+ */
+static void
+smtpd_workers_replace(struct smtpd_master *m, size_t n)
+{
+	kids_hold(m->ma_kids, true);
+	smtpd_retire_all(m);
+	if (kids_resize(m->ma_kids, SMTPD_LKA_SLOT + 1) == 0 &&
+	    kids_resize(m->ma_kids, SMTPD_LKA_SLOT + 1 + n) == 0) {
+		free(m->ma_retiring);
+		m->ma_retiring = xcalloc(SMTPD_LKA_SLOT + 1 + n,
+		    sizeof(*m->ma_retiring));
+	} else
+		log_warn("reload: %zu workers", n);
+	kids_hold(m->ma_kids, false);
 }
 
 static void
@@ -524,130 +458,121 @@ smtpd_reload(struct smtpd_master *m)
 			for (; j > 0 && k < m->ma_env.se_nls; j--)
 				m->ma_ls[k++].sl_tls = ncf->cf_listen[i].cl_tls;
 		}
-	log_set_dest(strcmp(ncf->cf_log, "syslog") == 0 ? LOG_DEST_SYSLOG :
-	    LOG_DEST_STDERR);
+	log_set_dest(daemon_log_dest(ncf));
 	tls_ctx_free(&m->ma_env.se_tls);
 	m->ma_env.se_tls = nt;
 	conf_free(&m->ma_env.se_cf);
 	m->ma_env.se_cf = ncf;
 	smtpd_limits_conf(m->ma_env.se_limits, ncf);
-	smtpd_retire_all(m);
-	free(m->ma_slots);
-	m->ma_nslots = (size_t)ncf->cf_smtpd_workers;
-	m->ma_slots = xcalloc(m->ma_nslots, sizeof(*m->ma_slots));
-	log_info("reloaded %s: %zu workers", m->ma_path, m->ma_nslots);
+	smtpd_workers_replace(m, (size_t)ncf->cf_smtpd_workers);
+	log_info("reloaded %s: %d workers", m->ma_path,
+	    (int)ncf->cf_smtpd_workers);
 }
 
-static void __attribute__((noreturn))
-smtpd_master_loop(struct smtpd_master *m)
+static void
+smtpd_signals(struct ev *e, unsigned sigs, void *arg)
 {
-	static struct pollfd pfd[1 + SMTPD_BOARD_SLOTS];
-	unsigned	 sigs;
-	int64_t		 now, t;
-	size_t		 i, n;
+	struct smtpd_master	*m = arg;
 
-	for (;;) {
-		now = smtpd_ms();
-		t = 1000;
-		smtpd_lka_check(m, now, &t);
-		for (i = 0; i < m->ma_nslots; i++) {
-			struct smtpd_child *c = &m->ma_slots[i];
+	(void)e;
+	if (sigs & SIG_CHLD)
+		kids_reap(m->ma_kids);
+	smtpd_retiring(m);
+	if (sigs & SIG_TERM)
+		smtpd_stop(m);
+	else if (sigs & SIG_HUP)
+		smtpd_reload(m);
+}
 
-			if (c->sc_pid != 0)
-				continue;
-			if (c->sc_respawn_at <= now)
-				smtpd_spawn(m, c);
-			else if (c->sc_respawn_at - now < t)
-				t = c->sc_respawn_at - now;
-		}
-		pfd[0] = (struct pollfd){ .fd = sig_fd(), .events = POLLIN };
-		n = smtpd_limits_pollfds(m->ma_env.se_limits, pfd + 1,
-		    SMTPD_BOARD_SLOTS);
-		if (poll(pfd, (nfds_t)(1 + n), (int)t) == -1 && errno != EINTR)
-			log_fatal("poll");
-		sigs = sig_take();
-		if (sigs & SIG_CHLD)
-			smtpd_reap(m);
-		smtpd_retiring(m, pfd + 1, n);
-		if (sigs & SIG_TERM)
-			smtpd_stop(m);
-		if (sigs & SIG_HUP)
-			smtpd_reload(m);
-	}
+/* ---- the skeleton's steps */
+
+/* As root: fail here, not in a crash loop of workers. */
+static void
+smtpd_check(struct daemon *d)
+{
+	uid_t	uid;
+	gid_t	gid;
+	char	w[4200];
+
+	if (!priv_is_root())
+		return;
+	if (priv_lookup(d->d_cf->cf_smtpd_user, &uid, &gid) == -1)
+		log_fatalx_status(2, "%s: unknown user %s",
+		    conf_where(d->d_cf, "smtpd_user", w, sizeof(w)),
+		    d->d_cf->cf_smtpd_user);
+	smtpd_lka_check_ids(d->d_cf);
+}
+
+/* Phase 1, privileged: the board, sockets, key, SASL plugins (dlopen). */
+static void
+smtpd_bind_all(struct daemon *d)
+{
+	struct smtpd_master	*m = d->d_arg;
+	struct conf		*cf = d->d_cf;
+	char			 err[512];
+
+	m->ma_path = d->d_path != NULL ? d->d_path : conf_default_path();
+	m->ma_env.se_cf = cf;
+	m->ma_env.se_lka_fd = m->ma_lka_ctl = -1;
+	m->ma_env.se_board = mmap(NULL, sizeof(struct smtpd_board),
+	    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (m->ma_env.se_board == MAP_FAILED)
+		log_fatal("mmap");
+	m->ma_env.se_limits = smtpd_limits_new(SMTPD_BOARD_SLOTS,
+	    (uint64_t)cf->cf_smtpd_workers * (uint64_t)cf->cf_smtpd_max_sessions);
+	if (m->ma_env.se_limits == NULL)
+		log_fatal("mmap");
+	smtpd_limits_conf(m->ma_env.se_limits, cf);
+	tls_init();
+	m->ma_env.se_tls = smtpd_tls_load(cf, err, sizeof(err));
+	if (err[0] != '\0')
+		log_fatalx_status(2, "%s", err);
+	m->ma_env.se_ls = m->ma_ls;
+	m->ma_env.se_nls = smtpd_bind(cf, m->ma_ls);
+	if (smtpd_sasl_init() == -1)
+		log_warnx("SASL unavailable: AUTH will fail");
+}
+
+/*
+ * The master's loop: signals and the workers' retirement pipes. Phase 2
+ * happens in each child: the lka (spoold_user, the database) and the
+ * workers (smtpd_user, chrooted, no database).
+ */
+static int
+smtpd_run(struct daemon *d)
+{
+	struct smtpd_master	*m = d->d_arg;
+	size_t			 n = (size_t)d->d_cf->cf_smtpd_workers;
+
+	if ((m->ma_ev = ev_new(SMTPD_BOARD_SLOTS + 4, 4)) == NULL ||
+	    ev_signal(m->ma_ev, smtpd_signals, m) == -1 ||
+	    (m->ma_kids = kids_new(m->ma_ev, SMTPD_LKA_SLOT + 1 + n,
+	    SMTPD_BOARD_SLOTS, &smtpd_worker_policy, smtpd_spawn, smtpd_exit,
+	    m)) == NULL)
+		log_fatal("event loop");
+	kids_set_policy(m->ma_kids, SMTPD_LKA_SLOT, &smtpd_lka_policy);
+	m->ma_retiring = xcalloc(SMTPD_LKA_SLOT + 1 + n, sizeof(*m->ma_retiring));
+	ev_timer_init(&m->ma_lka_up, smtpd_lka_up, m);
+	log_info("started: %zu listeners, %zu workers, tls=%s", m->ma_env.se_nls,
+	    n, m->ma_env.se_tls ? "yes" : "no");
+	kids_start(m->ma_kids);
+	ev_run(m->ma_ev);
+	return 0;
 }
 
 int
 main(int argc, char **argv)
 {
-	static struct smtpd_master	 m;
-	const char			*path = conf_default_path();
-	struct conf			*cf;
-	char				 err[512], why[4400];
-	bool				 verbose = false;
-	int				 ch;
+	static struct smtpd_master	m;
+	static const struct daemon_spec	spec = {
+		.ds_name = "smtpd",
+		.ds_check = smtpd_check,
+		.ds_spool = spool_tree_create_err,
+		.ds_bind = smtpd_bind_all,
+		.ds_user = NULL,	/* the master keeps root (STYLE P4) */
+		.ds_run = smtpd_run,
+		.ds_arg = &m,
+	};
 
-	log_init("smtpd", LOG_DEST_STDERR);
-	while ((ch = getopt(argc, argv, "c:v")) != -1) {
-		switch (ch) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'v':
-			verbose = true;
-			break;
-		default:
-			smtpd_usage();
-		}
-	}
-	if (optind != argc)
-		smtpd_usage();
-	log_set_verbose(verbose);
-	cf = conf_load_or_exit(path);
-	if (strcmp(cf->cf_log, "syslog") == 0)
-		log_set_dest(LOG_DEST_SYSLOG);
-	sig_init();
-
-	/* Phase 1, privileged: tree, sockets, key, SASL plugins (dlopen), tz. */
-	if (priv_is_root()) {
-		uid_t	uid;
-		gid_t	gid;
-		char	w[4200];
-
-		/* Fail here, not in a crash loop of workers. */
-		if (priv_lookup(cf->cf_smtpd_user, &uid, &gid) == -1)
-			log_fatalx_status(2, "%s: unknown user %s",
-			    conf_where(cf, "smtpd_user", w, sizeof(w)),
-			    cf->cf_smtpd_user);
-		smtpd_lka_check_ids(cf);
-	}
-	if ((ch = spool_tree_create_err(cf, why, sizeof(why))) != 0)
-		log_fatalx("spool tree: %s", why);
-	m.ma_path = path;
-	m.ma_env.se_cf = cf;
-	m.ma_env.se_lka_fd = m.ma_lka_ctl = -1;
-	m.ma_env.se_board = mmap(NULL, sizeof(struct smtpd_board),
-	    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (m.ma_env.se_board == MAP_FAILED)
-		log_fatal("mmap");
-	m.ma_env.se_limits = smtpd_limits_new(SMTPD_BOARD_SLOTS,
-	    (uint64_t)cf->cf_smtpd_workers * (uint64_t)cf->cf_smtpd_max_sessions);
-	if (m.ma_env.se_limits == NULL)
-		log_fatal("mmap");
-	smtpd_limits_conf(m.ma_env.se_limits, cf);
-	tls_init();
-	m.ma_env.se_tls = smtpd_tls_load(cf, err, sizeof(err));
-	if (err[0] != '\0')
-		log_fatalx_status(2, "%s", err);
-	m.ma_env.se_ls = m.ma_ls;
-	m.ma_env.se_nls = smtpd_bind(cf, m.ma_ls);
-	if (smtpd_sasl_init() == -1)
-		log_warnx("SASL unavailable: AUTH will fail");
-	tzset();
-	m.ma_nslots = (size_t)cf->cf_smtpd_workers;
-	m.ma_slots = xcalloc(m.ma_nslots, sizeof(*m.ma_slots));
-	log_info("started: %zu listeners, %zu workers, tls=%s", m.ma_env.se_nls,
-	    m.ma_nslots, m.ma_env.se_tls ? "yes" : "no");
-	/* Phase 2 happens in each child: the lka (spoold_user, the database)
-	 * and the workers (smtpd_user, chrooted, no database). */
-	smtpd_master_loop(&m);
+	daemon_main(argc, argv, &spec);
 }

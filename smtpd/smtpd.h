@@ -136,6 +136,7 @@ struct smtpd_session {
 	int64_t			 ss_touched;		/* ms: last touch */
 	unsigned		 ss_junk;		/* commands since a message */
 	unsigned		 ss_junk_msgs;		/* ss_nmsgs at the last reset */
+	unsigned		 ss_revents;		/* worker: EV_* seen this turn */
 };
 
 /* smtpd_session.c */
@@ -189,8 +190,10 @@ void	smtpd_msg_committed(struct smtpd_session *);
  * log line when the spool is below min_free_space; `what` names the step. */
 bool	smtpd_space_ok(struct smtpd_session *, const char *what);
 
-/* smtpd_commit.c: spool_in_commit() in a thread pool; returns the fd to poll. */
-int	smtpd_commit_init(int nthreads);
+/* smtpd_commit.c: spool_in_commit() in a thread pool; a finished commit
+ * wakes the loop ev (ev_wakeup: its wake-up callback takes them). */
+struct ev;
+void	smtpd_commit_init(int nthreads, struct ev *);
 /* Lets the threads finish what was submitted and joins them. */
 void	smtpd_commit_stop(void);
 void	smtpd_commit_submit(struct smtpd_session *);

@@ -3,9 +3,10 @@
  * messages (fsync the file, rename it into incoming/new, fsync the
  * directory) so the event loop keeps serving other sessions while the
  * disk works, and several commits of one worker overlap. The loop submits
- * a session and polls smtpd_commit_fd(); smtpd_commit_take() returns the
- * sessions whose commit finished, with ss_commit_rc set. A session is
- * never freed while its commit is in flight (ss_committing).
+ * a session; a finished commit wakes the loop (ev_wakeup), and
+ * smtpd_commit_take() returns the sessions whose commit finished, with
+ * ss_commit_rc set. A session is never freed while its commit is in
+ * flight (ss_committing).
  *
  * The directory fsync is shared (group commit): after its rename a thread
  * puts the session on the "renamed" list. If no thread is syncing the
@@ -28,10 +29,10 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ev.h"
 #include "fsx.h"
 #include "log.h"
 #include "smtpd.h"
@@ -53,7 +54,7 @@ static pthread_t	*cm_threads;
 static int		 cm_nthreads;
 static int		 cm_dirfd = -1;	/* incoming/new, kept open by the syncer */
 static struct stat	 cm_dirst;	/* what cm_dirfd is */
-static int		 cm_efd = -1;	/* eventfd: commits done */
+static struct ev	*cm_ev;		/* the loop to wake: commits done */
 
 static void
 smtpd_cq_push(struct smtpd_cq *q, struct smtpd_session *s)
@@ -68,9 +69,7 @@ smtpd_cq_push(struct smtpd_cq *q, struct smtpd_session *s)
 static void
 smtpd_commit_wake(void)
 {
-	if (eventfd_write(cm_efd, 1) == -1) {
-		/* counter saturated: the loop is readable anyway */
-	}
+	ev_wakeup(cm_ev);
 }
 
 /*
@@ -185,15 +184,14 @@ smtpd_commit_thread(void *arg)
 	return NULL;
 }
 
-int
-smtpd_commit_init(int nthreads)
+void
+smtpd_commit_init(int nthreads, struct ev *ev)
 {
 	pthread_attr_t	attr;
 	sigset_t	all, old;
 	int		i, rc;
 
-	if ((cm_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
-		log_fatal("eventfd");
+	cm_ev = ev;
 	cm_threads = xcalloc((size_t)nthreads, sizeof(*cm_threads));
 	(void)pthread_attr_init(&attr);
 	(void)pthread_attr_setstacksize(&attr, SMTPD_COMMIT_STACK);
@@ -210,7 +208,6 @@ smtpd_commit_init(int nthreads)
 	}
 	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
 	(void)pthread_attr_destroy(&attr);
-	return cm_efd;
 }
 
 void
@@ -246,11 +243,9 @@ smtpd_commit_submit(struct smtpd_session *s)
 size_t
 smtpd_commit_take(struct smtpd_session **v, size_t max)
 {
-	eventfd_t	cnt;
 	size_t		n;
 	bool		more;
 
-	(void)eventfd_read(cm_efd, &cnt);	/* resets it; EAGAIN is fine */
 	(void)pthread_mutex_lock(&cm_lock);
 	n = cm_done.cq_n < max ? cm_done.cq_n : max;
 	memcpy(v, cm_done.cq_v, n * sizeof(*v));
@@ -259,6 +254,6 @@ smtpd_commit_take(struct smtpd_session **v, size_t max)
 	more = cm_done.cq_n > 0;
 	(void)pthread_mutex_unlock(&cm_lock);
 	if (more)
-		smtpd_commit_wake();	/* more remain: poll again */
+		smtpd_commit_wake();	/* more remain: wake again */
 	return n;
 }

@@ -71,7 +71,6 @@ struct smtpd_limits {
 	struct smtpd_limits_worker *lm_w;
 	size_t			    lm_nw;
 	size_t			    lm_self;	/* a worker's slot; SIZE_MAX: master */
-	size_t			   *lm_pollslot;
 	uint64_t		    lm_per_ip;
 	uint64_t		    lm_capacity;
 	unsigned		    lm_threshold;
@@ -294,7 +293,6 @@ smtpd_limits_new(size_t nslots, uint64_t capacity)
 	lm->lm_v6bits = 128;
 	lm->lm_nw = nslots;
 	lm->lm_w = xcalloc(nslots, sizeof(*lm->lm_w));
-	lm->lm_pollslot = xcalloc(nslots, sizeof(*lm->lm_pollslot));
 	for (i = 0; i < nslots; i++)
 		lm->lm_w[i].lw_rfd = lm->lm_w[i].lw_wfd = -1;
 	smtpd_limits_seed(lm);
@@ -390,7 +388,6 @@ smtpd_limits_free(struct smtpd_limits **lmp)
 	(void)munmap(lm->lm_shm, sizeof(struct smtpd_limits_shm) +
 	    (size_t)(lm->lm_mask + 1) * sizeof(struct smtpd_limits_bucket));
 	free(lm->lm_w);
-	free(lm->lm_pollslot);
 	free(lm);
 	*lmp = NULL;
 }
@@ -409,45 +406,28 @@ smtpd_limits_reaped(struct smtpd_limits *lm, size_t slot)
 	smtpd_limits_unlock(lm);
 }
 
-size_t
-smtpd_limits_pollfds(struct smtpd_limits *lm, struct pollfd *pfd, size_t max)
+int
+smtpd_limits_notice_fd(const struct smtpd_limits *lm, size_t slot)
 {
-	size_t	s, n = 0;
-
-	for (s = 0; s < lm->lm_nw && n < max; s++)
-		if (lm->lm_w[s].lw_rfd != -1) {
-			pfd[n] = (struct pollfd){ .fd = lm->lm_w[s].lw_rfd,
-			    .events = POLLIN };
-			lm->lm_pollslot[n++] = s;
-		}
-	return n;
+	return slot < lm->lm_nw ? lm->lm_w[slot].lw_rfd : -1;
 }
 
-size_t
-smtpd_limits_retiring(struct smtpd_limits *lm, const struct pollfd *pfd,
-    size_t n, size_t *slots_r)
+int
+smtpd_limits_notice(struct smtpd_limits *lm, size_t slot)
 {
 	struct smtpd_limits_worker *w;
-	size_t			    i, k = 0;
 	ssize_t			    r;
 	char			    c;
 
-	for (i = 0; i < n; i++) {
-		if (pfd[i].revents == 0)
-			continue;
-		w = &lm->lm_w[lm->lm_pollslot[i]];
-		if (w->lw_rfd != pfd[i].fd)
-			continue;
-		r = read(w->lw_rfd, &c, 1);
-		if (r == -1 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (r == 1 && c == 'R')
-			slots_r[k++] = lm->lm_pollslot[i];
-		/* one notice per worker; EOF (it died) is the reaper's */
-		(void)close(w->lw_rfd);
-		w->lw_rfd = -1;
-	}
-	return k;
+	if (slot >= lm->lm_nw || (w = &lm->lm_w[slot])->lw_rfd == -1)
+		return 0;
+	r = read(w->lw_rfd, &c, 1);
+	if (r == -1 && (errno == EAGAIN || errno == EINTR))
+		return -1;
+	/* one notice per worker; EOF (it died) is the reaper's */
+	(void)close(w->lw_rfd);
+	w->lw_rfd = -1;
+	return r == 1 && c == 'R';
 }
 
 /* ---- the worker's side */

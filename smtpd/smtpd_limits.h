@@ -60,14 +60,14 @@ int	smtpd_limits_spawn(struct smtpd_limits *, size_t slot, size_t nsessions);
 void	smtpd_limits_spawned(struct smtpd_limits *, size_t slot);
 /* Master: slot's worker is gone (or never started): forget what it held. */
 void	smtpd_limits_reaped(struct smtpd_limits *, size_t slot);
-/* Master: poll(2) entries for the retirement pipes; returns how many. */
-size_t	smtpd_limits_pollfds(struct smtpd_limits *, struct pollfd *, size_t max);
+/* Master: the read end of slot's retirement pipe to watch; -1: none. */
+int	smtpd_limits_notice_fd(const struct smtpd_limits *, size_t slot);
 /*
- * Master, after poll(2) over those entries: the slots whose worker said it
- * is retiring, into slots_r; returns how many.
+ * Master, when that descriptor is readable: 1 if the worker said it is
+ * retiring, 0 if not (it died); either way the pipe is closed (one notice
+ * per worker). -1: nothing to read yet, the pipe stays open.
  */
-size_t	smtpd_limits_retiring(struct smtpd_limits *, const struct pollfd *,
-	    size_t n, size_t *slots_r);
+int	smtpd_limits_notice(struct smtpd_limits *, size_t slot);
 
 /* Worker, first thing after fork(): keeps its own ledger and pipe only. */
 void	smtpd_limits_child(struct smtpd_limits *, size_t slot);

@@ -18,7 +18,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,10 +26,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "ev.h"
+#include "kids.h"
 #include "lka_proto.h"
 #include "log.h"
 #include "priv.h"
 #include "pwcheck.h"
+#include "sig.h"
 #include "smtpd.h"
 #include "tls.h"
 #include "xmem.h"
@@ -43,8 +45,10 @@ struct smtpd_lka {
 	struct spool		*lk_db;
 	unsigned char		 lk_key[SPOOL_TAG_KEYLEN];
 	int			 lk_ctl;
-	struct pollfd		 lk_pfd[1 + LKA_MAX_PEERS];
+	struct ev		*lk_ev;
+	struct ev_timer		 lk_tick;	/* is the master still there? */
 	size_t			 lk_npeers;
+	bool			 lk_stopping;	/* SIGTERM: until the workers are gone */
 };
 
 /* Room for the one descriptor a control message carries. */
@@ -52,15 +56,6 @@ union smtpd_lka_cmsg {
 	struct cmsghdr	hdr;
 	char		buf[CMSG_SPACE(sizeof(int))];
 };
-
-static volatile sig_atomic_t	lka_term;
-
-static void
-smtpd_lka_sig(int signo)
-{
-	(void)signo;
-	lka_term = 1;
-}
 
 static struct spool *
 smtpd_lka_db(struct smtpd_lka *lk)
@@ -178,6 +173,33 @@ smtpd_lka_serve(struct smtpd_lka *lk, int fd)
 	return send(fd, out, olen, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)olen;
 }
 
+/*
+ * SIGTERM (the master stops): the workers finish their sessions first and
+ * may still ask; the lka goes once their sockets are closed, or at once
+ * when the master is gone.
+ */
+static void
+smtpd_lka_stop_check(struct smtpd_lka *lk)
+{
+	if (getppid() == 1 || (lk->lk_stopping && lk->lk_npeers == 0))
+		ev_break(lk->lk_ev);
+}
+
+/* A worker's socket is readable: answer, or drop the socket. */
+static void
+smtpd_lka_peer(struct ev *e, int fd, unsigned revents, void *arg)
+{
+	struct smtpd_lka	*lk = arg;
+
+	(void)revents;
+	if (smtpd_lka_serve(lk, fd))
+		return;
+	ev_fd_del(e, fd);
+	(void)close(fd);	/* a socket: nothing to lose */
+	lk->lk_npeers--;
+	smtpd_lka_stop_check(lk);
+}
+
 /* A control message of one byte (*byte) and one descriptor (in cm). */
 static void
 smtpd_lka_msghdr(struct msghdr *mh, struct iovec *iov, char *byte,
@@ -219,51 +241,54 @@ smtpd_lka_take(struct smtpd_lka *lk)
 		(void)close(fd);
 		return;
 	}
-	lk->lk_pfd[1 + lk->lk_npeers++] = (struct pollfd){ .fd = fd, .events = POLLIN };
+	if (ev_fd_add(lk->lk_ev, fd, EV_READ, smtpd_lka_peer, lk) == -1) {
+		log_warn("lka: watching a worker socket");
+		(void)close(fd);
+		return;
+	}
+	lk->lk_npeers++;
+}
+
+static void
+smtpd_lka_sig(struct ev *e, unsigned sigs, void *arg)
+{
+	struct smtpd_lka	*lk = arg;
+
+	(void)e;
+	if (sigs & SIG_TERM)
+		lk->lk_stopping = true;
+	smtpd_lka_stop_check(lk);
+}
+
+static void
+smtpd_lka_ctl(struct ev *e, int fd, unsigned revents, void *arg)
+{
+	(void)e;
+	(void)fd;
+	(void)revents;
+	smtpd_lka_take(arg);
+}
+
+static void
+smtpd_lka_tick(struct ev *e, struct ev_timer *t, void *arg)
+{
+	(void)e;
+	(void)t;
+	smtpd_lka_stop_check(arg);
 }
 
 static void __attribute__((noreturn))
 smtpd_lka_loop(struct smtpd_lka *lk)
 {
-	size_t	i;
-
-	lk->lk_pfd[0] = (struct pollfd){ .fd = lk->lk_ctl, .events = POLLIN };
-	while (!lka_term) {
-		if (poll(lk->lk_pfd, 1 + lk->lk_npeers, 1000) == -1 && errno != EINTR)
-			log_fatal("lka: poll");
-		for (i = lk->lk_npeers; i > 0; i--) {
-			struct pollfd *p = &lk->lk_pfd[i];
-
-			if (p->revents == 0 || smtpd_lka_serve(lk, p->fd))
-				continue;
-			(void)close(p->fd);	/* a socket: nothing to lose */
-			*p = lk->lk_pfd[lk->lk_npeers--];
-		}
-		if (lk->lk_pfd[0].revents != 0)
-			smtpd_lka_take(lk);
-		if (getppid() == 1)
-			break;
-	}
+	if ((lk->lk_ev = ev_new(LKA_MAX_PEERS + 4, 4)) == NULL ||
+	    ev_signal(lk->lk_ev, smtpd_lka_sig, lk) == -1 ||
+	    ev_fd_add(lk->lk_ev, lk->lk_ctl, EV_READ, smtpd_lka_ctl, lk) == -1)
+		log_fatal("lka: event loop");
+	ev_timer_init(&lk->lk_tick, smtpd_lka_tick, lk);
+	(void)ev_timer_arm(lk->lk_ev, &lk->lk_tick, 1000, 1000);
+	ev_run(lk->lk_ev);
 	spool_close(&lk->lk_db);
 	exit(0);
-}
-
-static void
-smtpd_lka_signals(void)
-{
-	struct sigaction	sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = smtpd_lka_sig;
-	(void)sigaction(SIGTERM, &sa, NULL);
-	(void)sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	(void)sigaction(SIGHUP, &sa, NULL);
-	(void)sigaction(SIGUSR1, &sa, NULL);
-	(void)sigaction(SIGPIPE, &sa, NULL);
-	sa.sa_handler = SIG_DFL;
-	(void)sigaction(SIGCHLD, &sa, NULL);
 }
 
 void
@@ -276,7 +301,6 @@ smtpd_lka_main(struct smtpd_env *env, int ctl)
 
 	log_set_procname("smtpd/lka");
 	(void)prctl(PR_SET_NAME, "smtpd-lka");	/* ps and the tests tell it apart */
-	smtpd_lka_signals();
 	lk.lk_cf = env->se_cf;
 	lk.lk_ctl = ctl;
 	/* nothing of the network side: listeners, the TLS key, the board */
@@ -329,29 +353,39 @@ smtpd_lka_check_ids(const struct conf *cf)
 			    "smtpgate_group" : "maildrop_group");
 }
 
+struct smtpd_lka_child {
+	struct smtpd_env	*lc_env;
+	int			 lc_sp[2];
+};
+
+static void
+smtpd_lka_child(void *arg)
+{
+	struct smtpd_lka_child	*c = arg;
+
+	(void)close(c->lc_sp[0]);
+	smtpd_lka_main(c->lc_env, c->lc_sp[1]);
+}
+
 pid_t
 smtpd_lka_start(struct smtpd_env *env, int *ctl_r)
 {
-	int	sp[2];
-	pid_t	pid;
+	struct smtpd_lka_child	c = { .lc_env = env };
+	pid_t			pid;
 
 	*ctl_r = -1;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1) {
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, c.lc_sp) == -1) {
 		log_warn("lka: socketpair");
 		return -1;
 	}
-	if ((pid = fork()) == -1) {
+	if ((pid = kids_fork_fn(smtpd_lka_child, &c)) == -1) {
 		log_warn("lka: fork");
-		(void)close(sp[0]);
-		(void)close(sp[1]);
+		(void)close(c.lc_sp[0]);
+		(void)close(c.lc_sp[1]);
 		return -1;
 	}
-	if (pid == 0) {
-		(void)close(sp[0]);
-		smtpd_lka_main(env, sp[1]);
-	}
-	(void)close(sp[1]);
-	*ctl_r = sp[0];
+	(void)close(c.lc_sp[1]);
+	*ctl_r = c.lc_sp[0];
 	return pid;
 }
 

@@ -11,31 +11,22 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 
+#include "ev.h"
 #include "lka_proto.h"
 #include "log.h"
 #include "smtpd.h"
-
-static int64_t
-smtpd_lkac_ms(void)
-{
-	struct timespec	ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Waits for the reply to id; LKA_R_TEMP on timeout or a broken socket. */
 static enum lka_type
 smtpd_lkac_wait(int fd, uint32_t id, struct lka_reply *r)
 {
 	uint8_t		in[LKA_MSG_MAX + 1];
-	int64_t		end = smtpd_lkac_ms() + SMTPD_LKA_TIMEOUT_MS, left;
+	int64_t		end = ev_clock_ms() + SMTPD_LKA_TIMEOUT_MS, left;
 	struct pollfd	pfd = { .fd = fd, .events = POLLIN };
 	ssize_t		n;
 
-	while ((left = end - smtpd_lkac_ms()) > 0) {
+	while ((left = end - ev_clock_ms()) > 0) {
 		if (poll(&pfd, 1, (int)left) == -1 && errno != EINTR)
 			break;
 		n = recv(fd, in, sizeof(in), MSG_TRUNC | MSG_DONTWAIT);
@@ -65,13 +56,13 @@ smtpd_lkac_ask(struct smtpd_env *env, const void *q, size_t qlen, uint32_t id,
 		return LKA_R_NO;	/* too long for any account */
 	/* a hung lka must not stall every session of the worker in turn,
 	 * nor a full socket buffer block it: no wait on send */
-	if (env->se_lka_fd == -1 || smtpd_lkac_ms() < env->se_lka_quiet ||
+	if (env->se_lka_fd == -1 || ev_clock_ms() < env->se_lka_quiet ||
 	    send(env->se_lka_fd, q, qlen, MSG_NOSIGNAL | MSG_DONTWAIT) !=
 	    (ssize_t)qlen)
 		return LKA_R_TEMP;
 	t = smtpd_lkac_wait(env->se_lka_fd, id, &r);
 	if (t == LKA_R_TEMP)
-		env->se_lka_quiet = smtpd_lkac_ms() + SMTPD_LKA_QUIET_MS;
+		env->se_lka_quiet = ev_clock_ms() + SMTPD_LKA_QUIET_MS;
 	if (t == LKA_R_OK) {
 		(void)str_copy(login, SPOOL_LOGIN_MAX, r.lr_login);
 		(void)str_copy(tag, SPOOL_TAG_HEX, r.lr_tag);

@@ -1,7 +1,7 @@
 /*
  * smtpd_worker: one preforked worker. It drops privileges (chroot into
- * spool_dir), then runs a poll(2) loop that accepts on the shared
- * non-blocking listeners and multiplexes up to smtpd_max_sessions
+ * spool_dir), then runs an event loop (common/ev.c) that accepts on the
+ * shared non-blocking listeners and multiplexes up to smtpd_max_sessions
  * sessions, each with bounded input and output buffers. Signals: SIGTERM
  * stops accepting, lets sessions finish for SMTPD_GRACE_MS, then answers
  * 421; SIGUSR1 (reload: the master starts new workers at once) stops
@@ -17,22 +17,21 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "ev.h"
 #include "log.h"
 #include "priv.h"
+#include "sig.h"
 #include "smtpd.h"
 #include "smtpd_limits.h"
 #include "tls.h"
@@ -44,9 +43,6 @@
 #define SMTPD_REJECT_BURST	64
 #define SMTPD_COMMIT_THREADS	8	/* fsyncs in flight per worker */
 #define SMTPD_SIGNALS_CHECK_MS	1000
-
-static volatile sig_atomic_t	 w_term, w_retire;
-static int			 w_pipe[2] = { -1, -1 };
 
 struct smtpd_worker {
 	struct smtpd_env	 *w_env;
@@ -61,56 +57,14 @@ struct smtpd_worker {
 	int64_t			  w_full_check;
 	pid_t			  w_parent;
 	int64_t			  w_signals_check;	/* last getppid() */
-	struct pollfd		 *w_pfd;
-	int			  w_commit_fd;
+	bool			  w_term;	/* SIGTERM (or SIGINT) arrived */
+	bool			  w_retire;	/* SIGUSR1 arrived */
+	bool			  w_listen;	/* listeners watched this turn */
+	bool			  w_listening;	/* ... as last set in the loop */
+	struct ev		 *w_ev;
 	int			 *w_tls_want;	/* per session: last TLS want */
+	unsigned		 *w_events;	/* per session: interest set in w_ev */
 };
-
-static void
-smtpd_worker_sig(int signo)
-{
-	int	saved = errno;
-
-	if (signo == SIGTERM || signo == SIGINT)
-		w_term = 1;
-	else if (signo == SIGUSR1)
-		w_retire = 1;
-	if (write(w_pipe[1], "", 1) == -1) {
-		/* full pipe: the loop is awake anyway */
-	}
-	errno = saved;
-}
-
-static void
-smtpd_worker_signals(void)
-{
-	struct sigaction	sa;
-
-	if (pipe2(w_pipe, O_NONBLOCK | O_CLOEXEC) == -1)
-		log_fatal("pipe");
-	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESTART;
-	sa.sa_handler = smtpd_worker_sig;
-	(void)sigaction(SIGTERM, &sa, NULL);
-	(void)sigaction(SIGINT, &sa, NULL);
-	(void)sigaction(SIGUSR1, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	(void)sigaction(SIGHUP, &sa, NULL);	/* the master reloads and retires us */
-	(void)sigaction(SIGPIPE, &sa, NULL);
-	sa.sa_handler = SIG_DFL;
-	(void)sigaction(SIGCHLD, &sa, NULL);
-	(void)sigaction(SIGALRM, &sa, NULL);
-}
-
-static int64_t
-smtpd_now_ms(void)
-{
-	struct timespec	ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- accept */
 
@@ -135,6 +89,17 @@ smtpd_worker_retire(struct smtpd_worker *w)
 {
 	w->w_retiring = true;
 	smtpd_limits_retire(w->w_env->se_limits);
+}
+
+/* The session's socket is ready: served in the rest of the turn. */
+static void
+smtpd_worker_io(struct ev *e, int fd, unsigned revents, void *arg)
+{
+	struct smtpd_session	*s = arg;
+
+	(void)e;
+	(void)fd;
+	s->ss_revents |= revents;
 }
 
 static void
@@ -167,6 +132,11 @@ smtpd_accept_one(struct smtpd_worker *w, const struct smtpd_listener *l, int fd,
 	w->w_ss[w->w_nss] = smtpd_session_new(env, fd, l, a, port);
 	w->w_ss[w->w_nss]->ss_limit_idx = idx;
 	w->w_tls_want[w->w_nss] = TLS_WANT_READ;
+	w->w_events[w->w_nss] = 0;
+	if (ev_fd_add(w->w_ev, fd, 0, smtpd_worker_io, w->w_ss[w->w_nss]) == -1) {
+		log_warn("NOQUEUE: client=[%s]:%s: watching the socket", a, port);
+		smtpd_enter_state(w->w_ss[w->w_nss], SS_DEAD);
+	}
 	w->w_nss++;
 	w->w_accepted++;
 	if (w->w_accepted >= (uint64_t)env->se_cf->cf_smtpd_max_use &&
@@ -309,7 +279,7 @@ smtpd_handshake(struct smtpd_session *s, int *tls_want)
 
 /* Everything one session does in one loop turn. */
 static void
-smtpd_service(struct smtpd_session *s, short revents, int *tls_want)
+smtpd_service(struct smtpd_session *s, unsigned revents, int *tls_want)
 {
 	int	rounds;
 
@@ -335,21 +305,21 @@ smtpd_service(struct smtpd_session *s, short revents, int *tls_want)
 		smtpd_enter_state(s, SS_DEAD);
 }
 
-static short
+static unsigned
 smtpd_events(const struct smtpd_session *s, int tls_want)
 {
-	short	ev = 0;
+	unsigned	ev = 0;
 
 	if (s->ss_state == SS_HANDSHAKE)
-		return tls_want == TLS_WANT_WRITE ? POLLOUT : POLLIN;
+		return tls_want == TLS_WANT_WRITE ? EV_WRITE : EV_READ;
 	if (smtpd_wants_input(s))
-		ev |= POLLIN;
+		ev |= EV_READ;
 	if (s->ss_out.len > 0)
-		ev |= POLLOUT;
+		ev |= EV_WRITE;
 	if (s->ss_tls != NULL && tls_want == TLS_WANT_WRITE)
-		ev |= POLLOUT;
+		ev |= EV_WRITE;
 	if (s->ss_tls != NULL && tls_want == TLS_WANT_READ && s->ss_out.len > 0)
-		ev |= POLLIN;
+		ev |= EV_READ;
 	return ev;
 }
 
@@ -371,11 +341,13 @@ smtpd_close(struct smtpd_worker *w, size_t i)
 
 	if (s->ss_tls != NULL)
 		tls_shutdown(s->ss_tls);
+	ev_fd_del(w->w_ev, s->ss_fd);
 	(void)close(s->ss_fd);
 	smtpd_limits_release(w->w_env->se_limits, s->ss_limit_idx);
 	smtpd_session_free(&s);
 	w->w_ss[i] = w->w_ss[w->w_nss - 1];
 	w->w_tls_want[i] = w->w_tls_want[w->w_nss - 1];
+	w->w_events[i] = w->w_events[w->w_nss - 1];
 	w->w_nss--;
 }
 
@@ -405,11 +377,14 @@ smtpd_board_any(const struct smtpd_worker *w)
 
 /* Sessions whose commit finished: reply, then serve what they pipelined. */
 static void
-smtpd_worker_committed(struct smtpd_worker *w)
+smtpd_worker_committed(struct ev *e, void *arg)
 {
+	struct smtpd_worker	*w = arg;
 	struct smtpd_session	*done[64];
 	size_t			 i, n;
 
+	(void)e;
+	w->w_env->se_now = ev_now_ms();
 	while ((n = smtpd_commit_take(done, 64)) > 0)
 		for (i = 0; i < n; i++) {
 			smtpd_msg_committed(done[i]);
@@ -432,28 +407,85 @@ smtpd_worker_stop_sessions(struct smtpd_worker *w)
 }
 
 /*
- * Called when the signal pipe is readable and once a second: the master's
- * death also arrives as SIGTERM (PR_SET_PDEATHSIG), the getppid() check
- * covers the window before that was set.
+ * Called when signals arrived and once a second: the master's death also
+ * arrives as SIGTERM (PR_SET_PDEATHSIG), the getppid() check covers the
+ * window before that was set.
  */
 static void
 smtpd_worker_signals_take(struct smtpd_worker *w)
 {
-	char	b[64];
-
-	while (read(w_pipe[0], b, sizeof(b)) > 0)
-		;
 	w->w_signals_check = w->w_env->se_now;
-	if ((w_term || getppid() != w->w_parent) && !w->w_env->se_stopping) {
+	if ((w->w_term || getppid() != w->w_parent) && !w->w_env->se_stopping) {
 		w->w_env->se_stopping = true;
 		w->w_accepting = false;
 		w->w_grace_end = w->w_env->se_now + SMTPD_GRACE_MS;
 		log_debug("stopping: %zu sessions", w->w_nss);
 	}
-	if (w_retire && w->w_accepting) {
+	if (w->w_retire && w->w_accepting) {
 		w->w_accepting = false;
 		log_debug("retiring: %zu sessions", w->w_nss);
 	}
+}
+
+/* SIGTERM/SIGINT stop, SIGUSR1 retires; SIGHUP is the master's. */
+static void
+smtpd_worker_sig(struct ev *e, unsigned sigs, void *arg)
+{
+	struct smtpd_worker	*w = arg;
+
+	(void)e;
+	w->w_env->se_now = ev_now_ms();
+	if (sigs & SIG_TERM)
+		w->w_term = true;
+	if (sigs & SIG_USR1)
+		w->w_retire = true;
+	smtpd_worker_signals_take(w);
+}
+
+static void
+smtpd_worker_listener(struct ev *e, int fd, unsigned revents, void *arg)
+{
+	struct smtpd_worker	*w = arg;
+	size_t			 i;
+
+	(void)e;
+	if (!(revents & EV_READ))
+		return;
+	w->w_env->se_now = ev_now_ms();
+	for (i = 0; i < w->w_env->se_nls; i++)
+		if (w->w_env->se_ls[i].sl_fd == fd)
+			smtpd_accept(w, &w->w_env->se_ls[i], SMTPD_ACCEPT_BURST);
+}
+
+/*
+ * Before each poll: what every socket waits for now. Decrypted TLS bytes
+ * do not wake poll(): with some pending, the poll does not wait.
+ */
+static bool
+smtpd_worker_before(struct ev *e, void *arg)
+{
+	struct smtpd_worker	*w = arg;
+	struct smtpd_session	*s;
+	size_t			 i;
+	unsigned		 want;
+	bool			 now = false;
+
+	if (w->w_listen != w->w_listening)
+		for (i = 0; i < w->w_env->se_nls; i++)
+			(void)ev_fd_set(e, w->w_env->se_ls[i].sl_fd,
+			    w->w_listen ? EV_READ : 0);
+	w->w_listening = w->w_listen;
+	for (i = 0; i < w->w_nss; i++) {
+		s = w->w_ss[i];
+		s->ss_revents = 0;
+		if ((want = smtpd_events(s, w->w_tls_want[i])) != w->w_events[i])
+			(void)ev_fd_set(e, s->ss_fd, want);
+		w->w_events[i] = want;
+		if (s->ss_tls != NULL && tls_pending(s->ss_tls) > 0 &&
+		    smtpd_wants_input(s))
+			now = true;
+	}
+	return now;
 }
 
 static int
@@ -469,9 +501,6 @@ smtpd_worker_timeout(struct smtpd_worker *w)
 		    w->w_env->se_now;
 		if (d < t)
 			t = d;
-		if (s->ss_tls != NULL && tls_pending(s->ss_tls) > 0 &&
-		    smtpd_wants_input(s))
-			t = 0;
 	}
 	/* full, or retiring: look at the board again soon */
 	if ((w->w_nss >= w->w_max || (w->w_retiring && w->w_accepting)) &&
@@ -480,39 +509,13 @@ smtpd_worker_timeout(struct smtpd_worker *w)
 	return t < 0 ? 0 : (int)t;
 }
 
+/* The board, and what no other worker can take while this one is full. */
 static void
-smtpd_worker_turn(struct smtpd_worker *w)
+smtpd_worker_board(struct smtpd_worker *w, bool listen)
 {
 	struct smtpd_env	*env = w->w_env;
-	size_t			 i, nl, np = 0;
-	bool			 listen;
+	size_t			 i;
 
-	listen = w->w_accepting && w->w_nss < w->w_max;
-	w->w_pfd[np++] = (struct pollfd){ .fd = w_pipe[0], .events = POLLIN };
-	w->w_pfd[np++] = (struct pollfd){ .fd = w->w_commit_fd, .events = POLLIN };
-	nl = listen ? env->se_nls : 0;
-	for (i = 0; i < nl; i++)
-		w->w_pfd[np++] = (struct pollfd){ .fd = env->se_ls[i].sl_fd,
-		    .events = POLLIN };
-	for (i = 0; i < w->w_nss; i++)
-		w->w_pfd[np++] = (struct pollfd){ .fd = w->w_ss[i]->ss_fd,
-		    .events = smtpd_events(w->w_ss[i], w->w_tls_want[i]) };
-	if (poll(w->w_pfd, (nfds_t)np, smtpd_worker_timeout(w)) == -1 &&
-	    errno != EINTR)
-		log_fatal("poll");
-	env->se_now = smtpd_now_ms();
-	if ((w->w_pfd[0].revents & POLLIN) ||
-	    env->se_now - w->w_signals_check >= SMTPD_SIGNALS_CHECK_MS)
-		smtpd_worker_signals_take(w);
-	if (w->w_pfd[1].revents & POLLIN)
-		smtpd_worker_committed(w);
-	for (i = 0; i < nl; i++)
-		if (w->w_pfd[2 + i].revents & POLLIN)
-			smtpd_accept(w, &env->se_ls[i], SMTPD_ACCEPT_BURST);
-	/*
-	 * A full worker still answers 421 to what no other worker can take:
-	 * when every worker on the board is full (or retiring).
-	 */
 	smtpd_board_set(w, listen && !w->w_retiring && w->w_nss < w->w_max);
 	if (w->w_retiring && w->w_accepting && smtpd_board_any(w)) {
 		w->w_accepting = false;
@@ -529,12 +532,14 @@ smtpd_worker_turn(struct smtpd_worker *w)
 		for (i = 0; i < env->se_nls; i++)
 			smtpd_accept(w, &env->se_ls[i], 0);
 	}
-	/* Sessions accepted in this turn are past the polled ones. */
-	for (i = 0; i < w->w_nss && 2 + nl + i < np; i++) {
-		struct smtpd_session *s = w->w_ss[i];
+}
 
-		smtpd_service(s, w->w_pfd[2 + nl + i].revents, &w->w_tls_want[i]);
-	}
+/* Timers, flushes, the stop, and the sessions that are done. */
+static void
+smtpd_worker_sweep(struct smtpd_worker *w)
+{
+	size_t	i;
+
 	for (i = 0; i < w->w_nss; i++) {
 		smtpd_session_timer(w->w_ss[i]);
 		if (w->w_ss[i]->ss_state != SS_DEAD)
@@ -542,7 +547,7 @@ smtpd_worker_turn(struct smtpd_worker *w)
 		if (w->w_ss[i]->ss_state == SS_CLOSING && w->w_ss[i]->ss_out.len == 0)
 			smtpd_enter_state(w->w_ss[i], SS_DEAD);
 	}
-	if (env->se_stopping)
+	if (w->w_env->se_stopping)
 		smtpd_worker_stop_sessions(w);
 	for (i = w->w_nss; i > 0; i--) {
 		smtpd_flush(w->w_ss[i - 1], &w->w_tls_want[i - 1]);
@@ -556,6 +561,48 @@ smtpd_worker_turn(struct smtpd_worker *w)
 	}
 }
 
+/*
+ * One turn: the loop delivers signals, finished commits, new connections
+ * and socket readiness (in that order); then every polled session is
+ * served, and the timers run.
+ */
+static void
+smtpd_worker_turn(struct smtpd_worker *w)
+{
+	struct smtpd_env	*env = w->w_env;
+	size_t			 i, npolled = w->w_nss;
+	bool			 listen;
+
+	listen = w->w_listen = w->w_accepting && w->w_nss < w->w_max;
+	(void)ev_run_once(w->w_ev, smtpd_worker_timeout(w));
+	env->se_now = ev_now_ms();
+	if (env->se_now - w->w_signals_check >= SMTPD_SIGNALS_CHECK_MS)
+		smtpd_worker_signals_take(w);
+	smtpd_worker_board(w, listen);
+	/* Sessions accepted in this turn are past the polled ones. */
+	for (i = 0; i < w->w_nss && i < npolled; i++)
+		smtpd_service(w->w_ss[i], w->w_ss[i]->ss_revents,
+		    &w->w_tls_want[i]);
+	smtpd_worker_sweep(w);
+}
+
+static void
+smtpd_worker_ev(struct smtpd_worker *w)
+{
+	struct smtpd_env	*env = w->w_env;
+	size_t			 i;
+
+	if ((w->w_ev = ev_new(w->w_max + env->se_nls + 4, 4)) == NULL ||
+	    ev_signal(w->w_ev, smtpd_worker_sig, w) == -1 ||
+	    ev_wakeup_init(w->w_ev, smtpd_worker_committed, w) == -1)
+		log_fatal("event loop");
+	for (i = 0; i < env->se_nls; i++)
+		if (ev_fd_add(w->w_ev, env->se_ls[i].sl_fd, 0,
+		    smtpd_worker_listener, w) == -1)
+			log_fatal("event loop: %s", env->se_ls[i].sl_name);
+	ev_before_poll(w->w_ev, smtpd_worker_before, w);
+}
+
 void
 smtpd_worker_main(struct smtpd_env *env)
 {
@@ -566,7 +613,6 @@ smtpd_worker_main(struct smtpd_env *env)
 	log_set_procname("smtpd/worker");
 	smtpd_limits_child(env->se_limits, (size_t)env->se_slot);
 	smtpd_limits_conf(env->se_limits, cf);
-	smtpd_worker_signals();
 	memset(&w, 0, sizeof(w));
 	w.w_parent = getppid();
 	/* Phase 1 was the master's (sockets, TLS key, SASL plugins). */
@@ -576,15 +622,18 @@ smtpd_worker_main(struct smtpd_env *env)
 	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
 	/* Phase 2: unprivileged; no database: the lka answers (smtpd_lka.c). */
 	env->se_spool = jailed ? "/" : cf->cf_spool_dir;
-	env->se_now = smtpd_now_ms();
+	env->se_now = ev_clock_ms();
 	w.w_env = env;
 	w.w_max = (size_t)cf->cf_smtpd_max_sessions;
+	if (w.w_max > EV_FD_MAX - env->se_nls - 4)
+		w.w_max = EV_FD_MAX - env->se_nls - 4;	/* the loop's bound */
 	w.w_ss = xcalloc(w.w_max, sizeof(*w.w_ss));
 	w.w_tls_want = xcalloc(w.w_max, sizeof(*w.w_tls_want));
-	w.w_pfd = xcalloc(w.w_max + env->se_nls + 2, sizeof(*w.w_pfd));
-	w.w_commit_fd = smtpd_commit_init(SMTPD_COMMIT_THREADS);
+	w.w_events = xcalloc(w.w_max, sizeof(*w.w_events));
+	smtpd_worker_ev(&w);
+	smtpd_commit_init(SMTPD_COMMIT_THREADS, w.w_ev);
 	w.w_accepting = true;
-	/* a signal or the master's exit before the handlers were in place */
+	/* the master's exit before the death signal was set */
 	smtpd_worker_signals_take(&w);
 	while (w.w_accepting || w.w_nss > 0)
 		smtpd_worker_turn(&w);

@@ -805,3 +805,27 @@ def test_lka_survives_a_hostile_worker(lgw):
     wait_for(lambda: auth_plain(lgw.port, LOGIN, PASSWORD) == 235, 20,
              what="AUTH through a fresh worker")
     assert smtpgate.smtpd_children(lgw)[1] == lka
+
+
+def test_lka_answers_during_the_sigterm_grace(lgw):
+    """SIGTERM: the workers finish their sessions within the grace period,
+    and the lookup process outlives them, so a session in the middle of
+    AUTH LOGIN still has its password checked (235, not 454); then smtpd
+    exits 0."""
+    r = Raw(lgw.port, timeout=15)
+    try:
+        assert r.reply()[0] == 220
+        assert r.cmd("EHLO lka.test")[0] == 250
+        assert r.cmd("AUTH LOGIN")[0] == 334          # not idle: in an exchange
+        assert r.cmd(base64.b64encode(LOGIN.encode()))[0] == 334
+        master, lka = lgw.pid("smtpd"), lka_pid(lgw)
+        os.kill(master, signal.SIGTERM)
+        # the master's SIGTERM reaches the lka with the workers'
+        wait_for(lambda: "stopping: 1 workers" in lgw.log("smtpd"), 10,
+                 what="the master stopping")
+        time.sleep(1)
+        assert os.path.exists("/proc/%d" % lka), "the lka left before the workers"
+        assert r.cmd(base64.b64encode(PASSWORD.encode()))[0] == 235
+    finally:
+        r.close()
+    assert lgw.procs["smtpd"].wait(timeout=20) == 0

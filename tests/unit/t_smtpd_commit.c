@@ -16,7 +16,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +25,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "ev.h"
 #include "smtpd.h"
 #include "spool.h"
 #include "tap.h"
@@ -85,7 +85,7 @@ __wrap_rename(const char *from, const char *to)
 }
 
 static char	tdir[64];
-static int	commit_fd = -1;
+static struct ev	*loop;	/* the commit threads wake it */
 
 static void
 tree_fresh(void)
@@ -112,12 +112,11 @@ session_with_message(void)
 static size_t
 take(struct smtpd_session **got, size_t n)
 {
-	struct pollfd	pfd = { .fd = commit_fd, .events = POLLIN };
 	size_t		have = 0;
 	int		waited = 0;
 
 	while (have < n && waited < 10000) {
-		if (poll(&pfd, 1, 100) == 0)
+		if (ev_run_once(loop, 100) == 0)
 			waited += 100;
 		have += smtpd_commit_take(got + have, n - have);
 	}
@@ -276,9 +275,11 @@ main(void)
 	};
 	int	rc;
 
-	commit_fd = smtpd_commit_init(4);
+	loop = t_wake_loop();
+	smtpd_commit_init(4, loop);
 	rc = T_RUN(cases);
 	smtpd_commit_stop();
+	ev_free(&loop);
 	t_rmtree(tdir);
 	return rc;
 }

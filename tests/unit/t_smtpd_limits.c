@@ -221,19 +221,21 @@ static void
 t_retirement(void)
 {
 	struct smtpd_limits	*lm = smtpd_limits_new(3, 8);
-	struct pollfd		 pfd[3];
-	size_t			 n, k, slots[3];
+	struct pollfd		 pfd[2];
 
+	t_int_eq(smtpd_limits_notice_fd(lm, 1), -1, "no pipe before a spawn");
 	(void)smtpd_limits_spawn(lm, 1, 4);
 	t_int_eq(t_worker(lm, 1, t_worker_retire), 0, "worker retired");
 	(void)smtpd_limits_spawn(lm, 2, 4);
 	t_int_eq(t_worker(lm, 2, t_worker_die), 0, "worker died");
-	n = smtpd_limits_pollfds(lm, pfd, 3);
-	t_int_eq((long long)n, 2, "two pipes to watch");
-	t_ok(poll(pfd, (nfds_t)n, 1000) == 2, "both readable");
-	k = smtpd_limits_retiring(lm, pfd, n, slots);
-	t_ok(k == 1 && slots[0] == 1, "only slot 1 retires");
-	t_int_eq((long long)smtpd_limits_pollfds(lm, pfd, 3), 0, "pipes closed");
+	pfd[0] = (struct pollfd){ .fd = smtpd_limits_notice_fd(lm, 1), .events = POLLIN };
+	pfd[1] = (struct pollfd){ .fd = smtpd_limits_notice_fd(lm, 2), .events = POLLIN };
+	t_ok(pfd[0].fd != -1 && pfd[1].fd != -1, "two pipes to watch");
+	t_ok(poll(pfd, 2, 1000) == 2, "both readable");
+	t_int_eq(smtpd_limits_notice(lm, 1), 1, "slot 1 retires");
+	t_int_eq(smtpd_limits_notice(lm, 2), 0, "slot 2 died: no notice");
+	t_ok(smtpd_limits_notice_fd(lm, 1) == -1 &&
+	    smtpd_limits_notice_fd(lm, 2) == -1, "pipes closed");
 	smtpd_limits_reaped(lm, 1);
 	smtpd_limits_reaped(lm, 2);
 	smtpd_limits_free(&lm);

@@ -11,6 +11,7 @@
 #include "conf.h"
 #include "fsx.h"
 #include "spool.h"
+#include "ev.h"
 #include "tap.h"
 #include "tfix.h"
 
@@ -79,6 +80,23 @@ t_spool_conf(char *dir, size_t dirsz, const char *name)
 		cf->cf_group = strdup("root");
 	}
 	return cf;
+}
+
+static void
+t_woken(struct ev *e, void *arg)
+{
+	(void)e;
+	(void)arg;
+}
+
+struct ev *
+t_wake_loop(void)
+{
+	struct ev	*e;
+
+	if ((e = ev_new(4, 1)) == NULL || ev_wakeup_init(e, t_woken, NULL) == -1)
+		abort();
+	return e;
 }
 
 struct spool_txn *

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 struct conf;
+struct ev;
 struct spool;
 struct spool_txn;
 struct t_case;
@@ -37,6 +38,11 @@ struct spool	*t_spool_fresh(char *dir, size_t dirsz, const char *name,
  * not exist on a build machine. Aborts if it cannot.
  */
 struct conf	*t_spool_conf(char *dir, size_t dirsz, const char *name);
+/*
+ * A loop whose wake-up (ev_wakeup, as smtpd's commit threads use it) does
+ * nothing but end ev_run_once()'s wait. Aborts if it cannot.
+ */
+struct ev	*t_wake_loop(void);
 /* A write transaction on sp; aborts if it cannot begin. */
 struct spool_txn *t_wtxn(struct spool *sp);
 /* A spool_db_iter callback that counts the records in *(size_t *)arg. */
