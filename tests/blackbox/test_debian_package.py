@@ -184,21 +184,23 @@ def mta_state():
     return state
 
 
-def apt(name, *args):
+def apt(name, *args, cwd=None):
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    return timed(name, ["apt-get", "-y", "-q"] + list(args), APT_TIMEOUT, env=env)
+    return timed(name, ["apt-get", "-y", "-q"] + list(args), APT_TIMEOUT, env=env, cwd=cwd)
 
 
-def smtpgate_units_linked():
-    """Every symlink under /etc/systemd that points at an smtpgate unit (an
-    enabled unit), and deb-systemd-helper's records of enabled units."""
+def smtpgate_names(*dirs):
+    """Every file or directory named after smtpgate under dirs."""
     found = []
-    for d in ("/etc/systemd", "/var/lib/systemd/deb-systemd-helper-enabled"):
-        for root, dirs, files in os.walk(d):
-            for f in files + dirs:
-                if "smtpgate" in f:
-                    found.append(os.path.join(root, f))
+    for d in dirs:
+        for root, subdirs, files in os.walk(d):
+            found += [os.path.join(root, f) for f in files + subdirs if "smtpgate" in f]
     return found
+
+
+def enabled_units():
+    """The symlinks under /etc/systemd that enable an smtpgate unit."""
+    return smtpgate_names("/etc/systemd")
 
 
 def installed_daemons():
@@ -235,7 +237,7 @@ def check_installed(users_before):
     assert st.st_mode & stat.S_ISGID and st.st_gid == grp.getgrnam("smtpgate-maildrop").gr_gid
     for u in UNITS:
         assert os.path.isfile("/lib/systemd/system/" + u)
-    assert smtpgate_units_linked() == [], "a unit was enabled"
+    assert enabled_units() == [], "a unit was enabled"
     assert installed_daemons() == [], "a daemon was started"
 
 
@@ -303,7 +305,9 @@ def test_install_run_remove_purge(built, monkeypatch):
         so = subprocess.run(["dpkg-statoverride", "--list", SENDMAIL], capture_output=True,
                             text=True, timeout=60)
         assert so.stdout == "", so.stdout
-        assert smtpgate_units_linked() == []
+        assert enabled_units() == []
+        assert smtpgate_names("/var/lib/systemd/deb-systemd-helper-enabled",
+                              "/var/lib/systemd/deb-systemd-helper-masked") == []
         for u in USERS:
             pwd.getpwnam(u)    # Debian keeps system users (README)
         assert mta_state() == before
