@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "ev.h"
 #include "qid.h"
 #include "spool.h"
 
@@ -152,7 +153,7 @@ const char *deliverd_smtp_tls(const struct deliverd_smtp *);	/* "" or "TLSv1.3 .
 
 /* ---- helpers */
 int64_t	deliverd_now(void);		/* unix seconds */
-int64_t	deliverd_now_ms(void);		/* monotonic milliseconds */
+/* monotonic milliseconds: ev_clock_ms() (common/ev.h) */
 /* Lower-cased domain of an address ("" for none). */
 void	deliverd_domain(const char *addr, char *dst, size_t dstsz);
 /* Folds any reply text into one safe line (no CR/LF/TAB/NUL). */
