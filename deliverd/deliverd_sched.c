@@ -272,12 +272,27 @@ deliverd_sched_on_signal(struct ev *e, unsigned sigs, void *arg)
 	s->sigflags |= sigs;
 }
 
+/* Workers finish their job and exit on EOF of their job pipe; the
+ * callback sender stops on SIGTERM (its POSTs stay in the outbox). */
+static void
+deliverd_sched_finish_children(struct sched *s)
+{
+	size_t	 i;
+
+	for (i = 0; i < s->nw; i++)
+		if (s->w[i].to_fd != -1) {
+			(void)close(s->w[i].to_fd);
+			s->w[i].to_fd = -1;
+		}
+	if (kids_pid(s->kids, s->nw) != 0)
+		(void)kill(kids_pid(s->kids, s->nw), SIGTERM);
+}
+
 static void
 deliverd_sched_reload(struct sched *s)
 {
 	struct conf	*ncf;
 	char		 err[1024];
-	size_t		 i;
 
 	if ((ncf = conf_load(s->cf->cf_path, err, sizeof(err))) == NULL) {
 		log_warnx("reload: %s (keeping the old configuration)", err);
@@ -288,13 +303,7 @@ deliverd_sched_reload(struct sched *s)
 	 * were forked with stays valid in their own address space. */
 	conf_free(&s->cf);
 	s->cf = ncf;
-	for (i = 0; i < s->nw; i++)
-		if (s->w[i].to_fd != -1) {
-			(void)close(s->w[i].to_fd);
-			s->w[i].to_fd = -1;
-		}
-	if (kids_pid(s->kids, s->nw) != 0)
-		(void)kill(kids_pid(s->kids, s->nw), SIGTERM);
+	deliverd_sched_finish_children(s);
 }
 
 static void
@@ -325,17 +334,10 @@ static void
 deliverd_sched_stop(struct sched *s)
 {
 	int64_t	 deadline = ev_clock_ms() + SCHED_STOP_GRACE_MS;
-	size_t	 i;
 
 	log_info("stopping: waiting for workers to finish their transactions");
 	kids_hold(s->kids, true);
-	for (i = 0; i < s->nw; i++)
-		if (s->w[i].to_fd != -1) {
-			(void)close(s->w[i].to_fd);
-			s->w[i].to_fd = -1;
-		}
-	if (kids_pid(s->kids, s->nw) != 0)
-		(void)kill(kids_pid(s->kids, s->nw), SIGTERM);
+	deliverd_sched_finish_children(s);
 	/* a failing commit is retried for the whole grace */
 	while ((kids_alive(s->kids) > 0 || s->retry.pending) &&
 	    ev_clock_ms() <= deadline) {
