@@ -18,8 +18,9 @@
  * The clock: ev_now_ms() is CLOCK_MONOTONIC in milliseconds, read once
  * per turn of the loop (cheap, the same value for every callback of a
  * turn); ev_clock_ms() reads it fresh (deadlines inside blocking code).
- * Only the loop's thread may call anything but ev_wakeup() and
- * ev_clock_ms().
+ * The cache is per process and updated by its loop: a forked child sees
+ * its parent's value until its own ev_new() or first turn. Only the
+ * loop's thread may call anything but ev_wakeup() and ev_clock_ms().
  */
 #ifndef SG_EV_H
 #define SG_EV_H

@@ -28,18 +28,18 @@ struct kids_slot {
 };
 
 struct kids {
-	struct ev		*k_ev;
-	struct ev_timer		 k_timer;
-	struct kids_slot	*k_slots;
-	size_t			 k_nslots;
-	pid_t			*k_retired;
-	size_t			 k_nretired;
-	size_t			 k_max_retired;
-	struct kids_policy	 k_pol;
-	kids_spawn_cb		*k_spawn;
-	kids_exit_cb		*k_exit;
-	void			*k_arg;
-	bool			 k_held;
+	struct ev		*kd_ev;
+	struct ev_timer		 kd_timer;
+	struct kids_slot	*kd_slots;
+	size_t			 kd_nslots;
+	pid_t			*kd_retired;
+	size_t			 kd_nretired;
+	size_t			 kd_max_retired;
+	struct kids_policy	 kd_pol;
+	kids_spawn_cb		*kd_spawn;
+	kids_exit_cb		*kd_exit;
+	void			*kd_arg;
+	bool			 kd_held;
 };
 
 static void
@@ -63,15 +63,15 @@ kids_new(struct ev *e, size_t nslots, size_t max_retired,
 	}
 	if ((k = calloc(1, sizeof(*k))) == NULL)
 		return NULL;
-	k->k_ev = e;
-	ev_timer_init(&k->k_timer, kids_due, k);
-	k->k_max_retired = max_retired;
-	k->k_pol = *pol;
-	k->k_spawn = spawn;
-	k->k_exit = ex;
-	k->k_arg = arg;
-	k->k_retired = calloc(max_retired ? max_retired : 1, sizeof(*k->k_retired));
-	if (k->k_retired == NULL || kids_resize(k, nslots) == -1) {
+	k->kd_ev = e;
+	ev_timer_init(&k->kd_timer, kids_due, k);
+	k->kd_max_retired = max_retired;
+	k->kd_pol = *pol;
+	k->kd_spawn = spawn;
+	k->kd_exit = ex;
+	k->kd_arg = arg;
+	k->kd_retired = calloc(max_retired ? max_retired : 1, sizeof(*k->kd_retired));
+	if (k->kd_retired == NULL || kids_resize(k, nslots) == -1) {
 		kids_free(&k);
 		errno = ENOMEM;
 		return NULL;
@@ -86,10 +86,10 @@ kids_free(struct kids **kp)
 
 	if (k == NULL)
 		return;
-	if (k->k_ev != NULL)
-		ev_timer_stop(k->k_ev, &k->k_timer);
-	free(k->k_slots);
-	free(k->k_retired);
+	if (k->kd_ev != NULL)
+		ev_timer_stop(k->kd_ev, &k->kd_timer);
+	free(k->kd_slots);
+	free(k->kd_retired);
 	free(k);
 	*kp = NULL;
 }
@@ -97,8 +97,8 @@ kids_free(struct kids **kp)
 void
 kids_set_policy(struct kids *k, size_t slot, const struct kids_policy *pol)
 {
-	if (slot < k->k_nslots)
-		k->k_slots[slot].ks_pol = *pol;
+	if (slot < k->kd_nslots)
+		k->kd_slots[slot].ks_pol = *pol;
 }
 
 int
@@ -111,26 +111,26 @@ kids_resize(struct kids *k, size_t n)
 		errno = EINVAL;
 		return -1;
 	}
-	for (i = n; i < k->k_nslots; i++)
-		if (k->k_slots[i].ks_pid != 0) {
+	for (i = n; i < k->kd_nslots; i++)
+		if (k->kd_slots[i].ks_pid != 0) {
 			errno = EBUSY;
 			return -1;
 		}
-	if ((ns = realloc(k->k_slots, (n ? n : 1) * sizeof(*ns))) == NULL)
+	if ((ns = realloc(k->kd_slots, (n ? n : 1) * sizeof(*ns))) == NULL)
 		return -1;
-	k->k_slots = ns;
-	for (i = n < k->k_nslots ? n : k->k_nslots; i < n; i++) {
+	k->kd_slots = ns;
+	for (i = n < k->kd_nslots ? n : k->kd_nslots; i < n; i++) {
 		memset(&ns[i], 0, sizeof(ns[i]));
-		ns[i].ks_pol = k->k_pol;
+		ns[i].ks_pol = k->kd_pol;
 	}
-	k->k_nslots = n;
+	k->kd_nslots = n;
 	return 0;
 }
 
 size_t
 kids_nslots(const struct kids *k)
 {
-	return k->k_nslots;
+	return k->kd_nslots;
 }
 
 /* ---- starting */
@@ -138,7 +138,7 @@ kids_nslots(const struct kids *k)
 static void
 kids_spawn(struct kids *k, struct kids_slot *s, size_t i, int64_t now)
 {
-	pid_t	pid = k->k_spawn(k, i, k->k_arg);
+	pid_t	pid = k->kd_spawn(k, i, k->kd_arg);
 
 	if (pid <= 0) {
 		s->ks_due = now + s->ks_pol.kp_retry_ms;
@@ -155,10 +155,10 @@ kids_start(struct kids *k)
 	int64_t	 now = ev_clock_ms(), next = 0;
 	size_t	 i;
 
-	if (k->k_held)
+	if (k->kd_held)
 		return;
-	for (i = 0; i < k->k_nslots; i++) {
-		struct kids_slot *s = &k->k_slots[i];
+	for (i = 0; i < k->kd_nslots; i++) {
+		struct kids_slot *s = &k->kd_slots[i];
 
 		if (s->ks_pid != 0)
 			continue;
@@ -167,12 +167,12 @@ kids_start(struct kids *k)
 		if (s->ks_pid == 0 && (next == 0 || s->ks_due < next))
 			next = s->ks_due;
 	}
-	if (k->k_ev == NULL)
+	if (k->kd_ev == NULL)
 		return;
 	if (next != 0)
-		(void)ev_timer_at(k->k_ev, &k->k_timer, next);
+		(void)ev_timer_at(k->kd_ev, &k->kd_timer, next);
 	else
-		ev_timer_stop(k->k_ev, &k->k_timer);
+		ev_timer_stop(k->kd_ev, &k->kd_timer);
 }
 
 /* ---- exits */
@@ -207,21 +207,21 @@ kids_exited(struct kids *k, pid_t pid, int status, int64_t now)
 	struct kids_slot	*s;
 	size_t			 i;
 
-	for (i = 0; i < k->k_nretired; i++)
-		if (k->k_retired[i] == pid) {
-			k->k_retired[i] = k->k_retired[--k->k_nretired];
-			k->k_exit(k, KIDS_RETIRED, pid, status, 0, k->k_arg);
+	for (i = 0; i < k->kd_nretired; i++)
+		if (k->kd_retired[i] == pid) {
+			k->kd_retired[i] = k->kd_retired[--k->kd_nretired];
+			k->kd_exit(k, KIDS_RETIRED, pid, status, 0, k->kd_arg);
 			return;
 		}
-	for (i = 0; i < k->k_nslots; i++)
-		if (k->k_slots[i].ks_pid == pid)
+	for (i = 0; i < k->kd_nslots; i++)
+		if (k->kd_slots[i].ks_pid == pid)
 			break;
-	if (i == k->k_nslots)
+	if (i == k->kd_nslots)
 		return;		/* not ours (a grandchild's helper, say) */
-	s = &k->k_slots[i];
+	s = &k->kd_slots[i];
 	s->ks_pid = 0;
 	s->ks_due = kids_backoff(s, status, now);
-	k->k_exit(k, i, pid, status, k->k_held ? -1 : s->ks_due - now, k->k_arg);
+	k->kd_exit(k, i, pid, status, k->kd_held ? -1 : s->ks_due - now, k->kd_arg);
 }
 
 void
@@ -240,18 +240,18 @@ kids_retire(struct kids *k, size_t slot, int signo)
 {
 	struct kids_slot	*s;
 
-	if (slot >= k->k_nslots || k->k_slots[slot].ks_pid == 0) {
+	if (slot >= k->kd_nslots || k->kd_slots[slot].ks_pid == 0) {
 		errno = ESRCH;
 		return -1;
 	}
-	if (k->k_nretired >= k->k_max_retired) {
+	if (k->kd_nretired >= k->kd_max_retired) {
 		errno = ENOSPC;
 		return -1;
 	}
-	s = &k->k_slots[slot];
+	s = &k->kd_slots[slot];
 	if (signo != 0)
 		(void)kill(s->ks_pid, signo);
-	k->k_retired[k->k_nretired++] = s->ks_pid;
+	k->kd_retired[k->kd_nretired++] = s->ks_pid;
 	s->ks_pid = 0;
 	s->ks_due = 0;
 	s->ks_fails = 0;
@@ -262,28 +262,28 @@ kids_retire(struct kids *k, size_t slot, int signo)
 size_t
 kids_nretired(const struct kids *k)
 {
-	return k->k_nretired;
+	return k->kd_nretired;
 }
 
 pid_t
 kids_pid(const struct kids *k, size_t slot)
 {
-	return slot < k->k_nslots ? k->k_slots[slot].ks_pid : 0;
+	return slot < k->kd_nslots ? k->kd_slots[slot].ks_pid : 0;
 }
 
 int64_t
 kids_started_ms(const struct kids *k, size_t slot)
 {
-	return slot < k->k_nslots ? k->k_slots[slot].ks_started : 0;
+	return slot < k->kd_nslots ? k->kd_slots[slot].ks_started : 0;
 }
 
 size_t
 kids_alive(const struct kids *k)
 {
-	size_t	i, n = k->k_nretired;
+	size_t	i, n = k->kd_nretired;
 
-	for (i = 0; i < k->k_nslots; i++)
-		n += k->k_slots[i].ks_pid != 0;
+	for (i = 0; i < k->kd_nslots; i++)
+		n += k->kd_slots[i].ks_pid != 0;
 	return n;
 }
 
@@ -292,19 +292,19 @@ kids_signal(struct kids *k, int signo)
 {
 	size_t	i;
 
-	for (i = 0; i < k->k_nslots; i++)
-		if (k->k_slots[i].ks_pid != 0)
-			(void)kill(k->k_slots[i].ks_pid, signo);
-	for (i = 0; i < k->k_nretired; i++)
-		(void)kill(k->k_retired[i], signo);
+	for (i = 0; i < k->kd_nslots; i++)
+		if (k->kd_slots[i].ks_pid != 0)
+			(void)kill(k->kd_slots[i].ks_pid, signo);
+	for (i = 0; i < k->kd_nretired; i++)
+		(void)kill(k->kd_retired[i], signo);
 }
 
 void
 kids_hold(struct kids *k, bool hold)
 {
-	k->k_held = hold;
-	if (hold && k->k_ev != NULL)
-		ev_timer_stop(k->k_ev, &k->k_timer);
+	k->kd_held = hold;
+	if (hold && k->kd_ev != NULL)
+		ev_timer_stop(k->kd_ev, &k->kd_timer);
 	else if (!hold)
 		kids_start(k);
 }

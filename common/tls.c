@@ -14,6 +14,7 @@
 #include <openssl/x509v3.h>
 
 #include "buf.h"
+#include "ev.h"
 #include "tls.h"
 #include "xmem.h"
 
@@ -266,15 +267,6 @@ tls_pending(struct tls_conn *c)
 	return n > 0 ? (size_t)n : 0;
 }
 
-static int64_t
-tls_now_ms(void)
-{
-	struct timespec	ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Waits for the direction OpenSSL asked for until deadline; 0 or -1 (ETIMEDOUT). */
 static int
 tls_wait(int fd, int want, int64_t deadline)
@@ -284,7 +276,7 @@ tls_wait(int fd, int want, int64_t deadline)
 	int		rc;
 
 	for (;;) {
-		left = deadline - tls_now_ms();
+		left = deadline - ev_clock_ms();
 		if (left <= 0) {
 			errno = ETIMEDOUT;
 			return -1;
@@ -305,7 +297,7 @@ tls_client_start(struct tls_ctx *t, int fd, const char *servername,
     int timeout_ms, struct tls_conn **conn_r, char *err, size_t errsz)
 {
 	struct tls_conn	*c;
-	int64_t		 deadline = tls_now_ms() + timeout_ms;
+	int64_t		 deadline = ev_clock_ms() + timeout_ms;
 	int		 fl, rc;
 
 	*conn_r = NULL;
@@ -354,7 +346,7 @@ tls_write_all(struct tls_conn *c, const void *p, size_t n, int timeout_ms)
 			continue;
 		}
 		if (w == TLS_WANT_READ || w == TLS_WANT_WRITE) {
-			if (tls_wait(c->tn_fd, (int)w, tls_now_ms() + timeout_ms) == -1)
+			if (tls_wait(c->tn_fd, (int)w, ev_clock_ms() + timeout_ms) == -1)
 				return -1;
 			continue;
 		}
@@ -366,7 +358,7 @@ tls_write_all(struct tls_conn *c, const void *p, size_t n, int timeout_ms)
 ssize_t
 tls_read_timeout(struct tls_conn *c, void *p, size_t n, int timeout_ms)
 {
-	int64_t	deadline = tls_now_ms() + timeout_ms;
+	int64_t	deadline = ev_clock_ms() + timeout_ms;
 	ssize_t	r;
 
 	for (;;) {

@@ -12,9 +12,6 @@
  */
 #include "config.h"
 
-/* before <signal.h>: its si_fd macro collides with struct spool_in */
-#include "spool.h"
-
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,7 +20,9 @@
 #include "deliverd_dest.h"
 #include "deliverd_dest_int.h"
 #include "deliverd_sched.h"
+#include "ev.h"
 #include "log.h"
+#include "spool.h"
 #include "xmem.h"
 
 const struct shaping	*deliverd_dest_shaping;
@@ -85,7 +84,7 @@ static int
 deliverd_dest_evict(struct sched *s)
 {
 	struct deliverd_dests	*t = s->dests;
-	int64_t			 now_ms = deliverd_now_ms();
+	int64_t			 now_ms = ev_clock_ms();
 	size_t			 i, k = 0, old = SIZE_MAX;
 
 	for (i = 0; i < t->n; i++) {
@@ -146,7 +145,7 @@ deliverd_dest_find(struct sched *s, const char *name, bool create)
 	(void)str_copy(e->name, sizeof(e->name), name);
 	e->rule = deliverd_dest_rule(t->sh, name);
 	e->state = DEST_NORMAL;
-	e->tok_ms = deliverd_now_ms();
+	e->tok_ms = ev_clock_ms();
 	e->last_ms = e->tok_ms;
 	deliverd_dest_limits(s, e);
 	e->tokens = deliverd_dest_burst(e);
@@ -272,7 +271,7 @@ deliverd_dest_claimed(struct sched *s, const char *hop, size_t n)
 	struct deliverd_dest	*e = deliverd_dest_of(s, hop);
 
 	e->claims += n;
-	e->last_ms = deliverd_now_ms();
+	e->last_ms = ev_clock_ms();
 }
 
 void
@@ -285,7 +284,7 @@ deliverd_dest_released(struct sched *s, const char *hop, size_t n)
 	if (e->claims >= share && e->claims - (e->claims > n ? n : e->claims) < share)
 		s->rescan = true;
 	e->claims = e->claims > n ? e->claims - n : 0;
-	e->last_ms = deliverd_now_ms();
+	e->last_ms = ev_clock_ms();
 }
 
 /* ---- dispatch */
@@ -370,7 +369,7 @@ deliverd_dest_pick_worker(struct sched *s, const struct deliverd_sched_job *sj)
 {
 	struct deliverd_dest		*e = deliverd_dest_of(s, sj->j.dj_hop);
 	struct deliverd_sched_worker	*w, *best = NULL;
-	int64_t				 now_ms = deliverd_now_ms();
+	int64_t				 now_ms = ev_clock_ms();
 	size_t				 i, holders = 0;
 	bool				 hold, best_hold = false;
 
@@ -406,7 +405,7 @@ deliverd_dest_dispatched(struct sched *s, size_t wi, const struct deliverd_sched
 	struct deliverd_dest	*e = deliverd_dest_of(s, sj->j.dj_hop);
 
 	e->tokens -= 1;
-	e->last_ms = deliverd_now_ms();
+	e->last_ms = ev_clock_ms();
 	(void)str_copy(t->wdest[wi], sizeof(t->wdest[wi]), e->name);
 	if (s->w[wi].njobs == 1)
 		memset(&t->acc[wi], 0, sizeof(t->acc[wi]));	/* a new run of jobs */

@@ -10,9 +10,6 @@
  */
 #include "config.h"
 
-/* before <signal.h>: its si_fd macro collides with struct spool_in */
-#include "spool.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +20,10 @@
 #include "deliverd_dest.h"
 #include "deliverd_dest_int.h"
 #include "deliverd_sched.h"
+#include "ev.h"
 #include "fsx.h"
 #include "log.h"
+#include "spool.h"
 #include "xmem.h"
 
 const char *
@@ -43,7 +42,7 @@ deliverd_dest_enter(struct sched *s, struct deliverd_dest *e, enum deliverd_dest
 	e->state = st;
 	e->until = deliverd_now() + secs;
 	(void)str_copy(e->why, sizeof(e->why), why);
-	deliverd_dest_refill(e, deliverd_now_ms());
+	deliverd_dest_refill(e, ev_clock_ms());
 	shaping_rate_format(deliverd_dest_rate(e), rate, sizeof(rate));
 	(void)log_vis(vis, sizeof(vis), e->why, strlen(e->why));	/* the peer's text */
 	if (st == DEST_SLOWED)
@@ -107,7 +106,7 @@ deliverd_dest_job_done(struct sched *s, size_t wi, const struct deliverd_sched_j
 	struct deliverd_dest		*e = deliverd_dest_of(s, sj->j.dj_hop);
 
 	memset(&t->acc[wi], 0, sizeof(t->acc[wi]));
-	t->done_ms[wi] = deliverd_now_ms();
+	t->done_ms[wi] = ev_clock_ms();
 	e->last_ms = t->done_ms[wi];
 	if (a.throttle > 0) {
 		e->fails = 0;
@@ -322,7 +321,7 @@ deliverd_dest_wait_ms(struct sched *s)
 {
 	struct deliverd_dests		*t = s->dests;
 	const struct shaping_rate	*r;
-	int64_t				 ms = INT32_MAX, now_ms = deliverd_now_ms(), w;
+	int64_t				 ms = INT32_MAX, now_ms = ev_clock_ms(), w;
 	size_t				 i;
 
 	if (t->next_check != 0)

@@ -266,7 +266,7 @@ deliverd_sched_scan(struct sched *s)
 		return;
 	room = s->claims_max - s->nclaims;
 	s->rescan = false;
-	s->last_scan_ms = deliverd_now_ms();
+	s->last_scan_ms = ev_clock_ms();
 	memset(&sc, 0, sizeof(sc));
 	sc.s = s;
 	sc.now = deliverd_now();

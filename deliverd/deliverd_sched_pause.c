@@ -12,9 +12,6 @@
  */
 #include "config.h"
 
-/* before <signal.h>: its si_fd macro collides with struct spool_in */
-#include "spool.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +20,7 @@
 #include "deliverd.h"
 #include "deliverd_sched.h"
 #include "log.h"
+#include "spool.h"
 #include "xmem.h"
 
 #define SCHED_PAUSE_STEP_MIN	60
