@@ -4,7 +4,9 @@ credentials, delivers it to the sandbox, and stops cleanly on Ctrl-C; and
 README's guided tour, contrib/demo --world, step by step as printed there
 (the peer's and the callback receiver's lines, the deferral retried, the
 bounce in spoolctl bounces and the stat.uni query, both DKIM signatures
-verified offline). Both run in one clean clone: the second reuses the build."""
+verified offline, then why mail failed: categories, the suppression list,
+the queue's shape with a slowed destination, a paused domain). Both run in
+one clean clone: the second reuses the build."""
 import json
 import os
 import re
@@ -217,10 +219,10 @@ def test_demo_world_tour(clone):
                   r"550 5\.1\.1 ", "bounce1 550")
         demo.line(r"^world: callback: delivered ok1@world\.example %s 250 2\.0\.0 " % q_ok,
                   "delivered callback")
-        demo.line(r"^world: callback: deferred defer1@world\.example %s 451 4\.2\.0 " % q_defer,
-                  "deferred callback")
-        demo.line(r"^world: callback: bounced/remote bounce1@world\.example %s 550 5\.1\.1 "
-                  % q_bounce, "bounced callback")
+        demo.line(r"^world: callback: deferred \[other\] defer1@world\.example %s 451 4\.2\.0 "
+                  % q_defer, "deferred callback")
+        demo.line(r"^world: callback: bounced/remote \[bad-mailbox\] bounce1@world\.example %s "
+                  r"550 5\.1\.1 " % q_bounce, "bounced callback")
 
         # the deferral in the queue and in show; retried by hand, delivered
         queue = spoolctl("queue")
@@ -247,8 +249,8 @@ def test_demo_world_tour(clone):
 
         # the bounce in `spoolctl bounces` and in the seed's stat.uni query
         bounces = spoolctl("bounces")
-        assert re.search(r"  bounce1@world\.example  550 5\.1\.1 .*\(remote, %s\)" % q_bounce,
-                         bounces), bounces
+        assert re.search(r"  bounce1@world\.example  550 5\.1\.1 .*\(remote, %s\)  bad-mailbox$"
+                         % q_bounce, bounces, re.M), bounces
         with open(os.path.join(clone, "contrib", "demo-query.json")) as f:
             rows = json.loads(spoolctl("query", stdin=f))["list"]
         assert [r[0] for r in rows] == ["bounce1@world.example"], rows
@@ -265,9 +267,108 @@ def test_demo_world_tour(clone):
         assert r.stdout == (
             "signature 1: d=demo.example s=demo-ed25519 a=ed25519-sha256: pass\n"
             "signature 2: d=demo.example s=demo-rsa a=rsa-sha256: pass\n"), r.stdout
+
+        tour = Tour(demo, ctl, port)
+        q_full, q_busy = tour.why_failed(q_bounce)
+        tour.suppression(q_bounce)
+        tour.shape_and_pause(q_full, q_busy)
         demo.stop()
         for p in (port, wport, cbport):
             with pytest.raises(OSError):
                 socket.create_connection(("127.0.0.1", p), timeout=1).close()
     finally:
         demo.kill()
+
+
+class Tour:
+    """The tour's later steps (README, steps 7 to 10), on a running --world demo."""
+
+    W = "world.demo@smtpgate"
+
+    def __init__(self, demo, ctl, port):
+        self.demo, self.ctl, self.port = demo, ctl, port
+
+    def spoolctl(self, *args, rc=0):
+        r = subprocess.run(self.ctl + list(args), capture_output=True, text=True, timeout=60)
+        assert r.returncode == rc, (args, r.returncode, r.stdout + r.stderr)
+        return r.stdout
+
+    def send(self, local):
+        return swaks(self.port, self.W, "tour@demo.example", local + "@world.example")
+
+    def peer_lines(self, local):
+        return re.findall(r"^world: smtp from=<tour@demo\.example> to=<%s@world\.example>: .*$"
+                          % local, self.demo.out.text(), re.M)
+
+    def why_failed(self, q_bounce):
+        """7: a spam rejection bounces (spam), a full mailbox and a 421 defer
+        (quota, policy); the category in the callbacks and in bounces."""
+        q_spam, q_full, q_busy = self.send("spam1"), self.send("full1"), self.send("busy1")
+        d = self.demo
+        d.line(r"^world: smtp from=<tour@demo\.example> to=<spam1@world\.example>: "
+               r"550 5\.7\.1 Message rejected as spam$", "spam1 rejected at end of data")
+        d.line(r"^world: callback: bounced/remote \[spam\] spam1@world\.example %s "
+               r"550 5\.7\.1 Message rejected as spam$" % q_spam, "spam1 callback")
+        d.line(r"^world: callback: deferred \[quota\] full1@world\.example %s "
+               r"452 4\.2\.2 <full1@world\.example>: mailbox full$" % q_full, "full1 callback")
+        d.line(r"^world: callback: deferred \[policy\] busy1@world\.example %s 421 4\.7\.0 "
+               % q_busy, "busy1 callback")
+        d.line(r"deliverd\[\d+\]: destination=127\.0\.0\.1:\d+, state=slowed, for=300s, "
+               r"connections=1, rate=60/m, reply=421 4\.7\.0 ", "destination slowed")
+        bounces = self.spoolctl("bounces")
+        assert re.search(r"  spam1@world\.example  550 5\.7\.1 Message rejected as spam  "
+                         r"\(remote, %s\)  spam$" % q_spam, bounces, re.M), bounces
+        assert bounces.endswith("by category: bad-mailbox=1 spam=1\n"), bounces
+        only = self.spoolctl("bounces", "--category", "bad-mailbox")
+        assert "bounce1@world.example" in only and "spam1" not in only, only
+        assert re.search(r"\(remote, %s\)  bad-mailbox\nby category: bad-mailbox=1\n$"
+                         % q_bounce, only), only
+        return q_full, q_busy
+
+    def suppression(self, q_bounce):
+        """8: bounce1 (bad-mailbox) is suppressed, spam1 is not; mail to
+        bounce1 is refused at filing; suppression del."""
+        lst = self.spoolctl("suppression", "list", "--account", self.W)
+        assert re.fullmatch(r"world\.demo@smtpgate bounce1@world\.example \S+Z bad-mailbox %s\n"
+                            % q_bounce, lst), lst
+        show = self.spoolctl("suppression", "show", "spam1@world.example", rc=1)
+        assert show == "", show
+        q_again = self.send("bounce1")
+        self.demo.line(r"^world: callback: bounced/policy \[policy\] bounce1@world\.example %s "
+                       r"550 5\.0\.0 Email has permanent delivery errors$" % q_again,
+                       "bounce1 refused at filing")
+        last = self.spoolctl("bounces", "--last", "1")
+        assert re.search(r"  bounce1@world\.example  550 5\.0\.0 Email has permanent delivery "
+                         r"errors  \(policy, %s\)  policy$" % q_again, last, re.M), last
+        # the peer saw bounce1 once: the second message never left
+        assert len(self.peer_lines("bounce1")) == 1, self.peer_lines("bounce1")
+        out = self.spoolctl("suppression", "del", "bounce1@world.example", "--account", self.W)
+        assert out == "suppression: deleted bounce1@world.example from 1 account\n", out
+        assert "bounce1" not in self.spoolctl("suppression", "list", "--account", self.W)
+        self.spoolctl("suppression", "show", "bounce1@world.example", rc=1)
+
+    def shape_and_pause(self, q_full, q_busy):
+        """9, 10: the queue's shape with the slowed destination; a paused
+        domain's mail waits without attempts until resume."""
+        summary = self.spoolctl("queue", "--summary")
+        assert re.search(r"^world\.example +2 +2 +0 +0 +0 +0 +0 +0  slowed until \S+ \S+ "
+                         r"conns=1 rate=60/m dest=127\.0\.0\.1:\d+$", summary, re.M), summary
+        out = self.spoolctl("pause", "--domain", "world.example")
+        assert out.startswith("world.example: paused; its mail waits without attempts"), out
+        assert re.search(r"^world\.example +\* +\d{4}-", self.spoolctl("pause"), re.M)
+        q_ok2 = self.send("ok2")
+        self.demo.line(r"deliverd\[\d+\]: \d+ recipients of paused destinations set aside",
+                       "ok2 set aside")
+        queue = self.spoolctl("queue")
+        assert re.search(r"^%s +\d+ \S+ \S+ queued +tour@demo\.example\n +ok2@world\.example "
+                         r"\(queued\)$" % q_ok2, queue, re.M), queue
+        assert self.peer_lines("ok2") == [], self.peer_lines("ok2")
+        assert self.spoolctl("resume", "--domain", "world.example") == \
+            "world.example: resumed; 3 recipients due now\n"
+        for local, qid in (("ok2", q_ok2), ("busy1", q_busy)):
+            self.demo.line(r"^world: callback: delivered %s@world\.example %s 250 2\.0\.0 "
+                           % (local, qid), local + " delivered after resume")
+        # full1 was tried again and is still over quota
+        wait_for(lambda: len(self.peer_lines("full1")) == 2, timeout=60,
+                 what="full1's second attempt")
+        self.spoolctl("delete", q_full)
