@@ -1,7 +1,8 @@
 /*
- * deliverd: options, phase 1 (spool tree, trigger FIFO), privilege drop,
- * then the scheduler loop (deliverd_sched.c), which forks the delivery
- * workers and the callback sender.
+ * deliverd: main() is common/daemon.c's skeleton: options, the checks
+ * the loader cannot make (dns_server), phase 1 (spool tree, trigger
+ * FIFO), privilege drop, then the scheduler (deliverd_sched.c), which
+ * forks the delivery workers and the callback sender.
  */
 #include "config.h"
 
@@ -12,21 +13,13 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "daemon.h"
 #include "deliverd.h"
 #include "dns.h"
 #include "log.h"
-#include "priv.h"
-#include "sig.h"
 #include "spool.h"
 #include "tls.h"
 #include "trigger.h"
-
-static void
-deliverd_usage(void)
-{
-	(void)fprintf(stderr, "usage: deliverd [-v] [-c file]\n");
-	exit(2);
-}
 
 /* Values the generic loader cannot check. */
 static void
@@ -76,46 +69,52 @@ deliverd_check_relay_tls(const struct conf *cf)
 		    "for a relayhost across a network you do not control");
 }
 
+/* Phase 1: the trigger FIFO (the tree is the skeleton's). */
+static void
+deliverd_bind(struct daemon *d)
+{
+	int	*tfd = d->d_arg;
+	char	 tpath[4096];
+
+	if (spool_trigger_path(tpath, sizeof(tpath), d->d_cf->cf_spool_dir) == -1 ||
+	    (*tfd = trigger_open(tpath)) == -1)
+		log_fatal("trigger %s (refusing anything but a FIFO)", tpath);
+}
+
+static const char *
+deliverd_user(const struct conf *cf)
+{
+	return cf->cf_deliverd_user;
+}
+
+/* Phase 2: the scheduler forks its children, then opens LMDB. */
+static int
+deliverd_run(struct daemon *d)
+{
+	deliverd_check_relay_tls(d->d_cf);
+	deliverd_sched_main(d->d_cf, *(int *)d->d_arg);
+}
+
+static void
+deliverd_check(struct daemon *d)
+{
+	deliverd_check_conf(d->d_cf);
+	(void)deliverd_bounce_load(d->d_cf, true);
+}
+
 int
 main(int argc, char *argv[])
 {
-	struct conf	*cf;
-	const char	*path = NULL;
-	char		 tpath[4096], why[4400];
-	bool		 verbose = false;
-	int		 ch, rc, tfd;
+	static int			 tfd = -1;
+	static const struct daemon_spec	 spec = {
+		.ds_name = "deliverd",
+		.ds_check = deliverd_check,
+		.ds_spool = spool_tree_create_err,
+		.ds_bind = deliverd_bind,
+		.ds_user = deliverd_user,
+		.ds_run = deliverd_run,
+		.ds_arg = &tfd,
+	};
 
-	log_init("deliverd", LOG_DEST_STDERR);
-	while ((ch = getopt(argc, argv, "c:v")) != -1) {
-		switch (ch) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'v':
-			verbose = true;
-			break;
-		default:
-			deliverd_usage();
-		}
-	}
-	if (optind != argc)
-		deliverd_usage();
-	cf = conf_load_or_exit(path);
-	log_set_verbose(verbose);
-	log_set_dest(str_ieq(cf->cf_log, "syslog") ? LOG_DEST_SYSLOG : LOG_DEST_STDERR);
-	deliverd_check_conf(cf);
-	(void)deliverd_bounce_load(cf, true);
-	sig_init();
-
-	/* Phase 1: the tree (owners and modes as root) and the trigger FIFO. */
-	if ((rc = spool_tree_create_err(cf, why, sizeof(why))) != 0)
-		log_fatalx("spool tree: %s", why);
-	if (spool_trigger_path(tpath, sizeof(tpath), cf->cf_spool_dir) == -1 ||
-	    (tfd = trigger_open(tpath)) == -1)
-		log_fatal("trigger %s (refusing anything but a FIFO)", tpath);
-	priv_drop(cf->cf_deliverd_user, cf->cf_group, NULL);
-	deliverd_check_relay_tls(cf);
-
-	/* Phase 2: the scheduler forks its children, then opens LMDB. */
-	deliverd_sched_main(cf, tfd);
+	daemon_main(argc, argv, &spec);
 }

@@ -19,6 +19,7 @@
 
 #include "bounce.h"
 #include "buf.h"
+#include "ev.h"
 #include "qid.h"
 #include "spool.h"
 
@@ -190,7 +191,7 @@ enum bounce_stage deliverd_smtp_stage(const struct deliverd_smtp *);
 
 /* ---- helpers */
 int64_t	deliverd_now(void);		/* unix seconds */
-int64_t	deliverd_now_ms(void);		/* monotonic milliseconds */
+/* monotonic milliseconds: ev_clock_ms() (common/ev.h) */
 /* Lower-cased domain of an address ("" for none). */
 void	deliverd_domain(const char *addr, char *dst, size_t dstsz);
 /* Folds any reply text into one safe line (no CR/LF/TAB/NUL). */

@@ -24,6 +24,7 @@
 #include "buf.h"
 #include "conf.h"
 #include "deliverd.h"
+#include "ev.h"
 #include "log.h"
 #include "sig.h"
 #include "spool.h"
@@ -32,6 +33,7 @@
 #define CB_ACCOUNTS_MAX		64	/* accounts looked at per round (round-robin) */
 #define CB_INFLIGHT_MAX		64	/* POSTs at once */
 #define CB_IDLE_MS		500
+#define CB_SOCKETS_MAX		(4 * CB_INFLIGHT_MAX)	/* libcurl's, watched by the loop */
 #define CB_DROP_CHUNK		1000	/* outbox deletions per write transaction */
 #define CB_DROP_TXNS		100	/* transactions per account per pass */
 
@@ -64,6 +66,9 @@ struct cb {
 	size_t		 nacct;
 	size_t		 ninflight;
 	char		 cursor[SPOOL_LOGIN_MAX];	/* where the next listing starts */
+	struct ev	*ev;		/* libcurl's sockets and timer, the rounds */
+	struct ev_timer	 curl_timer;
+	struct ev_timer	 round;
 };
 
 static struct deliverd_cb_acct *
@@ -321,7 +326,7 @@ static void
 deliverd_cb_round(struct cb *c)
 {
 	char		(*login)[SPOOL_LOGIN_MAX] = xcalloc(CB_ACCOUNTS_MAX, SPOOL_LOGIN_MAX);
-	int64_t		 oldest[CB_ACCOUNTS_MAX], now = deliverd_now(), now_ms = deliverd_now_ms();
+	int64_t		 oldest[CB_ACCOUNTS_MAX], now = deliverd_now(), now_ms = ev_clock_ms();
 	int64_t		 before = now - (int64_t)c->cf->cf_callback_max_age;
 	struct deliverd_cb_acct	*a;
 	size_t		 i, n;
@@ -391,7 +396,7 @@ deliverd_cb_backoff(struct cb *c, struct deliverd_cb_acct *a)
 		a->delay_s = c->cf->cf_callback_retry_min;
 	else if ((a->delay_s *= 2) > c->cf->cf_callback_retry_max)
 		a->delay_s = c->cf->cf_callback_retry_max;
-	a->next_ms = deliverd_now_ms() + a->delay_s * 1000;
+	a->next_ms = ev_clock_ms() + a->delay_s * 1000;
 	log_info("callback %s: next try in %llds", a->login, (long long)a->delay_s);
 }
 
@@ -431,40 +436,129 @@ deliverd_cb_done(struct cb *c, CURL *e, CURLcode cc)
 	c->ninflight--;
 }
 
-/* Runs the transfers for at most ms; returns how many finished. */
-static size_t
-deliverd_cb_wait(struct cb *c, int ms)
+/*
+ * The loop (common/ev.c) drives libcurl through its socket interface:
+ * libcurl says which sockets to watch (CURLMOPT_SOCKETFUNCTION) and when
+ * to call it back (CURLMOPT_TIMERFUNCTION); a listing round runs every
+ * CB_IDLE_MS, and at once when a POST finished.
+ */
+
+/* Handles the POSTs that finished; a round follows at once if any did. */
+static void
+deliverd_cb_finished(struct cb *c)
 {
 	CURLMsg		*m;
 	size_t		 done = 0;
-	int		 running, left;
+	int		 left;
 
-	(void)curl_multi_poll(c->multi, NULL, 0, ms, NULL);
-	(void)curl_multi_perform(c->multi, &running);
 	while ((m = curl_multi_info_read(c->multi, &left)) != NULL) {
 		if (m->msg != CURLMSG_DONE)
 			continue;
 		deliverd_cb_done(c, m->easy_handle, m->data.result);
 		done++;
 	}
-	return done;
+	if (done > 0)
+		(void)ev_timer_arm(c->ev, &c->round, 0, 0);
 }
 
-/* The loop: a listing at most every CB_IDLE_MS, or when a POST finished. */
+static void
+deliverd_cb_on_sock(struct ev *e, int fd, unsigned re, void *arg)
+{
+	struct cb	*c = arg;
+	int		 running;
+
+	(void)e;
+	(void)curl_multi_socket_action(c->multi, fd,
+	    ((re & EV_READ) ? CURL_CSELECT_IN : 0) |
+	    ((re & EV_WRITE) ? CURL_CSELECT_OUT : 0) |
+	    ((re & EV_HUP) ? CURL_CSELECT_ERR : 0), &running);
+	deliverd_cb_finished(c);
+}
+
+static void
+deliverd_cb_on_curl_timer(struct ev *e, struct ev_timer *t, void *arg)
+{
+	struct cb	*c = arg;
+	int		 running;
+
+	(void)e;
+	(void)t;
+	(void)curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	deliverd_cb_finished(c);
+}
+
+static int
+deliverd_cb_sock(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+	struct cb	*c = userp;
+	unsigned	 want;
+
+	(void)easy;
+	(void)socketp;
+	if (what == CURL_POLL_REMOVE) {
+		ev_fd_del(c->ev, fd);
+		return 0;
+	}
+	want = (what == CURL_POLL_IN || what == CURL_POLL_INOUT ? EV_READ : 0) |
+	    (what == CURL_POLL_OUT || what == CURL_POLL_INOUT ? EV_WRITE : 0);
+	if (ev_fd_set(c->ev, fd, want) == 0 ||
+	    ev_fd_add(c->ev, fd, want, deliverd_cb_on_sock, c) == 0)
+		return 0;
+	log_warn("callback: watching a socket");
+	return -1;	/* libcurl fails that transfer: it is retried later */
+}
+
+static int
+deliverd_cb_timer(CURLM *multi, long ms, void *userp)
+{
+	struct cb	*c = userp;
+
+	(void)multi;
+	if (ms < 0)
+		ev_timer_stop(c->ev, &c->curl_timer);
+	else if (ev_timer_arm(c->ev, &c->curl_timer, ms, 0) == -1)
+		return -1;
+	return 0;
+}
+
+static void
+deliverd_cb_on_round(struct ev *e, struct ev_timer *t, void *arg)
+{
+	struct cb	*c = arg;
+
+	if (sig_stopping() || getppid() == 1) {
+		ev_break(e);
+		return;
+	}
+	deliverd_cb_round(c);
+	(void)ev_timer_arm(e, t, CB_IDLE_MS, 0);
+}
+
+static void
+deliverd_cb_on_signal(struct ev *e, unsigned sigs, void *arg)
+{
+	(void)sigs;
+	(void)arg;
+	if (sig_stopping())
+		ev_break(e);
+}
+
 static void
 deliverd_cb_run(struct cb *c)
 {
-	int64_t		 last = 0, now;
-	size_t		 done = 1;
-
-	while (!sig_stopping() && getppid() != 1) {
-		now = deliverd_now_ms();
-		if (done > 0 || now - last >= CB_IDLE_MS) {
-			deliverd_cb_round(c);
-			last = now;
-		}
-		done = deliverd_cb_wait(c, CB_IDLE_MS);
-	}
+	/* the self-pipe and libcurl's sockets; its timer and the rounds */
+	if ((c->ev = ev_new(1 + CB_SOCKETS_MAX, 2)) == NULL ||
+	    ev_signal(c->ev, deliverd_cb_on_signal, c) == -1)
+		log_fatal("ev");
+	ev_timer_init(&c->curl_timer, deliverd_cb_on_curl_timer, c);
+	ev_timer_init(&c->round, deliverd_cb_on_round, c);
+	(void)curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, deliverd_cb_sock);
+	(void)curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+	(void)curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, deliverd_cb_timer);
+	(void)curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+	(void)ev_timer_arm(c->ev, &c->round, 0, 0);
+	if (!sig_stopping())
+		ev_run(c->ev);
 }
 
 void
@@ -493,6 +587,7 @@ deliverd_callback_main(struct conf *cf)
 	}
 	(void)curl_multi_cleanup(c.multi);
 	curl_global_cleanup();
+	ev_free(&c.ev);
 	spool_close(&c.sp);
 	_exit(0);
 }

@@ -295,15 +295,6 @@ deliverd_now(void)
 	return (int64_t)time(NULL);
 }
 
-int64_t
-deliverd_now_ms(void)
-{
-	struct timespec	 ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void
 deliverd_domain(const char *addr, char *dst, size_t dstsz)
 {

@@ -6,7 +6,8 @@
  * write transactions: delivered, deferred (retry_schedule), bounced
  * (remote, expired). In-flight state is memory only ("claims"): after a
  * restart every due entry is simply picked again. This file holds the
- * main loop, the children and the stop; deliverd_sched.h lists the rest.
+ * main loop (common/ev.c), the children (common/kids.c) and the stop;
+ * deliverd_sched.h lists the rest.
  */
 #include "config.h"
 
@@ -15,7 +16,6 @@
 #include <sys/wait.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,13 +26,21 @@
 #include "conf.h"
 #include "deliverd.h"
 #include "deliverd_sched.h"
+#include "kids.h"
 #include "log.h"
 #include "sig.h"
 #include "spool.h"
 #include "trigger.h"
 #include "xmem.h"
 
-/* ---- children */
+/* ---- children (common/kids.c): slots 0..nw-1 are the workers, slot nw
+ * the callback sender; a slot starts at most once a second, so a child
+ * that dies at once cannot make us fork in a tight loop */
+
+static const struct kids_policy deliverd_sched_kids_policy = {
+	.kp_interval_ms = 1000,
+	.kp_retry_ms = 1000,
+};
 
 static void
 deliverd_sched_close_spool(struct sched *s)
@@ -68,82 +76,85 @@ deliverd_sched_close_others(struct sched *s, size_t keep)
 	(void)close(s->trigger_fd);
 }
 
+/* What a new child needs; it runs in the child only. */
+struct deliverd_sched_fork {
+	struct sched	*s;
+	size_t		 i;		/* worker index, or nw: the callback sender */
+	int		 job, res;	/* the worker's pipe ends */
+	int		 job_w, res_r;	/* the scheduler's: closed in the worker */
+	pid_t		 parent;
+};
+
 /* In a new child: die with the scheduler (a kill -9 of it must not leave
  * a second callback sender draining the outbox after a restart). */
-static void
-deliverd_sched_child(pid_t parent)
+static void __attribute__((noreturn))
+deliverd_sched_child(void *arg)
 {
+	struct deliverd_sched_fork	*f = arg;
+
 	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
-	if (getppid() != parent)
+	if (getppid() != f->parent)
 		_exit(0);	/* the scheduler died before prctl */
+	if (f->i == f->s->nw) {
+		deliverd_sched_close_others(f->s, (size_t)-1);
+		deliverd_callback_main(f->s->cf);
+	}
+	(void)close(f->job_w);
+	(void)close(f->res_r);
+	deliverd_sched_close_others(f->s, f->i);
+	deliverd_worker_main(f->s->cf, f->job, f->res, (int)f->i);
 }
 
+static void deliverd_sched_on_worker(struct ev *, int, unsigned, void *);
+
 /* Forks worker i. The LMDB handle is closed around the fork (never
- * carried into a child). */
-static void
+ * carried into a child); the loop opens it again after the turn. */
+static pid_t
 deliverd_sched_spawn_worker(struct sched *s, size_t i)
 {
-	int	 job[2], res[2];
-	pid_t	 pid, parent = getpid();
+	struct deliverd_sched_worker	*w = &s->w[i];
+	struct deliverd_sched_fork	 f = { .s = s, .i = i, .parent = getpid() };
+	int				 job[2], res[2];
+	pid_t				 pid;
 
 	if (pipe2(job, O_CLOEXEC) == -1 || pipe2(res, O_CLOEXEC) == -1)
 		log_fatal("pipe");
 	deliverd_sched_close_spool(s);
-	if ((pid = fork()) == -1)
+	f.job = job[0];
+	f.res = res[1];
+	f.job_w = job[1];
+	f.res_r = res[0];
+	if ((pid = kids_fork_fn(deliverd_sched_child, &f)) == -1)
 		log_fatal("fork");
-	if (pid == 0) {
-		deliverd_sched_child(parent);
-		(void)close(job[1]);
-		(void)close(res[0]);
-		deliverd_sched_close_others(s, i);
-		deliverd_worker_main(s->cf, job[0], res[1], (int)i);
-	}
 	(void)close(job[0]);
 	(void)close(res[1]);
 	(void)fcntl(res[0], F_SETFL, O_NONBLOCK);
-	s->w[i].pid = pid;
-	s->w[i].to_fd = job[1];
-	s->w[i].from_fd = res[0];
-	s->w[i].njobs = 0;
-	s->w[i].nuncommitted = 0;
-	s->w[i].last_hop[0] = '\0';
-	buf_reset(&s->w[i].in);
+	w->pid = pid;
+	w->to_fd = job[1];
+	w->from_fd = res[0];
+	w->njobs = 0;
+	w->nuncommitted = 0;
+	w->last_hop[0] = '\0';
+	buf_reset(&w->in);
+	if (ev_fd_add(s->ev, w->from_fd, EV_READ, deliverd_sched_on_worker, w) == -1)
+		log_fatal("ev_fd_add");
+	return pid;
 }
 
-static void
-deliverd_sched_spawn_callback(struct sched *s)
+static pid_t
+deliverd_sched_spawn(struct kids *k, size_t slot, void *arg)
 {
-	pid_t	 pid, parent = getpid();
+	struct sched			*s = arg;
+	struct deliverd_sched_fork	 f = { .s = s, .i = slot, .parent = getpid() };
+	pid_t				 pid;
 
+	(void)k;
+	if (slot < s->nw)
+		return deliverd_sched_spawn_worker(s, slot);
 	deliverd_sched_close_spool(s);
-	if ((pid = fork()) == -1)
+	if ((pid = kids_fork_fn(deliverd_sched_child, &f)) == -1)
 		log_fatal("fork");
-	if (pid == 0) {
-		deliverd_sched_child(parent);
-		deliverd_sched_close_others(s, (size_t)-1);
-		deliverd_callback_main(s->cf);
-	}
-	s->cb_pid = pid;
-}
-
-static void
-deliverd_sched_spawn_missing(struct sched *s)
-{
-	static int64_t	 last_ms;
-	size_t		 i;
-
-	/* a child that dies at once must not make us fork in a tight loop */
-	if (deliverd_now_ms() - last_ms < 1000)
-		return;
-	last_ms = deliverd_now_ms();
-
-	for (i = 0; i < s->nw; i++)
-		if (s->w[i].pid == -1 && !s->stopping)
-			deliverd_sched_spawn_worker(s, i);
-	if (s->cb_pid == -1 && !s->stopping)
-		deliverd_sched_spawn_callback(s);
-	s->respawn = false;
-	deliverd_sched_open_spool(s);
+	return pid;
 }
 
 static void
@@ -160,39 +171,37 @@ deliverd_sched_worker_gone(struct sched *s, struct deliverd_sched_worker *w)
 	w->njobs = 0;
 	if (w->to_fd != -1)
 		(void)close(w->to_fd);
-	if (w->from_fd != -1)
+	if (w->from_fd != -1) {
+		ev_fd_del(s->ev, w->from_fd);
 		(void)close(w->from_fd);
+	}
 	w->to_fd = w->from_fd = -1;
 	w->pid = -1;
-	s->respawn = true;
 }
 
 static void
-deliverd_sched_reap(struct sched *s)
+deliverd_sched_exit(struct kids *k, size_t slot, pid_t pid, int status,
+    int64_t delay_ms, void *arg)
 {
-	pid_t	 pid;
-	int	 status;
-	size_t	 i;
+	struct sched	*s = arg;
 
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		if (pid == s->cb_pid) {
-			if (!s->stopping)
-				log_warnx("callback sender exited (status %d); restarting", status);
-			s->cb_pid = -1;
-			s->respawn = true;
-			continue;
-		}
-		for (i = 0; i < s->nw; i++) {
-			if (s->w[i].pid != pid)
-				continue;
-			if (WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0))
-				log_warnx("worker %ld exited (status %d)", (long)pid, status);
-			deliverd_sched_worker_gone(s, &s->w[i]);
-		}
+	(void)k;
+	(void)delay_ms;
+	if (slot == s->nw) {
+		if (!s->stopping)
+			log_warnx("callback sender exited (status %d); restarting", status);
+		return;
 	}
+	if (slot >= s->nw)
+		return;
+	if (WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0))
+		log_warnx("worker %ld exited (status %d)", (long)pid, status);
+	deliverd_sched_worker_gone(s, &s->w[slot]);
 }
 
-/* ---- main loop */
+/* ---- the loop (common/ev.c): signals, the trigger FIFO and the workers'
+ * result pipes are its sources; the scheduler's own deadlines (scan,
+ * export, commit retry) bound each turn */
 
 /* True when a scan is due now (and allowed: deliverd_sched_can_scan). */
 static bool
@@ -202,7 +211,7 @@ deliverd_sched_scan_due(const struct sched *s)
 		return false;
 	return (s->rescan && s->nqueue < SCHED_QUEUE_LOW) ||
 	    (s->next_due != 0 && s->next_due <= deliverd_now()) ||
-	    deliverd_now_ms() - s->last_scan_ms >= SCHED_RESCAN_MS;
+	    ev_clock_ms() - s->last_scan_ms >= SCHED_RESCAN_MS;
 }
 
 static int64_t
@@ -216,113 +225,126 @@ deliverd_sched_poll_timeout(struct sched *s)
 {
 	int64_t	 ms = SCHED_RESCAN_MS;
 
+	if (s->stopping)
+		return 200;
 	if (deliverd_sched_scan_due(s))
 		return 0;
-	if (s->respawn)
-		ms = 1000;
 	if (s->export_pending)
 		ms = deliverd_sched_min(ms, SCHED_EXPORT_MS);
 	if (s->next_due != 0 && deliverd_sched_can_scan(s))
 		ms = deliverd_sched_min(ms, (s->next_due - deliverd_now()) * 1000);
 	if (s->retry.pending)
-		ms = deliverd_sched_min(ms, s->retry.next_ms - deliverd_now_ms());
+		ms = deliverd_sched_min(ms, s->retry.next_ms - ev_clock_ms());
 	return ms < 0 ? 0 : (int)ms;
 }
 
 static void
-deliverd_sched_signals(struct sched *s)
+deliverd_sched_on_trigger(struct ev *e, int fd, unsigned revents, void *arg)
 {
-	unsigned	 sigs = sig_take();
+	struct sched	*s = arg;
+
+	(void)e;
+	(void)revents;
+	trigger_drain(fd);
+	s->rescan = true;
+}
+
+static void
+deliverd_sched_on_worker(struct ev *e, int fd, unsigned revents, void *arg)
+{
+	struct deliverd_sched_worker	*w = arg;
+	struct sched			*s = w->sched;
+
+	(void)revents;
+	deliverd_sched_read_worker(s, w);
+	if (w->from_fd == -1)	/* EOF: read_worker closed it */
+		ev_fd_del(e, fd);
+}
+
+/* Signals wait for the end of the turn: a worker's last results are read
+ * before its exit is handled. */
+static void
+deliverd_sched_on_signal(struct ev *e, unsigned sigs, void *arg)
+{
+	struct sched	*s = arg;
+
+	(void)e;
+	s->sigflags |= sigs;
+}
+
+static void
+deliverd_sched_reload(struct sched *s)
+{
 	struct conf	*ncf;
 	char		 err[1024];
 	size_t		 i;
 
-	if (sigs & SIG_CHLD)
-		deliverd_sched_reap(s);
-	if (sigs & SIG_TERM)
-		s->stopping = true;
-	if ((sigs & SIG_HUP) && !s->stopping) {
-		if ((ncf = conf_load(s->cf->cf_path, err, sizeof(err))) == NULL) {
-			log_warnx("reload: %s (keeping the old configuration)", err);
-			return;
-		}
-		log_info("configuration reloaded; replacing workers");
-		(void)deliverd_bounce_load(ncf, false);
-		/* Old workers finish their job and exit on EOF; the conf they
-		 * were forked with stays valid in their own address space. */
-		conf_free(&s->cf);
-		s->cf = ncf;
-		for (i = 0; i < s->nw; i++)
-			if (s->w[i].to_fd != -1) {
-				(void)close(s->w[i].to_fd);
-				s->w[i].to_fd = -1;
-			}
-		if (s->cb_pid != -1)
-			(void)kill(s->cb_pid, SIGTERM);
+	if ((ncf = conf_load(s->cf->cf_path, err, sizeof(err))) == NULL) {
+		log_warnx("reload: %s (keeping the old configuration)", err);
+		return;
 	}
-}
-
-static void
-deliverd_sched_loop_once(struct sched *s)
-{
-	struct pollfd	*pfd;
-	size_t		 i, n = 0;
-	int		 rc;
-
-	pfd = xcalloc(s->nw + 2, sizeof(*pfd));
-	pfd[n].fd = sig_fd();
-	pfd[n++].events = POLLIN;
-	pfd[n].fd = s->trigger_fd;
-	pfd[n++].events = POLLIN;
-	for (i = 0; i < s->nw; i++) {
-		pfd[n].fd = s->w[i].from_fd;
-		pfd[n++].events = POLLIN;
-	}
-	rc = poll(pfd, n, s->stopping ? 200 : deliverd_sched_poll_timeout(s));
-	if (rc == -1 && errno != EINTR)
-		log_fatal("poll");
-	if (rc > 0 && (pfd[1].revents & POLLIN)) {
-		trigger_drain(s->trigger_fd);
-		s->rescan = true;
-	}
-	for (i = 0; rc > 0 && i < s->nw; i++)
-		if (s->w[i].from_fd != -1 && (pfd[i + 2].revents & (POLLIN | POLLHUP)))
-			deliverd_sched_read_worker(s, &s->w[i]);
-	free(pfd);
-	deliverd_sched_signals(s);
-	deliverd_sched_reap(s);
-}
-
-static void
-deliverd_sched_stop(struct sched *s)
-{
-	int64_t	 deadline = deliverd_now_ms() + SCHED_STOP_GRACE_MS;
-	size_t	 i, alive;
-
-	log_info("stopping: waiting for workers to finish their transactions");
+	log_info("configuration reloaded; replacing workers");
+	(void)deliverd_bounce_load(ncf, false);
+	/* Old workers finish their job and exit on EOF; the conf they
+	 * were forked with stays valid in their own address space. */
+	conf_free(&s->cf);
+	s->cf = ncf;
 	for (i = 0; i < s->nw; i++)
 		if (s->w[i].to_fd != -1) {
 			(void)close(s->w[i].to_fd);
 			s->w[i].to_fd = -1;
 		}
-	if (s->cb_pid != -1)
-		(void)kill(s->cb_pid, SIGTERM);
-	for (;;) {
-		for (alive = 0, i = 0; i < s->nw; i++)
-			alive += s->w[i].pid != -1;
-		/* a failing commit is retried for the whole grace */
-		if ((alive == 0 && s->cb_pid == -1 && !s->retry.pending) ||
-		    deliverd_now_ms() > deadline)
-			break;
+	if (kids_pid(s->kids, s->nw) != 0)
+		(void)kill(kids_pid(s->kids, s->nw), SIGTERM);
+}
+
+static void
+deliverd_sched_signals(struct sched *s)
+{
+	unsigned	 sigs = s->sigflags;
+
+	s->sigflags = 0;
+	if (sigs & SIG_TERM) {
+		s->stopping = true;
+		kids_hold(s->kids, true);
+	}
+	/* every turn, not only on SIG_CHLD: an exit is never left unreaped */
+	kids_reap(s->kids);
+	if ((sigs & SIG_HUP) && !s->stopping)
+		deliverd_sched_reload(s);
+}
+
+static void
+deliverd_sched_loop_once(struct sched *s)
+{
+	(void)ev_run_once(s->ev, deliverd_sched_poll_timeout(s));
+	deliverd_sched_signals(s);
+	deliverd_sched_open_spool(s);	/* closed if a child was started */
+}
+
+static void
+deliverd_sched_stop(struct sched *s)
+{
+	int64_t	 deadline = ev_clock_ms() + SCHED_STOP_GRACE_MS;
+	size_t	 i;
+
+	log_info("stopping: waiting for workers to finish their transactions");
+	kids_hold(s->kids, true);
+	for (i = 0; i < s->nw; i++)
+		if (s->w[i].to_fd != -1) {
+			(void)close(s->w[i].to_fd);
+			s->w[i].to_fd = -1;
+		}
+	if (kids_pid(s->kids, s->nw) != 0)
+		(void)kill(kids_pid(s->kids, s->nw), SIGTERM);
+	/* a failing commit is retried for the whole grace */
+	while ((kids_alive(s->kids) > 0 || s->retry.pending) &&
+	    ev_clock_ms() <= deadline) {
 		deliverd_sched_loop_once(s);
 		deliverd_sched_commit(s, false);
 		deliverd_sched_export(s, false);
 	}
-	for (i = 0; i < s->nw; i++)
-		if (s->w[i].pid != -1)
-			(void)kill(s->w[i].pid, SIGKILL);
-	if (s->cb_pid != -1)
-		(void)kill(s->cb_pid, SIGKILL);
+	kids_signal(s->kids, SIGKILL);
 	deliverd_sched_commit(s, true);
 	if (s->retry.pending)
 		log_warnx("stopping with %zu outcomes not recorded (%s): their recipients "
@@ -352,6 +374,21 @@ deliverd_sched_orphan_cb(const char *name, void *arg)
 	return 0;
 }
 
+/* The loop's sources and the children; fatal if they cannot be had. */
+static void
+deliverd_sched_setup(struct sched *s)
+{
+	/* signals, the trigger, one pipe per worker; the children's timer */
+	if ((s->ev = ev_new(s->nw + 2, 1)) == NULL ||
+	    ev_signal(s->ev, deliverd_sched_on_signal, s) == -1 ||
+	    ev_fd_add(s->ev, s->trigger_fd, EV_READ, deliverd_sched_on_trigger, s) == -1)
+		log_fatal("ev");
+	s->kids = kids_new(s->ev, s->nw + 1, 0, &deliverd_sched_kids_policy,
+	    deliverd_sched_spawn, deliverd_sched_exit, s);
+	if (s->kids == NULL)
+		log_fatal("kids_new");
+}
+
 void
 deliverd_sched_main(struct conf *cf, int trigger_fd)
 {
@@ -362,7 +399,6 @@ deliverd_sched_main(struct conf *cf, int trigger_fd)
 	s = xcalloc(1, sizeof(*s));
 	s->cf = cf;
 	s->trigger_fd = trigger_fd;
-	s->cb_pid = -1;
 	TAILQ_INIT(&s->queue);
 	s->nw = (size_t)cf->cf_deliverd_workers;
 	s->claims_max = SCHED_CLAIMS_BASE + SCHED_CLAIMS_PER_WORKER * s->nw;
@@ -370,10 +406,13 @@ deliverd_sched_main(struct conf *cf, int trigger_fd)
 	for (i = 0; i < s->nw; i++) {
 		s->w[i].pid = -1;
 		s->w[i].to_fd = s->w[i].from_fd = -1;
+		s->w[i].sched = s;
 		buf_init(&s->w[i].in, 4 * DELIVERD_LINE_MAX);
 	}
+	deliverd_sched_setup(s);
 	deliverd_sched_open_spool(s);	/* creates the environment before any child opens it */
-	deliverd_sched_spawn_missing(s);
+	kids_start(s->kids);
+	deliverd_sched_open_spool(s);
 	(void)spool_scan(cf->cf_spool_dir, SPOOL_QUEUE, deliverd_sched_orphan_cb, s);
 	log_info("started: %zu workers, %s", s->nw, cf->cf_relayhost[0] ?
 	    cf->cf_relayhost : "MX delivery");
@@ -381,8 +420,6 @@ deliverd_sched_main(struct conf *cf, int trigger_fd)
 	deliverd_sched_rekey(s);
 	while (!s->stopping) {
 		deliverd_sched_clock(s);
-		if (s->respawn)
-			deliverd_sched_spawn_missing(s);
 		if (deliverd_sched_scan_due(s))
 			deliverd_sched_scan(s);
 		deliverd_sched_dispatch(s);

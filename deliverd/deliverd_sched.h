@@ -1,6 +1,6 @@
 /*
  * The scheduler's internals, shared by its four files (not a public API):
- *   deliverd_sched.c           main loop, children, signals, stop
+ *   deliverd_sched.c           main loop (ev), children (kids), signals, stop
  *   deliverd_sched_claim.c     claims, the schedule scan, the clock re-key
  *   deliverd_sched_dispatch.c  jobs to workers, results from workers
  *   deliverd_sched_commit.c    committing a batch (retried), events export
@@ -56,6 +56,7 @@ struct deliverd_sched_worker {
 	size_t			 njobs;
 	size_t			 nuncommitted;	/* done, outcome not committed yet */
 	char			 last_hop[SPOOL_DOMAIN_MAX + 8];
+	struct sched		*sched;		/* for the loop's callback */
 };
 
 /* A batch whose commit failed: kept, retried with back-off. */
@@ -72,7 +73,6 @@ struct sched {
 	struct spool		*sp;
 	struct deliverd_sched_worker	*w;
 	size_t			 nw;
-	pid_t			 cb_pid;
 	struct deliverd_sched_claim	*claims[SCHED_CLAIM_BUCKETS];
 	size_t			 nclaims;
 	size_t			 claims_max;
@@ -87,12 +87,15 @@ struct sched {
 	struct deliverd_sched_job	**done;
 	size_t			 ndone, capdone;
 	struct deliverd_sched_retry	 retry;
-	bool			 stopping, rescan, respawn;
+	bool			 stopping, rescan;
 	int64_t			 last_scan_ms;
 	int64_t			 last_export_ms;
 	int64_t			 wall_prev;	/* detects a clock stepped back */
 	bool			 export_pending;
 	int64_t			 next_due;	/* unix s, 0 = none known */
+	struct ev		*ev;		/* the loop (common/ev.c) */
+	struct kids		*kids;		/* workers, then the callback sender */
+	unsigned		 sigflags;	/* SIG_* taken, handled after the turn */
 };
 
 /* deliverd_sched_pause.c: paused recipients met by a scan (spoolctl pause) */

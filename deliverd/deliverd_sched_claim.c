@@ -226,7 +226,7 @@ deliverd_sched_scan(struct sched *s)
 		return;
 	room = s->claims_max - s->nclaims;
 	s->rescan = false;
-	s->last_scan_ms = deliverd_now_ms();
+	s->last_scan_ms = ev_clock_ms();
 	sc.s = s;
 	sc.now = deliverd_now();
 	deliverd_sched_refs_init(&sc.rf, room < SCHED_SCAN_MAX ? room : SCHED_SCAN_MAX);

@@ -89,7 +89,7 @@ deliverd_sched_commit_done(struct sched *s)
 	if (rt->pending)
 		log_info("commit of %zu results succeeded after %u failed attempts in "
 		    "%llds; dispatch resumed", s->nres, rt->tries,
-		    (long long)((deliverd_now_ms() - rt->since_ms) / 1000));
+		    (long long)((ev_clock_ms() - rt->since_ms) / 1000));
 	rt->pending = false;
 	for (i = 0; i < s->nsigs; i++)
 		free(s->sigs[i].sig);
@@ -108,7 +108,7 @@ static void
 deliverd_sched_commit_failed(struct sched *s, int rc)
 {
 	struct deliverd_sched_retry	*rt = &s->retry;
-	int64_t				 now = deliverd_now_ms();
+	int64_t				 now = ev_clock_ms();
 
 	if (!rt->pending) {
 		rt->pending = true;
@@ -144,7 +144,7 @@ deliverd_sched_commit(struct sched *s, bool force)
 
 	if (s->nres == 0 && s->nsigs == 0 && s->ndone == 0)
 		return;
-	if (s->retry.pending && !force && deliverd_now_ms() < s->retry.next_ms)
+	if (s->retry.pending && !force && ev_clock_ms() < s->retry.next_ms)
 		return;
 	rc = deliverd_commit(s->sp, s->cf, s->sigs, s->nsigs, s->res, s->nres,
 	    deliverd_now());
@@ -170,12 +170,12 @@ deliverd_sched_export(struct sched *s, bool force)
 	int	 rc;
 
 	if (!s->export_pending || s->retry.pending ||
-	    (!force && deliverd_now_ms() - s->last_export_ms < SCHED_EXPORT_MS))
+	    (!force && ev_clock_ms() - s->last_export_ms < SCHED_EXPORT_MS))
 		return;
 	/* one bounded batch per call: a backlog never stalls the loop */
 	if ((rc = spool_events_export_some(s->sp, s->cf->cf_event_log,
 	    SPOOL_EXPORT_BATCH, &nev)) != 0)
 		log_warnx("events export to %s: %s", s->cf->cf_event_log, spool_strerror(rc));
 	s->export_pending = rc == 0 && nev > 0;	/* more may wait: look again */
-	s->last_export_ms = deliverd_now_ms();
+	s->last_export_ms = ev_clock_ms();
 }

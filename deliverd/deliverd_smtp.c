@@ -132,7 +132,7 @@ deliverd_smtp_wait(int fd, short ev, int64_t deadline)
 	int		 rc;
 
 	for (;;) {
-		left = deadline - deliverd_now_ms();
+		left = deadline - ev_clock_ms();
 		if (left <= 0) {
 			errno = ETIMEDOUT;
 			return -1;
@@ -150,7 +150,7 @@ deliverd_smtp_wait(int fd, short ev, int64_t deadline)
 static int
 deliverd_smtp_write(struct deliverd_smtp *s, const char *p, size_t n, time_t tmo)
 {
-	int64_t	 deadline = deliverd_now_ms() + (int64_t)tmo * 1000;
+	int64_t	 deadline = ev_clock_ms() + (int64_t)tmo * 1000;
 	ssize_t	 w;
 
 	if (s->s_tls != NULL) {
@@ -193,7 +193,7 @@ deliverd_smtp_flush(struct deliverd_smtp *s, time_t tmo)
 static ssize_t
 deliverd_smtp_fill(struct deliverd_smtp *s, int64_t deadline)
 {
-	int64_t	 left = deadline - deliverd_now_ms();
+	int64_t	 left = deadline - ev_clock_ms();
 	ssize_t	 r;
 
 	s->s_roff = s->s_rlen = 0;
@@ -227,7 +227,7 @@ deliverd_smtp_read(struct deliverd_smtp *s, time_t tmo)
 {
 	enum smtp_reply_status	 st;
 	size_t			 used;
-	int64_t			 deadline = deliverd_now_ms() + (int64_t)tmo * 1000;
+	int64_t			 deadline = ev_clock_ms() + (int64_t)tmo * 1000;
 
 	smtp_reply_reset(&s->s_rp);
 	for (;;) {
@@ -320,7 +320,7 @@ deliverd_smtp_connect(struct deliverd_smtp *s, const struct sockaddr_storage *ss
 	socklen_t	 sl;
 	int		 fd, err = 0;
 	socklen_t	 el = sizeof(err);
-	int64_t		 deadline = deliverd_now_ms() + (int64_t)s->s_cf->cf_connect_timeout * 1000;
+	int64_t		 deadline = ev_clock_ms() + (int64_t)s->s_cf->cf_connect_timeout * 1000;
 
 	sl = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
 	    sizeof(struct sockaddr_in);

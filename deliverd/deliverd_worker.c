@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -491,7 +490,7 @@ deliverd_worker_send(struct worker *w, const struct deliverd_job *j, struct deli
 			r[i].stage = stages[k];
 			(void)str_copy(r[i].reply, sizeof(r[i].reply), replies[k++]);
 		}
-	w->dw_last_use = deliverd_now_ms();
+	w->dw_last_use = ev_clock_ms();
 	free(addrs);
 	free(replies);
 	free(sub);
@@ -648,11 +647,52 @@ deliverd_worker_loops_init(struct worker *w)
 		w->dw_relay_tls = TLS_LEVEL_VERIFY;	/* conf_load checked it */
 }
 
+/* ---- the loop (common/ev.c): jobs from the scheduler; once a second,
+ * a connection idle for WORKER_IDLE_CLOSE_MS is closed */
+
+static void
+deliverd_worker_on_job(struct ev *e, int fd, unsigned revents, void *arg)
+{
+	struct worker	*w = arg;
+
+	(void)revents;
+	if (deliverd_pipe_read(fd, &w->dw_inbuf, deliverd_worker_line, w) == -1) {
+		w->dw_eof = true;	/* the scheduler closed our job pipe */
+		ev_break(e);
+	}
+}
+
+static void
+deliverd_worker_on_tick(struct ev *e, struct ev_timer *t, void *arg)
+{
+	struct worker	*w = arg;
+
+	(void)e;
+	(void)t;
+	if (deliverd_smtp_connected(w->dw_smtp) &&
+	    ev_clock_ms() - w->dw_last_use > WORKER_IDLE_CLOSE_MS)
+		deliverd_smtp_close(w->dw_smtp, true);
+}
+
+static void
+deliverd_worker_loop(struct worker *w)
+{
+	struct ev	*e;
+	struct ev_timer	 tick;
+
+	if ((e = ev_new(1, 1)) == NULL ||
+	    ev_fd_add(e, w->dw_in, EV_READ, deliverd_worker_on_job, w) == -1)
+		log_fatal("ev");
+	ev_timer_init(&tick, deliverd_worker_on_tick, w);
+	(void)ev_timer_arm(e, &tick, 1000, 1000);
+	ev_run(e);
+	ev_free(&e);
+}
+
 void
 deliverd_worker_main(struct conf *cf, int in_fd, int out_fd, int id)
 {
 	struct worker	 w;
-	struct pollfd	 pfd;
 	char		 err[256], name[64];
 	int		 rc;
 
@@ -680,16 +720,7 @@ deliverd_worker_main(struct conf *cf, int in_fd, int out_fd, int id)
 	w.dw_smtp = deliverd_smtp_new(cf, w.dw_tls);
 	srandom((unsigned)getpid());
 	w.dw_src_pick = (unsigned)id;	/* the workers start at different pool entries */
-	while (!w.dw_eof) {
-		pfd.fd = w.dw_in;
-		pfd.events = POLLIN;
-		rc = poll(&pfd, 1, 1000);
-		if (rc > 0 && deliverd_pipe_read(w.dw_in, &w.dw_inbuf, deliverd_worker_line, &w) == -1)
-			w.dw_eof = true;
-		if (deliverd_smtp_connected(w.dw_smtp) &&
-		    deliverd_now_ms() - w.dw_last_use > WORKER_IDLE_CLOSE_MS)
-			deliverd_smtp_close(w.dw_smtp, true);
-	}
+	deliverd_worker_loop(&w);
 	deliverd_smtp_free(&w.dw_smtp);
 	ownaddr_free(&w.dw_own);
 	free(w.dw_allow);
