@@ -30,7 +30,7 @@ struct t_sup {
 };
 
 static void
-t_child(void *arg)
+t_kids_child(void *arg)
 {
 	enum t_mode	 m = *(enum t_mode *)arg;
 
@@ -63,7 +63,7 @@ t_spawn(struct kids *k, size_t slot, void *arg)
 	if (s->spawns < 16)
 		s->starts[s->spawns] = ev_clock_ms();
 	s->spawns++;
-	return kids_fork_fn(t_child, &s->mode);
+	return kids_fork_fn(t_kids_child, &s->mode);
 }
 
 static void
