@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "daemon.h"
 #include "log.h"
 #include "priv.h"
 #include "sig.h"
@@ -622,6 +623,7 @@ main(int argc, char **argv)
 	}
 	if ((ch = spool_tree_create_err(cf, why, sizeof(why))) != 0)
 		log_fatalx("spool tree: %s", why);
+	daemon_pidfile_write(cf, "smtpd");	/* spoolctl status */
 	m.ma_path = path;
 	m.ma_env.se_cf = cf;
 	m.ma_env.se_lka_fd = m.ma_lka_ctl = -1;

@@ -11,7 +11,7 @@ spool_libspool_a_SOURCES = \
 	spool/spool_event.c \
 	spool/spool_space.c \
 	spool/spool_outbox.c spool/spool_done.c \
-	spool/spool_index.c spool/spool_index.h \
+	spool/spool_index.c spool/spool_index.h spool/spool_evsel.c \
 	spool/spool_prune.c \
 	spool/spool_tag.c \
 	spool/spool_pause.c
