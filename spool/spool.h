@@ -574,6 +574,19 @@ int	spool_cb_state_get(struct spool_txn *, const char *login, struct spool_cb_st
 /* Records a success at now (err NULL) or an error with its text. */
 int	spool_cb_state_note(struct spool_txn *, const char *login, int64_t now,
 	    const char *err);
+/* Queues a logged event (its log seq and JSON) into login's callback
+ * outbox again, aging from t (callback_max_age); an entry still pending
+ * under seq is simply rewritten (spoolctl callbacks replay). */
+int	spool_outbox_replay(struct spool_txn *, const char *login, uint64_t seq, int64_t t,
+	    const char *json, size_t len);
+/* Record counts (LMDB's, no walk): messages, recipients scheduled,
+ * callback outbox entries. */
+struct spool_counts {
+	uint64_t	sc_messages;
+	uint64_t	sc_rcpts_pending;
+	uint64_t	sc_outbox;
+};
+int	spool_counts(struct spool_txn *, struct spool_counts *);
 /* Bytes of the map in use (last page) and the map's size. */
 void	spool_map_used(struct spool *, int64_t *used_r, int64_t *size_r);
 

@@ -357,3 +357,26 @@ spool_cb_state_note(struct spool_txn *t, const char *login, int64_t now, const c
 	}
 	return spool_cbst_put(t, login, &s);
 }
+
+int
+spool_counts(struct spool_txn *t, struct spool_counts *c)
+{
+	size_t	m = 0, r = 0, o = 0;
+	int	rc;
+
+	if ((rc = spool_db_count(t, SPOOL_DB_MESSAGES, &m)) != 0 ||
+	    (rc = spool_db_count(t, SPOOL_DB_SCHED, &r)) != 0 ||
+	    (rc = spool_db_count(t, SPOOL_DB_OUTBOX_ACCT, &o)) != 0)
+		return rc;
+	c->sc_messages = m;
+	c->sc_rcpts_pending = r;
+	c->sc_outbox = o;
+	return 0;
+}
+
+int
+spool_outbox_replay(struct spool_txn *t, const char *login, uint64_t seq, int64_t dt,
+    const char *json, size_t len)
+{
+	return spool_outbox_put(t, login, seq, dt, json, len);
+}
