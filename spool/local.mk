@@ -44,6 +44,10 @@ UNIT_TESTS += tests/unit/t_spool_index
 tests_unit_t_spool_index_SOURCES = tests/unit/t_spool_index.c
 tests_unit_t_spool_index_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/spool $(LMDB_CFLAGS)
 tests_unit_t_spool_index_LDADD = $(TEST_LIBS)
+UNIT_TESTS += tests/unit/t_spool_evsel
+tests_unit_t_spool_evsel_SOURCES = tests/unit/t_spool_evsel.c
+tests_unit_t_spool_evsel_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/spool $(LMDB_CFLAGS)
+tests_unit_t_spool_evsel_LDADD = $(TEST_LIBS)
 # issue 14: envelope tags
 UNIT_TESTS += tests/unit/t_spool_tag
 tests_unit_t_spool_tag_SOURCES = tests/unit/t_spool_tag.c
