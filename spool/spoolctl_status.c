@@ -252,6 +252,12 @@ ctl_st_json(const struct ctl_status *s)
 	json_kv_int(g, "free_space", s->disk_free);
 	json_kv_int(g, "min_free_space", s->disk_min);
 	json_kv_int(g, "quarantined", (int64_t)s->quarantined);
+	json_key(g, "last_quarantined");
+	if (s->quarantine_last > 0) {
+		spool_dt(s->quarantine_last, dt);
+		json_str(g, dt);
+	} else
+		json_null(g);
 	json_key(g, "last_callback_error");
 	if (s->cb.cs_last_err > 0) {
 		spool_dt(s->cb.cs_last_err, dt);
@@ -295,7 +301,12 @@ ctl_st_text(const struct ctl_status *s)
 	    (long long)s->map_used, (long long)s->map_size, (long long)s->map_max);
 	printf("disk      %lld bytes free (min_free_space %lld)\n",
 	    (long long)s->disk_free, (long long)s->disk_min);
-	printf("quarantine %zu file(s)\n", s->quarantined);
+	printf("quarantine %zu file(s)", s->quarantined);
+	if (s->quarantine_last > 0) {
+		spool_dt(s->quarantine_last, dt);
+		printf(", the last at %s", dt);
+	}
+	printf("\n");
 	if (s->cb.cs_last_err > 0) {
 		spool_dt(s->cb.cs_last_err, dt);
 		printf("last callback error: %s %s: %s\n", s->cb_login, dt, s->cb.cs_err);
