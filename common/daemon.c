@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -13,6 +14,7 @@
 #include "conf.h"
 #include "buf.h"
 #include "daemon.h"
+#include "fsx.h"
 #include "log.h"
 #include "priv.h"
 #include "sig.h"
@@ -52,6 +54,25 @@ daemon_args(struct daemon *d, int argc, char **argv)
 }
 
 void
+daemon_pidfile_write(const struct conf *cf, const char *name)
+{
+	char	 file[64], pid[32];
+	int	 dfd, n;
+
+	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	(void)snprintf(file, sizeof(file), "%s.pid", name);
+	/* a directory the daemon users can write: nothing is followed */
+	if ((dfd = open(cf->cf_spool_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1 ||
+	    fsx_write_durable_at(dfd, file, pid, (size_t)n, 0644, (uid_t)-1,
+	    (gid_t)-1) == -1)
+		log_warn("%s/%s (spoolctl status will call %s down)",
+		    cf->cf_spool_dir, file, name);
+	if (dfd != -1)
+		(void)close(dfd);
+}
+
+void
 daemon_main(int argc, char **argv, const struct daemon_spec *ds)
 {
 	struct daemon	 d = { .d_name = ds->ds_name, .d_arg = ds->ds_arg };
@@ -73,6 +94,7 @@ daemon_main(int argc, char **argv, const struct daemon_spec *ds)
 		log_fatalx("spool tree: %s", why);
 	if (ds->ds_bind != NULL)
 		ds->ds_bind(&d);
+	daemon_pidfile_write(d.d_cf, ds->ds_name);
 	tzset();
 	user = ds->ds_user != NULL ? ds->ds_user(d.d_cf) : NULL;
 	if (user != NULL)

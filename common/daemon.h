@@ -45,6 +45,12 @@ struct daemon_spec {
 /* Runs the skeleton and exits with ds_run's status. */
 __attribute__((noreturn))
 void	daemon_main(int argc, char **argv, const struct daemon_spec *);
+/*
+ * spool_dir/NAME.pid with this process's id (spoolctl status reads it and
+ * checks /proc/PID/comm, so a stale file is harmless); daemon_main writes
+ * it after ds_bind. A failure is a warning.
+ */
+void	daemon_pidfile_write(const struct conf *, const char *name);
 /* "log = syslog" (any case) is syslog; anything else stderr. */
 enum log_dest daemon_log_dest(const struct conf *);
 

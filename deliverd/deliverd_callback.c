@@ -364,6 +364,8 @@ deliverd_cb_delete_once(struct cb *c, struct deliverd_cb_acct *a)
 	for (i = 0; i < a->n; i++)
 		if ((rc = spool_outbox_del(txn, a->login, a->seq[i])) != 0 && rc != SPOOL_ENOTFOUND)
 			break;
+	if (rc == 0 || rc == SPOOL_ENOTFOUND)	/* spoolctl callbacks status */
+		rc = spool_cb_state_note(txn, a->login, deliverd_now(), NULL);
 	if ((rc != 0 && rc != SPOOL_ENOTFOUND) || (rc = spool_commit(&txn)) != 0)
 		spool_abort(&txn);
 	return rc;
@@ -389,6 +391,22 @@ deliverd_cb_delete(struct cb *c, struct deliverd_cb_acct *a)
 		log_info("cleared %u stale lmdb reader slot(s)", m.mp_readers);
 }
 
+/* The last error, for spoolctl callbacks status: one small transaction
+ * per failed POST (at most one per back-off step). */
+static void
+deliverd_cb_note_err(struct cb *c, struct deliverd_cb_acct *a, const char *why)
+{
+	struct spool_txn	*txn = NULL;
+	int			 rc;
+
+	if ((rc = spool_begin(c->sp, true, &txn)) == 0 &&
+	    (rc = spool_cb_state_note(txn, a->login, deliverd_now(), why)) == 0)
+		rc = spool_commit(&txn);
+	spool_abort(&txn);
+	if (rc != 0)
+		log_warnx("callback %s: recording the error: %s", a->login, spool_strerror(rc));
+}
+
 static void
 deliverd_cb_backoff(struct cb *c, struct deliverd_cb_acct *a)
 {
@@ -405,7 +423,7 @@ static void
 deliverd_cb_done(struct cb *c, CURL *e, CURLcode cc)
 {
 	struct deliverd_cb_acct	*a;
-	char			*priv = NULL;
+	char			*priv = NULL, why[128];
 	long			 code = 0;
 
 	(void)curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
@@ -422,8 +440,14 @@ deliverd_cb_done(struct cb *c, CURL *e, CURLcode cc)
 		    curl_easy_strerror(cc));
 	else
 		log_warnx("callback %s: %zu events not accepted: HTTP %ld", a->login, a->n, code);
-	if (!(cc == CURLE_OK && code >= 200 && code < 300))
+	if (!(cc == CURLE_OK && code >= 200 && code < 300)) {
+		if (cc != CURLE_OK)
+			(void)snprintf(why, sizeof(why), "%s", curl_easy_strerror(cc));
+		else
+			(void)snprintf(why, sizeof(why), "HTTP %ld", code);
+		deliverd_cb_note_err(c, a, why);
 		deliverd_cb_backoff(c, a);
+	}
 	(void)curl_multi_remove_handle(c->multi, e);
 	curl_easy_cleanup(e);
 	curl_slist_free_all(a->hdr);

@@ -11,7 +11,7 @@ spool_libspool_a_SOURCES = \
 	spool/spool_event.c \
 	spool/spool_space.c \
 	spool/spool_outbox.c spool/spool_done.c \
-	spool/spool_index.c spool/spool_index.h \
+	spool/spool_index.c spool/spool_index.h spool/spool_evsel.c \
 	spool/spool_prune.c \
 	spool/spool_tag.c \
 	spool/spool_pause.c
@@ -44,6 +44,10 @@ UNIT_TESTS += tests/unit/t_spool_index
 tests_unit_t_spool_index_SOURCES = tests/unit/t_spool_index.c
 tests_unit_t_spool_index_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/spool $(LMDB_CFLAGS)
 tests_unit_t_spool_index_LDADD = $(TEST_LIBS)
+UNIT_TESTS += tests/unit/t_spool_evsel
+tests_unit_t_spool_evsel_SOURCES = tests/unit/t_spool_evsel.c
+tests_unit_t_spool_evsel_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/spool $(LMDB_CFLAGS)
+tests_unit_t_spool_evsel_LDADD = $(TEST_LIBS)
 # issue 14: envelope tags
 UNIT_TESTS += tests/unit/t_spool_tag
 tests_unit_t_spool_tag_SOURCES = tests/unit/t_spool_tag.c

@@ -544,6 +544,52 @@ int	spool_issue_iter_sel(struct spool_txn *, const char *login, const char *date
 /* Deletes an issue record and its index entries (retention). */
 int	spool_issue_del(struct spool_txn *, uint64_t id);
 
+/* ---- one account's stored events (spool_evsel.c, issue 18 item 2) */
+/* dlog_acct is built (else spool_log_iter_account scans the log). */
+bool	spool_log_acct_indexed(struct spool_txn *);
+/*
+ * The events of login with from <= seq <= to, oldest first, at most max
+ * of them visited per call (bounded read transactions: call again with
+ * *next_r, 0 when nothing is left). cb as for spool_log_iter.
+ */
+int	spool_log_iter_account(struct spool_txn *, const char *login, uint64_t from,
+	    uint64_t to, size_t max,
+	    int (*cb)(uint64_t seq, const char *json, size_t len, void *), void *,
+	    uint64_t *next_r);
+/* The sequence number of the first event logged at or after dt (unix
+ * seconds; one past the last event if none): a binary search, the log's
+ * sequence order being its time order. */
+int	spool_log_seq_at(struct spool_txn *, int64_t dt, uint64_t *seq_r);
+/* An event "id" ("INSTANCE-SEQ") -> SEQ; EINVAL if it is not one,
+ * SPOOL_ENOTFOUND if it is another spool's. */
+int	spool_event_id_seq(struct spool_txn *, const char *id, uint64_t *seq_r);
+/* The callback sender's last success and last error of an account (meta
+ * "callback_state:LOGIN", written by deliverd_callback.c; 0 = never). */
+struct spool_cb_state {
+	int64_t		cs_last_ok;
+	int64_t		cs_last_err;
+	char		cs_err[256];
+};
+int	spool_cb_state_get(struct spool_txn *, const char *login, struct spool_cb_state *);
+/* Records a success at now (err NULL) or an error with its text. */
+int	spool_cb_state_note(struct spool_txn *, const char *login, int64_t now,
+	    const char *err);
+/* Queues a logged event (its log seq and JSON) into login's callback
+ * outbox again, aging from t (callback_max_age); an entry still pending
+ * under seq is simply rewritten (spoolctl callbacks replay). */
+int	spool_outbox_replay(struct spool_txn *, const char *login, uint64_t seq, int64_t t,
+	    const char *json, size_t len);
+/* Record counts (LMDB's, no walk): messages, recipients scheduled,
+ * callback outbox entries. */
+struct spool_counts {
+	uint64_t	sc_messages;
+	uint64_t	sc_rcpts_pending;
+	uint64_t	sc_outbox;
+};
+int	spool_counts(struct spool_txn *, struct spool_counts *);
+/* Bytes of the map in use (last page) and the map's size. */
+void	spool_map_used(struct spool *, int64_t *used_r, int64_t *size_r);
+
 /* ---- retention (spool_prune.c). Ages in seconds; 0 keeps forever. */
 struct spool_retention {
 	int64_t		rt_dlog;	/* delivery log, its indexes, dlog_qid */

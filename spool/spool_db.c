@@ -58,6 +58,7 @@ static const char *const spool_db_names[SPOOL_DB_N] = {
 	[SPOOL_DB_DLOG_STATUS] = "dlog_status", [SPOOL_DB_DLOG_ISSUE] = "dlog_issue",
 	[SPOOL_DB_ISSUE_DATE] = "issue_date",
 	[SPOOL_DB_PAUSES] = "pauses",
+	[SPOOL_DB_DLOG_ACCT] = "dlog_acct",
 };
 
 static int
@@ -369,6 +370,20 @@ spool_map_info(struct spool *sp, struct spool_map *m_r)
 	sp->sp_map.mp_readers = 0;
 }
 
+/* issue 18 (spoolctl status): the pages in use of the last snapshot */
+void
+spool_map_used(struct spool *sp, int64_t *used_r, int64_t *size_r)
+{
+	MDB_envinfo	ei;
+	MDB_stat	st;
+
+	*used_r = *size_r = 0;
+	if (mdb_env_info(sp->sp_env, &ei) != 0 || mdb_env_stat(sp->sp_env, &st) != 0)
+		return;
+	*used_r = (int64_t)(ei.me_last_pgno + 1) * (int64_t)st.ms_psize;
+	*size_r = (int64_t)ei.me_mapsize;
+}
+
 /* ---- open, close, transactions */
 
 /*
@@ -404,6 +419,8 @@ spool_db_migrate(struct spool *sp)
 	 * scans, and the next writer's open carries on */
 	if (rc == 0)
 		(void)spool_db_migrate_records(sp);
+	if (rc == 0)
+		(void)spool_db_migrate_ops(sp);	/* dlog_acct, the same way */
 	return rc;
 }
 

@@ -193,7 +193,8 @@ spool_ev_store(struct spool_txn *t, const struct spool_event *ev, uint64_t seq,
 		if ((rc = spool_db_put(t, SPOOL_DB_DLOG_QID, &q, "", 0)) != 0)
 			return rc;
 	}
-	if ((rc = spool_index_event_add(t, ev->ev_type, ev->ev_issue, seq)) != 0)
+	if ((rc = spool_index_event_add(t, ev->ev_type, ev->ev_issue, seq)) != 0 ||
+	    (rc = spool_index_acct_add(t, ev->ev_login, seq)) != 0)
 		return rc;
 	return spool_ev_outbox(t, ev, seq, json, len);
 }

@@ -86,6 +86,8 @@ spool_index_event_del(struct spool_txn *t, const struct spool_index_ev *e, uint6
 		if ((rc = spool_idx_del(t, SPOOL_DB_DLOG_QID, &k)) != 0)
 			return rc;
 	}
+	if ((rc = spool_index_acct_del(t, e->ie_login, seq)) != 0)
+		return rc;
 	spool_idx_type_key(&k, e->ie_type, seq);
 	if ((rc = spool_idx_del(t, SPOOL_DB_DLOG_STATUS, &k)) != 0 || e->ie_issue == 0)
 		return rc;
@@ -151,6 +153,10 @@ spool_idx_fields(const struct json_val *root, struct spool_index_ev *e)
 		return SPOOL_ECORRUPT;
 	if (json_integer(json_get(json_get(root, "issue"), "id"), &id) && id > 0)
 		e->ie_issue = (uint64_t)id;
+	qid = json_string(json_get(root, "account"));
+	if (qid != NULL)	/* one that does not fit is indexed under none */
+		if (str_copy(e->ie_login, sizeof(e->ie_login), qid) == -1)
+			e->ie_login[0] = '\0';
 	qid = json_string(json_get(root, "queue_id"));
 	if (qid != NULL && qid_ok(qid))
 		(void)str_copy(e->ie_qid, sizeof(e->ie_qid), qid);	/* QID_LEN fits */

@@ -28,6 +28,7 @@ struct spool_index_ev {
 	int64_t			 ie_dt;		/* unix seconds */
 	uint64_t		 ie_issue;	/* 0 = none */
 	char			 ie_qid[QID_SIZE];	/* "" = none */
+	char			 ie_login[SPOOL_LOGIN_MAX];	/* "account", "" = none */
 };
 
 /* Reads those fields from an event's JSON. SPOOL_ECORRUPT if it does not
@@ -57,5 +58,15 @@ int	spool_index_log_get(struct spool_txn *, const uint8_t *seqkey,
  */
 #define SPOOL_INDEX_CHUNK	20000
 int	spool_db_migrate_records(struct spool *);
+/*
+ * dlog_acct (spool_evsel.c, issue 18): login NUL, BE64 seq -> "". _add
+ * files an event under its account (none: nothing); _del removes it (gone
+ * is fine). spool_db_migrate_ops builds it for an older database as
+ * spool_db_migrate_records does (meta "acct_idx_next", then "acct_idx" 1;
+ * until then spool_log_iter_account scans the log).
+ */
+int	spool_index_acct_add(struct spool_txn *, const char *login, uint64_t seq);
+int	spool_index_acct_del(struct spool_txn *, const char *login, uint64_t seq);
+int	spool_db_migrate_ops(struct spool *);
 
 #endif

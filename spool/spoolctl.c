@@ -34,6 +34,9 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ .name = "pause", .fn = ctl_cmd_pause },
 	{ .name = "resume", .fn = ctl_cmd_resume },
 	{ .name = "suppression", .fn = ctl_cmd_suppression },
+	{ .name = "events", .fn = ctl_cmd_events },
+	{ .name = "callbacks", .fn = ctl_cmd_callbacks },
+	{ .name = "status", .fn = ctl_cmd_status },
 	{ .name = "help", .fn = NULL },	/* main() answers it */
 	{ .name = NULL, .fn = NULL },
 };

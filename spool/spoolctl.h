@@ -188,5 +188,9 @@ int	ctl_cmd_pause(struct ctl *, int, char **);
 int	ctl_cmd_resume(struct ctl *, int, char **);
 /* spoolctl_suppression.c */
 int	ctl_cmd_suppression(struct ctl *, int, char **);
+/* spoolctl_events.c, spoolctl_status.c (issue 18 items 2, 7) */
+int	ctl_cmd_events(struct ctl *, int, char **);
+int	ctl_cmd_callbacks(struct ctl *, int, char **);
+int	ctl_cmd_status(struct ctl *, int, char **);
 
 #endif

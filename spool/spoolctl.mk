@@ -25,7 +25,9 @@ spool_spoolctl_SOURCES = \
 	spool/spoolctl_stats.c \
 	spool/spoolctl_query.c \
 	spool/spoolctl_pause.c \
-	spool/spoolctl_suppression.c
+	spool/spoolctl_suppression.c \
+	spool/spoolctl_events.c \
+	spool/spoolctl_status.c
 spool_spoolctl_LDADD = $(SPOOLCTL_LIBS)
 dist_man_MANS += spool/spoolctl.8
 

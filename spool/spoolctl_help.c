@@ -125,6 +125,27 @@ static const struct ctl_help ctl_help_tab[] = {
 	    "  --account A             only this account's entries\n"
 	    "  --json                  accepted; the output is always JSON lines\n",
 	    "suppression export > suppressions.jsonl" },
+	{ "events", "--account A --since ID|DATETIME [--until ID|DATETIME] "
+	    "[--type T,...] [--json]",
+	    "  --account A             the account whose events are listed (oldest first)\n"
+	    "  --since ID|DATETIME     from this event id, or this UTC time\n"
+	    "                          (2026-12-07T10:00:00Z or 2026-12-07)\n"
+	    "  --until ID|DATETIME     up to this event id or time (a date: its end)\n"
+	    "  --type T,...            only delivered, deferred, bounced, opened, ...\n"
+	    "  --json                  the stored event objects, one a line\n",
+	    "events --account shop --since 2026-12-07 --type bounced --json" },
+	{ "callbacks replay", "--account A --since ID|DATETIME [--until ID|DATETIME] "
+	    "[--type T,...] [--force]",
+	    "  --account A             queue A's events for its callback URL again\n"
+	    "  --since, --until, --type  the events, as for spoolctl events\n"
+	    "  --force                 more than 10000 events at once\n",
+	    "callbacks replay --account shop --since 2026-12-07T10:00:00Z" },
+	{ "callbacks status", "[--json]",
+	    H_JSON,
+	    "callbacks status" },
+	{ "status", "[--json]",
+	    H_JSON,
+	    "status || echo 'smtpgate needs attention'" },
 	{ "query", "[--json] < REQUEST.json",
 	    "  --json                  accepted; the answer is always JSON\n",
 	    "query < stat-uni.json" },

@@ -33,6 +33,8 @@ TESTS += tests/banned.sh tests/blackbox/test_privileges.py
 TESTS += tests/blackbox/test_loops.py tests/blackbox/test_relay_tls.py
 # suppression: what adds to it, spoolctl suppression, suppression_ttl (issue 15)
 TESTS += tests/blackbox/test_suppression.py
+# replay and health: spoolctl events, callbacks replay/status, status (issue 18)
+TESTS += tests/blackbox/test_ops.py
 EXTRA_DIST += tests/banned.sh tests/blackbox tests/unit/data tests/data
 
 # EXTRA_DIST names whole directories, and automake copies a directory from
