@@ -9,6 +9,7 @@ spool_libspool_a_SOURCES = \
 	spool/spool_rec.c spool/spool_rec.h \
 	spool/spool_key.c spool/spool_key.h \
 	spool/spool_event.c \
+	spool/spool_engage.c \
 	spool/spool_space.c \
 	spool/spool_outbox.c spool/spool_done.c \
 	spool/spool_index.c spool/spool_index.h \
