@@ -55,3 +55,8 @@ UNIT_TESTS += tests/unit/t_spool_pause
 tests_unit_t_spool_pause_SOURCES = tests/unit/t_spool_pause.c
 tests_unit_t_spool_pause_CPPFLAGS = $(UNIT_CPPFLAGS) $(LMDB_CFLAGS)
 tests_unit_t_spool_pause_LDADD = $(TEST_LIBS)
+# engagement events (issue 16)
+UNIT_TESTS += tests/unit/t_spool_engage
+tests_unit_t_spool_engage_SOURCES = tests/unit/t_spool_engage.c
+tests_unit_t_spool_engage_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/spool $(LMDB_CFLAGS)
+tests_unit_t_spool_engage_LDADD = $(TEST_LIBS)
