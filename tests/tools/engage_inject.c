@@ -4,8 +4,9 @@
  * that has delivery events in the log, the way trackd does: from a
  * tracking record (struct spool_track_msg) built here out of the logged
  * events, through spool_event_init_track and spool_event_add.
- *   engage-inject -c FILE QID RCPT opened|clicked|unsubscribed|complained
- *       [URL] [--machine]
+ *   engage-inject -c FILE [-m] QID RCPT opened|clicked|unsubscribed|complained
+ *       [URL]
+ * -m marks the event "machine": true.
  * The recipient index is RCPT's position among the message's logged
  * recipients (first appearance).
  */
@@ -79,8 +80,8 @@ inj_cb(uint64_t seq, const char *json, size_t len, void *arg)
 static void
 inj_usage(void)
 {
-	(void)fprintf(stderr, "usage: engage-inject -c FILE QID RCPT "
-	    "opened|clicked|unsubscribed|complained [URL] [--machine]\n");
+	(void)fprintf(stderr, "usage: engage-inject -c FILE [-m] QID RCPT "
+	    "opened|clicked|unsubscribed|complained [URL]\n");
 	exit(2);
 }
 
@@ -111,17 +112,16 @@ main(int argc, char **argv)
 	int			 ch, rc;
 
 	log_init("engage-inject", LOG_DEST_STDERR);
-	while ((ch = getopt(argc, argv, "c:")) != -1) {
-		if (ch != 'c')
+	while ((ch = getopt(argc, argv, "c:m")) != -1) {
+		if (ch == 'm')
+			machine = true;
+		else if (ch == 'c')
+			path = optarg;
+		else
 			inj_usage();
-		path = optarg;
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc > 3 && strcmp(argv[argc - 1], "--machine") == 0) {
-		machine = true;
-		argc--;
-	}
 	if (argc != 3 && argc != 4)
 		inj_usage();
 	memset(&in, 0, sizeof(in));
