@@ -167,36 +167,36 @@ spoold_complaint_apply(struct spool_txn *txn, const struct spoold_orig *o,
 	return rc == SPOOL_EEXIST ? 0 : rc;
 }
 
-/* Parses and matches the report; 0 and *quarantine_r, or an error. */
+/* Parses and matches the report; 0 (counted, or dropped with a log
+ * line), or an error. */
 static int
 spoold_complaint_match(struct spool_txn *txn, const struct spool_env *env,
-    const struct buf *b, int64_t now, struct buf *log, bool *quarantine_r)
+    const struct buf *b, int64_t now, struct buf *log)
 {
 	struct arf_report	*r = xcalloc(1, sizeof(*r));
 	struct spoold_orig	*o = xcalloc(1, sizeof(*o));
 	enum arf_status		 st;
 	int			 rc = 0;
 
-	*quarantine_r = true;
 	if ((st = arf_parse(b->data, b->len, r)) != ARF_OK) {
 		(void)buf_printf(log, "%s: complaint report from %s not usable: %s; "
-		    "quarantined\n", env->pe_qid, env->pe_client, arf_strerror(st));
+		    "dropped\n", env->pe_qid, env->pe_client, arf_strerror(st));
 		goto done;
 	}
 	rc = spool_engage_find_delivered(txn, r->ar_message_id, r->ar_rcpt,
 	    spoold_orig_cb, o);
 	if (rc == SPOOL_ENOTFOUND || (rc == 0 && (o->so_login[0] == '\0' ||
 	    o->so_qid[0] == '\0'))) {
-		(void)buf_printf(log, "%s: complaint report (%s) for message_id=%.200s "
-		    "to=<%.200s> matches no delivered message; quarantined\n",
-		    env->pe_qid, r->ar_type, r->ar_message_id, r->ar_rcpt);
+		(void)buf_printf(log, "%s: complaint report (%s) from %s for "
+		    "message_id=%.200s to=<%.200s> matches no delivered message; "
+		    "dropped\n", env->pe_qid, r->ar_type, env->pe_client,
+		    r->ar_message_id, r->ar_rcpt);
 		rc = 0;
 		goto done;
 	}
 	if (rc != 0 || (rc = spoold_complaint_apply(txn, o, r, now)) != 0 ||
 	    (rc = spool_done_put(txn, env->pe_qid, now)) != 0)
 		goto done;
-	*quarantine_r = false;
 	(void)buf_printf(log, "%s: complaint (%s) from report %s: to=<%s>, account=%s, "
 	    "status=complained, stop-listed\n", o->so_qid, r->ar_type, env->pe_qid,
 	    o->so_to, o->so_login);
@@ -208,12 +208,11 @@ done:
 
 int
 spoold_complaint_file(struct spool_txn *txn, const struct conf *cf,
-    const struct spool_env *env, int64_t now, struct buf *log, bool *quarantine_r)
+    const struct spool_env *env, int64_t now, struct buf *log)
 {
 	struct buf	b = { .data = NULL, .len = 0 };
 	int		rc;
 
-	*quarantine_r = false;
 	if ((rc = spool_done_get(txn, env->pe_qid, NULL)) == 0) {
 		/* counted before a crash that left the file: only remove it */
 		(void)buf_printf(log, "%s: complaint report already handled, removed\n",
@@ -223,7 +222,7 @@ spoold_complaint_file(struct spool_txn *txn, const struct conf *cf,
 	if (rc != SPOOL_ENOTFOUND)
 		return rc;
 	if ((rc = spoold_complaint_read(cf, env, &b)) == 0)
-		rc = spoold_complaint_match(txn, env, &b, now, log, quarantine_r);
+		rc = spoold_complaint_match(txn, env, &b, now, log);
 	free(b.data);
 	return rc;
 }

@@ -25,11 +25,11 @@ struct conf;
 bool	spoold_complaint_envelope(const struct conf *, const struct spool_env *env);
 /*
  * Handles the report filed as env (its copy queue/.QID.in, the message
- * from env->pe_hdrlen on) in txn. Log lines (each ending in '\n') go to
- * log; *quarantine_r tells whether the file goes to quarantine/ (else it
- * is removed). 0, or an error worth retrying (the batch is retried).
+ * from env->pe_hdrlen on) in txn; its file is then removed. Log lines
+ * (each ending in '\n') go to log. 0, or an error worth retrying (the
+ * batch is retried).
  */
 int	spoold_complaint_file(struct spool_txn *, const struct conf *,
-	    const struct spool_env *env, int64_t now, struct buf *log, bool *quarantine_r);
+	    const struct spool_env *env, int64_t now, struct buf *log);
 
 #endif

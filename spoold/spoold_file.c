@@ -544,13 +544,12 @@ spoold_finished(struct spoold_msgctx *mc)
 static int
 spoold_file_complaint(struct spoold_msgctx *mc)
 {
-	bool	quarantine;
 	int	rc;
 
 	rc = spoold_complaint_file(mc->mc_txn, mc->mc_sd->sd_cf, &mc->mc_env,
-	    mc->mc_now, &mc->mc_it->it_log, &quarantine);
+	    mc->mc_now, &mc->mc_it->it_log);
 	if (rc == 0)
-		mc->mc_it->it_action = quarantine ? SA_QUARANTINE : SA_DELETE;
+		mc->mc_it->it_action = SA_DELETE;
 	return rc;
 }
 

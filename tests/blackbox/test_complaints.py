@@ -7,7 +7,8 @@ to complaints_address for a message delivered earlier: a `complained`
 event for that message and recipient, the address on the account's stop
 list, the next message to it refused with the stoplist text. Anything else
 from that client is refused; malformed and unmatched reports leave one log
-line and a file in quarantine/, and spoold keeps running.
+line each and nothing else (no file kept, no event), and spoold keeps
+running.
 
 Counters: opened/clicked/unsubscribed events added as trackd adds them
 (tests/tools/engage-inject) show in `spoolctl issues` (unique/total), in
@@ -182,11 +183,14 @@ def test_malformed_and_unmatched_reports(live):
         s.sendmail("x@example.org", [FBL], yahoo_arf("<nobody@nowhere>", "ann@example.net"))
     finally:
         s.quit()
-    smtpgate.wait_for(lambda: len(g.files("quarantine")) == 3, 20, what="3 quarantined")
+    smtpgate.wait_for(lambda: g.log("spoold").count("; dropped") == 3, 20,
+                      what="3 reports dropped")
     log = g.log("spoold")
     assert log.count("not usable: not multipart/report") == 1
     assert log.count("not usable: no message/feedback-report part") == 1
-    assert log.count("matches no delivered message; quarantined") == 1
+    assert log.count("matches no delivered message; dropped") == 1
+    smtpgate.wait_for(lambda: g.files("new") == [], 10, what="incoming/new emptied")
+    assert g.files("quarantine") == []
     assert not [e for e in g.events() if e["event"] == "complained"]
     assert g.procs["spoold"].poll() is None
     # and spoold still files mail
