@@ -243,3 +243,49 @@ def test_issue_counters_query_and_event_log(live):
     assert all(e["client"] == "127.0.0.0/24" and e["queue_id"] == qid for e in evs)
     assert [e["url"] for e in evs if e["event"] == "clicked"] == \
         ["https://acme.example/a?x=1", "https://acme.example/b"]
+
+
+def generic_arf(mid, rcpt):
+    """RFC 5965's own example shape (Microsoft JMRP and most others): a base64
+    message/rfc822 original and Original-Rcpt-To with an "rfc822;" prefix."""
+    import base64
+    orig = base64.encodebytes(ORIGINAL.format(mid=mid, to=rcpt).encode()).decode()
+    orig = orig.replace("\n", "\r\n")
+    return ("From: <abusedesk@example.com>\r\nTo: <%s>\r\nSubject: FW: report\r\n"
+            "MIME-Version: 1.0\r\n"
+            "Content-Type: multipart/report; report-type=feedback-report;\r\n"
+            "     boundary=\"part1_13d\"\r\n\r\n"
+            "--part1_13d\r\nContent-Type: text/plain\r\n\r\nAn abuse report.\r\n\r\n"
+            "--part1_13d\r\nContent-Type: message/feedback-report\r\n\r\n"
+            "Feedback-Type: Abuse\r\nUser-Agent: SomeGenerator/1.0\r\nVersion: 1\r\n"
+            "Original-Rcpt-To: rfc822; %s\r\n\r\n"
+            "--part1_13d\r\nContent-Type: message/rfc822\r\n"
+            "Content-Transfer-Encoding: base64\r\n\r\n%s\r\n"
+            "--part1_13d--\r\n" % (FBL, rcpt.upper(), orig)).encode()
+
+
+def test_engagement_events_reach_the_callback():
+    """complained (from a base64 RFC 5965 report) and opened events are
+    posted to the account's callback URL like the delivery events."""
+    if not all(os.path.exists(smtpgate.binary(n)) for n in ("smtpd", "spoold", "deliverd")):
+        pytest.skip("daemons not built")
+    with peers.Mx() as mx, peers.Callbacks() as cb:
+        g = smtpgate.Gateway(tls=False, port_tls="none", extra={
+            "relayhost": "127.0.0.1:%d" % mx.port, "retry_schedule": "1h",
+            "complaints_address": FBL})
+        try:
+            g.add_account("acc", ips=["127.0.0.1/32"], extra=["--callback-url", cb.url])
+            g.start()
+            mid, qid = deliver(g, ["erin@example.net"])
+            inject(g, qid, "erin@example.net", "opened")
+            send_report(g, generic_arf(mid, "erin@example.net"))
+            got = smtpgate.wait_for(
+                lambda: (lambda t: t if {"delivered", "opened", "complained"} <= t else None)(
+                    {e["event"] for e in list(cb.events)}), 30, what="callback events")
+            assert got
+            c = [e for e in cb.events if e["event"] == "complained"][0]
+            assert c["queue_id"] == qid and c["to"] == "erin@example.net"
+            assert c["user_agent"] == "SomeGenerator/1.0"
+            assert stoplist(g) == ["erin@example.net"]
+        finally:
+            g.close()
