@@ -30,6 +30,7 @@ struct spoold_orig {
 	char		 so_from[SPOOL_ADDR_MAX];
 	char		 so_to[SPOOL_ADDR_MAX];
 	char		 so_message_id[SPOOL_MSGID_MAX];
+	uint64_t	 so_seq;	/* the delivered event's log sequence */
 };
 
 bool
@@ -64,7 +65,7 @@ spoold_orig_cb(uint64_t seq, const char *json, size_t len, void *arg)
 	char			*copy, err[64];
 	int64_t			 id;
 
-	(void)seq;
+	o->so_seq = seq;
 	copy = xstrndup(json, len);
 	j = json_parse(copy, err, sizeof(err));
 	free(copy);
@@ -167,6 +168,20 @@ spoold_complaint_apply(struct spool_txn *txn, const struct spoold_orig *o,
 	return rc == SPOOL_EEXIST ? 0 : rc;
 }
 
+/*
+ * The first report of this recipient of this message? Providers repeat
+ * reports; one complaint is counted per delivery. The first-event set is
+ * keyed by recipient index, which the log does not hold: the delivered
+ * event's sequence number stands for it (unique per message and
+ * recipient, pruned with the message's other first events).
+ */
+static int
+spoold_complaint_first(struct spool_txn *txn, const struct spoold_orig *o, bool *first_r)
+{
+	return spool_engage_first(txn, o->so_qid, (uint32_t)o->so_seq,
+	    SPOOL_EV_COMPLAINED, first_r);
+}
+
 /* Parses and matches the report; 0 (counted, or dropped with a log
  * line), or an error. */
 static int
@@ -176,6 +191,7 @@ spoold_complaint_match(struct spool_txn *txn, const struct spool_env *env,
 	struct arf_report	*r = xcalloc(1, sizeof(*r));
 	struct spoold_orig	*o = xcalloc(1, sizeof(*o));
 	enum arf_status		 st;
+	bool			 first = false;
 	int			 rc = 0;
 
 	if ((st = arf_parse(b->data, b->len, r)) != ARF_OK) {
@@ -194,9 +210,16 @@ spoold_complaint_match(struct spool_txn *txn, const struct spool_env *env,
 		rc = 0;
 		goto done;
 	}
-	if (rc != 0 || (rc = spoold_complaint_apply(txn, o, r, now)) != 0 ||
+	if (rc != 0 || (rc = spoold_complaint_first(txn, o, &first)) != 0 ||
+	    (first && (rc = spoold_complaint_apply(txn, o, r, now)) != 0) ||
 	    (rc = spool_done_put(txn, env->pe_qid, now)) != 0)
 		goto done;
+	if (!first) {
+		(void)buf_printf(log, "%s: complaint (%s) from report %s: to=<%s>, "
+		    "account=%s: already counted, dropped\n", o->so_qid, r->ar_type,
+		    env->pe_qid, o->so_to, o->so_login);
+		goto done;
+	}
 	(void)buf_printf(log, "%s: complaint (%s) from report %s: to=<%s>, account=%s, "
 	    "status=complained, stop-listed\n", o->so_qid, r->ar_type, env->pe_qid,
 	    o->so_to, o->so_login);

@@ -136,6 +136,11 @@ def test_arf_report_complains_and_stoplists(live):
     log = g.log("spoold")
     assert any(qid in line and "status=complained" in line for line in log.splitlines())
     assert g.files("quarantine") == []
+    # the provider repeats the report: logged, not counted again
+    send_report(g, yahoo_arf(mid, "ann@example.net"))
+    smtpgate.wait_for(lambda: "already counted, dropped" in g.log("spoold"), 20,
+                      what="the repeated report")
+    assert len([e for e in g.events() if e["event"] == "complained"]) == 1
     # the report was not queued for delivery anywhere
     assert not [m for m in mx.messages if FBL in m["to"]]
     # the next message to the address gets the stoplist refusal
