@@ -539,7 +539,6 @@ statq_select(const struct statq *q, const struct statq_row *r,
 void
 statq_plan(const struct statq *q, struct statq_plan *p)
 {
-	/* in enum spool_ev_type's order (spool.h) */
 	static const char *const	 names[] = { "delivered", "deferred", "bounced",
 	    "opened", "clicked", "unsubscribed", "complained" };
 	const struct statq_filter	*qf;
@@ -560,7 +559,6 @@ statq_plan(const struct statq *q, struct statq_plan *p)
 			if (strcmp(qf->qf_str, names[j]) == 0) {
 				p->qp_kind = STATQ_PLAN_STATUS;
 				p->qp_status = names[j];
-				p->qp_type = (int)j;
 			}
 	}
 }

@@ -119,7 +119,6 @@ enum statq_plan_kind { STATQ_PLAN_SCAN, STATQ_PLAN_STATUS, STATQ_PLAN_ISSUE };
 struct statq_plan {
 	enum statq_plan_kind	 qp_kind;
 	const char		*qp_status;	/* static text */
-	int			 qp_type;	/* its enum spool_ev_type value */
 	uint64_t		 qp_issue;
 };
 void		 statq_plan(const struct statq *, struct statq_plan *);

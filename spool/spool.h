@@ -618,6 +618,8 @@ int	spool_pause_iter(struct spool_txn *,
 	    int (*cb)(const struct spool_pause *, void *), void *);
 
 /* ---- engagement events (issue 16; spool_engage.c) */
+/* An event name ("delivered" ... "complained") to its type; -1 if unknown. */
+int	spool_ev_type_parse(const char *, enum spool_ev_type *);
 struct spool_track_msg;		/* spool_track.h */
 /*
  * Zeroes ev and fills it for recipient idx of a tracked message from its

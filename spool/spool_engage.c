@@ -56,6 +56,24 @@ spool_engage_type_parse(const char *s, enum spool_ev_type *t_r)
 	return -1;
 }
 
+int
+spool_ev_type_parse(const char *s, enum spool_ev_type *t_r)
+{
+	static const struct {
+		const char		*name;
+		enum spool_ev_type	 type;
+	} base[] = { { "delivered", SPOOL_EV_DELIVERED },
+	    { "deferred", SPOOL_EV_DEFERRED }, { "bounced", SPOOL_EV_BOUNCED } };
+	size_t	i;
+
+	for (i = 0; s != NULL && i < sizeof(base) / sizeof(base[0]); i++)
+		if (strcmp(s, base[i].name) == 0) {
+			*t_r = base[i].type;
+			return 0;
+		}
+	return spool_engage_type_parse(s, t_r);
+}
+
 void
 spool_event_init_track(struct spool_event *ev, const struct spool_track_msg *km,
     const char *qid, uint32_t idx, enum spool_ev_type type, int64_t dt)

@@ -119,22 +119,20 @@ ctl_query_run(struct spool_txn *txn, const struct statq *q, bool reverse,
     struct ctl_query *cq)
 {
 	struct statq_plan	p;
+	enum spool_ev_type	type;
 
 	statq_plan(q, &p);
 	switch (p.qp_kind) {
 	case STATQ_PLAN_ISSUE:
 		return spool_log_iter_issue(txn, p.qp_issue, reverse, ctl_query_cb, cq);
 	case STATQ_PLAN_STATUS:
-		return spool_log_iter_type(txn, (enum spool_ev_type)p.qp_type, reverse,
-		    ctl_query_cb, cq);
+		if (spool_ev_type_parse(p.qp_status, &type) != 0)
+			return spool_log_iter(txn, reverse, 0, ctl_query_cb, cq);
+		return spool_log_iter_type(txn, type, reverse, ctl_query_cb, cq);
 	default:
 		return spool_log_iter(txn, reverse, 0, ctl_query_cb, cq);
 	}
 }
-
-/* statq_plan's qp_type counts the event names in spool.h's order */
-_Static_assert(SPOOL_EV_BOUNCED == 2 && SPOOL_EV_COMPLAINED == 6,
-    "statq_plan's event names follow enum spool_ev_type");
 
 static const struct statq *ctl_sort_q;
 

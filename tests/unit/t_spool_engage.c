@@ -173,6 +173,23 @@ t_json(void)
 }
 
 static void
+t_names(void)
+{
+	static const char *const	names[] = { "delivered", "deferred", "bounced",
+	    "opened", "clicked", "unsubscribed", "complained" };
+	static const enum spool_ev_type	types[] = { SPOOL_EV_DELIVERED,
+	    SPOOL_EV_DEFERRED, SPOOL_EV_BOUNCED, SPOOL_EV_OPENED, SPOOL_EV_CLICKED,
+	    SPOOL_EV_UNSUBSCRIBED, SPOOL_EV_COMPLAINED };
+	enum spool_ev_type		t;
+	size_t				i;
+
+	for (i = 0; i < 7; i++)
+		t_ok(spool_ev_type_parse(names[i], &t) == 0 && t == types[i], "%s", names[i]);
+	t_int_eq(spool_ev_type_parse("read", &t), -1, "unknown name");
+	t_int_eq(spool_ev_type_parse(NULL, &t), -1, "NULL");
+}
+
+static void
 t_client(void)
 {
 	char	buf[SPOOL_CLIENT_MAX];
@@ -449,6 +466,7 @@ main(void)
 {
 	static const struct t_case	cases[] = {
 		{ "json", t_json },
+		{ "names", t_names },
 		{ "client", t_client },
 		{ "counters", t_counters },
 		{ "old_record", t_old_record },
