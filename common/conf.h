@@ -111,6 +111,9 @@ struct conf {
 	struct conf_list cf_source_pool;	/* "NAME ADDR [HELO-NAME]" lines */
 	/* bounce classification rules (issue 15) */
 	char		*cf_bounce_rules_file;
+	/* feedback-loop reports (issue 16 item 5): smtpd accepts mail to these
+	 * from any client, spoold parses it instead of delivering it */
+	struct conf_list cf_complaints_address;
 	/* where each key was last set: conf_keys index -> line, 0 = default */
 	unsigned	*cf_key_lines;
 };

@@ -200,6 +200,9 @@ const struct conf_key conf_keys[] = {
 	/* bounce classification (issue 15) */
 	CF_STR("bounce_rules_file", SYSCONFDIR "/smtpgate/bounce-rules",
 	    cf_bounce_rules_file, CONF_DELIVERD),
+	/* feedback-loop (ARF) reports (issue 16 item 5) */
+	CF_LIST("complaints_address", "", cf_complaints_address,
+	    CONF_SMTPD | CONF_SPOOLD),
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);

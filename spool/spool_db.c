@@ -59,6 +59,7 @@ static const char *const spool_db_names[SPOOL_DB_N] = {
 	[SPOOL_DB_ISSUE_DATE] = "issue_date",
 	[SPOOL_DB_PAUSES] = "pauses",
 	[SPOOL_DB_DLOG_ACCT] = "dlog_acct",
+	[SPOOL_DB_ENGAGE_FIRST] = "engage_first", [SPOOL_DB_MSGID_RCPT] = "msgid_rcpt",
 };
 
 static int
@@ -421,6 +422,9 @@ spool_db_migrate(struct spool *sp)
 		(void)spool_db_migrate_records(sp);
 	if (rc == 0)
 		(void)spool_db_migrate_ops(sp);	/* dlog_acct, the same way */
+	/* the complaint index (issue 16): the same, a failure is retried */
+	if (rc == 0)
+		(void)spool_db_migrate_engage(sp);
 	return rc;
 }
 

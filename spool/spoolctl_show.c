@@ -203,7 +203,7 @@ ctl_show_text(const struct spool_msg *sm, const struct spool_issue *si,
 			    ev->ce_event ? ev->ce_event : "?", ev->ce_class ? "/" : "",
 			    ev->ce_class ? ev->ce_class : "", ev->ce_hop ? ev->ce_hop : "-",
 			    ev->ce_tls && ev->ce_tls[0] ? ev->ce_tls : "-",
-			    ev->ce_msg ? ev->ce_msg : "");
+			    ev->ce_msg ? ev->ce_msg : ev->ce_url ? ev->ce_url : "");
 		}
 		if (sr->sr_reply[0] != '\0')
 			printf("    last reply: %s%s%s%s\n", sr->sr_reply,
@@ -236,6 +236,8 @@ ctl_show_json_event(struct json_gen *jg, const struct ctl_event *ev, bool with_t
 		json_kv_str(jg, "tls", ev->ce_tls);
 	json_kv_str(jg, "msg", ev->ce_msg);
 	json_kv_int(jg, "attempt", ev->ce_attempt);
+	if (ev->ce_url != NULL)		/* clicked (issue 16) */
+		json_kv_str(jg, "url", ev->ce_url);
 	json_obj_end(jg);
 }
 

@@ -29,9 +29,9 @@ spoold_prune_logpass(struct spoold_prune *pr)
 	const struct spool_prune_stats	*st = &pr->pr_st;
 
 	log_info("prune: events=%zu, issues=%zu, suppressions=%zu, kept_queued=%zu, "
-	    "unexported=%zu, txns=%zu, seconds=%.3f", st->ps_dlog, st->ps_issues,
-	    st->ps_permfail, st->ps_kept, st->ps_unexported, st->ps_txns,
-	    spoold_prune_since(&pr->pr_t0));
+	    "unexported=%zu, first_opens_clicks=%zu, txns=%zu, seconds=%.3f",
+	    st->ps_dlog, st->ps_issues, st->ps_permfail, st->ps_kept, st->ps_unexported,
+	    st->ps_engage, st->ps_txns, spoold_prune_since(&pr->pr_t0));
 	pr->pr_active = false;
 }
 

@@ -17,3 +17,9 @@ tests_tools_spoold_seed_LDADD = $(SPOOLD_LIBS)
 check_PROGRAMS += tests/tools/spoolctl-gen
 tests_tools_spoolctl_gen_SOURCES = tests/tools/spoolctl_gen.c
 tests_tools_spoolctl_gen_LDADD = $(SPOOLCTL_LIBS)
+
+# Adds opened/clicked/unsubscribed/complained events for a logged message,
+# as trackd does (issue 16: spoolctl issues counters, the stat.uni query).
+check_PROGRAMS += tests/tools/engage-inject
+tests_tools_engage_inject_SOURCES = tests/tools/engage_inject.c
+tests_tools_engage_inject_LDADD = $(SPOOLCTL_LIBS)
