@@ -175,8 +175,8 @@ t_qp_alternative(void)
 	html = body_of(out.data, true);
 	txt = body_of(out.data, false);
 	t_str_eq(html, "<html><body><p style=\"color:red\">Price \xe2\x82\xac" "5 <a "
-	    "href=\"https://t.test/c/Tc0\">buy</a> <a href=\"mailto:a@b.test\">mail</a></p>\n"
-	    "<p>line two with trailing space \n</p><img src=\"https://t.test/o/To0\" "
+	    "href=\"https://t.test/c/Tc0\">buy</a> <a href=\"mailto:a@b.test\">mail</a></p>\r\n"
+	    "<p>line two with trailing space \r\n</p><img src=\"https://t.test/o/To0\" "
 	    "width=\"1\" height=\"1\" alt=\"\"></body></html>",
 	    "decoded HTML: the old one with the edits (its last CRLF is the boundary's)");
 	t_str_eq(txt, "See https://shop.test/a \xe2\x82\xac", "text part's text kept");
