@@ -462,7 +462,8 @@ track_html_edit(const char *html, size_t n, const struct track_scan *ts,
 
 	for (i = 0; i <= ts->ts_n; i++) {
 		const struct track_href	*h = i < ts->ts_n ? &ts->ts_v[i] : NULL;
-		bool	 edit = h != NULL && o->to_clicks && *link < TRACK_LINKS_MAX;
+		bool	 edit = h != NULL && o->to_clicks && *link < TRACK_LINKS_MAX &&
+		    *link < o->to_links;
 
 		if (!pixel && (h == NULL || h->th_off >= ts->ts_pixel)) {
 			if (buf_append(out, html + at, ts->ts_pixel - at) == -1 ||
@@ -499,7 +500,8 @@ track_rewrite_part(const char *msg, const struct track_part *tp,
 		return 0;	/* too large to track: as extraction did */
 	}
 	track_scan(html.data ? html.data : "", html.len, &ts);
-	if (!o->to_opens && (ts.ts_n == 0 || *link >= TRACK_LINKS_MAX)) {
+	if (!o->to_opens && (ts.ts_n == 0 || *link >= TRACK_LINKS_MAX ||
+	    *link >= o->to_links)) {
 		track_scan_free(&ts);
 		buf_release(&html);
 		return 0;

@@ -53,6 +53,7 @@ struct track_opts {
 	const char	*to_host;	/* the tracking host in the links */
 	bool		 to_opens;	/* add the pixel */
 	bool		 to_clicks;	/* rewrite the links */
+	size_t		 to_links;	/* links from this number on stay */
 	track_token_fn	*to_token;
 	void		*to_arg;
 };

@@ -402,3 +402,14 @@ spool_track_del(struct spool_txn *t, const char *qid)
 		return SPOOL_ENOTFOUND;
 	return spool_db_del(t, SPOOL_DB_TRACK, &k);
 }
+
+bool
+spool_track_has(struct spool_txn *t, const char *qid)
+{
+	struct spool_key	 k;
+	const void		*v;
+	size_t			 len;
+
+	return spool_track_key(&k, qid) == 0 &&
+	    spool_db_get(t, SPOOL_DB_TRACK, &k, &v, &len) == 0;
+}

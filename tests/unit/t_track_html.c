@@ -27,8 +27,8 @@ tok_cb(void *arg, int kind, unsigned link, char *out, size_t outsz)
 	return snprintf(out, outsz, "T%c%u", kind, link) > 0 ? 0 : -1;
 }
 
-static const struct track_opts opts_all = { "t.test", true, true, tok_cb, NULL };
-static const struct track_opts opts_clicks = { "t.test", false, true, tok_cb, NULL };
+static const struct track_opts opts_all = { "t.test", true, true, 9999, tok_cb, NULL };
+static const struct track_opts opts_clicks = { "t.test", false, true, 9999, tok_cb, NULL };
 
 /* The decoded body of the first text/html (or, html false, text/plain) part. */
 static char *
