@@ -28,3 +28,5 @@ UNIT_TESTS += tests/unit/t_track_html
 tests_unit_t_track_html_SOURCES = tests/unit/t_track_html.c
 tests_unit_t_track_html_CPPFLAGS = $(UNIT_CPPFLAGS) $(GMIME_CFLAGS)
 tests_unit_t_track_html_LDADD = common/libtrack.a $(COMMON_TEST_LIBS) $(GMIME_LIBS) $(GUMBO_LIBS)
+# the fuzz target (tests/fuzz/fuzz_track_html.c) needs GMime and gumbo
+fuzz_track_html_EXTRA = common/libtrack.a $(GMIME_LIBS) $(GUMBO_LIBS)
