@@ -405,7 +405,7 @@ track_links_extract(const char *msg, size_t len, struct track_links *tl)
 	struct track_walk	 tw;
 	struct track_scan	 ts;
 	struct buf		 html;
-	size_t			 p, i;
+	size_t			 p, i, left = TRACK_HTML_MAX;
 
 	memset(tl, 0, sizeof(*tl));
 	if (track_walk(msg, len, &tw) == -1)
@@ -413,8 +413,10 @@ track_links_extract(const char *msg, size_t len, struct track_links *tl)
 	buf_init(&html, TRACK_HTML_MAX);
 	for (p = 0; p < tw.tw_n && tl->tl_n < TRACK_LINKS_MAX; p++) {
 		buf_reset(&html);
-		if (track_decode(&tw.tw_v[p], msg + tw.tw_v[p].tp_start, &html) == -1)
+		if (track_decode(&tw.tw_v[p], msg + tw.tw_v[p].tp_start, &html) == -1 ||
+		    html.len > left)
 			continue;	/* too large: the rewriter skips it too */
+		left -= html.len;
 		track_scan(html.data ? html.data : "", html.len, &ts);
 		for (i = 0; i < ts.ts_n && tl->tl_n < TRACK_LINKS_MAX; i++) {
 			track_links_add(tl, ts.ts_v[i].th_url);
@@ -487,7 +489,7 @@ track_html_edit(const char *html, size_t n, const struct track_scan *ts,
 /* One part: its new encoded body to out; 0 unchanged, 1 changed, -1. */
 static int
 track_rewrite_part(const char *msg, const struct track_part *tp,
-    const struct track_opts *o, unsigned *link, struct buf *out)
+    const struct track_opts *o, unsigned *link, size_t *left, struct buf *out)
 {
 	struct track_scan	 ts;
 	struct buf		 html, edited;
@@ -495,10 +497,11 @@ track_rewrite_part(const char *msg, const struct track_part *tp,
 	int			 rc = -1;
 
 	buf_init(&html, TRACK_HTML_MAX);
-	if (track_decode(tp, raw, &html) == -1) {
+	if (track_decode(tp, raw, &html) == -1 || html.len > *left) {
 		buf_release(&html);
 		return 0;	/* too large to track: as extraction did */
 	}
+	*left -= html.len;
 	track_scan(html.data ? html.data : "", html.len, &ts);
 	if (!o->to_opens && (ts.ts_n == 0 || *link >= TRACK_LINKS_MAX ||
 	    *link >= o->to_links)) {
@@ -522,7 +525,7 @@ track_rewrite(const char *msg, size_t len, const struct track_opts *o,
 {
 	struct track_walk	 tw;
 	struct buf		 res;
-	size_t			 p, at = 0, mark;
+	size_t			 p, at = 0, mark, left = TRACK_HTML_MAX;
 	unsigned		 link = 0;
 	int			 rc = 0, r;
 
@@ -536,7 +539,7 @@ track_rewrite(const char *msg, size_t len, const struct track_opts *o,
 			break;
 		}
 		mark = res.len;
-		if ((r = track_rewrite_part(msg, &tw.tw_v[p], o, &link, &res)) == 0)
+		if ((r = track_rewrite_part(msg, &tw.tw_v[p], o, &link, &left, &res)) == 0)
 			r = buf_append(&res, msg + tw.tw_v[p].tp_start,
 			    tw.tw_v[p].tp_end - tw.tw_v[p].tp_start) == 0 ? 0 : -1;
 		else if (r == -1)

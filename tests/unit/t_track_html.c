@@ -294,6 +294,35 @@ t_long_line_7bit(void)
 	buf_release(&m);
 }
 
+/* Two 3 MB HTML parts: the second would pass TRACK_HTML_MAX, so neither
+ * side touches it. */
+static void
+t_html_budget(void)
+{
+	struct buf		 m, out;
+	struct track_links	 tl;
+	size_t			 i, k;
+
+	buf_init(&m, 1 << 24);
+	(void)buf_puts(&m, H1 "Content-Type: multipart/mixed; boundary=q\r\n\r\n");
+	for (k = 0; k < 2; k++) {
+		(void)buf_printf(&m, "--q\r\nContent-Type: text/html\r\n\r\n"
+		    "<a href=\"http://p%zu.test/\">x</a>\r\n", k);
+		for (i = 0; i < (3u << 20) / 64; i++)
+			(void)buf_puts(&m, "<p>filler filler filler filler filler filler filler</p>\r\n");
+	}
+	(void)buf_puts(&m, "--q--\r\n");
+	t_ok(track_links_extract(m.data, m.len, &tl) == 0 && tl.tl_n == 1 &&
+	    strcmp(tl.tl_v[0], "http://p0.test/") == 0, "only the first part's link");
+	track_links_free(&tl);
+	t_int_eq(rewrite(m.data, &opts_clicks, &out), 1, "rewritten");
+	t_ok(strstr(out.data, "<a href=\"http://p1.test/\">") != NULL &&
+	    strstr(out.data, "<a href=\"http://p0.test/\">") == NULL,
+	    "the part past the budget left alone");
+	buf_release(&out);
+	buf_release(&m);
+}
+
 int
 main(void)
 {
@@ -305,6 +334,7 @@ main(void)
 		{ "malformed", t_malformed },
 		{ "bound_and_clones", t_bound_and_clones },
 		{ "long_line_7bit", t_long_line_7bit },
+		{ "html_budget", t_html_budget },
 	};
 
 	track_html_init();
