@@ -27,6 +27,7 @@
 struct track_part {
 	size_t			tp_start, tp_end;
 	GMimeContentEncoding	tp_enc;
+	size_t			tp_declen;	/* decoded bytes (the plan's check) */
 };
 
 struct track_walk {
@@ -330,6 +331,8 @@ track_scan_sort(struct track_scan *ts)
 {
 	size_t	i, o = 0;
 
+	if (ts->ts_n == 0)
+		return;
 	qsort(ts->ts_v, ts->ts_n, sizeof(*ts->ts_v), track_href_cmp);
 	for (i = 0; i < ts->ts_n; i++) {
 		if (o > 0 && ts->ts_v[o - 1].th_off == ts->ts_v[i].th_off) {
@@ -399,33 +402,106 @@ track_links_add(struct track_links *tl, char *url)
 	tl->tl_v[tl->tl_n++] = url;
 }
 
+/* ---- the plan: where the edits go, made once at filing (track_html.h) */
+
+#define TRACK_PLAN_MAGIC	"TP1"	/* NUL included: 4 bytes */
+#define TRACK_PLAN_BAD		1	/* flags: the message cannot be parsed */
+
+static int
+track_put64(struct buf *b, uint64_t v)
+{
+	uint8_t	x[8];
+	int	i;
+
+	for (i = 0; i < 8; i++)
+		x[i] = (uint8_t)(v >> (56 - 8 * i));
+	return buf_append(b, x, sizeof(x));
+}
+
+static bool
+track_get64(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	int	i;
+
+	if (end - *p < 8)
+		return false;
+	for (*v = 0, i = 0; i < 8; i++)
+		*v = *v << 8 | (*p)[i];
+	*p += 8;
+	return true;
+}
+
+/* One part and its numbered hrefs (at most links_left of them). */
+static int
+track_plan_part(struct buf *plan, const struct track_part *tp,
+    const struct track_scan *ts, size_t nhref)
+{
+	size_t	i;
+	int	rc = 0;
+
+	rc |= track_put64(plan, tp->tp_start);
+	rc |= track_put64(plan, tp->tp_end);
+	rc |= track_put64(plan, (uint64_t)tp->tp_enc);
+	rc |= track_put64(plan, tp->tp_declen);
+	rc |= track_put64(plan, ts->ts_pixel);
+	rc |= track_put64(plan, nhref);
+	for (i = 0; i < nhref; i++) {
+		rc |= track_put64(plan, ts->ts_v[i].th_off);
+		rc |= track_put64(plan, ts->ts_v[i].th_len);
+	}
+	return rc;
+}
+
+static void
+track_plan_begin(struct buf *plan, uint64_t flags, uint64_t nparts)
+{
+	buf_reset(plan);
+	(void)buf_append(plan, TRACK_PLAN_MAGIC, 4);
+	(void)track_put64(plan, flags);
+	(void)track_put64(plan, nparts);
+}
+
 int
 track_links_extract(const char *msg, size_t len, struct track_links *tl)
 {
 	struct track_walk	 tw;
 	struct track_scan	 ts;
-	struct buf		 html;
-	size_t			 p, i, left = TRACK_HTML_MAX;
+	struct buf		 html, plan;
+	size_t			 p, i, n, left = TRACK_HTML_MAX, nparts = 0;
 
 	memset(tl, 0, sizeof(*tl));
-	if (track_walk(msg, len, &tw) == -1)
+	buf_init(&plan, SIZE_MAX / 2);
+	if (track_walk(msg, len, &tw) == -1) {
+		track_plan_begin(&plan, TRACK_PLAN_BAD, 0);
+		tl->tl_plan = plan.data;
+		tl->tl_planlen = plan.len;
 		return -1;
+	}
+	track_plan_begin(&plan, 0, 0);
 	buf_init(&html, TRACK_HTML_MAX);
-	for (p = 0; p < tw.tw_n && tl->tl_n < TRACK_LINKS_MAX; p++) {
+	for (p = 0; p < tw.tw_n; p++) {
 		buf_reset(&html);
 		if (track_decode(&tw.tw_v[p], msg + tw.tw_v[p].tp_start, &html) == -1 ||
 		    html.len > left)
 			continue;	/* too large: the rewriter skips it too */
 		left -= html.len;
+		tw.tw_v[p].tp_declen = html.len;
 		track_scan(html.data ? html.data : "", html.len, &ts);
 		for (i = 0; i < ts.ts_n && tl->tl_n < TRACK_LINKS_MAX; i++) {
 			track_links_add(tl, ts.ts_v[i].th_url);
 			ts.ts_v[i].th_url = NULL;
 		}
+		n = i;
+		(void)track_plan_part(&plan, &tw.tw_v[p], &ts, n);
+		nparts++;
 		track_scan_free(&ts);
 	}
 	buf_release(&html);
 	free(tw.tw_v);
+	for (i = 0; i < 8; i++)		/* the count, now known */
+		plan.data[4 + 8 + i] = (char)(uint8_t)((uint64_t)nparts >> (56 - 8 * i));
+	tl->tl_plan = plan.data;
+	tl->tl_planlen = plan.len;
 	return 0;
 }
 
@@ -437,6 +513,7 @@ track_links_free(struct track_links *tl)
 	for (i = 0; i < tl->tl_n; i++)
 		free(tl->tl_v[i]);
 	free(tl->tl_v);
+	free(tl->tl_plan);
 	memset(tl, 0, sizeof(*tl));
 }
 
@@ -486,10 +563,46 @@ track_html_edit(const char *html, size_t n, const struct track_scan *ts,
 	return buf_append(out, html + at, n - at);
 }
 
-/* One part: its new encoded body to out; 0 unchanged, 1 changed, -1. */
+/* An attribute value as the source has it: quoted, or unquoted. */
+static bool
+track_value_ok(const char *v, size_t len)
+{
+	size_t	i;
+
+	if (len >= 2 && (v[0] == '"' || v[0] == '\'') && v[len - 1] == v[0])
+		return memchr(v + 1, v[0], len - 2) == NULL;
+	for (i = 0; i < len; i++)
+		if (v[i] != '\0' && strchr(" \t\r\n\f>", v[i]) != NULL)
+			return false;
+	return len > 0;
+}
+
+/* The plan's hrefs must lie in order inside the decoded HTML and look
+ * like attribute values there. */
+static bool
+track_scan_fits(const struct track_scan *ts, const char *html, size_t n)
+{
+	size_t	i, at = 0;
+
+	for (i = 0; i < ts->ts_n; i++) {
+		if (ts->ts_v[i].th_off < at || ts->ts_v[i].th_len > n ||
+		    ts->ts_v[i].th_off > n - ts->ts_v[i].th_len ||
+		    !track_value_ok(html + ts->ts_v[i].th_off, ts->ts_v[i].th_len))
+			return false;
+		at = ts->ts_v[i].th_off + ts->ts_v[i].th_len;
+	}
+	return ts->ts_pixel <= n;
+}
+
+/*
+ * One part: its new encoded body to out; 0 unchanged, 1 changed, -1. The
+ * edits come from gumbo (planned NULL) or from the plan, which must fit
+ * the decoded part exactly.
+ */
 static int
 track_rewrite_part(const char *msg, const struct track_part *tp,
-    const struct track_opts *o, unsigned *link, size_t *left, struct buf *out)
+    const struct track_scan *planned, const struct track_opts *o, unsigned *link,
+    size_t *left, struct buf *out)
 {
 	struct track_scan	 ts;
 	struct buf		 html, edited;
@@ -497,25 +610,66 @@ track_rewrite_part(const char *msg, const struct track_part *tp,
 	int			 rc = -1;
 
 	buf_init(&html, TRACK_HTML_MAX);
-	if (track_decode(tp, raw, &html) == -1 || html.len > *left) {
+	if (track_decode(tp, raw, &html) == -1 || (planned == NULL && html.len > *left) ||
+	    (planned != NULL && (html.len != tp->tp_declen ||
+	    !track_scan_fits(planned, html.data ? html.data : "", html.len)))) {
 		buf_release(&html);
-		return 0;	/* too large to track: as extraction did */
+		return planned == NULL ? 0 : -1;	/* too large: as extraction did */
 	}
-	*left -= html.len;
-	track_scan(html.data ? html.data : "", html.len, &ts);
+	if (planned == NULL) {
+		*left -= html.len;
+		track_scan(html.data ? html.data : "", html.len, &ts);
+	} else
+		ts = *planned;
 	if (!o->to_opens && (ts.ts_n == 0 || *link >= TRACK_LINKS_MAX ||
-	    *link >= o->to_links)) {
-		track_scan_free(&ts);
-		buf_release(&html);
-		return 0;
+	    *link >= o->to_links))
+		rc = 0;
+	else {
+		buf_init(&edited, SIZE_MAX / 2);
+		if (track_html_edit(html.data ? html.data : "", html.len, &ts, o, link,
+		    &edited) == 0 && track_encode(tp, raw, edited.data, edited.len, out) == 0)
+			rc = 1;
+		buf_release(&edited);
 	}
-	buf_init(&edited, SIZE_MAX / 2);
-	if (track_html_edit(html.data ? html.data : "", html.len, &ts, o, link,
-	    &edited) == 0 && track_encode(tp, raw, edited.data, edited.len, out) == 0)
-		rc = 1;
-	buf_release(&edited);
-	track_scan_free(&ts);
+	if (planned == NULL)
+		track_scan_free(&ts);
 	buf_release(&html);
+	return rc;
+}
+
+/* The message with each part's new body (planned: NULL, or one scan per part). */
+static int
+track_splice(const char *msg, size_t len, const struct track_part *parts, size_t nparts,
+    const struct track_scan *planned, const struct track_opts *o, struct buf *out)
+{
+	struct buf	 res;
+	size_t		 p, at = 0, mark, left = TRACK_HTML_MAX;
+	unsigned	 link = 0;
+	int		 rc = 0, r;
+
+	buf_init(&res, SIZE_MAX / 2);
+	for (p = 0; p < nparts && rc != -1; p++) {
+		if (parts[p].tp_start < at || parts[p].tp_end < parts[p].tp_start ||
+		    parts[p].tp_end > len ||
+		    buf_append(&res, msg + at, parts[p].tp_start - at) == -1) {
+			rc = -1;
+			break;
+		}
+		mark = res.len;
+		r = track_rewrite_part(msg, &parts[p], planned ? &planned[p] : NULL, o, &link,
+		    &left, &res);
+		if (r == 0)
+			r = buf_append(&res, msg + parts[p].tp_start,
+			    parts[p].tp_end - parts[p].tp_start) == 0 ? 0 : -1;
+		else if (r == -1)
+			res.len = mark;
+		rc = r == -1 ? -1 : rc | r;
+		at = parts[p].tp_end;
+	}
+	if (rc == 1 && (buf_append(&res, msg + at, len - at) == -1 ||
+	    buf_append(out, res.data, res.len) == -1))
+		rc = -1;
+	buf_release(&res);
 	return rc;
 }
 
@@ -524,33 +678,78 @@ track_rewrite(const char *msg, size_t len, const struct track_opts *o,
     struct buf *out)
 {
 	struct track_walk	 tw;
-	struct buf		 res;
-	size_t			 p, at = 0, mark, left = TRACK_HTML_MAX;
-	unsigned		 link = 0;
-	int			 rc = 0, r;
+	int			 rc;
 
-	if ((!o->to_opens && !o->to_clicks) || track_walk(msg, len, &tw) == -1)
-		return (!o->to_opens && !o->to_clicks) ? 0 : -1;
-	buf_init(&res, SIZE_MAX / 2);
-	for (p = 0; p < tw.tw_n && rc != -1; p++) {
-		if (tw.tw_v[p].tp_start < at ||
-		    buf_append(&res, msg + at, tw.tw_v[p].tp_start - at) == -1) {
-			rc = -1;
-			break;
-		}
-		mark = res.len;
-		if ((r = track_rewrite_part(msg, &tw.tw_v[p], o, &link, &left, &res)) == 0)
-			r = buf_append(&res, msg + tw.tw_v[p].tp_start,
-			    tw.tw_v[p].tp_end - tw.tw_v[p].tp_start) == 0 ? 0 : -1;
-		else if (r == -1)
-			res.len = mark;
-		rc = r == -1 ? -1 : rc | r;
-		at = tw.tw_v[p].tp_end;
-	}
-	if (rc == 1 && (buf_append(&res, msg + at, len - at) == -1 ||
-	    buf_append(out, res.data, res.len) == -1))
-		rc = -1;
-	buf_release(&res);
+	if (!o->to_opens && !o->to_clicks)
+		return 0;
+	if (track_walk(msg, len, &tw) == -1)
+		return -1;
+	rc = track_splice(msg, len, tw.tw_v, tw.tw_n, NULL, o, out);
 	free(tw.tw_v);
+	return rc;
+}
+
+/* Decodes the plan's parts and hrefs (pointers into the plan's copy). */
+static int
+track_plan_read(const uint8_t *p, const uint8_t *end, struct track_part **parts_r,
+    struct track_scan **scans_r, size_t *n_r)
+{
+	struct track_part	*parts = NULL;
+	struct track_scan	*scans = NULL;
+	uint64_t		 flags, n, v[6], i, k;
+	int			 rc = -1;
+
+	if (end - p < 4 || memcmp(p, TRACK_PLAN_MAGIC, 4) != 0)
+		return -1;
+	p += 4;
+	if (!track_get64(&p, end, &flags) || !track_get64(&p, end, &n) ||
+	    (flags & TRACK_PLAN_BAD) || n > (uint64_t)(end - p) / 48)
+		return -1;
+	parts = xcalloc(n + 1, sizeof(*parts));
+	scans = xcalloc(n + 1, sizeof(*scans));
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < 6; k++)
+			if (!track_get64(&p, end, &v[k]))
+				goto done;
+		if (v[5] > (uint64_t)(end - p) / 16 || !track_enc_ok((GMimeContentEncoding)v[2]))
+			goto done;
+		parts[i] = (struct track_part){ v[0], v[1], (GMimeContentEncoding)v[2], v[3] };
+		scans[i].ts_pixel = v[4];
+		scans[i].ts_n = v[5];
+		scans[i].ts_v = xcalloc(v[5] + 1, sizeof(*scans[i].ts_v));
+		for (k = 0; k < v[5]; k++)
+			if (!track_get64(&p, end, &v[0]) || !track_get64(&p, end, &v[1]))
+				goto done;
+			else {
+				scans[i].ts_v[k].th_off = v[0];
+				scans[i].ts_v[k].th_len = v[1];
+			}
+	}
+	rc = p == end ? 0 : -1;
+done:
+	*parts_r = parts;
+	*scans_r = scans;
+	*n_r = n;
+	return rc;
+}
+
+int
+track_plan_apply(const char *msg, size_t len, const void *plan, size_t planlen,
+    const struct track_opts *o, struct buf *out)
+{
+	struct track_part	*parts = NULL;
+	struct track_scan	*scans = NULL;
+	size_t			 n = 0, i;
+	int			 rc;
+
+	if (!o->to_opens && !o->to_clicks)
+		return 0;
+	rc = track_plan_read(plan, (const uint8_t *)plan + planlen, &parts, &scans, &n);
+	if (rc == 0)
+		rc = track_splice(msg, len, parts, n, scans, o, out);
+	for (i = 0; scans != NULL && i < n; i++)
+		free(scans[i].ts_v);
+	free(scans);
+	free(parts);
 	return rc;
 }

@@ -45,6 +45,8 @@
 struct track_links {
 	char	**tl_v;		/* heap strings, the decoded URLs */
 	size_t	  tl_n;
+	char	 *tl_plan;	/* heap: the plan for track_plan_apply */
+	size_t	  tl_planlen;
 };
 
 /* Writes the token for an open ('o', link 0) or for link number link
@@ -61,8 +63,12 @@ struct track_opts {
 };
 
 void	track_html_init(void);
-/* The message's tracked links (msg: header block, empty line, body).
- * 0, or -1 when it cannot be parsed (links then empty). */
+/*
+ * The message's tracked links (msg: header block, empty line, body) and
+ * the plan of its rewriting: each tracked part's place, encoding and
+ * decoded size, and where its numbered hrefs and its pixel go. 0, or -1
+ * when it cannot be parsed (no links; the plan says so).
+ */
 int	track_links_extract(const char *msg, size_t len, struct track_links *);
 void	track_links_free(struct track_links *);
 /*
@@ -73,5 +79,13 @@ void	track_links_free(struct track_links *);
  */
 int	track_rewrite(const char *msg, size_t len, const struct track_opts *,
 	    struct buf *out);
+/*
+ * track_rewrite without parsing: the edits the plan of track_links_extract
+ * names, on the same message (each part's decoded size is checked). The
+ * output is track_rewrite's; -1 also for a plan that does not fit msg or
+ * says msg cannot be parsed.
+ */
+int	track_plan_apply(const char *msg, size_t len, const void *plan, size_t planlen,
+	    const struct track_opts *, struct buf *out);
 
 #endif

@@ -158,7 +158,9 @@ deliverd_track_copy(struct deliverd_track *dt, uint32_t idx, const char *msg,
 	o.to_arg = dt;
 	if ((f & SPOOL_TRACK_F_UNSUB) && !dt->dt_own_lu && deliverd_track_unsub(dt, out) == -1)
 		goto fail;
-	if ((o.to_opens || o.to_clicks) && (rc = track_rewrite(msg, len, &o, out)) == -1) {
+	if ((o.to_opens || o.to_clicks) && (rc = dt->dt_km.km_plan != NULL ?
+	    track_plan_apply(msg, len, dt->dt_km.km_plan, dt->dt_km.km_planlen, &o, out) :
+	    track_rewrite(msg, len, &o, out)) == -1) {
 		if (!dt->dt_logged)
 			log_info("%s: tracking: the message's MIME cannot be parsed or "
 			    "re-encoded: sent unmodified", dt->dt_qid);

@@ -77,6 +77,10 @@ struct spool_track_msg {
 	size_t		 km_nlinks;
 	char		**km_rcpts;			/* heap: index -> address */
 	size_t		 km_nrcpts;
+	/* where the rewriting's edits go (track_html's plan, opaque here):
+	 * deliverd applies it without parsing the message again */
+	char		*km_plan;			/* heap, or NULL */
+	size_t		 km_planlen;
 };
 #define SPOOL_TRACK_F_OPENS	0x01
 #define SPOOL_TRACK_F_CLICKS	0x02

@@ -65,12 +65,14 @@ spoold_track_record(struct spool_txn *txn, const struct spool_account *a,
     const struct spool_msg *m, int fd, char **rcpts, uint32_t nrcpt)
 {
 	struct spool_track_msg	 km;
-	struct track_links	 tl = { NULL, 0 };
+	struct track_links	 tl;
 	struct buf		 b;
 	int			 rc = 0;
 
 	spoold_track_fill(a, m, &km);
-	if (a->ac_track & SPOOL_TRACK_F_CLICKS) {
+	memset(&tl, 0, sizeof(tl));
+	if (a->ac_track & (SPOOL_TRACK_F_CLICKS | SPOOL_TRACK_F_OPENS)) {
+		/* the one HTML parse of the message: deliverd applies the plan */
 		buf_init(&b, (size_t)m->sm_size + 1);
 		if ((rc = spoold_track_read(fd, m, &b)) == 0)
 			(void)track_links_extract(b.data, b.len, &tl);
@@ -78,8 +80,12 @@ spoold_track_record(struct spool_txn *txn, const struct spool_account *a,
 		if (rc != 0)
 			return rc;
 	}
-	km.km_links = tl.tl_v;
-	km.km_nlinks = tl.tl_n;
+	if (a->ac_track & SPOOL_TRACK_F_CLICKS) {
+		km.km_links = tl.tl_v;
+		km.km_nlinks = tl.tl_n;
+	}
+	km.km_plan = tl.tl_plan;
+	km.km_planlen = tl.tl_planlen;
 	km.km_rcpts = rcpts;
 	km.km_nrcpts = nrcpt;
 	rc = spool_track_put(txn, m->sm_qid, &km);

@@ -2,7 +2,8 @@
  * libFuzzer target for common/track_html (issue 16): the input is a whole
  * message. Extraction and rewriting must agree (a message extraction
  * refuses is never rewritten; a rewritten one used exactly as many link
- * numbers as extraction recorded, in order from 0), the output must be
+ * numbers as extraction recorded, in order from 0; the plan extraction
+ * made gives the same copy without parsing), the output must be
  * non-empty, and nothing may crash, hang or leak (GMime and gumbo
  * included). The seeds in tests/fuzz/corpus/track_html/ replay in
  * `make check`.
@@ -45,8 +46,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	struct fuzz_tok		 ft = { 0, 0 };
 	struct track_opts	 o = { "t.test", true, true, TRACK_LINKS_MAX, fuzz_token, &ft };
 	struct track_links	 tl;
-	struct buf		 out;
-	int			 ex, rw;
+	struct buf		 out, alt;
+	int			 ex, rw, ap;
 
 	if (!init) {
 		track_html_init();
@@ -61,6 +62,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	    (rw == 1 && out.len == 0) || (rw != 1 && out.len != 0) ||
 	    tl.tl_n > TRACK_LINKS_MAX)
 		abort();
+	/* the plan made at filing gives exactly the same copy */
+	ft.next = 0;
+	buf_init(&alt, SIZE_MAX / 2);
+	ap = track_plan_apply((const char *)data, len, tl.tl_plan, tl.tl_planlen, &o, &alt);
+	if (ap != rw || alt.len != out.len || (alt.len > 0 &&
+	    memcmp(alt.data, out.data, alt.len) != 0))
+		abort();
+	buf_release(&alt);
 	buf_release(&out);
 	track_links_free(&tl);
 	return 0;

@@ -73,11 +73,56 @@ body_of(const char *msg, bool html)
 	return s;
 }
 
+static size_t	plan_checked, plan_differs;
+
+/* track_rewrite, and track_plan_apply of the extraction's plan must give
+ * the same result (counted in plan_checked/plan_differs). */
 static int
 rewrite(const char *msg, const struct track_opts *o, struct buf *out)
 {
+	struct track_links	 tl;
+	struct buf		 alt;
+	int			 rc, rc2;
+
 	buf_init(out, 1 << 24);
-	return track_rewrite(msg, strlen(msg), o, out);
+	rc = track_rewrite(msg, strlen(msg), o, out);
+	(void)track_links_extract(msg, strlen(msg), &tl);
+	buf_init(&alt, 1 << 24);
+	rc2 = track_plan_apply(msg, strlen(msg), tl.tl_plan, tl.tl_planlen, o, &alt);
+	plan_checked++;
+	if (rc2 != rc || alt.len != out->len || (alt.len > 0 &&
+	    memcmp(alt.data, out->data, alt.len) != 0))
+		plan_differs++;
+	buf_release(&alt);
+	track_links_free(&tl);
+	return rc;
+}
+
+static void
+t_plan_agrees(void)
+{
+	static const char msg[] = H1 "Content-Type: text/html\r\n\r\n"
+	    "<p><a href=\"http://x.test/\">x</a></p>\r\n";
+	struct track_links	 tl;
+	struct buf		 out;
+	char			*plan;
+
+	t_ok(plan_checked > 10 && plan_differs == 0, "the plan gave track_rewrite's "
+	    "result for every message above (%zu of %zu differ)", plan_differs, plan_checked);
+	(void)track_links_extract(msg, strlen(msg), &tl);
+	buf_init(&out, 1 << 20);
+	t_int_eq(track_plan_apply(H1 "Content-Type: text/html\r\n\r\n<p>other</p>\r\n",
+	    strlen(H1) + 40, tl.tl_plan, tl.tl_planlen, &opts_all, &out), -1,
+	    "a plan that does not fit the message: not applied");
+	plan = tl.tl_plan;
+	plan[tl.tl_planlen - 1] ^= 1;
+	t_int_eq(track_plan_apply(msg, strlen(msg), plan, tl.tl_planlen, &opts_all, &out),
+	    -1, "a changed plan: not applied");
+	t_int_eq(track_plan_apply(msg, strlen(msg), plan, tl.tl_planlen - 3, &opts_all, &out),
+	    -1, "a truncated plan: not applied");
+	t_int_eq((long long)out.len, 0, "nothing written");
+	buf_release(&out);
+	track_links_free(&tl);
 }
 
 static void
@@ -335,6 +380,7 @@ main(void)
 		{ "bound_and_clones", t_bound_and_clones },
 		{ "long_line_7bit", t_long_line_7bit },
 		{ "html_budget", t_html_budget },
+		{ "plan_agrees", t_plan_agrees },
 	};
 
 	track_html_init();
