@@ -344,10 +344,76 @@ track_scan_sort(struct track_scan *ts)
 	ts->ts_n = o;
 }
 
+/*
+ * gumbo's memory: a bump arena reused for every parse of the process
+ * (gumbo spends a fifth of its time in malloc and free otherwise; bench/
+ * README.md), malloc once it is used up. Its parse errors are not kept.
+ */
+#define TRACK_ARENA_SIZE	(1u << 20)
+
+struct track_arena {
+	char	*ta_buf;
+	size_t	 ta_used;
+	size_t	 ta_outside;	/* allocations that went to malloc */
+};
+
+static struct track_arena	track_arena;
+
+static void *
+track_arena_alloc(void *arg, size_t n)
+{
+	struct track_arena	*a = arg;
+	void			*p;
+
+	n = (n + 15) & ~(size_t)15;
+	if (a->ta_buf == NULL || n > TRACK_ARENA_SIZE - a->ta_used) {
+		a->ta_outside++;
+		return xmalloc(n);
+	}
+	p = a->ta_buf + a->ta_used;
+	a->ta_used += n;
+	return p;
+}
+
+static void
+track_arena_free(void *arg, void *p)
+{
+	struct track_arena	*a = arg;
+
+	if (a->ta_buf == NULL || (char *)p < a->ta_buf ||
+	    (char *)p >= a->ta_buf + TRACK_ARENA_SIZE)
+		free(p);
+}
+
+static GumboOutput *
+track_parse(const char *html, size_t n, GumboOptions *go)
+{
+	if (track_arena.ta_buf == NULL)
+		track_arena.ta_buf = xmalloc(TRACK_ARENA_SIZE);
+	track_arena.ta_used = 0;
+	track_arena.ta_outside = 0;
+	*go = kGumboDefaultOptions;
+	go->allocator = track_arena_alloc;
+	go->deallocator = track_arena_free;
+	go->userdata = &track_arena;
+	go->max_errors = 0;
+	return gumbo_parse_with_options(go, html, n);
+}
+
+static void
+track_parse_done(GumboOptions *go, GumboOutput *g)
+{
+	/* all in the arena: nothing to walk and free */
+	if (track_arena.ta_outside > 0)
+		gumbo_destroy_output(go, g);
+	track_arena.ta_used = 0;
+}
+
 /* Walks the tree without recursion (HTML may nest without bound). */
 static void
 track_scan(const char *html, size_t n, struct track_scan *ts)
 {
+	GumboOptions		 go;
 	GumboOutput		*g;
 	const GumboNode		**stack, *node;
 	const GumboVector	*kids;
@@ -355,7 +421,7 @@ track_scan(const char *html, size_t n, struct track_scan *ts)
 
 	memset(ts, 0, sizeof(*ts));
 	ts->ts_pixel = n;
-	g = gumbo_parse_with_options(&kGumboDefaultOptions, html, n);
+	g = track_parse(html, n, &go);
 	stack = xcalloc(cap, sizeof(*stack));
 	stack[sp++] = g->root;
 	while (sp > 0) {
@@ -378,7 +444,7 @@ track_scan(const char *html, size_t n, struct track_scan *ts)
 			stack[sp++] = kids->data[i - 1];
 	}
 	free(stack);
-	gumbo_destroy_output(&kGumboDefaultOptions, g);
+	track_parse_done(&go, g);
 	track_scan_sort(ts);
 }
 

@@ -67,7 +67,8 @@ void	track_html_init(void);
  * The message's tracked links (msg: header block, empty line, body) and
  * the plan of its rewriting: each tracked part's place, encoding and
  * decoded size, and where its numbered hrefs and its pixel go. 0, or -1
- * when it cannot be parsed (no links; the plan says so).
+ * when it cannot be parsed (no links; the plan says so). Free it with
+ * track_links_free either way.
  */
 int	track_links_extract(const char *msg, size_t len, struct track_links *);
 void	track_links_free(struct track_links *);

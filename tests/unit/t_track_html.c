@@ -282,6 +282,7 @@ t_malformed(void)
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		ok = ok && track_links_extract(bad[i], strlen(bad[i]), &tl) == -1 &&
 		    tl.tl_n == 0;
+		track_links_free(&tl);
 		ok = ok && rewrite(bad[i], &opts_all, &out) == -1 && out.len == 0;
 		buf_release(&out);
 	}
