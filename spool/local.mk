@@ -59,5 +59,5 @@ tests_unit_t_spool_pause_LDADD = $(TEST_LIBS)
 # engagement tracking (issue 16): tokens, key, records, pruning
 UNIT_TESTS += tests/unit/t_spool_track
 tests_unit_t_spool_track_SOURCES = tests/unit/t_spool_track.c
-tests_unit_t_spool_track_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_t_spool_track_CPPFLAGS = $(UNIT_CPPFLAGS) $(LMDB_CFLAGS)
 tests_unit_t_spool_track_LDADD = $(TEST_LIBS)

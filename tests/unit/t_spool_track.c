@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,6 +240,75 @@ t_prune(void)
 	spool_close(&sp);
 }
 
+/* A record whose message is still queued stays past the retention. */
+static void
+t_prune_queued(void)
+{
+	struct spool			*sp = t_spool_fresh(tdir, sizeof(tdir), "t_spool_track", MAP);
+	struct spool_txn		*t = t_wtxn(sp);
+	struct spool_retention		 rt = { .rt_dlog = 86400 };
+	struct spool_prune_stats	 ps;
+	struct spool_track_msg		 km, g;
+	struct spool_msg		*m = calloc(1, sizeof(*m));
+	int64_t				 now = time(NULL);
+	char				 q[QID_SIZE];
+
+	t_msg_fill(&km, 1, 1);
+	t_qid_at(q, now - 5 * 86400, 9);
+	(void)str_copy(m->sm_qid, sizeof(m->sm_qid), q);
+	(void)str_copy(m->sm_login, sizeof(m->sm_login), "acme");
+	m->sm_arrival = now - 5 * 86400;
+	m->sm_nrcpt = m->sm_npending = 1;
+	t_ok(spool_msg_put(t, m) == 0 && spool_track_put(t, q, &km) == 0, "queued, tracked");
+	spool_track_msg_free(&km);
+	t_int_eq(spool_commit(&t), 0, "commit");
+	memset(&ps, 0, sizeof(ps));
+	t_int_eq(spool_prune(sp, now, &rt, 100, &ps), 0, "prune");
+	t = t_wtxn(sp);
+	t_ok(ps.ps_track == 0 && spool_track_get(t, q, &g) == 0,
+	    "kept while its message is queued");
+	spool_track_msg_free(&g);
+	spool_abort(&t);
+	free(m);
+	spool_close(&sp);
+}
+
+/* An environment from before issue 16: "track" dropped (LMDB). */
+static void
+t_older_database(void)
+{
+	struct spool		*sp = t_spool_fresh(tdir, sizeof(tdir), "t_spool_track", MAP);
+	struct spool		*ro = NULL;
+	struct spool_txn	*t;
+	struct spool_track_msg	 km, g;
+	MDB_env			*env;
+	MDB_txn			*tx;
+	MDB_dbi			 d;
+	char			 dir[128];
+
+	spool_close(&sp);
+	(void)snprintf(dir, sizeof(dir), "%s/db", tdir);
+	if (mdb_env_create(&env) != 0 || mdb_env_set_maxdbs(env, 32) != 0 ||
+	    mdb_env_set_mapsize(env, MAP) != 0 || mdb_env_open(env, dir, 0, 0640) != 0 ||
+	    mdb_txn_begin(env, NULL, 0, &tx) != 0 ||
+	    mdb_dbi_open(tx, "track", 0, &d) != 0 || mdb_drop(tx, d, 1) != 0 ||
+	    mdb_txn_commit(tx) != 0)
+		abort();
+	mdb_env_close(env);
+	t_int_eq(spool_open(tdir, MAP, MAP, SPOOL_RDONLY, &ro), SPOOL_EVERSION,
+	    "a reader before any writer opened it fails clearly");
+	t_int_eq(spool_open(tdir, MAP, MAP, 0, &sp), 0, "a writer opens it");
+	t = t_wtxn(sp);
+	t_msg_fill(&km, 2, 1);
+	t_ok(spool_track_get(t, Q1, &g) == SPOOL_ENOTFOUND &&
+	    spool_track_put(t, Q1, &km) == 0, "with an empty track database");
+	spool_track_msg_free(&km);
+	t_int_eq(spool_commit(&t), 0, "commit");
+	spool_close(&sp);
+	t_int_eq(spool_open(tdir, MAP, MAP, SPOOL_RDONLY, &ro), 0, "a reader opens now");
+	spool_close(&ro);
+}
+
 int
 main(void)
 {
@@ -248,6 +318,8 @@ main(void)
 		{ "key_file", t_key_file },
 		{ "put_get", t_put_get },
 		{ "prune", t_prune },
+		{ "prune_queued", t_prune_queued },
+		{ "older_database", t_older_database },
 	};
 
 	return T_RUN_RMTREE(cases, tdir);
