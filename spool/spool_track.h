@@ -42,7 +42,7 @@ struct spool_track_ref {
 	enum spool_track_kind	 tk_kind;
 	char			 tk_qid[QID_SIZE];
 	uint32_t		 tk_idx;	/* recipient index in the message */
-	uint16_t		 tk_link;	/* clicks: link number, else 0 */
+	uint16_t		 tk_link;	/* clicks: index in km_links, else 0 */
 };
 
 /* Loads db/track.key, creating it (0640, group smtpgate) when absent and
