@@ -122,6 +122,8 @@ track_part_cb(GMimeObject *parent, GMimeObject *o, gpointer arg)
 		tw->tw_bad = true;	/* no place in the message: leave it all */
 		return;
 	}
+	if (tw->tw_n == TRACK_PARTS_MAX)
+		return;		/* the rest is left alone, on both sides */
 	if (tw->tw_n == tw->tw_cap) {
 		tw->tw_cap = tw->tw_cap ? tw->tw_cap * 2 : 4;
 		tw->tw_v = xreallocarray(tw->tw_v, tw->tw_cap, sizeof(*tw->tw_v));

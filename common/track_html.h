@@ -8,6 +8,7 @@
  *     multiparts but not into attached messages; a text/html part that is
  *     not an attachment, in an ASCII-compatible charset, with a
  *     7bit/8bit/binary/none, quoted-printable or base64 transfer encoding,
+ *     among the first TRACK_PARTS_MAX such parts,
  *     while the decoded HTML parts so far stay within TRACK_HTML_MAX bytes
  *     (a part that would pass it is left alone: HTML parsing costs about
  *     35 ms per MB);
@@ -41,6 +42,7 @@
 #define TRACK_LINKS_MAX		500
 #define TRACK_URL_MAX		2048
 #define TRACK_HTML_MAX		(4u << 20)	/* decoded HTML bytes per message */
+#define TRACK_PARTS_MAX		100		/* HTML parts per message */
 
 struct track_links {
 	char	**tl_v;		/* heap strings, the decoded URLs */

@@ -369,6 +369,32 @@ t_html_budget(void)
 	buf_release(&m);
 }
 
+/* Past TRACK_PARTS_MAX HTML parts the rest is left alone. */
+static void
+t_parts_bound(void)
+{
+	struct buf		 m, out;
+	struct track_links	 tl;
+	size_t			 k;
+
+	buf_init(&m, 1 << 24);
+	(void)buf_puts(&m, H1 "Content-Type: multipart/mixed; boundary=q\r\n\r\n");
+	for (k = 0; k < TRACK_PARTS_MAX + 3; k++)
+		(void)buf_printf(&m, "--q\r\nContent-Type: text/html\r\n\r\n"
+		    "<a href=\"http://p%zu.test/\">x</a>\r\n", k);
+	(void)buf_puts(&m, "--q--\r\n");
+	t_ok(track_links_extract(m.data, m.len, &tl) == 0 && tl.tl_n == TRACK_PARTS_MAX &&
+	    tl.tl_planlen < 16384, "TRACK_PARTS_MAX parts' links, a small plan");
+	track_links_free(&tl);
+	t_int_eq(rewrite(m.data, &opts_all, &out), 1, "rewritten");
+	t_ok(strstr(out.data, "\r\n\r\n<a href=\"http://p100.test/\">x</a>\r\n--q") != NULL &&
+	    strstr(out.data, "\r\n\r\n<a href=\"http://p102.test/\">x</a>\r\n--q--") != NULL &&
+	    strstr(out.data, "http://p99.test/") == NULL,
+	    "the parts past the bound left alone");
+	buf_release(&out);
+	buf_release(&m);
+}
+
 int
 main(void)
 {
@@ -381,6 +407,7 @@ main(void)
 		{ "bound_and_clones", t_bound_and_clones },
 		{ "long_line_7bit", t_long_line_7bit },
 		{ "html_budget", t_html_budget },
+		{ "parts_bound", t_parts_bound },
 		{ "plan_agrees", t_plan_agrees },
 	};
 
