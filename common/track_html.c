@@ -83,10 +83,12 @@ track_charset_ok(GMimeObject *o)
 {
 	const char	*cs = g_mime_object_get_content_type_parameter(o, "charset");
 
-	/* gumbo reads bytes: the charset must keep ASCII as ASCII */
+	/* gumbo reads bytes: the charset must keep ASCII as ASCII (not the
+	 * 7-bit escape-sequence charsets either) */
 	return cs == NULL || (strncasecmp(cs, "utf-16", 6) != 0 &&
 	    strncasecmp(cs, "utf-32", 6) != 0 && strncasecmp(cs, "ucs", 3) != 0 &&
-	    strncasecmp(cs, "utf-7", 5) != 0);
+	    strncasecmp(cs, "utf-7", 5) != 0 && strncasecmp(cs, "iso-2022", 8) != 0 &&
+	    strncasecmp(cs, "hz-gb", 5) != 0);
 }
 
 static bool
