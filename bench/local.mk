@@ -18,3 +18,9 @@ noinst_PROGRAMS += bench/dkim-sign-bench
 bench_dkim_sign_bench_SOURCES = bench/dkim_sign_bench.c
 bench_dkim_sign_bench_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/deliverd -I$(top_srcdir)/tests/unit
 bench_dkim_sign_bench_LDADD = deliverd/libdeliverd.a tests/unit/libtap.a $(DELIVERD_LIBS)
+# Engagement tracking (issue 16): the CPU of extraction and rewriting per
+# message (bench/README.md "Tracking: rewriting"; bench/track-bench runs
+# the end-to-end comparison).
+noinst_PROGRAMS += bench/track-rewrite-bench
+bench_track_rewrite_bench_SOURCES = bench/track_rewrite_bench.c
+bench_track_rewrite_bench_LDADD = $(TRACK_LIBS) common/libcommon.a $(LIBS)

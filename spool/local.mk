@@ -16,6 +16,8 @@ spool_libspool_a_SOURCES = \
 	spool/spool_prune.c \
 	spool/spool_tag.c \
 	spool/spool_pause.c
+# engagement tracking (issue 16)
+spool_libspool_a_SOURCES += spool/spool_track.c spool/spool_track.h
 spool_libspool_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS) $(OPENSSL_CFLAGS)
 # the events export (issue 13: batches, flock, no write txn around the I/O)
 spool_libspool_a_SOURCES += spool/spool_export.c
@@ -64,3 +66,8 @@ UNIT_TESTS += tests/unit/t_spool_engage
 tests_unit_t_spool_engage_SOURCES = tests/unit/t_spool_engage.c
 tests_unit_t_spool_engage_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/spool $(LMDB_CFLAGS)
 tests_unit_t_spool_engage_LDADD = $(TEST_LIBS)
+# engagement tracking (issue 16): tokens, key, records, pruning
+UNIT_TESTS += tests/unit/t_spool_track
+tests_unit_t_spool_track_SOURCES = tests/unit/t_spool_track.c
+tests_unit_t_spool_track_CPPFLAGS = $(UNIT_CPPFLAGS) $(LMDB_CFLAGS)
+tests_unit_t_spool_track_LDADD = $(TEST_LIBS)

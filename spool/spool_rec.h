@@ -74,6 +74,8 @@ enum spool_dbi { SPOOL_DB_META, SPOOL_DB_ACCOUNTS, SPOOL_DB_SENDERS,
 	SPOOL_DB_DLOG_ACCT,
 	/* spool_engage.c (issue 16: first opens/clicks, complaint index) */
 	SPOOL_DB_ENGAGE_FIRST, SPOOL_DB_MSGID_RCPT,
+	/* spool_track.c (issue 16) */
+	SPOOL_DB_TRACK,
 	SPOOL_DB_N };
 
 /* *val_r points into the map: valid until the next write in the txn. */
