@@ -1,6 +1,6 @@
 /*
  * Retention (spool.h, spool_prune): one short write transaction per call,
- * in three phases that a pass goes through in order:
+ * in five phases that a pass goes through in order:
  *   1. the delivery log, oldest sequence first, until an event younger than
  *      the retention: each event goes with its dlog_qid, dlog_status and
  *      dlog_issue keys, unless its message is still queued (kept, and
@@ -10,7 +10,7 @@
  *   3. permanent failures, scanned in key order (they carry their time);
  *   4. the first-open/click set (issue 16), in QID order, with the log's
  *      retention (the complaint index goes with its events in phase 1).
- *   4. tracking records (issue 16), in QID (arrival) order, with the
+ *   5. tracking records (issue 16), in QID (arrival) order, with the
  *      delivery log's retention, unless their message is still queued.
  * The callback outbox is left to the callback sender (callback_max_age).
  */
@@ -274,7 +274,9 @@ spool_prune_engage(struct spool_prune *p)
 	if (rc != 0)
 		return rc;
 	return p->left == 0 ? SPOOL_PRUNE_STOP : SPOOL_PRUNE_DONE;
-/* ---- phase 4: tracking records (key: the QID, which holds the arrival) */
+}
+
+/* ---- phase 5: tracking records (key: the QID, which holds the arrival) */
 
 static int
 spool_prune_track_cb(const uint8_t *key, size_t klen, const void *v, size_t len,
