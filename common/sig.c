@@ -66,6 +66,22 @@ sig_init(void)
 }
 
 void
+sig_child(void)
+{
+	int	old[2] = { sig_pipe[0], sig_pipe[1] };
+
+	if (old[0] == -1)
+		return;
+	if (pipe2(sig_pipe, O_NONBLOCK | O_CLOEXEC) == -1)
+		log_fatal("pipe");
+	(void)close(old[0]);	/* the parent's copies stay open there */
+	(void)close(old[1]);
+	if (sig_pending != 0 && write(sig_pipe[1], "", 1) == -1) {
+		/* cannot be full: it is new */
+	}
+}
+
+void
 sig_reset(void)
 {
 	struct sigaction	sa;

@@ -16,6 +16,11 @@
 
 /* Installs handlers for SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGUSR1, SIGALRM; ignores SIGPIPE. */
 void	sig_init(void);
+/* In a child after fork that keeps the handlers: a self-pipe of its own
+ * (the inherited one is the parent's: draining it would steal the
+ * parent's wake-ups). Flags that arrived meanwhile stay pending and the
+ * new pipe is made readable for them. */
+void	sig_child(void);
 /* Restores default dispositions (in a child after fork, before exec). */
 void	sig_reset(void);
 int	sig_fd(void);				/* read end of the self-pipe */

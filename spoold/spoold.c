@@ -3,16 +3,19 @@
  * (DESIGN step 2). main() holds options, setup and the loop (STYLE L1);
  * the filing itself is spoold_file.c, the rules spoold_policy.c.
  *
- * Wake-ups: inotify on incoming/new (IN_MOVED_TO, IN_CLOSE_WRITE), a
- * rescan every spoold_rescan_interval (and at start), signals through
- * the self-pipe. A pass files everything in incoming/new, spoold_batch
- * files per transaction; SIGTERM is honoured between batches.
+ * main() is common/daemon.c's skeleton; the loop is common/ev.c:
+ * inotify on incoming/new (IN_MOVED_TO, IN_CLOSE_WRITE) and a rescan
+ * timer (every spoold_rescan_interval, and at start) make incoming/new
+ * "dirty", which arms the pass timer (at once, or after the back-off of
+ * a failed pass); signals come through the self-pipe; retention runs a
+ * slice before each poll. A pass files everything in incoming/new,
+ * spoold_batch files per transaction; SIGTERM is honoured between
+ * batches.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +26,8 @@
 
 #include "buf.h"
 #include "conf.h"
+#include "daemon.h"
+#include "ev.h"
 #include "log.h"
 #include "priv.h"
 #include "sig.h"
@@ -43,13 +48,6 @@ struct spoold_names {
 	size_t	 seen;		/* names the scan reported */
 	int	 rc;		/* a transient error stopped the pass */
 };
-
-static __attribute__((noreturn)) void
-spoold_usage(void)
-{
-	(void)fprintf(stderr, "usage: spoold [-v] [-c FILE]\n");
-	exit(2);
-}
 
 static int spoold_file_names(struct spoold *, struct spoold_names *, size_t *);
 
@@ -149,21 +147,20 @@ static int
 spoold_pass(struct spoold *sd)
 {
 	struct spoold_names	 nm = { .sd = sd, .max = SPOOLD_SCAN_MAX };
-	struct timespec		 t0, t1;
+	int64_t			 t0;
 	double			 secs;
 	int			 rc;
 
 	if ((rc = spoold_maildrop_pass(sd)) != 0)
 		log_warnx("maildrop: %s (retried)", spool_strerror(rc));
 	nm.v = xcalloc(nm.max, sizeof(*nm.v));
-	(void)clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = ev_clock_ms();
 	rc = spool_scan_stream(sd->sd_cf->cf_spool_dir, SPOOL_NEW, spoold_collect, &nm);
 	if (rc != 0 && rc != 1)
 		log_warnx("scan incoming/new: %s", spool_strerror(rc));
 	else if (nm.rc == 0 && nm.n > 0)
 		(void)spoold_flush(&nm);
-	(void)clock_gettime(CLOCK_MONOTONIC, &t1);
-	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	secs = (double)(ev_clock_ms() - t0) / 1000.0;
 	if (nm.total > 0)
 		log_info("pass: files=%zu, scanned=%zu, seconds=%.3f, rate=%.0f/s, batch=%lld",
 		    nm.total, nm.seen, secs, secs > 0 ? (double)nm.total / secs : 0.0,
@@ -190,7 +187,7 @@ spoold_reload(struct spoold *sd)
 	ncf->cf_spool_dir = xstrdup(sd->sd_cf->cf_spool_dir);
 	conf_free(&sd->sd_cf);
 	sd->sd_cf = ncf;
-	log_set_dest(str_ieq(ncf->cf_log, "syslog") ? LOG_DEST_SYSLOG : LOG_DEST_STDERR);
+	log_set_dest(daemon_log_dest(ncf));
 	log_info("reloaded %s", ncf->cf_path);
 }
 
@@ -306,57 +303,114 @@ spoold_export_retry(struct spoold *sd)
 	log_info("events export resumed: %zu event(s)", n);
 }
 
+/* The loop's state: what wakes a pass, and the back-off after a failed one. */
+struct spoold_loop {
+	struct spoold		*lp_sd;
+	struct ev		*lp_ev;
+	struct ev_timer		 lp_scan;	/* rescan: every spoold_rescan_interval */
+	struct ev_timer		 lp_pass;	/* a pass is due (dirty) */
+	struct spoold_prune	 lp_prune;
+	int64_t			 lp_retry_at;	/* no pass before (after a failure) */
+	int64_t			 lp_backoff;	/* ms */
+	int			 lp_ifd;
+};
+
+/* Something may wait in incoming/new: a pass, at once or after the back-off. */
+static void
+spoold_dirty(struct spoold_loop *lp)
+{
+	if (!ev_timer_armed(&lp->lp_pass) &&
+	    ev_timer_at(lp->lp_ev, &lp->lp_pass, lp->lp_retry_at) == -1)
+		log_panic("pass timer: %s", strerror(errno));
+}
+
+static void
+spoold_on_pass(struct ev *e, struct ev_timer *t, void *arg)
+{
+	struct spoold_loop	*lp = arg;
+
+	(void)e;
+	(void)t;
+	if (sig_stopping())
+		return;
+	if (spoold_pass(lp->lp_sd) != 0) {
+		lp->lp_retry_at = ev_now_ms() + lp->lp_backoff;
+		lp->lp_backoff = lp->lp_backoff * 2 > SPOOLD_BACKOFF_MAX * 1000 ?
+		    SPOOLD_BACKOFF_MAX * 1000 : lp->lp_backoff * 2;
+		spoold_dirty(lp);
+		return;
+	}
+	lp->lp_backoff = 1000;
+	if (!sig_stopping())
+		lp->lp_sd->sd_pass_done = true;
+}
+
+static void
+spoold_on_scan(struct ev *e, struct ev_timer *t, void *arg)
+{
+	struct spoold_loop	*lp = arg;
+	struct spoold		*sd = lp->lp_sd;
+
+	spoold_cleanup_tmp(sd);
+	spoold_export_retry(sd);
+	spoold_storage_check(sd);
+	spoold_prune_done(sd);
+	spoold_dirty(lp);
+	/* the interval of the configuration in force (SIGHUP may change it) */
+	(void)ev_timer_arm(e, t, (int64_t)sd->sd_cf->cf_spoold_rescan_interval * 1000, 0);
+}
+
+static void
+spoold_on_inotify(struct ev *e, int fd, unsigned revents, void *arg)
+{
+	(void)e;
+	(void)revents;
+	spoold_drain(fd);
+	spoold_dirty(arg);
+}
+
+static void
+spoold_on_signal(struct ev *e, unsigned sigs, void *arg)
+{
+	struct spoold_loop	*lp = arg;
+
+	if (sigs & SIG_HUP)
+		spoold_reload(lp->lp_sd);
+	if (sig_stopping())
+		ev_break(e);
+}
+
+/* Retention, a slice at a time between filing passes: no sleep while a
+ * prune pass is under way. */
+static bool
+spoold_before_poll(struct ev *e, void *arg)
+{
+	struct spoold_loop	*lp = arg;
+
+	(void)e;
+	if (sig_stopping())
+		return false;
+	return spoold_prune_run(lp->lp_sd, &lp->lp_prune, time(NULL));
+}
+
 static void
 spoold_loop(struct spoold *sd, int ifd)
 {
-	struct spoold_prune	 pr = { .pr_next = 0 };
-	struct pollfd	 pfd[2];
-	time_t		 now, next_scan = 0, retry_at = 0, backoff = 1;
-	bool		 dirty = true, pruning;
-	unsigned	 sigs;
-	int		 timeout;
+	struct spoold_loop	 lp = { .lp_sd = sd, .lp_ifd = ifd, .lp_backoff = 1000 };
 
-	while (!sig_stopping()) {
-		now = time(NULL);
-		if (now >= next_scan) {
-			spoold_cleanup_tmp(sd);
-			spoold_export_retry(sd);
-			spoold_storage_check(sd);
-			spoold_prune_done(sd);
-			dirty = true;
-			next_scan = now + sd->sd_cf->cf_spoold_rescan_interval;
-		}
-		if (dirty && now >= retry_at) {
-			dirty = false;
-			if (spoold_pass(sd) != 0) {
-				dirty = true;
-				retry_at = now + backoff;
-				backoff = backoff * 2 > SPOOLD_BACKOFF_MAX ? SPOOLD_BACKOFF_MAX : backoff * 2;
-			} else {
-				backoff = 1;
-				if (!sig_stopping())
-					sd->sd_pass_done = true;
-			}
-		}
-		if (sig_stopping())
-			break;
-		/* retention, a slice at a time between filing passes */
-		pruning = spoold_prune_run(sd, &pr, time(NULL));
-		now = time(NULL);
-		timeout = (int)((dirty && retry_at < next_scan ? retry_at : next_scan) - now);
-		timeout = timeout < 0 || pruning ? 0 : timeout > 3600 ? 3600000 : timeout * 1000;
-		pfd[0] = (struct pollfd){ .fd = sig_fd(), .events = POLLIN };
-		pfd[1] = (struct pollfd){ .fd = ifd, .events = POLLIN };
-		if (poll(pfd, ifd == -1 ? 1 : 2, timeout) == -1 && errno != EINTR)
-			log_fatal("poll");
-		if (ifd != -1 && (pfd[1].revents & POLLIN)) {
-			spoold_drain(ifd);
-			dirty = true;
-		}
-		sigs = sig_take();
-		if (sigs & SIG_HUP)
-			spoold_reload(sd);
-	}
+	/* the self-pipe, inotify; two timers */
+	if ((lp.lp_ev = ev_new(2, 2)) == NULL)
+		log_fatal("ev_new");
+	if (ev_signal(lp.lp_ev, spoold_on_signal, &lp) == -1 ||
+	    (ifd != -1 && ev_fd_add(lp.lp_ev, ifd, EV_READ, spoold_on_inotify, &lp) == -1))
+		log_fatal("ev");
+	ev_timer_init(&lp.lp_scan, spoold_on_scan, &lp);
+	ev_timer_init(&lp.lp_pass, spoold_on_pass, &lp);
+	ev_before_poll(lp.lp_ev, spoold_before_poll, &lp);
+	(void)ev_timer_arm(lp.lp_ev, &lp.lp_scan, 0, 0);	/* at start */
+	if (!sig_stopping())
+		ev_run(lp.lp_ev);
+	ev_free(&lp.lp_ev);
 }
 
 /* Before the drop: whose files incoming/new may hold (besides spoold's). */
@@ -372,63 +426,66 @@ spoold_ids(struct spoold *sd)
 		    sd->sd_cf->cf_smtpd_user);
 }
 
+/* Phase 1, as root: the trigger path and whose files incoming/new may hold. */
+static void
+spoold_bind(struct daemon *d)
+{
+	struct spoold	*sd = d->d_arg;
+
+	sd->sd_cf = d->d_cf;
+	if (spool_trigger_path(sd->sd_trigger, sizeof(sd->sd_trigger), sd->sd_cf->cf_spool_dir) == -1)
+		log_fatalx("spool_dir too long: %s", sd->sd_cf->cf_spool_dir);
+	spoold_ids(sd);
+}
+
+static const char *
+spoold_user(const struct conf *cf)
+{
+	return cf->cf_spoold_user;
+}
+
+/* Phase 2, unprivileged: the lock, LMDB, the loop. */
+static int
+spoold_run(struct daemon *d)
+{
+	struct spoold	*sd = d->d_arg;
+	int		 rc, ifd;
+
+	sd->sd_self_uid = geteuid();
+	if (!priv_is_root() && sd->sd_smtpd_uid == (uid_t)-1)
+		sd->sd_smtpd_uid = sd->sd_self_uid;	/* test mode: one user */
+	spoold_lock(sd->sd_cf->cf_spool_dir);
+	ifd = spoold_watch(sd->sd_cf->cf_spool_dir);
+	if ((rc = spool_open(sd->sd_cf->cf_spool_dir, sd->sd_cf->cf_lmdb_map_size,
+	    sd->sd_cf->cf_lmdb_map_max, 0, &sd->sd_sp)) != 0)
+		log_fatalx("spool_open %s: %s", sd->sd_cf->cf_spool_dir, spool_strerror(rc));
+	if ((rc = spool_tag_load(sd->sd_cf->cf_spool_dir, sd->sd_key)) != 0 ||
+	    (rc = spool_tag_made(sd->sd_cf->cf_spool_dir, &sd->sd_key_made)) != 0)
+		log_fatalx("envelope key in %s/db: %s", sd->sd_cf->cf_spool_dir,
+		    spool_strerror(rc));
+	log_info("started: spool=%s, batch=%lld, rescan=%llds", sd->sd_cf->cf_spool_dir,
+	    (long long)sd->sd_cf->cf_spoold_batch, (long long)sd->sd_cf->cf_spoold_rescan_interval);
+	spoold_loop(sd, ifd);
+	log_info("stopping: filed=%zu, quarantined=%zu", sd->sd_filed, sd->sd_quarantined);
+	spool_close(&sd->sd_sp);
+	if (ifd != -1)
+		(void)close(ifd);
+	conf_free(&sd->sd_cf);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
-	struct spoold	 sd;
-	const char	*path = NULL;
-	char		 why[4400];
-	int		 ch, rc, ifd;
+	static struct spoold		 sd;
+	static const struct daemon_spec	 spec = {
+		.ds_name = "spoold",
+		.ds_spool = spool_tree_create_err,
+		.ds_bind = spoold_bind,
+		.ds_user = spoold_user,
+		.ds_run = spoold_run,
+		.ds_arg = &sd,
+	};
 
-	log_init("spoold", LOG_DEST_STDERR);
-	while ((ch = getopt(argc, argv, "c:v")) != -1) {
-		switch (ch) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'v':
-			log_set_verbose(true);
-			break;
-		default:
-			spoold_usage();
-		}
-	}
-	if (optind != argc)
-		spoold_usage();
-	memset(&sd, 0, sizeof(sd));
-	sd.sd_cf = conf_load_or_exit(path);
-	log_set_dest(str_ieq(sd.sd_cf->cf_log, "syslog") ? LOG_DEST_SYSLOG : LOG_DEST_STDERR);
-	sig_init();
-
-	/* Phase 1, privileged: the tree (owners and modes as root), the watch. */
-	if ((rc = spool_tree_create_err(sd.sd_cf, why, sizeof(why))) != 0)
-		log_fatalx("spool tree: %s", why);
-	if (spool_trigger_path(sd.sd_trigger, sizeof(sd.sd_trigger), sd.sd_cf->cf_spool_dir) == -1)
-		log_fatalx("spool_dir too long: %s", sd.sd_cf->cf_spool_dir);
-	tzset();
-	spoold_ids(&sd);
-	priv_drop(sd.sd_cf->cf_spoold_user, sd.sd_cf->cf_group, NULL);
-	sd.sd_self_uid = geteuid();
-	if (!priv_is_root() && sd.sd_smtpd_uid == (uid_t)-1)
-		sd.sd_smtpd_uid = sd.sd_self_uid;	/* test mode: one user */
-
-	/* Phase 2, unprivileged: the lock, LMDB, the loop. */
-	spoold_lock(sd.sd_cf->cf_spool_dir);
-	ifd = spoold_watch(sd.sd_cf->cf_spool_dir);
-	if ((rc = spool_open(sd.sd_cf->cf_spool_dir, sd.sd_cf->cf_lmdb_map_size,
-	    sd.sd_cf->cf_lmdb_map_max, 0, &sd.sd_sp)) != 0)
-		log_fatalx("spool_open %s: %s", sd.sd_cf->cf_spool_dir, spool_strerror(rc));
-	if ((rc = spool_tag_load(sd.sd_cf->cf_spool_dir, sd.sd_key)) != 0 ||
-	    (rc = spool_tag_made(sd.sd_cf->cf_spool_dir, &sd.sd_key_made)) != 0)
-		log_fatalx("envelope key in %s/db: %s", sd.sd_cf->cf_spool_dir,
-		    spool_strerror(rc));
-	log_info("started: spool=%s, batch=%lld, rescan=%llds", sd.sd_cf->cf_spool_dir,
-	    (long long)sd.sd_cf->cf_spoold_batch, (long long)sd.sd_cf->cf_spoold_rescan_interval);
-	spoold_loop(&sd, ifd);
-	log_info("stopping: filed=%zu, quarantined=%zu", sd.sd_filed, sd.sd_quarantined);
-	spool_close(&sd.sd_sp);
-	if (ifd != -1)
-		(void)close(ifd);
-	conf_free(&sd.sd_cf);
-	return 0;
+	daemon_main(argc, argv, &spec);
 }

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -66,11 +67,45 @@ t_reset(void)
 	t_ok(sa.sa_handler == SIG_DFL, "SIGPIPE back to default");
 }
 
+/* A child's signals wake the child's pipe, never the parent's. */
+static void
+t_child_pipe(void)
+{
+	struct pollfd	 pfd;
+	sigset_t	 chld, old;
+	pid_t		 pid;
+	int		 st = -1, parent_fd;
+
+	sig_init();
+	(void)sig_take();
+	parent_fd = sig_fd();
+	/* the child's exit must not wake the parent's pipe (SIGCHLD) */
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	(void)sigprocmask(SIG_BLOCK, &chld, &old);
+	if ((pid = fork()) == 0) {
+		sig_child();
+		raise(SIGHUP);
+		_exit(sig_fd() == parent_fd ? 1 : !readable(sig_fd()) ? 2 :
+		    sig_take() != SIG_HUP ? 3 : 0);
+	}
+	t_ok(pid > 0 && waitpid(pid, &st, 0) == pid, "child ran");
+	t_ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child: own pipe, woken, "
+	    "SIG_HUP (status %d)", st);
+	pfd = (struct pollfd){ .fd = sig_fd(), .events = POLLIN };
+	(void)poll(&pfd, 1, 100);
+	t_ok(!(pfd.revents & POLLIN), "parent's pipe not woken by the child");
+	t_int_eq(sig_take() & SIG_HUP, 0, "no SIG_HUP in the parent");
+	(void)sigprocmask(SIG_SETMASK, &old, NULL);
+	(void)sig_take();
+}
+
 int
 main(void)
 {
 	static const struct t_case cases[] = {
 		{ "flags", t_flags },
+		{ "child_pipe", t_child_pipe },
 		{ "reset", t_reset },
 	};
 
