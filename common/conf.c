@@ -445,6 +445,26 @@ conf_check_next_hops(const struct conf *cf, char *err, size_t errsz)
 	return 0;
 }
 
+/* track_listen (issue 16): one listen line, tls=none or tls=implicit. */
+static int
+conf_check_track_listen(const struct conf *cf, char *err, size_t errsz)
+{
+	struct conf_listen	 l;
+	char			 w[4200], why[256];
+
+	if (conf_parse_listen(cf->cf_track_listen, &l, why, sizeof(why)) == -1) {
+		(void)snprintf(err, errsz, "%s: %s", conf_where(cf, "track_listen", w,
+		    sizeof(w)), why);
+		return -1;
+	}
+	if (l.cl_tls != CONF_TLS_NONE && l.cl_tls != CONF_TLS_IMPLICIT) {
+		(void)snprintf(err, errsz, "%s: tls must be none or implicit",
+		    conf_where(cf, "track_listen", w, sizeof(w)));
+		return -1;
+	}
+	return 0;
+}
+
 /* One line of a CONF_T_LINES key, checked where it is read (FILE:LINE). */
 static int
 conf_check_line(const struct conf *cf, const struct conf_key *k, const char *v,
@@ -524,6 +544,8 @@ conf_finish(struct conf *cf, char *err, size_t errsz)
 	if (conf_check_next_hops(cf, err, errsz) == -1)
 		return -1;
 	if (conf_check_sources(cf, err, errsz) == -1)
+		return -1;
+	if (conf_check_track_listen(cf, err, errsz) == -1)
 		return -1;
 	if ((cf->cf_tls_cert[0] == '\0') != (cf->cf_tls_key[0] == '\0')) {
 		(void)snprintf(err, errsz, "%s: tls_cert and tls_key go together",

@@ -110,6 +110,9 @@ struct conf {
 	struct conf_list cf_source_pool;	/* "NAME ADDR [HELO-NAME]" lines */
 	/* bounce classification rules (issue 15) */
 	char		*cf_bounce_rules_file;
+	/* the tracking server (issue 16): "ADDR:PORT tls=none|implicit" */
+	char		*cf_track_listen;
+	char		*cf_trackd_user;
 	/* where each key was last set: conf_keys index -> line, 0 = default */
 	unsigned	*cf_key_lines;
 };
