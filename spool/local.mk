@@ -15,6 +15,8 @@ spool_libspool_a_SOURCES = \
 	spool/spool_prune.c \
 	spool/spool_tag.c \
 	spool/spool_pause.c
+# engagement tracking (issue 16)
+spool_libspool_a_SOURCES += spool/spool_track.c spool/spool_track.h
 spool_libspool_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS) $(OPENSSL_CFLAGS)
 # the events export (issue 13: batches, flock, no write txn around the I/O)
 spool_libspool_a_SOURCES += spool/spool_export.c
@@ -54,3 +56,8 @@ UNIT_TESTS += tests/unit/t_spool_pause
 tests_unit_t_spool_pause_SOURCES = tests/unit/t_spool_pause.c
 tests_unit_t_spool_pause_CPPFLAGS = $(UNIT_CPPFLAGS) $(LMDB_CFLAGS)
 tests_unit_t_spool_pause_LDADD = $(TEST_LIBS)
+# engagement tracking (issue 16): tokens, key, records, pruning
+UNIT_TESTS += tests/unit/t_spool_track
+tests_unit_t_spool_track_SOURCES = tests/unit/t_spool_track.c
+tests_unit_t_spool_track_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_t_spool_track_LDADD = $(TEST_LIBS)

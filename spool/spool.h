@@ -563,6 +563,9 @@ struct spool_prune_stats {
 	uint64_t	ps_dlog_next;
 	uint8_t		ps_pf_key[512];
 	size_t		ps_pf_len;
+	/* issue 16: tracking records (spool_track.h) removed, and where */
+	size_t		ps_track;
+	char		ps_track_qid[21];
 };
 /*
  * One write transaction of a pruning pass: removes what is older than

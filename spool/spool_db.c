@@ -58,6 +58,7 @@ static const char *const spool_db_names[SPOOL_DB_N] = {
 	[SPOOL_DB_DLOG_STATUS] = "dlog_status", [SPOOL_DB_DLOG_ISSUE] = "dlog_issue",
 	[SPOOL_DB_ISSUE_DATE] = "issue_date",
 	[SPOOL_DB_PAUSES] = "pauses",
+	[SPOOL_DB_TRACK] = "track",
 };
 
 static int

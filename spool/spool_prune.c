@@ -7,7 +7,9 @@
  *      looked at again by the next pass);
  *   2. issues, oldest date first (issue_date), never from the day before
  *      the oldest queued message on: its events still count there;
- *   3. permanent failures, scanned in key order (they carry their time).
+ *   3. permanent failures, scanned in key order (they carry their time);
+ *   4. tracking records (issue 16), in QID (arrival) order, with the
+ *      delivery log's retention, unless their message is still queued.
  * The callback outbox is left to the callback sender (callback_max_age).
  */
 #include "config.h"
@@ -21,12 +23,14 @@
 #include "spool_index.h"
 #include "spool_key.h"
 #include "spool_rec.h"
+#include "spool_track.h"
 
 #define SPOOL_PRUNE_STOP	(-30991)	/* internal: this phase stops here */
 #define SPOOL_PRUNE_DONE	(-30992)	/* internal: this phase is finished */
 #define SPOOL_DAY		86400
 
-enum { SPOOL_PH_DLOG, SPOOL_PH_ISSUES, SPOOL_PH_PERMFAIL, SPOOL_PH_END };
+enum { SPOOL_PH_DLOG, SPOOL_PH_ISSUES, SPOOL_PH_PERMFAIL, SPOOL_PH_TRACK,
+	SPOOL_PH_END };
 
 struct spool_prune {
 	struct spool_txn		*txn;
@@ -252,6 +256,54 @@ spool_prune_permfail(struct spool_prune *p)
 	return rc == 0 ? SPOOL_PRUNE_DONE : rc;
 }
 
+/* ---- phase 4: tracking records (key: the QID, which holds the arrival) */
+
+static int
+spool_prune_track_cb(const uint8_t *key, size_t klen, const void *v, size_t len,
+    void *arg)
+{
+	struct spool_prune		*p = arg;
+	struct spool_prune_stats	*ps = p->ps;
+	char				 qid[QID_SIZE];
+	int				 rc;
+
+	(void)v;
+	(void)len;
+	if (klen == QID_SIZE && strcmp((const char *)key, ps->ps_track_qid) == 0)
+		return 0;	/* where the last transaction stopped */
+	if (spool_prune_spent(p))
+		return SPOOL_PRUNE_STOP;
+	p->looks--;
+	if (klen != QID_SIZE || key[QID_LEN] != '\0' || !qid_ok((const char *)key))
+		return SPOOL_ECORRUPT;
+	memcpy(qid, key, QID_SIZE);
+	if ((int64_t)(qid_time_us(qid) / 1000000) >= p->now - p->rt->rt_dlog)
+		return SPOOL_PRUNE_DONE;
+	memcpy(ps->ps_track_qid, qid, QID_SIZE);
+	if (spool_prune_queued(p->txn, qid, &p->msg))
+		return 0;	/* its recipients may still open and click */
+	if ((rc = spool_track_del(p->txn, qid)) != 0)
+		return rc;
+	p->left--;
+	ps->ps_track++;
+	return 0;
+}
+
+static int
+spool_prune_track(struct spool_prune *p)
+{
+	struct spool_key	k;
+	int			rc;
+
+	if (p->rt->rt_dlog <= 0)
+		return SPOOL_PRUNE_DONE;
+	spool_key_init(&k);
+	if (p->ps->ps_track_qid[0] != '\0')
+		spool_key_str(&k, p->ps->ps_track_qid);
+	rc = spool_db_iter(p->txn, SPOOL_DB_TRACK, &k, 0, false, spool_prune_track_cb, p);
+	return rc == 0 ? SPOOL_PRUNE_DONE : rc;
+}
+
 /* ---- one transaction */
 
 static int
@@ -264,6 +316,7 @@ spool_prune_phases(struct spool_prune *p)
 		switch (ps->ps_phase) {
 		case SPOOL_PH_DLOG: rc = spool_prune_dlog(p); break;
 		case SPOOL_PH_ISSUES: rc = spool_prune_issues(p); break;
+		case SPOOL_PH_TRACK: rc = spool_prune_track(p); break;
 		default: rc = spool_prune_permfail(p); break;
 		}
 		if (rc == SPOOL_PRUNE_STOP)

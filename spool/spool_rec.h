@@ -70,6 +70,8 @@ enum spool_dbi { SPOOL_DB_META, SPOOL_DB_ACCOUNTS, SPOOL_DB_SENDERS,
 	SPOOL_DB_DLOG_STATUS, SPOOL_DB_DLOG_ISSUE, SPOOL_DB_ISSUE_DATE,
 	/* spool_pause.c (issue 15 item 7) */
 	SPOOL_DB_PAUSES,
+	/* spool_track.c (issue 16) */
+	SPOOL_DB_TRACK,
 	SPOOL_DB_N };
 
 /* *val_r points into the map: valid until the next write in the txn. */

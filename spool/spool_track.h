@@ -86,5 +86,7 @@ int	spool_track_put(struct spool_txn *, const char *qid, const struct spool_trac
 /* 0, SPOOL_ENOTFOUND (never tracked, or pruned), or another SPOOL_E*. */
 int	spool_track_get(struct spool_txn *, const char *qid, struct spool_track_msg *);
 void	spool_track_msg_free(struct spool_track_msg *);
+/* Removes the record (spool_prune's phase 4); SPOOL_ENOTFOUND if none. */
+int	spool_track_del(struct spool_txn *, const char *qid);
 
 #endif

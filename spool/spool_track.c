@@ -1,0 +1,404 @@
+/*
+ * Engagement tracking (spool_track.h): the tracking key, the tokens and
+ * the records of what a tracked message links to.
+ *
+ * A token is base64url (no padding) of 29 bytes: the payload (kind byte,
+ * the QID's ten bytes, recipient index BE32, link number BE16) and the
+ * first 12 bytes of HMAC-SHA256(key, context || payload). Decoding is
+ * strict (the two spare bits of the last character must be zero), so no
+ * two strings name the same token.
+ *
+ * Records live in the `track` database under the QID (arrival order):
+ * the fields in spool_rec's encoding, links as repeated tag 20 and
+ * recipients as repeated tag 21, both in index order. The database is
+ * appended to spool_db's table: a writer's open creates it in an older
+ * environment (nothing to build: it starts empty), a reader that opens
+ * one no writer has opened since fails with SPOOL_EVERSION.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "fsx.h"
+#include "spool_key.h"
+#include "spool_rec.h"
+#include "spool_track.h"
+#include "xmem.h"
+
+#define SPOOL_TRACK_CTX		"smtpgate track v1\n"
+#define SPOOL_TRACK_PAYLOAD	17	/* kind, qid[10], idx[4], link[2] */
+#define SPOOL_TRACK_MACLEN	12
+#define SPOOL_TRACK_RAW		(SPOOL_TRACK_PAYLOAD + SPOOL_TRACK_MACLEN)
+#define SPOOL_TRACK_B64LEN	((SPOOL_TRACK_RAW * 8 + 5) / 6)	/* 39 */
+#define SPOOL_TRACK_TAG_LINK	20
+#define SPOOL_TRACK_TAG_RCPT	21
+
+_Static_assert(SPOOL_TRACK_B64LEN < SPOOL_TRACK_TOKEN_MAX, "token size");
+
+/* ---- the key: db/track.key, 0640, the spool's group (deliverd, trackd) */
+
+static int
+spool_track_key_read(const char *path, unsigned char key[SPOOL_TRACK_KEYLEN])
+{
+	struct stat	st;
+	ssize_t		n;
+	int		fd, rc = 0;
+
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return errno;
+	if (fstat(fd, &st) == -1)
+		rc = errno;
+	else if (!S_ISREG(st.st_mode) || st.st_size != SPOOL_TRACK_KEYLEN ||
+	    (st.st_mode & 027) != 0)
+		rc = EPERM;	/* writable by the group or open to others: never use it */
+	else if ((n = read(fd, key, SPOOL_TRACK_KEYLEN)) != SPOOL_TRACK_KEYLEN)
+		rc = n == -1 ? errno : EIO;
+	(void)close(fd);	/* read-only */
+	return rc;
+}
+
+/* Writes a new key beside the final name, then link(2): the first wins. */
+static int
+spool_track_key_create(const char *dir, const char *path)
+{
+	unsigned char	key[SPOOL_TRACK_KEYLEN];
+	char		tmp[4200];
+	int		fd, rc = 0;
+
+	if (getrandom(key, sizeof(key), 0) != (ssize_t)sizeof(key))
+		return errno ? errno : EIO;
+	if (str_printf(tmp, sizeof(tmp), "%s/.%s.%ld", dir, SPOOL_TRACK_KEY_FILE,
+	    (long)getpid()) == -1)
+		return ENAMETOOLONG;
+	(void)unlink(tmp);	/* a leftover of a crash: ours to replace */
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0600)) == -1)
+		return errno;
+	/* the group is the creator's (spoold's): deliverd and trackd read it */
+	if (fchmod(fd, 0640) == -1 || fsx_write_all(fd, key, sizeof(key)) == -1 ||
+	    fsync(fd) == -1)
+		rc = errno;
+	if (close(fd) == -1 && rc == 0)
+		rc = errno;
+	if (rc == 0 && link(tmp, path) == -1 && errno != EEXIST)
+		rc = errno;
+	(void)unlink(tmp);	/* linked or failed: the name is not needed */
+	if (rc == 0 && fsx_fsync_dir(dir) == -1)
+		rc = errno;
+	OPENSSL_cleanse(key, sizeof(key));
+	return rc;
+}
+
+int
+spool_track_key_load(const char *spool_dir, bool create,
+    unsigned char key[SPOOL_TRACK_KEYLEN])
+{
+	char	dir[4096], path[4200];
+	int	rc;
+
+	if (spool_path(dir, sizeof(dir), spool_dir, SPOOL_DB, NULL) == -1 ||
+	    str_printf(path, sizeof(path), "%s/%s", dir, SPOOL_TRACK_KEY_FILE) == -1)
+		return ENAMETOOLONG;
+	if ((rc = spool_track_key_read(path, key)) != ENOENT || !create)
+		return rc;
+	if ((rc = spool_track_key_create(dir, path)) != 0)
+		return rc;
+	return spool_track_key_read(path, key);
+}
+
+/* ---- tokens */
+
+static const char spool_track_b64[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static int
+spool_track_b64val(int c)
+{
+	const char	*p;
+
+	if (c == '\0' || (p = strchr(spool_track_b64, c)) == NULL)
+		return -1;
+	return (int)(p - spool_track_b64);
+}
+
+static void
+spool_track_b64enc(const uint8_t *in, size_t n, char *out)
+{
+	uint32_t	acc = 0;
+	size_t		i, o = 0;
+	int		bits = 0;
+
+	for (i = 0; i < n; i++) {
+		acc = (acc << 8) | in[i];
+		bits += 8;
+		while (bits >= 6) {
+			bits -= 6;
+			out[o++] = spool_track_b64[(acc >> bits) & 63];
+		}
+	}
+	if (bits > 0)
+		out[o++] = spool_track_b64[(acc << (6 - bits)) & 63];
+	out[o] = '\0';
+}
+
+/* Exactly SPOOL_TRACK_RAW bytes from SPOOL_TRACK_B64LEN characters; -1 on
+ * any other length, a foreign character or non-zero spare bits. */
+static int
+spool_track_b64dec(const char *s, size_t len, uint8_t out[SPOOL_TRACK_RAW])
+{
+	uint32_t	acc = 0;
+	size_t		i, o = 0;
+	int		bits = 0, v;
+
+	if (len != SPOOL_TRACK_B64LEN)
+		return -1;
+	for (i = 0; i < len; i++) {
+		if ((v = spool_track_b64val((unsigned char)s[i])) == -1)
+			return -1;
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (o == SPOOL_TRACK_RAW)
+				return -1;
+			out[o++] = (uint8_t)(acc >> bits);
+		}
+	}
+	if (o != SPOOL_TRACK_RAW || (acc & ((1u << bits) - 1)) != 0)
+		return -1;
+	return 0;
+}
+
+static int
+spool_track_hex(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static bool
+spool_track_kind_ok(int k)
+{
+	return k == SPOOL_TRACK_OPEN || k == SPOOL_TRACK_CLICK || k == SPOOL_TRACK_UNSUB;
+}
+
+static int
+spool_track_mac(const unsigned char key[SPOOL_TRACK_KEYLEN], const uint8_t *payload,
+    uint8_t mac[SPOOL_TRACK_MACLEN])
+{
+	unsigned char	 md[EVP_MAX_MD_SIZE];
+	uint8_t		 msg[sizeof(SPOOL_TRACK_CTX) - 1 + SPOOL_TRACK_PAYLOAD];
+	unsigned int	 mdlen = 0;
+
+	memcpy(msg, SPOOL_TRACK_CTX, sizeof(SPOOL_TRACK_CTX) - 1);
+	memcpy(msg + sizeof(SPOOL_TRACK_CTX) - 1, payload, SPOOL_TRACK_PAYLOAD);
+	if (HMAC(EVP_sha256(), key, SPOOL_TRACK_KEYLEN, msg, sizeof(msg), md,
+	    &mdlen) == NULL || mdlen < SPOOL_TRACK_MACLEN)
+		return -1;
+	memcpy(mac, md, SPOOL_TRACK_MACLEN);
+	return 0;
+}
+
+int
+spool_track_token(const unsigned char key[SPOOL_TRACK_KEYLEN],
+    const struct spool_track_ref *r, char *out, size_t outlen)
+{
+	uint8_t	raw[SPOOL_TRACK_RAW];
+	size_t	i;
+
+	if (outlen <= SPOOL_TRACK_B64LEN || !spool_track_kind_ok((int)r->tk_kind) ||
+	    strnlen(r->tk_qid, QID_SIZE) != QID_LEN || !qid_ok(r->tk_qid) ||
+	    (r->tk_kind != SPOOL_TRACK_CLICK && r->tk_link != 0))
+		return -1;
+	raw[0] = (uint8_t)r->tk_kind;
+	for (i = 0; i < QID_LEN / 2; i++)
+		raw[1 + i] = (uint8_t)(spool_track_hex(r->tk_qid[2 * i]) << 4 |
+		    spool_track_hex(r->tk_qid[2 * i + 1]));
+	spool_be32_put(raw + 11, r->tk_idx);
+	raw[15] = (uint8_t)(r->tk_link >> 8);
+	raw[16] = (uint8_t)r->tk_link;
+	if (spool_track_mac(key, raw, raw + SPOOL_TRACK_PAYLOAD) == -1)
+		return -1;
+	spool_track_b64enc(raw, sizeof(raw), out);
+	return 0;
+}
+
+int
+spool_track_parse(const unsigned char key[SPOOL_TRACK_KEYLEN], const char *tok,
+    size_t len, struct spool_track_ref *r)
+{
+	static const char	 hex[] = "0123456789ABCDEF";
+	uint8_t			 raw[SPOOL_TRACK_RAW], mac[SPOOL_TRACK_MACLEN];
+	size_t			 i;
+
+	if (spool_track_b64dec(tok, len, raw) == -1 ||
+	    spool_track_mac(key, raw, mac) == -1 ||
+	    CRYPTO_memcmp(mac, raw + SPOOL_TRACK_PAYLOAD, sizeof(mac)) != 0 ||
+	    !spool_track_kind_ok(raw[0]))
+		return -1;
+	memset(r, 0, sizeof(*r));
+	r->tk_kind = (enum spool_track_kind)raw[0];
+	for (i = 0; i < QID_LEN / 2; i++) {
+		r->tk_qid[2 * i] = hex[raw[1 + i] >> 4];
+		r->tk_qid[2 * i + 1] = hex[raw[1 + i] & 15];
+	}
+	r->tk_qid[QID_LEN] = '\0';
+	r->tk_idx = spool_be32_get(raw + 11);
+	r->tk_link = (uint16_t)(raw[15] << 8 | raw[16]);
+	if (r->tk_kind != SPOOL_TRACK_CLICK && r->tk_link != 0)
+		return -1;
+	return 0;
+}
+
+/* ---- records */
+
+#define KM struct spool_track_msg
+#define KSTR(tag, m) { tag, SPOOL_F_STR, offsetof(KM, m), sizeof(((KM *)0)->m) }
+#define KNUM(tag, ty, m) { tag, ty, offsetof(KM, m), sizeof(((KM *)0)->m) }
+static const struct spool_rec_field spool_track_fields[] = {
+	KSTR(1, km_login), KNUM(2, SPOOL_F_U64, km_issue), KSTR(3, km_uniq),
+	KSTR(4, km_message_id), KSTR(5, km_from), KNUM(6, SPOOL_F_I64, km_arrival),
+	KNUM(7, SPOOL_F_U32, km_track), KSTR(8, km_host),
+};
+#undef KSTR
+#undef KNUM
+#undef KM
+#define SPOOL_TRACK_NFIELDS \
+	(sizeof(spool_track_fields) / sizeof(spool_track_fields[0]))
+
+static int
+spool_track_key(struct spool_key *k, const char *qid)
+{
+	if (!qid_ok(qid))
+		return EINVAL;
+	spool_key_init(k);
+	spool_key_str(k, qid);
+	return 0;
+}
+
+static int
+spool_track_enc(const struct spool_track_msg *m, struct buf *b)
+{
+	size_t	i;
+	int	rc;
+
+	if ((rc = spool_rec_enc(spool_track_fields, SPOOL_TRACK_NFIELDS, m, b)) != 0)
+		return rc;
+	for (i = 0; i < m->km_nlinks; i++)
+		if ((rc = spool_rec_tlv(b, SPOOL_TRACK_TAG_LINK, m->km_links[i],
+		    strlen(m->km_links[i]))) != 0)
+			return rc;
+	for (i = 0; i < m->km_nrcpts; i++)
+		if ((rc = spool_rec_tlv(b, SPOOL_TRACK_TAG_RCPT, m->km_rcpts[i],
+		    strlen(m->km_rcpts[i]))) != 0)
+			return rc;
+	return 0;
+}
+
+int
+spool_track_put(struct spool_txn *t, const char *qid, const struct spool_track_msg *m)
+{
+	struct spool_key	k;
+	struct buf		b;
+	int			rc;
+
+	if (spool_track_key(&k, qid) != 0 || m->km_nlinks > SPOOL_TRACK_LINKS_MAX ||
+	    m->km_nrcpts > UINT32_MAX)
+		return EINVAL;
+	buf_init(&b, 64 * (size_t)SPOOL_REC_MAX);
+	if ((rc = spool_track_enc(m, &b)) == 0)
+		rc = spool_db_put(t, SPOOL_DB_TRACK, &k, b.data, b.len);
+	buf_release(&b);
+	return rc;
+}
+
+/* Appends a copy of one repeated string (at most SPOOL_REC_MAX bytes). */
+static int
+spool_track_add(char ***v, size_t *n, const uint8_t *val, size_t len)
+{
+	char	*s;
+
+	if (memchr(val, '\0', len) != NULL || *n >= SIZE_MAX / sizeof(char *) - 1)
+		return SPOOL_ECORRUPT;
+	s = xmalloc(len + 1);
+	memcpy(s, val, len);
+	s[len] = '\0';
+	*v = xreallocarray(*v, *n + 1, sizeof(char *));
+	(*v)[(*n)++] = s;
+	return 0;
+}
+
+static int
+spool_track_extra(uint8_t tag, const uint8_t *val, size_t len, void *arg)
+{
+	struct spool_track_msg	*m = arg;
+
+	if (tag == SPOOL_TRACK_TAG_LINK) {
+		if (m->km_nlinks >= SPOOL_TRACK_LINKS_MAX)
+			return SPOOL_ECORRUPT;
+		return spool_track_add(&m->km_links, &m->km_nlinks, val, len);
+	}
+	if (tag == SPOOL_TRACK_TAG_RCPT)
+		return spool_track_add(&m->km_rcpts, &m->km_nrcpts, val, len);
+	return 0;	/* a newer writer's field */
+}
+
+int
+spool_track_get(struct spool_txn *t, const char *qid, struct spool_track_msg *m)
+{
+	struct spool_key	 k;
+	const void		*v;
+	size_t			 len;
+	int			 rc;
+
+	memset(m, 0, sizeof(*m));
+	if (spool_track_key(&k, qid) != 0)
+		return SPOOL_ENOTFOUND;
+	if ((rc = spool_db_get(t, SPOOL_DB_TRACK, &k, &v, &len)) != 0)
+		return rc;
+	rc = spool_rec_dec(spool_track_fields, SPOOL_TRACK_NFIELDS, v, len, m,
+	    spool_track_extra, m);
+	if (rc != 0)
+		spool_track_msg_free(m);
+	return rc;
+}
+
+void
+spool_track_msg_free(struct spool_track_msg *m)
+{
+	size_t	i;
+
+	for (i = 0; i < m->km_nlinks; i++)
+		free(m->km_links[i]);
+	for (i = 0; i < m->km_nrcpts; i++)
+		free(m->km_rcpts[i]);
+	free(m->km_links);
+	free(m->km_rcpts);
+	m->km_links = m->km_rcpts = NULL;
+	m->km_nlinks = m->km_nrcpts = 0;
+}
+
+int
+spool_track_del(struct spool_txn *t, const char *qid)
+{
+	struct spool_key	k;
+
+	if (spool_track_key(&k, qid) != 0)
+		return SPOOL_ENOTFOUND;
+	return spool_db_del(t, SPOOL_DB_TRACK, &k);
+}
