@@ -9,6 +9,7 @@ spool_libspool_a_SOURCES = \
 	spool/spool_rec.c spool/spool_rec.h \
 	spool/spool_key.c spool/spool_key.h \
 	spool/spool_event.c \
+	spool/spool_engage.c \
 	spool/spool_space.c \
 	spool/spool_outbox.c spool/spool_done.c \
 	spool/spool_index.c spool/spool_index.h \
@@ -61,3 +62,8 @@ UNIT_TESTS += tests/unit/t_spool_track
 tests_unit_t_spool_track_SOURCES = tests/unit/t_spool_track.c
 tests_unit_t_spool_track_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_t_spool_track_LDADD = $(TEST_LIBS)
+# engagement events (issue 16)
+UNIT_TESTS += tests/unit/t_spool_engage
+tests_unit_t_spool_engage_SOURCES = tests/unit/t_spool_engage.c
+tests_unit_t_spool_engage_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/spool $(LMDB_CFLAGS)
+tests_unit_t_spool_engage_LDADD = $(TEST_LIBS)

@@ -359,6 +359,11 @@ struct spool_issue {
 	/* bounced events by category (index: enum bounce_cat, common/bounce.h;
 	 * 0 unused); records written before issue 15 read as zeros */
 	uint64_t	 su_bounced_cat[SPOOL_CAT_MAX];
+	/* engagement (issue 16): unique = the first of a recipient of a
+	 * message; older records read as zeros */
+	uint64_t	 su_opens, su_opens_unique;
+	uint64_t	 su_clicks, su_clicks_unique;
+	uint64_t	 su_unsubscribed, su_complained;
 };
 int	spool_issue_get(struct spool_txn *, uint64_t id, struct spool_issue *);
 /* name NULL = no X-Campaign-Id. SPOOL_ENOTFOUND if none yet. */
@@ -454,7 +459,10 @@ int	spool_sched_next(struct spool_txn *, int64_t *due_r);
  * events.jsonl. spool_event_add builds the CONTRACT JSON (with yajl),
  * appends it to the log, to the outbox when the account has a callback
  * URL, and bumps the issue's counter, in the caller's transaction. */
-enum spool_ev_type { SPOOL_EV_DELIVERED = 0, SPOOL_EV_DEFERRED = 1, SPOOL_EV_BOUNCED = 2 };
+enum spool_ev_type { SPOOL_EV_DELIVERED = 0, SPOOL_EV_DEFERRED = 1, SPOOL_EV_BOUNCED = 2,
+	/* engagement (issue 16; spool_engage.c) */
+	SPOOL_EV_OPENED = 3, SPOOL_EV_CLICKED = 4, SPOOL_EV_UNSUBSCRIBED = 5,
+	SPOOL_EV_COMPLAINED = 6 };
 enum spool_ev_class { SPOOL_CL_NONE = 0, SPOOL_CL_POLICY, SPOOL_CL_REMOTE,
 	SPOOL_CL_EXPIRED, SPOOL_CL_ADMIN };
 struct spool_event {
@@ -476,6 +484,14 @@ struct spool_event {
 	/* deferred and bounced: a category name from common/bounce.h; NULL
 	 * takes it from the class (policy, expired; else "other") */
 	const char		*ev_category;
+	/* engagement events (issue 16): NULL/false to omit; no class, msg,
+	 * attempt or sandbox on those */
+	const char		*ev_url;	/* clicked: the recorded link */
+	const char		*ev_user_agent;
+	const char		*ev_client;	/* spool_client_truncate's form */
+	bool			 ev_machine;	/* "machine": true only when set */
+	uint32_t		 ev_idx;	/* opened/clicked: recipient index
+						 * (unique counts) */
 };
 /*
  * Zeroes ev, then fills what comes from message m (login, qid, issue,
@@ -557,6 +573,7 @@ struct spool_prune_stats {
 	size_t		ps_issues;
 	size_t		ps_permfail;
 	size_t		ps_txns;
+	size_t		ps_engage;	/* first-open/click entries (issue 16) */
 	bool		ps_more;	/* the budget ran out: call again */
 	/* where the pass is: zero the whole struct to start a pass */
 	int		ps_phase;
@@ -602,6 +619,41 @@ int	spool_pause_count(struct spool_txn *, size_t *n_r);
 /* By domain, the domain-wide pause before the accounts' ones. */
 int	spool_pause_iter(struct spool_txn *,
 	    int (*cb)(const struct spool_pause *, void *), void *);
+
+/* ---- engagement events (issue 16; spool_engage.c) */
+struct spool_track_msg;		/* spool_track.h */
+/*
+ * Zeroes ev and fills it for recipient idx of a tracked message from its
+ * tracking record alone (the message itself may be finished and gone):
+ * login, qid, issue, X-Letter-Id, from, Message-Id, the recipient. The
+ * strings point into km and qid. ev_to is "" if idx is out of range.
+ */
+void	spool_event_init_track(struct spool_event *, const struct spool_track_msg *km,
+	    const char *qid, uint32_t idx, enum spool_ev_type, int64_t dt);
+/*
+ * A client address cut for privacy: IPv4 to its /24 ("192.0.2.0/24"),
+ * IPv6 to its /48 ("2001:db8:1::/48"). -1 (and dst "") if addr is not an
+ * address or dst too small; SPOOL_CLIENT_MAX is always enough.
+ */
+#define SPOOL_CLIENT_MAX	64
+int	spool_client_truncate(const char *addr, char *dst, size_t dstlen);
+/*
+ * The first-open / first-click set: spool_event_add consults it (in the
+ * caller's transaction) to count unique opens and clicks. Key: QID,
+ * recipient index, kind; pruned with the delivery log. *first_r: true if
+ * this recipient had no such event before (it is recorded now).
+ */
+int	spool_engage_first(struct spool_txn *, const char *qid, uint32_t idx,
+	    enum spool_ev_type, bool *first_r);
+/*
+ * Complaint matching: the delivered event of (Message-Id, recipient),
+ * indexed when it is logged and pruned with it. 0 and cb called with the
+ * newest such event still in the log, SPOOL_ENOTFOUND if none. The
+ * recipient compares without case.
+ */
+int	spool_engage_find_delivered(struct spool_txn *, const char *message_id,
+	    const char *rcpt, int (*cb)(uint64_t seq, const char *json, size_t len, void *),
+	    void *);
 
 /* ---- small helpers shared by the daemons */
 /* "YYYY-MM-DD" of a unix time, UTC. */

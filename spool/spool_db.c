@@ -59,6 +59,7 @@ static const char *const spool_db_names[SPOOL_DB_N] = {
 	[SPOOL_DB_ISSUE_DATE] = "issue_date",
 	[SPOOL_DB_PAUSES] = "pauses",
 	[SPOOL_DB_TRACK] = "track",
+	[SPOOL_DB_ENGAGE_FIRST] = "engage_first", [SPOOL_DB_MSGID_RCPT] = "msgid_rcpt",
 };
 
 static int

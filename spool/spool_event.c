@@ -56,7 +56,8 @@ spool_ev_type_name(enum spool_ev_type t)
 	switch (t) {
 	case SPOOL_EV_DELIVERED: return "delivered";
 	case SPOOL_EV_DEFERRED: return "deferred";
-	default: return "bounced";
+	case SPOOL_EV_BOUNCED: return "bounced";
+	default: return spool_engage_type_name(t);
 	}
 }
 
@@ -104,6 +105,20 @@ spool_ev_issue_json(struct json_gen *g, const struct spool_issue *is)
 	json_obj_end(g);
 }
 
+/* The fields of opened, clicked, unsubscribed and complained (issue 16). */
+static void
+spool_ev_engage_json(struct json_gen *g, const struct spool_event *ev)
+{
+	if (ev->ev_type == SPOOL_EV_CLICKED)
+		json_kv_str(g, "url", ev->ev_url != NULL ? ev->ev_url : "");
+	if (ev->ev_user_agent != NULL)
+		json_kv_str(g, "user_agent", ev->ev_user_agent);
+	if (ev->ev_client != NULL)
+		json_kv_str(g, "client", ev->ev_client);
+	if (ev->ev_machine)
+		json_kv_bool(g, "machine", true);
+}
+
 static void
 spool_ev_json(struct json_gen *g, const struct spool_event *ev, const char *id,
     const struct spool_issue *is)
@@ -127,6 +142,11 @@ spool_ev_json(struct json_gen *g, const struct spool_event *ev, const char *id,
 	json_kv_str(g, "from", ev->ev_from != NULL ? ev->ev_from : "");
 	json_kv_str(g, "to", ev->ev_to);
 	json_kv_str(g, "message_id", ev->ev_message_id);
+	if (ev->ev_type >= SPOOL_EV_OPENED) {
+		spool_ev_engage_json(g, ev);
+		json_obj_end(g);
+		return;
+	}
 	json_kv_str(g, "msg", ev->ev_msg != NULL ? ev->ev_msg : "");
 	json_kv_int(g, "attempt", ev->ev_attempt);
 	json_kv_bool(g, "sandbox", ev->ev_sandbox);
@@ -195,6 +215,9 @@ spool_ev_store(struct spool_txn *t, const struct spool_event *ev, uint64_t seq,
 	}
 	if ((rc = spool_index_event_add(t, ev->ev_type, ev->ev_issue, seq)) != 0)
 		return rc;
+	if (ev->ev_type == SPOOL_EV_DELIVERED && (rc = spool_engage_mkey_add(t,
+	    spool_engage_mkey(ev->ev_message_id, ev->ev_to), seq)) != 0)
+		return rc;
 	return spool_ev_outbox(t, ev, seq, json, len);
 }
 
@@ -241,7 +264,11 @@ spool_event_add(struct spool_txn *t, const struct spool_event *ev, uint64_t *seq
 	json_gen_free(&g);
 	if (rc != 0)
 		return rc;
-	if (isp != NULL && (ctr = spool_ev_counter(isp, ev)) != NULL) {
+	if (isp != NULL && ev->ev_type >= SPOOL_EV_OPENED) {
+		if ((rc = spool_engage_count(t, isp, ev)) != 0 ||
+		    (rc = spool_issue_put(t, isp)) != 0)
+			return rc;
+	} else if (isp != NULL && (ctr = spool_ev_counter(isp, ev)) != NULL) {
 		(*ctr)++;
 		if (ev->ev_type == SPOOL_EV_BOUNCED)
 			isp->su_bounced_cat[bounce_cat_parse(spool_ev_category(ev))]++;

@@ -86,6 +86,8 @@ spool_index_event_del(struct spool_txn *t, const struct spool_index_ev *e, uint6
 		if ((rc = spool_idx_del(t, SPOOL_DB_DLOG_QID, &k)) != 0)
 			return rc;
 	}
+	if ((rc = spool_engage_mkey_del(t, e->ie_mkey, seq)) != 0)
+		return rc;
 	spool_idx_type_key(&k, e->ie_type, seq);
 	if ((rc = spool_idx_del(t, SPOOL_DB_DLOG_STATUS, &k)) != 0 || e->ie_issue == 0)
 		return rc;
@@ -133,7 +135,7 @@ spool_idx_type(const char *ev, enum spool_ev_type *type_r)
 	else if (strcmp(ev, "bounced") == 0)
 		*type_r = SPOOL_EV_BOUNCED;
 	else
-		return SPOOL_ECORRUPT;
+		return spool_engage_type_parse(ev, type_r) == 0 ? 0 : SPOOL_ECORRUPT;
 	return 0;
 }
 
@@ -154,6 +156,9 @@ spool_idx_fields(const struct json_val *root, struct spool_index_ev *e)
 	qid = json_string(json_get(root, "queue_id"));
 	if (qid != NULL && qid_ok(qid))
 		(void)str_copy(e->ie_qid, sizeof(e->ie_qid), qid);	/* QID_LEN fits */
+	if (e->ie_type == SPOOL_EV_DELIVERED)
+		e->ie_mkey = spool_engage_mkey(json_string(json_get(root, "message_id")),
+		    json_string(json_get(root, "to")));
 	return 0;
 }
 

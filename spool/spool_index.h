@@ -28,6 +28,7 @@ struct spool_index_ev {
 	int64_t			 ie_dt;		/* unix seconds */
 	uint64_t		 ie_issue;	/* 0 = none */
 	char			 ie_qid[QID_SIZE];	/* "" = none */
+	uint64_t		 ie_mkey;	/* delivered: spool_engage_mkey, else 0 */
 };
 
 /* Reads those fields from an event's JSON. SPOOL_ECORRUPT if it does not
@@ -57,5 +58,23 @@ int	spool_index_log_get(struct spool_txn *, const uint8_t *seqkey,
  */
 #define SPOOL_INDEX_CHUNK	20000
 int	spool_db_migrate_records(struct spool *);
+
+/*
+ * spool_engage.c (issue 16): the event names after bounced; the complaint
+ * index msgid_rcpt: BE64 spool_engage_mkey(message_id, to), BE64 seq -> ""
+ * for each delivered event with a Message-Id, added with the event and
+ * deleted with it. mkey 0: nothing to index (no Message-Id).
+ */
+int	spool_engage_type_parse(const char *, enum spool_ev_type *);
+const char *spool_engage_type_name(enum spool_ev_type);
+uint64_t spool_engage_mkey(const char *message_id, const char *to);
+int	spool_engage_mkey_add(struct spool_txn *, uint64_t mkey, uint64_t seq);
+int	spool_engage_mkey_del(struct spool_txn *, uint64_t mkey, uint64_t seq);
+/* Counts an engagement event in its issue (is) and the first-event set. */
+int	spool_engage_count(struct spool_txn *, struct spool_issue *,
+	    const struct spool_event *);
+/* Deletes at most max first-event entries of messages that arrived before
+ * `before`, oldest first. */
+int	spool_engage_prune(struct spool_txn *, int64_t before, size_t max, size_t *n_r);
 
 #endif

@@ -10,6 +10,8 @@
  *   3. permanent failures, scanned in key order (they carry their time);
  *   4. tracking records (issue 16), in QID (arrival) order, with the
  *      delivery log's retention, unless their message is still queued.
+ *   5. the first-open/click set (issue 16), in QID order, with the log's
+ *      retention (the complaint index goes with its events in phase 1).
  * The callback outbox is left to the callback sender (callback_max_age).
  */
 #include "config.h"
@@ -30,6 +32,7 @@
 #define SPOOL_DAY		86400
 
 enum { SPOOL_PH_DLOG, SPOOL_PH_ISSUES, SPOOL_PH_PERMFAIL, SPOOL_PH_TRACK,
+	SPOOL_PH_ENGAGE,
 	SPOOL_PH_END };
 
 struct spool_prune {
@@ -304,6 +307,24 @@ spool_prune_track(struct spool_prune *p)
 	return rc == 0 ? SPOOL_PRUNE_DONE : rc;
 }
 
+/* ---- phase 5: the first-open/click set (spool_engage.c) */
+
+static int
+spool_prune_engage(struct spool_prune *p)
+{
+	size_t	n = 0;
+	int	rc;
+
+	if (p->rt->rt_dlog <= 0)
+		return SPOOL_PRUNE_DONE;
+	rc = spool_engage_prune(p->txn, p->now - p->rt->rt_dlog, p->left, &n);
+	p->left -= n;
+	p->ps->ps_engage += n;
+	if (rc != 0)
+		return rc;
+	return p->left == 0 ? SPOOL_PRUNE_STOP : SPOOL_PRUNE_DONE;
+}
+
 /* ---- one transaction */
 
 static int
@@ -317,6 +338,7 @@ spool_prune_phases(struct spool_prune *p)
 		case SPOOL_PH_DLOG: rc = spool_prune_dlog(p); break;
 		case SPOOL_PH_ISSUES: rc = spool_prune_issues(p); break;
 		case SPOOL_PH_TRACK: rc = spool_prune_track(p); break;
+		case SPOOL_PH_ENGAGE: rc = spool_prune_engage(p); break;
 		default: rc = spool_prune_permfail(p); break;
 		}
 		if (rc == SPOOL_PRUNE_STOP)

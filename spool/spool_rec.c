@@ -251,6 +251,11 @@ static const struct spool_rec_field spool_rec_issue[] = {
 	FNUM(171, SPOOL_F_U64, SI, su_bounced_cat[11]),
 	FNUM(172, SPOOL_F_U64, SI, su_bounced_cat[12]),
 	FNUM(173, SPOOL_F_U64, SI, su_bounced_cat[13]),
+	/* issue 16: engagement */
+	FNUM(200, SPOOL_F_U64, SI, su_opens), FNUM(201, SPOOL_F_U64, SI, su_opens_unique),
+	FNUM(202, SPOOL_F_U64, SI, su_clicks), FNUM(203, SPOOL_F_U64, SI, su_clicks_unique),
+	FNUM(204, SPOOL_F_U64, SI, su_unsubscribed),
+	FNUM(205, SPOOL_F_U64, SI, su_complained),
 };
 
 int

@@ -72,6 +72,8 @@ enum spool_dbi { SPOOL_DB_META, SPOOL_DB_ACCOUNTS, SPOOL_DB_SENDERS,
 	SPOOL_DB_PAUSES,
 	/* spool_track.c (issue 16) */
 	SPOOL_DB_TRACK,
+	/* spool_engage.c (issue 16: first opens/clicks, complaint index) */
+	SPOOL_DB_ENGAGE_FIRST, SPOOL_DB_MSGID_RCPT,
 	SPOOL_DB_N };
 
 /* *val_r points into the map: valid until the next write in the txn. */
