@@ -200,13 +200,14 @@ trackd_run(struct daemon *d)
 	if (ev_signal(m->m_ev, trackd_on_signal, m) == -1 ||
 	    ev_wakeup_init(m->m_ev, trackd_on_wake, m) == -1)
 		log_fatal("ev");
-	m->m_t = trackd_new(sp, key, trackd_wake, m->m_ev);
+	m->m_t = trackd_new(sp, key, m->m_cf->cf_event_log, trackd_wake, m->m_ev);
 	explicit_bzero(key, sizeof(key));
 	ev_timer_init(&m->m_flush, trackd_on_flush, m);
 	(void)ev_timer_arm(m->m_ev, &m->m_flush, TRACKD_FLUSH_MS, TRACKD_FLUSH_MS);
 	trackd_loop(m);
 	/* the threads are gone: commit what they answered (a failing
 	 * commit is tried a few times, then the loss is logged) */
+	(void)trackd_flush(m->m_t);	/* also appends the last events to event_log */
 	for (tries = 0; (n = trackd_pending(m->m_t)) > 0 && tries < 5; )
 		if (trackd_flush(m->m_t) == 0)
 			tries++;

@@ -57,17 +57,20 @@ struct trackd_resp {
 };
 
 /* Creates the state over an open spool (read-write) with the tracking
- * key; wake (may be NULL) is called, from any thread, when the flush
- * should run soon. Fatal on allocation failure. */
+ * key; events go on to event_log (copied) after each commit; wake (may
+ * be NULL) is called, from any thread, when the flush should run soon.
+ * Fatal on allocation failure. */
 struct trackd	*trackd_new(struct spool *, const unsigned char *key,
-		    void (*wake)(void *), void *wake_arg);
+		    const char *event_log, void (*wake)(void *), void *wake_arg);
 void		 trackd_free(struct trackd **);
 /* Answers one request (any thread). resp is initialised here; the caller
  * calls trackd_resp_release() once it has been sent. */
 void	trackd_handle(struct trackd *, const struct trackd_req *, struct trackd_resp *);
 void	trackd_resp_release(struct trackd_resp *);
-/* Commits the pending opens and clicks (the loop's thread). Returns the
- * number committed; on a failed commit they stay pending (retried). */
+/* Commits the pending opens and clicks (the loop's thread), then appends
+ * the events committed since the last call (unsubscribes too) to
+ * event_log. Returns the number committed; on a failed commit they stay
+ * pending (retried). */
 size_t	trackd_flush(struct trackd *);
 /* Hits answered and not yet committed. */
 size_t	trackd_pending(struct trackd *);

@@ -103,6 +103,24 @@ trackd_flush_txn(struct trackd *t)
 	return spool_commit(&tx);
 }
 
+/* Appends committed events to event_log (t_db held); a failure is
+ * retried at the next flush (the cursor is in LMDB: nothing twice). */
+static void
+trackd_export(struct trackd *t)
+{
+	size_t	n = 0;
+	int	rc;
+
+	if (!t->t_export)
+		return;
+	if ((rc = spool_events_export(t->t_sp, t->t_event_log, &n)) != 0) {
+		log_warnx("events export to %s: %s (retried)", t->t_event_log,
+		    spool_strerror(rc));
+		return;
+	}
+	t->t_export = false;
+}
+
 size_t
 trackd_flush(struct trackd *t)
 {
@@ -123,6 +141,7 @@ trackd_flush(struct trackd *t)
 	}
 	n = t->t_nfl;
 	if (n == 0) {
+		trackd_export(t);
 		(void)pthread_mutex_unlock(&t->t_db);
 		return 0;
 	}
@@ -132,8 +151,11 @@ trackd_flush(struct trackd *t)
 		    (long long)m.mp_grew_from, (long long)m.mp_size, (long long)m.mp_max);
 		rc = trackd_flush_txn(t);
 	}
-	if (rc == 0)
+	if (rc == 0) {
 		t->t_nfl = 0;
+		t->t_export = true;
+	}
+	trackd_export(t);
 	(void)pthread_mutex_unlock(&t->t_db);
 	if (rc != 0) {
 		log_warnx("commit of %zu open(s)/click(s): %s (kept, retried)", n,

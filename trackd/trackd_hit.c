@@ -38,8 +38,8 @@ static const char trackd_405[] = "Method Not Allowed\n";
 const char trackd_503[] = "Service Unavailable: try again\n";
 
 struct trackd *
-trackd_new(struct spool *sp, const unsigned char *key, void (*wake)(void *),
-    void *wake_arg)
+trackd_new(struct spool *sp, const unsigned char *key, const char *event_log,
+    void (*wake)(void *), void *wake_arg)
 {
 	struct trackd	*t = xcalloc(1, sizeof(*t));
 
@@ -52,6 +52,9 @@ trackd_new(struct spool *sp, const unsigned char *key, void (*wake)(void *),
 	t->t_fl = xcalloc(TRACKD_PENDING_MAX, sizeof(*t->t_fl));
 	if ((t->t_seen = trackd_seen_new(TRACKD_SEEN_MAX)) == NULL)
 		log_fatal("trackd_seen_new");
+	t->t_event_log = xstrdup(event_log);
+	/* events a killed trackd committed but did not append yet */
+	t->t_export = true;
 	t->t_wake = wake;
 	t->t_wake_arg = wake_arg;
 	return t;
@@ -69,6 +72,7 @@ trackd_free(struct trackd **tp)
 	(void)pthread_mutex_destroy(&t->t_q);
 	free(t->t_pend);
 	free(t->t_fl);
+	free(t->t_event_log);
 	trackd_seen_free(&t->t_seen);
 	free(t);
 	*tp = NULL;

@@ -36,6 +36,8 @@ struct trackd {
 	struct trackd_hit	*t_fl;		/* being committed (t_db held) */
 	size_t			 t_nfl;
 	struct trackd_seen	*t_seen;
+	char			*t_event_log;
+	bool			 t_export;	/* events to append (t_db) */
 	void			(*t_wake)(void *);
 	void			*t_wake_arg;
 };
