@@ -4,6 +4,7 @@ noinst_LIBRARIES += trackd/libtrackd.a
 trackd_libtrackd_a_SOURCES = \
 	trackd/trackd.h trackd/trackd_int.h \
 	trackd/trackd_hit.c trackd/trackd_unsub.c trackd/trackd_flush.c \
+	trackd/trackd_commit.c \
 	trackd/trackd_machine.c trackd/trackd_machine.h
 trackd_libtrackd_a_CFLAGS = $(AM_CFLAGS) -pthread
 TRACKD_LIBS = trackd/libtrackd.a spool/libspool.a common/libcommon.a \

@@ -2,22 +2,32 @@
  * trackd: the tracking server (issue 16; trackd.8). main() is
  * common/daemon.c's skeleton: phase 1 (root) binds track_listen and reads
  * the TLS certificate and key for tls=implicit; then the drop to
- * trackd_user; phase 2 opens the spool and the tracking key, starts
- * libmicrohttpd's threads (trackd_http.c) and turns common/ev's loop:
- * signals, the group-commit timer (TRACKD_FLUSH_MS) and the wake-up the
- * handlers pull when TRACKD_FLUSH_AT hits are pending. SIGTERM stops
- * accepting, finishes the requests under way, commits what is pending
- * and exits 0. SIGHUP re-reads the configuration (the log destination;
+ * trackd_user; phase 2 forks the committer, opens the spool and the
+ * tracking key, starts libmicrohttpd's threads (trackd_http.c) and turns
+ * common/ev's loop (signals only). SIGTERM stops accepting, finishes the
+ * requests under way, lets the committer commit what is pending and
+ * exits 0. SIGHUP re-reads the configuration (the log destination;
  * the listener, TLS files and spool need a restart).
+ *
+ * Two processes: this one (libmicrohttpd's threads answer; clicks and
+ * the unsubscribe page read LMDB; unsubscribes commit before their
+ * answer) and the committer (trackd_commit.c), forked before either
+ * opens the spool, which group-commits opens and clicks it reads from a
+ * pipe. If the committer dies, trackd stops (exit 1) for systemd to
+ * restart it.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -36,6 +46,7 @@
 #define TRACKD_CONN_MAX		4096	/* connections at once */
 #define TRACKD_TIMEOUT_S	10	/* an idle connection closes */
 #define TRACKD_PEM_MAX		(1024 * 1024)
+#define TRACKD_COMMIT_GRACE_MS	30000	/* the committer's last commit */
 
 struct trackd_main {
 	struct conf		*m_cf;
@@ -43,8 +54,10 @@ struct trackd_main {
 	int			 m_fd;
 	char			*m_cert, *m_key;	/* PEM text, implicit TLS */
 	struct ev		*m_ev;
-	struct ev_timer		 m_flush;
 	struct trackd		*m_t;
+	pid_t			 m_child;	/* the committer */
+	int			 m_pipe;	/* its pipe's write end */
+	int			 m_status;	/* exit status */
 };
 
 static void
@@ -124,36 +137,78 @@ trackd_reload(struct trackd_main *m)
 static void
 trackd_on_signal(struct ev *e, unsigned sigs, void *arg)
 {
+	struct trackd_main	*m = arg;
+	int			 status;
+
 	if (sigs & SIG_HUP)
-		trackd_reload(arg);
+		trackd_reload(m);
+	if ((sigs & SIG_CHLD) && waitpid(m->m_child, &status, WNOHANG) == m->m_child) {
+		/* no one to commit opens and clicks: stop (systemd restarts) */
+		log_warnx("committer (pid %ld) exited with status 0x%x: stopping",
+		    (long)m->m_child, status);
+		m->m_child = -1;
+		m->m_status = 1;
+		ev_break(e);
+	}
 	if (sig_stopping())
 		ev_break(e);
 }
 
+/* The committer: forked before this process opens the spool (an LMDB
+ * environment never crosses fork). */
 static void
-trackd_on_flush(struct ev *e, struct ev_timer *t, void *arg)
+trackd_fork_committer(struct trackd_main *m)
 {
-	struct trackd_main	*m = arg;
+	int	p[2];
 
-	(void)e;
-	(void)t;
-	(void)trackd_flush(m->m_t);
+	if (pipe2(p, O_CLOEXEC) == -1)
+		log_fatal("pipe2");
+	/* room for bursts: about 2,800 hits; the default is 64 KB */
+	(void)fcntl(p[1], F_SETPIPE_SZ, 1024 * 1024);
+	if ((m->m_child = fork()) == -1)
+		log_fatal("fork");
+	if (m->m_child == 0) {
+		(void)close(p[1]);
+		(void)close(m->m_fd);
+		sig_child();
+		log_set_procname("trackd/commit");
+		_exit(trackd_commit_main(m->m_cf->cf_spool_dir, m->m_cf->cf_lmdb_map_size,
+		    m->m_cf->cf_lmdb_map_max, m->m_cf->cf_event_log, p[0]));
+	}
+	(void)close(p[0]);
+	if (fcntl(p[1], F_SETFL, O_NONBLOCK) == -1)
+		log_fatal("fcntl");
+	m->m_pipe = p[1];
 }
 
+/* After the threads stopped: EOF to the committer, which commits what
+ * is pending and exits; waited for (bounded), then killed. */
 static void
-trackd_on_wake(struct ev *e, void *arg)
+trackd_stop_committer(struct trackd_main *m)
 {
-	struct trackd_main	*m = arg;
+	int64_t	until = ev_clock_ms() + TRACKD_COMMIT_GRACE_MS;
+	int	status;
+	pid_t	pid;
 
-	(void)e;
-	(void)trackd_flush(m->m_t);
-}
-
-/* Called by a handler thread: TRACKD_FLUSH_AT hits are pending. */
-static void
-trackd_wake(void *arg)
-{
-	ev_wakeup(arg);
+	(void)close(m->m_pipe);	/* EOF for the committer; nothing to report */
+	m->m_pipe = -1;
+	while (m->m_child > 0) {
+		if ((pid = waitpid(m->m_child, &status, WNOHANG)) == m->m_child ||
+		    (pid == -1 && errno != EINTR)) {
+			if (pid == m->m_child && status != 0)
+				m->m_status = 1;
+			break;
+		}
+		if (ev_clock_ms() > until) {
+			log_warnx("committer did not finish in %d s: killed",
+			    TRACKD_COMMIT_GRACE_MS / 1000);
+			(void)kill(m->m_child, SIGKILL);
+			(void)waitpid(m->m_child, &status, 0);
+			m->m_status = 1;
+			break;
+		}
+		(void)poll(NULL, 0, 10);
+	}
 }
 
 static unsigned
@@ -187,34 +242,24 @@ trackd_run(struct daemon *d)
 	struct trackd_main	*m = d->d_arg;
 	unsigned char		 key[SPOOL_TRACK_KEYLEN];
 	struct spool		*sp;
-	size_t			 n;
-	int			 rc, tries;
+	int			 rc;
 
+	trackd_fork_committer(m);
 	if ((rc = spool_open(m->m_cf->cf_spool_dir, m->m_cf->cf_lmdb_map_size,
 	    m->m_cf->cf_lmdb_map_max, 0, &sp)) != 0)
 		log_fatalx("spool_open %s: %s", m->m_cf->cf_spool_dir, spool_strerror(rc));
 	if ((rc = spool_track_key_load(m->m_cf->cf_spool_dir, true, key)) != 0)
 		log_fatalx("tracking key in %s/db: %s", m->m_cf->cf_spool_dir, strerror(rc));
-	if ((m->m_ev = ev_new(4, 2)) == NULL)
+	if ((m->m_ev = ev_new(2, 1)) == NULL)
 		log_fatal("ev_new");
-	if (ev_signal(m->m_ev, trackd_on_signal, m) == -1 ||
-	    ev_wakeup_init(m->m_ev, trackd_on_wake, m) == -1)
+	if (ev_signal(m->m_ev, trackd_on_signal, m) == -1)
 		log_fatal("ev");
-	m->m_t = trackd_new(sp, key, m->m_cf->cf_event_log, trackd_wake, m->m_ev);
+	m->m_t = trackd_new(sp, key, m->m_cf->cf_event_log, NULL, NULL);
 	explicit_bzero(key, sizeof(key));
-	ev_timer_init(&m->m_flush, trackd_on_flush, m);
-	(void)ev_timer_arm(m->m_ev, &m->m_flush, TRACKD_FLUSH_MS, TRACKD_FLUSH_MS);
+	trackd_set_pipe(m->m_t, m->m_pipe);
 	trackd_loop(m);
-	/* the threads are gone: commit what they answered (a failing
-	 * commit is tried a few times, then the loss is logged) */
-	(void)trackd_flush(m->m_t);	/* also appends the last events to event_log */
-	for (tries = 0; (n = trackd_pending(m->m_t)) > 0 && tries < 5; )
-		if (trackd_flush(m->m_t) == 0)
-			tries++;
-	if (n > 0)
-		log_warnx("stopping: %zu open(s)/click(s) could not be committed", n);
-	else
-		log_info("stopping: everything committed");
+	/* the threads are gone: the committer commits what they answered */
+	trackd_stop_committer(m);
 	trackd_free(&m->m_t);
 	ev_free(&m->m_ev);
 	spool_close(&sp);
@@ -223,13 +268,13 @@ trackd_run(struct daemon *d)
 	free(m->m_key);
 	free(m->m_cert);
 	conf_free(&m->m_cf);
-	return 0;
+	return m->m_status;
 }
 
 int
 main(int argc, char **argv)
 {
-	static struct trackd_main	 m = { .m_fd = -1 };
+	static struct trackd_main	 m = { .m_fd = -1, .m_pipe = -1 };
 	static const struct daemon_spec	 spec = {
 		.ds_name = "trackd",
 		.ds_check = trackd_check,

@@ -72,6 +72,13 @@ void	trackd_resp_release(struct trackd_resp *);
  * event_log. Returns the number committed; on a failed commit they stay
  * pending (retried). */
 size_t	trackd_flush(struct trackd *);
+/* Where the threads send opens and clicks: the committer's pipe. */
+void	trackd_set_pipe(struct trackd *, int fd);
+/* The committer (trackd_commit.c): a child process with its own spool,
+ * reading hit records from fd until EOF, committing them in groups;
+ * returns its exit status. */
+int	trackd_commit_main(const char *spool_dir, int64_t map_size, int64_t map_max,
+	    const char *event_log, int fd);
 /* Hits answered and not yet committed. */
 size_t	trackd_pending(struct trackd *);
 

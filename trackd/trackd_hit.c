@@ -12,10 +12,12 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "log.h"
@@ -57,6 +59,7 @@ trackd_new(struct spool *sp, const unsigned char *key, const char *event_log,
 	t->t_export = true;
 	t->t_wake = wake;
 	t->t_wake_arg = wake_arg;
+	t->t_pipe = -1;
 	return t;
 }
 
@@ -130,42 +133,60 @@ trackd_not_found(const struct trackd_req *rq, struct trackd_resp *rs, const char
 }
 
 /*
- * Queues an open or click for the next group commit. Past
- * TRACKD_PENDING_MAX (the commits cannot keep up, or keep failing) the
- * hit is answered but not recorded: memory stays bounded.
+ * Hands an open or click to the committer (trackd_commit.c) through its
+ * pipe: one write(2) of a whole record (smaller than PIPE_BUF, so never
+ * interleaved), non-blocking. A full pipe (the commits cannot keep up)
+ * means the hit is answered but not recorded: memory stays bounded and
+ * no request waits for the disk.
  */
 static bool
 trackd_queue(struct trackd *t, const struct trackd_req *rq,
-    const struct spool_track_ref *ref, bool machine)
+    const struct spool_track_ref *ref, bool *machine)
 {
-	struct trackd_hit	*h;
-	bool			 wake, ok = true;
+	struct trackd_hit	h;
 
+	memset(&h, 0, sizeof(h));
 	(void)pthread_mutex_lock(&t->t_q);
 	if (ref->tk_kind == SPOOL_TRACK_CLICK &&
 	    trackd_seen_click(t->t_seen, ref->tk_qid, ref->tk_idx, ref->tk_link,
 	    rq->rq_now_ms))
-		machine = true;
-	if (t->t_npend == TRACKD_PENDING_MAX)
-		ok = false;
-	else {
-		h = &t->t_pend[t->t_npend++];
-		memset(h, 0, sizeof(*h));
-		(void)str_copy(h->h_qid, sizeof(h->h_qid), ref->tk_qid);
-		h->h_idx = ref->tk_idx;
-		h->h_link = ref->tk_link;
-		h->h_kind = (char)ref->tk_kind;
-		h->h_machine = machine;
-		h->h_dt = (int64_t)time(NULL);
-		if (rq->rq_ua != NULL)
-			(void)str_copy(h->h_ua, sizeof(h->h_ua), rq->rq_ua);
-		if (spool_client_truncate(rq->rq_client, h->h_client, sizeof(h->h_client)) == -1)
-			h->h_client[0] = '\0';
-	}
-	wake = t->t_npend == TRACKD_FLUSH_AT;
+		*machine = true;
 	(void)pthread_mutex_unlock(&t->t_q);
-	if (wake && t->t_wake != NULL)
-		t->t_wake(t->t_wake_arg);
+	(void)str_copy(h.h_qid, sizeof(h.h_qid), ref->tk_qid);
+	h.h_idx = ref->tk_idx;
+	h.h_link = ref->tk_link;
+	h.h_kind = (char)ref->tk_kind;
+	h.h_machine = *machine;
+	h.h_dt = (int64_t)time(NULL);
+	if (rq->rq_ua != NULL)
+		(void)str_copy(h.h_ua, sizeof(h.h_ua), rq->rq_ua);
+	if (spool_client_truncate(rq->rq_client, h.h_client, sizeof(h.h_client)) == -1)
+		h.h_client[0] = '\0';
+	return trackd_hit_send(t, &h) == 0;
+}
+
+int
+trackd_hit_send(struct trackd *t, const struct trackd_hit *h)
+{
+	_Static_assert(sizeof(*h) <= PIPE_BUF, "a hit is one atomic pipe write");
+	return write(t->t_pipe, h, sizeof(*h)) == (ssize_t)sizeof(*h) ? 0 : -1;
+}
+
+void
+trackd_set_pipe(struct trackd *t, int fd)
+{
+	t->t_pipe = fd;
+}
+
+bool
+trackd_hit_append(struct trackd *t, const struct trackd_hit *h)
+{
+	bool	ok;
+
+	(void)pthread_mutex_lock(&t->t_q);
+	if ((ok = t->t_npend < TRACKD_PENDING_MAX))
+		t->t_pend[t->t_npend++] = *h;
+	(void)pthread_mutex_unlock(&t->t_q);
 	return ok;
 }
 
@@ -260,9 +281,9 @@ trackd_open_click(struct trackd *t, const struct trackd_req *rq,
 		trackd_log(ref->tk_qid, rq, what, ref, rs->rs_status, ", recorded=no (HEAD)");
 		return;
 	}
-	if (!trackd_queue(t, rq, ref, machine)) {
+	if (!trackd_queue(t, rq, ref, &machine)) {
 		trackd_log(ref->tk_qid, rq, what, ref, rs->rs_status,
-		    ", recorded=no (pending hits at their bound)");
+		    ", recorded=no (the committer is behind)");
 		return;
 	}
 	trackd_log(ref->tk_qid, rq, what, ref, rs->rs_status, machine ? ", machine=yes" : "");

@@ -168,12 +168,12 @@ trackd_http_start(const struct trackd_http_conf *hc, struct trackd *t)
 	if (hc->hc_cert_pem != NULL)
 		flags |= MHD_USE_TLS;
 	h->h_d = MHD_start_daemon(flags, 0, NULL, NULL, trackd_http_access, h,
+	    MHD_OPTION_EXTERNAL_LOGGER, trackd_http_log, NULL,	/* first: MHD wants it */
 	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)hc->hc_fd,
 	    MHD_OPTION_THREAD_POOL_SIZE, hc->hc_threads,
 	    MHD_OPTION_CONNECTION_LIMIT, hc->hc_conn_max,
 	    MHD_OPTION_CONNECTION_TIMEOUT, hc->hc_timeout_s,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)TRACKD_CONN_MEMORY,
-	    MHD_OPTION_EXTERNAL_LOGGER, trackd_http_log, NULL,
 	    hc->hc_cert_pem != NULL ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
 	    hc->hc_cert_pem,
 	    MHD_OPTION_HTTPS_MEM_KEY, hc->hc_key_pem,

@@ -36,6 +36,7 @@ struct trackd {
 	struct trackd_hit	*t_fl;		/* being committed (t_db held) */
 	size_t			 t_nfl;
 	struct trackd_seen	*t_seen;
+	int			 t_pipe;	/* to the committer, or -1 */
 	char			*t_event_log;
 	bool			 t_export;	/* events to append (t_db) */
 	void			(*t_wake)(void *);
@@ -54,6 +55,13 @@ void	trackd_log(const char *qid, const struct trackd_req *, const char *what,
  * 0, SPOOL_ENOTFOUND or another SPOOL_E*; free km on 0. */
 int	trackd_msg(struct spool_txn *, const struct spool_track_ref *,
 	    struct spool_track_msg *km);
+/* A hit record of kind TRACKD_HIT_EXPORT asks the committer to append
+ * committed events to event_log (after an unsubscribe). */
+#define TRACKD_HIT_EXPORT	'x'
+/* One record to the committer's pipe: 0, or -1 (full: not recorded). */
+int	trackd_hit_send(struct trackd *, const struct trackd_hit *);
+/* The committer's side: onto t_pend; false at TRACKD_PENDING_MAX. */
+bool	trackd_hit_append(struct trackd *, const struct trackd_hit *);
 /* GET, HEAD and POST /u/ (trackd_unsub.c). */
 void	trackd_unsub(struct trackd *, const struct trackd_req *,
 	    const struct spool_track_ref *, struct trackd_resp *);

@@ -140,11 +140,14 @@ trackd_unsub_commit(struct trackd *t, const struct trackd_req *rq,
 		    (long long)m.mp_grew_from, (long long)m.mp_size, (long long)m.mp_max);
 		rc = trackd_unsub_txn(t, rq, ref, addr_r, already_r);
 	}
-	if (rc == 0 && !*already_r)
-		t->t_export = true;
 	(void)pthread_mutex_unlock(&t->t_db);
-	if (rc == 0 && !*already_r && t->t_wake != NULL)
-		t->t_wake(t->t_wake_arg);	/* event_log soon, not in 100 ms */
+	if (rc == 0 && !*already_r) {
+		struct trackd_hit	x = { .h_kind = TRACKD_HIT_EXPORT };
+
+		/* event_log soon; the event is durable in LMDB already, and a
+		 * committer that misses this exports at its next commit or start */
+		(void)trackd_hit_send(t, &x);
+	}
 	return rc;
 }
 
