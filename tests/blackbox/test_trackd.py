@@ -348,3 +348,23 @@ def test_confirmation_page_in_headless_chromium():
     finally:
         if keep is None:
             os.environ.pop("SMTPGATE_KEEP_TMP", None)
+
+
+def test_privileges_and_sighup():
+    """Started as root, trackd and its committer run as trackd_user (every
+    id, no way back to root); SIGHUP re-reads the configuration and the
+    server goes on answering."""
+    with gateway() as g:
+        g.start("spoold")
+        start_trackd(g)
+        procs = smtpgate.session_procs(g.pid("trackd"))
+        assert len(procs) == 2, procs     # trackd and its committer
+        if smtpgate.IS_ROOT:
+            import pwd
+            uid = pwd.getpwnam("smtpgate").pw_uid
+            for p in procs:
+                assert p["uids"] == [uid] * 4, p
+        os.kill(g.pid("trackd"), signal.SIGHUP)
+        wait_for(lambda: "reloaded" in g.log("trackd"), 10, what="reloaded")
+        assert request(g, "GET", "/o/x")[0] == 404
+        g.stop("trackd")
