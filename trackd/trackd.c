@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -172,6 +173,9 @@ trackd_fork_committer(struct trackd_main *m)
 		(void)close(m->m_fd);
 		sig_child();
 		log_set_procname("trackd/commit");
+		/* commits can wait a little, answers should not: on a busy
+		 * machine the request threads get the CPU first */
+		(void)setpriority(PRIO_PROCESS, 0, 5);
 		_exit(trackd_commit_main(m->m_cf->cf_spool_dir, m->m_cf->cf_lmdb_map_size,
 		    m->m_cf->cf_lmdb_map_max, m->m_cf->cf_event_log, p[0]));
 	}
