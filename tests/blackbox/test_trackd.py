@@ -303,51 +303,47 @@ def chromium():
 
 
 @pytest.mark.skipif(chromium() is None, reason="chromium, chromium-driver or python3-selenium missing")
-def test_confirmation_page_in_headless_chromium():
+def test_confirmation_page_in_headless_chromium(tmp_path):
     """The confirmation page in headless Chromium: the button (no
     JavaScript) POSTs, the done page says so, the address is on the stop
-    list. Screenshots are kept under the test's directory (printed)."""
+    list. Screenshots are kept in the test's tmp_path (printed; pytest
+    keeps the last runs' directories)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
     drv, exe = chromium()
-    keep = os.environ.get("SMTPGATE_KEEP_TMP")
-    os.environ["SMTPGATE_KEEP_TMP"] = "1"   # the screenshots outlive the test
-    try:
-        with gateway() as g:
-            g.start("spoold")
-            qid = fake_qid()
-            start_trackd(g)
-            tok = seed(g, qid, ["browser@dest.test"])
-            opts = webdriver.ChromeOptions()
-            opts.binary_location = exe
-            for a in ("--headless=new", "--no-sandbox", "--disable-gpu",
-                      "--disable-dev-shm-usage", "--window-size=800,600",
-                      "--user-data-dir=" + os.path.join(g.dir, "chromium")):
-                opts.add_argument(a)
-            opts.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
-            d = webdriver.Chrome(service=Service(drv), options=opts)
-            try:
-                d.set_page_load_timeout(30)
-                d.get("http://127.0.0.1:%d/u/%s" % (g.track_port, tok["unsub"][0]))
-                before = os.path.join(g.dir, "unsubscribe-page.png")
-                d.save_screenshot(before)
-                btn = d.find_element(By.ID, "unsubscribe")
-                assert btn.text == "Unsubscribe"
-                btn.click()
-                wait_for(lambda: d.find_elements(By.ID, "done"), 20, what="the done page")
-                after = os.path.join(g.dir, "unsubscribed-page.png")
-                d.save_screenshot(after)
-                print("screenshots: %s %s" % (before, after))
-            finally:
-                d.quit()
-            assert "browser@dest.test" in g.spoolctl("stoplist", "list", "acc").stdout
-            g.wait_events(lambda e: e["event"] == "unsubscribed", what="unsubscribed")
-            assert os.path.getsize(after) > 1000
-    finally:
-        if keep is None:
-            os.environ.pop("SMTPGATE_KEEP_TMP", None)
+    with gateway() as g:
+        g.start("spoold")
+        qid = fake_qid()
+        start_trackd(g)
+        tok = seed(g, qid, ["browser@dest.test"])
+        opts = webdriver.ChromeOptions()
+        opts.binary_location = exe
+        for a in ("--headless=new", "--no-sandbox", "--disable-gpu",
+                  "--disable-dev-shm-usage", "--window-size=800,600",
+                  "--user-data-dir=" + os.path.join(g.dir, "chromium")):
+            opts.add_argument(a)
+        opts.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
+        d = webdriver.Chrome(service=Service(drv), options=opts)
+        try:
+            d.set_page_load_timeout(30)
+            d.get("http://127.0.0.1:%d/u/%s" % (g.track_port, tok["unsub"][0]))
+            before = str(tmp_path / "unsubscribe-page.png")
+            d.save_screenshot(before)
+            assert "b***@dest.test" in d.page_source
+            btn = d.find_element(By.ID, "unsubscribe")
+            assert btn.text == "Unsubscribe"
+            btn.click()
+            wait_for(lambda: d.find_elements(By.ID, "done"), 20, what="the done page")
+            after = str(tmp_path / "unsubscribed-page.png")
+            d.save_screenshot(after)
+            print("screenshots: %s %s" % (before, after))
+        finally:
+            d.quit()
+        assert "browser@dest.test" in g.spoolctl("stoplist", "list", "acc").stdout
+        g.wait_events(lambda e: e["event"] == "unsubscribed", what="unsubscribed")
+        assert os.path.getsize(after) > 1000
 
 
 def test_privileges_and_sighup():
