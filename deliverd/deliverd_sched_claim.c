@@ -15,6 +15,7 @@
 #include "deliverd_sched.h"
 #include "log.h"
 #include "spool.h"
+#include "spool_track.h"
 #include "xmem.h"
 
 /* ---- claims: recipients handed out or waiting in memory */
@@ -142,17 +143,17 @@ deliverd_sched_enqueue(struct sched *s, struct deliverd_sched_job **cur, const c
 {
 	struct deliverd_sched_job	*sj = *cur;
 
-	if (sj == NULL || strcmp(sj->j.dj_qid, qid) != 0 ||
+	if (sj == NULL || strcmp(sj->j.dj_qid, qid) != 0 || sj->alone ||
 	    strcmp(sj->j.dj_hop, hop) != 0 || sj->j.dj_nidx >= DELIVERD_JOB_RCPT_MAX) {
 		/* look for an open job of this message and hop */
 		TAILQ_FOREACH_REVERSE(sj, &s->queue, deliverd_sched_jobq, link) {
 			if (strcmp(sj->j.dj_qid, qid) != 0)
 				break;
-			if (strcmp(sj->j.dj_hop, hop) == 0 &&
+			if (strcmp(sj->j.dj_hop, hop) == 0 && !sj->alone &&
 			    sj->j.dj_nidx < DELIVERD_JOB_RCPT_MAX)
 				break;
 		}
-		if (sj == NULL || strcmp(sj->j.dj_qid, qid) != 0) {
+		if (sj == NULL || strcmp(sj->j.dj_qid, qid) != 0 || sj->alone) {
 			sj = xcalloc(1, sizeof(*sj));
 			sj->j.dj_id = ++s->next_job_id;
 			(void)str_copy(sj->j.dj_qid, sizeof(sj->j.dj_qid), qid);
@@ -176,13 +177,14 @@ deliverd_sched_group(struct sched *s, struct spool_txn *txn, struct deliverd_sch
 	struct deliverd_sched_job	*cur = NULL;
 	char			 hop[SPOOL_DOMAIN_MAX];
 	bool			 relay = s->cf->cf_relayhost[0] != '\0';
-	bool			 have = false;
+	bool			 have = false, tracked = false;
 	size_t			 i;
 
 	qsort(rf->e, rf->n, sizeof(rf->e[0]), deliverd_sched_scan_cmp);
 	for (i = 0; i < rf->n; i++) {
 		if (!have || strcmp(m->sm_qid, rf->e[i].qid) != 0) {
 			have = spool_msg_get(txn, rf->e[i].qid, m) == 0;
+			tracked = have && !m->sm_sandbox && spool_track_has(txn, m->sm_qid);
 			if (!have)
 				(void)str_copy(m->sm_qid, sizeof(m->sm_qid), rf->e[i].qid);
 		}
@@ -198,6 +200,8 @@ deliverd_sched_group(struct sched *s, struct spool_txn *txn, struct deliverd_sch
 			deliverd_domain(r.sr_addr, hop, sizeof(hop));
 		deliverd_sched_enqueue(s, &cur, rf->e[i].qid, hop, relay && !m->sm_sandbox,
 		    rf->e[i].idx);
+		/* each copy of a tracked message differs: a job of its own */
+		cur->alone = tracked;
 	}
 	free(m);
 }

@@ -28,6 +28,7 @@
 #include "buf.h"
 #include "conf.h"
 #include "deliverd.h"
+#include "deliverd_track.h"
 #include "dns.h"
 #include "log.h"
 #include "ownaddr.h"
@@ -84,6 +85,7 @@ struct deliverd_worker_msg {
 	size_t			 bodylen;
 	struct buf		 sig;
 	char			 source[sizeof(((struct spool_account *)0)->ac_source)];
+	struct deliverd_track	*track;		/* issue 16: NULL = one copy for all */
 };
 
 /* ---- routing */
@@ -279,6 +281,19 @@ deliverd_worker_paused(struct spool_txn *txn, const struct spool_msg *m, const c
 	return spool_pause_find(txn, domain, m->sm_login, &pz) == 0;
 }
 
+/* A tracked message (issue 16): its record, read in a short txn of its own. */
+static void
+deliverd_worker_track(struct worker *w, struct deliverd_worker_msg *wm)
+{
+	struct spool_txn	*txn = NULL;
+
+	if (wm->m.sm_sandbox || spool_begin(w->dw_sp, false, &txn) != 0)
+		return;
+	wm->track = deliverd_track_load(txn, w->dw_cf->cf_spool_dir, &wm->m, wm->body,
+	    wm->bodylen);
+	spool_abort(&txn);
+}
+
 static enum deliverd_worker_load_status
 deliverd_worker_load(struct worker *w, const struct deliverd_job *j, struct deliverd_worker_msg *wm,
     struct deliverd_worker_rcpt *r, char *why, size_t whysz)
@@ -334,6 +349,7 @@ deliverd_worker_load(struct worker *w, const struct deliverd_job *j, struct deli
 	(void)close(fd);
 	wm->body = wm->map + wm->m.sm_body_off;
 	wm->bodylen = wm->maplen - (size_t)wm->m.sm_body_off;
+	deliverd_worker_track(w, wm);
 	return WORKER_LOAD_OK;
 fail:
 	if (fd != -1)
@@ -349,6 +365,8 @@ deliverd_worker_sign(struct worker *w, struct deliverd_worker_msg *wm, char *why
 	enum deliverd_dkim_status	 st;
 	int				 rc;
 
+	if (wm->track != NULL)
+		return 0;	/* each recipient's copy is signed on its own */
 	if (wm->m.sm_dkim_done)
 		return buf_puts(&wm->sig, wm->m.sm_dkim) == -1 ? -1 : 0;
 	if ((rc = spool_begin(w->dw_sp, false, &txn)) != 0) {
@@ -502,6 +520,59 @@ deliverd_worker_send(struct worker *w, const struct deliverd_job *j, struct deli
 	free(pos);
 }
 
+/* One recipient's copy signed (never stored: "K" is for one copy for all). */
+static int
+deliverd_worker_sign_copy(struct worker *w, struct deliverd_worker_msg *wm, char *why,
+    size_t whysz)
+{
+	struct spool_txn		*txn = NULL;
+	enum deliverd_dkim_status	 st;
+	int				 rc;
+
+	buf_reset(&wm->sig);
+	if ((rc = spool_begin(w->dw_sp, false, &txn)) != 0) {
+		(void)snprintf(why, whysz, "spool: %s", spool_strerror(rc));
+		return -1;
+	}
+	st = deliverd_dkim_sign(txn, w->dw_cf, &wm->m, wm->body, wm->bodylen,
+	    &wm->sig, why, whysz);
+	spool_abort(&txn);
+	return st == DELIVERD_DKIM_ERROR ? -1 : 0;
+}
+
+/*
+ * A tracked message (issue 16): each recipient its own copy, signature
+ * and transaction. A copy that cannot be made is the message as it is.
+ */
+static void
+deliverd_worker_send_tracked(struct worker *w, const struct deliverd_job *j,
+    struct deliverd_worker_msg *wm, struct deliverd_worker_rcpt *r, size_t nr,
+    const char *key, char *relay, size_t relaysz)
+{
+	const char	*body = wm->body;
+	size_t		 bodylen = wm->bodylen, i;
+	struct buf	 copy;
+	char		 why[1024];
+
+	buf_init(&copy, SIZE_MAX / 2);
+	for (i = 0; i < nr; i++) {
+		if (r[i].skip)
+			continue;
+		if (deliverd_track_copy(wm->track, r[i].idx, body, bodylen, &copy) == 0) {
+			wm->body = copy.data;
+			wm->bodylen = copy.len;
+		}
+		if (deliverd_worker_sign_copy(w, wm, why, sizeof(why)) == -1) {
+			log_warnx("%s: to=<%s>: not attempted: %s", j->dj_qid, r[i].addr, why);
+			(void)str_printf(r[i].reply, sizeof(r[i].reply), "451 4.3.0 %.900s", why);
+		} else
+			deliverd_worker_send(w, j, wm, &r[i], 1, key, relay, relaysz);
+		wm->body = body;
+		wm->bodylen = bodylen;
+	}
+	buf_release(&copy);
+}
+
 /*
  * The source address and HELO name of this job (the account's, else
  * source_address; a pool: the address of the connection in hand to this
@@ -600,7 +671,10 @@ deliverd_worker_job(struct worker *w, const struct deliverd_job *j)
 		(void)snprintf(reply, sizeof(reply), "451 4.3.5 source address: %s", why);
 		for (i = 0; i < j->dj_nidx; i++)
 			(void)str_copy(r[i].reply, sizeof(r[i].reply), reply);
-	} else if (ld == WORKER_LOAD_OK && nlive > 0)
+	} else if (ld == WORKER_LOAD_OK && nlive > 0 && wm.track != NULL)
+		deliverd_worker_send_tracked(w, j, &wm, r, j->dj_nidx, key, relay,
+		    sizeof(relay));
+	else if (ld == WORKER_LOAD_OK && nlive > 0)
 		deliverd_worker_send(w, j, &wm, r, j->dj_nidx, key, relay, sizeof(relay));
 	deliverd_worker_results(w, j, r, j->dj_nidx, relay,
 	    relay[0] != '\0' ? deliverd_smtp_tls(w->dw_smtp) : "");
@@ -610,6 +684,7 @@ deliverd_worker_job(struct worker *w, const struct deliverd_job *j)
 	buf_reset(&w->dw_out_buf);
 	if (wm.map != NULL)
 		(void)munmap(wm.map, wm.maplen);
+	deliverd_track_free(&wm.track);
 	buf_release(&wm.sig);
 	free(r);
 }
@@ -671,6 +746,7 @@ deliverd_worker_main(struct conf *cf, int in_fd, int out_fd, int id)
 	if ((w.dw_dns = dns_new(cf->cf_dns_server, 5, err, sizeof(err))) == NULL)
 		log_fatalx("%s", err);
 	deliverd_worker_loops_init(&w);
+	deliverd_track_init();
 	tls_init();
 	if ((w.dw_tls = tls_client_ctx_new(cf->cf_relayhost_tls_ca_file, err,
 	    sizeof(err))) == NULL)

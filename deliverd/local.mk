@@ -19,11 +19,14 @@ deliverd_libdeliverd_a_SOURCES = \
 	deliverd/deliverd_smtp.c \
 	deliverd/deliverd_dkim.c \
 	deliverd/deliverd_callback.c
+# engagement tracking (issue 16): per-recipient copies
+deliverd_libdeliverd_a_SOURCES += deliverd/deliverd_track.c deliverd/deliverd_track.h
 deliverd_libdeliverd_a_CFLAGS = $(AM_CFLAGS) $(OPENDKIM_CFLAGS) $(CURL_CFLAGS) \
 	$(OPENSSL_CFLAGS) $(LMDB_CFLAGS)
 
 DELIVERD_LIBS = deliverd/libdeliverd.a common/libcommon_net.a spool/libspool.a common/libcommon.a \
 	$(OPENDKIM_LIBS) $(CURL_LIBS) $(LMDB_LIBS) $(YAJL_LIBS) $(OPENSSL_LIBS) -lresolv $(LIBS)
+DELIVERD_LIBS += $(TRACK_LIBS)
 
 pkglibexec_PROGRAMS += deliverd/deliverd
 deliverd_deliverd_SOURCES = deliverd/deliverd.c

@@ -254,6 +254,10 @@ struct spool_account {
 	/* issue 15 item 6: "ADDR [HELO-NAME]" or a source_pool name
 	 * (common/srcaddr.h), "" = source_address */
 	char			 ac_source[320];
+	/* issue 16: engagement tracking (SPOOL_TRACK_F_* of spool_track.h)
+	 * and the host its links point at; 0 / "" = off */
+	unsigned		 ac_track;
+	char			 ac_track_host[SPOOL_DOMAIN_MAX];
 };
 int	spool_account_get(struct spool_txn *, const char *login, struct spool_account *);
 int	spool_account_put(struct spool_txn *, const struct spool_account *);

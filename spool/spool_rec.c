@@ -15,6 +15,7 @@ _Static_assert(sizeof(enum spool_rcpt_state) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum spool_dkim_alg) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum spool_cb_format) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum spool_senders) == sizeof(int), "enum size");
+_Static_assert(sizeof(unsigned) == sizeof(uint32_t), "ac_track size");
 
 static int
 spool_rec_err(void)
@@ -155,6 +156,8 @@ static const struct spool_rec_field spool_rec_account[] = {
 	FNUM(6, SPOOL_F_ENUM, SA, ac_senders), FNUM(7, SPOOL_F_I64, SA, ac_created),
 	/* issue 15 item 6 (a tag of its own, away from others' new fields) */
 	FSTR(40, SA, ac_source),
+	/* issue 16: tracking settings */
+	FNUM(50, SPOOL_F_U32, SA, ac_track), FSTR(51, SA, ac_track_host),
 };
 #define SPOOL_TAG_IP	100
 

@@ -44,6 +44,8 @@
 #define SPOOL_TRACK_B64LEN	((SPOOL_TRACK_RAW * 8 + 5) / 6)	/* 39 */
 #define SPOOL_TRACK_TAG_LINK	20
 #define SPOOL_TRACK_TAG_RCPT	21
+#define SPOOL_TRACK_TAG_PLAN	22
+#define SPOOL_TRACK_PLAN_MAX	(1u << 20)
 
 _Static_assert(SPOOL_TRACK_B64LEN < SPOOL_TRACK_TOKEN_MAX, "token size");
 
@@ -307,6 +309,9 @@ spool_track_enc(const struct spool_track_msg *m, struct buf *b)
 		if ((rc = spool_rec_tlv(b, SPOOL_TRACK_TAG_RCPT, m->km_rcpts[i],
 		    strlen(m->km_rcpts[i]))) != 0)
 			return rc;
+	if (m->km_plan != NULL && (rc = spool_rec_tlv(b, SPOOL_TRACK_TAG_PLAN,
+	    m->km_plan, m->km_planlen)) != 0)
+		return rc;
 	return 0;
 }
 
@@ -318,7 +323,7 @@ spool_track_put(struct spool_txn *t, const char *qid, const struct spool_track_m
 	int			rc;
 
 	if (spool_track_key(&k, qid) != 0 || m->km_nlinks > SPOOL_TRACK_LINKS_MAX ||
-	    m->km_nrcpts > UINT32_MAX)
+	    m->km_nrcpts > UINT32_MAX || m->km_planlen > SPOOL_TRACK_PLAN_MAX)
 		return EINVAL;
 	buf_init(&b, 64 * (size_t)SPOOL_REC_MAX);
 	if ((rc = spool_track_enc(m, &b)) == 0)
@@ -355,6 +360,14 @@ spool_track_extra(uint8_t tag, const uint8_t *val, size_t len, void *arg)
 	}
 	if (tag == SPOOL_TRACK_TAG_RCPT)
 		return spool_track_add(&m->km_rcpts, &m->km_nrcpts, val, len);
+	if (tag == SPOOL_TRACK_TAG_PLAN) {
+		if (m->km_plan != NULL || len > SPOOL_TRACK_PLAN_MAX)
+			return SPOOL_ECORRUPT;
+		m->km_plan = xmalloc(len + 1);
+		memcpy(m->km_plan, val, len);
+		m->km_planlen = len;
+		return 0;
+	}
 	return 0;	/* a newer writer's field */
 }
 
@@ -389,6 +402,9 @@ spool_track_msg_free(struct spool_track_msg *m)
 		free(m->km_rcpts[i]);
 	free(m->km_links);
 	free(m->km_rcpts);
+	free(m->km_plan);
+	m->km_plan = NULL;
+	m->km_planlen = 0;
 	m->km_links = m->km_rcpts = NULL;
 	m->km_nlinks = m->km_nrcpts = 0;
 }
@@ -401,4 +417,15 @@ spool_track_del(struct spool_txn *t, const char *qid)
 	if (spool_track_key(&k, qid) != 0)
 		return SPOOL_ENOTFOUND;
 	return spool_db_del(t, SPOOL_DB_TRACK, &k);
+}
+
+bool
+spool_track_has(struct spool_txn *t, const char *qid)
+{
+	struct spool_key	 k;
+	const void		*v;
+	size_t			 len;
+
+	return spool_track_key(&k, qid) == 0 &&
+	    spool_db_get(t, SPOOL_DB_TRACK, &k, &v, &len) == 0;
 }

@@ -77,6 +77,10 @@ struct spool_track_msg {
 	size_t		 km_nlinks;
 	char		**km_rcpts;			/* heap: index -> address */
 	size_t		 km_nrcpts;
+	/* where the rewriting's edits go (track_html's plan, opaque here):
+	 * deliverd applies it without parsing the message again */
+	char		*km_plan;			/* heap, or NULL */
+	size_t		 km_planlen;
 };
 #define SPOOL_TRACK_F_OPENS	0x01
 #define SPOOL_TRACK_F_CLICKS	0x02
@@ -86,6 +90,8 @@ int	spool_track_put(struct spool_txn *, const char *qid, const struct spool_trac
 /* 0, SPOOL_ENOTFOUND (never tracked, or pruned), or another SPOOL_E*. */
 int	spool_track_get(struct spool_txn *, const char *qid, struct spool_track_msg *);
 void	spool_track_msg_free(struct spool_track_msg *);
+/* A record exists (no decoding: the scheduler's check). */
+bool	spool_track_has(struct spool_txn *, const char *qid);
 /* Removes the record (spool_prune's phase 4); SPOOL_ENOTFOUND if none. */
 int	spool_track_del(struct spool_txn *, const char *qid);
 

@@ -18,6 +18,7 @@
 #include "fsx.h"
 #include "json.h"
 #include "spoolctl.h"
+#include "spool_track.h"
 #include "srcaddr.h"
 #include "xmem.h"
 
@@ -39,6 +40,8 @@ struct ctl_acct_opts {
 	bool		 update;
 	const char	*source;		/* --source-address */
 	const char	*source_helo;		/* --source-helo */
+	const char	*track;			/* --track (issue 16) */
+	const char	*track_host;		/* --track-host */
 };
 
 /* Reads a password without echo from the terminal on stdin. */
@@ -151,6 +154,74 @@ ctl_acct_source(const struct ctl_acct_opts *o, struct spool_account *sa)
 	    r.so_helo[0] != '\0' ? " " : "", r.so_helo);
 }
 
+/* A DNS name: letters, digits, hyphens, dots between labels of 1-63. */
+static bool
+ctl_host_ok(const char *h)
+{
+	size_t	label = 0, i;
+
+	for (i = 0; h[i] != '\0'; i++) {
+		if (h[i] == '.') {
+			if (label == 0 || h[i - 1] == '-')
+				return false;
+			label = 0;
+		} else if ((h[i] >= 'a' && h[i] <= 'z') || (h[i] >= 'A' && h[i] <= 'Z') ||
+		    (h[i] >= '0' && h[i] <= '9') || (h[i] == '-' && label > 0)) {
+			if (++label > 63)
+				return false;
+		} else
+			return false;
+	}
+	return i > 0 && i <= 253 && label > 0 && h[i - 1] != '-';
+}
+
+/*
+ * --track opens,clicks,unsubscribe|none and --track-host HOST (issue 16):
+ * tracking needs a host its links can point at.
+ */
+static void
+ctl_acct_track(const struct ctl_acct_opts *o, struct spool_account *sa)
+{
+	static const struct { const char *name; unsigned flag; } kinds[] = {
+		{ "opens", SPOOL_TRACK_F_OPENS }, { "clicks", SPOOL_TRACK_F_CLICKS },
+		{ "unsubscribe", SPOOL_TRACK_F_UNSUB },
+	};
+	char		 list[256], *p, *tok;
+	unsigned	 f = 0;
+	size_t		 i;
+
+	if (o->track_host != NULL && (str_copy(sa->ac_track_host,
+	    sizeof(sa->ac_track_host), o->track_host) == -1 ||
+	    (o->track_host[0] != '\0' &&
+	    !ctl_host_ok(o->track_host))))
+		ctl_usage("account: --track-host %s: not a host name", o->track_host);
+	if (o->track != NULL && strcmp(o->track, "none") != 0) {
+		if (str_copy(list, sizeof(list), o->track) == -1)
+			ctl_usage("account: --track: too long");
+		for (p = list; (tok = strsep(&p, ",")) != NULL; f |= kinds[i].flag) {
+			for (i = 0; i < 3 && strcmp(tok, kinds[i].name) != 0; i++)
+				;
+			if (i == 3)
+				ctl_usage("account: --track is a list of opens, clicks and "
+				    "unsubscribe, or none");
+		}
+	}
+	if (o->track != NULL)
+		sa->ac_track = f;
+}
+
+/* "opens,clicks,unsubscribe" or "none". */
+static const char *
+ctl_acct_track_text(unsigned f, char *buf, size_t sz)
+{
+	(void)snprintf(buf, sz, "%s%s%s%s%s", f & SPOOL_TRACK_F_OPENS ? "opens" : "",
+	    (f & SPOOL_TRACK_F_OPENS) && (f & ~SPOOL_TRACK_F_OPENS & 7) ? "," : "",
+	    f & SPOOL_TRACK_F_CLICKS ? "clicks" : "",
+	    (f & SPOOL_TRACK_F_CLICKS) && (f & SPOOL_TRACK_F_UNSUB) ? "," : "",
+	    f & SPOOL_TRACK_F_UNSUB ? "unsubscribe" : "");
+	return buf[0] != '\0' ? buf : "none";
+}
+
 /* Applies the options to sa (a new or an existing account). */
 static void
 ctl_acct_apply(const struct ctl_acct_opts *o, struct spool_account *sa)
@@ -188,6 +259,7 @@ ctl_acct_apply(const struct ctl_acct_opts *o, struct spool_account *sa)
 	}
 	if (o->source != NULL)
 		ctl_acct_source(o, sa);
+	ctl_acct_track(o, sa);
 	if (o->senders != NULL) {
 		if (strcmp(o->senders, "any") == 0)
 			sa->ac_senders = SPOOL_SENDERS_ANY;
@@ -201,7 +273,7 @@ ctl_acct_apply(const struct ctl_acct_opts *o, struct spool_account *sa)
 static void
 ctl_acct_describe(const struct spool_account *sa, bool pw_changed, FILE *fp)
 {
-	char	c[64];
+	char	c[64], tr[64];
 	size_t	i;
 
 	(void)fprintf(fp, "password %s, ips", sa->ac_pwhash[0] == '\0' ? "none" :
@@ -219,6 +291,9 @@ ctl_acct_describe(const struct spool_account *sa, bool pw_changed, FILE *fp)
 	    sa->ac_senders == SPOOL_SENDERS_REGISTERED ? "registered" : "any");
 	if (sa->ac_source[0] != '\0')
 		(void)fprintf(fp, ", source %s", sa->ac_source);
+	(void)fprintf(fp, ", track %s", ctl_acct_track_text(sa->ac_track, tr, sizeof(tr)));
+	if (sa->ac_track_host[0] != '\0')
+		(void)fprintf(fp, " (host %s)", sa->ac_track_host);
 	(void)fputc('\n', fp);
 }
 
@@ -239,6 +314,8 @@ ctl_account_add_opts(int argc, char **argv, struct ctl_acct_opts *op)
 		{ "update", no_argument, NULL, 'U' },
 		{ "source-address", required_argument, NULL, 'A' },
 		{ "source-helo", required_argument, NULL, 'H' },
+		{ "track", required_argument, NULL, 'T' },
+		{ "track-host", required_argument, NULL, 'O' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct ctl_acct_opts	 o = { .sandbox = -1 };
@@ -262,6 +339,8 @@ ctl_account_add_opts(int argc, char **argv, struct ctl_acct_opts *op)
 		case 'U': o.update = true; break;
 		case 'A': o.source = optarg; break;
 		case 'H': o.source_helo = optarg; break;
+		case 'T': o.track = optarg; break;
+		case 'O': o.track_host = optarg; break;
 		}
 	}
 	ctl_operands(argc, argv, 1, 1, NULL);
@@ -319,6 +398,9 @@ ctl_account_write(struct ctl *ctl, int argc, char **argv, bool set)
 		sa->ac_created = ctl->now;
 	}
 	ctl_acct_apply(&o, sa);
+	if (sa->ac_track != 0 && sa->ac_track_host[0] == '\0')
+		ctl_usage("account: --track needs a --track-host (the tracking server's "
+		    "name in its links)");
 	if (has_pw)
 		(void)str_copy(sa->ac_pwhash, sizeof(sa->ac_pwhash), hash);
 	if ((rc = spool_account_put(txn, sa)) != 0)
@@ -349,7 +431,7 @@ ctl_account_set(struct ctl *ctl, int argc, char **argv)
 static void
 ctl_acct_json(struct json_gen *jg, const struct spool_account *sa)
 {
-	char	c[64];
+	char	c[64], tr[64];
 	size_t	i;
 
 	json_obj_begin(jg);
@@ -370,6 +452,8 @@ ctl_acct_json(struct json_gen *jg, const struct spool_account *sa)
 	    sa->ac_senders == SPOOL_SENDERS_REGISTERED ? "registered" : "any");
 	json_kv_int(jg, "created", sa->ac_created);
 	json_kv_str(jg, "source_address", sa->ac_source[0] ? sa->ac_source : NULL);
+	json_kv_str(jg, "track", ctl_acct_track_text(sa->ac_track, tr, sizeof(tr)));
+	json_kv_str(jg, "track_host", sa->ac_track_host[0] ? sa->ac_track_host : NULL);
 	json_obj_end(jg);
 }
 

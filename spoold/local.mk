@@ -13,6 +13,9 @@ spoold_libspoold_a_SOURCES = \
 spoold_libspoold_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS)
 SPOOLD_LIBS = spoold/libspoold.a spoold/libhdr.a spool/libspool.a \
 	common/libcommon.a $(LMDB_LIBS) $(YAJL_LIBS) $(OPENSSL_LIBS) $(LIBS)
+# engagement tracking (issue 16): the links recorded at filing
+spoold_libspoold_a_SOURCES += spoold/spoold_track.c
+SPOOLD_LIBS += $(TRACK_LIBS)
 
 pkglibexec_PROGRAMS += spoold/spoold
 spoold_spoold_SOURCES = spoold/spoold.c

@@ -463,6 +463,7 @@ spoold_run(struct daemon *d)
 	    (rc = spool_tag_made(sd->sd_cf->cf_spool_dir, &sd->sd_key_made)) != 0)
 		log_fatalx("envelope key in %s/db: %s", sd->sd_cf->cf_spool_dir,
 		    spool_strerror(rc));
+	spoold_track_init(sd->sd_cf->cf_spool_dir);
 	log_info("started: spool=%s, batch=%lld, rescan=%llds", sd->sd_cf->cf_spool_dir,
 	    (long long)sd->sd_cf->cf_spoold_batch, (long long)sd->sd_cf->cf_spoold_rescan_interval);
 	spoold_loop(sd, ifd);

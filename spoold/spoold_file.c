@@ -52,6 +52,7 @@ struct spoold_msgctx {
 	int64_t			 mc_size;	/* message bytes after the envelope */
 	bool			 mc_legacy;	/* unchanged since before the key existed */
 	int64_t			 mc_now;
+	int			 mc_fd;		/* the copy, read-only; -1 */
 };
 
 bool
@@ -336,7 +337,7 @@ spoold_read_file(struct spoold_msgctx *mc)
 		return rc == EAGAIN ? 0 : rc;	/* EAGAIN: SA_SKIP, next pass */
 	it->it_copy = true;
 	rc = spoold_read_fd(mc, cfd);
-	(void)close(cfd);	/* read-only from here; synced with its batch */
+	mc->mc_fd = cfd;	/* read-only from here; synced with its batch */
 	return rc;
 }
 
@@ -451,6 +452,10 @@ spoold_put_message(struct spoold_msgctx *mc, struct spool_issue *is,
 	if ((rc = spool_issue_put(mc->mc_txn, is)) != 0 ||
 	    (rc = keep ? spool_msg_put(mc->mc_txn, m) :
 	    spool_done_put(mc->mc_txn, m->sm_qid, mc->mc_now)) != 0)
+		goto done;
+	/* issue 16: what the tracked copies will link to, in this transaction */
+	if (keep && mc->mc_acct.ac_track != 0 && (rc = spoold_track_record(mc->mc_txn,
+	    &mc->mc_acct, m, mc->mc_fd, rcpts, nrcpt)) != 0)
 		goto done;
 	for (i = 0; i < nrcpt; i++) {
 		if (keep && (rc = spoold_put_rcpt(mc, m, i, rcpts[i], why[i])) != 0)
@@ -623,10 +628,13 @@ spoold_file_one(struct spoold *sd, struct spool_txn *txn, struct spoold_item *it
 	mc->mc_txn = txn;
 	mc->mc_it = it;
 	mc->mc_now = now;
+	mc->mc_fd = -1;
 	spool_env_init(&mc->mc_env);
 	rc = spoold_read_file(mc);
 	if (rc == 0 && it->it_action == SA_SKIP && mc->mc_env.pe_qid[0] != '\0')
 		rc = spoold_file_parsed(mc, old);
+	if (mc->mc_fd != -1)
+		(void)close(mc->mc_fd);	/* read-only */
 	spool_env_free(&mc->mc_env);
 	free(old);
 	free(mc);

@@ -77,5 +77,17 @@ void	spoold_quarantine(struct spoold *, const char *name, const char *why);
  * through since start (sd_pass_done) and while no fsync failed.
  */
 void	spoold_prune_done(struct spoold *);
+/*
+ * Engagement tracking (issue 16; spoold_track.c): records, in the filing
+ * transaction, what m's tracked copies link to (spool_track_put): the
+ * account's settings, the http/https links of the message read from fd
+ * (the queue copy: envelope, then the message at m->sm_body_off), in
+ * track_html's numbering, and the recipients by index. 0 or a spool error.
+ */
+/* At start: GMime, and db/track.key made if missing (a failure is logged:
+ * filing goes on). */
+void	spoold_track_init(const char *spool_dir);
+int	spoold_track_record(struct spool_txn *, const struct spool_account *,
+	    const struct spool_msg *m, int fd, char **rcpts, uint32_t nrcpt);
 
 #endif

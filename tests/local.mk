@@ -33,6 +33,8 @@ TESTS += tests/banned.sh tests/blackbox/test_privileges.py
 TESTS += tests/blackbox/test_loops.py tests/blackbox/test_relay_tls.py
 # suppression: what adds to it, spoolctl suppression, suppression_ttl (issue 15)
 TESTS += tests/blackbox/test_suppression.py
+# engagement tracking, the rewriting at delivery (issue 16)
+TESTS += tests/blackbox/test_track_rewrite.py
 EXTRA_DIST += tests/banned.sh tests/blackbox tests/unit/data tests/data
 
 # EXTRA_DIST names whole directories, and automake copies a directory from
