@@ -113,6 +113,9 @@ struct conf {
 	/* the tracking server (issue 16): "ADDR:PORT tls=none|implicit" */
 	char		*cf_track_listen;
 	char		*cf_trackd_user;
+	/* feedback-loop reports (issue 16 item 5): smtpd accepts mail to these
+	 * from any client, spoold parses it instead of delivering it */
+	struct conf_list cf_complaints_address;
 	/* where each key was last set: conf_keys index -> line, 0 = default */
 	unsigned	*cf_key_lines;
 };

@@ -23,6 +23,7 @@ static const char *const statq_field_names[STATQ_NFIELDS] = {
 	[STATQ_ISSUE_NAME] = "issue.name",
 	[STATQ_UNIQ] = "gate.uniq",
 	[STATQ_CATEGORY] = "delivstream.category",
+	[STATQ_URL] = "delivstream.url",
 };
 
 static const struct {
@@ -302,7 +303,7 @@ statq_parse_tree(struct statq *q, const struct json_val *root, char *err,
 			return st;
 	} else {
 		for (i = 0; i < STATQ_NFIELDS; i++)
-			if (i != STATQ_CATEGORY)
+			if (i != STATQ_CATEGORY && i != STATQ_URL)
 				q->q_select[q->q_nselect++] = (enum statq_field)i;
 	}
 	if ((v = json_get(root, "order")) != NULL) {
@@ -392,6 +393,8 @@ statq_row_str(const struct statq_row *r, enum statq_field f)
 		return r->qr_uniq;
 	case STATQ_CATEGORY:
 		return r->qr_category;
+	case STATQ_URL:
+		return r->qr_url;
 	default:
 		return NULL;
 	}
@@ -536,7 +539,9 @@ statq_select(const struct statq *q, const struct statq_row *r,
 void
 statq_plan(const struct statq *q, struct statq_plan *p)
 {
-	static const char *const	 names[] = { "delivered", "deferred", "bounced" };
+	/* in enum spool_ev_type's order (spool.h) */
+	static const char *const	 names[] = { "delivered", "deferred", "bounced",
+	    "opened", "clicked", "unsubscribed", "complained" };
 	const struct statq_filter	*qf;
 	size_t				 i, j;
 
@@ -555,6 +560,7 @@ statq_plan(const struct statq *q, struct statq_plan *p)
 			if (strcmp(qf->qf_str, names[j]) == 0) {
 				p->qp_kind = STATQ_PLAN_STATUS;
 				p->qp_status = names[j];
+				p->qp_type = (int)j;
 			}
 	}
 }

@@ -28,6 +28,8 @@ enum statq_field {
 	STATQ_CATEGORY,		/* delivstream.category (issue 15); not in
 				 * the default select, which keeps the seed's
 				 * eight columns */
+	STATQ_URL,		/* delivstream.url: clicked events' link
+				 * (issue 16); not in the default select */
 	STATQ_NFIELDS
 };
 
@@ -58,6 +60,7 @@ struct statq_row {
 	const char	*qr_issue_name;
 	const char	*qr_uniq;
 	const char	*qr_category;	/* deferred/bounced: "bad-mailbox", ... */
+	const char	*qr_url;	/* clicked: the link (issue 16) */
 };
 
 struct statq_filter {
@@ -108,7 +111,7 @@ bool		 statq_order_is_oldest_first(const struct statq *);
 /*
  * Which delivery-log index can feed the request (spoolctl query): an
  * equality on issue.id (STATQ_PLAN_ISSUE), else an equality on
- * delivstream.status with one of the three event names (STATQ_PLAN_STATUS,
+ * delivstream.status with one of the event names (STATQ_PLAN_STATUS,
  * qp_status is that name); any other request scans the whole log
  * (STATQ_PLAN_SCAN). Either way every row still goes through statq_match.
  */
@@ -116,6 +119,7 @@ enum statq_plan_kind { STATQ_PLAN_SCAN, STATQ_PLAN_STATUS, STATQ_PLAN_ISSUE };
 struct statq_plan {
 	enum statq_plan_kind	 qp_kind;
 	const char		*qp_status;	/* static text */
+	int			 qp_type;	/* its enum spool_ev_type value */
 	uint64_t		 qp_issue;
 };
 void		 statq_plan(const struct statq *, struct statq_plan *);

@@ -241,7 +241,8 @@ smtpd_do_mail(struct smtpd_session *s, const char *arg, size_t len)
 		smtpd_session_error(s, "530 5.7.0 Must issue a STARTTLS command first");
 		return;
 	}
-	if (!s->ss_authed) {
+	/* without complaints_address nothing is accepted unauthenticated */
+	if (!s->ss_authed && s->ss_env->se_cf->cf_complaints_address.n == 0) {
 		log_info("NOQUEUE: reject: MAIL from %s: 530 5.7.0 Authentication "
 		    "required", s->ss_client);
 		smtpd_session_error(s, "530 5.7.0 Authentication required");
@@ -264,6 +265,19 @@ smtpd_do_mail(struct smtpd_session *s, const char *arg, size_t len)
 	}
 	s->ss_mail = true;
 	smtpd_reply(s, "250 2.1.0 Ok");
+}
+
+/* One of complaints_address (feedback-loop reports, issue 16)? */
+static bool
+smtpd_complaints_rcpt(const struct smtpd_session *s, const char *addr)
+{
+	const struct conf_list	*l = &s->ss_env->se_cf->cf_complaints_address;
+	size_t			 i;
+
+	for (i = 0; i < l->n; i++)
+		if (str_ieq(l->v[i], addr))
+			return true;
+	return false;
 }
 
 static bool
@@ -300,6 +314,17 @@ smtpd_do_rcpt(struct smtpd_session *s, const char *arg, size_t len)
 	if (strchr(addr, '@') == NULL) {
 		smtpd_session_error(s, "504 5.5.2 Recipient address rejected: "
 		    "need fully-qualified address");
+		return;
+	}
+	/*
+	 * An unauthenticated client (let past MAIL only because
+	 * complaints_address is set) may send to those addresses only: spoold
+	 * parses such mail as feedback reports and never delivers it.
+	 */
+	if (!s->ss_authed && !smtpd_complaints_rcpt(s, addr)) {
+		log_info("NOQUEUE: reject: RCPT from %s: 530 5.7.0 Authentication "
+		    "required", s->ss_client);
+		smtpd_session_error(s, "530 5.7.0 Authentication required");
 		return;
 	}
 	if (s->ss_nrcpt_all >= (unsigned)s->ss_env->se_cf->cf_max_recipients) {

@@ -406,6 +406,9 @@ spool_db_migrate(struct spool *sp)
 	 * scans, and the next writer's open carries on */
 	if (rc == 0)
 		(void)spool_db_migrate_records(sp);
+	/* the complaint index (issue 16): the same, a failure is retried */
+	if (rc == 0)
+		(void)spool_db_migrate_engage(sp);
 	return rc;
 }
 

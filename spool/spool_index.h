@@ -76,5 +76,7 @@ int	spool_engage_count(struct spool_txn *, struct spool_issue *,
 /* Deletes at most max first-event entries of messages that arrived before
  * `before`, oldest first. */
 int	spool_engage_prune(struct spool_txn *, int64_t before, size_t max, size_t *n_r);
+/* The writer's migration: msgid_rcpt entries of older delivered events. */
+int	spool_db_migrate_engage(struct spool *);
 
 #endif

@@ -157,6 +157,7 @@ struct ctl_event {
 	const char	*ce_issue_date;
 	const char	*ce_uniq;
 	const char	*ce_category;	/* deferred/bounced (issue 15), else NULL */
+	const char	*ce_url;	/* clicked (issue 16), else NULL */
 	uint64_t	 ce_issue_id;
 	int64_t		 ce_attempt;
 	bool		 ce_sandbox;

@@ -45,23 +45,25 @@ ctl_query_row(const struct ctl_event *ev, struct statq_row *r)
 	r->qr_issue_name = ev->ce_issue_name;
 	r->qr_uniq = ev->ce_uniq;
 	r->qr_category = ev->ce_category;
+	r->qr_url = ev->ce_url;
 }
 
 /* Copies a row's strings into one allocation. */
+#define CTL_QROW_STRS	8
 static void
 ctl_query_keep(struct ctl_query *cq, const struct statq_row *r)
 {
-	const char	*src[7] = { r->qr_to, r->qr_dt, r->qr_msg, r->qr_status,
-		r->qr_issue_name, r->qr_uniq, r->qr_category };
-	const char	*dst[7];
+	const char	*src[CTL_QROW_STRS] = { r->qr_to, r->qr_dt, r->qr_msg,
+		r->qr_status, r->qr_issue_name, r->qr_uniq, r->qr_category, r->qr_url };
+	const char	*dst[CTL_QROW_STRS];
 	struct ctl_qrow	*k;
 	size_t		 len = 0, i, off = 0;
 	char		*mem;
 
-	for (i = 0; i < 7; i++)
+	for (i = 0; i < CTL_QROW_STRS; i++)
 		len += src[i] ? strlen(src[i]) + 1 : 0;
 	mem = xmalloc(len + 1);
-	for (i = 0; i < 7; i++) {
+	for (i = 0; i < CTL_QROW_STRS; i++) {
 		dst[i] = NULL;
 		if (src[i] != NULL) {
 			memcpy(mem + off, src[i], strlen(src[i]) + 1);
@@ -81,6 +83,7 @@ ctl_query_keep(struct ctl_query *cq, const struct statq_row *r)
 	k->row.qr_issue_name = dst[4];
 	k->row.qr_uniq = dst[5];
 	k->row.qr_category = dst[6];
+	k->row.qr_url = dst[7];
 }
 
 static int
@@ -116,21 +119,22 @@ ctl_query_run(struct spool_txn *txn, const struct statq *q, bool reverse,
     struct ctl_query *cq)
 {
 	struct statq_plan	p;
-	enum spool_ev_type	type;
 
 	statq_plan(q, &p);
 	switch (p.qp_kind) {
 	case STATQ_PLAN_ISSUE:
 		return spool_log_iter_issue(txn, p.qp_issue, reverse, ctl_query_cb, cq);
 	case STATQ_PLAN_STATUS:
-		type = strcmp(p.qp_status, "delivered") == 0 ? SPOOL_EV_DELIVERED :
-		    strcmp(p.qp_status, "deferred") == 0 ? SPOOL_EV_DEFERRED :
-		    SPOOL_EV_BOUNCED;
-		return spool_log_iter_type(txn, type, reverse, ctl_query_cb, cq);
+		return spool_log_iter_type(txn, (enum spool_ev_type)p.qp_type, reverse,
+		    ctl_query_cb, cq);
 	default:
 		return spool_log_iter(txn, reverse, 0, ctl_query_cb, cq);
 	}
 }
+
+/* statq_plan's qp_type counts the event names in spool.h's order */
+_Static_assert(SPOOL_EV_BOUNCED == 2 && SPOOL_EV_COMPLAINED == 6,
+    "statq_plan's event names follow enum spool_ev_type");
 
 static const struct statq *ctl_sort_q;
 

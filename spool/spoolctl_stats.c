@@ -7,6 +7,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,6 +55,34 @@ ctl_issue_cats_text(const struct spool_issue *si, char *dst, size_t dstsz)
 		(void)snprintf(dst + off, dstsz - off, "]");
 }
 
+/* issue 16: "opens": {"unique": U, "total": T}, "clicks": {...},
+ * "unsubscribed": N, "complained": N */
+static void
+ctl_issue_engage_json(struct json_gen *jg, const struct spool_issue *si)
+{
+	json_key(jg, "opens");
+	json_obj_begin(jg);
+	json_kv_int(jg, "unique", (int64_t)si->su_opens_unique);
+	json_kv_int(jg, "total", (int64_t)si->su_opens);
+	json_obj_end(jg);
+	json_key(jg, "clicks");
+	json_obj_begin(jg);
+	json_kv_int(jg, "unique", (int64_t)si->su_clicks_unique);
+	json_kv_int(jg, "total", (int64_t)si->su_clicks);
+	json_obj_end(jg);
+	json_kv_int(jg, "unsubscribed", (int64_t)si->su_unsubscribed);
+	json_kv_int(jg, "complained", (int64_t)si->su_complained);
+}
+
+/* "U/T" of a unique and a total count. */
+static const char *
+ctl_issue_ut(char *dst, size_t dstsz, uint64_t unique, uint64_t total)
+{
+	(void)snprintf(dst, dstsz, "%llu/%llu", (unsigned long long)unique,
+	    (unsigned long long)total);
+	return dst;
+}
+
 static void
 ctl_issue_json(struct json_gen *jg, const struct spool_issue *si)
 {
@@ -75,6 +104,7 @@ ctl_issue_json(struct json_gen *jg, const struct spool_issue *si)
 	json_kv_int(jg, "admin", (int64_t)si->su_bounced_admin);
 	json_obj_end(jg);
 	ctl_issue_cats_json(jg, si);
+	ctl_issue_engage_json(jg, si);
 	json_obj_end(jg);
 }
 
@@ -82,7 +112,7 @@ static int
 ctl_issues_cb(const struct spool_issue *si, void *arg)
 {
 	struct ctl_issues	*is = arg;
-	char			 cats[1024];
+	char			 cats[1024], brk[112], opens[48], clicks[48];
 
 	if ((is->date != NULL && strcmp(is->date, si->su_date) != 0) ||
 	    (is->account != NULL && strcmp(is->account, si->su_login) != 0) ||
@@ -94,22 +124,27 @@ ctl_issues_cb(const struct spool_issue *si, void *arg)
 		return 0;
 	}
 	if (is->n++ == 0)
-		printf("%-6s %-10s %-24s %-24s %6s %6s %9s %8s %7s %s\n", "ID", "DATE",
-		    "NAME", "ACCOUNT", "MSGS", "RCPTS", "DELIVERED", "DEFERRED",
-		    "BOUNCED", "(policy/remote/expired/admin)");
+		printf("%-6s %-10s %-24s %-24s %6s %6s %9s %8s %7s %-29s %11s %11s %6s %6s\n",
+		    "ID", "DATE", "NAME", "ACCOUNT", "MSGS", "RCPTS", "DELIVERED",
+		    "DEFERRED", "BOUNCED", "(policy/remote/expired/admin)",
+		    "OPENS(u/t)", "CLICKS(u/t)", "UNSUB", "COMPL");
 	ctl_issue_cats_text(si, cats, sizeof(cats));
-	printf("%-6llu %-10s %-24s %-24s %6llu %6llu %9llu %8llu %7llu (%llu/%llu/%llu/%llu)%s%s\n",
+	(void)snprintf(brk, sizeof(brk), "(%llu/%llu/%llu/%llu)",
+	    (unsigned long long)si->su_bounced_policy,
+	    (unsigned long long)si->su_bounced_remote,
+	    (unsigned long long)si->su_bounced_expired,
+	    (unsigned long long)si->su_bounced_admin);
+	printf("%-6llu %-10s %-24s %-24s %6llu %6llu %9llu %8llu %7llu %-29s %11s %11s %6llu %6llu%s%s\n",
 	    (unsigned long long)si->su_id, si->su_date,
 	    si->su_has_name ? si->su_name : "-", si->su_login,
 	    (unsigned long long)si->su_msgs, (unsigned long long)si->su_rcpts,
 	    (unsigned long long)si->su_delivered, (unsigned long long)si->su_deferred,
 	    (unsigned long long)(si->su_bounced_policy + si->su_bounced_remote +
-	    si->su_bounced_expired + si->su_bounced_admin),
-	    (unsigned long long)si->su_bounced_policy,
-	    (unsigned long long)si->su_bounced_remote,
-	    (unsigned long long)si->su_bounced_expired,
-	    (unsigned long long)si->su_bounced_admin, si->su_blocked ? " BLOCKED" : "",
-	    cats);
+	    si->su_bounced_expired + si->su_bounced_admin), brk,
+	    ctl_issue_ut(opens, sizeof(opens), si->su_opens_unique, si->su_opens),
+	    ctl_issue_ut(clicks, sizeof(clicks), si->su_clicks_unique, si->su_clicks),
+	    (unsigned long long)si->su_unsubscribed, (unsigned long long)si->su_complained,
+	    si->su_blocked ? " BLOCKED" : "", cats);
 	return 0;
 }
 

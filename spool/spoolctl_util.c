@@ -449,6 +449,7 @@ ctl_event_parse(const char *json, size_t len, struct ctl_event *ev)
 	ev->ce_event = ctl_ev_str(ev->ce_tree, "event");
 	ev->ce_class = ctl_ev_str(ev->ce_tree, "class");
 	ev->ce_category = ctl_ev_str(ev->ce_tree, "category");
+	ev->ce_url = ctl_ev_str(ev->ce_tree, "url");
 	ev->ce_dt = ctl_ev_str(ev->ce_tree, "dt");
 	ev->ce_account = ctl_ev_str(ev->ce_tree, "account");
 	ev->ce_qid = ctl_ev_str(ev->ce_tree, "queue_id");

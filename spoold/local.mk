@@ -2,6 +2,10 @@
 # libhdr.a: the pure RFC 5322 parsers (common/hdr, common/rfc5322addr),
 # usable by any program; libspoold.a: spoold's policy and filing logic.
 noinst_LIBRARIES += spoold/libhdr.a spoold/libspoold.a
+# libarf.a: feedback-loop reports (issue 16 item 5), the only GMime user here
+noinst_LIBRARIES += common/libarf.a
+common_libarf_a_SOURCES = common/arf.c common/arf.h
+common_libarf_a_CFLAGS = $(AM_CFLAGS) $(GMIME_CFLAGS)
 spoold_libhdr_a_SOURCES = \
 	common/hdr.c common/hdr.h \
 	common/rfc5322addr.c common/rfc5322addr.h
@@ -9,10 +13,11 @@ spoold_libspoold_a_SOURCES = \
 	spoold/spoold_policy.c spoold/spoold_policy.h \
 	spoold/spoold_file.c spoold/spoold_file.h \
 	spoold/spoold_prune.c spoold/spoold_prune.h \
-	spoold/spoold_maildrop.c
+	spoold/spoold_maildrop.c \
+	spoold/spoold_complaint.c spoold/spoold_complaint.h
 spoold_libspoold_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS)
-SPOOLD_LIBS = spoold/libspoold.a spoold/libhdr.a spool/libspool.a \
-	common/libcommon.a $(LMDB_LIBS) $(YAJL_LIBS) $(OPENSSL_LIBS) $(LIBS)
+SPOOLD_LIBS = spoold/libspoold.a spoold/libhdr.a common/libarf.a spool/libspool.a \
+	common/libcommon.a $(LMDB_LIBS) $(YAJL_LIBS) $(OPENSSL_LIBS) $(GMIME_LIBS) $(LIBS)
 # engagement tracking (issue 16): the links recorded at filing
 spoold_libspoold_a_SOURCES += spoold/spoold_track.c
 SPOOLD_LIBS += $(TRACK_LIBS)
@@ -42,3 +47,11 @@ tests_unit_t_spoold_hops_LDADD = spoold/libspoold.a spoold/libhdr.a $(TEST_LIBS)
 
 # Black-box tests (real binaries; see tests/blackbox/lib/smtpgate.py).
 TESTS += tests/blackbox/test_spoold.py tests/blackbox/test_spoold_smtp.py
+# feedback-loop reports (issue 16 item 5): the parser; its fuzz target is
+# tests/fuzz/fuzz_arf.c (GMime's libraries added below)
+UNIT_TESTS += tests/unit/t_arf
+tests_unit_t_arf_SOURCES = tests/unit/t_arf.c
+tests_unit_t_arf_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_t_arf_LDADD = common/libarf.a $(TEST_LIBS) $(GMIME_LIBS)
+fuzz_arf_EXTRA = -Wl,--push-state,--no-as-needed $(GMIME_LIBS) -Wl,--pop-state
+TESTS += tests/blackbox/test_complaints.py

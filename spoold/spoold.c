@@ -285,22 +285,27 @@ spoold_storage_check(struct spoold *sd)
 		low = rc == ENOSPC;
 }
 
-/* Events a failed export left behind are appended at the next rescan. */
+/*
+ * At each rescan: events a failed export left behind, and those other
+ * writers logged without exporting (engagement events, issue 16), are
+ * appended; so every event reaches event_log within
+ * spoold_rescan_interval.
+ */
 static void
 spoold_export_retry(struct spoold *sd)
 {
 	size_t	 n = 0;
 	int	 rc;
 
-	if (!sd->sd_export_pending)
-		return;
 	if ((rc = spool_events_export(sd->sd_sp, sd->sd_cf->cf_event_log, &n)) != 0) {
 		log_warnx("events export to %s: %s", sd->sd_cf->cf_event_log,
 		    spool_strerror(rc));
+		sd->sd_export_pending = true;
 		return;
 	}
+	if (sd->sd_export_pending)
+		log_info("events export resumed: %zu event(s)", n);
 	sd->sd_export_pending = false;
-	log_info("events export resumed: %zu event(s)", n);
 }
 
 /* The loop's state: what wakes a pass, and the back-off after a failed one. */

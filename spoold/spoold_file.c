@@ -21,6 +21,7 @@
 #include "hdr.h"
 #include "log.h"
 #include "spool.h"
+#include "spoold_complaint.h"
 #include "spoold_file.h"
 #include "spoold_policy.h"
 #include "trigger.h"
@@ -544,6 +545,19 @@ spoold_finished(struct spoold_msgctx *mc)
 	return 0;
 }
 
+/* A feedback-loop report (issue 16): parsed and counted, never queued. */
+static int
+spoold_file_complaint(struct spoold_msgctx *mc)
+{
+	int	rc;
+
+	rc = spoold_complaint_file(mc->mc_txn, mc->mc_sd->sd_cf, &mc->mc_env,
+	    mc->mc_now, &mc->mc_it->it_log);
+	if (rc == 0)
+		mc->mc_it->it_action = SA_DELETE;
+	return rc;
+}
+
 /* A message read from its file: account, policy, issue, records. */
 static int
 spoold_file_parsed(struct spoold_msgctx *mc, struct spool_msg *old)
@@ -557,6 +571,8 @@ spoold_file_parsed(struct spoold_msgctx *mc, struct spool_msg *old)
 	uint32_t		 nrcpt;
 	int			 rc;
 
+	if (spoold_complaint_envelope(mc->mc_sd->sd_cf, &mc->mc_env))
+		return spoold_file_complaint(mc);
 	if (mc->mc_legacy && mc->mc_env.pe_tag[0] == '\0')
 		spoold_item_log(it, "%s: untagged, from before the envelope key: "
 		    "account=%s taken as written", it->it_name, mc->mc_env.pe_account);

@@ -24,3 +24,8 @@ check_PROGRAMS += tests/tools/track-seed
 tests_tools_track_seed_SOURCES = tests/tools/track_seed.c
 tests_tools_track_seed_LDADD = spool/libspool.a common/libcommon.a \
 	$(LMDB_LIBS) $(YAJL_LIBS) $(OPENSSL_LIBS) $(LIBS)
+# Adds opened/clicked/unsubscribed/complained events for a logged message,
+# as trackd does (issue 16: spoolctl issues counters, the stat.uni query).
+check_PROGRAMS += tests/tools/engage-inject
+tests_tools_engage_inject_SOURCES = tests/tools/engage_inject.c
+tests_tools_engage_inject_LDADD = $(SPOOLCTL_LIBS)

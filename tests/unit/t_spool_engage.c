@@ -15,6 +15,7 @@
 #include "json.h"
 #include "spool.h"
 #include "spool_index.h"
+#include "spool_key.h"
 #include "spool_rec.h"
 #include "spool_track.h"
 #include "tap.h"
@@ -399,6 +400,50 @@ t_retention(void)
 	spool_close(&sp);
 }
 
+static int
+del_cb(const uint8_t *key, size_t klen, const void *v, size_t vlen, void *arg)
+{
+	struct spool_key	k;
+
+	(void)v;
+	(void)vlen;
+	spool_key_init(&k);
+	spool_key_raw(&k, key, klen);
+	return spool_db_del(arg, SPOOL_DB_MSGID_RCPT, &k);
+}
+
+/* An older database: delivered events without complaint index entries;
+ * the next writer's open indexes them (spool_db_migrate_engage). */
+static void
+t_migrate(void)
+{
+	struct spool		*sp = t_spool_fresh(tdir, sizeof(tdir), "t_spool_engage", MAP);
+	struct spool_txn	*t = txn(sp, true);
+	struct fix		 f;
+	struct hit		 h;
+	unsigned		 i;
+
+	for (i = 1; i <= 3; i++) {
+		fix_init(&f, t, T0 + i, i);
+		delivered(t, &f, 1, T0 + i);
+	}
+	/* what a database from before issue 16 holds */
+	if (spool_db_iter(t, SPOOL_DB_MSGID_RCPT, NULL, 0, false, del_cb, t) != 0 ||
+	    spool_db_meta_put_u64(t, "engage_idx", 0) != 0 ||
+	    spool_db_meta_put_u64(t, "engage_idx_next", 0) != 0)
+		abort();
+	commit(&t);
+	t_int_eq((long long)count(sp, SPOOL_DB_MSGID_RCPT), 0, "no index entries");
+	spool_close(&sp);
+	if (spool_open(tdir, MAP, MAP, 0, &sp) != 0)
+		abort();
+	t_int_eq((long long)count(sp, SPOOL_DB_MSGID_RCPT), 3, "the writer's open indexed them");
+	t = txn(sp, false);
+	t_int_eq(find(t, "<m2@acme>", "bob@dest.example", &h), 0, "and they are found");
+	spool_abort(&t);
+	spool_close(&sp);
+}
+
 int
 main(void)
 {
@@ -409,6 +454,7 @@ main(void)
 		{ "old_record", t_old_record },
 		{ "complaint_index", t_complaint_index },
 		{ "retention", t_retention },
+		{ "migrate", t_migrate },
 	};
 
 	return T_RUN_RMTREE(cases, tdir);

@@ -116,6 +116,41 @@ t_match(void)
 		t_str_eq(run(match_cases[i].req), match_cases[i].want, match_cases[i].req);
 }
 
+/* issue 16: engagement events (no msg), a click's url, selected and filtered */
+static void
+t_engage(void)
+{
+	static const struct statq_row	er[] = {
+		{ .qr_to = "a@example.net", .qr_dt = "2026-11-29T18:00:00Z",
+		  .qr_status = "opened", .qr_issue_id = 1 },
+		{ .qr_to = "a@example.net", .qr_dt = "2026-11-29T18:00:05Z",
+		  .qr_status = "clicked", .qr_issue_id = 1,
+		  .qr_url = "https://shop.example/x?a=1" },
+	};
+	static const char	req[] = "{\"filter\":[{\"a\":\"delivstream.url\","
+	    "\"op\":\"!=\",\"v\":null}],\"select\":[\"delivstream.status\","
+	    "\"delivstream.url\",\"delivstream.msg\"]}";
+	struct statq		*q = NULL;
+	struct json_gen		*jg;
+	const char		*out;
+	char			 err[256];
+	size_t			 len;
+
+	if (statq_parse(req, strlen(req), &q, err, sizeof(err)) != STATQ_OK) {
+		t_ok(false, "parse: %s", err);
+		return;
+	}
+	t_ok(!statq_match(q, &er[0]), "an open has no url");
+	t_ok(statq_match(q, &er[1]), "a click has one");
+	jg = json_gen_new(false);
+	statq_select(q, &er[1], jg);
+	out = json_gen_result(jg, &len);
+	t_str_eq(out, "[\"clicked\",\"https://shop.example/x?a=1\",null]",
+	    "status, url, no msg");
+	json_gen_free(&jg);
+	statq_free(&q);
+}
+
 static void
 t_bad_json(void)
 {
@@ -183,7 +218,7 @@ t_order_select(void)
 	    "mixed order needs a sort");
 	statq_free(&q);
 	t_ok(statq_parse("{}", 2, &q, err, sizeof(err)) == STATQ_OK &&
-	    q->q_first == -1 && q->q_nselect == STATQ_NFIELDS - 1 &&
+	    q->q_first == -1 && q->q_nselect == STATQ_NFIELDS - 2 &&
 	    statq_order_is_oldest_first(q), "defaults");
 	statq_free(&q);
 }
@@ -243,7 +278,9 @@ t_plan(void)
 		  "status:bounced" },
 		{ F("delivstream.status", "==", "\"delivered\""), "status:delivered" },
 		{ F("delivstream.status", "!=", "\"bounced\""), "scan" },
-		{ F("delivstream.status", "==", "\"opened\""), "scan" },
+		{ F("delivstream.status", "==", "\"opened\""), "status:opened" },
+		{ F("delivstream.status", "==", "\"complained\""), "status:complained" },
+		{ F("delivstream.status", "==", "\"read\""), "scan" },
 		{ F("delivstream.status", "==", "null"), "scan" },
 		{ F("issue.id", "==", "17"), "issue:17" },
 		{ F("issue.id", "==", "\"17\""), "issue:17" },
@@ -269,6 +306,7 @@ main(void)
 		{ .name = "order_select", .fn = t_order_select },
 		{ .name = "prefixes", .fn = t_prefixes },
 		{ .name = "plan", .fn = t_plan },
+		{ .name = "engage", .fn = t_engage },
 	};
 
 	return T_RUN(cases);

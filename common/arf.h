@@ -1,0 +1,46 @@
+/*
+ * arf: feedback-loop reports (ARF, RFC 5965; issue 16 item 5). Pure: the
+ * report's bytes in, the facts a complaint needs out. The MIME parsing is
+ * GMime 3's (the only file that includes <gmime/gmime.h>); the caller
+ * bounds the input (ARF_MAX).
+ *
+ * Accepted shape: a multipart/report with report-type=feedback-report
+ * whose parts include a message/feedback-report (Feedback-Type, and
+ * Original-Rcpt-To when the provider gives it) and the original message
+ * as message/rfc822 or its header block as text/rfc822-headers. The
+ * recipient is Original-Rcpt-To, else the original's To: when it holds
+ * exactly one address (providers that redact the report often keep it).
+ */
+#ifndef SG_ARF_H
+#define SG_ARF_H
+
+#include <stddef.h>
+
+#define ARF_MAX		(4 << 20)	/* bytes of report parsed at most */
+#define ARF_FIELD_MAX	1000
+
+enum arf_status {
+	ARF_OK = 0,
+	ARF_EMIME,		/* not a parseable MIME message */
+	ARF_ENOTREPORT,		/* not multipart/report; report-type=feedback-report */
+	ARF_ENOFEEDBACK,	/* no message/feedback-report part, or no Feedback-Type */
+	ARF_ENOORIGINAL,	/* no original message or headers */
+	ARF_ENOMSGID,		/* the original has no Message-ID */
+	ARF_ENORCPT,		/* neither Original-Rcpt-To nor a single To: address */
+	ARF_ETOOBIG		/* more than ARF_MAX bytes */
+};
+
+struct arf_report {
+	char	ar_type[64];			/* Feedback-Type, lower-cased: "abuse" */
+	char	ar_rcpt[ARF_FIELD_MAX];		/* the complaining recipient */
+	char	ar_message_id[ARF_FIELD_MAX];	/* the original's, "<...>" */
+	char	ar_user_agent[256];		/* the report's User-Agent or "" */
+	char	ar_source_ip[64];		/* Source-IP or "" */
+};
+
+/* ARF_OK and r filled, or the reason it is not a usable report (r is
+ * then partly filled: whatever was found). Never reads beyond len. */
+enum arf_status	arf_parse(const char *data, size_t len, struct arf_report *r);
+const char	*arf_strerror(enum arf_status);
+
+#endif

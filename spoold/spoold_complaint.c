@@ -1,0 +1,228 @@
+/*
+ * spoold_complaint: feedback-loop reports -> `complained` event and a
+ * stop-list entry (spoold_complaint.h).
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "arf.h"
+#include "buf.h"
+#include "conf.h"
+#include "json.h"
+#include "spool.h"
+#include "spoold_complaint.h"
+#include "xmem.h"
+
+/* What a complaint needs of the original's delivered event. */
+struct spoold_orig {
+	char		 so_login[SPOOL_LOGIN_MAX];
+	char		 so_qid[QID_SIZE];
+	uint64_t	 so_issue;
+	char		 so_uniq[SPOOL_NAME_MAX];
+	bool		 so_has_uniq;
+	char		 so_from[SPOOL_ADDR_MAX];
+	char		 so_to[SPOOL_ADDR_MAX];
+	char		 so_message_id[SPOOL_MSGID_MAX];
+};
+
+bool
+spoold_complaint_envelope(const struct conf *cf, const struct spool_env *env)
+{
+	const struct conf_list	*l = &cf->cf_complaints_address;
+	size_t			 i, j;
+
+	if (l->n == 0 || env->pe_nrcpt == 0)
+		return false;
+	for (i = 0; i < env->pe_nrcpt; i++) {
+		for (j = 0; j < l->n && !str_ieq(l->v[j], env->pe_rcpt[i]); j++)
+			;
+		if (j == l->n)
+			return false;
+	}
+	return true;
+}
+
+static void
+spoold_orig_str(char *dst, size_t dstsz, const struct json_val *v)
+{
+	(void)str_copy(dst, dstsz, json_string(v) != NULL ? json_string(v) : "");
+}
+
+static int
+spoold_orig_cb(uint64_t seq, const char *json, size_t len, void *arg)
+{
+	struct spoold_orig	*o = arg;
+	struct json_val		*j;
+	const char		*qid;
+	char			*copy, err[64];
+	int64_t			 id;
+
+	(void)seq;
+	copy = xstrndup(json, len);
+	j = json_parse(copy, err, sizeof(err));
+	free(copy);
+	if (j == NULL)
+		return SPOOL_ECORRUPT;
+	spoold_orig_str(o->so_login, sizeof(o->so_login), json_get(j, "account"));
+	qid = json_string(json_get(j, "queue_id"));
+	(void)str_copy(o->so_qid, sizeof(o->so_qid), qid != NULL && qid_ok(qid) ? qid : "");
+	if (json_integer(json_get(json_get(j, "issue"), "id"), &id) && id > 0)
+		o->so_issue = (uint64_t)id;
+	o->so_has_uniq = json_string(json_get(json_get(j, "gate"), "uniq")) != NULL;
+	spoold_orig_str(o->so_uniq, sizeof(o->so_uniq), json_get(json_get(j, "gate"), "uniq"));
+	spoold_orig_str(o->so_from, sizeof(o->so_from), json_get(j, "from"));
+	spoold_orig_str(o->so_to, sizeof(o->so_to), json_get(j, "to"));
+	spoold_orig_str(o->so_message_id, sizeof(o->so_message_id),
+	    json_get(j, "message_id"));
+	json_val_free(&j);
+	return 0;
+}
+
+/*
+ * The report's bytes (the message after the envelope) into b; a report
+ * larger than ARF_MAX is not read (b->len stays ARF_MAX + 1: too big).
+ */
+static int
+spoold_complaint_read(const struct conf *cf, const struct spool_env *env, struct buf *b)
+{
+	struct stat	st;
+	char		path[4096], name[QID_SIZE + 8];
+	size_t		want, got = 0;
+	ssize_t		n;
+	int		fd, rc = 0;
+
+	if (str_printf(name, sizeof(name), ".%s.in", env->pe_qid) == -1 ||
+	    spool_path(path, sizeof(path), cf->cf_spool_dir, SPOOL_QUEUE, name) == -1)
+		return ENAMETOOLONG;
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return errno;
+	if (fstat(fd, &st) == -1 || st.st_size < (off_t)env->pe_hdrlen) {
+		rc = errno != 0 ? errno : EIO;
+		goto out;
+	}
+	want = (size_t)(st.st_size - (off_t)env->pe_hdrlen);
+	if (want > ARF_MAX) {
+		b->len = (size_t)ARF_MAX + 1;	/* arf_parse: too big */
+		goto out;
+	}
+	b->data = xmalloc(want + 1);
+	while (got < want) {
+		n = pread(fd, b->data + got, want - got, (off_t)env->pe_hdrlen + (off_t)got);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n == 0 ? EIO : errno;
+			break;
+		}
+		got += (size_t)n;
+	}
+	b->len = got;
+	b->data[got] = '\0';
+out:
+	(void)close(fd);	/* read-only */
+	return rc;
+}
+
+/* The complained event and the stop-list entry, in txn. */
+static int
+spoold_complaint_apply(struct spool_txn *txn, const struct spoold_orig *o,
+    const struct arf_report *r, int64_t now)
+{
+	struct spool_event	ev;
+	struct spool_issue	is;
+	char			addr[SPOOL_ADDR_MAX];
+	size_t			i;
+	int			rc;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.ev_type = SPOOL_EV_COMPLAINED;
+	ev.ev_dt = now;
+	ev.ev_login = o->so_login;
+	ev.ev_qid = o->so_qid;
+	ev.ev_issue = o->so_issue;
+	/* an issue pruned before its delivery events (issue_retention shorter) */
+	if (ev.ev_issue != 0 && (rc = spool_issue_get(txn, ev.ev_issue, &is)) != 0) {
+		if (rc != SPOOL_ENOTFOUND)
+			return rc;
+		ev.ev_issue = 0;
+	}
+	ev.ev_uniq = o->so_has_uniq ? o->so_uniq : NULL;
+	ev.ev_from = o->so_from;
+	ev.ev_to = o->so_to;
+	ev.ev_message_id = o->so_message_id;
+	ev.ev_user_agent = r->ar_user_agent[0] != '\0' ? r->ar_user_agent : NULL;
+	if ((rc = spool_event_add(txn, &ev, NULL)) != 0)
+		return rc;
+	(void)str_copy(addr, sizeof(addr), o->so_to);
+	for (i = 0; addr[i] != '\0'; i++)
+		addr[i] = (char)tolower((unsigned char)addr[i]);
+	rc = spool_stop_put(txn, o->so_login, addr);
+	return rc == SPOOL_EEXIST ? 0 : rc;
+}
+
+/* Parses and matches the report; 0 (counted, or dropped with a log
+ * line), or an error. */
+static int
+spoold_complaint_match(struct spool_txn *txn, const struct spool_env *env,
+    const struct buf *b, int64_t now, struct buf *log)
+{
+	struct arf_report	*r = xcalloc(1, sizeof(*r));
+	struct spoold_orig	*o = xcalloc(1, sizeof(*o));
+	enum arf_status		 st;
+	int			 rc = 0;
+
+	if ((st = arf_parse(b->data, b->len, r)) != ARF_OK) {
+		(void)buf_printf(log, "%s: complaint report from %s not usable: %s; "
+		    "dropped\n", env->pe_qid, env->pe_client, arf_strerror(st));
+		goto done;
+	}
+	rc = spool_engage_find_delivered(txn, r->ar_message_id, r->ar_rcpt,
+	    spoold_orig_cb, o);
+	if (rc == SPOOL_ENOTFOUND || (rc == 0 && (o->so_login[0] == '\0' ||
+	    o->so_qid[0] == '\0'))) {
+		(void)buf_printf(log, "%s: complaint report (%s) from %s for "
+		    "message_id=%.200s to=<%.200s> matches no delivered message; "
+		    "dropped\n", env->pe_qid, r->ar_type, env->pe_client,
+		    r->ar_message_id, r->ar_rcpt);
+		rc = 0;
+		goto done;
+	}
+	if (rc != 0 || (rc = spoold_complaint_apply(txn, o, r, now)) != 0 ||
+	    (rc = spool_done_put(txn, env->pe_qid, now)) != 0)
+		goto done;
+	(void)buf_printf(log, "%s: complaint (%s) from report %s: to=<%s>, account=%s, "
+	    "status=complained, stop-listed\n", o->so_qid, r->ar_type, env->pe_qid,
+	    o->so_to, o->so_login);
+done:
+	free(o);
+	free(r);
+	return rc;
+}
+
+int
+spoold_complaint_file(struct spool_txn *txn, const struct conf *cf,
+    const struct spool_env *env, int64_t now, struct buf *log)
+{
+	struct buf	b = { .data = NULL, .len = 0 };
+	int		rc;
+
+	if ((rc = spool_done_get(txn, env->pe_qid, NULL)) == 0) {
+		/* counted before a crash that left the file: only remove it */
+		(void)buf_printf(log, "%s: complaint report already handled, removed\n",
+		    env->pe_qid);
+		return 0;
+	}
+	if (rc != SPOOL_ENOTFOUND)
+		return rc;
+	if ((rc = spoold_complaint_read(cf, env, &b)) == 0)
+		rc = spoold_complaint_match(txn, env, &b, now, log);
+	free(b.data);
+	return rc;
+}

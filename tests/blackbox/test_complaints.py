@@ -1,0 +1,245 @@
+"""Engagement events and complaints (issue 16 items 5 and 6), black-box.
+
+Complaints: a feedback-loop report (ARF, RFC 5965) built here the way
+Yahoo (full original, Original-Rcpt-To) and Mail.ru (text/rfc822-headers,
+recipient in To:) send them goes over SMTP, from a client with no account,
+to complaints_address for a message delivered earlier: a `complained`
+event for that message and recipient, the address on the account's stop
+list, the next message to it refused with the stoplist text. Anything else
+from that client is refused; malformed and unmatched reports leave one log
+line each and nothing else (no file kept, no event), and spoold keeps
+running.
+
+Counters: opened/clicked/unsubscribed events added as trackd adds them
+(tests/tools/engage-inject) show in `spoolctl issues` (unique/total), in
+the stat.uni query (delivstream.status, delivstream.url) and in event_log.
+"""
+import json
+import os
+import smtplib
+import subprocess
+import time
+
+import pytest
+
+import peers
+import smtpgate
+
+FBL = "fbl@gate.test"
+STOP = "550 5.0.0 Email is in the account stoplist"
+
+
+@pytest.fixture
+def live():
+    mx = peers.Mx().start()
+    try:
+        g = smtpgate.relaying_gateway(mx.port, complaints_address=FBL)
+    except BaseException:
+        mx.stop()
+        raise
+    try:
+        yield g, mx
+    finally:
+        g.close()
+        mx.stop()
+
+
+def stranger(g):
+    """An SMTP client from 127.0.0.2: no account allows that address."""
+    s = smtplib.SMTP("127.0.0.1", g.port, timeout=15, source_address=("127.0.0.2", 0))
+    s.ehlo("feedback.example")
+    return s
+
+
+def deliver(g, rcpts, campaign="spring"):
+    """Sends one message to rcpts; its Message-Id and QID once delivered."""
+    mid = "<%d.%d@acme.example>" % (time.time_ns(), os.getpid())
+    smtpgate.smtp_send(g, rcpts, msg=smtpgate.message(
+        frm="news@acme.example", to=", ".join(rcpts), msgid=mid,
+        headers={"X-Campaign-Id": campaign}))
+    evs = g.wait_events(lambda e: e.get("message_id") == mid and e["event"] == "delivered"
+                        and len({x["to"] for x in g.events()
+                                 if x.get("message_id") == mid}) >= len(rcpts),
+                        what="delivered " + mid)
+    return mid, evs[0]["queue_id"]
+
+
+ORIGINAL = ("Received: from gate.test (gate.test [127.0.0.1])\r\n"
+            "Message-Id: {mid}\r\n"
+            "Date: Mon, 07 Dec 2026 05:00:00 +0000\r\n"
+            "From: News <news@acme.example>\r\n"
+            "To: {to}\r\n"
+            "Subject: Spring sale\r\n"
+            "MIME-Version: 1.0\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+            "Buy now.\r\n")
+
+
+def yahoo_arf(mid, rcpt):
+    """Yahoo's shape: the whole original as message/rfc822, Original-Rcpt-To."""
+    return ("From: Yahoo! Mail AntiSpam Feedback <feedback@arf.mail.yahoo.com>\r\n"
+            "To: %s\r\n"
+            "Subject: Email Feedback Report for IP 127.0.0.1\r\n"
+            "MIME-Version: 1.0\r\n"
+            "Message-ID: <fbl-%d@arf.mail.yahoo.com>\r\n"
+            "Content-Type: multipart/report; report-type=feedback-report;"
+            " boundary=\"----=_Part_1\"\r\n\r\n"
+            "------=_Part_1\r\nContent-Type: text/plain\r\n\r\n"
+            "This is an email abuse report.\r\n\r\n"
+            "------=_Part_1\r\nContent-Type: message/feedback-report\r\n\r\n"
+            "Feedback-Type: abuse\r\nUser-Agent: Yahoo!-Mail-Feedback/2.0\r\n"
+            "Version: 1\r\nOriginal-Mail-From: <sender@example.com>\r\n"
+            "Original-Rcpt-To: <%s>\r\nSource-IP: 127.0.0.1\r\n\r\n"
+            "------=_Part_1\r\nContent-Type: message/rfc822\r\n"
+            "Content-Disposition: inline\r\n\r\n%s\r\n"
+            "------=_Part_1--\r\n" % (FBL, time.time_ns(), rcpt,
+                                      ORIGINAL.format(mid=mid, to="<%s>" % rcpt))).encode()
+
+
+def mailru_arf(mid, rcpt):
+    """Mail.ru's shape: headers only, the recipient only in the original's To:."""
+    return ("From: fbl@corp.mail.ru\r\nTo: %s\r\nSubject: FBL\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: multipart/report; report-type=\"feedback-report\";\r\n"
+            " boundary=\"b1\"\r\n\r\n"
+            "--b1\r\nContent-Type: text/plain\r\n\r\nComplaint.\r\n"
+            "--b1\r\nContent-Type: message/feedback-report\r\n\r\n"
+            "Feedback-Type: abuse\r\nUser-Agent: Mail.Ru FBL/1.0\r\nVersion: 1\r\n\r\n"
+            "--b1\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+            "Message-ID: %s\r\nFrom: news@acme.example\r\nTo: %s\r\nSubject: hi\r\n\r\n"
+            "--b1--\r\n" % (FBL, mid, rcpt)).encode()
+
+
+def send_report(g, body):
+    s = stranger(g)
+    try:
+        s.sendmail("feedback@arf.example", [FBL], body)
+    finally:
+        s.quit()
+
+
+def stoplist(g):
+    return g.spoolctl("stoplist", "list", "acc").stdout.split()
+
+
+def test_arf_report_complains_and_stoplists(live):
+    g, mx = live
+    mid, qid = deliver(g, ["ann@example.net", "bob@example.net"])
+    send_report(g, yahoo_arf(mid, "ann@example.net"))
+    ev = g.wait_events(lambda e: e["event"] == "complained", what="complained")
+    assert len(ev) == 1
+    c = ev[0]
+    assert c["queue_id"] == qid and c["to"] == "ann@example.net"
+    assert c["account"] == "acc" and c["message_id"] == mid
+    assert c["issue"]["name"] == "spring" and c["user_agent"] == "Yahoo!-Mail-Feedback/2.0"
+    assert "msg" not in c and "attempt" not in c and "class" not in c
+    assert stoplist(g) == ["ann@example.net"]
+    log = g.log("spoold")
+    assert any(qid in line and "status=complained" in line for line in log.splitlines())
+    assert g.files("quarantine") == []
+    # the report was not queued for delivery anywhere
+    assert not [m for m in mx.messages if FBL in m["to"]]
+    # the next message to the address gets the stoplist refusal
+    smtpgate.smtp_send(g, ["ann@example.net"])
+    b = g.wait_events(lambda e: e["event"] == "bounced" and e["to"] == "ann@example.net",
+                      what="stoplist bounce")
+    assert b[0]["msg"] == STOP
+    issue = [i for i in g.spoolctl_json("issues") if i["name"] == "spring"][0]
+    assert issue["complained"] == 1
+
+
+def test_mailru_report_recipient_from_to(live):
+    g, mx = live
+    mid, qid = deliver(g, ["carl@example.net"])
+    send_report(g, mailru_arf(mid, "Carl@Example.NET"))
+    c = g.wait_events(lambda e: e["event"] == "complained", what="complained")[0]
+    assert c["queue_id"] == qid and c["to"] == "carl@example.net"
+    assert stoplist(g) == ["carl@example.net"]
+
+
+def test_stranger_may_only_send_to_complaints_address(live):
+    g, mx = live
+    s = stranger(g)
+    try:
+        code, _ = s.mail("someone@example.org")
+        assert code == 250
+        code, text = s.rcpt("victim@example.net")
+        assert code == 530 and b"Authentication required" in text
+        code, _ = s.rcpt(FBL.upper())
+        assert code == 250
+    finally:
+        s.quit()
+    assert "NOQUEUE: reject: RCPT from" in g.log("smtpd")
+
+
+def test_malformed_and_unmatched_reports(live):
+    g, mx = live
+    s = stranger(g)
+    try:
+        s.sendmail("x@example.org", [FBL], smtpgate.message(to=FBL, subject="not a report"))
+        s.sendmail("x@example.org", [FBL],
+                   b"MIME-Version: 1.0\r\nContent-Type: multipart/report; "
+                   b"report-type=feedback-report; boundary=\"x\"\r\n\r\n--x\r\n"
+                   b"Content-Type: message/feedback-report\r\n\r\nFeedback-Ty")
+        s.sendmail("x@example.org", [FBL], yahoo_arf("<nobody@nowhere>", "ann@example.net"))
+    finally:
+        s.quit()
+    smtpgate.wait_for(lambda: g.log("spoold").count("; dropped") == 3, 20,
+                      what="3 reports dropped")
+    log = g.log("spoold")
+    assert log.count("not usable: not multipart/report") == 1
+    assert log.count("not usable: no message/feedback-report part") == 1
+    assert log.count("matches no delivered message; dropped") == 1
+    smtpgate.wait_for(lambda: g.files("new") == [], 10, what="incoming/new emptied")
+    assert g.files("quarantine") == []
+    assert not [e for e in g.events() if e["event"] == "complained"]
+    assert g.procs["spoold"].poll() is None
+    # and spoold still files mail
+    mid, qid = deliver(g, ["dan@example.net"])
+    assert qid
+
+
+def inject(g, *args):
+    tool = os.path.join(smtpgate.BUILDDIR, "tests", "tools", "engage-inject")
+    subprocess.run([tool, "-c", g.conf_path] + list(args), check=True, timeout=30,
+                   capture_output=True)
+
+
+def test_issue_counters_query_and_event_log(live):
+    g, mx = live
+    mid, qid = deliver(g, ["ann@example.net", "bob@example.net"], campaign="autumn")
+    inject(g, qid, "ann@example.net", "opened")
+    inject(g, qid, "ann@example.net", "opened")
+    inject(g, "-m", qid, "bob@example.net", "opened")
+    inject(g, qid, "ann@example.net", "clicked", "https://acme.example/a?x=1")
+    inject(g, qid, "ann@example.net", "clicked", "https://acme.example/b")
+    inject(g, qid, "bob@example.net", "unsubscribed")
+    iss = [i for i in g.spoolctl_json("issues") if i["name"] == "autumn"][0]
+    assert iss["opens"] == {"unique": 2, "total": 3}
+    assert iss["clicks"] == {"unique": 1, "total": 2}
+    assert iss["unsubscribed"] == 1 and iss["complained"] == 0
+    line = [x for x in g.spoolctl("issues").stdout.splitlines() if "autumn" in x][0]
+    assert " 2/3 " in line and " 1/2 " in line
+    rows = json.loads(g.spoolctl("query", input=json.dumps({
+        "action": "stat.uni",
+        "filter": [{"a": "delivstream.status", "op": "==", "v": "clicked"}],
+        "select": ["delivstream.to", "delivstream.status", "delivstream.url", "issue.name"],
+        "order": ["delivstream.dt"]})).stdout)["list"]
+    assert sorted(r[2] for r in rows) == ["https://acme.example/a?x=1", "https://acme.example/b"]
+    assert all(r[0] == "ann@example.net" and r[3] == "autumn" for r in rows)
+    opened = json.loads(g.spoolctl("query", input=json.dumps({
+        "action": "stat.uni",
+        "filter": [{"a": "delivstream.status", "op": "==", "v": "opened"}],
+        "select": ["delivstream.to"]})).stdout)["list"]
+    assert len(opened) == 3
+    # event_log gets them within spoold_rescan_interval (1s here)
+    evs = g.wait_events(lambda e: e["event"] in ("opened", "clicked", "unsubscribed"),
+                        what="engagement events")
+    evs = smtpgate.wait_for(
+        lambda: (lambda l: l if len(l) == 6 else None)(
+            [e for e in g.events() if e["event"] in ("opened", "clicked", "unsubscribed")]),
+        20, what="six engagement events")
+    machine = [e for e in evs if e.get("machine")]
+    assert len(machine) == 1 and machine[0]["to"] == "bob@example.net"
+    assert all(e["client"] == "127.0.0.0/24" and e["queue_id"] == qid for e in evs)
+    assert [e["url"] for e in evs if e["event"] == "clicked"] == \
+        ["https://acme.example/a?x=1", "https://acme.example/b"]
