@@ -364,3 +364,52 @@ def test_privileges_and_sighup():
         wait_for(lambda: "reloaded" in g.log("trackd"), 10, what="reloaded")
         assert request(g, "GET", "/o/x")[0] == 404
         g.stop("trackd")
+
+
+def test_through_the_real_rewriting_path():
+    """End to end: a tracked account's HTML message goes out rewritten by
+    deliverd; the pixel, the first link and the List-Unsubscribe URL of the
+    copy that arrived are fetched through trackd: `opened` and `clicked`
+    (to the original URL, with the message's issue), the one-click POST
+    puts the address on the stop list and the next message to it bounces."""
+    import email
+    import email.policy
+    import re
+    from test_track_rewrite import HOST, LINKS as SENT_LINKS, mime_message
+
+    with peers.Mx() as mx, peers.Callbacks() as cb, gateway(mx, cb) as g:
+        g.start()
+        start_trackd(g)
+        g.spoolctl("account", "set", "acc", "--track", "opens,clicks,unsubscribe",
+                   "--track-host", HOST)
+        smtp_send(g, ["e2e@dest.test"], msg=mime_message("quoted-printable", "e2e@dest.test"))
+        wait_for(lambda: mx.received("e2e@dest.test"), 30, what="the tracked copy")
+        data = mx.received("e2e@dest.test")[0]["data"]
+        msg = email.message_from_bytes(data, policy=email.policy.default)
+        html = msg.get_body(preferencelist=("html",)).get_content()
+        pix = re.search(r'src="https://%s(/o/[A-Za-z0-9_-]+)"' % re.escape(HOST), html).group(1)
+        clk = re.findall(r'href="https://%s(/c/[A-Za-z0-9_-]+)"' % re.escape(HOST), html)
+        uns = re.search(r"<https://%s(/u/[A-Za-z0-9_-]+)>" % re.escape(HOST),
+                        msg["List-Unsubscribe"]).group(1)
+        assert len(clk) == len(SENT_LINKS)
+
+        assert request(g, "GET", pix)[0] == 200
+        st, h, _ = request(g, "GET", clk[0])
+        assert st == 302 and h["location"] == SENT_LINKS[0]
+        g.wait_events(lambda e: e["event"] == "clicked", what="clicked")
+        op = g.wait_events(lambda e: e["event"] == "opened", what="opened")[0]
+        dl = [e for e in g.events() if e["event"] == "delivered"][0]
+        assert op["issue"] == dl["issue"] and op["issue"]["id"] is not None
+        assert op["queue_id"] == dl["queue_id"] and op["message_id"] == dl["message_id"]
+        assert engage(g, "clicked")[0]["url"] == SENT_LINKS[0]
+
+        st, _, _ = request(g, "POST", uns, body=b"List-Unsubscribe=One-Click",
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert st == 200
+        assert "e2e@dest.test" in g.spoolctl("stoplist", "list", "acc").stdout
+        smtp_send(g, ["e2e@dest.test"], msg=smtpgate.message(to="e2e@dest.test"))
+        b = g.wait_events(lambda e: e["event"] == "bounced" and e["to"] == "e2e@dest.test",
+                          what="stoplist bounce")
+        assert b[0]["msg"] == STOPLIST
+        wait_for(lambda: {"opened", "clicked", "unsubscribed"} <= {e["event"] for e in cb.events},
+                 30, what="the three callbacks")
