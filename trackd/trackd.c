@@ -258,7 +258,7 @@ trackd_run(struct daemon *d)
 		log_fatal("ev_new");
 	if (ev_signal(m->m_ev, trackd_on_signal, m) == -1)
 		log_fatal("ev");
-	m->m_t = trackd_new(sp, key, m->m_cf->cf_event_log, NULL, NULL);
+	m->m_t = trackd_new(sp, key, m->m_cf->cf_event_log);
 	explicit_bzero(key, sizeof(key));
 	trackd_set_pipe(m->m_t, m->m_pipe);
 	trackd_loop(m);

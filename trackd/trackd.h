@@ -3,17 +3,19 @@
  * that includes <microhttpd.h>: it turns each request into a struct
  * trackd_req and sends back the struct trackd_resp that trackd_handle()
  * (trackd_hit.c) fills. trackd_hit.c owns the tracking key, the spool and
- * the pending hits; its functions may be called from libmicrohttpd's
- * threads (every use of the spool is serialised on one mutex: struct
- * spool is one per process and not thread-safe).
+ * the burst memory; its functions are called from libmicrohttpd's threads
+ * (every use of the spool is serialised on one mutex: struct spool is one
+ * per process and not thread-safe).
  *
  * Durability (trackd.8, DURABILITY): an unsubscribe is committed (stop
  * list entry and `unsubscribed` event, one LMDB transaction) before its
- * answer; opens and clicks are answered at once and committed in groups
- * by trackd_flush(), at least every TRACKD_FLUSH_MS and as soon as
- * TRACKD_FLUSH_AT are pending; SIGTERM flushes before exit. A crash
- * (SIGKILL, power) loses at most the opens and clicks of the last
- * TRACKD_FLUSH_MS.
+ * answer; opens and clicks are answered at once and handed through a pipe
+ * to the committer (trackd_commit.c, a child process with its own LMDB
+ * environment), which commits them in groups with trackd_flush(): at
+ * least every TRACKD_FLUSH_MS and as soon as TRACKD_FLUSH_AT are pending.
+ * On SIGTERM the threads stop, the pipe closes and the committer commits
+ * the rest. A crash (SIGKILL, power) loses at most the opens and clicks
+ * of the last TRACKD_FLUSH_MS.
  */
 #ifndef SG_TRACKD_H
 #define SG_TRACKD_H
@@ -26,7 +28,7 @@
 
 #define TRACKD_FLUSH_MS		100	/* the group-commit window */
 #define TRACKD_FLUSH_AT		512	/* pending hits that wake the flush */
-#define TRACKD_PENDING_MAX	8192	/* then a hit is not recorded (logged) */
+#define TRACKD_PENDING_MAX	8192	/* in the committer; then a hit is not recorded (logged) */
 #define TRACKD_URL_MAX		256	/* longer request targets: 404 */
 #define TRACKD_BODY_MAX		1024	/* POST bodies; more closes the connection */
 #define TRACKD_UA_MAX		256	/* user agents are cut to this */
@@ -57,11 +59,10 @@ struct trackd_resp {
 };
 
 /* Creates the state over an open spool (read-write) with the tracking
- * key; events go on to event_log (copied) after each commit; wake (may
- * be NULL) is called, from any thread, when the flush should run soon.
- * Fatal on allocation failure. */
+ * key; events go on to event_log (copied) after each commit. Fatal on
+ * allocation failure. */
 struct trackd	*trackd_new(struct spool *, const unsigned char *key,
-		    const char *event_log, void (*wake)(void *), void *wake_arg);
+		    const char *event_log);
 void		 trackd_free(struct trackd **);
 /* Answers one request (any thread). resp is initialised here; the caller
  * calls trackd_resp_release() once it has been sent. */

@@ -106,7 +106,7 @@ trackd_commit_main(const char *spool_dir, int64_t map_size, int64_t map_max,
 	if ((rc = spool_open(spool_dir, map_size, map_max, 0, &sp)) != 0)
 		log_fatalx("committer: spool_open %s: %s", spool_dir, spool_strerror(rc));
 	/* the committer verifies no token: it needs no key */
-	c.c_t = trackd_new(sp, nokey, event_log, NULL, NULL);
+	c.c_t = trackd_new(sp, nokey, event_log);
 	trackd_commit_due(&c, true);	/* what a killed trackd left unexported */
 	for (;;) {
 		if (poll(&pfd, 1, trackd_commit_wait(&c)) == -1 && errno != EINTR)

@@ -1,9 +1,9 @@
 /*
  * trackd_flush: the group commit of opens and clicks (trackd.h,
- * DURABILITY). Handlers append to t_pend under t_q; the flush swaps it
- * with the empty t_fl and writes t_fl's events in one LMDB transaction
- * under t_db. A failed commit keeps t_fl for the next flush (the handlers
- * go on filling t_pend up to its bound meanwhile).
+ * DURABILITY), run by the committer. Hits arrive on t_pend (under t_q);
+ * the flush swaps it with the empty t_fl and writes t_fl's events in one
+ * LMDB transaction under t_db. A failed commit keeps t_fl for the next
+ * flush (t_pend goes on filling up to its bound meanwhile).
  */
 #include "config.h"
 

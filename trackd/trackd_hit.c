@@ -40,8 +40,7 @@ static const char trackd_405[] = "Method Not Allowed\n";
 const char trackd_503[] = "Service Unavailable: try again\n";
 
 struct trackd *
-trackd_new(struct spool *sp, const unsigned char *key, const char *event_log,
-    void (*wake)(void *), void *wake_arg)
+trackd_new(struct spool *sp, const unsigned char *key, const char *event_log)
 {
 	struct trackd	*t = xcalloc(1, sizeof(*t));
 
@@ -57,8 +56,6 @@ trackd_new(struct spool *sp, const unsigned char *key, const char *event_log,
 	t->t_event_log = xstrdup(event_log);
 	/* events a killed trackd committed but did not append yet */
 	t->t_export = true;
-	t->t_wake = wake;
-	t->t_wake_arg = wake_arg;
 	t->t_pipe = -1;
 	return t;
 }

@@ -39,8 +39,6 @@ struct trackd {
 	int			 t_pipe;	/* to the committer, or -1 */
 	char			*t_event_log;
 	bool			 t_export;	/* events to append (t_db) */
-	void			(*t_wake)(void *);
-	void			*t_wake_arg;
 };
 
 extern const char trackd_503[];
