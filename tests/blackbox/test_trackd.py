@@ -66,10 +66,12 @@ def seed(g, qid, rcpts, links=LINKS):
     return json.loads(r.stdout)
 
 
-def fake_qid():
-    """A QID of now that no message has (a tracking record outlives its
-    message): 13 hex digits of microseconds, 7 of anything."""
-    return "%013X%07X" % (time.time_ns() // 1000, int.from_bytes(os.urandom(3), "big"))
+def fake_qid(age=0):
+    """A QID that no message has (a tracking record outlives its message),
+    of a message that arrived age seconds ago: 13 hex digits of
+    microseconds, 7 of anything. track-seed takes the arrival from it."""
+    return "%013X%07X" % (time.time_ns() // 1000 - age * 10**6,
+                          int.from_bytes(os.urandom(3), "big"))
 
 
 def request(g, method, path, body=None, headers=None, tls=False):
@@ -140,14 +142,22 @@ def test_open_and_click_become_events_and_callbacks():
 
 def test_machine_rules():
     """Image proxies, Apple's bare UA and bots are machines; a person's
-    browser is not (the message arrived long ago); a second link of the
+    browser is not (the message arrived an hour ago); a second link of the
     same copy fetched within a second is a scanner, and so is every later
     click of that copy for a while; another recipient is unaffected."""
     with gateway() as g:
         g.start("spoold")
-        qid = fake_qid()
+        qid = fake_qid(age=3600)
         start_trackd(g)
         tok = seed(g, qid, ["p@dest.test", "q@dest.test"], links=LINKS + ["https://c.example/"])
+        # opens an hour after delivery: a browser is a person, a proxy is not
+        assert request(g, "GET", "/o/" + tok["open"][0])[0] == 200
+        assert request(g, "GET", "/o/" + tok["open"][1], headers={
+            "User-Agent": "Mozilla/5.0 (via ggpht.com GoogleImageProxy)"})[0] == 200
+        ops = g.wait_events(lambda e: e["event"] == "opened", what="opens")
+        wait_for(lambda: len(engage(g, "opened")) == 2, 10, what="both opens")
+        assert {e["to"]: e.get("machine", False) for e in engage(g, "opened")} == \
+            {"p@dest.test": False, "q@dest.test": True}, ops
         proxies = ["Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)",
                    "YahooMailProxy; https://help.yahoo.com/kb/yahoo-mail-proxy-SLN28749.html",
                    "Mozilla/5.0", "python-requests/2.28", ""]
@@ -186,6 +196,9 @@ def test_forged_and_malformed_tokens_get_404():
         assert st == 405 and h["allow"] == "GET, HEAD"
         st, _, _ = request(g, "DELETE", "/u/" + tok["unsub"][0])
         assert st == 405
+        # HEAD answers as GET and records nothing (scanners probe with it)
+        st, h, body = request(g, "HEAD", "/o/" + good)
+        assert st == 200 and h["content-type"] == "image/gif" and body == b""
         st, _, _ = request(g, "GET", "/o/" + good)
         assert st == 200
         g.wait_events(lambda e: e["event"] == "opened", what="the genuine open")
@@ -278,6 +291,28 @@ def test_limits_and_tls_implicit():
             request(g, "POST", "/u/" + tok["unsub"][0], body=b"x" * 4096, tls=True)
         assert "s@dest.test" not in g.spoolctl("stoplist", "list", "acc").stdout
         assert "hit=body-too-large" in g.log("trackd")
+
+
+def test_idle_and_oversized_requests_are_cut():
+    """A client that sends half a request and waits is disconnected after
+    the idle timeout (10 s); a header block over 16 KB gets an error
+    answer, not memory; a request body over 1 KB closes the connection."""
+    with gateway() as g:
+        g.start("spoold")
+        start_trackd(g)
+        s = socket.create_connection(("127.0.0.1", g.track_port), timeout=20)
+        s.sendall(b"GET /o/abc HTTP/1.1\r\nHost: x\r\n")
+        t0 = time.monotonic()
+        assert s.recv(4096) == b"", "still open"
+        waited = time.monotonic() - t0
+        s.close()
+        assert 5 < waited < 19, waited
+        st, _, _ = request(g, "GET", "/o/abc", headers={"X-Pad": "a" * 20000})
+        assert st in (413, 414, 431), st
+        with pytest.raises((http.client.HTTPException, ConnectionError)):
+            request(g, "POST", "/u/abc", body=b"x" * 4096)
+        assert "hit=body-too-large" in g.log("trackd")
+        assert request(g, "GET", "/o/abc")[0] == 404     # and it still answers
 
 
 def test_bad_track_listen_exits_2():

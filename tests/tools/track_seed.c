@@ -7,7 +7,8 @@
  *   {"open":[TOK,...],"unsub":[TOK,...],"click":[[TOK,...],...]}
  * (one entry per recipient; click: one token per link). When QID names a
  * filed message, the issue, X-Letter-Id, Message-Id, sender and arrival
- * come from it, so the events look like that message's.
+ * come from it, so the events look like that message's; otherwise the
+ * arrival is the time the QID encodes.
  */
 #include "config.h"
 
@@ -20,6 +21,7 @@
 #include "buf.h"
 #include "conf.h"
 #include "log.h"
+#include "qid.h"
 #include "spool.h"
 #include "spool_track.h"
 #include "xmem.h"
@@ -30,7 +32,8 @@ seed_from_msg(struct spool *sp, const char *qid, struct spool_track_msg *km)
 	struct spool_txn	*txn;
 	struct spool_msg	 m;
 
-	km->km_arrival = (int64_t)time(NULL);
+	/* no such message: the arrival its QID encodes */
+	km->km_arrival = qid_ok(qid) ? (int64_t)(qid_time_us(qid) / 1000000) : (int64_t)time(NULL);
 	if (spool_begin(sp, false, &txn) != 0)
 		return;
 	if (spool_msg_get(txn, qid, &m) == 0) {
