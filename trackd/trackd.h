@@ -54,8 +54,8 @@ struct trackd_resp {
 	size_t		 rs_len;
 	bool		 rs_nocache;
 	const char	*rs_allow;		/* 405: the Allow header */
-	char		 rs_location[2048];	/* 302 */
-	struct buf	 rs_buf;		/* a page built for this answer */
+	const char	*rs_location;		/* 302: in rs_buf */
+	struct buf	 rs_buf;		/* a page or a Location built for this answer */
 };
 
 /* Creates the state over an open spool (read-write) with the tracking

@@ -230,10 +230,11 @@ trackd_click(struct trackd *t, const struct trackd_req *rq,
 	(void)pthread_mutex_lock(&t->t_db);
 	if ((rc = spool_begin(t->t_sp, false, &tx)) == 0) {
 		if ((rc = trackd_msg(tx, ref, &km)) == 0) {
+			/* the Location value lives in rs_buf (up to TRACKD_PAGE_MAX) */
 			if (!trackd_url_ok(km.km_links[ref->tk_link]) ||
-			    str_copy(rs->rs_location, sizeof(rs->rs_location),
-			    km.km_links[ref->tk_link]) == -1)
+			    buf_puts(&rs->rs_buf, km.km_links[ref->tk_link]) == -1)
 				rc = SPOOL_ENOTFOUND;
+			rs->rs_location = rs->rs_buf.data;
 			spool_track_msg_free(&km);
 		}
 		spool_abort(&tx);

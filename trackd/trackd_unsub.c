@@ -98,7 +98,7 @@ trackd_unsub_txn(struct trackd *t, const struct trackd_req *rq,
 	struct spool_track_msg	 km;
 	struct spool_event	 ev;
 	struct spool_txn	*tx;
-	char			 client[SPOOL_CLIENT_MAX];
+	char			 client[SPOOL_CLIENT_MAX], ua[TRACKD_UA_MAX];
 	int			 rc;
 
 	if ((rc = spool_begin(t->t_sp, true, &tx)) != 0)
@@ -112,7 +112,10 @@ trackd_unsub_txn(struct trackd *t, const struct trackd_req *rq,
 	if (!*already_r) {
 		spool_event_init_track(&ev, &km, ref->tk_qid, ref->tk_idx,
 		    SPOOL_EV_UNSUBSCRIBED, (int64_t)time(NULL));
-		ev.ev_user_agent = rq->rq_ua;
+		if (rq->rq_ua != NULL) {	/* cut as the opens' and clicks' */
+			(void)str_copy(ua, sizeof(ua), rq->rq_ua);
+			ev.ev_user_agent = ua;
+		}
 		if (spool_client_truncate(rq->rq_client, client, sizeof(client)) == 0)
 			ev.ev_client = client;
 		if ((rc = spool_stop_put(tx, km.km_login, addr_r)) == 0)

@@ -207,6 +207,20 @@ def test_forged_and_malformed_tokens_get_404():
         assert log.count("NOQUEUE: hit=") >= len(cases) + 2, log
 
 
+def test_long_link_redirects_whole():
+    """A recorded link of 3,000 bytes (long tracking parameters) comes
+    back whole in Location."""
+    long_link = "https://shop.example.com/p?" + "&".join("utm_%d=%s" % (i, "v" * 20)
+                                                      for i in range(110))
+    assert len(long_link) > 2900
+    with gateway() as g:
+        g.start("spoold")
+        start_trackd(g)
+        tok = seed(g, fake_qid(), ["l@dest.test"], links=[long_link])
+        st, h, _ = request(g, "GET", "/c/" + tok["click"][0][0])
+        assert st == 302 and h["location"] == long_link
+
+
 def test_one_click_unsubscribe_then_stoplist_bounce():
     """RFC 8058's POST puts the address on the account's stop list and
     logs `unsubscribed` once (a second POST: same answer, no event); the
