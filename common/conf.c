@@ -445,12 +445,15 @@ conf_check_next_hops(const struct conf *cf, char *err, size_t errsz)
 	return 0;
 }
 
-/* track_listen (issue 16): one listen line, tls=none or tls=implicit. */
+/* track_listen (issue 16): one listen line, tls=none or tls=implicit;
+ * track_trusted_proxy: address ranges. */
 static int
 conf_check_track_listen(const struct conf *cf, char *err, size_t errsz)
 {
 	struct conf_listen	 l;
+	struct cidr		 c;
 	char			 w[4200], why[256];
+	size_t			 i;
 
 	if (conf_parse_listen(cf->cf_track_listen, &l, why, sizeof(why)) == -1) {
 		(void)snprintf(err, errsz, "%s: %s", conf_where(cf, "track_listen", w,
@@ -462,6 +465,13 @@ conf_check_track_listen(const struct conf *cf, char *err, size_t errsz)
 		    conf_where(cf, "track_listen", w, sizeof(w)));
 		return -1;
 	}
+	for (i = 0; i < cf->cf_track_trusted_proxy.n; i++)
+		if (cidr_parse(cf->cf_track_trusted_proxy.v[i], &c) == -1) {
+			(void)snprintf(err, errsz, "%s: not an address range: \"%s\"",
+			    conf_where(cf, "track_trusted_proxy", w, sizeof(w)),
+			    cf->cf_track_trusted_proxy.v[i]);
+			return -1;
+		}
 	return 0;
 }
 

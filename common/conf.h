@@ -113,6 +113,7 @@ struct conf {
 	/* the tracking server (issue 16): "ADDR:PORT tls=none|implicit" */
 	char		*cf_track_listen;
 	char		*cf_trackd_user;
+	struct conf_list cf_track_trusted_proxy;	/* CIDRs: X-Forwarded-For */
 	/* feedback-loop reports (issue 16 item 5): smtpd accepts mail to these
 	 * from any client, spoold parses it instead of delivering it */
 	struct conf_list cf_complaints_address;

@@ -201,6 +201,8 @@ const struct conf_key conf_keys[] = {
 	    CONF_TRACKD),
 	CF_STR("trackd_user", "smtpgate", cf_trackd_user,
 	    CONF_TRACKD),
+	CF_LIST("track_trusted_proxy", "", cf_track_trusted_proxy,
+	    CONF_TRACKD),
 	/* feedback-loop (ARF) reports (issue 16 item 5) */
 	CF_LIST("complaints_address", "", cf_complaints_address,
 	    CONF_SMTPD | CONF_SPOOLD),

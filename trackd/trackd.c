@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "cidr.h"
 #include "conf.h"
 #include "daemon.h"
 #include "ev.h"
@@ -52,6 +53,8 @@
 struct trackd_main {
 	struct conf		*m_cf;
 	struct conf_listen	 m_listen;
+	struct cidr		*m_proxies;	/* track_trusted_proxy */
+	size_t			 m_nproxies;
 	int			 m_fd;
 	char			*m_cert, *m_key;	/* PEM text, implicit TLS */
 	struct ev		*m_ev;
@@ -66,6 +69,7 @@ trackd_check(struct daemon *d)
 {
 	struct trackd_main	*m = d->d_arg;
 	char			 why[256], w[4200];
+	size_t			 i;
 
 	/* conf_load checked the syntax and tls=none|implicit */
 	if (conf_parse_listen(d->d_cf->cf_track_listen, &m->m_listen, why, sizeof(why)) == -1)
@@ -74,6 +78,11 @@ trackd_check(struct daemon *d)
 	if (m->m_listen.cl_tls == CONF_TLS_IMPLICIT && d->d_cf->cf_tls_cert[0] == '\0')
 		log_fatalx_status(2, "%s: tls=implicit needs tls_cert and tls_key",
 		    conf_where(d->d_cf, "track_listen", w, sizeof(w)));
+	/* conf_load checked each range */
+	m->m_nproxies = d->d_cf->cf_track_trusted_proxy.n;
+	m->m_proxies = xcalloc(m->m_nproxies + 1, sizeof(*m->m_proxies));
+	for (i = 0; i < m->m_nproxies; i++)
+		(void)cidr_parse(d->d_cf->cf_track_trusted_proxy.v[i], &m->m_proxies[i]);
 }
 
 static void
@@ -228,6 +237,7 @@ trackd_loop(struct trackd_main *m)
 {
 	struct trackd_http_conf	 hc = { .hc_fd = m->m_fd, .hc_cert_pem = m->m_cert,
 		.hc_key_pem = m->m_key, .hc_threads = trackd_threads(),
+		.hc_proxies = m->m_proxies, .hc_nproxies = m->m_nproxies,
 		.hc_conn_max = TRACKD_CONN_MAX, .hc_timeout_s = TRACKD_TIMEOUT_S };
 	struct trackd_http	*h;
 
@@ -271,6 +281,7 @@ trackd_run(struct daemon *d)
 		explicit_bzero(m->m_key, strlen(m->m_key));
 	free(m->m_key);
 	free(m->m_cert);
+	free(m->m_proxies);
 	conf_free(&m->m_cf);
 	return m->m_status;
 }

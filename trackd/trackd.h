@@ -85,8 +85,12 @@ size_t	trackd_pending(struct trackd *);
 
 /* trackd_http.c: the server. */
 struct trackd_http;
+struct cidr;
 struct trackd_http_conf {
 	int		 hc_fd;		/* bound, listening socket */
+	/* peers whose X-Forwarded-For names the client (track_trusted_proxy) */
+	const struct cidr *hc_proxies;
+	size_t		 hc_nproxies;
 	const char	*hc_cert_pem;	/* implicit TLS: PEM text, else NULL */
 	const char	*hc_key_pem;
 	unsigned	 hc_threads;

@@ -10,6 +10,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -22,6 +23,7 @@
 #include <microhttpd.h>
 
 #include "buf.h"
+#include "cidr.h"
 #include "ev.h"
 #include "log.h"
 #include "trackd.h"
@@ -32,6 +34,8 @@
 struct trackd_http {
 	struct MHD_Daemon	*h_d;
 	struct trackd		*h_t;
+	const struct cidr	*h_proxies;
+	size_t			 h_nproxies;
 };
 
 static enum trackd_method
@@ -46,11 +50,21 @@ trackd_http_method(const char *m)
 	return TRACKD_M_OTHER;
 }
 
+/*
+ * The address the request came from; from a trusted reverse proxy
+ * (track_trusted_proxy), the last X-Forwarded-For entry instead: the one
+ * that proxy appended (entries before it are the client's own claims).
+ */
 static void
-trackd_http_client(struct MHD_Connection *c, char *dst, size_t dstsz)
+trackd_http_client(const struct trackd_http *h, struct MHD_Connection *c, char *dst,
+    size_t dstsz)
 {
 	const union MHD_ConnectionInfo	*ci;
+	const char			*xff, *last;
+	char				 a[INET6_ADDRSTRLEN];
+	unsigned char			 bin[sizeof(struct in6_addr)];
 	socklen_t			 len;
+	size_t				 i, n;
 
 	(void)str_copy(dst, dstsz, "");
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -59,8 +73,21 @@ trackd_http_client(struct MHD_Connection *c, char *dst, size_t dstsz)
 	len = ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
 	    sizeof(struct sockaddr_in);
 	if (getnameinfo(ci->client_addr, len, dst, (socklen_t)dstsz, NULL, 0,
-	    NI_NUMERICHOST) != 0)
+	    NI_NUMERICHOST) != 0) {
 		(void)str_copy(dst, dstsz, "");
+		return;
+	}
+	for (i = 0; i < h->h_nproxies && !cidr_match(&h->h_proxies[i], ci->client_addr); i++)
+		;
+	if (i == h->h_nproxies || (xff = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    "X-Forwarded-For")) == NULL)
+		return;
+	last = strrchr(xff, ',') != NULL ? strrchr(xff, ',') + 1 : xff;
+	last += strspn(last, " \t");
+	n = strcspn(last, " \t");
+	if (str_ncopy(a, sizeof(a), last, n) == 0 &&
+	    (inet_pton(AF_INET, a, bin) == 1 || inet_pton(AF_INET6, a, bin) == 1))
+		(void)str_copy(dst, dstsz, a);
 }
 
 static void
@@ -93,12 +120,12 @@ trackd_http_answer(struct trackd_http *h, struct MHD_Connection *c, const char *
 	struct trackd_resp	 rs;
 	struct MHD_Response	*r;
 	enum MHD_Result		 ret;
-	char			 client[64];
+	char			 client[INET6_ADDRSTRLEN];
 
 	rq.rq_method = trackd_http_method(method);
 	rq.rq_ua = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_USER_AGENT);
-	trackd_http_client(c, client, sizeof(client));
+	trackd_http_client(h, c, client, sizeof(client));
 	rq.rq_client = client;
 	rq.rq_now_ms = ev_clock_ms();
 	trackd_handle(h->h_t, &rq, &rs);
@@ -165,6 +192,8 @@ trackd_http_start(const struct trackd_http_conf *hc, struct trackd *t)
 				    MHD_USE_ERROR_LOG | MHD_USE_ITC;
 
 	h->h_t = t;
+	h->h_proxies = hc->hc_proxies;
+	h->h_nproxies = hc->hc_nproxies;
 	if (hc->hc_cert_pem != NULL)
 		flags |= MHD_USE_TLS;
 	h->h_d = MHD_start_daemon(flags, 0, NULL, NULL, trackd_http_access, h,

@@ -221,6 +221,29 @@ def test_long_link_redirects_whole():
         assert st == 302 and h["location"] == long_link
 
 
+def test_client_behind_a_trusted_proxy():
+    """X-Forwarded-For names the client only when the peer is a trusted
+    proxy, and then only its last entry (the proxy's own); otherwise a
+    client cannot choose the address its events carry."""
+    with gateway() as g:
+        g.start("spoold")
+        start_trackd(g)
+        tok = seed(g, fake_qid(), ["x@dest.test"])
+        xff = {"X-Forwarded-For": "203.0.113.9, 198.51.100.7"}
+        assert request(g, "GET", "/o/" + tok["open"][0], headers=xff)[0] == 200
+        g.wait_events(lambda e: e["event"] == "opened", what="the first open")
+        g.stop("trackd")
+        g.conf["track_trusted_proxy"] = "127.0.0.0/8 ::1/128"
+        g.write_conf()
+        start_trackd(g)
+        assert request(g, "GET", "/o/" + tok["open"][0], headers=xff)[0] == 200
+        assert request(g, "GET", "/o/" + tok["open"][0],
+                       headers={"X-Forwarded-For": "not-an-address"})[0] == 200
+        wait_for(lambda: len(engage(g, "opened")) == 3, 10, what="three opens")
+        assert [e["client"] for e in engage(g, "opened")] == \
+            ["127.0.0.0/24", "198.51.100.0/24", "127.0.0.0/24"]
+
+
 def test_one_click_unsubscribe_then_stoplist_bounce():
     """RFC 8058's POST puts the address on the account's stop list and
     logs `unsubscribed` once (a second POST: same answer, no event); the
