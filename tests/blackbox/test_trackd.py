@@ -353,8 +353,8 @@ def test_idle_and_oversized_requests_are_cut():
 
 
 def test_bad_track_listen_exits_2():
-    """tls=starttls makes no sense for HTTP: exit 2, one line naming the
-    file, the line and the key."""
+    """tls=starttls makes no sense for HTTP, a proxy must be an address
+    range: exit 2, one line naming the file, the line and the key."""
     with Gateway(tls=False, port_tls="none") as g:
         g.conf["track_listen"] = "127.0.0.1:%d tls=starttls" % free_port()
         g.write_conf()
@@ -362,6 +362,12 @@ def test_bad_track_listen_exits_2():
                            text=True, timeout=30)
         assert r.returncode == 2
         assert "track_listen" in r.stderr and g.conf_path in r.stderr
+        g.conf["track_listen"] = "127.0.0.1:%d tls=none" % free_port()
+        g.conf["track_trusted_proxy"] = "10.0.0.0/8 proxy.example"
+        g.write_conf()
+        r = subprocess.run([binary("trackd"), "-c", g.conf_path], capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 2 and "track_trusted_proxy" in r.stderr, r.stderr
 
 
 def chromium():
