@@ -17,6 +17,7 @@
 #include "trackd.h"
 #include "trackd_int.h"
 #include "trackd_machine.h"
+#include "xmem.h"
 
 size_t
 trackd_pending(struct trackd *t)
@@ -61,6 +62,24 @@ trackd_hit_put(struct spool_txn *tx, const struct spool_track_msg *km,
 	ev.ev_machine = h->h_machine ||
 	    (open && trackd_machine_early(h->h_dt, trackd_delivered(tx, km, h)));
 	return spool_event_add(tx, &ev, NULL);
+}
+
+/* Rule 3 over the clicks committed together: the first clicks of a
+ * scanner's burst are marked too, not only the later ones. */
+static void
+trackd_flush_bursts(struct trackd *t)
+{
+	struct trackd_click	*v;
+	size_t			 i, n = 0;
+
+	v = xcalloc(t->t_nfl + 1, sizeof(*v));
+	for (i = 0; i < t->t_nfl; i++)
+		if (t->t_fl[i].h_kind == SPOOL_TRACK_CLICK)
+			v[n++] = (struct trackd_click){ .tc_qid = t->t_fl[i].h_qid,
+			    .tc_idx = t->t_fl[i].h_idx, .tc_link = t->t_fl[i].h_link,
+			    .tc_ms = t->t_fl[i].h_ms, .tc_machine = &t->t_fl[i].h_machine };
+	trackd_machine_bursts(v, n);
+	free(v);
 }
 
 /* One transaction for t_fl[0..t_nfl). */
@@ -145,6 +164,7 @@ trackd_flush(struct trackd *t)
 		(void)pthread_mutex_unlock(&t->t_db);
 		return 0;
 	}
+	trackd_flush_bursts(t);
 	rc = trackd_flush_txn(t);
 	if (rc == SPOOL_EFULL && spool_map_grown(t->t_sp, &m)) {
 		log_info("lmdb map grown: from=%lld, to=%lld, max=%lld",

@@ -155,6 +155,7 @@ trackd_queue(struct trackd *t, const struct trackd_req *rq,
 	h.h_kind = (char)ref->tk_kind;
 	h.h_machine = *machine;
 	h.h_dt = (int64_t)time(NULL);
+	h.h_ms = rq->rq_now_ms;
 	if (rq->rq_ua != NULL)
 		(void)str_copy(h.h_ua, sizeof(h.h_ua), rq->rq_ua);
 	if (spool_client_truncate(rq->rq_client, h.h_client, sizeof(h.h_client)) == -1)

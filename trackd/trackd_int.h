@@ -22,6 +22,7 @@ struct trackd_hit {
 	char		 h_kind;	/* SPOOL_TRACK_OPEN or _CLICK */
 	bool		 h_machine;
 	int64_t		 h_dt;		/* unix seconds */
+	int64_t		 h_ms;		/* monotonic ms (the burst rule) */
 	char		 h_ua[TRACKD_UA_MAX];
 	char		 h_client[SPOOL_CLIENT_MAX];
 };

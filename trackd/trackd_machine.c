@@ -227,3 +227,39 @@ trackd_seen_click(struct trackd_seen *s, const char *qid, uint32_t idx,
 	e->se_last = now_ms;
 	return machine;
 }
+
+static int
+trackd_click_cmp(const void *a, const void *b)
+{
+	const struct trackd_click	*x = a, *y = b;
+	int				 c = strcmp(x->tc_qid, y->tc_qid);
+
+	if (c != 0)
+		return c;
+	if (x->tc_idx != y->tc_idx)
+		return x->tc_idx < y->tc_idx ? -1 : 1;
+	return x->tc_ms < y->tc_ms ? -1 : x->tc_ms > y->tc_ms;
+}
+
+static bool
+trackd_click_same(const struct trackd_click *a, const struct trackd_click *b)
+{
+	return a->tc_idx == b->tc_idx && strcmp(a->tc_qid, b->tc_qid) == 0;
+}
+
+void
+trackd_machine_bursts(struct trackd_click *v, size_t n)
+{
+	size_t	i, j;
+
+	if (n < 2)
+		return;
+	qsort(v, n, sizeof(*v), trackd_click_cmp);
+	/* within one recipient, time order: compare each with the later ones
+	 * inside the window (a burst is short, so the inner loop is too) */
+	for (i = 0; i < n; i++)
+		for (j = i + 1; j < n && trackd_click_same(&v[i], &v[j]) &&
+		    v[j].tc_ms - v[i].tc_ms < TRACKD_BURST_MS; j++)
+			if (v[j].tc_link != v[i].tc_link)
+				*v[i].tc_machine = *v[j].tc_machine = true;
+}

@@ -11,7 +11,9 @@
  *     security gateways fetch at delivery time; nobody reads that fast);
  *  3. a link scanner: a click on a different link of the same recipient's
  *     copy within TRACKD_BURST_MS of the previous click marks that click
- *     and every click of that recipient for TRACKD_SCAN_HOLD_MS after.
+ *     and every click of that recipient for TRACKD_SCAN_HOLD_MS after;
+ *     and, among the clicks committed together (trackd_machine_bursts),
+ *     the earlier clicks of such a burst too.
  *
  * Rule 3 needs memory: a bounded LRU of recipients (QID + index) seen
  * recently, TRACKD_SEEN_MAX entries by default; the least recently used
@@ -44,5 +46,17 @@ void			 trackd_seen_free(struct trackd_seen **);
 bool	trackd_seen_click(struct trackd_seen *, const char *qid, uint32_t idx,
 	    uint16_t link, int64_t now_ms);
 size_t	trackd_seen_count(const struct trackd_seen *);
+
+/* Rule 3 over one group of clicks (any order; v is sorted in place):
+ * each click with another of the same recipient on a different link
+ * within TRACKD_BURST_MS gets *tc_machine = true. */
+struct trackd_click {
+	const char	*tc_qid;
+	uint32_t	 tc_idx;
+	uint16_t	 tc_link;
+	int64_t		 tc_ms;
+	bool		*tc_machine;
+};
+void	trackd_machine_bursts(struct trackd_click *v, size_t n);
 
 #endif

@@ -95,6 +95,30 @@ t_bound(void)
 	trackd_seen_free(&s);	/* NULL is fine */
 }
 
+/* The earlier clicks of a burst committed together are marked too. */
+static void
+t_bursts(void)
+{
+	const char		*a = "0123456789ABCDEF0123", *b = "0123456789ABCDEF0124";
+	bool			 m[7] = { false };
+	struct trackd_click	 v[] = {
+		/* a/0: three links in 300 ms, out of order: all three */
+		{ a, 0, 2, 10300, &m[0] }, { a, 0, 0, 10000, &m[1] }, { a, 0, 1, 10100, &m[2] },
+		/* a/1: the same link twice: a person reloading */
+		{ a, 1, 0, 10000, &m[3] }, { a, 1, 0, 10050, &m[4] },
+		/* b/0: two links 1.5 s apart: a person */
+		{ b, 0, 0, 10000, &m[5] }, { b, 0, 1, 11500, &m[6] },
+	};
+
+	trackd_machine_bursts(v, sizeof(v) / sizeof(v[0]));
+	t_ok(m[0] && m[1] && m[2], "a scanner's three clicks, the first included");
+	t_ok(!m[3] && !m[4], "one link twice is no burst");
+	t_ok(!m[5] && !m[6], "1.5 s apart is no burst");
+	trackd_machine_bursts(v, 0);
+	trackd_machine_bursts(v, 1);
+	t_ok(true, "empty and single groups");
+}
+
 int
 main(void)
 {
@@ -103,6 +127,7 @@ main(void)
 		{ "early", t_early },
 		{ "burst", t_burst },
 		{ "bound", t_bound },
+		{ "bursts", t_bursts },
 	};
 
 	return T_RUN(cases);
