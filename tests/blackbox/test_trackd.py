@@ -499,3 +499,17 @@ def test_through_the_real_rewriting_path():
         assert b[0]["msg"] == STOPLIST
         wait_for(lambda: {"opened", "clicked", "unsubscribed"} <= {e["event"] for e in cb.events},
                  30, what="the three callbacks")
+
+
+def test_committer_death_stops_trackd():
+    """Without its committer trackd could answer but never record: it
+    logs the committer's end and exits 1 (for systemd to restart it)."""
+    with gateway() as g:
+        g.start("spoold")
+        start_trackd(g)
+        parent = g.pid("trackd")
+        child = [p["pid"] for p in smtpgate.session_procs(parent) if p["pid"] != parent]
+        assert len(child) == 1
+        os.kill(child[0], signal.SIGKILL)
+        assert g.procs["trackd"].wait(timeout=15) == 1
+        assert "committer (pid %d) exited" % child[0] in g.log("trackd")
