@@ -152,7 +152,8 @@ trackd_on_signal(struct ev *e, unsigned sigs, void *arg)
 
 	if (sigs & SIG_HUP)
 		trackd_reload(m);
-	if ((sigs & SIG_CHLD) && waitpid(m->m_child, &status, WNOHANG) == m->m_child) {
+	if ((sigs & SIG_CHLD) && m->m_child > 0 &&
+	    waitpid(m->m_child, &status, WNOHANG) == m->m_child) {
 		/* no one to commit opens and clicks: stop (systemd restarts) */
 		log_warnx("committer (pid %ld) exited with status 0x%x: stopping",
 		    (long)m->m_child, status);
