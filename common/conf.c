@@ -445,6 +445,36 @@ conf_check_next_hops(const struct conf *cf, char *err, size_t errsz)
 	return 0;
 }
 
+/* track_listen (issue 16): one listen line, tls=none or tls=implicit;
+ * track_trusted_proxy: address ranges. */
+static int
+conf_check_track_listen(const struct conf *cf, char *err, size_t errsz)
+{
+	struct conf_listen	 l;
+	struct cidr		 c;
+	char			 w[4200], why[256];
+	size_t			 i;
+
+	if (conf_parse_listen(cf->cf_track_listen, &l, why, sizeof(why)) == -1) {
+		(void)snprintf(err, errsz, "%s: %s", conf_where(cf, "track_listen", w,
+		    sizeof(w)), why);
+		return -1;
+	}
+	if (l.cl_tls != CONF_TLS_NONE && l.cl_tls != CONF_TLS_IMPLICIT) {
+		(void)snprintf(err, errsz, "%s: tls must be none or implicit",
+		    conf_where(cf, "track_listen", w, sizeof(w)));
+		return -1;
+	}
+	for (i = 0; i < cf->cf_track_trusted_proxy.n; i++)
+		if (cidr_parse(cf->cf_track_trusted_proxy.v[i], &c) == -1) {
+			(void)snprintf(err, errsz, "%s: not an address range: \"%s\"",
+			    conf_where(cf, "track_trusted_proxy", w, sizeof(w)),
+			    cf->cf_track_trusted_proxy.v[i]);
+			return -1;
+		}
+	return 0;
+}
+
 /* One line of a CONF_T_LINES key, checked where it is read (FILE:LINE). */
 static int
 conf_check_line(const struct conf *cf, const struct conf_key *k, const char *v,
@@ -524,6 +554,8 @@ conf_finish(struct conf *cf, char *err, size_t errsz)
 	if (conf_check_next_hops(cf, err, errsz) == -1)
 		return -1;
 	if (conf_check_sources(cf, err, errsz) == -1)
+		return -1;
+	if (conf_check_track_listen(cf, err, errsz) == -1)
 		return -1;
 	if ((cf->cf_tls_cert[0] == '\0') != (cf->cf_tls_key[0] == '\0')) {
 		(void)snprintf(err, errsz, "%s: tls_cert and tls_key go together",

@@ -111,6 +111,10 @@ struct conf {
 	struct conf_list cf_source_pool;	/* "NAME ADDR [HELO-NAME]" lines */
 	/* bounce classification rules (issue 15) */
 	char		*cf_bounce_rules_file;
+	/* the tracking server (issue 16): "ADDR:PORT tls=none|implicit" */
+	char		*cf_track_listen;
+	char		*cf_trackd_user;
+	struct conf_list cf_track_trusted_proxy;	/* CIDRs: X-Forwarded-For */
 	/* feedback-loop reports (issue 16 item 5): smtpd accepts mail to these
 	 * from any client, spoold parses it instead of delivering it */
 	struct conf_list cf_complaints_address;

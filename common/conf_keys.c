@@ -53,9 +53,9 @@ const struct conf_key conf_keys[] = {
 	    "0.0.0.0:25 tls=starttls\n0.0.0.0:587 tls=required\n0.0.0.0:465 tls=implicit",
 	    CONF_SMTPD),
 	CF_STR("tls_cert", "", cf_tls_cert,
-	    CONF_SMTPD),
+	    CONF_SMTPD | CONF_TRACKD),
 	CF_STR("tls_key", "", cf_tls_key,
-	    CONF_SMTPD),
+	    CONF_SMTPD | CONF_TRACKD),
 	CF_STR("smtpd_user", "smtpgate-smtpd", cf_smtpd_user,
 	    CONF_SMTPD | CONF_SENDMAIL | CONF_SPOOLD),
 	CF_STR("spoold_user", "smtpgate", cf_spoold_user,
@@ -200,6 +200,13 @@ const struct conf_key conf_keys[] = {
 	/* bounce classification (issue 15) */
 	CF_STR("bounce_rules_file", SYSCONFDIR "/smtpgate/bounce-rules",
 	    cf_bounce_rules_file, CONF_DELIVERD),
+	/* the tracking server (issue 16, trackd/) */
+	CF_STR("track_listen", "127.0.0.1:8080 tls=none", cf_track_listen,
+	    CONF_TRACKD),
+	CF_STR("trackd_user", "smtpgate", cf_trackd_user,
+	    CONF_TRACKD),
+	CF_LIST("track_trusted_proxy", "", cf_track_trusted_proxy,
+	    CONF_TRACKD),
 	/* feedback-loop (ARF) reports (issue 16 item 5) */
 	CF_LIST("complaints_address", "", cf_complaints_address,
 	    CONF_SMTPD | CONF_SPOOLD),

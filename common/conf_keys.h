@@ -34,13 +34,13 @@ enum conf_owner {
 	CONF_DELIVERD	= 1u << 2,
 	CONF_SPOOLCTL	= 1u << 3,
 	CONF_SENDMAIL	= 1u << 4,
-	CONF_TRACKD	= 1u << 5,	/* reserved: trackd is not written yet */
+	CONF_TRACKD	= 1u << 5,
 };
 /* Keys the spool library (spool_open, spool_dir, spool_space) reads for
  * every program that opens the spool. */
 #define CONF_SPOOL	(CONF_SMTPD | CONF_SPOOLD | CONF_DELIVERD | CONF_SPOOLCTL | \
-			 CONF_SENDMAIL)
-#define CONF_ALL	(CONF_SPOOL | CONF_TRACKD)
+			 CONF_SENDMAIL | CONF_TRACKD)
+#define CONF_ALL	CONF_SPOOL
 
 extern const struct conf_key conf_keys[];
 extern const size_t conf_nkeys;

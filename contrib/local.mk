@@ -20,6 +20,7 @@ CONTRIB_GENERATED = \
 	contrib/systemd/smtpgate-smtpd.service \
 	contrib/systemd/smtpgate-spoold.service \
 	contrib/systemd/smtpgate-deliverd.service \
+	contrib/systemd/smtpgate-trackd.service \
 	contrib/tmpfiles.d/smtpgate.conf \
 	contrib/logrotate/smtpgate \
 	contrib/smtpgate.conf.sample
@@ -28,6 +29,7 @@ systemdunit_DATA = \
 	contrib/systemd/smtpgate-smtpd.service \
 	contrib/systemd/smtpgate-spoold.service \
 	contrib/systemd/smtpgate-deliverd.service \
+	contrib/systemd/smtpgate-trackd.service \
 	contrib/systemd/smtpgate.target
 tmpfiles_DATA = contrib/tmpfiles.d/smtpgate.conf
 sysusers_DATA = contrib/sysusers.d/smtpgate.conf
@@ -51,6 +53,7 @@ $(CONTRIB_GENERATED): Makefile
 contrib/systemd/smtpgate-smtpd.service: $(srcdir)/contrib/systemd/smtpgate-smtpd.service.in
 contrib/systemd/smtpgate-spoold.service: $(srcdir)/contrib/systemd/smtpgate-spoold.service.in
 contrib/systemd/smtpgate-deliverd.service: $(srcdir)/contrib/systemd/smtpgate-deliverd.service.in
+contrib/systemd/smtpgate-trackd.service: $(srcdir)/contrib/systemd/smtpgate-trackd.service.in
 contrib/tmpfiles.d/smtpgate.conf: $(srcdir)/contrib/tmpfiles.d/smtpgate.conf.in
 contrib/logrotate/smtpgate: $(srcdir)/contrib/logrotate/smtpgate.in
 contrib/smtpgate.conf.sample: $(srcdir)/contrib/smtpgate.conf.sample.in

@@ -149,10 +149,18 @@ def swaks(port, login, frm, to, *extra):
 
 
 def test_demo_from_a_clean_clone(clone):
-    port, tlsport = free_port(), free_port()
-    demo = Demo(clone, SMTPGATE_DEMO_PORT=str(port), SMTPGATE_DEMO_TLS_PORT=str(tlsport))
+    port, tlsport, trackport = free_port(), free_port(), free_port()
+    demo = Demo(clone, SMTPGATE_DEMO_PORT=str(port), SMTPGATE_DEMO_TLS_PORT=str(tlsport),
+                SMTPGATE_DEMO_TRACK_PORT=str(trackport))
     try:
         banner = demo.wait_ready()
+        # trackd runs too: an unknown path is a plain 404
+        assert "http://127.0.0.1:%d/" % trackport in banner
+        import urllib.error
+        import urllib.request
+        with pytest.raises(urllib.error.HTTPError) as e404:
+            urllib.request.urlopen("http://127.0.0.1:%d/o/nothing" % trackport, timeout=10)
+        assert e404.value.code == 404
         # the banner shows how to send and how to look, with the demo credentials
         assert ("swaks --server 127.0.0.1:%d --auth-user demo.demo@smtpgate "
                 "--auth-password demo -tls" % port) in banner
@@ -189,6 +197,7 @@ def test_demo_world_tour(clone):
     # a long first retry: the tour's `spoolctl retry` is what retries
     demo = Demo(clone, ["--world"], SMTPGATE_DEMO_PORT=str(port),
                 SMTPGATE_DEMO_TLS_PORT=str(tlsport), SMTPGATE_DEMO_WORLD_PORT=str(wport),
+                SMTPGATE_DEMO_TRACK_PORT=str(free_port()),
                 SMTPGATE_DEMO_CALLBACK_PORT=str(cbport),
                 SMTPGATE_DEMO_RETRY_SCHEDULE="30m 1h")
     try:

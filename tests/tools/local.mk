@@ -18,6 +18,12 @@ check_PROGRAMS += tests/tools/spoolctl-gen
 tests_tools_spoolctl_gen_SOURCES = tests/tools/spoolctl_gen.c
 tests_tools_spoolctl_gen_LDADD = $(SPOOLCTL_LIBS)
 
+# Records a tracked message (spool_track_put) and prints its tokens, so the
+# trackd tests need no rewriting deliverd (issue 16).
+check_PROGRAMS += tests/tools/track-seed
+tests_tools_track_seed_SOURCES = tests/tools/track_seed.c
+tests_tools_track_seed_LDADD = spool/libspool.a common/libcommon.a \
+	$(LMDB_LIBS) $(YAJL_LIBS) $(OPENSSL_LIBS) $(LIBS)
 # Adds opened/clicked/unsubscribed/complained events for a logged message,
 # as trackd does (issue 16: spoolctl issues counters, the stat.uni query).
 check_PROGRAMS += tests/tools/engage-inject

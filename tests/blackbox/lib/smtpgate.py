@@ -28,6 +28,8 @@ BINARIES = {
     "deliverd": "deliverd/deliverd",
     "spoolctl": "spool/spoolctl",
     "sendmail": "smtpd/smtpgate-sendmail",
+    "trackd": "trackd/trackd",
+    "track-seed": "tests/tools/track-seed",
 }
 
 IS_ROOT = os.geteuid() == 0

@@ -1,0 +1,130 @@
+/*
+ * trackd_commit: the committer, trackd's child process (see trackd.h).
+ * LMDB lets readers run while a writer commits, but only across
+ * environments, and an environment may be open only once per process:
+ * so the group commits (event JSON, indexes, fsync) run here, in a
+ * process with its own environment, and the request threads' reads
+ * (click targets, the unsubscribe page) never wait behind them.
+ *
+ * Loop: read whole hit records from the pipe onto t_pend; commit them
+ * (trackd_flush) when TRACKD_FLUSH_AT are pending or TRACKD_FLUSH_MS
+ * after the first of them arrived; an export record makes the next pass
+ * append to event_log. EOF (trackd stopping, or gone): commit the rest,
+ * exit. Signals are the parent's business: the handlers inherited from
+ * it only set flags here, which this loop ignores.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ev.h"
+#include "log.h"
+#include "spool.h"
+#include "trackd.h"
+#include "trackd_int.h"
+
+#define TRACKD_READ_HITS	64	/* records per read(2) */
+
+struct trackd_commit {
+	struct trackd		*c_t;
+	struct trackd_hit	 c_buf[TRACKD_READ_HITS];
+	int64_t			 c_first;	/* when the oldest pending arrived, 0: none */
+	size_t			 c_dropped;
+};
+
+/* Reads what the pipe has; 0 at EOF, -1 on error, else 1. */
+static int
+trackd_commit_read(struct trackd_commit *c, int fd)
+{
+	ssize_t	n;
+	size_t	i, cnt;
+
+	if ((n = read(fd, c->c_buf, sizeof(c->c_buf))) == -1)
+		return errno == EINTR || errno == EAGAIN ? 1 : -1;
+	if (n == 0)
+		return 0;
+	if ((size_t)n % sizeof(c->c_buf[0]) != 0)
+		log_panic("committer: a partial hit record (%zd bytes)", n);
+	cnt = (size_t)n / sizeof(c->c_buf[0]);
+	for (i = 0; i < cnt; i++) {
+		if (c->c_buf[i].h_kind == TRACKD_HIT_EXPORT) {
+			c->c_t->t_export = true;
+			continue;
+		}
+		if (!trackd_hit_append(c->c_t, &c->c_buf[i]))
+			c->c_dropped++;
+		else if (c->c_first == 0)
+			c->c_first = ev_clock_ms();
+	}
+	return 1;
+}
+
+/* Commits when due; a failed commit keeps its hits (retried). */
+static void
+trackd_commit_due(struct trackd_commit *c, bool now)
+{
+	size_t	n = trackd_pending(c->c_t);
+
+	if (c->c_dropped > 0) {
+		log_warnx("%zu open(s)/click(s) not recorded: %d pending already",
+		    c->c_dropped, TRACKD_PENDING_MAX);
+		c->c_dropped = 0;
+	}
+	if (!now && n < TRACKD_FLUSH_AT && c->c_t->t_export == false &&
+	    (n == 0 || ev_clock_ms() - c->c_first < TRACKD_FLUSH_MS))
+		return;
+	(void)trackd_flush(c->c_t);
+	c->c_first = trackd_pending(c->c_t) > 0 ? ev_clock_ms() : 0;
+}
+
+static int
+trackd_commit_wait(const struct trackd_commit *c)
+{
+	int64_t	left;
+
+	if (c->c_first == 0)
+		return -1;
+	left = c->c_first + TRACKD_FLUSH_MS - ev_clock_ms();
+	return left < 0 ? 0 : (int)left;
+}
+
+int
+trackd_commit_main(const char *spool_dir, int64_t map_size, int64_t map_max,
+    const char *event_log, int fd)
+{
+	static const unsigned char	 nokey[SPOOL_TRACK_KEYLEN];
+	struct trackd_commit		 c = { .c_t = NULL };
+	struct spool			*sp;
+	struct pollfd			 pfd = { .fd = fd, .events = POLLIN };
+	size_t				 left;
+	int				 rc, tries;
+
+	if ((rc = spool_open(spool_dir, map_size, map_max, 0, &sp)) != 0)
+		log_fatalx("committer: spool_open %s: %s", spool_dir, spool_strerror(rc));
+	/* the committer verifies no token: it needs no key */
+	c.c_t = trackd_new(sp, nokey, event_log);
+	trackd_commit_due(&c, true);	/* what a killed trackd left unexported */
+	for (;;) {
+		if (poll(&pfd, 1, trackd_commit_wait(&c)) == -1 && errno != EINTR)
+			log_fatal("committer: poll");
+		if (pfd.revents != 0 && (rc = trackd_commit_read(&c, fd)) <= 0)
+			break;
+		trackd_commit_due(&c, false);
+	}
+	if (rc == -1)
+		log_warn("committer: read");
+	for (tries = 0; tries < 5 && trackd_pending(c.c_t) > 0; tries++)
+		trackd_commit_due(&c, true);
+	trackd_commit_due(&c, true);	/* the last export */
+	if ((left = trackd_pending(c.c_t)) > 0)
+		log_warnx("stopping: %zu open(s)/click(s) could not be committed", left);
+	else
+		log_info("stopping: everything committed");
+	trackd_free(&c.c_t);
+	spool_close(&sp);
+	return left > 0 ? 1 : 0;
+}

@@ -1,0 +1,186 @@
+/*
+ * trackd_flush: the group commit of opens and clicks (trackd.h,
+ * DURABILITY), run by the committer. Hits arrive on t_pend (under t_q);
+ * the flush swaps it with the empty t_fl and writes t_fl's events in one
+ * LMDB transaction under t_db. A failed commit keeps t_fl for the next
+ * flush (t_pend goes on filling up to its bound meanwhile).
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "spool.h"
+#include "spool_track.h"
+#include "trackd.h"
+#include "trackd_int.h"
+#include "trackd_machine.h"
+#include "xmem.h"
+
+size_t
+trackd_pending(struct trackd *t)
+{
+	size_t	n;
+
+	(void)pthread_mutex_lock(&t->t_db);	/* t_nfl; t_db before t_q */
+	(void)pthread_mutex_lock(&t->t_q);
+	n = t->t_npend + t->t_nfl;
+	(void)pthread_mutex_unlock(&t->t_q);
+	(void)pthread_mutex_unlock(&t->t_db);
+	return n;
+}
+
+/* When the recipient was delivered (rule 2): its last attempt, else the
+ * message's arrival (a lower bound). */
+static int64_t
+trackd_delivered(struct spool_txn *tx, const struct spool_track_msg *km,
+    const struct trackd_hit *h)
+{
+	struct spool_rcpt	r;
+
+	if (spool_rcpt_get(tx, h->h_qid, h->h_idx, &r) == 0 && r.sr_last > 0)
+		return r.sr_last;
+	return km->km_arrival;
+}
+
+static int
+trackd_hit_put(struct spool_txn *tx, const struct spool_track_msg *km,
+    const struct trackd_hit *h)
+{
+	struct spool_event	ev;
+	bool			open = h->h_kind == SPOOL_TRACK_OPEN;
+
+	spool_event_init_track(&ev, km, h->h_qid, h->h_idx,
+	    open ? SPOOL_EV_OPENED : SPOOL_EV_CLICKED, h->h_dt);
+	ev.ev_idx = h->h_idx;
+	if (!open)
+		ev.ev_url = km->km_links[h->h_link];
+	ev.ev_user_agent = h->h_ua[0] != '\0' ? h->h_ua : NULL;
+	ev.ev_client = h->h_client[0] != '\0' ? h->h_client : NULL;
+	ev.ev_machine = h->h_machine ||
+	    (open && trackd_machine_early(h->h_dt, trackd_delivered(tx, km, h)));
+	return spool_event_add(tx, &ev, NULL);
+}
+
+/* Rule 3 over the clicks committed together: the first clicks of a
+ * scanner's burst are marked too, not only the later ones. */
+static void
+trackd_flush_bursts(struct trackd *t)
+{
+	struct trackd_click	*v;
+	size_t			 i, n = 0;
+
+	v = xcalloc(t->t_nfl + 1, sizeof(*v));
+	for (i = 0; i < t->t_nfl; i++)
+		if (t->t_fl[i].h_kind == SPOOL_TRACK_CLICK)
+			v[n++] = (struct trackd_click){ .tc_qid = t->t_fl[i].h_qid,
+			    .tc_idx = t->t_fl[i].h_idx, .tc_link = t->t_fl[i].h_link,
+			    .tc_ms = t->t_fl[i].h_ms, .tc_machine = &t->t_fl[i].h_machine };
+	trackd_machine_bursts(v, n);
+	free(v);
+}
+
+/* One transaction for t_fl[0..t_nfl). */
+static int
+trackd_flush_txn(struct trackd *t)
+{
+	struct spool_track_msg	 km;
+	struct spool_txn	*tx;
+	const char		*cur = NULL;
+	size_t			 i;
+	int			 rc, got = -1;
+
+	if ((rc = spool_begin(t->t_sp, true, &tx)) != 0)
+		return rc;
+	for (i = 0; i < t->t_nfl && rc == 0; i++) {
+		const struct trackd_hit	*h = &t->t_fl[i];
+
+		if (cur == NULL || strcmp(cur, h->h_qid) != 0) {
+			if (got == 0)
+				spool_track_msg_free(&km);
+			memset(&km, 0, sizeof(km));
+			got = spool_track_get(tx, h->h_qid, &km);
+			cur = h->h_qid;
+		}
+		if (got == SPOOL_ENOTFOUND || (got == 0 && (h->h_idx >= km.km_nrcpts ||
+		    (h->h_kind == SPOOL_TRACK_CLICK && h->h_link >= km.km_nlinks)))) {
+			log_info("%s: hit=%s, rcpt=%u, recorded=no (message no longer recorded)",
+			    h->h_qid, h->h_kind == SPOOL_TRACK_OPEN ? "open" : "click",
+			    (unsigned)h->h_idx);
+			continue;
+		}
+		rc = got != 0 ? got : trackd_hit_put(tx, &km, h);
+	}
+	if (got == 0)
+		spool_track_msg_free(&km);
+	if (rc != 0) {
+		spool_abort(&tx);
+		return rc;
+	}
+	return spool_commit(&tx);
+}
+
+/* Appends committed events to event_log (t_db held); a failure is
+ * retried at the next flush (the cursor is in LMDB: nothing twice). */
+static void
+trackd_export(struct trackd *t)
+{
+	size_t	n = 0;
+	int	rc;
+
+	if (!t->t_export)
+		return;
+	if ((rc = spool_events_export(t->t_sp, t->t_event_log, &n)) != 0) {
+		log_warnx("events export to %s: %s (retried)", t->t_event_log,
+		    spool_strerror(rc));
+		return;
+	}
+	t->t_export = false;
+}
+
+size_t
+trackd_flush(struct trackd *t)
+{
+	struct trackd_hit	*sw;
+	struct spool_map	 m;
+	size_t			 n;
+	int			 rc;
+
+	(void)pthread_mutex_lock(&t->t_db);
+	if (t->t_nfl == 0) {
+		(void)pthread_mutex_lock(&t->t_q);
+		sw = t->t_fl;
+		t->t_fl = t->t_pend;
+		t->t_pend = sw;
+		t->t_nfl = t->t_npend;
+		t->t_npend = 0;
+		(void)pthread_mutex_unlock(&t->t_q);
+	}
+	n = t->t_nfl;
+	if (n == 0) {
+		trackd_export(t);
+		(void)pthread_mutex_unlock(&t->t_db);
+		return 0;
+	}
+	trackd_flush_bursts(t);
+	rc = trackd_flush_txn(t);
+	if (rc == SPOOL_EFULL && spool_map_grown(t->t_sp, &m)) {
+		log_info("lmdb map grown: from=%lld, to=%lld, max=%lld",
+		    (long long)m.mp_grew_from, (long long)m.mp_size, (long long)m.mp_max);
+		rc = trackd_flush_txn(t);
+	}
+	if (rc == 0) {
+		t->t_nfl = 0;
+		t->t_export = true;
+	}
+	trackd_export(t);
+	(void)pthread_mutex_unlock(&t->t_db);
+	if (rc != 0) {
+		log_warnx("commit of %zu open(s)/click(s): %s (kept, retried)", n,
+		    spool_strerror(rc));
+		return 0;
+	}
+	return n;
+}
