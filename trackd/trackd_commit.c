@@ -6,17 +6,16 @@
  * process with its own environment, and the request threads' reads
  * (click targets, the unsubscribe page) never wait behind them.
  *
- * Loop: read whole hit records from the pipe onto t_pend; commit them
- * (trackd_flush) when TRACKD_FLUSH_AT are pending or TRACKD_FLUSH_MS
- * after the first of them arrived; an export record makes the next pass
- * append to event_log. EOF (trackd stopping, or gone): commit the rest,
- * exit. Signals are the parent's business: the handlers inherited from
+ * Loop (common/ev: the pipe and one timer): read whole hit records from
+ * the pipe onto t_pend; commit them (trackd_flush) when TRACKD_FLUSH_AT
+ * are pending or TRACKD_FLUSH_MS after the first of them arrived; an
+ * export record makes the next pass append to event_log. EOF (trackd
+ * stopping, or gone): commit the rest, exit. Signals are the parent's business: the handlers inherited from
  * it only set flags here, which this loop ignores.
  */
 #include "config.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -34,6 +33,8 @@ struct trackd_commit {
 	struct trackd_hit	 c_buf[TRACKD_READ_HITS];
 	int64_t			 c_first;	/* when the oldest pending arrived, 0: none */
 	size_t			 c_dropped;
+	struct ev_timer		 c_due;		/* TRACKD_FLUSH_MS after c_first */
+	int			 c_rc;		/* the last read: 0 EOF, -1 error */
 };
 
 /* Reads what the pipe has; 0 at EOF, -1 on error, else 1. */
@@ -81,15 +82,38 @@ trackd_commit_due(struct trackd_commit *c, bool now)
 	c->c_first = trackd_pending(c->c_t) > 0 ? ev_clock_ms() : 0;
 }
 
-static int
-trackd_commit_wait(const struct trackd_commit *c)
+/* The timer follows c_first: armed while hits wait, else stopped. */
+static void
+trackd_commit_arm(struct ev *e, struct trackd_commit *c)
 {
-	int64_t	left;
-
 	if (c->c_first == 0)
-		return -1;
-	left = c->c_first + TRACKD_FLUSH_MS - ev_clock_ms();
-	return left < 0 ? 0 : (int)left;
+		ev_timer_stop(e, &c->c_due);
+	else if (ev_timer_at(e, &c->c_due, c->c_first + TRACKD_FLUSH_MS) == -1)
+		log_fatal("committer: timer");
+}
+
+static void
+trackd_commit_timer(struct ev *e, struct ev_timer *t, void *arg)
+{
+	struct trackd_commit	*c = arg;
+
+	(void)t;
+	trackd_commit_due(c, false);
+	trackd_commit_arm(e, c);
+}
+
+static void
+trackd_commit_pipe(struct ev *e, int fd, unsigned revents, void *arg)
+{
+	struct trackd_commit	*c = arg;
+
+	(void)revents;
+	if ((c->c_rc = trackd_commit_read(c, fd)) <= 0) {
+		ev_break(e);
+		return;
+	}
+	trackd_commit_due(c, false);
+	trackd_commit_arm(e, c);
 }
 
 int
@@ -99,7 +123,7 @@ trackd_commit_main(const char *spool_dir, int64_t map_size, int64_t map_max,
 	static const unsigned char	 nokey[SPOOL_TRACK_KEYLEN];
 	struct trackd_commit		 c = { .c_t = NULL };
 	struct spool			*sp;
-	struct pollfd			 pfd = { .fd = fd, .events = POLLIN };
+	struct ev			*e;
 	size_t				 left;
 	int				 rc, tries;
 
@@ -108,14 +132,13 @@ trackd_commit_main(const char *spool_dir, int64_t map_size, int64_t map_max,
 	/* the committer verifies no token: it needs no key */
 	c.c_t = trackd_new(sp, nokey, event_log);
 	trackd_commit_due(&c, true);	/* what a killed trackd left unexported */
-	for (;;) {
-		if (poll(&pfd, 1, trackd_commit_wait(&c)) == -1 && errno != EINTR)
-			log_fatal("committer: poll");
-		if (pfd.revents != 0 && (rc = trackd_commit_read(&c, fd)) <= 0)
-			break;
-		trackd_commit_due(&c, false);
-	}
-	if (rc == -1)
+	c.c_rc = 1;
+	ev_timer_init(&c.c_due, trackd_commit_timer, &c);
+	if ((e = ev_new(1, 1)) == NULL || ev_fd_add(e, fd, EV_READ, trackd_commit_pipe, &c) == -1)
+		log_fatal("committer: event loop");
+	ev_run(e);
+	ev_free(&e);
+	if (c.c_rc == -1)
 		log_warn("committer: read");
 	for (tries = 0; tries < 5 && trackd_pending(c.c_t) > 0; tries++)
 		trackd_commit_due(&c, true);
