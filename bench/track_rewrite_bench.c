@@ -46,9 +46,12 @@ main(int argc, char **argv)
 	double			 t0, t1, t2, t3;
 	size_t			 len;
 	FILE			*f;
-	int			 i, n;
+	char			*end;
+	long			 n;
+	int			 i;
 
-	if (argc != 3 || (f = fopen(argv[1], "rb")) == NULL || (n = atoi(argv[2])) <= 0) {
+	if (argc != 3 || (n = strtol(argv[2], &end, 10)) <= 0 || *end != '\0' ||
+	    n > 10000000 || (f = fopen(argv[1], "rb")) == NULL) {
 		fprintf(stderr, "usage: track-rewrite-bench MSGFILE N\n");
 		return 2;
 	}
