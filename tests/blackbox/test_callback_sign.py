@@ -170,13 +170,16 @@ def test_retry_is_signed_with_a_new_t():
             assert abs(arrival - t) <= 5, (t, arrival)
 
 
-def readme_block(lang):
-    """The first ```lang block of README.md's "Verifying callbacks"."""
+def readme_block(lang, holding):
+    """The ```lang block of README.md's "Verifying callbacks" that holds
+    the text `holding`."""
     with open(os.path.join(smtpgate.SRCDIR, "README.md")) as f:
         text = f.read()
-    section = text.split("### Verifying callbacks", 1)[1].split("\n#", 1)[0]
-    blocks = re.findall(r"```%s\n(.*?)```" % lang, section, re.S)
-    return blocks[0] if lang == "python" else blocks[-1]
+    section = re.split(r"\n##+ ", text.split("\n### Verifying callbacks\n", 1)[1])[0]
+    blocks = [b for b in re.findall(r"```%s\n(.*?)```" % lang, section, re.S)
+              if holding in b]
+    assert len(blocks) == 1, "README.md: no single %s block with %r" % (lang, holding)
+    return blocks[0]
 
 
 def test_readme_snippets_verify_a_callback():
@@ -184,9 +187,9 @@ def test_readme_snippets_verify_a_callback():
     tampered, with another secret, or signed with a t older than its
     tolerance; README's shell snippet (openssl dgst -hmac) prints valid
     for the received body and fails on a tampered one."""
-    code = readme_block("python")
-    shell = readme_block("sh")
-    assert "hmac.compare_digest" in code and "openssl dgst -sha256 -hmac" in shell
+    code = readme_block("python", "def verify(")
+    shell = readme_block("sh", "openssl dgst -sha256 -hmac")
+    assert "hmac.compare_digest" in code
     ns = {}
     exec(compile(code, "README.md (Verifying callbacks)", "exec"), ns)
     verify = ns["verify"]
