@@ -28,6 +28,7 @@
 #include "log.h"
 #include "sig.h"
 #include "spool.h"
+#include "spool_cbsig.h"
 #include "xmem.h"
 
 #define CB_ACCOUNTS_MAX		64	/* accounts looked at per round (round-robin) */
@@ -192,9 +193,37 @@ deliverd_cb_discard(char *p, size_t sz, size_t n, void *arg)
 	return sz * n;
 }
 
-/* Starts the POST of a->doc to url. */
+static void	deliverd_cb_backoff(struct cb *, struct deliverd_cb_acct *);
+
+/*
+ * The request's headers. With secrets, X-Smtpgate-Signature signs the
+ * exact body bytes with t = now: each attempt (a retry rebuilds the
+ * request) carries a fresh t. Signing fails only when OpenSSL does: the
+ * POST is not made unsigned, it waits for the next round. NULL then.
+ */
+static struct curl_slist *
+deliverd_cb_headers(struct deliverd_cb_acct *a, const struct spool_account *sa)
+{
+	struct curl_slist	*h, *h2;
+	char			 sig[SPOOL_CBSIG_HDR_MAX];
+
+	if (spool_cbsig_header(sa, deliverd_now(), a->doc.data, a->doc.len, sig,
+	    sizeof(sig)) == -1) {
+		log_warnx("callback %s: cannot compute the signature (OpenSSL)", a->login);
+		return NULL;
+	}
+	if ((h = curl_slist_append(NULL, "Content-Type: application/json")) == NULL ||
+	    sig[0] == '\0')
+		return h;
+	if ((h2 = curl_slist_append(h, sig)) == NULL)
+		curl_slist_free_all(h);
+	return h2;
+}
+
+/* Starts the POST of a->doc to the account's URL. */
 static void
-deliverd_cb_start_post(struct cb *c, struct deliverd_cb_acct *a, const char *url)
+deliverd_cb_start_post(struct cb *c, struct deliverd_cb_acct *a,
+    const struct spool_account *sa)
 {
 	CURL	*e;
 
@@ -202,8 +231,12 @@ deliverd_cb_start_post(struct cb *c, struct deliverd_cb_acct *a, const char *url
 		log_warnx("callback %s: libcurl: out of handles", a->login);
 		return;
 	}
-	a->hdr = curl_slist_append(NULL, "Content-Type: application/json");
-	(void)curl_easy_setopt(e, CURLOPT_URL, url);
+	if ((a->hdr = deliverd_cb_headers(a, sa)) == NULL) {
+		curl_easy_cleanup(e);
+		deliverd_cb_backoff(c, a);
+		return;
+	}
+	(void)curl_easy_setopt(e, CURLOPT_URL, sa->ac_callback_url);
 	(void)curl_easy_setopt(e, CURLOPT_HTTPHEADER, a->hdr);
 	(void)curl_easy_setopt(e, CURLOPT_POSTFIELDS, a->doc.data);
 	(void)curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)a->doc.len);
@@ -263,7 +296,7 @@ deliverd_cb_serve(struct cb *c, struct deliverd_cb_acct *a, int64_t now_ms)
 	}
 	a->first_ms = 0;
 	deliverd_cb_doc(a, &k);
-	deliverd_cb_start_post(c, a, sa->ac_callback_url);
+	deliverd_cb_start_post(c, a, sa);
 out:
 	if (rc != 0 && rc != 1 && rc != SPOOL_ENOTFOUND)
 		log_warnx("callback %s: outbox: %s", a->login, spool_strerror(rc));
@@ -274,7 +307,7 @@ out:
 		buf_release(&a->doc);
 	}
 	buf_release(&k.body);
-	free(sa);
+	freezero(sa, sizeof(*sa));	/* its callback secrets */
 }
 
 /*

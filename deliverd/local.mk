@@ -84,3 +84,5 @@ tests_unit_t_deliverd_dkim_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/deliverd
 tests_unit_t_deliverd_dkim_LDADD = deliverd/libdeliverd.a tests/unit/libtap.a $(DELIVERD_LIBS)
 # libopendkim's own Ed25519 leak, for check-valgrind (Makefile.am)
 EXTRA_DIST += tests/unit/valgrind.supp
+# signed callbacks (issue 18 item 1)
+TESTS += tests/blackbox/test_callback_sign.py

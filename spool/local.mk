@@ -71,3 +71,9 @@ UNIT_TESTS += tests/unit/t_spool_track
 tests_unit_t_spool_track_SOURCES = tests/unit/t_spool_track.c
 tests_unit_t_spool_track_CPPFLAGS = $(UNIT_CPPFLAGS) $(LMDB_CFLAGS)
 tests_unit_t_spool_track_LDADD = $(TEST_LIBS)
+# signed callbacks (issue 18 item 1): X-Smtpgate-Signature, secrets' checks
+spool_libspool_a_SOURCES += spool/spool_cbsig.c spool/spool_cbsig.h
+UNIT_TESTS += tests/unit/t_spool_cbsig
+tests_unit_t_spool_cbsig_SOURCES = tests/unit/t_spool_cbsig.c
+tests_unit_t_spool_cbsig_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_t_spool_cbsig_LDADD = $(TEST_LIBS)

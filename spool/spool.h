@@ -51,6 +51,8 @@ const char	*spool_strerror(int);
 #define SPOOL_REPLY_MAX		1024	/* remote reply text, folded into one line */
 #define SPOOL_URL_MAX		2048
 #define SPOOL_MAX_IPS		64
+#define SPOOL_CB_SECRETS	2	/* signing secrets per account (rotation) */
+#define SPOOL_CB_SECRET_MAX	256	/* bytes */
 #define SPOOL_NAME_MAX		256	/* X-Campaign-Id, X-Letter-Id: 255 + NUL */
 #define SPOOL_MSGID_MAX		1000
 #define SPOOL_DKIMSIG_MAX	8192
@@ -258,6 +260,9 @@ struct spool_account {
 	 * and the host its links point at; 0 / "" = off */
 	unsigned		 ac_track;
 	char			 ac_track_host[SPOOL_DOMAIN_MAX];
+	/* issue 18 item 1: callback signing secrets (spool_cbsig.h), the
+	 * current one first; "" = unused. Never printed. */
+	char			 ac_cb_secret[SPOOL_CB_SECRETS][SPOOL_CB_SECRET_MAX + 1];
 };
 int	spool_account_get(struct spool_txn *, const char *login, struct spool_account *);
 int	spool_account_put(struct spool_txn *, const struct spool_account *);

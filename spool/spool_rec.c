@@ -158,7 +158,10 @@ static const struct spool_rec_field spool_rec_account[] = {
 	FSTR(40, SA, ac_source),
 	/* issue 16: tracking settings */
 	FNUM(50, SPOOL_F_U32, SA, ac_track), FSTR(51, SA, ac_track_host),
+	/* issue 18 item 1: callback signing secrets */
+	FSTR(60, SA, ac_cb_secret[0]), FSTR(61, SA, ac_cb_secret[1]),
 };
+_Static_assert(SPOOL_CB_SECRETS == 2, "one tag per callback secret");
 #define SPOOL_TAG_IP	100
 
 int

@@ -193,5 +193,14 @@ int	ctl_cmd_suppression(struct ctl *, int, char **);
 int	ctl_cmd_events(struct ctl *, int, char **);
 int	ctl_cmd_callbacks(struct ctl *, int, char **);
 int	ctl_cmd_status(struct ctl *, int, char **);
+/* spoolctl_cbsecret.c (issue 18 item 1): account --callback-secret S|none
+ * and --callback-secret-file F, repeatable; checked as they are parsed
+ * (a usage error exits), applied to an account (replacing its secrets)
+ * only when given, wiped after the write; shown as count and fingerprints. */
+void	ctl_cbsecret_opt(const char *arg, bool from_file);
+void	ctl_cbsecret_apply(struct spool_account *);
+void	ctl_cbsecret_wipe(void);
+void	ctl_cbsecret_describe(const struct spool_account *, FILE *);
+void	ctl_cbsecret_json(struct json_gen *, const struct spool_account *);
 
 #endif

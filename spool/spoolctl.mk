@@ -28,6 +28,8 @@ spool_spoolctl_SOURCES = \
 	spool/spoolctl_suppression.c \
 	spool/spoolctl_events.c \
 	spool/spoolctl_status.c
+# signed callbacks (issue 18 item 1)
+spool_spoolctl_SOURCES += spool/spoolctl_cbsecret.c
 spool_spoolctl_LDADD = $(SPOOLCTL_LIBS)
 dist_man_MANS += spool/spoolctl.8
 

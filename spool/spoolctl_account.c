@@ -260,6 +260,7 @@ ctl_acct_apply(const struct ctl_acct_opts *o, struct spool_account *sa)
 	if (o->source != NULL)
 		ctl_acct_source(o, sa);
 	ctl_acct_track(o, sa);
+	ctl_cbsecret_apply(sa);
 	if (o->senders != NULL) {
 		if (strcmp(o->senders, "any") == 0)
 			sa->ac_senders = SPOOL_SENDERS_ANY;
@@ -294,6 +295,7 @@ ctl_acct_describe(const struct spool_account *sa, bool pw_changed, FILE *fp)
 	(void)fprintf(fp, ", track %s", ctl_acct_track_text(sa->ac_track, tr, sizeof(tr)));
 	if (sa->ac_track_host[0] != '\0')
 		(void)fprintf(fp, " (host %s)", sa->ac_track_host);
+	ctl_cbsecret_describe(sa, fp);
 	(void)fputc('\n', fp);
 }
 
@@ -316,6 +318,8 @@ ctl_account_add_opts(int argc, char **argv, struct ctl_acct_opts *op)
 		{ "source-helo", required_argument, NULL, 'H' },
 		{ "track", required_argument, NULL, 'T' },
 		{ "track-host", required_argument, NULL, 'O' },
+		{ "callback-secret", required_argument, NULL, 'k' },
+		{ "callback-secret-file", required_argument, NULL, 'K' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct ctl_acct_opts	 o = { .sandbox = -1 };
@@ -341,6 +345,8 @@ ctl_account_add_opts(int argc, char **argv, struct ctl_acct_opts *op)
 		case 'H': o.source_helo = optarg; break;
 		case 'T': o.track = optarg; break;
 		case 'O': o.track_host = optarg; break;
+		case 'k': ctl_cbsecret_opt(optarg, false); break;
+		case 'K': ctl_cbsecret_opt(optarg, true); break;
 		}
 	}
 	ctl_operands(argc, argv, 1, 1, NULL);
@@ -406,6 +412,7 @@ ctl_account_write(struct ctl *ctl, int argc, char **argv, bool set)
 	if ((rc = spool_account_put(txn, sa)) != 0)
 		ctl_die_rc(rc, "account %s", login);
 	ctl_commit(&txn);
+	ctl_cbsecret_wipe();
 	if (!has_pw && sa->ac_pwhash[0] == '\0' && sa->ac_nips == 0)
 		ctl_warn("warning: account %s has neither a password nor --ip ranges: "
 		    "it cannot send", login);
@@ -454,6 +461,7 @@ ctl_acct_json(struct json_gen *jg, const struct spool_account *sa)
 	json_kv_str(jg, "source_address", sa->ac_source[0] ? sa->ac_source : NULL);
 	json_kv_str(jg, "track", ctl_acct_track_text(sa->ac_track, tr, sizeof(tr)));
 	json_kv_str(jg, "track_host", sa->ac_track_host[0] ? sa->ac_track_host : NULL);
+	ctl_cbsecret_json(jg, sa);
 	json_obj_end(jg);
 }
 

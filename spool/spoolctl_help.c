@@ -29,13 +29,19 @@ struct ctl_help {
 	"  --track LIST            opens,clicks,unsubscribe (any of them) or none:\n" \
 	"                          engagement tracking of the mail filed from now on\n" \
 	"  --track-host HOST       the tracking server's name in the links (needed)\n"
+#define H_CBSECRET \
+	"  --callback-secret S     sign callbacks with S (16-256 printable ASCII bytes;\n" \
+	"                          repeat for a second one during a rotation; seen by\n" \
+	"                          ps: prefer a file); none: unsigned from now on\n" \
+	"  --callback-secret-file F  the same, S is F's one line (-: standard input)\n"
 
 static const struct ctl_help ctl_help_tab[] = {
 	{ "account add", "LOGIN [--password PW | --password-file F | --no-password] "
 	    "[--ip CIDR]... [--sandbox | --no-sandbox] [--callback-url URL] "
 	    "[--callback-format json|stream] [--senders any|registered] [--update] "
 "[--source-address ADDR|POOL|none [--source-helo NAME]] "
-	    "[--track opens,clicks,unsubscribe|none] [--track-host HOST]",
+	    "[--track opens,clicks,unsubscribe|none] [--track-host HOST] "
+	    "[--callback-secret S|none | --callback-secret-file F]...",
 	    "  --password PW           the SMTP AUTH password (seen by ps: prefer a file)\n"
 	    "  --password-file F       the password is F's first line\n"
 	    "  --no-password           no password and no prompt (--ip only)\n"
@@ -46,16 +52,17 @@ static const struct ctl_help ctl_help_tab[] = {
 	    "  --callback-format F     json or stream (see spoolctl(8))\n"
 	    "  --senders any|registered  which envelope senders may be used\n"
 	    "  --update                change an existing account\n"
-	    H_SOURCE H_TRACK,
+	    H_SOURCE H_TRACK H_CBSECRET,
 	    "account add shop --password-file /root/shop.pw --ip 192.0.2.0/24" },
 	{ "account list", "[--json]", H_JSON, "account list" },
 	{ "account show", "LOGIN [--json]", H_JSON, "account show shop --json" },
 	{ "account del", "LOGIN", "", "account del shop" },
 	{ "account set", "LOGIN [--source-address ADDR|POOL|none [--source-helo NAME]] "
 	    "[--track opens,clicks,unsubscribe|none] [--track-host HOST] "
+	    "[--callback-secret S|none | --callback-secret-file F]... "
 	    "[the options of account add]",
 	    "  (any option of account add; the account must exist)\n"
-	    H_SOURCE H_TRACK,
+	    H_SOURCE H_TRACK H_CBSECRET,
 	    "account set shop --source-address 192.0.2.25 --source-helo mta25.example.com" },
 	{ "sender add", "LOGIN ADDRESS|@DOMAIN --status approved|onmoderation|prohibited",
 	    "  --status S              approved, onmoderation or prohibited\n",

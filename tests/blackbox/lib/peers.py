@@ -205,6 +205,8 @@ class Callbacks:
         self.failed_posts = 0
         self.down = False
         self.lock = threading.Lock()
+        # every POST, answered or not: (headers, body, time.time() on arrival)
+        self.requests = []
         recv = self
 
         class H(BaseHTTPRequestHandler):
@@ -212,6 +214,7 @@ class Callbacks:
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n)
                 with recv.lock:
+                    recv.requests.append((self.headers, body, time.time()))
                     if recv.down:
                         recv.failed_posts += 1
                         code = 503
