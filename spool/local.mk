@@ -72,3 +72,8 @@ UNIT_TESTS += tests/unit/t_spool_track
 tests_unit_t_spool_track_SOURCES = tests/unit/t_spool_track.c
 tests_unit_t_spool_track_CPPFLAGS = $(UNIT_CPPFLAGS) $(LMDB_CFLAGS)
 tests_unit_t_spool_track_LDADD = $(TEST_LIBS)
+# idempotent submission (issue 18 item 3): the X-Letter-Id index, its pruning
+UNIT_TESTS += tests/unit/t_spool_dedupe
+tests_unit_t_spool_dedupe_SOURCES = tests/unit/t_spool_dedupe.c
+tests_unit_t_spool_dedupe_CPPFLAGS = $(UNIT_CPPFLAGS) $(LMDB_CFLAGS)
+tests_unit_t_spool_dedupe_LDADD = $(TEST_LIBS)
