@@ -118,6 +118,8 @@ struct conf {
 	/* feedback-loop reports (issue 16 item 5): smtpd accepts mail to these
 	 * from any client, spoold parses it instead of delivering it */
 	struct conf_list cf_complaints_address;
+	/* idempotent submission (issue 18 item 3): X-Letter-Id window, 0 off */
+	time_t		 cf_dedupe_window;
 	/* where each key was last set: conf_keys index -> line, 0 = default */
 	unsigned	*cf_key_lines;
 };

@@ -210,6 +210,9 @@ const struct conf_key conf_keys[] = {
 	/* feedback-loop (ARF) reports (issue 16 item 5) */
 	CF_LIST("complaints_address", "", cf_complaints_address,
 	    CONF_SMTPD | CONF_SPOOLD),
+	/* idempotent submission (issue 18 item 3): 0 disables */
+	CF_DUR("dedupe_window", "24h", 0, 365 * DAY, cf_dedupe_window,
+	    CONF_SPOOLD),
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);

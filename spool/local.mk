@@ -18,6 +18,7 @@ spool_libspool_a_SOURCES = \
 	spool/spool_pause.c
 # engagement tracking (issue 16)
 spool_libspool_a_SOURCES += spool/spool_track.c spool/spool_track.h
+spool_libspool_a_SOURCES += spool/spool_dedupe.c
 spool_libspool_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS) $(OPENSSL_CFLAGS)
 # the events export (issue 13: batches, flock, no write txn around the I/O)
 spool_libspool_a_SOURCES += spool/spool_export.c
@@ -77,3 +78,8 @@ UNIT_TESTS += tests/unit/t_spool_cbsig
 tests_unit_t_spool_cbsig_SOURCES = tests/unit/t_spool_cbsig.c
 tests_unit_t_spool_cbsig_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_t_spool_cbsig_LDADD = $(TEST_LIBS)
+# idempotent submission (issue 18 item 3): the X-Letter-Id index, its pruning
+UNIT_TESTS += tests/unit/t_spool_dedupe
+tests_unit_t_spool_dedupe_SOURCES = tests/unit/t_spool_dedupe.c
+tests_unit_t_spool_dedupe_CPPFLAGS = $(UNIT_CPPFLAGS) $(LMDB_CFLAGS)
+tests_unit_t_spool_dedupe_LDADD = $(TEST_LIBS)

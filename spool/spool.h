@@ -373,6 +373,8 @@ struct spool_issue {
 	uint64_t	 su_opens, su_opens_unique;
 	uint64_t	 su_clicks, su_clicks_unique;
 	uint64_t	 su_unsubscribed, su_complained;
+	/* issue 18 item 3: duplicate events; older records read as zero */
+	uint64_t	 su_duplicates;
 };
 int	spool_issue_get(struct spool_txn *, uint64_t id, struct spool_issue *);
 /* name NULL = no X-Campaign-Id. SPOOL_ENOTFOUND if none yet. */
@@ -471,7 +473,9 @@ int	spool_sched_next(struct spool_txn *, int64_t *due_r);
 enum spool_ev_type { SPOOL_EV_DELIVERED = 0, SPOOL_EV_DEFERRED = 1, SPOOL_EV_BOUNCED = 2,
 	/* engagement (issue 16; spool_engage.c) */
 	SPOOL_EV_OPENED = 3, SPOOL_EV_CLICKED = 4, SPOOL_EV_UNSUBSCRIBED = 5,
-	SPOOL_EV_COMPLAINED = 6 };
+	SPOOL_EV_COMPLAINED = 6,
+	/* idempotent submission (issue 18 item 3; spool_dedupe.c) */
+	SPOOL_EV_DUPLICATE = 7 };
 enum spool_ev_class { SPOOL_CL_NONE = 0, SPOOL_CL_POLICY, SPOOL_CL_REMOTE,
 	SPOOL_CL_EXPIRED, SPOOL_CL_ADMIN };
 struct spool_event {
@@ -499,6 +503,8 @@ struct spool_event {
 	const char		*ev_user_agent;
 	const char		*ev_client;	/* spool_client_truncate's form */
 	bool			 ev_machine;	/* "machine": true only when set */
+	/* duplicate (issue 18 item 3): the first message's QID */
+	const char		*ev_original_qid;
 	uint32_t		 ev_idx;	/* opened/clicked: recipient index
 						 * (unique counts) */
 };
@@ -620,6 +626,7 @@ struct spool_retention {
 	int64_t		rt_dlog;	/* delivery log, its indexes, dlog_qid */
 	int64_t		rt_issues;	/* issue records and counters */
 	int64_t		rt_permfail;	/* permanent failures (suppression_ttl) */
+	int64_t		rt_dedupe;	/* X-Letter-Id index (dedupe_window) */
 };
 struct spool_prune_stats {
 	size_t		ps_dlog;	/* events removed */
@@ -638,6 +645,12 @@ struct spool_prune_stats {
 	/* issue 16: tracking records (spool_track.h) removed, and where */
 	size_t		ps_track;
 	char		ps_track_qid[21];
+	/* issue 18 item 3: X-Letter-Id index entries removed, and where */
+	size_t		ps_dedupe;
+	struct spool_dedupe_cursor {
+		uint8_t	dc_key[512];
+		size_t	dc_len;
+	}		ps_dedupe_cur;
 };
 /*
  * One write transaction of a pruning pass: removes what is older than
@@ -650,6 +663,23 @@ struct spool_prune_stats {
 #define SPOOL_PRUNE_TXN_MS	100
 int	spool_prune(struct spool *, int64_t now, const struct spool_retention *,
 	    size_t budget, struct spool_prune_stats *);
+
+/* ---- idempotent submission (issue 18 item 3; spool_dedupe.c): the
+ * X-Letter-Id values an account used and the QID of the message that
+ * first used each one, with its filing time. get: SPOOL_ENOTFOUND if
+ * none; put replaces. SPOOL_ETOOBIG when login and id together exceed
+ * LMDB's key (both near 255 bytes): such a message is not deduplicated.
+ * spool_dedupe_prune deletes entries filed before `before`, at most max,
+ * looking at most 4 x max, from the cursor on (zero it to start a walk);
+ * *done_r is true when the walk reached the end. */
+struct spool_dedupe_cursor;
+int	spool_dedupe_get(struct spool_txn *, const char *login, const char *letter,
+	    int64_t *filed_r, char qid_r[QID_SIZE]);
+int	spool_dedupe_put(struct spool_txn *, const char *login, const char *letter,
+	    const char *qid, int64_t filed);
+int	spool_dedupe_dec(const void *, size_t, int64_t *filed_r, char qid_r[QID_SIZE]);
+int	spool_dedupe_prune(struct spool_txn *, int64_t before,
+	    struct spool_dedupe_cursor *, size_t max, size_t *n_r, bool *done_r);
 
 /* ---- pauses (issue 15 item 7; spool_pause.c): deliveries to a recipient
  * domain, of one account or of all, wait without attempts. spoolctl writes

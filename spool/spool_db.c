@@ -61,6 +61,7 @@ static const char *const spool_db_names[SPOOL_DB_N] = {
 	[SPOOL_DB_DLOG_ACCT] = "dlog_acct",
 	[SPOOL_DB_ENGAGE_FIRST] = "engage_first", [SPOOL_DB_MSGID_RCPT] = "msgid_rcpt",
 	[SPOOL_DB_TRACK] = "track",
+	[SPOOL_DB_DEDUPE] = "dedupe",
 };
 
 static int

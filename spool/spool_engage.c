@@ -32,6 +32,7 @@
 static const char *const spool_engage_names[] = {
 	[SPOOL_EV_OPENED] = "opened", [SPOOL_EV_CLICKED] = "clicked",
 	[SPOOL_EV_UNSUBSCRIBED] = "unsubscribed", [SPOOL_EV_COMPLAINED] = "complained",
+	[SPOOL_EV_DUPLICATE] = "duplicate",	/* issue 18 item 3 */
 };
 #define SPOOL_ENGAGE_N	(sizeof(spool_engage_names) / sizeof(spool_engage_names[0]))
 
@@ -178,6 +179,9 @@ spool_engage_count(struct spool_txn *t, struct spool_issue *is,
 		return 0;
 	case SPOOL_EV_COMPLAINED:
 		is->su_complained++;
+		return 0;
+	case SPOOL_EV_DUPLICATE:
+		is->su_duplicates++;
 		return 0;
 	default:
 		return 0;

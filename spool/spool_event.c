@@ -119,6 +119,16 @@ spool_ev_engage_json(struct json_gen *g, const struct spool_event *ev)
 		json_kv_bool(g, "machine", true);
 }
 
+/* duplicate (issue 18 item 3): msg, sandbox and the first message's QID;
+ * no class, attempt or category: nothing was attempted */
+static void
+spool_ev_duplicate_json(struct json_gen *g, const struct spool_event *ev)
+{
+	json_kv_str(g, "msg", ev->ev_msg != NULL ? ev->ev_msg : "");
+	json_kv_bool(g, "sandbox", ev->ev_sandbox);
+	json_kv_str(g, "original_queue_id", ev->ev_original_qid);
+}
+
 static void
 spool_ev_json(struct json_gen *g, const struct spool_event *ev, const char *id,
     const struct spool_issue *is)
@@ -142,6 +152,11 @@ spool_ev_json(struct json_gen *g, const struct spool_event *ev, const char *id,
 	json_kv_str(g, "from", ev->ev_from != NULL ? ev->ev_from : "");
 	json_kv_str(g, "to", ev->ev_to);
 	json_kv_str(g, "message_id", ev->ev_message_id);
+	if (ev->ev_type == SPOOL_EV_DUPLICATE) {
+		spool_ev_duplicate_json(g, ev);
+		json_obj_end(g);
+		return;
+	}
 	if (ev->ev_type >= SPOOL_EV_OPENED) {
 		spool_ev_engage_json(g, ev);
 		json_obj_end(g);

@@ -12,6 +12,8 @@
  *      retention (the complaint index goes with its events in phase 1).
  *   5. tracking records (issue 16), in QID (arrival) order, with the
  *      delivery log's retention, unless their message is still queued.
+ *   6. the X-Letter-Id index (issue 18 item 3, spool_dedupe.c), in key
+ *      order, with dedupe_window.
  * The callback outbox is left to the callback sender (callback_max_age).
  */
 #include "config.h"
@@ -32,6 +34,7 @@
 #define SPOOL_DAY		86400
 
 enum { SPOOL_PH_DLOG, SPOOL_PH_ISSUES, SPOOL_PH_PERMFAIL, SPOOL_PH_ENGAGE, SPOOL_PH_TRACK,
+	SPOOL_PH_DEDUPE,
 	SPOOL_PH_END };
 
 struct spool_prune {
@@ -324,6 +327,26 @@ spool_prune_track(struct spool_prune *p)
 	return rc == 0 ? SPOOL_PRUNE_DONE : rc;
 }
 
+/* ---- phase 6: the X-Letter-Id index (issue 18 item 3) */
+
+static int
+spool_prune_dedupe(struct spool_prune *p)
+{
+	size_t	n = 0;
+	bool	done;
+	int	rc;
+
+	if (p->rt->rt_dedupe <= 0)
+		return SPOOL_PRUNE_DONE;
+	rc = spool_dedupe_prune(p->txn, p->now - p->rt->rt_dedupe, &p->ps->ps_dedupe_cur,
+	    p->left, &n, &done);
+	p->left -= n;
+	p->ps->ps_dedupe += n;
+	if (rc != 0)
+		return rc;
+	return done ? SPOOL_PRUNE_DONE : SPOOL_PRUNE_STOP;
+}
+
 /* ---- one transaction */
 
 static int
@@ -338,6 +361,7 @@ spool_prune_phases(struct spool_prune *p)
 		case SPOOL_PH_ISSUES: rc = spool_prune_issues(p); break;
 		case SPOOL_PH_ENGAGE: rc = spool_prune_engage(p); break;
 		case SPOOL_PH_TRACK: rc = spool_prune_track(p); break;
+		case SPOOL_PH_DEDUPE: rc = spool_prune_dedupe(p); break;
 		default: rc = spool_prune_permfail(p); break;
 		}
 		if (rc == SPOOL_PRUNE_STOP)

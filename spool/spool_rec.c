@@ -262,6 +262,8 @@ static const struct spool_rec_field spool_rec_issue[] = {
 	FNUM(202, SPOOL_F_U64, SI, su_clicks), FNUM(203, SPOOL_F_U64, SI, su_clicks_unique),
 	FNUM(204, SPOOL_F_U64, SI, su_unsubscribed),
 	FNUM(205, SPOOL_F_U64, SI, su_complained),
+	/* issue 18 item 3 */
+	FNUM(220, SPOOL_F_U64, SI, su_duplicates),
 };
 
 int

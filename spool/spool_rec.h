@@ -76,6 +76,8 @@ enum spool_dbi { SPOOL_DB_META, SPOOL_DB_ACCOUNTS, SPOOL_DB_SENDERS,
 	SPOOL_DB_ENGAGE_FIRST, SPOOL_DB_MSGID_RCPT,
 	/* spool_track.c (issue 16) */
 	SPOOL_DB_TRACK,
+	/* spool_dedupe.c (issue 18 item 3) */
+	SPOOL_DB_DEDUPE,
 	SPOOL_DB_N };
 
 /* *val_r points into the map: valid until the next write in the txn. */

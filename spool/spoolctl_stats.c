@@ -105,6 +105,8 @@ ctl_issue_json(struct json_gen *jg, const struct spool_issue *si)
 	json_obj_end(jg);
 	ctl_issue_cats_json(jg, si);
 	ctl_issue_engage_json(jg, si);
+	/* issue 18 item 3: retries not sent again (X-Letter-Id) */
+	json_kv_int(jg, "duplicates", (int64_t)si->su_duplicates);
 	json_obj_end(jg);
 }
 

@@ -20,6 +20,8 @@ SPOOLD_LIBS = spoold/libspoold.a spoold/libhdr.a common/libarf.a spool/libspool.
 	common/libcommon.a $(LMDB_LIBS) $(YAJL_LIBS) $(OPENSSL_LIBS) $(GMIME_LIBS) $(LIBS)
 # engagement tracking (issue 16): the links recorded at filing
 spoold_libspoold_a_SOURCES += spoold/spoold_track.c
+# idempotent submission (issue 18 item 3)
+spoold_libspoold_a_SOURCES += spoold/spoold_dedupe.c spoold/spoold_dedupe.h
 SPOOLD_LIBS += $(TRACK_LIBS)
 
 pkglibexec_PROGRAMS += spoold/spoold

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "spool.h"
 #include "spoold_complaint.h"
+#include "spoold_dedupe.h"
 #include "spoold_file.h"
 #include "spoold_policy.h"
 #include "trigger.h"
@@ -454,6 +455,10 @@ spoold_put_message(struct spoold_msgctx *mc, struct spool_issue *is,
 	    (rc = keep ? spool_msg_put(mc->mc_txn, m) :
 	    spool_done_put(mc->mc_txn, m->sm_qid, mc->mc_now)) != 0)
 		goto done;
+	/* issue 18 item 3: a retry with this X-Letter-Id is not sent again */
+	if (keep && (rc = spoold_dedupe_note(mc->mc_txn, mc->mc_sd->sd_cf, m,
+	    mc->mc_now)) != 0)
+		goto done;
 	/* issue 16: what the tracked copies will link to, in this transaction */
 	if (keep && mc->mc_acct.ac_track != 0 && (rc = spoold_track_record(mc->mc_txn,
 	    &mc->mc_acct, m, mc->mc_fd, rcpts, nrcpt)) != 0)
@@ -476,6 +481,30 @@ spoold_put_message(struct spoold_msgctx *mc, struct spool_issue *is,
 	    spoold_hdr_broken(&mc->mc_h) ? SA_QUARANTINE : SA_DELETE;
 done:
 	free(why);
+	free(m);
+	return rc;
+}
+
+/*
+ * Issue 18 item 3: a repeated X-Letter-Id within dedupe_window is finished
+ * like a message refused whole, with one duplicate event instead of its
+ * deliveries. SPOOL_ENOTFOUND: not a duplicate, file it as usual.
+ */
+static int
+spoold_file_duplicate(struct spoold_msgctx *mc, const struct spool_issue *is,
+    char **rcpts, uint32_t nrcpt)
+{
+	struct spool_msg	*m = xmalloc(sizeof(*m));
+	char			 orig[QID_SIZE];
+	int			 rc;
+
+	spoold_make_msg(mc, is->su_id, nrcpt, m);
+	rc = spoold_dedupe_find(mc->mc_txn, mc->mc_sd->sd_cf, m, mc->mc_now, orig,
+	    &mc->mc_it->it_log);
+	if (rc == 0 && (rc = spoold_dedupe_file(mc->mc_txn, m, orig, rcpts[0],
+	    mc->mc_now, &mc->mc_it->it_log)) == 0)
+		mc->mc_it->it_action = spoold_hdr_broken(&mc->mc_h) ? SA_QUARANTINE :
+		    SA_DELETE;
 	free(m);
 	return rc;
 }
@@ -624,7 +653,8 @@ spoold_file_parsed(struct spoold_msgctx *mc, struct spool_msg *old)
 		goto done;
 	if (text == NULL && is.su_blocked)
 		text = SPOOLD_T_BLOCKED;
-	rc = spoold_put_message(mc, &is, text, rcpts, nrcpt);
+	if ((rc = spoold_file_duplicate(mc, &is, rcpts, nrcpt)) == SPOOL_ENOTFOUND)
+		rc = spoold_put_message(mc, &is, text, rcpts, nrcpt);
 done:
 	free(rcpts);
 	return rc;

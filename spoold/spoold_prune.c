@@ -29,9 +29,9 @@ spoold_prune_logpass(struct spoold_prune *pr)
 	const struct spool_prune_stats	*st = &pr->pr_st;
 
 	log_info("prune: events=%zu, issues=%zu, suppressions=%zu, kept_queued=%zu, "
-	    "unexported=%zu, first_opens_clicks=%zu, txns=%zu, seconds=%.3f",
+	    "unexported=%zu, first_opens_clicks=%zu, letter_ids=%zu, txns=%zu, seconds=%.3f",
 	    st->ps_dlog, st->ps_issues, st->ps_permfail, st->ps_kept, st->ps_unexported,
-	    st->ps_engage, st->ps_txns, spoold_prune_since(&pr->pr_t0));
+	    st->ps_engage, st->ps_dedupe, st->ps_txns, spoold_prune_since(&pr->pr_t0));
 	pr->pr_active = false;
 }
 
@@ -40,7 +40,8 @@ spoold_prune_run(struct spoold *sd, struct spoold_prune *pr, time_t now)
 {
 	const struct conf	*cf = sd->sd_cf;
 	struct spool_retention	 rt = { .rt_dlog = cf->cf_delivery_log_retention,
-		.rt_issues = cf->cf_issue_retention, .rt_permfail = cf->cf_suppression_ttl };
+		.rt_issues = cf->cf_issue_retention, .rt_permfail = cf->cf_suppression_ttl,
+		.rt_dedupe = cf->cf_dedupe_window };
 	struct timespec		 t0;
 	int			 rc;
 

@@ -37,6 +37,8 @@ TESTS += tests/blackbox/test_suppression.py
 TESTS += tests/blackbox/test_ops.py
 # engagement tracking, the rewriting at delivery (issue 16)
 TESTS += tests/blackbox/test_track_rewrite.py
+# idempotent submission: X-Letter-Id within dedupe_window (issue 18 item 3)
+TESTS += tests/blackbox/test_dedupe.py
 EXTRA_DIST += tests/banned.sh tests/blackbox tests/unit/data tests/data
 
 # EXTRA_DIST names whole directories, and automake copies a directory from
