@@ -1,8 +1,10 @@
 /*
  * Destinations (issue 15 items 3, 4): the scheduler's per-destination
  * limits and back-off. A destination is a shaping rule (its domains, e.g.
- * gmail.com + googlemail.com) or else one recipient domain, or the
- * relayhost. Each has connections, messages per connection, a message
+ * gmail.com + googlemail.com, and the domains learned through its `mx`) or
+ * else the MX host set of the recipient domain ("mx{a,b}", learned from
+ * the worker's results: deliverd_dest_via.c), or the domain itself until
+ * that is known, or the relayhost. Each has connections, messages per connection, a message
  * rate (token bucket), recipients per transaction, and a state: normal,
  * slowed (after a throttling reply: fewer connections, lower rate) or
  * suspended (after consecutive connection failures: nothing is
