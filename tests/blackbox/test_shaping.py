@@ -437,3 +437,6 @@ def test_mx_set_shares_one_destination(hoster):
         row = domain_row(g, "shared2.test")
         print(row)
         assert row["destination"] == HOSTER and row["connections"] == 2
+        out = g.spoolctl("queue", "--summary").stdout
+        print(out)
+        assert "dest=%s" % HOSTER in out
