@@ -562,3 +562,90 @@ shaping_classify(const struct shaping *sh, const char *reply)
 		return SHAPING_REPLY_THROTTLE;
 	return SHAPING_REPLY_OK;
 }
+
+/* ---- MX host sets */
+
+static bool
+shaping_mxset_char(int c)
+{
+	return isalnum(c) || c == '-' || c == '.' || c == '_';
+}
+
+void
+shaping_mxset_add(struct shaping_mxset *ms, const char *host)
+{
+	char	 h[SHAPING_DOMAIN_MAX];
+	size_t	 i, n = strlen(host);
+	int	 c = 1;
+
+	if (n > 1 && host[n - 1] == '.')
+		n--;		/* a rooted name */
+	if (n == 0 || n >= sizeof(h)) {
+		ms->ms_bad = true;
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (!shaping_mxset_char((unsigned char)host[i])) {
+			ms->ms_bad = true;
+			return;
+		}
+		h[i] = (char)tolower((unsigned char)host[i]);
+	}
+	h[n] = '\0';
+	for (i = 0; i < ms->ms_n && (c = strcmp(ms->ms_host[i], h)) < 0; i++)
+		continue;
+	if (i < ms->ms_n && c == 0)
+		return;		/* an MX host with several addresses */
+	if (ms->ms_n == SHAPING_MXSET_MAX) {
+		ms->ms_bad = true;
+		return;
+	}
+	memmove(&ms->ms_host[i + 1], &ms->ms_host[i], (ms->ms_n - i) * sizeof(ms->ms_host[0]));
+	memcpy(ms->ms_host[i], h, n + 1);
+	ms->ms_n++;
+}
+
+/* "+N#HASH}": the hosts left out, a hash of the whole list */
+#define SHAPING_MXSET_TAIL	(1 + 2 + 1 + 16 + 1)
+
+int
+shaping_mxset_key(const struct shaping_mxset *ms, char *dst, size_t dstsz)
+{
+	uint64_t	 h = 14695981039346656037ull;
+	size_t		 i, len, total = sizeof(SHAPING_MXSET_PREFIX);	/* and '}' */
+	const char	*p;
+
+	if (dstsz > 0)
+		dst[0] = '\0';
+	if (ms->ms_n == 0 || ms->ms_bad || dstsz < sizeof(SHAPING_MXSET_PREFIX) +
+	    SHAPING_MXSET_TAIL + 8)
+		return -1;
+	for (i = 0; i < ms->ms_n; i++) {
+		for (p = ms->ms_host[i]; *p != '\0'; p++)
+			h = (h ^ (unsigned char)*p) * 1099511628211ull;
+		h = (h ^ ',') * 1099511628211ull;
+		total += strlen(ms->ms_host[i]) + (i > 0);
+	}
+	len = strlen(SHAPING_MXSET_PREFIX);
+	memcpy(dst, SHAPING_MXSET_PREFIX, len + 1);
+	for (i = 0; i < ms->ms_n; i++) {
+		size_t hl = strlen(ms->ms_host[i]) + (i > 0);
+
+		if (total + 1 > dstsz && len + hl + 1 + SHAPING_MXSET_TAIL + 1 > dstsz)
+			break;
+		(void)snprintf(dst + len, dstsz - len, "%s%s", i > 0 ? "," : "", ms->ms_host[i]);
+		len += hl;
+	}
+	if (i == ms->ms_n)
+		(void)snprintf(dst + len, dstsz - len, "}");
+	else
+		(void)snprintf(dst + len, dstsz - len, "%s+%zu#%016llx}", i > 0 ? "," : "",
+		    ms->ms_n - i, (unsigned long long)h);
+	return 0;
+}
+
+bool
+shaping_mxset_name(const char *name)
+{
+	return strncmp(name, SHAPING_MXSET_PREFIX, strlen(SHAPING_MXSET_PREFIX)) == 0;
+}

@@ -133,6 +133,30 @@ enum shaping_reply {
  * and sh's (sh may be NULL). */
 enum shaping_reply shaping_classify(const struct shaping *, const char *reply);
 
+/*
+ * MX host sets (destinations of the domains no section names): the hosts
+ * a domain's MX records name, lower case without a trailing dot, sorted
+ * and each once. Two domains whose MX records name the same hosts share
+ * one destination named by shaping_mxset_key(): "mx{a.example,b.example}"
+ * (no domain, section name or `domains` suffix can look like it).
+ */
+#define SHAPING_MXSET_MAX	16	/* hosts (dns.h's DNS_MX_MAX) */
+#define SHAPING_MXSET_PREFIX	"mx{"
+struct shaping_mxset {
+	char		 ms_host[SHAPING_MXSET_MAX][SHAPING_DOMAIN_MAX];
+	size_t		 ms_n;
+	bool		 ms_bad;	/* a host that is no host name, or too many */
+};
+/* Adds one MX host (duplicates are ignored). */
+void	shaping_mxset_add(struct shaping_mxset *, const char *host);
+/* The set's destination name into dst. When the whole list does not fit,
+ * the hosts that fit, then "+N#HASH" (how many more and a 64-bit FNV-1a of
+ * the whole list), so different sets keep different names. 0, or -1 with
+ * dst "" for an empty or bad set. */
+int	shaping_mxset_key(const struct shaping_mxset *, char *dst, size_t dstsz);
+/* Is name an MX set's destination name? */
+bool	shaping_mxset_name(const char *name);
+
 /* shaping_load.c: reads and parses a file into *sh. 0, or -1 with
  * "path:line: reason" (or "path: strerror") in why. */
 int	shaping_load(const char *path, struct shaping *sh, char *why, size_t whysz);

@@ -50,13 +50,16 @@ struct deliverd_result {
 	char		 dr_to[SPOOL_ADDR_MAX];	/* the address ("" from an older worker) */
 	bool		 dr_skip;		/* not attempted (held, gone): no outcome */
 	enum bounce_stage dr_stage;		/* where the reply came from */
+	char		 dr_mx[SPOOL_DOMAIN_MAX + 8];	/* the hop's MX host set
+						 * (shaping_mxset_key), or "" */
 };
 
 /* "J id qid relay hop idx,idx,..." */
 int	deliverd_job_format(const struct deliverd_job *, struct buf *);
 int	deliverd_job_parse(const char *line, size_t len, struct deliverd_job *);
-/* "R qid idx reply relay tls to stage" / "S qid" (skip); lines of an older
- * worker without "to" or "stage" parse with "" and BOUNCE_ST_UNKNOWN. */
+/* "R qid idx reply relay tls to stage mx" / "S qid" (skip); lines of an
+ * older worker without "to", "stage" or "mx" parse with "",
+ * BOUNCE_ST_UNKNOWN and "". */
 int	deliverd_result_format(const struct deliverd_result *, struct buf *);
 int	deliverd_result_parse(const char *line, size_t len, struct deliverd_result *);
 /* "K qid sig" : the DKIM-Signature header lines (or "" for unsigned) */

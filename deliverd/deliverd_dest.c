@@ -158,63 +158,14 @@ void
 deliverd_dest_name(const struct sched *s, const char *hop, char *dst, size_t dstsz)
 {
 	const struct deliverd_dests	*t = s->dests;
-	const struct deliverd_via	*v = &t->via[deliverd_dest_hash(hop) % DEST_VIA_MAX];
+	const struct deliverd_via	*v;
 
 	if (s->cf->cf_relayhost[0] != '\0' && strcmp(hop, s->cf->cf_relayhost) == 0)
 		(void)str_copy(dst, dstsz, hop);
-	else if (t->sh != NULL && shaping_match(t->sh, hop) < 0 && v->rule >= 0 &&
-	    (size_t)v->rule < t->sh->sh_nrules && strcmp(v->domain, hop) == 0)
-		(void)str_copy(dst, dstsz, t->sh->sh_rules[v->rule].sr_name);
+	else if (shaping_match(t->sh, hop) < 0 && (v = deliverd_dest_via_get(t, hop)) != NULL)
+		(void)str_copy(dst, dstsz, v->dest);	/* by its MX host (set) */
 	else
 		shaping_dest_name(t->sh, hop, dst, dstsz);
-}
-
-void
-deliverd_dest_via_clear(struct deliverd_dests *t)
-{
-	size_t	 i;
-
-	for (i = 0; i < DEST_VIA_MAX; i++) {
-		t->via[i].rule = -1;
-		t->via[i].domain[0] = '\0';
-	}
-}
-
-/*
- * A domain without a rule of its own whose MX host (the relay of a
- * result, "host[addr]:port") matches a rule's `mx` joins that rule's
- * destination (MX rollup: Google Workspace domains share Gmail's). A
- * domain whose MX no longer matches leaves it.
- */
-void
-deliverd_dest_learn(struct sched *s, const char *hop, const char *relay)
-{
-	struct deliverd_dests	*t = s->dests;
-	struct deliverd_via	*v = &t->via[deliverd_dest_hash(hop) % DEST_VIA_MAX];
-	char			 host[SHAPING_DOMAIN_MAX];
-	const char		*b = strchr(relay, '[');
-	size_t			 n = b != NULL ? (size_t)(b - relay) : 0;
-	int			 r;
-
-	if (t->sh == NULL || t->sh->sh_nmx == 0 || n == 0 || n >= sizeof(host) ||
-	    shaping_match(t->sh, hop) >= 0)
-		return;
-	memcpy(host, relay, n);
-	host[n] = '\0';
-	r = shaping_match_mx(t->sh, host);
-	if (strcmp(v->domain, hop) == 0 && v->rule == r)
-		return;
-	if (r < 0 && strcmp(v->domain, hop) != 0)
-		return;		/* nothing known, nothing to forget */
-	(void)str_copy(v->domain, sizeof(v->domain), hop);
-	v->rule = r;
-	memset(&t->hopcache[deliverd_dest_hash(hop) % DEST_HOPCACHE], 0,
-	    sizeof(t->hopcache[0]));
-	t->via_changed = true;
-	t->dirty = true;
-	if (r >= 0)
-		log_info("destination=%s, domain=%s, mx=%s (by its MX host)",
-		    t->sh->sh_rules[r].sr_name, hop, host);
 }
 
 /* The destination of a hop, through a small direct-mapped cache (the
@@ -462,7 +413,7 @@ deliverd_dest_init(struct sched *s)
 	t->wdest = xcalloc(s->nw, sizeof(*t->wdest));
 	t->done_ms = xcalloc(s->nw, sizeof(*t->done_ms));
 	t->acc = xcalloc(s->nw, sizeof(*t->acc));
-	deliverd_dest_via_clear(t);
+	deliverd_dest_via_init(t);
 	(void)str_copy(t->overflow.name, sizeof(t->overflow.name), "(overflow)");
 	t->overflow.rule = -1;
 	if ((t->sh = deliverd_dest_load(s->cf, why, sizeof(why))) == (struct shaping *)-1)
@@ -494,6 +445,12 @@ deliverd_dest_recount(struct sched *s)
 			    s->w[i].jobs[k]->j.dj_nidx);
 	for (i = 0; i < s->ndone; i++)
 		deliverd_dest_claimed(s, s->done[i]->j.dj_hop, s->done[i]->j.dj_nidx);
+	/* a worker's connection belongs to its job's destination (a domain
+	 * may just have joined another, e.g. its MX host set's) */
+	for (i = 0; i < s->nw; i++)
+		if (s->w[i].njobs > 0)
+			(void)str_copy(s->dests->wdest[i], sizeof(s->dests->wdest[i]),
+			    deliverd_dest_of(s, s->w[i].jobs[0]->j.dj_hop)->name);
 }
 
 void
@@ -512,7 +469,8 @@ deliverd_dest_reload(struct sched *s)
 	t->sh = sh;
 	deliverd_dest_shaping = sh;
 	memset(t->hopcache, 0, sizeof(t->hopcache));
-	deliverd_dest_via_clear(t);	/* rule numbers change */
+	/* sections and their `mx` may have changed: learned again; MX sets stay */
+	deliverd_dest_via_expire(s, deliverd_now(), true);
 	for (i = 0; i < t->n; i++) {
 		t->d[i].rule = deliverd_dest_rule(sh, t->d[i].name);
 		deliverd_dest_limits(s, &t->d[i]);
@@ -532,6 +490,7 @@ deliverd_dest_free(struct sched *s)
 		return;
 	free(t->sh);
 	free(t->d);
+	free(t->via);
 	free(t->wdest);
 	free(t->done_ms);
 	free(t->acc);

@@ -1,13 +1,15 @@
 /*
  * Destinations (issue 15 items 3, 4): the scheduler's per-destination
  * limits and back-off. A destination is a shaping rule (its domains, e.g.
- * gmail.com + googlemail.com) or else one recipient domain, or the
- * relayhost. Each has connections, messages per connection, a message
- * rate (token bucket), recipients per transaction, and a state: normal,
- * slowed (after a throttling reply: fewer connections, lower rate) or
- * suspended (after consecutive connection failures: nothing is
- * attempted, its recipients are rescheduled to the end of the
- * suspension). States end by themselves; each change is one log line and
+ * gmail.com + googlemail.com, and the domains learned through its `mx`) or
+ * else the MX host set of the recipient domain ("mx{a,b}", learned from
+ * the worker's results: deliverd_dest_via.c), or the domain itself until
+ * that is known, or the relayhost. Each has connections, messages per
+ * connection, a message rate (token bucket), recipients per transaction,
+ * and a state: normal, slowed (after a throttling reply: fewer
+ * connections, lower rate) or suspended (after consecutive connection
+ * failures: nothing is attempted, its recipients are rescheduled to the
+ * end of the suspension). States end by themselves; each change is one log line and
  * is written to SPOOL/shaping.state for `spoolctl queue --summary`.
  * Memory: the table belongs to struct sched (s->dests), at most
  * DEST_MAX entries; idle normal entries are evicted first.

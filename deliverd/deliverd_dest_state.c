@@ -80,8 +80,8 @@ deliverd_dest_result(struct sched *s, size_t wi, const struct deliverd_sched_job
 
 	if (r->dr_skip)
 		return;
-	if (!sj->j.dj_relay && r->dr_relay[0] != '\0')
-		deliverd_dest_learn(s, sj->j.dj_hop, r->dr_relay);
+	if (!sj->j.dj_relay && (r->dr_relay[0] != '\0' || r->dr_mx[0] != '\0'))
+		deliverd_dest_learn(s, sj->j.dj_hop, r->dr_relay, r->dr_mx);
 	switch (shaping_classify(s->dests->sh, r->dr_reply)) {
 	case SHAPING_REPLY_THROTTLE:
 		a->throttle++;
@@ -213,11 +213,11 @@ deliverd_dest_state_write(struct sched *s)
 		deliverd_esc(&b, e->why);
 		(void)buf_puts(&b, "\n");
 	}
-	/* domains that joined a rule by their MX host: "via" lines */
-	for (i = 0; t->sh != NULL && i < DEST_VIA_MAX; i++)
-		if (t->via[i].rule >= 0 && (size_t)t->via[i].rule < t->sh->sh_nrules)
-			(void)buf_printf(&b, "%s\tvia\t0\t-\t-\t0\t%s\n", t->via[i].domain,
-			    t->sh->sh_rules[t->via[i].rule].sr_name);
+	/* domains that joined a rule by their MX host, or their MX host set:
+	 * "via" lines (domain, "via", last confirmed, -, -, 0, destination) */
+	for (i = 0; i < t->nvia; i++)
+		(void)buf_printf(&b, "%s\tvia\t%lld\t-\t-\t0\t%s\n", t->via[i].domain,
+		    (long long)t->via[i].seen, t->via[i].dest);
 	if (fsx_write_durable(s->cf->cf_spool_dir, DEST_STATE_FILE, b.data, b.len, 0640) == -1)
 		log_warn("writing %s/%s", s->cf->cf_spool_dir, DEST_STATE_FILE);
 	else
@@ -225,20 +225,26 @@ deliverd_dest_state_write(struct sched *s)
 	buf_release(&b);
 }
 
-/* A "via" line: the domain joins the rule of that name (if it still is). */
+/* A "via" line: the domain joins that MX set, or the rule of that name
+ * if it still is one; confirmed at seen (0: an older file, now). */
 static void
-deliverd_dest_state_via(struct sched *s, const char *domain, const char *rule)
+deliverd_dest_state_via(struct sched *s, const char *domain, const char *seen,
+    const char *dest)
 {
-	struct deliverd_dests	*t = s->dests;
-	struct deliverd_via	*v = &t->via[deliverd_dest_hash(domain) % DEST_VIA_MAX];
+	const struct shaping	*sh = s->dests->sh;
+	int64_t			 now = deliverd_now(), t = strtoll(seen, NULL, 10);
 	size_t			 i;
 
-	for (i = 0; t->sh != NULL && i < t->sh->sh_nrules; i++)
-		if (strcmp(t->sh->sh_rules[i].sr_name, rule) == 0) {
-			(void)str_copy(v->domain, sizeof(v->domain), domain);
-			v->rule = (int)i;
-			return;
-		}
+	if (t <= 0 || t > now)
+		t = now;
+	if (now - t >= DEST_VIA_TTL || domain[0] == '\0' ||
+	    strlen(domain) >= SPOOL_DOMAIN_MAX || strlen(dest) >= DEST_NAME_MAX)
+		return;
+	for (i = 0; !shaping_mxset_name(dest) && sh != NULL && i < sh->sh_nrules; i++)
+		if (strcmp(sh->sh_rules[i].sr_name, dest) == 0)
+			break;
+	if (shaping_mxset_name(dest) || (sh != NULL && i < sh->sh_nrules))
+		(void)deliverd_dest_via_set(s, domain, dest, t);
 }
 
 /* Restores the states saved before a restart that have not ended. */
@@ -266,7 +272,7 @@ deliverd_dest_state_load(struct sched *s)
 		for (k = 0, f[0] = line; k < 6 && (f[k + 1] = strchr(f[k], '\t')) != NULL; k++)
 			*f[k + 1]++ = '\0';
 		if (k == 6 && strcmp(f[1], "via") == 0) {
-			deliverd_dest_state_via(s, f[0], f[6]);
+			deliverd_dest_state_via(s, f[0], f[2], f[6]);
 			continue;
 		}
 		if (k != 6 || (until = strtoll(f[2], NULL, 10)) <= deliverd_now())
@@ -306,6 +312,7 @@ deliverd_dest_tick(struct sched *s)
 		}
 		s->rescan = true;	/* their recipients may be due again */
 	}
+	deliverd_dest_via_tick(s, now);
 	if (t->via_changed) {
 		t->via_changed = false;
 		deliverd_dest_recount(s);

@@ -15,7 +15,7 @@
 #include "deliverd.h"
 #include "spool.h"
 
-#define DELIVERD_MAXF	9
+#define DELIVERD_MAXF	10
 
 void
 deliverd_esc(struct buf *b, const char *s)
@@ -160,6 +160,8 @@ deliverd_result_format(const struct deliverd_result *r, struct buf *b)
 	deliverd_esc(b, r->dr_to);
 	(void)buf_putc(b, '\t');
 	(void)buf_puts(b, bounce_stage_name(r->dr_stage));
+	(void)buf_putc(b, '\t');
+	deliverd_esc(b, r->dr_mx);
 	return buf_putc(b, '\n');
 }
 
@@ -192,12 +194,13 @@ deliverd_result_parse(const char *line, size_t len, struct deliverd_result *r)
 		r->dr_skip = true;
 		return 0;
 	}
-	if (f[0][0] != 'R' || n < 6 || n > 8 ||
+	if (f[0][0] != 'R' || n < 6 || n > 9 ||
 	    deliverd_unesc(f[3], fl[3], r->dr_reply, sizeof(r->dr_reply)) == -1 ||
 	    deliverd_unesc(f[4], fl[4], r->dr_relay, sizeof(r->dr_relay)) == -1 ||
 	    deliverd_unesc(f[5], fl[5], r->dr_tls, sizeof(r->dr_tls)) == -1 ||
 	    (n >= 7 && deliverd_unesc(f[6], fl[6], r->dr_to, sizeof(r->dr_to)) == -1) ||
-	    (n == 8 && deliverd_stage(f[7], fl[7], &r->dr_stage) == -1))
+	    (n >= 8 && deliverd_stage(f[7], fl[7], &r->dr_stage) == -1) ||
+	    (n == 9 && deliverd_unesc(f[8], fl[8], r->dr_mx, sizeof(r->dr_mx)) == -1))
 		return -1;
 	if (r->dr_reply[0] != '2' && r->dr_reply[0] != '4' && r->dr_reply[0] != '5')
 		return -1;

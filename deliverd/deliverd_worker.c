@@ -61,6 +61,7 @@ struct worker {
 	char			 dw_src_hop[SPOOL_DOMAIN_MAX + 8];
 	char			 dw_src_addr[INET6_ADDRSTRLEN];
 	unsigned		 dw_src_pick;
+	struct shaping_mxset	 dw_mx;		/* the job's MX hosts (deliverd_dest.h) */
 };
 
 /* One recipient of the current job. */
@@ -417,6 +418,8 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j, const char *q
 	} else {
 		nc = deliverd_worker_mx_cands(w, j->dj_hop, c, WORKER_CAND_MAX, reply,
 		    sizeof(reply));
+		for (i = 0; i < nc; i++)
+			shaping_mxset_add(&w->dw_mx, c[i].host);
 		nc = deliverd_worker_no_loops(w, qid, j->dj_hop, c, nc, reply, sizeof(reply));
 	}
 	for (k = 0; k < nc; k++) {
@@ -633,6 +636,7 @@ deliverd_worker_results(struct worker *w, const struct deliverd_job *j, struct d
 		(void)str_copy(res.dr_tls, sizeof(res.dr_tls), tls);
 		(void)str_copy(res.dr_to, sizeof(res.dr_to), r[i].addr);
 		res.dr_stage = r[i].stage;
+		(void)shaping_mxset_key(&w->dw_mx, res.dr_mx, sizeof(res.dr_mx));
 		(void)deliverd_result_format(&res, &w->dw_out_buf);
 	}
 }
@@ -648,6 +652,7 @@ deliverd_worker_job(struct worker *w, const struct deliverd_job *j)
 	size_t			 i, nlive = 0;
 
 	memset(&wm, 0, sizeof(wm));
+	memset(&w->dw_mx, 0, sizeof(w->dw_mx));
 	buf_init(&wm.sig, SPOOL_DKIMSIG_MAX - 1);
 	r = xcalloc(j->dj_nidx, sizeof(*r));
 	ld = deliverd_worker_load(w, j, &wm, r, why, sizeof(why));

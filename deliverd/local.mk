@@ -35,7 +35,8 @@ dist_man_MANS += deliverd/deliverd.8
 # per-destination traffic shaping and back-off (issue 15 items 3, 4, 7)
 deliverd_libdeliverd_a_SOURCES += \
 	deliverd/deliverd_dest.h deliverd/deliverd_dest_int.h \
-	deliverd/deliverd_dest.c deliverd/deliverd_dest_state.c
+	deliverd/deliverd_dest.c deliverd/deliverd_dest_state.c \
+	deliverd/deliverd_dest_via.c
 TESTS += tests/blackbox/test_shaping.py
 check_PROGRAMS += tests/unit/t_deliverd_dest
 TESTS += tests/unit/t_deliverd_dest

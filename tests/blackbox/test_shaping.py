@@ -371,3 +371,72 @@ def test_tarpit_backlog_beyond_the_memory_cap(net):
         print("healthy: 5 of 5 in %.2fs behind 2,000 tarpit recipients; tarpit holds %d"
               % (time.monotonic() - t0, pit.active))
         assert pit.active == 1
+
+
+# ---------------------------------------------------------------- MX host sets
+
+HOSTER = "mx{mx1.hoster.test,mx2.hoster.test}"
+
+
+@pytest.fixture
+def hoster(tmp_path):
+    """dnsmasq: shared1.test and shared2.test hosted by one provider (MX
+    mx1.hoster.test and mx2.hoster.test, equal preference, so in random
+    order); other.test with MX mx1.hoster.test only (another set). Every
+    host is 127.0.0.7."""
+    port = smtpgate.free_port()
+    records = []
+    for d in ("shared1", "shared2"):
+        records.append(peers.Dns.mx("%s.test" % d, "mx1.hoster.test", 10))
+        records.append(peers.Dns.mx("%s.test" % d, "mx2.hoster.test", 10))
+    records.append(peers.Dns.mx("other.test", "mx1.hoster.test", 10))
+    records.append(peers.Dns.a("mx1.hoster.test", "127.0.0.7"))
+    records.append(peers.Dns.a("mx2.hoster.test", "127.0.0.7"))
+    with peers.Dns(records, workdir=str(tmp_path)) as dns:
+        yield dns, port
+
+
+def test_mx_set_shares_one_destination(hoster):
+    """Two domains no section names whose MX records name the same hosts
+    share one destination, learned from their first delivery: with both
+    domains' mail queued, the provider never sees more sessions than one
+    destination's connections (the default, 2 of 4 workers; 4 when each
+    domain was a destination of its own). A domain with another MX set is
+    a destination of its own. queue --summary shows the MX set."""
+    dns, port = hoster
+    log = Transactions()
+    with gateway(dns, port) as g:
+        srv = chaos.HostileServer(sink(log, hold=1.0), host="127.0.0.7", port=port)
+        with srv:
+            g.start("deliverd")
+            put_msg(g, "acc", ["a@shared1.test", "b@shared2.test", "c@other.test"])
+            wait_for(lambda: len(log.rcpts()) >= 3, 30, what="the first message")
+            for d, dest in (("shared1.test", HOSTER), ("shared2.test", HOSTER),
+                            ("other.test", "mx{mx1.hoster.test}")):
+                wait_for(lambda: "destination=%s, domain=%s (by its MX host set)" % (dest, d)
+                         in g.log("deliverd"), 10, what="%s learned by its MX set" % d)
+            # the workers' cached connections (other.test's too) close when idle
+            wait_for(lambda: srv.active == 0, 20, what="idle connections closed")
+            srv.reset_max()
+            put_msg(g, "acc", ["x@shared1.test"], count=6)
+            put_msg(g, "acc", ["y@shared2.test"], count=6)
+            wait_for(lambda: len(log.rcpts()) >= 15, 60, what="12 messages to the provider")
+            print("shared1.test + shared2.test: at most %d sessions at once (limit 2)"
+                  % srv.max_active)
+            assert srv.max_active <= 2
+            wait_for(lambda: srv.active == 0, 20, what="idle connections closed")
+            srv.reset_max()
+            put_msg(g, "acc", ["x@shared1.test"], count=4)
+            put_msg(g, "acc", ["z@other.test"], count=4)
+            wait_for(lambda: len(log.rcpts()) >= 23, 60, what="8 more messages")
+            print("shared1.test + other.test: at most %d sessions at once" % srv.max_active)
+            assert srv.max_active > 2, "other.test is a destination of its own"
+        # the provider is gone: the next message stays queued under the MX set
+        put_msg(g, "acc", ["w@shared2.test"])
+        g.wait_events(lambda e: e["to"] == "w@shared2.test" and e["event"] == "deferred")
+        row = domain_row(g, "shared2.test")
+        print(row)
+        assert row["destination"] == HOSTER and row["connections"] == 2
+        out = g.spoolctl("queue", "--summary").stdout
+        print(out)
+        assert "dest=%s" % HOSTER in out

@@ -26,8 +26,23 @@
 
 static char	 dir[] = "/tmp/t_deliverd_dest.XXXXXX";
 
+static struct sched *t_sched_at(const char *, bool);
+
 static struct sched *
 t_sched(const char *shaping)
+{
+	return t_sched_at(shaping, false);
+}
+
+/* A restart: the state file stays. */
+static struct sched *
+t_sched_keep(void)
+{
+	return t_sched_at(NULL, true);
+}
+
+static struct sched *
+t_sched_at(const char *shaping, bool keep)
 {
 	struct sched	*s = xcalloc(1, sizeof(*s));
 	char		 err[256], path[256];
@@ -46,7 +61,8 @@ t_sched(const char *shaping)
 		s->cf->cf_shaping_file = xstrdup(path);
 	}
 	(void)snprintf(path, sizeof(path), "%s/shaping.state", dir);
-	(void)unlink(path);
+	if (!keep)
+		(void)unlink(path);
 	TAILQ_INIT(&s->queue);
 	s->nw = NW;
 	s->claims_max = SCHED_CLAIMS_BASE + SCHED_CLAIMS_PER_WORKER * NW;
@@ -218,6 +234,154 @@ t_dest_bound(void)
 	t_sched_free(s);
 }
 
+/* The worker's oldest job ends with a 250 from a host of the MX set mx. */
+static void
+t_done_mx(struct sched *s, int wi, const char *mx)
+{
+	struct deliverd_sched_worker	*w = &s->w[wi];
+	struct deliverd_result		 r;
+
+	memset(&r, 0, sizeof(r));
+	(void)str_copy(r.dr_reply, sizeof(r.dr_reply), "250 2.0.0 Ok");
+	(void)str_copy(r.dr_relay, sizeof(r.dr_relay), "m1.hoster.example[192.0.2.1]:25");
+	(void)str_copy(r.dr_mx, sizeof(r.dr_mx), mx);
+	deliverd_dest_result(s, (size_t)wi, w->jobs[0], &r);
+	deliverd_dest_job_done(s, (size_t)wi, w->jobs[0]);
+	free(w->jobs[0]);
+	memmove(&w->jobs[0], &w->jobs[1], (w->njobs - 1) * sizeof(w->jobs[0]));
+	w->njobs--;
+}
+
+static void
+t_dest_name(struct sched *s, const char *hop, const char *want, const char *what)
+{
+	char	 got[DEST_NAME_MAX];
+
+	deliverd_dest_name(s, hop, got, sizeof(got));
+	t_str_eq(got, want, what);
+}
+
+static void
+t_mxset_key(void)
+{
+	struct shaping_mxset	 a, b;
+	char			 k[DEST_NAME_MAX], k2[DEST_NAME_MAX], host[64];
+	size_t			 i;
+
+	memset(&a, 0, sizeof(a));
+	shaping_mxset_add(&a, "M2.Hoster.Example.");
+	shaping_mxset_add(&a, "m1.hoster.example");
+	shaping_mxset_add(&a, "m2.hoster.example");	/* a second address */
+	t_int_eq(shaping_mxset_key(&a, k, sizeof(k)), 0, "a key");
+	t_str_eq(k, "mx{m1.hoster.example,m2.hoster.example}", "sorted, lower case, once");
+	t_ok(shaping_mxset_name(k) && !shaping_mxset_name("m1.hoster.example"), "an MX set's name");
+	memset(&b, 0, sizeof(b));
+	t_int_eq(shaping_mxset_key(&b, k, sizeof(k)), -1, "the empty set: none");
+	shaping_mxset_add(&b, "2001:db8::1");
+	t_int_eq(shaping_mxset_key(&b, k, sizeof(k)), -1, "not a host name: none");
+	t_str_eq(k, "", "none is \"\"");
+	/* 16 long names do not fit: the names that do, then a hash of all */
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	for (i = 0; i < SHAPING_MXSET_MAX; i++) {
+		(void)snprintf(host, sizeof(host), "mx%02zu.a-rather-long-provider-name.example", i);
+		shaping_mxset_add(&a, host);
+		shaping_mxset_add(&b, i + 1 < SHAPING_MXSET_MAX ? host : "other.example");
+	}
+	t_int_eq(shaping_mxset_key(&a, k, sizeof(k)), 0, "a long set");
+	t_int_eq(shaping_mxset_key(&b, k2, sizeof(k2)), 0, "another long set");
+	t_ok(strlen(k) < sizeof(k) && k[strlen(k) - 1] == '}' && strchr(k, '#') != NULL,
+	    "cut with a hash: %s", k);
+	t_ok(strcmp(k, k2) != 0, "two long sets that differ at the end differ");
+}
+
+/* Two domains on one MX set share one destination (its connections);
+ * another set, a domain a section names and an address literal do not. */
+static void
+t_mxset_learn(void)
+{
+	struct sched	*s = t_sched("[listed.example]\nconnections = 1\n");
+	bool		 used[NW] = { false };
+	int		 wi, n = 0, i;
+	const char	*set = "mx{m1.hoster.example,m2.hoster.example}";
+
+	t_dest_name(s, "d1.example", "d1.example", "not learned yet: the domain");
+	wi = t_dispatch(s, "d1.example");
+	t_done_mx(s, wi, set);
+	wi = t_dispatch(s, "d2.example");
+	t_done_mx(s, wi, set);
+	wi = t_dispatch(s, "d3.example");
+	t_done_mx(s, wi, "mx{m1.hoster.example}");
+	wi = t_dispatch(s, "listed.example");
+	t_done_mx(s, wi, set);
+	wi = t_dispatch(s, "[192.0.2.7]");
+	t_done_mx(s, wi, "mx{192.0.2.7}");
+	t_dest_name(s, "d1.example", set, "d1 by its MX set");
+	t_dest_name(s, "d2.example", set, "d2 by the same set");
+	t_dest_name(s, "d3.example", "mx{m1.hoster.example}", "another set: another destination");
+	t_dest_name(s, "listed.example", "listed.example", "a section's domain stays");
+	t_dest_name(s, "[192.0.2.7]", "[192.0.2.7]", "an address literal stays");
+	deliverd_dest_tick(s);
+	/* 8 workers: 4 connections for the set, whichever domain (4 each
+	 * when every domain was its own destination) */
+	for (i = 0; i < 16; i++)
+		if ((wi = t_dispatch(s, i % 2 ? "d2.example" : "d1.example")) >= 0 &&
+		    !used[wi]) {
+			used[wi] = true;
+			n++;
+		}
+	t_int_eq(n, 4, "4 connections for d1 and d2 together");
+	t_ok(deliverd_dest_of(s, "d1.example") == deliverd_dest_of(s, "d2.example"),
+	    "one destination's state");
+	t_ok(t_dispatch(s, "d3.example") >= 0, "the other set still gets a worker");
+	t_sched_free(s);
+}
+
+/* Entries expire; a result confirms; a result without a set changes
+ * nothing; the map is bounded; "via" lines survive a restart. */
+static void
+t_mxset_expire(void)
+{
+	struct sched		*s = t_sched(NULL);
+	struct deliverd_dests	*t = s->dests;
+	const char		*set = "mx{m1.hoster.example}";
+	char			 name[64];
+	int64_t			 now = deliverd_now();
+	size_t			 i;
+	int			 wi;
+
+	wi = t_dispatch(s, "d1.example");
+	t_done_mx(s, wi, set);
+	wi = t_dispatch(s, "d1.example");
+	t_done_mx(s, wi, "");		/* a cached connection: no set */
+	t_dest_name(s, "d1.example", set, "learned, kept without a set");
+	deliverd_dest_tick(s);		/* written to the state file */
+	t_sched_free(s);
+	s = t_sched_keep();
+	t = s->dests;
+	t_dest_name(s, "d1.example", set, "kept across a restart");
+	for (i = 0; i < t->nvia; i++)
+		if (strcmp(t->via[i].domain, "d1.example") == 0)
+			t->via[i].seen = now - DEST_VIA_TTL + 10;
+	deliverd_dest_via_expire(s, now, false);
+	t_dest_name(s, "d1.example", set, "not yet expired");
+	wi = t_dispatch(s, "d1.example");
+	t_done_mx(s, wi, set);		/* confirmed */
+	deliverd_dest_via_expire(s, now + 20, false);
+	t_dest_name(s, "d1.example", set, "confirmed: not expired");
+	deliverd_dest_via_expire(s, now + DEST_VIA_TTL + 1, false);
+	t_dest_name(s, "d1.example", "d1.example", "an hour without a result: forgotten");
+	for (i = 0; i < DEST_VIA_MAX + 10; i++) {
+		(void)snprintf(name, sizeof(name), "d%zu.example", i);
+		(void)deliverd_dest_via_set(s, name, set, now + (int64_t)i);
+	}
+	t_int_eq(t->nvia, DEST_VIA_MAX, "at most DEST_VIA_MAX domains");
+	t_ok(deliverd_dest_via_get(t, "d0.example") == NULL, "the oldest went first");
+	t_ok(deliverd_dest_via_get(t, "d8200.example") != NULL, "the newest is there");
+	t_int_eq(t->via_lost, 10, "counted for the log");
+	t_sched_free(s);
+}
+
 int
 main(void)
 {
@@ -226,6 +390,9 @@ main(void)
 		{ "back-off", t_dest_backoff },
 		{ "rate", t_dest_rate },
 		{ "bound", t_dest_bound },
+		{ "mxset-key", t_mxset_key },
+		{ "mxset-learn", t_mxset_learn },
+		{ "mxset-expire", t_mxset_expire },
 	};
 	char	 path[256];
 	int	 rc;

@@ -1,7 +1,8 @@
 /* Unit tests for deliverd_proto.c's result line: a round trip with the
  * recipient's address (issue 13: a delivery after spoolctl delete is still
- * reported), the line of an older worker without it, and bad lines; the
- * unescaping edge cases and the job and signature lines (issue 20). */
+ * reported) and the MX host set (issue 15), the line of an older worker
+ * without them, and bad lines; the unescaping edge cases and the job and
+ * signature lines (issue 20). */
 #include "config.h"
 
 #include "spool.h"
@@ -26,6 +27,7 @@ t_result_roundtrip(void)
 	(void)str_copy(r.dr_relay, sizeof(r.dr_relay), "mx[192.0.2.1]:25");
 	(void)str_copy(r.dr_to, sizeof(r.dr_to), "a\\b\tc@dest.test");
 	r.dr_stage = BOUNCE_ST_RCPT;
+	(void)str_copy(r.dr_mx, sizeof(r.dr_mx), "mx{a.mx.test,b.mx.test}");
 	buf_init(&b, DELIVERD_LINE_MAX);
 	t_int_eq(deliverd_result_format(&r, &b), 0, "format");
 	t_int_eq(deliverd_result_parse(b.data, b.len - 1, &got), 0, "parse");
@@ -37,6 +39,7 @@ t_result_roundtrip(void)
 	t_str_eq(got.dr_to, r.dr_to, "address (escaped)");
 	t_ok(!got.dr_skip, "not a skip");
 	t_int_eq(got.dr_stage, BOUNCE_ST_RCPT, "stage (issue 15)");
+	t_str_eq(got.dr_mx, r.dr_mx, "MX host set (issue 15)");
 	buf_release(&b);
 }
 
@@ -44,7 +47,8 @@ static void
 t_result_lines(void)
 {
 	static const char	 old[] = "R\t662026CA33B3BB2505E4\t0\t250 ok\t\t";
-	static const char	 many[] = "R\t662026CA33B3BB2505E4\t0\t250 ok\t\t\ta@b\tdata\tx";
+	static const char	 many[] = "R\t662026CA33B3BB2505E4\t0\t250 ok\t\t\ta@b\tdata\tmx{m}\tx";
+	static const char	 mx[] = "R\t662026CA33B3BB2505E4\t0\t250 ok\t\t\ta@b\tdata\tmx{m}";
 	static const char	 noverb[] = "R\t662026CA33B3BB2505E4\t0\t550 no\t\t\ta@b";
 	static const char	 stage[] = "R\t662026CA33B3BB2505E4\t0\t550 no\t\t\ta@b\tgreeting";
 	static const char	 badst[] = "R\t662026CA33B3BB2505E4\t0\t550 no\t\t\ta@b\tquit";
@@ -60,6 +64,9 @@ t_result_lines(void)
 	t_int_eq(got.dr_stage, BOUNCE_ST_UNKNOWN, "no stage: unknown");
 	t_int_eq(deliverd_result_parse(stage, sizeof(stage) - 1, &got), 0, "with stage");
 	t_int_eq(got.dr_stage, BOUNCE_ST_GREETING, "stage greeting");
+	t_str_eq(got.dr_mx, "", "no MX set: none");
+	t_int_eq(deliverd_result_parse(mx, sizeof(mx) - 1, &got), 0, "with the MX set");
+	t_str_eq(got.dr_mx, "mx{m}", "MX set");
 	t_int_eq(deliverd_result_parse(badst, sizeof(badst) - 1, &got), -1, "unknown stage");
 	t_int_eq(deliverd_result_parse(skip, sizeof(skip) - 1, &got), 0, "skip");
 	t_ok(got.dr_skip && got.dr_idx == 3, "skip of recipient 3");
