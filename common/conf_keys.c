@@ -210,6 +210,10 @@ const struct conf_key conf_keys[] = {
 	/* feedback-loop (ARF) reports (issue 16 item 5) */
 	CF_LIST("complaints_address", "", cf_complaints_address,
 	    CONF_SMTPD | CONF_SPOOLD),
+	/* simulator addresses (issue 18 item 4; deliverd/deliverd_sim.c);
+	 * "" turns the simulator off */
+	CF_STR("simulator_domain", "simulator.smtpgate.invalid", cf_simulator_domain,
+	    CONF_DELIVERD),
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);
