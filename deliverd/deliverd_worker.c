@@ -616,21 +616,55 @@ deliverd_worker_source(struct worker *w, const struct deliverd_job *j,
 	return 0;
 }
 
+/* A tracked message's copy for a simulator recipient, signed as it
+ * would be for sending (issue 18: the simulator exercises DKIM). */
+static int
+deliverd_worker_sim_sign(struct worker *w, struct deliverd_worker_msg *wm, uint32_t idx,
+    char *why, size_t whysz)
+{
+	const char	*body = wm->body;
+	size_t		 bodylen = wm->bodylen;
+	struct buf	 copy;
+	int		 rc;
+
+	buf_init(&copy, SIZE_MAX / 2);
+	if (deliverd_track_copy(wm->track, idx, body, bodylen, &copy) == 0) {
+		wm->body = copy.data;
+		wm->bodylen = copy.len;
+	}
+	rc = deliverd_worker_sign_copy(w, wm, why, whysz);
+	wm->body = body;
+	wm->bodylen = bodylen;
+	buf_release(&copy);
+	return rc;
+}
+
 /*
- * Simulator recipients (deliverd_sim.h) are set aside before anything is
- * routed or sent (skip for the sending code); deliverd_worker_results
- * gives them the simulator's reply. The number set aside.
+ * Simulator recipients (deliverd_sim.h) get the simulator's reply and are
+ * set aside (skip, for the sending code) before anything is routed or
+ * sent; deliverd_worker_results reports them. The number set aside.
  */
 static size_t
-deliverd_worker_sim(struct worker *w, struct deliverd_worker_rcpt *r, size_t nr)
+deliverd_worker_sim(struct worker *w, struct deliverd_worker_msg *wm,
+    struct deliverd_worker_rcpt *r, size_t nr)
 {
+	char	 why[1024];
 	size_t	 i, n = 0;
 
-	for (i = 0; i < nr; i++)
-		if (!r[i].skip && deliverd_sim_match(w->dw_cf, r[i].addr)) {
-			r[i].skip = r[i].sim = true;
-			n++;
-		}
+	for (i = 0; i < nr; i++) {
+		if (r[i].skip || !deliverd_sim_match(w->dw_cf, r[i].addr))
+			continue;
+		r[i].skip = r[i].sim = true;
+		n++;
+		if (wm->track != NULL &&
+		    deliverd_worker_sim_sign(w, wm, r[i].idx, why, sizeof(why)) == -1) {
+			log_warnx("%s: to=<%s>: not attempted: %s", wm->m.sm_qid,
+			    r[i].addr, why);
+			(void)str_printf(r[i].reply, sizeof(r[i].reply), "451 4.3.0 %.900s", why);
+		} else
+			deliverd_sim_reply(w->dw_cf, r[i].addr, r[i].attempts, r[i].reply,
+			    sizeof(r[i].reply), &r[i].stage);
+	}
 	return n;
 }
 
@@ -646,9 +680,6 @@ deliverd_worker_results(struct worker *w, const struct deliverd_job *j, struct d
 		(void)str_copy(res.dr_qid, sizeof(res.dr_qid), j->dj_qid);
 		res.dr_idx = r[i].idx;
 		res.dr_skip = r[i].skip && !r[i].sim;
-		if (r[i].sim)
-			deliverd_sim_reply(w->dw_cf, r[i].addr, r[i].attempts, r[i].reply,
-			    sizeof(r[i].reply), &r[i].stage);
 		(void)str_copy(res.dr_reply, sizeof(res.dr_reply), r[i].reply);
 		deliverd_fold(res.dr_reply);
 		if (res.dr_reply[0] != '2' && res.dr_reply[0] != '4' &&
@@ -689,7 +720,7 @@ deliverd_worker_job(struct worker *w, const struct deliverd_job *j)
 	    deliverd_worker_sign(w, &wm, why, sizeof(why)) == -1)
 		ld = WORKER_LOAD_FAIL;
 	if (ld == WORKER_LOAD_OK)
-		nlive -= deliverd_worker_sim(w, r, j->dj_nidx);
+		nlive -= deliverd_worker_sim(w, &wm, r, j->dj_nidx);
 	if (ld == WORKER_LOAD_FAIL) {
 		log_warnx("%s: not attempted: %s", j->dj_qid, why);
 		(void)snprintf(reply, sizeof(reply), "451 4.3.0 %s", why);
@@ -697,15 +728,17 @@ deliverd_worker_job(struct worker *w, const struct deliverd_job *j)
 			(void)str_copy(r[i].reply, sizeof(r[i].reply), reply);
 	} else if (ld == WORKER_LOAD_OK && nlive > 0 && wm.m.sm_sandbox) {
 		for (i = 0; i < j->dj_nidx; i++)
-			(void)str_copy(r[i].reply, sizeof(r[i].reply),
-			    "250 2.0.0 Ok: sandbox, not sent");
+			if (!r[i].sim)
+				(void)str_copy(r[i].reply, sizeof(r[i].reply),
+				    "250 2.0.0 Ok: sandbox, not sent");
 	} else if (ld == WORKER_LOAD_OK && nlive > 0 &&
 	    deliverd_worker_source(w, j, &wm, key, sizeof(key), why, sizeof(why)) == -1) {
 		log_warnx("%s: not attempted: source address %s: %s", j->dj_qid,
 		    wm.source[0] != '\0' ? wm.source : w->dw_cf->cf_source_address, why);
 		(void)snprintf(reply, sizeof(reply), "451 4.3.5 source address: %s", why);
 		for (i = 0; i < j->dj_nidx; i++)
-			(void)str_copy(r[i].reply, sizeof(r[i].reply), reply);
+			if (!r[i].sim)
+				(void)str_copy(r[i].reply, sizeof(r[i].reply), reply);
 	} else if (ld == WORKER_LOAD_OK && nlive > 0 && wm.track != NULL)
 		deliverd_worker_send_tracked(w, j, &wm, r, j->dj_nidx, key, relay,
 		    sizeof(relay));
