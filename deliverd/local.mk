@@ -65,6 +65,12 @@ TESTS += tests/unit/t_deliverd_proto
 tests_unit_t_deliverd_proto_SOURCES = tests/unit/t_deliverd_proto.c
 tests_unit_t_deliverd_proto_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/deliverd
 tests_unit_t_deliverd_proto_LDADD = deliverd/libdeliverd.a $(TEST_LIBS)
+# the simulator (issue 18 item 4)
+check_PROGRAMS += tests/unit/t_deliverd_sim
+TESTS += tests/unit/t_deliverd_sim tests/blackbox/test_simulator.py
+tests_unit_t_deliverd_sim_SOURCES = tests/unit/t_deliverd_sim.c
+tests_unit_t_deliverd_sim_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/deliverd
+tests_unit_t_deliverd_sim_LDADD = deliverd/libdeliverd.a $(DELIVERD_LIBS) $(TEST_LIBS)
 
 
 TESTS += tests/blackbox/test_deliverd.py tests/blackbox/test_deliverd_pipeline.py \

@@ -35,8 +35,6 @@ TESTS += tests/blackbox/test_loops.py tests/blackbox/test_relay_tls.py
 TESTS += tests/blackbox/test_suppression.py
 # replay and health: spoolctl events, callbacks replay/status, status (issue 18)
 TESTS += tests/blackbox/test_ops.py
-# simulator addresses (issue 18 item 4)
-TESTS += tests/blackbox/test_simulator.py
 # engagement tracking, the rewriting at delivery (issue 16)
 TESTS += tests/blackbox/test_track_rewrite.py
 EXTRA_DIST += tests/banned.sh tests/blackbox tests/unit/data tests/data
