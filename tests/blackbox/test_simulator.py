@@ -218,3 +218,40 @@ def test_relayhost_mail_to_the_simulator_stays_and_is_signed(trap, tmp_path):
     finally:
         g.close()
         relay.stop()
+
+
+def test_simulator_domain_key(tmp_path):
+    """simulator_domain names another domain (the default one is then an
+    ordinary domain, delivered through its MX); a value that is no domain
+    name stops the daemon with status 2 and file:line: key."""
+    if not all(os.path.exists(smtpgate.binary(n)) for n in ("smtpd", "spoold", "deliverd")):
+        pytest.skip("daemons not built")
+    port = smtpgate.free_port()
+    mx = peers.Mx(host="127.0.0.2", port=port).start()
+    dns = peers.Dns([peers.Dns.mx(SIM, "mx.sink.test", 10),
+                     peers.Dns.a("mx.sink.test", "127.0.0.2")],
+                    local=("test", "invalid"), workdir=str(tmp_path)).start()
+    try:
+        g = gateway((mx, dns, port), simulator_domain="Sim.Example.Test")
+        try:
+            smtp_send(g, ["bounce@sim.example.test", addr("bounce")])
+            ev = sequence(g, "bounce@sim.example.test")
+            assert [(e["event"], e["hop"]) for e in ev] == [("bounced", "simulator")], ev
+            ev = sequence(g, addr("bounce"))
+            assert [e["event"] for e in ev] == ["delivered"], ev
+            assert ev[0]["hop"].startswith("mx.sink.test[127.0.0.2]"), ev
+            assert [m["to"] for m in mx.received()] == [[addr("bounce")]]
+        finally:
+            g.close()
+    finally:
+        dns.stop()
+        mx.stop()
+    bad = Gateway(tls=False, port_tls="none", extra={"simulator_domain": "[127.0.0.1]"})
+    try:
+        r = subprocess.run([smtpgate.binary("deliverd"), "-c", bad.conf_path],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 2, (r.returncode, r.stderr)
+        assert "%s:" % bad.conf_path in r.stderr and \
+            "simulator_domain: not a domain name" in r.stderr, r.stderr
+    finally:
+        bad.close()
