@@ -445,6 +445,40 @@ conf_check_next_hops(const struct conf *cf, char *err, size_t errsz)
 	return 0;
 }
 
+/* Host-name syntax: LDH labels of 1 to 63 characters, 253 in all
+ * (common/mailaddr.c lives in smtpd's library, not in libcommon). */
+static bool
+conf_hostname_ok(const char *d)
+{
+	size_t	 n = 0, i;
+
+	for (i = 0; d[i] != '\0'; i++, n++) {
+		if (d[i] == '.') {
+			if (n == 0 || d[i - 1] == '-')
+				return false;
+			n = (size_t)-1;
+		} else if (!isalnum((unsigned char)d[i]) && d[i] != '-')
+			return false;
+		else if ((n == 0 && d[i] == '-') || n >= 63)
+			return false;
+	}
+	return i > 0 && i <= 253 && n > 0 && d[i - 1] != '-';
+}
+
+/* simulator_domain (issue 18): empty or a host name (no address literal). */
+static int
+conf_check_simulator(const struct conf *cf, char *err, size_t errsz)
+{
+	const char	*d = cf->cf_simulator_domain;
+	char		 w[4200];
+
+	if (d[0] == '\0' || conf_hostname_ok(d))
+		return 0;
+	(void)snprintf(err, errsz, "%s: not a domain name: \"%s\"",
+	    conf_where(cf, "simulator_domain", w, sizeof(w)), d);
+	return -1;
+}
+
 /* track_listen (issue 16): one listen line, tls=none or tls=implicit;
  * track_trusted_proxy: address ranges. */
 static int
@@ -556,6 +590,8 @@ conf_finish(struct conf *cf, char *err, size_t errsz)
 	if (conf_check_sources(cf, err, errsz) == -1)
 		return -1;
 	if (conf_check_track_listen(cf, err, errsz) == -1)
+		return -1;
+	if (conf_check_simulator(cf, err, errsz) == -1)
 		return -1;
 	if ((cf->cf_tls_cert[0] == '\0') != (cf->cf_tls_key[0] == '\0')) {
 		(void)snprintf(err, errsz, "%s: tls_cert and tls_key go together",

@@ -120,6 +120,8 @@ struct conf {
 	struct conf_list cf_complaints_address;
 	/* idempotent submission (issue 18 item 3): X-Letter-Id window, 0 off */
 	time_t		 cf_dedupe_window;
+	/* simulator addresses (issue 18 item 4): "" = off */
+	char		*cf_simulator_domain;
 	/* where each key was last set: conf_keys index -> line, 0 = default */
 	unsigned	*cf_key_lines;
 };

@@ -213,6 +213,10 @@ const struct conf_key conf_keys[] = {
 	/* idempotent submission (issue 18 item 3): 0 disables */
 	CF_DUR("dedupe_window", "24h", 0, 365 * DAY, cf_dedupe_window,
 	    CONF_SPOOLD),
+	/* simulator addresses (issue 18 item 4; deliverd/deliverd_sim.c);
+	 * "" turns the simulator off */
+	CF_STR("simulator_domain", "simulator.smtpgate.invalid", cf_simulator_domain,
+	    CONF_DELIVERD),
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);

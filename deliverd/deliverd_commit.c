@@ -19,6 +19,7 @@
 #include "buf.h"
 #include "conf.h"
 #include "deliverd.h"
+#include "deliverd_sim.h"
 #include "json.h"
 #include "log.h"
 #include "spool.h"
@@ -205,10 +206,12 @@ deliverd_commit_gone(struct spool_txn *txn, struct deliverd_commit_batch *b,
  * says does not exist) adds the address to the account's suppression
  * list, with its reason, reply, queue id and issue; a refused greeting,
  * sender, content or relaying never does (issue 15). A sandbox account's
- * mail never left the host: nothing to learn from it.
+ * mail never left the host: nothing to learn from it, except from the
+ * simulator, whose outcomes are meant to be learnt from (issue 18).
  */
 static int
-deliverd_commit_suppress(struct spool_txn *txn, struct deliverd_commit_batch *b,
+deliverd_commit_suppress(const struct conf *cf, struct spool_txn *txn,
+    struct deliverd_commit_batch *b,
     const struct spool_msg *m, const struct spool_rcpt *r,
     const struct deliverd_result *res, enum bounce_cat cat, int64_t now)
 {
@@ -216,7 +219,8 @@ deliverd_commit_suppress(struct spool_txn *txn, struct deliverd_commit_batch *b,
 	const char		*t = res->dr_reply;
 	int			 code, rc;
 
-	if (m->sm_sandbox || !isdigit((unsigned char)t[0]) ||
+	if ((m->sm_sandbox && !deliverd_sim_result(cf, res)) ||
+	    !isdigit((unsigned char)t[0]) ||
 	    !isdigit((unsigned char)t[1]) || !isdigit((unsigned char)t[2]))
 		return 0;
 	code = (t[0] - '0') * 100 + (t[1] - '0') * 10 + (t[2] - '0');
@@ -278,7 +282,7 @@ deliverd_commit_outcome(const struct conf *cf, struct spool_txn *txn,
 		ev.ev_type = SPOOL_EV_BOUNCED;
 		ev.ev_class = SPOOL_CL_REMOTE;
 		status = "bounced";
-		if ((rc = deliverd_commit_suppress(txn, b, m, &r, res, cat, now)) != 0)
+		if ((rc = deliverd_commit_suppress(cf, txn, b, m, &r, res, cat, now)) != 0)
 			return rc;
 	} else if (now >= m->sm_arrival + (int64_t)cf->cf_max_queue_lifetime) {
 		(void)str_printf(text, sizeof(text), "554 5.4.7 Message expired after "
@@ -303,7 +307,13 @@ deliverd_commit_outcome(const struct conf *cf, struct spool_txn *txn,
 	ev.ev_attempt = r.sr_attempts;
 	ev.ev_hop = res->dr_relay[0] ? res->dr_relay : NULL;
 	ev.ev_tls = res->dr_tls[0] ? res->dr_tls : NULL;
+	if (r.sr_state == SPOOL_RS_DELIVERED)
+		ev.ev_auto_reply = deliverd_sim_auto_reply(cf, res);
 	if ((rc = spool_event_add(txn, &ev, NULL)) != 0)
+		return rc;
+	/* the simulator's complaint@: its complained event right after */
+	if (r.sr_state == SPOOL_RS_DELIVERED &&
+	    (rc = deliverd_sim_after(cf, txn, m, res, now, &b->log)) != 0)
 		return rc;
 	if (r.sr_state == SPOOL_RS_DELIVERED || r.sr_state == SPOOL_RS_BOUNCED) {
 		if (m->sm_npending > 0)
@@ -312,7 +322,8 @@ deliverd_commit_outcome(const struct conf *cf, struct spool_txn *txn,
 	}
 	(void)buf_printf(&b->log, "%s: to=<%s>, relay=%s, delay=%llds, tls=%s, "
 	    "dsn=%s%s%s, status=%s (%s)\n", m->sm_qid, r.sr_addr,
-	    m->sm_sandbox ? "sandbox" : res->dr_relay[0] ? res->dr_relay : "none",
+	    m->sm_sandbox && !deliverd_sim_result(cf, res) ? "sandbox" :
+	    res->dr_relay[0] ? res->dr_relay : "none",
 	    (long long)(now - m->sm_arrival), res->dr_tls[0] ? res->dr_tls : "none",
 	    deliverd_commit_dsn(text, dsn), cat != BOUNCE_NONE ? ", category=" : "",
 	    cat != BOUNCE_NONE ? bounce_cat_name(cat) : "", status, text);

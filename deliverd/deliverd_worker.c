@@ -28,6 +28,7 @@
 #include "conf.h"
 #include "deliverd.h"
 #include "deliverd_dest.h"
+#include "deliverd_sim.h"
 #include "deliverd_track.h"
 #include "dns.h"
 #include "log.h"
@@ -69,6 +70,8 @@ struct deliverd_worker_rcpt {
 	uint32_t	 idx;
 	char		 addr[SPOOL_ADDR_MAX];
 	bool		 skip;
+	bool		 sim;		/* simulator_domain: never sent */
+	uint32_t	 attempts;	/* made before this one */
 	char		 reply[SPOOL_REPLY_MAX];
 	enum bounce_stage stage;
 };
@@ -322,8 +325,10 @@ deliverd_worker_load(struct worker *w, const struct deliverd_job *j, struct deli
 		r[i].skip = spool_rcpt_get(txn, j->dj_qid, r[i].idx, &sr) != 0 ||
 		    (sr.sr_state != SPOOL_RS_QUEUED && sr.sr_state != SPOOL_RS_DEFERRED) ||
 		    (paused && deliverd_worker_paused(txn, &wm->m, sr.sr_addr));
-		if (!r[i].skip)
+		if (!r[i].skip) {
 			(void)str_copy(r[i].addr, sizeof(r[i].addr), sr.sr_addr);
+			r[i].attempts = sr.sr_attempts;
+		}
 	}
 	spool_abort(&txn);
 	if (spool_path(path, sizeof(path), w->dw_cf->cf_spool_dir, SPOOL_QUEUE,
@@ -614,6 +619,58 @@ deliverd_worker_source(struct worker *w, const struct deliverd_job *j,
 	return 0;
 }
 
+/* A tracked message's copy for a simulator recipient, signed as it
+ * would be for sending (issue 18: the simulator exercises DKIM). */
+static int
+deliverd_worker_sim_sign(struct worker *w, struct deliverd_worker_msg *wm, uint32_t idx,
+    char *why, size_t whysz)
+{
+	const char	*body = wm->body;
+	size_t		 bodylen = wm->bodylen;
+	struct buf	 copy;
+	int		 rc;
+
+	buf_init(&copy, SIZE_MAX / 2);
+	if (deliverd_track_copy(wm->track, idx, body, bodylen, &copy) == 0) {
+		wm->body = copy.data;
+		wm->bodylen = copy.len;
+	}
+	rc = deliverd_worker_sign_copy(w, wm, why, whysz);
+	wm->body = body;
+	wm->bodylen = bodylen;
+	buf_release(&copy);
+	return rc;
+}
+
+/*
+ * Simulator recipients (deliverd_sim.h) get the simulator's reply and are
+ * set aside (skip, for the sending code) before anything is routed or
+ * sent; deliverd_worker_results reports them. The number set aside.
+ */
+static size_t
+deliverd_worker_sim(struct worker *w, struct deliverd_worker_msg *wm,
+    struct deliverd_worker_rcpt *r, size_t nr)
+{
+	char	 why[1024];
+	size_t	 i, n = 0;
+
+	for (i = 0; i < nr; i++) {
+		if (r[i].skip || !deliverd_sim_match(w->dw_cf, r[i].addr))
+			continue;
+		r[i].skip = r[i].sim = true;
+		n++;
+		if (wm->track != NULL &&
+		    deliverd_worker_sim_sign(w, wm, r[i].idx, why, sizeof(why)) == -1) {
+			log_warnx("%s: to=<%s>: not attempted: %s", wm->m.sm_qid,
+			    r[i].addr, why);
+			(void)str_printf(r[i].reply, sizeof(r[i].reply), "451 4.3.0 %.900s", why);
+		} else
+			deliverd_sim_reply(w->dw_cf, r[i].addr, r[i].attempts, r[i].reply,
+			    sizeof(r[i].reply), &r[i].stage);
+	}
+	return n;
+}
+
 static void
 deliverd_worker_results(struct worker *w, const struct deliverd_job *j, struct deliverd_worker_rcpt *r,
     size_t nr, const char *relay, const char *tls)
@@ -625,15 +682,16 @@ deliverd_worker_results(struct worker *w, const struct deliverd_job *j, struct d
 		memset(&res, 0, sizeof(res));
 		(void)str_copy(res.dr_qid, sizeof(res.dr_qid), j->dj_qid);
 		res.dr_idx = r[i].idx;
-		res.dr_skip = r[i].skip;
+		res.dr_skip = r[i].skip && !r[i].sim;
 		(void)str_copy(res.dr_reply, sizeof(res.dr_reply), r[i].reply);
 		deliverd_fold(res.dr_reply);
 		if (res.dr_reply[0] != '2' && res.dr_reply[0] != '4' &&
 		    res.dr_reply[0] != '5')
 			(void)str_printf(res.dr_reply, sizeof(res.dr_reply),
 			    "451 4.3.0 bad reply: %s", r[i].reply);
-		(void)str_copy(res.dr_relay, sizeof(res.dr_relay), relay);
-		(void)str_copy(res.dr_tls, sizeof(res.dr_tls), tls);
+		(void)str_copy(res.dr_relay, sizeof(res.dr_relay),
+		    r[i].sim ? DELIVERD_SIM_RELAY : relay);
+		(void)str_copy(res.dr_tls, sizeof(res.dr_tls), r[i].sim ? "" : tls);
 		(void)str_copy(res.dr_to, sizeof(res.dr_to), r[i].addr);
 		res.dr_stage = r[i].stage;
 		(void)shaping_mxset_key(&w->dw_mx, res.dr_mx, sizeof(res.dr_mx));
@@ -662,23 +720,30 @@ deliverd_worker_job(struct worker *w, const struct deliverd_job *j)
 			r[i].skip = true;
 		nlive += !r[i].skip;
 	}
-	if (ld == WORKER_LOAD_FAIL || (ld == WORKER_LOAD_OK && nlive > 0 &&
-	    deliverd_worker_sign(w, &wm, why, sizeof(why)) == -1)) {
+	/* signed even when every recipient is the simulator's (issue 18) */
+	if (ld == WORKER_LOAD_OK && nlive > 0 &&
+	    deliverd_worker_sign(w, &wm, why, sizeof(why)) == -1)
+		ld = WORKER_LOAD_FAIL;
+	if (ld == WORKER_LOAD_OK)
+		nlive -= deliverd_worker_sim(w, &wm, r, j->dj_nidx);
+	if (ld == WORKER_LOAD_FAIL) {
 		log_warnx("%s: not attempted: %s", j->dj_qid, why);
 		(void)snprintf(reply, sizeof(reply), "451 4.3.0 %s", why);
 		for (i = 0; i < j->dj_nidx; i++)
 			(void)str_copy(r[i].reply, sizeof(r[i].reply), reply);
 	} else if (ld == WORKER_LOAD_OK && nlive > 0 && wm.m.sm_sandbox) {
 		for (i = 0; i < j->dj_nidx; i++)
-			(void)str_copy(r[i].reply, sizeof(r[i].reply),
-			    "250 2.0.0 Ok: sandbox, not sent");
+			if (!r[i].sim)
+				(void)str_copy(r[i].reply, sizeof(r[i].reply),
+				    "250 2.0.0 Ok: sandbox, not sent");
 	} else if (ld == WORKER_LOAD_OK && nlive > 0 &&
 	    deliverd_worker_source(w, j, &wm, key, sizeof(key), why, sizeof(why)) == -1) {
 		log_warnx("%s: not attempted: source address %s: %s", j->dj_qid,
 		    wm.source[0] != '\0' ? wm.source : w->dw_cf->cf_source_address, why);
 		(void)snprintf(reply, sizeof(reply), "451 4.3.5 source address: %s", why);
 		for (i = 0; i < j->dj_nidx; i++)
-			(void)str_copy(r[i].reply, sizeof(r[i].reply), reply);
+			if (!r[i].sim)
+				(void)str_copy(r[i].reply, sizeof(r[i].reply), reply);
 	} else if (ld == WORKER_LOAD_OK && nlive > 0 && wm.track != NULL)
 		deliverd_worker_send_tracked(w, j, &wm, r, j->dj_nidx, key, relay,
 		    sizeof(relay));

@@ -19,6 +19,8 @@ deliverd_libdeliverd_a_SOURCES = \
 	deliverd/deliverd_smtp.c \
 	deliverd/deliverd_dkim.c \
 	deliverd/deliverd_callback.c
+# the simulator (issue 18 item 4)
+deliverd_libdeliverd_a_SOURCES += deliverd/deliverd_sim.c deliverd/deliverd_sim.h
 # engagement tracking (issue 16): per-recipient copies
 deliverd_libdeliverd_a_SOURCES += deliverd/deliverd_track.c deliverd/deliverd_track.h
 deliverd_libdeliverd_a_CFLAGS = $(AM_CFLAGS) $(OPENDKIM_CFLAGS) $(CURL_CFLAGS) \
@@ -64,6 +66,12 @@ TESTS += tests/unit/t_deliverd_proto
 tests_unit_t_deliverd_proto_SOURCES = tests/unit/t_deliverd_proto.c
 tests_unit_t_deliverd_proto_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/deliverd
 tests_unit_t_deliverd_proto_LDADD = deliverd/libdeliverd.a $(TEST_LIBS)
+# the simulator (issue 18 item 4)
+check_PROGRAMS += tests/unit/t_deliverd_sim
+TESTS += tests/unit/t_deliverd_sim tests/blackbox/test_simulator.py
+tests_unit_t_deliverd_sim_SOURCES = tests/unit/t_deliverd_sim.c
+tests_unit_t_deliverd_sim_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/deliverd
+tests_unit_t_deliverd_sim_LDADD = deliverd/libdeliverd.a $(DELIVERD_LIBS) $(TEST_LIBS)
 
 
 TESTS += tests/blackbox/test_deliverd.py tests/blackbox/test_deliverd_pipeline.py \

@@ -507,6 +507,9 @@ struct spool_event {
 	const char		*ev_original_qid;
 	uint32_t		 ev_idx;	/* opened/clicked: recipient index
 						 * (unique counts) */
+	/* delivered (issue 18 item 4, the simulator's ooto@): the
+	 * auto-reply note, "auto_reply"; NULL to omit */
+	const char		*ev_auto_reply;
 };
 /*
  * Zeroes ev, then fills what comes from message m (login, qid, issue,

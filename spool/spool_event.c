@@ -172,6 +172,8 @@ spool_ev_json(struct json_gen *g, const struct spool_event *ev, const char *id,
 	/* after the CONTRACT's keys, in their order (issue 15) */
 	if (spool_ev_category(ev) != NULL)
 		json_kv_str(g, "category", spool_ev_category(ev));
+	if (ev->ev_type == SPOOL_EV_DELIVERED && ev->ev_auto_reply != NULL)
+		json_kv_str(g, "auto_reply", ev->ev_auto_reply);
 	json_obj_end(g);
 }
 
