@@ -361,48 +361,11 @@ spool_engage_find_delivered(struct spool_txn *t, const char *message_id,
 
 /* ---- the complaint index of an older database */
 
-struct spool_engage_build {
-	struct spool_txn	*txn;
-	size_t			 n;
-	uint64_t		 next;
-};
-
 static int
-spool_engage_build_cb(uint64_t seq, const char *json, size_t len, void *arg)
+spool_engage_build_add(struct spool_txn *t, const struct spool_index_ev *e,
+    uint64_t seq)
 {
-	struct spool_engage_build	*b = arg;
-	struct spool_index_ev		 e;
-
-	if (b->n == SPOOL_INDEX_CHUNK)
-		return SPOOL_ENGAGE_STOP;
-	b->n++;
-	b->next = seq + 1;
-	if (spool_index_parse(json, len, &e) != 0)
-		return 0;
-	return spool_engage_mkey_add(b->txn, e.ie_mkey, seq);
-}
-
-/* One chunk in t; *done_r once every logged event was looked at. */
-static int
-spool_engage_build_chunk(struct spool_txn *t, bool *done_r)
-{
-	struct spool_engage_build	b = { .txn = t };
-	uint64_t			v = 0;
-	int				rc;
-
-	*done_r = spool_db_meta_get_u64(t, "engage_idx", &v) == 0 && v == 1;
-	if (*done_r)
-		return 0;
-	rc = spool_db_meta_get_u64(t, "engage_idx_next", &b.next);
-	if (rc != 0 && rc != SPOOL_ENOTFOUND)
-		return rc;
-	rc = spool_log_iter(t, false, b.next, spool_engage_build_cb, &b);
-	if (rc != 0 && rc != SPOOL_ENGAGE_STOP)
-		return rc;
-	*done_r = rc == 0;
-	if ((rc = spool_db_meta_put_u64(t, "engage_idx_next", b.next)) != 0)
-		return rc;
-	return *done_r ? spool_db_meta_put_u64(t, "engage_idx", 1) : 0;
+	return spool_engage_mkey_add(t, e->ie_mkey, seq);
 }
 
 /*
@@ -417,19 +380,9 @@ spool_engage_build_chunk(struct spool_txn *t, bool *done_r)
 int
 spool_db_migrate_engage(struct spool *sp)
 {
-	struct spool_txn	*t;
-	bool			 done = false;
-	int			 rc;
+	static const struct spool_index_build	ib = {
+		"engage_idx", "engage_idx_next", NULL, spool_engage_build_add,
+	};
 
-	while (!done) {
-		if ((rc = spool_begin(sp, true, &t)) != 0)
-			return rc;
-		if ((rc = spool_engage_build_chunk(t, &done)) != 0) {
-			spool_abort(&t);
-			return rc;
-		}
-		if ((rc = spool_commit(&t)) != 0)
-			return rc;
-	}
-	return 0;
+	return spool_index_build(sp, &ib);
 }
