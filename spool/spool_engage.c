@@ -188,48 +188,11 @@ spool_engage_count(struct spool_txn *t, struct spool_issue *is,
 	}
 }
 
-struct spool_engage_prune {
-	uint64_t	 before_us;
-	size_t		 max, n;
-	struct spool_txn *txn;
-};
-
-static int
-spool_engage_prune_cb(const uint8_t *key, size_t klen, const void *v, size_t len,
-    void *arg)
-{
-	struct spool_engage_prune	*p = arg;
-	struct spool_key		 k;
-	char				 qid[QID_SIZE];
-	int				 rc;
-
-	(void)v;
-	(void)len;
-	if (klen != QID_LEN + 5)
-		return SPOOL_ECORRUPT;
-	memcpy(qid, key, QID_LEN);
-	qid[QID_LEN] = '\0';
-	if (p->n == p->max || qid_time_us(qid) >= p->before_us)
-		return SPOOL_ENGAGE_STOP;
-	spool_key_init(&k);
-	spool_key_raw(&k, key, klen);
-	if ((rc = spool_db_del(p->txn, SPOOL_DB_ENGAGE_FIRST, &k)) != 0)
-		return rc;
-	p->n++;
-	return 0;
-}
-
 int
 spool_engage_prune(struct spool_txn *t, int64_t before, size_t max, size_t *n_r)
 {
-	struct spool_engage_prune	p = { .max = max, .txn = t };
-	int				rc;
-
-	p.before_us = before > 0 ? (uint64_t)before * 1000000u : 0;
-	rc = spool_db_iter(t, SPOOL_DB_ENGAGE_FIRST, NULL, 0, false,
-	    spool_engage_prune_cb, &p);
-	*n_r = p.n;
-	return rc == SPOOL_ENGAGE_STOP ? 0 : rc;
+	return spool_db_prune_qid(t, SPOOL_DB_ENGAGE_FIRST, QID_LEN + 5, before,
+	    max, n_r);
 }
 
 /* ---- the complaint index */
