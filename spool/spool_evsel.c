@@ -60,9 +60,7 @@ spool_index_acct_del(struct spool_txn *t, const char *login, uint64_t seq)
 bool
 spool_log_acct_indexed(struct spool_txn *t)
 {
-	uint64_t	v = 0;
-
-	return spool_db_meta_get_u64(t, "acct_idx", &v) == 0 && v == 1;
+	return spool_index_built(t, "acct_idx");
 }
 
 /* ---- one account's events, a bounded chunk at a time */

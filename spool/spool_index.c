@@ -190,11 +190,17 @@ spool_index_parse(const char *json, size_t len, struct spool_index_ev *e)
 /* ---- readers */
 
 bool
-spool_log_indexed(struct spool_txn *t)
+spool_index_built(struct spool_txn *t, const char *done)
 {
 	uint64_t	v = 0;
 
-	return spool_db_meta_get_u64(t, "records_idx", &v) == 0 && v == 1;
+	return spool_db_meta_get_u64(t, done, &v) == 0 && v == 1;
+}
+
+bool
+spool_log_indexed(struct spool_txn *t)
+{
+	return spool_index_built(t, "records_idx");
 }
 
 struct spool_idx_it {
@@ -393,11 +399,9 @@ spool_idx_build_chunk(const struct spool_index_build *ib, struct spool_txn *t,
     bool *done_r)
 {
 	struct spool_idx_build	b = { .ib = ib, .txn = t };
-	uint64_t		v = 0;
 	int			rc;
 
-	*done_r = spool_db_meta_get_u64(t, ib->ib_done, &v) == 0 && v == 1;
-	if (*done_r)
+	if ((*done_r = spool_index_built(t, ib->ib_done)))
 		return 0;
 	rc = spool_db_meta_get_u64(t, ib->ib_next, &b.next);
 	if (rc == SPOOL_ENOTFOUND) {

@@ -72,6 +72,8 @@ struct spool_index_build {
 			    uint64_t seq);
 };
 int	spool_index_build(struct spool *, const struct spool_index_build *);
+/* Whether the build that sets meta done is complete. */
+bool	spool_index_built(struct spool_txn *, const char *done);
 int	spool_db_migrate_records(struct spool *);
 /*
  * dlog_acct (spool_evsel.c, issue 18): login NUL, BE64 seq -> "". _add
