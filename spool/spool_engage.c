@@ -263,13 +263,11 @@ spool_engage_match_cb(uint64_t seq, const char *json, size_t len, void *arg)
 	struct spool_engage_find	*f = arg;
 	struct json_val			*root;
 	const char			*ev, *mid, *to;
-	char				*copy, err[64];
+	char				 err[64];
 
 	if (memchr(json, '\0', len) != NULL)
 		return 0;
-	copy = xstrndup(json, len);
-	root = json_parse(copy, err, sizeof(err));
-	free(copy);
+	root = json_parse_n(json, len, err, sizeof(err));
 	if (root == NULL)
 		return 0;
 	ev = json_string(json_get(root, "event"));

@@ -171,15 +171,13 @@ int
 spool_index_parse(const char *json, size_t len, struct spool_index_ev *e)
 {
 	struct json_val	*root;
-	char		*copy, err[128];
+	char		 err[128];
 	int		 rc;
 
 	memset(e, 0, sizeof(*e));
 	if (memchr(json, '\0', len) != NULL)
 		return SPOOL_ECORRUPT;
-	copy = xstrndup(json, len);
-	root = json_parse(copy, err, sizeof(err));
-	free(copy);
+	root = json_parse_n(json, len, err, sizeof(err));
 	if (root == NULL)
 		return SPOOL_ECORRUPT;
 	rc = spool_idx_fields(root, e);
