@@ -15,27 +15,15 @@
 #include "arf.h"
 #include "tap.h"
 
-static char	*
+static char *
 slurp(const char *name, size_t *len_r)
 {
-	const char	*src = getenv("SMTPGATE_SRCDIR");
-	char		 path[4096], *data;
-	FILE		*fp;
-	long		 n;
+	char	 rel[256], *d;
 
-	(void)snprintf(path, sizeof(path), "%s/tests/unit/data/arf/%s",
-	    src ? src : ".", name);
-	if ((fp = fopen(path, "rb")) == NULL || fseek(fp, 0, SEEK_END) != 0 ||
-	    (n = ftell(fp)) < 0 || fseek(fp, 0, SEEK_SET) != 0 ||
-	    (data = malloc((size_t)n + 1)) == NULL ||
-	    fread(data, 1, (size_t)n, fp) != (size_t)n) {
-		t_diag("cannot read %s", path);
+	(void)snprintf(rel, sizeof(rel), "tests/unit/data/arf/%s", name);
+	if ((d = t_read_src(rel, len_r)) == NULL)
 		abort();
-	}
-	(void)fclose(fp);
-	data[n] = '\0';
-	*len_r = (size_t)n;
-	return data;
+	return d;
 }
 
 static enum arf_status

@@ -7,7 +7,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,19 +103,9 @@ t_cap(void)
 static void
 t_make_old(void)
 {
-	MDB_env	*env;
-	MDB_txn	*tx;
-	MDB_dbi	 d;
-	char	 dir[128];
+	static const char *const dbs[] = { "pauses", NULL };
 
-	(void)snprintf(dir, sizeof(dir), "%s/db", tdir);
-	if (mdb_env_create(&env) != 0 || mdb_env_set_maxdbs(env, 32) != 0 ||
-	    mdb_env_set_mapsize(env, MAP) != 0 || mdb_env_open(env, dir, 0, 0640) != 0 ||
-	    mdb_txn_begin(env, NULL, 0, &tx) != 0 ||
-	    mdb_dbi_open(tx, "pauses", 0, &d) != 0 || mdb_drop(tx, d, 1) != 0 ||
-	    mdb_txn_commit(tx) != 0)
-		abort();
-	mdb_env_close(env);
+	t_db_forget(tdir, MAP, dbs, NULL);
 }
 
 static void
