@@ -123,23 +123,16 @@ static void
 t_older_database(void)
 {
 	struct spool		*sp = t_spool_fresh(tdir, sizeof(tdir), "t_spool_dedupe", MAP);
-	struct spool		*ro = NULL;
 	struct spool_txn	*t;
 	char			 q[QID_SIZE];
 	static const char *const dbs[] = { "dedupe", NULL };
 
-	spool_close(&sp);
-	t_db_forget(tdir, MAP, dbs, NULL);
-	t_int_eq(spool_open(tdir, MAP, MAP, SPOOL_RDONLY, &ro), SPOOL_EVERSION,
-	    "a reader before any writer opened it fails clearly");
-	t_int_eq(spool_open(tdir, MAP, MAP, 0, &sp), 0, "a writer opens it");
+	t_spool_old(&sp, tdir, MAP, dbs, NULL);
 	t = t_wtxn(sp);
 	t_ok(spool_dedupe_get(t, "acme", "L1", NULL, q) == SPOOL_ENOTFOUND &&
 	    spool_dedupe_put(t, "acme", "L1", Q1, 1) == 0, "with an empty index");
 	t_int_eq(spool_commit(&t), 0, "commit");
-	spool_close(&sp);
-	t_int_eq(spool_open(tdir, MAP, MAP, SPOOL_RDONLY, &ro), 0, "a reader opens now");
-	spool_close(&ro);
+	t_spool_reader_opens(&sp, tdir, MAP);
 }
 
 int

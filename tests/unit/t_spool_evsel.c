@@ -166,19 +166,13 @@ t_prune(void)
 }
 
 /* dlog_acct dropped and its markers gone: a database before issue 18. */
-static void
-make_old(void)
-{
-	static const char *const dbs[] = { "dlog_acct", NULL };
-	static const char *const marks[] = { "acct_idx", "acct_idx_next", NULL };
-
-	t_db_forget(tdir, MAP, dbs, marks);
-}
+static const char *const old_dbs[] = { "dlog_acct", NULL };
+static const char *const old_marks[] = { "acct_idx", "acct_idx_next", NULL };
 
 static void
 t_migrate(void)
 {
-	struct spool		*sp = db_fresh(), *ro = NULL;
+	struct spool		*sp = db_fresh();
 	struct spool_txn	*t;
 	unsigned		 i;
 
@@ -186,11 +180,7 @@ t_migrate(void)
 	for (i = 0; i < SPOOL_INDEX_CHUNK + 5; i++)
 		event(t, i % 2 == 0 ? "A" : "B", T0 + i, i + 1);
 	t_commit(&t);
-	spool_close(&sp);
-	make_old();
-	t_int_eq(spool_open(tdir, MAP, MAP, SPOOL_RDONLY, &ro), SPOOL_EVERSION,
-	    "a reader before any writer migrated fails clearly");
-	t_int_eq(spool_open(tdir, MAP, MAP, 0, &sp), 0, "a writer opens and builds");
+	t_spool_old(&sp, tdir, MAP, old_dbs, old_marks);
 	t = t_txn(sp, false);
 	t_ok(spool_log_acct_indexed(t), "indexed after the build");
 	t_int_eq((long long)t_count(t, SPOOL_DB_DLOG_ACCT), SPOOL_INDEX_CHUNK + 5,
@@ -204,9 +194,7 @@ t_migrate(void)
 	t_int_eq((long long)t_count(t, SPOOL_DB_DLOG_ACCT), SPOOL_INDEX_CHUNK + 5,
 	    "the build is idempotent");
 	spool_abort(&t);
-	spool_close(&sp);
-	t_int_eq(spool_open(tdir, MAP, MAP, SPOOL_RDONLY, &ro), 0, "a reader opens now");
-	spool_close(&ro);
+	t_spool_reader_opens(&sp, tdir, MAP);
 }
 
 static void

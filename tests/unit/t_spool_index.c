@@ -176,20 +176,14 @@ t_issues_sel(void)
 
 /* Makes the database look like one written before the indexes: the new
  * databases dropped, the build markers gone (LMDB directly). */
-static void
-make_old(void)
-{
-	static const char *const dbs[] = { "dlog_status", "dlog_issue", "issue_date",
-		NULL };
-	static const char *const marks[] = { "records_idx", "records_idx_next", NULL };
-
-	t_db_forget(tdir, MAP, dbs, marks);
-}
+static const char *const old_dbs[] = { "dlog_status", "dlog_issue", "issue_date",
+	NULL };
+static const char *const old_marks[] = { "records_idx", "records_idx_next", NULL };
 
 static void
 t_migrate(void)
 {
-	struct spool		*sp = db_fresh(), *ro = NULL;
+	struct spool		*sp = db_fresh();
 	struct spool_txn	*t;
 	unsigned		 i;
 
@@ -199,11 +193,7 @@ t_migrate(void)
 		event(t, i % 4 == 0 ? SPOOL_EV_BOUNCED : SPOOL_EV_DELIVERED, "A",
 		    T0 + i, i + 1);
 	t_commit(&t);
-	spool_close(&sp);
-	make_old();
-	t_int_eq(spool_open(tdir, MAP, MAP, SPOOL_RDONLY, &ro), SPOOL_EVERSION,
-	    "a reader before any writer migrated fails clearly");
-	t_int_eq(spool_open(tdir, MAP, MAP, 0, &sp), 0, "a writer opens and builds");
+	t_spool_old(&sp, tdir, MAP, old_dbs, old_marks);
 	t = t_txn(sp, false);
 	t_ok(spool_log_indexed(t), "indexed after the build");
 	t_str_eq(by_type(t, SPOOL_EV_BOUNCED, true, 3), "20005,20001,19997,",
@@ -220,9 +210,7 @@ t_migrate(void)
 	t_int_eq((long long)t_count(t, SPOOL_DB_DLOG_STATUS), SPOOL_INDEX_CHUNK + 5,
 	    "the build is idempotent");
 	spool_abort(&t);
-	spool_close(&sp);
-	t_int_eq(spool_open(tdir, MAP, MAP, SPOOL_RDONLY, &ro), 0, "a reader opens now");
-	spool_close(&ro);
+	t_spool_reader_opens(&sp, tdir, MAP);
 }
 
 /* ---- retention */

@@ -100,34 +100,21 @@ t_cap(void)
 }
 
 /* An environment from before the pauses: "pauses" dropped (LMDB). */
-static void
-t_make_old(void)
-{
-	static const char *const dbs[] = { "pauses", NULL };
-
-	t_db_forget(tdir, MAP, dbs, NULL);
-}
+static const char *const old_dbs[] = { "pauses", NULL };
 
 static void
 t_older_database(void)
 {
 	struct spool		*sp = t_spool_fresh(tdir, sizeof(tdir), "t_spool_pause", MAP);
-	struct spool		*ro = NULL;
 	struct spool_txn	*t;
 	size_t			 n = 99;
 
-	spool_close(&sp);
-	t_make_old();
-	t_int_eq(spool_open(tdir, MAP, MAP, SPOOL_RDONLY, &ro), SPOOL_EVERSION,
-	    "a reader before any writer opened it fails clearly");
-	t_int_eq(spool_open(tdir, MAP, MAP, 0, &sp), 0, "a writer opens it");
+	t_spool_old(&sp, tdir, MAP, old_dbs, NULL);
 	t = t_wtxn(sp);
 	t_ok(spool_pause_count(t, &n) == 0 && n == 0, "with an empty pauses database");
 	t_int_eq(t_put(t, "x.test", "", 1), 0, "that takes pauses");
 	t_int_eq(spool_commit(&t), 0, "commit");
-	spool_close(&sp);
-	t_int_eq(spool_open(tdir, MAP, MAP, SPOOL_RDONLY, &ro), 0, "a reader opens now");
-	spool_close(&ro);
+	t_spool_reader_opens(&sp, tdir, MAP);
 	t_rmtree(tdir);
 }
 

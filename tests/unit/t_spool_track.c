@@ -277,25 +277,18 @@ static void
 t_older_database(void)
 {
 	struct spool		*sp = t_spool_fresh(tdir, sizeof(tdir), "t_spool_track", MAP);
-	struct spool		*ro = NULL;
 	struct spool_txn	*t;
 	struct spool_track_msg	 km, g;
 	static const char *const dbs[] = { "track", NULL };
 
-	spool_close(&sp);
-	t_db_forget(tdir, MAP, dbs, NULL);
-	t_int_eq(spool_open(tdir, MAP, MAP, SPOOL_RDONLY, &ro), SPOOL_EVERSION,
-	    "a reader before any writer opened it fails clearly");
-	t_int_eq(spool_open(tdir, MAP, MAP, 0, &sp), 0, "a writer opens it");
+	t_spool_old(&sp, tdir, MAP, dbs, NULL);
 	t = t_wtxn(sp);
 	t_msg_fill(&km, 2, 1);
 	t_ok(spool_track_get(t, Q1, &g) == SPOOL_ENOTFOUND &&
 	    spool_track_put(t, Q1, &km) == 0, "with an empty track database");
 	spool_track_msg_free(&km);
 	t_int_eq(spool_commit(&t), 0, "commit");
-	spool_close(&sp);
-	t_int_eq(spool_open(tdir, MAP, MAP, SPOOL_RDONLY, &ro), 0, "a reader opens now");
-	spool_close(&ro);
+	t_spool_reader_opens(&sp, tdir, MAP);
 }
 
 int

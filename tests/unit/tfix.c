@@ -182,6 +182,30 @@ t_db_forget(const char *dir, int64_t map, const char *const *dbs,
 	mdb_env_close(env);
 }
 
+void
+t_spool_old(struct spool **sp, const char *dir, int64_t map,
+    const char *const *dbs, const char *const *marks)
+{
+	struct spool	*ro = NULL;
+
+	spool_close(sp);
+	t_db_forget(dir, map, dbs, marks);
+	t_int_eq(spool_open(dir, map, map, SPOOL_RDONLY, &ro), SPOOL_EVERSION,
+	    "a reader before any writer migrated fails clearly");
+	if (!t_int_eq(spool_open(dir, map, map, 0, sp), 0, "a writer opens and migrates"))
+		abort();
+}
+
+void
+t_spool_reader_opens(struct spool **sp, const char *dir, int64_t map)
+{
+	struct spool	*ro = NULL;
+
+	spool_close(sp);
+	t_int_eq(spool_open(dir, map, map, SPOOL_RDONLY, &ro), 0, "a reader opens now");
+	spool_close(&ro);
+}
+
 int
 t_count_rec(const uint8_t *k, size_t kl, const void *v, size_t vl, void *arg)
 {

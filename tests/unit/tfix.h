@@ -72,6 +72,15 @@ int		 t_seqs_cb(uint64_t seq, const char *json, size_t len, void *arg);
  */
 void		 t_db_forget(const char *dir, int64_t map, const char *const *dbs,
 		    const char *const *marks);
+/*
+ * Closes *sp, makes it older with t_db_forget, checks that a reader then
+ * fails clearly (SPOOL_EVERSION) and opens a writer (which migrates) into
+ * *sp. Aborts if the writer cannot open.
+ */
+void		 t_spool_old(struct spool **sp, const char *dir, int64_t map,
+		    const char *const *dbs, const char *const *marks);
+/* Closes *sp and checks that a reader opens the spool now. */
+void		 t_spool_reader_opens(struct spool **sp, const char *dir, int64_t map);
 /* A spool_db_iter callback that counts the records in *(size_t *)arg. */
 int		 t_count_rec(const uint8_t *k, size_t kl, const void *v, size_t vl,
 		    void *arg);
