@@ -188,13 +188,7 @@ t_migrate(void)
 	t_str_eq(by_acct(t, "B", SPOOL_INDEX_CHUNK, UINT64_MAX, 100), "20000,20002,20004,",
 	    "B's last ones");
 	spool_abort(&t);
-	spool_close(&sp);
-	t_int_eq(spool_open(tdir, MAP, MAP, 0, &sp), 0, "open again: nothing to build");
-	t = t_txn(sp, false);
-	t_int_eq((long long)t_count(t, SPOOL_DB_DLOG_ACCT), SPOOL_INDEX_CHUNK + 5,
-	    "the build is idempotent");
-	spool_abort(&t);
-	t_spool_reader_opens(&sp, tdir, MAP);
+	t_spool_remigrate(&sp, tdir, MAP, SPOOL_DB_DLOG_ACCT, SPOOL_INDEX_CHUNK + 5);
 }
 
 static void

@@ -206,6 +206,21 @@ t_spool_reader_opens(struct spool **sp, const char *dir, int64_t map)
 	spool_close(&ro);
 }
 
+void
+t_spool_remigrate(struct spool **sp, const char *dir, int64_t map,
+    enum spool_dbi d, size_t want)
+{
+	struct spool_txn	*t;
+
+	spool_close(sp);
+	if (!t_int_eq(spool_open(dir, map, map, 0, sp), 0, "open again: nothing to build"))
+		abort();
+	t = t_txn(*sp, false);
+	t_int_eq((long long)t_count(t, d), (long long)want, "the build is idempotent");
+	spool_abort(&t);
+	t_spool_reader_opens(sp, dir, map);
+}
+
 int
 t_count_rec(const uint8_t *k, size_t kl, const void *v, size_t vl, void *arg)
 {

@@ -81,6 +81,13 @@ void		 t_spool_old(struct spool **sp, const char *dir, int64_t map,
 		    const char *const *dbs, const char *const *marks);
 /* Closes *sp and checks that a reader opens the spool now. */
 void		 t_spool_reader_opens(struct spool **sp, const char *dir, int64_t map);
+/*
+ * After a migration: closes *sp, opens a writer again and checks that
+ * database d still holds want records (the build is idempotent), then
+ * t_spool_reader_opens.
+ */
+void		 t_spool_remigrate(struct spool **sp, const char *dir, int64_t map,
+		    enum spool_dbi d, size_t want);
 /* A spool_db_iter callback that counts the records in *(size_t *)arg. */
 int		 t_count_rec(const uint8_t *k, size_t kl, const void *v, size_t vl,
 		    void *arg);
