@@ -253,24 +253,39 @@ ctl_supp_accounts(struct spool_txn *txn, const char *login, struct ctl_supp_acct
 		ctl_die_rc(rc, "accounts");
 }
 
+/* `suppression add` takes --reason too (the table from its first entry). */
+static const struct option ctl_supp_lo[] = {
+	{ "reason", required_argument, NULL, 'r' },
+	{ "account", required_argument, NULL, 'a' },
+	{ "json", no_argument, NULL, 'j' },
+	{ NULL, 0, NULL, 0 }
+};
+
+/* --account, --json and (reason_r not NULL) --reason; one operand. */
 static const char *
-ctl_supp_addr_opts(int argc, char **argv, const char *cmd, bool *json_r)
+ctl_supp_opts(int argc, char **argv, const char **reason_r, bool *json_r)
 {
-	static const struct option lo[] = {
-		{ "account", required_argument, NULL, 'a' },
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 }
-	};
-	const char	*login = NULL;
-	int		 ch;
+	const struct option	*lo = reason_r != NULL ? ctl_supp_lo : ctl_supp_lo + 1;
+	const char		*login = NULL;
+	int			 ch;
 
 	while ((ch = ctl_getopt(argc, argv, lo)) != -1) {
 		if (ch == 'a')
 			login = optarg;
+		else if (ch == 'r')
+			*reason_r = optarg;
 		else
 			*json_r = true;
 	}
 	ctl_operands(argc, argv, 1, 1, NULL);
+	return login;
+}
+
+static const char *
+ctl_supp_addr_opts(int argc, char **argv, const char *cmd, bool *json_r)
+{
+	const char	*login = ctl_supp_opts(argc, argv, NULL, json_r);
+
 	ctl_supp_need_addr(cmd, argv[optind]);
 	return login;
 }
@@ -408,25 +423,10 @@ ctl_supp_read_stdin(struct buf *out)
 static const char *
 ctl_supp_add_opts(int argc, char **argv, const char **reason_r, bool *json_r)
 {
-	static const struct option lo[] = {
-		{ "account", required_argument, NULL, 'a' },
-		{ "reason", required_argument, NULL, 'r' },
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 }
-	};
-	const char	*login = NULL;
-	int		 ch;
+	const char	*login;
 
 	*reason_r = "manual";
-	while ((ch = ctl_getopt(argc, argv, lo)) != -1) {
-		if (ch == 'a')
-			login = optarg;
-		else if (ch == 'r')
-			*reason_r = optarg;
-		else
-			*json_r = true;
-	}
-	ctl_operands(argc, argv, 1, 1, NULL);
+	login = ctl_supp_opts(argc, argv, reason_r, json_r);
 	if (login == NULL)
 		ctl_usage("suppression add: --account is required");
 	if (strcmp(*reason_r, "manual") != 0 && bounce_cat_parse(*reason_r) == BOUNCE_NONE)
