@@ -110,5 +110,11 @@ bool	ev_broken(const struct ev *);
 
 int64_t	ev_now_ms(void);	/* cached per turn (fresh before the first) */
 int64_t	ev_clock_ms(void);	/* fresh CLOCK_MONOTONIC, milliseconds */
+/*
+ * Blocking code's wait: polls fd for events (POLLIN, POLLOUT) until it is
+ * ready or the ev_clock_ms() deadline passes; EINTR is retried. 0, or -1
+ * with errno (ETIMEDOUT at the deadline).
+ */
+int	ev_wait_fd(int fd, short events, int64_t deadline);
 
 #endif

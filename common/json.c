@@ -226,6 +226,18 @@ json_parse(const char *text, char *err, size_t errsz)
 	return (struct json_val *)v;
 }
 
+struct json_val *
+json_parse_n(const char *text, size_t len, char *err, size_t errsz)
+{
+	struct json_val	*v;
+	char		*copy;
+
+	copy = xstrndup(text, len);
+	v = json_parse(copy, err, errsz);
+	free(copy);
+	return v;
+}
+
 void
 json_val_free(struct json_val **vp)
 {

@@ -39,6 +39,10 @@ enum json_type { JSON_NULL, JSON_BOOL, JSON_NUMBER, JSON_STRING, JSON_ARRAY, JSO
 struct json_val;
 
 struct json_val	*json_parse(const char *text, char *err, size_t errsz);
+/* The same over text[0..len) (a log record: no NUL of its own; parsing
+ * stops at an embedded NUL). */
+struct json_val	*json_parse_n(const char *text, size_t len, char *err,
+		    size_t errsz);
 void		 json_val_free(struct json_val **);
 enum json_type	 json_type(const struct json_val *);
 /* Object member by key, or NULL. */

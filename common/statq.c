@@ -332,7 +332,6 @@ statq_parse(const char *text, size_t len, struct statq **q_r, char *err,
 	struct json_val		*root;
 	struct statq		*q;
 	enum statq_status	 st;
-	char			*copy;
 
 	if (errsz > 0)
 		err[0] = '\0';
@@ -342,9 +341,7 @@ statq_parse(const char *text, size_t len, struct statq **q_r, char *err,
 		return statq_fail(STATQ_EJSON, err, errsz, "bad JSON: empty request");
 	if (memchr(text, '\0', len) != NULL)
 		return statq_fail(STATQ_EJSON, err, errsz, "bad JSON: NUL byte");
-	copy = xstrndup(text, len);
-	root = json_parse(copy, err, errsz);
-	free(copy);
+	root = json_parse_n(text, len, err, errsz);
 	if (root == NULL) {
 		/* json_parse's message is yajl's; give it a stable prefix */
 		char	tmp[256];

@@ -271,25 +271,7 @@ tls_pending(struct tls_conn *c)
 static int
 tls_wait(int fd, int want, int64_t deadline)
 {
-	struct pollfd	pfd;
-	int64_t		left;
-	int		rc;
-
-	for (;;) {
-		left = deadline - ev_clock_ms();
-		if (left <= 0) {
-			errno = ETIMEDOUT;
-			return -1;
-		}
-		pfd.fd = fd;
-		pfd.events = want == TLS_WANT_WRITE ? POLLOUT : POLLIN;
-		pfd.revents = 0;
-		rc = poll(&pfd, 1, (int)(left > 60000 ? 60000 : left));
-		if (rc > 0)
-			return 0;
-		if (rc == -1 && errno != EINTR)
-			return -1;
-	}
+	return ev_wait_fd(fd, want == TLS_WANT_WRITE ? POLLOUT : POLLIN, deadline);
 }
 
 int

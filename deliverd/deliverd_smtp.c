@@ -134,24 +134,7 @@ deliverd_smtp_drop(struct deliverd_smtp *s)
 static int
 deliverd_smtp_wait(int fd, short ev, int64_t deadline)
 {
-	struct pollfd	 pfd;
-	int64_t		 left;
-	int		 rc;
-
-	for (;;) {
-		left = deadline - ev_clock_ms();
-		if (left <= 0) {
-			errno = ETIMEDOUT;
-			return -1;
-		}
-		pfd.fd = fd;
-		pfd.events = ev;
-		rc = poll(&pfd, 1, (int)left);
-		if (rc > 0)
-			return 0;
-		if (rc == -1 && errno != EINTR)
-			return -1;
-	}
+	return ev_wait_fd(fd, ev, deadline);
 }
 
 static int

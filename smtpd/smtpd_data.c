@@ -65,6 +65,16 @@ sd_text(struct smtpd_data *d, char c, char *out, size_t *o)
 	d->da_state = SD_TEXT;
 }
 
+/* A CR not followed by LF: kept as text, then c as in SD_TEXT. */
+static void
+sd_bare_cr(struct smtpd_data *d, char c, char *out, size_t *o)
+{
+	d->da_flags |= SMTPD_DATA_BARE;
+	sd_count(d);
+	sd_emit(d, '\r', out, o);
+	sd_text(d, c, out, o);
+}
+
 static void
 sd_step(struct smtpd_data *d, char c, char *out, size_t *o)
 {
@@ -93,10 +103,7 @@ sd_step(struct smtpd_data *d, char c, char *out, size_t *o)
 			return;
 		}
 		/* ".\r" + other: the CR was bare; the line goes on. */
-		d->da_flags |= SMTPD_DATA_BARE;
-		sd_count(d);
-		sd_emit(d, '\r', out, o);
-		sd_text(d, c, out, o);
+		sd_bare_cr(d, c, out, o);
 		return;
 	case SD_CR:
 		if (c == '\n') {
@@ -107,10 +114,7 @@ sd_step(struct smtpd_data *d, char c, char *out, size_t *o)
 			d->da_state = SD_BOL;
 			return;
 		}
-		d->da_flags |= SMTPD_DATA_BARE;
-		sd_count(d);
-		sd_emit(d, '\r', out, o);
-		sd_text(d, c, out, o);
+		sd_bare_cr(d, c, out, o);
 		return;
 	case SD_TEXT:
 	default:

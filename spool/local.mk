@@ -8,6 +8,7 @@ spool_libspool_a_SOURCES = \
 	spool/spool_queue.c \
 	spool/spool_rec.c spool/spool_rec.h \
 	spool/spool_key.c spool/spool_key.h \
+	spool/spool_keyfile.c spool/spool_keyfile.h \
 	spool/spool_event.c \
 	spool/spool_engage.c \
 	spool/spool_space.c \

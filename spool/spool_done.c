@@ -13,6 +13,7 @@
 #include "spool_rec.h"
 
 #define SPOOL_DONE_VERSION	1
+#define SPOOL_DONE_STOP		(-30989)	/* internal: the walk stops here */
 
 static int
 spool_done_key(struct spool_key *k, const char *qid)
@@ -56,47 +57,55 @@ spool_done_get(struct spool_txn *t, const char *qid, int64_t *when_r)
 	return 0;
 }
 
-struct spool_done_prune {
+struct spool_qid_prune {
 	struct spool_txn	*t;
+	enum spool_dbi		 dbi;
+	size_t			 klen;
 	uint64_t		 before_us;
 	size_t			 max, n;
 };
 
 static int
-spool_done_prune_cb(const uint8_t *key, size_t klen, const void *v, size_t len, void *arg)
+spool_qid_prune_cb(const uint8_t *key, size_t klen, const void *v, size_t len,
+    void *arg)
 {
-	struct spool_done_prune	*p = arg;
+	struct spool_qid_prune	*p = arg;
 	struct spool_key	 k;
 	char			 qid[QID_SIZE];
 	int			 rc;
 
 	(void)v;
 	(void)len;
-	if (klen != QID_LEN)
+	if (klen != p->klen)
 		return SPOOL_ECORRUPT;
 	memcpy(qid, key, QID_LEN);
 	qid[QID_LEN] = '\0';
 	if (p->n == p->max || qid_time_us(qid) >= p->before_us)
-		return 1;	/* the rest arrived later */
+		return SPOOL_DONE_STOP;	/* the rest arrived later */
 	spool_key_init(&k);
 	spool_key_raw(&k, key, klen);
-	if ((rc = spool_db_del(p->t, SPOOL_DB_DONE, &k)) != 0)
+	if ((rc = spool_db_del(p->t, p->dbi, &k)) != 0)
 		return rc;
 	p->n++;
 	return 0;
 }
 
 int
-spool_done_prune(struct spool_txn *t, int64_t before, size_t max, size_t *n_r)
+spool_db_prune_qid(struct spool_txn *t, enum spool_dbi dbi, size_t klen,
+    int64_t before, size_t max, size_t *n_r)
 {
-	struct spool_done_prune	 p = { .t = t, .max = max };
+	struct spool_qid_prune	 p = { .t = t, .dbi = dbi, .klen = klen,
+				       .max = max };
 	int			 rc;
 
 	p.before_us = before > 0 ? (uint64_t)before * 1000000u : 0;
-	*n_r = 0;
-	rc = spool_db_iter(t, SPOOL_DB_DONE, NULL, 0, false, spool_done_prune_cb, &p);
-	if (rc != 0 && rc != 1)
-		return rc;
+	rc = spool_db_iter(t, dbi, NULL, 0, false, spool_qid_prune_cb, &p);
 	*n_r = p.n;
-	return 0;
+	return rc == SPOOL_DONE_STOP ? 0 : rc;
+}
+
+int
+spool_done_prune(struct spool_txn *t, int64_t before, size_t max, size_t *n_r)
+{
+	return spool_db_prune_qid(t, SPOOL_DB_DONE, QID_LEN, before, max, n_r);
 }

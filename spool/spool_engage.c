@@ -188,48 +188,11 @@ spool_engage_count(struct spool_txn *t, struct spool_issue *is,
 	}
 }
 
-struct spool_engage_prune {
-	uint64_t	 before_us;
-	size_t		 max, n;
-	struct spool_txn *txn;
-};
-
-static int
-spool_engage_prune_cb(const uint8_t *key, size_t klen, const void *v, size_t len,
-    void *arg)
-{
-	struct spool_engage_prune	*p = arg;
-	struct spool_key		 k;
-	char				 qid[QID_SIZE];
-	int				 rc;
-
-	(void)v;
-	(void)len;
-	if (klen != QID_LEN + 5)
-		return SPOOL_ECORRUPT;
-	memcpy(qid, key, QID_LEN);
-	qid[QID_LEN] = '\0';
-	if (p->n == p->max || qid_time_us(qid) >= p->before_us)
-		return SPOOL_ENGAGE_STOP;
-	spool_key_init(&k);
-	spool_key_raw(&k, key, klen);
-	if ((rc = spool_db_del(p->txn, SPOOL_DB_ENGAGE_FIRST, &k)) != 0)
-		return rc;
-	p->n++;
-	return 0;
-}
-
 int
 spool_engage_prune(struct spool_txn *t, int64_t before, size_t max, size_t *n_r)
 {
-	struct spool_engage_prune	p = { .max = max, .txn = t };
-	int				rc;
-
-	p.before_us = before > 0 ? (uint64_t)before * 1000000u : 0;
-	rc = spool_db_iter(t, SPOOL_DB_ENGAGE_FIRST, NULL, 0, false,
-	    spool_engage_prune_cb, &p);
-	*n_r = p.n;
-	return rc == SPOOL_ENGAGE_STOP ? 0 : rc;
+	return spool_db_prune_qid(t, SPOOL_DB_ENGAGE_FIRST, QID_LEN + 5, before,
+	    max, n_r);
 }
 
 /* ---- the complaint index */
@@ -300,13 +263,11 @@ spool_engage_match_cb(uint64_t seq, const char *json, size_t len, void *arg)
 	struct spool_engage_find	*f = arg;
 	struct json_val			*root;
 	const char			*ev, *mid, *to;
-	char				*copy, err[64];
+	char				 err[64];
 
 	if (memchr(json, '\0', len) != NULL)
 		return 0;
-	copy = xstrndup(json, len);
-	root = json_parse(copy, err, sizeof(err));
-	free(copy);
+	root = json_parse_n(json, len, err, sizeof(err));
 	if (root == NULL)
 		return 0;
 	ev = json_string(json_get(root, "event"));
@@ -361,48 +322,11 @@ spool_engage_find_delivered(struct spool_txn *t, const char *message_id,
 
 /* ---- the complaint index of an older database */
 
-struct spool_engage_build {
-	struct spool_txn	*txn;
-	size_t			 n;
-	uint64_t		 next;
-};
-
 static int
-spool_engage_build_cb(uint64_t seq, const char *json, size_t len, void *arg)
+spool_engage_build_add(struct spool_txn *t, const struct spool_index_ev *e,
+    uint64_t seq)
 {
-	struct spool_engage_build	*b = arg;
-	struct spool_index_ev		 e;
-
-	if (b->n == SPOOL_INDEX_CHUNK)
-		return SPOOL_ENGAGE_STOP;
-	b->n++;
-	b->next = seq + 1;
-	if (spool_index_parse(json, len, &e) != 0)
-		return 0;
-	return spool_engage_mkey_add(b->txn, e.ie_mkey, seq);
-}
-
-/* One chunk in t; *done_r once every logged event was looked at. */
-static int
-spool_engage_build_chunk(struct spool_txn *t, bool *done_r)
-{
-	struct spool_engage_build	b = { .txn = t };
-	uint64_t			v = 0;
-	int				rc;
-
-	*done_r = spool_db_meta_get_u64(t, "engage_idx", &v) == 0 && v == 1;
-	if (*done_r)
-		return 0;
-	rc = spool_db_meta_get_u64(t, "engage_idx_next", &b.next);
-	if (rc != 0 && rc != SPOOL_ENOTFOUND)
-		return rc;
-	rc = spool_log_iter(t, false, b.next, spool_engage_build_cb, &b);
-	if (rc != 0 && rc != SPOOL_ENGAGE_STOP)
-		return rc;
-	*done_r = rc == 0;
-	if ((rc = spool_db_meta_put_u64(t, "engage_idx_next", b.next)) != 0)
-		return rc;
-	return *done_r ? spool_db_meta_put_u64(t, "engage_idx", 1) : 0;
+	return spool_engage_mkey_add(t, e->ie_mkey, seq);
 }
 
 /*
@@ -417,19 +341,9 @@ spool_engage_build_chunk(struct spool_txn *t, bool *done_r)
 int
 spool_db_migrate_engage(struct spool *sp)
 {
-	struct spool_txn	*t;
-	bool			 done = false;
-	int			 rc;
+	static const struct spool_index_build	ib = {
+		"engage_idx", "engage_idx_next", NULL, spool_engage_build_add,
+	};
 
-	while (!done) {
-		if ((rc = spool_begin(sp, true, &t)) != 0)
-			return rc;
-		if ((rc = spool_engage_build_chunk(t, &done)) != 0) {
-			spool_abort(&t);
-			return rc;
-		}
-		if ((rc = spool_commit(&t)) != 0)
-			return rc;
-	}
-	return 0;
+	return spool_index_build(sp, &ib);
 }

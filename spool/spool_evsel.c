@@ -60,9 +60,7 @@ spool_index_acct_del(struct spool_txn *t, const char *login, uint64_t seq)
 bool
 spool_log_acct_indexed(struct spool_txn *t)
 {
-	uint64_t	v = 0;
-
-	return spool_db_meta_get_u64(t, "acct_idx", &v) == 0 && v == 1;
+	return spool_index_built(t, "acct_idx");
 }
 
 /* ---- one account's events, a bounded chunk at a time */
@@ -230,65 +228,21 @@ spool_event_id_seq(struct spool_txn *t, const char *id, uint64_t *seq_r)
 
 /* ---- building the index of an older database */
 
-struct spool_evsel_build {
-	struct spool_txn	*txn;
-	size_t			 n;
-	uint64_t		 next;
-};
-
 static int
-spool_evsel_build_cb(uint64_t seq, const char *json, size_t len, void *arg)
+spool_evsel_build_add(struct spool_txn *t, const struct spool_index_ev *e,
+    uint64_t seq)
 {
-	struct spool_evsel_build	*b = arg;
-	struct spool_index_ev		 e;
-
-	if (b->n == SPOOL_INDEX_CHUNK)
-		return SPOOL_EVSEL_STOP;
-	b->n++;
-	b->next = seq + 1;
-	if (spool_index_parse(json, len, &e) != 0)
-		return 0;	/* no account to file it under */
-	return spool_index_acct_add(b->txn, e.ie_login, seq);
-}
-
-static int
-spool_evsel_build_chunk(struct spool_txn *t, bool *done_r)
-{
-	struct spool_evsel_build	b = { .txn = t };
-	int				rc;
-
-	if ((*done_r = spool_log_acct_indexed(t)))
-		return 0;
-	rc = spool_db_meta_get_u64(t, "acct_idx_next", &b.next);
-	if (rc != 0 && rc != SPOOL_ENOTFOUND)
-		return rc;
-	rc = spool_log_iter(t, false, b.next, spool_evsel_build_cb, &b);
-	if (rc != 0 && rc != SPOOL_EVSEL_STOP)
-		return rc;
-	*done_r = rc == 0;
-	if ((rc = spool_db_meta_put_u64(t, "acct_idx_next", b.next)) != 0)
-		return rc;
-	return *done_r ? spool_db_meta_put_u64(t, "acct_idx", 1) : 0;
+	return spool_index_acct_add(t, e->ie_login, seq);	/* none: nothing */
 }
 
 int
 spool_db_migrate_ops(struct spool *sp)
 {
-	struct spool_txn	*t;
-	bool			 done = false;
-	int			 rc;
+	static const struct spool_index_build	ib = {
+		"acct_idx", "acct_idx_next", NULL, spool_evsel_build_add,
+	};
 
-	while (!done) {
-		if ((rc = spool_begin(sp, true, &t)) != 0)
-			return rc;
-		if ((rc = spool_evsel_build_chunk(t, &done)) != 0) {
-			spool_abort(&t);
-			return rc;
-		}
-		if ((rc = spool_commit(&t)) != 0)
-			return rc;
-	}
-	return 0;
+	return spool_index_build(sp, &ib);
 }
 
 /* ---- the callback sender's last success and last error per account */

@@ -171,15 +171,13 @@ int
 spool_index_parse(const char *json, size_t len, struct spool_index_ev *e)
 {
 	struct json_val	*root;
-	char		*copy, err[128];
+	char		 err[128];
 	int		 rc;
 
 	memset(e, 0, sizeof(*e));
 	if (memchr(json, '\0', len) != NULL)
 		return SPOOL_ECORRUPT;
-	copy = xstrndup(json, len);
-	root = json_parse(copy, err, sizeof(err));
-	free(copy);
+	root = json_parse_n(json, len, err, sizeof(err));
 	if (root == NULL)
 		return SPOOL_ECORRUPT;
 	rc = spool_idx_fields(root, e);
@@ -190,11 +188,17 @@ spool_index_parse(const char *json, size_t len, struct spool_index_ev *e)
 /* ---- readers */
 
 bool
-spool_log_indexed(struct spool_txn *t)
+spool_index_built(struct spool_txn *t, const char *done)
 {
 	uint64_t	v = 0;
 
-	return spool_db_meta_get_u64(t, "records_idx", &v) == 0 && v == 1;
+	return spool_db_meta_get_u64(t, done, &v) == 0 && v == 1;
+}
+
+bool
+spool_log_indexed(struct spool_txn *t)
+{
+	return spool_index_built(t, "records_idx");
 }
 
 struct spool_idx_it {
@@ -365,9 +369,10 @@ spool_idx_build_issue(const struct spool_issue *s, void *arg)
 }
 
 struct spool_idx_build {
-	struct spool_txn	*txn;
-	size_t			 n;
-	uint64_t		 next;
+	const struct spool_index_build	*ib;
+	struct spool_txn		*txn;
+	size_t				 n;
+	uint64_t			 next;
 };
 
 static int
@@ -375,34 +380,31 @@ spool_idx_build_cb(uint64_t seq, const char *json, size_t len, void *arg)
 {
 	struct spool_idx_build	*b = arg;
 	struct spool_index_ev	 e;
-	int			 rc;
 
 	if (b->n == SPOOL_INDEX_CHUNK)
 		return SPOOL_IDX_STOP;
 	b->n++;
 	b->next = seq + 1;
-	/* an event that does not decode cannot be found by type anyway */
+	/* an event that does not decode cannot be found by its keys anyway */
 	if (spool_index_parse(json, len, &e) != 0)
 		return 0;
-	rc = spool_index_event_add(b->txn, e.ie_type, e.ie_issue, seq);
-	return rc;
+	return b->ib->ib_add(b->txn, &e, seq);
 }
 
-/* One chunk; *done_r once everything is indexed. */
+/* One chunk; *done_r once every logged event was looked at. */
 static int
-spool_idx_build_chunk(struct spool_txn *t, bool *done_r)
+spool_idx_build_chunk(const struct spool_index_build *ib, struct spool_txn *t,
+    bool *done_r)
 {
-	struct spool_idx_build	b = { .txn = t };
-	uint64_t		v = 0;
+	struct spool_idx_build	b = { .ib = ib, .txn = t };
 	int			rc;
 
-	*done_r = spool_log_indexed(t);
-	if (*done_r)
+	if ((*done_r = spool_index_built(t, ib->ib_done)))
 		return 0;
-	rc = spool_db_meta_get_u64(t, "records_idx_next", &b.next);
+	rc = spool_db_meta_get_u64(t, ib->ib_next, &b.next);
 	if (rc == SPOOL_ENOTFOUND) {
 		b.next = 0;
-		if ((rc = spool_issue_iter(t, spool_idx_build_issue, t)) != 0)
+		if (ib->ib_first != NULL && (rc = ib->ib_first(t)) != 0)
 			return rc;
 	} else if (rc != 0)
 		return rc;
@@ -410,15 +412,13 @@ spool_idx_build_chunk(struct spool_txn *t, bool *done_r)
 	if (rc != 0 && rc != SPOOL_IDX_STOP)
 		return rc;
 	*done_r = rc == 0;
-	if (*done_r)
-		v = 1;
-	if ((rc = spool_db_meta_put_u64(t, "records_idx_next", b.next)) != 0)
+	if ((rc = spool_db_meta_put_u64(t, ib->ib_next, b.next)) != 0)
 		return rc;
-	return *done_r ? spool_db_meta_put_u64(t, "records_idx", v) : 0;
+	return *done_r ? spool_db_meta_put_u64(t, ib->ib_done, 1) : 0;
 }
 
 int
-spool_db_migrate_records(struct spool *sp)
+spool_index_build(struct spool *sp, const struct spool_index_build *ib)
 {
 	struct spool_txn	*t;
 	bool			 done = false;
@@ -427,7 +427,7 @@ spool_db_migrate_records(struct spool *sp)
 	while (!done) {
 		if ((rc = spool_begin(sp, true, &t)) != 0)
 			return rc;
-		if ((rc = spool_idx_build_chunk(t, &done)) != 0) {
+		if ((rc = spool_idx_build_chunk(ib, t, &done)) != 0) {
 			spool_abort(&t);
 			return rc;
 		}
@@ -435,4 +435,28 @@ spool_db_migrate_records(struct spool *sp)
 			return rc;
 	}
 	return 0;
+}
+
+static int
+spool_idx_build_first(struct spool_txn *t)
+{
+	return spool_issue_iter(t, spool_idx_build_issue, t);
+}
+
+static int
+spool_idx_build_add(struct spool_txn *t, const struct spool_index_ev *e,
+    uint64_t seq)
+{
+	return spool_index_event_add(t, e->ie_type, e->ie_issue, seq);
+}
+
+int
+spool_db_migrate_records(struct spool *sp)
+{
+	static const struct spool_index_build	ib = {
+		"records_idx", "records_idx_next",
+		spool_idx_build_first, spool_idx_build_add,
+	};
+
+	return spool_index_build(sp, &ib);
 }

@@ -58,6 +58,22 @@ int	spool_index_log_get(struct spool_txn *, const uint8_t *seqkey,
  * leaves the readers on their scans and is retried at the next open.
  */
 #define SPOOL_INDEX_CHUNK	20000
+/*
+ * The build of one such index (records, acct, engage): meta ib_next is
+ * where an interrupted build resumes, meta ib_done 1 when it is complete;
+ * ib_first (NULL: none) runs in the first chunk's transaction, ib_add
+ * files each logged event that decodes.
+ */
+struct spool_index_build {
+	const char	*ib_done;
+	const char	*ib_next;
+	int		(*ib_first)(struct spool_txn *);
+	int		(*ib_add)(struct spool_txn *, const struct spool_index_ev *,
+			    uint64_t seq);
+};
+int	spool_index_build(struct spool *, const struct spool_index_build *);
+/* Whether the build that sets meta done is complete. */
+bool	spool_index_built(struct spool_txn *, const char *done);
 int	spool_db_migrate_records(struct spool *);
 /*
  * dlog_acct (spool_evsel.c, issue 18): login NUL, BE64 seq -> "". _add

@@ -97,6 +97,11 @@ int	spool_db_iter(struct spool_txn *, enum spool_dbi, const struct spool_key *st
 	    size_t plen, bool reverse, spool_db_cb *, void *);
 /* Deletes every key that begins with the prefix. */
 int	spool_db_del_prefix(struct spool_txn *, enum spool_dbi, const struct spool_key *);
+/* Deletes at most max keys that begin with a queue id older than before
+ * (unix seconds), in key (= arrival) order; every key is klen bytes, else
+ * SPOOL_ECORRUPT (spool_done.c: done, engage_first). */
+int	spool_db_prune_qid(struct spool_txn *, enum spool_dbi, size_t klen,
+	    int64_t before, size_t max, size_t *n_r);
 /* The number of records in a database (LMDB's count: no walk). */
 int	spool_db_count(struct spool_txn *, enum spool_dbi, size_t *n_r);
 /* meta counters and values */

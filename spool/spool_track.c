@@ -18,21 +18,18 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "fsx.h"
 #include "spool_key.h"
+#include "spool_keyfile.h"
 #include "spool_rec.h"
 #include "spool_track.h"
 #include "xmem.h"
@@ -51,73 +48,18 @@ _Static_assert(SPOOL_TRACK_B64LEN < SPOOL_TRACK_TOKEN_MAX, "token size");
 
 /* ---- the key: db/track.key, 0640, the spool's group (deliverd, trackd) */
 
-static int
-spool_track_key_read(const char *path, unsigned char key[SPOOL_TRACK_KEYLEN])
-{
-	struct stat	st;
-	ssize_t		n;
-	int		fd, rc = 0;
-
-	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
-		return errno;
-	if (fstat(fd, &st) == -1)
-		rc = errno;
-	else if (!S_ISREG(st.st_mode) || st.st_size != SPOOL_TRACK_KEYLEN ||
-	    (st.st_mode & 027) != 0)
-		rc = EPERM;	/* writable by the group or open to others: never use it */
-	else if ((n = read(fd, key, SPOOL_TRACK_KEYLEN)) != SPOOL_TRACK_KEYLEN)
-		rc = n == -1 ? errno : EIO;
-	(void)close(fd);	/* read-only */
-	return rc;
-}
-
-/* Writes a new key beside the final name, then link(2): the first wins. */
-static int
-spool_track_key_create(const char *dir, const char *path)
-{
-	unsigned char	key[SPOOL_TRACK_KEYLEN];
-	char		tmp[4200];
-	int		fd, rc = 0;
-
-	if (getrandom(key, sizeof(key), 0) != (ssize_t)sizeof(key))
-		return errno ? errno : EIO;
-	if (str_printf(tmp, sizeof(tmp), "%s/.%s.%ld", dir, SPOOL_TRACK_KEY_FILE,
-	    (long)getpid()) == -1)
-		return ENAMETOOLONG;
-	(void)unlink(tmp);	/* a leftover of a crash: ours to replace */
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	    0600)) == -1)
-		return errno;
+static const struct spool_keyfile spool_track_keyfile = {
+	SPOOL_TRACK_KEY_FILE, SPOOL_TRACK_KEYLEN,
 	/* the group is the creator's (spoold's): deliverd and trackd read it */
-	if (fchmod(fd, 0640) == -1 || fsx_write_all(fd, key, sizeof(key)) == -1 ||
-	    fsync(fd) == -1)
-		rc = errno;
-	if (close(fd) == -1 && rc == 0)
-		rc = errno;
-	if (rc == 0 && link(tmp, path) == -1 && errno != EEXIST)
-		rc = errno;
-	(void)unlink(tmp);	/* linked or failed: the name is not needed */
-	if (rc == 0 && fsx_fsync_dir(dir) == -1)
-		rc = errno;
-	OPENSSL_cleanse(key, sizeof(key));
-	return rc;
-}
+	0640,
+	027, false,	/* group-writable or open to others: never use it */
+};
 
 int
 spool_track_key_load(const char *spool_dir, bool create,
     unsigned char key[SPOOL_TRACK_KEYLEN])
 {
-	char	dir[4096], path[4200];
-	int	rc;
-
-	if (spool_path(dir, sizeof(dir), spool_dir, SPOOL_DB, NULL) == -1 ||
-	    str_printf(path, sizeof(path), "%s/%s", dir, SPOOL_TRACK_KEY_FILE) == -1)
-		return ENAMETOOLONG;
-	if ((rc = spool_track_key_read(path, key)) != ENOENT || !create)
-		return rc;
-	if ((rc = spool_track_key_create(dir, path)) != 0)
-		return rc;
-	return spool_track_key_read(path, key);
+	return spool_keyfile_load(&spool_track_keyfile, spool_dir, create, key);
 }
 
 /* ---- tokens */

@@ -138,6 +138,25 @@ bool	ctl_qid_known(const char *qid);
 #define CTL_NO_MESSAGE	"no message %s (spoolctl queue --state all lists them)"
 /* An account must exist (exit 1 otherwise). */
 void	ctl_need_account(struct spool_txn *, const char *login);
+/*
+ * An address list to add (`stoplist add --file`, `suppression add -`):
+ * one address a line in data[0..len), blank lines and #comments skipped,
+ * every line checked before anything changes (a bad one: usage error
+ * "<where><line number>: "<line>" is not an address"). Appends them to
+ * out NUL-separated (full: exit with toobig) and returns their number.
+ * Writes into data.
+ */
+size_t	ctl_addr_lines(char *data, size_t len, struct buf *out, const char *where,
+	    const char *toobig);
+/*
+ * Adds the n NUL-separated addresses of addrs to login's list through
+ * put, in write transactions of CTL_ADD_TXN addresses (login must exist);
+ * a failure of put exits with "<what> <address>".
+ */
+#define CTL_ADD_TXN	10000
+void	ctl_addrs_add(struct ctl *, const char *login, const struct buf *addrs,
+	    size_t n, int (*put)(struct spool_txn *, const char *login,
+	    const char *addr, void *arg), void *arg, const char *what);
 
 /* Event JSON from the delivery log (spool_log_iter), decoded. The
  * strings point into ce_tree, freed by ctl_event_free. */

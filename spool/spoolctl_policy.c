@@ -508,33 +508,28 @@ ctl_cmd_dkim(struct ctl *ctl, int argc, char **argv)
 static size_t
 ctl_stop_read_file(const char *file, struct buf *out)
 {
-	char	*data, *line, *next, *end;
-	size_t	 len, lineno = 0, n = 0;
+	char	*data, where[4200], toobig[4200];
+	size_t	 len, n;
 
 	if (fsx_read_file(file, 256 << 20, &data, &len) == -1)
 		ctl_die("stoplist add: cannot read %s: %s%s", file, strerror(errno),
 		    ctl_file_hint(errno));
-	for (line = data; line < data + len; line = next) {
-		lineno++;
-		if ((end = memchr(line, '\n', (size_t)(data + len - line))) == NULL)
-			end = data + len;
-		next = end + 1;
-		while (end > line && isspace((unsigned char)end[-1]))
-			end--;
-		while (line < end && isspace((unsigned char)*line))
-			line++;
-		if (line == end || *line == '#')
-			continue;
-		*end = '\0';
-		if (!ctl_addr_ok(line))
-			ctl_usage("stoplist add: %s:%zu: \"%s\" is not an address", file,
-			    lineno, line);
-		if (buf_append(out, line, (size_t)(end - line) + 1) == -1)
-			ctl_die("stoplist add: %s: too large", file);
-		n++;
-	}
+	(void)snprintf(where, sizeof(where), "stoplist add: %s:", file);
+	(void)snprintf(toobig, sizeof(toobig), "stoplist add: %s: too large", file);
+	n = ctl_addr_lines(data, len, out, where, toobig);
 	free(data);
 	return n;
+}
+
+/* Already listed is fine. */
+static int
+ctl_stop_put(struct spool_txn *txn, const char *login, const char *addr, void *arg)
+{
+	int	rc;
+
+	(void)arg;
+	rc = spool_stop_put(txn, login, addr);
+	return rc == SPOOL_EEXIST ? 0 : rc;
 }
 
 static int
@@ -544,11 +539,9 @@ ctl_stop_add(struct ctl *ctl, int argc, char **argv)
 		{ "file", required_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct spool_txn	*txn = NULL;
 	struct buf		 addrs;
-	const char		*file = NULL, *login, *a;
-	size_t			 n, i, off;
-	int			 rc;
+	const char		*file = NULL, *login;
+	size_t			 n;
 
 	while (ctl_getopt(argc, argv, lo) != -1)
 		file = optarg;
@@ -564,19 +557,7 @@ ctl_stop_add(struct ctl *ctl, int argc, char **argv)
 		n = 1;
 	}
 	/* short write transactions: commit every 10,000 addresses */
-	for (i = 0, off = 0; i < n; i++, off += strlen(a) + 1) {
-		a = addrs.data + off;
-		if (txn == NULL) {
-			txn = ctl_begin(ctl, true);
-			ctl_need_account(txn, login);
-		}
-		if ((rc = spool_stop_put(txn, login, a)) != 0 && rc != SPOOL_EEXIST)
-			ctl_die_rc(rc, "stoplist %s", a);
-		if (i % 10000 == 9999)
-			ctl_commit(&txn);
-	}
-	if (txn != NULL)
-		ctl_commit(&txn);
+	ctl_addrs_add(ctl, login, &addrs, n, ctl_stop_put, NULL, "stoplist");
 	buf_release(&addrs);
 	if (file == NULL)
 		printf("stoplist %s: added %s\n", login, argv[optind + 1]);

@@ -23,7 +23,6 @@
 
 #define CTL_SUPP_LIMIT		1000		/* list's default page */
 #define CTL_SUPP_STDIN_MAX	((size_t)256 << 20)
-#define CTL_SUPP_TXN_ADDRS	10000		/* add -: commit every N */
 
 /* ---- one entry, as text or JSON */
 
@@ -254,24 +253,39 @@ ctl_supp_accounts(struct spool_txn *txn, const char *login, struct ctl_supp_acct
 		ctl_die_rc(rc, "accounts");
 }
 
+/* `suppression add` takes --reason too (the table from its first entry). */
+static const struct option ctl_supp_lo[] = {
+	{ "reason", required_argument, NULL, 'r' },
+	{ "account", required_argument, NULL, 'a' },
+	{ "json", no_argument, NULL, 'j' },
+	{ NULL, 0, NULL, 0 }
+};
+
+/* --account, --json and (reason_r not NULL) --reason; one operand. */
 static const char *
-ctl_supp_addr_opts(int argc, char **argv, const char *cmd, bool *json_r)
+ctl_supp_opts(int argc, char **argv, const char **reason_r, bool *json_r)
 {
-	static const struct option lo[] = {
-		{ "account", required_argument, NULL, 'a' },
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 }
-	};
-	const char	*login = NULL;
-	int		 ch;
+	const struct option	*lo = reason_r != NULL ? ctl_supp_lo : ctl_supp_lo + 1;
+	const char		*login = NULL;
+	int			 ch;
 
 	while ((ch = ctl_getopt(argc, argv, lo)) != -1) {
 		if (ch == 'a')
 			login = optarg;
+		else if (ch == 'r')
+			*reason_r = optarg;
 		else
 			*json_r = true;
 	}
 	ctl_operands(argc, argv, 1, 1, NULL);
+	return login;
+}
+
+static const char *
+ctl_supp_addr_opts(int argc, char **argv, const char *cmd, bool *json_r)
+{
+	const char	*login = ctl_supp_opts(argc, argv, NULL, json_r);
+
 	ctl_supp_need_addr(cmd, argv[optind]);
 	return login;
 }
@@ -391,8 +405,8 @@ static size_t
 ctl_supp_read_stdin(struct buf *out)
 {
 	struct buf	 in;
-	char		*line, *next, *end, chunk[65536];
-	size_t		 n = 0, lineno = 0, got;
+	char		 chunk[65536];
+	size_t		 n, got;
 
 	buf_init(&in, CTL_SUPP_STDIN_MAX);
 	while ((got = fread(chunk, 1, sizeof(chunk), stdin)) > 0)
@@ -400,25 +414,8 @@ ctl_supp_read_stdin(struct buf *out)
 			ctl_die("suppression add: standard input is too large");
 	if (ferror(stdin))
 		ctl_die("suppression add: reading standard input: %s", strerror(errno));
-	for (line = in.data; line != NULL && line < in.data + in.len; line = next) {
-		lineno++;
-		if ((end = memchr(line, '\n', (size_t)(in.data + in.len - line))) == NULL)
-			end = in.data + in.len;
-		next = end + 1;
-		while (end > line && isspace((unsigned char)end[-1]))
-			end--;
-		while (line < end && isspace((unsigned char)*line))
-			line++;
-		if (line == end || *line == '#')
-			continue;
-		*end = '\0';
-		if (!ctl_addr_ok(line))
-			ctl_usage("suppression add: line %zu: \"%s\" is not an address",
-			    lineno, line);
-		if (buf_append(out, line, (size_t)(end - line) + 1) == -1)
-			ctl_die("suppression add: standard input is too large");
-		n++;
-	}
+	n = ctl_addr_lines(in.data, in.len, out, "suppression add: line ",
+	    "suppression add: standard input is too large");
 	buf_release(&in);
 	return n;
 }
@@ -426,25 +423,10 @@ ctl_supp_read_stdin(struct buf *out)
 static const char *
 ctl_supp_add_opts(int argc, char **argv, const char **reason_r, bool *json_r)
 {
-	static const struct option lo[] = {
-		{ "account", required_argument, NULL, 'a' },
-		{ "reason", required_argument, NULL, 'r' },
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 }
-	};
-	const char	*login = NULL;
-	int		 ch;
+	const char	*login;
 
 	*reason_r = "manual";
-	while ((ch = ctl_getopt(argc, argv, lo)) != -1) {
-		if (ch == 'a')
-			login = optarg;
-		else if (ch == 'r')
-			*reason_r = optarg;
-		else
-			*json_r = true;
-	}
-	ctl_operands(argc, argv, 1, 1, NULL);
+	login = ctl_supp_opts(argc, argv, reason_r, json_r);
 	if (login == NULL)
 		ctl_usage("suppression add: --account is required");
 	if (strcmp(*reason_r, "manual") != 0 && bounce_cat_parse(*reason_r) == BOUNCE_NONE)
@@ -479,15 +461,24 @@ ctl_supp_add_print(const char *login, const char *reason, const char *one, size_
 }
 
 static int
+ctl_supp_put(struct spool_txn *txn, const char *login, const char *addr, void *arg)
+{
+	struct spool_permfail	*pf = arg;
+
+	(void)login;	/* pf_login */
+	(void)str_copy(pf->pf_addr, sizeof(pf->pf_addr), addr);
+	str_lower(pf->pf_addr);
+	return spool_permfail_set(txn, pf);
+}
+
+static int
 ctl_supp_add(struct ctl *ctl, int argc, char **argv)
 {
-	struct spool_txn	*txn = NULL;
 	struct spool_permfail	*pf;
 	struct buf		 addrs;
-	const char		*login, *reason, *a;
+	const char		*login, *reason;
 	bool			 json = false, in = false;
-	size_t			 n, i, off;
-	int			 rc;
+	size_t			 n;
 
 	login = ctl_supp_add_opts(argc, argv, &reason, &json);
 	buf_init(&addrs, CTL_SUPP_STDIN_MAX);
@@ -502,21 +493,7 @@ ctl_supp_add(struct ctl *ctl, int argc, char **argv)
 	(void)str_copy(pf->pf_reason, sizeof(pf->pf_reason), reason);
 	pf->pf_when = ctl->now;
 	/* short write transactions; adding again refreshes date and reason */
-	for (i = 0, off = 0; i < n; i++, off += strlen(a) + 1) {
-		a = addrs.data + off;
-		if (txn == NULL) {
-			txn = ctl_begin(ctl, true);
-			ctl_need_account(txn, login);
-		}
-		(void)str_copy(pf->pf_addr, sizeof(pf->pf_addr), a);
-		str_lower(pf->pf_addr);
-		if ((rc = spool_permfail_set(txn, pf)) != 0)
-			ctl_die_rc(rc, "suppression %s", a);
-		if (i % CTL_SUPP_TXN_ADDRS == CTL_SUPP_TXN_ADDRS - 1)
-			ctl_commit(&txn);
-	}
-	if (txn != NULL)
-		ctl_commit(&txn);
+	ctl_addrs_add(ctl, login, &addrs, n, ctl_supp_put, pf, "suppression");
 	ctl_supp_add_print(login, reason, in ? NULL : argv[optind], n, json);
 	free(pf);
 	buf_release(&addrs);

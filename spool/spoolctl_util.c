@@ -363,6 +363,59 @@ ctl_login_ok(const char *s)
 	return true;
 }
 
+size_t
+ctl_addr_lines(char *data, size_t len, struct buf *out, const char *where,
+    const char *toobig)
+{
+	char	*line, *next, *end;
+	size_t	 lineno = 0, n = 0;
+
+	for (line = data; line != NULL && line < data + len; line = next) {
+		lineno++;
+		if ((end = memchr(line, '\n', (size_t)(data + len - line))) == NULL)
+			end = data + len;
+		next = end + 1;
+		while (end > line && isspace((unsigned char)end[-1]))
+			end--;
+		while (line < end && isspace((unsigned char)*line))
+			line++;
+		if (line == end || *line == '#')
+			continue;
+		*end = '\0';
+		if (!ctl_addr_ok(line))
+			ctl_usage("%s%zu: \"%s\" is not an address", where, lineno, line);
+		if (buf_append(out, line, (size_t)(end - line) + 1) == -1)
+			ctl_die("%s", toobig);
+		n++;
+	}
+	return n;
+}
+
+void
+ctl_addrs_add(struct ctl *ctl, const char *login, const struct buf *addrs,
+    size_t n, int (*put)(struct spool_txn *, const char *login,
+    const char *addr, void *arg), void *arg, const char *what)
+{
+	struct spool_txn	*txn = NULL;
+	const char		*a;
+	size_t			 i, off;
+	int			 rc;
+
+	for (i = 0, off = 0; i < n; i++, off += strlen(a) + 1) {
+		a = addrs->data + off;
+		if (txn == NULL) {
+			txn = ctl_begin(ctl, true);
+			ctl_need_account(txn, login);
+		}
+		if ((rc = put(txn, login, a, arg)) != 0)
+			ctl_die_rc(rc, "%s %s", what, a);
+		if (i % CTL_ADD_TXN == CTL_ADD_TXN - 1)
+			ctl_commit(&txn);
+	}
+	if (txn != NULL)
+		ctl_commit(&txn);
+}
+
 bool
 ctl_domain_ok(const char *s)
 {

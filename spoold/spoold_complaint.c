@@ -62,13 +62,11 @@ spoold_orig_cb(uint64_t seq, const char *json, size_t len, void *arg)
 	struct spoold_orig	*o = arg;
 	struct json_val		*j;
 	const char		*qid;
-	char			*copy, err[64];
+	char			 err[64];
 	int64_t			 id;
 
 	o->so_seq = seq;
-	copy = xstrndup(json, len);
-	j = json_parse(copy, err, sizeof(err));
-	free(copy);
+	j = json_parse_n(json, len, err, sizeof(err));
 	if (j == NULL)
 		return SPOOL_ECORRUPT;
 	spoold_orig_str(o->so_login, sizeof(o->so_login), json_get(j, "account"));

@@ -21,6 +21,7 @@
 noinst_LIBRARIES += tests/unit/libtap.a
 tests_unit_libtap_a_SOURCES = tests/unit/tap.c tests/unit/tap.h \
 	tests/unit/tfix.c tests/unit/tfix.h
+tests_unit_libtap_a_CPPFLAGS = $(AM_CPPFLAGS) $(LMDB_CFLAGS)
 TEST_LIBS = tests/unit/libtap.a spool/libspool.a common/libcommon.a \
 	$(LMDB_LIBS) $(YAJL_LIBS) $(OPENSSL_LIBS) $(LIBS)
 UNIT_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/unit

@@ -219,10 +219,10 @@ trackd_url_ok(const char *u)
 	return true;
 }
 
-/* GET /c/: the link, read under t_db (a short read txn). */
-static void
-trackd_click(struct trackd *t, const struct trackd_req *rq,
-    const struct spool_track_ref *ref, struct trackd_resp *rs)
+int
+trackd_msg_read(struct trackd *t, const struct spool_track_ref *ref,
+    int (*fn)(const struct spool_track_msg *, const struct spool_track_ref *,
+    void *), void *arg)
 {
 	struct spool_track_msg	 km;
 	struct spool_txn	*tx;
@@ -231,16 +231,38 @@ trackd_click(struct trackd *t, const struct trackd_req *rq,
 	(void)pthread_mutex_lock(&t->t_db);
 	if ((rc = spool_begin(t->t_sp, false, &tx)) == 0) {
 		if ((rc = trackd_msg(tx, ref, &km)) == 0) {
-			/* the Location value lives in rs_buf (up to TRACKD_PAGE_MAX) */
-			if (!trackd_url_ok(km.km_links[ref->tk_link]) ||
-			    buf_puts(&rs->rs_buf, km.km_links[ref->tk_link]) == -1)
-				rc = SPOOL_ENOTFOUND;
-			rs->rs_location = rs->rs_buf.data;
+			rc = fn(&km, ref, arg);
 			spool_track_msg_free(&km);
 		}
 		spool_abort(&tx);
 	}
 	(void)pthread_mutex_unlock(&t->t_db);
+	return rc;
+}
+
+/* The Location value lives in rs_buf (up to TRACKD_PAGE_MAX). */
+static int
+trackd_click_link(const struct spool_track_msg *km,
+    const struct spool_track_ref *ref, void *arg)
+{
+	struct trackd_resp	*rs = arg;
+	int			 rc = 0;
+
+	if (!trackd_url_ok(km->km_links[ref->tk_link]) ||
+	    buf_puts(&rs->rs_buf, km->km_links[ref->tk_link]) == -1)
+		rc = SPOOL_ENOTFOUND;
+	rs->rs_location = rs->rs_buf.data;
+	return rc;
+}
+
+/* GET /c/: the link, read under t_db (a short read txn). */
+static void
+trackd_click(struct trackd *t, const struct trackd_req *rq,
+    const struct spool_track_ref *ref, struct trackd_resp *rs)
+{
+	int	rc;
+
+	rc = trackd_msg_read(t, ref, trackd_click_link, rs);
 	if (rc == SPOOL_ENOTFOUND) {
 		trackd_log(ref->tk_qid, rq, "click-unknown", ref, 404, "");
 		trackd_status(rs, 404, trackd_404);

@@ -54,6 +54,11 @@ void	trackd_log(const char *qid, const struct trackd_req *, const char *what,
  * 0, SPOOL_ENOTFOUND or another SPOOL_E*; free km on 0. */
 int	trackd_msg(struct spool_txn *, const struct spool_track_ref *,
 	    struct spool_track_msg *km);
+/* trackd_msg in a short read txn under t_db, handed to fn; fn's result,
+ * or trackd_msg's or the txn's failure. */
+int	trackd_msg_read(struct trackd *, const struct spool_track_ref *,
+	    int (*fn)(const struct spool_track_msg *,
+	    const struct spool_track_ref *, void *), void *arg);
 /* A hit record of kind TRACKD_HIT_EXPORT asks the committer to append
  * committed events to event_log (after an unsubscribe). */
 #define TRACKD_HIT_EXPORT	'x'

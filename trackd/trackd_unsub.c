@@ -154,25 +154,20 @@ trackd_unsub_commit(struct trackd *t, const struct trackd_req *rq,
 	return rc;
 }
 
+static int
+trackd_unsub_rcpt(const struct spool_track_msg *km,
+    const struct spool_track_ref *ref, void *arg)
+{
+	(void)str_copy(arg, SPOOL_ADDR_MAX, km->km_rcpts[ref->tk_idx]);
+	return 0;
+}
+
 /* GET/HEAD: the page needs the address (a short read txn). */
 static int
 trackd_unsub_addr(struct trackd *t, const struct spool_track_ref *ref,
     char addr_r[SPOOL_ADDR_MAX])
 {
-	struct spool_track_msg	 km;
-	struct spool_txn	*tx;
-	int			 rc;
-
-	(void)pthread_mutex_lock(&t->t_db);
-	if ((rc = spool_begin(t->t_sp, false, &tx)) == 0) {
-		if ((rc = trackd_msg(tx, ref, &km)) == 0) {
-			(void)str_copy(addr_r, SPOOL_ADDR_MAX, km.km_rcpts[ref->tk_idx]);
-			spool_track_msg_free(&km);
-		}
-		spool_abort(&tx);
-	}
-	(void)pthread_mutex_unlock(&t->t_db);
-	return rc;
+	return trackd_msg_read(t, ref, trackd_unsub_rcpt, addr_r);
 }
 
 void

@@ -49,14 +49,12 @@ inj_cb(uint64_t seq, const char *json, size_t len, void *arg)
 	struct inj	*in = arg;
 	struct json_val	*j;
 	const char	*to;
-	char		*copy, err[64];
+	char		 err[64];
 	int64_t		 id;
 	size_t		 i;
 
 	(void)seq;
-	copy = xstrndup(json, len);
-	j = json_parse(copy, err, sizeof(err));
-	free(copy);
+	j = json_parse_n(json, len, err, sizeof(err));
 	if (j == NULL)
 		return 0;
 	inj_str(in->km.km_login, sizeof(in->km.km_login), json_get(j, "account"));

@@ -15,27 +15,15 @@
 #include "arf.h"
 #include "tap.h"
 
-static char	*
+static char *
 slurp(const char *name, size_t *len_r)
 {
-	const char	*src = getenv("SMTPGATE_SRCDIR");
-	char		 path[4096], *data;
-	FILE		*fp;
-	long		 n;
+	char	 rel[256], *d;
 
-	(void)snprintf(path, sizeof(path), "%s/tests/unit/data/arf/%s",
-	    src ? src : ".", name);
-	if ((fp = fopen(path, "rb")) == NULL || fseek(fp, 0, SEEK_END) != 0 ||
-	    (n = ftell(fp)) < 0 || fseek(fp, 0, SEEK_SET) != 0 ||
-	    (data = malloc((size_t)n + 1)) == NULL ||
-	    fread(data, 1, (size_t)n, fp) != (size_t)n) {
-		t_diag("cannot read %s", path);
+	(void)snprintf(rel, sizeof(rel), "tests/unit/data/arf/%s", name);
+	if ((d = t_read_src(rel, len_r)) == NULL)
 		abort();
-	}
-	(void)fclose(fp);
-	data[n] = '\0';
-	*len_r = (size_t)n;
-	return data;
+	return d;
 }
 
 static enum arf_status
@@ -49,38 +37,51 @@ parse(const char *name, struct arf_report *r)
 	return st;
 }
 
-static void
-t_yahoo(void)
-{
-	struct arf_report	r;
+/* A real report and the fields it must yield (NULL: not checked). */
+struct sample {
+	const char	*file, *what;
+	const char	*type, *rcpt, *msgid, *ua, *ip;
+};
 
-	t_int_eq(parse("yahoo.eml", &r), ARF_OK, "Yahoo: ok");
-	t_str_eq(r.ar_type, "abuse", "Feedback-Type");
-	t_str_eq(r.ar_rcpt, "ann@dest.example", "Original-Rcpt-To without <>");
-	t_str_eq(r.ar_message_id, "<1234.5678@acme.example>", "the original's Message-Id");
-	t_str_eq(r.ar_user_agent, "Yahoo!-Mail-Feedback/2.0", "User-Agent");
-	t_str_eq(r.ar_source_ip, "192.0.2.1", "Source-IP");
+static const struct sample samples[] = {
+	{ "yahoo.eml", "Yahoo (Original-Rcpt-To without <>)", "abuse",
+	  "ann@dest.example", "<1234.5678@acme.example>",
+	  "Yahoo!-Mail-Feedback/2.0", "192.0.2.1" },
+	{ "mailru.eml", "Mail.ru (no Original-Rcpt-To: the one To:; the "
+	  "Message-Id from text/rfc822-headers)", NULL,
+	  "bob@dest.example", "<abc@acme.example>", NULL, NULL },
+	{ "rfc5965.eml", "RFC 5965 example (Feedback-Type lower-cased, "
+	  "\"rfc822;\" dropped, base64 original decoded)", "abuse",
+	  "Carl@Dest.Example", "<1234.5678@acme.example>", NULL, NULL },
+};
+
+static void
+field(const char *got, const char *want, const struct sample *s, const char *name)
+{
+	char	what[128];
+
+	(void)snprintf(what, sizeof(what), "%s: %s", s->file, name);
+	if (want != NULL)
+		t_str_eq(got, want, what);
 }
 
 static void
-t_mailru(void)
+t_samples(void)
 {
 	struct arf_report	r;
+	size_t			i;
 
-	t_int_eq(parse("mailru.eml", &r), ARF_OK, "Mail.ru: ok");
-	t_str_eq(r.ar_rcpt, "bob@dest.example", "no Original-Rcpt-To: the one To:");
-	t_str_eq(r.ar_message_id, "<abc@acme.example>", "from text/rfc822-headers");
-}
+	for (i = 0; i < sizeof(samples) / sizeof(samples[0]); i++) {
+		const struct sample	*s = &samples[i];
 
-static void
-t_rfc5965(void)
-{
-	struct arf_report	r;
-
-	t_int_eq(parse("rfc5965.eml", &r), ARF_OK, "RFC 5965 example: ok");
-	t_str_eq(r.ar_type, "abuse", "Feedback-Type lower-cased");
-	t_str_eq(r.ar_rcpt, "Carl@Dest.Example", "\"rfc822;\" dropped");
-	t_str_eq(r.ar_message_id, "<1234.5678@acme.example>", "base64 original decoded");
+		if (!t_int_eq(parse(s->file, &r), ARF_OK, s->what))
+			continue;
+		field(r.ar_type, s->type, s, "Feedback-Type");
+		field(r.ar_rcpt, s->rcpt, s, "recipient");
+		field(r.ar_message_id, s->msgid, s, "the original's Message-Id");
+		field(r.ar_user_agent, s->ua, s, "User-Agent");
+		field(r.ar_source_ip, s->ip, s, "Source-IP");
+	}
 }
 
 static void
@@ -123,9 +124,7 @@ int
 main(void)
 {
 	static const struct t_case	cases[] = {
-		{ "yahoo", t_yahoo },
-		{ "mailru", t_mailru },
-		{ "rfc5965", t_rfc5965 },
+		{ "samples", t_samples },
 		{ "malformed", t_malformed },
 		{ "prefixes", t_prefixes },
 	};

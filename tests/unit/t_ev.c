@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -319,6 +320,27 @@ t_clock(void)
 	t_ok(ev_clock_ms() >= b + 20, "fresh read moves");
 }
 
+/* ev_wait_fd: ready at once, a deadline passed, a deadline reached. */
+static void
+t_wait_fd(void)
+{
+	int	p[2];
+
+	if (!t_ok(pipe(p) == 0, "pipe"))
+		return;
+	t_int_eq(ev_wait_fd(p[1], POLLOUT, ev_clock_ms() + 1000), 0, "writable at once");
+	errno = 0;
+	t_ok(ev_wait_fd(p[0], POLLIN, ev_clock_ms() - 1) == -1 && errno == ETIMEDOUT,
+	    "a passed deadline: ETIMEDOUT without waiting");
+	errno = 0;
+	t_ok(ev_wait_fd(p[0], POLLIN, ev_clock_ms() + 30) == -1 && errno == ETIMEDOUT,
+	    "nothing to read by the deadline: ETIMEDOUT");
+	t_int_eq(write(p[1], "x", 1), 1, "write one byte");
+	t_int_eq(ev_wait_fd(p[0], POLLIN, ev_clock_ms() + 1000), 0, "then readable");
+	(void)close(p[0]);
+	(void)close(p[1]);
+}
+
 int
 main(void)
 {
@@ -329,6 +351,7 @@ main(void)
 		{ "wakeup", t_wakeup },
 		{ "before_and_caps", t_before_and_caps },
 		{ "clock", t_clock },
+		{ "wait_fd", t_wait_fd },
 	};
 
 	return T_RUN(cases);

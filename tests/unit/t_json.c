@@ -97,6 +97,27 @@ t_errors(void)
 	}
 }
 
+/* json_parse_n: only the len bytes count (a log record has no NUL). */
+static void
+t_parse_n(void)
+{
+	static const char	text[] = "{\"a\":1}{\"b\":2}";
+	struct json_val		*v;
+	char			 err[128];
+	int64_t			 n = 0;
+
+	v = json_parse_n(text, 7, err, sizeof(err));
+	t_ok(v != NULL && json_integer(json_get(v, "a"), &n) && n == 1,
+	    "the first 7 bytes: {\"a\":1}");
+	json_val_free(&v);
+	v = json_parse_n(text, 6, err, sizeof(err));
+	t_ok(v == NULL && err[0] != '\0', "cut short: refused (%s)", err);
+	json_val_free(&v);
+	v = json_parse_n(text, sizeof(text) - 1, err, sizeof(err));
+	t_ok(v == NULL, "two documents: refused");
+	json_val_free(&v);
+}
+
 int
 main(void)
 {
@@ -104,6 +125,7 @@ main(void)
 		{ "gen", t_gen },
 		{ "parse", t_parse },
 		{ "errors", t_errors },
+		{ "parse_n", t_parse_n },
 	};
 
 	log_init("t_json", LOG_DEST_STDERR);

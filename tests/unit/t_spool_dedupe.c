@@ -7,7 +7,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +56,7 @@ t_put_get(void)
 }
 
 static size_t
-t_count(struct spool *sp)
+found_ids(struct spool *sp)
 {
 	struct spool_txn	*t = t_wtxn(sp);
 	char			 id[16], q[QID_SIZE];
@@ -96,7 +95,7 @@ t_prune(void)
 	do
 		t_int_eq(spool_prune(sp, now, &rt, 100, &ps), 0, "prune, window 0");
 	while (ps.ps_more && ++rounds < 50);
-	t_ok(ps.ps_dedupe == 0 && t_count(sp) == 40, "dedupe_window 0 prunes nothing");
+	t_ok(ps.ps_dedupe == 0 && found_ids(sp) == 40, "dedupe_window 0 prunes nothing");
 	rt.rt_dedupe = DAY;
 	memset(&ps, 0, sizeof(ps));
 	rounds = 0;
@@ -105,7 +104,7 @@ t_prune(void)
 	while (ps.ps_more && ++rounds < 200);
 	t_int_eq((long long)ps.ps_dedupe, 20, "the 20 older than the window removed");
 	t_ok(ps.ps_txns > 7, "in several transactions (%zu)", ps.ps_txns);
-	t_int_eq((long long)t_count(sp), 20, "the 20 younger kept");
+	t_int_eq((long long)found_ids(sp), 20, "the 20 younger kept");
 	t = t_wtxn(sp);
 	t_ok(spool_dedupe_get(t, "beta", "L00", NULL, q) == SPOOL_ENOTFOUND &&
 	    spool_dedupe_get(t, "acme", "L01", NULL, q) == 0, "which ones");
@@ -115,7 +114,7 @@ t_prune(void)
 	do
 		t_int_eq(spool_prune(sp, now + 2 * DAY, &rt, 100, &ps), 0, "later");
 	while (ps.ps_more && ++rounds < 50);
-	t_ok(ps.ps_dedupe == 20 && t_count(sp) == 0, "then the rest");
+	t_ok(ps.ps_dedupe == 20 && found_ids(sp) == 0, "then the rest");
 	spool_close(&sp);
 }
 
@@ -124,32 +123,16 @@ static void
 t_older_database(void)
 {
 	struct spool		*sp = t_spool_fresh(tdir, sizeof(tdir), "t_spool_dedupe", MAP);
-	struct spool		*ro = NULL;
 	struct spool_txn	*t;
-	MDB_env			*env;
-	MDB_txn			*tx;
-	MDB_dbi			 d;
-	char			 dir[128], q[QID_SIZE];
+	char			 q[QID_SIZE];
+	static const char *const dbs[] = { "dedupe", NULL };
 
-	spool_close(&sp);
-	(void)snprintf(dir, sizeof(dir), "%s/db", tdir);
-	if (mdb_env_create(&env) != 0 || mdb_env_set_maxdbs(env, 32) != 0 ||
-	    mdb_env_set_mapsize(env, MAP) != 0 || mdb_env_open(env, dir, 0, 0640) != 0 ||
-	    mdb_txn_begin(env, NULL, 0, &tx) != 0 ||
-	    mdb_dbi_open(tx, "dedupe", 0, &d) != 0 || mdb_drop(tx, d, 1) != 0 ||
-	    mdb_txn_commit(tx) != 0)
-		abort();
-	mdb_env_close(env);
-	t_int_eq(spool_open(tdir, MAP, MAP, SPOOL_RDONLY, &ro), SPOOL_EVERSION,
-	    "a reader before any writer opened it fails clearly");
-	t_int_eq(spool_open(tdir, MAP, MAP, 0, &sp), 0, "a writer opens it");
+	t_spool_old(&sp, tdir, MAP, dbs, NULL);
 	t = t_wtxn(sp);
 	t_ok(spool_dedupe_get(t, "acme", "L1", NULL, q) == SPOOL_ENOTFOUND &&
 	    spool_dedupe_put(t, "acme", "L1", Q1, 1) == 0, "with an empty index");
 	t_int_eq(spool_commit(&t), 0, "commit");
-	spool_close(&sp);
-	t_int_eq(spool_open(tdir, MAP, MAP, SPOOL_RDONLY, &ro), 0, "a reader opens now");
-	spool_close(&ro);
+	t_spool_reader_opens(&sp, tdir, MAP);
 }
 
 int

@@ -27,30 +27,6 @@
 
 static char	tdir[64];
 
-static struct spool_txn *
-txn(struct spool *sp, bool write)
-{
-	struct spool_txn	*t;
-
-	if (spool_begin(sp, write, &t) != 0)
-		abort();
-	return t;
-}
-
-static void
-commit(struct spool_txn **t)
-{
-	if (spool_commit(t) != 0)
-		abort();
-}
-
-static void
-mkqid(char q[QID_SIZE], int64_t dt, unsigned n)
-{
-	(void)snprintf(q, QID_SIZE, "%013llX%07X",
-	    (unsigned long long)(dt * 1000000) & 0xFFFFFFFFFFFFFULL, n);
-}
-
 /* A tracking record of two recipients in a new issue of account "acme". */
 struct fix {
 	struct spool_track_msg	 km;
@@ -77,7 +53,7 @@ fix_init(struct fix *f, struct spool_txn *t, int64_t dt, unsigned n)
 	f->rcpts[1] = "bob@dest.example";
 	f->km.km_rcpts = f->rcpts;
 	f->km.km_nrcpts = 2;
-	mkqid(f->qid, dt, n);
+	t_mkqid(f->qid, dt, n);
 }
 
 static uint64_t
@@ -126,7 +102,7 @@ t_json(void)
 	static const char *const	names[] = { "opened", "clicked", "unsubscribed",
 	    "complained" };
 	struct spool		*sp = t_spool_fresh(tdir, sizeof(tdir), "t_spool_engage", MAP);
-	struct spool_txn	*t = txn(sp, true);
+	struct spool_txn	*t = t_txn(sp, true);
 	struct json_val		*j;
 	struct fix		 f;
 	uint64_t		 seq;
@@ -168,7 +144,7 @@ t_json(void)
 			    names[i]);
 		json_val_free(&j);
 	}
-	commit(&t);
+	t_commit(&t);
 	spool_close(&sp);
 }
 
@@ -210,7 +186,7 @@ static void
 t_counters(void)
 {
 	struct spool		*sp = t_spool_fresh(tdir, sizeof(tdir), "t_spool_engage", MAP);
-	struct spool_txn	*t = txn(sp, true);
+	struct spool_txn	*t = t_txn(sp, true);
 	struct spool_issue	 is;
 	struct fix		 f;
 
@@ -223,8 +199,8 @@ t_counters(void)
 	add(t, &f, 0, SPOOL_EV_CLICKED, T0 + 6, false);
 	add(t, &f, 1, SPOOL_EV_UNSUBSCRIBED, T0 + 7, false);
 	add(t, &f, 1, SPOOL_EV_COMPLAINED, T0 + 8, false);
-	commit(&t);
-	t = txn(sp, false);
+	t_commit(&t);
+	t = t_txn(sp, false);
 	if (spool_issue_get(t, f.km.km_issue, &is) != 0)
 		abort();
 	t_int_eq((long long)is.su_opens, 3, "opens: total");
@@ -326,15 +302,15 @@ static void
 t_complaint_index(void)
 {
 	struct spool		*sp = t_spool_fresh(tdir, sizeof(tdir), "t_spool_engage", MAP);
-	struct spool_txn	*t = txn(sp, true);
+	struct spool_txn	*t = t_txn(sp, true);
 	struct fix		 f;
 	struct hit		 h;
 
 	fix_init(&f, t, T0, 1);
 	delivered(t, &f, 0, T0 + 5);
 	delivered(t, &f, 1, T0 + 5);
-	commit(&t);
-	t = txn(sp, false);
+	t_commit(&t);
+	t = t_txn(sp, false);
 	t_int_eq(find(t, "<m1@acme>", "BOB@Dest.Example", &h), 0, "found, any case");
 	t_int_eq(h.n, 1, "one event handed over");
 	t_str_eq(h.to, "bob@dest.example", "the right recipient");
@@ -350,7 +326,7 @@ t_complaint_index(void)
 static size_t
 count(struct spool *sp, enum spool_dbi d)
 {
-	struct spool_txn	*t = txn(sp, false);
+	struct spool_txn	*t = t_txn(sp, false);
 	size_t			 n = 0;
 
 	(void)spool_db_iter(t, d, NULL, 0, false, t_count_rec, &n);
@@ -375,7 +351,7 @@ static void
 t_retention(void)
 {
 	struct spool		*sp = t_spool_fresh(tdir, sizeof(tdir), "t_spool_engage", MAP);
-	struct spool_txn	*t = txn(sp, true);
+	struct spool_txn	*t = t_txn(sp, true);
 	struct fix		 old, young;
 	struct hit		 h;
 
@@ -386,7 +362,7 @@ t_retention(void)
 	add(t, &old, 0, SPOOL_EV_OPENED, T0 + 9, false);
 	add(t, &old, 1, SPOOL_EV_CLICKED, T0 + 9, false);
 	add(t, &young, 0, SPOOL_EV_OPENED, T0 + 40 * DAY + 9, false);
-	commit(&t);
+	t_commit(&t);
 	t_int_eq((long long)count(sp, SPOOL_DB_ENGAGE_FIRST), 3, "three first events");
 	t_int_eq((long long)count(sp, SPOOL_DB_MSGID_RCPT), 2, "two indexed deliveries");
 	/* budget 1: every transaction stops after one deletion */
@@ -395,16 +371,16 @@ t_retention(void)
 	    "the old message's first events are pruned");
 	t_int_eq((long long)count(sp, SPOOL_DB_MSGID_RCPT), 1,
 	    "the old delivery's index entry went with its event");
-	t = txn(sp, false);
+	t = t_txn(sp, false);
 	t_int_eq(find(t, "<m1@acme>", "ann@dest.example", &h), SPOOL_ENOTFOUND,
 	    "the pruned delivery is not found");
 	t_int_eq(find(t, "<m2@acme>", "ann@dest.example", &h), 0, "the young one is");
 	spool_abort(&t);
 	/* the young message's open is still not unique again */
-	t = txn(sp, true);
+	t = t_txn(sp, true);
 	add(t, &young, 0, SPOOL_EV_OPENED, T0 + 41 * DAY, false);
-	commit(&t);
-	t = txn(sp, false);
+	t_commit(&t);
+	t = t_txn(sp, false);
 	{
 		struct spool_issue	is;
 
@@ -435,7 +411,7 @@ static void
 t_migrate(void)
 {
 	struct spool		*sp = t_spool_fresh(tdir, sizeof(tdir), "t_spool_engage", MAP);
-	struct spool_txn	*t = txn(sp, true);
+	struct spool_txn	*t = t_txn(sp, true);
 	struct fix		 f;
 	struct hit		 h;
 	unsigned		 i;
@@ -449,13 +425,13 @@ t_migrate(void)
 	    spool_db_meta_put_u64(t, "engage_idx", 0) != 0 ||
 	    spool_db_meta_put_u64(t, "engage_idx_next", 0) != 0)
 		abort();
-	commit(&t);
+	t_commit(&t);
 	t_int_eq((long long)count(sp, SPOOL_DB_MSGID_RCPT), 0, "no index entries");
 	spool_close(&sp);
 	if (spool_open(tdir, MAP, MAP, 0, &sp) != 0)
 		abort();
 	t_int_eq((long long)count(sp, SPOOL_DB_MSGID_RCPT), 3, "the writer's open indexed them");
-	t = txn(sp, false);
+	t = t_txn(sp, false);
 	t_int_eq(find(t, "<m2@acme>", "bob@dest.example", &h), 0, "and they are found");
 	spool_abort(&t);
 	spool_close(&sp);

@@ -273,27 +273,6 @@ golden_one(const char *text, size_t len, size_t n, struct buf *out)
 	spool_env_free(&e);
 }
 
-static char *
-golden_read(const char *name, size_t *len_r)
-{
-	const char	*src = getenv("SMTPGATE_SRCDIR");
-	char		 path[4096], *p;
-	FILE		*f;
-	long		 n;
-
-	(void)snprintf(path, sizeof(path), "%s/tests/unit/data/%s", src ? src : ".", name);
-	if ((f = fopen(path, "rb")) == NULL)
-		return NULL;
-	(void)fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	(void)fseek(f, 0, SEEK_SET);
-	p = malloc((size_t)n + 1);
-	*len_r = fread(p, 1, (size_t)n, f);
-	p[*len_r] = '\0';
-	(void)fclose(f);
-	return p;
-}
-
 static void
 t_golden(void)
 {
@@ -301,8 +280,8 @@ t_golden(void)
 	char		*in, *ref, *c, *sep;
 	size_t		 inlen, reflen, n = 1;
 
-	in = golden_read("spool_env.in", &inlen);
-	ref = golden_read("spool_env.ref", &reflen);
+	in = t_read_src("tests/unit/data/spool_env.in", &inlen);
+	ref = t_read_src("tests/unit/data/spool_env.ref", &reflen);
 	if (!t_ok(in != NULL && ref != NULL, "golden files found")) {
 		free(in);
 		free(ref);

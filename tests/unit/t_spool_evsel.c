@@ -8,7 +8,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,23 +30,6 @@ db_fresh(void)
 	return t_spool_fresh(tdir, sizeof(tdir), "t_spool_evsel", MAP);
 }
 
-static struct spool_txn *
-txn(struct spool *sp, bool write)
-{
-	struct spool_txn	*t;
-
-	if (spool_begin(sp, write, &t) != 0)
-		abort();
-	return t;
-}
-
-static void
-commit(struct spool_txn **t)
-{
-	if (spool_commit(t) != 0)
-		abort();
-}
-
 static void
 event(struct spool_txn *t, const char *login, int64_t dt, unsigned n)
 {
@@ -65,33 +47,17 @@ event(struct spool_txn *t, const char *login, int64_t dt, unsigned n)
 		abort();
 }
 
-struct seqs {
-	char	s[4096];
-};
-
-static int
-seqs_cb(uint64_t seq, const char *json, size_t len, void *arg)
-{
-	struct seqs	*l = arg;
-	size_t		 o = strlen(l->s);
-
-	(void)json;
-	(void)len;
-	(void)snprintf(l->s + o, sizeof(l->s) - o, "%llu,", (unsigned long long)seq);
-	return 0;
-}
-
 /* Every event of login in [from, to], read max at a time; the chunks
  * are separated by "|". */
 static const char *
 by_acct(struct spool_txn *t, const char *login, uint64_t from, uint64_t to, size_t max)
 {
-	static struct seqs	l;
+	static struct t_seqs	l;
 	uint64_t		next;
 
 	memset(&l, 0, sizeof(l));
 	for (;;) {
-		if (spool_log_iter_account(t, login, from, to, max, seqs_cb, &l, &next) != 0)
+		if (spool_log_iter_account(t, login, from, to, max, t_seqs_cb, &l, &next) != 0)
 			return "error";
 		if (next == 0)
 			return l.s;
@@ -100,21 +66,12 @@ by_acct(struct spool_txn *t, const char *login, uint64_t from, uint64_t to, size
 	}
 }
 
-static size_t
-count(struct spool_txn *t, enum spool_dbi d)
-{
-	size_t	n = 0;
-
-	(void)spool_db_iter(t, d, NULL, 0, false, t_count_rec, &n);
-	return n;
-}
-
 /* A: 1, 2, 3, 5, 6 (T0, +10, +20, +DAY, +DAY); B: 4 (+DAY). */
 static struct spool *
 six_events(void)
 {
 	struct spool		*sp = db_fresh();
-	struct spool_txn	*t = txn(sp, true);
+	struct spool_txn	*t = t_txn(sp, true);
 
 	event(t, "A", T0, 1);
 	event(t, "A", T0 + 10, 2);
@@ -122,7 +79,7 @@ six_events(void)
 	event(t, "B", T0 + DAY, 4);
 	event(t, "A", T0 + DAY, 5);
 	event(t, "A", T0 + DAY, 6);
-	commit(&t);
+	t_commit(&t);
 	return sp;
 }
 
@@ -130,7 +87,7 @@ static void
 t_read(void)
 {
 	struct spool		*sp = six_events();
-	struct spool_txn	*t = txn(sp, false);
+	struct spool_txn	*t = t_txn(sp, false);
 	uint64_t		 next;
 
 	t_ok(spool_log_acct_indexed(t), "a new database is indexed");
@@ -139,9 +96,9 @@ t_read(void)
 	t_str_eq(by_acct(t, "C", 1, UINT64_MAX, 100), "", "none of an unknown account");
 	t_str_eq(by_acct(t, "A", 2, 5, 100), "2,3,5,", "from and to included");
 	t_str_eq(by_acct(t, "A", 1, UINT64_MAX, 2), "1,2,|3,5,|6,", "chunks of two resume");
-	t_int_eq(spool_log_iter_account(t, "A", 1, 9, 0, seqs_cb, NULL, &next), EINVAL,
+	t_int_eq(spool_log_iter_account(t, "A", 1, 9, 0, t_seqs_cb, NULL, &next), EINVAL,
 	    "max 0 refused");
-	t_int_eq((long long)count(t, SPOOL_DB_DLOG_ACCT), 6, "one index key per event");
+	t_int_eq((long long)t_count(t, SPOOL_DB_DLOG_ACCT), 6, "one index key per event");
 	spool_abort(&t);
 	spool_close(&sp);
 }
@@ -160,7 +117,7 @@ static void
 t_seek(void)
 {
 	struct spool		*sp = six_events();
-	struct spool_txn	*t = txn(sp, false);
+	struct spool_txn	*t = t_txn(sp, false);
 	char			 inst[9], mine, id[64];
 	uint64_t		 seq = 0;
 
@@ -201,81 +158,44 @@ t_prune(void)
 	memset(&ps, 0, sizeof(ps));
 	t_int_eq(spool_prune(sp, T0 + DAY, &rt, 100, &ps), 0, "prune");
 	t_int_eq((long long)ps.ps_dlog, 3, "the first day's events go");
-	t = txn(sp, false);
+	t = t_txn(sp, false);
 	t_str_eq(by_acct(t, "A", 1, UINT64_MAX, 100), "5,6,", "and their index keys");
-	t_int_eq((long long)count(t, SPOOL_DB_DLOG_ACCT), 3, "none left behind");
+	t_int_eq((long long)t_count(t, SPOOL_DB_DLOG_ACCT), 3, "none left behind");
 	spool_abort(&t);
 	spool_close(&sp);
 }
 
 /* dlog_acct dropped and its markers gone: a database before issue 18. */
-static void
-make_old(void)
-{
-	static const char *const marks[] = { "acct_idx", "acct_idx_next" };
-	MDB_env		*env;
-	MDB_txn		*tx;
-	MDB_dbi		 d;
-	MDB_val		 k;
-	char		 dir[128];
-	size_t		 i;
-
-	(void)snprintf(dir, sizeof(dir), "%s/db", tdir);
-	if (mdb_env_create(&env) != 0 || mdb_env_set_maxdbs(env, 32) != 0 ||
-	    mdb_env_set_mapsize(env, MAP) != 0 || mdb_env_open(env, dir, 0, 0640) != 0 ||
-	    mdb_txn_begin(env, NULL, 0, &tx) != 0 ||
-	    mdb_dbi_open(tx, "dlog_acct", 0, &d) != 0 || mdb_drop(tx, d, 1) != 0 ||
-	    mdb_dbi_open(tx, "meta", 0, &d) != 0)
-		abort();
-	for (i = 0; i < 2; i++) {
-		k.mv_data = (void *)(uintptr_t)marks[i];
-		k.mv_size = strlen(marks[i]) + 1;
-		(void)mdb_del(tx, d, &k, NULL);
-	}
-	if (mdb_txn_commit(tx) != 0)
-		abort();
-	mdb_env_close(env);
-}
+static const char *const old_dbs[] = { "dlog_acct", NULL };
+static const char *const old_marks[] = { "acct_idx", "acct_idx_next", NULL };
 
 static void
 t_migrate(void)
 {
-	struct spool		*sp = db_fresh(), *ro = NULL;
+	struct spool		*sp = db_fresh();
 	struct spool_txn	*t;
 	unsigned		 i;
 
-	t = txn(sp, true);
+	t = t_txn(sp, true);
 	for (i = 0; i < SPOOL_INDEX_CHUNK + 5; i++)
 		event(t, i % 2 == 0 ? "A" : "B", T0 + i, i + 1);
-	commit(&t);
-	spool_close(&sp);
-	make_old();
-	t_int_eq(spool_open(tdir, MAP, MAP, SPOOL_RDONLY, &ro), SPOOL_EVERSION,
-	    "a reader before any writer migrated fails clearly");
-	t_int_eq(spool_open(tdir, MAP, MAP, 0, &sp), 0, "a writer opens and builds");
-	t = txn(sp, false);
+	t_commit(&t);
+	t_spool_old(&sp, tdir, MAP, old_dbs, old_marks);
+	t = t_txn(sp, false);
 	t_ok(spool_log_acct_indexed(t), "indexed after the build");
-	t_int_eq((long long)count(t, SPOOL_DB_DLOG_ACCT), SPOOL_INDEX_CHUNK + 5,
+	t_int_eq((long long)t_count(t, SPOOL_DB_DLOG_ACCT), SPOOL_INDEX_CHUNK + 5,
 	    "every old event indexed once, across the chunks");
 	t_str_eq(by_acct(t, "B", SPOOL_INDEX_CHUNK, UINT64_MAX, 100), "20000,20002,20004,",
 	    "B's last ones");
 	spool_abort(&t);
-	spool_close(&sp);
-	t_int_eq(spool_open(tdir, MAP, MAP, 0, &sp), 0, "open again: nothing to build");
-	t = txn(sp, false);
-	t_int_eq((long long)count(t, SPOOL_DB_DLOG_ACCT), SPOOL_INDEX_CHUNK + 5,
-	    "the build is idempotent");
-	spool_abort(&t);
-	spool_close(&sp);
-	t_int_eq(spool_open(tdir, MAP, MAP, SPOOL_RDONLY, &ro), 0, "a reader opens now");
-	spool_close(&ro);
+	t_spool_remigrate(&sp, tdir, MAP, SPOOL_DB_DLOG_ACCT, SPOOL_INDEX_CHUNK + 5);
 }
 
 static void
 t_cb_state(void)
 {
 	struct spool		*sp = db_fresh();
-	struct spool_txn	*t = txn(sp, true);
+	struct spool_txn	*t = t_txn(sp, true);
 	struct spool_cb_state	 s;
 	char			 big[600];
 
@@ -283,15 +203,15 @@ t_cb_state(void)
 	t_ok(s.cs_last_ok == 0 && s.cs_last_err == 0 && s.cs_err[0] == '\0', "never");
 	t_int_eq(spool_cb_state_note(t, "A", T0, "HTTP 500"), 0, "an error");
 	t_int_eq(spool_cb_state_note(t, "A", T0 + 5, NULL), 0, "then a success");
-	commit(&t);
-	t = txn(sp, false);
+	t_commit(&t);
+	t = t_txn(sp, false);
 	t_int_eq(spool_cb_state_get(t, "A", &s), 0, "read back");
 	t_ok(s.cs_last_err == T0 && s.cs_last_ok == T0 + 5, "both times kept");
 	t_str_eq(s.cs_err, "HTTP 500", "the error text kept after the success");
 	t_int_eq(spool_cb_state_get(t, "B", &s), 0, "another account: its own");
 	t_ok(s.cs_last_ok == 0, "nothing for B");
 	spool_abort(&t);
-	t = txn(sp, true);
+	t = t_txn(sp, true);
 	memset(big, 'x', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	t_int_eq(spool_cb_state_note(t, "A", T0 + 9, big), 0, "a long error");

@@ -9,7 +9,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,31 +32,6 @@ db_fresh(void)
 	return t_spool_fresh(tdir, sizeof(tdir), "t_spool_index", MAP);
 }
 
-static struct spool_txn *
-txn(struct spool *sp, bool write)
-{
-	struct spool_txn	*t;
-
-	if (spool_begin(sp, write, &t) != 0)
-		abort();
-	return t;
-}
-
-static void
-commit(struct spool_txn **t)
-{
-	if (spool_commit(t) != 0)
-		abort();
-}
-
-/* A QID for number n at time dt. */
-static void
-mkqid(char q[QID_SIZE], int64_t dt, unsigned n)
-{
-	(void)snprintf(q, QID_SIZE, "%013llX%07X",
-	    (unsigned long long)(dt * 1000000) & 0xFFFFFFFFFFFFFULL, n);
-}
-
 static uint64_t
 issue(struct spool_txn *t, const char *login, int64_t dt)
 {
@@ -78,7 +52,7 @@ event(struct spool_txn *t, enum spool_ev_type type, const char *login, int64_t d
 	char			q[QID_SIZE], to[64];
 	uint64_t		seq;
 
-	mkqid(q, dt, n);
+	t_mkqid(q, dt, n);
 	(void)snprintf(to, sizeof(to), "r%u@dest.example", n);
 	memset(&ev, 0, sizeof(ev));
 	ev.ev_type = type;
@@ -94,66 +68,39 @@ event(struct spool_txn *t, enum spool_ev_type type, const char *login, int64_t d
 	return seq;
 }
 
-/* The sequence numbers a log reader gave, as "1,4,"; stop after max. */
-struct seqs {
-	char	s[4096];
-	size_t	n, max;
-};
-
-static int
-seqs_cb(uint64_t seq, const char *json, size_t len, void *arg)
-{
-	struct seqs	*l = arg;
-	size_t		 o = strlen(l->s);
-
-	(void)json;
-	(void)len;
-	(void)snprintf(l->s + o, sizeof(l->s) - o, "%llu,", (unsigned long long)seq);
-	return ++l->n == l->max ? 1 : 0;
-}
-
 static const char *
 by_type(struct spool_txn *t, enum spool_ev_type type, bool reverse, size_t max)
 {
-	static struct seqs	l;
+	static struct t_seqs	l;
 
 	memset(&l, 0, sizeof(l));
 	l.max = max;
-	(void)spool_log_iter_type(t, type, reverse, seqs_cb, &l);
+	(void)spool_log_iter_type(t, type, reverse, t_seqs_cb, &l);
 	return l.s;
 }
 
 static const char *
 by_issue(struct spool_txn *t, uint64_t id, bool reverse)
 {
-	static struct seqs	l;
+	static struct t_seqs	l;
 
 	memset(&l, 0, sizeof(l));
-	(void)spool_log_iter_issue(t, id, reverse, seqs_cb, &l);
+	(void)spool_log_iter_issue(t, id, reverse, t_seqs_cb, &l);
 	return l.s;
-}
-
-static size_t
-count(struct spool_txn *t, enum spool_dbi d)
-{
-	size_t	n = 0;
-
-	(void)spool_db_iter(t, d, NULL, 0, false, t_count_rec, &n);
-	return n;
 }
 
 /* Five events: delivered, bounced, deferred, bounced (account B), bounced. */
 static void
 five_events(struct spool *sp)
 {
-	struct spool_txn	*t = txn(sp, true);
+	struct spool_txn	*t = t_txn(sp, true);
 
 	event(t, SPOOL_EV_DELIVERED, "A", T0, 1);
 	event(t, SPOOL_EV_BOUNCED, "A", T0 + 10, 2);
 	event(t, SPOOL_EV_DEFERRED, "A", T0 + 20, 3);
 	event(t, SPOOL_EV_BOUNCED, "B", T0 + DAY, 4);
 	event(t, SPOOL_EV_BOUNCED, "A", T0 + DAY, 5);
-	commit(&t);
+	t_commit(&t);
 }
 
 static void
@@ -163,7 +110,7 @@ t_maintained(void)
 	struct spool_txn	*t;
 
 	five_events(sp);
-	t = txn(sp, false);
+	t = t_txn(sp, false);
 	t_ok(spool_log_indexed(t), "a new database is indexed from the start");
 	t_str_eq(by_type(t, SPOOL_EV_BOUNCED, true, 0), "5,4,2,", "bounced, newest first");
 	t_str_eq(by_type(t, SPOOL_EV_BOUNCED, false, 0), "2,4,5,", "bounced, oldest first");
@@ -175,8 +122,8 @@ t_maintained(void)
 	t_str_eq(by_issue(t, 2, true), "4,", "issue 2's events");
 	t_str_eq(by_issue(t, 3, true), "5,", "issue 3's events");
 	t_str_eq(by_issue(t, 9, true), "", "no such issue: nothing");
-	t_int_eq((long long)count(t, SPOOL_DB_DLOG_STATUS), 5, "one status key per event");
-	t_int_eq((long long)count(t, SPOOL_DB_ISSUE_DATE), 3, "one date key per issue");
+	t_int_eq((long long)t_count(t, SPOOL_DB_DLOG_STATUS), 5, "one status key per event");
+	t_int_eq((long long)t_count(t, SPOOL_DB_ISSUE_DATE), 3, "one date key per issue");
 	spool_abort(&t);
 	spool_close(&sp);
 }
@@ -212,10 +159,10 @@ t_issues_sel(void)
 	struct spool_txn	*t;
 
 	five_events(sp);
-	t = txn(sp, true);
+	t = t_txn(sp, true);
 	issue(t, "B", T0);	/* 4: B on day 1, created after the others */
-	commit(&t);
-	t = txn(sp, false);
+	t_commit(&t);
+	t = t_txn(sp, false);
 	t_str_eq(issues_sel(t, NULL, NULL), "1,2,3,4,", "all");
 	t_str_eq(issues_sel(t, NULL, "2027-01-01"), "1,4,", "by date");
 	t_str_eq(issues_sel(t, NULL, "2027-01-02"), "2,3,", "the other date");
@@ -229,75 +176,35 @@ t_issues_sel(void)
 
 /* Makes the database look like one written before the indexes: the new
  * databases dropped, the build markers gone (LMDB directly). */
-static void
-make_old(void)
-{
-	static const char *const names[] = { "dlog_status", "dlog_issue", "issue_date" };
-	const char	*marks[] = { "records_idx", "records_idx_next" };
-	MDB_env		*env;
-	MDB_txn		*tx;
-	MDB_dbi		 d;
-	MDB_val		 k;
-	char		 dir[128];
-	size_t		 i;
-
-	(void)snprintf(dir, sizeof(dir), "%s/db", tdir);
-	if (mdb_env_create(&env) != 0 || mdb_env_set_maxdbs(env, 32) != 0 ||
-	    mdb_env_set_mapsize(env, MAP) != 0 || mdb_env_open(env, dir, 0, 0640) != 0 ||
-	    mdb_txn_begin(env, NULL, 0, &tx) != 0)
-		abort();
-	for (i = 0; i < 3; i++)
-		if (mdb_dbi_open(tx, names[i], 0, &d) != 0 || mdb_drop(tx, d, 1) != 0)
-			abort();
-	if (mdb_dbi_open(tx, "meta", 0, &d) != 0)
-		abort();
-	for (i = 0; i < 2; i++) {
-		k.mv_data = (void *)(uintptr_t)marks[i];
-		k.mv_size = strlen(marks[i]) + 1;
-		(void)mdb_del(tx, d, &k, NULL);
-	}
-	if (mdb_txn_commit(tx) != 0)
-		abort();
-	mdb_env_close(env);
-}
+static const char *const old_dbs[] = { "dlog_status", "dlog_issue", "issue_date",
+	NULL };
+static const char *const old_marks[] = { "records_idx", "records_idx_next", NULL };
 
 static void
 t_migrate(void)
 {
-	struct spool		*sp = db_fresh(), *ro = NULL;
+	struct spool		*sp = db_fresh();
 	struct spool_txn	*t;
 	unsigned		 i;
 
 	/* more than one build chunk of events */
-	t = txn(sp, true);
+	t = t_txn(sp, true);
 	for (i = 0; i < SPOOL_INDEX_CHUNK + 5; i++)
 		event(t, i % 4 == 0 ? SPOOL_EV_BOUNCED : SPOOL_EV_DELIVERED, "A",
 		    T0 + i, i + 1);
-	commit(&t);
-	spool_close(&sp);
-	make_old();
-	t_int_eq(spool_open(tdir, MAP, MAP, SPOOL_RDONLY, &ro), SPOOL_EVERSION,
-	    "a reader before any writer migrated fails clearly");
-	t_int_eq(spool_open(tdir, MAP, MAP, 0, &sp), 0, "a writer opens and builds");
-	t = txn(sp, false);
+	t_commit(&t);
+	t_spool_old(&sp, tdir, MAP, old_dbs, old_marks);
+	t = t_txn(sp, false);
 	t_ok(spool_log_indexed(t), "indexed after the build");
 	t_str_eq(by_type(t, SPOOL_EV_BOUNCED, true, 3), "20005,20001,19997,",
 	    "bounced, newest first, across the chunks");
-	t_int_eq((long long)count(t, SPOOL_DB_DLOG_STATUS), SPOOL_INDEX_CHUNK + 5,
+	t_int_eq((long long)t_count(t, SPOOL_DB_DLOG_STATUS), SPOOL_INDEX_CHUNK + 5,
 	    "every old event indexed once");
-	t_int_eq((long long)count(t, SPOOL_DB_DLOG_ISSUE), SPOOL_INDEX_CHUNK + 5,
+	t_int_eq((long long)t_count(t, SPOOL_DB_DLOG_ISSUE), SPOOL_INDEX_CHUNK + 5,
 	    "and by issue");
 	t_str_eq(issues_sel(t, NULL, "2027-01-01"), "1,", "old issues by date");
 	spool_abort(&t);
-	spool_close(&sp);
-	t_int_eq(spool_open(tdir, MAP, MAP, 0, &sp), 0, "open again: nothing to build");
-	t = txn(sp, false);
-	t_int_eq((long long)count(t, SPOOL_DB_DLOG_STATUS), SPOOL_INDEX_CHUNK + 5,
-	    "the build is idempotent");
-	spool_abort(&t);
-	spool_close(&sp);
-	t_int_eq(spool_open(tdir, MAP, MAP, SPOOL_RDONLY, &ro), 0, "a reader opens now");
-	spool_close(&ro);
+	t_spool_remigrate(&sp, tdir, MAP, SPOOL_DB_DLOG_STATUS, SPOOL_INDEX_CHUNK + 5);
 }
 
 /* ---- retention */
@@ -309,7 +216,7 @@ queued(struct spool_txn *t, int64_t dt, unsigned n, uint32_t pending)
 
 	if (m == NULL)
 		abort();
-	mkqid(m->sm_qid, dt, n);
+	t_mkqid(m->sm_qid, dt, n);
 	(void)str_copy(m->sm_login, sizeof(m->sm_login), "A");
 	m->sm_arrival = dt;
 	m->sm_nrcpt = m->sm_npending = pending;
@@ -351,7 +258,7 @@ static void
 t_prune(void)
 {
 	struct spool			*sp = db_fresh();
-	struct spool_txn		*t = txn(sp, true);
+	struct spool_txn		*t = t_txn(sp, true);
 	struct spool_prune_stats	 ps;
 	char				 q[QID_SIZE];
 	unsigned			 d;
@@ -363,7 +270,7 @@ t_prune(void)
 	queued(t, T0 + 7 * DAY, 7, 0);	/* a leftover record: nothing pending */
 	(void)spool_permfail_put(t, "A", "old@dest.example", T0, "550 x");
 	(void)spool_permfail_put(t, "A", "new@dest.example", T0 + 35 * DAY, "550 x");
-	commit(&t);
+	t_commit(&t);
 	ps = prune_all(sp, T0 + 40 * DAY, 3);
 	t_int_eq((long long)ps.ps_dlog, 29, "events older than 10 days, but day 5's");
 	t_int_eq((long long)ps.ps_kept, 1, "the queued message's event kept");
@@ -373,15 +280,15 @@ t_prune(void)
 	t_int_eq((long long)ps.ps_issues, 4, "issues of days 0..3");
 	t_ok(ps.ps_txns >= (29 + 1 + 4) / 3, "at most 3 deletions per transaction (%zu)",
 	    ps.ps_txns);
-	t = txn(sp, false);
+	t = t_txn(sp, false);
 	t_str_eq(by_type(t, SPOOL_EV_BOUNCED, false, 0), "31,34,37,40,",
 	    "bounced: the last 10 days");
 	t_str_eq(by_type(t, SPOOL_EV_DELIVERED, false, 2), "6,32,",
 	    "delivered: day 5 (queued), then the last 10 days");
-	t_int_eq((long long)count(t, SPOOL_DB_DLOG), 11, "11 events left");
-	t_int_eq((long long)count(t, SPOOL_DB_DLOG_STATUS), 11, "status keys with them");
-	t_int_eq((long long)count(t, SPOOL_DB_DLOG_ISSUE), 11, "issue keys with them");
-	t_int_eq((long long)count(t, SPOOL_DB_DLOG_QID), 11, "dlog_qid with them");
+	t_int_eq((long long)t_count(t, SPOOL_DB_DLOG), 11, "11 events left");
+	t_int_eq((long long)t_count(t, SPOOL_DB_DLOG_STATUS), 11, "status keys with them");
+	t_int_eq((long long)t_count(t, SPOOL_DB_DLOG_ISSUE), 11, "issue keys with them");
+	t_int_eq((long long)t_count(t, SPOOL_DB_DLOG_QID), 11, "dlog_qid with them");
 	t_str_eq(by_issue(t, 2, false), "", "a pruned issue's events are gone");
 	t_ok(!has_issue(t, 1) && !has_issue(t, 4), "issues of days 0 and 3 gone");
 	t_ok(has_issue(t, 5) && has_issue(t, 6) && has_issue(t, 40),
@@ -394,10 +301,10 @@ t_prune(void)
 	ps = prune_all(sp, T0 + 40 * DAY, 1000);
 	t_ok(ps.ps_dlog == 0 && ps.ps_issues == 0 && ps.ps_permfail == 0 && ps.ps_kept == 1,
 	    "a second pass finds nothing more");
-	t = txn(sp, true);
-	mkqid(q, T0 + 5 * DAY, 5);
+	t = t_txn(sp, true);
+	t_mkqid(q, T0 + 5 * DAY, 5);
 	(void)spool_msg_del(t, q);
-	commit(&t);
+	t_commit(&t);
 	ps = prune_all(sp, T0 + 40 * DAY, 1000);
 	t_int_eq((long long)ps.ps_dlog, 1, "once delivered, its old event goes too");
 	t_ok(ps.ps_issues > 0, "and the issues it held");
@@ -408,14 +315,14 @@ static void
 t_prune_budget(void)
 {
 	struct spool			*sp = db_fresh();
-	struct spool_txn		*t = txn(sp, true);
+	struct spool_txn		*t = t_txn(sp, true);
 	struct spool_retention		 rt = { .rt_dlog = DAY };
 	struct spool_prune_stats	 ps;
 	unsigned			 i;
 
 	for (i = 0; i < 50; i++)
 		event(t, SPOOL_EV_DELIVERED, "A", T0, i);
-	commit(&t);
+	t_commit(&t);
 	memset(&ps, 0, sizeof(ps));
 	t_int_eq(spool_prune(sp, T0 + 2 * DAY, &rt, 20, &ps), 0, "one call");
 	t_ok(ps.ps_dlog == 20 && ps.ps_more && ps.ps_txns == 1,

@@ -7,7 +7,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,44 +100,21 @@ t_cap(void)
 }
 
 /* An environment from before the pauses: "pauses" dropped (LMDB). */
-static void
-t_make_old(void)
-{
-	MDB_env	*env;
-	MDB_txn	*tx;
-	MDB_dbi	 d;
-	char	 dir[128];
-
-	(void)snprintf(dir, sizeof(dir), "%s/db", tdir);
-	if (mdb_env_create(&env) != 0 || mdb_env_set_maxdbs(env, 32) != 0 ||
-	    mdb_env_set_mapsize(env, MAP) != 0 || mdb_env_open(env, dir, 0, 0640) != 0 ||
-	    mdb_txn_begin(env, NULL, 0, &tx) != 0 ||
-	    mdb_dbi_open(tx, "pauses", 0, &d) != 0 || mdb_drop(tx, d, 1) != 0 ||
-	    mdb_txn_commit(tx) != 0)
-		abort();
-	mdb_env_close(env);
-}
+static const char *const old_dbs[] = { "pauses", NULL };
 
 static void
 t_older_database(void)
 {
 	struct spool		*sp = t_spool_fresh(tdir, sizeof(tdir), "t_spool_pause", MAP);
-	struct spool		*ro = NULL;
 	struct spool_txn	*t;
 	size_t			 n = 99;
 
-	spool_close(&sp);
-	t_make_old();
-	t_int_eq(spool_open(tdir, MAP, MAP, SPOOL_RDONLY, &ro), SPOOL_EVERSION,
-	    "a reader before any writer opened it fails clearly");
-	t_int_eq(spool_open(tdir, MAP, MAP, 0, &sp), 0, "a writer opens it");
+	t_spool_old(&sp, tdir, MAP, old_dbs, NULL);
 	t = t_wtxn(sp);
 	t_ok(spool_pause_count(t, &n) == 0 && n == 0, "with an empty pauses database");
 	t_int_eq(t_put(t, "x.test", "", 1), 0, "that takes pauses");
 	t_int_eq(spool_commit(&t), 0, "commit");
-	spool_close(&sp);
-	t_int_eq(spool_open(tdir, MAP, MAP, SPOOL_RDONLY, &ro), 0, "a reader opens now");
-	spool_close(&ro);
+	t_spool_reader_opens(&sp, tdir, MAP);
 	t_rmtree(tdir);
 }
 

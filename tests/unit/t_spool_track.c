@@ -8,7 +8,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -278,35 +277,18 @@ static void
 t_older_database(void)
 {
 	struct spool		*sp = t_spool_fresh(tdir, sizeof(tdir), "t_spool_track", MAP);
-	struct spool		*ro = NULL;
 	struct spool_txn	*t;
 	struct spool_track_msg	 km, g;
-	MDB_env			*env;
-	MDB_txn			*tx;
-	MDB_dbi			 d;
-	char			 dir[128];
+	static const char *const dbs[] = { "track", NULL };
 
-	spool_close(&sp);
-	(void)snprintf(dir, sizeof(dir), "%s/db", tdir);
-	if (mdb_env_create(&env) != 0 || mdb_env_set_maxdbs(env, 32) != 0 ||
-	    mdb_env_set_mapsize(env, MAP) != 0 || mdb_env_open(env, dir, 0, 0640) != 0 ||
-	    mdb_txn_begin(env, NULL, 0, &tx) != 0 ||
-	    mdb_dbi_open(tx, "track", 0, &d) != 0 || mdb_drop(tx, d, 1) != 0 ||
-	    mdb_txn_commit(tx) != 0)
-		abort();
-	mdb_env_close(env);
-	t_int_eq(spool_open(tdir, MAP, MAP, SPOOL_RDONLY, &ro), SPOOL_EVERSION,
-	    "a reader before any writer opened it fails clearly");
-	t_int_eq(spool_open(tdir, MAP, MAP, 0, &sp), 0, "a writer opens it");
+	t_spool_old(&sp, tdir, MAP, dbs, NULL);
 	t = t_wtxn(sp);
 	t_msg_fill(&km, 2, 1);
 	t_ok(spool_track_get(t, Q1, &g) == SPOOL_ENOTFOUND &&
 	    spool_track_put(t, Q1, &km) == 0, "with an empty track database");
 	spool_track_msg_free(&km);
 	t_int_eq(spool_commit(&t), 0, "commit");
-	spool_close(&sp);
-	t_int_eq(spool_open(tdir, MAP, MAP, SPOOL_RDONLY, &ro), 0, "a reader opens now");
-	spool_close(&ro);
+	t_spool_reader_opens(&sp, tdir, MAP);
 }
 
 int

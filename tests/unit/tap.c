@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,6 +39,31 @@ t_diag(const char *fmt, ...)
 	vprintf(fmt, ap);
 	va_end(ap);
 	printf("\n");
+}
+
+char *
+t_read_src(const char *rel, size_t *len_r)
+{
+	const char	*src = getenv("SMTPGATE_SRCDIR");
+	char		 path[4096], *data = NULL;
+	FILE		*fp;
+	long		 n;
+
+	(void)snprintf(path, sizeof(path), "%s/%s", src ? src : ".", rel);
+	if ((fp = fopen(path, "rb")) == NULL || fseek(fp, 0, SEEK_END) != 0 ||
+	    (n = ftell(fp)) < 0 || fseek(fp, 0, SEEK_SET) != 0 ||
+	    (data = malloc((size_t)n + 1)) == NULL ||
+	    fread(data, 1, (size_t)n, fp) != (size_t)n) {
+		t_diag("cannot read %s", path);
+		free(data);
+		if (fp != NULL)
+			(void)fclose(fp);
+		return NULL;
+	}
+	(void)fclose(fp);
+	data[n] = '\0';
+	*len_r = (size_t)n;
+	return data;
 }
 
 bool

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "buf.h"
 #include "conf.h"
 #include "fsx.h"
+#include "qid.h"
 #include "spool.h"
 #include "ev.h"
 #include "tap.h"
@@ -102,11 +104,121 @@ t_wake_loop(void)
 struct spool_txn *
 t_wtxn(struct spool *sp)
 {
+	return t_txn(sp, true);
+}
+
+struct spool_txn *
+t_txn(struct spool *sp, bool write)
+{
 	struct spool_txn	*t;
 
-	if (spool_begin(sp, true, &t) != 0)
+	if (spool_begin(sp, write, &t) != 0)
 		abort();
 	return t;
+}
+
+void
+t_commit(struct spool_txn **t)
+{
+	if (spool_commit(t) != 0)
+		abort();
+}
+
+void
+t_mkqid(char *q, int64_t dt, unsigned n)
+{
+	(void)snprintf(q, QID_SIZE, "%013llX%07X",
+	    (unsigned long long)(dt * 1000000) & 0xFFFFFFFFFFFFFULL, n);
+}
+
+size_t
+t_count(struct spool_txn *t, enum spool_dbi d)
+{
+	size_t	n = 0;
+
+	(void)spool_db_iter(t, d, NULL, 0, false, t_count_rec, &n);
+	return n;
+}
+
+int
+t_seqs_cb(uint64_t seq, const char *json, size_t len, void *arg)
+{
+	struct t_seqs	*l = arg;
+	size_t		 o = strlen(l->s);
+
+	(void)json;
+	(void)len;
+	(void)snprintf(l->s + o, sizeof(l->s) - o, "%llu,", (unsigned long long)seq);
+	return ++l->n == l->max ? 1 : 0;
+}
+
+void
+t_db_forget(const char *dir, int64_t map, const char *const *dbs,
+    const char *const *marks)
+{
+	MDB_env		*env;
+	MDB_txn		*tx;
+	MDB_dbi		 d;
+	MDB_val		 k;
+	char		 db[4096];
+
+	(void)snprintf(db, sizeof(db), "%s/db", dir);
+	if (mdb_env_create(&env) != 0 || mdb_env_set_maxdbs(env, 32) != 0 ||
+	    mdb_env_set_mapsize(env, (size_t)map) != 0 ||
+	    mdb_env_open(env, db, 0, 0640) != 0 || mdb_txn_begin(env, NULL, 0, &tx) != 0)
+		abort();
+	for (; *dbs != NULL; dbs++)
+		if (mdb_dbi_open(tx, *dbs, 0, &d) != 0 || mdb_drop(tx, d, 1) != 0)
+			abort();
+	if (marks != NULL && mdb_dbi_open(tx, "meta", 0, &d) != 0)
+		abort();
+	for (; marks != NULL && *marks != NULL; marks++) {
+		k.mv_data = (void *)(uintptr_t)*marks;
+		k.mv_size = strlen(*marks) + 1;
+		(void)mdb_del(tx, d, &k, NULL);
+	}
+	if (mdb_txn_commit(tx) != 0)
+		abort();
+	mdb_env_close(env);
+}
+
+void
+t_spool_old(struct spool **sp, const char *dir, int64_t map,
+    const char *const *dbs, const char *const *marks)
+{
+	struct spool	*ro = NULL;
+
+	spool_close(sp);
+	t_db_forget(dir, map, dbs, marks);
+	t_int_eq(spool_open(dir, map, map, SPOOL_RDONLY, &ro), SPOOL_EVERSION,
+	    "a reader before any writer migrated fails clearly");
+	if (!t_int_eq(spool_open(dir, map, map, 0, sp), 0, "a writer opens and migrates"))
+		abort();
+}
+
+void
+t_spool_reader_opens(struct spool **sp, const char *dir, int64_t map)
+{
+	struct spool	*ro = NULL;
+
+	spool_close(sp);
+	t_int_eq(spool_open(dir, map, map, SPOOL_RDONLY, &ro), 0, "a reader opens now");
+	spool_close(&ro);
+}
+
+void
+t_spool_remigrate(struct spool **sp, const char *dir, int64_t map,
+    enum spool_dbi d, size_t want)
+{
+	struct spool_txn	*t;
+
+	spool_close(sp);
+	if (!t_int_eq(spool_open(dir, map, map, 0, sp), 0, "open again: nothing to build"))
+		abort();
+	t = t_txn(*sp, false);
+	t_int_eq((long long)t_count(t, d), (long long)want, "the build is idempotent");
+	spool_abort(&t);
+	t_spool_reader_opens(sp, dir, map);
 }
 
 int

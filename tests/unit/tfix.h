@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "spool_rec.h"	/* enum spool_dbi */
+
 struct conf;
 struct ev;
 struct spool;
@@ -45,6 +47,47 @@ struct conf	*t_spool_conf(char *dir, size_t dirsz, const char *name);
 struct ev	*t_wake_loop(void);
 /* A write transaction on sp; aborts if it cannot begin. */
 struct spool_txn *t_wtxn(struct spool *sp);
+/* A read or write transaction on sp; aborts if it cannot begin. */
+struct spool_txn *t_txn(struct spool *sp, bool write);
+/* spool_commit; aborts if it fails. */
+void		 t_commit(struct spool_txn **t);
+/* A queue id (QID_SIZE bytes) for number n at time dt (unix seconds). */
+void		 t_mkqid(char *q, int64_t dt, unsigned n);
+/* The number of records in database d. */
+size_t		 t_count(struct spool_txn *t, enum spool_dbi d);
+/*
+ * The sequence numbers a log reader gave, as "1,4,": t_seqs_cb appends
+ * one and stops the walk (returns 1) after max of them (0: never).
+ */
+struct t_seqs {
+	char	s[4096];
+	size_t	n, max;
+};
+int		 t_seqs_cb(uint64_t seq, const char *json, size_t len, void *arg);
+/*
+ * An older database, made with LMDB directly in the (closed) spool dir
+ * opened with map: drops each database named in dbs, then deletes each
+ * meta key named in marks (both NULL-terminated; marks may be NULL).
+ * Aborts if it cannot.
+ */
+void		 t_db_forget(const char *dir, int64_t map, const char *const *dbs,
+		    const char *const *marks);
+/*
+ * Closes *sp, makes it older with t_db_forget, checks that a reader then
+ * fails clearly (SPOOL_EVERSION) and opens a writer (which migrates) into
+ * *sp. Aborts if the writer cannot open.
+ */
+void		 t_spool_old(struct spool **sp, const char *dir, int64_t map,
+		    const char *const *dbs, const char *const *marks);
+/* Closes *sp and checks that a reader opens the spool now. */
+void		 t_spool_reader_opens(struct spool **sp, const char *dir, int64_t map);
+/*
+ * After a migration: closes *sp, opens a writer again and checks that
+ * database d still holds want records (the build is idempotent), then
+ * t_spool_reader_opens.
+ */
+void		 t_spool_remigrate(struct spool **sp, const char *dir, int64_t map,
+		    enum spool_dbi d, size_t want);
 /* A spool_db_iter callback that counts the records in *(size_t *)arg. */
 int		 t_count_rec(const uint8_t *k, size_t kl, const void *v, size_t vl,
 		    void *arg);
