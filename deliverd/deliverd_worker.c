@@ -27,8 +27,8 @@
 #include "buf.h"
 #include "conf.h"
 #include "deliverd.h"
-#include "deliverd_dest.h"
 #include "deliverd_sim.h"
+#include "deliverd_worker.h"
 #include "deliverd_track.h"
 #include "dns.h"
 #include "log.h"
@@ -38,219 +38,6 @@
 #include "srcaddr.h"
 #include "tls.h"
 #include "xmem.h"
-
-#define WORKER_IDLE_CLOSE_MS	5000
-#define WORKER_CAND_MAX		32
-#define WORKER_FILE_GRACE	60	/* s: a missing queue file is not yet an error */
-
-struct worker {
-	struct conf		*dw_cf;
-	int			 dw_in, dw_out;
-	struct spool		*dw_sp;
-	struct dns		*dw_dns;
-	struct tls_ctx		*dw_tls;
-	struct deliverd_smtp	*dw_smtp;
-	struct ownaddr		 dw_own;		/* the gateway's own addresses */
-	struct cidr		*dw_allow;	/* allow_next_hop */
-	size_t			 dw_nallow;
-	enum tls_level		 dw_relay_tls;	/* relayhost_tls */
-	struct buf		 dw_inbuf;
-	struct buf		 dw_out_buf;
-	int64_t			 dw_last_use;
-	bool			 dw_eof;
-	/* source addresses: the last job's hop and source, the pool rotation */
-	char			 dw_src_hop[SPOOL_DOMAIN_MAX + 8];
-	char			 dw_src_addr[INET6_ADDRSTRLEN];
-	unsigned		 dw_src_pick;
-	struct shaping_mxset	 dw_mx;		/* the job's MX hosts (deliverd_dest.h) */
-};
-
-/* One recipient of the current job. */
-struct deliverd_worker_rcpt {
-	uint32_t	 idx;
-	char		 addr[SPOOL_ADDR_MAX];
-	bool		 skip;
-	bool		 sim;		/* simulator_domain: never sent */
-	uint32_t	 attempts;	/* made before this one */
-	char		 reply[SPOOL_REPLY_MAX];
-	enum bounce_stage stage;
-};
-
-struct deliverd_worker_cand {
-	char			 host[DNS_HOST_MAX];
-	struct sockaddr_storage	 ss;
-};
-
-struct deliverd_worker_msg {
-	struct spool_msg	 m;
-	char			*map;
-	size_t			 maplen;
-	const char		*body;
-	size_t			 bodylen;
-	struct buf		 sig;
-	char			 source[sizeof(((struct spool_account *)0)->ac_source)];
-	struct deliverd_track	*track;		/* issue 16: NULL = one copy for all */
-};
-
-/* ---- routing */
-
-static size_t
-deliverd_worker_relay_cands(struct worker *w, struct deliverd_worker_cand *c, size_t max,
-    char *reply, size_t replysz)
-{
-	char		 host[256], port[8];
-	struct addrinfo	 hints, *res, *ai;
-	size_t		 n = 0;
-	int		 rc;
-
-	if (conf_split_hostport(w->dw_cf->cf_relayhost, host, sizeof(host), port,
-	    sizeof(port), "25") == -1) {
-		(void)snprintf(reply, replysz, "451 4.3.5 bad relayhost %s",
-		    w->dw_cf->cf_relayhost);
-		return 0;
-	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
-		(void)snprintf(reply, replysz, "451 4.4.3 relayhost %s: %s", host,
-		    gai_strerror(rc));
-		return 0;
-	}
-	for (ai = res; ai != NULL && n < max; ai = ai->ai_next) {
-		if (ai->ai_addrlen > sizeof(c[n].ss))
-			continue;
-		memset(&c[n], 0, sizeof(c[n]));
-		memcpy(&c[n].ss, ai->ai_addr, ai->ai_addrlen);
-		(void)str_copy(c[n].host, sizeof(c[n].host), host);
-		n++;
-	}
-	freeaddrinfo(res);
-	return n;
-}
-
-/*
- * An address literal ("[192.0.2.7]", "[IPv6:2001:db8::1]"): no MX lookup
- * (RFC 5321 section 5.1), that address on remote_port. 1, or 0 with a
- * bounce in reply for a literal that is no address.
- */
-static size_t
-deliverd_worker_literal_cand(struct worker *w, const char *dom, struct deliverd_worker_cand *c,
-    char *reply, size_t replysz)
-{
-	char			 lit[SPOOL_DOMAIN_MAX];
-	size_t			 n = strlen(dom);
-	struct sockaddr_in	*sin = (struct sockaddr_in *)&c->ss;
-	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&c->ss;
-	uint16_t		 port = htons((uint16_t)w->dw_cf->cf_remote_port);
-
-	memset(c, 0, sizeof(*c));
-	if (n < 3 || dom[n - 1] != ']' || n - 2 >= sizeof(lit))
-		goto bad;
-	memcpy(lit, dom + 1, n - 2);
-	lit[n - 2] = '\0';
-	if (strncasecmp(lit, "ipv6:", 5) == 0) {
-		if (inet_pton(AF_INET6, lit + 5, &sin6->sin6_addr) != 1)
-			goto bad;
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = port;
-		(void)str_copy(c->host, sizeof(c->host), lit + 5);
-	} else {
-		if (inet_pton(AF_INET, lit, &sin->sin_addr) != 1)
-			goto bad;
-		sin->sin_family = AF_INET;
-		sin->sin_port = port;
-		(void)str_copy(c->host, sizeof(c->host), lit);
-	}
-	return 1;
-bad:
-	(void)snprintf(reply, replysz, "550 5.1.2 Bad address literal %s", dom);
-	return 0;
-}
-
-/* 0 with candidates, else every recipient's reply is in reply. */
-static size_t
-deliverd_worker_mx_cands(struct worker *w, const char *domain, struct deliverd_worker_cand *c,
-    size_t max, char *reply, size_t replysz)
-{
-	struct dns_mx		 mx[DNS_MX_MAX];
-	struct sockaddr_storage	 ss[DNS_ADDR_MAX];
-	size_t			 nmx, na, i, j, n = 0;
-	char			 err[512] = "";
-	enum dns_status		 st;
-
-	if (domain[0] == '[')
-		return max > 0 ? deliverd_worker_literal_cand(w, domain, c, reply, replysz) : 0;
-	st = dns_mx(w->dw_dns, domain, mx, DNS_MX_MAX, &nmx, err, sizeof(err));
-	switch (st) {
-	case DNS_OK:
-		break;
-	case DNS_NXDOMAIN:
-		(void)snprintf(reply, replysz, "550 5.1.2 Host or domain name not found: "
-		    "%s (NXDOMAIN)", domain);
-		return 0;
-	case DNS_NULLMX:
-		(void)snprintf(reply, replysz, "556 5.1.10 Domain %s does not accept "
-		    "mail (null MX)", domain);
-		return 0;
-	case DNS_NOHOST:
-		(void)snprintf(reply, replysz, "550 5.1.2 Domain %s has no MX or "
-		    "address records", domain);
-		return 0;
-	default:
-		(void)snprintf(reply, replysz, "451 4.4.3 DNS lookup failed: %s", err);
-		return 0;
-	}
-	for (i = 0; i < nmx && n < max; i++) {
-		st = dns_addrs(w->dw_dns, mx[i].mx_host, (unsigned)w->dw_cf->cf_remote_port,
-		    ss, DNS_ADDR_MAX, &na, err, sizeof(err));
-		for (j = 0; st == DNS_OK && j < na && n < max; j++, n++) {
-			(void)str_copy(c[n].host, sizeof(c[n].host), mx[i].mx_host);
-			c[n].ss = ss[j];
-		}
-	}
-	if (n == 0)
-		(void)snprintf(reply, replysz, "451 4.4.3 No address for the MX hosts "
-		    "of %s: %s", domain, err);
-	return n;
-}
-
-/*
- * Mail loops (issue 14): MX hosts and address literals that are loopback,
- * unspecified or one of the gateway's own addresses are skipped unless
- * allow_next_hop lists them; the others keep their order. When a
- * non-empty set loses every host, reply says the mail loops back (a
- * bounce, as Postfix's "mail for DOMAIN loops back to myself").
- */
-static size_t
-deliverd_worker_no_loops(struct worker *w, const char *qid, const char *domain,
-    struct deliverd_worker_cand *c, size_t n, char *reply, size_t replysz)
-{
-	const struct sockaddr	*sa;
-	char			 a[INET6_ADDRSTRLEN] = "?";
-	size_t			 i, k = 0;
-
-	for (i = 0; i < n; i++) {
-		sa = (const struct sockaddr *)&c[i].ss;
-		if (ownaddr_classify(&w->dw_own, sa) == OWNADDR_REMOTE ||
-		    ownaddr_in(w->dw_allow, w->dw_nallow, sa)) {
-			if (k != i)
-				c[k] = c[i];
-			k++;
-			continue;
-		}
-		(void)inet_ntop(sa->sa_family, sa->sa_family == AF_INET6 ?
-		    (const void *)&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr :
-		    (const void *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-		    a, sizeof(a));
-		log_info("%s: next hop %s[%s] skipped: it is this host "
-		    "(loopback, unspecified or own address; see allow_next_hop)",
-		    qid, c[i].host, a);
-	}
-	if (n > 0 && k == 0)
-		(void)snprintf(reply, replysz, "554 5.4.6 mail for %s loops back "
-		    "to myself", domain);
-	return k;
-}
 
 /* ---- the job */
 
@@ -363,26 +150,37 @@ fail:
 	return WORKER_LOAD_FAIL;
 }
 
-/* Signs once per message; the signature goes to the scheduler ("K"). */
-static int
-deliverd_worker_sign(struct worker *w, struct deliverd_worker_msg *wm, char *why, size_t whysz)
+/* Signs the message as wm->body holds it into wm->sig (a read transaction
+ * for the account's keys). */
+static enum deliverd_dkim_status
+deliverd_worker_dkim(struct worker *w, struct deliverd_worker_msg *wm, char *why,
+    size_t whysz)
 {
 	struct spool_txn		*txn = NULL;
 	enum deliverd_dkim_status	 st;
 	int				 rc;
 
-	if (wm->track != NULL)
-		return 0;	/* each recipient's copy is signed on its own */
-	if (wm->m.sm_dkim_done)
-		return buf_puts(&wm->sig, wm->m.sm_dkim) == -1 ? -1 : 0;
 	if ((rc = spool_begin(w->dw_sp, false, &txn)) != 0) {
 		(void)snprintf(why, whysz, "spool: %s", spool_strerror(rc));
-		return -1;
+		return DELIVERD_DKIM_ERROR;
 	}
 	st = deliverd_dkim_sign(txn, w->dw_cf, &wm->m, wm->body, wm->bodylen,
 	    &wm->sig, why, whysz);
 	spool_abort(&txn);
-	if (st == DELIVERD_DKIM_ERROR)
+	return st;
+}
+
+/* Signs once per message; the signature goes to the scheduler ("K"). */
+static int
+deliverd_worker_sign(struct worker *w, struct deliverd_worker_msg *wm, char *why, size_t whysz)
+{
+	enum deliverd_dkim_status	 st;
+
+	if (wm->track != NULL)
+		return 0;	/* each recipient's copy is signed on its own */
+	if (wm->m.sm_dkim_done)
+		return buf_puts(&wm->sig, wm->m.sm_dkim) == -1 ? -1 : 0;
+	if ((st = deliverd_worker_dkim(w, wm, why, whysz)) == DELIVERD_DKIM_ERROR)
 		return -1;
 	if (st == DELIVERD_DKIM_NOKEY)
 		log_info("%s: unsigned: %s", wm->m.sm_qid, why);
@@ -536,19 +334,8 @@ static int
 deliverd_worker_sign_copy(struct worker *w, struct deliverd_worker_msg *wm, char *why,
     size_t whysz)
 {
-	struct spool_txn		*txn = NULL;
-	enum deliverd_dkim_status	 st;
-	int				 rc;
-
 	buf_reset(&wm->sig);
-	if ((rc = spool_begin(w->dw_sp, false, &txn)) != 0) {
-		(void)snprintf(why, whysz, "spool: %s", spool_strerror(rc));
-		return -1;
-	}
-	st = deliverd_dkim_sign(txn, w->dw_cf, &wm->m, wm->body, wm->bodylen,
-	    &wm->sig, why, whysz);
-	spool_abort(&txn);
-	return st == DELIVERD_DKIM_ERROR ? -1 : 0;
+	return deliverd_worker_dkim(w, wm, why, whysz) == DELIVERD_DKIM_ERROR ? -1 : 0;
 }
 
 /*
