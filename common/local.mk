@@ -17,7 +17,8 @@ common_libcommon_a_SOURCES = \
 	common/trigger.c common/trigger.h \
 	common/xmem.c common/xmem.h \
 	common/pwcheck.c common/pwcheck.h \
-	common/srcaddr.c common/srcaddr.h
+	common/srcaddr.c common/srcaddr.h \
+	common/metrics.c common/metrics.h common/metrics_render.c
 common_libcommon_a_CFLAGS = $(AM_CFLAGS) $(YAJL_CFLAGS)
 # traffic shaping (issue 15 items 3, 4): the shaping file parser
 common_libcommon_a_SOURCES += common/shaping.c common/shaping.h common/shaping_load.c

@@ -20,6 +20,7 @@
 #include "fsx.h"
 #include "hdr.h"
 #include "log.h"
+#include "metrics.h"
 #include "spool.h"
 #include "spoold_complaint.h"
 #include "spoold_file.h"
@@ -664,6 +665,7 @@ spoold_flush_log(const struct spoold_item *it)
 	char		 vis[LOG_VIS_MAX];
 
 	while (s != NULL && *s != '\0' && (nl = strchr(s, '\n')) != NULL) {
+		metrics_spoold_log(s, (size_t)(nl - s));
 		log_info("%s", log_vis(vis, sizeof(vis), s, (size_t)(nl - s)));
 		s = nl + 1;
 	}
