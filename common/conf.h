@@ -118,6 +118,8 @@ struct conf {
 	/* feedback-loop reports (issue 16 item 5): smtpd accepts mail to these
 	 * from any client, spoold parses it instead of delivering it */
 	struct conf_list cf_complaints_address;
+	/* the Prometheus endpoint (issue 18 item 5): "ADDR:PORT"; "" = off */
+	char		*cf_metrics_listen;
 	/* where each key was last set: conf_keys index -> line, 0 = default */
 	unsigned	*cf_key_lines;
 };

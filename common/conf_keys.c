@@ -210,6 +210,9 @@ const struct conf_key conf_keys[] = {
 	/* feedback-loop (ARF) reports (issue 16 item 5) */
 	CF_LIST("complaints_address", "", cf_complaints_address,
 	    CONF_SMTPD | CONF_SPOOLD),
+	/* the Prometheus endpoint (issue 18 item 5): spoold's metrics child */
+	CF_STR("metrics_listen", "", cf_metrics_listen,
+	    CONF_SPOOLD),
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);

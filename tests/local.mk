@@ -37,6 +37,8 @@ TESTS += tests/blackbox/test_suppression.py
 TESTS += tests/blackbox/test_ops.py
 # engagement tracking, the rewriting at delivery (issue 16)
 TESTS += tests/blackbox/test_track_rewrite.py
+# the Prometheus endpoint (issue 18 item 5)
+TESTS += tests/blackbox/test_metrics.py
 EXTRA_DIST += tests/banned.sh tests/blackbox tests/unit/data tests/data
 
 # EXTRA_DIST names whole directories, and automake copies a directory from
