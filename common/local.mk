@@ -39,3 +39,8 @@ tests_unit_t_track_html_CPPFLAGS = $(UNIT_CPPFLAGS) $(GMIME_CFLAGS)
 tests_unit_t_track_html_LDADD = common/libtrack.a $(COMMON_TEST_LIBS) $(GMIME_LIBS) $(GUMBO_LIBS)
 # the fuzz target (tests/fuzz/fuzz_track_html.c) needs GMime and gumbo
 fuzz_track_html_EXTRA = common/libtrack.a $(GMIME_LIBS) $(GUMBO_LIBS)
+
+# metrics (issue 18 item 5): the shared counter block and the text format
+UNIT_TESTS += tests/unit/t_metrics
+tests_unit_t_metrics_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_t_metrics_LDADD = $(COMMON_TEST_LIBS)
