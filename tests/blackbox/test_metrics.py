@@ -253,3 +253,63 @@ def test_bad_metrics_listen_exits_2():
         assert "metrics_listen" in p.stderr
     finally:
         g.close()
+
+
+def test_dashboard_queries(gate):
+    """Every query of contrib/grafana-smtpgate.json parses as PromQL
+    (promtool check rules) and names only metrics the endpoint serves."""
+    import re
+    g, _ = gate
+    with open(os.path.join(smtpgate.SRCDIR, "contrib", "grafana-smtpgate.json")) as f:
+        dash = json.load(f)
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    assert len(exprs) >= 5
+    body = scrape(g.metrics_port)
+    served = {line.split("{")[0].split(" ")[0] for line in body.splitlines()
+              if line and not line.startswith("#")}
+    for e in exprs:
+        for name in re.findall(r"\bsmtpgate_[a-z_]+", e):
+            assert name in served, (name, e)
+    if not os.access(PROMTOOL, os.X_OK):
+        return
+    d = tempfile.mkdtemp(prefix="sgrules-")
+    try:
+        rules = os.path.join(d, "rules.yml")
+        with open(rules, "w") as f:
+            f.write("groups:\n  - name: dashboard\n    rules:\n")
+            for i, e in enumerate(exprs):
+                f.write("      - record: dashboard:q%d\n        expr: %s\n"
+                        % (i, json.dumps(e.replace("$__rate_interval", "5m"))))
+        r = subprocess.run([PROMTOOL, "check", "rules", rules], capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 0, r.stdout + r.stderr
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_tls_sessions_counted():
+    """A STARTTLS session and a plain one: sessions_tls_total 1 of the
+    accepted sessions (the TLS share's numerator and denominator)."""
+    import smtplib
+    port = smtpgate.free_port()
+    g = smtpgate.Gateway(extra={"metrics_listen": "127.0.0.1:%d" % port})
+    try:
+        g.start("spoold", "smtpd")
+        smtpgate.wait_port(port, timeout=15)
+        base = value(scrape(port), "smtpgate_smtpd_sessions_total", result="accepted")
+        s = smtplib.SMTP("127.0.0.1", g.port, timeout=10)
+        s.starttls(context=smtpgate.tls_ctx())
+        s.ehlo("client.test")
+        s.quit()
+        s = smtplib.SMTP("127.0.0.1", g.port, timeout=10)
+        s.ehlo("client.test")
+        s.quit()
+
+        def counted():
+            body = scrape(port)
+            return (value(body, "smtpgate_smtpd_sessions_tls_total") == 1 and
+                    value(body, "smtpgate_smtpd_sessions_total", result="accepted")
+                    == base + 2)
+        wait_for(counted, timeout=10, what="the TLS session counted")
+    finally:
+        g.close()
