@@ -74,13 +74,16 @@ metrics_daemon_of(const char *name)
 	return METRICS_D_OTHER;
 }
 
-/* A regular file of ours with the current layout. */
+/* A regular file of ours, not linked elsewhere, with the current layout
+ * (the directory belongs to the spool user: root must not write through
+ * a name that user planted). */
 static bool
 metrics_file_ok(int fd)
 {
 	struct stat	st;
 
 	return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+	    st.st_nlink == 1 &&
 	    (st.st_size == 0 || st.st_size == (off_t)sizeof(struct metrics_block));
 }
 
@@ -147,6 +150,9 @@ metrics_block(void)
 	return metrics_shm;
 }
 
+_Static_assert(sizeof(struct metrics_block) % sizeof(uint64_t) == 0 &&
+    METRICS_DEST_MAX % sizeof(uint64_t) == 0, "metrics_block: whole words");
+
 void
 metrics_snapshot(struct metrics_block *dst)
 {
@@ -157,9 +163,10 @@ metrics_snapshot(struct metrics_block *dst)
 	memset(dst, 0, sizeof(*dst));
 	if (s == NULL)
 		return;
-	/* every member is a uint64_t or chars in whole uint64_t words */
+	/* every member is a uint64_t or chars in whole uint64_t words; in
+	 * order, so a destination's state (acquire) precedes its name */
 	for (i = 0; i < sizeof(*dst) / sizeof(uint64_t); i++)
-		d[i] = __atomic_load_n(&s[i], __ATOMIC_RELAXED);
+		d[i] = __atomic_load_n(&s[i], __ATOMIC_ACQUIRE);
 }
 
 void

@@ -892,6 +892,7 @@ spoold_quarantine(struct spoold *sd, const char *name, const char *why)
 	(void)spool_sync(dir, SPOOL_QUARANTINE);	/* best effort: the file is kept either way */
 	(void)spool_sync(dir, SPOOL_NEW);
 	sd->sd_quarantined++;
+	metrics_inc(mb_spoold_quarantined);
 	log_warnx("%s: quarantined, reason=%s", name, why);
 }
 
