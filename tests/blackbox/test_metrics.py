@@ -289,10 +289,13 @@ def test_dashboard_queries(gate):
 
 def test_tls_sessions_counted():
     """A STARTTLS session and a plain one: sessions_tls_total 1 of the
-    accepted sessions (the TLS share's numerator and denominator)."""
+    accepted sessions (the TLS share's numerator and denominator); a
+    session over smtpd_max_sessions_per_ip is refused at connect (421) and
+    counted as refused."""
     import smtplib
     port = smtpgate.free_port()
-    g = smtpgate.Gateway(extra={"metrics_listen": "127.0.0.1:%d" % port})
+    g = smtpgate.Gateway(extra={"metrics_listen": "127.0.0.1:%d" % port,
+                                "smtpd_max_sessions_per_ip": "1"})
     try:
         g.start("spoold", "smtpd")
         smtpgate.wait_port(port, timeout=15)
@@ -303,13 +306,19 @@ def test_tls_sessions_counted():
         s.quit()
         s = smtplib.SMTP("127.0.0.1", g.port, timeout=10)
         s.ehlo("client.test")
-        s.quit()
+        try:
+            second = smtpgate.Raw(g.port)
+            assert second.reply()[0] == 421, "the second session is refused"
+            second.close()
+        finally:
+            s.quit()
 
         def counted():
             body = scrape(port)
             return (value(body, "smtpgate_smtpd_sessions_tls_total") == 1 and
                     value(body, "smtpgate_smtpd_sessions_total", result="accepted")
-                    == base + 2)
+                    == base + 2 and
+                    value(body, "smtpgate_smtpd_sessions_total", result="refused") == 1)
         wait_for(counted, timeout=10, what="the TLS session counted")
     finally:
         g.close()
