@@ -125,7 +125,11 @@ metrics_attach(const char *spool_dir, const char *daemon)
 		return -1;
 	}
 	(void)fchmod(fd, 0600);
-	if (ftruncate(fd, sizeof(*b)) == -1 ||
+	/*
+	 * Blocks, not a sparse file: a store into a hole of a full file
+	 * system would be SIGBUS in whichever process touched it first.
+	 */
+	if ((errno = posix_fallocate(fd, 0, sizeof(*b))) != 0 ||
 	    (b = mmap(NULL, sizeof(*b), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) ==
 	    MAP_FAILED) {
 		saved = errno;

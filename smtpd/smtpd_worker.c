@@ -82,6 +82,7 @@ smtpd_reject_conn(struct smtpd_env *env, int fd, const char *addr, const char *w
 	}
 	log_info("NOQUEUE: reject: connect from [%s]: 421 4.7.0 %s", addr, why);
 	metrics_inc(mb_smtpd_sessions[1]);
+	metrics_smtp_reply(line);
 	(void)close(fd);
 }
 

@@ -318,7 +318,41 @@ def test_tls_sessions_counted():
             return (value(body, "smtpgate_smtpd_sessions_tls_total") == 1 and
                     value(body, "smtpgate_smtpd_sessions_total", result="accepted")
                     == base + 2 and
-                    value(body, "smtpgate_smtpd_sessions_total", result="refused") == 1)
+                    value(body, "smtpgate_smtpd_sessions_total", result="refused") == 1
+                    and value(body, "smtpgate_smtpd_replies_total", code="421",
+                              **{"class": "4xx"}) == 1)
         wait_for(counted, timeout=10, what="the TLS session counted")
     finally:
+        g.close()
+
+
+def test_full_disk_no_crash():
+    """The spool's file system is full before the first daemon starts: the
+    counter block cannot get its blocks, so the daemons run without
+    metrics (one warning) instead of dying of SIGBUS on the first
+    increment (a sparse mapping on a full tmpfs)."""
+    if not smtpgate.IS_ROOT:
+        pytest.skip("mounting a tmpfs needs root")
+    port = smtpgate.free_port()
+    g = smtpgate.Gateway(tls=False, extra={"metrics_listen": "127.0.0.1:%d" % port})
+    smtpgate.mount_tmpfs(g, "4m")
+    try:
+        g.start("spoold")           # creates the tree and the database
+        g.stop("spoold")
+        os.unlink(os.path.join(g.spool, "metrics.shm"))
+        smtpgate.fill_disk(os.path.join(g.spool, "filler"))
+        g.start("smtpd", "spoold", "deliverd")
+        time.sleep(1)
+        for name in ("smtpd", "spoold", "deliverd"):
+            assert g.procs[name].poll() is None, g.log(name)
+        assert "metrics off" in g.log("smtpd")
+        assert not os.path.exists(os.path.join(g.spool, "metrics.shm")) or \
+            os.path.getsize(os.path.join(g.spool, "metrics.shm")) == 0 or \
+            "metrics off" in g.log("spoold")
+    finally:
+        try:
+            g.stop()
+        except Exception:
+            pass
+        smtpgate.umount_tmpfs(g)
         g.close()
