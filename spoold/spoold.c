@@ -185,6 +185,8 @@ spoold_reload(struct spoold *sd)
 	if (strcmp(ncf->cf_spool_dir, sd->sd_cf->cf_spool_dir) != 0)
 		log_warnx("reload: spool_dir change needs a restart; keeping %s",
 		    sd->sd_cf->cf_spool_dir);
+	if (strcmp(ncf->cf_metrics_listen, sd->sd_cf->cf_metrics_listen) != 0)
+		log_warnx("reload: metrics_listen change needs a restart");
 	/* the open spool and the trigger path stay; the rest comes from ncf */
 	free(ncf->cf_spool_dir);
 	ncf->cf_spool_dir = xstrdup(sd->sd_cf->cf_spool_dir);
