@@ -68,7 +68,7 @@ int
 main(int argc, char **argv)
 {
 	char	 dir[] = "/tmp/metrics-bench.XXXXXX", path[128];
-	long	 n = argc > 1 ? atol(argv[1]) : 50000000L;
+	long	 n = argc > 1 ? strtol(argv[1], NULL, 10) : 50000000L;
 	pid_t	 pid;
 	int	 st;
 

@@ -26,7 +26,7 @@ t_value(const char *text, const char *series)
 
 	while ((p = strstr(p, series)) != NULL) {
 		if ((p == text || p[-1] == '\n') && p[n] == ' ')
-			return atoll(p + n + 1);
+			return strtoll(p + n + 1, NULL, 10);
 		p += n;
 	}
 	return -1;
