@@ -24,3 +24,8 @@ bench_dkim_sign_bench_LDADD = deliverd/libdeliverd.a tests/unit/libtap.a $(DELIV
 noinst_PROGRAMS += bench/track-rewrite-bench
 bench_track_rewrite_bench_SOURCES = bench/track_rewrite_bench.c
 bench_track_rewrite_bench_LDADD = $(TRACK_LIBS) common/libcommon.a $(LIBS)
+# The counters' hot-path cost (issue 18 item 5; bench/README.md "Metrics:
+# cost of a counter").
+noinst_PROGRAMS += bench/metrics-inc-bench
+bench_metrics_inc_bench_SOURCES = bench/metrics_inc_bench.c
+bench_metrics_inc_bench_LDADD = common/libcommon.a $(LIBS)

@@ -122,6 +122,8 @@ struct conf {
 	time_t		 cf_dedupe_window;
 	/* simulator addresses (issue 18 item 4): "" = off */
 	char		*cf_simulator_domain;
+	/* the Prometheus endpoint (issue 18 item 5): "ADDR:PORT"; "" = off */
+	char		*cf_metrics_listen;
 	/* where each key was last set: conf_keys index -> line, 0 = default */
 	unsigned	*cf_key_lines;
 };

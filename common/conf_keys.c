@@ -217,6 +217,9 @@ const struct conf_key conf_keys[] = {
 	 * "" turns the simulator off */
 	CF_STR("simulator_domain", "simulator.smtpgate.invalid", cf_simulator_domain,
 	    CONF_DELIVERD),
+	/* the Prometheus endpoint (issue 18 item 5): spoold's metrics child */
+	CF_STR("metrics_listen", "", cf_metrics_listen,
+	    CONF_SPOOLD),
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);

@@ -16,6 +16,7 @@
 #include "daemon.h"
 #include "fsx.h"
 #include "log.h"
+#include "metrics.h"
 #include "priv.h"
 #include "sig.h"
 
@@ -92,6 +93,9 @@ daemon_main(int argc, char **argv, const struct daemon_spec *ds)
 	 * what the daemon opens before the drop. */
 	if (ds->ds_spool != NULL && ds->ds_spool(d.d_cf, why, sizeof(why)) != 0)
 		log_fatalx("spool tree: %s", why);
+	/* the counters (common/metrics.h): mapped before the drop and forks */
+	if (ds->ds_spool != NULL && metrics_attach(d.d_cf->cf_spool_dir, ds->ds_name) == -1)
+		log_warn("%s/%s (metrics off)", d.d_cf->cf_spool_dir, METRICS_FILE);
 	if (ds->ds_bind != NULL)
 		ds->ds_bind(&d);
 	daemon_pidfile_write(d.d_cf, ds->ds_name);

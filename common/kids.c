@@ -15,6 +15,7 @@
 
 #include "ev.h"
 #include "kids.h"
+#include "metrics.h"
 #include "sig.h"
 
 #define KIDS_STOP_POLL_MS	200
@@ -221,6 +222,8 @@ kids_exited(struct kids *k, pid_t pid, int status, int64_t now)
 	s = &k->kd_slots[i];
 	s->ks_pid = 0;
 	s->ks_due = kids_backoff(s, status, now);
+	if (!k->kd_held)
+		metrics_restart(!(WIFEXITED(status) && WEXITSTATUS(status) == 0));
 	k->kd_exit(k, i, pid, status, k->kd_held ? -1 : s->ks_due - now, k->kd_arg);
 }
 

@@ -17,7 +17,8 @@ common_libcommon_a_SOURCES = \
 	common/trigger.c common/trigger.h \
 	common/xmem.c common/xmem.h \
 	common/pwcheck.c common/pwcheck.h \
-	common/srcaddr.c common/srcaddr.h
+	common/srcaddr.c common/srcaddr.h \
+	common/metrics.c common/metrics.h common/metrics_render.c
 common_libcommon_a_CFLAGS = $(AM_CFLAGS) $(YAJL_CFLAGS)
 # traffic shaping (issue 15 items 3, 4): the shaping file parser
 common_libcommon_a_SOURCES += common/shaping.c common/shaping.h common/shaping_load.c
@@ -38,3 +39,8 @@ tests_unit_t_track_html_CPPFLAGS = $(UNIT_CPPFLAGS) $(GMIME_CFLAGS)
 tests_unit_t_track_html_LDADD = common/libtrack.a $(COMMON_TEST_LIBS) $(GMIME_LIBS) $(GUMBO_LIBS)
 # the fuzz target (tests/fuzz/fuzz_track_html.c) needs GMime and gumbo
 fuzz_track_html_EXTRA = common/libtrack.a $(GMIME_LIBS) $(GUMBO_LIBS)
+
+# metrics (issue 18 item 5): the shared counter block and the text format
+UNIT_TESTS += tests/unit/t_metrics
+tests_unit_t_metrics_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_t_metrics_LDADD = $(COMMON_TEST_LIBS)

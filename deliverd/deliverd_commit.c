@@ -22,6 +22,7 @@
 #include "deliverd_sim.h"
 #include "json.h"
 #include "log.h"
+#include "metrics.h"
 #include "spool.h"
 #include "xmem.h"
 
@@ -52,7 +53,34 @@ struct deliverd_commit_batch {
 	char			(*finished)[QID_SIZE];
 	size_t			  nfin;
 	struct buf		  log;	/* per-recipient log lines, printed after commit */
+	struct deliverd_commit_note *notes;	/* counted after commit (metrics) */
+	size_t			  nnotes;
 };
+
+/* One outcome for the counters: "@domain" (cut: "other"). */
+struct deliverd_commit_note {
+	enum metrics_outcome	cn_o;
+	enum bounce_cat		cn_cat;
+	bool			cn_tls;
+	char			cn_dom[METRICS_DEST_MAX + 1];
+};
+
+static void
+deliverd_commit_note(struct deliverd_commit_batch *b, enum spool_rcpt_state st,
+    enum bounce_cat cat, const char *to, bool tls)
+{
+	struct deliverd_commit_note	*n;
+	const char			*at = strrchr(to, '@');
+
+	b->notes = xreallocarray(b->notes, b->nnotes + 1, sizeof(*b->notes));
+	n = &b->notes[b->nnotes++];
+	n->cn_o = st == SPOOL_RS_DELIVERED ? METRICS_O_DELIVERED :
+	    st == SPOOL_RS_BOUNCED ? METRICS_O_BOUNCED : METRICS_O_DEFERRED;
+	n->cn_cat = cat;
+	n->cn_tls = tls;
+	if (at == NULL || str_copy(n->cn_dom, sizeof(n->cn_dom), at) == -1)
+		n->cn_dom[0] = '\0';
+}
 
 static struct spool_msg *
 deliverd_commit_batch_msg(struct deliverd_commit_batch *b, struct spool_txn *txn, const char *qid, size_t *i_r)
@@ -320,6 +348,7 @@ deliverd_commit_outcome(const struct conf *cf, struct spool_txn *txn,
 			m->sm_npending--;
 		b->dirty[mi] = true;
 	}
+	deliverd_commit_note(b, r.sr_state, cat, r.sr_addr, res->dr_tls[0] != '\0');
 	(void)buf_printf(&b->log, "%s: to=<%s>, relay=%s, delay=%llds, tls=%s, "
 	    "dsn=%s%s%s, status=%s (%s)\n", m->sm_qid, r.sr_addr,
 	    m->sm_sandbox && !deliverd_sim_result(cf, res) ? "sandbox" :
@@ -381,6 +410,7 @@ deliverd_commit_batch_free(struct deliverd_commit_batch *b)
 	free(b->m);
 	free(b->dirty);
 	free(b->finished);
+	free(b->notes);
 	buf_release(&b->log);
 }
 
@@ -407,6 +437,9 @@ deliverd_commit_once(struct spool *sp, const struct conf *cf, const struct deliv
 		goto out;
 	for (p = b.log.data; p != NULL && (nl = strchr(p, '\n')) != NULL; p = nl + 1)
 		log_info("%.*s", (int)(nl - p), p);
+	for (i = 0; i < b.nnotes; i++)
+		metrics_delivery(b.notes[i].cn_o, b.notes[i].cn_cat, b.notes[i].cn_dom,
+		    b.notes[i].cn_tls);
 	for (i = 0; i < b.nfin; i++) {
 		if (spool_unlink(cf->cf_spool_dir, SPOOL_QUEUE, b.finished[i]) != 0)
 			log_warn("%s: unlink queue file", b.finished[i]);

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "mailaddr.h"
 #include "qid.h"
 #include "smtp_cmd.h"
@@ -144,6 +145,7 @@ smtpd_log_accepted(struct smtpd_session *s, const char *qid, const char *what)
 {
 	char	from[LOG_VIS_MAX];
 
+	metrics_inc(mb_smtpd_messages[0]);
 	(void)log_vis(from, sizeof(from), s->ss_envl.pe_from, strlen(s->ss_envl.pe_from));
 	/* nrcpt: the recipients written (blackholed ones are not). */
 	log_info("%s: %sclient=%s, sasl_username=%s, from=<%s>, nrcpt=%zu, "
@@ -193,6 +195,8 @@ smtpd_msg_end(struct smtpd_session *s)
 		s->ss_nmsgs++;
 	}
 	if (f != 0 || s->ss_ioerr)
+		metrics_inc(mb_smtpd_messages[1]);
+	if (f != 0 || s->ss_ioerr)
 		log_info("NOQUEUE: reject: %s from %s: flags=%u, size=%" PRIu64,
 		    s->ss_bdat_active ? "BDAT" : "DATA", s->ss_client, f,
 		    s->ss_dec.da_size);
@@ -207,6 +211,7 @@ smtpd_msg_committed(struct smtpd_session *s)
 	if (s->ss_commit_rc != 0) {
 		log_warnx("%s: commit: %s", s->ss_file.sn_qid,
 		    spool_strerror(s->ss_commit_rc));
+		metrics_inc(mb_smtpd_messages[1]);
 		smtpd_reply(s, "452 4.3.1 Insufficient system storage");
 	} else {
 		smtpd_reply(s, "250 2.0.0 Ok: queued as %s", s->ss_file.sn_qid);

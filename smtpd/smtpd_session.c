@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "ownaddr.h"
 #include "mailaddr.h"
 #include "qid.h"
@@ -69,11 +70,14 @@ void
 smtpd_reply(struct smtpd_session *s, const char *fmt, ...)
 {
 	va_list	ap;
+	size_t	at = s->ss_out.len;
 	int	rc;
 
 	va_start(ap, fmt);
 	rc = buf_vprintf(&s->ss_out, fmt, ap);
 	va_end(ap);
+	if (rc == 0)
+		metrics_smtp_reply(s->ss_out.data + at);
 	if (rc == 0)
 		rc = buf_append(&s->ss_out, "\r\n", 2);
 	if (rc == -1) {
@@ -332,6 +336,7 @@ smtpd_session_timer(struct smtpd_session *s)
 static void
 smtpd_greet(struct smtpd_session *s)
 {
+	metrics_inc(mb_smtpd_sessions[0]);
 	smtpd_reply(s, "220 %s ESMTP smtpgate", smtpd_session_hostname(s));
 }
 
@@ -434,6 +439,7 @@ smtpd_session_tls_ready(struct smtpd_session *s)
 {
 	tls_info_str(s->ss_tls, s->ss_tlsinfo, sizeof(s->ss_tlsinfo));
 	log_info("NOQUEUE: tls: client=%s, %s", s->ss_client, s->ss_tlsinfo);
+	metrics_inc(mb_smtpd_sessions_tls);
 	smtpd_enter_state(s, SS_CMD);
 	if (s->ss_listener->sl_tls == CONF_TLS_IMPLICIT)
 		smtpd_greet(s);

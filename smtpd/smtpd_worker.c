@@ -30,6 +30,7 @@
 
 #include "ev.h"
 #include "log.h"
+#include "metrics.h"
 #include "priv.h"
 #include "sig.h"
 #include "smtpd.h"
@@ -80,6 +81,8 @@ smtpd_reject_conn(struct smtpd_env *env, int fd, const char *addr, const char *w
 		/* the client is gone already: nothing to tell */
 	}
 	log_info("NOQUEUE: reject: connect from [%s]: 421 4.7.0 %s", addr, why);
+	metrics_inc(mb_smtpd_sessions[1]);
+	metrics_smtp_reply(line);
 	(void)close(fd);
 }
 

@@ -27,6 +27,12 @@ SPOOLD_LIBS += $(TRACK_LIBS)
 pkglibexec_PROGRAMS += spoold/spoold
 spoold_spoold_SOURCES = spoold/spoold.c
 spoold_spoold_LDADD = $(SPOOLD_LIBS)
+# the metrics endpoint (issue 18 item 5): the child and its HTTP server
+spoold_spoold_SOURCES += spoold/spoold_metrics.c spoold/spoold_metrics.h \
+	spoold/spoold_metrics_http.c
+spoold_spoold_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) -pthread
+spoold_spoold_LDFLAGS = $(AM_LDFLAGS) -pthread
+spoold_spoold_LDADD += $(MHD_LIBS)
 dist_man_MANS += spoold/spoold.8
 
 # Unit tests (TAP); fuzz targets tests/fuzz/fuzz_{hdr,rfc5322addr}.c are

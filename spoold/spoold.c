@@ -33,6 +33,7 @@
 #include "sig.h"
 #include "spool.h"
 #include "spoold_file.h"
+#include "spoold_metrics.h"
 #include "spoold_prune.h"
 #include "xmem.h"
 
@@ -50,6 +51,8 @@ struct spoold_names {
 };
 
 static int spoold_file_names(struct spoold *, struct spoold_names *, size_t *);
+
+static struct spoold_metrics *spoold_metrics;	/* metrics_listen, or NULL */
 
 static int
 spoold_name_cmp(const void *a, const void *b)
@@ -182,6 +185,8 @@ spoold_reload(struct spoold *sd)
 	if (strcmp(ncf->cf_spool_dir, sd->sd_cf->cf_spool_dir) != 0)
 		log_warnx("reload: spool_dir change needs a restart; keeping %s",
 		    sd->sd_cf->cf_spool_dir);
+	if (strcmp(ncf->cf_metrics_listen, sd->sd_cf->cf_metrics_listen) != 0)
+		log_warnx("reload: metrics_listen change needs a restart");
 	/* the open spool and the trigger path stay; the rest comes from ncf */
 	free(ncf->cf_spool_dir);
 	ncf->cf_spool_dir = xstrdup(sd->sd_cf->cf_spool_dir);
@@ -381,6 +386,8 @@ spoold_on_signal(struct ev *e, unsigned sigs, void *arg)
 
 	if (sigs & SIG_HUP)
 		spoold_reload(lp->lp_sd);
+	if (sigs & SIG_CHLD)
+		spoold_metrics_reap(spoold_metrics);
 	if (sig_stopping())
 		ev_break(e);
 }
@@ -403,8 +410,8 @@ spoold_loop(struct spoold *sd, int ifd)
 {
 	struct spoold_loop	 lp = { .lp_sd = sd, .lp_ifd = ifd, .lp_backoff = 1000 };
 
-	/* the self-pipe, inotify; two timers */
-	if ((lp.lp_ev = ev_new(2, 2)) == NULL)
+	/* the self-pipe, inotify; two timers and the metrics child's */
+	if ((lp.lp_ev = ev_new(2, 3)) == NULL)
 		log_fatal("ev_new");
 	if (ev_signal(lp.lp_ev, spoold_on_signal, &lp) == -1 ||
 	    (ifd != -1 && ev_fd_add(lp.lp_ev, ifd, EV_READ, spoold_on_inotify, &lp) == -1))
@@ -413,8 +420,10 @@ spoold_loop(struct spoold *sd, int ifd)
 	ev_timer_init(&lp.lp_pass, spoold_on_pass, &lp);
 	ev_before_poll(lp.lp_ev, spoold_before_poll, &lp);
 	(void)ev_timer_arm(lp.lp_ev, &lp.lp_scan, 0, 0);	/* at start */
+	spoold_metrics_start(spoold_metrics, lp.lp_ev, sd->sd_cf);
 	if (!sig_stopping())
 		ev_run(lp.lp_ev);
+	spoold_metrics_stop(&spoold_metrics);
 	ev_free(&lp.lp_ev);
 }
 
@@ -441,6 +450,7 @@ spoold_bind(struct daemon *d)
 	if (spool_trigger_path(sd->sd_trigger, sizeof(sd->sd_trigger), sd->sd_cf->cf_spool_dir) == -1)
 		log_fatalx("spool_dir too long: %s", sd->sd_cf->cf_spool_dir);
 	spoold_ids(sd);
+	spoold_metrics = spoold_metrics_bind(sd->sd_cf);
 }
 
 static const char *

@@ -20,6 +20,7 @@
 #include "fsx.h"
 #include "hdr.h"
 #include "log.h"
+#include "metrics.h"
 #include "spool.h"
 #include "spoold_complaint.h"
 #include "spoold_dedupe.h"
@@ -694,6 +695,7 @@ spoold_flush_log(const struct spoold_item *it)
 	char		 vis[LOG_VIS_MAX];
 
 	while (s != NULL && *s != '\0' && (nl = strchr(s, '\n')) != NULL) {
+		metrics_spoold_log(s, (size_t)(nl - s));
 		log_info("%s", log_vis(vis, sizeof(vis), s, (size_t)(nl - s)));
 		s = nl + 1;
 	}
@@ -920,6 +922,7 @@ spoold_quarantine(struct spoold *sd, const char *name, const char *why)
 	(void)spool_sync(dir, SPOOL_QUARANTINE);	/* best effort: the file is kept either way */
 	(void)spool_sync(dir, SPOOL_NEW);
 	sd->sd_quarantined++;
+	metrics_inc(mb_spoold_quarantined);
 	log_warnx("%s: quarantined, reason=%s", name, why);
 }
 

@@ -40,6 +40,8 @@ TESTS += tests/blackbox/test_ops.py
 TESTS += tests/blackbox/test_track_rewrite.py
 # idempotent submission: X-Letter-Id within dedupe_window (issue 18 item 3)
 TESTS += tests/blackbox/test_dedupe.py
+# the Prometheus endpoint (issue 18 item 5)
+TESTS += tests/blackbox/test_metrics.py
 EXTRA_DIST += tests/banned.sh tests/blackbox tests/unit/data tests/data
 
 # EXTRA_DIST names whole directories, and automake copies a directory from
