@@ -11,7 +11,7 @@ spoold_libhdr_a_SOURCES = \
 	common/rfc5322addr.c common/rfc5322addr.h
 spoold_libspoold_a_SOURCES = \
 	spoold/spoold_policy.c spoold/spoold_policy.h \
-	spoold/spoold_file.c spoold/spoold_file.h \
+	spoold/spoold_file.c spoold/spoold_file.h spoold/spoold_copy.c \
 	spoold/spoold_prune.c spoold/spoold_prune.h \
 	spoold/spoold_maildrop.c \
 	spoold/spoold_complaint.c spoold/spoold_complaint.h

@@ -35,7 +35,6 @@
 
 enum spoold_action { SA_SKIP, SA_QUEUE, SA_DELETE, SA_QUARANTINE };
 
-#define SPOOLD_ENV_SLACK	65536	/* envelope and Received: beyond the limits */
 
 struct spoold_item {
 	const char		*it_name;
@@ -193,103 +192,6 @@ spoold_read_fd(struct spoold_msgctx *mc, int fd)
 		return 0;
 	}
 	return spoold_read_headers(mc, fd);
-}
-
-/* The writer's file is acceptable to copy: why not, or NULL. */
-static const char *
-spoold_file_refused(const struct spoold *sd, const struct stat *st)
-{
-	int64_t	max = sd->sd_cf->cf_max_message_size + SPOOLD_ENV_SLACK +
-		    (int64_t)sd->sd_cf->cf_max_recipients *
-		    (SPOOL_ADDR_MAX + SPOOL_PARAMS_MAX + 32);
-
-	if (!S_ISREG(st->st_mode))
-		return "not a regular file";
-	if (st->st_nlink != 1)
-		return "more than one link";
-	if (st->st_uid != sd->sd_smtpd_uid && st->st_uid != sd->sd_self_uid)
-		return "not written by smtpd";
-	if (st->st_size > max)
-		return "larger than max_message_size";
-	return NULL;
-}
-
-/* read(2)/write(2), where copy_file_range(2) cannot be had. */
-static int
-spoold_copy_rw(int in, int out, off_t n)
-{
-	char	b[65536];
-	ssize_t	r;
-
-	while (n > 0) {
-		r = read(in, b, n < (off_t)sizeof(b) ? (size_t)n : sizeof(b));
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			if (r == 0)
-				errno = EAGAIN;		/* it shrank: try later */
-			return -1;
-		}
-		if (fsx_write_all(out, b, (size_t)r) == -1)
-			return -1;
-		n -= r;
-	}
-	return 0;
-}
-
-int
-spoold_copy_fd(int in, int out, off_t n, bool sync)
-{
-	ssize_t	r;
-
-	/* in the kernel: no user-space copy of the message */
-	while (n > 0) {
-		r = copy_file_range(in, NULL, out, NULL, (size_t)n, 0);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1 && (errno == EXDEV || errno == ENOSYS ||
-		    errno == EINVAL || errno == EOPNOTSUPP)) {
-			if (spoold_copy_rw(in, out, n) == -1)
-				return -1;
-			break;
-		}
-		if (r <= 0) {
-			if (r == 0)
-				errno = EAGAIN;		/* it shrank: try later */
-			return -1;
-		}
-		n -= r;
-	}
-	return sync ? fsync(out) : 0;
-}
-
-/*
- * Copies size bytes of fd into queue/.NAME.in and returns it open for
- * reading at offset 0; -1 with errno. Not fsynced: one syncfs(2) per batch
- * (spoold_sync_copies) makes every copy durable before any original goes.
- */
-static int
-spoold_copy(const struct spoold *sd, const char *name, int fd, off_t size)
-{
-	char	path[4096], tmp[300];
-	int	cfd, e;
-
-	if (str_printf(tmp, sizeof(tmp), ".%s.in", name) == -1 ||
-	    spool_path(path, sizeof(path), sd->sd_cf->cf_spool_dir, SPOOL_QUEUE,
-	    tmp) == -1)
-		return -1;
-	(void)unlink(path);	/* a crash's leftover */
-	/* 0640: deliverd_user reads it through spoold's group */
-	if ((cfd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	    0640)) == -1)
-		return -1;
-	if (spoold_copy_fd(fd, cfd, size, false) == 0 && lseek(cfd, 0, SEEK_SET) == 0)
-		return cfd;
-	e = errno;
-	(void)close(cfd);	/* failing anyway */
-	(void)unlink(path);
-	errno = e;
-	return -1;
 }
 
 /* Opens, checks and copies one file, then reads the copy. Returns an
@@ -701,51 +603,24 @@ spoold_flush_log(const struct spoold_item *it)
 	}
 }
 
-/* queue/.NAME.in -> queue/NAME (to != SPOOL_QUEUE: unlink it); 0 or errno. */
-static int
-spoold_copy_done(const struct spoold *sd, const char *name, bool keep)
-{
-	char	src[4096], dst[4096], tmp[300];
-
-	if (str_printf(tmp, sizeof(tmp), ".%s.in", name) == -1 ||
-	    spool_path(src, sizeof(src), sd->sd_cf->cf_spool_dir, SPOOL_QUEUE, tmp) == -1 ||
-	    spool_path(dst, sizeof(dst), sd->sd_cf->cf_spool_dir, SPOOL_QUEUE, name) == -1)
-		return ENAMETOOLONG;
-	if (!keep)
-		return unlink(src) == -1 && errno != ENOENT ? errno : 0;
-	return rename(src, dst) == -1 ? errno : 0;
-}
-
 /*
  * Every copy of the batch durable before any original is removed: one
  * syncfs(2) of the spool's file system instead of an fsync per copy.
  */
-static int
-spoold_sync_copies(const struct spoold *sd, const struct spoold_item *items,
-    size_t n)
-{
-	char	dir[4096];
-	size_t	i;
-	int	fd, rc = 0;
-
-	for (i = 0; i < n && !items[i].it_copy; i++)
-		;
-	if (i == n)
-		return 0;
-	if (spool_path(dir, sizeof(dir), sd->sd_cf->cf_spool_dir, SPOOL_QUEUE, NULL) == -1 ||
-	    (fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		rc = -1;
-	else {
-		rc = syncfs(fd);
-		(void)close(fd);	/* read-only */
-	}
-	if (rc == -1)
-		log_warn("syncfs %s: files stay in incoming/new until the next pass",
-		    sd->sd_cf->cf_spool_dir);
-	return rc;
-}
 
 /* One item after the commit; 0 or an errno (it stays in incoming/new). */
+/* Whether the batch made copies to make durable. */
+static bool
+spoold_any_copy(const struct spoold_item *items, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		if (items[i].it_copy)
+			return true;
+	return false;
+}
+
 static int
 spoold_move_one(struct spoold *sd, struct spoold_item *it)
 {
@@ -847,7 +722,7 @@ spoold_file_batch(struct spoold *sd, char (*names)[SPOOLD_NAME_MAX], size_t n,
 	}
 	if ((rc = spool_commit(&txn)) != 0)
 		goto fail;
-	if (spoold_sync_copies(sd, items, n) != 0) {
+	if (spoold_any_copy(items, n) && spoold_sync_copies(sd) != 0) {
 		/* filed; the originals stay and the next pass moves them */
 		sd->sd_export_pending = true;
 		rc = 0;
@@ -880,33 +755,6 @@ out:
 		buf_release(&items[i].it_log);
 	free(items);
 	return rc;
-}
-
-size_t
-spoold_clean_copies(const struct spoold *sd)
-{
-	struct dirent	*de;
-	struct stat	 st;
-	DIR		*d;
-	char		 dir[4096];
-	size_t		 n = 0, len;
-	time_t		 now = time(NULL);
-
-	if (spool_path(dir, sizeof(dir), sd->sd_cf->cf_spool_dir, SPOOL_QUEUE, NULL) == -1 ||
-	    (d = opendir(dir)) == NULL)
-		return 0;
-	while ((de = readdir(d)) != NULL) {
-		len = strlen(de->d_name);
-		if (de->d_name[0] != '.' || len < 4 ||
-		    strcmp(de->d_name + len - 3, ".in") != 0 ||
-		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
-		    !S_ISREG(st.st_mode) || now - st.st_mtime < sd->sd_cf->cf_stale_tmp_age)
-			continue;
-		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
-			n++;
-	}
-	(void)closedir(d);	/* read-only directory stream */
-	return n;
 }
 
 void

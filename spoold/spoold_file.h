@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <sys/stat.h>
 
 #include "spool.h"
 
@@ -57,9 +58,20 @@ int	spoold_file_batch(struct spoold *, char (*names)[SPOOLD_NAME_MAX], size_t n,
 	    size_t *bad_r);
 /* Errors worth retrying later (map full, disk full, I/O, memory, LMDB). */
 bool	spoold_error_transient(int rc);
+#define SPOOLD_ENV_SLACK	65536	/* envelope and Received: beyond the limits */
+
+/* spoold_copy.c: why the writer's file may not be copied, or NULL. */
+const char *spoold_file_refused(const struct spoold *, const struct stat *);
 /* Copies n bytes from in's offset to out (then fsyncs out if sync); -1
  * with errno (EAGAIN: in had fewer bytes). */
 int	spoold_copy_fd(int in, int out, off_t n, bool sync);
+/* Copies size bytes of fd into queue/.NAME.in and returns it open for
+ * reading at offset 0 (not fsynced: spoold_sync_copies); -1 with errno. */
+int	spoold_copy(const struct spoold *, const char *name, int fd, off_t size);
+/* Renames queue/.NAME.in to its queue name (keep) or removes it; 0 or errno. */
+int	spoold_copy_done(const struct spoold *, const char *name, bool keep);
+/* One syncfs(2) for a batch's copies; -1 logged. */
+int	spoold_sync_copies(const struct spoold *);
 /* maildrop/ (spoold_maildrop.c): copies each injected file into
  * incoming/new under sendmail_account, with spoold's tag; refuses links,
  * symlinks and oversized files. 0, or a transient error. */
