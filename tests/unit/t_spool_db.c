@@ -1,6 +1,7 @@
 /*
  * Unit tests for the LMDB side of libspool: every record type, the
- * schedule's consistency, events (JSON, counters, outbox, log, export),
+ * schedule's consistency, events (JSON, counters, outbox, log; the export
+ * is t_spool_export),
  * schema version, map full and read-only opening by another process.
  * Each case works in a fresh temporary spool under /tmp.
  */
@@ -557,23 +558,6 @@ outbox_cb(uint64_t seq, int64_t dt, const char *json, size_t len, void *arg)
 	return 0;
 }
 
-static void
-ev_init(struct spool_event *ev, enum spool_ev_type ty, enum spool_ev_class cl,
-    const char *login, const char *qid, uint64_t issue)
-{
-	memset(ev, 0, sizeof(*ev));
-	ev->ev_type = ty;
-	ev->ev_class = cl;
-	ev->ev_dt = 1764432245;		/* 2025-11-29T16:04:05Z */
-	ev->ev_login = login;
-	ev->ev_qid = qid;
-	ev->ev_issue = issue;
-	ev->ev_from = "s@example.com";
-	ev->ev_to = "r@example.org";
-	ev->ev_msg = "250 2.0.0 Ok";
-	ev->ev_attempt = 1;
-}
-
 static const char *
 jstr(const struct json_val *o, const char *k)
 {
@@ -638,7 +622,7 @@ t_events(void)
 	a.ac_callback_url[0] = '\0';
 	(void)spool_account_put(t, &a);
 	(void)spool_issue_find_or_create(t, "L", "2026-11-29", "spring", &is);
-	ev_init(&ev, SPOOL_EV_BOUNCED, SPOOL_CL_REMOTE, "L", Q1, is.su_id);
+	t_ev_init(&ev, SPOOL_EV_BOUNCED, SPOOL_CL_REMOTE, "L", Q1, is.su_id);
 	ev.ev_uniq = "L-1";
 	ev.ev_msg = "550 5.1.1 \"quoted\" \xc3\xa9";
 	ev.ev_attempt = 3;
@@ -654,31 +638,31 @@ t_events(void)
 	    "CONTRACT key order");
 	t_ok(strstr(l.json, ",\"category\":\"bad-mailbox\"}") != NULL,
 	    "category last (issue 15): %s", l.json);
-	ev_init(&ev, SPOOL_EV_DELIVERED, SPOOL_CL_NONE, "L", Q2, is.su_id);
+	t_ev_init(&ev, SPOOL_EV_DELIVERED, SPOOL_CL_NONE, "L", Q2, is.su_id);
 	(void)spool_event_add(t, &ev, &seq);
 	l.n = 0;
 	(void)spool_log_iter(t, false, 2, log_cb, &l);
 	t_ok(strstr(l.json, "\"class\"") == NULL && strstr(l.json, "\"hop\"") == NULL &&
 	    strstr(l.json, "\"category\"") == NULL,
 	    "no class or category on delivered, no hop when not given");
-	ev_init(&ev, SPOOL_EV_DEFERRED, SPOOL_CL_NONE, "L", Q1, is.su_id);
+	t_ev_init(&ev, SPOOL_EV_DEFERRED, SPOOL_CL_NONE, "L", Q1, is.su_id);
 	ev.ev_tls = "TLSv1.3";
 	(void)spool_event_add(t, &ev, NULL);
-	ev_init(&ev, SPOOL_EV_BOUNCED, SPOOL_CL_POLICY, "L", Q1, is.su_id);
+	t_ev_init(&ev, SPOOL_EV_BOUNCED, SPOOL_CL_POLICY, "L", Q1, is.su_id);
 	(void)spool_event_add(t, &ev, NULL);
-	ev_init(&ev, SPOOL_EV_BOUNCED, SPOOL_CL_EXPIRED, "L", Q1, is.su_id);
+	t_ev_init(&ev, SPOOL_EV_BOUNCED, SPOOL_CL_EXPIRED, "L", Q1, is.su_id);
 	(void)spool_event_add(t, &ev, &seq);
 	l.n = 0;
 	(void)spool_log_iter(t, false, seq, log_cb, &l);
 	t_ok(strstr(l.json, "\"category\":\"expired\"") != NULL,
 	    "an expiry without a category is \"expired\"");
-	ev_init(&ev, SPOOL_EV_BOUNCED, SPOOL_CL_ADMIN, "NOCB", Q2, 0);
+	t_ev_init(&ev, SPOOL_EV_BOUNCED, SPOOL_CL_ADMIN, "NOCB", Q2, 0);
 	t_int_eq(spool_event_add(t, &ev, &seq), 0, "event without issue");
 	l.n = 0;
 	(void)spool_log_iter(t, false, seq, log_cb, &l);
 	t_ok(strstr(l.json, "\"issue\":{\"id\":null,\"name\":null,\"date\":null}") != NULL,
 	    "issue 0: nulls");
-	ev_init(&ev, SPOOL_EV_DELIVERED, SPOOL_CL_NONE, "GHOST", Q2, 0);
+	t_ev_init(&ev, SPOOL_EV_DELIVERED, SPOOL_CL_NONE, "GHOST", Q2, 0);
 	t_int_eq(spool_event_add(t, &ev, NULL), 0, "event for an unknown account");
 	(void)spool_issue_get(t, is.su_id, &is);
 	t_ok(is.su_delivered == 1 && is.su_deferred == 1 && is.su_bounced_remote == 1 &&
@@ -722,228 +706,6 @@ t_events(void)
 	buf_release(&l.b);
 	spool_close(&sp);
 }
-
-static size_t
-file_lines(const char *path)
-{
-	FILE	*f;
-	size_t	 n = 0;
-	int	 c;
-
-	if ((f = fopen(path, "r")) == NULL)
-		return 0;
-	while ((c = fgetc(f)) != EOF)
-		if (c == '\n')
-			n++;
-	(void)fclose(f);
-	return n;
-}
-
-static void
-add_events(struct spool *sp, int n)
-{
-	struct spool_txn	*t = t_wtxn(sp);
-	struct spool_event	 ev;
-
-	ev_init(&ev, SPOOL_EV_DELIVERED, SPOOL_CL_NONE, "L", Q1, 0);
-	while (n-- > 0)
-		(void)spool_event_add(t, &ev, NULL);
-	if (spool_commit(&t) != 0)
-		t_diag("commit failed");
-}
-
-/* A daemon user may plant links in the spool; root's export (spoolctl)
- * must write through neither a symbolic nor a hard link (issue 14). */
-static void
-t_export_links(struct spool *sp)
-{
-	char		 canary[4096], lnk[4096];
-	struct stat	 st;
-	size_t		 n = 9;
-	FILE		*f;
-
-	(void)snprintf(canary, sizeof(canary), "%s/canary", tdir);
-	(void)snprintf(lnk, sizeof(lnk), "%s/events-link.jsonl", tdir);
-	if ((f = fopen(canary, "w")) != NULL)
-		(void)fclose(f);
-	add_events(sp, 1);
-	t_ok(symlink(canary, lnk) == 0, "symbolic link planted");
-	t_int_eq(spool_events_export(sp, lnk, &n), ELOOP, "export refuses a symbolic link");
-	t_ok(stat(canary, &st) == 0 && st.st_size == 0, "its target is untouched");
-	(void)unlink(lnk);
-	t_ok(link(canary, lnk) == 0, "hard link planted");
-	t_int_eq(spool_events_export(sp, lnk, &n), EPERM, "export refuses a second name");
-	t_ok(stat(canary, &st) == 0 && st.st_size == 0, "the file is untouched");
-	(void)unlink(lnk);
-	(void)unlink(canary);
-}
-
-static void
-t_export(void)
-{
-	struct spool	*sp = db_fresh();
-	char		 path[128], bad[128];
-	struct stat	 st;
-	size_t		 n = 99;
-
-	(void)snprintf(path, sizeof(path), "%s/events.jsonl", tdir);
-	(void)snprintf(bad, sizeof(bad), "%s/nodir/events.jsonl", tdir);
-	t_int_eq(spool_events_export(sp, path, &n), 0, "nothing to export");
-	t_int_eq((long long)n, 0, "n = 0");
-	add_events(sp, 3);
-	t_int_eq(spool_events_export(sp, path, &n), 0, "export");
-	t_int_eq((long long)n, 3, "three exported");
-	t_int_eq((long long)file_lines(path), 3, "three lines");
-	t_ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0640, "file mode 0640");
-	t_int_eq(spool_events_export(sp, path, &n), 0, "again");
-	t_int_eq((long long)n, 0, "cursor: nothing twice");
-	add_events(sp, 2);
-	t_int_eq(spool_events_export(sp, bad, &n), ENOENT, "failing export");
-	t_int_eq(spool_events_export(sp, path, &n), 0, "export after failure");
-	t_int_eq((long long)n, 2, "cursor not advanced by the failure");
-	t_int_eq((long long)file_lines(path), 5, "appended");
-	t_export_links(sp);
-	spool_close(&sp);
-}
-
-static void
-append_text(const char *path, const char *text)
-{
-	FILE	*f;
-
-	if ((f = fopen(path, "a")) == NULL)
-		return;
-	(void)fputs(text, f);
-	(void)fclose(f);
-}
-
-/* A crash between writing lines and committing the cursor leaves lines
- * that the next export writes again: they must be cut first. */
-static void
-t_export_crash(void)
-{
-	struct spool	*sp = db_fresh();
-	char		 path[128], old[160];
-	size_t		 n;
-
-	(void)snprintf(path, sizeof(path), "%s/events.jsonl", tdir);
-	add_events(sp, 2);
-	(void)spool_events_export(sp, path, &n);
-	append_text(path, "{\"uncommitted\":1}\n{\"uncommitted\":2}\n{\"half");
-	add_events(sp, 1);
-	t_int_eq(spool_events_export(sp, path, &n), 0, "export after a crashed one");
-	t_int_eq((long long)n, 1, "one new event");
-	t_int_eq((long long)file_lines(path), 3, "crashed lines cut: 2 + 1");
-	(void)snprintf(old, sizeof(old), "%s.1", path);
-	(void)rename(path, old);	/* rotation by rename */
-	add_events(sp, 2);
-	t_int_eq(spool_events_export(sp, path, &n), 0, "export after rotation");
-	t_int_eq((long long)file_lines(path), 2, "new file: only new events");
-	t_int_eq((long long)file_lines(old), 3, "rotated file untouched");
-	if (truncate(path, 0) == -1)	/* rotation by copytruncate */
-		t_diag("truncate failed");
-	append_text(path, "{\"someone\":1}\n");
-	add_events(sp, 1);
-	t_int_eq(spool_events_export(sp, path, &n), 0, "export after copytruncate");
-	t_int_eq((long long)file_lines(path), 2, "shorter file: nothing cut");
-	spool_close(&sp);
-}
-
-/* Opens its own environment (never one carried across fork) and exports
- * everything; exit 0 on success. */
-static void
-child_export(const char *path)
-{
-	struct spool	*csp;
-	size_t		 n;
-	int		 rc;
-
-	(void)alarm(30);
-	if (spool_open(tdir, MAP, MAP, 0, &csp) != 0)
-		_exit(2);
-	rc = spool_events_export(csp, path, &n);
-	spool_close(&csp);
-	_exit(rc == 0 ? 0 : 1);
-}
-
-/* Commits one event in its own environment; exit 0 once committed. */
-static void
-child_commit(void)
-{
-	struct spool	*csp;
-
-	(void)alarm(10);	/* blocked on the write lock: killed */
-	if (spool_open(tdir, MAP, MAP, 0, &csp) != 0)
-		_exit(2);
-	add_events(csp, 1);
-	spool_close(&csp);	/* nothing left for valgrind's leak check */
-	_exit(0);
-}
-
-static size_t
-fifo_lines(const char *path)
-{
-	char	buf[65536];
-	ssize_t	k;
-	size_t	n = 0;
-	int	fd;
-
-	if ((fd = open(path, O_RDONLY)) == -1)
-		return 0;
-	while ((k = read(fd, buf, sizeof(buf))) > 0)
-		for (ssize_t i = 0; i < k; i++)
-			n += buf[i] == '\n';
-	(void)close(fd);
-	return n;
-}
-
-/*
- * The export writes and syncs its file with no transaction open (issue 13
- * item 9): while an exporter is stuck writing (a FIFO nobody reads yet)
- * another writer commits; a backlog goes out in bounded batches.
- */
-static void
-t_export_batches(void)
-{
-	struct spool	*sp = db_fresh();
-	char		 path[128];
-	pid_t		 exporter, writer;
-	int		 status = -1;
-	size_t		 n, lines;
-
-	add_events(sp, 2 * SPOOL_EXPORT_BATCH + 123);
-	spool_close(&sp);
-	(void)snprintf(path, sizeof(path), "%s/events.jsonl", tdir);
-	t_ok(mkfifo(path, 0600) == 0, "event_log is a FIFO with no reader");
-	if ((exporter = fork()) == 0)
-		child_export(path);
-	(void)usleep(300000);	/* the exporter blocks in open(2) */
-	if ((writer = fork()) == 0)
-		child_commit();
-	(void)waitpid(writer, &status, 0);
-	t_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-	    "a writer commits while the exporter writes the file");
-	lines = fifo_lines(path);	/* lets the exporter go on */
-	(void)waitpid(exporter, &status, 0);
-	t_int_eq((long long)lines, SPOOL_EXPORT_BATCH, "the exporter wrote one batch");
-	t_ok(WIFEXITED(status) && WEXITSTATUS(status) == 1, "fdatasync of a FIFO fails");
-	(void)unlink(path);
-	if (spool_open(tdir, MAP, MAP, 0, &sp) != 0)
-		return;
-	t_int_eq(spool_events_export_some(sp, path, SPOOL_EXPORT_BATCH, &n), 0, "batch 1");
-	t_int_eq((long long)n, SPOOL_EXPORT_BATCH, "a full batch");
-	t_int_eq(spool_events_export_some(sp, path, SPOOL_EXPORT_BATCH, &n), 0, "batch 2");
-	t_int_eq((long long)n, SPOOL_EXPORT_BATCH, "a full batch again");
-	t_int_eq(spool_events_export_some(sp, path, SPOOL_EXPORT_BATCH, &n), 0, "batch 3");
-	t_int_eq((long long)n, 124, "the rest and the writer's event");
-	t_int_eq(spool_events_export(sp, path, &n), 0, "nothing left");
-	t_int_eq((long long)n, 0, "n = 0");
-	t_int_eq((long long)file_lines(path), 2 * SPOOL_EXPORT_BATCH + 124,
-	    "every event once, the failed batch not repeated");
-	spool_close(&sp);
-}
-
-/* ---- environment: version, map full, read-only, modes */
 
 static void
 t_version(void)
@@ -1111,9 +873,6 @@ static const struct t_case cases[] = {
 	{ "messages", t_messages },
 	{ "schedule", t_schedule },
 	{ "events", t_events },
-	{ "export", t_export },
-	{ "export_crash", t_export_crash },
-	{ "export_batches", t_export_batches },
 	{ "version", t_version },
 	{ "map_full", t_map_full },
 	{ "readonly", t_readonly },

@@ -258,3 +258,20 @@ t_dkim_key(const struct conf *cf, struct spool *sp, const char *login,
 		abort();
 	}
 }
+
+void
+t_ev_init(struct spool_event *ev, enum spool_ev_type ty, enum spool_ev_class cl,
+    const char *login, const char *qid, uint64_t issue)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->ev_type = ty;
+	ev->ev_class = cl;
+	ev->ev_dt = 1764432245;		/* 2025-11-29T16:04:05Z */
+	ev->ev_login = login;
+	ev->ev_qid = qid;
+	ev->ev_issue = issue;
+	ev->ev_from = "s@example.com";
+	ev->ev_to = "r@example.org";
+	ev->ev_msg = "250 2.0.0 Ok";
+	ev->ev_attempt = 1;
+}

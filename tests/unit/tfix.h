@@ -101,4 +101,9 @@ void		 t_dkim_key(const struct conf *cf, struct spool *sp, const char *login,
 		    const char *domain, const char *name, bool ed25519,
 		    const void *key, size_t len);
 
+/* An event of type ty/class cl for login and qid (issue: 0 = none), with
+ * fixed time, addresses and reply. */
+void	t_ev_init(struct spool_event *, enum spool_ev_type, enum spool_ev_class,
+	    const char *login, const char *qid, uint64_t issue);
+
 #endif
