@@ -28,10 +28,10 @@ UNIT_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/unit
 include tests/unit/local.mk
 include tests/tools/local.mk
 
-TESTS += tests/banned.sh tests/blackbox/test_privileges.py
+TESTS += tests/banned.sh tests/check-format.sh tests/blackbox/test_privileges.py
 # mail loops and the relayhost's TLS policy (issue 14)
 TESTS += tests/blackbox/test_loops.py tests/blackbox/test_relay_tls.py
-EXTRA_DIST += tests/banned.sh tests/blackbox tests/unit/data
+EXTRA_DIST += tests/banned.sh tests/check-format.sh contrib/format .clang-format tests/blackbox tests/unit/data
 
 # EXTRA_DIST names whole directories, and automake copies a directory from
 # the build tree too: a tree that has run the tests would ship their logs
