@@ -10,6 +10,7 @@
  * has the C type T that conf_set() writes for the key's CONF_T_* (Postfix's
  * CONFIG_INT_TABLE binds &var instead; an offset needs this check).
  */
+/* clang-format off */
 #define CONF_OFF(m, T)	(offsetof(struct conf, m) + 0 * sizeof(struct {	\
 	_Static_assert(_Generic(((struct conf *)0)->m, T: 1, default: 0),	\
 	    "struct conf member " #m " is not " #T);			\
@@ -37,6 +38,7 @@
 /* listen lines go to cf_listen/cf_nlisten, not to one member */
 #define CF_LISTEN(n, d, own)	\
 	{ n, CONF_T_LISTEN, d, 0, 0, 0, NULL, own }
+/* clang-format on */
 
 #define DAY	(24 * 3600)
 

@@ -71,6 +71,7 @@ static void smtpd_do_auth(struct smtpd_session *, const char *, size_t);
 static void smtpd_do_notimpl(struct smtpd_session *, const char *, size_t);
 static void smtpd_do_http(struct smtpd_session *, const char *, size_t);
 
+/* clang-format off */
 /*
  * The verb table (STYLE R4). BDAT has no refusals here: RFC 3030 3 wants
  * the chunk read and discarded, so its handler defers the reply.
@@ -97,6 +98,7 @@ static const struct smtpd_verb smtpd_verbs[] = {
 	{ SMTP_V_TURN,	smtpd_do_notimpl, { NULL, NULL, NULL, NULL }, 0 },
 	{ SMTP_V_HTTP,	smtpd_do_http,	{ NULL, NULL, NULL, NULL }, 0 },
 };
+/* clang-format on */
 
 static const char *const smtpd_phase_names[SP_COUNT] = {
 	[SP_GREETED] = "greeted", [SP_HELO] = "helo", [SP_MAIL] = "mail",

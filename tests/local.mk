@@ -29,7 +29,7 @@ UNIT_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/unit
 include tests/unit/local.mk
 include tests/tools/local.mk
 
-TESTS += tests/banned.sh tests/blackbox/test_privileges.py
+TESTS += tests/banned.sh tests/check-format.sh tests/blackbox/test_privileges.py
 # mail loops and the relayhost's TLS policy (issue 14)
 TESTS += tests/blackbox/test_loops.py tests/blackbox/test_relay_tls.py
 # suppression: what adds to it, spoolctl suppression, suppression_ttl (issue 15)
@@ -42,7 +42,7 @@ TESTS += tests/blackbox/test_track_rewrite.py
 TESTS += tests/blackbox/test_dedupe.py
 # the Prometheus endpoint (issue 18 item 5)
 TESTS += tests/blackbox/test_metrics.py
-EXTRA_DIST += tests/banned.sh tests/blackbox tests/unit/data tests/data
+EXTRA_DIST += tests/banned.sh tests/check-format.sh contrib/format .clang-format tests/blackbox tests/unit/data tests/data
 
 # EXTRA_DIST names whole directories, and automake copies a directory from
 # the build tree too: a tree that has run the tests would ship their logs
