@@ -40,8 +40,8 @@
 #include "tfix.h"
 #include "xmem.h"
 
-#define BENCH_KEY_MAX	(64 * 1024)
-#define BENCH_MSG_MAX	(16 * 1024 * 1024)
+#define BENCH_KEY_MAX (64 * 1024)
+#define BENCH_MSG_MAX (16 * 1024 * 1024)
 
 struct bench {
 	struct conf	*cf;
@@ -71,13 +71,13 @@ bench_usage(void)
 static void
 bench_spool(struct bench *b, const char *keyfile, bool ed25519)
 {
-	char	*key;
-	size_t	 keylen;
-	int	 rc;
+	char  *key;
+	size_t keylen;
+	int    rc;
 
 	b->cf = t_spool_conf(b->dir, sizeof(b->dir), "dkim-sign-bench");
-	if ((rc = spool_open(b->dir, b->cf->cf_lmdb_map_size, b->cf->cf_lmdb_map_max,
-	    0, &b->sp)) != 0)
+	if ((rc = spool_open(b->dir, b->cf->cf_lmdb_map_size,
+		 b->cf->cf_lmdb_map_max, 0, &b->sp)) != 0)
 		bench_die("spool_open", spool_strerror(rc));
 	if (fsx_read_file(keyfile, BENCH_KEY_MAX, &key, &keylen) == -1)
 		bench_die(keyfile, strerror(errno));
@@ -90,40 +90,42 @@ bench_spool(struct bench *b, const char *keyfile, bool ed25519)
 static void
 bench_message(struct bench *b, const char *file)
 {
-	struct buf	 crlf;
-	char		*raw;
-	size_t		 len, i;
+	struct buf crlf;
+	char	  *raw;
+	size_t	   len, i;
 
 	if (fsx_read_file(file, BENCH_MSG_MAX, &raw, &len) == -1)
 		bench_die(file, strerror(errno));
 	buf_init(&crlf, 2 * BENCH_MSG_MAX);
 	for (i = 0; i < len; i++)
 		if ((raw[i] == '\n' && (i == 0 || raw[i - 1] != '\r') &&
-		    buf_append(&crlf, "\r", 1) == -1) || buf_append(&crlf, raw + i, 1) == -1)
+			buf_append(&crlf, "\r", 1) == -1) ||
+		    buf_append(&crlf, raw + i, 1) == -1)
 			bench_die(file, "too large");
 	free(raw);
 	b->msg = crlf.data;
 	b->msglen = crlf.len;
 	(void)str_copy(b->m.sm_qid, sizeof(b->m.sm_qid), "0123456789ABCDEF");
 	(void)str_copy(b->m.sm_login, sizeof(b->m.sm_login), "bench");
-	(void)str_copy(b->m.sm_from_hdr, sizeof(b->m.sm_from_hdr), "from@bench.example");
+	(void)str_copy(b->m.sm_from_hdr, sizeof(b->m.sm_from_hdr),
+	    "from@bench.example");
 }
 
 /* One message as deliverd_worker_sign() does it; returns the signature size. */
 static size_t
 bench_sign_one(struct bench *b)
 {
-	struct spool_txn	*txn;
-	struct buf		 sig;
-	char			 why[512];
-	size_t			 n;
-	int			 rc;
+	struct spool_txn *txn;
+	struct buf	  sig;
+	char		  why[512];
+	size_t		  n;
+	int		  rc;
 
 	buf_init(&sig, SPOOL_DKIMSIG_MAX);
 	if ((rc = spool_begin(b->sp, false, &txn)) != 0)
 		bench_die("spool_begin", spool_strerror(rc));
 	if (deliverd_dkim_sign(txn, b->cf, &b->m, b->msg, b->msglen, &sig, why,
-	    sizeof(why)) != DELIVERD_DKIM_SIGNED)
+		sizeof(why)) != DELIVERD_DKIM_SIGNED)
 		bench_die("deliverd_dkim_sign", why);
 	spool_abort(&txn);
 	n = sig.len;
@@ -134,7 +136,7 @@ bench_sign_one(struct bench *b)
 static double
 bench_cpu_us(void)
 {
-	struct rusage	 ru;
+	struct rusage ru;
 
 	if (getrusage(RUSAGE_SELF, &ru) == -1)
 		bench_die("getrusage", strerror(errno));
@@ -145,7 +147,7 @@ bench_cpu_us(void)
 static double
 bench_wall_us(void)
 {
-	struct timespec	 ts;
+	struct timespec ts;
 
 	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
@@ -154,13 +156,13 @@ bench_wall_us(void)
 int
 main(int argc, char **argv)
 {
-	struct bench				 b;
-	struct deliverd_dkim_cache_stats	 cs;
-	bool					 ed25519;
-	double					 cpu0, wall0, cpu, wall;
-	char					*end;
-	unsigned long				 n, i;
-	size_t					 siglen;
+	struct bench			 b;
+	struct deliverd_dkim_cache_stats cs;
+	bool				 ed25519;
+	double				 cpu0, wall0, cpu, wall;
+	char				*end;
+	unsigned long			 n, i;
+	size_t				 siglen;
 
 	if (argc == 6 && strcmp(argv[5], "nocache") == 0)
 		deliverd_dkim_cache_enable(false);
@@ -185,7 +187,8 @@ main(int argc, char **argv)
 	wall = (bench_wall_us() - wall0) / (double)n;
 	deliverd_dkim_cache_stats(&cs);
 	(void)printf("alg=%s n=%lu cpu_us_per_msg=%.1f wall_us_per_msg=%.1f "
-	    "sig_bytes=%zu cache_hits=%" PRIu64 " cache_misses=%" PRIu64 "\n",
+		     "sig_bytes=%zu cache_hits=%" PRIu64
+		     " cache_misses=%" PRIu64 "\n",
 	    argv[2], n, cpu, wall, siglen, cs.dcs_hits, cs.dcs_misses);
 	spool_close(&b.sp);
 	conf_free(&b.cf);

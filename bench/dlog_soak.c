@@ -41,21 +41,22 @@
 #include "buf.h"
 #include "spool.h"
 
-#define SOAK_DAY	86400
-#define SOAK_T0		INT64_C(1798761600)	/* 2027-01-01T00:00:00Z */
-#define SOAK_FILL_TXN	5000			/* events per fill transaction */
-#define SOAK_ACCOUNTS	3
+#define SOAK_DAY      86400
+#define SOAK_T0	      INT64_C(1798761600) /* 2027-01-01T00:00:00Z */
+#define SOAK_FILL_TXN 5000		  /* events per fill transaction */
+#define SOAK_ACCOUNTS 3
 
 struct soak {
-	struct spool	*sp;
-	char		 dir[4096];
-	uint64_t	 n;		/* events so far */
-	uint64_t	 bounce_every;
-	uint64_t	 issue[SOAK_ACCOUNTS];
-	char		 issue_date[SOAK_ACCOUNTS][11];
+	struct spool *sp;
+	char	      dir[4096];
+	uint64_t      n; /* events so far */
+	uint64_t      bounce_every;
+	uint64_t      issue[SOAK_ACCOUNTS];
+	char	      issue_date[SOAK_ACCOUNTS][11];
 };
 
-static const char *const soak_login[SOAK_ACCOUNTS] = { "shop", "news", "alerts" };
+static const char *const soak_login[SOAK_ACCOUNTS] = { "shop", "news",
+	"alerts" };
 
 static __attribute__((noreturn)) void
 soak_die(const char *what, int rc)
@@ -67,18 +68,20 @@ soak_die(const char *what, int rc)
 static __attribute__((noreturn)) void
 soak_usage(void)
 {
-	(void)fprintf(stderr, "usage: dlog-soak fill DIR EVENTS [BOUNCE_EVERY]\n"
+	(void)fprintf(stderr,
+	    "usage: dlog-soak fill DIR EVENTS [BOUNCE_EVERY]\n"
 	    "       dlog-soak prune DIR RETENTION_DAYS\n"
 	    "       dlog-soak rebuild DIR\n"
-	    "       dlog-soak soak DIR EVENTS DAYS RETENTION_DAYS MAP_MB [check]\n");
+	    "       dlog-soak soak DIR EVENTS DAYS RETENTION_DAYS MAP_MB "
+	    "[check]\n");
 	exit(2);
 }
 
 static uint64_t
 soak_num(const char *s)
 {
-	char			*end;
-	unsigned long long	 v;
+	char		  *end;
+	unsigned long long v;
 
 	errno = 0;
 	v = strtoull(s, &end, 10);
@@ -90,7 +93,7 @@ soak_num(const char *s)
 static void
 soak_open(struct soak *so, const char *dir, int64_t map)
 {
-	int	rc;
+	int rc;
 
 	if (mkdir(dir, 0755) == -1 && errno != EEXIST)
 		soak_die(dir, errno);
@@ -102,10 +105,10 @@ soak_open(struct soak *so, const char *dir, int64_t map)
 static void
 soak_accounts(struct soak *so)
 {
-	struct spool_account	 a;
-	struct spool_txn	*t;
-	size_t			 i;
-	int			 rc;
+	struct spool_account a;
+	struct spool_txn    *t;
+	size_t		     i;
+	int		     rc;
 
 	if ((rc = spool_begin(so->sp, true, &t)) != 0)
 		soak_die("begin", rc);
@@ -123,9 +126,9 @@ soak_accounts(struct soak *so)
 static uint64_t
 soak_issue(struct soak *so, struct spool_txn *t, size_t acct, int64_t dt)
 {
-	struct spool_issue	is;
-	char			date[11];
-	int			rc;
+	struct spool_issue is;
+	char		   date[11];
+	int		   rc;
 
 	spool_date(dt, date);
 	if (so->issue[acct] != 0 && strcmp(date, so->issue_date[acct]) == 0)
@@ -135,7 +138,8 @@ soak_issue(struct soak *so, struct spool_txn *t, size_t acct, int64_t dt)
 	if (rc != 0)
 		soak_die("issue", rc);
 	so->issue[acct] = is.su_id;
-	(void)str_copy(so->issue_date[acct], sizeof(so->issue_date[acct]), date);
+	(void)str_copy(so->issue_date[acct], sizeof(so->issue_date[acct]),
+	    date);
 	return is.su_id;
 }
 
@@ -144,18 +148,20 @@ soak_issue(struct soak *so, struct spool_txn *t, size_t acct, int64_t dt)
 static void
 soak_event(struct soak *so, struct spool_txn *t, int64_t dt)
 {
-	struct spool_event	ev;
-	uint64_t		n = so->n++;
-	size_t			acct = n % SOAK_ACCOUNTS;
-	char			qid[QID_SIZE], to[96], msg[256], mid[96];
-	int			rc;
+	struct spool_event ev;
+	uint64_t	   n = so->n++;
+	size_t		   acct = n % SOAK_ACCOUNTS;
+	char		   qid[QID_SIZE], to[96], msg[256], mid[96];
+	int		   rc;
 
 	(void)snprintf(qid, sizeof(qid), "%013" PRIX64 "%07" PRIX64,
-	    (uint64_t)dt * 1000000u & UINT64_C(0xFFFFFFFFFFFFF), n & 0xFFFFFFFu);
-	(void)snprintf(to, sizeof(to), "user%" PRIu64 "@dest%" PRIu64 ".example", n,
-	    n % 977);
-	(void)snprintf(mid, sizeof(mid), "<%" PRIu64 ".%" PRId64 "@mail.%s.example>",
-	    n, dt, soak_login[acct]);
+	    (uint64_t)dt * 1000000u & UINT64_C(0xFFFFFFFFFFFFF),
+	    n & 0xFFFFFFFu);
+	(void)snprintf(to, sizeof(to),
+	    "user%" PRIu64 "@dest%" PRIu64 ".example", n, n % 977);
+	(void)snprintf(mid, sizeof(mid),
+	    "<%" PRIu64 ".%" PRId64 "@mail.%s.example>", n, dt,
+	    soak_login[acct]);
 	memset(&ev, 0, sizeof(ev));
 	ev.ev_dt = dt;
 	ev.ev_login = soak_login[acct];
@@ -170,18 +176,21 @@ soak_event(struct soak *so, struct spool_txn *t, int64_t dt)
 	if (n % so->bounce_every == 3 % so->bounce_every) {
 		ev.ev_type = SPOOL_EV_BOUNCED;
 		ev.ev_class = SPOOL_CL_REMOTE;
-		(void)snprintf(msg, sizeof(msg), "550 5.1.1 <%s>: Recipient address "
-		    "rejected: User unknown in virtual mailbox table", to);
+		(void)snprintf(msg, sizeof(msg),
+		    "550 5.1.1 <%s>: Recipient address "
+		    "rejected: User unknown in virtual mailbox table",
+		    to);
 		if ((rc = spool_permfail_put(t, ev.ev_login, to, dt, msg)) != 0)
 			soak_die("permfail", rc);
 	} else if (n % 10 == 7) {
 		ev.ev_type = SPOOL_EV_DEFERRED;
-		(void)snprintf(msg, sizeof(msg), "451 4.7.1 Greylisted, please try "
+		(void)snprintf(msg, sizeof(msg),
+		    "451 4.7.1 Greylisted, please try "
 		    "again in 300 seconds");
 	} else {
 		ev.ev_type = SPOOL_EV_DELIVERED;
-		(void)snprintf(msg, sizeof(msg), "250 2.0.0 Ok: queued as 4F2%06" PRIX64,
-		    n & 0xFFFFFF);
+		(void)snprintf(msg, sizeof(msg),
+		    "250 2.0.0 Ok: queued as 4F2%06" PRIX64, n & 0xFFFFFF);
 	}
 	ev.ev_msg = msg;
 	if ((rc = spool_event_add(t, &ev, NULL)) != 0)
@@ -192,9 +201,9 @@ soak_event(struct soak *so, struct spool_txn *t, int64_t dt)
 static void
 soak_add(struct soak *so, uint64_t count, int64_t from, int64_t span)
 {
-	struct spool_txn	*t;
-	uint64_t		 i;
-	int			 rc;
+	struct spool_txn *t;
+	uint64_t	  i;
+	int		  rc;
 
 	if ((rc = spool_begin(so->sp, true, &t)) != 0)
 		soak_die("begin", rc);
@@ -210,7 +219,7 @@ soak_fill(char **argv)
 	struct soak	so;
 	uint64_t	total = soak_num(argv[1]), done = 0, n;
 	int64_t		now = (int64_t)time(NULL), span = 30 * SOAK_DAY;
-	struct timespec	t0, t1;
+	struct timespec t0, t1;
 
 	memset(&so, 0, sizeof(so));
 	so.bounce_every = argv[2] != NULL ? soak_num(argv[2]) : 10;
@@ -219,13 +228,15 @@ soak_fill(char **argv)
 	(void)clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (done < total) {
 		n = total - done < SOAK_FILL_TXN ? total - done : SOAK_FILL_TXN;
-		soak_add(&so, n, now - span + (int64_t)((uint64_t)span * done / total),
+		soak_add(&so, n,
+		    now - span + (int64_t)((uint64_t)span * done / total),
 		    (int64_t)((uint64_t)span * n / total) + 1);
 		done += n;
 	}
 	(void)clock_gettime(CLOCK_MONOTONIC, &t1);
 	printf("filled %" PRIu64 " events in %.1f s\n", total,
-	    (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	    (double)(t1.tv_sec - t0.tv_sec) +
+		(double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	spool_close(&so.sp);
 	return 0;
 }
@@ -233,8 +244,8 @@ soak_fill(char **argv)
 static int64_t
 soak_db_size(const struct soak *so)
 {
-	struct stat	st;
-	char		path[4200];
+	struct stat st;
+	char	    path[4200];
 
 	(void)snprintf(path, sizeof(path), "%s/db/data.mdb", so->dir);
 	return stat(path, &st) == 0 ? (int64_t)st.st_size : -1;
@@ -243,10 +254,11 @@ soak_db_size(const struct soak *so)
 static double
 soak_since(const struct timespec *t0)
 {
-	struct timespec	t1;
+	struct timespec t1;
 
 	(void)clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+	return (double)(t1.tv_sec - t0->tv_sec) +
+	    (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
 /* A whole pass at simulated time now; the longest transaction in *max_r. */
@@ -254,9 +266,9 @@ static void
 soak_prune(struct soak *so, int64_t now, const struct spool_retention *rt,
     struct spool_prune_stats *total, double *max_r)
 {
-	struct spool_prune_stats	ps;
-	struct timespec			t0;
-	int				rc;
+	struct spool_prune_stats ps;
+	struct timespec		 t0;
+	int			 rc;
 
 	memset(&ps, 0, sizeof(ps));
 	do {
@@ -276,11 +288,11 @@ soak_prune(struct soak *so, int64_t now, const struct spool_retention *rt,
 static int
 soak_prune_once(char **argv)
 {
-	struct soak			so;
-	struct spool_prune_stats	tot;
-	struct spool_retention		rt;
-	struct timespec			t0;
-	double				max = 0;
+	struct soak		 so;
+	struct spool_prune_stats tot;
+	struct spool_retention	 rt;
+	struct timespec		 t0;
+	double			 max = 0;
 
 	memset(&so, 0, sizeof(so));
 	memset(&tot, 0, sizeof(tot));
@@ -289,9 +301,11 @@ soak_prune_once(char **argv)
 	soak_open(&so, argv[0], INT64_C(8) << 30);
 	(void)clock_gettime(CLOCK_MONOTONIC, &t0);
 	soak_prune(&so, (int64_t)time(NULL), &rt, &tot, &max);
-	printf("pruned events=%zu, permfail=%zu, issues=%zu in %zu transactions, "
-	    "%.1f s; longest transaction %.1f ms\n", tot.ps_dlog, tot.ps_permfail,
-	    tot.ps_issues, tot.ps_txns, soak_since(&t0), max * 1000);
+	printf(
+	    "pruned events=%zu, permfail=%zu, issues=%zu in %zu transactions, "
+	    "%.1f s; longest transaction %.1f ms\n",
+	    tot.ps_dlog, tot.ps_permfail, tot.ps_issues, tot.ps_txns,
+	    soak_since(&t0), max * 1000);
 	spool_close(&so.sp);
 	return 0;
 }
@@ -299,14 +313,14 @@ soak_prune_once(char **argv)
 static int
 soak_soak(int argc, char **argv)
 {
-	struct soak			so;
-	struct spool_prune_stats	tot;
-	struct spool_retention		rt;
-	uint64_t			total = soak_num(argv[1]), hours, h, per, done = 0;
-	uint64_t			days = soak_num(argv[2]), ret = soak_num(argv[3]);
-	int64_t				sz, sz_plateau = -1, now = SOAK_T0;
-	double				max_txn = 0;
-	bool				check = argc > 5 && strcmp(argv[5], "check") == 0;
+	struct soak		 so;
+	struct spool_prune_stats tot;
+	struct spool_retention	 rt;
+	uint64_t total = soak_num(argv[1]), hours, h, per, done = 0;
+	uint64_t days = soak_num(argv[2]), ret = soak_num(argv[3]);
+	int64_t	 sz, sz_plateau = -1, now = SOAK_T0;
+	double	 max_txn = 0;
+	bool	 check = argc > 5 && strcmp(argv[5], "check") == 0;
 
 	memset(&so, 0, sizeof(so));
 	memset(&tot, 0, sizeof(tot));
@@ -316,7 +330,8 @@ soak_soak(int argc, char **argv)
 	soak_open(&so, argv[0], (int64_t)soak_num(argv[4]) << 20);
 	soak_accounts(&so);
 	hours = days * 24;
-	printf("week  sim_date    events_total  pruned_events  pruned_permfail  "
+	printf(
+	    "week  sim_date    events_total  pruned_events  pruned_permfail  "
 	    "pruned_issues  db_bytes\n");
 	for (h = 0; h < hours; h++) {
 		per = total * (h + 1) / hours - done;
@@ -328,16 +343,18 @@ soak_soak(int argc, char **argv)
 			continue;
 		sz = soak_db_size(&so);
 		{
-			char	date[11];
+			char date[11];
 
 			spool_date(now, date);
-			printf("%4" PRIu64 "  %s  %12" PRIu64 "  %13zu  %15zu  %13zu  %" PRId64 "\n",
-			    (h + 1 + 7 * 24 - 1) / (7 * 24), date, done, tot.ps_dlog,
-			    tot.ps_permfail, tot.ps_issues, sz);
+			printf("%4" PRIu64 "  %s  %12" PRIu64
+			       "  %13zu  %15zu  %13zu  %" PRId64 "\n",
+			    (h + 1 + 7 * 24 - 1) / (7 * 24), date, done,
+			    tot.ps_dlog, tot.ps_permfail, tot.ps_issues, sz);
 		}
 		(void)fflush(stdout);
 		/* one week after the retention was reached: the plateau's level */
-		if (sz_plateau < 0 && (int64_t)(h + 1) >= (int64_t)(ret + 7) * 24)
+		if (sz_plateau < 0 &&
+		    (int64_t)(h + 1) >= (int64_t)(ret + 7) * 24)
 			sz_plateau = sz;
 	}
 	spool_close(&so.sp);
@@ -346,12 +363,16 @@ soak_soak(int argc, char **argv)
 		return 0;
 	sz = soak_db_size(&so);
 	if (sz_plateau < 0 || sz > sz_plateau + sz_plateau / 10 + (1 << 20)) {
-		printf("FAIL: no plateau: %" PRId64 " bytes at the end, %" PRId64
-		    " one week after the retention was reached\n", sz, sz_plateau);
+		printf("FAIL: no plateau: %" PRId64
+		       " bytes at the end, %" PRId64
+		       " one week after the retention was reached\n",
+		    sz, sz_plateau);
 		return 1;
 	}
-	printf("plateau: %" PRId64 " bytes at the end, %" PRId64 " a week after the "
-	    "retention was reached\n", sz, sz_plateau);
+	printf("plateau: %" PRId64 " bytes at the end, %" PRId64
+	       " a week after the "
+	       "retention was reached\n",
+	    sz, sz_plateau);
 	return 0;
 }
 
@@ -363,24 +384,28 @@ soak_soak(int argc, char **argv)
 static int
 soak_rebuild(char **argv)
 {
-	static const char *const dbs[] = { "dlog_status", "dlog_issue", "issue_date" };
-	static const char *const marks[] = { "records_idx", "records_idx_next" };
-	struct soak	so;
-	struct timespec	t0;
-	MDB_env		*env;
-	MDB_txn		*tx;
-	MDB_dbi		 d;
-	MDB_val		 k;
-	char		 dir[4200];
-	size_t		 i;
+	static const char *const dbs[] = { "dlog_status", "dlog_issue",
+		"issue_date" };
+	static const char *const marks[] = { "records_idx",
+		"records_idx_next" };
+	struct soak		 so;
+	struct timespec		 t0;
+	MDB_env			*env;
+	MDB_txn			*tx;
+	MDB_dbi			 d;
+	MDB_val			 k;
+	char			 dir[4200];
+	size_t			 i;
 
 	(void)snprintf(dir, sizeof(dir), "%s/db", argv[0]);
 	if (mdb_env_create(&env) != 0 || mdb_env_set_maxdbs(env, 32) != 0 ||
 	    mdb_env_set_mapsize(env, (size_t)8 << 30) != 0 ||
-	    mdb_env_open(env, dir, 0, 0640) != 0 || mdb_txn_begin(env, NULL, 0, &tx) != 0)
+	    mdb_env_open(env, dir, 0, 0640) != 0 ||
+	    mdb_txn_begin(env, NULL, 0, &tx) != 0)
 		soak_die("lmdb", SPOOL_EDB);
 	for (i = 0; i < 3; i++)
-		if (mdb_dbi_open(tx, dbs[i], 0, &d) != 0 || mdb_drop(tx, d, 1) != 0)
+		if (mdb_dbi_open(tx, dbs[i], 0, &d) != 0 ||
+		    mdb_drop(tx, d, 1) != 0)
 			soak_die(dbs[i], SPOOL_EDB);
 	if (mdb_dbi_open(tx, "meta", 0, &d) != 0)
 		soak_die("meta", SPOOL_EDB);
@@ -395,7 +420,8 @@ soak_rebuild(char **argv)
 	memset(&so, 0, sizeof(so));
 	(void)clock_gettime(CLOCK_MONOTONIC, &t0);
 	soak_open(&so, argv[0], INT64_C(8) << 30);
-	printf("built the indexes of an older database in %.1f s\n", soak_since(&t0));
+	printf("built the indexes of an older database in %.1f s\n",
+	    soak_since(&t0));
 	spool_close(&so.sp);
 	return 0;
 }

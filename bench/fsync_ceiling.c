@@ -27,9 +27,9 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char	*fc_dir;
-static int		 fc_both_dirs;
-static long		 fc_batch = 1;
+static const char *fc_dir;
+static int	   fc_both_dirs;
+static long	   fc_batch = 1;
 
 static void
 fc_die(const char *what)
@@ -41,13 +41,14 @@ fc_die(const char *what)
 static long
 fc_num(const char *s, long lo, long hi)
 {
-	char	*end;
-	long	 v;
+	char *end;
+	long  v;
 
 	errno = 0;
 	v = strtol(s, &end, 10);
 	if (errno != 0 || *s == '\0' || *end != '\0' || v < lo || v > hi) {
-		fprintf(stderr, "fsync_ceiling: bad number %s (%ld..%ld)\n", s, lo, hi);
+		fprintf(stderr, "fsync_ceiling: bad number %s (%ld..%ld)\n", s,
+		    lo, hi);
 		exit(2);
 	}
 	return v;
@@ -56,7 +57,7 @@ fc_num(const char *s, long lo, long hi)
 static void
 fc_write_all(int fd, const char *p, size_t n)
 {
-	ssize_t	w;
+	ssize_t w;
 
 	while (n > 0) {
 		if ((w = write(fd, p, n)) == -1) {
@@ -73,9 +74,9 @@ fc_write_all(int fd, const char *p, size_t n)
 static void
 fc_writer(int id, long ops, const char *data, size_t size)
 {
-	char	tmp[PATH_MAX], new[PATH_MAX], d[PATH_MAX];
-	int	newfd, tmpfd, fd;
-	long	i;
+	char tmp[PATH_MAX], new[PATH_MAX], d[PATH_MAX];
+	int  newfd, tmpfd, fd;
+	long i;
 
 	snprintf(d, sizeof(d), "%s/new", fc_dir);
 	if ((newfd = open(d, O_RDONLY | O_DIRECTORY)) == -1)
@@ -84,8 +85,10 @@ fc_writer(int id, long ops, const char *data, size_t size)
 	if ((tmpfd = open(d, O_RDONLY | O_DIRECTORY)) == -1)
 		fc_die(d);
 	for (i = 0; i < ops; i++) {
-		if (snprintf(tmp, sizeof(tmp), "%s/tmp/w%d-%ld", fc_dir, id, i) >= (int)sizeof(tmp) ||
-		    snprintf(new, sizeof(new), "%s/new/w%d-%ld", fc_dir, id, i) >= (int)sizeof(new)) {
+		if (snprintf(tmp, sizeof(tmp), "%s/tmp/w%d-%ld", fc_dir, id,
+			i) >= (int)sizeof(tmp) ||
+		    snprintf(new, sizeof(new), "%s/new/w%d-%ld", fc_dir, id,
+			i) >= (int)sizeof(new)) {
 			errno = ENAMETOOLONG;
 			fc_die("path");
 		}
@@ -105,38 +108,38 @@ fc_writer(int id, long ops, const char *data, size_t size)
 		if (fc_both_dirs && fsync(tmpfd) == -1)
 			fc_die("fsync tmp/");
 	}
-	(void)close(newfd);	/* read-only directory fds: nothing to lose */
+	(void)close(newfd); /* read-only directory fds: nothing to lose */
 	(void)close(tmpfd);
 }
 
 static void
 fc_cleanup(int writers, long total)
 {
-	char	p[PATH_MAX];
-	int	w;
-	long	i;
+	char p[PATH_MAX];
+	int  w;
+	long i;
 
 	for (w = 0; w < writers; w++)
 		for (i = 0; i <= total / writers; i++) {
 			snprintf(p, sizeof(p), "%s/new/w%d-%ld", fc_dir, w, i);
-			(void)unlink(p);	/* may not exist: ops split unevenly */
+			(void)unlink(p); /* may not exist: ops split unevenly */
 		}
 	snprintf(p, sizeof(p), "%s/new", fc_dir);
 	(void)rmdir(p);
 	snprintf(p, sizeof(p), "%s/tmp", fc_dir);
 	(void)rmdir(p);
-	(void)rmdir(fc_dir);	/* only if empty, i.e. nobody else's files */
+	(void)rmdir(fc_dir); /* only if empty, i.e. nobody else's files */
 }
 
 int
 main(int argc, char **argv)
 {
-	struct timespec	 t0, t1;
-	char		 p[PATH_MAX], *data;
-	long		 total = 20000, ops, done = 0;
-	size_t		 size = 4096;
-	int		 writers = 20, c, w, status, failed = 0;
-	double		 secs;
+	struct timespec t0, t1;
+	char		p[PATH_MAX], *data;
+	long		total = 20000, ops, done = 0;
+	size_t		size = 4096;
+	int		writers = 20, c, w, status, failed = 0;
+	double		secs;
 
 	while ((c = getopt(argc, argv, "d:w:n:s:2b:")) != -1) {
 		switch (c) {
@@ -159,7 +162,9 @@ main(int argc, char **argv)
 			fc_batch = fc_num(optarg, 1, 100000);
 			break;
 		default:
-			fprintf(stderr, "usage: fsync_ceiling -d DIR [-w WRITERS] [-n TOTAL] [-s SIZE] [-2] [-b BATCH]\n");
+			fprintf(stderr,
+			    "usage: fsync_ceiling -d DIR [-w WRITERS] [-n "
+			    "TOTAL] [-s SIZE] [-2] [-b BATCH]\n");
 			return 2;
 		}
 	}
@@ -197,13 +202,15 @@ main(int argc, char **argv)
 		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 			failed = 1;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	secs = (double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	fc_cleanup(writers, total);
 	free(data);
 	if (failed) {
 		fprintf(stderr, "fsync_ceiling: a writer failed\n");
 		return 1;
 	}
-	printf("ops=%ld secs=%.3f rate=%.1f\n", done, secs, secs > 0 ? (double)done / secs : 0.0);
+	printf("ops=%ld secs=%.3f rate=%.1f\n", done, secs,
+	    secs > 0 ? (double)done / secs : 0.0);
 	return 0;
 }

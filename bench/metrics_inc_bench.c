@@ -26,20 +26,20 @@
 static double
 bench_now(void)
 {
-	struct timespec	ts;
+	struct timespec ts;
 
 	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static volatile uint64_t	bench_private;
+static volatile uint64_t bench_private;
 
 static void
 bench_loop(const char *what, int kind, long n)
 {
-	char	to[64];
-	double	t0 = bench_now(), dt;
-	long	i;
+	char   to[64];
+	double t0 = bench_now(), dt;
+	long   i;
 
 	for (i = 0; i < n; i++) {
 		switch (kind) {
@@ -54,23 +54,25 @@ bench_loop(const char *what, int kind, long n)
 			break;
 		case 3:
 			/* 40 domains: 32 slots found by a scan, 8 go to "other" */
-			(void)snprintf(to, sizeof(to), "u@d%ld.example", i % 40);
-			metrics_delivery(METRICS_O_DELIVERED, BOUNCE_NONE, to, true);
+			(void)snprintf(to, sizeof(to), "u@d%ld.example",
+			    i % 40);
+			metrics_delivery(METRICS_O_DELIVERED, BOUNCE_NONE, to,
+			    true);
 			break;
 		}
 	}
 	dt = bench_now() - t0;
-	printf("%-10s %8.2f ns/call  (%ld calls, %.3f s)\n", what, dt * 1e9 / (double)n, n,
-	    dt);
+	printf("%-10s %8.2f ns/call  (%ld calls, %.3f s)\n", what,
+	    dt * 1e9 / (double)n, n, dt);
 }
 
 int
 main(int argc, char **argv)
 {
-	char	 dir[] = "/tmp/metrics-bench.XXXXXX", path[128];
-	long	 n = argc > 1 ? strtol(argv[1], NULL, 10) : 50000000L;
-	pid_t	 pid;
-	int	 st;
+	char  dir[] = "/tmp/metrics-bench.XXXXXX", path[128];
+	long  n = argc > 1 ? strtol(argv[1], NULL, 10) : 50000000L;
+	pid_t pid;
+	int   st;
 
 	if (n <= 0 || mkdtemp(dir) == NULL)
 		return 2;

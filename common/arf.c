@@ -16,7 +16,7 @@
 static void
 arf_init(void)
 {
-	static bool	done;
+	static bool done;
 
 	if (!done) {
 		g_mime_init();
@@ -29,7 +29,7 @@ arf_init(void)
 static void
 arf_copy(char *dst, size_t dstsz, const char *s)
 {
-	size_t	n, o = 0;
+	size_t n, o = 0;
 
 	dst[0] = '\0';
 	if (s == NULL)
@@ -37,8 +37,9 @@ arf_copy(char *dst, size_t dstsz, const char *s)
 	while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
 		s++;
 	n = strlen(s);
-	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' ||
-	    s[n - 1] == '\n'))
+	while (n > 0 &&
+	    (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' ||
+		s[n - 1] == '\n'))
 		n--;
 	for (; n > 0 && o + 1 < dstsz; s++, n--)
 		dst[o++] = (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s;
@@ -49,9 +50,9 @@ arf_copy(char *dst, size_t dstsz, const char *s)
 static GMimeMessage *
 arf_parse_bytes(const char *data, size_t len)
 {
-	GMimeStream	*st = g_mime_stream_mem_new_with_buffer(data, len);
-	GMimeParser	*p = g_mime_parser_new_with_stream(st);
-	GMimeMessage	*m = g_mime_parser_construct_message(p, NULL);
+	GMimeStream  *st = g_mime_stream_mem_new_with_buffer(data, len);
+	GMimeParser  *p = g_mime_parser_new_with_stream(st);
+	GMimeMessage *m = g_mime_parser_construct_message(p, NULL);
 
 	g_object_unref(p);
 	g_object_unref(st);
@@ -66,10 +67,10 @@ arf_parse_bytes(const char *data, size_t len)
 static GMimeMessage *
 arf_part_message(GMimeObject *part)
 {
-	GMimeDataWrapper	*w;
-	GMimeStream		*st;
-	GByteArray		*bytes;
-	GMimeMessage		*m;
+	GMimeDataWrapper *w;
+	GMimeStream	 *st;
+	GByteArray	 *bytes;
+	GMimeMessage	 *m;
 
 	if (GMIME_IS_MESSAGE_PART(part)) {
 		m = g_mime_message_part_get_message((GMimeMessagePart *)part);
@@ -84,8 +85,9 @@ arf_part_message(GMimeObject *part)
 		return NULL;
 	}
 	bytes = g_mime_stream_mem_get_byte_array((GMimeStreamMem *)st);
-	m = bytes != NULL && bytes->len > 0 ?
-	    arf_parse_bytes((const char *)bytes->data, bytes->len) : NULL;
+	m = bytes != NULL && bytes->len > 0
+	    ? arf_parse_bytes((const char *)bytes->data, bytes->len)
+	    : NULL;
 	g_object_unref(st);
 	return m;
 }
@@ -100,15 +102,17 @@ arf_hdr(GMimeMessage *m, const char *name)
 static void
 arf_addr(char *dst, size_t dstsz, const char *v)
 {
-	const char	*semi, *at, *lt, *gt;
-	char		 tmp[ARF_FIELD_MAX], out[ARF_FIELD_MAX];
+	const char *semi, *at, *lt, *gt;
+	char	    tmp[ARF_FIELD_MAX], out[ARF_FIELD_MAX];
 
 	arf_copy(tmp, sizeof(tmp), v);
 	v = tmp;
-	if ((semi = strchr(v, ';')) != NULL && (at = strchr(v, '@')) != NULL && at > semi)
+	if ((semi = strchr(v, ';')) != NULL && (at = strchr(v, '@')) != NULL &&
+	    at > semi)
 		v = semi + 1;
 	if ((lt = strchr(v, '<')) != NULL && (gt = strchr(lt, '>')) != NULL) {
-		(void)str_ncopy(out, sizeof(out), lt + 1, (size_t)(gt - lt - 1));
+		(void)str_ncopy(out, sizeof(out), lt + 1,
+		    (size_t)(gt - lt - 1));
 		arf_copy(dst, dstsz, out);
 		return;
 	}
@@ -120,8 +124,8 @@ arf_addr(char *dst, size_t dstsz, const char *v)
 static void
 arf_msgid(char *dst, size_t dstsz, const char *v)
 {
-	const char	*lt, *gt;
-	char		 tmp[ARF_FIELD_MAX];
+	const char *lt, *gt;
+	char	    tmp[ARF_FIELD_MAX];
 
 	if (v != NULL && (lt = strchr(v, '<')) != NULL &&
 	    (gt = strchr(lt, '>')) != NULL) {
@@ -136,9 +140,9 @@ arf_msgid(char *dst, size_t dstsz, const char *v)
 static enum arf_status
 arf_feedback(GMimeObject *part, struct arf_report *r)
 {
-	GMimeMessage	*m = arf_part_message(part);
-	const char	*type;
-	size_t		 i;
+	GMimeMessage *m = arf_part_message(part);
+	const char   *type;
+	size_t	      i;
 
 	if (m == NULL || (type = arf_hdr(m, "Feedback-Type")) == NULL) {
 		if (m != NULL)
@@ -149,9 +153,12 @@ arf_feedback(GMimeObject *part, struct arf_report *r)
 	for (i = 0; r->ar_type[i] != '\0'; i++)
 		r->ar_type[i] = (char)tolower((unsigned char)r->ar_type[i]);
 	if (arf_hdr(m, "Original-Rcpt-To") != NULL)
-		arf_addr(r->ar_rcpt, sizeof(r->ar_rcpt), arf_hdr(m, "Original-Rcpt-To"));
-	arf_copy(r->ar_user_agent, sizeof(r->ar_user_agent), arf_hdr(m, "User-Agent"));
-	arf_copy(r->ar_source_ip, sizeof(r->ar_source_ip), arf_hdr(m, "Source-IP"));
+		arf_addr(r->ar_rcpt, sizeof(r->ar_rcpt),
+		    arf_hdr(m, "Original-Rcpt-To"));
+	arf_copy(r->ar_user_agent, sizeof(r->ar_user_agent),
+	    arf_hdr(m, "User-Agent"));
+	arf_copy(r->ar_source_ip, sizeof(r->ar_source_ip),
+	    arf_hdr(m, "Source-IP"));
 	g_object_unref(m);
 	return r->ar_type[0] != '\0' ? ARF_OK : ARF_ENOFEEDBACK;
 }
@@ -161,10 +168,10 @@ arf_feedback(GMimeObject *part, struct arf_report *r)
 static enum arf_status
 arf_original(GMimeObject *part, struct arf_report *r, char *to, size_t tosz)
 {
-	GMimeMessage		*m = arf_part_message(part);
-	InternetAddressList	*l;
-	InternetAddress		*a;
-	const char		*mid;
+	GMimeMessage	    *m = arf_part_message(part);
+	InternetAddressList *l;
+	InternetAddress	    *a;
+	const char	    *mid;
 
 	to[0] = '\0';
 	if (m == NULL)
@@ -175,7 +182,9 @@ arf_original(GMimeObject *part, struct arf_report *r, char *to, size_t tosz)
 	if (l != NULL && internet_address_list_length(l) == 1 &&
 	    (a = internet_address_list_get_address(l, 0)) != NULL &&
 	    INTERNET_ADDRESS_IS_MAILBOX(a))
-		arf_copy(to, tosz, internet_address_mailbox_get_addr((InternetAddressMailbox *)a));
+		arf_copy(to, tosz,
+		    internet_address_mailbox_get_addr(
+			(InternetAddressMailbox *)a));
 	g_object_unref(m);
 	return r->ar_message_id[0] != '\0' ? ARF_OK : ARF_ENOMSGID;
 }
@@ -183,7 +192,7 @@ arf_original(GMimeObject *part, struct arf_report *r, char *to, size_t tosz)
 static bool
 arf_is(GMimeObject *o, const char *type, const char *sub)
 {
-	GMimeContentType	*ct = g_mime_object_get_content_type(o);
+	GMimeContentType *ct = g_mime_object_get_content_type(o);
 
 	return ct != NULL && g_mime_content_type_is_type(ct, type, sub);
 }
@@ -192,17 +201,18 @@ arf_is(GMimeObject *o, const char *type, const char *sub)
 static enum arf_status
 arf_parts(GMimeMultipart *mp, struct arf_report *r)
 {
-	enum arf_status	 fb = ARF_ENOFEEDBACK, orig = ARF_ENOORIGINAL, st;
-	GMimeObject	*part;
-	char		 to[ARF_FIELD_MAX] = "";
-	int		 i, n = g_mime_multipart_get_count(mp);
+	enum arf_status fb = ARF_ENOFEEDBACK, orig = ARF_ENOORIGINAL, st;
+	GMimeObject    *part;
+	char		to[ARF_FIELD_MAX] = "";
+	int		i, n = g_mime_multipart_get_count(mp);
 
 	for (i = 0; i < n; i++) {
 		part = g_mime_multipart_get_part(mp, i);
 		if (fb != ARF_OK && arf_is(part, "message", "feedback-report"))
 			fb = arf_feedback(part, r);
-		else if (orig != ARF_OK && (arf_is(part, "message", "rfc822") ||
-		    arf_is(part, "text", "rfc822-headers")))
+		else if (orig != ARF_OK &&
+		    (arf_is(part, "message", "rfc822") ||
+			arf_is(part, "text", "rfc822-headers")))
 			orig = arf_original(part, r, to, sizeof(to));
 	}
 	if ((st = fb) != ARF_OK || (st = orig) != ARF_OK)
@@ -215,11 +225,11 @@ arf_parts(GMimeMultipart *mp, struct arf_report *r)
 enum arf_status
 arf_parse(const char *data, size_t len, struct arf_report *r)
 {
-	GMimeMessage		*m;
-	GMimeObject		*top;
-	GMimeContentType	*ct;
-	const char		*rt;
-	enum arf_status		 st;
+	GMimeMessage	 *m;
+	GMimeObject	 *top;
+	GMimeContentType *ct;
+	const char	 *rt;
+	enum arf_status	  st;
 
 	memset(r, 0, sizeof(*r));
 	if (len > ARF_MAX)
@@ -231,7 +241,8 @@ arf_parse(const char *data, size_t len, struct arf_report *r)
 	if (top == NULL || !GMIME_IS_MULTIPART(top) ||
 	    (ct = g_mime_object_get_content_type(top)) == NULL ||
 	    !g_mime_content_type_is_type(ct, "multipart", "report") ||
-	    (rt = g_mime_content_type_get_parameter(ct, "report-type")) == NULL ||
+	    (rt = g_mime_content_type_get_parameter(ct, "report-type")) ==
+		NULL ||
 	    g_ascii_strcasecmp(rt, "feedback-report") != 0)
 		st = ARF_ENOTREPORT;
 	else
@@ -244,14 +255,23 @@ const char *
 arf_strerror(enum arf_status st)
 {
 	switch (st) {
-	case ARF_OK: return "ok";
-	case ARF_EMIME: return "not a MIME message";
-	case ARF_ENOTREPORT: return "not multipart/report; report-type=feedback-report";
-	case ARF_ENOFEEDBACK: return "no message/feedback-report part with a Feedback-Type";
-	case ARF_ENOORIGINAL: return "no original message or headers";
-	case ARF_ENOMSGID: return "the original has no Message-ID";
-	case ARF_ENORCPT: return "no Original-Rcpt-To and no single To: address";
-	case ARF_ETOOBIG: return "report too large";
-	default: return "unknown";
+	case ARF_OK:
+		return "ok";
+	case ARF_EMIME:
+		return "not a MIME message";
+	case ARF_ENOTREPORT:
+		return "not multipart/report; report-type=feedback-report";
+	case ARF_ENOFEEDBACK:
+		return "no message/feedback-report part with a Feedback-Type";
+	case ARF_ENOORIGINAL:
+		return "no original message or headers";
+	case ARF_ENOMSGID:
+		return "the original has no Message-ID";
+	case ARF_ENORCPT:
+		return "no Original-Rcpt-To and no single To: address";
+	case ARF_ETOOBIG:
+		return "report too large";
+	default:
+		return "unknown";
 	}
 }

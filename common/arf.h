@@ -16,31 +16,31 @@
 
 #include <stddef.h>
 
-#define ARF_MAX		(4 << 20)	/* bytes of report parsed at most */
-#define ARF_FIELD_MAX	1000
+#define ARF_MAX	      (4 << 20) /* bytes of report parsed at most */
+#define ARF_FIELD_MAX 1000
 
 enum arf_status {
 	ARF_OK = 0,
-	ARF_EMIME,		/* not a parseable MIME message */
-	ARF_ENOTREPORT,		/* not multipart/report; report-type=feedback-report */
-	ARF_ENOFEEDBACK,	/* no message/feedback-report part, or no Feedback-Type */
-	ARF_ENOORIGINAL,	/* no original message or headers */
-	ARF_ENOMSGID,		/* the original has no Message-ID */
-	ARF_ENORCPT,		/* neither Original-Rcpt-To nor a single To: address */
-	ARF_ETOOBIG		/* more than ARF_MAX bytes */
+	ARF_EMIME,	/* not a parseable MIME message */
+	ARF_ENOTREPORT, /* not multipart/report; report-type=feedback-report */
+	ARF_ENOFEEDBACK, /* no message/feedback-report part, or no Feedback-Type */
+	ARF_ENOORIGINAL, /* no original message or headers */
+	ARF_ENOMSGID,	 /* the original has no Message-ID */
+	ARF_ENORCPT,	 /* neither Original-Rcpt-To nor a single To: address */
+	ARF_ETOOBIG	 /* more than ARF_MAX bytes */
 };
 
 struct arf_report {
-	char	ar_type[64];			/* Feedback-Type, lower-cased: "abuse" */
-	char	ar_rcpt[ARF_FIELD_MAX];		/* the complaining recipient */
-	char	ar_message_id[ARF_FIELD_MAX];	/* the original's, "<...>" */
-	char	ar_user_agent[256];		/* the report's User-Agent or "" */
-	char	ar_source_ip[64];		/* Source-IP or "" */
+	char ar_type[64];	     /* Feedback-Type, lower-cased: "abuse" */
+	char ar_rcpt[ARF_FIELD_MAX]; /* the complaining recipient */
+	char ar_message_id[ARF_FIELD_MAX]; /* the original's, "<...>" */
+	char ar_user_agent[256];	   /* the report's User-Agent or "" */
+	char ar_source_ip[64];		   /* Source-IP or "" */
 };
 
 /* ARF_OK and r filled, or the reason it is not a usable report (r is
  * then partly filled: whatever was found). Never reads beyond len. */
-enum arf_status	arf_parse(const char *data, size_t len, struct arf_report *r);
-const char	*arf_strerror(enum arf_status);
+enum arf_status arf_parse(const char *data, size_t len, struct arf_report *r);
+const char     *arf_strerror(enum arf_status);
 
 #endif

@@ -21,25 +21,25 @@
 #include "buf.h"
 #include "xmem.h"
 
-#define BOUNCE_TEXT_MAX		(256 * 1024)	/* a rule file */
-#define BOUNCE_LINE_MAX		1024
-#define BOUNCE_PAT_MAX		256		/* text= and regex= */
-#define BOUNCE_RULES_MAX	2000
-#define BOUNCE_REPLY_MAX	4096		/* bytes of a reply examined */
+#define BOUNCE_TEXT_MAX	 (256 * 1024) /* a rule file */
+#define BOUNCE_LINE_MAX	 1024
+#define BOUNCE_PAT_MAX	 256 /* text= and regex= */
+#define BOUNCE_RULES_MAX 2000
+#define BOUNCE_REPLY_MAX 4096 /* bytes of a reply examined */
 
 struct bounce_rule {
-	enum bounce_cat	 br_cat;
-	unsigned	 br_stages;	/* bit per enum bounce_stage; 0 = any */
-	char		 br_code[4];	/* "550", "55x", "5xx"; "" = any */
-	char		 br_enh[16];	/* "5.7" or "5.7.1": prefix by component */
-	char		*br_text;	/* lower case substring, or NULL */
-	regex_t		 br_re;
-	bool		 br_has_re;
+	enum bounce_cat br_cat;
+	unsigned	br_stages;  /* bit per enum bounce_stage; 0 = any */
+	char		br_code[4]; /* "550", "55x", "5xx"; "" = any */
+	char		br_enh[16]; /* "5.7" or "5.7.1": prefix by component */
+	char	       *br_text;    /* lower case substring, or NULL */
+	regex_t		br_re;
+	bool		br_has_re;
 };
 
 struct bounce_rules {
-	struct bounce_rule	*rs_rule;
-	size_t			 rs_n;
+	struct bounce_rule *rs_rule;
+	size_t		    rs_n;
 };
 
 static const char *const bounce_cat_names[BOUNCE_CAT_COUNT] = {
@@ -80,7 +80,7 @@ bounce_cat_name(enum bounce_cat c)
 enum bounce_cat
 bounce_cat_parse(const char *name)
 {
-	int	 i;
+	int i;
 
 	for (i = BOUNCE_NONE + 1; i < BOUNCE_CAT_COUNT; i++)
 		if (strcmp(name, bounce_cat_names[i]) == 0)
@@ -99,7 +99,7 @@ bounce_stage_name(enum bounce_stage s)
 enum bounce_stage
 bounce_stage_parse(const char *name)
 {
-	int	 i;
+	int i;
 
 	for (i = 0; i < BOUNCE_ST_COUNT; i++)
 		if (strcmp(name, bounce_stage_names[i]) == 0)
@@ -124,23 +124,25 @@ bounce_suppresses(enum bounce_cat c, enum bounce_stage s, int code)
 /* ---- the reply: code, enhanced code, text */
 
 struct bounce_reply {
-	int		 code;		/* 0 if none */
-	char		 enh[16];	/* "5.1.1" or "" */
-	const char	*text;		/* the whole reply */
-	size_t		 len;
+	int	    code;    /* 0 if none */
+	char	    enh[16]; /* "5.1.1" or "" */
+	const char *text;    /* the whole reply */
+	size_t	    len;
 };
 
 /* Length of "C.SSS.DDD" at s (C one digit, SSS and DDD 1-3 digits), or 0. */
 static size_t
 bounce_enh_len(const char *s, size_t len)
 {
-	size_t	 i = 0, part, n;
+	size_t i = 0, part, n;
 
-	if (len < 5 || (s[0] != '2' && s[0] != '4' && s[0] != '5') || s[1] != '.')
+	if (len < 5 || (s[0] != '2' && s[0] != '4' && s[0] != '5') ||
+	    s[1] != '.')
 		return 0;
 	i = 2;
 	for (part = 0; part < 2; part++) {
-		for (n = 0; i < len && isdigit((unsigned char)s[i]) && n < 3; i++)
+		for (n = 0; i < len && isdigit((unsigned char)s[i]) && n < 3;
+		     i++)
 			n++;
 		if (n == 0 || (i < len && isdigit((unsigned char)s[i])))
 			return 0;
@@ -150,8 +152,9 @@ bounce_enh_len(const char *s, size_t len)
 			i++;
 		}
 	}
-	if (i < len && s[i] != ' ' && s[i] != '\t' && s[i] != '-' && s[i] != ',' &&
-	    s[i] != ';' && s[i] != ':' && s[i] != ')' && s[i] != ']')
+	if (i < len && s[i] != ' ' && s[i] != '\t' && s[i] != '-' &&
+	    s[i] != ',' && s[i] != ';' && s[i] != ':' && s[i] != ')' &&
+	    s[i] != ']')
 		return 0;
 	return i;
 }
@@ -163,17 +166,19 @@ bounce_enh_len(const char *s, size_t len)
 static void
 bounce_reply_parse(const char *reply, struct bounce_reply *r)
 {
-	size_t	 len = strnlen(reply, BOUNCE_REPLY_MAX), i, n;
+	size_t len = strnlen(reply, BOUNCE_REPLY_MAX), i, n;
 
 	memset(r, 0, sizeof(*r));
 	r->text = reply;
 	r->len = len;
 	if (len < 3 || !isdigit((unsigned char)reply[0]) ||
-	    !isdigit((unsigned char)reply[1]) || !isdigit((unsigned char)reply[2]))
+	    !isdigit((unsigned char)reply[1]) ||
+	    !isdigit((unsigned char)reply[2]))
 		return;
 	if (len > 3 && reply[3] != ' ' && reply[3] != '-')
 		return;
-	r->code = (reply[0] - '0') * 100 + (reply[1] - '0') * 10 + (reply[2] - '0');
+	r->code = (reply[0] - '0') * 100 + (reply[1] - '0') * 10 +
+	    (reply[2] - '0');
 	i = 4;
 	while (i < len && reply[i] == ' ')
 		i++;
@@ -192,7 +197,7 @@ bounce_reply_parse(const char *reply, struct bounce_reply *r)
 static bool
 bounce_icontains(const char *hay, size_t hlen, const char *needle)
 {
-	size_t	 nlen = strlen(needle), i, j;
+	size_t nlen = strlen(needle), i, j;
 
 	if (nlen == 0)
 		return true;
@@ -210,7 +215,7 @@ bounce_icontains(const char *hay, size_t hlen, const char *needle)
 static bool
 bounce_enh_match(const char *pat, const char *enh)
 {
-	size_t	 n = strlen(pat);
+	size_t n = strlen(pat);
 
 	if (enh[0] == '\0' || strncmp(pat, enh, n) != 0)
 		return false;
@@ -220,8 +225,8 @@ bounce_enh_match(const char *pat, const char *enh)
 static bool
 bounce_code_match(const char *pat, int code)
 {
-	char	 c[4];
-	int	 i;
+	char c[4];
+	int  i;
 
 	if (code < 200 || code > 599)
 		return false;
@@ -244,7 +249,8 @@ bounce_rule_match(const struct bounce_rule *br, enum bounce_stage st,
 		return false;
 	if (br->br_enh[0] != '\0' && !bounce_enh_match(br->br_enh, r->enh))
 		return false;
-	if (br->br_text != NULL && !bounce_icontains(r->text, r->len, br->br_text))
+	if (br->br_text != NULL &&
+	    !bounce_icontains(r->text, r->len, br->br_text))
 		return false;
 	if (br->br_has_re && regexec(&br->br_re, nulterm, 0, NULL, 0) != 0)
 		return false;
@@ -254,14 +260,23 @@ bounce_rule_match(const struct bounce_rule *br, enum bounce_stage st,
 /* ---- built-in fallbacks */
 
 static const char *const bounce_spam_texts[] = {
-	"spam", "unsolicited", "blocklist", "blacklist", "block list",
-	"black list", "dnsbl", "rbl", "spamhaus", "spamcop", "reputation",
+	"spam",
+	"unsolicited",
+	"blocklist",
+	"blacklist",
+	"block list",
+	"black list",
+	"dnsbl",
+	"rbl",
+	"spamhaus",
+	"spamcop",
+	"reputation",
 };
 
 static bool
 bounce_any_text(const struct bounce_reply *r, const char *const *t, size_t n)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = 0; i < n; i++)
 		if (bounce_icontains(r->text, r->len, t[i]))
@@ -273,7 +288,7 @@ bounce_any_text(const struct bounce_reply *r, const char *const *t, size_t n)
 static enum bounce_cat
 bounce_by_enh(const struct bounce_reply *r)
 {
-	int	 subj, det;
+	int subj, det;
 
 	if (sscanf(r->enh + 2, "%d.%d", &subj, &det) != 2)
 		return BOUNCE_NONE;
@@ -284,7 +299,7 @@ bounce_by_enh(const struct bounce_reply *r)
 		if (det == 1 || det == 3 || det == 6)
 			return BOUNCE_BAD_MAILBOX;
 		if (det == 7 || det == 8)
-			return BOUNCE_POLICY;	/* the sender's address */
+			return BOUNCE_POLICY; /* the sender's address */
 		return BOUNCE_OTHER;
 	case 2:
 		if (det == 1)
@@ -292,7 +307,7 @@ bounce_by_enh(const struct bounce_reply *r)
 		if (det == 2)
 			return BOUNCE_QUOTA;
 		if (det == 3)
-			return BOUNCE_POLICY;	/* message too big for the mailbox */
+			return BOUNCE_POLICY; /* message too big for the mailbox */
 		return BOUNCE_OTHER;
 	case 3:
 		return det == 4 ? BOUNCE_POLICY : BOUNCE_OTHER;
@@ -306,7 +321,8 @@ bounce_by_enh(const struct bounce_reply *r)
 		if (bounce_icontains(r->text, r->len, "virus"))
 			return BOUNCE_VIRUS;
 		if (bounce_any_text(r, bounce_spam_texts,
-		    sizeof(bounce_spam_texts) / sizeof(bounce_spam_texts[0])))
+			sizeof(bounce_spam_texts) /
+			    sizeof(bounce_spam_texts[0])))
 			return BOUNCE_SPAM;
 		return BOUNCE_POLICY;
 	default:
@@ -319,15 +335,21 @@ static enum bounce_cat
 bounce_by_code(enum bounce_stage st, const struct bounce_reply *r)
 {
 	switch (r->code) {
-	case 500: case 501: case 502: case 503: case 504: case 555:
+	case 500:
+	case 501:
+	case 502:
+	case 503:
+	case 504:
+	case 555:
 		return BOUNCE_PROTOCOL;
 	default:
 		break;
 	}
 	if (st == BOUNCE_ST_RCPT && r->code == 552)
 		return BOUNCE_QUOTA;
-	if (r->code >= 500 && (st == BOUNCE_ST_GREETING || st == BOUNCE_ST_HELO ||
-	    st == BOUNCE_ST_MAIL))
+	if (r->code >= 500 &&
+	    (st == BOUNCE_ST_GREETING || st == BOUNCE_ST_HELO ||
+		st == BOUNCE_ST_MAIL))
 		return BOUNCE_POLICY;
 	return BOUNCE_OTHER;
 }
@@ -335,7 +357,7 @@ bounce_by_code(enum bounce_stage st, const struct bounce_reply *r)
 static enum bounce_cat
 bounce_fallback(enum bounce_stage st, const struct bounce_reply *r)
 {
-	enum bounce_cat	 c;
+	enum bounce_cat c;
 
 	if (st == BOUNCE_ST_CONNECT) {
 		/* No SMTP reply: our own text. A permanent one says why (no
@@ -361,12 +383,13 @@ bounce_fallback(enum bounce_stage st, const struct bounce_reply *r)
 static void
 bounce_mask(char *s, size_t len)
 {
-	size_t	 i, j;
+	size_t i, j;
 
 	for (i = 0; i < len; i++) {
 		if (s[i] != '<')
 			continue;
-		for (j = i + 1; j < len && j - i <= 320 && s[j] != '>' && s[j] != ' '; j++)
+		for (j = i + 1;
+		     j < len && j - i <= 320 && s[j] != '>' && s[j] != ' '; j++)
 			;
 		if (j < len && s[j] == '>') {
 			memset(s + i + 1, '_', j - i - 1);
@@ -376,11 +399,12 @@ bounce_mask(char *s, size_t len)
 }
 
 enum bounce_cat
-bounce_classify(const struct bounce_rules *rs, enum bounce_stage st, const char *reply)
+bounce_classify(const struct bounce_rules *rs, enum bounce_stage st,
+    const char *reply)
 {
-	struct bounce_reply	 r;
-	char			 text[BOUNCE_REPLY_MAX + 1];
-	size_t			 i;
+	struct bounce_reply r;
+	char		    text[BOUNCE_REPLY_MAX + 1];
+	size_t		    i;
 
 	if ((int)st < 0 || st >= BOUNCE_ST_COUNT)
 		st = BOUNCE_ST_UNKNOWN;
@@ -404,7 +428,7 @@ bounce_classify(const struct bounce_rules *rs, enum bounce_stage st, const char 
 void
 bounce_rules_free(struct bounce_rules *rs)
 {
-	size_t	 i;
+	size_t i;
 
 	if (rs == NULL)
 		return;
@@ -418,16 +442,16 @@ bounce_rules_free(struct bounce_rules *rs)
 }
 
 struct bounce_lex {
-	const char	*p, *end;
-	char		 err[128];
+	const char *p, *end;
+	char	    err[128];
 };
 
 /* Next word (up to blank) or key="quoted value" into out; 0 at end, -1 error. */
 static int
 bounce_lex_word(struct bounce_lex *lx, char *out, size_t outsz, size_t *outlen)
 {
-	size_t	 o = 0;
-	bool	 quoted = false;
+	size_t o = 0;
+	bool   quoted = false;
 
 	while (lx->p < lx->end && (*lx->p == ' ' || *lx->p == '\t'))
 		lx->p++;
@@ -453,8 +477,8 @@ bounce_lex_word(struct bounce_lex *lx, char *out, size_t outsz, size_t *outlen)
 			return -1;
 		}
 		if (o + 1 >= outsz) {
-			snprintf(lx->err, sizeof(lx->err), "word longer than %zu bytes",
-			    outsz - 1);
+			snprintf(lx->err, sizeof(lx->err),
+			    "word longer than %zu bytes", outsz - 1);
 			return -1;
 		}
 		out[o++] = c;
@@ -471,7 +495,7 @@ bounce_lex_word(struct bounce_lex *lx, char *out, size_t outsz, size_t *outlen)
 static int
 bounce_cond_stage(struct bounce_rule *br, char *v, char *err, size_t errlen)
 {
-	char		*s, *comma;
+	char		 *s, *comma;
 	enum bounce_stage st;
 
 	for (s = v; s != NULL; s = comma) {
@@ -488,13 +512,15 @@ bounce_cond_stage(struct bounce_rule *br, char *v, char *err, size_t errlen)
 }
 
 static int
-bounce_cond_code(struct bounce_rule *br, const char *v, char *err, size_t errlen)
+bounce_cond_code(struct bounce_rule *br, const char *v, char *err,
+    size_t errlen)
 {
 	if (strlen(v) != 3 || (v[0] != '4' && v[0] != '5') ||
 	    !(isdigit((unsigned char)v[1]) || v[1] == 'x') ||
 	    !(isdigit((unsigned char)v[2]) || v[2] == 'x') ||
 	    (v[1] == 'x' && v[2] != 'x')) {
-		snprintf(err, errlen, "code must be 4xx/5xx, 55x or 550, not \"%.20s\"", v);
+		snprintf(err, errlen,
+		    "code must be 4xx/5xx, 55x or 550, not \"%.20s\"", v);
 		return -1;
 	}
 	memcpy(br->br_code, v, 4);
@@ -504,9 +530,9 @@ bounce_cond_code(struct bounce_rule *br, const char *v, char *err, size_t errlen
 static int
 bounce_cond_enh(struct bounce_rule *br, const char *v, char *err, size_t errlen)
 {
-	size_t	 len = strlen(v), i, dots = 0;
-	bool	 ok = len >= 1 && len < sizeof(br->br_enh) &&
-		    (v[0] == '4' || v[0] == '5') && v[len - 1] != '.';
+	size_t len = strlen(v), i, dots = 0;
+	bool   ok = len >= 1 && len < sizeof(br->br_enh) &&
+	    (v[0] == '4' || v[0] == '5') && v[len - 1] != '.';
 
 	for (i = 1; ok && i < len; i++) {
 		if (v[i] == '.') {
@@ -515,7 +541,8 @@ bounce_cond_enh(struct bounce_rule *br, const char *v, char *err, size_t errlen)
 			ok = isdigit((unsigned char)v[i]);
 	}
 	if (!ok || (len > 1 && v[1] != '.')) {
-		snprintf(err, errlen, "enh must be like 5, 5.7 or 5.7.1, not \"%.20s\"", v);
+		snprintf(err, errlen,
+		    "enh must be like 5, 5.7 or 5.7.1, not \"%.20s\"", v);
 		return -1;
 	}
 	memcpy(br->br_enh, v, len + 1);
@@ -523,16 +550,18 @@ bounce_cond_enh(struct bounce_rule *br, const char *v, char *err, size_t errlen)
 }
 
 static int
-bounce_cond_regex(struct bounce_rule *br, const char *v, char *err, size_t errlen)
+bounce_cond_regex(struct bounce_rule *br, const char *v, char *err,
+    size_t errlen)
 {
-	char	 msg[80];
-	int	 rc;
+	char msg[80];
+	int  rc;
 
 	if (br->br_has_re) {
 		snprintf(err, errlen, "more than one regex=");
 		return -1;
 	}
-	if ((rc = regcomp(&br->br_re, v, REG_EXTENDED | REG_ICASE | REG_NOSUB)) != 0) {
+	if ((rc = regcomp(&br->br_re, v,
+		 REG_EXTENDED | REG_ICASE | REG_NOSUB)) != 0) {
 		(void)regerror(rc, &br->br_re, msg, sizeof(msg));
 		snprintf(err, errlen, "regex: %s", msg);
 		return -1;
@@ -542,9 +571,10 @@ bounce_cond_regex(struct bounce_rule *br, const char *v, char *err, size_t errle
 }
 
 static int
-bounce_cond(struct bounce_rule *br, char *w, size_t wlen, char *err, size_t errlen)
+bounce_cond(struct bounce_rule *br, char *w, size_t wlen, char *err,
+    size_t errlen)
 {
-	char	*eq = strchr(w, '='), *v;
+	char *eq = strchr(w, '='), *v;
 
 	if (eq == NULL || eq == w) {
 		snprintf(err, errlen, "expected key=value, got \"%.40s\"", w);
@@ -583,14 +613,14 @@ static int
 bounce_rule_line(const char *line, size_t len, struct bounce_rule *br,
     char *err, size_t errlen)
 {
-	struct bounce_lex	 lx = { .p = line, .end = line + len };
-	char			 w[BOUNCE_LINE_MAX + 1];
-	size_t			 wlen = 0;
-	int			 rc, nc = 0;
+	struct bounce_lex lx = { .p = line, .end = line + len };
+	char		  w[BOUNCE_LINE_MAX + 1];
+	size_t		  wlen = 0;
+	int		  rc, nc = 0;
 
 	memset(br, 0, sizeof(*br));
 	if ((rc = bounce_lex_word(&lx, w, sizeof(w), &wlen)) <= 0)
-		return rc;	/* 0: blank or comment */
+		return rc; /* 0: blank or comment */
 	if ((br->br_cat = bounce_cat_parse(w)) == BOUNCE_NONE) {
 		snprintf(err, errlen, "unknown category \"%.40s\"", w);
 		return -1;
@@ -615,11 +645,12 @@ static int
 bounce_rules_add(struct bounce_rules *rs, const char *line, size_t len,
     size_t *cap, char *why, size_t whylen)
 {
-	struct bounce_rule	 br;
-	int			 rc;
+	struct bounce_rule br;
+	int		   rc;
 
 	if (len > BOUNCE_LINE_MAX) {
-		snprintf(why, whylen, "line longer than %d bytes", BOUNCE_LINE_MAX);
+		snprintf(why, whylen, "line longer than %d bytes",
+		    BOUNCE_LINE_MAX);
 		return -1;
 	}
 	rc = bounce_rule_line(line, len, &br, why, whylen);
@@ -637,7 +668,8 @@ bounce_rules_add(struct bounce_rules *rs, const char *line, size_t len,
 		return 0;
 	if (rs->rs_n == *cap) {
 		*cap = *cap == 0 ? 32 : *cap * 2;
-		rs->rs_rule = xreallocarray(rs->rs_rule, *cap, sizeof(*rs->rs_rule));
+		rs->rs_rule = xreallocarray(rs->rs_rule, *cap,
+		    sizeof(*rs->rs_rule));
 	}
 	rs->rs_rule[rs->rs_n++] = br;
 	return 0;
@@ -647,13 +679,14 @@ struct bounce_rules *
 bounce_rules_parse(const char *text, size_t len, const char *name, char *err,
     size_t errlen)
 {
-	struct bounce_rules	*rs = xcalloc(1, sizeof(*rs));
-	const char		*p = text, *end = text + len, *nl;
-	char			 why[160];
-	size_t			 cap = 0, lineno = 0, n;
+	struct bounce_rules *rs = xcalloc(1, sizeof(*rs));
+	const char	    *p = text, *end = text + len, *nl;
+	char		     why[160];
+	size_t		     cap = 0, lineno = 0, n;
 
 	if (len > BOUNCE_TEXT_MAX) {
-		snprintf(err, errlen, "%s: longer than %d bytes", name, BOUNCE_TEXT_MAX);
+		snprintf(err, errlen, "%s: longer than %d bytes", name,
+		    BOUNCE_TEXT_MAX);
 		goto fail;
 	}
 	if (memchr(text, '\0', len) != NULL) {
@@ -681,11 +714,11 @@ fail:
 struct bounce_rules *
 bounce_rules_load(const char *path, char *err, size_t errlen)
 {
-	struct bounce_rules	*rs;
-	struct buf		 b;
-	char			 tmp[8192];
-	ssize_t			 n;
-	int			 fd;
+	struct bounce_rules *rs;
+	struct buf	     b;
+	char		     tmp[8192];
+	ssize_t		     n;
+	int		     fd;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
@@ -709,7 +742,8 @@ bounce_rules_load(const char *path, char *err, size_t errlen)
 		goto fail;
 	}
 	(void)close(fd);
-	rs = bounce_rules_parse(b.data != NULL ? b.data : "", b.len, path, err, errlen);
+	rs = bounce_rules_parse(b.data != NULL ? b.data : "", b.len, path, err,
+	    errlen);
 	buf_release(&b);
 	return rs;
 fail:

@@ -15,7 +15,7 @@
 #include <stddef.h>
 
 enum bounce_cat {
-	BOUNCE_NONE = 0,		/* not a failure (2xx) */
+	BOUNCE_NONE = 0, /* not a failure (2xx) */
 	BOUNCE_BAD_MAILBOX,
 	BOUNCE_BAD_DOMAIN,
 	BOUNCE_INACTIVE_MAILBOX,
@@ -35,45 +35,46 @@ enum bounce_cat {
 /* Where in the dialogue the reply came from. */
 enum bounce_stage {
 	BOUNCE_ST_UNKNOWN = 0,
-	BOUNCE_ST_CONNECT,		/* DNS, connect, TLS: no SMTP reply */
+	BOUNCE_ST_CONNECT, /* DNS, connect, TLS: no SMTP reply */
 	BOUNCE_ST_GREETING,
 	BOUNCE_ST_HELO,
 	BOUNCE_ST_MAIL,
 	BOUNCE_ST_RCPT,
-	BOUNCE_ST_DATA,			/* DATA command or end of data */
+	BOUNCE_ST_DATA, /* DATA command or end of data */
 	BOUNCE_ST_COUNT
 };
 
 struct bounce_rules;
 
 /* "bad-mailbox", ...; NULL for BOUNCE_NONE or out of range. */
-const char	*bounce_cat_name(enum bounce_cat);
+const char *bounce_cat_name(enum bounce_cat);
 /* BOUNCE_NONE when name is not a category. */
-enum bounce_cat	 bounce_cat_parse(const char *name);
-const char	*bounce_stage_name(enum bounce_stage);
+enum bounce_cat	  bounce_cat_parse(const char *name);
+const char	 *bounce_stage_name(enum bounce_stage);
 enum bounce_stage bounce_stage_parse(const char *name);
 
 /* True only for recipient-level permanent failures (bad-mailbox,
  * bad-domain, inactive-mailbox) of a 5xx at RCPT or end of data, and for
  * bad-domain at connect (a 5xx of our own: NXDOMAIN, null MX). */
-bool	bounce_suppresses(enum bounce_cat, enum bounce_stage, int code);
+bool bounce_suppresses(enum bounce_cat, enum bounce_stage, int code);
 
 /*
  * Loads a rule file (syntax in contrib/bounce-rules and smtpgate.conf(5)).
  * NULL with err filled (file:line: reason) on any error. bounce_rules_free
  * accepts NULL.
  */
-struct bounce_rules *bounce_rules_load(const char *path, char *err, size_t errlen);
-struct bounce_rules *bounce_rules_parse(const char *text, size_t len, const char *name,
-	    char *err, size_t errlen);
-void	bounce_rules_free(struct bounce_rules *);
+struct bounce_rules *bounce_rules_load(const char *path, char *err,
+    size_t errlen);
+struct bounce_rules *bounce_rules_parse(const char *text, size_t len,
+    const char *name, char *err, size_t errlen);
+void		     bounce_rules_free(struct bounce_rules *);
 
 /*
  * Classifies reply (the full reply text, "550 5.1.1 ..."; multi-line
  * replies joined) given at stage. rules may be NULL (built-in fallbacks
  * only). Never fails: unknown replies are BOUNCE_OTHER; 2xx is BOUNCE_NONE.
  */
-enum bounce_cat	 bounce_classify(const struct bounce_rules *, enum bounce_stage,
-	    const char *reply);
+enum bounce_cat bounce_classify(const struct bounce_rules *, enum bounce_stage,
+    const char *reply);
 
 #endif

@@ -17,7 +17,8 @@ buf_init(struct buf *b, size_t max)
 	if (max == 0)
 		log_panic("buf_init: max 0");
 	if (max > SIZE_MAX / 2)
-		max = SIZE_MAX / 2;	/* keeps max + 1 and the doubling from wrapping */
+		max = SIZE_MAX /
+		    2; /* keeps max + 1 and the doubling from wrapping */
 	b->data = NULL;
 	b->len = b->cap = 0;
 	b->max = max;
@@ -46,8 +47,8 @@ buf_reset(struct buf *b)
 int
 buf_reserve(struct buf *b, size_t extra)
 {
-	size_t	 need, ncap;
-	char	*p;
+	size_t need, ncap;
+	char  *p;
 
 	if (!size_add(b->len, extra, &need) || !size_add(need, 1, &need) ||
 	    need - 1 > b->max) {
@@ -106,7 +107,7 @@ buf_puts(struct buf *b, const char *s)
 int
 buf_putc(struct buf *b, int c)
 {
-	char	ch = (char)c;
+	char ch = (char)c;
 
 	return buf_append(b, &ch, 1);
 }
@@ -114,8 +115,8 @@ buf_putc(struct buf *b, int c)
 int
 buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
-	va_list	 ap2;
-	int	 n;
+	va_list ap2;
+	int	n;
 
 	va_copy(ap2, ap);
 	n = vsnprintf(NULL, 0, fmt, ap2);
@@ -132,7 +133,7 @@ buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 int
 buf_printf(struct buf *b, const char *fmt, ...)
 {
-	va_list	ap;
+	va_list ap;
 	int	rc;
 
 	va_start(ap, fmt);
@@ -156,7 +157,7 @@ buf_consume(struct buf *b, size_t n)
 int
 str_copy(char *dst, size_t dstsz, const char *src)
 {
-	size_t	n = strlen(src);
+	size_t n = strlen(src);
 
 	if (dstsz == 0)
 		return -1;
@@ -185,7 +186,7 @@ str_ncopy(char *dst, size_t dstsz, const char *src, size_t n)
 int
 str_printf(char *dst, size_t dstsz, const char *fmt, ...)
 {
-	va_list	ap;
+	va_list ap;
 	int	n;
 
 	va_start(ap, fmt);

@@ -14,15 +14,16 @@
 int
 cidr_parse(const char *s, struct cidr *r)
 {
-	char		 a[INET6_ADDRSTRLEN + 1];
-	const char	*slash;
-	char		*end;
-	long		 bits;
-	unsigned	 maxbits, i;
+	char	    a[INET6_ADDRSTRLEN + 1];
+	const char *slash;
+	char	   *end;
+	long	    bits;
+	unsigned    maxbits, i;
 
 	memset(r, 0, sizeof(*r));
 	slash = strchr(s, '/');
-	if (str_ncopy(a, sizeof(a), s, slash ? (size_t)(slash - s) : strlen(s)) == -1)
+	if (str_ncopy(a, sizeof(a), s,
+		slash ? (size_t)(slash - s) : strlen(s)) == -1)
 		return -1;
 	if (inet_pton(AF_INET, a, r->addr) == 1) {
 		r->family = AF_INET;
@@ -38,21 +39,21 @@ cidr_parse(const char *s, struct cidr *r)
 			return -1;
 		errno = 0;
 		bits = strtol(slash + 1, &end, 10);
-		if (errno != 0 || end == slash + 1 || *end != '\0' || bits < 0 ||
-		    bits > (long)maxbits)
+		if (errno != 0 || end == slash + 1 || *end != '\0' ||
+		    bits < 0 || bits > (long)maxbits)
 			return -1;
 	}
 	r->prefix = (uint8_t)bits;
 	for (i = 0; i < maxbits; i++)
 		if (i >= (unsigned)bits)
-			r->addr[i / 8] &= (uint8_t)~(0x80u >> (i % 8));
+			r->addr[i / 8] &= (uint8_t) ~(0x80u >> (i % 8));
 	return 0;
 }
 
 void
 cidr_format(const struct cidr *c, char *dst, size_t dstsz)
 {
-	char	a[INET6_ADDRSTRLEN];
+	char a[INET6_ADDRSTRLEN];
 
 	if (inet_ntop(c->family, c->addr, a, sizeof(a)) == NULL)
 		(void)str_copy(a, sizeof(a), "?");
@@ -62,7 +63,7 @@ cidr_format(const struct cidr *c, char *dst, size_t dstsz)
 static bool
 cidr_match_bytes(const struct cidr *c, int family, const uint8_t *addr)
 {
-	unsigned	i;
+	unsigned i;
 
 	if (family != c->family)
 		return false;
@@ -77,13 +78,15 @@ cidr_match_bytes(const struct cidr *c, int family, const uint8_t *addr)
 bool
 cidr_match(const struct cidr *c, const struct sockaddr *sa)
 {
-	const struct sockaddr_in	*s4;
-	const struct sockaddr_in6	*s6;
-	static const uint8_t		 mapped[12] = { 0,0,0,0,0,0,0,0,0,0,0xff,0xff };
+	const struct sockaddr_in  *s4;
+	const struct sockaddr_in6 *s6;
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff,
+		0xff };
 
 	if (sa->sa_family == AF_INET) {
 		s4 = (const struct sockaddr_in *)(const void *)sa;
-		return cidr_match_bytes(c, AF_INET, (const uint8_t *)&s4->sin_addr);
+		return cidr_match_bytes(c, AF_INET,
+		    (const uint8_t *)&s4->sin_addr);
 	}
 	if (sa->sa_family == AF_INET6) {
 		s6 = (const struct sockaddr_in6 *)(const void *)sa;
@@ -99,8 +102,8 @@ cidr_match(const struct cidr *c, const struct sockaddr *sa)
 bool
 cidr_match_str(const struct cidr *c, const char *addr)
 {
-	struct sockaddr_in	s4;
-	struct sockaddr_in6	s6;
+	struct sockaddr_in  s4;
+	struct sockaddr_in6 s6;
 
 	memset(&s4, 0, sizeof(s4));
 	memset(&s6, 0, sizeof(s6));

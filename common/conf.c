@@ -17,7 +17,7 @@
 #include "priv.h"
 #include "xmem.h"
 
-#define CONF_LINE_MAX	4096
+#define CONF_LINE_MAX 4096
 
 const char *
 conf_default_path(void)
@@ -26,25 +26,23 @@ conf_default_path(void)
 }
 
 struct conf_unit {
-	char			u_suffix;
-	unsigned long long	u_mul;
+	char		   u_suffix;
+	unsigned long long u_mul;
 };
 
-static const struct conf_unit conf_time_units[] = {
-	{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 }, { 'w', 7 * 86400 },
-	{ '\0', 0 }
-};
+static const struct conf_unit conf_time_units[] = { { 's', 1 }, { 'm', 60 },
+	{ 'h', 3600 }, { 'd', 86400 }, { 'w', 7 * 86400 }, { '\0', 0 } };
 
-static const struct conf_unit conf_size_units[] = {
-	{ 'k', 1024 }, { 'K', 1024 }, { 'm', 1024 * 1024 }, { 'M', 1024 * 1024 },
-	{ 'g', 1024ULL * 1024 * 1024 }, { 'G', 1024ULL * 1024 * 1024 }, { '\0', 0 }
-};
+static const struct conf_unit conf_size_units[] = { { 'k', 1024 },
+	{ 'K', 1024 }, { 'm', 1024 * 1024 }, { 'M', 1024 * 1024 },
+	{ 'g', 1024ULL * 1024 * 1024 }, { 'G', 1024ULL * 1024 * 1024 },
+	{ '\0', 0 } };
 
 /* Decimal digits, then at most one suffix from units; at most INT64_MAX. */
 static int
 conf_parse_scaled(const char *s, const struct conf_unit *units, int64_t *r)
 {
-	char		*end;
+	char		  *end;
 	unsigned long long v;
 	unsigned long long mul = 1;
 
@@ -70,7 +68,7 @@ conf_parse_scaled(const char *s, const struct conf_unit *units, int64_t *r)
 int
 conf_parse_duration(const char *s, time_t *r)
 {
-	int64_t	v;
+	int64_t v;
 
 	if (conf_parse_scaled(s, conf_time_units, &v) == -1)
 		return -1;
@@ -90,8 +88,8 @@ conf_parse_bool(const char *s, bool *r)
 	if (str_ieq(s, "yes") || str_ieq(s, "true") || str_ieq(s, "on") ||
 	    strcmp(s, "1") == 0)
 		*r = true;
-	else if (str_ieq(s, "no") || str_ieq(s, "false") ||
-	    str_ieq(s, "off") || strcmp(s, "0") == 0)
+	else if (str_ieq(s, "no") || str_ieq(s, "false") || str_ieq(s, "off") ||
+	    strcmp(s, "0") == 0)
 		*r = false;
 	else
 		return -1;
@@ -102,9 +100,9 @@ int
 conf_split_hostport(const char *s, char *host, size_t hostsz, char *port,
     size_t portsz, const char *defport)
 {
-	const char	*colon, *p;
-	char		*end;
-	long		 n;
+	const char *colon, *p;
+	char	   *end;
+	long	    n;
 
 	if (*s == '[') {
 		if ((p = strchr(s, ']')) == NULL)
@@ -117,9 +115,9 @@ conf_split_hostport(const char *s, char *host, size_t hostsz, char *port,
 	} else {
 		colon = strrchr(s, ':');
 		if (colon != NULL && strchr(s, ':') != colon)
-			return -1;	/* bare IPv6 needs [] */
+			return -1; /* bare IPv6 needs [] */
 		if (str_ncopy(host, hostsz, s,
-		    colon ? (size_t)(colon - s) : strlen(s)) == -1)
+			colon ? (size_t)(colon - s) : strlen(s)) == -1)
 			return -1;
 	}
 	if (host[0] == '\0')
@@ -137,19 +135,18 @@ conf_split_hostport(const char *s, char *host, size_t hostsz, char *port,
 }
 
 int
-conf_parse_listen(const char *s, struct conf_listen *r, char *err,
-    size_t errsz)
+conf_parse_listen(const char *s, struct conf_listen *r, char *err, size_t errsz)
 {
-	char		 word[256];
-	const char	*sp;
+	char	    word[256];
+	const char *sp;
 
 	memset(r, 0, sizeof(*r));
 	r->cl_tls = CONF_TLS_NONE;
 	sp = strpbrk(s, " \t");
 	if (str_ncopy(word, sizeof(word), s,
-	    sp ? (size_t)(sp - s) : strlen(s)) == -1 ||
+		sp ? (size_t)(sp - s) : strlen(s)) == -1 ||
 	    conf_split_hostport(word, r->cl_addr, sizeof(r->cl_addr),
-	    r->cl_port, sizeof(r->cl_port), "25") == -1) {
+		r->cl_port, sizeof(r->cl_port), "25") == -1) {
 		(void)snprintf(err, errsz, "bad address \"%s\" (ADDR:PORT)", s);
 		return -1;
 	}
@@ -165,13 +162,17 @@ conf_parse_listen(const char *s, struct conf_listen *r, char *err,
 			return -1;
 		}
 		sp += 4;
-		if (strncmp(sp, "none", 4) == 0 && (sp[4] == '\0' || isspace((unsigned char)sp[4])))
+		if (strncmp(sp, "none", 4) == 0 &&
+		    (sp[4] == '\0' || isspace((unsigned char)sp[4])))
 			r->cl_tls = CONF_TLS_NONE, sp += 4;
-		else if (strncmp(sp, "starttls", 8) == 0 && (sp[8] == '\0' || isspace((unsigned char)sp[8])))
+		else if (strncmp(sp, "starttls", 8) == 0 &&
+		    (sp[8] == '\0' || isspace((unsigned char)sp[8])))
 			r->cl_tls = CONF_TLS_STARTTLS, sp += 8;
-		else if (strncmp(sp, "required", 8) == 0 && (sp[8] == '\0' || isspace((unsigned char)sp[8])))
+		else if (strncmp(sp, "required", 8) == 0 &&
+		    (sp[8] == '\0' || isspace((unsigned char)sp[8])))
 			r->cl_tls = CONF_TLS_REQUIRED, sp += 8;
-		else if (strncmp(sp, "implicit", 8) == 0 && (sp[8] == '\0' || isspace((unsigned char)sp[8])))
+		else if (strncmp(sp, "implicit", 8) == 0 &&
+		    (sp[8] == '\0' || isspace((unsigned char)sp[8])))
 			r->cl_tls = CONF_TLS_IMPLICIT, sp += 8;
 		else {
 			(void)snprintf(err, errsz,
@@ -186,7 +187,7 @@ conf_parse_listen(const char *s, struct conf_listen *r, char *err,
 static void
 conf_list_add_words(struct conf_list *l, const char *v)
 {
-	const char	*p = v, *e;
+	const char *p = v, *e;
 
 	while (*p != '\0') {
 		while (*p == ' ' || *p == '\t' || *p == ',')
@@ -205,7 +206,7 @@ conf_list_add_words(struct conf_list *l, const char *v)
 static void
 conf_list_clear(struct conf_list *l)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < l->n; i++)
 		free(l->v[i]);
@@ -217,7 +218,7 @@ conf_list_clear(struct conf_list *l)
 static const struct conf_key *
 conf_key_find(const char *name)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < conf_nkeys; i++)
 		if (strcmp(conf_keys[i].name, name) == 0)
@@ -228,8 +229,8 @@ conf_key_find(const char *name)
 static bool
 conf_enum_ok(const char *choices, const char *v)
 {
-	const char	*p = choices, *e;
-	size_t		 n = strlen(v);
+	const char *p = choices, *e;
+	size_t	    n = strlen(v);
 
 	while (*p != '\0') {
 		e = strchr(p, '|');
@@ -253,31 +254,32 @@ conf_member(struct conf *cf, const struct conf_key *k)
 	return (char *)cf + k->off;
 }
 
-#define CONF_STRP(cf, k)	((char **)conf_member(cf, k))
-#define CONF_I64P(cf, k)	((int64_t *)conf_member(cf, k))
-#define CONF_TIMEP(cf, k)	((time_t *)conf_member(cf, k))
-#define CONF_BOOLP(cf, k)	((bool *)conf_member(cf, k))
-#define CONF_LISTP(cf, k)	((struct conf_list *)conf_member(cf, k))
+#define CONF_STRP(cf, k)  ((char **)conf_member(cf, k))
+#define CONF_I64P(cf, k)  ((int64_t *)conf_member(cf, k))
+#define CONF_TIMEP(cf, k) ((time_t *)conf_member(cf, k))
+#define CONF_BOOLP(cf, k) ((bool *)conf_member(cf, k))
+#define CONF_LISTP(cf, k) ((struct conf_list *)conf_member(cf, k))
 
 /* Applies one value. seen[] tracks keys given in the file: a repeatable key
  * given in the file replaces its default instead of adding to it. */
 static int
-conf_set(struct conf *cf, const struct conf_key *k, const char *v,
-    bool *seen, char *why, size_t whysz)
+conf_set(struct conf *cf, const struct conf_key *k, const char *v, bool *seen,
+    char *why, size_t whysz)
 {
-	int64_t		 i64;
-	time_t		 t;
-	bool		 b;
-	char		*end;
-	size_t		 idx = (size_t)(k - conf_keys);
+	int64_t		   i64;
+	time_t		   t;
+	bool		   b;
+	char		  *end;
+	size_t		   idx = (size_t)(k - conf_keys);
 	struct conf_listen cl;
-	char		 lerr[128];
+	char		   lerr[128];
 
 	switch (k->type) {
 	case CONF_T_STR:
 	case CONF_T_ENUM:
 		if (k->type == CONF_T_ENUM && !conf_enum_ok(k->choices, v)) {
-			(void)snprintf(why, whysz, "must be one of %s", k->choices);
+			(void)snprintf(why, whysz, "must be one of %s",
+			    k->choices);
 			return -1;
 		}
 		free(*CONF_STRP(cf, k));
@@ -293,32 +295,38 @@ conf_set(struct conf *cf, const struct conf_key *k, const char *v,
 		goto range;
 	case CONF_T_SIZE:
 		if (conf_parse_size(v, &i64) == -1) {
-			(void)snprintf(why, whysz, "not a size (e.g. 52428800, 64k, 50m, 1g): \"%s\"", v);
+			(void)snprintf(why, whysz,
+			    "not a size (e.g. 52428800, 64k, 50m, 1g): \"%s\"",
+			    v);
 			return -1;
 		}
-range:
+	range:
 		if (i64 < k->min || i64 > k->max) {
-			(void)snprintf(why, whysz, "%lld out of range [%lld, %lld]",
-			    (long long)i64, (long long)k->min, (long long)k->max);
+			(void)snprintf(why, whysz,
+			    "%lld out of range [%lld, %lld]", (long long)i64,
+			    (long long)k->min, (long long)k->max);
 			return -1;
 		}
 		*CONF_I64P(cf, k) = i64;
 		break;
 	case CONF_T_DURATION:
 		if (conf_parse_duration(v, &t) == -1) {
-			(void)snprintf(why, whysz, "not a duration (e.g. 30s 5m 4h 5d): \"%s\"", v);
+			(void)snprintf(why, whysz,
+			    "not a duration (e.g. 30s 5m 4h 5d): \"%s\"", v);
 			return -1;
 		}
 		if (t < k->min || t > k->max) {
-			(void)snprintf(why, whysz, "%llds out of range [%llds, %llds]",
-			    (long long)t, (long long)k->min, (long long)k->max);
+			(void)snprintf(why, whysz,
+			    "%llds out of range [%llds, %llds]", (long long)t,
+			    (long long)k->min, (long long)k->max);
 			return -1;
 		}
 		*CONF_TIMEP(cf, k) = t;
 		break;
 	case CONF_T_BOOL:
 		if (conf_parse_bool(v, &b) == -1) {
-			(void)snprintf(why, whysz, "must be yes or no: \"%s\"", v);
+			(void)snprintf(why, whysz, "must be yes or no: \"%s\"",
+			    v);
 			return -1;
 		}
 		*CONF_BOOLP(cf, k) = b;
@@ -332,7 +340,7 @@ range:
 		if (seen != NULL && !seen[idx])
 			conf_list_clear(CONF_LISTP(cf, k));
 		if (*v == '\0')
-			break;		/* an empty default: no line */
+			break; /* an empty default: no line */
 		CONF_LISTP(cf, k)->v = xreallocarray(CONF_LISTP(cf, k)->v,
 		    CONF_LISTP(cf, k)->n + 1, sizeof(char *));
 		CONF_LISTP(cf, k)->v[CONF_LISTP(cf, k)->n++] = xstrdup(v);
@@ -357,10 +365,10 @@ range:
 static int
 conf_apply_defaults(struct conf *cf, char *err, size_t errsz)
 {
-	size_t		 i;
-	char		 why[256], host[256];
-	const char	*d, *nl;
-	struct buf	 v;
+	size_t	    i;
+	char	    why[256], host[256];
+	const char *d, *nl;
+	struct buf  v;
 
 	for (i = 0; i < conf_nkeys; i++) {
 		d = conf_keys[i].def;
@@ -369,9 +377,12 @@ conf_apply_defaults(struct conf *cf, char *err, size_t errsz)
 			while (*d != '\0') {
 				nl = strchr(d, '\n');
 				buf_init(&v, 256);
-				(void)buf_append(&v, d, nl ? (size_t)(nl - d) : strlen(d));
-				if (conf_set(cf, &conf_keys[i], v.data, NULL, why, sizeof(why)) == -1)
-					log_panic("default %s: %s", conf_keys[i].name, why);
+				(void)buf_append(&v, d,
+				    nl ? (size_t)(nl - d) : strlen(d));
+				if (conf_set(cf, &conf_keys[i], v.data, NULL,
+					why, sizeof(why)) == -1)
+					log_panic("default %s: %s",
+					    conf_keys[i].name, why);
 				buf_release(&v);
 				d = nl ? nl + 1 : d + strlen(d);
 			}
@@ -384,9 +395,11 @@ conf_apply_defaults(struct conf *cf, char *err, size_t errsz)
 			d = host;
 		}
 		if (strncmp(d, "@SPOOL@", 7) == 0)
-			continue;	/* resolved after the file is read */
-		if (conf_set(cf, &conf_keys[i], d, NULL, why, sizeof(why)) == -1) {
-			(void)snprintf(err, errsz, "default %s: %s", conf_keys[i].name, why);
+			continue; /* resolved after the file is read */
+		if (conf_set(cf, &conf_keys[i], d, NULL, why, sizeof(why)) ==
+		    -1) {
+			(void)snprintf(err, errsz, "default %s: %s",
+			    conf_keys[i].name, why);
 			return -1;
 		}
 	}
@@ -398,25 +411,31 @@ conf_apply_defaults(struct conf *cf, char *err, size_t errsz)
 static int
 conf_check_values(const struct conf *cf, char *err, size_t errsz)
 {
-	char		 w[4200], host[256], port[8];
-	struct in_addr	 a4;
+	char	       w[4200], host[256], port[8];
+	struct in_addr a4;
 
-	if (cf->cf_hostname[0] == '\0' || strpbrk(cf->cf_hostname, " \t<>[]") != NULL) {
+	if (cf->cf_hostname[0] == '\0' ||
+	    strpbrk(cf->cf_hostname, " \t<>[]") != NULL) {
 		(void)snprintf(err, errsz, "%s: not a host name: \"%s\"",
 		    conf_where(cf, "hostname", w, sizeof(w)), cf->cf_hostname);
 		return -1;
 	}
-	if (cf->cf_relayhost[0] != '\0' && conf_split_hostport(cf->cf_relayhost,
-	    host, sizeof(host), port, sizeof(port), "25") == -1) {
+	if (cf->cf_relayhost[0] != '\0' &&
+	    conf_split_hostport(cf->cf_relayhost, host, sizeof(host), port,
+		sizeof(port), "25") == -1) {
 		(void)snprintf(err, errsz, "%s: want HOST:PORT, got \"%s\"",
-		    conf_where(cf, "relayhost", w, sizeof(w)), cf->cf_relayhost);
+		    conf_where(cf, "relayhost", w, sizeof(w)),
+		    cf->cf_relayhost);
 		return -1;
 	}
-	if (cf->cf_dns_server[0] != '\0' && (conf_split_hostport(cf->cf_dns_server,
-	    host, sizeof(host), port, sizeof(port), "53") == -1 ||
-	    inet_pton(AF_INET, host, &a4) != 1)) {
-		(void)snprintf(err, errsz, "%s: want IPv4ADDR[:PORT], got \"%s\"",
-		    conf_where(cf, "dns_server", w, sizeof(w)), cf->cf_dns_server);
+	if (cf->cf_dns_server[0] != '\0' &&
+	    (conf_split_hostport(cf->cf_dns_server, host, sizeof(host), port,
+		 sizeof(port), "53") == -1 ||
+		inet_pton(AF_INET, host, &a4) != 1)) {
+		(void)snprintf(err, errsz,
+		    "%s: want IPv4ADDR[:PORT], got \"%s\"",
+		    conf_where(cf, "dns_server", w, sizeof(w)),
+		    cf->cf_dns_server);
 		return -1;
 	}
 	if (cf->cf_event_log[0] != '/') {
@@ -431,13 +450,14 @@ conf_check_values(const struct conf *cf, char *err, size_t errsz)
 static int
 conf_check_next_hops(const struct conf *cf, char *err, size_t errsz)
 {
-	struct cidr	 c;
-	char		 w[4200];
-	size_t		 i;
+	struct cidr c;
+	char	    w[4200];
+	size_t	    i;
 
 	for (i = 0; i < cf->cf_allow_next_hop.n; i++)
 		if (cidr_parse(cf->cf_allow_next_hop.v[i], &c) == -1) {
-			(void)snprintf(err, errsz, "%s: not an address range: \"%s\"",
+			(void)snprintf(err, errsz,
+			    "%s: not an address range: \"%s\"",
 			    conf_where(cf, "allow_next_hop", w, sizeof(w)),
 			    cf->cf_allow_next_hop.v[i]);
 			return -1;
@@ -450,7 +470,7 @@ conf_check_next_hops(const struct conf *cf, char *err, size_t errsz)
 static bool
 conf_hostname_ok(const char *d)
 {
-	size_t	 n = 0, i;
+	size_t n = 0, i;
 
 	for (i = 0; d[i] != '\0'; i++, n++) {
 		if (d[i] == '.') {
@@ -469,8 +489,8 @@ conf_hostname_ok(const char *d)
 static int
 conf_check_simulator(const struct conf *cf, char *err, size_t errsz)
 {
-	const char	*d = cf->cf_simulator_domain;
-	char		 w[4200];
+	const char *d = cf->cf_simulator_domain;
+	char	    w[4200];
 
 	if (d[0] == '\0' || conf_hostname_ok(d))
 		return 0;
@@ -484,14 +504,15 @@ conf_check_simulator(const struct conf *cf, char *err, size_t errsz)
 static int
 conf_check_track_listen(const struct conf *cf, char *err, size_t errsz)
 {
-	struct conf_listen	 l;
-	struct cidr		 c;
-	char			 w[4200], why[256];
-	size_t			 i;
+	struct conf_listen l;
+	struct cidr	   c;
+	char		   w[4200], why[256];
+	size_t		   i;
 
-	if (conf_parse_listen(cf->cf_track_listen, &l, why, sizeof(why)) == -1) {
-		(void)snprintf(err, errsz, "%s: %s", conf_where(cf, "track_listen", w,
-		    sizeof(w)), why);
+	if (conf_parse_listen(cf->cf_track_listen, &l, why, sizeof(why)) ==
+	    -1) {
+		(void)snprintf(err, errsz, "%s: %s",
+		    conf_where(cf, "track_listen", w, sizeof(w)), why);
 		return -1;
 	}
 	if (l.cl_tls != CONF_TLS_NONE && l.cl_tls != CONF_TLS_IMPLICIT) {
@@ -501,7 +522,8 @@ conf_check_track_listen(const struct conf *cf, char *err, size_t errsz)
 	}
 	for (i = 0; i < cf->cf_track_trusted_proxy.n; i++)
 		if (cidr_parse(cf->cf_track_trusted_proxy.v[i], &c) == -1) {
-			(void)snprintf(err, errsz, "%s: not an address range: \"%s\"",
+			(void)snprintf(err, errsz,
+			    "%s: not an address range: \"%s\"",
 			    conf_where(cf, "track_trusted_proxy", w, sizeof(w)),
 			    cf->cf_track_trusted_proxy.v[i]);
 			return -1;
@@ -514,13 +536,14 @@ static int
 conf_check_line(const struct conf *cf, const struct conf_key *k, const char *v,
     char *why, size_t whysz)
 {
-	struct srcaddr	 r;
-	char		 name[SRCADDR_NAME_MAX];
+	struct srcaddr r;
+	char	       name[SRCADDR_NAME_MAX];
 
 	if (strcmp(k->name, "source_pool") != 0 || *v == '\0')
-		return 0;	/* "key =" alone: no line (the sample's default) */
+		return 0; /* "key =" alone: no line (the sample's default) */
 	if (cf->cf_source_pool.n > SRCADDR_POOL_LINES) {
-		(void)snprintf(why, whysz, "more than %d lines", SRCADDR_POOL_LINES);
+		(void)snprintf(why, whysz, "more than %d lines",
+		    SRCADDR_POOL_LINES);
 		return -1;
 	}
 	return srcaddr_parse_pool(v, name, &r, why, whysz);
@@ -530,13 +553,14 @@ conf_check_line(const struct conf *cf, const struct conf_key *k, const char *v,
 static int
 conf_check_sources(const struct conf *cf, char *err, size_t errsz)
 {
-	struct srcaddr	 r;
-	char		 w[4200], why[256];
+	struct srcaddr r;
+	char	       w[4200], why[256];
 
-	if (cf->cf_source_address[0] != '\0' && srcaddr_pick(cf->cf_source_address,
-	    cf->cf_source_pool.v, cf->cf_source_pool.n, NULL, 0, &r, why,
-	    sizeof(why)) == -1) {
-		(void)snprintf(err, errsz, "%s: %s (want ADDR [HELO-NAME] or a pool name)",
+	if (cf->cf_source_address[0] != '\0' &&
+	    srcaddr_pick(cf->cf_source_address, cf->cf_source_pool.v,
+		cf->cf_source_pool.n, NULL, 0, &r, why, sizeof(why)) == -1) {
+		(void)snprintf(err, errsz,
+		    "%s: %s (want ADDR [HELO-NAME] or a pool name)",
 		    conf_where(cf, "source_address", w, sizeof(w)), why);
 		return -1;
 	}
@@ -547,15 +571,16 @@ conf_check_sources(const struct conf *cf, char *err, size_t errsz)
 static int
 conf_finish(struct conf *cf, char *err, size_t errsz)
 {
-	size_t		 i;
-	struct buf	 b;
-	char		 w[4200];
+	size_t	   i;
+	struct buf b;
+	char	   w[4200];
 
 	if (cf->cf_event_log == NULL) {
 		buf_init(&b, 4096);
 		if (buf_printf(&b, "%s/events.jsonl", cf->cf_spool_dir) == -1) {
 			buf_release(&b);
-			(void)snprintf(err, errsz, "%s: spool_dir: too long", cf->cf_path);
+			(void)snprintf(err, errsz, "%s: spool_dir: too long",
+			    cf->cf_path);
 			return -1;
 		}
 		cf->cf_event_log = xstrdup(b.data);
@@ -576,9 +601,9 @@ conf_finish(struct conf *cf, char *err, size_t errsz)
 	cf->cf_nretry_delays = cf->cf_retry_schedule.n;
 	for (i = 0; i < cf->cf_retry_schedule.n; i++)
 		if (conf_parse_duration(cf->cf_retry_schedule.v[i],
-		    &cf->cf_retry_delays[i]) == -1 || cf->cf_retry_delays[i] < 1) {
-			(void)snprintf(err, errsz,
-			    "%s: not a duration: \"%s\"",
+			&cf->cf_retry_delays[i]) == -1 ||
+		    cf->cf_retry_delays[i] < 1) {
+			(void)snprintf(err, errsz, "%s: not a duration: \"%s\"",
 			    conf_where(cf, "retry_schedule", w, sizeof(w)),
 			    cf->cf_retry_schedule.v[i]);
 			return -1;
@@ -594,9 +619,11 @@ conf_finish(struct conf *cf, char *err, size_t errsz)
 	if (conf_check_simulator(cf, err, errsz) == -1)
 		return -1;
 	if ((cf->cf_tls_cert[0] == '\0') != (cf->cf_tls_key[0] == '\0')) {
-		(void)snprintf(err, errsz, "%s: tls_cert and tls_key go together",
-		    conf_where(cf, cf->cf_tls_cert[0] != '\0' ? "tls_cert" :
-		    "tls_key", w, sizeof(w)));
+		(void)snprintf(err, errsz,
+		    "%s: tls_cert and tls_key go together",
+		    conf_where(cf,
+			cf->cf_tls_cert[0] != '\0' ? "tls_cert" : "tls_key", w,
+			sizeof(w)));
 		return -1;
 	}
 	return 0;
@@ -605,13 +632,13 @@ conf_finish(struct conf *cf, char *err, size_t errsz)
 static char *
 conf_trim(char *s)
 {
-	char	*e;
+	char *e;
 
 	while (*s == ' ' || *s == '\t')
 		s++;
 	e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' ||
-	    e[-1] == '\n'))
+	while (e > s &&
+	    (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
 		*--e = '\0';
 	return s;
 }
@@ -619,24 +646,27 @@ conf_trim(char *s)
 static int
 conf_read_file(struct conf *cf, const char *path, char *err, size_t errsz)
 {
-	FILE			*fp;
-	char			 line[CONF_LINE_MAX + 2], why[256];
-	char			*p, *eq, *key, *val;
-	unsigned		 lineno = 0;
-	const struct conf_key	*k;
-	bool			 seen[256] = { false };
+	FILE		      *fp;
+	char		       line[CONF_LINE_MAX + 2], why[256];
+	char		      *p, *eq, *key, *val;
+	unsigned	       lineno = 0;
+	const struct conf_key *k;
+	bool		       seen[256] = { false };
 
-	_Static_assert(sizeof(seen) / sizeof(seen[0]) >= 64, "seen[] too small");
+	_Static_assert(sizeof(seen) / sizeof(seen[0]) >= 64,
+	    "seen[] too small");
 	if (conf_nkeys > sizeof(seen) / sizeof(seen[0]))
 		log_panic("conf: too many keys");
 	if ((fp = fopen(path, "r")) == NULL) {
-		(void)snprintf(err, errsz, "%s: cannot open: %s", path, strerror(errno));
+		(void)snprintf(err, errsz, "%s: cannot open: %s", path,
+		    strerror(errno));
 		return -1;
 	}
 	while (fgets(line, sizeof(line), fp) != NULL) {
 		lineno++;
 		if (strchr(line, '\n') == NULL && !feof(fp)) {
-			(void)snprintf(err, errsz, "%s:%u: line too long", path, lineno);
+			(void)snprintf(err, errsz, "%s:%u: line too long", path,
+			    lineno);
 			goto fail;
 		}
 		if ((p = strchr(line, '#')) != NULL)
@@ -645,25 +675,29 @@ conf_read_file(struct conf *cf, const char *path, char *err, size_t errsz)
 		if (*p == '\0')
 			continue;
 		if ((eq = strchr(p, '=')) == NULL) {
-			(void)snprintf(err, errsz, "%s:%u: expected \"key = value\"", path, lineno);
+			(void)snprintf(err, errsz,
+			    "%s:%u: expected \"key = value\"", path, lineno);
 			goto fail;
 		}
 		*eq = '\0';
 		key = conf_trim(p);
 		val = conf_trim(eq + 1);
 		if ((k = conf_key_find(key)) == NULL) {
-			(void)snprintf(err, errsz, "%s:%u: %s: unknown key", path, lineno, key);
+			(void)snprintf(err, errsz, "%s:%u: %s: unknown key",
+			    path, lineno, key);
 			goto fail;
 		}
 		if (seen[k - conf_keys] && k->type != CONF_T_LIST &&
 		    k->type != CONF_T_LISTEN && k->type != CONF_T_LINES) {
-			(void)snprintf(err, errsz, "%s:%u: %s: given twice", path, lineno, key);
+			(void)snprintf(err, errsz, "%s:%u: %s: given twice",
+			    path, lineno, key);
 			goto fail;
 		}
 		if (conf_set(cf, k, val, seen, why, sizeof(why)) == -1 ||
 		    (k->type == CONF_T_LINES &&
-		    conf_check_line(cf, k, val, why, sizeof(why)) == -1)) {
-			(void)snprintf(err, errsz, "%s:%u: %s: %s", path, lineno, key, why);
+			conf_check_line(cf, k, val, why, sizeof(why)) == -1)) {
+			(void)snprintf(err, errsz, "%s:%u: %s: %s", path,
+			    lineno, key, why);
 			goto fail;
 		}
 		cf->cf_key_lines[k - conf_keys] = lineno;
@@ -671,7 +705,8 @@ conf_read_file(struct conf *cf, const char *path, char *err, size_t errsz)
 			cf->cf_listen[cf->cf_nlisten - 1].cl_line = lineno;
 	}
 	if (ferror(fp)) {
-		(void)snprintf(err, errsz, "%s: read error: %s", path, strerror(errno));
+		(void)snprintf(err, errsz, "%s: read error: %s", path,
+		    strerror(errno));
 		goto fail;
 	}
 	(void)fclose(fp);
@@ -684,7 +719,7 @@ fail:
 static struct conf *
 conf_build(const char *path, char *err, size_t errsz)
 {
-	struct conf	*cf;
+	struct conf *cf;
 
 	cf = xcalloc(1, sizeof(*cf));
 	cf->cf_path = xstrdup(path ? path : "(defaults)");
@@ -719,12 +754,12 @@ static int
 conf_check_users(const struct conf *cf, char *err, size_t errsz)
 {
 	static const char *const users[] = { "smtpd_user", "spoold_user",
-	    "deliverd_user" };
-	const char	*names[3];
-	char		 w[4200];
-	uid_t		 uid;
-	gid_t		 gid;
-	size_t		 i;
+		"deliverd_user" };
+	const char		*names[3];
+	char			 w[4200];
+	uid_t			 uid;
+	gid_t			 gid;
+	size_t			 i;
 
 	if (!priv_is_root())
 		return 0;
@@ -739,7 +774,8 @@ conf_check_users(const struct conf *cf, char *err, size_t errsz)
 		}
 	if (priv_lookup_group(cf->cf_group, &gid) == -1) {
 		(void)snprintf(err, errsz, "%s: unknown group \"%s\"",
-		    conf_where(cf, "smtpgate_group", w, sizeof(w)), cf->cf_group);
+		    conf_where(cf, "smtpgate_group", w, sizeof(w)),
+		    cf->cf_group);
 		return -1;
 	}
 	return 0;
@@ -748,8 +784,8 @@ conf_check_users(const struct conf *cf, char *err, size_t errsz)
 struct conf *
 conf_load_or_exit(const char *path)
 {
-	struct conf	*cf;
-	char		 err[1024];
+	struct conf *cf;
+	char	     err[1024];
 
 	if (path == NULL)
 		path = conf_default_path();
@@ -768,8 +804,8 @@ conf_load_or_exit(const char *path)
 void
 conf_free(struct conf **cfp)
 {
-	struct conf	*cf = *cfp;
-	size_t		 i;
+	struct conf *cf = *cfp;
+	size_t	     i;
 
 	if (cf == NULL)
 		return;
@@ -798,15 +834,16 @@ conf_free(struct conf **cfp)
 const char *
 conf_where(const struct conf *cf, const char *key, char *buf, size_t bufsz)
 {
-	const struct conf_key	*k = conf_key_find(key);
-	unsigned		 line = 0;
+	const struct conf_key *k = conf_key_find(key);
+	unsigned	       line = 0;
 
 	if (k != NULL && cf->cf_key_lines != NULL)
 		line = cf->cf_key_lines[k - conf_keys];
 	if (line != 0)
 		(void)snprintf(buf, bufsz, "%s:%u: %s", cf->cf_path, line, key);
 	else
-		(void)snprintf(buf, bufsz, "%s: %s (default)", cf->cf_path, key);
+		(void)snprintf(buf, bufsz, "%s: %s (default)", cf->cf_path,
+		    key);
 	return buf;
 }
 
@@ -815,7 +852,8 @@ conf_where_listen(const struct conf *cf, const struct conf_listen *cl,
     char *buf, size_t bufsz)
 {
 	if (cl->cl_line != 0)
-		(void)snprintf(buf, bufsz, "%s:%u: listen", cf->cf_path, cl->cl_line);
+		(void)snprintf(buf, bufsz, "%s:%u: listen", cf->cf_path,
+		    cl->cl_line);
 	else
 		(void)snprintf(buf, bufsz, "%s: listen (default)", cf->cf_path);
 	return buf;

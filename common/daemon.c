@@ -30,13 +30,14 @@ daemon_usage(const char *name)
 enum log_dest
 daemon_log_dest(const struct conf *cf)
 {
-	return str_ieq(cf->cf_log, "syslog") ? LOG_DEST_SYSLOG : LOG_DEST_STDERR;
+	return str_ieq(cf->cf_log, "syslog") ? LOG_DEST_SYSLOG
+					     : LOG_DEST_STDERR;
 }
 
 static void
 daemon_args(struct daemon *d, int argc, char **argv)
 {
-	int	ch;
+	int ch;
 
 	while ((ch = getopt(argc, argv, "c:v")) != -1) {
 		switch (ch) {
@@ -57,16 +58,16 @@ daemon_args(struct daemon *d, int argc, char **argv)
 void
 daemon_pidfile_write(const struct conf *cf, const char *name)
 {
-	char	 file[64], pid[32];
-	int	 dfd, n;
+	char file[64], pid[32];
+	int  dfd, n;
 
 	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
 	(void)snprintf(file, sizeof(file), "%s.pid", name);
 	/* a directory the daemon users can write: nothing is followed */
-	if ((dfd = open(cf->cf_spool_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1 ||
+	if ((dfd = open(cf->cf_spool_dir,
+		 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1 ||
 	    fsx_write_durable_at(dfd, file, pid, (size_t)n, 0644, (uid_t)-1,
-	    (gid_t)-1) == -1)
+		(gid_t)-1) == -1)
 		log_warn("%s/%s (spoolctl status will call %s down)",
 		    cf->cf_spool_dir, file, name);
 	if (dfd != -1)
@@ -76,9 +77,9 @@ daemon_pidfile_write(const struct conf *cf, const char *name)
 void
 daemon_main(int argc, char **argv, const struct daemon_spec *ds)
 {
-	struct daemon	 d = { .d_name = ds->ds_name, .d_arg = ds->ds_arg };
-	const char	*user;
-	char		 why[4400];
+	struct daemon d = { .d_name = ds->ds_name, .d_arg = ds->ds_arg };
+	const char   *user;
+	char	      why[4400];
 
 	log_init(ds->ds_name, LOG_DEST_STDERR);
 	daemon_args(&d, argc, argv);
@@ -94,8 +95,10 @@ daemon_main(int argc, char **argv, const struct daemon_spec *ds)
 	if (ds->ds_spool != NULL && ds->ds_spool(d.d_cf, why, sizeof(why)) != 0)
 		log_fatalx("spool tree: %s", why);
 	/* the counters (common/metrics.h): mapped before the drop and forks */
-	if (ds->ds_spool != NULL && metrics_attach(d.d_cf->cf_spool_dir, ds->ds_name) == -1)
-		log_warn("%s/%s (metrics off)", d.d_cf->cf_spool_dir, METRICS_FILE);
+	if (ds->ds_spool != NULL &&
+	    metrics_attach(d.d_cf->cf_spool_dir, ds->ds_name) == -1)
+		log_warn("%s/%s (metrics off)", d.d_cf->cf_spool_dir,
+		    METRICS_FILE);
 	if (ds->ds_bind != NULL)
 		ds->ds_bind(&d);
 	daemon_pidfile_write(d.d_cf, ds->ds_name);

@@ -17,19 +17,19 @@
 #include "xmem.h"
 
 struct dns {
-	struct __res_state	 d_res;
+	struct __res_state d_res;
 };
 
-#define DNS_PKT_MAX	65536
+#define DNS_PKT_MAX 65536
 
 struct dns *
 dns_new(const char *server, int timeout_s, char *err, size_t errsz)
 {
-	struct dns		*d;
-	struct sockaddr_in	 sin;
-	char			 host[64], port[8];
-	char			*end;
-	unsigned long		 p;
+	struct dns	  *d;
+	struct sockaddr_in sin;
+	char		   host[64], port[8];
+	char		  *end;
+	unsigned long	   p;
 
 	d = xcalloc(1, sizeof(*d));
 	if (res_ninit(&d->d_res) == -1) {
@@ -44,10 +44,12 @@ dns_new(const char *server, int timeout_s, char *err, size_t errsz)
 		return d;
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
-	if (conf_split_hostport(server, host, sizeof(host), port, sizeof(port), "53") == -1 ||
+	if (conf_split_hostport(server, host, sizeof(host), port, sizeof(port),
+		"53") == -1 ||
 	    inet_pton(AF_INET, host, &sin.sin_addr) != 1 ||
 	    (p = strtoul(port, &end, 10)) == 0 || p > 65535 || *end != '\0') {
-		(void)snprintf(err, errsz, "dns_server %s: want IPv4ADDR[:PORT]", server);
+		(void)snprintf(err, errsz,
+		    "dns_server %s: want IPv4ADDR[:PORT]", server);
 		res_nclose(&d->d_res);
 		free(d);
 		return NULL;
@@ -73,7 +75,7 @@ static enum dns_status
 dns_query(struct dns *d, const char *name, int type, unsigned char *pkt,
     size_t pktsz, size_t *len_r, bool *nodata_r, char *err, size_t errsz)
 {
-	int	 n;
+	int n;
 
 	*nodata_r = false;
 	n = res_nquery(&d->d_res, name, ns_c_in, type, pkt, (int)pktsz);
@@ -83,15 +85,16 @@ dns_query(struct dns *d, const char *name, int type, unsigned char *pkt,
 	}
 	switch (d->d_res.res_h_errno) {
 	case HOST_NOT_FOUND:
-		(void)snprintf(err, errsz, "%s: domain not found (NXDOMAIN)", name);
+		(void)snprintf(err, errsz, "%s: domain not found (NXDOMAIN)",
+		    name);
 		return DNS_NXDOMAIN;
 	case NO_DATA:
 		*nodata_r = true;
 		*len_r = 0;
 		return DNS_OK;
 	default:
-		(void)snprintf(err, errsz, "%s: temporary DNS failure (%s)", name,
-		    hstrerror(d->d_res.res_h_errno));
+		(void)snprintf(err, errsz, "%s: temporary DNS failure (%s)",
+		    name, hstrerror(d->d_res.res_h_errno));
 		return DNS_TEMPFAIL;
 	}
 }
@@ -100,11 +103,11 @@ int
 dns_parse_mx(const unsigned char *pkt, size_t len, struct dns_mx *mx_r,
     size_t max, size_t *n_r, bool *nullmx_r)
 {
-	ns_msg	 msg;
-	ns_rr	 rr;
-	int	 i, cnt;
-	size_t	 n = 0, nnull = 0, nrec = 0;
-	char	 name[NS_MAXDNAME];
+	ns_msg msg;
+	ns_rr  rr;
+	int    i, cnt;
+	size_t n = 0, nnull = 0, nrec = 0;
+	char   name[NS_MAXDNAME];
 
 	*n_r = 0;
 	*nullmx_r = false;
@@ -119,7 +122,7 @@ dns_parse_mx(const unsigned char *pkt, size_t len, struct dns_mx *mx_r,
 		if (ns_rr_rdlen(rr) < 3)
 			return -1;
 		if (ns_name_uncompress(ns_msg_base(msg), ns_msg_end(msg),
-		    ns_rr_rdata(rr) + 2, name, sizeof(name)) == -1)
+			ns_rr_rdata(rr) + 2, name, sizeof(name)) == -1)
 			return -1;
 		nrec++;
 		if (name[0] == '\0' || strcmp(name, ".") == 0) {
@@ -142,8 +145,8 @@ dns_parse_mx(const unsigned char *pkt, size_t len, struct dns_mx *mx_r,
 void
 dns_sort_mx(struct dns_mx *mx, size_t n)
 {
-	size_t		 i, j, k;
-	struct dns_mx	 t;
+	size_t	      i, j, k;
+	struct dns_mx t;
 
 	/* shuffle, then a stable insertion sort: equal preferences spread load */
 	for (i = n; i > 1; i--) {
@@ -162,25 +165,28 @@ dns_sort_mx(struct dns_mx *mx, size_t n)
 
 static enum dns_status
 dns_addr_type(struct dns *d, const char *host, int type, unsigned port,
-    struct sockaddr_storage *addr_r, size_t max, size_t *n_r, char *err, size_t errsz)
+    struct sockaddr_storage *addr_r, size_t max, size_t *n_r, char *err,
+    size_t errsz)
 {
-	unsigned char		*pkt;
-	size_t			 len;
-	bool			 nodata;
-	enum dns_status		 st;
-	ns_msg			 msg;
-	ns_rr			 rr;
-	int			 i, cnt;
-	struct sockaddr_in	*sin;
-	struct sockaddr_in6	*sin6;
+	unsigned char	    *pkt;
+	size_t		     len;
+	bool		     nodata;
+	enum dns_status	     st;
+	ns_msg		     msg;
+	ns_rr		     rr;
+	int		     i, cnt;
+	struct sockaddr_in  *sin;
+	struct sockaddr_in6 *sin6;
 
 	pkt = xmalloc(DNS_PKT_MAX);
-	st = dns_query(d, host, type, pkt, DNS_PKT_MAX, &len, &nodata, err, errsz);
+	st = dns_query(d, host, type, pkt, DNS_PKT_MAX, &len, &nodata, err,
+	    errsz);
 	if (st != DNS_OK || nodata || ns_initparse(pkt, (int)len, &msg) == -1)
 		goto out;
 	cnt = ns_msg_count(msg, ns_s_an);
 	for (i = 0; i < cnt && *n_r < max; i++) {
-		if (ns_parserr(&msg, ns_s_an, i, &rr) == -1 || (int)ns_rr_type(rr) != type)
+		if (ns_parserr(&msg, ns_s_an, i, &rr) == -1 ||
+		    (int)ns_rr_type(rr) != type)
 			continue;
 		memset(&addr_r[*n_r], 0, sizeof(addr_r[*n_r]));
 		if (type == ns_t_a && ns_rr_rdlen(rr) == 4) {
@@ -205,8 +211,8 @@ out:
 static bool
 dns_numeric(const char *host, unsigned port, struct sockaddr_storage *ss)
 {
-	struct sockaddr_in	*sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)ss;
+	struct sockaddr_in  *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
 
 	memset(ss, 0, sizeof(*ss));
 	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
@@ -224,9 +230,10 @@ dns_numeric(const char *host, unsigned port, struct sockaddr_storage *ss)
 
 enum dns_status
 dns_addrs(struct dns *d, const char *host, unsigned port,
-    struct sockaddr_storage *addr_r, size_t max, size_t *n_r, char *err, size_t errsz)
+    struct sockaddr_storage *addr_r, size_t max, size_t *n_r, char *err,
+    size_t errsz)
 {
-	enum dns_status	 s4, s6;
+	enum dns_status s4, s6;
 
 	*n_r = 0;
 	if (max == 0)
@@ -238,7 +245,8 @@ dns_addrs(struct dns *d, const char *host, unsigned port,
 	s4 = dns_addr_type(d, host, ns_t_a, port, addr_r, max, n_r, err, errsz);
 	if (s4 == DNS_NXDOMAIN)
 		return DNS_NXDOMAIN;
-	s6 = dns_addr_type(d, host, ns_t_aaaa, port, addr_r, max, n_r, err, errsz);
+	s6 = dns_addr_type(d, host, ns_t_aaaa, port, addr_r, max, n_r, err,
+	    errsz);
 	if (*n_r > 0)
 		return DNS_OK;
 	if (s4 == DNS_TEMPFAIL || s6 == DNS_TEMPFAIL)
@@ -251,15 +259,16 @@ enum dns_status
 dns_mx(struct dns *d, const char *domain, struct dns_mx *mx_r, size_t max,
     size_t *n_r, char *err, size_t errsz)
 {
-	unsigned char		*pkt;
-	size_t			 len, na;
-	bool			 nodata, nullmx;
-	enum dns_status		 st;
-	struct sockaddr_storage	 ss[1];
+	unsigned char	       *pkt;
+	size_t			len, na;
+	bool			nodata, nullmx;
+	enum dns_status		st;
+	struct sockaddr_storage ss[1];
 
 	*n_r = 0;
 	pkt = xmalloc(DNS_PKT_MAX);
-	st = dns_query(d, domain, ns_t_mx, pkt, DNS_PKT_MAX, &len, &nodata, err, errsz);
+	st = dns_query(d, domain, ns_t_mx, pkt, DNS_PKT_MAX, &len, &nodata, err,
+	    errsz);
 	if (st == DNS_OK && !nodata &&
 	    dns_parse_mx(pkt, len, mx_r, max, n_r, &nullmx) == -1) {
 		(void)snprintf(err, errsz, "%s: malformed MX answer", domain);
@@ -269,7 +278,8 @@ dns_mx(struct dns *d, const char *domain, struct dns_mx *mx_r, size_t max,
 	if (st != DNS_OK)
 		return st;
 	if (!nodata && nullmx) {
-		(void)snprintf(err, errsz, "%s: domain does not accept mail (null MX)", domain);
+		(void)snprintf(err, errsz,
+		    "%s: domain does not accept mail (null MX)", domain);
 		return DNS_NULLMX;
 	}
 	if (*n_r > 0) {

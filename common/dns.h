@@ -15,44 +15,44 @@
 
 enum dns_status {
 	DNS_OK = 0,
-	DNS_NXDOMAIN,	/* the name does not exist: permanent */
-	DNS_NULLMX,	/* "MX 0 ." (RFC 7505): the domain takes no mail */
-	DNS_NOHOST,	/* no MX and no A/AAAA: permanent */
-	DNS_TEMPFAIL	/* timeout, SERVFAIL, anything else: try later */
+	DNS_NXDOMAIN, /* the name does not exist: permanent */
+	DNS_NULLMX,   /* "MX 0 ." (RFC 7505): the domain takes no mail */
+	DNS_NOHOST,   /* no MX and no A/AAAA: permanent */
+	DNS_TEMPFAIL  /* timeout, SERVFAIL, anything else: try later */
 };
 
-#define DNS_HOST_MAX	256
-#define DNS_MX_MAX	16
-#define DNS_ADDR_MAX	8
+#define DNS_HOST_MAX 256
+#define DNS_MX_MAX   16
+#define DNS_ADDR_MAX 8
 
 struct dns_mx {
-	char		 mx_host[DNS_HOST_MAX];
-	unsigned	 mx_pref;
-	bool		 mx_implicit;	/* the domain itself (no MX records) */
+	char	 mx_host[DNS_HOST_MAX];
+	unsigned mx_pref;
+	bool	 mx_implicit; /* the domain itself (no MX records) */
 };
 
 struct dns;
 
 /* server NULL or "" = system resolver. NULL on a bad server string. */
-struct dns	*dns_new(const char *server, int timeout_s, char *err, size_t errsz);
-void		 dns_free(struct dns **);
+struct dns *dns_new(const char *server, int timeout_s, char *err, size_t errsz);
+void	    dns_free(struct dns **);
 
 /*
  * MX hosts of domain, lowest preference first (equal preferences in random
  * order); with no MX records, the implicit MX (the domain, if it has an
  * address). *n_r >= 1 on DNS_OK.
  */
-enum dns_status	 dns_mx(struct dns *, const char *domain, struct dns_mx *mx_r,
-		    size_t max, size_t *n_r, char *err, size_t errsz);
+enum dns_status dns_mx(struct dns *, const char *domain, struct dns_mx *mx_r,
+    size_t max, size_t *n_r, char *err, size_t errsz);
 /* IPv4 then IPv6 addresses of host, with port set. A numeric host is
  * returned as is. */
-enum dns_status	 dns_addrs(struct dns *, const char *host, unsigned port,
-		    struct sockaddr_storage *addr_r, size_t max, size_t *n_r,
-		    char *err, size_t errsz);
+enum dns_status dns_addrs(struct dns *, const char *host, unsigned port,
+    struct sockaddr_storage *addr_r, size_t max, size_t *n_r, char *err,
+    size_t errsz);
 /* Pure: parses a DNS answer packet of an MX query (exported for tests and
  * fuzzing). Sets *nullmx_r when the only record is "0 .". */
-int		 dns_parse_mx(const unsigned char *pkt, size_t len, struct dns_mx *mx_r,
-		    size_t max, size_t *n_r, bool *nullmx_r);
-void		 dns_sort_mx(struct dns_mx *, size_t n);
+int  dns_parse_mx(const unsigned char *pkt, size_t len, struct dns_mx *mx_r,
+     size_t max, size_t *n_r, bool *nullmx_r);
+void dns_sort_mx(struct dns_mx *, size_t n);
 
 #endif

@@ -10,8 +10,8 @@
 size_t
 editdist(const char *a, const char *b)
 {
-	size_t	row[EDITDIST_MAX + 1], la = strlen(a), lb = strlen(b);
-	size_t	i, j, diag, up, best;
+	size_t row[EDITDIST_MAX + 1], la = strlen(a), lb = strlen(b);
+	size_t i, j, diag, up, best;
 
 	if (strcmp(a, b) == 0)
 		return 0;
@@ -39,8 +39,8 @@ editdist(const char *a, const char *b)
 const char *
 editdist_nearest(const char *w, const char *const *words, size_t n, size_t max)
 {
-	const char	*best = NULL;
-	size_t		 i, d, bestd = max + 1;
+	const char *best = NULL;
+	size_t	    i, d, bestd = max + 1;
 
 	for (i = 0; i < n; i++)
 		if ((d = editdist(w, words[i])) < bestd && d < strlen(w)) {

@@ -8,14 +8,14 @@
 
 #include <stddef.h>
 
-#define EDITDIST_MAX	32
+#define EDITDIST_MAX 32
 
 /* The distance, or EDITDIST_MAX + 1 when a word is longer than EDITDIST_MAX
  * (and the two differ): too far to suggest. */
-size_t	editdist(const char *a, const char *b);
+size_t editdist(const char *a, const char *b);
 /* The word of words[0..n) nearest to w, if at most max edits away and
  * closer than w's length (so "x" never suggests "queue"); else NULL. */
 const char *editdist_nearest(const char *w, const char *const *words, size_t n,
-	    size_t max);
+    size_t max);
 
 #endif

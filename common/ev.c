@@ -21,45 +21,45 @@
 #include "sig.h"
 
 struct ev_slot {
-	int		 es_fd;		/* -1: free */
-	unsigned	 es_events;
-	unsigned	 es_gen;
-	ev_fd_cb	*es_cb;
-	void		*es_arg;
+	int	  es_fd; /* -1: free */
+	unsigned  es_events;
+	unsigned  es_gen;
+	ev_fd_cb *es_cb;
+	void	 *es_arg;
 };
 
 struct ev {
-	struct ev_slot	*e_slots;
-	size_t		 e_nslots;	/* high-water mark of slots used */
-	size_t		*e_byfd;	/* fd -> slot + 1 (0: not watched) */
-	size_t		 e_byfd_len;	/* grows to the highest fd watched + 1 */
-	size_t		 e_fd_max;
-	size_t		 e_nfds;
-	struct pollfd	*e_pfd;
-	size_t		*e_pslot;	/* pfd[i] belongs to slot e_pslot[i] */
-	unsigned	*e_pgen;
-	struct ev_timer	**e_timers;
-	size_t		 e_ntimers;
-	size_t		 e_timer_max;
-	uint64_t	 e_seq;
-	ev_sig_cb	*e_sig_cb;
-	void		*e_sig_arg;
-	int		 e_wake_fd;
-	ev_wake_cb	*e_wake_cb;
-	void		*e_wake_arg;
-	ev_before_cb	*e_before;
-	void		*e_before_arg;
-	bool		 e_break;
+	struct ev_slot	 *e_slots;
+	size_t		  e_nslots;   /* high-water mark of slots used */
+	size_t		 *e_byfd;     /* fd -> slot + 1 (0: not watched) */
+	size_t		  e_byfd_len; /* grows to the highest fd watched + 1 */
+	size_t		  e_fd_max;
+	size_t		  e_nfds;
+	struct pollfd	 *e_pfd;
+	size_t		 *e_pslot; /* pfd[i] belongs to slot e_pslot[i] */
+	unsigned	 *e_pgen;
+	struct ev_timer **e_timers;
+	size_t		  e_ntimers;
+	size_t		  e_timer_max;
+	uint64_t	  e_seq;
+	ev_sig_cb	 *e_sig_cb;
+	void		 *e_sig_arg;
+	int		  e_wake_fd;
+	ev_wake_cb	 *e_wake_cb;
+	void		 *e_wake_arg;
+	ev_before_cb	 *e_before;
+	void		 *e_before_arg;
+	bool		  e_break;
 };
 
-#define EV_WAIT_MAX_MS	3600000	/* poll at least hourly (the int timeout) */
+#define EV_WAIT_MAX_MS 3600000 /* poll at least hourly (the int timeout) */
 
-static int64_t	 ev_cached_ms;
+static int64_t ev_cached_ms;
 
 int64_t
 ev_clock_ms(void)
 {
-	struct timespec	ts;
+	struct timespec ts;
 
 	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
@@ -68,9 +68,9 @@ ev_clock_ms(void)
 int
 ev_wait_fd(int fd, short events, int64_t deadline)
 {
-	struct pollfd	pfd;
-	int64_t		left;
-	int		rc;
+	struct pollfd pfd;
+	int64_t	      left;
+	int	      rc;
 
 	for (;;) {
 		left = deadline - ev_clock_ms();
@@ -100,8 +100,8 @@ ev_now_ms(void)
 struct ev *
 ev_new(size_t fd_max, size_t timer_max)
 {
-	struct ev	*e;
-	size_t		 i;
+	struct ev *e;
+	size_t	   i;
 
 	if (fd_max == 0 || fd_max > EV_FD_MAX || timer_max == 0 ||
 	    timer_max > EV_TIMER_MAX) {
@@ -133,15 +133,15 @@ ev_new(size_t fd_max, size_t timer_max)
 void
 ev_free(struct ev **ep)
 {
-	struct ev	*e = *ep;
-	size_t		 i;
+	struct ev *e = *ep;
+	size_t	   i;
 
 	if (e == NULL)
 		return;
 	for (i = 0; i < e->e_ntimers; i++)
 		e->e_timers[i]->et_idx = (size_t)-1;
 	if (e->e_wake_fd != -1)
-		(void)close(e->e_wake_fd);	/* ours; nothing was lost */
+		(void)close(e->e_wake_fd); /* ours; nothing was lost */
 	free(e->e_slots);
 	free(e->e_byfd);
 	free(e->e_pfd);
@@ -166,7 +166,7 @@ ev_slot_find(struct ev *e, int fd)
 static int
 ev_byfd_grow(struct ev *e, int fd)
 {
-	size_t	 n = e->e_byfd_len ? e->e_byfd_len : 64, *v;
+	size_t n = e->e_byfd_len ? e->e_byfd_len : 64, *v;
 
 	if ((size_t)fd < e->e_byfd_len)
 		return 0;
@@ -183,8 +183,8 @@ ev_byfd_grow(struct ev *e, int fd)
 int
 ev_fd_add(struct ev *e, int fd, unsigned events, ev_fd_cb *cb, void *arg)
 {
-	struct ev_slot	*s;
-	size_t		 i;
+	struct ev_slot *s;
+	size_t		i;
 
 	if (fd < 0) {
 		errno = EBADF;
@@ -218,7 +218,7 @@ ev_fd_add(struct ev *e, int fd, unsigned events, ev_fd_cb *cb, void *arg)
 int
 ev_fd_set(struct ev *e, int fd, unsigned events)
 {
-	struct ev_slot	*s;
+	struct ev_slot *s;
 
 	if ((s = ev_slot_find(e, fd)) == NULL) {
 		errno = ENOENT;
@@ -231,7 +231,7 @@ ev_fd_set(struct ev *e, int fd, unsigned events)
 void
 ev_fd_del(struct ev *e, int fd)
 {
-	struct ev_slot	*s;
+	struct ev_slot *s;
 
 	if ((s = ev_slot_find(e, fd)) == NULL)
 		return;
@@ -269,7 +269,7 @@ ev_timer_armed(const struct ev_timer *t)
 void
 ev_timer_stop(struct ev *e, struct ev_timer *t)
 {
-	size_t	i = t->et_idx;
+	size_t i = t->et_idx;
 
 	if (i == (size_t)-1 || i >= e->e_ntimers || e->e_timers[i] != t)
 		return;
@@ -295,7 +295,8 @@ ev_timer_at(struct ev *e, struct ev_timer *t, int64_t at_ms)
 }
 
 int
-ev_timer_arm(struct ev *e, struct ev_timer *t, int64_t delay_ms, int64_t period_ms)
+ev_timer_arm(struct ev *e, struct ev_timer *t, int64_t delay_ms,
+    int64_t period_ms)
 {
 	t->et_period = period_ms > 0 ? period_ms : 0;
 	return ev_timer_at(e, t, ev_now_ms() + delay_ms);
@@ -305,7 +306,7 @@ ev_timer_arm(struct ev *e, struct ev_timer *t, int64_t delay_ms, int64_t period_
 static struct ev_timer *
 ev_timer_first(const struct ev *e, uint64_t before_seq)
 {
-	struct ev_timer	*best = NULL, *t;
+	struct ev_timer *best = NULL, *t;
 	size_t		 i;
 
 	for (i = 0; i < e->e_ntimers; i++) {
@@ -325,10 +326,11 @@ static int
 ev_timers_fire(struct ev *e)
 {
 	uint64_t	 seq = e->e_seq + 1;
-	struct ev_timer	*t;
+	struct ev_timer *t;
 	int		 n = 0;
 
-	while ((t = ev_timer_first(e, seq)) != NULL && t->et_at <= ev_cached_ms) {
+	while (
+	    (t = ev_timer_first(e, seq)) != NULL && t->et_at <= ev_cached_ms) {
 		ev_timer_stop(e, t);
 		if (t->et_period > 0)
 			(void)ev_timer_at(e, t, ev_cached_ms + t->et_period);
@@ -343,7 +345,7 @@ ev_timers_fire(struct ev *e)
 static void
 ev_sig_ready(struct ev *e, int fd, unsigned revents, void *arg)
 {
-	unsigned	sigs;
+	unsigned sigs;
 
 	(void)fd;
 	(void)revents;
@@ -367,7 +369,7 @@ ev_signal(struct ev *e, ev_sig_cb *cb, void *arg)
 static void
 ev_wake_ready(struct ev *e, int fd, unsigned revents, void *arg)
 {
-	uint64_t	v;
+	uint64_t v;
 
 	(void)revents;
 	(void)arg;
@@ -398,8 +400,8 @@ ev_wakeup_init(struct ev *e, ev_wake_cb *cb, void *arg)
 void
 ev_wakeup(struct ev *e)
 {
-	uint64_t	one = 1;
-	int		saved = errno;
+	uint64_t one = 1;
+	int	 saved = errno;
 
 	if (write(e->e_wake_fd, &one, sizeof(one)) == -1) {
 		/* counter saturated: the loop is awake already */
@@ -434,8 +436,8 @@ ev_revents(short re)
 static int
 ev_timeout(const struct ev *e, int max_wait_ms, bool now)
 {
-	const struct ev_timer	*t = ev_timer_first(e, UINT64_MAX);
-	int64_t			 ms = max_wait_ms;
+	const struct ev_timer *t = ev_timer_first(e, UINT64_MAX);
+	int64_t		       ms = max_wait_ms;
 
 	if (now)
 		return 0;
@@ -453,13 +455,13 @@ ev_timeout(const struct ev *e, int max_wait_ms, bool now)
 static size_t
 ev_build(struct ev *e)
 {
-	size_t	i, n = 0;
+	size_t i, n = 0;
 
 	for (i = 0; i < e->e_nslots; i++) {
 		if (e->e_slots[i].es_fd == -1)
 			continue;
 		e->e_pfd[n] = (struct pollfd){ .fd = e->e_slots[i].es_fd,
-		    .events = ev_pollev(e->e_slots[i].es_events) };
+			.events = ev_pollev(e->e_slots[i].es_events) };
 		e->e_pslot[n] = i;
 		e->e_pgen[n++] = e->e_slots[i].es_gen;
 	}
@@ -469,17 +471,17 @@ ev_build(struct ev *e)
 static int
 ev_dispatch(struct ev *e, size_t n)
 {
-	struct ev_slot	*s;
-	unsigned	 re;
-	size_t		 i;
-	int		 ran = 0;
+	struct ev_slot *s;
+	unsigned	re;
+	size_t		i;
+	int		ran = 0;
 
 	for (i = 0; i < n; i++) {
 		if (e->e_pfd[i].revents == 0)
 			continue;
 		s = &e->e_slots[e->e_pslot[i]];
 		if (s->es_gen != e->e_pgen[i] || s->es_fd != e->e_pfd[i].fd)
-			continue;	/* deleted (or reused) by a callback */
+			continue; /* deleted (or reused) by a callback */
 		/* interest dropped since the poll: not wanted now */
 		re = ev_revents(e->e_pfd[i].revents) & (s->es_events | EV_HUP);
 		if (re == 0)
@@ -493,9 +495,9 @@ ev_dispatch(struct ev *e, size_t n)
 int
 ev_run_once(struct ev *e, int max_wait_ms)
 {
-	bool	busy = false;
-	size_t	n;
-	int	rc, ran;
+	bool   busy = false;
+	size_t n;
+	int    rc, ran;
 
 	ev_cached_ms = ev_clock_ms();
 	if (e->e_before != NULL)

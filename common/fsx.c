@@ -18,8 +18,8 @@
 int
 fsx_write_all(int fd, const void *p, size_t n)
 {
-	const char	*c = p;
-	ssize_t		 w;
+	const char *c = p;
+	ssize_t	    w;
 
 	while (n > 0) {
 		if ((w = write(fd, c, n)) == -1) {
@@ -36,9 +36,9 @@ fsx_write_all(int fd, const void *p, size_t n)
 ssize_t
 fsx_read_full(int fd, void *p, size_t n)
 {
-	char	*c = p;
-	size_t	 got = 0;
-	ssize_t	 r;
+	char   *c = p;
+	size_t	got = 0;
+	ssize_t r;
 
 	while (got < n) {
 		if ((r = read(fd, c + got, n - got)) == -1) {
@@ -65,13 +65,13 @@ fsx_fsync_dirfd(int dirfd)
 int
 fsx_fsync_dir(const char *dir)
 {
-	int	fd, rc, saved;
+	int fd, rc, saved;
 
 	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return -1;
 	rc = fsx_fsync_dirfd(fd);
 	saved = errno;
-	(void)close(fd);	/* read-only fd: close cannot lose data */
+	(void)close(fd); /* read-only fd: close cannot lose data */
 	errno = saved;
 	return rc;
 }
@@ -79,7 +79,7 @@ fsx_fsync_dir(const char *dir)
 static int
 fsx_dirname(const char *path, char *dir, size_t dirsz)
 {
-	char	tmp[4096];
+	char tmp[4096];
 
 	if (str_copy(tmp, sizeof(tmp), path) == -1) {
 		errno = ENAMETOOLONG;
@@ -95,7 +95,7 @@ fsx_dirname(const char *path, char *dir, size_t dirsz)
 int
 fsx_rename_durable(const char *from, const char *to)
 {
-	char	fdir[4096], tdir[4096];
+	char fdir[4096], tdir[4096];
 
 	if (fsx_dirname(from, fdir, sizeof(fdir)) == -1 ||
 	    fsx_dirname(to, tdir, sizeof(tdir)) == -1)
@@ -113,15 +113,16 @@ int
 fsx_write_durable(const char *dir, const char *name, const void *p, size_t n,
     mode_t mode)
 {
-	char	tmp[4096], dst[4096];
-	int	fd, saved;
+	char tmp[4096], dst[4096];
+	int  fd, saved;
 
 	if (str_printf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name) == -1 ||
 	    str_printf(dst, sizeof(dst), "%s/%s", dir, name) == -1) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)) == -1)
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)) ==
+	    -1)
 		return -1;
 	if (fsx_write_all(fd, p, n) == -1 || fsync(fd) == -1)
 		goto fail;
@@ -145,8 +146,8 @@ fail:
 int
 fsx_mkdirs(const char *path, mode_t mode)
 {
-	char	 tmp[4096];
-	char	*p;
+	char  tmp[4096];
+	char *p;
 
 	if (str_copy(tmp, sizeof(tmp), path) == -1) {
 		errno = ENAMETOOLONG;
@@ -168,10 +169,10 @@ fsx_mkdirs(const char *path, mode_t mode)
 int
 fsx_read_file(const char *path, size_t max, char **data_r, size_t *len_r)
 {
-	struct stat	 st;
-	int		 fd, saved;
-	char		*p;
-	ssize_t		 n;
+	struct stat st;
+	int	    fd, saved;
+	char	   *p;
+	ssize_t	    n;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		return -1;
@@ -201,8 +202,8 @@ fail:
 int
 fsx_open_beneath(int dirfd, const char *rel, int flags, mode_t mode)
 {
-	char	 tmp[4096], *p, *slash;
-	int	 fd = dirfd, next, saved;
+	char tmp[4096], *p, *slash;
+	int  fd = dirfd, next, saved;
 
 	if (str_copy(tmp, sizeof(tmp), rel) == -1) {
 		errno = ENAMETOOLONG;
@@ -211,18 +212,20 @@ fsx_open_beneath(int dirfd, const char *rel, int flags, mode_t mode)
 	for (p = tmp; (slash = strchr(p, '/')) != NULL; p = slash + 1) {
 		*slash = '\0';
 		if (*p == '\0')
-			continue;	/* "a//b" */
-		next = openat(fd, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			continue; /* "a//b" */
+		next = openat(fd, p,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		saved = errno;
 		if (fd != dirfd)
-			(void)close(fd);	/* read-only directory */
+			(void)close(fd); /* read-only directory */
 		if (next == -1) {
 			errno = saved;
 			return -1;
 		}
 		fd = next;
 	}
-	next = openat(fd, *p != '\0' ? p : ".", flags | O_NOFOLLOW | O_CLOEXEC, mode);
+	next = openat(fd, *p != '\0' ? p : ".", flags | O_NOFOLLOW | O_CLOEXEC,
+	    mode);
 	saved = errno;
 	if (fd != dirfd)
 		(void)close(fd);
@@ -232,10 +235,11 @@ fsx_open_beneath(int dirfd, const char *rel, int flags, mode_t mode)
 
 /* A fresh temporary beside name: ".name.XXXXXXXX.tmp", created O_EXCL. */
 static int
-fsx_tmp_create(int dirfd, const char *name, char *tmp, size_t tmpsz, mode_t mode)
+fsx_tmp_create(int dirfd, const char *name, char *tmp, size_t tmpsz,
+    mode_t mode)
 {
-	uint32_t	r;
-	int		fd, tries;
+	uint32_t r;
+	int	 fd, tries;
 
 	for (tries = 0; tries < 16; tries++) {
 		if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
@@ -244,8 +248,8 @@ fsx_tmp_create(int dirfd, const char *name, char *tmp, size_t tmpsz, mode_t mode
 			errno = ENAMETOOLONG;
 			return -1;
 		}
-		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-		    O_CLOEXEC, mode);
+		fd = openat(dirfd, tmp,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 		if (fd != -1 || errno != EEXIST)
 			return fd;
 	}
@@ -256,8 +260,8 @@ int
 fsx_write_durable_at(int dirfd, const char *name, const void *p, size_t n,
     mode_t mode, uid_t uid, gid_t gid)
 {
-	char	tmp[4096];
-	int	fd, saved;
+	char tmp[4096];
+	int  fd, saved;
 
 	if ((fd = fsx_tmp_create(dirfd, name, tmp, sizeof(tmp), mode)) == -1)
 		return -1;
@@ -277,7 +281,7 @@ fail:
 	saved = errno;
 	if (fd != -1)
 		(void)close(fd);
-	(void)unlinkat(dirfd, tmp, 0);	/* ours: made O_EXCL above */
+	(void)unlinkat(dirfd, tmp, 0); /* ours: made O_EXCL above */
 	errno = saved;
 	return -1;
 }

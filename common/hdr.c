@@ -10,7 +10,7 @@
 
 #include "hdr.h"
 
-#define IS_WSP(c)	((c) == ' ' || (c) == '\t')
+#define IS_WSP(c) ((c) == ' ' || (c) == '\t')
 
 void
 hdr_init(struct hdr *p, const struct hdr_limits *lim)
@@ -48,7 +48,7 @@ hdr_compact(struct hdr *p)
 void
 hdr_push(struct hdr *p, const void *data, size_t len)
 {
-	size_t	 room;
+	size_t room;
 
 	if (p->hp_final != HDR_MORE || p->hp_eof)
 		return;
@@ -89,8 +89,8 @@ hdr_starve(const struct hdr *p)
 static int
 hdr_line_end(const struct hdr *p, size_t start, size_t *next_r)
 {
-	const char	*d = p->hp_in.data, *lf;
-	size_t		 n = p->hp_in.len, len;
+	const char *d = p->hp_in.data, *lf;
+	size_t	    n = p->hp_in.len, len;
 
 	lf = memchr(d + start, '\n', n - start);
 	if (lf == NULL) {
@@ -128,9 +128,9 @@ hdr_end(struct hdr *p, size_t skip, bool blank)
 static enum hdr_status
 hdr_first_line(struct hdr *p)
 {
-	const unsigned char	*d = (const unsigned char *)p->hp_in.data;
-	size_t			 n = p->hp_in.len, i;
-	bool			 wsp = false;
+	const unsigned char *d = (const unsigned char *)p->hp_in.data;
+	size_t		     n = p->hp_in.len, i;
+	bool		     wsp = false;
 
 	if (n == 0)
 		return p->hp_eof ? hdr_end(p, 0, false) : hdr_starve(p);
@@ -139,7 +139,8 @@ hdr_first_line(struct hdr *p)
 	if (d[0] == '\r') {
 		if (n < 2)
 			return p->hp_eof ? hdr_end(p, 0, false) : hdr_starve(p);
-		return d[1] == '\n' ? hdr_end(p, 2, true) : hdr_end(p, 0, false);
+		return d[1] == '\n' ? hdr_end(p, 2, true)
+				    : hdr_end(p, 0, false);
 	}
 	if (IS_WSP(d[0]))
 		return hdr_end(p, 0, false);
@@ -156,7 +157,7 @@ hdr_first_line(struct hdr *p)
 	if (i == n)
 		return p->hp_eof ? hdr_end(p, 0, false) : hdr_starve(p);
 	if (i == 0)
-		return hdr_end(p, 0, false);	/* empty name */
+		return hdr_end(p, 0, false); /* empty name */
 	p->hp_colon = i;
 	return HDR_FIELD;
 }
@@ -165,9 +166,9 @@ hdr_first_line(struct hdr *p)
 static enum hdr_status
 hdr_scan(struct hdr *p, size_t *end_r)
 {
-	enum hdr_status	 st;
-	size_t		 next;
-	int		 r;
+	enum hdr_status st;
+	size_t		next;
+	int		r;
 
 	if (p->hp_scan == 0) {
 		if (p->hp_colon == 0 && (st = hdr_first_line(p)) != HDR_FIELD)
@@ -196,11 +197,12 @@ hdr_scan(struct hdr *p, size_t *end_r)
 static int
 hdr_unfold(struct hdr *p, size_t from, size_t end)
 {
-	const char	*d = p->hp_in.data;
-	size_t		 s, e, next, a, b;
+	const char *d = p->hp_in.data;
+	size_t	    s, e, next, a, b;
 
 	buf_reset(&p->hp_val);
-	if (buf_reserve(&p->hp_val, 0) == -1)	/* an empty value still needs its NUL */
+	if (buf_reserve(&p->hp_val, 0) ==
+	    -1) /* an empty value still needs its NUL */
 		return -1;
 	for (s = from; s < end; s = next) {
 		const char *lf = memchr(d + s, '\n', end - s);
@@ -225,7 +227,7 @@ hdr_unfold(struct hdr *p, size_t from, size_t end)
 static enum hdr_status
 hdr_emit(struct hdr *p, size_t end, struct hdr_field *f)
 {
-	size_t	 nl = p->hp_colon;
+	size_t nl = p->hp_colon;
 
 	while (nl > 0 && IS_WSP(p->hp_in.data[nl - 1]))
 		nl--;
@@ -248,8 +250,8 @@ hdr_emit(struct hdr *p, size_t end, struct hdr_field *f)
 enum hdr_status
 hdr_next(struct hdr *p, struct hdr_field *f_r)
 {
-	enum hdr_status	 st;
-	size_t		 end;
+	enum hdr_status st;
+	size_t		end;
 
 	if (p->hp_final != HDR_MORE)
 		return p->hp_final;
@@ -278,12 +280,18 @@ const char *
 hdr_status_name(enum hdr_status st)
 {
 	switch (st) {
-	case HDR_MORE:		return "more";
-	case HDR_FIELD:		return "field";
-	case HDR_END:		return "end";
-	case HDR_ELINE:		return "line too long";
-	case HDR_ESIZE:		return "header too large";
-	case HDR_ENOMEM:	return "out of memory";
+	case HDR_MORE:
+		return "more";
+	case HDR_FIELD:
+		return "field";
+	case HDR_END:
+		return "end";
+	case HDR_ELINE:
+		return "line too long";
+	case HDR_ESIZE:
+		return "header too large";
+	case HDR_ENOMEM:
+		return "out of memory";
 	}
 	return "?";
 }

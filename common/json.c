@@ -13,14 +13,14 @@
 #include "xmem.h"
 
 struct json_gen {
-	yajl_gen	 g;
-	struct buf	 fix;	/* scratch for UTF-8 repair */
+	yajl_gen   g;
+	struct buf fix; /* scratch for UTF-8 repair */
 };
 
 struct json_gen *
 json_gen_new(bool pretty)
 {
-	struct json_gen	*jg;
+	struct json_gen *jg;
 
 	jg = xcalloc(1, sizeof(*jg));
 	if ((jg->g = yajl_gen_alloc(NULL)) == NULL)
@@ -52,8 +52,8 @@ json_gen_clear(struct json_gen *jg)
 const char *
 json_gen_result(struct json_gen *jg, size_t *len_r)
 {
-	const unsigned char	*p;
-	size_t			 n;
+	const unsigned char *p;
+	size_t		     n;
 
 	if (yajl_gen_get_buf(jg->g, &p, &n) != yajl_gen_status_ok)
 		log_panic("yajl_gen_get_buf");
@@ -126,9 +126,9 @@ json_utf8_len(const unsigned char *p, size_t n)
 void
 json_strn(struct json_gen *jg, const char *s, size_t n)
 {
-	const unsigned char	*p = (const unsigned char *)s;
-	size_t			 i, l;
-	bool			 clean = true;
+	const unsigned char *p = (const unsigned char *)s;
+	size_t		     i, l;
+	bool		     clean = true;
 
 	for (i = 0; i < n; i += l)
 		if ((l = json_utf8_len(p + i, n - i)) == 0) {
@@ -148,7 +148,8 @@ json_strn(struct json_gen *jg, const char *s, size_t n)
 			(void)buf_append(&jg->fix, p + i, l);
 	}
 	json_check(yajl_gen_string(jg->g, (const unsigned char *)jg->fix.data,
-	    jg->fix.len), "string");
+		       jg->fix.len),
+	    "string");
 }
 
 void
@@ -210,7 +211,7 @@ json_kv_bool(struct json_gen *jg, const char *k, bool v)
 struct json_val *
 json_parse(const char *text, char *err, size_t errsz)
 {
-	yajl_val	v;
+	yajl_val v;
 
 	if (errsz > 0)
 		err[0] = '\0';
@@ -229,7 +230,7 @@ json_parse(const char *text, char *err, size_t errsz)
 struct json_val *
 json_parse_n(const char *text, size_t len, char *err, size_t errsz)
 {
-	struct json_val	*v;
+	struct json_val *v;
 	char		*copy;
 
 	copy = xstrndup(text, len);
@@ -249,7 +250,7 @@ json_val_free(struct json_val **vp)
 enum json_type
 json_type(const struct json_val *jv)
 {
-	const struct yajl_val_s	*v = (const struct yajl_val_s *)jv;
+	const struct yajl_val_s *v = (const struct yajl_val_s *)jv;
 
 	if (v == NULL)
 		return JSON_NULL;
@@ -273,7 +274,7 @@ json_type(const struct json_val *jv)
 const struct json_val *
 json_get(const struct json_val *jv, const char *key)
 {
-	const struct yajl_val_s	*v = (const struct yajl_val_s *)jv;
+	const struct yajl_val_s *v = (const struct yajl_val_s *)jv;
 	size_t			 i;
 
 	if (v == NULL || v->type != yajl_t_object)
@@ -287,7 +288,7 @@ json_get(const struct json_val *jv, const char *key)
 size_t
 json_len(const struct json_val *jv)
 {
-	const struct yajl_val_s	*v = (const struct yajl_val_s *)jv;
+	const struct yajl_val_s *v = (const struct yajl_val_s *)jv;
 
 	if (v == NULL)
 		return 0;
@@ -301,7 +302,7 @@ json_len(const struct json_val *jv)
 const struct json_val *
 json_at(const struct json_val *jv, size_t i)
 {
-	const struct yajl_val_s	*v = (const struct yajl_val_s *)jv;
+	const struct yajl_val_s *v = (const struct yajl_val_s *)jv;
 
 	if (i >= json_len(jv))
 		return NULL;
@@ -313,7 +314,7 @@ json_at(const struct json_val *jv, size_t i)
 const char *
 json_key_at(const struct json_val *jv, size_t i)
 {
-	const struct yajl_val_s	*v = (const struct yajl_val_s *)jv;
+	const struct yajl_val_s *v = (const struct yajl_val_s *)jv;
 
 	if (v == NULL || v->type != yajl_t_object || i >= v->u.object.len)
 		return NULL;
@@ -323,7 +324,7 @@ json_key_at(const struct json_val *jv, size_t i)
 const char *
 json_string(const struct json_val *jv)
 {
-	const struct yajl_val_s	*v = (const struct yajl_val_s *)jv;
+	const struct yajl_val_s *v = (const struct yajl_val_s *)jv;
 
 	return (v != NULL && v->type == yajl_t_string) ? v->u.string : NULL;
 }
@@ -331,7 +332,7 @@ json_string(const struct json_val *jv)
 bool
 json_integer(const struct json_val *jv, int64_t *r)
 {
-	const struct yajl_val_s	*v = (const struct yajl_val_s *)jv;
+	const struct yajl_val_s *v = (const struct yajl_val_s *)jv;
 
 	if (v == NULL || v->type != yajl_t_number ||
 	    !(v->u.number.flags & YAJL_NUMBER_INT_VALID))
@@ -343,7 +344,7 @@ json_integer(const struct json_val *jv, int64_t *r)
 bool
 json_boolean(const struct json_val *jv, bool *r)
 {
-	const struct yajl_val_s	*v = (const struct yajl_val_s *)jv;
+	const struct yajl_val_s *v = (const struct yajl_val_s *)jv;
 
 	if (v == NULL || (v->type != yajl_t_true && v->type != yajl_t_false))
 		return false;
@@ -354,7 +355,7 @@ json_boolean(const struct json_val *jv, bool *r)
 const char *
 json_number_text(const struct json_val *jv)
 {
-	const struct yajl_val_s	*v = (const struct yajl_val_s *)jv;
+	const struct yajl_val_s *v = (const struct yajl_val_s *)jv;
 
 	return (v != NULL && v->type == yajl_t_number) ? v->u.number.r : NULL;
 }

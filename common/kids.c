@@ -18,29 +18,29 @@
 #include "metrics.h"
 #include "sig.h"
 
-#define KIDS_STOP_POLL_MS	200
+#define KIDS_STOP_POLL_MS 200
 
 struct kids_slot {
-	pid_t			 ks_pid;	/* 0: empty */
-	int64_t			 ks_started;	/* 0: never */
-	int64_t			 ks_due;	/* next start not before */
-	unsigned		 ks_fails;
-	struct kids_policy	 ks_pol;
+	pid_t		   ks_pid;     /* 0: empty */
+	int64_t		   ks_started; /* 0: never */
+	int64_t		   ks_due;     /* next start not before */
+	unsigned	   ks_fails;
+	struct kids_policy ks_pol;
 };
 
 struct kids {
-	struct ev		*kd_ev;
-	struct ev_timer		 kd_timer;
-	struct kids_slot	*kd_slots;
-	size_t			 kd_nslots;
-	pid_t			*kd_retired;
-	size_t			 kd_nretired;
-	size_t			 kd_max_retired;
-	struct kids_policy	 kd_pol;
-	kids_spawn_cb		*kd_spawn;
-	kids_exit_cb		*kd_exit;
-	void			*kd_arg;
-	bool			 kd_held;
+	struct ev	  *kd_ev;
+	struct ev_timer	   kd_timer;
+	struct kids_slot  *kd_slots;
+	size_t		   kd_nslots;
+	pid_t		  *kd_retired;
+	size_t		   kd_nretired;
+	size_t		   kd_max_retired;
+	struct kids_policy kd_pol;
+	kids_spawn_cb	  *kd_spawn;
+	kids_exit_cb	  *kd_exit;
+	void		  *kd_arg;
+	bool		   kd_held;
 };
 
 static void
@@ -56,7 +56,7 @@ kids_new(struct ev *e, size_t nslots, size_t max_retired,
     const struct kids_policy *pol, kids_spawn_cb *spawn, kids_exit_cb *ex,
     void *arg)
 {
-	struct kids	*k;
+	struct kids *k;
 
 	if (nslots > KIDS_SLOTS_MAX || max_retired > KIDS_SLOTS_MAX) {
 		errno = EINVAL;
@@ -71,7 +71,8 @@ kids_new(struct ev *e, size_t nslots, size_t max_retired,
 	k->kd_spawn = spawn;
 	k->kd_exit = ex;
 	k->kd_arg = arg;
-	k->kd_retired = calloc(max_retired ? max_retired : 1, sizeof(*k->kd_retired));
+	k->kd_retired = calloc(max_retired ? max_retired : 1,
+	    sizeof(*k->kd_retired));
 	if (k->kd_retired == NULL || kids_resize(k, nslots) == -1) {
 		kids_free(&k);
 		errno = ENOMEM;
@@ -83,7 +84,7 @@ kids_new(struct ev *e, size_t nslots, size_t max_retired,
 void
 kids_free(struct kids **kp)
 {
-	struct kids	*k = *kp;
+	struct kids *k = *kp;
 
 	if (k == NULL)
 		return;
@@ -105,8 +106,8 @@ kids_set_policy(struct kids *k, size_t slot, const struct kids_policy *pol)
 int
 kids_resize(struct kids *k, size_t n)
 {
-	struct kids_slot	*ns;
-	size_t			 i;
+	struct kids_slot *ns;
+	size_t		  i;
 
 	if (n > KIDS_SLOTS_MAX) {
 		errno = EINVAL;
@@ -139,7 +140,7 @@ kids_nslots(const struct kids *k)
 static void
 kids_spawn(struct kids *k, struct kids_slot *s, size_t i, int64_t now)
 {
-	pid_t	pid = k->kd_spawn(k, i, k->kd_arg);
+	pid_t pid = k->kd_spawn(k, i, k->kd_arg);
 
 	if (pid <= 0) {
 		s->ks_due = now + s->ks_pol.kp_retry_ms;
@@ -153,8 +154,8 @@ kids_spawn(struct kids *k, struct kids_slot *s, size_t i, int64_t now)
 void
 kids_start(struct kids *k)
 {
-	int64_t	 now = ev_clock_ms(), next = 0;
-	size_t	 i;
+	int64_t now = ev_clock_ms(), next = 0;
+	size_t	i;
 
 	if (k->kd_held)
 		return;
@@ -184,14 +185,15 @@ static int64_t
 kids_backoff(struct kids_slot *s, int status, int64_t now)
 {
 	const struct kids_policy *p = &s->ks_pol;
-	bool	 crash = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	int64_t	 delay = 0, at;
+	bool	crash = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	int64_t delay = 0, at;
 
 	if ((crash || p->kp_clean_fails) && p->kp_young_ms > 0 &&
 	    now - s->ks_started < p->kp_young_ms) {
 		s->ks_fails++;
-		delay = p->kp_base_ms << (s->ks_fails - 1 > KIDS_SHIFT_MAX ?
-		    KIDS_SHIFT_MAX : s->ks_fails - 1);
+		delay = p->kp_base_ms
+		    << (s->ks_fails - 1 > KIDS_SHIFT_MAX ? KIDS_SHIFT_MAX
+							 : s->ks_fails - 1);
 		if (delay > p->kp_max_ms)
 			delay = p->kp_max_ms;
 	} else
@@ -205,8 +207,8 @@ kids_backoff(struct kids_slot *s, int status, int64_t now)
 static void
 kids_exited(struct kids *k, pid_t pid, int status, int64_t now)
 {
-	struct kids_slot	*s;
-	size_t			 i;
+	struct kids_slot *s;
+	size_t		  i;
 
 	for (i = 0; i < k->kd_nretired; i++)
 		if (k->kd_retired[i] == pid) {
@@ -218,20 +220,22 @@ kids_exited(struct kids *k, pid_t pid, int status, int64_t now)
 		if (k->kd_slots[i].ks_pid == pid)
 			break;
 	if (i == k->kd_nslots)
-		return;		/* not ours (a grandchild's helper, say) */
+		return; /* not ours (a grandchild's helper, say) */
 	s = &k->kd_slots[i];
 	s->ks_pid = 0;
 	s->ks_due = kids_backoff(s, status, now);
 	if (!k->kd_held)
-		metrics_restart(!(WIFEXITED(status) && WEXITSTATUS(status) == 0));
-	k->kd_exit(k, i, pid, status, k->kd_held ? -1 : s->ks_due - now, k->kd_arg);
+		metrics_restart(
+		    !(WIFEXITED(status) && WEXITSTATUS(status) == 0));
+	k->kd_exit(k, i, pid, status, k->kd_held ? -1 : s->ks_due - now,
+	    k->kd_arg);
 }
 
 void
 kids_reap(struct kids *k)
 {
-	pid_t	pid;
-	int	status;
+	pid_t pid;
+	int   status;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
 		kids_exited(k, pid, status, ev_clock_ms());
@@ -241,7 +245,7 @@ kids_reap(struct kids *k)
 int
 kids_retire(struct kids *k, size_t slot, int signo)
 {
-	struct kids_slot	*s;
+	struct kids_slot *s;
 
 	if (slot >= k->kd_nslots || k->kd_slots[slot].ks_pid == 0) {
 		errno = ESRCH;
@@ -283,7 +287,7 @@ kids_started_ms(const struct kids *k, size_t slot)
 size_t
 kids_alive(const struct kids *k)
 {
-	size_t	i, n = k->kd_nretired;
+	size_t i, n = k->kd_nretired;
 
 	for (i = 0; i < k->kd_nslots; i++)
 		n += k->kd_slots[i].ks_pid != 0;
@@ -293,7 +297,7 @@ kids_alive(const struct kids *k)
 void
 kids_signal(struct kids *k, int signo)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < k->kd_nslots; i++)
 		if (k->kd_slots[i].ks_pid != 0)
@@ -315,25 +319,26 @@ kids_hold(struct kids *k, bool hold)
 static void
 kids_wait_exits(struct kids *k, int64_t deadline)
 {
-	struct pollfd	pfd = { .fd = sig_fd(), .events = POLLIN };
-	int64_t		left;
+	struct pollfd pfd = { .fd = sig_fd(), .events = POLLIN };
+	int64_t	      left;
 
 	for (;;) {
 		kids_reap(k);
-		if (kids_alive(k) == 0 || (left = deadline - ev_clock_ms()) <= 0)
+		if (kids_alive(k) == 0 ||
+		    (left = deadline - ev_clock_ms()) <= 0)
 			return;
-		(void)poll(&pfd, 1, (int)(left < KIDS_STOP_POLL_MS ? left :
-		    KIDS_STOP_POLL_MS));
-		(void)sig_take();	/* SIG_CHLD is why we woke; reaped above */
+		(void)poll(&pfd, 1,
+		    (int)(left < KIDS_STOP_POLL_MS ? left : KIDS_STOP_POLL_MS));
+		(void)sig_take(); /* SIG_CHLD is why we woke; reaped above */
 	}
 }
 
 size_t
 kids_stop(struct kids *k, int signo, int64_t grace_ms)
 {
-	pid_t	pid;
-	size_t	killed;
-	int	status;
+	pid_t  pid;
+	size_t killed;
+	int    status;
 
 	kids_hold(k, true);
 	kids_signal(k, signo);
@@ -351,7 +356,7 @@ kids_stop(struct kids *k, int signo, int64_t grace_ms)
 pid_t
 kids_fork_fn(void (*fn)(void *), void *arg)
 {
-	pid_t	pid;
+	pid_t pid;
 
 	if ((pid = fork()) != 0)
 		return pid;
@@ -363,7 +368,7 @@ kids_fork_fn(void (*fn)(void *), void *arg)
 pid_t
 kids_fork_exec(const char *path, char *const argv[])
 {
-	pid_t	pid;
+	pid_t pid;
 
 	if ((pid = fork()) != 0)
 		return pid;

@@ -11,10 +11,10 @@
 
 #include "log.h"
 
-static const char	*log_progname = "smtpgate";
-static char		 log_procname[64] = "smtpgate";
-static enum log_dest	 log_dest = LOG_DEST_STDERR;
-static bool		 log_verbose;
+static const char   *log_progname = "smtpgate";
+static char	     log_procname[64] = "smtpgate";
+static enum log_dest log_dest = LOG_DEST_STDERR;
+static bool	     log_verbose;
 
 void
 log_init(const char *progname, enum log_dest dest)
@@ -56,11 +56,11 @@ log_set_procname(const char *name)
 static void
 log_vlog(int pri, int errnum, const char *fmt, va_list ap)
 {
-	char		 msg[4096], line[4096 + 160];
-	int		 n;
-	struct timespec	 ts;
-	struct tm	 tm;
-	char		 tbuf[32];
+	char		msg[4096], line[4096 + 160];
+	int		n;
+	struct timespec ts;
+	struct tm	tm;
+	char		tbuf[32];
 
 	n = vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (n >= 0 && errnum != 0 && (size_t)n < sizeof(msg))
@@ -84,27 +84,30 @@ log_vlog(int pri, int errnum, const char *fmt, va_list ap)
 	 */
 	n = snprintf(line, sizeof(line), "%s.%03ldZ %s[%ld]: %s%s\n", tbuf,
 	    ts.tv_nsec / 1000000, log_procname, (long)getpid(),
-	    pri == LOG_WARNING ? "warning: " : pri <= LOG_CRIT ? "fatal: " :
-	    "", msg);
+	    pri == LOG_WARNING	  ? "warning: "
+		: pri <= LOG_CRIT ? "fatal: "
+				  : "",
+	    msg);
 	if (n < 0)
 		return;
 	if ((size_t)n >= sizeof(line)) {
 		n = sizeof(line) - 1;
-		line[n - 1] = '\n';		/* truncated, still one line */
+		line[n - 1] = '\n'; /* truncated, still one line */
 	}
 	if (write(STDERR_FILENO, line, (size_t)n) == -1) {
 		/* nowhere left to report it */
 	}
 }
 
-#define LOG_BODY(pri, errnum) do {			\
-	int	 saved = errno;				\
-	va_list	 ap;					\
-	va_start(ap, fmt);				\
-	log_vlog((pri), (errnum), fmt, ap);		\
-	va_end(ap);					\
-	errno = saved;					\
-} while (0)
+#define LOG_BODY(pri, errnum) \
+	do { \
+		int	saved = errno; \
+		va_list ap; \
+		va_start(ap, fmt); \
+		log_vlog((pri), (errnum), fmt, ap); \
+		va_end(ap); \
+		errno = saved; \
+	} while (0)
 
 void
 log_debug(const char *fmt, ...)
@@ -163,9 +166,9 @@ log_panic(const char *fmt, ...)
 const char *
 log_vis(char *dst, size_t dstsz, const char *src, size_t srclen)
 {
-	static const char	 hex[] = "0123456789abcdef";
-	size_t			 i, o = 0;
-	unsigned char		 c;
+	static const char hex[] = "0123456789abcdef";
+	size_t		  i, o = 0;
+	unsigned char	  c;
 
 	if (dstsz < 8) {
 		if (dstsz > 0)

@@ -13,25 +13,25 @@
 
 enum log_dest { LOG_DEST_STDERR, LOG_DEST_SYSLOG };
 
-void	log_init(const char *progname, enum log_dest);
-void	log_set_dest(enum log_dest);		/* after config load / SIGHUP */
-void	log_set_verbose(bool);
-void	log_set_procname(const char *);		/* e.g. "smtpd/worker" */
-bool	log_is_verbose(void);
+void log_init(const char *progname, enum log_dest);
+void log_set_dest(enum log_dest); /* after config load / SIGHUP */
+void log_set_verbose(bool);
+void log_set_procname(const char *); /* e.g. "smtpd/worker" */
+bool log_is_verbose(void);
 
-void	log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	log_fatal(const char *, ...)
-	    __attribute__((format(printf, 1, 2), noreturn));
-void	log_fatalx(const char *, ...)
-	    __attribute__((format(printf, 1, 2), noreturn));
+void log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
+void log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
+void log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
+void log_fatal(const char *, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+void log_fatalx(const char *, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
 /* Exit with a given status (2 = configuration error, CONTRACT). */
-void	log_fatalx_status(int status, const char *, ...)
-	    __attribute__((format(printf, 2, 3), noreturn));
-void	log_panic(const char *, ...)
-	    __attribute__((format(printf, 1, 2), noreturn));
+void log_fatalx_status(int status, const char *, ...)
+    __attribute__((format(printf, 2, 3), noreturn));
+void log_panic(const char *, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
 
 /*
  * Makes client-supplied text safe to log (STYLE G3): non-printable bytes
@@ -39,6 +39,6 @@ void	log_panic(const char *, ...)
  * (with "..." when cut). Returns dst.
  */
 const char *log_vis(char *dst, size_t dstsz, const char *src, size_t srclen);
-#define LOG_VIS_MAX	512
+#define LOG_VIS_MAX 512
 
 #endif

@@ -40,8 +40,8 @@ ma_atext(unsigned char c, unsigned flags)
 static bool
 ma_local_ok(const char *s, size_t len, unsigned flags)
 {
-	size_t		i;
-	unsigned char	c;
+	size_t	      i;
+	unsigned char c;
 
 	if (len == 0 || len > MAILADDR_LOCAL_MAX)
 		return false;
@@ -77,9 +77,9 @@ ma_local_ok(const char *s, size_t len, unsigned flags)
 static bool
 ma_literal_ok(const char *s, size_t len)
 {
-	char		tmp[64];
-	unsigned char	a6[16];
-	size_t		i;
+	char	      tmp[64];
+	unsigned char a6[16];
+	size_t	      i;
 
 	if (len < 3 || len - 2 >= sizeof(tmp) || s[len - 1] != ']')
 		return false;
@@ -96,8 +96,8 @@ ma_literal_ok(const char *s, size_t len)
 bool
 mailaddr_domain_ok(const char *s, size_t len, unsigned flags)
 {
-	size_t		i, lab = 0;
-	unsigned char	c;
+	size_t	      i, lab = 0;
+	unsigned char c;
 
 	if (len == 0 || len > MAILADDR_DOMAIN_MAX)
 		return false;
@@ -129,7 +129,7 @@ mailaddr_domain_ok(const char *s, size_t len, unsigned flags)
 static enum mailaddr_status
 ma_addr_check(const char *s, size_t len, unsigned flags)
 {
-	size_t	at;
+	size_t at;
 
 	if (len > MAILADDR_PATH_MAX - 2)
 		return MAILADDR_TOOLONG;
@@ -161,8 +161,8 @@ mailaddr_ok(const char *s, unsigned flags)
 static size_t
 ma_close(const char *s, size_t len)
 {
-	size_t	i;
-	bool	inq = false;
+	size_t i;
+	bool   inq = false;
 
 	for (i = 1; i < len; i++) {
 		if (inq && s[i] == '\\' && i + 1 < len) {
@@ -181,8 +181,8 @@ ma_close(const char *s, size_t len)
 static enum mailaddr_status
 ma_skip_route(const char **p, size_t *n, unsigned flags)
 {
-	const char	*s = *p, *colon, *seg;
-	size_t		 i, start;
+	const char *s = *p, *colon, *seg;
+	size_t	    i, start;
 
 	if (*n == 0 || s[0] != '@')
 		return MAILADDR_OK;
@@ -206,9 +206,9 @@ ma_skip_route(const char **p, size_t *n, unsigned flags)
 static enum mailaddr_status
 ma_params_check(const char *p, size_t n)
 {
-	struct mailaddr_param	mp;
-	size_t			pos = 0;
-	int			rc;
+	struct mailaddr_param mp;
+	size_t		      pos = 0;
+	int		      rc;
 
 	while ((rc = mailaddr_param_next(p, n, &pos, &mp)) == 1)
 		;
@@ -216,12 +216,12 @@ ma_params_check(const char *p, size_t n)
 }
 
 enum mailaddr_status
-mailaddr_parse_path(const char *arg, size_t len, unsigned flags,
-    char *addr_r, size_t addrsz, char *params_r, size_t paramsz)
+mailaddr_parse_path(const char *arg, size_t len, unsigned flags, char *addr_r,
+    size_t addrsz, char *params_r, size_t paramsz)
 {
-	const char		*a, *rest;
-	size_t			 alen, rlen, close;
-	enum mailaddr_status	 st;
+	const char	    *a, *rest;
+	size_t		     alen, rlen, close;
+	enum mailaddr_status st;
 
 	if (addrsz > 0)
 		addr_r[0] = '\0';
@@ -243,7 +243,8 @@ mailaddr_parse_path(const char *arg, size_t len, unsigned flags,
 		if (rlen > 0 && !ma_blank((unsigned char)rest[0]))
 			return MAILADDR_SYNTAX;
 	} else if (len > 0 && (flags & MAILADDR_NOBRACKET_OK)) {
-		for (alen = 0; alen < len && !ma_blank((unsigned char)arg[alen]); alen++)
+		for (alen = 0;
+		     alen < len && !ma_blank((unsigned char)arg[alen]); alen++)
 			;
 		a = arg;
 		rest = arg + alen;
@@ -278,8 +279,8 @@ int
 mailaddr_param_next(const char *p, size_t len, size_t *pos,
     struct mailaddr_param *r)
 {
-	size_t		i = *pos;
-	unsigned char	c;
+	size_t	      i = *pos;
+	unsigned char c;
 
 	while (i < len && ma_blank((unsigned char)p[i]))
 		i++;
@@ -291,8 +292,9 @@ mailaddr_param_next(const char *p, size_t len, size_t *pos,
 	if (!ma_alpha((unsigned char)p[i]) && !ma_digit((unsigned char)p[i]))
 		return -1;
 	r->key = p + i;
-	while (i < len && (ma_alpha((unsigned char)p[i]) ||
-	    ma_digit((unsigned char)p[i]) || p[i] == '-'))
+	while (i < len &&
+	    (ma_alpha((unsigned char)p[i]) || ma_digit((unsigned char)p[i]) ||
+		p[i] == '-'))
 		i++;
 	r->klen = (size_t)(p + i - r->key);
 	r->value = NULL;
@@ -320,7 +322,7 @@ mailaddr_param_next(const char *p, size_t len, size_t *pos,
 bool
 mailaddr_param_is(const struct mailaddr_param *mp, const char *key)
 {
-	size_t	n = strlen(key);
+	size_t n = strlen(key);
 
 	return mp->klen == n && strncasecmp(mp->key, key, n) == 0;
 }

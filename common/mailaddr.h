@@ -11,21 +11,21 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define MAILADDR_LOCAL_MAX	64	/* RFC 5321 4.5.3.1.1 */
-#define MAILADDR_DOMAIN_MAX	255	/* 4.5.3.1.2 */
-#define MAILADDR_PATH_MAX	256	/* 4.5.3.1.3, brackets included */
+#define MAILADDR_LOCAL_MAX  64	/* RFC 5321 4.5.3.1.1 */
+#define MAILADDR_DOMAIN_MAX 255 /* 4.5.3.1.2 */
+#define MAILADDR_PATH_MAX   256 /* 4.5.3.1.3, brackets included */
 
 /* flags */
-#define MAILADDR_NULL_OK	0x01	/* "<>" allowed (MAIL FROM) */
-#define MAILADDR_UTF8		0x02	/* UTF-8 in local part/domain (SMTPUTF8, RFC 6531) */
-#define MAILADDR_NOBRACKET_OK	0x04	/* tolerate a path without <> */
+#define MAILADDR_NULL_OK      0x01 /* "<>" allowed (MAIL FROM) */
+#define MAILADDR_UTF8	      0x02 /* UTF-8 in local part/domain (SMTPUTF8, RFC 6531) */
+#define MAILADDR_NOBRACKET_OK 0x04 /* tolerate a path without <> */
 
 enum mailaddr_status {
 	MAILADDR_OK,
-	MAILADDR_SYNTAX,	/* not a path: "501 5.1.7"/"501 5.1.3" */
-	MAILADDR_TOOLONG,	/* a part over its RFC limit */
-	MAILADDR_NULL,		/* "<>" where not allowed */
-	MAILADDR_PARAMS,	/* bad parameter syntax after the path */
+	MAILADDR_SYNTAX,  /* not a path: "501 5.1.7"/"501 5.1.3" */
+	MAILADDR_TOOLONG, /* a part over its RFC limit */
+	MAILADDR_NULL,	  /* "<>" where not allowed */
+	MAILADDR_PARAMS,  /* bad parameter syntax after the path */
 };
 
 /*
@@ -36,12 +36,13 @@ enum mailaddr_status {
  * local@domain.
  */
 enum mailaddr_status mailaddr_parse_path(const char *arg, size_t len,
-    unsigned flags, char *addr_r, size_t addrsz, char *params_r, size_t paramsz);
+    unsigned flags, char *addr_r, size_t addrsz, char *params_r,
+    size_t paramsz);
 
 /* True if s (NUL-terminated) is local@domain with valid syntax. */
-bool	mailaddr_ok(const char *s, unsigned flags);
+bool mailaddr_ok(const char *s, unsigned flags);
 /* Domain (hostname labels or an address literal) syntax. */
-bool	mailaddr_domain_ok(const char *s, size_t len, unsigned flags);
+bool mailaddr_domain_ok(const char *s, size_t len, unsigned flags);
 
 /*
  * ESMTP parameters: "KEY[=VALUE] KEY[=VALUE]...". Call with *pos = 0 and
@@ -50,14 +51,14 @@ bool	mailaddr_domain_ok(const char *s, size_t len, unsigned flags);
  * when there is no "=".
  */
 struct mailaddr_param {
-	const char	*key;
-	size_t		 klen;
-	const char	*value;
-	size_t		 vlen;
+	const char *key;
+	size_t	    klen;
+	const char *value;
+	size_t	    vlen;
 };
-int	mailaddr_param_next(const char *params, size_t len, size_t *pos,
-	    struct mailaddr_param *r);
+int mailaddr_param_next(const char *params, size_t len, size_t *pos,
+    struct mailaddr_param *r);
 /* Case-insensitive key comparison. */
-bool	mailaddr_param_is(const struct mailaddr_param *, const char *key);
+bool mailaddr_param_is(const struct mailaddr_param *, const char *key);
 
 #endif

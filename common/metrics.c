@@ -16,30 +16,29 @@
 #include "buf.h"
 #include "metrics.h"
 
-struct metrics_block	*metrics_shm;
+struct metrics_block	  *metrics_shm;
 static enum metrics_daemon metrics_self = METRICS_D_OTHER;
 
-static const char *const metrics_codes[METRICS_NCODES] = {
-	"220", "221", "235", "250", "251", "252", "334", "354",
-	"421", "450", "451", "452", "454", "500", "501", "502",
-	"503", "504", "530", "535", "550", "552", "553", "554"
-};
+static const char *const metrics_codes[METRICS_NCODES] = { "220", "221", "235",
+	"250", "251", "252", "334", "354", "421", "450", "451", "452", "454",
+	"500", "501", "502", "503", "504", "530", "535", "550", "552", "553",
+	"554" };
 
-static const char *const metrics_daemons[METRICS_NDAEMONS] = {
-	"smtpd", "spoold", "deliverd", "trackd", "other"
-};
+static const char *const metrics_daemons[METRICS_NDAEMONS] = { "smtpd",
+	"spoold", "deliverd", "trackd", "other" };
 
 /* Refusal texts (CONTRACT), matched after the reply code. */
 static const struct {
-	const char		*text;
-	enum metrics_reason	 reason;
-	const char		*name;
+	const char	   *text;
+	enum metrics_reason reason;
+	const char	   *name;
 } metrics_reasons[METRICS_NREASONS] = {
 	{ "issue is blocked", METRICS_R_ISSUE_BLOCKED, "issue-blocked" },
 	{ "error/sender/unknown", METRICS_R_SENDER_UNKNOWN, "sender-unknown" },
 	{ "error/sender/onmoderation", METRICS_R_SENDER_ONMODERATION,
 	    "sender-onmoderation" },
-	{ "error/sender/prohibited", METRICS_R_SENDER_PROHIBITED, "sender-prohibited" },
+	{ "error/sender/prohibited", METRICS_R_SENDER_PROHIBITED,
+	    "sender-prohibited" },
 	{ "no To:", METRICS_R_NO_TO, "no-to" },
 	{ "no From:", METRICS_R_NO_FROM, "no-from" },
 	{ "no Subject:", METRICS_R_NO_SUBJECT, "no-subject" },
@@ -56,17 +55,15 @@ static const struct {
 	{ NULL, METRICS_R_OTHER, "other" },
 };
 
-const char *const metrics_age_names[METRICS_NAGES] = {
-	"5m", "10m", "20m", "40m", "80m", "160m", "+Inf"
-};
-const int64_t metrics_age_limits[METRICS_NAGES] = {
-	300, 600, 1200, 2400, 4800, 9600, INT64_MAX
-};
+const char *const metrics_age_names[METRICS_NAGES] = { "5m", "10m", "20m",
+	"40m", "80m", "160m", "+Inf" };
+const int64_t metrics_age_limits[METRICS_NAGES] = { 300, 600, 1200, 2400, 4800,
+	9600, INT64_MAX };
 
 static enum metrics_daemon
 metrics_daemon_of(const char *name)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < METRICS_D_OTHER; i++)
 		if (strcmp(name, metrics_daemons[i]) == 0)
@@ -80,20 +77,22 @@ metrics_daemon_of(const char *name)
 static bool
 metrics_file_ok(int fd)
 {
-	struct stat	st;
+	struct stat st;
 
-	return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
-	    st.st_nlink == 1 &&
-	    (st.st_size == 0 || st.st_size == (off_t)sizeof(struct metrics_block));
+	return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_uid == geteuid() && st.st_nlink == 1 &&
+	    (st.st_size == 0 ||
+		st.st_size == (off_t)sizeof(struct metrics_block));
 }
 
 static int
 metrics_open(int dfd)
 {
-	int	fd, i;
+	int fd, i;
 
 	for (i = 0; i < 2; i++) {
-		fd = openat(dfd, METRICS_FILE, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+		fd = openat(dfd, METRICS_FILE,
+		    O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd != -1 && metrics_file_ok(fd))
 			return fd;
 		if (fd != -1)
@@ -109,13 +108,14 @@ metrics_open(int dfd)
 int
 metrics_attach(const char *spool_dir, const char *daemon)
 {
-	struct metrics_block	*b;
-	int			 dfd, fd, saved;
+	struct metrics_block *b;
+	int		      dfd, fd, saved;
 
 	metrics_self = metrics_daemon_of(daemon);
 	if (metrics_shm != NULL)
 		return 0;
-	if ((dfd = open(spool_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+	if ((dfd = open(spool_dir,
+		 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1)
 		return -1;
 	fd = metrics_open(dfd);
 	saved = errno;
@@ -130,8 +130,8 @@ metrics_attach(const char *spool_dir, const char *daemon)
 	 * system would be SIGBUS in whichever process touched it first.
 	 */
 	if ((errno = posix_fallocate(fd, 0, sizeof(*b))) != 0 ||
-	    (b = mmap(NULL, sizeof(*b), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) ==
-	    MAP_FAILED) {
+	    (b = mmap(NULL, sizeof(*b), PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		 0)) == MAP_FAILED) {
 		saved = errno;
 		(void)close(fd);
 		errno = saved;
@@ -155,14 +155,15 @@ metrics_block(void)
 }
 
 _Static_assert(sizeof(struct metrics_block) % sizeof(uint64_t) == 0 &&
-    METRICS_DEST_MAX % sizeof(uint64_t) == 0, "metrics_block: whole words");
+	METRICS_DEST_MAX % sizeof(uint64_t) == 0,
+    "metrics_block: whole words");
 
 void
 metrics_snapshot(struct metrics_block *dst)
 {
-	const uint64_t	*s = (const uint64_t *)(void *)metrics_shm;
-	uint64_t	*d = (uint64_t *)(void *)dst;
-	size_t		 i;
+	const uint64_t *s = (const uint64_t *)(void *)metrics_shm;
+	uint64_t       *d = (uint64_t *)(void *)dst;
+	size_t		i;
 
 	memset(dst, 0, sizeof(*dst));
 	if (s == NULL)
@@ -176,11 +177,11 @@ metrics_snapshot(struct metrics_block *dst)
 void
 metrics_smtp_reply(const char *line)
 {
-	size_t	i;
+	size_t i;
 
 	if (metrics_shm == NULL || !isdigit((unsigned char)line[0]) ||
-	    !isdigit((unsigned char)line[1]) || !isdigit((unsigned char)line[2]) ||
-	    line[3] == '-')
+	    !isdigit((unsigned char)line[1]) ||
+	    !isdigit((unsigned char)line[2]) || line[3] == '-')
 		return;
 	for (i = 0; i < METRICS_NCODES; i++)
 		if (memcmp(line, metrics_codes[i], 3) == 0)
@@ -196,12 +197,13 @@ metrics_smtp_reply(const char *line)
 enum metrics_reason
 metrics_reason_of(const char *text, size_t len)
 {
-	size_t	i, n;
+	size_t i, n;
 
 	/* after "NNN X.Y.Z " */
 	for (i = 0; metrics_reasons[i].text != NULL; i++) {
 		n = strlen(metrics_reasons[i].text);
-		if (len >= n && memmem(text, len, metrics_reasons[i].text, n) != NULL)
+		if (len >= n &&
+		    memmem(text, len, metrics_reasons[i].text, n) != NULL)
 			return metrics_reasons[i].reason;
 	}
 	return METRICS_R_OTHER;
@@ -210,8 +212,8 @@ metrics_reason_of(const char *text, size_t len)
 void
 metrics_spoold_log(const char *line, size_t len)
 {
-	static const char	bounced[] = ", status=bounced (";
-	const char		*colon, *p;
+	static const char bounced[] = ", status=bounced (";
+	const char	 *colon, *p;
 
 	if (metrics_shm == NULL || (colon = memchr(line, ':', len)) == NULL)
 		return;
@@ -220,10 +222,12 @@ metrics_spoold_log(const char *line, size_t len)
 		metrics_inc(mb_spoold_filed);
 	else if (len > 14 && memcmp(colon, ": quarantined,", 14) == 0)
 		metrics_inc(mb_spoold_quarantined);
-	else if ((p = memmem(colon, len, bounced, sizeof(bounced) - 1)) != NULL) {
+	else if ((p = memmem(colon, len, bounced, sizeof(bounced) - 1)) !=
+	    NULL) {
 		p += sizeof(bounced) - 1;
 		metrics_add(&metrics_shm->mb_spoold_refused[metrics_reason_of(p,
-		    len - (size_t)(p - colon))], 1);
+				len - (size_t)(p - colon))],
+		    1);
 	}
 }
 
@@ -231,9 +235,9 @@ metrics_spoold_log(const char *line, size_t len)
 static struct metrics_dest *
 metrics_dest_slot(const char *dom)
 {
-	struct metrics_dest	*d;
-	uint64_t		 free_state;
-	size_t			 i, n = strlen(dom);
+	struct metrics_dest *d;
+	uint64_t	     free_state;
+	size_t		     i, n = strlen(dom);
 
 	if (n == 0 || n >= METRICS_DEST_MAX)
 		return NULL;
@@ -248,8 +252,8 @@ metrics_dest_slot(const char *dom)
 			continue;
 		}
 		free_state = 0;
-		if (!__atomic_compare_exchange_n(&d->md_state, &free_state, 1, false,
-		    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		if (!__atomic_compare_exchange_n(&d->md_state, &free_state, 1,
+			false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 			continue;
 		memcpy(d->md_name, dom, n + 1);
 		__atomic_store_n(&d->md_state, 2, __ATOMIC_RELEASE);
@@ -259,12 +263,13 @@ metrics_dest_slot(const char *dom)
 }
 
 void
-metrics_delivery(enum metrics_outcome o, enum bounce_cat cat, const char *to, bool tls)
+metrics_delivery(enum metrics_outcome o, enum bounce_cat cat, const char *to,
+    bool tls)
 {
-	struct metrics_dest	*d;
-	const char		*at;
-	char			 dom[METRICS_DEST_MAX];
-	size_t			 i;
+	struct metrics_dest *d;
+	const char	    *at;
+	char		     dom[METRICS_DEST_MAX];
+	size_t		     i;
 
 	if (metrics_shm == NULL || o >= METRICS_NOUTCOMES)
 		return;
@@ -292,7 +297,8 @@ void
 metrics_restart(bool crash)
 {
 	if (metrics_shm != NULL)
-		metrics_add(&metrics_shm->mb_restarts[metrics_self][crash ? 0 : 1], 1);
+		metrics_add(
+		    &metrics_shm->mb_restarts[metrics_self][crash ? 0 : 1], 1);
 }
 
 const char *
@@ -314,7 +320,8 @@ metrics_reply_class(size_t i)
 const char *
 metrics_reason_name(enum metrics_reason r)
 {
-	return (unsigned)r < METRICS_NREASONS ? metrics_reasons[r].name : "other";
+	return (unsigned)r < METRICS_NREASONS ? metrics_reasons[r].name
+					      : "other";
 }
 
 const char *

@@ -26,88 +26,105 @@
 struct buf;
 struct conf;
 
-#define METRICS_MAGIC		0x534d54504d455452ULL	/* "SMTPMETR" */
-#define METRICS_VERSION		1
-#define METRICS_FILE		"metrics.shm"
-#define METRICS_DESTS		32
-#define METRICS_DEST_MAX	64	/* a longer domain counts as "other" */
+#define METRICS_MAGIC	 0x534d54504d455452ULL /* "SMTPMETR" */
+#define METRICS_VERSION	 1
+#define METRICS_FILE	 "metrics.shm"
+#define METRICS_DESTS	 32
+#define METRICS_DEST_MAX 64 /* a longer domain counts as "other" */
 
 enum metrics_daemon {
-	METRICS_D_SMTPD, METRICS_D_SPOOLD, METRICS_D_DELIVERD, METRICS_D_TRACKD,
-	METRICS_D_OTHER, METRICS_NDAEMONS
+	METRICS_D_SMTPD,
+	METRICS_D_SPOOLD,
+	METRICS_D_DELIVERD,
+	METRICS_D_TRACKD,
+	METRICS_D_OTHER,
+	METRICS_NDAEMONS
 };
 
 /* SMTP replies: the common codes, then "other" per class (2, 3, 4, 5). */
-#define METRICS_NCODES		24
-#define METRICS_NREPLY		(METRICS_NCODES + 4)
+#define METRICS_NCODES 24
+#define METRICS_NREPLY (METRICS_NCODES + 4)
 
 enum metrics_reason {
-	METRICS_R_ISSUE_BLOCKED, METRICS_R_SENDER_UNKNOWN,
-	METRICS_R_SENDER_ONMODERATION, METRICS_R_SENDER_PROHIBITED,
-	METRICS_R_NO_TO, METRICS_R_NO_FROM, METRICS_R_NO_SUBJECT,
-	METRICS_R_NO_EMAIL_IN_FROM, METRICS_R_NO_MESSAGE_ID, METRICS_R_NO_DATE,
-	METRICS_R_NO_MIME_VERSION, METRICS_R_NO_CONTENT_TYPE,
-	METRICS_R_BAD_CAMPAIGN_ID, METRICS_R_BAD_LETTER_ID,
-	METRICS_R_PERMANENT_ERRORS, METRICS_R_STOPLIST, METRICS_R_OTHER,
+	METRICS_R_ISSUE_BLOCKED,
+	METRICS_R_SENDER_UNKNOWN,
+	METRICS_R_SENDER_ONMODERATION,
+	METRICS_R_SENDER_PROHIBITED,
+	METRICS_R_NO_TO,
+	METRICS_R_NO_FROM,
+	METRICS_R_NO_SUBJECT,
+	METRICS_R_NO_EMAIL_IN_FROM,
+	METRICS_R_NO_MESSAGE_ID,
+	METRICS_R_NO_DATE,
+	METRICS_R_NO_MIME_VERSION,
+	METRICS_R_NO_CONTENT_TYPE,
+	METRICS_R_BAD_CAMPAIGN_ID,
+	METRICS_R_BAD_LETTER_ID,
+	METRICS_R_PERMANENT_ERRORS,
+	METRICS_R_STOPLIST,
+	METRICS_R_OTHER,
 	METRICS_NREASONS
 };
 
 enum metrics_outcome {
-	METRICS_O_DELIVERED, METRICS_O_DEFERRED, METRICS_O_BOUNCED, METRICS_NOUTCOMES
+	METRICS_O_DELIVERED,
+	METRICS_O_DEFERRED,
+	METRICS_O_BOUNCED,
+	METRICS_NOUTCOMES
 };
 
 struct metrics_dest {
-	uint64_t	md_state;		/* 0 free, 1 being claimed, 2 in use */
-	char		md_name[METRICS_DEST_MAX];
-	uint64_t	md_n[METRICS_NOUTCOMES];
+	uint64_t md_state; /* 0 free, 1 being claimed, 2 in use */
+	char	 md_name[METRICS_DEST_MAX];
+	uint64_t md_n[METRICS_NOUTCOMES];
 };
 
 struct metrics_block {
-	uint64_t	mb_magic, mb_version, mb_size;
+	uint64_t mb_magic, mb_version, mb_size;
 	/* smtpd */
-	uint64_t	mb_smtpd_sessions[2];		/* accepted, refused at connect */
-	uint64_t	mb_smtpd_sessions_tls;
-	uint64_t	mb_smtpd_replies[METRICS_NREPLY];
-	uint64_t	mb_smtpd_messages[2];		/* accepted (250), refused */
+	uint64_t mb_smtpd_sessions[2]; /* accepted, refused at connect */
+	uint64_t mb_smtpd_sessions_tls;
+	uint64_t mb_smtpd_replies[METRICS_NREPLY];
+	uint64_t mb_smtpd_messages[2]; /* accepted (250), refused */
 	/* spoold */
-	uint64_t	mb_spoold_filed;
-	uint64_t	mb_spoold_quarantined;
-	uint64_t	mb_spoold_refused[METRICS_NREASONS];
+	uint64_t mb_spoold_filed;
+	uint64_t mb_spoold_quarantined;
+	uint64_t mb_spoold_refused[METRICS_NREASONS];
 	/* deliverd (after each commit) */
-	uint64_t	mb_deliverd_outcomes[METRICS_NOUTCOMES][BOUNCE_CAT_COUNT];
-	uint64_t	mb_deliverd_tls[2];		/* delivered with TLS, delivered */
+	uint64_t mb_deliverd_outcomes[METRICS_NOUTCOMES][BOUNCE_CAT_COUNT];
+	uint64_t mb_deliverd_tls[2]; /* delivered with TLS, delivered */
 	struct metrics_dest mb_dest[METRICS_DESTS];
-	uint64_t	mb_dest_other[METRICS_NOUTCOMES];
+	uint64_t	    mb_dest_other[METRICS_NOUTCOMES];
 	/* common/kids: a supervised child exited and is restarted */
-	uint64_t	mb_restarts[METRICS_NDAEMONS][2];	/* crash, clean exit */
+	uint64_t mb_restarts[METRICS_NDAEMONS][2]; /* crash, clean exit */
 };
 
 /* The values read from LMDB at scrape time (spoold's metrics child). */
-#define METRICS_NAGES		7
+#define METRICS_NAGES 7
 struct metrics_gauges {
-	uint64_t	mg_queue_age[METRICS_NAGES];	/* messages by age bucket */
-	int64_t		mg_queue_oldest;		/* seconds; 0 when empty */
-	bool		mg_queue_truncated;		/* the scan stopped at its cap */
-	uint64_t	mg_messages, mg_rcpts_pending;
-	uint64_t	mg_outbox;			/* callback events pending */
-	uint64_t	mg_outbox_accounts;
-	int64_t		mg_outbox_lag;			/* age of the oldest, seconds */
-	int64_t		mg_map_used, mg_map_size, mg_map_max;
+	uint64_t mg_queue_age[METRICS_NAGES]; /* messages by age bucket */
+	int64_t	 mg_queue_oldest;	      /* seconds; 0 when empty */
+	bool	 mg_queue_truncated;	      /* the scan stopped at its cap */
+	uint64_t mg_messages, mg_rcpts_pending;
+	uint64_t mg_outbox; /* callback events pending */
+	uint64_t mg_outbox_accounts;
+	int64_t	 mg_outbox_lag; /* age of the oldest, seconds */
+	int64_t	 mg_map_used, mg_map_size, mg_map_max;
 };
 
 extern const char *const metrics_age_names[METRICS_NAGES];
-extern const int64_t metrics_age_limits[METRICS_NAGES];	/* upper bound, seconds */
+extern const int64_t metrics_age_limits[METRICS_NAGES]; /* upper bound, seconds */
 
 /*
  * Maps spool_dir/metrics.shm (created if missing or of another layout),
  * once per process; daemon names the process for restart counting.
  * 0, or -1 with errno (then every increment is a no-op).
  */
-int	metrics_attach(const char *spool_dir, const char *daemon);
+int metrics_attach(const char *spool_dir, const char *daemon);
 /* The mapping (NULL: none). Read-only use: metrics_snapshot. */
 struct metrics_block *metrics_block(void);
 /* A consistent-enough copy (each counter read atomically). */
-void	metrics_snapshot(struct metrics_block *dst);
+void metrics_snapshot(struct metrics_block *dst);
 
 static inline void
 metrics_add(uint64_t *c, uint64_t n)
@@ -118,31 +135,32 @@ metrics_add(uint64_t *c, uint64_t n)
 
 /* The block's field for the current process, or NULL: metrics_inc(M(x)). */
 extern struct metrics_block *metrics_shm;
-#define METRICS_PTR(field)	(metrics_shm != NULL ? &metrics_shm->field : NULL)
-#define metrics_inc(field)	metrics_add(METRICS_PTR(field), 1)
+#define METRICS_PTR(field) (metrics_shm != NULL ? &metrics_shm->field : NULL)
+#define metrics_inc(field) metrics_add(METRICS_PTR(field), 1)
 
 /* smtpd: one reply line as sent ("250 2.0.0 Ok"; continuation lines are
  * not counted). */
-void	metrics_smtp_reply(const char *line);
+void metrics_smtp_reply(const char *line);
 /* spoold: one post-commit log line of spoold's filing ("QID: filed, ...",
  * "QID: to=<x>, status=bounced (TEXT)", "NAME: quarantined, ..."). */
-void	metrics_spoold_log(const char *line, size_t len);
+void metrics_spoold_log(const char *line, size_t len);
 /* The reason for a refusal text (the CONTRACT texts), for tests too. */
 enum metrics_reason metrics_reason_of(const char *text, size_t len);
 /* deliverd: one committed outcome for address `to`. */
-void	metrics_delivery(enum metrics_outcome, enum bounce_cat, const char *to, bool tls);
+void metrics_delivery(enum metrics_outcome, enum bounce_cat, const char *to,
+    bool tls);
 /* common/kids: a slot's child exited and will be restarted. */
-void	metrics_restart(bool crash);
+void metrics_restart(bool crash);
 
 /* Names for the renderer. */
-const char	*metrics_reply_code(size_t i);		/* "250", ..., "other" */
-const char	*metrics_reply_class(size_t i);		/* "2xx", ... */
-const char	*metrics_reason_name(enum metrics_reason);
-const char	*metrics_daemon_name(enum metrics_daemon);
+const char *metrics_reply_code(size_t i);  /* "250", ..., "other" */
+const char *metrics_reply_class(size_t i); /* "2xx", ... */
+const char *metrics_reason_name(enum metrics_reason);
+const char *metrics_daemon_name(enum metrics_daemon);
 
 /* Prometheus text format 0.0.4 of a snapshot and the gauges (g NULL: no
  * gauges). 0, or -1 (buf full). */
-int	metrics_render(struct buf *, const struct metrics_block *,
-	    const struct metrics_gauges *);
+int metrics_render(struct buf *, const struct metrics_block *,
+    const struct metrics_gauges *);
 
 #endif

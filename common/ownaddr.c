@@ -17,12 +17,12 @@
 #include "ownaddr.h"
 #include "xmem.h"
 
-#define OWNADDR_MAX	4096	/* interfaces are few; a bound all the same */
+#define OWNADDR_MAX 4096 /* interfaces are few; a bound all the same */
 
 static void
 ownaddr_push(struct ownaddr *oa, const struct cidr *c)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = 0; i < oa->oa_n; i++)
 		if (memcmp(&oa->oa_v[i], c, sizeof(*c)) == 0)
@@ -36,7 +36,7 @@ ownaddr_push(struct ownaddr *oa, const struct cidr *c)
 int
 ownaddr_add(struct ownaddr *oa, const char *addr)
 {
-	struct cidr	 c;
+	struct cidr c;
 
 	if (strchr(addr, '/') != NULL || cidr_parse(addr, &c) == -1)
 		return -1;
@@ -47,17 +47,21 @@ ownaddr_add(struct ownaddr *oa, const char *addr)
 static void
 ownaddr_add_sa(struct ownaddr *oa, const struct sockaddr *sa)
 {
-	struct cidr	 c;
+	struct cidr c;
 
 	memset(&c, 0, sizeof(c));
 	if (sa->sa_family == AF_INET) {
 		c.family = AF_INET;
 		c.prefix = 32;
-		memcpy(c.addr, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+		memcpy(c.addr,
+		    &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+		    4);
 	} else if (sa->sa_family == AF_INET6) {
 		c.family = AF_INET6;
 		c.prefix = 128;
-		memcpy(c.addr, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+		memcpy(c.addr,
+		    &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+		    16);
 	} else
 		return;
 	ownaddr_push(oa, &c);
@@ -74,9 +78,9 @@ int
 ownaddr_load(struct ownaddr *oa, const struct conf_listen *l, size_t n,
     char *err, size_t errsz)
 {
-	struct ifaddrs	*ifa, *p;
-	bool		 wild = false;
-	size_t		 i;
+	struct ifaddrs *ifa, *p;
+	bool		wild = false;
+	size_t		i;
 
 	memset(oa, 0, sizeof(*oa));
 	for (i = 0; i < n; i++) {
@@ -111,7 +115,7 @@ ownaddr_free(struct ownaddr *oa)
 bool
 ownaddr_in(const struct cidr *v, size_t n, const struct sockaddr *sa)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = 0; i < n; i++)
 		if (cidr_match(&v[i], sa))
@@ -123,14 +127,18 @@ ownaddr_in(const struct cidr *v, size_t n, const struct sockaddr *sa)
 static enum ownaddr_kind
 ownaddr_fixed(const struct sockaddr *sa)
 {
-	static const uint8_t	 mapped[12] = { 0,0,0,0,0,0,0,0,0,0,0xff,0xff };
-	static const uint8_t	 zero[16];
-	const uint8_t		*a;
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff,
+		0xff };
+	static const uint8_t zero[16];
+	const uint8_t	    *a;
 
 	if (sa->sa_family == AF_INET)
-		a = (const uint8_t *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+		a = (const uint8_t *)&(
+		    (const struct sockaddr_in *)(const void *)sa)
+			->sin_addr;
 	else if (sa->sa_family == AF_INET6) {
-		a = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
+		a = ((const struct sockaddr_in6 *)(const void *)sa)
+			->sin6_addr.s6_addr;
 		if (memcmp(a, mapped, 12) != 0) {
 			if (memcmp(a, zero, 16) == 0)
 				return OWNADDR_UNSPEC;
@@ -151,19 +159,20 @@ ownaddr_fixed(const struct sockaddr *sa)
 enum ownaddr_kind
 ownaddr_classify(const struct ownaddr *oa, const struct sockaddr *sa)
 {
-	enum ownaddr_kind	 k = ownaddr_fixed(sa);
+	enum ownaddr_kind k = ownaddr_fixed(sa);
 
 	if (k != OWNADDR_REMOTE)
 		return k;
-	return ownaddr_in(oa->oa_v, oa->oa_n, sa) ? OWNADDR_SELF : OWNADDR_REMOTE;
+	return ownaddr_in(oa->oa_v, oa->oa_n, sa) ? OWNADDR_SELF
+						  : OWNADDR_REMOTE;
 }
 
 enum ownaddr_kind
 ownaddr_classify_str(const struct ownaddr *oa, const char *addr)
 {
-	struct sockaddr_storage	 ss;
-	struct sockaddr_in	*s4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6	*s6 = (struct sockaddr_in6 *)&ss;
+	struct sockaddr_storage ss;
+	struct sockaddr_in     *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6    *s6 = (struct sockaddr_in6 *)&ss;
 
 	memset(&ss, 0, sizeof(ss));
 	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1)
@@ -178,7 +187,7 @@ ownaddr_classify_str(const struct ownaddr *oa, const char *addr)
 bool
 ownaddr_pin_ok(const struct ownaddr *oa, const char *addr)
 {
-	enum ownaddr_kind	 k = ownaddr_classify_str(oa, addr);
+	enum ownaddr_kind k = ownaddr_classify_str(oa, addr);
 
 	return k == OWNADDR_REMOTE || k == OWNADDR_LOOPBACK;
 }

@@ -38,24 +38,27 @@ static int
 pkey_txt(struct pkey_info *r, const char *alg, const unsigned char *der,
     size_t derlen, char *err, size_t errsz)
 {
-	unsigned char	b64[sizeof(r->pk_txt)];
-	int		n;
+	unsigned char b64[sizeof(r->pk_txt)];
+	int	      n;
 
 	if (derlen > (sizeof(b64) - 1) / 4 * 3)
-		return pkey_fail(err, errsz, "public key too large for a TXT record");
+		return pkey_fail(err, errsz,
+		    "public key too large for a TXT record");
 	n = EVP_EncodeBlock(b64, der, (int)derlen);
-	if (n < 0 || str_printf(r->pk_txt, sizeof(r->pk_txt),
-	    "v=DKIM1; k=%s; p=%.*s", alg, n, (const char *)b64) == -1)
-		return pkey_fail(err, errsz, "public key too large for a TXT record");
+	if (n < 0 ||
+	    str_printf(r->pk_txt, sizeof(r->pk_txt), "v=DKIM1; k=%s; p=%.*s",
+		alg, n, (const char *)b64) == -1)
+		return pkey_fail(err, errsz,
+		    "public key too large for a TXT record");
 	return 0;
 }
 
 static int
 pkey_rsa(EVP_PKEY *pk, struct pkey_info *r, char *err, size_t errsz)
 {
-	unsigned char	*der = NULL;
-	char		 why[128];
-	int		 n, rc;
+	unsigned char *der = NULL;
+	char	       why[128];
+	int	       n, rc;
 
 	r->pk_alg = PKEY_RSA;
 	r->pk_bits = EVP_PKEY_get_bits(pk);
@@ -66,7 +69,8 @@ pkey_rsa(EVP_PKEY *pk, struct pkey_info *r, char *err, size_t errsz)
 		return pkey_fail(err, errsz, why);
 	}
 	if ((n = i2d_PUBKEY(pk, &der)) <= 0)
-		return pkey_fail(err, errsz, "cannot encode the RSA public key");
+		return pkey_fail(err, errsz,
+		    "cannot encode the RSA public key");
 	rc = pkey_txt(r, "rsa", der, (size_t)n, err, errsz);
 	OPENSSL_free(der);
 	return rc;
@@ -75,13 +79,14 @@ pkey_rsa(EVP_PKEY *pk, struct pkey_info *r, char *err, size_t errsz)
 static int
 pkey_ed25519(EVP_PKEY *pk, struct pkey_info *r, char *err, size_t errsz)
 {
-	unsigned char	raw[64];
-	size_t		n = sizeof(raw);
+	unsigned char raw[64];
+	size_t	      n = sizeof(raw);
 
 	r->pk_alg = PKEY_ED25519;
 	r->pk_bits = 256;
 	if (EVP_PKEY_get_raw_public_key(pk, raw, &n) != 1 || n != 32)
-		return pkey_fail(err, errsz, "cannot read the Ed25519 public key");
+		return pkey_fail(err, errsz,
+		    "cannot read the Ed25519 public key");
 	return pkey_txt(r, "ed25519", raw, n, err, errsz);
 }
 
@@ -89,17 +94,17 @@ int
 pkey_inspect(const char *pem, size_t len, struct pkey_info *r, char *err,
     size_t errsz)
 {
-	BIO		*bio;
-	EVP_PKEY	*pk;
-	bool		 wanted_pw = false;
-	int		 rc;
+	BIO	 *bio;
+	EVP_PKEY *pk;
+	bool	  wanted_pw = false;
+	int	  rc;
 
 	memset(r, 0, sizeof(*r));
 	if (errsz > 0)
 		err[0] = '\0';
 	if (len == 0 || len > PKEY_PEM_MAX)
-		return pkey_fail(err, errsz, len == 0 ? "empty key file" :
-		    "key file too large");
+		return pkey_fail(err, errsz,
+		    len == 0 ? "empty key file" : "key file too large");
 	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL)
 		return pkey_fail(err, errsz, "out of memory");
 	/* the _ex name: deliverd_dkim.c interposes PEM_read_bio_PrivateKey
@@ -108,9 +113,10 @@ pkey_inspect(const char *pem, size_t len, struct pkey_info *r, char *err,
 	    NULL, NULL);
 	BIO_free(bio);
 	if (pk == NULL)
-		return pkey_fail(err, errsz, wanted_pw ?
-		    "the key is encrypted: give an unencrypted PEM private key" :
-		    "not a PEM private key");
+		return pkey_fail(err, errsz,
+		    wanted_pw ? "the key is encrypted: give an unencrypted PEM "
+				"private key"
+			      : "not a PEM private key");
 	switch (EVP_PKEY_get_base_id(pk)) {
 	case EVP_PKEY_RSA:
 		rc = pkey_rsa(pk, r, err, errsz);
@@ -120,7 +126,8 @@ pkey_inspect(const char *pem, size_t len, struct pkey_info *r, char *err,
 		break;
 	default:
 		rc = pkey_fail(err, errsz,
-		    "unsupported key type: DKIM keys are RSA (>= 1024 bits) or Ed25519");
+		    "unsupported key type: DKIM keys are RSA (>= 1024 bits) or "
+		    "Ed25519");
 		break;
 	}
 	EVP_PKEY_free(pk);
@@ -137,7 +144,7 @@ int
 pkey_txt_zone(const struct pkey_info *r, const char *selector,
     const char *domain, struct buf *out)
 {
-	size_t	len = strlen(r->pk_txt), off, n;
+	size_t len = strlen(r->pk_txt), off, n;
 
 	if (buf_printf(out, "%s._domainkey.%s. IN TXT", selector, domain) == -1)
 		return -1;

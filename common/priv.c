@@ -16,7 +16,7 @@ priv_is_root(void)
 int
 priv_lookup(const char *user, uid_t *uid_r, gid_t *gid_r)
 {
-	struct passwd	*pw;
+	struct passwd *pw;
 
 	if ((pw = getpwnam(user)) == NULL)
 		return -1;
@@ -28,7 +28,7 @@ priv_lookup(const char *user, uid_t *uid_r, gid_t *gid_r)
 int
 priv_lookup_group(const char *group, gid_t *gid_r)
 {
-	struct group	*gr;
+	struct group *gr;
 
 	if ((gr = getgrnam(group)) == NULL)
 		return -1;
@@ -45,8 +45,7 @@ priv_drop_to(const char *user, uid_t uid, gid_t gid, const gid_t *groups,
 	if (jail != NULL && (chroot(jail) == -1 || chdir("/") == -1))
 		log_fatal("chroot %s", jail);
 	if (setgroups((size_t)ngroups, groups) == -1 ||
-	    setresgid(gid, gid, gid) == -1 ||
-	    setresuid(uid, uid, uid) == -1)
+	    setresgid(gid, gid, gid) == -1 || setresuid(uid, uid, uid) == -1)
 		log_fatal("drop privileges to %s", user);
 	if (setresuid(0, 0, 0) != -1 || geteuid() == 0 || getuid() == 0)
 		log_fatalx("privileges could be regained; refusing to run");
@@ -64,16 +63,18 @@ priv_drop_user(const char *user, uid_t *uid_r, gid_t *gid_r)
 		return false;
 	}
 	if (priv_lookup(user, uid_r, gid_r) == -1)
-		log_fatalx("unknown user %s (create it, see contrib/sysusers.d)", user);
+		log_fatalx(
+		    "unknown user %s (create it, see contrib/sysusers.d)",
+		    user);
 	return true;
 }
 
 void
 priv_drop(const char *user, const char *group, const char *jail)
 {
-	uid_t	 uid;
-	gid_t	 gid, groups[2];
-	int	 ngroups = 1;
+	uid_t uid;
+	gid_t gid, groups[2];
+	int   ngroups = 1;
 
 	if (!priv_drop_user(user, &uid, &gid))
 		return;
@@ -87,12 +88,14 @@ priv_drop(const char *user, const char *group, const char *jail)
 void
 priv_drop_only(const char *user, const char *group, const char *jail)
 {
-	uid_t	 uid;
-	gid_t	 gid;
+	uid_t uid;
+	gid_t gid;
 
 	if (!priv_drop_user(user, &uid, &gid))
 		return;
 	if (priv_lookup_group(group, &gid) == -1)
-		log_fatalx("unknown group %s (create it, see contrib/sysusers.d)", group);
+		log_fatalx(
+		    "unknown group %s (create it, see contrib/sysusers.d)",
+		    group);
 	priv_drop_to(user, uid, gid, &gid, 1, jail);
 }

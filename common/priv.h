@@ -11,13 +11,13 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-void	priv_drop(const char *user, const char *group, const char *jail);
+void priv_drop(const char *user, const char *group, const char *jail);
 /* The same with group as the only group (gid and supplementary), whatever
  * the user's own: smtpd's workers, the injector run by root. */
-void	priv_drop_only(const char *user, const char *group, const char *jail);
+void priv_drop_only(const char *user, const char *group, const char *jail);
 /* Looks up uid/gid of a user; -1 if unknown. */
-int	priv_lookup(const char *user, uid_t *uid_r, gid_t *gid_r);
-int	priv_lookup_group(const char *group, gid_t *gid_r);
-bool	priv_is_root(void);
+int  priv_lookup(const char *user, uid_t *uid_r, gid_t *gid_r);
+int  priv_lookup_group(const char *group, gid_t *gid_r);
+bool priv_is_root(void);
 
 #endif

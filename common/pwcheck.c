@@ -11,14 +11,14 @@
 #include "pwcheck.h"
 #include "xmem.h"
 
-static char	pwcheck_dummy[CRYPT_OUTPUT_SIZE];
+static char pwcheck_dummy[CRYPT_OUTPUT_SIZE];
 
 /* Compares without an early exit on the first differing byte. */
 static bool
 pwcheck_ct_eq(const char *a, const char *b)
 {
-	size_t		 la = strlen(a), lb = strlen(b), i;
-	unsigned char	 d = la != lb;
+	size_t	      la = strlen(a), lb = strlen(b), i;
+	unsigned char d = la != lb;
 
 	for (i = 0; i < la && i < lb; i++)
 		d |= (unsigned char)(a[i] ^ b[i]);
@@ -28,11 +28,11 @@ pwcheck_ct_eq(const char *a, const char *b)
 int
 pwcheck_init(void)
 {
-	unsigned char	 r[16];
-	char		 pw[2 * sizeof(r) + 1], *setting, *out;
-	void		*data = NULL;
-	int		 size = 0, rc = -1;
-	size_t		 i;
+	unsigned char r[16];
+	char	      pw[2 * sizeof(r) + 1], *setting, *out;
+	void	     *data = NULL;
+	int	      size = 0, rc = -1;
+	size_t	      i;
 
 	if (pwcheck_dummy[0] != '\0')
 		return 0;
@@ -61,20 +61,21 @@ done:
 bool
 pwcheck_ok(const char *hash, const char *pass, size_t passlen)
 {
-	bool		 real = hash != NULL && hash[0] == '$';
-	const char	*against = real ? hash : pwcheck_dummy;
-	char		*pw, *out;
-	void		*data = NULL;
-	int		 size = 0;
-	bool		 ok = false;
+	bool	    real = hash != NULL && hash[0] == '$';
+	const char *against = real ? hash : pwcheck_dummy;
+	char	   *pw, *out;
+	void	   *data = NULL;
+	int	    size = 0;
+	bool	    ok = false;
 
 	if (pwcheck_dummy[0] == '\0' && pwcheck_init() == -1 && !real)
-		return false;	/* no random source: nothing to hide behind */
+		return false; /* no random source: nothing to hide behind */
 	pw = xstrndup(pass, passlen);
 	out = crypt_ra(pw, against, &data, &size);
 	/* a real hash libxcrypt cannot compute fails at once ("*0"): it is
 	 * computed again against the dummy so that it takes as long */
-	if (real && (out == NULL || out[0] == '*') && pwcheck_dummy[0] != '\0') {
+	if (real && (out == NULL || out[0] == '*') &&
+	    pwcheck_dummy[0] != '\0') {
 		freezero(data, (size_t)size);
 		data = NULL;
 		size = 0;

@@ -17,9 +17,9 @@
 /* Makes the dummy hash (once; later calls do nothing): 0, or -1 with errno.
  * Call it before forking workers so they share it; pwcheck_ok() makes it
  * itself when it was not called. */
-int	pwcheck_init(void);
+int pwcheck_init(void);
 /* True when pass[0..passlen) matches hash; hash NULL (no such account) or
  * unusable computes the dummy and is false. */
-bool	pwcheck_ok(const char *hash, const char *pass, size_t passlen);
+bool pwcheck_ok(const char *hash, const char *pass, size_t passlen);
 
 #endif

@@ -8,22 +8,23 @@
 
 #include "qid.h"
 
-static pid_t	 qid_pid;
-static uint32_t	 qid_seq;
-static uint64_t	 qid_last_us;
+static pid_t	qid_pid;
+static uint32_t qid_seq;
+static uint64_t qid_last_us;
 
 void
 qid_make(char qid[QID_SIZE])
 {
-	struct timespec	 ts;
-	uint64_t	 us;
-	uint32_t	 r;
+	struct timespec ts;
+	uint64_t	us;
+	uint32_t	r;
 
 	if (qid_pid != getpid()) {
 		/* new process (or fork): a fresh random start for the counter */
 		qid_pid = getpid();
 		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
-			r = (uint32_t)qid_pid * 2654435761u ^ (uint32_t)time(NULL);
+			r = (uint32_t)qid_pid * 2654435761u ^
+			    (uint32_t)time(NULL);
 		qid_seq = r;
 		qid_last_us = 0;
 	}
@@ -48,10 +49,11 @@ qid_make(char qid[QID_SIZE])
 bool
 qid_ok(const char *s)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < QID_LEN; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'F')))
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+			(s[i] >= 'A' && s[i] <= 'F')))
 			return false;
 	return s[QID_LEN] == '\0';
 }
@@ -59,10 +61,11 @@ qid_ok(const char *s)
 uint64_t
 qid_time_us(const char *s)
 {
-	uint64_t	v = 0;
-	size_t		i;
+	uint64_t v = 0;
+	size_t	 i;
 
 	for (i = 0; i < 13 && s[i] != '\0'; i++)
-		v = v * 16 + (uint64_t)(s[i] <= '9' ? s[i] - '0' : s[i] - 'A' + 10);
+		v = v * 16 +
+		    (uint64_t)(s[i] <= '9' ? s[i] - '0' : s[i] - 'A' + 10);
 	return v;
 }

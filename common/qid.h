@@ -11,11 +11,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define QID_LEN		20
-#define QID_SIZE	(QID_LEN + 1)
+#define QID_LEN	 20
+#define QID_SIZE (QID_LEN + 1)
 
-void	qid_make(char qid[QID_SIZE]);
-bool	qid_ok(const char *);
+void qid_make(char qid[QID_SIZE]);
+bool qid_ok(const char *);
 /* Arrival time encoded in the ID, in microseconds. */
 uint64_t qid_time_us(const char *);
 

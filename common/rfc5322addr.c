@@ -16,25 +16,26 @@
 enum ra_tok { RT_END, RT_ATOM, RT_QSTR, RT_DLIT, RT_ENC, RT_SPECIAL, RT_ERROR };
 
 struct ra_token {
-	enum ra_tok	 t;
-	const char	*s;
-	size_t		 len;
-	char		 c;		/* RT_SPECIAL */
-	bool		 wsp;		/* CFWS before it */
+	enum ra_tok t;
+	const char *s;
+	size_t	    len;
+	char	    c;	 /* RT_SPECIAL */
+	bool	    wsp; /* CFWS before it */
 };
 
 struct ra_str {
-	char	*d;
-	size_t	 sz, len;
-	bool	 cut;
+	char  *d;
+	size_t sz, len;
+	bool   cut;
 };
 
 static bool
 ra_is_atext(unsigned char c)
 {
 	if (c >= 0x80)
-		return true;	/* UTF-8 (RFC 6532) */
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+		return true; /* UTF-8 (RFC 6532) */
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9'))
 		return true;
 	return c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
 }
@@ -61,7 +62,7 @@ ra_putc(struct ra_str *s, char c)
 static size_t
 ra_encword_len(const char *v, size_t len)
 {
-	size_t	 i, j;
+	size_t i, j;
 
 	if (len < 8 || v[0] != '=' || v[1] != '?')
 		return 0;
@@ -83,10 +84,11 @@ ra_encword_len(const char *v, size_t len)
 static bool
 ra_skip_comment(const char *v, size_t len, size_t *pos)
 {
-	size_t	 depth = 0, i;
+	size_t depth = 0, i;
 
 	for (i = *pos; i < len; i++) {
-		if (v[i] == '\0' || (v[i] == '\\' && i + 1 < len && v[i + 1] == '\0'))
+		if (v[i] == '\0' ||
+		    (v[i] == '\\' && i + 1 < len && v[i + 1] == '\0'))
 			return false;
 		if (v[i] == '\\')
 			i++;
@@ -104,10 +106,11 @@ ra_skip_comment(const char *v, size_t len, size_t *pos)
 static bool
 ra_skip_quoted(const char *v, size_t len, size_t *pos, char close)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = *pos + 1; i < len; i++) {
-		if (v[i] == '\0' || (v[i] == '\\' && i + 1 < len && v[i + 1] == '\0'))
+		if (v[i] == '\0' ||
+		    (v[i] == '\\' && i + 1 < len && v[i + 1] == '\0'))
 			return false;
 		if (v[i] == '\\')
 			i++;
@@ -123,11 +126,12 @@ ra_skip_quoted(const char *v, size_t len, size_t *pos, char close)
 static void
 ra_lex(const char *v, size_t len, size_t *pos, struct ra_token *t)
 {
-	size_t	 p = *pos, n;
+	size_t p = *pos, n;
 
 	memset(t, 0, sizeof(*t));
 	for (;;) {
-		while (p < len && strchr(" \t\r\n", v[p]) != NULL && v[p] != '\0') {
+		while (p < len && strchr(" \t\r\n", v[p]) != NULL &&
+		    v[p] != '\0') {
 			p++;
 			t->wsp = true;
 		}
@@ -186,8 +190,9 @@ ra_hex(char c)
 static int
 ra_b64(char c)
 {
-	const char	*a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	const char	*p;
+	const char *a =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const char *p;
 
 	if (c == '\0' || (p = strchr(a, c)) == NULL)
 		return -1;
@@ -209,17 +214,17 @@ ra_emit(struct ra_str *s, unsigned char c, bool latin1)
 static bool
 ra_decode_word(const char *w, size_t len, struct ra_str *s)
 {
-	const char	*cs = w + 2, *q1, *text, *end = w + len - 2;
-	size_t		 cslen, i;
-	bool		 latin1, b;
-	unsigned	 acc = 0, bits = 0;
-	int		 x, y;
+	const char *cs = w + 2, *q1, *text, *end = w + len - 2;
+	size_t	    cslen, i;
+	bool	    latin1, b;
+	unsigned    acc = 0, bits = 0;
+	int	    x, y;
 
 	q1 = memchr(cs, '?', (size_t)(end - cs));
 	if (q1 == NULL || q1 + 3 > end)
 		return false;
 	cslen = (size_t)(q1 - cs);
-	if (memchr(cs, '*', cslen) != NULL)	/* RFC 2231 language suffix */
+	if (memchr(cs, '*', cslen) != NULL) /* RFC 2231 language suffix */
 		cslen = (size_t)((const char *)memchr(cs, '*', cslen) - cs);
 	if (cslen == 5 && strncasecmp(cs, "utf-8", 5) == 0)
 		latin1 = false;
@@ -243,13 +248,15 @@ ra_decode_word(const char *w, size_t len, struct ra_str *s)
 			acc = (acc << 6) | (unsigned)x;
 			if ((bits += 6) >= 8) {
 				bits -= 8;
-				ra_emit(s, (unsigned char)(acc >> bits), latin1);
+				ra_emit(s, (unsigned char)(acc >> bits),
+				    latin1);
 				acc &= (1u << bits) - 1;
 			}
 		} else if (c == '_')
 			ra_putc(s, ' ');
 		else if (c == '=' && text + i + 2 < end &&
-		    (x = ra_hex(text[i + 1])) >= 0 && (y = ra_hex(text[i + 2])) >= 0) {
+		    (x = ra_hex(text[i + 1])) >= 0 &&
+		    (y = ra_hex(text[i + 2])) >= 0) {
 			ra_emit(s, (unsigned char)(x * 16 + y), latin1);
 			i += 2;
 		} else
@@ -262,7 +269,7 @@ ra_decode_word(const char *w, size_t len, struct ra_str *s)
 static void
 ra_unquote(const char *q, size_t len, struct ra_str *s)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = 1; i + 1 < len; i++) {
 		if (q[i] == '\\' && i + 2 < len)
@@ -275,10 +282,10 @@ ra_unquote(const char *q, size_t len, struct ra_str *s)
 static void
 ra_build_name(const char *v, size_t from, size_t to, struct rfc5322addr *r)
 {
-	struct ra_str	 s = { r->ra_name, sizeof(r->ra_name), 0, false };
-	struct ra_token	 t;
-	size_t		 p = from;
-	enum ra_tok	 prev = RT_END;
+	struct ra_str	s = { r->ra_name, sizeof(r->ra_name), 0, false };
+	struct ra_token t;
+	size_t		p = from;
+	enum ra_tok	prev = RT_END;
 
 	r->ra_name[0] = '\0';
 	for (;;) {
@@ -297,14 +304,14 @@ ra_build_name(const char *v, size_t from, size_t to, struct rfc5322addr *r)
 
 /* Accumulates an addr-spec token by token. */
 struct ra_acc {
-	struct ra_str	 local, dom;
-	char		 lbuf[RFC5322ADDR_MAX], dbuf[RFC5322ADDR_MAX];
-	int		 part;		/* 0 local-part, 1 domain */
-	bool		 word;		/* the last token was a word */
-	bool		 bad;
-	bool		 any;
-	bool		 strict;	/* words before an addr-spec are junk */
-	bool		 junk;
+	struct ra_str local, dom;
+	char	      lbuf[RFC5322ADDR_MAX], dbuf[RFC5322ADDR_MAX];
+	int	      part; /* 0 local-part, 1 domain */
+	bool	      word; /* the last token was a word */
+	bool	      bad;
+	bool	      any;
+	bool	      strict; /* words before an addr-spec are junk */
+	bool	      junk;
 };
 
 static void
@@ -318,8 +325,8 @@ ra_acc_init(struct ra_acc *a)
 static void
 ra_acc_feed(struct ra_acc *a, const struct ra_token *t)
 {
-	struct ra_str	*s = a->part == 0 ? &a->local : &a->dom;
-	bool		 isword = t->t == RT_ATOM || t->t == RT_QSTR || t->t == RT_ENC;
+	struct ra_str *s = a->part == 0 ? &a->local : &a->dom;
+	bool isword = t->t == RT_ATOM || t->t == RT_QSTR || t->t == RT_ENC;
 
 	a->any = true;
 	if (isword || t->t == RT_DLIT) {
@@ -328,7 +335,8 @@ ra_acc_feed(struct ra_acc *a, const struct ra_token *t)
 			a->junk |= a->strict;
 			s->len = 0;
 			s->d[0] = '\0';
-		} else if (a->word || (t->t == RT_DLIT && (a->part == 0 || s->len > 0)))
+		} else if (a->word ||
+		    (t->t == RT_DLIT && (a->part == 0 || s->len > 0)))
 			a->bad = true;
 		ra_put(s, t->s, t->len);
 		a->word = true;
@@ -345,8 +353,8 @@ ra_acc_feed(struct ra_acc *a, const struct ra_token *t)
 static enum rfc5322addr_status
 ra_acc_finish(struct ra_acc *a, struct rfc5322addr *r)
 {
-	const char	*d = a->dbuf;
-	size_t		 dl = a->dom.len;
+	const char *d = a->dbuf;
+	size_t	    dl = a->dom.len;
 
 	r->ra_addr[0] = '\0';
 	if (a->part == 0)
@@ -372,7 +380,7 @@ static enum ra_tok
 ra_find_kind(const char *v, size_t len, size_t p, char *kind_r, size_t *mark_r,
     size_t *after_r)
 {
-	struct ra_token	 t;
+	struct ra_token t;
 
 	for (;;) {
 		ra_lex(v, len, &p, &t);
@@ -398,8 +406,8 @@ ra_find_kind(const char *v, size_t len, size_t p, char *kind_r, size_t *mark_r,
 static bool
 ra_phrase_ok(const char *v, size_t from, size_t to)
 {
-	struct ra_token	 t;
-	size_t		 p = from;
+	struct ra_token t;
+	size_t		p = from;
 
 	for (;;) {
 		ra_lex(v, to, &p, &t);
@@ -416,13 +424,13 @@ static enum rfc5322addr_status
 ra_angle(const char *v, size_t len, size_t *pos, struct rfc5322addr *r,
     bool strict)
 {
-	struct ra_acc	 a;
-	struct ra_token	 t;
-	size_t		 p = *pos, save = p;
+	struct ra_acc	a;
+	struct ra_token t;
+	size_t		p = *pos, save = p;
 
 	ra_acc_init(&a);
 	ra_lex(v, len, &p, &t);
-	if (t.t == RT_SPECIAL && t.c == '@') {		/* obs-route */
+	if (t.t == RT_SPECIAL && t.c == '@') { /* obs-route */
 		do
 			ra_lex(v, len, &p, &t);
 		while (t.t != RT_END && t.t != RT_ERROR &&
@@ -459,31 +467,33 @@ static enum rfc5322addr_status
 ra_next(const char *v, size_t len, size_t *pos, struct rfc5322addr *r,
     bool strict)
 {
-	struct ra_acc	 a;
-	struct ra_token	 t;
-	size_t		 mark, after, p;
-	char		 kind;
+	struct ra_acc		a;
+	struct ra_token		t;
+	size_t			mark, after, p;
+	char			kind;
 	enum rfc5322addr_status st;
 
 	for (;;) {
 		r->ra_addr[0] = r->ra_name[0] = '\0';
 		if (*pos >= len)
 			return RFC5322ADDR_END;
-		if (ra_find_kind(v, len, *pos, &kind, &mark, &after) == RT_ERROR) {
+		if (ra_find_kind(v, len, *pos, &kind, &mark, &after) ==
+		    RT_ERROR) {
 			*pos = len;
 			return RFC5322ADDR_SYNTAX;
 		}
-		if (kind == ':' && strict) {	/* no groups in From:/Sender: */
+		if (kind == ':' && strict) { /* no groups in From:/Sender: */
 			*pos = len;
 			return RFC5322ADDR_JUNK;
 		}
-		if (kind == ':') {		/* group name: skip it */
+		if (kind == ':') { /* group name: skip it */
 			*pos = after;
 			continue;
 		}
 		if (kind == '<') {
 			if (strict && !ra_phrase_ok(v, *pos, mark)) {
-				*pos = len;	/* "a@b <c@d>": an address as a name */
+				*pos =
+				    len; /* "a@b <c@d>": an address as a name */
 				return RFC5322ADDR_JUNK;
 			}
 			ra_build_name(v, *pos, mark, r);
@@ -503,7 +513,7 @@ ra_next(const char *v, size_t len, size_t *pos, struct rfc5322addr *r,
 		}
 		*pos = after;
 		if (!a.any)
-			continue;		/* empty element, or a group's ';' */
+			continue; /* empty element, or a group's ';' */
 		st = ra_acc_finish(&a, r);
 		if (st != RFC5322ADDR_OK && st != RFC5322ADDR_NOADDR)
 			*pos = len;
@@ -527,8 +537,8 @@ rfc5322addr_next_strict(const char *v, size_t len, size_t *pos,
 enum rfc5322addr_status
 rfc5322addr_first(const char *v, size_t len, struct rfc5322addr *r)
 {
-	enum rfc5322addr_status	 st;
-	size_t			 pos = 0;
+	enum rfc5322addr_status st;
+	size_t			pos = 0;
 
 	while ((st = rfc5322addr_next(v, len, &pos, r)) == RFC5322ADDR_NOADDR)
 		;
@@ -539,12 +549,18 @@ const char *
 rfc5322addr_status_name(enum rfc5322addr_status st)
 {
 	switch (st) {
-	case RFC5322ADDR_OK:		return "ok";
-	case RFC5322ADDR_NOADDR:	return "noaddr";
-	case RFC5322ADDR_END:		return "end";
-	case RFC5322ADDR_SYNTAX:	return "syntax";
-	case RFC5322ADDR_TOOLONG:	return "toolong";
-	case RFC5322ADDR_JUNK:		return "junk";
+	case RFC5322ADDR_OK:
+		return "ok";
+	case RFC5322ADDR_NOADDR:
+		return "noaddr";
+	case RFC5322ADDR_END:
+		return "end";
+	case RFC5322ADDR_SYNTAX:
+		return "syntax";
+	case RFC5322ADDR_TOOLONG:
+		return "toolong";
+	case RFC5322ADDR_JUNK:
+		return "junk";
 	}
 	return "?";
 }

@@ -15,21 +15,21 @@
 
 #include <stddef.h>
 
-#define RFC5322ADDR_MAX		512	/* address incl. NUL (= SPOOL_ADDR_MAX) */
-#define RFC5322ADDR_NAME_MAX	256	/* display name incl. NUL; cut if longer */
+#define RFC5322ADDR_MAX	     512 /* address incl. NUL (= SPOOL_ADDR_MAX) */
+#define RFC5322ADDR_NAME_MAX 256 /* display name incl. NUL; cut if longer */
 
 enum rfc5322addr_status {
-	RFC5322ADDR_OK,		/* ra_addr holds an address */
-	RFC5322ADDR_NOADDR,	/* a mailbox without an address ("john", "<>") */
-	RFC5322ADDR_END,	/* no more mailboxes */
-	RFC5322ADDR_SYNTAX,	/* unparseable (unterminated quote/comment/angle...) */
-	RFC5322ADDR_TOOLONG,	/* the address does not fit ra_addr */
-	RFC5322ADDR_JUNK	/* strict only: more than a mailbox (see below) */
+	RFC5322ADDR_OK,	    /* ra_addr holds an address */
+	RFC5322ADDR_NOADDR, /* a mailbox without an address ("john", "<>") */
+	RFC5322ADDR_END,    /* no more mailboxes */
+	RFC5322ADDR_SYNTAX, /* unparseable (unterminated quote/comment/angle...) */
+	RFC5322ADDR_TOOLONG, /* the address does not fit ra_addr */
+	RFC5322ADDR_JUNK     /* strict only: more than a mailbox (see below) */
 };
 
 struct rfc5322addr {
-	char	 ra_addr[RFC5322ADDR_MAX];
-	char	 ra_name[RFC5322ADDR_NAME_MAX];
+	char ra_addr[RFC5322ADDR_MAX];
+	char ra_name[RFC5322ADDR_NAME_MAX];
 };
 
 /*
@@ -54,6 +54,6 @@ enum rfc5322addr_status rfc5322addr_next_strict(const char *v, size_t len,
  */
 enum rfc5322addr_status rfc5322addr_first(const char *v, size_t len,
     struct rfc5322addr *r);
-const char *rfc5322addr_status_name(enum rfc5322addr_status);
+const char	       *rfc5322addr_status_name(enum rfc5322addr_status);
 
 #endif

@@ -18,54 +18,96 @@
 /* Texts that mean "slow down" whatever the code (lower case). From the
  * providers' public documentation and Postfix/Exim defaults. */
 static const char *const shaping_builtin[] = {
-	"too many connections", "too many concurrent", "too many sessions",
-	"too many messages", "too much mail", "rate limit", "ratelimit",
-	"rate-limit", "rate limited", "unusual rate", "exceeded the rate",
-	"throttl", "slow down", "server busy", "temporarily deferred",
-	"unexpected volume", "[ts01]", "[ts02]", "[ts03]", "[tss04]",
-	"try again later, closing connection", "connection limit",
-	"too many recipients this", "reputation",
+	"too many connections",
+	"too many concurrent",
+	"too many sessions",
+	"too many messages",
+	"too much mail",
+	"rate limit",
+	"ratelimit",
+	"rate-limit",
+	"rate limited",
+	"unusual rate",
+	"exceeded the rate",
+	"throttl",
+	"slow down",
+	"server busy",
+	"temporarily deferred",
+	"unexpected volume",
+	"[ts01]",
+	"[ts02]",
+	"[ts03]",
+	"[tss04]",
+	"try again later, closing connection",
+	"connection limit",
+	"too many recipients this",
+	"reputation",
 };
 
 enum shaping_key {
-	SK_CONNS, SK_MSGS, SK_RATE, SK_RCPT, SK_SLOW_CONNS, SK_SLOW_RATE,
-	SK_SLOW_FOR, SK_SUSP_AFTER, SK_SUSP_FOR, SK_DOMAINS, SK_THROTTLE, SK_MX
+	SK_CONNS,
+	SK_MSGS,
+	SK_RATE,
+	SK_RCPT,
+	SK_SLOW_CONNS,
+	SK_SLOW_RATE,
+	SK_SLOW_FOR,
+	SK_SUSP_AFTER,
+	SK_SUSP_FOR,
+	SK_DOMAINS,
+	SK_THROTTLE,
+	SK_MX
 };
 
 static const struct {
-	const char		*name;
-	enum shaping_key	 key;
-	uint32_t		 min, max;
+	const char	*name;
+	enum shaping_key key;
+	uint32_t	 min, max;
 } shaping_keys[] = {
 	{ .name = "connections", .key = SK_CONNS, .min = 1, .max = 10000 },
-	{ .name = "messages_per_connection", .key = SK_MSGS, .min = 1, .max = 1000000 },
+	{ .name = "messages_per_connection",
+	    .key = SK_MSGS,
+	    .min = 1,
+	    .max = 1000000 },
 	{ .name = "rate", .key = SK_RATE },
-	{ .name = "recipients_per_transaction", .key = SK_RCPT, .min = 1, .max = 100000 },
-	{ .name = "slowed_connections", .key = SK_SLOW_CONNS, .min = 1, .max = 10000 },
+	{ .name = "recipients_per_transaction",
+	    .key = SK_RCPT,
+	    .min = 1,
+	    .max = 100000 },
+	{ .name = "slowed_connections",
+	    .key = SK_SLOW_CONNS,
+	    .min = 1,
+	    .max = 10000 },
 	{ .name = "slowed_rate", .key = SK_SLOW_RATE },
 	{ .name = "slow_for", .key = SK_SLOW_FOR, .min = 1, .max = 7 * 86400 },
-	{ .name = "suspend_after", .key = SK_SUSP_AFTER, .min = 0, .max = 10000 },
-	{ .name = "suspend_for", .key = SK_SUSP_FOR, .min = 1, .max = 7 * 86400 },
+	{ .name = "suspend_after",
+	    .key = SK_SUSP_AFTER,
+	    .min = 0,
+	    .max = 10000 },
+	{ .name = "suspend_for",
+	    .key = SK_SUSP_FOR,
+	    .min = 1,
+	    .max = 7 * 86400 },
 	{ .name = "domains", .key = SK_DOMAINS },
 	{ .name = "throttle_text", .key = SK_THROTTLE },
 	{ .name = "mx", .key = SK_MX },
 };
 
 struct shaping_parser {
-	struct shaping	*sh;
-	int		 cur;		/* -1: [default] or before any section */
-	bool		 cur_has_domains;
-	char		*why;
-	size_t		 whysz;
+	struct shaping *sh;
+	int		cur; /* -1: [default] or before any section */
+	bool		cur_has_domains;
+	char	       *why;
+	size_t		whysz;
 };
 
 static int shaping_fail(struct shaping_parser *, int, const char *, ...)
-	    __attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int
 shaping_fail(struct shaping_parser *p, int st, const char *fmt, ...)
 {
-	va_list	 ap;
+	va_list ap;
 
 	va_start(ap, fmt);
 	(void)vsnprintf(p->why, p->whysz, fmt, ap);
@@ -76,8 +118,8 @@ shaping_fail(struct shaping_parser *p, int st, const char *fmt, ...)
 static int
 shaping_u32(const char *v, uint32_t min, uint32_t max, uint32_t *r)
 {
-	char			*end;
-	unsigned long long	 n;
+	char		  *end;
+	unsigned long long n;
 
 	if (!isdigit((unsigned char)*v))
 		return -1;
@@ -93,19 +135,31 @@ shaping_u32(const char *v, uint32_t min, uint32_t max, uint32_t *r)
 static int
 shaping_dur(const char *v, uint32_t min, uint32_t max, uint32_t *r)
 {
-	char		 num[32];
-	size_t		 n = strlen(v);
-	uint32_t	 mul = 1, x;
+	char	 num[32];
+	size_t	 n = strlen(v);
+	uint32_t mul = 1, x;
 
 	if (n == 0 || n >= sizeof(num))
 		return -1;
 	memcpy(num, v, n + 1);
 	switch (num[n - 1]) {
-	case 's': num[n - 1] = '\0'; break;
-	case 'm': mul = 60; num[n - 1] = '\0'; break;
-	case 'h': mul = 3600; num[n - 1] = '\0'; break;
-	case 'd': mul = 86400; num[n - 1] = '\0'; break;
-	default: break;
+	case 's':
+		num[n - 1] = '\0';
+		break;
+	case 'm':
+		mul = 60;
+		num[n - 1] = '\0';
+		break;
+	case 'h':
+		mul = 3600;
+		num[n - 1] = '\0';
+		break;
+	case 'd':
+		mul = 86400;
+		num[n - 1] = '\0';
+		break;
+	default:
+		break;
 	}
 	if (shaping_u32(num, 0, UINT32_MAX / mul, &x) == -1 || x * mul < min ||
 	    x * mul > max)
@@ -117,9 +171,9 @@ shaping_dur(const char *v, uint32_t min, uint32_t max, uint32_t *r)
 int
 shaping_rate_parse(const char *v, struct shaping_rate *r)
 {
-	char		 num[32];
-	const char	*slash = strchr(v, '/');
-	size_t		 n = slash ? (size_t)(slash - v) : strlen(v);
+	char	    num[32];
+	const char *slash = strchr(v, '/');
+	size_t	    n = slash ? (size_t)(slash - v) : strlen(v);
 
 	if (n == 0 || n >= sizeof(num))
 		return -1;
@@ -128,7 +182,7 @@ shaping_rate_parse(const char *v, struct shaping_rate *r)
 	if (shaping_u32(num, 0, 1000000, &r->n) == -1)
 		return -1;
 	if (slash == NULL)
-		return r->n == 0 ? (r->per_s = 1, 0) : -1;	/* "0": none */
+		return r->n == 0 ? (r->per_s = 1, 0) : -1; /* "0": none */
 	if (strcmp(slash, "/s") == 0)
 		r->per_s = 1;
 	else if (strcmp(slash, "/m") == 0)
@@ -147,19 +201,22 @@ shaping_rate_format(const struct shaping_rate *r, char *dst, size_t dstsz)
 		(void)snprintf(dst, dstsz, "-");
 	else
 		(void)snprintf(dst, dstsz, "%u/%c", r->n,
-		    r->per_s == 1 ? 's' : r->per_s == 60 ? 'm' : 'h');
+		    r->per_s == 1	 ? 's'
+			: r->per_s == 60 ? 'm'
+					 : 'h');
 }
 
 static bool
 shaping_domain_ok(const char *d)
 {
-	size_t	 i, n = strlen(d);
+	size_t i, n = strlen(d);
 
 	if (n == 0 || n >= SHAPING_DOMAIN_MAX || strcmp(d, ".") == 0)
 		return false;
 	for (i = 0; i < n; i++)
-		if (!isalnum((unsigned char)d[i]) && d[i] != '-' && d[i] != '.' &&
-		    d[i] != '_' && d[i] != '[' && d[i] != ']' && d[i] != ':')
+		if (!isalnum((unsigned char)d[i]) && d[i] != '-' &&
+		    d[i] != '.' && d[i] != '_' && d[i] != '[' && d[i] != ']' &&
+		    d[i] != ':')
 			return false;
 	return true;
 }
@@ -168,19 +225,23 @@ shaping_domain_ok(const char *d)
 static int
 shaping_add_domain(struct shaping_parser *p, const char *d, bool mx)
 {
-	struct shaping		*sh = p->sh;
-	struct shaping_domain	*v = mx ? sh->sh_mx : sh->sh_doms;
-	size_t			*nv = mx ? &sh->sh_nmx : &sh->sh_ndoms;
-	size_t			 i, n = strlen(d);
+	struct shaping	      *sh = p->sh;
+	struct shaping_domain *v = mx ? sh->sh_mx : sh->sh_doms;
+	size_t		      *nv = mx ? &sh->sh_nmx : &sh->sh_ndoms;
+	size_t		       i, n = strlen(d);
 
 	if (!shaping_domain_ok(d))
-		return shaping_fail(p, SHAPING_EVALUE, "bad %s \"%.200s\"", mx ? "mx" : "domain", d);
+		return shaping_fail(p, SHAPING_EVALUE, "bad %s \"%.200s\"",
+		    mx ? "mx" : "domain", d);
 	for (i = 0; i < *nv; i++)
 		if (strcasecmp(v[i].sd_name, d) == 0)
-			return shaping_fail(p, SHAPING_EDUP, "%s listed twice", d);
+			return shaping_fail(p, SHAPING_EDUP, "%s listed twice",
+			    d);
 	if (*nv >= (mx ? SHAPING_MX_MAX : SHAPING_DOMAINS_MAX))
-		return shaping_fail(p, SHAPING_ELIMIT, "more than %d %s entries",
-		    mx ? SHAPING_MX_MAX : SHAPING_DOMAINS_MAX, mx ? "mx" : "domain");
+		return shaping_fail(p, SHAPING_ELIMIT,
+		    "more than %d %s entries",
+		    mx ? SHAPING_MX_MAX : SHAPING_DOMAINS_MAX,
+		    mx ? "mx" : "domain");
 	for (i = 0; i <= n; i++)
 		v[*nv].sd_name[i] = (char)tolower((unsigned char)d[i]);
 	v[(*nv)++].sd_rule = (uint16_t)p->cur;
@@ -190,19 +251,20 @@ shaping_add_domain(struct shaping_parser *p, const char *d, bool mx)
 static int
 shaping_domains(struct shaping_parser *p, char *v, bool mx)
 {
-	char	*w, *save = v;
-	int	 st;
+	char *w, *save = v;
+	int   st;
 
 	if (p->cur < 0)
-		return shaping_fail(p, SHAPING_EKEY, "%s is not allowed in [default]",
-		    mx ? "mx" : "domains");
+		return shaping_fail(p, SHAPING_EKEY,
+		    "%s is not allowed in [default]", mx ? "mx" : "domains");
 	for (;;) {
 		while (*save == ' ' || *save == '\t' || *save == ',')
 			save++;
 		if (*save == '\0')
 			break;
 		w = save;
-		while (*save != '\0' && *save != ' ' && *save != '\t' && *save != ',')
+		while (*save != '\0' && *save != ' ' && *save != '\t' &&
+		    *save != ',')
 			save++;
 		if (*save != '\0')
 			*save++ = '\0';
@@ -217,17 +279,18 @@ shaping_domains(struct shaping_parser *p, char *v, bool mx)
 static int
 shaping_throttle(struct shaping_parser *p, const char *v)
 {
-	struct shaping	*sh = p->sh;
-	size_t		 i, n = strlen(v);
+	struct shaping *sh = p->sh;
+	size_t		i, n = strlen(v);
 
 	if (p->cur >= 0)
-		return shaping_fail(p, SHAPING_EKEY, "%s is allowed in [default] only",
-		    "throttle_text");
+		return shaping_fail(p, SHAPING_EKEY,
+		    "%s is allowed in [default] only", "throttle_text");
 	if (n == 0 || n >= SHAPING_PATTERN_MAX)
-		return shaping_fail(p, SHAPING_EVALUE, "%s: empty or longer than 127 bytes",
-		    "throttle_text");
+		return shaping_fail(p, SHAPING_EVALUE,
+		    "%s: empty or longer than 127 bytes", "throttle_text");
 	if (sh->sh_npat >= SHAPING_PATTERNS_MAX)
-		return shaping_fail(p, SHAPING_ELIMIT, "more than %s throttle_text lines", "64");
+		return shaping_fail(p, SHAPING_ELIMIT,
+		    "more than %s throttle_text lines", "64");
 	for (i = 0; i <= n; i++)
 		sh->sh_pat[sh->sh_npat][i] = (char)tolower((unsigned char)v[i]);
 	sh->sh_npat++;
@@ -238,15 +301,17 @@ shaping_throttle(struct shaping_parser *p, const char *v)
 static int
 shaping_set(struct shaping_parser *p, const char *k, char *v)
 {
-	struct shaping_limits	*l = p->cur < 0 ? &p->sh->sh_def : &p->sh->sh_rules[p->cur].sr_lim;
-	size_t			 i;
-	int			 rc = 0;
+	struct shaping_limits *l = p->cur < 0 ? &p->sh->sh_def
+					      : &p->sh->sh_rules[p->cur].sr_lim;
+	size_t		       i;
+	int		       rc = 0;
 
 	for (i = 0; i < sizeof(shaping_keys) / sizeof(shaping_keys[0]); i++)
 		if (strcmp(shaping_keys[i].name, k) == 0)
 			break;
 	if (i == sizeof(shaping_keys) / sizeof(shaping_keys[0]))
-		return shaping_fail(p, SHAPING_EKEY, "unknown key \"%.100s\"", k);
+		return shaping_fail(p, SHAPING_EKEY, "unknown key \"%.100s\"",
+		    k);
 	switch (shaping_keys[i].key) {
 	case SK_DOMAINS:
 	case SK_MX:
@@ -262,21 +327,24 @@ shaping_set(struct shaping_parser *p, const char *k, char *v)
 	case SK_SLOW_FOR:
 	case SK_SUSP_FOR:
 		rc = shaping_dur(v, shaping_keys[i].min, shaping_keys[i].max,
-		    shaping_keys[i].key == SK_SLOW_FOR ? &l->sl_slow_for : &l->sl_suspend_for);
+		    shaping_keys[i].key == SK_SLOW_FOR ? &l->sl_slow_for
+						       : &l->sl_suspend_for);
 		break;
 	default:
 		rc = shaping_u32(v, shaping_keys[i].min, shaping_keys[i].max,
-		    shaping_keys[i].key == SK_CONNS ? &l->sl_conns :
-		    shaping_keys[i].key == SK_MSGS ? &l->sl_msgs_per_conn :
-		    shaping_keys[i].key == SK_RCPT ? &l->sl_rcpt_per_tx :
-		    shaping_keys[i].key == SK_SLOW_CONNS ? &l->sl_slow_conns :
-		    &l->sl_suspend_after);
+		    shaping_keys[i].key == SK_CONNS	 ? &l->sl_conns
+			: shaping_keys[i].key == SK_MSGS ? &l->sl_msgs_per_conn
+			: shaping_keys[i].key == SK_RCPT ? &l->sl_rcpt_per_tx
+			: shaping_keys[i].key == SK_SLOW_CONNS
+			? &l->sl_slow_conns
+			: &l->sl_suspend_after);
 		if (shaping_keys[i].key == SK_SUSP_AFTER)
 			l->sl_set |= SHAPING_SET_SUSPEND_AFTER;
 		break;
 	}
 	if (rc == -1)
-		return shaping_fail(p, SHAPING_EVALUE, "bad value for %.100s", k);
+		return shaping_fail(p, SHAPING_EVALUE, "bad value for %.100s",
+		    k);
 	return SHAPING_OK;
 }
 
@@ -292,12 +360,13 @@ shaping_close_section(struct shaping_parser *p)
 static int
 shaping_section(struct shaping_parser *p, char *s, size_t n)
 {
-	struct shaping	*sh = p->sh;
-	size_t		 i;
-	int		 st;
+	struct shaping *sh = p->sh;
+	size_t		i;
+	int		st;
 
 	if (n < 3 || s[n - 1] != ']')
-		return shaping_fail(p, SHAPING_ESYNTAX, "%s", "bad section header");
+		return shaping_fail(p, SHAPING_ESYNTAX, "%s",
+		    "bad section header");
 	s[n - 1] = '\0';
 	s++;
 	if ((st = shaping_close_section(p)) != SHAPING_OK)
@@ -308,13 +377,17 @@ shaping_section(struct shaping_parser *p, char *s, size_t n)
 		return SHAPING_OK;
 	}
 	if (strlen(s) >= SHAPING_NAME_MAX || !shaping_domain_ok(s))
-		return shaping_fail(p, SHAPING_EVALUE, "bad section name \"%.100s\"", s);
+		return shaping_fail(p, SHAPING_EVALUE,
+		    "bad section name \"%.100s\"", s);
 	for (i = 0; i < sh->sh_nrules; i++)
 		if (strcasecmp(sh->sh_rules[i].sr_name, s) == 0)
-			return shaping_fail(p, SHAPING_EDUP, "section [%.100s] given twice", s);
+			return shaping_fail(p, SHAPING_EDUP,
+			    "section [%.100s] given twice", s);
 	if (sh->sh_nrules >= SHAPING_RULES_MAX)
-		return shaping_fail(p, SHAPING_ELIMIT, "more than %s sections", "256");
-	(void)str_copy(sh->sh_rules[sh->sh_nrules].sr_name, SHAPING_NAME_MAX, s);
+		return shaping_fail(p, SHAPING_ELIMIT, "more than %s sections",
+		    "256");
+	(void)str_copy(sh->sh_rules[sh->sh_nrules].sr_name, SHAPING_NAME_MAX,
+	    s);
 	p->cur = (int)sh->sh_nrules++;
 	p->cur_has_domains = false;
 	return SHAPING_OK;
@@ -323,7 +396,7 @@ shaping_section(struct shaping_parser *p, char *s, size_t n)
 static char *
 shaping_trim(char *s)
 {
-	char	*e;
+	char *e;
 
 	while (*s == ' ' || *s == '\t')
 		s++;
@@ -336,7 +409,7 @@ shaping_trim(char *s)
 static int
 shaping_line(struct shaping_parser *p, char *line)
 {
-	char	*hash, *eq, *k, *v;
+	char *hash, *eq, *k, *v;
 
 	if ((hash = strchr(line, '#')) != NULL)
 		*hash = '\0';
@@ -346,24 +419,26 @@ shaping_line(struct shaping_parser *p, char *line)
 	if (*line == '[')
 		return shaping_section(p, line, strlen(line));
 	if ((eq = strchr(line, '=')) == NULL)
-		return shaping_fail(p, SHAPING_ESYNTAX, "%s", "expected key = value");
+		return shaping_fail(p, SHAPING_ESYNTAX, "%s",
+		    "expected key = value");
 	*eq = '\0';
 	k = shaping_trim(line);
 	v = shaping_trim(eq + 1);
 	if (*k == '\0' || *v == '\0')
-		return shaping_fail(p, SHAPING_ESYNTAX, "%s", "expected key = value");
+		return shaping_fail(p, SHAPING_ESYNTAX, "%s",
+		    "expected key = value");
 	return shaping_set(p, k, v);
 }
 
 enum shaping_status
-shaping_parse(const char *text, size_t len, struct shaping *sh_r, size_t *line_r,
-    char *why, size_t whysz)
+shaping_parse(const char *text, size_t len, struct shaping *sh_r,
+    size_t *line_r, char *why, size_t whysz)
 {
-	struct shaping_parser	 p = { sh_r, -1, false, why, whysz };
-	char			 line[SHAPING_LINE_MAX + 1];
-	size_t			 off = 0, n, lineno = 0;
-	const char		*nl;
-	int			 st;
+	struct shaping_parser p = { sh_r, -1, false, why, whysz };
+	char		      line[SHAPING_LINE_MAX + 1];
+	size_t		      off = 0, n, lineno = 0;
+	const char	     *nl;
+	int		      st;
 
 	memset(sh_r, 0, sizeof(*sh_r));
 	*line_r = 0;
@@ -375,9 +450,11 @@ shaping_parse(const char *text, size_t len, struct shaping *sh_r, size_t *line_r
 		n = nl ? (size_t)(nl - (text + off)) : len - off;
 		*line_r = lineno;
 		if (n > SHAPING_LINE_MAX)
-			return shaping_fail(&p, SHAPING_ELIMIT, "%s", "line longer than 1024 bytes");
+			return shaping_fail(&p, SHAPING_ELIMIT, "%s",
+			    "line longer than 1024 bytes");
 		if (memchr(text + off, '\0', n) != NULL)
-			return shaping_fail(&p, SHAPING_ESYNTAX, "%s", "NUL byte");
+			return shaping_fail(&p, SHAPING_ESYNTAX, "%s",
+			    "NUL byte");
 		memcpy(line, text + off, n);
 		line[n] = '\0';
 		if ((st = shaping_line(&p, line)) != SHAPING_OK)
@@ -396,8 +473,8 @@ shaping_parse(const char *text, size_t len, struct shaping *sh_r, size_t *line_r
 static int
 shaping_lookup(const struct shaping_domain *v, size_t n, const char *domain)
 {
-	size_t	 i, dl = strlen(domain), sl, best = 0;
-	int	 r = -1;
+	size_t i, dl = strlen(domain), sl, best = 0;
+	int    r = -1;
 
 	for (i = 0; i < n; i++)
 		if (strcasecmp(v[i].sd_name, domain) == 0)
@@ -406,8 +483,10 @@ shaping_lookup(const struct shaping_domain *v, size_t n, const char *domain)
 		sl = strlen(v[i].sd_name);
 		if (v[i].sd_name[0] != '.' || sl <= best)
 			continue;
-		if ((dl + 1 == sl && strcasecmp(v[i].sd_name + 1, domain) == 0) ||
-		    (dl > sl && strcasecmp(domain + dl - sl, v[i].sd_name) == 0)) {
+		if ((dl + 1 == sl &&
+			strcasecmp(v[i].sd_name + 1, domain) == 0) ||
+		    (dl > sl &&
+			strcasecmp(domain + dl - sl, v[i].sd_name) == 0)) {
 			best = sl;
 			r = v[i].sd_rule;
 		}
@@ -418,28 +497,30 @@ shaping_lookup(const struct shaping_domain *v, size_t n, const char *domain)
 int
 shaping_match(const struct shaping *sh, const char *domain)
 {
-	return sh == NULL ? -1 : shaping_lookup(sh->sh_doms, sh->sh_ndoms, domain);
+	return sh == NULL ? -1
+			  : shaping_lookup(sh->sh_doms, sh->sh_ndoms, domain);
 }
 
 int
 shaping_match_mx(const struct shaping *sh, const char *mxhost)
 {
-	size_t	 n = strlen(mxhost);
-	char	 h[SHAPING_DOMAIN_MAX];
+	size_t n = strlen(mxhost);
+	char   h[SHAPING_DOMAIN_MAX];
 
 	if (sh == NULL || n == 0 || n >= sizeof(h))
 		return -1;
 	memcpy(h, mxhost, n + 1);
 	if (h[n - 1] == '.')
-		h[n - 1] = '\0';	/* a rooted name */
+		h[n - 1] = '\0'; /* a rooted name */
 	return shaping_lookup(sh->sh_mx, sh->sh_nmx, h);
 }
 
 void
-shaping_dest_name(const struct shaping *sh, const char *domain, char *dst, size_t dstsz)
+shaping_dest_name(const struct shaping *sh, const char *domain, char *dst,
+    size_t dstsz)
 {
-	int	 r = shaping_match(sh, domain);
-	size_t	 i;
+	int    r = shaping_match(sh, domain);
+	size_t i;
 
 	if (r >= 0) {
 		(void)str_copy(dst, dstsz, sh->sh_rules[r].sr_name);
@@ -458,7 +539,8 @@ shaping_pick(uint32_t rule, uint32_t def, uint32_t builtin)
 }
 
 static struct shaping_rate
-shaping_pick_rate(struct shaping_rate rule, struct shaping_rate def, struct shaping_rate builtin)
+shaping_pick_rate(struct shaping_rate rule, struct shaping_rate def,
+    struct shaping_rate builtin)
 {
 	return rule.n != 0 ? rule : def.n != 0 ? def : builtin;
 }
@@ -473,39 +555,50 @@ void
 shaping_effective(const struct shaping *sh, int rule, uint32_t workers,
     uint32_t msgs_default, uint32_t rcpt_max, struct shaping_limits *r)
 {
-	static const struct shaping_limits	 zero;
-	const struct shaping_limits	*d = sh != NULL ? &sh->sh_def : &zero;
-	const struct shaping_limits	*l = sh != NULL && rule >= 0 &&
-	    (size_t)rule < sh->sh_nrules ? &sh->sh_rules[rule].sr_lim : &zero;
-	struct shaping_rate		 none = { 0, 1 }, slow = { 60, 60 };
+	static const struct shaping_limits zero;
+	const struct shaping_limits	  *d = sh != NULL ? &sh->sh_def : &zero;
+	const struct shaping_limits	  *l = sh != NULL && rule >= 0 &&
+		      (size_t)rule < sh->sh_nrules
+		  ? &sh->sh_rules[rule].sr_lim
+		  : &zero;
+	struct shaping_rate		   none = { 0, 1 }, slow = { 60, 60 };
 
 	workers = workers == 0 ? 1 : workers;
 	memset(r, 0, sizeof(*r));
 	r->sl_conns = shaping_min(shaping_pick(l->sl_conns, d->sl_conns,
-	    workers / 2 > 0 ? workers / 2 : 1), workers);
-	r->sl_msgs_per_conn = shaping_pick(l->sl_msgs_per_conn, d->sl_msgs_per_conn,
-	    msgs_default);
+				      workers / 2 > 0 ? workers / 2 : 1),
+	    workers);
+	r->sl_msgs_per_conn = shaping_pick(l->sl_msgs_per_conn,
+	    d->sl_msgs_per_conn, msgs_default);
 	r->sl_rate = shaping_pick_rate(l->sl_rate, d->sl_rate, none);
-	r->sl_rcpt_per_tx = shaping_min(shaping_pick(l->sl_rcpt_per_tx, d->sl_rcpt_per_tx,
-	    rcpt_max), rcpt_max);
-	r->sl_slow_conns = shaping_min(shaping_pick(l->sl_slow_conns, d->sl_slow_conns,
-	    r->sl_conns / 4 > 0 ? r->sl_conns / 4 : 1), r->sl_conns);
-	r->sl_slow_rate = shaping_pick_rate(l->sl_slow_rate, d->sl_slow_rate, slow);
+	r->sl_rcpt_per_tx = shaping_min(shaping_pick(l->sl_rcpt_per_tx,
+					    d->sl_rcpt_per_tx, rcpt_max),
+	    rcpt_max);
+	r->sl_slow_conns =
+	    shaping_min(shaping_pick(l->sl_slow_conns, d->sl_slow_conns,
+			    r->sl_conns / 4 > 0 ? r->sl_conns / 4 : 1),
+		r->sl_conns);
+	r->sl_slow_rate = shaping_pick_rate(l->sl_slow_rate, d->sl_slow_rate,
+	    slow);
 	r->sl_slow_for = shaping_pick(l->sl_slow_for, d->sl_slow_for, 300);
-	r->sl_suspend_after = (l->sl_set & SHAPING_SET_SUSPEND_AFTER) ? l->sl_suspend_after :
-	    (d->sl_set & SHAPING_SET_SUSPEND_AFTER) ? d->sl_suspend_after : 5;
-	r->sl_suspend_for = shaping_pick(l->sl_suspend_for, d->sl_suspend_for, 300);
+	r->sl_suspend_after = (l->sl_set & SHAPING_SET_SUSPEND_AFTER)
+	    ? l->sl_suspend_after
+	    : (d->sl_set & SHAPING_SET_SUSPEND_AFTER) ? d->sl_suspend_after
+						      : 5;
+	r->sl_suspend_for = shaping_pick(l->sl_suspend_for, d->sl_suspend_for,
+	    300);
 }
 
 /* Case-insensitive substring (needle already lower case). */
 static bool
 shaping_has(const char *hay, const char *needle)
 {
-	size_t	 i, n = strlen(needle);
+	size_t i, n = strlen(needle);
 
 	for (; *hay != '\0'; hay++) {
 		for (i = 0; i < n && hay[i] != '\0' &&
-		    tolower((unsigned char)hay[i]) == needle[i]; i++)
+		     tolower((unsigned char)hay[i]) == needle[i];
+		     i++)
 			;
 		if (i == n)
 			return true;
@@ -517,9 +610,9 @@ shaping_has(const char *hay, const char *needle)
 static int
 shaping_enhanced(const char *reply, int *detail_r)
 {
-	const char	*p = reply;
-	char		*end;
-	long		 subj, det;
+	const char *p = reply;
+	char	   *end;
+	long	    subj, det;
 
 	while (isdigit((unsigned char)*p))
 		p++;
@@ -540,8 +633,8 @@ shaping_enhanced(const char *reply, int *detail_r)
 enum shaping_reply
 shaping_classify(const struct shaping *sh, const char *reply)
 {
-	size_t	 i;
-	int	 subj, det = 0;
+	size_t i;
+	int    subj, det = 0;
 
 	if (reply[0] != '4')
 		return SHAPING_REPLY_OK;
@@ -550,7 +643,8 @@ shaping_classify(const struct shaping *sh, const char *reply)
 		return SHAPING_REPLY_CONNFAIL;
 	if (shaping_has(reply, "greylist") || shaping_has(reply, "graylist"))
 		return SHAPING_REPLY_OK;
-	for (i = 0; i < sizeof(shaping_builtin) / sizeof(shaping_builtin[0]); i++)
+	for (i = 0; i < sizeof(shaping_builtin) / sizeof(shaping_builtin[0]);
+	     i++)
 		if (shaping_has(reply, shaping_builtin[i]))
 			return SHAPING_REPLY_THROTTLE;
 	for (i = 0; sh != NULL && i < sh->sh_npat; i++)
@@ -574,12 +668,12 @@ shaping_mxset_char(int c)
 void
 shaping_mxset_add(struct shaping_mxset *ms, const char *host)
 {
-	char	 h[SHAPING_DOMAIN_MAX];
-	size_t	 i, n = strlen(host);
-	int	 c = 1;
+	char   h[SHAPING_DOMAIN_MAX];
+	size_t i, n = strlen(host);
+	int    c = 1;
 
 	if (n > 1 && host[n - 1] == '.')
-		n--;		/* a rooted name */
+		n--; /* a rooted name */
 	if (n == 0 || n >= sizeof(h)) {
 		ms->ms_bad = true;
 		return;
@@ -595,30 +689,31 @@ shaping_mxset_add(struct shaping_mxset *ms, const char *host)
 	for (i = 0; i < ms->ms_n && (c = strcmp(ms->ms_host[i], h)) < 0; i++)
 		continue;
 	if (i < ms->ms_n && c == 0)
-		return;		/* an MX host with several addresses */
+		return; /* an MX host with several addresses */
 	if (ms->ms_n == SHAPING_MXSET_MAX) {
 		ms->ms_bad = true;
 		return;
 	}
-	memmove(&ms->ms_host[i + 1], &ms->ms_host[i], (ms->ms_n - i) * sizeof(ms->ms_host[0]));
+	memmove(&ms->ms_host[i + 1], &ms->ms_host[i],
+	    (ms->ms_n - i) * sizeof(ms->ms_host[0]));
 	memcpy(ms->ms_host[i], h, n + 1);
 	ms->ms_n++;
 }
 
 /* "+N#HASH}": the hosts left out, a hash of the whole list */
-#define SHAPING_MXSET_TAIL	(1 + 2 + 1 + 16 + 1)
+#define SHAPING_MXSET_TAIL (1 + 2 + 1 + 16 + 1)
 
 int
 shaping_mxset_key(const struct shaping_mxset *ms, char *dst, size_t dstsz)
 {
-	uint64_t	 h = 14695981039346656037ull;
-	size_t		 i, len, total = sizeof(SHAPING_MXSET_PREFIX);	/* and '}' */
-	const char	*p;
+	uint64_t    h = 14695981039346656037ull;
+	size_t	    i, len, total = sizeof(SHAPING_MXSET_PREFIX); /* and '}' */
+	const char *p;
 
 	if (dstsz > 0)
 		dst[0] = '\0';
-	if (ms->ms_n == 0 || ms->ms_bad || dstsz < sizeof(SHAPING_MXSET_PREFIX) +
-	    SHAPING_MXSET_TAIL + 8)
+	if (ms->ms_n == 0 || ms->ms_bad ||
+	    dstsz < sizeof(SHAPING_MXSET_PREFIX) + SHAPING_MXSET_TAIL + 8)
 		return -1;
 	for (i = 0; i < ms->ms_n; i++) {
 		for (p = ms->ms_host[i]; *p != '\0'; p++)
@@ -631,21 +726,24 @@ shaping_mxset_key(const struct shaping_mxset *ms, char *dst, size_t dstsz)
 	for (i = 0; i < ms->ms_n; i++) {
 		size_t hl = strlen(ms->ms_host[i]) + (i > 0);
 
-		if (total + 1 > dstsz && len + hl + 1 + SHAPING_MXSET_TAIL + 1 > dstsz)
+		if (total + 1 > dstsz &&
+		    len + hl + 1 + SHAPING_MXSET_TAIL + 1 > dstsz)
 			break;
-		(void)snprintf(dst + len, dstsz - len, "%s%s", i > 0 ? "," : "", ms->ms_host[i]);
+		(void)snprintf(dst + len, dstsz - len, "%s%s", i > 0 ? "," : "",
+		    ms->ms_host[i]);
 		len += hl;
 	}
 	if (i == ms->ms_n)
 		(void)snprintf(dst + len, dstsz - len, "}");
 	else
-		(void)snprintf(dst + len, dstsz - len, "%s+%zu#%016llx}", i > 0 ? "," : "",
-		    ms->ms_n - i, (unsigned long long)h);
+		(void)snprintf(dst + len, dstsz - len, "%s+%zu#%016llx}",
+		    i > 0 ? "," : "", ms->ms_n - i, (unsigned long long)h);
 	return 0;
 }
 
 bool
 shaping_mxset_name(const char *name)
 {
-	return strncmp(name, SHAPING_MXSET_PREFIX, strlen(SHAPING_MXSET_PREFIX)) == 0;
+	return strncmp(name, SHAPING_MXSET_PREFIX,
+		   strlen(SHAPING_MXSET_PREFIX)) == 0;
 }

@@ -33,85 +33,85 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SHAPING_RULES_MAX	256
-#define SHAPING_DOMAINS_MAX	1024	/* all rules together */
-#define SHAPING_PATTERNS_MAX	64
-#define SHAPING_MX_MAX		256	/* all rules together */
-#define SHAPING_NAME_MAX	64
-#define SHAPING_DOMAIN_MAX	256
-#define SHAPING_PATTERN_MAX	128
-#define SHAPING_LINE_MAX	1024
-#define SHAPING_FILE_MAX	(1024 * 1024)
+#define SHAPING_RULES_MAX    256
+#define SHAPING_DOMAINS_MAX  1024 /* all rules together */
+#define SHAPING_PATTERNS_MAX 64
+#define SHAPING_MX_MAX	     256 /* all rules together */
+#define SHAPING_NAME_MAX     64
+#define SHAPING_DOMAIN_MAX   256
+#define SHAPING_PATTERN_MAX  128
+#define SHAPING_LINE_MAX     1024
+#define SHAPING_FILE_MAX     (1024 * 1024)
 
 /* A rate: n messages per per_s seconds; n == 0: unlimited. */
 struct shaping_rate {
-	uint32_t	 n;
-	uint32_t	 per_s;
+	uint32_t n;
+	uint32_t per_s;
 };
 
 /* One set of limits; a field of 0 (rates: n == 0) is "not set" in a rule
  * and "unlimited"/"automatic" after shaping_effective(). */
 struct shaping_limits {
-	uint32_t		 sl_conns;
-	uint32_t		 sl_msgs_per_conn;
-	struct shaping_rate	 sl_rate;
-	uint32_t		 sl_rcpt_per_tx;
-	uint32_t		 sl_slow_conns;
-	struct shaping_rate	 sl_slow_rate;
-	uint32_t		 sl_slow_for;		/* seconds */
-	uint32_t		 sl_suspend_after;
-	uint32_t		 sl_suspend_for;	/* seconds */
-	uint32_t		 sl_set;		/* SHAPING_SET_* bits given */
+	uint32_t	    sl_conns;
+	uint32_t	    sl_msgs_per_conn;
+	struct shaping_rate sl_rate;
+	uint32_t	    sl_rcpt_per_tx;
+	uint32_t	    sl_slow_conns;
+	struct shaping_rate sl_slow_rate;
+	uint32_t	    sl_slow_for; /* seconds */
+	uint32_t	    sl_suspend_after;
+	uint32_t	    sl_suspend_for; /* seconds */
+	uint32_t	    sl_set;	    /* SHAPING_SET_* bits given */
 };
-#define SHAPING_SET_SUSPEND_AFTER	0x1u	/* 0 is a value there ("never") */
+#define SHAPING_SET_SUSPEND_AFTER 0x1u /* 0 is a value there ("never") */
 
 struct shaping_rule {
-	char			 sr_name[SHAPING_NAME_MAX];
-	struct shaping_limits	 sr_lim;
+	char		      sr_name[SHAPING_NAME_MAX];
+	struct shaping_limits sr_lim;
 };
 
 struct shaping_domain {
-	char		 sd_name[SHAPING_DOMAIN_MAX];	/* lower case; ".x" = suffix */
-	uint16_t	 sd_rule;
+	char	 sd_name[SHAPING_DOMAIN_MAX]; /* lower case; ".x" = suffix */
+	uint16_t sd_rule;
 };
 
 struct shaping {
-	struct shaping_limits	 sh_def;
-	struct shaping_rule	 sh_rules[SHAPING_RULES_MAX];
-	size_t			 sh_nrules;
-	struct shaping_domain	 sh_doms[SHAPING_DOMAINS_MAX];
-	size_t			 sh_ndoms;
-	struct shaping_domain	 sh_mx[SHAPING_MX_MAX];
-	size_t			 sh_nmx;
-	char			 sh_pat[SHAPING_PATTERNS_MAX][SHAPING_PATTERN_MAX];
-	size_t			 sh_npat;
+	struct shaping_limits sh_def;
+	struct shaping_rule   sh_rules[SHAPING_RULES_MAX];
+	size_t		      sh_nrules;
+	struct shaping_domain sh_doms[SHAPING_DOMAINS_MAX];
+	size_t		      sh_ndoms;
+	struct shaping_domain sh_mx[SHAPING_MX_MAX];
+	size_t		      sh_nmx;
+	char		      sh_pat[SHAPING_PATTERNS_MAX][SHAPING_PATTERN_MAX];
+	size_t		      sh_npat;
 };
 
 enum shaping_status {
 	SHAPING_OK = 0,
-	SHAPING_ESYNTAX,	/* not "[name]", "key = value", comment or blank */
-	SHAPING_EKEY,		/* unknown key, or a key not allowed here */
-	SHAPING_EVALUE,		/* bad or out-of-range value */
-	SHAPING_ELIMIT,		/* too many rules, domains, patterns; line too long */
-	SHAPING_EDUP		/* a section or domain given twice */
+	SHAPING_ESYNTAX, /* not "[name]", "key = value", comment or blank */
+	SHAPING_EKEY,	 /* unknown key, or a key not allowed here */
+	SHAPING_EVALUE,	 /* bad or out-of-range value */
+	SHAPING_ELIMIT,	 /* too many rules, domains, patterns; line too long */
+	SHAPING_EDUP	 /* a section or domain given twice */
 };
 
 /* Parses text[0..len) into *sh_r (cleared first). On failure *line_r is
  * the 1-based line and why says what is wrong. */
-enum shaping_status shaping_parse(const char *text, size_t len, struct shaping *sh_r,
-	    size_t *line_r, char *why, size_t whysz);
+enum shaping_status shaping_parse(const char *text, size_t len,
+    struct shaping *sh_r, size_t *line_r, char *why, size_t whysz);
 
 /* The rule for a domain (exact name first, then the longest ".suffix"),
  * or -1 when none matches. */
-int	shaping_match(const struct shaping *, const char *domain);
+int shaping_match(const struct shaping *, const char *domain);
 
 /* The rule whose `mx` matches an MX host name, or -1. */
-int	shaping_match_mx(const struct shaping *, const char *mxhost);
+int shaping_match_mx(const struct shaping *, const char *mxhost);
 
 /* The destination a domain belongs to: its rule's name, else the domain
  * itself (lower case). Truncates to dstsz. */
-void	shaping_dest_name(const struct shaping *, const char *domain, char *dst,
-	    size_t dstsz);
+void shaping_dest_name(const struct shaping *, const char *domain, char *dst,
+    size_t dstsz);
 
 /*
  * The limits that apply: rule (or the defaults for rule -1), then
@@ -121,13 +121,13 @@ void	shaping_dest_name(const struct shaping *, const char *domain, char *dst,
  * 60/m, slow_for = 5m, suspend_after = 5, suspend_for = 5m. Connections
  * and the slowed values never exceed the workers or the normal values.
  */
-void	shaping_effective(const struct shaping *, int rule, uint32_t workers,
-	    uint32_t msgs_default, uint32_t rcpt_max, struct shaping_limits *r);
+void shaping_effective(const struct shaping *, int rule, uint32_t workers,
+    uint32_t msgs_default, uint32_t rcpt_max, struct shaping_limits *r);
 
 enum shaping_reply {
 	SHAPING_REPLY_OK,	/* the destination answered (any other reply) */
-	SHAPING_REPLY_THROTTLE,	/* 421/451/4.7.x "slow down" */
-	SHAPING_REPLY_CONNFAIL	/* no answer: X.4.1, X.4.2 (connect, timeout, lost) */
+	SHAPING_REPLY_THROTTLE, /* 421/451/4.7.x "slow down" */
+	SHAPING_REPLY_CONNFAIL /* no answer: X.4.1, X.4.2 (connect, timeout, lost) */
 };
 /* Sorts one reply ("451 4.7.1 text") with the built-in throttle texts
  * and sh's (sh may be NULL). */
@@ -140,30 +140,30 @@ enum shaping_reply shaping_classify(const struct shaping *, const char *reply);
  * one destination named by shaping_mxset_key(): "mx{a.example,b.example}"
  * (no domain, section name or `domains` suffix can look like it).
  */
-#define SHAPING_MXSET_MAX	16	/* hosts (dns.h's DNS_MX_MAX) */
-#define SHAPING_MXSET_PREFIX	"mx{"
+#define SHAPING_MXSET_MAX    16 /* hosts (dns.h's DNS_MX_MAX) */
+#define SHAPING_MXSET_PREFIX "mx{"
 struct shaping_mxset {
-	char		 ms_host[SHAPING_MXSET_MAX][SHAPING_DOMAIN_MAX];
-	size_t		 ms_n;
-	bool		 ms_bad;	/* a host that is no host name, or too many */
+	char   ms_host[SHAPING_MXSET_MAX][SHAPING_DOMAIN_MAX];
+	size_t ms_n;
+	bool   ms_bad; /* a host that is no host name, or too many */
 };
 /* Adds one MX host (duplicates are ignored). */
-void	shaping_mxset_add(struct shaping_mxset *, const char *host);
+void shaping_mxset_add(struct shaping_mxset *, const char *host);
 /* The set's destination name into dst. When the whole list does not fit,
  * the hosts that fit, then "+N#HASH" (how many more and a 64-bit FNV-1a of
  * the whole list), so different sets keep different names. 0, or -1 with
  * dst "" for an empty or bad set. */
-int	shaping_mxset_key(const struct shaping_mxset *, char *dst, size_t dstsz);
+int shaping_mxset_key(const struct shaping_mxset *, char *dst, size_t dstsz);
 /* Is name an MX set's destination name? */
-bool	shaping_mxset_name(const char *name);
+bool shaping_mxset_name(const char *name);
 
 /* shaping_load.c: reads and parses a file into *sh. 0, or -1 with
  * "path:line: reason" (or "path: strerror") in why. */
-int	shaping_load(const char *path, struct shaping *sh, char *why, size_t whysz);
+int shaping_load(const char *path, struct shaping *sh, char *why, size_t whysz);
 
 /* "20/s", "600/m", "0" into *r; -1 if not a rate. */
-int	shaping_rate_parse(const char *, struct shaping_rate *r);
+int shaping_rate_parse(const char *, struct shaping_rate *r);
 /* Formats a rate for people ("20/s", "-" for none). */
-void	shaping_rate_format(const struct shaping_rate *, char *dst, size_t dstsz);
+void shaping_rate_format(const struct shaping_rate *, char *dst, size_t dstsz);
 
 #endif

@@ -9,14 +9,14 @@
 #include "log.h"
 #include "sig.h"
 
-static int			 sig_pipe[2] = { -1, -1 };
-static volatile sig_atomic_t	 sig_pending;
-static volatile sig_atomic_t	 sig_stop;
+static int		     sig_pipe[2] = { -1, -1 };
+static volatile sig_atomic_t sig_pending;
+static volatile sig_atomic_t sig_stop;
 
 static void
 sig_handler(int signo)
 {
-	int	saved = errno;
+	int saved = errno;
 
 	switch (signo) {
 	case SIGTERM:
@@ -46,9 +46,10 @@ sig_handler(int signo)
 void
 sig_init(void)
 {
-	struct sigaction	sa;
-	int			i;
-	static const int	sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGUSR1, SIGALRM };
+	struct sigaction sa;
+	int		 i;
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGUSR1,
+		SIGALRM };
 
 	if (sig_pipe[0] == -1) {
 		if (pipe2(sig_pipe, O_NONBLOCK | O_CLOEXEC) == -1)
@@ -68,13 +69,13 @@ sig_init(void)
 void
 sig_child(void)
 {
-	int	old[2] = { sig_pipe[0], sig_pipe[1] };
+	int old[2] = { sig_pipe[0], sig_pipe[1] };
 
 	if (old[0] == -1)
 		return;
 	if (pipe2(sig_pipe, O_NONBLOCK | O_CLOEXEC) == -1)
 		log_fatal("pipe");
-	(void)close(old[0]);	/* the parent's copies stay open there */
+	(void)close(old[0]); /* the parent's copies stay open there */
 	(void)close(old[1]);
 	if (sig_pending != 0 && write(sig_pipe[1], "", 1) == -1) {
 		/* cannot be full: it is new */
@@ -84,9 +85,10 @@ sig_child(void)
 void
 sig_reset(void)
 {
-	struct sigaction	sa;
-	int			i;
-	static const int	sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGUSR1, SIGALRM, SIGPIPE };
+	struct sigaction sa;
+	int		 i;
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGUSR1,
+		SIGALRM, SIGPIPE };
 
 	memset(&sa, 0, sizeof(sa));
 	sigemptyset(&sa.sa_mask);
@@ -106,9 +108,9 @@ sig_fd(void)
 unsigned
 sig_take(void)
 {
-	char		 b[64];
-	unsigned	 v;
-	sigset_t	 all, old;
+	char	 b[64];
+	unsigned v;
+	sigset_t all, old;
 
 	while (read(sig_pipe[0], b, sizeof(b)) > 0)
 		;

@@ -9,14 +9,17 @@ enum smtp_argreq { ARG_NONE, ARG_OPT, ARG_REQ };
 
 /* The verb table: name, the prefix that must follow it, argument rule. */
 static const struct smtp_verb_def {
-	enum smtp_verb		 verb;
-	const char		*name;
-	const char		*prefix;	/* after the verb and one space, or NULL */
-	enum smtp_argreq	 arg;
+	enum smtp_verb	 verb;
+	const char	*name;
+	const char	*prefix; /* after the verb and one space, or NULL */
+	enum smtp_argreq arg;
 } smtp_verbs[] = {
 	{ .verb = SMTP_V_HELO, .name = "HELO", .arg = ARG_REQ },
 	{ .verb = SMTP_V_EHLO, .name = "EHLO", .arg = ARG_REQ },
-	{ .verb = SMTP_V_MAIL, .name = "MAIL", .prefix = "FROM:", .arg = ARG_REQ },
+	{ .verb = SMTP_V_MAIL,
+	    .name = "MAIL",
+	    .prefix = "FROM:",
+	    .arg = ARG_REQ },
 	{ .verb = SMTP_V_RCPT, .name = "RCPT", .prefix = "TO:", .arg = ARG_REQ },
 	{ .verb = SMTP_V_DATA, .name = "DATA", .arg = ARG_NONE },
 	{ .verb = SMTP_V_BDAT, .name = "BDAT", .arg = ARG_REQ },
@@ -44,8 +47,8 @@ smtp_blank(char c)
 static bool
 smtp_ieq_n(const char *a, const char *b, size_t n)
 {
-	size_t	i;
-	char	x, y;
+	size_t i;
+	char   x, y;
 
 	for (i = 0; i < n; i++) {
 		x = a[i];
@@ -63,7 +66,7 @@ smtp_ieq_n(const char *a, const char *b, size_t n)
 static const struct smtp_verb_def *
 smtp_lookup(const char *w, size_t n)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < sizeof(smtp_verbs) / sizeof(smtp_verbs[0]); i++)
 		if (strlen(smtp_verbs[i].name) == n &&
@@ -87,9 +90,9 @@ smtp_trim(const char **p, size_t *n)
 enum smtp_cmd_status
 smtp_cmd_parse(const char *line, size_t len, struct smtp_cmd *cmd_r)
 {
-	const struct smtp_verb_def	*d;
-	const char			*a;
-	size_t				 i, vlen, alen, plen;
+	const struct smtp_verb_def *d;
+	const char		   *a;
+	size_t			    i, vlen, alen, plen;
 
 	cmd_r->verb = SMTP_V_NONE;
 	cmd_r->arg = line + len;
@@ -128,7 +131,7 @@ smtp_cmd_parse(const char *line, size_t len, struct smtp_cmd *cmd_r)
 const char *
 smtp_verb_name(enum smtp_verb v)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < sizeof(smtp_verbs) / sizeof(smtp_verbs[0]); i++)
 		if (smtp_verbs[i].verb == v)

@@ -12,14 +12,26 @@
 #include <stddef.h>
 
 /* RFC 5321 4.5.3.1.4: 512 octets including the CRLF. */
-#define SMTP_CMD_LINE_MAX	512
+#define SMTP_CMD_LINE_MAX 512
 
 enum smtp_verb {
 	SMTP_V_NONE = 0,
-	SMTP_V_HELO, SMTP_V_EHLO, SMTP_V_MAIL, SMTP_V_RCPT, SMTP_V_DATA,
-	SMTP_V_BDAT, SMTP_V_RSET, SMTP_V_NOOP, SMTP_V_QUIT, SMTP_V_VRFY,
-	SMTP_V_EXPN, SMTP_V_HELP, SMTP_V_STARTTLS, SMTP_V_AUTH,
-	SMTP_V_ETRN, SMTP_V_TURN,
+	SMTP_V_HELO,
+	SMTP_V_EHLO,
+	SMTP_V_MAIL,
+	SMTP_V_RCPT,
+	SMTP_V_DATA,
+	SMTP_V_BDAT,
+	SMTP_V_RSET,
+	SMTP_V_NOOP,
+	SMTP_V_QUIT,
+	SMTP_V_VRFY,
+	SMTP_V_EXPN,
+	SMTP_V_HELP,
+	SMTP_V_STARTTLS,
+	SMTP_V_AUTH,
+	SMTP_V_ETRN,
+	SMTP_V_TURN,
 	/* Not SMTP: an HTTP request sent to the SMTP port (close at once). */
 	SMTP_V_HTTP,
 	SMTP_V_COUNT
@@ -27,16 +39,16 @@ enum smtp_verb {
 
 enum smtp_cmd_status {
 	SMTP_CMD_OK,
-	SMTP_CMD_SYNTAX,	/* known verb, bad arguments (501) */
-	SMTP_CMD_TOOLONG,	/* line over the limit (500 5.5.2) */
-	SMTP_CMD_UNKNOWN,	/* unknown verb (500 5.5.2) */
-	SMTP_CMD_BADCHAR,	/* NUL, CR or LF inside the line (500 5.5.2) */
+	SMTP_CMD_SYNTAX,  /* known verb, bad arguments (501) */
+	SMTP_CMD_TOOLONG, /* line over the limit (500 5.5.2) */
+	SMTP_CMD_UNKNOWN, /* unknown verb (500 5.5.2) */
+	SMTP_CMD_BADCHAR, /* NUL, CR or LF inside the line (500 5.5.2) */
 };
 
 struct smtp_cmd {
-	enum smtp_verb	 verb;
-	const char	*arg;		/* points into the caller's line */
-	size_t		 arglen;
+	enum smtp_verb verb;
+	const char    *arg; /* points into the caller's line */
+	size_t	       arglen;
 };
 
 /*
@@ -50,7 +62,7 @@ enum smtp_cmd_status smtp_cmd_parse(const char *line, size_t len,
     struct smtp_cmd *cmd_r);
 
 /* "MAIL", "RCPT", ... for logs. */
-const char	*smtp_verb_name(enum smtp_verb);
-const char	*smtp_cmd_status_name(enum smtp_cmd_status);
+const char *smtp_verb_name(enum smtp_verb);
+const char *smtp_cmd_status_name(enum smtp_cmd_status);
 
 #endif

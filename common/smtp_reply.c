@@ -18,7 +18,8 @@ smtp_reply_init(struct smtp_reply *rp, const struct smtp_reply_limits *lim)
 	memset(rp, 0, sizeof(*rp));
 	rp->rp_lim = lim != NULL ? lim : &smtp_reply_default_limits;
 	buf_init(&rp->rp_text, rp->rp_lim->max_text);
-	buf_init(&rp->rp_lines, (rp->rp_lim->max_line + 1) * rp->rp_lim->max_lines + 1);
+	buf_init(&rp->rp_lines,
+	    (rp->rp_lim->max_line + 1) * rp->rp_lim->max_lines + 1);
 	buf_init(&rp->rp_partial, rp->rp_lim->max_line + 2);
 }
 
@@ -62,13 +63,14 @@ smtp_reply_isdigit(char c)
 static size_t
 smtp_reply_enh_len(const char *s, size_t len, char cls)
 {
-	size_t	 i = 0, n, part;
+	size_t i = 0, n, part;
 
 	if (len < 5 || s[0] != cls || s[1] != '.')
 		return 0;
 	i = 2;
 	for (part = 0; part < 2; part++) {
-		for (n = 0; i < len && smtp_reply_isdigit(s[i]) && n < 3; i++, n++)
+		for (n = 0; i < len && smtp_reply_isdigit(s[i]) && n < 3;
+		     i++, n++)
 			;
 		if (n == 0)
 			return 0;
@@ -87,8 +89,8 @@ smtp_reply_enh_len(const char *s, size_t len, char cls)
 static void
 smtp_reply_fold(struct smtp_reply *rp, const char *s, size_t len)
 {
-	size_t	 i;
-	char	 c;
+	size_t i;
+	char   c;
 
 	for (i = 0; i < len; i++) {
 		c = s[i];
@@ -104,7 +106,7 @@ smtp_reply_fold(struct smtp_reply *rp, const char *s, size_t len)
 static enum smtp_reply_status
 smtp_reply_first(struct smtp_reply *rp, int code, const char *t, size_t tlen)
 {
-	size_t	 el;
+	size_t el;
 
 	rp->rp_code = code;
 	el = smtp_reply_enh_len(t, tlen, (char)('0' + code / 100));
@@ -124,7 +126,7 @@ smtp_reply_first(struct smtp_reply *rp, int code, const char *t, size_t tlen)
 static void
 smtp_reply_next(struct smtp_reply *rp, const char *t, size_t tlen)
 {
-	size_t	 el = strlen(rp->rp_enh);
+	size_t el = strlen(rp->rp_enh);
 
 	/* A continuation repeats the enhanced code: keep it once. */
 	if (el > 0 && tlen >= el && memcmp(t, rp->rp_enh, el) == 0 &&
@@ -145,21 +147,22 @@ smtp_reply_next(struct smtp_reply *rp, const char *t, size_t tlen)
 enum smtp_reply_status
 smtp_reply_line(struct smtp_reply *rp, const char *s, size_t len)
 {
-	int		 code;
-	bool		 last;
-	const char	*t;
-	size_t		 tlen;
+	int	    code;
+	bool	    last;
+	const char *t;
+	size_t	    tlen;
 
 	while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == '\r'))
 		len--;
 	if (len > rp->rp_lim->max_line)
 		return SMTP_REPLY_TOOLONG;
 	if (rp->rp_done)
-		smtp_reply_clear(rp);	/* not the partial line: it may be s */
+		smtp_reply_clear(rp); /* not the partial line: it may be s */
 	if (rp->rp_nlines >= rp->rp_lim->max_lines)
 		return SMTP_REPLY_TOOMANY;
 	if (len < 3 || s[0] < '2' || s[0] > '5' || !smtp_reply_isdigit(s[1]) ||
-	    !smtp_reply_isdigit(s[2]) || (len > 3 && s[3] != ' ' && s[3] != '-'))
+	    !smtp_reply_isdigit(s[2]) ||
+	    (len > 3 && s[3] != ' ' && s[3] != '-'))
 		return SMTP_REPLY_SYNTAX;
 	code = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
 	last = len == 3 || s[3] == ' ';
@@ -183,11 +186,12 @@ smtp_reply_line(struct smtp_reply *rp, const char *s, size_t len)
 }
 
 enum smtp_reply_status
-smtp_reply_feed(struct smtp_reply *rp, const char *data, size_t len, size_t *used_r)
+smtp_reply_feed(struct smtp_reply *rp, const char *data, size_t len,
+    size_t *used_r)
 {
-	enum smtp_reply_status	 st;
-	const char		*nl;
-	size_t			 off = 0, n;
+	enum smtp_reply_status st;
+	const char	      *nl;
+	size_t		       off = 0, n;
 
 	while (off < len) {
 		nl = memchr(data + off, '\n', len - off);
@@ -201,7 +205,8 @@ smtp_reply_feed(struct smtp_reply *rp, const char *data, size_t len, size_t *use
 			off += n;
 			if (nl == NULL)
 				break;
-			st = smtp_reply_line(rp, rp->rp_partial.data, rp->rp_partial.len);
+			st = smtp_reply_line(rp, rp->rp_partial.data,
+			    rp->rp_partial.len);
 			buf_reset(&rp->rp_partial);
 		} else {
 			st = smtp_reply_line(rp, data + off, n);
@@ -226,8 +231,8 @@ bool
 smtp_reply_ehlo_has(const struct smtp_reply *rp, const char *kw,
     const char **arg_r, size_t *arglen_r)
 {
-	const char	*p, *end, *nl;
-	size_t		 kl = strlen(kw), ll;
+	const char *p, *end, *nl;
+	size_t	    kl = strlen(kw), ll;
 
 	if (rp->rp_lines.data == NULL)
 		return false;

@@ -27,8 +27,8 @@ static const char *const statq_field_names[STATQ_NFIELDS] = {
 };
 
 static const struct {
-	const char	*name;
-	enum statq_op	 op;
+	const char   *name;
+	enum statq_op op;
 } statq_ops[] = {
 	{ .name = "==", .op = STATQ_EQ },
 	{ .name = "!=", .op = STATQ_NE },
@@ -41,7 +41,7 @@ static const struct {
 int
 statq_field_lookup(const char *name)
 {
-	int	i;
+	int i;
 
 	for (i = 0; i < STATQ_NFIELDS; i++)
 		if (strcmp(name, statq_field_names[i]) == 0)
@@ -58,7 +58,7 @@ statq_field_name(enum statq_field f)
 int
 statq_op_lookup(const char *op)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < sizeof(statq_ops) / sizeof(statq_ops[0]); i++)
 		if (strcmp(op, statq_ops[i].name) == 0)
@@ -68,14 +68,13 @@ statq_op_lookup(const char *op)
 
 /* ---- parsing */
 
-static enum statq_status
-statq_fail(enum statq_status st, char *err, size_t errsz, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+static enum statq_status statq_fail(enum statq_status st, char *err,
+    size_t errsz, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 static enum statq_status
 statq_fail(enum statq_status st, char *err, size_t errsz, const char *fmt, ...)
 {
-	va_list	ap;
+	va_list ap;
 
 	if (errsz > 0) {
 		va_start(ap, fmt);
@@ -89,7 +88,7 @@ statq_fail(enum statq_status st, char *err, size_t errsz, const char *fmt, ...)
 static const char *
 statq_vis(char *dst, size_t dstsz, const char *s)
 {
-	size_t	i, o = 0;
+	size_t i, o = 0;
 
 	for (i = 0; s[i] != '\0' && o + 5 < dstsz; i++)
 		dst[o++] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
@@ -109,8 +108,8 @@ statq_vis(char *dst, size_t dstsz, const char *s)
 static int
 statq_norm_dt(const char *v, char *out, size_t outsz)
 {
-	static const char	 pat[] = "dddd-dd-ddTdd:dd:dd";
-	size_t			 n = strlen(v), i;
+	static const char pat[] = "dddd-dd-ddTdd:dd:dd";
+	size_t		  n = strlen(v), i;
 
 	if (n > 0 && v[n - 1] == 'Z')
 		n--;
@@ -134,12 +133,12 @@ statq_norm_dt(const char *v, char *out, size_t outsz)
 }
 
 static enum statq_status
-statq_parse_value(struct statq_filter *qf, const struct json_val *v,
-    char *err, size_t errsz)
+statq_parse_value(struct statq_filter *qf, const struct json_val *v, char *err,
+    size_t errsz)
 {
-	const char	*fname = statq_field_name(qf->qf_field);
-	const char	*s;
-	char		*end;
+	const char *fname = statq_field_name(qf->qf_field);
+	const char *s;
+	char	   *end;
 
 	switch (json_type(v)) {
 	case JSON_NULL:
@@ -153,7 +152,8 @@ statq_parse_value(struct statq_filter *qf, const struct json_val *v,
 		break;
 	default:
 		return statq_fail(STATQ_ESHAPE, err, errsz,
-		    "filter on %s: \"v\" must be a string, a number or null", fname);
+		    "filter on %s: \"v\" must be a string, a number or null",
+		    fname);
 	}
 	if (str_copy(qf->qf_str, sizeof(qf->qf_str), s) == -1)
 		return statq_fail(STATQ_ESHAPE, err, errsz,
@@ -161,13 +161,17 @@ statq_parse_value(struct statq_filter *qf, const struct json_val *v,
 	if (qf->qf_field == STATQ_DT &&
 	    statq_norm_dt(s, qf->qf_str, sizeof(qf->qf_str)) == -1)
 		return statq_fail(STATQ_ESHAPE, err, errsz,
-		    "filter on %s: bad date-time (use YYYY-MM-DD[ HH:MM:SS])", fname);
-	if (qf->qf_field == STATQ_CATEGORY && (qf->qf_op == STATQ_EQ ||
-	    qf->qf_op == STATQ_NE) && bounce_cat_parse(s) == BOUNCE_NONE)
+		    "filter on %s: bad date-time (use YYYY-MM-DD[ HH:MM:SS])",
+		    fname);
+	if (qf->qf_field == STATQ_CATEGORY &&
+	    (qf->qf_op == STATQ_EQ || qf->qf_op == STATQ_NE) &&
+	    bounce_cat_parse(s) == BOUNCE_NONE)
 		return statq_fail(STATQ_ESHAPE, err, errsz,
 		    "filter on %s: not a category (bad-mailbox, bad-domain, "
-		    "inactive-mailbox, quota, policy, spam, virus, routing, protocol, "
-		    "no-answer, relaying-denied, expired, other)", fname);
+		    "inactive-mailbox, quota, policy, spam, virus, routing, "
+		    "protocol, "
+		    "no-answer, relaying-denied, expired, other)",
+		    fname);
 	if (qf->qf_field == STATQ_ISSUE_ID) {
 		if (!isdigit((unsigned char)s[0]))
 			return statq_fail(STATQ_ESHAPE, err, errsz,
@@ -185,29 +189,32 @@ static enum statq_status
 statq_parse_filter(struct statq *q, const struct json_val *arr, char *err,
     size_t errsz)
 {
-	const struct json_val	*it;
-	const char		*a, *op;
-	struct statq_filter	*qf;
-	enum statq_status	 st;
-	char			 vis[64];
-	size_t			 i;
-	int			 f, o;
+	const struct json_val *it;
+	const char	      *a, *op;
+	struct statq_filter   *qf;
+	enum statq_status      st;
+	char		       vis[64];
+	size_t		       i;
+	int		       f, o;
 
 	if (json_type(arr) != JSON_ARRAY)
-		return statq_fail(STATQ_ESHAPE, err, errsz, "\"filter\" must be an array");
+		return statq_fail(STATQ_ESHAPE, err, errsz,
+		    "\"filter\" must be an array");
 	if (json_len(arr) > STATQ_MAX_FILTERS)
-		return statq_fail(STATQ_ESHAPE, err, errsz, "too many filters (at most %d)",
-		    STATQ_MAX_FILTERS);
+		return statq_fail(STATQ_ESHAPE, err, errsz,
+		    "too many filters (at most %d)", STATQ_MAX_FILTERS);
 	for (i = 0; i < json_len(arr); i++) {
 		it = json_at(arr, i);
 		if (json_type(it) != JSON_OBJECT ||
 		    (a = json_string(json_get(it, "a"))) == NULL ||
 		    (op = json_string(json_get(it, "op"))) == NULL)
 			return statq_fail(STATQ_ESHAPE, err, errsz,
-			    "filter %zu: needs \"a\" and \"op\" strings", i + 1);
+			    "filter %zu: needs \"a\" and \"op\" strings",
+			    i + 1);
 		if ((f = statq_field_lookup(a)) == -1)
 			return statq_fail(STATQ_EFIELD, err, errsz,
-			    "unknown field \"%s\"", statq_vis(vis, sizeof(vis), a));
+			    "unknown field \"%s\"",
+			    statq_vis(vis, sizeof(vis), a));
 		if ((o = statq_op_lookup(op)) == -1)
 			return statq_fail(STATQ_EOP, err, errsz,
 			    "unknown operator \"%s\" (known: == != < <= > >=)",
@@ -215,7 +222,8 @@ statq_parse_filter(struct statq *q, const struct json_val *arr, char *err,
 		qf = &q->q_filter[q->q_nfilter++];
 		qf->qf_field = (enum statq_field)f;
 		qf->qf_op = (enum statq_op)o;
-		if ((st = statq_parse_value(qf, json_get(it, "v"), err, errsz)) != STATQ_OK)
+		if ((st = statq_parse_value(qf, json_get(it, "v"), err,
+			 errsz)) != STATQ_OK)
 			return st;
 	}
 	return STATQ_OK;
@@ -223,19 +231,20 @@ statq_parse_filter(struct statq *q, const struct json_val *arr, char *err,
 
 static enum statq_status
 statq_parse_fields(const struct json_val *arr, const char *what, bool signs,
-    enum statq_field *fields, bool *desc, size_t max, size_t *n_r,
-    char *err, size_t errsz)
+    enum statq_field *fields, bool *desc, size_t max, size_t *n_r, char *err,
+    size_t errsz)
 {
-	const char	*s;
-	char		 vis[64];
-	size_t		 i;
-	int		 f;
+	const char *s;
+	char	    vis[64];
+	size_t	    i;
+	int	    f;
 
 	if (json_type(arr) != JSON_ARRAY)
-		return statq_fail(STATQ_ESHAPE, err, errsz, "\"%s\" must be an array", what);
+		return statq_fail(STATQ_ESHAPE, err, errsz,
+		    "\"%s\" must be an array", what);
 	if (json_len(arr) > max)
-		return statq_fail(STATQ_ESHAPE, err, errsz, "\"%s\": at most %zu fields",
-		    what, max);
+		return statq_fail(STATQ_ESHAPE, err, errsz,
+		    "\"%s\": at most %zu fields", what, max);
 	for (i = 0; i < json_len(arr); i++) {
 		if ((s = json_string(json_at(arr, i))) == NULL)
 			return statq_fail(STATQ_ESHAPE, err, errsz,
@@ -259,8 +268,8 @@ static enum statq_status
 statq_parse_count(const struct json_val *v, const char *what, int64_t *r,
     char *err, size_t errsz)
 {
-	const char	*s;
-	char		*end;
+	const char *s;
+	char	   *end;
 
 	if (v == NULL)
 		return STATQ_OK;
@@ -279,18 +288,20 @@ static enum statq_status
 statq_parse_tree(struct statq *q, const struct json_val *root, char *err,
     size_t errsz)
 {
-	const struct json_val	*v;
-	const char		*action;
-	enum statq_field	 ofields[STATQ_MAX_ORDER];
-	bool			 odesc[STATQ_MAX_ORDER];
-	enum statq_status	 st;
-	char			 vis[64];
-	size_t			 i;
+	const struct json_val *v;
+	const char	      *action;
+	enum statq_field       ofields[STATQ_MAX_ORDER];
+	bool		       odesc[STATQ_MAX_ORDER];
+	enum statq_status      st;
+	char		       vis[64];
+	size_t		       i;
 
 	if (json_type(root) != JSON_OBJECT)
-		return statq_fail(STATQ_EJSON, err, errsz, "request must be a JSON object");
+		return statq_fail(STATQ_EJSON, err, errsz,
+		    "request must be a JSON object");
 	if ((v = json_get(root, "action")) != NULL &&
-	    ((action = json_string(v)) == NULL || strcmp(action, "stat.uni") != 0))
+	    ((action = json_string(v)) == NULL ||
+		strcmp(action, "stat.uni") != 0))
 		return statq_fail(STATQ_EACTION, err, errsz,
 		    "unknown action \"%s\" (only \"stat.uni\")",
 		    action != NULL ? statq_vis(vis, sizeof(vis), action) : "?");
@@ -298,28 +309,31 @@ statq_parse_tree(struct statq *q, const struct json_val *root, char *err,
 	    (st = statq_parse_filter(q, v, err, errsz)) != STATQ_OK)
 		return st;
 	if ((v = json_get(root, "select")) != NULL) {
-		if ((st = statq_parse_fields(v, "select", false, q->q_select, NULL,
-		    STATQ_MAX_SELECT, &q->q_nselect, err, errsz)) != STATQ_OK)
+		if ((st = statq_parse_fields(v, "select", false, q->q_select,
+			 NULL, STATQ_MAX_SELECT, &q->q_nselect, err, errsz)) !=
+		    STATQ_OK)
 			return st;
 	} else {
 		for (i = 0; i < STATQ_NFIELDS; i++)
 			if (i != STATQ_CATEGORY && i != STATQ_URL)
-				q->q_select[q->q_nselect++] = (enum statq_field)i;
+				q->q_select[q->q_nselect++] = (enum statq_field)
+				    i;
 	}
 	if ((v = json_get(root, "order")) != NULL) {
 		if (json_type(v) == JSON_STRING)
 			return statq_fail(STATQ_ESHAPE, err, errsz,
 			    "\"order\" must be an array");
 		if ((st = statq_parse_fields(v, "order", true, ofields, odesc,
-		    STATQ_MAX_ORDER, &q->q_norder, err, errsz)) != STATQ_OK)
+			 STATQ_MAX_ORDER, &q->q_norder, err, errsz)) !=
+		    STATQ_OK)
 			return st;
 		for (i = 0; i < q->q_norder; i++) {
 			q->q_order[i].qo_field = ofields[i];
 			q->q_order[i].qo_desc = odesc[i];
 		}
 	}
-	if ((st = statq_parse_count(json_get(root, "first"), "first", &q->q_first,
-	    err, errsz)) != STATQ_OK)
+	if ((st = statq_parse_count(json_get(root, "first"), "first",
+		 &q->q_first, err, errsz)) != STATQ_OK)
 		return st;
 	return statq_parse_count(json_get(root, "skip"), "skip", &q->q_skip,
 	    err, errsz);
@@ -329,22 +343,24 @@ enum statq_status
 statq_parse(const char *text, size_t len, struct statq **q_r, char *err,
     size_t errsz)
 {
-	struct json_val		*root;
-	struct statq		*q;
-	enum statq_status	 st;
+	struct json_val	 *root;
+	struct statq	 *q;
+	enum statq_status st;
 
 	if (errsz > 0)
 		err[0] = '\0';
 	if (len > STATQ_REQUEST_MAX)
 		return statq_fail(STATQ_EJSON, err, errsz, "request too large");
 	if (len == 0)
-		return statq_fail(STATQ_EJSON, err, errsz, "bad JSON: empty request");
+		return statq_fail(STATQ_EJSON, err, errsz,
+		    "bad JSON: empty request");
 	if (memchr(text, '\0', len) != NULL)
-		return statq_fail(STATQ_EJSON, err, errsz, "bad JSON: NUL byte");
+		return statq_fail(STATQ_EJSON, err, errsz,
+		    "bad JSON: NUL byte");
 	root = json_parse_n(text, len, err, errsz);
 	if (root == NULL) {
 		/* json_parse's message is yajl's; give it a stable prefix */
-		char	tmp[256];
+		char tmp[256];
 
 		(void)str_copy(tmp, sizeof(tmp), errsz > 0 ? err : "");
 		return statq_fail(STATQ_EJSON, err, errsz, "bad JSON: %s", tmp);
@@ -426,9 +442,9 @@ statq_op_holds(enum statq_op op, int c)
 static bool
 statq_filter_match(const struct statq_filter *qf, const struct statq_row *r)
 {
-	const char	*s;
-	bool		 rnull;
-	int		 c;
+	const char *s;
+	bool	    rnull;
+	int	    c;
 
 	if (qf->qf_field == STATQ_ISSUE_ID)
 		rnull = r->qr_issue_id == 0;
@@ -462,7 +478,7 @@ statq_filter_match(const struct statq_filter *qf, const struct statq_row *r)
 bool
 statq_match(const struct statq *q, const struct statq_row *r)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < q->q_nfilter; i++)
 		if (!statq_filter_match(&q->q_filter[i], r))
@@ -474,13 +490,13 @@ static int
 statq_cmp_field(enum statq_field f, const struct statq_row *a,
     const struct statq_row *b)
 {
-	const char	*sa, *sb;
+	const char *sa, *sb;
 
 	if (f == STATQ_ISSUE_ID)
 		return statq_cmp_num(a->qr_issue_id, b->qr_issue_id);
 	sa = statq_row_str(a, f);
 	sb = statq_row_str(b, f);
-	if (sa == NULL || sb == NULL)	/* nulls sort first */
+	if (sa == NULL || sb == NULL) /* nulls sort first */
 		return (sa != NULL) - (sb != NULL);
 	return f == STATQ_TO ? strcasecmp(sa, sb) : strcmp(sa, sb);
 }
@@ -489,8 +505,8 @@ int
 statq_cmp(const struct statq *q, const struct statq_row *a,
     const struct statq_row *b)
 {
-	size_t	i;
-	int	c;
+	size_t i;
+	int    c;
 
 	for (i = 0; i < q->q_norder; i++) {
 		c = statq_cmp_field(q->q_order[i].qo_field, a, b);
@@ -510,15 +526,16 @@ statq_order_is_newest_first(const struct statq *q)
 bool
 statq_order_is_oldest_first(const struct statq *q)
 {
-	return q->q_norder == 0 || (q->q_norder == 1 &&
-	    q->q_order[0].qo_field == STATQ_DT && !q->q_order[0].qo_desc);
+	return q->q_norder == 0 ||
+	    (q->q_norder == 1 && q->q_order[0].qo_field == STATQ_DT &&
+		!q->q_order[0].qo_desc);
 }
 
 void
 statq_select(const struct statq *q, const struct statq_row *r,
     struct json_gen *jg)
 {
-	size_t	i;
+	size_t i;
 
 	json_arr_begin(jg);
 	for (i = 0; i < q->q_nselect; i++) {
@@ -536,10 +553,10 @@ statq_select(const struct statq *q, const struct statq_row *r,
 void
 statq_plan(const struct statq *q, struct statq_plan *p)
 {
-	static const char *const	 names[] = { "delivered", "deferred", "bounced",
-	    "opened", "clicked", "unsubscribed", "complained" };
-	const struct statq_filter	*qf;
-	size_t				 i, j;
+	static const char *const names[] = { "delivered", "deferred", "bounced",
+		"opened", "clicked", "unsubscribed", "complained" };
+	const struct statq_filter *qf;
+	size_t			   i, j;
 
 	memset(p, 0, sizeof(*p));
 	for (i = 0; i < q->q_nfilter; i++) {
@@ -551,8 +568,10 @@ statq_plan(const struct statq *q, struct statq_plan *p)
 			p->qp_issue = (uint64_t)qf->qf_num;
 			return;
 		}
-		for (j = 0; qf->qf_field == STATQ_STATUS && p->qp_kind == STATQ_PLAN_SCAN &&
-		    j < sizeof(names) / sizeof(names[0]); j++)
+		for (j = 0; qf->qf_field == STATQ_STATUS &&
+		     p->qp_kind == STATQ_PLAN_SCAN &&
+		     j < sizeof(names) / sizeof(names[0]);
+		     j++)
 			if (strcmp(qf->qf_str, names[j]) == 0) {
 				p->qp_kind = STATQ_PLAN_STATUS;
 				p->qp_status = names[j];

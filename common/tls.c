@@ -19,13 +19,13 @@
 #include "xmem.h"
 
 struct tls_ctx {
-	SSL_CTX		*tc_ssl;
+	SSL_CTX *tc_ssl;
 };
 
 struct tls_conn {
-	SSL		*tn_ssl;
-	int		 tn_fd;
-	char		 tn_err[256];
+	SSL *tn_ssl;
+	int  tn_fd;
+	char tn_err[256];
 };
 
 /* Modern suites for TLS 1.2 (1.3 suites are OpenSSL's defaults). */
@@ -38,8 +38,8 @@ struct tls_conn {
 static void
 tls_errstr(char *err, size_t errsz, const char *what)
 {
-	unsigned long	 e;
-	char		 reason[200];
+	unsigned long e;
+	char	      reason[200];
 
 	if (err == NULL || errsz == 0)
 		return;
@@ -58,22 +58,25 @@ void
 tls_init(void)
 {
 	(void)OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS |
-	    OPENSSL_INIT_LOAD_CONFIG, NULL);
+		OPENSSL_INIT_LOAD_CONFIG,
+	    NULL);
 }
 
 static SSL_CTX *
 tls_ctx_base(const SSL_METHOD *m)
 {
-	SSL_CTX	*c;
+	SSL_CTX *c;
 
 	if ((c = SSL_CTX_new(m)) == NULL)
 		return NULL;
 	(void)SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
 	/* SMTP frames its own data: a missing close_notify is plain EOF. */
-	SSL_CTX_set_options(c, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF);
-	SSL_CTX_set_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE |
-	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_options(c,
+	    SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+		SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL_CTX_set_mode(c,
+	    SSL_MODE_ENABLE_PARTIAL_WRITE |
+		SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 	if (SSL_CTX_set_cipher_list(c, TLS_CIPHERS12) != 1) {
 		SSL_CTX_free(c);
 		return NULL;
@@ -84,8 +87,8 @@ tls_ctx_base(const SSL_METHOD *m)
 struct tls_ctx *
 tls_server_ctx_new(const char *cert, const char *key, char *err, size_t errsz)
 {
-	struct tls_ctx	*t;
-	SSL_CTX		*c;
+	struct tls_ctx *t;
+	SSL_CTX	       *c;
 
 	ERR_clear_error();
 	errno = 0;
@@ -121,8 +124,8 @@ fail:
 struct tls_ctx *
 tls_client_ctx_new(const char *ca_file, char *err, size_t errsz)
 {
-	struct tls_ctx	*t;
-	SSL_CTX		*c;
+	struct tls_ctx *t;
+	SSL_CTX	       *c;
 
 	ERR_clear_error();
 	errno = 0;
@@ -141,7 +144,7 @@ tls_client_ctx_new(const char *ca_file, char *err, size_t errsz)
 			return NULL;
 		}
 	} else if (SSL_CTX_set_default_verify_paths(c) != 1)
-		ERR_clear_error();	/* no system store: nothing verifies */
+		ERR_clear_error(); /* no system store: nothing verifies */
 	t = xcalloc(1, sizeof(*t));
 	t->tc_ssl = c;
 	return t;
@@ -160,7 +163,7 @@ tls_ctx_free(struct tls_ctx **tp)
 static struct tls_conn *
 tls_conn_new(struct tls_ctx *t, int fd)
 {
-	struct tls_conn	*c;
+	struct tls_conn *c;
 	SSL		*s;
 
 	ERR_clear_error();
@@ -179,7 +182,7 @@ tls_conn_new(struct tls_ctx *t, int fd)
 struct tls_conn *
 tls_server_conn_new(struct tls_ctx *t, int fd)
 {
-	struct tls_conn	*c;
+	struct tls_conn *c;
 
 	if ((c = tls_conn_new(t, fd)) != NULL)
 		SSL_set_accept_state(c->tn_ssl);
@@ -190,7 +193,7 @@ tls_server_conn_new(struct tls_ctx *t, int fd)
 static int
 tls_result(struct tls_conn *c, int rc, const char *what)
 {
-	int	e = SSL_get_error(c->tn_ssl, rc);
+	int e = SSL_get_error(c->tn_ssl, rc);
 
 	switch (e) {
 	case SSL_ERROR_WANT_READ:
@@ -220,7 +223,7 @@ tls_result(struct tls_conn *c, int rc, const char *what)
 int
 tls_handshake(struct tls_conn *c)
 {
-	int	rc;
+	int rc;
 
 	ERR_clear_error();
 	errno = 0;
@@ -233,8 +236,8 @@ tls_handshake(struct tls_conn *c)
 ssize_t
 tls_read(struct tls_conn *c, void *p, size_t n)
 {
-	size_t	got = 0;
-	int	rc;
+	size_t got = 0;
+	int    rc;
 
 	ERR_clear_error();
 	errno = 0;
@@ -246,8 +249,8 @@ tls_read(struct tls_conn *c, void *p, size_t n)
 ssize_t
 tls_write(struct tls_conn *c, const void *p, size_t n)
 {
-	size_t	done = 0;
-	int	rc;
+	size_t done = 0;
+	int    rc;
 
 	if (n == 0)
 		return 0;
@@ -262,7 +265,7 @@ tls_write(struct tls_conn *c, const void *p, size_t n)
 size_t
 tls_pending(struct tls_conn *c)
 {
-	int	n = SSL_pending(c->tn_ssl);
+	int n = SSL_pending(c->tn_ssl);
 
 	return n > 0 ? (size_t)n : 0;
 }
@@ -271,14 +274,15 @@ tls_pending(struct tls_conn *c)
 static int
 tls_wait(int fd, int want, int64_t deadline)
 {
-	return ev_wait_fd(fd, want == TLS_WANT_WRITE ? POLLOUT : POLLIN, deadline);
+	return ev_wait_fd(fd, want == TLS_WANT_WRITE ? POLLOUT : POLLIN,
+	    deadline);
 }
 
 int
 tls_client_start(struct tls_ctx *t, int fd, const char *servername,
     int timeout_ms, struct tls_conn **conn_r, char *err, size_t errsz)
 {
-	struct tls_conn	*c;
+	struct tls_conn *c;
 	int64_t		 deadline = ev_clock_ms() + timeout_ms;
 	int		 fl, rc;
 
@@ -293,11 +297,12 @@ tls_client_start(struct tls_ctx *t, int fd, const char *servername,
 	fl = fcntl(fd, F_GETFL);
 	if (fl != -1 && !(fl & O_NONBLOCK))
 		(void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-	while ((rc = tls_handshake(c)) == TLS_WANT_READ || rc == TLS_WANT_WRITE) {
+	while (
+	    (rc = tls_handshake(c)) == TLS_WANT_READ || rc == TLS_WANT_WRITE) {
 		if (tls_wait(fd, rc, deadline) == -1) {
 			(void)snprintf(c->tn_err, sizeof(c->tn_err),
-			    "handshake: %s", errno == ETIMEDOUT ? "timeout" :
-			    strerror(errno));
+			    "handshake: %s",
+			    errno == ETIMEDOUT ? "timeout" : strerror(errno));
 			rc = -1;
 			break;
 		}
@@ -317,8 +322,8 @@ tls_client_start(struct tls_ctx *t, int fd, const char *servername,
 int
 tls_write_all(struct tls_conn *c, const void *p, size_t n, int timeout_ms)
 {
-	const char	*s = p;
-	ssize_t		 w;
+	const char *s = p;
+	ssize_t	    w;
 
 	while (n > 0) {
 		w = tls_write(c, s, n);
@@ -328,7 +333,8 @@ tls_write_all(struct tls_conn *c, const void *p, size_t n, int timeout_ms)
 			continue;
 		}
 		if (w == TLS_WANT_READ || w == TLS_WANT_WRITE) {
-			if (tls_wait(c->tn_fd, (int)w, ev_clock_ms() + timeout_ms) == -1)
+			if (tls_wait(c->tn_fd, (int)w,
+				ev_clock_ms() + timeout_ms) == -1)
 				return -1;
 			continue;
 		}
@@ -340,8 +346,8 @@ tls_write_all(struct tls_conn *c, const void *p, size_t n, int timeout_ms)
 ssize_t
 tls_read_timeout(struct tls_conn *c, void *p, size_t n, int timeout_ms)
 {
-	int64_t	deadline = ev_clock_ms() + timeout_ms;
-	ssize_t	r;
+	int64_t deadline = ev_clock_ms() + timeout_ms;
+	ssize_t r;
 
 	for (;;) {
 		if (tls_pending(c) == 0) {
@@ -365,13 +371,14 @@ tls_info(const struct tls_conn *c, const char **proto_r, const char **cipher_r)
 	if (proto_r != NULL)
 		*proto_r = SSL_get_version(c->tn_ssl);
 	if (cipher_r != NULL)
-		*cipher_r = SSL_CIPHER_get_name(SSL_get_current_cipher(c->tn_ssl));
+		*cipher_r = SSL_CIPHER_get_name(
+		    SSL_get_current_cipher(c->tn_ssl));
 }
 
 void
 tls_info_str(const struct tls_conn *c, char *dst, size_t dstsz)
 {
-	const char	*p, *ci;
+	const char *p, *ci;
 
 	tls_info(c, &p, &ci);
 	(void)snprintf(dst, dstsz, "%s %s", p ? p : "?", ci ? ci : "?");
@@ -405,16 +412,19 @@ tls_conn_free(struct tls_conn **cp)
 /* ---- client policy */
 
 static const char *const tls_level_names[] = {
-	[TLS_LEVEL_NONE] = "none", [TLS_LEVEL_MAY] = "may",
-	[TLS_LEVEL_ENCRYPT] = "encrypt", [TLS_LEVEL_VERIFY] = "verify",
+	[TLS_LEVEL_NONE] = "none",
+	[TLS_LEVEL_MAY] = "may",
+	[TLS_LEVEL_ENCRYPT] = "encrypt",
+	[TLS_LEVEL_VERIFY] = "verify",
 };
 
 int
 tls_level_parse(const char *s, enum tls_level *r)
 {
-	size_t	 i;
+	size_t i;
 
-	for (i = 0; i < sizeof(tls_level_names) / sizeof(tls_level_names[0]); i++)
+	for (i = 0; i < sizeof(tls_level_names) / sizeof(tls_level_names[0]);
+	     i++)
 		if (strcmp(s, tls_level_names[i]) == 0) {
 			*r = (enum tls_level)i;
 			return 0;
@@ -425,28 +435,31 @@ tls_level_parse(const char *s, enum tls_level *r)
 const char *
 tls_level_name(enum tls_level l)
 {
-	return (unsigned)l < sizeof(tls_level_names) / sizeof(tls_level_names[0]) ?
-	    tls_level_names[l] : "?";
+	return (unsigned)l <
+		sizeof(tls_level_names) / sizeof(tls_level_names[0])
+	    ? tls_level_names[l]
+	    : "?";
 }
 
 /* Does the certificate name `name` (DNS name, or IP address)? */
 static bool
 tls_cert_names(X509 *x, const char *name)
 {
-	unsigned char	 a[16];
+	unsigned char a[16];
 
-	if (inet_pton(AF_INET, name, a) == 1 || inet_pton(AF_INET6, name, a) == 1)
+	if (inet_pton(AF_INET, name, a) == 1 ||
+	    inet_pton(AF_INET6, name, a) == 1)
 		return X509_check_ip_asc(x, name, 0) == 1;
 	return X509_check_host(x, name, strlen(name),
-	    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1;
+		   X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1;
 }
 
 int
 tls_policy_check(const struct tls_policy *p, const struct tls_conn *c,
     char *why, size_t whysz)
 {
-	X509	*x;
-	long	 vr;
+	X509 *x;
+	long  vr;
 
 	if (p->tp_level <= TLS_LEVEL_MAY)
 		return 0;
@@ -458,19 +471,23 @@ tls_policy_check(const struct tls_policy *p, const struct tls_conn *c,
 	if (p->tp_level == TLS_LEVEL_ENCRYPT)
 		return 0;
 	if ((x = SSL_get0_peer_certificate(c->tn_ssl)) == NULL) {
-		(void)snprintf(why, whysz, "certificate verification failed: "
+		(void)snprintf(why, whysz,
+		    "certificate verification failed: "
 		    "no certificate");
 		return -1;
 	}
 	if ((vr = SSL_get_verify_result(c->tn_ssl)) != X509_V_OK) {
-		(void)snprintf(why, whysz, "certificate verification failed: %s",
+		(void)snprintf(why, whysz,
+		    "certificate verification failed: %s",
 		    X509_verify_cert_error_string(vr));
 		return -1;
 	}
 	if (p->tp_name == NULL || p->tp_name[0] == '\0' ||
 	    !tls_cert_names(x, p->tp_name)) {
-		(void)snprintf(why, whysz, "certificate name mismatch: the "
-		    "certificate does not name %s", p->tp_name ? p->tp_name : "");
+		(void)snprintf(why, whysz,
+		    "certificate name mismatch: the "
+		    "certificate does not name %s",
+		    p->tp_name ? p->tp_name : "");
 		return -1;
 	}
 	return 0;

@@ -23,20 +23,20 @@
 struct tls_ctx;
 struct tls_conn;
 
-#define TLS_WANT_READ	(-2)
-#define TLS_WANT_WRITE	(-3)
+#define TLS_WANT_READ  (-2)
+#define TLS_WANT_WRITE (-3)
 
 /* Once per process, before chroot (loads OpenSSL configuration). */
-void	tls_init(void);
+void tls_init(void);
 
 /* ---- server side (smtpd) */
 /* Loads a PEM certificate chain and private key; NULL with err on failure. */
-struct tls_ctx	*tls_server_ctx_new(const char *cert, const char *key,
-		    char *err, size_t errsz);
+struct tls_ctx *tls_server_ctx_new(const char *cert, const char *key, char *err,
+    size_t errsz);
 /* Wraps an accepted socket; the handshake runs in tls_handshake(). */
-struct tls_conn	*tls_server_conn_new(struct tls_ctx *, int fd);
+struct tls_conn *tls_server_conn_new(struct tls_ctx *, int fd);
 /* 0 done, TLS_WANT_READ/TLS_WANT_WRITE (non-blocking fd), -1 failed. */
-int		 tls_handshake(struct tls_conn *);
+int tls_handshake(struct tls_conn *);
 
 /* ---- client side (deliverd) */
 /*
@@ -44,7 +44,8 @@ int		 tls_handshake(struct tls_conn *);
  * default store. The handshake never fails on the certificate: the
  * verification result is kept for tls_policy_check().
  */
-struct tls_ctx	*tls_client_ctx_new(const char *ca_file, char *err, size_t errsz);
+struct tls_ctx *tls_client_ctx_new(const char *ca_file, char *err,
+    size_t errsz);
 /*
  * Runs the whole client handshake on fd (blocking or not: it polls itself)
  * within timeout_ms milliseconds. servername (may be NULL) is sent as SNI.
@@ -53,8 +54,8 @@ struct tls_ctx	*tls_client_ctx_new(const char *ca_file, char *err, size_t errsz)
  * 0 and *conn_r set, or -1 with err ("timeout", or OpenSSL's reason).
  * After return the fd's O_NONBLOCK flag is as it was before.
  */
-int		 tls_client_start(struct tls_ctx *, int fd, const char *servername,
-		    int timeout_ms, struct tls_conn **conn_r, char *err, size_t errsz);
+int tls_client_start(struct tls_ctx *, int fd, const char *servername,
+    int timeout_ms, struct tls_conn **conn_r, char *err, size_t errsz);
 
 /*
  * TLS policy of a client session (relayhost_tls; MTA-STS/DANE later):
@@ -63,24 +64,29 @@ int		 tls_client_start(struct tls_ctx *, int fd, const char *servername,
  * chains to the context's CAs and names tp_name: a DNS name, or an IP
  * address in an iPAddress entry).
  */
-enum tls_level { TLS_LEVEL_NONE, TLS_LEVEL_MAY, TLS_LEVEL_ENCRYPT, TLS_LEVEL_VERIFY };
+enum tls_level {
+	TLS_LEVEL_NONE,
+	TLS_LEVEL_MAY,
+	TLS_LEVEL_ENCRYPT,
+	TLS_LEVEL_VERIFY
+};
 
 struct tls_policy {
-	enum tls_level	 tp_level;
-	const char	*tp_name;	/* the name the certificate must carry */
+	enum tls_level tp_level;
+	const char    *tp_name; /* the name the certificate must carry */
 };
 
 /* "none", "may", "encrypt", "verify": 0, or -1 for anything else. */
-int		 tls_level_parse(const char *, enum tls_level *r);
-const char	*tls_level_name(enum tls_level);
+int	    tls_level_parse(const char *, enum tls_level *r);
+const char *tls_level_name(enum tls_level);
 /*
  * The verdict on a session: conn is its TLS session, or NULL when it runs
  * (or would run) in clear. 0 when it satisfies the policy; -1 when not,
  * with the reason in why ("TLS is required", "certificate verification
  * failed: ...", "certificate name mismatch: ...").
  */
-int		 tls_policy_check(const struct tls_policy *, const struct tls_conn *conn,
-		    char *why, size_t whysz);
+int tls_policy_check(const struct tls_policy *, const struct tls_conn *conn,
+    char *why, size_t whysz);
 
 /* ---- both sides */
 /*
@@ -89,27 +95,27 @@ int		 tls_policy_check(const struct tls_policy *, const struct tls_conn *conn,
  * block like read(2)/write(2). tls_write writes at most n bytes (partial
  * writes are possible only with TLS_WANT_*: SSL_MODE_ENABLE_PARTIAL_WRITE).
  */
-ssize_t		 tls_read(struct tls_conn *, void *, size_t n);
-ssize_t		 tls_write(struct tls_conn *, const void *, size_t n);
+ssize_t tls_read(struct tls_conn *, void *, size_t n);
+ssize_t tls_write(struct tls_conn *, const void *, size_t n);
 /* Bytes already decrypted and buffered: poll() will not report them. */
-size_t		 tls_pending(struct tls_conn *);
+size_t tls_pending(struct tls_conn *);
 /* Blocking helpers for simple clients: all of n bytes, or -1 (errors,
  * timeout of timeout_ms per wait). */
-int		 tls_write_all(struct tls_conn *, const void *, size_t n, int timeout_ms);
+int tls_write_all(struct tls_conn *, const void *, size_t n, int timeout_ms);
 /* Up to n bytes, waiting at most timeout_ms: >0, 0 closed, -1 error or
  * timeout (errno ETIMEDOUT). Works on blocking and non-blocking fds. */
-ssize_t		 tls_read_timeout(struct tls_conn *, void *, size_t n, int timeout_ms);
+ssize_t tls_read_timeout(struct tls_conn *, void *, size_t n, int timeout_ms);
 /* Negotiated protocol ("TLSv1.3") and cipher ("TLS_AES_256_GCM_SHA384");
  * pointers stay valid until tls_conn_free. */
-void		 tls_info(const struct tls_conn *, const char **proto_r,
-		    const char **cipher_r);
+void tls_info(const struct tls_conn *, const char **proto_r,
+    const char **cipher_r);
 /* "TLSv1.3 TLS_AES_256_GCM_SHA384" into dst. */
-void		 tls_info_str(const struct tls_conn *, char *dst, size_t dstsz);
+void tls_info_str(const struct tls_conn *, char *dst, size_t dstsz);
 /* The last error of this connection, for logs. */
-const char	*tls_error(const struct tls_conn *);
+const char *tls_error(const struct tls_conn *);
 /* Sends close_notify without waiting for the peer's (never blocks long). */
-void		 tls_shutdown(struct tls_conn *);
-void		 tls_conn_free(struct tls_conn **);
-void		 tls_ctx_free(struct tls_ctx **);
+void tls_shutdown(struct tls_conn *);
+void tls_conn_free(struct tls_conn **);
+void tls_ctx_free(struct tls_ctx **);
 
 #endif

@@ -20,34 +20,34 @@
 #include "track_html.h"
 #include "xmem.h"
 
-#define TRACK_LINE_MAX	998	/* RFC 5322: a 7bit/8bit line, CRLF excluded */
-#define TRACK_PIXEL_MAX	(TRACK_URL_MAX + 128)
+#define TRACK_LINE_MAX	998 /* RFC 5322: a 7bit/8bit line, CRLF excluded */
+#define TRACK_PIXEL_MAX (TRACK_URL_MAX + 128)
 
 /* One tracked HTML part: its encoded body is msg[tp_start, tp_end). */
 struct track_part {
-	size_t			tp_start, tp_end;
-	GMimeContentEncoding	tp_enc;
-	size_t			tp_declen;	/* decoded bytes (the plan's check) */
+	size_t		     tp_start, tp_end;
+	GMimeContentEncoding tp_enc;
+	size_t		     tp_declen; /* decoded bytes (the plan's check) */
 };
 
 struct track_walk {
-	const char		*tw_msg;
-	size_t			 tw_len;
-	struct track_part	*tw_v;
-	size_t			 tw_n, tw_cap;
-	bool			 tw_bad;	/* GMime reported a malformed message */
+	const char	  *tw_msg;
+	size_t		   tw_len;
+	struct track_part *tw_v;
+	size_t		   tw_n, tw_cap;
+	bool		   tw_bad; /* GMime reported a malformed message */
 };
 
 /* One href value (quotes included) in a decoded HTML part. */
 struct track_href {
-	size_t	 th_off, th_len;
-	char	*th_url;
+	size_t th_off, th_len;
+	char  *th_url;
 };
 
 struct track_scan {
-	struct track_href	*ts_v;
-	size_t			 ts_n, ts_cap;
-	size_t			 ts_pixel;	/* where the pixel goes */
+	struct track_href *ts_v;
+	size_t		   ts_n, ts_cap;
+	size_t		   ts_pixel; /* where the pixel goes */
 };
 
 void
@@ -61,7 +61,7 @@ track_html_init(void)
 static void
 track_warn_cb(gint64 off, GMimeParserWarning w, const gchar *item, gpointer arg)
 {
-	struct track_walk	*tw = arg;
+	struct track_walk *tw = arg;
 
 	(void)off;
 	(void)item;
@@ -72,7 +72,7 @@ track_warn_cb(gint64 off, GMimeParserWarning w, const gchar *item, gpointer arg)
 	case GMIME_WARN_INVALID_RFC2047_HEADER_VALUE:
 	case GMIME_WARN_INVALID_PARAMETER:
 	case GMIME_WARN_INVALID_ADDRESS_LIST:
-		return;		/* about headers we do not touch */
+		return; /* about headers we do not touch */
 	default:
 		tw->tw_bad = true;
 	}
@@ -81,21 +81,26 @@ track_warn_cb(gint64 off, GMimeParserWarning w, const gchar *item, gpointer arg)
 static bool
 track_charset_ok(GMimeObject *o)
 {
-	const char	*cs = g_mime_object_get_content_type_parameter(o, "charset");
+	const char *cs = g_mime_object_get_content_type_parameter(o, "charset");
 
 	/* gumbo reads bytes: the charset must keep ASCII as ASCII (not the
 	 * 7-bit escape-sequence charsets either) */
-	return cs == NULL || (strncasecmp(cs, "utf-16", 6) != 0 &&
-	    strncasecmp(cs, "utf-32", 6) != 0 && strncasecmp(cs, "ucs", 3) != 0 &&
-	    strncasecmp(cs, "utf-7", 5) != 0 && strncasecmp(cs, "iso-2022", 8) != 0 &&
-	    strncasecmp(cs, "hz-gb", 5) != 0);
+	return cs == NULL ||
+	    (strncasecmp(cs, "utf-16", 6) != 0 &&
+		strncasecmp(cs, "utf-32", 6) != 0 &&
+		strncasecmp(cs, "ucs", 3) != 0 &&
+		strncasecmp(cs, "utf-7", 5) != 0 &&
+		strncasecmp(cs, "iso-2022", 8) != 0 &&
+		strncasecmp(cs, "hz-gb", 5) != 0);
 }
 
 static bool
 track_enc_ok(GMimeContentEncoding e)
 {
-	return e == GMIME_CONTENT_ENCODING_DEFAULT || e == GMIME_CONTENT_ENCODING_7BIT ||
-	    e == GMIME_CONTENT_ENCODING_8BIT || e == GMIME_CONTENT_ENCODING_BINARY ||
+	return e == GMIME_CONTENT_ENCODING_DEFAULT ||
+	    e == GMIME_CONTENT_ENCODING_7BIT ||
+	    e == GMIME_CONTENT_ENCODING_8BIT ||
+	    e == GMIME_CONTENT_ENCODING_BINARY ||
 	    e == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
 	    e == GMIME_CONTENT_ENCODING_BASE64;
 }
@@ -103,46 +108,49 @@ track_enc_ok(GMimeContentEncoding e)
 static void
 track_part_cb(GMimeObject *parent, GMimeObject *o, gpointer arg)
 {
-	struct track_walk		*tw = arg;
-	GMimeContentDisposition		*cd;
-	GMimeDataWrapper		*dw;
-	GMimeStream			*st;
+	struct track_walk	*tw = arg;
+	GMimeContentDisposition *cd;
+	GMimeDataWrapper	*dw;
+	GMimeStream		*st;
 
 	(void)parent;
-	if (!GMIME_IS_PART(o) || !g_mime_content_type_is_type(
-	    g_mime_object_get_content_type(o), "text", "html"))
+	if (!GMIME_IS_PART(o) ||
+	    !g_mime_content_type_is_type(g_mime_object_get_content_type(o),
+		"text", "html"))
 		return;
 	cd = g_mime_object_get_content_disposition(o);
 	if ((cd != NULL && g_mime_content_disposition_is_attachment(cd)) ||
-	    !track_charset_ok(o) || !track_enc_ok(g_mime_part_get_content_encoding(
-	    GMIME_PART(o))))
+	    !track_charset_ok(o) ||
+	    !track_enc_ok(g_mime_part_get_content_encoding(GMIME_PART(o))))
 		return;
 	if ((dw = g_mime_part_get_content(GMIME_PART(o))) == NULL ||
 	    (st = g_mime_data_wrapper_get_stream(dw)) == NULL ||
 	    st->bound_start < 0 || st->bound_end < st->bound_start ||
 	    (uint64_t)st->bound_end > tw->tw_len) {
-		tw->tw_bad = true;	/* no place in the message: leave it all */
+		tw->tw_bad = true; /* no place in the message: leave it all */
 		return;
 	}
 	if (tw->tw_n == TRACK_PARTS_MAX)
-		return;		/* the rest is left alone, on both sides */
+		return; /* the rest is left alone, on both sides */
 	if (tw->tw_n == tw->tw_cap) {
 		tw->tw_cap = tw->tw_cap ? tw->tw_cap * 2 : 4;
-		tw->tw_v = xreallocarray(tw->tw_v, tw->tw_cap, sizeof(*tw->tw_v));
+		tw->tw_v = xreallocarray(tw->tw_v, tw->tw_cap,
+		    sizeof(*tw->tw_v));
 	}
 	tw->tw_v[tw->tw_n].tp_start = (size_t)st->bound_start;
 	tw->tw_v[tw->tw_n].tp_end = (size_t)st->bound_end;
-	tw->tw_v[tw->tw_n++].tp_enc = g_mime_part_get_content_encoding(GMIME_PART(o));
+	tw->tw_v[tw->tw_n++].tp_enc = g_mime_part_get_content_encoding(
+	    GMIME_PART(o));
 }
 
 /* The tracked parts of msg into tw; -1 when GMime finds it malformed. */
 static int
 track_walk(const char *msg, size_t len, struct track_walk *tw)
 {
-	GMimeParserOptions	*po;
-	GMimeStream		*st;
-	GMimeParser		*p;
-	GMimeMessage		*m;
+	GMimeParserOptions *po;
+	GMimeStream	   *st;
+	GMimeParser	   *p;
+	GMimeMessage	   *m;
 
 	memset(tw, 0, sizeof(*tw));
 	tw->tw_msg = msg;
@@ -177,10 +185,11 @@ track_walk(const char *msg, size_t len, struct track_walk *tw)
 static int
 track_lf_to_crlf(const char *s, size_t n, struct buf *out)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < n; i++)
-		if ((s[i] == '\n' && buf_putc(out, '\r') == -1) || buf_putc(out, s[i]) == -1)
+		if ((s[i] == '\n' && buf_putc(out, '\r') == -1) ||
+		    buf_putc(out, s[i]) == -1)
 			return -1;
 	return 0;
 }
@@ -189,10 +198,10 @@ static int
 track_code(bool encode, GMimeContentEncoding enc, const char *in, size_t n,
     struct buf *out)
 {
-	GMimeEncoding	 e;
-	size_t		 cap, got;
-	char		*o;
-	int		 rc;
+	GMimeEncoding e;
+	size_t	      cap, got;
+	char	     *o;
+	int	      rc;
 
 	if (encode)
 		g_mime_encoding_init_encode(&e, enc);
@@ -202,7 +211,7 @@ track_code(bool encode, GMimeContentEncoding enc, const char *in, size_t n,
 	o = xmalloc(cap);
 	got = g_mime_encoding_flush(&e, in, n, o);
 	if (got > cap)
-		abort();	/* GMime's bound was wrong: memory is already gone */
+		abort(); /* GMime's bound was wrong: memory is already gone */
 	rc = encode ? track_lf_to_crlf(o, got, out) : buf_append(out, o, got);
 	free(o);
 	return rc;
@@ -219,9 +228,9 @@ track_identity(GMimeContentEncoding e)
 static int
 track_decode(const struct track_part *tp, const char *raw, struct buf *out)
 {
-	struct buf	lf;
-	size_t		i, n = tp->tp_end - tp->tp_start;
-	int		rc;
+	struct buf lf;
+	size_t	   i, n = tp->tp_end - tp->tp_start;
+	int	   rc;
 
 	if (track_identity(tp->tp_enc))
 		return buf_append(out, raw, n);
@@ -232,35 +241,37 @@ track_decode(const struct track_part *tp, const char *raw, struct buf *out)
 		if ((raw[i] != '\r' || i + 1 == n || raw[i + 1] != '\n') &&
 		    buf_putc(&lf, raw[i]) == -1)
 			break;
-	rc = i == n ? track_code(false, tp->tp_enc, lf.data ? lf.data : "", lf.len,
-	    out) : -1;
+	rc = i == n
+	    ? track_code(false, tp->tp_enc, lf.data ? lf.data : "", lf.len, out)
+	    : -1;
 	buf_release(&lf);
 	return rc;
 }
 
 /* The new body in the part's encoding, ending as the old one did. */
 static int
-track_encode(const struct track_part *tp, const char *raw, const char *s, size_t n,
-    struct buf *out)
+track_encode(const struct track_part *tp, const char *raw, const char *s,
+    size_t n, struct buf *out)
 {
-	size_t	 rawlen = tp->tp_end - tp->tp_start, eol = 0, line = 0, i, mark;
+	size_t rawlen = tp->tp_end - tp->tp_start, eol = 0, line = 0, i, mark;
 
 	if (track_identity(tp->tp_enc)) {
 		for (i = 0; i < n; i++) {
 			line = s[i] == '\n' ? 0 : line + 1;
-			if (line > TRACK_LINE_MAX + 1)	/* a CR may end it */
+			if (line > TRACK_LINE_MAX + 1) /* a CR may end it */
 				return -1;
 		}
 		return buf_append(out, s, n);
 	}
-	while (eol < rawlen && (raw[rawlen - 1 - eol] == '\n' ||
-	    raw[rawlen - 1 - eol] == '\r'))
+	while (eol < rawlen &&
+	    (raw[rawlen - 1 - eol] == '\n' || raw[rawlen - 1 - eol] == '\r'))
 		eol++;
 	mark = out->len;
 	if (track_code(true, tp->tp_enc, s, n, out) == -1)
 		return -1;
-	while (out->len > mark && (out->data[out->len - 1] == '\n' ||
-	    out->data[out->len - 1] == '\r'))
+	while (out->len > mark &&
+	    (out->data[out->len - 1] == '\n' ||
+		out->data[out->len - 1] == '\r'))
 		out->len--;
 	out->data[out->len] = '\0';
 	return buf_append(out, raw + rawlen - eol, eol);
@@ -271,50 +282,58 @@ track_encode(const struct track_part *tp, const char *raw, const char *s, size_t
 static bool
 track_in(const char *html, size_t n, const char *p, size_t len)
 {
-	return p != NULL && p >= html && len <= n && (size_t)(p - html) <= n - len;
+	return p != NULL && p >= html && len <= n &&
+	    (size_t)(p - html) <= n - len;
 }
 
 /* The value of an http/https href, trimmed; NULL if not one to track. */
 static char *
 track_url(const char *v)
 {
-	const char	*e;
-	size_t		 len;
+	const char *e;
+	size_t	    len;
 
-	while (*v == ' ' || *v == '\t' || *v == '\n' || *v == '\r' || *v == '\f')
+	while (
+	    *v == ' ' || *v == '\t' || *v == '\n' || *v == '\r' || *v == '\f')
 		v++;
 	len = strlen(v);
 	e = v + len;
-	while (e > v && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' ||
-	    e[-1] == '\r' || e[-1] == '\f'))
+	while (e > v &&
+	    (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r' ||
+		e[-1] == '\f'))
 		e--;
 	len = (size_t)(e - v);
-	if (len > TRACK_URL_MAX || (strncasecmp(v, "http://", 7) != 0 &&
-	    strncasecmp(v, "https://", 8) != 0))
+	if (len > TRACK_URL_MAX ||
+	    (strncasecmp(v, "http://", 7) != 0 &&
+		strncasecmp(v, "https://", 8) != 0))
 		return NULL;
 	return xstrndup(v, len);
 }
 
 static void
-track_anchor(const char *html, size_t n, const GumboNode *node, struct track_scan *ts)
+track_anchor(const char *html, size_t n, const GumboNode *node,
+    struct track_scan *ts)
 {
-	const GumboElement	*el = &node->v.element;
-	const GumboAttribute	*href;
-	char			*url;
+	const GumboElement   *el = &node->v.element;
+	const GumboAttribute *href;
+	char		     *url;
 
-	if (node->parse_flags & (GUMBO_INSERTION_BY_PARSER |
-	    GUMBO_INSERTION_RECONSTRUCTED_FORMATTING_ELEMENT |
-	    GUMBO_INSERTION_ADOPTION_AGENCY_CLONED))
-		return;		/* not an element of the source */
+	if (node->parse_flags &
+	    (GUMBO_INSERTION_BY_PARSER |
+		GUMBO_INSERTION_RECONSTRUCTED_FORMATTING_ELEMENT |
+		GUMBO_INSERTION_ADOPTION_AGENCY_CLONED))
+		return; /* not an element of the source */
 	if ((href = gumbo_get_attribute(&el->attributes, "href")) == NULL ||
 	    gumbo_get_attribute(&el->attributes, "data-no-track") != NULL ||
 	    href->original_value.length == 0 ||
-	    !track_in(html, n, href->original_value.data, href->original_value.length) ||
+	    !track_in(html, n, href->original_value.data,
+		href->original_value.length) ||
 	    (url = track_url(href->value)) == NULL)
 		return;
 	if (ts->ts_n == ts->ts_cap) {
 		ts->ts_cap = ts->ts_cap ? ts->ts_cap * 2 : 16;
-		ts->ts_v = xreallocarray(ts->ts_v, ts->ts_cap, sizeof(*ts->ts_v));
+		ts->ts_v = xreallocarray(ts->ts_v, ts->ts_cap,
+		    sizeof(*ts->ts_v));
 	}
 	ts->ts_v[ts->ts_n].th_off = (size_t)(href->original_value.data - html);
 	ts->ts_v[ts->ts_n].th_len = href->original_value.length;
@@ -324,7 +343,7 @@ track_anchor(const char *html, size_t n, const GumboNode *node, struct track_sca
 static int
 track_href_cmp(const void *a, const void *b)
 {
-	const struct track_href	*x = a, *y = b;
+	const struct track_href *x = a, *y = b;
 
 	return x->th_off < y->th_off ? -1 : x->th_off > y->th_off;
 }
@@ -333,7 +352,7 @@ track_href_cmp(const void *a, const void *b)
 static void
 track_scan_sort(struct track_scan *ts)
 {
-	size_t	i, o = 0;
+	size_t i, o = 0;
 
 	if (ts->ts_n == 0)
 		return;
@@ -353,21 +372,21 @@ track_scan_sort(struct track_scan *ts)
  * (gumbo spends a fifth of its time in malloc and free otherwise; bench/
  * README.md), malloc once it is used up. Its parse errors are not kept.
  */
-#define TRACK_ARENA_SIZE	(1u << 20)
+#define TRACK_ARENA_SIZE (1u << 20)
 
 struct track_arena {
-	char	*ta_buf;
-	size_t	 ta_used;
-	size_t	 ta_outside;	/* allocations that went to malloc */
+	char  *ta_buf;
+	size_t ta_used;
+	size_t ta_outside; /* allocations that went to malloc */
 };
 
-static struct track_arena	track_arena;
+static struct track_arena track_arena;
 
 static void *
 track_arena_alloc(void *arg, size_t n)
 {
-	struct track_arena	*a = arg;
-	void			*p;
+	struct track_arena *a = arg;
+	void		   *p;
 
 	n = (n + 15) & ~(size_t)15;
 	if (a->ta_buf == NULL || n > TRACK_ARENA_SIZE - a->ta_used) {
@@ -382,7 +401,7 @@ track_arena_alloc(void *arg, size_t n)
 static void
 track_arena_free(void *arg, void *p)
 {
-	struct track_arena	*a = arg;
+	struct track_arena *a = arg;
 
 	if (a->ta_buf == NULL || (char *)p < a->ta_buf ||
 	    (char *)p >= a->ta_buf + TRACK_ARENA_SIZE)
@@ -417,11 +436,11 @@ track_parse_done(GumboOptions *go, GumboOutput *g)
 static void
 track_scan(const char *html, size_t n, struct track_scan *ts)
 {
-	GumboOptions		 go;
-	GumboOutput		*g;
-	const GumboNode		**stack, *node;
-	const GumboVector	*kids;
-	size_t			 sp = 0, cap = 64, i;
+	GumboOptions	   go;
+	GumboOutput	  *g;
+	const GumboNode	 **stack, *node;
+	const GumboVector *kids;
+	size_t		   sp = 0, cap = 64, i;
 
 	memset(ts, 0, sizeof(*ts));
 	ts->ts_pixel = n;
@@ -430,15 +449,18 @@ track_scan(const char *html, size_t n, struct track_scan *ts)
 	stack[sp++] = g->root;
 	while (sp > 0) {
 		node = stack[--sp];
-		if (node->type != GUMBO_NODE_ELEMENT && node->type != GUMBO_NODE_TEMPLATE)
+		if (node->type != GUMBO_NODE_ELEMENT &&
+		    node->type != GUMBO_NODE_TEMPLATE)
 			continue;
 		if (node->v.element.tag == GUMBO_TAG_A)
 			track_anchor(html, n, node, ts);
 		if (node->v.element.tag == GUMBO_TAG_BODY &&
 		    node->v.element.original_end_tag.length > 0 &&
 		    track_in(html, n, node->v.element.original_end_tag.data,
-		    node->v.element.original_end_tag.length))
-			ts->ts_pixel = (size_t)(node->v.element.original_end_tag.data - html);
+			node->v.element.original_end_tag.length))
+			ts->ts_pixel =
+			    (size_t)(node->v.element.original_end_tag.data -
+				html);
 		kids = &node->v.element.children;
 		if (sp + kids->length > cap) {
 			cap = (sp + kids->length) * 2;
@@ -455,7 +477,7 @@ track_scan(const char *html, size_t n, struct track_scan *ts)
 static void
 track_scan_free(struct track_scan *ts)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < ts->ts_n; i++)
 		free(ts->ts_v[i].th_url);
@@ -474,13 +496,13 @@ track_links_add(struct track_links *tl, char *url)
 
 /* ---- the plan: where the edits go, made once at filing (track_html.h) */
 
-#define TRACK_PLAN_MAGIC	"TP1"	/* NUL included: 4 bytes */
-#define TRACK_PLAN_BAD		1	/* flags: the message cannot be parsed */
+#define TRACK_PLAN_MAGIC "TP1" /* NUL included: 4 bytes */
+#define TRACK_PLAN_BAD	 1     /* flags: the message cannot be parsed */
 
 static int
 track_put64(struct buf *b, uint64_t v)
 {
-	uint8_t	x[8];
+	uint8_t x[8];
 	int	i;
 
 	for (i = 0; i < 8; i++)
@@ -491,7 +513,7 @@ track_put64(struct buf *b, uint64_t v)
 static bool
 track_get64(const uint8_t **p, const uint8_t *end, uint64_t *v)
 {
-	int	i;
+	int i;
 
 	if (end - *p < 8)
 		return false;
@@ -506,8 +528,8 @@ static int
 track_plan_part(struct buf *plan, const struct track_part *tp,
     const struct track_scan *ts, size_t nhref)
 {
-	size_t	i;
-	int	rc = 0;
+	size_t i;
+	int    rc = 0;
 
 	rc |= track_put64(plan, tp->tp_start);
 	rc |= track_put64(plan, tp->tp_end);
@@ -534,10 +556,10 @@ track_plan_begin(struct buf *plan, uint64_t flags, uint64_t nparts)
 int
 track_links_extract(const char *msg, size_t len, struct track_links *tl)
 {
-	struct track_walk	 tw;
-	struct track_scan	 ts;
-	struct buf		 html, plan;
-	size_t			 p, i, n, left = TRACK_HTML_MAX, nparts = 0;
+	struct track_walk tw;
+	struct track_scan ts;
+	struct buf	  html, plan;
+	size_t		  p, i, n, left = TRACK_HTML_MAX, nparts = 0;
 
 	memset(tl, 0, sizeof(*tl));
 	buf_init(&plan, SIZE_MAX / 2);
@@ -551,9 +573,10 @@ track_links_extract(const char *msg, size_t len, struct track_links *tl)
 	buf_init(&html, TRACK_HTML_MAX);
 	for (p = 0; p < tw.tw_n; p++) {
 		buf_reset(&html);
-		if (track_decode(&tw.tw_v[p], msg + tw.tw_v[p].tp_start, &html) == -1 ||
+		if (track_decode(&tw.tw_v[p], msg + tw.tw_v[p].tp_start,
+			&html) == -1 ||
 		    html.len > left)
-			continue;	/* too large: the rewriter skips it too */
+			continue; /* too large: the rewriter skips it too */
 		left -= html.len;
 		tw.tw_v[p].tp_declen = html.len;
 		track_scan(html.data ? html.data : "", html.len, &ts);
@@ -568,8 +591,9 @@ track_links_extract(const char *msg, size_t len, struct track_links *tl)
 	}
 	buf_release(&html);
 	free(tw.tw_v);
-	for (i = 0; i < 8; i++)		/* the count, now known */
-		plan.data[4 + 8 + i] = (char)(uint8_t)((uint64_t)nparts >> (56 - 8 * i));
+	for (i = 0; i < 8; i++) /* the count, now known */
+		plan.data[4 + 8 + i] = (char)(uint8_t)((uint64_t)nparts >>
+		    (56 - 8 * i));
 	tl->tl_plan = plan.data;
 	tl->tl_planlen = plan.len;
 	return 0;
@@ -578,7 +602,7 @@ track_links_extract(const char *msg, size_t len, struct track_links *tl)
 void
 track_links_free(struct track_links *tl)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < tl->tl_n; i++)
 		free(tl->tl_v[i]);
@@ -592,12 +616,14 @@ track_links_free(struct track_links *tl)
 static int
 track_pixel(const struct track_opts *o, struct buf *out)
 {
-	char	tok[256];
+	char tok[256];
 
 	if (o->to_token(o->to_arg, 'o', 0, tok, sizeof(tok)) == -1)
 		return -1;
-	return buf_printf(out, "<img src=\"https://%s/o/%s\" width=\"1\" height=\"1\" "
-	    "alt=\"\">", o->to_host, tok);
+	return buf_printf(out,
+	    "<img src=\"https://%s/o/%s\" width=\"1\" height=\"1\" "
+	    "alt=\"\">",
+	    o->to_host, tok);
 }
 
 /* The part's new HTML: the old with hrefs replaced and the pixel added. */
@@ -605,17 +631,18 @@ static int
 track_html_edit(const char *html, size_t n, const struct track_scan *ts,
     const struct track_opts *o, unsigned *link, struct buf *out)
 {
-	char	tok[256];
-	size_t	at = 0, i;
-	bool	pixel = !o->to_opens;
+	char   tok[256];
+	size_t at = 0, i;
+	bool   pixel = !o->to_opens;
 
 	for (i = 0; i <= ts->ts_n; i++) {
-		const struct track_href	*h = i < ts->ts_n ? &ts->ts_v[i] : NULL;
-		bool	 edit = h != NULL && o->to_clicks && *link < TRACK_LINKS_MAX &&
-		    *link < o->to_links;
+		const struct track_href *h = i < ts->ts_n ? &ts->ts_v[i] : NULL;
+		bool			 edit = h != NULL && o->to_clicks &&
+		    *link < TRACK_LINKS_MAX && *link < o->to_links;
 
 		if (!pixel && (h == NULL || h->th_off >= ts->ts_pixel)) {
-			if (buf_append(out, html + at, ts->ts_pixel - at) == -1 ||
+			if (buf_append(out, html + at, ts->ts_pixel - at) ==
+				-1 ||
 			    track_pixel(o, out) == -1)
 				return -1;
 			at = ts->ts_pixel;
@@ -623,9 +650,11 @@ track_html_edit(const char *html, size_t n, const struct track_scan *ts,
 		}
 		if (!edit)
 			continue;
-		if (o->to_token(o->to_arg, 'c', *link, tok, sizeof(tok)) == -1 ||
+		if (o->to_token(o->to_arg, 'c', *link, tok, sizeof(tok)) ==
+			-1 ||
 		    buf_append(out, html + at, h->th_off - at) == -1 ||
-		    buf_printf(out, "\"https://%s/c/%s\"", o->to_host, tok) == -1)
+		    buf_printf(out, "\"https://%s/c/%s\"", o->to_host, tok) ==
+			-1)
 			return -1;
 		(*link)++;
 		at = h->th_off + h->th_len;
@@ -637,7 +666,7 @@ track_html_edit(const char *html, size_t n, const struct track_scan *ts,
 static bool
 track_value_ok(const char *v, size_t len)
 {
-	size_t	i;
+	size_t i;
 
 	if (len >= 2 && (v[0] == '"' || v[0] == '\'') && v[len - 1] == v[0])
 		return memchr(v + 1, v[0], len - 2) == NULL;
@@ -652,12 +681,13 @@ track_value_ok(const char *v, size_t len)
 static bool
 track_scan_fits(const struct track_scan *ts, const char *html, size_t n)
 {
-	size_t	i, at = 0;
+	size_t i, at = 0;
 
 	for (i = 0; i < ts->ts_n; i++) {
 		if (ts->ts_v[i].th_off < at || ts->ts_v[i].th_len > n ||
 		    ts->ts_v[i].th_off > n - ts->ts_v[i].th_len ||
-		    !track_value_ok(html + ts->ts_v[i].th_off, ts->ts_v[i].th_len))
+		    !track_value_ok(html + ts->ts_v[i].th_off,
+			ts->ts_v[i].th_len))
 			return false;
 		at = ts->ts_v[i].th_off + ts->ts_v[i].th_len;
 	}
@@ -671,33 +701,38 @@ track_scan_fits(const struct track_scan *ts, const char *html, size_t n)
  */
 static int
 track_rewrite_part(const char *msg, const struct track_part *tp,
-    const struct track_scan *planned, const struct track_opts *o, unsigned *link,
-    size_t *left, struct buf *out)
+    const struct track_scan *planned, const struct track_opts *o,
+    unsigned *link, size_t *left, struct buf *out)
 {
-	struct track_scan	 ts;
-	struct buf		 html, edited;
-	const char		*raw = msg + tp->tp_start;
-	int			 rc = -1;
+	struct track_scan ts;
+	struct buf	  html, edited;
+	const char	 *raw = msg + tp->tp_start;
+	int		  rc = -1;
 
 	buf_init(&html, TRACK_HTML_MAX);
-	if (track_decode(tp, raw, &html) == -1 || (planned == NULL && html.len > *left) ||
-	    (planned != NULL && (html.len != tp->tp_declen ||
-	    !track_scan_fits(planned, html.data ? html.data : "", html.len)))) {
+	if (track_decode(tp, raw, &html) == -1 ||
+	    (planned == NULL && html.len > *left) ||
+	    (planned != NULL &&
+		(html.len != tp->tp_declen ||
+		    !track_scan_fits(planned, html.data ? html.data : "",
+			html.len)))) {
 		buf_release(&html);
-		return planned == NULL ? 0 : -1;	/* too large: as extraction did */
+		return planned == NULL ? 0
+				       : -1; /* too large: as extraction did */
 	}
 	if (planned == NULL) {
 		*left -= html.len;
 		track_scan(html.data ? html.data : "", html.len, &ts);
 	} else
 		ts = *planned;
-	if (!o->to_opens && (ts.ts_n == 0 || *link >= TRACK_LINKS_MAX ||
-	    *link >= o->to_links))
+	if (!o->to_opens &&
+	    (ts.ts_n == 0 || *link >= TRACK_LINKS_MAX || *link >= o->to_links))
 		rc = 0;
 	else {
 		buf_init(&edited, SIZE_MAX / 2);
-		if (track_html_edit(html.data ? html.data : "", html.len, &ts, o, link,
-		    &edited) == 0 && track_encode(tp, raw, edited.data, edited.len, out) == 0)
+		if (track_html_edit(html.data ? html.data : "", html.len, &ts,
+			o, link, &edited) == 0 &&
+		    track_encode(tp, raw, edited.data, edited.len, out) == 0)
 			rc = 1;
 		buf_release(&edited);
 	}
@@ -709,35 +744,40 @@ track_rewrite_part(const char *msg, const struct track_part *tp,
 
 /* The message with each part's new body (planned: NULL, or one scan per part). */
 static int
-track_splice(const char *msg, size_t len, const struct track_part *parts, size_t nparts,
-    const struct track_scan *planned, const struct track_opts *o, struct buf *out)
+track_splice(const char *msg, size_t len, const struct track_part *parts,
+    size_t nparts, const struct track_scan *planned, const struct track_opts *o,
+    struct buf *out)
 {
-	struct buf	 res;
-	size_t		 p, at = 0, mark, left = TRACK_HTML_MAX;
-	unsigned	 link = 0;
-	int		 rc = 0, r;
+	struct buf res;
+	size_t	   p, at = 0, mark, left = TRACK_HTML_MAX;
+	unsigned   link = 0;
+	int	   rc = 0, r;
 
 	buf_init(&res, SIZE_MAX / 2);
 	for (p = 0; p < nparts && rc != -1; p++) {
-		if (parts[p].tp_start < at || parts[p].tp_end < parts[p].tp_start ||
+		if (parts[p].tp_start < at ||
+		    parts[p].tp_end < parts[p].tp_start ||
 		    parts[p].tp_end > len ||
 		    buf_append(&res, msg + at, parts[p].tp_start - at) == -1) {
 			rc = -1;
 			break;
 		}
 		mark = res.len;
-		r = track_rewrite_part(msg, &parts[p], planned ? &planned[p] : NULL, o, &link,
-		    &left, &res);
+		r = track_rewrite_part(msg, &parts[p],
+		    planned ? &planned[p] : NULL, o, &link, &left, &res);
 		if (r == 0)
 			r = buf_append(&res, msg + parts[p].tp_start,
-			    parts[p].tp_end - parts[p].tp_start) == 0 ? 0 : -1;
+				parts[p].tp_end - parts[p].tp_start) == 0
+			    ? 0
+			    : -1;
 		else if (r == -1)
 			res.len = mark;
 		rc = r == -1 ? -1 : rc | r;
 		at = parts[p].tp_end;
 	}
-	if (rc == 1 && (buf_append(&res, msg + at, len - at) == -1 ||
-	    buf_append(out, res.data, res.len) == -1))
+	if (rc == 1 &&
+	    (buf_append(&res, msg + at, len - at) == -1 ||
+		buf_append(out, res.data, res.len) == -1))
 		rc = -1;
 	buf_release(&res);
 	return rc;
@@ -747,8 +787,8 @@ int
 track_rewrite(const char *msg, size_t len, const struct track_opts *o,
     struct buf *out)
 {
-	struct track_walk	 tw;
-	int			 rc;
+	struct track_walk tw;
+	int		  rc;
 
 	if (!o->to_opens && !o->to_clicks)
 		return 0;
@@ -761,13 +801,13 @@ track_rewrite(const char *msg, size_t len, const struct track_opts *o,
 
 /* Decodes the plan's parts and hrefs (pointers into the plan's copy). */
 static int
-track_plan_read(const uint8_t *p, const uint8_t *end, struct track_part **parts_r,
-    struct track_scan **scans_r, size_t *n_r)
+track_plan_read(const uint8_t *p, const uint8_t *end,
+    struct track_part **parts_r, struct track_scan **scans_r, size_t *n_r)
 {
-	struct track_part	*parts = NULL;
-	struct track_scan	*scans = NULL;
-	uint64_t		 flags, n, v[6], i, k;
-	int			 rc = -1;
+	struct track_part *parts = NULL;
+	struct track_scan *scans = NULL;
+	uint64_t	   flags, n, v[6], i, k;
+	int		   rc = -1;
 
 	if (end - p < 4 || memcmp(p, TRACK_PLAN_MAGIC, 4) != 0)
 		return -1;
@@ -781,14 +821,17 @@ track_plan_read(const uint8_t *p, const uint8_t *end, struct track_part **parts_
 		for (k = 0; k < 6; k++)
 			if (!track_get64(&p, end, &v[k]))
 				goto done;
-		if (v[5] > (uint64_t)(end - p) / 16 || !track_enc_ok((GMimeContentEncoding)v[2]))
+		if (v[5] > (uint64_t)(end - p) / 16 ||
+		    !track_enc_ok((GMimeContentEncoding)v[2]))
 			goto done;
-		parts[i] = (struct track_part){ v[0], v[1], (GMimeContentEncoding)v[2], v[3] };
+		parts[i] = (struct track_part){ v[0], v[1],
+			(GMimeContentEncoding)v[2], v[3] };
 		scans[i].ts_pixel = v[4];
 		scans[i].ts_n = v[5];
 		scans[i].ts_v = xcalloc(v[5] + 1, sizeof(*scans[i].ts_v));
 		for (k = 0; k < v[5]; k++)
-			if (!track_get64(&p, end, &v[0]) || !track_get64(&p, end, &v[1]))
+			if (!track_get64(&p, end, &v[0]) ||
+			    !track_get64(&p, end, &v[1]))
 				goto done;
 			else {
 				scans[i].ts_v[k].th_off = v[0];
@@ -807,14 +850,15 @@ int
 track_plan_apply(const char *msg, size_t len, const void *plan, size_t planlen,
     const struct track_opts *o, struct buf *out)
 {
-	struct track_part	*parts = NULL;
-	struct track_scan	*scans = NULL;
-	size_t			 n = 0, i;
-	int			 rc;
+	struct track_part *parts = NULL;
+	struct track_scan *scans = NULL;
+	size_t		   n = 0, i;
+	int		   rc;
 
 	if (!o->to_opens && !o->to_clicks)
 		return 0;
-	rc = track_plan_read(plan, (const uint8_t *)plan + planlen, &parts, &scans, &n);
+	rc = track_plan_read(plan, (const uint8_t *)plan + planlen, &parts,
+	    &scans, &n);
 	if (rc == 0)
 		rc = track_splice(msg, len, parts, n, scans, o, out);
 	for (i = 0; scans != NULL && i < n; i++)

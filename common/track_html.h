@@ -39,32 +39,33 @@
 
 #include "buf.h"
 
-#define TRACK_LINKS_MAX		500
-#define TRACK_URL_MAX		2048
-#define TRACK_HTML_MAX		(4u << 20)	/* decoded HTML bytes per message */
-#define TRACK_PARTS_MAX		100		/* HTML parts per message */
+#define TRACK_LINKS_MAX 500
+#define TRACK_URL_MAX	2048
+#define TRACK_HTML_MAX	(4u << 20) /* decoded HTML bytes per message */
+#define TRACK_PARTS_MAX 100	   /* HTML parts per message */
 
 struct track_links {
-	char	**tl_v;		/* heap strings, the decoded URLs */
-	size_t	  tl_n;
-	char	 *tl_plan;	/* heap: the plan for track_plan_apply */
-	size_t	  tl_planlen;
+	char **tl_v; /* heap strings, the decoded URLs */
+	size_t tl_n;
+	char  *tl_plan; /* heap: the plan for track_plan_apply */
+	size_t tl_planlen;
 };
 
 /* Writes the token for an open ('o', link 0) or for link number link
  * ('c') into out (outsz bytes); -1 if it cannot. */
-typedef int track_token_fn(void *arg, int kind, unsigned link, char *out, size_t outsz);
+typedef int track_token_fn(void *arg, int kind, unsigned link, char *out,
+    size_t outsz);
 
 struct track_opts {
-	const char	*to_host;	/* the tracking host in the links */
-	bool		 to_opens;	/* add the pixel */
-	bool		 to_clicks;	/* rewrite the links */
-	size_t		 to_links;	/* links from this number on stay */
-	track_token_fn	*to_token;
-	void		*to_arg;
+	const char     *to_host;   /* the tracking host in the links */
+	bool		to_opens;  /* add the pixel */
+	bool		to_clicks; /* rewrite the links */
+	size_t		to_links;  /* links from this number on stay */
+	track_token_fn *to_token;
+	void	       *to_arg;
 };
 
-void	track_html_init(void);
+void track_html_init(void);
 /*
  * The message's tracked links (msg: header block, empty line, body) and
  * the plan of its rewriting: each tracked part's place, encoding and
@@ -72,23 +73,23 @@ void	track_html_init(void);
  * when it cannot be parsed (no links; the plan says so). Free it with
  * track_links_free either way.
  */
-int	track_links_extract(const char *msg, size_t len, struct track_links *);
-void	track_links_free(struct track_links *);
+int  track_links_extract(const char *msg, size_t len, struct track_links *);
+void track_links_free(struct track_links *);
 /*
  * Appends the rewritten message to out. 1: rewritten; 0: nothing to
  * change (out untouched); -1: the message cannot be parsed or re-encoded
  * (a 7bit/8bit line would pass 998 bytes, out of memory, a token failed):
  * out untouched, send the original.
  */
-int	track_rewrite(const char *msg, size_t len, const struct track_opts *,
-	    struct buf *out);
+int track_rewrite(const char *msg, size_t len, const struct track_opts *,
+    struct buf *out);
 /*
  * track_rewrite without parsing: the edits the plan of track_links_extract
  * names, on the same message (each part's decoded size is checked). The
  * output is track_rewrite's; -1 also for a plan that does not fit msg or
  * says msg cannot be parsed.
  */
-int	track_plan_apply(const char *msg, size_t len, const void *plan, size_t planlen,
-	    const struct track_opts *, struct buf *out);
+int track_plan_apply(const char *msg, size_t len, const void *plan,
+    size_t planlen, const struct track_opts *, struct buf *out);
 
 #endif

@@ -12,13 +12,13 @@
 static int
 trigger_fifo(int fd)
 {
-	struct stat	st;
+	struct stat st;
 
 	if (fd == -1)
 		return -1;
 	if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) && st.st_nlink == 1)
 		return fd;
-	(void)close(fd);	/* nothing written through it */
+	(void)close(fd); /* nothing written through it */
 	errno = EINVAL;
 	return -1;
 }
@@ -26,12 +26,12 @@ trigger_fifo(int fd)
 void
 trigger_pull(const char *path)
 {
-	int	fd;
+	int fd;
 
-	fd = trigger_fifo(open(path, O_WRONLY | O_NONBLOCK | O_NOFOLLOW |
-	    O_NOCTTY | O_CLOEXEC));
+	fd = trigger_fifo(open(path,
+	    O_WRONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC));
 	if (fd == -1)
-		return;		/* no reader: it will rescan on its timer */
+		return; /* no reader: it will rescan on its timer */
 	if (write(fd, "", 1) == -1) {
 		/* a full FIFO already means "wake up" */
 	}
@@ -43,14 +43,14 @@ trigger_open(const char *path)
 {
 	if (mkfifo(path, 0620) == -1 && errno != EEXIST)
 		return -1;
-	return trigger_fifo(open(path, O_RDWR | O_NONBLOCK | O_NOFOLLOW |
-	    O_NOCTTY | O_CLOEXEC));
+	return trigger_fifo(open(path,
+	    O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC));
 }
 
 void
 trigger_drain(int fd)
 {
-	char	b[256];
+	char b[256];
 
 	while (read(fd, b, sizeof(b)) > 0)
 		;

@@ -11,8 +11,8 @@
 #ifndef SG_TRIGGER_H
 #define SG_TRIGGER_H
 
-void	trigger_pull(const char *path);
-int	trigger_open(const char *path);		/* fd or -1 */
-void	trigger_drain(int fd);
+void trigger_pull(const char *path);
+int  trigger_open(const char *path); /* fd or -1 */
+void trigger_drain(int fd);
 
 #endif

@@ -9,7 +9,7 @@
 void *
 xmalloc(size_t n)
 {
-	void	*p;
+	void *p;
 
 	if ((p = malloc(n == 0 ? 1 : n)) == NULL)
 		log_fatalx("out of memory (%zu bytes)", n);
@@ -19,7 +19,7 @@ xmalloc(size_t n)
 void *
 xcalloc(size_t nmemb, size_t size)
 {
-	void	*p;
+	void *p;
 
 	if ((p = calloc(nmemb == 0 ? 1 : nmemb, size == 0 ? 1 : size)) == NULL)
 		log_fatalx("out of memory (%zu x %zu bytes)", nmemb, size);
@@ -29,8 +29,8 @@ xcalloc(size_t nmemb, size_t size)
 void *
 xreallocarray(void *old, size_t nmemb, size_t size)
 {
-	void	*p;
-	size_t	 n;
+	void  *p;
+	size_t n;
 
 	if (!size_mul(nmemb, size, &n))
 		log_fatalx("allocation size overflow (%zu x %zu)", nmemb, size);
@@ -42,7 +42,7 @@ xreallocarray(void *old, size_t nmemb, size_t size)
 char *
 xstrdup(const char *s)
 {
-	char	*p;
+	char *p;
 
 	if ((p = strdup(s)) == NULL)
 		log_fatalx("out of memory (strdup)");
@@ -52,7 +52,7 @@ xstrdup(const char *s)
 char *
 xstrndup(const char *s, size_t n)
 {
-	char	*p;
+	char *p;
 
 	if ((p = strndup(s, n)) == NULL)
 		log_fatalx("out of memory (strndup)");

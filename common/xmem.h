@@ -9,13 +9,13 @@
 #include <stddef.h>
 #include <stdbool.h>
 
-void	*xmalloc(size_t);
-void	*xcalloc(size_t, size_t);
-void	*xreallocarray(void *, size_t, size_t);
-char	*xstrdup(const char *);
-char	*xstrndup(const char *, size_t);
+void *xmalloc(size_t);
+void *xcalloc(size_t, size_t);
+void *xreallocarray(void *, size_t, size_t);
+char *xstrdup(const char *);
+char *xstrndup(const char *, size_t);
 /* Wipes then frees; accepts NULL. For secrets (STYLE S5). */
-void	 freezero(void *, size_t);
+void freezero(void *, size_t);
 
 /* Overflow-checked size arithmetic (STYLE S2): false on overflow. */
 static inline bool

@@ -26,8 +26,8 @@
 static void
 deliverd_check_conf(const struct conf *cf)
 {
-	struct dns	*d;
-	char		 err[512];
+	struct dns *d;
+	char	    err[512];
 
 	/* relayhost's syntax is checked once, by conf_check_values() */
 	if ((d = dns_new(cf->cf_dns_server, 5, err, sizeof(err))) == NULL)
@@ -43,42 +43,50 @@ deliverd_check_conf(const struct conf *cf)
 static void
 deliverd_check_relay_tls(const struct conf *cf)
 {
-	struct tls_ctx	*t;
-	char		 err[512], w[4200];
+	struct tls_ctx *t;
+	char		err[512], w[4200];
 
 	tls_init();
 	if (cf->cf_relayhost_tls_ca_file[0] != '\0') {
 		if (access(cf->cf_relayhost_tls_ca_file, R_OK) == -1)
-			log_fatalx_status(2, "%s: %s: %s", conf_where(cf,
-			    "relayhost_tls_ca_file", w, sizeof(w)),
+			log_fatalx_status(2, "%s: %s: %s",
+			    conf_where(cf, "relayhost_tls_ca_file", w,
+				sizeof(w)),
 			    cf->cf_relayhost_tls_ca_file, strerror(errno));
 		if ((t = tls_client_ctx_new(cf->cf_relayhost_tls_ca_file, err,
-		    sizeof(err))) == NULL)
-			log_fatalx_status(2, "%s: %s", conf_where(cf,
-			    "relayhost_tls_ca_file", w, sizeof(w)), err);
+			 sizeof(err))) == NULL)
+			log_fatalx_status(2, "%s: %s",
+			    conf_where(cf, "relayhost_tls_ca_file", w,
+				sizeof(w)),
+			    err);
 		tls_ctx_free(&t);
 	}
 	if (cf->cf_relayhost[0] == '\0')
 		return;
 	if (strcmp(cf->cf_relayhost_tls, "verify") == 0)
-		log_info("relayhost %s: TLS with a verified certificate required",
+		log_info(
+		    "relayhost %s: TLS with a verified certificate required",
 		    cf->cf_relayhost);
 	else
 		log_info("relayhost %s: relayhost_tls=%s: %s", cf->cf_relayhost,
-		    cf->cf_relayhost_tls, strcmp(cf->cf_relayhost_tls, "encrypt") == 0 ?
-		    "TLS required, the certificate is not checked" :
-		    "the session may run in clear; set relayhost_tls = verify "
-		    "for a relayhost across a network you do not control");
+		    cf->cf_relayhost_tls,
+		    strcmp(cf->cf_relayhost_tls, "encrypt") == 0
+			? "TLS required, the certificate is not checked"
+			: "the session may run in clear; set relayhost_tls = "
+			  "verify "
+			  "for a relayhost across a network you do not "
+			  "control");
 }
 
 /* Phase 1: the trigger FIFO (the tree is the skeleton's). */
 static void
 deliverd_bind(struct daemon *d)
 {
-	int	*tfd = d->d_arg;
-	char	 tpath[4096];
+	int *tfd = d->d_arg;
+	char tpath[4096];
 
-	if (spool_trigger_path(tpath, sizeof(tpath), d->d_cf->cf_spool_dir) == -1 ||
+	if (spool_trigger_path(tpath, sizeof(tpath), d->d_cf->cf_spool_dir) ==
+		-1 ||
 	    (*tfd = trigger_open(tpath)) == -1)
 		log_fatal("trigger %s (refusing anything but a FIFO)", tpath);
 }
@@ -107,8 +115,8 @@ deliverd_check(struct daemon *d)
 int
 main(int argc, char *argv[])
 {
-	static int			 tfd = -1;
-	static const struct daemon_spec	 spec = {
+	static int			tfd = -1;
+	static const struct daemon_spec spec = {
 		.ds_name = "deliverd",
 		.ds_check = deliverd_check,
 		.ds_spool = spool_tree_create_err,

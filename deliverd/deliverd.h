@@ -28,77 +28,80 @@ struct spool_txn;
 
 /* ---- pipe protocol: one job or result per '\n'-terminated line, fields
  * separated by TAB, escaped with deliverd_esc (\\, \t, \n, \r). */
-#define DELIVERD_LINE_MAX	(64 * 1024)
-#define DELIVERD_JOB_RCPT_MAX	500
+#define DELIVERD_LINE_MAX     (64 * 1024)
+#define DELIVERD_JOB_RCPT_MAX 500
 
 struct deliverd_job {
-	uint64_t	 dj_id;
-	char		 dj_qid[QID_SIZE];
-	bool		 dj_relay;			/* dj_hop is relayhost */
-	char		 dj_hop[SPOOL_DOMAIN_MAX + 8];	/* domain or relayhost */
-	uint32_t	 dj_idx[DELIVERD_JOB_RCPT_MAX];
-	size_t		 dj_nidx;
+	uint64_t dj_id;
+	char	 dj_qid[QID_SIZE];
+	bool	 dj_relay;		       /* dj_hop is relayhost */
+	char	 dj_hop[SPOOL_DOMAIN_MAX + 8]; /* domain or relayhost */
+	uint32_t dj_idx[DELIVERD_JOB_RCPT_MAX];
+	size_t	 dj_nidx;
 };
 
 /* One recipient's outcome as the worker saw it (reply starts with 2/4/5). */
 struct deliverd_result {
-	char		 dr_qid[QID_SIZE];
-	uint32_t	 dr_idx;
-	char		 dr_reply[SPOOL_REPLY_MAX];
-	char		 dr_relay[256];		/* host[addr]:port or "" */
-	char		 dr_tls[128];
-	char		 dr_to[SPOOL_ADDR_MAX];	/* the address ("" from an older worker) */
-	bool		 dr_skip;		/* not attempted (held, gone): no outcome */
-	enum bounce_stage dr_stage;		/* where the reply came from */
-	char		 dr_mx[SPOOL_DOMAIN_MAX + 8];	/* the hop's MX host set
+	char	 dr_qid[QID_SIZE];
+	uint32_t dr_idx;
+	char	 dr_reply[SPOOL_REPLY_MAX];
+	char	 dr_relay[256]; /* host[addr]:port or "" */
+	char	 dr_tls[128];
+	char dr_to[SPOOL_ADDR_MAX]; /* the address ("" from an older worker) */
+	bool dr_skip;		    /* not attempted (held, gone): no outcome */
+	enum bounce_stage dr_stage; /* where the reply came from */
+	char		  dr_mx[SPOOL_DOMAIN_MAX + 8]; /* the hop's MX host set
 						 * (shaping_mxset_key), or "" */
 };
 
 /* "J id qid relay hop idx,idx,..." */
-int	deliverd_job_format(const struct deliverd_job *, struct buf *);
-int	deliverd_job_parse(const char *line, size_t len, struct deliverd_job *);
+int deliverd_job_format(const struct deliverd_job *, struct buf *);
+int deliverd_job_parse(const char *line, size_t len, struct deliverd_job *);
 /* "R qid idx reply relay tls to stage mx" / "S qid" (skip); lines of an
  * older worker without "to", "stage" or "mx" parse with "",
  * BOUNCE_ST_UNKNOWN and "". */
-int	deliverd_result_format(const struct deliverd_result *, struct buf *);
-int	deliverd_result_parse(const char *line, size_t len, struct deliverd_result *);
+int deliverd_result_format(const struct deliverd_result *, struct buf *);
+int deliverd_result_parse(const char *line, size_t len,
+    struct deliverd_result *);
 /* "K qid sig" : the DKIM-Signature header lines (or "" for unsigned) */
-int	deliverd_sig_format(const char *qid, const char *sig, struct buf *);
-int	deliverd_sig_parse(const char *line, size_t len, char qid[QID_SIZE],
-	    struct buf *sig);
-void	deliverd_esc(struct buf *, const char *);
+int  deliverd_sig_format(const char *qid, const char *sig, struct buf *);
+int  deliverd_sig_parse(const char *line, size_t len, char qid[QID_SIZE],
+     struct buf *sig);
+void deliverd_esc(struct buf *, const char *);
 /* Unescapes src[0..len) into dst (NUL-terminated); -1 if it does not fit. */
-int	deliverd_unesc(const char *src, size_t len, char *dst, size_t dstsz);
+int deliverd_unesc(const char *src, size_t len, char *dst, size_t dstsz);
 
 /* Reads lines from a non-blocking pipe into in; calls cb per line.
  * Returns 0, or -1 on EOF/error. */
-int	deliverd_pipe_read(int fd, struct buf *in,
-	    void (*cb)(const char *, size_t, void *), void *);
+int deliverd_pipe_read(int fd, struct buf *in,
+    void (*cb)(const char *, size_t, void *), void *);
 /* Blocking write of a whole buffer (the pipe may be non-blocking). */
-int	deliverd_pipe_write(int fd, const void *, size_t);
+int deliverd_pipe_write(int fd, const void *, size_t);
 
 /* ---- committing outcomes (deliverd_commit.c): the scheduler's batch */
 struct deliverd_sig {
-	char	 qid[QID_SIZE];
-	char	*sig;		/* DKIM-Signature lines, "" = unsigned */
+	char  qid[QID_SIZE];
+	char *sig; /* DKIM-Signature lines, "" = unsigned */
 };
 /* One write transaction for a batch of signatures and results (skip
  * entries are ignored); logs the outcomes and removes finished queue
  * files after the commit. 0, or a spool error (nothing recorded). */
-int	deliverd_commit(struct spool *, const struct conf *, const struct deliverd_sig *,
-	    size_t nsigs, const struct deliverd_result *, size_t nres, int64_t now);
+int deliverd_commit(struct spool *, const struct conf *,
+    const struct deliverd_sig *, size_t nsigs, const struct deliverd_result *,
+    size_t nres, int64_t now);
 
 /* ---- bounce classification rules (deliverd_bounce.c), scheduler only */
 /* Loads cf's bounce_rules_file: at start an error is fatal; later (SIGHUP)
  * the old rules stay, a line is logged and -1 returned. */
-int	deliverd_bounce_load(const struct conf *, bool start);
+int		deliverd_bounce_load(const struct conf *, bool start);
 enum bounce_cat deliverd_bounce_classify(enum bounce_stage, const char *reply);
 
 /* ---- process mains (never return) */
-void	deliverd_sched_main(struct conf *, int trigger_fd) __attribute__((noreturn));
-void	deliverd_worker_main(struct conf *, int in_fd, int out_fd, int id)
-	    __attribute__((noreturn));
-void	deliverd_callback_main(struct conf *) __attribute__((noreturn));
+void deliverd_sched_main(struct conf *, int trigger_fd)
+    __attribute__((noreturn));
+void deliverd_worker_main(struct conf *, int in_fd, int out_fd, int id)
+    __attribute__((noreturn));
+void deliverd_callback_main(struct conf *) __attribute__((noreturn));
 
 /* ---- DKIM (deliverd_dkim.c) */
 /*
@@ -108,24 +111,24 @@ void	deliverd_callback_main(struct conf *) __attribute__((noreturn));
  * lines (CRLF-ended) to sig. why says why when it is not SIGNED.
  */
 enum deliverd_dkim_status {
-	DELIVERD_DKIM_SIGNED,		/* signature lines appended */
-	DELIVERD_DKIM_NOKEY,		/* no key: nothing appended, send unsigned */
-	DELIVERD_DKIM_ERROR		/* not signed: do not send */
+	DELIVERD_DKIM_SIGNED, /* signature lines appended */
+	DELIVERD_DKIM_NOKEY,  /* no key: nothing appended, send unsigned */
+	DELIVERD_DKIM_ERROR   /* not signed: do not send */
 };
-enum deliverd_dkim_status deliverd_dkim_sign(struct spool_txn *, const struct conf *,
-	    const struct spool_msg *, const char *msg, size_t msglen,
-	    struct buf *sig, char *why, size_t whysz);
+enum deliverd_dkim_status deliverd_dkim_sign(struct spool_txn *,
+    const struct conf *, const struct spool_msg *, const char *msg,
+    size_t msglen, struct buf *sig, char *why, size_t whysz);
 /*
  * The decoded-key cache behind deliverd_dkim_sign (see deliverd_dkim.c):
  * its counts since the process started (a miss is a decoded key kept),
  * and a switch that bench/dkim-sign-bench uses to measure without it.
  */
 struct deliverd_dkim_cache_stats {
-	uint64_t	 dcs_hits;
-	uint64_t	 dcs_misses;
+	uint64_t dcs_hits;
+	uint64_t dcs_misses;
 };
-void	deliverd_dkim_cache_stats(struct deliverd_dkim_cache_stats *);
-void	deliverd_dkim_cache_enable(bool);
+void deliverd_dkim_cache_stats(struct deliverd_dkim_cache_stats *);
+void deliverd_dkim_cache_enable(bool);
 
 /* ---- SMTP client session (deliverd_smtp.c) */
 struct deliverd_smtp;
@@ -134,23 +137,23 @@ struct tls_policy;
 struct sockaddr_storage;
 
 struct deliverd_tx {
-	const char	 *tx_from;		/* envelope sender, "" = null */
-	const char	 *tx_from_params;	/* the client's MAIL FROM params */
-	const char	**tx_rcpt;
-	size_t		  tx_nrcpt;
-	const char	 *tx_sig;		/* header lines to prepend, or "" */
-	const char	 *tx_msg;		/* the message (CRLF, unstuffed) */
-	size_t		  tx_msglen;
-	char		(*tx_reply)[SPOOL_REPLY_MAX];	/* out: one per rcpt */
-	enum bounce_stage *tx_stage;		/* out: one per rcpt, or NULL */
+	const char  *tx_from;	     /* envelope sender, "" = null */
+	const char  *tx_from_params; /* the client's MAIL FROM params */
+	const char **tx_rcpt;
+	size_t	     tx_nrcpt;
+	const char  *tx_sig; /* header lines to prepend, or "" */
+	const char  *tx_msg; /* the message (CRLF, unstuffed) */
+	size_t	     tx_msglen;
+	char (*tx_reply)[SPOOL_REPLY_MAX]; /* out: one per rcpt */
+	enum bounce_stage *tx_stage;	   /* out: one per rcpt, or NULL */
 };
 
 /* The connection cache key: next hop, source address and HELO name. */
-#define DELIVERD_SMTP_KEY_MAX	(SPOOL_DOMAIN_MAX + 8 + 64 + 256)
+#define DELIVERD_SMTP_KEY_MAX (SPOOL_DOMAIN_MAX + 8 + 64 + 256)
 
 /* tls may be NULL (no STARTTLS). The session keeps cf (reload: new one). */
 struct deliverd_smtp *deliverd_smtp_new(const struct conf *, struct tls_ctx *);
-void	deliverd_smtp_free(struct deliverd_smtp **);
+void		      deliverd_smtp_free(struct deliverd_smtp **);
 /*
  * Connects to addr, reads the greeting, EHLO (HELO fallback), STARTTLS as
  * the TLS policy says (common/tls.h; tp_name NULL = host). key names the
@@ -160,9 +163,9 @@ void	deliverd_smtp_free(struct deliverd_smtp **);
  * reply comes back as a 4xx ("454 4.7.1 HOST[ADDR]:PORT refused to talk
  * to me: 554 5.7.1 ..."): try the next host, then defer.
  */
-int	deliverd_smtp_open(struct deliverd_smtp *, const char *key, const char *host,
-	    const struct sockaddr_storage *, const struct tls_policy *,
-	    char *reply, size_t replysz);
+int deliverd_smtp_open(struct deliverd_smtp *, const char *key,
+    const char *host, const struct sockaddr_storage *,
+    const struct tls_policy *, char *reply, size_t replysz);
 /*
  * The source address (text: its numeric form, for messages) and HELO name
  * of the connections opened from now on; src NULL = the kernel's choice,
@@ -170,34 +173,37 @@ int	deliverd_smtp_open(struct deliverd_smtp *, const char *key, const char *host
  * deliverd_smtp_open and deliverd_smtp_reuse, so a cached connection is
  * never reused for another source.
  */
-void	deliverd_smtp_source(struct deliverd_smtp *, const struct sockaddr_storage *src,
-	    const char *text, const char *helo);
+void deliverd_smtp_source(struct deliverd_smtp *,
+    const struct sockaddr_storage *src, const char *text, const char *helo);
 /* True if connected to next hop key and below max_msgs_per_connection;
  * probes it with RSET (with PIPELINING: in the next send's first write). */
-bool	deliverd_smtp_reuse(struct deliverd_smtp *, const char *key);
+bool deliverd_smtp_reuse(struct deliverd_smtp *, const char *key);
 /* One mail transaction. */
 enum deliverd_smtp_status {
-	DELIVERD_SMTP_DONE,		/* every tx_reply[i] is set */
-	DELIVERD_SMTP_GONE,		/* the connection is gone; the replies say why */
-	DELIVERD_SMTP_PROBE_FAILED	/* reused connection only: the RSET probe
+	DELIVERD_SMTP_DONE, /* every tx_reply[i] is set */
+	DELIVERD_SMTP_GONE, /* the connection is gone; the replies say why */
+	DELIVERD_SMTP_PROBE_FAILED /* reused connection only: the RSET probe
 					 * failed; closed, no reply set, nothing
 					 * answered */
 };
-enum deliverd_smtp_status deliverd_smtp_send(struct deliverd_smtp *, struct deliverd_tx *);
-void	deliverd_smtp_close(struct deliverd_smtp *, bool quit);
-bool	deliverd_smtp_connected(const struct deliverd_smtp *);
-const char *deliverd_smtp_relay(const struct deliverd_smtp *);	/* host[addr]:port */
-const char *deliverd_smtp_tls(const struct deliverd_smtp *);	/* "" or "TLSv1.3 ..." */
+enum deliverd_smtp_status deliverd_smtp_send(struct deliverd_smtp *,
+    struct deliverd_tx *);
+void	    deliverd_smtp_close(struct deliverd_smtp *, bool quit);
+bool	    deliverd_smtp_connected(const struct deliverd_smtp *);
+const char *deliverd_smtp_relay(
+    const struct deliverd_smtp *); /* host[addr]:port */
+const char *deliverd_smtp_tls(
+    const struct deliverd_smtp *); /* "" or "TLSv1.3 ..." */
 /* Where the last deliverd_smtp_open() failed: connect (no SMTP reply:
  * connect, I/O, timeout), greeting, or helo (EHLO/HELO/STARTTLS). */
 enum bounce_stage deliverd_smtp_stage(const struct deliverd_smtp *);
 
 /* ---- helpers */
-int64_t	deliverd_now(void);		/* unix seconds */
+int64_t deliverd_now(void); /* unix seconds */
 /* monotonic milliseconds: ev_clock_ms() (common/ev.h) */
 /* Lower-cased domain of an address ("" for none). */
-void	deliverd_domain(const char *addr, char *dst, size_t dstsz);
+void deliverd_domain(const char *addr, char *dst, size_t dstsz);
 /* Folds any reply text into one safe line (no CR/LF/TAB/NUL). */
-void	deliverd_fold(char *s);
+void deliverd_fold(char *s);
 
 #endif

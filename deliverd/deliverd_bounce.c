@@ -17,9 +17,9 @@
 #include "deliverd.h"
 #include "log.h"
 
-#define DELIVERD_RULES_DEFAULT	SYSCONFDIR "/smtpgate/bounce-rules"
+#define DELIVERD_RULES_DEFAULT SYSCONFDIR "/smtpgate/bounce-rules"
 
-static struct bounce_rules	*deliverd_rules;
+static struct bounce_rules *deliverd_rules;
 
 /* 1: load path; 0: built-in fallbacks only (no file named or the default
  * file is not installed). */
@@ -28,8 +28,8 @@ deliverd_bounce_wanted(const char *path)
 {
 	if (path == NULL || path[0] == '\0')
 		return 0;
-	if (strcmp(path, DELIVERD_RULES_DEFAULT) == 0 && access(path, F_OK) == -1 &&
-	    errno == ENOENT)
+	if (strcmp(path, DELIVERD_RULES_DEFAULT) == 0 &&
+	    access(path, F_OK) == -1 && errno == ENOENT)
 		return 0;
 	return 1;
 }
@@ -37,15 +37,17 @@ deliverd_bounce_wanted(const char *path)
 int
 deliverd_bounce_load(const struct conf *cf, bool start)
 {
-	struct bounce_rules	*rs = NULL;
-	const char		*path = cf->cf_bounce_rules_file;
-	char			 err[512];
+	struct bounce_rules *rs = NULL;
+	const char	    *path = cf->cf_bounce_rules_file;
+	char		     err[512];
 
 	if (deliverd_bounce_wanted(path) &&
 	    (rs = bounce_rules_load(path, err, sizeof(err))) == NULL) {
 		if (start)
 			log_fatalx("bounce_rules_file: %s", err);
-		log_warnx("reload: bounce_rules_file: %s (keeping the old rules)", err);
+		log_warnx(
+		    "reload: bounce_rules_file: %s (keeping the old rules)",
+		    err);
 		return -1;
 	}
 	bounce_rules_free(deliverd_rules);

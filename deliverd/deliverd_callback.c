@@ -31,51 +31,52 @@
 #include "spool_cbsig.h"
 #include "xmem.h"
 
-#define CB_ACCOUNTS_MAX		64	/* accounts looked at per round (round-robin) */
-#define CB_INFLIGHT_MAX		64	/* POSTs at once */
-#define CB_IDLE_MS		500
-#define CB_SOCKETS_MAX		(4 * CB_INFLIGHT_MAX)	/* libcurl's, watched by the loop */
-#define CB_DROP_CHUNK		1000	/* outbox deletions per write transaction */
-#define CB_DROP_TXNS		100	/* transactions per account per pass */
+#define CB_ACCOUNTS_MAX 64 /* accounts looked at per round (round-robin) */
+#define CB_INFLIGHT_MAX 64 /* POSTs at once */
+#define CB_IDLE_MS	500
+#define CB_SOCKETS_MAX \
+	(4 * CB_INFLIGHT_MAX) /* libcurl's, watched by the loop */
+#define CB_DROP_CHUNK 1000    /* outbox deletions per write transaction */
+#define CB_DROP_TXNS  100     /* transactions per account per pass */
 
 /* An account's state; kept while it has a POST, a back-off or a wait. */
 struct deliverd_cb_acct {
-	char		 login[SPOOL_LOGIN_MAX];
-	int64_t		 next_ms;	/* back-off: not before */
-	int64_t		 delay_s;	/* current back-off, 0 = none */
-	int64_t		 first_ms;	/* a short batch first seen (batch_wait) */
-	CURL		*easy;		/* a POST in flight */
+	char		   login[SPOOL_LOGIN_MAX];
+	int64_t		   next_ms;  /* back-off: not before */
+	int64_t		   delay_s;  /* current back-off, 0 = none */
+	int64_t		   first_ms; /* a short batch first seen (batch_wait) */
+	CURL		  *easy;     /* a POST in flight */
 	struct curl_slist *hdr;
-	struct buf	 doc;		/* its body */
-	uint64_t	*seq;		/* its events */
-	size_t		 n;
-	bool		 live;		/* seen with entries in the last listing */
+	struct buf	   doc; /* its body */
+	uint64_t	  *seq; /* its events */
+	size_t		   n;
+	bool		   live; /* seen with entries in the last listing */
 };
 
 struct deliverd_cb_collect {
-	struct deliverd_cb_acct	*a;
+	struct deliverd_cb_acct *a;
 	size_t			 max;
 	enum spool_cb_format	 fmt;
-	struct buf		 body;	/* events separated by '\n' */
+	struct buf		 body; /* events separated by '\n' */
 };
 
 struct cb {
-	struct conf	*cf;
-	struct spool	*sp;
-	CURLM		*multi;
-	struct deliverd_cb_acct	**acct;
-	size_t		 nacct;
-	size_t		 ninflight;
-	char		 cursor[SPOOL_LOGIN_MAX];	/* where the next listing starts */
-	struct ev	*ev;		/* libcurl's sockets and timer, the rounds */
-	struct ev_timer	 curl_timer;
-	struct ev_timer	 round;
+	struct conf		 *cf;
+	struct spool		 *sp;
+	CURLM			 *multi;
+	struct deliverd_cb_acct **acct;
+	size_t			  nacct;
+	size_t			  ninflight;
+	char	   cursor[SPOOL_LOGIN_MAX]; /* where the next listing starts */
+	struct ev *ev; /* libcurl's sockets and timer, the rounds */
+	struct ev_timer curl_timer;
+	struct ev_timer round;
 };
 
 static struct deliverd_cb_acct *
 deliverd_cb_find(struct cb *c, const char *login, bool create)
 {
-	struct deliverd_cb_acct	*a;
+	struct deliverd_cb_acct *a;
 	size_t			 i;
 
 	for (i = 0; i < c->nacct; i++)
@@ -98,13 +99,15 @@ deliverd_cb_find(struct cb *c, const char *login, bool create)
 static void
 deliverd_cb_forget_idle(struct cb *c, bool full)
 {
-	size_t	 i = 0;
+	size_t i = 0;
 
 	while (i < c->nacct) {
 		struct deliverd_cb_acct *a = c->acct[i];
 
-		if (a->easy != NULL || (!full && (a->delay_s != 0 || a->first_ms != 0)) ||
-		    (full && a->live && (a->delay_s != 0 || a->first_ms != 0))) {
+		if (a->easy != NULL ||
+		    (!full && (a->delay_s != 0 || a->first_ms != 0)) ||
+		    (full && a->live &&
+			(a->delay_s != 0 || a->first_ms != 0))) {
 			i++;
 			continue;
 		}
@@ -119,19 +122,23 @@ deliverd_cb_forget_idle(struct cb *c, bool full)
  * short write transactions; one log line per account per pass.
  */
 static void
-deliverd_cb_drop(struct cb *c, const char *login, int64_t before, const char *why)
+deliverd_cb_drop(struct cb *c, const char *login, int64_t before,
+    const char *why)
 {
-	struct spool_txn	*txn = NULL;
-	uint64_t		 tot_a = 0, tot = 0;
-	size_t			 n, dropped = 0, k;
-	int			 rc = 0;
+	struct spool_txn *txn = NULL;
+	uint64_t	  tot_a = 0, tot = 0;
+	size_t		  n, dropped = 0, k;
+	int		  rc = 0;
 
 	for (k = 0; k < CB_DROP_TXNS && !sig_stopping(); k++) {
 		n = 0;
 		if ((rc = spool_begin(c->sp, true, &txn)) != 0 ||
-		    (rc = spool_outbox_drop_old(txn, login, before, CB_DROP_CHUNK, &n)) != 0 ||
-		    (n > 0 && ((rc = spool_outbox_dropped(txn, login, &tot_a)) != 0 ||
-		    (rc = spool_outbox_dropped(txn, NULL, &tot)) != 0)) ||
+		    (rc = spool_outbox_drop_old(txn, login, before,
+			 CB_DROP_CHUNK, &n)) != 0 ||
+		    (n > 0 &&
+			((rc = spool_outbox_dropped(txn, login, &tot_a)) != 0 ||
+			    (rc = spool_outbox_dropped(txn, NULL, &tot)) !=
+				0)) ||
 		    (rc = spool_commit(&txn)) != 0)
 			break;
 		dropped += n;
@@ -140,18 +147,22 @@ deliverd_cb_drop(struct cb *c, const char *login, int64_t before, const char *wh
 	}
 	spool_abort(&txn);
 	if (rc != 0)
-		log_warnx("callback %s: dropping from the outbox: %s", login, spool_strerror(rc));
+		log_warnx("callback %s: dropping from the outbox: %s", login,
+		    spool_strerror(rc));
 	if (dropped > 0)
-		log_info("callback %s: dropped %zu event(s) %s; dropped so far: %llu for %s, "
-		    "%llu in all", login, dropped, why, (unsigned long long)tot_a, login,
+		log_info("callback %s: dropped %zu event(s) %s; dropped so "
+			 "far: %llu for %s, "
+			 "%llu in all",
+		    login, dropped, why, (unsigned long long)tot_a, login,
 		    (unsigned long long)tot);
 }
 
 static int
-deliverd_cb_collect_cb(uint64_t seq, int64_t dt, const char *json, size_t len, void *arg)
+deliverd_cb_collect_cb(uint64_t seq, int64_t dt, const char *json, size_t len,
+    void *arg)
 {
-	struct deliverd_cb_collect	*k = arg;
-	struct deliverd_cb_acct		*a = k->a;
+	struct deliverd_cb_collect *k = arg;
+	struct deliverd_cb_acct	   *a = k->a;
 
 	(void)dt;
 	if (a->n == k->max)
@@ -159,7 +170,7 @@ deliverd_cb_collect_cb(uint64_t seq, int64_t dt, const char *json, size_t len, v
 	/* compact JSON holds no raw LF: '\n' separates, JSON arrays get ',' */
 	if ((k->body.len > 0 && buf_putc(&k->body, '\n') == -1) ||
 	    buf_append(&k->body, json, len) == -1)
-		return 1;	/* a full body: post what we have */
+		return 1; /* a full body: post what we have */
 	a->seq[a->n++] = seq;
 	return 0;
 }
@@ -168,8 +179,8 @@ deliverd_cb_collect_cb(uint64_t seq, int64_t dt, const char *json, size_t len, v
 static void
 deliverd_cb_doc(struct deliverd_cb_acct *a, struct deliverd_cb_collect *k)
 {
-	size_t	 i;
-	char	*p;
+	size_t i;
+	char  *p;
 
 	buf_init(&a->doc, k->body.len + 64);
 	if (k->fmt == SPOOL_CB_STREAM) {
@@ -180,7 +191,9 @@ deliverd_cb_doc(struct deliverd_cb_acct *a, struct deliverd_cb_collect *k)
 	(void)buf_puts(&a->doc, "{\"events\":[");
 	i = a->doc.len;
 	(void)buf_append(&a->doc, k->body.data, k->body.len);
-	for (p = a->doc.data + i; (p = memchr(p, '\n', a->doc.len - (size_t)(p - a->doc.data))) != NULL; )
+	for (p = a->doc.data + i;
+	     (p = memchr(p, '\n', a->doc.len - (size_t)(p - a->doc.data))) !=
+	     NULL;)
 		*p = ',';
 	(void)buf_puts(&a->doc, "]}");
 }
@@ -193,7 +206,7 @@ deliverd_cb_discard(char *p, size_t sz, size_t n, void *arg)
 	return sz * n;
 }
 
-static void	deliverd_cb_backoff(struct cb *, struct deliverd_cb_acct *);
+static void deliverd_cb_backoff(struct cb *, struct deliverd_cb_acct *);
 
 /*
  * The request's headers. With secrets, X-Smtpgate-Signature signs the
@@ -204,15 +217,17 @@ static void	deliverd_cb_backoff(struct cb *, struct deliverd_cb_acct *);
 static struct curl_slist *
 deliverd_cb_headers(struct deliverd_cb_acct *a, const struct spool_account *sa)
 {
-	struct curl_slist	*h, *h2;
-	char			 sig[SPOOL_CBSIG_HDR_MAX];
+	struct curl_slist *h, *h2;
+	char		   sig[SPOOL_CBSIG_HDR_MAX];
 
 	if (spool_cbsig_header(sa, deliverd_now(), a->doc.data, a->doc.len, sig,
-	    sizeof(sig)) == -1) {
-		log_warnx("callback %s: cannot compute the signature (OpenSSL)", a->login);
+		sizeof(sig)) == -1) {
+		log_warnx("callback %s: cannot compute the signature (OpenSSL)",
+		    a->login);
 		return NULL;
 	}
-	if ((h = curl_slist_append(NULL, "Content-Type: application/json")) == NULL ||
+	if ((h = curl_slist_append(NULL, "Content-Type: application/json")) ==
+		NULL ||
 	    sig[0] == '\0')
 		return h;
 	if ((h2 = curl_slist_append(h, sig)) == NULL)
@@ -225,7 +240,7 @@ static void
 deliverd_cb_start_post(struct cb *c, struct deliverd_cb_acct *a,
     const struct spool_account *sa)
 {
-	CURL	*e;
+	CURL *e;
 
 	if ((e = curl_easy_init()) == NULL) {
 		log_warnx("callback %s: libcurl: out of handles", a->login);
@@ -239,16 +254,21 @@ deliverd_cb_start_post(struct cb *c, struct deliverd_cb_acct *a,
 	(void)curl_easy_setopt(e, CURLOPT_URL, sa->ac_callback_url);
 	(void)curl_easy_setopt(e, CURLOPT_HTTPHEADER, a->hdr);
 	(void)curl_easy_setopt(e, CURLOPT_POSTFIELDS, a->doc.data);
-	(void)curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)a->doc.len);
-	(void)curl_easy_setopt(e, CURLOPT_TIMEOUT, (long)c->cf->cf_callback_timeout);
-	(void)curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, (long)c->cf->cf_callback_timeout);
+	(void)curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+	    (curl_off_t)a->doc.len);
+	(void)curl_easy_setopt(e, CURLOPT_TIMEOUT,
+	    (long)c->cf->cf_callback_timeout);
+	(void)curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT,
+	    (long)c->cf->cf_callback_timeout);
 	(void)curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	(void)curl_easy_setopt(e, CURLOPT_USERAGENT, "smtpgate/" PACKAGE_VERSION);
+	(void)curl_easy_setopt(e, CURLOPT_USERAGENT,
+	    "smtpgate/" PACKAGE_VERSION);
 	(void)curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, deliverd_cb_discard);
 	(void)curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	(void)curl_easy_setopt(e, CURLOPT_PRIVATE, a);
 	if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
-		log_warnx("callback %s: libcurl: cannot start a transfer", a->login);
+		log_warnx("callback %s: libcurl: cannot start a transfer",
+		    a->login);
 		curl_easy_cleanup(e);
 		curl_slist_free_all(a->hdr);
 		a->hdr = NULL;
@@ -265,21 +285,24 @@ deliverd_cb_start_post(struct cb *c, struct deliverd_cb_acct *a,
 static void
 deliverd_cb_serve(struct cb *c, struct deliverd_cb_acct *a, int64_t now_ms)
 {
-	struct deliverd_cb_collect	 k = { .a = a, .max = (size_t)c->cf->cf_callback_batch_max };
-	struct spool_txn		*txn = NULL;
-	struct spool_account		*sa = xmalloc(sizeof(*sa));
-	int64_t				 wait = (int64_t)c->cf->cf_callback_batch_wait * 1000;
-	int				 rc;
+	struct deliverd_cb_collect k = { .a = a,
+		.max = (size_t)c->cf->cf_callback_batch_max };
+	struct spool_txn	  *txn = NULL;
+	struct spool_account	  *sa = xmalloc(sizeof(*sa));
+	int64_t wait = (int64_t)c->cf->cf_callback_batch_wait * 1000;
+	int	rc;
 
 	buf_init(&k.body, 256 * 1024 * 1024);
 	a->seq = xcalloc(k.max, sizeof(*a->seq));
 	a->n = 0;
 	if ((rc = spool_begin(c->sp, false, &txn)) != 0)
 		goto out;
-	if ((rc = spool_account_get(txn, a->login, sa)) != 0 || sa->ac_callback_url[0] == '\0') {
+	if ((rc = spool_account_get(txn, a->login, sa)) != 0 ||
+	    sa->ac_callback_url[0] == '\0') {
 		spool_abort(&txn);
 		if (rc == 0 || rc == SPOOL_ENOTFOUND)
-			deliverd_cb_drop(c, a->login, INT64_MAX, "(no account or callback URL)");
+			deliverd_cb_drop(c, a->login, INT64_MAX,
+			    "(no account or callback URL)");
 		goto out;
 	}
 	k.fmt = sa->ac_callback_format;
@@ -299,7 +322,8 @@ deliverd_cb_serve(struct cb *c, struct deliverd_cb_acct *a, int64_t now_ms)
 	deliverd_cb_start_post(c, a, sa);
 out:
 	if (rc != 0 && rc != 1 && rc != SPOOL_ENOTFOUND)
-		log_warnx("callback %s: outbox: %s", a->login, spool_strerror(rc));
+		log_warnx("callback %s: outbox: %s", a->login,
+		    spool_strerror(rc));
 	if (a->easy == NULL) {
 		free(a->seq);
 		a->seq = NULL;
@@ -307,7 +331,7 @@ out:
 		buf_release(&a->doc);
 	}
 	buf_release(&k.body);
-	freezero(sa, sizeof(*sa));	/* its callback secrets */
+	freezero(sa, sizeof(*sa)); /* its callback secrets */
 }
 
 /*
@@ -319,11 +343,11 @@ static size_t
 deliverd_cb_list(struct cb *c, char (*login)[SPOOL_LOGIN_MAX], int64_t *oldest,
     bool *full_r)
 {
-	struct spool_txn	*txn = NULL;
-	const char		*after = c->cursor;
-	size_t			 n = 0;
-	bool			 wrapped = c->cursor[0] == '\0';
-	int			 rc;
+	struct spool_txn *txn = NULL;
+	const char	 *after = c->cursor;
+	size_t		  n = 0;
+	bool		  wrapped = c->cursor[0] == '\0';
+	int		  rc;
 
 	*full_r = false;
 	if ((rc = spool_begin(c->sp, false, &txn)) != 0) {
@@ -331,14 +355,16 @@ deliverd_cb_list(struct cb *c, char (*login)[SPOOL_LOGIN_MAX], int64_t *oldest,
 		return 0;
 	}
 	while (n < CB_ACCOUNTS_MAX) {
-		rc = spool_outbox_next_account(txn, after, login[n], &oldest[n]);
+		rc = spool_outbox_next_account(txn, after, login[n],
+		    &oldest[n]);
 		if (rc == SPOOL_ENOTFOUND && !wrapped) {
-			wrapped = true;		/* on from the first */
+			wrapped = true; /* on from the first */
 			after = "";
 			continue;
 		}
-		if (rc == SPOOL_ENOTFOUND || (rc == 0 && n > 0 && strcmp(login[n], login[0]) == 0)) {
-			*full_r = true;		/* full circle */
+		if (rc == SPOOL_ENOTFOUND ||
+		    (rc == 0 && n > 0 && strcmp(login[n], login[0]) == 0)) {
+			*full_r = true; /* full circle */
 			rc = 0;
 			break;
 		}
@@ -358,13 +384,15 @@ deliverd_cb_list(struct cb *c, char (*login)[SPOOL_LOGIN_MAX], int64_t *oldest,
 static void
 deliverd_cb_round(struct cb *c)
 {
-	char		(*login)[SPOOL_LOGIN_MAX] = xcalloc(CB_ACCOUNTS_MAX, SPOOL_LOGIN_MAX);
-	int64_t		 oldest[CB_ACCOUNTS_MAX], now = deliverd_now(), now_ms = ev_clock_ms();
-	int64_t		 before = now - (int64_t)c->cf->cf_callback_max_age;
-	struct deliverd_cb_acct	*a;
-	size_t		 i, n;
-	bool		 full;
-	char		 why[64];
+	char(*login)[SPOOL_LOGIN_MAX] = xcalloc(CB_ACCOUNTS_MAX,
+	    SPOOL_LOGIN_MAX);
+	int64_t oldest[CB_ACCOUNTS_MAX], now = deliverd_now(),
+					 now_ms = ev_clock_ms();
+	int64_t before = now - (int64_t)c->cf->cf_callback_max_age;
+	struct deliverd_cb_acct *a;
+	size_t			 i, n;
+	bool			 full;
+	char			 why[64];
 
 	for (i = 0; i < c->nacct; i++)
 		c->acct[i]->live = false;
@@ -373,12 +401,14 @@ deliverd_cb_round(struct cb *c)
 		a = deliverd_cb_find(c, login[i], true);
 		a->live = true;
 		if (oldest[i] < before && a->easy == NULL) {
-			(void)snprintf(why, sizeof(why), "older than callback_max_age (%llds)",
+			(void)snprintf(why, sizeof(why),
+			    "older than callback_max_age (%llds)",
 			    (long long)c->cf->cf_callback_max_age);
 			deliverd_cb_drop(c, a->login, before, why);
 		}
-		if (a->easy != NULL || a->next_ms > now_ms || c->ninflight >= CB_INFLIGHT_MAX)
-			continue;	/* posting, backing off, or busy */
+		if (a->easy != NULL || a->next_ms > now_ms ||
+		    c->ninflight >= CB_INFLIGHT_MAX)
+			continue; /* posting, backing off, or busy */
 		deliverd_cb_serve(c, a, now_ms);
 	}
 	free(login);
@@ -388,18 +418,20 @@ deliverd_cb_round(struct cb *c)
 static int
 deliverd_cb_delete_once(struct cb *c, struct deliverd_cb_acct *a)
 {
-	struct spool_txn	*txn = NULL;
-	size_t			 i;
-	int			 rc;
+	struct spool_txn *txn = NULL;
+	size_t		  i;
+	int		  rc;
 
 	if ((rc = spool_begin(c->sp, true, &txn)) != 0)
 		return rc;
 	for (i = 0; i < a->n; i++)
-		if ((rc = spool_outbox_del(txn, a->login, a->seq[i])) != 0 && rc != SPOOL_ENOTFOUND)
+		if ((rc = spool_outbox_del(txn, a->login, a->seq[i])) != 0 &&
+		    rc != SPOOL_ENOTFOUND)
 			break;
-	if (rc == 0 || rc == SPOOL_ENOTFOUND)	/* spoolctl callbacks status */
+	if (rc == 0 || rc == SPOOL_ENOTFOUND) /* spoolctl callbacks status */
 		rc = spool_cb_state_note(txn, a->login, deliverd_now(), NULL);
-	if ((rc != 0 && rc != SPOOL_ENOTFOUND) || (rc = spool_commit(&txn)) != 0)
+	if ((rc != 0 && rc != SPOOL_ENOTFOUND) ||
+	    (rc = spool_commit(&txn)) != 0)
 		spool_abort(&txn);
 	return rc;
 }
@@ -408,17 +440,20 @@ deliverd_cb_delete_once(struct cb *c, struct deliverd_cb_acct *a)
 static void
 deliverd_cb_delete(struct cb *c, struct deliverd_cb_acct *a)
 {
-	struct spool_map	m;
-	int			rc;
+	struct spool_map m;
+	int		 rc;
 
 	rc = deliverd_cb_delete_once(c, a);
 	if (rc == SPOOL_EFULL && spool_map_grown(c->sp, &m)) {
-		log_info("lmdb map grown: from=%lld, to=%lld, max=%lld; retrying",
-		    (long long)m.mp_grew_from, (long long)m.mp_size, (long long)m.mp_max);
+		log_info(
+		    "lmdb map grown: from=%lld, to=%lld, max=%lld; retrying",
+		    (long long)m.mp_grew_from, (long long)m.mp_size,
+		    (long long)m.mp_max);
 		rc = deliverd_cb_delete_once(c, a);
 	}
 	if (rc != 0)
-		log_warnx("callback %s: outbox delete: %s", a->login, spool_strerror(rc));
+		log_warnx("callback %s: outbox delete: %s", a->login,
+		    spool_strerror(rc));
 	spool_map_info(c->sp, &m);
 	if (m.mp_readers > 0)
 		log_info("cleared %u stale lmdb reader slot(s)", m.mp_readers);
@@ -429,15 +464,16 @@ deliverd_cb_delete(struct cb *c, struct deliverd_cb_acct *a)
 static void
 deliverd_cb_note_err(struct cb *c, struct deliverd_cb_acct *a, const char *why)
 {
-	struct spool_txn	*txn = NULL;
-	int			 rc;
+	struct spool_txn *txn = NULL;
+	int		  rc;
 
 	if ((rc = spool_begin(c->sp, true, &txn)) == 0 &&
 	    (rc = spool_cb_state_note(txn, a->login, deliverd_now(), why)) == 0)
 		rc = spool_commit(&txn);
 	spool_abort(&txn);
 	if (rc != 0)
-		log_warnx("callback %s: recording the error: %s", a->login, spool_strerror(rc));
+		log_warnx("callback %s: recording the error: %s", a->login,
+		    spool_strerror(rc));
 }
 
 static void
@@ -448,14 +484,15 @@ deliverd_cb_backoff(struct cb *c, struct deliverd_cb_acct *a)
 	else if ((a->delay_s *= 2) > c->cf->cf_callback_retry_max)
 		a->delay_s = c->cf->cf_callback_retry_max;
 	a->next_ms = ev_clock_ms() + a->delay_s * 1000;
-	log_info("callback %s: next try in %llds", a->login, (long long)a->delay_s);
+	log_info("callback %s: next try in %llds", a->login,
+	    (long long)a->delay_s);
 }
 
 /* A POST is over: 2xx deletes its events, anything else backs off. */
 static void
 deliverd_cb_done(struct cb *c, CURL *e, CURLcode cc)
 {
-	struct deliverd_cb_acct	*a;
+	struct deliverd_cb_acct *a;
 	char			*priv = NULL, why[128];
 	long			 code = 0;
 
@@ -464,18 +501,21 @@ deliverd_cb_done(struct cb *c, CURL *e, CURLcode cc)
 	if (cc == CURLE_OK)
 		(void)curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
 	if (cc == CURLE_OK && code >= 200 && code < 300) {
-		log_debug("callback %s: %zu events, HTTP %ld", a->login, a->n, code);
+		log_debug("callback %s: %zu events, HTTP %ld", a->login, a->n,
+		    code);
 		deliverd_cb_delete(c, a);
 		a->delay_s = 0;
 		a->next_ms = 0;
 	} else if (cc != CURLE_OK)
-		log_warnx("callback %s: %zu events not accepted: %s", a->login, a->n,
-		    curl_easy_strerror(cc));
+		log_warnx("callback %s: %zu events not accepted: %s", a->login,
+		    a->n, curl_easy_strerror(cc));
 	else
-		log_warnx("callback %s: %zu events not accepted: HTTP %ld", a->login, a->n, code);
+		log_warnx("callback %s: %zu events not accepted: HTTP %ld",
+		    a->login, a->n, code);
 	if (!(cc == CURLE_OK && code >= 200 && code < 300)) {
 		if (cc != CURLE_OK)
-			(void)snprintf(why, sizeof(why), "%s", curl_easy_strerror(cc));
+			(void)snprintf(why, sizeof(why), "%s",
+			    curl_easy_strerror(cc));
 		else
 			(void)snprintf(why, sizeof(why), "HTTP %ld", code);
 		deliverd_cb_note_err(c, a, why);
@@ -504,9 +544,9 @@ deliverd_cb_done(struct cb *c, CURL *e, CURLcode cc)
 static void
 deliverd_cb_finished(struct cb *c)
 {
-	CURLMsg		*m;
-	size_t		 done = 0;
-	int		 left;
+	CURLMsg *m;
+	size_t	 done = 0;
+	int	 left;
 
 	while ((m = curl_multi_info_read(c->multi, &left)) != NULL) {
 		if (m->msg != CURLMSG_DONE)
@@ -521,34 +561,37 @@ deliverd_cb_finished(struct cb *c)
 static void
 deliverd_cb_on_sock(struct ev *e, int fd, unsigned re, void *arg)
 {
-	struct cb	*c = arg;
-	int		 running;
+	struct cb *c = arg;
+	int	   running;
 
 	(void)e;
 	(void)curl_multi_socket_action(c->multi, fd,
 	    ((re & EV_READ) ? CURL_CSELECT_IN : 0) |
-	    ((re & EV_WRITE) ? CURL_CSELECT_OUT : 0) |
-	    ((re & EV_HUP) ? CURL_CSELECT_ERR : 0), &running);
+		((re & EV_WRITE) ? CURL_CSELECT_OUT : 0) |
+		((re & EV_HUP) ? CURL_CSELECT_ERR : 0),
+	    &running);
 	deliverd_cb_finished(c);
 }
 
 static void
 deliverd_cb_on_curl_timer(struct ev *e, struct ev_timer *t, void *arg)
 {
-	struct cb	*c = arg;
-	int		 running;
+	struct cb *c = arg;
+	int	   running;
 
 	(void)e;
 	(void)t;
-	(void)curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	(void)curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0,
+	    &running);
 	deliverd_cb_finished(c);
 }
 
 static int
-deliverd_cb_sock(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+deliverd_cb_sock(CURL *easy, curl_socket_t fd, int what, void *userp,
+    void *socketp)
 {
-	struct cb	*c = userp;
-	unsigned	 want;
+	struct cb *c = userp;
+	unsigned   want;
 
 	(void)easy;
 	(void)socketp;
@@ -562,13 +605,13 @@ deliverd_cb_sock(CURL *easy, curl_socket_t fd, int what, void *userp, void *sock
 	    ev_fd_add(c->ev, fd, want, deliverd_cb_on_sock, c) == 0)
 		return 0;
 	log_warn("callback: watching a socket");
-	return -1;	/* libcurl fails that transfer: it is retried later */
+	return -1; /* libcurl fails that transfer: it is retried later */
 }
 
 static int
 deliverd_cb_timer(CURLM *multi, long ms, void *userp)
 {
-	struct cb	*c = userp;
+	struct cb *c = userp;
 
 	(void)multi;
 	if (ms < 0)
@@ -581,7 +624,7 @@ deliverd_cb_timer(CURLM *multi, long ms, void *userp)
 static void
 deliverd_cb_on_round(struct ev *e, struct ev_timer *t, void *arg)
 {
-	struct cb	*c = arg;
+	struct cb *c = arg;
 
 	if (sig_stopping() || getppid() == 1) {
 		ev_break(e);
@@ -609,9 +652,11 @@ deliverd_cb_run(struct cb *c)
 		log_fatal("ev");
 	ev_timer_init(&c->curl_timer, deliverd_cb_on_curl_timer, c);
 	ev_timer_init(&c->round, deliverd_cb_on_round, c);
-	(void)curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, deliverd_cb_sock);
+	(void)curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION,
+	    deliverd_cb_sock);
 	(void)curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
-	(void)curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, deliverd_cb_timer);
+	(void)curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION,
+	    deliverd_cb_timer);
 	(void)curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
 	(void)ev_timer_arm(c->ev, &c->round, 0, 0);
 	if (!sig_stopping())
@@ -621,24 +666,27 @@ deliverd_cb_run(struct cb *c)
 void
 deliverd_callback_main(struct conf *cf)
 {
-	struct cb	 c;
-	size_t		 i;
-	int		 rc;
+	struct cb c;
+	size_t	  i;
+	int	  rc;
 
 	log_set_procname("deliverd/callback");
-	(void)signal(SIGHUP, SIG_IGN);	/* the scheduler restarts us instead */
+	(void)signal(SIGHUP, SIG_IGN); /* the scheduler restarts us instead */
 	memset(&c, 0, sizeof(c));
 	c.cf = cf;
-	if ((rc = spool_open(cf->cf_spool_dir, cf->cf_lmdb_map_size, cf->cf_lmdb_map_max, 0,
-	    &c.sp)) != 0)
-		log_fatalx("spool_open %s: %s", cf->cf_spool_dir, spool_strerror(rc));
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || (c.multi = curl_multi_init()) == NULL)
+	if ((rc = spool_open(cf->cf_spool_dir, cf->cf_lmdb_map_size,
+		 cf->cf_lmdb_map_max, 0, &c.sp)) != 0)
+		log_fatalx("spool_open %s: %s", cf->cf_spool_dir,
+		    spool_strerror(rc));
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 ||
+	    (c.multi = curl_multi_init()) == NULL)
 		log_fatalx("libcurl initialisation failed");
 	deliverd_cb_run(&c);
 	/* POSTs still running are abandoned: their events stay in the outbox */
 	for (i = 0; i < c.nacct; i++) {
 		if (c.acct[i]->easy != NULL) {
-			(void)curl_multi_remove_handle(c.multi, c.acct[i]->easy);
+			(void)curl_multi_remove_handle(c.multi,
+			    c.acct[i]->easy);
 			curl_easy_cleanup(c.acct[i]->easy);
 		}
 	}

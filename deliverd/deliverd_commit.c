@@ -26,16 +26,16 @@
 #include "spool.h"
 #include "xmem.h"
 
-
 static const char *
 deliverd_commit_dsn(const char *reply, char dst[16])
 {
-	size_t	 n = 0;
+	size_t n = 0;
 
 	/* "DDD X.Y.Z ..." */
 	if (strlen(reply) > 4 && reply[3] == ' ')
 		while (n < 15 && reply[4 + n] != '\0' && reply[4 + n] != ' ' &&
-		    (reply[4 + n] == '.' || (reply[4 + n] >= '0' && reply[4 + n] <= '9')))
+		    (reply[4 + n] == '.' ||
+			(reply[4 + n] >= '0' && reply[4 + n] <= '9')))
 			n++;
 	if (n >= 5 && reply[4] == reply[0] && reply[5] == '.') {
 		memcpy(dst, reply + 4, n);
@@ -47,35 +47,36 @@ deliverd_commit_dsn(const char *reply, char dst[16])
 
 /* The messages touched by one batch, so each is read and written once. */
 struct deliverd_commit_batch {
-	struct spool_msg	**m;
-	bool			 *dirty;
-	size_t			  n, cap;
-	char			(*finished)[QID_SIZE];
-	size_t			  nfin;
-	struct buf		  log;	/* per-recipient log lines, printed after commit */
-	struct deliverd_commit_note *notes;	/* counted after commit (metrics) */
-	size_t			  nnotes;
+	struct spool_msg **m;
+	bool		  *dirty;
+	size_t		   n, cap;
+	char (*finished)[QID_SIZE];
+	size_t	   nfin;
+	struct buf log; /* per-recipient log lines, printed after commit */
+	struct deliverd_commit_note *notes; /* counted after commit (metrics) */
+	size_t			     nnotes;
 };
 
 /* One outcome for the counters: "@domain" (cut: "other"). */
 struct deliverd_commit_note {
-	enum metrics_outcome	cn_o;
-	enum bounce_cat		cn_cat;
-	bool			cn_tls;
-	char			cn_dom[METRICS_DEST_MAX + 1];
+	enum metrics_outcome cn_o;
+	enum bounce_cat	     cn_cat;
+	bool		     cn_tls;
+	char		     cn_dom[METRICS_DEST_MAX + 1];
 };
 
 static void
 deliverd_commit_note(struct deliverd_commit_batch *b, enum spool_rcpt_state st,
     enum bounce_cat cat, const char *to, bool tls)
 {
-	struct deliverd_commit_note	*n;
-	const char			*at = strrchr(to, '@');
+	struct deliverd_commit_note *n;
+	const char		    *at = strrchr(to, '@');
 
 	b->notes = xreallocarray(b->notes, b->nnotes + 1, sizeof(*b->notes));
 	n = &b->notes[b->nnotes++];
-	n->cn_o = st == SPOOL_RS_DELIVERED ? METRICS_O_DELIVERED :
-	    st == SPOOL_RS_BOUNCED ? METRICS_O_BOUNCED : METRICS_O_DEFERRED;
+	n->cn_o = st == SPOOL_RS_DELIVERED ? METRICS_O_DELIVERED
+	    : st == SPOOL_RS_BOUNCED	   ? METRICS_O_BOUNCED
+					   : METRICS_O_DEFERRED;
 	n->cn_cat = cat;
 	n->cn_tls = tls;
 	if (at == NULL || str_copy(n->cn_dom, sizeof(n->cn_dom), at) == -1)
@@ -83,9 +84,10 @@ deliverd_commit_note(struct deliverd_commit_batch *b, enum spool_rcpt_state st,
 }
 
 static struct spool_msg *
-deliverd_commit_batch_msg(struct deliverd_commit_batch *b, struct spool_txn *txn, const char *qid, size_t *i_r)
+deliverd_commit_batch_msg(struct deliverd_commit_batch *b,
+    struct spool_txn *txn, const char *qid, size_t *i_r)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = b->n; i > 0; i--)
 		if (strcmp(b->m[i - 1]->sm_qid, qid) == 0) {
@@ -110,7 +112,7 @@ deliverd_commit_batch_msg(struct deliverd_commit_batch *b, struct spool_txn *txn
 static time_t
 deliverd_commit_retry_delay(const struct conf *cf, uint32_t attempts)
 {
-	size_t	 i;
+	size_t i;
 
 	if (cf->cf_nretry_delays == 0)
 		return 300;
@@ -123,21 +125,21 @@ deliverd_commit_retry_delay(const struct conf *cf, uint32_t attempts)
 /* The message's last logged event for one address (the admin bounce of
  * spoolctl delete): the fields a later event of it repeats. */
 struct deliverd_commit_prev {
-	const char		*to;
-	struct json_val		*ev;
+	const char	*to;
+	struct json_val *ev;
 };
 
 static int
 deliverd_commit_prev_cb(uint64_t seq, const char *json, size_t len, void *arg)
 {
-	struct deliverd_commit_prev	*p = arg;
-	struct json_val			*v;
-	char				*text, err[128];
-	const char			*to;
+	struct deliverd_commit_prev *p = arg;
+	struct json_val		    *v;
+	char			    *text, err[128];
+	const char		    *to;
 
 	(void)seq;
 	if (memmem(json, len, p->to, strlen(p->to)) == NULL)
-		return 0;	/* another recipient's: no need to parse it */
+		return 0; /* another recipient's: no need to parse it */
 	text = xmalloc(len + 1);
 	memcpy(text, json, len);
 	text[len] = '\0';
@@ -145,7 +147,8 @@ deliverd_commit_prev_cb(uint64_t seq, const char *json, size_t len, void *arg)
 	free(text);
 	if (v == NULL)
 		return 0;
-	if ((to = json_string(json_get(v, "to"))) != NULL && strcmp(to, p->to) == 0) {
+	if ((to = json_string(json_get(v, "to"))) != NULL &&
+	    strcmp(to, p->to) == 0) {
 		json_val_free(&p->ev);
 		p->ev = v;
 	} else
@@ -154,7 +157,8 @@ deliverd_commit_prev_cb(uint64_t seq, const char *json, size_t len, void *arg)
 }
 
 static const char *
-deliverd_commit_prev_str(const struct json_val *ev, const char *obj, const char *key)
+deliverd_commit_prev_str(const struct json_val *ev, const char *obj,
+    const char *key)
 {
 	if (obj != NULL && (ev = json_get(ev, obj)) == NULL)
 		return NULL;
@@ -163,19 +167,21 @@ deliverd_commit_prev_str(const struct json_val *ev, const char *obj, const char 
 
 /* A delivered event like the message's earlier ones; 0 if there were none. */
 static int
-deliverd_commit_gone_event(struct spool_txn *txn, const struct deliverd_result *res,
-    int64_t now, bool *found_r)
+deliverd_commit_gone_event(struct spool_txn *txn,
+    const struct deliverd_result *res, int64_t now, bool *found_r)
 {
-	struct deliverd_commit_prev	 p = { .to = res->dr_to, .ev = NULL };
-	struct spool_event		 ev;
-	int64_t				 v;
-	int				 rc;
+	struct deliverd_commit_prev p = { .to = res->dr_to, .ev = NULL };
+	struct spool_event	    ev;
+	int64_t			    v;
+	int			    rc;
 
 	*found_r = false;
-	if ((rc = spool_log_iter_qid(txn, res->dr_qid, deliverd_commit_prev_cb, &p)) != 0 &&
+	if ((rc = spool_log_iter_qid(txn, res->dr_qid, deliverd_commit_prev_cb,
+		 &p)) != 0 &&
 	    rc != SPOOL_ENOTFOUND)
 		return rc;
-	if (p.ev == NULL || deliverd_commit_prev_str(p.ev, NULL, "account") == NULL)
+	if (p.ev == NULL ||
+	    deliverd_commit_prev_str(p.ev, NULL, "account") == NULL)
 		goto out;
 	memset(&ev, 0, sizeof(ev));
 	ev.ev_type = SPOOL_EV_DELIVERED;
@@ -189,7 +195,8 @@ deliverd_commit_gone_event(struct spool_txn *txn, const struct deliverd_result *
 	ev.ev_to = res->dr_to;
 	ev.ev_message_id = deliverd_commit_prev_str(p.ev, NULL, "message_id");
 	ev.ev_msg = res->dr_reply;
-	if (json_integer(json_get(p.ev, "attempt"), &v) && v >= 0 && v < UINT32_MAX)
+	if (json_integer(json_get(p.ev, "attempt"), &v) && v >= 0 &&
+	    v < UINT32_MAX)
 		ev.ev_attempt = (uint32_t)v + 1;
 	(void)json_boolean(json_get(p.ev, "sandbox"), &ev.ev_sandbox);
 	ev.ev_hop = res->dr_relay[0] ? res->dr_relay : NULL;
@@ -212,17 +219,19 @@ static int
 deliverd_commit_gone(struct spool_txn *txn, struct deliverd_commit_batch *b,
     const struct deliverd_result *res, int64_t now)
 {
-	char	 dsn[16];
-	bool	 found;
-	int	 rc;
+	char dsn[16];
+	bool found;
+	int  rc;
 
 	if (res->dr_reply[0] != '2' || res->dr_to[0] == '\0')
-		return 0;	/* nothing happened that the bounce does not say */
+		return 0; /* nothing happened that the bounce does not say */
 	if ((rc = deliverd_commit_gone_event(txn, res, now, &found)) != 0)
 		return rc;
-	(void)buf_printf(&b->log, "%s: to=<%s>, relay=%s, tls=%s, dsn=%s, status=sent "
-	    "(%s), deleted while in flight%s\n", res->dr_qid, res->dr_to,
-	    res->dr_relay[0] ? res->dr_relay : "none", res->dr_tls[0] ? res->dr_tls : "none",
+	(void)buf_printf(&b->log,
+	    "%s: to=<%s>, relay=%s, tls=%s, dsn=%s, status=sent "
+	    "(%s), deleted while in flight%s\n",
+	    res->dr_qid, res->dr_to, res->dr_relay[0] ? res->dr_relay : "none",
+	    res->dr_tls[0] ? res->dr_tls : "none",
 	    deliverd_commit_dsn(res->dr_reply, dsn), res->dr_reply,
 	    found ? "" : ", no event: the message left no record");
 	return 0;
@@ -239,17 +248,17 @@ deliverd_commit_gone(struct spool_txn *txn, struct deliverd_commit_batch *b,
  */
 static int
 deliverd_commit_suppress(const struct conf *cf, struct spool_txn *txn,
-    struct deliverd_commit_batch *b,
-    const struct spool_msg *m, const struct spool_rcpt *r,
-    const struct deliverd_result *res, enum bounce_cat cat, int64_t now)
+    struct deliverd_commit_batch *b, const struct spool_msg *m,
+    const struct spool_rcpt *r, const struct deliverd_result *res,
+    enum bounce_cat cat, int64_t now)
 {
-	struct spool_permfail	*pf;
-	const char		*t = res->dr_reply;
-	int			 code, rc;
+	struct spool_permfail *pf;
+	const char	      *t = res->dr_reply;
+	int		       code, rc;
 
 	if ((m->sm_sandbox && !deliverd_sim_result(cf, res)) ||
-	    !isdigit((unsigned char)t[0]) ||
-	    !isdigit((unsigned char)t[1]) || !isdigit((unsigned char)t[2]))
+	    !isdigit((unsigned char)t[0]) || !isdigit((unsigned char)t[1]) ||
+	    !isdigit((unsigned char)t[2]))
 		return 0;
 	code = (t[0] - '0') * 100 + (t[1] - '0') * 10 + (t[2] - '0');
 	if (!bounce_suppresses(cat, res->dr_stage, code))
@@ -260,12 +269,15 @@ deliverd_commit_suppress(const struct conf *cf, struct spool_txn *txn,
 	str_lower(pf->pf_addr);
 	pf->pf_when = now;
 	(void)str_copy(pf->pf_reply, sizeof(pf->pf_reply), t);
-	(void)str_copy(pf->pf_reason, sizeof(pf->pf_reason), bounce_cat_name(cat));
+	(void)str_copy(pf->pf_reason, sizeof(pf->pf_reason),
+	    bounce_cat_name(cat));
 	(void)str_copy(pf->pf_qid, sizeof(pf->pf_qid), m->sm_qid);
 	pf->pf_issue = m->sm_issue;
 	if ((rc = spool_permfail_set(txn, pf)) == 0)
-		(void)buf_printf(&b->log, "%s: to=<%s>, suppressed for account %s: "
-		    "reason=%s\n", m->sm_qid, r->sr_addr, m->sm_login, pf->pf_reason);
+		(void)buf_printf(&b->log,
+		    "%s: to=<%s>, suppressed for account %s: "
+		    "reason=%s\n",
+		    m->sm_qid, r->sr_addr, m->sm_login, pf->pf_reason);
 	free(pf);
 	return rc;
 }
@@ -273,22 +285,26 @@ deliverd_commit_suppress(const struct conf *cf, struct spool_txn *txn,
 /* Decides the outcome of one result and writes recipient + event. */
 static int
 deliverd_commit_outcome(const struct conf *cf, struct spool_txn *txn,
-    struct deliverd_commit_batch *b, const struct deliverd_result *res, int64_t now)
+    struct deliverd_commit_batch *b, const struct deliverd_result *res,
+    int64_t now)
 {
-	struct spool_rcpt	 r;
-	struct spool_event	 ev;
-	struct spool_msg	*m;
-	size_t			 mi;
-	char			 text[SPOOL_REPLY_MAX], dsn[16];
-	const char		*status;
-	enum bounce_cat		 cat;
-	int			 rc;
+	struct spool_rcpt  r;
+	struct spool_event ev;
+	struct spool_msg  *m;
+	size_t		   mi;
+	char		   text[SPOOL_REPLY_MAX], dsn[16];
+	const char	  *status;
+	enum bounce_cat	   cat;
+	int		   rc;
 
-	if ((rc = spool_rcpt_get(txn, res->dr_qid, res->dr_idx, &r)) == SPOOL_ENOTFOUND)
+	if ((rc = spool_rcpt_get(txn, res->dr_qid, res->dr_idx, &r)) ==
+	    SPOOL_ENOTFOUND)
 		return deliverd_commit_gone(txn, b, res, now);
-	if (rc != 0 || (r.sr_state != SPOOL_RS_QUEUED && r.sr_state != SPOOL_RS_DEFERRED) ||
+	if (rc != 0 ||
+	    (r.sr_state != SPOOL_RS_QUEUED &&
+		r.sr_state != SPOOL_RS_DEFERRED) ||
 	    (m = deliverd_commit_batch_msg(b, txn, res->dr_qid, &mi)) == NULL)
-		return 0;	/* finished meanwhile */
+		return 0; /* finished meanwhile */
 	spool_event_init(&ev, m, r.sr_addr, now);
 	/* issue 15: the category of a failure; an expiry is "expired" */
 	cat = deliverd_bounce_classify(res->dr_stage, res->dr_reply);
@@ -310,10 +326,12 @@ deliverd_commit_outcome(const struct conf *cf, struct spool_txn *txn,
 		ev.ev_type = SPOOL_EV_BOUNCED;
 		ev.ev_class = SPOOL_CL_REMOTE;
 		status = "bounced";
-		if ((rc = deliverd_commit_suppress(cf, txn, b, m, &r, res, cat, now)) != 0)
+		if ((rc = deliverd_commit_suppress(cf, txn, b, m, &r, res, cat,
+			 now)) != 0)
 			return rc;
 	} else if (now >= m->sm_arrival + (int64_t)cf->cf_max_queue_lifetime) {
-		(void)str_printf(text, sizeof(text), "554 5.4.7 Message expired after "
+		(void)str_printf(text, sizeof(text),
+		    "554 5.4.7 Message expired after "
 		    "%lld seconds in the queue; last reply: %s",
 		    (long long)(now - m->sm_arrival), res->dr_reply);
 		r.sr_state = SPOOL_RS_BOUNCED;
@@ -322,7 +340,8 @@ deliverd_commit_outcome(const struct conf *cf, struct spool_txn *txn,
 		status = "bounced";
 	} else {
 		r.sr_state = SPOOL_RS_DEFERRED;
-		r.sr_next = now + deliverd_commit_retry_delay(cf, r.sr_attempts);
+		r.sr_next = now +
+		    deliverd_commit_retry_delay(cf, r.sr_attempts);
 		ev.ev_type = SPOOL_EV_DEFERRED;
 		status = "deferred";
 	}
@@ -343,46 +362,56 @@ deliverd_commit_outcome(const struct conf *cf, struct spool_txn *txn,
 	if (r.sr_state == SPOOL_RS_DELIVERED &&
 	    (rc = deliverd_sim_after(cf, txn, m, res, now, &b->log)) != 0)
 		return rc;
-	if (r.sr_state == SPOOL_RS_DELIVERED || r.sr_state == SPOOL_RS_BOUNCED) {
+	if (r.sr_state == SPOOL_RS_DELIVERED ||
+	    r.sr_state == SPOOL_RS_BOUNCED) {
 		if (m->sm_npending > 0)
 			m->sm_npending--;
 		b->dirty[mi] = true;
 	}
-	deliverd_commit_note(b, r.sr_state, cat, r.sr_addr, res->dr_tls[0] != '\0');
-	(void)buf_printf(&b->log, "%s: to=<%s>, relay=%s, delay=%llds, tls=%s, "
-	    "dsn=%s%s%s, status=%s (%s)\n", m->sm_qid, r.sr_addr,
-	    m->sm_sandbox && !deliverd_sim_result(cf, res) ? "sandbox" :
-	    res->dr_relay[0] ? res->dr_relay : "none",
-	    (long long)(now - m->sm_arrival), res->dr_tls[0] ? res->dr_tls : "none",
-	    deliverd_commit_dsn(text, dsn), cat != BOUNCE_NONE ? ", category=" : "",
+	deliverd_commit_note(b, r.sr_state, cat, r.sr_addr,
+	    res->dr_tls[0] != '\0');
+	(void)buf_printf(&b->log,
+	    "%s: to=<%s>, relay=%s, delay=%llds, tls=%s, "
+	    "dsn=%s%s%s, status=%s (%s)\n",
+	    m->sm_qid, r.sr_addr,
+	    m->sm_sandbox && !deliverd_sim_result(cf, res) ? "sandbox"
+		: res->dr_relay[0]			   ? res->dr_relay
+							   : "none",
+	    (long long)(now - m->sm_arrival),
+	    res->dr_tls[0] ? res->dr_tls : "none",
+	    deliverd_commit_dsn(text, dsn),
+	    cat != BOUNCE_NONE ? ", category=" : "",
 	    cat != BOUNCE_NONE ? bounce_cat_name(cat) : "", status, text);
 	return 0;
 }
 
 static int
-deliverd_commit_store_sigs(const struct deliverd_sig *sigs, size_t nsigs, struct spool_txn *txn,
-    struct deliverd_commit_batch *b)
+deliverd_commit_store_sigs(const struct deliverd_sig *sigs, size_t nsigs,
+    struct spool_txn *txn, struct deliverd_commit_batch *b)
 {
-	struct spool_msg	*m;
-	size_t			 i, mi;
+	struct spool_msg *m;
+	size_t		  i, mi;
 
 	for (i = 0; i < nsigs; i++) {
-		if ((m = deliverd_commit_batch_msg(b, txn, sigs[i].qid, &mi)) == NULL ||
+		if ((m = deliverd_commit_batch_msg(b, txn, sigs[i].qid, &mi)) ==
+			NULL ||
 		    m->sm_dkim_done)
 			continue;
 		m->sm_dkim_done = true;
 		if (str_copy(m->sm_dkim, sizeof(m->sm_dkim), sigs[i].sig) == -1)
-			m->sm_dkim[0] = '\0';	/* cannot happen: the worker bounds it */
+			m->sm_dkim[0] =
+			    '\0'; /* cannot happen: the worker bounds it */
 		b->dirty[mi] = true;
 	}
 	return 0;
 }
 
 static int
-deliverd_commit_write_msgs(struct spool_txn *txn, struct deliverd_commit_batch *b)
+deliverd_commit_write_msgs(struct spool_txn *txn,
+    struct deliverd_commit_batch	    *b)
 {
-	size_t	 i;
-	int	 rc;
+	size_t i;
+	int    rc;
 
 	for (i = 0; i < b->n; i++) {
 		if (!b->dirty[i])
@@ -393,7 +422,8 @@ deliverd_commit_write_msgs(struct spool_txn *txn, struct deliverd_commit_batch *
 				return rc;
 			b->finished = xreallocarray(b->finished, b->nfin + 1,
 			    sizeof(*b->finished));
-			(void)str_copy(b->finished[b->nfin++], QID_SIZE, b->m[i]->sm_qid);
+			(void)str_copy(b->finished[b->nfin++], QID_SIZE,
+			    b->m[i]->sm_qid);
 		} else if ((rc = spool_msg_put(txn, b->m[i])) != 0)
 			return rc;
 	}
@@ -403,7 +433,7 @@ deliverd_commit_write_msgs(struct spool_txn *txn, struct deliverd_commit_batch *
 static void
 deliverd_commit_batch_free(struct deliverd_commit_batch *b)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = 0; i < b->n; i++)
 		free(b->m[i]);
@@ -415,14 +445,15 @@ deliverd_commit_batch_free(struct deliverd_commit_batch *b)
 }
 
 static int
-deliverd_commit_once(struct spool *sp, const struct conf *cf, const struct deliverd_sig *sigs,
-    size_t nsigs, const struct deliverd_result *res, size_t nres, int64_t now)
+deliverd_commit_once(struct spool *sp, const struct conf *cf,
+    const struct deliverd_sig *sigs, size_t nsigs,
+    const struct deliverd_result *res, size_t nres, int64_t now)
 {
-	struct spool_txn	*txn = NULL;
-	struct deliverd_commit_batch	 b;
-	size_t			 i;
-	int			 rc;
-	const char		*p, *nl;
+	struct spool_txn	    *txn = NULL;
+	struct deliverd_commit_batch b;
+	size_t			     i;
+	int			     rc;
+	const char		    *p, *nl;
 
 	memset(&b, 0, sizeof(b));
 	buf_init(&b.log, 64 * 1024 * 1024);
@@ -431,17 +462,22 @@ deliverd_commit_once(struct spool *sp, const struct conf *cf, const struct deliv
 	if ((rc = deliverd_commit_store_sigs(sigs, nsigs, txn, &b)) != 0)
 		goto out;
 	for (i = 0; i < nres; i++)
-		if (!res[i].dr_skip && (rc = deliverd_commit_outcome(cf, txn, &b, &res[i], now)) != 0)
+		if (!res[i].dr_skip &&
+		    (rc = deliverd_commit_outcome(cf, txn, &b, &res[i], now)) !=
+			0)
 			goto out;
-	if ((rc = deliverd_commit_write_msgs(txn, &b)) != 0 || (rc = spool_commit(&txn)) != 0)
+	if ((rc = deliverd_commit_write_msgs(txn, &b)) != 0 ||
+	    (rc = spool_commit(&txn)) != 0)
 		goto out;
-	for (p = b.log.data; p != NULL && (nl = strchr(p, '\n')) != NULL; p = nl + 1)
+	for (p = b.log.data; p != NULL && (nl = strchr(p, '\n')) != NULL;
+	     p = nl + 1)
 		log_info("%.*s", (int)(nl - p), p);
 	for (i = 0; i < b.nnotes; i++)
-		metrics_delivery(b.notes[i].cn_o, b.notes[i].cn_cat, b.notes[i].cn_dom,
-		    b.notes[i].cn_tls);
+		metrics_delivery(b.notes[i].cn_o, b.notes[i].cn_cat,
+		    b.notes[i].cn_dom, b.notes[i].cn_tls);
 	for (i = 0; i < b.nfin; i++) {
-		if (spool_unlink(cf->cf_spool_dir, SPOOL_QUEUE, b.finished[i]) != 0)
+		if (spool_unlink(cf->cf_spool_dir, SPOOL_QUEUE,
+			b.finished[i]) != 0)
 			log_warn("%s: unlink queue file", b.finished[i]);
 		log_info("%s: removed", b.finished[i]);
 	}
@@ -459,15 +495,15 @@ out:
 static bool
 deliverd_commit_map_log(struct spool *sp, bool full)
 {
-	struct spool_map	m;
-	bool			grew;
+	struct spool_map m;
+	bool		 grew;
 
 	if (!(grew = full && spool_map_grown(sp, &m)))
 		spool_map_info(sp, &m);
 	if (m.mp_grew_from != 0)
 		log_info("lmdb map grown: from=%lld, to=%lld, max=%lld%s",
-		    (long long)m.mp_grew_from, (long long)m.mp_size, (long long)m.mp_max,
-		    grew ? "; retrying the commit" : "");
+		    (long long)m.mp_grew_from, (long long)m.mp_size,
+		    (long long)m.mp_max, grew ? "; retrying the commit" : "");
 	if (m.mp_readers > 0)
 		log_info("cleared %u stale lmdb reader slot(s)", m.mp_readers);
 	return grew;
@@ -475,10 +511,11 @@ deliverd_commit_map_log(struct spool *sp, bool full)
 
 /* The whole transaction is retried once when the map was full and grew. */
 int
-deliverd_commit(struct spool *sp, const struct conf *cf, const struct deliverd_sig *sigs,
-    size_t nsigs, const struct deliverd_result *res, size_t nres, int64_t now)
+deliverd_commit(struct spool *sp, const struct conf *cf,
+    const struct deliverd_sig *sigs, size_t nsigs,
+    const struct deliverd_result *res, size_t nres, int64_t now)
 {
-	int	rc;
+	int rc;
 
 	rc = deliverd_commit_once(sp, cf, sigs, nsigs, res, nres, now);
 	if (deliverd_commit_map_log(sp, rc == SPOOL_EFULL))

@@ -25,14 +25,14 @@
 #include "spool.h"
 #include "xmem.h"
 
-const struct shaping	*deliverd_dest_shaping;
+const struct shaping *deliverd_dest_shaping;
 
 /* ---- the table */
 
 uint32_t
 deliverd_dest_hash(const char *name)
 {
-	uint32_t	 h = 2166136261u;
+	uint32_t h = 2166136261u;
 
 	for (; *name != '\0'; name++)
 		h = (h ^ (unsigned char)*name) * 16777619u;
@@ -42,7 +42,7 @@ deliverd_dest_hash(const char *name)
 static void
 deliverd_dest_rehash(struct deliverd_dests *t)
 {
-	size_t	 i, h;
+	size_t i, h;
 
 	for (i = 0; i < DEST_HASH; i++)
 		t->hash[i] = -1;
@@ -56,10 +56,11 @@ deliverd_dest_rehash(struct deliverd_dests *t)
 void
 deliverd_dest_limits(struct sched *s, struct deliverd_dest *e)
 {
-	struct deliverd_dests	*t = s->dests;
+	struct deliverd_dests *t = s->dests;
 
 	shaping_effective(t->sh, e->rule, (uint32_t)s->nw,
-	    (uint32_t)s->cf->cf_max_msgs_per_connection, DELIVERD_JOB_RCPT_MAX, &e->lim);
+	    (uint32_t)s->cf->cf_max_msgs_per_connection, DELIVERD_JOB_RCPT_MAX,
+	    &e->lim);
 	if (deliverd_dest_is_relay(s, e) && e->rule < 0) {
 		/* the only destination: no other one to be fair to */
 		e->lim.sl_conns = (uint32_t)s->nw;
@@ -75,7 +76,8 @@ deliverd_dest_limits(struct sched *s, struct deliverd_dest *e)
 bool
 deliverd_dest_is_relay(const struct sched *s, const struct deliverd_dest *e)
 {
-	return s->cf->cf_relayhost[0] != '\0' && strcmp(e->name, s->cf->cf_relayhost) == 0;
+	return s->cf->cf_relayhost[0] != '\0' &&
+	    strcmp(e->name, s->cf->cf_relayhost) == 0;
 }
 
 /* Room for one more entry: idle normal entries go first, then the
@@ -83,22 +85,25 @@ deliverd_dest_is_relay(const struct sched *s, const struct deliverd_dest *e)
 static int
 deliverd_dest_evict(struct sched *s)
 {
-	struct deliverd_dests	*t = s->dests;
-	int64_t			 now_ms = ev_clock_ms();
-	size_t			 i, k = 0, old = SIZE_MAX;
+	struct deliverd_dests *t = s->dests;
+	int64_t		       now_ms = ev_clock_ms();
+	size_t		       i, k = 0, old = SIZE_MAX;
 
 	for (i = 0; i < t->n; i++) {
 		struct deliverd_dest *e = &t->d[i];
 		if (e->claims == 0 && e->state == DEST_NORMAL &&
 		    now_ms - e->last_ms > DEST_IDLE_HOLD_MS)
-			continue;	/* dropped */
-		if (e->claims == 0 && (old == SIZE_MAX || e->until < t->d[old].until))
+			continue; /* dropped */
+		if (e->claims == 0 &&
+		    (old == SIZE_MAX || e->until < t->d[old].until))
 			old = k;
 		t->d[k++] = *e;
 	}
 	if (k == t->n && old != SIZE_MAX) {
-		log_warnx("destination=%s, state=%s: forgotten early (more than %d "
-		    "destinations)", t->d[old].name, deliverd_dest_state_name(t->d[old].state),
+		log_warnx(
+		    "destination=%s, state=%s: forgotten early (more than %d "
+		    "destinations)",
+		    t->d[old].name, deliverd_dest_state_name(t->d[old].state),
 		    DEST_MAX);
 		t->d[old] = t->d[--k];
 	}
@@ -112,7 +117,7 @@ deliverd_dest_evict(struct sched *s)
 static int
 deliverd_dest_rule(const struct shaping *sh, const char *name)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = 0; sh != NULL && i < sh->sh_nrules; i++)
 		if (strcmp(sh->sh_rules[i].sr_name, name) == 0)
@@ -123,10 +128,10 @@ deliverd_dest_rule(const struct shaping *sh, const char *name)
 struct deliverd_dest *
 deliverd_dest_find(struct sched *s, const char *name, bool create)
 {
-	struct deliverd_dests	*t = s->dests;
-	struct deliverd_dest	*e;
-	size_t			 h = deliverd_dest_hash(name) % DEST_HASH;
-	int32_t			 i;
+	struct deliverd_dests *t = s->dests;
+	struct deliverd_dest  *e;
+	size_t		       h = deliverd_dest_hash(name) % DEST_HASH;
+	int32_t		       i;
 
 	for (i = t->hash[h]; i != -1; i = t->d[i].next)
 		if (strcmp(t->d[i].name, name) == 0)
@@ -155,15 +160,18 @@ deliverd_dest_find(struct sched *s, const char *name, bool create)
 }
 
 void
-deliverd_dest_name(const struct sched *s, const char *hop, char *dst, size_t dstsz)
+deliverd_dest_name(const struct sched *s, const char *hop, char *dst,
+    size_t dstsz)
 {
-	const struct deliverd_dests	*t = s->dests;
-	const struct deliverd_via	*v;
+	const struct deliverd_dests *t = s->dests;
+	const struct deliverd_via   *v;
 
-	if (s->cf->cf_relayhost[0] != '\0' && strcmp(hop, s->cf->cf_relayhost) == 0)
+	if (s->cf->cf_relayhost[0] != '\0' &&
+	    strcmp(hop, s->cf->cf_relayhost) == 0)
 		(void)str_copy(dst, dstsz, hop);
-	else if (shaping_match(t->sh, hop) < 0 && (v = deliverd_dest_via_get(t, hop)) != NULL)
-		(void)str_copy(dst, dstsz, v->dest);	/* by its MX host (set) */
+	else if (shaping_match(t->sh, hop) < 0 &&
+	    (v = deliverd_dest_via_get(t, hop)) != NULL)
+		(void)str_copy(dst, dstsz, v->dest); /* by its MX host (set) */
 	else
 		shaping_dest_name(t->sh, hop, dst, dstsz);
 }
@@ -173,9 +181,10 @@ deliverd_dest_name(const struct sched *s, const char *hop, char *dst, size_t dst
 struct deliverd_dest *
 deliverd_dest_of(struct sched *s, const char *hop)
 {
-	struct deliverd_dests	*t = s->dests;
-	struct deliverd_hopcache	*c = &t->hopcache[deliverd_dest_hash(hop) % DEST_HOPCACHE];
-	struct deliverd_dest	*e;
+	struct deliverd_dests	 *t = s->dests;
+	struct deliverd_hopcache *c =
+	    &t->hopcache[deliverd_dest_hash(hop) % DEST_HOPCACHE];
+	struct deliverd_dest *e;
 
 	if (strcmp(c->hop, hop) != 0 || c->dest[0] == '\0') {
 		(void)str_copy(c->hop, sizeof(c->hop), hop);
@@ -190,7 +199,7 @@ deliverd_dest_of(struct sched *s, const char *hop)
 uint32_t
 deliverd_dest_rcpt_max(struct sched *s, const char *hop)
 {
-	uint32_t	 n = deliverd_dest_of(s, hop)->lim.sl_rcpt_per_tx;
+	uint32_t n = deliverd_dest_of(s, hop)->lim.sl_rcpt_per_tx;
 
 	return n == 0 || n > DELIVERD_JOB_RCPT_MAX ? DELIVERD_JOB_RCPT_MAX : n;
 }
@@ -198,15 +207,17 @@ deliverd_dest_rcpt_max(struct sched *s, const char *hop)
 static size_t
 deliverd_dest_share(const struct sched *s, const struct deliverd_dest *e)
 {
-	return deliverd_dest_is_relay(s, e) ? s->claims_max :
-	    s->claims_max / DEST_CLAIMS_SHARE_DIV;
+	return deliverd_dest_is_relay(s, e)
+	    ? s->claims_max
+	    : s->claims_max / DEST_CLAIMS_SHARE_DIV;
 }
 
 bool
-deliverd_dest_may_claim(struct sched *s, const char *hop, int64_t *suspended_until_r)
+deliverd_dest_may_claim(struct sched *s, const char *hop,
+    int64_t *suspended_until_r)
 {
-	struct deliverd_dest	*e = deliverd_dest_of(s, hop);
-	size_t			 share = deliverd_dest_share(s, e);
+	struct deliverd_dest *e = deliverd_dest_of(s, hop);
+	size_t		      share = deliverd_dest_share(s, e);
 
 	*suspended_until_r = 0;
 	if (e->state == DEST_SUSPENDED && e->until > deliverd_now()) {
@@ -219,7 +230,7 @@ deliverd_dest_may_claim(struct sched *s, const char *hop, int64_t *suspended_unt
 void
 deliverd_dest_claimed(struct sched *s, const char *hop, size_t n)
 {
-	struct deliverd_dest	*e = deliverd_dest_of(s, hop);
+	struct deliverd_dest *e = deliverd_dest_of(s, hop);
 
 	e->claims += n;
 	e->last_ms = ev_clock_ms();
@@ -228,11 +239,12 @@ deliverd_dest_claimed(struct sched *s, const char *hop, size_t n)
 void
 deliverd_dest_released(struct sched *s, const char *hop, size_t n)
 {
-	struct deliverd_dest	*e = deliverd_dest_of(s, hop);
-	size_t			 share = deliverd_dest_share(s, e);
+	struct deliverd_dest *e = deliverd_dest_of(s, hop);
+	size_t		      share = deliverd_dest_share(s, e);
 
 	/* below its share again: the scan may take its next recipients */
-	if (e->claims >= share && e->claims - (e->claims > n ? n : e->claims) < share)
+	if (e->claims >= share &&
+	    e->claims - (e->claims > n ? n : e->claims) < share)
 		s->rescan = true;
 	e->claims = e->claims > n ? e->claims - n : 0;
 	e->last_ms = ev_clock_ms();
@@ -243,8 +255,8 @@ deliverd_dest_released(struct sched *s, const char *hop, size_t n)
 double
 deliverd_dest_burst(const struct deliverd_dest *e)
 {
-	const struct shaping_rate	*r = deliverd_dest_rate(e);
-	double				 b = (double)r->n / r->per_s;
+	const struct shaping_rate *r = deliverd_dest_rate(e);
+	double			   b = (double)r->n / r->per_s;
 
 	return b < 1 ? 1 : b;
 }
@@ -252,7 +264,8 @@ deliverd_dest_burst(const struct deliverd_dest *e)
 const struct shaping_rate *
 deliverd_dest_rate(const struct deliverd_dest *e)
 {
-	const struct shaping_rate	*n = &e->lim.sl_rate, *sl = &e->lim.sl_slow_rate;
+	const struct shaping_rate *n = &e->lim.sl_rate,
+				  *sl = &e->lim.sl_slow_rate;
 
 	if (e->state != DEST_SLOWED)
 		return n;
@@ -271,13 +284,14 @@ deliverd_dest_conns(const struct deliverd_dest *e)
 void
 deliverd_dest_refill(struct deliverd_dest *e, int64_t now_ms)
 {
-	const struct shaping_rate	*r = deliverd_dest_rate(e);
-	double				 burst = deliverd_dest_burst(e);
+	const struct shaping_rate *r = deliverd_dest_rate(e);
+	double			   burst = deliverd_dest_burst(e);
 
 	if (r->n == 0) {
 		e->tokens = burst;
 	} else if (now_ms > e->tok_ms) {
-		e->tokens += (double)(now_ms - e->tok_ms) * r->n / (r->per_s * 1000.0);
+		e->tokens += (double)(now_ms - e->tok_ms) * r->n /
+		    (r->per_s * 1000.0);
 		if (e->tokens > burst)
 			e->tokens = burst;
 	}
@@ -286,10 +300,10 @@ deliverd_dest_refill(struct deliverd_dest *e, int64_t now_ms)
 
 /* Does worker i hold (or may it still hold) a connection to e? */
 static bool
-deliverd_dest_holds(const struct sched *s, size_t i, const struct deliverd_dest *e,
-    int64_t now_ms)
+deliverd_dest_holds(const struct sched *s, size_t i,
+    const struct deliverd_dest *e, int64_t now_ms)
 {
-	const struct deliverd_dests	*t = s->dests;
+	const struct deliverd_dests *t = s->dests;
 
 	if (s->w[i].pid == -1 || strcmp(t->wdest[i], e->name) != 0)
 		return false;
@@ -299,7 +313,7 @@ deliverd_dest_holds(const struct sched *s, size_t i, const struct deliverd_dest 
 bool
 deliverd_dest_room(const struct sched *s)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = 0; i < s->nw; i++)
 		if (s->w[i].pid != -1 && s->w[i].to_fd != -1 &&
@@ -318,11 +332,11 @@ deliverd_dest_room(const struct sched *s)
 struct deliverd_sched_worker *
 deliverd_dest_pick_worker(struct sched *s, const struct deliverd_sched_job *sj)
 {
-	struct deliverd_dest		*e = deliverd_dest_of(s, sj->j.dj_hop);
-	struct deliverd_sched_worker	*w, *best = NULL;
-	int64_t				 now_ms = ev_clock_ms();
-	size_t				 i, holders = 0;
-	bool				 hold, best_hold = false;
+	struct deliverd_dest	     *e = deliverd_dest_of(s, sj->j.dj_hop);
+	struct deliverd_sched_worker *w, *best = NULL;
+	int64_t			      now_ms = ev_clock_ms();
+	size_t			      i, holders = 0;
+	bool			      hold, best_hold = false;
 
 	if (e->state == DEST_SUSPENDED)
 		return NULL;
@@ -333,10 +347,12 @@ deliverd_dest_pick_worker(struct sched *s, const struct deliverd_sched_job *sj)
 		holders += deliverd_dest_holds(s, i, e, now_ms);
 	for (i = 0; i < s->nw; i++) {
 		w = &s->w[i];
-		if (w->pid == -1 || w->to_fd == -1 || w->njobs + w->nuncommitted >= SCHED_DEPTH)
+		if (w->pid == -1 || w->to_fd == -1 ||
+		    w->njobs + w->nuncommitted >= SCHED_DEPTH)
 			continue;
 		hold = deliverd_dest_holds(s, i, e, now_ms);
-		if (w->njobs > 0 && (!hold || e->state != DEST_NORMAL || e->fails > 0))
+		if (w->njobs > 0 &&
+		    (!hold || e->state != DEST_NORMAL || e->fails > 0))
 			continue;
 		if (!hold && holders >= deliverd_dest_conns(e))
 			continue;
@@ -350,16 +366,18 @@ deliverd_dest_pick_worker(struct sched *s, const struct deliverd_sched_job *sj)
 }
 
 void
-deliverd_dest_dispatched(struct sched *s, size_t wi, const struct deliverd_sched_job *sj)
+deliverd_dest_dispatched(struct sched *s, size_t wi,
+    const struct deliverd_sched_job *sj)
 {
-	struct deliverd_dests	*t = s->dests;
-	struct deliverd_dest	*e = deliverd_dest_of(s, sj->j.dj_hop);
+	struct deliverd_dests *t = s->dests;
+	struct deliverd_dest  *e = deliverd_dest_of(s, sj->j.dj_hop);
 
 	e->tokens -= 1;
 	e->last_ms = ev_clock_ms();
 	(void)str_copy(t->wdest[wi], sizeof(t->wdest[wi]), e->name);
 	if (s->w[wi].njobs == 1)
-		memset(&t->acc[wi], 0, sizeof(t->acc[wi]));	/* a new run of jobs */
+		memset(&t->acc[wi], 0,
+		    sizeof(t->acc[wi])); /* a new run of jobs */
 }
 
 /* ---- in a worker */
@@ -367,11 +385,13 @@ deliverd_dest_dispatched(struct sched *s, size_t wi, const struct deliverd_sched
 int64_t
 deliverd_dest_msgs_per_conn(const struct conf *cf, const char *hop)
 {
-	struct shaping_limits	 l;
+	struct shaping_limits l;
 
-	shaping_effective(deliverd_dest_shaping, shaping_match(deliverd_dest_shaping, hop),
-	    (uint32_t)cf->cf_deliverd_workers, (uint32_t)cf->cf_max_msgs_per_connection,
-	    DELIVERD_JOB_RCPT_MAX, &l);
+	shaping_effective(deliverd_dest_shaping,
+	    shaping_match(deliverd_dest_shaping, hop),
+	    (uint32_t)cf->cf_deliverd_workers,
+	    (uint32_t)cf->cf_max_msgs_per_connection, DELIVERD_JOB_RCPT_MAX,
+	    &l);
 	return l.sl_msgs_per_conn;
 }
 
@@ -380,7 +400,7 @@ deliverd_dest_msgs_per_conn(const struct conf *cf, const char *hop)
 static struct shaping *
 deliverd_dest_load(const struct conf *cf, char *why, size_t whysz)
 {
-	struct shaping	*sh;
+	struct shaping *sh;
 
 	if (cf->cf_shaping_file[0] == '\0')
 		return NULL;
@@ -395,35 +415,41 @@ deliverd_dest_load(const struct conf *cf, char *why, size_t whysz)
 void
 deliverd_dest_check_conf(const struct conf *cf)
 {
-	struct shaping	*sh;
-	char		 why[1024], w[4200];
+	struct shaping *sh;
+	char		why[1024], w[4200];
 
-	if ((sh = deliverd_dest_load(cf, why, sizeof(why))) == (struct shaping *)-1)
-		log_fatalx_status(2, "%s: %s", conf_where(cf, "shaping_file", w, sizeof(w)), why);
+	if ((sh = deliverd_dest_load(cf, why, sizeof(why))) ==
+	    (struct shaping *)-1)
+		log_fatalx_status(2, "%s: %s",
+		    conf_where(cf, "shaping_file", w, sizeof(w)), why);
 	free(sh);
 }
 
 void
 deliverd_dest_init(struct sched *s)
 {
-	struct deliverd_dests	*t = xcalloc(1, sizeof(*t));
-	char			 why[1024];
+	struct deliverd_dests *t = xcalloc(1, sizeof(*t));
+	char		       why[1024];
 
 	s->dests = t;
 	t->wdest = xcalloc(s->nw, sizeof(*t->wdest));
 	t->done_ms = xcalloc(s->nw, sizeof(*t->done_ms));
 	t->acc = xcalloc(s->nw, sizeof(*t->acc));
 	deliverd_dest_via_init(t);
-	(void)str_copy(t->overflow.name, sizeof(t->overflow.name), "(overflow)");
+	(void)str_copy(t->overflow.name, sizeof(t->overflow.name),
+	    "(overflow)");
 	t->overflow.rule = -1;
-	if ((t->sh = deliverd_dest_load(s->cf, why, sizeof(why))) == (struct shaping *)-1)
+	if ((t->sh = deliverd_dest_load(s->cf, why, sizeof(why))) ==
+	    (struct shaping *)-1)
 		log_fatalx_status(2, "shaping_file: %s", why);
 	deliverd_dest_shaping = t->sh;
 	deliverd_dest_limits(s, &t->overflow);
 	deliverd_dest_rehash(t);
 	if (t->sh != NULL)
-		log_info("shaping: %s: %zu destinations, %zu domains, %zu throttle texts",
-		    s->cf->cf_shaping_file, t->sh->sh_nrules, t->sh->sh_ndoms, t->sh->sh_npat);
+		log_info("shaping: %s: %zu destinations, %zu domains, %zu "
+			 "throttle texts",
+		    s->cf->cf_shaping_file, t->sh->sh_nrules, t->sh->sh_ndoms,
+		    t->sh->sh_npat);
 	deliverd_dest_state_load(s);
 }
 
@@ -432,37 +458,42 @@ deliverd_dest_init(struct sched *s)
 void
 deliverd_dest_recount(struct sched *s)
 {
-	struct deliverd_sched_job	*sj;
-	size_t				 i, k;
+	struct deliverd_sched_job *sj;
+	size_t			   i, k;
 
 	for (i = 0; i < s->dests->n; i++)
 		s->dests->d[i].claims = 0;
 	TAILQ_FOREACH(sj, &s->queue, link)
-		deliverd_dest_claimed(s, sj->j.dj_hop, sj->j.dj_nidx);
+	deliverd_dest_claimed(s, sj->j.dj_hop, sj->j.dj_nidx);
 	for (i = 0; i < s->nw; i++)
 		for (k = 0; k < s->w[i].njobs; k++)
 			deliverd_dest_claimed(s, s->w[i].jobs[k]->j.dj_hop,
 			    s->w[i].jobs[k]->j.dj_nidx);
 	for (i = 0; i < s->ndone; i++)
-		deliverd_dest_claimed(s, s->done[i]->j.dj_hop, s->done[i]->j.dj_nidx);
+		deliverd_dest_claimed(s, s->done[i]->j.dj_hop,
+		    s->done[i]->j.dj_nidx);
 	/* a worker's connection belongs to its job's destination (a domain
 	 * may just have joined another, e.g. its MX host set's) */
 	for (i = 0; i < s->nw; i++)
 		if (s->w[i].njobs > 0)
-			(void)str_copy(s->dests->wdest[i], sizeof(s->dests->wdest[i]),
-			    deliverd_dest_of(s, s->w[i].jobs[0]->j.dj_hop)->name);
+			(void)str_copy(s->dests->wdest[i],
+			    sizeof(s->dests->wdest[i]),
+			    deliverd_dest_of(s, s->w[i].jobs[0]->j.dj_hop)
+				->name);
 }
 
 void
 deliverd_dest_reload(struct sched *s)
 {
-	struct deliverd_dests	*t = s->dests;
-	struct shaping		*sh;
-	char			 why[1024];
-	size_t			 i;
+	struct deliverd_dests *t = s->dests;
+	struct shaping	      *sh;
+	char		       why[1024];
+	size_t		       i;
 
-	if ((sh = deliverd_dest_load(s->cf, why, sizeof(why))) == (struct shaping *)-1) {
-		log_warnx("reload: shaping_file: %s (keeping the old shaping)", why);
+	if ((sh = deliverd_dest_load(s->cf, why, sizeof(why))) ==
+	    (struct shaping *)-1) {
+		log_warnx("reload: shaping_file: %s (keeping the old shaping)",
+		    why);
 		return;
 	}
 	free(t->sh);
@@ -477,14 +508,15 @@ deliverd_dest_reload(struct sched *s)
 	}
 	deliverd_dest_limits(s, &t->overflow);
 	deliverd_dest_recount(s);
-	log_info("reload: shaping: %s", sh != NULL ? s->cf->cf_shaping_file :
-	    "built-in defaults (no shaping_file)");
+	log_info("reload: shaping: %s",
+	    sh != NULL ? s->cf->cf_shaping_file
+		       : "built-in defaults (no shaping_file)");
 }
 
 void
 deliverd_dest_free(struct sched *s)
 {
-	struct deliverd_dests	*t = s->dests;
+	struct deliverd_dests *t = s->dests;
 
 	if (t == NULL)
 		return;

@@ -29,38 +29,39 @@ struct deliverd_sched_job;
 struct deliverd_sched_worker;
 struct deliverd_result;
 
-#define DEST_MAX		8192
-#define DEST_HASH		4096
+#define DEST_MAX	   8192
+#define DEST_HASH	   4096
 /* a worker that finished a job for a destination may keep its connection
  * open this long (the worker closes after 5 s idle, checked each second) */
-#define DEST_IDLE_HOLD_MS	7000
-#define DEST_STATE_FILE		"shaping.state"
-#define DEST_STATE_VERSION	"SMTPGATE-SHAPING 1"
+#define DEST_IDLE_HOLD_MS  7000
+#define DEST_STATE_FILE	   "shaping.state"
+#define DEST_STATE_VERSION "SMTPGATE-SHAPING 1"
 /* recipients rescheduled per pass for a suspended destination */
-#define DEST_RESCHED_MAX	1000
+#define DEST_RESCHED_MAX   1000
 
 /* the worker's copy (inherited over fork): messages per connection */
-extern const struct shaping	*deliverd_dest_shaping;
+extern const struct shaping *deliverd_dest_shaping;
 
 /* In a worker: the messages_per_connection of hop's destination (at most
  * max_msgs_per_connection, which deliverd_smtp_reuse also applies). */
-int64_t	deliverd_dest_msgs_per_conn(const struct conf *, const char *hop);
+int64_t deliverd_dest_msgs_per_conn(const struct conf *, const char *hop);
 /* deliverd_smtp.c: transactions on the open connection (0: none open) */
 struct deliverd_smtp;
-int64_t	deliverd_smtp_nmsgs(const struct deliverd_smtp *);
+int64_t deliverd_smtp_nmsgs(const struct deliverd_smtp *);
 
 /* Start: loads shaping_file (exits 2 if bad) and the saved states. */
-void	deliverd_dest_init(struct sched *);
+void deliverd_dest_init(struct sched *);
 /* SIGHUP: a new shaping_file; a bad one keeps the old, logged. */
-void	deliverd_dest_reload(struct sched *);
-void	deliverd_dest_free(struct sched *);
+void deliverd_dest_reload(struct sched *);
+void deliverd_dest_free(struct sched *);
 
 /* Checks shaping_file at start-up (before the privilege drop): exits 2
  * with "file:line: reason". */
-void	deliverd_dest_check_conf(const struct conf *);
+void deliverd_dest_check_conf(const struct conf *);
 
 /* The destination name of a next hop (domain or relayhost). */
-void	deliverd_dest_name(const struct sched *, const char *hop, char *dst, size_t dstsz);
+void deliverd_dest_name(const struct sched *, const char *hop, char *dst,
+    size_t dstsz);
 
 /* ---- claim path */
 /* Recipients per job for this hop. */
@@ -68,39 +69,42 @@ uint32_t deliverd_dest_rcpt_max(struct sched *, const char *hop);
 /* May the scan take one more recipient for hop? false when the
  * destination holds its share of the claims or is suspended (then
  * *suspended_until_r is set: the recipient is to be rescheduled). */
-bool	deliverd_dest_may_claim(struct sched *, const char *hop, int64_t *suspended_until_r);
-void	deliverd_dest_claimed(struct sched *, const char *hop, size_t n);
+bool deliverd_dest_may_claim(struct sched *, const char *hop,
+    int64_t *suspended_until_r);
+void deliverd_dest_claimed(struct sched *, const char *hop, size_t n);
 /* Counts the claims of every destination again from the jobs. */
-void	deliverd_dest_recount(struct sched *);
-void	deliverd_dest_released(struct sched *, const char *hop, size_t n);
+void deliverd_dest_recount(struct sched *);
+void deliverd_dest_released(struct sched *, const char *hop, size_t n);
 /* Recipients of a suspended destination: their due time moves to the
  * end of the suspension (not attempted). */
 struct deliverd_dest_resched {
-	char		 qid[QID_SIZE];
-	uint32_t	 idx;
-	int64_t		 until;
+	char	 qid[QID_SIZE];
+	uint32_t idx;
+	int64_t	 until;
 };
-void	deliverd_dest_reschedule(struct sched *, const struct deliverd_dest_resched *,
-	    size_t n);
+void deliverd_dest_reschedule(struct sched *,
+    const struct deliverd_dest_resched *, size_t n);
 
 /* ---- dispatch */
 /* True if some worker can take a job at all. */
-bool	deliverd_dest_room(const struct sched *);
+bool deliverd_dest_room(const struct sched *);
 /* The worker to give job to now, or NULL (limits, rate, state). */
 struct deliverd_sched_worker *deliverd_dest_pick_worker(struct sched *,
-	    const struct deliverd_sched_job *);
+    const struct deliverd_sched_job *);
 /* job went to worker wi: takes a token. */
-void	deliverd_dest_dispatched(struct sched *, size_t wi, const struct deliverd_sched_job *);
+void deliverd_dest_dispatched(struct sched *, size_t wi,
+    const struct deliverd_sched_job *);
 /* One result of the worker's current job; the job is done. */
-void	deliverd_dest_result(struct sched *, size_t wi, const struct deliverd_sched_job *,
-	    const struct deliverd_result *);
-void	deliverd_dest_job_done(struct sched *, size_t wi, const struct deliverd_sched_job *);
+void deliverd_dest_result(struct sched *, size_t wi,
+    const struct deliverd_sched_job *, const struct deliverd_result *);
+void deliverd_dest_job_done(struct sched *, size_t wi,
+    const struct deliverd_sched_job *);
 
 /* ---- timers */
 /* States that ended, queued jobs of suspended destinations, the state
  * file. Call once per loop. */
-void	deliverd_dest_tick(struct sched *);
+void deliverd_dest_tick(struct sched *);
 /* ms until a token or a state change is due (INT32_MAX: none). */
-int64_t	deliverd_dest_wait_ms(struct sched *);
+int64_t deliverd_dest_wait_ms(struct sched *);
 
 #endif

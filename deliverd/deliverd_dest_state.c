@@ -29,27 +29,33 @@
 const char *
 deliverd_dest_state_name(enum deliverd_dest_state st)
 {
-	return st == DEST_SLOWED ? "slowed" : st == DEST_SUSPENDED ? "suspended" : "normal";
+	return st == DEST_SLOWED   ? "slowed"
+	    : st == DEST_SUSPENDED ? "suspended"
+				   : "normal";
 }
 
 static void
-deliverd_dest_enter(struct sched *s, struct deliverd_dest *e, enum deliverd_dest_state st,
-    uint32_t secs, const char *why)
+deliverd_dest_enter(struct sched *s, struct deliverd_dest *e,
+    enum deliverd_dest_state st, uint32_t secs, const char *why)
 {
-	struct deliverd_dests	*t = s->dests;
-	char			 rate[32], vis[4 * DEST_WHY_MAX + 1];
+	struct deliverd_dests *t = s->dests;
+	char		       rate[32], vis[4 * DEST_WHY_MAX + 1];
 
 	e->state = st;
 	e->until = deliverd_now() + secs;
 	(void)str_copy(e->why, sizeof(e->why), why);
 	deliverd_dest_refill(e, ev_clock_ms());
 	shaping_rate_format(deliverd_dest_rate(e), rate, sizeof(rate));
-	(void)log_vis(vis, sizeof(vis), e->why, strlen(e->why));	/* the peer's text */
+	(void)log_vis(vis, sizeof(vis), e->why,
+	    strlen(e->why)); /* the peer's text */
 	if (st == DEST_SLOWED)
-		log_info("destination=%s, state=slowed, for=%us, connections=%u, rate=%s, "
-		    "reply=%s", e->name, secs, deliverd_dest_conns(e), rate, vis);
+		log_info("destination=%s, state=slowed, for=%us, "
+			 "connections=%u, rate=%s, "
+			 "reply=%s",
+		    e->name, secs, deliverd_dest_conns(e), rate, vis);
 	else
-		log_info("destination=%s, state=suspended, for=%us, failures=%u, reply=%s",
+		log_info("destination=%s, state=suspended, for=%us, "
+			 "failures=%u, reply=%s",
 		    e->name, secs, e->fails, vis);
 	if (t->next_check == 0 || e->until < t->next_check)
 		t->next_check = e->until;
@@ -73,10 +79,10 @@ deliverd_dest_leave(struct sched *s, struct deliverd_dest *e)
 }
 
 void
-deliverd_dest_result(struct sched *s, size_t wi, const struct deliverd_sched_job *sj,
-    const struct deliverd_result *r)
+deliverd_dest_result(struct sched *s, size_t wi,
+    const struct deliverd_sched_job *sj, const struct deliverd_result *r)
 {
-	struct deliverd_dest_acc	*a = &s->dests->acc[wi];
+	struct deliverd_dest_acc *a = &s->dests->acc[wi];
 
 	if (r->dr_skip)
 		return;
@@ -99,11 +105,12 @@ deliverd_dest_result(struct sched *s, size_t wi, const struct deliverd_sched_job
 }
 
 void
-deliverd_dest_job_done(struct sched *s, size_t wi, const struct deliverd_sched_job *sj)
+deliverd_dest_job_done(struct sched *s, size_t wi,
+    const struct deliverd_sched_job *sj)
 {
-	struct deliverd_dests		*t = s->dests;
-	struct deliverd_dest_acc	 a = t->acc[wi];
-	struct deliverd_dest		*e = deliverd_dest_of(s, sj->j.dj_hop);
+	struct deliverd_dests	*t = s->dests;
+	struct deliverd_dest_acc a = t->acc[wi];
+	struct deliverd_dest	*e = deliverd_dest_of(s, sj->j.dj_hop);
 
 	memset(&t->acc[wi], 0, sizeof(t->acc[wi]));
 	t->done_ms[wi] = ev_clock_ms();
@@ -111,38 +118,45 @@ deliverd_dest_job_done(struct sched *s, size_t wi, const struct deliverd_sched_j
 	if (a.throttle > 0) {
 		e->fails = 0;
 		if (e->state == DEST_NORMAL)
-			deliverd_dest_enter(s, e, DEST_SLOWED, e->lim.sl_slow_for, a.reply);
+			deliverd_dest_enter(s, e, DEST_SLOWED,
+			    e->lim.sl_slow_for, a.reply);
 		else if (e->state == DEST_SLOWED)
-			e->until = deliverd_now() + e->lim.sl_slow_for;	/* still throttled */
+			e->until = deliverd_now() +
+			    e->lim.sl_slow_for; /* still throttled */
 	} else if (a.ok > 0) {
 		e->fails = 0;
 	} else if (a.connfail > 0) {
 		e->fails++;
-		if (e->lim.sl_suspend_after > 0 && e->fails >= e->lim.sl_suspend_after &&
+		if (e->lim.sl_suspend_after > 0 &&
+		    e->fails >= e->lim.sl_suspend_after &&
 		    e->state != DEST_SUSPENDED)
-			deliverd_dest_enter(s, e, DEST_SUSPENDED, e->lim.sl_suspend_for, a.reply);
+			deliverd_dest_enter(s, e, DEST_SUSPENDED,
+			    e->lim.sl_suspend_for, a.reply);
 	}
 }
 
 /* ---- rescheduling a suspended destination's recipients */
 
 void
-deliverd_dest_reschedule(struct sched *s, const struct deliverd_dest_resched *v, size_t n)
+deliverd_dest_reschedule(struct sched *s, const struct deliverd_dest_resched *v,
+    size_t n)
 {
-	struct spool_txn	*txn = NULL;
-	struct spool_rcpt	 r;
-	size_t			 i, k = 0;
-	int			 rc;
+	struct spool_txn *txn = NULL;
+	struct spool_rcpt r;
+	size_t		  i, k = 0;
+	int		  rc;
 
 	if (n == 0)
 		return;
 	if ((rc = spool_begin(s->sp, true, &txn)) != 0) {
-		log_warnx("rescheduling %zu recipients: %s", n, spool_strerror(rc));
+		log_warnx("rescheduling %zu recipients: %s", n,
+		    spool_strerror(rc));
 		return;
 	}
 	for (i = 0; i < n; i++) {
 		if (spool_rcpt_get(txn, v[i].qid, v[i].idx, &r) != 0 ||
-		    (r.sr_state != SPOOL_RS_QUEUED && r.sr_state != SPOOL_RS_DEFERRED) ||
+		    (r.sr_state != SPOOL_RS_QUEUED &&
+			r.sr_state != SPOOL_RS_DEFERRED) ||
 		    r.sr_next >= v[i].until)
 			continue;
 		r.sr_next = v[i].until;
@@ -152,7 +166,8 @@ deliverd_dest_reschedule(struct sched *s, const struct deliverd_dest_resched *v,
 	}
 	if (rc != 0 || (rc = spool_commit(&txn)) != 0) {
 		spool_abort(&txn);
-		log_warnx("rescheduling %zu recipients: %s", n, spool_strerror(rc));
+		log_warnx("rescheduling %zu recipients: %s", n,
+		    spool_strerror(rc));
 		return;
 	}
 	log_debug("%zu recipients of suspended destinations rescheduled", k);
@@ -163,10 +178,10 @@ deliverd_dest_reschedule(struct sched *s, const struct deliverd_dest_resched *v,
 static void
 deliverd_dest_requeue(struct sched *s)
 {
-	struct deliverd_sched_job	*sj, *next;
-	struct deliverd_dest_resched	*v;
-	struct deliverd_dest		*e;
-	size_t				 n = 0, i;
+	struct deliverd_sched_job    *sj, *next;
+	struct deliverd_dest_resched *v;
+	struct deliverd_dest	     *e;
+	size_t			      n = 0, i;
 
 	v = xcalloc(DEST_RESCHED_MAX, sizeof(*v));
 	for (sj = TAILQ_FIRST(&s->queue); sj != NULL; sj = next) {
@@ -175,9 +190,10 @@ deliverd_dest_requeue(struct sched *s)
 		if (e->state != DEST_SUSPENDED)
 			continue;
 		if (n + sj->j.dj_nidx > DEST_RESCHED_MAX)
-			break;	/* the rest on the next tick */
+			break; /* the rest on the next tick */
 		for (i = 0; i < sj->j.dj_nidx; i++, n++) {
-			(void)str_copy(v[n].qid, sizeof(v[n].qid), sj->j.dj_qid);
+			(void)str_copy(v[n].qid, sizeof(v[n].qid),
+			    sj->j.dj_qid);
 			v[n].idx = sj->j.dj_idx[i];
 			v[n].until = e->until;
 		}
@@ -195,10 +211,10 @@ deliverd_dest_requeue(struct sched *s)
 static void
 deliverd_dest_state_write(struct sched *s)
 {
-	struct deliverd_dests	*t = s->dests;
-	struct buf		 b;
-	char			 rate[32];
-	size_t			 i;
+	struct deliverd_dests *t = s->dests;
+	struct buf	       b;
+	char		       rate[32];
+	size_t		       i;
 
 	buf_init(&b, DEST_STATE_FILE_MAX);
 	(void)buf_printf(&b, "%s\n", DEST_STATE_VERSION);
@@ -216,9 +232,11 @@ deliverd_dest_state_write(struct sched *s)
 	/* domains that joined a rule by their MX host, or their MX host set:
 	 * "via" lines (domain, "via", last confirmed, -, -, 0, destination) */
 	for (i = 0; i < t->nvia; i++)
-		(void)buf_printf(&b, "%s\tvia\t%lld\t-\t-\t0\t%s\n", t->via[i].domain,
-		    (long long)t->via[i].seen, t->via[i].dest);
-	if (fsx_write_durable(s->cf->cf_spool_dir, DEST_STATE_FILE, b.data, b.len, 0640) == -1)
+		(void)buf_printf(&b, "%s\tvia\t%lld\t-\t-\t0\t%s\n",
+		    t->via[i].domain, (long long)t->via[i].seen,
+		    t->via[i].dest);
+	if (fsx_write_durable(s->cf->cf_spool_dir, DEST_STATE_FILE, b.data,
+		b.len, 0640) == -1)
 		log_warn("writing %s/%s", s->cf->cf_spool_dir, DEST_STATE_FILE);
 	else
 		t->dirty = false;
@@ -231,16 +249,17 @@ static void
 deliverd_dest_state_via(struct sched *s, const char *domain, const char *seen,
     const char *dest)
 {
-	const struct shaping	*sh = s->dests->sh;
-	int64_t			 now = deliverd_now(), t = strtoll(seen, NULL, 10);
-	size_t			 i;
+	const struct shaping *sh = s->dests->sh;
+	int64_t		      now = deliverd_now(), t = strtoll(seen, NULL, 10);
+	size_t		      i;
 
 	if (t <= 0 || t > now)
 		t = now;
 	if (now - t >= DEST_VIA_TTL || domain[0] == '\0' ||
 	    strlen(domain) >= SPOOL_DOMAIN_MAX || strlen(dest) >= DEST_NAME_MAX)
 		return;
-	for (i = 0; !shaping_mxset_name(dest) && sh != NULL && i < sh->sh_nrules; i++)
+	for (i = 0;
+	     !shaping_mxset_name(dest) && sh != NULL && i < sh->sh_nrules; i++)
 		if (strcmp(sh->sh_rules[i].sr_name, dest) == 0)
 			break;
 	if (shaping_mxset_name(dest) || (sh != NULL && i < sh->sh_nrules))
@@ -251,39 +270,46 @@ deliverd_dest_state_via(struct sched *s, const char *domain, const char *seen,
 void
 deliverd_dest_state_load(struct sched *s)
 {
-	char			 path[4096], *data = NULL, *line, *next, *f[7];
-	size_t			 len, k;
-	struct deliverd_dest	*e;
-	long long		 until;
+	char		      path[4096], *data = NULL, *line, *next, *f[7];
+	size_t		      len, k;
+	struct deliverd_dest *e;
+	long long	      until;
 
-	if (snprintf(path, sizeof(path), "%s/%s", s->cf->cf_spool_dir, DEST_STATE_FILE) >=
-	    (int)sizeof(path) || fsx_read_file(path, DEST_STATE_FILE_MAX, &data,
-	    &len) == -1)
+	if (snprintf(path, sizeof(path), "%s/%s", s->cf->cf_spool_dir,
+		DEST_STATE_FILE) >= (int)sizeof(path) ||
+	    fsx_read_file(path, DEST_STATE_FILE_MAX, &data, &len) == -1)
 		return;
 	line = data;
-	if (strncmp(line, DEST_STATE_VERSION "\n", sizeof(DEST_STATE_VERSION)) != 0) {
-		log_warnx("%s: not a state file of this version: ignored", path);
+	if (strncmp(line, DEST_STATE_VERSION "\n",
+		sizeof(DEST_STATE_VERSION)) != 0) {
+		log_warnx("%s: not a state file of this version: ignored",
+		    path);
 		free(data);
 		return;
 	}
 	for (line = strchr(line, '\n') + 1; *line != '\0'; line = next) {
 		next = strchr(line, '\n');
 		next = next ? (*next = '\0', next + 1) : line + strlen(line);
-		for (k = 0, f[0] = line; k < 6 && (f[k + 1] = strchr(f[k], '\t')) != NULL; k++)
+		for (k = 0, f[0] = line;
+		     k < 6 && (f[k + 1] = strchr(f[k], '\t')) != NULL; k++)
 			*f[k + 1]++ = '\0';
 		if (k == 6 && strcmp(f[1], "via") == 0) {
 			deliverd_dest_state_via(s, f[0], f[2], f[6]);
 			continue;
 		}
-		if (k != 6 || (until = strtoll(f[2], NULL, 10)) <= deliverd_now())
+		if (k != 6 ||
+		    (until = strtoll(f[2], NULL, 10)) <= deliverd_now())
 			continue;
 		e = deliverd_dest_find(s, f[0], true);
-		e->state = strcmp(f[1], "suspended") == 0 ? DEST_SUSPENDED : DEST_SLOWED;
+		e->state = strcmp(f[1], "suspended") == 0 ? DEST_SUSPENDED
+							  : DEST_SLOWED;
 		e->until = until;
-		(void)deliverd_unesc(f[6], strlen(f[6]), e->why, sizeof(e->why));
+		(void)deliverd_unesc(f[6], strlen(f[6]), e->why,
+		    sizeof(e->why));
 		if (s->dests->next_check == 0 || until < s->dests->next_check)
 			s->dests->next_check = until;
-		log_info("destination=%s, state=%s, until=%lld (kept across the restart)",
+		log_info("destination=%s, state=%s, until=%lld (kept across "
+			 "the restart)",
 		    e->name, f[1], until);
 	}
 	free(data);
@@ -295,9 +321,9 @@ deliverd_dest_state_load(struct sched *s)
 void
 deliverd_dest_tick(struct sched *s)
 {
-	struct deliverd_dests	*t = s->dests;
-	int64_t			 now = deliverd_now();
-	size_t			 i;
+	struct deliverd_dests *t = s->dests;
+	int64_t		       now = deliverd_now();
+	size_t		       i;
 
 	if (t->next_check != 0 && now >= t->next_check) {
 		t->next_check = 0;
@@ -310,7 +336,7 @@ deliverd_dest_tick(struct sched *s)
 			else if (t->next_check == 0 || e->until < t->next_check)
 				t->next_check = e->until;
 		}
-		s->rescan = true;	/* their recipients may be due again */
+		s->rescan = true; /* their recipients may be due again */
 	}
 	deliverd_dest_via_tick(s, now);
 	if (t->via_changed) {
@@ -326,10 +352,10 @@ deliverd_dest_tick(struct sched *s)
 int64_t
 deliverd_dest_wait_ms(struct sched *s)
 {
-	struct deliverd_dests		*t = s->dests;
-	const struct shaping_rate	*r;
-	int64_t				 ms = INT32_MAX, now_ms = ev_clock_ms(), w;
-	size_t				 i;
+	struct deliverd_dests	  *t = s->dests;
+	const struct shaping_rate *r;
+	int64_t			   ms = INT32_MAX, now_ms = ev_clock_ms(), w;
+	size_t			   i;
 
 	if (t->next_check != 0)
 		ms = (t->next_check - deliverd_now()) * 1000;

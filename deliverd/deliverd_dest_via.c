@@ -43,7 +43,7 @@
 static void
 deliverd_dest_via_rehash(struct deliverd_dests *t)
 {
-	size_t	 i, h;
+	size_t i, h;
 
 	for (i = 0; i < DEST_VIA_HASH; i++)
 		t->viahash[i] = -1;
@@ -57,10 +57,10 @@ deliverd_dest_via_rehash(struct deliverd_dests *t)
 static int32_t
 deliverd_dest_via_find(const struct deliverd_dests *t, const char *domain)
 {
-	int32_t	 i;
+	int32_t i;
 
-	for (i = t->viahash[deliverd_dest_hash(domain) % DEST_VIA_HASH]; i != -1;
-	    i = t->via[i].next)
+	for (i = t->viahash[deliverd_dest_hash(domain) % DEST_VIA_HASH];
+	     i != -1; i = t->via[i].next)
 		if (strcmp(t->via[i].domain, domain) == 0)
 			return i;
 	return -1;
@@ -69,7 +69,7 @@ deliverd_dest_via_find(const struct deliverd_dests *t, const char *domain)
 const struct deliverd_via *
 deliverd_dest_via_get(const struct deliverd_dests *t, const char *domain)
 {
-	int32_t	 i = deliverd_dest_via_find(t, domain);
+	int32_t i = deliverd_dest_via_find(t, domain);
 
 	return i == -1 ? NULL : &t->via[i];
 }
@@ -90,11 +90,12 @@ deliverd_dest_via_changed(struct deliverd_dests *t, const char *domain)
 static bool
 deliverd_dest_via_filter(struct deliverd_dests *t, int64_t now, bool rules_too)
 {
-	size_t	 i, k = 0;
+	size_t i, k = 0;
 
 	for (i = 0; i < t->nvia; i++) {
 		struct deliverd_via *v = &t->via[i];
-		if (now - v->seen < DEST_VIA_TTL && (!rules_too || shaping_mxset_name(v->dest))) {
+		if (now - v->seen < DEST_VIA_TTL &&
+		    (!rules_too || shaping_mxset_name(v->dest))) {
 			t->via[k++] = *v;
 			continue;
 		}
@@ -119,7 +120,7 @@ deliverd_dest_via_expire(struct sched *s, int64_t now, bool rules_too)
 static void
 deliverd_dest_via_room(struct deliverd_dests *t, int64_t now)
 {
-	size_t	 i, old = 0;
+	size_t i, old = 0;
 
 	if (deliverd_dest_via_filter(t, now, false))
 		return;
@@ -133,12 +134,13 @@ deliverd_dest_via_room(struct deliverd_dests *t, int64_t now)
 }
 
 bool
-deliverd_dest_via_set(struct sched *s, const char *domain, const char *dest, int64_t seen)
+deliverd_dest_via_set(struct sched *s, const char *domain, const char *dest,
+    int64_t seen)
 {
-	struct deliverd_dests	*t = s->dests;
-	int32_t			 i = deliverd_dest_via_find(t, domain);
-	struct deliverd_via	*v = i == -1 ? NULL : &t->via[i];
-	size_t			 h;
+	struct deliverd_dests *t = s->dests;
+	int32_t		       i = deliverd_dest_via_find(t, domain);
+	struct deliverd_via   *v = i == -1 ? NULL : &t->via[i];
+	size_t		       h;
 
 	if (v != NULL && dest != NULL && strcmp(v->dest, dest) == 0) {
 		v->seen = seen > v->seen ? seen : v->seen;
@@ -157,7 +159,8 @@ deliverd_dest_via_set(struct sched *s, const char *domain, const char *dest, int
 			deliverd_dest_via_room(t, deliverd_now());
 		if (t->nvia == t->capvia) {
 			t->capvia = t->capvia ? t->capvia * 2 : 64;
-			t->via = xreallocarray(t->via, t->capvia, sizeof(*t->via));
+			t->via = xreallocarray(t->via, t->capvia,
+			    sizeof(*t->via));
 		}
 		v = &t->via[t->nvia];
 		memset(v, 0, sizeof(*v));
@@ -175,15 +178,16 @@ deliverd_dest_via_set(struct sched *s, const char *domain, const char *dest, int
 void
 deliverd_dest_via_tick(struct sched *s, int64_t now)
 {
-	struct deliverd_dests	*t = s->dests;
+	struct deliverd_dests *t = s->dests;
 
 	if (now < t->via_sweep)
 		return;
 	deliverd_dest_via_expire(s, now, false);
 	if (t->via_lost > 0)
-		log_warnx("%lld domains' destinations forgotten early (more than %d learned): "
-		    "learned again from their next delivery", (long long)t->via_lost,
-		    DEST_VIA_MAX);
+		log_warnx("%lld domains' destinations forgotten early (more "
+			  "than %d learned): "
+			  "learned again from their next delivery",
+		    (long long)t->via_lost, DEST_VIA_MAX);
 	t->via_lost = 0;
 }
 
@@ -193,7 +197,7 @@ deliverd_dest_via_tick(struct sched *s, int64_t now)
 static void
 deliverd_dest_relay_host(const char *relay, char *dst, size_t dstsz)
 {
-	const char	*b = strchr(relay, '[');
+	const char *b = strchr(relay, '[');
 
 	dst[0] = '\0';
 	if (b != NULL && b > relay)
@@ -203,12 +207,14 @@ deliverd_dest_relay_host(const char *relay, char *dst, size_t dstsz)
 /* The rule whose `mx` matches a host of the set "mx{a,b}" (the host in
  * dst), or -1. */
 static int
-deliverd_dest_mx_rule(const struct shaping *sh, const char *mx, char *dst, size_t dstsz)
+deliverd_dest_mx_rule(const struct shaping *sh, const char *mx, char *dst,
+    size_t dstsz)
 {
-	const char	*p = mx + strlen(SHAPING_MXSET_PREFIX), *e;
-	int		 r;
+	const char *p = mx + strlen(SHAPING_MXSET_PREFIX), *e;
+	int	    r;
 
-	for (; sh != NULL && sh->sh_nmx > 0 && *p != '\0'; p = *e != '\0' ? e + 1 : e) {
+	for (; sh != NULL && sh->sh_nmx > 0 && *p != '\0';
+	     p = *e != '\0' ? e + 1 : e) {
 		e = p + strcspn(p, ",}");
 		if (str_ncopy(dst, dstsz, p, (size_t)(e - p)) == 0 &&
 		    (r = shaping_match_mx(sh, dst)) >= 0)
@@ -224,38 +230,42 @@ deliverd_dest_mx_rule(const struct shaping *sh, const char *mx, char *dst, size_
  * matches leaves it. Each join is one log line.
  */
 void
-deliverd_dest_learn(struct sched *s, const char *hop, const char *relay, const char *mx)
+deliverd_dest_learn(struct sched *s, const char *hop, const char *relay,
+    const char *mx)
 {
-	struct deliverd_dests		*t = s->dests;
-	const struct deliverd_via	*v = deliverd_dest_via_get(t, hop);
-	const char			*dest = NULL;
-	char				 host[SHAPING_DOMAIN_MAX], mxhost[SHAPING_DOMAIN_MAX];
-	int				 r = -1;
+	struct deliverd_dests	  *t = s->dests;
+	const struct deliverd_via *v = deliverd_dest_via_get(t, hop);
+	const char		  *dest = NULL;
+	char host[SHAPING_DOMAIN_MAX], mxhost[SHAPING_DOMAIN_MAX];
+	int  r = -1;
 
 	if (hop[0] == '[' || shaping_match(t->sh, hop) >= 0)
-		return;		/* an address literal; a domain a section names */
+		return; /* an address literal; a domain a section names */
 	if (!shaping_mxset_name(mx))
-		mx = "";	/* none (a cached connection's result) */
+		mx = ""; /* none (a cached connection's result) */
 	deliverd_dest_relay_host(relay, host, sizeof(host));
 	if (host[0] != '\0')
 		r = shaping_match_mx(t->sh, host);
-	if (r < 0 && mx[0] != '\0' && (r = deliverd_dest_mx_rule(t->sh, mx, mxhost,
-	    sizeof(mxhost))) >= 0)
+	if (r < 0 && mx[0] != '\0' &&
+	    (r = deliverd_dest_mx_rule(t->sh, mx, mxhost, sizeof(mxhost))) >= 0)
 		(void)str_copy(host, sizeof(host), mxhost);
 	if (r >= 0)
 		dest = t->sh->sh_rules[r].sr_name;
 	else if (mx[0] != '\0')
 		dest = mx;
 	else if (host[0] == '\0' || v == NULL || shaping_mxset_name(v->dest))
-		return;		/* nothing to learn, nothing to forget */
+		return; /* nothing to learn, nothing to forget */
 	if (!deliverd_dest_via_set(s, hop, dest, deliverd_now()))
 		return;
 	if (r >= 0)
-		log_info("destination=%s, domain=%s, mx=%s (by its MX host)", dest, hop, host);
+		log_info("destination=%s, domain=%s, mx=%s (by its MX host)",
+		    dest, hop, host);
 	else if (dest != NULL)
-		log_info("destination=%s, domain=%s (by its MX host set)", dest, hop);
+		log_info("destination=%s, domain=%s (by its MX host set)", dest,
+		    hop);
 	else
-		log_info("destination=%s, domain=%s, mx=%s (its MX host matches no section)",
+		log_info("destination=%s, domain=%s, mx=%s (its MX host "
+			 "matches no section)",
 		    hop, hop, host);
 }
 

@@ -56,38 +56,51 @@
 #include "spool.h"
 #include "xmem.h"
 
-#define DKIM_KEYS_MAX	4
-#define DKIM_PEM_MAX	(64 * 1024)
-#define DKIM_PREFIX	"DKIM-Signature: "
+#define DKIM_KEYS_MAX 4
+#define DKIM_PEM_MAX  (64 * 1024)
+#define DKIM_PREFIX   "DKIM-Signature: "
 
 /* Signed on top of libopendkim's own list (dkim_should_signhdrs). */
 static const char *deliverd_dkim_extra[] = {
-	"from", "to", "subject", "date", "message-id", "mime-version",
-	"content-type", "content-transfer-encoding", "reply-to", "cc",
-	"list-unsubscribe", "list-unsubscribe-post", "x-campaign-id",
-	"x-letter-id", "in-reply-to", "references",
+	"from",
+	"to",
+	"subject",
+	"date",
+	"message-id",
+	"mime-version",
+	"content-type",
+	"content-transfer-encoding",
+	"reply-to",
+	"cc",
+	"list-unsubscribe",
+	"list-unsubscribe-post",
+	"x-campaign-id",
+	"x-letter-id",
+	"in-reply-to",
+	"references",
 };
 
-static DKIM_LIB	*deliverd_dkim_lib;
+static DKIM_LIB *deliverd_dkim_lib;
 
 /* ---- decoded key cache (see the top of the file) */
 
-#define DKIM_CACHE_MAX	16
+#define DKIM_CACHE_MAX 16
 
 struct deliverd_dkim_cached {
-	unsigned char	*bytes;		/* the key text exactly as decoded */
-	size_t		 len;
-	EVP_PKEY	*pkey;
-	uint64_t	 used;		/* LRU clock */
+	unsigned char *bytes; /* the key text exactly as decoded */
+	size_t	       len;
+	EVP_PKEY      *pkey;
+	uint64_t       used; /* LRU clock */
 };
 
-static struct deliverd_dkim_cached	 deliverd_dkim_cache[DKIM_CACHE_MAX];
-static uint64_t				 deliverd_dkim_clock;
-static struct deliverd_dkim_cache_stats	 deliverd_dkim_stats;
-static bool				 deliverd_dkim_cache_off;
-static _Thread_local bool		 deliverd_dkim_armed;
+static struct deliverd_dkim_cached	deliverd_dkim_cache[DKIM_CACHE_MAX];
+static uint64_t				deliverd_dkim_clock;
+static struct deliverd_dkim_cache_stats deliverd_dkim_stats;
+static bool				deliverd_dkim_cache_off;
+static _Thread_local bool		deliverd_dkim_armed;
 
-typedef EVP_PKEY *(*deliverd_dkim_pem_fn)(BIO *, EVP_PKEY **, pem_password_cb *, void *);
+typedef EVP_PKEY *(
+    *deliverd_dkim_pem_fn)(BIO *, EVP_PKEY **, pem_password_cb *, void *);
 typedef EVP_PKEY *(*deliverd_dkim_der_fn)(BIO *, EVP_PKEY **);
 
 void
@@ -109,9 +122,9 @@ deliverd_dkim_cache_enable(bool on)
 static EVP_PKEY *
 deliverd_dkim_cache_get(BIO *bp, const unsigned char **data_r, size_t *len_r)
 {
-	char	*data = NULL;
-	long	 len;
-	size_t	 i;
+	char  *data = NULL;
+	long   len;
+	size_t i;
 
 	*data_r = NULL;
 	if (!deliverd_dkim_armed || deliverd_dkim_cache_off || bp == NULL ||
@@ -123,7 +136,8 @@ deliverd_dkim_cache_get(BIO *bp, const unsigned char **data_r, size_t *len_r)
 	for (i = 0; i < DKIM_CACHE_MAX; i++) {
 		if (deliverd_dkim_cache[i].pkey == NULL ||
 		    deliverd_dkim_cache[i].len != (size_t)len ||
-		    memcmp(deliverd_dkim_cache[i].bytes, data, (size_t)len) != 0)
+		    memcmp(deliverd_dkim_cache[i].bytes, data, (size_t)len) !=
+			0)
 			continue;
 		if (EVP_PKEY_up_ref(deliverd_dkim_cache[i].pkey) != 1)
 			return NULL;
@@ -138,8 +152,8 @@ deliverd_dkim_cache_get(BIO *bp, const unsigned char **data_r, size_t *len_r)
 static void
 deliverd_dkim_cache_put(const unsigned char *data, size_t len, EVP_PKEY *pkey)
 {
-	struct deliverd_dkim_cached	*c = &deliverd_dkim_cache[0];
-	size_t				 i;
+	struct deliverd_dkim_cached *c = &deliverd_dkim_cache[0];
+	size_t			     i;
 
 	if (data == NULL || pkey == NULL)
 		return;
@@ -163,15 +177,17 @@ deliverd_dkim_cache_put(const unsigned char *data, size_t len, EVP_PKEY *pkey)
 EVP_PKEY *
 PEM_read_bio_PrivateKey(BIO *bp, EVP_PKEY **x, pem_password_cb *cb, void *u)
 {
-	static deliverd_dkim_pem_fn	 real;
-	const unsigned char		*data = NULL;
-	size_t				 len = 0;
-	EVP_PKEY			*pk;
+	static deliverd_dkim_pem_fn real;
+	const unsigned char	   *data = NULL;
+	size_t			    len = 0;
+	EVP_PKEY		   *pk;
 
-	if (x == NULL && cb == NULL && (pk = deliverd_dkim_cache_get(bp, &data, &len)) != NULL)
+	if (x == NULL && cb == NULL &&
+	    (pk = deliverd_dkim_cache_get(bp, &data, &len)) != NULL)
 		return pk;
 	if (real == NULL &&
-	    (real = (deliverd_dkim_pem_fn)dlsym(RTLD_NEXT, "PEM_read_bio_PrivateKey")) == NULL)
+	    (real = (deliverd_dkim_pem_fn)dlsym(RTLD_NEXT,
+		 "PEM_read_bio_PrivateKey")) == NULL)
 		return NULL;
 	pk = real(bp, x, cb, u);
 	deliverd_dkim_cache_put(data, len, pk);
@@ -181,15 +197,17 @@ PEM_read_bio_PrivateKey(BIO *bp, EVP_PKEY **x, pem_password_cb *cb, void *u)
 EVP_PKEY *
 d2i_PrivateKey_bio(BIO *bp, EVP_PKEY **a)
 {
-	static deliverd_dkim_der_fn	 real;
-	const unsigned char		*data = NULL;
-	size_t				 len = 0;
-	EVP_PKEY			*pk;
+	static deliverd_dkim_der_fn real;
+	const unsigned char	   *data = NULL;
+	size_t			    len = 0;
+	EVP_PKEY		   *pk;
 
-	if (a == NULL && (pk = deliverd_dkim_cache_get(bp, &data, &len)) != NULL)
+	if (a == NULL &&
+	    (pk = deliverd_dkim_cache_get(bp, &data, &len)) != NULL)
 		return pk;
 	if (real == NULL &&
-	    (real = (deliverd_dkim_der_fn)dlsym(RTLD_NEXT, "d2i_PrivateKey_bio")) == NULL)
+	    (real = (deliverd_dkim_der_fn)dlsym(RTLD_NEXT,
+		 "d2i_PrivateKey_bio")) == NULL)
 		return NULL;
 	pk = real(bp, a);
 	deliverd_dkim_cache_put(data, len, pk);
@@ -197,15 +215,15 @@ d2i_PrivateKey_bio(BIO *bp, EVP_PKEY **a)
 }
 
 struct deliverd_dkim_keys {
-	struct spool_dkim	 k[DKIM_KEYS_MAX];
-	size_t			 n;
-	bool			 only_default;
+	struct spool_dkim k[DKIM_KEYS_MAX];
+	size_t		  n;
+	bool		  only_default;
 };
 
 static int
 deliverd_dkim_collect(const struct spool_dkim *d, void *arg)
 {
-	struct deliverd_dkim_keys	*ks = arg;
+	struct deliverd_dkim_keys *ks = arg;
 
 	if (ks->only_default && !d->dk_default)
 		return 0;
@@ -217,25 +235,28 @@ deliverd_dkim_collect(const struct spool_dkim *d, void *arg)
 static DKIM_LIB *
 deliverd_dkim_init(void)
 {
-	static const char	*hdrs[64];
-	size_t			 n = 0, i, j;
-	bool			 dup;
+	static const char *hdrs[64];
+	size_t		   n = 0, i, j;
+	bool		   dup;
 
 	if (deliverd_dkim_lib != NULL)
 		return deliverd_dkim_lib;
 	if ((deliverd_dkim_lib = dkim_init(NULL, NULL)) == NULL)
 		return NULL;
-	for (i = 0; i < sizeof(deliverd_dkim_extra) / sizeof(deliverd_dkim_extra[0]); i++)
+	for (i = 0;
+	     i < sizeof(deliverd_dkim_extra) / sizeof(deliverd_dkim_extra[0]);
+	     i++)
 		hdrs[n++] = deliverd_dkim_extra[i];
 	for (i = 0; dkim_should_signhdrs[i] != NULL && n < 63; i++) {
 		for (dup = false, j = 0; j < n && !dup; j++)
-			dup = strcasecmp(hdrs[j], (const char *)dkim_should_signhdrs[i]) == 0;
+			dup = strcasecmp(hdrs[j],
+				  (const char *)dkim_should_signhdrs[i]) == 0;
 		if (!dup)
 			hdrs[n++] = (const char *)dkim_should_signhdrs[i];
 	}
 	hdrs[n] = NULL;
-	(void)dkim_options(deliverd_dkim_lib, DKIM_OP_SETOPT, DKIM_OPTS_SIGNHDRS,
-	    hdrs, sizeof(char **));
+	(void)dkim_options(deliverd_dkim_lib, DKIM_OP_SETOPT,
+	    DKIM_OPTS_SIGNHDRS, hdrs, sizeof(char **));
 	return deliverd_dkim_lib;
 }
 
@@ -245,9 +266,9 @@ static DKIM_STAT
 deliverd_dkim_feed(DKIM *dk, const char *msg, size_t hdrlen, const char *body,
     size_t bodylen)
 {
-	const char	*p = msg, *end = msg + hdrlen, *f, *nl;
-	size_t		 n;
-	DKIM_STAT	 st;
+	const char *p = msg, *end = msg + hdrlen, *f, *nl;
+	size_t	    n;
+	DKIM_STAT   st;
 
 	while (p < end) {
 		f = p;
@@ -259,15 +280,18 @@ deliverd_dkim_feed(DKIM *dk, const char *msg, size_t hdrlen, const char *body,
 		n = (size_t)(p - f);
 		while (n > 0 && (f[n - 1] == '\n' || f[n - 1] == '\r'))
 			n--;
-		if (n > 0 && (st = dkim_header(dk, (u_char *)(uintptr_t)f, n)) != DKIM_STAT_OK)
+		if (n > 0 &&
+		    (st = dkim_header(dk, (u_char *)(uintptr_t)f, n)) !=
+			DKIM_STAT_OK)
 			return st;
 	}
 	if ((st = dkim_eoh(dk)) != DKIM_STAT_OK)
 		return st;
 	if (bodylen > 0 &&
-	    (st = dkim_body(dk, (u_char *)(uintptr_t)body, bodylen)) != DKIM_STAT_OK)
+	    (st = dkim_body(dk, (u_char *)(uintptr_t)body, bodylen)) !=
+		DKIM_STAT_OK)
 		return st;
-	deliverd_dkim_armed = true;	/* libopendkim decodes the key in here */
+	deliverd_dkim_armed = true; /* libopendkim decodes the key in here */
 	st = dkim_eom(dk, NULL);
 	deliverd_dkim_armed = false;
 	return st;
@@ -275,9 +299,10 @@ deliverd_dkim_feed(DKIM *dk, const char *msg, size_t hdrlen, const char *body,
 
 /* Where the header block ends and the body starts. */
 static void
-deliverd_dkim_split(const char *msg, size_t len, size_t *hdrlen_r, size_t *body_r)
+deliverd_dkim_split(const char *msg, size_t len, size_t *hdrlen_r,
+    size_t *body_r)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = 0; i < len; i++) {
 		if (msg[i] != '\n')
@@ -298,28 +323,32 @@ deliverd_dkim_split(const char *msg, size_t len, size_t *hdrlen_r, size_t *body_
 }
 
 static int
-deliverd_dkim_one(const struct conf *cf, const struct spool_dkim *k, const char *qid,
-    const char *msg, size_t len, struct buf *sig, char *why, size_t whysz)
+deliverd_dkim_one(const struct conf *cf, const struct spool_dkim *k,
+    const char *qid, const char *msg, size_t len, struct buf *sig, char *why,
+    size_t whysz)
 {
-	char		 path[4096];
-	char		*pem = NULL;
-	size_t		 pemlen, hdrlen, boff;
-	DKIM		*dk = NULL;
-	DKIM_STAT	 st = DKIM_STAT_OK;
-	u_char		*hv;
-	size_t		 hvlen;
-	int		 rc = -1;
+	char	  path[4096];
+	char	 *pem = NULL;
+	size_t	  pemlen, hdrlen, boff;
+	DKIM	 *dk = NULL;
+	DKIM_STAT st = DKIM_STAT_OK;
+	u_char	 *hv;
+	size_t	  hvlen;
+	int	  rc = -1;
 
-	if (spool_path(path, sizeof(path), cf->cf_spool_dir, SPOOL_KEYS, k->dk_keyfile) == -1 ||
+	if (spool_path(path, sizeof(path), cf->cf_spool_dir, SPOOL_KEYS,
+		k->dk_keyfile) == -1 ||
 	    fsx_read_file(path, DKIM_PEM_MAX, &pem, &pemlen) == -1) {
 		(void)snprintf(why, whysz, "key %s: cannot read: %m", path);
 		return -1;
 	}
-	deliverd_dkim_armed = true;	/* in case a library decodes it this early */
-	dk = dkim_sign(deliverd_dkim_lib, (const u_char *)qid, NULL, (dkim_sigkey_t)pem,
-	    (const u_char *)k->dk_selector, (const u_char *)k->dk_domain,
-	    DKIM_CANON_RELAXED, DKIM_CANON_RELAXED,
-	    k->dk_alg == SPOOL_DKIM_ED25519 ? DKIM_SIGN_ED25519SHA256 : DKIM_SIGN_RSASHA256,
+	deliverd_dkim_armed = true; /* in case a library decodes it this early */
+	dk = dkim_sign(deliverd_dkim_lib, (const u_char *)qid, NULL,
+	    (dkim_sigkey_t)pem, (const u_char *)k->dk_selector,
+	    (const u_char *)k->dk_domain, DKIM_CANON_RELAXED,
+	    DKIM_CANON_RELAXED,
+	    k->dk_alg == SPOOL_DKIM_ED25519 ? DKIM_SIGN_ED25519SHA256
+					    : DKIM_SIGN_RSASHA256,
 	    -1, &st);
 	deliverd_dkim_armed = false;
 	if (dk == NULL) {
@@ -332,14 +361,15 @@ deliverd_dkim_one(const struct conf *cf, const struct spool_dkim *k, const char 
 	if (st == DKIM_STAT_OK)
 		st = dkim_getsighdr_d(dk, strlen(DKIM_PREFIX), &hv, &hvlen);
 	if (st != DKIM_STAT_OK) {
-		(void)snprintf(why, whysz, "signing with %s/%s: %s", k->dk_domain,
-		    k->dk_selector, dkim_geterror(dk) ? dkim_geterror(dk) :
-		    dkim_getresultstr(st));
+		(void)snprintf(why, whysz, "signing with %s/%s: %s",
+		    k->dk_domain, k->dk_selector,
+		    dkim_geterror(dk) ? dkim_geterror(dk)
+				      : dkim_getresultstr(st));
 		goto out;
 	}
 	/* getsighdr folds with CRLF + TAB already (NOTES) */
-	if (buf_puts(sig, DKIM_PREFIX) == -1 || buf_append(sig, hv, hvlen) == -1 ||
-	    buf_puts(sig, "\r\n") == -1) {
+	if (buf_puts(sig, DKIM_PREFIX) == -1 ||
+	    buf_append(sig, hv, hvlen) == -1 || buf_puts(sig, "\r\n") == -1) {
 		(void)snprintf(why, whysz, "signature too long");
 		goto out;
 	}
@@ -357,20 +387,23 @@ deliverd_dkim_sign(struct spool_txn *txn, const struct conf *cf,
     const struct spool_msg *m, const char *msg, size_t len, struct buf *sig,
     char *why, size_t whysz)
 {
-	struct deliverd_dkim_keys	 ks;
-	char				 dom[SPOOL_DOMAIN_MAX];
-	size_t				 i, nok = 0;
+	struct deliverd_dkim_keys ks;
+	char			  dom[SPOOL_DOMAIN_MAX];
+	size_t			  i, nok = 0;
 
 	memset(&ks, 0, sizeof(ks));
 	deliverd_domain(m->sm_from_hdr, dom, sizeof(dom));
 	if (dom[0] != '\0')
-		(void)spool_dkim_iter(txn, m->sm_login, dom, deliverd_dkim_collect, &ks);
+		(void)spool_dkim_iter(txn, m->sm_login, dom,
+		    deliverd_dkim_collect, &ks);
 	if (ks.n == 0) {
 		ks.only_default = true;
-		(void)spool_dkim_iter(txn, m->sm_login, NULL, deliverd_dkim_collect, &ks);
+		(void)spool_dkim_iter(txn, m->sm_login, NULL,
+		    deliverd_dkim_collect, &ks);
 	}
 	if (ks.n == 0) {
-		(void)snprintf(why, whysz, "no DKIM key for %s or a default domain of %s",
+		(void)snprintf(why, whysz,
+		    "no DKIM key for %s or a default domain of %s",
 		    dom[0] ? dom : "(no From domain)", m->sm_login);
 		return DELIVERD_DKIM_NOKEY;
 	}
@@ -379,7 +412,8 @@ deliverd_dkim_sign(struct spool_txn *txn, const struct conf *cf,
 		return DELIVERD_DKIM_ERROR;
 	}
 	for (i = 0; i < ks.n; i++)
-		if (deliverd_dkim_one(cf, &ks.k[i], m->sm_qid, msg, len, sig, why, whysz) == 0)
+		if (deliverd_dkim_one(cf, &ks.k[i], m->sm_qid, msg, len, sig,
+			why, whysz) == 0)
 			nok++;
 	return nok > 0 ? DELIVERD_DKIM_SIGNED : DELIVERD_DKIM_ERROR;
 }

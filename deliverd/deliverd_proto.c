@@ -15,7 +15,7 @@
 #include "deliverd.h"
 #include "spool.h"
 
-#define DELIVERD_MAXF	10
+#define DELIVERD_MAXF 10
 
 void
 deliverd_esc(struct buf *b, const char *s)
@@ -43,14 +43,17 @@ deliverd_esc(struct buf *b, const char *s)
 int
 deliverd_unesc(const char *src, size_t len, char *dst, size_t dstsz)
 {
-	size_t	 i, o = 0;
-	char	 c;
+	size_t i, o = 0;
+	char   c;
 
 	for (i = 0; i < len; i++) {
 		c = src[i];
 		if (c == '\\' && i + 1 < len) {
 			c = src[++i];
-			c = c == 't' ? '\t' : c == 'n' ? '\n' : c == 'r' ? '\r' : c;
+			c = c == 't'   ? '\t'
+			    : c == 'n' ? '\n'
+			    : c == 'r' ? '\r'
+				       : c;
 		}
 		if (o + 1 >= dstsz)
 			return -1;
@@ -64,10 +67,11 @@ deliverd_unesc(const char *src, size_t len, char *dst, size_t dstsz)
 
 /* Splits line into at most max TAB-separated fields. */
 static size_t
-deliverd_split(const char *line, size_t len, const char **f, size_t *fl, size_t max)
+deliverd_split(const char *line, size_t len, const char **f, size_t *fl,
+    size_t max)
 {
-	size_t		 n = 0;
-	const char	*p = line, *end = line + len, *t;
+	size_t	    n = 0;
+	const char *p = line, *end = line + len, *t;
 
 	while (n < max) {
 		t = memchr(p, '\t', (size_t)(end - p));
@@ -84,8 +88,8 @@ deliverd_split(const char *line, size_t len, const char **f, size_t *fl, size_t 
 static int
 deliverd_u64(const char *s, size_t len, uint64_t *r)
 {
-	char	 tmp[32];
-	char	*end;
+	char  tmp[32];
+	char *end;
 
 	if (len == 0 || len >= sizeof(tmp))
 		return -1;
@@ -107,7 +111,7 @@ deliverd_qid(const char *s, size_t len, char qid[QID_SIZE])
 int
 deliverd_job_format(const struct deliverd_job *j, struct buf *b)
 {
-	size_t	 i;
+	size_t i;
 
 	(void)buf_printf(b, "J\t%llu\t%s\t%d\t", (unsigned long long)j->dj_id,
 	    j->dj_qid, j->dj_relay ? 1 : 0);
@@ -121,20 +125,21 @@ deliverd_job_format(const struct deliverd_job *j, struct buf *b)
 int
 deliverd_job_parse(const char *line, size_t len, struct deliverd_job *j)
 {
-	const char	*f[DELIVERD_MAXF], *p, *end;
-	size_t		 fl[DELIVERD_MAXF];
-	uint64_t	 v;
+	const char *f[DELIVERD_MAXF], *p, *end;
+	size_t	    fl[DELIVERD_MAXF];
+	uint64_t    v;
 
 	memset(j, 0, sizeof(*j));
-	if (deliverd_split(line, len, f, fl, DELIVERD_MAXF) != 6 || fl[0] != 1 ||
-	    f[0][0] != 'J' || deliverd_u64(f[1], fl[1], &j->dj_id) == -1 ||
+	if (deliverd_split(line, len, f, fl, DELIVERD_MAXF) != 6 ||
+	    fl[0] != 1 || f[0][0] != 'J' ||
+	    deliverd_u64(f[1], fl[1], &j->dj_id) == -1 ||
 	    deliverd_qid(f[2], fl[2], j->dj_qid) == -1 ||
 	    deliverd_unesc(f[4], fl[4], j->dj_hop, sizeof(j->dj_hop)) == -1)
 		return -1;
 	j->dj_relay = fl[3] == 1 && f[3][0] == '1';
-	for (p = f[5], end = f[5] + fl[5]; p < end; ) {
+	for (p = f[5], end = f[5] + fl[5]; p < end;) {
 		const char *c = memchr(p, ',', (size_t)(end - p));
-		size_t n = c != NULL ? (size_t)(c - p) : (size_t)(end - p);
+		size_t	    n = c != NULL ? (size_t)(c - p) : (size_t)(end - p);
 
 		if (j->dj_nidx >= DELIVERD_JOB_RCPT_MAX ||
 		    deliverd_u64(p, n, &v) == -1 || v > UINT32_MAX)
@@ -169,7 +174,7 @@ deliverd_result_format(const struct deliverd_result *r, struct buf *b)
 static int
 deliverd_stage(const char *s, size_t len, enum bounce_stage *r)
 {
-	char	 tmp[16];
+	char tmp[16];
 
 	if (str_ncopy(tmp, sizeof(tmp), s, len) == -1)
 		return -1;
@@ -180,9 +185,9 @@ deliverd_stage(const char *s, size_t len, enum bounce_stage *r)
 int
 deliverd_result_parse(const char *line, size_t len, struct deliverd_result *r)
 {
-	const char	*f[DELIVERD_MAXF];
-	size_t		 fl[DELIVERD_MAXF], n;
-	uint64_t	 v;
+	const char *f[DELIVERD_MAXF];
+	size_t	    fl[DELIVERD_MAXF], n;
+	uint64_t    v;
 
 	memset(r, 0, sizeof(*r));
 	n = deliverd_split(line, len, f, fl, DELIVERD_MAXF);
@@ -195,14 +200,20 @@ deliverd_result_parse(const char *line, size_t len, struct deliverd_result *r)
 		return 0;
 	}
 	if (f[0][0] != 'R' || n < 6 || n > 9 ||
-	    deliverd_unesc(f[3], fl[3], r->dr_reply, sizeof(r->dr_reply)) == -1 ||
-	    deliverd_unesc(f[4], fl[4], r->dr_relay, sizeof(r->dr_relay)) == -1 ||
+	    deliverd_unesc(f[3], fl[3], r->dr_reply, sizeof(r->dr_reply)) ==
+		-1 ||
+	    deliverd_unesc(f[4], fl[4], r->dr_relay, sizeof(r->dr_relay)) ==
+		-1 ||
 	    deliverd_unesc(f[5], fl[5], r->dr_tls, sizeof(r->dr_tls)) == -1 ||
-	    (n >= 7 && deliverd_unesc(f[6], fl[6], r->dr_to, sizeof(r->dr_to)) == -1) ||
+	    (n >= 7 &&
+		deliverd_unesc(f[6], fl[6], r->dr_to, sizeof(r->dr_to)) ==
+		    -1) ||
 	    (n >= 8 && deliverd_stage(f[7], fl[7], &r->dr_stage) == -1) ||
-	    (n == 9 && deliverd_unesc(f[8], fl[8], r->dr_mx, sizeof(r->dr_mx)) == -1))
+	    (n == 9 &&
+		deliverd_unesc(f[8], fl[8], r->dr_mx, sizeof(r->dr_mx)) == -1))
 		return -1;
-	if (r->dr_reply[0] != '2' && r->dr_reply[0] != '4' && r->dr_reply[0] != '5')
+	if (r->dr_reply[0] != '2' && r->dr_reply[0] != '4' &&
+	    r->dr_reply[0] != '5')
 		return -1;
 	return 0;
 }
@@ -216,15 +227,17 @@ deliverd_sig_format(const char *qid, const char *sig, struct buf *b)
 }
 
 int
-deliverd_sig_parse(const char *line, size_t len, char qid[QID_SIZE], struct buf *sig)
+deliverd_sig_parse(const char *line, size_t len, char qid[QID_SIZE],
+    struct buf *sig)
 {
-	const char	*f[DELIVERD_MAXF];
-	size_t		 fl[DELIVERD_MAXF];
-	char		*tmp;
-	int		 rc;
+	const char *f[DELIVERD_MAXF];
+	size_t	    fl[DELIVERD_MAXF];
+	char	   *tmp;
+	int	    rc;
 
-	if (deliverd_split(line, len, f, fl, DELIVERD_MAXF) != 3 || fl[0] != 1 ||
-	    f[0][0] != 'K' || deliverd_qid(f[1], fl[1], qid) == -1)
+	if (deliverd_split(line, len, f, fl, DELIVERD_MAXF) != 3 ||
+	    fl[0] != 1 || f[0][0] != 'K' ||
+	    deliverd_qid(f[1], fl[1], qid) == -1)
 		return -1;
 	tmp = malloc(fl[2] + 1);
 	if (tmp == NULL)
@@ -238,13 +251,13 @@ deliverd_sig_parse(const char *line, size_t len, char qid[QID_SIZE], struct buf 
 }
 
 int
-deliverd_pipe_read(int fd, struct buf *in, void (*cb)(const char *, size_t, void *),
-    void *arg)
+deliverd_pipe_read(int fd, struct buf		   *in,
+    void (*cb)(const char *, size_t, void *), void *arg)
 {
-	char		 tmp[16384];
-	ssize_t		 n;
-	size_t		 off;
-	const char	*nl;
+	char	    tmp[16384];
+	ssize_t	    n;
+	size_t	    off;
+	const char *nl;
 
 	for (;;) {
 		n = read(fd, tmp, sizeof(tmp));
@@ -257,8 +270,10 @@ deliverd_pipe_read(int fd, struct buf *in, void (*cb)(const char *, size_t, void
 		if (buf_append(in, tmp, (size_t)n) == -1)
 			return -1;
 		off = 0;
-		while ((nl = memchr(in->data + off, '\n', in->len - off)) != NULL) {
-			cb(in->data + off, (size_t)(nl - (in->data + off)), arg);
+		while ((nl = memchr(in->data + off, '\n', in->len - off)) !=
+		    NULL) {
+			cb(in->data + off, (size_t)(nl - (in->data + off)),
+			    arg);
 			off = (size_t)(nl - in->data) + 1;
 		}
 		buf_consume(in, off);
@@ -270,9 +285,9 @@ deliverd_pipe_read(int fd, struct buf *in, void (*cb)(const char *, size_t, void
 int
 deliverd_pipe_write(int fd, const void *p, size_t len)
 {
-	const char	*s = p;
-	ssize_t		 n;
-	struct pollfd	 pfd;
+	const char   *s = p;
+	ssize_t	      n;
+	struct pollfd pfd;
 
 	while (len > 0) {
 		n = write(fd, s, len);
@@ -301,7 +316,7 @@ deliverd_now(void)
 void
 deliverd_domain(const char *addr, char *dst, size_t dstsz)
 {
-	const char	*at = strrchr(addr, '@');
+	const char *at = strrchr(addr, '@');
 
 	if (at == NULL || str_copy(dst, dstsz, at + 1) == -1) {
 		if (dstsz > 0)

@@ -52,19 +52,20 @@ deliverd_sched_close_spool(struct sched *s)
 void
 deliverd_sched_open_spool(struct sched *s)
 {
-	int	 rc;
+	int rc;
 
 	if (s->sp != NULL)
 		return;
 	if ((rc = spool_open(s->cf->cf_spool_dir, s->cf->cf_lmdb_map_size,
-	    s->cf->cf_lmdb_map_max, 0, &s->sp)) != 0)
-		log_fatalx("spool_open %s: %s", s->cf->cf_spool_dir, spool_strerror(rc));
+		 s->cf->cf_lmdb_map_max, 0, &s->sp)) != 0)
+		log_fatalx("spool_open %s: %s", s->cf->cf_spool_dir,
+		    spool_strerror(rc));
 }
 
 static void
 deliverd_sched_close_others(struct sched *s, size_t keep)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = 0; i < s->nw; i++) {
 		if (i == keep)
@@ -79,23 +80,22 @@ deliverd_sched_close_others(struct sched *s, size_t keep)
 
 /* What a new child needs; it runs in the child only. */
 struct deliverd_sched_fork {
-	struct sched	*s;
-	size_t		 i;		/* worker index, or nw: the callback sender */
-	int		 job, res;	/* the worker's pipe ends */
-	int		 job_w, res_r;	/* the scheduler's: closed in the worker */
-	pid_t		 parent;
+	struct sched *s;
+	size_t	      i;	/* worker index, or nw: the callback sender */
+	int	      job, res; /* the worker's pipe ends */
+	int	      job_w, res_r; /* the scheduler's: closed in the worker */
+	pid_t	      parent;
 };
 
 /* In a new child: die with the scheduler (a kill -9 of it must not leave
  * a second callback sender draining the outbox after a restart). */
-static void __attribute__((noreturn))
-deliverd_sched_child(void *arg)
+static void __attribute__((noreturn)) deliverd_sched_child(void *arg)
 {
-	struct deliverd_sched_fork	*f = arg;
+	struct deliverd_sched_fork *f = arg;
 
 	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != f->parent)
-		_exit(0);	/* the scheduler died before prctl */
+		_exit(0); /* the scheduler died before prctl */
 	if (f->i == f->s->nw) {
 		deliverd_sched_close_others(f->s, (size_t)-1);
 		deliverd_callback_main(f->s->cf);
@@ -113,10 +113,10 @@ static void deliverd_sched_on_worker(struct ev *, int, unsigned, void *);
 static pid_t
 deliverd_sched_spawn_worker(struct sched *s, size_t i)
 {
-	struct deliverd_sched_worker	*w = &s->w[i];
-	struct deliverd_sched_fork	 f = { .s = s, .i = i, .parent = getpid() };
-	int				 job[2], res[2];
-	pid_t				 pid;
+	struct deliverd_sched_worker *w = &s->w[i];
+	struct deliverd_sched_fork f = { .s = s, .i = i, .parent = getpid() };
+	int			   job[2], res[2];
+	pid_t			   pid;
 
 	if (pipe2(job, O_CLOEXEC) == -1 || pipe2(res, O_CLOEXEC) == -1)
 		log_fatal("pipe");
@@ -137,7 +137,8 @@ deliverd_sched_spawn_worker(struct sched *s, size_t i)
 	w->nuncommitted = 0;
 	w->last_hop[0] = '\0';
 	buf_reset(&w->in);
-	if (ev_fd_add(s->ev, w->from_fd, EV_READ, deliverd_sched_on_worker, w) == -1)
+	if (ev_fd_add(s->ev, w->from_fd, EV_READ, deliverd_sched_on_worker,
+		w) == -1)
 		log_fatal("ev_fd_add");
 	return pid;
 }
@@ -145,9 +146,11 @@ deliverd_sched_spawn_worker(struct sched *s, size_t i)
 static pid_t
 deliverd_sched_spawn(struct kids *k, size_t slot, void *arg)
 {
-	struct sched			*s = arg;
-	struct deliverd_sched_fork	 f = { .s = s, .i = slot, .parent = getpid() };
-	pid_t				 pid;
+	struct sched		  *s = arg;
+	struct deliverd_sched_fork f = { .s = s,
+		.i = slot,
+		.parent = getpid() };
+	pid_t			   pid;
 
 	(void)k;
 	if (slot < s->nw)
@@ -161,7 +164,7 @@ deliverd_sched_spawn(struct kids *k, size_t slot, void *arg)
 static void
 deliverd_sched_worker_gone(struct sched *s, struct deliverd_sched_worker *w)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = 0; i < w->njobs; i++) {
 		/* its recipients were not committed: they will be picked again */
@@ -184,18 +187,21 @@ static void
 deliverd_sched_exit(struct kids *k, size_t slot, pid_t pid, int status,
     int64_t delay_ms, void *arg)
 {
-	struct sched	*s = arg;
+	struct sched *s = arg;
 
 	(void)k;
 	(void)delay_ms;
 	if (slot == s->nw) {
 		if (!s->stopping)
-			log_warnx("callback sender exited (status %d); restarting", status);
+			log_warnx(
+			    "callback sender exited (status %d); restarting",
+			    status);
 		return;
 	}
 	if (slot >= s->nw)
 		return;
-	if (WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0))
+	if (WIFSIGNALED(status) ||
+	    (WIFEXITED(status) && WEXITSTATUS(status) != 0))
 		log_warnx("worker %ld exited (status %d)", (long)pid, status);
 	deliverd_sched_worker_gone(s, &s->w[slot]);
 }
@@ -224,7 +230,7 @@ deliverd_sched_min(int64_t a, int64_t b)
 static int
 deliverd_sched_poll_timeout(struct sched *s)
 {
-	int64_t	 ms = SCHED_RESCAN_MS;
+	int64_t ms = SCHED_RESCAN_MS;
 
 	if (s->stopping)
 		return 200;
@@ -233,10 +239,11 @@ deliverd_sched_poll_timeout(struct sched *s)
 	if (s->export_pending)
 		ms = deliverd_sched_min(ms, SCHED_EXPORT_MS);
 	if (s->next_due != 0 && deliverd_sched_can_scan(s))
-		ms = deliverd_sched_min(ms, (s->next_due - deliverd_now()) * 1000);
+		ms = deliverd_sched_min(ms,
+		    (s->next_due - deliverd_now()) * 1000);
 	if (s->retry.pending)
 		ms = deliverd_sched_min(ms, s->retry.next_ms - ev_clock_ms());
-	if (s->nqueue > 0 || s->dests != NULL)	/* a token, a state's end */
+	if (s->nqueue > 0 || s->dests != NULL) /* a token, a state's end */
 		ms = deliverd_sched_min(ms, deliverd_dest_wait_ms(s));
 	return ms < 0 ? 0 : (int)ms;
 }
@@ -244,7 +251,7 @@ deliverd_sched_poll_timeout(struct sched *s)
 static void
 deliverd_sched_on_trigger(struct ev *e, int fd, unsigned revents, void *arg)
 {
-	struct sched	*s = arg;
+	struct sched *s = arg;
 
 	(void)e;
 	(void)revents;
@@ -255,12 +262,12 @@ deliverd_sched_on_trigger(struct ev *e, int fd, unsigned revents, void *arg)
 static void
 deliverd_sched_on_worker(struct ev *e, int fd, unsigned revents, void *arg)
 {
-	struct deliverd_sched_worker	*w = arg;
-	struct sched			*s = w->sched;
+	struct deliverd_sched_worker *w = arg;
+	struct sched		     *s = w->sched;
 
 	(void)revents;
 	deliverd_sched_read_worker(s, w);
-	if (w->from_fd == -1)	/* EOF: read_worker closed it */
+	if (w->from_fd == -1) /* EOF: read_worker closed it */
 		ev_fd_del(e, fd);
 }
 
@@ -269,7 +276,7 @@ deliverd_sched_on_worker(struct ev *e, int fd, unsigned revents, void *arg)
 static void
 deliverd_sched_on_signal(struct ev *e, unsigned sigs, void *arg)
 {
-	struct sched	*s = arg;
+	struct sched *s = arg;
 
 	(void)e;
 	s->sigflags |= sigs;
@@ -280,7 +287,7 @@ deliverd_sched_on_signal(struct ev *e, unsigned sigs, void *arg)
 static void
 deliverd_sched_finish_children(struct sched *s)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = 0; i < s->nw; i++)
 		if (s->w[i].to_fd != -1) {
@@ -294,8 +301,8 @@ deliverd_sched_finish_children(struct sched *s)
 static void
 deliverd_sched_reload(struct sched *s)
 {
-	struct conf	*ncf;
-	char		 err[1024];
+	struct conf *ncf;
+	char	     err[1024];
 
 	if ((ncf = conf_load(s->cf->cf_path, err, sizeof(err))) == NULL) {
 		log_warnx("reload: %s (keeping the old configuration)", err);
@@ -307,14 +314,14 @@ deliverd_sched_reload(struct sched *s)
 	 * were forked with stays valid in their own address space. */
 	conf_free(&s->cf);
 	s->cf = ncf;
-	deliverd_dest_reload(s);	/* before the new workers fork */
+	deliverd_dest_reload(s); /* before the new workers fork */
 	deliverd_sched_finish_children(s);
 }
 
 static void
 deliverd_sched_signals(struct sched *s)
 {
-	unsigned	 sigs = s->sigflags;
+	unsigned sigs = s->sigflags;
 
 	s->sigflags = 0;
 	if (sigs & SIG_TERM) {
@@ -332,13 +339,13 @@ deliverd_sched_loop_once(struct sched *s)
 {
 	(void)ev_run_once(s->ev, deliverd_sched_poll_timeout(s));
 	deliverd_sched_signals(s);
-	deliverd_sched_open_spool(s);	/* closed if a child was started */
+	deliverd_sched_open_spool(s); /* closed if a child was started */
 }
 
 static void
 deliverd_sched_stop(struct sched *s)
 {
-	int64_t	 deadline = ev_clock_ms() + SCHED_STOP_GRACE_MS;
+	int64_t deadline = ev_clock_ms() + SCHED_STOP_GRACE_MS;
 
 	log_info("stopping: waiting for workers to finish their transactions");
 	kids_hold(s->kids, true);
@@ -353,18 +360,20 @@ deliverd_sched_stop(struct sched *s)
 	kids_signal(s->kids, SIGKILL);
 	deliverd_sched_commit(s, true);
 	if (s->retry.pending)
-		log_warnx("stopping with %zu outcomes not recorded (%s): their recipients "
-		    "are sent again after the restart", s->nres, spool_strerror(s->retry.rc));
+		log_warnx("stopping with %zu outcomes not recorded (%s): their "
+			  "recipients "
+			  "are sent again after the restart",
+		    s->nres, spool_strerror(s->retry.rc));
 	deliverd_sched_export(s, true);
 }
 
 static int
 deliverd_sched_orphan_cb(const char *name, void *arg)
 {
-	struct sched		*s = arg;
-	struct spool_txn	*txn = NULL;
-	struct spool_msg	*m;
-	int			 rc;
+	struct sched	 *s = arg;
+	struct spool_txn *txn = NULL;
+	struct spool_msg *m;
+	int		  rc;
 
 	if (!qid_ok(name) || spool_begin(s->sp, false, &txn) != 0)
 		return 0;
@@ -387,7 +396,8 @@ deliverd_sched_setup(struct sched *s)
 	/* signals, the trigger, one pipe per worker; the children's timer */
 	if ((s->ev = ev_new(s->nw + 2, 1)) == NULL ||
 	    ev_signal(s->ev, deliverd_sched_on_signal, s) == -1 ||
-	    ev_fd_add(s->ev, s->trigger_fd, EV_READ, deliverd_sched_on_trigger, s) == -1)
+	    ev_fd_add(s->ev, s->trigger_fd, EV_READ, deliverd_sched_on_trigger,
+		s) == -1)
 		log_fatal("ev");
 	s->kids = kids_new(s->ev, s->nw + 1, 0, &deliverd_sched_kids_policy,
 	    deliverd_sched_spawn, deliverd_sched_exit, s);
@@ -398,8 +408,8 @@ deliverd_sched_setup(struct sched *s)
 void
 deliverd_sched_main(struct conf *cf, int trigger_fd)
 {
-	struct sched	*s;
-	size_t		 i;
+	struct sched *s;
+	size_t	      i;
 
 	log_set_procname("deliverd");
 	s = xcalloc(1, sizeof(*s));
@@ -416,13 +426,15 @@ deliverd_sched_main(struct conf *cf, int trigger_fd)
 		buf_init(&s->w[i].in, 4 * DELIVERD_LINE_MAX);
 	}
 	deliverd_sched_setup(s);
-	deliverd_sched_open_spool(s);	/* creates the environment before any child opens it */
-	deliverd_dest_init(s);		/* the workers inherit the shaping */
+	deliverd_sched_open_spool(
+	    s); /* creates the environment before any child opens it */
+	deliverd_dest_init(s); /* the workers inherit the shaping */
 	kids_start(s->kids);
 	deliverd_sched_open_spool(s);
-	(void)spool_scan(cf->cf_spool_dir, SPOOL_QUEUE, deliverd_sched_orphan_cb, s);
-	log_info("started: %zu workers, %s", s->nw, cf->cf_relayhost[0] ?
-	    cf->cf_relayhost : "MX delivery");
+	(void)spool_scan(cf->cf_spool_dir, SPOOL_QUEUE,
+	    deliverd_sched_orphan_cb, s);
+	log_info("started: %zu workers, %s", s->nw,
+	    cf->cf_relayhost[0] ? cf->cf_relayhost : "MX delivery");
 	s->rescan = true;
 	deliverd_sched_rekey(s);
 	while (!s->stopping) {

@@ -24,7 +24,7 @@
 static size_t
 deliverd_sched_claim_hash(const char *qid, uint32_t idx)
 {
-	size_t	 h = 5381;
+	size_t h = 5381;
 
 	for (; *qid != '\0'; qid++)
 		h = h * 33 + (unsigned char)*qid;
@@ -34,9 +34,10 @@ deliverd_sched_claim_hash(const char *qid, uint32_t idx)
 static bool
 deliverd_sched_claimed(struct sched *s, const char *qid, uint32_t idx)
 {
-	struct deliverd_sched_claim	*c;
+	struct deliverd_sched_claim *c;
 
-	for (c = s->claims[deliverd_sched_claim_hash(qid, idx)]; c != NULL; c = c->next)
+	for (c = s->claims[deliverd_sched_claim_hash(qid, idx)]; c != NULL;
+	     c = c->next)
 		if (c->idx == idx && strcmp(c->qid, qid) == 0)
 			return true;
 	return false;
@@ -45,8 +46,8 @@ deliverd_sched_claimed(struct sched *s, const char *qid, uint32_t idx)
 void
 deliverd_sched_claim(struct sched *s, const char *qid, uint32_t idx)
 {
-	struct deliverd_sched_claim	*c = xmalloc(sizeof(*c));
-	size_t			 h = deliverd_sched_claim_hash(qid, idx);
+	struct deliverd_sched_claim *c = xmalloc(sizeof(*c));
+	size_t			     h = deliverd_sched_claim_hash(qid, idx);
 
 	(void)str_copy(c->qid, sizeof(c->qid), qid);
 	c->idx = idx;
@@ -58,9 +59,10 @@ deliverd_sched_claim(struct sched *s, const char *qid, uint32_t idx)
 static void
 deliverd_sched_unclaim(struct sched *s, const char *qid, uint32_t idx)
 {
-	struct deliverd_sched_claim	**cp, *c;
+	struct deliverd_sched_claim **cp, *c;
 
-	for (cp = &s->claims[deliverd_sched_claim_hash(qid, idx)]; (c = *cp) != NULL; cp = &c->next) {
+	for (cp = &s->claims[deliverd_sched_claim_hash(qid, idx)];
+	     (c = *cp) != NULL; cp = &c->next) {
 		if (c->idx == idx && strcmp(c->qid, qid) == 0) {
 			*cp = c->next;
 			free(c);
@@ -73,7 +75,7 @@ deliverd_sched_unclaim(struct sched *s, const char *qid, uint32_t idx)
 void
 deliverd_sched_job_release(struct sched *s, struct deliverd_sched_job *sj)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = 0; i < sj->j.dj_nidx; i++)
 		deliverd_sched_unclaim(s, sj->j.dj_qid, sj->j.dj_idx[i]);
@@ -87,8 +89,8 @@ struct deliverd_sched_refs {
 	struct {
 		char	 qid[QID_SIZE];
 		uint32_t idx;
-	}		*e;
-	size_t		 n, max;
+	} * e;
+	size_t n, max;
 };
 
 static void
@@ -101,7 +103,8 @@ deliverd_sched_refs_init(struct deliverd_sched_refs *rf, size_t max)
 
 /* 0 when added, 1 when full (a walk callback stops on it). */
 static int
-deliverd_sched_refs_add(struct deliverd_sched_refs *rf, const char *qid, uint32_t idx)
+deliverd_sched_refs_add(struct deliverd_sched_refs *rf, const char *qid,
+    uint32_t idx)
 {
 	if (rf->n >= rf->max)
 		return 1;
@@ -111,14 +114,14 @@ deliverd_sched_refs_add(struct deliverd_sched_refs *rf, const char *qid, uint32_
 }
 
 struct deliverd_sched_scan {
-	struct sched			*s;
-	struct spool_txn		*txn;
-	int64_t				 now;
-	struct deliverd_sched_refs	 rf;
+	struct sched		  *s;
+	struct spool_txn	  *txn;
+	int64_t			   now;
+	struct deliverd_sched_refs rf;
 	/* per destination (deliverd_dest.h): skipped, or to reschedule */
-	size_t				 skipped;
-	struct deliverd_dest_resched	*resched;
-	size_t				 nresched;
+	size_t			      skipped;
+	struct deliverd_dest_resched *resched;
+	size_t			      nresched;
 };
 
 /* May this recipient be claimed now, as far as its destination goes? A
@@ -126,20 +129,22 @@ struct deliverd_sched_scan {
  * LMDB, the walk goes on to the others: no head-of-line blocking); a
  * suspended one's recipients are noted for rescheduling. */
 static bool
-deliverd_sched_scan_dest(struct deliverd_sched_scan *sc, const char *qid, uint32_t idx)
+deliverd_sched_scan_dest(struct deliverd_sched_scan *sc, const char *qid,
+    uint32_t idx)
 {
-	struct spool_rcpt	 r;
-	char			 hop[SPOOL_DOMAIN_MAX];
-	int64_t			 until;
+	struct spool_rcpt r;
+	char		  hop[SPOOL_DOMAIN_MAX];
+	int64_t		  until;
 
 	if (spool_rcpt_get(sc->txn, qid, idx, &r) != 0)
-		return true;	/* group() finds out */
+		return true; /* group() finds out */
 	if (sc->s->cf->cf_relayhost[0] != '\0')
 		(void)str_copy(hop, sizeof(hop), sc->s->cf->cf_relayhost);
 	else
 		deliverd_domain(r.sr_addr, hop, sizeof(hop));
 	if (deliverd_dest_may_claim(sc->s, hop, &until)) {
-		deliverd_dest_claimed(sc->s, hop, 1);	/* counted again after group() */
+		deliverd_dest_claimed(sc->s, hop,
+		    1); /* counted again after group() */
 		return true;
 	}
 	sc->skipped++;
@@ -154,7 +159,7 @@ deliverd_sched_scan_dest(struct deliverd_sched_scan *sc, const char *qid, uint32
 static int
 deliverd_sched_scan_cb(int64_t due, const char *qid, uint32_t idx, void *arg)
 {
-	struct deliverd_sched_scan	*sc = arg;
+	struct deliverd_sched_scan *sc = arg;
 
 	if (due > sc->now) {
 		if (sc->s->next_due == 0 || due < sc->s->next_due)
@@ -177,19 +182,21 @@ deliverd_sched_scan_cmp(const void *a, const void *b)
 
 /* Adds idx to the job of (qid, hop) being built, or starts a new one. */
 static void
-deliverd_sched_enqueue(struct sched *s, struct deliverd_sched_job **cur, const char *qid,
-    const char *hop, bool relay, uint32_t idx)
+deliverd_sched_enqueue(struct sched *s, struct deliverd_sched_job **cur,
+    const char *qid, const char *hop, bool relay, uint32_t idx)
 {
-	struct deliverd_sched_job	*sj = *cur;
-	size_t				 max = deliverd_dest_rcpt_max(s, hop);
+	struct deliverd_sched_job *sj = *cur;
+	size_t			   max = deliverd_dest_rcpt_max(s, hop);
 
 	if (sj == NULL || strcmp(sj->j.dj_qid, qid) != 0 || sj->alone ||
 	    strcmp(sj->j.dj_hop, hop) != 0 || sj->j.dj_nidx >= max) {
 		/* look for an open job of this message and hop */
-		TAILQ_FOREACH_REVERSE(sj, &s->queue, deliverd_sched_jobq, link) {
+		TAILQ_FOREACH_REVERSE(sj, &s->queue, deliverd_sched_jobq, link)
+		{
 			if (strcmp(sj->j.dj_qid, qid) != 0)
 				break;
-			if (strcmp(sj->j.dj_hop, hop) == 0 && !sj->alone && sj->j.dj_nidx < max)
+			if (strcmp(sj->j.dj_hop, hop) == 0 && !sj->alone &&
+			    sj->j.dj_nidx < max)
 				break;
 		}
 		if (sj == NULL || strcmp(sj->j.dj_qid, qid) != 0 || sj->alone) {
@@ -208,37 +215,40 @@ deliverd_sched_enqueue(struct sched *s, struct deliverd_sched_job **cur, const c
 }
 
 static void
-deliverd_sched_group(struct sched *s, struct spool_txn *txn, struct deliverd_sched_refs *rf,
-    struct deliverd_sched_paused *pd)
+deliverd_sched_group(struct sched *s, struct spool_txn *txn,
+    struct deliverd_sched_refs *rf, struct deliverd_sched_paused *pd)
 {
-	struct spool_msg	*m = xmalloc(sizeof(*m));
-	struct spool_rcpt	 r;
-	struct deliverd_sched_job	*cur = NULL;
-	char			 hop[SPOOL_DOMAIN_MAX];
-	bool			 relay = s->cf->cf_relayhost[0] != '\0';
-	bool			 have = false, tracked = false;
-	size_t			 i;
+	struct spool_msg	  *m = xmalloc(sizeof(*m));
+	struct spool_rcpt	   r;
+	struct deliverd_sched_job *cur = NULL;
+	char			   hop[SPOOL_DOMAIN_MAX];
+	bool			   relay = s->cf->cf_relayhost[0] != '\0';
+	bool			   have = false, tracked = false;
+	size_t			   i;
 
 	qsort(rf->e, rf->n, sizeof(rf->e[0]), deliverd_sched_scan_cmp);
 	for (i = 0; i < rf->n; i++) {
 		if (!have || strcmp(m->sm_qid, rf->e[i].qid) != 0) {
 			have = spool_msg_get(txn, rf->e[i].qid, m) == 0;
-			tracked = have && !m->sm_sandbox && spool_track_has(txn, m->sm_qid);
+			tracked = have && !m->sm_sandbox &&
+			    spool_track_has(txn, m->sm_qid);
 			if (!have)
-				(void)str_copy(m->sm_qid, sizeof(m->sm_qid), rf->e[i].qid);
+				(void)str_copy(m->sm_qid, sizeof(m->sm_qid),
+				    rf->e[i].qid);
 		}
 		if (!have || m->sm_held ||
 		    spool_rcpt_get(txn, rf->e[i].qid, rf->e[i].idx, &r) != 0 ||
-		    (r.sr_state != SPOOL_RS_QUEUED && r.sr_state != SPOOL_RS_DEFERRED))
+		    (r.sr_state != SPOOL_RS_QUEUED &&
+			r.sr_state != SPOOL_RS_DEFERRED))
 			continue;
 		if (deliverd_sched_paused_check(pd, txn, m, &r))
-			continue;	/* spoolctl pause: set aside, not handed out */
+			continue; /* spoolctl pause: set aside, not handed out */
 		if (relay && !m->sm_sandbox)
 			(void)str_copy(hop, sizeof(hop), s->cf->cf_relayhost);
 		else
 			deliverd_domain(r.sr_addr, hop, sizeof(hop));
-		deliverd_sched_enqueue(s, &cur, rf->e[i].qid, hop, relay && !m->sm_sandbox,
-		    rf->e[i].idx);
+		deliverd_sched_enqueue(s, &cur, rf->e[i].qid, hop,
+		    relay && !m->sm_sandbox, rf->e[i].idx);
 		/* each copy of a tracked message differs: a job of its own */
 		cur->alone = tracked;
 	}
@@ -259,11 +269,11 @@ deliverd_sched_can_scan(const struct sched *s)
 void
 deliverd_sched_scan(struct sched *s)
 {
-	struct spool_txn	*txn = NULL;
-	struct deliverd_sched_scan	 sc;
-	struct deliverd_sched_paused	 pd;
-	size_t			 room;
-	int			 rc;
+	struct spool_txn	    *txn = NULL;
+	struct deliverd_sched_scan   sc;
+	struct deliverd_sched_paused pd;
+	size_t			     room;
+	int			     rc;
 
 	if (!deliverd_sched_can_scan(s))
 		return;
@@ -274,7 +284,8 @@ deliverd_sched_scan(struct sched *s)
 	sc.s = s;
 	sc.now = deliverd_now();
 	sc.resched = xcalloc(DEST_RESCHED_MAX, sizeof(*sc.resched));
-	deliverd_sched_refs_init(&sc.rf, room < SCHED_SCAN_MAX ? room : SCHED_SCAN_MAX);
+	deliverd_sched_refs_init(&sc.rf,
+	    room < SCHED_SCAN_MAX ? room : SCHED_SCAN_MAX);
 	s->next_due = 0;
 	if ((rc = spool_begin(s->sp, false, &txn)) != 0) {
 		log_warnx("scan: %s", spool_strerror(rc));
@@ -284,12 +295,13 @@ deliverd_sched_scan(struct sched *s)
 	}
 	sc.txn = txn;
 	/* INT64_MAX: walk past the due entries to learn the next due time */
-	rc = spool_sched_due(txn, INT64_MAX, s->nclaims + sc.rf.max + 1 + SCHED_SKIP_MAX,
-	    deliverd_sched_scan_cb, &sc);
+	rc = spool_sched_due(txn, INT64_MAX,
+	    s->nclaims + sc.rf.max + 1 + SCHED_SKIP_MAX, deliverd_sched_scan_cb,
+	    &sc);
 	if (rc < 0 && rc != SPOOL_ENOTFOUND)
 		log_warnx("scan: %s", spool_strerror(rc));
 	if (sc.rf.n == sc.rf.max)
-		s->rescan = true;	/* more are due than we took */
+		s->rescan = true; /* more are due than we took */
 	deliverd_sched_paused_init(&pd, txn);
 	deliverd_sched_group(s, txn, &sc.rf, &pd);
 	spool_abort(&txn);
@@ -303,14 +315,14 @@ deliverd_sched_scan(struct sched *s)
 /* ---- the wall clock stepped backwards */
 
 struct deliverd_sched_rekey {
-	int64_t				 limit;
-	struct deliverd_sched_refs	 rf;
+	int64_t			   limit;
+	struct deliverd_sched_refs rf;
 };
 
 static int
 deliverd_sched_rekey_cb(int64_t due, const char *qid, uint32_t idx, void *arg)
 {
-	struct deliverd_sched_rekey	*rk = arg;
+	struct deliverd_sched_rekey *rk = arg;
 
 	if (due <= rk->limit)
 		return 0;
@@ -325,12 +337,12 @@ deliverd_sched_rekey_cb(int64_t due, const char *qid, uint32_t idx, void *arg)
 void
 deliverd_sched_rekey(struct sched *s)
 {
-	struct deliverd_sched_rekey	 rk;
-	struct spool_txn		*txn = NULL;
-	struct spool_rcpt		 r;
-	int64_t				 now = deliverd_now(), step = 0;
-	size_t				 i, n = 0;
-	int				 rc;
+	struct deliverd_sched_rekey rk;
+	struct spool_txn	   *txn = NULL;
+	struct spool_rcpt	    r;
+	int64_t			    now = deliverd_now(), step = 0;
+	size_t			    i, n = 0;
+	int			    rc;
 
 	for (i = 0; i < s->cf->cf_nretry_delays; i++)
 		if (s->cf->cf_retry_delays[i] > step)
@@ -338,12 +350,14 @@ deliverd_sched_rekey(struct sched *s)
 	rk.limit = now + step + 60;
 	deliverd_sched_refs_init(&rk.rf, 100000);
 	if (spool_begin(s->sp, false, &txn) == 0) {
-		(void)spool_sched_due(txn, INT64_MAX, SIZE_MAX, deliverd_sched_rekey_cb, &rk);
+		(void)spool_sched_due(txn, INT64_MAX, SIZE_MAX,
+		    deliverd_sched_rekey_cb, &rk);
 		spool_abort(&txn);
 	}
 	if (rk.rf.n > 0 && (rc = spool_begin(s->sp, true, &txn)) == 0) {
 		for (i = 0; i < rk.rf.n; i++) {
-			if (spool_rcpt_get(txn, rk.rf.e[i].qid, rk.rf.e[i].idx, &r) != 0 ||
+			if (spool_rcpt_get(txn, rk.rf.e[i].qid, rk.rf.e[i].idx,
+				&r) != 0 ||
 			    r.sr_next <= rk.limit)
 				continue;
 			r.sr_next = now;
@@ -353,13 +367,16 @@ deliverd_sched_rekey(struct sched *s)
 		}
 		if (rc != 0 || (rc = spool_commit(&txn)) != 0) {
 			spool_abort(&txn);
-			log_warnx("re-keying the schedule: %s", spool_strerror(rc));
+			log_warnx("re-keying the schedule: %s",
+			    spool_strerror(rc));
 			n = 0;
 		}
 	}
 	if (n > 0)
-		log_warnx("clock: %zu recipients were due in the future beyond any retry "
-		    "step (the clock went back?): due now", n);
+		log_warnx("clock: %zu recipients were due in the future beyond "
+			  "any retry "
+			  "step (the clock went back?): due now",
+		    n);
 	free(rk.rf.e);
 	s->rescan = true;
 }
@@ -367,7 +384,7 @@ deliverd_sched_rekey(struct sched *s)
 void
 deliverd_sched_clock(struct sched *s)
 {
-	int64_t	 now = deliverd_now();
+	int64_t now = deliverd_now();
 
 	if (s->wall_prev != 0 && now + 2 < s->wall_prev) {
 		log_warnx("clock: wall clock went back %llds",

@@ -52,14 +52,16 @@ deliverd_sched_commit_one(struct sched *s, struct deliverd_result *r)
 static int
 deliverd_sched_commit_isolate(struct sched *s)
 {
-	size_t	 i;
-	int	 rc;
+	size_t i;
+	int    rc;
 
-	rc = deliverd_commit(s->sp, s->cf, s->sigs, s->nsigs, NULL, 0, deliverd_now());
+	rc = deliverd_commit(s->sp, s->cf, s->sigs, s->nsigs, NULL, 0,
+	    deliverd_now());
 	if (rc != 0 && deliverd_sched_commit_transient(rc))
 		return rc;
-	if (rc != 0)	/* only a cache: a worker signs again */
-		log_warnx("storing %zu DKIM signatures: %s", s->nsigs, spool_strerror(rc));
+	if (rc != 0) /* only a cache: a worker signs again */
+		log_warnx("storing %zu DKIM signatures: %s", s->nsigs,
+		    spool_strerror(rc));
 	for (i = 0; i < s->nsigs; i++)
 		free(s->sigs[i].sig);
 	s->nsigs = 0;
@@ -69,13 +71,17 @@ deliverd_sched_commit_isolate(struct sched *s)
 		if ((rc = deliverd_sched_commit_one(s, &s->res[i])) != 0) {
 			if (deliverd_sched_commit_transient(rc))
 				return rc;
-			log_warnx("%s: outcome of recipient %u cannot be recorded (%s); "
-			    "reply was: %s; kept claimed, not sent again until deliverd "
-			    "restarts", s->res[i].dr_qid, s->res[i].dr_idx,
+			log_warnx("%s: outcome of recipient %u cannot be "
+				  "recorded (%s); "
+				  "reply was: %s; kept claimed, not sent again "
+				  "until deliverd "
+				  "restarts",
+			    s->res[i].dr_qid, s->res[i].dr_idx,
 			    spool_strerror(rc), s->res[i].dr_reply);
-			deliverd_sched_claim(s, s->res[i].dr_qid, s->res[i].dr_idx);
+			deliverd_sched_claim(s, s->res[i].dr_qid,
+			    s->res[i].dr_idx);
 		}
-		s->res[i].dr_skip = true;	/* done: a retry skips it */
+		s->res[i].dr_skip = true; /* done: a retry skips it */
 	}
 	return 0;
 }
@@ -83,12 +89,14 @@ deliverd_sched_commit_isolate(struct sched *s)
 static void
 deliverd_sched_commit_done(struct sched *s)
 {
-	struct deliverd_sched_retry	*rt = &s->retry;
-	size_t				 i;
+	struct deliverd_sched_retry *rt = &s->retry;
+	size_t			     i;
 
 	if (rt->pending)
-		log_info("commit of %zu results succeeded after %u failed attempts in "
-		    "%llds; dispatch resumed", s->nres, rt->tries,
+		log_info("commit of %zu results succeeded after %u failed "
+			 "attempts in "
+			 "%llds; dispatch resumed",
+		    s->nres, rt->tries,
 		    (long long)((ev_clock_ms() - rt->since_ms) / 1000));
 	rt->pending = false;
 	for (i = 0; i < s->nsigs; i++)
@@ -107,8 +115,8 @@ deliverd_sched_commit_done(struct sched *s)
 static void
 deliverd_sched_commit_failed(struct sched *s, int rc)
 {
-	struct deliverd_sched_retry	*rt = &s->retry;
-	int64_t				 now = ev_clock_ms();
+	struct deliverd_sched_retry *rt = &s->retry;
+	int64_t			     now = ev_clock_ms();
 
 	if (!rt->pending) {
 		rt->pending = true;
@@ -127,10 +135,13 @@ deliverd_sched_commit_failed(struct sched *s, int rc)
 		spool_close(&s->sp);
 		deliverd_sched_open_spool(s);
 	}
-	if (rt->logged_ms == 0 || rc != rt->rc || now - rt->logged_ms >= SCHED_COMMIT_LOG_MS) {
-		log_warnx("commit of %zu results failed: %s; dispatch stopped, retrying "
-		    "(%u attempts in %llds, next in %lldms)", s->nres, spool_strerror(rc),
-		    rt->tries, (long long)((now - rt->since_ms) / 1000),
+	if (rt->logged_ms == 0 || rc != rt->rc ||
+	    now - rt->logged_ms >= SCHED_COMMIT_LOG_MS) {
+		log_warnx("commit of %zu results failed: %s; dispatch stopped, "
+			  "retrying "
+			  "(%u attempts in %llds, next in %lldms)",
+		    s->nres, spool_strerror(rc), rt->tries,
+		    (long long)((now - rt->since_ms) / 1000),
 		    (long long)rt->delay_ms);
 		rt->logged_ms = now;
 	}
@@ -140,7 +151,7 @@ deliverd_sched_commit_failed(struct sched *s, int rc)
 void
 deliverd_sched_commit(struct sched *s, bool force)
 {
-	int	 rc;
+	int rc;
 
 	if (s->nres == 0 && s->nsigs == 0 && s->ndone == 0)
 		return;
@@ -149,7 +160,8 @@ deliverd_sched_commit(struct sched *s, bool force)
 	rc = deliverd_commit(s->sp, s->cf, s->sigs, s->nsigs, s->res, s->nres,
 	    deliverd_now());
 	if (rc != 0 && !deliverd_sched_commit_transient(rc)) {
-		log_warnx("commit of %zu results failed: %s; committing them one by one",
+		log_warnx("commit of %zu results failed: %s; committing them "
+			  "one by one",
 		    s->nres, spool_strerror(rc));
 		rc = deliverd_sched_commit_isolate(s);
 	}
@@ -166,16 +178,17 @@ deliverd_sched_commit(struct sched *s, bool force)
 void
 deliverd_sched_export(struct sched *s, bool force)
 {
-	size_t	 nev = 0;
-	int	 rc;
+	size_t nev = 0;
+	int    rc;
 
 	if (!s->export_pending || s->retry.pending ||
 	    (!force && ev_clock_ms() - s->last_export_ms < SCHED_EXPORT_MS))
 		return;
 	/* one bounded batch per call: a backlog never stalls the loop */
 	if ((rc = spool_events_export_some(s->sp, s->cf->cf_event_log,
-	    SPOOL_EXPORT_BATCH, &nev)) != 0)
-		log_warnx("events export to %s: %s", s->cf->cf_event_log, spool_strerror(rc));
-	s->export_pending = rc == 0 && nev > 0;	/* more may wait: look again */
+		 SPOOL_EXPORT_BATCH, &nev)) != 0)
+		log_warnx("events export to %s: %s", s->cf->cf_event_log,
+		    spool_strerror(rc));
+	s->export_pending = rc == 0 && nev > 0; /* more may wait: look again */
 	s->last_export_ms = ev_clock_ms();
 }

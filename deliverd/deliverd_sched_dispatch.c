@@ -25,14 +25,15 @@
 void
 deliverd_sched_dispatch(struct sched *s)
 {
-	struct deliverd_sched_job	*sj, *next;
-	struct deliverd_sched_worker	*w;
-	struct buf		 line;
+	struct deliverd_sched_job    *sj, *next;
+	struct deliverd_sched_worker *w;
+	struct buf		      line;
 
 	if (s->retry.pending)
-		return;		/* nothing new until the outcomes are recorded */
+		return; /* nothing new until the outcomes are recorded */
 	buf_init(&line, DELIVERD_LINE_MAX);
-	for (sj = TAILQ_FIRST(&s->queue); sj != NULL && !s->stopping; sj = next) {
+	for (sj = TAILQ_FIRST(&s->queue); sj != NULL && !s->stopping;
+	     sj = next) {
 		next = TAILQ_NEXT(sj, link);
 		if (!deliverd_dest_room(s))
 			break;
@@ -69,27 +70,29 @@ deliverd_sched_add_result(struct sched *s, const struct deliverd_result *r)
 }
 
 struct deliverd_sched_line_ctx {
-	struct sched		*s;
-	struct deliverd_sched_worker	*w;
+	struct sched		     *s;
+	struct deliverd_sched_worker *w;
 };
 
 static void
 deliverd_sched_line(const char *line, size_t len, void *arg)
 {
-	struct deliverd_sched_line_ctx	*c = arg;
-	struct sched		*s = c->s;
-	struct deliverd_result	 r;
-	struct buf		 sig;
-	char			 qid[QID_SIZE];
+	struct deliverd_sched_line_ctx *c = arg;
+	struct sched		       *s = c->s;
+	struct deliverd_result		r;
+	struct buf			sig;
+	char				qid[QID_SIZE];
 
 	if (len > 0 && line[0] == 'D') {
 		if (c->w->njobs == 0) {
-			log_warnx("worker %ld: unexpected D line", (long)c->w->pid);
+			log_warnx("worker %ld: unexpected D line",
+			    (long)c->w->pid);
 			return;
 		}
 		if (s->ndone == s->capdone) {
 			s->capdone = s->capdone ? s->capdone * 2 : 64;
-			s->done = xreallocarray(s->done, s->capdone, sizeof(*s->done));
+			s->done = xreallocarray(s->done, s->capdone,
+			    sizeof(*s->done));
 		}
 		deliverd_dest_job_done(s, (size_t)(c->w - s->w), c->w->jobs[0]);
 		s->done[s->ndone++] = c->w->jobs[0];
@@ -102,27 +105,30 @@ deliverd_sched_line(const char *line, size_t len, void *arg)
 		if (deliverd_sig_parse(line, len, qid, &sig) == 0) {
 			if (s->nsigs == s->capsigs) {
 				s->capsigs = s->capsigs ? s->capsigs * 2 : 32;
-				s->sigs = xreallocarray(s->sigs, s->capsigs, sizeof(*s->sigs));
+				s->sigs = xreallocarray(s->sigs, s->capsigs,
+				    sizeof(*s->sigs));
 			}
 			(void)str_copy(s->sigs[s->nsigs].qid, QID_SIZE, qid);
-			s->sigs[s->nsigs++].sig = xstrdup(sig.data ? sig.data : "");
+			s->sigs[s->nsigs++].sig = xstrdup(
+			    sig.data ? sig.data : "");
 		}
 		buf_release(&sig);
 	} else if (deliverd_result_parse(line, len, &r) == 0) {
 		if (c->w->njobs > 0)
-			deliverd_dest_result(s, (size_t)(c->w - s->w), c->w->jobs[0], &r);
+			deliverd_dest_result(s, (size_t)(c->w - s->w),
+			    c->w->jobs[0], &r);
 		deliverd_sched_add_result(s, &r);
-	}
-	else
+	} else
 		log_warnx("worker %ld: bad result line", (long)c->w->pid);
 }
 
 void
 deliverd_sched_read_worker(struct sched *s, struct deliverd_sched_worker *w)
 {
-	struct deliverd_sched_line_ctx	 c = { s, w };
+	struct deliverd_sched_line_ctx c = { s, w };
 
-	if (deliverd_pipe_read(w->from_fd, &w->in, deliverd_sched_line, &c) == -1) {
+	if (deliverd_pipe_read(w->from_fd, &w->in, deliverd_sched_line, &c) ==
+	    -1) {
 		/* EOF: the worker exited; its results so far are in the batch */
 		(void)close(w->from_fd);
 		w->from_fd = -1;

@@ -15,31 +15,42 @@
 #include "spool.h"
 
 /* deferrals of defer@ before it is delivered */
-#define DELIVERD_SIM_DEFERRALS	2
+#define DELIVERD_SIM_DEFERRALS 2
 
 enum deliverd_sim_kind {
-	SIM_UNKNOWN = 0, SIM_DELIVERED, SIM_BOUNCE, SIM_BOUNCE_POLICY, SIM_DEFER,
-	SIM_EXPIRE, SIM_COMPLAINT, SIM_OOTO
+	SIM_UNKNOWN = 0,
+	SIM_DELIVERED,
+	SIM_BOUNCE,
+	SIM_BOUNCE_POLICY,
+	SIM_DEFER,
+	SIM_EXPIRE,
+	SIM_COMPLAINT,
+	SIM_OOTO
 };
 
 static const struct {
-	const char		*name;
-	enum deliverd_sim_kind	 kind;
+	const char	      *name;
+	enum deliverd_sim_kind kind;
 } deliverd_sim_names[] = {
-	{ "delivered", SIM_DELIVERED }, { "bounce", SIM_BOUNCE },
-	{ "bounce-policy", SIM_BOUNCE_POLICY }, { "defer", SIM_DEFER },
-	{ "expire", SIM_EXPIRE }, { "complaint", SIM_COMPLAINT }, { "ooto", SIM_OOTO },
+	{ "delivered", SIM_DELIVERED },
+	{ "bounce", SIM_BOUNCE },
+	{ "bounce-policy", SIM_BOUNCE_POLICY },
+	{ "defer", SIM_DEFER },
+	{ "expire", SIM_EXPIRE },
+	{ "complaint", SIM_COMPLAINT },
+	{ "ooto", SIM_OOTO },
 };
 
-#define SIM_OK		"250 2.0.0 Ok: delivered (simulator)"
-#define SIM_AUTO_REPLY	"Out of office: I am away until Monday with limited " \
-			"access to email (simulator auto-reply)"
-#define SIM_UA		"smtpgate-simulator"
+#define SIM_OK "250 2.0.0 Ok: delivered (simulator)"
+#define SIM_AUTO_REPLY \
+	"Out of office: I am away until Monday with limited " \
+	"access to email (simulator auto-reply)"
+#define SIM_UA "smtpgate-simulator"
 
 bool
 deliverd_sim_match(const struct conf *cf, const char *addr)
 {
-	const char	*at = strrchr(addr, '@');
+	const char *at = strrchr(addr, '@');
 
 	return cf->cf_simulator_domain[0] != '\0' && at != NULL &&
 	    strcasecmp(at + 1, cf->cf_simulator_domain) == 0;
@@ -49,14 +60,16 @@ deliverd_sim_match(const struct conf *cf, const char *addr)
 static enum deliverd_sim_kind
 deliverd_sim_kind(const char *addr)
 {
-	const char	*at = strrchr(addr, '@'), *plus;
-	size_t		 n, i;
+	const char *at = strrchr(addr, '@'), *plus;
+	size_t	    n, i;
 
 	if (at == NULL)
 		return SIM_UNKNOWN;
 	plus = memchr(addr, '+', (size_t)(at - addr));
 	n = (size_t)((plus != NULL ? plus : at) - addr);
-	for (i = 0; i < sizeof(deliverd_sim_names) / sizeof(deliverd_sim_names[0]); i++)
+	for (i = 0;
+	     i < sizeof(deliverd_sim_names) / sizeof(deliverd_sim_names[0]);
+	     i++)
 		if (strlen(deliverd_sim_names[i].name) == n &&
 		    strncasecmp(addr, deliverd_sim_names[i].name, n) == 0)
 			return deliverd_sim_names[i].kind;
@@ -72,24 +85,31 @@ deliverd_sim_reply(const struct conf *cf, const char *addr, uint32_t attempts,
 	switch (deliverd_sim_kind(addr)) {
 	case SIM_BOUNCE_POLICY:
 		*stage_r = BOUNCE_ST_DATA;
-		(void)snprintf(reply, replysz, "550 5.7.1 Message rejected by the "
+		(void)snprintf(reply, replysz,
+		    "550 5.7.1 Message rejected by the "
 		    "recipient's policy (simulator)");
 		return;
 	case SIM_DEFER:
 		if (attempts < DELIVERD_SIM_DEFERRALS) {
-			(void)snprintf(reply, replysz, "451 4.7.1 <%s>: Greylisted, "
-			    "try again later (simulator)", addr);
+			(void)snprintf(reply, replysz,
+			    "451 4.7.1 <%s>: Greylisted, "
+			    "try again later (simulator)",
+			    addr);
 			return;
 		}
 		break;
 	case SIM_EXPIRE:
-		(void)snprintf(reply, replysz, "450 4.2.1 <%s>: Mailbox temporarily "
-		    "unavailable (simulator)", addr);
+		(void)snprintf(reply, replysz,
+		    "450 4.2.1 <%s>: Mailbox temporarily "
+		    "unavailable (simulator)",
+		    addr);
 		return;
 	case SIM_BOUNCE:
 	case SIM_UNKNOWN:
-		(void)snprintf(reply, replysz, "550 5.1.1 <%s>: Recipient address "
-		    "rejected: User unknown (simulator)", addr);
+		(void)snprintf(reply, replysz,
+		    "550 5.1.1 <%s>: Recipient address "
+		    "rejected: User unknown (simulator)",
+		    addr);
 		return;
 	case SIM_DELIVERED:
 	case SIM_COMPLAINT:
@@ -108,7 +128,8 @@ deliverd_sim_result(const struct conf *cf, const struct deliverd_result *res)
 }
 
 const char *
-deliverd_sim_auto_reply(const struct conf *cf, const struct deliverd_result *res)
+deliverd_sim_auto_reply(const struct conf *cf,
+    const struct deliverd_result	  *res)
 {
 	if (res->dr_reply[0] != '2' || !deliverd_sim_result(cf, res) ||
 	    deliverd_sim_kind(res->dr_to) != SIM_OOTO)
@@ -117,12 +138,13 @@ deliverd_sim_auto_reply(const struct conf *cf, const struct deliverd_result *res
 }
 
 int
-deliverd_sim_after(const struct conf *cf, struct spool_txn *txn, const struct spool_msg *m,
-    const struct deliverd_result *res, int64_t now, struct buf *log)
+deliverd_sim_after(const struct conf *cf, struct spool_txn *txn,
+    const struct spool_msg *m, const struct deliverd_result *res, int64_t now,
+    struct buf *log)
 {
-	struct spool_event	 ev;
-	char			 addr[SPOOL_ADDR_MAX];
-	int			 rc;
+	struct spool_event ev;
+	char		   addr[SPOOL_ADDR_MAX];
+	int		   rc;
 
 	if (res->dr_reply[0] != '2' || !deliverd_sim_result(cf, res) ||
 	    deliverd_sim_kind(res->dr_to) != SIM_COMPLAINT)
@@ -135,10 +157,12 @@ deliverd_sim_after(const struct conf *cf, struct spool_txn *txn, const struct sp
 		return rc;
 	(void)str_copy(addr, sizeof(addr), res->dr_to);
 	str_lower(addr);
-	if ((rc = spool_stop_put(txn, m->sm_login, addr)) != 0 && rc != SPOOL_EEXIST)
+	if ((rc = spool_stop_put(txn, m->sm_login, addr)) != 0 &&
+	    rc != SPOOL_EEXIST)
 		return rc;
-	(void)buf_printf(log, "%s: to=<%s>, complaint (simulator), account=%s: "
-	    "complained event, added to the stop list\n", m->sm_qid, res->dr_to,
-	    m->sm_login);
+	(void)buf_printf(log,
+	    "%s: to=<%s>, complaint (simulator), account=%s: "
+	    "complained event, added to the stop list\n",
+	    m->sm_qid, res->dr_to, m->sm_login);
 	return 0;
 }

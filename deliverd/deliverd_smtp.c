@@ -24,46 +24,46 @@
 #include "buf.h"
 #include "conf.h"
 #include "deliverd.h"
-#include "deliverd_dest.h"	/* deliverd_smtp_nmsgs */
+#include "deliverd_dest.h" /* deliverd_smtp_nmsgs */
 #include "log.h"
 #include "smtp_reply.h"
 #include "spool.h"
 #include "tls.h"
 #include "xmem.h"
 
-#define SMTP_WBUF_FLUSH	(64 * 1024)
+#define SMTP_WBUF_FLUSH (64 * 1024)
 
 struct deliverd_smtp {
-	const struct conf	*s_cf;
-	struct tls_ctx		*s_tlsctx;
-	struct tls_conn		*s_tls;
-	int			 s_fd;
-	char			 s_key[DELIVERD_SMTP_KEY_MAX];
+	const struct conf *s_cf;
+	struct tls_ctx	  *s_tlsctx;
+	struct tls_conn	  *s_tls;
+	int		   s_fd;
+	char		   s_key[DELIVERD_SMTP_KEY_MAX];
 	/* the source of the next open (issue 15 item 6): family 0 = none */
-	struct sockaddr_storage	 s_src;
-	char			 s_srctext[INET6_ADDRSTRLEN];
-	char			 s_helo[256];	/* "" = hostname */
-	char			 s_host[256];
-	char			 s_relay[256];
-	char			 s_tlsinfo[128];
-	struct tls_policy	 s_pol;		/* tp_name points to s_tlsname */
-	char			 s_tlsname[256];
-	bool			 s_pipelining, s_8bit, s_utf8, s_size, s_starttls;
-	bool			 s_dirty;	/* a transaction did not end cleanly */
-	bool			 s_probe;	/* reused: RSET goes ahead of MAIL */
-	int64_t			 s_nmsgs;
-	struct smtp_reply	 s_rp;
-	char			 s_rbuf[16384];
-	size_t			 s_roff, s_rlen;
-	struct buf		 s_wbuf;
-	char			 s_err[256];	/* why the last I/O failed */
-	enum bounce_stage	 s_stage;	/* where the last open failed */
+	struct sockaddr_storage s_src;
+	char			s_srctext[INET6_ADDRSTRLEN];
+	char			s_helo[256]; /* "" = hostname */
+	char			s_host[256];
+	char			s_relay[256];
+	char			s_tlsinfo[128];
+	struct tls_policy	s_pol; /* tp_name points to s_tlsname */
+	char			s_tlsname[256];
+	bool		  s_pipelining, s_8bit, s_utf8, s_size, s_starttls;
+	bool		  s_dirty; /* a transaction did not end cleanly */
+	bool		  s_probe; /* reused: RSET goes ahead of MAIL */
+	int64_t		  s_nmsgs;
+	struct smtp_reply s_rp;
+	char		  s_rbuf[16384];
+	size_t		  s_roff, s_rlen;
+	struct buf	  s_wbuf;
+	char		  s_err[256]; /* why the last I/O failed */
+	enum bounce_stage s_stage;    /* where the last open failed */
 };
 
 struct deliverd_smtp *
 deliverd_smtp_new(const struct conf *cf, struct tls_ctx *tls)
 {
-	struct deliverd_smtp	*s = xcalloc(1, sizeof(*s));
+	struct deliverd_smtp *s = xcalloc(1, sizeof(*s));
 
 	s->s_cf = cf;
 	s->s_tlsctx = tls;
@@ -126,7 +126,7 @@ deliverd_smtp_drop(struct deliverd_smtp *s)
 	s->s_roff = s->s_rlen = 0;
 	s->s_key[0] = '\0';
 	buf_reset(&s->s_wbuf);
-	smtp_reply_reset(&s->s_rp);	/* nothing of this peer reaches the next */
+	smtp_reply_reset(&s->s_rp); /* nothing of this peer reaches the next */
 }
 
 /* ---- I/O */
@@ -138,15 +138,16 @@ deliverd_smtp_wait(int fd, short ev, int64_t deadline)
 }
 
 static int
-deliverd_smtp_write(struct deliverd_smtp *s, const char *p, size_t n, time_t tmo)
+deliverd_smtp_write(struct deliverd_smtp *s, const char *p, size_t n,
+    time_t tmo)
 {
-	int64_t	 deadline = ev_clock_ms() + (int64_t)tmo * 1000;
-	ssize_t	 w;
+	int64_t deadline = ev_clock_ms() + (int64_t)tmo * 1000;
+	ssize_t w;
 
 	if (s->s_tls != NULL) {
 		if (tls_write_all(s->s_tls, p, n, (int)tmo * 1000) == -1) {
-			(void)snprintf(s->s_err, sizeof(s->s_err), "TLS write: %s",
-			    tls_error(s->s_tls));
+			(void)snprintf(s->s_err, sizeof(s->s_err),
+			    "TLS write: %s", tls_error(s->s_tls));
 			return -1;
 		}
 		return 0;
@@ -172,7 +173,7 @@ deliverd_smtp_write(struct deliverd_smtp *s, const char *p, size_t n, time_t tmo
 static int
 deliverd_smtp_flush(struct deliverd_smtp *s, time_t tmo)
 {
-	int	 rc;
+	int rc;
 
 	rc = deliverd_smtp_write(s, s->s_wbuf.data, s->s_wbuf.len, tmo);
 	buf_reset(&s->s_wbuf);
@@ -183,15 +184,16 @@ deliverd_smtp_flush(struct deliverd_smtp *s, time_t tmo)
 static ssize_t
 deliverd_smtp_fill(struct deliverd_smtp *s, int64_t deadline)
 {
-	int64_t	 left = deadline - ev_clock_ms();
-	ssize_t	 r;
+	int64_t left = deadline - ev_clock_ms();
+	ssize_t r;
 
 	s->s_roff = s->s_rlen = 0;
 	if (left <= 0) {
 		errno = ETIMEDOUT;
 		r = -1;
 	} else if (s->s_tls != NULL) {
-		r = tls_read_timeout(s->s_tls, s->s_rbuf, sizeof(s->s_rbuf), (int)left);
+		r = tls_read_timeout(s->s_tls, s->s_rbuf, sizeof(s->s_rbuf),
+		    (int)left);
 	} else {
 		for (;;) {
 			r = read(s->s_fd, s->s_rbuf, sizeof(s->s_rbuf));
@@ -205,8 +207,9 @@ deliverd_smtp_fill(struct deliverd_smtp *s, int64_t deadline)
 		s->s_rlen = (size_t)r;
 	else
 		(void)snprintf(s->s_err, sizeof(s->s_err), "%s",
-		    r == 0 ? "connection closed" : errno == ETIMEDOUT ?
-		    "timeout" : "read error");
+		    r == 0		     ? "connection closed"
+			: errno == ETIMEDOUT ? "timeout"
+					     : "read error");
 	return r;
 }
 
@@ -215,9 +218,9 @@ deliverd_smtp_fill(struct deliverd_smtp *s, int64_t deadline)
 static int
 deliverd_smtp_read(struct deliverd_smtp *s, time_t tmo)
 {
-	enum smtp_reply_status	 st;
-	size_t			 used;
-	int64_t			 deadline = ev_clock_ms() + (int64_t)tmo * 1000;
+	enum smtp_reply_status st;
+	size_t		       used;
+	int64_t		       deadline = ev_clock_ms() + (int64_t)tmo * 1000;
 
 	smtp_reply_reset(&s->s_rp);
 	for (;;) {
@@ -251,16 +254,18 @@ deliverd_smtp_cmd(struct deliverd_smtp *s, const char *cmd, time_t tmo)
 
 /* "451 4.4.2 host[addr]:port: what: why" for local trouble. */
 static void
-deliverd_smtp_lost(struct deliverd_smtp *s, const char *what, char *dst, size_t dstsz)
+deliverd_smtp_lost(struct deliverd_smtp *s, const char *what, char *dst,
+    size_t dstsz)
 {
-	(void)snprintf(dst, dstsz, "451 4.4.2 %s: %s: %s", s->s_relay, what, s->s_err);
+	(void)snprintf(dst, dstsz, "451 4.4.2 %s: %s: %s", s->s_relay, what,
+	    s->s_err);
 }
 
 /* ---- connect */
 
 void
-deliverd_smtp_source(struct deliverd_smtp *s, const struct sockaddr_storage *src,
-    const char *text, const char *helo)
+deliverd_smtp_source(struct deliverd_smtp *s,
+    const struct sockaddr_storage *src, const char *text, const char *helo)
 {
 	memset(&s->s_src, 0, sizeof(s->s_src));
 	s->s_srctext[0] = '\0';
@@ -278,46 +283,55 @@ deliverd_smtp_source(struct deliverd_smtp *s, const struct sockaddr_storage *src
  * s_err: an address this host does not have, or of the other family.
  */
 static int
-deliverd_smtp_bind(struct deliverd_smtp *s, int fd, const struct sockaddr_storage *to)
+deliverd_smtp_bind(struct deliverd_smtp *s, int fd,
+    const struct sockaddr_storage *to)
 {
-	int		 one = 1;
-	socklen_t	 sl = s->s_src.ss_family == AF_INET6 ?
-			    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	int	  one = 1;
+	socklen_t sl = s->s_src.ss_family == AF_INET6
+	    ? sizeof(struct sockaddr_in6)
+	    : sizeof(struct sockaddr_in);
 
 	if (s->s_src.ss_family != to->ss_family) {
-		(void)snprintf(s->s_err, sizeof(s->s_err), "source address %s is IPv%c, "
-		    "the next hop IPv%c", s->s_srctext,
-		    s->s_src.ss_family == AF_INET6 ? '6' : '4',
+		(void)snprintf(s->s_err, sizeof(s->s_err),
+		    "source address %s is IPv%c, "
+		    "the next hop IPv%c",
+		    s->s_srctext, s->s_src.ss_family == AF_INET6 ? '6' : '4',
 		    to->ss_family == AF_INET6 ? '6' : '4');
 		return -1;
 	}
 #ifdef IP_BIND_ADDRESS_NO_PORT
-	(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+	(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+	    sizeof(one));
 #else
 	(void)one;
 #endif
 	if (bind(fd, (const struct sockaddr *)&s->s_src, sl) == -1) {
-		(void)snprintf(s->s_err, sizeof(s->s_err), "bind to source address %s: %s",
-		    s->s_srctext, strerror(errno));
+		(void)snprintf(s->s_err, sizeof(s->s_err),
+		    "bind to source address %s: %s", s->s_srctext,
+		    strerror(errno));
 		return -1;
 	}
 	return 0;
 }
 
 static int
-deliverd_smtp_connect(struct deliverd_smtp *s, const struct sockaddr_storage *ss)
+deliverd_smtp_connect(struct deliverd_smtp *s,
+    const struct sockaddr_storage	   *ss)
 {
-	socklen_t	 sl;
-	int		 fd, err = 0;
-	socklen_t	 el = sizeof(err);
-	int64_t		 deadline = ev_clock_ms() + (int64_t)s->s_cf->cf_connect_timeout * 1000;
+	socklen_t sl;
+	int	  fd, err = 0;
+	socklen_t el = sizeof(err);
+	int64_t	  deadline = ev_clock_ms() +
+	    (int64_t)s->s_cf->cf_connect_timeout * 1000;
 
-	sl = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
-	    sizeof(struct sockaddr_in);
-	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	sl = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+				       : sizeof(struct sockaddr_in);
+	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
 	if (fd == -1)
 		goto fail;
-	if (s->s_src.ss_family != AF_UNSPEC && deliverd_smtp_bind(s, fd, ss) == -1) {
+	if (s->s_src.ss_family != AF_UNSPEC &&
+	    deliverd_smtp_bind(s, fd, ss) == -1) {
 		(void)close(fd);
 		return -1;
 	}
@@ -346,20 +360,25 @@ fail:
 static void
 deliverd_smtp_ehlo_facts(struct deliverd_smtp *s, bool esmtp)
 {
-	s->s_pipelining = esmtp && smtp_reply_ehlo_has(&s->s_rp, "PIPELINING", NULL, NULL);
-	s->s_8bit = esmtp && smtp_reply_ehlo_has(&s->s_rp, "8BITMIME", NULL, NULL);
-	s->s_utf8 = esmtp && smtp_reply_ehlo_has(&s->s_rp, "SMTPUTF8", NULL, NULL);
+	s->s_pipelining = esmtp &&
+	    smtp_reply_ehlo_has(&s->s_rp, "PIPELINING", NULL, NULL);
+	s->s_8bit = esmtp &&
+	    smtp_reply_ehlo_has(&s->s_rp, "8BITMIME", NULL, NULL);
+	s->s_utf8 = esmtp &&
+	    smtp_reply_ehlo_has(&s->s_rp, "SMTPUTF8", NULL, NULL);
 	s->s_size = esmtp && smtp_reply_ehlo_has(&s->s_rp, "SIZE", NULL, NULL);
-	s->s_starttls = esmtp && smtp_reply_ehlo_has(&s->s_rp, "STARTTLS", NULL, NULL);
+	s->s_starttls = esmtp &&
+	    smtp_reply_ehlo_has(&s->s_rp, "STARTTLS", NULL, NULL);
 }
 
 /* EHLO, falling back to HELO on a 5xx. 0 ok, -1 (reply set). */
 static int
 deliverd_smtp_hello(struct deliverd_smtp *s, char *reply, size_t replysz)
 {
-	char		 cmd[512];
-	time_t		 tmo = s->s_cf->cf_command_timeout;
-	const char	*name = s->s_helo[0] != '\0' ? s->s_helo : s->s_cf->cf_hostname;
+	char	    cmd[512];
+	time_t	    tmo = s->s_cf->cf_command_timeout;
+	const char *name = s->s_helo[0] != '\0' ? s->s_helo
+						: s->s_cf->cf_hostname;
 
 	(void)snprintf(cmd, sizeof(cmd), "EHLO %s", name);
 	if (deliverd_smtp_cmd(s, cmd, tmo) == -1) {
@@ -402,7 +421,7 @@ static int
 deliverd_smtp_clear(struct deliverd_smtp *s, const char *detail, char *reply,
     size_t replysz)
 {
-	char	 why[256];
+	char why[256];
 
 	if (tls_policy_check(&s->s_pol, NULL, why, sizeof(why)) == 0)
 		return 0;
@@ -415,30 +434,36 @@ deliverd_smtp_clear(struct deliverd_smtp *s, const char *detail, char *reply,
 static int
 deliverd_smtp_starttls(struct deliverd_smtp *s, char *reply, size_t replysz)
 {
-	char	 err[256];
-	int	 tmo = (int)s->s_cf->cf_command_timeout;
+	char err[256];
+	int  tmo = (int)s->s_cf->cf_command_timeout;
 
 	if (s->s_pol.tp_level == TLS_LEVEL_NONE)
 		return 0;
 	if (!s->s_starttls)
-		return deliverd_smtp_clear(s, "STARTTLS not offered", reply, replysz);
+		return deliverd_smtp_clear(s, "STARTTLS not offered", reply,
+		    replysz);
 	if (s->s_tlsctx == NULL)
-		return deliverd_smtp_clear(s, "TLS client unavailable", reply, replysz);
+		return deliverd_smtp_clear(s, "TLS client unavailable", reply,
+		    replysz);
 	if (deliverd_smtp_cmd(s, "STARTTLS", tmo) == -1) {
 		deliverd_smtp_lost(s, "STARTTLS", reply, replysz);
 		return -1;
 	}
-	if (smtp_reply_class(&s->s_rp) != 2)	/* refused: clear if allowed */
-		return deliverd_smtp_clear(s, s->s_rp.rp_text.data, reply, replysz);
-	s->s_roff = s->s_rlen = 0;	/* nothing read before TLS is trusted */
+	if (smtp_reply_class(&s->s_rp) != 2) /* refused: clear if allowed */
+		return deliverd_smtp_clear(s, s->s_rp.rp_text.data, reply,
+		    replysz);
+	s->s_roff = s->s_rlen = 0; /* nothing read before TLS is trusted */
 	if (tls_client_start(s->s_tlsctx, s->s_fd, s->s_host,
-	    (int)s->s_cf->cf_connect_timeout * 1000, &s->s_tls, err, sizeof(err)) == -1) {
+		(int)s->s_cf->cf_connect_timeout * 1000, &s->s_tls, err,
+		sizeof(err)) == -1) {
 		if (s->s_pol.tp_level >= TLS_LEVEL_ENCRYPT) {
-			deliverd_smtp_drop(s);	/* no QUIT into a broken handshake */
-			return deliverd_smtp_tls_refused(s, "TLS handshake failed",
-			    err, reply, replysz);
+			deliverd_smtp_drop(
+			    s); /* no QUIT into a broken handshake */
+			return deliverd_smtp_tls_refused(s,
+			    "TLS handshake failed", err, reply, replysz);
 		}
-		log_info("TLS handshake with %s failed: %s; retrying without TLS",
+		log_info(
+		    "TLS handshake with %s failed: %s; retrying without TLS",
 		    s->s_relay, err);
 		return 1;
 	}
@@ -454,11 +479,12 @@ static void
 deliverd_smtp_relay_name(struct deliverd_smtp *s, const char *host,
     const struct sockaddr_storage *ss)
 {
-	char		 addr[INET6_ADDRSTRLEN];
-	unsigned	 port;
+	char	 addr[INET6_ADDRSTRLEN];
+	unsigned port;
 
 	if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)
+		    ss;
 		(void)inet_ntop(AF_INET6, &sin6->sin6_addr, addr, sizeof(addr));
 		port = ntohs(sin6->sin6_port);
 	} else {
@@ -466,24 +492,26 @@ deliverd_smtp_relay_name(struct deliverd_smtp *s, const char *host,
 		(void)inet_ntop(AF_INET, &sin->sin_addr, addr, sizeof(addr));
 		port = ntohs(sin->sin_port);
 	}
-	(void)snprintf(s->s_relay, sizeof(s->s_relay), "%s[%s]:%u", host, addr, port);
+	(void)snprintf(s->s_relay, sizeof(s->s_relay), "%s[%s]:%u", host, addr,
+	    port);
 }
 
 static int
 deliverd_smtp_open1(struct deliverd_smtp *s, const struct sockaddr_storage *ss,
     bool notls, char *reply, size_t replysz)
 {
-	struct tls_ctx	*saved = s->s_tlsctx;
-	int		 rc;
+	struct tls_ctx *saved = s->s_tlsctx;
+	int		rc;
 
 	deliverd_smtp_drop(s);
 	s->s_tlsinfo[0] = '\0';
 	s->s_nmsgs = 0;
 	s->s_dirty = false;
 	s->s_probe = false;
-	s->s_stage = BOUNCE_ST_CONNECT;	/* no SMTP reply until the greeting */
+	s->s_stage = BOUNCE_ST_CONNECT; /* no SMTP reply until the greeting */
 	if (deliverd_smtp_connect(s, ss) == -1) {
-		(void)snprintf(reply, replysz, "451 4.4.1 %s: %s", s->s_relay, s->s_err);
+		(void)snprintf(reply, replysz, "451 4.4.1 %s: %s", s->s_relay,
+		    s->s_err);
 		return -1;
 	}
 	if (deliverd_smtp_read(s, s->s_cf->cf_command_timeout) == -1) {
@@ -495,7 +523,7 @@ deliverd_smtp_open1(struct deliverd_smtp *s, const struct sockaddr_storage *ss,
 		(void)str_copy(reply, replysz, s->s_rp.rp_text.data);
 		goto fail;
 	}
-	s->s_stage = BOUNCE_ST_HELO;	/* EHLO, HELO, STARTTLS */
+	s->s_stage = BOUNCE_ST_HELO; /* EHLO, HELO, STARTTLS */
 	if (deliverd_smtp_hello(s, reply, replysz) == -1)
 		goto fail;
 	if (notls)
@@ -519,18 +547,20 @@ fail:
  * deferred, never bounced (Postfix's smtp_skip_5xx_greeting).
  */
 static void
-deliverd_smtp_refused(const struct deliverd_smtp *s, char *reply, size_t replysz)
+deliverd_smtp_refused(const struct deliverd_smtp *s, char *reply,
+    size_t replysz)
 {
-	char	 orig[SPOOL_REPLY_MAX], esc[16] = "4.0.0";
-	size_t	 n = 0;
+	char   orig[SPOOL_REPLY_MAX], esc[16] = "4.0.0";
+	size_t n = 0;
 
-	if (reply[0] != '5' || strlen(reply) < 3 || !isdigit((unsigned char)reply[1]) ||
+	if (reply[0] != '5' || strlen(reply) < 3 ||
+	    !isdigit((unsigned char)reply[1]) ||
 	    !isdigit((unsigned char)reply[2]))
 		return;
 	(void)str_copy(orig, sizeof(orig), reply);
 	if (orig[3] == ' ' && orig[4] == '5' && orig[5] == '.') {
-		while (n < sizeof(esc) - 1 && (isdigit((unsigned char)orig[4 + n]) ||
-		    orig[4 + n] == '.'))
+		while (n < sizeof(esc) - 1 &&
+		    (isdigit((unsigned char)orig[4 + n]) || orig[4 + n] == '.'))
 			n++;
 		memcpy(esc, orig + 4, n);
 		esc[n] = '\0';
@@ -545,7 +575,7 @@ deliverd_smtp_open(struct deliverd_smtp *s, const char *key, const char *host,
     const struct sockaddr_storage *ss, const struct tls_policy *pol,
     char *reply, size_t replysz)
 {
-	int	 rc;
+	int rc;
 
 	deliverd_smtp_close(s, true);
 	(void)str_copy(s->s_host, sizeof(s->s_host), host);
@@ -562,8 +592,8 @@ deliverd_smtp_open(struct deliverd_smtp *s, const char *key, const char *host,
 		return -1;
 	}
 	(void)str_copy(s->s_key, sizeof(s->s_key), key);
-	log_debug("connected to %s%s%s", s->s_relay, s->s_tlsinfo[0] ? " tls=" : "",
-	    s->s_tlsinfo);
+	log_debug("connected to %s%s%s", s->s_relay,
+	    s->s_tlsinfo[0] ? " tls=" : "", s->s_tlsinfo);
 	return 0;
 }
 
@@ -614,13 +644,14 @@ deliverd_smtp_close(struct deliverd_smtp *s, bool quit)
 static bool
 deliverd_smtp_param(const char *params, const char *kw)
 {
-	size_t		 kl = strlen(kw);
-	const char	*p;
+	size_t	    kl = strlen(kw);
+	const char *p;
 
-	for (p = params; p != NULL && *p != '\0'; ) {
+	for (p = params; p != NULL && *p != '\0';) {
 		while (*p == ' ')
 			p++;
-		if (strncasecmp(p, kw, kl) == 0 && (p[kl] == '\0' || p[kl] == ' '))
+		if (strncasecmp(p, kw, kl) == 0 &&
+		    (p[kl] == '\0' || p[kl] == ' '))
 			return true;
 		p = strchr(p, ' ');
 	}
@@ -630,7 +661,7 @@ deliverd_smtp_param(const char *params, const char *kw)
 static bool
 deliverd_smtp_8bit(const char *p, size_t n)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = 0; i < n; i++)
 		if ((unsigned char)p[i] & 0x80)
@@ -643,19 +674,22 @@ deliverd_smtp_8bit(const char *p, size_t n)
 static int
 deliverd_smtp_mail(struct deliverd_smtp *s, const struct deliverd_tx *tx)
 {
-	size_t	 i;
-	bool	 utf8 = deliverd_smtp_param(tx->tx_from_params, "SMTPUTF8");
+	size_t i;
+	bool   utf8 = deliverd_smtp_param(tx->tx_from_params, "SMTPUTF8");
 
 	utf8 = utf8 || deliverd_smtp_8bit(tx->tx_from, strlen(tx->tx_from));
 	for (i = 0; i < tx->tx_nrcpt; i++)
-		utf8 = utf8 || deliverd_smtp_8bit(tx->tx_rcpt[i], strlen(tx->tx_rcpt[i]));
+		utf8 = utf8 ||
+		    deliverd_smtp_8bit(tx->tx_rcpt[i], strlen(tx->tx_rcpt[i]));
 	if (utf8 && !s->s_utf8)
 		return 1;
 	(void)buf_printf(&s->s_wbuf, "MAIL FROM:<%s>", tx->tx_from);
 	if (s->s_size)
-		(void)buf_printf(&s->s_wbuf, " SIZE=%zu", tx->tx_msglen + strlen(tx->tx_sig));
-	if (s->s_8bit && (deliverd_smtp_param(tx->tx_from_params, "BODY=8BITMIME") ||
-	    deliverd_smtp_8bit(tx->tx_msg, tx->tx_msglen)))
+		(void)buf_printf(&s->s_wbuf, " SIZE=%zu",
+		    tx->tx_msglen + strlen(tx->tx_sig));
+	if (s->s_8bit &&
+	    (deliverd_smtp_param(tx->tx_from_params, "BODY=8BITMIME") ||
+		deliverd_smtp_8bit(tx->tx_msg, tx->tx_msglen)))
 		(void)buf_puts(&s->s_wbuf, " BODY=8BITMIME");
 	if (utf8)
 		(void)buf_puts(&s->s_wbuf, " SMTPUTF8");
@@ -667,9 +701,9 @@ deliverd_smtp_mail(struct deliverd_smtp *s, const struct deliverd_tx *tx)
 static int
 deliverd_smtp_data(struct deliverd_smtp *s, const struct deliverd_tx *tx)
 {
-	const char	*p = tx->tx_msg, *end = tx->tx_msg + tx->tx_msglen, *nl;
-	size_t		 n;
-	time_t		 tmo = s->s_cf->cf_data_timeout;
+	const char *p = tx->tx_msg, *end = tx->tx_msg + tx->tx_msglen, *nl;
+	size_t	    n;
+	time_t	    tmo = s->s_cf->cf_data_timeout;
 
 	buf_reset(&s->s_wbuf);
 	(void)buf_puts(&s->s_wbuf, tx->tx_sig);
@@ -685,7 +719,8 @@ deliverd_smtp_data(struct deliverd_smtp *s, const struct deliverd_tx *tx)
 		} else if (buf_append(&s->s_wbuf, p, n) == -1)
 			return -1;
 		p += n;
-		if (s->s_wbuf.len >= SMTP_WBUF_FLUSH && deliverd_smtp_flush(s, tmo) == -1)
+		if (s->s_wbuf.len >= SMTP_WBUF_FLUSH &&
+		    deliverd_smtp_flush(s, tmo) == -1)
 			return -1;
 	}
 	if (tx->tx_msglen > 0 && end[-1] != '\n')
@@ -707,7 +742,7 @@ static void
 deliverd_smtp_all(struct deliverd_tx *tx, const bool *skip, const char *text,
     enum bounce_stage st)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = 0; i < tx->tx_nrcpt; i++)
 		if (skip == NULL || !skip[i])
@@ -718,7 +753,7 @@ static enum deliverd_smtp_status
 deliverd_smtp_fail(struct deliverd_smtp *s, struct deliverd_tx *tx,
     const bool *done, const char *what, enum bounce_stage st)
 {
-	char	 r[SPOOL_REPLY_MAX];
+	char r[SPOOL_REPLY_MAX];
 
 	deliverd_smtp_lost(s, what, r, sizeof(r));
 	deliverd_smtp_all(tx, done, r, st);
@@ -732,25 +767,29 @@ static enum deliverd_smtp_status
 deliverd_smtp_envelope(struct deliverd_smtp *s, struct deliverd_tx *tx,
     bool *final, size_t *nok_r)
 {
-	size_t	 i;
-	time_t	 tmo = s->s_cf->cf_command_timeout;
+	size_t i;
+	time_t tmo = s->s_cf->cf_command_timeout;
 
 	*nok_r = 0;
 	if (s->s_probe) {
 		/* the reused connection's RSET: no reply of the transaction
 		 * has been read yet, so a dead connection costs nothing */
 		s->s_probe = false;
-		if (deliverd_smtp_flush(s, tmo) == -1 || deliverd_smtp_read(s, tmo) == -1 ||
+		if (deliverd_smtp_flush(s, tmo) == -1 ||
+		    deliverd_smtp_read(s, tmo) == -1 ||
 		    smtp_reply_class(&s->s_rp) != 2) {
 			deliverd_smtp_close(s, false);
 			return DELIVERD_SMTP_PROBE_FAILED;
 		}
 	}
-	if (deliverd_smtp_flush(s, tmo) == -1 || deliverd_smtp_read(s, tmo) == -1)
-		return deliverd_smtp_fail(s, tx, NULL, "MAIL FROM", BOUNCE_ST_MAIL);
+	if (deliverd_smtp_flush(s, tmo) == -1 ||
+	    deliverd_smtp_read(s, tmo) == -1)
+		return deliverd_smtp_fail(s, tx, NULL, "MAIL FROM",
+		    BOUNCE_ST_MAIL);
 	if (smtp_reply_class(&s->s_rp) != 2) {
 		/* Every recipient gets the sender's rejection. */
-		deliverd_smtp_all(tx, NULL, s->s_rp.rp_text.data, BOUNCE_ST_MAIL);
+		deliverd_smtp_all(tx, NULL, s->s_rp.rp_text.data,
+		    BOUNCE_ST_MAIL);
 		for (i = 0; i < tx->tx_nrcpt; i++)
 			final[i] = true;
 		if (!s->s_pipelining)
@@ -758,20 +797,23 @@ deliverd_smtp_envelope(struct deliverd_smtp *s, struct deliverd_tx *tx,
 	}
 	for (i = 0; i < tx->tx_nrcpt; i++) {
 		if (!s->s_pipelining && !final[i]) {
-			(void)buf_printf(&s->s_wbuf, "RCPT TO:<%s>\r\n", tx->tx_rcpt[i]);
+			(void)buf_printf(&s->s_wbuf, "RCPT TO:<%s>\r\n",
+			    tx->tx_rcpt[i]);
 			if (deliverd_smtp_flush(s, tmo) == -1)
-				return deliverd_smtp_fail(s, tx, final, "RCPT TO",
-				    BOUNCE_ST_RCPT);
+				return deliverd_smtp_fail(s, tx, final,
+				    "RCPT TO", BOUNCE_ST_RCPT);
 		} else if (!s->s_pipelining)
 			continue;
 		if (deliverd_smtp_read(s, tmo) == -1)
-			return deliverd_smtp_fail(s, tx, final, "RCPT TO", BOUNCE_ST_RCPT);
+			return deliverd_smtp_fail(s, tx, final, "RCPT TO",
+			    BOUNCE_ST_RCPT);
 		if (final[i])
 			continue;
 		if (smtp_reply_class(&s->s_rp) == 2)
 			(*nok_r)++;
 		else {
-			deliverd_smtp_set(tx, i, s->s_rp.rp_text.data, BOUNCE_ST_RCPT);
+			deliverd_smtp_set(tx, i, s->s_rp.rp_text.data,
+			    BOUNCE_ST_RCPT);
 			final[i] = true;
 		}
 	}
@@ -783,15 +825,16 @@ static enum deliverd_smtp_status
 deliverd_smtp_body(struct deliverd_smtp *s, struct deliverd_tx *tx, bool *final,
     size_t nok)
 {
-	time_t	 tmo = s->s_cf->cf_command_timeout;
+	time_t tmo = s->s_cf->cf_command_timeout;
 
 	if (s->s_pipelining) {
 		if (deliverd_smtp_read(s, tmo) == -1)
-			return deliverd_smtp_fail(s, tx, final, "DATA", BOUNCE_ST_DATA);
+			return deliverd_smtp_fail(s, tx, final, "DATA",
+			    BOUNCE_ST_DATA);
 		if (nok == 0 && smtp_reply_class(&s->s_rp) == 3)
 			/* A server that starts DATA with no recipient: abandon. */
-			return deliverd_smtp_fail(s, tx, final, "DATA without recipients",
-			    BOUNCE_ST_DATA);
+			return deliverd_smtp_fail(s, tx, final,
+			    "DATA without recipients", BOUNCE_ST_DATA);
 	} else if (nok > 0 && deliverd_smtp_cmd(s, "DATA", tmo) == -1)
 		return deliverd_smtp_fail(s, tx, final, "DATA", BOUNCE_ST_DATA);
 	if (nok == 0) {
@@ -799,13 +842,15 @@ deliverd_smtp_body(struct deliverd_smtp *s, struct deliverd_tx *tx, bool *final,
 		return DELIVERD_SMTP_DONE;
 	}
 	if (smtp_reply_class(&s->s_rp) != 3) {
-		deliverd_smtp_all(tx, final, s->s_rp.rp_text.data, BOUNCE_ST_DATA);
+		deliverd_smtp_all(tx, final, s->s_rp.rp_text.data,
+		    BOUNCE_ST_DATA);
 		s->s_dirty = true;
 		return DELIVERD_SMTP_DONE;
 	}
 	if (deliverd_smtp_data(s, tx) == -1 ||
 	    deliverd_smtp_read(s, s->s_cf->cf_data_timeout) == -1)
-		return deliverd_smtp_fail(s, tx, final, "end of data", BOUNCE_ST_DATA);
+		return deliverd_smtp_fail(s, tx, final, "end of data",
+		    BOUNCE_ST_DATA);
 	deliverd_smtp_all(tx, final, s->s_rp.rp_text.data, BOUNCE_ST_DATA);
 	return DELIVERD_SMTP_DONE;
 }
@@ -813,25 +858,28 @@ deliverd_smtp_body(struct deliverd_smtp *s, struct deliverd_tx *tx, bool *final,
 enum deliverd_smtp_status
 deliverd_smtp_send(struct deliverd_smtp *s, struct deliverd_tx *tx)
 {
-	enum deliverd_smtp_status	 rc;
-	bool				*final;
-	size_t				 i, nok;
+	enum deliverd_smtp_status rc;
+	bool			 *final;
+	size_t			  i, nok;
 
 	final = xcalloc(tx->tx_nrcpt + 1, sizeof(bool));
 	buf_reset(&s->s_wbuf);
 	if (s->s_probe)
 		(void)buf_puts(&s->s_wbuf, "RSET\r\n");
 	if (deliverd_smtp_mail(s, tx) == 1) {
-		s->s_probe = false;	/* nothing is sent this time */
+		s->s_probe = false; /* nothing is sent this time */
 		buf_reset(&s->s_wbuf);
-		deliverd_smtp_all(tx, NULL, "553 5.6.7 The next hop does not support "
-		    "SMTPUTF8, which this message needs", BOUNCE_ST_MAIL);
+		deliverd_smtp_all(tx, NULL,
+		    "553 5.6.7 The next hop does not support "
+		    "SMTPUTF8, which this message needs",
+		    BOUNCE_ST_MAIL);
 		free(final);
 		return DELIVERD_SMTP_DONE;
 	}
 	if (s->s_pipelining) {
 		for (i = 0; i < tx->tx_nrcpt; i++)
-			(void)buf_printf(&s->s_wbuf, "RCPT TO:<%s>\r\n", tx->tx_rcpt[i]);
+			(void)buf_printf(&s->s_wbuf, "RCPT TO:<%s>\r\n",
+			    tx->tx_rcpt[i]);
 		(void)buf_puts(&s->s_wbuf, "DATA\r\n");
 	}
 	s->s_nmsgs++;

@@ -23,16 +23,16 @@
 #include "xmem.h"
 
 struct deliverd_track {
-	struct spool_track_msg	 dt_km;
-	char			 dt_qid[QID_SIZE];
-	uint32_t		 dt_idx;	/* the recipient being made */
-	bool			 dt_own_lu;	/* the message has a List-Unsubscribe */
-	bool			 dt_logged;	/* "cannot parse" said for this job */
+	struct spool_track_msg dt_km;
+	char		       dt_qid[QID_SIZE];
+	uint32_t	       dt_idx; /* the recipient being made */
+	bool dt_own_lu;		       /* the message has a List-Unsubscribe */
+	bool dt_logged;		       /* "cannot parse" said for this job */
 };
 
 /* The tracking key, loaded once per worker (retried until it loads). */
-static unsigned char	deliverd_track_key[SPOOL_TRACK_KEYLEN];
-static bool		deliverd_track_have_key;
+static unsigned char deliverd_track_key[SPOOL_TRACK_KEYLEN];
+static bool	     deliverd_track_have_key;
 
 void
 deliverd_track_init(void)
@@ -43,13 +43,14 @@ deliverd_track_init(void)
 static bool
 deliverd_track_key_ok(const char *spool_dir, const char *qid)
 {
-	int	rc;
+	int rc;
 
 	if (deliverd_track_have_key)
 		return true;
-	if ((rc = spool_track_key_load(spool_dir, false, deliverd_track_key)) != 0) {
-		log_warnx("%s: tracking key %s/db/%s: %s: sent untracked", qid, spool_dir,
-		    SPOOL_TRACK_KEY_FILE, spool_strerror(rc));
+	if ((rc = spool_track_key_load(spool_dir, false, deliverd_track_key)) !=
+	    0) {
+		log_warnx("%s: tracking key %s/db/%s: %s: sent untracked", qid,
+		    spool_dir, SPOOL_TRACK_KEY_FILE, spool_strerror(rc));
 		return false;
 	}
 	deliverd_track_have_key = true;
@@ -60,13 +61,14 @@ deliverd_track_key_ok(const char *spool_dir, const char *qid)
 static bool
 deliverd_track_has_lu(const char *msg, size_t len)
 {
-	static const char	 name[] = "list-unsubscribe";
-	const size_t		 nl = sizeof(name) - 1;
-	size_t			 at = 0, k;
+	static const char name[] = "list-unsubscribe";
+	const size_t	  nl = sizeof(name) - 1;
+	size_t		  at = 0, k;
 
 	while (at < len && msg[at] != '\r' && msg[at] != '\n') {
 		if (len - at > nl && strncasecmp(msg + at, name, nl) == 0) {
-			for (k = at + nl; k < len && (msg[k] == ' ' || msg[k] == '\t'); k++)
+			for (k = at + nl;
+			     k < len && (msg[k] == ' ' || msg[k] == '\t'); k++)
 				;
 			if (k < len && msg[k] == ':')
 				return true;
@@ -82,18 +84,18 @@ struct deliverd_track *
 deliverd_track_load(struct spool_txn *txn, const char *spool_dir,
     const struct spool_msg *m, const char *msg, size_t len)
 {
-	struct deliverd_track	*dt;
-	int			 rc;
+	struct deliverd_track *dt;
+	int		       rc;
 
 	if (m->sm_sandbox)
-		return NULL;	/* never leaves the host */
+		return NULL; /* never leaves the host */
 	dt = xcalloc(1, sizeof(*dt));
 	if ((rc = spool_track_get(txn, m->sm_qid, &dt->dt_km)) != 0 ||
 	    dt->dt_km.km_track == 0 || dt->dt_km.km_host[0] == '\0' ||
 	    !deliverd_track_key_ok(spool_dir, m->sm_qid)) {
 		if (rc != 0 && rc != SPOOL_ENOTFOUND)
-			log_warnx("%s: tracking record: %s: sent untracked", m->sm_qid,
-			    spool_strerror(rc));
+			log_warnx("%s: tracking record: %s: sent untracked",
+			    m->sm_qid, spool_strerror(rc));
 		deliverd_track_free(&dt);
 		return NULL;
 	}
@@ -113,10 +115,11 @@ deliverd_track_free(struct deliverd_track **dtp)
 }
 
 static int
-deliverd_track_token(void *arg, int kind, unsigned link, char *out, size_t outsz)
+deliverd_track_token(void *arg, int kind, unsigned link, char *out,
+    size_t outsz)
 {
-	struct deliverd_track	*dt = arg;
-	struct spool_track_ref	 r;
+	struct deliverd_track *dt = arg;
+	struct spool_track_ref r;
 
 	memset(&r, 0, sizeof(r));
 	r.tk_kind = (enum spool_track_kind)kind;
@@ -131,11 +134,13 @@ deliverd_track_token(void *arg, int kind, unsigned link, char *out, size_t outsz
 static int
 deliverd_track_unsub(struct deliverd_track *dt, struct buf *out)
 {
-	char	tok[SPOOL_TRACK_TOKEN_MAX];
+	char tok[SPOOL_TRACK_TOKEN_MAX];
 
-	if (deliverd_track_token(dt, SPOOL_TRACK_UNSUB, 0, tok, sizeof(tok)) == -1)
+	if (deliverd_track_token(dt, SPOOL_TRACK_UNSUB, 0, tok, sizeof(tok)) ==
+	    -1)
 		return -1;
-	return buf_printf(out, "List-Unsubscribe: <https://%s/u/%s>\r\n"
+	return buf_printf(out,
+	    "List-Unsubscribe: <https://%s/u/%s>\r\n"
 	    "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
 	    dt->dt_km.km_host, tok);
 }
@@ -144,32 +149,38 @@ int
 deliverd_track_copy(struct deliverd_track *dt, uint32_t idx, const char *msg,
     size_t len, struct buf *out)
 {
-	struct track_opts	 o;
-	unsigned		 f = dt->dt_km.km_track;
-	int			 rc = 0;
+	struct track_opts o;
+	unsigned	  f = dt->dt_km.km_track;
+	int		  rc = 0;
 
 	dt->dt_idx = idx;
 	buf_reset(out);
 	o.to_host = dt->dt_km.km_host;
 	o.to_opens = (f & SPOOL_TRACK_F_OPENS) != 0;
-	o.to_clicks = (f & SPOOL_TRACK_F_CLICKS) != 0 && dt->dt_km.km_nlinks > 0;
-	o.to_links = dt->dt_km.km_nlinks;	/* trackd knows no other */
+	o.to_clicks = (f & SPOOL_TRACK_F_CLICKS) != 0 &&
+	    dt->dt_km.km_nlinks > 0;
+	o.to_links = dt->dt_km.km_nlinks; /* trackd knows no other */
 	o.to_token = deliverd_track_token;
 	o.to_arg = dt;
-	if ((f & SPOOL_TRACK_F_UNSUB) && !dt->dt_own_lu && deliverd_track_unsub(dt, out) == -1)
+	if ((f & SPOOL_TRACK_F_UNSUB) && !dt->dt_own_lu &&
+	    deliverd_track_unsub(dt, out) == -1)
 		goto fail;
-	if ((o.to_opens || o.to_clicks) && (rc = dt->dt_km.km_plan != NULL ?
-	    track_plan_apply(msg, len, dt->dt_km.km_plan, dt->dt_km.km_planlen, &o, out) :
-	    track_rewrite(msg, len, &o, out)) == -1) {
+	if ((o.to_opens || o.to_clicks) &&
+	    (rc = dt->dt_km.km_plan != NULL
+		    ? track_plan_apply(msg, len, dt->dt_km.km_plan,
+			  dt->dt_km.km_planlen, &o, out)
+		    : track_rewrite(msg, len, &o, out)) == -1) {
 		if (!dt->dt_logged)
-			log_info("%s: tracking: the message's MIME cannot be parsed or "
-			    "re-encoded: sent unmodified", dt->dt_qid);
+			log_info("%s: tracking: the message's MIME cannot be "
+				 "parsed or "
+				 "re-encoded: sent unmodified",
+			    dt->dt_qid);
 		dt->dt_logged = true;
 		buf_reset(out);
 		return -1;
 	}
 	if (rc == 0 && out->len == 0)
-		return -1;	/* nothing to change */
+		return -1; /* nothing to change */
 	if (rc == 0 && buf_append(out, msg, len) == -1)
 		goto fail;
 	return 0;

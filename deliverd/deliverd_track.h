@@ -16,16 +16,17 @@
 struct deliverd_track;
 
 /* Once per worker process (GMime). */
-void	deliverd_track_init(void);
+void deliverd_track_init(void);
 /* m's tracking state (msg: the message, for its own List-Unsubscribe), or
  * NULL: not tracked (no record, a sandbox message, tracking off) or it
  * cannot be (no key, a bad record: logged), then sent as it is. */
-struct deliverd_track *deliverd_track_load(struct spool_txn *, const char *spool_dir,
-	    const struct spool_msg *m, const char *msg, size_t len);
-void	deliverd_track_free(struct deliverd_track **);
+struct deliverd_track *deliverd_track_load(struct spool_txn *,
+    const char *spool_dir, const struct spool_msg *m, const char *msg,
+    size_t len);
+void		       deliverd_track_free(struct deliverd_track **);
 /* Recipient idx's copy of msg into out: 0; -1: send msg as it is (a
  * message that cannot be parsed is logged once per job). */
-int	deliverd_track_copy(struct deliverd_track *, uint32_t idx, const char *msg,
-	    size_t len, struct buf *out);
+int deliverd_track_copy(struct deliverd_track *, uint32_t idx, const char *msg,
+    size_t len, struct buf *out);
 
 #endif

@@ -42,17 +42,17 @@
 /* ---- the job */
 
 enum deliverd_worker_load_status {
-	WORKER_LOAD_OK,		/* wm mapped, r filled in */
-	WORKER_LOAD_SKIP,	/* gone (delivered, deleted), held, or its file
+	WORKER_LOAD_OK,	  /* wm mapped, r filled in */
+	WORKER_LOAD_SKIP, /* gone (delivered, deleted), held, or its file
 				 * not moved in yet: no outcome */
-	WORKER_LOAD_FAIL	/* why says it: a 4xx for every recipient */
+	WORKER_LOAD_FAIL  /* why says it: a 4xx for every recipient */
 };
 
 /* The account's source address (an account deleted meanwhile: none). */
 static void
 deliverd_worker_account(struct spool_txn *txn, struct deliverd_worker_msg *wm)
 {
-	struct spool_account	*a = xmalloc(sizeof(*a));
+	struct spool_account *a = xmalloc(sizeof(*a));
 
 	wm->source[0] = '\0';
 	if (spool_account_get(txn, wm->m.sm_login, a) == 0)
@@ -63,10 +63,11 @@ deliverd_worker_account(struct spool_txn *txn, struct deliverd_worker_msg *wm)
 /* Paused since the scheduler claimed it (spoolctl pause): not attempted;
  * the scheduler's next scan sets it aside. */
 static bool
-deliverd_worker_paused(struct spool_txn *txn, const struct spool_msg *m, const char *addr)
+deliverd_worker_paused(struct spool_txn *txn, const struct spool_msg *m,
+    const char *addr)
 {
-	struct spool_pause	 pz;
-	char			 domain[SPOOL_DOMAIN_MAX];
+	struct spool_pause pz;
+	char		   domain[SPOOL_DOMAIN_MAX];
 
 	deliverd_domain(addr, domain, sizeof(domain));
 	return spool_pause_find(txn, domain, m->sm_login, &pz) == 0;
@@ -76,56 +77,62 @@ deliverd_worker_paused(struct spool_txn *txn, const struct spool_msg *m, const c
 static void
 deliverd_worker_track(struct worker *w, struct deliverd_worker_msg *wm)
 {
-	struct spool_txn	*txn = NULL;
+	struct spool_txn *txn = NULL;
 
 	if (wm->m.sm_sandbox || spool_begin(w->dw_sp, false, &txn) != 0)
 		return;
-	wm->track = deliverd_track_load(txn, w->dw_cf->cf_spool_dir, &wm->m, wm->body,
-	    wm->bodylen);
+	wm->track = deliverd_track_load(txn, w->dw_cf->cf_spool_dir, &wm->m,
+	    wm->body, wm->bodylen);
 	spool_abort(&txn);
 }
 
 static enum deliverd_worker_load_status
-deliverd_worker_load(struct worker *w, const struct deliverd_job *j, struct deliverd_worker_msg *wm,
-    struct deliverd_worker_rcpt *r, char *why, size_t whysz)
+deliverd_worker_load(struct worker *w, const struct deliverd_job *j,
+    struct deliverd_worker_msg *wm, struct deliverd_worker_rcpt *r, char *why,
+    size_t whysz)
 {
-	struct spool_txn	*txn = NULL;
-	struct spool_rcpt	 sr;
-	char			 path[4096];
-	struct stat		 st;
-	size_t			 i, npause = 0;
-	bool			 paused;
-	int			 fd = -1, rc;
+	struct spool_txn *txn = NULL;
+	struct spool_rcpt sr;
+	char		  path[4096];
+	struct stat	  st;
+	size_t		  i, npause = 0;
+	bool		  paused;
+	int		  fd = -1, rc;
 
 	if ((rc = spool_begin(w->dw_sp, false, &txn)) != 0) {
 		(void)snprintf(why, whysz, "spool: %s", spool_strerror(rc));
 		return WORKER_LOAD_FAIL;
 	}
-	if ((rc = spool_msg_get(txn, j->dj_qid, &wm->m)) != 0 || wm->m.sm_held) {
+	if ((rc = spool_msg_get(txn, j->dj_qid, &wm->m)) != 0 ||
+	    wm->m.sm_held) {
 		spool_abort(&txn);
-		return WORKER_LOAD_SKIP;	/* gone (delivered, deleted) or held: skip */
+		return WORKER_LOAD_SKIP; /* gone (delivered, deleted) or held: skip */
 	}
 	deliverd_worker_account(txn, wm);
 	paused = spool_pause_count(txn, &npause) == 0 && npause > 0;
 	for (i = 0; i < j->dj_nidx; i++) {
 		r[i].idx = j->dj_idx[i];
-		r[i].skip = spool_rcpt_get(txn, j->dj_qid, r[i].idx, &sr) != 0 ||
-		    (sr.sr_state != SPOOL_RS_QUEUED && sr.sr_state != SPOOL_RS_DEFERRED) ||
+		r[i].skip = spool_rcpt_get(txn, j->dj_qid, r[i].idx, &sr) !=
+			0 ||
+		    (sr.sr_state != SPOOL_RS_QUEUED &&
+			sr.sr_state != SPOOL_RS_DEFERRED) ||
 		    (paused && deliverd_worker_paused(txn, &wm->m, sr.sr_addr));
 		if (!r[i].skip) {
-			(void)str_copy(r[i].addr, sizeof(r[i].addr), sr.sr_addr);
+			(void)str_copy(r[i].addr, sizeof(r[i].addr),
+			    sr.sr_addr);
 			r[i].attempts = sr.sr_attempts;
 		}
 	}
 	spool_abort(&txn);
 	if (spool_path(path, sizeof(path), w->dw_cf->cf_spool_dir, SPOOL_QUEUE,
-	    j->dj_qid) == -1)
+		j->dj_qid) == -1)
 		goto fail;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 && errno == ENOENT &&
 	    deliverd_now() - wm->m.sm_arrival < WORKER_FILE_GRACE)
-		return WORKER_LOAD_SKIP;	/* spoold commits, then moves the file in: soon */
+		return WORKER_LOAD_SKIP; /* spoold commits, then moves the file in: soon */
 	if (fd == -1 || fstat(fd, &st) == -1) {
-		(void)snprintf(why, whysz, "cannot open queue file: %s", strerror(errno));
+		(void)snprintf(why, whysz, "cannot open queue file: %s",
+		    strerror(errno));
 		goto fail;
 	}
 	if (st.st_size <= wm->m.sm_body_off || wm->m.sm_body_off < 0) {
@@ -153,12 +160,12 @@ fail:
 /* Signs the message as wm->body holds it into wm->sig (a read transaction
  * for the account's keys). */
 static enum deliverd_dkim_status
-deliverd_worker_dkim(struct worker *w, struct deliverd_worker_msg *wm, char *why,
-    size_t whysz)
+deliverd_worker_dkim(struct worker *w, struct deliverd_worker_msg *wm,
+    char *why, size_t whysz)
 {
-	struct spool_txn		*txn = NULL;
-	enum deliverd_dkim_status	 st;
-	int				 rc;
+	struct spool_txn	 *txn = NULL;
+	enum deliverd_dkim_status st;
+	int			  rc;
 
 	if ((rc = spool_begin(w->dw_sp, false, &txn)) != 0) {
 		(void)snprintf(why, whysz, "spool: %s", spool_strerror(rc));
@@ -172,23 +179,25 @@ deliverd_worker_dkim(struct worker *w, struct deliverd_worker_msg *wm, char *why
 
 /* Signs once per message; the signature goes to the scheduler ("K"). */
 static int
-deliverd_worker_sign(struct worker *w, struct deliverd_worker_msg *wm, char *why, size_t whysz)
+deliverd_worker_sign(struct worker *w, struct deliverd_worker_msg *wm,
+    char *why, size_t whysz)
 {
-	enum deliverd_dkim_status	 st;
+	enum deliverd_dkim_status st;
 
 	if (wm->track != NULL)
-		return 0;	/* each recipient's copy is signed on its own */
+		return 0; /* each recipient's copy is signed on its own */
 	if (wm->m.sm_dkim_done)
 		return buf_puts(&wm->sig, wm->m.sm_dkim) == -1 ? -1 : 0;
-	if ((st = deliverd_worker_dkim(w, wm, why, whysz)) == DELIVERD_DKIM_ERROR)
+	if ((st = deliverd_worker_dkim(w, wm, why, whysz)) ==
+	    DELIVERD_DKIM_ERROR)
 		return -1;
 	if (st == DELIVERD_DKIM_NOKEY)
 		log_info("%s: unsigned: %s", wm->m.sm_qid, why);
 	else
-		log_debug("%s: DKIM-signed (%zu bytes of signature)", wm->m.sm_qid,
-		    wm->sig.len);
-	return deliverd_sig_format(wm->m.sm_qid, wm->sig.data ? wm->sig.data : "",
-	    &w->dw_out_buf);
+		log_debug("%s: DKIM-signed (%zu bytes of signature)",
+		    wm->m.sm_qid, wm->sig.len);
+	return deliverd_sig_format(wm->m.sm_qid,
+	    wm->sig.data ? wm->sig.data : "", &w->dw_out_buf);
 }
 
 /*
@@ -197,18 +206,19 @@ deliverd_worker_sign(struct worker *w, struct deliverd_worker_msg *wm, char *why
  * none could be reached or routed to, every reply then saying why.
  */
 static bool
-deliverd_worker_tx(struct worker *w, const struct deliverd_job *j, const char *qid,
-    const char *key, struct deliverd_tx *tx)
+deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
+    const char *qid, const char *key, struct deliverd_tx *tx)
 {
-	struct deliverd_worker_cand	*c;
-	struct tls_policy	 pol = { TLS_LEVEL_MAY, NULL };	/* name: the host */
-	size_t			 nc, i, k;
-	char			 reply[SPOOL_REPLY_MAX] = "";
+	struct deliverd_worker_cand *c;
+	struct tls_policy pol = { TLS_LEVEL_MAY, NULL }; /* name: the host */
+	size_t		  nc, i, k;
+	char		  reply[SPOOL_REPLY_MAX] = "";
 
 	/* PROBE_FAILED: the cached connection was gone before anything of this
 	 * transaction was answered: a new connection below */
 	/* the destination's messages_per_connection (shaping_file) */
-	if (deliverd_smtp_nmsgs(w->dw_smtp) >= deliverd_dest_msgs_per_conn(w->dw_cf, j->dj_hop))
+	if (deliverd_smtp_nmsgs(w->dw_smtp) >=
+	    deliverd_dest_msgs_per_conn(w->dw_cf, j->dj_hop))
 		deliverd_smtp_close(w->dw_smtp, true);
 	if (deliverd_smtp_reuse(w->dw_smtp, key) &&
 	    deliverd_smtp_send(w->dw_smtp, tx) != DELIVERD_SMTP_PROBE_FAILED)
@@ -216,18 +226,20 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j, const char *q
 	c = xcalloc(WORKER_CAND_MAX, sizeof(*c));
 	if (j->dj_relay) {
 		/* an explicit relayhost is the operator's word: no loop check */
-		nc = deliverd_worker_relay_cands(w, c, WORKER_CAND_MAX, reply, sizeof(reply));
+		nc = deliverd_worker_relay_cands(w, c, WORKER_CAND_MAX, reply,
+		    sizeof(reply));
 		pol.tp_level = w->dw_relay_tls;
 	} else {
-		nc = deliverd_worker_mx_cands(w, j->dj_hop, c, WORKER_CAND_MAX, reply,
-		    sizeof(reply));
+		nc = deliverd_worker_mx_cands(w, j->dj_hop, c, WORKER_CAND_MAX,
+		    reply, sizeof(reply));
 		for (i = 0; i < nc; i++)
 			shaping_mxset_add(&w->dw_mx, c[i].host);
-		nc = deliverd_worker_no_loops(w, qid, j->dj_hop, c, nc, reply, sizeof(reply));
+		nc = deliverd_worker_no_loops(w, qid, j->dj_hop, c, nc, reply,
+		    sizeof(reply));
 	}
 	for (k = 0; k < nc; k++) {
 		if (deliverd_smtp_open(w->dw_smtp, key, c[k].host, &c[k].ss,
-		    &pol, reply, sizeof(reply)) == 0)
+			&pol, reply, sizeof(reply)) == 0)
 			break;
 		log_info("%s: %s", qid, reply);
 	}
@@ -238,10 +250,12 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j, const char *q
 		for (i = 0; i < tx->tx_nrcpt; i++) {
 			/* no next hop (DNS) or none answered: the last one's stage */
 			(void)str_copy(tx->tx_reply[i], SPOOL_REPLY_MAX, reply);
-			tx->tx_stage[i] = nc == 0 ? BOUNCE_ST_CONNECT :
-			    deliverd_smtp_stage(w->dw_smtp);
+			tx->tx_stage[i] = nc == 0
+			    ? BOUNCE_ST_CONNECT
+			    : deliverd_smtp_stage(w->dw_smtp);
 		}
-	return nc > 0;	/* else DNS or relayhost trouble: no next hop was tried */
+	return nc >
+	    0; /* else DNS or relayhost trouble: no next hop was tried */
 }
 
 /*
@@ -253,10 +267,11 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j, const char *q
  * at most n rounds (ceil(n / limit) at a fixed limit).
  */
 static size_t
-deliverd_worker_more(const struct deliverd_tx *tx, const size_t *at, size_t *pos)
+deliverd_worker_more(const struct deliverd_tx *tx, const size_t *at,
+    size_t *pos)
 {
-	size_t	 i, n = 0;
-	bool	 sent = false;
+	size_t i, n = 0;
+	bool   sent = false;
 
 	for (i = 0; i < tx->tx_nrcpt; i++)
 		sent = sent || tx->tx_reply[i][0] == '2';
@@ -267,14 +282,15 @@ deliverd_worker_more(const struct deliverd_tx *tx, const size_t *at, size_t *pos
 }
 
 static void
-deliverd_worker_send(struct worker *w, const struct deliverd_job *j, struct deliverd_worker_msg *wm,
-    struct deliverd_worker_rcpt *r, size_t nr, const char *key, char *relay, size_t relaysz)
+deliverd_worker_send(struct worker *w, const struct deliverd_job *j,
+    struct deliverd_worker_msg *wm, struct deliverd_worker_rcpt *r, size_t nr,
+    const char *key, char *relay, size_t relaysz)
 {
-	const char		**addrs, **sub;
-	char			(*replies)[SPOOL_REPLY_MAX], (*subr)[SPOOL_REPLY_MAX];
-	enum bounce_stage	*stages, *subst;
-	struct deliverd_tx	 tx;
-	size_t			*at, *pos, i, k, na = 0, n, round;
+	const char **addrs, **sub;
+	char(*replies)[SPOOL_REPLY_MAX], (*subr)[SPOOL_REPLY_MAX];
+	enum bounce_stage *stages, *subst;
+	struct deliverd_tx tx;
+	size_t		  *at, *pos, i, k, na = 0, n, round;
 
 	addrs = xcalloc(nr, sizeof(*addrs));
 	replies = xcalloc(nr, sizeof(*replies));
@@ -303,20 +319,25 @@ deliverd_worker_send(struct worker *w, const struct deliverd_job *j, struct deli
 		tx.tx_reply = subr;
 		tx.tx_stage = subst;
 		if (deliverd_worker_tx(w, j, wm->m.sm_qid, key, &tx))
-			(void)str_copy(relay, relaysz, deliverd_smtp_relay(w->dw_smtp));
+			(void)str_copy(relay, relaysz,
+			    deliverd_smtp_relay(w->dw_smtp));
 		for (k = 0; k < n; k++) {
-			(void)str_copy(replies[at[k]], SPOOL_REPLY_MAX, subr[k]);
+			(void)str_copy(replies[at[k]], SPOOL_REPLY_MAX,
+			    subr[k]);
 			stages[at[k]] = subst[k];
 		}
 		if ((n = deliverd_worker_more(&tx, at, pos)) > 0)
-			log_info("%s: %s: %zu recipients refused with 452 after others were "
-			    "accepted: next transaction at once", wm->m.sm_qid, j->dj_hop, n);
+			log_info("%s: %s: %zu recipients refused with 452 "
+				 "after others were "
+				 "accepted: next transaction at once",
+			    wm->m.sm_qid, j->dj_hop, n);
 		memcpy(at, pos, n * sizeof(*at));
 	}
 	for (i = 0, k = 0; i < nr; i++)
 		if (!r[i].skip) {
 			r[i].stage = stages[k];
-			(void)str_copy(r[i].reply, sizeof(r[i].reply), replies[k++]);
+			(void)str_copy(r[i].reply, sizeof(r[i].reply),
+			    replies[k++]);
 		}
 	w->dw_last_use = ev_clock_ms();
 	free(addrs);
@@ -331,11 +352,13 @@ deliverd_worker_send(struct worker *w, const struct deliverd_job *j, struct deli
 
 /* One recipient's copy signed (never stored: "K" is for one copy for all). */
 static int
-deliverd_worker_sign_copy(struct worker *w, struct deliverd_worker_msg *wm, char *why,
-    size_t whysz)
+deliverd_worker_sign_copy(struct worker *w, struct deliverd_worker_msg *wm,
+    char *why, size_t whysz)
 {
 	buf_reset(&wm->sig);
-	return deliverd_worker_dkim(w, wm, why, whysz) == DELIVERD_DKIM_ERROR ? -1 : 0;
+	return deliverd_worker_dkim(w, wm, why, whysz) == DELIVERD_DKIM_ERROR
+	    ? -1
+	    : 0;
 }
 
 /*
@@ -347,24 +370,28 @@ deliverd_worker_send_tracked(struct worker *w, const struct deliverd_job *j,
     struct deliverd_worker_msg *wm, struct deliverd_worker_rcpt *r, size_t nr,
     const char *key, char *relay, size_t relaysz)
 {
-	const char	*body = wm->body;
-	size_t		 bodylen = wm->bodylen, i;
-	struct buf	 copy;
-	char		 why[1024];
+	const char *body = wm->body;
+	size_t	    bodylen = wm->bodylen, i;
+	struct buf  copy;
+	char	    why[1024];
 
 	buf_init(&copy, SIZE_MAX / 2);
 	for (i = 0; i < nr; i++) {
 		if (r[i].skip)
 			continue;
-		if (deliverd_track_copy(wm->track, r[i].idx, body, bodylen, &copy) == 0) {
+		if (deliverd_track_copy(wm->track, r[i].idx, body, bodylen,
+			&copy) == 0) {
 			wm->body = copy.data;
 			wm->bodylen = copy.len;
 		}
 		if (deliverd_worker_sign_copy(w, wm, why, sizeof(why)) == -1) {
-			log_warnx("%s: to=<%s>: not attempted: %s", j->dj_qid, r[i].addr, why);
-			(void)str_printf(r[i].reply, sizeof(r[i].reply), "451 4.3.0 %.900s", why);
+			log_warnx("%s: to=<%s>: not attempted: %s", j->dj_qid,
+			    r[i].addr, why);
+			(void)str_printf(r[i].reply, sizeof(r[i].reply),
+			    "451 4.3.0 %.900s", why);
 		} else
-			deliverd_worker_send(w, j, wm, &r[i], 1, key, relay, relaysz);
+			deliverd_worker_send(w, j, wm, &r[i], 1, key, relay,
+			    relaysz);
 		wm->body = body;
 		wm->bodylen = bodylen;
 	}
@@ -382,40 +409,43 @@ deliverd_worker_source(struct worker *w, const struct deliverd_job *j,
     const struct deliverd_worker_msg *wm, char *key, size_t keysz, char *why,
     size_t whysz)
 {
-	const struct conf	*cf = w->dw_cf;
-	const char		*spec = wm->source[0] != '\0' ? wm->source : cf->cf_source_address;
-	const char		*prefer = NULL;
-	struct srcaddr		 r;
+	const struct conf *cf = w->dw_cf;
+	const char	  *spec = wm->source[0] != '\0' ? wm->source
+							: cf->cf_source_address;
+	const char	  *prefer = NULL;
+	struct srcaddr	   r;
 
 	if (spec[0] == '\0') {
 		deliverd_smtp_source(w->dw_smtp, NULL, NULL, NULL);
 		(void)str_copy(key, keysz, j->dj_hop);
 		return 0;
 	}
-	if (deliverd_smtp_connected(w->dw_smtp) && strcmp(w->dw_src_hop, j->dj_hop) == 0)
+	if (deliverd_smtp_connected(w->dw_smtp) &&
+	    strcmp(w->dw_src_hop, j->dj_hop) == 0)
 		prefer = w->dw_src_addr;
-	if (srcaddr_pick(spec, cf->cf_source_pool.v, cf->cf_source_pool.n, prefer,
-	    w->dw_src_pick, &r, why, whysz) == -1)
+	if (srcaddr_pick(spec, cf->cf_source_pool.v, cf->cf_source_pool.n,
+		prefer, w->dw_src_pick, &r, why, whysz) == -1)
 		return -1;
 	if (prefer == NULL || strcmp(prefer, r.so_addr) != 0)
 		w->dw_src_pick++;
 	deliverd_smtp_source(w->dw_smtp, &r.so_ss, r.so_addr, r.so_helo);
 	(void)str_copy(w->dw_src_hop, sizeof(w->dw_src_hop), j->dj_hop);
 	(void)str_copy(w->dw_src_addr, sizeof(w->dw_src_addr), r.so_addr);
-	(void)snprintf(key, keysz, "%s\t%s\t%s", j->dj_hop, r.so_addr, r.so_helo);
+	(void)snprintf(key, keysz, "%s\t%s\t%s", j->dj_hop, r.so_addr,
+	    r.so_helo);
 	return 0;
 }
 
 /* A tracked message's copy for a simulator recipient, signed as it
  * would be for sending (issue 18: the simulator exercises DKIM). */
 static int
-deliverd_worker_sim_sign(struct worker *w, struct deliverd_worker_msg *wm, uint32_t idx,
-    char *why, size_t whysz)
+deliverd_worker_sim_sign(struct worker *w, struct deliverd_worker_msg *wm,
+    uint32_t idx, char *why, size_t whysz)
 {
-	const char	*body = wm->body;
-	size_t		 bodylen = wm->bodylen;
-	struct buf	 copy;
-	int		 rc;
+	const char *body = wm->body;
+	size_t	    bodylen = wm->bodylen;
+	struct buf  copy;
+	int	    rc;
 
 	buf_init(&copy, SIZE_MAX / 2);
 	if (deliverd_track_copy(wm->track, idx, body, bodylen, &copy) == 0) {
@@ -438,8 +468,8 @@ static size_t
 deliverd_worker_sim(struct worker *w, struct deliverd_worker_msg *wm,
     struct deliverd_worker_rcpt *r, size_t nr)
 {
-	char	 why[1024];
-	size_t	 i, n = 0;
+	char   why[1024];
+	size_t i, n = 0;
 
 	for (i = 0; i < nr; i++) {
 		if (r[i].skip || !deliverd_sim_match(w->dw_cf, r[i].addr))
@@ -447,23 +477,26 @@ deliverd_worker_sim(struct worker *w, struct deliverd_worker_msg *wm,
 		r[i].skip = r[i].sim = true;
 		n++;
 		if (wm->track != NULL &&
-		    deliverd_worker_sim_sign(w, wm, r[i].idx, why, sizeof(why)) == -1) {
-			log_warnx("%s: to=<%s>: not attempted: %s", wm->m.sm_qid,
-			    r[i].addr, why);
-			(void)str_printf(r[i].reply, sizeof(r[i].reply), "451 4.3.0 %.900s", why);
+		    deliverd_worker_sim_sign(w, wm, r[i].idx, why,
+			sizeof(why)) == -1) {
+			log_warnx("%s: to=<%s>: not attempted: %s",
+			    wm->m.sm_qid, r[i].addr, why);
+			(void)str_printf(r[i].reply, sizeof(r[i].reply),
+			    "451 4.3.0 %.900s", why);
 		} else
-			deliverd_sim_reply(w->dw_cf, r[i].addr, r[i].attempts, r[i].reply,
-			    sizeof(r[i].reply), &r[i].stage);
+			deliverd_sim_reply(w->dw_cf, r[i].addr, r[i].attempts,
+			    r[i].reply, sizeof(r[i].reply), &r[i].stage);
 	}
 	return n;
 }
 
 static void
-deliverd_worker_results(struct worker *w, const struct deliverd_job *j, struct deliverd_worker_rcpt *r,
-    size_t nr, const char *relay, const char *tls)
+deliverd_worker_results(struct worker *w, const struct deliverd_job *j,
+    struct deliverd_worker_rcpt *r, size_t nr, const char *relay,
+    const char *tls)
 {
-	struct deliverd_result	 res;
-	size_t			 i;
+	struct deliverd_result res;
+	size_t		       i;
 
 	for (i = 0; i < nr; i++) {
 		memset(&res, 0, sizeof(res));
@@ -478,10 +511,12 @@ deliverd_worker_results(struct worker *w, const struct deliverd_job *j, struct d
 			    "451 4.3.0 bad reply: %s", r[i].reply);
 		(void)str_copy(res.dr_relay, sizeof(res.dr_relay),
 		    r[i].sim ? DELIVERD_SIM_RELAY : relay);
-		(void)str_copy(res.dr_tls, sizeof(res.dr_tls), r[i].sim ? "" : tls);
+		(void)str_copy(res.dr_tls, sizeof(res.dr_tls),
+		    r[i].sim ? "" : tls);
 		(void)str_copy(res.dr_to, sizeof(res.dr_to), r[i].addr);
 		res.dr_stage = r[i].stage;
-		(void)shaping_mxset_key(&w->dw_mx, res.dr_mx, sizeof(res.dr_mx));
+		(void)shaping_mxset_key(&w->dw_mx, res.dr_mx,
+		    sizeof(res.dr_mx));
 		(void)deliverd_result_format(&res, &w->dw_out_buf);
 	}
 }
@@ -489,12 +524,12 @@ deliverd_worker_results(struct worker *w, const struct deliverd_job *j, struct d
 static void
 deliverd_worker_job(struct worker *w, const struct deliverd_job *j)
 {
-	struct deliverd_worker_msg	 wm;
-	struct deliverd_worker_rcpt	*r;
-	char			 why[1024] = "", relay[256] = "", reply[SPOOL_REPLY_MAX];
-	char			 key[DELIVERD_SMTP_KEY_MAX];
-	enum deliverd_worker_load_status	 ld;
-	size_t			 i, nlive = 0;
+	struct deliverd_worker_msg   wm;
+	struct deliverd_worker_rcpt *r;
+	char why[1024] = "", relay[256] = "", reply[SPOOL_REPLY_MAX];
+	char key[DELIVERD_SMTP_KEY_MAX];
+	enum deliverd_worker_load_status ld;
+	size_t				 i, nlive = 0;
 
 	memset(&wm, 0, sizeof(wm));
 	memset(&w->dw_mx, 0, sizeof(w->dw_mx));
@@ -524,22 +559,30 @@ deliverd_worker_job(struct worker *w, const struct deliverd_job *j)
 				(void)str_copy(r[i].reply, sizeof(r[i].reply),
 				    "250 2.0.0 Ok: sandbox, not sent");
 	} else if (ld == WORKER_LOAD_OK && nlive > 0 &&
-	    deliverd_worker_source(w, j, &wm, key, sizeof(key), why, sizeof(why)) == -1) {
+	    deliverd_worker_source(w, j, &wm, key, sizeof(key), why,
+		sizeof(why)) == -1) {
 		log_warnx("%s: not attempted: source address %s: %s", j->dj_qid,
-		    wm.source[0] != '\0' ? wm.source : w->dw_cf->cf_source_address, why);
-		(void)snprintf(reply, sizeof(reply), "451 4.3.5 source address: %s", why);
+		    wm.source[0] != '\0' ? wm.source
+					 : w->dw_cf->cf_source_address,
+		    why);
+		(void)snprintf(reply, sizeof(reply),
+		    "451 4.3.5 source address: %s", why);
 		for (i = 0; i < j->dj_nidx; i++)
 			if (!r[i].sim)
-				(void)str_copy(r[i].reply, sizeof(r[i].reply), reply);
+				(void)str_copy(r[i].reply, sizeof(r[i].reply),
+				    reply);
 	} else if (ld == WORKER_LOAD_OK && nlive > 0 && wm.track != NULL)
-		deliverd_worker_send_tracked(w, j, &wm, r, j->dj_nidx, key, relay,
-		    sizeof(relay));
+		deliverd_worker_send_tracked(w, j, &wm, r, j->dj_nidx, key,
+		    relay, sizeof(relay));
 	else if (ld == WORKER_LOAD_OK && nlive > 0)
-		deliverd_worker_send(w, j, &wm, r, j->dj_nidx, key, relay, sizeof(relay));
+		deliverd_worker_send(w, j, &wm, r, j->dj_nidx, key, relay,
+		    sizeof(relay));
 	deliverd_worker_results(w, j, r, j->dj_nidx, relay,
 	    relay[0] != '\0' ? deliverd_smtp_tls(w->dw_smtp) : "");
-	(void)buf_printf(&w->dw_out_buf, "D\t%llu\n", (unsigned long long)j->dj_id);
-	if (deliverd_pipe_write(w->dw_out, w->dw_out_buf.data, w->dw_out_buf.len) == -1)
+	(void)buf_printf(&w->dw_out_buf, "D\t%llu\n",
+	    (unsigned long long)j->dj_id);
+	if (deliverd_pipe_write(w->dw_out, w->dw_out_buf.data,
+		w->dw_out_buf.len) == -1)
 		log_fatal("worker: write to scheduler");
 	buf_reset(&w->dw_out_buf);
 	if (wm.map != NULL)
@@ -552,8 +595,8 @@ deliverd_worker_job(struct worker *w, const struct deliverd_job *j)
 static void
 deliverd_worker_line(const char *line, size_t len, void *arg)
 {
-	struct worker		*w = arg;
-	struct deliverd_job	*j;
+	struct worker	    *w = arg;
+	struct deliverd_job *j;
 
 	j = xmalloc(sizeof(*j));
 	if (deliverd_job_parse(line, len, j) == -1)
@@ -568,19 +611,23 @@ deliverd_worker_line(const char *line, size_t len, void *arg)
 static void
 deliverd_worker_loops_init(struct worker *w)
 {
-	const struct conf	*cf = w->dw_cf;
-	char			 err[256];
-	size_t			 i;
+	const struct conf *cf = w->dw_cf;
+	char		   err[256];
+	size_t		   i;
 
-	if (ownaddr_load(&w->dw_own, cf->cf_listen, cf->cf_nlisten, err, sizeof(err)) == -1)
+	if (ownaddr_load(&w->dw_own, cf->cf_listen, cf->cf_nlisten, err,
+		sizeof(err)) == -1)
 		log_warnx("own addresses: %s (only the listen addresses and "
-		    "loopback are refused as next hops)", err);
-	w->dw_allow = xcalloc(cf->cf_allow_next_hop.n + 1, sizeof(*w->dw_allow));
+			  "loopback are refused as next hops)",
+		    err);
+	w->dw_allow = xcalloc(cf->cf_allow_next_hop.n + 1,
+	    sizeof(*w->dw_allow));
 	for (i = 0; i < cf->cf_allow_next_hop.n; i++)
-		if (cidr_parse(cf->cf_allow_next_hop.v[i], &w->dw_allow[w->dw_nallow]) == 0)
-			w->dw_nallow++;	/* conf_load checked them */
+		if (cidr_parse(cf->cf_allow_next_hop.v[i],
+			&w->dw_allow[w->dw_nallow]) == 0)
+			w->dw_nallow++; /* conf_load checked them */
 	if (tls_level_parse(cf->cf_relayhost_tls, &w->dw_relay_tls) == -1)
-		w->dw_relay_tls = TLS_LEVEL_VERIFY;	/* conf_load checked it */
+		w->dw_relay_tls = TLS_LEVEL_VERIFY; /* conf_load checked it */
 }
 
 /* ---- the loop (common/ev.c): jobs from the scheduler; once a second,
@@ -589,11 +636,12 @@ deliverd_worker_loops_init(struct worker *w)
 static void
 deliverd_worker_on_job(struct ev *e, int fd, unsigned revents, void *arg)
 {
-	struct worker	*w = arg;
+	struct worker *w = arg;
 
 	(void)revents;
-	if (deliverd_pipe_read(fd, &w->dw_inbuf, deliverd_worker_line, w) == -1) {
-		w->dw_eof = true;	/* the scheduler closed our job pipe */
+	if (deliverd_pipe_read(fd, &w->dw_inbuf, deliverd_worker_line, w) ==
+	    -1) {
+		w->dw_eof = true; /* the scheduler closed our job pipe */
 		ev_break(e);
 	}
 }
@@ -601,7 +649,7 @@ deliverd_worker_on_job(struct ev *e, int fd, unsigned revents, void *arg)
 static void
 deliverd_worker_on_tick(struct ev *e, struct ev_timer *t, void *arg)
 {
-	struct worker	*w = arg;
+	struct worker *w = arg;
 
 	(void)e;
 	(void)t;
@@ -613,8 +661,8 @@ deliverd_worker_on_tick(struct ev *e, struct ev_timer *t, void *arg)
 static void
 deliverd_worker_loop(struct worker *w)
 {
-	struct ev	*e;
-	struct ev_timer	 tick;
+	struct ev      *e;
+	struct ev_timer tick;
 
 	if ((e = ev_new(1, 1)) == NULL ||
 	    ev_fd_add(e, w->dw_in, EV_READ, deliverd_worker_on_job, w) == -1)
@@ -628,35 +676,40 @@ deliverd_worker_loop(struct worker *w)
 void
 deliverd_worker_main(struct conf *cf, int in_fd, int out_fd, int id)
 {
-	struct worker	 w;
-	char		 err[256], name[64];
-	int		 rc;
+	struct worker w;
+	char	      err[256], name[64];
+	int	      rc;
 
 	(void)snprintf(name, sizeof(name), "deliverd/worker%d", id);
 	log_set_procname(name);
-	(void)signal(SIGHUP, SIG_IGN);	/* the scheduler replaces us instead */
+	(void)signal(SIGHUP, SIG_IGN); /* the scheduler replaces us instead */
 	memset(&w, 0, sizeof(w));
 	w.dw_cf = cf;
 	w.dw_in = in_fd;
 	w.dw_out = out_fd;
 	buf_init(&w.dw_inbuf, 4 * DELIVERD_LINE_MAX);
 	buf_init(&w.dw_out_buf, 64 * DELIVERD_LINE_MAX);
-	if ((rc = spool_open(cf->cf_spool_dir, cf->cf_lmdb_map_size, cf->cf_lmdb_map_max,
-	    SPOOL_RDONLY, &w.dw_sp)) != 0)
-		log_fatalx("spool_open %s: %s", cf->cf_spool_dir, spool_strerror(rc));
-	if ((w.dw_dns = dns_new(cf->cf_dns_server, 5, err, sizeof(err))) == NULL)
+	if ((rc = spool_open(cf->cf_spool_dir, cf->cf_lmdb_map_size,
+		 cf->cf_lmdb_map_max, SPOOL_RDONLY, &w.dw_sp)) != 0)
+		log_fatalx("spool_open %s: %s", cf->cf_spool_dir,
+		    spool_strerror(rc));
+	if ((w.dw_dns = dns_new(cf->cf_dns_server, 5, err, sizeof(err))) ==
+	    NULL)
 		log_fatalx("%s", err);
 	deliverd_worker_loops_init(&w);
 	deliverd_track_init();
 	tls_init();
 	if ((w.dw_tls = tls_client_ctx_new(cf->cf_relayhost_tls_ca_file, err,
-	    sizeof(err))) == NULL)
+		 sizeof(err))) == NULL)
 		/* fail closed: relayhost_tls = encrypt|verify then defers; the
 		 * CA file was checked at start, so it went away since */
-		log_warnx("TLS client unavailable (%s): delivering without STARTTLS", err);
+		log_warnx(
+		    "TLS client unavailable (%s): delivering without STARTTLS",
+		    err);
 	w.dw_smtp = deliverd_smtp_new(cf, w.dw_tls);
 	srandom((unsigned)getpid());
-	w.dw_src_pick = (unsigned)id;	/* the workers start at different pool entries */
+	w.dw_src_pick = (unsigned)
+	    id; /* the workers start at different pool entries */
 	deliverd_worker_loop(&w);
 	deliverd_smtp_free(&w.dw_smtp);
 	ownaddr_free(&w.dw_own);

@@ -25,67 +25,68 @@
 #include "spool.h"
 #include "tls.h"
 
-#define WORKER_IDLE_CLOSE_MS	5000
-#define WORKER_CAND_MAX		32
-#define WORKER_FILE_GRACE	60	/* s: a missing queue file is not yet an error */
+#define WORKER_IDLE_CLOSE_MS 5000
+#define WORKER_CAND_MAX	     32
+#define WORKER_FILE_GRACE    60 /* s: a missing queue file is not yet an error */
 
 struct worker {
-	struct conf		*dw_cf;
-	int			 dw_in, dw_out;
-	struct spool		*dw_sp;
-	struct dns		*dw_dns;
-	struct tls_ctx		*dw_tls;
-	struct deliverd_smtp	*dw_smtp;
-	struct ownaddr		 dw_own;		/* the gateway's own addresses */
-	struct cidr		*dw_allow;	/* allow_next_hop */
-	size_t			 dw_nallow;
-	enum tls_level		 dw_relay_tls;	/* relayhost_tls */
-	struct buf		 dw_inbuf;
-	struct buf		 dw_out_buf;
-	int64_t			 dw_last_use;
-	bool			 dw_eof;
+	struct conf	     *dw_cf;
+	int		      dw_in, dw_out;
+	struct spool	     *dw_sp;
+	struct dns	     *dw_dns;
+	struct tls_ctx	     *dw_tls;
+	struct deliverd_smtp *dw_smtp;
+	struct ownaddr	      dw_own;	/* the gateway's own addresses */
+	struct cidr	     *dw_allow; /* allow_next_hop */
+	size_t		      dw_nallow;
+	enum tls_level	      dw_relay_tls; /* relayhost_tls */
+	struct buf	      dw_inbuf;
+	struct buf	      dw_out_buf;
+	int64_t		      dw_last_use;
+	bool		      dw_eof;
 	/* source addresses: the last job's hop and source, the pool rotation */
-	char			 dw_src_hop[SPOOL_DOMAIN_MAX + 8];
-	char			 dw_src_addr[INET6_ADDRSTRLEN];
-	unsigned		 dw_src_pick;
-	struct shaping_mxset	 dw_mx;		/* the job's MX hosts (deliverd_dest.h) */
+	char		     dw_src_hop[SPOOL_DOMAIN_MAX + 8];
+	char		     dw_src_addr[INET6_ADDRSTRLEN];
+	unsigned	     dw_src_pick;
+	struct shaping_mxset dw_mx; /* the job's MX hosts (deliverd_dest.h) */
 };
 
 /* One recipient of the current job. */
 struct deliverd_worker_rcpt {
-	uint32_t	 idx;
-	char		 addr[SPOOL_ADDR_MAX];
-	bool		 skip;
-	bool		 sim;		/* simulator_domain: never sent */
-	uint32_t	 attempts;	/* made before this one */
-	char		 reply[SPOOL_REPLY_MAX];
+	uint32_t	  idx;
+	char		  addr[SPOOL_ADDR_MAX];
+	bool		  skip;
+	bool		  sim;	    /* simulator_domain: never sent */
+	uint32_t	  attempts; /* made before this one */
+	char		  reply[SPOOL_REPLY_MAX];
 	enum bounce_stage stage;
 };
 
 struct deliverd_worker_cand {
-	char			 host[DNS_HOST_MAX];
-	struct sockaddr_storage	 ss;
+	char			host[DNS_HOST_MAX];
+	struct sockaddr_storage ss;
 };
 
 struct deliverd_worker_msg {
-	struct spool_msg	 m;
-	char			*map;
-	size_t			 maplen;
-	const char		*body;
-	size_t			 bodylen;
-	struct buf		 sig;
-	char			 source[sizeof(((struct spool_account *)0)->ac_source)];
-	struct deliverd_track	*track;		/* issue 16: NULL = one copy for all */
+	struct spool_msg m;
+	char		*map;
+	size_t		 maplen;
+	const char	*body;
+	size_t		 bodylen;
+	struct buf	 sig;
+	char		 source[sizeof(((struct spool_account *)0)->ac_source)];
+	struct deliverd_track *track; /* issue 16: NULL = one copy for all */
 };
 
 /* deliverd_worker_route.c: the next hops of a job, as candidates to try in
  * order; reply says why when there are none. */
-size_t	deliverd_worker_relay_cands(struct worker *, struct deliverd_worker_cand *,
-	    size_t max, char *reply, size_t replysz);
-size_t	deliverd_worker_mx_cands(struct worker *, const char *domain,
-	    struct deliverd_worker_cand *, size_t max, char *reply, size_t replysz);
+size_t deliverd_worker_relay_cands(struct worker *,
+    struct deliverd_worker_cand *, size_t max, char *reply, size_t replysz);
+size_t deliverd_worker_mx_cands(struct worker *, const char *domain,
+    struct deliverd_worker_cand *, size_t max, char *reply, size_t replysz);
 /* Drops the candidates that are this host (unless allow_next_hop). */
-size_t	deliverd_worker_no_loops(struct worker *, const char *qid, const char *domain,
-	    struct deliverd_worker_cand *, size_t n, char *reply, size_t replysz);
+size_t deliverd_worker_no_loops(struct worker *, const char *qid,
+    const char *domain, struct deliverd_worker_cand *, size_t n, char *reply,
+    size_t replysz);
 
 #endif

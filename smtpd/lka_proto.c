@@ -25,8 +25,8 @@ lka_put_hdr(uint8_t *p, uint8_t type, size_t len, uint32_t id)
 enum lka_status
 lka_msg_parse(const void *buf, size_t len, struct lka_msg *m_r)
 {
-	const uint8_t	*p = buf;
-	size_t		 plen;
+	const uint8_t *p = buf;
+	size_t	       plen;
 
 	memset(m_r, 0, sizeof(*m_r));
 	if (len < LKA_HDR_LEN || len > LKA_MSG_MAX || p[0] != LKA_VERSION)
@@ -46,7 +46,7 @@ lka_msg_parse(const void *buf, size_t len, struct lka_msg *m_r)
 static bool
 lka_text_ok(const uint8_t *s, size_t n)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < n; i++)
 		if (s[i] <= 0x20 || s[i] >= 0x7f)
@@ -63,9 +63,9 @@ lka_no_nul(const uint8_t *s, size_t n)
 enum lka_status
 lka_query_parse(const void *buf, size_t len, struct lka_query *q_r)
 {
-	struct lka_msg	 m;
-	enum lka_status	 st;
-	size_t		 ul;
+	struct lka_msg	m;
+	enum lka_status st;
+	size_t		ul;
 
 	memset(q_r, 0, sizeof(*q_r));
 	if ((st = lka_msg_parse(buf, len, &m)) != LKA_OK)
@@ -81,8 +81,8 @@ lka_query_parse(const void *buf, size_t len, struct lka_query *q_r)
 		q_r->lq_addrlen = m.lg_len;
 		return LKA_OK;
 	case LKA_Q_AUTH:
-		if (m.lg_len < 1 || (ul = m.lg_payload[0]) == 0 || ul + 1 > m.lg_len ||
-		    m.lg_len - 1 - ul > LKA_PASS_MAX ||
+		if (m.lg_len < 1 || (ul = m.lg_payload[0]) == 0 ||
+		    ul + 1 > m.lg_len || m.lg_len - 1 - ul > LKA_PASS_MAX ||
 		    !lka_no_nul(m.lg_payload + 1, m.lg_len - 1))
 			return LKA_EPAYLOAD;
 		q_r->lq_type = LKA_Q_AUTH;
@@ -99,10 +99,11 @@ lka_query_parse(const void *buf, size_t len, struct lka_query *q_r)
 static bool
 lka_hex_ok(const uint8_t *s, size_t n)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+			(s[i] >= 'a' && s[i] <= 'f')))
 			return false;
 	return true;
 }
@@ -111,15 +112,16 @@ lka_hex_ok(const uint8_t *s, size_t n)
 static enum lka_status
 lka_reply_ok_payload(const struct lka_msg *m, struct lka_reply *r)
 {
-	const uint8_t	*nul = memchr(m->lg_payload, '\0', m->lg_len);
-	size_t		 ll, tl;
+	const uint8_t *nul = memchr(m->lg_payload, '\0', m->lg_len);
+	size_t	       ll, tl;
 
 	if (nul == NULL)
 		return LKA_EPAYLOAD;
 	ll = (size_t)(nul - m->lg_payload);
 	tl = m->lg_len - ll - 1;
-	if (ll == 0 || ll >= sizeof(r->lr_login) || tl != sizeof(r->lr_tag) - 1 ||
-	    !lka_text_ok(m->lg_payload, ll) || !lka_hex_ok(nul + 1, tl))
+	if (ll == 0 || ll >= sizeof(r->lr_login) ||
+	    tl != sizeof(r->lr_tag) - 1 || !lka_text_ok(m->lg_payload, ll) ||
+	    !lka_hex_ok(nul + 1, tl))
 		return LKA_EPAYLOAD;
 	memcpy(r->lr_login, m->lg_payload, ll);
 	r->lr_login[ll] = '\0';
@@ -131,8 +133,8 @@ lka_reply_ok_payload(const struct lka_msg *m, struct lka_reply *r)
 enum lka_status
 lka_reply_parse(const void *buf, size_t len, struct lka_reply *r_r)
 {
-	struct lka_msg	 m;
-	enum lka_status	 st;
+	struct lka_msg	m;
+	enum lka_status st;
 
 	memset(r_r, 0, sizeof(*r_r));
 	if ((st = lka_msg_parse(buf, len, &m)) != LKA_OK)
@@ -156,7 +158,7 @@ lka_reply_parse(const void *buf, size_t len, struct lka_reply *r_r)
 size_t
 lka_query_pin(void *out, size_t outsz, uint32_t id, const char *addr)
 {
-	size_t	n = strlen(addr);
+	size_t n = strlen(addr);
 
 	if (n == 0 || n > LKA_ADDR_MAX || outsz < LKA_HDR_LEN + n)
 		return 0;
@@ -169,7 +171,7 @@ size_t
 lka_query_auth(void *out, size_t outsz, uint32_t id, const char *user,
     size_t userlen, const char *pass, size_t passlen)
 {
-	uint8_t	*p = out;
+	uint8_t *p = out;
 	size_t	 n = 1 + userlen + passlen;
 
 	if (userlen == 0 || userlen > LKA_USER_MAX || passlen > LKA_PASS_MAX ||
@@ -186,7 +188,7 @@ size_t
 lka_reply_make(void *out, size_t outsz, enum lka_type type, uint32_t id,
     const char *login, const char *tag)
 {
-	uint8_t	*p = out;
+	uint8_t *p = out;
 	size_t	 ll, tl, n = 0;
 
 	if (type == LKA_R_OK) {

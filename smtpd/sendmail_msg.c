@@ -36,7 +36,7 @@ sm_rd_init(struct sm_rd *rd, int fd, bool flush_stdout)
 static int
 sm_rd_fill(struct sm_rd *rd)
 {
-	ssize_t	n;
+	ssize_t n;
 
 	if (rd->eof)
 		return 0;
@@ -46,9 +46,10 @@ sm_rd_fill(struct sm_rd *rd)
 		rd->off = 0;
 	}
 	if (rd->flush_stdout)
-		(void)fflush(stdout);	/* -bs: answer pipelined commands first */
+		(void)fflush(stdout); /* -bs: answer pipelined commands first */
 	do
-		n = read(rd->fd, rd->data + rd->len, sizeof(rd->data) - rd->len);
+		n = read(rd->fd, rd->data + rd->len,
+		    sizeof(rd->data) - rd->len);
 	while (n == -1 && errno == EINTR);
 	if (n == -1)
 		return -1;
@@ -63,9 +64,9 @@ sm_rd_fill(struct sm_rd *rd)
 int
 sm_rd_line(struct sm_rd *rd, struct buf *out, size_t cap, bool *complete)
 {
-	const char	*p, *s, *e;
-	size_t		 want;
-	int		 r;
+	const char *p, *s, *e;
+	size_t	    want;
+	int	    r;
 
 	buf_reset(out);
 	*complete = true;
@@ -74,7 +75,9 @@ sm_rd_line(struct sm_rd *rd, struct buf *out, size_t cap, bool *complete)
 			if ((r = sm_rd_fill(rd)) == -1)
 				return -1;
 			if (r == 0)
-				return out->len > 0 ? 1 : 0;	/* last line without EOL */
+				return out->len > 0
+				    ? 1
+				    : 0; /* last line without EOL */
 			continue;
 		}
 		s = rd->data + rd->off;
@@ -91,7 +94,8 @@ sm_rd_line(struct sm_rd *rd, struct buf *out, size_t cap, bool *complete)
 			if (*p == '\r') {
 				if (rd->off == rd->len && sm_rd_fill(rd) == -1)
 					return -1;
-				if (rd->off < rd->len && rd->data[rd->off] == '\n')
+				if (rd->off < rd->len &&
+				    rd->data[rd->off] == '\n')
 					rd->off++;
 			}
 			return 1;
@@ -107,8 +111,8 @@ int
 sm_addr_fix(const struct sm_ctx *ctx, const char *in, char *out, size_t outsz,
     char *err, size_t errsz)
 {
-	char	 a[SPOOL_ADDR_MAX];
-	size_t	 n;
+	char   a[SPOOL_ADDR_MAX];
+	size_t n;
 
 	while (*in == ' ' || *in == '\t')
 		in++;
@@ -123,7 +127,7 @@ sm_addr_fix(const struct sm_ctx *ctx, const char *in, char *out, size_t outsz,
 		goto bad;
 	if (strchr(a, '@') == NULL &&
 	    str_printf(a, sizeof(a), "%.*s@%s", (int)n, in,
-	    ctx->cf->cf_hostname) == -1)
+		ctx->cf->cf_hostname) == -1)
 		goto bad;
 	if (!mailaddr_ok(a, MAILADDR_UTF8) || str_copy(out, outsz, a) == -1)
 		goto bad;
@@ -138,8 +142,8 @@ int
 sm_rcpt_add(const struct sm_ctx *ctx, struct spool_env *env, const char *addr,
     char *err, size_t errsz)
 {
-	char	 a[SPOOL_ADDR_MAX];
-	size_t	 i;
+	char   a[SPOOL_ADDR_MAX];
+	size_t i;
 
 	if (sm_addr_fix(ctx, addr, a, sizeof(a), err, errsz) == -1)
 		return EX_NOUSER;
@@ -147,7 +151,8 @@ sm_rcpt_add(const struct sm_ctx *ctx, struct spool_env *env, const char *addr,
 		if (str_ieq(env->pe_rcpt[i], a))
 			return 0;
 	if ((int64_t)env->pe_nrcpt >= ctx->cf->cf_max_recipients) {
-		(void)snprintf(err, errsz, "too many recipients (max_recipients = %lld)",
+		(void)snprintf(err, errsz,
+		    "too many recipients (max_recipients = %lld)",
 		    (long long)ctx->cf->cf_max_recipients);
 		return EX_DATAERR;
 	}
@@ -161,18 +166,18 @@ sm_rcpt_add(const struct sm_ctx *ctx, struct spool_env *env, const char *addr,
 /* ---- reading the message: terminators and dot-stuffing */
 
 struct sm_msg {
-	struct sm_rd	*rd;
-	enum sm_term	 term;
-	bool		 at_bol;	/* the next piece starts a line */
-	bool		 done;
+	struct sm_rd *rd;
+	enum sm_term  term;
+	bool	      at_bol; /* the next piece starts a line */
+	bool	      done;
 };
 
 /* 1 = a line (piece) in out, 0 = end of message, -1 = input error. */
 static int
 sm_msg_line(struct sm_msg *m, struct buf *out, bool *complete)
 {
-	bool	 bol = m->at_bol;
-	int	 r;
+	bool bol = m->at_bol;
+	int  r;
 
 	if (m->done)
 		return 0;
@@ -181,7 +186,7 @@ sm_msg_line(struct sm_msg *m, struct buf *out, bool *complete)
 	if (r == 0) {
 		m->done = true;
 		if (m->term == SM_TERM_SMTP) {
-			errno = 0;	/* EOF inside DATA: the client went away */
+			errno = 0; /* EOF inside DATA: the client went away */
 			return -1;
 		}
 		return 0;
@@ -192,7 +197,8 @@ sm_msg_line(struct sm_msg *m, struct buf *out, bool *complete)
 		m->done = true;
 		return 0;
 	}
-	if (bol && m->term == SM_TERM_SMTP && out->len > 0 && out->data[0] == '.')
+	if (bol && m->term == SM_TERM_SMTP && out->len > 0 &&
+	    out->data[0] == '.')
 		buf_consume(out, 1);
 	return 1;
 }
@@ -201,7 +207,7 @@ sm_msg_line(struct sm_msg *m, struct buf *out, bool *complete)
 static void
 sm_msg_drain(struct sm_msg *m, struct buf *tmp)
 {
-	bool	 complete;
+	bool complete;
 
 	if (m->term != SM_TERM_SMTP)
 		return;
@@ -212,12 +218,13 @@ sm_msg_drain(struct sm_msg *m, struct buf *tmp)
 /* ---- the header block */
 
 struct sm_field {
-	size_t	 off, len;	/* in hb: the field as read, folded lines CRLF-joined */
+	size_t off,
+	    len; /* in hb: the field as read, folded lines CRLF-joined */
 };
 
 struct sm_hdrs {
 	struct buf	 hb;
-	struct sm_field	*f;
+	struct sm_field *f;
 	size_t		 n;
 	bool		 has_from, has_date, has_msgid, has_dest;
 	bool		 has_mime, has_ctype;
@@ -226,7 +233,7 @@ struct sm_hdrs {
 static bool
 sm_is_field(const char *s, size_t len)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < len && s[i] != ':'; i++)
 		if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f)
@@ -240,8 +247,8 @@ sm_is_field(const char *s, size_t len)
 static bool
 sm_field_is(const struct sm_hdrs *h, size_t i, const char *name)
 {
-	const char	*s = h->hb.data + h->f[i].off;
-	size_t		 n = strlen(name), j;
+	const char *s = h->hb.data + h->f[i].off;
+	size_t	    n = strlen(name), j;
 
 	if (h->f[i].len <= n || strncasecmp(s, name, n) != 0)
 		return false;
@@ -286,12 +293,12 @@ sm_hdr_add(struct sm_hdrs *h, const struct buf *line, bool cont)
  * rewritten field.
  */
 struct sm_qstate {
-	bool	 skip;		/* quoted string or group: leave the element */
-	bool	 at;		/* the element's address has a domain */
-	bool	 angle_seen;
-	bool	 inword;
-	size_t	 words;		/* words outside comments and <> */
-	size_t	 end;		/* just after the last address character */
+	bool   skip; /* quoted string or group: leave the element */
+	bool   at;   /* the element's address has a domain */
+	bool   angle_seen;
+	bool   inword;
+	size_t words; /* words outside comments and <> */
+	size_t end;   /* just after the last address character */
 };
 
 static bool
@@ -306,7 +313,7 @@ sm_qualify(const char *s, size_t len, const char *host, struct buf *out)
 
 	/* the field is "Name: value": scan the value only */
 	for (i = colon ? (size_t)(colon - s) + 1 : len;
-	    i <= len && n < sizeof(ins) / sizeof(ins[0]); i++) {
+	     i <= len && n < sizeof(ins) / sizeof(ins[0]); i++) {
 		c = i < len ? s[i] : ',';
 		if (quote || depth > 0) {
 			if (c == '\\')
@@ -345,10 +352,13 @@ sm_qualify(const char *s, size_t len, const char *host, struct buf *out)
 				ins[n++] = q.end;
 			memset(&q, 0, sizeof(q));
 			break;
-		case ':':	/* "group name:" is no address; members follow */
+		case ':': /* "group name:" is no address; members follow */
 			memset(&q, 0, sizeof(q));
 			break;
-		case ' ': case '\t': case '\r': case '\n':
+		case ' ':
+		case '\t':
+		case '\r':
+		case '\n':
 			q.inword = false;
 			break;
 		default:
@@ -365,7 +375,7 @@ sm_qualify(const char *s, size_t len, const char *host, struct buf *out)
 	for (k = 0; k < n; k++) {
 		if (buf_append(out, s + from, ins[k] - from) == -1 ||
 		    buf_printf(out, "@%s", host) == -1)
-			return false;	/* does not fit: keep the field as written */
+			return false; /* does not fit: keep the field as written */
 		from = ins[k];
 	}
 	return buf_append(out, s + from, len - from) == 0;
@@ -376,26 +386,27 @@ static int
 sm_hdr_rcpts(const struct sm_ctx *ctx, const struct sm_hdrs *h, size_t i,
     struct spool_env *env, char *err, size_t errsz)
 {
-	const char		*s = h->hb.data + h->f[i].off, *colon;
-	size_t			 len = h->f[i].len, pos = 0, k;
-	struct buf		 v, q;
-	struct rfc5322addr	 ra;
-	int			 rc = 0;
+	const char	  *s = h->hb.data + h->f[i].off, *colon;
+	size_t		   len = h->f[i].len, pos = 0, k;
+	struct buf	   v, q;
+	struct rfc5322addr ra;
+	int		   rc = 0;
 
 	buf_init(&q, 2 * len + 4096);
 	if (sm_qualify(s, len, ctx->cf->cf_hostname, &q)) {
-		s = q.data;	/* "To: root" means root@hostname, as in the header */
+		s = q.data; /* "To: root" means root@hostname, as in the header */
 		len = q.len;
 	}
 	colon = memchr(s, ':', len);
 	buf_init(&v, len + 1);
 	for (k = (size_t)(colon - s) + 1; k < len; k++)
-		if (s[k] != '\r' && s[k] != '\n')	/* unfold */
+		if (s[k] != '\r' && s[k] != '\n') /* unfold */
 			(void)buf_putc(&v, s[k]);
 	for (;;) {
 		switch (rfc5322addr_next(v.data, v.len, &pos, &ra)) {
 		case RFC5322ADDR_OK:
-			if ((rc = sm_rcpt_add(ctx, env, ra.ra_addr, err, errsz)) != 0)
+			if ((rc = sm_rcpt_add(ctx, env, ra.ra_addr, err,
+				 errsz)) != 0)
 				goto out;
 			continue;
 		case RFC5322ADDR_NOADDR:
@@ -403,8 +414,10 @@ sm_hdr_rcpts(const struct sm_ctx *ctx, const struct sm_hdrs *h, size_t i,
 		case RFC5322ADDR_END:
 			goto out;
 		default:
-			(void)snprintf(err, errsz, "cannot parse the addresses in "
-			    "%.*s", (int)(colon - s), s);
+			(void)snprintf(err, errsz,
+			    "cannot parse the addresses in "
+			    "%.*s",
+			    (int)(colon - s), s);
 			rc = EX_DATAERR;
 			goto out;
 		}
@@ -417,12 +430,12 @@ out:
 
 /* Notes which headers exist and, with -t, collects the recipients. */
 static int
-sm_hdr_scan(const struct sm_ctx *ctx, struct sm_hdrs *h,
-    struct spool_env *env, char *err, size_t errsz)
+sm_hdr_scan(const struct sm_ctx *ctx, struct sm_hdrs *h, struct spool_env *env,
+    char *err, size_t errsz)
 {
-	size_t	 i;
-	int	 rc;
-	bool	 dest;
+	size_t i;
+	int    rc;
+	bool   dest;
 
 	for (i = 0; i < h->n; i++) {
 		h->has_from |= sm_field_is(h, i, "From");
@@ -449,31 +462,36 @@ sm_hdr_read(const struct sm_ctx *ctx, struct sm_msg *m, struct sm_hdrs *h,
     struct buf *pending, bool *pending_r, bool *pcomplete, char *err,
     size_t errsz)
 {
-	bool	 first = true, complete, cont;
-	int	 r;
+	bool first = true, complete, cont;
+	int  r;
 
 	*pending_r = false;
 	while ((r = sm_msg_line(m, pending, &complete)) == 1) {
-		if (first && m->term != SM_TERM_SMTP &&
-		    pending->len >= 5 && memcmp(pending->data, "From ", 5) == 0) {
-			first = false;	/* an mbox "From " line is no header */
+		if (first && m->term != SM_TERM_SMTP && pending->len >= 5 &&
+		    memcmp(pending->data, "From ", 5) == 0) {
+			first = false; /* an mbox "From " line is no header */
 			if (!complete)
-				while (sm_msg_line(m, pending, &complete) == 1 && !complete)
+				while (
+				    sm_msg_line(m, pending, &complete) == 1 &&
+				    !complete)
 					;
 			continue;
 		}
 		first = false;
 		if (pending->len == 0 && complete)
 			return 0;
-		cont = h->n > 0 && (pending->data[0] == ' ' || pending->data[0] == '\t');
+		cont = h->n > 0 &&
+		    (pending->data[0] == ' ' || pending->data[0] == '\t');
 		if (!cont && !sm_is_field(pending->data, pending->len)) {
 			*pending_r = true;
 			*pcomplete = complete;
 			return 0;
 		}
-		if (!complete || h->hb.len + pending->len + 2 >
-		    (size_t)ctx->cf->cf_max_header_size) {
-			(void)snprintf(err, errsz, "message header too large "
+		if (!complete ||
+		    h->hb.len + pending->len + 2 >
+			(size_t)ctx->cf->cf_max_header_size) {
+			(void)snprintf(err, errsz,
+			    "message header too large "
 			    "(max_header_size = %lld)",
 			    (long long)ctx->cf->cf_max_header_size);
 			return EX_DATAERR;
@@ -494,18 +512,18 @@ sm_hdr_read(const struct sm_ctx *ctx, struct sm_msg *m, struct sm_hdrs *h,
 /* ---- writing */
 
 struct sm_out {
-	struct spool_in	 si;
-	struct buf	 b;
-	int		 rc;		/* first write error */
-	uint64_t	 size;		/* message bytes (without the envelope) */
-	uint64_t	 max;
-	bool		 toobig;
+	struct spool_in si;
+	struct buf	b;
+	int		rc;   /* first write error */
+	uint64_t	size; /* message bytes (without the envelope) */
+	uint64_t	max;
+	bool		toobig;
 };
 
 static void
 sm_out_flush(struct sm_out *o)
 {
-	int	rc;
+	int rc;
 
 	if (o->rc == 0 && o->b.len > 0 &&
 	    (rc = spool_in_write(&o->si, o->b.data, o->b.len)) != 0)
@@ -532,8 +550,8 @@ sm_out_put(struct sm_out *o, const void *p, size_t n, bool counts)
 static void
 sm_rfc5322_date(char *dst, size_t dstsz)
 {
-	time_t		 now = time(NULL);
-	struct tm	 tm;
+	time_t	  now = time(NULL);
+	struct tm tm;
 
 	(void)localtime_r(&now, &tm);
 	if (strftime(dst, dstsz, "%a, %d %b %Y %H:%M:%S %z", &tm) == 0)
@@ -544,15 +562,16 @@ sm_rfc5322_date(char *dst, size_t dstsz)
 static void
 sm_name_encode(struct buf *b, const char *name)
 {
-	static const char	 b64[] =
+	static const char b64[] =
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	const unsigned char	*s = (const unsigned char *)name;
-	size_t			 n = strlen(name), i;
-	unsigned		 v;
+	const unsigned char *s = (const unsigned char *)name;
+	size_t		     n = strlen(name), i;
+	unsigned	     v;
 
 	(void)buf_puts(b, "=?UTF-8?B?");
 	for (i = 0; i < n; i += 3) {
-		v = (unsigned)s[i] << 16 | (i + 1 < n ? (unsigned)s[i + 1] << 8 : 0) |
+		v = (unsigned)s[i] << 16 |
+		    (i + 1 < n ? (unsigned)s[i + 1] << 8 : 0) |
 		    (i + 2 < n ? s[i + 2] : 0);
 		(void)buf_putc(b, b64[v >> 18 & 63]);
 		(void)buf_putc(b, b64[v >> 12 & 63]);
@@ -566,10 +585,10 @@ sm_name_encode(struct buf *b, const char *name)
 static void
 sm_from_header(const struct sm_ctx *ctx, struct buf *b)
 {
-	const char	*p;
-	bool		 eight = false;
-	char		 def[SPOOL_ADDR_MAX];
-	const char	*addr = ctx->from;
+	const char *p;
+	bool	    eight = false;
+	char	    def[SPOOL_ADDR_MAX];
+	const char *addr = ctx->from;
 
 	if (addr[0] == '\0') {
 		(void)str_printf(def, sizeof(def), "%s@%s", ctx->user,
@@ -602,30 +621,36 @@ static void
 sm_write_header(const struct sm_ctx *ctx, struct sm_out *o,
     const struct sm_hdrs *h)
 {
-	char		 date[64];
-	struct buf	 b;
-	size_t		 i;
+	char	   date[64];
+	struct buf b;
+	size_t	   i;
 
 	sm_rfc5322_date(date, sizeof(date));
 	buf_init(&b, 2 * (size_t)ctx->cf->cf_max_header_size + SM_PIECE_MAX);
 	if (ctx->smtp)
-		(void)buf_printf(&b, "Received: from %s (localhost)\r\n"
+		(void)buf_printf(&b,
+		    "Received: from %s (localhost)\r\n"
 		    "\tby %s (smtpgate-sendmail -bs, from userid %lu)\r\n"
-		    "\tid %s; %s\r\n", ctx->helo, ctx->cf->cf_hostname,
-		    (unsigned long)ctx->uid, o->si.sn_qid, date);
+		    "\tid %s; %s\r\n",
+		    ctx->helo, ctx->cf->cf_hostname, (unsigned long)ctx->uid,
+		    o->si.sn_qid, date);
 	else
-		(void)buf_printf(&b, "Received: by %s (smtpgate-sendmail, "
-		    "from userid %lu)\r\n\tid %s; %s\r\n", ctx->cf->cf_hostname,
-		    (unsigned long)ctx->uid, o->si.sn_qid, date);
+		(void)buf_printf(&b,
+		    "Received: by %s (smtpgate-sendmail, "
+		    "from userid %lu)\r\n\tid %s; %s\r\n",
+		    ctx->cf->cf_hostname, (unsigned long)ctx->uid, o->si.sn_qid,
+		    date);
 	sm_out_put(o, b.data, b.len, true);
 	for (i = 0; i < h->n; i++) {
 		if (sm_field_is(h, i, "Bcc"))
 			continue;
-		if (sm_field_addrs(h, i) && sm_qualify(h->hb.data + h->f[i].off,
-		    h->f[i].len, ctx->cf->cf_hostname, &b))
+		if (sm_field_addrs(h, i) &&
+		    sm_qualify(h->hb.data + h->f[i].off, h->f[i].len,
+			ctx->cf->cf_hostname, &b))
 			sm_out_put(o, b.data, b.len, true);
 		else
-			sm_out_put(o, h->hb.data + h->f[i].off, h->f[i].len, true);
+			sm_out_put(o, h->hb.data + h->f[i].off, h->f[i].len,
+			    true);
 		sm_out_put(o, "\r\n", 2, true);
 	}
 	buf_reset(&b);
@@ -641,7 +666,8 @@ sm_write_header(const struct sm_ctx *ctx, struct sm_out *o,
 	if (!h->has_mime)
 		(void)buf_puts(&b, "MIME-Version: 1.0\r\n");
 	if (!h->has_ctype)
-		(void)buf_puts(&b, "Content-Type: text/plain; charset=utf-8\r\n");
+		(void)buf_puts(&b,
+		    "Content-Type: text/plain; charset=utf-8\r\n");
 	(void)buf_puts(&b, "\r\n");
 	sm_out_put(o, b.data, b.len, true);
 	buf_release(&b);
@@ -649,10 +675,10 @@ sm_write_header(const struct sm_ctx *ctx, struct sm_out *o,
 
 /* Copies the body; the first line may already be in pending. */
 static int
-sm_write_body(struct sm_out *o, struct sm_msg *m, struct buf *line,
-    bool have, bool complete)
+sm_write_body(struct sm_out *o, struct sm_msg *m, struct buf *line, bool have,
+    bool complete)
 {
-	int	 r = 1;
+	int r = 1;
 
 	for (;;) {
 		if (have) {
@@ -673,7 +699,7 @@ sm_env_fill(const struct sm_ctx *ctx, struct spool_env *env, const char *qid,
 {
 	if (str_copy(env->pe_qid, sizeof(env->pe_qid), qid) == -1 ||
 	    str_copy(env->pe_account, sizeof(env->pe_account),
-	    ctx->cf->cf_sendmail_account) == -1 ||
+		ctx->cf->cf_sendmail_account) == -1 ||
 	    str_copy(env->pe_client, sizeof(env->pe_client), "local") == -1 ||
 	    str_copy(env->pe_helo, sizeof(env->pe_helo), ctx->helo) == -1 ||
 	    str_copy(env->pe_from, sizeof(env->pe_from), ctx->from) == -1) {
@@ -689,13 +715,14 @@ sm_env_fill(const struct sm_ctx *ctx, struct spool_env *env, const char *qid,
 static int
 sm_space_check(const struct sm_ctx *ctx, char *err, size_t errsz)
 {
-	int64_t	 min = spool_space_min(ctx->cf), avail;
+	int64_t min = spool_space_min(ctx->cf), avail;
 
 	if (spool_space_check(ctx->cf->cf_spool_dir, min, &avail) != ENOSPC)
-		return 0;	/* enough, or cannot tell: the write will */
-	(void)snprintf(err, errsz, "insufficient system storage: %s has %lld bytes "
-	    "free, min_free_space is %lld; try again later", ctx->cf->cf_spool_dir,
-	    (long long)avail, (long long)min);
+		return 0; /* enough, or cannot tell: the write will */
+	(void)snprintf(err, errsz,
+	    "insufficient system storage: %s has %lld bytes "
+	    "free, min_free_space is %lld; try again later",
+	    ctx->cf->cf_spool_dir, (long long)avail, (long long)min);
 	return EX_TEMPFAIL;
 }
 
@@ -705,13 +732,14 @@ static int
 sm_out_open(const struct sm_ctx *ctx, struct sm_out *o, struct spool_env *env,
     char *err, size_t errsz)
 {
-	struct buf	 eb;
-	int		 rc;
+	struct buf eb;
+	int	   rc;
 
 	if ((rc = sm_space_check(ctx, err, errsz)) != 0)
 		return rc;
 	if ((rc = spool_drop_create(ctx->cf->cf_spool_dir, &o->si)) != 0) {
-		(void)snprintf(err, errsz, "cannot queue the message: %s/maildrop: %s",
+		(void)snprintf(err, errsz,
+		    "cannot queue the message: %s/maildrop: %s",
 		    ctx->cf->cf_spool_dir, spool_strerror(rc));
 		return EX_TEMPFAIL;
 	}
@@ -738,8 +766,8 @@ sm_write_all(const struct sm_ctx *ctx, struct sm_msg *m, struct sm_hdrs *h,
     struct buf *line, bool pending, bool pcomplete, struct spool_env *env,
     char qid_r[QID_SIZE], char *err, size_t errsz)
 {
-	struct sm_out	 o;
-	int		 rc, r;
+	struct sm_out o;
+	int	      rc, r;
 
 	memset(&o, 0, sizeof(o));
 	o.si.sn_fd = -1;
@@ -758,7 +786,8 @@ sm_write_all(const struct sm_ctx *ctx, struct sm_msg *m, struct sm_hdrs *h,
 		    errno ? strerror(errno) : "unexpected end of input");
 		rc = EX_NOINPUT;
 	} else if (o.toobig) {
-		(void)snprintf(err, errsz, "message too large (max_message_size = %lld)",
+		(void)snprintf(err, errsz,
+		    "message too large (max_message_size = %lld)",
 		    (long long)ctx->cf->cf_max_message_size);
 		rc = EX_DATAERR;
 	} else if (o.rc != 0) {
@@ -766,11 +795,11 @@ sm_write_all(const struct sm_ctx *ctx, struct sm_msg *m, struct sm_hdrs *h,
 		    spool_strerror(o.rc));
 		rc = EX_TEMPFAIL;
 	} else if ((rc = sm_space_check(ctx, err, errsz)) != 0) {
-		;	/* the message crossed the watermark: removed below */
+		; /* the message crossed the watermark: removed below */
 	} else if ((rc = spool_in_commit(&o.si)) != 0) {
 		(void)snprintf(err, errsz, "cannot commit %s: %s", o.si.sn_tmp,
 		    spool_strerror(rc));
-		return EX_TEMPFAIL;	/* the library removed the tmp file */
+		return EX_TEMPFAIL; /* the library removed the tmp file */
 	}
 	if (rc != 0) {
 		spool_in_abort(&o.si);
@@ -784,11 +813,11 @@ int
 sm_inject(const struct sm_ctx *ctx, struct sm_rd *rd, enum sm_term term,
     struct spool_env *env, char qid_r[QID_SIZE], char *err, size_t errsz)
 {
-	struct sm_msg	 m = { .rd = rd, .term = term, .at_bol = true };
-	struct sm_hdrs	 h;
-	struct buf	 line;
-	bool		 pending = false, pcomplete = true;
-	int		 rc;
+	struct sm_msg  m = { .rd = rd, .term = term, .at_bol = true };
+	struct sm_hdrs h;
+	struct buf     line;
+	bool	       pending = false, pcomplete = true;
+	int	       rc;
 
 	memset(&h, 0, sizeof(h));
 	buf_init(&h.hb, (size_t)ctx->cf->cf_max_header_size + SM_PIECE_MAX);
@@ -797,7 +826,8 @@ sm_inject(const struct sm_ctx *ctx, struct sm_rd *rd, enum sm_term term,
 	if (rc == 0)
 		rc = sm_hdr_scan(ctx, &h, env, err, errsz);
 	if (rc == 0 && env->pe_nrcpt == 0) {
-		(void)snprintf(err, errsz, "no recipient addresses found in the "
+		(void)snprintf(err, errsz,
+		    "no recipient addresses found in the "
 		    "message header");
 		rc = EX_DATAERR;
 	}

@@ -22,18 +22,18 @@
 #include "spool.h"
 
 struct sm_sess {
-	struct sm_ctx		*ctx;
-	struct spool_env	 env;
-	bool			 helo, mail;
+	struct sm_ctx	*ctx;
+	struct spool_env env;
+	bool		 helo, mail;
 };
 
-static void
-sm_reply(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void sm_reply(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
 
 static void
 sm_reply(const char *fmt, ...)
 {
-	va_list	ap;
+	va_list ap;
 
 	va_start(ap, fmt);
 	(void)vprintf(fmt, ap);
@@ -53,11 +53,13 @@ sm_sess_reset(struct sm_sess *s)
 static void
 sm_set_helo(struct sm_ctx *ctx, const char *arg, size_t len)
 {
-	size_t	i, n = len < sizeof(ctx->helo) - 1 ? len : sizeof(ctx->helo) - 1;
+	size_t i, n = len < sizeof(ctx->helo) - 1 ? len : sizeof(ctx->helo) - 1;
 
 	for (i = 0; i < n; i++)
 		ctx->helo[i] = isalnum((unsigned char)arg[i]) ||
-		    strchr(".-_[]:", arg[i]) != NULL ? arg[i] : '?';
+			strchr(".-_[]:", arg[i]) != NULL
+		    ? arg[i]
+		    : '?';
 	ctx->helo[n] = '\0';
 }
 
@@ -83,16 +85,17 @@ sm_do_ehlo(struct sm_sess *s, const struct smtp_cmd *c)
 static bool
 sm_size_ok(const struct sm_ctx *ctx, const char *params)
 {
-	const char		*p = params;
-	char			*end;
-	unsigned long long	 n;
+	const char	  *p = params;
+	char		  *end;
+	unsigned long long n;
 
 	while ((p = strcasestr(p, "SIZE=")) != NULL) {
 		if (p == params || p[-1] == ' ') {
 			errno = 0;
 			n = strtoull(p + 5, &end, 10);
 			return errno == 0 && end != p + 5 &&
-			    n <= (unsigned long long)ctx->cf->cf_max_message_size;
+			    n <=
+			    (unsigned long long)ctx->cf->cf_max_message_size;
 		}
 		p += 5;
 	}
@@ -102,7 +105,7 @@ sm_size_ok(const struct sm_ctx *ctx, const char *params)
 static void
 sm_do_mail(struct sm_sess *s, const struct smtp_cmd *c)
 {
-	char	 addr[SPOOL_ADDR_MAX], params[SPOOL_PARAMS_MAX], err[256];
+	char addr[SPOOL_ADDR_MAX], params[SPOOL_PARAMS_MAX], err[256];
 
 	if (!s->helo) {
 		sm_reply("503 5.5.1 Error: send HELO/EHLO first");
@@ -112,9 +115,9 @@ sm_do_mail(struct sm_sess *s, const struct smtp_cmd *c)
 		sm_reply("503 5.5.1 Error: nested MAIL command");
 		return;
 	}
-	if (mailaddr_parse_path(c->arg, c->arglen, MAILADDR_NULL_OK |
-	    MAILADDR_UTF8 | MAILADDR_NOBRACKET_OK, addr, sizeof(addr), params,
-	    sizeof(params)) != MAILADDR_OK) {
+	if (mailaddr_parse_path(c->arg, c->arglen,
+		MAILADDR_NULL_OK | MAILADDR_UTF8 | MAILADDR_NOBRACKET_OK, addr,
+		sizeof(addr), params, sizeof(params)) != MAILADDR_OK) {
 		sm_reply("501 5.1.7 Bad sender address syntax");
 		return;
 	}
@@ -125,7 +128,7 @@ sm_do_mail(struct sm_sess *s, const struct smtp_cmd *c)
 	if (addr[0] == '\0')
 		s->ctx->from[0] = '\0';
 	else if (sm_addr_fix(s->ctx, addr, s->ctx->from, sizeof(s->ctx->from),
-	    err, sizeof(err)) == -1) {
+		     err, sizeof(err)) == -1) {
 		sm_reply("501 5.1.7 %s", err);
 		return;
 	}
@@ -136,16 +139,16 @@ sm_do_mail(struct sm_sess *s, const struct smtp_cmd *c)
 static void
 sm_do_rcpt(struct sm_sess *s, const struct smtp_cmd *c)
 {
-	char	 addr[SPOOL_ADDR_MAX], params[SPOOL_PARAMS_MAX], err[256];
-	int	 rc;
+	char addr[SPOOL_ADDR_MAX], params[SPOOL_PARAMS_MAX], err[256];
+	int  rc;
 
 	if (!s->mail) {
 		sm_reply("503 5.5.1 Error: need MAIL command");
 		return;
 	}
-	if (mailaddr_parse_path(c->arg, c->arglen, MAILADDR_UTF8 |
-	    MAILADDR_NOBRACKET_OK, addr, sizeof(addr), params,
-	    sizeof(params)) != MAILADDR_OK) {
+	if (mailaddr_parse_path(c->arg, c->arglen,
+		MAILADDR_UTF8 | MAILADDR_NOBRACKET_OK, addr, sizeof(addr),
+		params, sizeof(params)) != MAILADDR_OK) {
 		sm_reply("501 5.1.3 Bad recipient address syntax");
 		return;
 	}
@@ -161,22 +164,23 @@ sm_do_rcpt(struct sm_sess *s, const struct smtp_cmd *c)
 static int
 sm_do_data(struct sm_sess *s, struct sm_rd *rd)
 {
-	char	 qid[QID_SIZE], err[512];
-	int	 rc;
+	char qid[QID_SIZE], err[512];
+	int  rc;
 
 	if (!s->mail || s->env.pe_nrcpt == 0) {
 		sm_reply("503 5.5.1 Error: need RCPT command");
 		return 0;
 	}
 	sm_reply("354 End data with <CR><LF>.<CR><LF>");
-	rc = sm_inject(s->ctx, rd, SM_TERM_SMTP, &s->env, qid, err, sizeof(err));
+	rc = sm_inject(s->ctx, rd, SM_TERM_SMTP, &s->env, qid, err,
+	    sizeof(err));
 	switch (rc) {
 	case 0:
 		sm_log_queued(s->ctx, &s->env, qid);
 		sm_reply("250 2.0.0 Ok: queued as %s", qid);
 		break;
 	case EX_NOINPUT:
-		return -1;		/* the client went away inside DATA */
+		return -1; /* the client went away inside DATA */
 	case EX_DATAERR:
 		sm_reply("552 5.3.4 %s", err);
 		break;
@@ -193,7 +197,7 @@ sm_do_data(struct sm_sess *s, struct sm_rd *rd)
 static int
 sm_command(struct sm_sess *s, struct sm_rd *rd, const char *line, size_t len)
 {
-	struct smtp_cmd	 c;
+	struct smtp_cmd c;
 
 	switch (smtp_cmd_parse(line, len, &c)) {
 	case SMTP_CMD_OK:
@@ -245,20 +249,22 @@ sm_command(struct sm_sess *s, struct sm_rd *rd, const char *line, size_t len)
 int
 sm_smtp_session(struct sm_ctx *ctx, struct sm_rd *rd)
 {
-	struct sm_sess	 s = { .ctx = ctx };
-	struct buf	 line;
-	bool		 complete, toolong;
-	int		 r, rc = EX_OK;
+	struct sm_sess s = { .ctx = ctx };
+	struct buf     line;
+	bool	       complete, toolong;
+	int	       r, rc = EX_OK;
 
 	spool_env_init(&s.env);
 	buf_init(&line, SMTP_CMD_LINE_MAX * 4);
 	ctx->smtp = true;
 	sm_reply("220 %s ESMTP smtpgate-sendmail", ctx->cf->cf_hostname);
 	for (;;) {
-		if ((r = sm_rd_line(rd, &line, SMTP_CMD_LINE_MAX * 2, &complete)) != 1)
+		if ((r = sm_rd_line(rd, &line, SMTP_CMD_LINE_MAX * 2,
+			 &complete)) != 1)
 			break;
 		for (toolong = !complete; !complete;)
-			if ((r = sm_rd_line(rd, &line, SMTP_CMD_LINE_MAX, &complete)) != 1)
+			if ((r = sm_rd_line(rd, &line, SMTP_CMD_LINE_MAX,
+				 &complete)) != 1)
 				break;
 		if (r != 1)
 			break;

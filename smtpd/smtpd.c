@@ -42,33 +42,39 @@
 #include "tls.h"
 #include "xmem.h"
 
-#define SMTPD_MAX_LISTENERS	64
-#define SMTPD_LKA_SLOT		0	/* kids slot of the lka; workers after it */
+#define SMTPD_MAX_LISTENERS 64
+#define SMTPD_LKA_SLOT	    0 /* kids slot of the lka; workers after it */
 
 /* A child younger than 10 s that fails backs off 1 s, 2 s, ... 30 s. */
 static const struct kids_policy smtpd_worker_policy = {
-	.kp_retry_ms = 1000, .kp_young_ms = 10000, .kp_base_ms = 1000,
-	.kp_max_ms = 30000, .kp_clean_fails = false,
+	.kp_retry_ms = 1000,
+	.kp_young_ms = 10000,
+	.kp_base_ms = 1000,
+	.kp_max_ms = 30000,
+	.kp_clean_fails = false,
 };
 /* The lka never exits on its own: any young exit backs off. */
 static const struct kids_policy smtpd_lka_policy = {
-	.kp_retry_ms = 1000, .kp_young_ms = 10000, .kp_base_ms = 1000,
-	.kp_max_ms = 30000, .kp_clean_fails = true,
+	.kp_retry_ms = 1000,
+	.kp_young_ms = 10000,
+	.kp_base_ms = 1000,
+	.kp_max_ms = 30000,
+	.kp_clean_fails = true,
 };
 
 struct smtpd_master {
-	const char		*ma_path;
-	struct smtpd_env	 ma_env;
-	struct smtpd_listener	 ma_ls[SMTPD_MAX_LISTENERS];
-	struct ev		*ma_ev;
-	struct kids		*ma_kids;	/* the lka, then the workers */
-	bool			*ma_retiring;	/* per slot: said so (max_use) */
-	pid_t			 ma_board_pid[SMTPD_BOARD_SLOTS];
-	int			 ma_lka_ctl;	/* the lka's control socket, -1: down */
-	struct ev_timer		 ma_lka_up;	/* a restarted lka: replace the workers */
+	const char	     *ma_path;
+	struct smtpd_env      ma_env;
+	struct smtpd_listener ma_ls[SMTPD_MAX_LISTENERS];
+	struct ev	     *ma_ev;
+	struct kids	     *ma_kids;	   /* the lka, then the workers */
+	bool		     *ma_retiring; /* per slot: said so (max_use) */
+	pid_t		      ma_board_pid[SMTPD_BOARD_SLOTS];
+	int		ma_lka_ctl; /* the lka's control socket, -1: down */
+	struct ev_timer ma_lka_up;  /* a restarted lka: replace the workers */
 };
 
-static void	smtpd_notice(struct ev *, int, unsigned, void *);
+static void smtpd_notice(struct ev *, int, unsigned, void *);
 
 /* ---- phase 1: listeners and TLS */
 
@@ -77,9 +83,9 @@ smtpd_bind_one(const struct conf *cf, const struct conf_listen *cl,
     const char *host, const char *port, enum conf_tls tls,
     struct smtpd_listener *l)
 {
-	struct addrinfo	 hints, *res = NULL;
-	int		 fd, one = 1, rc;
-	char		 w[4200];
+	struct addrinfo hints, *res = NULL;
+	int		fd, one = 1, rc;
+	char		w[4200];
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
@@ -89,15 +95,18 @@ smtpd_bind_one(const struct conf *cf, const struct conf_listen *cl,
 		log_fatalx_status(2, "%s: %s:%s: %s",
 		    conf_where_listen(cf, cl, w, sizeof(w)), host, port,
 		    gai_strerror(rc));
-	fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(res->ai_family,
+	    res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		log_fatalx_status(2, "%s: %s:%s: socket: %s",
 		    conf_where_listen(cf, cl, w, sizeof(w)), host, port,
 		    strerror(errno));
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (res->ai_family == AF_INET6)
-		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, res->ai_addr, res->ai_addrlen) == -1 || listen(fd, 1024) == -1)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
+		    sizeof(one));
+	if (bind(fd, res->ai_addr, res->ai_addrlen) == -1 ||
+	    listen(fd, 1024) == -1)
 		log_fatalx_status(2, "%s: %s:%s: %s",
 		    conf_where_listen(cf, cl, w, sizeof(w)), host, port,
 		    strerror(errno));
@@ -105,32 +114,38 @@ smtpd_bind_one(const struct conf *cf, const struct conf_listen *cl,
 	l->sl_fd = fd;
 	l->sl_tls = tls;
 	(void)snprintf(l->sl_name, sizeof(l->sl_name), "%s%s%s:%s",
-	    strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", port);
+	    strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
+	    port);
 	return 0;
 }
 
 static size_t
 smtpd_bind(const struct conf *cf, struct smtpd_listener *ls)
 {
-	size_t			 i, n = 0;
+	size_t			  i, n = 0;
 	const struct conf_listen *cl;
 
 	for (i = 0; i < cf->cf_nlisten; i++) {
 		cl = &cf->cf_listen[i];
 		if (n + 2 > SMTPD_MAX_LISTENERS)
-			log_fatalx_status(2, "%s: listen: too many listeners", cf->cf_path);
+			log_fatalx_status(2, "%s: listen: too many listeners",
+			    cf->cf_path);
 		if (strcmp(cl->cl_addr, "*") == 0 || cl->cl_addr[0] == '\0') {
-			smtpd_bind_one(cf, cl, "0.0.0.0", cl->cl_port, cl->cl_tls, &ls[n++]);
-			smtpd_bind_one(cf, cl, "::", cl->cl_port, cl->cl_tls, &ls[n++]);
+			smtpd_bind_one(cf, cl, "0.0.0.0", cl->cl_port,
+			    cl->cl_tls, &ls[n++]);
+			smtpd_bind_one(cf, cl, "::", cl->cl_port, cl->cl_tls,
+			    &ls[n++]);
 		} else
-			smtpd_bind_one(cf, cl, cl->cl_addr, cl->cl_port, cl->cl_tls, &ls[n++]);
+			smtpd_bind_one(cf, cl, cl->cl_addr, cl->cl_port,
+			    cl->cl_tls, &ls[n++]);
 	}
 	/* only after every bind succeeded: a bad config prints one line */
 	for (i = 0; i < n; i++)
 		log_info("listening on %s tls=%s", ls[i].sl_name,
-		    ls[i].sl_tls == CONF_TLS_NONE ? "none" :
-		    ls[i].sl_tls == CONF_TLS_STARTTLS ? "starttls" :
-		    ls[i].sl_tls == CONF_TLS_REQUIRED ? "required" : "implicit");
+		    ls[i].sl_tls == CONF_TLS_NONE	    ? "none"
+			: ls[i].sl_tls == CONF_TLS_STARTTLS ? "starttls"
+			: ls[i].sl_tls == CONF_TLS_REQUIRED ? "required"
+							    : "implicit");
 	return n;
 }
 
@@ -138,45 +153,55 @@ smtpd_bind(const struct conf *cf, struct smtpd_listener *ls)
 static struct tls_ctx *
 smtpd_tls_load(const struct conf *cf, char *err, size_t errsz)
 {
-	size_t	i;
-	char	w[4200];
+	size_t i;
+	char   w[4200];
 
 	err[0] = '\0';
 	if (cf->cf_tls_cert[0] == '\0' && cf->cf_tls_key[0] == '\0') {
 		for (i = 0; i < cf->cf_nlisten; i++)
 			if (cf->cf_listen[i].cl_tls == CONF_TLS_IMPLICIT ||
 			    cf->cf_listen[i].cl_tls == CONF_TLS_REQUIRED) {
-				(void)snprintf(err, errsz, "%s: %s:%s: tls=%s "
+				(void)snprintf(err, errsz,
+				    "%s: %s:%s: tls=%s "
 				    "needs tls_cert and tls_key",
 				    conf_where_listen(cf, &cf->cf_listen[i], w,
-				    sizeof(w)), cf->cf_listen[i].cl_addr, cf->cf_listen[i].cl_port,
-				    cf->cf_listen[i].cl_tls == CONF_TLS_IMPLICIT ?
-				    "implicit" : "required");
+					sizeof(w)),
+				    cf->cf_listen[i].cl_addr,
+				    cf->cf_listen[i].cl_port,
+				    cf->cf_listen[i].cl_tls == CONF_TLS_IMPLICIT
+					? "implicit"
+					: "required");
 				return NULL;
 			}
 		return NULL;
 	}
 	if (cf->cf_tls_cert[0] == '\0' || cf->cf_tls_key[0] == '\0') {
-		(void)snprintf(err, errsz, "%s: tls_cert and tls_key go together",
-		    conf_where(cf, cf->cf_tls_cert[0] != '\0' ? "tls_cert" :
-		    "tls_key", w, sizeof(w)));
+		(void)snprintf(err, errsz,
+		    "%s: tls_cert and tls_key go together",
+		    conf_where(cf,
+			cf->cf_tls_cert[0] != '\0' ? "tls_cert" : "tls_key", w,
+			sizeof(w)));
 		return NULL;
 	}
 	{
-		char		 why[300];
-		struct tls_ctx	*t = tls_server_ctx_new(cf->cf_tls_cert,
-				    cf->cf_tls_key, why, sizeof(why));
+		char		why[300];
+		struct tls_ctx *t = tls_server_ctx_new(cf->cf_tls_cert,
+		    cf->cf_tls_key, why, sizeof(why));
 
 		if (t == NULL) {
 			/* name the file that fails: unreadable, or the one
 			 * tls_server_ctx_new() names first in why */
-			size_t klen = strlen(cf->cf_tls_key);
-			const char *key = access(cf->cf_tls_cert, R_OK) == -1 ?
-			    "tls_cert" : access(cf->cf_tls_key, R_OK) == -1 ?
-			    "tls_key" : strncmp(why, cf->cf_tls_key, klen) == 0 &&
-			    why[klen] == ':' ? "tls_key" : "tls_cert";
-			const char *file = strcmp(key, "tls_key") == 0 ?
-			    cf->cf_tls_key : cf->cf_tls_cert;
+			size_t	    klen = strlen(cf->cf_tls_key);
+			const char *key = access(cf->cf_tls_cert, R_OK) == -1
+			    ? "tls_cert"
+			    : access(cf->cf_tls_key, R_OK) == -1 ? "tls_key"
+			    : strncmp(why, cf->cf_tls_key, klen) == 0 &&
+				why[klen] == ':'
+			    ? "tls_key"
+			    : "tls_cert";
+			const char *file = strcmp(key, "tls_key") == 0
+			    ? cf->cf_tls_key
+			    : cf->cf_tls_cert;
 
 			if (access(file, R_OK) == -1)
 				(void)snprintf(err, errsz, "%s: %s: %s",
@@ -195,8 +220,8 @@ smtpd_tls_load(const struct conf *cf, char *err, size_t errsz)
 static pid_t
 smtpd_spawn_lka(struct smtpd_master *m)
 {
-	bool	restart = kids_started_ms(m->ma_kids, SMTPD_LKA_SLOT) != 0;
-	pid_t	pid;
+	bool  restart = kids_started_ms(m->ma_kids, SMTPD_LKA_SLOT) != 0;
+	pid_t pid;
 
 	if ((pid = smtpd_lka_start(&m->ma_env, &m->ma_lka_ctl)) == -1)
 		return -1;
@@ -211,19 +236,19 @@ smtpd_spawn_lka(struct smtpd_master *m)
 static void
 smtpd_worker_child(void *arg)
 {
-	struct smtpd_master	*m = arg;
+	struct smtpd_master *m = arg;
 
 	if (m->ma_lka_ctl != -1)
-		(void)close(m->ma_lka_ctl);	/* the master's, not ours */
+		(void)close(m->ma_lka_ctl); /* the master's, not ours */
 	smtpd_worker_main(&m->ma_env);
 }
 
 static pid_t
 smtpd_spawn_worker(struct smtpd_master *m)
 {
-	struct smtpd_env	*env = &m->ma_env;
-	pid_t			 pid = -1;
-	int			 b;
+	struct smtpd_env *env = &m->ma_env;
+	pid_t		  pid = -1;
+	int		  b;
 
 	for (b = 0; b < SMTPD_BOARD_SLOTS && m->ma_board_pid[b] != 0; b++)
 		;
@@ -233,20 +258,21 @@ smtpd_spawn_worker(struct smtpd_master *m)
 	env->se_slot = b;
 	env->se_lka_fd = smtpd_lka_attach(m->ma_lka_ctl);
 	if (smtpd_limits_spawn(env->se_limits, (size_t)b,
-	    (size_t)env->se_cf->cf_smtpd_max_sessions) == -1 ||
+		(size_t)env->se_cf->cf_smtpd_max_sessions) == -1 ||
 	    (pid = kids_fork_fn(smtpd_worker_child, m)) == -1) {
 		log_warn("starting a worker");
 		smtpd_limits_reaped(env->se_limits, (size_t)b);
 	}
 	if (env->se_lka_fd != -1)
-		(void)close(env->se_lka_fd);	/* the worker's end (or unused) */
+		(void)close(env->se_lka_fd); /* the worker's end (or unused) */
 	env->se_lka_fd = -1;
 	if (pid == -1)
-		return -1;		/* kids tries again in a second */
+		return -1; /* kids tries again in a second */
 	smtpd_limits_spawned(env->se_limits, (size_t)b);
 	m->ma_board_pid[b] = pid;
-	if (ev_fd_add(m->ma_ev, smtpd_limits_notice_fd(env->se_limits, (size_t)b),
-	    EV_READ, smtpd_notice, m) == -1)
+	if (ev_fd_add(m->ma_ev,
+		smtpd_limits_notice_fd(env->se_limits, (size_t)b), EV_READ,
+		smtpd_notice, m) == -1)
 		log_warn("watching worker %ld", (long)pid);
 	log_debug("worker %ld started", (long)pid);
 	return pid;
@@ -256,20 +282,21 @@ static pid_t
 smtpd_spawn(struct kids *k, size_t slot, void *arg)
 {
 	(void)k;
-	return slot == SMTPD_LKA_SLOT ? smtpd_spawn_lka(arg) :
-	    smtpd_spawn_worker(arg);
+	return slot == SMTPD_LKA_SLOT ? smtpd_spawn_lka(arg)
+				      : smtpd_spawn_worker(arg);
 }
 
 static void
 smtpd_retire_all(struct smtpd_master *m)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = SMTPD_LKA_SLOT + 1; i < kids_nslots(m->ma_kids); i++) {
 		m->ma_retiring[i] = false;
 		if (kids_pid(m->ma_kids, i) != 0 &&
 		    kids_retire(m->ma_kids, i, SIGUSR1) == -1)
-			log_warn("retiring worker %ld", (long)kids_pid(m->ma_kids, i));
+			log_warn("retiring worker %ld",
+			    (long)kids_pid(m->ma_kids, i));
 	}
 }
 
@@ -290,9 +317,10 @@ smtpd_lka_up(struct ev *e, struct ev_timer *t, void *arg)
 static void
 smtpd_retiring(struct smtpd_master *m)
 {
-	size_t	i, n = kids_nslots(m->ma_kids);
+	size_t i, n = kids_nslots(m->ma_kids);
 
-	for (i = SMTPD_LKA_SLOT + 1; i < n && kids_nretired(m->ma_kids) < n - 1; i++)
+	for (i = SMTPD_LKA_SLOT + 1; i < n && kids_nretired(m->ma_kids) < n - 1;
+	     i++)
 		if (m->ma_retiring[i] && kids_pid(m->ma_kids, i) != 0) {
 			log_debug("worker %ld retiring: starting a replacement",
 			    (long)kids_pid(m->ma_kids, i));
@@ -305,9 +333,9 @@ smtpd_retiring(struct smtpd_master *m)
 static void
 smtpd_notice(struct ev *e, int fd, unsigned revents, void *arg)
 {
-	struct smtpd_master	*m = arg;
-	size_t			 b, i;
-	int			 rc;
+	struct smtpd_master *m = arg;
+	size_t		     b, i;
+	int		     rc;
 
 	(void)revents;
 	for (b = 0; b < SMTPD_BOARD_SLOTS; b++)
@@ -319,8 +347,9 @@ smtpd_notice(struct ev *e, int fd, unsigned revents, void *arg)
 	}
 	if ((rc = smtpd_limits_notice(m->ma_env.se_limits, b)) == -1)
 		return;
-	ev_fd_del(e, fd);	/* closed by smtpd_limits_notice */
-	for (i = SMTPD_LKA_SLOT + 1; rc == 1 && i < kids_nslots(m->ma_kids); i++)
+	ev_fd_del(e, fd); /* closed by smtpd_limits_notice */
+	for (i = SMTPD_LKA_SLOT + 1; rc == 1 && i < kids_nslots(m->ma_kids);
+	     i++)
 		if (kids_pid(m->ma_kids, i) == m->ma_board_pid[b])
 			m->ma_retiring[i] = true;
 	smtpd_retiring(m);
@@ -334,24 +363,24 @@ static void
 smtpd_lka_exit(struct smtpd_master *m, pid_t pid, int st, int64_t delay)
 {
 	if (m->ma_lka_ctl != -1)
-		(void)close(m->ma_lka_ctl);	/* its peer is gone */
+		(void)close(m->ma_lka_ctl); /* its peer is gone */
 	m->ma_lka_ctl = -1;
 	if (delay < 0)
-		log_debug("lka %ld exited", (long)pid);	/* stopping */
+		log_debug("lka %ld exited", (long)pid); /* stopping */
 	else if (WIFSIGNALED(st))
 		log_warnx("lka %ld killed by signal %d: restarting", (long)pid,
 		    WTERMSIG(st));
 	else
-		log_warnx("lka %ld exited with status %d: restarting", (long)pid,
-		    WEXITSTATUS(st));
+		log_warnx("lka %ld exited with status %d: restarting",
+		    (long)pid, WEXITSTATUS(st));
 }
 
 static void
 smtpd_exit(struct kids *k, size_t slot, pid_t pid, int st, int64_t delay,
     void *arg)
 {
-	struct smtpd_master	*m = arg;
-	size_t			 b;
+	struct smtpd_master *m = arg;
+	size_t		     b;
 
 	(void)k;
 	if (slot == SMTPD_LKA_SLOT) {
@@ -363,7 +392,8 @@ smtpd_exit(struct kids *k, size_t slot, pid_t pid, int st, int64_t delay,
 		if (m->ma_board_pid[b] == pid) {
 			atomic_store(&m->ma_env.se_board->sb_avail[b], 0);
 			m->ma_board_pid[b] = 0;
-			ev_fd_del(m->ma_ev, smtpd_limits_notice_fd(m->ma_env.se_limits, b));
+			ev_fd_del(m->ma_ev,
+			    smtpd_limits_notice_fd(m->ma_env.se_limits, b));
 			smtpd_limits_reaped(m->ma_env.se_limits, b);
 			break;
 		}
@@ -371,12 +401,14 @@ smtpd_exit(struct kids *k, size_t slot, pid_t pid, int st, int64_t delay,
 		return;
 	m->ma_retiring[slot] = false;
 	if (WIFSIGNALED(st))
-		log_warnx("worker %ld killed by signal %d", (long)pid, WTERMSIG(st));
+		log_warnx("worker %ld killed by signal %d", (long)pid,
+		    WTERMSIG(st));
 	else if (WEXITSTATUS(st) != 0)
 		log_warnx("worker %ld exited with status %d", (long)pid,
 		    WEXITSTATUS(st));
 	if (delay > 0)
-		log_warnx("worker crash loop: next start in %lld ms", (long long)delay);
+		log_warnx("worker crash loop: next start in %lld ms",
+		    (long long)delay);
 }
 
 /* ---- signals */
@@ -385,14 +417,16 @@ smtpd_exit(struct kids *k, size_t slot, pid_t pid, int st, int64_t delay,
 static void
 smtpd_stop(struct smtpd_master *m)
 {
-	size_t	killed;
+	size_t killed;
 
-	log_info("stopping: %zu workers", kids_alive(m->ma_kids) -
-	    (kids_pid(m->ma_kids, SMTPD_LKA_SLOT) != 0));
+	log_info("stopping: %zu workers",
+	    kids_alive(m->ma_kids) -
+		(kids_pid(m->ma_kids, SMTPD_LKA_SLOT) != 0));
 	killed = kids_stop(m->ma_kids, SIGTERM, SMTPD_GRACE_MS + 3000);
 	if (killed > 0)
 		log_warnx("%zu processes still running after the grace period: "
-		    "killed", killed);
+			  "killed",
+		    killed);
 	log_info("stopped");
 	ev_break(m->ma_ev);
 }
@@ -401,13 +435,15 @@ smtpd_stop(struct smtpd_master *m)
 static bool
 smtpd_same_listeners(const struct conf *a, const struct conf *b)
 {
-	size_t	i;
+	size_t i;
 
 	if (a->cf_nlisten != b->cf_nlisten)
 		return false;
 	for (i = 0; i < a->cf_nlisten; i++)
-		if (strcmp(a->cf_listen[i].cl_addr, b->cf_listen[i].cl_addr) != 0 ||
-		    strcmp(a->cf_listen[i].cl_port, b->cf_listen[i].cl_port) != 0)
+		if (strcmp(a->cf_listen[i].cl_addr, b->cf_listen[i].cl_addr) !=
+			0 ||
+		    strcmp(a->cf_listen[i].cl_port, b->cf_listen[i].cl_port) !=
+			0)
 			return false;
 	return true;
 }
@@ -434,24 +470,26 @@ smtpd_workers_replace(struct smtpd_master *m, size_t n)
 static void
 smtpd_reload(struct smtpd_master *m)
 {
-	struct conf	*ncf;
-	struct tls_ctx	*nt;
-	char		 err[512];
-	size_t		 i, j, k;
+	struct conf    *ncf;
+	struct tls_ctx *nt;
+	char		err[512];
+	size_t		i, j, k;
 
 	if ((ncf = conf_load(m->ma_path, err, sizeof(err))) == NULL) {
-		log_warnx("reload failed, keeping the old configuration: %s", err);
+		log_warnx("reload failed, keeping the old configuration: %s",
+		    err);
 		return;
 	}
 	nt = smtpd_tls_load(ncf, err, sizeof(err));
 	if (err[0] != '\0') {
-		log_warnx("reload failed, keeping the old configuration: %s", err);
+		log_warnx("reload failed, keeping the old configuration: %s",
+		    err);
 		conf_free(&ncf);
 		return;
 	}
 	if (!smtpd_same_listeners(m->ma_env.se_cf, ncf))
 		log_warnx("reload: listen changes need a restart; keeping the "
-		    "listening sockets");
+			  "listening sockets");
 	else
 		for (i = 0, k = 0; i < ncf->cf_nlisten; i++) {
 			j = strcmp(ncf->cf_listen[i].cl_addr, "*") == 0 ? 2 : 1;
@@ -472,7 +510,7 @@ smtpd_reload(struct smtpd_master *m)
 static void
 smtpd_signals(struct ev *e, unsigned sigs, void *arg)
 {
-	struct smtpd_master	*m = arg;
+	struct smtpd_master *m = arg;
 
 	(void)e;
 	if (sigs & SIG_CHLD)
@@ -490,9 +528,9 @@ smtpd_signals(struct ev *e, unsigned sigs, void *arg)
 static void
 smtpd_check(struct daemon *d)
 {
-	uid_t	uid;
-	gid_t	gid;
-	char	w[4200];
+	uid_t uid;
+	gid_t gid;
+	char  w[4200];
 
 	if (!priv_is_root())
 		return;
@@ -507,9 +545,9 @@ smtpd_check(struct daemon *d)
 static void
 smtpd_bind_all(struct daemon *d)
 {
-	struct smtpd_master	*m = d->d_arg;
-	struct conf		*cf = d->d_cf;
-	char			 err[512];
+	struct smtpd_master *m = d->d_arg;
+	struct conf	    *cf = d->d_cf;
+	char		     err[512];
 
 	m->ma_path = d->d_path != NULL ? d->d_path : conf_default_path();
 	m->ma_env.se_cf = cf;
@@ -519,7 +557,8 @@ smtpd_bind_all(struct daemon *d)
 	if (m->ma_env.se_board == MAP_FAILED)
 		log_fatal("mmap");
 	m->ma_env.se_limits = smtpd_limits_new(SMTPD_BOARD_SLOTS,
-	    (uint64_t)cf->cf_smtpd_workers * (uint64_t)cf->cf_smtpd_max_sessions);
+	    (uint64_t)cf->cf_smtpd_workers *
+		(uint64_t)cf->cf_smtpd_max_sessions);
 	if (m->ma_env.se_limits == NULL)
 		log_fatal("mmap");
 	smtpd_limits_conf(m->ma_env.se_limits, cf);
@@ -541,20 +580,21 @@ smtpd_bind_all(struct daemon *d)
 static int
 smtpd_run(struct daemon *d)
 {
-	struct smtpd_master	*m = d->d_arg;
-	size_t			 n = (size_t)d->d_cf->cf_smtpd_workers;
+	struct smtpd_master *m = d->d_arg;
+	size_t		     n = (size_t)d->d_cf->cf_smtpd_workers;
 
 	if ((m->ma_ev = ev_new(SMTPD_BOARD_SLOTS + 4, 4)) == NULL ||
 	    ev_signal(m->ma_ev, smtpd_signals, m) == -1 ||
 	    (m->ma_kids = kids_new(m->ma_ev, SMTPD_LKA_SLOT + 1 + n,
-	    SMTPD_BOARD_SLOTS, &smtpd_worker_policy, smtpd_spawn, smtpd_exit,
-	    m)) == NULL)
+		 SMTPD_BOARD_SLOTS, &smtpd_worker_policy, smtpd_spawn,
+		 smtpd_exit, m)) == NULL)
 		log_fatal("event loop");
 	kids_set_policy(m->ma_kids, SMTPD_LKA_SLOT, &smtpd_lka_policy);
-	m->ma_retiring = xcalloc(SMTPD_LKA_SLOT + 1 + n, sizeof(*m->ma_retiring));
+	m->ma_retiring = xcalloc(SMTPD_LKA_SLOT + 1 + n,
+	    sizeof(*m->ma_retiring));
 	ev_timer_init(&m->ma_lka_up, smtpd_lka_up, m);
-	log_info("started: %zu listeners, %zu workers, tls=%s", m->ma_env.se_nls,
-	    n, m->ma_env.se_tls ? "yes" : "no");
+	log_info("started: %zu listeners, %zu workers, tls=%s",
+	    m->ma_env.se_nls, n, m->ma_env.se_tls ? "yes" : "no");
 	kids_start(m->ma_kids);
 	ev_run(m->ma_ev);
 	return 0;
@@ -564,12 +604,12 @@ int
 main(int argc, char **argv)
 {
 	static struct smtpd_master	m;
-	static const struct daemon_spec	spec = {
+	static const struct daemon_spec spec = {
 		.ds_name = "smtpd",
 		.ds_check = smtpd_check,
 		.ds_spool = spool_tree_create_err,
 		.ds_bind = smtpd_bind_all,
-		.ds_user = NULL,	/* the master keeps root (STYLE P4) */
+		.ds_user = NULL, /* the master keeps root (STYLE P4) */
 		.ds_run = smtpd_run,
 		.ds_arg = &m,
 	};

@@ -32,27 +32,27 @@
  * ends a transaction).
  */
 enum smtpd_phase {
-	SP_GREETED,		/* no HELO/EHLO yet (or since STARTTLS) */
-	SP_HELO,		/* between transactions */
-	SP_MAIL,		/* MAIL given, no BDAT chunk yet */
-	SP_BDAT,		/* between the chunks of a BDAT transfer */
+	SP_GREETED, /* no HELO/EHLO yet (or since STARTTLS) */
+	SP_HELO,    /* between transactions */
+	SP_MAIL,    /* MAIL given, no BDAT chunk yet */
+	SP_BDAT,    /* between the chunks of a BDAT transfer */
 	SP_COUNT
 };
 
-#define SV_ONCE		0x01	/* refused once SASL authenticated */
+#define SV_ONCE 0x01 /* refused once SASL authenticated */
 
-#define E_HELO		"503 5.5.1 Error: send HELO/EHLO first"
-#define E_NESTED	"503 5.5.1 Error: nested MAIL command"
-#define E_NEEDMAIL	"503 5.5.1 Error: need MAIL command"
-#define E_INBDAT	"503 5.5.1 Error: BDAT transfer in progress"
-#define E_INMAIL	"503 5.5.1 Error: MAIL transaction in progress"
+#define E_HELO	   "503 5.5.1 Error: send HELO/EHLO first"
+#define E_NESTED   "503 5.5.1 Error: nested MAIL command"
+#define E_NEEDMAIL "503 5.5.1 Error: need MAIL command"
+#define E_INBDAT   "503 5.5.1 Error: BDAT transfer in progress"
+#define E_INMAIL   "503 5.5.1 Error: MAIL transaction in progress"
 
 struct smtpd_verb {
-	enum smtp_verb	 verb;
-	void		(*fn)(struct smtpd_session *, const char *arg, size_t len);
+	enum smtp_verb verb;
+	void (*fn)(struct smtpd_session *, const char *arg, size_t len);
 	/* per phase: NULL where the verb is allowed, else the reply */
-	const char	*refuse[SP_COUNT];
-	unsigned	 flags;
+	const char *refuse[SP_COUNT];
+	unsigned    flags;
 };
 
 static void smtpd_do_helo(struct smtpd_session *, const char *, size_t);
@@ -101,7 +101,9 @@ static const struct smtpd_verb smtpd_verbs[] = {
 /* clang-format on */
 
 static const char *const smtpd_phase_names[SP_COUNT] = {
-	[SP_GREETED] = "greeted", [SP_HELO] = "helo", [SP_MAIL] = "mail",
+	[SP_GREETED] = "greeted",
+	[SP_HELO] = "helo",
+	[SP_MAIL] = "mail",
 	[SP_BDAT] = "bdat",
 };
 
@@ -119,10 +121,11 @@ smtpd_phase(const struct smtpd_session *s)
 static bool
 smtpd_verb_allowed(struct smtpd_session *s, const struct smtpd_verb *v)
 {
-	enum smtpd_phase	ph = smtpd_phase(s);
+	enum smtpd_phase ph = smtpd_phase(s);
 
 	if ((v->flags & SV_ONCE) && s->ss_sasl_user[0] != '\0') {
-		smtpd_session_error(s, "503 5.5.1 Error: already authenticated");
+		smtpd_session_error(s,
+		    "503 5.5.1 Error: already authenticated");
 		return false;
 	}
 	if (v->refuse[ph] == NULL)
@@ -149,7 +152,7 @@ smtpd_starttls_offered(const struct smtpd_session *s)
 {
 	return s->ss_tls == NULL && s->ss_env->se_tls != NULL &&
 	    (s->ss_listener->sl_tls == CONF_TLS_STARTTLS ||
-	    s->ss_listener->sl_tls == CONF_TLS_REQUIRED);
+		s->ss_listener->sl_tls == CONF_TLS_REQUIRED);
 }
 
 static void
@@ -173,7 +176,7 @@ smtpd_do_helo(struct smtpd_session *s, const char *arg, size_t len)
 static void
 smtpd_do_ehlo(struct smtpd_session *s, const char *arg, size_t len)
 {
-	const struct conf	*cf = s->ss_env->se_cf;
+	const struct conf *cf = s->ss_env->se_cf;
 
 	smtpd_set_helo(s, arg, len, true);
 	smtpd_reply(s, "250-%s", smtpd_session_hostname(s));
@@ -193,10 +196,10 @@ smtpd_do_ehlo(struct smtpd_session *s, const char *arg, size_t len)
 static int
 smtpd_mail_params(struct smtpd_session *s, const char *p)
 {
-	struct mailaddr_param	 mp;
-	size_t			 pos = 0;
-	uint64_t		 v;
-	size_t			 i;
+	struct mailaddr_param mp;
+	size_t		      pos = 0;
+	uint64_t	      v;
+	size_t		      i;
 
 	while (mailaddr_param_next(p, strlen(p), &pos, &mp) == 1) {
 		if (mailaddr_param_is(&mp, "SIZE")) {
@@ -207,26 +210,36 @@ smtpd_mail_params(struct smtpd_session *s, const char *p)
 				v = v * 10 + (uint64_t)(mp.value[i] - '0');
 			}
 			if (mp.vlen == 0 || i != mp.vlen) {
-				smtpd_session_error(s, "501 5.5.4 Bad SIZE parameter");
+				smtpd_session_error(s,
+				    "501 5.5.4 Bad SIZE parameter");
 				return -1;
 			}
-			if (v > (uint64_t)s->ss_env->se_cf->cf_max_message_size) {
-				smtpd_session_error(s, "552 5.3.4 Message size exceeds fixed limit");
+			if (v >
+			    (uint64_t)s->ss_env->se_cf->cf_max_message_size) {
+				smtpd_session_error(s,
+				    "552 5.3.4 Message size exceeds fixed "
+				    "limit");
 				return -1;
 			}
 		} else if (mailaddr_param_is(&mp, "BODY")) {
-			if (mp.value == NULL || (!(mp.vlen == 4 &&
-			    strncasecmp(mp.value, "7BIT", 4) == 0) && !(mp.vlen == 8 &&
-			    strncasecmp(mp.value, "8BITMIME", 8) == 0))) {
-				smtpd_session_error(s, "501 5.5.4 Unsupported BODY parameter");
+			if (mp.value == NULL ||
+			    (!(mp.vlen == 4 &&
+				 strncasecmp(mp.value, "7BIT", 4) == 0) &&
+				!(mp.vlen == 8 &&
+				    strncasecmp(mp.value, "8BITMIME", 8) ==
+					0))) {
+				smtpd_session_error(s,
+				    "501 5.5.4 Unsupported BODY parameter");
 				return -1;
 			}
-		} else if (mailaddr_param_is(&mp, "SMTPUTF8") && mp.value == NULL) {
+		} else if (mailaddr_param_is(&mp, "SMTPUTF8") &&
+		    mp.value == NULL) {
 			s->ss_smtputf8 = true;
 		} else if (mailaddr_param_is(&mp, "AUTH") && mp.value != NULL) {
 			/* RFC 4954 5: accepted and not used. */
 		} else {
-			smtpd_session_error(s, "555 5.5.4 Unsupported option: %.*s",
+			smtpd_session_error(s,
+			    "555 5.5.4 Unsupported option: %.*s",
 			    (int)(mp.klen > 64 ? 64 : mp.klen), mp.key);
 			return -1;
 		}
@@ -237,31 +250,35 @@ smtpd_mail_params(struct smtpd_session *s, const char *p)
 static void
 smtpd_do_mail(struct smtpd_session *s, const char *arg, size_t len)
 {
-	char	addr[MAILADDR_PATH_MAX], params[SMTP_CMD_LINE_MAX];
+	char addr[MAILADDR_PATH_MAX], params[SMTP_CMD_LINE_MAX];
 
 	if (s->ss_listener->sl_tls == CONF_TLS_REQUIRED && s->ss_tls == NULL) {
-		smtpd_session_error(s, "530 5.7.0 Must issue a STARTTLS command first");
+		smtpd_session_error(s,
+		    "530 5.7.0 Must issue a STARTTLS command first");
 		return;
 	}
 	/* without complaints_address nothing is accepted unauthenticated */
 	if (!s->ss_authed && s->ss_env->se_cf->cf_complaints_address.n == 0) {
-		log_info("NOQUEUE: reject: MAIL from %s: 530 5.7.0 Authentication "
-		    "required", s->ss_client);
+		log_info(
+		    "NOQUEUE: reject: MAIL from %s: 530 5.7.0 Authentication "
+		    "required",
+		    s->ss_client);
 		smtpd_session_error(s, "530 5.7.0 Authentication required");
 		return;
 	}
-	if (mailaddr_parse_path(arg, len, MAILADDR_NULL_OK | MAILADDR_UTF8 |
-	    MAILADDR_NOBRACKET_OK, addr, sizeof(addr), params,
-	    sizeof(params)) != MAILADDR_OK) {
+	if (mailaddr_parse_path(arg, len,
+		MAILADDR_NULL_OK | MAILADDR_UTF8 | MAILADDR_NOBRACKET_OK, addr,
+		sizeof(addr), params, sizeof(params)) != MAILADDR_OK) {
 		smtpd_session_error(s, "501 5.1.7 Bad sender address syntax");
 		return;
 	}
 	smtpd_msg_reset(s);
 	if (smtpd_mail_params(s, params) == -1 || !smtpd_space_ok(s, "MAIL"))
 		return;
-	if (str_copy(s->ss_envl.pe_from, sizeof(s->ss_envl.pe_from), addr) == -1 ||
-	    str_copy(s->ss_envl.pe_from_params, sizeof(s->ss_envl.pe_from_params),
-	    params) == -1) {
+	if (str_copy(s->ss_envl.pe_from, sizeof(s->ss_envl.pe_from), addr) ==
+		-1 ||
+	    str_copy(s->ss_envl.pe_from_params,
+		sizeof(s->ss_envl.pe_from_params), params) == -1) {
 		smtpd_session_error(s, "501 5.1.7 Bad sender address syntax");
 		return;
 	}
@@ -273,8 +290,8 @@ smtpd_do_mail(struct smtpd_session *s, const char *arg, size_t len)
 static bool
 smtpd_complaints_rcpt(const struct smtpd_session *s, const char *addr)
 {
-	const struct conf_list	*l = &s->ss_env->se_cf->cf_complaints_address;
-	size_t			 i;
+	const struct conf_list *l = &s->ss_env->se_cf->cf_complaints_address;
+	size_t			i;
 
 	for (i = 0; i < l->n; i++)
 		if (str_ieq(l->v[i], addr))
@@ -285,8 +302,8 @@ smtpd_complaints_rcpt(const struct smtpd_session *s, const char *addr)
 static bool
 smtpd_blackholed(const struct smtpd_session *s, const char *addr)
 {
-	const struct conf_list	*l = &s->ss_env->se_cf->cf_blackhole_recipients;
-	size_t			 i;
+	const struct conf_list *l = &s->ss_env->se_cf->cf_blackhole_recipients;
+	size_t			i;
 
 	for (i = 0; i < l->n; i++)
 		if (str_ieq(l->v[i], addr))
@@ -297,15 +314,17 @@ smtpd_blackholed(const struct smtpd_session *s, const char *addr)
 static void
 smtpd_do_rcpt(struct smtpd_session *s, const char *arg, size_t len)
 {
-	char	addr[MAILADDR_PATH_MAX], params[SMTP_CMD_LINE_MAX];
+	char addr[MAILADDR_PATH_MAX], params[SMTP_CMD_LINE_MAX];
 
 	if (mailaddr_parse_path(arg, len, MAILADDR_UTF8 | MAILADDR_NOBRACKET_OK,
-	    addr, sizeof(addr), params, sizeof(params)) != MAILADDR_OK) {
-		smtpd_session_error(s, "501 5.1.3 Bad recipient address syntax");
+		addr, sizeof(addr), params, sizeof(params)) != MAILADDR_OK) {
+		smtpd_session_error(s,
+		    "501 5.1.3 Bad recipient address syntax");
 		return;
 	}
 	if (params[0] != '\0') {
-		smtpd_session_error(s, "555 5.5.4 Unsupported option: %.64s", params);
+		smtpd_session_error(s, "555 5.5.4 Unsupported option: %.64s",
+		    params);
 		return;
 	}
 	/*
@@ -314,7 +333,8 @@ smtpd_do_rcpt(struct smtpd_session *s, const char *arg, size_t len)
 	 * Refused as Postfix's reject_non_fqdn_recipient does.
 	 */
 	if (strchr(addr, '@') == NULL) {
-		smtpd_session_error(s, "504 5.5.2 Recipient address rejected: "
+		smtpd_session_error(s,
+		    "504 5.5.2 Recipient address rejected: "
 		    "need fully-qualified address");
 		return;
 	}
@@ -324,8 +344,10 @@ smtpd_do_rcpt(struct smtpd_session *s, const char *arg, size_t len)
 	 * parses such mail as feedback reports and never delivers it.
 	 */
 	if (!s->ss_authed && !smtpd_complaints_rcpt(s, addr)) {
-		log_info("NOQUEUE: reject: RCPT from %s: 530 5.7.0 Authentication "
-		    "required", s->ss_client);
+		log_info(
+		    "NOQUEUE: reject: RCPT from %s: 530 5.7.0 Authentication "
+		    "required",
+		    s->ss_client);
 		smtpd_session_error(s, "530 5.7.0 Authentication required");
 		return;
 	}
@@ -336,7 +358,8 @@ smtpd_do_rcpt(struct smtpd_session *s, const char *arg, size_t len)
 	}
 	if (!smtpd_blackholed(s, addr) &&
 	    spool_env_add_rcpt(&s->ss_envl, addr) != 0) {
-		smtpd_session_error(s, "501 5.1.3 Bad recipient address syntax");
+		smtpd_session_error(s,
+		    "501 5.1.3 Bad recipient address syntax");
 		return;
 	}
 	s->ss_nrcpt_all++;
@@ -350,7 +373,8 @@ smtpd_content_check(struct smtpd_session *s, char *why, size_t whysz)
 	if (!s->ss_mail)
 		(void)str_copy(why, whysz, E_NEEDMAIL);
 	else if (s->ss_nrcpt_all == 0)
-		(void)str_copy(why, whysz, "554 5.5.1 Error: no valid recipients");
+		(void)str_copy(why, whysz,
+		    "554 5.5.1 Error: no valid recipients");
 	else
 		return 0;
 	return -1;
@@ -359,8 +383,8 @@ smtpd_content_check(struct smtpd_session *s, char *why, size_t whysz)
 static void
 smtpd_do_data(struct smtpd_session *s, const char *arg, size_t len)
 {
-	const struct conf	*cf = s->ss_env->se_cf;
-	char			 why[128];
+	const struct conf *cf = s->ss_env->se_cf;
+	char		   why[128];
 
 	(void)arg;
 	(void)len;
@@ -372,8 +396,8 @@ smtpd_do_data(struct smtpd_session *s, const char *arg, size_t len)
 		smtpd_reply(s, "452 4.3.1 Insufficient system storage");
 		return;
 	}
-	smtpd_data_init(&s->ss_dec, SMTPD_DATA_DOT, (size_t)cf->cf_smtpd_max_line,
-	    (uint64_t)cf->cf_max_message_size);
+	smtpd_data_init(&s->ss_dec, SMTPD_DATA_DOT,
+	    (size_t)cf->cf_smtpd_max_line, (uint64_t)cf->cf_max_message_size);
 	smtpd_reply(s, "354 End data with <CR><LF>.<CR><LF>");
 	smtpd_enter_state(s, SS_DATA);
 	smtpd_session_touch(s);
@@ -383,8 +407,8 @@ smtpd_do_data(struct smtpd_session *s, const char *arg, size_t len)
 static int
 smtpd_bdat_args(const char *arg, size_t len, uint64_t *n_r, bool *last_r)
 {
-	size_t		i = 0;
-	uint64_t	n = 0;
+	size_t	 i = 0;
+	uint64_t n = 0;
 
 	for (; i < len && arg[i] >= '0' && arg[i] <= '9'; i++) {
 		if (i >= 18)
@@ -419,10 +443,10 @@ smtpd_bdat_begin_chunk(struct smtpd_session *s, uint64_t n, bool last)
 static void
 smtpd_do_bdat(struct smtpd_session *s, const char *arg, size_t len)
 {
-	const struct conf	*cf = s->ss_env->se_cf;
-	uint64_t		 n;
-	bool			 last;
-	char			 why[128];
+	const struct conf *cf = s->ss_env->se_cf;
+	uint64_t	   n;
+	bool		   last;
+	char		   why[128];
 
 	if (smtpd_bdat_args(arg, len, &n, &last) == -1) {
 		smtpd_session_error(s, "501 5.5.4 Syntax: BDAT count [LAST]");
@@ -436,7 +460,8 @@ smtpd_do_bdat(struct smtpd_session *s, const char *arg, size_t len)
 	} else if (!s->ss_bdat_active) {
 		if (smtpd_msg_open(s) == -1) {
 			s->ss_bdat_reject = true;
-			(void)str_copy(s->ss_bdat_reply, sizeof(s->ss_bdat_reply),
+			(void)str_copy(s->ss_bdat_reply,
+			    sizeof(s->ss_bdat_reply),
 			    "452 4.3.1 Insufficient system storage");
 		} else {
 			smtpd_data_init(&s->ss_dec, SMTPD_DATA_BDAT,
@@ -451,8 +476,8 @@ smtpd_do_bdat(struct smtpd_session *s, const char *arg, size_t len)
 void
 smtpd_cmd_bdat_end(struct smtpd_session *s)
 {
-	char	out[4];
-	size_t	o;
+	char   out[4];
+	size_t o;
 
 	if (s->ss_bdat_reject) {
 		smtpd_enter_state(s, SS_CMD);
@@ -544,7 +569,8 @@ smtpd_do_starttls(struct smtpd_session *s, const char *arg, size_t len)
 		return;
 	}
 	if (!smtpd_starttls_offered(s)) {
-		smtpd_session_error(s, "502 5.5.1 Error: command not implemented");
+		smtpd_session_error(s,
+		    "502 5.5.1 Error: command not implemented");
 		return;
 	}
 	smtpd_reply(s, "220 2.0.0 Ready to start TLS");
@@ -563,9 +589,9 @@ smtpd_do_starttls(struct smtpd_session *s, const char *arg, size_t len)
 static int
 smtpd_check_pass(const char *user, const char *pass, size_t passlen, void *arg)
 {
-	struct smtpd_session	*s = arg;
-	char			 login[SPOOL_LOGIN_MAX], tag[SPOOL_TAG_HEX];
-	int			 rc;
+	struct smtpd_session *s = arg;
+	char		      login[SPOOL_LOGIN_MAX], tag[SPOOL_TAG_HEX];
+	int		      rc;
 
 	rc = smtpd_lka_auth(s->ss_env, user, pass, passlen, login, tag);
 	if (rc == 0) {
@@ -576,9 +602,10 @@ smtpd_check_pass(const char *user, const char *pass, size_t passlen, void *arg)
 }
 
 static void
-smtpd_auth_done(struct smtpd_session *s, enum smtpd_sasl_rc rc, struct buf *chal)
+smtpd_auth_done(struct smtpd_session *s, enum smtpd_sasl_rc rc,
+    struct buf *chal)
 {
-	const struct conf	*cf = s->ss_env->se_cf;
+	const struct conf *cf = s->ss_env->se_cf;
 
 	switch (rc) {
 	case SMTPD_SASL_OK:
@@ -588,8 +615,8 @@ smtpd_auth_done(struct smtpd_session *s, enum smtpd_sasl_rc rc, struct buf *chal
 		s->ss_authed = true;
 		smtpd_enter_state(s, SS_CMD);
 		smtpd_sasl_free(&s->ss_sasl);
-		log_info("NOQUEUE: auth: client=%s, sasl_username=%s", s->ss_client,
-		    s->ss_sasl_user);
+		log_info("NOQUEUE: auth: client=%s, sasl_username=%s",
+		    s->ss_client, s->ss_sasl_user);
 		smtpd_reply(s, "235 2.7.0 Authentication successful");
 		return;
 	case SMTPD_SASL_CONTINUE:
@@ -599,7 +626,8 @@ smtpd_auth_done(struct smtpd_session *s, enum smtpd_sasl_rc rc, struct buf *chal
 	case SMTPD_SASL_BADMECH:
 		smtpd_enter_state(s, SS_CMD);
 		smtpd_sasl_free(&s->ss_sasl);
-		smtpd_session_error(s, "504 5.5.4 Unrecognized authentication type");
+		smtpd_session_error(s,
+		    "504 5.5.4 Unrecognized authentication type");
 		return;
 	case SMTPD_SASL_BADPROT:
 		smtpd_enter_state(s, SS_CMD);
@@ -630,24 +658,27 @@ smtpd_auth_done(struct smtpd_session *s, enum smtpd_sasl_rc rc, struct buf *chal
 static void
 smtpd_do_auth(struct smtpd_session *s, const char *arg, size_t len)
 {
-	char			 mech[32], initial[SMTP_CMD_LINE_MAX];
-	const char		*sp;
-	struct buf		 chal;
-	enum smtpd_sasl_rc	 rc;
-	size_t			 mlen;
+	char		   mech[32], initial[SMTP_CMD_LINE_MAX];
+	const char	  *sp;
+	struct buf	   chal;
+	enum smtpd_sasl_rc rc;
+	size_t		   mlen;
 
 	if (!smtpd_auth_allowed(s)) {
 		if (smtpd_starttls_offered(s)) {
-			smtpd_session_error(s, "530 5.7.0 Must issue a STARTTLS command first");
+			smtpd_session_error(s,
+			    "530 5.7.0 Must issue a STARTTLS command first");
 			return;
 		}
-		smtpd_session_error(s, "503 5.5.1 Error: authentication not enabled");
+		smtpd_session_error(s,
+		    "503 5.5.1 Error: authentication not enabled");
 		return;
 	}
 	sp = memchr(arg, ' ', len);
 	mlen = sp ? (size_t)(sp - arg) : len;
 	if (mlen == 0 || mlen >= sizeof(mech)) {
-		smtpd_session_error(s, "504 5.5.4 Unrecognized authentication type");
+		smtpd_session_error(s,
+		    "504 5.5.4 Unrecognized authentication type");
 		return;
 	}
 	memcpy(mech, arg, mlen);
@@ -657,8 +688,8 @@ smtpd_do_auth(struct smtpd_session *s, const char *arg, size_t len)
 		(void)str_ncopy(initial, sizeof(initial), sp + 1,
 		    len - mlen - 1 < sizeof(initial) ? len - mlen - 1 : 0);
 	if (s->ss_sasl == NULL &&
-	    (s->ss_sasl = smtpd_sasl_new(smtpd_session_hostname(s), smtpd_check_pass,
-	    s)) == NULL) {
+	    (s->ss_sasl = smtpd_sasl_new(smtpd_session_hostname(s),
+		 smtpd_check_pass, s)) == NULL) {
 		smtpd_reply(s, "454 4.7.0 Temporary authentication failure");
 		return;
 	}
@@ -672,8 +703,8 @@ smtpd_do_auth(struct smtpd_session *s, const char *arg, size_t len)
 void
 smtpd_cmd_auth_line(struct smtpd_session *s, const char *line)
 {
-	struct buf		chal;
-	enum smtpd_sasl_rc	rc;
+	struct buf	   chal;
+	enum smtpd_sasl_rc rc;
 
 	if (strcmp(line, "*") == 0) {
 		smtpd_sasl_free(&s->ss_sasl);
@@ -715,7 +746,8 @@ smtpd_cmd_junk(struct smtpd_session *s, enum smtp_verb verb, bool parsed)
 		s->ss_junk = 0;
 		s->ss_junk_msgs = s->ss_nmsgs;
 	}
-	if (++s->ss_junk <= (uint64_t)s->ss_env->se_cf->cf_smtpd_junk_command_limit)
+	if (++s->ss_junk <=
+	    (uint64_t)s->ss_env->se_cf->cf_smtpd_junk_command_limit)
 		return false;
 	log_info("NOQUEUE: too many junk commands: client=%s, commands=%u",
 	    s->ss_client, s->ss_junk);
@@ -726,10 +758,10 @@ smtpd_cmd_junk(struct smtpd_session *s, enum smtp_verb verb, bool parsed)
 void
 smtpd_cmd_dispatch(struct smtpd_session *s, const char *line, size_t len)
 {
-	struct smtp_cmd		c;
-	enum smtp_cmd_status	st;
-	size_t			i;
-	char			vis[LOG_VIS_MAX];
+	struct smtp_cmd	     c;
+	enum smtp_cmd_status st;
+	size_t		     i;
+	char		     vis[LOG_VIS_MAX];
 
 	s->ss_ncmds++;
 	if (log_is_verbose())
@@ -742,18 +774,21 @@ smtpd_cmd_dispatch(struct smtpd_session *s, const char *line, size_t len)
 	case SMTP_CMD_OK:
 		break;
 	case SMTP_CMD_SYNTAX:
-		smtpd_session_error(s, "501 5.5.4 Syntax error in parameters (%s)",
+		smtpd_session_error(s,
+		    "501 5.5.4 Syntax error in parameters (%s)",
 		    smtp_verb_name(c.verb));
 		return;
 	case SMTP_CMD_TOOLONG:
 		smtpd_session_error(s, "500 5.5.2 Error: line too long");
 		return;
 	case SMTP_CMD_BADCHAR:
-		smtpd_session_error(s, "500 5.5.2 Error: bad character in command");
+		smtpd_session_error(s,
+		    "500 5.5.2 Error: bad character in command");
 		return;
 	case SMTP_CMD_UNKNOWN:
 	default:
-		smtpd_session_error(s, "500 5.5.2 Error: command not recognized");
+		smtpd_session_error(s,
+		    "500 5.5.2 Error: command not recognized");
 		return;
 	}
 	for (i = 0; i < sizeof(smtpd_verbs) / sizeof(smtpd_verbs[0]); i++)

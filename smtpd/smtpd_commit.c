@@ -38,23 +38,23 @@
 #include "smtpd.h"
 #include "xmem.h"
 
-#define SMTPD_COMMIT_STACK	(256 * 1024)
+#define SMTPD_COMMIT_STACK (256 * 1024)
 
 struct smtpd_cq {
-	struct smtpd_session	**cq_v;
-	size_t			  cq_n, cq_cap;
+	struct smtpd_session **cq_v;
+	size_t		       cq_n, cq_cap;
 };
 
-static pthread_mutex_t	 cm_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t	 cm_cond = PTHREAD_COND_INITIALIZER;
-static struct smtpd_cq	 cm_todo, cm_renamed, cm_done;
-static bool		 cm_syncing;	/* a thread is syncing the directory */
-static bool		 cm_stop;	/* smtpd_commit_stop(): threads return */
-static pthread_t	*cm_threads;
-static int		 cm_nthreads;
-static int		 cm_dirfd = -1;	/* incoming/new, kept open by the syncer */
-static struct stat	 cm_dirst;	/* what cm_dirfd is */
-static struct ev	*cm_ev;		/* the loop to wake: commits done */
+static pthread_mutex_t cm_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t  cm_cond = PTHREAD_COND_INITIALIZER;
+static struct smtpd_cq cm_todo, cm_renamed, cm_done;
+static bool	       cm_syncing; /* a thread is syncing the directory */
+static bool	       cm_stop;	   /* smtpd_commit_stop(): threads return */
+static pthread_t      *cm_threads;
+static int	       cm_nthreads;
+static int	   cm_dirfd = -1; /* incoming/new, kept open by the syncer */
+static struct stat cm_dirst;	  /* what cm_dirfd is */
+static struct ev  *cm_ev;	  /* the loop to wake: commits done */
 
 static void
 smtpd_cq_push(struct smtpd_cq *q, struct smtpd_session *s)
@@ -80,18 +80,19 @@ smtpd_commit_wake(void)
 static int
 smtpd_commit_syncdir(const char *dir)
 {
-	struct stat	st;
-	int		rc;
+	struct stat st;
+	int	    rc;
 
 	if (stat(dir, &st) == -1)
 		return errno;
-	if (cm_dirfd != -1 && (st.st_ino != cm_dirst.st_ino ||
-	    st.st_dev != cm_dirst.st_dev)) {
-		(void)close(cm_dirfd);	/* read-only fd: nothing to lose */
+	if (cm_dirfd != -1 &&
+	    (st.st_ino != cm_dirst.st_ino || st.st_dev != cm_dirst.st_dev)) {
+		(void)close(cm_dirfd); /* read-only fd: nothing to lose */
 		cm_dirfd = -1;
 	}
 	if (cm_dirfd == -1) {
-		if ((cm_dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		if ((cm_dirfd = open(dir,
+			 O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 			return errno;
 		if (fstat(cm_dirfd, &cm_dirst) == -1) {
 			rc = errno;
@@ -117,8 +118,8 @@ smtpd_commit_syncdir(const char *dir)
 static void
 smtpd_commit_sync_all(struct smtpd_cq *batch)
 {
-	size_t	i;
-	int	rc;
+	size_t i;
+	int    rc;
 
 	while (cm_renamed.cq_n > 0) {
 		for (i = 0; i < cm_renamed.cq_n; i++)
@@ -145,16 +146,16 @@ smtpd_commit_sync_all(struct smtpd_cq *batch)
 static void *
 smtpd_commit_thread(void *arg)
 {
-	struct smtpd_session	*s;
-	struct smtpd_cq		 batch = { NULL, 0, 0 };
-	int			 rc;
+	struct smtpd_session *s;
+	struct smtpd_cq	      batch = { NULL, 0, 0 };
+	int		      rc;
 
 	(void)arg;
 	for (;;) {
 		(void)pthread_mutex_lock(&cm_lock);
 		while (cm_todo.cq_n == 0 && !cm_stop)
 			(void)pthread_cond_wait(&cm_cond, &cm_lock);
-		if (cm_todo.cq_n == 0) {		/* stopping, nothing left */
+		if (cm_todo.cq_n == 0) { /* stopping, nothing left */
 			(void)pthread_mutex_unlock(&cm_lock);
 			break;
 		}
@@ -187,9 +188,9 @@ smtpd_commit_thread(void *arg)
 void
 smtpd_commit_init(int nthreads, struct ev *ev)
 {
-	pthread_attr_t	attr;
-	sigset_t	all, old;
-	int		i, rc;
+	pthread_attr_t attr;
+	sigset_t       all, old;
+	int	       i, rc;
 
 	cm_ev = ev;
 	cm_threads = xcalloc((size_t)nthreads, sizeof(*cm_threads));
@@ -199,8 +200,8 @@ smtpd_commit_init(int nthreads, struct ev *ev)
 	sigfillset(&all);
 	(void)pthread_sigmask(SIG_BLOCK, &all, &old);
 	for (i = 0; i < nthreads; i++) {
-		if ((rc = pthread_create(&cm_threads[i], &attr, smtpd_commit_thread,
-		    NULL)) != 0) {
+		if ((rc = pthread_create(&cm_threads[i], &attr,
+			 smtpd_commit_thread, NULL)) != 0) {
 			errno = rc;
 			log_fatal("pthread_create");
 		}
@@ -213,7 +214,7 @@ smtpd_commit_init(int nthreads, struct ev *ev)
 void
 smtpd_commit_stop(void)
 {
-	int	i;
+	int i;
 
 	(void)pthread_mutex_lock(&cm_lock);
 	cm_stop = true;
@@ -226,7 +227,7 @@ smtpd_commit_stop(void)
 	cm_threads = NULL;
 	cm_nthreads = 0;
 	if (cm_dirfd != -1)
-		(void)close(cm_dirfd);	/* read-only fd */
+		(void)close(cm_dirfd); /* read-only fd */
 	cm_dirfd = -1;
 }
 
@@ -243,17 +244,18 @@ smtpd_commit_submit(struct smtpd_session *s)
 size_t
 smtpd_commit_take(struct smtpd_session **v, size_t max)
 {
-	size_t		n;
-	bool		more;
+	size_t n;
+	bool   more;
 
 	(void)pthread_mutex_lock(&cm_lock);
 	n = cm_done.cq_n < max ? cm_done.cq_n : max;
 	memcpy(v, cm_done.cq_v, n * sizeof(*v));
-	memmove(cm_done.cq_v, cm_done.cq_v + n, (cm_done.cq_n - n) * sizeof(*v));
+	memmove(cm_done.cq_v, cm_done.cq_v + n,
+	    (cm_done.cq_n - n) * sizeof(*v));
 	cm_done.cq_n -= n;
 	more = cm_done.cq_n > 0;
 	(void)pthread_mutex_unlock(&cm_lock);
 	if (more)
-		smtpd_commit_wake();	/* more remain: wake again */
+		smtpd_commit_wake(); /* more remain: wake again */
 	return n;
 }

@@ -5,12 +5,12 @@
 #include "smtpd_data.h"
 
 enum {
-	SD_BOL,		/* at the start of a line (after CRLF) */
-	SD_TEXT,	/* inside a line, or after a bare LF */
-	SD_CR,		/* CR seen inside a line */
-	SD_DOT,		/* "." at the start of a line (DOT mode) */
-	SD_DOTCR,	/* ".\r" at the start of a line (DOT mode) */
-	SD_END		/* CRLF.CRLF seen */
+	SD_BOL,	  /* at the start of a line (after CRLF) */
+	SD_TEXT,  /* inside a line, or after a bare LF */
+	SD_CR,	  /* CR seen inside a line */
+	SD_DOT,	  /* "." at the start of a line (DOT mode) */
+	SD_DOTCR, /* ".\r" at the start of a line (DOT mode) */
+	SD_END	  /* CRLF.CRLF seen */
 };
 
 void
@@ -124,10 +124,10 @@ sd_step(struct smtpd_data *d, char c, char *out, size_t *o)
 }
 
 size_t
-smtpd_data_push(struct smtpd_data *d, const char *in, size_t n,
-    char *out, size_t *outlen_r)
+smtpd_data_push(struct smtpd_data *d, const char *in, size_t n, char *out,
+    size_t *outlen_r)
 {
-	size_t	i, o = 0;
+	size_t i, o = 0;
 
 	for (i = 0; i < n && !d->da_done; i++) {
 		/* Fast path: plain text bytes in the middle of a line. */
@@ -152,7 +152,7 @@ smtpd_data_push(struct smtpd_data *d, const char *in, size_t n,
 void
 smtpd_data_finish(struct smtpd_data *d, char *out, size_t *outlen_r)
 {
-	size_t	o = 0;
+	size_t o = 0;
 
 	switch (d->da_state) {
 	case SD_CR:

@@ -21,26 +21,27 @@
 #include <stdint.h>
 
 /* error flags (accumulate) */
-#define SMTPD_DATA_BARE		0x01	/* bare CR or LF seen */
-#define SMTPD_DATA_LONGLINE	0x02	/* a line over max_line octets (with CRLF) */
-#define SMTPD_DATA_TOOBIG	0x04	/* more than max_size message octets */
+#define SMTPD_DATA_BARE	    0x01 /* bare CR or LF seen */
+#define SMTPD_DATA_LONGLINE 0x02 /* a line over max_line octets (with CRLF) */
+#define SMTPD_DATA_TOOBIG   0x04 /* more than max_size message octets */
 
 enum smtpd_data_mode { SMTPD_DATA_DOT, SMTPD_DATA_BDAT };
 
 struct smtpd_data {
-	enum smtpd_data_mode	 da_mode;
-	int			 da_state;
-	unsigned		 da_flags;
-	size_t			 da_linelen;	/* octets of the current line as sent */
-	size_t			 da_max_line;	/* including CRLF */
-	uint64_t		 da_max_size;
-	uint64_t		 da_size;	/* message octets produced (counted even when discarded) */
-	uint64_t		 da_lines;	/* CRLF-ended lines seen (progress, for timeouts) */
-	bool			 da_done;	/* end of data seen (DOT mode) */
+	enum smtpd_data_mode da_mode;
+	int		     da_state;
+	unsigned	     da_flags;
+	size_t	 da_linelen;  /* octets of the current line as sent */
+	size_t	 da_max_line; /* including CRLF */
+	uint64_t da_max_size;
+	uint64_t
+	    da_size; /* message octets produced (counted even when discarded) */
+	uint64_t da_lines; /* CRLF-ended lines seen (progress, for timeouts) */
+	bool	 da_done;  /* end of data seen (DOT mode) */
 };
 
-void	smtpd_data_init(struct smtpd_data *, enum smtpd_data_mode,
-	    size_t max_line, uint64_t max_size);
+void smtpd_data_init(struct smtpd_data *, enum smtpd_data_mode, size_t max_line,
+    uint64_t max_size);
 /*
  * Consumes up to n bytes of in and writes the decoded message bytes to
  * out (which must have room for at least n + 2 bytes), *outlen_r = count.
@@ -48,12 +49,12 @@ void	smtpd_data_init(struct smtpd_data *, enum smtpd_data_mode,
  * end of data was reached (da_done; the rest is the next command). Once
  * the size limit is passed, output stops (bytes are still counted).
  */
-size_t	smtpd_data_push(struct smtpd_data *, const char *in, size_t n,
-	    char *out, size_t *outlen_r);
+size_t smtpd_data_push(struct smtpd_data *, const char *in, size_t n, char *out,
+    size_t *outlen_r);
 /*
  * BDAT LAST: closes the message. A final line without CRLF gets one
  * (written to out, room for 2 bytes); a dangling CR is a bare CR.
  */
-void	smtpd_data_finish(struct smtpd_data *, char *out, size_t *outlen_r);
+void smtpd_data_finish(struct smtpd_data *, char *out, size_t *outlen_r);
 
 #endif

@@ -31,51 +31,51 @@
 #include "smtpd_limits.h"
 #include "xmem.h"
 
-#define SMTPD_LIMITS_MIN_BUCKETS	64
-#define SMTPD_LIMITS_MAX_BUCKETS	(UINT32_C(1) << 20)
-#define SMTPD_LIMITS_LOCK_S		2	/* longer: a wedged mutex */
-#define SMTPD_LIMITS_WARN_S		60
-#define SMTPD_LIMITS_KEY		16
+#define SMTPD_LIMITS_MIN_BUCKETS 64
+#define SMTPD_LIMITS_MAX_BUCKETS (UINT32_C(1) << 20)
+#define SMTPD_LIMITS_LOCK_S	 2 /* longer: a wedged mutex */
+#define SMTPD_LIMITS_WARN_S	 60
+#define SMTPD_LIMITS_KEY	 16
 
 struct smtpd_limits_bucket {
-	uint8_t		 lb_ip[SMTPD_LIMITS_KEY];
-	uint32_t	 lb_count;		/* 0: empty */
+	uint8_t	 lb_ip[SMTPD_LIMITS_KEY];
+	uint32_t lb_count; /* 0: empty */
 };
 
 /* One session a worker holds: the address it was counted under. */
 struct smtpd_limits_held {
-	uint8_t		 lh_ip[SMTPD_LIMITS_KEY];
-	uint32_t	 lh_used;
+	uint8_t	 lh_ip[SMTPD_LIMITS_KEY];
+	uint32_t lh_used;
 };
 
 struct smtpd_limits_shm {
-	pthread_mutex_t	 ls_mutex;
-	uint64_t	 ls_sessions;		/* counted sessions, all workers */
-	uint32_t	 ls_used;		/* buckets in use */
-	atomic_int	 ls_stress;
+	pthread_mutex_t ls_mutex;
+	uint64_t	ls_sessions; /* counted sessions, all workers */
+	uint32_t	ls_used;     /* buckets in use */
+	atomic_int	ls_stress;
 	struct smtpd_limits_bucket ls_b[];
 };
 
 /* Per worker slot; the master's copy is authoritative for sizes and fds. */
 struct smtpd_limits_worker {
-	struct smtpd_limits_held *lw_held;	/* shared ledger; NULL: none */
-	size_t		 lw_n;
-	int		 lw_rfd;		/* master: retirement notices */
-	int		 lw_wfd;		/* worker: its end */
+	struct smtpd_limits_held *lw_held; /* shared ledger; NULL: none */
+	size_t			  lw_n;
+	int			  lw_rfd; /* master: retirement notices */
+	int			  lw_wfd; /* worker: its end */
 };
 
 struct smtpd_limits {
-	struct smtpd_limits_shm	   *lm_shm;
-	uint32_t		    lm_mask;	/* buckets - 1, never read from shm */
-	uint64_t		    lm_seed;
+	struct smtpd_limits_shm *lm_shm;
+	uint32_t		 lm_mask; /* buckets - 1, never read from shm */
+	uint64_t		 lm_seed;
 	struct smtpd_limits_worker *lm_w;
 	size_t			    lm_nw;
-	size_t			    lm_self;	/* a worker's slot; SIZE_MAX: master */
-	uint64_t		    lm_per_ip;
-	uint64_t		    lm_capacity;
-	unsigned		    lm_threshold;
-	unsigned		    lm_v6bits;	/* IPv6 prefix counted as one */
-	time_t			    lm_warned;
+	size_t	 lm_self; /* a worker's slot; SIZE_MAX: master */
+	uint64_t lm_per_ip;
+	uint64_t lm_capacity;
+	unsigned lm_threshold;
+	unsigned lm_v6bits; /* IPv6 prefix counted as one */
+	time_t	 lm_warned;
 };
 
 /* ---- the table (callers hold the mutex) */
@@ -83,7 +83,7 @@ struct smtpd_limits {
 static uint32_t
 smtpd_limits_hash(const struct smtpd_limits *lm, const uint8_t *k)
 {
-	uint64_t	a, b, h;
+	uint64_t a, b, h;
 
 	memcpy(&a, k, 8);
 	memcpy(&b, k + 8, 8);
@@ -95,10 +95,11 @@ smtpd_limits_hash(const struct smtpd_limits *lm, const uint8_t *k)
 
 /* k's bucket (found) or the empty one where it would go; UINT32_MAX: full. */
 static uint32_t
-smtpd_limits_find(const struct smtpd_limits *lm, const uint8_t *k, bool *found_r)
+smtpd_limits_find(const struct smtpd_limits *lm, const uint8_t *k,
+    bool *found_r)
 {
 	const struct smtpd_limits_bucket *b = lm->lm_shm->ls_b;
-	uint32_t	i = smtpd_limits_hash(lm, k) & lm->lm_mask, n;
+	uint32_t i = smtpd_limits_hash(lm, k) & lm->lm_mask, n;
 
 	*found_r = false;
 	for (n = 0; n <= lm->lm_mask; n++, i = (i + 1) & lm->lm_mask) {
@@ -116,7 +117,7 @@ smtpd_limits_find(const struct smtpd_limits *lm, const uint8_t *k, bool *found_r
 static enum smtpd_limits_rc
 smtpd_limits_add(struct smtpd_limits *lm, const uint8_t *k, uint64_t max)
 {
-	struct smtpd_limits_shm	*shm = lm->lm_shm;
+	struct smtpd_limits_shm *shm = lm->lm_shm;
 	uint32_t		 i;
 	bool			 found;
 
@@ -140,7 +141,7 @@ static void
 smtpd_limits_drop(struct smtpd_limits *lm, uint32_t i)
 {
 	struct smtpd_limits_bucket *b = lm->lm_shm->ls_b;
-	uint32_t	j = i, home, n;
+	uint32_t		    j = i, home, n;
 
 	b[i].lb_count = 0;
 	lm->lm_shm->ls_used--;
@@ -161,12 +162,12 @@ smtpd_limits_drop(struct smtpd_limits *lm, uint32_t i)
 static void
 smtpd_limits_sub(struct smtpd_limits *lm, const uint8_t *k)
 {
-	uint32_t	i;
-	bool		found;
+	uint32_t i;
+	bool	 found;
 
 	i = smtpd_limits_find(lm, k, &found);
 	if (!found)
-		return;		/* a rebuild already forgot it */
+		return; /* a rebuild already forgot it */
 	if (--lm->lm_shm->ls_b[i].lb_count == 0)
 		smtpd_limits_drop(lm, i);
 }
@@ -174,7 +175,7 @@ smtpd_limits_sub(struct smtpd_limits *lm, const uint8_t *k)
 static void
 smtpd_limits_stress_eval(struct smtpd_limits *lm)
 {
-	struct smtpd_limits_shm	*shm = lm->lm_shm;
+	struct smtpd_limits_shm *shm = lm->lm_shm;
 	uint64_t		 on, off;
 
 	if (lm->lm_capacity == 0)
@@ -182,7 +183,7 @@ smtpd_limits_stress_eval(struct smtpd_limits *lm)
 	on = (lm->lm_capacity * lm->lm_threshold + 99) / 100;
 	if (on == 0)
 		on = 1;
-	off = on - on / 4;	/* hysteresis: one line per episode */
+	off = on - on / 4; /* hysteresis: one line per episode */
 	if (!atomic_load(&shm->ls_stress) && shm->ls_sessions >= on) {
 		atomic_store(&shm->ls_stress, 1);
 		log_info("stress: begin, sessions=%llu, capacity=%llu",
@@ -200,17 +201,18 @@ smtpd_limits_stress_eval(struct smtpd_limits *lm)
 static void
 smtpd_limits_rebuild(struct smtpd_limits *lm)
 {
-	struct smtpd_limits_shm	*shm = lm->lm_shm;
+	struct smtpd_limits_shm *shm = lm->lm_shm;
 	size_t			 s, e;
 
 	memset(shm->ls_b, 0, ((size_t)lm->lm_mask + 1) * sizeof(shm->ls_b[0]));
 	shm->ls_used = 0;
 	shm->ls_sessions = 0;
 	for (s = 0; s < lm->lm_nw; s++)
-		for (e = 0; lm->lm_w[s].lw_held != NULL && e < lm->lm_w[s].lw_n; e++)
+		for (e = 0; lm->lm_w[s].lw_held != NULL && e < lm->lm_w[s].lw_n;
+		     e++)
 			if (lm->lm_w[s].lw_held[e].lh_used &&
-			    smtpd_limits_add(lm, lm->lm_w[s].lw_held[e].lh_ip, 0) ==
-			    SMTPD_LIMITS_OK)
+			    smtpd_limits_add(lm, lm->lm_w[s].lw_held[e].lh_ip,
+				0) == SMTPD_LIMITS_OK)
 				shm->ls_sessions++;
 	smtpd_limits_stress_eval(lm);
 }
@@ -220,7 +222,7 @@ smtpd_limits_rebuild(struct smtpd_limits *lm)
 static bool
 smtpd_limits_warn_due(struct smtpd_limits *lm)
 {
-	time_t	now = time(NULL);
+	time_t now = time(NULL);
 
 	if (now - lm->lm_warned < SMTPD_LIMITS_WARN_S)
 		return false;
@@ -231,7 +233,7 @@ smtpd_limits_warn_due(struct smtpd_limits *lm)
 static int
 smtpd_limits_lock(struct smtpd_limits *lm)
 {
-	struct timespec	ts;
+	struct timespec ts;
 	int		rc;
 
 	(void)clock_gettime(CLOCK_REALTIME, &ts);
@@ -272,15 +274,15 @@ smtpd_limits_seed(struct smtpd_limits *lm)
 struct smtpd_limits *
 smtpd_limits_new(size_t nslots, uint64_t capacity)
 {
-	struct smtpd_limits	*lm;
-	pthread_mutexattr_t	 ma;
-	uint32_t		 nb = SMTPD_LIMITS_MIN_BUCKETS;
-	size_t			 i, sz;
+	struct smtpd_limits *lm;
+	pthread_mutexattr_t  ma;
+	uint32_t	     nb = SMTPD_LIMITS_MIN_BUCKETS;
+	size_t		     i, sz;
 
 	while (nb < SMTPD_LIMITS_MAX_BUCKETS && nb / 2 < capacity)
 		nb *= 2;
-	sz = sizeof(struct smtpd_limits_shm) + (size_t)nb *
-	    sizeof(struct smtpd_limits_bucket);
+	sz = sizeof(struct smtpd_limits_shm) +
+	    (size_t)nb * sizeof(struct smtpd_limits_bucket);
 	lm = xcalloc(1, sizeof(*lm));
 	lm->lm_shm = mmap(NULL, sz, PROT_READ | PROT_WRITE,
 	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -318,11 +320,13 @@ smtpd_limits_configure(struct smtpd_limits *lm, uint64_t per_ip,
 void
 smtpd_limits_conf(struct smtpd_limits *lm, const struct conf *cf)
 {
-	uint64_t	cap, per_ip;
+	uint64_t cap, per_ip;
 
-	cap = (uint64_t)cf->cf_smtpd_workers * (uint64_t)cf->cf_smtpd_max_sessions;
-	per_ip = cf->cf_smtpd_max_sessions_per_ip > 0 ?
-	    (uint64_t)cf->cf_smtpd_max_sessions_per_ip : cap / 2;
+	cap = (uint64_t)cf->cf_smtpd_workers *
+	    (uint64_t)cf->cf_smtpd_max_sessions;
+	per_ip = cf->cf_smtpd_max_sessions_per_ip > 0
+	    ? (uint64_t)cf->cf_smtpd_max_sessions_per_ip
+	    : cap / 2;
 	smtpd_limits_configure(lm, per_ip,
 	    (unsigned)cf->cf_smtpd_client_ipv6_prefix_length, cap,
 	    (unsigned)cf->cf_smtpd_stress_threshold);
@@ -378,15 +382,16 @@ smtpd_limits_forget(struct smtpd_limits_worker *w)
 void
 smtpd_limits_free(struct smtpd_limits **lmp)
 {
-	struct smtpd_limits	*lm;
-	size_t			 i;
+	struct smtpd_limits *lm;
+	size_t		     i;
 
 	if (lmp == NULL || (lm = *lmp) == NULL)
 		return;
 	for (i = 0; i < lm->lm_nw; i++)
 		smtpd_limits_forget(&lm->lm_w[i]);
-	(void)munmap(lm->lm_shm, sizeof(struct smtpd_limits_shm) +
-	    (size_t)(lm->lm_mask + 1) * sizeof(struct smtpd_limits_bucket));
+	(void)munmap(lm->lm_shm,
+	    sizeof(struct smtpd_limits_shm) +
+		(size_t)(lm->lm_mask + 1) * sizeof(struct smtpd_limits_bucket));
 	free(lm->lm_w);
 	free(lm);
 	*lmp = NULL;
@@ -395,7 +400,7 @@ smtpd_limits_free(struct smtpd_limits **lmp)
 void
 smtpd_limits_reaped(struct smtpd_limits *lm, size_t slot)
 {
-	bool	held = lm->lm_w[slot].lw_held != NULL;
+	bool held = lm->lm_w[slot].lw_held != NULL;
 
 	smtpd_limits_forget(&lm->lm_w[slot]);
 	if (!held)
@@ -435,7 +440,7 @@ smtpd_limits_notice(struct smtpd_limits *lm, size_t slot)
 void
 smtpd_limits_child(struct smtpd_limits *lm, size_t slot)
 {
-	size_t	s;
+	size_t s;
 
 	for (s = 0; s < lm->lm_nw; s++) {
 		if (lm->lm_w[s].lw_rfd != -1)
@@ -467,9 +472,9 @@ smtpd_limits_retire(struct smtpd_limits *lm)
 static void
 smtpd_limits_mask(uint8_t *k, unsigned bits)
 {
-	unsigned	i;
+	unsigned i;
 
-	for (i = 0; i < SMTPD_LIMITS_KEY; i++, bits = bits > 8 ? bits - 8 : 0)
+	for (i = 0; i<SMTPD_LIMITS_KEY; i++, bits = bits> 8 ? bits - 8 : 0)
 		if (bits < 8)
 			k[i] &= (uint8_t)(0xff00 >> bits);
 }
@@ -478,14 +483,15 @@ static int
 smtpd_limits_key(const struct smtpd_limits *lm, const struct sockaddr *sa,
     uint8_t *k)
 {
-	static const uint8_t		 v4mapped[12] = { [10] = 0xff, [11] = 0xff };
-	const struct sockaddr_in	*sin;
-	const struct sockaddr_in6	*sin6;
+	static const uint8_t	   v4mapped[12] = { [10] = 0xff, [11] = 0xff };
+	const struct sockaddr_in  *sin;
+	const struct sockaddr_in6 *sin6;
 
 	memset(k, 0, SMTPD_LIMITS_KEY);
 	if (sa->sa_family == AF_INET) {
 		sin = (const struct sockaddr_in *)(const void *)sa;
-		k[10] = k[11] = 0xff;	/* as ::ffff:a.b.c.d, its IPv4-mapped form */
+		k[10] = k[11] =
+		    0xff; /* as ::ffff:a.b.c.d, its IPv4-mapped form */
 		memcpy(k + 12, &sin->sin_addr, 4);
 		return 0;
 	}
@@ -504,7 +510,8 @@ smtpd_limits_untracked(struct smtpd_limits *lm, const char *why)
 {
 	if (smtpd_limits_warn_due(lm))
 		log_warnx("session limits: %s: sessions admitted without a "
-		    "per-address count", why);
+			  "per-address count",
+		    why);
 	return SMTPD_LIMITS_UNTRACKED;
 }
 
@@ -564,7 +571,7 @@ bool
 smtpd_limits_stress(const struct smtpd_limits *lm)
 {
 	return atomic_load_explicit(&lm->lm_shm->ls_stress,
-	    memory_order_relaxed) != 0;
+		   memory_order_relaxed) != 0;
 }
 
 uint64_t
@@ -576,9 +583,9 @@ smtpd_limits_sessions(const struct smtpd_limits *lm)
 uint32_t
 smtpd_limits_count(struct smtpd_limits *lm, const struct sockaddr *sa)
 {
-	uint8_t		k[SMTPD_LIMITS_KEY];
-	uint32_t	i, n = 0;
-	bool		found;
+	uint8_t	 k[SMTPD_LIMITS_KEY];
+	uint32_t i, n = 0;
+	bool	 found;
 
 	if (smtpd_limits_key(lm, sa, k) == -1 || smtpd_limits_lock(lm) == -1)
 		return 0;

@@ -28,23 +28,23 @@
 struct smtpd_limits;
 
 enum smtpd_limits_rc {
-	SMTPD_LIMITS_OK,		/* counted; *idx_r names the ledger entry */
-	SMTPD_LIMITS_OVER,		/* the address holds its limit already */
-	SMTPD_LIMITS_UNTRACKED		/* table full or lock lost: admitted, not counted */
+	SMTPD_LIMITS_OK,       /* counted; *idx_r names the ledger entry */
+	SMTPD_LIMITS_OVER,     /* the address holds its limit already */
+	SMTPD_LIMITS_UNTRACKED /* table full or lock lost: admitted, not counted */
 };
 
 /* Master, before any fork: nslots worker slots, capacity sessions in all. */
 struct smtpd_limits *smtpd_limits_new(size_t nslots, uint64_t capacity);
 /* Unmaps and frees it (tests; the master keeps it until it exits). */
-void	smtpd_limits_free(struct smtpd_limits **);
+void smtpd_limits_free(struct smtpd_limits **);
 
 /*
  * Each process's policy (a worker's from its own configuration): at most
  * per_ip sessions per address (IPv6: per prefix of v6bits bits), stress
  * mode from threshold percent of capacity sessions in use.
  */
-void	smtpd_limits_configure(struct smtpd_limits *, uint64_t per_ip,
-	    unsigned v6bits, uint64_t capacity, unsigned threshold);
+void smtpd_limits_configure(struct smtpd_limits *, uint64_t per_ip,
+    unsigned v6bits, uint64_t capacity, unsigned threshold);
 
 /*
  * The same from the configuration: smtpd_client_connection_limit (0: half
@@ -52,35 +52,35 @@ void	smtpd_limits_configure(struct smtpd_limits *, uint64_t per_ip,
  * smtpd_stress_threshold.
  */
 struct conf;
-void	smtpd_limits_conf(struct smtpd_limits *, const struct conf *);
+void smtpd_limits_conf(struct smtpd_limits *, const struct conf *);
 
 /* Master: the ledger and the retirement pipe of slot, before fork(). */
-int	smtpd_limits_spawn(struct smtpd_limits *, size_t slot, size_t nsessions);
+int smtpd_limits_spawn(struct smtpd_limits *, size_t slot, size_t nsessions);
 /* Master, after fork(): keeps the reading end only. */
-void	smtpd_limits_spawned(struct smtpd_limits *, size_t slot);
+void smtpd_limits_spawned(struct smtpd_limits *, size_t slot);
 /* Master: slot's worker is gone (or never started): forget what it held. */
-void	smtpd_limits_reaped(struct smtpd_limits *, size_t slot);
+void smtpd_limits_reaped(struct smtpd_limits *, size_t slot);
 /* Master: the read end of slot's retirement pipe to watch; -1: none. */
-int	smtpd_limits_notice_fd(const struct smtpd_limits *, size_t slot);
+int smtpd_limits_notice_fd(const struct smtpd_limits *, size_t slot);
 /*
  * Master, when that descriptor is readable: 1 if the worker said it is
  * retiring, 0 if not (it died); either way the pipe is closed (one notice
  * per worker). -1: nothing to read yet, the pipe stays open.
  */
-int	smtpd_limits_notice(struct smtpd_limits *, size_t slot);
+int smtpd_limits_notice(struct smtpd_limits *, size_t slot);
 
 /* Worker, first thing after fork(): keeps its own ledger and pipe only. */
-void	smtpd_limits_child(struct smtpd_limits *, size_t slot);
+void smtpd_limits_child(struct smtpd_limits *, size_t slot);
 /* Worker: tells the master it retires (once; a replacement starts). */
-void	smtpd_limits_retire(struct smtpd_limits *);
+void smtpd_limits_retire(struct smtpd_limits *);
 /* Worker: counts a new session from sa unless its address is over the limit. */
 enum smtpd_limits_rc smtpd_limits_admit(struct smtpd_limits *,
-	    const struct sockaddr *sa, int *idx_r);
+    const struct sockaddr *sa, int *idx_r);
 /* Worker: the session counted as idx ended (idx -1: nothing to do). */
-void	smtpd_limits_release(struct smtpd_limits *, int idx);
+void smtpd_limits_release(struct smtpd_limits *, int idx);
 
 /* Stress mode: most sessions of all workers are in use. */
-bool	smtpd_limits_stress(const struct smtpd_limits *);
+bool smtpd_limits_stress(const struct smtpd_limits *);
 /* Sessions counted across all workers, and those of one address (tests). */
 uint64_t smtpd_limits_sessions(const struct smtpd_limits *);
 uint32_t smtpd_limits_count(struct smtpd_limits *, const struct sockaddr *);

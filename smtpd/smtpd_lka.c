@@ -37,34 +37,34 @@
 #include "tls.h"
 #include "xmem.h"
 
-#define LKA_MAX_PEERS	(2 * SMTPD_BOARD_SLOTS)
+#define LKA_MAX_PEERS (2 * SMTPD_BOARD_SLOTS)
 
 struct smtpd_lka {
-	const struct conf	*lk_cf;
-	const char		*lk_spool;	/* "/" when chrooted */
-	struct spool		*lk_db;
-	unsigned char		 lk_key[SPOOL_TAG_KEYLEN];
-	int			 lk_ctl;
-	struct ev		*lk_ev;
-	struct ev_timer		 lk_tick;	/* is the master still there? */
-	size_t			 lk_npeers;
-	bool			 lk_stopping;	/* SIGTERM: until the workers are gone */
+	const struct conf *lk_cf;
+	const char	  *lk_spool; /* "/" when chrooted */
+	struct spool	  *lk_db;
+	unsigned char	   lk_key[SPOOL_TAG_KEYLEN];
+	int		   lk_ctl;
+	struct ev	  *lk_ev;
+	struct ev_timer	   lk_tick; /* is the master still there? */
+	size_t		   lk_npeers;
+	bool lk_stopping; /* SIGTERM: until the workers are gone */
 };
 
 /* Room for the one descriptor a control message carries. */
 union smtpd_lka_cmsg {
-	struct cmsghdr	hdr;
-	char		buf[CMSG_SPACE(sizeof(int))];
+	struct cmsghdr hdr;
+	char	       buf[CMSG_SPACE(sizeof(int))];
 };
 
 static struct spool *
 smtpd_lka_db(struct smtpd_lka *lk)
 {
-	int	rc;
+	int rc;
 
-	if (lk->lk_db == NULL && (rc = spool_open(lk->lk_spool,
-	    lk->lk_cf->cf_lmdb_map_size, lk->lk_cf->cf_lmdb_map_max, SPOOL_RDONLY,
-	    &lk->lk_db)) != 0) {
+	if (lk->lk_db == NULL &&
+	    (rc = spool_open(lk->lk_spool, lk->lk_cf->cf_lmdb_map_size,
+		 lk->lk_cf->cf_lmdb_map_max, SPOOL_RDONLY, &lk->lk_db)) != 0) {
 		log_warnx("spool_open %s (read-only): %s", lk->lk_spool,
 		    spool_strerror(rc));
 		lk->lk_db = NULL;
@@ -77,19 +77,19 @@ static int
 smtpd_lka_get(struct smtpd_lka *lk, bool by_ip, const char *what,
     struct spool_account *a)
 {
-	struct spool_txn	*txn = NULL;
-	struct spool		*db;
-	int			 rc;
+	struct spool_txn *txn = NULL;
+	struct spool	 *db;
+	int		  rc;
 
 	if ((db = smtpd_lka_db(lk)) == NULL)
 		return SPOOL_EDB;
 	if ((rc = spool_begin(db, false, &txn)) != 0) {
 		log_warnx("spool_begin: %s", spool_strerror(rc));
-		spool_close(&lk->lk_db);	/* reopened at the next request */
+		spool_close(&lk->lk_db); /* reopened at the next request */
 		return rc;
 	}
-	rc = by_ip ? spool_account_by_ip(txn, what, a) :
-	    spool_account_get(txn, what, a);
+	rc = by_ip ? spool_account_by_ip(txn, what, a)
+		   : spool_account_get(txn, what, a);
 	spool_abort(&txn);
 	if (rc != 0 && rc != SPOOL_ENOTFOUND)
 		log_warnx("account lookup: %s", spool_strerror(rc));
@@ -100,22 +100,24 @@ static enum lka_type
 smtpd_lka_do_pin(struct smtpd_lka *lk, const struct lka_query *q,
     struct spool_account *a)
 {
-	char	addr[LKA_ADDR_MAX + 1];
-	int	rc;
+	char addr[LKA_ADDR_MAX + 1];
+	int  rc;
 
 	memcpy(addr, q->lq_addr, q->lq_addrlen);
 	addr[q->lq_addrlen] = '\0';
 	rc = smtpd_lka_get(lk, true, addr, a);
-	return rc == 0 ? LKA_R_OK : rc == SPOOL_ENOTFOUND ? LKA_R_NO : LKA_R_TEMP;
+	return rc == 0		    ? LKA_R_OK
+	    : rc == SPOOL_ENOTFOUND ? LKA_R_NO
+				    : LKA_R_TEMP;
 }
 
 static enum lka_type
 smtpd_lka_do_auth(struct smtpd_lka *lk, const struct lka_query *q,
     struct spool_account *a)
 {
-	char	user[LKA_USER_MAX + 1], pass[LKA_PASS_MAX + 1];
-	int	rc;
-	bool	ok;
+	char user[LKA_USER_MAX + 1], pass[LKA_PASS_MAX + 1];
+	int  rc;
+	bool ok;
 
 	memcpy(user, q->lq_user, q->lq_userlen);
 	user[q->lq_userlen] = '\0';
@@ -127,7 +129,8 @@ smtpd_lka_do_auth(struct smtpd_lka *lk, const struct lka_query *q,
 		return LKA_R_TEMP;
 	}
 	/* no account, no password login: pwcheck hashes a dummy (same time) */
-	ok = pwcheck_ok(rc == 0 && a->ac_pwhash[0] != '\0' ? a->ac_pwhash : NULL,
+	ok = pwcheck_ok(rc == 0 && a->ac_pwhash[0] != '\0' ? a->ac_pwhash
+							   : NULL,
 	    pass, q->lq_passlen);
 	explicit_bzero(pass, sizeof(pass));
 	explicit_bzero(a->ac_pwhash, sizeof(a->ac_pwhash));
@@ -138,39 +141,42 @@ smtpd_lka_do_auth(struct smtpd_lka *lk, const struct lka_query *q,
 static bool
 smtpd_lka_serve(struct smtpd_lka *lk, int fd)
 {
-	uint8_t			 in[LKA_MSG_MAX + 1], out[LKA_MSG_MAX];
-	struct lka_query	 q;
-	struct spool_account	*a;
-	char			 tag[SPOOL_TAG_HEX];
-	enum lka_type		 t;
-	ssize_t			 n;
-	size_t			 olen;
+	uint8_t		      in[LKA_MSG_MAX + 1], out[LKA_MSG_MAX];
+	struct lka_query      q;
+	struct spool_account *a;
+	char		      tag[SPOOL_TAG_HEX];
+	enum lka_type	      t;
+	ssize_t		      n;
+	size_t		      olen;
 
 	tag[0] = '\0';
 	n = recv(fd, in, sizeof(in), MSG_TRUNC | MSG_DONTWAIT);
 	if (n == -1)
 		return errno == EAGAIN || errno == EINTR;
 	if (n == 0)
-		return false;		/* the worker exited */
+		return false; /* the worker exited */
 	if ((size_t)n > LKA_MSG_MAX ||
 	    lka_query_parse(in, (size_t)n, &q) != LKA_OK) {
 		log_warnx("lka: bad request from a worker (%zd bytes): "
-		    "closing its socket", n);
+			  "closing its socket",
+		    n);
 		explicit_bzero(in, sizeof(in));
 		return false;
 	}
 	a = xcalloc(1, sizeof(*a));
-	t = q.lq_type == LKA_Q_PIN ? smtpd_lka_do_pin(lk, &q, a) :
-	    smtpd_lka_do_auth(lk, &q, a);
+	t = q.lq_type == LKA_Q_PIN ? smtpd_lka_do_pin(lk, &q, a)
+				   : smtpd_lka_do_auth(lk, &q, a);
 	explicit_bzero(in, sizeof(in));
 	if (t == LKA_R_OK)
 		spool_tag_make(lk->lk_key, a->ac_login, tag);
 	olen = lka_reply_make(out, sizeof(out), t, q.lq_id, a->ac_login, tag);
-	freezero(a, sizeof(*a));	/* the pin lookup read the hash too */
+	freezero(a, sizeof(*a)); /* the pin lookup read the hash too */
 	if (olen == 0)
-		olen = lka_reply_make(out, sizeof(out), LKA_R_TEMP, q.lq_id, NULL, NULL);
+		olen = lka_reply_make(out, sizeof(out), LKA_R_TEMP, q.lq_id,
+		    NULL, NULL);
 	/* a worker that does not read its replies is gone or hostile */
-	return send(fd, out, olen, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)olen;
+	return send(fd, out, olen, MSG_DONTWAIT | MSG_NOSIGNAL) ==
+	    (ssize_t)olen;
 }
 
 /*
@@ -189,13 +195,13 @@ smtpd_lka_stop_check(struct smtpd_lka *lk)
 static void
 smtpd_lka_peer(struct ev *e, int fd, unsigned revents, void *arg)
 {
-	struct smtpd_lka	*lk = arg;
+	struct smtpd_lka *lk = arg;
 
 	(void)revents;
 	if (smtpd_lka_serve(lk, fd))
 		return;
 	ev_fd_del(e, fd);
-	(void)close(fd);	/* a socket: nothing to lose */
+	(void)close(fd); /* a socket: nothing to lose */
 	lk->lk_npeers--;
 	smtpd_lka_stop_check(lk);
 }
@@ -219,17 +225,18 @@ smtpd_lka_msghdr(struct msghdr *mh, struct iovec *iov, char *byte,
 static void
 smtpd_lka_take(struct smtpd_lka *lk)
 {
-	union smtpd_lka_cmsg	 cm;
-	struct msghdr		 mh;
-	struct iovec		 iov;
-	struct cmsghdr		*c;
-	char			 b;
-	int			 fd;
-	ssize_t			 n;
+	union smtpd_lka_cmsg cm;
+	struct msghdr	     mh;
+	struct iovec	     iov;
+	struct cmsghdr	    *c;
+	char		     b;
+	int		     fd;
+	ssize_t		     n;
 
 	smtpd_lka_msghdr(&mh, &iov, &b, &cm);
-	if ((n = recvmsg(lk->lk_ctl, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT)) == 0)
-		exit(0);		/* the master is gone */
+	if ((n = recvmsg(lk->lk_ctl, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT)) ==
+	    0)
+		exit(0); /* the master is gone */
 	if (n == -1)
 		return;
 	if ((c = CMSG_FIRSTHDR(&mh)) == NULL || c->cmsg_level != SOL_SOCKET ||
@@ -237,7 +244,8 @@ smtpd_lka_take(struct smtpd_lka *lk)
 		return;
 	memcpy(&fd, CMSG_DATA(c), sizeof(fd));
 	if (lk->lk_npeers >= LKA_MAX_PEERS) {
-		log_warnx("lka: %d worker sockets: refusing another", LKA_MAX_PEERS);
+		log_warnx("lka: %d worker sockets: refusing another",
+		    LKA_MAX_PEERS);
 		(void)close(fd);
 		return;
 	}
@@ -252,7 +260,7 @@ smtpd_lka_take(struct smtpd_lka *lk)
 static void
 smtpd_lka_sig(struct ev *e, unsigned sigs, void *arg)
 {
-	struct smtpd_lka	*lk = arg;
+	struct smtpd_lka *lk = arg;
 
 	(void)e;
 	if (sigs & SIG_TERM)
@@ -277,8 +285,7 @@ smtpd_lka_tick(struct ev *e, struct ev_timer *t, void *arg)
 	smtpd_lka_stop_check(arg);
 }
 
-static void __attribute__((noreturn))
-smtpd_lka_loop(struct smtpd_lka *lk)
+static void __attribute__((noreturn)) smtpd_lka_loop(struct smtpd_lka *lk)
 {
 	if ((lk->lk_ev = ev_new(LKA_MAX_PEERS + 4, 4)) == NULL ||
 	    ev_signal(lk->lk_ev, smtpd_lka_sig, lk) == -1 ||
@@ -294,13 +301,14 @@ smtpd_lka_loop(struct smtpd_lka *lk)
 void
 smtpd_lka_main(struct smtpd_env *env, int ctl)
 {
-	static struct smtpd_lka	lk;
+	static struct smtpd_lka lk;
 	bool			jailed = priv_is_root();
 	size_t			i;
 	int			rc;
 
 	log_set_procname("smtpd/lka");
-	(void)prctl(PR_SET_NAME, "smtpd-lka");	/* ps and the tests tell it apart */
+	(void)prctl(PR_SET_NAME,
+	    "smtpd-lka"); /* ps and the tests tell it apart */
 	lk.lk_cf = env->se_cf;
 	lk.lk_ctl = ctl;
 	/* nothing of the network side: listeners, the TLS key, the board */
@@ -308,7 +316,7 @@ smtpd_lka_main(struct smtpd_env *env, int ctl)
 		(void)close(env->se_ls[i].sl_fd);
 	tls_ctx_free(&env->se_tls);
 	(void)munmap(env->se_board, sizeof(*env->se_board));
-	if (pwcheck_init() == -1)	/* before the chroot: the random source */
+	if (pwcheck_init() == -1) /* before the chroot: the random source */
 		log_fatal("lka: cannot make the dummy hash");
 	priv_drop(lk.lk_cf->cf_spoold_user, NULL,
 	    jailed ? lk.lk_cf->cf_spool_dir : NULL);
@@ -331,37 +339,43 @@ smtpd_lka_main(struct smtpd_env *env, int ctl)
 void
 smtpd_lka_check_ids(const struct conf *cf)
 {
-	const char	*names[] = { cf->cf_group, cf->cf_maildrop_group };
-	uid_t		 uid;
-	gid_t		 sg, g;
-	size_t		 i;
-	char		 w[4200];
+	const char *names[] = { cf->cf_group, cf->cf_maildrop_group };
+	uid_t	    uid;
+	gid_t	    sg, g;
+	size_t	    i;
+	char	    w[4200];
 
 	if (priv_lookup_group(cf->cf_smtpd_group, &sg) == -1)
-		log_fatalx_status(2, "%s: unknown group \"%s\" (create it, see "
-		    "contrib/sysusers.d)", conf_where(cf, "smtpd_group", w,
-		    sizeof(w)), cf->cf_smtpd_group);
+		log_fatalx_status(2,
+		    "%s: unknown group \"%s\" (create it, see "
+		    "contrib/sysusers.d)",
+		    conf_where(cf, "smtpd_group", w, sizeof(w)),
+		    cf->cf_smtpd_group);
 	if (priv_lookup(cf->cf_spoold_user, &uid, &g) == 0 && g == sg)
-		log_fatalx_status(2, "%s: %s is spoold_user %s's group: smtpd "
-		    "needs a group of its own", conf_where(cf, "smtpd_group", w,
-		    sizeof(w)), cf->cf_smtpd_group, cf->cf_spoold_user);
+		log_fatalx_status(2,
+		    "%s: %s is spoold_user %s's group: smtpd "
+		    "needs a group of its own",
+		    conf_where(cf, "smtpd_group", w, sizeof(w)),
+		    cf->cf_smtpd_group, cf->cf_spoold_user);
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (priv_lookup_group(names[i], &g) == 0 && g == sg)
-			log_fatalx_status(2, "%s: %s is also %s: smtpd needs a "
-			    "group of its own", conf_where(cf, "smtpd_group", w,
-			    sizeof(w)), cf->cf_smtpd_group, i == 0 ?
-			    "smtpgate_group" : "maildrop_group");
+			log_fatalx_status(2,
+			    "%s: %s is also %s: smtpd needs a "
+			    "group of its own",
+			    conf_where(cf, "smtpd_group", w, sizeof(w)),
+			    cf->cf_smtpd_group,
+			    i == 0 ? "smtpgate_group" : "maildrop_group");
 }
 
 struct smtpd_lka_child {
-	struct smtpd_env	*lc_env;
-	int			 lc_sp[2];
+	struct smtpd_env *lc_env;
+	int		  lc_sp[2];
 };
 
 static void
 smtpd_lka_child(void *arg)
 {
-	struct smtpd_lka_child	*c = arg;
+	struct smtpd_lka_child *c = arg;
 
 	(void)close(c->lc_sp[0]);
 	smtpd_lka_main(c->lc_env, c->lc_sp[1]);
@@ -370,11 +384,12 @@ smtpd_lka_child(void *arg)
 pid_t
 smtpd_lka_start(struct smtpd_env *env, int *ctl_r)
 {
-	struct smtpd_lka_child	c = { .lc_env = env };
-	pid_t			pid;
+	struct smtpd_lka_child c = { .lc_env = env };
+	pid_t		       pid;
 
 	*ctl_r = -1;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, c.lc_sp) == -1) {
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, c.lc_sp) ==
+	    -1) {
 		log_warn("lka: socketpair");
 		return -1;
 	}
@@ -392,12 +407,12 @@ smtpd_lka_start(struct smtpd_env *env, int *ctl_r)
 int
 smtpd_lka_attach(int ctl)
 {
-	union smtpd_lka_cmsg	 cm;
-	struct msghdr		 mh;
-	struct iovec		 iov;
-	struct cmsghdr		*c;
-	char			 byte = 0;
-	int			 sp[2];
+	union smtpd_lka_cmsg cm;
+	struct msghdr	     mh;
+	struct iovec	     iov;
+	struct cmsghdr	    *c;
+	char		     byte = 0;
+	int		     sp[2];
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1) {
 		log_warn("lka: socketpair");
@@ -412,8 +427,9 @@ smtpd_lka_attach(int ctl)
 	/* the lka down or stuck: the worker's lookups fail (454) until the
 	 * restarted lka makes the master replace it */
 	if (ctl == -1 || sendmsg(ctl, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) == -1)
-		log_warnx("lka: cannot reach the lookup process: the new worker "
+		log_warnx(
+		    "lka: cannot reach the lookup process: the new worker "
 		    "answers AUTH with 454");
-	(void)close(sp[1]);	/* the lka has its copy, or nobody needs it */
+	(void)close(sp[1]); /* the lka has its copy, or nobody needs it */
 	return sp[0];
 }

@@ -21,10 +21,10 @@
 static enum lka_type
 smtpd_lkac_wait(int fd, uint32_t id, struct lka_reply *r)
 {
-	uint8_t		in[LKA_MSG_MAX + 1];
-	int64_t		end = ev_clock_ms() + SMTPD_LKA_TIMEOUT_MS, left;
-	struct pollfd	pfd = { .fd = fd, .events = POLLIN };
-	ssize_t		n;
+	uint8_t	      in[LKA_MSG_MAX + 1];
+	int64_t	      end = ev_clock_ms() + SMTPD_LKA_TIMEOUT_MS, left;
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	ssize_t	      n;
 
 	while ((left = end - ev_clock_ms()) > 0) {
 		if (poll(&pfd, 1, (int)left) == -1 && errno != EINTR)
@@ -33,7 +33,7 @@ smtpd_lkac_wait(int fd, uint32_t id, struct lka_reply *r)
 		if (n == -1 && (errno == EAGAIN || errno == EINTR))
 			continue;
 		if (n <= 0)
-			break;		/* the lka is gone */
+			break; /* the lka is gone */
 		if ((size_t)n > LKA_MSG_MAX ||
 		    lka_reply_parse(in, (size_t)n, r) != LKA_OK) {
 			log_warnx("lka: malformed reply");
@@ -49,16 +49,16 @@ static enum lka_type
 smtpd_lkac_ask(struct smtpd_env *env, const void *q, size_t qlen, uint32_t id,
     char login[SPOOL_LOGIN_MAX], char tag[SPOOL_TAG_HEX])
 {
-	struct lka_reply	r;
-	enum lka_type		t;
+	struct lka_reply r;
+	enum lka_type	 t;
 
 	if (qlen == 0)
-		return LKA_R_NO;	/* too long for any account */
+		return LKA_R_NO; /* too long for any account */
 	/* a hung lka must not stall every session of the worker in turn,
 	 * nor a full socket buffer block it: no wait on send */
 	if (env->se_lka_fd == -1 || ev_clock_ms() < env->se_lka_quiet ||
 	    send(env->se_lka_fd, q, qlen, MSG_NOSIGNAL | MSG_DONTWAIT) !=
-	    (ssize_t)qlen)
+		(ssize_t)qlen)
 		return LKA_R_TEMP;
 	t = smtpd_lkac_wait(env->se_lka_fd, id, &r);
 	if (t == LKA_R_TEMP)
@@ -74,9 +74,9 @@ int
 smtpd_lka_pin(struct smtpd_env *env, const char *addr,
     char login[SPOOL_LOGIN_MAX], char tag[SPOOL_TAG_HEX])
 {
-	uint8_t		q[LKA_MSG_MAX];
-	uint32_t	id = ++env->se_lka_id;
-	enum lka_type	t;
+	uint8_t	      q[LKA_MSG_MAX];
+	uint32_t      id = ++env->se_lka_id;
+	enum lka_type t;
 
 	t = smtpd_lkac_ask(env, q, lka_query_pin(q, sizeof(q), id, addr), id,
 	    login, tag);
@@ -87,12 +87,13 @@ int
 smtpd_lka_auth(struct smtpd_env *env, const char *user, const char *pass,
     size_t passlen, char login[SPOOL_LOGIN_MAX], char tag[SPOOL_TAG_HEX])
 {
-	uint8_t		q[LKA_MSG_MAX];
-	uint32_t	id = ++env->se_lka_id;
-	size_t		qlen;
-	enum lka_type	t;
+	uint8_t	      q[LKA_MSG_MAX];
+	uint32_t      id = ++env->se_lka_id;
+	size_t	      qlen;
+	enum lka_type t;
 
-	qlen = lka_query_auth(q, sizeof(q), id, user, strlen(user), pass, passlen);
+	qlen = lka_query_auth(q, sizeof(q), id, user, strlen(user), pass,
+	    passlen);
 	t = smtpd_lkac_ask(env, q, qlen, id, login, tag);
 	explicit_bzero(q, sizeof(q));
 	return t == LKA_R_OK ? 0 : t == LKA_R_NO ? 1 : -1;

@@ -49,13 +49,15 @@ smtpd_msg_reset(struct smtpd_session *s)
 void
 smtpd_msg_write(struct smtpd_session *s, const void *p, size_t n)
 {
-	int	rc;
+	int rc;
 
 	/* A message that will be rejected is not written any further. */
-	if (!s->ss_file_open || s->ss_ioerr || s->ss_dec.da_flags != 0 || n == 0)
+	if (!s->ss_file_open || s->ss_ioerr || s->ss_dec.da_flags != 0 ||
+	    n == 0)
 		return;
 	if ((rc = spool_in_write(&s->ss_file, p, n)) != 0) {
-		log_warnx("%s: write: %s", s->ss_file.sn_qid, spool_strerror(rc));
+		log_warnx("%s: write: %s", s->ss_file.sn_qid,
+		    spool_strerror(rc));
 		s->ss_ioerr = true;
 	}
 }
@@ -64,19 +66,21 @@ smtpd_msg_write(struct smtpd_session *s, const void *p, size_t n)
 static int
 smtpd_received(struct smtpd_session *s, struct buf *b)
 {
-	char		 date[64], helo[256];
-	struct tm	 tm;
-	time_t		 now = time(NULL);
-	const char	*proto;
-	size_t		 i;
-	bool		 sasl;
+	char	    date[64], helo[256];
+	struct tm   tm;
+	time_t	    now = time(NULL);
+	const char *proto;
+	size_t	    i;
+	bool	    sasl;
 
 	(void)gmtime_r(&now, &tm);
 	(void)strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
 	/* HELO text goes into a header: printable ASCII only. */
 	for (i = 0; s->ss_helo[i] != '\0' && i < sizeof(helo) - 1; i++)
 		helo[i] = (s->ss_helo[i] > 32 && s->ss_helo[i] < 127 &&
-		    s->ss_helo[i] != '(' && s->ss_helo[i] != ')') ? s->ss_helo[i] : '?';
+			      s->ss_helo[i] != '(' && s->ss_helo[i] != ')')
+		    ? s->ss_helo[i]
+		    : '?';
 	helo[i] = '\0';
 	/* "A" only for SMTP AUTH (RFC 3848), not for an account pinned by IP */
 	sasl = s->ss_sasl_user[0] != '\0';
@@ -87,16 +91,16 @@ smtpd_received(struct smtpd_session *s, struct buf *b)
 	else
 		proto = sasl ? "ESMTPA" : "ESMTP";
 	if (buf_printf(b, "Received: from %s (unknown [%s])\r\n",
-	    helo[0] ? helo : "unknown", s->ss_addr) == -1)
+		helo[0] ? helo : "unknown", s->ss_addr) == -1)
 		return -1;
-	if (s->ss_tls != NULL && buf_printf(b, "\t(using %s)\r\n",
-	    s->ss_tlsinfo) == -1)
+	if (s->ss_tls != NULL &&
+	    buf_printf(b, "\t(using %s)\r\n", s->ss_tlsinfo) == -1)
 		return -1;
-	if (buf_printf(b, "\tby %s (smtpgate) with %s id %s", smtpd_session_hostname(s),
-	    proto, s->ss_file.sn_qid) == -1)
+	if (buf_printf(b, "\tby %s (smtpgate) with %s id %s",
+		smtpd_session_hostname(s), proto, s->ss_file.sn_qid) == -1)
 		return -1;
-	if (s->ss_envl.pe_nrcpt == 1 && buf_printf(b, "\r\n\tfor <%s>",
-	    s->ss_envl.pe_rcpt[0]) == -1)
+	if (s->ss_envl.pe_nrcpt == 1 &&
+	    buf_printf(b, "\r\n\tfor <%s>", s->ss_envl.pe_rcpt[0]) == -1)
 		return -1;
 	return buf_printf(b, "; %s\r\n", date);
 }
@@ -105,12 +109,12 @@ smtpd_received(struct smtpd_session *s, struct buf *b)
 int
 smtpd_msg_open(struct smtpd_session *s)
 {
-	struct spool_env	*e = &s->ss_envl;
-	struct buf		 b;
-	int			 rc;
+	struct spool_env *e = &s->ss_envl;
+	struct buf	  b;
+	int		  rc;
 
 	if (e->pe_nrcpt == 0)
-		return 0;		/* blackholed only: nothing is written */
+		return 0; /* blackholed only: nothing is written */
 	if ((rc = spool_in_create(s->ss_env->se_spool, &s->ss_file)) != 0) {
 		log_warnx("NOQUEUE: spool_in_create: %s", spool_strerror(rc));
 		return -1;
@@ -120,14 +124,16 @@ smtpd_msg_open(struct smtpd_session *s)
 	e->pe_time = (int64_t)time(NULL);
 	(void)str_copy(e->pe_account, sizeof(e->pe_account), s->ss_account);
 	/* spool.h: "ADDR:PORT" (an IPv6 address in brackets, or it is ambiguous) */
-	(void)snprintf(e->pe_client, sizeof(e->pe_client), strchr(s->ss_addr, ':') ?
-	    "[%s]:%s" : "%s:%s", s->ss_addr, s->ss_port);
+	(void)snprintf(e->pe_client, sizeof(e->pe_client),
+	    strchr(s->ss_addr, ':') ? "[%s]:%s" : "%s:%s", s->ss_addr,
+	    s->ss_port);
 	(void)str_copy(e->pe_helo, sizeof(e->pe_helo), s->ss_helo);
 	(void)str_copy(e->pe_tls, sizeof(e->pe_tls), s->ss_tlsinfo);
 	(void)str_copy(e->pe_auth, sizeof(e->pe_auth), s->ss_sasl_user);
 	(void)str_copy(e->pe_tag, sizeof(e->pe_tag), s->ss_tag);
 	buf_init(&b, 4 << 20);
-	if ((rc = spool_env_format(e, &b)) != 0 || smtpd_received(s, &b) == -1 ||
+	if ((rc = spool_env_format(e, &b)) != 0 ||
+	    smtpd_received(s, &b) == -1 ||
 	    (rc = spool_in_write(&s->ss_file, b.data, b.len)) != 0) {
 		log_warnx("%s: envelope: %s", s->ss_file.sn_qid,
 		    rc ? spool_strerror(rc) : "too large");
@@ -143,14 +149,16 @@ smtpd_msg_open(struct smtpd_session *s)
 static void
 smtpd_log_accepted(struct smtpd_session *s, const char *qid, const char *what)
 {
-	char	from[LOG_VIS_MAX];
+	char from[LOG_VIS_MAX];
 
 	metrics_inc(mb_smtpd_messages[0]);
-	(void)log_vis(from, sizeof(from), s->ss_envl.pe_from, strlen(s->ss_envl.pe_from));
+	(void)log_vis(from, sizeof(from), s->ss_envl.pe_from,
+	    strlen(s->ss_envl.pe_from));
 	/* nrcpt: the recipients written (blackholed ones are not). */
 	log_info("%s: %sclient=%s, sasl_username=%s, from=<%s>, nrcpt=%zu, "
-	    "size=%" PRIu64, qid, what, s->ss_client, s->ss_sasl_user, from,
-	    s->ss_envl.pe_nrcpt, s->ss_dec.da_size);
+		 "size=%" PRIu64,
+	    qid, what, s->ss_client, s->ss_sasl_user, from, s->ss_envl.pe_nrcpt,
+	    s->ss_dec.da_size);
 }
 
 static void
@@ -166,11 +174,13 @@ smtpd_message_done(struct smtpd_session *s)
 void
 smtpd_msg_end(struct smtpd_session *s)
 {
-	unsigned	 f = s->ss_dec.da_flags;
-	char		 qid[QID_SIZE];
+	unsigned f = s->ss_dec.da_flags;
+	char	 qid[QID_SIZE];
 
-	if (f == 0 && !s->ss_ioerr && s->ss_file_open && !smtpd_space_ok(s, "DATA")) {
-		smtpd_message_done(s);	/* removes the file: the client retries */
+	if (f == 0 && !s->ss_ioerr && s->ss_file_open &&
+	    !smtpd_space_ok(s, "DATA")) {
+		smtpd_message_done(
+		    s); /* removes the file: the client retries */
 		return;
 	}
 	if (f == 0 && !s->ss_ioerr && s->ss_file_open) {
@@ -182,7 +192,9 @@ smtpd_msg_end(struct smtpd_session *s)
 	if (f & SMTPD_DATA_BARE)
 		smtpd_session_error(s, "550 5.5.2 Bare LF/CR not allowed");
 	else if (f & SMTPD_DATA_TOOBIG)
-		smtpd_session_error(s, "552 5.3.4 Message size exceeds fixed maximum message size");
+		smtpd_session_error(s,
+		    "552 5.3.4 Message size exceeds fixed maximum message "
+		    "size");
 	else if (f & SMTPD_DATA_LONGLINE)
 		smtpd_session_error(s, "552 5.3.4 Message line too long");
 	else if (s->ss_ioerr)
@@ -207,7 +219,7 @@ void
 smtpd_msg_committed(struct smtpd_session *s)
 {
 	s->ss_committing = false;
-	s->ss_file_open = false;	/* committed, or removed by spool_in_commit */
+	s->ss_file_open = false; /* committed, or removed by spool_in_commit */
 	if (s->ss_commit_rc != 0) {
 		log_warnx("%s: commit: %s", s->ss_file.sn_qid,
 		    spool_strerror(s->ss_commit_rc));
@@ -221,4 +233,3 @@ smtpd_msg_committed(struct smtpd_session *s)
 	smtpd_message_done(s);
 	smtpd_session_process(s);
 }
-

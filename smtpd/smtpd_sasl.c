@@ -19,13 +19,13 @@
 #include "xmem.h"
 
 struct smtpd_sasl {
-	sasl_conn_t		*sx_conn;
-	sasl_callback_t		 sx_cb[3];
-	smtpd_sasl_check_fn	*sx_check;
-	void			*sx_arg;
-	char			 sx_user[256];
-	bool			 sx_checked;	/* checkpass ran: any error is a failure */
-	bool			 sx_tempfail;	/* the lka could not answer: 454 */
+	sasl_conn_t	    *sx_conn;
+	sasl_callback_t	     sx_cb[3];
+	smtpd_sasl_check_fn *sx_check;
+	void		    *sx_arg;
+	char		     sx_user[256];
+	bool sx_checked;  /* checkpass ran: any error is a failure */
+	bool sx_tempfail; /* the lka could not answer: 454 */
 };
 
 static int
@@ -52,8 +52,8 @@ static int
 smtpd_sasl_checkpass(sasl_conn_t *conn, void *ctx, const char *user,
     const char *pass, unsigned passlen, struct propctx *propctx)
 {
-	struct smtpd_sasl	*sx = ctx;
-	int			 rc;
+	struct smtpd_sasl *sx = ctx;
+	int		   rc;
 
 	(void)conn;
 	(void)propctx;
@@ -67,14 +67,16 @@ smtpd_sasl_checkpass(sasl_conn_t *conn, void *ctx, const char *user,
 int
 smtpd_sasl_init(void)
 {
-	static sasl_callback_t	cb[] = {
-		{ SASL_CB_GETOPT, (int (*)(void))(void (*)(void))smtpd_sasl_getopt, NULL },
+	static sasl_callback_t cb[] = {
+		{ SASL_CB_GETOPT,
+		    (int (*)(void))(void (*)(void))smtpd_sasl_getopt, NULL },
 		{ SASL_CB_LIST_END, NULL, NULL },
 	};
-	int			rc;
+	int rc;
 
 	if ((rc = sasl_server_init(cb, "smtpgate")) != SASL_OK) {
-		log_warnx("sasl_server_init: %s", sasl_errstring(rc, NULL, NULL));
+		log_warnx("sasl_server_init: %s",
+		    sasl_errstring(rc, NULL, NULL));
 		return -1;
 	}
 	return 0;
@@ -83,9 +85,9 @@ smtpd_sasl_init(void)
 struct smtpd_sasl *
 smtpd_sasl_new(const char *hostname, smtpd_sasl_check_fn *check, void *arg)
 {
-	struct smtpd_sasl	*sx;
+	struct smtpd_sasl	  *sx;
 	sasl_security_properties_t sp;
-	int			 rc;
+	int			   rc;
 
 	sx = xcalloc(1, sizeof(*sx));
 	sx->sx_check = check;
@@ -99,7 +101,8 @@ smtpd_sasl_new(const char *hostname, smtpd_sasl_check_fn *check, void *arg)
 	rc = sasl_server_new("smtp", hostname, NULL, NULL, NULL, sx->sx_cb, 0,
 	    &sx->sx_conn);
 	if (rc != SASL_OK) {
-		log_warnx("sasl_server_new: %s", sasl_errstring(rc, NULL, NULL));
+		log_warnx("sasl_server_new: %s",
+		    sasl_errstring(rc, NULL, NULL));
 		free(sx);
 		return NULL;
 	}
@@ -127,12 +130,12 @@ smtpd_sasl_free(struct smtpd_sasl **sxp)
 static enum smtpd_sasl_rc
 smtpd_sasl_challenge(const char *out, unsigned outlen, struct buf *chal_r)
 {
-	char		enc[4096];
-	unsigned	enclen = 0;
+	char	 enc[4096];
+	unsigned enclen = 0;
 
 	buf_reset(chal_r);
-	if (outlen > 0 && sasl_encode64(out, outlen, enc, sizeof(enc),
-	    &enclen) != SASL_OK)
+	if (outlen > 0 &&
+	    sasl_encode64(out, outlen, enc, sizeof(enc), &enclen) != SASL_OK)
 		return SMTPD_SASL_FAIL;
 	if (buf_append(chal_r, enc, outlen > 0 ? enclen : 0) == -1)
 		return SMTPD_SASL_FAIL;
@@ -143,7 +146,7 @@ static enum smtpd_sasl_rc
 smtpd_sasl_result(struct smtpd_sasl *sx, int rc, const char *out,
     unsigned outlen, struct buf *chal_r)
 {
-	const void	*u = NULL;
+	const void *u = NULL;
 
 	if (sx->sx_tempfail)
 		return SMTPD_SASL_TEMP;
@@ -173,14 +176,15 @@ smtpd_sasl_result(struct smtpd_sasl *sx, int rc, const char *out,
 static int
 smtpd_sasl_decode(const char *b64, char *dec, size_t decsz, unsigned *declen)
 {
-	size_t	n = strlen(b64);
+	size_t n = strlen(b64);
 
 	*declen = 0;
 	if (n == 1 && b64[0] == '=')
-		return 0;	/* RFC 4954: an empty initial response */
+		return 0; /* RFC 4954: an empty initial response */
 	if (n == 0)
 		return 0;
-	if (sasl_decode64(b64, (unsigned)n, dec, (unsigned)decsz, declen) != SASL_OK)
+	if (sasl_decode64(b64, (unsigned)n, dec, (unsigned)decsz, declen) !=
+	    SASL_OK)
 		return -1;
 	return 0;
 }
@@ -189,10 +193,10 @@ enum smtpd_sasl_rc
 smtpd_sasl_start(struct smtpd_sasl *sx, const char *mech, const char *initial,
     struct buf *chal_r)
 {
-	char		 dec[12288];
-	const char	*out = NULL;
-	unsigned	 outlen = 0, declen = 0;
-	int		 rc;
+	char	    dec[12288];
+	const char *out = NULL;
+	unsigned    outlen = 0, declen = 0;
+	int	    rc;
 
 	if (!str_ieq(mech, "PLAIN") && !str_ieq(mech, "LOGIN"))
 		return SMTPD_SASL_BADMECH;
@@ -209,10 +213,10 @@ smtpd_sasl_start(struct smtpd_sasl *sx, const char *mech, const char *initial,
 enum smtpd_sasl_rc
 smtpd_sasl_step(struct smtpd_sasl *sx, const char *resp, struct buf *chal_r)
 {
-	char		 dec[12288];
-	const char	*out = NULL;
-	unsigned	 outlen = 0, declen = 0;
-	int		 rc;
+	char	    dec[12288];
+	const char *out = NULL;
+	unsigned    outlen = 0, declen = 0;
+	int	    rc;
 
 	if (smtpd_sasl_decode(resp, dec, sizeof(dec), &declen) == -1)
 		return SMTPD_SASL_BADPROT;

@@ -28,7 +28,7 @@
 #include "tls.h"
 #include "xmem.h"
 
-#define SMTPD_CHUNK	16384	/* decoder step: bounds the stack buffer */
+#define SMTPD_CHUNK 16384 /* decoder step: bounds the stack buffer */
 
 /* ---- states */
 
@@ -69,7 +69,7 @@ smtpd_enter_state(struct smtpd_session *s, enum smtpd_state st)
 void
 smtpd_reply(struct smtpd_session *s, const char *fmt, ...)
 {
-	va_list	ap;
+	va_list ap;
 	size_t	at = s->ss_out.len;
 	int	rc;
 
@@ -96,7 +96,7 @@ smtpd_session_hostname(const struct smtpd_session *s)
 void
 smtpd_session_error(struct smtpd_session *s, const char *fmt, ...)
 {
-	va_list	ap;
+	va_list ap;
 	char	line[512];
 
 	va_start(ap, fmt);
@@ -125,11 +125,12 @@ smtpd_session_shutdown(struct smtpd_session *s, const char *reply)
 static bool
 smtpd_line(struct smtpd_session *s)
 {
-	char	 line[SMTPD_AUTH_LINE_MAX + 1];
-	char	*lf;
-	size_t	 limit, n;
+	char   line[SMTPD_AUTH_LINE_MAX + 1];
+	char  *lf;
+	size_t limit, n;
 
-	limit = s->ss_state == SS_AUTH ? SMTPD_AUTH_LINE_MAX : SMTP_CMD_LINE_MAX;
+	limit = s->ss_state == SS_AUTH ? SMTPD_AUTH_LINE_MAX
+				       : SMTP_CMD_LINE_MAX;
 	lf = s->ss_in.len ? memchr(s->ss_in.data, '\n', s->ss_in.len) : NULL;
 	if (lf == NULL) {
 		if (s->ss_skip_line)
@@ -176,9 +177,9 @@ toolong:
 static bool
 smtpd_content(struct smtpd_session *s)
 {
-	char		out[SMTPD_CHUNK + 2];
-	size_t		n, used, o;
-	uint64_t	lines = s->ss_dec.da_lines;
+	char	 out[SMTPD_CHUNK + 2];
+	size_t	 n, used, o;
+	uint64_t lines = s->ss_dec.da_lines;
 
 	if (s->ss_state == SS_BDAT && s->ss_bdat_left == 0) {
 		smtpd_cmd_bdat_end(s);
@@ -235,11 +236,12 @@ smtpd_session_process(struct smtpd_session *s)
 void
 smtpd_session_touch(struct smtpd_session *s)
 {
-	const struct conf	*cf = s->ss_env->se_cf;
-	time_t			 t;
+	const struct conf *cf = s->ss_env->se_cf;
+	time_t		   t;
 
-	t = (s->ss_state == SS_DATA || s->ss_state == SS_BDAT) ?
-	    cf->cf_smtpd_data_timeout : cf->cf_smtpd_timeout;
+	t = (s->ss_state == SS_DATA || s->ss_state == SS_BDAT)
+	    ? cf->cf_smtpd_data_timeout
+	    : cf->cf_smtpd_timeout;
 	s->ss_touched = s->ss_env->se_now;
 	s->ss_deadline = s->ss_env->se_now + (int64_t)t * 1000;
 }
@@ -248,7 +250,7 @@ smtpd_session_touch(struct smtpd_session *s)
 static int64_t
 smtpd_session_deadline(const struct smtpd_session *s, bool *stress_r)
 {
-	int64_t	d = s->ss_deadline, sd;
+	int64_t d = s->ss_deadline, sd;
 
 	*stress_r = false;
 	if (smtpd_limits_stress(s->ss_env->se_limits)) {
@@ -270,9 +272,9 @@ smtpd_session_deadline(const struct smtpd_session *s, bool *stress_r)
 static void
 smtpd_session_lifetime(struct smtpd_session *s)
 {
-	const struct conf	*cf = s->ss_env->se_cf;
-	int64_t			 age = s->ss_env->se_now - s->ss_started;
-	int64_t			 life = (int64_t)cf->cf_smtpd_session_timeout * 1000;
+	const struct conf *cf = s->ss_env->se_cf;
+	int64_t		   age = s->ss_env->se_now - s->ss_started;
+	int64_t		   life = (int64_t)cf->cf_smtpd_session_timeout * 1000;
 
 	if (age < life || s->ss_state == SS_CLOSING || s->ss_state == SS_DEAD ||
 	    s->ss_committing)
@@ -281,12 +283,14 @@ smtpd_session_lifetime(struct smtpd_session *s)
 	    age < life + (int64_t)cf->cf_smtpd_timeout * 1000)
 		return;
 	log_info("NOQUEUE: lifetime exceeded: client=%s, seconds=%lld, "
-	    "idle=%s", s->ss_client, (long long)(age / 1000),
+		 "idle=%s",
+	    s->ss_client, (long long)(age / 1000),
 	    smtpd_session_idle(s) ? "yes" : "no");
 	if (s->ss_state == SS_HANDSHAKE)
 		smtpd_enter_state(s, SS_DEAD);
 	else
-		smtpd_session_shutdown(s, "421 4.4.2 Error: session lifetime exceeded");
+		smtpd_session_shutdown(s,
+		    "421 4.4.2 Error: session lifetime exceeded");
 	s->ss_deadline = s->ss_env->se_now + 5000;
 }
 
@@ -300,17 +304,20 @@ smtpd_session_idle(const struct smtpd_session *s)
 void
 smtpd_session_timer(struct smtpd_session *s)
 {
-	int64_t	now = s->ss_env->se_now;
+	int64_t now = s->ss_env->se_now;
 	bool	stress;
 
 	if (s->ss_state == SS_DELAY && now >= s->ss_wake) {
 		smtpd_enter_state(s, SS_CMD);
-		smtpd_session_error(s, "535 5.7.8 Error: authentication failed");
-		if (s->ss_auth_failures >= s->ss_env->se_cf->cf_smtpd_auth_max_failures) {
+		smtpd_session_error(s,
+		    "535 5.7.8 Error: authentication failed");
+		if (s->ss_auth_failures >=
+		    s->ss_env->se_cf->cf_smtpd_auth_max_failures) {
 			log_info("NOQUEUE: too many auth failures: client=%s",
 			    s->ss_client);
 			smtpd_session_shutdown(s,
-			    "421 4.7.0 Error: too many authentication failures");
+			    "421 4.7.0 Error: too many authentication "
+			    "failures");
 		}
 		smtpd_session_touch(s);
 		smtpd_session_process(s);
@@ -319,12 +326,14 @@ smtpd_session_timer(struct smtpd_session *s)
 	if (s->ss_state != SS_DELAY && s->ss_state != SS_CLOSING &&
 	    s->ss_state != SS_DEAD && !s->ss_committing &&
 	    now >= smtpd_session_deadline(s, &stress)) {
-		log_info("NOQUEUE: timeout: client=%s, state=%s%s", s->ss_client,
-		    smtpd_strstate(s->ss_state), stress ? ", stress=yes" : "");
+		log_info("NOQUEUE: timeout: client=%s, state=%s%s",
+		    s->ss_client, smtpd_strstate(s->ss_state),
+		    stress ? ", stress=yes" : "");
 		if (s->ss_state == SS_HANDSHAKE)
 			smtpd_enter_state(s, SS_DEAD);
 		else
-			smtpd_session_shutdown(s, "421 4.4.2 Error: timeout exceeded");
+			smtpd_session_shutdown(s,
+			    "421 4.4.2 Error: timeout exceeded");
 		/* A client that reads nothing cannot hold the slot either. */
 		s->ss_deadline = now + 5000;
 	} else if ((s->ss_state == SS_CLOSING) && now >= s->ss_deadline)
@@ -344,16 +353,18 @@ smtpd_greet(struct smtpd_session *s)
 static const struct ownaddr *
 smtpd_own(const struct smtpd_env *env)
 {
-	static struct ownaddr	 own;
-	static bool		 loaded;
-	char			 err[256];
+	static struct ownaddr own;
+	static bool	      loaded;
+	char		      err[256];
 
 	if (!loaded) {
 		loaded = true;
-		if (ownaddr_load(&own, env->se_cf->cf_listen, env->se_cf->cf_nlisten,
-		    err, sizeof(err)) == -1)
-			log_warnx("own addresses: %s (only the listen addresses "
-			    "are known)", err);
+		if (ownaddr_load(&own, env->se_cf->cf_listen,
+			env->se_cf->cf_nlisten, err, sizeof(err)) == -1)
+			log_warnx(
+			    "own addresses: %s (only the listen addresses "
+			    "are known)",
+			    err);
 	}
 	return &own;
 }
@@ -363,12 +374,14 @@ smtpd_own(const struct smtpd_env *env)
 static void
 smtpd_pin(struct smtpd_session *s)
 {
-	int	rc;
+	int rc;
 
 	if (!ownaddr_pin_ok(smtpd_own(s->ss_env), s->ss_addr)) {
 		/* the gateway talking to itself: never an account's credential */
-		log_info("NOQUEUE: no IP pinning: client=%s is one of this host's "
-		    "own addresses", s->ss_client);
+		log_info(
+		    "NOQUEUE: no IP pinning: client=%s is one of this host's "
+		    "own addresses",
+		    s->ss_client);
 		return;
 	}
 	rc = smtpd_lka_pin(s->ss_env, s->ss_addr, s->ss_account, s->ss_tag);
@@ -378,7 +391,8 @@ smtpd_pin(struct smtpd_session *s)
 		s->ss_account[0] = s->ss_tag[0] = '\0';
 		if (rc == -1)
 			log_warnx("NOQUEUE: client=%s: pinned-address lookup "
-			    "unavailable", s->ss_client);
+				  "unavailable",
+			    s->ss_client);
 	}
 }
 
@@ -386,7 +400,7 @@ struct smtpd_session *
 smtpd_session_new(struct smtpd_env *env, int fd, const struct smtpd_listener *l,
     const char *addr, const char *port)
 {
-	struct smtpd_session	*s;
+	struct smtpd_session *s;
 
 	s = xcalloc(1, sizeof(*s));
 	s->ss_env = env;
@@ -398,7 +412,8 @@ smtpd_session_new(struct smtpd_env *env, int fd, const struct smtpd_listener *l,
 	spool_env_init(&s->ss_envl);
 	(void)str_copy(s->ss_addr, sizeof(s->ss_addr), addr);
 	(void)str_copy(s->ss_port, sizeof(s->ss_port), port);
-	(void)snprintf(s->ss_client, sizeof(s->ss_client), "[%s]:%s", addr, port);
+	(void)snprintf(s->ss_client, sizeof(s->ss_client), "[%s]:%s", addr,
+	    port);
 	smtpd_pin(s);
 	/* One line per connection; "account=" names an IP-pinned account. */
 	log_info("NOQUEUE: connect: client=%s, listener=%s%s%s", s->ss_client,
@@ -416,7 +431,8 @@ smtpd_session_new(struct smtpd_env *env, int fd, const struct smtpd_listener *l,
 void
 smtpd_session_start_tls(struct smtpd_session *s)
 {
-	if ((s->ss_tls = tls_server_conn_new(s->ss_env->se_tls, s->ss_fd)) == NULL) {
+	if ((s->ss_tls = tls_server_conn_new(s->ss_env->se_tls, s->ss_fd)) ==
+	    NULL) {
 		log_warnx("NOQUEUE: TLS setup failed: client=%s", s->ss_client);
 		smtpd_enter_state(s, SS_DEAD);
 		return;
@@ -449,14 +465,15 @@ smtpd_session_tls_ready(struct smtpd_session *s)
 void
 smtpd_session_free(struct smtpd_session **sp)
 {
-	struct smtpd_session	*s;
-	char			 helo[LOG_VIS_MAX];
+	struct smtpd_session *s;
+	char		      helo[LOG_VIS_MAX];
 
 	if (sp == NULL || (s = *sp) == NULL)
 		return;
 	log_info("NOQUEUE: disconnect: client=%s, helo=%s, account=%s, "
-	    "sasl_username=%s, tls=%s, msgs=%u, commands=%u, errors=%d, "
-	    "seconds=%.1f", s->ss_client,
+		 "sasl_username=%s, tls=%s, msgs=%u, commands=%u, errors=%d, "
+		 "seconds=%.1f",
+	    s->ss_client,
 	    log_vis(helo, sizeof(helo), s->ss_helo, strlen(s->ss_helo)),
 	    s->ss_account, s->ss_sasl_user,
 	    s->ss_tlsinfo[0] ? s->ss_tlsinfo : "none", s->ss_nmsgs, s->ss_ncmds,
@@ -470,4 +487,3 @@ smtpd_session_free(struct smtpd_session **sp)
 	free(s);
 	*sp = NULL;
 }
-

@@ -38,42 +38,43 @@
 #include "tls.h"
 #include "xmem.h"
 
-#define SMTPD_READ_CHUNK	16384
-#define SMTPD_ACCEPT_BURST	16
-#define SMTPD_FULL_CHECK_MS	100
-#define SMTPD_REJECT_BURST	64
-#define SMTPD_COMMIT_THREADS	8	/* fsyncs in flight per worker */
-#define SMTPD_SIGNALS_CHECK_MS	1000
+#define SMTPD_READ_CHUNK       16384
+#define SMTPD_ACCEPT_BURST     16
+#define SMTPD_FULL_CHECK_MS    100
+#define SMTPD_REJECT_BURST     64
+#define SMTPD_COMMIT_THREADS   8 /* fsyncs in flight per worker */
+#define SMTPD_SIGNALS_CHECK_MS 1000
 
 struct smtpd_worker {
-	struct smtpd_env	 *w_env;
-	struct smtpd_session	**w_ss;
-	size_t			  w_nss;
-	size_t			  w_max;
-	uint64_t		  w_accepted;
-	bool			  w_accepting;
-	bool			  w_retiring;	/* accepting until another has room */
-	int64_t			  w_grace_end;
-	int64_t			  w_full_since;	/* 0: not full */
-	int64_t			  w_full_check;
-	pid_t			  w_parent;
-	int64_t			  w_signals_check;	/* last getppid() */
-	bool			  w_term;	/* SIGTERM (or SIGINT) arrived */
-	bool			  w_retire;	/* SIGUSR1 arrived */
-	bool			  w_listen;	/* listeners watched this turn */
-	bool			  w_listening;	/* ... as last set in the loop */
-	struct ev		 *w_ev;
-	int			 *w_tls_want;	/* per session: last TLS want */
-	unsigned		 *w_events;	/* per session: interest set in w_ev */
+	struct smtpd_env      *w_env;
+	struct smtpd_session **w_ss;
+	size_t		       w_nss;
+	size_t		       w_max;
+	uint64_t	       w_accepted;
+	bool		       w_accepting;
+	bool	   w_retiring; /* accepting until another has room */
+	int64_t	   w_grace_end;
+	int64_t	   w_full_since; /* 0: not full */
+	int64_t	   w_full_check;
+	pid_t	   w_parent;
+	int64_t	   w_signals_check; /* last getppid() */
+	bool	   w_term;	    /* SIGTERM (or SIGINT) arrived */
+	bool	   w_retire;	    /* SIGUSR1 arrived */
+	bool	   w_listen;	    /* listeners watched this turn */
+	bool	   w_listening;	    /* ... as last set in the loop */
+	struct ev *w_ev;
+	int	  *w_tls_want; /* per session: last TLS want */
+	unsigned  *w_events;   /* per session: interest set in w_ev */
 };
 
 /* ---- accept */
 
 static void
-smtpd_reject_conn(struct smtpd_env *env, int fd, const char *addr, const char *why)
+smtpd_reject_conn(struct smtpd_env *env, int fd, const char *addr,
+    const char *why)
 {
-	char	line[256];
-	int	n;
+	char line[256];
+	int  n;
 
 	n = snprintf(line, sizeof(line), "421 4.7.0 %s Error: %s\r\n",
 	    env->se_cf->cf_hostname, why);
@@ -98,7 +99,7 @@ smtpd_worker_retire(struct smtpd_worker *w)
 static void
 smtpd_worker_io(struct ev *e, int fd, unsigned revents, void *arg)
 {
-	struct smtpd_session	*s = arg;
+	struct smtpd_session *s = arg;
 
 	(void)e;
 	(void)fd;
@@ -109,24 +110,24 @@ static void
 smtpd_accept_one(struct smtpd_worker *w, const struct smtpd_listener *l, int fd,
     const struct sockaddr_storage *sa, socklen_t salen)
 {
-	struct smtpd_env	*env = w->w_env;
-	char			 addr[NI_MAXHOST], port[NI_MAXSERV];
-	const char		*a = addr;
-	int			 one = 1, idx;
+	struct smtpd_env *env = w->w_env;
+	char		  addr[NI_MAXHOST], port[NI_MAXSERV];
+	const char	 *a = addr;
+	int		  one = 1, idx;
 
 	if (getnameinfo((const struct sockaddr *)sa, salen, addr, sizeof(addr),
-	    port, sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+		port, sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
 		(void)close(fd);
 		return;
 	}
 	if (strncmp(addr, "::ffff:", 7) == 0 && strchr(addr + 7, '.') != NULL)
-		a = addr + 7;	/* IPv4-mapped: log and match as IPv4 */
+		a = addr + 7; /* IPv4-mapped: log and match as IPv4 */
 	if (w->w_nss >= w->w_max || !w->w_accepting) {
 		smtpd_reject_conn(env, fd, a, "too many connections");
 		return;
 	}
 	if (smtpd_limits_admit(env->se_limits, (const struct sockaddr *)sa,
-	    &idx) == SMTPD_LIMITS_OVER) {
+		&idx) == SMTPD_LIMITS_OVER) {
 		smtpd_reject_conn(env, fd, a,
 		    "too many connections from your address");
 		return;
@@ -136,15 +137,18 @@ smtpd_accept_one(struct smtpd_worker *w, const struct smtpd_listener *l, int fd,
 	w->w_ss[w->w_nss]->ss_limit_idx = idx;
 	w->w_tls_want[w->w_nss] = TLS_WANT_READ;
 	w->w_events[w->w_nss] = 0;
-	if (ev_fd_add(w->w_ev, fd, 0, smtpd_worker_io, w->w_ss[w->w_nss]) == -1) {
-		log_warn("NOQUEUE: client=[%s]:%s: watching the socket", a, port);
+	if (ev_fd_add(w->w_ev, fd, 0, smtpd_worker_io, w->w_ss[w->w_nss]) ==
+	    -1) {
+		log_warn("NOQUEUE: client=[%s]:%s: watching the socket", a,
+		    port);
 		smtpd_enter_state(w->w_ss[w->w_nss], SS_DEAD);
 	}
 	w->w_nss++;
 	w->w_accepted++;
 	if (w->w_accepted >= (uint64_t)env->se_cf->cf_smtpd_max_use &&
 	    !w->w_retiring) {
-		log_info("max_use %lld reached: retiring", (long long)w->w_accepted);
+		log_info("max_use %lld reached: retiring",
+		    (long long)w->w_accepted);
 		smtpd_worker_retire(w);
 	}
 }
@@ -157,7 +161,7 @@ smtpd_accept_one(struct smtpd_worker *w, const struct smtpd_listener *l, int fd,
 static void
 smtpd_accept(struct smtpd_worker *w, const struct smtpd_listener *l, int burst)
 {
-	struct sockaddr_storage	sa;
+	struct sockaddr_storage sa;
 	socklen_t		salen;
 	int			fd, i;
 
@@ -200,7 +204,7 @@ static void
 smtpd_read(struct smtpd_session *s, int *tls_want)
 {
 	size_t	room = SMTPD_INBUF_MAX - s->ss_in.len;
-	ssize_t	n;
+	ssize_t n;
 
 	if (room > SMTPD_READ_CHUNK)
 		room = SMTPD_READ_CHUNK;
@@ -239,7 +243,7 @@ smtpd_read(struct smtpd_session *s, int *tls_want)
 static void
 smtpd_flush(struct smtpd_session *s, int *tls_want)
 {
-	ssize_t	n;
+	ssize_t n;
 
 	while (s->ss_out.len > 0 && s->ss_state != SS_DEAD) {
 		if (s->ss_tls != NULL)
@@ -265,7 +269,7 @@ smtpd_flush(struct smtpd_session *s, int *tls_want)
 static void
 smtpd_handshake(struct smtpd_session *s, int *tls_want)
 {
-	int	rc;
+	int rc;
 
 	rc = tls_handshake(s->ss_tls);
 	if (rc == 0) {
@@ -284,13 +288,14 @@ smtpd_handshake(struct smtpd_session *s, int *tls_want)
 static void
 smtpd_service(struct smtpd_session *s, unsigned revents, int *tls_want)
 {
-	int	rounds;
+	int rounds;
 
 	if (s->ss_state == SS_HANDSHAKE && revents != 0)
 		smtpd_handshake(s, tls_want);
 	for (rounds = 0; rounds < 4; rounds++) {
-		if (smtpd_wants_input(s) && (revents != 0 ||
-		    (s->ss_tls != NULL && tls_pending(s->ss_tls) > 0)))
+		if (smtpd_wants_input(s) &&
+		    (revents != 0 ||
+			(s->ss_tls != NULL && tls_pending(s->ss_tls) > 0)))
 			smtpd_read(s, tls_want);
 		revents = 0;
 		smtpd_session_process(s);
@@ -301,7 +306,7 @@ smtpd_service(struct smtpd_session *s, unsigned revents, int *tls_want)
 		}
 		/* Decrypted bytes do not wake poll(): drain them now. */
 		if (!(s->ss_tls != NULL && tls_pending(s->ss_tls) > 0 &&
-		    smtpd_wants_input(s)))
+			smtpd_wants_input(s)))
 			break;
 	}
 	if (s->ss_state == SS_CLOSING && s->ss_out.len == 0)
@@ -311,7 +316,7 @@ smtpd_service(struct smtpd_session *s, unsigned revents, int *tls_want)
 static unsigned
 smtpd_events(const struct smtpd_session *s, int tls_want)
 {
-	unsigned	ev = 0;
+	unsigned ev = 0;
 
 	if (s->ss_state == SS_HANDSHAKE)
 		return tls_want == TLS_WANT_WRITE ? EV_WRITE : EV_READ;
@@ -329,7 +334,7 @@ smtpd_events(const struct smtpd_session *s, int tls_want)
 static size_t
 smtpd_index(const struct smtpd_worker *w, const struct smtpd_session *s)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < w->w_nss; i++)
 		if (w->w_ss[i] == s)
@@ -340,7 +345,7 @@ smtpd_index(const struct smtpd_worker *w, const struct smtpd_session *s)
 static void
 smtpd_close(struct smtpd_worker *w, size_t i)
 {
-	struct smtpd_session	*s = w->w_ss[i];
+	struct smtpd_session *s = w->w_ss[i];
 
 	if (s->ss_tls != NULL)
 		tls_shutdown(s->ss_tls);
@@ -359,7 +364,7 @@ smtpd_close(struct smtpd_worker *w, size_t i)
 static void
 smtpd_board_set(struct smtpd_worker *w, bool avail)
 {
-	atomic_int	*a = &w->w_env->se_board->sb_avail[w->w_env->se_slot];
+	atomic_int *a = &w->w_env->se_board->sb_avail[w->w_env->se_slot];
 
 	if (atomic_load_explicit(a, memory_order_relaxed) != (int)avail)
 		atomic_store_explicit(a, (int)avail, memory_order_relaxed);
@@ -369,11 +374,12 @@ smtpd_board_set(struct smtpd_worker *w, bool avail)
 static bool
 smtpd_board_any(const struct smtpd_worker *w)
 {
-	int	i;
+	int i;
 
 	for (i = 0; i < SMTPD_BOARD_SLOTS; i++)
-		if (i != w->w_env->se_slot && atomic_load_explicit(
-		    &w->w_env->se_board->sb_avail[i], memory_order_relaxed))
+		if (i != w->w_env->se_slot &&
+		    atomic_load_explicit(&w->w_env->se_board->sb_avail[i],
+			memory_order_relaxed))
 			return true;
 	return false;
 }
@@ -382,25 +388,26 @@ smtpd_board_any(const struct smtpd_worker *w)
 static void
 smtpd_worker_committed(struct ev *e, void *arg)
 {
-	struct smtpd_worker	*w = arg;
-	struct smtpd_session	*done[64];
-	size_t			 i, n;
+	struct smtpd_worker  *w = arg;
+	struct smtpd_session *done[64];
+	size_t		      i, n;
 
 	(void)e;
 	w->w_env->se_now = ev_now_ms();
 	while ((n = smtpd_commit_take(done, 64)) > 0)
 		for (i = 0; i < n; i++) {
 			smtpd_msg_committed(done[i]);
-			smtpd_flush(done[i], &w->w_tls_want[smtpd_index(w, done[i])]);
+			smtpd_flush(done[i],
+			    &w->w_tls_want[smtpd_index(w, done[i])]);
 		}
 }
 
 static void
 smtpd_worker_stop_sessions(struct smtpd_worker *w)
 {
-	struct smtpd_env	*env = w->w_env;
-	size_t			 i;
-	bool			 all = env->se_now >= w->w_grace_end;
+	struct smtpd_env *env = w->w_env;
+	size_t		  i;
+	bool		  all = env->se_now >= w->w_grace_end;
 
 	for (i = 0; i < w->w_nss; i++) {
 		if (all || smtpd_session_idle(w->w_ss[i]))
@@ -434,7 +441,7 @@ smtpd_worker_signals_take(struct smtpd_worker *w)
 static void
 smtpd_worker_sig(struct ev *e, unsigned sigs, void *arg)
 {
-	struct smtpd_worker	*w = arg;
+	struct smtpd_worker *w = arg;
 
 	(void)e;
 	w->w_env->se_now = ev_now_ms();
@@ -448,8 +455,8 @@ smtpd_worker_sig(struct ev *e, unsigned sigs, void *arg)
 static void
 smtpd_worker_listener(struct ev *e, int fd, unsigned revents, void *arg)
 {
-	struct smtpd_worker	*w = arg;
-	size_t			 i;
+	struct smtpd_worker *w = arg;
+	size_t		     i;
 
 	(void)e;
 	if (!(revents & EV_READ))
@@ -457,7 +464,8 @@ smtpd_worker_listener(struct ev *e, int fd, unsigned revents, void *arg)
 	w->w_env->se_now = ev_now_ms();
 	for (i = 0; i < w->w_env->se_nls; i++)
 		if (w->w_env->se_ls[i].sl_fd == fd)
-			smtpd_accept(w, &w->w_env->se_ls[i], SMTPD_ACCEPT_BURST);
+			smtpd_accept(w, &w->w_env->se_ls[i],
+			    SMTPD_ACCEPT_BURST);
 }
 
 /*
@@ -467,11 +475,11 @@ smtpd_worker_listener(struct ev *e, int fd, unsigned revents, void *arg)
 static bool
 smtpd_worker_before(struct ev *e, void *arg)
 {
-	struct smtpd_worker	*w = arg;
-	struct smtpd_session	*s;
-	size_t			 i;
-	unsigned		 want;
-	bool			 now = false;
+	struct smtpd_worker  *w = arg;
+	struct smtpd_session *s;
+	size_t		      i;
+	unsigned	      want;
+	bool		      now = false;
 
 	if (w->w_listen != w->w_listening)
 		for (i = 0; i < w->w_env->se_nls; i++)
@@ -481,7 +489,8 @@ smtpd_worker_before(struct ev *e, void *arg)
 	for (i = 0; i < w->w_nss; i++) {
 		s = w->w_ss[i];
 		s->ss_revents = 0;
-		if ((want = smtpd_events(s, w->w_tls_want[i])) != w->w_events[i])
+		if ((want = smtpd_events(s, w->w_tls_want[i])) !=
+		    w->w_events[i])
 			(void)ev_fd_set(e, s->ss_fd, want);
 		w->w_events[i] = want;
 		if (s->ss_tls != NULL && tls_pending(s->ss_tls) > 0 &&
@@ -494,7 +503,7 @@ smtpd_worker_before(struct ev *e, void *arg)
 static int
 smtpd_worker_timeout(struct smtpd_worker *w)
 {
-	int64_t	t = 1000, d;
+	int64_t t = 1000, d;
 	size_t	i;
 
 	for (i = 0; i < w->w_nss; i++) {
@@ -516,8 +525,8 @@ smtpd_worker_timeout(struct smtpd_worker *w)
 static void
 smtpd_worker_board(struct smtpd_worker *w, bool listen)
 {
-	struct smtpd_env	*env = w->w_env;
-	size_t			 i;
+	struct smtpd_env *env = w->w_env;
+	size_t		  i;
 
 	smtpd_board_set(w, listen && !w->w_retiring && w->w_nss < w->w_max);
 	if (w->w_retiring && w->w_accepting && smtpd_board_any(w)) {
@@ -541,13 +550,14 @@ smtpd_worker_board(struct smtpd_worker *w, bool listen)
 static void
 smtpd_worker_sweep(struct smtpd_worker *w)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < w->w_nss; i++) {
 		smtpd_session_timer(w->w_ss[i]);
 		if (w->w_ss[i]->ss_state != SS_DEAD)
 			smtpd_flush(w->w_ss[i], &w->w_tls_want[i]);
-		if (w->w_ss[i]->ss_state == SS_CLOSING && w->w_ss[i]->ss_out.len == 0)
+		if (w->w_ss[i]->ss_state == SS_CLOSING &&
+		    w->w_ss[i]->ss_out.len == 0)
 			smtpd_enter_state(w->w_ss[i], SS_DEAD);
 	}
 	if (w->w_env->se_stopping)
@@ -572,9 +582,9 @@ smtpd_worker_sweep(struct smtpd_worker *w)
 static void
 smtpd_worker_turn(struct smtpd_worker *w)
 {
-	struct smtpd_env	*env = w->w_env;
-	size_t			 i, npolled = w->w_nss;
-	bool			 listen;
+	struct smtpd_env *env = w->w_env;
+	size_t		  i, npolled = w->w_nss;
+	bool		  listen;
 
 	listen = w->w_listen = w->w_accepting && w->w_nss < w->w_max;
 	(void)ev_run_once(w->w_ev, smtpd_worker_timeout(w));
@@ -592,8 +602,8 @@ smtpd_worker_turn(struct smtpd_worker *w)
 static void
 smtpd_worker_ev(struct smtpd_worker *w)
 {
-	struct smtpd_env	*env = w->w_env;
-	size_t			 i;
+	struct smtpd_env *env = w->w_env;
+	size_t		  i;
 
 	if ((w->w_ev = ev_new(w->w_max + env->se_nls + 4, 4)) == NULL ||
 	    ev_signal(w->w_ev, smtpd_worker_sig, w) == -1 ||
@@ -601,7 +611,7 @@ smtpd_worker_ev(struct smtpd_worker *w)
 		log_fatal("event loop");
 	for (i = 0; i < env->se_nls; i++)
 		if (ev_fd_add(w->w_ev, env->se_ls[i].sl_fd, 0,
-		    smtpd_worker_listener, w) == -1)
+			smtpd_worker_listener, w) == -1)
 			log_fatal("event loop: %s", env->se_ls[i].sl_name);
 	ev_before_poll(w->w_ev, smtpd_worker_before, w);
 }
@@ -609,9 +619,9 @@ smtpd_worker_ev(struct smtpd_worker *w)
 void
 smtpd_worker_main(struct smtpd_env *env)
 {
-	struct smtpd_worker	w;
-	struct conf		*cf = env->se_cf;
-	bool			 jailed = priv_is_root();
+	struct smtpd_worker w;
+	struct conf	   *cf = env->se_cf;
+	bool		    jailed = priv_is_root();
 
 	log_set_procname("smtpd/worker");
 	smtpd_limits_child(env->se_limits, (size_t)env->se_slot);
@@ -629,7 +639,7 @@ smtpd_worker_main(struct smtpd_env *env)
 	w.w_env = env;
 	w.w_max = (size_t)cf->cf_smtpd_max_sessions;
 	if (w.w_max > EV_FD_MAX - env->se_nls - 4)
-		w.w_max = EV_FD_MAX - env->se_nls - 4;	/* the loop's bound */
+		w.w_max = EV_FD_MAX - env->se_nls - 4; /* the loop's bound */
 	w.w_ss = xcalloc(w.w_max, sizeof(*w.w_ss));
 	w.w_tls_want = xcalloc(w.w_max, sizeof(*w.w_tls_want));
 	w.w_events = xcalloc(w.w_max, sizeof(*w.w_events));
@@ -641,6 +651,7 @@ smtpd_worker_main(struct smtpd_env *env)
 	while (w.w_accepting || w.w_nss > 0)
 		smtpd_worker_turn(&w);
 	smtpd_commit_stop();
-	log_debug("worker done: %llu sessions", (unsigned long long)w.w_accepted);
+	log_debug("worker done: %llu sessions",
+	    (unsigned long long)w.w_accepted);
 	exit(0);
 }

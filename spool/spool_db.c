@@ -23,43 +23,53 @@
 #include "spool_rec.h"
 #include "xmem.h"
 
-#define SPOOL_SCHEMA	1
+#define SPOOL_SCHEMA 1
 
 struct spool {
-	char		 sp_dbdir[4096];
-	MDB_env		*sp_env;
-	MDB_dbi		 sp_dbi[SPOOL_DB_N];
-	bool		 sp_rdonly;
+	char	 sp_dbdir[4096];
+	MDB_env *sp_env;
+	MDB_dbi	 sp_dbi[SPOOL_DB_N];
+	bool	 sp_rdonly;
 	/* the live write txn: spool_close() aborts it (see there) */
 	struct spool_txn *sp_wtxn;
 	/* map growth (spool_db_grow) and stale readers (spool_db_readers) */
-	int64_t		 sp_map_max;	/* ceiling: lmdb_map_max */
-	unsigned	 sp_nlive;	/* txns begun and not yet ended */
-	bool		 sp_full;	/* a write txn hit MDB_MAP_FULL */
-	struct spool_map sp_map;	/* what spool_map_info() reports */
-	time_t		 sp_rcheck_at;	/* last mdb_reader_check */
+	int64_t		 sp_map_max;   /* ceiling: lmdb_map_max */
+	unsigned	 sp_nlive;     /* txns begun and not yet ended */
+	bool		 sp_full;      /* a write txn hit MDB_MAP_FULL */
+	struct spool_map sp_map;       /* what spool_map_info() reports */
+	time_t		 sp_rcheck_at; /* last mdb_reader_check */
 };
 
 struct spool_txn {
-	struct spool	*tr_sp;
-	MDB_txn		*tr_txn;
-	bool		 tr_write;
+	struct spool *tr_sp;
+	MDB_txn	     *tr_txn;
+	bool	      tr_write;
 };
 
 static const char *const spool_db_names[SPOOL_DB_N] = {
-	[SPOOL_DB_META] = "meta", [SPOOL_DB_ACCOUNTS] = "accounts",
-	[SPOOL_DB_SENDERS] = "senders", [SPOOL_DB_DKIM] = "dkim",
-	[SPOOL_DB_STOPLIST] = "stoplist", [SPOOL_DB_PERMFAIL] = "permfail",
-	[SPOOL_DB_ISSUES] = "issues", [SPOOL_DB_ISSUE_IDX] = "issue_idx",
-	[SPOOL_DB_MESSAGES] = "messages", [SPOOL_DB_RCPTS] = "rcpts",
-	[SPOOL_DB_SCHED] = "sched", [SPOOL_DB_DLOG] = "dlog",
-	[SPOOL_DB_DLOG_QID] = "dlog_qid", [SPOOL_DB_OUTBOX] = "outbox",
-	[SPOOL_DB_OUTBOX_ACCT] = "outbox_acct", [SPOOL_DB_DONE] = "done",
-	[SPOOL_DB_DLOG_STATUS] = "dlog_status", [SPOOL_DB_DLOG_ISSUE] = "dlog_issue",
+	[SPOOL_DB_META] = "meta",
+	[SPOOL_DB_ACCOUNTS] = "accounts",
+	[SPOOL_DB_SENDERS] = "senders",
+	[SPOOL_DB_DKIM] = "dkim",
+	[SPOOL_DB_STOPLIST] = "stoplist",
+	[SPOOL_DB_PERMFAIL] = "permfail",
+	[SPOOL_DB_ISSUES] = "issues",
+	[SPOOL_DB_ISSUE_IDX] = "issue_idx",
+	[SPOOL_DB_MESSAGES] = "messages",
+	[SPOOL_DB_RCPTS] = "rcpts",
+	[SPOOL_DB_SCHED] = "sched",
+	[SPOOL_DB_DLOG] = "dlog",
+	[SPOOL_DB_DLOG_QID] = "dlog_qid",
+	[SPOOL_DB_OUTBOX] = "outbox",
+	[SPOOL_DB_OUTBOX_ACCT] = "outbox_acct",
+	[SPOOL_DB_DONE] = "done",
+	[SPOOL_DB_DLOG_STATUS] = "dlog_status",
+	[SPOOL_DB_DLOG_ISSUE] = "dlog_issue",
 	[SPOOL_DB_ISSUE_DATE] = "issue_date",
 	[SPOOL_DB_PAUSES] = "pauses",
 	[SPOOL_DB_DLOG_ACCT] = "dlog_acct",
-	[SPOOL_DB_ENGAGE_FIRST] = "engage_first", [SPOOL_DB_MSGID_RCPT] = "msgid_rcpt",
+	[SPOOL_DB_ENGAGE_FIRST] = "engage_first",
+	[SPOOL_DB_MSGID_RCPT] = "msgid_rcpt",
 	[SPOOL_DB_TRACK] = "track",
 	[SPOOL_DB_DEDUPE] = "dedupe",
 };
@@ -68,14 +78,24 @@ static int
 spool_db_rc(int rc)
 {
 	switch (rc) {
-	case MDB_SUCCESS: return 0;
-	case MDB_NOTFOUND: return SPOOL_ENOTFOUND;
-	case MDB_KEYEXIST: return SPOOL_EEXIST;
-	case MDB_MAP_FULL: return SPOOL_EFULL;
-	case MDB_BAD_VALSIZE: return SPOOL_ETOOBIG;
-	case MDB_CORRUPTED: case MDB_PAGE_NOTFOUND: return SPOOL_ECORRUPT;
-	case MDB_VERSION_MISMATCH: case MDB_INVALID: return SPOOL_EVERSION;
-	default: return rc > 0 ? rc : SPOOL_EDB;
+	case MDB_SUCCESS:
+		return 0;
+	case MDB_NOTFOUND:
+		return SPOOL_ENOTFOUND;
+	case MDB_KEYEXIST:
+		return SPOOL_EEXIST;
+	case MDB_MAP_FULL:
+		return SPOOL_EFULL;
+	case MDB_BAD_VALSIZE:
+		return SPOOL_ETOOBIG;
+	case MDB_CORRUPTED:
+	case MDB_PAGE_NOTFOUND:
+		return SPOOL_ECORRUPT;
+	case MDB_VERSION_MISMATCH:
+	case MDB_INVALID:
+		return SPOOL_EVERSION;
+	default:
+		return rc > 0 ? rc : SPOOL_EDB;
 	}
 }
 
@@ -92,17 +112,28 @@ const char *
 spool_strerror(int rc)
 {
 	switch (rc) {
-	case 0: return "success";
-	case SPOOL_ENOTFOUND: return "no such record";
-	case SPOOL_EEXIST: return "record exists";
-	case SPOOL_EFULL: return "LMDB map full: raise lmdb_map_max or free disk space";
-	case SPOOL_EVERSION: return "database schema version mismatch";
-	case SPOOL_ECORRUPT: return "corrupt record";
-	case SPOOL_EFORMAT: return "malformed envelope";
-	case SPOOL_ETOOBIG: return "value too large";
-	case SPOOL_EDB: return "database error";
-	case SPOOL_EUNSAFE: return "refused: a symbolic link, hard link or foreign file";
-	default: return rc > 0 ? strerror(rc) : "unknown error";
+	case 0:
+		return "success";
+	case SPOOL_ENOTFOUND:
+		return "no such record";
+	case SPOOL_EEXIST:
+		return "record exists";
+	case SPOOL_EFULL:
+		return "LMDB map full: raise lmdb_map_max or free disk space";
+	case SPOOL_EVERSION:
+		return "database schema version mismatch";
+	case SPOOL_ECORRUPT:
+		return "corrupt record";
+	case SPOOL_EFORMAT:
+		return "malformed envelope";
+	case SPOOL_ETOOBIG:
+		return "value too large";
+	case SPOOL_EDB:
+		return "database error";
+	case SPOOL_EUNSAFE:
+		return "refused: a symbolic link, hard link or foreign file";
+	default:
+		return rc > 0 ? strerror(rc) : "unknown error";
 	}
 }
 
@@ -115,25 +146,28 @@ spool_strerror(int rc)
 static void
 spool_db_fix_file(int dfd, const struct stat *ds, const char *name, mode_t mode)
 {
-	struct stat	st;
-	int		fd;
+	struct stat st;
+	int	    fd;
 
-	if ((fd = openat(dfd, name, O_RDONLY | O_CREAT | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW |
-	    O_CLOEXEC, mode)) == -1)
+	if ((fd = openat(dfd, name,
+		 O_RDONLY | O_CREAT | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW |
+		     O_CLOEXEC,
+		 mode)) == -1)
 		return;
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_nlink != 1)
 		goto done;
-	if (geteuid() == 0 && (st.st_uid != ds->st_uid || st.st_gid != ds->st_gid) &&
+	if (geteuid() == 0 &&
+	    (st.st_uid != ds->st_uid || st.st_gid != ds->st_gid) &&
 	    fchown(fd, ds->st_uid, ds->st_gid) == -1)
 		goto done;
 	/* a non-root owner in db/'s group can still fix the group */
-	if (geteuid() != 0 && st.st_uid == geteuid() && st.st_gid != ds->st_gid &&
-	    fchown(fd, (uid_t)-1, ds->st_gid) == -1)
+	if (geteuid() != 0 && st.st_uid == geteuid() &&
+	    st.st_gid != ds->st_gid && fchown(fd, (uid_t)-1, ds->st_gid) == -1)
 		goto done;
 	if ((st.st_mode & 07777) != mode)
-		(void)fchmod(fd, mode);		/* best effort, see above */
+		(void)fchmod(fd, mode); /* best effort, see above */
 done:
-	(void)close(fd);	/* nothing written through it */
+	(void)close(fd); /* nothing written through it */
 }
 
 /* data.mdb 0640, lock.mdb 0660 whatever the umask; as root, owned like
@@ -142,16 +176,17 @@ done:
 static void
 spool_db_fix_files(const char *dbdir)
 {
-	struct stat	ds;
-	int		dfd;
+	struct stat ds;
+	int	    dfd;
 
-	if ((dfd = open(dbdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+	if ((dfd = open(dbdir,
+		 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1)
 		return;
 	if (fstat(dfd, &ds) == 0) {
 		spool_db_fix_file(dfd, &ds, "data.mdb", 0640);
 		spool_db_fix_file(dfd, &ds, "lock.mdb", 0660);
 	}
-	(void)close(dfd);	/* read-only directory */
+	(void)close(dfd); /* read-only directory */
 }
 
 /* As root, before LMDB opens (and creates) them by name: db/ and its files
@@ -160,26 +195,27 @@ static int
 spool_db_root_check(const char *dbdir)
 {
 	static const char *const names[] = { "data.mdb", "lock.mdb" };
-	struct stat	st;
-	size_t		i;
-	int		dfd, rc = 0;
+	struct stat		 st;
+	size_t			 i;
+	int			 dfd, rc = 0;
 
 	if (geteuid() != 0)
 		return 0;
-	if ((dfd = open(dbdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+	if ((dfd = open(dbdir,
+		 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1)
 		return errno == ELOOP || errno == ENOTDIR ? SPOOL_EUNSAFE : 0;
 	for (i = 0; rc == 0 && i < 2; i++)
 		if (fstatat(dfd, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    (!S_ISREG(st.st_mode) || st.st_nlink != 1))
 			rc = SPOOL_EUNSAFE;
-	(void)close(dfd);	/* read-only directory */
+	(void)close(dfd); /* read-only directory */
 	return rc;
 }
 
 static void
 spool_db_instance_new(char dst[9])
 {
-	uint32_t	r;
+	uint32_t r;
 
 	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
 		r = (uint32_t)getpid() ^ (uint32_t)time(NULL);
@@ -189,12 +225,12 @@ spool_db_instance_new(char dst[9])
 static int
 spool_db_init_meta(struct spool_txn *t)
 {
-	struct spool_key	 k;
-	const void		*v;
-	size_t			 len;
-	uint64_t		 ver;
-	char			 inst[9];
-	int			 rc;
+	struct spool_key k;
+	const void	*v;
+	size_t		 len;
+	uint64_t	 ver;
+	char		 inst[9];
+	int		 rc;
 
 	rc = spool_db_meta_get_u64(t, "version", &ver);
 	if (rc == 0)
@@ -211,22 +247,24 @@ spool_db_init_meta(struct spool_txn *t)
 	return spool_db_meta_put_u64(t, "version", SPOOL_SCHEMA);
 }
 
-static int	spool_db_txn_begin(struct spool *, bool write, MDB_txn **);
+static int spool_db_txn_begin(struct spool *, bool write, MDB_txn **);
 
 static int
 spool_db_open_dbis(struct spool *sp)
 {
-	struct spool_txn	 t = { .tr_sp = sp, .tr_write = !sp->sp_rdonly };
-	unsigned		 fl = sp->sp_rdonly ? 0 : MDB_CREATE;
-	size_t			 i;
-	int			 rc;
+	struct spool_txn t = { .tr_sp = sp, .tr_write = !sp->sp_rdonly };
+	unsigned	 fl = sp->sp_rdonly ? 0 : MDB_CREATE;
+	size_t		 i;
+	int		 rc;
 
 	if ((rc = spool_db_txn_begin(sp, !sp->sp_rdonly, &t.tr_txn)) != 0)
 		return rc;
 	for (i = 0; i < SPOOL_DB_N; i++)
-		if ((rc = mdb_dbi_open(t.tr_txn, spool_db_names[i], fl, &sp->sp_dbi[i])) != 0) {
+		if ((rc = mdb_dbi_open(t.tr_txn, spool_db_names[i], fl,
+			 &sp->sp_dbi[i])) != 0) {
 			/* a read-only opener of an older or foreign database */
-			rc = rc == MDB_NOTFOUND ? SPOOL_EVERSION : spool_db_rc(rc);
+			rc = rc == MDB_NOTFOUND ? SPOOL_EVERSION
+						: spool_db_rc(rc);
 			goto fail;
 		}
 	if ((rc = spool_db_init_meta(&t)) != 0)
@@ -239,12 +277,12 @@ fail:
 
 /* ---- map size and stale readers */
 
-#define SPOOL_RCHECK_INTERVAL	60	/* seconds between writers' reader checks */
+#define SPOOL_RCHECK_INTERVAL 60 /* seconds between writers' reader checks */
 
 static int64_t
 spool_db_mapsize(MDB_env *env)
 {
-	MDB_envinfo	ei;
+	MDB_envinfo ei;
 
 	if (mdb_env_info(env, &ei) != 0)
 		return 0;
@@ -259,16 +297,18 @@ spool_db_mapsize(MDB_env *env)
 static int64_t
 spool_db_map_room(const struct spool *sp, int64_t want)
 {
-	struct statvfs	 vfs;
-	struct stat	 st;
-	char		 path[4096 + 16];
-	int64_t		 room, pg = (int64_t)sysconf(_SC_PAGESIZE);
+	struct statvfs vfs;
+	struct stat    st;
+	char	       path[4096 + 16];
+	int64_t	       room, pg = (int64_t)sysconf(_SC_PAGESIZE);
 
 	if (want > sp->sp_map_max)
 		want = sp->sp_map_max;
-	if (snprintf(path, sizeof(path), "%s/data.mdb", sp->sp_dbdir) < (int)sizeof(path) &&
+	if (snprintf(path, sizeof(path), "%s/data.mdb", sp->sp_dbdir) <
+		(int)sizeof(path) &&
 	    stat(path, &st) == 0 && statvfs(sp->sp_dbdir, &vfs) == 0) {
-		room = (int64_t)st.st_size + (int64_t)vfs.f_bavail * (int64_t)vfs.f_frsize;
+		room = (int64_t)st.st_size +
+		    (int64_t)vfs.f_bavail * (int64_t)vfs.f_frsize;
 		if (want > room)
 			want = room;
 	}
@@ -279,7 +319,7 @@ spool_db_map_room(const struct spool *sp, int64_t want)
 static bool
 spool_db_adopt(struct spool *sp, int64_t old)
 {
-	int64_t	 now;
+	int64_t now;
 
 	if (mdb_env_set_mapsize(sp->sp_env, 0) != 0)
 		return false;
@@ -297,15 +337,17 @@ spool_db_adopt(struct spool *sp, int64_t old)
 static void
 spool_db_grow(struct spool *sp)
 {
-	int64_t	 old, want;
+	int64_t old, want;
 
 	if (!sp->sp_full || sp->sp_nlive > 0)
 		return;
 	sp->sp_full = false;
 	old = spool_db_mapsize(sp->sp_env);
 	if (!spool_db_adopt(sp, old)) {
-		want = spool_db_map_room(sp, old > INT64_MAX / 2 ? INT64_MAX : old * 2);
-		if (want <= old || mdb_env_set_mapsize(sp->sp_env, (size_t)want) != 0) {
+		want = spool_db_map_room(sp,
+		    old > INT64_MAX / 2 ? INT64_MAX : old * 2);
+		if (want <= old ||
+		    mdb_env_set_mapsize(sp->sp_env, (size_t)want) != 0) {
 			/* at the ceiling or out of disk: keep the size we had */
 			(void)mdb_env_set_mapsize(sp->sp_env, (size_t)old);
 			sp->sp_map.mp_stuck = true;
@@ -322,7 +364,7 @@ static int
 spool_db_resized(struct spool *sp, unsigned live)
 {
 	if (sp->sp_nlive > live)
-		return EBUSY;	/* remapping would pull pages from under it */
+		return EBUSY; /* remapping would pull pages from under it */
 	return spool_db_rc(mdb_env_set_mapsize(sp->sp_env, 0));
 }
 
@@ -334,7 +376,7 @@ spool_db_resized(struct spool *sp, unsigned live)
 static void
 spool_db_readers(struct spool *sp, time_t now)
 {
-	int	dead = 0;
+	int dead = 0;
 
 	sp->sp_rcheck_at = now;
 	if (mdb_reader_check(sp->sp_env, &dead) == 0 && dead > 0)
@@ -361,7 +403,7 @@ spool_map_grow(struct spool *sp, struct spool_map *m_r)
 void
 spool_map_info(struct spool *sp, struct spool_map *m_r)
 {
-	time_t	now = time(NULL);
+	time_t now = time(NULL);
 
 	if (!sp->sp_rdonly && sp->sp_nlive == 0 &&
 	    now - sp->sp_rcheck_at >= SPOOL_RCHECK_INTERVAL)
@@ -377,11 +419,12 @@ spool_map_info(struct spool *sp, struct spool_map *m_r)
 void
 spool_map_used(struct spool *sp, int64_t *used_r, int64_t *size_r)
 {
-	MDB_envinfo	ei;
-	MDB_stat	st;
+	MDB_envinfo ei;
+	MDB_stat    st;
 
 	*used_r = *size_r = 0;
-	if (mdb_env_info(sp->sp_env, &ei) != 0 || mdb_env_stat(sp->sp_env, &st) != 0)
+	if (mdb_env_info(sp->sp_env, &ei) != 0 ||
+	    mdb_env_stat(sp->sp_env, &st) != 0)
 		return;
 	*used_r = (int64_t)(ei.me_last_pgno + 1) * (int64_t)st.ms_psize;
 	*size_r = (int64_t)ei.me_mapsize;
@@ -396,13 +439,15 @@ spool_map_used(struct spool *sp, int64_t *used_r, int64_t *size_r)
 static int
 spool_db_initial_map(struct spool *sp, int64_t map_size)
 {
-	int64_t	 want;
-	int	 rc;
+	int64_t want;
+	int	rc;
 
 	if ((rc = mdb_env_set_mapsize(sp->sp_env, 0)) != 0)
 		return spool_db_rc(rc);
 	want = spool_db_mapsize(sp->sp_env);
-	want = want > sp->sp_map_max ? sp->sp_map_max : want < map_size ? map_size : want;
+	want = want > sp->sp_map_max ? sp->sp_map_max
+	    : want < map_size	     ? map_size
+				     : want;
 	return spool_db_rc(mdb_env_set_mapsize(sp->sp_env, (size_t)want));
 }
 
@@ -411,7 +456,7 @@ spool_db_initial_map(struct spool *sp, int64_t map_size)
 static int
 spool_db_migrate(struct spool *sp)
 {
-	int	rc;
+	int rc;
 
 	if ((rc = spool_db_migrate_spoold(sp)) == SPOOL_EFULL) {
 		sp->sp_full = true;
@@ -423,7 +468,7 @@ spool_db_migrate(struct spool *sp)
 	if (rc == 0)
 		(void)spool_db_migrate_records(sp);
 	if (rc == 0)
-		(void)spool_db_migrate_ops(sp);	/* dlog_acct, the same way */
+		(void)spool_db_migrate_ops(sp); /* dlog_acct, the same way */
 	/* the complaint index (issue 16): the same, a failure is retried */
 	if (rc == 0)
 		(void)spool_db_migrate_engage(sp);
@@ -433,12 +478,13 @@ spool_db_migrate(struct spool *sp)
 static int
 spool_db_env_open(struct spool *sp, int64_t map_size)
 {
-	int	rc;
+	int rc;
 
 	if ((rc = mdb_env_create(&sp->sp_env)) != 0)
 		return spool_db_rc(rc);
 	(void)mdb_env_set_maxdbs(sp->sp_env, 32);
-	if (map_size > 0 && (rc = mdb_env_set_mapsize(sp->sp_env, (size_t)map_size)) != 0)
+	if (map_size > 0 &&
+	    (rc = mdb_env_set_mapsize(sp->sp_env, (size_t)map_size)) != 0)
 		goto fail;
 	/*
 	 * Before LMDB opens them (creating them empty if missing): closing any
@@ -474,22 +520,22 @@ fail1:
 }
 
 int
-spool_open(const char *spool_dir, int64_t map_size, int64_t map_max, unsigned flags,
-    struct spool **sp_r)
+spool_open(const char *spool_dir, int64_t map_size, int64_t map_max,
+    unsigned flags, struct spool **sp_r)
 {
-	struct spool	*sp;
-	char		 dir[4096];
-	int		 rc;
+	struct spool *sp;
+	char	      dir[4096];
+	int	      rc;
 
 	*sp_r = NULL;
 	if (spool_path(dir, sizeof(dir), spool_dir, SPOOL_DB, NULL) == -1)
 		return ENAMETOOLONG;
 	sp = xcalloc(1, sizeof(*sp));
-	(void)str_copy(sp->sp_dbdir, sizeof(sp->sp_dbdir), dir);	/* same size */
+	(void)str_copy(sp->sp_dbdir, sizeof(sp->sp_dbdir), dir); /* same size */
 	sp->sp_rdonly = (flags & SPOOL_RDONLY) != 0;
 	sp->sp_map_max = map_max > map_size ? map_max : map_size;
 	if (!sp->sp_rdonly && mkdir(dir, 0750) == 0)
-		(void)chmod(dir, 0750);		/* umask-independent; we own it */
+		(void)chmod(dir, 0750); /* umask-independent; we own it */
 	else if (!sp->sp_rdonly && errno != EEXIST) {
 		rc = errno;
 		goto fail;
@@ -532,13 +578,14 @@ spool_close(struct spool **spp)
 static int
 spool_db_txn_begin(struct spool *sp, bool write, MDB_txn **txn_r)
 {
-	int	rc;
+	int rc;
 
 	rc = mdb_txn_begin(sp->sp_env, NULL, write ? 0 : MDB_RDONLY, txn_r);
 	if (rc == MDB_MAP_RESIZED) {
 		if ((rc = spool_db_resized(sp, 0)) != 0)
 			return rc;
-		rc = mdb_txn_begin(sp->sp_env, NULL, write ? 0 : MDB_RDONLY, txn_r);
+		rc = mdb_txn_begin(sp->sp_env, NULL, write ? 0 : MDB_RDONLY,
+		    txn_r);
 	}
 	return spool_db_rc(rc);
 }
@@ -546,14 +593,14 @@ spool_db_txn_begin(struct spool *sp, bool write, MDB_txn **txn_r)
 int
 spool_begin(struct spool *sp, bool write, struct spool_txn **t_r)
 {
-	struct spool_txn	*t;
-	time_t			 now;
-	int			 rc;
+	struct spool_txn *t;
+	time_t		  now;
+	int		  rc;
 
 	*t_r = NULL;
 	if (write && sp->sp_rdonly)
 		return EROFS;
-	spool_db_grow(sp);	/* a growth the last abort had to defer */
+	spool_db_grow(sp); /* a growth the last abort had to defer */
 	if (write && sp->sp_nlive == 0 &&
 	    (now = time(NULL)) - sp->sp_rcheck_at >= SPOOL_RCHECK_INTERVAL)
 		spool_db_readers(sp, now);
@@ -575,11 +622,11 @@ spool_begin(struct spool *sp, bool write, struct spool_txn **t_r)
 static void
 spool_db_txn_end(struct spool_txn **tp)
 {
-	struct spool	*sp = (*tp)->tr_sp;
+	struct spool *sp = (*tp)->tr_sp;
 
 	free(*tp);
 	*tp = NULL;
-	if (sp == NULL)		/* aborted by spool_close(): sp is gone */
+	if (sp == NULL) /* aborted by spool_close(): sp is gone */
 		return;
 	sp->sp_nlive--;
 	spool_db_grow(sp);
@@ -588,12 +635,12 @@ spool_db_txn_end(struct spool_txn **tp)
 int
 spool_commit(struct spool_txn **tp)
 {
-	struct spool	*sp;
-	int		 rc;
+	struct spool *sp;
+	int	      rc;
 
 	if (tp == NULL || *tp == NULL)
 		return EINVAL;
-	if ((*tp)->tr_txn == NULL) {	/* aborted by spool_close() */
+	if ((*tp)->tr_txn == NULL) { /* aborted by spool_close() */
 		spool_db_txn_end(tp);
 		return EINVAL;
 	}
@@ -622,7 +669,7 @@ spool_abort(struct spool_txn **tp)
 int
 spool_renew(struct spool_txn *t)
 {
-	int	rc;
+	int rc;
 
 	if (t->tr_write)
 		return EINVAL;
@@ -653,7 +700,8 @@ spool_db_dir(const struct spool *sp)
 static MDB_val
 spool_db_kval(const struct spool_key *k)
 {
-	MDB_val	v = { .mv_size = k->k_len, .mv_data = (void *)(uintptr_t)k->k_data };
+	MDB_val v = { .mv_size = k->k_len,
+		.mv_data = (void *)(uintptr_t)k->k_data };
 
 	return v;
 }
@@ -662,7 +710,7 @@ int
 spool_db_get(struct spool_txn *t, enum spool_dbi d, const struct spool_key *k,
     const void **val_r, size_t *len_r)
 {
-	MDB_val	key, val;
+	MDB_val key, val;
 	int	rc;
 
 	if (!spool_key_ok(k))
@@ -679,27 +727,29 @@ int
 spool_db_put(struct spool_txn *t, enum spool_dbi d, const struct spool_key *k,
     const void *p, size_t n)
 {
-	MDB_val	key, val = { .mv_size = n, .mv_data = (void *)(uintptr_t)p };
+	MDB_val key, val = { .mv_size = n, .mv_data = (void *)(uintptr_t)p };
 
 	if (!spool_key_ok(k))
 		return SPOOL_ETOOBIG;
 	if (!t->tr_write)
 		return EROFS;
 	key = spool_db_kval(k);
-	return spool_db_wrc(t->tr_sp, mdb_put(t->tr_txn, t->tr_sp->sp_dbi[d], &key, &val, 0));
+	return spool_db_wrc(t->tr_sp,
+	    mdb_put(t->tr_txn, t->tr_sp->sp_dbi[d], &key, &val, 0));
 }
 
 int
 spool_db_del(struct spool_txn *t, enum spool_dbi d, const struct spool_key *k)
 {
-	MDB_val	key;
+	MDB_val key;
 
 	if (!spool_key_ok(k))
 		return SPOOL_ETOOBIG;
 	if (!t->tr_write)
 		return EROFS;
 	key = spool_db_kval(k);
-	return spool_db_wrc(t->tr_sp, mdb_del(t->tr_txn, t->tr_sp->sp_dbi[d], &key, NULL));
+	return spool_db_wrc(t->tr_sp,
+	    mdb_del(t->tr_txn, t->tr_sp->sp_dbi[d], &key, NULL));
 }
 
 /* Positions c at the first key >= k (forward) or the last key <= k. */
@@ -707,18 +757,20 @@ static int
 spool_db_seek(MDB_cursor *c, const struct spool_key *k, bool reverse,
     MDB_val *key, MDB_val *val)
 {
-	int	rc;
+	int rc;
 
 	if (k == NULL || k->k_len == 0)
-		return mdb_cursor_get(c, key, val, reverse ? MDB_LAST : MDB_FIRST);
+		return mdb_cursor_get(c, key, val,
+		    reverse ? MDB_LAST : MDB_FIRST);
 	*key = spool_db_kval(k);
 	rc = mdb_cursor_get(c, key, val, MDB_SET_RANGE);
 	if (!reverse)
 		return rc;
 	if (rc == MDB_NOTFOUND)
 		return mdb_cursor_get(c, key, val, MDB_LAST);
-	if (rc == 0 && (key->mv_size != k->k_len ||
-	    memcmp(key->mv_data, k->k_data, k->k_len) != 0))
+	if (rc == 0 &&
+	    (key->mv_size != k->k_len ||
+		memcmp(key->mv_data, k->k_data, k->k_len) != 0))
 		return mdb_cursor_get(c, key, val, MDB_PREV);
 	return rc;
 }
@@ -728,7 +780,7 @@ static int
 spool_db_step(MDB_cursor *c, const struct spool_key *last, bool reverse,
     MDB_val *key, MDB_val *val)
 {
-	int	rc;
+	int rc;
 
 	if ((rc = spool_db_seek(c, last, reverse, key, val)) != 0)
 		return rc;
@@ -742,16 +794,17 @@ static int
 spool_db_iter_loop(MDB_cursor *c, const struct spool_key *start, size_t plen,
     bool reverse, spool_db_cb *cb, void *arg)
 {
-	struct spool_key	 last;
-	struct buf		 v;
-	MDB_val			 key, val;
-	int			 rc, crc = 0;
+	struct spool_key last;
+	struct buf	 v;
+	MDB_val		 key, val;
+	int		 rc, crc = 0;
 
 	buf_init(&v, SIZE_MAX / 2);
 	rc = spool_db_seek(c, start, reverse, &key, &val);
 	while (rc == 0) {
-		if (!reverse && plen > 0 && (key.mv_size < plen ||
-		    memcmp(key.mv_data, start->k_data, plen) != 0))
+		if (!reverse && plen > 0 &&
+		    (key.mv_size < plen ||
+			memcmp(key.mv_data, start->k_data, plen) != 0))
 			break;
 		spool_key_init(&last);
 		spool_key_raw(&last, key.mv_data, key.mv_size);
@@ -760,7 +813,8 @@ spool_db_iter_loop(MDB_cursor *c, const struct spool_key *start, size_t plen,
 			crc = ENOMEM;
 			break;
 		}
-		if ((crc = cb(last.k_data, last.k_len, v.data, v.len, arg)) != 0)
+		if ((crc = cb(last.k_data, last.k_len, v.data, v.len, arg)) !=
+		    0)
 			break;
 		rc = spool_db_step(c, &last, reverse, &key, &val);
 	}
@@ -771,11 +825,12 @@ spool_db_iter_loop(MDB_cursor *c, const struct spool_key *start, size_t plen,
 }
 
 int
-spool_db_iter(struct spool_txn *t, enum spool_dbi d, const struct spool_key *start,
-    size_t plen, bool reverse, spool_db_cb *cb, void *arg)
+spool_db_iter(struct spool_txn *t, enum spool_dbi d,
+    const struct spool_key *start, size_t plen, bool reverse, spool_db_cb *cb,
+    void *arg)
 {
-	MDB_cursor	*c;
-	int		 rc;
+	MDB_cursor *c;
+	int	    rc;
 
 	if (start != NULL && start->k_bad)
 		return SPOOL_ETOOBIG;
@@ -787,11 +842,12 @@ spool_db_iter(struct spool_txn *t, enum spool_dbi d, const struct spool_key *sta
 }
 
 int
-spool_db_del_prefix(struct spool_txn *t, enum spool_dbi d, const struct spool_key *p)
+spool_db_del_prefix(struct spool_txn *t, enum spool_dbi d,
+    const struct spool_key *p)
 {
-	MDB_cursor	*c;
-	MDB_val		 key, val;
-	int		 rc;
+	MDB_cursor *c;
+	MDB_val	    key, val;
+	int	    rc;
 
 	if (!spool_key_ok(p))
 		return SPOOL_ETOOBIG;
@@ -816,8 +872,8 @@ spool_db_del_prefix(struct spool_txn *t, enum spool_dbi d, const struct spool_ke
 int
 spool_db_count(struct spool_txn *t, enum spool_dbi d, size_t *n_r)
 {
-	MDB_stat	st;
-	int		rc;
+	MDB_stat st;
+	int	 rc;
 
 	if ((rc = mdb_stat(t->tr_txn, t->tr_sp->sp_dbi[d], &st)) != 0)
 		return spool_db_rc(rc);
@@ -829,10 +885,10 @@ spool_db_count(struct spool_txn *t, enum spool_dbi d, size_t *n_r)
 static int
 spool_db_meta_get8(struct spool_txn *t, const char *name, uint8_t b[8])
 {
-	struct spool_key	 k;
-	const void		*v;
-	size_t			 len;
-	int			 rc;
+	struct spool_key k;
+	const void	*v;
+	size_t		 len;
+	int		 rc;
 
 	spool_key_init(&k);
 	spool_key_str(&k, name);
@@ -847,7 +903,7 @@ spool_db_meta_get8(struct spool_txn *t, const char *name, uint8_t b[8])
 int
 spool_db_meta_get_u64(struct spool_txn *t, const char *name, uint64_t *v_r)
 {
-	uint8_t	b[8];
+	uint8_t b[8];
 	int	rc;
 
 	if ((rc = spool_db_meta_get8(t, name, b)) != 0)
@@ -859,8 +915,8 @@ spool_db_meta_get_u64(struct spool_txn *t, const char *name, uint64_t *v_r)
 int
 spool_db_meta_put_u64(struct spool_txn *t, const char *name, uint64_t v)
 {
-	struct spool_key	k;
-	uint8_t			b[8];
+	struct spool_key k;
+	uint8_t		 b[8];
 
 	spool_key_init(&k);
 	spool_key_str(&k, name);
@@ -871,8 +927,8 @@ spool_db_meta_put_u64(struct spool_txn *t, const char *name, uint64_t v)
 int
 spool_db_meta_next(struct spool_txn *t, const char *name, uint64_t *v_r)
 {
-	uint64_t	v = 0;
-	int		rc;
+	uint64_t v = 0;
+	int	 rc;
 
 	rc = spool_db_meta_get_u64(t, name, &v);
 	if (rc != 0 && rc != SPOOL_ENOTFOUND)
@@ -886,7 +942,7 @@ spool_db_meta_next(struct spool_txn *t, const char *name, uint64_t *v_r)
 int
 spool_db_instance(struct spool_txn *t, char dst[9])
 {
-	int	rc;
+	int rc;
 
 	if ((rc = spool_db_meta_get8(t, "instance", (uint8_t *)dst)) != 0)
 		return rc;

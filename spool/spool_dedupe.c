@@ -18,14 +18,15 @@
 #include "spool_key.h"
 #include "spool_rec.h"
 
-#define SPOOL_DEDUPE_VERSION	1
-#define SPOOL_DEDUPE_VLEN	(1 + 8 + QID_LEN)
-#define SPOOL_DEDUPE_STOP	(-30994)	/* internal: the walk stops here */
+#define SPOOL_DEDUPE_VERSION 1
+#define SPOOL_DEDUPE_VLEN    (1 + 8 + QID_LEN)
+#define SPOOL_DEDUPE_STOP    (-30994) /* internal: the walk stops here */
 
 static int
 spool_dedupe_key(struct spool_key *k, const char *login, const char *letter)
 {
-	if (login == NULL || letter == NULL || login[0] == '\0' || letter[0] == '\0')
+	if (login == NULL || letter == NULL || login[0] == '\0' ||
+	    letter[0] == '\0')
 		return EINVAL;
 	spool_key_init(k);
 	spool_key_str(k, login);
@@ -34,9 +35,10 @@ spool_dedupe_key(struct spool_key *k, const char *login, const char *letter)
 }
 
 int
-spool_dedupe_dec(const void *v, size_t len, int64_t *filed_r, char qid_r[QID_SIZE])
+spool_dedupe_dec(const void *v, size_t len, int64_t *filed_r,
+    char qid_r[QID_SIZE])
 {
-	const uint8_t	*p = v;
+	const uint8_t *p = v;
 
 	if (len != SPOOL_DEDUPE_VLEN || p[0] != SPOOL_DEDUPE_VERSION)
 		return SPOOL_ECORRUPT;
@@ -55,10 +57,10 @@ int
 spool_dedupe_get(struct spool_txn *t, const char *login, const char *letter,
     int64_t *filed_r, char qid_r[QID_SIZE])
 {
-	struct spool_key	 k;
-	const void		*v;
-	size_t			 len;
-	int			 rc;
+	struct spool_key k;
+	const void	*v;
+	size_t		 len;
+	int		 rc;
 
 	if ((rc = spool_dedupe_key(&k, login, letter)) != 0 ||
 	    (rc = spool_db_get(t, SPOOL_DB_DEDUPE, &k, &v, &len)) != 0)
@@ -70,9 +72,9 @@ int
 spool_dedupe_put(struct spool_txn *t, const char *login, const char *letter,
     const char *qid, int64_t filed)
 {
-	struct spool_key	k;
-	uint8_t			v[SPOOL_DEDUPE_VLEN];
-	int			rc;
+	struct spool_key k;
+	uint8_t		 v[SPOOL_DEDUPE_VLEN];
+	int		 rc;
 
 	if (!qid_ok(qid))
 		return EINVAL;
@@ -85,24 +87,24 @@ spool_dedupe_put(struct spool_txn *t, const char *login, const char *letter,
 }
 
 struct spool_dedupe_prune {
-	struct spool_txn		*txn;
-	struct spool_dedupe_cursor	*cur;
-	int64_t				 before;
-	size_t				 left, looks, n;
+	struct spool_txn	   *txn;
+	struct spool_dedupe_cursor *cur;
+	int64_t			    before;
+	size_t			    left, looks, n;
 };
 
 static int
-spool_dedupe_prune_cb(const uint8_t *key, size_t klen, const void *v, size_t len,
-    void *arg)
+spool_dedupe_prune_cb(const uint8_t *key, size_t klen, const void *v,
+    size_t len, void *arg)
 {
-	struct spool_dedupe_prune	*p = arg;
-	struct spool_dedupe_cursor	*cur = p->cur;
-	struct spool_key		 k;
-	int64_t				 filed;
-	int				 rc;
+	struct spool_dedupe_prune  *p = arg;
+	struct spool_dedupe_cursor *cur = p->cur;
+	struct spool_key	    k;
+	int64_t			    filed;
+	int			    rc;
 
 	if (klen == cur->dc_len && memcmp(key, cur->dc_key, klen) == 0)
-		return 0;	/* where the last call stopped */
+		return 0; /* where the last call stopped */
 	if (p->left == 0 || p->looks == 0)
 		return SPOOL_DEDUPE_STOP;
 	p->looks--;
@@ -123,19 +125,23 @@ spool_dedupe_prune_cb(const uint8_t *key, size_t klen, const void *v, size_t len
 }
 
 int
-spool_dedupe_prune(struct spool_txn *t, int64_t before, struct spool_dedupe_cursor *cur,
-    size_t max, size_t *n_r, bool *done_r)
+spool_dedupe_prune(struct spool_txn *t, int64_t before,
+    struct spool_dedupe_cursor *cur, size_t max, size_t *n_r, bool *done_r)
 {
-	struct spool_dedupe_prune	p = { .txn = t, .cur = cur, .before = before,
-					      .left = max, .looks = max * 4 };
-	struct spool_key		k;
-	int				rc;
+	struct spool_dedupe_prune p = { .txn = t,
+		.cur = cur,
+		.before = before,
+		.left = max,
+		.looks = max * 4 };
+	struct spool_key	  k;
+	int			  rc;
 
 	*n_r = 0;
 	*done_r = false;
 	spool_key_init(&k);
 	spool_key_raw(&k, cur->dc_key, cur->dc_len);
-	rc = spool_db_iter(t, SPOOL_DB_DEDUPE, &k, 0, false, spool_dedupe_prune_cb, &p);
+	rc = spool_db_iter(t, SPOOL_DB_DEDUPE, &k, 0, false,
+	    spool_dedupe_prune_cb, &p);
 	*n_r = p.n;
 	if (rc == SPOOL_DEDUPE_STOP)
 		return 0;

@@ -23,25 +23,32 @@
 #include "xmem.h"
 
 static const char *const spool_area_names[] = {
-	[SPOOL_TMP] = "incoming/tmp", [SPOOL_NEW] = "incoming/new",
-	[SPOOL_QUEUE] = "queue", [SPOOL_QUARANTINE] = "quarantine",
-	[SPOOL_KEYS] = "keys", [SPOOL_DB] = "db", [SPOOL_MAILDROP] = "maildrop",
+	[SPOOL_TMP] = "incoming/tmp",
+	[SPOOL_NEW] = "incoming/new",
+	[SPOOL_QUEUE] = "queue",
+	[SPOOL_QUARANTINE] = "quarantine",
+	[SPOOL_KEYS] = "keys",
+	[SPOOL_DB] = "db",
+	[SPOOL_MAILDROP] = "maildrop",
 };
 
 int
 spool_path(char *dst, size_t dstsz, const char *spool_dir, enum spool_area a,
     const char *name)
 {
-	int	rc;
+	int rc;
 
-	if ((unsigned)a >= sizeof(spool_area_names) / sizeof(spool_area_names[0])) {
+	if ((unsigned)a >=
+	    sizeof(spool_area_names) / sizeof(spool_area_names[0])) {
 		errno = EINVAL;
 		return -1;
 	}
 	if (name != NULL)
-		rc = str_printf(dst, dstsz, "%s/%s/%s", spool_dir, spool_area_names[a], name);
+		rc = str_printf(dst, dstsz, "%s/%s/%s", spool_dir,
+		    spool_area_names[a], name);
 	else
-		rc = str_printf(dst, dstsz, "%s/%s", spool_dir, spool_area_names[a]);
+		rc = str_printf(dst, dstsz, "%s/%s", spool_dir,
+		    spool_area_names[a]);
 	if (rc == -1) {
 		errno = ENAMETOOLONG;
 		return -1;
@@ -69,18 +76,18 @@ spool_trigger_path(char *dst, size_t dstsz, const char *spool_dir)
  * which smtpd is not in (smtpd checks that at start).
  */
 enum spool_owner {
-	SPOOL_OWN_SPOOLD,	/* spoold_user:smtpgate_group */
-	SPOOL_OWN_DELIVERD,	/* deliverd_user:its group */
-	SPOOL_OWN_INCOMING,	/* spoold_user:smtpd_group */
-	SPOOL_OWN_MAILDROP,	/* spoold_user:maildrop_group */
+	SPOOL_OWN_SPOOLD,   /* spoold_user:smtpgate_group */
+	SPOOL_OWN_DELIVERD, /* deliverd_user:its group */
+	SPOOL_OWN_INCOMING, /* spoold_user:smtpd_group */
+	SPOOL_OWN_MAILDROP, /* spoold_user:maildrop_group */
 	SPOOL_OWN_N
 };
 
 static const struct spool_tree_entry {
-	const char		*rel;		/* "" = spool_dir itself */
-	mode_t			 mode;
-	enum spool_owner	 owner;
-	bool			 fifo;
+	const char	*rel; /* "" = spool_dir itself */
+	mode_t		 mode;
+	enum spool_owner owner;
+	bool		 fifo;
 } spool_tree[] = {
 	{ "", 0755, SPOOL_OWN_SPOOLD, false },
 	{ "incoming", 0750, SPOOL_OWN_INCOMING, false },
@@ -91,21 +98,21 @@ static const struct spool_tree_entry {
 	{ "quarantine", 0700, SPOOL_OWN_SPOOLD, false },
 	{ "keys", 0700, SPOOL_OWN_DELIVERD, false },
 	{ "db", 0750, SPOOL_OWN_SPOOLD, false },
-	{ "db/data.mdb", 0640, SPOOL_OWN_SPOOLD, false },	/* fixed if present */
+	{ "db/data.mdb", 0640, SPOOL_OWN_SPOOLD, false }, /* fixed if present */
 	{ "db/lock.mdb", 0660, SPOOL_OWN_SPOOLD, false },
 	{ "trigger", 0660, SPOOL_OWN_SPOOLD, true },
 };
 
 struct spool_ids {
-	bool	root;
-	uid_t	uid[SPOOL_OWN_N];
-	gid_t	gid[SPOOL_OWN_N];
+	bool  root;
+	uid_t uid[SPOOL_OWN_N];
+	gid_t gid[SPOOL_OWN_N];
 };
 
 static int
 spool_tree_ids(const struct conf *cf, struct spool_ids *ids)
 {
-	gid_t	g, shared, md;
+	gid_t g, shared, md;
 
 	ids->root = priv_is_root();
 	if (!ids->root)
@@ -113,13 +120,15 @@ spool_tree_ids(const struct conf *cf, struct spool_ids *ids)
 	if (priv_lookup(cf->cf_spoold_user, &ids->uid[0], &g) == -1 ||
 	    priv_lookup(cf->cf_deliverd_user, &ids->uid[1], &ids->gid[1]) == -1)
 		return EINVAL;
-	ids->gid[0] = priv_lookup_group(cf->cf_group, &shared) == 0 ? shared : g;
+	ids->gid[0] = priv_lookup_group(cf->cf_group, &shared) == 0 ? shared
+								    : g;
 	ids->uid[2] = ids->uid[3] = ids->uid[0];
 	/* without it smtpd refuses to start (smtpd_lka_check_ids) */
 	if (priv_lookup_group(cf->cf_smtpd_group, &ids->gid[2]) == -1)
 		ids->gid[2] = g;
 	/* without the group, only spoold writes maildrop/: local mail waits */
-	ids->gid[3] = priv_lookup_group(cf->cf_maildrop_group, &md) == 0 ? md : g;
+	ids->gid[3] = priv_lookup_group(cf->cf_maildrop_group, &md) == 0 ? md
+									 : g;
 	return 0;
 }
 
@@ -130,14 +139,15 @@ spool_tree_ids(const struct conf *cf, struct spool_ids *ids)
  * and changed only through that descriptor, so a link or a hard link that
  * a daemon user planted never lends root's rights to another file.
  */
-#define SPOOL_TREE_COMPONENT "a path component is a symbolic link or not a directory"
+#define SPOOL_TREE_COMPONENT \
+	"a path component is a symbolic link or not a directory"
 
 struct spool_tree {
-	struct spool_ids	 ids;
-	int			 rootfd;	/* spool_dir */
-	const char		*spool_dir;
-	char			*why;		/* "refusing PATH: ..." */
-	size_t			 whysz;
+	struct spool_ids ids;
+	int		 rootfd; /* spool_dir */
+	const char	*spool_dir;
+	char		*why; /* "refusing PATH: ..." */
+	size_t		 whysz;
 };
 
 static int
@@ -159,9 +169,10 @@ static int
 spool_tree_refuse_open(struct spool_tree *t, int pfd, const char *base,
     const char *path, mode_t kind)
 {
-	struct stat	st;
+	struct stat st;
 
-	if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+	if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISLNK(st.st_mode))
 		return spool_tree_refuse(t, path, "it is a symbolic link");
 	if (kind == S_IFDIR)
 		return spool_tree_refuse(t, path, "it is not a directory");
@@ -174,22 +185,25 @@ static int
 spool_tree_check(struct spool_tree *t, int fd, const char *path, mode_t kind,
     struct stat *st)
 {
-	bool	owner = strcmp(path, t->spool_dir) != 0;
-	char	what[128];
+	bool owner = strcmp(path, t->spool_dir) != 0;
+	char what[128];
 
 	if (fstat(fd, st) == -1)
 		return spool_tree_fail(t, path, errno);
 	if ((st->st_mode & S_IFMT) != kind)
-		return spool_tree_refuse(t, path, kind == S_IFDIR ?
-		    "it is not a directory" : kind == S_IFIFO ?
-		    "it is not a FIFO" : "it is not a regular file");
+		return spool_tree_refuse(t, path,
+		    kind == S_IFDIR	  ? "it is not a directory"
+			: kind == S_IFIFO ? "it is not a FIFO"
+					  : "it is not a regular file");
 	if (kind != S_IFDIR && st->st_nlink != 1)
 		return spool_tree_refuse(t, path,
 		    "it has more than one name (a hard link)");
 	if (t->ids.root && owner && st->st_uid != 0 &&
 	    st->st_uid != t->ids.uid[0] && st->st_uid != t->ids.uid[1]) {
-		(void)str_printf(what, sizeof(what), "it belongs to uid %lu, "
-		    "neither root nor a daemon user", (unsigned long)st->st_uid);
+		(void)str_printf(what, sizeof(what),
+		    "it belongs to uid %lu, "
+		    "neither root nor a daemon user",
+		    (unsigned long)st->st_uid);
 		return spool_tree_refuse(t, path, what);
 	}
 	return 0;
@@ -200,8 +214,8 @@ static int
 spool_tree_open(struct spool_tree *t, const char *rel, const char *path,
     const struct spool_tree_entry *te, mode_t kind, int *fd_r)
 {
-	char		 dir[4096], *base;
-	int		 pfd, rc = 0;
+	char dir[4096], *base;
+	int  pfd, rc = 0;
 
 	*fd_r = -1;
 	if (rel[0] == '\0') {
@@ -209,28 +223,35 @@ spool_tree_open(struct spool_tree *t, const char *rel, const char *path,
 			return spool_tree_fail(t, path, errno);
 		return 0;
 	}
-	(void)str_copy(dir, sizeof(dir), rel);		/* rel is shorter than path */
+	(void)str_copy(dir, sizeof(dir), rel); /* rel is shorter than path */
 	base = strrchr(dir, '/');
 	if (base != NULL)
 		*base++ = '\0';
-	pfd = base == NULL ? t->rootfd : fsx_open_beneath(t->rootfd, dir,
-	    O_RDONLY | O_DIRECTORY, 0);
+	pfd = base == NULL
+	    ? t->rootfd
+	    : fsx_open_beneath(t->rootfd, dir, O_RDONLY | O_DIRECTORY, 0);
 	if (base == NULL)
 		base = dir;
 	if (pfd == -1)
-		return errno == ELOOP || errno == ENOTDIR ?
-		    spool_tree_refuse(t, path, SPOOL_TREE_COMPONENT) :
-		    spool_tree_fail(t, path, errno);
-	if ((kind == S_IFDIR && mkdirat(pfd, base, te->mode) == -1 && errno != EEXIST) ||
-	    (kind == S_IFIFO && mkfifoat(pfd, base, te->mode) == -1 && errno != EEXIST))
+		return errno == ELOOP || errno == ENOTDIR
+		    ? spool_tree_refuse(t, path, SPOOL_TREE_COMPONENT)
+		    : spool_tree_fail(t, path, errno);
+	if ((kind == S_IFDIR && mkdirat(pfd, base, te->mode) == -1 &&
+		errno != EEXIST) ||
+	    (kind == S_IFIFO && mkfifoat(pfd, base, te->mode) == -1 &&
+		errno != EEXIST))
 		rc = spool_tree_fail(t, path, errno);
-	else if ((*fd_r = openat(pfd, base, O_RDONLY | O_NONBLOCK | O_NOCTTY |
-	    O_NOFOLLOW | O_CLOEXEC | (kind == S_IFDIR ? O_DIRECTORY : 0))) == -1)
-		rc = errno == ELOOP || errno == ENOTDIR ?
-		    spool_tree_refuse_open(t, pfd, base, path, kind) :
-		    errno == ENOENT && kind == S_IFREG ? 0 : spool_tree_fail(t, path, errno);
+	else if ((*fd_r = openat(pfd, base,
+		      O_RDONLY | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW |
+			  O_CLOEXEC | (kind == S_IFDIR ? O_DIRECTORY : 0))) ==
+	    -1)
+		rc = errno == ELOOP || errno == ENOTDIR
+		    ? spool_tree_refuse_open(t, pfd, base, path, kind)
+		    : errno == ENOENT && kind == S_IFREG
+		    ? 0
+		    : spool_tree_fail(t, path, errno);
 	if (pfd != t->rootfd)
-		(void)close(pfd);	/* read-only directory */
+		(void)close(pfd); /* read-only directory */
 	return rc;
 }
 
@@ -238,16 +259,18 @@ static int
 spool_tree_one(struct spool_tree *t, const char *path,
     const struct spool_tree_entry *te)
 {
-	struct stat	 st;
-	const char	*rel = te->rel;
-	mode_t		 kind = te->fifo ? S_IFIFO : strstr(rel, ".mdb") != NULL ?
-			    S_IFREG : S_IFDIR;
-	uid_t		 uid = t->ids.uid[te->owner];
-	gid_t		 gid = t->ids.gid[te->owner];
-	int		 fd, rc;
+	struct stat st;
+	const char *rel = te->rel;
+	mode_t	    kind = te->fifo	       ? S_IFIFO
+		 : strstr(rel, ".mdb") != NULL ? S_IFREG
+					       : S_IFDIR;
+	uid_t	    uid = t->ids.uid[te->owner];
+	gid_t	    gid = t->ids.gid[te->owner];
+	int	    fd, rc;
 
-	if ((rc = spool_tree_open(t, rel, path, te, kind, &fd)) != 0 || fd == -1)
-		return rc;	/* fd -1: a database file not made yet */
+	if ((rc = spool_tree_open(t, rel, path, te, kind, &fd)) != 0 ||
+	    fd == -1)
+		return rc; /* fd -1: a database file not made yet */
 	if ((rc = spool_tree_check(t, fd, path, kind, &st)) != 0)
 		goto done;
 	if (t->ids.root && (st.st_uid != uid || st.st_gid != gid) &&
@@ -255,11 +278,11 @@ spool_tree_one(struct spool_tree *t, const char *path,
 		rc = spool_tree_fail(t, path, errno);
 	/* umask-independent modes; a non-owner (non-root) cannot chmod, and
 	 * then the owner made the tree already: not an error */
-	else if ((st.st_mode & 07777) != te->mode && fchmod(fd, te->mode) == -1 &&
-	    (t->ids.root || errno != EPERM))
+	else if ((st.st_mode & 07777) != te->mode &&
+	    fchmod(fd, te->mode) == -1 && (t->ids.root || errno != EPERM))
 		rc = spool_tree_fail(t, path, errno);
 done:
-	(void)close(fd);	/* nothing written through it */
+	(void)close(fd); /* nothing written through it */
 	return rc;
 }
 
@@ -269,8 +292,8 @@ static int
 spool_tree_log_dir(struct spool_tree *t, const struct conf *cf, char *dir,
     size_t dirsz, const char **base_r)
 {
-	size_t	 n = strlen(cf->cf_spool_dir);
-	char	*slash;
+	size_t n = strlen(cf->cf_spool_dir);
+	char  *slash;
 
 	if (str_copy(dir, dirsz, cf->cf_event_log) == -1 ||
 	    (slash = strrchr(dir, '/')) == NULL) {
@@ -281,9 +304,11 @@ spool_tree_log_dir(struct spool_tree *t, const struct conf *cf, char *dir,
 	*base_r = cf->cf_event_log + (slash - dir) + 1;
 	if (strncmp(cf->cf_event_log, cf->cf_spool_dir, n) == 0 &&
 	    cf->cf_event_log[n] == '/')
-		return fsx_open_beneath(t->rootfd, dir[n] == '/' ? dir + n + 1 : ".",
-		    O_RDONLY | O_DIRECTORY, 0);
-	return open(dir[0] != '\0' ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		return fsx_open_beneath(t->rootfd,
+		    dir[n] == '/' ? dir + n + 1 : ".", O_RDONLY | O_DIRECTORY,
+		    0);
+	return open(dir[0] != '\0' ? dir : "/",
+	    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
 /*
@@ -296,31 +321,37 @@ spool_tree_log_dir(struct spool_tree *t, const struct conf *cf, char *dir,
 static int
 spool_tree_event_log(struct spool_tree *t, const struct conf *cf)
 {
-	struct stat	 st;
-	const char	*base;
-	char		 dir[4096];
-	int		 pfd, fd, rc = 0;
+	struct stat st;
+	const char *base;
+	char	    dir[4096];
+	int	    pfd, fd, rc = 0;
 
 	if (!t->ids.root || cf->cf_event_log == NULL)
 		return 0;
 	if ((pfd = spool_tree_log_dir(t, cf, dir, sizeof(dir), &base)) == -1)
-		return errno == ELOOP || errno == ENOTDIR ?
-		    spool_tree_refuse(t, cf->cf_event_log, SPOOL_TREE_COMPONENT) : 0;
-	fd = openat(pfd, base, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+		return errno == ELOOP || errno == ENOTDIR
+		    ? spool_tree_refuse(t, cf->cf_event_log,
+			  SPOOL_TREE_COMPONENT)
+		    : 0;
+	fd = openat(pfd, base,
+	    O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
 	if (fd != -1)
-		(void)fchmod(fd, 0640);	/* umask-independent; checked below */
+		(void)fchmod(fd, 0640); /* umask-independent; checked below */
 	else if (errno == EEXIST)
-		fd = openat(pfd, base, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW |
-		    O_CLOEXEC);
+		fd = openat(pfd, base,
+		    O_RDONLY | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd == -1 && errno == ELOOP)
-		rc = spool_tree_refuse(t, cf->cf_event_log, "it is a symbolic link");
-	(void)close(pfd);		/* read-only directory */
+		rc = spool_tree_refuse(t, cf->cf_event_log,
+		    "it is a symbolic link");
+	(void)close(pfd); /* read-only directory */
 	if (fd == -1)
 		return rc;
 	/* a FIFO or device named by the administrator is not ours to change */
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == 0 &&
-	    (rc = spool_tree_check(t, fd, cf->cf_event_log, S_IFREG, &st)) == 0 &&
-	    fchown(fd, t->ids.uid[SPOOL_OWN_SPOOLD], t->ids.gid[SPOOL_OWN_SPOOLD]) == -1)
+	    (rc = spool_tree_check(t, fd, cf->cf_event_log, S_IFREG, &st)) ==
+		0 &&
+	    fchown(fd, t->ids.uid[SPOOL_OWN_SPOOLD],
+		t->ids.gid[SPOOL_OWN_SPOOLD]) == -1)
 		rc = spool_tree_fail(t, cf->cf_event_log, errno);
 	(void)close(fd);
 	return rc;
@@ -329,11 +360,13 @@ spool_tree_event_log(struct spool_tree *t, const struct conf *cf)
 int
 spool_tree_create_err(const struct conf *cf, char *why_r, size_t whysz)
 {
-	struct spool_tree	t = { .rootfd = -1, .spool_dir = cf->cf_spool_dir,
-				    .why = why_r, .whysz = whysz };
-	char			path[4096], dummy[8];
-	size_t			i;
-	int			rc;
+	struct spool_tree t = { .rootfd = -1,
+		.spool_dir = cf->cf_spool_dir,
+		.why = why_r,
+		.whysz = whysz };
+	char		  path[4096], dummy[8];
+	size_t		  i;
+	int		  rc;
 
 	if (why_r == NULL || whysz == 0) {
 		t.why = dummy;
@@ -344,18 +377,22 @@ spool_tree_create_err(const struct conf *cf, char *why_r, size_t whysz)
 		return spool_tree_fail(&t, cf->cf_spool_dir, rc);
 	/* spool_dir itself is the administrator's path: followed as named */
 	if (fsx_mkdirs(cf->cf_spool_dir, 0755) == -1 ||
-	    (t.rootfd = open(cf->cf_spool_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+	    (t.rootfd = open(cf->cf_spool_dir,
+		 O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return spool_tree_fail(&t, cf->cf_spool_dir, errno);
-	for (i = 0, rc = 0; rc == 0 && i < sizeof(spool_tree) / sizeof(spool_tree[0]); i++) {
+	for (i = 0, rc = 0;
+	     rc == 0 && i < sizeof(spool_tree) / sizeof(spool_tree[0]); i++) {
 		if (str_printf(path, sizeof(path), "%s%s%s", cf->cf_spool_dir,
-		    spool_tree[i].rel[0] != '\0' ? "/" : "", spool_tree[i].rel) == -1)
-			rc = spool_tree_fail(&t, cf->cf_spool_dir, ENAMETOOLONG);
+			spool_tree[i].rel[0] != '\0' ? "/" : "",
+			spool_tree[i].rel) == -1)
+			rc = spool_tree_fail(&t, cf->cf_spool_dir,
+			    ENAMETOOLONG);
 		else
 			rc = spool_tree_one(&t, path, &spool_tree[i]);
 	}
 	if (rc == 0)
 		rc = spool_tree_event_log(&t, cf);
-	(void)close(t.rootfd);	/* read-only directory */
+	(void)close(t.rootfd); /* read-only directory */
 	return rc;
 }
 
@@ -368,17 +405,20 @@ spool_tree_create(const struct conf *cf)
 int
 spool_area_open(const char *spool_dir, enum spool_area a)
 {
-	int	rootfd, fd, saved;
+	int rootfd, fd, saved;
 
-	if ((unsigned)a >= sizeof(spool_area_names) / sizeof(spool_area_names[0])) {
+	if ((unsigned)a >=
+	    sizeof(spool_area_names) / sizeof(spool_area_names[0])) {
 		errno = EINVAL;
 		return -1;
 	}
-	if ((rootfd = open(spool_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+	if ((rootfd = open(spool_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
+	    -1)
 		return -1;
-	fd = fsx_open_beneath(rootfd, spool_area_names[a], O_RDONLY | O_DIRECTORY, 0);
+	fd = fsx_open_beneath(rootfd, spool_area_names[a],
+	    O_RDONLY | O_DIRECTORY, 0);
 	saved = errno;
-	(void)close(rootfd);	/* read-only directory */
+	(void)close(rootfd); /* read-only directory */
 	errno = saved;
 	return fd;
 }
@@ -397,17 +437,18 @@ spool_in_reset(struct spool_in *in)
 static int
 spool_in_paths(const char *spool_dir, bool drop, struct spool_in *in)
 {
-	char	dot[QID_SIZE + 1];
+	char dot[QID_SIZE + 1];
 
 	qid_make(in->sn_qid);
 	dot[0] = '.';
 	(void)str_copy(dot + 1, sizeof(dot) - 1, in->sn_qid);
 	if (spool_path(in->sn_tmp, sizeof(in->sn_tmp), spool_dir,
-	    drop ? SPOOL_MAILDROP : SPOOL_TMP, drop ? dot : in->sn_qid) == -1 ||
+		drop ? SPOOL_MAILDROP : SPOOL_TMP,
+		drop ? dot : in->sn_qid) == -1 ||
 	    spool_path(in->sn_new, sizeof(in->sn_new), spool_dir,
-	    drop ? SPOOL_MAILDROP : SPOOL_NEW, in->sn_qid) == -1 ||
+		drop ? SPOOL_MAILDROP : SPOOL_NEW, in->sn_qid) == -1 ||
 	    spool_path(in->sn_newdir, sizeof(in->sn_newdir), spool_dir,
-	    drop ? SPOOL_MAILDROP : SPOOL_NEW, NULL) == -1)
+		drop ? SPOOL_MAILDROP : SPOOL_NEW, NULL) == -1)
 		return ENAMETOOLONG;
 	return 0;
 }
@@ -415,14 +456,14 @@ spool_in_paths(const char *spool_dir, bool drop, struct spool_in *in)
 static int
 spool_in_open(const char *spool_dir, bool drop, struct spool_in *in)
 {
-	int	tries, rc = 0;
+	int tries, rc = 0;
 
 	spool_in_reset(in);
 	for (tries = 0; tries < 10; tries++) {
 		if ((rc = spool_in_paths(spool_dir, drop, in)) != 0)
 			break;
-		in->sn_fd = open(in->sn_tmp, O_WRONLY | O_CREAT | O_EXCL |
-		    O_NOFOLLOW | O_CLOEXEC, 0644);
+		in->sn_fd = open(in->sn_tmp,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 		if (in->sn_fd != -1)
 			break;
 		rc = errno;
@@ -462,7 +503,7 @@ spool_drop_create(const char *spool_dir, struct spool_in *in)
 int
 spool_in_write(struct spool_in *in, const void *p, size_t n)
 {
-	int	rc;
+	int rc;
 
 	if (in->sn_fd == -1)
 		return EBADF;
@@ -478,14 +519,14 @@ spool_in_write(struct spool_in *in, const void *p, size_t n)
 int
 spool_in_commit_file(struct spool_in *in)
 {
-	int	rc, fd = in->sn_fd;
+	int rc, fd = in->sn_fd;
 
 	if (fd == -1)
 		return EBADF;
 	in->sn_fd = -1;
 	if (fsync(fd) == -1) {
 		rc = errno;
-		(void)close(fd);	/* already failing: the tmp file goes */
+		(void)close(fd); /* already failing: the tmp file goes */
 		goto fail;
 	}
 	if (close(fd) == -1 || rename(in->sn_tmp, in->sn_new) == -1) {
@@ -511,19 +552,19 @@ spool_in_uncommit(struct spool_in *in)
 static int
 spool_in_syncfs(const char *path)
 {
-	int	fd, rc;
+	int fd, rc;
 
 	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
 		return -1;
 	rc = syncfs(fd);
-	(void)close(fd);	/* read-only */
+	(void)close(fd); /* read-only */
 	return rc;
 }
 
 int
 spool_in_commit(struct spool_in *in)
 {
-	int	rc;
+	int rc;
 
 	if ((rc = spool_in_commit_file(in)) != 0)
 		return rc;
@@ -540,11 +581,11 @@ void
 spool_in_abort(struct spool_in *in)
 {
 	if (in->sn_fd != -1) {
-		(void)close(in->sn_fd);		/* discarding the file anyway */
+		(void)close(in->sn_fd); /* discarding the file anyway */
 		in->sn_fd = -1;
 	}
 	if (in->sn_tmp[0] != '\0') {
-		(void)unlink(in->sn_tmp);	/* gone or never there: both fine */
+		(void)unlink(in->sn_tmp); /* gone or never there: both fine */
 		in->sn_tmp[0] = '\0';
 	}
 }
@@ -561,21 +602,21 @@ spool_name_cmp(const void *a, const void *b)
 static int
 spool_list(const char *dir, char ***v_r, size_t *n_r)
 {
-	DIR		*d;
-	struct dirent	*de;
-	char		**v = NULL;
-	size_t		 n = 0;
+	DIR	      *d;
+	struct dirent *de;
+	char	     **v = NULL;
+	size_t	       n = 0;
 
 	if ((d = opendir(dir)) == NULL)
 		return errno;
 	errno = 0;
 	while ((de = readdir(d)) != NULL) {
 		if (!qid_ok(de->d_name))
-			continue;	/* dot files are temporaries */
+			continue; /* dot files are temporaries */
 		v = xreallocarray(v, n + 1, sizeof(*v));
 		v[n++] = xstrdup(de->d_name);
 	}
-	(void)closedir(d);	/* read-only directory stream */
+	(void)closedir(d); /* read-only directory stream */
 	if (n > 1)
 		qsort(v, n, sizeof(*v), spool_name_cmp);
 	*v_r = v;
@@ -585,11 +626,11 @@ spool_list(const char *dir, char ***v_r, size_t *n_r)
 
 int
 spool_scan(const char *spool_dir, enum spool_area a,
-    int (*cb)(const char *, void *), void *arg)
+    int (*cb)(const char *, void *), void	 *arg)
 {
-	char	 dir[4096], **v = NULL;
-	size_t	 n = 0, i;
-	int	 rc;
+	char   dir[4096], **v = NULL;
+	size_t n = 0, i;
+	int    rc;
 
 	if (spool_path(dir, sizeof(dir), spool_dir, a, NULL) == -1)
 		return errno;
@@ -605,12 +646,12 @@ spool_scan(const char *spool_dir, enum spool_area a,
 
 int
 spool_scan_stream(const char *spool_dir, enum spool_area a,
-    int (*cb)(const char *, void *), void *arg)
+    int (*cb)(const char *, void *), void		*arg)
 {
-	DIR		*d;
-	struct dirent	*de;
-	char		 dir[4096];
-	int		 rc = 0;
+	DIR	      *d;
+	struct dirent *de;
+	char	       dir[4096];
+	int	       rc = 0;
 
 	if (spool_path(dir, sizeof(dir), spool_dir, a, NULL) == -1)
 		return errno;
@@ -625,7 +666,7 @@ spool_scan_stream(const char *spool_dir, enum spool_area a,
 		if (qid_ok(de->d_name) && (rc = cb(de->d_name, arg)) != 0)
 			break;
 	}
-	(void)closedir(d);	/* read-only directory stream */
+	(void)closedir(d); /* read-only directory stream */
 	return rc;
 }
 
@@ -633,7 +674,7 @@ int
 spool_move(const char *spool_dir, const char *name, enum spool_area from,
     enum spool_area to)
 {
-	char	src[4096], dst[4096];
+	char src[4096], dst[4096];
 
 	if (spool_path(src, sizeof(src), spool_dir, from, name) == -1 ||
 	    spool_path(dst, sizeof(dst), spool_dir, to, name) == -1)
@@ -644,7 +685,7 @@ spool_move(const char *spool_dir, const char *name, enum spool_area from,
 int
 spool_sync(const char *spool_dir, enum spool_area a)
 {
-	char	dir[4096];
+	char dir[4096];
 
 	if (spool_path(dir, sizeof(dir), spool_dir, a, NULL) == -1)
 		return errno;
@@ -654,7 +695,7 @@ spool_sync(const char *spool_dir, enum spool_area a)
 int
 spool_unlink(const char *spool_dir, enum spool_area a, const char *name)
 {
-	char	path[4096];
+	char path[4096];
 
 	if (spool_path(path, sizeof(path), spool_dir, a, name) == -1)
 		return errno;
@@ -664,11 +705,11 @@ spool_unlink(const char *spool_dir, enum spool_area a, const char *name)
 int
 spool_tmp_cleanup(const char *spool_dir, time_t max_age, size_t *n_r)
 {
-	struct dirent	*de;
-	struct stat	 st;
-	DIR		*d;
-	char		 dir[4096];
-	time_t		 now = time(NULL);
+	struct dirent *de;
+	struct stat    st;
+	DIR	      *d;
+	char	       dir[4096];
+	time_t	       now = time(NULL);
 
 	*n_r = 0;
 	if (spool_path(dir, sizeof(dir), spool_dir, SPOOL_TMP, NULL) == -1)
@@ -676,13 +717,15 @@ spool_tmp_cleanup(const char *spool_dir, time_t max_age, size_t *n_r)
 	if ((d = opendir(dir)) == NULL)
 		return errno;
 	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
-		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0 ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) ==
+			-1 ||
 		    !S_ISREG(st.st_mode) || now - st.st_mtime < max_age)
 			continue;
 		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
 			(*n_r)++;
 	}
-	(void)closedir(d);	/* read-only directory stream */
+	(void)closedir(d); /* read-only directory stream */
 	return 0;
 }

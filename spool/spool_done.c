@@ -12,8 +12,8 @@
 #include "spool_key.h"
 #include "spool_rec.h"
 
-#define SPOOL_DONE_VERSION	1
-#define SPOOL_DONE_STOP		(-30989)	/* internal: the walk stops here */
+#define SPOOL_DONE_VERSION 1
+#define SPOOL_DONE_STOP	   (-30989) /* internal: the walk stops here */
 
 static int
 spool_done_key(struct spool_key *k, const char *qid)
@@ -28,9 +28,9 @@ spool_done_key(struct spool_key *k, const char *qid)
 int
 spool_done_put(struct spool_txn *t, const char *qid, int64_t when)
 {
-	struct spool_key	k;
-	uint8_t			v[9];
-	int			rc;
+	struct spool_key k;
+	uint8_t		 v[9];
+	int		 rc;
 
 	if ((rc = spool_done_key(&k, qid)) != 0)
 		return rc;
@@ -42,10 +42,10 @@ spool_done_put(struct spool_txn *t, const char *qid, int64_t when)
 int
 spool_done_get(struct spool_txn *t, const char *qid, int64_t *when_r)
 {
-	struct spool_key	 k;
-	const void		*v;
-	size_t			 len;
-	int			 rc;
+	struct spool_key k;
+	const void	*v;
+	size_t		 len;
+	int		 rc;
 
 	if ((rc = spool_done_key(&k, qid)) != 0 ||
 	    (rc = spool_db_get(t, SPOOL_DB_DONE, &k, &v, &len)) != 0)
@@ -58,21 +58,21 @@ spool_done_get(struct spool_txn *t, const char *qid, int64_t *when_r)
 }
 
 struct spool_qid_prune {
-	struct spool_txn	*t;
-	enum spool_dbi		 dbi;
-	size_t			 klen;
-	uint64_t		 before_us;
-	size_t			 max, n;
+	struct spool_txn *t;
+	enum spool_dbi	  dbi;
+	size_t		  klen;
+	uint64_t	  before_us;
+	size_t		  max, n;
 };
 
 static int
 spool_qid_prune_cb(const uint8_t *key, size_t klen, const void *v, size_t len,
     void *arg)
 {
-	struct spool_qid_prune	*p = arg;
-	struct spool_key	 k;
-	char			 qid[QID_SIZE];
-	int			 rc;
+	struct spool_qid_prune *p = arg;
+	struct spool_key	k;
+	char			qid[QID_SIZE];
+	int			rc;
 
 	(void)v;
 	(void)len;
@@ -81,7 +81,7 @@ spool_qid_prune_cb(const uint8_t *key, size_t klen, const void *v, size_t len,
 	memcpy(qid, key, QID_LEN);
 	qid[QID_LEN] = '\0';
 	if (p->n == p->max || qid_time_us(qid) >= p->before_us)
-		return SPOOL_DONE_STOP;	/* the rest arrived later */
+		return SPOOL_DONE_STOP; /* the rest arrived later */
 	spool_key_init(&k);
 	spool_key_raw(&k, key, klen);
 	if ((rc = spool_db_del(p->t, p->dbi, &k)) != 0)
@@ -94,9 +94,11 @@ int
 spool_db_prune_qid(struct spool_txn *t, enum spool_dbi dbi, size_t klen,
     int64_t before, size_t max, size_t *n_r)
 {
-	struct spool_qid_prune	 p = { .t = t, .dbi = dbi, .klen = klen,
-				       .max = max };
-	int			 rc;
+	struct spool_qid_prune p = { .t = t,
+		.dbi = dbi,
+		.klen = klen,
+		.max = max };
+	int		       rc;
 
 	p.before_us = before > 0 ? (uint64_t)before * 1000000u : 0;
 	rc = spool_db_iter(t, dbi, NULL, 0, false, spool_qid_prune_cb, &p);

@@ -26,28 +26,31 @@
 #include "spool_track.h"
 #include "xmem.h"
 
-#define SPOOL_ENGAGE_STOP	(-30993)	/* internal: the walk stops here */
-#define SPOOL_ENGAGE_SCAN_MAX	1000		/* entries of one hash looked at */
+#define SPOOL_ENGAGE_STOP     (-30993) /* internal: the walk stops here */
+#define SPOOL_ENGAGE_SCAN_MAX 1000     /* entries of one hash looked at */
 
 static const char *const spool_engage_names[] = {
-	[SPOOL_EV_OPENED] = "opened", [SPOOL_EV_CLICKED] = "clicked",
-	[SPOOL_EV_UNSUBSCRIBED] = "unsubscribed", [SPOOL_EV_COMPLAINED] = "complained",
-	[SPOOL_EV_DUPLICATE] = "duplicate",	/* issue 18 item 3 */
+	[SPOOL_EV_OPENED] = "opened",
+	[SPOOL_EV_CLICKED] = "clicked",
+	[SPOOL_EV_UNSUBSCRIBED] = "unsubscribed",
+	[SPOOL_EV_COMPLAINED] = "complained",
+	[SPOOL_EV_DUPLICATE] = "duplicate", /* issue 18 item 3 */
 };
-#define SPOOL_ENGAGE_N	(sizeof(spool_engage_names) / sizeof(spool_engage_names[0]))
+#define SPOOL_ENGAGE_N \
+	(sizeof(spool_engage_names) / sizeof(spool_engage_names[0]))
 
 const char *
 spool_engage_type_name(enum spool_ev_type t)
 {
 	if ((size_t)t >= SPOOL_ENGAGE_N || spool_engage_names[t] == NULL)
-		return "bounced";	/* spool_event.c's default */
+		return "bounced"; /* spool_event.c's default */
 	return spool_engage_names[t];
 }
 
 int
 spool_engage_type_parse(const char *s, enum spool_ev_type *t_r)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = SPOOL_EV_OPENED; s != NULL && i < SPOOL_ENGAGE_N; i++)
 		if (strcmp(s, spool_engage_names[i]) == 0) {
@@ -61,11 +64,12 @@ int
 spool_ev_type_parse(const char *s, enum spool_ev_type *t_r)
 {
 	static const struct {
-		const char		*name;
-		enum spool_ev_type	 type;
+		const char	  *name;
+		enum spool_ev_type type;
 	} base[] = { { "delivered", SPOOL_EV_DELIVERED },
-	    { "deferred", SPOOL_EV_DEFERRED }, { "bounced", SPOOL_EV_BOUNCED } };
-	size_t	i;
+		{ "deferred", SPOOL_EV_DEFERRED },
+		{ "bounced", SPOOL_EV_BOUNCED } };
+	size_t i;
 
 	for (i = 0; s != NULL && i < sizeof(base) / sizeof(base[0]); i++)
 		if (strcmp(s, base[i].name) == 0) {
@@ -87,17 +91,19 @@ spool_event_init_track(struct spool_event *ev, const struct spool_track_msg *km,
 	ev->ev_issue = km->km_issue;
 	ev->ev_uniq = km->km_uniq[0] != '\0' ? km->km_uniq : NULL;
 	ev->ev_from = km->km_from;
-	ev->ev_message_id = km->km_message_id[0] != '\0' ? km->km_message_id : NULL;
-	ev->ev_to = idx < km->km_nrcpts && km->km_rcpts[idx] != NULL ?
-	    km->km_rcpts[idx] : "";
+	ev->ev_message_id = km->km_message_id[0] != '\0' ? km->km_message_id
+							 : NULL;
+	ev->ev_to = idx < km->km_nrcpts && km->km_rcpts[idx] != NULL
+	    ? km->km_rcpts[idx]
+	    : "";
 	ev->ev_idx = idx;
 }
 
 int
 spool_client_truncate(const char *addr, char *dst, size_t dstlen)
 {
-	unsigned char	a[16];
-	char		txt[INET6_ADDRSTRLEN];
+	unsigned char a[16];
+	char	      txt[INET6_ADDRSTRLEN];
 
 	if (dstlen > 0)
 		dst[0] = '\0';
@@ -122,7 +128,7 @@ static void
 spool_engage_first_key(struct spool_key *k, const char *qid, uint32_t idx,
     enum spool_ev_type type)
 {
-	uint8_t	b = (uint8_t)type;
+	uint8_t b = (uint8_t)type;
 
 	spool_key_init(k);
 	spool_key_raw(k, qid, QID_LEN);
@@ -134,10 +140,10 @@ int
 spool_engage_first(struct spool_txn *t, const char *qid, uint32_t idx,
     enum spool_ev_type type, bool *first_r)
 {
-	struct spool_key	 k;
-	const void		*v;
-	size_t			 len;
-	int			 rc;
+	struct spool_key k;
+	const void	*v;
+	size_t		 len;
+	int		 rc;
 
 	*first_r = false;
 	if (qid == NULL || !qid_ok(qid))
@@ -156,15 +162,15 @@ int
 spool_engage_count(struct spool_txn *t, struct spool_issue *is,
     const struct spool_event *ev)
 {
-	bool	first = false;
-	int	rc;
+	bool first = false;
+	int  rc;
 
 	switch (ev->ev_type) {
 	case SPOOL_EV_OPENED:
 	case SPOOL_EV_CLICKED:
 		if (ev->ev_qid != NULL && qid_ok(ev->ev_qid) &&
-		    (rc = spool_engage_first(t, ev->ev_qid, ev->ev_idx, ev->ev_type,
-		    &first)) != 0)
+		    (rc = spool_engage_first(t, ev->ev_qid, ev->ev_idx,
+			 ev->ev_type, &first)) != 0)
 			return rc;
 		if (ev->ev_type == SPOOL_EV_OPENED) {
 			is->su_opens++;
@@ -202,8 +208,8 @@ spool_engage_prune(struct spool_txn *t, int64_t before, size_t max, size_t *n_r)
 uint64_t
 spool_engage_mkey(const char *message_id, const char *to)
 {
-	uint64_t	h = 0xcbf29ce484222325ULL;
-	const char	*s;
+	uint64_t    h = 0xcbf29ce484222325ULL;
+	const char *s;
 
 	if (message_id == NULL || message_id[0] == '\0' || to == NULL)
 		return 0;
@@ -211,7 +217,8 @@ spool_engage_mkey(const char *message_id, const char *to)
 		h = (h ^ (uint8_t)*s) * 0x100000001b3ULL;
 	h = (h ^ 0) * 0x100000001b3ULL;
 	for (s = to; *s != '\0'; s++)
-		h = (h ^ (uint8_t)tolower((unsigned char)*s)) * 0x100000001b3ULL;
+		h = (h ^ (uint8_t)tolower((unsigned char)*s)) *
+		    0x100000001b3ULL;
 	return h != 0 ? h : 1;
 }
 
@@ -226,7 +233,7 @@ spool_engage_mkey_key(struct spool_key *k, uint64_t mkey, uint64_t seq)
 int
 spool_engage_mkey_add(struct spool_txn *t, uint64_t mkey, uint64_t seq)
 {
-	struct spool_key	k;
+	struct spool_key k;
 
 	if (mkey == 0)
 		return 0;
@@ -237,8 +244,8 @@ spool_engage_mkey_add(struct spool_txn *t, uint64_t mkey, uint64_t seq)
 int
 spool_engage_mkey_del(struct spool_txn *t, uint64_t mkey, uint64_t seq)
 {
-	struct spool_key	k;
-	int			rc;
+	struct spool_key k;
+	int		 rc;
 
 	if (mkey == 0)
 		return 0;
@@ -248,22 +255,22 @@ spool_engage_mkey_del(struct spool_txn *t, uint64_t mkey, uint64_t seq)
 }
 
 struct spool_engage_find {
-	struct spool_txn	*txn;
-	const char		*message_id, *rcpt;
-	size_t			 looked;
-	uint64_t		 seq;		/* the newest match, 0 = none */
-	int	(*cb)(uint64_t, const char *, size_t, void *);
-	void			*arg;
+	struct spool_txn *txn;
+	const char	 *message_id, *rcpt;
+	size_t		  looked;
+	uint64_t	  seq; /* the newest match, 0 = none */
+	int (*cb)(uint64_t, const char *, size_t, void *);
+	void *arg;
 };
 
 /* Is this logged event the delivered event of (message_id, rcpt)? */
 static int
 spool_engage_match_cb(uint64_t seq, const char *json, size_t len, void *arg)
 {
-	struct spool_engage_find	*f = arg;
-	struct json_val			*root;
-	const char			*ev, *mid, *to;
-	char				 err[64];
+	struct spool_engage_find *f = arg;
+	struct json_val		 *root;
+	const char		 *ev, *mid, *to;
+	char			  err[64];
 
 	if (memchr(json, '\0', len) != NULL)
 		return 0;
@@ -285,7 +292,7 @@ static int
 spool_engage_find_cb(const uint8_t *key, size_t klen, const void *v, size_t len,
     void *arg)
 {
-	struct spool_engage_find	*f = arg;
+	struct spool_engage_find *f = arg;
 
 	(void)v;
 	(void)len;
@@ -298,20 +305,25 @@ spool_engage_find_cb(const uint8_t *key, size_t klen, const void *v, size_t len,
 
 int
 spool_engage_find_delivered(struct spool_txn *t, const char *message_id,
-    const char *rcpt, int (*cb)(uint64_t, const char *, size_t, void *), void *arg)
+    const char *rcpt, int (*cb)(uint64_t, const char *, size_t, void *),
+    void       *arg)
 {
-	struct spool_engage_find	 f = { .txn = t, .message_id = message_id,
-					    .rcpt = rcpt, .cb = cb, .arg = arg };
-	struct spool_key		 k;
-	uint8_t				 seqkey[8];
-	uint64_t			 mkey;
-	int				 rc;
+	struct spool_engage_find f = { .txn = t,
+		.message_id = message_id,
+		.rcpt = rcpt,
+		.cb = cb,
+		.arg = arg };
+	struct spool_key	 k;
+	uint8_t			 seqkey[8];
+	uint64_t		 mkey;
+	int			 rc;
 
 	if ((mkey = spool_engage_mkey(message_id, rcpt)) == 0)
 		return SPOOL_ENOTFOUND;
 	spool_key_init(&k);
 	spool_key_be64(&k, mkey);
-	rc = spool_db_iter(t, SPOOL_DB_MSGID_RCPT, &k, 8, false, spool_engage_find_cb, &f);
+	rc = spool_db_iter(t, SPOOL_DB_MSGID_RCPT, &k, 8, false,
+	    spool_engage_find_cb, &f);
 	if (rc != 0 && rc != SPOOL_ENGAGE_STOP)
 		return rc;
 	if (f.seq == 0)
@@ -341,8 +353,11 @@ spool_engage_build_add(struct spool_txn *t, const struct spool_index_ev *e,
 int
 spool_db_migrate_engage(struct spool *sp)
 {
-	static const struct spool_index_build	ib = {
-		"engage_idx", "engage_idx_next", NULL, spool_engage_build_add,
+	static const struct spool_index_build ib = {
+		"engage_idx",
+		"engage_idx_next",
+		NULL,
+		spool_engage_build_add,
 	};
 
 	return spool_index_build(sp, &ib);

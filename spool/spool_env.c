@@ -14,24 +14,34 @@
 #include "spool.h"
 #include "xmem.h"
 
-#define SPOOL_ENV_MAGIC		"SMTPGATE 1\n"
-#define SPOOL_ENV_MAXRCPT	(1u << 20)
+#define SPOOL_ENV_MAGIC	  "SMTPGATE 1\n"
+#define SPOOL_ENV_MAXRCPT (1u << 20)
 
 /* The plain string fields, in the order they are written. */
 static const struct spool_env_field {
-	const char	*name;
-	size_t		 off;
-	size_t		 size;
+	const char *name;
+	size_t	    off;
+	size_t	    size;
 } spool_env_fields[] = {
-#define F(n, m)	{ n, offsetof(struct spool_env, m), sizeof(((struct spool_env *)0)->m) }
-	F("qid", pe_qid), F("account", pe_account), F("client", pe_client),
-	F("helo", pe_helo), F("tls", pe_tls), F("auth", pe_auth),
-	F("from", pe_from), F("from_params", pe_from_params),
+#define F(n, m) \
+	{ \
+		n, offsetof(struct spool_env, m), \
+		    sizeof(((struct spool_env *)0)->m) \
+	}
+	F("qid", pe_qid),
+	F("account", pe_account),
+	F("client", pe_client),
+	F("helo", pe_helo),
+	F("tls", pe_tls),
+	F("auth", pe_auth),
+	F("from", pe_from),
+	F("from_params", pe_from_params),
 	F("tag", pe_tag),
 #undef F
 };
-#define SPOOL_ENV_NFIELDS	(sizeof(spool_env_fields) / sizeof(spool_env_fields[0]))
-#define SPOOL_ENV_BIT_TIME	(1u << SPOOL_ENV_NFIELDS)
+#define SPOOL_ENV_NFIELDS \
+	(sizeof(spool_env_fields) / sizeof(spool_env_fields[0]))
+#define SPOOL_ENV_BIT_TIME (1u << SPOOL_ENV_NFIELDS)
 
 void
 spool_env_init(struct spool_env *e)
@@ -42,7 +52,7 @@ spool_env_init(struct spool_env *e)
 void
 spool_env_free(struct spool_env *e)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < e->pe_nrcpt; i++)
 		free(e->pe_rcpt[i]);
@@ -88,17 +98,17 @@ spool_env_line(struct buf *out, const char *key, const char *val)
 int
 spool_env_format(const struct spool_env *e, struct buf *out)
 {
-	size_t	i;
-	int	rc;
+	size_t i;
+	int    rc;
 
 	if (!qid_ok(e->pe_qid) || e->pe_time < 0)
 		return SPOOL_EFORMAT;
 	if (buf_printf(out, "%sqid %s\ntime %lld\n", SPOOL_ENV_MAGIC, e->pe_qid,
-	    (long long)e->pe_time) == -1)
+		(long long)e->pe_time) == -1)
 		return errno == EMSGSIZE ? SPOOL_ETOOBIG : ENOMEM;
-	for (i = 1; i < SPOOL_ENV_NFIELDS; i++)		/* [0] is the qid */
+	for (i = 1; i < SPOOL_ENV_NFIELDS; i++) /* [0] is the qid */
 		if ((rc = spool_env_line(out, spool_env_fields[i].name,
-		    (const char *)e + spool_env_fields[i].off)) != 0)
+			 (const char *)e + spool_env_fields[i].off)) != 0)
 			return rc;
 	for (i = 0; i < e->pe_nrcpt; i++) {
 		if (e->pe_rcpt[i][0] == '\0')
@@ -114,7 +124,7 @@ spool_env_format(const struct spool_env *e, struct buf *out)
 static int
 spool_env_time(const char *v, size_t n, int64_t *t_r)
 {
-	int64_t	t = 0;
+	int64_t t = 0;
 	size_t	i;
 
 	if (n == 0 || n > 18)
@@ -132,9 +142,9 @@ spool_env_time(const char *v, size_t n, int64_t *t_r)
 static int
 spool_env_kv(struct spool_env *e, const char *l, size_t n, unsigned *seen)
 {
-	const char	*sp = memchr(l, ' ', n);
-	size_t		 kl = sp != NULL ? (size_t)(sp - l) : n, vl, i;
-	const char	*v = sp != NULL ? sp + 1 : l + n;
+	const char *sp = memchr(l, ' ', n);
+	size_t	    kl = sp != NULL ? (size_t)(sp - l) : n, vl, i;
+	const char *v = sp != NULL ? sp + 1 : l + n;
 
 	vl = n - (size_t)(v - l);
 	if (kl == 0 || memchr(l, '\r', n) != NULL || memchr(l, '\0', n) != NULL)
@@ -158,23 +168,24 @@ spool_env_kv(struct spool_env *e, const char *l, size_t n, unsigned *seen)
 		((char *)e + spool_env_fields[i].off)[vl] = '\0';
 		return 0;
 	}
-	return 0;	/* unknown key (rcpt_params, a newer writer's): ignored */
+	return 0; /* unknown key (rcpt_params, a newer writer's): ignored */
 }
 
 static int
 spool_env_lines(const char *data, size_t len, struct spool_env *e)
 {
-	size_t		 off = sizeof(SPOOL_ENV_MAGIC) - 1;
-	const char	*nl;
-	unsigned	 seen = 0;
-	int		 rc;
+	size_t	    off = sizeof(SPOOL_ENV_MAGIC) - 1;
+	const char *nl;
+	unsigned    seen = 0;
+	int	    rc;
 
 	for (;;) {
 		if ((nl = memchr(data + off, '\n', len - off)) == NULL)
-			return SPOOL_EFORMAT;	/* truncated */
+			return SPOOL_EFORMAT; /* truncated */
 		if (nl == data + off)
 			break;
-		if ((rc = spool_env_kv(e, data + off, (size_t)(nl - data - off), &seen)) != 0)
+		if ((rc = spool_env_kv(e, data + off, (size_t)(nl - data - off),
+			 &seen)) != 0)
 			return rc;
 		off = (size_t)(nl - data) + 1;
 	}
@@ -187,7 +198,7 @@ spool_env_lines(const char *data, size_t len, struct spool_env *e)
 int
 spool_env_parse(const char *data, size_t len, struct spool_env *e)
 {
-	int	rc;
+	int rc;
 
 	spool_env_init(e);
 	if (len < sizeof(SPOOL_ENV_MAGIC) - 1 ||
@@ -204,7 +215,7 @@ spool_env_parse(const char *data, size_t len, struct spool_env *e)
 static size_t
 spool_env_end(const struct buf *b, size_t from)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = from > 0 ? from - 1 : 0; i + 1 < b->len; i++)
 		if (b->data[i] == '\n' && b->data[i + 1] == '\n')
@@ -215,16 +226,17 @@ spool_env_end(const struct buf *b, size_t from)
 int
 spool_env_read(int fd, size_t max, struct spool_env *e)
 {
-	struct buf	b;
-	char		chunk[4096];
-	size_t		end = 0, want;
-	ssize_t		r;
-	int		rc;
+	struct buf b;
+	char	   chunk[4096];
+	size_t	   end = 0, want;
+	ssize_t	   r;
+	int	   rc;
 
 	spool_env_init(e);
 	buf_init(&b, max + 1);
 	while (end == 0) {
-		want = sizeof(chunk) < max + 1 - b.len ? sizeof(chunk) : max + 1 - b.len;
+		want = sizeof(chunk) < max + 1 - b.len ? sizeof(chunk)
+						       : max + 1 - b.len;
 		if (want == 0) {
 			rc = SPOOL_ETOOBIG;
 			goto done;

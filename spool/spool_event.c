@@ -27,13 +27,13 @@
 static void
 spool_utc(int64_t t, char *dst, bool with_time)
 {
-	struct tm	tm;
-	time_t		tt = (time_t)t;
-	size_t		len = with_time ? 20 : 10;
+	struct tm tm;
+	time_t	  tt = (time_t)t;
+	size_t	  len = with_time ? 20 : 10;
 
 	if (gmtime_r(&tt, &tm) == NULL ||
-	    strftime(dst, len + 1, with_time ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%d",
-	    &tm) != len)
+	    strftime(dst, len + 1,
+		with_time ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%d", &tm) != len)
 		(void)str_copy(dst, len + 1,
 		    with_time ? "1970-01-01T00:00:00Z" : "1970-01-01");
 }
@@ -54,10 +54,14 @@ static const char *
 spool_ev_type_name(enum spool_ev_type t)
 {
 	switch (t) {
-	case SPOOL_EV_DELIVERED: return "delivered";
-	case SPOOL_EV_DEFERRED: return "deferred";
-	case SPOOL_EV_BOUNCED: return "bounced";
-	default: return spool_engage_type_name(t);
+	case SPOOL_EV_DELIVERED:
+		return "delivered";
+	case SPOOL_EV_DEFERRED:
+		return "deferred";
+	case SPOOL_EV_BOUNCED:
+		return "bounced";
+	default:
+		return spool_engage_type_name(t);
 	}
 }
 
@@ -65,11 +69,16 @@ static const char *
 spool_ev_class_name(enum spool_ev_class c)
 {
 	switch (c) {
-	case SPOOL_CL_POLICY: return "policy";
-	case SPOOL_CL_REMOTE: return "remote";
-	case SPOOL_CL_EXPIRED: return "expired";
-	case SPOOL_CL_ADMIN: return "admin";
-	default: return NULL;
+	case SPOOL_CL_POLICY:
+		return "policy";
+	case SPOOL_CL_REMOTE:
+		return "remote";
+	case SPOOL_CL_EXPIRED:
+		return "expired";
+	case SPOOL_CL_ADMIN:
+		return "admin";
+	default:
+		return NULL;
 	}
 }
 
@@ -81,7 +90,8 @@ spool_ev_category(const struct spool_event *ev)
 {
 	if (ev->ev_type != SPOOL_EV_DEFERRED && ev->ev_type != SPOOL_EV_BOUNCED)
 		return NULL;
-	if (ev->ev_category != NULL && bounce_cat_parse(ev->ev_category) != BOUNCE_NONE)
+	if (ev->ev_category != NULL &&
+	    bounce_cat_parse(ev->ev_category) != BOUNCE_NONE)
 		return ev->ev_category;
 	if (ev->ev_type == SPOOL_EV_BOUNCED && ev->ev_class == SPOOL_CL_POLICY)
 		return bounce_cat_name(BOUNCE_POLICY);
@@ -100,7 +110,8 @@ spool_ev_issue_json(struct json_gen *g, const struct spool_issue *is)
 		json_int(g, (int64_t)is->su_id);
 	else
 		json_null(g);
-	json_kv_str(g, "name", is != NULL && is->su_has_name ? is->su_name : NULL);
+	json_kv_str(g, "name",
+	    is != NULL && is->su_has_name ? is->su_name : NULL);
 	json_kv_str(g, "date", is != NULL ? is->su_date : NULL);
 	json_obj_end(g);
 }
@@ -133,7 +144,7 @@ static void
 spool_ev_json(struct json_gen *g, const struct spool_event *ev, const char *id,
     const struct spool_issue *is)
 {
-	char	dt[21];
+	char dt[21];
 
 	spool_dt(ev->ev_dt, dt);
 	json_obj_begin(g);
@@ -185,11 +196,16 @@ spool_ev_counter(struct spool_issue *is, const struct spool_event *ev)
 	if (ev->ev_type == SPOOL_EV_DEFERRED)
 		return &is->su_deferred;
 	switch (ev->ev_class) {
-	case SPOOL_CL_POLICY: return &is->su_bounced_policy;
-	case SPOOL_CL_REMOTE: return &is->su_bounced_remote;
-	case SPOOL_CL_EXPIRED: return &is->su_bounced_expired;
-	case SPOOL_CL_ADMIN: return &is->su_bounced_admin;
-	default: return NULL;
+	case SPOOL_CL_POLICY:
+		return &is->su_bounced_policy;
+	case SPOOL_CL_REMOTE:
+		return &is->su_bounced_remote;
+	case SPOOL_CL_EXPIRED:
+		return &is->su_bounced_expired;
+	case SPOOL_CL_ADMIN:
+		return &is->su_bounced_admin;
+	default:
+		return NULL;
 	}
 }
 
@@ -198,8 +214,8 @@ static int
 spool_ev_outbox(struct spool_txn *t, const struct spool_event *ev, uint64_t seq,
     const char *json, size_t len)
 {
-	struct spool_account	a;
-	int			rc;
+	struct spool_account a;
+	int		     rc;
 
 	if (ev->ev_login == NULL || ev->ev_login[0] == '\0')
 		return 0;
@@ -216,8 +232,8 @@ static int
 spool_ev_store(struct spool_txn *t, const struct spool_event *ev, uint64_t seq,
     const char *json, size_t len)
 {
-	struct spool_key	k, q;
-	int			rc;
+	struct spool_key k, q;
+	int		 rc;
 
 	spool_key_init(&k);
 	spool_key_be64(&k, seq);
@@ -230,18 +246,20 @@ spool_ev_store(struct spool_txn *t, const struct spool_event *ev, uint64_t seq,
 		if ((rc = spool_db_put(t, SPOOL_DB_DLOG_QID, &q, "", 0)) != 0)
 			return rc;
 	}
-	if ((rc = spool_index_event_add(t, ev->ev_type, ev->ev_issue, seq)) != 0 ||
+	if ((rc = spool_index_event_add(t, ev->ev_type, ev->ev_issue, seq)) !=
+		0 ||
 	    (rc = spool_index_acct_add(t, ev->ev_login, seq)) != 0)
 		return rc;
-	if (ev->ev_type == SPOOL_EV_DELIVERED && (rc = spool_engage_mkey_add(t,
-	    spool_engage_mkey(ev->ev_message_id, ev->ev_to), seq)) != 0)
+	if (ev->ev_type == SPOOL_EV_DELIVERED &&
+	    (rc = spool_engage_mkey_add(t,
+		 spool_engage_mkey(ev->ev_message_id, ev->ev_to), seq)) != 0)
 		return rc;
 	return spool_ev_outbox(t, ev, seq, json, len);
 }
 
 void
-spool_event_init(struct spool_event *ev, const struct spool_msg *m, const char *to,
-    int64_t dt)
+spool_event_init(struct spool_event *ev, const struct spool_msg *m,
+    const char *to, int64_t dt)
 {
 	memset(ev, 0, sizeof(*ev));
 	ev->ev_dt = dt;
@@ -251,20 +269,22 @@ spool_event_init(struct spool_event *ev, const struct spool_msg *m, const char *
 	ev->ev_uniq = m->sm_has_letter_id ? m->sm_letter_id : NULL;
 	ev->ev_from = m->sm_from;
 	ev->ev_to = to;
-	ev->ev_message_id = m->sm_message_id[0] != '\0' ? m->sm_message_id : NULL;
+	ev->ev_message_id = m->sm_message_id[0] != '\0' ? m->sm_message_id
+							: NULL;
 	ev->ev_sandbox = m->sm_sandbox;
 }
 
 int
-spool_event_add(struct spool_txn *t, const struct spool_event *ev, uint64_t *seq_r)
+spool_event_add(struct spool_txn *t, const struct spool_event *ev,
+    uint64_t *seq_r)
 {
-	struct spool_issue	 is, *isp = NULL;
-	struct json_gen		*g;
-	const char		*json;
-	uint64_t		 seq, *ctr;
-	size_t			 len;
-	char			 inst[9], id[32];
-	int			 rc;
+	struct spool_issue is, *isp = NULL;
+	struct json_gen	  *g;
+	const char	  *json;
+	uint64_t	   seq, *ctr;
+	size_t		   len;
+	char		   inst[9], id[32];
+	int		   rc;
 
 	if (ev->ev_issue != 0) {
 		if ((rc = spool_issue_get(t, ev->ev_issue, &is)) != 0)
@@ -274,7 +294,8 @@ spool_event_add(struct spool_txn *t, const struct spool_event *ev, uint64_t *seq
 	if ((rc = spool_db_instance(t, inst)) != 0 ||
 	    (rc = spool_db_meta_next(t, "event_seq", &seq)) != 0)
 		return rc;
-	(void)snprintf(id, sizeof(id), "%s-%llu", inst, (unsigned long long)seq);
+	(void)snprintf(id, sizeof(id), "%s-%llu", inst,
+	    (unsigned long long)seq);
 	g = json_gen_new(false);
 	spool_ev_json(g, ev, id, isp);
 	json = json_gen_result(g, &len);
@@ -289,7 +310,8 @@ spool_event_add(struct spool_txn *t, const struct spool_event *ev, uint64_t *seq
 	} else if (isp != NULL && (ctr = spool_ev_counter(isp, ev)) != NULL) {
 		(*ctr)++;
 		if (ev->ev_type == SPOOL_EV_BOUNCED)
-			isp->su_bounced_cat[bounce_cat_parse(spool_ev_category(ev))]++;
+			isp->su_bounced_cat[bounce_cat_parse(
+			    spool_ev_category(ev))]++;
 		if ((rc = spool_issue_put(t, isp)) != 0)
 			return rc;
 	}
@@ -301,15 +323,16 @@ spool_event_add(struct spool_txn *t, const struct spool_event *ev, uint64_t *seq
 /* ---- reading the log */
 
 struct spool_log_it {
-	int	(*cb)(uint64_t, const char *, size_t, void *);
-	void	*arg;
+	int (*cb)(uint64_t, const char *, size_t, void *);
+	void		 *arg;
 	struct spool_txn *txn;
 };
 
 static int
-spool_log_it_cb(const uint8_t *key, size_t klen, const void *v, size_t len, void *arg)
+spool_log_it_cb(const uint8_t *key, size_t klen, const void *v, size_t len,
+    void *arg)
 {
-	struct spool_log_it	*it = arg;
+	struct spool_log_it *it = arg;
 
 	if (klen != 8)
 		return SPOOL_ECORRUPT;
@@ -320,19 +343,21 @@ int
 spool_log_iter(struct spool_txn *t, bool reverse, uint64_t from,
     int (*cb)(uint64_t, const char *, size_t, void *), void *arg)
 {
-	struct spool_log_it	it = { .cb = cb, .arg = arg };
-	struct spool_key	k;
+	struct spool_log_it it = { .cb = cb, .arg = arg };
+	struct spool_key    k;
 
 	spool_key_init(&k);
 	if (from != 0)
 		spool_key_be64(&k, from);
-	return spool_db_iter(t, SPOOL_DB_DLOG, &k, 0, reverse, spool_log_it_cb, &it);
+	return spool_db_iter(t, SPOOL_DB_DLOG, &k, 0, reverse, spool_log_it_cb,
+	    &it);
 }
 
 static int
-spool_log_qid_cb(const uint8_t *key, size_t klen, const void *v, size_t len, void *arg)
+spool_log_qid_cb(const uint8_t *key, size_t klen, const void *v, size_t len,
+    void *arg)
 {
-	struct spool_log_it	*it = arg;
+	struct spool_log_it *it = arg;
 
 	(void)v;
 	(void)len;
@@ -342,15 +367,16 @@ spool_log_qid_cb(const uint8_t *key, size_t klen, const void *v, size_t len, voi
 }
 
 int
-spool_log_iter_qid(struct spool_txn *t, const char *qid,
+spool_log_iter_qid(struct spool_txn *t, const char	    *qid,
     int (*cb)(uint64_t, const char *, size_t, void *), void *arg)
 {
-	struct spool_log_it	it = { .cb = cb, .arg = arg, .txn = t };
-	struct spool_key	k;
+	struct spool_log_it it = { .cb = cb, .arg = arg, .txn = t };
+	struct spool_key    k;
 
 	if (!qid_ok(qid))
 		return EINVAL;
 	spool_key_init(&k);
 	spool_key_raw(&k, qid, QID_LEN);
-	return spool_db_iter(t, SPOOL_DB_DLOG_QID, &k, k.k_len, false, spool_log_qid_cb, &it);
+	return spool_db_iter(t, SPOOL_DB_DLOG_QID, &k, k.k_len, false,
+	    spool_log_qid_cb, &it);
 }

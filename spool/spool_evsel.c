@@ -22,8 +22,8 @@
 #include "spool_rec.h"
 #include "xmem.h"
 
-#define SPOOL_EVSEL_STOP	(-30988)	/* internal: a callback's "enough" */
-#define SPOOL_CBST_VERSION	1
+#define SPOOL_EVSEL_STOP   (-30988) /* internal: a callback's "enough" */
+#define SPOOL_CBST_VERSION 1
 
 static void
 spool_evsel_key(struct spool_key *k, const char *login, uint64_t seq)
@@ -36,9 +36,10 @@ spool_evsel_key(struct spool_key *k, const char *login, uint64_t seq)
 int
 spool_index_acct_add(struct spool_txn *t, const char *login, uint64_t seq)
 {
-	struct spool_key	k;
+	struct spool_key k;
 
-	if (login == NULL || login[0] == '\0' || strlen(login) >= SPOOL_LOGIN_MAX)
+	if (login == NULL || login[0] == '\0' ||
+	    strlen(login) >= SPOOL_LOGIN_MAX)
 		return 0;
 	spool_evsel_key(&k, login, seq);
 	return spool_db_put(t, SPOOL_DB_DLOG_ACCT, &k, "", 0);
@@ -47,8 +48,8 @@ spool_index_acct_add(struct spool_txn *t, const char *login, uint64_t seq)
 int
 spool_index_acct_del(struct spool_txn *t, const char *login, uint64_t seq)
 {
-	struct spool_key	k;
-	int			rc;
+	struct spool_key k;
+	int		 rc;
 
 	if (login == NULL || login[0] == '\0')
 		return 0;
@@ -66,14 +67,14 @@ spool_log_acct_indexed(struct spool_txn *t)
 /* ---- one account's events, a bounded chunk at a time */
 
 struct spool_evsel_it {
-	struct spool_txn	*txn;
-	const char		*login;
-	size_t			 plen;		/* login + NUL */
-	uint64_t		 to;
-	size_t			 max, n;
-	uint64_t		 next;
-	int	(*cb)(uint64_t, const char *, size_t, void *);
-	void			*arg;
+	struct spool_txn *txn;
+	const char	 *login;
+	size_t		  plen; /* login + NUL */
+	uint64_t	  to;
+	size_t		  max, n;
+	uint64_t	  next;
+	int (*cb)(uint64_t, const char *, size_t, void *);
+	void *arg;
 };
 
 /* Counts a visited event; SPOOL_EVSEL_STOP past `to` or at the chunk's end. */
@@ -93,10 +94,11 @@ spool_evsel_step(struct spool_evsel_it *it, uint64_t seq)
 }
 
 static int
-spool_evsel_idx_cb(const uint8_t *key, size_t klen, const void *v, size_t len, void *arg)
+spool_evsel_idx_cb(const uint8_t *key, size_t klen, const void *v, size_t len,
+    void *arg)
 {
-	struct spool_evsel_it	*it = arg;
-	int			 rc;
+	struct spool_evsel_it *it = arg;
+	int		       rc;
 
 	(void)v;
 	(void)len;
@@ -111,13 +113,14 @@ spool_evsel_idx_cb(const uint8_t *key, size_t klen, const void *v, size_t len, v
 static int
 spool_evsel_scan_cb(uint64_t seq, const char *json, size_t len, void *arg)
 {
-	struct spool_evsel_it	*it = arg;
-	struct spool_index_ev	 e;
-	int			 rc;
+	struct spool_evsel_it *it = arg;
+	struct spool_index_ev  e;
+	int		       rc;
 
 	if ((rc = spool_evsel_step(it, seq)) != 0)
 		return rc;
-	if (spool_index_parse(json, len, &e) != 0 || strcmp(e.ie_login, it->login) != 0)
+	if (spool_index_parse(json, len, &e) != 0 ||
+	    strcmp(e.ie_login, it->login) != 0)
 		return 0;
 	return it->cb(seq, json, len, it->arg);
 }
@@ -127,10 +130,14 @@ spool_log_iter_account(struct spool_txn *t, const char *login, uint64_t from,
     uint64_t to, size_t max, int (*cb)(uint64_t, const char *, size_t, void *),
     void *arg, uint64_t *next_r)
 {
-	struct spool_evsel_it	 it = { .txn = t, .login = login, .to = to, .max = max,
-	    .cb = cb, .arg = arg };
-	struct spool_key	 k;
-	int			 rc;
+	struct spool_evsel_it it = { .txn = t,
+		.login = login,
+		.to = to,
+		.max = max,
+		.cb = cb,
+		.arg = arg };
+	struct spool_key      k;
+	int		      rc;
 
 	*next_r = 0;
 	if (login[0] == '\0' || strlen(login) >= SPOOL_LOGIN_MAX || max == 0)
@@ -151,16 +158,16 @@ spool_log_iter_account(struct spool_txn *t, const char *login, uint64_t from,
 /* ---- from a time to a sequence number */
 
 struct spool_evsel_first {
-	uint64_t	seq;
-	int64_t		dt;
-	bool		found;
+	uint64_t seq;
+	int64_t	 dt;
+	bool	 found;
 };
 
 static int
 spool_evsel_first_cb(uint64_t seq, const char *json, size_t len, void *arg)
 {
-	struct spool_evsel_first	*f = arg;
-	struct spool_index_ev		 e;
+	struct spool_evsel_first *f = arg;
+	struct spool_index_ev	  e;
 
 	f->seq = seq;
 	f->found = true;
@@ -171,9 +178,10 @@ spool_evsel_first_cb(uint64_t seq, const char *json, size_t len, void *arg)
 
 /* The first event at or after seq: found false at the end of the log. */
 static int
-spool_evsel_first(struct spool_txn *t, uint64_t seq, struct spool_evsel_first *f)
+spool_evsel_first(struct spool_txn *t, uint64_t seq,
+    struct spool_evsel_first *f)
 {
-	int	rc;
+	int rc;
 
 	memset(f, 0, sizeof(*f));
 	rc = spool_log_iter(t, false, seq, spool_evsel_first_cb, f);
@@ -188,9 +196,9 @@ spool_evsel_first(struct spool_txn *t, uint64_t seq, struct spool_evsel_first *f
 int
 spool_log_seq_at(struct spool_txn *t, int64_t dt, uint64_t *seq_r)
 {
-	struct spool_evsel_first	f;
-	uint64_t			lo = 1, hi = UINT64_MAX, mid;
-	int				rc;
+	struct spool_evsel_first f;
+	uint64_t		 lo = 1, hi = UINT64_MAX, mid;
+	int			 rc;
 
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
@@ -208,16 +216,16 @@ spool_log_seq_at(struct spool_txn *t, int64_t dt, uint64_t *seq_r)
 int
 spool_event_id_seq(struct spool_txn *t, const char *id, uint64_t *seq_r)
 {
-	char			 inst[9], *end;
-	unsigned long long	 v;
-	int			 rc;
+	char		   inst[9], *end;
+	unsigned long long v;
+	int		   rc;
 
 	if ((rc = spool_db_instance(t, inst)) != 0)
 		return rc;
 	if (strlen(id) < 10 || id[8] != '-' || id[9] < '0' || id[9] > '9')
 		return EINVAL;
 	if (strncmp(id, inst, 8) != 0)
-		return SPOOL_ENOTFOUND;		/* another spool's event */
+		return SPOOL_ENOTFOUND; /* another spool's event */
 	errno = 0;
 	v = strtoull(id + 9, &end, 10);
 	if (errno != 0 || *end != '\0' || v == 0)
@@ -232,14 +240,17 @@ static int
 spool_evsel_build_add(struct spool_txn *t, const struct spool_index_ev *e,
     uint64_t seq)
 {
-	return spool_index_acct_add(t, e->ie_login, seq);	/* none: nothing */
+	return spool_index_acct_add(t, e->ie_login, seq); /* none: nothing */
 }
 
 int
 spool_db_migrate_ops(struct spool *sp)
 {
-	static const struct spool_index_build	ib = {
-		"acct_idx", "acct_idx_next", NULL, spool_evsel_build_add,
+	static const struct spool_index_build ib = {
+		"acct_idx",
+		"acct_idx_next",
+		NULL,
+		spool_evsel_build_add,
 	};
 
 	return spool_index_build(sp, &ib);
@@ -250,7 +261,7 @@ spool_db_migrate_ops(struct spool *sp)
 static void
 spool_cbst_key(struct spool_key *k, const char *login)
 {
-	char	name[SPOOL_LOGIN_MAX + 32];
+	char name[SPOOL_LOGIN_MAX + 32];
 
 	(void)snprintf(name, sizeof(name), "callback_state:%s", login);
 	spool_key_init(k);
@@ -258,20 +269,22 @@ spool_cbst_key(struct spool_key *k, const char *login)
 }
 
 int
-spool_cb_state_get(struct spool_txn *t, const char *login, struct spool_cb_state *s)
+spool_cb_state_get(struct spool_txn *t, const char *login,
+    struct spool_cb_state *s)
 {
-	struct spool_key	 k;
-	const uint8_t		*p;
-	const void		*v;
-	size_t			 len;
-	int			 rc;
+	struct spool_key k;
+	const uint8_t	*p;
+	const void	*v;
+	size_t		 len;
+	int		 rc;
 
 	memset(s, 0, sizeof(*s));
 	spool_cbst_key(&k, login);
 	if ((rc = spool_db_get(t, SPOOL_DB_META, &k, &v, &len)) != 0)
 		return rc == SPOOL_ENOTFOUND ? 0 : rc;
 	p = v;
-	if (len < 17 || p[0] != SPOOL_CBST_VERSION || len - 17 >= sizeof(s->cs_err))
+	if (len < 17 || p[0] != SPOOL_CBST_VERSION ||
+	    len - 17 >= sizeof(s->cs_err))
 		return SPOOL_ECORRUPT;
 	s->cs_last_ok = (int64_t)spool_be64_get(p + 1);
 	s->cs_last_err = (int64_t)spool_be64_get(p + 9);
@@ -281,11 +294,12 @@ spool_cb_state_get(struct spool_txn *t, const char *login, struct spool_cb_state
 }
 
 static int
-spool_cbst_put(struct spool_txn *t, const char *login, const struct spool_cb_state *s)
+spool_cbst_put(struct spool_txn *t, const char *login,
+    const struct spool_cb_state *s)
 {
-	struct spool_key	 k;
-	uint8_t			 b[17 + sizeof(s->cs_err)];
-	size_t			 n = strnlen(s->cs_err, sizeof(s->cs_err) - 1);
+	struct spool_key k;
+	uint8_t		 b[17 + sizeof(s->cs_err)];
+	size_t		 n = strnlen(s->cs_err, sizeof(s->cs_err) - 1);
 
 	b[0] = SPOOL_CBST_VERSION;
 	spool_be64_put(b + 1, (uint64_t)s->cs_last_ok);
@@ -296,18 +310,21 @@ spool_cbst_put(struct spool_txn *t, const char *login, const struct spool_cb_sta
 }
 
 int
-spool_cb_state_note(struct spool_txn *t, const char *login, int64_t now, const char *err)
+spool_cb_state_note(struct spool_txn *t, const char *login, int64_t now,
+    const char *err)
 {
-	struct spool_cb_state	s;
-	int			rc;
+	struct spool_cb_state s;
+	int		      rc;
 
-	if ((rc = spool_cb_state_get(t, login, &s)) != 0 && rc != SPOOL_ECORRUPT)
+	if ((rc = spool_cb_state_get(t, login, &s)) != 0 &&
+	    rc != SPOOL_ECORRUPT)
 		return rc;
 	if (err == NULL)
 		s.cs_last_ok = now;
 	else {
 		s.cs_last_err = now;
-		(void)str_copy(s.cs_err, sizeof(s.cs_err), err);	/* truncation is fine */
+		(void)str_copy(s.cs_err, sizeof(s.cs_err),
+		    err); /* truncation is fine */
 	}
 	return spool_cbst_put(t, login, &s);
 }
@@ -315,8 +332,8 @@ spool_cb_state_note(struct spool_txn *t, const char *login, int64_t now, const c
 int
 spool_counts(struct spool_txn *t, struct spool_counts *c)
 {
-	size_t	m = 0, r = 0, o = 0;
-	int	rc;
+	size_t m = 0, r = 0, o = 0;
+	int    rc;
 
 	if ((rc = spool_db_count(t, SPOOL_DB_MESSAGES, &m)) != 0 ||
 	    (rc = spool_db_count(t, SPOOL_DB_SCHED, &r)) != 0 ||
@@ -329,8 +346,8 @@ spool_counts(struct spool_txn *t, struct spool_counts *c)
 }
 
 int
-spool_outbox_replay(struct spool_txn *t, const char *login, uint64_t seq, int64_t dt,
-    const char *json, size_t len)
+spool_outbox_replay(struct spool_txn *t, const char *login, uint64_t seq,
+    int64_t dt, const char *json, size_t len)
 {
 	return spool_outbox_put(t, login, seq, dt, json, len);
 }

@@ -22,15 +22,15 @@
 #include "spool.h"
 #include "spool_rec.h"
 
-#define SPOOL_EXPORT_BYTES	(8 << 20)
+#define SPOOL_EXPORT_BYTES (8 << 20)
 
 struct spool_export {
-	struct buf	 out;		/* the batch's lines */
-	uint64_t	 cur;		/* last exported before this batch */
-	uint64_t	 last;
-	size_t		 n, max;
-	bool		 have_pos;	/* ino/off of the last export known */
-	uint64_t	 ino, off;
+	struct buf out; /* the batch's lines */
+	uint64_t   cur; /* last exported before this batch */
+	uint64_t   last;
+	size_t	   n, max;
+	bool	   have_pos; /* ino/off of the last export known */
+	uint64_t   ino, off;
 };
 
 /* A file we create is 0640 whatever the umask and, made by root
@@ -38,10 +38,11 @@ struct spool_export {
 static int
 spool_export_create(const struct spool *sp, const char *path, int flags)
 {
-	struct stat	st;
-	int		fd, rc;
+	struct stat st;
+	int	    fd, rc;
 
-	fd = open(path, flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+	fd = open(path, flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0640);
 	if (fd != -1) {
 		/* our own new file: only its mode and owner are at stake, and
 		 * spool_tree_create fixes the owner at the next start */
@@ -72,11 +73,11 @@ spool_export_create(const struct spool *sp, const char *path, int flags)
 static int
 spool_export_lock(const struct spool *sp)
 {
-	char	lpath[4096];
-	int	fd;
+	char lpath[4096];
+	int  fd;
 
-	if (snprintf(lpath, sizeof(lpath), "%s/export.lock", spool_db_dir(sp)) >=
-	    (int)sizeof(lpath)) {
+	if (snprintf(lpath, sizeof(lpath), "%s/export.lock",
+		spool_db_dir(sp)) >= (int)sizeof(lpath)) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
@@ -94,11 +95,13 @@ spool_export_lock(const struct spool *sp)
 static int
 spool_export_cb(uint64_t seq, const char *json, size_t len, void *arg)
 {
-	struct spool_export	*ex = arg;
+	struct spool_export *ex = arg;
 
-	if (ex->n >= ex->max || (ex->n > 0 && ex->out.len + len + 1 > SPOOL_EXPORT_BYTES))
-		return 1;	/* the batch is full: stop the walk */
-	if (buf_append(&ex->out, json, len) == -1 || buf_append(&ex->out, "\n", 1) == -1)
+	if (ex->n >= ex->max ||
+	    (ex->n > 0 && ex->out.len + len + 1 > SPOOL_EXPORT_BYTES))
+		return 1; /* the batch is full: stop the walk */
+	if (buf_append(&ex->out, json, len) == -1 ||
+	    buf_append(&ex->out, "\n", 1) == -1)
 		return ENOMEM;
 	ex->last = seq;
 	ex->n++;
@@ -109,8 +112,8 @@ spool_export_cb(uint64_t seq, const char *json, size_t len, void *arg)
 static int
 spool_export_read(struct spool *sp, struct spool_export *ex)
 {
-	struct spool_txn	*t = NULL;
-	int			 rc;
+	struct spool_txn *t = NULL;
+	int		  rc;
 
 	if ((rc = spool_begin(sp, false, &t)) != 0)
 		return rc;
@@ -142,12 +145,13 @@ out:
 static int
 spool_export_trim(const struct spool_export *ex, int fd)
 {
-	struct stat	st;
+	struct stat st;
 
 	if (fstat(fd, &st) == -1)
 		return errno;
-	if (ex->have_pos && S_ISREG(st.st_mode) && (uint64_t)st.st_ino == ex->ino &&
-	    (uint64_t)st.st_size > ex->off && ftruncate(fd, (off_t)ex->off) == -1)
+	if (ex->have_pos && S_ISREG(st.st_mode) &&
+	    (uint64_t)st.st_ino == ex->ino && (uint64_t)st.st_size > ex->off &&
+	    ftruncate(fd, (off_t)ex->off) == -1)
 		return errno;
 	return 0;
 }
@@ -157,13 +161,13 @@ static int
 spool_export_write(const struct spool *sp, const char *path,
     const struct spool_export *ex, struct stat *st_r)
 {
-	int	fd, rc = 0;
+	int fd, rc = 0;
 
 	if ((fd = spool_export_create(sp, path, O_WRONLY | O_APPEND)) == -1)
 		return errno;
 	if ((rc = spool_export_trim(ex, fd)) == 0 &&
 	    (fsx_write_all(fd, ex->out.data, ex->out.len) == -1 ||
-	    fdatasync(fd) == -1 || fstat(fd, st_r) == -1))
+		fdatasync(fd) == -1 || fstat(fd, st_r) == -1))
 		rc = errno;
 	if (close(fd) == -1 && rc == 0)
 		rc = errno;
@@ -171,16 +175,19 @@ spool_export_write(const struct spool *sp, const char *path,
 }
 
 static int
-spool_export_record(struct spool *sp, const struct spool_export *ex, const struct stat *st)
+spool_export_record(struct spool *sp, const struct spool_export *ex,
+    const struct stat *st)
 {
-	struct spool_txn	*t = NULL;
-	int			 rc;
+	struct spool_txn *t = NULL;
+	int		  rc;
 
 	if ((rc = spool_begin(sp, true, &t)) != 0)
 		return rc;
 	if ((rc = spool_db_meta_put_u64(t, "export_seq", ex->last)) != 0 ||
-	    (rc = spool_db_meta_put_u64(t, "export_ino", (uint64_t)st->st_ino)) != 0 ||
-	    (rc = spool_db_meta_put_u64(t, "export_off", (uint64_t)st->st_size)) != 0) {
+	    (rc = spool_db_meta_put_u64(t, "export_ino",
+		 (uint64_t)st->st_ino)) != 0 ||
+	    (rc = spool_db_meta_put_u64(t, "export_off",
+		 (uint64_t)st->st_size)) != 0) {
 		spool_abort(&t);
 		return rc;
 	}
@@ -188,11 +195,12 @@ spool_export_record(struct spool *sp, const struct spool_export *ex, const struc
 }
 
 int
-spool_events_export_some(struct spool *sp, const char *path, size_t max, size_t *n_r)
+spool_events_export_some(struct spool *sp, const char *path, size_t max,
+    size_t *n_r)
 {
-	struct spool_export	 ex = { .max = max };
-	struct stat		 st;
-	int			 lfd, rc;
+	struct spool_export ex = { .max = max };
+	struct stat	    st;
+	int		    lfd, rc;
 
 	*n_r = 0;
 	if (max == 0)
@@ -205,18 +213,19 @@ spool_events_export_some(struct spool *sp, const char *path, size_t max, size_t 
 	    (rc = spool_export_record(sp, &ex, &st)) == 0)
 		*n_r = ex.n;
 	buf_release(&ex.out);
-	(void)close(lfd);	/* releases the lock */
+	(void)close(lfd); /* releases the lock */
 	return rc;
 }
 
 int
 spool_events_export(struct spool *sp, const char *path, size_t *n_r)
 {
-	size_t	 n, total = 0;
-	int	 rc;
+	size_t n, total = 0;
+	int    rc;
 
 	do {
-		if ((rc = spool_events_export_some(sp, path, SPOOL_EXPORT_BATCH, &n)) != 0)
+		if ((rc = spool_events_export_some(sp, path, SPOOL_EXPORT_BATCH,
+			 &n)) != 0)
 			break;
 		total += n;
 	} while (n > 0);

@@ -18,12 +18,12 @@
 #include "xmem.h"
 
 /* An internal "stop here" from a callback, never returned to a caller. */
-#define SPOOL_IDX_STOP	(-30990)
+#define SPOOL_IDX_STOP (-30990)
 
 static void
 spool_idx_type_key(struct spool_key *k, unsigned type, uint64_t seq)
 {
-	uint8_t	b = (uint8_t)type;
+	uint8_t b = (uint8_t)type;
 
 	spool_key_init(k);
 	spool_key_raw(k, &b, 1);
@@ -50,30 +50,32 @@ spool_idx_date_key(struct spool_key *k, const char *date, uint64_t id)
 static int
 spool_idx_del(struct spool_txn *t, enum spool_dbi d, const struct spool_key *k)
 {
-	int	rc = spool_db_del(t, d, k);
+	int rc = spool_db_del(t, d, k);
 
 	return rc == SPOOL_ENOTFOUND ? 0 : rc;
 }
 
 int
-spool_index_event_add(struct spool_txn *t, enum spool_ev_type type, uint64_t issue,
-    uint64_t seq)
+spool_index_event_add(struct spool_txn *t, enum spool_ev_type type,
+    uint64_t issue, uint64_t seq)
 {
-	struct spool_key	k;
-	int			rc;
+	struct spool_key k;
+	int		 rc;
 
 	spool_idx_type_key(&k, type, seq);
-	if ((rc = spool_db_put(t, SPOOL_DB_DLOG_STATUS, &k, "", 0)) != 0 || issue == 0)
+	if ((rc = spool_db_put(t, SPOOL_DB_DLOG_STATUS, &k, "", 0)) != 0 ||
+	    issue == 0)
 		return rc;
 	spool_idx_issue_key(&k, issue, seq);
 	return spool_db_put(t, SPOOL_DB_DLOG_ISSUE, &k, "", 0);
 }
 
 int
-spool_index_event_del(struct spool_txn *t, const struct spool_index_ev *e, uint64_t seq)
+spool_index_event_del(struct spool_txn *t, const struct spool_index_ev *e,
+    uint64_t seq)
 {
-	struct spool_key	k;
-	int			rc;
+	struct spool_key k;
+	int		 rc;
 
 	spool_key_init(&k);
 	spool_key_be64(&k, seq);
@@ -90,7 +92,8 @@ spool_index_event_del(struct spool_txn *t, const struct spool_index_ev *e, uint6
 	    (rc = spool_engage_mkey_del(t, e->ie_mkey, seq)) != 0)
 		return rc;
 	spool_idx_type_key(&k, e->ie_type, seq);
-	if ((rc = spool_idx_del(t, SPOOL_DB_DLOG_STATUS, &k)) != 0 || e->ie_issue == 0)
+	if ((rc = spool_idx_del(t, SPOOL_DB_DLOG_STATUS, &k)) != 0 ||
+	    e->ie_issue == 0)
 		return rc;
 	spool_idx_issue_key(&k, e->ie_issue, seq);
 	return spool_idx_del(t, SPOOL_DB_DLOG_ISSUE, &k);
@@ -99,7 +102,7 @@ spool_index_event_del(struct spool_txn *t, const struct spool_index_ev *e, uint6
 int
 spool_index_issue_add(struct spool_txn *t, const struct spool_issue *s)
 {
-	struct spool_key	k;
+	struct spool_key k;
 
 	if (strlen(s->su_date) != 10)
 		return EINVAL;
@@ -113,13 +116,14 @@ spool_index_issue_add(struct spool_txn *t, const struct spool_issue *s)
 static int64_t
 spool_idx_dt(const char *s)
 {
-	struct tm	tm;
-	const char	*end;
+	struct tm   tm;
+	const char *end;
 
 	if (s == NULL || strlen(s) != 20)
 		return -1;
 	memset(&tm, 0, sizeof(tm));
-	if ((end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm)) == NULL || *end != '\0')
+	if ((end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm)) == NULL ||
+	    *end != '\0')
 		return -1;
 	return (int64_t)timegm(&tm);
 }
@@ -136,33 +140,39 @@ spool_idx_type(const char *ev, enum spool_ev_type *type_r)
 	else if (strcmp(ev, "bounced") == 0)
 		*type_r = SPOOL_EV_BOUNCED;
 	else
-		return spool_engage_type_parse(ev, type_r) == 0 ? 0 : SPOOL_ECORRUPT;
+		return spool_engage_type_parse(ev, type_r) == 0
+		    ? 0
+		    : SPOOL_ECORRUPT;
 	return 0;
 }
 
 static int
 spool_idx_fields(const struct json_val *root, struct spool_index_ev *e)
 {
-	const char	*qid;
-	int64_t		 id;
-	int		 rc;
+	const char *qid;
+	int64_t	    id;
+	int	    rc;
 
 	if (json_type(root) != JSON_OBJECT ||
-	    (rc = spool_idx_type(json_string(json_get(root, "event")), &e->ie_type)) != 0)
+	    (rc = spool_idx_type(json_string(json_get(root, "event")),
+		 &e->ie_type)) != 0)
 		return SPOOL_ECORRUPT;
 	if ((e->ie_dt = spool_idx_dt(json_string(json_get(root, "dt")))) < 0)
 		return SPOOL_ECORRUPT;
-	if (json_integer(json_get(json_get(root, "issue"), "id"), &id) && id > 0)
+	if (json_integer(json_get(json_get(root, "issue"), "id"), &id) &&
+	    id > 0)
 		e->ie_issue = (uint64_t)id;
 	qid = json_string(json_get(root, "account"));
-	if (qid != NULL)	/* one that does not fit is indexed under none */
+	if (qid != NULL) /* one that does not fit is indexed under none */
 		if (str_copy(e->ie_login, sizeof(e->ie_login), qid) == -1)
 			e->ie_login[0] = '\0';
 	qid = json_string(json_get(root, "queue_id"));
 	if (qid != NULL && qid_ok(qid))
-		(void)str_copy(e->ie_qid, sizeof(e->ie_qid), qid);	/* QID_LEN fits */
+		(void)str_copy(e->ie_qid, sizeof(e->ie_qid),
+		    qid); /* QID_LEN fits */
 	if (e->ie_type == SPOOL_EV_DELIVERED)
-		e->ie_mkey = spool_engage_mkey(json_string(json_get(root, "message_id")),
+		e->ie_mkey = spool_engage_mkey(json_string(json_get(root,
+						   "message_id")),
 		    json_string(json_get(root, "to")));
 	return 0;
 }
@@ -170,7 +180,7 @@ spool_idx_fields(const struct json_val *root, struct spool_index_ev *e)
 int
 spool_index_parse(const char *json, size_t len, struct spool_index_ev *e)
 {
-	struct json_val	*root;
+	struct json_val *root;
 	char		 err[128];
 	int		 rc;
 
@@ -190,7 +200,7 @@ spool_index_parse(const char *json, size_t len, struct spool_index_ev *e)
 bool
 spool_index_built(struct spool_txn *t, const char *done)
 {
-	uint64_t	v = 0;
+	uint64_t v = 0;
 
 	return spool_db_meta_get_u64(t, done, &v) == 0 && v == 1;
 }
@@ -202,38 +212,39 @@ spool_log_indexed(struct spool_txn *t)
 }
 
 struct spool_idx_it {
-	struct spool_txn	*txn;
-	size_t			 plen;		/* bytes of the prefix */
-	uint8_t			 prefix[8];
-	int	(*cb)(uint64_t, const char *, size_t, void *);
-	int	(*icb)(const struct spool_issue *, void *);
-	void			*arg;
+	struct spool_txn *txn;
+	size_t		  plen; /* bytes of the prefix */
+	uint8_t		  prefix[8];
+	int (*cb)(uint64_t, const char *, size_t, void *);
+	int (*icb)(const struct spool_issue *, void *);
+	void *arg;
 };
 
 int
-spool_index_log_get(struct spool_txn *t, const uint8_t *seqkey,
+spool_index_log_get(struct spool_txn *t, const uint8_t	    *seqkey,
     int (*cb)(uint64_t, const char *, size_t, void *), void *arg)
 {
-	struct spool_key	 k;
-	const void		*json;
-	size_t			 jlen;
-	uint64_t		 seq;
-	int			 rc;
+	struct spool_key k;
+	const void	*json;
+	size_t		 jlen;
+	uint64_t	 seq;
+	int		 rc;
 
 	seq = spool_be64_get(seqkey);
 	spool_key_init(&k);
 	spool_key_be64(&k, seq);
 	rc = spool_db_get(t, SPOOL_DB_DLOG, &k, &json, &jlen);
 	if (rc == SPOOL_ENOTFOUND)
-		return 0;	/* log entry pruned */
+		return 0; /* log entry pruned */
 	return rc != 0 ? rc : cb(seq, json, jlen, arg);
 }
 
 /* An index key (prefix, BE64 seq): the event from dlog, if still there. */
 static int
-spool_idx_log_cb(const uint8_t *key, size_t klen, const void *v, size_t len, void *arg)
+spool_idx_log_cb(const uint8_t *key, size_t klen, const void *v, size_t len,
+    void *arg)
 {
-	struct spool_idx_it	*it = arg;
+	struct spool_idx_it *it = arg;
 
 	(void)v;
 	(void)len;
@@ -246,13 +257,14 @@ spool_idx_log_cb(const uint8_t *key, size_t klen, const void *v, size_t len, voi
 static int
 spool_idx_log_iter(struct spool_idx_it *it, enum spool_dbi d, bool reverse)
 {
-	struct spool_key	k;
-	int			rc;
+	struct spool_key k;
+	int		 rc;
 
 	spool_key_init(&k);
 	spool_key_raw(&k, it->prefix, it->plen);
 	spool_key_be64(&k, reverse ? UINT64_MAX : 0);
-	rc = spool_db_iter(it->txn, d, &k, it->plen, reverse, spool_idx_log_cb, it);
+	rc = spool_db_iter(it->txn, d, &k, it->plen, reverse, spool_idx_log_cb,
+	    it);
 	return rc == SPOOL_IDX_STOP ? 0 : rc;
 }
 
@@ -260,7 +272,7 @@ int
 spool_log_iter_type(struct spool_txn *t, enum spool_ev_type type, bool reverse,
     int (*cb)(uint64_t, const char *, size_t, void *), void *arg)
 {
-	struct spool_idx_it	it = { .txn = t, .plen = 1, .cb = cb, .arg = arg };
+	struct spool_idx_it it = { .txn = t, .plen = 1, .cb = cb, .arg = arg };
 
 	if (!spool_log_indexed(t))
 		return spool_log_iter(t, reverse, 0, cb, arg);
@@ -272,7 +284,7 @@ int
 spool_log_iter_issue(struct spool_txn *t, uint64_t issue, bool reverse,
     int (*cb)(uint64_t, const char *, size_t, void *), void *arg)
 {
-	struct spool_idx_it	it = { .txn = t, .plen = 8, .cb = cb, .arg = arg };
+	struct spool_idx_it it = { .txn = t, .plen = 8, .cb = cb, .arg = arg };
 
 	if (!spool_log_indexed(t))
 		return spool_log_iter(t, reverse, 0, cb, arg);
@@ -283,15 +295,16 @@ spool_log_iter_issue(struct spool_txn *t, uint64_t issue, bool reverse,
 /* ---- issues by account or date */
 
 struct spool_idx_ids {
-	uint64_t	*v;
-	size_t		 n;
-	bool		 from_value;	/* issue_idx: the id is the value */
+	uint64_t *v;
+	size_t	  n;
+	bool	  from_value; /* issue_idx: the id is the value */
 };
 
 static int
-spool_idx_ids_cb(const uint8_t *key, size_t klen, const void *v, size_t len, void *arg)
+spool_idx_ids_cb(const uint8_t *key, size_t klen, const void *v, size_t len,
+    void *arg)
 {
-	struct spool_idx_ids	*ids = arg;
+	struct spool_idx_ids *ids = arg;
 
 	if (ids->from_value ? len != 8 : klen != 18)
 		return SPOOL_ECORRUPT;
@@ -303,20 +316,20 @@ spool_idx_ids_cb(const uint8_t *key, size_t klen, const void *v, size_t len, voi
 static int
 spool_idx_u64_cmp(const void *a, const void *b)
 {
-	uint64_t	x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 
 	return x < y ? -1 : x > y;
 }
 
 static int
 spool_idx_issues_emit(struct spool_txn *t, struct spool_idx_ids *ids,
-    int (*cb)(const struct spool_issue *, void *), void *arg)
+    int (*cb)(const struct spool_issue *, void *), void		*arg)
 {
-	struct spool_issue	s;
-	size_t			i;
-	int			rc = 0;
+	struct spool_issue s;
+	size_t		   i;
+	int		   rc = 0;
 
-	if (ids->n > 1)		/* qsort(NULL, 0, …) is undefined */
+	if (ids->n > 1) /* qsort(NULL, 0, …) is undefined */
 		qsort(ids->v, ids->n, sizeof(*ids->v), spool_idx_u64_cmp);
 	for (i = 0; i < ids->n && rc == 0; i++) {
 		rc = spool_issue_get(t, ids->v[i], &s);
@@ -332,9 +345,9 @@ int
 spool_issue_iter_sel(struct spool_txn *t, const char *login, const char *date,
     int (*cb)(const struct spool_issue *, void *), void *arg)
 {
-	struct spool_idx_ids	ids = { .v = NULL };
-	struct spool_key	k;
-	int			rc;
+	struct spool_idx_ids ids = { .v = NULL };
+	struct spool_key     k;
+	int		     rc;
 
 	if (date != NULL && strlen(date) != 10)
 		return EINVAL;
@@ -369,17 +382,17 @@ spool_idx_build_issue(const struct spool_issue *s, void *arg)
 }
 
 struct spool_idx_build {
-	const struct spool_index_build	*ib;
-	struct spool_txn		*txn;
-	size_t				 n;
-	uint64_t			 next;
+	const struct spool_index_build *ib;
+	struct spool_txn	       *txn;
+	size_t				n;
+	uint64_t			next;
 };
 
 static int
 spool_idx_build_cb(uint64_t seq, const char *json, size_t len, void *arg)
 {
-	struct spool_idx_build	*b = arg;
-	struct spool_index_ev	 e;
+	struct spool_idx_build *b = arg;
+	struct spool_index_ev	e;
 
 	if (b->n == SPOOL_INDEX_CHUNK)
 		return SPOOL_IDX_STOP;
@@ -396,8 +409,8 @@ static int
 spool_idx_build_chunk(const struct spool_index_build *ib, struct spool_txn *t,
     bool *done_r)
 {
-	struct spool_idx_build	b = { .ib = ib, .txn = t };
-	int			rc;
+	struct spool_idx_build b = { .ib = ib, .txn = t };
+	int		       rc;
 
 	if ((*done_r = spool_index_built(t, ib->ib_done)))
 		return 0;
@@ -420,9 +433,9 @@ spool_idx_build_chunk(const struct spool_index_build *ib, struct spool_txn *t,
 int
 spool_index_build(struct spool *sp, const struct spool_index_build *ib)
 {
-	struct spool_txn	*t;
-	bool			 done = false;
-	int			 rc;
+	struct spool_txn *t;
+	bool		  done = false;
+	int		  rc;
 
 	while (!done) {
 		if ((rc = spool_begin(sp, true, &t)) != 0)
@@ -453,9 +466,11 @@ spool_idx_build_add(struct spool_txn *t, const struct spool_index_ev *e,
 int
 spool_db_migrate_records(struct spool *sp)
 {
-	static const struct spool_index_build	ib = {
-		"records_idx", "records_idx_next",
-		spool_idx_build_first, spool_idx_build_add,
+	static const struct spool_index_build ib = {
+		"records_idx",
+		"records_idx_next",
+		spool_idx_build_first,
+		spool_idx_build_add,
 	};
 
 	return spool_index_build(sp, &ib);

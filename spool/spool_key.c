@@ -38,8 +38,8 @@ spool_key_str(struct spool_key *k, const char *s)
 void
 spool_key_lstr(struct spool_key *k, const char *s)
 {
-	size_t	i, n = strlen(s);
-	char	c;
+	size_t i, n = strlen(s);
+	char   c;
 
 	if (k->k_bad || n + 1 > SPOOL_KEY_MAX - k->k_len) {
 		k->k_bad = true;
@@ -56,7 +56,7 @@ spool_key_lstr(struct spool_key *k, const char *s)
 void
 spool_key_be32(struct spool_key *k, uint32_t v)
 {
-	uint8_t	b[4];
+	uint8_t b[4];
 
 	spool_be32_put(b, v);
 	spool_key_raw(k, b, sizeof(b));
@@ -65,7 +65,7 @@ spool_key_be32(struct spool_key *k, uint32_t v)
 void
 spool_key_be64(struct spool_key *k, uint64_t v)
 {
-	uint8_t	b[8];
+	uint8_t b[8];
 
 	spool_be64_put(b, v);
 	spool_key_raw(k, b, sizeof(b));
@@ -74,7 +74,7 @@ spool_key_be64(struct spool_key *k, uint64_t v)
 void
 spool_be32_put(uint8_t out[4], uint32_t v)
 {
-	int	i;
+	int i;
 
 	for (i = 3; i >= 0; i--, v >>= 8)
 		out[i] = (uint8_t)(v & 0xff);
@@ -83,7 +83,7 @@ spool_be32_put(uint8_t out[4], uint32_t v)
 void
 spool_be64_put(uint8_t out[8], uint64_t v)
 {
-	int	i;
+	int i;
 
 	for (i = 7; i >= 0; i--, v >>= 8)
 		out[i] = (uint8_t)(v & 0xff);
@@ -92,9 +92,9 @@ spool_be64_put(uint8_t out[8], uint64_t v)
 uint32_t
 spool_be32_get(const void *p)
 {
-	const uint8_t	*b = p;
-	uint32_t	 v = 0;
-	int		 i;
+	const uint8_t *b = p;
+	uint32_t       v = 0;
+	int	       i;
 
 	for (i = 0; i < 4; i++)
 		v = (v << 8) | b[i];
@@ -104,9 +104,9 @@ spool_be32_get(const void *p)
 uint64_t
 spool_be64_get(const void *p)
 {
-	const uint8_t	*b = p;
-	uint64_t	 v = 0;
-	int		 i;
+	const uint8_t *b = p;
+	uint64_t       v = 0;
+	int	       i;
 
 	for (i = 0; i < 8; i++)
 		v = (v << 8) | b[i];

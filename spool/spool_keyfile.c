@@ -15,15 +15,15 @@
 #include "spool.h"
 #include "spool_keyfile.h"
 
-#define SPOOL_KEYFILE_MAX	64
+#define SPOOL_KEYFILE_MAX 64
 
 static int
 spool_keyfile_read(const struct spool_keyfile *kf, const char *path,
     unsigned char *key)
 {
-	struct stat	st;
-	ssize_t		n;
-	int		fd, rc = 0;
+	struct stat st;
+	ssize_t	    n;
+	int	    fd, rc = 0;
 
 	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
 		return errno;
@@ -32,10 +32,10 @@ spool_keyfile_read(const struct spool_keyfile *kf, const char *path,
 	else if (!S_ISREG(st.st_mode) || st.st_size != (off_t)kf->kf_len ||
 	    (st.st_mode & kf->kf_forbid) != 0 ||
 	    (kf->kf_own && st.st_uid != geteuid()))
-		rc = EPERM;	/* not ours or open to others: never use it */
+		rc = EPERM; /* not ours or open to others: never use it */
 	else if ((n = read(fd, key, kf->kf_len)) != (ssize_t)kf->kf_len)
 		rc = n == -1 ? errno : EIO;
-	(void)close(fd);	/* read-only */
+	(void)close(fd); /* read-only */
 	return rc;
 }
 
@@ -44,20 +44,21 @@ static int
 spool_keyfile_create(const struct spool_keyfile *kf, const char *dir,
     const char *path)
 {
-	unsigned char	key[SPOOL_KEYFILE_MAX];
-	char		tmp[4200];
-	int		fd, rc = 0;
+	unsigned char key[SPOOL_KEYFILE_MAX];
+	char	      tmp[4200];
+	int	      fd, rc = 0;
 
 	if (kf->kf_len > sizeof(key))
 		return EINVAL;
 	if (getrandom(key, kf->kf_len, 0) != (ssize_t)kf->kf_len)
 		return errno ? errno : EIO;
 	if (str_printf(tmp, sizeof(tmp), "%s/.%s.%ld", dir, kf->kf_name,
-	    (long)getpid()) == -1)
+		(long)getpid()) == -1)
 		return ENAMETOOLONG;
-	(void)unlink(tmp);	/* a leftover of a crash: ours to replace */
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	    0600)) == -1)
+	(void)unlink(tmp); /* a leftover of a crash: ours to replace */
+	if ((fd = open(tmp,
+		 O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) ==
+	    -1)
 		return errno;
 	/* fchmod: the umask must not narrow kf_mode (a group that reads it) */
 	if (fchmod(fd, kf->kf_mode) == -1 ||
@@ -67,7 +68,7 @@ spool_keyfile_create(const struct spool_keyfile *kf, const char *dir,
 		rc = errno;
 	if (rc == 0 && link(tmp, path) == -1 && errno != EEXIST)
 		rc = errno;
-	(void)unlink(tmp);	/* linked or failed: the name is not needed */
+	(void)unlink(tmp); /* linked or failed: the name is not needed */
 	if (rc == 0 && fsx_fsync_dir(dir) == -1)
 		rc = errno;
 	OPENSSL_cleanse(key, sizeof(key));
@@ -78,8 +79,8 @@ int
 spool_keyfile_load(const struct spool_keyfile *kf, const char *spool_dir,
     bool create, unsigned char *key)
 {
-	char	dir[4096], path[4200];
-	int	rc;
+	char dir[4096], path[4200];
+	int  rc;
 
 	if (spool_path(dir, sizeof(dir), spool_dir, SPOOL_DB, NULL) == -1 ||
 	    str_printf(path, sizeof(path), "%s/%s", dir, kf->kf_name) == -1)

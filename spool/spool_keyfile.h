@@ -13,11 +13,11 @@
 #include <sys/types.h>
 
 struct spool_keyfile {
-	const char	*kf_name;	/* the file's name in db/ */
-	size_t		 kf_len;	/* the key's (and the file's) size */
-	mode_t		 kf_mode;	/* the mode a new file gets */
-	mode_t		 kf_forbid;	/* mode bits that make a file unusable */
-	bool		 kf_own;	/* the file must belong to the euid */
+	const char *kf_name;   /* the file's name in db/ */
+	size_t	    kf_len;    /* the key's (and the file's) size */
+	mode_t	    kf_mode;   /* the mode a new file gets */
+	mode_t	    kf_forbid; /* mode bits that make a file unusable */
+	bool	    kf_own;    /* the file must belong to the euid */
 };
 
 /*
@@ -25,7 +25,7 @@ struct spool_keyfile {
  * create is set, makes it first. 0 or an errno value (ENOENT: absent and
  * not created).
  */
-int	spool_keyfile_load(const struct spool_keyfile *, const char *spool_dir,
-	    bool create, unsigned char *key);
+int spool_keyfile_load(const struct spool_keyfile *, const char *spool_dir,
+    bool create, unsigned char *key);
 
 #endif

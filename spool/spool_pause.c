@@ -30,18 +30,19 @@ static int
 spool_pause_get(struct spool_txn *t, const char *domain, const char *login,
     struct spool_pause *pz)
 {
-	struct spool_key	 k;
-	const void		*v;
-	size_t			 len;
-	uint64_t		 since;
-	int			 rc;
+	struct spool_key k;
+	const void	*v;
+	size_t		 len;
+	uint64_t	 since;
+	int		 rc;
 
 	spool_pause_key(&k, domain, login);
 	if ((rc = spool_db_get(t, SPOOL_DB_PAUSES, &k, &v, &len)) != 0 ||
 	    (rc = spool_rec_dec_u64(v, len, &since)) != 0)
 		return rc;
 	memset(pz, 0, sizeof(*pz));
-	(void)str_copy(pz->pz_domain, sizeof(pz->pz_domain), (const char *)k.k_data);
+	(void)str_copy(pz->pz_domain, sizeof(pz->pz_domain),
+	    (const char *)k.k_data);
 	(void)str_copy(pz->pz_login, sizeof(pz->pz_login), login);
 	pz->pz_since = (int64_t)since;
 	return 0;
@@ -50,11 +51,11 @@ spool_pause_get(struct spool_txn *t, const char *domain, const char *login,
 int
 spool_pause_put(struct spool_txn *t, const struct spool_pause *pz)
 {
-	struct spool_pause	 old;
-	struct spool_key	 k;
-	struct buf		 b;
-	size_t			 n;
-	int			 rc;
+	struct spool_pause old;
+	struct spool_key   k;
+	struct buf	   b;
+	size_t		   n;
+	int		   rc;
 
 	if (pz->pz_domain[0] == '\0')
 		return EINVAL;
@@ -77,7 +78,7 @@ spool_pause_put(struct spool_txn *t, const struct spool_pause *pz)
 int
 spool_pause_del(struct spool_txn *t, const char *domain, const char *login)
 {
-	struct spool_key	k;
+	struct spool_key k;
 
 	spool_pause_key(&k, domain, login);
 	return spool_db_del(t, SPOOL_DB_PAUSES, &k);
@@ -87,7 +88,7 @@ int
 spool_pause_find(struct spool_txn *t, const char *domain, const char *login,
     struct spool_pause *pz_r)
 {
-	int	rc;
+	int rc;
 
 	if (login[0] != '\0' &&
 	    (rc = spool_pause_get(t, domain, login, pz_r)) != SPOOL_ENOTFOUND)
@@ -96,26 +97,29 @@ spool_pause_find(struct spool_txn *t, const char *domain, const char *login,
 }
 
 struct spool_pause_it {
-	int	(*cb)(const struct spool_pause *, void *);
-	void	*arg;
+	int (*cb)(const struct spool_pause *, void *);
+	void *arg;
 };
 
 static int
-spool_pause_it_cb(const uint8_t *key, size_t klen, const void *v, size_t len, void *arg)
+spool_pause_it_cb(const uint8_t *key, size_t klen, const void *v, size_t len,
+    void *arg)
 {
-	struct spool_pause_it	*it = arg;
-	struct spool_pause	 pz;
-	const uint8_t		*nul = memchr(key, '\0', klen);
-	uint64_t		 since;
-	size_t			 dlen;
-	int			 rc;
+	struct spool_pause_it *it = arg;
+	struct spool_pause     pz;
+	const uint8_t	      *nul = memchr(key, '\0', klen);
+	uint64_t	       since;
+	size_t		       dlen;
+	int		       rc;
 
 	if (nul == NULL || key[klen - 1] != '\0')
 		return SPOOL_ECORRUPT;
 	dlen = (size_t)(nul - key);
 	memset(&pz, 0, sizeof(pz));
-	if (str_ncopy(pz.pz_domain, sizeof(pz.pz_domain), (const char *)key, dlen) == -1 ||
-	    str_copy(pz.pz_login, sizeof(pz.pz_login), (const char *)nul + 1) == -1)
+	if (str_ncopy(pz.pz_domain, sizeof(pz.pz_domain), (const char *)key,
+		dlen) == -1 ||
+	    str_copy(pz.pz_login, sizeof(pz.pz_login), (const char *)nul + 1) ==
+		-1)
 		return SPOOL_ECORRUPT;
 	if ((rc = spool_rec_dec_u64(v, len, &since)) != 0)
 		return rc;
@@ -124,10 +128,11 @@ spool_pause_it_cb(const uint8_t *key, size_t klen, const void *v, size_t len, vo
 }
 
 int
-spool_pause_iter(struct spool_txn *t, int (*cb)(const struct spool_pause *, void *),
-    void *arg)
+spool_pause_iter(struct spool_txn *t,
+    int (*cb)(const struct spool_pause *, void *), void *arg)
 {
-	struct spool_pause_it	it = { .cb = cb, .arg = arg };
+	struct spool_pause_it it = { .cb = cb, .arg = arg };
 
-	return spool_db_iter(t, SPOOL_DB_PAUSES, NULL, 0, false, spool_pause_it_cb, &it);
+	return spool_db_iter(t, SPOOL_DB_PAUSES, NULL, 0, false,
+	    spool_pause_it_cb, &it);
 }

@@ -37,12 +37,13 @@ spool_put_rec(struct spool_txn *t, enum spool_dbi d, const struct spool_key *k,
 /* ---- accounts */
 
 int
-spool_account_get(struct spool_txn *t, const char *login, struct spool_account *a)
+spool_account_get(struct spool_txn *t, const char *login,
+    struct spool_account *a)
 {
-	struct spool_key	 k;
-	const void		*v;
-	size_t			 len;
-	int			 rc;
+	struct spool_key k;
+	const void	*v;
+	size_t		 len;
+	int		 rc;
 
 	spool_pkey(&k, login, NULL);
 	if ((rc = spool_db_get(t, SPOOL_DB_ACCOUNTS, &k, &v, &len)) != 0)
@@ -53,14 +54,15 @@ spool_account_get(struct spool_txn *t, const char *login, struct spool_account *
 int
 spool_account_put(struct spool_txn *t, const struct spool_account *a)
 {
-	struct spool_key	k;
-	struct buf		b;
+	struct spool_key k;
+	struct buf	 b;
 
 	if (a->ac_login[0] == '\0')
 		return EINVAL;
 	spool_pkey(&k, a->ac_login, NULL);
 	buf_init(&b, SPOOL_REC_MAX);
-	return spool_put_rec(t, SPOOL_DB_ACCOUNTS, &k, &b, spool_rec_enc_account(a, &b));
+	return spool_put_rec(t, SPOOL_DB_ACCOUNTS, &k, &b,
+	    spool_rec_enc_account(a, &b));
 }
 
 int
@@ -68,9 +70,9 @@ spool_account_del(struct spool_txn *t, const char *login)
 {
 	static const enum spool_dbi owned[] = { SPOOL_DB_SENDERS, SPOOL_DB_DKIM,
 		SPOOL_DB_STOPLIST, SPOOL_DB_PERMFAIL };
-	struct spool_key	k;
-	size_t			i;
-	int			rc;
+	struct spool_key	    k;
+	size_t			    i;
+	int			    rc;
 
 	spool_pkey(&k, login, NULL);
 	if ((rc = spool_db_del(t, SPOOL_DB_ACCOUNTS, &k)) != 0)
@@ -82,17 +84,17 @@ spool_account_del(struct spool_txn *t, const char *login)
 }
 
 struct spool_account_it {
-	int	(*cb)(const struct spool_account *, void *);
-	void	*arg;
-	const char *ip;			/* by_ip: the address */
-	struct spool_account *out;	/* by_ip: the result */
+	int (*cb)(const struct spool_account *, void *);
+	void		     *arg;
+	const char	     *ip;  /* by_ip: the address */
+	struct spool_account *out; /* by_ip: the result */
 };
 
 static int
 spool_account_it_cb(const uint8_t *key, size_t klen, const void *v, size_t len,
     void *arg)
 {
-	struct spool_account_it	*it = arg;
+	struct spool_account_it *it = arg;
 	struct spool_account	 a;
 	size_t			 i;
 	int			 rc;
@@ -115,18 +117,21 @@ int
 spool_account_iter(struct spool_txn *t,
     int (*cb)(const struct spool_account *, void *), void *arg)
 {
-	struct spool_account_it	it = { .cb = cb, .arg = arg };
+	struct spool_account_it it = { .cb = cb, .arg = arg };
 
-	return spool_db_iter(t, SPOOL_DB_ACCOUNTS, NULL, 0, false, spool_account_it_cb, &it);
+	return spool_db_iter(t, SPOOL_DB_ACCOUNTS, NULL, 0, false,
+	    spool_account_it_cb, &it);
 }
 
 int
-spool_account_by_ip(struct spool_txn *t, const char *addr, struct spool_account *a)
+spool_account_by_ip(struct spool_txn *t, const char *addr,
+    struct spool_account *a)
 {
-	struct spool_account_it	it = { .ip = addr, .out = a };
+	struct spool_account_it it = { .ip = addr, .out = a };
 	int			rc;
 
-	rc = spool_db_iter(t, SPOOL_DB_ACCOUNTS, NULL, 0, false, spool_account_it_cb, &it);
+	rc = spool_db_iter(t, SPOOL_DB_ACCOUNTS, NULL, 0, false,
+	    spool_account_it_cb, &it);
 	if (rc == 1)
 		return 0;
 	return rc == 0 ? SPOOL_ENOTFOUND : rc;
@@ -135,20 +140,21 @@ spool_account_by_ip(struct spool_txn *t, const char *addr, struct spool_account 
 /* ---- iteration over "login\0part" keys: cb gets the part */
 
 struct spool_part_it {
-	size_t	 plen;
-	int	(*cb)(const char *part, const void *v, size_t len, void *);
-	void	*arg;
+	size_t plen;
+	int (*cb)(const char *part, const void *v, size_t len, void *);
+	void *arg;
 };
 
 static int
-spool_part_it_cb(const uint8_t *key, size_t klen, const void *v, size_t len, void *arg)
+spool_part_it_cb(const uint8_t *key, size_t klen, const void *v, size_t len,
+    void *arg)
 {
-	struct spool_part_it	*it = arg;
-	char			 part[SPOOL_KEY_MAX + 1];
-	size_t			 n = klen - it->plen;
+	struct spool_part_it *it = arg;
+	char		      part[SPOOL_KEY_MAX + 1];
+	size_t		      n = klen - it->plen;
 
 	memcpy(part, key + it->plen, n);
-	part[n] = '\0';		/* keys end in NUL already; this bounds them */
+	part[n] = '\0'; /* keys end in NUL already; this bounds them */
 	return it->cb(part, v, len, it->arg);
 }
 
@@ -156,8 +162,8 @@ static int
 spool_part_iter(struct spool_txn *t, enum spool_dbi d, const char *login,
     int (*cb)(const char *, const void *, size_t, void *), void *arg)
 {
-	struct spool_key	k;
-	struct spool_part_it	it = { .cb = cb, .arg = arg };
+	struct spool_key     k;
+	struct spool_part_it it = { .cb = cb, .arg = arg };
 
 	spool_pkey(&k, login, NULL);
 	it.plen = k.k_len;
@@ -170,10 +176,14 @@ const char *
 spool_sender_status_name(enum spool_sender_status s)
 {
 	switch (s) {
-	case SPOOL_SENDER_APPROVED: return "approved";
-	case SPOOL_SENDER_ONMODERATION: return "onmoderation";
-	case SPOOL_SENDER_PROHIBITED: return "prohibited";
-	default: return "unknown";
+	case SPOOL_SENDER_APPROVED:
+		return "approved";
+	case SPOOL_SENDER_ONMODERATION:
+		return "onmoderation";
+	case SPOOL_SENDER_PROHIBITED:
+		return "prohibited";
+	default:
+		return "unknown";
 	}
 }
 
@@ -181,25 +191,27 @@ int
 spool_sender_put(struct spool_txn *t, const char *login, const char *key,
     enum spool_sender_status s)
 {
-	struct spool_key	k;
-	struct buf		b;
+	struct spool_key k;
+	struct buf	 b;
 
-	if (s < SPOOL_SENDER_APPROVED || s > SPOOL_SENDER_PROHIBITED || key[0] == '\0')
+	if (s < SPOOL_SENDER_APPROVED || s > SPOOL_SENDER_PROHIBITED ||
+	    key[0] == '\0')
 		return EINVAL;
 	spool_pkey(&k, login, key);
 	buf_init(&b, 64);
-	return spool_put_rec(t, SPOOL_DB_SENDERS, &k, &b, spool_rec_enc_u64(s, &b));
+	return spool_put_rec(t, SPOOL_DB_SENDERS, &k, &b,
+	    spool_rec_enc_u64(s, &b));
 }
 
 int
 spool_sender_get(struct spool_txn *t, const char *login, const char *key,
     enum spool_sender_status *s_r)
 {
-	struct spool_key	 k;
-	const void		*v;
-	size_t			 len;
-	uint64_t		 s;
-	int			 rc;
+	struct spool_key k;
+	const void	*v;
+	size_t		 len;
+	uint64_t	 s;
+	int		 rc;
 
 	spool_pkey(&k, login, key);
 	if ((rc = spool_db_get(t, SPOOL_DB_SENDERS, &k, &v, &len)) != 0 ||
@@ -212,23 +224,23 @@ spool_sender_get(struct spool_txn *t, const char *login, const char *key,
 int
 spool_sender_del(struct spool_txn *t, const char *login, const char *key)
 {
-	struct spool_key	k;
+	struct spool_key k;
 
 	spool_pkey(&k, login, key);
 	return spool_db_del(t, SPOOL_DB_SENDERS, &k);
 }
 
 struct spool_sender_it {
-	int	(*cb)(const char *, enum spool_sender_status, void *);
-	void	*arg;
+	int (*cb)(const char *, enum spool_sender_status, void *);
+	void *arg;
 };
 
 static int
 spool_sender_it_cb(const char *part, const void *v, size_t len, void *arg)
 {
-	struct spool_sender_it	*it = arg;
-	uint64_t		 s;
-	int			 rc;
+	struct spool_sender_it *it = arg;
+	uint64_t		s;
+	int			rc;
 
 	if ((rc = spool_rec_dec_u64(v, len, &s)) != 0)
 		return rc;
@@ -236,12 +248,13 @@ spool_sender_it_cb(const char *part, const void *v, size_t len, void *arg)
 }
 
 int
-spool_sender_iter(struct spool_txn *t, const char *login,
+spool_sender_iter(struct spool_txn *t, const char		    *login,
     int (*cb)(const char *, enum spool_sender_status, void *), void *arg)
 {
-	struct spool_sender_it	it = { .cb = cb, .arg = arg };
+	struct spool_sender_it it = { .cb = cb, .arg = arg };
 
-	return spool_part_iter(t, SPOOL_DB_SENDERS, login, spool_sender_it_cb, &it);
+	return spool_part_iter(t, SPOOL_DB_SENDERS, login, spool_sender_it_cb,
+	    &it);
 }
 
 /* ---- DKIM: key login\0domain\0selector\0 */
@@ -258,23 +271,24 @@ spool_dkim_key(struct spool_key *k, const char *login, const char *domain,
 int
 spool_dkim_put(struct spool_txn *t, const struct spool_dkim *d)
 {
-	struct spool_dkim	c = *d;
-	struct spool_key	k;
-	struct buf		b;
+	struct spool_dkim c = *d;
+	struct spool_key  k;
+	struct buf	  b;
 
 	if (c.dk_domain[0] == '\0' || c.dk_selector[0] == '\0')
 		return EINVAL;
 	str_lower(c.dk_domain);
 	spool_dkim_key(&k, c.dk_login, c.dk_domain, c.dk_selector);
 	buf_init(&b, SPOOL_REC_MAX);
-	return spool_put_rec(t, SPOOL_DB_DKIM, &k, &b, spool_rec_enc_dkim(&c, &b));
+	return spool_put_rec(t, SPOOL_DB_DKIM, &k, &b,
+	    spool_rec_enc_dkim(&c, &b));
 }
 
 int
 spool_dkim_del(struct spool_txn *t, const char *login, const char *domain,
     const char *selector)
 {
-	struct spool_key	k;
+	struct spool_key k;
 
 	spool_dkim_key(&k, login, domain, selector);
 	if (selector != NULL)
@@ -283,16 +297,17 @@ spool_dkim_del(struct spool_txn *t, const char *login, const char *domain,
 }
 
 struct spool_dkim_it {
-	int	(*cb)(const struct spool_dkim *, void *);
-	void	*arg;
+	int (*cb)(const struct spool_dkim *, void *);
+	void *arg;
 };
 
 static int
-spool_dkim_it_cb(const uint8_t *key, size_t klen, const void *v, size_t len, void *arg)
+spool_dkim_it_cb(const uint8_t *key, size_t klen, const void *v, size_t len,
+    void *arg)
 {
-	struct spool_dkim_it	*it = arg;
-	struct spool_dkim	 d;
-	int			 rc;
+	struct spool_dkim_it *it = arg;
+	struct spool_dkim     d;
+	int		      rc;
 
 	(void)key;
 	(void)klen;
@@ -305,11 +320,12 @@ int
 spool_dkim_iter(struct spool_txn *t, const char *login, const char *domain,
     int (*cb)(const struct spool_dkim *, void *), void *arg)
 {
-	struct spool_dkim_it	it = { .cb = cb, .arg = arg };
-	struct spool_key	k;
+	struct spool_dkim_it it = { .cb = cb, .arg = arg };
+	struct spool_key     k;
 
 	spool_dkim_key(&k, login, domain, NULL);
-	return spool_db_iter(t, SPOOL_DB_DKIM, &k, k.k_len, false, spool_dkim_it_cb, &it);
+	return spool_db_iter(t, SPOOL_DB_DKIM, &k, k.k_len, false,
+	    spool_dkim_it_cb, &it);
 }
 
 /* ---- stoplist */
@@ -317,8 +333,8 @@ spool_dkim_iter(struct spool_txn *t, const char *login, const char *domain,
 int
 spool_stop_put(struct spool_txn *t, const char *login, const char *addr)
 {
-	struct spool_key	k;
-	uint8_t			v = SPOOL_REC_VERSION;
+	struct spool_key k;
+	uint8_t		 v = SPOOL_REC_VERSION;
 
 	if (addr[0] == '\0')
 		return EINVAL;
@@ -329,7 +345,7 @@ spool_stop_put(struct spool_txn *t, const char *login, const char *addr)
 int
 spool_stop_del(struct spool_txn *t, const char *login, const char *addr)
 {
-	struct spool_key	k;
+	struct spool_key k;
 
 	spool_pkey(&k, login, addr);
 	return spool_db_del(t, SPOOL_DB_STOPLIST, &k);
@@ -338,23 +354,23 @@ spool_stop_del(struct spool_txn *t, const char *login, const char *addr)
 bool
 spool_stop_has(struct spool_txn *t, const char *login, const char *addr)
 {
-	struct spool_key	 k;
-	const void		*v;
-	size_t			 len;
+	struct spool_key k;
+	const void	*v;
+	size_t		 len;
 
 	spool_pkey(&k, login, addr);
 	return spool_db_get(t, SPOOL_DB_STOPLIST, &k, &v, &len) == 0;
 }
 
 struct spool_stop_it {
-	int	(*cb)(const char *, void *);
-	void	*arg;
+	int (*cb)(const char *, void *);
+	void *arg;
 };
 
 static int
 spool_stop_it_cb(const char *part, const void *v, size_t len, void *arg)
 {
-	struct spool_stop_it	*it = arg;
+	struct spool_stop_it *it = arg;
 
 	(void)v;
 	(void)len;
@@ -363,11 +379,12 @@ spool_stop_it_cb(const char *part, const void *v, size_t len, void *arg)
 
 int
 spool_stop_iter(struct spool_txn *t, const char *login,
-    int (*cb)(const char *, void *), void *arg)
+    int (*cb)(const char *, void *), void	*arg)
 {
-	struct spool_stop_it	it = { .cb = cb, .arg = arg };
+	struct spool_stop_it it = { .cb = cb, .arg = arg };
 
-	return spool_part_iter(t, SPOOL_DB_STOPLIST, login, spool_stop_it_cb, &it);
+	return spool_part_iter(t, SPOOL_DB_STOPLIST, login, spool_stop_it_cb,
+	    &it);
 }
 
 /* ---- permanent failures */
@@ -376,7 +393,7 @@ int
 spool_permfail_put(struct spool_txn *t, const char *login, const char *addr,
     int64_t when, const char *reply)
 {
-	struct spool_permfail	pf;
+	struct spool_permfail pf;
 
 	memset(&pf, 0, sizeof(pf));
 	if (str_copy(pf.pf_login, sizeof(pf.pf_login), login) == -1 ||
@@ -391,8 +408,8 @@ spool_permfail_put(struct spool_txn *t, const char *login, const char *addr,
 int
 spool_permfail_set(struct spool_txn *t, const struct spool_permfail *pf)
 {
-	struct spool_key	k;
-	struct buf		b;
+	struct spool_key k;
+	struct buf	 b;
 
 	if (pf->pf_addr[0] == '\0' || pf->pf_login[0] == '\0')
 		return EINVAL;
@@ -406,10 +423,10 @@ int
 spool_permfail_get(struct spool_txn *t, const char *login, const char *addr,
     struct spool_permfail *pf)
 {
-	struct spool_key	 k;
-	const void		*v;
-	size_t			 len;
-	int			 rc;
+	struct spool_key k;
+	const void	*v;
+	size_t		 len;
+	int		 rc;
 
 	spool_pkey(&k, login, addr);
 	if ((rc = spool_db_get(t, SPOOL_DB_PERMFAIL, &k, &v, &len)) != 0)
@@ -422,23 +439,25 @@ spool_permfail_get(struct spool_txn *t, const char *login, const char *addr,
 }
 
 struct spool_pf_it {
-	int		(*cb)(const struct spool_permfail *, void *);
-	void		*arg;
-	const uint8_t	*skip;		/* the "after" key itself */
-	size_t		 skiplen;
+	int (*cb)(const struct spool_permfail *, void *);
+	void		     *arg;
+	const uint8_t	     *skip; /* the "after" key itself */
+	size_t		      skiplen;
 	struct spool_permfail pf;
 };
 
 /* key: "login\0addr\0" */
 static int
-spool_pf_it_cb(const uint8_t *key, size_t klen, const void *v, size_t len, void *arg)
+spool_pf_it_cb(const uint8_t *key, size_t klen, const void *v, size_t len,
+    void *arg)
 {
-	struct spool_pf_it	*it = arg;
-	const uint8_t		*nul;
-	size_t			 llen, alen;
-	int			 rc;
+	struct spool_pf_it *it = arg;
+	const uint8_t	   *nul;
+	size_t		    llen, alen;
+	int		    rc;
 
-	if (it->skip != NULL && klen == it->skiplen && memcmp(key, it->skip, klen) == 0)
+	if (it->skip != NULL && klen == it->skiplen &&
+	    memcmp(key, it->skip, klen) == 0)
 		return 0;
 	if ((nul = memchr(key, '\0', klen)) == NULL)
 		return SPOOL_ECORRUPT;
@@ -461,10 +480,10 @@ int
 spool_permfail_iter(struct spool_txn *t, const char *login, const char *after,
     int (*cb)(const struct spool_permfail *, void *), void *arg)
 {
-	struct spool_pf_it	*it;
-	struct spool_key	 k;
-	size_t			 plen;
-	int			 rc;
+	struct spool_pf_it *it;
+	struct spool_key    k;
+	size_t		    plen;
+	int		    rc;
 
 	it = calloc(1, sizeof(*it));
 	if (it == NULL)
@@ -485,7 +504,8 @@ spool_permfail_iter(struct spool_txn *t, const char *login, const char *after,
 	if (k.k_bad)
 		rc = SPOOL_ETOOBIG;
 	else
-		rc = spool_db_iter(t, SPOOL_DB_PERMFAIL, &k, plen, false, spool_pf_it_cb, it);
+		rc = spool_db_iter(t, SPOOL_DB_PERMFAIL, &k, plen, false,
+		    spool_pf_it_cb, it);
 	free(it);
 	return rc;
 }
@@ -493,9 +513,9 @@ spool_permfail_iter(struct spool_txn *t, const char *login, const char *after,
 bool
 spool_permfail_has(struct spool_txn *t, const char *login, const char *addr)
 {
-	struct spool_key	 k;
-	const void		*v;
-	size_t			 len;
+	struct spool_key k;
+	const void	*v;
+	size_t		 len;
 
 	spool_pkey(&k, login, addr);
 	return spool_db_get(t, SPOOL_DB_PERMFAIL, &k, &v, &len) == 0;
@@ -504,7 +524,7 @@ spool_permfail_has(struct spool_txn *t, const char *login, const char *addr)
 int
 spool_permfail_del(struct spool_txn *t, const char *login, const char *addr)
 {
-	struct spool_key	k;
+	struct spool_key k;
 
 	spool_pkey(&k, login, addr);
 	return spool_db_del(t, SPOOL_DB_PERMFAIL, &k);

@@ -29,39 +29,46 @@
 #include "spool_rec.h"
 #include "spool_track.h"
 
-#define SPOOL_PRUNE_STOP	(-30991)	/* internal: this phase stops here */
-#define SPOOL_PRUNE_DONE	(-30992)	/* internal: this phase is finished */
-#define SPOOL_DAY		86400
+#define SPOOL_PRUNE_STOP (-30991) /* internal: this phase stops here */
+#define SPOOL_PRUNE_DONE (-30992) /* internal: this phase is finished */
+#define SPOOL_DAY	 86400
 
-enum { SPOOL_PH_DLOG, SPOOL_PH_ISSUES, SPOOL_PH_PERMFAIL, SPOOL_PH_ENGAGE, SPOOL_PH_TRACK,
+enum {
+	SPOOL_PH_DLOG,
+	SPOOL_PH_ISSUES,
+	SPOOL_PH_PERMFAIL,
+	SPOOL_PH_ENGAGE,
+	SPOOL_PH_TRACK,
 	SPOOL_PH_DEDUPE,
-	SPOOL_PH_END };
+	SPOOL_PH_END
+};
 
 struct spool_prune {
-	struct spool_txn		*txn;
-	const struct spool_retention	*rt;
-	struct spool_prune_stats	*ps;
-	int64_t				 now;
-	size_t				 left;		/* deletions allowed */
-	size_t				 looks;		/* entries that may be examined */
-	int64_t				 deadline_ms;	/* CLOCK_MONOTONIC */
-	uint64_t			 exported;	/* events.jsonl cursor */
-	char				 cutoff_date[11];
-	struct spool_msg		 msg;		/* scratch: it is large */
+	struct spool_txn	     *txn;
+	const struct spool_retention *rt;
+	struct spool_prune_stats     *ps;
+	int64_t			      now;
+	size_t			      left;  /* deletions allowed */
+	size_t			      looks; /* entries that may be examined */
+	int64_t			      deadline_ms; /* CLOCK_MONOTONIC */
+	uint64_t		      exported;	   /* events.jsonl cursor */
+	char			      cutoff_date[11];
+	struct spool_msg	      msg; /* scratch: it is large */
 };
 
 /* The budget or the time is spent: stop this transaction. */
 static bool
 spool_prune_spent(struct spool_prune *p)
 {
-	struct timespec	ts;
+	struct timespec ts;
 
 	if (p->left == 0 || p->looks == 0)
 		return true;
 	/* the clock every 64 looks: a few hundred microseconds apart */
 	if ((p->looks & 63) == 0) {
 		(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-		if ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 >= p->deadline_ms)
+		if ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 >=
+		    p->deadline_ms)
 			p->looks = 0;
 	}
 	return p->looks == 0;
@@ -72,7 +79,8 @@ spool_prune_spent(struct spool_prune *p)
 static bool
 spool_prune_queued(struct spool_txn *t, const char *qid, struct spool_msg *m)
 {
-	return qid[0] != '\0' && spool_msg_get(t, qid, m) == 0 && m->sm_npending > 0;
+	return qid[0] != '\0' && spool_msg_get(t, qid, m) == 0 &&
+	    m->sm_npending > 0;
 }
 
 /* ---- phase 1: the delivery log */
@@ -80,9 +88,9 @@ spool_prune_queued(struct spool_txn *t, const char *qid, struct spool_msg *m)
 static int
 spool_prune_dlog_cb(uint64_t seq, const char *json, size_t len, void *arg)
 {
-	struct spool_prune	*p = arg;
-	struct spool_index_ev	 e;
-	int			 rc;
+	struct spool_prune   *p = arg;
+	struct spool_index_ev e;
+	int		      rc;
 
 	if (spool_prune_spent(p))
 		return SPOOL_PRUNE_STOP;
@@ -108,7 +116,7 @@ spool_prune_dlog_cb(uint64_t seq, const char *json, size_t len, void *arg)
 static int
 spool_prune_dlog(struct spool_prune *p)
 {
-	int	rc;
+	int rc;
 
 	if (p->rt->rt_dlog <= 0)
 		return SPOOL_PRUNE_DONE;
@@ -118,7 +126,8 @@ spool_prune_dlog(struct spool_prune *p)
 	else if (rc != 0)
 		return rc;
 	/* from 0 spool_log_iter starts at the oldest event */
-	rc = spool_log_iter(p->txn, false, p->ps->ps_dlog_next, spool_prune_dlog_cb, p);
+	rc = spool_log_iter(p->txn, false, p->ps->ps_dlog_next,
+	    spool_prune_dlog_cb, p);
 	return rc == 0 ? SPOOL_PRUNE_DONE : rc;
 }
 
@@ -135,7 +144,7 @@ spool_prune_oldest_cb(const struct spool_msg *m, void *arg)
 static int
 spool_prune_issue_cutoff(struct spool_prune *p)
 {
-	int64_t	cut = p->now - p->rt->rt_issues, oldest = INT64_MAX;
+	int64_t cut = p->now - p->rt->rt_issues, oldest = INT64_MAX;
 	int	rc;
 
 	/* messages are in QID (arrival) order: the first is the oldest */
@@ -152,9 +161,9 @@ static int
 spool_prune_issue_cb(const uint8_t *key, size_t klen, const void *v, size_t len,
     void *arg)
 {
-	struct spool_prune	*p = arg;
-	struct spool_key	 k;
-	int			 rc;
+	struct spool_prune *p = arg;
+	struct spool_key    k;
+	int		    rc;
 
 	(void)v;
 	(void)len;
@@ -182,7 +191,7 @@ spool_prune_issue_cb(const uint8_t *key, size_t klen, const void *v, size_t len,
 static int
 spool_prune_issues(struct spool_prune *p)
 {
-	int	rc;
+	int rc;
 
 	/* without the date index (still being built) there is nothing to walk */
 	if (p->rt->rt_issues <= 0 || !spool_log_indexed(p->txn))
@@ -197,19 +206,21 @@ spool_prune_issues(struct spool_prune *p)
 /* ---- phase 3: permanent failures (record: tag 1 = when, tag 2 = reply) */
 
 struct spool_prune_pf {
-	int64_t	pf_when;
+	int64_t pf_when;
 };
 
 static const struct spool_rec_field spool_prune_pf_fields[] = {
-	{ .rf_tag = 1, .rf_type = SPOOL_F_I64,
-	  .rf_off = offsetof(struct spool_prune_pf, pf_when), .rf_size = sizeof(int64_t) },
+	{ .rf_tag = 1,
+	    .rf_type = SPOOL_F_I64,
+	    .rf_off = offsetof(struct spool_prune_pf, pf_when),
+	    .rf_size = sizeof(int64_t) },
 };
 
 static int
 spool_prune_pf_when(const void *v, size_t len, int64_t *when_r)
 {
-	struct spool_prune_pf	pf = { .pf_when = 0 };
-	int			rc;
+	struct spool_prune_pf pf = { .pf_when = 0 };
+	int		      rc;
 
 	rc = spool_rec_dec(spool_prune_pf_fields, 1, v, len, &pf, NULL, NULL);
 	*when_r = pf.pf_when;
@@ -220,14 +231,14 @@ static int
 spool_prune_pf_cb(const uint8_t *key, size_t klen, const void *v, size_t len,
     void *arg)
 {
-	struct spool_prune		*p = arg;
-	struct spool_prune_stats	*ps = p->ps;
-	struct spool_key		 k;
-	int64_t				 when;
-	int				 rc;
+	struct spool_prune	 *p = arg;
+	struct spool_prune_stats *ps = p->ps;
+	struct spool_key	  k;
+	int64_t			  when;
+	int			  rc;
 
 	if (klen == ps->ps_pf_len && memcmp(key, ps->ps_pf_key, klen) == 0)
-		return 0;	/* where the last transaction stopped */
+		return 0; /* where the last transaction stopped */
 	if (spool_prune_spent(p))
 		return SPOOL_PRUNE_STOP;
 	p->looks--;
@@ -250,14 +261,15 @@ spool_prune_pf_cb(const uint8_t *key, size_t klen, const void *v, size_t len,
 static int
 spool_prune_permfail(struct spool_prune *p)
 {
-	struct spool_key	k;
-	int			rc;
+	struct spool_key k;
+	int		 rc;
 
 	if (p->rt->rt_permfail <= 0)
 		return SPOOL_PRUNE_DONE;
 	spool_key_init(&k);
 	spool_key_raw(&k, p->ps->ps_pf_key, p->ps->ps_pf_len);
-	rc = spool_db_iter(p->txn, SPOOL_DB_PERMFAIL, &k, 0, false, spool_prune_pf_cb, p);
+	rc = spool_db_iter(p->txn, SPOOL_DB_PERMFAIL, &k, 0, false,
+	    spool_prune_pf_cb, p);
 	return rc == 0 ? SPOOL_PRUNE_DONE : rc;
 }
 
@@ -266,8 +278,8 @@ spool_prune_permfail(struct spool_prune *p)
 static int
 spool_prune_engage(struct spool_prune *p)
 {
-	size_t	n = 0;
-	int	rc;
+	size_t n = 0;
+	int    rc;
 
 	if (p->rt->rt_dlog <= 0)
 		return SPOOL_PRUNE_DONE;
@@ -285,26 +297,28 @@ static int
 spool_prune_track_cb(const uint8_t *key, size_t klen, const void *v, size_t len,
     void *arg)
 {
-	struct spool_prune		*p = arg;
-	struct spool_prune_stats	*ps = p->ps;
-	char				 qid[QID_SIZE];
-	int				 rc;
+	struct spool_prune	 *p = arg;
+	struct spool_prune_stats *ps = p->ps;
+	char			  qid[QID_SIZE];
+	int			  rc;
 
 	(void)v;
 	(void)len;
-	if (klen == QID_SIZE && strcmp((const char *)key, ps->ps_track_qid) == 0)
-		return 0;	/* where the last transaction stopped */
+	if (klen == QID_SIZE &&
+	    strcmp((const char *)key, ps->ps_track_qid) == 0)
+		return 0; /* where the last transaction stopped */
 	if (spool_prune_spent(p))
 		return SPOOL_PRUNE_STOP;
 	p->looks--;
-	if (klen != QID_SIZE || key[QID_LEN] != '\0' || !qid_ok((const char *)key))
+	if (klen != QID_SIZE || key[QID_LEN] != '\0' ||
+	    !qid_ok((const char *)key))
 		return SPOOL_ECORRUPT;
 	memcpy(qid, key, QID_SIZE);
 	if ((int64_t)(qid_time_us(qid) / 1000000) >= p->now - p->rt->rt_dlog)
 		return SPOOL_PRUNE_DONE;
 	memcpy(ps->ps_track_qid, qid, QID_SIZE);
 	if (spool_prune_queued(p->txn, qid, &p->msg))
-		return 0;	/* its recipients may still open and click */
+		return 0; /* its recipients may still open and click */
 	if ((rc = spool_track_del(p->txn, qid)) != 0)
 		return rc;
 	p->left--;
@@ -315,15 +329,16 @@ spool_prune_track_cb(const uint8_t *key, size_t klen, const void *v, size_t len,
 static int
 spool_prune_track(struct spool_prune *p)
 {
-	struct spool_key	k;
-	int			rc;
+	struct spool_key k;
+	int		 rc;
 
 	if (p->rt->rt_dlog <= 0)
 		return SPOOL_PRUNE_DONE;
 	spool_key_init(&k);
 	if (p->ps->ps_track_qid[0] != '\0')
 		spool_key_str(&k, p->ps->ps_track_qid);
-	rc = spool_db_iter(p->txn, SPOOL_DB_TRACK, &k, 0, false, spool_prune_track_cb, p);
+	rc = spool_db_iter(p->txn, SPOOL_DB_TRACK, &k, 0, false,
+	    spool_prune_track_cb, p);
 	return rc == 0 ? SPOOL_PRUNE_DONE : rc;
 }
 
@@ -332,14 +347,14 @@ spool_prune_track(struct spool_prune *p)
 static int
 spool_prune_dedupe(struct spool_prune *p)
 {
-	size_t	n = 0;
-	bool	done;
-	int	rc;
+	size_t n = 0;
+	bool   done;
+	int    rc;
 
 	if (p->rt->rt_dedupe <= 0)
 		return SPOOL_PRUNE_DONE;
-	rc = spool_dedupe_prune(p->txn, p->now - p->rt->rt_dedupe, &p->ps->ps_dedupe_cur,
-	    p->left, &n, &done);
+	rc = spool_dedupe_prune(p->txn, p->now - p->rt->rt_dedupe,
+	    &p->ps->ps_dedupe_cur, p->left, &n, &done);
 	p->left -= n;
 	p->ps->ps_dedupe += n;
 	if (rc != 0)
@@ -352,17 +367,29 @@ spool_prune_dedupe(struct spool_prune *p)
 static int
 spool_prune_phases(struct spool_prune *p)
 {
-	struct spool_prune_stats	*ps = p->ps;
-	int				 rc = 0;
+	struct spool_prune_stats *ps = p->ps;
+	int			  rc = 0;
 
 	while (ps->ps_phase < SPOOL_PH_END && !spool_prune_spent(p)) {
 		switch (ps->ps_phase) {
-		case SPOOL_PH_DLOG: rc = spool_prune_dlog(p); break;
-		case SPOOL_PH_ISSUES: rc = spool_prune_issues(p); break;
-		case SPOOL_PH_ENGAGE: rc = spool_prune_engage(p); break;
-		case SPOOL_PH_TRACK: rc = spool_prune_track(p); break;
-		case SPOOL_PH_DEDUPE: rc = spool_prune_dedupe(p); break;
-		default: rc = spool_prune_permfail(p); break;
+		case SPOOL_PH_DLOG:
+			rc = spool_prune_dlog(p);
+			break;
+		case SPOOL_PH_ISSUES:
+			rc = spool_prune_issues(p);
+			break;
+		case SPOOL_PH_ENGAGE:
+			rc = spool_prune_engage(p);
+			break;
+		case SPOOL_PH_TRACK:
+			rc = spool_prune_track(p);
+			break;
+		case SPOOL_PH_DEDUPE:
+			rc = spool_prune_dedupe(p);
+			break;
+		default:
+			rc = spool_prune_permfail(p);
+			break;
 		}
 		if (rc == SPOOL_PRUNE_STOP)
 			return 0;
@@ -377,10 +404,10 @@ int
 spool_prune(struct spool *sp, int64_t now, const struct spool_retention *rt,
     size_t budget, struct spool_prune_stats *ps)
 {
-	struct spool_prune		p = { .rt = rt, .ps = ps, .now = now };
-	struct spool_prune_stats	saved = *ps;
-	struct timespec			ts;
-	int				rc;
+	struct spool_prune	 p = { .rt = rt, .ps = ps, .now = now };
+	struct spool_prune_stats saved = *ps;
+	struct timespec		 ts;
+	int			 rc;
 
 	if (budget == 0 || budget > SIZE_MAX / 4)
 		return EINVAL;
@@ -393,7 +420,7 @@ spool_prune(struct spool *sp, int64_t now, const struct spool_retention *rt,
 		return rc;
 	if ((rc = spool_prune_phases(&p)) != 0) {
 		spool_abort(&p.txn);
-		*ps = saved;	/* nothing of this transaction happened */
+		*ps = saved; /* nothing of this transaction happened */
 		return rc;
 	}
 	if ((rc = spool_commit(&p.txn)) != 0) {

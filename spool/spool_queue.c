@@ -33,7 +33,8 @@ static int
 spool_issue_idx_key(struct spool_key *k, const char *login, const char *date,
     const char *name)
 {
-	if (strlen(date) != 10 || (name != NULL && strlen(name) >= SPOOL_NAME_MAX) ||
+	if (strlen(date) != 10 ||
+	    (name != NULL && strlen(name) >= SPOOL_NAME_MAX) ||
 	    strlen(login) >= SPOOL_LOGIN_MAX)
 		return EINVAL;
 	spool_key_init(k);
@@ -48,10 +49,10 @@ spool_issue_idx_key(struct spool_key *k, const char *login, const char *date,
 int
 spool_issue_get(struct spool_txn *t, uint64_t id, struct spool_issue *s)
 {
-	struct spool_key	 k;
-	const void		*v;
-	size_t			 len;
-	int			 rc;
+	struct spool_key k;
+	const void	*v;
+	size_t		 len;
+	int		 rc;
 
 	spool_key_init(&k);
 	spool_key_be64(&k, id);
@@ -64,10 +65,10 @@ int
 spool_issue_find(struct spool_txn *t, const char *login, const char *date,
     const char *name, struct spool_issue *s)
 {
-	struct spool_key	 k;
-	const void		*v;
-	size_t			 len;
-	int			 rc;
+	struct spool_key k;
+	const void	*v;
+	size_t		 len;
+	int		 rc;
 
 	if ((rc = spool_issue_idx_key(&k, login, date, name)) != 0 ||
 	    (rc = spool_db_get(t, SPOOL_DB_ISSUE_IDX, &k, &v, &len)) != 0)
@@ -81,15 +82,16 @@ int
 spool_issue_find_or_create(struct spool_txn *t, const char *login,
     const char *date, const char *name, struct spool_issue *s)
 {
-	struct spool_key	k;
-	uint8_t			id[8];
-	int			rc;
+	struct spool_key k;
+	uint8_t		 id[8];
+	int		 rc;
 
 	rc = spool_issue_find(t, login, date, name, s);
 	if (rc != SPOOL_ENOTFOUND)
 		return rc;
 	memset(s, 0, sizeof(*s));
-	(void)str_copy(s->su_login, sizeof(s->su_login), login);	/* checked by idx_key */
+	(void)str_copy(s->su_login, sizeof(s->su_login),
+	    login); /* checked by idx_key */
 	(void)str_copy(s->su_date, sizeof(s->su_date), date);
 	s->su_has_name = name != NULL;
 	if (name != NULL)
@@ -98,7 +100,8 @@ spool_issue_find_or_create(struct spool_txn *t, const char *login,
 	    (rc = spool_db_meta_next(t, "issue_seq", &s->su_id)) != 0)
 		return rc;
 	spool_be64_put(id, s->su_id);
-	if ((rc = spool_db_put(t, SPOOL_DB_ISSUE_IDX, &k, id, sizeof(id))) != 0 ||
+	if ((rc = spool_db_put(t, SPOOL_DB_ISSUE_IDX, &k, id, sizeof(id))) !=
+		0 ||
 	    (rc = spool_index_issue_add(t, s)) != 0)
 		return rc;
 	return spool_issue_put(t, s);
@@ -107,21 +110,23 @@ spool_issue_find_or_create(struct spool_txn *t, const char *login,
 int
 spool_issue_del(struct spool_txn *t, uint64_t id)
 {
-	struct spool_issue	s;
-	struct spool_key	k;
-	int			rc;
+	struct spool_issue s;
+	struct spool_key   k;
+	int		   rc;
 
 	if ((rc = spool_issue_get(t, id, &s)) != 0)
 		return rc;
 	if ((rc = spool_issue_idx_key(&k, s.su_login, s.su_date,
-	    s.su_has_name ? s.su_name : NULL)) != 0)
+		 s.su_has_name ? s.su_name : NULL)) != 0)
 		return rc;
-	if ((rc = spool_db_del(t, SPOOL_DB_ISSUE_IDX, &k)) != 0 && rc != SPOOL_ENOTFOUND)
+	if ((rc = spool_db_del(t, SPOOL_DB_ISSUE_IDX, &k)) != 0 &&
+	    rc != SPOOL_ENOTFOUND)
 		return rc;
 	spool_key_init(&k);
 	spool_key_raw(&k, s.su_date, 10);
 	spool_key_be64(&k, id);
-	if ((rc = spool_db_del(t, SPOOL_DB_ISSUE_DATE, &k)) != 0 && rc != SPOOL_ENOTFOUND)
+	if ((rc = spool_db_del(t, SPOOL_DB_ISSUE_DATE, &k)) != 0 &&
+	    rc != SPOOL_ENOTFOUND)
 		return rc;
 	spool_key_init(&k);
 	spool_key_be64(&k, id);
@@ -131,28 +136,30 @@ spool_issue_del(struct spool_txn *t, uint64_t id)
 int
 spool_issue_put(struct spool_txn *t, const struct spool_issue *s)
 {
-	struct spool_key	k;
-	struct buf		b;
+	struct spool_key k;
+	struct buf	 b;
 
 	if (s->su_id == 0)
 		return EINVAL;
 	spool_key_init(&k);
 	spool_key_be64(&k, s->su_id);
 	buf_init(&b, SPOOL_REC_MAX);
-	return spool_store(t, SPOOL_DB_ISSUES, &k, &b, spool_rec_enc_issue(s, &b));
+	return spool_store(t, SPOOL_DB_ISSUES, &k, &b,
+	    spool_rec_enc_issue(s, &b));
 }
 
 struct spool_issue_it {
-	int	(*cb)(const struct spool_issue *, void *);
-	void	*arg;
+	int (*cb)(const struct spool_issue *, void *);
+	void *arg;
 };
 
 static int
-spool_issue_it_cb(const uint8_t *key, size_t klen, const void *v, size_t len, void *arg)
+spool_issue_it_cb(const uint8_t *key, size_t klen, const void *v, size_t len,
+    void *arg)
 {
-	struct spool_issue_it	*it = arg;
-	struct spool_issue	 s;
-	int			 rc;
+	struct spool_issue_it *it = arg;
+	struct spool_issue     s;
+	int		       rc;
 
 	(void)key;
 	(void)klen;
@@ -162,12 +169,13 @@ spool_issue_it_cb(const uint8_t *key, size_t klen, const void *v, size_t len, vo
 }
 
 int
-spool_issue_iter(struct spool_txn *t, int (*cb)(const struct spool_issue *, void *),
-    void *arg)
+spool_issue_iter(struct spool_txn *t,
+    int (*cb)(const struct spool_issue *, void *), void *arg)
 {
-	struct spool_issue_it	it = { .cb = cb, .arg = arg };
+	struct spool_issue_it it = { .cb = cb, .arg = arg };
 
-	return spool_db_iter(t, SPOOL_DB_ISSUES, NULL, 0, false, spool_issue_it_cb, &it);
+	return spool_db_iter(t, SPOOL_DB_ISSUES, NULL, 0, false,
+	    spool_issue_it_cb, &it);
 }
 
 /* ---- keys of messages, recipients and schedule entries */
@@ -185,7 +193,7 @@ spool_qkey(struct spool_key *k, const char *qid)
 static int
 spool_rkey(struct spool_key *k, const char *qid, uint32_t idx)
 {
-	int	rc;
+	int rc;
 
 	if ((rc = spool_qkey(k, qid)) != 0)
 		return rc;
@@ -208,7 +216,8 @@ spool_skey(struct spool_key *k, int64_t due, const char *qid, uint32_t idx)
 static bool
 spool_rcpt_pending(const struct spool_rcpt *r)
 {
-	return r->sr_state == SPOOL_RS_QUEUED || r->sr_state == SPOOL_RS_DEFERRED;
+	return r->sr_state == SPOOL_RS_QUEUED ||
+	    r->sr_state == SPOOL_RS_DEFERRED;
 }
 
 /* ---- messages */
@@ -216,10 +225,10 @@ spool_rcpt_pending(const struct spool_rcpt *r)
 int
 spool_msg_get(struct spool_txn *t, const char *qid, struct spool_msg *m)
 {
-	struct spool_key	 k;
-	const void		*v;
-	size_t			 len;
-	int			 rc;
+	struct spool_key k;
+	const void	*v;
+	size_t		 len;
+	int		 rc;
 
 	if ((rc = spool_qkey(&k, qid)) != 0 ||
 	    (rc = spool_db_get(t, SPOOL_DB_MESSAGES, &k, &v, &len)) != 0)
@@ -230,14 +239,15 @@ spool_msg_get(struct spool_txn *t, const char *qid, struct spool_msg *m)
 int
 spool_msg_put(struct spool_txn *t, const struct spool_msg *m)
 {
-	struct spool_key	k;
-	struct buf		b;
-	int			rc;
+	struct spool_key k;
+	struct buf	 b;
+	int		 rc;
 
 	if ((rc = spool_qkey(&k, m->sm_qid)) != 0)
 		return rc;
 	buf_init(&b, SPOOL_REC_MAX);
-	return spool_store(t, SPOOL_DB_MESSAGES, &k, &b, spool_rec_enc_msg(m, &b));
+	return spool_store(t, SPOOL_DB_MESSAGES, &k, &b,
+	    spool_rec_enc_msg(m, &b));
 }
 
 /* Deletes the schedule entry of one stored recipient record. */
@@ -245,9 +255,9 @@ static int
 spool_msg_del_sched(const uint8_t *key, size_t klen, const void *v, size_t len,
     void *arg)
 {
-	struct spool_rcpt	r;
-	struct spool_key	k;
-	int			rc;
+	struct spool_rcpt r;
+	struct spool_key  k;
+	int		  rc;
 
 	(void)key;
 	(void)klen;
@@ -261,12 +271,13 @@ spool_msg_del_sched(const uint8_t *key, size_t klen, const void *v, size_t len,
 int
 spool_msg_del(struct spool_txn *t, const char *qid)
 {
-	struct spool_key	k;
-	int			rc;
+	struct spool_key k;
+	int		 rc;
 
 	if ((rc = spool_qkey(&k, qid)) != 0)
 		return rc;
-	rc = spool_db_iter(t, SPOOL_DB_RCPTS, &k, k.k_len, false, spool_msg_del_sched, t);
+	rc = spool_db_iter(t, SPOOL_DB_RCPTS, &k, k.k_len, false,
+	    spool_msg_del_sched, t);
 	if (rc != 0 || (rc = spool_db_del_prefix(t, SPOOL_DB_RCPTS, &k)) != 0)
 		return rc;
 	if ((rc = spool_db_del(t, SPOOL_DB_MESSAGES, &k)) != 0)
@@ -275,20 +286,21 @@ spool_msg_del(struct spool_txn *t, const char *qid)
 }
 
 struct spool_msg_it {
-	int	(*cb)(const struct spool_msg *, void *);
-	void	*arg;
+	int (*cb)(const struct spool_msg *, void *);
+	void *arg;
 };
 
 static int
-spool_msg_it_cb(const uint8_t *key, size_t klen, const void *v, size_t len, void *arg)
+spool_msg_it_cb(const uint8_t *key, size_t klen, const void *v, size_t len,
+    void *arg)
 {
-	struct spool_msg_it	*it = arg;
-	struct spool_msg	*m;
-	int			 rc;
+	struct spool_msg_it *it = arg;
+	struct spool_msg    *m;
+	int		     rc;
 
 	(void)key;
 	(void)klen;
-	m = xmalloc(sizeof(*m));	/* ~13 KB: keep it off the stack */
+	m = xmalloc(sizeof(*m)); /* ~13 KB: keep it off the stack */
 	if ((rc = spool_rec_dec_msg(v, len, m)) == 0)
 		rc = it->cb(m, it->arg);
 	free(m);
@@ -297,11 +309,12 @@ spool_msg_it_cb(const uint8_t *key, size_t klen, const void *v, size_t len, void
 
 int
 spool_msg_iter(struct spool_txn *t, int (*cb)(const struct spool_msg *, void *),
-    void *arg)
+    void			*arg)
 {
-	struct spool_msg_it	it = { .cb = cb, .arg = arg };
+	struct spool_msg_it it = { .cb = cb, .arg = arg };
 
-	return spool_db_iter(t, SPOOL_DB_MESSAGES, NULL, 0, false, spool_msg_it_cb, &it);
+	return spool_db_iter(t, SPOOL_DB_MESSAGES, NULL, 0, false,
+	    spool_msg_it_cb, &it);
 }
 
 /* ---- recipients */
@@ -310,21 +323,27 @@ const char *
 spool_rcpt_state_name(enum spool_rcpt_state s)
 {
 	switch (s) {
-	case SPOOL_RS_QUEUED: return "queued";
-	case SPOOL_RS_DEFERRED: return "deferred";
-	case SPOOL_RS_DELIVERED: return "delivered";
-	case SPOOL_RS_BOUNCED: return "bounced";
-	default: return "unknown";
+	case SPOOL_RS_QUEUED:
+		return "queued";
+	case SPOOL_RS_DEFERRED:
+		return "deferred";
+	case SPOOL_RS_DELIVERED:
+		return "delivered";
+	case SPOOL_RS_BOUNCED:
+		return "bounced";
+	default:
+		return "unknown";
 	}
 }
 
 int
-spool_rcpt_get(struct spool_txn *t, const char *qid, uint32_t idx, struct spool_rcpt *r)
+spool_rcpt_get(struct spool_txn *t, const char *qid, uint32_t idx,
+    struct spool_rcpt *r)
 {
-	struct spool_key	 k;
-	const void		*v;
-	size_t			 len;
-	int			 rc;
+	struct spool_key k;
+	const void	*v;
+	size_t		 len;
+	int		 rc;
 
 	if ((rc = spool_rkey(&k, qid, idx)) != 0 ||
 	    (rc = spool_db_get(t, SPOOL_DB_RCPTS, &k, &v, &len)) != 0)
@@ -335,8 +354,8 @@ spool_rcpt_get(struct spool_txn *t, const char *qid, uint32_t idx, struct spool_
 static bool
 spool_msg_is_held(struct spool_txn *t, const char *qid)
 {
-	struct spool_msg	*m;
-	bool			 held;
+	struct spool_msg *m;
+	bool		  held;
 
 	m = xmalloc(sizeof(*m));
 	held = spool_msg_get(t, qid, m) == 0 && m->sm_held;
@@ -347,15 +366,17 @@ spool_msg_is_held(struct spool_txn *t, const char *qid)
 int
 spool_rcpt_put(struct spool_txn *t, const struct spool_rcpt *r)
 {
-	struct spool_rcpt	old;
-	struct spool_key	k;
-	struct buf		b;
-	int			rc;
+	struct spool_rcpt old;
+	struct spool_key  k;
+	struct buf	  b;
+	int		  rc;
 
 	if ((rc = spool_rcpt_get(t, r->sr_qid, r->sr_idx, &old)) == 0) {
-		if ((rc = spool_skey(&k, old.sr_next, old.sr_qid, old.sr_idx)) != 0)
+		if ((rc = spool_skey(&k, old.sr_next, old.sr_qid,
+			 old.sr_idx)) != 0)
 			return rc;
-		if ((rc = spool_db_del(t, SPOOL_DB_SCHED, &k)) == SPOOL_ENOTFOUND)
+		if ((rc = spool_db_del(t, SPOOL_DB_SCHED, &k)) ==
+		    SPOOL_ENOTFOUND)
 			rc = 0;
 	}
 	if (rc != 0 && rc != SPOOL_ENOTFOUND)
@@ -363,7 +384,8 @@ spool_rcpt_put(struct spool_txn *t, const struct spool_rcpt *r)
 	if ((rc = spool_rkey(&k, r->sr_qid, r->sr_idx)) != 0)
 		return rc;
 	buf_init(&b, SPOOL_REC_MAX);
-	if ((rc = spool_store(t, SPOOL_DB_RCPTS, &k, &b, spool_rec_enc_rcpt(r, &b))) != 0)
+	if ((rc = spool_store(t, SPOOL_DB_RCPTS, &k, &b,
+		 spool_rec_enc_rcpt(r, &b))) != 0)
 		return rc;
 	if (!spool_rcpt_pending(r) || spool_msg_is_held(t, r->sr_qid))
 		return 0;
@@ -373,16 +395,17 @@ spool_rcpt_put(struct spool_txn *t, const struct spool_rcpt *r)
 }
 
 struct spool_rcpt_it {
-	int	(*cb)(const struct spool_rcpt *, void *);
-	void	*arg;
+	int (*cb)(const struct spool_rcpt *, void *);
+	void *arg;
 };
 
 static int
-spool_rcpt_it_cb(const uint8_t *key, size_t klen, const void *v, size_t len, void *arg)
+spool_rcpt_it_cb(const uint8_t *key, size_t klen, const void *v, size_t len,
+    void *arg)
 {
-	struct spool_rcpt_it	*it = arg;
-	struct spool_rcpt	 r;
-	int			 rc;
+	struct spool_rcpt_it *it = arg;
+	struct spool_rcpt     r;
+	int		      rc;
 
 	(void)key;
 	(void)klen;
@@ -392,29 +415,30 @@ spool_rcpt_it_cb(const uint8_t *key, size_t klen, const void *v, size_t len, voi
 }
 
 int
-spool_rcpt_iter(struct spool_txn *t, const char *qid,
+spool_rcpt_iter(struct spool_txn *t, const char	       *qid,
     int (*cb)(const struct spool_rcpt *, void *), void *arg)
 {
-	struct spool_rcpt_it	it = { .cb = cb, .arg = arg };
-	struct spool_key	k;
-	int			rc;
+	struct spool_rcpt_it it = { .cb = cb, .arg = arg };
+	struct spool_key     k;
+	int		     rc;
 
 	if ((rc = spool_qkey(&k, qid)) != 0)
 		return rc;
-	return spool_db_iter(t, SPOOL_DB_RCPTS, &k, k.k_len, false, spool_rcpt_it_cb, &it);
+	return spool_db_iter(t, SPOOL_DB_RCPTS, &k, k.k_len, false,
+	    spool_rcpt_it_cb, &it);
 }
 
 struct spool_hold {
-	struct spool_txn	*hd_txn;
-	bool			 hd_hold;
-	int64_t			 hd_now;
+	struct spool_txn *hd_txn;
+	bool		  hd_hold;
+	int64_t		  hd_now;
 };
 
 static int
 spool_hold_cb(const struct spool_rcpt *r, void *arg)
 {
-	struct spool_hold	*h = arg;
-	struct spool_rcpt	 c = *r;
+	struct spool_hold *h = arg;
+	struct spool_rcpt  c = *r;
 
 	if (!spool_rcpt_pending(r))
 		return 0;
@@ -427,9 +451,9 @@ spool_hold_cb(const struct spool_rcpt *r, void *arg)
 int
 spool_msg_hold(struct spool_txn *t, const char *qid, bool hold, int64_t now)
 {
-	struct spool_hold	 h = { .hd_txn = t, .hd_hold = hold, .hd_now = now };
-	struct spool_msg	*m;
-	int			 rc;
+	struct spool_hold h = { .hd_txn = t, .hd_hold = hold, .hd_now = now };
+	struct spool_msg *m;
+	int		  rc;
 
 	m = xmalloc(sizeof(*m));
 	if ((rc = spool_msg_get(t, qid, m)) == 0) {
@@ -445,19 +469,20 @@ spool_msg_hold(struct spool_txn *t, const char *qid, bool hold, int64_t now)
 /* ---- schedule */
 
 struct spool_sched_it {
-	int64_t	 now;
-	size_t	 max, n;
-	bool	 stopped;
-	int	(*cb)(int64_t, const char *, uint32_t, void *);
-	void	*arg;
+	int64_t now;
+	size_t	max, n;
+	bool	stopped;
+	int (*cb)(int64_t, const char *, uint32_t, void *);
+	void *arg;
 };
 
 static int
-spool_sched_it_cb(const uint8_t *key, size_t klen, const void *v, size_t len, void *arg)
+spool_sched_it_cb(const uint8_t *key, size_t klen, const void *v, size_t len,
+    void *arg)
 {
-	struct spool_sched_it	*it = arg;
-	char			 qid[QID_SIZE];
-	int64_t			 due;
+	struct spool_sched_it *it = arg;
+	char		       qid[QID_SIZE];
+	int64_t		       due;
 
 	(void)v;
 	(void)len;
@@ -478,15 +503,20 @@ int
 spool_sched_due(struct spool_txn *t, int64_t now, size_t max,
     int (*cb)(int64_t, const char *, uint32_t, void *), void *arg)
 {
-	struct spool_sched_it	it = { .now = now, .max = max, .cb = cb, .arg = arg };
-	int			rc;
+	struct spool_sched_it it = { .now = now,
+		.max = max,
+		.cb = cb,
+		.arg = arg };
+	int		      rc;
 
-	rc = spool_db_iter(t, SPOOL_DB_SCHED, NULL, 0, false, spool_sched_it_cb, &it);
+	rc = spool_db_iter(t, SPOOL_DB_SCHED, NULL, 0, false, spool_sched_it_cb,
+	    &it);
 	return it.stopped ? 0 : rc;
 }
 
 static int
-spool_sched_first(const uint8_t *key, size_t klen, const void *v, size_t len, void *arg)
+spool_sched_first(const uint8_t *key, size_t klen, const void *v, size_t len,
+    void *arg)
 {
 	(void)v;
 	(void)len;
@@ -499,9 +529,10 @@ spool_sched_first(const uint8_t *key, size_t klen, const void *v, size_t len, vo
 int
 spool_sched_next(struct spool_txn *t, int64_t *due_r)
 {
-	int	rc;
+	int rc;
 
-	rc = spool_db_iter(t, SPOOL_DB_SCHED, NULL, 0, false, spool_sched_first, due_r);
+	rc = spool_db_iter(t, SPOOL_DB_SCHED, NULL, 0, false, spool_sched_first,
+	    due_r);
 	if (rc == 1)
 		return 0;
 	return rc == 0 ? SPOOL_ENOTFOUND : rc;

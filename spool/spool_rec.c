@@ -7,9 +7,15 @@
 
 #include "spool_rec.h"
 
-#define N(t)	(sizeof(t) / sizeof((t)[0]))
-#define FSTR(tag, st, m)  { tag, SPOOL_F_STR, offsetof(st, m), sizeof(((st *)0)->m) }
-#define FNUM(tag, ty, st, m) { tag, ty, offsetof(st, m), sizeof(((st *)0)->m) }
+#define N(t) (sizeof(t) / sizeof((t)[0]))
+#define FSTR(tag, st, m) \
+	{ \
+		tag, SPOOL_F_STR, offsetof(st, m), sizeof(((st *)0)->m) \
+	}
+#define FNUM(tag, ty, st, m) \
+	{ \
+		tag, ty, offsetof(st, m), sizeof(((st *)0)->m) \
+	}
 
 _Static_assert(sizeof(enum spool_rcpt_state) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum spool_dkim_alg) == sizeof(int), "enum size");
@@ -26,7 +32,7 @@ spool_rec_err(void)
 int
 spool_rec_tlv(struct buf *out, uint8_t tag, const void *v, size_t n)
 {
-	uint8_t	h[5];
+	uint8_t h[5];
 
 	if (n > SPOOL_REC_MAX)
 		return SPOOL_ETOOBIG;
@@ -40,19 +46,30 @@ spool_rec_tlv(struct buf *out, uint8_t tag, const void *v, size_t n)
 static uint64_t
 spool_rec_num(const struct spool_rec_field *f, const char *p)
 {
-	int64_t		i64;
-	uint64_t	u64;
-	uint32_t	u32;
-	bool		b;
-	int		e;
+	int64_t	 i64;
+	uint64_t u64;
+	uint32_t u32;
+	bool	 b;
+	int	 e;
 
 	switch (f->rf_type) {
-	case SPOOL_F_I64: memcpy(&i64, p, sizeof(i64)); return (uint64_t)i64;
-	case SPOOL_F_U64: memcpy(&u64, p, sizeof(u64)); return u64;
-	case SPOOL_F_U32: memcpy(&u32, p, sizeof(u32)); return u32;
-	case SPOOL_F_BOOL: memcpy(&b, p, sizeof(b)); return b ? 1 : 0;
-	case SPOOL_F_ENUM: memcpy(&e, p, sizeof(e)); return (uint64_t)(int64_t)e;
-	default: return 0;
+	case SPOOL_F_I64:
+		memcpy(&i64, p, sizeof(i64));
+		return (uint64_t)i64;
+	case SPOOL_F_U64:
+		memcpy(&u64, p, sizeof(u64));
+		return u64;
+	case SPOOL_F_U32:
+		memcpy(&u32, p, sizeof(u32));
+		return u32;
+	case SPOOL_F_BOOL:
+		memcpy(&b, p, sizeof(b));
+		return b ? 1 : 0;
+	case SPOOL_F_ENUM:
+		memcpy(&e, p, sizeof(e));
+		return (uint64_t)(int64_t)e;
+	default:
+		return 0;
 	}
 }
 
@@ -60,10 +77,10 @@ int
 spool_rec_enc(const struct spool_rec_field *t, size_t n, const void *obj,
     struct buf *out)
 {
-	const char	*p;
-	uint8_t		 v = SPOOL_REC_VERSION, be[8];
-	size_t		 i, l;
-	int		 rc;
+	const char *p;
+	uint8_t	    v = SPOOL_REC_VERSION, be[8];
+	size_t	    i, l;
+	int	    rc;
 
 	if (buf_append(out, &v, 1) == -1)
 		return spool_rec_err();
@@ -72,7 +89,7 @@ spool_rec_enc(const struct spool_rec_field *t, size_t n, const void *obj,
 		if (t[i].rf_type == SPOOL_F_STR) {
 			l = strnlen(p, t[i].rf_size);
 			if (l == t[i].rf_size)
-				return SPOOL_ETOOBIG;	/* not terminated */
+				return SPOOL_ETOOBIG; /* not terminated */
 			rc = spool_rec_tlv(out, t[i].rf_tag, p, l);
 		} else {
 			spool_be64_put(be, spool_rec_num(&t[i], p));
@@ -85,14 +102,15 @@ spool_rec_enc(const struct spool_rec_field *t, size_t n, const void *obj,
 }
 
 static int
-spool_rec_set(const struct spool_rec_field *f, const uint8_t *v, size_t len, void *obj)
+spool_rec_set(const struct spool_rec_field *f, const uint8_t *v, size_t len,
+    void *obj)
 {
-	char		*p = (char *)obj + f->rf_off;
-	uint64_t	 x;
-	int64_t		 i64;
-	uint32_t	 u32;
-	bool		 b;
-	int		 e;
+	char	*p = (char *)obj + f->rf_off;
+	uint64_t x;
+	int64_t	 i64;
+	uint32_t u32;
+	bool	 b;
+	int	 e;
 
 	if (f->rf_type == SPOOL_F_STR) {
 		if (len >= f->rf_size || memchr(v, '\0', len) != NULL)
@@ -105,12 +123,27 @@ spool_rec_set(const struct spool_rec_field *f, const uint8_t *v, size_t len, voi
 		return SPOOL_ECORRUPT;
 	x = spool_be64_get(v);
 	switch (f->rf_type) {
-	case SPOOL_F_I64: i64 = (int64_t)x; memcpy(p, &i64, sizeof(i64)); break;
-	case SPOOL_F_U64: memcpy(p, &x, sizeof(x)); break;
-	case SPOOL_F_U32: u32 = (uint32_t)x; memcpy(p, &u32, sizeof(u32)); break;
-	case SPOOL_F_BOOL: b = x != 0; memcpy(p, &b, sizeof(b)); break;
-	case SPOOL_F_ENUM: e = (int)(int64_t)x; memcpy(p, &e, sizeof(e)); break;
-	default: return SPOOL_ECORRUPT;
+	case SPOOL_F_I64:
+		i64 = (int64_t)x;
+		memcpy(p, &i64, sizeof(i64));
+		break;
+	case SPOOL_F_U64:
+		memcpy(p, &x, sizeof(x));
+		break;
+	case SPOOL_F_U32:
+		u32 = (uint32_t)x;
+		memcpy(p, &u32, sizeof(u32));
+		break;
+	case SPOOL_F_BOOL:
+		b = x != 0;
+		memcpy(p, &b, sizeof(b));
+		break;
+	case SPOOL_F_ENUM:
+		e = (int)(int64_t)x;
+		memcpy(p, &e, sizeof(e));
+		break;
+	default:
+		return SPOOL_ECORRUPT;
 	}
 	return 0;
 }
@@ -119,10 +152,10 @@ int
 spool_rec_dec(const struct spool_rec_field *t, size_t n, const void *data,
     size_t len, void *obj, spool_rec_extra_cb *extra, void *arg)
 {
-	const uint8_t	*d = data;
-	size_t		 off = 1, vlen, i;
-	uint8_t		 tag;
-	int		 rc;
+	const uint8_t *d = data;
+	size_t	       off = 1, vlen, i;
+	uint8_t	       tag;
+	int	       rc;
 
 	if (len < 1 || d[0] != SPOOL_REC_VERSION)
 		return SPOOL_ECORRUPT;
@@ -150,28 +183,34 @@ spool_rec_dec(const struct spool_rec_field *t, size_t n, const void *data,
 /* ---- accounts: the --ip ranges are repeated tag 100 (family, prefix, addr) */
 #define SA struct spool_account
 static const struct spool_rec_field spool_rec_account[] = {
-	FSTR(1, SA, ac_login), FSTR(2, SA, ac_pwhash),
-	FNUM(3, SPOOL_F_BOOL, SA, ac_sandbox), FSTR(4, SA, ac_callback_url),
+	FSTR(1, SA, ac_login),
+	FSTR(2, SA, ac_pwhash),
+	FNUM(3, SPOOL_F_BOOL, SA, ac_sandbox),
+	FSTR(4, SA, ac_callback_url),
 	FNUM(5, SPOOL_F_ENUM, SA, ac_callback_format),
-	FNUM(6, SPOOL_F_ENUM, SA, ac_senders), FNUM(7, SPOOL_F_I64, SA, ac_created),
+	FNUM(6, SPOOL_F_ENUM, SA, ac_senders),
+	FNUM(7, SPOOL_F_I64, SA, ac_created),
 	/* issue 15 item 6 (a tag of its own, away from others' new fields) */
 	FSTR(40, SA, ac_source),
 	/* issue 16: tracking settings */
-	FNUM(50, SPOOL_F_U32, SA, ac_track), FSTR(51, SA, ac_track_host),
+	FNUM(50, SPOOL_F_U32, SA, ac_track),
+	FSTR(51, SA, ac_track_host),
 	/* issue 18 item 1: callback signing secrets */
-	FSTR(60, SA, ac_cb_secret[0]), FSTR(61, SA, ac_cb_secret[1]),
+	FSTR(60, SA, ac_cb_secret[0]),
+	FSTR(61, SA, ac_cb_secret[1]),
 };
 _Static_assert(SPOOL_CB_SECRETS == 2, "one tag per callback secret");
-#define SPOOL_TAG_IP	100
+#define SPOOL_TAG_IP 100
 
 int
 spool_rec_enc_account(const struct spool_account *a, struct buf *out)
 {
-	uint8_t	v[18];
+	uint8_t v[18];
 	size_t	i;
 	int	rc;
 
-	if ((rc = spool_rec_enc(spool_rec_account, N(spool_rec_account), a, out)) != 0)
+	if ((rc = spool_rec_enc(spool_rec_account, N(spool_rec_account), a,
+		 out)) != 0)
 		return rc;
 	if (a->ac_nips > SPOOL_MAX_IPS)
 		return SPOOL_ETOOBIG;
@@ -188,8 +227,8 @@ spool_rec_enc_account(const struct spool_account *a, struct buf *out)
 static int
 spool_rec_account_ip(uint8_t tag, const uint8_t *v, size_t len, void *arg)
 {
-	struct spool_account	*a = arg;
-	struct cidr		*c;
+	struct spool_account *a = arg;
+	struct cidr	     *c;
 
 	if (tag != SPOOL_TAG_IP)
 		return 0;
@@ -213,9 +252,13 @@ spool_rec_dec_account(const void *d, size_t len, struct spool_account *a)
 /* ---- DKIM keys */
 #define SD struct spool_dkim
 static const struct spool_rec_field spool_rec_dkim[] = {
-	FSTR(1, SD, dk_login), FSTR(2, SD, dk_domain), FSTR(3, SD, dk_selector),
-	FNUM(4, SPOOL_F_ENUM, SD, dk_alg), FSTR(5, SD, dk_keyfile),
-	FNUM(6, SPOOL_F_BOOL, SD, dk_default), FNUM(7, SPOOL_F_I64, SD, dk_created),
+	FSTR(1, SD, dk_login),
+	FSTR(2, SD, dk_domain),
+	FSTR(3, SD, dk_selector),
+	FNUM(4, SPOOL_F_ENUM, SD, dk_alg),
+	FSTR(5, SD, dk_keyfile),
+	FNUM(6, SPOOL_F_BOOL, SD, dk_default),
+	FNUM(7, SPOOL_F_I64, SD, dk_created),
 };
 
 int
@@ -228,16 +271,22 @@ int
 spool_rec_dec_dkim(const void *d, size_t len, struct spool_dkim *k)
 {
 	memset(k, 0, sizeof(*k));
-	return spool_rec_dec(spool_rec_dkim, N(spool_rec_dkim), d, len, k, NULL, NULL);
+	return spool_rec_dec(spool_rec_dkim, N(spool_rec_dkim), d, len, k, NULL,
+	    NULL);
 }
 
 /* ---- issues */
 #define SI struct spool_issue
 static const struct spool_rec_field spool_rec_issue[] = {
-	FNUM(1, SPOOL_F_U64, SI, su_id), FSTR(2, SI, su_login), FSTR(3, SI, su_date),
-	FSTR(4, SI, su_name), FNUM(5, SPOOL_F_BOOL, SI, su_has_name),
-	FNUM(6, SPOOL_F_BOOL, SI, su_blocked), FNUM(7, SPOOL_F_U64, SI, su_msgs),
-	FNUM(8, SPOOL_F_U64, SI, su_rcpts), FNUM(9, SPOOL_F_U64, SI, su_delivered),
+	FNUM(1, SPOOL_F_U64, SI, su_id),
+	FSTR(2, SI, su_login),
+	FSTR(3, SI, su_date),
+	FSTR(4, SI, su_name),
+	FNUM(5, SPOOL_F_BOOL, SI, su_has_name),
+	FNUM(6, SPOOL_F_BOOL, SI, su_blocked),
+	FNUM(7, SPOOL_F_U64, SI, su_msgs),
+	FNUM(8, SPOOL_F_U64, SI, su_rcpts),
+	FNUM(9, SPOOL_F_U64, SI, su_delivered),
 	FNUM(10, SPOOL_F_U64, SI, su_deferred),
 	FNUM(11, SPOOL_F_U64, SI, su_bounced_policy),
 	FNUM(12, SPOOL_F_U64, SI, su_bounced_remote),
@@ -258,8 +307,10 @@ static const struct spool_rec_field spool_rec_issue[] = {
 	FNUM(172, SPOOL_F_U64, SI, su_bounced_cat[12]),
 	FNUM(173, SPOOL_F_U64, SI, su_bounced_cat[13]),
 	/* issue 16: engagement */
-	FNUM(200, SPOOL_F_U64, SI, su_opens), FNUM(201, SPOOL_F_U64, SI, su_opens_unique),
-	FNUM(202, SPOOL_F_U64, SI, su_clicks), FNUM(203, SPOOL_F_U64, SI, su_clicks_unique),
+	FNUM(200, SPOOL_F_U64, SI, su_opens),
+	FNUM(201, SPOOL_F_U64, SI, su_opens_unique),
+	FNUM(202, SPOOL_F_U64, SI, su_clicks),
+	FNUM(203, SPOOL_F_U64, SI, su_clicks_unique),
 	FNUM(204, SPOOL_F_U64, SI, su_unsubscribed),
 	FNUM(205, SPOOL_F_U64, SI, su_complained),
 	/* issue 18 item 3 */
@@ -276,21 +327,33 @@ int
 spool_rec_dec_issue(const void *d, size_t len, struct spool_issue *s)
 {
 	memset(s, 0, sizeof(*s));
-	return spool_rec_dec(spool_rec_issue, N(spool_rec_issue), d, len, s, NULL, NULL);
+	return spool_rec_dec(spool_rec_issue, N(spool_rec_issue), d, len, s,
+	    NULL, NULL);
 }
 
 /* ---- messages */
 #define SM struct spool_msg
 static const struct spool_rec_field spool_rec_msg[] = {
-	FSTR(1, SM, sm_qid), FSTR(2, SM, sm_login), FNUM(3, SPOOL_F_I64, SM, sm_arrival),
-	FNUM(4, SPOOL_F_I64, SM, sm_size), FNUM(5, SPOOL_F_U64, SM, sm_issue),
-	FSTR(6, SM, sm_from), FSTR(7, SM, sm_from_params), FSTR(8, SM, sm_from_hdr),
-	FSTR(9, SM, sm_message_id), FSTR(10, SM, sm_subject),
-	FSTR(11, SM, sm_letter_id), FNUM(12, SPOOL_F_BOOL, SM, sm_has_letter_id),
-	FSTR(13, SM, sm_client), FSTR(14, SM, sm_auth),
-	FNUM(15, SPOOL_F_U32, SM, sm_nrcpt), FNUM(16, SPOOL_F_U32, SM, sm_npending),
-	FNUM(17, SPOOL_F_BOOL, SM, sm_held), FNUM(18, SPOOL_F_BOOL, SM, sm_sandbox),
-	FNUM(19, SPOOL_F_BOOL, SM, sm_dkim_done), FSTR(20, SM, sm_dkim),
+	FSTR(1, SM, sm_qid),
+	FSTR(2, SM, sm_login),
+	FNUM(3, SPOOL_F_I64, SM, sm_arrival),
+	FNUM(4, SPOOL_F_I64, SM, sm_size),
+	FNUM(5, SPOOL_F_U64, SM, sm_issue),
+	FSTR(6, SM, sm_from),
+	FSTR(7, SM, sm_from_params),
+	FSTR(8, SM, sm_from_hdr),
+	FSTR(9, SM, sm_message_id),
+	FSTR(10, SM, sm_subject),
+	FSTR(11, SM, sm_letter_id),
+	FNUM(12, SPOOL_F_BOOL, SM, sm_has_letter_id),
+	FSTR(13, SM, sm_client),
+	FSTR(14, SM, sm_auth),
+	FNUM(15, SPOOL_F_U32, SM, sm_nrcpt),
+	FNUM(16, SPOOL_F_U32, SM, sm_npending),
+	FNUM(17, SPOOL_F_BOOL, SM, sm_held),
+	FNUM(18, SPOOL_F_BOOL, SM, sm_sandbox),
+	FNUM(19, SPOOL_F_BOOL, SM, sm_dkim_done),
+	FSTR(20, SM, sm_dkim),
 	FNUM(21, SPOOL_F_I64, SM, sm_body_off),
 };
 
@@ -304,17 +367,19 @@ int
 spool_rec_dec_msg(const void *d, size_t len, struct spool_msg *m)
 {
 	memset(m, 0, sizeof(*m));
-	return spool_rec_dec(spool_rec_msg, N(spool_rec_msg), d, len, m, NULL, NULL);
+	return spool_rec_dec(spool_rec_msg, N(spool_rec_msg), d, len, m, NULL,
+	    NULL);
 }
 
 /* ---- recipients */
 #define SR struct spool_rcpt
 static const struct spool_rec_field spool_rec_rcpt[] = {
-	FSTR(1, SR, sr_qid), FNUM(2, SPOOL_F_U32, SR, sr_idx), FSTR(3, SR, sr_addr),
-	FNUM(4, SPOOL_F_ENUM, SR, sr_state), FNUM(5, SPOOL_F_U32, SR, sr_attempts),
+	FSTR(1, SR, sr_qid), FNUM(2, SPOOL_F_U32, SR, sr_idx),
+	FSTR(3, SR, sr_addr), FNUM(4, SPOOL_F_ENUM, SR, sr_state),
+	FNUM(5, SPOOL_F_U32, SR, sr_attempts),
 	FNUM(6, SPOOL_F_I64, SR, sr_next), FNUM(7, SPOOL_F_I64, SR, sr_last),
 	FSTR(8, SR, sr_reply), FSTR(9, SR, sr_hop), FSTR(10, SR, sr_tls),
-	FSTR(161, SR, sr_category),	/* issue 15 */
+	FSTR(161, SR, sr_category), /* issue 15 */
 };
 
 int
@@ -327,12 +392,13 @@ int
 spool_rec_dec_rcpt(const void *d, size_t len, struct spool_rcpt *r)
 {
 	memset(r, 0, sizeof(*r));
-	return spool_rec_dec(spool_rec_rcpt, N(spool_rec_rcpt), d, len, r, NULL, NULL);
+	return spool_rec_dec(spool_rec_rcpt, N(spool_rec_rcpt), d, len, r, NULL,
+	    NULL);
 }
 
 /* ---- small records */
 struct spool_rec_small {
-	uint64_t	rs_val;
+	uint64_t rs_val;
 };
 static const struct spool_rec_field spool_rec_small[] = {
 	FNUM(1, SPOOL_F_U64, struct spool_rec_small, rs_val),
@@ -341,7 +407,7 @@ static const struct spool_rec_field spool_rec_small[] = {
 int
 spool_rec_enc_u64(uint64_t v, struct buf *out)
 {
-	struct spool_rec_small	s = { .rs_val = v };
+	struct spool_rec_small s = { .rs_val = v };
 
 	return spool_rec_enc(spool_rec_small, N(spool_rec_small), &s, out);
 }
@@ -349,11 +415,12 @@ spool_rec_enc_u64(uint64_t v, struct buf *out)
 int
 spool_rec_dec_u64(const void *d, size_t len, uint64_t *v)
 {
-	struct spool_rec_small	s;
-	int			rc;
+	struct spool_rec_small s;
+	int		       rc;
 
 	memset(&s, 0, sizeof(s));
-	rc = spool_rec_dec(spool_rec_small, N(spool_rec_small), d, len, &s, NULL, NULL);
+	rc = spool_rec_dec(spool_rec_small, N(spool_rec_small), d, len, &s,
+	    NULL, NULL);
 	*v = s.rs_val;
 	return rc;
 }
@@ -362,14 +429,18 @@ spool_rec_dec_u64(const void *d, size_t len, uint64_t *v)
  * first records' (when, reply); 3.. came with issue 15. */
 #define PF struct spool_permfail
 static const struct spool_rec_field spool_rec_permfail[] = {
-	FNUM(1, SPOOL_F_I64, PF, pf_when), FSTR(2, PF, pf_reply),
-	FSTR(3, PF, pf_reason), FSTR(4, PF, pf_qid), FNUM(5, SPOOL_F_U64, PF, pf_issue),
+	FNUM(1, SPOOL_F_I64, PF, pf_when),
+	FSTR(2, PF, pf_reply),
+	FSTR(3, PF, pf_reason),
+	FSTR(4, PF, pf_qid),
+	FNUM(5, SPOOL_F_U64, PF, pf_issue),
 };
 
 int
 spool_rec_enc_permfail(const struct spool_permfail *pf, struct buf *out)
 {
-	return spool_rec_enc(spool_rec_permfail, N(spool_rec_permfail), pf, out);
+	return spool_rec_enc(spool_rec_permfail, N(spool_rec_permfail), pf,
+	    out);
 }
 
 int
@@ -379,6 +450,6 @@ spool_rec_dec_permfail(const void *d, size_t len, struct spool_permfail *pf)
 	pf->pf_when = 0;
 	pf->pf_reply[0] = pf->pf_reason[0] = pf->pf_qid[0] = '\0';
 	pf->pf_issue = 0;
-	return spool_rec_dec(spool_rec_permfail, N(spool_rec_permfail), d, len, pf,
-	    NULL, NULL);
+	return spool_rec_dec(spool_rec_permfail, N(spool_rec_permfail), d, len,
+	    pf, NULL, NULL);
 }

@@ -25,20 +25,23 @@ spool_space_min(const struct conf *cf)
 int
 spool_space_check(const char *spool_dir, int64_t min_free, int64_t *avail_r)
 {
-	static struct timespec	 at;
-	static int64_t		 avail;
-	static int		 err;
-	struct timespec		 now;
-	struct statvfs		 vfs;
+	static struct timespec at;
+	static int64_t	       avail;
+	static int	       err;
+	struct timespec	       now;
+	struct statvfs	       vfs;
 
 	/* one statvfs a second at most while there is room (a busy worker
 	 * asks per message); below the mark every call looks again, so mail
 	 * is taken again as soon as space returns */
 	(void)clock_gettime(CLOCK_MONOTONIC, &now);
-	if (at.tv_sec == 0 || now.tv_sec != at.tv_sec || err != 0 || avail < min_free) {
+	if (at.tv_sec == 0 || now.tv_sec != at.tv_sec || err != 0 ||
+	    avail < min_free) {
 		at = now;
 		err = statvfs(spool_dir, &vfs) == -1 ? errno : 0;
-		avail = err != 0 ? 0 : (int64_t)vfs.f_bavail * (int64_t)vfs.f_frsize;
+		avail = err != 0
+		    ? 0
+		    : (int64_t)vfs.f_bavail * (int64_t)vfs.f_frsize;
 	}
 	*avail_r = avail;
 	if (err != 0)

@@ -34,15 +34,15 @@
 #include "spool_track.h"
 #include "xmem.h"
 
-#define SPOOL_TRACK_CTX		"smtpgate track v1\n"
-#define SPOOL_TRACK_PAYLOAD	17	/* kind, qid[10], idx[4], link[2] */
-#define SPOOL_TRACK_MACLEN	12
-#define SPOOL_TRACK_RAW		(SPOOL_TRACK_PAYLOAD + SPOOL_TRACK_MACLEN)
-#define SPOOL_TRACK_B64LEN	((SPOOL_TRACK_RAW * 8 + 5) / 6)	/* 39 */
-#define SPOOL_TRACK_TAG_LINK	20
-#define SPOOL_TRACK_TAG_RCPT	21
-#define SPOOL_TRACK_TAG_PLAN	22
-#define SPOOL_TRACK_PLAN_MAX	(1u << 20)
+#define SPOOL_TRACK_CTX	     "smtpgate track v1\n"
+#define SPOOL_TRACK_PAYLOAD  17 /* kind, qid[10], idx[4], link[2] */
+#define SPOOL_TRACK_MACLEN   12
+#define SPOOL_TRACK_RAW	     (SPOOL_TRACK_PAYLOAD + SPOOL_TRACK_MACLEN)
+#define SPOOL_TRACK_B64LEN   ((SPOOL_TRACK_RAW * 8 + 5) / 6) /* 39 */
+#define SPOOL_TRACK_TAG_LINK 20
+#define SPOOL_TRACK_TAG_RCPT 21
+#define SPOOL_TRACK_TAG_PLAN 22
+#define SPOOL_TRACK_PLAN_MAX (1u << 20)
 
 _Static_assert(SPOOL_TRACK_B64LEN < SPOOL_TRACK_TOKEN_MAX, "token size");
 
@@ -51,8 +51,7 @@ _Static_assert(SPOOL_TRACK_B64LEN < SPOOL_TRACK_TOKEN_MAX, "token size");
 static const struct spool_keyfile spool_track_keyfile = {
 	SPOOL_TRACK_KEY_FILE, SPOOL_TRACK_KEYLEN,
 	/* the group is the creator's (spoold's): deliverd and trackd read it */
-	0640,
-	027, false,	/* group-writable or open to others: never use it */
+	0640, 027, false, /* group-writable or open to others: never use it */
 };
 
 int
@@ -70,7 +69,7 @@ static const char spool_track_b64[] =
 static int
 spool_track_b64val(int c)
 {
-	const char	*p;
+	const char *p;
 
 	if (c == '\0' || (p = strchr(spool_track_b64, c)) == NULL)
 		return -1;
@@ -80,9 +79,9 @@ spool_track_b64val(int c)
 static void
 spool_track_b64enc(const uint8_t *in, size_t n, char *out)
 {
-	uint32_t	acc = 0;
-	size_t		i, o = 0;
-	int		bits = 0;
+	uint32_t acc = 0;
+	size_t	 i, o = 0;
+	int	 bits = 0;
 
 	for (i = 0; i < n; i++) {
 		acc = (acc << 8) | in[i];
@@ -102,9 +101,9 @@ spool_track_b64enc(const uint8_t *in, size_t n, char *out)
 static int
 spool_track_b64dec(const char *s, size_t len, uint8_t out[SPOOL_TRACK_RAW])
 {
-	uint32_t	acc = 0;
-	size_t		i, o = 0;
-	int		bits = 0, v;
+	uint32_t acc = 0;
+	size_t	 i, o = 0;
+	int	 bits = 0, v;
 
 	if (len != SPOOL_TRACK_B64LEN)
 		return -1;
@@ -138,21 +137,23 @@ spool_track_hex(int c)
 static bool
 spool_track_kind_ok(int k)
 {
-	return k == SPOOL_TRACK_OPEN || k == SPOOL_TRACK_CLICK || k == SPOOL_TRACK_UNSUB;
+	return k == SPOOL_TRACK_OPEN || k == SPOOL_TRACK_CLICK ||
+	    k == SPOOL_TRACK_UNSUB;
 }
 
 static int
-spool_track_mac(const unsigned char key[SPOOL_TRACK_KEYLEN], const uint8_t *payload,
-    uint8_t mac[SPOOL_TRACK_MACLEN])
+spool_track_mac(const unsigned char key[SPOOL_TRACK_KEYLEN],
+    const uint8_t *payload, uint8_t mac[SPOOL_TRACK_MACLEN])
 {
-	unsigned char	 md[EVP_MAX_MD_SIZE];
-	uint8_t		 msg[sizeof(SPOOL_TRACK_CTX) - 1 + SPOOL_TRACK_PAYLOAD];
-	unsigned int	 mdlen = 0;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	uint8_t	      msg[sizeof(SPOOL_TRACK_CTX) - 1 + SPOOL_TRACK_PAYLOAD];
+	unsigned int  mdlen = 0;
 
 	memcpy(msg, SPOOL_TRACK_CTX, sizeof(SPOOL_TRACK_CTX) - 1);
 	memcpy(msg + sizeof(SPOOL_TRACK_CTX) - 1, payload, SPOOL_TRACK_PAYLOAD);
 	if (HMAC(EVP_sha256(), key, SPOOL_TRACK_KEYLEN, msg, sizeof(msg), md,
-	    &mdlen) == NULL || mdlen < SPOOL_TRACK_MACLEN)
+		&mdlen) == NULL ||
+	    mdlen < SPOOL_TRACK_MACLEN)
 		return -1;
 	memcpy(mac, md, SPOOL_TRACK_MACLEN);
 	return 0;
@@ -162,10 +163,11 @@ int
 spool_track_token(const unsigned char key[SPOOL_TRACK_KEYLEN],
     const struct spool_track_ref *r, char *out, size_t outlen)
 {
-	uint8_t	raw[SPOOL_TRACK_RAW];
+	uint8_t raw[SPOOL_TRACK_RAW];
 	size_t	i;
 
-	if (outlen <= SPOOL_TRACK_B64LEN || !spool_track_kind_ok((int)r->tk_kind) ||
+	if (outlen <= SPOOL_TRACK_B64LEN ||
+	    !spool_track_kind_ok((int)r->tk_kind) ||
 	    strnlen(r->tk_qid, QID_SIZE) != QID_LEN || !qid_ok(r->tk_qid) ||
 	    (r->tk_kind != SPOOL_TRACK_CLICK && r->tk_link != 0))
 		return -1;
@@ -186,9 +188,9 @@ int
 spool_track_parse(const unsigned char key[SPOOL_TRACK_KEYLEN], const char *tok,
     size_t len, struct spool_track_ref *r)
 {
-	static const char	 hex[] = "0123456789ABCDEF";
-	uint8_t			 raw[SPOOL_TRACK_RAW], mac[SPOOL_TRACK_MACLEN];
-	size_t			 i;
+	static const char hex[] = "0123456789ABCDEF";
+	uint8_t		  raw[SPOOL_TRACK_RAW], mac[SPOOL_TRACK_MACLEN];
+	size_t		  i;
 
 	if (spool_track_b64dec(tok, len, raw) == -1 ||
 	    spool_track_mac(key, raw, mac) == -1 ||
@@ -212,12 +214,23 @@ spool_track_parse(const unsigned char key[SPOOL_TRACK_KEYLEN], const char *tok,
 /* ---- records */
 
 #define KM struct spool_track_msg
-#define KSTR(tag, m) { tag, SPOOL_F_STR, offsetof(KM, m), sizeof(((KM *)0)->m) }
-#define KNUM(tag, ty, m) { tag, ty, offsetof(KM, m), sizeof(((KM *)0)->m) }
+#define KSTR(tag, m) \
+	{ \
+		tag, SPOOL_F_STR, offsetof(KM, m), sizeof(((KM *)0)->m) \
+	}
+#define KNUM(tag, ty, m) \
+	{ \
+		tag, ty, offsetof(KM, m), sizeof(((KM *)0)->m) \
+	}
 static const struct spool_rec_field spool_track_fields[] = {
-	KSTR(1, km_login), KNUM(2, SPOOL_F_U64, km_issue), KSTR(3, km_uniq),
-	KSTR(4, km_message_id), KSTR(5, km_from), KNUM(6, SPOOL_F_I64, km_arrival),
-	KNUM(7, SPOOL_F_U32, km_track), KSTR(8, km_host),
+	KSTR(1, km_login),
+	KNUM(2, SPOOL_F_U64, km_issue),
+	KSTR(3, km_uniq),
+	KSTR(4, km_message_id),
+	KSTR(5, km_from),
+	KNUM(6, SPOOL_F_I64, km_arrival),
+	KNUM(7, SPOOL_F_U32, km_track),
+	KSTR(8, km_host),
 };
 #undef KSTR
 #undef KNUM
@@ -238,34 +251,38 @@ spool_track_key(struct spool_key *k, const char *qid)
 static int
 spool_track_enc(const struct spool_track_msg *m, struct buf *b)
 {
-	size_t	i;
-	int	rc;
+	size_t i;
+	int    rc;
 
-	if ((rc = spool_rec_enc(spool_track_fields, SPOOL_TRACK_NFIELDS, m, b)) != 0)
+	if ((rc = spool_rec_enc(spool_track_fields, SPOOL_TRACK_NFIELDS, m,
+		 b)) != 0)
 		return rc;
 	for (i = 0; i < m->km_nlinks; i++)
 		if ((rc = spool_rec_tlv(b, SPOOL_TRACK_TAG_LINK, m->km_links[i],
-		    strlen(m->km_links[i]))) != 0)
+			 strlen(m->km_links[i]))) != 0)
 			return rc;
 	for (i = 0; i < m->km_nrcpts; i++)
 		if ((rc = spool_rec_tlv(b, SPOOL_TRACK_TAG_RCPT, m->km_rcpts[i],
-		    strlen(m->km_rcpts[i]))) != 0)
+			 strlen(m->km_rcpts[i]))) != 0)
 			return rc;
-	if (m->km_plan != NULL && (rc = spool_rec_tlv(b, SPOOL_TRACK_TAG_PLAN,
-	    m->km_plan, m->km_planlen)) != 0)
+	if (m->km_plan != NULL &&
+	    (rc = spool_rec_tlv(b, SPOOL_TRACK_TAG_PLAN, m->km_plan,
+		 m->km_planlen)) != 0)
 		return rc;
 	return 0;
 }
 
 int
-spool_track_put(struct spool_txn *t, const char *qid, const struct spool_track_msg *m)
+spool_track_put(struct spool_txn *t, const char *qid,
+    const struct spool_track_msg *m)
 {
-	struct spool_key	k;
-	struct buf		b;
-	int			rc;
+	struct spool_key k;
+	struct buf	 b;
+	int		 rc;
 
-	if (spool_track_key(&k, qid) != 0 || m->km_nlinks > SPOOL_TRACK_LINKS_MAX ||
-	    m->km_nrcpts > UINT32_MAX || m->km_planlen > SPOOL_TRACK_PLAN_MAX)
+	if (spool_track_key(&k, qid) != 0 ||
+	    m->km_nlinks > SPOOL_TRACK_LINKS_MAX || m->km_nrcpts > UINT32_MAX ||
+	    m->km_planlen > SPOOL_TRACK_PLAN_MAX)
 		return EINVAL;
 	buf_init(&b, 64 * (size_t)SPOOL_REC_MAX);
 	if ((rc = spool_track_enc(m, &b)) == 0)
@@ -278,9 +295,10 @@ spool_track_put(struct spool_txn *t, const char *qid, const struct spool_track_m
 static int
 spool_track_add(char ***v, size_t *n, const uint8_t *val, size_t len)
 {
-	char	*s;
+	char *s;
 
-	if (memchr(val, '\0', len) != NULL || *n >= SIZE_MAX / sizeof(char *) - 1)
+	if (memchr(val, '\0', len) != NULL ||
+	    *n >= SIZE_MAX / sizeof(char *) - 1)
 		return SPOOL_ECORRUPT;
 	s = xmalloc(len + 1);
 	memcpy(s, val, len);
@@ -293,7 +311,7 @@ spool_track_add(char ***v, size_t *n, const uint8_t *val, size_t len)
 static int
 spool_track_extra(uint8_t tag, const uint8_t *val, size_t len, void *arg)
 {
-	struct spool_track_msg	*m = arg;
+	struct spool_track_msg *m = arg;
 
 	if (tag == SPOOL_TRACK_TAG_LINK) {
 		if (m->km_nlinks >= SPOOL_TRACK_LINKS_MAX)
@@ -310,16 +328,16 @@ spool_track_extra(uint8_t tag, const uint8_t *val, size_t len, void *arg)
 		m->km_planlen = len;
 		return 0;
 	}
-	return 0;	/* a newer writer's field */
+	return 0; /* a newer writer's field */
 }
 
 int
 spool_track_get(struct spool_txn *t, const char *qid, struct spool_track_msg *m)
 {
-	struct spool_key	 k;
-	const void		*v;
-	size_t			 len;
-	int			 rc;
+	struct spool_key k;
+	const void	*v;
+	size_t		 len;
+	int		 rc;
 
 	memset(m, 0, sizeof(*m));
 	if (spool_track_key(&k, qid) != 0)
@@ -336,7 +354,7 @@ spool_track_get(struct spool_txn *t, const char *qid, struct spool_track_msg *m)
 void
 spool_track_msg_free(struct spool_track_msg *m)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < m->km_nlinks; i++)
 		free(m->km_links[i]);
@@ -354,7 +372,7 @@ spool_track_msg_free(struct spool_track_msg *m)
 int
 spool_track_del(struct spool_txn *t, const char *qid)
 {
-	struct spool_key	k;
+	struct spool_key k;
 
 	if (spool_track_key(&k, qid) != 0)
 		return SPOOL_ENOTFOUND;
@@ -364,9 +382,9 @@ spool_track_del(struct spool_txn *t, const char *qid)
 bool
 spool_track_has(struct spool_txn *t, const char *qid)
 {
-	struct spool_key	 k;
-	const void		*v;
-	size_t			 len;
+	struct spool_key k;
+	const void	*v;
+	size_t		 len;
 
 	return spool_track_key(&k, qid) == 0 &&
 	    spool_db_get(t, SPOOL_DB_TRACK, &k, &v, &len) == 0;

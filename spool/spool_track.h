@@ -27,10 +27,10 @@
 #include "qid.h"
 #include "spool.h"
 
-#define SPOOL_TRACK_KEYLEN	32
-#define SPOOL_TRACK_KEY_FILE	"track.key"	/* under db/ */
-#define SPOOL_TRACK_TOKEN_MAX	96		/* a token, NUL included */
-#define SPOOL_TRACK_LINKS_MAX	500		/* links recorded per message */
+#define SPOOL_TRACK_KEYLEN    32
+#define SPOOL_TRACK_KEY_FILE  "track.key" /* under db/ */
+#define SPOOL_TRACK_TOKEN_MAX 96	  /* a token, NUL included */
+#define SPOOL_TRACK_LINKS_MAX 500	  /* links recorded per message */
 
 enum spool_track_kind {
 	SPOOL_TRACK_OPEN = 'o',
@@ -39,24 +39,24 @@ enum spool_track_kind {
 };
 
 struct spool_track_ref {
-	enum spool_track_kind	 tk_kind;
-	char			 tk_qid[QID_SIZE];
-	uint32_t		 tk_idx;	/* recipient index in the message */
-	uint16_t		 tk_link;	/* clicks: index in km_links, else 0 */
+	enum spool_track_kind tk_kind;
+	char		      tk_qid[QID_SIZE];
+	uint32_t	      tk_idx;  /* recipient index in the message */
+	uint16_t	      tk_link; /* clicks: index in km_links, else 0 */
 };
 
 /* Loads db/track.key, creating it (0640, group smtpgate) when absent and
  * create is true; 0 or an errno value. */
-int	spool_track_key_load(const char *spool_dir, bool create,
-	    unsigned char key[SPOOL_TRACK_KEYLEN]);
+int spool_track_key_load(const char *spool_dir, bool create,
+    unsigned char key[SPOOL_TRACK_KEYLEN]);
 /* Writes the token for ref into out (SPOOL_TRACK_TOKEN_MAX); -1 if ref is
  * not valid (empty or overlong QID, unknown kind). */
-int	spool_track_token(const unsigned char key[SPOOL_TRACK_KEYLEN],
-	    const struct spool_track_ref *, char *out, size_t outlen);
+int spool_track_token(const unsigned char key[SPOOL_TRACK_KEYLEN],
+    const struct spool_track_ref *, char *out, size_t outlen);
 /* 0 and ref filled when tok is a token made under key; -1 otherwise
  * (malformed, truncated, forged, wrong kind byte). Constant-time compare. */
-int	spool_track_parse(const unsigned char key[SPOOL_TRACK_KEYLEN],
-	    const char *tok, size_t len, struct spool_track_ref *);
+int spool_track_parse(const unsigned char key[SPOOL_TRACK_KEYLEN],
+    const char *tok, size_t len, struct spool_track_ref *);
 
 /*
  * What spoold records for a tracked message: the account's tracking
@@ -65,34 +65,36 @@ int	spool_track_parse(const unsigned char key[SPOOL_TRACK_KEYLEN],
  * common/track_html.h). Freed with spool_track_msg_free.
  */
 struct spool_track_msg {
-	char		 km_login[SPOOL_LOGIN_MAX];
-	uint64_t	 km_issue;
-	char		 km_uniq[SPOOL_NAME_MAX];	/* X-Letter-Id or "" */
-	char		 km_message_id[SPOOL_MSGID_MAX];
-	char		 km_from[SPOOL_ADDR_MAX];
-	int64_t		 km_arrival;
-	unsigned	 km_track;			/* SPOOL_TRACK_F_* */
-	char		 km_host[SPOOL_DOMAIN_MAX];	/* --track-host */
-	char		**km_links;			/* heap */
-	size_t		 km_nlinks;
-	char		**km_rcpts;			/* heap: index -> address */
-	size_t		 km_nrcpts;
+	char	 km_login[SPOOL_LOGIN_MAX];
+	uint64_t km_issue;
+	char	 km_uniq[SPOOL_NAME_MAX]; /* X-Letter-Id or "" */
+	char	 km_message_id[SPOOL_MSGID_MAX];
+	char	 km_from[SPOOL_ADDR_MAX];
+	int64_t	 km_arrival;
+	unsigned km_track;		    /* SPOOL_TRACK_F_* */
+	char	 km_host[SPOOL_DOMAIN_MAX]; /* --track-host */
+	char   **km_links;		    /* heap */
+	size_t	 km_nlinks;
+	char   **km_rcpts; /* heap: index -> address */
+	size_t	 km_nrcpts;
 	/* where the rewriting's edits go (track_html's plan, opaque here):
 	 * deliverd applies it without parsing the message again */
-	char		*km_plan;			/* heap, or NULL */
-	size_t		 km_planlen;
+	char  *km_plan; /* heap, or NULL */
+	size_t km_planlen;
 };
-#define SPOOL_TRACK_F_OPENS	0x01
-#define SPOOL_TRACK_F_CLICKS	0x02
-#define SPOOL_TRACK_F_UNSUB	0x04
+#define SPOOL_TRACK_F_OPENS  0x01
+#define SPOOL_TRACK_F_CLICKS 0x02
+#define SPOOL_TRACK_F_UNSUB  0x04
 
-int	spool_track_put(struct spool_txn *, const char *qid, const struct spool_track_msg *);
+int spool_track_put(struct spool_txn *, const char *qid,
+    const struct spool_track_msg *);
 /* 0, SPOOL_ENOTFOUND (never tracked, or pruned), or another SPOOL_E*. */
-int	spool_track_get(struct spool_txn *, const char *qid, struct spool_track_msg *);
-void	spool_track_msg_free(struct spool_track_msg *);
+int  spool_track_get(struct spool_txn *, const char *qid,
+     struct spool_track_msg *);
+void spool_track_msg_free(struct spool_track_msg *);
 /* A record exists (no decoding: the scheduler's check). */
-bool	spool_track_has(struct spool_txn *, const char *qid);
+bool spool_track_has(struct spool_txn *, const char *qid);
 /* Removes the record (spool_prune's phase 4); SPOOL_ENOTFOUND if none. */
-int	spool_track_del(struct spool_txn *, const char *qid);
+int spool_track_del(struct spool_txn *, const char *qid);
 
 #endif

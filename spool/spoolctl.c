@@ -37,16 +37,16 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ .name = "events", .fn = ctl_cmd_events },
 	{ .name = "callbacks", .fn = ctl_cmd_callbacks },
 	{ .name = "status", .fn = ctl_cmd_status },
-	{ .name = "help", .fn = NULL },	/* main() answers it */
+	{ .name = "help", .fn = NULL }, /* main() answers it */
 	{ .name = NULL, .fn = NULL },
 };
 
-static struct ctl	spoolctl_ctl;
-static jmp_buf		spoolctl_restart;
+static struct ctl spoolctl_ctl;
+static jmp_buf	  spoolctl_restart;
 /* what a rerun needs, kept out of main()'s frame (setjmp clobbers locals) */
-static int		spoolctl_argc;
-static char		**spoolctl_argv;
-static size_t		spoolctl_cmd;
+static int    spoolctl_argc;
+static char **spoolctl_argv;
+static size_t spoolctl_cmd;
 
 /*
  * The map was full in a write txn deep inside a command. Closing the spool
@@ -59,13 +59,14 @@ static size_t		spoolctl_cmd;
 void
 ctl_retry_full(void)
 {
-	static int	retries;
+	static int retries;
 
 	if (spoolctl_ctl.sp == NULL || !spoolctl_ctl.sp_write ||
 	    spoolctl_ctl.grow_stuck || ++retries > CTL_GROW_RETRIES)
 		return;
 	spool_close(&spoolctl_ctl.sp);
-	spoolctl_ctl.sp_write = false;	/* the rerun opens as it did the first time */
+	spoolctl_ctl.sp_write =
+	    false; /* the rerun opens as it did the first time */
 	spoolctl_ctl.grow = true;
 	longjmp(spoolctl_restart, 1);
 }
@@ -82,7 +83,7 @@ spoolctl_cleanup(void)
 static size_t
 spoolctl_find(const char *word)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; ctl_cmds[i].name != NULL; i++)
 		if (strcmp(word, ctl_cmds[i].name) == 0)
@@ -97,12 +98,13 @@ spoolctl_find(const char *word)
 static void
 spoolctl_help(int argc, char **argv)
 {
-	char	cmd[64];
-	int	i;
-	bool	help = strcmp(argv[0], "help") == 0;
+	char cmd[64];
+	int  i;
+	bool help = strcmp(argv[0], "help") == 0;
 
 	for (i = 1; !help && i < argc && strcmp(argv[i], "--") != 0; i++)
-		help = strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
+		help = strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0;
 	if (!help)
 		return;
 	if (strcmp(argv[0], "help") == 0) {
@@ -116,7 +118,8 @@ spoolctl_help(int argc, char **argv)
 	(void)spoolctl_find(argv[0]);
 	if (argc > 1 && argv[1][0] != '-')
 		ctl_help_check_sub(argc, argv);
-	(void)snprintf(cmd, sizeof(cmd), "%s %s", argv[0], argc > 1 ? argv[1] : "");
+	(void)snprintf(cmd, sizeof(cmd), "%s %s", argv[0],
+	    argc > 1 ? argv[1] : "");
 	if (argc < 2 || argv[1][0] == '-' || !ctl_help_known(cmd))
 		cmd[strlen(argv[0])] = '\0';
 	ctl_help_print(stdout, cmd);
@@ -126,10 +129,10 @@ spoolctl_help(int argc, char **argv)
 int
 main(int argc, char **argv)
 {
-	struct ctl	*ctl = &spoolctl_ctl;
-	const char	*conf_path = NULL;
-	size_t		 i;
-	int		 ch;
+	struct ctl *ctl = &spoolctl_ctl;
+	const char *conf_path = NULL;
+	size_t	    i;
+	int	    ch;
 
 	log_init("spoolctl", LOG_DEST_STDERR);
 	/* "+": global options stop at the command word */
@@ -170,7 +173,7 @@ main(int argc, char **argv)
 	spoolctl_argv = argv;
 	spoolctl_cmd = i;
 	(void)setjmp(spoolctl_restart);
-	optind = 0;	/* glibc: restart getopt for the command's options */
-	return ctl_out_status(ctl_cmds[spoolctl_cmd].fn(&spoolctl_ctl, spoolctl_argc,
-	    spoolctl_argv));
+	optind = 0; /* glibc: restart getopt for the command's options */
+	return ctl_out_status(ctl_cmds[spoolctl_cmd].fn(&spoolctl_ctl,
+	    spoolctl_argc, spoolctl_argv));
 }

@@ -21,14 +21,14 @@
 #include "spoolctl.h"
 #include "xmem.h"
 
-#define CTL_CBS_FILE_MAX	4096	/* bytes read from a secret file */
+#define CTL_CBS_FILE_MAX 4096 /* bytes read from a secret file */
 
 /* static: wiped once applied; ctl_die() may exit at any point */
 static struct {
-	char	v[SPOOL_CB_SECRETS][SPOOL_CB_SECRET_MAX + 1];
-	size_t	n;
-	bool	given;
-	bool	none;
+	char   v[SPOOL_CB_SECRETS][SPOOL_CB_SECRET_MAX + 1];
+	size_t n;
+	bool   given;
+	bool   none;
 } ctl_cbs;
 
 /* Reads the secret from path ("-": standard input) into dst: its one
@@ -36,36 +36,45 @@ static struct {
 static void
 ctl_cbsecret_read(const char *path, char *dst, size_t dstsz)
 {
-	char	 data[CTL_CBS_FILE_MAX + 1];
-	size_t	 len = 0;
-	ssize_t	 n;
-	int	 fd = STDIN_FILENO;
+	char	data[CTL_CBS_FILE_MAX + 1];
+	size_t	len = 0;
+	ssize_t n;
+	int	fd = STDIN_FILENO;
 
-	if (strcmp(path, "-") != 0 && (fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		ctl_usage("account: --callback-secret-file %s: %s%s", path, strerror(errno),
-		    ctl_file_hint(errno));
-	while (len < sizeof(data) && (n = read(fd, data + len, sizeof(data) - len)) != 0) {
+	if (strcmp(path, "-") != 0 &&
+	    (fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		ctl_usage("account: --callback-secret-file %s: %s%s", path,
+		    strerror(errno), ctl_file_hint(errno));
+	while (len < sizeof(data) &&
+	    (n = read(fd, data + len, sizeof(data) - len)) != 0) {
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1)
-			ctl_usage("account: --callback-secret-file %s: %s", path, strerror(errno));
+			ctl_usage("account: --callback-secret-file %s: %s",
+			    path, strerror(errno));
 		len += (size_t)n;
 	}
 	if (fd != STDIN_FILENO)
 		(void)close(fd);
 	if (len > CTL_CBS_FILE_MAX)
-		ctl_usage("account: --callback-secret-file %s: more than %d bytes: one "
-		    "secret on one line is expected", path, CTL_CBS_FILE_MAX);
+		ctl_usage("account: --callback-secret-file %s: more than %d "
+			  "bytes: one "
+			  "secret on one line is expected",
+		    path, CTL_CBS_FILE_MAX);
 	while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
 		len--;
 	data[len] = '\0';
 	if (memchr(data, '\n', len) != NULL || memchr(data, '\0', len) != NULL)
-		ctl_usage("account: --callback-secret-file %s: one secret on one line "
-		    "is expected", path);
+		ctl_usage("account: --callback-secret-file %s: one secret on "
+			  "one line "
+			  "is expected",
+		    path);
 	if (str_copy(dst, dstsz, data) == -1) {
 		explicit_bzero(data, sizeof(data));
-		ctl_usage("account: --callback-secret-file %s: the secret is longer "
-		    "than %d bytes", path, SPOOL_CB_SECRET_MAX);
+		ctl_usage(
+		    "account: --callback-secret-file %s: the secret is longer "
+		    "than %d bytes",
+		    path, SPOOL_CB_SECRET_MAX);
 	}
 	explicit_bzero(data, sizeof(data));
 }
@@ -73,42 +82,51 @@ ctl_cbsecret_read(const char *path, char *dst, size_t dstsz)
 void
 ctl_cbsecret_opt(const char *arg, bool from_file)
 {
-	const char	*opt = from_file ? "--callback-secret-file" : "--callback-secret";
-	const char	*why;
-	char		*dst;
+	const char *opt = from_file ? "--callback-secret-file"
+				    : "--callback-secret";
+	const char *why;
+	char	   *dst;
 
 	ctl_cbs.given = true;
 	if (!from_file && strcmp(arg, "none") == 0) {
 		ctl_cbs.none = true;
 	} else if (ctl_cbs.n == SPOOL_CB_SECRETS) {
-		ctl_usage("account: at most %d callback secrets (the new and the old "
-		    "one, during a rotation)", SPOOL_CB_SECRETS);
+		ctl_usage(
+		    "account: at most %d callback secrets (the new and the old "
+		    "one, during a rotation)",
+		    SPOOL_CB_SECRETS);
 	} else {
 		dst = ctl_cbs.v[ctl_cbs.n];
 		if (from_file)
 			ctl_cbsecret_read(arg, dst, sizeof(ctl_cbs.v[0]));
 		else if (strlen(arg) > SPOOL_CB_SECRET_MAX)
-			ctl_usage("account: %s: the secret is longer than %d bytes", opt,
-			    SPOOL_CB_SECRET_MAX);
+			ctl_usage(
+			    "account: %s: the secret is longer than %d bytes",
+			    opt, SPOOL_CB_SECRET_MAX);
 		else
 			(void)str_copy(dst, sizeof(ctl_cbs.v[0]), arg);
 		if ((why = spool_cbsig_secret_check(dst)) != NULL)
-			ctl_usage("account: %s: the secret is %s; a secret is %d to %d "
-			    "bytes of printable ASCII, e.g. from: openssl rand -hex 32", opt,
-			    why, SPOOL_CBSIG_SECRET_MIN, SPOOL_CB_SECRET_MAX);
+			ctl_usage("account: %s: the secret is %s; a secret is "
+				  "%d to %d "
+				  "bytes of printable ASCII, e.g. from: "
+				  "openssl rand -hex 32",
+			    opt, why, SPOOL_CBSIG_SECRET_MIN,
+			    SPOOL_CB_SECRET_MAX);
 		if (ctl_cbs.n == 1 && strcmp(ctl_cbs.v[0], dst) == 0)
-			ctl_usage("account: the same callback secret was given twice");
+			ctl_usage("account: the same callback secret was given "
+				  "twice");
 		ctl_cbs.n++;
 	}
 	if (ctl_cbs.none && ctl_cbs.n > 0)
-		ctl_usage("account: --callback-secret none clears the secrets: give it "
-		    "alone");
+		ctl_usage("account: --callback-secret none clears the secrets: "
+			  "give it "
+			  "alone");
 }
 
 void
 ctl_cbsecret_apply(struct spool_account *sa)
 {
-	size_t	i;
+	size_t i;
 
 	if (!ctl_cbs.given)
 		return;
@@ -127,8 +145,8 @@ ctl_cbsecret_wipe(void)
 void
 ctl_cbsecret_describe(const struct spool_account *sa, FILE *fp)
 {
-	char	f[SPOOL_CBSIG_FPR_LEN + 1];
-	size_t	i, k = 0;
+	char   f[SPOOL_CBSIG_FPR_LEN + 1];
+	size_t i, k = 0;
 
 	if (spool_cbsig_count(sa) == 0) {
 		(void)fputs(", callback secrets none", fp);
@@ -149,8 +167,8 @@ ctl_cbsecret_describe(const struct spool_account *sa, FILE *fp)
 void
 ctl_cbsecret_json(struct json_gen *jg, const struct spool_account *sa)
 {
-	char	f[SPOOL_CBSIG_FPR_LEN + 1];
-	size_t	i;
+	char   f[SPOOL_CBSIG_FPR_LEN + 1];
+	size_t i;
 
 	json_kv_int(jg, "callback_secrets", (int64_t)spool_cbsig_count(sa));
 	json_key(jg, "callback_secret_fingerprints");

@@ -19,24 +19,22 @@
 #include "spoolctl.h"
 #include "xmem.h"
 
-#define CTL_PAUSE_BATCH	1000	/* messages per write transaction in resume */
+#define CTL_PAUSE_BATCH 1000 /* messages per write transaction in resume */
 
 struct ctl_pause_opts {
-	const char	*domain;
-	const char	*account;
-	bool		 json;
+	const char *domain;
+	const char *account;
+	bool	    json;
 };
 
 static void
 ctl_pause_opts(int argc, char **argv, struct ctl_pause_opts *o, bool listing)
 {
-	static const struct option lo[] = {
-		{ "domain", required_argument, NULL, 'd' },
+	static const struct option lo[] = { { "domain", required_argument, NULL,
+						'd' },
 		{ "account", required_argument, NULL, 'a' },
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 }
-	};
-	int	ch;
+		{ "json", no_argument, NULL, 'j' }, { NULL, 0, NULL, 0 } };
+	int			   ch;
 
 	memset(o, 0, sizeof(*o));
 	while ((ch = ctl_getopt(argc, argv, lo)) != -1) {
@@ -50,50 +48,54 @@ ctl_pause_opts(int argc, char **argv, struct ctl_pause_opts *o, bool listing)
 	ctl_operands(argc, argv, 0, 0, NULL);
 	if (o->domain == NULL && (o->account != NULL || !listing))
 		ctl_usage("%s: --domain D is required%s", argv[0],
-		    listing ? " with --account (no options: list the pauses)" : "");
+		    listing ? " with --account (no options: list the pauses)"
+			    : "");
 	if (o->domain != NULL && !ctl_domain_ok(o->domain))
 		ctl_usage("%s: bad domain \"%s\"", argv[0], o->domain);
 	if (o->account != NULL && !ctl_login_ok(o->account))
 		ctl_usage("%s: bad login \"%s\"", argv[0], o->account);
 	if (o->json && o->domain != NULL)
-		ctl_usage("%s: --json lists the pauses: give it alone", argv[0]);
+		ctl_usage("%s: --json lists the pauses: give it alone",
+		    argv[0]);
 }
 
 /* "example.net" or "example.net (account shop)" */
 static const char *
 ctl_pause_what(const char *domain, const char *login, char *dst, size_t dstsz)
 {
-	(void)snprintf(dst, dstsz, "%s%s%s%s", domain, login[0] ? " (account " : "",
-	    login, login[0] ? ")" : "");
+	(void)snprintf(dst, dstsz, "%s%s%s%s", domain,
+	    login[0] ? " (account " : "", login, login[0] ? ")" : "");
 	return dst;
 }
 
 static int
 ctl_pause_list_cb(const struct spool_pause *pz, void *arg)
 {
-	struct json_gen	*jg = arg;
+	struct json_gen *jg = arg;
 	char		 t[20];
 
 	if (jg != NULL) {
 		json_obj_begin(jg);
 		json_kv_str(jg, "domain", pz->pz_domain);
-		json_kv_str(jg, "account", pz->pz_login[0] ? pz->pz_login : NULL);
+		json_kv_str(jg, "account",
+		    pz->pz_login[0] ? pz->pz_login : NULL);
 		json_kv_int(jg, "since", pz->pz_since);
 		json_obj_end(jg);
 		return 0;
 	}
 	ctl_time(pz->pz_since, t);
-	printf("%-40s %-24s %s\n", pz->pz_domain, pz->pz_login[0] ? pz->pz_login : "*", t);
+	printf("%-40s %-24s %s\n", pz->pz_domain,
+	    pz->pz_login[0] ? pz->pz_login : "*", t);
 	return ctl_out_broken() ? 1 : 0;
 }
 
 static int
 ctl_pause_list(struct ctl *ctl, bool json)
 {
-	struct spool_txn	*txn;
-	struct json_gen		*jg = NULL;
-	size_t			 n = 0;
-	int			 rc;
+	struct spool_txn *txn;
+	struct json_gen	 *jg = NULL;
+	size_t		  n = 0;
+	int		  rc;
 
 	txn = ctl_begin(ctl, false);
 	if ((rc = spool_pause_count(txn, &n)) != 0)
@@ -102,7 +104,8 @@ ctl_pause_list(struct ctl *ctl, bool json)
 		jg = json_gen_new(false);
 		json_arr_begin(jg);
 	} else if (n > 0)
-		printf("%-40s %-24s %s\n", "DOMAIN", "ACCOUNT", "PAUSED SINCE (UTC)");
+		printf("%-40s %-24s %s\n", "DOMAIN", "ACCOUNT",
+		    "PAUSED SINCE (UTC)");
 	rc = spool_pause_iter(txn, ctl_pause_list_cb, jg);
 	if (rc != 0 && rc != 1)
 		ctl_die_rc(rc, "pauses");
@@ -119,11 +122,11 @@ ctl_pause_list(struct ctl *ctl, bool json)
 int
 ctl_cmd_pause(struct ctl *ctl, int argc, char **argv)
 {
-	struct ctl_pause_opts	 o;
-	struct spool_pause	 pz;
-	struct spool_txn	*txn;
-	char			 what[SPOOL_DOMAIN_MAX + SPOOL_LOGIN_MAX + 16], t[20];
-	int			 rc;
+	struct ctl_pause_opts o;
+	struct spool_pause    pz;
+	struct spool_txn     *txn;
+	char what[SPOOL_DOMAIN_MAX + SPOOL_LOGIN_MAX + 16], t[20];
+	int  rc;
 
 	ctl_pause_opts(argc, argv, &o, true);
 	if (o.domain == NULL)
@@ -131,7 +134,8 @@ ctl_cmd_pause(struct ctl *ctl, int argc, char **argv)
 	memset(&pz, 0, sizeof(pz));
 	(void)str_copy(pz.pz_domain, sizeof(pz.pz_domain), o.domain);
 	str_lower(pz.pz_domain);
-	(void)str_copy(pz.pz_login, sizeof(pz.pz_login), o.account ? o.account : "");
+	(void)str_copy(pz.pz_login, sizeof(pz.pz_login),
+	    o.account ? o.account : "");
 	pz.pz_since = ctl->now;
 	ctl_pause_what(pz.pz_domain, pz.pz_login, what, sizeof(what));
 	txn = ctl_begin(ctl, true);
@@ -145,13 +149,17 @@ ctl_cmd_pause(struct ctl *ctl, int argc, char **argv)
 		return CTL_OK;
 	}
 	if (rc == EDQUOT)
-		ctl_die("pause %s: there are %d pauses already, the most there can be "
-		    "(spoolctl pause lists them; resume some first)", what, SPOOL_PAUSE_MAX);
+		ctl_die("pause %s: there are %d pauses already, the most there "
+			"can be "
+			"(spoolctl pause lists them; resume some first)",
+		    what, SPOOL_PAUSE_MAX);
 	if (rc != 0)
 		ctl_die_rc(rc, "pause %s", what);
 	ctl_commit(&txn);
-	printf("%s: paused; its mail waits without attempts until spoolctl resume "
-	    "--domain %s%s%s\n", what, pz.pz_domain, o.account ? " --account " : "",
+	printf(
+	    "%s: paused; its mail waits without attempts until spoolctl resume "
+	    "--domain %s%s%s\n",
+	    what, pz.pz_domain, o.account ? " --account " : "",
 	    o.account ? o.account : "");
 	return CTL_OK;
 }
@@ -159,28 +167,29 @@ ctl_cmd_pause(struct ctl *ctl, int argc, char **argv)
 /* ---- resume: the pending recipients of the domain become due now */
 
 struct ctl_resume {
-	const char		*domain;
-	const char		*login;		/* NULL: every account */
-	char			(*qids)[QID_SIZE];
-	size_t			 n, cap;
-	int64_t			 now;
-	size_t			 nrcpt;
-	struct spool_txn	*txn;
+	const char *domain;
+	const char *login; /* NULL: every account */
+	char (*qids)[QID_SIZE];
+	size_t		  n, cap;
+	int64_t		  now;
+	size_t		  nrcpt;
+	struct spool_txn *txn;
 };
 
 static bool
 ctl_resume_rcpt_match(const struct ctl_resume *cr, const struct spool_rcpt *r)
 {
-	const char	*at = strrchr(r->sr_addr, '@');
+	const char *at = strrchr(r->sr_addr, '@');
 
-	return (r->sr_state == SPOOL_RS_QUEUED || r->sr_state == SPOOL_RS_DEFERRED) &&
+	return (r->sr_state == SPOOL_RS_QUEUED ||
+		   r->sr_state == SPOOL_RS_DEFERRED) &&
 	    at != NULL && strcasecmp(at + 1, cr->domain) == 0;
 }
 
 static int
 ctl_resume_msg_cb(const struct spool_msg *sm, void *arg)
 {
-	struct ctl_resume	*cr = arg;
+	struct ctl_resume *cr = arg;
 
 	if (sm->sm_held || sm->sm_npending == 0 ||
 	    (cr->login != NULL && strcmp(sm->sm_login, cr->login) != 0))
@@ -196,9 +205,9 @@ ctl_resume_msg_cb(const struct spool_msg *sm, void *arg)
 static int
 ctl_resume_rcpt_cb(const struct spool_rcpt *r, void *arg)
 {
-	struct ctl_resume	*cr = arg;
-	struct spool_rcpt	 due;
-	int			 rc;
+	struct ctl_resume *cr = arg;
+	struct spool_rcpt  due;
+	int		   rc;
 
 	if (!ctl_resume_rcpt_match(cr, r) || r->sr_next <= cr->now)
 		return 0;
@@ -215,8 +224,8 @@ ctl_resume_rcpt_cb(const struct spool_rcpt *r, void *arg)
 static void
 ctl_resume_due(struct ctl *ctl, struct ctl_resume *cr)
 {
-	size_t	 i;
-	int	 rc;
+	size_t i;
+	int    rc;
 
 	cr->txn = ctl_begin(ctl, false);
 	if ((rc = spool_msg_iter(cr->txn, ctl_resume_msg_cb, cr)) != 0)
@@ -225,7 +234,8 @@ ctl_resume_due(struct ctl *ctl, struct ctl_resume *cr)
 	for (i = 0; i < cr->n; i++) {
 		if (cr->txn == NULL)
 			cr->txn = ctl_begin(ctl, true);
-		rc = spool_rcpt_iter(cr->txn, cr->qids[i], ctl_resume_rcpt_cb, cr);
+		rc = spool_rcpt_iter(cr->txn, cr->qids[i], ctl_resume_rcpt_cb,
+		    cr);
 		if (rc != 0 && rc != SPOOL_ENOTFOUND)
 			ctl_die_rc(rc, "%s", cr->qids[i]);
 		if (i % CTL_PAUSE_BATCH == CTL_PAUSE_BATCH - 1)
@@ -238,11 +248,12 @@ ctl_resume_due(struct ctl *ctl, struct ctl_resume *cr)
 int
 ctl_cmd_resume(struct ctl *ctl, int argc, char **argv)
 {
-	struct ctl_pause_opts	 o;
-	struct ctl_resume	 cr;
-	struct spool_txn	*txn;
-	char			 domain[SPOOL_DOMAIN_MAX], what[SPOOL_DOMAIN_MAX + SPOOL_LOGIN_MAX + 16];
-	int			 rc;
+	struct ctl_pause_opts o;
+	struct ctl_resume     cr;
+	struct spool_txn     *txn;
+	char		      domain[SPOOL_DOMAIN_MAX],
+	    what[SPOOL_DOMAIN_MAX + SPOOL_LOGIN_MAX + 16];
+	int rc;
 
 	ctl_pause_opts(argc, argv, &o, false);
 	(void)str_copy(domain, sizeof(domain), o.domain);
@@ -251,7 +262,8 @@ ctl_cmd_resume(struct ctl *ctl, int argc, char **argv)
 	txn = ctl_begin(ctl, true);
 	if ((rc = spool_pause_del(txn, domain, o.account ? o.account : "")) ==
 	    SPOOL_ENOTFOUND)
-		ctl_die("%s is not paused (spoolctl pause lists the pauses)", what);
+		ctl_die("%s is not paused (spoolctl pause lists the pauses)",
+		    what);
 	if (rc != 0)
 		ctl_die_rc(rc, "resume %s", what);
 	ctl_commit(&txn);

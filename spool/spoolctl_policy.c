@@ -29,8 +29,7 @@ static int
 ctl_sender_add(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "status", required_argument, NULL, 's' },
-		{ NULL, 0, NULL, 0 }
+		{ "status", required_argument, NULL, 's' }, { NULL, 0, NULL, 0 }
 	};
 	enum spool_sender_status st = 0;
 	struct spool_txn	*txn;
@@ -45,7 +44,8 @@ ctl_sender_add(struct ctl *ctl, int argc, char **argv)
 		else if (strcmp(optarg, "prohibited") == 0)
 			st = SPOOL_SENDER_PROHIBITED;
 		else
-			ctl_usage("sender add: --status is approved, onmoderation or prohibited");
+			ctl_usage("sender add: --status is approved, "
+				  "onmoderation or prohibited");
 	}
 	ctl_operands(argc, argv, 2, 2, NULL);
 	if (st == 0)
@@ -53,27 +53,26 @@ ctl_sender_add(struct ctl *ctl, int argc, char **argv)
 	login = argv[optind];
 	key = argv[optind + 1];
 	if (key[0] == '@' ? !ctl_domain_ok(key + 1) : !ctl_addr_ok(key))
-		ctl_usage("sender add: \"%s\" is not an address or @domain", key);
+		ctl_usage("sender add: \"%s\" is not an address or @domain",
+		    key);
 	txn = ctl_begin(ctl, true);
 	ctl_need_account(txn, login);
 	if ((rc = spool_sender_put(txn, login, key, st)) != 0)
 		ctl_die_rc(rc, "sender %s", key);
 	ctl_commit(&txn);
-	printf("sender %s of %s: %s\n", key, login, spool_sender_status_name(st));
+	printf("sender %s of %s: %s\n", key, login,
+	    spool_sender_status_name(st));
 	return CTL_OK;
 }
 
 /* add|del|list of an account's list: `sender`, `stoplist`. */
 static int
-ctl_part_dispatch(struct ctl *ctl, int argc, char **argv, ctl_fn *add, ctl_fn *del,
-    ctl_fn *list)
+ctl_part_dispatch(struct ctl *ctl, int argc, char **argv, ctl_fn *add,
+    ctl_fn *del, ctl_fn *list)
 {
-	const struct ctl_cmd	cmds[] = {
-		{ .name = "add", .fn = add },
-		{ .name = "del", .fn = del },
-		{ .name = "list", .fn = list },
-		{ .name = NULL, .fn = NULL }
-	};
+	const struct ctl_cmd cmds[] = { { .name = "add", .fn = add },
+		{ .name = "del", .fn = del }, { .name = "list", .fn = list },
+		{ .name = NULL, .fn = NULL } };
 
 	return ctl_dispatch(ctl, cmds, argc, argv, NULL);
 }
@@ -85,15 +84,17 @@ ctl_part_dispatch(struct ctl *ctl, int argc, char **argv, ctl_fn *add, ctl_fn *d
  */
 static int
 ctl_part_del(struct ctl *ctl, int argc, char **argv,
-    int (*del)(struct spool_txn *, const char *, const char *), const char *what)
+    int (*del)(struct spool_txn *, const char *, const char *),
+    const char *what)
 {
-	struct spool_txn	*txn;
-	int			 rc;
+	struct spool_txn *txn;
+	int		  rc;
 
 	ctl_no_options(argc, argv, 2, 2, NULL);
 	txn = ctl_begin(ctl, true);
 	ctl_need_account(txn, argv[optind]);
-	if ((rc = del(txn, argv[optind], argv[optind + 1])) == SPOOL_ENOTFOUND) {
+	if ((rc = del(txn, argv[optind], argv[optind + 1])) ==
+	    SPOOL_ENOTFOUND) {
 		spool_abort(&txn);
 		return rc;
 	}
@@ -107,21 +108,22 @@ static int
 ctl_sender_del(struct ctl *ctl, int argc, char **argv)
 {
 	if (ctl_part_del(ctl, argc, argv, spool_sender_del, "sender") != 0)
-		ctl_die("no sender %s for account %s (spoolctl sender list %s shows them)",
+		ctl_die("no sender %s for account %s (spoolctl sender list %s "
+			"shows them)",
 		    argv[optind + 1], argv[optind], argv[optind]);
 	printf("sender %s of %s deleted\n", argv[optind + 1], argv[optind]);
 	return CTL_OK;
 }
 
 struct ctl_list {
-	struct json_gen	*jg;
+	struct json_gen *jg;
 	size_t		 n;
 };
 
 static int
 ctl_sender_list_cb(const char *key, enum spool_sender_status st, void *arg)
 {
-	struct ctl_list	*l = arg;
+	struct ctl_list *l = arg;
 
 	l->n++;
 	if (l->jg != NULL) {
@@ -168,9 +170,9 @@ ctl_list_account(struct ctl *ctl, int argc, char **argv,
     int (*iter)(struct spool_txn *, const char *, struct ctl_list *),
     const char *what, const char *none)
 {
-	struct spool_txn	*txn;
-	struct ctl_list		 l;
-	int			 rc;
+	struct spool_txn *txn;
+	struct ctl_list	  l;
+	int		  rc;
 
 	ctl_list_begin(&l, ctl_want_json(argc, argv, NULL, 1, 1));
 	txn = ctl_begin(ctl, false);
@@ -192,8 +194,8 @@ ctl_sender_list(struct ctl *ctl, int argc, char **argv)
 int
 ctl_cmd_sender(struct ctl *ctl, int argc, char **argv)
 {
-	return ctl_part_dispatch(ctl, argc, argv, ctl_sender_add, ctl_sender_del,
-	    ctl_sender_list);
+	return ctl_part_dispatch(ctl, argc, argv, ctl_sender_add,
+	    ctl_sender_del, ctl_sender_list);
 }
 
 /* ---- dkim */
@@ -201,13 +203,13 @@ ctl_cmd_sender(struct ctl *ctl, int argc, char **argv)
 static bool
 ctl_selector_ok(const char *s)
 {
-	size_t	i;
+	size_t i;
 
 	if (s[0] == '\0' || strlen(s) >= 64)
 		return false;
 	for (i = 0; s[i] != '\0'; i++)
-		if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_' &&
-		    s[i] != '.')
+		if (!isalnum((unsigned char)s[i]) && s[i] != '-' &&
+		    s[i] != '_' && s[i] != '.')
 			return false;
 	return true;
 }
@@ -217,12 +219,13 @@ static void
 ctl_keyfile_name(char *dst, size_t dstsz, const char *login, const char *domain,
     const char *sel)
 {
-	size_t	i;
+	size_t i;
 
 	if (str_printf(dst, dstsz, "%s_%s_%s.pem", login, domain, sel) == -1)
 		ctl_usage("dkim add: login, domain and selector too long");
 	for (i = 0; dst[i] != '\0'; i++)
-		if (!isalnum((unsigned char)dst[i]) && strchr("@.-_", dst[i]) == NULL)
+		if (!isalnum((unsigned char)dst[i]) &&
+		    strchr("@.-_", dst[i]) == NULL)
 			dst[i] = '_';
 }
 
@@ -235,38 +238,42 @@ ctl_keyfile_name(char *dst, size_t dstsz, const char *login, const char *domain,
 static void
 ctl_key_install(struct ctl *ctl, const char *name, const char *pem, size_t len)
 {
-	const char	*spool = ctl->cf->cf_spool_dir;
-	uid_t		 uid = (uid_t)-1;
-	gid_t		 gid = (gid_t)-1;
-	int		 dfd;
+	const char *spool = ctl->cf->cf_spool_dir;
+	uid_t	    uid = (uid_t)-1;
+	gid_t	    gid = (gid_t)-1;
+	int	    dfd;
 
 	ctl_tree_create(ctl);
-	if (priv_is_root() && priv_lookup(ctl->cf->cf_deliverd_user, &uid, &gid) == -1)
+	if (priv_is_root() &&
+	    priv_lookup(ctl->cf->cf_deliverd_user, &uid, &gid) == -1)
 		ctl_die("unknown deliverd_user %s", ctl->cf->cf_deliverd_user);
 	if ((dfd = spool_area_open(spool, SPOOL_KEYS)) == -1 &&
 	    (errno == ELOOP || errno == ENOTDIR))
-		ctl_die("spool tree: refusing %s/keys: it is a symbolic link or "
-		    "not a directory", spool);
+		ctl_die(
+		    "spool tree: refusing %s/keys: it is a symbolic link or "
+		    "not a directory",
+		    spool);
 	if (dfd == -1)
 		ctl_die("open %s/keys: %s", spool, strerror(errno));
 	if (fsx_write_durable_at(dfd, name, pem, len, 0600, uid, gid) == -1)
 		ctl_die("write %s/keys/%s: %s", spool, name, strerror(errno));
-	(void)close(dfd);	/* fsync'ed by fsx_write_durable_at */
+	(void)close(dfd); /* fsync'ed by fsx_write_durable_at */
 }
 
 struct ctl_dkim_default {
-	struct spool_dkim	 keep;
-	struct spool_dkim	*others;
-	size_t			 n;
+	struct spool_dkim  keep;
+	struct spool_dkim *others;
+	size_t		   n;
 };
 
 static int
 ctl_dkim_collect_cb(const struct spool_dkim *sd, void *arg)
 {
-	struct ctl_dkim_default	*dd = arg;
+	struct ctl_dkim_default *dd = arg;
 
-	if (!sd->dk_default || (strcmp(sd->dk_domain, dd->keep.dk_domain) == 0 &&
-	    strcmp(sd->dk_selector, dd->keep.dk_selector) == 0))
+	if (!sd->dk_default ||
+	    (strcmp(sd->dk_domain, dd->keep.dk_domain) == 0 &&
+		strcmp(sd->dk_selector, dd->keep.dk_selector) == 0))
 		return 0;
 	dd->others = xreallocarray(dd->others, dd->n + 1, sizeof(*dd->others));
 	dd->others[dd->n++] = *sd;
@@ -277,11 +284,12 @@ ctl_dkim_collect_cb(const struct spool_dkim *sd, void *arg)
 static void
 ctl_dkim_clear_defaults(struct spool_txn *txn, const struct spool_dkim *sd)
 {
-	struct ctl_dkim_default	 dd = { .keep = *sd, .others = NULL, .n = 0 };
-	size_t			 i;
-	int			 rc;
+	struct ctl_dkim_default dd = { .keep = *sd, .others = NULL, .n = 0 };
+	size_t			i;
+	int			rc;
 
-	if ((rc = spool_dkim_iter(txn, sd->dk_login, NULL, ctl_dkim_collect_cb, &dd)) != 0)
+	if ((rc = spool_dkim_iter(txn, sd->dk_login, NULL, ctl_dkim_collect_cb,
+		 &dd)) != 0)
 		ctl_die_rc(rc, "dkim keys of %s", sd->dk_login);
 	for (i = 0; i < dd.n; i++) {
 		dd.others[i].dk_default = false;
@@ -295,11 +303,12 @@ ctl_dkim_clear_defaults(struct spool_txn *txn, const struct spool_dkim *sd)
 static char *
 ctl_dkim_read_key(const char *file, struct pkey_info *pi, size_t *len_r)
 {
-	char	*pem, err[256];
+	char *pem, err[256];
 
 	if (fsx_read_file(file, PKEY_PEM_MAX, &pem, len_r) == -1)
 		ctl_die("dkim add: cannot read key %s: %s%s", file,
-		    errno == EMSGSIZE || errno == EFBIG ? "file too large" : strerror(errno),
+		    errno == EMSGSIZE || errno == EFBIG ? "file too large"
+							: strerror(errno),
 		    ctl_file_hint(errno));
 	if (pkey_inspect(pem, *len_r, pi, err, sizeof(err)) == -1) {
 		freezero(pem, *len_r);
@@ -312,21 +321,25 @@ ctl_dkim_read_key(const char *file, struct pkey_info *pi, size_t *len_r)
 static const char *
 ctl_dkim_add_opts(int argc, char **argv, struct spool_dkim *sd)
 {
-	static const struct option lo[] = {
-		{ "selector", required_argument, NULL, 's' },
+	static const struct option lo[] = { { "selector", required_argument,
+						NULL, 's' },
 		{ "key", required_argument, NULL, 'k' },
-		{ "default", no_argument, NULL, 'd' },
-		{ NULL, 0, NULL, 0 }
-	};
-	const char	*sel = NULL, *keyfile = NULL;
-	int		 ch;
+		{ "default", no_argument, NULL, 'd' }, { NULL, 0, NULL, 0 } };
+	const char		  *sel = NULL, *keyfile = NULL;
+	int			   ch;
 
 	memset(sd, 0, sizeof(*sd));
 	while ((ch = ctl_getopt(argc, argv, lo)) != -1) {
 		switch (ch) {
-		case 's': sel = optarg; break;
-		case 'k': keyfile = optarg; break;
-		case 'd': sd->dk_default = true; break;
+		case 's':
+			sel = optarg;
+			break;
+		case 'k':
+			keyfile = optarg;
+			break;
+		case 'd':
+			sd->dk_default = true;
+			break;
 		}
 	}
 	ctl_operands(argc, argv, 2, 2, NULL);
@@ -348,18 +361,19 @@ ctl_dkim_add_opts(int argc, char **argv, struct spool_dkim *sd)
 static int
 ctl_dkim_add(struct ctl *ctl, int argc, char **argv)
 {
-	struct spool_dkim	 sd;
-	struct spool_txn	*txn;
-	struct pkey_info	 pi;
-	struct buf		 zone;
-	const char		*keyfile;
-	char			*pem;
-	size_t			 len;
-	int			 rc;
+	struct spool_dkim sd;
+	struct spool_txn *txn;
+	struct pkey_info  pi;
+	struct buf	  zone;
+	const char	 *keyfile;
+	char		 *pem;
+	size_t		  len;
+	int		  rc;
 
 	keyfile = ctl_dkim_add_opts(argc, argv, &sd);
 	pem = ctl_dkim_read_key(keyfile, &pi, &len);
-	sd.dk_alg = pi.pk_alg == PKEY_ED25519 ? SPOOL_DKIM_ED25519 : SPOOL_DKIM_RSA;
+	sd.dk_alg = pi.pk_alg == PKEY_ED25519 ? SPOOL_DKIM_ED25519
+					      : SPOOL_DKIM_RSA;
 	sd.dk_created = ctl->now;
 	ctl_keyfile_name(sd.dk_keyfile, sizeof(sd.dk_keyfile), sd.dk_login,
 	    sd.dk_domain, sd.dk_selector);
@@ -368,9 +382,11 @@ ctl_dkim_add(struct ctl *ctl, int argc, char **argv)
 	freezero(pem, len);
 
 	txn = ctl_begin(ctl, true);
-	if ((rc = spool_account_get(txn, sd.dk_login, &(struct spool_account){ 0 })) != 0) {
+	if ((rc = spool_account_get(txn, sd.dk_login,
+		 &(struct spool_account){ 0 })) != 0) {
 		spool_abort(&txn);
-		(void)spool_unlink(ctl->cf->cf_spool_dir, SPOOL_KEYS, sd.dk_keyfile);
+		(void)spool_unlink(ctl->cf->cf_spool_dir, SPOOL_KEYS,
+		    sd.dk_keyfile);
 		if (rc == SPOOL_ENOTFOUND)
 			ctl_die(CTL_NO_ACCOUNT, sd.dk_login);
 		ctl_die_rc(rc, "account %s", sd.dk_login);
@@ -384,10 +400,12 @@ ctl_dkim_add(struct ctl *ctl, int argc, char **argv)
 	buf_init(&zone, 1 << 16);
 	if (pkey_txt_zone(&pi, sd.dk_selector, sd.dk_domain, &zone) == -1)
 		ctl_die("dkim add: TXT record too long");
-	printf("dkim key added for %s: domain %s, selector %s, %s %d bits%s, file keys/%s\n"
-	    "publish this DNS record:\n%s\n", sd.dk_login, sd.dk_domain,
-	    sd.dk_selector, pkey_alg_name(pi.pk_alg), pi.pk_bits,
-	    sd.dk_default ? ", default" : "", sd.dk_keyfile, zone.data);
+	printf("dkim key added for %s: domain %s, selector %s, %s %d bits%s, "
+	       "file keys/%s\n"
+	       "publish this DNS record:\n%s\n",
+	    sd.dk_login, sd.dk_domain, sd.dk_selector, pkey_alg_name(pi.pk_alg),
+	    pi.pk_bits, sd.dk_default ? ", default" : "", sd.dk_keyfile,
+	    zone.data);
 	buf_release(&zone);
 	return CTL_OK;
 }
@@ -395,13 +413,14 @@ ctl_dkim_add(struct ctl *ctl, int argc, char **argv)
 static int
 ctl_dkim_list_cb(const struct spool_dkim *sd, void *arg)
 {
-	struct ctl_list	*l = arg;
-	const char	*alg = sd->dk_alg == SPOOL_DKIM_ED25519 ? "ed25519" : "rsa";
+	struct ctl_list *l = arg;
+	const char *alg = sd->dk_alg == SPOOL_DKIM_ED25519 ? "ed25519" : "rsa";
 
 	l->n++;
 	if (l->jg == NULL) {
-		printf("%s selector %s %s%s keys/%s\n", sd->dk_domain, sd->dk_selector,
-		    alg, sd->dk_default ? " default" : "", sd->dk_keyfile);
+		printf("%s selector %s %s%s keys/%s\n", sd->dk_domain,
+		    sd->dk_selector, alg, sd->dk_default ? " default" : "",
+		    sd->dk_keyfile);
 		return 0;
 	}
 	json_obj_begin(l->jg);
@@ -418,14 +437,15 @@ ctl_dkim_list_cb(const struct spool_dkim *sd, void *arg)
 static int
 ctl_dkim_list(struct ctl *ctl, int argc, char **argv)
 {
-	struct spool_txn	*txn;
-	struct ctl_list		 l;
-	int			 rc;
+	struct spool_txn *txn;
+	struct ctl_list	  l;
+	int		  rc;
 
 	ctl_list_begin(&l, ctl_want_json(argc, argv, NULL, 1, 1));
 	txn = ctl_begin(ctl, false);
 	ctl_need_account(txn, argv[optind]);
-	if ((rc = spool_dkim_iter(txn, argv[optind], NULL, ctl_dkim_list_cb, &l)) != 0)
+	if ((rc = spool_dkim_iter(txn, argv[optind], NULL, ctl_dkim_list_cb,
+		 &l)) != 0)
 		ctl_die_rc(rc, "dkim keys");
 	spool_abort(&txn);
 	ctl_list_end(&l, "no dkim keys");
@@ -433,35 +453,35 @@ ctl_dkim_list(struct ctl *ctl, int argc, char **argv)
 }
 
 struct ctl_dkim_del {
-	const char	*selector;
-	struct buf	 files;
-	size_t		 n;
+	const char *selector;
+	struct buf  files;
+	size_t	    n;
 };
 
 static int
 ctl_dkim_del_cb(const struct spool_dkim *sd, void *arg)
 {
-	struct ctl_dkim_del	*dd = arg;
+	struct ctl_dkim_del *dd = arg;
 
 	if (dd->selector != NULL && strcmp(dd->selector, sd->dk_selector) != 0)
 		return 0;
 	dd->n++;
-	(void)buf_append(&dd->files, sd->dk_keyfile, strlen(sd->dk_keyfile) + 1);
+	(void)buf_append(&dd->files, sd->dk_keyfile,
+	    strlen(sd->dk_keyfile) + 1);
 	return 0;
 }
 
 static int
 ctl_dkim_del(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{ "selector", required_argument, NULL, 's' },
-		{ NULL, 0, NULL, 0 }
-	};
-	struct ctl_dkim_del	 dd = { .selector = NULL };
-	struct spool_txn	*txn;
-	char			 domain[SPOOL_DOMAIN_MAX];
-	size_t			 off;
-	int			 rc;
+	static const struct option lo[] = { { "selector", required_argument,
+						NULL, 's' },
+		{ NULL, 0, NULL, 0 } };
+	struct ctl_dkim_del	   dd = { .selector = NULL };
+	struct spool_txn	  *txn;
+	char			   domain[SPOOL_DOMAIN_MAX];
+	size_t			   off;
+	int			   rc;
 
 	while (ctl_getopt(argc, argv, lo) != -1)
 		dd.selector = optarg;
@@ -474,29 +494,31 @@ ctl_dkim_del(struct ctl *ctl, int argc, char **argv)
 	ctl_need_account(txn, argv[optind]);
 	(void)spool_dkim_iter(txn, argv[optind], domain, ctl_dkim_del_cb, &dd);
 	if (dd.n == 0)
-		ctl_die("no dkim key for %s domain %s%s%s (spoolctl dkim list %s shows them)",
+		ctl_die("no dkim key for %s domain %s%s%s (spoolctl dkim list "
+			"%s shows them)",
 		    argv[optind], domain, dd.selector ? " selector " : "",
 		    dd.selector ? dd.selector : "", argv[optind]);
 	if ((rc = spool_dkim_del(txn, argv[optind], domain, dd.selector)) != 0)
 		ctl_die_rc(rc, "dkim del %s", domain);
 	ctl_commit(&txn);
-	for (off = 0; off < dd.files.len; off += strlen(dd.files.data + off) + 1)
-		(void)spool_unlink(ctl->cf->cf_spool_dir, SPOOL_KEYS, dd.files.data + off);
+	for (off = 0; off < dd.files.len;
+	     off += strlen(dd.files.data + off) + 1)
+		(void)spool_unlink(ctl->cf->cf_spool_dir, SPOOL_KEYS,
+		    dd.files.data + off);
 	buf_release(&dd.files);
-	printf("dkim: deleted %zu key%s of %s domain %s\n", dd.n, dd.n == 1 ? "" : "s",
-	    argv[optind], domain);
+	printf("dkim: deleted %zu key%s of %s domain %s\n", dd.n,
+	    dd.n == 1 ? "" : "s", argv[optind], domain);
 	return CTL_OK;
 }
 
 int
 ctl_cmd_dkim(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct ctl_cmd cmds[] = {
-		{ .name = "add", .fn = ctl_dkim_add },
+	static const struct ctl_cmd cmds[] = { { .name = "add",
+						   .fn = ctl_dkim_add },
 		{ .name = "list", .fn = ctl_dkim_list },
 		{ .name = "del", .fn = ctl_dkim_del },
-		{ .name = NULL, .fn = NULL }
-	};
+		{ .name = NULL, .fn = NULL } };
 
 	return ctl_dispatch(ctl, cmds, argc, argv, NULL);
 }
@@ -508,14 +530,15 @@ ctl_cmd_dkim(struct ctl *ctl, int argc, char **argv)
 static size_t
 ctl_stop_read_file(const char *file, struct buf *out)
 {
-	char	*data, where[4200], toobig[4200];
-	size_t	 len, n;
+	char  *data, where[4200], toobig[4200];
+	size_t len, n;
 
 	if (fsx_read_file(file, 256 << 20, &data, &len) == -1)
-		ctl_die("stoplist add: cannot read %s: %s%s", file, strerror(errno),
-		    ctl_file_hint(errno));
+		ctl_die("stoplist add: cannot read %s: %s%s", file,
+		    strerror(errno), ctl_file_hint(errno));
 	(void)snprintf(where, sizeof(where), "stoplist add: %s:", file);
-	(void)snprintf(toobig, sizeof(toobig), "stoplist add: %s: too large", file);
+	(void)snprintf(toobig, sizeof(toobig), "stoplist add: %s: too large",
+	    file);
 	n = ctl_addr_lines(data, len, out, where, toobig);
 	free(data);
 	return n;
@@ -523,9 +546,10 @@ ctl_stop_read_file(const char *file, struct buf *out)
 
 /* Already listed is fine. */
 static int
-ctl_stop_put(struct spool_txn *txn, const char *login, const char *addr, void *arg)
+ctl_stop_put(struct spool_txn *txn, const char *login, const char *addr,
+    void *arg)
 {
-	int	rc;
+	int rc;
 
 	(void)arg;
 	rc = spool_stop_put(txn, login, addr);
@@ -536,12 +560,11 @@ static int
 ctl_stop_add(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "file", required_argument, NULL, 'f' },
-		{ NULL, 0, NULL, 0 }
+		{ "file", required_argument, NULL, 'f' }, { NULL, 0, NULL, 0 }
 	};
-	struct buf		 addrs;
-	const char		*file = NULL, *login;
-	size_t			 n;
+	struct buf  addrs;
+	const char *file = NULL, *login;
+	size_t	    n;
 
 	while (ctl_getopt(argc, argv, lo) != -1)
 		file = optarg;
@@ -552,8 +575,10 @@ ctl_stop_add(struct ctl *ctl, int argc, char **argv)
 		n = ctl_stop_read_file(file, &addrs);
 	else {
 		if (!ctl_addr_ok(argv[optind + 1]))
-			ctl_usage("stoplist add: \"%s\" is not an address", argv[optind + 1]);
-		(void)buf_append(&addrs, argv[optind + 1], strlen(argv[optind + 1]) + 1);
+			ctl_usage("stoplist add: \"%s\" is not an address",
+			    argv[optind + 1]);
+		(void)buf_append(&addrs, argv[optind + 1],
+		    strlen(argv[optind + 1]) + 1);
 		n = 1;
 	}
 	/* short write transactions: commit every 10,000 addresses */
@@ -571,7 +596,8 @@ static int
 ctl_stop_del(struct ctl *ctl, int argc, char **argv)
 {
 	if (ctl_part_del(ctl, argc, argv, spool_stop_del, "stoplist") != 0)
-		ctl_die("%s is not in the stoplist of %s (spoolctl stoplist list %s shows it)",
+		ctl_die("%s is not in the stoplist of %s (spoolctl stoplist "
+			"list %s shows it)",
 		    argv[optind + 1], argv[optind], argv[optind]);
 	printf("stoplist %s: deleted %s\n", argv[optind], argv[optind + 1]);
 	return CTL_OK;
@@ -580,7 +606,7 @@ ctl_stop_del(struct ctl *ctl, int argc, char **argv)
 static int
 ctl_stop_list_cb(const char *addr, void *arg)
 {
-	struct ctl_list	*l = arg;
+	struct ctl_list *l = arg;
 
 	l->n++;
 	if (l->jg != NULL)
@@ -615,16 +641,17 @@ ctl_cmd_stoplist(struct ctl *ctl, int argc, char **argv)
 static int
 ctl_issue_set(struct ctl *ctl, int argc, char **argv, bool block)
 {
-	struct spool_issue	 si;
-	struct spool_txn	*txn;
-	char			*end;
-	unsigned long long	 id;
-	int			 rc;
+	struct spool_issue si;
+	struct spool_txn  *txn;
+	char		  *end;
+	unsigned long long id;
+	int		   rc;
 
 	ctl_no_options(argc, argv, 1, 1, NULL);
 	errno = 0;
 	id = strtoull(argv[optind], &end, 10);
-	if (!isdigit((unsigned char)argv[optind][0]) || *end != '\0' || errno != 0 || id == 0)
+	if (!isdigit((unsigned char)argv[optind][0]) || *end != '\0' ||
+	    errno != 0 || id == 0)
 		ctl_usage("issue: \"%s\" is not an issue id", argv[optind]);
 	txn = ctl_begin(ctl, true);
 	if ((rc = spool_issue_get(txn, (uint64_t)id, &si)) == SPOOL_ENOTFOUND)
@@ -636,7 +663,8 @@ ctl_issue_set(struct ctl *ctl, int argc, char **argv, bool block)
 		ctl_die_rc(rc, "issue %llu", id);
 	ctl_commit(&txn);
 	printf("issue %llu (%s, %s, %s) %s\n", id, si.su_login, si.su_date,
-	    si.su_has_name ? si.su_name : "no name", block ? "blocked" : "unblocked");
+	    si.su_has_name ? si.su_name : "no name",
+	    block ? "blocked" : "unblocked");
 	return CTL_OK;
 }
 
@@ -655,11 +683,10 @@ ctl_issue_unblock(struct ctl *ctl, int argc, char **argv)
 int
 ctl_cmd_issue(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct ctl_cmd cmds[] = {
-		{ .name = "block", .fn = ctl_issue_block },
+	static const struct ctl_cmd cmds[] = { { .name = "block",
+						   .fn = ctl_issue_block },
 		{ .name = "unblock", .fn = ctl_issue_unblock },
-		{ .name = NULL, .fn = NULL }
-	};
+		{ .name = NULL, .fn = NULL } };
 
 	return ctl_dispatch(ctl, cmds, argc, argv, NULL);
 }

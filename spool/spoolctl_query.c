@@ -20,18 +20,18 @@
 #include "xmem.h"
 
 struct ctl_qrow {
-	struct statq_row	 row;
-	char			*mem;	/* owns the row's strings */
-	size_t			 idx;	/* log order, for a stable sort */
+	struct statq_row row;
+	char		*mem; /* owns the row's strings */
+	size_t		 idx; /* log order, for a stable sort */
 };
 
 struct ctl_query {
-	const struct statq	*q;
-	bool			 sorted;	/* rows come in the wanted order */
-	int64_t			 skip, left;	/* left -1 = unlimited */
-	struct json_gen		*jg;
-	struct ctl_qrow		*rows;
-	size_t			 nrows;
+	const struct statq *q;
+	bool		    sorted;	/* rows come in the wanted order */
+	int64_t		    skip, left; /* left -1 = unlimited */
+	struct json_gen	   *jg;
+	struct ctl_qrow	   *rows;
+	size_t		    nrows;
 };
 
 static void
@@ -49,14 +49,15 @@ ctl_query_row(const struct ctl_event *ev, struct statq_row *r)
 }
 
 /* Copies a row's strings into one allocation. */
-#define CTL_QROW_STRS	8
+#define CTL_QROW_STRS 8
 static void
 ctl_query_keep(struct ctl_query *cq, const struct statq_row *r)
 {
 	const char	*src[CTL_QROW_STRS] = { r->qr_to, r->qr_dt, r->qr_msg,
-		r->qr_status, r->qr_issue_name, r->qr_uniq, r->qr_category, r->qr_url };
+		     r->qr_status, r->qr_issue_name, r->qr_uniq, r->qr_category,
+		     r->qr_url };
 	const char	*dst[CTL_QROW_STRS];
-	struct ctl_qrow	*k;
+	struct ctl_qrow *k;
 	size_t		 len = 0, i, off = 0;
 	char		*mem;
 
@@ -89,10 +90,10 @@ ctl_query_keep(struct ctl_query *cq, const struct statq_row *r)
 static int
 ctl_query_cb(uint64_t seq, const char *json, size_t len, void *arg)
 {
-	struct ctl_query	*cq = arg;
-	struct ctl_event	 ev;
-	struct statq_row	 r;
-	int			 stop = 0;
+	struct ctl_query *cq = arg;
+	struct ctl_event  ev;
+	struct statq_row  r;
+	int		  stop = 0;
 
 	(void)seq;
 	if (ctl_event_parse(json, len, &ev) == -1)
@@ -118,17 +119,20 @@ static int
 ctl_query_run(struct spool_txn *txn, const struct statq *q, bool reverse,
     struct ctl_query *cq)
 {
-	struct statq_plan	p;
-	enum spool_ev_type	type;
+	struct statq_plan  p;
+	enum spool_ev_type type;
 
 	statq_plan(q, &p);
 	switch (p.qp_kind) {
 	case STATQ_PLAN_ISSUE:
-		return spool_log_iter_issue(txn, p.qp_issue, reverse, ctl_query_cb, cq);
+		return spool_log_iter_issue(txn, p.qp_issue, reverse,
+		    ctl_query_cb, cq);
 	case STATQ_PLAN_STATUS:
 		if (spool_ev_type_parse(p.qp_status, &type) != 0)
-			return spool_log_iter(txn, reverse, 0, ctl_query_cb, cq);
-		return spool_log_iter_type(txn, type, reverse, ctl_query_cb, cq);
+			return spool_log_iter(txn, reverse, 0, ctl_query_cb,
+			    cq);
+		return spool_log_iter_type(txn, type, reverse, ctl_query_cb,
+		    cq);
 	default:
 		return spool_log_iter(txn, reverse, 0, ctl_query_cb, cq);
 	}
@@ -139,8 +143,8 @@ static const struct statq *ctl_sort_q;
 static int
 ctl_query_cmp(const void *a, const void *b)
 {
-	const struct ctl_qrow	*ra = a, *rb = b;
-	int			 c = statq_cmp(ctl_sort_q, &ra->row, &rb->row);
+	const struct ctl_qrow *ra = a, *rb = b;
+	int		       c = statq_cmp(ctl_sort_q, &ra->row, &rb->row);
 
 	/* stable: equal rows keep log order */
 	return c != 0 ? c : (ra->idx < rb->idx ? -1 : ra->idx > rb->idx);
@@ -150,7 +154,7 @@ static void
 ctl_query_read(struct buf *in)
 {
 	char	chunk[65536];
-	ssize_t	n;
+	ssize_t n;
 
 	buf_init(in, STATQ_REQUEST_MAX);
 	while ((n = read(STDIN_FILENO, chunk, sizeof(chunk))) != 0) {
@@ -159,21 +163,22 @@ ctl_query_read(struct buf *in)
 		if (n == -1)
 			ctl_die("query: read the request: %s", strerror(errno));
 		if (buf_append(in, chunk, (size_t)n) == -1)
-			ctl_usage("query: request larger than %d bytes", STATQ_REQUEST_MAX);
+			ctl_usage("query: request larger than %d bytes",
+			    STATQ_REQUEST_MAX);
 	}
 }
 
 int
 ctl_cmd_query(struct ctl *ctl, int argc, char **argv)
 {
-	struct ctl_query	 cq;
-	struct statq		*q = NULL;
-	struct spool_txn	*txn;
-	struct buf		 in;
-	char			 err[512];
-	bool			 reverse = false;
-	size_t			 i, end;
-	int			 rc;
+	struct ctl_query  cq;
+	struct statq	 *q = NULL;
+	struct spool_txn *txn;
+	struct buf	  in;
+	char		  err[512];
+	bool		  reverse = false;
+	size_t		  i, end;
+	int		  rc;
 
 	/* the output is JSON anyway: --json is accepted like on the others */
 	(void)ctl_want_json(argc, argv, NULL, 0, 0);
@@ -206,7 +211,8 @@ ctl_cmd_query(struct ctl *ctl, int argc, char **argv)
 		ctl_sort_q = q;
 		qsort(cq.rows, cq.nrows, sizeof(*cq.rows), ctl_query_cmp);
 		end = cq.nrows;
-		if (q->q_first >= 0 && (uint64_t)q->q_skip + (uint64_t)q->q_first < end)
+		if (q->q_first >= 0 &&
+		    (uint64_t)q->q_skip + (uint64_t)q->q_first < end)
 			end = (size_t)(q->q_skip + q->q_first);
 		for (i = (size_t)q->q_skip; i < end; i++)
 			statq_select(q, &cq.rows[i].row, cq.jg);

@@ -23,20 +23,26 @@
 #include "spoolctl.h"
 #include "xmem.h"
 
-#define CTL_BATCH	1000
+#define CTL_BATCH 1000
 
-enum ctl_qstate { CTL_QS_ACTIVE, CTL_QS_QUEUED, CTL_QS_DEFERRED, CTL_QS_HELD,
-	CTL_QS_DONE, CTL_QS_ALL };
+enum ctl_qstate {
+	CTL_QS_ACTIVE,
+	CTL_QS_QUEUED,
+	CTL_QS_DEFERRED,
+	CTL_QS_HELD,
+	CTL_QS_DONE,
+	CTL_QS_ALL
+};
 
 struct ctl_qfilter {
-	const char	*account;
-	uint64_t	 issue;
-	bool		 has_issue;
-	enum ctl_qstate	 state;
-	const char	*domain;
-	int64_t		 before;	/* arrival < before; 0 = any */
-	bool		 skip_held;	/* retry */
-	bool		 summary;	/* queue --summary (spoolctl_summary.c) */
+	const char     *account;
+	uint64_t	issue;
+	bool		has_issue;
+	enum ctl_qstate state;
+	const char     *domain;
+	int64_t		before;	   /* arrival < before; 0 = any */
+	bool		skip_held; /* retry */
+	bool		summary;   /* queue --summary (spoolctl_summary.c) */
 };
 
 /* The message-level filters (account, issue, age, held, state). */
@@ -72,14 +78,14 @@ ctl_msg_pass(const struct ctl_qfilter *f, const struct spool_msg *sm)
 /* ---- recipients of one message */
 
 struct ctl_rcpts {
-	struct spool_rcpt	*v;
-	size_t			 n, cap;
+	struct spool_rcpt *v;
+	size_t		   n, cap;
 };
 
 static int
 ctl_rcpts_cb(const struct spool_rcpt *sr, void *arg)
 {
-	struct ctl_rcpts	*rs = arg;
+	struct ctl_rcpts *rs = arg;
 
 	if (rs->n == rs->cap) {
 		rs->cap = rs->cap ? rs->cap * 2 : 8;
@@ -92,7 +98,7 @@ ctl_rcpts_cb(const struct spool_rcpt *sr, void *arg)
 static void
 ctl_rcpts_load(struct spool_txn *txn, const char *qid, struct ctl_rcpts *rs)
 {
-	int	rc;
+	int rc;
 
 	rs->n = 0;
 	if ((rc = spool_rcpt_iter(txn, qid, ctl_rcpts_cb, rs)) != 0 &&
@@ -103,13 +109,14 @@ ctl_rcpts_load(struct spool_txn *txn, const char *qid, struct ctl_rcpts *rs)
 static bool
 ctl_rcpt_pending(const struct spool_rcpt *sr)
 {
-	return sr->sr_state == SPOOL_RS_QUEUED || sr->sr_state == SPOOL_RS_DEFERRED;
+	return sr->sr_state == SPOOL_RS_QUEUED ||
+	    sr->sr_state == SPOOL_RS_DEFERRED;
 }
 
 static bool
 ctl_rcpt_in_domain(const struct spool_rcpt *sr, const char *domain)
 {
-	const char	*at = strrchr(sr->sr_addr, '@');
+	const char *at = strrchr(sr->sr_addr, '@');
 
 	return at != NULL && strcasecmp(at + 1, domain) == 0;
 }
@@ -118,7 +125,7 @@ ctl_rcpt_in_domain(const struct spool_rcpt *sr, const char *domain)
 static const char *
 ctl_msg_state(const struct spool_msg *m, const struct ctl_rcpts *rs)
 {
-	size_t	i;
+	size_t i;
 
 	if (m->sm_held)
 		return "held";
@@ -135,21 +142,24 @@ static bool
 ctl_rcpts_pass(const struct ctl_qfilter *f, const struct spool_msg *m,
     const struct ctl_rcpts *rs)
 {
-	const char	*st;
-	size_t		 i;
-	bool		 any = false;
+	const char *st;
+	size_t	    i;
+	bool	    any = false;
 
 	if (f->domain != NULL) {
 		for (i = 0; i < rs->n && !any; i++)
 			any = ctl_rcpt_in_domain(&rs->v[i], f->domain) &&
-			    (ctl_rcpt_pending(&rs->v[i]) || f->state == CTL_QS_DONE ||
-			    f->state == CTL_QS_ALL);
+			    (ctl_rcpt_pending(&rs->v[i]) ||
+				f->state == CTL_QS_DONE ||
+				f->state == CTL_QS_ALL);
 		if (!any)
 			return false;
 	}
 	if (f->state == CTL_QS_QUEUED || f->state == CTL_QS_DEFERRED) {
 		st = ctl_msg_state(m, rs);
-		return strcmp(st, f->state == CTL_QS_QUEUED ? "queued" : "deferred") == 0;
+		return strcmp(st,
+			   f->state == CTL_QS_QUEUED ? "queued" : "deferred") ==
+		    0;
 	}
 	return true;
 }
@@ -159,13 +169,13 @@ ctl_rcpts_pass(const struct ctl_qfilter *f, const struct spool_msg *m,
 struct ctl_qtotals {
 	size_t	msgs, rcpts, held;
 	size_t	by_state[4];
-	int64_t	bytes;
+	int64_t bytes;
 };
 
 static void
 ctl_queue_text(const struct spool_msg *m, const struct ctl_rcpts *rs)
 {
-	const struct spool_rcpt	*sr;
+	const struct spool_rcpt *sr;
 	char			 t[20];
 	size_t			 i;
 
@@ -174,9 +184,11 @@ ctl_queue_text(const struct spool_msg *m, const struct ctl_rcpts *rs)
 	    ctl_msg_state(m, rs), m->sm_from[0] ? m->sm_from : "<>");
 	for (i = 0; i < rs->n; i++) {
 		sr = &rs->v[i];
-		printf("%52s%s (%s", "", sr->sr_addr, spool_rcpt_state_name(sr->sr_state));
+		printf("%52s%s (%s", "", sr->sr_addr,
+		    spool_rcpt_state_name(sr->sr_state));
 		if (sr->sr_attempts > 0)
-			printf(", %u attempt%s", sr->sr_attempts, sr->sr_attempts == 1 ? "" : "s");
+			printf(", %u attempt%s", sr->sr_attempts,
+			    sr->sr_attempts == 1 ? "" : "s");
 		if (sr->sr_reply[0] != '\0')
 			printf(": %s", sr->sr_reply);
 		printf(")\n");
@@ -186,7 +198,7 @@ ctl_queue_text(const struct spool_msg *m, const struct ctl_rcpts *rs)
 static void
 ctl_dt_or_null(struct json_gen *jg, const char *key, int64_t t)
 {
-	char	dt[21];
+	char dt[21];
 
 	json_key(jg, key);
 	if (t <= 0) {
@@ -216,7 +228,7 @@ static void
 ctl_queue_json(struct json_gen *jg, const struct spool_msg *m,
     const struct ctl_rcpts *rs)
 {
-	size_t	i;
+	size_t i;
 
 	json_obj_begin(jg);
 	json_kv_str(jg, "qid", m->sm_qid);
@@ -239,7 +251,7 @@ static void
 ctl_queue_total(struct ctl_qtotals *t, const struct spool_msg *m,
     const struct ctl_rcpts *rs)
 {
-	size_t	i;
+	size_t i;
 
 	t->msgs++;
 	t->bytes += m->sm_size;
@@ -252,35 +264,42 @@ ctl_queue_total(struct ctl_qtotals *t, const struct spool_msg *m,
 }
 
 static void
-ctl_queue_parse(int argc, char **argv, struct ctl_qfilter *f, bool *json, int64_t now)
+ctl_queue_parse(int argc, char **argv, struct ctl_qfilter *f, bool *json,
+    int64_t now)
 {
-	static const struct option lo[] = {
-		{ "json", no_argument, NULL, 'j' },
+	static const struct option lo[] = { { "json", no_argument, NULL, 'j' },
 		{ "account", required_argument, NULL, 'a' },
 		{ "issue", required_argument, NULL, 'i' },
 		{ "state", required_argument, NULL, 's' },
 		{ "domain", required_argument, NULL, 'd' },
 		{ "older-than", required_argument, NULL, 'o' },
-		{ "summary", no_argument, NULL, 'S' },
-		{ NULL, 0, NULL, 0 }
-	};
-	static const char *const states[] = { "active", "queued", "deferred", "held",
-		"done", "all" };
-	char		*end;
-	time_t		 age;
-	size_t		 i;
-	int		 ch;
+		{ "summary", no_argument, NULL, 'S' }, { NULL, 0, NULL, 0 } };
+	static const char *const   states[] = { "active", "queued", "deferred",
+		  "held", "done", "all" };
+	char			  *end;
+	time_t			   age;
+	size_t			   i;
+	int			   ch;
 
 	while ((ch = ctl_getopt(argc, argv, lo)) != -1) {
 		switch (ch) {
-		case 'j': *json = true; break;
-		case 'a': f->account = optarg; break;
-		case 'S': f->summary = true; break;
-		case 'd': f->domain = optarg; break;
+		case 'j':
+			*json = true;
+			break;
+		case 'a':
+			f->account = optarg;
+			break;
+		case 'S':
+			f->summary = true;
+			break;
+		case 'd':
+			f->domain = optarg;
+			break;
 		case 'i':
 			f->issue = strtoull(optarg, &end, 10);
 			if (!isdigit((unsigned char)*optarg) || *end != '\0')
-				ctl_usage("queue: --issue %s: not an issue id", optarg);
+				ctl_usage("queue: --issue %s: not an issue id",
+				    optarg);
 			f->has_issue = true;
 			break;
 		case 's':
@@ -288,13 +307,15 @@ ctl_queue_parse(int argc, char **argv, struct ctl_qfilter *f, bool *json, int64_
 				if (strcmp(optarg, states[i]) == 0)
 					break;
 			if (i == sizeof(states) / sizeof(states[0]))
-				ctl_usage("queue: --state is active, queued, deferred, held, "
-				    "done or all");
+				ctl_usage("queue: --state is active, queued, "
+					  "deferred, held, "
+					  "done or all");
 			f->state = (enum ctl_qstate)i;
 			break;
 		case 'o':
 			if (conf_parse_duration(optarg, &age) == -1)
-				ctl_usage("queue: --older-than %s: not a duration (30s 5m 4h 2d)",
+				ctl_usage("queue: --older-than %s: not a "
+					  "duration (30s 5m 4h 2d)",
 				    optarg);
 			f->before = now - (int64_t)age;
 			break;
@@ -305,10 +326,10 @@ ctl_queue_parse(int argc, char **argv, struct ctl_qfilter *f, bool *json, int64_
 
 struct ctl_queue {
 	const struct ctl_qfilter *f;
-	struct spool_txn	*txn;
-	struct ctl_rcpts	 rs;
-	struct ctl_qtotals	 t;
-	struct json_gen		*jg;
+	struct spool_txn	 *txn;
+	struct ctl_rcpts	  rs;
+	struct ctl_qtotals	  t;
+	struct json_gen		 *jg;
 };
 
 /* Recipients are read with a second cursor inside the message scan (the
@@ -316,12 +337,12 @@ struct ctl_queue {
 static int
 ctl_queue_cb(const struct spool_msg *sm, void *arg)
 {
-	struct ctl_queue	*cq = arg;
-	const char		*s;
-	size_t			 n;
+	struct ctl_queue *cq = arg;
+	const char	 *s;
+	size_t		  n;
 
 	if (ctl_out_broken())
-		return 1;	/* nobody reads on: stop, the txn is aborted */
+		return 1; /* nobody reads on: stop, the txn is aborted */
 	if (!ctl_msg_pass(cq->f, sm))
 		return 0;
 	ctl_rcpts_load(cq->txn, sm->sm_qid, &cq->rs);
@@ -330,8 +351,9 @@ ctl_queue_cb(const struct spool_msg *sm, void *arg)
 	ctl_queue_total(&cq->t, sm, &cq->rs);
 	if (cq->jg == NULL) {
 		if (cq->t.msgs == 1)
-			printf("%-20s %9s %-19s %-8s %s\n", "-Queue ID-", "-Size-",
-			    "---Arrival (UTC)---", "-State-", "-Sender/Recipient-");
+			printf("%-20s %9s %-19s %-8s %s\n", "-Queue ID-",
+			    "-Size-", "---Arrival (UTC)---", "-State-",
+			    "-Sender/Recipient-");
 		ctl_queue_text(sm, &cq->rs);
 		return 0;
 	}
@@ -347,17 +369,17 @@ ctl_queue_cb(const struct spool_msg *sm, void *arg)
 int
 ctl_cmd_queue(struct ctl *ctl, int argc, char **argv)
 {
-	static char		 obuf[1 << 16];
-	struct ctl_qfilter	 f = { .state = CTL_QS_ACTIVE };
-	struct ctl_queue	 cq;
-	bool			 json = false;
-	int			 rc;
+	static char	   obuf[1 << 16];
+	struct ctl_qfilter f = { .state = CTL_QS_ACTIVE };
+	struct ctl_queue   cq;
+	bool		   json = false;
+	int		   rc;
 
 	ctl_queue_parse(argc, argv, &f, &json, ctl->now);
 	(void)setvbuf(stdout, obuf, _IOFBF, sizeof(obuf));
 	if (f.summary) {
-		if (f.account != NULL || f.has_issue || f.domain != NULL || f.before != 0 ||
-		    f.state != CTL_QS_ACTIVE)
+		if (f.account != NULL || f.has_issue || f.domain != NULL ||
+		    f.before != 0 || f.state != CTL_QS_ACTIVE)
 			ctl_usage("queue: --summary takes --json only");
 		return ctl_queue_summary(ctl, json);
 	}
@@ -366,7 +388,8 @@ ctl_cmd_queue(struct ctl *ctl, int argc, char **argv)
 	if (json)
 		cq.jg = json_gen_new(false);
 	cq.txn = ctl_begin(ctl, false);
-	if ((rc = spool_msg_iter(cq.txn, ctl_queue_cb, &cq)) != 0 && !ctl_out_broken())
+	if ((rc = spool_msg_iter(cq.txn, ctl_queue_cb, &cq)) != 0 &&
+	    !ctl_out_broken())
 		ctl_die_rc(rc, "messages");
 	spool_abort(&cq.txn);
 	if (cq.jg != NULL) {
@@ -375,13 +398,16 @@ ctl_cmd_queue(struct ctl *ctl, int argc, char **argv)
 	} else if (cq.t.msgs == 0)
 		printf("queue is empty\n");
 	else
-		printf("-- %zu message%s, %lld KB, %zu recipient%s (%zu queued, %zu deferred, "
-		    "%zu delivered, %zu bounced), %zu held\n", cq.t.msgs,
-		    cq.t.msgs == 1 ? "" : "s", (long long)(cq.t.bytes + 1023) / 1024,
-		    cq.t.rcpts, cq.t.rcpts == 1 ? "" : "s", cq.t.by_state[0],
-		    cq.t.by_state[1], cq.t.by_state[2], cq.t.by_state[3], cq.t.held);
+		printf("-- %zu message%s, %lld KB, %zu recipient%s (%zu "
+		       "queued, %zu deferred, "
+		       "%zu delivered, %zu bounced), %zu held\n",
+		    cq.t.msgs, cq.t.msgs == 1 ? "" : "s",
+		    (long long)(cq.t.bytes + 1023) / 1024, cq.t.rcpts,
+		    cq.t.rcpts == 1 ? "" : "s", cq.t.by_state[0],
+		    cq.t.by_state[1], cq.t.by_state[2], cq.t.by_state[3],
+		    cq.t.held);
 	free(cq.rs.v);
-	return CTL_OK;		/* main() flushes and checks stdout */
+	return CTL_OK; /* main() flushes and checks stdout */
 }
 
 /* ---- actions on messages */
@@ -392,7 +418,8 @@ ctl_oplog(struct ctl *ctl, const char *qid, const char *what)
 	/* the log line for the mail log; on a terminal stdout already says it */
 	if (strcmp(ctl->cf->cf_log, "syslog") == 0) {
 		log_set_dest(LOG_DEST_SYSLOG);
-		log_info("%s: %s, by=spoolctl, uid=%ld", qid, what, (long)getuid());
+		log_info("%s: %s, by=spoolctl, uid=%ld", qid, what,
+		    (long)getuid());
 	}
 }
 
@@ -400,7 +427,7 @@ ctl_oplog(struct ctl *ctl, const char *qid, const char *what)
  * Results of retry/hold/release/delete: a line per message, or with --json
  * one array [{"qid":…,"result":…,"recipients":N},…] printed at the end.
  */
-static struct json_gen	*ctl_act_jg;
+static struct json_gen *ctl_act_jg;
 
 static void
 ctl_act_begin(bool json)
@@ -414,7 +441,7 @@ ctl_act_begin(bool json)
 static void __attribute__((format(printf, 4, 5)))
 ctl_act(const char *qid, const char *result, int64_t n, const char *fmt, ...)
 {
-	va_list	ap;
+	va_list ap;
 
 	if (ctl_act_jg != NULL) {
 		json_obj_begin(ctl_act_jg);
@@ -445,8 +472,8 @@ static size_t
 ctl_retry_one(struct spool_txn *txn, const char *qid, int64_t now,
     struct ctl_rcpts *rs)
 {
-	size_t	i, n = 0;
-	int	rc;
+	size_t i, n = 0;
+	int    rc;
 
 	ctl_rcpts_load(txn, qid, rs);
 	for (i = 0; i < rs->n; i++) {
@@ -454,7 +481,8 @@ ctl_retry_one(struct spool_txn *txn, const char *qid, int64_t now,
 			continue;
 		rs->v[i].sr_next = now;
 		if ((rc = spool_rcpt_put(txn, &rs->v[i])) != 0)
-			ctl_die_rc(rc, "%s: recipient %s", qid, rs->v[i].sr_addr);
+			ctl_die_rc(rc, "%s: recipient %s", qid,
+			    rs->v[i].sr_addr);
 		n++;
 	}
 	return n;
@@ -463,12 +491,13 @@ ctl_retry_one(struct spool_txn *txn, const char *qid, int64_t now,
 static int
 ctl_retry_qids(struct ctl *ctl, char **qids, size_t nq, bool explicit)
 {
-	static struct spool_msg	 sm_store;	/* 13 KB; static so ctl_die leaks nothing */
-	struct spool_msg	*sm = &sm_store;
-	struct ctl_rcpts	 rs = { .v = NULL };
-	struct spool_txn	*txn = NULL;
-	size_t			 i, n, total = 0, nmsg = 0;
-	int			 rc, status = CTL_OK;
+	static struct spool_msg
+			  sm_store; /* 13 KB; static so ctl_die leaks nothing */
+	struct spool_msg *sm = &sm_store;
+	struct ctl_rcpts  rs = { .v = NULL };
+	struct spool_txn *txn = NULL;
+	size_t		  i, n, total = 0, nmsg = 0;
+	int		  rc, status = CTL_OK;
 
 	for (i = 0; i < nq; i++) {
 		if (!ctl_qid_known(qids[i])) {
@@ -486,7 +515,8 @@ ctl_retry_qids(struct ctl *ctl, char **qids, size_t nq, bool explicit)
 		if (sm->sm_held) {
 			if (explicit)
 				ctl_act(qids[i], "held", -1,
-				    "%s: held, not retried (release it)\n", qids[i]);
+				    "%s: held, not retried (release it)\n",
+				    qids[i]);
 			continue;
 		}
 		n = ctl_retry_one(txn, qids[i], ctl->now, &rs);
@@ -494,7 +524,8 @@ ctl_retry_qids(struct ctl *ctl, char **qids, size_t nq, bool explicit)
 		nmsg += n > 0;
 		if (explicit || n > 0)
 			ctl_act(qids[i], "retried", (int64_t)n,
-			    "%s: %zu recipient%s due now\n", qids[i], n, n == 1 ? "" : "s");
+			    "%s: %zu recipient%s due now\n", qids[i], n,
+			    n == 1 ? "" : "s");
 		if (n > 0)
 			ctl_oplog(ctl, qids[i], "retry");
 		if (i % CTL_BATCH == CTL_BATCH - 1)
@@ -505,8 +536,8 @@ ctl_retry_qids(struct ctl *ctl, char **qids, size_t nq, bool explicit)
 	if (total > 0)
 		ctl_wake_deliverd(ctl);
 	if (!explicit && ctl_act_jg == NULL)
-		printf("retry: %zu recipient%s of %zu message%s due now\n", total,
-		    total == 1 ? "" : "s", nmsg, nmsg == 1 ? "" : "s");
+		printf("retry: %zu recipient%s of %zu message%s due now\n",
+		    total, total == 1 ? "" : "s", nmsg, nmsg == 1 ? "" : "s");
 	ctl_act_end();
 	free(rs.v);
 	return status;
@@ -514,16 +545,16 @@ ctl_retry_qids(struct ctl *ctl, char **qids, size_t nq, bool explicit)
 
 struct ctl_retry_sel {
 	const struct ctl_qfilter *f;
-	struct spool_txn	*txn;
-	struct ctl_rcpts	 rs;
-	char			(*qids)[QID_SIZE];
-	size_t			 n, cap;
+	struct spool_txn	 *txn;
+	struct ctl_rcpts	  rs;
+	char (*qids)[QID_SIZE];
+	size_t n, cap;
 };
 
 static int
 ctl_retry_sel_cb(const struct spool_msg *sm, void *arg)
 {
-	struct ctl_retry_sel	*rs = arg;
+	struct ctl_retry_sel *rs = arg;
 
 	if (!ctl_msg_pass(rs->f, sm))
 		return 0;
@@ -543,18 +574,15 @@ ctl_retry_sel_cb(const struct spool_msg *sm, void *arg)
 int
 ctl_cmd_retry(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{ "all", no_argument, NULL, 'a' },
+	static const struct option lo[] = { { "all", no_argument, NULL, 'a' },
 		{ "domain", required_argument, NULL, 'd' },
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 }
-	};
-	struct ctl_qfilter	 f = { .state = CTL_QS_ACTIVE, .skip_held = true };
-	struct ctl_retry_sel	 sel;
-	char			**qids;
-	bool			 all = false, json = false;
-	size_t			 i;
-	int			 ch, rc;
+		{ "json", no_argument, NULL, 'j' }, { NULL, 0, NULL, 0 } };
+	struct ctl_qfilter   f = { .state = CTL_QS_ACTIVE, .skip_held = true };
+	struct ctl_retry_sel sel;
+	char		   **qids;
+	bool		     all = false, json = false;
+	size_t		     i;
+	int		     ch, rc;
 
 	while ((ch = ctl_getopt(argc, argv, lo)) != -1) {
 		if (ch == 'a')
@@ -567,7 +595,8 @@ ctl_cmd_retry(struct ctl *ctl, int argc, char **argv)
 	ctl_act_begin(json);
 	if (!all && f.domain == NULL) {
 		ctl_operands(argc, argv, 1, INT32_MAX, NULL);
-		return ctl_retry_qids(ctl, argv + optind, (size_t)(argc - optind), true);
+		return ctl_retry_qids(ctl, argv + optind,
+		    (size_t)(argc - optind), true);
 	}
 	ctl_operands(argc, argv, 0, 0, NULL);
 	memset(&sel, 0, sizeof(sel));
@@ -595,7 +624,7 @@ static int
 ctl_msg_begin(struct ctl *ctl, const char *qid, struct spool_msg *sm,
     struct spool_txn **txn_r)
 {
-	int	rc;
+	int rc;
 
 	if (!ctl_qid_known(qid))
 		return -1;
@@ -612,15 +641,17 @@ ctl_msg_begin(struct ctl *ctl, const char *qid, struct spool_msg *sm,
 static int
 ctl_hold_release(struct ctl *ctl, int argc, char **argv, bool hold)
 {
-	static struct spool_msg	 sm_store;	/* 13 KB; static so ctl_die leaks nothing */
-	struct spool_msg	*sm = &sm_store;
-	struct spool_txn	*txn;
-	int			 i, rc, status = CTL_OK;
-	bool			 woke = false;
+	static struct spool_msg
+			  sm_store; /* 13 KB; static so ctl_die leaks nothing */
+	struct spool_msg *sm = &sm_store;
+	struct spool_txn *txn;
+	int		  i, rc, status = CTL_OK;
+	bool		  woke = false;
 
 	ctl_act_begin(ctl_want_json(argc, argv, NULL, 1, INT32_MAX));
 	for (i = optind; i < argc; i++) {
-		if ((rc = ctl_msg_begin(ctl, argv[i], sm, &txn)) == SPOOL_ENOTFOUND)
+		if ((rc = ctl_msg_begin(ctl, argv[i], sm, &txn)) ==
+		    SPOOL_ENOTFOUND)
 			ctl_warn(CTL_NO_MESSAGE, argv[i]);
 		if (rc != 0) {
 			status = CTL_FAIL;
@@ -628,14 +659,19 @@ ctl_hold_release(struct ctl *ctl, int argc, char **argv, bool hold)
 		}
 		if (sm->sm_held == hold || (hold && sm->sm_npending == 0)) {
 			spool_abort(&txn);
-			ctl_act(argv[i], sm->sm_npending == 0 ? "no pending recipients" :
-			    hold ? "already held" : "not held", -1, "%s: %s\n", argv[i],
-			    sm->sm_npending == 0 ? "no pending recipients" :
-			    hold ? "already held" : "not held");
+			ctl_act(argv[i],
+			    sm->sm_npending == 0 ? "no pending recipients"
+				: hold		 ? "already held"
+						 : "not held",
+			    -1, "%s: %s\n", argv[i],
+			    sm->sm_npending == 0 ? "no pending recipients"
+				: hold		 ? "already held"
+						 : "not held");
 			continue;
 		}
 		if ((rc = spool_msg_hold(txn, argv[i], hold, ctl->now)) != 0)
-			ctl_die_rc(rc, "%s: %s", argv[i], hold ? "hold" : "release");
+			ctl_die_rc(rc, "%s: %s", argv[i],
+			    hold ? "hold" : "release");
 		ctl_commit(&txn);
 		ctl_act(argv[i], hold ? "held" : "released", sm->sm_npending,
 		    "%s: %s (%u pending recipient%s%s)\n", argv[i],
@@ -667,9 +703,9 @@ static size_t
 ctl_delete_one(struct spool_txn *txn, const struct spool_msg *sm, int64_t now,
     struct ctl_rcpts *rs)
 {
-	struct spool_event	 ev;
-	size_t			 i, n = 0;
-	int			 rc;
+	struct spool_event ev;
+	size_t		   i, n = 0;
+	int		   rc;
 
 	ctl_rcpts_load(txn, sm->sm_qid, rs);
 	for (i = 0; i < rs->n; i++) {
@@ -693,7 +729,8 @@ ctl_delete_one(struct spool_txn *txn, const struct spool_msg *sm, int64_t now,
 static bool
 ctl_delete_incoming(struct ctl *ctl, const char *qid)
 {
-	if (!qid_ok(qid) || spool_unlink(ctl->cf->cf_spool_dir, SPOOL_NEW, qid) != 0)
+	if (!qid_ok(qid) ||
+	    spool_unlink(ctl->cf->cf_spool_dir, SPOOL_NEW, qid) != 0)
 		return false;
 	ctl_act(qid, "deleted", 0,
 	    "%s: deleted from incoming/new (not filed yet, no events)\n", qid);
@@ -704,16 +741,18 @@ ctl_delete_incoming(struct ctl *ctl, const char *qid)
 int
 ctl_cmd_delete(struct ctl *ctl, int argc, char **argv)
 {
-	static struct spool_msg	 sm_store;	/* 13 KB; static so ctl_die leaks nothing */
-	struct spool_msg	*sm = &sm_store;
-	struct ctl_rcpts	 rs = { .v = NULL };
-	struct spool_txn	*txn;
-	size_t			 n;
-	int			 i, rc, status = CTL_OK;
+	static struct spool_msg
+			  sm_store; /* 13 KB; static so ctl_die leaks nothing */
+	struct spool_msg *sm = &sm_store;
+	struct ctl_rcpts  rs = { .v = NULL };
+	struct spool_txn *txn;
+	size_t		  n;
+	int		  i, rc, status = CTL_OK;
 
 	ctl_act_begin(ctl_want_json(argc, argv, NULL, 1, INT32_MAX));
 	for (i = optind; i < argc; i++) {
-		if ((rc = ctl_msg_begin(ctl, argv[i], sm, &txn)) == SPOOL_ENOTFOUND) {
+		if ((rc = ctl_msg_begin(ctl, argv[i], sm, &txn)) ==
+		    SPOOL_ENOTFOUND) {
 			if (ctl_delete_incoming(ctl, argv[i]))
 				continue;
 			ctl_warn(CTL_NO_MESSAGE, argv[i]);
@@ -727,8 +766,8 @@ ctl_cmd_delete(struct ctl *ctl, int argc, char **argv)
 		(void)spool_unlink(ctl->cf->cf_spool_dir, SPOOL_QUEUE, argv[i]);
 		(void)spool_unlink(ctl->cf->cf_spool_dir, SPOOL_NEW, argv[i]);
 		ctl_act(argv[i], "deleted", (int64_t)n,
-		    "%s: deleted, %zu pending recipient%s bounced (admin)\n", argv[i], n,
-		    n == 1 ? "" : "s");
+		    "%s: deleted, %zu pending recipient%s bounced (admin)\n",
+		    argv[i], n, n == 1 ? "" : "s");
 		ctl_oplog(ctl, argv[i], "delete");
 	}
 	ctl_export_events(ctl);

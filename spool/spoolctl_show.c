@@ -20,27 +20,36 @@
 #include "spoolctl.h"
 #include "xmem.h"
 
-#define CTL_HDR_MAX	(256 * 1024)
-#define CTL_BODY_MAX	((size_t)1 << 30)
+#define CTL_HDR_MAX  (256 * 1024)
+#define CTL_BODY_MAX ((size_t)1 << 30)
 
 static const char *const ctl_key_headers[] = {
-	"From", "To", "Cc", "Subject", "Date", "Message-Id", "MIME-Version",
-	"Content-Type", "X-Campaign-Id", "X-Letter-Id", "DKIM-Signature",
+	"From",
+	"To",
+	"Cc",
+	"Subject",
+	"Date",
+	"Message-Id",
+	"MIME-Version",
+	"Content-Type",
+	"X-Campaign-Id",
+	"X-Letter-Id",
+	"DKIM-Signature",
 };
 
 struct ctl_show {
-	struct ctl_event	*ev;
-	size_t			 nev;
-	struct spool_rcpt	*rc;
-	size_t			 nrc;
-	struct buf		 file;		/* queue/QID from the message start */
-	bool			 have_file;
+	struct ctl_event  *ev;
+	size_t		   nev;
+	struct spool_rcpt *rc;
+	size_t		   nrc;
+	struct buf	   file; /* queue/QID from the message start */
+	bool		   have_file;
 };
 
 static int
 ctl_show_ev_cb(uint64_t seq, const char *json, size_t len, void *arg)
 {
-	struct ctl_show	*s = arg;
+	struct ctl_show *s = arg;
 
 	(void)seq;
 	s->ev = xreallocarray(s->ev, s->nev + 1, sizeof(*s->ev));
@@ -52,7 +61,7 @@ ctl_show_ev_cb(uint64_t seq, const char *json, size_t len, void *arg)
 static int
 ctl_show_rc_cb(const struct spool_rcpt *sr, void *arg)
 {
-	struct ctl_show	*s = arg;
+	struct ctl_show *s = arg;
 
 	s->rc = xreallocarray(s->rc, s->nrc + 1, sizeof(*s->rc));
 	s->rc[s->nrc++] = *sr;
@@ -66,12 +75,13 @@ ctl_show_read(struct ctl *ctl, const struct spool_msg *sm, bool body,
     struct ctl_show *s)
 {
 	char	path[4096], chunk[65536];
-	ssize_t	n;
+	ssize_t n;
 	int	fd;
 
 	buf_init(&s->file, body ? CTL_BODY_MAX : CTL_HDR_MAX);
 	if (spool_path(path, sizeof(path), ctl->cf->cf_spool_dir, SPOOL_QUEUE,
-	    sm->sm_qid) != 0 || (fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		sm->sm_qid) != 0 ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		return;
 	if (lseek(fd, (off_t)sm->sm_body_off, SEEK_SET) == -1) {
 		(void)close(fd);
@@ -80,7 +90,8 @@ ctl_show_read(struct ctl *ctl, const struct spool_msg *sm, bool body,
 	while ((n = fsx_read_full(fd, chunk, sizeof(chunk))) > 0) {
 		if (buf_append(&s->file, chunk, (size_t)n) == -1)
 			break;
-		if (!body && memmem(s->file.data, s->file.len, "\r\n\r\n", 4) != NULL)
+		if (!body &&
+		    memmem(s->file.data, s->file.len, "\r\n\r\n", 4) != NULL)
 			break;
 	}
 	(void)close(fd);
@@ -92,10 +103,10 @@ static void
 ctl_show_headers(const struct buf *file,
     void (*fn)(const char *name, const char *val, void *), void *arg)
 {
-	const char	*p = file->data, *end = file->data + file->len, *eol, *colon;
-	struct buf	 val;
-	char		 name[64];
-	size_t		 i;
+	const char *p = file->data, *end = file->data + file->len, *eol, *colon;
+	struct buf  val;
+	char	    name[64];
+	size_t	    i;
 
 	buf_init(&val, 64 * 1024);
 	while (p < end && !(p[0] == '\r' || p[0] == '\n')) {
@@ -103,23 +114,32 @@ ctl_show_headers(const struct buf *file,
 			eol = end;
 		colon = memchr(p, ':', (size_t)(eol - p));
 		buf_reset(&val);
-		if (colon != NULL && str_ncopy(name, sizeof(name), p, (size_t)(colon - p)) == 0) {
-			(void)buf_append(&val, colon + 1, (size_t)(eol - colon - 1));
+		if (colon != NULL &&
+		    str_ncopy(name, sizeof(name), p, (size_t)(colon - p)) ==
+			0) {
+			(void)buf_append(&val, colon + 1,
+			    (size_t)(eol - colon - 1));
 			/* continuation lines */
-			while (eol + 1 < end && (eol[1] == ' ' || eol[1] == '\t')) {
+			while (eol + 1 < end &&
+			    (eol[1] == ' ' || eol[1] == '\t')) {
 				p = eol + 1;
-				if ((eol = memchr(p, '\n', (size_t)(end - p))) == NULL)
+				if ((eol = memchr(p, '\n',
+					 (size_t)(end - p))) == NULL)
 					eol = end;
 				(void)buf_append(&val, p, (size_t)(eol - p));
 			}
-			for (i = 0; i < sizeof(ctl_key_headers) / sizeof(ctl_key_headers[0]); i++)
+			for (i = 0; i < sizeof(ctl_key_headers) /
+				 sizeof(ctl_key_headers[0]);
+			     i++)
 				if (strcasecmp(name, ctl_key_headers[i]) == 0)
 					break;
-			if (i < sizeof(ctl_key_headers) / sizeof(ctl_key_headers[0])) {
-				char	*v = val.data, *q;
+			if (i < sizeof(ctl_key_headers) /
+				sizeof(ctl_key_headers[0])) {
+				char *v = val.data, *q;
 
-				for (q = v; *q != '\0'; q++)	/* unfold */
-					if (*q == '\r' || *q == '\n' || *q == '\t')
+				for (q = v; *q != '\0'; q++) /* unfold */
+					if (*q == '\r' || *q == '\n' ||
+					    *q == '\t')
 						*q = ' ';
 				while (*v == ' ')
 					v++;
@@ -156,28 +176,34 @@ static void
 ctl_show_text(const struct spool_msg *sm, const struct spool_issue *si,
     struct ctl_show *s, bool body)
 {
-	const struct spool_rcpt	*sr;
+	const struct spool_rcpt *sr;
 	const struct ctl_event	*ev;
 	char			 t[20];
 	size_t			 i, j;
 
 	ctl_time(sm->sm_arrival, t);
-	printf("%s  %s\n", sm->sm_qid, sm->sm_held ? "HELD" :
-	    sm->sm_npending ? "pending" : "done");
-	printf("  account: %s%s\n  arrival: %s UTC\n  size: %lld\n", sm->sm_login,
-	    sm->sm_sandbox ? " (sandbox)" : "", t, (long long)sm->sm_size);
-	printf("  from: <%s>%s%s\n", sm->sm_from, sm->sm_from_params[0] ? " " : "",
-	    sm->sm_from_params);
-	printf("  client: %s%s%s\n", sm->sm_client, sm->sm_auth[0] ? ", auth " : "",
-	    sm->sm_auth);
+	printf("%s  %s\n", sm->sm_qid,
+	    sm->sm_held		  ? "HELD"
+		: sm->sm_npending ? "pending"
+				  : "done");
+	printf("  account: %s%s\n  arrival: %s UTC\n  size: %lld\n",
+	    sm->sm_login, sm->sm_sandbox ? " (sandbox)" : "", t,
+	    (long long)sm->sm_size);
+	printf("  from: <%s>%s%s\n", sm->sm_from,
+	    sm->sm_from_params[0] ? " " : "", sm->sm_from_params);
+	printf("  client: %s%s%s\n", sm->sm_client,
+	    sm->sm_auth[0] ? ", auth " : "", sm->sm_auth);
 	if (si != NULL)
-		printf("  issue: %llu (%s, %s)%s\n", (unsigned long long)si->su_id,
-		    si->su_date, si->su_has_name ? si->su_name : "no X-Campaign-Id",
+		printf("  issue: %llu (%s, %s)%s\n",
+		    (unsigned long long)si->su_id, si->su_date,
+		    si->su_has_name ? si->su_name : "no X-Campaign-Id",
 		    si->su_blocked ? " BLOCKED" : "");
 	if (sm->sm_has_letter_id)
 		printf("  gate.uniq: %s\n", sm->sm_letter_id);
-	printf("  dkim: %s\n", sm->sm_dkim[0] ? "signed" :
-	    sm->sm_dkim_done ? "not signed (no key)" : "not yet");
+	printf("  dkim: %s\n",
+	    sm->sm_dkim[0]	   ? "signed"
+		: sm->sm_dkim_done ? "not signed (no key)"
+				   : "not yet");
 	printf("headers:\n");
 	if (s->have_file)
 		ctl_show_headers(&s->file, ctl_show_hdr_text, NULL);
@@ -199,11 +225,16 @@ ctl_show_text(const struct spool_msg *sm, const struct spool_issue *si,
 			ev = &s->ev[j];
 			if (!ctl_ev_for(ev, sr->sr_addr))
 				continue;
-			printf("    %s %s%s%s hop=%s tls=%s: %s\n", ev->ce_dt ? ev->ce_dt : "?",
-			    ev->ce_event ? ev->ce_event : "?", ev->ce_class ? "/" : "",
-			    ev->ce_class ? ev->ce_class : "", ev->ce_hop ? ev->ce_hop : "-",
+			printf("    %s %s%s%s hop=%s tls=%s: %s\n",
+			    ev->ce_dt ? ev->ce_dt : "?",
+			    ev->ce_event ? ev->ce_event : "?",
+			    ev->ce_class ? "/" : "",
+			    ev->ce_class ? ev->ce_class : "",
+			    ev->ce_hop ? ev->ce_hop : "-",
 			    ev->ce_tls && ev->ce_tls[0] ? ev->ce_tls : "-",
-			    ev->ce_msg ? ev->ce_msg : ev->ce_url ? ev->ce_url : "");
+			    ev->ce_msg	     ? ev->ce_msg
+				: ev->ce_url ? ev->ce_url
+					     : "");
 		}
 		if (sr->sr_reply[0] != '\0')
 			printf("    last reply: %s%s%s%s\n", sr->sr_reply,
@@ -221,8 +252,8 @@ ctl_show_text(const struct spool_msg *sm, const struct spool_issue *si,
 
 /* One event of the delivery log as a JSON object; "to" and "tls" optional. */
 static void
-ctl_show_json_event(struct json_gen *jg, const struct ctl_event *ev, bool with_to,
-    bool with_tls)
+ctl_show_json_event(struct json_gen *jg, const struct ctl_event *ev,
+    bool with_to, bool with_tls)
 {
 	json_obj_begin(jg);
 	json_kv_str(jg, "dt", ev->ce_dt);
@@ -236,7 +267,7 @@ ctl_show_json_event(struct json_gen *jg, const struct ctl_event *ev, bool with_t
 		json_kv_str(jg, "tls", ev->ce_tls);
 	json_kv_str(jg, "msg", ev->ce_msg);
 	json_kv_int(jg, "attempt", ev->ce_attempt);
-	if (ev->ce_url != NULL)		/* clicked (issue 16) */
+	if (ev->ce_url != NULL) /* clicked (issue 16) */
 		json_kv_str(jg, "url", ev->ce_url);
 	json_obj_end(jg);
 }
@@ -245,9 +276,9 @@ static void
 ctl_show_json_rcpt(struct json_gen *jg, const struct spool_msg *sm,
     const struct spool_rcpt *sr, const struct ctl_show *s)
 {
-	const struct ctl_event	*ev;
-	char			 dt[21];
-	size_t			 j;
+	const struct ctl_event *ev;
+	char			dt[21];
+	size_t			j;
 
 	json_obj_begin(jg);
 	json_kv_str(jg, "to", sr->sr_addr);
@@ -262,7 +293,8 @@ ctl_show_json_rcpt(struct json_gen *jg, const struct spool_msg *sm,
 	json_kv_str(jg, "reply", sr->sr_reply[0] ? sr->sr_reply : NULL);
 	json_kv_str(jg, "hop", sr->sr_hop[0] ? sr->sr_hop : NULL);
 	json_kv_str(jg, "tls", sr->sr_tls[0] ? sr->sr_tls : NULL);
-	json_kv_str(jg, "category", sr->sr_category[0] ? sr->sr_category : NULL);
+	json_kv_str(jg, "category",
+	    sr->sr_category[0] ? sr->sr_category : NULL);
 	json_key(jg, "attempts_log");
 	json_arr_begin(jg);
 	for (j = 0; j < s->nev; j++) {
@@ -278,7 +310,7 @@ static void
 ctl_show_json(const struct spool_msg *sm, const struct spool_issue *si,
     struct ctl_show *s, bool body)
 {
-	struct json_gen	*jg = json_gen_new(false);
+	struct json_gen *jg = json_gen_new(false);
 	char		 dt[21];
 	size_t		 i;
 
@@ -294,7 +326,10 @@ ctl_show_json(const struct spool_msg *sm, const struct spool_issue *si,
 	json_kv_str(jg, "auth", sm->sm_auth[0] ? sm->sm_auth : NULL);
 	json_kv_bool(jg, "held", sm->sm_held);
 	json_kv_bool(jg, "sandbox", sm->sm_sandbox);
-	json_kv_str(jg, "state", sm->sm_held ? "held" : sm->sm_npending ? "pending" : "done");
+	json_kv_str(jg, "state",
+	    sm->sm_held		  ? "held"
+		: sm->sm_npending ? "pending"
+				  : "done");
 	json_kv_str(jg, "message_id", sm->sm_message_id);
 	json_kv_str(jg, "subject", sm->sm_subject);
 	json_key(jg, "issue");
@@ -310,7 +345,8 @@ ctl_show_json(const struct spool_msg *sm, const struct spool_issue *si,
 	json_obj_end(jg);
 	json_kv_bool(jg, "dkim_signed", sm->sm_dkim[0] != '\0');
 	/* the header lines deliverd prepends (kept beside the message) */
-	json_kv_str(jg, "dkim_signature", sm->sm_dkim[0] != '\0' ? sm->sm_dkim : NULL);
+	json_kv_str(jg, "dkim_signature",
+	    sm->sm_dkim[0] != '\0' ? sm->sm_dkim : NULL);
 	json_key(jg, "headers");
 	json_obj_begin(jg);
 	if (s->have_file)
@@ -337,21 +373,26 @@ ctl_show_json(const struct spool_msg *sm, const struct spool_issue *si,
 static int
 ctl_show_removed(const char *qid, struct ctl_show *s, bool json)
 {
-	const struct ctl_event	*ev;
-	struct json_gen		*jg;
-	size_t			 i;
+	const struct ctl_event *ev;
+	struct json_gen	       *jg;
+	size_t			i;
 
 	if (!json) {
-		printf("%s  removed from the queue (every recipient final)\n", qid);
+		printf("%s  removed from the queue (every recipient final)\n",
+		    qid);
 		if (s->nev > 0 && s->ev[0].ce_account != NULL)
 			printf("  account: %s\n", s->ev[0].ce_account);
 		printf("delivery log:\n");
 		for (i = 0; i < s->nev; i++) {
 			ev = &s->ev[i];
-			printf("  %s %s %s%s%s hop=%s: %s\n", ev->ce_dt ? ev->ce_dt : "?",
-			    ev->ce_to ? ev->ce_to : "?", ev->ce_event ? ev->ce_event : "?",
-			    ev->ce_class ? "/" : "", ev->ce_class ? ev->ce_class : "",
-			    ev->ce_hop ? ev->ce_hop : "-", ev->ce_msg ? ev->ce_msg : "");
+			printf("  %s %s %s%s%s hop=%s: %s\n",
+			    ev->ce_dt ? ev->ce_dt : "?",
+			    ev->ce_to ? ev->ce_to : "?",
+			    ev->ce_event ? ev->ce_event : "?",
+			    ev->ce_class ? "/" : "",
+			    ev->ce_class ? ev->ce_class : "",
+			    ev->ce_hop ? ev->ce_hop : "-",
+			    ev->ce_msg ? ev->ce_msg : "");
 		}
 		return CTL_OK;
 	}
@@ -375,7 +416,7 @@ ctl_show_removed(const char *qid, struct ctl_show *s, bool json)
 static void
 ctl_show_free(struct ctl_show *s)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < s->nev; i++)
 		ctl_event_free(&s->ev[i]);
@@ -387,19 +428,17 @@ ctl_show_free(struct ctl_show *s)
 int
 ctl_cmd_show(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "body", no_argument, NULL, 'b' },
-		{ NULL, 0, NULL, 0 }
-	};
-	static struct spool_msg	 sm_store;	/* 13 KB; static so ctl_die leaks nothing */
-	struct spool_msg	*sm = &sm_store;
-	struct spool_issue	 si, *sip = NULL;
-	struct spool_txn	*txn;
-	struct ctl_show		 s;
-	const char		*qid;
-	bool			 json = false, body = false;
-	int			 ch, rc;
+	static const struct option lo[] = { { "json", no_argument, NULL, 'j' },
+		{ "body", no_argument, NULL, 'b' }, { NULL, 0, NULL, 0 } };
+	static struct spool_msg
+			  sm_store; /* 13 KB; static so ctl_die leaks nothing */
+	struct spool_msg *sm = &sm_store;
+	struct spool_issue si, *sip = NULL;
+	struct spool_txn  *txn;
+	struct ctl_show	   s;
+	const char	  *qid;
+	bool		   json = false, body = false;
+	int		   ch, rc;
 
 	while ((ch = ctl_getopt(argc, argv, lo)) != -1) {
 		if (ch == 'j')

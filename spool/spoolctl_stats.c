@@ -20,8 +20,8 @@
 struct ctl_issues {
 	const char	*date;
 	const char	*account;
-	enum bounce_cat	 cat;		/* --category, BOUNCE_NONE = all */
-	struct json_gen	*jg;
+	enum bounce_cat	 cat; /* --category, BOUNCE_NONE = all */
+	struct json_gen *jg;
 	size_t		 n;
 };
 
@@ -29,12 +29,13 @@ struct ctl_issues {
 static void
 ctl_issue_cats_json(struct json_gen *jg, const struct spool_issue *si)
 {
-	int	 c;
+	int c;
 
 	json_key(jg, "bounced_by_category");
 	json_obj_begin(jg);
 	for (c = BOUNCE_NONE + 1; c < BOUNCE_CAT_COUNT; c++)
-		json_kv_int(jg, bounce_cat_name(c), (int64_t)si->su_bounced_cat[c]);
+		json_kv_int(jg, bounce_cat_name(c),
+		    (int64_t)si->su_bounced_cat[c]);
 	json_obj_end(jg);
 }
 
@@ -42,14 +43,15 @@ ctl_issue_cats_json(struct json_gen *jg, const struct spool_issue *si)
 static void
 ctl_issue_cats_text(const struct spool_issue *si, char *dst, size_t dstsz)
 {
-	size_t	 off = 0;
-	int	 c;
+	size_t off = 0;
+	int    c;
 
 	dst[0] = '\0';
 	for (c = BOUNCE_NONE + 1; c < BOUNCE_CAT_COUNT && off < dstsz; c++)
 		if (si->su_bounced_cat[c] > 0)
-			off += (size_t)snprintf(dst + off, dstsz - off, "%s%s=%llu",
-			    off == 0 ? " [" : " ", bounce_cat_name(c),
+			off += (size_t)snprintf(dst + off, dstsz - off,
+			    "%s%s=%llu", off == 0 ? " [" : " ",
+			    bounce_cat_name(c),
 			    (unsigned long long)si->su_bounced_cat[c]);
 	if (off > 0 && off < dstsz)
 		(void)snprintf(dst + off, dstsz - off, "]");
@@ -113,8 +115,8 @@ ctl_issue_json(struct json_gen *jg, const struct spool_issue *si)
 static int
 ctl_issues_cb(const struct spool_issue *si, void *arg)
 {
-	struct ctl_issues	*is = arg;
-	char			 cats[1024], brk[112], opens[48], clicks[48];
+	struct ctl_issues *is = arg;
+	char		   cats[1024], brk[112], opens[48], clicks[48];
 
 	if ((is->date != NULL && strcmp(is->date, si->su_date) != 0) ||
 	    (is->account != NULL && strcmp(is->account, si->su_login) != 0) ||
@@ -126,26 +128,34 @@ ctl_issues_cb(const struct spool_issue *si, void *arg)
 		return 0;
 	}
 	if (is->n++ == 0)
-		printf("%-6s %-10s %-24s %-24s %6s %6s %9s %8s %7s %-29s %11s %11s %6s %6s\n",
-		    "ID", "DATE", "NAME", "ACCOUNT", "MSGS", "RCPTS", "DELIVERED",
-		    "DEFERRED", "BOUNCED", "(policy/remote/expired/admin)",
-		    "OPENS(u/t)", "CLICKS(u/t)", "UNSUB", "COMPL");
+		printf("%-6s %-10s %-24s %-24s %6s %6s %9s %8s %7s %-29s %11s "
+		       "%11s %6s %6s\n",
+		    "ID", "DATE", "NAME", "ACCOUNT", "MSGS", "RCPTS",
+		    "DELIVERED", "DEFERRED", "BOUNCED",
+		    "(policy/remote/expired/admin)", "OPENS(u/t)",
+		    "CLICKS(u/t)", "UNSUB", "COMPL");
 	ctl_issue_cats_text(si, cats, sizeof(cats));
 	(void)snprintf(brk, sizeof(brk), "(%llu/%llu/%llu/%llu)",
 	    (unsigned long long)si->su_bounced_policy,
 	    (unsigned long long)si->su_bounced_remote,
 	    (unsigned long long)si->su_bounced_expired,
 	    (unsigned long long)si->su_bounced_admin);
-	printf("%-6llu %-10s %-24s %-24s %6llu %6llu %9llu %8llu %7llu %-29s %11s %11s %6llu %6llu%s%s\n",
+	printf("%-6llu %-10s %-24s %-24s %6llu %6llu %9llu %8llu %7llu %-29s "
+	       "%11s %11s %6llu %6llu%s%s\n",
 	    (unsigned long long)si->su_id, si->su_date,
 	    si->su_has_name ? si->su_name : "-", si->su_login,
 	    (unsigned long long)si->su_msgs, (unsigned long long)si->su_rcpts,
-	    (unsigned long long)si->su_delivered, (unsigned long long)si->su_deferred,
+	    (unsigned long long)si->su_delivered,
+	    (unsigned long long)si->su_deferred,
 	    (unsigned long long)(si->su_bounced_policy + si->su_bounced_remote +
-	    si->su_bounced_expired + si->su_bounced_admin), brk,
-	    ctl_issue_ut(opens, sizeof(opens), si->su_opens_unique, si->su_opens),
-	    ctl_issue_ut(clicks, sizeof(clicks), si->su_clicks_unique, si->su_clicks),
-	    (unsigned long long)si->su_unsubscribed, (unsigned long long)si->su_complained,
+		si->su_bounced_expired + si->su_bounced_admin),
+	    brk,
+	    ctl_issue_ut(opens, sizeof(opens), si->su_opens_unique,
+		si->su_opens),
+	    ctl_issue_ut(clicks, sizeof(clicks), si->su_clicks_unique,
+		si->su_clicks),
+	    (unsigned long long)si->su_unsubscribed,
+	    (unsigned long long)si->su_complained,
 	    si->su_blocked ? " BLOCKED" : "", cats);
 	return 0;
 }
@@ -153,11 +163,11 @@ ctl_issues_cb(const struct spool_issue *si, void *arg)
 static bool
 ctl_date_ok(const char *s)
 {
-	static const char	pat[] = "dddd-dd-dd";
-	static const int	mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30,
-				    31, 30, 31 };
-	size_t			i;
-	int			y, m, d;
+	static const char pat[] = "dddd-dd-dd";
+	static const int  mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31,
+		 30, 31 };
+	size_t		  i;
+	int		  y, m, d;
 
 	if (strlen(s) != 10)
 		return false;
@@ -165,37 +175,43 @@ ctl_date_ok(const char *s)
 		if (pat[i] == 'd' ? !isdigit((unsigned char)s[i]) : s[i] != '-')
 			return false;
 	/* a real calendar day (2026-13-45 is a typo, not "no issues") */
-	y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+	y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 +
+	    (s[3] - '0');
 	m = (s[5] - '0') * 10 + (s[6] - '0');
 	d = (s[8] - '0') * 10 + (s[9] - '0');
 	if (m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
 		return false;
-	return m != 2 || d < 29 || (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0));
+	return m != 2 || d < 29 ||
+	    (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0));
 }
 
 int
 ctl_cmd_issues(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{ "date", required_argument, NULL, 'd' },
+	static const struct option lo[] = { { "date", required_argument, NULL,
+						'd' },
 		{ "account", required_argument, NULL, 'a' },
 		{ "category", required_argument, NULL, 'c' },
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 }
-	};
-	struct ctl_issues	 is = { .date = NULL };
-	struct spool_txn	*txn;
-	int			 ch, rc;
+		{ "json", no_argument, NULL, 'j' }, { NULL, 0, NULL, 0 } };
+	struct ctl_issues	   is = { .date = NULL };
+	struct spool_txn	  *txn;
+	int			   ch, rc;
 
 	while ((ch = ctl_getopt(argc, argv, lo)) != -1) {
 		switch (ch) {
 		case 'd':
 			if (!ctl_date_ok(optarg))
-				ctl_usage("issues: --date %s: not YYYY-MM-DD", optarg);
+				ctl_usage("issues: --date %s: not YYYY-MM-DD",
+				    optarg);
 			is.date = optarg;
 			break;
-		case 'a': is.account = optarg; break;
-		case 'c': is.cat = (enum bounce_cat)ctl_category(optarg, "issues"); break;
+		case 'a':
+			is.account = optarg;
+			break;
+		case 'c':
+			is.cat = (enum bounce_cat)ctl_category(optarg,
+			    "issues");
+			break;
 		case 'j':
 			if (is.jg == NULL)
 				is.jg = json_gen_new(false);
@@ -206,7 +222,8 @@ ctl_cmd_issues(struct ctl *ctl, int argc, char **argv)
 	if (is.jg != NULL)
 		json_arr_begin(is.jg);
 	txn = ctl_begin(ctl, false);
-	if ((rc = spool_issue_iter_sel(txn, is.account, is.date, ctl_issues_cb, &is)) != 0)
+	if ((rc = spool_issue_iter_sel(txn, is.account, is.date, ctl_issues_cb,
+		 &is)) != 0)
 		ctl_die_rc(rc, "issues");
 	spool_abort(&txn);
 	if (is.jg != NULL) {
@@ -222,32 +239,34 @@ ctl_cmd_issues(struct ctl *ctl, int argc, char **argv)
 
 struct ctl_bounces {
 	int64_t		 left;
-	struct json_gen	*jg;
+	struct json_gen *jg;
 	size_t		 n;
-	const char	*cat;		/* --category, NULL = all */
+	const char	*cat; /* --category, NULL = all */
 	size_t		 bycat[BOUNCE_CAT_COUNT];
 };
 
 static int
 ctl_bounces_cb(uint64_t seq, const char *json, size_t len, void *arg)
 {
-	struct ctl_bounces	*b = arg;
-	struct ctl_event	 ev;
+	struct ctl_bounces *b = arg;
+	struct ctl_event    ev;
 
 	(void)seq;
-	if (memmem(json, len, "\"bounced\"", 9) == NULL)	/* cheap pre-filter */
+	if (memmem(json, len, "\"bounced\"", 9) == NULL) /* cheap pre-filter */
 		return 0;
 	if (ctl_event_parse(json, len, &ev) == -1)
 		return 0;
 	if (ev.ce_event == NULL || strcmp(ev.ce_event, "bounced") != 0 ||
-	    (b->cat != NULL && (ev.ce_category == NULL ||
-	    strcmp(ev.ce_category, b->cat) != 0))) {
+	    (b->cat != NULL &&
+		(ev.ce_category == NULL ||
+		    strcmp(ev.ce_category, b->cat) != 0))) {
 		ctl_event_free(&ev);
 		return 0;
 	}
 	b->n++;
 	/* events logged before issue 15 have no category */
-	b->bycat[ev.ce_category != NULL ? bounce_cat_parse(ev.ce_category) : 0]++;
+	b->bycat[ev.ce_category != NULL ? bounce_cat_parse(ev.ce_category)
+					: 0]++;
 	if (b->jg != NULL) {
 		json_obj_begin(b->jg);
 		json_kv_str(b->jg, "to", ev.ce_to);
@@ -261,7 +280,8 @@ ctl_bounces_cb(uint64_t seq, const char *json, size_t len, void *arg)
 	} else
 		printf("%s  %s  %s  (%s, %s)  %s\n", ev.ce_dt ? ev.ce_dt : "?",
 		    ev.ce_to ? ev.ce_to : "?", ev.ce_msg ? ev.ce_msg : "",
-		    ev.ce_class ? ev.ce_class : "?", ev.ce_qid ? ev.ce_qid : "?",
+		    ev.ce_class ? ev.ce_class : "?",
+		    ev.ce_qid ? ev.ce_qid : "?",
 		    ev.ce_category ? ev.ce_category : "-");
 	ctl_event_free(&ev);
 	return --b->left <= 0 ? 1 : 0;
@@ -271,7 +291,7 @@ ctl_bounces_cb(uint64_t seq, const char *json, size_t len, void *arg)
 static void
 ctl_bounces_summary(const struct ctl_bounces *b)
 {
-	int	 c;
+	int c;
 
 	printf("by category:");
 	for (c = BOUNCE_NONE + 1; c < BOUNCE_CAT_COUNT; c++)
@@ -285,26 +305,27 @@ ctl_bounces_summary(const struct ctl_bounces *b)
 int
 ctl_cmd_bounces(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{ "last", required_argument, NULL, 'n' },
+	static const struct option lo[] = { { "last", required_argument, NULL,
+						'n' },
 		{ "category", required_argument, NULL, 'c' },
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 }
-	};
-	struct ctl_bounces	 b = { .left = 100 };
-	struct spool_txn	*txn;
-	char			*end;
-	int			 ch, rc;
+		{ "json", no_argument, NULL, 'j' }, { NULL, 0, NULL, 0 } };
+	struct ctl_bounces	   b = { .left = 100 };
+	struct spool_txn	  *txn;
+	char			  *end;
+	int			   ch, rc;
 
 	while ((ch = ctl_getopt(argc, argv, lo)) != -1) {
 		if (ch == 'n') {
 			errno = 0;
 			b.left = strtoll(optarg, &end, 10);
-			if (!isdigit((unsigned char)*optarg) || *end != '\0' || errno != 0 ||
-			    b.left <= 0)
-				ctl_usage("bounces: --last %s: not a positive number", optarg);
+			if (!isdigit((unsigned char)*optarg) || *end != '\0' ||
+			    errno != 0 || b.left <= 0)
+				ctl_usage(
+				    "bounces: --last %s: not a positive number",
+				    optarg);
 		} else if (ch == 'c') {
-			b.cat = bounce_cat_name((enum bounce_cat)ctl_category(optarg, "bounces"));
+			b.cat = bounce_cat_name(
+			    (enum bounce_cat)ctl_category(optarg, "bounces"));
 		} else if (b.jg == NULL)
 			b.jg = json_gen_new(false);
 	}
@@ -312,9 +333,9 @@ ctl_cmd_bounces(struct ctl *ctl, int argc, char **argv)
 	if (b.jg != NULL)
 		json_arr_begin(b.jg);
 	txn = ctl_begin(ctl, false);
-	if ((rc = spool_log_iter_type(txn, SPOOL_EV_BOUNCED, true, ctl_bounces_cb, &b)) != 0 &&
-	    rc != 1 &&
-	    rc != SPOOL_ENOTFOUND)
+	if ((rc = spool_log_iter_type(txn, SPOOL_EV_BOUNCED, true,
+		 ctl_bounces_cb, &b)) != 0 &&
+	    rc != 1 && rc != SPOOL_ENOTFOUND)
 		ctl_die_rc(rc, "delivery log");
 	spool_abort(&txn);
 	if (b.jg != NULL) {

@@ -24,53 +24,51 @@
 #include "json.h"
 #include "spoolctl.h"
 
-#define CTL_MAP_WARN_PCT	90	/* of lmdb_map_max */
-#define CTL_PROBLEMS_MAX	8
+#define CTL_MAP_WARN_PCT 90 /* of lmdb_map_max */
+#define CTL_PROBLEMS_MAX 8
 
 /* One line per daemon; wanted NULL: always expected. */
 static const struct ctl_daemon {
-	const char	*name;
-	bool		(*wanted)(const struct conf *);
+	const char *name;
+	bool (*wanted)(const struct conf *);
 } ctl_daemons[] = {
-	{ "smtpd", NULL },
-	{ "spoold", NULL },
-	{ "deliverd", NULL },
+	{ "smtpd", NULL }, { "spoold", NULL }, { "deliverd", NULL },
 	/* h-trackd: { "trackd", <track_listen is set> }, */
 };
-#define CTL_NDAEMONS	(sizeof(ctl_daemons) / sizeof(ctl_daemons[0]))
+#define CTL_NDAEMONS (sizeof(ctl_daemons) / sizeof(ctl_daemons[0]))
 
 struct ctl_dstate {
-	bool		 wanted, up;
-	long		 pid;
-	int64_t		 uptime;	/* seconds, -1 unknown */
+	bool	wanted, up;
+	long	pid;
+	int64_t uptime; /* seconds, -1 unknown */
 };
 
 struct ctl_status {
-	struct ctl_dstate	 d[CTL_NDAEMONS];
-	struct spool_counts	 cnt;
-	int64_t			 map_used, map_size, map_max;
-	int64_t			 disk_free, disk_min;
-	size_t			 quarantined;
-	int64_t			 quarantine_last;
-	struct spool_cb_state	 cb;		/* the latest callback error */
-	char			 cb_login[SPOOL_LOGIN_MAX];
-	char			 problem[CTL_PROBLEMS_MAX][160];
-	size_t			 nproblem;
+	struct ctl_dstate     d[CTL_NDAEMONS];
+	struct spool_counts   cnt;
+	int64_t		      map_used, map_size, map_max;
+	int64_t		      disk_free, disk_min;
+	size_t		      quarantined;
+	int64_t		      quarantine_last;
+	struct spool_cb_state cb; /* the latest callback error */
+	char		      cb_login[SPOOL_LOGIN_MAX];
+	char		      problem[CTL_PROBLEMS_MAX][160];
+	size_t		      nproblem;
 };
 
-static void
-ctl_st_problem(struct ctl_status *s, const char *fmt, ...)
+static void ctl_st_problem(struct ctl_status *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static void
 ctl_st_problem(struct ctl_status *s, const char *fmt, ...)
 {
-	va_list	ap;
+	va_list ap;
 
 	if (s->nproblem == CTL_PROBLEMS_MAX)
 		return;
 	va_start(ap, fmt);
-	(void)vsnprintf(s->problem[s->nproblem++], sizeof(s->problem[0]), fmt, ap);
+	(void)vsnprintf(s->problem[s->nproblem++], sizeof(s->problem[0]), fmt,
+	    ap);
 	va_end(ap);
 }
 
@@ -78,7 +76,7 @@ ctl_st_problem(struct ctl_status *s, const char *fmt, ...)
 static int
 ctl_st_read(const char *path, char *buf, size_t sz)
 {
-	ssize_t	n;
+	ssize_t n;
 	int	fd;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
@@ -96,17 +94,17 @@ ctl_st_read(const char *path, char *buf, size_t sz)
 static int64_t
 ctl_st_uptime(long pid)
 {
-	char		 path[64], buf[1024], *p;
-	double		 up;
+	char		   path[64], buf[1024], *p;
+	double		   up;
 	unsigned long long start;
-	long		 hz = sysconf(_SC_CLK_TCK);
-	int		 i;
+	long		   hz = sysconf(_SC_CLK_TCK);
+	int		   i;
 
 	(void)snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
 	if (hz <= 0 || ctl_st_read(path, buf, sizeof(buf)) == -1 ||
 	    (p = strrchr(buf, ')')) == NULL)
 		return -1;
-	for (i = 2; i < 22 && p != NULL; i++)	/* p is at field 2's end */
+	for (i = 2; i < 22 && p != NULL; i++) /* p is at field 2's end */
 		p = strchr(p + 1, ' ');
 	if (p == NULL || sscanf(p + 1, "%llu", &start) != 1 ||
 	    ctl_st_read("/proc/uptime", buf, sizeof(buf)) == -1 ||
@@ -118,7 +116,7 @@ ctl_st_uptime(long pid)
 static void
 ctl_st_daemon(const struct conf *cf, const char *name, struct ctl_dstate *d)
 {
-	char	path[4200], buf[64], *end;
+	char path[4200], buf[64], *end;
 
 	d->pid = 0;
 	d->uptime = -1;
@@ -144,17 +142,19 @@ ctl_st_daemon(const struct conf *cf, const char *name, struct ctl_dstate *d)
 static void
 ctl_st_quarantine(const struct conf *cf, struct ctl_status *s)
 {
-	char		 dir[4200];
-	struct dirent	*de;
-	struct stat	 st;
-	DIR		*d;
+	char	       dir[4200];
+	struct dirent *de;
+	struct stat    st;
+	DIR	      *d;
 
-	if (spool_path(dir, sizeof(dir), cf->cf_spool_dir, SPOOL_QUARANTINE, NULL) == -1 ||
+	if (spool_path(dir, sizeof(dir), cf->cf_spool_dir, SPOOL_QUARANTINE,
+		NULL) == -1 ||
 	    (d = opendir(dir)) == NULL)
 		return;
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.' ||
-		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) ==
+			-1)
 			continue;
 		s->quarantined++;
 		if (st.st_mtime > s->quarantine_last)
@@ -167,11 +167,12 @@ ctl_st_quarantine(const struct conf *cf, struct ctl_status *s)
 static void
 ctl_st_callbacks(struct spool_txn *t, struct ctl_status *s)
 {
-	char			 login[SPOOL_LOGIN_MAX] = "";
-	struct spool_cb_state	 st;
+	char		      login[SPOOL_LOGIN_MAX] = "";
+	struct spool_cb_state st;
 
 	while (spool_outbox_next_account(t, login, login, NULL) == 0) {
-		if (spool_cb_state_get(t, login, &st) == 0 && st.cs_last_err > st.cs_last_ok &&
+		if (spool_cb_state_get(t, login, &st) == 0 &&
+		    st.cs_last_err > st.cs_last_ok &&
 		    st.cs_last_err > s->cb.cs_last_err) {
 			s->cb = st;
 			(void)str_copy(s->cb_login, sizeof(s->cb_login), login);
@@ -182,13 +183,14 @@ ctl_st_callbacks(struct spool_txn *t, struct ctl_status *s)
 static void
 ctl_st_gather(struct ctl *ctl, struct ctl_status *s)
 {
-	const struct conf	*cf = ctl->cf;
-	struct spool_txn	*txn;
-	size_t			 i;
-	int			 rc;
+	const struct conf *cf = ctl->cf;
+	struct spool_txn  *txn;
+	size_t		   i;
+	int		   rc;
 
 	for (i = 0; i < CTL_NDAEMONS; i++) {
-		s->d[i].wanted = ctl_daemons[i].wanted == NULL || ctl_daemons[i].wanted(cf);
+		s->d[i].wanted = ctl_daemons[i].wanted == NULL ||
+		    ctl_daemons[i].wanted(cf);
 		ctl_st_daemon(cf, ctl_daemons[i].name, &s->d[i]);
 		if (s->d[i].wanted && !s->d[i].up)
 			ctl_st_problem(s, "%s is down", ctl_daemons[i].name);
@@ -196,10 +198,12 @@ ctl_st_gather(struct ctl *ctl, struct ctl_status *s)
 	s->disk_min = spool_space_min(cf);
 	rc = spool_space_check(cf->cf_spool_dir, s->disk_min, &s->disk_free);
 	if (rc == ENOSPC)
-		ctl_st_problem(s, "free space %lld bytes is below min_free_space %lld",
+		ctl_st_problem(s,
+		    "free space %lld bytes is below min_free_space %lld",
 		    (long long)s->disk_free, (long long)s->disk_min);
 	else if (rc != 0)
-		ctl_st_problem(s, "free space of %s: %s", cf->cf_spool_dir, strerror(rc));
+		ctl_st_problem(s, "free space of %s: %s", cf->cf_spool_dir,
+		    strerror(rc));
 	ctl_st_quarantine(cf, s);
 	txn = ctl_begin(ctl, false);
 	if ((rc = spool_counts(txn, &s->cnt)) != 0)
@@ -209,14 +213,15 @@ ctl_st_gather(struct ctl *ctl, struct ctl_status *s)
 	spool_map_used(ctl->sp, &s->map_used, &s->map_size);
 	s->map_max = cf->cf_lmdb_map_max;
 	if (s->map_max > 0 && s->map_used > s->map_max / 100 * CTL_MAP_WARN_PCT)
-		ctl_st_problem(s, "lmdb map %lld of lmdb_map_max %lld bytes in use",
+		ctl_st_problem(s,
+		    "lmdb map %lld of lmdb_map_max %lld bytes in use",
 		    (long long)s->map_used, (long long)s->map_max);
 }
 
 static void
 ctl_st_json(const struct ctl_status *s)
 {
-	struct json_gen	*g = json_gen_new(false);
+	struct json_gen *g = json_gen_new(false);
 	char		 dt[21];
 	size_t		 i;
 
@@ -281,24 +286,28 @@ ctl_st_json(const struct ctl_status *s)
 static void
 ctl_st_text(const struct ctl_status *s)
 {
-	char	dt[21];
-	size_t	i;
+	char   dt[21];
+	size_t i;
 
 	for (i = 0; i < CTL_NDAEMONS; i++) {
 		if (!s->d[i].wanted && !s->d[i].up)
 			continue;
 		if (s->d[i].up)
-			printf("%-9s up    pid %ld, uptime %llds\n", ctl_daemons[i].name,
-			    s->d[i].pid, (long long)s->d[i].uptime);
+			printf("%-9s up    pid %ld, uptime %llds\n",
+			    ctl_daemons[i].name, s->d[i].pid,
+			    (long long)s->d[i].uptime);
 		else
 			printf("%-9s DOWN\n", ctl_daemons[i].name);
 	}
 	printf("queue     %llu message(s), %llu recipient(s) pending\n",
 	    (unsigned long long)s->cnt.sc_messages,
 	    (unsigned long long)s->cnt.sc_rcpts_pending);
-	printf("callbacks %llu event(s) waiting\n", (unsigned long long)s->cnt.sc_outbox);
-	printf("lmdb      %lld of %lld bytes mapped in use (lmdb_map_max %lld)\n",
-	    (long long)s->map_used, (long long)s->map_size, (long long)s->map_max);
+	printf("callbacks %llu event(s) waiting\n",
+	    (unsigned long long)s->cnt.sc_outbox);
+	printf(
+	    "lmdb      %lld of %lld bytes mapped in use (lmdb_map_max %lld)\n",
+	    (long long)s->map_used, (long long)s->map_size,
+	    (long long)s->map_max);
 	printf("disk      %lld bytes free (min_free_space %lld)\n",
 	    (long long)s->disk_free, (long long)s->disk_min);
 	printf("quarantine %zu file(s)", s->quarantined);
@@ -309,7 +318,8 @@ ctl_st_text(const struct ctl_status *s)
 	printf("\n");
 	if (s->cb.cs_last_err > 0) {
 		spool_dt(s->cb.cs_last_err, dt);
-		printf("last callback error: %s %s: %s\n", s->cb_login, dt, s->cb.cs_err);
+		printf("last callback error: %s %s: %s\n", s->cb_login, dt,
+		    s->cb.cs_err);
 	}
 	for (i = 0; i < s->nproblem; i++)
 		printf("problem: %s\n", s->problem[i]);
@@ -318,9 +328,9 @@ ctl_st_text(const struct ctl_status *s)
 int
 ctl_cmd_status(struct ctl *ctl, int argc, char **argv)
 {
-	struct ctl_status	*s;
-	bool			 json = ctl_want_json(argc, argv, NULL, 0, 0);
-	int			 rc;
+	struct ctl_status *s;
+	bool		   json = ctl_want_json(argc, argv, NULL, 0, 0);
+	int		   rc;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		ctl_die("out of memory");

@@ -22,50 +22,50 @@
 #include "spoolctl.h"
 #include "xmem.h"
 
-#define SUM_NBUCKETS	7
-#define SUM_TEXT_ROWS	100	/* the text table's top rows (--json: all) */
-#define SUM_STATE_MAX	((8192 + 4096) * 1024 + 64)	/* deliverd's DEST_STATE_FILE_MAX */
-#define SUM_STATE_FILE	"shaping.state"
-#define SUM_STATE_VER	"SMTPGATE-SHAPING 1"
+#define SUM_NBUCKETS  7
+#define SUM_TEXT_ROWS 100 /* the text table's top rows (--json: all) */
+#define SUM_STATE_MAX \
+	((8192 + 4096) * 1024 + 64) /* deliverd's DEST_STATE_FILE_MAX */
+#define SUM_STATE_FILE "shaping.state"
+#define SUM_STATE_VER  "SMTPGATE-SHAPING 1"
 
-static const char *const sum_bucket_names[SUM_NBUCKETS] = {
-	"0-5m", "5-10m", "10-20m", "20-40m", "40-80m", "80-160m", "160m+"
-};
+static const char *const sum_bucket_names[SUM_NBUCKETS] = { "0-5m", "5-10m",
+	"10-20m", "20-40m", "40-80m", "80-160m", "160m+" };
 
 struct sum_row {
-	char	 domain[SPOOL_DOMAIN_MAX];
-	size_t	 total;
-	size_t	 n[SUM_NBUCKETS];
+	char   domain[SPOOL_DOMAIN_MAX];
+	size_t total;
+	size_t n[SUM_NBUCKETS];
 };
 
 /* A destination's back-off state from the state file (strings borrowed
  * from the file's text). */
 struct sum_state {
-	const char	*name, *state, *conns, *rate, *why;
-	int64_t		 until;
+	const char *name, *state, *conns, *rate, *why;
+	int64_t	    until;
 };
 
 struct sum {
-	struct ctl	*ctl;
+	struct ctl	 *ctl;
 	struct spool_txn *txn;
-	int64_t		 arrival;	/* of the message being counted */
-	struct sum_row	*rows;
-	size_t		 nrows, cap;
-	size_t		*idx;		/* open addressing: row + 1, 0 = empty */
-	size_t		 nidx;
-	struct sum_row	 all;
-	size_t		 held;
-	struct shaping	*sh;
-	char		*stext;
+	int64_t		  arrival; /* of the message being counted */
+	struct sum_row	 *rows;
+	size_t		  nrows, cap;
+	size_t		 *idx; /* open addressing: row + 1, 0 = empty */
+	size_t		  nidx;
+	struct sum_row	  all;
+	size_t		  held;
+	struct shaping	 *sh;
+	char		 *stext;
 	struct sum_state *st;
-	size_t		 nst;
+	size_t		  nst;
 };
 
 static int
 sum_bucket(int64_t age)
 {
-	int64_t	 lim = 5 * 60;
-	int	 b;
+	int64_t lim = 5 * 60;
+	int	b;
 
 	for (b = 0; b < SUM_NBUCKETS - 1; b++, lim *= 2)
 		if (age < lim)
@@ -76,7 +76,7 @@ sum_bucket(int64_t age)
 static size_t
 sum_hash(const char *s)
 {
-	size_t	 h = 5381;
+	size_t h = 5381;
 
 	for (; *s != '\0'; s++)
 		h = h * 33 + (unsigned char)*s;
@@ -86,14 +86,14 @@ sum_hash(const char *s)
 static void
 sum_reindex(struct sum *sm)
 {
-	size_t	 i, h;
+	size_t i, h;
 
 	free(sm->idx);
 	sm->nidx = sm->cap * 2;
 	sm->idx = xcalloc(sm->nidx, sizeof(*sm->idx));
 	for (i = 0; i < sm->nrows; i++) {
-		for (h = sum_hash(sm->rows[i].domain) % sm->nidx; sm->idx[h] != 0;
-		    h = (h + 1) % sm->nidx)
+		for (h = sum_hash(sm->rows[i].domain) % sm->nidx;
+		     sm->idx[h] != 0; h = (h + 1) % sm->nidx)
 			;
 		sm->idx[h] = i + 1;
 	}
@@ -102,10 +102,10 @@ sum_reindex(struct sum *sm)
 static struct sum_row *
 sum_row(struct sum *sm, const char *domain)
 {
-	size_t	 h;
+	size_t h;
 
-	for (h = sm->nidx ? sum_hash(domain) % sm->nidx : 0; sm->nidx && sm->idx[h] != 0;
-	    h = (h + 1) % sm->nidx)
+	for (h = sm->nidx ? sum_hash(domain) % sm->nidx : 0;
+	     sm->nidx && sm->idx[h] != 0; h = (h + 1) % sm->nidx)
 		if (strcmp(sm->rows[sm->idx[h] - 1].domain, domain) == 0)
 			return &sm->rows[sm->idx[h] - 1];
 	if (sm->nrows == sm->cap) {
@@ -115,21 +115,22 @@ sum_row(struct sum *sm, const char *domain)
 	memset(&sm->rows[sm->nrows], 0, sizeof(sm->rows[0]));
 	(void)str_copy(sm->rows[sm->nrows].domain, SPOOL_DOMAIN_MAX, domain);
 	sm->nrows++;
-	sum_reindex(sm);	/* amortised: only when a domain is new */
+	sum_reindex(sm); /* amortised: only when a domain is new */
 	return &sm->rows[sm->nrows - 1];
 }
 
 static int
 sum_rcpt_cb(const struct spool_rcpt *sr, void *arg)
 {
-	struct sum	*sm = arg;
-	const char	*at = strrchr(sr->sr_addr, '@');
-	char		 dom[SPOOL_DOMAIN_MAX] = "";
-	struct sum_row	*r;
-	size_t		 i;
-	int		 b;
+	struct sum     *sm = arg;
+	const char     *at = strrchr(sr->sr_addr, '@');
+	char		dom[SPOOL_DOMAIN_MAX] = "";
+	struct sum_row *r;
+	size_t		i;
+	int		b;
 
-	if (sr->sr_state != SPOOL_RS_QUEUED && sr->sr_state != SPOOL_RS_DEFERRED)
+	if (sr->sr_state != SPOOL_RS_QUEUED &&
+	    sr->sr_state != SPOOL_RS_DEFERRED)
 		return 0;
 	for (i = 0; at != NULL && at[i + 1] != '\0' && i + 1 < sizeof(dom); i++)
 		dom[i] = (char)tolower((unsigned char)at[i + 1]);
@@ -146,8 +147,8 @@ sum_rcpt_cb(const struct spool_rcpt *sr, void *arg)
 static int
 sum_msg_cb(const struct spool_msg *m, void *arg)
 {
-	struct sum	*sm = arg;
-	int		 rc;
+	struct sum *sm = arg;
+	int	    rc;
 
 	if (m->sm_npending == 0)
 		return 0;
@@ -167,8 +168,8 @@ sum_msg_cb(const struct spool_msg *m, void *arg)
 static void
 sum_load_shaping(struct sum *sm)
 {
-	const struct conf	*cf = sm->ctl->cf;
-	char			 why[1024];
+	const struct conf *cf = sm->ctl->cf;
+	char		   why[1024];
 
 	if (cf->cf_shaping_file[0] == '\0')
 		return;
@@ -185,45 +186,50 @@ sum_load_shaping(struct sum *sm)
 static void
 sum_load_states(struct sum *sm)
 {
-	char		 path[4096], *line, *next, *f[7];
-	size_t		 len, k;
+	char   path[4096], *line, *next, *f[7];
+	size_t len, k;
 
 	if (snprintf(path, sizeof(path), "%s/%s", sm->ctl->cf->cf_spool_dir,
-	    SUM_STATE_FILE) >= (int)sizeof(path) ||
+		SUM_STATE_FILE) >= (int)sizeof(path) ||
 	    fsx_read_file(path, SUM_STATE_MAX, &sm->stext, &len) == -1)
-		return;		/* none yet: every destination is normal */
-	if (strncmp(sm->stext, SUM_STATE_VER "\n", sizeof(SUM_STATE_VER)) != 0) {
+		return; /* none yet: every destination is normal */
+	if (strncmp(sm->stext, SUM_STATE_VER "\n", sizeof(SUM_STATE_VER)) !=
+	    0) {
 		ctl_warn("%s: not a state file of this version: ignored", path);
 		return;
 	}
 	for (line = strchr(sm->stext, '\n') + 1; *line != '\0'; line = next) {
 		next = strchr(line, '\n');
 		next = next ? (*next = '\0', next + 1) : line + strlen(line);
-		for (k = 0, f[0] = line; k < 6 && (f[k + 1] = strchr(f[k], '\t')) != NULL; k++)
+		for (k = 0, f[0] = line;
+		     k < 6 && (f[k + 1] = strchr(f[k], '\t')) != NULL; k++)
 			*f[k + 1]++ = '\0';
 		if (k != 6)
 			continue;
 		sm->st = xreallocarray(sm->st, sm->nst + 1, sizeof(*sm->st));
-		sm->st[sm->nst++] = (struct sum_state){ .name = f[0], .state = f[1],
-		    .until = strtoll(f[2], NULL, 10), .conns = f[3], .rate = f[4],
-		    .why = f[6] };
+		sm->st[sm->nst++] = (struct sum_state){ .name = f[0],
+			.state = f[1],
+			.until = strtoll(f[2], NULL, 10),
+			.conns = f[3],
+			.rate = f[4],
+			.why = f[6] };
 	}
 }
 
 /* What applies to a domain's destination. */
 struct sum_dest {
-	char			 name[SPOOL_DOMAIN_MAX + 8];
-	const char		*state;		/* normal, slowed, suspended */
-	int64_t			 until;
-	struct shaping_limits	 lim;
-	char			 conns[16], rate[32];
-	const char		*why;
+	char		      name[SPOOL_DOMAIN_MAX + 8];
+	const char	     *state; /* normal, slowed, suspended */
+	int64_t		      until;
+	struct shaping_limits lim;
+	char		      conns[16], rate[32];
+	const char	     *why;
 };
 
 static int
 sum_rule(const struct shaping *sh, const char *name)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = 0; sh != NULL && i < sh->sh_nrules; i++)
 		if (strcmp(sh->sh_rules[i].sr_name, name) == 0)
@@ -234,23 +240,25 @@ sum_rule(const struct shaping *sh, const char *name)
 static void
 sum_dest(const struct sum *sm, const char *domain, struct sum_dest *d)
 {
-	const struct conf	*cf = sm->ctl->cf;
-	bool			 relay = cf->cf_relayhost[0] != '\0';
-	uint32_t		 nw = (uint32_t)cf->cf_deliverd_workers;
-	size_t			 i;
+	const struct conf *cf = sm->ctl->cf;
+	bool		   relay = cf->cf_relayhost[0] != '\0';
+	uint32_t	   nw = (uint32_t)cf->cf_deliverd_workers;
+	size_t		   i;
 
 	if (relay)
 		(void)str_copy(d->name, sizeof(d->name), cf->cf_relayhost);
 	else
 		shaping_dest_name(sm->sh, domain, d->name, sizeof(d->name));
 	/* a domain deliverd found under a rule by its MX host */
-	for (i = 0; !relay && shaping_match(sm->sh, domain) < 0 && i < sm->nst; i++)
-		if (strcmp(sm->st[i].state, "via") == 0 && strcmp(sm->st[i].name, domain) == 0)
+	for (i = 0; !relay && shaping_match(sm->sh, domain) < 0 && i < sm->nst;
+	     i++)
+		if (strcmp(sm->st[i].state, "via") == 0 &&
+		    strcmp(sm->st[i].name, domain) == 0)
 			(void)str_copy(d->name, sizeof(d->name), sm->st[i].why);
 	shaping_effective(sm->sh, sum_rule(sm->sh, d->name), nw,
 	    (uint32_t)cf->cf_max_msgs_per_connection, 500, &d->lim);
 	if (relay && sum_rule(sm->sh, d->name) < 0)
-		d->lim.sl_conns = nw;	/* as deliverd: the only destination */
+		d->lim.sl_conns = nw; /* as deliverd: the only destination */
 	if (d->lim.sl_conns > (uint64_t)cf->cf_dest_concurrency)
 		d->lim.sl_conns = (uint32_t)cf->cf_dest_concurrency;
 	d->state = "normal";
@@ -259,9 +267,10 @@ sum_dest(const struct sum *sm, const char *domain, struct sum_dest *d)
 	(void)snprintf(d->conns, sizeof(d->conns), "%u", d->lim.sl_conns);
 	shaping_rate_format(&d->lim.sl_rate, d->rate, sizeof(d->rate));
 	for (i = 0; i < sm->nst; i++) {
-		if (strcmp(sm->st[i].name, d->name) != 0 || sm->st[i].until <= sm->ctl->now ||
+		if (strcmp(sm->st[i].name, d->name) != 0 ||
+		    sm->st[i].until <= sm->ctl->now ||
 		    strcmp(sm->st[i].state, "via") == 0)
-			continue;	/* ended: deliverd clears it on its next round */
+			continue; /* ended: deliverd clears it on its next round */
 		d->state = sm->st[i].state;
 		d->until = sm->st[i].until;
 		d->why = sm->st[i].why;
@@ -275,7 +284,7 @@ sum_dest(const struct sum *sm, const char *domain, struct sum_dest *d)
 static int
 sum_cmp(const void *a, const void *b)
 {
-	const struct sum_row	*x = a, *y = b;
+	const struct sum_row *x = a, *y = b;
 
 	if (x->total != y->total)
 		return x->total < y->total ? 1 : -1;
@@ -283,10 +292,11 @@ sum_cmp(const void *a, const void *b)
 }
 
 static void
-sum_json_row(struct json_gen *jg, const struct sum_row *r, const struct sum_dest *d)
+sum_json_row(struct json_gen *jg, const struct sum_row *r,
+    const struct sum_dest *d)
 {
-	char	 dt[21];
-	int	 b;
+	char dt[21];
+	int  b;
 
 	json_obj_begin(jg);
 	if (d != NULL) {
@@ -309,8 +319,10 @@ sum_json_row(struct json_gen *jg, const struct sum_row *r, const struct sum_dest
 			json_null(jg);
 		json_kv_int(jg, "connections", strtoll(d->conns, NULL, 10));
 		json_kv_str(jg, "rate", d->rate);
-		json_kv_int(jg, "messages_per_connection", d->lim.sl_msgs_per_conn);
-		json_kv_int(jg, "recipients_per_transaction", d->lim.sl_rcpt_per_tx);
+		json_kv_int(jg, "messages_per_connection",
+		    d->lim.sl_msgs_per_conn);
+		json_kv_int(jg, "recipients_per_transaction",
+		    d->lim.sl_rcpt_per_tx);
 		json_kv_str(jg, "reason", d->why);
 	}
 	json_obj_end(jg);
@@ -319,7 +331,7 @@ sum_json_row(struct json_gen *jg, const struct sum_row *r, const struct sum_dest
 static void
 sum_json(struct sum *sm)
 {
-	struct json_gen	*jg = json_gen_new(false);
+	struct json_gen *jg = json_gen_new(false);
 	struct sum_dest	 d;
 	size_t		 i;
 	int		 b;
@@ -346,10 +358,11 @@ sum_json(struct sum *sm)
 }
 
 static void
-sum_text_row(const char *name, const struct sum_row *r, const struct sum_dest *d)
+sum_text_row(const char *name, const struct sum_row *r,
+    const struct sum_dest *d)
 {
-	char	 t[20];
-	int	 b;
+	char t[20];
+	int  b;
 
 	printf("%-32.32s %7zu", name, r->total);
 	for (b = 0; b < SUM_NBUCKETS; b++)
@@ -372,9 +385,9 @@ sum_text_row(const char *name, const struct sum_row *r, const struct sum_dest *d
 static void
 sum_text(struct sum *sm)
 {
-	struct sum_dest	 d;
-	size_t		 i;
-	int		 b;
+	struct sum_dest d;
+	size_t		i;
+	int		b;
 
 	printf("%-32s %7s", "DOMAIN", "TOTAL");
 	for (b = 0; b < SUM_NBUCKETS; b++)
@@ -386,16 +399,18 @@ sum_text(struct sum *sm)
 		sum_text_row(sm->rows[i].domain, &sm->rows[i], &d);
 	}
 	if (sm->nrows > SUM_TEXT_ROWS)
-		printf("-- %zu more domains (--json lists all)\n", sm->nrows - SUM_TEXT_ROWS);
+		printf("-- %zu more domains (--json lists all)\n",
+		    sm->nrows - SUM_TEXT_ROWS);
 	if (sm->held > 0)
-		printf("-- %zu held message%s not counted\n", sm->held, sm->held == 1 ? "" : "s");
+		printf("-- %zu held message%s not counted\n", sm->held,
+		    sm->held == 1 ? "" : "s");
 }
 
 int
 ctl_queue_summary(struct ctl *ctl, bool json)
 {
-	struct sum	 sm;
-	int		 rc;
+	struct sum sm;
+	int	   rc;
 
 	memset(&sm, 0, sizeof(sm));
 	sm.ctl = ctl;

@@ -35,9 +35,9 @@ ctl_vmsg(const char *fmt, va_list ap)
 void
 ctl_usage(const char *fmt, ...)
 {
-	va_list		 ap;
-	char		 msg[1024];
-	const char	*cur = ctl_help_cur();
+	va_list	    ap;
+	char	    msg[1024];
+	const char *cur = ctl_help_cur();
 
 	va_start(ap, fmt);
 	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -52,7 +52,7 @@ ctl_usage(const char *fmt, ...)
 void
 ctl_die(const char *fmt, ...)
 {
-	va_list	ap;
+	va_list ap;
 
 	va_start(ap, fmt);
 	ctl_vmsg(fmt, ap);
@@ -60,23 +60,27 @@ ctl_die(const char *fmt, ...)
 	exit(CTL_FAIL);
 }
 
-static const char	*ctl_group = "smtpgate";	/* the spool's, once known */
+static const char *ctl_group = "smtpgate"; /* the spool's, once known */
 
 /* What to do about rc, as " (next step)", or "". */
 static const char *
 ctl_rc_hint(int rc, char *buf, size_t size)
 {
 	switch (rc) {
-	case EACCES: case EPERM: case EROFS:
-		(void)snprintf(buf, size, " (run as root or as a member of group %s)",
-		    ctl_group);
+	case EACCES:
+	case EPERM:
+	case EROFS:
+		(void)snprintf(buf, size,
+		    " (run as root or as a member of group %s)", ctl_group);
 		return buf;
-	case ENOSPC: case EDQUOT:
+	case ENOSPC:
+	case EDQUOT:
 		return " (free disk space on the spool's file system)";
 	case SPOOL_EVERSION:
 		return " (start spoold once to migrate it, or run the spoolctl "
-		    "installed with the daemons)";
-	case SPOOL_ECORRUPT: case SPOOL_EDB:
+		       "installed with the daemons)";
+	case SPOOL_ECORRUPT:
+	case SPOOL_EDB:
 		return " (see the daemons' log; spoolctl -v shows more)";
 	default:
 		return "";
@@ -87,11 +91,14 @@ const char *
 ctl_file_hint(int err)
 {
 	switch (err) {
-	case ENOENT: case ENOTDIR:
+	case ENOENT:
+	case ENOTDIR:
 		return " (check the path)";
-	case EACCES: case EPERM:
+	case EACCES:
+	case EPERM:
 		return " (run as root, or make the file readable by you)";
-	case EMSGSIZE: case EFBIG:
+	case EMSGSIZE:
+	case EFBIG:
 		return " (is it the right file?)";
 	default:
 		return "";
@@ -101,7 +108,7 @@ ctl_file_hint(int err)
 void
 ctl_die_rc(int rc, const char *fmt, ...)
 {
-	va_list	ap;
+	va_list ap;
 	char	what[1024], hint[128];
 
 	va_start(ap, fmt);
@@ -109,7 +116,8 @@ ctl_die_rc(int rc, const char *fmt, ...)
 	va_end(ap);
 	if (rc == SPOOL_EFULL)
 		ctl_retry_full();
-	ctl_die("%s: %s%s", what, spool_strerror(rc), ctl_rc_hint(rc, hint, sizeof(hint)));
+	ctl_die("%s: %s%s", what, spool_strerror(rc),
+	    ctl_rc_hint(rc, hint, sizeof(hint)));
 }
 
 bool
@@ -128,7 +136,7 @@ ctl_out_status(int rc)
 	if (fputc('\n', stdout) != EOF && fflush(stdout) != EOF)
 		return rc;
 	if (errno == EPIPE)
-		return rc;	/* the reader has all it wanted */
+		return rc; /* the reader has all it wanted */
 	ctl_warn("write to standard output: %s", strerror(errno));
 	return CTL_FAIL;
 }
@@ -136,7 +144,7 @@ ctl_out_status(int rc)
 void
 ctl_warn(const char *fmt, ...)
 {
-	va_list	ap;
+	va_list ap;
 
 	va_start(ap, fmt);
 	ctl_vmsg(fmt, ap);
@@ -146,21 +154,23 @@ ctl_warn(const char *fmt, ...)
 int
 ctl_getopt(int argc, char **argv, const struct option *lo)
 {
-	int	ch, idx = 0;
+	int ch, idx = 0;
 
 	opterr = 0;
 	ch = getopt_long(argc, argv, ":", lo, &idx);
 	if (ch == '?')
-		ctl_usage("%s: unknown option %s", ctl_help_cur(), argv[optind - 1]);
+		ctl_usage("%s: unknown option %s", ctl_help_cur(),
+		    argv[optind - 1]);
 	if (ch == ':')
-		ctl_usage("%s: option %s needs a value", ctl_help_cur(), argv[optind - 1]);
+		ctl_usage("%s: option %s needs a value", ctl_help_cur(),
+		    argv[optind - 1]);
 	return ch;
 }
 
 void
 ctl_operands(int argc, char **argv, int min, int max, const char *synopsis)
 {
-	int	n = argc - optind;
+	int n = argc - optind;
 
 	if (n < min || n > max)
 		ctl_usage_syn(synopsis);
@@ -169,7 +179,7 @@ ctl_operands(int argc, char **argv, int min, int max, const char *synopsis)
 void
 ctl_usage_syn(const char *synopsis)
 {
-	const char	*cur = ctl_help_cur(), *u = ctl_help_usage(cur);
+	const char *cur = ctl_help_cur(), *u = ctl_help_usage(cur);
 
 	if (synopsis == NULL && u != NULL)
 		ctl_usage("usage: spoolctl %s %s", cur, u);
@@ -179,11 +189,9 @@ ctl_usage_syn(const char *synopsis)
 bool
 ctl_want_json(int argc, char **argv, const char *syn, int min, int max)
 {
-	static const struct option lo[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 }
-	};
-	bool	json = false;
+	static const struct option lo[] = { { "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 } };
+	bool			   json = false;
 
 	while (ctl_getopt(argc, argv, lo) != -1)
 		json = true;
@@ -205,20 +213,21 @@ int
 ctl_dispatch(struct ctl *ctl, const struct ctl_cmd *cmds, int argc, char **argv,
     const char *synopsis)
 {
-	char	what[96];
-	size_t	i, n = 0;
+	char   what[96];
+	size_t i, n = 0;
 
 	if (argc < 2 && synopsis == NULL) {
 		for (i = 0; cmds[i].name != NULL; i++)
-			n += (size_t)snprintf(what + n, n < sizeof(what) ? sizeof(what) - n : 0,
-			    "%s%s", i ? "|" : "", cmds[i].name);
+			n += (size_t)snprintf(what + n,
+			    n < sizeof(what) ? sizeof(what) - n : 0, "%s%s",
+			    i ? "|" : "", cmds[i].name);
 		synopsis = what;
 	}
 	if (argc < 2)
 		ctl_usage("usage: spoolctl %s %s ...", argv[0], synopsis);
 	for (i = 0; cmds[i].name != NULL; i++)
 		if (strcmp(argv[1], cmds[i].name) == 0) {
-			optind = 0;	/* glibc: restart getopt on the new vector */
+			optind = 0; /* glibc: restart getopt on the new vector */
 			ctl_help_set(argv[0], argv[1]);
 			return cmds[i].fn(ctl, argc - 1, argv + 1);
 		}
@@ -229,11 +238,12 @@ ctl_dispatch(struct ctl *ctl, const struct ctl_cmd *cmds, int argc, char **argv,
 void
 ctl_tree_create(struct ctl *ctl)
 {
-	char	why[4400], hint[128];
-	int	rc;
+	char why[4400], hint[128];
+	int  rc;
 
 	if ((rc = spool_tree_create_err(ctl->cf, why, sizeof(why))) != 0)
-		ctl_die("spool tree: %s%s", why, ctl_rc_hint(rc, hint, sizeof(hint)));
+		ctl_die("spool tree: %s%s", why,
+		    ctl_rc_hint(rc, hint, sizeof(hint)));
 }
 
 void
@@ -256,12 +266,14 @@ ctl_prepare(struct ctl *ctl)
 static void
 ctl_grow(struct ctl *ctl)
 {
-	struct spool_map	m;
+	struct spool_map m;
 
 	ctl->grow = false;
 	if (spool_map_grow(ctl->sp, &m))
-		log_info("lmdb map grown: from=%lld, to=%lld, max=%lld; retrying",
-		    (long long)m.mp_grew_from, (long long)m.mp_size, (long long)m.mp_max);
+		log_info(
+		    "lmdb map grown: from=%lld, to=%lld, max=%lld; retrying",
+		    (long long)m.mp_grew_from, (long long)m.mp_size,
+		    (long long)m.mp_max);
 	else
 		ctl->grow_stuck = true;
 }
@@ -269,21 +281,24 @@ ctl_grow(struct ctl *ctl)
 struct spool_txn *
 ctl_begin(struct ctl *ctl, bool write)
 {
-	struct spool_txn	*txn;
-	int			 rc;
+	struct spool_txn *txn;
+	int		  rc;
 
 	ctl_prepare(ctl);
 	if (ctl->sp != NULL && write && !ctl->sp_write)
 		spool_close(&ctl->sp);
 	if (ctl->sp == NULL) {
-		rc = write ? -1 : spool_open(ctl->cf->cf_spool_dir,
-		    ctl->cf->cf_lmdb_map_size, ctl->cf->cf_lmdb_map_max,
-		    SPOOL_RDONLY, &ctl->sp);
+		rc = write
+		    ? -1
+		    : spool_open(ctl->cf->cf_spool_dir,
+			  ctl->cf->cf_lmdb_map_size, ctl->cf->cf_lmdb_map_max,
+			  SPOOL_RDONLY, &ctl->sp);
 		if (rc != 0) {
 			/* writing, or a spool nobody has opened yet: create it */
 			ctl_tree_create(ctl);
 			rc = spool_open(ctl->cf->cf_spool_dir,
-			    ctl->cf->cf_lmdb_map_size, ctl->cf->cf_lmdb_map_max, 0, &ctl->sp);
+			    ctl->cf->cf_lmdb_map_size, ctl->cf->cf_lmdb_map_max,
+			    0, &ctl->sp);
 			ctl->sp_write = true;
 		}
 		if (rc != 0)
@@ -292,14 +307,15 @@ ctl_begin(struct ctl *ctl, bool write)
 	if (write && ctl->grow)
 		ctl_grow(ctl);
 	if ((rc = spool_begin(ctl->sp, write, &txn)) != 0)
-		ctl_die_rc(rc, "begin %s transaction", write ? "write" : "read");
+		ctl_die_rc(rc, "begin %s transaction",
+		    write ? "write" : "read");
 	return txn;
 }
 
 void
 ctl_commit(struct spool_txn **txn)
 {
-	int	rc;
+	int rc;
 
 	if ((rc = spool_commit(txn)) != 0)
 		ctl_die_rc(rc, "commit");
@@ -308,8 +324,8 @@ ctl_commit(struct spool_txn **txn)
 void
 ctl_export_events(struct ctl *ctl)
 {
-	size_t	n = 0;
-	int	rc;
+	size_t n = 0;
+	int    rc;
 
 	if (ctl->sp == NULL)
 		return;
@@ -321,7 +337,7 @@ ctl_export_events(struct ctl *ctl)
 void
 ctl_wake_deliverd(struct ctl *ctl)
 {
-	char	path[4096];
+	char path[4096];
 
 	if (spool_trigger_path(path, sizeof(path), ctl->cf->cf_spool_dir) == 0)
 		trigger_pull(path);
@@ -330,8 +346,8 @@ ctl_wake_deliverd(struct ctl *ctl)
 void
 ctl_json_print(struct json_gen *jg)
 {
-	const char	*s;
-	size_t		 n;
+	const char *s;
+	size_t	    n;
 
 	s = json_gen_result(jg, &n);
 	(void)fwrite(s, 1, n, stdout);
@@ -341,8 +357,8 @@ ctl_json_print(struct json_gen *jg)
 void
 ctl_time(int64_t t, char dst[20])
 {
-	struct tm	tm;
-	time_t		tt = (time_t)t;
+	struct tm tm;
+	time_t	  tt = (time_t)t;
 
 	if (gmtime_r(&tt, &tm) == NULL ||
 	    strftime(dst, 20, "%Y-%m-%d %H:%M:%S", &tm) == 0)
@@ -352,13 +368,13 @@ ctl_time(int64_t t, char dst[20])
 bool
 ctl_login_ok(const char *s)
 {
-	size_t	i;
+	size_t i;
 
 	if (s[0] == '\0' || strlen(s) >= SPOOL_LOGIN_MAX)
 		return false;
 	for (i = 0; s[i] != '\0'; i++)
-		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f ||
-		    s[i] == '/' || s[i] == ':')
+		if ((unsigned char)s[i] <= 0x20 ||
+		    (unsigned char)s[i] >= 0x7f || s[i] == '/' || s[i] == ':')
 			return false;
 	return true;
 }
@@ -367,12 +383,13 @@ size_t
 ctl_addr_lines(char *data, size_t len, struct buf *out, const char *where,
     const char *toobig)
 {
-	char	*line, *next, *end;
-	size_t	 lineno = 0, n = 0;
+	char  *line, *next, *end;
+	size_t lineno = 0, n = 0;
 
 	for (line = data; line != NULL && line < data + len; line = next) {
 		lineno++;
-		if ((end = memchr(line, '\n', (size_t)(data + len - line))) == NULL)
+		if ((end = memchr(line, '\n', (size_t)(data + len - line))) ==
+		    NULL)
 			end = data + len;
 		next = end + 1;
 		while (end > line && isspace((unsigned char)end[-1]))
@@ -383,7 +400,8 @@ ctl_addr_lines(char *data, size_t len, struct buf *out, const char *where,
 			continue;
 		*end = '\0';
 		if (!ctl_addr_ok(line))
-			ctl_usage("%s%zu: \"%s\" is not an address", where, lineno, line);
+			ctl_usage("%s%zu: \"%s\" is not an address", where,
+			    lineno, line);
 		if (buf_append(out, line, (size_t)(end - line) + 1) == -1)
 			ctl_die("%s", toobig);
 		n++;
@@ -393,13 +411,15 @@ ctl_addr_lines(char *data, size_t len, struct buf *out, const char *where,
 
 void
 ctl_addrs_add(struct ctl *ctl, const char *login, const struct buf *addrs,
-    size_t n, int (*put)(struct spool_txn *, const char *login,
-    const char *addr, void *arg), void *arg, const char *what)
+    size_t n,
+    int (*put)(struct spool_txn *, const char *login, const char *addr,
+	void *arg),
+    void *arg, const char *what)
 {
-	struct spool_txn	*txn = NULL;
-	const char		*a;
-	size_t			 i, off;
-	int			 rc;
+	struct spool_txn *txn = NULL;
+	const char	 *a;
+	size_t		  i, off;
+	int		  rc;
 
 	for (i = 0, off = 0; i < n; i++, off += strlen(a) + 1) {
 		a = addrs->data + off;
@@ -419,14 +439,14 @@ ctl_addrs_add(struct ctl *ctl, const char *login, const struct buf *addrs,
 bool
 ctl_domain_ok(const char *s)
 {
-	size_t	i, n = strlen(s);
+	size_t i, n = strlen(s);
 
 	if (n == 0 || n >= SPOOL_DOMAIN_MAX || s[0] == '.' || s[0] == '-' ||
 	    s[n - 1] == '.' || strstr(s, "..") != NULL)
 		return false;
 	for (i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '.' &&
-		    s[i] != '_')
+		if (!isalnum((unsigned char)s[i]) && s[i] != '-' &&
+		    s[i] != '.' && s[i] != '_')
 			return false;
 	return true;
 }
@@ -434,15 +454,15 @@ ctl_domain_ok(const char *s)
 bool
 ctl_addr_ok(const char *s)
 {
-	const char	*at = strrchr(s, '@');
-	size_t		 i;
+	const char *at = strrchr(s, '@');
+	size_t	    i;
 
 	if (at == NULL || at == s || strlen(s) >= SPOOL_ADDR_MAX ||
 	    !ctl_domain_ok(at + 1))
 		return false;
 	for (i = 0; s + i < at; i++)
-		if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f || s[i] == '<' ||
-		    s[i] == '>')
+		if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f ||
+		    s[i] == '<' || s[i] == '>')
 			return false;
 	return true;
 }
@@ -452,15 +472,16 @@ ctl_qid_known(const char *qid)
 {
 	if (qid_ok(qid))
 		return true;
-	ctl_warn("no message %s (not a queue id; spoolctl queue lists them)", qid);
+	ctl_warn("no message %s (not a queue id; spoolctl queue lists them)",
+	    qid);
 	return false;
 }
 
 void
 ctl_need_account(struct spool_txn *txn, const char *login)
 {
-	struct spool_account	*sa;
-	int			 rc;
+	struct spool_account *sa;
+	int		      rc;
 
 	sa = calloc(1, sizeof(*sa));
 	if (sa == NULL)
@@ -484,9 +505,9 @@ ctl_ev_str(const struct json_val *obj, const char *key)
 int
 ctl_event_parse(const char *json, size_t len, struct ctl_event *ev)
 {
-	const struct json_val	*issue, *gate;
-	char			*copy, err[128];
-	int64_t			 id;
+	const struct json_val *issue, *gate;
+	char		      *copy, err[128];
+	int64_t		       id;
 
 	memset(ev, 0, sizeof(*ev));
 	if ((copy = malloc(len + 1)) == NULL)
@@ -533,11 +554,14 @@ ctl_event_free(struct ctl_event *ev)
 int
 ctl_category(const char *name, const char *cmd)
 {
-	enum bounce_cat	 c = bounce_cat_parse(name);
+	enum bounce_cat c = bounce_cat_parse(name);
 
 	if (c == BOUNCE_NONE)
-		ctl_usage("%s: --category %s: not a category (bad-mailbox, bad-domain, "
-		    "inactive-mailbox, quota, policy, spam, virus, routing, protocol, "
-		    "no-answer, relaying-denied, expired, other)", cmd, name);
+		ctl_usage("%s: --category %s: not a category (bad-mailbox, "
+			  "bad-domain, "
+			  "inactive-mailbox, quota, policy, spam, virus, "
+			  "routing, protocol, "
+			  "no-answer, relaying-denied, expired, other)",
+		    cmd, name);
 	return (int)c;
 }

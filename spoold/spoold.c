@@ -37,22 +37,23 @@
 #include "spoold_prune.h"
 #include "xmem.h"
 
-#define SPOOLD_BACKOFF_MAX	60	/* seconds between retries after a disk/map error */
-#define SPOOLD_SCAN_MAX		16384	/* names filed per chunk of a pass */
+#define SPOOLD_BACKOFF_MAX \
+	60 /* seconds between retries after a disk/map error */
+#define SPOOLD_SCAN_MAX 16384 /* names filed per chunk of a pass */
 
 /* One pass: a single directory scan, filed in chunks as it goes. */
 struct spoold_names {
-	char	(*v)[SPOOLD_NAME_MAX];
-	size_t	 n, max;
-	struct spoold	*sd;
-	size_t	 total;		/* filed in this pass */
-	size_t	 seen;		/* names the scan reported */
-	int	 rc;		/* a transient error stopped the pass */
+	char (*v)[SPOOLD_NAME_MAX];
+	size_t	       n, max;
+	struct spoold *sd;
+	size_t	       total; /* filed in this pass */
+	size_t	       seen;  /* names the scan reported */
+	int	       rc;    /* a transient error stopped the pass */
 };
 
 static int spoold_file_names(struct spoold *, struct spoold_names *, size_t *);
 
-static struct spoold_metrics *spoold_metrics;	/* metrics_listen, or NULL */
+static struct spoold_metrics *spoold_metrics; /* metrics_listen, or NULL */
 
 static int
 spoold_name_cmp(const void *a, const void *b)
@@ -64,7 +65,7 @@ spoold_name_cmp(const void *a, const void *b)
 static int
 spoold_flush(struct spoold_names *nm)
 {
-	size_t	 done;
+	size_t done;
 
 	qsort(nm->v, nm->n, sizeof(*nm->v), spoold_name_cmp);
 	nm->rc = spoold_file_names(nm->sd, nm, &done);
@@ -81,7 +82,7 @@ spoold_collect(const char *name, void *arg)
 	if (name[0] == '.')
 		return 0;
 	if (str_copy(nm->v[nm->n], SPOOLD_NAME_MAX, name) == -1)
-		return 0;	/* not ours: no QID is that long; left alone */
+		return 0; /* not ours: no QID is that long; left alone */
 	nm->seen++;
 	return ++nm->n == nm->max ? spoold_flush(nm) : 0;
 }
@@ -91,12 +92,13 @@ spoold_collect(const char *name, void *arg)
 static bool
 spoold_map_grown(struct spoold *sd)
 {
-	struct spool_map	m;
+	struct spool_map m;
 
 	if (!spool_map_grown(sd->sd_sp, &m))
 		return false;
-	log_info("lmdb map grown: from=%lld, to=%lld, max=%lld", (long long)m.mp_grew_from,
-	    (long long)m.mp_size, (long long)m.mp_max);
+	log_info("lmdb map grown: from=%lld, to=%lld, max=%lld",
+	    (long long)m.mp_grew_from, (long long)m.mp_size,
+	    (long long)m.mp_max);
 	return true;
 }
 
@@ -109,8 +111,8 @@ spoold_map_grown(struct spoold *sd)
 static int
 spoold_file_names(struct spoold *sd, struct spoold_names *nm, size_t *done_r)
 {
-	size_t	 i = 0, n, bad, batch = (size_t)sd->sd_cf->cf_spoold_batch;
-	int	 rc;
+	size_t i = 0, n, bad, batch = (size_t)sd->sd_cf->cf_spoold_batch;
+	int    rc;
 
 	*done_r = 0;
 	while (i < nm->n) {
@@ -119,7 +121,8 @@ spoold_file_names(struct spoold *sd, struct spoold_names *nm, size_t *done_r)
 		if (rc == SPOOL_EFULL && spoold_map_grown(sd))
 			rc = spoold_file_batch(sd, nm->v + i, n, &bad);
 		if (rc != 0 && spoold_error_transient(rc)) {
-			log_warnx("filing stopped: %s; files stay in incoming/new, retrying",
+			log_warnx("filing stopped: %s; files stay in "
+				  "incoming/new, retrying",
 			    spool_strerror(rc));
 			return rc;
 		}
@@ -149,24 +152,27 @@ spoold_file_names(struct spoold *sd, struct spoold_names *nm, size_t *done_r)
 static int
 spoold_pass(struct spoold *sd)
 {
-	struct spoold_names	 nm = { .sd = sd, .max = SPOOLD_SCAN_MAX };
-	int64_t			 t0;
-	double			 secs;
-	int			 rc;
+	struct spoold_names nm = { .sd = sd, .max = SPOOLD_SCAN_MAX };
+	int64_t		    t0;
+	double		    secs;
+	int		    rc;
 
 	if ((rc = spoold_maildrop_pass(sd)) != 0)
 		log_warnx("maildrop: %s (retried)", spool_strerror(rc));
 	nm.v = xcalloc(nm.max, sizeof(*nm.v));
 	t0 = ev_clock_ms();
-	rc = spool_scan_stream(sd->sd_cf->cf_spool_dir, SPOOL_NEW, spoold_collect, &nm);
+	rc = spool_scan_stream(sd->sd_cf->cf_spool_dir, SPOOL_NEW,
+	    spoold_collect, &nm);
 	if (rc != 0 && rc != 1)
 		log_warnx("scan incoming/new: %s", spool_strerror(rc));
 	else if (nm.rc == 0 && nm.n > 0)
 		(void)spoold_flush(&nm);
 	secs = (double)(ev_clock_ms() - t0) / 1000.0;
 	if (nm.total > 0)
-		log_info("pass: files=%zu, scanned=%zu, seconds=%.3f, rate=%.0f/s, batch=%lld",
-		    nm.total, nm.seen, secs, secs > 0 ? (double)nm.total / secs : 0.0,
+		log_info("pass: files=%zu, scanned=%zu, seconds=%.3f, "
+			 "rate=%.0f/s, batch=%lld",
+		    nm.total, nm.seen, secs,
+		    secs > 0 ? (double)nm.total / secs : 0.0,
 		    (long long)sd->sd_cf->cf_spoold_batch);
 	free(nm.v);
 	return nm.rc != 0 ? nm.rc : rc == 1 ? 0 : rc;
@@ -175,15 +181,16 @@ spoold_pass(struct spoold *sd)
 static void
 spoold_reload(struct spoold *sd)
 {
-	struct conf	*ncf;
-	char		 err[1024];
+	struct conf *ncf;
+	char	     err[1024];
 
 	if ((ncf = conf_load(sd->sd_cf->cf_path, err, sizeof(err))) == NULL) {
 		log_warnx("reload: %s (keeping the old configuration)", err);
 		return;
 	}
 	if (strcmp(ncf->cf_spool_dir, sd->sd_cf->cf_spool_dir) != 0)
-		log_warnx("reload: spool_dir change needs a restart; keeping %s",
+		log_warnx(
+		    "reload: spool_dir change needs a restart; keeping %s",
 		    sd->sd_cf->cf_spool_dir);
 	if (strcmp(ncf->cf_metrics_listen, sd->sd_cf->cf_metrics_listen) != 0)
 		log_warnx("reload: metrics_listen change needs a restart");
@@ -200,8 +207,8 @@ spoold_reload(struct spoold *sd)
 static int
 spoold_watch(const char *spool_dir)
 {
-	char	 dir[4096], md[4096];
-	int	 fd;
+	char dir[4096], md[4096];
+	int  fd;
 
 	if (spool_path(dir, sizeof(dir), spool_dir, SPOOL_NEW, NULL) == -1 ||
 	    spool_path(md, sizeof(md), spool_dir, SPOOL_MAILDROP, NULL) == -1)
@@ -210,20 +217,22 @@ spoold_watch(const char *spool_dir)
 		log_warn("inotify_init1 (falling back to rescans)");
 		return -1;
 	}
-	if (inotify_add_watch(fd, dir, IN_MOVED_TO | IN_CLOSE_WRITE | IN_ONLYDIR) == -1) {
+	if (inotify_add_watch(fd, dir,
+		IN_MOVED_TO | IN_CLOSE_WRITE | IN_ONLYDIR) == -1) {
 		log_warn("inotify_add_watch %s (falling back to rescans)", dir);
 		(void)close(fd);
 		return -1;
 	}
 	if (inotify_add_watch(fd, md, IN_MOVED_TO | IN_ONLYDIR) == -1)
-		log_warn("inotify_add_watch %s (local mail waits for rescans)", md);
+		log_warn("inotify_add_watch %s (local mail waits for rescans)",
+		    md);
 	return fd;
 }
 
 static void
 spoold_drain(int fd)
 {
-	char	 b[16384];
+	char b[16384];
 
 	while (read(fd, b, sizeof(b)) > 0)
 		;
@@ -233,24 +242,26 @@ spoold_drain(int fd)
 static void
 spoold_lock(const char *spool_dir)
 {
-	char	 dir[4096];
-	int	 fd;
+	char dir[4096];
+	int  fd;
 
 	if (spool_path(dir, sizeof(dir), spool_dir, SPOOL_NEW, NULL) == -1 ||
 	    (fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		log_fatal("open %s", spool_dir);
 	if (flock(fd, LOCK_EX | LOCK_NB) == -1)
-		log_fatalx("another spoold is filing %s (lock on incoming/new)", dir);
+		log_fatalx("another spoold is filing %s (lock on incoming/new)",
+		    dir);
 	/* fd stays open: the lock lives as long as the process */
 }
 
 static void
 spoold_cleanup_tmp(const struct spoold *sd)
 {
-	size_t	 n = 0;
-	int	 rc;
+	size_t n = 0;
+	int    rc;
 
-	rc = spool_tmp_cleanup(sd->sd_cf->cf_spool_dir, sd->sd_cf->cf_stale_tmp_age, &n);
+	rc = spool_tmp_cleanup(sd->sd_cf->cf_spool_dir,
+	    sd->sd_cf->cf_stale_tmp_age, &n);
 	if (rc != 0)
 		log_warnx("clean incoming/tmp: %s", spool_strerror(rc));
 	else if (n > 0)
@@ -267,24 +278,27 @@ spoold_cleanup_tmp(const struct spoold *sd)
 static void
 spoold_storage_check(struct spoold *sd)
 {
-	static bool		 low;
-	struct spool_map	 m;
-	int64_t			 min = spool_space_min(sd->sd_cf), avail;
-	int			 rc;
+	static bool	 low;
+	struct spool_map m;
+	int64_t		 min = spool_space_min(sd->sd_cf), avail;
+	int		 rc;
 
 	spool_map_info(sd->sd_sp, &m);
-	if (m.mp_grew_from != 0)	/* by a write other than filing */
+	if (m.mp_grew_from != 0) /* by a write other than filing */
 		log_info("lmdb map grown: from=%lld, to=%lld, max=%lld",
-		    (long long)m.mp_grew_from, (long long)m.mp_size, (long long)m.mp_max);
+		    (long long)m.mp_grew_from, (long long)m.mp_size,
+		    (long long)m.mp_max);
 	if (m.mp_readers > 0)
 		log_info("cleared %u stale lmdb reader slot(s)", m.mp_readers);
 	rc = spool_space_check(sd->sd_cf->cf_spool_dir, min, &avail);
 	if (rc == ENOSPC && !low)
-		log_warnx("spool file system below min_free_space: free=%lld, "
+		log_warnx(
+		    "spool file system below min_free_space: free=%lld, "
 		    "min_free_space=%lld; smtpd answers 452, filing goes on",
 		    (long long)avail, (long long)min);
 	else if (rc == 0 && low)
-		log_info("spool file system above min_free_space again: free=%lld",
+		log_info(
+		    "spool file system above min_free_space again: free=%lld",
 		    (long long)avail);
 	if (rc == 0 || rc == ENOSPC)
 		low = rc == ENOSPC;
@@ -299,10 +313,11 @@ spoold_storage_check(struct spoold *sd)
 static void
 spoold_export_retry(struct spoold *sd)
 {
-	size_t	 n = 0;
-	int	 rc;
+	size_t n = 0;
+	int    rc;
 
-	if ((rc = spool_events_export(sd->sd_sp, sd->sd_cf->cf_event_log, &n)) != 0) {
+	if ((rc = spool_events_export(sd->sd_sp, sd->sd_cf->cf_event_log,
+		 &n)) != 0) {
 		log_warnx("events export to %s: %s", sd->sd_cf->cf_event_log,
 		    spool_strerror(rc));
 		sd->sd_export_pending = true;
@@ -315,14 +330,14 @@ spoold_export_retry(struct spoold *sd)
 
 /* The loop's state: what wakes a pass, and the back-off after a failed one. */
 struct spoold_loop {
-	struct spoold		*lp_sd;
-	struct ev		*lp_ev;
-	struct ev_timer		 lp_scan;	/* rescan: every spoold_rescan_interval */
-	struct ev_timer		 lp_pass;	/* a pass is due (dirty) */
-	struct spoold_prune	 lp_prune;
-	int64_t			 lp_retry_at;	/* no pass before (after a failure) */
-	int64_t			 lp_backoff;	/* ms */
-	int			 lp_ifd;
+	struct spoold	   *lp_sd;
+	struct ev	   *lp_ev;
+	struct ev_timer	    lp_scan; /* rescan: every spoold_rescan_interval */
+	struct ev_timer	    lp_pass; /* a pass is due (dirty) */
+	struct spoold_prune lp_prune;
+	int64_t		    lp_retry_at; /* no pass before (after a failure) */
+	int64_t		    lp_backoff;	 /* ms */
+	int		    lp_ifd;
 };
 
 /* Something may wait in incoming/new: a pass, at once or after the back-off. */
@@ -337,7 +352,7 @@ spoold_dirty(struct spoold_loop *lp)
 static void
 spoold_on_pass(struct ev *e, struct ev_timer *t, void *arg)
 {
-	struct spoold_loop	*lp = arg;
+	struct spoold_loop *lp = arg;
 
 	(void)e;
 	(void)t;
@@ -345,8 +360,9 @@ spoold_on_pass(struct ev *e, struct ev_timer *t, void *arg)
 		return;
 	if (spoold_pass(lp->lp_sd) != 0) {
 		lp->lp_retry_at = ev_now_ms() + lp->lp_backoff;
-		lp->lp_backoff = lp->lp_backoff * 2 > SPOOLD_BACKOFF_MAX * 1000 ?
-		    SPOOLD_BACKOFF_MAX * 1000 : lp->lp_backoff * 2;
+		lp->lp_backoff = lp->lp_backoff * 2 > SPOOLD_BACKOFF_MAX * 1000
+		    ? SPOOLD_BACKOFF_MAX * 1000
+		    : lp->lp_backoff * 2;
 		spoold_dirty(lp);
 		return;
 	}
@@ -358,8 +374,8 @@ spoold_on_pass(struct ev *e, struct ev_timer *t, void *arg)
 static void
 spoold_on_scan(struct ev *e, struct ev_timer *t, void *arg)
 {
-	struct spoold_loop	*lp = arg;
-	struct spoold		*sd = lp->lp_sd;
+	struct spoold_loop *lp = arg;
+	struct spoold	   *sd = lp->lp_sd;
 
 	spoold_cleanup_tmp(sd);
 	spoold_export_retry(sd);
@@ -367,7 +383,8 @@ spoold_on_scan(struct ev *e, struct ev_timer *t, void *arg)
 	spoold_prune_done(sd);
 	spoold_dirty(lp);
 	/* the interval of the configuration in force (SIGHUP may change it) */
-	(void)ev_timer_arm(e, t, (int64_t)sd->sd_cf->cf_spoold_rescan_interval * 1000, 0);
+	(void)ev_timer_arm(e, t,
+	    (int64_t)sd->sd_cf->cf_spoold_rescan_interval * 1000, 0);
 }
 
 static void
@@ -382,7 +399,7 @@ spoold_on_inotify(struct ev *e, int fd, unsigned revents, void *arg)
 static void
 spoold_on_signal(struct ev *e, unsigned sigs, void *arg)
 {
-	struct spoold_loop	*lp = arg;
+	struct spoold_loop *lp = arg;
 
 	if (sigs & SIG_HUP)
 		spoold_reload(lp->lp_sd);
@@ -397,7 +414,7 @@ spoold_on_signal(struct ev *e, unsigned sigs, void *arg)
 static bool
 spoold_before_poll(struct ev *e, void *arg)
 {
-	struct spoold_loop	*lp = arg;
+	struct spoold_loop *lp = arg;
 
 	(void)e;
 	if (sig_stopping())
@@ -408,18 +425,22 @@ spoold_before_poll(struct ev *e, void *arg)
 static void
 spoold_loop(struct spoold *sd, int ifd)
 {
-	struct spoold_loop	 lp = { .lp_sd = sd, .lp_ifd = ifd, .lp_backoff = 1000 };
+	struct spoold_loop lp = { .lp_sd = sd,
+		.lp_ifd = ifd,
+		.lp_backoff = 1000 };
 
 	/* the self-pipe, inotify; two timers and the metrics child's */
 	if ((lp.lp_ev = ev_new(2, 3)) == NULL)
 		log_fatal("ev_new");
 	if (ev_signal(lp.lp_ev, spoold_on_signal, &lp) == -1 ||
-	    (ifd != -1 && ev_fd_add(lp.lp_ev, ifd, EV_READ, spoold_on_inotify, &lp) == -1))
+	    (ifd != -1 &&
+		ev_fd_add(lp.lp_ev, ifd, EV_READ, spoold_on_inotify, &lp) ==
+		    -1))
 		log_fatal("ev");
 	ev_timer_init(&lp.lp_scan, spoold_on_scan, &lp);
 	ev_timer_init(&lp.lp_pass, spoold_on_pass, &lp);
 	ev_before_poll(lp.lp_ev, spoold_before_poll, &lp);
-	(void)ev_timer_arm(lp.lp_ev, &lp.lp_scan, 0, 0);	/* at start */
+	(void)ev_timer_arm(lp.lp_ev, &lp.lp_scan, 0, 0); /* at start */
 	spoold_metrics_start(spoold_metrics, lp.lp_ev, sd->sd_cf);
 	if (!sig_stopping())
 		ev_run(lp.lp_ev);
@@ -431,23 +452,24 @@ spoold_loop(struct spoold *sd, int ifd)
 static void
 spoold_ids(struct spoold *sd)
 {
-	gid_t	g;
+	gid_t g;
 
 	sd->sd_smtpd_uid = (uid_t)-1;
 	if (priv_is_root() &&
 	    priv_lookup(sd->sd_cf->cf_smtpd_user, &sd->sd_smtpd_uid, &g) == -1)
-		log_fatalx_status(2, "%s: unknown smtpd_user %s", sd->sd_cf->cf_path,
-		    sd->sd_cf->cf_smtpd_user);
+		log_fatalx_status(2, "%s: unknown smtpd_user %s",
+		    sd->sd_cf->cf_path, sd->sd_cf->cf_smtpd_user);
 }
 
 /* Phase 1, as root: the trigger path and whose files incoming/new may hold. */
 static void
 spoold_bind(struct daemon *d)
 {
-	struct spoold	*sd = d->d_arg;
+	struct spoold *sd = d->d_arg;
 
 	sd->sd_cf = d->d_cf;
-	if (spool_trigger_path(sd->sd_trigger, sizeof(sd->sd_trigger), sd->sd_cf->cf_spool_dir) == -1)
+	if (spool_trigger_path(sd->sd_trigger, sizeof(sd->sd_trigger),
+		sd->sd_cf->cf_spool_dir) == -1)
 		log_fatalx("spool_dir too long: %s", sd->sd_cf->cf_spool_dir);
 	spoold_ids(sd);
 	spoold_metrics = spoold_metrics_bind(sd->sd_cf);
@@ -463,26 +485,31 @@ spoold_user(const struct conf *cf)
 static int
 spoold_run(struct daemon *d)
 {
-	struct spoold	*sd = d->d_arg;
-	int		 rc, ifd;
+	struct spoold *sd = d->d_arg;
+	int	       rc, ifd;
 
 	sd->sd_self_uid = geteuid();
 	if (!priv_is_root() && sd->sd_smtpd_uid == (uid_t)-1)
-		sd->sd_smtpd_uid = sd->sd_self_uid;	/* test mode: one user */
+		sd->sd_smtpd_uid = sd->sd_self_uid; /* test mode: one user */
 	spoold_lock(sd->sd_cf->cf_spool_dir);
 	ifd = spoold_watch(sd->sd_cf->cf_spool_dir);
-	if ((rc = spool_open(sd->sd_cf->cf_spool_dir, sd->sd_cf->cf_lmdb_map_size,
-	    sd->sd_cf->cf_lmdb_map_max, 0, &sd->sd_sp)) != 0)
-		log_fatalx("spool_open %s: %s", sd->sd_cf->cf_spool_dir, spool_strerror(rc));
+	if ((rc = spool_open(sd->sd_cf->cf_spool_dir,
+		 sd->sd_cf->cf_lmdb_map_size, sd->sd_cf->cf_lmdb_map_max, 0,
+		 &sd->sd_sp)) != 0)
+		log_fatalx("spool_open %s: %s", sd->sd_cf->cf_spool_dir,
+		    spool_strerror(rc));
 	if ((rc = spool_tag_load(sd->sd_cf->cf_spool_dir, sd->sd_key)) != 0 ||
-	    (rc = spool_tag_made(sd->sd_cf->cf_spool_dir, &sd->sd_key_made)) != 0)
+	    (rc = spool_tag_made(sd->sd_cf->cf_spool_dir, &sd->sd_key_made)) !=
+		0)
 		log_fatalx("envelope key in %s/db: %s", sd->sd_cf->cf_spool_dir,
 		    spool_strerror(rc));
 	spoold_track_init(sd->sd_cf->cf_spool_dir);
-	log_info("started: spool=%s, batch=%lld, rescan=%llds", sd->sd_cf->cf_spool_dir,
-	    (long long)sd->sd_cf->cf_spoold_batch, (long long)sd->sd_cf->cf_spoold_rescan_interval);
+	log_info("started: spool=%s, batch=%lld, rescan=%llds",
+	    sd->sd_cf->cf_spool_dir, (long long)sd->sd_cf->cf_spoold_batch,
+	    (long long)sd->sd_cf->cf_spoold_rescan_interval);
 	spoold_loop(sd, ifd);
-	log_info("stopping: filed=%zu, quarantined=%zu", sd->sd_filed, sd->sd_quarantined);
+	log_info("stopping: filed=%zu, quarantined=%zu", sd->sd_filed,
+	    sd->sd_quarantined);
 	spool_close(&sd->sd_sp);
 	if (ifd != -1)
 		(void)close(ifd);
@@ -493,8 +520,8 @@ spoold_run(struct daemon *d)
 int
 main(int argc, char **argv)
 {
-	static struct spoold		 sd;
-	static const struct daemon_spec	 spec = {
+	static struct spoold		sd;
+	static const struct daemon_spec spec = {
 		.ds_name = "spoold",
 		.ds_spool = spool_tree_create_err,
 		.ds_bind = spoold_bind,

@@ -22,22 +22,22 @@
 
 /* What a complaint needs of the original's delivered event. */
 struct spoold_orig {
-	char		 so_login[SPOOL_LOGIN_MAX];
-	char		 so_qid[QID_SIZE];
-	uint64_t	 so_issue;
-	char		 so_uniq[SPOOL_NAME_MAX];
-	bool		 so_has_uniq;
-	char		 so_from[SPOOL_ADDR_MAX];
-	char		 so_to[SPOOL_ADDR_MAX];
-	char		 so_message_id[SPOOL_MSGID_MAX];
-	uint64_t	 so_seq;	/* the delivered event's log sequence */
+	char	 so_login[SPOOL_LOGIN_MAX];
+	char	 so_qid[QID_SIZE];
+	uint64_t so_issue;
+	char	 so_uniq[SPOOL_NAME_MAX];
+	bool	 so_has_uniq;
+	char	 so_from[SPOOL_ADDR_MAX];
+	char	 so_to[SPOOL_ADDR_MAX];
+	char	 so_message_id[SPOOL_MSGID_MAX];
+	uint64_t so_seq; /* the delivered event's log sequence */
 };
 
 bool
 spoold_complaint_envelope(const struct conf *cf, const struct spool_env *env)
 {
-	const struct conf_list	*l = &cf->cf_complaints_address;
-	size_t			 i, j;
+	const struct conf_list *l = &cf->cf_complaints_address;
+	size_t			i, j;
 
 	if (l->n == 0 || env->pe_nrcpt == 0)
 		return false;
@@ -53,29 +53,34 @@ spoold_complaint_envelope(const struct conf *cf, const struct spool_env *env)
 static void
 spoold_orig_str(char *dst, size_t dstsz, const struct json_val *v)
 {
-	(void)str_copy(dst, dstsz, json_string(v) != NULL ? json_string(v) : "");
+	(void)str_copy(dst, dstsz,
+	    json_string(v) != NULL ? json_string(v) : "");
 }
 
 static int
 spoold_orig_cb(uint64_t seq, const char *json, size_t len, void *arg)
 {
-	struct spoold_orig	*o = arg;
-	struct json_val		*j;
-	const char		*qid;
-	char			 err[64];
-	int64_t			 id;
+	struct spoold_orig *o = arg;
+	struct json_val	   *j;
+	const char	   *qid;
+	char		    err[64];
+	int64_t		    id;
 
 	o->so_seq = seq;
 	j = json_parse_n(json, len, err, sizeof(err));
 	if (j == NULL)
 		return SPOOL_ECORRUPT;
-	spoold_orig_str(o->so_login, sizeof(o->so_login), json_get(j, "account"));
+	spoold_orig_str(o->so_login, sizeof(o->so_login),
+	    json_get(j, "account"));
 	qid = json_string(json_get(j, "queue_id"));
-	(void)str_copy(o->so_qid, sizeof(o->so_qid), qid != NULL && qid_ok(qid) ? qid : "");
+	(void)str_copy(o->so_qid, sizeof(o->so_qid),
+	    qid != NULL && qid_ok(qid) ? qid : "");
 	if (json_integer(json_get(json_get(j, "issue"), "id"), &id) && id > 0)
 		o->so_issue = (uint64_t)id;
-	o->so_has_uniq = json_string(json_get(json_get(j, "gate"), "uniq")) != NULL;
-	spoold_orig_str(o->so_uniq, sizeof(o->so_uniq), json_get(json_get(j, "gate"), "uniq"));
+	o->so_has_uniq = json_string(json_get(json_get(j, "gate"), "uniq")) !=
+	    NULL;
+	spoold_orig_str(o->so_uniq, sizeof(o->so_uniq),
+	    json_get(json_get(j, "gate"), "uniq"));
 	spoold_orig_str(o->so_from, sizeof(o->so_from), json_get(j, "from"));
 	spoold_orig_str(o->so_to, sizeof(o->so_to), json_get(j, "to"));
 	spoold_orig_str(o->so_message_id, sizeof(o->so_message_id),
@@ -89,16 +94,18 @@ spoold_orig_cb(uint64_t seq, const char *json, size_t len, void *arg)
  * larger than ARF_MAX is not read (b->len stays ARF_MAX + 1: too big).
  */
 static int
-spoold_complaint_read(const struct conf *cf, const struct spool_env *env, struct buf *b)
+spoold_complaint_read(const struct conf *cf, const struct spool_env *env,
+    struct buf *b)
 {
-	struct stat	st;
-	char		path[4096], name[QID_SIZE + 8];
-	size_t		want, got = 0;
-	ssize_t		n;
-	int		fd, rc = 0;
+	struct stat st;
+	char	    path[4096], name[QID_SIZE + 8];
+	size_t	    want, got = 0;
+	ssize_t	    n;
+	int	    fd, rc = 0;
 
 	if (str_printf(name, sizeof(name), ".%s.in", env->pe_qid) == -1 ||
-	    spool_path(path, sizeof(path), cf->cf_spool_dir, SPOOL_QUEUE, name) == -1)
+	    spool_path(path, sizeof(path), cf->cf_spool_dir, SPOOL_QUEUE,
+		name) == -1)
 		return ENAMETOOLONG;
 	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
 		return errno;
@@ -108,12 +115,13 @@ spoold_complaint_read(const struct conf *cf, const struct spool_env *env, struct
 	}
 	want = (size_t)(st.st_size - (off_t)env->pe_hdrlen);
 	if (want > ARF_MAX) {
-		b->len = (size_t)ARF_MAX + 1;	/* arf_parse: too big */
+		b->len = (size_t)ARF_MAX + 1; /* arf_parse: too big */
 		goto out;
 	}
 	b->data = xmalloc(want + 1);
 	while (got < want) {
-		n = pread(fd, b->data + got, want - got, (off_t)env->pe_hdrlen + (off_t)got);
+		n = pread(fd, b->data + got, want - got,
+		    (off_t)env->pe_hdrlen + (off_t)got);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0) {
@@ -125,7 +133,7 @@ spoold_complaint_read(const struct conf *cf, const struct spool_env *env, struct
 	b->len = got;
 	b->data[got] = '\0';
 out:
-	(void)close(fd);	/* read-only */
+	(void)close(fd); /* read-only */
 	return rc;
 }
 
@@ -134,11 +142,11 @@ static int
 spoold_complaint_apply(struct spool_txn *txn, const struct spoold_orig *o,
     const struct arf_report *r, int64_t now)
 {
-	struct spool_event	ev;
-	struct spool_issue	is;
-	char			addr[SPOOL_ADDR_MAX];
-	size_t			i;
-	int			rc;
+	struct spool_event ev;
+	struct spool_issue is;
+	char		   addr[SPOOL_ADDR_MAX];
+	size_t		   i;
+	int		   rc;
 
 	memset(&ev, 0, sizeof(ev));
 	ev.ev_type = SPOOL_EV_COMPLAINED;
@@ -147,7 +155,8 @@ spoold_complaint_apply(struct spool_txn *txn, const struct spoold_orig *o,
 	ev.ev_qid = o->so_qid;
 	ev.ev_issue = o->so_issue;
 	/* an issue pruned before its delivery events (issue_retention shorter) */
-	if (ev.ev_issue != 0 && (rc = spool_issue_get(txn, ev.ev_issue, &is)) != 0) {
+	if (ev.ev_issue != 0 &&
+	    (rc = spool_issue_get(txn, ev.ev_issue, &is)) != 0) {
 		if (rc != SPOOL_ENOTFOUND)
 			return rc;
 		ev.ev_issue = 0;
@@ -156,7 +165,8 @@ spoold_complaint_apply(struct spool_txn *txn, const struct spoold_orig *o,
 	ev.ev_from = o->so_from;
 	ev.ev_to = o->so_to;
 	ev.ev_message_id = o->so_message_id;
-	ev.ev_user_agent = r->ar_user_agent[0] != '\0' ? r->ar_user_agent : NULL;
+	ev.ev_user_agent = r->ar_user_agent[0] != '\0' ? r->ar_user_agent
+						       : NULL;
 	if ((rc = spool_event_add(txn, &ev, NULL)) != 0)
 		return rc;
 	(void)str_copy(addr, sizeof(addr), o->so_to);
@@ -174,7 +184,8 @@ spoold_complaint_apply(struct spool_txn *txn, const struct spoold_orig *o,
  * recipient, pruned with the message's other first events).
  */
 static int
-spoold_complaint_first(struct spool_txn *txn, const struct spoold_orig *o, bool *first_r)
+spoold_complaint_first(struct spool_txn *txn, const struct spoold_orig *o,
+    bool *first_r)
 {
 	return spool_engage_first(txn, o->so_qid, (uint32_t)o->so_seq,
 	    SPOOL_EV_COMPLAINED, first_r);
@@ -186,25 +197,30 @@ static int
 spoold_complaint_match(struct spool_txn *txn, const struct spool_env *env,
     const struct buf *b, int64_t now, struct buf *log)
 {
-	struct arf_report	*r = xcalloc(1, sizeof(*r));
-	struct spoold_orig	*o = xcalloc(1, sizeof(*o));
-	enum arf_status		 st;
-	bool			 first = false;
-	int			 rc = 0;
+	struct arf_report  *r = xcalloc(1, sizeof(*r));
+	struct spoold_orig *o = xcalloc(1, sizeof(*o));
+	enum arf_status	    st;
+	bool		    first = false;
+	int		    rc = 0;
 
 	if ((st = arf_parse(b->data, b->len, r)) != ARF_OK) {
-		(void)buf_printf(log, "%s: complaint report from %s not usable: %s; "
-		    "dropped\n", env->pe_qid, env->pe_client, arf_strerror(st));
+		(void)buf_printf(log,
+		    "%s: complaint report from %s not usable: %s; "
+		    "dropped\n",
+		    env->pe_qid, env->pe_client, arf_strerror(st));
 		goto done;
 	}
 	rc = spool_engage_find_delivered(txn, r->ar_message_id, r->ar_rcpt,
 	    spoold_orig_cb, o);
-	if (rc == SPOOL_ENOTFOUND || (rc == 0 && (o->so_login[0] == '\0' ||
-	    o->so_qid[0] == '\0'))) {
-		(void)buf_printf(log, "%s: complaint report (%s) from %s for "
-		    "message_id=%.200s to=<%.200s> matches no delivered message; "
-		    "dropped\n", env->pe_qid, r->ar_type, env->pe_client,
-		    r->ar_message_id, r->ar_rcpt);
+	if (rc == SPOOL_ENOTFOUND ||
+	    (rc == 0 && (o->so_login[0] == '\0' || o->so_qid[0] == '\0'))) {
+		(void)buf_printf(log,
+		    "%s: complaint report (%s) from %s for "
+		    "message_id=%.200s to=<%.200s> matches no delivered "
+		    "message; "
+		    "dropped\n",
+		    env->pe_qid, r->ar_type, env->pe_client, r->ar_message_id,
+		    r->ar_rcpt);
 		rc = 0;
 		goto done;
 	}
@@ -213,14 +229,16 @@ spoold_complaint_match(struct spool_txn *txn, const struct spool_env *env,
 	    (rc = spool_done_put(txn, env->pe_qid, now)) != 0)
 		goto done;
 	if (!first) {
-		(void)buf_printf(log, "%s: complaint (%s) from report %s: to=<%s>, "
-		    "account=%s: already counted, dropped\n", o->so_qid, r->ar_type,
-		    env->pe_qid, o->so_to, o->so_login);
+		(void)buf_printf(log,
+		    "%s: complaint (%s) from report %s: to=<%s>, "
+		    "account=%s: already counted, dropped\n",
+		    o->so_qid, r->ar_type, env->pe_qid, o->so_to, o->so_login);
 		goto done;
 	}
-	(void)buf_printf(log, "%s: complaint (%s) from report %s: to=<%s>, account=%s, "
-	    "status=complained, stop-listed\n", o->so_qid, r->ar_type, env->pe_qid,
-	    o->so_to, o->so_login);
+	(void)buf_printf(log,
+	    "%s: complaint (%s) from report %s: to=<%s>, account=%s, "
+	    "status=complained, stop-listed\n",
+	    o->so_qid, r->ar_type, env->pe_qid, o->so_to, o->so_login);
 done:
 	free(o);
 	free(r);
@@ -231,12 +249,13 @@ int
 spoold_complaint_file(struct spool_txn *txn, const struct conf *cf,
     const struct spool_env *env, int64_t now, struct buf *log)
 {
-	struct buf	b = { .data = NULL, .len = 0 };
-	int		rc;
+	struct buf b = { .data = NULL, .len = 0 };
+	int	   rc;
 
 	if ((rc = spool_done_get(txn, env->pe_qid, NULL)) == 0) {
 		/* counted before a crash that left the file: only remove it */
-		(void)buf_printf(log, "%s: complaint report already handled, removed\n",
+		(void)buf_printf(log,
+		    "%s: complaint report already handled, removed\n",
 		    env->pe_qid);
 		return 0;
 	}

@@ -22,14 +22,15 @@
 struct conf;
 
 /* Every recipient of env is one of complaints_address (and there is one). */
-bool	spoold_complaint_envelope(const struct conf *, const struct spool_env *env);
+bool spoold_complaint_envelope(const struct conf *,
+    const struct spool_env *env);
 /*
  * Handles the report filed as env (its copy queue/.QID.in, the message
  * from env->pe_hdrlen on) in txn; its file is then removed. Log lines
  * (each ending in '\n') go to log. 0, or an error worth retrying (the
  * batch is retried).
  */
-int	spoold_complaint_file(struct spool_txn *, const struct conf *,
-	    const struct spool_env *env, int64_t now, struct buf *log);
+int spoold_complaint_file(struct spool_txn *, const struct conf *,
+    const struct spool_env *env, int64_t now, struct buf *log);
 
 #endif

@@ -22,15 +22,15 @@ struct conf;
 /* 0 and orig_r: m (not yet stored) repeats the message orig_r; else
  * SPOOL_ENOTFOUND (a line goes to log when the id cannot be looked up),
  * or an error worth retrying. */
-int	spoold_dedupe_find(struct spool_txn *, const struct conf *,
-	    const struct spool_msg *m, int64_t now, char orig_r[QID_SIZE],
-	    struct buf *log);
+int spoold_dedupe_find(struct spool_txn *, const struct conf *,
+    const struct spool_msg *m, int64_t now, char orig_r[QID_SIZE],
+    struct buf *log);
 /* Records the X-Letter-Id of m, queued for delivery now. */
-int	spoold_dedupe_note(struct spool_txn *, const struct conf *,
-	    const struct spool_msg *m, int64_t now);
+int spoold_dedupe_note(struct spool_txn *, const struct conf *,
+    const struct spool_msg *m, int64_t now);
 /* Finishes the duplicate m of orig: marker, event (to: its first
  * recipient), log line. */
-int	spoold_dedupe_file(struct spool_txn *, const struct spool_msg *m,
-	    const char *orig, const char *to, int64_t now, struct buf *log);
+int spoold_dedupe_file(struct spool_txn *, const struct spool_msg *m,
+    const char *orig, const char *to, int64_t now, struct buf *log);
 
 #endif

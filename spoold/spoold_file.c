@@ -29,32 +29,31 @@
 #include "trigger.h"
 #include "xmem.h"
 
-#define SPOOLD_DONE_KEEP	600	/* seconds a finished marker is kept at least */
-#define SPOOLD_DONE_CHUNK	5000	/* markers pruned per transaction */
-#define SPOOLD_DONE_TXNS	20	/* transactions per prune */
+#define SPOOLD_DONE_KEEP  600  /* seconds a finished marker is kept at least */
+#define SPOOLD_DONE_CHUNK 5000 /* markers pruned per transaction */
+#define SPOOLD_DONE_TXNS  20   /* transactions per prune */
 
 enum spoold_action { SA_SKIP, SA_QUEUE, SA_DELETE, SA_QUARANTINE };
 
-
 struct spoold_item {
-	const char		*it_name;
-	enum spoold_action	 it_action;
-	bool			 it_copy;	/* queue/.QID.in exists */
-	struct buf		 it_log;	/* lines to log after the commit */
+	const char	  *it_name;
+	enum spoold_action it_action;
+	bool		   it_copy; /* queue/.QID.in exists */
+	struct buf	   it_log;  /* lines to log after the commit */
 };
 
 /* One message being filed: everything read from its file. */
 struct spoold_msgctx {
-	struct spoold		*mc_sd;
-	struct spool_txn	*mc_txn;
-	struct spoold_item	*mc_it;
-	struct spool_env	 mc_env;
-	struct spoold_hdrinfo	 mc_h;
-	struct spool_account	 mc_acct;
-	int64_t			 mc_size;	/* message bytes after the envelope */
-	bool			 mc_legacy;	/* unchanged since before the key existed */
-	int64_t			 mc_now;
-	int			 mc_fd;		/* the copy, read-only; -1 */
+	struct spoold	     *mc_sd;
+	struct spool_txn     *mc_txn;
+	struct spoold_item   *mc_it;
+	struct spool_env      mc_env;
+	struct spoold_hdrinfo mc_h;
+	struct spool_account  mc_acct;
+	int64_t		      mc_size; /* message bytes after the envelope */
+	bool	mc_legacy; /* unchanged since before the key existed */
+	int64_t mc_now;
+	int	mc_fd; /* the copy, read-only; -1 */
 };
 
 bool
@@ -65,17 +64,16 @@ spoold_error_transient(int rc)
 	    rc == EMFILE || rc == ENFILE || rc == EROFS;
 }
 
-static void
-spoold_item_log(struct spoold_item *it, const char *fmt, ...)
+static void spoold_item_log(struct spoold_item *it, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static void
 spoold_item_log(struct spoold_item *it, const char *fmt, ...)
 {
-	va_list	 ap;
+	va_list ap;
 
 	va_start(ap, fmt);
-	(void)buf_vprintf(&it->it_log, fmt, ap);	/* a cut log is acceptable */
+	(void)buf_vprintf(&it->it_log, fmt, ap); /* a cut log is acceptable */
 	va_end(ap);
 	(void)buf_putc(&it->it_log, '\n');
 }
@@ -92,8 +90,8 @@ spoold_lk_sender(void *arg, const char *key, enum spool_sender_status *st)
 static bool
 spoold_lk_stop(void *arg, const char *addr)
 {
-	struct spoold_msgctx	*mc = arg;
-	char			 a[SPOOL_ADDR_MAX];
+	struct spoold_msgctx *mc = arg;
+	char		      a[SPOOL_ADDR_MAX];
 
 	(void)str_copy(a, sizeof(a), addr);
 	str_lower(a);
@@ -103,30 +101,32 @@ spoold_lk_stop(void *arg, const char *addr)
 static bool
 spoold_lk_permfail(void *arg, const char *addr)
 {
-	struct spoold_msgctx	*mc = arg;
-	struct spool_permfail	 pf;
-	int			 rc;
+	struct spoold_msgctx *mc = arg;
+	struct spool_permfail pf;
+	int		      rc;
 
 	rc = spool_permfail_get(mc->mc_txn, mc->mc_acct.ac_login, addr, &pf);
 	if (rc == SPOOL_ECORRUPT)
-		return true;	/* there is an entry: refuse, as before */
+		return true; /* there is an entry: refuse, as before */
 	/* past suppression_ttl it no longer counts, pruned or not yet */
-	return rc == 0 && pf.pf_when >= mc->mc_now -
-	    (int64_t)mc->mc_sd->sd_cf->cf_suppression_ttl;
+	return rc == 0 &&
+	    pf.pf_when >=
+	    mc->mc_now - (int64_t)mc->mc_sd->sd_cf->cf_suppression_ttl;
 }
 
 /* Reads the header block after the envelope into mc_h (bounded). */
 static int
 spoold_read_headers(struct spoold_msgctx *mc, int fd)
 {
-	struct hdr_limits	 lim = { 0, (size_t)mc->mc_sd->sd_cf->cf_max_header_size };
-	struct hdr		 p;
-	struct hdr_field	 f;
-	enum hdr_status		 st;
-	char			 chunk[16384];
-	off_t			 off = (off_t)mc->mc_env.pe_hdrlen;
-	ssize_t			 r;
-	int			 rc = 0;
+	struct hdr_limits lim = { 0,
+		(size_t)mc->mc_sd->sd_cf->cf_max_header_size };
+	struct hdr	  p;
+	struct hdr_field  f;
+	enum hdr_status	  st;
+	char		  chunk[16384];
+	off_t		  off = (off_t)mc->mc_env.pe_hdrlen;
+	ssize_t		  r;
+	int		  rc = 0;
 
 	spoold_hdrinfo_init(&mc->mc_h);
 	hdr_init(&p, &lim);
@@ -158,10 +158,11 @@ spoold_read_headers(struct spoold_msgctx *mc, int fd)
 }
 
 static void
-spoold_set_quarantine(struct spoold_item *it, const char *why, const char *detail)
+spoold_set_quarantine(struct spoold_item *it, const char *why,
+    const char *detail)
 {
-	spoold_item_log(it, "%s: quarantined, reason=%s%s%s%s", it->it_name, why,
-	    detail ? " (" : "", detail ? detail : "", detail ? ")" : "");
+	spoold_item_log(it, "%s: quarantined, reason=%s%s%s%s", it->it_name,
+	    why, detail ? " (" : "", detail ? detail : "", detail ? ")" : "");
 	it->it_action = SA_QUARANTINE;
 }
 
@@ -169,16 +170,17 @@ spoold_set_quarantine(struct spoold_item *it, const char *why, const char *detai
 static int
 spoold_read_fd(struct spoold_msgctx *mc, int fd)
 {
-	struct spoold_item	*it = mc->mc_it;
-	const struct conf	*cf = mc->mc_sd->sd_cf;
-	struct stat		 st;
-	size_t			 envmax;
-	int			 rc;
+	struct spoold_item *it = mc->mc_it;
+	const struct conf  *cf = mc->mc_sd->sd_cf;
+	struct stat	    st;
+	size_t		    envmax;
+	int		    rc;
 
 	if (fstat(fd, &st) == -1)
 		return errno;
-	envmax = SPOOLD_ENV_SLACK + (size_t)cf->cf_max_recipients *
-	    (SPOOL_ADDR_MAX + SPOOL_PARAMS_MAX + 32);
+	envmax = SPOOLD_ENV_SLACK +
+	    (size_t)cf->cf_max_recipients *
+		(SPOOL_ADDR_MAX + SPOOL_PARAMS_MAX + 32);
 	rc = spool_env_read(fd, envmax, &mc->mc_env);
 	if (rc == SPOOL_EFORMAT || rc == SPOOL_ETOOBIG) {
 		spoold_set_quarantine(it, "bad envelope", spool_strerror(rc));
@@ -188,7 +190,8 @@ spoold_read_fd(struct spoold_msgctx *mc, int fd)
 		return rc;
 	mc->mc_size = (int64_t)st.st_size - (int64_t)mc->mc_env.pe_hdrlen;
 	if (strcmp(mc->mc_env.pe_qid, it->it_name) != 0) {
-		spoold_set_quarantine(it, "envelope qid differs", mc->mc_env.pe_qid);
+		spoold_set_quarantine(it, "envelope qid differs",
+		    mc->mc_env.pe_qid);
 		return 0;
 	}
 	return spoold_read_headers(mc, fd);
@@ -199,26 +202,26 @@ spoold_read_fd(struct spoold_msgctx *mc, int fd)
 static int
 spoold_read_file(struct spoold_msgctx *mc)
 {
-	struct spoold_item	*it = mc->mc_it;
-	const char		*why;
-	struct stat		 st;
-	char			 path[4096];
-	int			 fd, cfd, rc;
+	struct spoold_item *it = mc->mc_it;
+	const char	   *why;
+	struct stat	    st;
+	char		    path[4096];
+	int		    fd, cfd, rc;
 
 	if (!qid_ok(it->it_name)) {
 		spoold_set_quarantine(it, "not a queue id", NULL);
 		return 0;
 	}
 	if (spool_path(path, sizeof(path), mc->mc_sd->sd_cf->cf_spool_dir,
-	    SPOOL_NEW, it->it_name) == -1)
+		SPOOL_NEW, it->it_name) == -1)
 		return errno;
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd == -1 || fstat(fd, &st) == -1) {
 		rc = errno;
 		if (fd != -1)
-			(void)close(fd);	/* read-only */
+			(void)close(fd); /* read-only */
 		if (rc == ENOENT)
-			it->it_action = SA_SKIP;	/* gone since the scan */
+			it->it_action = SA_SKIP; /* gone since the scan */
 		else if (spoold_error_transient(rc))
 			return rc;
 		else
@@ -226,7 +229,7 @@ spoold_read_file(struct spoold_msgctx *mc)
 		return 0;
 	}
 	if ((why = spoold_file_refused(mc->mc_sd, &st)) != NULL) {
-		(void)close(fd);	/* read-only */
+		(void)close(fd); /* read-only */
 		spoold_set_quarantine(it, why, NULL);
 		return 0;
 	}
@@ -237,12 +240,12 @@ spoold_read_file(struct spoold_msgctx *mc)
 	mc->mc_legacy = st.st_ctime < mc->mc_sd->sd_key_made;
 	cfd = spoold_copy(mc->mc_sd, it->it_name, fd, st.st_size);
 	rc = errno;
-	(void)close(fd);	/* read-only */
+	(void)close(fd); /* read-only */
 	if (cfd == -1)
-		return rc == EAGAIN ? 0 : rc;	/* EAGAIN: SA_SKIP, next pass */
+		return rc == EAGAIN ? 0 : rc; /* EAGAIN: SA_SKIP, next pass */
 	it->it_copy = true;
 	rc = spoold_read_fd(mc, cfd);
-	mc->mc_fd = cfd;	/* read-only from here; synced with its batch */
+	mc->mc_fd = cfd; /* read-only from here; synced with its batch */
 	return rc;
 }
 
@@ -255,7 +258,7 @@ spoold_hdr_broken(const struct spoold_hdrinfo *h)
 static bool
 spoold_blackholed(const struct conf *cf, const char *addr)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = 0; i < cf->cf_blackhole_recipients.n; i++)
 		if (str_ieq(cf->cf_blackhole_recipients.v[i], addr))
@@ -268,8 +271,8 @@ static void
 spoold_make_msg(const struct spoold_msgctx *mc, uint64_t issue, uint32_t nrcpt,
     struct spool_msg *m)
 {
-	const struct spool_env		*e = &mc->mc_env;
-	const struct spoold_hdrinfo	*h = &mc->mc_h;
+	const struct spool_env	    *e = &mc->mc_env;
+	const struct spoold_hdrinfo *h = &mc->mc_h;
 
 	memset(m, 0, sizeof(*m));
 	(void)str_copy(m->sm_qid, sizeof(m->sm_qid), e->pe_qid);
@@ -278,12 +281,15 @@ spoold_make_msg(const struct spoold_msgctx *mc, uint64_t issue, uint32_t nrcpt,
 	m->sm_size = mc->mc_size;
 	m->sm_issue = issue;
 	(void)str_copy(m->sm_from, sizeof(m->sm_from), e->pe_from);
-	(void)str_copy(m->sm_from_params, sizeof(m->sm_from_params), e->pe_from_params);
+	(void)str_copy(m->sm_from_params, sizeof(m->sm_from_params),
+	    e->pe_from_params);
 	(void)str_copy(m->sm_from_hdr, sizeof(m->sm_from_hdr), h->sh_from);
-	(void)str_copy(m->sm_message_id, sizeof(m->sm_message_id), h->sh_message_id);
+	(void)str_copy(m->sm_message_id, sizeof(m->sm_message_id),
+	    h->sh_message_id);
 	(void)str_copy(m->sm_subject, sizeof(m->sm_subject), h->sh_subject);
 	if (h->sh_has_letter && h->sh_letter_ok) {
-		(void)str_copy(m->sm_letter_id, sizeof(m->sm_letter_id), h->sh_letter);
+		(void)str_copy(m->sm_letter_id, sizeof(m->sm_letter_id),
+		    h->sh_letter);
 		m->sm_has_letter_id = true;
 	}
 	(void)str_copy(m->sm_client, sizeof(m->sm_client), e->pe_client);
@@ -298,7 +304,7 @@ static int
 spoold_bounce_event(struct spoold_msgctx *mc, const struct spool_msg *m,
     const char *to, const char *text)
 {
-	struct spool_event	 ev;
+	struct spool_event ev;
 
 	spool_event_init(&ev, m, to, mc->mc_now);
 	ev.ev_type = SPOOL_EV_BOUNCED;
@@ -311,7 +317,7 @@ static int
 spoold_put_rcpt(struct spoold_msgctx *mc, const struct spool_msg *m, uint32_t i,
     const char *addr, const char *why)
 {
-	struct spool_rcpt	 r;
+	struct spool_rcpt r;
 
 	memset(&r, 0, sizeof(r));
 	(void)str_copy(r.sr_qid, sizeof(r.sr_qid), m->sm_qid);
@@ -335,18 +341,20 @@ static int
 spoold_put_message(struct spoold_msgctx *mc, struct spool_issue *is,
     const char *msgtext, char **rcpts, uint32_t nrcpt)
 {
-	struct spoold_lookup	 lk = { mc, spoold_lk_sender, spoold_lk_stop, spoold_lk_permfail };
-	struct spool_msg	*m;
-	const char		**why;
-	uint32_t		 i;
-	bool			 keep;
-	int			 rc;
+	struct spoold_lookup lk = { mc, spoold_lk_sender, spoold_lk_stop,
+		spoold_lk_permfail };
+	struct spool_msg    *m;
+	const char	   **why;
+	uint32_t	     i;
+	bool		     keep;
+	int		     rc;
 
 	m = xmalloc(sizeof(*m));
 	why = xcalloc(nrcpt, sizeof(*why));
 	spoold_make_msg(mc, is->su_id, nrcpt, m);
 	for (i = 0; i < nrcpt; i++) {
-		why[i] = msgtext != NULL ? msgtext : spoold_policy_rcpt(&lk, rcpts[i]);
+		why[i] = msgtext != NULL ? msgtext
+					 : spoold_policy_rcpt(&lk, rcpts[i]);
 		if (why[i] != NULL)
 			m->sm_npending--;
 	}
@@ -355,19 +363,23 @@ spoold_put_message(struct spoold_msgctx *mc, struct spool_issue *is,
 	keep = m->sm_npending > 0;
 	/* the issue first: spool_event_add then bumps its bounce counter */
 	if ((rc = spool_issue_put(mc->mc_txn, is)) != 0 ||
-	    (rc = keep ? spool_msg_put(mc->mc_txn, m) :
-	    spool_done_put(mc->mc_txn, m->sm_qid, mc->mc_now)) != 0)
+	    (rc = keep
+		    ? spool_msg_put(mc->mc_txn, m)
+		    : spool_done_put(mc->mc_txn, m->sm_qid, mc->mc_now)) != 0)
 		goto done;
 	/* issue 18 item 3: a retry with this X-Letter-Id is not sent again */
-	if (keep && (rc = spoold_dedupe_note(mc->mc_txn, mc->mc_sd->sd_cf, m,
-	    mc->mc_now)) != 0)
+	if (keep &&
+	    (rc = spoold_dedupe_note(mc->mc_txn, mc->mc_sd->sd_cf, m,
+		 mc->mc_now)) != 0)
 		goto done;
 	/* issue 16: what the tracked copies will link to, in this transaction */
-	if (keep && mc->mc_acct.ac_track != 0 && (rc = spoold_track_record(mc->mc_txn,
-	    &mc->mc_acct, m, mc->mc_fd, rcpts, nrcpt)) != 0)
+	if (keep && mc->mc_acct.ac_track != 0 &&
+	    (rc = spoold_track_record(mc->mc_txn, &mc->mc_acct, m, mc->mc_fd,
+		 rcpts, nrcpt)) != 0)
 		goto done;
 	for (i = 0; i < nrcpt; i++) {
-		if (keep && (rc = spoold_put_rcpt(mc, m, i, rcpts[i], why[i])) != 0)
+		if (keep &&
+		    (rc = spoold_put_rcpt(mc, m, i, rcpts[i], why[i])) != 0)
 			goto done;
 		if (why[i] == NULL)
 			continue;
@@ -376,12 +388,16 @@ spoold_put_message(struct spoold_msgctx *mc, struct spool_issue *is,
 		spoold_item_log(mc->mc_it, "%s: to=<%s>, status=bounced (%s)",
 		    m->sm_qid, rcpts[i], why[i]);
 	}
-	spoold_item_log(mc->mc_it, "%s: filed, account=%s, issue=%llu, nrcpt=%u, status=%s%s%s%s",
+	spoold_item_log(mc->mc_it,
+	    "%s: filed, account=%s, issue=%llu, nrcpt=%u, status=%s%s%s%s",
 	    m->sm_qid, m->sm_login, (unsigned long long)is->su_id, nrcpt,
-	    m->sm_npending == nrcpt ? "queued" : m->sm_npending == 0 ? "bounced" : "partial",
+	    m->sm_npending == nrcpt   ? "queued"
+		: m->sm_npending == 0 ? "bounced"
+				      : "partial",
 	    msgtext ? " (" : "", msgtext ? msgtext : "", msgtext ? ")" : "");
-	mc->mc_it->it_action = m->sm_npending > 0 ? SA_QUEUE :
-	    spoold_hdr_broken(&mc->mc_h) ? SA_QUARANTINE : SA_DELETE;
+	mc->mc_it->it_action = m->sm_npending > 0 ? SA_QUEUE
+	    : spoold_hdr_broken(&mc->mc_h)	  ? SA_QUARANTINE
+						  : SA_DELETE;
 done:
 	free(why);
 	free(m);
@@ -397,17 +413,19 @@ static int
 spoold_file_duplicate(struct spoold_msgctx *mc, const struct spool_issue *is,
     char **rcpts, uint32_t nrcpt)
 {
-	struct spool_msg	*m = xmalloc(sizeof(*m));
-	char			 orig[QID_SIZE];
-	int			 rc;
+	struct spool_msg *m = xmalloc(sizeof(*m));
+	char		  orig[QID_SIZE];
+	int		  rc;
 
 	spoold_make_msg(mc, is->su_id, nrcpt, m);
-	rc = spoold_dedupe_find(mc->mc_txn, mc->mc_sd->sd_cf, m, mc->mc_now, orig,
-	    &mc->mc_it->it_log);
-	if (rc == 0 && (rc = spoold_dedupe_file(mc->mc_txn, m, orig, rcpts[0],
-	    mc->mc_now, &mc->mc_it->it_log)) == 0)
-		mc->mc_it->it_action = spoold_hdr_broken(&mc->mc_h) ? SA_QUARANTINE :
-		    SA_DELETE;
+	rc = spoold_dedupe_find(mc->mc_txn, mc->mc_sd->sd_cf, m, mc->mc_now,
+	    orig, &mc->mc_it->it_log);
+	if (rc == 0 &&
+	    (rc = spoold_dedupe_file(mc->mc_txn, m, orig, rcpts[0], mc->mc_now,
+		 &mc->mc_it->it_log)) == 0)
+		mc->mc_it->it_action = spoold_hdr_broken(&mc->mc_h)
+		    ? SA_QUARANTINE
+		    : SA_DELETE;
 	free(m);
 	return rc;
 }
@@ -416,8 +434,8 @@ spoold_file_duplicate(struct spoold_msgctx *mc, const struct spool_issue *is,
 static uint32_t
 spoold_rcpts(const struct spoold_msgctx *mc, char **v)
 {
-	uint32_t	 n = 0;
-	size_t		 i;
+	uint32_t n = 0;
+	size_t	 i;
 
 	for (i = 0; i < mc->mc_env.pe_nrcpt; i++)
 		if (!spoold_blackholed(mc->mc_sd->sd_cf, mc->mc_env.pe_rcpt[i]))
@@ -433,11 +451,11 @@ spoold_rcpts(const struct spoold_msgctx *mc, char **v)
 static int
 spoold_refuse_no_account(struct spoold_msgctx *mc)
 {
-	struct spoold_item	*it = mc->mc_it;
-	struct spool_msg	*m = xmalloc(sizeof(*m));
-	char			**rcpts = xcalloc(mc->mc_env.pe_nrcpt + 1, sizeof(*rcpts));
-	uint32_t		 i, n;
-	int			 rc;
+	struct spoold_item *it = mc->mc_it;
+	struct spool_msg   *m = xmalloc(sizeof(*m));
+	char   **rcpts = xcalloc(mc->mc_env.pe_nrcpt + 1, sizeof(*rcpts));
+	uint32_t i, n;
+	int	 rc;
 
 	(void)str_copy(mc->mc_acct.ac_login, sizeof(mc->mc_acct.ac_login),
 	    mc->mc_env.pe_account);
@@ -445,12 +463,14 @@ spoold_refuse_no_account(struct spoold_msgctx *mc)
 	spoold_make_msg(mc, 0, n, m);
 	rc = spool_done_put(mc->mc_txn, m->sm_qid, mc->mc_now);
 	for (i = 0; rc == 0 && i < n; i++) {
-		if ((rc = spoold_bounce_event(mc, m, rcpts[i], SPOOLD_T_NOACCOUNT)) == 0)
-			spoold_item_log(it, "%s: to=<%s>, status=bounced (%s)", m->sm_qid,
-			    rcpts[i], SPOOLD_T_NOACCOUNT);
+		if ((rc = spoold_bounce_event(mc, m, rcpts[i],
+			 SPOOLD_T_NOACCOUNT)) == 0)
+			spoold_item_log(it, "%s: to=<%s>, status=bounced (%s)",
+			    m->sm_qid, rcpts[i], SPOOLD_T_NOACCOUNT);
 	}
 	if (rc == 0)
-		spoold_set_quarantine(it, "unknown account", mc->mc_env.pe_account);
+		spoold_set_quarantine(it, "unknown account",
+		    mc->mc_env.pe_account);
 	free(rcpts);
 	free(m);
 	return rc;
@@ -460,8 +480,8 @@ spoold_refuse_no_account(struct spoold_msgctx *mc)
 static int
 spoold_finished(struct spoold_msgctx *mc)
 {
-	struct spoold_item	*it = mc->mc_it;
-	int			 rc;
+	struct spoold_item *it = mc->mc_it;
+	int		    rc;
 
 	rc = spool_account_get(mc->mc_txn, mc->mc_env.pe_account, &mc->mc_acct);
 	if (rc != 0 && rc != SPOOL_ENOTFOUND)
@@ -470,9 +490,11 @@ spoold_finished(struct spoold_msgctx *mc)
 	 * Refused whole, or delivered after a filing whose rename a power
 	 * loss undid: filing it again would send it twice.
 	 */
-	spoold_item_log(it, "%s: already finished, not filed again", it->it_name);
-	it->it_action = spoold_hdr_broken(&mc->mc_h) || rc == SPOOL_ENOTFOUND ?
-	    SA_QUARANTINE : SA_DELETE;
+	spoold_item_log(it, "%s: already finished, not filed again",
+	    it->it_name);
+	it->it_action = spoold_hdr_broken(&mc->mc_h) || rc == SPOOL_ENOTFOUND
+	    ? SA_QUARANTINE
+	    : SA_DELETE;
 	mc->mc_sd->sd_moved_again++;
 	return 0;
 }
@@ -481,7 +503,7 @@ spoold_finished(struct spoold_msgctx *mc)
 static int
 spoold_file_complaint(struct spoold_msgctx *mc)
 {
-	int	rc;
+	int rc;
 
 	rc = spoold_complaint_file(mc->mc_txn, mc->mc_sd->sd_cf, &mc->mc_env,
 	    mc->mc_now, &mc->mc_it->it_log);
@@ -494,22 +516,25 @@ spoold_file_complaint(struct spoold_msgctx *mc)
 static int
 spoold_file_parsed(struct spoold_msgctx *mc, struct spool_msg *old)
 {
-	struct spoold_lookup	 lk = { mc, spoold_lk_sender, spoold_lk_stop, spoold_lk_permfail };
-	struct spoold_item	*it = mc->mc_it;
-	struct spoold_hdrinfo	*h = &mc->mc_h;
-	struct spool_issue	 is;
-	const char		*text;
-	char			 date[11], **rcpts;
-	uint32_t		 nrcpt;
-	int			 rc;
+	struct spoold_lookup   lk = { mc, spoold_lk_sender, spoold_lk_stop,
+		  spoold_lk_permfail };
+	struct spoold_item    *it = mc->mc_it;
+	struct spoold_hdrinfo *h = &mc->mc_h;
+	struct spool_issue     is;
+	const char	      *text;
+	char		       date[11], **rcpts;
+	uint32_t	       nrcpt;
+	int		       rc;
 
 	if (spoold_complaint_envelope(mc->mc_sd->sd_cf, &mc->mc_env))
 		return spoold_file_complaint(mc);
 	if (mc->mc_legacy && mc->mc_env.pe_tag[0] == '\0')
-		spoold_item_log(it, "%s: untagged, from before the envelope key: "
-		    "account=%s taken as written", it->it_name, mc->mc_env.pe_account);
+		spoold_item_log(it,
+		    "%s: untagged, from before the envelope key: "
+		    "account=%s taken as written",
+		    it->it_name, mc->mc_env.pe_account);
 	else if (!spool_tag_ok(mc->mc_sd->sd_key, mc->mc_env.pe_account,
-	    mc->mc_env.pe_tag)) {
+		     mc->mc_env.pe_tag)) {
 		/* not an account the lookup process (or spoold) vouched for */
 		spoold_set_quarantine(it, "account not authenticated",
 		    mc->mc_env.pe_account);
@@ -518,45 +543,58 @@ spoold_file_parsed(struct spoold_msgctx *mc, struct spool_msg *old)
 	if ((rc = spool_msg_get(mc->mc_txn, it->it_name, old)) == 0) {
 		if (strcmp(old->sm_login, mc->mc_env.pe_account) != 0) {
 			/* another account's queue id: never replace its file */
-			spoold_set_quarantine(it, "queue id of another account's "
-			    "message", mc->mc_env.pe_account);
+			spoold_set_quarantine(it,
+			    "queue id of another account's "
+			    "message",
+			    mc->mc_env.pe_account);
 			return 0;
 		}
 		/* committed before a crash, not yet moved: only move it */
 		spoold_item_log(it, "%s: already filed, moving", it->it_name);
-		it->it_action = spoold_hdr_broken(h) ? SA_QUARANTINE :
-		    old->sm_npending == 0 ? SA_DELETE : SA_QUEUE;
+		it->it_action = spoold_hdr_broken(h) ? SA_QUARANTINE
+		    : old->sm_npending == 0	     ? SA_DELETE
+						     : SA_QUEUE;
 		mc->mc_sd->sd_moved_again++;
 		return 0;
 	}
 	if (rc != SPOOL_ENOTFOUND ||
-	    (rc = spool_done_get(mc->mc_txn, it->it_name, NULL)) != SPOOL_ENOTFOUND)
+	    (rc = spool_done_get(mc->mc_txn, it->it_name, NULL)) !=
+		SPOOL_ENOTFOUND)
 		return rc != 0 ? rc : spoold_finished(mc);
-	if ((rc = spool_account_get(mc->mc_txn, mc->mc_env.pe_account, &mc->mc_acct)) != 0)
-		return rc != SPOOL_ENOTFOUND ? rc : spoold_refuse_no_account(mc);
+	if ((rc = spool_account_get(mc->mc_txn, mc->mc_env.pe_account,
+		 &mc->mc_acct)) != 0)
+		return rc != SPOOL_ENOTFOUND ? rc
+					     : spoold_refuse_no_account(mc);
 	if (mc->mc_env.pe_nrcpt == 0) {
 		spoold_set_quarantine(it, "no recipients", NULL);
 		return 0;
 	}
 	rcpts = xcalloc(mc->mc_env.pe_nrcpt, sizeof(*rcpts));
 	if ((nrcpt = spoold_rcpts(mc, rcpts)) == 0) {
-		spoold_item_log(it, "%s: discarded, reason=blackholed recipients only",
+		spoold_item_log(it,
+		    "%s: discarded, reason=blackholed recipients only",
 		    it->it_name);
 		it->it_action = SA_DELETE;
 		free(rcpts);
 		return 0;
 	}
-	if ((rc = spoold_policy_message(h, mc->mc_acct.ac_senders, &lk, &text)) != 0)
+	if ((rc = spoold_policy_message(h, mc->mc_acct.ac_senders, &lk,
+		 &text)) != 0)
 		goto done;
 	if (text == NULL)
-		text = spoold_policy_hops(h, mc->mc_sd->sd_cf->cf_hopcount_limit);
+		text = spoold_policy_hops(h,
+		    mc->mc_sd->sd_cf->cf_hopcount_limit);
 	spool_date(mc->mc_env.pe_time, date);
-	if ((rc = spool_issue_find_or_create(mc->mc_txn, mc->mc_acct.ac_login, date,
-	    h->sh_has_campaign && h->sh_campaign_ok ? h->sh_campaign : NULL, &is)) != 0)
+	if ((rc = spool_issue_find_or_create(mc->mc_txn, mc->mc_acct.ac_login,
+		 date,
+		 h->sh_has_campaign && h->sh_campaign_ok ? h->sh_campaign
+							 : NULL,
+		 &is)) != 0)
 		goto done;
 	if (text == NULL && is.su_blocked)
 		text = SPOOLD_T_BLOCKED;
-	if ((rc = spoold_file_duplicate(mc, &is, rcpts, nrcpt)) == SPOOL_ENOTFOUND)
+	if ((rc = spoold_file_duplicate(mc, &is, rcpts, nrcpt)) ==
+	    SPOOL_ENOTFOUND)
 		rc = spoold_put_message(mc, &is, text, rcpts, nrcpt);
 done:
 	free(rcpts);
@@ -564,12 +602,12 @@ done:
 }
 
 static int
-spoold_file_one(struct spoold *sd, struct spool_txn *txn, struct spoold_item *it,
-    int64_t now)
+spoold_file_one(struct spoold *sd, struct spool_txn *txn,
+    struct spoold_item *it, int64_t now)
 {
-	struct spoold_msgctx	*mc;
-	struct spool_msg	*old;
-	int			 rc;
+	struct spoold_msgctx *mc;
+	struct spool_msg     *old;
+	int		      rc;
 
 	mc = xcalloc(1, sizeof(*mc));
 	old = xmalloc(sizeof(*old));
@@ -583,7 +621,7 @@ spoold_file_one(struct spoold *sd, struct spool_txn *txn, struct spoold_item *it
 	if (rc == 0 && it->it_action == SA_SKIP && mc->mc_env.pe_qid[0] != '\0')
 		rc = spoold_file_parsed(mc, old);
 	if (mc->mc_fd != -1)
-		(void)close(mc->mc_fd);	/* read-only */
+		(void)close(mc->mc_fd); /* read-only */
 	spool_env_free(&mc->mc_env);
 	free(old);
 	free(mc);
@@ -593,8 +631,8 @@ spoold_file_one(struct spoold *sd, struct spool_txn *txn, struct spoold_item *it
 static void
 spoold_flush_log(const struct spoold_item *it)
 {
-	const char	*s = it->it_log.data, *nl;
-	char		 vis[LOG_VIS_MAX];
+	const char *s = it->it_log.data, *nl;
+	char	    vis[LOG_VIS_MAX];
 
 	while (s != NULL && *s != '\0' && (nl = strchr(s, '\n')) != NULL) {
 		metrics_spoold_log(s, (size_t)(nl - s));
@@ -613,7 +651,7 @@ spoold_flush_log(const struct spoold_item *it)
 static bool
 spoold_any_copy(const struct spoold_item *items, size_t n)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < n; i++)
 		if (items[i].it_copy)
@@ -624,12 +662,13 @@ spoold_any_copy(const struct spoold_item *items, size_t n)
 static int
 spoold_move_one(struct spoold *sd, struct spoold_item *it)
 {
-	const char	*dir = sd->sd_cf->cf_spool_dir;
-	int		 rc;
+	const char *dir = sd->sd_cf->cf_spool_dir;
+	int	    rc;
 
 	switch (it->it_action) {
 	case SA_SKIP:
-		return it->it_copy ? spoold_copy_done(sd, it->it_name, false) : 0;
+		return it->it_copy ? spoold_copy_done(sd, it->it_name, false)
+				   : 0;
 	default:
 	case SA_QUEUE:
 		/* the copy (spoold's own) is what deliverd sends */
@@ -638,12 +677,15 @@ spoold_move_one(struct spoold *sd, struct spoold_item *it)
 		sd->sd_dirty_queue = true;
 		return spool_unlink(dir, SPOOL_NEW, it->it_name);
 	case SA_DELETE:
-		(void)spoold_copy_done(sd, it->it_name, false);	/* garbage if left */
+		(void)spoold_copy_done(sd, it->it_name,
+		    false); /* garbage if left */
 		return spool_unlink(dir, SPOOL_NEW, it->it_name);
 	case SA_QUARANTINE:
 		if (it->it_copy)
-			(void)spoold_copy_done(sd, it->it_name, false);	/* garbage */
-		if ((rc = spool_move(dir, it->it_name, SPOOL_NEW, SPOOL_QUARANTINE)) == 0)
+			(void)spoold_copy_done(sd, it->it_name,
+			    false); /* garbage */
+		if ((rc = spool_move(dir, it->it_name, SPOOL_NEW,
+			 SPOOL_QUARANTINE)) == 0)
 			sd->sd_dirty_quar = true;
 		sd->sd_quarantined++;
 		return rc;
@@ -654,8 +696,8 @@ spoold_move_one(struct spoold *sd, struct spoold_item *it)
 static void
 spoold_move_files(struct spoold *sd, struct spoold_item *items, size_t n)
 {
-	size_t	 i;
-	int	 rc;
+	size_t i;
+	int    rc;
 
 	sd->sd_dirty_queue = sd->sd_dirty_quar = sd->sd_dirty_new = false;
 	for (i = 0; i < n; i++) {
@@ -663,7 +705,7 @@ spoold_move_files(struct spoold *sd, struct spoold_item *items, size_t n)
 			continue;
 		rc = spoold_move_one(sd, &items[i]);
 		sd->sd_dirty_new |= items[i].it_action != SA_SKIP;
-		if (rc != 0)	/* stays in incoming/new: the next pass moves it */
+		if (rc != 0) /* stays in incoming/new: the next pass moves it */
 			log_warnx("%s: cannot move out of incoming/new: %s",
 			    items[i].it_name, spool_strerror(rc));
 	}
@@ -673,9 +715,9 @@ spoold_move_files(struct spoold *sd, struct spoold_item *items, size_t n)
 static void
 spoold_sync_dirs(struct spoold *sd)
 {
-	const char	*dir = sd->sd_cf->cf_spool_dir;
-	int		 rc;
-	bool		 failed = false;
+	const char *dir = sd->sd_cf->cf_spool_dir;
+	int	    rc;
+	bool	    failed = false;
 
 	if (sd->sd_dirty_queue && (rc = spool_sync(dir, SPOOL_QUEUE)) != 0) {
 		log_warnx("fsync queue/: %s", spool_strerror(rc));
@@ -698,11 +740,11 @@ int
 spoold_file_batch(struct spoold *sd, char (*names)[SPOOLD_NAME_MAX], size_t n,
     size_t *bad_r)
 {
-	struct spoold_item	*items;
-	struct spool_txn	*txn = NULL;
-	size_t			 i, nexp;
-	int64_t			 now = (int64_t)time(NULL);
-	int			 rc;
+	struct spoold_item *items;
+	struct spool_txn   *txn = NULL;
+	size_t		    i, nexp;
+	int64_t		    now = (int64_t)time(NULL);
+	int		    rc;
 
 	items = xcalloc(n, sizeof(*items));
 	for (i = 0; i < n; i++) {
@@ -735,19 +777,21 @@ spoold_file_batch(struct spoold *sd, char (*names)[SPOOLD_NAME_MAX], size_t n,
 	spoold_move_files(sd, items, n);
 	for (i = 0; i < n; i++) {
 		spoold_flush_log(&items[i]);
-		if (items[i].it_action != SA_SKIP && items[i].it_action != SA_QUARANTINE)
+		if (items[i].it_action != SA_SKIP &&
+		    items[i].it_action != SA_QUARANTINE)
 			sd->sd_filed++;
 	}
 	rc = spool_events_export(sd->sd_sp, sd->sd_cf->cf_event_log, &nexp);
 	if (rc != 0)
-		log_warnx("events export to %s: %s (retried at the next rescan)",
+		log_warnx(
+		    "events export to %s: %s (retried at the next rescan)",
 		    sd->sd_cf->cf_event_log, spool_strerror(rc));
 	sd->sd_export_pending = rc != 0;
 	rc = 0;
 	spoold_sync_dirs(sd);
 	goto out;
 fail:
-	for (i = 0; i < n; i++)		/* nothing filed: the copies go */
+	for (i = 0; i < n; i++) /* nothing filed: the copies go */
 		if (items[i].it_copy)
 			(void)spoold_copy_done(sd, items[i].it_name, false);
 out:
@@ -760,14 +804,16 @@ out:
 void
 spoold_quarantine(struct spoold *sd, const char *name, const char *why)
 {
-	const char	*dir = sd->sd_cf->cf_spool_dir;
-	int		 rc;
+	const char *dir = sd->sd_cf->cf_spool_dir;
+	int	    rc;
 
 	if ((rc = spool_move(dir, name, SPOOL_NEW, SPOOL_QUARANTINE)) != 0) {
-		log_warnx("%s: cannot quarantine: %s", name, spool_strerror(rc));
+		log_warnx("%s: cannot quarantine: %s", name,
+		    spool_strerror(rc));
 		return;
 	}
-	(void)spool_sync(dir, SPOOL_QUARANTINE);	/* best effort: the file is kept either way */
+	(void)spool_sync(dir,
+	    SPOOL_QUARANTINE); /* best effort: the file is kept either way */
 	(void)spool_sync(dir, SPOOL_NEW);
 	sd->sd_quarantined++;
 	metrics_inc(mb_spoold_quarantined);
@@ -777,16 +823,17 @@ spoold_quarantine(struct spoold *sd, const char *name, const char *why)
 void
 spoold_prune_done(struct spoold *sd)
 {
-	struct spool_txn	*txn = NULL;
-	size_t			 n, total = 0, k;
-	int64_t			 before = (int64_t)time(NULL) - SPOOLD_DONE_KEEP;
-	int			 rc = 0;
+	struct spool_txn *txn = NULL;
+	size_t		  n, total = 0, k;
+	int64_t		  before = (int64_t)time(NULL) - SPOOLD_DONE_KEEP;
+	int		  rc = 0;
 
 	if (!sd->sd_pass_done || sd->sd_sync_failed)
 		return;
 	for (k = 0; k < SPOOLD_DONE_TXNS; k++) {
 		if ((rc = spool_begin(sd->sd_sp, true, &txn)) != 0 ||
-		    (rc = spool_done_prune(txn, before, SPOOLD_DONE_CHUNK, &n)) != 0 ||
+		    (rc = spool_done_prune(txn, before, SPOOLD_DONE_CHUNK,
+			 &n)) != 0 ||
 		    (rc = spool_commit(&txn)) != 0)
 			break;
 		total += n;

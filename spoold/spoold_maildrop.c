@@ -30,13 +30,14 @@
 #include "spoold_file.h"
 #include "xmem.h"
 
-#define SPOOLD_MD_ENV_SLACK	65536
-#define SPOOLD_MD_PASS_MAX	1024	/* files per pass: incoming/new gets its turn */
+#define SPOOLD_MD_ENV_SLACK 65536
+#define SPOOLD_MD_PASS_MAX  1024 /* files per pass: incoming/new gets its turn */
 
 static size_t
 spoold_md_envmax(const struct conf *cf)
 {
-	return SPOOLD_MD_ENV_SLACK + (size_t)cf->cf_max_recipients *
+	return SPOOLD_MD_ENV_SLACK +
+	    (size_t)cf->cf_max_recipients *
 	    (SPOOL_ADDR_MAX + SPOOL_PARAMS_MAX + 32);
 }
 
@@ -45,7 +46,8 @@ spoold_md_refuse(int dfd, const char *name, const char *why, long uid)
 {
 	if (unlinkat(dfd, name, 0) == -1 && errno != ENOENT)
 		log_warn("maildrop/%s: unlink", name);
-	log_warnx("%s: refused from maildrop, uid=%ld, reason=%s", name, uid, why);
+	log_warnx("%s: refused from maildrop, uid=%ld, reason=%s", name, uid,
+	    why);
 }
 
 /*
@@ -56,17 +58,18 @@ spoold_md_refuse(int dfd, const char *name, const char *why, long uid)
 static int
 spoold_md_done(struct spoold *sd, const char *name)
 {
-	struct spool_txn	*txn = NULL;
-	struct spool_msg	*m;
-	struct stat		 st;
-	char			 path[4096];
-	bool			 done;
+	struct spool_txn *txn = NULL;
+	struct spool_msg *m;
+	struct stat	  st;
+	char		  path[4096];
+	bool		  done;
 
 	if (spool_path(path, sizeof(path), sd->sd_cf->cf_spool_dir, SPOOL_NEW,
-	    name) == 0 && lstat(path, &st) == 0)
+		name) == 0 &&
+	    lstat(path, &st) == 0)
 		return st.st_uid == sd->sd_self_uid ? 1 : -1;
 	if (spool_begin(sd->sd_sp, false, &txn) != 0)
-		return 0;	/* the copy's link() still refuses a duplicate */
+		return 0; /* the copy's link() still refuses a duplicate */
 	m = xmalloc(sizeof(*m));
 	done = spool_msg_get(txn, name, m) == 0;
 	spool_abort(&txn);
@@ -78,10 +81,10 @@ spoold_md_done(struct spoold *sd, const char *name)
 static int
 spoold_md_env(struct spoold *sd, struct spool_env *e, struct buf *b)
 {
-	const struct conf	*cf = sd->sd_cf;
+	const struct conf *cf = sd->sd_cf;
 
 	if (str_copy(e->pe_account, sizeof(e->pe_account),
-	    cf->cf_sendmail_account) == -1)
+		cf->cf_sendmail_account) == -1)
 		return SPOOL_EFORMAT;
 	e->pe_auth[0] = '\0';
 	(void)str_copy(e->pe_client, sizeof(e->pe_client), "local");
@@ -95,16 +98,19 @@ static int
 spoold_md_copy(struct spoold *sd, const char *name, int fd, off_t len,
     const struct buf *env)
 {
-	char	tmp[4096], dst[4096], t[300];
-	int	out, rc = 0;
+	char tmp[4096], dst[4096], t[300];
+	int  out, rc = 0;
 
 	if (str_printf(t, sizeof(t), ".md.%s", name) == -1 ||
-	    spool_path(tmp, sizeof(tmp), sd->sd_cf->cf_spool_dir, SPOOL_TMP, t) == -1 ||
-	    spool_path(dst, sizeof(dst), sd->sd_cf->cf_spool_dir, SPOOL_NEW, name) == -1)
+	    spool_path(tmp, sizeof(tmp), sd->sd_cf->cf_spool_dir, SPOOL_TMP,
+		t) == -1 ||
+	    spool_path(dst, sizeof(dst), sd->sd_cf->cf_spool_dir, SPOOL_NEW,
+		name) == -1)
 		return ENAMETOOLONG;
-	(void)unlink(tmp);	/* a crash's leftover */
-	if ((out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	    0640)) == -1)
+	(void)unlink(tmp); /* a crash's leftover */
+	if ((out = open(tmp,
+		 O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640)) ==
+	    -1)
 		return errno;
 	if (fsx_write_all(out, env->data, env->len) == -1 ||
 	    spoold_copy_fd(fd, out, len, true) == -1)
@@ -114,9 +120,10 @@ spoold_md_copy(struct spoold *sd, const char *name, int fd, off_t len,
 	/* link, not rename: never replace a file already in incoming/new */
 	if (rc == 0 && link(tmp, dst) == -1)
 		rc = errno;
-	(void)unlink(tmp);	/* linked or failed: the name is not needed */
-	if (rc == 0 && (rc = spool_sync(sd->sd_cf->cf_spool_dir, SPOOL_NEW)) != 0)
-		(void)unlink(dst);	/* not durable: the next pass copies again */
+	(void)unlink(tmp); /* linked or failed: the name is not needed */
+	if (rc == 0 &&
+	    (rc = spool_sync(sd->sd_cf->cf_spool_dir, SPOOL_NEW)) != 0)
+		(void)unlink(dst); /* not durable: the next pass copies again */
 	return rc;
 }
 
@@ -125,8 +132,8 @@ static const char *
 spoold_md_check(const struct spoold *sd, int fd, const struct stat *st,
     const char *name, struct spool_env *e, int *rc_r)
 {
-	size_t	envmax = spoold_md_envmax(sd->sd_cf);
-	int	rc;
+	size_t envmax = spoold_md_envmax(sd->sd_cf);
+	int    rc;
 
 	*rc_r = 0;
 	if (!S_ISREG(st->st_mode))
@@ -150,18 +157,20 @@ static int
 spoold_md_take(struct spoold *sd, int dfd, int fd, const char *name,
     const struct stat *st, struct spool_env *e)
 {
-	struct buf	b;
-	int		rc, done;
+	struct buf b;
+	int	   rc, done;
 
 	if ((done = spoold_md_done(sd, name)) == -1) {
 		log_warnx("%s: maildrop: queue id already in incoming/new: "
-		    "left in maildrop/", name);
+			  "left in maildrop/",
+		    name);
 		return 0;
 	}
 	buf_init(&b, spoold_md_envmax(sd->sd_cf) + 4096);
 	rc = done ? 0 : spoold_md_env(sd, e, &b);
 	if (rc == 0 && !done)
-		rc = spoold_md_copy(sd, name, fd, st->st_size - (off_t)e->pe_hdrlen, &b);
+		rc = spoold_md_copy(sd, name, fd,
+		    st->st_size - (off_t)e->pe_hdrlen, &b);
 	buf_release(&b);
 	if (rc != 0)
 		return rc;
@@ -171,7 +180,8 @@ spoold_md_take(struct spoold *sd, int dfd, int fd, const char *name,
 		log_info("%s: already picked up from maildrop", name);
 	else
 		log_info("%s: picked up from maildrop, uid=%ld, account=%s, "
-		    "nrcpt=%zu", name, (long)st->st_uid, e->pe_account, e->pe_nrcpt);
+			 "nrcpt=%zu",
+		    name, (long)st->st_uid, e->pe_account, e->pe_nrcpt);
 	return 0;
 }
 
@@ -179,30 +189,32 @@ spoold_md_take(struct spoold *sd, int dfd, int fd, const char *name,
 static int
 spoold_md_one(struct spoold *sd, int dfd, const char *name)
 {
-	struct spool_env	 e;
-	struct stat		 st;
-	const char		*why;
-	int			 fd, rc;
+	struct spool_env e;
+	struct stat	 st;
+	const char	*why;
+	int		 fd, rc;
 
 	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd == -1 || fstat(fd, &st) == -1) {
 		rc = errno;
 		if (fd != -1)
-			(void)close(fd);	/* read-only */
+			(void)close(fd); /* read-only */
 		if (rc == ENOENT || spoold_error_transient(rc))
 			return rc == ENOENT ? 0 : rc;
 		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
 			st.st_uid = (uid_t)-1;
-		spoold_md_refuse(dfd, name, rc == ELOOP ? "symbolic link" :
-		    strerror(rc), (long)st.st_uid);
+		spoold_md_refuse(dfd, name,
+		    rc == ELOOP ? "symbolic link" : strerror(rc),
+		    (long)st.st_uid);
 		return 0;
 	}
 	spool_env_init(&e);
 	if ((why = spoold_md_check(sd, fd, &st, name, &e, &rc)) != NULL)
 		spoold_md_refuse(dfd, name, why, (long)st.st_uid);
-	else if (rc == 0 && (rc = spoold_md_take(sd, dfd, fd, name, &st, &e)) != 0)
+	else if (rc == 0 &&
+	    (rc = spoold_md_take(sd, dfd, fd, name, &st, &e)) != 0)
 		log_warnx("%s: maildrop copy: %s", name, spool_strerror(rc));
-	(void)close(fd);	/* read-only */
+	(void)close(fd); /* read-only */
 	spool_env_free(&e);
 	return spoold_error_transient(rc) || rc == EAGAIN ? rc : 0;
 }
@@ -211,41 +223,44 @@ spoold_md_one(struct spoold *sd, int dfd, const char *name)
 static void
 spoold_md_stale(const struct spoold *sd, int dfd, const char *name)
 {
-	struct stat	st;
+	struct stat st;
 
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    time(NULL) - st.st_mtime >= sd->sd_cf->cf_stale_tmp_age &&
 	    unlinkat(dfd, name, 0) == 0)
-		log_info("maildrop/%s: removed a stale temporary, uid=%ld", name,
-		    (long)st.st_uid);
+		log_info("maildrop/%s: removed a stale temporary, uid=%ld",
+		    name, (long)st.st_uid);
 }
 
 /* One line a minute at most while local mail waits for sendmail_account. */
 static void
 spoold_md_waiting(void)
 {
-	static time_t	last;
-	time_t		now = time(NULL);
+	static time_t last;
+	time_t	      now = time(NULL);
 
 	if (now - last < 60)
 		return;
 	last = now;
-	log_warnx("maildrop/: sendmail_account is not set: local mail waits there");
+	log_warnx(
+	    "maildrop/: sendmail_account is not set: local mail waits there");
 }
 
 int
 spoold_maildrop_pass(struct spoold *sd)
 {
-	struct dirent	*de;
-	DIR		*d;
-	char		 dir[4096];
-	size_t		 n = 0;
-	int		 dfd, rc = 0;
+	struct dirent *de;
+	DIR	      *d;
+	char	       dir[4096];
+	size_t	       n = 0;
+	int	       dfd, rc = 0;
 
-	if (spool_path(dir, sizeof(dir), sd->sd_cf->cf_spool_dir, SPOOL_MAILDROP,
-	    NULL) == -1 || (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1 || (d = fdopendir(dfd)) == NULL)
-		return 0;	/* no maildrop: no local injection */
+	if (spool_path(dir, sizeof(dir), sd->sd_cf->cf_spool_dir,
+		SPOOL_MAILDROP, NULL) == -1 ||
+	    (dfd = open(dir,
+		 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1 ||
+	    (d = fdopendir(dfd)) == NULL)
+		return 0; /* no maildrop: no local injection */
 	while (rc == 0 && n < SPOOLD_MD_PASS_MAX && (de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.' && strcmp(de->d_name, ".") != 0 &&
 		    strcmp(de->d_name, "..") != 0)
@@ -262,6 +277,6 @@ spoold_maildrop_pass(struct spoold *sd)
 	}
 	if (n > 0 && fsx_fsync_dirfd(dfd) == -1)
 		log_warn("fsync maildrop/");
-	(void)closedir(d);	/* read-only directory stream */
+	(void)closedir(d); /* read-only directory stream */
 	return rc;
 }

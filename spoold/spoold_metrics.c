@@ -30,43 +30,54 @@
 #include "xmem.h"
 
 struct spoold_metrics {
-	int			 sm_fd;
-	pid_t			 sm_parent;
-	struct kids		*sm_kids;
+	int	     sm_fd;
+	pid_t	     sm_parent;
+	struct kids *sm_kids;
 	/* copies: a reload frees the configuration the parent started with */
-	char			*sm_spool_dir, *sm_listen;
-	int64_t			 sm_map_size, sm_map_max;
-	struct spool		*sm_sp;		/* the child's own */
+	char	     *sm_spool_dir, *sm_listen;
+	int64_t	      sm_map_size, sm_map_max;
+	struct spool *sm_sp; /* the child's own */
 };
 
 /* A young exit backs off 1 s, 2 s, ... 30 s; no more than one start a second. */
 static const struct kids_policy spoold_metrics_policy = {
-	.kp_interval_ms = 1000, .kp_retry_ms = 1000, .kp_young_ms = 10000,
-	.kp_base_ms = 1000, .kp_max_ms = 30000, .kp_clean_fails = true,
+	.kp_interval_ms = 1000,
+	.kp_retry_ms = 1000,
+	.kp_young_ms = 10000,
+	.kp_base_ms = 1000,
+	.kp_max_ms = 30000,
+	.kp_clean_fails = true,
 };
 
 struct spoold_metrics *
 spoold_metrics_bind(const struct conf *cf)
 {
-	struct spoold_metrics	*sm;
-	struct addrinfo		 hints = { .ai_socktype = SOCK_STREAM,
-		.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV }, *res = NULL;
-	char			 w[4200], host[256], port[16];
-	int			 one = 1, rc, fd;
+	struct spoold_metrics *sm;
+	struct addrinfo	       hints = { .ai_socktype = SOCK_STREAM,
+		       .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV },
+			*res = NULL;
+	char w[4200], host[256], port[16];
+	int  one = 1, rc, fd;
 
 	if (cf->cf_metrics_listen[0] == '\0')
 		return NULL;
 	conf_where(cf, "metrics_listen", w, sizeof(w));
 	if (conf_split_hostport(cf->cf_metrics_listen, host, sizeof(host), port,
-	    sizeof(port), "") == -1 || port[0] == '\0')
-		log_fatalx_status(2, "%s: %s: not ADDR:PORT", w, cf->cf_metrics_listen);
+		sizeof(port), "") == -1 ||
+	    port[0] == '\0')
+		log_fatalx_status(2, "%s: %s: not ADDR:PORT", w,
+		    cf->cf_metrics_listen);
 	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0)
-		log_fatalx_status(2, "%s: %s: %s", w, cf->cf_metrics_listen, gai_strerror(rc));
-	if ((fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, 0)) == -1)
+		log_fatalx_status(2, "%s: %s: %s", w, cf->cf_metrics_listen,
+		    gai_strerror(rc));
+	if ((fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, 0)) ==
+	    -1)
 		log_fatalx_status(2, "%s: socket: %s", w, strerror(errno));
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, res->ai_addr, res->ai_addrlen) == -1 || listen(fd, 64) == -1)
-		log_fatalx_status(2, "%s: %s: %s", w, cf->cf_metrics_listen, strerror(errno));
+	if (bind(fd, res->ai_addr, res->ai_addrlen) == -1 ||
+	    listen(fd, 64) == -1)
+		log_fatalx_status(2, "%s: %s: %s", w, cf->cf_metrics_listen,
+		    strerror(errno));
 	freeaddrinfo(res);
 	sm = xcalloc(1, sizeof(*sm));
 	sm->sm_fd = fd;
@@ -76,17 +87,17 @@ spoold_metrics_bind(const struct conf *cf)
 /* ---- the gauges */
 
 struct spoold_metrics_scan {
-	struct metrics_gauges	*g;
-	int64_t			 now, oldest;
-	size_t			 n;
+	struct metrics_gauges *g;
+	int64_t		       now, oldest;
+	size_t		       n;
 };
 
 static int
 spoold_metrics_msg(const struct spool_msg *m, void *arg)
 {
-	struct spoold_metrics_scan	*sc = arg;
-	int64_t				 age;
-	size_t				 b;
+	struct spoold_metrics_scan *sc = arg;
+	int64_t			    age;
+	size_t			    b;
 
 	if (++sc->n > SPOOLD_METRICS_SCAN_MAX) {
 		sc->g->mg_queue_truncated = true;
@@ -104,10 +115,11 @@ spoold_metrics_msg(const struct spool_msg *m, void *arg)
 }
 
 static void
-spoold_metrics_outbox(struct spool_txn *t, struct metrics_gauges *g, int64_t now)
+spoold_metrics_outbox(struct spool_txn *t, struct metrics_gauges *g,
+    int64_t now)
 {
 	char	login[SPOOL_LOGIN_MAX] = "";
-	int64_t	dt, oldest = 0;
+	int64_t dt, oldest = 0;
 
 	while (g->mg_outbox_accounts < SPOOLD_METRICS_ACCOUNTS_MAX &&
 	    spool_outbox_next_account(t, login, login, &dt) == 0) {
@@ -122,10 +134,10 @@ int
 spoold_metrics_gauges(struct spool *sp, int64_t map_max, int64_t now,
     struct metrics_gauges *g)
 {
-	struct spoold_metrics_scan	 sc = { .g = g, .now = now };
-	struct spool_counts		 c;
-	struct spool_txn		*t = NULL;
-	int				 rc;
+	struct spoold_metrics_scan sc = { .g = g, .now = now };
+	struct spool_counts	   c;
+	struct spool_txn	  *t = NULL;
+	int			   rc;
 
 	memset(g, 0, sizeof(*g));
 	if ((rc = spool_begin(sp, false, &t)) != 0)
@@ -139,7 +151,8 @@ spoold_metrics_gauges(struct spool *sp, int64_t map_max, int64_t now,
 	rc = spool_msg_iter(t, spoold_metrics_msg, &sc);
 	if (rc == -1 && g->mg_queue_truncated)
 		rc = 0;
-	g->mg_queue_oldest = sc.oldest != 0 && now > sc.oldest ? now - sc.oldest : 0;
+	g->mg_queue_oldest = sc.oldest != 0 && now > sc.oldest ? now - sc.oldest
+							       : 0;
 out:
 	spool_abort(&t);
 	spool_map_used(sp, &g->mg_map_used, &g->mg_map_size);
@@ -153,14 +166,14 @@ out:
 static int
 spoold_metrics_render(void *arg, struct buf *b)
 {
-	struct spoold_metrics	*sm = arg;
-	struct metrics_block	*snap = xmalloc(sizeof(*snap));
-	struct metrics_gauges	 g;
-	int			 rc;
+	struct spoold_metrics *sm = arg;
+	struct metrics_block  *snap = xmalloc(sizeof(*snap));
+	struct metrics_gauges  g;
+	int		       rc;
 
 	metrics_snapshot(snap);
 	if ((rc = spoold_metrics_gauges(sm->sm_sp, sm->sm_map_max,
-	    (int64_t)time(NULL), &g)) != 0)
+		 (int64_t)time(NULL), &g)) != 0)
 		log_warnx("metrics: gauges: %s", spool_strerror(rc));
 	rc = metrics_render(b, snap, rc == 0 ? &g : NULL);
 	free(snap);
@@ -175,28 +188,29 @@ spoold_metrics_on_signal(struct ev *e, unsigned sigs, void *arg)
 		ev_break(e);
 }
 
-__attribute__((noreturn))
-static void
+__attribute__((noreturn)) static void
 spoold_metrics_child(void *arg)
 {
-	struct spoold_metrics		*sm = arg;
-	struct spoold_metrics_http	*h;
-	struct ev			*e;
-	int				 rc;
+	struct spoold_metrics	   *sm = arg;
+	struct spoold_metrics_http *h;
+	struct ev		   *e;
+	int			    rc;
 
 	log_set_procname("spoold/metrics");
 	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != sm->sm_parent)
 		_exit(0);
-	if ((rc = spool_open(sm->sm_spool_dir, sm->sm_map_size, sm->sm_map_max, SPOOL_RDONLY,
-	    &sm->sm_sp)) != 0) {
+	if ((rc = spool_open(sm->sm_spool_dir, sm->sm_map_size, sm->sm_map_max,
+		 SPOOL_RDONLY, &sm->sm_sp)) != 0) {
 		log_warnx("metrics: spool_open %s: %s", sm->sm_spool_dir,
 		    spool_strerror(rc));
 		_exit(1);
 	}
-	if ((e = ev_new(1, 1)) == NULL || ev_signal(e, spoold_metrics_on_signal, sm) == -1)
+	if ((e = ev_new(1, 1)) == NULL ||
+	    ev_signal(e, spoold_metrics_on_signal, sm) == -1)
 		log_fatal("metrics: ev");
-	if ((h = spoold_metrics_http_start(sm->sm_fd, spoold_metrics_render, sm)) == NULL)
+	if ((h = spoold_metrics_http_start(sm->sm_fd, spoold_metrics_render,
+		 sm)) == NULL)
 		_exit(1);
 	log_info("metrics: serving %s", sm->sm_listen);
 	if (!sig_stopping())
@@ -210,7 +224,7 @@ spoold_metrics_child(void *arg)
 static pid_t
 spoold_metrics_spawn(struct kids *k, size_t slot, void *arg)
 {
-	pid_t	pid;
+	pid_t pid;
 
 	(void)k;
 	(void)slot;
@@ -220,19 +234,21 @@ spoold_metrics_spawn(struct kids *k, size_t slot, void *arg)
 }
 
 static void
-spoold_metrics_exit(struct kids *k, size_t slot, pid_t pid, int status, int64_t delay_ms,
-    void *arg)
+spoold_metrics_exit(struct kids *k, size_t slot, pid_t pid, int status,
+    int64_t delay_ms, void *arg)
 {
 	(void)k;
 	(void)slot;
 	(void)arg;
 	if (delay_ms >= 0)
-		log_warnx("metrics: child %ld exited (status %d), restart in %lld ms",
+		log_warnx(
+		    "metrics: child %ld exited (status %d), restart in %lld ms",
 		    (long)pid, status, (long long)delay_ms);
 }
 
 void
-spoold_metrics_start(struct spoold_metrics *sm, struct ev *e, const struct conf *cf)
+spoold_metrics_start(struct spoold_metrics *sm, struct ev *e,
+    const struct conf *cf)
 {
 	if (sm == NULL)
 		return;
@@ -241,8 +257,8 @@ spoold_metrics_start(struct spoold_metrics *sm, struct ev *e, const struct conf 
 	sm->sm_map_size = cf->cf_lmdb_map_size;
 	sm->sm_map_max = cf->cf_lmdb_map_max;
 	sm->sm_parent = getpid();
-	if ((sm->sm_kids = kids_new(e, 1, 0, &spoold_metrics_policy, spoold_metrics_spawn,
-	    spoold_metrics_exit, sm)) == NULL)
+	if ((sm->sm_kids = kids_new(e, 1, 0, &spoold_metrics_policy,
+		 spoold_metrics_spawn, spoold_metrics_exit, sm)) == NULL)
 		log_fatal("kids_new");
 	kids_start(sm->sm_kids);
 }
@@ -257,7 +273,7 @@ spoold_metrics_reap(struct spoold_metrics *sm)
 void
 spoold_metrics_stop(struct spoold_metrics **smp)
 {
-	struct spoold_metrics	*sm = *smp;
+	struct spoold_metrics *sm = *smp;
 
 	if (sm == NULL)
 		return;

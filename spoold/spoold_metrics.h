@@ -17,27 +17,28 @@ struct metrics_gauges;
 struct spool;
 struct spoold_metrics;
 
-#define SPOOLD_METRICS_SCAN_MAX		50000	/* messages read per scrape */
-#define SPOOLD_METRICS_ACCOUNTS_MAX	10000	/* outbox accounts read per scrape */
-#define SPOOLD_METRICS_BODY_MAX		(1024 * 1024)
+#define SPOOLD_METRICS_SCAN_MAX	    50000 /* messages read per scrape */
+#define SPOOLD_METRICS_ACCOUNTS_MAX 10000 /* outbox accounts read per scrape */
+#define SPOOLD_METRICS_BODY_MAX	    (1024 * 1024)
 
 /* Phase 1: binds metrics_listen; NULL when it is empty. Exits 2 on a bad
  * value or an address in use. */
 struct spoold_metrics *spoold_metrics_bind(const struct conf *);
 /* Phase 2: the child starts now and again after an exit. */
-void	spoold_metrics_start(struct spoold_metrics *, struct ev *, const struct conf *);
-void	spoold_metrics_reap(struct spoold_metrics *);	/* on SIG_CHLD */
-void	spoold_metrics_stop(struct spoold_metrics **);	/* SIGTERM, wait, free */
+void spoold_metrics_start(struct spoold_metrics *, struct ev *,
+    const struct conf *);
+void spoold_metrics_reap(struct spoold_metrics *);  /* on SIG_CHLD */
+void spoold_metrics_stop(struct spoold_metrics **); /* SIGTERM, wait, free */
 
 /* The gauges, in one read transaction; 0 or a SPOOL_E* code. */
-int	spoold_metrics_gauges(struct spool *, int64_t map_max, int64_t now,
-	    struct metrics_gauges *);
+int spoold_metrics_gauges(struct spool *, int64_t map_max, int64_t now,
+    struct metrics_gauges *);
 
 /* spoold_metrics_http.c: GET /metrics on fd with the render callback. */
 struct spoold_metrics_http;
-typedef int	spoold_metrics_render_cb(void *arg, struct buf *);
-struct spoold_metrics_http *spoold_metrics_http_start(int fd, spoold_metrics_render_cb *,
-	    void *arg);
-void	spoold_metrics_http_stop(struct spoold_metrics_http **);
+typedef int		    spoold_metrics_render_cb(void *arg, struct buf *);
+struct spoold_metrics_http *spoold_metrics_http_start(int fd,
+    spoold_metrics_render_cb *, void *arg);
+void spoold_metrics_http_stop(struct spoold_metrics_http **);
 
 #endif

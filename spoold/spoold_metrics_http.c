@@ -24,29 +24,31 @@
 #include "spoold_metrics.h"
 #include "xmem.h"
 
-#define SPOOLD_METRICS_CONN_MEMORY	(16 * 1024)
-#define SPOOLD_METRICS_CONNS		16
-#define SPOOLD_METRICS_TIMEOUT		10
-#define SPOOLD_METRICS_TYPE		"text/plain; version=0.0.4; charset=utf-8"
+#define SPOOLD_METRICS_CONN_MEMORY (16 * 1024)
+#define SPOOLD_METRICS_CONNS	   16
+#define SPOOLD_METRICS_TIMEOUT	   10
+#define SPOOLD_METRICS_TYPE	   "text/plain; version=0.0.4; charset=utf-8"
 
 struct spoold_metrics_http {
-	struct MHD_Daemon		*h_d;
-	spoold_metrics_render_cb	*h_render;
-	void				*h_arg;
+	struct MHD_Daemon	 *h_d;
+	spoold_metrics_render_cb *h_render;
+	void			 *h_arg;
 };
 
 static enum MHD_Result
-spoold_metrics_http_reply(struct MHD_Connection *c, unsigned status, const char *type,
-    const char *body, size_t len, const char *allow)
+spoold_metrics_http_reply(struct MHD_Connection *c, unsigned status,
+    const char *type, const char *body, size_t len, const char *allow)
 {
-	struct MHD_Response	*r;
-	enum MHD_Result		 ret;
+	struct MHD_Response *r;
+	enum MHD_Result	     ret;
 
-	r = MHD_create_response_from_buffer(len, (void *)(uintptr_t)body, MHD_RESPMEM_MUST_COPY);
+	r = MHD_create_response_from_buffer(len, (void *)(uintptr_t)body,
+	    MHD_RESPMEM_MUST_COPY);
 	if (r == NULL)
 		return MHD_NO;
 	(void)MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-	(void)MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	(void)MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL,
+	    "no-store");
 	if (allow != NULL)
 		(void)MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
 	ret = MHD_queue_response(c, status, r);
@@ -55,28 +57,32 @@ spoold_metrics_http_reply(struct MHD_Connection *c, unsigned status, const char 
 }
 
 static enum MHD_Result
-spoold_metrics_http_answer(struct spoold_metrics_http *h, struct MHD_Connection *c,
-    const char *url, const char *method)
+spoold_metrics_http_answer(struct spoold_metrics_http *h,
+    struct MHD_Connection *c, const char *url, const char *method)
 {
-	static const char	nf[] = "not found\n", na[] = "method not allowed\n",
-				err[] = "metrics unavailable\n";
-	struct buf		b;
-	enum MHD_Result		ret;
+	static const char nf[] = "not found\n", na[] = "method not allowed\n",
+			  err[] = "metrics unavailable\n";
+	struct buf	b;
+	enum MHD_Result ret;
 
 	if (strcmp(url, "/metrics") != 0)
-		return spoold_metrics_http_reply(c, MHD_HTTP_NOT_FOUND, "text/plain", nf,
-		    sizeof(nf) - 1, NULL);
-	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-		return spoold_metrics_http_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain",
-		    na, sizeof(na) - 1, "GET, HEAD");
+		return spoold_metrics_http_reply(c, MHD_HTTP_NOT_FOUND,
+		    "text/plain", nf, sizeof(nf) - 1, NULL);
+	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
+	    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+		return spoold_metrics_http_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED,
+		    "text/plain", na, sizeof(na) - 1, "GET, HEAD");
 	buf_init(&b, SPOOLD_METRICS_BODY_MAX);
 	if (h->h_render(h->h_arg, &b) != 0) {
-		log_warnx("metrics: the page exceeds %d bytes", SPOOLD_METRICS_BODY_MAX);
-		ret = spoold_metrics_http_reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain",
-		    err, sizeof(err) - 1, NULL);
+		log_warnx("metrics: the page exceeds %d bytes",
+		    SPOOLD_METRICS_BODY_MAX);
+		ret = spoold_metrics_http_reply(c,
+		    MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain", err,
+		    sizeof(err) - 1, NULL);
 	} else
-		ret = spoold_metrics_http_reply(c, MHD_HTTP_OK, SPOOLD_METRICS_TYPE,
-		    b.data != NULL ? b.data : "", b.len, NULL);
+		ret = spoold_metrics_http_reply(c, MHD_HTTP_OK,
+		    SPOOLD_METRICS_TYPE, b.data != NULL ? b.data : "", b.len,
+		    NULL);
 	buf_release(&b);
 	return ret;
 }
@@ -84,8 +90,8 @@ spoold_metrics_http_answer(struct spoold_metrics_http *h, struct MHD_Connection 
 /* Headers first (*state NULL), then body pieces (none allowed), then the answer. */
 static enum MHD_Result
 spoold_metrics_http_access(void *cls, struct MHD_Connection *c, const char *url,
-    const char *method, const char *version, const char *data, size_t *data_size,
-    void **state)
+    const char *method, const char *version, const char *data,
+    size_t *data_size, void **state)
 {
 	(void)version;
 	(void)data;
@@ -103,7 +109,7 @@ spoold_metrics_http_access(void *cls, struct MHD_Connection *c, const char *url,
 static void
 spoold_metrics_http_log(void *arg, const char *fmt, va_list ap)
 {
-	char	msg[512];
+	char msg[512];
 
 	(void)arg;
 	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -114,18 +120,19 @@ spoold_metrics_http_log(void *arg, const char *fmt, va_list ap)
 struct spoold_metrics_http *
 spoold_metrics_http_start(int fd, spoold_metrics_render_cb *render, void *arg)
 {
-	struct spoold_metrics_http	*h = xcalloc(1, sizeof(*h));
+	struct spoold_metrics_http *h = xcalloc(1, sizeof(*h));
 
 	h->h_render = render;
 	h->h_arg = arg;
-	h->h_d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-	    MHD_USE_ERROR_LOG | MHD_USE_ITC, 0, NULL, NULL, spoold_metrics_http_access, h,
+	h->h_d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
+		MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_ITC,
+	    0, NULL, NULL, spoold_metrics_http_access, h,
 	    MHD_OPTION_EXTERNAL_LOGGER, spoold_metrics_http_log, NULL,
 	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)SPOOLD_METRICS_CONNS,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)SPOOLD_METRICS_TIMEOUT,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SPOOLD_METRICS_CONN_MEMORY,
-	    MHD_OPTION_END);
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    (size_t)SPOOLD_METRICS_CONN_MEMORY, MHD_OPTION_END);
 	if (h->h_d == NULL) {
 		log_warnx("metrics: libmicrohttpd did not start");
 		free(h);
@@ -137,7 +144,7 @@ spoold_metrics_http_start(int fd, spoold_metrics_render_cb *render, void *arg)
 void
 spoold_metrics_http_stop(struct spoold_metrics_http **hp)
 {
-	MHD_socket	fd;
+	MHD_socket fd;
 
 	if (*hp == NULL)
 		return;

@@ -11,16 +11,18 @@
 #include "spoold_policy.h"
 
 static const struct {
-	const char	*name;
-	const char	*missing;
+	const char *name;
+	const char *missing;
 } spoold_req_tab[SPOOLD_H_NREQ] = {
 	[SPOOLD_H_MESSAGE_ID] = { "Message-Id", "635 6.7.8 no Message-Id:" },
 	[SPOOLD_H_DATE] = { "Date", "635 6.7.8 no Date:" },
 	[SPOOLD_H_FROM] = { "From", "635 6.7.8 no From:" },
 	[SPOOLD_H_TO] = { "To", "635 6.7.8 no To:" },
 	[SPOOLD_H_SUBJECT] = { "Subject", "635 6.7.8 no Subject:" },
-	[SPOOLD_H_MIME_VERSION] = { "MIME-Version", "635 6.7.8 no MIME-Version:" },
-	[SPOOLD_H_CONTENT_TYPE] = { "Content-Type", "635 6.7.8 no Content-Type:" },
+	[SPOOLD_H_MIME_VERSION] = { "MIME-Version",
+	    "635 6.7.8 no MIME-Version:" },
+	[SPOOLD_H_CONTENT_TYPE] = { "Content-Type",
+	    "635 6.7.8 no Content-Type:" },
 };
 
 void
@@ -36,7 +38,7 @@ spoold_hdrinfo_init(struct spoold_hdrinfo *h)
 static size_t
 spoold_utf8_char(const unsigned char *s, size_t n)
 {
-	size_t	 k, len;
+	size_t k, len;
 
 	if (s[0] < 0x80)
 		return 1;
@@ -63,8 +65,8 @@ spoold_utf8_char(const unsigned char *s, size_t n)
 static void
 spoold_clean_copy(char *dst, size_t dstsz, const char *src, size_t n)
 {
-	const unsigned char	*s = (const unsigned char *)src;
-	size_t			 i = 0, o = 0, clen;
+	const unsigned char *s = (const unsigned char *)src;
+	size_t		     i = 0, o = 0, clen;
 
 	while (i < n) {
 		clen = spoold_utf8_char(s + i, n - i);
@@ -85,7 +87,7 @@ spoold_clean_copy(char *dst, size_t dstsz, const char *src, size_t n)
 bool
 spoold_name_ok(const char *s, size_t n)
 {
-	size_t	 i;
+	size_t i;
 
 	if (n < 1 || n > 255)
 		return false;
@@ -93,7 +95,7 @@ spoold_name_ok(const char *s, size_t n)
 		char c = s[i];
 
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '_' || c == '-'))
+			(c >= '0' && c <= '9') || c == '_' || c == '-'))
 			return false;
 	}
 	return true;
@@ -106,8 +108,8 @@ spoold_is(const struct hdr_field *f, const char *name)
 }
 
 static void
-spoold_hdrinfo_name(const struct hdr_field *f, bool *has, bool *ok,
-    char *dst, size_t dstsz)
+spoold_hdrinfo_name(const struct hdr_field *f, bool *has, bool *ok, char *dst,
+    size_t dstsz)
 {
 	if (*has)
 		return;
@@ -125,13 +127,14 @@ spoold_hdrinfo_name(const struct hdr_field *f, bool *has, bool *ok,
 static void
 spoold_hdrinfo_from(struct spoold_hdrinfo *h, const struct hdr_field *f)
 {
-	struct rfc5322addr	 a;
-	enum rfc5322addr_status	 st;
-	size_t			 pos = 0;
-	bool			 noaddr = false;
+	struct rfc5322addr	a;
+	enum rfc5322addr_status st;
+	size_t			pos = 0;
+	bool			noaddr = false;
 
 	while ((st = rfc5322addr_next_strict(f->hf_value, f->hf_valuelen, &pos,
-	    &a)) == RFC5322ADDR_OK || st == RFC5322ADDR_NOADDR) {
+		    &a)) == RFC5322ADDR_OK ||
+	    st == RFC5322ADDR_NOADDR) {
 		if (st == RFC5322ADDR_NOADDR) {
 			noaddr = true;
 			continue;
@@ -141,30 +144,34 @@ spoold_hdrinfo_from(struct spoold_hdrinfo *h, const struct hdr_field *f)
 			    a.ra_addr, strlen(a.ra_addr));
 		else if (h->sh_nfrom < SPOOLD_FROM_MAX)
 			spoold_clean_copy(h->sh_from_more[h->sh_nfrom - 1],
-			    sizeof(h->sh_from_more[0]), a.ra_addr, strlen(a.ra_addr));
+			    sizeof(h->sh_from_more[0]), a.ra_addr,
+			    strlen(a.ra_addr));
 		h->sh_nfrom++;
 	}
 	if (st == RFC5322ADDR_END)
-		h->sh_from_st = h->sh_nfrom == 0 ? RFC5322ADDR_NOADDR :
-		    noaddr ? RFC5322ADDR_JUNK : RFC5322ADDR_OK;
+		h->sh_from_st = h->sh_nfrom == 0 ? RFC5322ADDR_NOADDR
+		    : noaddr			 ? RFC5322ADDR_JUNK
+						 : RFC5322ADDR_OK;
 	else
-		h->sh_from_st = h->sh_nfrom > 0 && st == RFC5322ADDR_SYNTAX ?
-		    RFC5322ADDR_JUNK : st;
+		h->sh_from_st = h->sh_nfrom > 0 && st == RFC5322ADDR_SYNTAX
+		    ? RFC5322ADDR_JUNK
+		    : st;
 }
 
 /* The first Sender:: exactly one mailbox with an address, or not OK. */
 static void
 spoold_hdrinfo_sender(struct spoold_hdrinfo *h, const struct hdr_field *f)
 {
-	struct rfc5322addr	 a, b;
-	size_t			 pos = 0;
+	struct rfc5322addr a, b;
+	size_t		   pos = 0;
 
 	if (h->sh_nsender_fields++ > 0)
 		return;
 	h->sh_sender_st = rfc5322addr_next_strict(f->hf_value, f->hf_valuelen,
 	    &pos, &a);
-	if (h->sh_sender_st == RFC5322ADDR_OK && rfc5322addr_next_strict(f->hf_value,
-	    f->hf_valuelen, &pos, &b) != RFC5322ADDR_END)
+	if (h->sh_sender_st == RFC5322ADDR_OK &&
+	    rfc5322addr_next_strict(f->hf_value, f->hf_valuelen, &pos, &b) !=
+		RFC5322ADDR_END)
 		h->sh_sender_st = RFC5322ADDR_JUNK;
 	if (h->sh_sender_st == RFC5322ADDR_OK)
 		spoold_clean_copy(h->sh_sender, sizeof(h->sh_sender), a.ra_addr,
@@ -174,10 +181,10 @@ spoold_hdrinfo_sender(struct spoold_hdrinfo *h, const struct hdr_field *f)
 void
 spoold_hdrinfo_add(struct spoold_hdrinfo *h, const struct hdr_field *f)
 {
-	int			 i;
+	int i;
 
 	if (spoold_is(f, "Received") && h->sh_received < UINT_MAX)
-		h->sh_received++;	/* hops: spoold_policy_hops() */
+		h->sh_received++; /* hops: spoold_policy_hops() */
 	for (i = 0; i < SPOOLD_H_NREQ; i++)
 		if (spoold_is(f, spoold_req_tab[i].name))
 			break;
@@ -190,8 +197,9 @@ spoold_hdrinfo_add(struct spoold_hdrinfo *h, const struct hdr_field *f)
 		if (i == SPOOLD_H_FROM)
 			spoold_hdrinfo_from(h, f);
 		else if (i == SPOOLD_H_MESSAGE_ID)
-			spoold_clean_copy(h->sh_message_id, sizeof(h->sh_message_id),
-			    f->hf_value, f->hf_valuelen);
+			spoold_clean_copy(h->sh_message_id,
+			    sizeof(h->sh_message_id), f->hf_value,
+			    f->hf_valuelen);
 		else if (i == SPOOLD_H_SUBJECT)
 			spoold_clean_copy(h->sh_subject, sizeof(h->sh_subject),
 			    f->hf_value, f->hf_valuelen);
@@ -209,10 +217,10 @@ enum hdr_status
 spoold_hdrinfo_parse(struct spoold_hdrinfo *h, const char *data, size_t len,
     size_t max_size)
 {
-	struct hdr_limits	 lim = { 0, max_size };
-	struct hdr		 p;
-	struct hdr_field	 f;
-	enum hdr_status		 st;
+	struct hdr_limits lim = { 0, max_size };
+	struct hdr	  p;
+	struct hdr_field  f;
+	enum hdr_status	  st;
 
 	spoold_hdrinfo_init(h);
 	hdr_init(&p, &lim);
@@ -260,18 +268,19 @@ spoold_policy_sender_one(const char *addr, const struct spoold_lookup *lk,
 
 /* Every From: address, and the Sender: one when it is required. */
 static int
-spoold_policy_sender(const struct spoold_hdrinfo *h, const struct spoold_lookup *lk,
-    const char **text_r)
+spoold_policy_sender(const struct spoold_hdrinfo *h,
+    const struct spoold_lookup *lk, const char **text_r)
 {
-	size_t	i;
-	int	rc;
+	size_t i;
+	int    rc;
 
 	if ((rc = spoold_policy_sender_one(h->sh_from, lk, text_r)) != 0 ||
 	    *text_r != NULL)
 		return rc;
 	for (i = 1; i < h->sh_nfrom && i < SPOOLD_FROM_MAX; i++)
 		if ((rc = spoold_policy_sender_one(h->sh_from_more[i - 1], lk,
-		    text_r)) != 0 || *text_r != NULL)
+			 text_r)) != 0 ||
+		    *text_r != NULL)
 			return rc;
 	if (h->sh_nfrom > 1)
 		return spoold_policy_sender_one(h->sh_sender, lk, text_r);
@@ -300,10 +309,11 @@ spoold_policy_from(const struct spoold_hdrinfo *h)
 }
 
 int
-spoold_policy_message(const struct spoold_hdrinfo *h, enum spool_senders senders,
-    const struct spoold_lookup *lk, const char **text_r)
+spoold_policy_message(const struct spoold_hdrinfo *h,
+    enum spool_senders senders, const struct spoold_lookup *lk,
+    const char **text_r)
 {
-	int	 i;
+	int i;
 
 	*text_r = NULL;
 	if (h->sh_status == HDR_ESIZE || h->sh_status == HDR_ENOMEM) {

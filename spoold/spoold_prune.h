@@ -14,20 +14,20 @@
 
 #include "spool.h"
 
-#define SPOOLD_PRUNE_BUDGET	1000	/* deletions per write transaction */
-#define SPOOLD_PRUNE_SLICE_MS	50	/* pruning per loop turn */
+#define SPOOLD_PRUNE_BUDGET   1000 /* deletions per write transaction */
+#define SPOOLD_PRUNE_SLICE_MS 50   /* pruning per loop turn */
 
 struct spoold;
 
 struct spoold_prune {
-	time_t				 pr_next;	/* the next pass starts then */
-	bool				 pr_active;	/* a pass is under way */
-	struct spool_prune_stats	 pr_st;
-	struct timespec			 pr_t0;
+	time_t			 pr_next;   /* the next pass starts then */
+	bool			 pr_active; /* a pass is under way */
+	struct spool_prune_stats pr_st;
+	struct timespec		 pr_t0;
 };
 
 /* Runs a slice when a pass is due or under way. True if the pass is not
  * finished: the caller should come back without sleeping. */
-bool	spoold_prune_run(struct spoold *, struct spoold_prune *, time_t now);
+bool spoold_prune_run(struct spoold *, struct spoold_prune *, time_t now);
 
 #endif

@@ -26,10 +26,11 @@ _Static_assert(TRACK_LINKS_MAX == SPOOL_TRACK_LINKS_MAX, "one bound on links");
 static int
 spoold_track_read(int fd, const struct spool_msg *m, struct buf *b)
 {
-	ssize_t	r;
+	ssize_t r;
 	off_t	off = (off_t)m->sm_body_off;
 
-	if (fd == -1 || m->sm_size < 0 || buf_reserve(b, (size_t)m->sm_size + 1) == -1)
+	if (fd == -1 || m->sm_size < 0 ||
+	    buf_reserve(b, (size_t)m->sm_size + 1) == -1)
 		return fd == -1 ? EBADF : ENOMEM;
 	while (b->len < (size_t)m->sm_size) {
 		r = pread(fd, b->data + b->len, (size_t)m->sm_size - b->len,
@@ -37,7 +38,9 @@ spoold_track_read(int fd, const struct spool_msg *m, struct buf *b)
 		if (r == -1 && errno == EINTR)
 			continue;
 		if (r <= 0)
-			return r == 0 ? EIO : errno;	/* spoold_read_fd saw these bytes */
+			return r == 0
+			    ? EIO
+			    : errno; /* spoold_read_fd saw these bytes */
 		b->len += (size_t)r;
 	}
 	b->data[b->len] = '\0';
@@ -52,8 +55,10 @@ spoold_track_fill(const struct spool_account *a, const struct spool_msg *m,
 	(void)str_copy(km->km_login, sizeof(km->km_login), m->sm_login);
 	km->km_issue = m->sm_issue;
 	if (m->sm_has_letter_id)
-		(void)str_copy(km->km_uniq, sizeof(km->km_uniq), m->sm_letter_id);
-	(void)str_copy(km->km_message_id, sizeof(km->km_message_id), m->sm_message_id);
+		(void)str_copy(km->km_uniq, sizeof(km->km_uniq),
+		    m->sm_letter_id);
+	(void)str_copy(km->km_message_id, sizeof(km->km_message_id),
+	    m->sm_message_id);
 	(void)str_copy(km->km_from, sizeof(km->km_from), m->sm_from);
 	km->km_arrival = m->sm_arrival;
 	km->km_track = a->ac_track;
@@ -64,10 +69,10 @@ int
 spoold_track_record(struct spool_txn *txn, const struct spool_account *a,
     const struct spool_msg *m, int fd, char **rcpts, uint32_t nrcpt)
 {
-	struct spool_track_msg	 km;
-	struct track_links	 tl;
-	struct buf		 b;
-	int			 rc = 0;
+	struct spool_track_msg km;
+	struct track_links     tl;
+	struct buf	       b;
+	int		       rc = 0;
 
 	spoold_track_fill(a, m, &km);
 	memset(&tl, 0, sizeof(tl));
@@ -96,13 +101,14 @@ spoold_track_record(struct spool_txn *txn, const struct spool_account *a,
 void
 spoold_track_init(const char *spool_dir)
 {
-	unsigned char	key[SPOOL_TRACK_KEYLEN];
-	int		rc;
+	unsigned char key[SPOOL_TRACK_KEYLEN];
+	int	      rc;
 
 	track_html_init();
 	/* made here, once, in the spool's group: deliverd and trackd read it */
 	if ((rc = spool_track_key_load(spool_dir, true, key)) != 0)
-		log_warnx("tracking key %s/db/%s: %s: tracked mail goes out untracked",
+		log_warnx("tracking key %s/db/%s: %s: tracked mail goes out "
+			  "untracked",
 		    spool_dir, SPOOL_TRACK_KEY_FILE, spool_strerror(rc));
 	explicit_bzero(key, sizeof(key));
 }

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int	LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 #endif

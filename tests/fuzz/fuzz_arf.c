@@ -16,8 +16,8 @@
 int
 LLVMFuzzerTestOneInput(const uint8_t *d, size_t len)
 {
-	struct arf_report	r;
-	enum arf_status		st;
+	struct arf_report r;
+	enum arf_status	  st;
 
 	if (len > 256 * 1024)
 		return 0;
@@ -28,8 +28,9 @@ LLVMFuzzerTestOneInput(const uint8_t *d, size_t len)
 	    memchr(r.ar_user_agent, '\0', sizeof(r.ar_user_agent)) == NULL ||
 	    memchr(r.ar_source_ip, '\0', sizeof(r.ar_source_ip)) == NULL)
 		log_panic("arf: a field is not terminated");
-	if (st == ARF_OK && (strchr(r.ar_rcpt, '@') == NULL || r.ar_message_id[0] == '\0' ||
-	    r.ar_type[0] == '\0'))
+	if (st == ARF_OK &&
+	    (strchr(r.ar_rcpt, '@') == NULL || r.ar_message_id[0] == '\0' ||
+		r.ar_type[0] == '\0'))
 		log_panic("arf: ok without recipient, Message-ID or type");
 	return 0;
 }

@@ -15,9 +15,10 @@
 #include "log.h"
 
 static void
-fuzz_check(const struct bounce_rules *rs, enum bounce_stage st, const char *reply)
+fuzz_check(const struct bounce_rules *rs, enum bounce_stage st,
+    const char *reply)
 {
-	enum bounce_cat	 c = bounce_classify(rs, st, reply);
+	enum bounce_cat c = bounce_classify(rs, st, reply);
 
 	if ((int)c < 0 || c >= BOUNCE_CAT_COUNT)
 		log_panic("fuzz: category %d out of range", (int)c);
@@ -35,16 +36,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	static const char *const replies[] = {
 		"550 5.1.1 <a@b>: Recipient address rejected: User unknown",
 		"554 5.7.1 Service unavailable; blocked using zen.spamhaus.org",
-		"421 4.7.0 Try again later", "250 2.0.0 Ok", "", "5",
+		"421 4.7.0 Try again later",
+		"250 2.0.0 Ok",
+		"",
+		"5",
 	};
-	struct bounce_rules	*rs;
-	char			 err[256] = "", *text;
-	size_t			 i, n = len > 4096 ? 4096 : len;
-	int			 st;
+	struct bounce_rules *rs;
+	char		     err[256] = "", *text;
+	size_t		     i, n = len > 4096 ? 4096 : len;
+	int		     st;
 
 	if (len > 256 * 1024)
 		return 0;
-	rs = bounce_rules_parse((const char *)data, len, "fuzz", err, sizeof(err));
+	rs = bounce_rules_parse((const char *)data, len, "fuzz", err,
+	    sizeof(err));
 	if (rs == NULL && err[0] == '\0')
 		log_panic("fuzz: a refused rule file without a reason");
 	if ((text = malloc(n + 1)) == NULL)

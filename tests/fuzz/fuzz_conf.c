@@ -11,12 +11,12 @@
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char			*s, err[256], host[256], port[8], out[64];
-	struct conf_listen	 cl;
-	struct cidr		 c;
-	time_t			 t;
-	int64_t			 n;
-	bool			 b;
+	char		  *s, err[256], host[256], port[8], out[64];
+	struct conf_listen cl;
+	struct cidr	   c;
+	time_t		   t;
+	int64_t		   n;
+	bool		   b;
 
 	if (size < 1 || size > 4096)
 		return 0;

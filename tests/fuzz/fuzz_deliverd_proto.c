@@ -20,8 +20,8 @@
 static void
 fuzz_job(const char *line, size_t len, struct buf *b)
 {
-	struct deliverd_job	*j, *k;
-	size_t			 i;
+	struct deliverd_job *j, *k;
+	size_t		     i;
 
 	j = calloc(2, sizeof(*j));
 	if (j == NULL)
@@ -34,7 +34,8 @@ fuzz_job(const char *line, size_t len, struct buf *b)
 		    deliverd_job_parse(b->data, b->len - 1, k) == -1 ||
 		    k->dj_id != j->dj_id || k->dj_relay != j->dj_relay ||
 		    strcmp(k->dj_qid, j->dj_qid) != 0 ||
-		    strcmp(k->dj_hop, j->dj_hop) != 0 || k->dj_nidx != j->dj_nidx)
+		    strcmp(k->dj_hop, j->dj_hop) != 0 ||
+		    k->dj_nidx != j->dj_nidx)
 			log_panic("fuzz: job line does not round-trip");
 		for (i = 0; i < j->dj_nidx; i++)
 			if (k->dj_idx[i] != j->dj_idx[i])
@@ -46,7 +47,7 @@ fuzz_job(const char *line, size_t len, struct buf *b)
 static void
 fuzz_result(const char *line, size_t len, struct buf *b)
 {
-	struct deliverd_result	 r, s;
+	struct deliverd_result r, s;
 
 	if (deliverd_result_parse(line, len, &r) == -1)
 		return;
@@ -55,25 +56,28 @@ fuzz_result(const char *line, size_t len, struct buf *b)
 	    deliverd_result_format(&r, b) == -1 ||
 	    deliverd_result_parse(b->data, b->len - 1, &s) == -1 ||
 	    s.dr_skip != r.dr_skip || s.dr_idx != r.dr_idx ||
-	    strcmp(s.dr_qid, r.dr_qid) != 0 || strcmp(s.dr_reply, r.dr_reply) != 0 ||
-	    strcmp(s.dr_relay, r.dr_relay) != 0 || strcmp(s.dr_tls, r.dr_tls) != 0 ||
-	    strcmp(s.dr_to, r.dr_to) != 0 || s.dr_stage != r.dr_stage ||
-	    strcmp(s.dr_mx, r.dr_mx) != 0)
+	    strcmp(s.dr_qid, r.dr_qid) != 0 ||
+	    strcmp(s.dr_reply, r.dr_reply) != 0 ||
+	    strcmp(s.dr_relay, r.dr_relay) != 0 ||
+	    strcmp(s.dr_tls, r.dr_tls) != 0 || strcmp(s.dr_to, r.dr_to) != 0 ||
+	    s.dr_stage != r.dr_stage || strcmp(s.dr_mx, r.dr_mx) != 0)
 		log_panic("fuzz: result line does not round-trip");
 }
 
 static void
 fuzz_sig(const char *line, size_t len, struct buf *b)
 {
-	struct buf	 sig, sig2;
-	char		 qid[QID_SIZE], qid2[QID_SIZE];
+	struct buf sig, sig2;
+	char	   qid[QID_SIZE], qid2[QID_SIZE];
 
 	buf_init(&sig, SPOOL_DKIMSIG_MAX - 1);
 	buf_init(&sig2, SPOOL_DKIMSIG_MAX - 1);
 	if (deliverd_sig_parse(line, len, qid, &sig) == 0) {
 		buf_reset(b);
-		if (deliverd_sig_format(qid, sig.data != NULL ? sig.data : "", b) == -1 ||
-		    deliverd_sig_parse(b->data, b->len - 1, qid2, &sig2) == -1 ||
+		if (deliverd_sig_format(qid, sig.data != NULL ? sig.data : "",
+			b) == -1 ||
+		    deliverd_sig_parse(b->data, b->len - 1, qid2, &sig2) ==
+			-1 ||
 		    strcmp(qid, qid2) != 0 || sig.len != sig2.len ||
 		    (sig.len > 0 && memcmp(sig.data, sig2.data, sig.len) != 0))
 			log_panic("fuzz: signature line does not round-trip");
@@ -87,15 +91,17 @@ fuzz_sig(const char *line, size_t len, struct buf *b)
 static void
 fuzz_unesc(const char *in, size_t len)
 {
-	char	 dst[64 + 1];
-	size_t	 sz;
-	int	 rc;
+	char   dst[64 + 1];
+	size_t sz;
+	int    rc;
 
 	for (sz = 0; sz <= 64 && sz <= len + 1; sz++) {
 		memset(dst, 'Z', sizeof(dst));
 		rc = deliverd_unesc(in, len, dst, sz);
-		if (dst[sz] != 'Z' || (rc == 0 && (sz == 0 || memchr(dst, '\0', sz) == NULL)))
-			log_panic("fuzz: deliverd_unesc overran or lost its NUL");
+		if (dst[sz] != 'Z' ||
+		    (rc == 0 && (sz == 0 || memchr(dst, '\0', sz) == NULL)))
+			log_panic(
+			    "fuzz: deliverd_unesc overran or lost its NUL");
 		if (rc == -1 && sz > len)
 			log_panic("fuzz: deliverd_unesc refused room enough");
 	}
@@ -104,8 +110,8 @@ fuzz_unesc(const char *in, size_t len)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	const char	*line = (const char *)data;
-	struct buf	 b;
+	const char *line = (const char *)data;
+	struct buf  b;
 
 	if (size > DELIVERD_LINE_MAX)
 		return 0;

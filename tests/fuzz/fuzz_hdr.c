@@ -14,20 +14,21 @@
 #include "hdr.h"
 
 static void
-fuzz_run(const uint8_t *d, size_t len, size_t chunk, size_t max, struct buf *out)
+fuzz_run(const uint8_t *d, size_t len, size_t chunk, size_t max,
+    struct buf *out)
 {
-	struct hdr_limits	 lim = { 0, max };
-	struct hdr		 p;
-	struct hdr_field	 f;
-	enum hdr_status		 st;
-	size_t			 off = 0, n;
+	struct hdr_limits lim = { 0, max };
+	struct hdr	  p;
+	struct hdr_field  f;
+	enum hdr_status	  st;
+	size_t		  off = 0, n;
 
 	hdr_init(&p, &lim);
 	buf_reset(out);
 	while ((st = hdr_next(&p, &f)) == HDR_MORE || st == HDR_FIELD) {
 		if (st == HDR_FIELD) {
-			if (f.hf_offset + f.hf_rawlen > len || f.hf_namelen == 0 ||
-			    f.hf_valuelen > f.hf_rawlen)
+			if (f.hf_offset + f.hf_rawlen > len ||
+			    f.hf_namelen == 0 || f.hf_valuelen > f.hf_rawlen)
 				abort();
 			(void)buf_printf(out, "%zu:%zu:%zu:%zu;", f.hf_offset,
 			    f.hf_rawlen, f.hf_namelen, f.hf_valuelen);
@@ -51,9 +52,9 @@ fuzz_run(const uint8_t *d, size_t len, size_t chunk, size_t max, struct buf *out
 int
 LLVMFuzzerTestOneInput(const uint8_t *d, size_t len)
 {
-	struct buf	 a, b;
-	size_t		 chunk = len > 0 ? (size_t)d[0] % 17 + 1 : 1;
-	size_t		 max = 512 + (len > 1 ? (size_t)d[1] * 8 : 0);
+	struct buf a, b;
+	size_t	   chunk = len > 0 ? (size_t)d[0] % 17 + 1 : 1;
+	size_t	   max = 512 + (len > 1 ? (size_t)d[1] * 8 : 0);
 
 	if (len > 256 * 1024)
 		return 0;

@@ -11,9 +11,9 @@
 static void
 fuzz_json_walk(const struct json_val *v, struct json_gen *g, int depth)
 {
-	size_t	 i;
-	int64_t	 n;
-	bool	 b;
+	size_t	i;
+	int64_t n;
+	bool	b;
 
 	if (depth > 64)
 		return;
@@ -52,8 +52,8 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char		*text, err[256];
-	struct json_val	*v, *again;
-	struct json_gen	*g;
+	struct json_val *v, *again;
+	struct json_gen *g;
 	const char	*out;
 
 	if (size > 65536)
@@ -81,7 +81,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		out = json_gen_result(g, NULL);
 		if (json_type(v) != JSON_NULL || strcmp(text, "null") == 0) {
 			if ((again = json_parse(out, err, sizeof(err))) == NULL)
-				log_panic("re-generated JSON does not parse: %s", err);
+				log_panic(
+				    "re-generated JSON does not parse: %s",
+				    err);
 			json_val_free(&again);
 		}
 		json_gen_free(&g);

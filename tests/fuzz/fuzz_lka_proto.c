@@ -13,10 +13,10 @@
 static void
 fuzz_query(const uint8_t *data, size_t size)
 {
-	struct lka_query	q;
-	uint8_t			out[LKA_MSG_MAX];
-	size_t			n = 0;
-	char			addr[LKA_ADDR_MAX + 1];
+	struct lka_query q;
+	uint8_t		 out[LKA_MSG_MAX];
+	size_t		 n = 0;
+	char		 addr[LKA_ADDR_MAX + 1];
 
 	if (lka_query_parse(data, size, &q) != LKA_OK)
 		return;
@@ -43,18 +43,20 @@ fuzz_query(const uint8_t *data, size_t size)
 static void
 fuzz_reply(const uint8_t *data, size_t size)
 {
-	struct lka_reply	r;
-	uint8_t			out[LKA_MSG_MAX];
-	size_t			n;
+	struct lka_reply r;
+	uint8_t		 out[LKA_MSG_MAX];
+	size_t		 n;
 
 	if (lka_reply_parse(data, size, &r) != LKA_OK)
 		return;
-	if (r.lr_type != LKA_R_OK && r.lr_type != LKA_R_NO && r.lr_type != LKA_R_TEMP)
+	if (r.lr_type != LKA_R_OK && r.lr_type != LKA_R_NO &&
+	    r.lr_type != LKA_R_TEMP)
 		abort();
-	if (r.lr_type == LKA_R_OK && (strlen(r.lr_login) == 0 ||
-	    strlen(r.lr_tag) != LKA_TAG_MAX - 1))
+	if (r.lr_type == LKA_R_OK &&
+	    (strlen(r.lr_login) == 0 || strlen(r.lr_tag) != LKA_TAG_MAX - 1))
 		abort();
-	n = lka_reply_make(out, sizeof(out), r.lr_type, r.lr_id, r.lr_login, r.lr_tag);
+	n = lka_reply_make(out, sizeof(out), r.lr_type, r.lr_id, r.lr_login,
+	    r.lr_tag);
 	if (n != size || memcmp(out, data, size) != 0)
 		abort();
 }

@@ -15,14 +15,15 @@
 int
 LLVMFuzzerTestOneInput(const uint8_t *d, size_t len)
 {
-	struct rfc5322addr	 r;
-	enum rfc5322addr_status	 st;
-	size_t			 pos = 0, last = 0, n = 0;
+	struct rfc5322addr	r;
+	enum rfc5322addr_status st;
+	size_t			pos = 0, last = 0, n = 0;
 
 	if (len > 64 * 1024)
 		return 0;
 	while ((st = rfc5322addr_next((const char *)d, len, &pos, &r)) ==
-	    RFC5322ADDR_OK || st == RFC5322ADDR_NOADDR) {
+		RFC5322ADDR_OK ||
+	    st == RFC5322ADDR_NOADDR) {
 		if (strlen(r.ra_addr) >= sizeof(r.ra_addr) ||
 		    strlen(r.ra_name) >= sizeof(r.ra_name) || pos > len ||
 		    (pos <= last && n > 0) || ++n > len + 1)
@@ -35,7 +36,8 @@ LLVMFuzzerTestOneInput(const uint8_t *d, size_t len)
 	/* the strict reading (From:) obeys the same rules and stops at JUNK */
 	pos = last = n = 0;
 	while ((st = rfc5322addr_next_strict((const char *)d, len, &pos, &r)) ==
-	    RFC5322ADDR_OK || st == RFC5322ADDR_NOADDR) {
+		RFC5322ADDR_OK ||
+	    st == RFC5322ADDR_NOADDR) {
 		if (strlen(r.ra_addr) >= sizeof(r.ra_addr) || pos > len ||
 		    (pos <= last && n > 0) || ++n > len + 1)
 			abort();

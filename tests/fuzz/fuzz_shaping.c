@@ -13,16 +13,18 @@
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
-	static struct shaping	 sh;
-	struct shaping_limits	 l;
-	char			 why[256], reply[512];
-	size_t			 line, n;
+	static struct shaping sh;
+	struct shaping_limits l;
+	char		      why[256], reply[512];
+	size_t		      line, n;
 
 	if (len > SHAPING_FILE_MAX)
 		return 0;
-	if (shaping_parse((const char *)data, len, &sh, &line, why, sizeof(why)) != SHAPING_OK)
+	if (shaping_parse((const char *)data, len, &sh, &line, why,
+		sizeof(why)) != SHAPING_OK)
 		return 0;
-	shaping_effective(&sh, shaping_match(&sh, "gmail.com"), 8, 100, 500, &l);
+	shaping_effective(&sh, shaping_match(&sh, "gmail.com"), 8, 100, 500,
+	    &l);
 	shaping_effective(&sh, shaping_match(&sh, "a.b.example"), 1, 1, 1, &l);
 	/* the input as a reply line too */
 	n = len < sizeof(reply) - 1 ? len : sizeof(reply) - 1;

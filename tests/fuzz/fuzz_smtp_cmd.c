@@ -19,22 +19,25 @@
 static void
 fuzz_path(const char *arg, size_t len)
 {
-	char			 addr[MAILADDR_PATH_MAX], params[SMTP_CMD_LINE_MAX];
-	struct mailaddr_param	 mp;
-	size_t			 pos = 0, n = 0;
-	unsigned		 fl;
+	char addr[MAILADDR_PATH_MAX], params[SMTP_CMD_LINE_MAX];
+	struct mailaddr_param mp;
+	size_t		      pos = 0, n = 0;
+	unsigned	      fl;
 
 	for (fl = 0; fl < 8; fl++) {
-		if (mailaddr_parse_path(arg, len, fl, addr, sizeof(addr), params,
-		    sizeof(params)) != MAILADDR_OK)
+		if (mailaddr_parse_path(arg, len, fl, addr, sizeof(addr),
+			params, sizeof(params)) != MAILADDR_OK)
 			continue;
 		if (strlen(addr) >= sizeof(addr) || strlen(params) > len)
 			log_panic("mailaddr: result longer than input");
 		if (addr[0] != '\0' && !mailaddr_ok(addr, fl) &&
 		    strcasecmp(addr, "postmaster") != 0)
-			log_panic("mailaddr: parsed address does not re-validate");
-		while (mailaddr_param_next(params, strlen(params), &pos, &mp) == 1) {
-			if (mp.key < params || mp.key + mp.klen > params + strlen(params))
+			log_panic(
+			    "mailaddr: parsed address does not re-validate");
+		while (mailaddr_param_next(params, strlen(params), &pos, &mp) ==
+		    1) {
+			if (mp.key < params ||
+			    mp.key + mp.klen > params + strlen(params))
 				log_panic("mailaddr: parameter outside input");
 			if (++n > SMTP_CMD_LINE_MAX)
 				log_panic("mailaddr: parameter loop");
@@ -46,11 +49,11 @@ fuzz_path(const char *arg, size_t len)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	const char		*p = (const char *)data, *end = p + size, *nl;
-	struct smtp_cmd		 c;
-	enum smtp_cmd_status	 st;
-	char			*line;
-	size_t			 n;
+	const char	    *p = (const char *)data, *end = p + size, *nl;
+	struct smtp_cmd	     c;
+	enum smtp_cmd_status st;
+	char		    *line;
+	size_t		     n;
 
 	if (size > 65536)
 		return 0;

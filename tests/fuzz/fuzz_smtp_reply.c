@@ -18,14 +18,16 @@
 static void
 fuzz_check(const struct smtp_reply *rp, const struct smtp_reply_limits *lim)
 {
-	size_t	 i;
+	size_t i;
 
-	if (rp->rp_code < 200 || rp->rp_code > 599 || rp->rp_text.len > lim->max_text)
+	if (rp->rp_code < 200 || rp->rp_code > 599 ||
+	    rp->rp_text.len > lim->max_text)
 		abort();
 	for (i = 0; i < rp->rp_text.len; i++)
 		if ((unsigned char)rp->rp_text.data[i] < 0x20)
 			abort();
-	if (rp->rp_enh[0] != '\0' && rp->rp_enh[0] != (char)('0' + rp->rp_code / 100))
+	if (rp->rp_enh[0] != '\0' &&
+	    rp->rp_enh[0] != (char)('0' + rp->rp_code / 100))
 		abort();
 	(void)smtp_reply_ehlo_has(rp, "PIPELINING", NULL, NULL);
 	(void)smtp_reply_dsn(rp);
@@ -34,9 +36,9 @@ fuzz_check(const struct smtp_reply *rp, const struct smtp_reply_limits *lim)
 static void
 fuzz_dns(const uint8_t *data, size_t size)
 {
-	struct dns_mx	 mx[DNS_MX_MAX];
-	size_t		 n, i;
-	bool		 nullmx;
+	struct dns_mx mx[DNS_MX_MAX];
+	size_t	      n, i;
+	bool	      nullmx;
 
 	if (dns_parse_mx(data, size, mx, DNS_MX_MAX, &n, &nullmx) == 0) {
 		if (n > DNS_MX_MAX)
@@ -51,13 +53,13 @@ fuzz_dns(const uint8_t *data, size_t size)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const struct smtp_reply_limits lim = {
-		.max_line = 512, .max_lines = 20, .max_text = 200
-	};
-	struct smtp_reply		 rp;
-	enum smtp_reply_status		 st;
-	const char			*p = (const char *)data;
-	size_t				 off, chunk, used, take;
+	static const struct smtp_reply_limits lim = { .max_line = 512,
+		.max_lines = 20,
+		.max_text = 200 };
+	struct smtp_reply		      rp;
+	enum smtp_reply_status		      st;
+	const char			     *p = (const char *)data;
+	size_t				      off, chunk, used, take;
 
 	if (size > 0 && data[0] == 0xff) {
 		fuzz_dns(data + 1, size - 1);
@@ -65,7 +67,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	chunk = size > 0 ? (data[0] % 16) + 1 : 1;
 	smtp_reply_init(&rp, &lim);
-	for (off = 0; off < size; ) {
+	for (off = 0; off < size;) {
 		take = size - off < chunk ? size - off : chunk;
 		st = smtp_reply_feed(&rp, p + off, take, &used);
 		if (used > take)

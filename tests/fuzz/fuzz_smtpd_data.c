@@ -26,8 +26,8 @@ static void
 fuzz_decode(const char *in, size_t n, enum smtpd_data_mode mode, size_t step,
     size_t max_line, struct fuzz_run *r)
 {
-	struct smtpd_data	d;
-	size_t			off = 0, k, o, used;
+	struct smtpd_data d;
+	size_t		  off = 0, k, o, used;
 
 	smtpd_data_init(&d, mode, max_line, 1 << 20);
 	r->out = malloc(n + 3);
@@ -54,12 +54,13 @@ fuzz_decode(const char *in, size_t n, enum smtpd_data_mode mode, size_t step,
 static void
 fuzz_check_clean(const struct fuzz_run *r)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < r->outlen; i++) {
 		if (r->out[i] == '\n' && (i == 0 || r->out[i - 1] != '\r'))
 			log_panic("smtpd_data: bare LF accepted");
-		if (r->out[i] == '\r' && (i + 1 >= r->outlen || r->out[i + 1] != '\n'))
+		if (r->out[i] == '\r' &&
+		    (i + 1 >= r->outlen || r->out[i + 1] != '\n'))
 			log_panic("smtpd_data: bare CR accepted");
 	}
 }
@@ -67,9 +68,9 @@ fuzz_check_clean(const struct fuzz_run *r)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct fuzz_run		a, b;
-	enum smtpd_data_mode	mode;
-	size_t			step, max_line;
+	struct fuzz_run	     a, b;
+	enum smtpd_data_mode mode;
+	size_t		     step, max_line;
 
 	if (size < 1 || size > 65536)
 		return 0;
@@ -83,7 +84,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		log_panic("smtpd_data: chunking changed the result");
 	if (a.done && a.used < 3)
 		log_panic("smtpd_data: end before any CRLF.CRLF");
-	if (a.done && memcmp((const char *)data + 1 + a.used - 3, ".\r\n", 3) != 0)
+	if (a.done &&
+	    memcmp((const char *)data + 1 + a.used - 3, ".\r\n", 3) != 0)
 		log_panic("smtpd_data: end not on .CRLF");
 	if (a.flags == 0 && (a.done || mode == SMTPD_DATA_BDAT))
 		fuzz_check_clean(&a);

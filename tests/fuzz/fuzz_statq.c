@@ -14,17 +14,22 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
 	static const struct statq_row row = {
-		.qr_to = "a@example.net", .qr_dt = "2026-11-29T16:04:05Z",
-		.qr_msg = "550 5.1.1 no", .qr_status = "bounced", .qr_issue_id = 3,
-		.qr_issue_name = "x", .qr_uniq = NULL,
+		.qr_to = "a@example.net",
+		.qr_dt = "2026-11-29T16:04:05Z",
+		.qr_msg = "550 5.1.1 no",
+		.qr_status = "bounced",
+		.qr_issue_id = 3,
+		.qr_issue_name = "x",
+		.qr_uniq = NULL,
 	};
 	struct statq	*q = NULL;
-	struct json_gen	*jg;
+	struct json_gen *jg;
 	char		 err[256];
 
 	if (len > 65536)
 		return 0;
-	if (statq_parse((const char *)data, len, &q, err, sizeof(err)) != STATQ_OK)
+	if (statq_parse((const char *)data, len, &q, err, sizeof(err)) !=
+	    STATQ_OK)
 		return 0;
 	(void)statq_match(q, &row);
 	(void)statq_cmp(q, &row, &row);

@@ -19,18 +19,18 @@
 #include "track_html.h"
 
 struct fuzz_tok {
-	unsigned	next;		/* the link number expected next */
-	unsigned	opens;
+	unsigned next; /* the link number expected next */
+	unsigned opens;
 };
 
 static int
 fuzz_token(void *arg, int kind, unsigned link, char *out, size_t outsz)
 {
-	struct fuzz_tok	*ft = arg;
+	struct fuzz_tok *ft = arg;
 
 	if (kind == 'c') {
 		if (link != ft->next)
-			abort();	/* numbers out of order */
+			abort(); /* numbers out of order */
 		ft->next++;
 	} else if (kind == 'o')
 		ft->opens++;
@@ -42,12 +42,13 @@ fuzz_token(void *arg, int kind, unsigned link, char *out, size_t outsz)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
-	static bool		 init;
-	struct fuzz_tok		 ft = { 0, 0 };
-	struct track_opts	 o = { "t.test", true, true, TRACK_LINKS_MAX, fuzz_token, &ft };
-	struct track_links	 tl;
-	struct buf		 out, alt;
-	int			 ex, rw, ap;
+	static bool	   init;
+	struct fuzz_tok	   ft = { 0, 0 };
+	struct track_opts  o = { "t.test", true, true, TRACK_LINKS_MAX,
+		 fuzz_token, &ft };
+	struct track_links tl;
+	struct buf	   out, alt;
+	int		   ex, rw, ap;
 
 	if (!init) {
 		track_html_init();
@@ -65,9 +66,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	/* the plan made at filing gives exactly the same copy */
 	ft.next = 0;
 	buf_init(&alt, SIZE_MAX / 2);
-	ap = track_plan_apply((const char *)data, len, tl.tl_plan, tl.tl_planlen, &o, &alt);
-	if (ap != rw || alt.len != out.len || (alt.len > 0 &&
-	    memcmp(alt.data, out.data, alt.len) != 0))
+	ap = track_plan_apply((const char *)data, len, tl.tl_plan,
+	    tl.tl_planlen, &o, &alt);
+	if (ap != rw || alt.len != out.len ||
+	    (alt.len > 0 && memcmp(alt.data, out.data, alt.len) != 0))
 		abort();
 	buf_release(&alt);
 	buf_release(&out);

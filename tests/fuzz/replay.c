@@ -21,7 +21,7 @@
 
 #include "fuzz.h"
 
-#define REPLAY_MAX	(16u << 20)	/* larger seeds are a mistake */
+#define REPLAY_MAX (16u << 20) /* larger seeds are a mistake */
 
 __attribute__((weak)) int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -34,10 +34,10 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 static int
 replay_file(const char *path, size_t *n_r)
 {
-	FILE		*fp;
-	struct stat	 st;
-	uint8_t		*data;
-	size_t		 len;
+	FILE	   *fp;
+	struct stat st;
+	uint8_t	   *data;
+	size_t	    len;
 
 	if ((fp = fopen(path, "rb")) == NULL || fstat(fileno(fp), &st) == -1) {
 		fprintf(stderr, "replay: %s: %s\n", path, strerror(errno));
@@ -46,7 +46,8 @@ replay_file(const char *path, size_t *n_r)
 		return -1;
 	}
 	if (st.st_size > (off_t)REPLAY_MAX) {
-		fprintf(stderr, "replay: %s: larger than %u bytes\n", path, REPLAY_MAX);
+		fprintf(stderr, "replay: %s: larger than %u bytes\n", path,
+		    REPLAY_MAX);
 		fclose(fp);
 		return -1;
 	}
@@ -77,12 +78,12 @@ replay_cmp(const void *a, const void *b)
 static int
 replay_dir(const char *dir, size_t *n_r)
 {
-	DIR		 *d;
-	struct dirent	 *de;
-	char		**names = NULL, **nn, path[4096];
-	size_t		  n = 0, i;
-	int		  rc = 0;
-	struct stat	  st;
+	DIR	      *d;
+	struct dirent *de;
+	char	     **names = NULL, **nn, path[4096];
+	size_t	       n = 0, i;
+	int	       rc = 0;
+	struct stat    st;
 
 	if ((d = opendir(dir)) == NULL) {
 		fprintf(stderr, "replay: %s: %s\n", dir, strerror(errno));
@@ -106,7 +107,8 @@ replay_dir(const char *dir, size_t *n_r)
 		qsort(names, n, sizeof(*names), replay_cmp);
 	for (i = 0; i < n; i++) {
 		if (snprintf(path, sizeof(path), "%s/%s", dir, names[i]) >=
-		    (int)sizeof(path) || stat(path, &st) == -1)
+			(int)sizeof(path) ||
+		    stat(path, &st) == -1)
 			rc = -1;
 		else if (S_ISREG(st.st_mode) && replay_file(path, n_r) == -1)
 			rc = -1;
@@ -119,22 +121,23 @@ replay_dir(const char *dir, size_t *n_r)
 static int
 replay_path(const char *path, size_t *n_r)
 {
-	struct stat	st;
+	struct stat st;
 
 	if (stat(path, &st) == -1) {
 		fprintf(stderr, "replay: %s: %s\n", path, strerror(errno));
 		return -1;
 	}
-	return S_ISDIR(st.st_mode) ? replay_dir(path, n_r) : replay_file(path, n_r);
+	return S_ISDIR(st.st_mode) ? replay_dir(path, n_r)
+				   : replay_file(path, n_r);
 }
 
 int
 main(int argc, char **argv)
 {
-	const char	*src, *base;
-	char		 def[4096];
-	size_t		 n = 0;
-	int		 i, rc = 0, npaths = 0;
+	const char *src, *base;
+	char	    def[4096];
+	size_t	    n = 0;
+	int	    i, rc = 0, npaths = 0;
 
 	(void)LLVMFuzzerInitialize(&argc, &argv);
 	for (i = 1; i < argc; i++) {
@@ -151,11 +154,13 @@ main(int argc, char **argv)
 			base += 5;
 		src = getenv("SMTPGATE_SRCDIR");
 		if (snprintf(def, sizeof(def), "%s/tests/fuzz/corpus/%s",
-		    src ? src : ".", base) >= (int)sizeof(def))
+			src ? src : ".", base) >= (int)sizeof(def))
 			return 2;
 		if (access(def, F_OK) == -1) {
 			/* a target without seeds yet: SKIP (77), not FAIL */
-			printf("replay: %s: no corpus; running the empty input\n", def);
+			printf(
+			    "replay: %s: no corpus; running the empty input\n",
+			    def);
 			(void)LLVMFuzzerTestOneInput((const uint8_t *)"", 0);
 			return 77;
 		}

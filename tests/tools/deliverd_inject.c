@@ -35,22 +35,23 @@
 #include "trigger.h"
 #include "xmem.h"
 
-static struct conf	*cf;
-static struct spool	*sp;
+static struct conf  *cf;
+static struct spool *sp;
 
 static void
 inject_die(const char *what, int rc)
 {
-	(void)fprintf(stderr, "deliverd-inject: %s: %s\n", what, spool_strerror(rc));
+	(void)fprintf(stderr, "deliverd-inject: %s: %s\n", what,
+	    spool_strerror(rc));
 	exit(1);
 }
 
 static int
 inject_account(int argc, char **argv)
 {
-	struct spool_account	 a;
-	struct spool_txn	*txn;
-	int			 rc;
+	struct spool_account a;
+	struct spool_txn    *txn;
+	int		     rc;
 
 	memset(&a, 0, sizeof(a));
 	(void)str_copy(a.ac_login, sizeof(a.ac_login), argv[0]);
@@ -61,10 +62,12 @@ inject_account(int argc, char **argv)
 		else if (strcmp(argv[i], "stream") == 0)
 			a.ac_callback_format = SPOOL_CB_STREAM;
 		else
-			(void)str_copy(a.ac_callback_url, sizeof(a.ac_callback_url), argv[i]);
+			(void)str_copy(a.ac_callback_url,
+			    sizeof(a.ac_callback_url), argv[i]);
 	}
 	if ((rc = spool_begin(sp, true, &txn)) != 0 ||
-	    (rc = spool_account_put(txn, &a)) != 0 || (rc = spool_commit(&txn)) != 0)
+	    (rc = spool_account_put(txn, &a)) != 0 ||
+	    (rc = spool_commit(&txn)) != 0)
 		inject_die("account", rc);
 	return 0;
 }
@@ -72,11 +75,11 @@ inject_account(int argc, char **argv)
 static int
 inject_dkim(int argc, char **argv)
 {
-	struct spool_dkim	 d;
-	struct spool_txn	*txn;
-	char			*pem, dir[4096], name[300];
-	size_t			 len;
-	int			 rc;
+	struct spool_dkim d;
+	struct spool_txn *txn;
+	char		 *pem, dir[4096], name[300];
+	size_t		  len;
+	int		  rc;
 
 	if (argc < 5)
 		return 2;
@@ -84,20 +87,25 @@ inject_dkim(int argc, char **argv)
 	(void)str_copy(d.dk_login, sizeof(d.dk_login), argv[0]);
 	(void)str_copy(d.dk_domain, sizeof(d.dk_domain), argv[1]);
 	(void)str_copy(d.dk_selector, sizeof(d.dk_selector), argv[2]);
-	d.dk_alg = strcmp(argv[3], "ed25519") == 0 ? SPOOL_DKIM_ED25519 : SPOOL_DKIM_RSA;
+	d.dk_alg = strcmp(argv[3], "ed25519") == 0 ? SPOOL_DKIM_ED25519
+						   : SPOOL_DKIM_RSA;
 	d.dk_default = argc > 5 && strcmp(argv[5], "default") == 0;
 	d.dk_created = time(NULL);
-	(void)snprintf(name, sizeof(name), "%s.%s.%s.pem", argv[0], argv[1], argv[2]);
+	(void)snprintf(name, sizeof(name), "%s.%s.%s.pem", argv[0], argv[1],
+	    argv[2]);
 	(void)str_copy(d.dk_keyfile, sizeof(d.dk_keyfile), name);
 	if (fsx_read_file(argv[4], 65536, &pem, &len) == -1 ||
-	    spool_path(dir, sizeof(dir), cf->cf_spool_dir, SPOOL_KEYS, NULL) == -1 ||
+	    spool_path(dir, sizeof(dir), cf->cf_spool_dir, SPOOL_KEYS, NULL) ==
+		-1 ||
 	    fsx_write_durable(dir, name, pem, len, 0600) == -1) {
-		(void)fprintf(stderr, "deliverd-inject: key %s: %s\n", argv[4], strerror(errno));
+		(void)fprintf(stderr, "deliverd-inject: key %s: %s\n", argv[4],
+		    strerror(errno));
 		return 1;
 	}
 	free(pem);
 	if ((rc = spool_begin(sp, true, &txn)) != 0 ||
-	    (rc = spool_dkim_put(txn, &d)) != 0 || (rc = spool_commit(&txn)) != 0)
+	    (rc = spool_dkim_put(txn, &d)) != 0 ||
+	    (rc = spool_commit(&txn)) != 0)
 		inject_die("dkim", rc);
 	return 0;
 }
@@ -106,12 +114,13 @@ inject_dkim(int argc, char **argv)
 static void
 inject_addr(char *dst, size_t dstsz, const char *tmpl, long seq)
 {
-	const char	*p = strstr(tmpl, "{n}");
+	const char *p = strstr(tmpl, "{n}");
 
 	if (p == NULL)
 		(void)str_copy(dst, dstsz, tmpl);
 	else
-		(void)snprintf(dst, dstsz, "%.*s%ld%s", (int)(p - tmpl), tmpl, seq, p + 3);
+		(void)snprintf(dst, dstsz, "%.*s%ld%s", (int)(p - tmpl), tmpl,
+		    seq, p + 3);
 }
 
 /* One message: queue file (envelope + message), then the records. */
@@ -120,12 +129,12 @@ inject_one(struct spool_txn *txn, const char *login, const char *from,
     const char *fromhdr, const char *msg, size_t msglen, char **rcpt, int nrcpt,
     const struct spool_issue *is, bool sandbox, long seq)
 {
-	struct spool_env	 env;
-	struct spool_msg	*m = xcalloc(1, sizeof(*m));
-	struct spool_rcpt	 r;
-	struct buf		 b;
-	char			 dir[4096];
-	int			 i, rc;
+	struct spool_env  env;
+	struct spool_msg *m = xcalloc(1, sizeof(*m));
+	struct spool_rcpt r;
+	struct buf	  b;
+	char		  dir[4096];
+	int		  i, rc;
 
 	spool_env_init(&env);
 	qid_make(env.pe_qid);
@@ -142,9 +151,11 @@ inject_one(struct spool_txn *txn, const char *login, const char *from,
 		inject_die("envelope", rc);
 	m->sm_body_off = (int64_t)b.len;
 	(void)buf_append(&b, msg, msglen);
-	if (spool_path(dir, sizeof(dir), cf->cf_spool_dir, SPOOL_QUEUE, NULL) == -1 ||
+	if (spool_path(dir, sizeof(dir), cf->cf_spool_dir, SPOOL_QUEUE, NULL) ==
+		-1 ||
 	    fsx_write_durable(dir, env.pe_qid, b.data, b.len, 0600) == -1) {
-		(void)fprintf(stderr, "deliverd-inject: queue file: %s\n", strerror(errno));
+		(void)fprintf(stderr, "deliverd-inject: queue file: %s\n",
+		    strerror(errno));
 		exit(1);
 	}
 	(void)str_copy(m->sm_qid, sizeof(m->sm_qid), env.pe_qid);
@@ -154,7 +165,8 @@ inject_one(struct spool_txn *txn, const char *login, const char *from,
 	m->sm_issue = is->su_id;
 	(void)str_copy(m->sm_from, sizeof(m->sm_from), from);
 	(void)str_copy(m->sm_from_hdr, sizeof(m->sm_from_hdr), fromhdr);
-	(void)snprintf(m->sm_message_id, sizeof(m->sm_message_id), "<%s@inject>", env.pe_qid);
+	(void)snprintf(m->sm_message_id, sizeof(m->sm_message_id),
+	    "<%s@inject>", env.pe_qid);
 	m->sm_nrcpt = m->sm_npending = (uint32_t)nrcpt;
 	m->sm_sandbox = sandbox;
 	if ((rc = spool_msg_put(txn, m)) != 0)
@@ -178,33 +190,35 @@ inject_one(struct spool_txn *txn, const char *login, const char *from,
 static int
 inject_msg(int argc, char **argv)
 {
-	struct spool_txn	*txn;
-	struct spool_account	 a;
-	struct spool_issue	 is;
-	char			*msg, date[11];
-	size_t			 len;
-	long			 n, k;
-	int			 rc;
+	struct spool_txn    *txn;
+	struct spool_account a;
+	struct spool_issue   is;
+	char		    *msg, date[11];
+	size_t		     len;
+	long		     n, k;
+	int		     rc;
 
 	if (argc < 6)
 		return 2;
 	if (fsx_read_file(argv[3], 64 << 20, &msg, &len) == -1) {
-		(void)fprintf(stderr, "deliverd-inject: %s: %s\n", argv[3], strerror(errno));
+		(void)fprintf(stderr, "deliverd-inject: %s: %s\n", argv[3],
+		    strerror(errno));
 		return 1;
 	}
 	n = strtol(argv[4], NULL, 10);
-	for (k = 0; k < n; ) {
+	for (k = 0; k < n;) {
 		if ((rc = spool_begin(sp, true, &txn)) != 0)
 			inject_die("begin", rc);
 		if (spool_account_get(txn, argv[0], &a) != 0)
 			memset(&a, 0, sizeof(a));
 		spool_date(time(NULL), date);
-		if ((rc = spool_issue_find_or_create(txn, argv[0], date, NULL, &is)) != 0)
+		if ((rc = spool_issue_find_or_create(txn, argv[0], date, NULL,
+			 &is)) != 0)
 			inject_die("issue", rc);
 		/* 100 messages per transaction, like spoold's group commit */
 		for (long j = 0; j < 100 && k < n; j++, k++)
-			inject_one(txn, argv[0], argv[1], argv[2], msg, len, argv + 5,
-			    argc - 5, &is, a.ac_sandbox, k);
+			inject_one(txn, argv[0], argv[1], argv[2], msg, len,
+			    argv + 5, argc - 5, &is, a.ac_sandbox, k);
 		if ((rc = spool_commit(&txn)) != 0)
 			inject_die("commit", rc);
 	}
@@ -215,11 +229,11 @@ inject_msg(int argc, char **argv)
 static int
 inject_events(int argc, char **argv)
 {
-	struct spool_event	 ev;
-	struct spool_txn	*txn;
-	char			 to[64];
-	long			 n, k, j;
-	int			 rc;
+	struct spool_event ev;
+	struct spool_txn  *txn;
+	char		   to[64];
+	long		   n, k, j;
+	int		   rc;
 
 	if (argc < 2)
 		return 2;
@@ -227,16 +241,18 @@ inject_events(int argc, char **argv)
 	memset(&ev, 0, sizeof(ev));
 	ev.ev_type = SPOOL_EV_DELIVERED;
 	ev.ev_login = argv[0];
-	ev.ev_dt = (int64_t)time(NULL) - (argc > 2 ? strtol(argv[2], NULL, 10) : 0);
+	ev.ev_dt = (int64_t)time(NULL) -
+	    (argc > 2 ? strtol(argv[2], NULL, 10) : 0);
 	ev.ev_from = "filler@example.com";
 	ev.ev_to = to;
 	ev.ev_msg = "250 2.0.0 Ok";
 	ev.ev_attempt = 1;
-	for (k = 0; k < n; ) {
+	for (k = 0; k < n;) {
 		if ((rc = spool_begin(sp, true, &txn)) != 0)
 			inject_die("begin", rc);
 		for (j = 0; j < 10000 && k < n; j++, k++) {
-			(void)snprintf(to, sizeof(to), "filler%ld@example.net", k);
+			(void)snprintf(to, sizeof(to), "filler%ld@example.net",
+			    k);
 			if ((rc = spool_event_add(txn, &ev, NULL)) != 0)
 				inject_die("event", rc);
 		}
@@ -249,21 +265,23 @@ inject_events(int argc, char **argv)
 static int
 inject_corrupt_issue(int argc, char **argv)
 {
-	struct spool_txn	*txn;
-	struct spool_issue	 is;
-	struct spool_key	 k;
-	char			 date[11];
-	int			 rc;
+	struct spool_txn  *txn;
+	struct spool_issue is;
+	struct spool_key   k;
+	char		   date[11];
+	int		   rc;
 
 	if (argc != 1)
 		return 2;
 	spool_date(time(NULL), date);
 	if ((rc = spool_begin(sp, true, &txn)) != 0 ||
-	    (rc = spool_issue_find_or_create(txn, argv[0], date, NULL, &is)) != 0)
+	    (rc = spool_issue_find_or_create(txn, argv[0], date, NULL, &is)) !=
+		0)
 		inject_die("issue", rc);
 	spool_key_init(&k);
 	spool_key_be64(&k, is.su_id);
-	if ((rc = spool_db_put(txn, SPOOL_DB_ISSUES, &k, "\377garbage", 8)) != 0 ||
+	if ((rc = spool_db_put(txn, SPOOL_DB_ISSUES, &k, "\377garbage", 8)) !=
+		0 ||
 	    (rc = spool_commit(&txn)) != 0)
 		inject_die("corrupt issue", rc);
 	(void)printf("%llu\n", (unsigned long long)is.su_id);
@@ -273,20 +291,21 @@ inject_corrupt_issue(int argc, char **argv)
 int
 main(int argc, char **argv)
 {
-	char	 tpath[4096];
-	int	 rc;
+	char tpath[4096];
+	int  rc;
 
 	log_init("deliverd-inject", LOG_DEST_STDERR);
 	if (argc < 4 || strcmp(argv[1], "-c") != 0) {
-		(void)fprintf(stderr, "usage: deliverd-inject -c CONF account|dkim|msg ...\n");
+		(void)fprintf(stderr,
+		    "usage: deliverd-inject -c CONF account|dkim|msg ...\n");
 		return 2;
 	}
 	cf = conf_load_or_exit(argv[2]);
 	if ((rc = spool_tree_create(cf)) != 0)
 		inject_die("spool tree", rc);
 	priv_drop(cf->cf_spoold_user, cf->cf_group, NULL);
-	if ((rc = spool_open(cf->cf_spool_dir, cf->cf_lmdb_map_size, cf->cf_lmdb_map_max, 0,
-	    &sp)) != 0)
+	if ((rc = spool_open(cf->cf_spool_dir, cf->cf_lmdb_map_size,
+		 cf->cf_lmdb_map_max, 0, &sp)) != 0)
 		inject_die("spool_open", rc);
 	if (strcmp(argv[3], "account") == 0 && argc > 4)
 		rc = inject_account(argc - 4, argv + 4);

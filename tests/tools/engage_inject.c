@@ -27,13 +27,13 @@
 #include "spool_track.h"
 #include "xmem.h"
 
-#define INJ_RCPTS	64
+#define INJ_RCPTS 64
 
 struct inj {
-	struct spool_track_msg	 km;
-	char			*rcpts[INJ_RCPTS];
-	const char		*want;
-	long			 idx;
+	struct spool_track_msg km;
+	char		      *rcpts[INJ_RCPTS];
+	const char	      *want;
+	long		       idx;
 };
 
 static void
@@ -47,7 +47,7 @@ static int
 inj_cb(uint64_t seq, const char *json, size_t len, void *arg)
 {
 	struct inj	*in = arg;
-	struct json_val	*j;
+	struct json_val *j;
 	const char	*to;
 	char		 err[64];
 	int64_t		 id;
@@ -57,14 +57,19 @@ inj_cb(uint64_t seq, const char *json, size_t len, void *arg)
 	j = json_parse_n(json, len, err, sizeof(err));
 	if (j == NULL)
 		return 0;
-	inj_str(in->km.km_login, sizeof(in->km.km_login), json_get(j, "account"));
-	inj_str(in->km.km_uniq, sizeof(in->km.km_uniq), json_get(json_get(j, "gate"), "uniq"));
-	inj_str(in->km.km_message_id, sizeof(in->km.km_message_id), json_get(j, "message_id"));
+	inj_str(in->km.km_login, sizeof(in->km.km_login),
+	    json_get(j, "account"));
+	inj_str(in->km.km_uniq, sizeof(in->km.km_uniq),
+	    json_get(json_get(j, "gate"), "uniq"));
+	inj_str(in->km.km_message_id, sizeof(in->km.km_message_id),
+	    json_get(j, "message_id"));
 	inj_str(in->km.km_from, sizeof(in->km.km_from), json_get(j, "from"));
 	if (json_integer(json_get(json_get(j, "issue"), "id"), &id) && id > 0)
 		in->km.km_issue = (uint64_t)id;
 	if ((to = json_string(json_get(j, "to"))) != NULL) {
-		for (i = 0; i < in->km.km_nrcpts && strcasecmp(in->rcpts[i], to) != 0; i++)
+		for (i = 0;
+		     i < in->km.km_nrcpts && strcasecmp(in->rcpts[i], to) != 0;
+		     i++)
 			;
 		if (i == in->km.km_nrcpts && i < INJ_RCPTS)
 			in->rcpts[in->km.km_nrcpts++] = xstrdup(to);
@@ -78,7 +83,8 @@ inj_cb(uint64_t seq, const char *json, size_t len, void *arg)
 static void
 inj_usage(void)
 {
-	(void)fprintf(stderr, "usage: engage-inject -c FILE [-m] QID RCPT "
+	(void)fprintf(stderr,
+	    "usage: engage-inject -c FILE [-m] QID RCPT "
 	    "opened|clicked|unsubscribed|complained [URL]\n");
 	exit(2);
 }
@@ -86,9 +92,9 @@ inj_usage(void)
 static enum spool_ev_type
 inj_type(const char *s)
 {
-	static const char *const	names[] = { "opened", "clicked", "unsubscribed",
-	    "complained" };
-	size_t				i;
+	static const char *const names[] = { "opened", "clicked",
+		"unsubscribed", "complained" };
+	size_t			 i;
 
 	for (i = 0; i < 4; i++)
 		if (strcmp(s, names[i]) == 0)
@@ -100,14 +106,14 @@ inj_type(const char *s)
 int
 main(int argc, char **argv)
 {
-	struct inj		 in;
-	struct spool_event	 ev;
-	struct conf		*cf;
-	struct spool		*sp = NULL;
-	struct spool_txn	*txn = NULL;
-	const char		*path = NULL;
-	bool			 machine = false;
-	int			 ch, rc;
+	struct inj	   in;
+	struct spool_event ev;
+	struct conf	  *cf;
+	struct spool	  *sp = NULL;
+	struct spool_txn  *txn = NULL;
+	const char	  *path = NULL;
+	bool		   machine = false;
+	int		   ch, rc;
 
 	log_init("engage-inject", LOG_DEST_STDERR);
 	while ((ch = getopt(argc, argv, "c:m")) != -1) {
@@ -128,19 +134,20 @@ main(int argc, char **argv)
 	in.idx = -1;
 	cf = conf_load_or_exit(path);
 	if ((rc = spool_open(cf->cf_spool_dir, cf->cf_lmdb_map_size,
-	    cf->cf_lmdb_map_max, 0, &sp)) != 0 ||
+		 cf->cf_lmdb_map_max, 0, &sp)) != 0 ||
 	    (rc = spool_begin(sp, true, &txn)) != 0 ||
 	    (rc = spool_log_iter_qid(txn, argv[0], inj_cb, &in)) != 0)
 		log_fatalx("%s: %s", argv[0], spool_strerror(rc));
 	if (in.idx < 0)
 		log_fatalx("%s: no logged event for %s", argv[0], argv[1]);
-	spool_event_init_track(&ev, &in.km, argv[0], (uint32_t)in.idx, inj_type(argv[2]),
-	    (int64_t)time(NULL));
+	spool_event_init_track(&ev, &in.km, argv[0], (uint32_t)in.idx,
+	    inj_type(argv[2]), (int64_t)time(NULL));
 	ev.ev_url = argc == 4 ? argv[3] : NULL;
 	ev.ev_user_agent = "engage-inject";
 	ev.ev_client = "127.0.0.0/24";
 	ev.ev_machine = machine;
-	if ((rc = spool_event_add(txn, &ev, NULL)) != 0 || (rc = spool_commit(&txn)) != 0)
+	if ((rc = spool_event_add(txn, &ev, NULL)) != 0 ||
+	    (rc = spool_commit(&txn)) != 0)
 		log_fatalx("%s: %s", argv[0], spool_strerror(rc));
 	spool_close(&sp);
 	while (in.km.km_nrcpts > 0)

@@ -29,30 +29,34 @@
 static void
 seed_from_msg(struct spool *sp, const char *qid, struct spool_track_msg *km)
 {
-	struct spool_txn	*txn;
-	struct spool_msg	 m;
+	struct spool_txn *txn;
+	struct spool_msg  m;
 
 	/* no such message: the arrival its QID encodes */
-	km->km_arrival = qid_ok(qid) ? (int64_t)(qid_time_us(qid) / 1000000) : (int64_t)time(NULL);
+	km->km_arrival = qid_ok(qid) ? (int64_t)(qid_time_us(qid) / 1000000)
+				     : (int64_t)time(NULL);
 	if (spool_begin(sp, false, &txn) != 0)
 		return;
 	if (spool_msg_get(txn, qid, &m) == 0) {
 		km->km_issue = m.sm_issue;
 		km->km_arrival = m.sm_arrival;
-		(void)str_copy(km->km_uniq, sizeof(km->km_uniq), m.sm_letter_id);
-		(void)str_copy(km->km_message_id, sizeof(km->km_message_id), m.sm_message_id);
+		(void)str_copy(km->km_uniq, sizeof(km->km_uniq),
+		    m.sm_letter_id);
+		(void)str_copy(km->km_message_id, sizeof(km->km_message_id),
+		    m.sm_message_id);
 		(void)str_copy(km->km_from, sizeof(km->km_from), m.sm_from);
 	}
 	spool_abort(&txn);
 }
 
 static void
-seed_print(const unsigned char *key, const char *qid, const struct spool_track_msg *km)
+seed_print(const unsigned char *key, const char *qid,
+    const struct spool_track_msg *km)
 {
-	struct spool_track_ref	 r = { .tk_kind = SPOOL_TRACK_OPEN };
-	char			 tok[SPOOL_TRACK_TOKEN_MAX];
-	const char		*kinds[] = { "open", "unsub" };
-	size_t			 i, j, k;
+	struct spool_track_ref r = { .tk_kind = SPOOL_TRACK_OPEN };
+	char		       tok[SPOOL_TRACK_TOKEN_MAX];
+	const char	      *kinds[] = { "open", "unsub" };
+	size_t		       i, j, k;
 
 	(void)str_copy(r.tk_qid, sizeof(r.tk_qid), qid);
 	(void)printf("{");
@@ -86,13 +90,13 @@ seed_print(const unsigned char *key, const char *qid, const struct spool_track_m
 int
 main(int argc, char **argv)
 {
-	struct spool_track_msg	 km;
-	struct conf		*cf = NULL;
-	struct spool		*sp = NULL;
-	struct spool_txn	*txn = NULL;
-	unsigned char		 key[SPOOL_TRACK_KEYLEN];
-	char			*rc_list, *p, *save = NULL;
-	int			 ch, rc;
+	struct spool_track_msg km;
+	struct conf	      *cf = NULL;
+	struct spool	      *sp = NULL;
+	struct spool_txn      *txn = NULL;
+	unsigned char	       key[SPOOL_TRACK_KEYLEN];
+	char		      *rc_list, *p, *save = NULL;
+	int		       ch, rc;
 
 	log_init("track-seed", LOG_DEST_STDERR);
 	while ((ch = getopt(argc, argv, "c:")) != -1)
@@ -101,23 +105,28 @@ main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	if (cf == NULL || argc < 3) {
-		(void)fprintf(stderr, "usage: track-seed -c FILE QID LOGIN RCPT[,RCPT...] [LINK...]\n");
+		(void)fprintf(stderr,
+		    "usage: track-seed -c FILE QID LOGIN RCPT[,RCPT...] "
+		    "[LINK...]\n");
 		return 2;
 	}
 	memset(&km, 0, sizeof(km));
 	(void)str_copy(km.km_login, sizeof(km.km_login), argv[1]);
-	km.km_track = SPOOL_TRACK_F_OPENS | SPOOL_TRACK_F_CLICKS | SPOOL_TRACK_F_UNSUB;
+	km.km_track = SPOOL_TRACK_F_OPENS | SPOOL_TRACK_F_CLICKS |
+	    SPOOL_TRACK_F_UNSUB;
 	(void)str_copy(km.km_host, sizeof(km.km_host), "track.test");
 	rc_list = xstrdup(argv[2]);
-	for (p = strtok_r(rc_list, ",", &save); p != NULL; p = strtok_r(NULL, ",", &save)) {
-		km.km_rcpts = xreallocarray(km.km_rcpts, km.km_nrcpts + 1, sizeof(char *));
+	for (p = strtok_r(rc_list, ",", &save); p != NULL;
+	     p = strtok_r(NULL, ",", &save)) {
+		km.km_rcpts = xreallocarray(km.km_rcpts, km.km_nrcpts + 1,
+		    sizeof(char *));
 		km.km_rcpts[km.km_nrcpts++] = xstrdup(p);
 	}
 	km.km_links = argv + 3;
 	km.km_nlinks = (size_t)(argc - 3);
 	if ((rc = spool_tree_create(cf)) != 0 ||
 	    (rc = spool_open(cf->cf_spool_dir, cf->cf_lmdb_map_size,
-	    cf->cf_lmdb_map_max, 0, &sp)) != 0 ||
+		 cf->cf_lmdb_map_max, 0, &sp)) != 0 ||
 	    (rc = spool_track_key_load(cf->cf_spool_dir, true, key)) != 0)
 		log_fatalx("%s: %s", cf->cf_spool_dir, spool_strerror(rc));
 	seed_from_msg(sp, argv[0], &km);
@@ -125,7 +134,8 @@ main(int argc, char **argv)
 	    (rc = spool_track_put(txn, argv[0], &km)) != 0 ||
 	    (rc = spool_commit(&txn)) != 0) {
 		spool_abort(&txn);
-		log_fatalx("spool_track_put %s: %s", argv[0], spool_strerror(rc));
+		log_fatalx("spool_track_put %s: %s", argv[0],
+		    spool_strerror(rc));
 	}
 	spool_close(&sp);
 	seed_print(key, argv[0], &km);

@@ -18,7 +18,7 @@
 static char *
 slurp(const char *name, size_t *len_r)
 {
-	char	 rel[256], *d;
+	char rel[256], *d;
 
 	(void)snprintf(rel, sizeof(rel), "tests/unit/data/arf/%s", name);
 	if ((d = t_read_src(rel, len_r)) == NULL)
@@ -29,9 +29,9 @@ slurp(const char *name, size_t *len_r)
 static enum arf_status
 parse(const char *name, struct arf_report *r)
 {
-	size_t		 len;
-	char		*d = slurp(name, &len);
-	enum arf_status	 st = arf_parse(d, len, r);
+	size_t		len;
+	char	       *d = slurp(name, &len);
+	enum arf_status st = arf_parse(d, len, r);
 
 	free(d);
 	return st;
@@ -39,26 +39,30 @@ parse(const char *name, struct arf_report *r)
 
 /* A real report and the fields it must yield (NULL: not checked). */
 struct sample {
-	const char	*file, *what;
-	const char	*type, *rcpt, *msgid, *ua, *ip;
+	const char *file, *what;
+	const char *type, *rcpt, *msgid, *ua, *ip;
 };
 
 static const struct sample samples[] = {
 	{ "yahoo.eml", "Yahoo (Original-Rcpt-To without <>)", "abuse",
-	  "ann@dest.example", "<1234.5678@acme.example>",
-	  "Yahoo!-Mail-Feedback/2.0", "192.0.2.1" },
-	{ "mailru.eml", "Mail.ru (no Original-Rcpt-To: the one To:; the "
-	  "Message-Id from text/rfc822-headers)", NULL,
-	  "bob@dest.example", "<abc@acme.example>", NULL, NULL },
-	{ "rfc5965.eml", "RFC 5965 example (Feedback-Type lower-cased, "
-	  "\"rfc822;\" dropped, base64 original decoded)", "abuse",
-	  "Carl@Dest.Example", "<1234.5678@acme.example>", NULL, NULL },
+	    "ann@dest.example", "<1234.5678@acme.example>",
+	    "Yahoo!-Mail-Feedback/2.0", "192.0.2.1" },
+	{ "mailru.eml",
+	    "Mail.ru (no Original-Rcpt-To: the one To:; the "
+	    "Message-Id from text/rfc822-headers)",
+	    NULL, "bob@dest.example", "<abc@acme.example>", NULL, NULL },
+	{ "rfc5965.eml",
+	    "RFC 5965 example (Feedback-Type lower-cased, "
+	    "\"rfc822;\" dropped, base64 original decoded)",
+	    "abuse", "Carl@Dest.Example", "<1234.5678@acme.example>", NULL,
+	    NULL },
 };
 
 static void
-field(const char *got, const char *want, const struct sample *s, const char *name)
+field(const char *got, const char *want, const struct sample *s,
+    const char *name)
 {
-	char	what[128];
+	char what[128];
 
 	(void)snprintf(what, sizeof(what), "%s: %s", s->file, name);
 	if (want != NULL)
@@ -68,17 +72,18 @@ field(const char *got, const char *want, const struct sample *s, const char *nam
 static void
 t_samples(void)
 {
-	struct arf_report	r;
-	size_t			i;
+	struct arf_report r;
+	size_t		  i;
 
 	for (i = 0; i < sizeof(samples) / sizeof(samples[0]); i++) {
-		const struct sample	*s = &samples[i];
+		const struct sample *s = &samples[i];
 
 		if (!t_int_eq(parse(s->file, &r), ARF_OK, s->what))
 			continue;
 		field(r.ar_type, s->type, s, "Feedback-Type");
 		field(r.ar_rcpt, s->rcpt, s, "recipient");
-		field(r.ar_message_id, s->msgid, s, "the original's Message-Id");
+		field(r.ar_message_id, s->msgid, s,
+		    "the original's Message-Id");
 		field(r.ar_user_agent, s->ua, s, "User-Agent");
 		field(r.ar_source_ip, s->ip, s, "Source-IP");
 	}
@@ -87,28 +92,34 @@ t_samples(void)
 static void
 t_malformed(void)
 {
-	struct arf_report	r;
+	struct arf_report r;
 
 	t_int_eq(parse("not_report.eml", &r), ARF_ENOTREPORT, "text/plain");
-	t_int_eq(parse("no_feedback.eml", &r), ARF_ENOFEEDBACK, "no feedback part");
-	t_int_eq(parse("no_msgid.eml", &r), ARF_ENOMSGID, "original without Message-Id");
-	t_int_eq(parse("truncated.eml", &r), ARF_ENOFEEDBACK, "cut inside the report");
+	t_int_eq(parse("no_feedback.eml", &r), ARF_ENOFEEDBACK,
+	    "no feedback part");
+	t_int_eq(parse("no_msgid.eml", &r), ARF_ENOMSGID,
+	    "original without Message-Id");
+	t_int_eq(parse("truncated.eml", &r), ARF_ENOFEEDBACK,
+	    "cut inside the report");
 	t_int_eq(arf_parse("", 0, &r), ARF_EMIME, "empty");
-	t_int_eq(arf_parse("x", (size_t)ARF_MAX + 1, &r), ARF_ETOOBIG, "too big (not read)");
-	t_ok(strcmp(arf_strerror(ARF_ENORCPT), "unknown") != 0, "every status has a text");
+	t_int_eq(arf_parse("x", (size_t)ARF_MAX + 1, &r), ARF_ETOOBIG,
+	    "too big (not read)");
+	t_ok(strcmp(arf_strerror(ARF_ENORCPT), "unknown") != 0,
+	    "every status has a text");
 }
 
 /* Every prefix of a good report, and the report with bytes flipped. */
 static void
 t_prefixes(void)
 {
-	struct arf_report	 r;
-	size_t			 len, i, ok = 0;
-	char			*d = slurp("yahoo.eml", &len), *copy;
+	struct arf_report r;
+	size_t		  len, i, ok = 0;
+	char		 *d = slurp("yahoo.eml", &len), *copy;
 
 	for (i = 0; i <= len; i += 7)
 		ok += arf_parse(d, i, &r) == ARF_OK;
-	t_ok(ok < len / 7, "prefixes parse without a crash (%zu complete enough)", ok);
+	t_ok(ok < len / 7,
+	    "prefixes parse without a crash (%zu complete enough)", ok);
 	copy = malloc(len);
 	for (i = 0; copy != NULL && i < len; i += 13) {
 		memcpy(copy, d, len);
@@ -123,7 +134,7 @@ t_prefixes(void)
 int
 main(void)
 {
-	static const struct t_case	cases[] = {
+	static const struct t_case cases[] = {
 		{ "samples", t_samples },
 		{ "malformed", t_malformed },
 		{ "prefixes", t_prefixes },

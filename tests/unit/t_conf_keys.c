@@ -19,13 +19,14 @@
 static void
 t_owners(void)
 {
-	size_t	i;
-	bool	ok = true;
+	size_t i;
+	bool   ok = true;
 
 	for (i = 0; i < conf_nkeys; i++) {
 		const struct conf_key *k = &conf_keys[i];
 
-		if ((k->owner & CONF_SPOOL) == 0 || (k->owner & ~(unsigned)CONF_ALL) != 0) {
+		if ((k->owner & CONF_SPOOL) == 0 ||
+		    (k->owner & ~(unsigned)CONF_ALL) != 0) {
 			t_diag("%s: owner 0x%x", k->name, k->owner);
 			ok = false;
 		}
@@ -37,8 +38,8 @@ t_owners(void)
 static void
 t_names(void)
 {
-	size_t	i, j;
-	bool	ok = true;
+	size_t i, j;
+	bool   ok = true;
 
 	for (i = 0; i < conf_nkeys; i++)
 		for (j = i + 1; j < conf_nkeys; j++)
@@ -54,8 +55,8 @@ t_names(void)
 static void
 t_aliases(void)
 {
-	size_t	i, j;
-	bool	ok = true;
+	size_t i, j;
+	bool   ok = true;
 
 	for (i = 0; i < conf_nkeys; i++) {
 		const struct conf_key *a = &conf_keys[i];
@@ -74,7 +75,8 @@ t_aliases(void)
 			if (a->type != b->type || a->min != b->min ||
 			    a->max != b->max || a->owner != b->owner ||
 			    strcmp(a->def, b->def) != 0) {
-				t_diag("%s and %s share a member but differ", a->name, b->name);
+				t_diag("%s and %s share a member but differ",
+				    a->name, b->name);
 				ok = false;
 			}
 		}
@@ -86,19 +88,19 @@ t_aliases(void)
 static void
 t_defaults_land(void)
 {
-	char		 err[512];
-	struct conf	*cf = conf_defaults(err, sizeof(err));
-	size_t		 i;
-	bool		 ok = true;
-	int64_t		 want;
-	time_t		 t;
-	bool		 b;
+	char	     err[512];
+	struct conf *cf = conf_defaults(err, sizeof(err));
+	size_t	     i;
+	bool	     ok = true;
+	int64_t	     want;
+	time_t	     t;
+	bool	     b;
 
 	if (!t_ok(cf != NULL, "defaults load (%s)", cf ? "" : err))
 		return;
 	for (i = 0; i < conf_nkeys; i++) {
 		const struct conf_key *k = &conf_keys[i];
-		const char *at = (const char *)cf + k->off;
+		const char	      *at = (const char *)cf + k->off;
 
 		switch (k->type) {
 		case CONF_T_INT:
@@ -114,7 +116,8 @@ t_defaults_land(void)
 			    *(const time_t *)at == t;
 			break;
 		case CONF_T_BOOL:
-			ok &= conf_parse_bool(k->def, &b) == 0 && *(const bool *)at == b;
+			ok &= conf_parse_bool(k->def, &b) == 0 &&
+			    *(const bool *)at == b;
 			break;
 		case CONF_T_STR:
 		case CONF_T_ENUM:

@@ -13,8 +13,8 @@
 #include "log.h"
 #include "tap.h"
 
-static int	 trace_fd = -1;	/* the child writes one letter per step */
-static bool	 fail_spool;
+static int  trace_fd = -1; /* the child writes one letter per step */
+static bool fail_spool;
 
 static void
 step(char c)
@@ -56,7 +56,7 @@ t_user(const struct conf *cf)
 {
 	(void)cf;
 	step('u');
-	return NULL;	/* keep the ids: the test may run as root */
+	return NULL; /* keep the ids: the test may run as root */
 }
 
 static int
@@ -66,7 +66,7 @@ t_dmn_run(struct daemon *d)
 	return *(int *)d->d_arg;
 }
 
-static int	 run_status = 7;
+static int run_status = 7;
 
 static const struct daemon_spec spec = {
 	.ds_name = "t_daemon",
@@ -82,10 +82,10 @@ static const struct daemon_spec spec = {
 static int
 run(char **argv, char *trace, size_t tracesz)
 {
-	int	 p[2], st = -1, argc = 0;
-	size_t	 len;
-	ssize_t	 n;
-	pid_t	 pid;
+	int	p[2], st = -1, argc = 0;
+	size_t	len;
+	ssize_t n;
+	pid_t	pid;
 
 	while (argv[argc] != NULL)
 		argc++;
@@ -109,26 +109,27 @@ run(char **argv, char *trace, size_t tracesz)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static char	 conf_path[64];
+static char conf_path[64];
 
 /* path: 64 bytes */
 static void
 write_conf(char *path, const char *text)
 {
-	int	fd;
+	int fd;
 
 	(void)snprintf(path, 64, "/tmp/t_daemon.XXXXXX");
 	if ((fd = mkstemp(path)) == -1 ||
-	    write(fd, text, strlen(text)) != (ssize_t)strlen(text) || close(fd) == -1)
+	    write(fd, text, strlen(text)) != (ssize_t)strlen(text) ||
+	    close(fd) == -1)
 		t_ok(false, "write %s", path);
 }
 
 static void
 t_order(void)
 {
-	char	 tr[32];
-	char	*plain[] = { "t_daemon", "-c", conf_path, NULL };
-	char	*verbose[] = { "t_daemon", "-v", "-c", conf_path, NULL };
+	char  tr[32];
+	char *plain[] = { "t_daemon", "-c", conf_path, NULL };
+	char *verbose[] = { "t_daemon", "-v", "-c", conf_path, NULL };
 
 	t_int_eq(run(plain, tr, sizeof(tr)), 7, "exit status is ds_run's");
 	t_str_eq(tr, "csbur", "check, spool, bind, user, run: in this order");
@@ -139,11 +140,12 @@ t_order(void)
 static void
 t_failures(void)
 {
-	char	 tr[32];
-	char	*badopt[] = { "t_daemon", "-x", NULL };
-	char	*extra[] = { "t_daemon", "-c", conf_path, "more", NULL };
-	char	*noconf[] = { "t_daemon", "-c", "/nonexistent/t_daemon.conf", NULL };
-	char	*plain[] = { "t_daemon", "-c", conf_path, NULL };
+	char  tr[32];
+	char *badopt[] = { "t_daemon", "-x", NULL };
+	char *extra[] = { "t_daemon", "-c", conf_path, "more", NULL };
+	char *noconf[] = { "t_daemon", "-c", "/nonexistent/t_daemon.conf",
+		NULL };
+	char *plain[] = { "t_daemon", "-c", conf_path, NULL };
 
 	t_int_eq(run(badopt, tr, sizeof(tr)), 2, "unknown option: 2");
 	t_str_eq(tr, "", "nothing ran");
@@ -160,16 +162,18 @@ static void
 t_log_dest(void)
 {
 	static const struct {
-		const char	*text;
-		enum log_dest	 want;
+		const char   *text;
+		enum log_dest want;
 	} cases[] = {
-		{ "spool_dir = /tmp/t_daemon\nlog = syslog\n", LOG_DEST_SYSLOG },
-		{ "spool_dir = /tmp/t_daemon\nlog = stderr\n", LOG_DEST_STDERR },
+		{ "spool_dir = /tmp/t_daemon\nlog = syslog\n",
+		    LOG_DEST_SYSLOG },
+		{ "spool_dir = /tmp/t_daemon\nlog = stderr\n",
+		    LOG_DEST_STDERR },
 		{ "spool_dir = /tmp/t_daemon\n", LOG_DEST_STDERR },
 	};
-	struct conf	*cf;
-	char		 err[512], path[64];
-	size_t		 i;
+	struct conf *cf;
+	char	     err[512], path[64];
+	size_t	     i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		write_conf(path, cases[i].text);
@@ -190,7 +194,7 @@ main(void)
 		{ "failures", t_failures },
 		{ "log_dest", t_log_dest },
 	};
-	int	 rc;
+	int rc;
 
 	log_init("t_daemon", LOG_DEST_STDERR);
 	write_conf(conf_path, "spool_dir = /tmp/t_daemon\n");

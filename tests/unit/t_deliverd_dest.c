@@ -22,9 +22,9 @@
 #include "tap.h"
 #include "xmem.h"
 
-#define NW	8
+#define NW 8
 
-static char	 dir[] = "/tmp/t_deliverd_dest.XXXXXX";
+static char dir[] = "/tmp/t_deliverd_dest.XXXXXX";
 
 static struct sched *t_sched_at(const char *, bool);
 
@@ -44,10 +44,10 @@ t_sched_keep(void)
 static struct sched *
 t_sched_at(const char *shaping, bool keep)
 {
-	struct sched	*s = xcalloc(1, sizeof(*s));
-	char		 err[256], path[256];
-	FILE		*f;
-	size_t		 i;
+	struct sched *s = xcalloc(1, sizeof(*s));
+	char	      err[256], path[256];
+	FILE	     *f;
+	size_t	      i;
 
 	s->cf = conf_defaults(err, sizeof(err));
 	free(s->cf->cf_spool_dir);
@@ -78,7 +78,7 @@ t_sched_at(const char *shaping, bool keep)
 static void
 t_sched_free(struct sched *s)
 {
-	size_t	 i, k;
+	size_t i, k;
 
 	for (i = 0; i < s->nw; i++)
 		for (k = 0; k < s->w[i].njobs; k++)
@@ -92,7 +92,7 @@ t_sched_free(struct sched *s)
 static struct deliverd_sched_job *
 t_job(const char *hop)
 {
-	struct deliverd_sched_job	*sj = xcalloc(1, sizeof(*sj));
+	struct deliverd_sched_job *sj = xcalloc(1, sizeof(*sj));
 
 	(void)str_copy(sj->j.dj_hop, sizeof(sj->j.dj_hop), hop);
 	sj->j.dj_nidx = 1;
@@ -104,8 +104,8 @@ t_job(const char *hop)
 static int
 t_dispatch(struct sched *s, const char *hop)
 {
-	struct deliverd_sched_job	*sj = t_job(hop);
-	struct deliverd_sched_worker	*w = deliverd_dest_pick_worker(s, sj);
+	struct deliverd_sched_job    *sj = t_job(hop);
+	struct deliverd_sched_worker *w = deliverd_dest_pick_worker(s, sj);
 
 	if (w == NULL) {
 		free(sj);
@@ -120,12 +120,13 @@ t_dispatch(struct sched *s, const char *hop)
 static void
 t_done(struct sched *s, int wi, const char *reply)
 {
-	struct deliverd_sched_worker	*w = &s->w[wi];
-	struct deliverd_result		 r;
+	struct deliverd_sched_worker *w = &s->w[wi];
+	struct deliverd_result	      r;
 
 	memset(&r, 0, sizeof(r));
 	(void)str_copy(r.dr_reply, sizeof(r.dr_reply), reply);
-	(void)str_copy(r.dr_relay, sizeof(r.dr_relay), "mx.example[192.0.2.1]:25");
+	(void)str_copy(r.dr_relay, sizeof(r.dr_relay),
+	    "mx.example[192.0.2.1]:25");
 	deliverd_dest_result(s, (size_t)wi, w->jobs[0], &r);
 	deliverd_dest_job_done(s, (size_t)wi, w->jobs[0]);
 	free(w->jobs[0]);
@@ -136,9 +137,9 @@ t_done(struct sched *s, int wi, const char *reply)
 static void
 t_dest_connections(void)
 {
-	struct sched	*s = t_sched(NULL);
-	bool		 used[NW] = { false };
-	int		 i, wi, n = 0, distinct = 0;
+	struct sched *s = t_sched(NULL);
+	bool	      used[NW] = { false };
+	int	      i, wi, n = 0, distinct = 0;
 
 	/* 8 workers: a destination gets 4 connections; each of those
 	 * workers may queue a second job of it, then nothing more */
@@ -155,20 +156,22 @@ t_dest_connections(void)
 	/* another destination gets the other workers, never behind them */
 	for (i = 0; i < 4; i++) {
 		wi = t_dispatch(s, "other.example");
-		t_ok(wi >= 0 && !used[wi], "other.example on a free worker (%d)", wi);
+		t_ok(wi >= 0 && !used[wi],
+		    "other.example on a free worker (%d)", wi);
 	}
-	t_int_eq(t_dispatch(s, "third.example"), -1, "no free worker, none behind another");
+	t_int_eq(t_dispatch(s, "third.example"), -1,
+	    "no free worker, none behind another");
 	t_sched_free(s);
 }
 
 static void
 t_dest_backoff(void)
 {
-	struct sched		*s = t_sched("[default]\nsuspend_after = 3\n");
-	struct deliverd_dest	*e;
-	char			 path[256], *data = NULL;
-	size_t			 len;
-	int			 wi, i;
+	struct sched	     *s = t_sched("[default]\nsuspend_after = 3\n");
+	struct deliverd_dest *e;
+	char		      path[256], *data = NULL;
+	size_t		      len;
+	int		      wi, i;
 
 	wi = t_dispatch(s, "busy.example");
 	t_done(s, wi, "421 4.7.0 Too many connections, slow down");
@@ -177,19 +180,22 @@ t_dest_backoff(void)
 	t_int_eq(deliverd_dest_conns(e), 1, "slowed: one connection");
 	deliverd_dest_tick(s);
 	(void)snprintf(path, sizeof(path), "%s/shaping.state", dir);
-	t_int_eq(fsx_read_file(path, 1 << 20, &data, &len), 0, "state file written");
-	t_ok(data != NULL && strstr(data, "busy.example\tslowed\t") != NULL, "slowed in it");
+	t_int_eq(fsx_read_file(path, 1 << 20, &data, &len), 0,
+	    "state file written");
+	t_ok(data != NULL && strstr(data, "busy.example\tslowed\t") != NULL,
+	    "slowed in it");
 	free(data);
 	/* slowed: 60/m, and the first job took this second's token */
 	t_int_eq(t_dispatch(s, "busy.example"), -1, "the slowed rate");
-	e->tokens = 1;		/* a second later */
+	e->tokens = 1; /* a second later */
 	/* one connection while slowed, no second job behind it */
 	t_ok(t_dispatch(s, "busy.example") >= 0, "one job while slowed");
 	e->tokens = 1;
 	t_int_eq(t_dispatch(s, "busy.example"), -1, "not a second");
 	for (i = 0; i < 3; i++) {
 		wi = t_dispatch(s, "dead.example");
-		t_done(s, wi, "451 4.4.1 mx[192.0.2.9]:25: connect: Connection refused");
+		t_done(s, wi,
+		    "451 4.4.1 mx[192.0.2.9]:25: connect: Connection refused");
 	}
 	e = deliverd_dest_of(s, "dead.example");
 	t_int_eq(e->state, DEST_SUSPENDED, "3 connection failures: suspended");
@@ -206,10 +212,10 @@ t_dest_backoff(void)
 static void
 t_dest_rate(void)
 {
-	struct sched	*s = t_sched("[r.example]\nrate = 2/s\n");
-	int		 n = 0;
+	struct sched *s = t_sched("[r.example]\nrate = 2/s\n");
+	int	      n = 0;
 
-	deliverd_dest_claimed(s, "r.example", 8);	/* waiting recipients */
+	deliverd_dest_claimed(s, "r.example", 8); /* waiting recipients */
 	while (n < 8 && t_dispatch(s, "r.example") >= 0)
 		n++;
 	t_int_eq(n, 2, "2/s: a burst of two, then wait");
@@ -220,9 +226,9 @@ t_dest_rate(void)
 static void
 t_dest_bound(void)
 {
-	struct sched	*s = t_sched(NULL);
-	char		 name[64];
-	size_t		 i;
+	struct sched *s = t_sched(NULL);
+	char	      name[64];
+	size_t	      i;
 
 	for (i = 0; i < DEST_MAX + 500; i++) {
 		(void)snprintf(name, sizeof(name), "d%zu.example", i);
@@ -230,7 +236,8 @@ t_dest_bound(void)
 		deliverd_dest_released(s, name, 1);
 		s->dests->d[s->dests->n - 1].last_ms -= 2 * DEST_IDLE_HOLD_MS;
 	}
-	t_ok(s->dests->n <= DEST_MAX, "at most DEST_MAX destinations (%zu)", s->dests->n);
+	t_ok(s->dests->n <= DEST_MAX, "at most DEST_MAX destinations (%zu)",
+	    s->dests->n);
 	t_sched_free(s);
 }
 
@@ -238,12 +245,13 @@ t_dest_bound(void)
 static void
 t_done_mx(struct sched *s, int wi, const char *mx)
 {
-	struct deliverd_sched_worker	*w = &s->w[wi];
-	struct deliverd_result		 r;
+	struct deliverd_sched_worker *w = &s->w[wi];
+	struct deliverd_result	      r;
 
 	memset(&r, 0, sizeof(r));
 	(void)str_copy(r.dr_reply, sizeof(r.dr_reply), "250 2.0.0 Ok");
-	(void)str_copy(r.dr_relay, sizeof(r.dr_relay), "m1.hoster.example[192.0.2.1]:25");
+	(void)str_copy(r.dr_relay, sizeof(r.dr_relay),
+	    "m1.hoster.example[192.0.2.1]:25");
 	(void)str_copy(r.dr_mx, sizeof(r.dr_mx), mx);
 	deliverd_dest_result(s, (size_t)wi, w->jobs[0], &r);
 	deliverd_dest_job_done(s, (size_t)wi, w->jobs[0]);
@@ -253,9 +261,10 @@ t_done_mx(struct sched *s, int wi, const char *mx)
 }
 
 static void
-t_dest_name(struct sched *s, const char *hop, const char *want, const char *what)
+t_dest_name(struct sched *s, const char *hop, const char *want,
+    const char *what)
 {
-	char	 got[DEST_NAME_MAX];
+	char got[DEST_NAME_MAX];
 
 	deliverd_dest_name(s, hop, got, sizeof(got));
 	t_str_eq(got, want, what);
@@ -264,33 +273,40 @@ t_dest_name(struct sched *s, const char *hop, const char *want, const char *what
 static void
 t_mxset_key(void)
 {
-	struct shaping_mxset	 a, b;
-	char			 k[DEST_NAME_MAX], k2[DEST_NAME_MAX], host[64];
-	size_t			 i;
+	struct shaping_mxset a, b;
+	char		     k[DEST_NAME_MAX], k2[DEST_NAME_MAX], host[64];
+	size_t		     i;
 
 	memset(&a, 0, sizeof(a));
 	shaping_mxset_add(&a, "M2.Hoster.Example.");
 	shaping_mxset_add(&a, "m1.hoster.example");
-	shaping_mxset_add(&a, "m2.hoster.example");	/* a second address */
+	shaping_mxset_add(&a, "m2.hoster.example"); /* a second address */
 	t_int_eq(shaping_mxset_key(&a, k, sizeof(k)), 0, "a key");
-	t_str_eq(k, "mx{m1.hoster.example,m2.hoster.example}", "sorted, lower case, once");
-	t_ok(shaping_mxset_name(k) && !shaping_mxset_name("m1.hoster.example"), "an MX set's name");
+	t_str_eq(k, "mx{m1.hoster.example,m2.hoster.example}",
+	    "sorted, lower case, once");
+	t_ok(shaping_mxset_name(k) && !shaping_mxset_name("m1.hoster.example"),
+	    "an MX set's name");
 	memset(&b, 0, sizeof(b));
-	t_int_eq(shaping_mxset_key(&b, k, sizeof(k)), -1, "the empty set: none");
+	t_int_eq(shaping_mxset_key(&b, k, sizeof(k)), -1,
+	    "the empty set: none");
 	shaping_mxset_add(&b, "2001:db8::1");
-	t_int_eq(shaping_mxset_key(&b, k, sizeof(k)), -1, "not a host name: none");
+	t_int_eq(shaping_mxset_key(&b, k, sizeof(k)), -1,
+	    "not a host name: none");
 	t_str_eq(k, "", "none is \"\"");
 	/* 16 long names do not fit: the names that do, then a hash of all */
 	memset(&a, 0, sizeof(a));
 	memset(&b, 0, sizeof(b));
 	for (i = 0; i < SHAPING_MXSET_MAX; i++) {
-		(void)snprintf(host, sizeof(host), "mx%02zu.a-rather-long-provider-name.example", i);
+		(void)snprintf(host, sizeof(host),
+		    "mx%02zu.a-rather-long-provider-name.example", i);
 		shaping_mxset_add(&a, host);
-		shaping_mxset_add(&b, i + 1 < SHAPING_MXSET_MAX ? host : "other.example");
+		shaping_mxset_add(&b,
+		    i + 1 < SHAPING_MXSET_MAX ? host : "other.example");
 	}
 	t_int_eq(shaping_mxset_key(&a, k, sizeof(k)), 0, "a long set");
 	t_int_eq(shaping_mxset_key(&b, k2, sizeof(k2)), 0, "another long set");
-	t_ok(strlen(k) < sizeof(k) && k[strlen(k) - 1] == '}' && strchr(k, '#') != NULL,
+	t_ok(strlen(k) < sizeof(k) && k[strlen(k) - 1] == '}' &&
+		strchr(k, '#') != NULL,
 	    "cut with a hash: %s", k);
 	t_ok(strcmp(k, k2) != 0, "two long sets that differ at the end differ");
 }
@@ -300,12 +316,13 @@ t_mxset_key(void)
 static void
 t_mxset_learn(void)
 {
-	struct sched	*s = t_sched("[listed.example]\nconnections = 1\n");
-	bool		 used[NW] = { false };
-	int		 wi, n = 0, i;
-	const char	*set = "mx{m1.hoster.example,m2.hoster.example}";
+	struct sched *s = t_sched("[listed.example]\nconnections = 1\n");
+	bool	      used[NW] = { false };
+	int	      wi, n = 0, i;
+	const char   *set = "mx{m1.hoster.example,m2.hoster.example}";
 
-	t_dest_name(s, "d1.example", "d1.example", "not learned yet: the domain");
+	t_dest_name(s, "d1.example", "d1.example",
+	    "not learned yet: the domain");
 	wi = t_dispatch(s, "d1.example");
 	t_done_mx(s, wi, set);
 	wi = t_dispatch(s, "d2.example");
@@ -318,22 +335,28 @@ t_mxset_learn(void)
 	t_done_mx(s, wi, "mx{192.0.2.7}");
 	t_dest_name(s, "d1.example", set, "d1 by its MX set");
 	t_dest_name(s, "d2.example", set, "d2 by the same set");
-	t_dest_name(s, "d3.example", "mx{m1.hoster.example}", "another set: another destination");
-	t_dest_name(s, "listed.example", "listed.example", "a section's domain stays");
-	t_dest_name(s, "[192.0.2.7]", "[192.0.2.7]", "an address literal stays");
+	t_dest_name(s, "d3.example", "mx{m1.hoster.example}",
+	    "another set: another destination");
+	t_dest_name(s, "listed.example", "listed.example",
+	    "a section's domain stays");
+	t_dest_name(s, "[192.0.2.7]", "[192.0.2.7]",
+	    "an address literal stays");
 	deliverd_dest_tick(s);
 	/* 8 workers: 4 connections for the set, whichever domain (4 each
 	 * when every domain was its own destination) */
 	for (i = 0; i < 16; i++)
-		if ((wi = t_dispatch(s, i % 2 ? "d2.example" : "d1.example")) >= 0 &&
+		if ((wi = t_dispatch(s, i % 2 ? "d2.example" : "d1.example")) >=
+			0 &&
 		    !used[wi]) {
 			used[wi] = true;
 			n++;
 		}
 	t_int_eq(n, 4, "4 connections for d1 and d2 together");
-	t_ok(deliverd_dest_of(s, "d1.example") == deliverd_dest_of(s, "d2.example"),
+	t_ok(deliverd_dest_of(s, "d1.example") ==
+		deliverd_dest_of(s, "d2.example"),
 	    "one destination's state");
-	t_ok(t_dispatch(s, "d3.example") >= 0, "the other set still gets a worker");
+	t_ok(t_dispatch(s, "d3.example") >= 0,
+	    "the other set still gets a worker");
 	t_sched_free(s);
 }
 
@@ -342,20 +365,20 @@ t_mxset_learn(void)
 static void
 t_mxset_expire(void)
 {
-	struct sched		*s = t_sched(NULL);
-	struct deliverd_dests	*t = s->dests;
-	const char		*set = "mx{m1.hoster.example}";
-	char			 name[64];
-	int64_t			 now = deliverd_now();
-	size_t			 i;
-	int			 wi;
+	struct sched	      *s = t_sched(NULL);
+	struct deliverd_dests *t = s->dests;
+	const char	      *set = "mx{m1.hoster.example}";
+	char		       name[64];
+	int64_t		       now = deliverd_now();
+	size_t		       i;
+	int		       wi;
 
 	wi = t_dispatch(s, "d1.example");
 	t_done_mx(s, wi, set);
 	wi = t_dispatch(s, "d1.example");
-	t_done_mx(s, wi, "");		/* a cached connection: no set */
+	t_done_mx(s, wi, ""); /* a cached connection: no set */
 	t_dest_name(s, "d1.example", set, "learned, kept without a set");
-	deliverd_dest_tick(s);		/* written to the state file */
+	deliverd_dest_tick(s); /* written to the state file */
 	t_sched_free(s);
 	s = t_sched_keep();
 	t = s->dests;
@@ -366,18 +389,21 @@ t_mxset_expire(void)
 	deliverd_dest_via_expire(s, now, false);
 	t_dest_name(s, "d1.example", set, "not yet expired");
 	wi = t_dispatch(s, "d1.example");
-	t_done_mx(s, wi, set);		/* confirmed */
+	t_done_mx(s, wi, set); /* confirmed */
 	deliverd_dest_via_expire(s, now + 20, false);
 	t_dest_name(s, "d1.example", set, "confirmed: not expired");
 	deliverd_dest_via_expire(s, now + DEST_VIA_TTL + 1, false);
-	t_dest_name(s, "d1.example", "d1.example", "an hour without a result: forgotten");
+	t_dest_name(s, "d1.example", "d1.example",
+	    "an hour without a result: forgotten");
 	for (i = 0; i < DEST_VIA_MAX + 10; i++) {
 		(void)snprintf(name, sizeof(name), "d%zu.example", i);
 		(void)deliverd_dest_via_set(s, name, set, now + (int64_t)i);
 	}
 	t_int_eq(t->nvia, DEST_VIA_MAX, "at most DEST_VIA_MAX domains");
-	t_ok(deliverd_dest_via_get(t, "d0.example") == NULL, "the oldest went first");
-	t_ok(deliverd_dest_via_get(t, "d8200.example") != NULL, "the newest is there");
+	t_ok(deliverd_dest_via_get(t, "d0.example") == NULL,
+	    "the oldest went first");
+	t_ok(deliverd_dest_via_get(t, "d8200.example") != NULL,
+	    "the newest is there");
 	t_int_eq(t->via_lost, 10, "counted for the log");
 	t_sched_free(s);
 }
@@ -394,8 +420,8 @@ main(void)
 		{ "mxset-learn", t_mxset_learn },
 		{ "mxset-expire", t_mxset_expire },
 	};
-	char	 path[256];
-	int	 rc;
+	char path[256];
+	int  rc;
 
 	if (mkdtemp(dir) == NULL)
 		return 99;

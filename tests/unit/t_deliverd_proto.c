@@ -17,8 +17,8 @@
 static void
 t_result_roundtrip(void)
 {
-	struct deliverd_result	 r, got;
-	struct buf		 b;
+	struct deliverd_result r, got;
+	struct buf	       b;
 
 	memset(&r, 0, sizeof(r));
 	(void)str_copy(r.dr_qid, sizeof(r.dr_qid), "662026CA33B3BB2505E4");
@@ -46,70 +46,92 @@ t_result_roundtrip(void)
 static void
 t_result_lines(void)
 {
-	static const char	 old[] = "R\t662026CA33B3BB2505E4\t0\t250 ok\t\t";
-	static const char	 many[] = "R\t662026CA33B3BB2505E4\t0\t250 ok\t\t\ta@b\tdata\tmx{m}\tx";
-	static const char	 mx[] = "R\t662026CA33B3BB2505E4\t0\t250 ok\t\t\ta@b\tdata\tmx{m}";
-	static const char	 noverb[] = "R\t662026CA33B3BB2505E4\t0\t550 no\t\t\ta@b";
-	static const char	 stage[] = "R\t662026CA33B3BB2505E4\t0\t550 no\t\t\ta@b\tgreeting";
-	static const char	 badst[] = "R\t662026CA33B3BB2505E4\t0\t550 no\t\t\ta@b\tquit";
-	static const char	 skip[] = "S\t662026CA33B3BB2505E4\t3";
-	struct deliverd_result	 got;
+	static const char old[] = "R\t662026CA33B3BB2505E4\t0\t250 ok\t\t";
+	static const char many[] =
+	    "R\t662026CA33B3BB2505E4\t0\t250 ok\t\t\ta@b\tdata\tmx{m}\tx";
+	static const char mx[] =
+	    "R\t662026CA33B3BB2505E4\t0\t250 ok\t\t\ta@b\tdata\tmx{m}";
+	static const char noverb[] =
+	    "R\t662026CA33B3BB2505E4\t0\t550 no\t\t\ta@b";
+	static const char stage[] =
+	    "R\t662026CA33B3BB2505E4\t0\t550 no\t\t\ta@b\tgreeting";
+	static const char badst[] =
+	    "R\t662026CA33B3BB2505E4\t0\t550 no\t\t\ta@b\tquit";
+	static const char      skip[] = "S\t662026CA33B3BB2505E4\t3";
+	struct deliverd_result got;
 
 	t_int_eq(deliverd_result_parse(old, sizeof(old) - 1, &got), 0,
 	    "a worker's line without the address");
 	t_str_eq(got.dr_to, "", "no address");
-	t_int_eq(deliverd_result_parse(many, sizeof(many) - 1, &got), -1, "one field too many");
+	t_int_eq(deliverd_result_parse(many, sizeof(many) - 1, &got), -1,
+	    "one field too many");
 	t_int_eq(deliverd_result_parse(noverb, sizeof(noverb) - 1, &got), 0,
 	    "a worker's line without the stage");
 	t_int_eq(got.dr_stage, BOUNCE_ST_UNKNOWN, "no stage: unknown");
-	t_int_eq(deliverd_result_parse(stage, sizeof(stage) - 1, &got), 0, "with stage");
+	t_int_eq(deliverd_result_parse(stage, sizeof(stage) - 1, &got), 0,
+	    "with stage");
 	t_int_eq(got.dr_stage, BOUNCE_ST_GREETING, "stage greeting");
 	t_str_eq(got.dr_mx, "", "no MX set: none");
-	t_int_eq(deliverd_result_parse(mx, sizeof(mx) - 1, &got), 0, "with the MX set");
+	t_int_eq(deliverd_result_parse(mx, sizeof(mx) - 1, &got), 0,
+	    "with the MX set");
 	t_str_eq(got.dr_mx, "mx{m}", "MX set");
-	t_int_eq(deliverd_result_parse(badst, sizeof(badst) - 1, &got), -1, "unknown stage");
-	t_int_eq(deliverd_result_parse(skip, sizeof(skip) - 1, &got), 0, "skip");
+	t_int_eq(deliverd_result_parse(badst, sizeof(badst) - 1, &got), -1,
+	    "unknown stage");
+	t_int_eq(deliverd_result_parse(skip, sizeof(skip) - 1, &got), 0,
+	    "skip");
 	t_ok(got.dr_skip && got.dr_idx == 3, "skip of recipient 3");
 }
 
 static void
 t_unesc_edges(void)
 {
-	char	 d[8];
+	char d[8];
 
-	t_int_eq(deliverd_unesc("a\\tb\\nc\\rd", 10, d, sizeof(d)), 0, "\\t \\n \\r");
+	t_int_eq(deliverd_unesc("a\\tb\\nc\\rd", 10, d, sizeof(d)), 0,
+	    "\\t \\n \\r");
 	t_str_eq(d, "a\tb\nc\rd", "control characters back");
-	t_int_eq(deliverd_unesc("\\\\\\x", 4, d, sizeof(d)), 0, "\\\\ and an unknown escape");
+	t_int_eq(deliverd_unesc("\\\\\\x", 4, d, sizeof(d)), 0,
+	    "\\\\ and an unknown escape");
 	t_str_eq(d, "\\x", "backslash kept, unknown escape is the character");
-	t_int_eq(deliverd_unesc("ab\\", 3, d, sizeof(d)), 0, "trailing lone backslash");
+	t_int_eq(deliverd_unesc("ab\\", 3, d, sizeof(d)), 0,
+	    "trailing lone backslash");
 	t_str_eq(d, "ab\\", "a trailing backslash is kept");
 	t_int_eq(deliverd_unesc("", 0, d, 1), 0, "empty into one byte");
 	t_str_eq(d, "", "empty");
 	t_int_eq(deliverd_unesc("", 0, d, 0), -1, "no room for the NUL");
 	t_int_eq(deliverd_unesc("1234567", 7, d, sizeof(d)), 0, "exactly fits");
-	t_int_eq(deliverd_unesc("12345678", 8, d, sizeof(d)), -1, "one byte too long");
+	t_int_eq(deliverd_unesc("12345678", 8, d, sizeof(d)), -1,
+	    "one byte too long");
 	memset(d, 'Z', sizeof(d));
-	t_int_eq(deliverd_unesc("\\t\\t\\t\\t", 8, d, 4), -1, "escapes counted unescaped: 4 into 4");
+	t_int_eq(deliverd_unesc("\\t\\t\\t\\t", 8, d, 4), -1,
+	    "escapes counted unescaped: 4 into 4");
 	t_ok(d[4] == 'Z', "nothing written past the buffer");
-	t_int_eq(deliverd_unesc("\\t\\t\\t", 6, d, 4), 0, "3 escapes into 4 bytes");
+	t_int_eq(deliverd_unesc("\\t\\t\\t", 6, d, 4), 0,
+	    "3 escapes into 4 bytes");
 }
 
 static void
 t_job_sig_lines(void)
 {
-	static const char	 job[] = "J\t42\t662026CA33B3BB2505E4\t1\t[r\\\\x]:25\t0,7";
-	static const char	 nojob[] = "J\t42\t662026CA33B3BB2505E4\t0\tdest.test\t";
-	static const char	 sig[] = "K\t662026CA33B3BB2505E4\tDKIM-Signature: a\\r\\n\\tb\\r\\n";
-	static struct deliverd_job	 j;
-	char			 qid[QID_SIZE];
-	struct buf		 b;
+	static const char job[] =
+	    "J\t42\t662026CA33B3BB2505E4\t1\t[r\\\\x]:25\t0,7";
+	static const char nojob[] =
+	    "J\t42\t662026CA33B3BB2505E4\t0\tdest.test\t";
+	static const char sig[] =
+	    "K\t662026CA33B3BB2505E4\tDKIM-Signature: a\\r\\n\\tb\\r\\n";
+	static struct deliverd_job j;
+	char			   qid[QID_SIZE];
+	struct buf		   b;
 
 	t_int_eq(deliverd_job_parse(job, sizeof(job) - 1, &j), 0, "job");
 	t_str_eq(j.dj_hop, "[r\\x]:25", "hop unescaped");
-	t_ok(j.dj_relay && j.dj_nidx == 2 && j.dj_idx[1] == 7, "relay, two indexes");
-	t_int_eq(deliverd_job_parse(nojob, sizeof(nojob) - 1, &j), -1, "a job without recipients");
+	t_ok(j.dj_relay && j.dj_nidx == 2 && j.dj_idx[1] == 7,
+	    "relay, two indexes");
+	t_int_eq(deliverd_job_parse(nojob, sizeof(nojob) - 1, &j), -1,
+	    "a job without recipients");
 	buf_init(&b, SPOOL_DKIMSIG_MAX - 1);
-	t_int_eq(deliverd_sig_parse(sig, sizeof(sig) - 1, qid, &b), 0, "signature");
+	t_int_eq(deliverd_sig_parse(sig, sizeof(sig) - 1, qid, &b), 0,
+	    "signature");
 	t_str_eq(b.data, "DKIM-Signature: a\r\n\tb\r\n", "CRLF TAB unescaped");
 	buf_release(&b);
 }

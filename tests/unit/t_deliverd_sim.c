@@ -11,30 +11,35 @@
 #include "deliverd_sim.h"
 #include "tap.h"
 
-static struct conf	*cf;
+static struct conf *cf;
 
 static void
 t_sim_match(void)
 {
 	static const struct {
-		const char	*addr;
-		bool		 match;
+		const char *addr;
+		bool	    match;
 	} c[] = {
-		{ .addr = "delivered@simulator.smtpgate.invalid", .match = true },
+		{ .addr = "delivered@simulator.smtpgate.invalid",
+		    .match = true },
 		{ .addr = "x@SIMULATOR.smtpgate.Invalid", .match = true },
 		{ .addr = "a@b@simulator.smtpgate.invalid", .match = true },
-		{ .addr = "delivered@simulator.smtpgate.invalid.example", .match = false },
-		{ .addr = "delivered@sub.simulator.smtpgate.invalid", .match = false },
-		{ .addr = "simulator.smtpgate.invalid@example.com", .match = false },
+		{ .addr = "delivered@simulator.smtpgate.invalid.example",
+		    .match = false },
+		{ .addr = "delivered@sub.simulator.smtpgate.invalid",
+		    .match = false },
+		{ .addr = "simulator.smtpgate.invalid@example.com",
+		    .match = false },
 		{ .addr = "delivered", .match = false },
 		{ .addr = "", .match = false },
 	};
-	char	*saved = cf->cf_simulator_domain;
-	size_t	 i;
+	char  *saved = cf->cf_simulator_domain;
+	size_t i;
 
 	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++)
-		t_ok(deliverd_sim_match(cf, c[i].addr) == c[i].match, "match %s", c[i].addr);
-	cf->cf_simulator_domain = (char *)(uintptr_t)"";
+		t_ok(deliverd_sim_match(cf, c[i].addr) == c[i].match,
+		    "match %s", c[i].addr);
+	cf->cf_simulator_domain = (char *)(uintptr_t) "";
 	t_ok(!deliverd_sim_match(cf, "delivered@simulator.smtpgate.invalid"),
 	    "simulator_domain empty: off");
 	cf->cf_simulator_domain = saved;
@@ -44,15 +49,16 @@ static void
 t_sim_reply(void)
 {
 	static const struct {
-		const char		*local;
-		uint32_t		 attempts;
-		const char		*prefix;
-		enum bounce_stage	 stage;
+		const char	 *local;
+		uint32_t	  attempts;
+		const char	 *prefix;
+		enum bounce_stage stage;
 	} c[] = {
 		{ "delivered", 0, "250 2.0.0 ", BOUNCE_ST_DATA },
 		{ "DELIVERED", 5, "250 2.0.0 ", BOUNCE_ST_DATA },
 		{ "bounce", 0, "550 5.1.1 <bounce@", BOUNCE_ST_RCPT },
-		{ "bounce+any-thing", 0, "550 5.1.1 <bounce+any-thing@", BOUNCE_ST_RCPT },
+		{ "bounce+any-thing", 0, "550 5.1.1 <bounce+any-thing@",
+		    BOUNCE_ST_RCPT },
 		{ "bounce-policy", 0, "550 5.7.1 ", BOUNCE_ST_DATA },
 		{ "bounce-policy+x", 3, "550 5.7.1 ", BOUNCE_ST_DATA },
 		{ "defer", 0, "451 4.7.1 ", BOUNCE_ST_RCPT },
@@ -69,13 +75,15 @@ t_sim_reply(void)
 		{ "+bounce", 0, "550 5.1.1 ", BOUNCE_ST_RCPT },
 		{ "", 0, "550 5.1.1 ", BOUNCE_ST_RCPT },
 	};
-	char			 addr[256], reply[SPOOL_REPLY_MAX];
-	enum bounce_stage	 st;
-	size_t			 i;
+	char		  addr[256], reply[SPOOL_REPLY_MAX];
+	enum bounce_stage st;
+	size_t		  i;
 
 	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
-		(void)snprintf(addr, sizeof(addr), "%s@simulator.smtpgate.invalid", c[i].local);
-		deliverd_sim_reply(cf, addr, c[i].attempts, reply, sizeof(reply), &st);
+		(void)snprintf(addr, sizeof(addr),
+		    "%s@simulator.smtpgate.invalid", c[i].local);
+		deliverd_sim_reply(cf, addr, c[i].attempts, reply,
+		    sizeof(reply), &st);
 		t_ok(strncmp(reply, c[i].prefix, strlen(c[i].prefix)) == 0,
 		    "%s attempt %u: \"%s\" starts with \"%s\"", c[i].local,
 		    (unsigned)c[i].attempts + 1, reply, c[i].prefix);
@@ -86,20 +94,25 @@ t_sim_reply(void)
 static void
 t_sim_after_a_delivery(void)
 {
-	struct deliverd_result	 r;
+	struct deliverd_result r;
 
 	memset(&r, 0, sizeof(r));
-	(void)str_copy(r.dr_to, sizeof(r.dr_to), "ooto+1@simulator.smtpgate.invalid");
+	(void)str_copy(r.dr_to, sizeof(r.dr_to),
+	    "ooto+1@simulator.smtpgate.invalid");
 	(void)str_copy(r.dr_reply, sizeof(r.dr_reply), "250 2.0.0 Ok");
-	t_ok(deliverd_sim_auto_reply(cf, &r) == NULL, "no auto-reply without the relay");
+	t_ok(deliverd_sim_auto_reply(cf, &r) == NULL,
+	    "no auto-reply without the relay");
 	(void)str_copy(r.dr_relay, sizeof(r.dr_relay), DELIVERD_SIM_RELAY);
 	t_ok(deliverd_sim_result(cf, &r), "a simulated result");
 	t_ok(deliverd_sim_auto_reply(cf, &r) != NULL, "ooto+1: auto-reply");
 	(void)str_copy(r.dr_to, sizeof(r.dr_to), "ooto@example.com");
-	t_ok(!deliverd_sim_result(cf, &r) && deliverd_sim_auto_reply(cf, &r) == NULL,
+	t_ok(!deliverd_sim_result(cf, &r) &&
+		deliverd_sim_auto_reply(cf, &r) == NULL,
 	    "a relay named simulator is not enough");
-	(void)str_copy(r.dr_to, sizeof(r.dr_to), "delivered@simulator.smtpgate.invalid");
-	t_ok(deliverd_sim_auto_reply(cf, &r) == NULL, "delivered@: no auto-reply");
+	(void)str_copy(r.dr_to, sizeof(r.dr_to),
+	    "delivered@simulator.smtpgate.invalid");
+	t_ok(deliverd_sim_auto_reply(cf, &r) == NULL,
+	    "delivered@: no auto-reply");
 }
 
 int
@@ -110,8 +123,8 @@ main(void)
 		{ "reply", t_sim_reply },
 		{ "after a delivery", t_sim_after_a_delivery },
 	};
-	char	 err[256];
-	int	 rc;
+	char err[256];
+	int  rc;
 
 	if ((cf = conf_defaults(err, sizeof(err))) == NULL) {
 		fprintf(stderr, "conf_defaults: %s\n", err);

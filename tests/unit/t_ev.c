@@ -14,12 +14,12 @@
 #include "tap.h"
 
 /* Every wait in these tests is bounded: a turn never sleeps past this. */
-#define T_TURN_MS	2000
-#define T_TURNS		50
+#define T_TURN_MS 2000
+#define T_TURNS	  50
 
 struct rec {
-	char	 log[64];
-	size_t	 n;
+	char   log[64];
+	size_t n;
 };
 
 static void
@@ -32,16 +32,16 @@ rec_add(struct rec *r, char c)
 }
 
 struct tmr {
-	struct ev_timer	 t;
-	struct rec	*r;
-	char		 c;
-	int		 left;	/* periodic: stop after this many */
+	struct ev_timer t;
+	struct rec     *r;
+	char		c;
+	int		left; /* periodic: stop after this many */
 };
 
 static void
 on_timer(struct ev *e, struct ev_timer *t, void *arg)
 {
-	struct tmr	*m = arg;
+	struct tmr *m = arg;
 
 	(void)t;
 	rec_add(m->r, m->c);
@@ -54,7 +54,7 @@ on_timer(struct ev *e, struct ev_timer *t, void *arg)
 static void
 run_bounded(struct ev *e)
 {
-	int	i;
+	int i;
 
 	for (i = 0; i < T_TURNS && !ev_broken(e); i++)
 		(void)ev_run_once(e, T_TURN_MS);
@@ -63,12 +63,12 @@ run_bounded(struct ev *e)
 static void
 t_timers_order(void)
 {
-	struct ev	*e = ev_new(8, 8);
-	struct rec	 r = { .n = 0 };
-	struct tmr	 a = { .r = &r, .c = 'a' }, b = { .r = &r, .c = 'b' },
-			 c = { .r = &r, .c = 'c' }, z = { .r = &r, .c = 'z' },
-			 p = { .r = &r, .c = 'p', .left = 3 };
-	int64_t		 t0 = ev_now_ms();	/* what the timers are armed from */
+	struct ev *e = ev_new(8, 8);
+	struct rec r = { .n = 0 };
+	struct tmr a = { .r = &r, .c = 'a' }, b = { .r = &r, .c = 'b' },
+		   c = { .r = &r, .c = 'c' }, z = { .r = &r, .c = 'z' },
+		   p = { .r = &r, .c = 'p', .left = 3 };
+	int64_t t0 = ev_now_ms(); /* what the timers are armed from */
 
 	t_ok(e != NULL, "ev_new");
 	ev_timer_init(&a.t, on_timer, &a);
@@ -88,7 +88,8 @@ t_timers_order(void)
 	run_bounded(e);
 	t_str_eq(r.log, "capbppz", "fired in due order, p three times");
 	t_ok(ev_clock_ms() - t0 >= 1000, "z did not fire early");
-	t_ok(!ev_timer_armed(&a.t) && !ev_timer_armed(&p.t), "one-shots and "
+	t_ok(!ev_timer_armed(&a.t) && !ev_timer_armed(&p.t),
+	    "one-shots and "
 	    "the stopped periodic are disarmed");
 	ev_timer_arm(e, &a.t, 10, 0);
 	ev_timer_stop(e, &a.t);
@@ -98,16 +99,16 @@ t_timers_order(void)
 }
 
 struct fdrec {
-	int	 reads, writes, hups;
-	char	 got[16];
-	int	 other_fd;	/* deleted by the callback */
+	int  reads, writes, hups;
+	char got[16];
+	int  other_fd; /* deleted by the callback */
 };
 
 static void
 on_fd(struct ev *e, int fd, unsigned re, void *arg)
 {
-	struct fdrec	*f = arg;
-	ssize_t		 n;
+	struct fdrec *f = arg;
+	ssize_t	      n;
 
 	if (re & EV_READ) {
 		f->reads++;
@@ -120,7 +121,7 @@ on_fd(struct ev *e, int fd, unsigned re, void *arg)
 	}
 	if (re & EV_WRITE) {
 		f->writes++;
-		(void)ev_fd_set(e, fd, 0);	/* once is enough */
+		(void)ev_fd_set(e, fd, 0); /* once is enough */
 	}
 	if (re & EV_HUP)
 		f->hups++;
@@ -129,15 +130,16 @@ on_fd(struct ev *e, int fd, unsigned re, void *arg)
 static void
 t_fds(void)
 {
-	struct ev	*e = ev_new(4, 1);
-	struct fdrec	 f = { .other_fd = -1 }, g = { .other_fd = -1 };
-	int		 p[2], q[2];
+	struct ev   *e = ev_new(4, 1);
+	struct fdrec f = { .other_fd = -1 }, g = { .other_fd = -1 };
+	int	     p[2], q[2];
 
 	t_ok(pipe(p) == 0 && pipe(q) == 0, "pipes");
 	t_ok(ev_fd_add(e, p[0], EV_READ, on_fd, &f) == 0, "add read end");
 	t_ok(ev_fd_add(e, p[0], EV_READ, on_fd, &f) == -1 && errno == EEXIST,
 	    "twice: EEXIST");
-	t_ok(ev_fd_add(e, -1, EV_READ, on_fd, &f) == -1 && errno == EBADF, "-1: EBADF");
+	t_ok(ev_fd_add(e, -1, EV_READ, on_fd, &f) == -1 && errno == EBADF,
+	    "-1: EBADF");
 	t_ok(ev_fd_add(e, p[1], EV_WRITE, on_fd, &g) == 0, "add write end");
 	t_int_eq(ev_run_once(e, 0), 1, "only the writable end is ready");
 	t_int_eq(g.writes, 1, "write callback ran");
@@ -146,14 +148,17 @@ t_fds(void)
 	t_int_eq(ev_run_once(e, T_TURN_MS), 1, "read ready");
 	t_int_eq(f.reads, 1, "read callback ran once");
 	t_str_eq(f.got, "hi", "read the bytes");
-	t_ok(ev_fd_set(e, 99, EV_READ) == -1 && errno == ENOENT, "set unknown: ENOENT");
+	t_ok(ev_fd_set(e, 99, EV_READ) == -1 && errno == ENOENT,
+	    "set unknown: ENOENT");
 
 	/* q[0] readable in the same turn, deleted by p[0]'s callback first */
 	t_ok(ev_fd_add(e, q[0], EV_READ, on_fd, &g) == 0, "add q");
 	f.other_fd = q[0];
-	t_ok(write(p[1], "x", 1) == 1 && write(q[1], "y", 1) == 1, "both ready");
+	t_ok(write(p[1], "x", 1) == 1 && write(q[1], "y", 1) == 1,
+	    "both ready");
 	(void)ev_run_once(e, T_TURN_MS);
-	t_int_eq(g.reads, 0, "no event for a descriptor deleted during the turn");
+	t_int_eq(g.reads, 0,
+	    "no event for a descriptor deleted during the turn");
 	t_int_eq(ev_fd_count(e), 2, "two left");
 	(void)close(p[1]);
 	f.reads = 0;
@@ -161,7 +166,7 @@ t_fds(void)
 	t_ok(f.hups + f.reads >= 1, "hang-up reported");
 	ev_fd_del(e, p[0]);
 	ev_fd_del(e, p[1]);
-	ev_fd_del(e, p[0]);	/* twice: no-op */
+	ev_fd_del(e, p[0]); /* twice: no-op */
 	/* a high descriptor number: the fd index grows */
 	t_ok(dup2(q[0], 900) == 900, "dup2 to 900");
 	t_ok(ev_fd_add(e, 900, EV_READ, on_fd, &g) == 0, "add fd 900");
@@ -178,8 +183,8 @@ t_fds(void)
 	ev_free(&e);
 }
 
-static unsigned	 got_sigs;
-static int	 sig_calls;
+static unsigned got_sigs;
+static int	sig_calls;
 
 static void
 on_sig(struct ev *e, unsigned sigs, void *arg)
@@ -194,8 +199,8 @@ on_sig(struct ev *e, unsigned sigs, void *arg)
 static void
 t_signals(void)
 {
-	struct ev	*e = ev_new(4, 1);
-	int		 i;
+	struct ev *e = ev_new(4, 1);
+	int	   i;
 
 	t_ok(ev_signal(e, on_sig, NULL) == 0, "ev_signal");
 	t_int_eq(ev_fd_count(e), 1, "the one self-pipe is watched");
@@ -204,7 +209,8 @@ t_signals(void)
 	raise(SIGHUP);
 	raise(SIGUSR1);
 	(void)ev_run_once(e, T_TURN_MS);
-	t_int_eq(got_sigs, SIG_HUP | SIG_USR1, "flags delivered to the callback");
+	t_int_eq(got_sigs, SIG_HUP | SIG_USR1,
+	    "flags delivered to the callback");
 	t_int_eq(sig_calls, 1, "in one call");
 	got_sigs = 0;
 	raise(SIGTERM);
@@ -215,14 +221,14 @@ t_signals(void)
 }
 
 struct waker {
-	struct ev	*e;
-	int		 woken;
+	struct ev *e;
+	int	   woken;
 };
 
 static void *
 waker_thread(void *arg)
 {
-	struct waker	*w = arg;
+	struct waker *w = arg;
 
 	(void)usleep(50000);
 	ev_wakeup(w->e);
@@ -232,7 +238,7 @@ waker_thread(void *arg)
 static void
 on_wake(struct ev *e, void *arg)
 {
-	struct waker	*w = arg;
+	struct waker *w = arg;
 
 	w->woken++;
 	ev_break(e);
@@ -241,9 +247,9 @@ on_wake(struct ev *e, void *arg)
 static void
 t_wakeup(void)
 {
-	struct waker	 w = { .e = ev_new(2, 1) };
-	pthread_t	 th;
-	int		 i;
+	struct waker w = { .e = ev_new(2, 1) };
+	pthread_t    th;
+	int	     i;
 
 	t_ok(ev_wakeup_init(w.e, on_wake, &w) == 0, "wakeup init");
 	t_ok(pthread_create(&th, NULL, waker_thread, &w) == 0, "thread");
@@ -262,7 +268,7 @@ t_wakeup(void)
 static bool
 before_busy(struct ev *e, void *arg)
 {
-	int	*n = arg;
+	int *n = arg;
 
 	(void)e;
 	return ++*n < 3;
@@ -271,36 +277,43 @@ before_busy(struct ev *e, void *arg)
 static void
 t_before_and_caps(void)
 {
-	struct ev	*e = ev_new(2, 2);
-	struct rec	 r = { .n = 0 };
-	struct tmr	 a = { .r = &r, .c = 'a' }, b = { .r = &r, .c = 'b' },
-			 c = { .r = &r, .c = 'c' };
-	int		 p[2], q[2], n = 0;
-	int64_t		 t0;
+	struct ev *e = ev_new(2, 2);
+	struct rec r = { .n = 0 };
+	struct tmr a = { .r = &r, .c = 'a' }, b = { .r = &r, .c = 'b' },
+		   c = { .r = &r, .c = 'c' };
+	int	p[2], q[2], n = 0;
+	int64_t t0;
 
 	t_ok(ev_new(0, 1) == NULL && errno == EINVAL, "fd_max 0: EINVAL");
-	t_ok(ev_new(1, EV_TIMER_MAX + 1) == NULL && errno == EINVAL, "too many timers: EINVAL");
+	t_ok(ev_new(1, EV_TIMER_MAX + 1) == NULL && errno == EINVAL,
+	    "too many timers: EINVAL");
 	t_ok(pipe(p) == 0 && pipe(q) == 0, "pipes");
 	t_ok(ev_fd_add(e, p[0], EV_READ, on_fd, NULL) == 0 &&
-	    ev_fd_add(e, p[1], 0, on_fd, NULL) == 0, "two fds");
+		ev_fd_add(e, p[1], 0, on_fd, NULL) == 0,
+	    "two fds");
 	t_ok(ev_fd_add(e, q[0], EV_READ, on_fd, NULL) == -1 && errno == ENOSPC,
 	    "third fd: ENOSPC");
 	ev_fd_del(e, p[1]);
-	t_ok(ev_fd_add(e, q[0], EV_READ, on_fd, NULL) == 0, "a freed slot is reused");
+	t_ok(ev_fd_add(e, q[0], EV_READ, on_fd, NULL) == 0,
+	    "a freed slot is reused");
 	ev_timer_init(&a.t, on_timer, &a);
 	ev_timer_init(&b.t, on_timer, &b);
 	ev_timer_init(&c.t, on_timer, &c);
-	t_ok(ev_timer_arm(e, &a.t, 10000, 0) == 0 && ev_timer_arm(e, &b.t, 10000, 0) == 0,
+	t_ok(ev_timer_arm(e, &a.t, 10000, 0) == 0 &&
+		ev_timer_arm(e, &b.t, 10000, 0) == 0,
 	    "two timers");
-	t_ok(ev_timer_arm(e, &c.t, 1, 0) == -1 && errno == ENOSPC, "third timer: ENOSPC");
-	t_ok(ev_timer_arm(e, &a.t, 10000, 0) == 0, "re-arming an armed one needs no room");
+	t_ok(ev_timer_arm(e, &c.t, 1, 0) == -1 && errno == ENOSPC,
+	    "third timer: ENOSPC");
+	t_ok(ev_timer_arm(e, &a.t, 10000, 0) == 0,
+	    "re-arming an armed one needs no room");
 	/* the hook says busy twice: those polls must not wait for the timers */
 	ev_before_poll(e, before_busy, &n);
 	t0 = ev_clock_ms();
 	(void)ev_run_once(e, -1);
 	(void)ev_run_once(e, -1);
 	t_int_eq(n, 2, "hook ran before each poll");
-	t_ok(ev_clock_ms() - t0 < 10000, "busy hook: no wait for the 10 s timers");
+	t_ok(ev_clock_ms() - t0 < 10000,
+	    "busy hook: no wait for the 10 s timers");
 	t_str_eq(r.log, "", "no timer fired");
 	(void)close(p[0]);
 	(void)close(p[1]);
@@ -312,7 +325,7 @@ t_before_and_caps(void)
 static void
 t_clock(void)
 {
-	int64_t	a = ev_now_ms(), b = ev_clock_ms();
+	int64_t a = ev_now_ms(), b = ev_clock_ms();
 
 	t_ok(a > 0 && b >= a, "monotonic, cached not ahead of fresh");
 	(void)usleep(20000);
@@ -324,19 +337,23 @@ t_clock(void)
 static void
 t_wait_fd(void)
 {
-	int	p[2];
+	int p[2];
 
 	if (!t_ok(pipe(p) == 0, "pipe"))
 		return;
-	t_int_eq(ev_wait_fd(p[1], POLLOUT, ev_clock_ms() + 1000), 0, "writable at once");
+	t_int_eq(ev_wait_fd(p[1], POLLOUT, ev_clock_ms() + 1000), 0,
+	    "writable at once");
 	errno = 0;
-	t_ok(ev_wait_fd(p[0], POLLIN, ev_clock_ms() - 1) == -1 && errno == ETIMEDOUT,
+	t_ok(ev_wait_fd(p[0], POLLIN, ev_clock_ms() - 1) == -1 &&
+		errno == ETIMEDOUT,
 	    "a passed deadline: ETIMEDOUT without waiting");
 	errno = 0;
-	t_ok(ev_wait_fd(p[0], POLLIN, ev_clock_ms() + 30) == -1 && errno == ETIMEDOUT,
+	t_ok(ev_wait_fd(p[0], POLLIN, ev_clock_ms() + 30) == -1 &&
+		errno == ETIMEDOUT,
 	    "nothing to read by the deadline: ETIMEDOUT");
 	t_int_eq(write(p[1], "x", 1), 1, "write one byte");
-	t_int_eq(ev_wait_fd(p[0], POLLIN, ev_clock_ms() + 1000), 0, "then readable");
+	t_int_eq(ev_wait_fd(p[0], POLLIN, ev_clock_ms() + 1000), 0,
+	    "then readable");
 	(void)close(p[0]);
 	(void)close(p[1]);
 }

@@ -19,10 +19,10 @@ static void
 run(const char *in, size_t len, size_t chunk, const struct hdr_limits *lim,
     struct buf *out)
 {
-	struct hdr		 p;
-	struct hdr_field	 f;
-	enum hdr_status		 st;
-	size_t			 off = 0, n, i;
+	struct hdr	 p;
+	struct hdr_field f;
+	enum hdr_status	 st;
+	size_t		 off = 0, n, i;
 
 	hdr_init(&p, lim);
 	buf_reset(out);
@@ -40,7 +40,8 @@ run(const char *in, size_t len, size_t chunk, const struct hdr_limits *lim,
 		}
 		if (st != HDR_FIELD)
 			break;
-		buf_printf(out, "FIELD off=%zu raw=%zu name=\"", f.hf_offset, f.hf_rawlen);
+		buf_printf(out, "FIELD off=%zu raw=%zu name=\"", f.hf_offset,
+		    f.hf_rawlen);
 		buf_append(out, f.hf_name, f.hf_namelen);
 		buf_puts(out, "\" value=\"");
 		for (i = 0; i < f.hf_valuelen; i++) {
@@ -62,57 +63,76 @@ run(const char *in, size_t len, size_t chunk, const struct hdr_limits *lim,
 }
 
 struct hcase {
-	const char	*name;
-	const char	*in;
-	size_t		 max_line, max_size;
-	const char	*want;
+	const char *name;
+	const char *in;
+	size_t	    max_line, max_size;
+	const char *want;
 };
 
 static const struct hcase cases[] = {
-	{ .name = "simple", .in = "From: a@b\r\nTo: c@d\r\n\r\nbody\r\n",
-	  .want = "FIELD off=0 raw=11 name=\"From\" value=\"a@b\"\n"
-		  "FIELD off=11 raw=9 name=\"To\" value=\"c@d\"\n"
-		  "END body=22 blank=1\n" },
-	{ .name = "folded", .in = "Subject: a\r\n b\r\n\tc\r\n\r\n",
-	  .want = "FIELD off=0 raw=20 name=\"Subject\" value=\"a b\\x09c\"\n"
-		  "END body=22 blank=1\n" },
-	{ .name = "bare LF", .in = "A: 1\nB:2\n\nx",
-	  .want = "FIELD off=0 raw=5 name=\"A\" value=\"1\"\n"
-		  "FIELD off=5 raw=4 name=\"B\" value=\"2\"\n"
-		  "END body=10 blank=1\n" },
-	{ .name = "no body, no blank line", .in = "A: 1\r\nB: 2",
-	  .want = "FIELD off=0 raw=6 name=\"A\" value=\"1\"\n"
-		  "FIELD off=6 raw=4 name=\"B\" value=\"2\"\n"
-		  "END body=10 blank=0\n" },
-	{ .name = "non-header line starts the body", .in = "A: 1\r\nnot a header\r\n",
-	  .want = "FIELD off=0 raw=6 name=\"A\" value=\"1\"\n"
-		  "END body=6 blank=0\n" },
+	{ .name = "simple",
+	    .in = "From: a@b\r\nTo: c@d\r\n\r\nbody\r\n",
+	    .want = "FIELD off=0 raw=11 name=\"From\" value=\"a@b\"\n"
+		    "FIELD off=11 raw=9 name=\"To\" value=\"c@d\"\n"
+		    "END body=22 blank=1\n" },
+	{ .name = "folded",
+	    .in = "Subject: a\r\n b\r\n\tc\r\n\r\n",
+	    .want = "FIELD off=0 raw=20 name=\"Subject\" value=\"a b\\x09c\"\n"
+		    "END body=22 blank=1\n" },
+	{ .name = "bare LF",
+	    .in = "A: 1\nB:2\n\nx",
+	    .want = "FIELD off=0 raw=5 name=\"A\" value=\"1\"\n"
+		    "FIELD off=5 raw=4 name=\"B\" value=\"2\"\n"
+		    "END body=10 blank=1\n" },
+	{ .name = "no body, no blank line",
+	    .in = "A: 1\r\nB: 2",
+	    .want = "FIELD off=0 raw=6 name=\"A\" value=\"1\"\n"
+		    "FIELD off=6 raw=4 name=\"B\" value=\"2\"\n"
+		    "END body=10 blank=0\n" },
+	{ .name = "non-header line starts the body",
+	    .in = "A: 1\r\nnot a header\r\n",
+	    .want = "FIELD off=0 raw=6 name=\"A\" value=\"1\"\n"
+		    "END body=6 blank=0\n" },
 	{ .name = "empty input", .in = "", .want = "END body=0 blank=0\n" },
-	{ .name = "WSP before colon, empty value", .in = "Subject  :\r\n\r\n",
-	  .want = "FIELD off=0 raw=12 name=\"Subject\" value=\"\"\n"
-		  "END body=14 blank=1\n" },
-	{ .name = "line limit exact", .in = "A: 1234\r\n\r\n", .max_line = 7,
-	  .want = "FIELD off=0 raw=9 name=\"A\" value=\"1234\"\n"
-		  "END body=11 blank=1\n" },
-	{ .name = "line limit exceeded", .in = "A: 12345\r\n\r\n", .max_line = 7,
-	  .want = "ERROR line too long\n" },
-	{ .name = "continuation too long", .in = "A: 1\r\n 1234567\r\n\r\n", .max_line = 7,
-	  .want = "ERROR line too long\n" },
-	{ .name = "size cap", .in = "A: 1\r\nB: 2\r\n\r\n", .max_size = 13,
-	  .want = "FIELD off=0 raw=6 name=\"A\" value=\"1\"\n"
-		  "FIELD off=6 raw=6 name=\"B\" value=\"2\"\n"
-		  "ERROR header too large\n" },
-	{ .name = "size cap exact", .in = "A: 1\r\nB: 2\r\n\r\nbody", .max_size = 14,
-	  .want = "FIELD off=0 raw=6 name=\"A\" value=\"1\"\n"
-		  "FIELD off=6 raw=6 name=\"B\" value=\"2\"\n"
-		  "END body=14 blank=1\n" },
-	{ .name = "binary garbage", .in = "\x01\x02\xff: x\r\n\r\n",
-	  .want = "END body=0 blank=0\n" },
-	{ .name = "leading continuation", .in = " A: 1\r\n\r\n",
-	  .want = "END body=0 blank=0\n" },
-	{ .name = "NUL in value", .in = "A: x\0y\r\n\r\n",
-	  .want = "FIELD off=0 raw=8 name=\"A\" value=\"x\\x00y\"\n"
-		  "END body=10 blank=1\n" },
+	{ .name = "WSP before colon, empty value",
+	    .in = "Subject  :\r\n\r\n",
+	    .want = "FIELD off=0 raw=12 name=\"Subject\" value=\"\"\n"
+		    "END body=14 blank=1\n" },
+	{ .name = "line limit exact",
+	    .in = "A: 1234\r\n\r\n",
+	    .max_line = 7,
+	    .want = "FIELD off=0 raw=9 name=\"A\" value=\"1234\"\n"
+		    "END body=11 blank=1\n" },
+	{ .name = "line limit exceeded",
+	    .in = "A: 12345\r\n\r\n",
+	    .max_line = 7,
+	    .want = "ERROR line too long\n" },
+	{ .name = "continuation too long",
+	    .in = "A: 1\r\n 1234567\r\n\r\n",
+	    .max_line = 7,
+	    .want = "ERROR line too long\n" },
+	{ .name = "size cap",
+	    .in = "A: 1\r\nB: 2\r\n\r\n",
+	    .max_size = 13,
+	    .want = "FIELD off=0 raw=6 name=\"A\" value=\"1\"\n"
+		    "FIELD off=6 raw=6 name=\"B\" value=\"2\"\n"
+		    "ERROR header too large\n" },
+	{ .name = "size cap exact",
+	    .in = "A: 1\r\nB: 2\r\n\r\nbody",
+	    .max_size = 14,
+	    .want = "FIELD off=0 raw=6 name=\"A\" value=\"1\"\n"
+		    "FIELD off=6 raw=6 name=\"B\" value=\"2\"\n"
+		    "END body=14 blank=1\n" },
+	{ .name = "binary garbage",
+	    .in = "\x01\x02\xff: x\r\n\r\n",
+	    .want = "END body=0 blank=0\n" },
+	{ .name = "leading continuation",
+	    .in = " A: 1\r\n\r\n",
+	    .want = "END body=0 blank=0\n" },
+	{ .name = "NUL in value",
+	    .in = "A: x\0y\r\n\r\n",
+	    .want = "FIELD off=0 raw=8 name=\"A\" value=\"x\\x00y\"\n"
+		    "END body=10 blank=1\n" },
 };
 
 static size_t
@@ -127,17 +147,18 @@ case_len(const struct hcase *c)
 static void
 t_table(void)
 {
-	struct buf	 out;
-	size_t		 i, k;
-	const size_t	 chunks[] = { 0, 1, 2, 3, 7 };
+	struct buf   out;
+	size_t	     i, k;
+	const size_t chunks[] = { 0, 1, 2, 3, 7 };
 
 	buf_init(&out, 1 << 20);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct hdr_limits lim = { cases[i].max_line,
-		    cases[i].max_size ? cases[i].max_size : 4096 };
+			cases[i].max_size ? cases[i].max_size : 4096 };
 
 		for (k = 0; k < sizeof(chunks) / sizeof(chunks[0]); k++) {
-			run(cases[i].in, case_len(&cases[i]), chunks[k], &lim, &out);
+			run(cases[i].in, case_len(&cases[i]), chunks[k], &lim,
+			    &out);
 			if (!t_str_eq(out.data, cases[i].want, cases[i].name))
 				t_diag("chunk size %zu", chunks[k]);
 		}
@@ -148,7 +169,7 @@ t_table(void)
 static void
 t_default_line_limit(void)
 {
-	struct buf	 in, out;
+	struct buf	  in, out;
 	struct hdr_limits lim = { 0, 1 << 16 };
 
 	buf_init(&in, 1 << 16);
@@ -162,7 +183,8 @@ t_default_line_limit(void)
 	in.len -= 4;
 	buf_puts(&in, "a\r\n\r\n");
 	run(in.data, in.len, 1, &lim, &out);
-	t_str_eq(out.data, "ERROR line too long\n", "999-byte line refused (trickled)");
+	t_str_eq(out.data, "ERROR line too long\n",
+	    "999-byte line refused (trickled)");
 	buf_release(&in);
 	buf_release(&out);
 }
@@ -170,9 +192,9 @@ t_default_line_limit(void)
 static void
 t_big_folded(void)
 {
-	struct buf	 in, out;
+	struct buf	  in, out;
 	struct hdr_limits lim = { 0, 1 << 20 };
-	size_t		 i;
+	size_t		  i;
 
 	/* 50,000 continuation lines: linear, bounded, one field */
 	buf_init(&in, 1 << 20);
@@ -183,7 +205,8 @@ t_big_folded(void)
 	buf_puts(&in, "\r\n\r\n");
 	t_ok(in.len < (1 << 20), "input fits");
 	run(in.data, in.len, 1, &lim, &out);
-	t_ok(strstr(out.data, "END body=") != NULL, "huge folded field, trickled");
+	t_ok(strstr(out.data, "END body=") != NULL,
+	    "huge folded field, trickled");
 	lim.hl_max_size = 64 * 1024;
 	run(in.data, in.len, 4096, &lim, &out);
 	t_str_eq(out.data, "ERROR header too large\n", "capped");
@@ -196,8 +219,8 @@ t_big_folded(void)
 static void
 golden_unescape(const char *line, struct buf *dst)
 {
-	size_t	 n = strlen(line), i;
-	bool	 crlf = true;
+	size_t n = strlen(line), i;
+	bool   crlf = true;
 
 	if (n >= 2 && strcmp(line + n - 2, "\\c") == 0) {
 		crlf = false;
@@ -209,9 +232,15 @@ golden_unescape(const char *line, struct buf *dst)
 			continue;
 		}
 		switch (line[++i]) {
-		case 'r': buf_putc(dst, '\r'); break;
-		case 'n': buf_putc(dst, '\n'); break;
-		case 't': buf_putc(dst, '\t'); break;
+		case 'r':
+			buf_putc(dst, '\r');
+			break;
+		case 'n':
+			buf_putc(dst, '\n');
+			break;
+		case 't':
+			buf_putc(dst, '\t');
+			break;
 		case 'x':
 			if (i + 2 < n) {
 				char hx[3] = { line[i + 1], line[i + 2], '\0' };
@@ -220,7 +249,9 @@ golden_unescape(const char *line, struct buf *dst)
 				i += 2;
 			}
 			break;
-		default: buf_putc(dst, line[i]); break;
+		default:
+			buf_putc(dst, line[i]);
+			break;
 		}
 	}
 	if (crlf)
@@ -231,9 +262,9 @@ static void
 golden_case(const char *hdrline, struct buf *in, struct buf *actual,
     struct buf *out)
 {
-	struct hdr_limits	 lim = { 0, 64 * 1024 };
-	const char		*s;
-	struct buf		 again;
+	struct hdr_limits lim = { 0, 64 * 1024 };
+	const char	 *s;
+	struct buf	  again;
 
 	if ((s = strstr(hdrline, "max_line=")) != NULL)
 		lim.hl_max_line = strtoul(s + 9, NULL, 10);
@@ -242,7 +273,8 @@ golden_case(const char *hdrline, struct buf *in, struct buf *actual,
 	buf_init(&again, 1 << 20);
 	run(in->data, in->len, 0, &lim, out);
 	run(in->data, in->len, 1, &lim, &again);
-	t_ok(strcmp(out->data, again.data) == 0, "%s: trickle == whole", hdrline);
+	t_ok(strcmp(out->data, again.data) == 0, "%s: trickle == whole",
+	    hdrline);
 	buf_puts(actual, hdrline);
 	buf_putc(actual, '\n');
 	buf_append(actual, out->data, out->len);
@@ -252,17 +284,18 @@ golden_case(const char *hdrline, struct buf *in, struct buf *actual,
 static void
 t_golden(void)
 {
-	const char	*src = getenv("SMTPGATE_SRCDIR");
-	char		 path[4096], line[8192], hdrline[512] = "";
-	FILE		*fp;
-	struct buf	 in, actual, out;
-	char		*ref = NULL;
-	size_t		 reflen = 0;
+	const char *src = getenv("SMTPGATE_SRCDIR");
+	char	    path[4096], line[8192], hdrline[512] = "";
+	FILE	   *fp;
+	struct buf  in, actual, out;
+	char	   *ref = NULL;
+	size_t	    reflen = 0;
 
 	buf_init(&in, 1 << 20);
 	buf_init(&actual, 1 << 22);
 	buf_init(&out, 1 << 20);
-	snprintf(path, sizeof(path), "%s/tests/unit/data/hdr.in", src ? src : ".");
+	snprintf(path, sizeof(path), "%s/tests/unit/data/hdr.in",
+	    src ? src : ".");
 	if ((fp = fopen(path, "r")) == NULL) {
 		t_ok(false, "open %s", path);
 		return;
@@ -284,14 +317,16 @@ t_golden(void)
 		fputs(actual.data, stdout);
 		return;
 	}
-	snprintf(path, sizeof(path), "%s/tests/unit/data/hdr.ref", src ? src : ".");
+	snprintf(path, sizeof(path), "%s/tests/unit/data/hdr.ref",
+	    src ? src : ".");
 	if ((fp = fopen(path, "r")) != NULL) {
 		ref = calloc(1, 1 << 22);
 		reflen = fread(ref, 1, (1 << 22) - 1, fp);
 		fclose(fp);
 	}
 	t_ok(ref != NULL && reflen == actual.len &&
-	    memcmp(ref, actual.data, reflen) == 0, "golden hdr.ref matches");
+		memcmp(ref, actual.data, reflen) == 0,
+	    "golden hdr.ref matches");
 	free(ref);
 	buf_release(&in);
 	buf_release(&actual);

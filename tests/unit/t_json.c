@@ -12,7 +12,7 @@
 static void
 t_gen(void)
 {
-	struct json_gen	*g = json_gen_new(false);
+	struct json_gen *g = json_gen_new(false);
 	const char	*out;
 	size_t		 len;
 
@@ -25,23 +25,27 @@ t_gen(void)
 	json_key(g, "arr");
 	json_arr_begin(g);
 	json_strn(g, "a\0b", 3);
-	json_strn(g, "\xe2\x82", 2);		/* truncated sequence */
-	json_str(g, "\xc3\xa9\xf0\x9f\x98\x80");	/* valid 2- and 4-byte */
-	json_str(g, "\xed\xa0\x80");		/* surrogate: invalid */
+	json_strn(g, "\xe2\x82", 2);		 /* truncated sequence */
+	json_str(g, "\xc3\xa9\xf0\x9f\x98\x80"); /* valid 2- and 4-byte */
+	json_str(g, "\xed\xa0\x80");		 /* surrogate: invalid */
 	json_null(g);
 	json_arr_end(g);
 	json_obj_end(g);
 	out = json_gen_result(g, &len);
-	t_str_eq(out, "{\"a\":\"q\\\"\\n\\\\\",\"bad\":\"\xEF\xBF\xBD\xEF\xBF\xBD\","
-	    "\"n\":-7,\"t\":true,\"z\":null,\"arr\":[\"a\\u0000b\",\"\xEF\xBF\xBD\xEF\xBF\xBD\","
-	    "\"\xc3\xa9\xf0\x9f\x98\x80\",\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\",null]}",
+	t_str_eq(out,
+	    "{\"a\":\"q\\\"\\n\\\\\",\"bad\":\"\xEF\xBF\xBD\xEF\xBF\xBD\","
+	    "\"n\":-7,\"t\":true,\"z\":null,\"arr\":[\"a\\u0000b\","
+	    "\"\xEF\xBF\xBD\xEF\xBF\xBD\","
+	    "\"\xc3\xa9\xf0\x9f\x98\x80\","
+	    "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\",null]}",
 	    "escaping and UTF-8 repair");
 	t_int_eq((long long)len, (long long)strlen(out), "length");
 	json_gen_clear(g);
 	json_arr_begin(g);
 	json_int(g, 1);
 	json_arr_end(g);
-	t_str_eq(json_gen_result(g, NULL), "[1]", "clear starts a new document");
+	t_str_eq(json_gen_result(g, NULL), "[1]",
+	    "clear starts a new document");
 	json_gen_free(&g);
 	t_ok(g == NULL, "free clears the pointer");
 	json_gen_free(&g);
@@ -50,25 +54,30 @@ t_gen(void)
 static void
 t_parse(void)
 {
-	struct json_val		*v;
-	const struct json_val	*a;
-	char			 err[128];
-	int64_t			 i;
-	bool			 b;
+	struct json_val	      *v;
+	const struct json_val *a;
+	char		       err[128];
+	int64_t		       i;
+	bool		       b;
 
-	v = json_parse("{\"action\":\"stat.uni\",\"first\":10,\"f\":1.5,\"ok\":false,"
-	    "\"list\":[1,\"x\",null,{\"k\":true}]}", err, sizeof(err));
+	v = json_parse(
+	    "{\"action\":\"stat.uni\",\"first\":10,\"f\":1.5,\"ok\":false,"
+	    "\"list\":[1,\"x\",null,{\"k\":true}]}",
+	    err, sizeof(err));
 	if (!t_ok(v != NULL, "parses (%s)", v ? "" : err))
 		return;
 	t_ok(json_type(v) == JSON_OBJECT && json_len(v) == 5, "object of 5");
-	t_str_eq(json_string(json_get(v, "action")), "stat.uni", "string member");
-	t_ok(json_integer(json_get(v, "first"), &i) && i == 10, "integer member");
+	t_str_eq(json_string(json_get(v, "action")), "stat.uni",
+	    "string member");
+	t_ok(json_integer(json_get(v, "first"), &i) && i == 10,
+	    "integer member");
 	t_ok(!json_integer(json_get(v, "f"), &i), "1.5 is not an integer");
 	t_str_eq(json_number_text(json_get(v, "f")), "1.5", "number text");
 	t_ok(json_boolean(json_get(v, "ok"), &b) && !b, "boolean");
 	t_ok(json_get(v, "missing") == NULL, "missing key");
 	t_str_eq(json_key_at(v, 1), "first", "key_at");
-	t_ok(json_key_at(v, 99) == NULL && json_at(v, 99) == NULL, "out of range");
+	t_ok(json_key_at(v, 99) == NULL && json_at(v, 99) == NULL,
+	    "out of range");
 	a = json_get(v, "list");
 	t_ok(json_type(a) == JSON_ARRAY && json_len(a) == 4, "array of 4");
 	t_ok(json_type(json_at(a, 2)) == JSON_NULL, "null element");
@@ -84,9 +93,10 @@ t_parse(void)
 static void
 t_errors(void)
 {
-	char	err[128];
-	size_t	i;
-	static const char *bad[] = { "", "{\"a\":", "[1,]", "{'a':1}", "nul", "{\"a\" 1}" };
+	char		   err[128];
+	size_t		   i;
+	static const char *bad[] = { "", "{\"a\":", "[1,]", "{'a':1}", "nul",
+		"{\"a\" 1}" };
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct json_val *v = json_parse(bad[i], err, sizeof(err));
@@ -101,10 +111,10 @@ t_errors(void)
 static void
 t_parse_n(void)
 {
-	static const char	text[] = "{\"a\":1}{\"b\":2}";
-	struct json_val		*v;
-	char			 err[128];
-	int64_t			 n = 0;
+	static const char text[] = "{\"a\":1}{\"b\":2}";
+	struct json_val	 *v;
+	char		  err[128];
+	int64_t		  n = 0;
 
 	v = json_parse_n(text, 7, err, sizeof(err));
 	t_ok(v != NULL && json_integer(json_get(v, "a"), &n) && n == 1,

@@ -15,14 +15,14 @@
 #include "metrics.h"
 #include "tap.h"
 
-static char	t_dir[] = "/tmp/t_metrics.XXXXXX";
+static char t_dir[] = "/tmp/t_metrics.XXXXXX";
 
 /* The value of the exact series line "series VALUE" in text, or -1. */
 static long long
 t_value(const char *text, const char *series)
 {
-	const char	*p = text;
-	size_t		 n = strlen(series);
+	const char *p = text;
+	size_t	    n = strlen(series);
 
 	while ((p = strstr(p, series)) != NULL) {
 		if ((p == text || p[-1] == '\n') && p[n] == ' ')
@@ -35,8 +35,8 @@ t_value(const char *text, const char *series)
 static char *
 t_render(const struct metrics_gauges *g)
 {
-	static struct metrics_block	snap;
-	struct buf			b;
+	static struct metrics_block snap;
+	struct buf		    b;
 
 	metrics_snapshot(&snap);
 	buf_init(&b, 1 << 20);
@@ -47,15 +47,19 @@ t_render(const struct metrics_gauges *g)
 static void
 t_attach(void)
 {
-	char		path[256];
-	struct stat	st;
+	char	    path[256];
+	struct stat st;
 
 	t_ok(mkdtemp(t_dir) != NULL, "temp dir");
-	t_ok(metrics_attach(t_dir, "deliverd") == 0, "attach creates the block");
+	t_ok(metrics_attach(t_dir, "deliverd") == 0,
+	    "attach creates the block");
 	(void)snprintf(path, sizeof(path), "%s/%s", t_dir, METRICS_FILE);
-	t_ok(stat(path, &st) == 0 && st.st_size == (off_t)sizeof(struct metrics_block) &&
-	    (st.st_mode & 0777) == 0600, "metrics.shm: the block's size, mode 0600");
-	t_ok(metrics_block() != NULL && metrics_block()->mb_magic == METRICS_MAGIC,
+	t_ok(stat(path, &st) == 0 &&
+		st.st_size == (off_t)sizeof(struct metrics_block) &&
+		(st.st_mode & 0777) == 0600,
+	    "metrics.shm: the block's size, mode 0600");
+	t_ok(metrics_block() != NULL &&
+		metrics_block()->mb_magic == METRICS_MAGIC,
 	    "header written");
 }
 
@@ -63,33 +67,41 @@ t_attach(void)
 static int
 t_child_incs(void *arg)
 {
-	int	i;
+	int i;
 
 	(void)arg;
 	for (i = 0; i < 1000; i++)
 		metrics_smtp_reply("250 2.0.0 Ok");
-	metrics_smtp_reply("250-PIPELINING");	/* continuation: not counted */
+	metrics_smtp_reply("250-PIPELINING"); /* continuation: not counted */
 	metrics_smtp_reply("421 4.7.0 Error");
-	metrics_smtp_reply("499 odd");		/* other 4xx */
-	metrics_smtp_reply("hello");		/* not a reply */
+	metrics_smtp_reply("499 odd"); /* other 4xx */
+	metrics_smtp_reply("hello");   /* not a reply */
 	return 0;
 }
 
 static void
 t_replies(void)
 {
-	char	*text;
-	int	 st = t_child(t_child_incs, NULL);
+	char *text;
+	int   st = t_child(t_child_incs, NULL);
 
 	t_ok(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "child ran");
 	text = t_render(NULL);
-	t_int_eq(t_value(text, "smtpgate_smtpd_replies_total{code=\"250\",class=\"2xx\"}"),
+	t_int_eq(
+	    t_value(text,
+		"smtpgate_smtpd_replies_total{code=\"250\",class=\"2xx\"}"),
 	    1000, "250 x1000 from another process");
-	t_int_eq(t_value(text, "smtpgate_smtpd_replies_total{code=\"421\",class=\"4xx\"}"),
+	t_int_eq(
+	    t_value(text,
+		"smtpgate_smtpd_replies_total{code=\"421\",class=\"4xx\"}"),
 	    1, "421");
-	t_int_eq(t_value(text, "smtpgate_smtpd_replies_total{code=\"other\",class=\"4xx\"}"),
+	t_int_eq(
+	    t_value(text,
+		"smtpgate_smtpd_replies_total{code=\"other\",class=\"4xx\"}"),
 	    1, "499 counts as other 4xx");
-	t_int_eq(t_value(text, "smtpgate_smtpd_replies_total{code=\"other\",class=\"2xx\"}"),
+	t_int_eq(
+	    t_value(text,
+		"smtpgate_smtpd_replies_total{code=\"other\",class=\"2xx\"}"),
 	    0, "a continuation line is not a reply");
 	free(text);
 }
@@ -97,37 +109,50 @@ t_replies(void)
 static void
 t_spoold(void)
 {
-	static const struct { const char *text; enum metrics_reason r; } cases[] = {
+	static const struct {
+		const char	   *text;
+		enum metrics_reason r;
+	} cases[] = {
 		{ "635 6.7.8 issue is blocked", METRICS_R_ISSUE_BLOCKED },
-		{ "635 6.7.8 error/sender/onmoderation", METRICS_R_SENDER_ONMODERATION },
+		{ "635 6.7.8 error/sender/onmoderation",
+		    METRICS_R_SENDER_ONMODERATION },
 		{ "635 6.7.8 no From:", METRICS_R_NO_FROM },
 		{ "635 6.7.8 no email in From:", METRICS_R_NO_EMAIL_IN_FROM },
 		{ "635 6.7.8 bad X-Letter-Id", METRICS_R_BAD_LETTER_ID },
-		{ "550 5.0.0 Email has permanent delivery errors", METRICS_R_PERMANENT_ERRORS },
-		{ "550 5.0.0 Email is in the account stoplist", METRICS_R_STOPLIST },
+		{ "550 5.0.0 Email has permanent delivery errors",
+		    METRICS_R_PERMANENT_ERRORS },
+		{ "550 5.0.0 Email is in the account stoplist",
+		    METRICS_R_STOPLIST },
 		{ "451 something new", METRICS_R_OTHER },
 	};
 	static const char *const lines[] = {
 		"4F2A: filed, account=acc, issue=1, nrcpt=2, status=queued",
 		"4F2A: to=<a@x>, status=bounced (635 6.7.8 no Subject:)",
-		"4F2A: to=<b@x>, status=bounced (550 5.0.0 Email is in the account stoplist)",
+		"4F2A: to=<b@x>, status=bounced (550 5.0.0 Email is in the "
+		"account stoplist)",
 		"x.tmp: quarantined, reason=unreadable",
 		"4F2A: already filed, moving",
 	};
-	char	*text;
-	size_t	 i;
+	char  *text;
+	size_t i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		t_ok(metrics_reason_of(cases[i].text, strlen(cases[i].text)) == cases[i].r,
+		t_ok(metrics_reason_of(cases[i].text, strlen(cases[i].text)) ==
+			cases[i].r,
 		    "reason of %s", cases[i].text);
 	for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
 		metrics_spoold_log(lines[i], strlen(lines[i]));
 	text = t_render(NULL);
 	t_int_eq(t_value(text, "smtpgate_spoold_filed_total"), 1, "filed");
-	t_int_eq(t_value(text, "smtpgate_spoold_quarantined_total"), 1, "quarantined");
-	t_int_eq(t_value(text, "smtpgate_spoold_policy_refused_total{reason=\"no-subject\"}"),
+	t_int_eq(t_value(text, "smtpgate_spoold_quarantined_total"), 1,
+	    "quarantined");
+	t_int_eq(
+	    t_value(text,
+		"smtpgate_spoold_policy_refused_total{reason=\"no-subject\"}"),
 	    1, "no-subject");
-	t_int_eq(t_value(text, "smtpgate_spoold_policy_refused_total{reason=\"stoplist\"}"),
+	t_int_eq(
+	    t_value(text,
+		"smtpgate_spoold_policy_refused_total{reason=\"stoplist\"}"),
 	    1, "stoplist");
 	free(text);
 }
@@ -136,35 +161,57 @@ t_spoold(void)
 static void
 t_destinations(void)
 {
-	char	to[128], *text;
-	int	i;
+	char to[128], *text;
+	int  i;
 
 	for (i = 0; i < 40; i++) {
 		(void)snprintf(to, sizeof(to), "u@D%d.example", i);
-		metrics_delivery(METRICS_O_DELIVERED, BOUNCE_NONE, to, i % 2 == 0);
+		metrics_delivery(METRICS_O_DELIVERED, BOUNCE_NONE, to,
+		    i % 2 == 0);
 	}
-	metrics_delivery(METRICS_O_BOUNCED, BOUNCE_BAD_MAILBOX, "v@d0.example", false);
-	metrics_delivery(METRICS_O_DEFERRED, BOUNCE_QUOTA, "v@d1.example", false);
-	metrics_delivery(METRICS_O_DEFERRED, (enum bounce_cat)99, "no-at-sign", false);
+	metrics_delivery(METRICS_O_BOUNCED, BOUNCE_BAD_MAILBOX, "v@d0.example",
+	    false);
+	metrics_delivery(METRICS_O_DEFERRED, BOUNCE_QUOTA, "v@d1.example",
+	    false);
+	metrics_delivery(METRICS_O_DEFERRED, (enum bounce_cat)99, "no-at-sign",
+	    false);
 	text = t_render(NULL);
-	t_int_eq(t_value(text, "smtpgate_deliverd_destination_outcomes_total{"
-	    "destination=\"d0.example\",outcome=\"delivered\"}"), 1, "d0 (lower-cased)");
-	t_int_eq(t_value(text, "smtpgate_deliverd_destination_outcomes_total{"
-	    "destination=\"d0.example\",outcome=\"bounced\"}"), 1, "d0 bounced");
-	t_int_eq(t_value(text, "smtpgate_deliverd_destination_outcomes_total{"
-	    "destination=\"d31.example\",outcome=\"delivered\"}"), 1, "the 32nd has a slot");
-	t_int_eq(t_value(text, "smtpgate_deliverd_destination_outcomes_total{"
-	    "destination=\"d32.example\",outcome=\"delivered\"}"), -1, "the 33rd has none");
-	t_int_eq(t_value(text, "smtpgate_deliverd_destination_outcomes_total{"
-	    "destination=\"other\",outcome=\"delivered\"}"), 8, "8 others");
-	t_int_eq(t_value(text, "smtpgate_deliverd_destination_outcomes_total{"
-	    "destination=\"other\",outcome=\"deferred\"}"), 1, "no domain: other");
-	t_int_eq(t_value(text, "smtpgate_deliverd_outcomes_total{outcome=\"deferred\","
-	    "category=\"other\"}"), 1, "a category out of range counts as other");
-	t_int_eq(t_value(text, "smtpgate_deliverd_outcomes_total{outcome=\"deferred\","
-	    "category=\"quota\"}"), 1, "quota");
-	t_int_eq(t_value(text, "smtpgate_deliverd_delivered_total"), 40, "delivered");
-	t_int_eq(t_value(text, "smtpgate_deliverd_delivered_tls_total"), 20, "with TLS");
+	t_int_eq(t_value(text,
+		     "smtpgate_deliverd_destination_outcomes_total{"
+		     "destination=\"d0.example\",outcome=\"delivered\"}"),
+	    1, "d0 (lower-cased)");
+	t_int_eq(t_value(text,
+		     "smtpgate_deliverd_destination_outcomes_total{"
+		     "destination=\"d0.example\",outcome=\"bounced\"}"),
+	    1, "d0 bounced");
+	t_int_eq(t_value(text,
+		     "smtpgate_deliverd_destination_outcomes_total{"
+		     "destination=\"d31.example\",outcome=\"delivered\"}"),
+	    1, "the 32nd has a slot");
+	t_int_eq(t_value(text,
+		     "smtpgate_deliverd_destination_outcomes_total{"
+		     "destination=\"d32.example\",outcome=\"delivered\"}"),
+	    -1, "the 33rd has none");
+	t_int_eq(t_value(text,
+		     "smtpgate_deliverd_destination_outcomes_total{"
+		     "destination=\"other\",outcome=\"delivered\"}"),
+	    8, "8 others");
+	t_int_eq(t_value(text,
+		     "smtpgate_deliverd_destination_outcomes_total{"
+		     "destination=\"other\",outcome=\"deferred\"}"),
+	    1, "no domain: other");
+	t_int_eq(t_value(text,
+		     "smtpgate_deliverd_outcomes_total{outcome=\"deferred\","
+		     "category=\"other\"}"),
+	    1, "a category out of range counts as other");
+	t_int_eq(t_value(text,
+		     "smtpgate_deliverd_outcomes_total{outcome=\"deferred\","
+		     "category=\"quota\"}"),
+	    1, "quota");
+	t_int_eq(t_value(text, "smtpgate_deliverd_delivered_total"), 40,
+	    "delivered");
+	t_int_eq(t_value(text, "smtpgate_deliverd_delivered_tls_total"), 20,
+	    "with TLS");
 	t_ok(strstr(text, "outcome=\"deferred\",category=\"none\"") == NULL,
 	    "category none only for delivered");
 	free(text);
@@ -173,31 +220,44 @@ t_destinations(void)
 static void
 t_restarts_and_gauges(void)
 {
-	struct metrics_gauges	 g = { .mg_queue_age = { 3, 0, 0, 0, 0, 0, 1 },
-				     .mg_queue_oldest = 99999, .mg_outbox = 7,
-				     .mg_outbox_lag = 42, .mg_map_used = 4096 };
-	char			*text;
+	struct metrics_gauges g = { .mg_queue_age = { 3, 0, 0, 0, 0, 0, 1 },
+		.mg_queue_oldest = 99999,
+		.mg_outbox = 7,
+		.mg_outbox_lag = 42,
+		.mg_map_used = 4096 };
+	char		     *text;
 
 	metrics_restart(true);
 	metrics_restart(false);
 	metrics_restart(false);
 	text = t_render(&g);
-	t_int_eq(t_value(text, "smtpgate_process_restarts_total{daemon=\"deliverd\","
-	    "reason=\"crash\"}"), 1, "a crash, counted for the attaching daemon");
-	t_int_eq(t_value(text, "smtpgate_process_restarts_total{daemon=\"deliverd\","
-	    "reason=\"exit\"}"), 2, "two exits");
-	t_int_eq(t_value(text, "smtpgate_queue_messages{age=\"5m\"}"), 3, "age bucket 5m");
-	t_int_eq(t_value(text, "smtpgate_queue_messages{age=\"+Inf\"}"), 1, "age bucket +Inf");
-	t_int_eq(t_value(text, "smtpgate_queue_oldest_age_seconds"), 99999, "oldest");
-	t_int_eq(t_value(text, "smtpgate_callback_lag_seconds"), 42, "callback lag");
-	t_int_eq(t_value(text, "smtpgate_callback_backlog_events"), 7, "backlog");
+	t_int_eq(t_value(text,
+		     "smtpgate_process_restarts_total{daemon=\"deliverd\","
+		     "reason=\"crash\"}"),
+	    1, "a crash, counted for the attaching daemon");
+	t_int_eq(t_value(text,
+		     "smtpgate_process_restarts_total{daemon=\"deliverd\","
+		     "reason=\"exit\"}"),
+	    2, "two exits");
+	t_int_eq(t_value(text, "smtpgate_queue_messages{age=\"5m\"}"), 3,
+	    "age bucket 5m");
+	t_int_eq(t_value(text, "smtpgate_queue_messages{age=\"+Inf\"}"), 1,
+	    "age bucket +Inf");
+	t_int_eq(t_value(text, "smtpgate_queue_oldest_age_seconds"), 99999,
+	    "oldest");
+	t_int_eq(t_value(text, "smtpgate_callback_lag_seconds"), 42,
+	    "callback lag");
+	t_int_eq(t_value(text, "smtpgate_callback_backlog_events"), 7,
+	    "backlog");
 	t_ok(strstr(text, "# TYPE smtpgate_queue_messages gauge\n") != NULL &&
-	    strstr(text, "# TYPE smtpgate_spoold_filed_total counter\n") != NULL,
+		strstr(text, "# TYPE smtpgate_spoold_filed_total counter\n") !=
+		    NULL,
 	    "TYPE lines");
 	t_ok(text[strlen(text) - 1] == '\n', "ends with a newline");
 	free(text);
 	text = t_render(NULL);
-	t_ok(strstr(text, "smtpgate_queue_messages") == NULL, "no gauges: none rendered");
+	t_ok(strstr(text, "smtpgate_queue_messages") == NULL,
+	    "no gauges: none rendered");
 	free(text);
 }
 
@@ -205,12 +265,13 @@ t_restarts_and_gauges(void)
 static void
 t_too_small(void)
 {
-	static struct metrics_block	snap;
-	struct buf			b;
+	static struct metrics_block snap;
+	struct buf		    b;
 
 	metrics_snapshot(&snap);
 	buf_init(&b, 2048);
-	t_ok(metrics_render(&b, &snap, NULL) == -1, "a full buffer fails the render");
+	t_ok(metrics_render(&b, &snap, NULL) == -1,
+	    "a full buffer fails the render");
 	buf_release(&b);
 }
 
@@ -229,17 +290,19 @@ t_child_reattach(void *arg)
 static void
 t_reattach(void)
 {
-	char	path[256];
-	FILE	*f;
-	int	 st = t_child(t_child_reattach, NULL);
+	char  path[256];
+	FILE *f;
+	int   st = t_child(t_child_reattach, NULL);
 
 	t_ok(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
 	    "a second attach maps the same counters");
 	(void)snprintf(path, sizeof(path), "%s/%s", t_dir, METRICS_FILE);
 	t_ok(unlink(path) == 0 && (f = fopen(path, "w")) != NULL &&
-	    fputs("old layout", f) >= 0 && fclose(f) == 0, "an odd file");
+		fputs("old layout", f) >= 0 && fclose(f) == 0,
+	    "an odd file");
 	metrics_shm = NULL;
-	t_ok(metrics_attach(t_dir, "smtpd") == 0 && metrics_block()->mb_deliverd_tls[1] == 0,
+	t_ok(metrics_attach(t_dir, "smtpd") == 0 &&
+		metrics_block()->mb_deliverd_tls[1] == 0,
 	    "replaced by a fresh block");
 	(void)unlink(path);
 	(void)rmdir(t_dir);

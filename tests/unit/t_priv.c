@@ -20,25 +20,28 @@
 static void
 t_lookup(void)
 {
-	uid_t	uid = 1;
-	gid_t	gid = 1;
+	uid_t uid = 1;
+	gid_t gid = 1;
 
 	t_ok(priv_is_root() == (geteuid() == 0), "priv_is_root");
-	t_ok(priv_lookup("root", &uid, &gid) == 0 && uid == 0 && gid == 0, "root is 0:0");
-	t_ok(priv_lookup("no-such-user-smtpgate", &uid, &gid) == -1, "unknown user");
+	t_ok(priv_lookup("root", &uid, &gid) == 0 && uid == 0 && gid == 0,
+	    "root is 0:0");
+	t_ok(priv_lookup("no-such-user-smtpgate", &uid, &gid) == -1,
+	    "unknown user");
 	t_ok(priv_lookup_group("root", &gid) == 0 && gid == 0, "group root");
-	t_ok(priv_lookup_group("no-such-group-smtpgate", &gid) == -1, "unknown group");
+	t_ok(priv_lookup_group("no-such-group-smtpgate", &gid) == -1,
+	    "unknown group");
 }
 
 struct drop_args {
-	const char	*user, *group, *jail, *must_not_see;
+	const char *user, *group, *jail, *must_not_see;
 };
 
 /* In the child: 0 dropped and cannot regain, 10+ a check failed. */
 static int
 drop_run(void *arg)
 {
-	const struct drop_args	*a = arg;
+	const struct drop_args *a = arg;
 
 	priv_drop(a->user, a->group, a->jail);
 	if (priv_is_root() && geteuid() == 0)
@@ -58,8 +61,8 @@ static int
 drop_child(const char *user, const char *group, const char *jail,
     const char *must_not_see)
 {
-	struct drop_args	a = { user, group, jail, must_not_see };
-	int			st;
+	struct drop_args a = { user, group, jail, must_not_see };
+	int		 st;
 
 	if ((st = t_child(drop_run, &a)) == -1)
 		return -1;
@@ -69,11 +72,11 @@ drop_child(const char *user, const char *group, const char *jail,
 static void
 t_drop(void)
 {
-	char		jail[64];
-	struct passwd	*pw;
+	char	       jail[64];
+	struct passwd *pw;
 
 	if (!priv_is_root()) {
-		uid_t	before = getuid();
+		uid_t before = getuid();
 
 		priv_drop("nobody", NULL, NULL);
 		t_ok(getuid() == before, "not root: priv_drop is a no-op");
@@ -88,7 +91,8 @@ t_drop(void)
 	    "drop to nobody: ids changed, root cannot be regained");
 	t_int_eq(drop_child("no-such-user-smtpgate", NULL, NULL, NULL), 1,
 	    "unknown user is fatal (exit 1)");
-	t_int_eq(drop_child("root", NULL, NULL, NULL), 1, "a uid 0 user is refused");
+	t_int_eq(drop_child("root", NULL, NULL, NULL), 1,
+	    "a uid 0 user is refused");
 	(void)snprintf(jail, sizeof(jail), "/tmp/t_priv.XXXXXX");
 	if (!t_ok(mkdtemp(jail) != NULL, "setup: mkdtemp: %s", strerror(errno)))
 		return;

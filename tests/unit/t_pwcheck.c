@@ -16,13 +16,13 @@
 #include "pwcheck.h"
 #include "tap.h"
 
-static unsigned	crypt_calls;
+static unsigned crypt_calls;
 static char	last_setting[CRYPT_OUTPUT_SIZE];
 
 char *
 crypt_ra(const char *phrase, const char *setting, void **data, int *size)
 {
-	static char	*(*real)(const char *, const char *, void **, int *);
+	static char *(*real)(const char *, const char *, void **, int *);
 
 	if (real == NULL)
 		*(void **)&real = dlsym(RTLD_NEXT, "crypt_ra");
@@ -35,7 +35,7 @@ crypt_ra(const char *phrase, const char *setting, void **data, int *size)
 static size_t
 params_len(const char *h)
 {
-	const char	*p = strchr(h + 3, '$');
+	const char *p = strchr(h + 3, '$');
 
 	return p != NULL ? (size_t)(p - h) + 1 : 0;
 }
@@ -43,13 +43,14 @@ params_len(const char *h)
 static void
 t_paths_cost_the_same(void)
 {
-	char		*setting, real[CRYPT_OUTPUT_SIZE];
-	void		*data = NULL;
-	int		 size = 0;
-	unsigned	 before;
+	char	*setting, real[CRYPT_OUTPUT_SIZE];
+	void	*data = NULL;
+	int	 size = 0;
+	unsigned before;
 
-	setting = crypt_gensalt_ra("$y$", 0, NULL, 0);	/* as spoolctl does */
-	t_ok(setting != NULL && crypt_ra("right", setting, &data, &size) != NULL,
+	setting = crypt_gensalt_ra("$y$", 0, NULL, 0); /* as spoolctl does */
+	t_ok(setting != NULL &&
+		crypt_ra("right", setting, &data, &size) != NULL,
 	    "a real yescrypt hash");
 	(void)snprintf(real, sizeof(real), "%s", (char *)data);
 	free(setting);
@@ -65,20 +66,23 @@ t_paths_cost_the_same(void)
 	before = crypt_calls;
 	t_ok(!pwcheck_ok(NULL, "right", 5), "unknown user refused");
 	t_int_eq(crypt_calls - before, 1, "one hash for an unknown user");
-	t_ok(params_len(last_setting) > 0 && params_len(last_setting) == params_len(real) &&
-	    strncmp(last_setting, real, params_len(real)) == 0,
+	t_ok(params_len(last_setting) > 0 &&
+		params_len(last_setting) == params_len(real) &&
+		strncmp(last_setting, real, params_len(real)) == 0,
 	    "the dummy has the real hashes' scheme and cost (%.*s)",
 	    (int)params_len(real), real);
 	before = crypt_calls;
 	t_ok(!pwcheck_ok("", "", 0), "no password: refused, even an empty one");
-	t_int_eq(crypt_calls - before, 1, "one hash for an account without a password");
+	t_int_eq(crypt_calls - before, 1,
+	    "one hash for an account without a password");
 	before = crypt_calls;
 	t_ok(!pwcheck_ok("*", "*", 1) && !pwcheck_ok("!locked", "x", 1),
 	    "locked hashes refused");
 	t_int_eq(crypt_calls - before, 2, "one hash each for locked hashes");
 	before = crypt_calls;
 	t_ok(!pwcheck_ok("$y$garbage", "x", 1), "an unusable hash refused");
-	t_ok(crypt_calls - before == 2 && strcmp(last_setting, "$y$garbage") != 0,
+	t_ok(crypt_calls - before == 2 &&
+		strcmp(last_setting, "$y$garbage") != 0,
 	    "an unusable hash is followed by the dummy");
 }
 

@@ -13,32 +13,34 @@
 #include "qid.h"
 #include "tap.h"
 
-#define NQ	10000
+#define NQ 10000
 
-static char	qids[NQ][QID_SIZE];
+static char qids[NQ][QID_SIZE];
 
 static void
 t_format(void)
 {
-	char		a[QID_SIZE];
-	uint64_t	now = (uint64_t)time(NULL) * 1000000u, t;
+	char	 a[QID_SIZE];
+	uint64_t now = (uint64_t)time(NULL) * 1000000u, t;
 
 	qid_make(a);
 	t_ok(qid_ok(a) && strlen(a) == QID_LEN, "well-formed: %s", a);
 	t = qid_time_us(a);
 	t_ok(t + 5000000u > now && t < now + 5000000u, "time encoded is now");
-	t_ok(!qid_ok("../etc/passwd") && !qid_ok(""), "rejects paths and empty");
+	t_ok(!qid_ok("../etc/passwd") && !qid_ok(""),
+	    "rejects paths and empty");
 	t_ok(!qid_ok("0123456789abcdef0123"), "rejects lower case");
 	t_ok(!qid_ok("0123456789ABCDEF012") && !qid_ok("0123456789ABCDEF01234"),
 	    "rejects 19 and 21 digits");
-	t_ok(qid_ok("0123456789ABCDEF0123"), "accepts 20 upper-case hex digits");
+	t_ok(qid_ok("0123456789ABCDEF0123"),
+	    "accepts 20 upper-case hex digits");
 }
 
 static void
 t_order(void)
 {
-	size_t	i;
-	bool	sorted = true;
+	size_t i;
+	bool   sorted = true;
 
 	for (i = 0; i < NQ; i++)
 		qid_make(qids[i]);
@@ -57,7 +59,7 @@ t_fork(void)
 	int	p[2], st;
 	pid_t	pid;
 	char	child[QID_SIZE], mine[QID_SIZE];
-	ssize_t	n;
+	ssize_t n;
 
 	if (!t_ok(pipe(p) == 0, "setup: pipe: %s", strerror(errno)))
 		return;
@@ -74,8 +76,8 @@ t_fork(void)
 	close(p[1]);
 	t_ok(n == QID_SIZE && qid_ok(child), "child makes an ID");
 	/* same microsecond is possible: the random counter part must differ */
-	t_ok(strcmp(child + 13, mine + 13) != 0, "child and parent counters differ: %s %s",
-	    child, mine);
+	t_ok(strcmp(child + 13, mine + 13) != 0,
+	    "child and parent counters differ: %s %s", child, mine);
 }
 
 int

@@ -43,9 +43,9 @@ static const char full[] =
 static void
 t_shaping_full(void)
 {
-	struct shaping	*sh = xcalloc(1, sizeof(*sh));
-	char		 why[256];
-	size_t		 line;
+	struct shaping *sh = xcalloc(1, sizeof(*sh));
+	char		why[256];
+	size_t		line;
 
 	t_int_eq(shaping_parse(full, strlen(full), sh, &line, why, sizeof(why)),
 	    SHAPING_OK, why);
@@ -60,29 +60,38 @@ t_shaping_full(void)
 	t_int_eq(sh->sh_rules[1].sr_lim.sl_rate.per_s, 3600, "per hour");
 	t_int_eq(shaping_match(sh, "gmail.com"), 0, "gmail.com");
 	t_int_eq(shaping_match(sh, "GoogleMail.COM"), 0, "case-insensitive");
-	t_int_eq(shaping_match(sh, "live.com"), 1, ".live.com matches live.com");
-	t_int_eq(shaping_match(sh, "eu.live.com"), 1, ".live.com matches a subdomain");
+	t_int_eq(shaping_match(sh, "live.com"), 1,
+	    ".live.com matches live.com");
+	t_int_eq(shaping_match(sh, "eu.live.com"), 1,
+	    ".live.com matches a subdomain");
 	t_int_eq(shaping_match(sh, "xlive.com"), -1, "no partial label");
-	t_int_eq(shaping_match(sh, "example.org"), 2, "section name is the domain");
-	t_int_eq(shaping_match(sh, "mail.gmail.com"), -1, "exact entries are exact");
+	t_int_eq(shaping_match(sh, "example.org"), 2,
+	    "section name is the domain");
+	t_int_eq(shaping_match(sh, "mail.gmail.com"), -1,
+	    "exact entries are exact");
 	t_int_eq(shaping_match(NULL, "gmail.com"), -1, "no file");
 	t_int_eq((long long)sh->sh_nmx, 2, "two mx entries");
-	t_int_eq(shaping_match_mx(sh, "alt1.aspmx.l.google.com"), 0, "mx suffix");
-	t_int_eq(shaping_match_mx(sh, "ALT1.ASPMX.L.GOOGLE.COM."), 0, "rooted, any case");
+	t_int_eq(shaping_match_mx(sh, "alt1.aspmx.l.google.com"), 0,
+	    "mx suffix");
+	t_int_eq(shaping_match_mx(sh, "ALT1.ASPMX.L.GOOGLE.COM."), 0,
+	    "rooted, any case");
 	t_int_eq(shaping_match_mx(sh, "aspmx.l.googlemail.com"), 0, "mx exact");
-	t_int_eq(shaping_match_mx(sh, "x.aspmx.l.googlemail.com"), -1, "exact is exact");
-	t_int_eq(shaping_match_mx(sh, "google.com.evil.test"), -1, "suffix only");
-	t_int_eq(shaping_match(sh, "google.com"), -1, "mx entries are no domains");
+	t_int_eq(shaping_match_mx(sh, "x.aspmx.l.googlemail.com"), -1,
+	    "exact is exact");
+	t_int_eq(shaping_match_mx(sh, "google.com.evil.test"), -1,
+	    "suffix only");
+	t_int_eq(shaping_match(sh, "google.com"), -1,
+	    "mx entries are no domains");
 	free(sh);
 }
 
 static void
 t_shaping_effective(void)
 {
-	struct shaping		*sh = xcalloc(1, sizeof(*sh));
-	struct shaping_limits	 l;
-	char			 why[256];
-	size_t			 line;
+	struct shaping	     *sh = xcalloc(1, sizeof(*sh));
+	struct shaping_limits l;
+	char		      why[256];
+	size_t		      line;
 
 	shaping_effective(NULL, -1, 8, 100, 500, &l);
 	t_int_eq(l.sl_conns, 4, "built-in connections = workers/2");
@@ -108,9 +117,9 @@ t_shaping_effective(void)
 }
 
 static const struct {
-	const char		*text;
-	enum shaping_status	 st;
-	size_t			 line;
+	const char	   *text;
+	enum shaping_status st;
+	size_t		    line;
 } bad[] = {
 	{ "connections = 4\nfoo = 1\n", SHAPING_EKEY, 2 },
 	{ "[x.com]\nconnections = 0\n", SHAPING_EVALUE, 2 },
@@ -139,17 +148,19 @@ static const struct {
 static void
 t_shaping_bad(void)
 {
-	struct shaping	*sh = xcalloc(1, sizeof(*sh));
-	char		 why[256];
-	size_t		 i, line, len;
+	struct shaping *sh = xcalloc(1, sizeof(*sh));
+	char		why[256];
+	size_t		i, line, len;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		len = strlen(bad[i].text);
 		if (i == sizeof(bad) / sizeof(bad[0]) - 1)
-			len += 2;	/* the embedded NUL and newline */
-		t_int_eq(shaping_parse(bad[i].text, len, sh, &line, why, sizeof(why)),
+			len += 2; /* the embedded NUL and newline */
+		t_int_eq(shaping_parse(bad[i].text, len, sh, &line, why,
+			     sizeof(why)),
 		    bad[i].st, bad[i].text);
-		t_int_eq((long long)line, (long long)bad[i].line, "line number");
+		t_int_eq((long long)line, (long long)bad[i].line,
+		    "line number");
 		t_ok(why[0] != '\0', "a reason: %s", why);
 	}
 	free(sh);
@@ -158,27 +169,28 @@ t_shaping_bad(void)
 static void
 t_shaping_limits(void)
 {
-	struct shaping	*sh = xcalloc(1, sizeof(*sh));
-	struct buf	 b;
-	char		 why[256], *text;
-	size_t		 i, line;
+	struct shaping *sh = xcalloc(1, sizeof(*sh));
+	struct buf	b;
+	char		why[256], *text;
+	size_t		i, line;
 
 	text = xcalloc(1, 2000 + 1);
 	memset(text, 'a', 2000);
-	t_int_eq(shaping_parse(text, 2000, sh, &line, why, sizeof(why)), SHAPING_ELIMIT,
-	    "overlong line");
+	t_int_eq(shaping_parse(text, 2000, sh, &line, why, sizeof(why)),
+	    SHAPING_ELIMIT, "overlong line");
 	free(text);
 	buf_init(&b, 1 << 20);
 	for (i = 0; i < SHAPING_RULES_MAX + 1; i++)
 		(void)buf_printf(&b, "[d%zu.example]\n", i);
-	t_int_eq(shaping_parse(b.data, b.len, sh, &line, why, sizeof(why)), SHAPING_ELIMIT,
-	    "too many sections");
-	t_int_eq((long long)line, SHAPING_RULES_MAX + 1, "at the first one too many");
+	t_int_eq(shaping_parse(b.data, b.len, sh, &line, why, sizeof(why)),
+	    SHAPING_ELIMIT, "too many sections");
+	t_int_eq((long long)line, SHAPING_RULES_MAX + 1,
+	    "at the first one too many");
 	buf_reset(&b);
 	for (i = 0; i < SHAPING_PATTERNS_MAX + 1; i++)
 		(void)buf_printf(&b, "throttle_text = t%zu\n", i);
-	t_int_eq(shaping_parse(b.data, b.len, sh, &line, why, sizeof(why)), SHAPING_ELIMIT,
-	    "too many patterns");
+	t_int_eq(shaping_parse(b.data, b.len, sh, &line, why, sizeof(why)),
+	    SHAPING_ELIMIT, "too many patterns");
 	buf_release(&b);
 	free(sh);
 }
@@ -188,14 +200,15 @@ t_shaping_limits(void)
 static void
 t_shaping_prefixes(void)
 {
-	struct shaping	*sh = xcalloc(1, sizeof(*sh));
-	char		 why[256], *p;
-	size_t		 n, line, ok = 0;
+	struct shaping *sh = xcalloc(1, sizeof(*sh));
+	char		why[256], *p;
+	size_t		n, line, ok = 0;
 
 	for (n = 0; n <= strlen(full); n++) {
 		p = xmalloc(n + 1);
 		memcpy(p, full, n);
-		ok += shaping_parse(p, n, sh, &line, why, sizeof(why)) == SHAPING_OK;
+		ok += shaping_parse(p, n, sh, &line, why, sizeof(why)) ==
+		    SHAPING_OK;
 		free(p);
 	}
 	t_ok(ok > 0 && ok <= strlen(full) + 1, "%zu of the prefixes parse", ok);
@@ -203,27 +216,36 @@ t_shaping_prefixes(void)
 }
 
 static const struct {
-	const char		*reply;
-	enum shaping_reply	 want;
+	const char	  *reply;
+	enum shaping_reply want;
 } replies[] = {
 	{ "250 2.0.0 Ok: queued", SHAPING_REPLY_OK },
-	{ "550 5.7.1 rate limited", SHAPING_REPLY_OK },	/* permanent: not a back-off */
-	{ "421 4.7.0 Try again later, closing connection. (EHLO) gsmtp", SHAPING_REPLY_THROTTLE },
-	{ "421 4.7.28 Our system has detected an unusual rate of unsolicited mail",
+	{ "550 5.7.1 rate limited",
+	    SHAPING_REPLY_OK }, /* permanent: not a back-off */
+	{ "421 4.7.0 Try again later, closing connection. (EHLO) gsmtp",
+	    SHAPING_REPLY_THROTTLE },
+	{ "421 4.7.28 Our system has detected an unusual rate of unsolicited "
+	  "mail",
 	    SHAPING_REPLY_THROTTLE },
 	{ "451 4.7.500 Server busy. Please try again later from [1.2.3.4]",
 	    SHAPING_REPLY_THROTTLE },
 	{ "421 4.7.0 [TSS04] Messages from 1.2.3.4 temporarily deferred due to "
-	    "unexpected volume or user complaints", SHAPING_REPLY_THROTTLE },
+	  "unexpected volume or user complaints",
+	    SHAPING_REPLY_THROTTLE },
 	{ "451 Too many connections from your IP", SHAPING_REPLY_THROTTLE },
-	{ "450 4.7.1 Client host rejected: Greylisted, see http://x", SHAPING_REPLY_OK },
+	{ "450 4.7.1 Client host rejected: Greylisted, see http://x",
+	    SHAPING_REPLY_OK },
 	{ "451 4.7.1 Please try again later (greylisting)", SHAPING_REPLY_OK },
-	{ "451 4.7.5 relay[1.2.3.4]:25: STARTTLS not offered", SHAPING_REPLY_OK },
-	{ "451 4.4.1 mx[127.0.0.2]:25: connect: Connection refused", SHAPING_REPLY_CONNFAIL },
-	{ "451 4.4.2 mx[127.0.0.2]:25: greeting: timeout", SHAPING_REPLY_CONNFAIL },
+	{ "451 4.7.5 relay[1.2.3.4]:25: STARTTLS not offered",
+	    SHAPING_REPLY_OK },
+	{ "451 4.4.1 mx[127.0.0.2]:25: connect: Connection refused",
+	    SHAPING_REPLY_CONNFAIL },
+	{ "451 4.4.2 mx[127.0.0.2]:25: greeting: timeout",
+	    SHAPING_REPLY_CONNFAIL },
 	{ "451 4.4.3 DNS lookup failed: SERVFAIL", SHAPING_REPLY_OK },
 	{ "452 4.2.2 Mailbox full", SHAPING_REPLY_OK },
-	{ "451 4.3.0 please back off now", SHAPING_REPLY_THROTTLE },	/* file pattern */
+	{ "451 4.3.0 please back off now",
+	    SHAPING_REPLY_THROTTLE }, /* file pattern */
 	{ "", SHAPING_REPLY_OK },
 	{ "4", SHAPING_REPLY_OK },
 	{ "421", SHAPING_REPLY_THROTTLE },
@@ -232,24 +254,24 @@ static const struct {
 static void
 t_shaping_classify(void)
 {
-	struct shaping	*sh = xcalloc(1, sizeof(*sh));
-	char		 why[256];
-	size_t		 i, line;
+	struct shaping *sh = xcalloc(1, sizeof(*sh));
+	char		why[256];
+	size_t		i, line;
 
 	(void)shaping_parse(full, strlen(full), sh, &line, why, sizeof(why));
 	for (i = 0; i < sizeof(replies) / sizeof(replies[0]); i++)
-		t_int_eq(shaping_classify(sh, replies[i].reply), replies[i].want,
-		    replies[i].reply);
-	t_int_eq(shaping_classify(NULL, "451 4.3.0 please back off now"), SHAPING_REPLY_OK,
-	    "the file's pattern only with the file");
+		t_int_eq(shaping_classify(sh, replies[i].reply),
+		    replies[i].want, replies[i].reply);
+	t_int_eq(shaping_classify(NULL, "451 4.3.0 please back off now"),
+	    SHAPING_REPLY_OK, "the file's pattern only with the file");
 	free(sh);
 }
 
 static void
 t_shaping_rate(void)
 {
-	struct shaping_rate	 r;
-	char			 s[32];
+	struct shaping_rate r;
+	char		    s[32];
 
 	t_int_eq(shaping_rate_parse("600/m", &r), 0, "600/m");
 	shaping_rate_format(&r, s, sizeof(s));

@@ -15,7 +15,7 @@
 static bool
 readable(int fd)
 {
-	struct pollfd	pfd = { .fd = fd, .events = POLLIN };
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 
 	return poll(&pfd, 1, 1000) == 1 && (pfd.revents & POLLIN);
 }
@@ -23,7 +23,7 @@ readable(int fd)
 static void
 t_flags(void)
 {
-	struct sigaction	sa;
+	struct sigaction sa;
 
 	sig_init();
 	t_ok(sig_fd() >= 0, "self-pipe exists");
@@ -49,7 +49,7 @@ t_flags(void)
 	t_ok(sig_stopping(), "SIGTERM sets stopping");
 	t_int_eq(sig_take(), SIG_TERM, "SIG_TERM");
 	t_ok(sig_stopping(), "stopping stays after take");
-	sig_init();	/* twice is fine */
+	sig_init(); /* twice is fine */
 	raise(SIGINT);
 	t_int_eq(sig_take(), SIG_TERM, "SIGINT is a stop too");
 }
@@ -57,7 +57,7 @@ t_flags(void)
 static void
 t_reset(void)
 {
-	struct sigaction	sa;
+	struct sigaction sa;
 
 	sig_reset();
 	t_ok(!sig_stopping(), "reset clears stopping");
@@ -71,10 +71,10 @@ t_reset(void)
 static void
 t_child_pipe(void)
 {
-	struct pollfd	 pfd;
-	sigset_t	 chld, old;
-	pid_t		 pid;
-	int		 st = -1, parent_fd;
+	struct pollfd pfd;
+	sigset_t      chld, old;
+	pid_t	      pid;
+	int	      st = -1, parent_fd;
 
 	sig_init();
 	(void)sig_take();
@@ -86,12 +86,16 @@ t_child_pipe(void)
 	if ((pid = fork()) == 0) {
 		sig_child();
 		raise(SIGHUP);
-		_exit(sig_fd() == parent_fd ? 1 : !readable(sig_fd()) ? 2 :
-		    sig_take() != SIG_HUP ? 3 : 0);
+		_exit(sig_fd() == parent_fd	? 1
+			: !readable(sig_fd())	? 2
+			: sig_take() != SIG_HUP ? 3
+						: 0);
 	}
 	t_ok(pid > 0 && waitpid(pid, &st, 0) == pid, "child ran");
-	t_ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child: own pipe, woken, "
-	    "SIG_HUP (status %d)", st);
+	t_ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "child: own pipe, woken, "
+	    "SIG_HUP (status %d)",
+	    st);
 	pfd = (struct pollfd){ .fd = sig_fd(), .events = POLLIN };
 	(void)poll(&pfd, 1, 100);
 	t_ok(!(pfd.revents & POLLIN), "parent's pipe not woken by the child");

@@ -31,27 +31,27 @@
 #include "tap.h"
 #include "tfix.h"
 
-#define NLATE	10
+#define NLATE 10
 
-int	__real_fsync(int);
-int	__real_rename(const char *, const char *);
-int	__wrap_fsync(int);
-int	__wrap_rename(const char *, const char *);
+int __real_fsync(int);
+int __real_rename(const char *, const char *);
+int __wrap_fsync(int);
+int __wrap_rename(const char *, const char *);
 
-static pthread_mutex_t	w_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t	w_cond = PTHREAD_COND_INITIALIZER;
-static int		w_dir_syncs;	/* directory fsyncs begun */
-static int		w_renames;	/* renames returned */
-static int		w_hold_until;	/* first dir fsync waits for this many renames */
-static int		w_fail_from;	/* dir fsyncs from this one (1-based) fail */
-static int		w_renames_at_sync[8];	/* renames returned when sync k began */
-static ino_t		w_last_dir_ino;	/* the directory the last dir fsync was on */
+static pthread_mutex_t w_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t  w_cond = PTHREAD_COND_INITIALIZER;
+static int	       w_dir_syncs; /* directory fsyncs begun */
+static int	       w_renames;   /* renames returned */
+static int   w_hold_until; /* first dir fsync waits for this many renames */
+static int   w_fail_from;  /* dir fsyncs from this one (1-based) fail */
+static int   w_renames_at_sync[8]; /* renames returned when sync k began */
+static ino_t w_last_dir_ino;	   /* the directory the last dir fsync was on */
 
 int
 __wrap_fsync(int fd)
 {
-	struct stat	st;
-	int		nth;
+	struct stat st;
+	int	    nth;
 
 	if (fstat(fd, &st) == -1 || !S_ISDIR(st.st_mode))
 		return __real_fsync(fd);
@@ -75,7 +75,7 @@ __wrap_fsync(int fd)
 int
 __wrap_rename(const char *from, const char *to)
 {
-	int	rc = __real_rename(from, to);
+	int rc = __real_rename(from, to);
 
 	(void)pthread_mutex_lock(&w_lock);
 	w_renames++;
@@ -84,13 +84,13 @@ __wrap_rename(const char *from, const char *to)
 	return rc;
 }
 
-static char	tdir[64];
-static struct ev	*loop;	/* the commit threads wake it */
+static char	  tdir[64];
+static struct ev *loop; /* the commit threads wake it */
 
 static void
 tree_fresh(void)
 {
-	struct conf	*cf = t_spool_conf(tdir, sizeof(tdir), "t_smtpd_commit");
+	struct conf *cf = t_spool_conf(tdir, sizeof(tdir), "t_smtpd_commit");
 
 	if (spool_tree_create(cf) != 0)
 		abort();
@@ -100,7 +100,7 @@ tree_fresh(void)
 static struct smtpd_session *
 session_with_message(void)
 {
-	struct smtpd_session	*s = calloc(1, sizeof(*s));
+	struct smtpd_session *s = calloc(1, sizeof(*s));
 
 	if (s == NULL || spool_in_create(tdir, &s->ss_file) != 0 ||
 	    spool_in_write(&s->ss_file, "Subject: x\r\n\r\nbody\r\n", 20) != 0)
@@ -112,8 +112,8 @@ session_with_message(void)
 static size_t
 take(struct smtpd_session **got, size_t n)
 {
-	size_t		have = 0;
-	int		waited = 0;
+	size_t have = 0;
+	int    waited = 0;
 
 	while (have < n && waited < 10000) {
 		if (ev_run_once(loop, 100) == 0)
@@ -126,7 +126,7 @@ take(struct smtpd_session **got, size_t n)
 static bool
 in_new(const struct smtpd_session *s)
 {
-	struct stat	st;
+	struct stat st;
 
 	return stat(s->ss_file.sn_new, &st) == 0;
 }
@@ -146,7 +146,7 @@ reset_wraps(int hold_until, int fail_from)
 static void
 run_batch(struct smtpd_session **all, struct smtpd_session **got)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < 1 + NLATE; i++)
 		all[i] = session_with_message();
@@ -157,14 +157,15 @@ run_batch(struct smtpd_session **all, struct smtpd_session **got)
 	(void)pthread_mutex_unlock(&w_lock);
 	for (i = 1; i < 1 + NLATE; i++)
 		smtpd_commit_submit(all[i]);
-	t_int_eq((long long)take(got, 1 + NLATE), 1 + NLATE, "every session came back");
+	t_int_eq((long long)take(got, 1 + NLATE), 1 + NLATE,
+	    "every session came back");
 }
 
 static void
 test_shared_dir_fsync(void)
 {
-	struct smtpd_session	*all[1 + NLATE], *got[1 + NLATE];
-	size_t			 i, ok = 0, present = 0;
+	struct smtpd_session *all[1 + NLATE], *got[1 + NLATE];
+	size_t		      i, ok = 0, present = 0;
 
 	tree_fresh();
 	reset_wraps(1 + NLATE, 0);
@@ -178,7 +179,8 @@ test_shared_dir_fsync(void)
 	t_ok(w_dir_syncs == 2 || w_dir_syncs == 3,
 	    "1 + 10 messages share directory fsyncs (%d)", w_dir_syncs);
 	/* no one answered before an fsync that began after its rename */
-	t_int_eq(w_renames_at_sync[1], 1, "first fsync began after the first rename");
+	t_int_eq(w_renames_at_sync[1], 1,
+	    "first fsync began after the first rename");
 	t_int_eq(w_renames_at_sync[w_dir_syncs], 1 + NLATE,
 	    "the last fsync began after every rename");
 	for (i = 0; i < 1 + NLATE; i++)
@@ -188,11 +190,11 @@ test_shared_dir_fsync(void)
 static void
 test_failed_dir_fsync(void)
 {
-	struct smtpd_session	*all[1 + NLATE], *got[1 + NLATE];
-	size_t			 i, failed = 0, present = 0;
+	struct smtpd_session *all[1 + NLATE], *got[1 + NLATE];
+	size_t		      i, failed = 0, present = 0;
 
 	tree_fresh();
-	reset_wraps(1 + NLATE, 2);	/* the late messages' fsyncs fail */
+	reset_wraps(1 + NLATE, 2); /* the late messages' fsyncs fail */
 	run_batch(all, got);
 	for (i = 1; i < 1 + NLATE; i++) {
 		failed += all[i]->ss_commit_rc == EIO;
@@ -218,8 +220,8 @@ test_failed_dir_fsync(void)
 static void
 test_file_error(void)
 {
-	struct smtpd_session	*s, *got[1];
-	char			 tmp[4096];
+	struct smtpd_session *s, *got[1];
+	char		      tmp[4096];
 
 	tree_fresh();
 	reset_wraps(0, 0);
@@ -240,9 +242,9 @@ test_file_error(void)
 static void
 test_dir_replaced(void)
 {
-	struct smtpd_session	*s, *got[1];
-	struct stat		 st;
-	char			 newdir[128], old[160];
+	struct smtpd_session *s, *got[1];
+	struct stat	      st;
+	char		      newdir[128], old[160];
 
 	tree_fresh();
 	reset_wraps(0, 0);
@@ -273,7 +275,7 @@ main(void)
 		{ "file commit error", test_file_error },
 		{ "incoming/new replaced", test_dir_replaced },
 	};
-	int	rc;
+	int rc;
 
 	loop = t_wake_loop();
 	smtpd_commit_init(4, loop);

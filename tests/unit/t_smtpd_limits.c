@@ -30,9 +30,9 @@
 static struct sockaddr_storage
 t_addr(const char *text)
 {
-	struct sockaddr_storage	 ss;
-	struct sockaddr_in	*sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&ss;
+	struct sockaddr_storage ss;
+	struct sockaddr_in     *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6    *sin6 = (struct sockaddr_in6 *)&ss;
 
 	memset(&ss, 0, sizeof(ss));
 	if (inet_pton(AF_INET, text, &sin->sin_addr) == 1)
@@ -44,12 +44,12 @@ t_addr(const char *text)
 	return ss;
 }
 
-#define SA(ss)	((const struct sockaddr *)&(ss))
+#define SA(ss) ((const struct sockaddr *)&(ss))
 
 static enum smtpd_limits_rc
 t_admit(struct smtpd_limits *lm, const char *text, int *idx_r)
 {
-	struct sockaddr_storage	ss = t_addr(text);
+	struct sockaddr_storage ss = t_addr(text);
 	int			idx;
 
 	return smtpd_limits_admit(lm, SA(ss), idx_r ? idx_r : &idx);
@@ -58,7 +58,7 @@ t_admit(struct smtpd_limits *lm, const char *text, int *idx_r)
 static uint32_t
 t_count(struct smtpd_limits *lm, const char *text)
 {
-	struct sockaddr_storage	ss = t_addr(text);
+	struct sockaddr_storage ss = t_addr(text);
 
 	return smtpd_limits_count(lm, SA(ss));
 }
@@ -67,8 +67,8 @@ t_count(struct smtpd_limits *lm, const char *text)
 static int
 t_worker(struct smtpd_limits *lm, size_t slot, int (*fn)(struct smtpd_limits *))
 {
-	pid_t	pid;
-	int	st;
+	pid_t pid;
+	int   st;
 
 	if ((pid = fork()) == -1)
 		abort();
@@ -114,10 +114,11 @@ t_worker_b(struct smtpd_limits *lm)
 static void
 t_across_workers(void)
 {
-	struct smtpd_limits	*lm = smtpd_limits_new(4, 8);
+	struct smtpd_limits *lm = smtpd_limits_new(4, 8);
 
 	smtpd_limits_configure(lm, 3, 64, 8, 100);
-	t_ok(smtpd_limits_spawn(lm, 0, 8) == 0 && smtpd_limits_spawn(lm, 1, 8) == 0,
+	t_ok(smtpd_limits_spawn(lm, 0, 8) == 0 &&
+		smtpd_limits_spawn(lm, 1, 8) == 0,
 	    "two ledgers");
 	t_int_eq(t_worker(lm, 0, t_worker_a), 0, "worker A holds two");
 	t_int_eq(t_count(lm, "192.0.2.1"), 2, "the master sees them");
@@ -125,9 +126,11 @@ t_across_workers(void)
 	    "worker B: third in, fourth over; an IPv6 /64 is one client");
 	t_int_eq(t_count(lm, "192.0.2.1"), 3, "three across workers");
 	t_int_eq(t_count(lm, "2001:db8::abcd"), 3, "three of the /64");
-	t_int_eq((long long)smtpd_limits_sessions(lm), 7, "seven sessions in all");
+	t_int_eq((long long)smtpd_limits_sessions(lm), 7,
+	    "seven sessions in all");
 	smtpd_limits_reaped(lm, 0);
-	t_int_eq(t_count(lm, "192.0.2.1"), 1, "A reaped: only B's session left");
+	t_int_eq(t_count(lm, "192.0.2.1"), 1,
+	    "A reaped: only B's session left");
 	t_int_eq(t_count(lm, "2001:db8::1"), 3, "B's other addresses kept");
 	t_int_eq((long long)smtpd_limits_sessions(lm), 5, "five sessions left");
 	smtpd_limits_reaped(lm, 1);
@@ -139,20 +142,25 @@ t_across_workers(void)
 static void
 t_many_addresses(void)
 {
-	struct smtpd_limits	*lm = smtpd_limits_new(1, 8);
-	int			 idx[60];
-	char			 a[64];
-	int			 i, ok = 0, untracked = 0, bad = 0;
+	struct smtpd_limits *lm = smtpd_limits_new(1, 8);
+	int		     idx[60];
+	char		     a[64];
+	int		     i, ok = 0, untracked = 0, bad = 0;
 
 	smtpd_limits_configure(lm, 2, 128, 8, 100);
 	(void)smtpd_limits_spawn(lm, 0, 100);
-	smtpd_limits_child(lm, 0);	/* this process plays the worker */
+	smtpd_limits_child(lm, 0); /* this process plays the worker */
 	for (i = 0; i < 60; i++) {
 		(void)snprintf(a, sizeof(a), "10.0.%d.%d", i % 7, i);
 		switch (t_admit(lm, a, &idx[i])) {
-		case SMTPD_LIMITS_OK: ok++; break;
-		case SMTPD_LIMITS_UNTRACKED: untracked++; break;
-		default: bad++;
+		case SMTPD_LIMITS_OK:
+			ok++;
+			break;
+		case SMTPD_LIMITS_UNTRACKED:
+			untracked++;
+			break;
+		default:
+			bad++;
 		}
 	}
 	t_int_eq(ok, 48, "48 addresses counted (three quarters of 64)");
@@ -175,7 +183,7 @@ t_many_addresses(void)
 	}
 	t_int_eq(bad, 0, "released addresses come back, up to the limit");
 	smtpd_limits_release(lm, -1);
-	smtpd_limits_release(lm, idx[59]);	/* untracked: nothing to do */
+	smtpd_limits_release(lm, idx[59]); /* untracked: nothing to do */
 	t_int_eq((long long)smtpd_limits_sessions(lm), 72, "sessions counted");
 	smtpd_limits_free(&lm);
 }
@@ -183,8 +191,8 @@ t_many_addresses(void)
 static void
 t_stress(void)
 {
-	struct smtpd_limits	*lm = smtpd_limits_new(1, 10);
-	int			 idx[10], i;
+	struct smtpd_limits *lm = smtpd_limits_new(1, 10);
+	int		     idx[10], i;
 
 	smtpd_limits_configure(lm, 100, 128, 10, 80);
 	(void)smtpd_limits_spawn(lm, 0, 10);
@@ -206,7 +214,7 @@ static int
 t_worker_retire(struct smtpd_limits *lm)
 {
 	smtpd_limits_retire(lm);
-	smtpd_limits_retire(lm);	/* once only */
+	smtpd_limits_retire(lm); /* once only */
 	return 0;
 }
 
@@ -220,22 +228,25 @@ t_worker_die(struct smtpd_limits *lm)
 static void
 t_retirement(void)
 {
-	struct smtpd_limits	*lm = smtpd_limits_new(3, 8);
-	struct pollfd		 pfd[2];
+	struct smtpd_limits *lm = smtpd_limits_new(3, 8);
+	struct pollfd	     pfd[2];
 
 	t_int_eq(smtpd_limits_notice_fd(lm, 1), -1, "no pipe before a spawn");
 	(void)smtpd_limits_spawn(lm, 1, 4);
 	t_int_eq(t_worker(lm, 1, t_worker_retire), 0, "worker retired");
 	(void)smtpd_limits_spawn(lm, 2, 4);
 	t_int_eq(t_worker(lm, 2, t_worker_die), 0, "worker died");
-	pfd[0] = (struct pollfd){ .fd = smtpd_limits_notice_fd(lm, 1), .events = POLLIN };
-	pfd[1] = (struct pollfd){ .fd = smtpd_limits_notice_fd(lm, 2), .events = POLLIN };
+	pfd[0] = (struct pollfd){ .fd = smtpd_limits_notice_fd(lm, 1),
+		.events = POLLIN };
+	pfd[1] = (struct pollfd){ .fd = smtpd_limits_notice_fd(lm, 2),
+		.events = POLLIN };
 	t_ok(pfd[0].fd != -1 && pfd[1].fd != -1, "two pipes to watch");
 	t_ok(poll(pfd, 2, 1000) == 2, "both readable");
 	t_int_eq(smtpd_limits_notice(lm, 1), 1, "slot 1 retires");
 	t_int_eq(smtpd_limits_notice(lm, 2), 0, "slot 2 died: no notice");
 	t_ok(smtpd_limits_notice_fd(lm, 1) == -1 &&
-	    smtpd_limits_notice_fd(lm, 2) == -1, "pipes closed");
+		smtpd_limits_notice_fd(lm, 2) == -1,
+	    "pipes closed");
 	smtpd_limits_reaped(lm, 1);
 	smtpd_limits_reaped(lm, 2);
 	smtpd_limits_free(&lm);

@@ -32,22 +32,22 @@
 #include "tfix.h"
 #include "xmem.h"
 
-#define PINNED		"192.0.2.10"
-#define UNPINNED	"192.0.2.99"
-#define HOST		"mx.test"
+#define PINNED	 "192.0.2.10"
+#define UNPINNED "192.0.2.99"
+#define HOST	 "mx.test"
 
-#define E_HELO		"503 5.5.1 Error: send HELO/EHLO first\r\n"
-#define E_NESTED	"503 5.5.1 Error: nested MAIL command\r\n"
-#define E_NEEDMAIL	"503 5.5.1 Error: need MAIL command\r\n"
-#define E_INBDAT	"503 5.5.1 Error: BDAT transfer in progress\r\n"
-#define E_INMAIL	"503 5.5.1 Error: MAIL transaction in progress\r\n"
-#define OK		"250 2.0.0 Ok\r\n"
-#define MAIL_OK		"250 2.1.0 Ok\r\n"
-#define RCPT_OK		"250 2.1.5 Ok\r\n"
-#define GO_AHEAD	"354 End data with <CR><LF>.<CR><LF>\r\n"
-#define QUEUED		"250 2.0.0 Ok: queued as "
-#define MAIL		"MAIL FROM:<a@example.org>\r\n"
-#define RCPT		"RCPT TO:<b@example.com>\r\n"
+#define E_HELO	   "503 5.5.1 Error: send HELO/EHLO first\r\n"
+#define E_NESTED   "503 5.5.1 Error: nested MAIL command\r\n"
+#define E_NEEDMAIL "503 5.5.1 Error: need MAIL command\r\n"
+#define E_INBDAT   "503 5.5.1 Error: BDAT transfer in progress\r\n"
+#define E_INMAIL   "503 5.5.1 Error: MAIL transaction in progress\r\n"
+#define OK	   "250 2.0.0 Ok\r\n"
+#define MAIL_OK	   "250 2.1.0 Ok\r\n"
+#define RCPT_OK	   "250 2.1.5 Ok\r\n"
+#define GO_AHEAD   "354 End data with <CR><LF>.<CR><LF>\r\n"
+#define QUEUED	   "250 2.0.0 Ok: queued as "
+#define MAIL	   "MAIL FROM:<a@example.org>\r\n"
+#define RCPT	   "RCPT TO:<b@example.com>\r\n"
 
 /* link-time substitutes for smtpd_lka_client.c */
 int
@@ -75,14 +75,15 @@ smtpd_lka_auth(struct smtpd_env *env, const char *user, const char *pass,
 	return 1;
 }
 
-static char			 tdir[64];
-static struct conf		*cf;
-static struct smtpd_env		 env;
-static struct smtpd_listener	 lis = { .sl_fd = -1, .sl_tls = CONF_TLS_NONE,
-				    .sl_name = "127.0.0.1:25" };
-static struct ev		*loop;	/* the commit pool wakes it */
-static struct buf		 got;	/* replies not yet looked at */
-static char			 said[256 * 1024];
+static char		     tdir[64];
+static struct conf	    *cf;
+static struct smtpd_env	     env;
+static struct smtpd_listener lis = { .sl_fd = -1,
+	.sl_tls = CONF_TLS_NONE,
+	.sl_name = "127.0.0.1:25" };
+static struct ev	    *loop; /* the commit pool wakes it */
+static struct buf	     got;  /* replies not yet looked at */
+static char		     said[256 * 1024];
 
 /* The worker's flush: what the session wrote is taken from ss_out. */
 static void
@@ -97,7 +98,7 @@ take_out(struct smtpd_session *s)
 static void
 feed(struct smtpd_session *s, const char *p, size_t n)
 {
-	size_t	k;
+	size_t k;
 
 	while (n > 0 && s->ss_in.len < SMTPD_INBUF_MAX) {
 		k = SMTPD_INBUF_MAX - s->ss_in.len;
@@ -133,8 +134,8 @@ talk(struct smtpd_session *s, const char *in)
 static bool
 commit_wait(struct smtpd_session *s)
 {
-	struct smtpd_session	*done;
-	int			 waited;
+	struct smtpd_session *done;
+	int		      waited;
 
 	for (waited = 0; waited < 10000 && s->ss_committing; waited += 50) {
 		(void)ev_run_once(loop, 50);
@@ -149,7 +150,7 @@ commit_wait(struct smtpd_session *s)
 static struct smtpd_session *
 session(const char *addr)
 {
-	struct smtpd_session	*s;
+	struct smtpd_session *s;
 
 	s = smtpd_session_new(&env, -1, &lis, addr, "40000");
 	take_out(s);
@@ -161,7 +162,7 @@ session(const char *addr)
 static struct smtpd_session *
 session_ehlo(void)
 {
-	struct smtpd_session	*s = session(PINNED);
+	struct smtpd_session *s = session(PINNED);
 
 	(void)talk(s, "EHLO client.example\r\n");
 	return s;
@@ -178,10 +179,10 @@ session_end(struct smtpd_session **sp)
 static int
 count_files(const char *sub)
 {
-	char		 path[128];
-	DIR		*d;
-	struct dirent	*e;
-	int		 n = 0;
+	char	       path[128];
+	DIR	      *d;
+	struct dirent *e;
+	int	       n = 0;
 
 	(void)snprintf(path, sizeof(path), "%s/incoming/%s", tdir, sub);
 	if ((d = opendir(path)) == NULL)
@@ -196,9 +197,9 @@ count_files(const char *sub)
 static const char *
 label(const char *a, const char *b)
 {
-	static char	l[160];
-	const char	*p;
-	size_t		n = 0;
+	static char l[160];
+	const char *p;
+	size_t	    n = 0;
 
 	for (p = a; *p != '\0' && n < sizeof(l) - 8; p++) {
 		if (*p == '\r' || *p == '\n') {
@@ -223,7 +224,7 @@ label(const char *a, const char *b)
 static void
 test_greeting(void)
 {
-	struct smtpd_session	*s;
+	struct smtpd_session *s;
 
 	s = smtpd_session_new(&env, -1, &lis, PINNED, "40000");
 	t_str_eq(replies(s), "220 " HOST " ESMTP smtpgate\r\n", "greeting");
@@ -241,19 +242,20 @@ test_greeting(void)
 }
 
 static const struct phase_case {
-	const char	*before;	/* commands that set the phase */
-	const char	*cmd;
-	const char	*want;
+	const char *before; /* commands that set the phase */
+	const char *cmd;
+	const char *want;
 } phase_cases[] = {
 	{ "", MAIL, E_HELO },
 	{ "", RCPT, E_NEEDMAIL },
 	{ "", "DATA\r\n", E_NEEDMAIL },
 	{ "", "AUTH PLAIN\r\n", E_HELO },
-	{ "", "BDAT 3\r\nabc", E_NEEDMAIL },	/* chunk read, then refused */
+	{ "", "BDAT 3\r\nabc", E_NEEDMAIL }, /* chunk read, then refused */
 	{ "", "NOOP\r\n", OK },
 	{ "", "RSET\r\n", OK },
 	{ "", "HELO c\r\n", "250 " HOST "\r\n" },
-	{ "", "VRFY x\r\n", "252 2.0.0 Cannot VRFY user, but will accept message\r\n" },
+	{ "", "VRFY x\r\n",
+	    "252 2.0.0 Cannot VRFY user, but will accept message\r\n" },
 	{ "", "HELP\r\n", "214 2.0.0 See RFC 5321; man smtpd(8)\r\n" },
 	{ "", "EXPN x\r\n", "502 5.5.1 Error: command not implemented\r\n" },
 	{ "", "STARTTLS\r\n", "502 5.5.1 Error: command not implemented\r\n" },
@@ -268,7 +270,8 @@ static const struct phase_case {
 	    "503 5.5.1 Error: authentication not enabled\r\n" },
 	{ "HELO c\r\n" MAIL, MAIL, E_NESTED },
 	{ "HELO c\r\n" MAIL, RCPT, RCPT_OK },
-	{ "HELO c\r\n" MAIL, "DATA\r\n", "554 5.5.1 Error: no valid recipients\r\n" },
+	{ "HELO c\r\n" MAIL, "DATA\r\n",
+	    "554 5.5.1 Error: no valid recipients\r\n" },
 	{ "HELO c\r\n" MAIL, "AUTH PLAIN\r\n", E_INMAIL },
 	{ "HELO c\r\n" MAIL "RSET\r\n", RCPT, E_NEEDMAIL },
 	{ "HELO c\r\n" MAIL "HELO c\r\n", RCPT, E_NEEDMAIL },
@@ -283,7 +286,7 @@ static const struct phase_case {
 static void
 test_phases(void)
 {
-	const struct phase_case	*c;
+	const struct phase_case *c;
 	struct smtpd_session	*s;
 	size_t			 i;
 
@@ -291,8 +294,9 @@ test_phases(void)
 		c = &phase_cases[i];
 		s = session(PINNED);
 		(void)talk(s, c->before);
-		t_str_eq(talk(s, c->cmd), c->want, label(c->before[0] != '\0' ?
-		    c->before : "(greeted)", c->cmd));
+		t_str_eq(talk(s, c->cmd), c->want,
+		    label(c->before[0] != '\0' ? c->before : "(greeted)",
+			c->cmd));
 		session_end(&s);
 	}
 	s = session(PINNED);
@@ -305,13 +309,14 @@ test_phases(void)
 static void
 test_ehlo(void)
 {
-	struct smtpd_session	*s;
-	char			 want[512];
+	struct smtpd_session *s;
+	char		      want[512];
 
-	(void)snprintf(want, sizeof(want), "250-" HOST "\r\n250-PIPELINING\r\n"
+	(void)snprintf(want, sizeof(want),
+	    "250-" HOST "\r\n250-PIPELINING\r\n"
 	    "250-SIZE %lld\r\n%s250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n"
-	    "250-SMTPUTF8\r\n250 CHUNKING\r\n", (long long)cf->cf_max_message_size,
-	    "");
+	    "250-SMTPUTF8\r\n250 CHUNKING\r\n",
+	    (long long)cf->cf_max_message_size, "");
 	s = session(PINNED);
 	t_str_eq(talk(s, "EHLO c\r\n"), want, "EHLO, plain listener");
 	t_ok(s->ss_esmtp, "EHLO: ESMTP");
@@ -321,10 +326,11 @@ test_ehlo(void)
 
 	lis.sl_tls = CONF_TLS_STARTTLS;
 	cf->cf_auth_plaintext = true;
-	(void)snprintf(want, sizeof(want), "250-" HOST "\r\n250-PIPELINING\r\n"
+	(void)snprintf(want, sizeof(want),
+	    "250-" HOST "\r\n250-PIPELINING\r\n"
 	    "250-SIZE %lld\r\n%s250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n"
-	    "250-SMTPUTF8\r\n250 CHUNKING\r\n", (long long)cf->cf_max_message_size,
-	    "250-AUTH PLAIN LOGIN\r\n");
+	    "250-SMTPUTF8\r\n250 CHUNKING\r\n",
+	    (long long)cf->cf_max_message_size, "250-AUTH PLAIN LOGIN\r\n");
 	s = session(PINNED);
 	t_str_eq(talk(s, "EHLO c\r\n"), want,
 	    "EHLO, STARTTLS listener, auth_plaintext, no certificate");
@@ -334,21 +340,24 @@ test_ehlo(void)
 	lis.sl_tls = CONF_TLS_REQUIRED;
 	s = session(PINNED);
 	(void)talk(s, "EHLO c\r\n");
-	t_str_eq(talk(s, MAIL), "530 5.7.0 Must issue a STARTTLS command first\r\n",
+	t_str_eq(talk(s, MAIL),
+	    "530 5.7.0 Must issue a STARTTLS command first\r\n",
 	    "MAIL on a TLS-required listener without TLS");
 	session_end(&s);
 	lis.sl_tls = CONF_TLS_NONE;
 }
 
 static const struct param_case {
-	const char	*cmd;
-	const char	*want;
+	const char *cmd;
+	const char *want;
 } param_cases[] = {
 	{ "MAIL FROM:<a@example.org> SIZE=100\r\n", MAIL_OK },
 	{ "MAIL FROM:<a@example.org> SIZE=\r\n",
 	    "501 5.1.7 Bad sender address syntax\r\n" },
-	{ "MAIL FROM:<a@example.org> SIZE=12x\r\n", "501 5.5.4 Bad SIZE parameter\r\n" },
-	{ "MAIL FROM:<a@example.org> SIZE=10240000\r\n", MAIL_OK },	/* the limit */
+	{ "MAIL FROM:<a@example.org> SIZE=12x\r\n",
+	    "501 5.5.4 Bad SIZE parameter\r\n" },
+	{ "MAIL FROM:<a@example.org> SIZE=10240000\r\n",
+	    MAIL_OK }, /* the limit */
 	{ "MAIL FROM:<a@example.org> SIZE=10240001\r\n",
 	    "552 5.3.4 Message size exceeds fixed limit\r\n" },
 	{ "MAIL FROM:<a@example.org> SIZE=999999999999\r\n",
@@ -366,15 +375,16 @@ static const struct param_case {
 	{ "MAIL FROM:<a@example.org> RET=FULL\r\n",
 	    "555 5.5.4 Unsupported option: RET\r\n" },
 	{ "MAIL FROM:<> SIZE=1\r\n", MAIL_OK },
-	{ "MAIL FROM:<a@@example.org>\r\n", "501 5.1.7 Bad sender address syntax\r\n" },
+	{ "MAIL FROM:<a@@example.org>\r\n",
+	    "501 5.1.7 Bad sender address syntax\r\n" },
 	{ "MAIL FROM:a@example.org\r\n", MAIL_OK },
 };
 
 static void
 test_mail_params(void)
 {
-	struct smtpd_session	*s;
-	size_t			 i;
+	struct smtpd_session *s;
+	size_t		      i;
 
 	for (i = 0; i < sizeof(param_cases) / sizeof(param_cases[0]); i++) {
 		s = session_ehlo();
@@ -392,8 +402,10 @@ test_mail_params(void)
 	(void)talk(s, MAIL);
 	t_str_eq(talk(s, "RCPT TO:<b@example.com> NOTIFY=NEVER\r\n"),
 	    "555 5.5.4 Unsupported option: NOTIFY=NEVER\r\n", "RCPT parameter");
-	t_str_eq(talk(s, "RCPT TO:<postmaster>\r\n"), "504 5.5.2 Recipient address "
-	    "rejected: need fully-qualified address\r\n", "RCPT without domain");
+	t_str_eq(talk(s, "RCPT TO:<postmaster>\r\n"),
+	    "504 5.5.2 Recipient address "
+	    "rejected: need fully-qualified address\r\n",
+	    "RCPT without domain");
 	t_str_eq(talk(s, "RCPT TO:<b@example.com\r\n"),
 	    "501 5.1.3 Bad recipient address syntax\r\n", "RCPT bad syntax");
 	t_int_eq(s->ss_errors, 3, "each counted as an error");
@@ -404,14 +416,16 @@ test_mail_params(void)
 static void
 test_limits(void)
 {
-	struct smtpd_session	*s;
-	int64_t			 saved;
+	struct smtpd_session *s;
+	int64_t		      saved;
 
 	saved = cf->cf_max_recipients;
 	cf->cf_max_recipients = 3;
 	s = session_ehlo();
-	t_str_eq(talk(s, MAIL RCPT RCPT RCPT RCPT), MAIL_OK RCPT_OK RCPT_OK RCPT_OK
-	    "452 4.5.3 Error: too many recipients\r\n", "fourth recipient: 452");
+	t_str_eq(talk(s, MAIL RCPT RCPT RCPT RCPT),
+	    MAIL_OK RCPT_OK RCPT_OK RCPT_OK
+	    "452 4.5.3 Error: too many recipients\r\n",
+	    "fourth recipient: 452");
 	t_int_eq(s->ss_nrcpt_all, 3, "three recipients");
 	t_int_eq(s->ss_errors, 0, "452 is not an error");
 	session_end(&s);
@@ -424,7 +438,8 @@ test_limits(void)
 	    "500 5.5.2 Error: command not recognized\r\n"
 	    "500 5.5.2 Error: command not recognized\r\n"
 	    "500 5.5.2 Error: command not recognized\r\n"
-	    "421 4.7.0 Error: too many errors " HOST "\r\n", "third error: 421");
+	    "421 4.7.0 Error: too many errors " HOST "\r\n",
+	    "third error: 421");
 	t_int_eq(s->ss_state, SS_CLOSING, "closing after too many errors");
 	session_end(&s);
 	cf->cf_smtpd_max_errors = saved;
@@ -433,20 +448,23 @@ test_limits(void)
 static void
 test_junk(void)
 {
-	struct smtpd_session	*s;
-	int64_t			 saved = cf->cf_smtpd_junk_command_limit;
-	const char		*r;
+	struct smtpd_session *s;
+	int64_t		      saved = cf->cf_smtpd_junk_command_limit;
+	const char	     *r;
 
 	cf->cf_smtpd_junk_command_limit = 3;
 	s = session(PINNED);
-	t_str_eq(talk(s, "HELO c\r\nNOOP\r\nNOOP\r\n" MAIL RCPT "DATA\r\n"
-	    "Subject: j\r\n\r\nx\r\n.\r\n"), "250 " HOST "\r\n" OK OK MAIL_OK
-	    RCPT_OK GO_AHEAD, "HELO and two NOOPs: three junk commands");
+	t_str_eq(talk(s,
+		     "HELO c\r\nNOOP\r\nNOOP\r\n" MAIL RCPT "DATA\r\n"
+		     "Subject: j\r\n\r\nx\r\n.\r\n"),
+	    "250 " HOST "\r\n" OK OK MAIL_OK RCPT_OK GO_AHEAD,
+	    "HELO and two NOOPs: three junk commands");
 	t_ok(commit_wait(s), "message committed");
 	r = replies(s);
-	t_ok(strncmp(r, QUEUED, strlen(QUEUED)) == 0, "accepted: %s", label(r, NULL));
-	t_str_eq(talk(s, "NOOP\r\nRSET\r\nVRFY x\r\n"), OK OK
-	    "252 2.0.0 Cannot VRFY user, but will accept message\r\n",
+	t_ok(strncmp(r, QUEUED, strlen(QUEUED)) == 0, "accepted: %s",
+	    label(r, NULL));
+	t_str_eq(talk(s, "NOOP\r\nRSET\r\nVRFY x\r\n"),
+	    OK OK "252 2.0.0 Cannot VRFY user, but will accept message\r\n",
 	    "the count starts again after a message");
 	t_str_eq(talk(s, "NOOP\r\nNOOP\r\n"),
 	    "421 4.7.0 Error: too many junk commands " HOST "\r\n",
@@ -468,11 +486,12 @@ test_junk(void)
 static void
 test_pipelining(void)
 {
-	struct smtpd_session	*s = session(PINNED);
-	const char		*r;
+	struct smtpd_session *s = session(PINNED);
+	const char	     *r;
 
 	(void)talk(s, "EHLO c\r\n");
-	t_str_eq(talk(s, "HELO c\r\n" MAIL RCPT "RCPT TO:<postmaster>\r\nNOOP\r\n"),
+	t_str_eq(talk(s,
+		     "HELO c\r\n" MAIL RCPT "RCPT TO:<postmaster>\r\nNOOP\r\n"),
 	    "250 " HOST "\r\n" MAIL_OK RCPT_OK "504 5.5.2 Recipient address "
 	    "rejected: need fully-qualified address\r\n" OK,
 	    "five commands in one read, answered in order");
@@ -482,8 +501,8 @@ test_pipelining(void)
 	t_ok(commit_wait(s), "committed");
 	r = replies(s);
 	t_ok(strncmp(r, QUEUED, strlen(QUEUED)) == 0 &&
-	    strlen(r) > strlen(OK) &&
-	    strcmp(r + strlen(r) - strlen(OK), OK) == 0,
+		strlen(r) > strlen(OK) &&
+		strcmp(r + strlen(r) - strlen(OK), OK) == 0,
 	    "250 queued, then the pipelined NOOP: %s", label(r, NULL));
 	t_int_eq(s->ss_nmsgs, 1, "one message");
 	session_end(&s);
@@ -492,8 +511,8 @@ test_pipelining(void)
 static void
 test_line_too_long(void)
 {
-	struct smtpd_session	*s = session(PINNED);
-	char			 line[SMTP_CMD_LINE_MAX + 100];
+	struct smtpd_session *s = session(PINNED);
+	char		      line[SMTP_CMD_LINE_MAX + 100];
 
 	memset(line, 'A', sizeof(line));
 	memcpy(line + sizeof(line) - 2, "\r\n", 2);
@@ -515,10 +534,10 @@ test_line_too_long(void)
 static char *
 committed_file(const char *reply, size_t *len_r)
 {
-	char	 path[160];
-	char	*p = NULL;
-	FILE	*f;
-	size_t	 n;
+	char   path[160];
+	char  *p = NULL;
+	FILE  *f;
+	size_t n;
 
 	*len_r = 0;
 	if (strncmp(reply, QUEUED, strlen(QUEUED)) != 0)
@@ -537,36 +556,43 @@ committed_file(const char *reply, size_t *len_r)
 static void
 test_data(void)
 {
-	struct smtpd_session	*s = session_ehlo();
-	char			*file;
-	size_t			 len;
-	int			 before;
+	struct smtpd_session *s = session_ehlo();
+	char		     *file;
+	size_t		      len;
+	int		      before;
 
-	t_str_eq(talk(s, MAIL RCPT "DATA\r\n"), MAIL_OK RCPT_OK GO_AHEAD, "354");
+	t_str_eq(talk(s, MAIL RCPT "DATA\r\n"), MAIL_OK RCPT_OK GO_AHEAD,
+	    "354");
 	t_int_eq(s->ss_state, SS_DATA, "reading content");
 	(void)talk(s, "Subject: d\r\n\r\n..leading dot\r\n...\r\n.x\r\n.\r\n");
 	t_ok(commit_wait(s), "committed");
 	file = committed_file(replies(s), &len);
 	t_ok(file != NULL, "the message is in incoming/new");
-	t_ok(file != NULL && strstr(file, "\r\n\r\n.leading dot\r\n..\r\nx\r\n")
-	    != NULL, "dots unstuffed");
-	t_ok(file != NULL && strstr(file, "..leading") == NULL, "no stuffed dot");
+	t_ok(file != NULL &&
+		strstr(file, "\r\n\r\n.leading dot\r\n..\r\nx\r\n") != NULL,
+	    "dots unstuffed");
+	t_ok(file != NULL && strstr(file, "..leading") == NULL,
+	    "no stuffed dot");
 	free(file);
 	t_int_eq(s->ss_state, SS_CMD, "commands again");
 
 	before = count_files("new");
 	cf->cf_max_message_size = 100;
-	t_str_eq(talk(s, MAIL RCPT "DATA\r\n"), MAIL_OK RCPT_OK GO_AHEAD, "354");
+	t_str_eq(talk(s, MAIL RCPT "DATA\r\n"), MAIL_OK RCPT_OK GO_AHEAD,
+	    "354");
 	feed(s, "Subject: big\r\n\r\n", 16);
 	for (len = 0; len < 10; len++)
 		feed(s, "0123456789012345678\r\n", 21);
-	t_str_eq(talk(s, ".\r\n"), "552 5.3.4 Message size exceeds fixed maximum "
-	    "message size\r\n", "over max_message_size: 552");
+	t_str_eq(talk(s, ".\r\n"),
+	    "552 5.3.4 Message size exceeds fixed maximum "
+	    "message size\r\n",
+	    "over max_message_size: 552");
 	t_int_eq(count_files("new"), before, "nothing committed");
 	t_int_eq(count_files("tmp"), 0, "nothing left in incoming/tmp");
 	cf->cf_max_message_size = 10240000;
 
-	t_str_eq(talk(s, MAIL RCPT "DATA\r\n"), MAIL_OK RCPT_OK GO_AHEAD, "354");
+	t_str_eq(talk(s, MAIL RCPT "DATA\r\n"), MAIL_OK RCPT_OK GO_AHEAD,
+	    "354");
 	feed(s, "Subject: wide\r\n\r\n", 17);
 	for (len = 0; len < 110; len++)
 		feed(s, "0123456789", 10);
@@ -579,20 +605,22 @@ test_data(void)
 static void
 test_bare_lf(void)
 {
-	struct smtpd_session	*s = session_ehlo();
-	int			 before = count_files("new");
+	struct smtpd_session *s = session_ehlo();
+	int		      before = count_files("new");
 
 	(void)talk(s, MAIL RCPT "DATA\r\n");
-	t_str_eq(talk(s, "Subject: b\r\n\r\nline\n.\nMAIL FROM:<x@y.example>\r\n"
-	    "\r\n.\r\n"), "550 5.5.2 Bare LF/CR not allowed\r\n",
+	t_str_eq(talk(s,
+		     "Subject: b\r\n\r\nline\n.\nMAIL FROM:<x@y.example>\r\n"
+		     "\r\n.\r\n"),
+	    "550 5.5.2 Bare LF/CR not allowed\r\n",
 	    "bare LF: 550 once, \\n.\\n does not end the data");
 	t_int_eq(s->ss_state, SS_CMD, "commands again");
 	t_ok(!s->ss_mail, "no transaction left open");
 	t_int_eq(count_files("new"), before, "nothing committed");
 	t_int_eq(count_files("tmp"), 0, "nothing left in incoming/tmp");
 	(void)talk(s, MAIL RCPT "DATA\r\n");
-	t_str_eq(talk(s, "a\rb\r\n.\r\n"), "550 5.5.2 Bare LF/CR not allowed\r\n",
-	    "bare CR: 550");
+	t_str_eq(talk(s, "a\rb\r\n.\r\n"),
+	    "550 5.5.2 Bare LF/CR not allowed\r\n", "bare CR: 550");
 	session_end(&s);
 }
 
@@ -611,7 +639,7 @@ main(void)
 		{ "DATA", test_data },
 		{ "bare LF", test_bare_lf },
 	};
-	int	rc;
+	int rc;
 
 	cf = t_spool_conf(tdir, sizeof(tdir), "t_smtpd_session");
 	if (spool_tree_create(cf) != 0)

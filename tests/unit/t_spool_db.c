@@ -22,15 +22,15 @@
 #include "json.h"
 #include "spool.h"
 #include "spool_key.h"
-#include "spool_rec.h"	/* meta access, fake schema changes, old records */
+#include "spool_rec.h" /* meta access, fake schema changes, old records */
 #include "tap.h"
 #include "tfix.h"
 
-#define Q1	"0000000000001AAAAAAA"
-#define Q2	"0000000000002AAAAAAA"
-#define MAP	(INT64_C(64) << 20)
+#define Q1  "0000000000001AAAAAAA"
+#define Q2  "0000000000002AAAAAAA"
+#define MAP (INT64_C(64) << 20)
 
-static char	tdir[64];
+static char tdir[64];
 
 static struct spool *
 db_fresh(void)
@@ -57,10 +57,10 @@ acct_count(const struct spool_account *a, void *arg)
 static void
 t_accounts(void)
 {
-	struct spool		*sp = db_fresh();
-	struct spool_txn	*t = t_wtxn(sp);
-	struct spool_account	 a, g;
-	int			 n = 0;
+	struct spool	    *sp = db_fresh();
+	struct spool_txn    *t = t_wtxn(sp);
+	struct spool_account a, g;
+	int		     n = 0;
 
 	memset(&a, 0, sizeof(a));
 	(void)str_copy(a.ac_login, sizeof(a.ac_login), "demo.demo@smtpgate");
@@ -69,12 +69,14 @@ t_accounts(void)
 	(void)cidr_parse("2001:db8::/32", &a.ac_ips[1]);
 	a.ac_nips = 2;
 	a.ac_sandbox = true;
-	(void)str_copy(a.ac_callback_url, sizeof(a.ac_callback_url), "http://127.0.0.1:1/cb");
+	(void)str_copy(a.ac_callback_url, sizeof(a.ac_callback_url),
+	    "http://127.0.0.1:1/cb");
 	a.ac_callback_format = SPOOL_CB_STREAM;
 	a.ac_senders = SPOOL_SENDERS_REGISTERED;
 	a.ac_created = 1764432245;
 	t_int_eq(spool_account_put(t, &a), 0, "put");
-	t_int_eq(spool_account_get(t, "nobody", &g), SPOOL_ENOTFOUND, "missing");
+	t_int_eq(spool_account_get(t, "nobody", &g), SPOOL_ENOTFOUND,
+	    "missing");
 	t_int_eq(spool_account_get(t, a.ac_login, &g), 0, "get");
 	t_ok(memcmp(&a, &g, sizeof(a)) == 0, "every field survives");
 	(void)str_copy(a.ac_login, sizeof(a.ac_login), "other");
@@ -85,7 +87,8 @@ t_accounts(void)
 	t_int_eq(spool_account_by_ip(t, "192.0.2.77", &g), 0, "by ip v4");
 	t_str_eq(g.ac_login, "demo.demo@smtpgate", "right account");
 	t_int_eq(spool_account_by_ip(t, "2001:db8::5", &g), 0, "by ip v6");
-	t_int_eq(spool_account_by_ip(t, "198.51.100.1", &g), SPOOL_ENOTFOUND, "no ip match");
+	t_int_eq(spool_account_by_ip(t, "198.51.100.1", &g), SPOOL_ENOTFOUND,
+	    "no ip match");
 	(void)spool_sender_put(t, "other", "a@b", SPOOL_SENDER_APPROVED);
 	(void)spool_stop_put(t, "other", "x@y");
 	t_int_eq(spool_account_del(t, "other"), 0, "del");
@@ -97,13 +100,13 @@ t_accounts(void)
 }
 
 struct kv_list {
-	struct buf	b;
+	struct buf b;
 };
 
 static int
 sender_cb(const char *key, enum spool_sender_status s, void *arg)
 {
-	struct kv_list	*l = arg;
+	struct kv_list *l = arg;
 
 	(void)buf_printf(&l->b, "%s=%s;", key, spool_sender_status_name(s));
 	return 0;
@@ -117,19 +120,27 @@ t_senders(void)
 	enum spool_sender_status s;
 	struct kv_list		 l;
 
-	t_int_eq(spool_sender_put(t, "L", "Boss@Example.COM", SPOOL_SENDER_APPROVED), 0, "put");
+	t_int_eq(spool_sender_put(t, "L", "Boss@Example.COM",
+		     SPOOL_SENDER_APPROVED),
+	    0, "put");
 	(void)spool_sender_put(t, "L", "@Example.org", SPOOL_SENDER_PROHIBITED);
-	(void)spool_sender_put(t, "L2", "x@example.com", SPOOL_SENDER_ONMODERATION);
-	t_int_eq(spool_sender_get(t, "L", "boss@example.com", &s), 0, "get lower");
+	(void)spool_sender_put(t, "L2", "x@example.com",
+	    SPOOL_SENDER_ONMODERATION);
+	t_int_eq(spool_sender_get(t, "L", "boss@example.com", &s), 0,
+	    "get lower");
 	t_int_eq(s, SPOOL_SENDER_APPROVED, "status");
-	t_int_eq(spool_sender_get(t, "L", "BOSS@EXAMPLE.COM", &s), 0, "get upper");
-	t_int_eq(spool_sender_get(t, "L2", "boss@example.com", &s), SPOOL_ENOTFOUND, "per account");
+	t_int_eq(spool_sender_get(t, "L", "BOSS@EXAMPLE.COM", &s), 0,
+	    "get upper");
+	t_int_eq(spool_sender_get(t, "L2", "boss@example.com", &s),
+	    SPOOL_ENOTFOUND, "per account");
 	t_int_eq(spool_sender_put(t, "L", "a@b", 9), EINVAL, "bad status");
 	buf_init(&l.b, 4096);
 	t_int_eq(spool_sender_iter(t, "L", sender_cb, &l), 0, "iter");
-	t_str_eq(l.b.data, "@example.org=prohibited;boss@example.com=approved;", "lower-cased, sorted");
+	t_str_eq(l.b.data, "@example.org=prohibited;boss@example.com=approved;",
+	    "lower-cased, sorted");
 	t_int_eq(spool_sender_del(t, "L", "@EXAMPLE.ORG"), 0, "del");
-	t_int_eq(spool_sender_get(t, "L", "@example.org", &s), SPOOL_ENOTFOUND, "deleted");
+	t_int_eq(spool_sender_get(t, "L", "@example.org", &s), SPOOL_ENOTFOUND,
+	    "deleted");
 	buf_release(&l.b);
 	spool_abort(&t);
 	spool_close(&sp);
@@ -138,7 +149,7 @@ t_senders(void)
 static int
 dkim_cb(const struct spool_dkim *d, void *arg)
 {
-	struct kv_list	*l = arg;
+	struct kv_list *l = arg;
 
 	(void)buf_printf(&l->b, "%s/%s/%s/%d%s;", d->dk_domain, d->dk_selector,
 	    d->dk_keyfile, (int)d->dk_alg, d->dk_default ? "*" : "");
@@ -146,15 +157,17 @@ dkim_cb(const struct spool_dkim *d, void *arg)
 }
 
 static void
-dkim_add(struct spool_txn *t, const char *login, const char *dom, const char *sel)
+dkim_add(struct spool_txn *t, const char *login, const char *dom,
+    const char *sel)
 {
-	struct spool_dkim	d;
+	struct spool_dkim d;
 
 	memset(&d, 0, sizeof(d));
 	(void)str_copy(d.dk_login, sizeof(d.dk_login), login);
 	(void)str_copy(d.dk_domain, sizeof(d.dk_domain), dom);
 	(void)str_copy(d.dk_selector, sizeof(d.dk_selector), sel);
-	(void)snprintf(d.dk_keyfile, sizeof(d.dk_keyfile), "%s.%s.pem", sel, dom);
+	(void)snprintf(d.dk_keyfile, sizeof(d.dk_keyfile), "%s.%s.pem", sel,
+	    dom);
 	d.dk_alg = sel[0] == 'e' ? SPOOL_DKIM_ED25519 : SPOOL_DKIM_RSA;
 	d.dk_default = strcmp(sel, "s1") == 0;
 	if (spool_dkim_put(t, &d) != 0)
@@ -164,9 +177,9 @@ dkim_add(struct spool_txn *t, const char *login, const char *dom, const char *se
 static void
 t_dkim(void)
 {
-	struct spool		*sp = db_fresh();
-	struct spool_txn	*t = t_wtxn(sp);
-	struct kv_list		 l;
+	struct spool	 *sp = db_fresh();
+	struct spool_txn *t = t_wtxn(sp);
+	struct kv_list	  l;
 
 	dkim_add(t, "L", "Example.COM", "s1");
 	dkim_add(t, "L", "example.com", "ed1");
@@ -174,19 +187,27 @@ t_dkim(void)
 	dkim_add(t, "L", "a.example", "s2");
 	dkim_add(t, "M", "example.com", "s9");
 	buf_init(&l.b, 4096);
-	t_int_eq(spool_dkim_iter(t, "L", "EXAMPLE.com", dkim_cb, &l), 0, "iter domain");
-	t_str_eq(l.b.data, "example.com/ed1/ed1.example.com.pem/2;"
-	    "example.com/s1/s1.Example.COM.pem/1*;", "one domain only, lower-cased");
+	t_int_eq(spool_dkim_iter(t, "L", "EXAMPLE.com", dkim_cb, &l), 0,
+	    "iter domain");
+	t_str_eq(l.b.data,
+	    "example.com/ed1/ed1.example.com.pem/2;"
+	    "example.com/s1/s1.Example.COM.pem/1*;",
+	    "one domain only, lower-cased");
 	buf_reset(&l.b);
 	(void)spool_dkim_iter(t, "L", NULL, dkim_cb, &l);
-	t_ok(strstr(l.b.data, "a.example/s2") == l.b.data && strstr(l.b.data, "s9") == NULL,
+	t_ok(strstr(l.b.data, "a.example/s2") == l.b.data &&
+		strstr(l.b.data, "s9") == NULL,
 	    "all of one account: %s", l.b.data);
-	t_int_eq(spool_dkim_del(t, "L", "example.com", "s1"), 0, "del selector");
-	t_int_eq(spool_dkim_del(t, "L", "example.com", "s1"), SPOOL_ENOTFOUND, "del again");
+	t_int_eq(spool_dkim_del(t, "L", "example.com", "s1"), 0,
+	    "del selector");
+	t_int_eq(spool_dkim_del(t, "L", "example.com", "s1"), SPOOL_ENOTFOUND,
+	    "del again");
 	t_int_eq(spool_dkim_del(t, "L", "Example.com", NULL), 0, "del domain");
 	buf_reset(&l.b);
 	(void)spool_dkim_iter(t, "L", NULL, dkim_cb, &l);
-	t_str_eq(l.b.data, "a.example/s2/s2.a.example.pem/1;example.comx/s1/s1.example.comx.pem/1*;",
+	t_str_eq(l.b.data,
+	    "a.example/s2/s2.a.example.pem/1;example.comx/s1/"
+	    "s1.example.comx.pem/1*;",
 	    "prefix delete kept example.comx");
 	buf_release(&l.b);
 	spool_abort(&t);
@@ -196,7 +217,7 @@ t_dkim(void)
 static int
 stop_cb(const char *addr, void *arg)
 {
-	struct kv_list	*l = arg;
+	struct kv_list *l = arg;
 
 	(void)buf_printf(&l->b, "%s;", addr);
 	return 0;
@@ -205,9 +226,9 @@ stop_cb(const char *addr, void *arg)
 static void
 t_stop_permfail(void)
 {
-	struct spool		*sp = db_fresh();
-	struct spool_txn	*t = t_wtxn(sp);
-	struct kv_list		 l;
+	struct spool	 *sp = db_fresh();
+	struct spool_txn *t = t_wtxn(sp);
+	struct kv_list	  l;
 
 	t_int_eq(spool_stop_put(t, "L", "Bad@Example.com"), 0, "stop put");
 	(void)spool_stop_put(t, "L", "another@x");
@@ -219,10 +240,13 @@ t_stop_permfail(void)
 	t_int_eq(spool_stop_del(t, "L", "BAD@example.com"), 0, "stop del");
 	t_ok(!spool_stop_has(t, "L", "bad@example.com"), "stop gone");
 	t_int_eq(spool_permfail_put(t, "L", "Gone@Example.com", 1764432245,
-	    "550 5.1.1 no such user"), 0, "permfail put");
+		     "550 5.1.1 no such user"),
+	    0, "permfail put");
 	t_ok(spool_permfail_has(t, "L", "gone@example.com"), "permfail has");
-	t_ok(!spool_permfail_has(t, "M", "gone@example.com"), "permfail per account");
-	t_int_eq(spool_permfail_del(t, "L", "gone@EXAMPLE.com"), 0, "permfail del");
+	t_ok(!spool_permfail_has(t, "M", "gone@example.com"),
+	    "permfail per account");
+	t_int_eq(spool_permfail_del(t, "L", "gone@EXAMPLE.com"), 0,
+	    "permfail del");
 	t_ok(!spool_permfail_has(t, "L", "gone@example.com"), "permfail gone");
 	buf_release(&l.b);
 	spool_abort(&t);
@@ -232,7 +256,7 @@ t_stop_permfail(void)
 static int
 pf_cb(const struct spool_permfail *pf, void *arg)
 {
-	struct kv_list	*l = arg;
+	struct kv_list *l = arg;
 
 	(void)buf_printf(&l->b, "%s/%s/%s/%s/%llu;", pf->pf_login, pf->pf_addr,
 	    pf->pf_reason, pf->pf_qid, (unsigned long long)pf->pf_issue);
@@ -247,13 +271,13 @@ pf_cb(const struct spool_permfail *pf, void *arg)
 static void
 t_permfail_rec(void)
 {
-	struct spool		*sp = db_fresh();
-	struct spool_txn	*t = t_wtxn(sp);
-	struct spool_permfail	 pf;
-	struct spool_key	 k;
-	struct kv_list		 l;
-	uint8_t			 old[64], be[8];
-	size_t			 n = 0;
+	struct spool	     *sp = db_fresh();
+	struct spool_txn     *t = t_wtxn(sp);
+	struct spool_permfail pf;
+	struct spool_key      k;
+	struct kv_list	      l;
+	uint8_t		      old[64], be[8];
+	size_t		      n = 0;
 
 	old[n++] = SPOOL_REC_VERSION;
 	old[n++] = 1;
@@ -270,10 +294,14 @@ t_permfail_rec(void)
 	spool_key_init(&k);
 	spool_key_str(&k, "A");
 	spool_key_lstr(&k, "old@x.test");
-	t_int_eq(spool_db_put(t, SPOOL_DB_PERMFAIL, &k, old, n), 0, "old-format record");
-	t_int_eq(spool_permfail_get(t, "A", "OLD@x.test", &pf), 0, "old record decodes");
-	t_ok(pf.pf_when == 1764432245 && strcmp(pf.pf_reply, "550 5.1.1") == 0 &&
-	    pf.pf_reason[0] == '\0' && pf.pf_qid[0] == '\0' && pf.pf_issue == 0,
+	t_int_eq(spool_db_put(t, SPOOL_DB_PERMFAIL, &k, old, n), 0,
+	    "old-format record");
+	t_int_eq(spool_permfail_get(t, "A", "OLD@x.test", &pf), 0,
+	    "old record decodes");
+	t_ok(pf.pf_when == 1764432245 &&
+		strcmp(pf.pf_reply, "550 5.1.1") == 0 &&
+		pf.pf_reason[0] == '\0' && pf.pf_qid[0] == '\0' &&
+		pf.pf_issue == 0,
 	    "old record: date and reply, no reason/qid/issue");
 	memset(&pf, 0, sizeof(pf));
 	(void)str_copy(pf.pf_login, sizeof(pf.pf_login), "A");
@@ -287,17 +315,23 @@ t_permfail_rec(void)
 	t_int_eq(spool_permfail_set(t, &pf), 0, "set, other account");
 	memset(&pf, 0, sizeof(pf));
 	t_int_eq(spool_permfail_get(t, "A", "new@x.test", &pf), 0, "get");
-	t_ok(pf.pf_when == 1764432246 && strcmp(pf.pf_reason, "bad-mailbox") == 0 &&
-	    strcmp(pf.pf_qid, Q1) == 0 && pf.pf_issue == 7, "new fields round-trip");
+	t_ok(pf.pf_when == 1764432246 &&
+		strcmp(pf.pf_reason, "bad-mailbox") == 0 &&
+		strcmp(pf.pf_qid, Q1) == 0 && pf.pf_issue == 7,
+	    "new fields round-trip");
 	t_ok(spool_permfail_has(t, "A", "old@x.test"), "has (old record)");
-	t_int_eq(spool_permfail_get(t, "C", "new@x.test", &pf), SPOOL_ENOTFOUND, "absent");
+	t_int_eq(spool_permfail_get(t, "C", "new@x.test", &pf), SPOOL_ENOTFOUND,
+	    "absent");
 	buf_init(&l.b, 1024);
 	(void)spool_permfail_iter(t, NULL, NULL, pf_cb, &l);
-	t_str_eq(l.b.data, "A/new@x.test/bad-mailbox/" Q1 "/7;A/old@x.test///0;"
-	    "B/new@x.test/bad-mailbox/" Q1 "/7;", "iter, every account");
+	t_str_eq(l.b.data,
+	    "A/new@x.test/bad-mailbox/" Q1 "/7;A/old@x.test///0;"
+	    "B/new@x.test/bad-mailbox/" Q1 "/7;",
+	    "iter, every account");
 	buf_reset(&l.b);
 	(void)spool_permfail_iter(t, "A", "new@x.test", pf_cb, &l);
-	t_str_eq(l.b.data, "A/old@x.test///0;", "iter one account after an address");
+	t_str_eq(l.b.data, "A/old@x.test///0;",
+	    "iter one account after an address");
 	t_int_eq(spool_account_del(t, "B"), SPOOL_ENOTFOUND, "no account B");
 	buf_release(&l.b);
 	spool_abort(&t);
@@ -309,7 +343,7 @@ t_permfail_rec(void)
 static int
 issue_cb(const struct spool_issue *s, void *arg)
 {
-	struct kv_list	*l = arg;
+	struct kv_list *l = arg;
 
 	(void)buf_printf(&l->b, "%llu:%s:%s:%s;", (unsigned long long)s->su_id,
 	    s->su_login, s->su_date, s->su_has_name ? s->su_name : "(null)");
@@ -319,13 +353,15 @@ issue_cb(const struct spool_issue *s, void *arg)
 static void
 t_issues(void)
 {
-	struct spool		*sp = db_fresh();
-	struct spool_txn	*t = t_wtxn(sp);
-	struct spool_issue	 a, b;
-	struct kv_list		 l;
+	struct spool	  *sp = db_fresh();
+	struct spool_txn  *t = t_wtxn(sp);
+	struct spool_issue a, b;
+	struct kv_list	   l;
 
-	t_int_eq(spool_issue_find(t, "L", "2026-11-29", "spring", &a), SPOOL_ENOTFOUND, "none yet");
-	t_int_eq(spool_issue_find_or_create(t, "L", "2026-11-29", "spring", &a), 0, "create");
+	t_int_eq(spool_issue_find(t, "L", "2026-11-29", "spring", &a),
+	    SPOOL_ENOTFOUND, "none yet");
+	t_int_eq(spool_issue_find_or_create(t, "L", "2026-11-29", "spring", &a),
+	    0, "create");
 	t_int_eq((long long)a.su_id, 1, "ids start at 1");
 	(void)spool_issue_find_or_create(t, "L", "2026-11-29", NULL, &b);
 	t_int_eq((long long)b.su_id, 2, "no name: another issue");
@@ -344,17 +380,22 @@ t_issues(void)
 	t_int_eq(spool_issue_put(t, &b), 0, "put");
 	t_int_eq(spool_commit(&t), 0, "commit");
 	(void)spool_begin(sp, false, &t);
-	t_int_eq(spool_issue_find(t, "L", "2026-11-29", "spring", &a), 0, "find in read txn");
+	t_int_eq(spool_issue_find(t, "L", "2026-11-29", "spring", &a), 0,
+	    "find in read txn");
 	t_ok(a.su_msgs == 3 && a.su_rcpts == 7 && a.su_blocked &&
-	    strcmp(a.su_name, "spring") == 0 && strcmp(a.su_date, "2026-11-29") == 0,
+		strcmp(a.su_name, "spring") == 0 &&
+		strcmp(a.su_date, "2026-11-29") == 0,
 	    "fields kept");
 	buf_init(&l.b, 1024);
 	(void)spool_issue_iter(t, issue_cb, &l);
-	t_str_eq(l.b.data, "1:L:2026-11-29:spring;2:L:2026-11-29:(null);3:L:2026-11-29:;"
-	    "4:L:2026-11-30:spring;5:M:2026-11-29:spring;", "iter by id");
-	t_int_eq(spool_issue_find_or_create(t, "L", "2026-12-01", NULL, &a), EROFS,
-	    "no create in a read txn");
-	t_int_eq(spool_issue_find(t, "L", "bad-date", NULL, &a), EINVAL, "bad date");
+	t_str_eq(l.b.data,
+	    "1:L:2026-11-29:spring;2:L:2026-11-29:(null);3:L:2026-11-29:;"
+	    "4:L:2026-11-30:spring;5:M:2026-11-29:spring;",
+	    "iter by id");
+	t_int_eq(spool_issue_find_or_create(t, "L", "2026-12-01", NULL, &a),
+	    EROFS, "no create in a read txn");
+	t_int_eq(spool_issue_find(t, "L", "bad-date", NULL, &a), EINVAL,
+	    "bad date");
 	buf_release(&l.b);
 	spool_abort(&t);
 	spool_close(&sp);
@@ -365,7 +406,7 @@ t_issues(void)
 static struct spool_msg *
 msg_new(const char *qid)
 {
-	struct spool_msg	*m = calloc(1, sizeof(*m));
+	struct spool_msg *m = calloc(1, sizeof(*m));
 
 	(void)str_copy(m->sm_qid, sizeof(m->sm_qid), qid);
 	(void)str_copy(m->sm_login, sizeof(m->sm_login), "L");
@@ -377,7 +418,8 @@ msg_new(const char *qid)
 	(void)str_copy(m->sm_letter_id, sizeof(m->sm_letter_id), "L-1");
 	m->sm_has_letter_id = true;
 	m->sm_nrcpt = m->sm_npending = 2;
-	(void)str_copy(m->sm_dkim, sizeof(m->sm_dkim), "DKIM-Signature: v=1;\r\n\tb=x\r\n");
+	(void)str_copy(m->sm_dkim, sizeof(m->sm_dkim),
+	    "DKIM-Signature: v=1;\r\n\tb=x\r\n");
 	m->sm_body_off = 333;
 	return m;
 }
@@ -396,7 +438,7 @@ rcpt_init(struct spool_rcpt *r, const char *qid, uint32_t idx, int64_t next)
 static int
 sched_cb(int64_t due, const char *qid, uint32_t idx, void *arg)
 {
-	struct kv_list	*l = arg;
+	struct kv_list *l = arg;
 
 	(void)buf_printf(&l->b, "%lld:%c:%u;", (long long)due, qid[12], idx);
 	return 0;
@@ -414,7 +456,7 @@ sched_list(struct spool_txn *t, int64_t now, struct kv_list *l)
 static int
 rcpt_idx_cb(const struct spool_rcpt *r, void *arg)
 {
-	struct kv_list	*l = arg;
+	struct kv_list *l = arg;
 
 	(void)buf_printf(&l->b, "%u,", r->sr_idx);
 	return 0;
@@ -423,7 +465,7 @@ rcpt_idx_cb(const struct spool_rcpt *r, void *arg)
 static int
 msg_cb(const struct spool_msg *m, void *arg)
 {
-	struct kv_list	*l = arg;
+	struct kv_list *l = arg;
 
 	(void)buf_printf(&l->b, "%c;", m->sm_qid[12]);
 	return 0;
@@ -432,12 +474,12 @@ msg_cb(const struct spool_msg *m, void *arg)
 static void
 t_messages(void)
 {
-	struct spool		*sp = db_fresh();
-	struct spool_txn	*t = t_wtxn(sp);
-	struct spool_msg	*m = msg_new(Q2), *g = calloc(1, sizeof(*g));
-	struct spool_rcpt	 r, gr;
-	struct kv_list		 l;
-	uint32_t		 i;
+	struct spool	 *sp = db_fresh();
+	struct spool_txn *t = t_wtxn(sp);
+	struct spool_msg *m = msg_new(Q2), *g = calloc(1, sizeof(*g));
+	struct spool_rcpt r, gr;
+	struct kv_list	  l;
+	uint32_t	  i;
 
 	buf_init(&l.b, 1 << 16);
 	t_int_eq(spool_msg_put(t, m), 0, "msg put");
@@ -464,9 +506,11 @@ t_messages(void)
 	}
 	buf_reset(&l.b);
 	(void)spool_rcpt_iter(t, Q1, rcpt_idx_cb, &l);
-	t_ok(strncmp(l.b.data, "0,1,2,", 6) == 0 && strstr(l.b.data, "254,255,256,257,") != NULL &&
-	    l.b.len > 900, "rcpt iter in index order");
-	t_int_eq(spool_rcpt_iter(t, Q2, rcpt_idx_cb, &l), 0, "other message: none");
+	t_ok(strncmp(l.b.data, "0,1,2,", 6) == 0 &&
+		strstr(l.b.data, "254,255,256,257,") != NULL && l.b.len > 900,
+	    "rcpt iter in index order");
+	t_int_eq(spool_rcpt_iter(t, Q2, rcpt_idx_cb, &l), 0,
+	    "other message: none");
 	free(m);
 	free(g);
 	buf_release(&l.b);
@@ -477,12 +521,12 @@ t_messages(void)
 static void
 t_schedule(void)
 {
-	struct spool		*sp = db_fresh();
-	struct spool_txn	*t = t_wtxn(sp);
-	struct spool_msg	*m = msg_new(Q1);
-	struct spool_rcpt	 r;
-	struct kv_list		 l;
-	int64_t			 due;
+	struct spool	 *sp = db_fresh();
+	struct spool_txn *t = t_wtxn(sp);
+	struct spool_msg *m = msg_new(Q1);
+	struct spool_rcpt r;
+	struct kv_list	  l;
+	int64_t		  due;
 
 	buf_init(&l.b, 4096);
 	(void)spool_msg_put(t, m);
@@ -492,13 +536,15 @@ t_schedule(void)
 	rcpt_init(&r, Q1, 1, 50);
 	(void)spool_rcpt_put(t, &r);
 	t_str_eq(sched_list(t, 49, &l), "", "nothing due before 50");
-	t_str_eq(sched_list(t, 100, &l), "50:1:1;100:1:0;", "both due, time order");
+	t_str_eq(sched_list(t, 100, &l), "50:1:1;100:1:0;",
+	    "both due, time order");
 	t_int_eq(spool_sched_next(t, &due), 0, "next");
 	t_int_eq(due, 50, "next is 50");
 	r.sr_state = SPOOL_RS_DEFERRED;
 	r.sr_next = 300;
 	(void)spool_rcpt_put(t, &r);
-	t_str_eq(sched_list(t, 1000, &l), "100:1:0;300:1:1;", "deferred: moved");
+	t_str_eq(sched_list(t, 1000, &l), "100:1:0;300:1:1;",
+	    "deferred: moved");
 	r.sr_state = SPOOL_RS_DELIVERED;
 	(void)spool_rcpt_put(t, &r);
 	t_str_eq(sched_list(t, 1000, &l), "100:1:0;", "delivered: unscheduled");
@@ -513,13 +559,15 @@ t_schedule(void)
 	(void)spool_msg_get(t, Q1, m);
 	t_ok(m->sm_held, "sm_held set");
 	t_int_eq(spool_msg_hold(t, Q1, false, 777), 0, "release");
-	t_str_eq(sched_list(t, 1000, &l), "777:1:0;777:1:1;777:1:2;", "release: all due now");
+	t_str_eq(sched_list(t, 1000, &l), "777:1:0;777:1:1;777:1:2;",
+	    "release: all due now");
 	l.b.len = 0;
 	(void)spool_sched_due(t, 1000, 2, sched_cb, &l);
 	t_str_eq(l.b.data, "777:1:0;777:1:1;", "max respected");
 	t_int_eq(spool_msg_del(t, Q1), 0, "msg del");
 	t_str_eq(sched_list(t, 10000, &l), "", "schedule emptied");
-	t_int_eq(spool_rcpt_get(t, Q1, 0, &r), SPOOL_ENOTFOUND, "recipients gone");
+	t_int_eq(spool_rcpt_get(t, Q1, 0, &r), SPOOL_ENOTFOUND,
+	    "recipients gone");
 	t_int_eq(spool_msg_get(t, Q1, m), SPOOL_ENOTFOUND, "message gone");
 	free(m);
 	buf_release(&l.b);
@@ -530,38 +578,39 @@ t_schedule(void)
 /* ---- events */
 
 struct log_list {
-	struct buf	b;
-	uint64_t	seqs[64];
-	size_t		n;
-	char		json[4096];
+	struct buf b;
+	uint64_t   seqs[64];
+	size_t	   n;
+	char	   json[4096];
 };
 
 static int
 log_cb(uint64_t seq, const char *json, size_t len, void *arg)
 {
-	struct log_list	*l = arg;
+	struct log_list *l = arg;
 
 	(void)buf_printf(&l->b, "%llu,", (unsigned long long)seq);
 	if (l->n < 64)
 		l->seqs[l->n++] = seq;
-	(void)str_ncopy(l->json, sizeof(l->json), json, len < 4095 ? len : 4095);
+	(void)str_ncopy(l->json, sizeof(l->json), json,
+	    len < 4095 ? len : 4095);
 	return 0;
 }
 
 static int
 outbox_cb(uint64_t seq, int64_t dt, const char *json, size_t len, void *arg)
 {
-	struct log_list	*l = arg;
+	struct log_list *l = arg;
 
-	(void)buf_printf(&l->b, "%llu:%lld:%c,", (unsigned long long)seq, (long long)dt,
-	    len > 0 ? json[0] : '?');
+	(void)buf_printf(&l->b, "%llu:%lld:%c,", (unsigned long long)seq,
+	    (long long)dt, len > 0 ? json[0] : '?');
 	return 0;
 }
 
 static const char *
 jstr(const struct json_val *o, const char *k)
 {
-	const struct json_val	*v = json_get(o, k);
+	const struct json_val *v = json_get(o, k);
 
 	return v != NULL ? json_string(v) : NULL;
 }
@@ -569,15 +618,16 @@ jstr(const struct json_val *o, const char *k)
 static void
 check_event_json(const char *json)
 {
-	struct json_val		*v;
-	const struct json_val	*is, *gate;
-	char			 err[128];
-	int64_t			 n = 0;
+	struct json_val	      *v;
+	const struct json_val *is, *gate;
+	char		       err[128];
+	int64_t		       n = 0;
 
 	v = json_parse(json, err, sizeof(err));
 	if (!t_ok(v != NULL, "event JSON parses (%s)", err))
 		return;
-	t_ok(jstr(v, "id") != NULL && strlen(jstr(v, "id")) > 9 && jstr(v, "id")[8] == '-',
+	t_ok(jstr(v, "id") != NULL && strlen(jstr(v, "id")) > 9 &&
+		jstr(v, "id")[8] == '-',
 	    "id is instance-seq: %s", jstr(v, "id"));
 	t_str_eq(jstr(v, "event"), "bounced", "event");
 	t_str_eq(jstr(v, "class"), "remote", "class");
@@ -585,18 +635,24 @@ check_event_json(const char *json)
 	t_str_eq(jstr(v, "account"), "L", "account");
 	t_str_eq(jstr(v, "queue_id"), Q1, "queue_id");
 	is = json_get(v, "issue");
-	t_ok(is != NULL && json_integer(json_get(is, "id"), &n) && n == 1, "issue.id");
+	t_ok(is != NULL && json_integer(json_get(is, "id"), &n) && n == 1,
+	    "issue.id");
 	t_str_eq(is != NULL ? jstr(is, "name") : NULL, "spring", "issue.name");
-	t_str_eq(is != NULL ? jstr(is, "date") : NULL, "2026-11-29", "issue.date");
+	t_str_eq(is != NULL ? jstr(is, "date") : NULL, "2026-11-29",
+	    "issue.date");
 	gate = json_get(v, "gate");
 	t_ok(gate != NULL && json_type(json_get(gate, "uniq")) == JSON_STRING &&
-	    strcmp(jstr(gate, "uniq"), "L-1") == 0, "gate.uniq");
+		strcmp(jstr(gate, "uniq"), "L-1") == 0,
+	    "gate.uniq");
 	t_str_eq(jstr(v, "from"), "s@example.com", "from");
 	t_str_eq(jstr(v, "to"), "r@example.org", "to");
-	t_ok(json_type(json_get(v, "message_id")) == JSON_NULL, "message_id null");
-	t_str_eq(jstr(v, "msg"), "550 5.1.1 \"quoted\" \xc3\xa9", "msg escaped");
+	t_ok(json_type(json_get(v, "message_id")) == JSON_NULL,
+	    "message_id null");
+	t_str_eq(jstr(v, "msg"), "550 5.1.1 \"quoted\" \xc3\xa9",
+	    "msg escaped");
 	t_ok(json_integer(json_get(v, "attempt"), &n) && n == 3, "attempt");
-	t_ok(json_get(v, "sandbox") != NULL && json_type(json_get(v, "sandbox")) == JSON_BOOL,
+	t_ok(json_get(v, "sandbox") != NULL &&
+		json_type(json_get(v, "sandbox")) == JSON_BOOL,
 	    "sandbox");
 	t_str_eq(jstr(v, "hop"), "mx[192.0.2.1]:25", "hop when given");
 	t_ok(json_get(v, "tls") == NULL, "tls omitted");
@@ -606,17 +662,18 @@ check_event_json(const char *json)
 static void
 t_events(void)
 {
-	struct spool		*sp = db_fresh();
-	struct spool_txn	*t = t_wtxn(sp);
-	struct spool_account	 a;
-	struct spool_issue	 is;
-	struct spool_event	 ev;
-	struct log_list		 l;
-	uint64_t		 seq = 0;
+	struct spool	    *sp = db_fresh();
+	struct spool_txn    *t = t_wtxn(sp);
+	struct spool_account a;
+	struct spool_issue   is;
+	struct spool_event   ev;
+	struct log_list	     l;
+	uint64_t	     seq = 0;
 
 	memset(&a, 0, sizeof(a));
 	(void)str_copy(a.ac_login, sizeof(a.ac_login), "L");
-	(void)str_copy(a.ac_callback_url, sizeof(a.ac_callback_url), "http://127.0.0.1:9/");
+	(void)str_copy(a.ac_callback_url, sizeof(a.ac_callback_url),
+	    "http://127.0.0.1:9/");
 	(void)spool_account_put(t, &a);
 	(void)str_copy(a.ac_login, sizeof(a.ac_login), "NOCB");
 	a.ac_callback_url[0] = '\0';
@@ -634,7 +691,8 @@ t_events(void)
 	l.n = 0;
 	(void)spool_log_iter(t, false, 0, log_cb, &l);
 	check_event_json(l.json);
-	t_ok(strstr(l.json, "\"event\":\"bounced\",\"class\":\"remote\",\"dt\"") != NULL,
+	t_ok(strstr(l.json,
+		 "\"event\":\"bounced\",\"class\":\"remote\",\"dt\"") != NULL,
 	    "CONTRACT key order");
 	t_ok(strstr(l.json, ",\"category\":\"bad-mailbox\"}") != NULL,
 	    "category last (issue 15): %s", l.json);
@@ -642,8 +700,9 @@ t_events(void)
 	(void)spool_event_add(t, &ev, &seq);
 	l.n = 0;
 	(void)spool_log_iter(t, false, 2, log_cb, &l);
-	t_ok(strstr(l.json, "\"class\"") == NULL && strstr(l.json, "\"hop\"") == NULL &&
-	    strstr(l.json, "\"category\"") == NULL,
+	t_ok(strstr(l.json, "\"class\"") == NULL &&
+		strstr(l.json, "\"hop\"") == NULL &&
+		strstr(l.json, "\"category\"") == NULL,
 	    "no class or category on delivered, no hop when not given");
 	t_ev_init(&ev, SPOOL_EV_DEFERRED, SPOOL_CL_NONE, "L", Q1, is.su_id);
 	ev.ev_tls = "TLSv1.3";
@@ -660,16 +719,21 @@ t_events(void)
 	t_int_eq(spool_event_add(t, &ev, &seq), 0, "event without issue");
 	l.n = 0;
 	(void)spool_log_iter(t, false, seq, log_cb, &l);
-	t_ok(strstr(l.json, "\"issue\":{\"id\":null,\"name\":null,\"date\":null}") != NULL,
+	t_ok(strstr(l.json,
+		 "\"issue\":{\"id\":null,\"name\":null,\"date\":null}") != NULL,
 	    "issue 0: nulls");
 	t_ev_init(&ev, SPOOL_EV_DELIVERED, SPOOL_CL_NONE, "GHOST", Q2, 0);
-	t_int_eq(spool_event_add(t, &ev, NULL), 0, "event for an unknown account");
+	t_int_eq(spool_event_add(t, &ev, NULL), 0,
+	    "event for an unknown account");
 	(void)spool_issue_get(t, is.su_id, &is);
-	t_ok(is.su_delivered == 1 && is.su_deferred == 1 && is.su_bounced_remote == 1 &&
-	    is.su_bounced_policy == 1 && is.su_bounced_expired == 1 &&
-	    is.su_bounced_admin == 0, "issue counters by type and class");
-	t_ok(is.su_bounced_cat[BOUNCE_BAD_MAILBOX] == 1 && is.su_bounced_cat[BOUNCE_POLICY] == 1 &&
-	    is.su_bounced_cat[BOUNCE_EXPIRED] == 1 && is.su_bounced_cat[BOUNCE_OTHER] == 0,
+	t_ok(is.su_delivered == 1 && is.su_deferred == 1 &&
+		is.su_bounced_remote == 1 && is.su_bounced_policy == 1 &&
+		is.su_bounced_expired == 1 && is.su_bounced_admin == 0,
+	    "issue counters by type and class");
+	t_ok(is.su_bounced_cat[BOUNCE_BAD_MAILBOX] == 1 &&
+		is.su_bounced_cat[BOUNCE_POLICY] == 1 &&
+		is.su_bounced_cat[BOUNCE_EXPIRED] == 1 &&
+		is.su_bounced_cat[BOUNCE_OTHER] == 0,
 	    "issue counters by category, stored and read back (issue 15)");
 
 	buf_reset(&l.b);
@@ -692,13 +756,17 @@ t_events(void)
 	t_str_eq(l.b.data, "2,6,7,", "log of one message");
 	buf_reset(&l.b);
 	(void)spool_outbox_iter(t, "L", 0, outbox_cb, &l);
-	t_str_eq(l.b.data, "1:1764432245:{,2:1764432245:{,3:1764432245:{,4:1764432245:{,"
-	    "5:1764432245:{,", "outbox: callback accounts only, with the event time");
+	t_str_eq(l.b.data,
+	    "1:1764432245:{,2:1764432245:{,3:1764432245:{,4:1764432245:{,"
+	    "5:1764432245:{,",
+	    "outbox: callback accounts only, with the event time");
 	t_int_eq(spool_outbox_del(t, "L", 2), 0, "outbox del");
-	t_int_eq(spool_outbox_del(t, "L", 2), SPOOL_ENOTFOUND, "outbox del twice");
+	t_int_eq(spool_outbox_del(t, "L", 2), SPOOL_ENOTFOUND,
+	    "outbox del twice");
 	buf_reset(&l.b);
 	(void)spool_outbox_iter(t, "L", 3, outbox_cb, &l);
-	t_str_eq(l.b.data, "3:1764432245:{,4:1764432245:{,5:1764432245:{,", "outbox from 3");
+	t_str_eq(l.b.data, "3:1764432245:{,4:1764432245:{,5:1764432245:{,",
+	    "outbox from 3");
 	buf_reset(&l.b);
 	(void)spool_outbox_iter(t, "NOCB", 0, outbox_cb, &l);
 	t_str_eq(l.b.data, "", "no outbox for an account without a URL");
@@ -710,27 +778,30 @@ t_events(void)
 static void
 t_version(void)
 {
-	struct spool		*sp = db_fresh();
-	struct spool_txn	*t = t_wtxn(sp);
+	struct spool	 *sp = db_fresh();
+	struct spool_txn *t = t_wtxn(sp);
 
-	t_int_eq(spool_db_meta_put_u64(t, "version", 999), 0, "fake a newer schema");
+	t_int_eq(spool_db_meta_put_u64(t, "version", 999), 0,
+	    "fake a newer schema");
 	(void)spool_commit(&t);
 	spool_close(&sp);
-	t_int_eq(spool_open(tdir, MAP, MAP, 0, &sp), SPOOL_EVERSION, "open: version mismatch");
+	t_int_eq(spool_open(tdir, MAP, MAP, 0, &sp), SPOOL_EVERSION,
+	    "open: version mismatch");
 	t_ok(sp == NULL, "no handle");
-	t_int_eq(spool_open(tdir, MAP, MAP, SPOOL_RDONLY, &sp), SPOOL_EVERSION, "read-only too");
-	t_int_eq(spool_open("/nonexistent/x", MAP, MAP, SPOOL_RDONLY, &sp), ENOENT,
-	    "read-only of a missing spool: ENOENT");
+	t_int_eq(spool_open(tdir, MAP, MAP, SPOOL_RDONLY, &sp), SPOOL_EVERSION,
+	    "read-only too");
+	t_int_eq(spool_open("/nonexistent/x", MAP, MAP, SPOOL_RDONLY, &sp),
+	    ENOENT, "read-only of a missing spool: ENOENT");
 }
 
 static void
 t_map_full(void)
 {
-	struct spool		*sp;
-	struct spool_txn	*t;
-	struct spool_msg	*m = msg_new(Q1);
-	char			 dir[] = "/tmp/t_spool_full.XXXXXX", cmd[64];
-	int			 rc = 0, i;
+	struct spool	 *sp;
+	struct spool_txn *t;
+	struct spool_msg *m = msg_new(Q1);
+	char		  dir[] = "/tmp/t_spool_full.XXXXXX", cmd[64];
+	int		  rc = 0, i;
 
 	if (mkdtemp(dir) == NULL)
 		abort();
@@ -749,7 +820,8 @@ t_map_full(void)
 	(void)snprintf(m->sm_qid, sizeof(m->sm_qid), "%020d", 1);
 	t_int_eq(spool_msg_put(t, m), 0, "usable again after abort");
 	t_int_eq(spool_commit(&t), 0, "commit");
-	t_ok(strstr(spool_strerror(SPOOL_EFULL), "lmdb_map_max") != NULL, "EFULL text");
+	t_ok(strstr(spool_strerror(SPOOL_EFULL), "lmdb_map_max") != NULL,
+	    "EFULL text");
 	spool_close(&sp);
 	free(m);
 	(void)snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
@@ -762,21 +834,23 @@ t_map_full(void)
 static int
 ro_child(bool drop, gid_t group)
 {
-	struct spool		*sp;
-	struct spool_txn	*t;
-	struct spool_account	 a;
-	pid_t			 pid;
-	int			 st;
+	struct spool	    *sp;
+	struct spool_txn    *t;
+	struct spool_account a;
+	pid_t		     pid;
+	int		     st;
 
 	if ((pid = fork()) == -1)
 		return -1;
 	if (pid == 0) {
-		if (drop && (setgroups(1, &group) == -1 || setgid(65534) == -1 ||
-		    setuid(65534) == -1))
+		if (drop &&
+		    (setgroups(1, &group) == -1 || setgid(65534) == -1 ||
+			setuid(65534) == -1))
 			_exit(3);
 		if (spool_open(tdir, MAP, MAP, SPOOL_RDONLY, &sp) != 0)
 			_exit(4);
-		if (spool_begin(sp, true, &t) != EROFS || spool_begin(sp, false, &t) != 0 ||
+		if (spool_begin(sp, true, &t) != EROFS ||
+		    spool_begin(sp, false, &t) != 0 ||
 		    spool_account_get(t, "L", &a) != 0)
 			_exit(5);
 		(void)spool_renew(t);
@@ -792,30 +866,33 @@ ro_child(bool drop, gid_t group)
 static void
 t_readonly(void)
 {
-	struct spool		*sp = db_fresh();
-	struct spool_txn	*t = t_wtxn(sp);
-	struct spool_account	 a;
-	struct stat		 ds, ls, dbs;
-	char			 p[128];
+	struct spool	    *sp = db_fresh();
+	struct spool_txn    *t = t_wtxn(sp);
+	struct spool_account a;
+	struct stat	     ds, ls, dbs;
+	char		     p[128];
 
 	memset(&a, 0, sizeof(a));
 	(void)str_copy(a.ac_login, sizeof(a.ac_login), "L");
 	(void)spool_account_put(t, &a);
 	(void)spool_commit(&t);
 	(void)snprintf(p, sizeof(p), "%s/db/data.mdb", tdir);
-	t_ok(stat(p, &ds) == 0 && (ds.st_mode & 0777) == 0640, "data.mdb 0640 under umask 077");
+	t_ok(stat(p, &ds) == 0 && (ds.st_mode & 0777) == 0640,
+	    "data.mdb 0640 under umask 077");
 	(void)snprintf(p, sizeof(p), "%s/db/lock.mdb", tdir);
-	t_ok(stat(p, &ls) == 0 && (ls.st_mode & 0777) == 0660, "lock.mdb 0660 under umask 077");
+	t_ok(stat(p, &ls) == 0 && (ls.st_mode & 0777) == 0660,
+	    "lock.mdb 0660 under umask 077");
 	(void)snprintf(p, sizeof(p), "%s/db", tdir);
 	t_ok(stat(p, &dbs) == 0 && (dbs.st_mode & 0777) == 0750, "db/ 0750");
-	spool_close(&sp);	/* one handle per process: the child opens its own */
+	spool_close(&sp); /* one handle per process: the child opens its own */
 	t_int_eq(ro_child(false, 0), 0, "read-only open in another process");
 	if (geteuid() != 0) {
 		t_ok(true, "# SKIP other uid: not root");
 		return;
 	}
 	(void)chmod(tdir, 0755);
-	t_int_eq(ro_child(true, ds.st_gid), 0, "read-only as another uid in the group");
+	t_int_eq(ro_child(true, ds.st_gid), 0,
+	    "read-only as another uid in the group");
 }
 
 /* ---- record encoding */
@@ -823,13 +900,13 @@ t_readonly(void)
 static void
 t_records(void)
 {
-	struct spool		*sp = db_fresh();
-	struct spool_txn	*t = t_wtxn(sp);
-	struct spool_msg	*m = msg_new(Q1), *g = calloc(1, sizeof(*g));
-	struct spool_key	 k;
-	struct buf		 b;
-	size_t			 n, full, bad = 0;
-	uint8_t			 extra[6] = { 250, 0, 0, 0, 1, 'x' };
+	struct spool	 *sp = db_fresh();
+	struct spool_txn *t = t_wtxn(sp);
+	struct spool_msg *m = msg_new(Q1), *g = calloc(1, sizeof(*g));
+	struct spool_key  k;
+	struct buf	  b;
+	size_t		  n, full, bad = 0;
+	uint8_t		  extra[6] = { 250, 0, 0, 0, 1, 'x' };
 
 	buf_init(&b, SPOOL_REC_MAX);
 	t_int_eq(spool_rec_enc_msg(m, &b), 0, "encode");
@@ -841,21 +918,28 @@ t_records(void)
 			if (memcmp(m, g, sizeof(*m)) == 0)
 				bad++;
 		}
-	t_int_eq((long long)bad, 0, "no truncation decodes to the whole record");
-	t_int_eq(spool_rec_dec_msg(b.data, 0, g), SPOOL_ECORRUPT, "empty: corrupt");
+	t_int_eq((long long)bad, 0,
+	    "no truncation decodes to the whole record");
+	t_int_eq(spool_rec_dec_msg(b.data, 0, g), SPOOL_ECORRUPT,
+	    "empty: corrupt");
 	(void)buf_append(&b, extra, sizeof(extra));
 	t_int_eq(spool_rec_dec_msg(b.data, b.len, g), 0, "unknown tag ignored");
 	t_ok(memcmp(m, g, sizeof(*m)) == 0, "and the rest decodes");
-	t_int_eq(spool_rec_dec_msg(b.data, b.len - 1, g), SPOOL_ECORRUPT, "cut inside a value");
+	t_int_eq(spool_rec_dec_msg(b.data, b.len - 1, g), SPOOL_ECORRUPT,
+	    "cut inside a value");
 	b.data[0] = 2;
-	t_int_eq(spool_rec_dec_msg(b.data, b.len, g), SPOOL_ECORRUPT, "unknown version");
+	t_int_eq(spool_rec_dec_msg(b.data, b.len, g), SPOOL_ECORRUPT,
+	    "unknown version");
 	spool_key_init(&k);
 	spool_key_raw(&k, Q2, 20);
-	t_int_eq(spool_db_put(t, SPOOL_DB_MESSAGES, &k, "\1\3\0\0\0\x7f", 6), 0, "store garbage");
-	t_int_eq(spool_msg_get(t, Q2, g), SPOOL_ECORRUPT, "get: SPOOL_ECORRUPT");
+	t_int_eq(spool_db_put(t, SPOOL_DB_MESSAGES, &k, "\1\3\0\0\0\x7f", 6), 0,
+	    "store garbage");
+	t_int_eq(spool_msg_get(t, Q2, g), SPOOL_ECORRUPT,
+	    "get: SPOOL_ECORRUPT");
 	memset(m->sm_subject, 's', sizeof(m->sm_subject));
 	buf_reset(&b);
-	t_int_eq(spool_rec_enc_msg(m, &b), SPOOL_ETOOBIG, "unterminated field refused");
+	t_int_eq(spool_rec_enc_msg(m, &b), SPOOL_ETOOBIG,
+	    "unterminated field refused");
 	free(m);
 	free(g);
 	buf_release(&b);
@@ -882,6 +966,6 @@ static const struct t_case cases[] = {
 int
 main(void)
 {
-	(void)umask(077);	/* modes must not depend on it */
+	(void)umask(077); /* modes must not depend on it */
 	return T_RUN_RMTREE(cases, tdir);
 }

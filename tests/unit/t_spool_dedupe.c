@@ -16,33 +16,38 @@
 #include "tap.h"
 #include "tfix.h"
 
-#define MAP	(INT64_C(64) << 20)
-#define Q1	"0000000000001AAAAAAA"
-#define Q2	"0000000000002AAAAAAA"
-#define DAY	86400
+#define MAP (INT64_C(64) << 20)
+#define Q1  "0000000000001AAAAAAA"
+#define Q2  "0000000000002AAAAAAA"
+#define DAY 86400
 
-static char	tdir[64];
+static char tdir[64];
 
 static void
 t_put_get(void)
 {
-	struct spool		*sp = t_spool_fresh(tdir, sizeof(tdir), "t_spool_dedupe", MAP);
-	struct spool_txn	*t = t_wtxn(sp);
-	char			 q[QID_SIZE], longer[300];
-	int64_t			 when = 0;
+	struct spool *sp = t_spool_fresh(tdir, sizeof(tdir), "t_spool_dedupe",
+	    MAP);
+	struct spool_txn *t = t_wtxn(sp);
+	char		  q[QID_SIZE], longer[300];
+	int64_t		  when = 0;
 
-	t_int_eq(spool_dedupe_get(t, "acme", "L1", &when, q), SPOOL_ENOTFOUND, "empty");
+	t_int_eq(spool_dedupe_get(t, "acme", "L1", &when, q), SPOOL_ENOTFOUND,
+	    "empty");
 	t_int_eq(spool_dedupe_put(t, "acme", "L1", Q1, 1000), 0, "put");
 	t_ok(spool_dedupe_get(t, "acme", "L1", &when, q) == 0 && when == 1000 &&
-	    strcmp(q, Q1) == 0, "get: time and QID");
+		strcmp(q, Q1) == 0,
+	    "get: time and QID");
 	t_int_eq(spool_dedupe_get(t, "other", "L1", &when, q), SPOOL_ENOTFOUND,
 	    "per account");
 	t_int_eq(spool_dedupe_get(t, "acme", "L", &when, q), SPOOL_ENOTFOUND,
 	    "no prefix match");
 	t_int_eq(spool_dedupe_put(t, "acme", "L1", Q2, 2000), 0, "put again");
 	t_ok(spool_dedupe_get(t, "acme", "L1", &when, q) == 0 && when == 2000 &&
-	    strcmp(q, Q2) == 0, "replaced");
-	t_int_eq(spool_dedupe_put(t, "acme", "L1", "not-a-qid", 1), EINVAL, "bad QID");
+		strcmp(q, Q2) == 0,
+	    "replaced");
+	t_int_eq(spool_dedupe_put(t, "acme", "L1", "not-a-qid", 1), EINVAL,
+	    "bad QID");
 	t_int_eq(spool_dedupe_put(t, "acme", "", Q1, 1), EINVAL, "empty id");
 	memset(longer, 'x', 255);
 	longer[255] = '\0';
@@ -50,7 +55,8 @@ t_put_get(void)
 	    "255-byte login and id: too long for a key");
 	t_int_eq(spool_dedupe_get(t, longer, longer, &when, q), SPOOL_ETOOBIG,
 	    "and the lookup says so");
-	t_int_eq(spool_dedupe_put(t, "acme", longer, Q1, 1), 0, "a 255-byte id fits");
+	t_int_eq(spool_dedupe_put(t, "acme", longer, Q1, 1), 0,
+	    "a 255-byte id fits");
 	spool_abort(&t);
 	spool_close(&sp);
 }
@@ -58,13 +64,14 @@ t_put_get(void)
 static size_t
 found_ids(struct spool *sp)
 {
-	struct spool_txn	*t = t_wtxn(sp);
-	char			 id[16], q[QID_SIZE];
-	size_t			 i, n = 0;
+	struct spool_txn *t = t_wtxn(sp);
+	char		  id[16], q[QID_SIZE];
+	size_t		  i, n = 0;
 
 	for (i = 0; i < 40; i++) {
 		(void)snprintf(id, sizeof(id), "L%02zu", i);
-		n += spool_dedupe_get(t, i % 2 ? "acme" : "beta", id, NULL, q) == 0;
+		n += spool_dedupe_get(t, i % 2 ? "acme" : "beta", id, NULL,
+			 q) == 0;
 	}
 	spool_abort(&t);
 	return n;
@@ -74,45 +81,52 @@ found_ids(struct spool *sp)
 static void
 t_prune(void)
 {
-	struct spool			*sp = t_spool_fresh(tdir, sizeof(tdir), "t_spool_dedupe", MAP);
-	struct spool_txn		*t = t_wtxn(sp);
-	struct spool_retention		 rt = { .rt_dedupe = DAY };
-	struct spool_prune_stats	 ps;
-	int64_t				 now = 10 * DAY;
-	char				 id[16], q[QID_SIZE];
-	size_t				 i, rounds = 0;
-	bool				 ok = true;
+	struct spool *sp = t_spool_fresh(tdir, sizeof(tdir), "t_spool_dedupe",
+	    MAP);
+	struct spool_txn	*t = t_wtxn(sp);
+	struct spool_retention	 rt = { .rt_dedupe = DAY };
+	struct spool_prune_stats ps;
+	int64_t			 now = 10 * DAY;
+	char			 id[16], q[QID_SIZE];
+	size_t			 i, rounds = 0;
+	bool			 ok = true;
 
 	for (i = 0; i < 40; i++) {
 		(void)snprintf(id, sizeof(id), "L%02zu", i);
 		ok &= spool_dedupe_put(t, i % 2 ? "acme" : "beta", id, Q1,
-		    i % 2 ? now - 3600 : now - 2 * DAY) == 0;
+			  i % 2 ? now - 3600 : now - 2 * DAY) == 0;
 	}
 	t_ok(ok, "40 entries");
 	t_int_eq(spool_commit(&t), 0, "commit");
 	rt.rt_dedupe = 0;
 	memset(&ps, 0, sizeof(ps));
 	do
-		t_int_eq(spool_prune(sp, now, &rt, 100, &ps), 0, "prune, window 0");
+		t_int_eq(spool_prune(sp, now, &rt, 100, &ps), 0,
+		    "prune, window 0");
 	while (ps.ps_more && ++rounds < 50);
-	t_ok(ps.ps_dedupe == 0 && found_ids(sp) == 40, "dedupe_window 0 prunes nothing");
+	t_ok(ps.ps_dedupe == 0 && found_ids(sp) == 40,
+	    "dedupe_window 0 prunes nothing");
 	rt.rt_dedupe = DAY;
 	memset(&ps, 0, sizeof(ps));
 	rounds = 0;
 	do
-		t_int_eq(spool_prune(sp, now, &rt, 3, &ps), 0, "prune, three at a time");
+		t_int_eq(spool_prune(sp, now, &rt, 3, &ps), 0,
+		    "prune, three at a time");
 	while (ps.ps_more && ++rounds < 200);
-	t_int_eq((long long)ps.ps_dedupe, 20, "the 20 older than the window removed");
+	t_int_eq((long long)ps.ps_dedupe, 20,
+	    "the 20 older than the window removed");
 	t_ok(ps.ps_txns > 7, "in several transactions (%zu)", ps.ps_txns);
 	t_int_eq((long long)found_ids(sp), 20, "the 20 younger kept");
 	t = t_wtxn(sp);
 	t_ok(spool_dedupe_get(t, "beta", "L00", NULL, q) == SPOOL_ENOTFOUND &&
-	    spool_dedupe_get(t, "acme", "L01", NULL, q) == 0, "which ones");
+		spool_dedupe_get(t, "acme", "L01", NULL, q) == 0,
+	    "which ones");
 	spool_abort(&t);
 	memset(&ps, 0, sizeof(ps));
 	rounds = 0;
 	do
-		t_int_eq(spool_prune(sp, now + 2 * DAY, &rt, 100, &ps), 0, "later");
+		t_int_eq(spool_prune(sp, now + 2 * DAY, &rt, 100, &ps), 0,
+		    "later");
 	while (ps.ps_more && ++rounds < 50);
 	t_ok(ps.ps_dedupe == 20 && found_ids(sp) == 0, "then the rest");
 	spool_close(&sp);
@@ -122,7 +136,8 @@ t_prune(void)
 static void
 t_older_database(void)
 {
-	struct spool		*sp = t_spool_fresh(tdir, sizeof(tdir), "t_spool_dedupe", MAP);
+	struct spool *sp = t_spool_fresh(tdir, sizeof(tdir), "t_spool_dedupe",
+	    MAP);
 	struct spool_txn	*t;
 	char			 q[QID_SIZE];
 	static const char *const dbs[] = { "dedupe", NULL };
@@ -130,7 +145,8 @@ t_older_database(void)
 	t_spool_old(&sp, tdir, MAP, dbs, NULL);
 	t = t_wtxn(sp);
 	t_ok(spool_dedupe_get(t, "acme", "L1", NULL, q) == SPOOL_ENOTFOUND &&
-	    spool_dedupe_put(t, "acme", "L1", Q1, 1) == 0, "with an empty index");
+		spool_dedupe_put(t, "acme", "L1", Q1, 1) == 0,
+	    "with an empty index");
 	t_int_eq(spool_commit(&t), 0, "commit");
 	t_spool_reader_opens(&sp, tdir, MAP);
 }

@@ -25,8 +25,8 @@
 #include "tap.h"
 #include "tfix.h"
 
-static char	tdir[64];
-static char	msg[100000];	/* the message every crash test writes */
+static char tdir[64];
+static char msg[100000]; /* the message every crash test writes */
 
 static struct conf *
 tree_fresh(void)
@@ -37,8 +37,8 @@ tree_fresh(void)
 static mode_t
 mode_of(const char *rel)
 {
-	struct stat	st;
-	char		p[1200];
+	struct stat st;
+	char	    p[1200];
 
 	(void)snprintf(p, sizeof(p), "%s/%s", tdir, rel);
 	if (lstat(p, &st) == -1)
@@ -49,7 +49,7 @@ mode_of(const char *rel)
 static void
 t_tree(void)
 {
-	struct conf	*cf = tree_fresh();
+	struct conf *cf = tree_fresh();
 
 	t_int_eq(spool_tree_create(cf), 0, "create");
 	t_int_eq(spool_tree_create(cf), 0, "again: idempotent");
@@ -59,7 +59,8 @@ t_tree(void)
 	t_int_eq(mode_of("quarantine") & 07777, 0700, "quarantine 0700");
 	t_int_eq(mode_of("keys") & 07777, 0700, "keys 0700");
 	t_int_eq(mode_of("db") & 07777, 0750, "db 0750");
-	t_ok(S_ISFIFO(mode_of("trigger")) && (mode_of("trigger") & 07777) == 0660,
+	t_ok(S_ISFIFO(mode_of("trigger")) &&
+		(mode_of("trigger") & 07777) == 0660,
 	    "trigger FIFO 0660");
 	conf_free(&cf);
 }
@@ -67,7 +68,7 @@ t_tree(void)
 static int
 scan_cb(const char *name, void *arg)
 {
-	struct buf	*b = arg;
+	struct buf *b = arg;
 
 	(void)buf_printf(b, "%c%c,", name[0], name[19]);
 	return 0;
@@ -84,9 +85,9 @@ scan_stop(const char *name, void *arg)
 static void
 touch(const char *rel, time_t age)
 {
-	struct timeval	tv[2];
-	char		p[512];
-	int		fd;
+	struct timeval tv[2];
+	char	       p[512];
+	int	       fd;
 
 	(void)snprintf(p, sizeof(p), "%s/%s", tdir, rel);
 	if ((fd = open(p, O_WRONLY | O_CREAT, 0640)) != -1)
@@ -100,11 +101,12 @@ touch(const char *rel, time_t age)
 static void
 t_tree_owners(void)
 {
-	struct conf	*cf;
-	struct stat	 st;
-	char		 p[512];
+	struct conf *cf;
+	struct stat  st;
+	char	     p[512];
 
-	if (geteuid() != 0 || getpwnam("nobody") == NULL || getgrnam("nogroup") == NULL) {
+	if (geteuid() != 0 || getpwnam("nobody") == NULL ||
+	    getgrnam("nogroup") == NULL) {
 		t_ok(true, "# SKIP not root or no nobody/nogroup");
 		return;
 	}
@@ -115,14 +117,16 @@ t_tree_owners(void)
 	cf->cf_spoold_user = strdup("nobody");
 	cf->cf_group = strdup("nogroup");
 	free(cf->cf_smtpd_group);
-	cf->cf_smtpd_group = strdup("nogroup");		/* issue 14: incoming/'s group */
+	cf->cf_smtpd_group = strdup(
+	    "nogroup"); /* issue 14: incoming/'s group */
 	(void)snprintf(p, sizeof(p), "%s/events.jsonl", tdir);
 	cf->cf_event_log = strdup(p);
 	touch("events.jsonl", 0);
 	t_int_eq(spool_tree_create(cf), 0, "create as root");
 	(void)snprintf(p, sizeof(p), "%s/incoming/tmp", tdir);
 	t_ok(stat(p, &st) == 0 && st.st_uid == getpwnam("nobody")->pw_uid &&
-	    st.st_gid == getgrnam("nogroup")->gr_gid, "incoming/tmp: spoold_user:smtpd_group");
+		st.st_gid == getgrnam("nogroup")->gr_gid,
+	    "incoming/tmp: spoold_user:smtpd_group");
 	(void)snprintf(p, sizeof(p), "%s/keys", tdir);
 	t_ok(stat(p, &st) == 0 && st.st_uid == 0, "keys: deliverd_user");
 	(void)snprintf(p, sizeof(p), "%s/events.jsonl", tdir);
@@ -140,44 +144,52 @@ static void
 t_tree_refuses(void)
 {
 	static const struct {
-		const char	*rel;
-		const char	*how;		/* "link", "hardlink", "file" */
-		const char	*why;
+		const char *rel;
+		const char *how; /* "link", "hardlink", "file" */
+		const char *why;
 	} c[] = {
 		{ "queue", "link", "it is a symbolic link" },
 		{ "db/lock.mdb", "link", "it is a symbolic link" },
 		{ "trigger", "link", "it is a symbolic link" },
-		{ "db/data.mdb", "hardlink", "it has more than one name (a hard link)" },
+		{ "db/data.mdb", "hardlink",
+		    "it has more than one name (a hard link)" },
 		{ "quarantine", "file", "it is not a directory" },
 	};
-	struct conf	*cf;
-	struct stat	 before, after;
-	char		 p[1200], outside[1200], why[4400], want[1400];
-	size_t		 i;
-	int		 fd, rc;
+	struct conf *cf;
+	struct stat  before, after;
+	char	     p[1200], outside[1200], why[4400], want[1400];
+	size_t	     i;
+	int	     fd, rc;
 
 	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
 		cf = tree_fresh();
 		(void)spool_tree_create(cf);
 		(void)snprintf(p, sizeof(p), "%s/%s", tdir, c[i].rel);
 		(void)snprintf(outside, sizeof(outside), "%s.outside", tdir);
-		if ((fd = open(outside, O_WRONLY | O_CREAT | O_TRUNC, 0604)) != -1)
+		if ((fd = open(outside, O_WRONLY | O_CREAT | O_TRUNC, 0604)) !=
+		    -1)
 			(void)close(fd);
 		(void)chmod(outside, 0604);
 		(void)stat(outside, &before);
 		(void)unlink(p);
 		(void)rmdir(p);
-		rc = strcmp(c[i].how, "link") == 0 ? symlink(outside, p) :
-		    strcmp(c[i].how, "hardlink") == 0 ? link(outside, p) :
-		    (fd = open(p, O_WRONLY | O_CREAT, 0600)) == -1 ? -1 : close(fd);
+		rc = strcmp(c[i].how, "link") == 0	? symlink(outside, p)
+		    : strcmp(c[i].how, "hardlink") == 0 ? link(outside, p)
+		    : (fd = open(p, O_WRONLY | O_CREAT, 0600)) == -1
+		    ? -1
+		    : close(fd);
 		if (!t_ok(rc == 0, "%s: plant a %s", c[i].rel, c[i].how))
 			continue;
 		rc = spool_tree_create_err(cf, why, sizeof(why));
-		(void)snprintf(want, sizeof(want), "refusing %s: %s", p, c[i].why);
-		t_ok(rc == SPOOL_EUNSAFE, "%s (%s): SPOOL_EUNSAFE, got %d", c[i].rel, c[i].how, rc);
+		(void)snprintf(want, sizeof(want), "refusing %s: %s", p,
+		    c[i].why);
+		t_ok(rc == SPOOL_EUNSAFE, "%s (%s): SPOOL_EUNSAFE, got %d",
+		    c[i].rel, c[i].how, rc);
 		t_str_eq(why, want, c[i].rel);
-		t_ok(stat(outside, &after) == 0 && after.st_mode == before.st_mode &&
-		    after.st_uid == before.st_uid, "%s: the target is untouched", c[i].rel);
+		t_ok(stat(outside, &after) == 0 &&
+			after.st_mode == before.st_mode &&
+			after.st_uid == before.st_uid,
+		    "%s: the target is untouched", c[i].rel);
 		(void)unlink(outside);
 		conf_free(&cf);
 	}
@@ -186,9 +198,9 @@ t_tree_refuses(void)
 static void
 t_scan_move(void)
 {
-	struct conf	*cf = tree_fresh();
-	struct buf	 b;
-	size_t		 n;
+	struct conf *cf = tree_fresh();
+	struct buf   b;
+	size_t	     n;
 
 	(void)spool_tree_create(cf);
 	touch("incoming/new/2000000000000000000B", 0);
@@ -198,20 +210,27 @@ t_scan_move(void)
 	buf_init(&b, 1024);
 	t_int_eq(spool_scan(tdir, SPOOL_NEW, scan_cb, &b), 0, "scan");
 	t_str_eq(b.data, "1A,2B,", "sorted, only queue ids");
-	t_int_eq(spool_scan(tdir, SPOOL_NEW, scan_stop, NULL), 42, "callback stops the scan");
-	t_int_eq(spool_move(tdir, "1000000000000000000A", SPOOL_NEW, SPOOL_QUEUE), 0, "move");
+	t_int_eq(spool_scan(tdir, SPOOL_NEW, scan_stop, NULL), 42,
+	    "callback stops the scan");
+	t_int_eq(spool_move(tdir, "1000000000000000000A", SPOOL_NEW,
+		     SPOOL_QUEUE),
+	    0, "move");
 	t_int_eq(spool_sync(tdir, SPOOL_QUEUE), 0, "sync");
 	t_ok(mode_of("queue/1000000000000000000A") != 0, "moved");
-	t_int_eq(spool_move(tdir, "1000000000000000000A", SPOOL_NEW, SPOOL_QUEUE), ENOENT,
-	    "move again: ENOENT");
-	t_int_eq(spool_unlink(tdir, SPOOL_QUEUE, "1000000000000000000A"), 0, "unlink");
-	t_int_eq(spool_unlink(tdir, SPOOL_QUEUE, "1000000000000000000A"), ENOENT, "unlink again");
+	t_int_eq(spool_move(tdir, "1000000000000000000A", SPOOL_NEW,
+		     SPOOL_QUEUE),
+	    ENOENT, "move again: ENOENT");
+	t_int_eq(spool_unlink(tdir, SPOOL_QUEUE, "1000000000000000000A"), 0,
+	    "unlink");
+	t_int_eq(spool_unlink(tdir, SPOOL_QUEUE, "1000000000000000000A"),
+	    ENOENT, "unlink again");
 	touch("incoming/tmp/old", 3600);
 	touch("incoming/tmp/.old.tmp", 3600);
 	touch("incoming/tmp/young", 10);
 	t_int_eq(spool_tmp_cleanup(tdir, 600, &n), 0, "cleanup");
 	t_int_eq((long long)n, 2, "two old files removed");
-	t_ok(mode_of("incoming/tmp/young") != 0 && mode_of("incoming/tmp/old") == 0,
+	t_ok(mode_of("incoming/tmp/young") != 0 &&
+		mode_of("incoming/tmp/old") == 0,
 	    "young kept, old gone");
 	buf_release(&b);
 	conf_free(&cf);
@@ -220,10 +239,10 @@ t_scan_move(void)
 static void
 t_in_ok(void)
 {
-	struct conf	*cf = tree_fresh();
-	struct spool_in	 in;
-	char		 p[512], *data;
-	size_t		 len;
+	struct conf    *cf = tree_fresh();
+	struct spool_in in;
+	char		p[512], *data;
+	size_t		len;
 
 	(void)spool_tree_create(cf);
 	(void)umask(077);
@@ -235,13 +254,15 @@ t_in_ok(void)
 	(void)snprintf(p, sizeof(p), "incoming/new/%s", in.sn_qid);
 	/* spoold reads it as the directory's owner (issue 14) */
 	t_int_eq(mode_of(p) & 07777, 0644, "0644 whatever the umask");
-	t_ok(fsx_read_file(in.sn_new, sizeof(msg), &data, &len) == 0 && len == sizeof(msg) &&
-	    memcmp(data, msg, len) == 0, "complete in new/");
+	t_ok(fsx_read_file(in.sn_new, sizeof(msg), &data, &len) == 0 &&
+		len == sizeof(msg) && memcmp(data, msg, len) == 0,
+	    "complete in new/");
 	free(data);
 	(void)snprintf(p, sizeof(p), "incoming/tmp/%s", in.sn_qid);
 	t_ok(mode_of(p) == 0, "not in tmp/");
 	spool_in_abort(&in);
-	t_ok(mode_of(in.sn_new + strlen(tdir) + 1) != 0, "abort after commit keeps it");
+	t_ok(mode_of(in.sn_new + strlen(tdir) + 1) != 0,
+	    "abort after commit keeps it");
 
 	t_int_eq(spool_in_create(tdir, &in), 0, "create 2");
 	(void)spool_in_write(&in, "x", 1);
@@ -273,7 +294,15 @@ t_in_ok(void)
 }
 
 /* Crash points of the durable write, in order. */
-enum crash { C_CREATED, C_HALF, C_WRITTEN, C_FSYNCED, C_RENAMED, C_COMMITTED, C_N };
+enum crash {
+	C_CREATED,
+	C_HALF,
+	C_WRITTEN,
+	C_FSYNCED,
+	C_RENAMED,
+	C_COMMITTED,
+	C_N
+};
 static const char *const crash_names[C_N] = { "after create", "mid-write",
 	"after write", "after fsync", "after rename", "after commit" };
 
@@ -282,13 +311,14 @@ static const char *const crash_names[C_N] = { "after create", "mid-write",
 static void
 crash_child(enum crash c)
 {
-	struct spool_in	in;
+	struct spool_in in;
 
 	if (spool_in_create(tdir, &in) != 0)
 		_exit(2);
 	if (c == C_CREATED)
 		_exit(0);
-	if (spool_in_write(&in, msg, c == C_HALF ? sizeof(msg) / 2 : sizeof(msg)) != 0)
+	if (spool_in_write(&in, msg,
+		c == C_HALF ? sizeof(msg) / 2 : sizeof(msg)) != 0)
 		_exit(2);
 	if (c == C_HALF || c == C_WRITTEN)
 		_exit(0);
@@ -300,19 +330,19 @@ crash_child(enum crash c)
 		_exit(0);
 	if (rename(in.sn_tmp, in.sn_new) == -1)
 		_exit(2);
-	_exit(0);	/* C_RENAMED: the directory was not fsynced */
+	_exit(0); /* C_RENAMED: the directory was not fsynced */
 }
 
 struct crash_check {
-	size_t	n, complete;
+	size_t n, complete;
 };
 
 static int
 crash_scan(const char *name, void *arg)
 {
-	struct crash_check	*cc = arg;
-	char			 p[512], *data;
-	size_t			 len;
+	struct crash_check *cc = arg;
+	char		    p[512], *data;
+	size_t		    len;
 
 	cc->n++;
 	(void)snprintf(p, sizeof(p), "%s/incoming/new/%s", tdir, name);
@@ -327,13 +357,13 @@ crash_scan(const char *name, void *arg)
 static void
 t_crash(void)
 {
-	struct conf		*cf;
-	struct crash_check	 cc;
-	struct spool_in		 in;
-	enum crash		 c;
-	size_t			 n;
-	pid_t			 pid;
-	int			 st;
+	struct conf	  *cf;
+	struct crash_check cc;
+	struct spool_in	   in;
+	enum crash	   c;
+	size_t		   n;
+	pid_t		   pid;
+	int		   st;
 
 	for (c = 0; c < C_N; c++) {
 		cf = tree_fresh();
@@ -341,13 +371,17 @@ t_crash(void)
 		if ((pid = fork()) == 0)
 			crash_child(c);
 		t_ok(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
-		    WEXITSTATUS(st) == 0, "%s: child ran", crash_names[c]);
+			WEXITSTATUS(st) == 0,
+		    "%s: child ran", crash_names[c]);
 		memset(&cc, 0, sizeof(cc));
 		(void)spool_scan(tdir, SPOOL_NEW, crash_scan, &cc);
-		t_ok(cc.n == cc.complete, "%s: new/ holds only complete files", crash_names[c]);
-		t_int_eq((long long)cc.n, c >= C_RENAMED ? 1 : 0, crash_names[c]);
+		t_ok(cc.n == cc.complete, "%s: new/ holds only complete files",
+		    crash_names[c]);
+		t_int_eq((long long)cc.n, c >= C_RENAMED ? 1 : 0,
+		    crash_names[c]);
 		t_int_eq(spool_tmp_cleanup(tdir, 0, &n), 0, "cleanup");
-		t_int_eq((long long)n, c >= C_RENAMED ? 0 : 1, "leftover in tmp/ removed");
+		t_int_eq((long long)n, c >= C_RENAMED ? 0 : 1,
+		    "leftover in tmp/ removed");
 		t_int_eq(spool_in_create(tdir, &in), 0, "writing works again");
 		spool_in_abort(&in);
 		conf_free(&cf);
@@ -366,7 +400,7 @@ static const struct t_case cases[] = {
 int
 main(void)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < sizeof(msg); i++)
 		msg[i] = (char)('a' + i % 26);

@@ -21,24 +21,24 @@
 #include "tap.h"
 #include "tfix.h"
 
-#define MAP	(INT64_C(64) << 20)
-#define T0	INT64_C(1798761600)	/* 2027-01-01T00:00:00Z */
-#define DAY	86400
+#define MAP (INT64_C(64) << 20)
+#define T0  INT64_C(1798761600) /* 2027-01-01T00:00:00Z */
+#define DAY 86400
 
-static char	tdir[64];
+static char tdir[64];
 
 /* A tracking record of two recipients in a new issue of account "acme". */
 struct fix {
-	struct spool_track_msg	 km;
-	char			*rcpts[2];
-	char			 qid[QID_SIZE];
+	struct spool_track_msg km;
+	char		      *rcpts[2];
+	char		       qid[QID_SIZE];
 };
 
 static void
 fix_init(struct fix *f, struct spool_txn *t, int64_t dt, unsigned n)
 {
-	struct spool_issue	is;
-	char			date[11];
+	struct spool_issue is;
+	char		   date[11];
 
 	memset(f, 0, sizeof(*f));
 	spool_date(dt, date);
@@ -47,8 +47,10 @@ fix_init(struct fix *f, struct spool_txn *t, int64_t dt, unsigned n)
 	(void)snprintf(f->km.km_login, sizeof(f->km.km_login), "acme");
 	f->km.km_issue = is.su_id;
 	(void)snprintf(f->km.km_uniq, sizeof(f->km.km_uniq), "L-1");
-	(void)snprintf(f->km.km_message_id, sizeof(f->km.km_message_id), "<m%u@acme>", n);
-	(void)snprintf(f->km.km_from, sizeof(f->km.km_from), "news@acme.example");
+	(void)snprintf(f->km.km_message_id, sizeof(f->km.km_message_id),
+	    "<m%u@acme>", n);
+	(void)snprintf(f->km.km_from, sizeof(f->km.km_from),
+	    "news@acme.example");
 	f->rcpts[0] = "ann@dest.example";
 	f->rcpts[1] = "bob@dest.example";
 	f->km.km_rcpts = f->rcpts;
@@ -60,8 +62,8 @@ static uint64_t
 add(struct spool_txn *t, struct fix *f, uint32_t idx, enum spool_ev_type type,
     int64_t dt, bool machine)
 {
-	struct spool_event	ev;
-	uint64_t		seq;
+	struct spool_event ev;
+	uint64_t	   seq;
 
 	spool_event_init_track(&ev, &f->km, f->qid, idx, type, dt);
 	ev.ev_user_agent = "Mozilla/5.0";
@@ -86,8 +88,8 @@ copy_cb(uint64_t seq, const char *json, size_t len, void *arg)
 static struct json_val *
 logged(struct spool_txn *t, uint64_t seq)
 {
-	static char	s[2048];
-	char		err[64];
+	static char s[2048];
+	char	    err[64];
 
 	s[0] = '\0';
 	(void)spool_log_iter(t, false, seq, copy_cb, s);
@@ -97,17 +99,18 @@ logged(struct spool_txn *t, uint64_t seq)
 static void
 t_json(void)
 {
-	static const enum spool_ev_type	types[] = { SPOOL_EV_OPENED, SPOOL_EV_CLICKED,
-	    SPOOL_EV_UNSUBSCRIBED, SPOOL_EV_COMPLAINED };
-	static const char *const	names[] = { "opened", "clicked", "unsubscribed",
-	    "complained" };
-	struct spool		*sp = t_spool_fresh(tdir, sizeof(tdir), "t_spool_engage", MAP);
-	struct spool_txn	*t = t_txn(sp, true);
-	struct json_val		*j;
-	struct fix		 f;
-	uint64_t		 seq;
-	bool			 b;
-	size_t			 i;
+	static const enum spool_ev_type types[] = { SPOOL_EV_OPENED,
+		SPOOL_EV_CLICKED, SPOOL_EV_UNSUBSCRIBED, SPOOL_EV_COMPLAINED };
+	static const char *const	names[] = { "opened", "clicked",
+		       "unsubscribed", "complained" };
+	struct spool *sp = t_spool_fresh(tdir, sizeof(tdir), "t_spool_engage",
+	    MAP);
+	struct spool_txn *t = t_txn(sp, true);
+	struct json_val	 *j;
+	struct fix	  f;
+	uint64_t	  seq;
+	bool		  b;
+	size_t		  i;
 
 	fix_init(&f, t, T0, 1);
 	for (i = 0; i < 4; i++) {
@@ -117,31 +120,44 @@ t_json(void)
 			continue;
 		}
 		t_str_eq(json_string(json_get(j, "event")), names[i], names[i]);
-		t_str_eq(json_string(json_get(j, "account")), "acme", "account");
-		t_str_eq(json_string(json_get(j, "queue_id")), f.qid, "queue_id");
-		t_str_eq(json_string(json_get(j, "to")), "bob@dest.example", "to (index 1)");
-		t_str_eq(json_string(json_get(j, "from")), "news@acme.example", "from");
-		t_str_eq(json_string(json_get(j, "message_id")), "<m1@acme>", "message_id");
-		t_str_eq(json_string(json_get(j, "dt")), "2027-01-01T00:01:00Z", "dt");
-		t_str_eq(json_string(json_get(json_get(j, "gate"), "uniq")), "L-1", "gate.uniq");
-		t_str_eq(json_string(json_get(json_get(j, "issue"), "name")), "spring",
-		    "issue.name");
-		t_str_eq(json_string(json_get(j, "user_agent")), "Mozilla/5.0", "user_agent");
-		t_str_eq(json_string(json_get(j, "client")), "192.0.2.0/24", "client");
-		t_ok(json_get(j, "msg") == NULL && json_get(j, "attempt") == NULL &&
-		    json_get(j, "class") == NULL && json_get(j, "category") == NULL,
+		t_str_eq(json_string(json_get(j, "account")), "acme",
+		    "account");
+		t_str_eq(json_string(json_get(j, "queue_id")), f.qid,
+		    "queue_id");
+		t_str_eq(json_string(json_get(j, "to")), "bob@dest.example",
+		    "to (index 1)");
+		t_str_eq(json_string(json_get(j, "from")), "news@acme.example",
+		    "from");
+		t_str_eq(json_string(json_get(j, "message_id")), "<m1@acme>",
+		    "message_id");
+		t_str_eq(json_string(json_get(j, "dt")), "2027-01-01T00:01:00Z",
+		    "dt");
+		t_str_eq(json_string(json_get(json_get(j, "gate"), "uniq")),
+		    "L-1", "gate.uniq");
+		t_str_eq(json_string(json_get(json_get(j, "issue"), "name")),
+		    "spring", "issue.name");
+		t_str_eq(json_string(json_get(j, "user_agent")), "Mozilla/5.0",
+		    "user_agent");
+		t_str_eq(json_string(json_get(j, "client")), "192.0.2.0/24",
+		    "client");
+		t_ok(json_get(j, "msg") == NULL &&
+			json_get(j, "attempt") == NULL &&
+			json_get(j, "class") == NULL &&
+			json_get(j, "category") == NULL,
 		    "%s: no msg, attempt, class or category", names[i]);
 		if (i == 1)
 			t_str_eq(json_string(json_get(j, "url")),
-			    "https://acme.example/sale?a=1&b=2", "clicked has the url");
+			    "https://acme.example/sale?a=1&b=2",
+			    "clicked has the url");
 		else
-			t_ok(json_get(j, "url") == NULL, "%s has no url", names[i]);
+			t_ok(json_get(j, "url") == NULL, "%s has no url",
+			    names[i]);
 		if (i == 0)
 			t_ok(json_boolean(json_get(j, "machine"), &b) && b,
 			    "machine: true when set");
 		else
-			t_ok(json_get(j, "machine") == NULL, "%s: no machine key when false",
-			    names[i]);
+			t_ok(json_get(j, "machine") == NULL,
+			    "%s: no machine key when false", names[i]);
 		json_val_free(&j);
 	}
 	t_commit(&t);
@@ -151,16 +167,17 @@ t_json(void)
 static void
 t_names(void)
 {
-	static const char *const	names[] = { "delivered", "deferred", "bounced",
-	    "opened", "clicked", "unsubscribed", "complained" };
-	static const enum spool_ev_type	types[] = { SPOOL_EV_DELIVERED,
-	    SPOOL_EV_DEFERRED, SPOOL_EV_BOUNCED, SPOOL_EV_OPENED, SPOOL_EV_CLICKED,
-	    SPOOL_EV_UNSUBSCRIBED, SPOOL_EV_COMPLAINED };
+	static const char *const names[] = { "delivered", "deferred", "bounced",
+		"opened", "clicked", "unsubscribed", "complained" };
+	static const enum spool_ev_type types[] = { SPOOL_EV_DELIVERED,
+		SPOOL_EV_DEFERRED, SPOOL_EV_BOUNCED, SPOOL_EV_OPENED,
+		SPOOL_EV_CLICKED, SPOOL_EV_UNSUBSCRIBED, SPOOL_EV_COMPLAINED };
 	enum spool_ev_type		t;
 	size_t				i;
 
 	for (i = 0; i < 7; i++)
-		t_ok(spool_ev_type_parse(names[i], &t) == 0 && t == types[i], "%s", names[i]);
+		t_ok(spool_ev_type_parse(names[i], &t) == 0 && t == types[i],
+		    "%s", names[i]);
 	t_int_eq(spool_ev_type_parse("read", &t), -1, "unknown name");
 	t_int_eq(spool_ev_type_parse(NULL, &t), -1, "NULL");
 }
@@ -168,27 +185,34 @@ t_names(void)
 static void
 t_client(void)
 {
-	char	buf[SPOOL_CLIENT_MAX];
+	char buf[SPOOL_CLIENT_MAX];
 
-	t_int_eq(spool_client_truncate("198.51.100.77", buf, sizeof(buf)), 0, "IPv4");
+	t_int_eq(spool_client_truncate("198.51.100.77", buf, sizeof(buf)), 0,
+	    "IPv4");
 	t_str_eq(buf, "198.51.100.0/24", "IPv4 cut to /24");
-	t_int_eq(spool_client_truncate("2001:db8:abcd:12:1:2:3:4", buf, sizeof(buf)), 0,
-	    "IPv6");
+	t_int_eq(spool_client_truncate("2001:db8:abcd:12:1:2:3:4", buf,
+		     sizeof(buf)),
+	    0, "IPv6");
 	t_str_eq(buf, "2001:db8:abcd::/48", "IPv6 cut to /48");
-	t_int_eq(spool_client_truncate("::ffff:10.1.2.3", buf, sizeof(buf)), 0, "mapped");
-	t_str_eq(buf, "::/48", "an IPv4-mapped IPv6 address keeps no host bits");
-	t_int_eq(spool_client_truncate("not-an-ip", buf, sizeof(buf)), -1, "garbage");
+	t_int_eq(spool_client_truncate("::ffff:10.1.2.3", buf, sizeof(buf)), 0,
+	    "mapped");
+	t_str_eq(buf, "::/48",
+	    "an IPv4-mapped IPv6 address keeps no host bits");
+	t_int_eq(spool_client_truncate("not-an-ip", buf, sizeof(buf)), -1,
+	    "garbage");
 	t_str_eq(buf, "", "garbage leaves \"\"");
-	t_int_eq(spool_client_truncate("10.0.0.1", buf, 8), -1, "too small a buffer");
+	t_int_eq(spool_client_truncate("10.0.0.1", buf, 8), -1,
+	    "too small a buffer");
 }
 
 static void
 t_counters(void)
 {
-	struct spool		*sp = t_spool_fresh(tdir, sizeof(tdir), "t_spool_engage", MAP);
-	struct spool_txn	*t = t_txn(sp, true);
-	struct spool_issue	 is;
-	struct fix		 f;
+	struct spool *sp = t_spool_fresh(tdir, sizeof(tdir), "t_spool_engage",
+	    MAP);
+	struct spool_txn  *t = t_txn(sp, true);
+	struct spool_issue is;
+	struct fix	   f;
 
 	fix_init(&f, t, T0, 1);
 	add(t, &f, 0, SPOOL_EV_OPENED, T0 + 1, false);
@@ -204,13 +228,15 @@ t_counters(void)
 	if (spool_issue_get(t, f.km.km_issue, &is) != 0)
 		abort();
 	t_int_eq((long long)is.su_opens, 3, "opens: total");
-	t_int_eq((long long)is.su_opens_unique, 2, "opens: unique (two recipients)");
+	t_int_eq((long long)is.su_opens_unique, 2,
+	    "opens: unique (two recipients)");
 	t_int_eq((long long)is.su_clicks, 3, "clicks: total");
 	t_int_eq((long long)is.su_clicks_unique, 1, "clicks: unique");
 	t_int_eq((long long)is.su_unsubscribed, 1, "unsubscribes");
 	t_int_eq((long long)is.su_complained, 1, "complaints");
-	t_int_eq((long long)is.su_delivered + is.su_deferred + is.su_bounced_remote, 0,
-	    "the delivery counters are untouched");
+	t_int_eq((long long)is.su_delivered + is.su_deferred +
+		is.su_bounced_remote,
+	    0, "the delivery counters are untouched");
 	spool_abort(&t);
 	spool_close(&sp);
 }
@@ -219,10 +245,10 @@ t_counters(void)
 static void
 t_old_record(void)
 {
-	struct spool_issue	is, back;
-	struct buf		b, old;
-	const uint8_t		*p;
-	size_t			 off, vlen;
+	struct spool_issue is, back;
+	struct buf	   b, old;
+	const uint8_t	  *p;
+	size_t		   off, vlen;
 
 	memset(&is, 0, sizeof(is));
 	is.su_id = 7;
@@ -248,31 +274,35 @@ t_old_record(void)
 			(void)buf_append(&old, p + off, 5 + vlen);
 	}
 	t_ok(old.len < b.len, "the engagement tags were cut");
-	t_int_eq(spool_rec_dec_issue(old.data, old.len, &back), 0, "an older record decodes");
+	t_int_eq(spool_rec_dec_issue(old.data, old.len, &back), 0,
+	    "an older record decodes");
 	t_int_eq((long long)back.su_delivered, 4, "with its delivery counters");
-	t_int_eq((long long)(back.su_opens + back.su_clicks_unique + back.su_complained), 0,
-	    "and zero engagement counters");
+	t_int_eq((long long)(back.su_opens + back.su_clicks_unique +
+		     back.su_complained),
+	    0, "and zero engagement counters");
 	buf_release(&b);
 	buf_release(&old);
 }
 
 struct hit {
-	char	to[128];
-	int	n;
+	char to[128];
+	int  n;
 };
 
 static int
 hit_cb(uint64_t seq, const char *json, size_t len, void *arg)
 {
 	struct hit	*h = arg;
-	struct json_val	*j;
+	struct json_val *j;
 	char		 s[2048], err[64];
 
 	(void)seq;
 	(void)snprintf(s, sizeof(s), "%.*s", (int)len, json);
 	if ((j = json_parse(s, err, sizeof(err))) != NULL) {
 		(void)snprintf(h->to, sizeof(h->to), "%s",
-		    json_string(json_get(j, "to")) != NULL ? json_string(json_get(j, "to")) : "");
+		    json_string(json_get(j, "to")) != NULL
+			? json_string(json_get(j, "to"))
+			: "");
 		json_val_free(&j);
 	}
 	h->n++;
@@ -282,9 +312,10 @@ hit_cb(uint64_t seq, const char *json, size_t len, void *arg)
 static void
 delivered(struct spool_txn *t, struct fix *f, uint32_t idx, int64_t dt)
 {
-	struct spool_event	ev;
+	struct spool_event ev;
 
-	spool_event_init_track(&ev, &f->km, f->qid, idx, SPOOL_EV_DELIVERED, dt);
+	spool_event_init_track(&ev, &f->km, f->qid, idx, SPOOL_EV_DELIVERED,
+	    dt);
 	ev.ev_msg = "250 ok";
 	ev.ev_attempt = 1;
 	if (spool_event_add(t, &ev, NULL) != 0)
@@ -301,24 +332,27 @@ find(struct spool_txn *t, const char *mid, const char *rcpt, struct hit *h)
 static void
 t_complaint_index(void)
 {
-	struct spool		*sp = t_spool_fresh(tdir, sizeof(tdir), "t_spool_engage", MAP);
-	struct spool_txn	*t = t_txn(sp, true);
-	struct fix		 f;
-	struct hit		 h;
+	struct spool *sp = t_spool_fresh(tdir, sizeof(tdir), "t_spool_engage",
+	    MAP);
+	struct spool_txn *t = t_txn(sp, true);
+	struct fix	  f;
+	struct hit	  h;
 
 	fix_init(&f, t, T0, 1);
 	delivered(t, &f, 0, T0 + 5);
 	delivered(t, &f, 1, T0 + 5);
 	t_commit(&t);
 	t = t_txn(sp, false);
-	t_int_eq(find(t, "<m1@acme>", "BOB@Dest.Example", &h), 0, "found, any case");
+	t_int_eq(find(t, "<m1@acme>", "BOB@Dest.Example", &h), 0,
+	    "found, any case");
 	t_int_eq(h.n, 1, "one event handed over");
 	t_str_eq(h.to, "bob@dest.example", "the right recipient");
 	t_int_eq(find(t, "<m1@acme>", "carl@dest.example", &h), SPOOL_ENOTFOUND,
 	    "another recipient: not found");
 	t_int_eq(find(t, "<m2@acme>", "bob@dest.example", &h), SPOOL_ENOTFOUND,
 	    "another Message-Id: not found");
-	t_int_eq(find(t, "", "bob@dest.example", &h), SPOOL_ENOTFOUND, "no Message-Id");
+	t_int_eq(find(t, "", "bob@dest.example", &h), SPOOL_ENOTFOUND,
+	    "no Message-Id");
 	spool_abort(&t);
 	spool_close(&sp);
 }
@@ -326,8 +360,8 @@ t_complaint_index(void)
 static size_t
 count(struct spool *sp, enum spool_dbi d)
 {
-	struct spool_txn	*t = t_txn(sp, false);
-	size_t			 n = 0;
+	struct spool_txn *t = t_txn(sp, false);
+	size_t		  n = 0;
 
 	(void)spool_db_iter(t, d, NULL, 0, false, t_count_rec, &n);
 	spool_abort(&t);
@@ -337,8 +371,8 @@ count(struct spool *sp, enum spool_dbi d)
 static void
 prune_all(struct spool *sp, int64_t now, size_t budget)
 {
-	struct spool_retention		rt = { .rt_dlog = 30 * DAY };
-	struct spool_prune_stats	ps;
+	struct spool_retention	 rt = { .rt_dlog = 30 * DAY };
+	struct spool_prune_stats ps;
 
 	memset(&ps, 0, sizeof(ps));
 	do {
@@ -350,10 +384,11 @@ prune_all(struct spool *sp, int64_t now, size_t budget)
 static void
 t_retention(void)
 {
-	struct spool		*sp = t_spool_fresh(tdir, sizeof(tdir), "t_spool_engage", MAP);
-	struct spool_txn	*t = t_txn(sp, true);
-	struct fix		 old, young;
-	struct hit		 h;
+	struct spool *sp = t_spool_fresh(tdir, sizeof(tdir), "t_spool_engage",
+	    MAP);
+	struct spool_txn *t = t_txn(sp, true);
+	struct fix	  old, young;
+	struct hit	  h;
 
 	fix_init(&old, t, T0, 1);
 	fix_init(&young, t, T0 + 40 * DAY, 2);
@@ -363,8 +398,10 @@ t_retention(void)
 	add(t, &old, 1, SPOOL_EV_CLICKED, T0 + 9, false);
 	add(t, &young, 0, SPOOL_EV_OPENED, T0 + 40 * DAY + 9, false);
 	t_commit(&t);
-	t_int_eq((long long)count(sp, SPOOL_DB_ENGAGE_FIRST), 3, "three first events");
-	t_int_eq((long long)count(sp, SPOOL_DB_MSGID_RCPT), 2, "two indexed deliveries");
+	t_int_eq((long long)count(sp, SPOOL_DB_ENGAGE_FIRST), 3,
+	    "three first events");
+	t_int_eq((long long)count(sp, SPOOL_DB_MSGID_RCPT), 2,
+	    "two indexed deliveries");
 	/* budget 1: every transaction stops after one deletion */
 	prune_all(sp, T0 + 45 * DAY, 1);
 	t_int_eq((long long)count(sp, SPOOL_DB_ENGAGE_FIRST), 1,
@@ -374,7 +411,8 @@ t_retention(void)
 	t = t_txn(sp, false);
 	t_int_eq(find(t, "<m1@acme>", "ann@dest.example", &h), SPOOL_ENOTFOUND,
 	    "the pruned delivery is not found");
-	t_int_eq(find(t, "<m2@acme>", "ann@dest.example", &h), 0, "the young one is");
+	t_int_eq(find(t, "<m2@acme>", "ann@dest.example", &h), 0,
+	    "the young one is");
 	spool_abort(&t);
 	/* the young message's open is still not unique again */
 	t = t_txn(sp, true);
@@ -382,11 +420,12 @@ t_retention(void)
 	t_commit(&t);
 	t = t_txn(sp, false);
 	{
-		struct spool_issue	is;
+		struct spool_issue is;
 
 		if (spool_issue_get(t, young.km.km_issue, &is) != 0)
 			abort();
-		t_int_eq((long long)is.su_opens_unique, 1, "kept entry: not unique twice");
+		t_int_eq((long long)is.su_opens_unique, 1,
+		    "kept entry: not unique twice");
 		t_int_eq((long long)is.su_opens, 2, "but counted in the total");
 	}
 	spool_abort(&t);
@@ -396,7 +435,7 @@ t_retention(void)
 static int
 del_cb(const uint8_t *key, size_t klen, const void *v, size_t vlen, void *arg)
 {
-	struct spool_key	k;
+	struct spool_key k;
 
 	(void)v;
 	(void)vlen;
@@ -410,29 +449,34 @@ del_cb(const uint8_t *key, size_t klen, const void *v, size_t vlen, void *arg)
 static void
 t_migrate(void)
 {
-	struct spool		*sp = t_spool_fresh(tdir, sizeof(tdir), "t_spool_engage", MAP);
-	struct spool_txn	*t = t_txn(sp, true);
-	struct fix		 f;
-	struct hit		 h;
-	unsigned		 i;
+	struct spool *sp = t_spool_fresh(tdir, sizeof(tdir), "t_spool_engage",
+	    MAP);
+	struct spool_txn *t = t_txn(sp, true);
+	struct fix	  f;
+	struct hit	  h;
+	unsigned	  i;
 
 	for (i = 1; i <= 3; i++) {
 		fix_init(&f, t, T0 + i, i);
 		delivered(t, &f, 1, T0 + i);
 	}
 	/* what a database from before issue 16 holds */
-	if (spool_db_iter(t, SPOOL_DB_MSGID_RCPT, NULL, 0, false, del_cb, t) != 0 ||
+	if (spool_db_iter(t, SPOOL_DB_MSGID_RCPT, NULL, 0, false, del_cb, t) !=
+		0 ||
 	    spool_db_meta_put_u64(t, "engage_idx", 0) != 0 ||
 	    spool_db_meta_put_u64(t, "engage_idx_next", 0) != 0)
 		abort();
 	t_commit(&t);
-	t_int_eq((long long)count(sp, SPOOL_DB_MSGID_RCPT), 0, "no index entries");
+	t_int_eq((long long)count(sp, SPOOL_DB_MSGID_RCPT), 0,
+	    "no index entries");
 	spool_close(&sp);
 	if (spool_open(tdir, MAP, MAP, 0, &sp) != 0)
 		abort();
-	t_int_eq((long long)count(sp, SPOOL_DB_MSGID_RCPT), 3, "the writer's open indexed them");
+	t_int_eq((long long)count(sp, SPOOL_DB_MSGID_RCPT), 3,
+	    "the writer's open indexed them");
 	t = t_txn(sp, false);
-	t_int_eq(find(t, "<m2@acme>", "bob@dest.example", &h), 0, "and they are found");
+	t_int_eq(find(t, "<m2@acme>", "bob@dest.example", &h), 0,
+	    "and they are found");
 	spool_abort(&t);
 	spool_close(&sp);
 }
@@ -440,7 +484,7 @@ t_migrate(void)
 int
 main(void)
 {
-	static const struct t_case	cases[] = {
+	static const struct t_case cases[] = {
 		{ "json", t_json },
 		{ "names", t_names },
 		{ "client", t_client },

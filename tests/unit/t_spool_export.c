@@ -21,15 +21,15 @@
 #include "json.h"
 #include "spool.h"
 #include "spool_key.h"
-#include "spool_rec.h"	/* meta access, fake schema changes, old records */
+#include "spool_rec.h" /* meta access, fake schema changes, old records */
 #include "tap.h"
 #include "tfix.h"
 
-#define Q1	"0000000000001AAAAAAA"
-#define Q2	"0000000000002AAAAAAA"
-#define MAP	(INT64_C(64) << 20)
+#define Q1  "0000000000001AAAAAAA"
+#define Q2  "0000000000002AAAAAAA"
+#define MAP (INT64_C(64) << 20)
 
-static char	tdir[64];
+static char tdir[64];
 
 static struct spool *
 db_fresh(void)
@@ -40,9 +40,9 @@ db_fresh(void)
 static size_t
 file_lines(const char *path)
 {
-	FILE	*f;
-	size_t	 n = 0;
-	int	 c;
+	FILE  *f;
+	size_t n = 0;
+	int    c;
 
 	if ((f = fopen(path, "r")) == NULL)
 		return 0;
@@ -56,8 +56,8 @@ file_lines(const char *path)
 static void
 add_events(struct spool *sp, int n)
 {
-	struct spool_txn	*t = t_wtxn(sp);
-	struct spool_event	 ev;
+	struct spool_txn  *t = t_wtxn(sp);
+	struct spool_event ev;
 
 	t_ev_init(&ev, SPOOL_EV_DELIVERED, SPOOL_CL_NONE, "L", Q1, 0);
 	while (n-- > 0)
@@ -71,10 +71,10 @@ add_events(struct spool *sp, int n)
 static void
 t_export_links(struct spool *sp)
 {
-	char		 canary[4096], lnk[4096];
-	struct stat	 st;
-	size_t		 n = 9;
-	FILE		*f;
+	char	    canary[4096], lnk[4096];
+	struct stat st;
+	size_t	    n = 9;
+	FILE	   *f;
 
 	(void)snprintf(canary, sizeof(canary), "%s/canary", tdir);
 	(void)snprintf(lnk, sizeof(lnk), "%s/events-link.jsonl", tdir);
@@ -82,12 +82,16 @@ t_export_links(struct spool *sp)
 		(void)fclose(f);
 	add_events(sp, 1);
 	t_ok(symlink(canary, lnk) == 0, "symbolic link planted");
-	t_int_eq(spool_events_export(sp, lnk, &n), ELOOP, "export refuses a symbolic link");
-	t_ok(stat(canary, &st) == 0 && st.st_size == 0, "its target is untouched");
+	t_int_eq(spool_events_export(sp, lnk, &n), ELOOP,
+	    "export refuses a symbolic link");
+	t_ok(stat(canary, &st) == 0 && st.st_size == 0,
+	    "its target is untouched");
 	(void)unlink(lnk);
 	t_ok(link(canary, lnk) == 0, "hard link planted");
-	t_int_eq(spool_events_export(sp, lnk, &n), EPERM, "export refuses a second name");
-	t_ok(stat(canary, &st) == 0 && st.st_size == 0, "the file is untouched");
+	t_int_eq(spool_events_export(sp, lnk, &n), EPERM,
+	    "export refuses a second name");
+	t_ok(stat(canary, &st) == 0 && st.st_size == 0,
+	    "the file is untouched");
 	(void)unlink(lnk);
 	(void)unlink(canary);
 }
@@ -95,10 +99,10 @@ t_export_links(struct spool *sp)
 static void
 t_export(void)
 {
-	struct spool	*sp = db_fresh();
-	char		 path[128], bad[128];
-	struct stat	 st;
-	size_t		 n = 99;
+	struct spool *sp = db_fresh();
+	char	      path[128], bad[128];
+	struct stat   st;
+	size_t	      n = 99;
 
 	(void)snprintf(path, sizeof(path), "%s/events.jsonl", tdir);
 	(void)snprintf(bad, sizeof(bad), "%s/nodir/events.jsonl", tdir);
@@ -108,7 +112,8 @@ t_export(void)
 	t_int_eq(spool_events_export(sp, path, &n), 0, "export");
 	t_int_eq((long long)n, 3, "three exported");
 	t_int_eq((long long)file_lines(path), 3, "three lines");
-	t_ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0640, "file mode 0640");
+	t_ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0640,
+	    "file mode 0640");
 	t_int_eq(spool_events_export(sp, path, &n), 0, "again");
 	t_int_eq((long long)n, 0, "cursor: nothing twice");
 	add_events(sp, 2);
@@ -123,7 +128,7 @@ t_export(void)
 static void
 append_text(const char *path, const char *text)
 {
-	FILE	*f;
+	FILE *f;
 
 	if ((f = fopen(path, "a")) == NULL)
 		return;
@@ -136,29 +141,31 @@ append_text(const char *path, const char *text)
 static void
 t_export_crash(void)
 {
-	struct spool	*sp = db_fresh();
-	char		 path[128], old[160];
-	size_t		 n;
+	struct spool *sp = db_fresh();
+	char	      path[128], old[160];
+	size_t	      n;
 
 	(void)snprintf(path, sizeof(path), "%s/events.jsonl", tdir);
 	add_events(sp, 2);
 	(void)spool_events_export(sp, path, &n);
 	append_text(path, "{\"uncommitted\":1}\n{\"uncommitted\":2}\n{\"half");
 	add_events(sp, 1);
-	t_int_eq(spool_events_export(sp, path, &n), 0, "export after a crashed one");
+	t_int_eq(spool_events_export(sp, path, &n), 0,
+	    "export after a crashed one");
 	t_int_eq((long long)n, 1, "one new event");
 	t_int_eq((long long)file_lines(path), 3, "crashed lines cut: 2 + 1");
 	(void)snprintf(old, sizeof(old), "%s.1", path);
-	(void)rename(path, old);	/* rotation by rename */
+	(void)rename(path, old); /* rotation by rename */
 	add_events(sp, 2);
 	t_int_eq(spool_events_export(sp, path, &n), 0, "export after rotation");
 	t_int_eq((long long)file_lines(path), 2, "new file: only new events");
 	t_int_eq((long long)file_lines(old), 3, "rotated file untouched");
-	if (truncate(path, 0) == -1)	/* rotation by copytruncate */
+	if (truncate(path, 0) == -1) /* rotation by copytruncate */
 		t_diag("truncate failed");
 	append_text(path, "{\"someone\":1}\n");
 	add_events(sp, 1);
-	t_int_eq(spool_events_export(sp, path, &n), 0, "export after copytruncate");
+	t_int_eq(spool_events_export(sp, path, &n), 0,
+	    "export after copytruncate");
 	t_int_eq((long long)file_lines(path), 2, "shorter file: nothing cut");
 	spool_close(&sp);
 }
@@ -168,9 +175,9 @@ t_export_crash(void)
 static void
 child_export(const char *path)
 {
-	struct spool	*csp;
-	size_t		 n;
-	int		 rc;
+	struct spool *csp;
+	size_t	      n;
+	int	      rc;
 
 	(void)alarm(30);
 	if (spool_open(tdir, MAP, MAP, 0, &csp) != 0)
@@ -184,13 +191,13 @@ child_export(const char *path)
 static void
 child_commit(void)
 {
-	struct spool	*csp;
+	struct spool *csp;
 
-	(void)alarm(10);	/* blocked on the write lock: killed */
+	(void)alarm(10); /* blocked on the write lock: killed */
 	if (spool_open(tdir, MAP, MAP, 0, &csp) != 0)
 		_exit(2);
 	add_events(csp, 1);
-	spool_close(&csp);	/* nothing left for valgrind's leak check */
+	spool_close(&csp); /* nothing left for valgrind's leak check */
 	_exit(0);
 }
 
@@ -198,7 +205,7 @@ static size_t
 fifo_lines(const char *path)
 {
 	char	buf[65536];
-	ssize_t	k;
+	ssize_t k;
 	size_t	n = 0;
 	int	fd;
 
@@ -219,11 +226,11 @@ fifo_lines(const char *path)
 static void
 t_export_batches(void)
 {
-	struct spool	*sp = db_fresh();
-	char		 path[128];
-	pid_t		 exporter, writer;
-	int		 status = -1;
-	size_t		 n, lines;
+	struct spool *sp = db_fresh();
+	char	      path[128];
+	pid_t	      exporter, writer;
+	int	      status = -1;
+	size_t	      n, lines;
 
 	add_events(sp, 2 * SPOOL_EXPORT_BATCH + 123);
 	spool_close(&sp);
@@ -231,24 +238,29 @@ t_export_batches(void)
 	t_ok(mkfifo(path, 0600) == 0, "event_log is a FIFO with no reader");
 	if ((exporter = fork()) == 0)
 		child_export(path);
-	(void)usleep(300000);	/* the exporter blocks in open(2) */
+	(void)usleep(300000); /* the exporter blocks in open(2) */
 	if ((writer = fork()) == 0)
 		child_commit();
 	(void)waitpid(writer, &status, 0);
 	t_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	    "a writer commits while the exporter writes the file");
-	lines = fifo_lines(path);	/* lets the exporter go on */
+	lines = fifo_lines(path); /* lets the exporter go on */
 	(void)waitpid(exporter, &status, 0);
-	t_int_eq((long long)lines, SPOOL_EXPORT_BATCH, "the exporter wrote one batch");
-	t_ok(WIFEXITED(status) && WEXITSTATUS(status) == 1, "fdatasync of a FIFO fails");
+	t_int_eq((long long)lines, SPOOL_EXPORT_BATCH,
+	    "the exporter wrote one batch");
+	t_ok(WIFEXITED(status) && WEXITSTATUS(status) == 1,
+	    "fdatasync of a FIFO fails");
 	(void)unlink(path);
 	if (spool_open(tdir, MAP, MAP, 0, &sp) != 0)
 		return;
-	t_int_eq(spool_events_export_some(sp, path, SPOOL_EXPORT_BATCH, &n), 0, "batch 1");
+	t_int_eq(spool_events_export_some(sp, path, SPOOL_EXPORT_BATCH, &n), 0,
+	    "batch 1");
 	t_int_eq((long long)n, SPOOL_EXPORT_BATCH, "a full batch");
-	t_int_eq(spool_events_export_some(sp, path, SPOOL_EXPORT_BATCH, &n), 0, "batch 2");
+	t_int_eq(spool_events_export_some(sp, path, SPOOL_EXPORT_BATCH, &n), 0,
+	    "batch 2");
 	t_int_eq((long long)n, SPOOL_EXPORT_BATCH, "a full batch again");
-	t_int_eq(spool_events_export_some(sp, path, SPOOL_EXPORT_BATCH, &n), 0, "batch 3");
+	t_int_eq(spool_events_export_some(sp, path, SPOOL_EXPORT_BATCH, &n), 0,
+	    "batch 3");
 	t_int_eq((long long)n, 124, "the rest and the writer's event");
 	t_int_eq(spool_events_export(sp, path, &n), 0, "nothing left");
 	t_int_eq((long long)n, 0, "n = 0");
@@ -268,6 +280,6 @@ static const struct t_case cases[] = {
 int
 main(void)
 {
-	(void)umask(077);	/* modes must not depend on it */
+	(void)umask(077); /* modes must not depend on it */
 	return T_RUN_RMTREE(cases, tdir);
 }

@@ -11,26 +11,29 @@
 #include "spool.h"
 #include "tap.h"
 
-static char	dir[64];
+static char dir[64];
 
 static void
 t_key(void)
 {
-	unsigned char	k1[SPOOL_TAG_KEYLEN], k2[SPOOL_TAG_KEYLEN];
-	char		db[128], path[160];
-	struct stat	st;
+	unsigned char k1[SPOOL_TAG_KEYLEN], k2[SPOOL_TAG_KEYLEN];
+	char	      db[128], path[160];
+	struct stat   st;
 
 	(void)snprintf(db, sizeof(db), "%s/db", dir);
 	(void)snprintf(path, sizeof(path), "%s/envelope.key", db);
 	t_ok(mkdir(db, 0700) == 0, "mkdir db");
 	t_int_eq(spool_tag_load(dir, k1), 0, "first load makes the key");
 	t_ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600 &&
-	    st.st_size == SPOOL_TAG_KEYLEN, "0600, %d bytes", SPOOL_TAG_KEYLEN);
+		st.st_size == SPOOL_TAG_KEYLEN,
+	    "0600, %d bytes", SPOOL_TAG_KEYLEN);
 	t_int_eq(spool_tag_load(dir, k2), 0, "second load reads it");
 	t_ok(memcmp(k1, k2, sizeof(k1)) == 0, "the same key");
 	t_ok(chmod(path, 0644) == 0, "chmod 0644");
-	t_int_eq(spool_tag_load(dir, k2), EPERM, "a key others can read is refused");
-	t_ok(unlink(path) == 0 && symlink("/etc/hostname", path) == 0, "symlink");
+	t_int_eq(spool_tag_load(dir, k2), EPERM,
+	    "a key others can read is refused");
+	t_ok(unlink(path) == 0 && symlink("/etc/hostname", path) == 0,
+	    "symlink");
 	t_int_eq(spool_tag_load(dir, k2), ELOOP, "a symlinked key is refused");
 	(void)unlink(path);
 	(void)rmdir(db);
@@ -39,8 +42,8 @@ t_key(void)
 static void
 t_tags(void)
 {
-	unsigned char	key[SPOOL_TAG_KEYLEN], other[SPOOL_TAG_KEYLEN];
-	char		a[SPOOL_TAG_HEX], b[SPOOL_TAG_HEX], long_login[600];
+	unsigned char key[SPOOL_TAG_KEYLEN], other[SPOOL_TAG_KEYLEN];
+	char	      a[SPOOL_TAG_HEX], b[SPOOL_TAG_HEX], long_login[600];
 
 	memset(key, 7, sizeof(key));
 	memset(other, 8, sizeof(other));
@@ -68,7 +71,7 @@ main(void)
 		{ "key", t_key },
 		{ "tags", t_tags },
 	};
-	int	rc;
+	int rc;
 
 	(void)snprintf(dir, sizeof(dir), "/tmp/t_spool_tag.XXXXXX");
 	if (mkdtemp(dir) == NULL)

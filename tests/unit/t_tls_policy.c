@@ -14,44 +14,54 @@
 static void
 t_levels(void)
 {
-	static const char *const names[] = { "none", "may", "encrypt", "verify" };
-	static const char *const bad[] = { "", "Verify", "dane", "may ", "secure" };
-	enum tls_level	 l;
-	size_t		 i;
+	static const char *const names[] = { "none", "may", "encrypt",
+		"verify" };
+	static const char *const bad[] = { "", "Verify", "dane", "may ",
+		"secure" };
+	enum tls_level		 l;
+	size_t			 i;
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		t_ok(tls_level_parse(names[i], &l) == 0 && l == (enum tls_level)i,
+		t_ok(tls_level_parse(names[i], &l) == 0 &&
+			l == (enum tls_level)i,
 		    "parse %s", names[i]);
 		t_str_eq(tls_level_name(l), names[i], "name round trip");
 	}
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		t_ok(tls_level_parse(bad[i], &l) == -1, "refuses \"%s\"", bad[i]);
-	t_ok(TLS_LEVEL_NONE < TLS_LEVEL_MAY && TLS_LEVEL_MAY < TLS_LEVEL_ENCRYPT &&
-	    TLS_LEVEL_ENCRYPT < TLS_LEVEL_VERIFY, "levels are ordered");
+		t_ok(tls_level_parse(bad[i], &l) == -1, "refuses \"%s\"",
+		    bad[i]);
+	t_ok(TLS_LEVEL_NONE < TLS_LEVEL_MAY &&
+		TLS_LEVEL_MAY < TLS_LEVEL_ENCRYPT &&
+		TLS_LEVEL_ENCRYPT < TLS_LEVEL_VERIFY,
+	    "levels are ordered");
 }
 
 static void
 t_clear(void)
 {
-	struct tls_policy	 p = { TLS_LEVEL_NONE, "relay.example" };
-	char			 why[256];
+	struct tls_policy p = { TLS_LEVEL_NONE, "relay.example" };
+	char		  why[256];
 
-	t_ok(tls_policy_check(&p, NULL, why, sizeof(why)) == 0, "none: clear is fine");
+	t_ok(tls_policy_check(&p, NULL, why, sizeof(why)) == 0,
+	    "none: clear is fine");
 	p.tp_level = TLS_LEVEL_MAY;
-	t_ok(tls_policy_check(&p, NULL, why, sizeof(why)) == 0, "may: clear is fine");
+	t_ok(tls_policy_check(&p, NULL, why, sizeof(why)) == 0,
+	    "may: clear is fine");
 	p.tp_level = TLS_LEVEL_ENCRYPT;
-	t_ok(tls_policy_check(&p, NULL, why, sizeof(why)) == -1, "encrypt: clear refused");
+	t_ok(tls_policy_check(&p, NULL, why, sizeof(why)) == -1,
+	    "encrypt: clear refused");
 	t_str_eq(why, "TLS is required (encrypt)", "encrypt: the reason");
 	p.tp_level = TLS_LEVEL_VERIFY;
-	t_ok(tls_policy_check(&p, NULL, why, sizeof(why)) == -1, "verify: clear refused");
+	t_ok(tls_policy_check(&p, NULL, why, sizeof(why)) == -1,
+	    "verify: clear refused");
 	t_str_eq(why, "TLS is required (verify)", "verify: the reason");
 }
 
 static void
 t_ca_file(void)
 {
-	struct tls_ctx	*t;
-	char		 err[256] = "";
+	struct tls_ctx *t;
+	char		err[256] = "";
 
 	tls_init();
 	t = tls_client_ctx_new(NULL, err, sizeof(err));

@@ -23,27 +23,33 @@
 #include "trackd.h"
 #include "trackd_int.h"
 
-#define MAP	(INT64_C(64) << 20)
+#define MAP (INT64_C(64) << 20)
 
-static char			 tdir[64];
-static const unsigned char	 key[SPOOL_TRACK_KEYLEN] = "0123456789abcdef0123456789abcde";
-static const char		 qid[] = "6620459CC0C2F0000007";
-static char			*links[] = { "https://shop.example/a?x=1", "http://example.org/b" };
-static char			*rcpts[] = { "a@x.test", "b@x.test" };
+static char		   tdir[64];
+static const unsigned char key[SPOOL_TRACK_KEYLEN] =
+    "0123456789abcdef0123456789abcde";
+static const char qid[] = "6620459CC0C2F0000007";
+static char *links[] = { "https://shop.example/a?x=1", "http://example.org/b" };
+static char *rcpts[] = { "a@x.test", "b@x.test" };
 
 static struct trackd *
 t_setup(struct spool **sp_r, int pfd[2])
 {
-	struct spool_track_msg	 km = { .km_track = 7, .km_links = links, .km_nlinks = 2,
-		.km_rcpts = rcpts, .km_nrcpts = 2, .km_arrival = 1 };
-	struct spool_txn	*tx;
-	struct trackd		*t;
-	char			 ev[256];
+	struct spool_track_msg km = { .km_track = 7,
+		.km_links = links,
+		.km_nlinks = 2,
+		.km_rcpts = rcpts,
+		.km_nrcpts = 2,
+		.km_arrival = 1 };
+	struct spool_txn      *tx;
+	struct trackd	      *t;
+	char		       ev[256];
 
 	*sp_r = t_spool_fresh(tdir, sizeof(tdir), "t_trackd_hit", MAP);
 	(void)str_copy(km.km_login, sizeof(km.km_login), "acc");
 	tx = t_wtxn(*sp_r);
-	t_ok(spool_track_put(tx, qid, &km) == 0 && spool_commit(&tx) == 0, "recorded");
+	t_ok(spool_track_put(tx, qid, &km) == 0 && spool_commit(&tx) == 0,
+	    "recorded");
 	(void)snprintf(ev, sizeof(ev), "%s/events.jsonl", tdir);
 	t = trackd_new(*sp_r, key, ev);
 	if (pipe2(pfd, O_NONBLOCK) == -1)
@@ -55,8 +61,9 @@ t_setup(struct spool **sp_r, int pfd[2])
 static char *
 t_tok(char kind, uint32_t idx, uint16_t link, char *buf)
 {
-	struct spool_track_ref	r = { .tk_kind = (enum spool_track_kind)kind,
-		.tk_idx = idx, .tk_link = link };
+	struct spool_track_ref r = { .tk_kind = (enum spool_track_kind)kind,
+		.tk_idx = idx,
+		.tk_link = link };
 
 	(void)str_copy(r.tk_qid, sizeof(r.tk_qid), qid);
 	if (spool_track_token(key, &r, buf, SPOOL_TRACK_TOKEN_MAX) == -1)
@@ -65,10 +72,14 @@ t_tok(char kind, uint32_t idx, uint16_t link, char *buf)
 }
 
 static int
-t_req(struct trackd *t, enum trackd_method m, const char *url, struct trackd_resp *rs)
+t_req(struct trackd *t, enum trackd_method m, const char *url,
+    struct trackd_resp *rs)
 {
-	struct trackd_req	rq = { .rq_method = m, .rq_url = url, .rq_ua = "ua/1",
-		.rq_client = "192.0.2.77", .rq_now_ms = 1000 };
+	struct trackd_req rq = { .rq_method = m,
+		.rq_url = url,
+		.rq_ua = "ua/1",
+		.rq_client = "192.0.2.77",
+		.rq_now_ms = 1000 };
 
 	trackd_handle(t, &rq, rs);
 	return rs->rs_status;
@@ -77,7 +88,7 @@ t_req(struct trackd *t, enum trackd_method m, const char *url, struct trackd_res
 static size_t
 t_drain(int fd, struct trackd_hit *last)
 {
-	size_t	n = 0;
+	size_t n = 0;
 
 	while (read(fd, last, sizeof(*last)) == (ssize_t)sizeof(*last))
 		n++;
@@ -87,22 +98,24 @@ t_drain(int fd, struct trackd_hit *last)
 static void
 t_routes(void)
 {
-	struct trackd_resp	 rs;
-	struct trackd_hit	 h;
-	struct spool		*sp;
-	struct trackd		*t;
-	char			 tok[SPOOL_TRACK_TOKEN_MAX], url[512], forged[512];
-	int			 p[2];
+	struct trackd_resp rs;
+	struct trackd_hit  h;
+	struct spool	  *sp;
+	struct trackd	  *t;
+	char		   tok[SPOOL_TRACK_TOKEN_MAX], url[512], forged[512];
+	int		   p[2];
 
 	t = t_setup(&sp, p);
 	(void)snprintf(url, sizeof(url), "/o/%s", t_tok('o', 1, 0, tok));
 	t_int_eq(t_req(t, TRACKD_M_GET, url, &rs), 200, "GET /o/");
-	t_ok(rs.rs_len == 43 && memcmp(rs.rs_body, "GIF89a", 6) == 0 && rs.rs_nocache,
+	t_ok(rs.rs_len == 43 && memcmp(rs.rs_body, "GIF89a", 6) == 0 &&
+		rs.rs_nocache,
 	    "a 1x1 GIF, no-cache");
 	trackd_resp_release(&rs);
 	t_int_eq((long long)t_drain(p[0], &h), 1, "one hit record");
 	t_ok(h.h_kind == 'o' && h.h_idx == 1 && strcmp(h.h_qid, qid) == 0 &&
-	    strcmp(h.h_ua, "ua/1") == 0 && strcmp(h.h_client, "192.0.2.0/24") == 0,
+		strcmp(h.h_ua, "ua/1") == 0 &&
+		strcmp(h.h_client, "192.0.2.0/24") == 0,
 	    "the record: kind, recipient, QID, user agent, client cut to /24");
 	t_int_eq(t_req(t, TRACKD_M_HEAD, url, &rs), 200, "HEAD /o/");
 	trackd_resp_release(&rs);
@@ -112,9 +125,11 @@ t_routes(void)
 	t_int_eq(t_req(t, TRACKD_M_GET, url, &rs), 302, "GET /c/");
 	t_str_eq(rs.rs_location, links[1], "Location: the recorded link 1");
 	trackd_resp_release(&rs);
-	t_ok(t_drain(p[0], &h) == 1 && h.h_kind == 'c' && h.h_link == 1, "a click record");
+	t_ok(t_drain(p[0], &h) == 1 && h.h_kind == 'c' && h.h_link == 1,
+	    "a click record");
 	(void)snprintf(url, sizeof(url), "/c/%s", t_tok('c', 0, 2, tok));
-	t_int_eq(t_req(t, TRACKD_M_GET, url, &rs), 404, "a link number never recorded");
+	t_int_eq(t_req(t, TRACKD_M_GET, url, &rs), 404,
+	    "a link number never recorded");
 	trackd_resp_release(&rs);
 	(void)snprintf(url, sizeof(url), "/o/%s", t_tok('o', 2, 0, tok));
 	t_int_eq(t_req(t, TRACKD_M_POST, url, &rs), 405, "POST /o/");
@@ -124,10 +139,12 @@ t_routes(void)
 	(void)snprintf(url, sizeof(url), "/o/%s", t_tok('o', 0, 0, tok));
 	(void)str_copy(forged, sizeof(forged), url);
 	forged[10] = forged[10] == 'A' ? 'B' : 'A';
-	t_int_eq(t_req(t, TRACKD_M_GET, forged, &rs), 404, "one character changed");
+	t_int_eq(t_req(t, TRACKD_M_GET, forged, &rs), 404,
+	    "one character changed");
 	trackd_resp_release(&rs);
 	(void)snprintf(forged, sizeof(forged), "/c/%s", tok);
-	t_int_eq(t_req(t, TRACKD_M_GET, forged, &rs), 404, "an open token on /c/");
+	t_int_eq(t_req(t, TRACKD_M_GET, forged, &rs), 404,
+	    "an open token on /c/");
 	trackd_resp_release(&rs);
 	forged[strlen(forged) - 2] = '\0';
 	t_int_eq(t_req(t, TRACKD_M_GET, forged, &rs), 404, "a truncated token");
@@ -149,20 +166,21 @@ t_routes(void)
 static void
 t_unsubscribe(void)
 {
-	struct trackd_resp	 rs;
-	struct trackd_hit	 h;
-	struct spool_txn	*tx;
-	struct spool		*sp;
-	struct trackd		*t;
-	char			 tok[SPOOL_TRACK_TOKEN_MAX], url[512];
-	int			 p[2];
-	bool			 has;
+	struct trackd_resp rs;
+	struct trackd_hit  h;
+	struct spool_txn  *tx;
+	struct spool	  *sp;
+	struct trackd	  *t;
+	char		   tok[SPOOL_TRACK_TOKEN_MAX], url[512];
+	int		   p[2];
+	bool		   has;
 
 	t = t_setup(&sp, p);
 	(void)snprintf(url, sizeof(url), "/u/%s", t_tok('u', 1, 0, tok));
 	t_int_eq(t_req(t, TRACKD_M_GET, url, &rs), 200, "GET /u/: the page");
 	t_ok(strstr(rs.rs_body, "<form method=\"post\">") != NULL &&
-	    strstr(rs.rs_body, "b***@x.test") != NULL && strstr(rs.rs_body, "<script") == NULL,
+		strstr(rs.rs_body, "b***@x.test") != NULL &&
+		strstr(rs.rs_body, "<script") == NULL,
 	    "a form, the masked address, no script");
 	trackd_resp_release(&rs);
 	if (spool_begin(sp, false, &tx) != 0)
@@ -179,7 +197,8 @@ t_unsubscribe(void)
 	t_ok(has, "on the stop list, committed before the answer");
 	t_ok(t_drain(p[0], &h) == 1 && h.h_kind == TRACKD_HIT_EXPORT,
 	    "the committer is asked to export the event");
-	t_int_eq(t_req(t, TRACKD_M_POST, url, &rs), 200, "a second POST: the same answer");
+	t_int_eq(t_req(t, TRACKD_M_POST, url, &rs), 200,
+	    "a second POST: the same answer");
 	trackd_resp_release(&rs);
 	t_int_eq((long long)t_drain(p[0], &h), 0, "and no second event");
 	trackd_free(&t);

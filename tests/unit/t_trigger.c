@@ -16,12 +16,12 @@
 #include "tap.h"
 #include "trigger.h"
 
-static char	dir[64], fifo[128];
+static char dir[64], fifo[128];
 
 static bool
 readable(int fd)
 {
-	struct pollfd	pfd = { .fd = fd, .events = POLLIN };
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 
 	return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
 }
@@ -29,9 +29,9 @@ readable(int fd)
 static void
 t_no_reader(void)
 {
-	char	p[128];
-	pid_t	pid;
-	int	st = 0;
+	char  p[128];
+	pid_t pid;
+	int   st = 0;
 
 	(void)snprintf(p, sizeof(p), "%s/missing", dir);
 	trigger_pull(p);
@@ -48,14 +48,15 @@ t_no_reader(void)
 		_exit(0);
 	}
 	t_ok(pid != -1 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
-	    WEXITSTATUS(st) == 0, "pull on a FIFO without reader returns");
+		WEXITSTATUS(st) == 0,
+	    "pull on a FIFO without reader returns");
 }
 
 static void
 t_wake(void)
 {
 	struct stat	st;
-	struct timespec	t0, t1;
+	struct timespec t0, t1;
 	int		fd, fd2, wfd, i, wst = 0;
 	pid_t		pid;
 
@@ -81,10 +82,12 @@ t_wake(void)
 		_exit(0);
 	}
 	t_ok(pid != -1 && waitpid(pid, &wst, 0) == pid && WIFEXITED(wst) &&
-	    WEXITSTATUS(wst) == 0, "pulls on a full FIFO return");
+		WEXITSTATUS(wst) == 0,
+	    "pulls on a full FIFO return");
 	(void)clock_gettime(CLOCK_MONOTONIC, &t1);
-	t_diag("70000 pulls: %.3f s", (double)(t1.tv_sec - t0.tv_sec) +
-	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	t_diag("70000 pulls: %.3f s",
+	    (double)(t1.tv_sec - t0.tv_sec) +
+		(double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	wfd = open(fifo, O_WRONLY | O_NONBLOCK);
 	t_ok(wfd != -1 && write(wfd, "x", 1) == -1 && errno == EAGAIN,
 	    "the pulls filled the FIFO");
@@ -104,28 +107,32 @@ t_wake(void)
 static void
 t_not_a_fifo(void)
 {
-	char		 file[128], link[128], buf[16];
-	struct stat	 st;
-	int		 fd;
+	char	    file[128], link[128], buf[16];
+	struct stat st;
+	int	    fd;
 
 	(void)snprintf(file, sizeof(file), "%s/victim", dir);
 	(void)snprintf(link, sizeof(link), "%s/trigger-link", dir);
 	if ((fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0600)) == -1 ||
-	    write(fd, "keep", 4) != 4 || close(fd) == -1 || symlink(file, link) == -1) {
+	    write(fd, "keep", 4) != 4 || close(fd) == -1 ||
+	    symlink(file, link) == -1) {
 		t_ok(false, "setup: %s", strerror(errno));
 		return;
 	}
 	trigger_pull(link);
 	trigger_pull(file);
-	t_ok(stat(file, &st) == 0 && st.st_size == 4 && (fd = open(file, O_RDONLY)) != -1 &&
-	    read(fd, buf, sizeof(buf)) == 4 && memcmp(buf, "keep", 4) == 0,
+	t_ok(stat(file, &st) == 0 && st.st_size == 4 &&
+		(fd = open(file, O_RDONLY)) != -1 &&
+		read(fd, buf, sizeof(buf)) == 4 && memcmp(buf, "keep", 4) == 0,
 	    "pull writes nothing through a link or into a file");
 	if (fd != -1)
 		close(fd);
 	errno = 0;
-	t_ok(trigger_open(link) == -1 && errno == ELOOP, "trigger_open refuses a link");
+	t_ok(trigger_open(link) == -1 && errno == ELOOP,
+	    "trigger_open refuses a link");
 	errno = 0;
-	t_ok(trigger_open(file) == -1 && errno == EINVAL, "trigger_open refuses a file");
+	t_ok(trigger_open(file) == -1 && errno == EINVAL,
+	    "trigger_open refuses a file");
 }
 
 int
@@ -136,8 +143,8 @@ main(void)
 		{ "wake", t_wake },
 		{ "not_a_fifo", t_not_a_fifo },
 	};
-	char	cmd[128];
-	int	rc;
+	char cmd[128];
+	int  rc;
 
 	log_init("t_trigger", LOG_DEST_STDERR);
 	(void)snprintf(dir, sizeof(dir), "/tmp/t_trigger.XXXXXX");

@@ -15,7 +15,7 @@
 static void
 t_sizes(void)
 {
-	size_t	r;
+	size_t r;
 
 	t_ok(size_add(1, 2, &r) && r == 3, "add");
 	t_ok(!size_add(SIZE_MAX, 1, &r), "add overflow");
@@ -35,8 +35,8 @@ freezero_null(void *arg)
 static void
 t_alloc(void)
 {
-	char	*p, *q;
-	int	*v, st;
+	char *p, *q;
+	int  *v, st;
 
 	p = xmalloc(0);
 	t_ok(p != NULL, "xmalloc(0) gives a pointer");
@@ -68,10 +68,11 @@ overflow(void *arg)
 static void
 t_overflow_exits(void)
 {
-	int	st;
+	int st;
 
 	st = t_child(overflow, NULL);
-	t_ok(WIFEXITED(st) && WEXITSTATUS(st) == 1, "size overflow is fatal (exit 1)");
+	t_ok(WIFEXITED(st) && WEXITSTATUS(st) == 1,
+	    "size overflow is fatal (exit 1)");
 }
 
 int

@@ -9,13 +9,13 @@
 
 #include "tap.h"
 
-static int	t_count, t_failed;
+static int	   t_count, t_failed;
 static const char *t_current = "";
 
 bool
 t_ok(bool cond, const char *fmt, ...)
 {
-	va_list	ap;
+	va_list ap;
 
 	t_count++;
 	if (!cond)
@@ -32,7 +32,7 @@ t_ok(bool cond, const char *fmt, ...)
 void
 t_diag(const char *fmt, ...)
 {
-	va_list	ap;
+	va_list ap;
 
 	printf("# ");
 	va_start(ap, fmt);
@@ -44,10 +44,10 @@ t_diag(const char *fmt, ...)
 char *
 t_read_src(const char *rel, size_t *len_r)
 {
-	const char	*src = getenv("SMTPGATE_SRCDIR");
-	char		 path[4096], *data = NULL;
-	FILE		*fp;
-	long		 n;
+	const char *src = getenv("SMTPGATE_SRCDIR");
+	char	    path[4096], *data = NULL;
+	FILE	   *fp;
+	long	    n;
 
 	(void)snprintf(path, sizeof(path), "%s/%s", src ? src : ".", rel);
 	if ((fp = fopen(path, "rb")) == NULL || fseek(fp, 0, SEEK_END) != 0 ||
@@ -69,7 +69,7 @@ t_read_src(const char *rel, size_t *len_r)
 bool
 t_str_eq(const char *got, const char *want, const char *what)
 {
-	bool	eq = (got == NULL && want == NULL) ||
+	bool eq = (got == NULL && want == NULL) ||
 	    (got != NULL && want != NULL && strcmp(got, want) == 0);
 
 	if (!t_ok(eq, "%s", what))
@@ -91,8 +91,8 @@ t_int_eq(long long got, long long want, const char *what)
 int
 t_child(int (*fn)(void *), void *arg)
 {
-	pid_t	pid;
-	int	st;
+	pid_t pid;
+	int   st;
 
 	fflush(stdout);
 	if ((pid = fork()) == 0) {
@@ -108,7 +108,7 @@ t_child(int (*fn)(void *), void *arg)
 int
 t_run(const struct t_case *cases, size_t n)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < n; i++) {
 		t_current = cases[i].name;

@@ -20,7 +20,7 @@
 void
 t_rmtree(const char *dir)
 {
-	char	cmd[1100];
+	char cmd[1100];
 
 	if (dir[0] == '\0')
 		return;
@@ -32,7 +32,7 @@ t_rmtree(const char *dir)
 int
 t_run_rmtree(const struct t_case *cases, size_t n, const char *dir)
 {
-	int	rc;
+	int rc;
 
 	rc = t_run(cases, n);
 	t_rmtree(dir);
@@ -51,8 +51,8 @@ t_fresh_dir(char *dir, size_t dirsz, const char *name)
 struct spool *
 t_spool_fresh(char *dir, size_t dirsz, const char *name, int64_t map)
 {
-	struct spool	*sp = NULL;
-	int		 rc;
+	struct spool *sp = NULL;
+	int	      rc;
 
 	t_fresh_dir(dir, dirsz, name);
 	if ((rc = spool_open(dir, map, map, 0, &sp)) != 0) {
@@ -65,8 +65,8 @@ t_spool_fresh(char *dir, size_t dirsz, const char *name, int64_t map)
 struct conf *
 t_spool_conf(char *dir, size_t dirsz, const char *name)
 {
-	struct conf	*cf;
-	char		 err[256];
+	struct conf *cf;
+	char	     err[256];
 
 	t_fresh_dir(dir, dirsz, name);
 	if ((cf = conf_defaults(err, sizeof(err))) == NULL)
@@ -94,9 +94,10 @@ t_woken(struct ev *e, void *arg)
 struct ev *
 t_wake_loop(void)
 {
-	struct ev	*e;
+	struct ev *e;
 
-	if ((e = ev_new(4, 1)) == NULL || ev_wakeup_init(e, t_woken, NULL) == -1)
+	if ((e = ev_new(4, 1)) == NULL ||
+	    ev_wakeup_init(e, t_woken, NULL) == -1)
 		abort();
 	return e;
 }
@@ -110,7 +111,7 @@ t_wtxn(struct spool *sp)
 struct spool_txn *
 t_txn(struct spool *sp, bool write)
 {
-	struct spool_txn	*t;
+	struct spool_txn *t;
 
 	if (spool_begin(sp, write, &t) != 0)
 		abort();
@@ -134,7 +135,7 @@ t_mkqid(char *q, int64_t dt, unsigned n)
 size_t
 t_count(struct spool_txn *t, enum spool_dbi d)
 {
-	size_t	n = 0;
+	size_t n = 0;
 
 	(void)spool_db_iter(t, d, NULL, 0, false, t_count_rec, &n);
 	return n;
@@ -143,12 +144,13 @@ t_count(struct spool_txn *t, enum spool_dbi d)
 int
 t_seqs_cb(uint64_t seq, const char *json, size_t len, void *arg)
 {
-	struct t_seqs	*l = arg;
-	size_t		 o = strlen(l->s);
+	struct t_seqs *l = arg;
+	size_t	       o = strlen(l->s);
 
 	(void)json;
 	(void)len;
-	(void)snprintf(l->s + o, sizeof(l->s) - o, "%llu,", (unsigned long long)seq);
+	(void)snprintf(l->s + o, sizeof(l->s) - o, "%llu,",
+	    (unsigned long long)seq);
 	return ++l->n == l->max ? 1 : 0;
 }
 
@@ -156,19 +158,21 @@ void
 t_db_forget(const char *dir, int64_t map, const char *const *dbs,
     const char *const *marks)
 {
-	MDB_env		*env;
-	MDB_txn		*tx;
-	MDB_dbi		 d;
-	MDB_val		 k;
-	char		 db[4096];
+	MDB_env *env;
+	MDB_txn *tx;
+	MDB_dbi	 d;
+	MDB_val	 k;
+	char	 db[4096];
 
 	(void)snprintf(db, sizeof(db), "%s/db", dir);
 	if (mdb_env_create(&env) != 0 || mdb_env_set_maxdbs(env, 32) != 0 ||
 	    mdb_env_set_mapsize(env, (size_t)map) != 0 ||
-	    mdb_env_open(env, db, 0, 0640) != 0 || mdb_txn_begin(env, NULL, 0, &tx) != 0)
+	    mdb_env_open(env, db, 0, 0640) != 0 ||
+	    mdb_txn_begin(env, NULL, 0, &tx) != 0)
 		abort();
 	for (; *dbs != NULL; dbs++)
-		if (mdb_dbi_open(tx, *dbs, 0, &d) != 0 || mdb_drop(tx, d, 1) != 0)
+		if (mdb_dbi_open(tx, *dbs, 0, &d) != 0 ||
+		    mdb_drop(tx, d, 1) != 0)
 			abort();
 	if (marks != NULL && mdb_dbi_open(tx, "meta", 0, &d) != 0)
 		abort();
@@ -186,23 +190,25 @@ void
 t_spool_old(struct spool **sp, const char *dir, int64_t map,
     const char *const *dbs, const char *const *marks)
 {
-	struct spool	*ro = NULL;
+	struct spool *ro = NULL;
 
 	spool_close(sp);
 	t_db_forget(dir, map, dbs, marks);
 	t_int_eq(spool_open(dir, map, map, SPOOL_RDONLY, &ro), SPOOL_EVERSION,
 	    "a reader before any writer migrated fails clearly");
-	if (!t_int_eq(spool_open(dir, map, map, 0, sp), 0, "a writer opens and migrates"))
+	if (!t_int_eq(spool_open(dir, map, map, 0, sp), 0,
+		"a writer opens and migrates"))
 		abort();
 }
 
 void
 t_spool_reader_opens(struct spool **sp, const char *dir, int64_t map)
 {
-	struct spool	*ro = NULL;
+	struct spool *ro = NULL;
 
 	spool_close(sp);
-	t_int_eq(spool_open(dir, map, map, SPOOL_RDONLY, &ro), 0, "a reader opens now");
+	t_int_eq(spool_open(dir, map, map, SPOOL_RDONLY, &ro), 0,
+	    "a reader opens now");
 	spool_close(&ro);
 }
 
@@ -210,13 +216,15 @@ void
 t_spool_remigrate(struct spool **sp, const char *dir, int64_t map,
     enum spool_dbi d, size_t want)
 {
-	struct spool_txn	*t;
+	struct spool_txn *t;
 
 	spool_close(sp);
-	if (!t_int_eq(spool_open(dir, map, map, 0, sp), 0, "open again: nothing to build"))
+	if (!t_int_eq(spool_open(dir, map, map, 0, sp), 0,
+		"open again: nothing to build"))
 		abort();
 	t = t_txn(*sp, false);
-	t_int_eq((long long)t_count(t, d), (long long)want, "the build is idempotent");
+	t_int_eq((long long)t_count(t, d), (long long)want,
+	    "the build is idempotent");
 	spool_abort(&t);
 	t_spool_reader_opens(sp, dir, map);
 }
@@ -234,16 +242,18 @@ t_count_rec(const uint8_t *k, size_t kl, const void *v, size_t vl, void *arg)
 
 void
 t_dkim_key(const struct conf *cf, struct spool *sp, const char *login,
-    const char *domain, const char *name, bool ed25519, const void *key, size_t len)
+    const char *domain, const char *name, bool ed25519, const void *key,
+    size_t len)
 {
-	struct spool_dkim	 sd = { .dk_default = true };
-	struct spool_txn	*t;
-	char			 keys[4096], why[256] = "";
-	int			 rc;
+	struct spool_dkim sd = { .dk_default = true };
+	struct spool_txn *t;
+	char		  keys[4096], why[256] = "";
+	int		  rc;
 
 	sd.dk_alg = ed25519 ? SPOOL_DKIM_ED25519 : SPOOL_DKIM_RSA;
 	if (spool_tree_create_err(cf, why, sizeof(why)) == -1 ||
-	    spool_path(keys, sizeof(keys), cf->cf_spool_dir, SPOOL_KEYS, NULL) == -1 ||
+	    spool_path(keys, sizeof(keys), cf->cf_spool_dir, SPOOL_KEYS,
+		NULL) == -1 ||
 	    fsx_write_durable(keys, name, key, len, 0600) == -1) {
 		t_diag("key %s: %s %s", name, why, strerror(errno));
 		abort();
@@ -253,7 +263,8 @@ t_dkim_key(const struct conf *cf, struct spool *sp, const char *login,
 	(void)str_copy(sd.dk_selector, sizeof(sd.dk_selector), "s1");
 	(void)str_copy(sd.dk_keyfile, sizeof(sd.dk_keyfile), name);
 	t = t_wtxn(sp);
-	if ((rc = spool_dkim_put(t, &sd)) != 0 || (rc = spool_commit(&t)) != 0) {
+	if ((rc = spool_dkim_put(t, &sd)) != 0 ||
+	    (rc = spool_commit(&t)) != 0) {
 		t_diag("spool_dkim_put: %s", spool_strerror(rc));
 		abort();
 	}
@@ -266,7 +277,7 @@ t_ev_init(struct spool_event *ev, enum spool_ev_type ty, enum spool_ev_class cl,
 	memset(ev, 0, sizeof(*ev));
 	ev->ev_type = ty;
 	ev->ev_class = cl;
-	ev->ev_dt = 1764432245;		/* 2025-11-29T16:04:05Z */
+	ev->ev_dt = 1764432245; /* 2025-11-29T16:04:05Z */
 	ev->ev_login = login;
 	ev->ev_qid = qid;
 	ev->ev_issue = issue;
