@@ -42,7 +42,7 @@ def sink(log, hold=0.0):
     def behave(c, srv):
         if hold:
             time.sleep(hold)
-        chaos.smtp_sink(c, log)
+        chaos.smtp_sink(c, log, on_quit=lambda: srv.end_session(c))
     return behave
 
 

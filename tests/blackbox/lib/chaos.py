@@ -291,12 +291,15 @@ def read_data(f):
     return data
 
 
-def smtp_sink(c, received, name=b"good.test", on_rset=None, after_message=None):
+def smtp_sink(c, received, name=b"good.test", on_rset=None, after_message=None,
+              on_quit=None):
     """A plain PIPELINING SMTP server on socket c (a HostileServer
     behaviour's body). Each accepted message's RCPT addresses go into
     received. on_rset(sent) may return False to answer 421 and hang up;
     after_message(sent) may return False to hang up after the 250; sent
-    counts the messages accepted on this connection."""
+    counts the messages accepted on this connection; on_quit() is called
+    when QUIT arrives, before the 221 (the client is done with the
+    session: HostileServer.end_session counts it closed from there)."""
     f = c.makefile("rb")
     c.sendall(b"220 " + name + b" ESMTP\r\n")
     rcpts, sent = [], 0
@@ -324,6 +327,8 @@ def smtp_sink(c, received, name=b"good.test", on_rset=None, after_message=None):
             if after_message is not None and after_message(sent) is False:
                 return
         elif verb == b"QUIT":
+            if on_quit is not None:
+                on_quit()
             c.sendall(b"221 bye\r\n")
             return
         else:
@@ -349,6 +354,7 @@ class HostileServer:
         # sessions open now, and the most open at once (reset_max)
         self.active = 0
         self.max_active = 0
+        self.ended = set()          # sessions counted closed (end_session)
         self.lock = threading.Lock()
 
     def _accept(self):
@@ -377,8 +383,17 @@ class HostileServer:
                 c.close()
             except OSError:
                 pass
-            with self.lock:
-                self.active -= 1
+            self.end_session(c)
+
+    def end_session(self, c):
+        """Counts session c closed (once): at the client's QUIT, or when its
+        behaviour returns. Counting from QUIT keeps the thread scheduling
+        between a 221 and the handler's return out of max_active."""
+        with self.lock:
+            if id(c) in self.ended:
+                return
+            self.ended.add(id(c))
+            self.active -= 1
 
     def reset_max(self):
         """Starts a new max_active measurement (from the sessions open now)."""
