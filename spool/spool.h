@@ -542,6 +542,10 @@ struct spool_event {
 	/* delivered (issue 18 item 4, the simulator's ooto@): the
 	 * auto-reply note, "auto_reply"; NULL to omit */
 	const char *ev_auto_reply;
+	/* delivered, deferred, bounced (issue 17 item 6): how the next hop
+	 * was authenticated, "tls_verified" (common/tlsres.h's names:
+	 * none, untrusted, verified, mta-sts, dane); NULL to omit */
+	const char *ev_tls_verified;
 };
 /*
  * Zeroes ev, then fills what comes from message m (login, qid, issue,
