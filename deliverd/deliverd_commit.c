@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -461,6 +462,39 @@ deliverd_commit_batch_free(struct deliverd_commit_batch *b)
 	buf_release(&b->log);
 }
 
+/*
+ * TLS reporting (issue 17 item 4): one session per job attempt, i.e. per
+ * run of results of one message with the same outcome (a worker sends a
+ * job's results together), under the recipient's domain. A key that does
+ * not fit (ETOOBIG, EINVAL) is not counted; a database error fails the
+ * commit like any other write.
+ */
+static int
+deliverd_commit_tlsrpt(struct spool_txn *txn, const struct deliverd_result *res,
+    size_t i, int64_t now)
+{
+	const struct deliverd_tlsout *o = &res[i].dr_tlsout;
+	struct spool_tlsrpt_row	      r;
+	int			      rc;
+
+	if (res[i].dr_skip || !o->to_set ||
+	    (i > 0 && !res[i - 1].dr_skip &&
+		strcmp(res[i - 1].dr_qid, res[i].dr_qid) == 0 &&
+		memcmp(&res[i - 1].dr_tlsout, o, sizeof(*o)) == 0))
+		return 0;
+	memset(&r, 0, sizeof(r));
+	deliverd_domain(res[i].dr_to, r.tr_domain, sizeof(r.tr_domain));
+	(void)str_copy(r.tr_policy, sizeof(r.tr_policy),
+	    tlsres_policy_name(o->to_policy));
+	(void)str_copy(r.tr_result, sizeof(r.tr_result),
+	    tlsres_result_name(o->to_result));
+	(void)str_copy(r.tr_mx, sizeof(r.tr_mx), o->to_mx);
+	(void)str_copy(r.tr_pstr, sizeof(r.tr_pstr), o->to_pstr);
+	(void)str_copy(r.tr_mxpat, sizeof(r.tr_mxpat), o->to_mxpat);
+	rc = spool_tlsrpt_add(txn, now, &r);
+	return rc == SPOOL_ETOOBIG || rc == EINVAL ? 0 : rc;
+}
+
 static int
 deliverd_commit_once(struct spool *sp, const struct conf *cf,
     const struct deliverd_sig *sigs, size_t nsigs,
@@ -480,8 +514,9 @@ deliverd_commit_once(struct spool *sp, const struct conf *cf,
 		goto out;
 	for (i = 0; i < nres; i++)
 		if (!res[i].dr_skip &&
-		    (rc = deliverd_commit_outcome(cf, txn, &b, &res[i], now)) !=
-			0)
+		    ((rc = deliverd_commit_outcome(cf, txn, &b, &res[i],
+			  now)) != 0 ||
+			(rc = deliverd_commit_tlsrpt(txn, res, i, now)) != 0))
 			goto out;
 	if ((rc = deliverd_commit_write_msgs(txn, &b)) != 0 ||
 	    (rc = spool_commit(&txn)) != 0)

@@ -20,6 +20,7 @@ spool_libspool_a_SOURCES = \
 # engagement tracking (issue 16)
 spool_libspool_a_SOURCES += spool/spool_track.c spool/spool_track.h
 spool_libspool_a_SOURCES += spool/spool_dedupe.c
+spool_libspool_a_SOURCES += spool/spool_tlsrpt.c
 spool_libspool_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS) $(OPENSSL_CFLAGS)
 # the events export (issue 13: batches, flock, no write txn around the I/O)
 spool_libspool_a_SOURCES += spool/spool_export.c

@@ -132,3 +132,41 @@ def test_levels_per_destination(world):
     assert "/verified, dsn=2.0.0" in log, log
     assert "tls=none/none, dsn=4.7.5" in log, log
 
+
+
+def test_tls_report(world):
+    g, mxs = world
+    g.start("deliverd")
+    for r in ("a@good.test", "a2@good.test", "c@self.test", "e@plain.test"):
+        put_msg(g, "acc", [r])
+        outcome(g, r)
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    rep = json.loads(g.spoolctl("tls-report", "--date", day, "--json").stdout)
+    # RFC 8460 section 4.4's fields
+    assert set(rep) >= {"organization-name", "date-range", "contact-info", "report-id",
+                        "policies"}, rep
+    assert rep["date-range"] == {"start-datetime": day + "T00:00:00Z",
+                                 "end-datetime": day + "T23:59:59Z"}, rep
+    pols = {p["policy"]["policy-domain"]: p for p in rep["policies"]}
+    good = pols["good.test"]
+    assert good["policy"]["policy-type"] == "no-policy-found", good
+    assert good["summary"] == {"total-successful-session-count": 2,
+                               "total-failure-session-count": 0}, good
+    assert "failure-details" not in good or good["failure-details"] == [], good
+    bad = pols["self.test"]
+    assert bad["summary"] == {"total-successful-session-count": 0,
+                              "total-failure-session-count": 1}, bad
+    fd, = bad["failure-details"]
+    assert fd["result-type"] == "certificate-not-trusted", fd
+    assert fd["receiving-mx-hostname"] == "mx.self.test", fd
+    assert fd["failed-session-count"] == 1, fd
+    fd, = pols["plain.test"]["failure-details"]
+    assert fd["result-type"] == "starttls-not-supported", fd
+    # --domain narrows; the text form names the counts
+    one = json.loads(g.spoolctl("tls-report", "--date", day, "--domain", "self.test",
+                                "--json").stdout)
+    assert [p["policy"]["policy-domain"] for p in one["policies"]] == ["self.test"], one
+    txt = g.spoolctl("tls-report", "--date", day).stdout
+    assert "good.test" in txt and "certificate-not-trusted" in txt, txt
+    empty = json.loads(g.spoolctl("tls-report", "--date", "2001-01-01", "--json").stdout)
+    assert empty["policies"] == [], empty
