@@ -796,7 +796,7 @@ void spool_dt(int64_t t, char dst[21]);
  * of sessions, with the policy's strings ('\n' between them) and MX
  * patterns. add counts one session of time now (deliverd's commit); a day
  * keeps at most SPOOL_TLSRPT_DAY_MAX rows (more are not counted) and days
- * older than SPOOL_TLSRPT_DAYS go when a new day starts. iter calls cb for
+ * older than SPOOL_TLSRPT_DAYS (today counts) go when a new day starts. iter calls cb for
  * the rows of the day containing day_start (of domain, unless NULL), in
  * key order; non-zero from cb stops and is returned. */
 #define SPOOL_TLSRPT_DAY_MAX 10000

@@ -10,8 +10,8 @@
  * day is days since the epoch (UTC), so keys sort by day. Written by
  * deliverd's commit transaction; a day holds at most SPOOL_TLSRPT_DAY_MAX
  * rows (further new rows are dropped: the counts of existing rows still
- * grow). The first write of a day deletes the days older than
- * SPOOL_TLSRPT_DAYS (at most SPOOL_TLSRPT_PRUNE_MAX rows per call, the
+ * grow). The first write of a day keeps that day and the
+ * SPOOL_TLSRPT_DAYS - 1 before it, deleting older ones (at most SPOOL_TLSRPT_PRUNE_MAX rows per call, the
  * rest at the next new day). An older database gets the empty database
  * from the writer's open; there is nothing to build.
  */
@@ -115,8 +115,9 @@ spool_tlsrpt_newrow(struct spool_txn *t, uint32_t day)
 	(void)spool_tlsrpt_key(&k, day, NULL);
 	rc = spool_db_get(t, SPOOL_DB_TLSRPT, &k, &old, &len);
 	if (rc == SPOOL_ENOTFOUND) {
-		if (day > SPOOL_TLSRPT_DAYS &&
-		    (rc = spool_tlsrpt_prune(t, day - SPOOL_TLSRPT_DAYS)) != 0)
+		if (day >= SPOOL_TLSRPT_DAYS &&
+		    (rc = spool_tlsrpt_prune(t, day - SPOOL_TLSRPT_DAYS + 1)) !=
+			0)
 			return rc;
 	} else if (rc != 0 || (rc = spool_tlsrpt_count(old, len, &n)) != 0)
 		return rc;
