@@ -795,10 +795,10 @@ void spool_dt(int64_t t, char dst[21]);
  * day, recipient domain, policy type, result type and MX host, the number
  * of sessions, with the policy's strings ('\n' between them) and MX
  * patterns. add counts one session of time now (deliverd's commit); a day
- * keeps at most SPOOL_TLSRPT_DAY_MAX rows (more are not counted) and days
- * older than SPOOL_TLSRPT_DAYS (today counts) go when a new day starts. iter calls cb for
- * the rows of the day containing day_start (of domain, unless NULL), in
- * key order; non-zero from cb stops and is returned. */
+ * keeps at most SPOOL_TLSRPT_DAY_MAX rows (more are not counted); a new
+ * day deletes the days before the last SPOOL_TLSRPT_DAYS (today counts).
+ * iter calls cb for the rows of the day containing day_start (of domain,
+ * unless NULL), in key order; non-zero from cb stops and is returned. */
 #define SPOOL_TLSRPT_DAY_MAX 10000
 #define SPOOL_TLSRPT_DAYS    31
 struct spool_tlsrpt_row {
