@@ -210,9 +210,10 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
     const char *qid, const char *key, struct deliverd_tx *tx)
 {
 	struct deliverd_worker_cand *c;
-	struct tls_policy pol = { TLS_LEVEL_MAY, NULL }; /* name: the host */
-	size_t		  nc, i, k;
-	char		  reply[SPOOL_REPLY_MAX] = "";
+	struct tls_policy	     pol = { TLS_LEVEL_MAY, NULL,
+			   NULL }; /* name: the host */
+	size_t			     nc, i, k;
+	char			     reply[SPOOL_REPLY_MAX] = "";
 
 	/* PROBE_FAILED: the cached connection was gone before anything of this
 	 * transaction was answered: a new connection below */
@@ -229,9 +230,17 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 		nc = deliverd_worker_relay_cands(w, c, WORKER_CAND_MAX, reply,
 		    sizeof(reply));
 		pol.tp_level = w->dw_relay_tls;
+		deliverd_smtp_tls_ctx(w->dw_smtp, w->dw_tls);
 	} else {
 		nc = deliverd_worker_mx_cands(w, j->dj_hop, c, WORKER_CAND_MAX,
 		    reply, sizeof(reply));
+		/* issue 17: the destination's level (shaping_file `tls`),
+		 * tls_ca_file's CAs; secure checks the domain (smtp.c) */
+		pol.tp_level = (enum tls_level)deliverd_dest_tls_level(j->dj_hop,
+		    nc > 0 ? c[0].host : NULL);
+		pol.tp_name = pol.tp_level == TLS_LEVEL_SECURE ? j->dj_hop
+							       : NULL;
+		deliverd_smtp_tls_ctx(w->dw_smtp, w->dw_tls_mx);
 		for (i = 0; i < nc; i++)
 			shaping_mxset_add(&w->dw_mx, c[i].host);
 		nc = deliverd_worker_no_loops(w, qid, j->dj_hop, c, nc, reply,
@@ -493,7 +502,7 @@ deliverd_worker_sim(struct worker *w, struct deliverd_worker_msg *wm,
 static void
 deliverd_worker_results(struct worker *w, const struct deliverd_job *j,
     struct deliverd_worker_rcpt *r, size_t nr, const char *relay,
-    const char *tls)
+    const char *tls, const struct deliverd_tlsout *tlsout)
 {
 	struct deliverd_result res;
 	size_t		       i;
@@ -517,6 +526,8 @@ deliverd_worker_results(struct worker *w, const struct deliverd_job *j,
 		res.dr_stage = r[i].stage;
 		(void)shaping_mxset_key(&w->dw_mx, res.dr_mx,
 		    sizeof(res.dr_mx));
+		if (tlsout != NULL && !r[i].sim && !res.dr_skip)
+			res.dr_tlsout = *tlsout;
 		(void)deliverd_result_format(&res, &w->dw_out_buf);
 	}
 }
@@ -577,8 +588,12 @@ deliverd_worker_job(struct worker *w, const struct deliverd_job *j)
 	else if (ld == WORKER_LOAD_OK && nlive > 0)
 		deliverd_worker_send(w, j, &wm, r, j->dj_nidx, key, relay,
 		    sizeof(relay));
+	/* issue 17: the TLS outcome of the session the job went to (or was
+	 * refused by) rides on the result lines: deliverd_smtp.c records it,
+	 * MTA-STS/DANE override it with deliverd_smtp_tls_outcome() */
 	deliverd_worker_results(w, j, r, j->dj_nidx, relay,
-	    relay[0] != '\0' ? deliverd_smtp_tls(w->dw_smtp) : "");
+	    relay[0] != '\0' ? deliverd_smtp_tls(w->dw_smtp) : "",
+	    relay[0] != '\0' ? deliverd_smtp_tls_out(w->dw_smtp) : NULL);
 	(void)buf_printf(&w->dw_out_buf, "D\t%llu\n",
 	    (unsigned long long)j->dj_id);
 	if (deliverd_pipe_write(w->dw_out, w->dw_out_buf.data,
@@ -706,6 +721,9 @@ deliverd_worker_main(struct conf *cf, int in_fd, int out_fd, int id)
 		log_warnx(
 		    "TLS client unavailable (%s): delivering without STARTTLS",
 		    err);
+	if ((w.dw_tls_mx = tls_client_ctx_new(cf->cf_tls_ca_file, err,
+		 sizeof(err))) == NULL)
+		log_warnx("TLS client for MX delivery unavailable (%s)", err);
 	w.dw_smtp = deliverd_smtp_new(cf, w.dw_tls);
 	srandom((unsigned)getpid());
 	w.dw_src_pick = (unsigned)
@@ -715,6 +733,7 @@ deliverd_worker_main(struct conf *cf, int in_fd, int out_fd, int id)
 	ownaddr_free(&w.dw_own);
 	free(w.dw_allow);
 	tls_ctx_free(&w.dw_tls);
+	tls_ctx_free(&w.dw_tls_mx);
 	dns_free(&w.dw_dns);
 	spool_close(&w.dw_sp);
 	_exit(0);

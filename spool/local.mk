@@ -20,6 +20,7 @@ spool_libspool_a_SOURCES = \
 # engagement tracking (issue 16)
 spool_libspool_a_SOURCES += spool/spool_track.c spool/spool_track.h
 spool_libspool_a_SOURCES += spool/spool_dedupe.c
+spool_libspool_a_SOURCES += spool/spool_tlsrpt.c
 spool_libspool_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS) $(OPENSSL_CFLAGS)
 # the events export (issue 13: batches, flock, no write txn around the I/O)
 spool_libspool_a_SOURCES += spool/spool_export.c
@@ -88,3 +89,8 @@ UNIT_TESTS += tests/unit/t_spool_dedupe
 tests_unit_t_spool_dedupe_SOURCES = tests/unit/t_spool_dedupe.c
 tests_unit_t_spool_dedupe_CPPFLAGS = $(UNIT_CPPFLAGS) $(LMDB_CFLAGS)
 tests_unit_t_spool_dedupe_LDADD = $(TEST_LIBS)
+# TLS reporting counters (issue 17 item 4)
+UNIT_TESTS += tests/unit/t_spool_tlsrpt
+tests_unit_t_spool_tlsrpt_SOURCES = tests/unit/t_spool_tlsrpt.c
+tests_unit_t_spool_tlsrpt_CPPFLAGS = $(UNIT_CPPFLAGS) $(LMDB_CFLAGS)
+tests_unit_t_spool_tlsrpt_LDADD = $(TEST_LIBS)

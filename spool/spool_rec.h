@@ -100,6 +100,8 @@ enum spool_dbi {
 	SPOOL_DB_TRACK,
 	/* spool_dedupe.c (issue 18 item 3) */
 	SPOOL_DB_DEDUPE,
+	/* spool_tlsrpt.c (issue 17 item 4) */
+	SPOOL_DB_TLSRPT,
 	SPOOL_DB_N
 };
 
