@@ -36,6 +36,7 @@
 #include "sig.h"
 #include "spool.h"
 #include "srcaddr.h"
+#include "deliverd_mtasts.h"
 #include "tls.h"
 #include "xmem.h"
 
@@ -200,6 +201,28 @@ deliverd_worker_sign(struct worker *w, struct deliverd_worker_msg *wm,
 	    wm->sig.data ? wm->sig.data : "", &w->dw_out_buf);
 }
 
+/* MTA-STS enforce: the verified session is logged; a failed one's 4.7.x
+ * reply names the policy. */
+static void
+deliverd_worker_sts_reply(const char *qid, const char *domain, const char *host,
+    char *reply, size_t replysz)
+{
+	char t[SPOOL_REPLY_MAX];
+
+	if (host != NULL) {
+		log_info("%s: MTA-STS (enforce) policy of %s: MX %s verified, "
+			 "verify=mta-sts",
+		    qid, domain, host);
+		return;
+	}
+	if (strncmp(reply, "451 4.7.", 8) != 0 || strstr(reply, "MTA-STS"))
+		return;
+	if (snprintf(t, sizeof(t), "%.*sMTA-STS policy of %.255s (enforce): %s",
+		10, reply, domain, reply + 10) < 0)
+		return;
+	(void)str_copy(reply, replysz, t);
+}
+
 /*
  * One transaction over the cached connection to this hop and source, or
  * a new one. True when a next hop answered (relay names it); false when
@@ -213,6 +236,7 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 	struct tls_policy pol = { TLS_LEVEL_MAY, NULL }; /* name: the host */
 	size_t		  nc, i, k;
 	char		  reply[SPOOL_REPLY_MAX] = "";
+	bool		  sts = false;
 
 	/* PROBE_FAILED: the cached connection was gone before anything of this
 	 * transaction was answered: a new connection below */
@@ -236,6 +260,8 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 			shaping_mxset_add(&w->dw_mx, c[i].host);
 		nc = deliverd_worker_no_loops(w, qid, j->dj_hop, c, nc, reply,
 		    sizeof(reply));
+		nc = deliverd_worker_mtasts(w, qid, j->dj_hop, c, nc, &pol,
+		    &sts, reply, sizeof(reply));
 	}
 	for (k = 0; k < nc; k++) {
 		if (deliverd_smtp_open(w->dw_smtp, key, c[k].host, &c[k].ss,
@@ -243,6 +269,9 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 			break;
 		log_info("%s: %s", qid, reply);
 	}
+	if (sts)
+		deliverd_worker_sts_reply(qid, j->dj_hop,
+		    k < nc ? c[k].host : NULL, reply, sizeof(reply));
 	free(c);
 	if (k < nc)
 		(void)deliverd_smtp_send(w->dw_smtp, tx);
@@ -707,11 +736,13 @@ deliverd_worker_main(struct conf *cf, int in_fd, int out_fd, int id)
 		    "TLS client unavailable (%s): delivering without STARTTLS",
 		    err);
 	w.dw_smtp = deliverd_smtp_new(cf, w.dw_tls);
+	w.dw_sts = deliverd_mtasts_new();
 	srandom((unsigned)getpid());
 	w.dw_src_pick = (unsigned)
 	    id; /* the workers start at different pool entries */
 	deliverd_worker_loop(&w);
 	deliverd_smtp_free(&w.dw_smtp);
+	deliverd_mtasts_free(&w.dw_sts);
 	ownaddr_free(&w.dw_own);
 	free(w.dw_allow);
 	tls_ctx_free(&w.dw_tls);

@@ -49,6 +49,7 @@ struct worker {
 	char		     dw_src_addr[INET6_ADDRSTRLEN];
 	unsigned	     dw_src_pick;
 	struct shaping_mxset dw_mx; /* the job's MX hosts (deliverd_dest.h) */
+	struct deliverd_mtasts *dw_sts; /* MTA-STS policies (mta_sts = on) */
 };
 
 /* One recipient of the current job. */
@@ -84,6 +85,14 @@ size_t deliverd_worker_relay_cands(struct worker *,
     struct deliverd_worker_cand *, size_t max, char *reply, size_t replysz);
 size_t deliverd_worker_mx_cands(struct worker *, const char *domain,
     struct deliverd_worker_cand *, size_t max, char *reply, size_t replysz);
+/* deliverd_worker_route.c: MTA-STS (issue 17 item 2) on the MX
+ * candidates of domain: under enforce, keeps the matching ones and sets
+ * pol to verify; under testing logs the mismatches. The count left; 0
+ * with reply when enforce leaves none. */
+struct tls_policy;
+size_t deliverd_worker_mtasts(struct worker *, const char *qid,
+    const char *domain, struct deliverd_worker_cand *, size_t n,
+    struct tls_policy *pol, bool *enforce_r, char *reply, size_t replysz);
 /* Drops the candidates that are this host (unless allow_next_hop). */
 size_t deliverd_worker_no_loops(struct worker *, const char *qid,
     const char *domain, struct deliverd_worker_cand *, size_t n, char *reply,

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "deliverd_mtasts.h"
 #include "deliverd_worker.h"
 #include "log.h"
 #include "xmem.h"
@@ -195,6 +196,57 @@ deliverd_worker_no_loops(struct worker *w, const char *qid, const char *domain,
 		(void)snprintf(reply, replysz,
 		    "554 5.4.6 mail for %s loops back "
 		    "to myself",
+		    domain);
+	return k;
+}
+
+/* Under enforce: the candidates whose host the policy lists, in order. */
+static size_t
+deliverd_worker_sts_keep(const struct mtasts_policy *p, const char *qid,
+    const char *domain, struct deliverd_worker_cand *c, size_t n)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < n; i++)
+		if (mtasts_mx_match(p, c[i].host))
+			c[k++] = c[i];
+		else if (p->mode == MTASTS_MODE_TESTING)
+			log_warnx("%s: MTA-STS (testing) policy of %s: MX %s "
+				  "does not match; delivering as usual",
+			    qid, domain, c[i].host);
+		else
+			log_info("%s: MTA-STS (enforce) policy of %s: MX %s "
+				 "does not match; skipped",
+			    qid, domain, c[i].host);
+	return p->mode == MTASTS_MODE_TESTING ? n : k;
+}
+
+size_t
+deliverd_worker_mtasts(struct worker *w, const char *qid, const char *domain,
+    struct deliverd_worker_cand *c, size_t n, struct tls_policy *pol,
+    bool *enforce_r, char *reply, size_t replysz)
+{
+	struct mtasts_policy p;
+	enum tlsres_result   res;
+	size_t		     k;
+
+	*enforce_r = false;
+	if (!w->dw_cf->cf_mta_sts || n == 0 || domain[0] == '[')
+		return n;
+	deliverd_mtasts_get(w->dw_sts, w->dw_cf, w->dw_dns, qid, domain, &p,
+	    &res);
+	if (p.mode == MTASTS_MODE_NONE)
+		return n;
+	k = deliverd_worker_sts_keep(&p, qid, domain, c, n);
+	if (p.mode != MTASTS_MODE_ENFORCE)
+		return k;
+	*enforce_r = true;
+	pol->tp_level = TLS_LEVEL_VERIFY; /* tp_name NULL: the MX host */
+	pol->tp_name = NULL;
+	if (k == 0)
+		(void)snprintf(reply, replysz,
+		    "451 4.7.5 MTA-STS policy of %s (enforce): no MX host "
+		    "matches the policy's mx patterns",
 		    domain);
 	return k;
 }

@@ -1,0 +1,295 @@
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "buf.h"
+#include "deliverd_mtasts.h"
+#include "log.h"
+#include "xmem.h"
+
+#define MTASTS_TXT_N 4
+
+struct mtasts_ent {
+	char		     domain[DNS_HOST_MAX];
+	char		     id[MTASTS_ID_MAX];
+	time_t		     expires;
+	struct mtasts_policy pol;
+};
+
+struct deliverd_mtasts {
+	struct mtasts_ent *ent;
+	size_t		   n;
+	unsigned long	   fetches;
+};
+
+struct deliverd_mtasts *
+deliverd_mtasts_new(void)
+{
+	struct deliverd_mtasts *s = xcalloc(1, sizeof(*s));
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+		log_warnx("MTA-STS: curl_global_init failed");
+
+	s->ent = xcalloc(DELIVERD_MTASTS_CACHE_MAX, sizeof(*s->ent));
+	return s;
+}
+
+void
+deliverd_mtasts_free(struct deliverd_mtasts **sp)
+{
+	if (*sp == NULL)
+		return;
+	free((*sp)->ent);
+	free(*sp);
+	*sp = NULL;
+}
+
+unsigned long
+deliverd_mtasts_fetches(const struct deliverd_mtasts *s)
+{
+	return s->fetches;
+}
+
+/* The entry of domain, after dropping the expired ones; NULL if none. */
+static struct mtasts_ent *
+deliverd_mtasts_find(struct deliverd_mtasts *s, const char *domain, time_t now)
+{
+	size_t i = 0;
+
+	while (i < s->n)
+		if (s->ent[i].expires <= now)
+			s->ent[i] = s->ent[--s->n];
+		else
+			i++;
+	for (i = 0; i < s->n; i++)
+		if (strcasecmp(s->ent[i].domain, domain) == 0)
+			return &s->ent[i];
+	return NULL;
+}
+
+/* A slot for a new entry: a free one, or the one that expires first. */
+static struct mtasts_ent *
+deliverd_mtasts_slot(struct deliverd_mtasts *s)
+{
+	size_t i, k = 0;
+
+	if (s->n < DELIVERD_MTASTS_CACHE_MAX)
+		return &s->ent[s->n++];
+	for (i = 1; i < s->n; i++)
+		if (s->ent[i].expires < s->ent[k].expires)
+			k = i;
+	return &s->ent[k];
+}
+
+/* The id of the domain's one STSv1 record: 0; 1: none; -1: broken or
+ * several (RFC 8461 3.1: then no policy is looked for). */
+static int
+deliverd_mtasts_txt(struct dns *d, const char *domain, char id[MTASTS_ID_MAX],
+    char *why, size_t whysz)
+{
+	char(*txt)[DNS_TXT_MAX], name[DNS_HOST_MAX + 16];
+	size_t n, i, nsts = 0;
+	int    rc;
+
+	(void)snprintf(name, sizeof(name), "_mta-sts.%s", domain);
+	txt = xcalloc(MTASTS_TXT_N, sizeof(*txt));
+	if (dns_txt(d, name, txt, MTASTS_TXT_N, &n, why, whysz) != DNS_OK)
+		n = 0;
+	for (i = 0; i < n; i++)
+		if ((rc = mtasts_txt_parse(txt[i], strlen(txt[i]), id)) <= 0)
+			nsts += rc == 0 ? 1 : 2;
+	free(txt);
+	if (nsts == 0)
+		return 1;
+	if (nsts > 1)
+		(void)snprintf(why, whysz,
+		    "%.200s: invalid or several STSv1 records", name);
+	return nsts == 1 ? 0 : -1;
+}
+
+static size_t
+deliverd_mtasts_body(char *p, size_t size, size_t n, void *arg)
+{
+	struct buf *b = arg;
+
+	if (n != 0 && size > (size_t)MTASTS_BODY_MAX / n)
+		return 0;
+	if (b->len + size * n > MTASTS_BODY_MAX ||
+	    buf_append(b, p, size * n) == -1)
+		return 0; /* over the limit: libcurl fails the transfer */
+	return size * n;
+}
+
+/* "mta-sts.DOMAIN:443:ADDR" for CURLOPT_RESOLVE, through dns_server. */
+static struct curl_slist *
+deliverd_mtasts_resolve(struct dns *d, const char *host, char *why,
+    size_t whysz)
+{
+	struct sockaddr_storage ss[1];
+	size_t			n = 0;
+	char			a[INET6_ADDRSTRLEN], line[DNS_HOST_MAX + 128];
+	const void	       *p;
+
+	if (dns_addrs(d, host, 443, ss, 1, &n, why, whysz) != DNS_OK ||
+	    n == 0) {
+		if (n == 0 && why[0] == '\0')
+			(void)snprintf(why, whysz, "%.200s: no address", host);
+		return NULL;
+	}
+	p = ss[0].ss_family == AF_INET
+	    ? (const void *)&((struct sockaddr_in *)&ss[0])->sin_addr
+	    : (const void *)&((struct sockaddr_in6 *)&ss[0])->sin6_addr;
+	if (inet_ntop(ss[0].ss_family, p, a, sizeof(a)) == NULL)
+		return NULL;
+	(void)snprintf(line, sizeof(line),
+	    ss[0].ss_family == AF_INET ? "%s:443:%s" : "%s:443:[%s]", host, a);
+	return curl_slist_append(NULL, line);
+}
+
+static void
+deliverd_mtasts_setopt(CURL *e, const struct conf *cf, const char *url,
+    struct curl_slist *res, struct buf *b)
+{
+	long t = (long)cf->cf_mta_sts_timeout;
+
+	(void)curl_easy_setopt(e, CURLOPT_URL, url);
+	(void)curl_easy_setopt(e, CURLOPT_RESOLVE, res);
+	(void)curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
+	(void)curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L); /* RFC 3.3 */
+	(void)curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+	(void)curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (cf->cf_mta_sts_ca_file[0] != '\0')
+		(void)curl_easy_setopt(e, CURLOPT_CAINFO,
+		    cf->cf_mta_sts_ca_file);
+	(void)curl_easy_setopt(e, CURLOPT_TIMEOUT, t);
+	(void)curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, t < 5 ? t : 5L);
+	(void)curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	(void)curl_easy_setopt(e, CURLOPT_USERAGENT, "smtpgate-mta-sts");
+	(void)curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, deliverd_mtasts_body);
+	(void)curl_easy_setopt(e, CURLOPT_WRITEDATA, b);
+}
+
+/* The HTTP status, the Content-Type; 0 when the fetch is good (200,
+ * text/plain), -1 with why. */
+static int
+deliverd_mtasts_check(CURL *e, CURLcode rc, char *why, size_t whysz)
+{
+	long	    code = 0;
+	const char *ct = NULL;
+
+	if (rc != CURLE_OK) {
+		(void)snprintf(why, whysz, "%s", curl_easy_strerror(rc));
+		return -1;
+	}
+	(void)curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+	(void)curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &ct);
+	if (code != 200) {
+		(void)snprintf(why, whysz, "HTTP status %ld", code);
+		return -1;
+	}
+	if (ct == NULL || strncasecmp(ct, "text/plain", 10) != 0 ||
+	    (ct[10] != '\0' && ct[10] != ';' && ct[10] != ' ')) {
+		(void)snprintf(why, whysz, "Content-Type %s, not text/plain",
+		    ct != NULL ? ct : "missing");
+		return -1;
+	}
+	return 0;
+}
+
+/* 0 and the policy; -1 with *res_r and why. */
+static int
+deliverd_mtasts_fetch(const struct conf *cf, struct dns *d, const char *domain,
+    struct mtasts_policy *p, enum tlsres_result *res_r, char *why, size_t whysz)
+{
+	char		   host[DNS_HOST_MAX + 16], url[DNS_HOST_MAX + 64];
+	struct curl_slist *res;
+	struct buf	   b;
+	CURL		  *e;
+	int		   rc = -1;
+
+	*res_r = TLSRES_R_STS_POLICY_FETCH_ERROR;
+	(void)snprintf(host, sizeof(host), "mta-sts.%s", domain);
+	(void)snprintf(url, sizeof(url), "https://%s/.well-known/mta-sts.txt",
+	    host);
+	if ((res = deliverd_mtasts_resolve(d, host, why, whysz)) == NULL)
+		return -1;
+	if ((e = curl_easy_init()) == NULL) {
+		curl_slist_free_all(res);
+		(void)snprintf(why, whysz, "curl_easy_init failed");
+		return -1;
+	}
+	buf_init(&b, MTASTS_BODY_MAX);
+	deliverd_mtasts_setopt(e, cf, url, res, &b);
+	if (deliverd_mtasts_check(e, curl_easy_perform(e), why, whysz) == 0) {
+		*res_r = TLSRES_R_STS_POLICY_INVALID;
+		if (mtasts_policy_parse(b.data != NULL ? b.data : "", b.len, p,
+			why, whysz) == 0) {
+			*res_r = TLSRES_R_SUCCESS;
+			rc = 0;
+		}
+	}
+	curl_easy_cleanup(e);
+	curl_slist_free_all(res);
+	buf_release(&b);
+	return rc;
+}
+
+void
+deliverd_mtasts_get(struct deliverd_mtasts *s, const struct conf *cf,
+    struct dns *d, const char *qid, const char *domain,
+    struct mtasts_policy *p_r, enum tlsres_result *res_r)
+{
+	struct mtasts_ent *c;
+	char		   id[MTASTS_ID_MAX] = "", why[256] = "";
+	time_t		   now = time(NULL);
+	int		   t;
+
+	memset(p_r, 0, sizeof(*p_r));
+	*res_r = TLSRES_R_SUCCESS;
+	c = deliverd_mtasts_find(s, domain, now);
+	t = deliverd_mtasts_txt(d, domain, id, why, sizeof(why));
+	/* no TXT or the same id: the cached policy holds (RFC 8461 5.1) */
+	if (c != NULL && (t != 0 || strcmp(c->id, id) == 0)) {
+		*p_r = c->pol;
+		return;
+	}
+	if (t != 0) {
+		if (t == -1) {
+			*res_r = TLSRES_R_STS_POLICY_INVALID;
+			log_warnx("%s: MTA-STS %s: %s", qid, domain, why);
+		}
+		return;
+	}
+	s->fetches++;
+	if (deliverd_mtasts_fetch(cf, d, domain, p_r, res_r, why,
+		sizeof(why)) == -1) {
+		log_warnx("%s: MTA-STS policy of %s (id %s) not fetched: %s%s",
+		    qid, domain, id, why,
+		    c != NULL ? "; the cached policy applies" : "");
+		if (c != NULL)
+			*p_r = c->pol;
+		else
+			memset(p_r, 0, sizeof(*p_r));
+		return;
+	}
+	log_info("%s: MTA-STS policy of %s fetched: id %s, mode %s, max_age "
+		 "%lu, %zu mx",
+	    qid, domain, id, mtasts_mode_name(p_r->mode), p_r->max_age,
+	    p_r->n_mx);
+	if (c == NULL)
+		c = deliverd_mtasts_slot(s);
+	(void)snprintf(c->domain, sizeof(c->domain), "%s", domain);
+	(void)snprintf(c->id, sizeof(c->id), "%s", id);
+	c->expires = now + (time_t)p_r->max_age;
+	c->pol = *p_r;
+	if (p_r->max_age == 0)
+		c->expires = now + 1;
+}
