@@ -201,28 +201,6 @@ deliverd_worker_sign(struct worker *w, struct deliverd_worker_msg *wm,
 	    wm->sig.data ? wm->sig.data : "", &w->dw_out_buf);
 }
 
-/* MTA-STS enforce: the verified session is logged; a failed one's 4.7.x
- * reply names the policy. */
-static void
-deliverd_worker_sts_reply(const char *qid, const char *domain, const char *host,
-    char *reply, size_t replysz)
-{
-	char t[SPOOL_REPLY_MAX];
-
-	if (host != NULL) {
-		log_info("%s: MTA-STS (enforce) policy of %s: MX %s verified, "
-			 "verify=mta-sts",
-		    qid, domain, host);
-		return;
-	}
-	if (strncmp(reply, "451 4.7.", 8) != 0 || strstr(reply, "MTA-STS"))
-		return;
-	if (snprintf(t, sizeof(t), "%.*sMTA-STS policy of %.255s (enforce): %s",
-		10, reply, domain, reply + 10) < 0)
-		return;
-	(void)str_copy(reply, replysz, t);
-}
-
 /*
  * One transaction over the cached connection to this hop and source, or
  * a new one. True when a next hop answered (relay names it); false when
@@ -236,7 +214,7 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 	struct tls_policy pol = { TLS_LEVEL_MAY, NULL }; /* name: the host */
 	size_t		  nc, i, k;
 	char		  reply[SPOOL_REPLY_MAX] = "";
-	bool		  sts = false;
+	struct deliverd_worker_sts sts;
 
 	/* PROBE_FAILED: the cached connection was gone before anything of this
 	 * transaction was answered: a new connection below */
@@ -248,6 +226,7 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 	    deliverd_smtp_send(w->dw_smtp, tx) != DELIVERD_SMTP_PROBE_FAILED)
 		return true;
 	c = xcalloc(WORKER_CAND_MAX, sizeof(*c));
+	memset(&sts, 0, sizeof(sts));
 	if (j->dj_relay) {
 		/* an explicit relayhost is the operator's word: no loop check */
 		nc = deliverd_worker_relay_cands(w, c, WORKER_CAND_MAX, reply,
@@ -269,8 +248,8 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 			break;
 		log_info("%s: %s", qid, reply);
 	}
-	if (sts)
-		deliverd_worker_sts_reply(qid, j->dj_hop,
+	if (!j->dj_relay && nc > 0) /* a session was tried: its outcome */
+		deliverd_worker_sts_outcome(w, qid, j->dj_hop, &sts,
 		    k < nc ? c[k].host : NULL, reply, sizeof(reply));
 	free(c);
 	if (k < nc)

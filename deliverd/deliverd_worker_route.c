@@ -200,47 +200,77 @@ deliverd_worker_no_loops(struct worker *w, const char *qid, const char *domain,
 	return k;
 }
 
-/* Under enforce: the candidates whose host the policy lists, in order. */
+/* The candidates whose host the policy lists, in order (all of them under
+ * testing, where the others are only logged); *mismatch_r when one is not. */
 static size_t
 deliverd_worker_sts_keep(const struct mtasts_policy *p, const char *qid,
-    const char *domain, struct deliverd_worker_cand *c, size_t n)
+    const char *domain, struct deliverd_worker_cand *c, size_t n,
+    bool *mismatch_r)
 {
 	size_t i, k = 0;
 
 	for (i = 0; i < n; i++)
 		if (mtasts_mx_match(p, c[i].host))
 			c[k++] = c[i];
-		else if (p->mode == MTASTS_MODE_TESTING)
-			log_warnx("%s: MTA-STS (testing) policy of %s: MX %s "
-				  "does not match; delivering as usual",
-			    qid, domain, c[i].host);
-		else
-			log_info("%s: MTA-STS (enforce) policy of %s: MX %s "
-				 "does not match; skipped",
-			    qid, domain, c[i].host);
+		else {
+			*mismatch_r = true;
+			if (p->mode == MTASTS_MODE_TESTING)
+				log_warnx("%s: MTA-STS (testing) policy of %s: "
+					  "MX %s does not match; delivering as "
+					  "usual",
+				    qid, domain, c[i].host);
+			else
+				log_info("%s: MTA-STS (enforce) policy of %s: "
+					 "MX %s does not match; skipped",
+				    qid, domain, c[i].host);
+		}
 	return p->mode == MTASTS_MODE_TESTING ? n : k;
+}
+
+/* RFC 8460 4.3: the policy-string (its lines) and mx-host (its patterns). */
+static void
+deliverd_worker_sts_strings(const struct mtasts_policy *p,
+    struct deliverd_worker_sts			       *st)
+{
+	struct buf b, m;
+	size_t	   i;
+
+	buf_init(&b, sizeof(st->pstr) - 1);
+	buf_init(&m, sizeof(st->mxpat) - 1);
+	(void)buf_printf(&b, "version: STSv1\nmode: %s",
+	    mtasts_mode_name(p->mode));
+	for (i = 0; i < p->n_mx; i++) {
+		(void)buf_printf(&b, "\nmx: %s", p->mx[i]);
+		(void)buf_printf(&m, "%s%s", i > 0 ? " " : "", p->mx[i]);
+	}
+	(void)buf_printf(&b, "\nmax_age: %lu", p->max_age);
+	(void)snprintf(st->pstr, sizeof(st->pstr), "%.*s", (int)b.len,
+	    b.data != NULL ? b.data : "");
+	(void)snprintf(st->mxpat, sizeof(st->mxpat), "%.*s", (int)m.len,
+	    m.data != NULL ? m.data : "");
+	buf_release(&b);
+	buf_release(&m);
 }
 
 size_t
 deliverd_worker_mtasts(struct worker *w, const char *qid, const char *domain,
     struct deliverd_worker_cand *c, size_t n, struct tls_policy *pol,
-    bool *enforce_r, char *reply, size_t replysz)
+    struct deliverd_worker_sts *st, char *reply, size_t replysz)
 {
 	struct mtasts_policy p;
-	enum tlsres_result   res;
 	size_t		     k;
 
-	*enforce_r = false;
+	memset(st, 0, sizeof(*st));
 	if (!w->dw_cf->cf_mta_sts || n == 0 || domain[0] == '[')
 		return n;
 	deliverd_mtasts_get(w->dw_sts, w->dw_cf, w->dw_dns, qid, domain, &p,
-	    &res);
-	if (p.mode == MTASTS_MODE_NONE)
+	    &st->res);
+	if ((st->mode = p.mode) == MTASTS_MODE_NONE)
 		return n;
-	k = deliverd_worker_sts_keep(&p, qid, domain, c, n);
+	deliverd_worker_sts_strings(&p, st);
+	k = deliverd_worker_sts_keep(&p, qid, domain, c, n, &st->mismatch);
 	if (p.mode != MTASTS_MODE_ENFORCE)
 		return k;
-	*enforce_r = true;
 	pol->tp_level = TLS_LEVEL_VERIFY; /* tp_name NULL: the MX host */
 	pol->tp_name = NULL;
 	if (k == 0)
@@ -249,4 +279,54 @@ deliverd_worker_mtasts(struct worker *w, const char *qid, const char *domain,
 		    "matches the policy's mx patterns",
 		    domain);
 	return k;
+}
+
+/* enforce: a failed 4.7.x reply of the last candidate names the policy */
+static void
+deliverd_worker_sts_reply(const char *domain, char *reply, size_t replysz)
+{
+	char t[SPOOL_REPLY_MAX];
+
+	if (strncmp(reply, "451 4.7.", 8) != 0 || strstr(reply, "MTA-STS"))
+		return;
+	if (snprintf(t, sizeof(t), "%.*sMTA-STS policy of %.255s (enforce): %s",
+		10, reply, domain, reply + 10) < 0)
+		return;
+	(void)str_copy(reply, replysz, t);
+}
+
+void
+deliverd_worker_sts_outcome(struct worker *w, const char *qid,
+    const char *domain, const struct deliverd_worker_sts *st, const char *host,
+    char *reply, size_t replysz)
+{
+	const struct deliverd_tlsout *o = deliverd_smtp_tls_out(w->dw_smtp);
+	enum tlsres_result	      r = o->to_result;
+
+	if (st->mode == MTASTS_MODE_NONE) {
+		/* a policy that could not be had is reported (RFC 8460) */
+		if (st->res != TLSRES_R_SUCCESS && o->to_set)
+			deliverd_smtp_tls_outcome(w->dw_smtp, o->to_verified,
+			    TLSRES_P_STS, st->res);
+		return;
+	}
+	deliverd_smtp_tls_policy_strings(w->dw_smtp, st->pstr, st->mxpat);
+	if (st->mode == MTASTS_MODE_TESTING) {
+		if (st->mismatch && r == TLSRES_R_SUCCESS)
+			r = TLSRES_R_VALIDATION_FAILURE;
+		deliverd_smtp_tls_outcome(w->dw_smtp, o->to_verified,
+		    TLSRES_P_STS, r);
+		return;
+	}
+	if (host != NULL) {
+		deliverd_smtp_tls_outcome(w->dw_smtp, TLSRES_V_MTASTS,
+		    TLSRES_P_STS, TLSRES_R_SUCCESS);
+		log_info("%s: MTA-STS (enforce) policy of %s: MX %s verified, "
+			 "verify=mta-sts",
+		    qid, domain, host);
+		return;
+	}
+	deliverd_smtp_tls_outcome(w->dw_smtp, o->to_verified, TLSRES_P_STS,
+	    r == TLSRES_R_SUCCESS ? TLSRES_R_VALIDATION_FAILURE : r);
+	deliverd_worker_sts_reply(domain, reply, replysz);
 }
