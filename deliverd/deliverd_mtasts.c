@@ -15,12 +15,22 @@
 #include "log.h"
 #include "xmem.h"
 
-#define MTASTS_TXT_N 4
+#define MTASTS_TXT_N   4
+/* RFC 8461 5.1: a cached policy is fetched again, proactively, once a day
+ * or when less than a day of its max_age is left */
+#define MTASTS_REFRESH (24 * 3600)
+/* a failed fetch is not tried again for this long (the cached policy, or
+ * none, applies meanwhile): a broken policy server costs each worker one
+ * mta_sts_timeout per domain per MTASTS_RETRY, not one per message */
+#define MTASTS_RETRY   300
 
 struct mtasts_ent {
 	char		     domain[DNS_HOST_MAX];
 	char		     id[MTASTS_ID_MAX];
 	time_t		     expires;
+	time_t		     fetched;
+	time_t		     next_try; /* after a failed fetch */
+	enum tlsres_result   res;      /* that failure, or SUCCESS */
 	struct mtasts_policy pol;
 };
 
@@ -242,6 +252,48 @@ deliverd_mtasts_fetch(const struct conf *cf, struct dns *d, const char *domain,
 	return rc;
 }
 
+/* true while the cached entry needs no fetch for the TXT id seen */
+static bool
+deliverd_mtasts_fresh(const struct mtasts_ent *c, int t, const char *id,
+    time_t now)
+{
+	time_t every = MTASTS_REFRESH;
+
+	if (t != 0 || now < c->next_try)
+		return true; /* no TXT (RFC 8461 5.1), or a failure is recent */
+	if (strcmp(c->id, id) != 0)
+		return false;
+	if ((time_t)c->pol.max_age / 2 < every)
+		every = (time_t)c->pol.max_age / 2;
+	return now - c->fetched < every;
+}
+
+/* Records a fetch: the policy (res SUCCESS) or a failure, which keeps a
+ * cached policy or, with none, caches "no policy" for MTASTS_RETRY. */
+static void
+deliverd_mtasts_store(struct deliverd_mtasts *s, struct mtasts_ent *c,
+    const char *domain, const char *id, const struct mtasts_policy *p,
+    enum tlsres_result res, time_t now)
+{
+	if (res != TLSRES_R_SUCCESS && c != NULL) {
+		c->next_try = now + MTASTS_RETRY;
+		return;
+	}
+	if (c == NULL)
+		c = deliverd_mtasts_slot(s);
+	memset(c, 0, sizeof(*c));
+	(void)snprintf(c->domain, sizeof(c->domain), "%s", domain);
+	(void)snprintf(c->id, sizeof(c->id), "%s", id);
+	c->fetched = now;
+	c->res = res;
+	if (res != TLSRES_R_SUCCESS) {
+		c->expires = c->next_try = now + MTASTS_RETRY;
+		return; /* c->pol: mode none */
+	}
+	c->pol = *p;
+	c->expires = now + (time_t)(p->max_age > 0 ? p->max_age : 1);
+}
+
 void
 deliverd_mtasts_get(struct deliverd_mtasts *s, const struct conf *cf,
     struct dns *d, const char *qid, const char *domain,
@@ -256,9 +308,9 @@ deliverd_mtasts_get(struct deliverd_mtasts *s, const struct conf *cf,
 	*res_r = TLSRES_R_SUCCESS;
 	c = deliverd_mtasts_find(s, domain, now);
 	t = deliverd_mtasts_txt(d, domain, id, why, sizeof(why));
-	/* no TXT or the same id: the cached policy holds (RFC 8461 5.1) */
-	if (c != NULL && (t != 0 || strcmp(c->id, id) == 0)) {
+	if (c != NULL && deliverd_mtasts_fresh(c, t, id, now)) {
 		*p_r = c->pol;
+		*res_r = c->res;
 		return;
 	}
 	if (t != 0) {
@@ -273,23 +325,20 @@ deliverd_mtasts_get(struct deliverd_mtasts *s, const struct conf *cf,
 		sizeof(why)) == -1) {
 		log_warnx("%s: MTA-STS policy of %s (id %s) not fetched: %s%s",
 		    qid, domain, id, why,
-		    c != NULL ? "; the cached policy applies" : "");
-		if (c != NULL)
+		    c != NULL && c->res == TLSRES_R_SUCCESS
+			? "; the cached policy applies"
+			: "");
+		deliverd_mtasts_store(s, c, domain, id, NULL, *res_r, now);
+		memset(p_r, 0, sizeof(*p_r));
+		if (c != NULL && c->res == TLSRES_R_SUCCESS) {
 			*p_r = c->pol;
-		else
-			memset(p_r, 0, sizeof(*p_r));
+			*res_r = TLSRES_R_SUCCESS;
+		}
 		return;
 	}
 	log_info("%s: MTA-STS policy of %s fetched: id %s, mode %s, max_age "
 		 "%lu, %zu mx",
 	    qid, domain, id, mtasts_mode_name(p_r->mode), p_r->max_age,
 	    p_r->n_mx);
-	if (c == NULL)
-		c = deliverd_mtasts_slot(s);
-	(void)snprintf(c->domain, sizeof(c->domain), "%s", domain);
-	(void)snprintf(c->id, sizeof(c->id), "%s", id);
-	c->expires = now + (time_t)p_r->max_age;
-	c->pol = *p_r;
-	if (p_r->max_age == 0)
-		c->expires = now + 1;
+	deliverd_mtasts_store(s, c, domain, id, p_r, TLSRES_R_SUCCESS, now);
 }

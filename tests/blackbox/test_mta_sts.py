@@ -24,7 +24,8 @@ POLICIES = {
     "good.test": "mode: enforce\nmx: *.good.test\n",
     "try.test": "mode: testing\nmx: mx.other.test\n",
 }
-DOMAINS = sorted(POLICIES)
+# down.test publishes the TXT record but its policy server answers 404
+DOMAINS = sorted(POLICIES) + ["down.test"]
 
 
 def openssl(*args):
@@ -162,3 +163,15 @@ def test_testing_mismatch_delivers_and_logs(env):
     assert len(mx.received()) == 1
     assert ("MTA-STS (testing) policy of try.test: MX mx.try.test does not match"
             in g.log("deliverd"))
+
+
+def test_fetch_error_delivers_as_usual_and_is_not_retried_per_message(env):
+    g, mx, web = env
+    put_msg(g, "acc", ["r@down.test"])
+    assert outcome(g, "r@down.test")["event"] == "delivered"
+    assert ("MTA-STS policy of down.test (id 20261207) not fetched: HTTP status 404"
+            in g.log("deliverd"))
+    put_msg(g, "acc", ["s@down.test"])
+    assert outcome(g, "s@down.test")["event"] == "delivered"
+    assert web.fetches.get("down.test") == 1, "a failed fetch was retried at once"
+    assert len(mx.received()) == 2
