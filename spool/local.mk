@@ -20,6 +20,8 @@ spool_libspool_a_SOURCES = \
 # engagement tracking (issue 16)
 spool_libspool_a_SOURCES += spool/spool_track.c spool/spool_track.h
 spool_libspool_a_SOURCES += spool/spool_dedupe.c
+# MTA-STS policy cache (issue 17 item 2)
+spool_libspool_a_SOURCES += spool/spool_mtasts.c
 spool_libspool_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS) $(OPENSSL_CFLAGS)
 # the events export (issue 13: batches, flock, no write txn around the I/O)
 spool_libspool_a_SOURCES += spool/spool_export.c
@@ -88,3 +90,8 @@ UNIT_TESTS += tests/unit/t_spool_dedupe
 tests_unit_t_spool_dedupe_SOURCES = tests/unit/t_spool_dedupe.c
 tests_unit_t_spool_dedupe_CPPFLAGS = $(UNIT_CPPFLAGS) $(LMDB_CFLAGS)
 tests_unit_t_spool_dedupe_LDADD = $(TEST_LIBS)
+# MTA-STS policy cache (issue 17 item 2)
+UNIT_TESTS += tests/unit/t_spool_mtasts
+tests_unit_t_spool_mtasts_SOURCES = tests/unit/t_spool_mtasts.c
+tests_unit_t_spool_mtasts_CPPFLAGS = $(UNIT_CPPFLAGS) $(LMDB_CFLAGS)
+tests_unit_t_spool_mtasts_LDADD = $(TEST_LIBS)
