@@ -252,3 +252,25 @@ mtasts_mx_match(const struct mtasts_policy *p, const char *host)
 	}
 	return false;
 }
+
+int
+mtasts_policy_format(const struct mtasts_policy *p, char sep, char *dst,
+    size_t dstsz)
+{
+	size_t i, o;
+	int    n;
+
+	n = snprintf(dst, dstsz, "version: STSv1%cmode: %s", sep,
+	    mtasts_mode_name(p->mode));
+	if (n < 0 || (size_t)n >= dstsz)
+		return -1;
+	o = (size_t)n;
+	for (i = 0; i < p->n_mx; i++) {
+		n = snprintf(dst + o, dstsz - o, "%cmx: %s", sep, p->mx[i]);
+		if (n < 0 || (size_t)n >= dstsz - o)
+			return -1;
+		o += (size_t)n;
+	}
+	n = snprintf(dst + o, dstsz - o, "%cmax_age: %lu", sep, p->max_age);
+	return n < 0 || (size_t)n >= dstsz - o ? -1 : 0;
+}

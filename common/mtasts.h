@@ -47,6 +47,12 @@ int mtasts_policy_parse(const char *text, size_t len, struct mtasts_policy *,
  * policy's mx patterns; "*.example.com" matches exactly one more label. */
 bool mtasts_mx_match(const struct mtasts_policy *, const char *host);
 
+/* The policy as text mtasts_policy_parse reads back: "version: STSv1",
+ * mode, the mx lines, max_age, with sep (e.g. '\n') between the lines.
+ * 0, or -1 when dst is too small. */
+int mtasts_policy_format(const struct mtasts_policy *, char sep, char *dst,
+    size_t dstsz);
+
 /* "none", "testing", "enforce"; -1 from parse on anything else. */
 const char *mtasts_mode_name(enum mtasts_mode);
 int	    mtasts_mode_parse(const char *, size_t len, enum mtasts_mode *);

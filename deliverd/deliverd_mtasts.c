@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,7 @@
 #include "buf.h"
 #include "deliverd_mtasts.h"
 #include "log.h"
+#include "spool.h"
 #include "xmem.h"
 
 #define MTASTS_TXT_N   4
@@ -270,14 +273,14 @@ deliverd_mtasts_fresh(const struct mtasts_ent *c, int t, const char *id,
 
 /* Records a fetch: the policy (res SUCCESS) or a failure, which keeps a
  * cached policy or, with none, caches "no policy" for MTASTS_RETRY. */
-static void
+static struct mtasts_ent *
 deliverd_mtasts_store(struct deliverd_mtasts *s, struct mtasts_ent *c,
     const char *domain, const char *id, const struct mtasts_policy *p,
     enum tlsres_result res, time_t now)
 {
 	if (res != TLSRES_R_SUCCESS && c != NULL) {
 		c->next_try = now + MTASTS_RETRY;
-		return;
+		return c;
 	}
 	if (c == NULL)
 		c = deliverd_mtasts_slot(s);
@@ -288,16 +291,144 @@ deliverd_mtasts_store(struct deliverd_mtasts *s, struct mtasts_ent *c,
 	c->res = res;
 	if (res != TLSRES_R_SUCCESS) {
 		c->expires = c->next_try = now + MTASTS_RETRY;
-		return; /* c->pol: mode none */
+		return c; /* c->pol: mode none */
 	}
 	c->pol = *p;
 	c->expires = now + (time_t)(p->max_age > 0 ? p->max_age : 1);
+	return c;
+}
+
+/* An unexpired policy of the shared cache (LMDB) into this worker's. */
+static struct mtasts_ent *
+deliverd_mtasts_load(struct deliverd_mtasts *s, struct spool *sp,
+    const char *domain, time_t now)
+{
+	struct spool_mtasts_rec *r;
+	struct spool_txn	*t;
+	struct mtasts_policy	 p;
+	struct mtasts_ent	*c = NULL;
+	char			 err[128];
+
+	if (sp == NULL || spool_begin(sp, false, &t) != 0)
+		return NULL;
+	r = xmalloc(sizeof(*r));
+	if (spool_mtasts_get(t, domain, r) == 0 && r->mr_expires > now &&
+	    strlen(r->mr_id) < MTASTS_ID_MAX &&
+	    mtasts_policy_parse(r->mr_policy, strlen(r->mr_policy), &p, err,
+		sizeof(err)) == 0) {
+		c = deliverd_mtasts_slot(s);
+		memset(c, 0, sizeof(*c));
+		(void)snprintf(c->domain, sizeof(c->domain), "%s", domain);
+		(void)snprintf(c->id, sizeof(c->id), "%s", r->mr_id);
+		c->expires = (time_t)r->mr_expires;
+		c->fetched = (time_t)r->mr_fetched;
+		c->pol = p;
+	}
+	spool_abort(&t);
+	free(r);
+	return c;
+}
+
+/* The fetched policy to the scheduler, which stores it (header). */
+static void
+deliverd_mtasts_emit(struct buf *out, const struct mtasts_ent *c)
+{
+	char text[sizeof(((struct spool_mtasts_rec *)0)->mr_policy)];
+
+	if (out == NULL ||
+	    mtasts_policy_format(&c->pol, '|', text, sizeof(text)) == -1)
+		return;
+	(void)buf_printf(out, "P\t%s\t%lld\t%lld\t%s\t%s\n", c->domain,
+	    (long long)c->expires, (long long)c->fetched, c->id, text);
+}
+
+static int
+deliverd_mtasts_num(const char *f, int64_t *r)
+{
+	char	 *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(f, &end, 10);
+	if (errno != 0 || end == f || *end != '\0' || v < 0)
+		return -1;
+	*r = (int64_t)v;
+	return 0;
+}
+
+/* "P domain expires fetched id policy" into a record; -1 if malformed. */
+static int
+deliverd_mtasts_parse_line(char *l, char **domain_r, struct spool_mtasts_rec *r)
+{
+	char		    *f[6], *p;
+	size_t		     n = 0, i;
+	struct mtasts_policy pol;
+	char		     err[128];
+
+	for (p = l; n < 6 && p != NULL; n++) {
+		f[n] = p;
+		if ((p = strchr(p, '\t')) != NULL)
+			*p++ = '\0';
+	}
+	if (n != 6 || p != NULL || strcmp(f[0], "P") != 0 || f[1][0] == '\0' ||
+	    strlen(f[1]) >= DNS_HOST_MAX ||
+	    deliverd_mtasts_num(f[2], &r->mr_expires) == -1 ||
+	    deliverd_mtasts_num(f[3], &r->mr_fetched) == -1 ||
+	    strlen(f[5]) >= sizeof(r->mr_policy))
+		return -1;
+	for (i = 0; f[1][i] != '\0'; i++)
+		if (!isalnum((unsigned char)f[1][i]) &&
+		    strchr(".-_", f[1][i]) == NULL)
+			return -1;
+	(void)snprintf(r->mr_policy, sizeof(r->mr_policy), "%s", f[5]);
+	for (p = r->mr_policy; (p = strchr(p, '|')) != NULL;)
+		*p = '\n';
+	if (strlen(f[4]) >= MTASTS_ID_MAX || f[4][0] == '\0' ||
+	    mtasts_policy_parse(r->mr_policy, strlen(r->mr_policy), &pol, err,
+		sizeof(err)) == -1)
+		return -1;
+	for (i = 0; f[4][i] != '\0'; i++)
+		if (!isalnum((unsigned char)f[4][i]))
+			return -1;
+	(void)snprintf(r->mr_id, sizeof(r->mr_id), "%s", f[4]);
+	*domain_r = f[1];
+	return 0;
+}
+
+int
+deliverd_mtasts_store_line(struct spool *sp, const char *line, size_t len)
+{
+	struct spool_mtasts_rec *r = xcalloc(1, sizeof(*r));
+	struct spool_txn	*t;
+	char			*l = xmalloc(len + 1), *domain;
+	int			 rc = -1;
+
+	memcpy(l, line, len);
+	l[len] = '\0';
+	if (deliverd_mtasts_parse_line(l, &domain, r) == -1) {
+		log_warnx("MTA-STS: bad policy line from a worker");
+		goto out;
+	}
+	if ((rc = spool_begin(sp, true, &t)) == 0) {
+		if ((rc = spool_mtasts_put(t, domain, r,
+			 (int64_t)time(NULL))) == 0)
+			rc = spool_commit(&t);
+		else
+			spool_abort(&t);
+	}
+	if (rc != 0) /* only a cache: the workers fetch again */
+		log_warnx("MTA-STS: policy of %s not cached: %s", domain,
+		    spool_strerror(rc));
+out:
+	free(l);
+	free(r);
+	return rc == 0 ? 0 : -1;
 }
 
 void
 deliverd_mtasts_get(struct deliverd_mtasts *s, const struct conf *cf,
-    struct dns *d, const char *qid, const char *domain,
-    struct mtasts_policy *p_r, enum tlsres_result *res_r)
+    struct dns *d, struct spool *sp, struct buf *out, const char *qid,
+    const char *domain, struct mtasts_policy *p_r, enum tlsres_result *res_r)
 {
 	struct mtasts_ent *c;
 	char		   id[MTASTS_ID_MAX] = "", why[256] = "";
@@ -306,7 +437,8 @@ deliverd_mtasts_get(struct deliverd_mtasts *s, const struct conf *cf,
 
 	memset(p_r, 0, sizeof(*p_r));
 	*res_r = TLSRES_R_SUCCESS;
-	c = deliverd_mtasts_find(s, domain, now);
+	if ((c = deliverd_mtasts_find(s, domain, now)) == NULL)
+		c = deliverd_mtasts_load(s, sp, domain, now);
 	t = deliverd_mtasts_txt(d, domain, id, why, sizeof(why));
 	if (c != NULL && deliverd_mtasts_fresh(c, t, id, now)) {
 		*p_r = c->pol;
@@ -340,5 +472,7 @@ deliverd_mtasts_get(struct deliverd_mtasts *s, const struct conf *cf,
 		 "%lu, %zu mx",
 	    qid, domain, id, mtasts_mode_name(p_r->mode), p_r->max_age,
 	    p_r->n_mx);
-	deliverd_mtasts_store(s, c, domain, id, p_r, TLSRES_R_SUCCESS, now);
+	deliverd_mtasts_emit(out,
+	    deliverd_mtasts_store(s, c, domain, id, p_r, TLSRES_R_SUCCESS,
+		now));
 }

@@ -11,7 +11,7 @@
 #include "mtasts.h"
 #include "tlsres.h"
 
-#define DELIVERD_MTASTS_CACHE_MAX 256 /* domains per worker */
+#define DELIVERD_MTASTS_CACHE_MAX 256 /* domains per worker in memory */
 
 struct deliverd_mtasts;
 
@@ -24,9 +24,20 @@ void			deliverd_mtasts_free(struct deliverd_mtasts **);
  * cached policy keeps applying until it expires when a refresh fails
  * (RFC 8461 5.1). Logs one line per fetch with qid.
  */
+struct buf;
+struct spool;
 void deliverd_mtasts_get(struct deliverd_mtasts *, const struct conf *,
-    struct dns *, const char *qid, const char *domain,
-    struct mtasts_policy *p_r, enum tlsres_result *res_r);
+    struct dns *, struct spool *, struct buf *out, const char *qid,
+    const char *domain, struct mtasts_policy *p_r, enum tlsres_result *res_r);
+/*
+ * The cache across workers and restarts: a worker that misses its own
+ * cache reads spool_mtasts_get (read-only); a policy it fetched goes to
+ * the scheduler as one line appended to out, "P domain expires fetched
+ * id policy" (tabs; the policy's lines joined by '|'), which the
+ * scheduler stores with deliverd_mtasts_store_line in a write transaction
+ * of its own. 0, or -1 for a line that does not parse (logged).
+ */
+int deliverd_mtasts_store_line(struct spool *, const char *line, size_t len);
 /* The number of policy fetches made (tests, logs). */
 unsigned long deliverd_mtasts_fetches(const struct deliverd_mtasts *);
 

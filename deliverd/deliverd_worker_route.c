@@ -232,24 +232,19 @@ static void
 deliverd_worker_sts_strings(const struct mtasts_policy *p,
     struct deliverd_worker_sts			       *st)
 {
-	struct buf b, m;
-	size_t	   i;
+	size_t i, o = 0;
+	int    n;
 
-	buf_init(&b, sizeof(st->pstr) - 1);
-	buf_init(&m, sizeof(st->mxpat) - 1);
-	(void)buf_printf(&b, "version: STSv1\nmode: %s",
-	    mtasts_mode_name(p->mode));
+	if (mtasts_policy_format(p, '\n', st->pstr, sizeof(st->pstr)) == -1)
+		st->pstr[0] = '\0';
+	st->mxpat[0] = '\0';
 	for (i = 0; i < p->n_mx; i++) {
-		(void)buf_printf(&b, "\nmx: %s", p->mx[i]);
-		(void)buf_printf(&m, "%s%s", i > 0 ? " " : "", p->mx[i]);
+		n = snprintf(st->mxpat + o, sizeof(st->mxpat) - o, "%s%s",
+		    i > 0 ? " " : "", p->mx[i]);
+		if (n < 0 || (size_t)n >= sizeof(st->mxpat) - o)
+			break;
+		o += (size_t)n;
 	}
-	(void)buf_printf(&b, "\nmax_age: %lu", p->max_age);
-	(void)snprintf(st->pstr, sizeof(st->pstr), "%.*s", (int)b.len,
-	    b.data != NULL ? b.data : "");
-	(void)snprintf(st->mxpat, sizeof(st->mxpat), "%.*s", (int)m.len,
-	    m.data != NULL ? m.data : "");
-	buf_release(&b);
-	buf_release(&m);
 }
 
 size_t
@@ -263,8 +258,8 @@ deliverd_worker_mtasts(struct worker *w, const char *qid, const char *domain,
 	memset(st, 0, sizeof(*st));
 	if (!w->dw_cf->cf_mta_sts || n == 0 || domain[0] == '[')
 		return n;
-	deliverd_mtasts_get(w->dw_sts, w->dw_cf, w->dw_dns, qid, domain, &p,
-	    &st->res);
+	deliverd_mtasts_get(w->dw_sts, w->dw_cf, w->dw_dns, w->dw_sp,
+	    &w->dw_out_buf, qid, domain, &p, &st->res);
 	if ((st->mode = p.mode) == MTASTS_MODE_NONE)
 		return n;
 	deliverd_worker_sts_strings(&p, st);

@@ -175,3 +175,17 @@ def test_fetch_error_delivers_as_usual_and_is_not_retried_per_message(env):
     assert outcome(g, "s@down.test")["event"] == "delivered"
     assert web.fetches.get("down.test") == 1, "a failed fetch was retried at once"
     assert len(mx.received()) == 2
+
+
+def test_policy_cached_in_lmdb_across_a_restart(env):
+    """The scheduler stores a fetched policy (the worker's P line); a new
+    deliverd (fresh workers, empty memory) uses it without fetching."""
+    g, mx, web = env
+    put_msg(g, "acc", ["r@good.test"])
+    assert outcome(g, "r@good.test")["event"] == "delivered"
+    g.stop("deliverd")
+    g.start("deliverd")
+    put_msg(g, "acc", ["s@good.test"])
+    assert outcome(g, "s@good.test")["event"] == "delivered"
+    assert web.fetches.get("good.test") == 1, "fetched again after a restart"
+    assert g.log("deliverd").count("MX mx.good.test verified, verify=mta-sts") == 2

@@ -108,6 +108,24 @@ t_match(void)
 	t_ok(!mtasts_mx_match(&p, ""), "empty");
 }
 
+static void
+t_format(void)
+{
+	struct mtasts_policy p, q;
+	char		     buf[512], err[128];
+
+	pol(rfc_policy, &p);
+	t_int_eq(mtasts_policy_format(&p, '\n', buf, sizeof(buf)), 0, "format");
+	t_str_eq(buf,
+	    "version: STSv1\nmode: enforce\nmx: mail.example.com\n"
+	    "mx: *.example.net\nmx: backupmx.example.com\nmax_age: 604800",
+	    "canonical text");
+	t_ok(mtasts_policy_parse(buf, strlen(buf), &q, err, sizeof(err)) == 0 &&
+		memcmp(&p, &q, sizeof(p)) == 0,
+	    "parses back to the same policy");
+	t_int_eq(mtasts_policy_format(&p, '\n', buf, 40), -1, "too small");
+}
+
 int
 main(void)
 {
@@ -115,6 +133,7 @@ main(void)
 		{ "txt", t_txt },
 		{ "policy", t_policy },
 		{ "match", t_match },
+		{ "format", t_format },
 	};
 
 	return T_RUN(cases);
