@@ -290,6 +290,35 @@ deliverd_worker_sts_reply(const char *domain, char *reply, size_t replysz)
 	(void)str_copy(reply, replysz, t);
 }
 
+/* testing: what enforce would have said of the session (RFC 8460 result),
+ * logged when it fails; the mail goes on as usual. */
+static enum tlsres_result
+deliverd_worker_sts_testing(struct worker *w, const char *qid,
+    const char *domain, const char *host, enum tlsres_result r)
+{
+	static const enum tlsres_result res[] = {
+		[TLS_FAIL_NONE] = TLSRES_R_SUCCESS,
+		[TLS_FAIL_NOTLS] = TLSRES_R_STARTTLS_NOT_SUPPORTED,
+		[TLS_FAIL_UNTRUSTED] = TLSRES_R_CERT_NOT_TRUSTED,
+		[TLS_FAIL_EXPIRED] = TLSRES_R_CERT_EXPIRED,
+		[TLS_FAIL_NAME] = TLSRES_R_CERT_HOST_MISMATCH,
+	};
+	struct tls_policy vp = { TLS_LEVEL_VERIFY, NULL }; /* the MX host */
+	enum tls_fail	  k = TLS_FAIL_NONE;
+	char		  why[256];
+
+	if (host == NULL ||
+	    deliverd_smtp_tls_verdict(w->dw_smtp, &vp, why, sizeof(why), &k) ==
+		0)
+		return r;
+	log_warnx("%s: MTA-STS (testing) policy of %s: MX %s fails it: %s; "
+		  "delivering as usual",
+	    qid, domain, host, why);
+	return (size_t)k < sizeof(res) / sizeof(res[0])
+	    ? res[k]
+	    : TLSRES_R_VALIDATION_FAILURE;
+}
+
 void
 deliverd_worker_sts_outcome(struct worker *w, const char *qid,
     const char *domain, const struct deliverd_worker_sts *st, const char *host,
@@ -307,6 +336,7 @@ deliverd_worker_sts_outcome(struct worker *w, const char *qid,
 	}
 	deliverd_smtp_tls_policy_strings(w->dw_smtp, st->pstr, st->mxpat);
 	if (st->mode == MTASTS_MODE_TESTING) {
+		r = deliverd_worker_sts_testing(w, qid, domain, host, r);
 		if (st->mismatch && r == TLSRES_R_SUCCESS)
 			r = TLSRES_R_VALIDATION_FAILURE;
 		deliverd_smtp_tls_outcome(w->dw_smtp, o->to_verified,

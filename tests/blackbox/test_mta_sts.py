@@ -23,6 +23,9 @@ POLICIES = {
     "bad.test": "mode: enforce\nmx: mx.other.test\n",
     "good.test": "mode: enforce\nmx: *.good.test\n",
     "try.test": "mode: testing\nmx: mx.other.test\n",
+    # listed MX, but the MX certificate does not name it (see pki)
+    "wrong.test": "mode: enforce\nmx: mx.wrong.test\n",
+    "name.test": "mode: testing\nmx: mx.name.test\n",
 }
 # down.test publishes the TXT record but its policy server answers 404
 DOMAINS = sorted(POLICIES) + ["down.test"]
@@ -59,7 +62,8 @@ def pki():
     os.chmod(ca, 0o644)
     yield {"ca": ca,
            "web": issue(d, ca, ca_key, "web", ["mta-sts." + x for x in DOMAINS]),
-           "mx": issue(d, ca, ca_key, "mx", ["mx." + x for x in DOMAINS])}
+           "mx": issue(d, ca, ca_key, "mx", ["mx." + x for x in DOMAINS
+                                              if x not in ("wrong.test", "name.test")])}
     shutil.rmtree(d, ignore_errors=True)
 
 
@@ -189,3 +193,23 @@ def test_policy_cached_in_lmdb_across_a_restart(env):
     assert outcome(g, "s@good.test")["event"] == "delivered"
     assert web.fetches.get("good.test") == 1, "fetched again after a restart"
     assert g.log("deliverd").count("MX mx.good.test verified, verify=mta-sts") == 2
+
+
+def test_enforce_certificate_not_naming_the_mx_defers(env):
+    g, mx, web = env
+    put_msg(g, "acc", ["r@wrong.test"])
+    ev = outcome(g, "r@wrong.test")
+    assert ev["event"] == "deferred", ev
+    assert ev["msg"].startswith("451 4.7.5 MTA-STS policy of wrong.test (enforce): "
+                                "mx.wrong.test[127.0.0.1]"), ev
+    assert "certificate name mismatch" in ev["msg"], ev
+    assert mx.received() == [], "sent although the certificate does not verify"
+
+
+def test_testing_certificate_failure_delivers_and_logs(env):
+    g, mx, web = env
+    put_msg(g, "acc", ["r@name.test"])
+    assert outcome(g, "r@name.test")["event"] == "delivered"
+    assert len(mx.received()) == 1
+    assert ("MTA-STS (testing) policy of name.test: MX mx.name.test fails it: "
+            "certificate name mismatch" in g.log("deliverd"))
