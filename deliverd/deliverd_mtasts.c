@@ -356,8 +356,7 @@ deliverd_mtasts_num(const char *f, int64_t *r)
 	return 0;
 }
 
-/* "P domain expires fetched id policy" into a record; -1 if malformed. */
-static int
+int
 deliverd_mtasts_parse_line(char *l, char **domain_r, struct spool_mtasts_rec *r)
 {
 	char		    *f[6], *p;

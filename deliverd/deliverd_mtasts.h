@@ -38,6 +38,11 @@ void deliverd_mtasts_get(struct deliverd_mtasts *, const struct conf *,
  * of its own. 0, or -1 for a line that does not parse (logged).
  */
 int deliverd_mtasts_store_line(struct spool *, const char *line, size_t len);
+/* Pure (fuzzing): a P line (NUL-terminated, cut up in place) into *r, the
+ * domain into *domain_r; the policy must parse. 0, or -1 if malformed. */
+struct spool_mtasts_rec;
+int deliverd_mtasts_parse_line(char *line, char **domain_r,
+    struct spool_mtasts_rec *r);
 /* The number of policy fetches made (tests, logs). */
 unsigned long deliverd_mtasts_fetches(const struct deliverd_mtasts *);
 
