@@ -56,7 +56,8 @@ enum shaping_key {
 	SK_SUSP_FOR,
 	SK_DOMAINS,
 	SK_THROTTLE,
-	SK_MX
+	SK_MX,
+	SK_TLS
 };
 
 static const struct {
@@ -91,7 +92,26 @@ static const struct {
 	{ .name = "domains", .key = SK_DOMAINS },
 	{ .name = "throttle_text", .key = SK_THROTTLE },
 	{ .name = "mx", .key = SK_MX },
+	{ .name = "tls", .key = SK_TLS },
 };
+
+/* SHAPING_TLS_* - 1 */
+static const char *const shaping_tls_names[] = { "none", "may", "encrypt",
+	"verify", "secure" };
+
+static int
+shaping_tls(const char *v, uint32_t *r)
+{
+	size_t i;
+
+	for (i = 0;
+	     i < sizeof(shaping_tls_names) / sizeof(shaping_tls_names[0]); i++)
+		if (strcmp(v, shaping_tls_names[i]) == 0) {
+			*r = (uint32_t)i + 1;
+			return 0;
+		}
+	return -1;
+}
 
 struct shaping_parser {
 	struct shaping *sh;
@@ -320,6 +340,9 @@ shaping_set(struct shaping_parser *p, const char *k, char *v)
 		return shaping_throttle(p, v);
 	case SK_RATE:
 		rc = shaping_rate_parse(v, &l->sl_rate);
+		break;
+	case SK_TLS:
+		rc = shaping_tls(v, &l->sl_tls);
 		break;
 	case SK_SLOW_RATE:
 		rc = shaping_rate_parse(v, &l->sl_slow_rate);
@@ -587,6 +610,7 @@ shaping_effective(const struct shaping *sh, int rule, uint32_t workers,
 						      : 5;
 	r->sl_suspend_for = shaping_pick(l->sl_suspend_for, d->sl_suspend_for,
 	    300);
+	r->sl_tls = shaping_pick(l->sl_tls, d->sl_tls, SHAPING_TLS_MAY);
 }
 
 /* Case-insensitive substring (needle already lower case). */

@@ -25,6 +25,8 @@
  *   slow_for = 5m                  how long a throttling reply slows it
  *   suspend_after = 5              consecutive connection failures (0 = never)
  *   suspend_for = 5m
+ *   tls = may                      outbound TLS level (issue 17): none, may,
+ *                                  encrypt, verify, secure (Postfix's names)
  */
 #ifndef SG_SHAPING_H
 #define SG_SHAPING_H
@@ -62,7 +64,14 @@ struct shaping_limits {
 	uint32_t	    sl_suspend_after;
 	uint32_t	    sl_suspend_for; /* seconds */
 	uint32_t	    sl_set;	    /* SHAPING_SET_* bits given */
+	uint32_t	    sl_tls; /* SHAPING_TLS_*; 0: not set (may) */
 };
+/* `tls` levels in common/tls.h's order (enum tls_level + 1). */
+#define SHAPING_TLS_NONE	  1u
+#define SHAPING_TLS_MAY		  2u
+#define SHAPING_TLS_ENCRYPT	  3u
+#define SHAPING_TLS_VERIFY	  4u
+#define SHAPING_TLS_SECURE	  5u
 #define SHAPING_SET_SUSPEND_AFTER 0x1u /* 0 is a value there ("never") */
 
 struct shaping_rule {

@@ -416,6 +416,7 @@ static const char *const tls_level_names[] = {
 	[TLS_LEVEL_MAY] = "may",
 	[TLS_LEVEL_ENCRYPT] = "encrypt",
 	[TLS_LEVEL_VERIFY] = "verify",
+	[TLS_LEVEL_SECURE] = "secure",
 };
 
 int
@@ -497,8 +498,10 @@ tls_policy_verdict(const struct tls_policy *p, const struct tls_conn *c,
 		    X509_verify_cert_error_string(vr));
 		return -1;
 	}
-	if (p->tp_name == NULL || p->tp_name[0] == '\0' ||
-	    !tls_cert_names(x, p->tp_name)) {
+	if ((p->tp_name == NULL || p->tp_name[0] == '\0' ||
+		!tls_cert_names(x, p->tp_name)) &&
+	    (p->tp_alt == NULL || p->tp_alt[0] == '\0' ||
+		!tls_cert_names(x, p->tp_alt))) {
 		*kind = TLS_FAIL_NAME;
 		(void)snprintf(why, whysz,
 		    "certificate name mismatch: the "

@@ -68,15 +68,20 @@ enum tls_level {
 	TLS_LEVEL_NONE,
 	TLS_LEVEL_MAY,
 	TLS_LEVEL_ENCRYPT,
-	TLS_LEVEL_VERIFY
+	TLS_LEVEL_VERIFY,
+	TLS_LEVEL_SECURE /* verify; the caller names the next-hop domain */
 };
 
+/* secure (issue 17): deliverd checks the next-hop domain (tp_name) or, when
+ * the MX host is inside that domain, the MX host (tp_alt): Postfix's
+ * "match=nexthop:dot-nexthop" for that host. The check is verify's. */
 struct tls_policy {
 	enum tls_level tp_level;
 	const char    *tp_name; /* the name the certificate must carry */
+	const char    *tp_alt;	/* or this one (NULL: none) */
 };
 
-/* "none", "may", "encrypt", "verify": 0, or -1 for anything else. */
+/* "none", "may", "encrypt", "verify", "secure": 0, or -1 otherwise. */
 int	    tls_level_parse(const char *, enum tls_level *r);
 const char *tls_level_name(enum tls_level);
 /*

@@ -40,27 +40,31 @@ deliverd_check_conf(const struct conf *cf)
  * relayhost_tls (issue 14), as the unprivileged user: the CA file must be
  * readable by the workers. Says once how the relayhost is reached.
  */
+/* A CA file key (relayhost_tls_ca_file, tls_ca_file): readable, loads. */
 static void
-deliverd_check_relay_tls(const struct conf *cf)
+deliverd_check_ca_file(const struct conf *cf, const char *key, const char *path)
 {
 	struct tls_ctx *t;
 	char		err[512], w[4200];
 
+	if (path[0] == '\0')
+		return;
+	if (access(path, R_OK) == -1)
+		log_fatalx_status(2, "%s: %s: %s",
+		    conf_where(cf, key, w, sizeof(w)), path, strerror(errno));
+	if ((t = tls_client_ctx_new(path, err, sizeof(err))) == NULL)
+		log_fatalx_status(2, "%s: %s",
+		    conf_where(cf, key, w, sizeof(w)), err);
+	tls_ctx_free(&t);
+}
+
+static void
+deliverd_check_relay_tls(const struct conf *cf)
+{
 	tls_init();
-	if (cf->cf_relayhost_tls_ca_file[0] != '\0') {
-		if (access(cf->cf_relayhost_tls_ca_file, R_OK) == -1)
-			log_fatalx_status(2, "%s: %s: %s",
-			    conf_where(cf, "relayhost_tls_ca_file", w,
-				sizeof(w)),
-			    cf->cf_relayhost_tls_ca_file, strerror(errno));
-		if ((t = tls_client_ctx_new(cf->cf_relayhost_tls_ca_file, err,
-			 sizeof(err))) == NULL)
-			log_fatalx_status(2, "%s: %s",
-			    conf_where(cf, "relayhost_tls_ca_file", w,
-				sizeof(w)),
-			    err);
-		tls_ctx_free(&t);
-	}
+	deliverd_check_ca_file(cf, "relayhost_tls_ca_file",
+	    cf->cf_relayhost_tls_ca_file);
+	deliverd_check_ca_file(cf, "tls_ca_file", cf->cf_tls_ca_file);
 	if (cf->cf_relayhost[0] == '\0')
 		return;
 	if (strcmp(cf->cf_relayhost_tls, "verify") == 0)

@@ -235,6 +235,9 @@ void deliverd_smtp_tls_outcome(struct deliverd_smtp *, enum tlsres_verified,
     enum tlsres_policy, enum tlsres_result);
 void deliverd_smtp_tls_policy_strings(struct deliverd_smtp *, const char *pstr,
     const char *mxpat);
+/* The TLS client context of the next opens (MX delivery's tls_ca_file or
+ * the relayhost's relayhost_tls_ca_file; NULL: no STARTTLS). */
+void deliverd_smtp_tls_ctx(struct deliverd_smtp *, struct tls_ctx *);
 /* Forgets the outcome (before a job's first attempt). */
 void deliverd_smtp_tls_reset(struct deliverd_smtp *);
 /* The verdict pol would give on the open session (tls_policy_verdict;

@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,6 +166,17 @@ deliverd_commit_prev_str(const struct json_val *ev, const char *obj,
 	return json_string(json_get(ev, key));
 }
 
+/* Issue 17 item 6: the verification result of the attempt's session
+ * (events' tls_verified, the log line's tls=PROTO CIPHER/RESULT), NULL
+ * when no session was tried (simulator, no next hop, an older worker). */
+static const char *
+deliverd_commit_tls_verified(const struct deliverd_result *res)
+{
+	return res->dr_tlsout.to_set
+	    ? tlsres_verified_name(res->dr_tlsout.to_verified)
+	    : NULL;
+}
+
 /* A delivered event like the message's earlier ones; 0 if there were none. */
 static int
 deliverd_commit_gone_event(struct spool_txn *txn,
@@ -201,6 +213,7 @@ deliverd_commit_gone_event(struct spool_txn *txn,
 	(void)json_boolean(json_get(p.ev, "sandbox"), &ev.ev_sandbox);
 	ev.ev_hop = res->dr_relay[0] ? res->dr_relay : NULL;
 	ev.ev_tls = res->dr_tls[0] ? res->dr_tls : NULL;
+	ev.ev_tls_verified = deliverd_commit_tls_verified(res);
 	if (ev.ev_from == NULL)
 		ev.ev_from = "";
 	if ((rc = spool_event_add(txn, &ev, NULL)) == 0)
@@ -228,10 +241,12 @@ deliverd_commit_gone(struct spool_txn *txn, struct deliverd_commit_batch *b,
 	if ((rc = deliverd_commit_gone_event(txn, res, now, &found)) != 0)
 		return rc;
 	(void)buf_printf(&b->log,
-	    "%s: to=<%s>, relay=%s, tls=%s, dsn=%s, status=sent "
+	    "%s: to=<%s>, relay=%s, tls=%s%s%s, dsn=%s, status=sent "
 	    "(%s), deleted while in flight%s\n",
 	    res->dr_qid, res->dr_to, res->dr_relay[0] ? res->dr_relay : "none",
 	    res->dr_tls[0] ? res->dr_tls : "none",
+	    res->dr_tlsout.to_set ? "/" : "",
+	    res->dr_tlsout.to_set ? deliverd_commit_tls_verified(res) : "",
 	    deliverd_commit_dsn(res->dr_reply, dsn), res->dr_reply,
 	    found ? "" : ", no event: the message left no record");
 	return 0;
@@ -354,6 +369,7 @@ deliverd_commit_outcome(const struct conf *cf, struct spool_txn *txn,
 	ev.ev_attempt = r.sr_attempts;
 	ev.ev_hop = res->dr_relay[0] ? res->dr_relay : NULL;
 	ev.ev_tls = res->dr_tls[0] ? res->dr_tls : NULL;
+	ev.ev_tls_verified = deliverd_commit_tls_verified(res);
 	if (r.sr_state == SPOOL_RS_DELIVERED)
 		ev.ev_auto_reply = deliverd_sim_auto_reply(cf, res);
 	if ((rc = spool_event_add(txn, &ev, NULL)) != 0)
@@ -371,7 +387,7 @@ deliverd_commit_outcome(const struct conf *cf, struct spool_txn *txn,
 	deliverd_commit_note(b, r.sr_state, cat, r.sr_addr,
 	    res->dr_tls[0] != '\0');
 	(void)buf_printf(&b->log,
-	    "%s: to=<%s>, relay=%s, delay=%llds, tls=%s, "
+	    "%s: to=<%s>, relay=%s, delay=%llds, tls=%s%s%s, "
 	    "dsn=%s%s%s, status=%s (%s)\n",
 	    m->sm_qid, r.sr_addr,
 	    m->sm_sandbox && !deliverd_sim_result(cf, res) ? "sandbox"
@@ -379,6 +395,8 @@ deliverd_commit_outcome(const struct conf *cf, struct spool_txn *txn,
 							   : "none",
 	    (long long)(now - m->sm_arrival),
 	    res->dr_tls[0] ? res->dr_tls : "none",
+	    res->dr_tlsout.to_set ? "/" : "",
+	    res->dr_tlsout.to_set ? deliverd_commit_tls_verified(res) : "",
 	    deliverd_commit_dsn(text, dsn),
 	    cat != BOUNCE_NONE ? ", category=" : "",
 	    cat != BOUNCE_NONE ? bounce_cat_name(cat) : "", status, text);
@@ -444,6 +462,39 @@ deliverd_commit_batch_free(struct deliverd_commit_batch *b)
 	buf_release(&b->log);
 }
 
+/*
+ * TLS reporting (issue 17 item 4): one session per job attempt, i.e. per
+ * run of results of one message with the same outcome (a worker sends a
+ * job's results together), under the recipient's domain. A key that does
+ * not fit (ETOOBIG, EINVAL) is not counted; a database error fails the
+ * commit like any other write.
+ */
+static int
+deliverd_commit_tlsrpt(struct spool_txn *txn, const struct deliverd_result *res,
+    size_t i, int64_t now)
+{
+	const struct deliverd_tlsout *o = &res[i].dr_tlsout;
+	struct spool_tlsrpt_row	      r;
+	int			      rc;
+
+	if (res[i].dr_skip || !o->to_set ||
+	    (i > 0 && !res[i - 1].dr_skip &&
+		strcmp(res[i - 1].dr_qid, res[i].dr_qid) == 0 &&
+		memcmp(&res[i - 1].dr_tlsout, o, sizeof(*o)) == 0))
+		return 0;
+	memset(&r, 0, sizeof(r));
+	deliverd_domain(res[i].dr_to, r.tr_domain, sizeof(r.tr_domain));
+	(void)str_copy(r.tr_policy, sizeof(r.tr_policy),
+	    tlsres_policy_name(o->to_policy));
+	(void)str_copy(r.tr_result, sizeof(r.tr_result),
+	    tlsres_result_name(o->to_result));
+	(void)str_copy(r.tr_mx, sizeof(r.tr_mx), o->to_mx);
+	(void)str_copy(r.tr_pstr, sizeof(r.tr_pstr), o->to_pstr);
+	(void)str_copy(r.tr_mxpat, sizeof(r.tr_mxpat), o->to_mxpat);
+	rc = spool_tlsrpt_add(txn, now, &r);
+	return rc == SPOOL_ETOOBIG || rc == EINVAL ? 0 : rc;
+}
+
 static int
 deliverd_commit_once(struct spool *sp, const struct conf *cf,
     const struct deliverd_sig *sigs, size_t nsigs,
@@ -463,8 +514,9 @@ deliverd_commit_once(struct spool *sp, const struct conf *cf,
 		goto out;
 	for (i = 0; i < nres; i++)
 		if (!res[i].dr_skip &&
-		    (rc = deliverd_commit_outcome(cf, txn, &b, &res[i], now)) !=
-			0)
+		    ((rc = deliverd_commit_outcome(cf, txn, &b, &res[i],
+			  now)) != 0 ||
+			(rc = deliverd_commit_tlsrpt(txn, res, i, now)) != 0))
 			goto out;
 	if ((rc = deliverd_commit_write_msgs(txn, &b)) != 0 ||
 	    (rc = spool_commit(&txn)) != 0)

@@ -395,6 +395,18 @@ deliverd_dest_msgs_per_conn(const struct conf *cf, const char *hop)
 	return l.sl_msgs_per_conn;
 }
 
+int
+deliverd_dest_tls_level(const char *hop, const char *mx)
+{
+	struct shaping_limits l;
+	int		      rule = shaping_match(deliverd_dest_shaping, hop);
+
+	if (rule < 0 && mx != NULL)
+		rule = shaping_match_mx(deliverd_dest_shaping, mx);
+	shaping_effective(deliverd_dest_shaping, rule, 1, 1, 1, &l);
+	return (int)l.sl_tls - 1; /* SHAPING_TLS_* = enum tls_level + 1 */
+}
+
 /* ---- setup */
 
 static struct shaping *

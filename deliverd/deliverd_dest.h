@@ -45,6 +45,10 @@ extern const struct shaping *deliverd_dest_shaping;
 /* In a worker: the messages_per_connection of hop's destination (at most
  * max_msgs_per_connection, which deliverd_smtp_reuse also applies). */
 int64_t deliverd_dest_msgs_per_conn(const struct conf *, const char *hop);
+/* In a worker: the TLS level of hop's destination (shaping_file `tls`:
+ * the section of the domain, else of its first MX host mx (may be NULL),
+ * else [default], else may), as enum tls_level. */
+int deliverd_dest_tls_level(const char *hop, const char *mx);
 /* deliverd_smtp.c: transactions on the open connection (0: none open) */
 struct deliverd_smtp;
 int64_t deliverd_smtp_nmsgs(const struct deliverd_smtp *);

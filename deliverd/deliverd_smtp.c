@@ -48,6 +48,7 @@ struct deliverd_smtp {
 	char			s_tlsinfo[128];
 	struct tls_policy	s_pol; /* tp_name points to s_tlsname */
 	char			s_tlsname[256];
+	char			s_tlsalt[256]; /* secure: the MX host, or "" */
 	struct deliverd_tlsout	s_out; /* the last session's TLS outcome */
 	bool		  s_pipelining, s_8bit, s_utf8, s_size, s_starttls;
 	bool		  s_dirty; /* a transaction did not end cleanly */
@@ -141,6 +142,12 @@ deliverd_smtp_tls_policy_strings(struct deliverd_smtp *s, const char *pstr,
 	    pstr != NULL ? pstr : "");
 	(void)str_copy(s->s_out.to_mxpat, sizeof(s->s_out.to_mxpat),
 	    mxpat != NULL ? mxpat : "");
+}
+
+void
+deliverd_smtp_tls_ctx(struct deliverd_smtp *s, struct tls_ctx *tls)
+{
+	s->s_tlsctx = tls;
 }
 
 void
@@ -641,6 +648,24 @@ deliverd_smtp_refused(const struct deliverd_smtp *s, char *reply,
 	    orig[1], orig[2], esc, s->s_relay, orig);
 }
 
+/* secure: the certificate names the next-hop domain (tp_name) or, when
+ * the MX host lies inside it, that host ("dot-nexthop"); a host of another
+ * domain (DNS said so, unauthenticated) never counts. */
+static void
+deliverd_smtp_secure_alt(struct deliverd_smtp *s, const char *host)
+{
+	size_t hl = strlen(host), dl = strlen(s->s_tlsname);
+
+	s->s_tlsalt[0] = '\0';
+	s->s_pol.tp_alt = NULL;
+	if (s->s_pol.tp_level != TLS_LEVEL_SECURE || dl == 0 || hl <= dl + 1 ||
+	    host[hl - dl - 1] != '.' ||
+	    strcasecmp(host + hl - dl, s->s_tlsname) != 0)
+		return;
+	(void)str_copy(s->s_tlsalt, sizeof(s->s_tlsalt), host);
+	s->s_pol.tp_alt = s->s_tlsalt;
+}
+
 int
 deliverd_smtp_open(struct deliverd_smtp *s, const char *key, const char *host,
     const struct sockaddr_storage *ss, const struct tls_policy *pol,
@@ -654,6 +679,7 @@ deliverd_smtp_open(struct deliverd_smtp *s, const char *key, const char *host,
 	    pol->tp_name != NULL ? pol->tp_name : host);
 	s->s_pol.tp_level = pol->tp_level;
 	s->s_pol.tp_name = s->s_tlsname;
+	deliverd_smtp_secure_alt(s, host);
 	deliverd_smtp_relay_name(s, host, ss);
 	rc = deliverd_smtp_open1(s, ss, false, reply, replysz);
 	if (rc == 1)

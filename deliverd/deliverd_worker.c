@@ -211,10 +211,11 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
     const char *qid, const char *key, struct deliverd_tx *tx)
 {
 	struct deliverd_worker_cand *c;
-	struct tls_policy pol = { TLS_LEVEL_MAY, NULL }; /* name: the host */
-	size_t		  nc, i, k;
-	char		  reply[SPOOL_REPLY_MAX] = "";
-	struct deliverd_worker_sts sts;
+	struct tls_policy	     pol = { TLS_LEVEL_MAY, NULL,
+			   NULL }; /* name: the host */
+	size_t			     nc, i, k;
+	char			     reply[SPOOL_REPLY_MAX] = "";
+	struct deliverd_worker_sts   sts;
 
 	/* PROBE_FAILED: the cached connection was gone before anything of this
 	 * transaction was answered: a new connection below */
@@ -232,9 +233,17 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 		nc = deliverd_worker_relay_cands(w, c, WORKER_CAND_MAX, reply,
 		    sizeof(reply));
 		pol.tp_level = w->dw_relay_tls;
+		deliverd_smtp_tls_ctx(w->dw_smtp, w->dw_tls);
 	} else {
 		nc = deliverd_worker_mx_cands(w, j->dj_hop, c, WORKER_CAND_MAX,
 		    reply, sizeof(reply));
+		/* issue 17: the destination's level (shaping_file `tls`),
+		 * tls_ca_file's CAs; secure checks the domain (smtp.c) */
+		pol.tp_level = (enum tls_level)deliverd_dest_tls_level(j->dj_hop,
+		    nc > 0 ? c[0].host : NULL);
+		pol.tp_name = pol.tp_level == TLS_LEVEL_SECURE ? j->dj_hop
+							       : NULL;
+		deliverd_smtp_tls_ctx(w->dw_smtp, w->dw_tls_mx);
 		for (i = 0; i < nc; i++)
 			shaping_mxset_add(&w->dw_mx, c[i].host);
 		nc = deliverd_worker_no_loops(w, qid, j->dj_hop, c, nc, reply,
@@ -720,6 +729,9 @@ deliverd_worker_main(struct conf *cf, int in_fd, int out_fd, int id)
 		log_warnx(
 		    "TLS client unavailable (%s): delivering without STARTTLS",
 		    err);
+	if ((w.dw_tls_mx = tls_client_ctx_new(cf->cf_tls_ca_file, err,
+		 sizeof(err))) == NULL)
+		log_warnx("TLS client for MX delivery unavailable (%s)", err);
 	w.dw_smtp = deliverd_smtp_new(cf, w.dw_tls);
 	w.dw_sts = deliverd_mtasts_new();
 	srandom((unsigned)getpid());
@@ -731,6 +743,7 @@ deliverd_worker_main(struct conf *cf, int in_fd, int out_fd, int id)
 	ownaddr_free(&w.dw_own);
 	free(w.dw_allow);
 	tls_ctx_free(&w.dw_tls);
+	tls_ctx_free(&w.dw_tls_mx);
 	dns_free(&w.dw_dns);
 	spool_close(&w.dw_sp);
 	_exit(0);

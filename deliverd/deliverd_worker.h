@@ -36,7 +36,8 @@ struct worker {
 	int		      dw_in, dw_out;
 	struct spool	     *dw_sp;
 	struct dns	     *dw_dns;
-	struct tls_ctx	     *dw_tls;
+	struct tls_ctx	     *dw_tls;	 /* relayhost_tls_ca_file */
+	struct tls_ctx	     *dw_tls_mx; /* tls_ca_file (issue 17) */
 	struct deliverd_smtp *dw_smtp;
 	struct ownaddr	      dw_own;	/* the gateway's own addresses */
 	struct cidr	     *dw_allow; /* allow_next_hop */

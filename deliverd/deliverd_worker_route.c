@@ -266,8 +266,13 @@ deliverd_worker_mtasts(struct worker *w, const char *qid, const char *domain,
 	k = deliverd_worker_sts_keep(&p, qid, domain, c, n, &st->mismatch);
 	if (p.mode != MTASTS_MODE_ENFORCE)
 		return k;
-	pol->tp_level = TLS_LEVEL_VERIFY; /* tp_name NULL: the MX host */
-	pol->tp_name = NULL;
+	/* at least verify (tp_name NULL: the MX host) with tls_ca_file's CAs;
+	 * a destination's secure stays (it names the domain, stricter) */
+	if (pol->tp_level < TLS_LEVEL_VERIFY) {
+		pol->tp_level = TLS_LEVEL_VERIFY;
+		pol->tp_name = NULL;
+		pol->tp_alt = NULL;
+	}
 	if (k == 0)
 		(void)snprintf(reply, replysz,
 		    "451 4.7.5 MTA-STS policy of %s (enforce): no MX host "
@@ -303,7 +308,7 @@ deliverd_worker_sts_testing(struct worker *w, const char *qid,
 		[TLS_FAIL_EXPIRED] = TLSRES_R_CERT_EXPIRED,
 		[TLS_FAIL_NAME] = TLSRES_R_CERT_HOST_MISMATCH,
 	};
-	struct tls_policy vp = { TLS_LEVEL_VERIFY, NULL }; /* the MX host */
+	struct tls_policy vp = { TLS_LEVEL_VERIFY, NULL, NULL }; /* MX host */
 	enum tls_fail	  k = TLS_FAIL_NONE;
 	char		  why[256];
 

@@ -20,6 +20,7 @@ spool_libspool_a_SOURCES = \
 # engagement tracking (issue 16)
 spool_libspool_a_SOURCES += spool/spool_track.c spool/spool_track.h
 spool_libspool_a_SOURCES += spool/spool_dedupe.c
+spool_libspool_a_SOURCES += spool/spool_tlsrpt.c
 # MTA-STS policy cache (issue 17 item 2)
 spool_libspool_a_SOURCES += spool/spool_mtasts.c
 spool_libspool_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS) $(OPENSSL_CFLAGS)
@@ -90,6 +91,11 @@ UNIT_TESTS += tests/unit/t_spool_dedupe
 tests_unit_t_spool_dedupe_SOURCES = tests/unit/t_spool_dedupe.c
 tests_unit_t_spool_dedupe_CPPFLAGS = $(UNIT_CPPFLAGS) $(LMDB_CFLAGS)
 tests_unit_t_spool_dedupe_LDADD = $(TEST_LIBS)
+# TLS reporting counters (issue 17 item 4)
+UNIT_TESTS += tests/unit/t_spool_tlsrpt
+tests_unit_t_spool_tlsrpt_SOURCES = tests/unit/t_spool_tlsrpt.c
+tests_unit_t_spool_tlsrpt_CPPFLAGS = $(UNIT_CPPFLAGS) $(LMDB_CFLAGS)
+tests_unit_t_spool_tlsrpt_LDADD = $(TEST_LIBS)
 # MTA-STS policy cache (issue 17 item 2)
 UNIT_TESTS += tests/unit/t_spool_mtasts
 tests_unit_t_spool_mtasts_SOURCES = tests/unit/t_spool_mtasts.c

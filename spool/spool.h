@@ -542,6 +542,10 @@ struct spool_event {
 	/* delivered (issue 18 item 4, the simulator's ooto@): the
 	 * auto-reply note, "auto_reply"; NULL to omit */
 	const char *ev_auto_reply;
+	/* delivered, deferred, bounced (issue 17 item 6): how the next hop
+	 * was authenticated, "tls_verified" (common/tlsres.h's names:
+	 * none, untrusted, verified, mta-sts, dane); NULL to omit */
+	const char *ev_tls_verified;
 };
 /*
  * Zeroes ev, then fills what comes from message m (login, qid, issue,
@@ -787,6 +791,29 @@ void spool_date(int64_t t, char dst[11]);
 /* "2026-11-29T16:04:05Z" */
 void spool_dt(int64_t t, char dst[21]);
 
+/* ---- TLS reporting (issue 17 item 4, RFC 8460; spool_tlsrpt.c): per UTC
+ * day, recipient domain, policy type, result type and MX host, the number
+ * of sessions, with the policy's strings ('\n' between them) and MX
+ * patterns. add counts one session of time now (deliverd's commit); a day
+ * keeps at most SPOOL_TLSRPT_DAY_MAX rows (more are not counted); a new
+ * day deletes the days before the last SPOOL_TLSRPT_DAYS (today counts).
+ * iter calls cb for the rows of the day containing day_start (of domain,
+ * unless NULL), in key order; non-zero from cb stops and is returned. */
+#define SPOOL_TLSRPT_DAY_MAX 10000
+#define SPOOL_TLSRPT_DAYS    31
+struct spool_tlsrpt_row {
+	char	 tr_domain[256];
+	char	 tr_policy[24]; /* tlsres_policy_name() */
+	char	 tr_result[40]; /* tlsres_result_name(): "success" counts OK */
+	char	 tr_mx[256];
+	char	 tr_pstr[1024];
+	char	 tr_mxpat[512];
+	uint64_t tr_count; /* iter: the sessions; add: ignored */
+};
+int spool_tlsrpt_add(struct spool_txn *, int64_t now,
+    const struct spool_tlsrpt_row *);
+int spool_tlsrpt_iter(struct spool_txn *, int64_t day_start, const char *domain,
+    int (*cb)(const struct spool_tlsrpt_row *, void *), void *arg);
 /*
  * spool_mtasts.c (issue 17 item 2): the MTA-STS policy cache, one record
  * per lower-cased domain: when it expires and was fetched (unix seconds),

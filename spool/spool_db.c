@@ -72,6 +72,7 @@ static const char *const spool_db_names[SPOOL_DB_N] = {
 	[SPOOL_DB_MSGID_RCPT] = "msgid_rcpt",
 	[SPOOL_DB_TRACK] = "track",
 	[SPOOL_DB_DEDUPE] = "dedupe",
+	[SPOOL_DB_TLSRPT] = "tlsrpt",
 	[SPOOL_DB_MTASTS] = "mtasts",
 };
 

@@ -185,6 +185,8 @@ spool_ev_json(struct json_gen *g, const struct spool_event *ev, const char *id,
 		json_kv_str(g, "category", spool_ev_category(ev));
 	if (ev->ev_type == SPOOL_EV_DELIVERED && ev->ev_auto_reply != NULL)
 		json_kv_str(g, "auto_reply", ev->ev_auto_reply);
+	if (ev->ev_tls_verified != NULL)
+		json_kv_str(g, "tls_verified", ev->ev_tls_verified);
 	json_obj_end(g);
 }
 

@@ -37,6 +37,7 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ .name = "events", .fn = ctl_cmd_events },
 	{ .name = "callbacks", .fn = ctl_cmd_callbacks },
 	{ .name = "status", .fn = ctl_cmd_status },
+	{ .name = "tls-report", .fn = ctl_cmd_tls_report },
 	{ .name = "help", .fn = NULL }, /* main() answers it */
 	{ .name = NULL, .fn = NULL },
 };

@@ -210,6 +210,10 @@ int ctl_cmd_delete(struct ctl *, int, char **);
 int ctl_cmd_issues(struct ctl *, int, char **);
 int ctl_cmd_bounces(struct ctl *, int, char **);
 int ctl_cmd_query(struct ctl *, int, char **);
+/* spoolctl_tlsrpt.c (issue 17 item 4); ctl_date_ok (spoolctl_stats.c): a
+ * real calendar day YYYY-MM-DD */
+int  ctl_cmd_tls_report(struct ctl *, int, char **);
+bool ctl_date_ok(const char *);
 /* spoolctl_pause.c (issue 15 item 7) */
 int ctl_cmd_pause(struct ctl *, int, char **);
 int ctl_cmd_resume(struct ctl *, int, char **);

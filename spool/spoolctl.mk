@@ -25,6 +25,7 @@ spool_spoolctl_SOURCES = \
 	spool/spoolctl_stats.c \
 	spool/spoolctl_query.c \
 	spool/spoolctl_pause.c \
+	spool/spoolctl_tlsrpt.c \
 	spool/spoolctl_suppression.c \
 	spool/spoolctl_events.c \
 	spool/spoolctl_status.c

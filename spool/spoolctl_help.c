@@ -215,6 +215,11 @@ static const struct ctl_help ctl_help_tab[] = {
 	    "  --json                  with no --domain: list the pauses as "
 	    "JSON\n",
 	    "pause --domain example.net" },
+	{ "tls-report", "--date D [--domain X] [--json]",
+	    "  --date D                the UTC day YYYY-MM-DD\n"
+	    "  --domain X              only recipient domain X\n"
+	    "  --json                  the RFC 8460 report (JSON)\n",
+	    "tls-report --date 2026-12-07 --json" },
 	{ "resume", "--domain D [--account LOGIN]",
 	    "  --domain D              end the pause of domain D; its mail is "
 	    "due now\n"

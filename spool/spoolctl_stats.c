@@ -160,7 +160,7 @@ ctl_issues_cb(const struct spool_issue *si, void *arg)
 	return 0;
 }
 
-static bool
+bool
 ctl_date_ok(const char *s)
 {
 	static const char pat[] = "dddd-dd-dd";

@@ -121,7 +121,7 @@ def env(pki, tmp_path):
             g = Gateway(tls=False, extra={
                 "dns_server": dns.server, "remote_port": str(mx.port),
                 "mta_sts": "on", "mta_sts_ca_file": pki["ca"],
-                "relayhost_tls_ca_file": pki["ca"], "retry_schedule": "1h",
+                "tls_ca_file": pki["ca"], "retry_schedule": "1h",
                 "deliverd_workers": "1"})
             with g:
                 g.start("deliverd")
@@ -153,6 +153,7 @@ def test_enforce_verified_delivers_and_caches(env):
     assert ev["event"] == "delivered", ev
     m, = mx.received()
     assert m["tls"], m
+    assert ev.get("tls_verified") == "mta-sts", ev
     assert "MX mx.good.test verified, verify=mta-sts" in g.log("deliverd")
     put_msg(g, "acc", ["s@good.test"])
     assert outcome(g, "s@good.test")["event"] == "delivered"

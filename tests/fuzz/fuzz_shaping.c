@@ -26,6 +26,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	shaping_effective(&sh, shaping_match(&sh, "gmail.com"), 8, 100, 500,
 	    &l);
 	shaping_effective(&sh, shaping_match(&sh, "a.b.example"), 1, 1, 1, &l);
+	if (l.sl_tls < SHAPING_TLS_NONE || l.sl_tls > SHAPING_TLS_SECURE)
+		abort(); /* the effective level is always one of the five */
 	/* the input as a reply line too */
 	n = len < sizeof(reply) - 1 ? len : sizeof(reply) - 1;
 	memcpy(reply, data, n);

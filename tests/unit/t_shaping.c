@@ -33,10 +33,12 @@ static const char full[] =
     "slow_for = 10m\n"
     "suspend_for = 2m\n"
     "mx = .google.com aspmx.l.googlemail.com\n"
+    "tls = secure\n"
     "[outlook]\n"
     "domains = outlook.com, hotmail.com .live.com\n"
     "rate = 600/h\n"
     "[example.org]\n"
+    "tls = encrypt\n"
     "connections = 1\r\n"
     "suspend_after = 0\n";
 
@@ -58,6 +60,11 @@ t_shaping_full(void)
 	t_int_eq(sh->sh_rules[0].sr_lim.sl_rate.per_s, 1, "rate per second");
 	t_int_eq(sh->sh_rules[0].sr_lim.sl_slow_for, 600, "slow_for 10m");
 	t_int_eq(sh->sh_rules[1].sr_lim.sl_rate.per_s, 3600, "per hour");
+	t_int_eq(sh->sh_rules[0].sr_lim.sl_tls, SHAPING_TLS_SECURE,
+	    "tls = secure (issue 17)");
+	t_int_eq(sh->sh_rules[2].sr_lim.sl_tls, SHAPING_TLS_ENCRYPT,
+	    "tls = encrypt");
+	t_int_eq(sh->sh_rules[1].sr_lim.sl_tls, 0, "tls not set");
 	t_int_eq(shaping_match(sh, "gmail.com"), 0, "gmail.com");
 	t_int_eq(shaping_match(sh, "GoogleMail.COM"), 0, "case-insensitive");
 	t_int_eq(shaping_match(sh, "live.com"), 1,
@@ -98,6 +105,7 @@ t_shaping_effective(void)
 	t_int_eq(l.sl_slow_conns, 1, "built-in slowed connections");
 	t_int_eq(l.sl_rcpt_per_tx, 500, "built-in recipients");
 	t_int_eq(l.sl_msgs_per_conn, 100, "msgs from the config");
+	t_int_eq(l.sl_tls, SHAPING_TLS_MAY, "built-in tls = may");
 	t_int_eq(l.sl_suspend_after, 5, "built-in suspend_after");
 	t_int_eq(l.sl_rate.n, 0, "no rate");
 	shaping_effective(NULL, -1, 1, 100, 500, &l);
@@ -125,6 +133,7 @@ static const struct {
 	{ "[x.com]\nconnections = 0\n", SHAPING_EVALUE, 2 },
 	{ "[x.com]\nconnections = -1\n", SHAPING_EVALUE, 2 },
 	{ "[x.com]\nconnections = 99999999999999999999\n", SHAPING_EVALUE, 2 },
+	{ "[x.com]\ntls = strict\n", SHAPING_EVALUE, 2 },
 	{ "[x.com]\nrate = 5/w\n", SHAPING_EVALUE, 2 },
 	{ "[x.com]\nrate = 5\n", SHAPING_EVALUE, 2 },
 	{ "[x.com]\nslow_for = 5y\n", SHAPING_EVALUE, 2 },

@@ -14,10 +14,10 @@
 static void
 t_levels(void)
 {
-	static const char *const names[] = { "none", "may", "encrypt",
-		"verify" };
-	static const char *const bad[] = { "", "Verify", "dane", "may ",
+	static const char *const names[] = { "none", "may", "encrypt", "verify",
 		"secure" };
+	static const char *const bad[] = { "", "Verify", "dane", "may ",
+		"Secure" };
 	enum tls_level		 l;
 	size_t			 i;
 
@@ -32,14 +32,15 @@ t_levels(void)
 		    bad[i]);
 	t_ok(TLS_LEVEL_NONE < TLS_LEVEL_MAY &&
 		TLS_LEVEL_MAY < TLS_LEVEL_ENCRYPT &&
-		TLS_LEVEL_ENCRYPT < TLS_LEVEL_VERIFY,
+		TLS_LEVEL_ENCRYPT < TLS_LEVEL_VERIFY &&
+		TLS_LEVEL_VERIFY < TLS_LEVEL_SECURE,
 	    "levels are ordered");
 }
 
 static void
 t_clear(void)
 {
-	struct tls_policy p = { TLS_LEVEL_NONE, "relay.example" };
+	struct tls_policy p = { TLS_LEVEL_NONE, "relay.example", NULL };
 	char		  why[256];
 
 	t_ok(tls_policy_check(&p, NULL, why, sizeof(why)) == 0,

@@ -1,0 +1,172 @@
+"""Per-destination TLS levels for MX delivery, the verification result in
+events and log lines, and the TLS report (issue 17 items 1, 4 and 6).
+
+dnsmasq (lib/peers.Dns) gives the MX records: good.test, vgood.test and
+other.test -> mx.good.test (127.0.0.2, a certificate of a test CA naming
+mx.good.test), self.test and selfmay.test -> mx.self.test (127.0.0.3,
+self-signed), plain.test -> mx.plain.test (127.0.0.4, no STARTTLS). The
+levels come from the shaping_file's `tls` key; tls_ca_file names the test
+CA. Every peer listens on remote_port.
+"""
+import json
+import os
+import shutil
+import tempfile
+import time
+
+import pytest
+
+import peers
+import smtpgate
+from smtpgate import Gateway, inject, put_msg
+from test_relay_tls import issue, openssl
+
+SHAPING = """\
+[good.test]
+tls = secure
+[vgood.test]
+tls = verify
+[other.test]
+tls = secure
+[self.test]
+tls = verify
+[selfmay.test]
+tls = may
+[plain.test]
+tls = encrypt
+"""
+
+
+@pytest.fixture(scope="module")
+def ca():
+    d = tempfile.mkdtemp(prefix="sgpki-")
+    os.chmod(d, 0o755)
+    pem, key = os.path.join(d, "ca.pem"), os.path.join(d, "ca.key")
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-keyout", key, "-out", pem, "-days", "2", "-subj", "/CN=smtpgate test CA",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    os.chmod(pem, 0o644)
+    yield {"ca": pem, "good": issue(d, pem, key, "mx.good.test")}
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def world(ca, tmp_path):
+    port = smtpgate.free_port()
+    recs = [peers.Dns.mx("good.test", "mx.good.test", 10),
+            peers.Dns.mx("other.test", "mx.good.test", 10),
+            peers.Dns.mx("vgood.test", "mx.good.test", 10),
+            peers.Dns.mx("self.test", "mx.self.test", 10),
+            peers.Dns.mx("selfmay.test", "mx.self.test", 10),
+            peers.Dns.mx("plain.test", "mx.plain.test", 10),
+            peers.Dns.a("mx.good.test", "127.0.0.2"),
+            peers.Dns.a("mx.self.test", "127.0.0.3"),
+            peers.Dns.a("mx.plain.test", "127.0.0.4")]
+    tdir = tmp_path / "selfsigned"
+    tdir.mkdir()
+    mxs = {"good": peers.Mx(cert=ca["good"], host="127.0.0.2", port=port),
+           "self": peers.Mx(tls_dir=str(tdir), host="127.0.0.3", port=port),
+           "plain": peers.Mx(host="127.0.0.4", port=port)}
+    with peers.Dns(recs, workdir=str(tmp_path)) as dns:
+        for m in mxs.values():
+            m.start()
+        g = Gateway(tls=False, extra={
+            "dns_server": dns.server, "remote_port": str(port), "retry_schedule": "1h",
+            "deliverd_workers": "2", "tls_ca_file": ca["ca"]})
+        path = os.path.join(g.dir, "shaping")
+        with open(path, "w") as f:
+            f.write(SHAPING)
+        g.conf["shaping_file"] = path
+        g.write_conf()
+        try:
+            with g:
+                inject(g, "account", "acc")
+                yield g, mxs
+        finally:
+            for m in mxs.values():
+                m.stop()
+
+
+def outcome(g, rcpt):
+    return g.wait_events(lambda e: e["to"] == rcpt and e["event"] in ("delivered", "deferred"),
+                         timeout=30, what="an outcome for %s" % rcpt)[0]
+
+
+def test_levels_per_destination(world):
+    g, mxs = world
+    g.start("deliverd")
+    rcpts = ["a@good.test", "v@vgood.test", "b@other.test", "c@self.test", "d@selfmay.test", "e@plain.test"]
+    for r in rcpts:
+        put_msg(g, "acc", [r])
+    ev = {r: outcome(g, r) for r in rcpts}
+    # verify with the CA of tls_ca_file (name: the MX host), and secure
+    # (name: good.test or a host inside it): delivered over verified TLS
+    for r in ("a@good.test", "v@vgood.test"):
+        assert ev[r]["event"] == "delivered", ev[r]
+        assert ev[r]["tls_verified"] == "verified", ev[r]
+    # secure: the certificate names mx.good.test, not other.test (nor a
+    # host inside it): refused, although verify would pass
+    e = ev["b@other.test"]
+    assert e["event"] == "deferred", e
+    assert e["msg"].startswith("451 4.7.5 mx.good.test[127.0.0.2]:"), e
+    assert "certificate name mismatch" in e["msg"] and "other.test" in e["msg"], e
+    assert e["category"] == "policy", e
+    # verify against a self-signed certificate: deferred, nothing sent
+    e = ev["c@self.test"]
+    assert e["event"] == "deferred", e
+    assert "certificate verification failed" in e["msg"], e
+    assert e["tls_verified"] == "untrusted", e
+    # may to the same host: delivered over TLS that nobody checked
+    e = ev["d@selfmay.test"]
+    assert e["event"] == "delivered" and e["tls_verified"] == "untrusted", e
+    assert e["tls"].startswith("TLS"), e
+    # encrypt without STARTTLS: deferred, not a word in clear
+    e = ev["e@plain.test"]
+    assert e["event"] == "deferred", e
+    assert "TLS is required (encrypt): STARTTLS not offered" in e["msg"], e
+    assert e["tls_verified"] == "none", e
+    assert mxs["plain"].received() == []
+    assert [m["tls"] for m in mxs["self"].received()] == [True]
+    log = g.log("deliverd")
+    assert "/verified, dsn=2.0.0" in log, log
+    assert "tls=none/none, dsn=4.7.5" in log, log
+
+
+
+def test_tls_report(world):
+    g, mxs = world
+    g.start("deliverd")
+    for r in ("a@good.test", "a2@good.test", "c@self.test", "e@plain.test"):
+        put_msg(g, "acc", [r])
+        outcome(g, r)
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    rep = json.loads(g.spoolctl("tls-report", "--date", day, "--json").stdout)
+    # RFC 8460 section 4.4's fields
+    assert set(rep) >= {"organization-name", "date-range", "contact-info", "report-id",
+                        "policies"}, rep
+    assert rep["date-range"] == {"start-datetime": day + "T00:00:00Z",
+                                 "end-datetime": day + "T23:59:59Z"}, rep
+    pols = {p["policy"]["policy-domain"]: p for p in rep["policies"]}
+    good = pols["good.test"]
+    assert good["policy"]["policy-type"] == "no-policy-found", good
+    assert good["summary"] == {"total-successful-session-count": 2,
+                               "total-failure-session-count": 0}, good
+    assert "failure-details" not in good or good["failure-details"] == [], good
+    bad = pols["self.test"]
+    assert bad["summary"] == {"total-successful-session-count": 0,
+                              "total-failure-session-count": 1}, bad
+    fd, = bad["failure-details"]
+    assert fd["result-type"] == "certificate-not-trusted", fd
+    assert fd["receiving-mx-hostname"] == "mx.self.test", fd
+    assert fd["failed-session-count"] == 1, fd
+    fd, = pols["plain.test"]["failure-details"]
+    assert fd["result-type"] == "starttls-not-supported", fd
+    # --domain narrows; the text form names the counts
+    one = json.loads(g.spoolctl("tls-report", "--date", day, "--domain", "self.test",
+                                "--json").stdout)
+    assert [p["policy"]["policy-domain"] for p in one["policies"]] == ["self.test"], one
+    txt = g.spoolctl("tls-report", "--date", day).stdout
+    assert "good.test" in txt and "certificate-not-trusted" in txt, txt
+    empty = json.loads(g.spoolctl("tls-report", "--date", "2001-01-01", "--json").stdout)
+    assert empty["policies"] == [], empty
