@@ -7,12 +7,14 @@ a verified certificate delivers (logged as verify=mta-sts); testing with a
 mismatch delivers and logs the failure; the policy is cached for max_age.
 """
 import http.server
+import json
 import os
 import shutil
 import ssl
 import subprocess
 import tempfile
 import threading
+import time
 
 import pytest
 
@@ -214,3 +216,26 @@ def test_testing_certificate_failure_delivers_and_logs(env):
     assert len(mx.received()) == 1
     assert ("MTA-STS (testing) policy of name.test: MX mx.name.test fails it: "
             "certificate name mismatch" in g.log("deliverd"))
+
+
+def test_tls_report_names_the_sts_policy(env):
+    """RFC 8460 through spoolctl tls-report: an enforced verified session
+    counts as an sts success, a testing session whose certificate does not
+    name the MX as an sts certificate-host-mismatch failure."""
+    g, mx, web = env
+    for r in ("r@good.test", "r@name.test"):
+        put_msg(g, "acc", [r])
+        assert outcome(g, r)["event"] == "delivered"
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    rep = json.loads(g.spoolctl("tls-report", "--date", day, "--json").stdout)
+    pols = {p["policy"]["policy-domain"]: p for p in rep["policies"]}
+    good = pols["good.test"]
+    assert good["policy"]["policy-type"] == "sts", good
+    assert "mode: enforce" in "\n".join(good["policy"].get("policy-string", [])), good
+    assert good["summary"] == {"total-successful-session-count": 1,
+                               "total-failure-session-count": 0}, good
+    name = pols["name.test"]
+    assert name["policy"]["policy-type"] == "sts", name
+    fd, = name["failure-details"]
+    assert fd["result-type"] == "certificate-host-mismatch", fd
+    assert fd["receiving-mx-hostname"] == "mx.name.test", fd
