@@ -132,6 +132,10 @@ struct conf {
 	char *cf_metrics_listen;
 	/* where each key was last set: conf_keys index -> line, 0 = default */
 	unsigned *cf_key_lines;
+	/* MTA-STS (issue 17 item 2; deliverd/deliverd_mtasts.c) */
+	bool   cf_mta_sts;	   /* look up and apply MX domains' policies */
+	char  *cf_mta_sts_ca_file; /* "" = the system's store */
+	time_t cf_mta_sts_timeout; /* one policy fetch, all included */
 };
 
 struct conf *conf_load(const char *path, char *err, size_t errsz);

@@ -208,6 +208,11 @@ const struct conf_key conf_keys[] = {
 	    cf_simulator_domain, CONF_DELIVERD),
 	/* the Prometheus endpoint (issue 18 item 5): spoold's metrics child */
 	CF_STR("metrics_listen", "", cf_metrics_listen, CONF_SPOOLD),
+	/* MTA-STS (issue 17 item 2): deliverd/deliverd_mtasts.c */
+	CF_BOOL("mta_sts", "off", cf_mta_sts, CONF_DELIVERD),
+	CF_STR("mta_sts_ca_file", "", cf_mta_sts_ca_file, CONF_DELIVERD),
+	CF_DUR("mta_sts_timeout", "10s", 1, 60, cf_mta_sts_timeout,
+	    CONF_DELIVERD),
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);

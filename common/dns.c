@@ -297,3 +297,51 @@ dns_mx(struct dns *d, const char *domain, struct dns_mx *mx_r, size_t max,
 	*n_r = 1;
 	return DNS_OK;
 }
+
+/* One TXT rdata: its character-strings concatenated; -1 when too long. */
+static int
+dns_txt_rdata(const unsigned char *rd, size_t n, char *dst, size_t dstsz)
+{
+	size_t i = 0, o = 0, l;
+
+	while (i < n) {
+		l = rd[i++];
+		if (l > n - i || o + l >= dstsz)
+			return -1;
+		memcpy(dst + o, rd + i, l);
+		o += l;
+		i += l;
+	}
+	dst[o] = '\0';
+	return 0;
+}
+
+enum dns_status
+dns_txt(struct dns *d, const char *name, char (*txt_r)[DNS_TXT_MAX], size_t max,
+    size_t *n_r, char *err, size_t errsz)
+{
+	unsigned char  *pkt;
+	size_t		len;
+	bool		nodata;
+	enum dns_status st;
+	ns_msg		msg;
+	ns_rr		rr;
+	int		i, cnt;
+
+	*n_r = 0;
+	pkt = xmalloc(DNS_PKT_MAX);
+	st = dns_query(d, name, ns_t_txt, pkt, DNS_PKT_MAX, &len, &nodata, err,
+	    errsz);
+	if (st != DNS_OK || nodata || ns_initparse(pkt, (int)len, &msg) == -1)
+		goto out;
+	cnt = ns_msg_count(msg, ns_s_an);
+	for (i = 0; i < cnt && *n_r < max; i++)
+		if (ns_parserr(&msg, ns_s_an, i, &rr) == 0 &&
+		    ns_rr_type(rr) == ns_t_txt &&
+		    dns_txt_rdata(ns_rr_rdata(rr), ns_rr_rdlen(rr), txt_r[*n_r],
+			DNS_TXT_MAX) == 0)
+			(*n_r)++;
+out:
+	free(pkt);
+	return st;
+}

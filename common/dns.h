@@ -55,4 +55,12 @@ int  dns_parse_mx(const unsigned char *pkt, size_t len, struct dns_mx *mx_r,
      size_t max, size_t *n_r, bool *nullmx_r);
 void dns_sort_mx(struct dns_mx *, size_t n);
 
+/* TXT records of name (MTA-STS, RFC 8461 3.1): each record's strings
+ * concatenated, NUL-terminated, at most DNS_TXT_MAX - 1 bytes (longer
+ * ones are skipped). No record: DNS_OK with *n_r = 0. */
+#define DNS_TXT_MAX 512
+enum dns_status dns_txt(struct dns *, const char *name,
+    char (*txt_r)[DNS_TXT_MAX], size_t max, size_t *n_r, char *err,
+    size_t errsz);
+
 #endif

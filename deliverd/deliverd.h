@@ -22,6 +22,7 @@
 #include "ev.h"
 #include "qid.h"
 #include "spool.h"
+#include "tls.h"
 #include "tlsres.h"
 
 struct conf;
@@ -239,6 +240,10 @@ void deliverd_smtp_tls_policy_strings(struct deliverd_smtp *, const char *pstr,
 void deliverd_smtp_tls_ctx(struct deliverd_smtp *, struct tls_ctx *);
 /* Forgets the outcome (before a job's first attempt). */
 void deliverd_smtp_tls_reset(struct deliverd_smtp *);
+/* The verdict pol would give on the open session (tls_policy_verdict;
+ * tp_name NULL: its host): MTA-STS testing checks what enforce would. */
+int deliverd_smtp_tls_verdict(const struct deliverd_smtp *,
+    const struct tls_policy *, char *why, size_t whysz, enum tls_fail *);
 /* Where the last deliverd_smtp_open() failed: connect (no SMTP reply:
  * connect, I/O, timeout), greeting, or helo (EHLO/HELO/STARTTLS). */
 enum bounce_stage deliverd_smtp_stage(const struct deliverd_smtp *);

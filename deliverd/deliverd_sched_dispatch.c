@@ -14,6 +14,7 @@
 
 #include "conf.h"
 #include "deliverd.h"
+#include "deliverd_mtasts.h"
 #include "deliverd_dest.h"
 #include "deliverd_sched.h"
 #include "log.h"
@@ -113,6 +114,9 @@ deliverd_sched_line(const char *line, size_t len, void *arg)
 			    sig.data ? sig.data : "");
 		}
 		buf_release(&sig);
+	} else if (len > 0 && line[0] == 'P') {
+		/* a fetched MTA-STS policy for the shared cache (issue 17) */
+		(void)deliverd_mtasts_store_line(s->sp, line, len);
 	} else if (deliverd_result_parse(line, len, &r) == 0) {
 		if (c->w->njobs > 0)
 			deliverd_dest_result(s, (size_t)(c->w - s->w),

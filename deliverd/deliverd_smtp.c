@@ -991,3 +991,14 @@ deliverd_smtp_send(struct deliverd_smtp *s, struct deliverd_tx *tx)
 	free(final);
 	return rc;
 }
+
+int
+deliverd_smtp_tls_verdict(const struct deliverd_smtp *s,
+    const struct tls_policy *pol, char *why, size_t whysz, enum tls_fail *k)
+{
+	struct tls_policy p = *pol;
+
+	if (p.tp_name == NULL)
+		p.tp_name = s->s_host;
+	return tls_policy_verdict(&p, s->s_tls, why, whysz, k);
+}

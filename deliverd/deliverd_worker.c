@@ -36,6 +36,7 @@
 #include "sig.h"
 #include "spool.h"
 #include "srcaddr.h"
+#include "deliverd_mtasts.h"
 #include "tls.h"
 #include "xmem.h"
 
@@ -214,6 +215,7 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 			   NULL }; /* name: the host */
 	size_t			     nc, i, k;
 	char			     reply[SPOOL_REPLY_MAX] = "";
+	struct deliverd_worker_sts   sts;
 
 	/* PROBE_FAILED: the cached connection was gone before anything of this
 	 * transaction was answered: a new connection below */
@@ -225,6 +227,7 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 	    deliverd_smtp_send(w->dw_smtp, tx) != DELIVERD_SMTP_PROBE_FAILED)
 		return true;
 	c = xcalloc(WORKER_CAND_MAX, sizeof(*c));
+	memset(&sts, 0, sizeof(sts));
 	if (j->dj_relay) {
 		/* an explicit relayhost is the operator's word: no loop check */
 		nc = deliverd_worker_relay_cands(w, c, WORKER_CAND_MAX, reply,
@@ -245,6 +248,8 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 			shaping_mxset_add(&w->dw_mx, c[i].host);
 		nc = deliverd_worker_no_loops(w, qid, j->dj_hop, c, nc, reply,
 		    sizeof(reply));
+		nc = deliverd_worker_mtasts(w, qid, j->dj_hop, c, nc, &pol,
+		    &sts, reply, sizeof(reply));
 	}
 	for (k = 0; k < nc; k++) {
 		if (deliverd_smtp_open(w->dw_smtp, key, c[k].host, &c[k].ss,
@@ -252,6 +257,9 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 			break;
 		log_info("%s: %s", qid, reply);
 	}
+	if (!j->dj_relay && nc > 0) /* a session was tried: its outcome */
+		deliverd_worker_sts_outcome(w, qid, j->dj_hop, &sts,
+		    k < nc ? c[k].host : NULL, reply, sizeof(reply));
 	free(c);
 	if (k < nc)
 		(void)deliverd_smtp_send(w->dw_smtp, tx);
@@ -725,11 +733,13 @@ deliverd_worker_main(struct conf *cf, int in_fd, int out_fd, int id)
 		 sizeof(err))) == NULL)
 		log_warnx("TLS client for MX delivery unavailable (%s)", err);
 	w.dw_smtp = deliverd_smtp_new(cf, w.dw_tls);
+	w.dw_sts = deliverd_mtasts_new();
 	srandom((unsigned)getpid());
 	w.dw_src_pick = (unsigned)
 	    id; /* the workers start at different pool entries */
 	deliverd_worker_loop(&w);
 	deliverd_smtp_free(&w.dw_smtp);
+	deliverd_mtasts_free(&w.dw_sts);
 	ownaddr_free(&w.dw_own);
 	free(w.dw_allow);
 	tls_ctx_free(&w.dw_tls);

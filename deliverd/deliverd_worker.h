@@ -23,7 +23,9 @@
 #include "dns.h"
 #include "ownaddr.h"
 #include "spool.h"
+#include "mtasts.h"
 #include "tls.h"
+#include "tlsres.h"
 
 #define WORKER_IDLE_CLOSE_MS 5000
 #define WORKER_CAND_MAX	     32
@@ -50,6 +52,7 @@ struct worker {
 	char		     dw_src_addr[INET6_ADDRSTRLEN];
 	unsigned	     dw_src_pick;
 	struct shaping_mxset dw_mx; /* the job's MX hosts (deliverd_dest.h) */
+	struct deliverd_mtasts *dw_sts; /* MTA-STS policies (mta_sts = on) */
 };
 
 /* One recipient of the current job. */
@@ -85,6 +88,28 @@ size_t deliverd_worker_relay_cands(struct worker *,
     struct deliverd_worker_cand *, size_t max, char *reply, size_t replysz);
 size_t deliverd_worker_mx_cands(struct worker *, const char *domain,
     struct deliverd_worker_cand *, size_t max, char *reply, size_t replysz);
+/* deliverd_worker_route.c: MTA-STS (issue 17 item 2) on the MX
+ * candidates of domain: under enforce, keeps the matching ones and sets
+ * pol to verify; under testing logs the mismatches. The count left; 0
+ * with reply when enforce leaves none. */
+struct deliverd_worker_sts {
+	enum mtasts_mode   mode;     /* MTASTS_MODE_NONE: no policy applies */
+	enum tlsres_result res;	     /* a lookup's failure, or SUCCESS */
+	bool		   mismatch; /* an MX host the policy does not list */
+	char		   pstr[DELIVERD_TLS_PSTR_MAX]; /* RFC 8460 strings */
+	char		   mxpat[512];
+};
+struct tls_policy;
+size_t deliverd_worker_mtasts(struct worker *, const char *qid,
+    const char *domain, struct deliverd_worker_cand *, size_t n,
+    struct tls_policy *pol, struct deliverd_worker_sts *, char *reply,
+    size_t replysz);
+/* The session's TLS outcome under the policy (deliverd_smtp_tls_outcome),
+ * after the candidates were tried; host: the one that took the session,
+ * NULL if none. Under enforce a failed 4.7.x reply names the policy. */
+void deliverd_worker_sts_outcome(struct worker *, const char *qid,
+    const char *domain, const struct deliverd_worker_sts *, const char *host,
+    char *reply, size_t replysz);
 /* Drops the candidates that are this host (unless allow_next_hop). */
 size_t deliverd_worker_no_loops(struct worker *, const char *qid,
     const char *domain, struct deliverd_worker_cand *, size_t n, char *reply,

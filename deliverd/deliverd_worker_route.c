@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "deliverd_mtasts.h"
 #include "deliverd_worker.h"
 #include "log.h"
 #include "xmem.h"
@@ -197,4 +198,165 @@ deliverd_worker_no_loops(struct worker *w, const char *qid, const char *domain,
 		    "to myself",
 		    domain);
 	return k;
+}
+
+/* The candidates whose host the policy lists, in order (all of them under
+ * testing, where the others are only logged); *mismatch_r when one is not. */
+static size_t
+deliverd_worker_sts_keep(const struct mtasts_policy *p, const char *qid,
+    const char *domain, struct deliverd_worker_cand *c, size_t n,
+    bool *mismatch_r)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < n; i++)
+		if (mtasts_mx_match(p, c[i].host))
+			c[k++] = c[i];
+		else {
+			*mismatch_r = true;
+			if (p->mode == MTASTS_MODE_TESTING)
+				log_warnx("%s: MTA-STS (testing) policy of %s: "
+					  "MX %s does not match; delivering as "
+					  "usual",
+				    qid, domain, c[i].host);
+			else
+				log_info("%s: MTA-STS (enforce) policy of %s: "
+					 "MX %s does not match; skipped",
+				    qid, domain, c[i].host);
+		}
+	return p->mode == MTASTS_MODE_TESTING ? n : k;
+}
+
+/* RFC 8460 4.3: the policy-string (its lines) and mx-host (its patterns). */
+static void
+deliverd_worker_sts_strings(const struct mtasts_policy *p,
+    struct deliverd_worker_sts			       *st)
+{
+	size_t i, o = 0;
+	int    n;
+
+	if (mtasts_policy_format(p, '\n', st->pstr, sizeof(st->pstr)) == -1)
+		st->pstr[0] = '\0';
+	st->mxpat[0] = '\0';
+	for (i = 0; i < p->n_mx; i++) {
+		n = snprintf(st->mxpat + o, sizeof(st->mxpat) - o, "%s%s",
+		    i > 0 ? " " : "", p->mx[i]);
+		if (n < 0 || (size_t)n >= sizeof(st->mxpat) - o)
+			break;
+		o += (size_t)n;
+	}
+}
+
+size_t
+deliverd_worker_mtasts(struct worker *w, const char *qid, const char *domain,
+    struct deliverd_worker_cand *c, size_t n, struct tls_policy *pol,
+    struct deliverd_worker_sts *st, char *reply, size_t replysz)
+{
+	struct mtasts_policy p;
+	size_t		     k;
+
+	memset(st, 0, sizeof(*st));
+	if (!w->dw_cf->cf_mta_sts || n == 0 || domain[0] == '[')
+		return n;
+	deliverd_mtasts_get(w->dw_sts, w->dw_cf, w->dw_dns, w->dw_sp,
+	    &w->dw_out_buf, qid, domain, &p, &st->res);
+	if ((st->mode = p.mode) == MTASTS_MODE_NONE)
+		return n;
+	deliverd_worker_sts_strings(&p, st);
+	k = deliverd_worker_sts_keep(&p, qid, domain, c, n, &st->mismatch);
+	if (p.mode != MTASTS_MODE_ENFORCE)
+		return k;
+	/* at least verify (tp_name NULL: the MX host) with tls_ca_file's CAs;
+	 * a destination's secure stays (it names the domain, stricter) */
+	if (pol->tp_level < TLS_LEVEL_VERIFY) {
+		pol->tp_level = TLS_LEVEL_VERIFY;
+		pol->tp_name = NULL;
+		pol->tp_alt = NULL;
+	}
+	if (k == 0)
+		(void)snprintf(reply, replysz,
+		    "451 4.7.5 MTA-STS policy of %s (enforce): no MX host "
+		    "matches the policy's mx patterns",
+		    domain);
+	return k;
+}
+
+/* enforce: a failed 4.7.x reply of the last candidate names the policy */
+static void
+deliverd_worker_sts_reply(const char *domain, char *reply, size_t replysz)
+{
+	char t[SPOOL_REPLY_MAX];
+
+	if (strncmp(reply, "451 4.7.", 8) != 0 || strstr(reply, "MTA-STS"))
+		return;
+	if (snprintf(t, sizeof(t), "%.*sMTA-STS policy of %.255s (enforce): %s",
+		10, reply, domain, reply + 10) < 0)
+		return;
+	(void)str_copy(reply, replysz, t);
+}
+
+/* testing: what enforce would have said of the session (RFC 8460 result),
+ * logged when it fails; the mail goes on as usual. */
+static enum tlsres_result
+deliverd_worker_sts_testing(struct worker *w, const char *qid,
+    const char *domain, const char *host, enum tlsres_result r)
+{
+	static const enum tlsres_result res[] = {
+		[TLS_FAIL_NONE] = TLSRES_R_SUCCESS,
+		[TLS_FAIL_NOTLS] = TLSRES_R_STARTTLS_NOT_SUPPORTED,
+		[TLS_FAIL_UNTRUSTED] = TLSRES_R_CERT_NOT_TRUSTED,
+		[TLS_FAIL_EXPIRED] = TLSRES_R_CERT_EXPIRED,
+		[TLS_FAIL_NAME] = TLSRES_R_CERT_HOST_MISMATCH,
+	};
+	struct tls_policy vp = { TLS_LEVEL_VERIFY, NULL, NULL }; /* MX host */
+	enum tls_fail	  k = TLS_FAIL_NONE;
+	char		  why[256];
+
+	if (host == NULL ||
+	    deliverd_smtp_tls_verdict(w->dw_smtp, &vp, why, sizeof(why), &k) ==
+		0)
+		return r;
+	log_warnx("%s: MTA-STS (testing) policy of %s: MX %s fails it: %s; "
+		  "delivering as usual",
+	    qid, domain, host, why);
+	return (size_t)k < sizeof(res) / sizeof(res[0])
+	    ? res[k]
+	    : TLSRES_R_VALIDATION_FAILURE;
+}
+
+void
+deliverd_worker_sts_outcome(struct worker *w, const char *qid,
+    const char *domain, const struct deliverd_worker_sts *st, const char *host,
+    char *reply, size_t replysz)
+{
+	const struct deliverd_tlsout *o = deliverd_smtp_tls_out(w->dw_smtp);
+	enum tlsres_result	      r = o->to_result;
+
+	if (st->mode == MTASTS_MODE_NONE) {
+		/* a policy that could not be had is reported (RFC 8460) */
+		if (st->res != TLSRES_R_SUCCESS && o->to_set)
+			deliverd_smtp_tls_outcome(w->dw_smtp, o->to_verified,
+			    TLSRES_P_STS, st->res);
+		return;
+	}
+	deliverd_smtp_tls_policy_strings(w->dw_smtp, st->pstr, st->mxpat);
+	if (st->mode == MTASTS_MODE_TESTING) {
+		r = deliverd_worker_sts_testing(w, qid, domain, host, r);
+		if (st->mismatch && r == TLSRES_R_SUCCESS)
+			r = TLSRES_R_VALIDATION_FAILURE;
+		deliverd_smtp_tls_outcome(w->dw_smtp, o->to_verified,
+		    TLSRES_P_STS, r);
+		return;
+	}
+	if (host != NULL) {
+		deliverd_smtp_tls_outcome(w->dw_smtp, TLSRES_V_MTASTS,
+		    TLSRES_P_STS, TLSRES_R_SUCCESS);
+		log_info("%s: MTA-STS (enforce) policy of %s: MX %s verified, "
+			 "verify=mta-sts",
+		    qid, domain, host);
+		return;
+	}
+	deliverd_smtp_tls_outcome(w->dw_smtp, o->to_verified, TLSRES_P_STS,
+	    r == TLSRES_R_SUCCESS ? TLSRES_R_VALIDATION_FAILURE : r);
+	deliverd_worker_sts_reply(domain, reply, replysz);
 }

@@ -17,6 +17,7 @@ deliverd_libdeliverd_a_SOURCES = \
 	deliverd/deliverd_bounce.c \
 	deliverd/deliverd_worker.c deliverd/deliverd_worker.h \
 	deliverd/deliverd_worker_route.c \
+	deliverd/deliverd_mtasts.c deliverd/deliverd_mtasts.h \
 	deliverd/deliverd_smtp.c \
 	deliverd/deliverd_dkim.c \
 	deliverd/deliverd_callback.c
@@ -96,3 +97,5 @@ tests_unit_t_deliverd_dkim_LDADD = deliverd/libdeliverd.a tests/unit/libtap.a $(
 EXTRA_DIST += tests/unit/valgrind.supp
 # signed callbacks (issue 18 item 1)
 TESTS += tests/blackbox/test_callback_sign.py
+# MTA-STS (issue 17 item 2): the P line parser is in deliverd_mtasts.c (dns.c: libresolv)
+fuzz_mtasts_EXTRA = -Wl,--push-state,--no-as-needed -lresolv -Wl,--pop-state

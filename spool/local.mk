@@ -21,6 +21,8 @@ spool_libspool_a_SOURCES = \
 spool_libspool_a_SOURCES += spool/spool_track.c spool/spool_track.h
 spool_libspool_a_SOURCES += spool/spool_dedupe.c
 spool_libspool_a_SOURCES += spool/spool_tlsrpt.c
+# MTA-STS policy cache (issue 17 item 2)
+spool_libspool_a_SOURCES += spool/spool_mtasts.c
 spool_libspool_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS) $(OPENSSL_CFLAGS)
 # the events export (issue 13: batches, flock, no write txn around the I/O)
 spool_libspool_a_SOURCES += spool/spool_export.c
@@ -94,3 +96,8 @@ UNIT_TESTS += tests/unit/t_spool_tlsrpt
 tests_unit_t_spool_tlsrpt_SOURCES = tests/unit/t_spool_tlsrpt.c
 tests_unit_t_spool_tlsrpt_CPPFLAGS = $(UNIT_CPPFLAGS) $(LMDB_CFLAGS)
 tests_unit_t_spool_tlsrpt_LDADD = $(TEST_LIBS)
+# MTA-STS policy cache (issue 17 item 2)
+UNIT_TESTS += tests/unit/t_spool_mtasts
+tests_unit_t_spool_mtasts_SOURCES = tests/unit/t_spool_mtasts.c
+tests_unit_t_spool_mtasts_CPPFLAGS = $(UNIT_CPPFLAGS) $(LMDB_CFLAGS)
+tests_unit_t_spool_mtasts_LDADD = $(TEST_LIBS)

@@ -814,5 +814,26 @@ int spool_tlsrpt_add(struct spool_txn *, int64_t now,
     const struct spool_tlsrpt_row *);
 int spool_tlsrpt_iter(struct spool_txn *, int64_t day_start, const char *domain,
     int (*cb)(const struct spool_tlsrpt_row *, void *), void *arg);
+/*
+ * spool_mtasts.c (issue 17 item 2): the MTA-STS policy cache, one record
+ * per lower-cased domain: when it expires and was fetched (unix seconds),
+ * the TXT id and the policy text (common/mtasts parses it). Written by
+ * deliverd's scheduler, read by its workers. At most SPOOL_MTASTS_MAX
+ * records: a put of a new domain into a full cache first drops the
+ * expired ones, then fails with ENOSPC.
+ */
+#define SPOOL_MTASTS_MAX 4096
+struct spool_mtasts_rec {
+	int64_t mr_expires, mr_fetched;
+	char	mr_id[40];
+	char	mr_policy[2048];
+};
+int spool_mtasts_put(struct spool_txn *, const char *domain,
+    const struct spool_mtasts_rec *, int64_t	     now);
+/* SPOOL_ENOTFOUND if absent (expired records are returned as they are). */
+int spool_mtasts_get(struct spool_txn *, const char *domain,
+    struct spool_mtasts_rec *);
+/* Drops the records expired at now; their number in *n_r. */
+int spool_mtasts_prune(struct spool_txn *, int64_t now, size_t *n_r);
 
 #endif

@@ -73,6 +73,7 @@ static const char *const spool_db_names[SPOOL_DB_N] = {
 	[SPOOL_DB_TRACK] = "track",
 	[SPOOL_DB_DEDUPE] = "dedupe",
 	[SPOOL_DB_TLSRPT] = "tlsrpt",
+	[SPOOL_DB_MTASTS] = "mtasts",
 };
 
 static int

@@ -102,6 +102,8 @@ enum spool_dbi {
 	SPOOL_DB_DEDUPE,
 	/* spool_tlsrpt.c (issue 17 item 4) */
 	SPOOL_DB_TLSRPT,
+	/* spool_mtasts.c (issue 17 item 2): MTA-STS policy cache */
+	SPOOL_DB_MTASTS,
 	SPOOL_DB_N
 };
 

@@ -54,3 +54,5 @@ dist-hook-tests:
 	find $(distdir)/tests \( -name '*.log' -o -name '*.trs' -o \
 	    -name '__pycache__' -o -name '*.pyc' \) -prune -exec rm -rf {} +
 .PHONY: dist-hook-tests
+# MTA-STS (issue 17 item 2)
+TESTS += tests/blackbox/test_mta_sts.py
