@@ -137,6 +137,7 @@ struct tls_policy;
 struct sockaddr_storage;
 
 struct deliverd_tx {
+	const char  *tx_qid;	     /* for log lines; NULL = none */
 	const char  *tx_from;	     /* envelope sender, "" = null */
 	const char  *tx_from_params; /* the client's MAIL FROM params */
 	const char **tx_rcpt;
@@ -147,6 +148,10 @@ struct deliverd_tx {
 	char (*tx_reply)[SPOOL_REPLY_MAX]; /* out: one per rcpt */
 	enum bounce_stage *tx_stage;	   /* out: one per rcpt, or NULL */
 };
+
+/* RFC 8689: the reply of every recipient of a REQUIRETLS message that
+ * the session cannot carry (a permanent failure: it bounces). */
+#define DELIVERD_REQUIRETLS_REPLY "550 5.7.30 REQUIRETLS support required"
 
 /* The connection cache key: next hop, source address and HELO name. */
 #define DELIVERD_SMTP_KEY_MAX (SPOOL_DOMAIN_MAX + 8 + 64 + 256)

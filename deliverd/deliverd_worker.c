@@ -306,6 +306,7 @@ deliverd_worker_send(struct worker *w, const struct deliverd_job *j,
 			addrs[na++] = r[i].addr;
 		}
 	memset(&tx, 0, sizeof(tx));
+	tx.tx_qid = wm->m.sm_qid;
 	tx.tx_from = wm->m.sm_from;
 	tx.tx_from_params = wm->m.sm_from_params;
 	tx.tx_sig = wm->sig.data != NULL ? wm->sig.data : "";

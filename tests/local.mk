@@ -42,6 +42,8 @@ TESTS += tests/blackbox/test_track_rewrite.py
 TESTS += tests/blackbox/test_dedupe.py
 # the Prometheus endpoint (issue 18 item 5)
 TESTS += tests/blackbox/test_metrics.py
+# REQUIRETLS, RFC 8689 (issue 17 item 5)
+TESTS += tests/blackbox/test_requiretls.py
 EXTRA_DIST += tests/banned.sh tests/check-format.sh contrib/format .clang-format tests/blackbox tests/unit/data tests/data
 
 # EXTRA_DIST names whole directories, and automake copies a directory from

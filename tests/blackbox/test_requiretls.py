@@ -1,0 +1,119 @@
+"""REQUIRETLS (RFC 8689; issue 17 item 5): smtpd offers and takes
+MAIL FROM ... REQUIRETLS only inside TLS; the flag travels with the
+message through spoold; deliverd hands such a message only to a next hop
+that offers REQUIRETLS over verified TLS (here: a certificate of the test
+CA naming the relayhost, "localhost"), passing REQUIRETLS on, and bounces
+it with "550 5.7.30 REQUIRETLS support required" everywhere else. An
+ordinary message to the same next hop is not affected.
+
+The relayhost is "localhost:PORT" at relayhost_tls = may (opportunistic):
+REQUIRETLS asks for more than the destination's own level.
+"""
+import smtplib
+
+import pytest
+
+import peers
+from smtpgate import Gateway, tls_ctx
+from test_relay_tls import pki  # noqa: F401 (the test CA fixture)
+
+RTLS_REPLY = "550 5.7.30 REQUIRETLS support required"
+
+
+def gateway(mx_port, pki):  # noqa: F811
+    g = Gateway(tls=True, port_tls="starttls", extra={
+        "relayhost": "localhost:%d" % mx_port, "relayhost_tls": "may",
+        "relayhost_tls_ca_file": pki["ca"], "retry_schedule": "1h",
+        "deliverd_workers": "1"})
+    try:
+        g.add_account("acc", ips=["127.0.0.1/32"])
+        g.start()
+    except BaseException:
+        g.close()
+        raise
+    return g
+
+
+def submit(g, rcpt, requiretls=True):
+    """Over STARTTLS: the EHLO keywords seen inside TLS, and the queue id."""
+    s = smtplib.SMTP("127.0.0.1", g.port, timeout=15)
+    try:
+        s.ehlo("client.test")
+        s.starttls(context=tls_ctx())
+        code, text = s.ehlo("client.test")
+        caps = text.decode().split("\n")
+        msg = ("From: sender@example.com\r\nTo: %s\r\nSubject: rtls\r\n"
+               "Message-Id: <%s.rtls@example.com>\r\n"
+               "Date: Mon, 07 Dec 2026 06:00:00 +0000\r\nMIME-Version: 1.0\r\n"
+               "Content-Type: text/plain\r\n\r\nsecret\r\n" % (rcpt, rcpt.split("@")[0]))
+        s.sendmail("sender@example.com", [rcpt], msg,
+                   mail_options=["REQUIRETLS"] if requiretls else [])
+    finally:
+        s.quit()
+    return caps
+
+
+def outcome(g, rcpt):
+    return g.wait_events(lambda e: e["to"] == rcpt and e["event"] in
+                         ("delivered", "deferred", "bounced"),
+                         timeout=30, what="an outcome for %s" % rcpt)[0]
+
+
+def test_requiretls_refused_in_clear(pki):  # noqa: F811
+    mx = peers.Mx().start()
+    try:
+        with gateway(mx.port, pki) as g:
+            s = smtplib.SMTP("127.0.0.1", g.port, timeout=15)
+            code, text = s.ehlo("client.test")
+            assert "REQUIRETLS" not in text.decode().split("\n")
+            code, text = s.mail("sender@example.com", ["REQUIRETLS"])
+            assert (code, text.decode()) == (530, "5.7.10 REQUIRETLS needs a TLS session")
+            # the session goes on: an ordinary MAIL is taken
+            assert s.mail("sender@example.com")[0] == 250
+            s.quit()
+            assert "530 5.7.10 REQUIRETLS" in g.log("smtpd")
+    finally:
+        mx.stop()
+
+
+def test_requiretls_delivered_to_verified_peer(pki):  # noqa: F811
+    mx = peers.Mx(cert=pki["good"], requiretls=True).start()
+    try:
+        with gateway(mx.port, pki) as g:
+            caps = submit(g, "r@dest.test")
+            assert "REQUIRETLS" in caps, caps
+            ev = outcome(g, "r@dest.test")
+            assert ev["event"] == "delivered", ev
+            m, = mx.received()
+            assert m["tls"] and "REQUIRETLS" in m["mail_options"], m
+            assert "REQUIRETLS: relay=localhost" in g.log("deliverd")
+            assert ", REQUIRETLS" in g.log("smtpd")
+    finally:
+        mx.stop()
+
+
+@pytest.mark.parametrize("peer", ("clear", "no-keyword", "unverified"))
+def test_requiretls_bounces_elsewhere(peer, pki, tmp_path):  # noqa: F811
+    if peer == "clear":
+        mx = peers.Mx(requiretls=True)      # no STARTTLS at all
+    elif peer == "no-keyword":
+        mx = peers.Mx(cert=pki["good"])     # verified, no REQUIRETLS
+    else:
+        mx = peers.Mx(tls_dir=str(tmp_path), requiretls=True)  # self-signed
+    mx.start()
+    try:
+        with gateway(mx.port, pki) as g:
+            submit(g, "r@dest.test")
+            ev = outcome(g, "r@dest.test")
+            assert ev["event"] == "bounced", ev
+            assert ev["msg"] == RTLS_REPLY, ev
+            assert mx.received() == [], "a REQUIRETLS message went out"
+            assert "REQUIRETLS refused: relay=localhost" in g.log("deliverd")
+            # an ordinary message to the same next hop goes as before
+            submit(g, "o@dest.test", requiretls=False)
+            ev = outcome(g, "o@dest.test")
+            assert ev["event"] == "delivered", ev
+            m, = mx.received()
+            assert "REQUIRETLS" not in m["mail_options"], m
+    finally:
+        mx.stop()
