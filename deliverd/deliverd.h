@@ -202,6 +202,11 @@ const char *deliverd_smtp_tls(
 /* Where the last deliverd_smtp_open() failed: connect (no SMTP reply:
  * connect, I/O, timeout), greeting, or helo (EHLO/HELO/STARTTLS). */
 enum bounce_stage deliverd_smtp_stage(const struct deliverd_smtp *);
+/* RFC 8689: does the message ask for REQUIRETLS (its MAIL FROM did)? And
+ * does the open session meet it (REQUIRETLS offered over verified TLS)? A
+ * worker tries the next host of the destination when it does not. */
+bool deliverd_smtp_wants_requiretls(const struct deliverd_tx *);
+bool deliverd_smtp_requiretls_met(const struct deliverd_smtp *);
 
 /* ---- helpers */
 int64_t deliverd_now(void); /* unix seconds */

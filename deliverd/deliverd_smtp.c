@@ -698,7 +698,37 @@ deliverd_smtp_tls_verified(const struct deliverd_smtp *s, char *why,
 }
 
 /* A REQUIRETLS message goes only to a server that offers REQUIRETLS over
- * verified TLS: true, or false (logged) when it must not go here. */
+ * verified TLS: true, or false with the reason in why. */
+static bool
+deliverd_smtp_requiretls_why(const struct deliverd_smtp *s, char *why,
+    size_t whysz)
+{
+	if (!deliverd_smtp_tls_verified(s, why, whysz))
+		return false;
+	if (!s->s_requiretls) {
+		(void)str_copy(why, whysz,
+		    "the server does not offer REQUIRETLS");
+		return false;
+	}
+	return true;
+}
+
+bool
+deliverd_smtp_requiretls_met(const struct deliverd_smtp *s)
+{
+	char why[256];
+
+	return s->s_fd != -1 &&
+	    deliverd_smtp_requiretls_why(s, why, sizeof(why));
+}
+
+bool
+deliverd_smtp_wants_requiretls(const struct deliverd_tx *tx)
+{
+	return deliverd_smtp_param(tx->tx_from_params, "REQUIRETLS");
+}
+
+/* deliverd_smtp_requiretls_why(), with one log line either way. */
 static bool
 deliverd_smtp_requiretls_ok(const struct deliverd_smtp *s, const char *qid)
 {
@@ -706,14 +736,10 @@ deliverd_smtp_requiretls_ok(const struct deliverd_smtp *s, const char *qid)
 
 	if (qid == NULL)
 		qid = "NOQUEUE";
-	if (deliverd_smtp_tls_verified(s, why, sizeof(why))) {
-		if (s->s_requiretls) {
-			log_info("%s: REQUIRETLS: relay=%s: verified TLS", qid,
-			    s->s_relay);
-			return true;
-		}
-		(void)str_copy(why, sizeof(why),
-		    "the server does not offer REQUIRETLS");
+	if (deliverd_smtp_requiretls_why(s, why, sizeof(why))) {
+		log_info("%s: REQUIRETLS: relay=%s: verified TLS", qid,
+		    s->s_relay);
+		return true;
 	}
 	log_info("%s: REQUIRETLS refused: relay=%s: %s", qid, s->s_relay, why);
 	return false;
@@ -727,7 +753,7 @@ deliverd_smtp_mail(struct deliverd_smtp *s, const struct deliverd_tx *tx)
 {
 	size_t i;
 	bool   utf8 = deliverd_smtp_param(tx->tx_from_params, "SMTPUTF8");
-	bool   rtls = deliverd_smtp_param(tx->tx_from_params, "REQUIRETLS");
+	bool   rtls = deliverd_smtp_wants_requiretls(tx);
 
 	if (rtls && !deliverd_smtp_requiretls_ok(s, tx->tx_qid))
 		return 2;

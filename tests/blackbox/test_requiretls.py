@@ -9,22 +9,26 @@ ordinary message to the same next hop is not affected.
 The relayhost is "localhost:PORT" at relayhost_tls = may (opportunistic):
 REQUIRETLS asks for more than the destination's own level.
 """
+import os
 import smtplib
 
 import pytest
 
 import peers
-from smtpgate import Gateway, tls_ctx, wait_for
-from test_relay_tls import pki  # noqa: F401 (the test CA fixture)
+from smtpgate import Gateway, free_port, tls_ctx, wait_for
+from test_relay_tls import issue, pki  # noqa: F401 (the test CA fixture)
 
 RTLS_REPLY = "550 5.7.30 REQUIRETLS support required"
 
 
-def gateway(mx_port, pki):  # noqa: F811
-    g = Gateway(tls=True, port_tls="starttls", extra={
-        "relayhost": "localhost:%d" % mx_port, "relayhost_tls": "may",
-        "relayhost_tls_ca_file": pki["ca"], "retry_schedule": "1h",
-        "deliverd_workers": "1"})
+def gateway(mx_port, pki, **extra):  # noqa: F811
+    """Relaying to localhost:mx_port; with extra (dns_server,
+    remote_port) and relayhost="" delivering to MX hosts instead."""
+    conf = {"relayhost": "localhost:%d" % mx_port, "relayhost_tls": "may",
+            "relayhost_tls_ca_file": pki["ca"], "retry_schedule": "1h",
+            "deliverd_workers": "1"}
+    conf.update(extra)
+    g = Gateway(tls=True, port_tls="starttls", extra=conf)
     try:
         g.add_account("acc", ips=["127.0.0.1/32"])
         g.start()
@@ -122,3 +126,39 @@ def test_requiretls_bounces_elsewhere(peer, pki, tmp_path):  # noqa: F811
             assert "REQUIRETLS" not in m["mail_options"], m
     finally:
         mx.stop()
+
+
+def test_requiretls_tries_the_next_mx(pki, tmp_path):  # noqa: F811
+    """The preferred MX host (verified, without REQUIRETLS) is passed over
+    for the next one that offers REQUIRETLS over verified TLS."""
+    d, ca_key = pki["dir"], os.path.join(pki["dir"], "ca.key")
+    port = free_port()
+    mx1 = peers.Mx(host="127.0.0.2", port=port,
+                   cert=issue(d, pki["ca"], ca_key, "mx1.rt.test"))
+    mx2 = peers.Mx(host="127.0.0.1", port=port, requiretls=True,
+                   cert=issue(d, pki["ca"], ca_key, "mx2.rt.test"))
+    records = [peers.Dns.mx("rt.test", "mx1.rt.test", 10),
+               peers.Dns.mx("rt.test", "mx2.rt.test", 20),
+               peers.Dns.a("mx1.rt.test", "127.0.0.2"),
+               peers.Dns.a("mx2.rt.test", "127.0.0.1")]
+    mx1.start()
+    mx2.start()
+    try:
+        with peers.Dns(records, workdir=str(tmp_path)) as dns, \
+                gateway(0, pki, relayhost="", dns_server=dns.server,
+                        remote_port=str(port)) as g:
+            # an ordinary message takes the preferred host, and the
+            # session to it stays open for the next message
+            submit(g, "o@rt.test", requiretls=False, subject="plain")
+            assert outcome(g, "o@rt.test")["event"] == "delivered"
+            assert len(mx1.received("o@rt.test")) == 1
+            submit(g, "r@rt.test")
+            ev = outcome(g, "r@rt.test")
+            assert ev["event"] == "delivered", ev
+            assert mx1.received("r@rt.test") == []
+            m, = mx2.received()
+            assert "REQUIRETLS" in m["mail_options"], m
+            assert "REQUIRETLS not met by mx1.rt.test" in g.log("deliverd")
+    finally:
+        mx1.stop()
+        mx2.stop()
