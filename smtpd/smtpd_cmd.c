@@ -1,7 +1,7 @@
 /*
  * smtpd_cmd: the SMTP verbs (RFC 5321, 2920 PIPELINING, 3030 CHUNKING,
- * 3207 STARTTLS, 4954 AUTH, 6531 SMTPUTF8, 8689 REQUIRETLS) as one table with a handler
- * each (STYLE R4). The table says in which phase of the session each verb
+ * 3207 STARTTLS, 4954 AUTH, 6531 SMTPUTF8, 8689 REQUIRETLS) as one table
+ * with a handler each (STYLE R4). The table says in which phase of the session each verb
  * is allowed and what it answers otherwise (the 503s, in one place, as
  * OpenSMTPD's commands[] table); the handlers check the rest (TLS,
  * authentication, syntax), then act.
