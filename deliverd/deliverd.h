@@ -163,6 +163,7 @@ struct tls_policy;
 struct sockaddr_storage;
 
 struct deliverd_tx {
+	const char  *tx_qid;	     /* for log lines; NULL = none */
 	const char  *tx_from;	     /* envelope sender, "" = null */
 	const char  *tx_from_params; /* the client's MAIL FROM params */
 	const char **tx_rcpt;
@@ -173,6 +174,10 @@ struct deliverd_tx {
 	char (*tx_reply)[SPOOL_REPLY_MAX]; /* out: one per rcpt */
 	enum bounce_stage *tx_stage;	   /* out: one per rcpt, or NULL */
 };
+
+/* RFC 8689: the reply of every recipient of a REQUIRETLS message that
+ * the session cannot carry (a permanent failure: it bounces). */
+#define DELIVERD_REQUIRETLS_REPLY "550 5.7.30 REQUIRETLS support required"
 
 /* The connection cache key: next hop, source address and HELO name. */
 #define DELIVERD_SMTP_KEY_MAX (SPOOL_DOMAIN_MAX + 8 + 64 + 256)
@@ -247,6 +252,11 @@ int deliverd_smtp_tls_verdict(const struct deliverd_smtp *,
 /* Where the last deliverd_smtp_open() failed: connect (no SMTP reply:
  * connect, I/O, timeout), greeting, or helo (EHLO/HELO/STARTTLS). */
 enum bounce_stage deliverd_smtp_stage(const struct deliverd_smtp *);
+/* RFC 8689: does the message ask for REQUIRETLS (its MAIL FROM did)? And
+ * does the open session meet it (REQUIRETLS offered over verified TLS)? A
+ * worker tries the next host of the destination when it does not. */
+bool deliverd_smtp_wants_requiretls(const struct deliverd_tx *);
+bool deliverd_smtp_requiretls_met(const struct deliverd_smtp *);
 
 /* ---- helpers */
 int64_t deliverd_now(void); /* unix seconds */

@@ -51,6 +51,7 @@ struct deliverd_smtp {
 	char			s_tlsalt[256]; /* secure: the MX host, or "" */
 	struct deliverd_tlsout	s_out; /* the last session's TLS outcome */
 	bool		  s_pipelining, s_8bit, s_utf8, s_size, s_starttls;
+	bool		  s_requiretls;
 	bool		  s_dirty; /* a transaction did not end cleanly */
 	bool		  s_probe; /* reused: RSET goes ahead of MAIL */
 	int64_t		  s_nmsgs;
@@ -432,6 +433,8 @@ deliverd_smtp_ehlo_facts(struct deliverd_smtp *s, bool esmtp)
 	s->s_size = esmtp && smtp_reply_ehlo_has(&s->s_rp, "SIZE", NULL, NULL);
 	s->s_starttls = esmtp &&
 	    smtp_reply_ehlo_has(&s->s_rp, "STARTTLS", NULL, NULL);
+	s->s_requiretls = esmtp &&
+	    smtp_reply_ehlo_has(&s->s_rp, "REQUIRETLS", NULL, NULL);
 }
 
 /* EHLO, falling back to HELO on a 5xx. 0 ok, -1 (reply set). */
@@ -766,13 +769,91 @@ deliverd_smtp_8bit(const char *p, size_t n)
 	return false;
 }
 
-/* MAIL FROM line with the parameters the next hop understands. 0, or 1
- * when the message needs SMTPUTF8 and the server lacks it. */
+/*
+ * Is this session "verified TLS" in the sense of RFC 8689 sec. 4.2.1, the
+ * one test a REQUIRETLS message must pass (besides the server's EHLO
+ * keyword)? The one place that decides it: today a TLS session whose
+ * certificate chains to the trusted CAs and names the next hop (the MX
+ * host name, or the relayhost's: what tls_policy_check() checks at level
+ * verify), whatever level the destination asked for. MTA-STS (enforce)
+ * and DANE outcomes of the attempt (common/tlsres.h: TLSRES_V_MTASTS,
+ * TLSRES_V_DANE) are to be accepted here too when deliverd records them.
+ * true, or false with the reason in why.
+ */
+static bool
+deliverd_smtp_tls_verified(const struct deliverd_smtp *s, char *why,
+    size_t whysz)
+{
+	struct tls_policy p = { TLS_LEVEL_VERIFY, s->s_tlsname };
+
+	if (s->s_tls == NULL) {
+		(void)snprintf(why, whysz, "no TLS session%s",
+		    s->s_starttls ? "" : " (STARTTLS not offered)");
+		return false;
+	}
+	return tls_policy_check(&p, s->s_tls, why, whysz) == 0;
+}
+
+/* A REQUIRETLS message goes only to a server that offers REQUIRETLS over
+ * verified TLS: true, or false with the reason in why. */
+static bool
+deliverd_smtp_requiretls_why(const struct deliverd_smtp *s, char *why,
+    size_t whysz)
+{
+	if (!deliverd_smtp_tls_verified(s, why, whysz))
+		return false;
+	if (!s->s_requiretls) {
+		(void)str_copy(why, whysz,
+		    "the server does not offer REQUIRETLS");
+		return false;
+	}
+	return true;
+}
+
+bool
+deliverd_smtp_requiretls_met(const struct deliverd_smtp *s)
+{
+	char why[256];
+
+	return s->s_fd != -1 &&
+	    deliverd_smtp_requiretls_why(s, why, sizeof(why));
+}
+
+bool
+deliverd_smtp_wants_requiretls(const struct deliverd_tx *tx)
+{
+	return deliverd_smtp_param(tx->tx_from_params, "REQUIRETLS");
+}
+
+/* deliverd_smtp_requiretls_why(), with one log line either way. */
+static bool
+deliverd_smtp_requiretls_ok(const struct deliverd_smtp *s, const char *qid)
+{
+	char why[256];
+
+	if (qid == NULL)
+		qid = "NOQUEUE";
+	if (deliverd_smtp_requiretls_why(s, why, sizeof(why))) {
+		log_info("%s: REQUIRETLS: relay=%s: verified TLS", qid,
+		    s->s_relay);
+		return true;
+	}
+	log_info("%s: REQUIRETLS refused: relay=%s: %s", qid, s->s_relay, why);
+	return false;
+}
+
+/* MAIL FROM line with the parameters the next hop understands. 0, 1
+ * when the message needs SMTPUTF8 and the server lacks it, 2 when it
+ * needs REQUIRETLS and the session does not meet it. */
 static int
 deliverd_smtp_mail(struct deliverd_smtp *s, const struct deliverd_tx *tx)
 {
 	size_t i;
 	bool   utf8 = deliverd_smtp_param(tx->tx_from_params, "SMTPUTF8");
+	bool   rtls = deliverd_smtp_wants_requiretls(tx);
+
+	if (rtls && !deliverd_smtp_requiretls_ok(s, tx->tx_qid))
+		return 2;
 
 	utf8 = utf8 || deliverd_smtp_8bit(tx->tx_from, strlen(tx->tx_from));
 	for (i = 0; i < tx->tx_nrcpt; i++)
@@ -790,6 +871,8 @@ deliverd_smtp_mail(struct deliverd_smtp *s, const struct deliverd_tx *tx)
 		(void)buf_puts(&s->s_wbuf, " BODY=8BITMIME");
 	if (utf8)
 		(void)buf_puts(&s->s_wbuf, " SMTPUTF8");
+	if (rtls)
+		(void)buf_puts(&s->s_wbuf, " REQUIRETLS");
 	(void)buf_puts(&s->s_wbuf, "\r\n");
 	return 0;
 }
@@ -958,17 +1041,19 @@ deliverd_smtp_send(struct deliverd_smtp *s, struct deliverd_tx *tx)
 	enum deliverd_smtp_status rc;
 	bool			 *final;
 	size_t			  i, nok;
+	int			  mrc;
 
 	final = xcalloc(tx->tx_nrcpt + 1, sizeof(bool));
 	buf_reset(&s->s_wbuf);
 	if (s->s_probe)
 		(void)buf_puts(&s->s_wbuf, "RSET\r\n");
-	if (deliverd_smtp_mail(s, tx) == 1) {
+	if ((mrc = deliverd_smtp_mail(s, tx)) != 0) {
 		s->s_probe = false; /* nothing is sent this time */
 		buf_reset(&s->s_wbuf);
 		deliverd_smtp_all(tx, NULL,
-		    "553 5.6.7 The next hop does not support "
-		    "SMTPUTF8, which this message needs",
+		    mrc == 2 ? DELIVERD_REQUIRETLS_REPLY
+			     : "553 5.6.7 The next hop does not support "
+			       "SMTPUTF8, which this message needs",
 		    BOUNCE_ST_MAIL);
 		free(final);
 		return DELIVERD_SMTP_DONE;

@@ -213,6 +213,7 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 	struct deliverd_worker_cand *c;
 	struct tls_policy	     pol = { TLS_LEVEL_MAY, NULL,
 			   NULL }; /* name: the host */
+	bool			     rtls = deliverd_smtp_wants_requiretls(tx);
 	size_t			     nc, i, k;
 	char			     reply[SPOOL_REPLY_MAX] = "";
 	struct deliverd_worker_sts   sts;
@@ -223,7 +224,10 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 	if (deliverd_smtp_nmsgs(w->dw_smtp) >=
 	    deliverd_dest_msgs_per_conn(w->dw_cf, j->dj_hop))
 		deliverd_smtp_close(w->dw_smtp, true);
+	/* a REQUIRETLS message that the cached session cannot take tries
+	 * every host of the destination below (RFC 8689) */
 	if (deliverd_smtp_reuse(w->dw_smtp, key) &&
+	    (!rtls || deliverd_smtp_requiretls_met(w->dw_smtp)) &&
 	    deliverd_smtp_send(w->dw_smtp, tx) != DELIVERD_SMTP_PROBE_FAILED)
 		return true;
 	c = xcalloc(WORKER_CAND_MAX, sizeof(*c));
@@ -253,9 +257,15 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 	}
 	for (k = 0; k < nc; k++) {
 		if (deliverd_smtp_open(w->dw_smtp, key, c[k].host, &c[k].ss,
-			&pol, reply, sizeof(reply)) == 0)
-			break;
-		log_info("%s: %s", qid, reply);
+			&pol, reply, sizeof(reply)) != 0)
+			log_info("%s: %s", qid, reply);
+		else if (!rtls || k + 1 == nc ||
+		    deliverd_smtp_requiretls_met(w->dw_smtp))
+			break; /* REQUIRETLS unmet on the last host: it bounces */
+		else
+			log_info("%s: REQUIRETLS not met by %s: trying the "
+				 "next host",
+			    qid, deliverd_smtp_relay(w->dw_smtp));
 	}
 	if (!j->dj_relay && nc > 0) /* a session was tried: its outcome */
 		deliverd_worker_sts_outcome(w, qid, j->dj_hop, &sts,
@@ -323,6 +333,7 @@ deliverd_worker_send(struct worker *w, const struct deliverd_job *j,
 			addrs[na++] = r[i].addr;
 		}
 	memset(&tx, 0, sizeof(tx));
+	tx.tx_qid = wm->m.sm_qid;
 	tx.tx_from = wm->m.sm_from;
 	tx.tx_from_params = wm->m.sm_from_params;
 	tx.tx_sig = wm->sig.data != NULL ? wm->sig.data : "";

@@ -114,8 +114,9 @@ struct smtpd_session {
 	/* transaction */
 	bool		  ss_mail; /* MAIL given */
 	bool		  ss_smtputf8;
-	struct spool_env  ss_envl;	/* from, params, rcpts */
-	unsigned	  ss_nrcpt_all; /* including blackholed */
+	bool		  ss_requiretls; /* MAIL FROM ... REQUIRETLS */
+	struct spool_env  ss_envl;	 /* from, params, rcpts */
+	unsigned	  ss_nrcpt_all;	 /* including blackholed */
 	bool		  ss_file_open;
 	bool		  ss_committing; /* owned by a commit thread */
 	int		  ss_commit_rc;

@@ -1,7 +1,7 @@
 /*
  * smtpd_cmd: the SMTP verbs (RFC 5321, 2920 PIPELINING, 3030 CHUNKING,
- * 3207 STARTTLS, 4954 AUTH, 6531 SMTPUTF8) as one table with a handler
- * each (STYLE R4). The table says in which phase of the session each verb
+ * 3207 STARTTLS, 4954 AUTH, 6531 SMTPUTF8, 8689 REQUIRETLS) as one table
+ * with a handler each (STYLE R4). The table says in which phase of the session each verb
  * is allowed and what it answers otherwise (the 503s, in one place, as
  * OpenSMTPD's commands[] table); the handlers check the rest (TLS,
  * authentication, syntax), then act.
@@ -189,6 +189,8 @@ smtpd_do_ehlo(struct smtpd_session *s, const char *arg, size_t len)
 	smtpd_reply(s, "250-ENHANCEDSTATUSCODES");
 	smtpd_reply(s, "250-8BITMIME");
 	smtpd_reply(s, "250-SMTPUTF8");
+	if (s->ss_tls != NULL) /* RFC 8689 sec. 2: only inside TLS */
+		smtpd_reply(s, "250-REQUIRETLS");
 	smtpd_reply(s, "250 CHUNKING");
 }
 
@@ -235,6 +237,21 @@ smtpd_mail_params(struct smtpd_session *s, const char *p)
 		} else if (mailaddr_param_is(&mp, "SMTPUTF8") &&
 		    mp.value == NULL) {
 			s->ss_smtputf8 = true;
+		} else if (mailaddr_param_is(&mp, "REQUIRETLS") &&
+		    mp.value == NULL) {
+			/* RFC 8689 sec. 4.1: valid only in a TLS session; it
+			 * stays in from_params, which deliverd obeys */
+			if (s->ss_tls == NULL) {
+				log_info("NOQUEUE: reject: MAIL from %s: "
+					 "530 5.7.10 REQUIRETLS needs a TLS "
+					 "session",
+				    s->ss_client);
+				smtpd_session_error(s,
+				    "530 5.7.10 REQUIRETLS needs a TLS "
+				    "session");
+				return -1;
+			}
+			s->ss_requiretls = true;
 		} else if (mailaddr_param_is(&mp, "AUTH") && mp.value != NULL) {
 			/* RFC 4954 5: accepted and not used. */
 		} else {

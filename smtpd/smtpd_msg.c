@@ -37,6 +37,7 @@ smtpd_msg_reset(struct smtpd_session *s)
 	spool_env_init(&s->ss_envl);
 	s->ss_mail = false;
 	s->ss_smtputf8 = false;
+	s->ss_requiretls = false;
 	s->ss_nrcpt_all = 0;
 	s->ss_ioerr = false;
 	s->ss_bdat_active = false;
@@ -156,9 +157,9 @@ smtpd_log_accepted(struct smtpd_session *s, const char *qid, const char *what)
 	    strlen(s->ss_envl.pe_from));
 	/* nrcpt: the recipients written (blackholed ones are not). */
 	log_info("%s: %sclient=%s, sasl_username=%s, from=<%s>, nrcpt=%zu, "
-		 "size=%" PRIu64,
+		 "size=%" PRIu64 "%s",
 	    qid, what, s->ss_client, s->ss_sasl_user, from, s->ss_envl.pe_nrcpt,
-	    s->ss_dec.da_size);
+	    s->ss_dec.da_size, s->ss_requiretls ? ", REQUIRETLS" : "");
 }
 
 static void

@@ -44,6 +44,8 @@ TESTS += tests/blackbox/test_dedupe.py
 TESTS += tests/blackbox/test_metrics.py
 # outbound TLS levels, verification in events, TLS reporting (issue 17)
 TESTS += tests/blackbox/test_tls_levels.py
+# REQUIRETLS, RFC 8689 (issue 17 item 5)
+TESTS += tests/blackbox/test_requiretls.py
 EXTRA_DIST += tests/banned.sh tests/check-format.sh contrib/format .clang-format tests/blackbox tests/unit/data tests/data
 
 # EXTRA_DIST names whole directories, and automake copies a directory from

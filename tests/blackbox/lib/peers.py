@@ -16,6 +16,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 
 import smtpgate
 
@@ -49,14 +50,42 @@ class _Handler:
         return reply
 
 
+class _RequireTlsHandler(_Handler):
+    """Adds REQUIRETLS (RFC 8689) to EHLO inside TLS."""
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if session.ssl is not None:
+            responses.insert(-1, "250-REQUIRETLS")
+        return responses
+
+
+class _RequireTlsSmtp(SMTP):
+    """aiosmtpd refuses MAIL parameters it does not know: REQUIRETLS is
+    taken (and kept in mail_options for the test to see)."""
+
+    def _getparams(self, params):
+        r = super()._getparams(params)
+        if r is not None:
+            r.pop("REQUIRETLS", None)
+        return r
+
+
+class _RequireTlsController(Controller):
+    def factory(self):
+        return _RequireTlsSmtp(self.handler, **self.SMTP_kwargs)
+
+
 class Mx:
     """An SMTP peer. rules maps a recipient address to a list of replies
     used one per attempt (the last repeats); others get `default`."""
 
-    def __init__(self, tls_dir=None, port=None, host="127.0.0.1", cert=None):
+    def __init__(self, tls_dir=None, port=None, host="127.0.0.1", cert=None,
+                 requiretls=False):
         """tls_dir: offer STARTTLS with a self-signed certificate made
         there; cert: (certfile, keyfile) to offer instead; host: the
-        loopback address to listen on."""
+        loopback address to listen on; requiretls: offer REQUIRETLS
+        (RFC 8689) in EHLO after STARTTLS and take it on MAIL FROM."""
         self.host = host
         self.port = port or smtpgate.free_port()
         self.rules = {}
@@ -74,9 +103,12 @@ class Mx:
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ctx.load_cert_chain(cert, key)
             kw["tls_context"] = ctx
-        self.controller = Controller(_Handler(self), hostname=host, port=self.port,
-                                     decode_data=False, enable_SMTPUTF8=True,
-                                     data_size_limit=64 << 20, **kw)
+        ctl, handler = Controller, _Handler
+        if requiretls:
+            ctl, handler = _RequireTlsController, _RequireTlsHandler
+        self.controller = ctl(handler(self), hostname=host, port=self.port,
+                              decode_data=False, enable_SMTPUTF8=True,
+                              data_size_limit=64 << 20, **kw)
 
     def start(self):
         self.controller.start()
