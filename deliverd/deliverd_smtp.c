@@ -784,7 +784,7 @@ static bool
 deliverd_smtp_tls_verified(const struct deliverd_smtp *s, char *why,
     size_t whysz)
 {
-	struct tls_policy p = { TLS_LEVEL_VERIFY, s->s_tlsname };
+	struct tls_policy p = { TLS_LEVEL_VERIFY, s->s_tlsname, NULL };
 
 	if (s->s_tls == NULL) {
 		(void)snprintf(why, whysz, "no TLS session%s",

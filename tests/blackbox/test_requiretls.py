@@ -23,9 +23,11 @@ RTLS_REPLY = "550 5.7.30 REQUIRETLS support required"
 
 def gateway(mx_port, pki, **extra):  # noqa: F811
     """Relaying to localhost:mx_port; with extra (dns_server,
-    remote_port) and relayhost="" delivering to MX hosts instead."""
+    remote_port) and relayhost="" delivering to MX hosts instead. The
+    test CA is trusted for the relayhost and for MX hosts (tls_ca_file)."""
     conf = {"relayhost": "localhost:%d" % mx_port, "relayhost_tls": "may",
-            "relayhost_tls_ca_file": pki["ca"], "retry_schedule": "1h",
+            "relayhost_tls_ca_file": pki["ca"], "tls_ca_file": pki["ca"],
+            "retry_schedule": "1h",
             "deliverd_workers": "1"}
     conf.update(extra)
     g = Gateway(tls=True, port_tls="starttls", extra=conf)
