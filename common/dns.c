@@ -18,6 +18,7 @@
 
 struct dns {
 	struct __res_state d_res;
+	bool		   d_ad; /* every answer since the last reset had AD */
 };
 
 #define DNS_PKT_MAX 65536
@@ -79,9 +80,17 @@ dns_query(struct dns *d, const char *name, int type, unsigned char *pkt,
 
 	*nodata_r = false;
 	n = res_nquery(&d->d_res, name, ns_c_in, type, pkt, (int)pktsz);
-	if (n >= 0) {
+	if (n >= (int)sizeof(HEADER)) {
 		*len_r = (size_t)n;
+		/* RES_TRUSTAD (dns_set_trust_ad) keeps the bit; else glibc
+		 * clears it and nothing is ever secure */
+		d->d_ad = d->d_ad && ((const HEADER *)(const void *)pkt)->ad;
 		return DNS_OK;
+	}
+	d->d_ad = false;
+	if (n >= 0) {
+		(void)snprintf(err, errsz, "%s: short DNS answer", name);
+		return DNS_TEMPFAIL;
 	}
 	switch (d->d_res.res_h_errno) {
 	case HOST_NOT_FOUND:
@@ -236,6 +245,7 @@ dns_addrs(struct dns *d, const char *host, unsigned port,
 	enum dns_status s4, s6;
 
 	*n_r = 0;
+	d->d_ad = true;
 	if (max == 0)
 		return DNS_NOHOST;
 	if (dns_numeric(host, port, &addr_r[0])) {
@@ -266,6 +276,7 @@ dns_mx(struct dns *d, const char *domain, struct dns_mx *mx_r, size_t max,
 	struct sockaddr_storage ss[1];
 
 	*n_r = 0;
+	d->d_ad = true;
 	pkt = xmalloc(DNS_PKT_MAX);
 	st = dns_query(d, domain, ns_t_mx, pkt, DNS_PKT_MAX, &len, &nodata, err,
 	    errsz);
@@ -296,4 +307,85 @@ dns_mx(struct dns *d, const char *domain, struct dns_mx *mx_r, size_t max,
 	mx_r[0].mx_implicit = true;
 	*n_r = 1;
 	return DNS_OK;
+}
+
+void
+dns_set_trust_ad(struct dns *d, bool on)
+{
+	if (on)
+		d->d_res.options |= (unsigned long)RES_TRUSTAD;
+	else
+		d->d_res.options &= ~(unsigned long)RES_TRUSTAD;
+}
+
+bool
+dns_secure(const struct dns *d)
+{
+	return d->d_ad && (d->d_res.options & (unsigned long)RES_TRUSTAD) != 0;
+}
+
+int
+dns_parse_tlsa(const unsigned char *pkt, size_t len, struct dns_tlsa *t_r,
+    size_t max, size_t *n_r)
+{
+	ns_msg		     msg;
+	ns_rr		     rr;
+	int		     i, cnt;
+	size_t		     dl;
+	const unsigned char *rd;
+
+	*n_r = 0;
+	if (len > DNS_PKT_MAX || ns_initparse(pkt, (int)len, &msg) == -1)
+		return -1;
+	cnt = ns_msg_count(msg, ns_s_an);
+	for (i = 0; i < cnt && *n_r < max; i++) {
+		if (ns_parserr(&msg, ns_s_an, i, &rr) == -1)
+			return -1;
+		if (ns_rr_type(rr) != DNS_T_TLSA || ns_rr_class(rr) != ns_c_in)
+			continue;
+		if (ns_rr_rdlen(rr) < 4 ||
+		    (dl = ns_rr_rdlen(rr) - 3) > DNS_TLSA_DATA_MAX)
+			continue; /* malformed or too long: unusable */
+		rd = ns_rr_rdata(rr);
+		t_r[*n_r].tl_usage = rd[0];
+		t_r[*n_r].tl_selector = rd[1];
+		t_r[*n_r].tl_mtype = rd[2];
+		t_r[*n_r].tl_len = dl;
+		memcpy(t_r[*n_r].tl_data, rd + 3, dl);
+		(*n_r)++;
+	}
+	return 0;
+}
+
+enum dns_status
+dns_tlsa(struct dns *d, const char *host, unsigned port, struct dns_tlsa *t_r,
+    size_t max, size_t *n_r, char *err, size_t errsz)
+{
+	unsigned char  *pkt;
+	char		name[DNS_HOST_MAX + 16];
+	size_t		len;
+	bool		nodata;
+	enum dns_status st;
+
+	*n_r = 0;
+	d->d_ad = true;
+	if (snprintf(name, sizeof(name), "_%u._tcp.%s", port, host) >=
+	    (int)sizeof(name)) {
+		(void)snprintf(err, errsz, "%s: name too long", host);
+		return DNS_TEMPFAIL;
+	}
+	pkt = xmalloc(DNS_PKT_MAX);
+	st = dns_query(d, name, DNS_T_TLSA, pkt, DNS_PKT_MAX, &len, &nodata,
+	    err, errsz);
+	if (st == DNS_OK && !nodata &&
+	    dns_parse_tlsa(pkt, len, t_r, max, n_r) == -1) {
+		(void)snprintf(err, errsz, "%s: malformed TLSA answer", name);
+		st = DNS_TEMPFAIL;
+	}
+	free(pkt);
+	if (st == DNS_OK && *n_r == 0) {
+		(void)snprintf(err, errsz, "%s: no TLSA records", name);
+		return DNS_NOHOST;
+	}
+	return st == DNS_NXDOMAIN ? DNS_NOHOST : st;
 }

@@ -453,7 +453,7 @@ deliverd_smtp_starttls(struct deliverd_smtp *s, char *reply, size_t replysz)
 		return deliverd_smtp_clear(s, s->s_rp.rp_text.data, reply,
 		    replysz);
 	s->s_roff = s->s_rlen = 0; /* nothing read before TLS is trusted */
-	if (tls_client_start(s->s_tlsctx, s->s_fd, s->s_host,
+	if (tls_client_start_pol(s->s_tlsctx, s->s_fd, s->s_host, &s->s_pol,
 		(int)s->s_cf->cf_connect_timeout * 1000, &s->s_tls, err,
 		sizeof(err)) == -1) {
 		if (s->s_pol.tp_level >= TLS_LEVEL_ENCRYPT) {
@@ -570,6 +570,14 @@ deliverd_smtp_refused(const struct deliverd_smtp *s, char *reply,
 	    orig[1], orig[2], esc, s->s_relay, orig);
 }
 
+static unsigned
+deliverd_smtp_port(const struct sockaddr_storage *ss)
+{
+	return ss->ss_family == AF_INET6
+	    ? ntohs(((const struct sockaddr_in6 *)(const void *)ss)->sin6_port)
+	    : ntohs(((const struct sockaddr_in *)(const void *)ss)->sin_port);
+}
+
 int
 deliverd_smtp_open(struct deliverd_smtp *s, const char *key, const char *host,
     const struct sockaddr_storage *ss, const struct tls_policy *pol,
@@ -583,10 +591,17 @@ deliverd_smtp_open(struct deliverd_smtp *s, const char *key, const char *host,
 	    pol->tp_name != NULL ? pol->tp_name : host);
 	s->s_pol.tp_level = pol->tp_level;
 	s->s_pol.tp_name = s->s_tlsname;
+	s->s_pol.tp_tlsa = pol->tp_tlsa; /* the caller's, during this call */
+	s->s_pol.tp_ntlsa = pol->tp_ntlsa;
 	deliverd_smtp_relay_name(s, host, ss);
 	rc = deliverd_smtp_open1(s, ss, false, reply, replysz);
 	if (rc == 1)
 		rc = deliverd_smtp_open1(s, ss, true, reply, replysz);
+	if (rc == 0 && s->s_pol.tp_ntlsa > 0)
+		log_info("%s: DANE: a TLSA record of _%u._tcp.%s matched",
+		    s->s_relay, deliverd_smtp_port(ss), s->s_tlsname);
+	s->s_pol.tp_tlsa = NULL;
+	s->s_pol.tp_ntlsa = 0;
 	if (rc != 0) {
 		deliverd_smtp_refused(s, reply, replysz);
 		return -1;

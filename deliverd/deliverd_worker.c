@@ -210,9 +210,12 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
     const char *qid, const char *key, struct deliverd_tx *tx)
 {
 	struct deliverd_worker_cand *c;
-	struct tls_policy pol = { TLS_LEVEL_MAY, NULL }; /* name: the host */
-	size_t		  nc, i, k;
-	char		  reply[SPOOL_REPLY_MAX] = "";
+	struct tls_policy	     pol = { TLS_LEVEL_MAY, NULL, NULL,
+			   0 }; /* name: host */
+	struct tls_policy	     p;
+	struct deliverd_dane	    *dn;
+	size_t			     nc, i, k;
+	char			     reply[SPOOL_REPLY_MAX] = "";
 
 	/* PROBE_FAILED: the cached connection was gone before anything of this
 	 * transaction was answered: a new connection below */
@@ -237,12 +240,21 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 		nc = deliverd_worker_no_loops(w, qid, j->dj_hop, c, nc, reply,
 		    sizeof(reply));
 	}
+	dn = xmalloc(sizeof(*dn));
 	for (k = 0; k < nc; k++) {
-		if (deliverd_smtp_open(w->dw_smtp, key, c[k].host, &c[k].ss,
-			&pol, reply, sizeof(reply)) == 0)
+		p = pol;
+		if (c[k].secure &&
+		    deliverd_dane_policy(w, &c[k], dn, &p, reply,
+			sizeof(reply)) == -1) {
+			log_info("%s: %s", qid, reply);
+			continue;
+		}
+		if (deliverd_smtp_open(w->dw_smtp, key, c[k].host, &c[k].ss, &p,
+			reply, sizeof(reply)) == 0)
 			break;
 		log_info("%s: %s", qid, reply);
 	}
+	free(dn);
 	free(c);
 	if (k < nc)
 		(void)deliverd_smtp_send(w->dw_smtp, tx);
@@ -696,6 +708,7 @@ deliverd_worker_main(struct conf *cf, int in_fd, int out_fd, int id)
 	if ((w.dw_dns = dns_new(cf->cf_dns_server, 5, err, sizeof(err))) ==
 	    NULL)
 		log_fatalx("%s", err);
+	dns_set_trust_ad(w.dw_dns, strcmp(cf->cf_dnssec, "trust-ad") == 0);
 	deliverd_worker_loops_init(&w);
 	deliverd_track_init();
 	tls_init();

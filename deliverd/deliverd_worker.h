@@ -65,6 +65,7 @@ struct deliverd_worker_rcpt {
 struct deliverd_worker_cand {
 	char			host[DNS_HOST_MAX];
 	struct sockaddr_storage ss;
+	bool secure; /* MX and address records DNSSEC-validated (dnssec) */
 };
 
 struct deliverd_worker_msg {
@@ -87,6 +88,23 @@ size_t deliverd_worker_mx_cands(struct worker *, const char *domain,
 /* Drops the candidates that are this host (unless allow_next_hop). */
 size_t deliverd_worker_no_loops(struct worker *, const char *qid,
     const char *domain, struct deliverd_worker_cand *, size_t n, char *reply,
+    size_t replysz);
+
+/*
+ * DANE (RFC 7672; deliverd_dane.c): for a candidate whose MX and address
+ * records are secure, looks up its TLSA records and turns pol into a DANE
+ * policy (TLS mandatory, the certificate matched against the usable
+ * records; none usable: TLS mandatory, unauthenticated). 0 with pol set
+ * (unchanged when there are no secure TLSA records), -1 when the host must
+ * not be used now (the TLSA lookup failed: reply says why). The records
+ * live in d until the next call.
+ */
+struct deliverd_dane {
+	struct dns_tlsa dd_rec[DNS_TLSA_MAX];
+	struct tls_tlsa dd_tlsa[DNS_TLSA_MAX];
+};
+int deliverd_dane_policy(struct worker *, const struct deliverd_worker_cand *,
+    struct deliverd_dane *, struct tls_policy *pol, char *reply,
     size_t replysz);
 
 #endif

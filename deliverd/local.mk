@@ -17,6 +17,7 @@ deliverd_libdeliverd_a_SOURCES = \
 	deliverd/deliverd_bounce.c \
 	deliverd/deliverd_worker.c deliverd/deliverd_worker.h \
 	deliverd/deliverd_worker_route.c \
+	deliverd/deliverd_dane.c \
 	deliverd/deliverd_smtp.c \
 	deliverd/deliverd_dkim.c \
 	deliverd/deliverd_callback.c

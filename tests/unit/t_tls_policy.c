@@ -39,7 +39,7 @@ t_levels(void)
 static void
 t_clear(void)
 {
-	struct tls_policy p = { TLS_LEVEL_NONE, "relay.example" };
+	struct tls_policy p = { TLS_LEVEL_NONE, "relay.example", NULL, 0 };
 	char		  why[256];
 
 	t_ok(tls_policy_check(&p, NULL, why, sizeof(why)) == 0,
