@@ -76,18 +76,20 @@ static enum dns_status
 dns_query(struct dns *d, const char *name, int type, unsigned char *pkt,
     size_t pktsz, size_t *len_r, bool *nodata_r, char *err, size_t errsz)
 {
-	int n;
+	const HEADER *hdr = (const HEADER *)(const void *)pkt;
+	int	      n;
 
 	*nodata_r = false;
+	memset(pkt, 0, sizeof(HEADER)); /* NODATA/NXDOMAIN leave the answer */
 	n = res_nquery(&d->d_res, name, ns_c_in, type, pkt, (int)pktsz);
+	/* RES_TRUSTAD (dns_set_trust_ad) keeps the AD bit; else glibc
+	 * clears it and nothing is ever secure. A denial (NODATA, NXDOMAIN)
+	 * counts with the AD bit of its answer. */
+	d->d_ad = d->d_ad && hdr->qr && hdr->ad;
 	if (n >= (int)sizeof(HEADER)) {
 		*len_r = (size_t)n;
-		/* RES_TRUSTAD (dns_set_trust_ad) keeps the bit; else glibc
-		 * clears it and nothing is ever secure */
-		d->d_ad = d->d_ad && ((const HEADER *)(const void *)pkt)->ad;
 		return DNS_OK;
 	}
-	d->d_ad = false;
 	if (n >= 0) {
 		(void)snprintf(err, errsz, "%s: short DNS answer", name);
 		return DNS_TEMPFAIL;

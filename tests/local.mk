@@ -52,3 +52,5 @@ dist-hook-tests:
 	find $(distdir)/tests \( -name '*.log' -o -name '*.trs' -o \
 	    -name '__pycache__' -o -name '*.pyc' \) -prune -exec rm -rf {} +
 .PHONY: dist-hook-tests
+# DANE with dnssec = trust-ad (issue 17 item 3)
+TESTS += tests/blackbox/test_dane.py

@@ -4,11 +4,13 @@ Mx        an aiosmtpd server (relayhost or MX) answering 250/451/550 on demand
           (RCPT by address; MAIL FROM and end of data by rule), optionally
           offering STARTTLS; records every message it accepts.
 Dns       a dnsmasq wrapper serving MX/A records for test domains.
+AdResolver a DNS stand-in setting the AD bit (a trusted validating resolver).
 Callbacks an http.server receiver for event callbacks, with an outage switch.
 Every wait is bounded; every process is stopped by PID.
 """
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import threading
@@ -247,6 +249,88 @@ class Callbacks:
     def ids(self):
         with self.lock:
             return [e["id"] for e in self.events]
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class AdResolver:
+    """A stand-in for a trusted local validating resolver (dnssec = trust-ad):
+    answers from `records` ({name: [(type, rdata-text)]}) over UDP on a free
+    port, with the AD bit on answers under the `secure` suffixes, SERVFAIL
+    for the names in `bogus` (what a validator answers for a bad signature),
+    NXDOMAIN/NODATA otherwise. It is the AD bit deliverd must trust, not a
+    validation of its own."""
+
+    def __init__(self, records, secure=(), bogus=()):
+        import dns.message
+        import dns.rcode
+        import dns.flags
+        import dns.rdatatype
+        import dns.rrset
+        self._rdt = dns.rdatatype
+        self._m, self._rc, self._fl, self._rrset = dns.message, dns.rcode, dns.flags, dns.rrset
+        self.records = {n.rstrip(".").lower(): v for n, v in records.items()}
+        self.secure = [s.rstrip(".").lower() for s in secure]
+        self.bogus = {b.rstrip(".").lower() for b in bogus}
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.queries = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.stopped = False
+
+    def _answer(self, q):
+        r = self._m.make_response(q)
+        r.flags &= ~self._fl.AD
+        qn = q.question[0]
+        name = qn.name.to_text().rstrip(".").lower()
+        qtype = self._rdt.to_text(qn.rdtype)
+        self.queries.append((name, qtype))
+        if name in self.bogus:
+            r.set_rcode(self._rc.SERVFAIL)
+            return r
+        if name not in self.records:
+            r.set_rcode(self._rc.NXDOMAIN)
+        else:
+            data = [d for t, d in self.records[name] if t == qtype]
+            if data:
+                r.answer.append(self._rrset.from_text_list(qn.name, 300, "IN", qtype, data))
+        if any(name == s or name.endswith("." + s) for s in self.secure):
+            r.flags |= self._fl.AD
+        r.flags |= self._fl.RA
+        return r
+
+    def _serve(self):
+        self.sock.settimeout(0.2)
+        while not self.stopped:
+            try:
+                pkt, peer = self.sock.recvfrom(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            try:
+                q = self._m.from_wire(pkt)
+                self.sock.sendto(self._answer(q).to_wire(), peer)
+            except Exception:
+                continue
+
+    @property
+    def server(self):
+        return "127.0.0.1:%d" % self.port
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.stopped = True
+        self.thread.join(timeout=5)
+        self.sock.close()
 
     def __enter__(self):
         return self.start()

@@ -1,0 +1,117 @@
+"""DANE (issue 17 item 3, RFC 7672) with dnssec = trust-ad: the MX, its
+address and its TLSA records come from a resolver that sets the AD bit
+(peers.AdResolver, the stand-in for a trusted local validating resolver).
+A TLSA 3 1 1 record of the next hop's key delivers over TLS; a mismatching
+one defers without a byte of mail; a TLSA lookup the validator fails
+(SERVFAIL: bogus) defers as dnssec-invalid; the same records without AD
+(an unsigned zone) deliver as before DANE.
+"""
+import hashlib
+import subprocess
+
+import pytest
+
+import peers
+from smtpgate import Gateway, binary, inject, make_cert, put_msg
+
+DOMAIN = "dane.test"
+MXHOST = "mx.dane.test"
+
+
+def spki_sha256(cert):
+    """The 3 1 1 association data of a PEM certificate (SHA2-256 of its
+    SubjectPublicKeyInfo)."""
+    pub = subprocess.run(["openssl", "x509", "-in", cert, "-noout", "-pubkey"],
+                         check=True, capture_output=True, timeout=30).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=pub,
+                         check=True, capture_output=True, timeout=30).stdout
+    return hashlib.sha256(der).hexdigest()
+
+
+def resolver(port, tlsa, secure=True, bogus=False):
+    name = "_%d._tcp.%s" % (port, MXHOST)
+    records = {DOMAIN: [("MX", "10 %s." % MXHOST)], MXHOST: [("A", "127.0.0.1")]}
+    if tlsa:
+        records[name] = [("TLSA", tlsa)]
+    return peers.AdResolver(records, secure=[DOMAIN] if secure else [],
+                            bogus=[name] if bogus else [])
+
+
+def outcome(tmp_path, tlsa_of, secure=True, bogus=False, dnssec="trust-ad", tls=True):
+    """Delivers one message to DOMAIN; (first event, messages at the MX,
+    deliverd's log). tlsa_of(cert) gives the TLSA record's text."""
+    cert = make_cert(str(tmp_path))
+    mx = peers.Mx(cert=cert if tls else None).start()
+    try:
+        with resolver(mx.port, tlsa_of(cert[0]), secure, bogus) as dns, \
+                Gateway(tls=False, extra={
+                    "dns_server": dns.server, "remote_port": str(mx.port),
+                    "allow_next_hop": "127.0.0.1/32", "dnssec": dnssec,
+                    "retry_schedule": "1h", "deliverd_workers": "1"}) as g:
+            g.start("deliverd")
+            inject(g, "account", "acc")
+            put_msg(g, "acc", ["r@" + DOMAIN])
+            ev = g.wait_events(lambda e: e["event"] in ("delivered", "deferred"),
+                               timeout=30, what="an outcome")[0]
+            return ev, mx.received(), g.log("deliverd")
+    finally:
+        mx.stop()
+
+
+def match(cert):
+    return "3 1 1 " + spki_sha256(cert)
+
+
+def mismatch(cert):
+    return "3 1 1 " + "00" * 32
+
+
+def test_tlsa_match_delivers_over_tls_with_dane(tmp_path):
+    ev, got, log = outcome(tmp_path, match)
+    assert ev["event"] == "delivered", ev
+    m, = got
+    assert m["tls"], m
+    assert "DANE: a TLSA record of _" in log, log
+
+
+def test_tlsa_mismatch_defers_without_sending(tmp_path):
+    ev, got, log = outcome(tmp_path, mismatch)
+    assert ev["event"] == "deferred", ev
+    assert ev["msg"].startswith("451 4.7.5 %s[127.0.0.1]:" % MXHOST), ev
+    assert "DANE: no TLSA record matches the certificate" in ev["msg"], ev
+    assert got == []
+
+
+def test_dane_next_hop_without_starttls_defers(tmp_path):
+    ev, got, _ = outcome(tmp_path, match, tls=False)
+    assert ev["event"] == "deferred", ev
+    assert "TLS is required (DANE)" in ev["msg"], ev
+    assert got == []
+
+
+def test_bogus_tlsa_defers_dnssec_invalid(tmp_path):
+    ev, got, _ = outcome(tmp_path, match, bogus=True)
+    assert ev["event"] == "deferred", ev
+    assert ev["msg"].startswith("451 4.7.5 %s: DANE: TLSA lookup failed (dnssec-invalid)"
+                                % MXHOST), ev
+    assert got == []
+
+
+@pytest.mark.parametrize("secure,dnssec", [(False, "trust-ad"), (True, "off")])
+def test_insecure_or_off_delivers_as_before(tmp_path, secure, dnssec):
+    """Without AD (unsigned zone) or with dnssec = off, even a mismatching
+    TLSA record is ignored: opportunistic TLS as before DANE."""
+    ev, got, log = outcome(tmp_path, mismatch, secure=secure, dnssec=dnssec)
+    assert ev["event"] == "delivered", ev
+    m, = got
+    assert m["tls"], m
+    assert "DANE" not in log, log
+
+
+def test_dnssec_validate_needs_libunbound(tmp_path):
+    """dnssec = validate is not built in: a configuration error (exit 2)."""
+    with Gateway(tls=False, extra={"dnssec": "validate"}) as g:
+        r = subprocess.run([binary("deliverd"), "-c", g.conf_path], capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 2, r
+        assert "dnssec" in r.stderr, r.stderr
