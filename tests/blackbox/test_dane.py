@@ -114,4 +114,4 @@ def test_dnssec_validate_needs_libunbound(tmp_path):
         r = subprocess.run([binary("deliverd"), "-c", g.conf_path], capture_output=True,
                            text=True, timeout=30)
         assert r.returncode == 2, r
-        assert "dnssec" in r.stderr, r.stderr
+        assert "dnssec: must be one of off|trust-ad" in r.stderr, r.stderr
