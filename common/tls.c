@@ -506,12 +506,24 @@ int
 tls_policy_check(const struct tls_policy *p, const struct tls_conn *c,
     char *why, size_t whysz)
 {
-	X509 *x;
-	long  vr;
+	return tls_policy_verdict(p, c, why, whysz, NULL);
+}
 
+int
+tls_policy_verdict(const struct tls_policy *p, const struct tls_conn *c,
+    char *why, size_t whysz, enum tls_fail *kind)
+{
+	enum tls_fail k = TLS_FAIL_NONE;
+	X509	     *x;
+	long	      vr;
+
+	if (kind == NULL)
+		kind = &k;
+	*kind = TLS_FAIL_NONE;
 	if (p->tp_level <= TLS_LEVEL_MAY)
 		return 0;
 	if (c == NULL) {
+		*kind = TLS_FAIL_NOTLS;
 		(void)snprintf(why, whysz, "TLS is required (%s)",
 		    p->tp_ntlsa > 0 ? "DANE" : tls_level_name(p->tp_level));
 		return -1;
@@ -521,12 +533,15 @@ tls_policy_check(const struct tls_policy *p, const struct tls_conn *c,
 	if (p->tp_level == TLS_LEVEL_ENCRYPT)
 		return 0;
 	if ((x = SSL_get0_peer_certificate(c->tn_ssl)) == NULL) {
+		*kind = TLS_FAIL_UNTRUSTED;
 		(void)snprintf(why, whysz,
 		    "certificate verification failed: "
 		    "no certificate");
 		return -1;
 	}
 	if ((vr = SSL_get_verify_result(c->tn_ssl)) != X509_V_OK) {
+		*kind = vr == X509_V_ERR_CERT_HAS_EXPIRED ? TLS_FAIL_EXPIRED
+							  : TLS_FAIL_UNTRUSTED;
 		(void)snprintf(why, whysz,
 		    "certificate verification failed: %s",
 		    X509_verify_cert_error_string(vr));
@@ -534,6 +549,7 @@ tls_policy_check(const struct tls_policy *p, const struct tls_conn *c,
 	}
 	if (p->tp_name == NULL || p->tp_name[0] == '\0' ||
 	    !tls_cert_names(x, p->tp_name)) {
+		*kind = TLS_FAIL_NAME;
 		(void)snprintf(why, whysz,
 		    "certificate name mismatch: the "
 		    "certificate does not name %s",

@@ -108,6 +108,17 @@ const char *tls_level_name(enum tls_level);
  */
 int tls_policy_check(const struct tls_policy *, const struct tls_conn *conn,
     char *why, size_t whysz);
+/* The same, with the kind of failure in *kind (may be NULL) for TLS
+ * reporting (RFC 8460 result types): TLS_FAIL_NONE when it passed. */
+enum tls_fail {
+	TLS_FAIL_NONE,
+	TLS_FAIL_NOTLS,	    /* clear session, TLS required */
+	TLS_FAIL_UNTRUSTED, /* no certificate, or it does not chain */
+	TLS_FAIL_EXPIRED,   /* the certificate has expired */
+	TLS_FAIL_NAME	    /* it does not name the required name */
+};
+int tls_policy_verdict(const struct tls_policy *, const struct tls_conn *conn,
+    char *why, size_t whysz, enum tls_fail *kind);
 
 /* ---- both sides */
 /*

@@ -22,6 +22,7 @@
 #include "ev.h"
 #include "qid.h"
 #include "spool.h"
+#include "tlsres.h"
 
 struct conf;
 struct spool_txn;
@@ -40,6 +41,28 @@ struct deliverd_job {
 	size_t	 dj_nidx;
 };
 
+/*
+ * The TLS outcome of one delivery attempt (issue 17 items 4 and 6): how the
+ * next hop was authenticated, the RFC 8460 policy and result types, the MX
+ * host it is about and, for TLS-RPT, the policy's strings ('\n' between
+ * them: the STS policy's lines, the TLSA records) and MX patterns (' '
+ * between them). deliverd_smtp.c records it per session (the TLS level's
+ * verdict; MTA-STS and DANE code sets its own with deliverd_smtp_tls_outcome
+ * and deliverd_smtp_tls_policy_strings); the worker puts it on the result
+ * line; the scheduler's commit path logs it and counts it for tls-report.
+ * to_set false: no session was attempted (simulator, no next hop).
+ */
+#define DELIVERD_TLS_PSTR_MAX 1024
+struct deliverd_tlsout {
+	bool		     to_set;
+	enum tlsres_verified to_verified;
+	enum tlsres_policy   to_policy;
+	enum tlsres_result   to_result;
+	char		     to_mx[256];
+	char		     to_pstr[DELIVERD_TLS_PSTR_MAX];
+	char		     to_mxpat[512];
+};
+
 /* One recipient's outcome as the worker saw it (reply starts with 2/4/5). */
 struct deliverd_result {
 	char	 dr_qid[QID_SIZE];
@@ -52,14 +75,16 @@ struct deliverd_result {
 	enum bounce_stage dr_stage; /* where the reply came from */
 	char		  dr_mx[SPOOL_DOMAIN_MAX + 8]; /* the hop's MX host set
 						 * (shaping_mxset_key), or "" */
+	struct deliverd_tlsout dr_tlsout; /* issue 17: the TLS outcome */
 };
 
 /* "J id qid relay hop idx,idx,..." */
 int deliverd_job_format(const struct deliverd_job *, struct buf *);
 int deliverd_job_parse(const char *line, size_t len, struct deliverd_job *);
-/* "R qid idx reply relay tls to stage mx" / "S qid" (skip); lines of an
- * older worker without "to", "stage" or "mx" parse with "",
- * BOUNCE_ST_UNKNOWN and "". */
+/* "R qid idx reply relay tls to stage mx [verified policy result tlsmx
+ * pstr mxpat]" / "S qid" (skip); lines of an older worker without "to",
+ * "stage", "mx" or the TLS outcome parse with "", BOUNCE_ST_UNKNOWN, ""
+ * and no outcome (to_set false; "" verified = none recorded). */
 int deliverd_result_format(const struct deliverd_result *, struct buf *);
 int deliverd_result_parse(const char *line, size_t len,
     struct deliverd_result *);
@@ -194,6 +219,23 @@ const char *deliverd_smtp_relay(
     const struct deliverd_smtp *); /* host[addr]:port */
 const char *deliverd_smtp_tls(
     const struct deliverd_smtp *); /* "" or "TLSv1.3 ..." */
+/*
+ * The TLS outcome of the last session opened (or refused) by
+ * deliverd_smtp_open: deliverd_smtp.c sets it from the TLS level's
+ * verdict (policy no-policy-found); a policy layer (MTA-STS, DANE) that
+ * decides instead calls deliverd_smtp_tls_outcome after (or inside, through
+ * its check) the open to override verification, policy type and result,
+ * and deliverd_smtp_tls_policy_strings for the report's policy-string and
+ * mx-host. Both keep the MX host the session went to.
+ */
+const struct deliverd_tlsout *deliverd_smtp_tls_out(
+    const struct deliverd_smtp *);
+void deliverd_smtp_tls_outcome(struct deliverd_smtp *, enum tlsres_verified,
+    enum tlsres_policy, enum tlsres_result);
+void deliverd_smtp_tls_policy_strings(struct deliverd_smtp *, const char *pstr,
+    const char *mxpat);
+/* Forgets the outcome (before a job's first attempt). */
+void deliverd_smtp_tls_reset(struct deliverd_smtp *);
 /* Where the last deliverd_smtp_open() failed: connect (no SMTP reply:
  * connect, I/O, timeout), greeting, or helo (EHLO/HELO/STARTTLS). */
 enum bounce_stage deliverd_smtp_stage(const struct deliverd_smtp *);

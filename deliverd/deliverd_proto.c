@@ -15,7 +15,7 @@
 #include "deliverd.h"
 #include "spool.h"
 
-#define DELIVERD_MAXF 10
+#define DELIVERD_MAXF 16
 
 void
 deliverd_esc(struct buf *b, const char *s)
@@ -150,6 +150,20 @@ deliverd_job_parse(const char *line, size_t len, struct deliverd_job *j)
 	return j->dj_nidx > 0 ? 0 : -1;
 }
 
+/* The TLS outcome's six trailing fields (deliverd.h). */
+static void
+deliverd_tlsout_format(const struct deliverd_tlsout *o, struct buf *b)
+{
+	(void)buf_printf(b, "\t%s\t%s\t%s\t",
+	    tlsres_verified_name(o->to_verified),
+	    tlsres_policy_name(o->to_policy), tlsres_result_name(o->to_result));
+	deliverd_esc(b, o->to_mx);
+	(void)buf_putc(b, '\t');
+	deliverd_esc(b, o->to_pstr);
+	(void)buf_putc(b, '\t');
+	deliverd_esc(b, o->to_mxpat);
+}
+
 int
 deliverd_result_format(const struct deliverd_result *r, struct buf *b)
 {
@@ -167,7 +181,29 @@ deliverd_result_format(const struct deliverd_result *r, struct buf *b)
 	(void)buf_puts(b, bounce_stage_name(r->dr_stage));
 	(void)buf_putc(b, '\t');
 	deliverd_esc(b, r->dr_mx);
+	if (r->dr_tlsout.to_set)
+		deliverd_tlsout_format(&r->dr_tlsout, b);
 	return buf_putc(b, '\n');
+}
+
+static int
+deliverd_tlsout_parse(const char **f, const size_t *fl,
+    struct deliverd_tlsout *o)
+{
+	char tmp[40];
+
+	if (str_ncopy(tmp, sizeof(tmp), f[0], fl[0]) == -1 ||
+	    tlsres_verified_parse(tmp, &o->to_verified) == -1 ||
+	    str_ncopy(tmp, sizeof(tmp), f[1], fl[1]) == -1 ||
+	    tlsres_policy_parse(tmp, &o->to_policy) == -1 ||
+	    str_ncopy(tmp, sizeof(tmp), f[2], fl[2]) == -1 ||
+	    tlsres_result_parse(tmp, &o->to_result) == -1 ||
+	    deliverd_unesc(f[3], fl[3], o->to_mx, sizeof(o->to_mx)) == -1 ||
+	    deliverd_unesc(f[4], fl[4], o->to_pstr, sizeof(o->to_pstr)) == -1 ||
+	    deliverd_unesc(f[5], fl[5], o->to_mxpat, sizeof(o->to_mxpat)) == -1)
+		return -1;
+	o->to_set = true;
+	return 0;
 }
 
 /* The stage field: a name from bounce_stage_name(), nothing else. */
@@ -199,7 +235,7 @@ deliverd_result_parse(const char *line, size_t len, struct deliverd_result *r)
 		r->dr_skip = true;
 		return 0;
 	}
-	if (f[0][0] != 'R' || n < 6 || n > 9 ||
+	if (f[0][0] != 'R' || n < 6 || (n > 9 && n != 15) ||
 	    deliverd_unesc(f[3], fl[3], r->dr_reply, sizeof(r->dr_reply)) ==
 		-1 ||
 	    deliverd_unesc(f[4], fl[4], r->dr_relay, sizeof(r->dr_relay)) ==
@@ -209,8 +245,11 @@ deliverd_result_parse(const char *line, size_t len, struct deliverd_result *r)
 		deliverd_unesc(f[6], fl[6], r->dr_to, sizeof(r->dr_to)) ==
 		    -1) ||
 	    (n >= 8 && deliverd_stage(f[7], fl[7], &r->dr_stage) == -1) ||
-	    (n == 9 &&
-		deliverd_unesc(f[8], fl[8], r->dr_mx, sizeof(r->dr_mx)) == -1))
+	    (n >= 9 &&
+		deliverd_unesc(f[8], fl[8], r->dr_mx, sizeof(r->dr_mx)) ==
+		    -1) ||
+	    (n == 15 &&
+		deliverd_tlsout_parse(f + 9, fl + 9, &r->dr_tlsout) == -1))
 		return -1;
 	if (r->dr_reply[0] != '2' && r->dr_reply[0] != '4' &&
 	    r->dr_reply[0] != '5')

@@ -48,6 +48,7 @@ struct deliverd_smtp {
 	char			s_tlsinfo[128];
 	struct tls_policy	s_pol; /* tp_name points to s_tlsname */
 	char			s_tlsname[256];
+	struct deliverd_tlsout	s_out; /* the last session's TLS outcome */
 	bool		  s_pipelining, s_8bit, s_utf8, s_size, s_starttls;
 	bool		  s_dirty; /* a transaction did not end cleanly */
 	bool		  s_probe; /* reused: RSET goes ahead of MAIL */
@@ -113,6 +114,61 @@ const char *
 deliverd_smtp_tls(const struct deliverd_smtp *s)
 {
 	return s->s_tlsinfo;
+}
+
+const struct deliverd_tlsout *
+deliverd_smtp_tls_out(const struct deliverd_smtp *s)
+{
+	return &s->s_out;
+}
+
+void
+deliverd_smtp_tls_outcome(struct deliverd_smtp *s, enum tlsres_verified v,
+    enum tlsres_policy p, enum tlsres_result r)
+{
+	s->s_out.to_set = true;
+	s->s_out.to_verified = v;
+	s->s_out.to_policy = p;
+	s->s_out.to_result = r;
+	(void)str_copy(s->s_out.to_mx, sizeof(s->s_out.to_mx), s->s_host);
+}
+
+void
+deliverd_smtp_tls_policy_strings(struct deliverd_smtp *s, const char *pstr,
+    const char *mxpat)
+{
+	(void)str_copy(s->s_out.to_pstr, sizeof(s->s_out.to_pstr),
+	    pstr != NULL ? pstr : "");
+	(void)str_copy(s->s_out.to_mxpat, sizeof(s->s_out.to_mxpat),
+	    mxpat != NULL ? mxpat : "");
+}
+
+void
+deliverd_smtp_tls_reset(struct deliverd_smtp *s)
+{
+	memset(&s->s_out, 0, sizeof(s->s_out));
+}
+
+/* The TLS level's verdict as an outcome (policy no-policy-found): a
+ * failure kind of tls_policy_verdict, or TLS_FAIL_NONE for a session the
+ * level accepted (verified when it checked the certificate). */
+static void
+deliverd_smtp_tls_level_outcome(struct deliverd_smtp *s, enum tls_fail k)
+{
+	static const enum tlsres_result res[] = {
+		[TLS_FAIL_NONE] = TLSRES_R_SUCCESS,
+		[TLS_FAIL_NOTLS] = TLSRES_R_STARTTLS_NOT_SUPPORTED,
+		[TLS_FAIL_UNTRUSTED] = TLSRES_R_CERT_NOT_TRUSTED,
+		[TLS_FAIL_EXPIRED] = TLSRES_R_CERT_EXPIRED,
+		[TLS_FAIL_NAME] = TLSRES_R_CERT_HOST_MISMATCH,
+	};
+	enum tlsres_verified v = TLSRES_V_NONE;
+
+	if (s->s_tls != NULL)
+		v = k == TLS_FAIL_NONE && s->s_pol.tp_level >= TLS_LEVEL_VERIFY
+		    ? TLSRES_V_VERIFIED
+		    : TLSRES_V_UNTRUSTED;
+	deliverd_smtp_tls_outcome(s, v, TLSRES_P_NONE, res[k]);
 }
 
 static void
@@ -421,10 +477,14 @@ static int
 deliverd_smtp_clear(struct deliverd_smtp *s, const char *detail, char *reply,
     size_t replysz)
 {
-	char why[256];
+	char	      why[256];
+	enum tls_fail k;
 
-	if (tls_policy_check(&s->s_pol, NULL, why, sizeof(why)) == 0)
+	if (tls_policy_verdict(&s->s_pol, NULL, why, sizeof(why), &k) == 0) {
+		deliverd_smtp_tls_level_outcome(s, TLS_FAIL_NONE);
 		return 0;
+	}
+	deliverd_smtp_tls_level_outcome(s, k);
 	return deliverd_smtp_tls_refused(s, why, detail, reply, replysz);
 }
 
@@ -434,11 +494,14 @@ deliverd_smtp_clear(struct deliverd_smtp *s, const char *detail, char *reply,
 static int
 deliverd_smtp_starttls(struct deliverd_smtp *s, char *reply, size_t replysz)
 {
-	char err[256];
-	int  tmo = (int)s->s_cf->cf_command_timeout;
+	char	      err[256];
+	int	      tmo = (int)s->s_cf->cf_command_timeout;
+	enum tls_fail k;
 
-	if (s->s_pol.tp_level == TLS_LEVEL_NONE)
+	if (s->s_pol.tp_level == TLS_LEVEL_NONE) {
+		deliverd_smtp_tls_level_outcome(s, TLS_FAIL_NONE);
 		return 0;
+	}
 	if (!s->s_starttls)
 		return deliverd_smtp_clear(s, "STARTTLS not offered", reply,
 		    replysz);
@@ -457,6 +520,8 @@ deliverd_smtp_starttls(struct deliverd_smtp *s, char *reply, size_t replysz)
 		(int)s->s_cf->cf_connect_timeout * 1000, &s->s_tls, err,
 		sizeof(err)) == -1) {
 		if (s->s_pol.tp_level >= TLS_LEVEL_ENCRYPT) {
+			deliverd_smtp_tls_outcome(s, TLSRES_V_NONE,
+			    TLSRES_P_NONE, TLSRES_R_VALIDATION_FAILURE);
 			deliverd_smtp_drop(
 			    s); /* no QUIT into a broken handshake */
 			return deliverd_smtp_tls_refused(s,
@@ -467,8 +532,13 @@ deliverd_smtp_starttls(struct deliverd_smtp *s, char *reply, size_t replysz)
 		    s->s_relay, err);
 		return 1;
 	}
-	if (tls_policy_check(&s->s_pol, s->s_tls, err, sizeof(err)) == -1)
+	k = TLS_FAIL_NONE;
+	if (tls_policy_verdict(&s->s_pol, s->s_tls, err, sizeof(err), &k) ==
+	    -1) {
+		deliverd_smtp_tls_level_outcome(s, k);
 		return deliverd_smtp_tls_refused(s, err, NULL, reply, replysz);
+	}
+	deliverd_smtp_tls_level_outcome(s, TLS_FAIL_NONE);
 	tls_info_str(s->s_tls, s->s_tlsinfo, sizeof(s->s_tlsinfo));
 	if (deliverd_smtp_hello(s, reply, replysz) == -1)
 		return -1;
@@ -505,6 +575,7 @@ deliverd_smtp_open1(struct deliverd_smtp *s, const struct sockaddr_storage *ss,
 
 	deliverd_smtp_drop(s);
 	s->s_tlsinfo[0] = '\0';
+	deliverd_smtp_tls_reset(s);
 	s->s_nmsgs = 0;
 	s->s_dirty = false;
 	s->s_probe = false;

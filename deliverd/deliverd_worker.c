@@ -505,7 +505,7 @@ deliverd_worker_sim(struct worker *w, struct deliverd_worker_msg *wm,
 static void
 deliverd_worker_results(struct worker *w, const struct deliverd_job *j,
     struct deliverd_worker_rcpt *r, size_t nr, const char *relay,
-    const char *tls)
+    const char *tls, const struct deliverd_tlsout *tlsout)
 {
 	struct deliverd_result res;
 	size_t		       i;
@@ -529,6 +529,8 @@ deliverd_worker_results(struct worker *w, const struct deliverd_job *j,
 		res.dr_stage = r[i].stage;
 		(void)shaping_mxset_key(&w->dw_mx, res.dr_mx,
 		    sizeof(res.dr_mx));
+		if (tlsout != NULL && !r[i].sim && !res.dr_skip)
+			res.dr_tlsout = *tlsout;
 		(void)deliverd_result_format(&res, &w->dw_out_buf);
 	}
 }
@@ -589,8 +591,12 @@ deliverd_worker_job(struct worker *w, const struct deliverd_job *j)
 	else if (ld == WORKER_LOAD_OK && nlive > 0)
 		deliverd_worker_send(w, j, &wm, r, j->dj_nidx, key, relay,
 		    sizeof(relay));
+	/* issue 17: the TLS outcome of the session the job went to (or was
+	 * refused by) rides on the result lines: deliverd_smtp.c records it,
+	 * MTA-STS/DANE override it with deliverd_smtp_tls_outcome() */
 	deliverd_worker_results(w, j, r, j->dj_nidx, relay,
-	    relay[0] != '\0' ? deliverd_smtp_tls(w->dw_smtp) : "");
+	    relay[0] != '\0' ? deliverd_smtp_tls(w->dw_smtp) : "",
+	    relay[0] != '\0' ? deliverd_smtp_tls_out(w->dw_smtp) : NULL);
 	(void)buf_printf(&w->dw_out_buf, "D\t%llu\n",
 	    (unsigned long long)j->dj_id);
 	if (deliverd_pipe_write(w->dw_out, w->dw_out_buf.data,

@@ -60,7 +60,8 @@ fuzz_result(const char *line, size_t len, struct buf *b)
 	    strcmp(s.dr_reply, r.dr_reply) != 0 ||
 	    strcmp(s.dr_relay, r.dr_relay) != 0 ||
 	    strcmp(s.dr_tls, r.dr_tls) != 0 || strcmp(s.dr_to, r.dr_to) != 0 ||
-	    s.dr_stage != r.dr_stage || strcmp(s.dr_mx, r.dr_mx) != 0)
+	    s.dr_stage != r.dr_stage || strcmp(s.dr_mx, r.dr_mx) != 0 ||
+	    memcmp(&s.dr_tlsout, &r.dr_tlsout, sizeof(s.dr_tlsout)) != 0)
 		log_panic("fuzz: result line does not round-trip");
 }
 

@@ -40,6 +40,31 @@ t_result_roundtrip(void)
 	t_ok(!got.dr_skip, "not a skip");
 	t_int_eq(got.dr_stage, BOUNCE_ST_RCPT, "stage (issue 15)");
 	t_str_eq(got.dr_mx, r.dr_mx, "MX host set (issue 15)");
+	t_ok(!got.dr_tlsout.to_set, "no TLS outcome: none on the line");
+	r.dr_tlsout.to_set = true;
+	r.dr_tlsout.to_verified = TLSRES_V_UNTRUSTED;
+	r.dr_tlsout.to_policy = TLSRES_P_STS;
+	r.dr_tlsout.to_result = TLSRES_R_CERT_HOST_MISMATCH;
+	(void)str_copy(r.dr_tlsout.to_mx, sizeof(r.dr_tlsout.to_mx),
+	    "a.mx.test");
+	(void)str_copy(r.dr_tlsout.to_pstr, sizeof(r.dr_tlsout.to_pstr),
+	    "version: STSv1\nmode: enforce\tx");
+	(void)str_copy(r.dr_tlsout.to_mxpat, sizeof(r.dr_tlsout.to_mxpat),
+	    "*.mx.test b.test");
+	buf_reset(&b);
+	t_int_eq(deliverd_result_format(&r, &b), 0, "format with TLS");
+	t_int_eq(deliverd_result_parse(b.data, b.len - 1, &got), 0,
+	    "parse with TLS (issue 17)");
+	t_ok(got.dr_tlsout.to_set, "TLS outcome set");
+	t_int_eq(got.dr_tlsout.to_verified, TLSRES_V_UNTRUSTED, "verified");
+	t_int_eq(got.dr_tlsout.to_policy, TLSRES_P_STS, "policy type");
+	t_int_eq(got.dr_tlsout.to_result, TLSRES_R_CERT_HOST_MISMATCH,
+	    "result type");
+	t_str_eq(got.dr_tlsout.to_mx, "a.mx.test", "TLS MX host");
+	t_str_eq(got.dr_tlsout.to_pstr, r.dr_tlsout.to_pstr,
+	    "policy strings (escaped)");
+	t_str_eq(got.dr_tlsout.to_mxpat, r.dr_tlsout.to_mxpat, "MX patterns");
+	t_str_eq(got.dr_mx, r.dr_mx, "MX set before the TLS fields");
 	buf_release(&b);
 }
 
@@ -57,6 +82,15 @@ t_result_lines(void)
 	    "R\t662026CA33B3BB2505E4\t0\t550 no\t\t\ta@b\tgreeting";
 	static const char badst[] =
 	    "R\t662026CA33B3BB2505E4\t0\t550 no\t\t\ta@b\tquit";
+	static const char tls[] = "R\t662026CA33B3BB2505E4\t0\t451 no\t\t\ta@b"
+				  "\tdata\tmx{m}\tnone\tno-policy-found"
+				  "\tstarttls-not-supported\tm\t\t";
+	static const char badtls[] =
+	    "R\t662026CA33B3BB2505E4\t0\t451 no\t\t\ta@b"
+	    "\tdata\tmx{m}\tnone\tno-policy-found\tbogus\tm\t\t";
+	static const char shorttls[] =
+	    "R\t662026CA33B3BB2505E4\t0\t451 no\t\t\ta@b"
+	    "\tdata\tmx{m}\tnone\tno-policy-found";
 	static const char      skip[] = "S\t662026CA33B3BB2505E4\t3";
 	struct deliverd_result got;
 
@@ -77,6 +111,15 @@ t_result_lines(void)
 	t_str_eq(got.dr_mx, "mx{m}", "MX set");
 	t_int_eq(deliverd_result_parse(badst, sizeof(badst) - 1, &got), -1,
 	    "unknown stage");
+	t_int_eq(deliverd_result_parse(tls, sizeof(tls) - 1, &got), 0,
+	    "with the TLS outcome");
+	t_ok(got.dr_tlsout.to_set &&
+		got.dr_tlsout.to_result == TLSRES_R_STARTTLS_NOT_SUPPORTED,
+	    "starttls-not-supported");
+	t_int_eq(deliverd_result_parse(badtls, sizeof(badtls) - 1, &got), -1,
+	    "unknown result type");
+	t_int_eq(deliverd_result_parse(shorttls, sizeof(shorttls) - 1, &got),
+	    -1, "a partial TLS outcome");
 	t_int_eq(deliverd_result_parse(skip, sizeof(skip) - 1, &got), 0,
 	    "skip");
 	t_ok(got.dr_skip && got.dr_idx == 3, "skip of recipient 3");
