@@ -528,8 +528,10 @@ tls_policy_verdict(const struct tls_policy *p, const struct tls_conn *c,
 		    p->tp_ntlsa > 0 ? "DANE" : tls_level_name(p->tp_level));
 		return -1;
 	}
+	if (p->tp_ntlsa > 0 && tls_dane_check(c, why, whysz) == -1)
+		*kind = TLS_FAIL_UNTRUSTED;
 	if (p->tp_ntlsa > 0)
-		return tls_dane_check(c, why, whysz);
+		return *kind == TLS_FAIL_NONE ? 0 : -1;
 	if (p->tp_level == TLS_LEVEL_ENCRYPT)
 		return 0;
 	if ((x = SSL_get0_peer_certificate(c->tn_ssl)) == NULL) {

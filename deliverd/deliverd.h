@@ -236,6 +236,9 @@ void deliverd_smtp_tls_policy_strings(struct deliverd_smtp *, const char *pstr,
     const char *mxpat);
 /* Forgets the outcome (before a job's first attempt). */
 void deliverd_smtp_tls_reset(struct deliverd_smtp *);
+/* The outcome's MX host, for an outcome decided before any session (a
+ * failed TLSA lookup: DANE). */
+void deliverd_smtp_tls_mx(struct deliverd_smtp *, const char *host);
 /* Where the last deliverd_smtp_open() failed: connect (no SMTP reply:
  * connect, I/O, timeout), greeting, or helo (EHLO/HELO/STARTTLS). */
 enum bounce_stage deliverd_smtp_stage(const struct deliverd_smtp *);

@@ -43,6 +43,7 @@ deliverd_dane_policy(struct worker *w, const struct deliverd_worker_cand *c,
 	char		err[512] = "";
 	enum dns_status st;
 
+	d->dd_n = 0;
 	st = dns_tlsa(w->dw_dns, c->host, port, d->dd_rec, DNS_TLSA_MAX, &n,
 	    err, sizeof(err));
 	if (st == DNS_TEMPFAIL) {
@@ -74,8 +75,46 @@ deliverd_dane_policy(struct worker *w, const struct deliverd_worker_cand *c,
 		pol->tp_ntlsa = 0;
 		return 0;
 	}
+	d->dd_n = k;
 	pol->tp_level = TLS_LEVEL_VERIFY;
 	pol->tp_tlsa = d->dd_tlsa;
 	pol->tp_ntlsa = k;
 	return 0;
+}
+
+void
+deliverd_dane_outcome(struct worker *w, const char *host,
+    const struct deliverd_dane *d, int rc)
+{
+	const struct deliverd_tlsout *o = deliverd_smtp_tls_out(w->dw_smtp);
+	char		   pstr[DELIVERD_TLS_PSTR_MAX] = "", rec[160];
+	size_t		   i, j, n;
+	enum tlsres_result r = TLSRES_R_SUCCESS;
+
+	if (d != NULL && rc != 0 && !o->to_set)
+		return; /* no TLS verdict: connect or greeting failed */
+	if (d == NULL)
+		r = TLSRES_R_DNSSEC_INVALID;
+	else if (rc != 0)
+		r = o->to_set && o->to_result == TLSRES_R_STARTTLS_NOT_SUPPORTED
+		    ? TLSRES_R_STARTTLS_NOT_SUPPORTED
+		    : TLSRES_R_TLSA_INVALID;
+	if (d == NULL || rc != 0)
+		deliverd_smtp_tls_reset(w->dw_smtp);
+	deliverd_smtp_tls_outcome(w->dw_smtp,
+	    r == TLSRES_R_SUCCESS ? TLSRES_V_DANE : TLSRES_V_NONE,
+	    TLSRES_P_TLSA, r);
+	deliverd_smtp_tls_mx(w->dw_smtp, host);
+	for (i = 0; d != NULL && i < d->dd_n; i++) {
+		/* RFC 8460 4.3: the TLSA records in presentation form */
+		n = (size_t)snprintf(rec, sizeof(rec), "%s%u %u %u ",
+		    i > 0 ? "\n" : "", d->dd_tlsa[i].usage,
+		    d->dd_tlsa[i].selector, d->dd_tlsa[i].mtype);
+		for (j = 0; j < d->dd_tlsa[i].len && n + 3 < sizeof(rec); j++)
+			n += (size_t)snprintf(rec + n, sizeof(rec) - n, "%02x",
+			    d->dd_tlsa[i].data[j]);
+		if (strlen(pstr) + strlen(rec) < sizeof(pstr))
+			(void)strcat(pstr, rec);
+	}
+	deliverd_smtp_tls_policy_strings(w->dw_smtp, pstr, "");
 }

@@ -144,6 +144,12 @@ deliverd_smtp_tls_policy_strings(struct deliverd_smtp *s, const char *pstr,
 }
 
 void
+deliverd_smtp_tls_mx(struct deliverd_smtp *s, const char *host)
+{
+	(void)str_copy(s->s_out.to_mx, sizeof(s->s_out.to_mx), host);
+}
+
+void
 deliverd_smtp_tls_reset(struct deliverd_smtp *s)
 {
 	memset(&s->s_out, 0, sizeof(s->s_out));

@@ -215,6 +215,7 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 	struct tls_policy	     p;
 	struct deliverd_dane	    *dn;
 	size_t			     nc, i, k;
+	int			     rc;
 	char			     reply[SPOOL_REPLY_MAX] = "";
 
 	/* PROBE_FAILED: the cached connection was gone before anything of this
@@ -246,11 +247,15 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 		if (c[k].secure &&
 		    deliverd_dane_policy(w, &c[k], dn, &p, reply,
 			sizeof(reply)) == -1) {
+			deliverd_dane_outcome(w, c[k].host, NULL, -1);
 			log_info("%s: %s", qid, reply);
 			continue;
 		}
-		if (deliverd_smtp_open(w->dw_smtp, key, c[k].host, &c[k].ss, &p,
-			reply, sizeof(reply)) == 0)
+		rc = deliverd_smtp_open(w->dw_smtp, key, c[k].host, &c[k].ss,
+		    &p, reply, sizeof(reply));
+		if (p.tp_ntlsa > 0)
+			deliverd_dane_outcome(w, c[k].host, dn, rc);
+		if (rc == 0)
 			break;
 		log_info("%s: %s", qid, reply);
 	}

@@ -102,9 +102,15 @@ size_t deliverd_worker_no_loops(struct worker *, const char *qid,
 struct deliverd_dane {
 	struct dns_tlsa dd_rec[DNS_TLSA_MAX];
 	struct tls_tlsa dd_tlsa[DNS_TLSA_MAX];
+	size_t		dd_n; /* usable records in dd_tlsa */
 };
 int deliverd_dane_policy(struct worker *, const struct deliverd_worker_cand *,
     struct deliverd_dane *, struct tls_policy *pol, char *reply,
     size_t replysz);
+/* The attempt's TLS outcome (deliverd_smtp_tls_outcome) after a DANE
+ * policy: rc 0 "dane"/tlsa/success, -1 the session was refused; d NULL:
+ * the TLSA lookup failed (dnssec-invalid). */
+void deliverd_dane_outcome(struct worker *, const char *host,
+    const struct deliverd_dane *d, int rc);
 
 #endif
