@@ -7,6 +7,7 @@ one defers without a byte of mail; a TLSA lookup the validator fails
 (an unsigned zone) deliver as before DANE.
 """
 import hashlib
+import os
 import subprocess
 
 import pytest
@@ -37,10 +38,45 @@ def resolver(port, tlsa, secure=True, bogus=False):
                             bogus=[name] if bogus else [])
 
 
-def outcome(tmp_path, tlsa_of, secure=True, bogus=False, dnssec="trust-ad", tls=True):
+def openssl(*args):
+    subprocess.run(["openssl"] + list(args), check=True, capture_output=True, timeout=60)
+
+
+def ca_chain(d, name):
+    """A test CA and a certificate of it for `name`: (chain file with the
+    leaf then the CA, key file, CA file)."""
+    d = str(d)
+    ca, ca_key = os.path.join(d, "ca.pem"), os.path.join(d, "ca.key")
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-keyout", ca_key, "-out", ca, "-days", "2", "-subj", "/CN=dane test CA",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    key, csr, pem = (os.path.join(d, "leaf." + x) for x in ("key", "csr", "pem"))
+    ext = os.path.join(d, "leaf.ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=DNS:%s\nbasicConstraints=CA:FALSE\n" % name)
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", key, "-out", csr, "-subj", "/CN=%s" % name)
+    openssl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+            "-out", pem, "-days", "2", "-extfile", ext)
+    chain = os.path.join(d, "chain.pem")
+    with open(chain, "w") as f:
+        f.write(open(pem).read() + open(ca).read())
+    return chain, key, ca
+
+
+def cert_sha256(pem):
+    """The 2 0 1 association data: SHA2-256 of the whole certificate."""
+    der = subprocess.run(["openssl", "x509", "-in", pem, "-outform", "DER"],
+                         check=True, capture_output=True, timeout=30).stdout
+    return hashlib.sha256(der).hexdigest()
+
+
+def outcome(tmp_path, tlsa_of, secure=True, bogus=False, dnssec="trust-ad", tls=True,
+            cert=None):
     """Delivers one message to DOMAIN; (first event, messages at the MX,
     deliverd's log). tlsa_of(cert) gives the TLSA record's text."""
-    cert = make_cert(str(tmp_path))
+    cert = cert or make_cert(str(tmp_path))
     mx = peers.Mx(cert=cert if tls else None).start()
     try:
         with resolver(mx.port, tlsa_of(cert[0]), secure, bogus) as dns, \
@@ -72,6 +108,22 @@ def test_tlsa_match_delivers_over_tls_with_dane(tmp_path):
     m, = got
     assert m["tls"], m
     assert "DANE: a TLSA record of _" in log, log
+
+
+@pytest.mark.parametrize("name,delivered", [(MXHOST, True), ("other.test", False)])
+def test_dane_ta_checks_the_mx_name(tmp_path, name, delivered):
+    """DANE-TA(2): the chain must lead to the TLSA's CA and the certificate
+    name the MX host (RFC 7672 3.2.2); DANE-EE above needs no name."""
+    chain, key, ca = ca_chain(tmp_path, name)
+    ev, got, _ = outcome(tmp_path, lambda c: "2 0 1 " + cert_sha256(ca), cert=(chain, key))
+    if delivered:
+        assert ev["event"] == "delivered", ev
+        assert got and got[0]["tls"]
+    else:
+        assert ev["event"] == "deferred", ev
+        assert "DANE: no TLSA record matches the certificate (hostname mismatch)" \
+            in ev["msg"], ev
+        assert got == []
 
 
 def test_tlsa_mismatch_defers_without_sending(tmp_path):
