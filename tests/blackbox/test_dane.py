@@ -1,6 +1,8 @@
 """DANE (issue 17 item 3, RFC 7672) with dnssec = trust-ad: the MX, its
 address and its TLSA records come from a resolver that sets the AD bit
-(peers.AdResolver, the stand-in for a trusted local validating resolver).
+(peers.AdResolver, the stand-in for a trusted local validating resolver;
+and peers.SignedZone: a zone signed here, served by nsd, validated by a
+local unbound).
 A TLSA 3 1 1 record of the next hop's key delivers over TLS; a mismatching
 one defers without a byte of mail; a TLSA lookup the validator fails
 (SERVFAIL: bogus) defers as dnssec-invalid; the same records without AD
@@ -8,6 +10,7 @@ one defers without a byte of mail; a TLSA lookup the validator fails
 """
 import hashlib
 import os
+import shutil
 import subprocess
 
 import pytest
@@ -72,14 +75,27 @@ def cert_sha256(pem):
     return hashlib.sha256(der).hexdigest()
 
 
+def signed_zone(tmp_path, port, tlsa, secure=True, bogus=False):
+    """The real chain: DOMAIN signed with ldns-signzone, served by nsd,
+    validated by a local unbound (whose AD bit deliverd trusts)."""
+    d = tmp_path / "zone"
+    d.mkdir()
+    return peers.SignedZone(DOMAIN, ["@ MX 10 mx", "mx A 127.0.0.1",
+                                     "_%d._tcp.mx TLSA %s" % (port, tlsa)],
+                            str(d), signed=secure, bogus="TLSA" if bogus else None)
+
+
 def outcome(tmp_path, tlsa_of, secure=True, bogus=False, dnssec="trust-ad", tls=True,
-            cert=None):
+            cert=None, real=False):
     """Delivers one message to DOMAIN; (first event, messages at the MX,
-    deliverd's log). tlsa_of(cert) gives the TLSA record's text."""
+    deliverd's log). tlsa_of(cert) gives the TLSA record's text; real: the
+    signed zone behind a validating unbound instead of peers.AdResolver."""
     cert = cert or make_cert(str(tmp_path))
     mx = peers.Mx(cert=cert if tls else None).start()
+    dns = (signed_zone(tmp_path, mx.port, tlsa_of(cert[0]), secure, bogus) if real
+           else resolver(mx.port, tlsa_of(cert[0]), secure, bogus))
     try:
-        with resolver(mx.port, tlsa_of(cert[0]), secure, bogus) as dns, \
+        with dns, \
                 Gateway(tls=False, extra={
                     "dns_server": dns.server, "remote_port": str(mx.port),
                     "allow_next_hop": "127.0.0.1/32", "dnssec": dnssec,
@@ -158,6 +174,30 @@ def test_insecure_or_off_delivers_as_before(tmp_path, secure, dnssec):
     m, = got
     assert m["tls"], m
     assert "DANE" not in log, log
+
+
+@pytest.mark.parametrize("case", ["match", "mismatch", "bogus", "unsigned"])
+def test_signed_zone_validated_by_unbound(tmp_path, case):
+    """The same outcomes through a real DNSSEC chain (nsd serving a zone
+    signed in the test, a validating unbound with its key as trust anchor):
+    match delivers over TLS, mismatch defers, a corrupted TLSA signature
+    (unbound: SERVFAIL) defers as dnssec-invalid, the unsigned zone with a
+    mismatching record delivers as before DANE."""
+    for tool in ("nsd", "unbound", "ldns-signzone", "ldns-keygen"):
+        if shutil.which(tool) is None:
+            pytest.skip("%s is not installed (contrib/install-deps)" % tool)
+    ev, got, log = outcome(tmp_path, match if case == "match" else mismatch, real=True,
+                           bogus=case == "bogus", secure=case != "unsigned")
+    if case in ("match", "unsigned"):
+        assert ev["event"] == "delivered", ev
+        assert got and got[0]["tls"], got
+        assert ("DANE: a TLSA record of _" in log) == (case == "match"), log
+    else:
+        assert ev["event"] == "deferred", ev
+        want = ("TLSA lookup failed (dnssec-invalid)" if case == "bogus"
+                else "DANE: no TLSA record matches the certificate")
+        assert want in ev["msg"], ev
+        assert got == []
 
 
 def test_dnssec_validate_needs_libunbound(tmp_path):
