@@ -74,6 +74,17 @@ struct dns_tlsa {
 };
 
 void dns_set_trust_ad(struct dns *, bool on);
+/*
+ * dnssec = validate: every lookup goes through libunbound, which validates
+ * from the trust anchor file (DNSKEY or DS lines, e.g. Debian's
+ * /usr/share/dns/root.key), recursing itself or through server (then a
+ * forwarder that passes DNSSEC data); dns_secure() is libunbound's
+ * "secure", a bogus answer is DNS_TEMPFAIL. Each lookup is bounded by the
+ * resolver timeout (twice timeout_s). 0, or -1 with err (no libunbound in
+ * this build, unreadable anchor).
+ */
+int  dns_set_validate(struct dns *, const char *server, const char *anchor,
+     char *err, size_t errsz);
 bool dns_secure(const struct dns *);
 /* TLSA records of _PORT._tcp.HOST: DNS_OK with *n_r >= 1, DNS_NOHOST when
  * there are none (NXDOMAIN, NODATA), DNS_TEMPFAIL on failure (SERVFAIL:

@@ -720,6 +720,10 @@ deliverd_worker_main(struct conf *cf, int in_fd, int out_fd, int id)
 	    NULL)
 		log_fatalx("%s", err);
 	dns_set_trust_ad(w.dw_dns, strcmp(cf->cf_dnssec, "trust-ad") == 0);
+	if (strcmp(cf->cf_dnssec, "validate") == 0 &&
+	    dns_set_validate(w.dw_dns, cf->cf_dns_server,
+		cf->cf_dnssec_trust_anchor, err, sizeof(err)) == -1)
+		log_fatalx("dnssec = validate: %s", err); /* checked at start */
 	deliverd_worker_loops_init(&w);
 	deliverd_track_init();
 	tls_init();

@@ -12,14 +12,15 @@ import hashlib
 import os
 import shutil
 import subprocess
+import tempfile
 
 import pytest
 
 import peers
 from smtpgate import Gateway, binary, inject, make_cert, put_msg
 
-DOMAIN = "dane.test"
-MXHOST = "mx.dane.test"
+DOMAIN = "dane.example"  # not .test: libunbound answers NXDOMAIN for it (RFC 6761)
+MXHOST = "mx.dane.example"
 
 
 def spki_sha256(cert):
@@ -78,36 +79,56 @@ def cert_sha256(pem):
 def signed_zone(tmp_path, port, tlsa, secure=True, bogus=False):
     """The real chain: DOMAIN signed with ldns-signzone, served by nsd,
     validated by a local unbound (whose AD bit deliverd trusts)."""
-    d = tmp_path / "zone"
-    d.mkdir()
+    d = tempfile.mkdtemp(prefix="sgzone-")   # the anchor: readable by deliverd's user
+    os.chmod(d, 0o755)
     return peers.SignedZone(DOMAIN, ["@ MX 10 mx", "mx A 127.0.0.1",
                                      "_%d._tcp.mx TLSA %s" % (port, tlsa)],
-                            str(d), signed=secure, bogus="TLSA" if bogus else None)
+                            d, signed=secure, bogus="TLSA" if bogus else None)
 
 
 def outcome(tmp_path, tlsa_of, secure=True, bogus=False, dnssec="trust-ad", tls=True,
             cert=None, real=False):
     """Delivers one message to DOMAIN; (first event, messages at the MX,
     deliverd's log). tlsa_of(cert) gives the TLSA record's text; real: the
-    signed zone behind a validating unbound instead of peers.AdResolver."""
+    signed zone behind a validating unbound instead of peers.AdResolver;
+    dnssec = validate: deliverd validates itself (libunbound) from the
+    zone's key, nsd as its forwarder."""
     cert = cert or make_cert(str(tmp_path))
     mx = peers.Mx(cert=cert if tls else None).start()
+    real = real or dnssec == "validate"
     dns = (signed_zone(tmp_path, mx.port, tlsa_of(cert[0]), secure, bogus) if real
            else resolver(mx.port, tlsa_of(cert[0]), secure, bogus))
     try:
-        with dns, \
-                Gateway(tls=False, extra={
-                    "dns_server": dns.server, "remote_port": str(mx.port),
+        with dns:
+            conf = {"dns_server": dns.server, "remote_port": str(mx.port),
                     "allow_next_hop": "127.0.0.1/32", "dnssec": dnssec,
-                    "retry_schedule": "1h", "deliverd_workers": "1"}) as g:
-            g.start("deliverd")
-            inject(g, "account", "acc")
-            put_msg(g, "acc", ["r@" + DOMAIN])
-            ev = g.wait_events(lambda e: e["event"] in ("delivered", "deferred"),
-                               timeout=30, what="an outcome")[0]
-            return ev, mx.received(), g.log("deliverd")
+                    "retry_schedule": "1h", "deliverd_workers": "1"}
+            if dnssec == "validate":
+                conf["dns_server"] = dns.authoritative
+                conf["dnssec_trust_anchor"] = dns.anchor or other_anchor(dns.dir)
+            return deliver(conf, mx)
     finally:
         mx.stop()
+
+
+def other_anchor(d):
+    """A trust anchor for another zone only: the unsigned zone is then
+    insecure to libunbound, not bogus."""
+    path = os.path.join(d, "other.ds")
+    with open(path, "w") as f:
+        f.write("example.org. IN DS 12345 13 2 %s\n" % ("00" * 32))
+    os.chmod(path, 0o644)
+    return path
+
+
+def deliver(conf, mx):
+    with Gateway(tls=False, extra=conf) as g:
+        g.start("deliverd")
+        inject(g, "account", "acc")
+        put_msg(g, "acc", ["r@" + DOMAIN])
+        ev = g.wait_events(lambda e: e["event"] in ("delivered", "deferred"),
+                           timeout=30, what="an outcome")[0]
+        return ev, mx.received(), g.log("deliverd")
 
 
 def match(cert):
@@ -176,18 +197,21 @@ def test_insecure_or_off_delivers_as_before(tmp_path, secure, dnssec):
     assert "DANE" not in log, log
 
 
+@pytest.mark.parametrize("dnssec", ["trust-ad", "validate"])
 @pytest.mark.parametrize("case", ["match", "mismatch", "bogus", "unsigned"])
-def test_signed_zone_validated_by_unbound(tmp_path, case):
+def test_signed_zone_validated_by_unbound(tmp_path, case, dnssec):
     """The same outcomes through a real DNSSEC chain (nsd serving a zone
     signed in the test, a validating unbound with its key as trust anchor):
     match delivers over TLS, mismatch defers, a corrupted TLSA signature
     (unbound: SERVFAIL) defers as dnssec-invalid, the unsigned zone with a
-    mismatching record delivers as before DANE."""
+    mismatching record delivers as before DANE. With dnssec = validate
+    deliverd validates itself (libunbound, the zone's key as trust anchor,
+    nsd as its forwarder); with trust-ad unbound validates."""
     for tool in ("nsd", "unbound", "ldns-signzone", "ldns-keygen"):
         if shutil.which(tool) is None:
             pytest.skip("%s is not installed (contrib/install-deps)" % tool)
     ev, got, log = outcome(tmp_path, match if case == "match" else mismatch, real=True,
-                           bogus=case == "bogus", secure=case != "unsigned")
+                           bogus=case == "bogus", secure=case != "unsigned", dnssec=dnssec)
     if case in ("match", "unsigned"):
         assert ev["event"] == "delivered", ev
         assert got and got[0]["tls"], got
@@ -200,10 +224,12 @@ def test_signed_zone_validated_by_unbound(tmp_path, case):
         assert got == []
 
 
-def test_dnssec_validate_needs_libunbound(tmp_path):
-    """dnssec = validate is not built in: a configuration error (exit 2)."""
-    with Gateway(tls=False, extra={"dnssec": "validate"}) as g:
+def test_dnssec_validate_without_trust_anchor_is_a_config_error(tmp_path):
+    """dnssec = validate with a trust anchor file that is not there: exit 2
+    naming dnssec and the file, at start rather than in every worker."""
+    with Gateway(tls=False, extra={"dnssec": "validate",
+                                   "dnssec_trust_anchor": "/nonexistent/root.key"}) as g:
         r = subprocess.run([binary("deliverd"), "-c", g.conf_path], capture_output=True,
                            text=True, timeout=30)
         assert r.returncode == 2, r
-        assert "dnssec: must be one of off|trust-ad" in r.stderr, r.stderr
+        assert "dnssec: trust anchor /nonexistent/root.key: No such file" in r.stderr, r.stderr

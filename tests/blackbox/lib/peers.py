@@ -399,6 +399,7 @@ class SignedZone:
 
     def start(self):
         zfile, anchor = self._zonefile()
+        self.anchor = anchor
         d = self.dir
         with open(os.path.join(d, "nsd.conf"), "w") as f:
             f.write('server:\n ip-address: 127.0.0.1@%d\n port: %d\n username: ""\n'
@@ -458,6 +459,11 @@ class SignedZone:
     @property
     def server(self):
         return "127.0.0.1:%d" % self.port
+
+    @property
+    def authoritative(self):
+        """nsd itself (a forwarder for libunbound's own validation)."""
+        return "127.0.0.1:%d" % self.nsd_port
 
     def __enter__(self):
         return self.start()
