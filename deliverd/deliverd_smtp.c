@@ -647,14 +647,6 @@ deliverd_smtp_refused(const struct deliverd_smtp *s, char *reply,
 	    orig[1], orig[2], esc, s->s_relay, orig);
 }
 
-static unsigned
-deliverd_smtp_port(const struct sockaddr_storage *ss)
-{
-	return ss->ss_family == AF_INET6
-	    ? ntohs(((const struct sockaddr_in6 *)(const void *)ss)->sin6_port)
-	    : ntohs(((const struct sockaddr_in *)(const void *)ss)->sin_port);
-}
-
 int
 deliverd_smtp_open(struct deliverd_smtp *s, const char *key, const char *host,
     const struct sockaddr_storage *ss, const struct tls_policy *pol,
@@ -674,9 +666,6 @@ deliverd_smtp_open(struct deliverd_smtp *s, const char *key, const char *host,
 	rc = deliverd_smtp_open1(s, ss, false, reply, replysz);
 	if (rc == 1)
 		rc = deliverd_smtp_open1(s, ss, true, reply, replysz);
-	if (rc == 0 && s->s_pol.tp_ntlsa > 0)
-		log_info("%s: DANE: a TLSA record of _%u._tcp.%s matched",
-		    s->s_relay, deliverd_smtp_port(ss), s->s_tlsname);
 	s->s_pol.tp_tlsa = NULL;
 	s->s_pol.tp_ntlsa = 0;
 	if (rc != 0) {

@@ -255,6 +255,9 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 		    &p, reply, sizeof(reply));
 		if (p.tp_ntlsa > 0)
 			deliverd_dane_outcome(w, c[k].host, dn, rc);
+		if (p.tp_ntlsa > 0 && rc == 0)
+			log_info("%s: %s: DANE: a TLSA record of %s matched",
+			    qid, deliverd_smtp_relay(w->dw_smtp), c[k].host);
 		if (rc == 0)
 			break;
 		log_info("%s: %s", qid, reply);

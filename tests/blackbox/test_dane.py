@@ -10,6 +10,7 @@ one defers without a byte of mail; a TLSA lookup the validator fails
 """
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -150,7 +151,7 @@ def test_tlsa_match_delivers_over_tls_with_dane(tmp_path):
     assert ev["event"] == "delivered", ev
     m, = got
     assert m["tls"], m
-    assert "DANE: a TLSA record of _" in log, log
+    assert re.search(r": DANE: a TLSA record of %s matched" % re.escape(MXHOST), log), log
 
 
 @pytest.mark.parametrize("name,delivered", [(MXHOST, True), ("other.test", False)])
@@ -223,7 +224,7 @@ def test_signed_zone_validated_by_unbound(tmp_path, case, dnssec):
     if case in ("match", "unsigned"):
         assert ev["event"] == "delivered", ev
         assert got and got[0]["tls"], got
-        assert ("DANE: a TLSA record of _" in log) == (case == "match"), log
+        assert ("DANE: a TLSA record of %s matched" % MXHOST in log) == (case == "match"), log
     else:
         assert ev["event"] == "deferred", ev
         want = ("TLSA lookup failed (dnssec-invalid)" if case == "bogus"
