@@ -99,6 +99,8 @@ struct conf {
 	char		*cf_relayhost_tls;	   /* none|may|encrypt|verify */
 	char		*cf_relayhost_tls_ca_file; /* "" = the system's store */
 	char		*cf_tls_ca_file; /* MX delivery's CAs; "" = system's */
+	char *cf_dnssec; /* off|trust-ad|validate (issue 17 item 3: DANE) */
+	char *cf_dnssec_trust_anchor; /* validate: libunbound's anchor file */
 	/* storage: the map's ceiling, the free-space watermark (issue 13) */
 	int64_t cf_lmdb_map_max;
 	int64_t cf_min_free_space; /* 0: 1.5 x max_message_size */

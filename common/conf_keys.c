@@ -160,6 +160,11 @@ const struct conf_key conf_keys[] = {
 	    CONF_DELIVERD),
 	/* outbound TLS levels (issue 17): MX delivery's CA file */
 	CF_STR("tls_ca_file", "", cf_tls_ca_file, CONF_DELIVERD),
+	/* DANE (issue 17 item 3): "validate" needs a libunbound build */
+	CF_ENUM("dnssec", "off", "off|trust-ad|validate", cf_dnssec,
+	    CONF_DELIVERD),
+	CF_STR("dnssec_trust_anchor", "/usr/share/dns/root.key",
+	    cf_dnssec_trust_anchor, CONF_DELIVERD),
 	/* storage (issue 13): lmdb_map_size above is the initial map */
 	CF_SIZE("lmdb_map_max", "16g", INT64_C(1) << 20, INT64_C(1) << 40,
 	    cf_lmdb_map_max,

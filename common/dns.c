@@ -11,6 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef HAVE_LIBUNBOUND
+#include <errno.h>
+#include <poll.h>
+#include <unbound.h>
+#include <unistd.h>
+
+#include "ev.h"
+#endif
+
 #include "buf.h"
 #include "conf.h"
 #include "dns.h"
@@ -18,6 +27,11 @@
 
 struct dns {
 	struct __res_state d_res;
+	bool		   d_ad; /* every answer since the last reset had AD */
+	int		   d_timeout_ms;
+#ifdef HAVE_LIBUNBOUND
+	struct ub_ctx *d_ub; /* dnssec = validate */
+#endif
 };
 
 #define DNS_PKT_MAX 65536
@@ -39,6 +53,7 @@ dns_new(const char *server, int timeout_s, char *err, size_t errsz)
 	}
 	d->d_res.options &= ~(unsigned long)(RES_DNSRCH | RES_DEFNAMES);
 	d->d_res.retrans = timeout_s > 0 ? timeout_s : 5;
+	d->d_timeout_ms = d->d_res.retrans * 2 * 1000;
 	d->d_res.retry = 2;
 	if (server == NULL || *server == '\0')
 		return d;
@@ -66,22 +81,116 @@ dns_free(struct dns **dp)
 	if (*dp == NULL)
 		return;
 	res_nclose(&(*dp)->d_res);
+#ifdef HAVE_LIBUNBOUND
+	if ((*dp)->d_ub != NULL)
+		ub_ctx_delete((*dp)->d_ub);
+#endif
 	free(*dp);
 	*dp = NULL;
 }
+
+#ifdef HAVE_LIBUNBOUND
+static void
+dns_ub_done(void *arg, int rc, struct ub_result *r)
+{
+	struct ub_result **rp = arg;
+
+	*rp = r;
+	if (rc != 0 || r == NULL)
+		*rp = (struct ub_result *)(void *)rp; /* failed: a marker */
+}
+
+/* One validated lookup through libunbound, bounded by d_timeout_ms
+ * (the asynchronous API: ub_resolve has no time limit). */
+static enum dns_status
+dns_ub_query(struct dns *d, const char *name, int type, unsigned char *pkt,
+    size_t pktsz, size_t *len_r, bool *nodata_r, char *err, size_t errsz)
+{
+	struct ub_result *r = NULL;
+	int64_t		  deadline = ev_clock_ms() + d->d_timeout_ms;
+	int		  id, rc, left;
+	struct pollfd	  pfd;
+	enum dns_status	  st = DNS_OK;
+
+	if ((rc = ub_resolve_async(d->d_ub, name, type, ns_c_in, &r,
+		 dns_ub_done, &id)) != 0) {
+		(void)snprintf(err, errsz, "%s: %s", name, ub_strerror(rc));
+		d->d_ad = false;
+		return DNS_TEMPFAIL;
+	}
+	pfd.fd = ub_fd(d->d_ub);
+	pfd.events = POLLIN;
+	while (r == NULL && (left = (int)(deadline - ev_clock_ms())) > 0)
+		if (poll(&pfd, 1, left) > 0)
+			(void)ub_process(d->d_ub);
+	if (r == NULL) {
+		(void)ub_cancel(d->d_ub, id);
+		(void)snprintf(err, errsz, "%s: DNS timeout", name);
+		d->d_ad = false;
+		return DNS_TEMPFAIL;
+	}
+	if (r == (struct ub_result *)(void *)&r) {
+		(void)snprintf(err, errsz, "%s: lookup failed", name);
+		d->d_ad = false;
+		return DNS_TEMPFAIL;
+	}
+	d->d_ad = d->d_ad && r->secure;
+	if (r->bogus) {
+		(void)snprintf(err, errsz, "%s: DNSSEC validation failed: %s",
+		    name, r->why_bogus != NULL ? r->why_bogus : "bogus");
+		st = DNS_TEMPFAIL;
+	} else if (r->nxdomain) {
+		(void)snprintf(err, errsz, "%s: domain not found (NXDOMAIN)",
+		    name);
+		st = DNS_NXDOMAIN;
+	} else if (r->rcode != 0) {
+		(void)snprintf(err, errsz,
+		    "%s: temporary DNS failure (rcode %d)", name, r->rcode);
+		st = DNS_TEMPFAIL;
+	} else if (!r->havedata) {
+		*nodata_r = true;
+		*len_r = 0;
+	} else if (r->answer_len <= 0 || (size_t)r->answer_len > pktsz) {
+		(void)snprintf(err, errsz, "%s: answer too long", name);
+		st = DNS_TEMPFAIL;
+	} else {
+		memcpy(pkt, r->answer_packet, (size_t)r->answer_len);
+		*len_r = (size_t)r->answer_len;
+	}
+	if (st != DNS_OK)
+		d->d_ad = false;
+	ub_resolve_free(r);
+	return st;
+}
+#endif
 
 /* res_nquery, mapping h_errno to our status. *len_r = answer length. */
 static enum dns_status
 dns_query(struct dns *d, const char *name, int type, unsigned char *pkt,
     size_t pktsz, size_t *len_r, bool *nodata_r, char *err, size_t errsz)
 {
-	int n;
+	const HEADER *hdr = (const HEADER *)(const void *)pkt;
+	int	      n;
 
 	*nodata_r = false;
+#ifdef HAVE_LIBUNBOUND
+	if (d->d_ub != NULL)
+		return dns_ub_query(d, name, type, pkt, pktsz, len_r, nodata_r,
+		    err, errsz);
+#endif
+	memset(pkt, 0, sizeof(HEADER)); /* NODATA/NXDOMAIN leave the answer */
 	n = res_nquery(&d->d_res, name, ns_c_in, type, pkt, (int)pktsz);
-	if (n >= 0) {
+	/* RES_TRUSTAD (dns_set_trust_ad) keeps the AD bit; else glibc
+	 * clears it and nothing is ever secure. A denial (NODATA, NXDOMAIN)
+	 * counts with the AD bit of its answer. */
+	d->d_ad = d->d_ad && hdr->qr && hdr->ad;
+	if (n >= (int)sizeof(HEADER)) {
 		*len_r = (size_t)n;
 		return DNS_OK;
+	}
+	if (n >= 0) {
+		(void)snprintf(err, errsz, "%s: short DNS answer", name);
+		return DNS_TEMPFAIL;
 	}
 	switch (d->d_res.res_h_errno) {
 	case HOST_NOT_FOUND:
@@ -236,6 +345,7 @@ dns_addrs(struct dns *d, const char *host, unsigned port,
 	enum dns_status s4, s6;
 
 	*n_r = 0;
+	d->d_ad = true;
 	if (max == 0)
 		return DNS_NOHOST;
 	if (dns_numeric(host, port, &addr_r[0])) {
@@ -266,6 +376,7 @@ dns_mx(struct dns *d, const char *domain, struct dns_mx *mx_r, size_t max,
 	struct sockaddr_storage ss[1];
 
 	*n_r = 0;
+	d->d_ad = true;
 	pkt = xmalloc(DNS_PKT_MAX);
 	st = dns_query(d, domain, ns_t_mx, pkt, DNS_PKT_MAX, &len, &nodata, err,
 	    errsz);
@@ -344,4 +455,139 @@ dns_txt(struct dns *d, const char *name, char (*txt_r)[DNS_TXT_MAX], size_t max,
 out:
 	free(pkt);
 	return st;
+}
+
+void
+dns_set_trust_ad(struct dns *d, bool on)
+{
+	if (on)
+		d->d_res.options |= (unsigned long)RES_TRUSTAD;
+	else
+		d->d_res.options &= ~(unsigned long)RES_TRUSTAD;
+}
+
+bool
+dns_secure(const struct dns *d)
+{
+#ifdef HAVE_LIBUNBOUND
+	if (d->d_ub != NULL)
+		return d->d_ad;
+#endif
+	return d->d_ad && (d->d_res.options & (unsigned long)RES_TRUSTAD) != 0;
+}
+
+int
+dns_set_validate(struct dns *d, const char *server, const char *anchor,
+    char *err, size_t errsz)
+{
+#ifdef HAVE_LIBUNBOUND
+	char host[64], port[8], fwd[80];
+	int  rc;
+
+	if (access(anchor, R_OK) == -1) { /* libunbound reads it later */
+		(void)snprintf(err, errsz, "trust anchor %s: %s", anchor,
+		    strerror(errno));
+		return -1;
+	}
+	if ((d->d_ub = ub_ctx_create()) == NULL) {
+		(void)snprintf(err, errsz, "ub_ctx_create failed");
+		return -1;
+	}
+	if ((rc = ub_ctx_async(d->d_ub, 0)) != 0 ||
+	    (rc = ub_ctx_set_option(d->d_ub,
+		 "do-not-query-localhost:", "no")) != 0 ||
+	    (rc = ub_ctx_add_ta_file(d->d_ub, anchor)) != 0)
+		goto fail;
+	if (server != NULL && *server != '\0') {
+		/* the dns_server is a forwarder; it must pass DNSSEC data */
+		if (conf_split_hostport(server, host, sizeof(host), port,
+			sizeof(port), "53") == -1) {
+			rc = UB_SYNTAX;
+			goto fail;
+		}
+		(void)snprintf(fwd, sizeof(fwd), "%s@%s", host, port);
+		if ((rc = ub_ctx_set_fwd(d->d_ub, fwd)) != 0)
+			goto fail;
+	}
+	return 0;
+fail:
+	(void)snprintf(err, errsz, "libunbound: %s (trust anchor %s)",
+	    ub_strerror(rc), anchor);
+	ub_ctx_delete(d->d_ub);
+	d->d_ub = NULL;
+	return -1;
+#else
+	(void)d;
+	(void)server;
+	(void)anchor;
+	(void)snprintf(err, errsz,
+	    "built without libunbound (Debian libunbound-dev)");
+	return -1;
+#endif
+}
+
+int
+dns_parse_tlsa(const unsigned char *pkt, size_t len, struct dns_tlsa *t_r,
+    size_t max, size_t *n_r)
+{
+	ns_msg		     msg;
+	ns_rr		     rr;
+	int		     i, cnt;
+	size_t		     dl;
+	const unsigned char *rd;
+
+	*n_r = 0;
+	if (len > DNS_PKT_MAX || ns_initparse(pkt, (int)len, &msg) == -1)
+		return -1;
+	cnt = ns_msg_count(msg, ns_s_an);
+	for (i = 0; i < cnt && *n_r < max; i++) {
+		if (ns_parserr(&msg, ns_s_an, i, &rr) == -1)
+			return -1;
+		if (ns_rr_type(rr) != DNS_T_TLSA || ns_rr_class(rr) != ns_c_in)
+			continue;
+		if (ns_rr_rdlen(rr) < 4 ||
+		    (dl = ns_rr_rdlen(rr) - 3) > DNS_TLSA_DATA_MAX)
+			continue; /* malformed or too long: unusable */
+		rd = ns_rr_rdata(rr);
+		t_r[*n_r].tl_usage = rd[0];
+		t_r[*n_r].tl_selector = rd[1];
+		t_r[*n_r].tl_mtype = rd[2];
+		t_r[*n_r].tl_len = dl;
+		memcpy(t_r[*n_r].tl_data, rd + 3, dl);
+		(*n_r)++;
+	}
+	return 0;
+}
+
+enum dns_status
+dns_tlsa(struct dns *d, const char *host, unsigned port, struct dns_tlsa *t_r,
+    size_t max, size_t *n_r, char *err, size_t errsz)
+{
+	unsigned char  *pkt;
+	char		name[DNS_HOST_MAX + 16];
+	size_t		len;
+	bool		nodata;
+	enum dns_status st;
+
+	*n_r = 0;
+	d->d_ad = true;
+	if (snprintf(name, sizeof(name), "_%u._tcp.%s", port, host) >=
+	    (int)sizeof(name)) {
+		(void)snprintf(err, errsz, "%s: name too long", host);
+		return DNS_TEMPFAIL;
+	}
+	pkt = xmalloc(DNS_PKT_MAX);
+	st = dns_query(d, name, DNS_T_TLSA, pkt, DNS_PKT_MAX, &len, &nodata,
+	    err, errsz);
+	if (st == DNS_OK && !nodata &&
+	    dns_parse_tlsa(pkt, len, t_r, max, n_r) == -1) {
+		(void)snprintf(err, errsz, "%s: malformed TLSA answer", name);
+		st = DNS_TEMPFAIL;
+	}
+	free(pkt);
+	if (st == DNS_OK && *n_r == 0) {
+		(void)snprintf(err, errsz, "%s: no TLSA records", name);
+		return DNS_NOHOST;
+	}
+	return st == DNS_NXDOMAIN ? DNS_NOHOST : st;
 }

@@ -63,4 +63,43 @@ enum dns_status dns_txt(struct dns *, const char *name,
     char (*txt_r)[DNS_TXT_MAX], size_t max, size_t *n_r, char *err,
     size_t errsz);
 
+/*
+ * DNSSEC through a trusted resolver's AD bit (dnssec = trust-ad, RFC 6698
+ * 4.1 / RFC 7672 2.1): with dns_set_trust_ad(on) the queries carry AD
+ * and glibc keeps the AD bit of answers (RES_TRUSTAD). dns_secure() is
+ * true when every answer of the last dns_mx/dns_addrs/dns_tlsa call had
+ * AD (never without trust-ad). Only a resolver on this host (or a
+ * trusted link) should be believed: the bit is not signed.
+ */
+#define DNS_T_TLSA	  52
+#define DNS_TLSA_MAX	  8
+#define DNS_TLSA_DATA_MAX 64 /* SHA2-512; full keys/certs are skipped */
+
+struct dns_tlsa {
+	unsigned char tl_usage, tl_selector, tl_mtype;
+	size_t	      tl_len;
+	unsigned char tl_data[DNS_TLSA_DATA_MAX];
+};
+
+void dns_set_trust_ad(struct dns *, bool on);
+/*
+ * dnssec = validate: every lookup goes through libunbound, which validates
+ * from the trust anchor file (DNSKEY or DS lines, e.g. Debian's
+ * /usr/share/dns/root.key), recursing itself or through server (then a
+ * forwarder that passes DNSSEC data); dns_secure() is libunbound's
+ * "secure", a bogus answer is DNS_TEMPFAIL. Each lookup is bounded by the
+ * resolver timeout (twice timeout_s). 0, or -1 with err (no libunbound in
+ * this build, unreadable anchor).
+ */
+int  dns_set_validate(struct dns *, const char *server, const char *anchor,
+     char *err, size_t errsz);
+bool dns_secure(const struct dns *);
+/* TLSA records of _PORT._tcp.HOST: DNS_OK with *n_r >= 1, DNS_NOHOST when
+ * there are none (NXDOMAIN, NODATA), DNS_TEMPFAIL on failure (SERVFAIL:
+ * what a validating resolver answers for bogus data). */
+enum dns_status dns_tlsa(struct dns *, const char *host, unsigned port,
+    struct dns_tlsa *t_r, size_t max, size_t *n_r, char *err, size_t errsz);
+int dns_parse_tlsa(const unsigned char *pkt, size_t len, struct dns_tlsa *t_r,
+    size_t max, size_t *n_r);
+
 #endif

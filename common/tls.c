@@ -137,6 +137,8 @@ tls_client_ctx_new(const char *ca_file, char *err, size_t errsz)
 	 * (SSL_get_verify_result) for the policy to judge after the
 	 * handshake, so an opportunistic session never fails on it. */
 	SSL_CTX_set_verify(c, SSL_VERIFY_NONE, NULL);
+	if (SSL_CTX_dane_enable(c) <= 0)
+		ERR_clear_error(); /* then no TLSA record ever matches */
 	if (ca_file != NULL && ca_file[0] != '\0') {
 		if (SSL_CTX_load_verify_locations(c, ca_file, NULL) != 1) {
 			tls_errstr(err, errsz, ca_file);
@@ -278,9 +280,37 @@ tls_wait(int fd, int want, int64_t deadline)
 	    deadline);
 }
 
+/* Arms DANE on a client session: 0, or -1 when no record could be added
+ * (then nothing can match: the policy check fails the session). */
+static int
+tls_dane_arm(struct tls_conn *c, const struct tls_policy *p)
+{
+	size_t i, n = 0;
+
+	if (SSL_dane_enable(c->tn_ssl, p->tp_name) <= 0)
+		return -1;
+	(void)SSL_dane_set_flags(c->tn_ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
+	for (i = 0; i < p->tp_ntlsa; i++)
+		if (SSL_dane_tlsa_add(c->tn_ssl, p->tp_tlsa[i].usage,
+			p->tp_tlsa[i].selector, p->tp_tlsa[i].mtype,
+			p->tp_tlsa[i].data, p->tp_tlsa[i].len) > 0)
+			n++;
+	ERR_clear_error();
+	return n > 0 ? 0 : -1;
+}
+
 int
 tls_client_start(struct tls_ctx *t, int fd, const char *servername,
     int timeout_ms, struct tls_conn **conn_r, char *err, size_t errsz)
+{
+	return tls_client_start_pol(t, fd, servername, NULL, timeout_ms, conn_r,
+	    err, errsz);
+}
+
+int
+tls_client_start_pol(struct tls_ctx *t, int fd, const char *servername,
+    const struct tls_policy *p, int timeout_ms, struct tls_conn **conn_r,
+    char *err, size_t errsz)
 {
 	struct tls_conn *c;
 	int64_t		 deadline = ev_clock_ms() + timeout_ms;
@@ -294,6 +324,8 @@ tls_client_start(struct tls_ctx *t, int fd, const char *servername,
 	SSL_set_connect_state(c->tn_ssl);
 	if (servername != NULL && *servername != '\0')
 		(void)SSL_set_tlsext_host_name(c->tn_ssl, servername);
+	if (p != NULL && p->tp_ntlsa > 0 && p->tp_name != NULL)
+		(void)tls_dane_arm(c, p);
 	fl = fcntl(fd, F_GETFL);
 	if (fl != -1 && !(fl & O_NONBLOCK))
 		(void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
@@ -455,6 +487,22 @@ tls_cert_names(X509 *x, const char *name)
 		   X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1;
 }
 
+/* DANE: did a TLSA record match the peer's chain (RFC 7672 3)? */
+static int
+tls_dane_check(const struct tls_conn *c, char *why, size_t whysz)
+{
+	long vr;
+
+	if (SSL_get0_dane_authority(c->tn_ssl, NULL, NULL) >= 0)
+		return 0;
+	vr = SSL_get_verify_result(c->tn_ssl);
+	(void)snprintf(why, whysz,
+	    "DANE: no TLSA record matches the certificate (%s)",
+	    vr != X509_V_OK ? X509_verify_cert_error_string(vr)
+			    : "not authenticated");
+	return -1;
+}
+
 int
 tls_policy_check(const struct tls_policy *p, const struct tls_conn *c,
     char *why, size_t whysz)
@@ -478,9 +526,13 @@ tls_policy_verdict(const struct tls_policy *p, const struct tls_conn *c,
 	if (c == NULL) {
 		*kind = TLS_FAIL_NOTLS;
 		(void)snprintf(why, whysz, "TLS is required (%s)",
-		    tls_level_name(p->tp_level));
+		    p->tp_ntlsa > 0 ? "DANE" : tls_level_name(p->tp_level));
 		return -1;
 	}
+	if (p->tp_ntlsa > 0 && tls_dane_check(c, why, whysz) == -1)
+		*kind = TLS_FAIL_UNTRUSTED;
+	if (p->tp_ntlsa > 0)
+		return *kind == TLS_FAIL_NONE ? 0 : -1;
 	if (p->tp_level == TLS_LEVEL_ENCRYPT)
 		return 0;
 	if ((x = SSL_get0_peer_certificate(c->tn_ssl)) == NULL) {

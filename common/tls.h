@@ -22,6 +22,7 @@
 
 struct tls_ctx;
 struct tls_conn;
+struct tls_policy;
 
 #define TLS_WANT_READ  (-2)
 #define TLS_WANT_WRITE (-3)
@@ -56,6 +57,10 @@ struct tls_ctx *tls_client_ctx_new(const char *ca_file, char *err,
  */
 int tls_client_start(struct tls_ctx *, int fd, const char *servername,
     int timeout_ms, struct tls_conn **conn_r, char *err, size_t errsz);
+/* The same with the policy's TLSA records (if any) armed for DANE. */
+int tls_client_start_pol(struct tls_ctx *, int fd, const char *servername,
+    const struct tls_policy *, int timeout_ms, struct tls_conn **conn_r,
+    char *err, size_t errsz);
 
 /*
  * TLS policy of a client session (relayhost_tls; MTA-STS/DANE later):
@@ -75,10 +80,26 @@ enum tls_level {
 /* secure (issue 17): deliverd checks the next-hop domain (tp_name) or, when
  * the MX host is inside that domain, the MX host (tp_alt): Postfix's
  * "match=nexthop:dot-nexthop" for that host. The check is verify's. */
+/* One TLSA record (RFC 6698) for DANE; data points into the caller's. */
+struct tls_tlsa {
+	unsigned char	     usage, selector, mtype;
+	size_t		     len;
+	const unsigned char *data;
+};
+
+/*
+ * DANE (RFC 7672): with tp_ntlsa > 0 the session must be TLS and the
+ * peer's chain must match one of tp_tlsa (DANE-TA(2) or DANE-EE(3); the
+ * caller passes only those) through OpenSSL's DANE API; tp_name is the
+ * TLSA base domain (the MX host) and, for DANE-TA, the name checked.
+ * DANE-EE matches are not name-checked (RFC 7672 3.1.1).
+ */
 struct tls_policy {
 	enum tls_level tp_level;
 	const char    *tp_name; /* the name the certificate must carry */
 	const char    *tp_alt;	/* or this one (NULL: none) */
+	const struct tls_tlsa *tp_tlsa;
+	size_t		       tp_ntlsa;
 };
 
 /* "none", "may", "encrypt", "verify", "secure": 0, or -1 otherwise. */

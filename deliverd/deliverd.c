@@ -32,6 +32,11 @@ deliverd_check_conf(const struct conf *cf)
 	/* relayhost's syntax is checked once, by conf_check_values() */
 	if ((d = dns_new(cf->cf_dns_server, 5, err, sizeof(err))) == NULL)
 		log_fatalx_status(2, "%s: dns_server: %s", cf->cf_path, err);
+	/* dnssec = validate: libunbound and its trust anchor */
+	if (strcmp(cf->cf_dnssec, "validate") == 0 &&
+	    dns_set_validate(d, cf->cf_dns_server, cf->cf_dnssec_trust_anchor,
+		err, sizeof(err)) == -1)
+		log_fatalx_status(2, "%s: dnssec: %s", cf->cf_path, err);
 	dns_free(&d);
 	deliverd_dest_check_conf(cf);
 }

@@ -245,6 +245,9 @@ void deliverd_smtp_tls_policy_strings(struct deliverd_smtp *, const char *pstr,
 void deliverd_smtp_tls_ctx(struct deliverd_smtp *, struct tls_ctx *);
 /* Forgets the outcome (before a job's first attempt). */
 void deliverd_smtp_tls_reset(struct deliverd_smtp *);
+/* The outcome's MX host, for an outcome decided before any session (a
+ * failed TLSA lookup: DANE). */
+void deliverd_smtp_tls_mx(struct deliverd_smtp *, const char *host);
 /* The verdict pol would give on the open session (tls_policy_verdict;
  * tp_name NULL: its host): MTA-STS testing checks what enforce would. */
 int deliverd_smtp_tls_verdict(const struct deliverd_smtp *,

@@ -152,6 +152,12 @@ deliverd_smtp_tls_ctx(struct deliverd_smtp *s, struct tls_ctx *tls)
 }
 
 void
+deliverd_smtp_tls_mx(struct deliverd_smtp *s, const char *host)
+{
+	(void)str_copy(s->s_out.to_mx, sizeof(s->s_out.to_mx), host);
+}
+
+void
 deliverd_smtp_tls_reset(struct deliverd_smtp *s)
 {
 	memset(&s->s_out, 0, sizeof(s->s_out));
@@ -526,7 +532,7 @@ deliverd_smtp_starttls(struct deliverd_smtp *s, char *reply, size_t replysz)
 		return deliverd_smtp_clear(s, s->s_rp.rp_text.data, reply,
 		    replysz);
 	s->s_roff = s->s_rlen = 0; /* nothing read before TLS is trusted */
-	if (tls_client_start(s->s_tlsctx, s->s_fd, s->s_host,
+	if (tls_client_start_pol(s->s_tlsctx, s->s_fd, s->s_host, &s->s_pol,
 		(int)s->s_cf->cf_connect_timeout * 1000, &s->s_tls, err,
 		sizeof(err)) == -1) {
 		if (s->s_pol.tp_level >= TLS_LEVEL_ENCRYPT) {
@@ -682,11 +688,15 @@ deliverd_smtp_open(struct deliverd_smtp *s, const char *key, const char *host,
 	    pol->tp_name != NULL ? pol->tp_name : host);
 	s->s_pol.tp_level = pol->tp_level;
 	s->s_pol.tp_name = s->s_tlsname;
+	s->s_pol.tp_tlsa = pol->tp_tlsa; /* the caller's, during this call */
+	s->s_pol.tp_ntlsa = pol->tp_ntlsa;
 	deliverd_smtp_secure_alt(s, host);
 	deliverd_smtp_relay_name(s, host, ss);
 	rc = deliverd_smtp_open1(s, ss, false, reply, replysz);
 	if (rc == 1)
 		rc = deliverd_smtp_open1(s, ss, true, reply, replysz);
+	s->s_pol.tp_tlsa = NULL;
+	s->s_pol.tp_ntlsa = 0;
 	if (rc != 0) {
 		deliverd_smtp_refused(s, reply, replysz);
 		return -1;
@@ -784,7 +794,7 @@ static bool
 deliverd_smtp_tls_verified(const struct deliverd_smtp *s, char *why,
     size_t whysz)
 {
-	struct tls_policy p = { TLS_LEVEL_VERIFY, s->s_tlsname, NULL };
+	struct tls_policy p = { TLS_LEVEL_VERIFY, s->s_tlsname, NULL, NULL, 0 };
 
 	if (s->s_tls == NULL) {
 		(void)snprintf(why, whysz, "no TLS session%s",

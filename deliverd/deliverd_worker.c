@@ -211,10 +211,14 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
     const char *qid, const char *key, struct deliverd_tx *tx)
 {
 	struct deliverd_worker_cand *c;
-	struct tls_policy	     pol = { TLS_LEVEL_MAY, NULL,
-			   NULL }; /* name: the host */
+	struct tls_policy	     pol = { TLS_LEVEL_MAY, NULL, NULL, NULL,
+			   0 }; /* name: the host */
+	struct tls_policy	     p;
+	struct deliverd_dane	    *dn;
 	bool			     rtls = deliverd_smtp_wants_requiretls(tx);
+	bool			     dane = false;
 	size_t			     nc, i, k;
+	int			     rc;
 	char			     reply[SPOOL_REPLY_MAX] = "";
 	struct deliverd_worker_sts   sts;
 
@@ -255,9 +259,27 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 		nc = deliverd_worker_mtasts(w, qid, j->dj_hop, c, nc, &pol,
 		    &sts, reply, sizeof(reply));
 	}
+	dn = xmalloc(sizeof(*dn));
 	for (k = 0; k < nc; k++) {
-		if (deliverd_smtp_open(w->dw_smtp, key, c[k].host, &c[k].ss,
-			&pol, reply, sizeof(reply)) != 0)
+		p = pol;
+		/* DANE (deliverd_dane.c): secure TLSA records replace the
+		 * candidate's level, MTA-STS's included (RFC 8461 2) */
+		if (c[k].secure &&
+		    deliverd_dane_policy(w, &c[k], dn, &p, reply,
+			sizeof(reply)) == -1) {
+			deliverd_dane_outcome(w, c[k].host, NULL, -1);
+			log_info("%s: %s", qid, reply);
+			continue;
+		}
+		rc = deliverd_smtp_open(w->dw_smtp, key, c[k].host, &c[k].ss,
+		    &p, reply, sizeof(reply));
+		dane = p.tp_ntlsa > 0;
+		if (dane)
+			deliverd_dane_outcome(w, c[k].host, dn, rc);
+		if (dane && rc == 0)
+			log_info("%s: %s: DANE: a TLSA record of %s matched",
+			    qid, deliverd_smtp_relay(w->dw_smtp), c[k].host);
+		if (rc != 0)
 			log_info("%s: %s", qid, reply);
 		else if (!rtls || k + 1 == nc ||
 		    deliverd_smtp_requiretls_met(w->dw_smtp))
@@ -267,7 +289,8 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 				 "next host",
 			    qid, deliverd_smtp_relay(w->dw_smtp));
 	}
-	if (!j->dj_relay && nc > 0) /* a session was tried: its outcome */
+	free(dn);
+	if (!j->dj_relay && nc > 0 && !dane) /* a session was tried */
 		deliverd_worker_sts_outcome(w, qid, j->dj_hop, &sts,
 		    k < nc ? c[k].host : NULL, reply, sizeof(reply));
 	free(c);
@@ -730,6 +753,11 @@ deliverd_worker_main(struct conf *cf, int in_fd, int out_fd, int id)
 	if ((w.dw_dns = dns_new(cf->cf_dns_server, 5, err, sizeof(err))) ==
 	    NULL)
 		log_fatalx("%s", err);
+	dns_set_trust_ad(w.dw_dns, strcmp(cf->cf_dnssec, "trust-ad") == 0);
+	if (strcmp(cf->cf_dnssec, "validate") == 0 &&
+	    dns_set_validate(w.dw_dns, cf->cf_dns_server,
+		cf->cf_dnssec_trust_anchor, err, sizeof(err)) == -1)
+		log_fatalx("dnssec = validate: %s", err); /* checked at start */
 	deliverd_worker_loops_init(&w);
 	deliverd_track_init();
 	tls_init();

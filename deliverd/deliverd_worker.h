@@ -69,6 +69,7 @@ struct deliverd_worker_rcpt {
 struct deliverd_worker_cand {
 	char			host[DNS_HOST_MAX];
 	struct sockaddr_storage ss;
+	bool secure; /* MX and address records DNSSEC-validated (dnssec) */
 };
 
 struct deliverd_worker_msg {
@@ -114,5 +115,28 @@ void deliverd_worker_sts_outcome(struct worker *, const char *qid,
 size_t deliverd_worker_no_loops(struct worker *, const char *qid,
     const char *domain, struct deliverd_worker_cand *, size_t n, char *reply,
     size_t replysz);
+
+/*
+ * DANE (RFC 7672; deliverd_dane.c): for a candidate whose MX and address
+ * records are secure, looks up its TLSA records and turns pol into a DANE
+ * policy (TLS mandatory, the certificate matched against the usable
+ * records; none usable: TLS mandatory, unauthenticated). 0 with pol set
+ * (unchanged when there are no secure TLSA records), -1 when the host must
+ * not be used now (the TLSA lookup failed: reply says why). The records
+ * live in d until the next call.
+ */
+struct deliverd_dane {
+	struct dns_tlsa dd_rec[DNS_TLSA_MAX];
+	struct tls_tlsa dd_tlsa[DNS_TLSA_MAX];
+	size_t		dd_n; /* usable records in dd_tlsa */
+};
+int deliverd_dane_policy(struct worker *, const struct deliverd_worker_cand *,
+    struct deliverd_dane *, struct tls_policy *pol, char *reply,
+    size_t replysz);
+/* The attempt's TLS outcome (deliverd_smtp_tls_outcome) after a DANE
+ * policy: rc 0 "dane"/tlsa/success, -1 the session was refused; d NULL:
+ * the TLSA lookup failed (dnssec-invalid). */
+void deliverd_dane_outcome(struct worker *, const char *host,
+    const struct deliverd_dane *d, int rc);
 
 #endif

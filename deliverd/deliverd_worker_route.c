@@ -104,12 +104,14 @@ deliverd_worker_mx_cands(struct worker *w, const char *domain,
 	size_t			nmx, na, i, j, n = 0;
 	char			err[512] = "";
 	enum dns_status		st;
+	bool			mxsec;
 
 	if (domain[0] == '[')
 		return max > 0
 		    ? deliverd_worker_literal_cand(w, domain, c, reply, replysz)
 		    : 0;
 	st = dns_mx(w->dw_dns, domain, mx, DNS_MX_MAX, &nmx, err, sizeof(err));
+	mxsec = dns_secure(w->dw_dns);
 	switch (st) {
 	case DNS_OK:
 		break;
@@ -144,6 +146,7 @@ deliverd_worker_mx_cands(struct worker *w, const char *domain,
 			(void)str_copy(c[n].host, sizeof(c[n].host),
 			    mx[i].mx_host);
 			c[n].ss = ss[j];
+			c[n].secure = mxsec && dns_secure(w->dw_dns);
 		}
 	}
 	if (n == 0)
@@ -308,7 +311,8 @@ deliverd_worker_sts_testing(struct worker *w, const char *qid,
 		[TLS_FAIL_EXPIRED] = TLSRES_R_CERT_EXPIRED,
 		[TLS_FAIL_NAME] = TLSRES_R_CERT_HOST_MISMATCH,
 	};
-	struct tls_policy vp = { TLS_LEVEL_VERIFY, NULL, NULL }; /* MX host */
+	struct tls_policy vp = { TLS_LEVEL_VERIFY, NULL, NULL, NULL,
+		0 }; /* MX host */
 	enum tls_fail	  k = TLS_FAIL_NONE;
 	char		  why[256];
 

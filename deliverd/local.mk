@@ -18,6 +18,7 @@ deliverd_libdeliverd_a_SOURCES = \
 	deliverd/deliverd_worker.c deliverd/deliverd_worker.h \
 	deliverd/deliverd_worker_route.c \
 	deliverd/deliverd_mtasts.c deliverd/deliverd_mtasts.h \
+	deliverd/deliverd_dane.c \
 	deliverd/deliverd_smtp.c \
 	deliverd/deliverd_dkim.c \
 	deliverd/deliverd_callback.c
@@ -26,11 +27,11 @@ deliverd_libdeliverd_a_SOURCES += deliverd/deliverd_sim.c deliverd/deliverd_sim.
 # engagement tracking (issue 16): per-recipient copies
 deliverd_libdeliverd_a_SOURCES += deliverd/deliverd_track.c deliverd/deliverd_track.h
 deliverd_libdeliverd_a_CFLAGS = $(AM_CFLAGS) $(OPENDKIM_CFLAGS) $(CURL_CFLAGS) \
-	$(OPENSSL_CFLAGS) $(LMDB_CFLAGS)
+	$(OPENSSL_CFLAGS) $(LMDB_CFLAGS) $(UNBOUND_CFLAGS)
 
 DELIVERD_LIBS = deliverd/libdeliverd.a common/libcommon_net.a spool/libspool.a common/libcommon.a \
 	$(OPENDKIM_LIBS) $(CURL_LIBS) $(LMDB_LIBS) $(YAJL_LIBS) $(OPENSSL_LIBS) -lresolv $(LIBS)
-DELIVERD_LIBS += $(TRACK_LIBS)
+DELIVERD_LIBS += $(TRACK_LIBS) $(UNBOUND_LIBS)
 
 pkglibexec_PROGRAMS += deliverd/deliverd
 deliverd_deliverd_SOURCES = deliverd/deliverd.c
@@ -56,7 +57,7 @@ tests_unit_t_smtp_reply_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_t_smtp_reply_LDADD = deliverd/libdeliverd.a $(TEST_LIBS) -lresolv
 tests_unit_t_dns_SOURCES = tests/unit/t_dns.c
 tests_unit_t_dns_CPPFLAGS = $(UNIT_CPPFLAGS)
-tests_unit_t_dns_LDADD = deliverd/libdeliverd.a $(TEST_LIBS) -lresolv
+tests_unit_t_dns_LDADD = deliverd/libdeliverd.a $(TEST_LIBS) -lresolv $(UNBOUND_LIBS)
 # the relayhost's TLS policy (issue 14)
 check_PROGRAMS += tests/unit/t_tls_policy
 TESTS += tests/unit/t_tls_policy

@@ -58,3 +58,5 @@ dist-hook-tests:
 .PHONY: dist-hook-tests
 # MTA-STS (issue 17 item 2)
 TESTS += tests/blackbox/test_mta_sts.py
+# DANE with dnssec = trust-ad (issue 17 item 3)
+TESTS += tests/blackbox/test_dane.py

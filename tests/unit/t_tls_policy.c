@@ -40,7 +40,8 @@ t_levels(void)
 static void
 t_clear(void)
 {
-	struct tls_policy p = { TLS_LEVEL_NONE, "relay.example", NULL };
+	struct tls_policy p = { TLS_LEVEL_NONE, "relay.example", NULL, NULL,
+		0 };
 	char		  why[256];
 
 	t_ok(tls_policy_check(&p, NULL, why, sizeof(why)) == 0,

@@ -4,11 +4,13 @@ Mx        an aiosmtpd server (relayhost or MX) answering 250/451/550 on demand
           (RCPT by address; MAIL FROM and end of data by rule), optionally
           offering STARTTLS; records every message it accepts.
 Dns       a dnsmasq wrapper serving MX/A records for test domains.
+AdResolver a DNS stand-in setting the AD bit (a trusted validating resolver).
 Callbacks an http.server receiver for event callbacks, with an outage switch.
 Every wait is bounded; every process is stopped by PID.
 """
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import threading
@@ -279,6 +281,221 @@ class Callbacks:
     def ids(self):
         with self.lock:
             return [e["id"] for e in self.events]
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class AdResolver:
+    """A stand-in for a trusted local validating resolver (dnssec = trust-ad):
+    answers from `records` ({name: [(type, rdata-text)]}) over UDP on a free
+    port, with the AD bit on answers under the `secure` suffixes, SERVFAIL
+    for the names in `bogus` (what a validator answers for a bad signature),
+    NXDOMAIN/NODATA otherwise. It is the AD bit deliverd must trust, not a
+    validation of its own."""
+
+    def __init__(self, records, secure=(), bogus=()):
+        import dns.message
+        import dns.rcode
+        import dns.flags
+        import dns.rdatatype
+        import dns.rrset
+        self._rdt = dns.rdatatype
+        self._m, self._rc, self._fl, self._rrset = dns.message, dns.rcode, dns.flags, dns.rrset
+        self.records = {n.rstrip(".").lower(): v for n, v in records.items()}
+        self.secure = [s.rstrip(".").lower() for s in secure]
+        self.bogus = {b.rstrip(".").lower() for b in bogus}
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.queries = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.stopped = False
+
+    def _answer(self, q):
+        r = self._m.make_response(q)
+        r.flags &= ~self._fl.AD
+        qn = q.question[0]
+        name = qn.name.to_text().rstrip(".").lower()
+        qtype = self._rdt.to_text(qn.rdtype)
+        self.queries.append((name, qtype))
+        if name in self.bogus:
+            r.set_rcode(self._rc.SERVFAIL)
+            return r
+        if name not in self.records:
+            r.set_rcode(self._rc.NXDOMAIN)
+        else:
+            data = [d for t, d in self.records[name] if t == qtype]
+            if data:
+                r.answer.append(self._rrset.from_text_list(qn.name, 300, "IN", qtype, data))
+        if any(name == s or name.endswith("." + s) for s in self.secure):
+            r.flags |= self._fl.AD
+        r.flags |= self._fl.RA
+        return r
+
+    def _serve(self):
+        self.sock.settimeout(0.2)
+        while not self.stopped:
+            try:
+                pkt, peer = self.sock.recvfrom(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            try:
+                q = self._m.from_wire(pkt)
+                self.sock.sendto(self._answer(q).to_wire(), peer)
+            except Exception:
+                continue
+
+    @property
+    def server(self):
+        return "127.0.0.1:%d" % self.port
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.stopped = True
+        self.thread.join(timeout=5)
+        self.sock.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class SignedZone:
+    """A DNSSEC chain on 127.0.0.1 for one zone: the zone signed with
+    ldns-keygen/ldns-signzone (ldnsutils), served by nsd, and a validating
+    unbound with the zone's key as its trust anchor and nsd as the stub.
+    `records` are zone-file lines relative to the zone; signed=False serves
+    it unsigned (then unbound's answers are insecure: no AD), bogus names a
+    record type whose signatures are corrupted (unbound then SERVFAILs)."""
+
+    def __init__(self, zone, records, workdir, signed=True, bogus=None):
+        self.zone = zone.rstrip(".")
+        self.dir = workdir
+        self.records = list(records)
+        self.signed, self.bogus = signed, bogus
+        self.nsd_port, self.port = smtpgate.free_port(), smtpgate.free_port()
+        self.procs = []
+
+    def _run(self, *args):
+        return subprocess.run(list(args), cwd=self.dir, check=True, capture_output=True,
+                              text=True, timeout=60).stdout.strip()
+
+    def _zonefile(self):
+        z = os.path.join(self.dir, "zone")
+        with open(z, "w") as f:
+            f.write("$ORIGIN %s.\n$TTL 300\n" % self.zone)
+            f.write("@ SOA ns hostmaster 1 3600 600 86400 300\n@ NS ns\nns A 127.0.0.1\n")
+            f.write("\n".join(self.records) + "\n")
+        if not self.signed:
+            return z, None
+        ksk = self._run("ldns-keygen", "-a", "ECDSAP256SHA256", "-k", self.zone)
+        zsk = self._run("ldns-keygen", "-a", "ECDSAP256SHA256", self.zone)
+        self._run("ldns-signzone", "-n", z, zsk, ksk)
+        signed = z + ".signed"
+        if self.bogus:
+            self._corrupt(signed, self.bogus)
+        return signed, os.path.join(self.dir, ksk + ".key")
+
+    @staticmethod
+    def _corrupt(path, rtype):
+        """Flips the signatures over rtype: a bogus RRset for a validator."""
+        out = []
+        for line in open(path):
+            f = line.split()
+            if len(f) > 5 and f[3] == "RRSIG" and f[4] == rtype:
+                sig = f[-1]
+                f[-1] = ("B" if sig[0] != "B" else "C") + sig[1:]
+                line = "\t".join(f) + "\n"
+            out.append(line)
+        with open(path, "w") as fh:
+            fh.writelines(out)
+
+    def _spawn(self, args, name):
+        logf = open(os.path.join(self.dir, name + ".log"), "ab")
+        p = subprocess.Popen(args, cwd=self.dir, stdout=logf, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL, start_new_session=True)
+        logf.close()
+        self.procs.append(p)
+        return p
+
+    def start(self):
+        zfile, anchor = self._zonefile()
+        self.anchor = anchor
+        d = self.dir
+        with open(os.path.join(d, "nsd.conf"), "w") as f:
+            f.write('server:\n ip-address: 127.0.0.1@%d\n port: %d\n username: ""\n'
+                    ' zonesdir: "%s"\n database: ""\n pidfile: "%s/nsd.pid"\n'
+                    ' xfrdfile: "%s/xfrd.state"\n zonelistfile: "%s/zone.list"\n'
+                    ' xfrdir: "%s"\n logfile: "%s/nsd.log"\n server-count: 1\n'
+                    ' verbosity: 1\nremote-control:\n control-enable: no\n'
+                    'zone:\n name: "%s"\n zonefile: "%s"\n'
+                    % (self.nsd_port, self.nsd_port, d, d, d, d, d, d, self.zone, zfile))
+        with open(os.path.join(d, "unbound.conf"), "w") as f:
+            f.write('server:\n interface: 127.0.0.1\n port: %d\n username: ""\n chroot: ""\n'
+                    ' directory: "%s"\n pidfile: "%s/unbound.pid"\n use-syslog: no\n'
+                    ' logfile: ""\n do-not-query-localhost: no\n num-threads: 1\n'
+                    ' module-config: "validator iterator"\n access-control: 127.0.0.0/8 allow\n'
+                    ' verbosity: 1\n val-log-level: 2\n'
+                    ' local-zone: "%s." nodefault\n'   # .test is blocked by default
+                    % (self.port, d, d, self.zone.rsplit(".", 1)[-1]))
+            if anchor:
+                f.write(' trust-anchor-file: "%s"\n' % anchor)
+            else:
+                f.write(' domain-insecure: "%s"\n' % self.zone)
+            f.write('remote-control:\n control-enable: no\n'
+                    'stub-zone:\n name: "%s"\n stub-addr: 127.0.0.1@%d\n'
+                    % (self.zone, self.nsd_port))
+        self._spawn(["nsd", "-d", "-c", os.path.join(d, "nsd.conf")], "nsd")
+        self._spawn(["unbound", "-d", "-c", os.path.join(d, "unbound.conf")], "unbound")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            for p in self.procs:
+                if p.poll() is not None:
+                    raise RuntimeError("DNS server exited: %s" % self.logs())
+            r = subprocess.run(["dig", "+time=1", "+tries=1", "-p", str(self.port),
+                                "@127.0.0.1", "SOA", self.zone], capture_output=True,
+                               text=True, timeout=5)
+            if r.returncode == 0 and "status: NOERROR" in r.stdout:
+                return self
+            time.sleep(0.2)
+        self.stop()
+        raise TimeoutError("the signed zone did not answer: %s" % self.logs())
+
+    def logs(self):
+        return "".join(open(os.path.join(self.dir, n)).read()
+                       for n in ("nsd.log", "unbound.log") if os.path.exists(
+                           os.path.join(self.dir, n)))
+
+    def stop(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait(timeout=5)
+        self.procs = []
+
+    @property
+    def server(self):
+        return "127.0.0.1:%d" % self.port
+
+    @property
+    def authoritative(self):
+        """nsd itself (a forwarder for libunbound's own validation)."""
+        return "127.0.0.1:%d" % self.nsd_port
 
     def __enter__(self):
         return self.start()
