@@ -25,6 +25,7 @@
 #include "conf.h"
 #include "deliverd.h"
 #include "deliverd_dest.h" /* deliverd_smtp_nmsgs */
+#include "deliverd_smtp_int.h"
 #include "log.h"
 #include "smtp_reply.h"
 #include "spool.h"
@@ -32,36 +33,6 @@
 #include "xmem.h"
 
 #define SMTP_WBUF_FLUSH (64 * 1024)
-
-struct deliverd_smtp {
-	const struct conf *s_cf;
-	struct tls_ctx	  *s_tlsctx;
-	struct tls_conn	  *s_tls;
-	int		   s_fd;
-	char		   s_key[DELIVERD_SMTP_KEY_MAX];
-	/* the source of the next open (issue 15 item 6): family 0 = none */
-	struct sockaddr_storage s_src;
-	char			s_srctext[INET6_ADDRSTRLEN];
-	char			s_helo[256]; /* "" = hostname */
-	char			s_host[256];
-	char			s_relay[256];
-	char			s_tlsinfo[128];
-	struct tls_policy	s_pol; /* tp_name points to s_tlsname */
-	char			s_tlsname[256];
-	char			s_tlsalt[256]; /* secure: the MX host, or "" */
-	struct deliverd_tlsout	s_out; /* the last session's TLS outcome */
-	bool		  s_pipelining, s_8bit, s_utf8, s_size, s_starttls;
-	bool		  s_requiretls;
-	bool		  s_dirty; /* a transaction did not end cleanly */
-	bool		  s_probe; /* reused: RSET goes ahead of MAIL */
-	int64_t		  s_nmsgs;
-	struct smtp_reply s_rp;
-	char		  s_rbuf[16384];
-	size_t		  s_roff, s_rlen;
-	struct buf	  s_wbuf;
-	char		  s_err[256]; /* why the last I/O failed */
-	enum bounce_stage s_stage;    /* where the last open failed */
-};
 
 struct deliverd_smtp *
 deliverd_smtp_new(const struct conf *cf, struct tls_ctx *tls)
@@ -110,79 +81,6 @@ enum bounce_stage
 deliverd_smtp_stage(const struct deliverd_smtp *s)
 {
 	return s->s_stage;
-}
-
-const char *
-deliverd_smtp_tls(const struct deliverd_smtp *s)
-{
-	return s->s_tlsinfo;
-}
-
-const struct deliverd_tlsout *
-deliverd_smtp_tls_out(const struct deliverd_smtp *s)
-{
-	return &s->s_out;
-}
-
-void
-deliverd_smtp_tls_outcome(struct deliverd_smtp *s, enum tlsres_verified v,
-    enum tlsres_policy p, enum tlsres_result r)
-{
-	s->s_out.to_set = true;
-	s->s_out.to_verified = v;
-	s->s_out.to_policy = p;
-	s->s_out.to_result = r;
-	(void)str_copy(s->s_out.to_mx, sizeof(s->s_out.to_mx), s->s_host);
-}
-
-void
-deliverd_smtp_tls_policy_strings(struct deliverd_smtp *s, const char *pstr,
-    const char *mxpat)
-{
-	(void)str_copy(s->s_out.to_pstr, sizeof(s->s_out.to_pstr),
-	    pstr != NULL ? pstr : "");
-	(void)str_copy(s->s_out.to_mxpat, sizeof(s->s_out.to_mxpat),
-	    mxpat != NULL ? mxpat : "");
-}
-
-void
-deliverd_smtp_tls_ctx(struct deliverd_smtp *s, struct tls_ctx *tls)
-{
-	s->s_tlsctx = tls;
-}
-
-void
-deliverd_smtp_tls_mx(struct deliverd_smtp *s, const char *host)
-{
-	(void)str_copy(s->s_out.to_mx, sizeof(s->s_out.to_mx), host);
-}
-
-void
-deliverd_smtp_tls_reset(struct deliverd_smtp *s)
-{
-	memset(&s->s_out, 0, sizeof(s->s_out));
-}
-
-/* The TLS level's verdict as an outcome (policy no-policy-found): a
- * failure kind of tls_policy_verdict, or TLS_FAIL_NONE for a session the
- * level accepted (verified when it checked the certificate). */
-static void
-deliverd_smtp_tls_level_outcome(struct deliverd_smtp *s, enum tls_fail k)
-{
-	static const enum tlsres_result res[] = {
-		[TLS_FAIL_NONE] = TLSRES_R_SUCCESS,
-		[TLS_FAIL_NOTLS] = TLSRES_R_STARTTLS_NOT_SUPPORTED,
-		[TLS_FAIL_UNTRUSTED] = TLSRES_R_CERT_NOT_TRUSTED,
-		[TLS_FAIL_EXPIRED] = TLSRES_R_CERT_EXPIRED,
-		[TLS_FAIL_NAME] = TLSRES_R_CERT_HOST_MISMATCH,
-	};
-	enum tlsres_verified v = TLSRES_V_NONE;
-
-	if (s->s_tls != NULL)
-		v = k == TLS_FAIL_NONE && s->s_pol.tp_level >= TLS_LEVEL_VERIFY
-		    ? TLSRES_V_VERIFIED
-		    : TLSRES_V_UNTRUSTED;
-	deliverd_smtp_tls_outcome(s, v, TLSRES_P_NONE, res[k]);
 }
 
 static void
@@ -657,24 +555,6 @@ deliverd_smtp_refused(const struct deliverd_smtp *s, char *reply,
 	    orig[1], orig[2], esc, s->s_relay, orig);
 }
 
-/* secure: the certificate names the next-hop domain (tp_name) or, when
- * the MX host lies inside it, that host ("dot-nexthop"); a host of another
- * domain (DNS said so, unauthenticated) never counts. */
-static void
-deliverd_smtp_secure_alt(struct deliverd_smtp *s, const char *host)
-{
-	size_t hl = strlen(host), dl = strlen(s->s_tlsname);
-
-	s->s_tlsalt[0] = '\0';
-	s->s_pol.tp_alt = NULL;
-	if (s->s_pol.tp_level != TLS_LEVEL_SECURE || dl == 0 || hl <= dl + 1 ||
-	    host[hl - dl - 1] != '.' ||
-	    strcasecmp(host + hl - dl, s->s_tlsname) != 0)
-		return;
-	(void)str_copy(s->s_tlsalt, sizeof(s->s_tlsalt), host);
-	s->s_pol.tp_alt = s->s_tlsalt;
-}
-
 int
 deliverd_smtp_open(struct deliverd_smtp *s, const char *key, const char *host,
     const struct sockaddr_storage *ss, const struct tls_policy *pol,
@@ -751,7 +631,7 @@ deliverd_smtp_close(struct deliverd_smtp *s, bool quit)
 
 /* ---- one transaction */
 
-static bool
+bool
 deliverd_smtp_param(const char *params, const char *kw)
 {
 	size_t	    kl = strlen(kw);
@@ -776,79 +656,6 @@ deliverd_smtp_8bit(const char *p, size_t n)
 	for (i = 0; i < n; i++)
 		if ((unsigned char)p[i] & 0x80)
 			return true;
-	return false;
-}
-
-/*
- * Is this session "verified TLS" in the sense of RFC 8689 sec. 4.2.1, the
- * one test a REQUIRETLS message must pass (besides the server's EHLO
- * keyword)? The one place that decides it: today a TLS session whose
- * certificate chains to the trusted CAs and names the next hop (the MX
- * host name, or the relayhost's: what tls_policy_check() checks at level
- * verify), whatever level the destination asked for. MTA-STS (enforce)
- * and DANE outcomes of the attempt (common/tlsres.h: TLSRES_V_MTASTS,
- * TLSRES_V_DANE) are to be accepted here too when deliverd records them.
- * true, or false with the reason in why.
- */
-static bool
-deliverd_smtp_tls_verified(const struct deliverd_smtp *s, char *why,
-    size_t whysz)
-{
-	struct tls_policy p = { TLS_LEVEL_VERIFY, s->s_tlsname, NULL, NULL, 0 };
-
-	if (s->s_tls == NULL) {
-		(void)snprintf(why, whysz, "no TLS session%s",
-		    s->s_starttls ? "" : " (STARTTLS not offered)");
-		return false;
-	}
-	return tls_policy_check(&p, s->s_tls, why, whysz) == 0;
-}
-
-/* A REQUIRETLS message goes only to a server that offers REQUIRETLS over
- * verified TLS: true, or false with the reason in why. */
-static bool
-deliverd_smtp_requiretls_why(const struct deliverd_smtp *s, char *why,
-    size_t whysz)
-{
-	if (!deliverd_smtp_tls_verified(s, why, whysz))
-		return false;
-	if (!s->s_requiretls) {
-		(void)str_copy(why, whysz,
-		    "the server does not offer REQUIRETLS");
-		return false;
-	}
-	return true;
-}
-
-bool
-deliverd_smtp_requiretls_met(const struct deliverd_smtp *s)
-{
-	char why[256];
-
-	return s->s_fd != -1 &&
-	    deliverd_smtp_requiretls_why(s, why, sizeof(why));
-}
-
-bool
-deliverd_smtp_wants_requiretls(const struct deliverd_tx *tx)
-{
-	return deliverd_smtp_param(tx->tx_from_params, "REQUIRETLS");
-}
-
-/* deliverd_smtp_requiretls_why(), with one log line either way. */
-static bool
-deliverd_smtp_requiretls_ok(const struct deliverd_smtp *s, const char *qid)
-{
-	char why[256];
-
-	if (qid == NULL)
-		qid = "NOQUEUE";
-	if (deliverd_smtp_requiretls_why(s, why, sizeof(why))) {
-		log_info("%s: REQUIRETLS: relay=%s: verified TLS", qid,
-		    s->s_relay);
-		return true;
-	}
-	log_info("%s: REQUIRETLS refused: relay=%s: %s", qid, s->s_relay, why);
 	return false;
 }
 
@@ -1085,15 +892,4 @@ deliverd_smtp_send(struct deliverd_smtp *s, struct deliverd_tx *tx)
 		rc = deliverd_smtp_body(s, tx, final, nok);
 	free(final);
 	return rc;
-}
-
-int
-deliverd_smtp_tls_verdict(const struct deliverd_smtp *s,
-    const struct tls_policy *pol, char *why, size_t whysz, enum tls_fail *k)
-{
-	struct tls_policy p = *pol;
-
-	if (p.tp_name == NULL)
-		p.tp_name = s->s_host;
-	return tls_policy_verdict(&p, s->s_tls, why, whysz, k);
 }

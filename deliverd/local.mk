@@ -19,7 +19,8 @@ deliverd_libdeliverd_a_SOURCES = \
 	deliverd/deliverd_worker_route.c \
 	deliverd/deliverd_mtasts.c deliverd/deliverd_mtasts.h \
 	deliverd/deliverd_dane.c \
-	deliverd/deliverd_smtp.c \
+	deliverd/deliverd_smtp.c deliverd/deliverd_smtp_int.h \
+	deliverd/deliverd_smtp_tls.c \
 	deliverd/deliverd_dkim.c \
 	deliverd/deliverd_callback.c
 # the simulator (issue 18 item 4)
