@@ -149,6 +149,7 @@ def mismatch(cert):
 def test_tlsa_match_delivers_over_tls_with_dane(tmp_path):
     ev, got, log = outcome(tmp_path, match)
     assert ev["event"] == "delivered", ev
+    assert ev.get("tls_verified") == "dane", ev     # issue 17 item 6
     m, = got
     assert m["tls"], m
     assert re.search(r": DANE: a TLSA record of %s matched" % re.escape(MXHOST), log), log
