@@ -88,7 +88,7 @@ deliverd_dane_outcome(struct worker *w, const char *host,
 {
 	const struct deliverd_tlsout *o = deliverd_smtp_tls_out(w->dw_smtp);
 	char		   pstr[DELIVERD_TLS_PSTR_MAX] = "", rec[160];
-	size_t		   i, j, n;
+	size_t		   i, j, n, plen = 0;
 	enum tlsres_result r = TLSRES_R_SUCCESS;
 
 	if (d != NULL && rc != 0 && !o->to_set)
@@ -113,8 +113,10 @@ deliverd_dane_outcome(struct worker *w, const char *host,
 		for (j = 0; j < d->dd_tlsa[i].len && n + 3 < sizeof(rec); j++)
 			n += (size_t)snprintf(rec + n, sizeof(rec) - n, "%02x",
 			    d->dd_tlsa[i].data[j]);
-		if (strlen(pstr) + strlen(rec) < sizeof(pstr))
-			(void)strcat(pstr, rec);
+		if (n < sizeof(rec) && plen + n < sizeof(pstr)) {
+			memcpy(pstr + plen, rec, n + 1);
+			plen += n;
+		}
 	}
 	deliverd_smtp_tls_policy_strings(w->dw_smtp, pstr, "");
 }

@@ -86,6 +86,9 @@ class Prometheus:
              "127.0.0.1:%d" % self.port], stdout=self.log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True)
         smtpgate.wait_port(self.port, timeout=30)
+        # the port opens before the TSDB: the API answers 503 until ready
+        wait_for(lambda: get("http://127.0.0.1:%d/-/ready" % self.port)[0] == 200,
+                 timeout=60, interval=0.2, what="prometheus ready")
 
     def query(self, q):
         url = "http://127.0.0.1:%d/api/v1/query?%s" % (self.port,
@@ -299,11 +302,20 @@ def test_tls_sessions_counted():
     try:
         g.start("spoold", "smtpd")
         smtpgate.wait_port(port, timeout=15)
+
+        def idle():
+            # smtpd releases the address's slot before it logs the
+            # disconnect: a session may start once every one has ended
+            log = g.log("smtpd")
+            return (log.count("NOQUEUE: connect: client=") ==
+                    log.count("NOQUEUE: disconnect: client="))
+        wait_for(idle, timeout=10, what="wait_port's probe session closed")
         base = value(scrape(port), "smtpgate_smtpd_sessions_total", result="accepted")
         s = smtplib.SMTP("127.0.0.1", g.port, timeout=10)
         s.starttls(context=smtpgate.tls_ctx())
         s.ehlo("client.test")
         s.quit()
+        wait_for(idle, timeout=10, what="the TLS session closed")
         s = smtplib.SMTP("127.0.0.1", g.port, timeout=10)
         s.ehlo("client.test")
         try:

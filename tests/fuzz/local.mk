@@ -22,7 +22,7 @@ FUZZ_REGISTERED = $(filter tests/fuzz/%,$(check_PROGRAMS) $(noinst_PROGRAMS))
 FUZZ_PROGS = $(filter-out $(FUZZ_REGISTERED),$(FUZZ_ALL))
 FUZZ_LIBS = $(filter-out tests/unit/libtap.a tests/fuzz/libreplay.a,$(noinst_LIBRARIES))
 FUZZ_EXT_LIBS = $(OPENSSL_LIBS) $(SASL_LIBS) $(LMDB_LIBS) $(OPENDKIM_LIBS) \
-	$(CURL_LIBS) $(YAJL_LIBS) $(LIBS)
+	$(CURL_LIBS) $(YAJL_LIBS) $(UNBOUND_LIBS) $(TRACK_LIBS) $(LIBS)
 FUZZ_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/smtpd -I$(top_srcdir)/spoold \
 	-I$(top_srcdir)/deliverd -I$(top_srcdir)/tests/fuzz \
 	$(OPENSSL_CFLAGS) $(SASL_CFLAGS) $(LMDB_CFLAGS) $(OPENDKIM_CFLAGS) \
