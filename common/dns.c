@@ -272,14 +272,30 @@ dns_sort_mx(struct dns_mx *mx, size_t n)
 	}
 }
 
+/* A query's answer section, parsed: *cnt_r records (0 for no data or a
+ * packet ns_initparse refuses). pkt holds DNS_PKT_MAX bytes. */
+static enum dns_status
+dns_answers(struct dns *d, const char *name, int type, unsigned char *pkt,
+    ns_msg *msg, int *cnt_r, char *err, size_t errsz)
+{
+	size_t		len;
+	bool		nodata;
+	enum dns_status st;
+
+	*cnt_r = 0;
+	st = dns_query(d, name, type, pkt, DNS_PKT_MAX, &len, &nodata, err,
+	    errsz);
+	if (st == DNS_OK && !nodata && ns_initparse(pkt, (int)len, msg) == 0)
+		*cnt_r = ns_msg_count(*msg, ns_s_an);
+	return st;
+}
+
 static enum dns_status
 dns_addr_type(struct dns *d, const char *host, int type, unsigned port,
     struct sockaddr_storage *addr_r, size_t max, size_t *n_r, char *err,
     size_t errsz)
 {
-	unsigned char	    *pkt;
-	size_t		     len;
-	bool		     nodata;
+	unsigned char	    *pkt = xmalloc(DNS_PKT_MAX);
 	enum dns_status	     st;
 	ns_msg		     msg;
 	ns_rr		     rr;
@@ -287,12 +303,7 @@ dns_addr_type(struct dns *d, const char *host, int type, unsigned port,
 	struct sockaddr_in  *sin;
 	struct sockaddr_in6 *sin6;
 
-	pkt = xmalloc(DNS_PKT_MAX);
-	st = dns_query(d, host, type, pkt, DNS_PKT_MAX, &len, &nodata, err,
-	    errsz);
-	if (st != DNS_OK || nodata || ns_initparse(pkt, (int)len, &msg) == -1)
-		goto out;
-	cnt = ns_msg_count(msg, ns_s_an);
+	st = dns_answers(d, host, type, pkt, &msg, &cnt, err, errsz);
 	for (i = 0; i < cnt && *n_r < max; i++) {
 		if (ns_parserr(&msg, ns_s_an, i, &rr) == -1 ||
 		    (int)ns_rr_type(rr) != type)
@@ -312,7 +323,6 @@ dns_addr_type(struct dns *d, const char *host, int type, unsigned port,
 			(*n_r)++;
 		}
 	}
-out:
 	free(pkt);
 	return st;
 }
@@ -431,28 +441,20 @@ enum dns_status
 dns_txt(struct dns *d, const char *name, char (*txt_r)[DNS_TXT_MAX], size_t max,
     size_t *n_r, char *err, size_t errsz)
 {
-	unsigned char  *pkt;
-	size_t		len;
-	bool		nodata;
+	unsigned char  *pkt = xmalloc(DNS_PKT_MAX);
 	enum dns_status st;
 	ns_msg		msg;
 	ns_rr		rr;
 	int		i, cnt;
 
 	*n_r = 0;
-	pkt = xmalloc(DNS_PKT_MAX);
-	st = dns_query(d, name, ns_t_txt, pkt, DNS_PKT_MAX, &len, &nodata, err,
-	    errsz);
-	if (st != DNS_OK || nodata || ns_initparse(pkt, (int)len, &msg) == -1)
-		goto out;
-	cnt = ns_msg_count(msg, ns_s_an);
+	st = dns_answers(d, name, ns_t_txt, pkt, &msg, &cnt, err, errsz);
 	for (i = 0; i < cnt && *n_r < max; i++)
 		if (ns_parserr(&msg, ns_s_an, i, &rr) == 0 &&
 		    ns_rr_type(rr) == ns_t_txt &&
 		    dns_txt_rdata(ns_rr_rdata(rr), ns_rr_rdlen(rr), txt_r[*n_r],
 			DNS_TXT_MAX) == 0)
 			(*n_r)++;
-out:
 	free(pkt);
 	return st;
 }

@@ -250,8 +250,10 @@ void deliverd_smtp_tls_reset(struct deliverd_smtp *);
 void deliverd_smtp_tls_mx(struct deliverd_smtp *, const char *host);
 /* The verdict pol would give on the open session (tls_policy_verdict;
  * tp_name NULL: its host): MTA-STS testing checks what enforce would. */
-int deliverd_smtp_tls_verdict(const struct deliverd_smtp *,
-    const struct tls_policy *, char *why, size_t whysz, enum tls_fail *);
+/* The RFC 8460 result type of a tls_fail (a failed verdict). */
+enum tlsres_result deliverd_tls_fail_result(enum tls_fail);
+int		   deliverd_smtp_tls_verdict(const struct deliverd_smtp *,
+		   const struct tls_policy *, char *why, size_t whysz, enum tls_fail *);
 /* Where the last deliverd_smtp_open() failed: connect (no SMTP reply:
  * connect, I/O, timeout), greeting, or helo (EHLO/HELO/STARTTLS). */
 enum bounce_stage deliverd_smtp_stage(const struct deliverd_smtp *);

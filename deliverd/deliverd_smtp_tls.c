@@ -65,11 +65,9 @@ deliverd_smtp_tls_reset(struct deliverd_smtp *s)
 	memset(&s->s_out, 0, sizeof(s->s_out));
 }
 
-/* The TLS level's verdict as an outcome (policy no-policy-found): a
- * failure kind of tls_policy_verdict, or TLS_FAIL_NONE for a session the
- * level accepted (verified when it checked the certificate). */
-void
-deliverd_smtp_tls_level_outcome(struct deliverd_smtp *s, enum tls_fail k)
+/* The RFC 8460 result type of a failed policy check. */
+enum tlsres_result
+deliverd_tls_fail_result(enum tls_fail k)
 {
 	static const enum tlsres_result res[] = {
 		[TLS_FAIL_NONE] = TLSRES_R_SUCCESS,
@@ -78,13 +76,26 @@ deliverd_smtp_tls_level_outcome(struct deliverd_smtp *s, enum tls_fail k)
 		[TLS_FAIL_EXPIRED] = TLSRES_R_CERT_EXPIRED,
 		[TLS_FAIL_NAME] = TLSRES_R_CERT_HOST_MISMATCH,
 	};
+
+	return (size_t)k < sizeof(res) / sizeof(res[0])
+	    ? res[k]
+	    : TLSRES_R_VALIDATION_FAILURE;
+}
+
+/* The TLS level's verdict as an outcome (policy no-policy-found): a
+ * failure kind of tls_policy_verdict, or TLS_FAIL_NONE for a session the
+ * level accepted (verified when it checked the certificate). */
+void
+deliverd_smtp_tls_level_outcome(struct deliverd_smtp *s, enum tls_fail k)
+{
 	enum tlsres_verified v = TLSRES_V_NONE;
 
 	if (s->s_tls != NULL)
 		v = k == TLS_FAIL_NONE && s->s_pol.tp_level >= TLS_LEVEL_VERIFY
 		    ? TLSRES_V_VERIFIED
 		    : TLSRES_V_UNTRUSTED;
-	deliverd_smtp_tls_outcome(s, v, TLSRES_P_NONE, res[k]);
+	deliverd_smtp_tls_outcome(s, v, TLSRES_P_NONE,
+	    deliverd_tls_fail_result(k));
 }
 
 /* secure: the certificate names the next-hop domain (tp_name) or, when

@@ -304,13 +304,6 @@ static enum tlsres_result
 deliverd_worker_sts_testing(struct worker *w, const char *qid,
     const char *domain, const char *host, enum tlsres_result r)
 {
-	static const enum tlsres_result res[] = {
-		[TLS_FAIL_NONE] = TLSRES_R_SUCCESS,
-		[TLS_FAIL_NOTLS] = TLSRES_R_STARTTLS_NOT_SUPPORTED,
-		[TLS_FAIL_UNTRUSTED] = TLSRES_R_CERT_NOT_TRUSTED,
-		[TLS_FAIL_EXPIRED] = TLSRES_R_CERT_EXPIRED,
-		[TLS_FAIL_NAME] = TLSRES_R_CERT_HOST_MISMATCH,
-	};
 	struct tls_policy vp = { TLS_LEVEL_VERIFY, NULL, NULL, NULL,
 		0 }; /* MX host */
 	enum tls_fail	  k = TLS_FAIL_NONE;
@@ -323,9 +316,7 @@ deliverd_worker_sts_testing(struct worker *w, const char *qid,
 	log_warnx("%s: MTA-STS (testing) policy of %s: MX %s fails it: %s; "
 		  "delivering as usual",
 	    qid, domain, host, why);
-	return (size_t)k < sizeof(res) / sizeof(res[0])
-	    ? res[k]
-	    : TLSRES_R_VALIDATION_FAILURE;
+	return deliverd_tls_fail_result(k);
 }
 
 void
