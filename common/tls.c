@@ -503,6 +503,12 @@ tls_dane_check(const struct tls_conn *c, char *why, size_t whysz)
 	return -1;
 }
 
+bool
+tls_dane_authenticated(const struct tls_conn *c)
+{
+	return c != NULL && SSL_get0_dane_authority(c->tn_ssl, NULL, NULL) >= 0;
+}
+
 int
 tls_policy_check(const struct tls_policy *p, const struct tls_conn *c,
     char *why, size_t whysz)

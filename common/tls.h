@@ -105,6 +105,9 @@ struct tls_policy {
 /* "none", "may", "encrypt", "verify", "secure": 0, or -1 otherwise. */
 int	    tls_level_parse(const char *, enum tls_level *r);
 const char *tls_level_name(enum tls_level);
+/* Did a TLSA record of the session's DANE policy (tls_dane_arm) match the
+ * peer's chain? false for a session without DANE. */
+bool tls_dane_authenticated(const struct tls_conn *);
 /*
  * The verdict on a session: conn is its TLS session, or NULL when it runs
  * (or would run) in clear. 0 when it satisfies the policy; -1 when not,

@@ -122,10 +122,11 @@ deliverd_smtp_secure_alt(struct deliverd_smtp *s, const char *host)
  * keyword)? The one place that decides it: today a TLS session whose
  * certificate chains to the trusted CAs and names the next hop (the MX
  * host name, or the relayhost's: what tls_policy_check() checks at level
- * verify), whatever level the destination asked for. MTA-STS (enforce)
- * and DANE outcomes of the attempt (common/tlsres.h: TLSRES_V_MTASTS,
- * TLSRES_V_DANE) are to be accepted here too when deliverd records them.
- * true, or false with the reason in why.
+ * verify), whatever level the destination asked for, or a session a
+ * secure TLSA record authenticated (DANE, RFC 7672: a DANE-EE certificate
+ * need not chain to any CA). MTA-STS enforce needs nothing more: its MX
+ * hosts are checked at level verify. true, or false with the reason in
+ * why.
  */
 bool
 deliverd_smtp_tls_verified(const struct deliverd_smtp *s, char *why,
@@ -138,6 +139,8 @@ deliverd_smtp_tls_verified(const struct deliverd_smtp *s, char *why,
 		    s->s_starttls ? "" : " (STARTTLS not offered)");
 		return false;
 	}
+	if (tls_dane_authenticated(s->s_tls))
+		return true;
 	return tls_policy_check(&p, s->s_tls, why, whysz) == 0;
 }
 

@@ -164,3 +164,35 @@ def test_requiretls_tries_the_next_mx(pki, tmp_path):  # noqa: F811
     finally:
         mx1.stop()
         mx2.stop()
+
+
+def test_requiretls_delivered_to_a_dane_peer(pki):  # noqa: F811
+    """RFC 8689 4.2.1: a session a secure TLSA record authenticated is
+    verified TLS, even with a certificate no trusted CA signed (DANE-EE,
+    self-signed here: level verify alone would refuse it). The same peer
+    without a matching TLSA record gets the bounce."""
+    from smtpgate import make_cert
+    from test_dane import DOMAIN, match, mismatch, resolver
+    cert = make_cert(pki["dir"])
+    for tlsa, want in ((match, "delivered"), (mismatch, "bounced")):
+        mx = peers.Mx(cert=cert, requiretls=True).start()
+        try:
+            with resolver(mx.port, tlsa(cert[0])) as dns, \
+                    gateway(0, pki, relayhost="", dns_server=dns.server,
+                            remote_port=str(mx.port), dnssec="trust-ad",
+                            allow_next_hop="127.0.0.1/32") as g:
+                rcpt = "r@" + DOMAIN
+                submit(g, rcpt)
+                ev = outcome(g, rcpt)
+                if want == "delivered":
+                    assert ev["event"] == "delivered", ev
+                    assert ev.get("tls_verified") == "dane", ev
+                    m, = mx.received()
+                    assert "REQUIRETLS" in m["mail_options"], m
+                else:
+                    # no TLSA match: DANE itself defers, nothing is sent
+                    assert ev["event"] == "deferred", ev
+                    assert "DANE" in ev["msg"], ev
+                    assert mx.received() == [], mx.received()
+        finally:
+            mx.stop()
