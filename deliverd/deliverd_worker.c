@@ -258,6 +258,9 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 		    sizeof(reply));
 		nc = deliverd_worker_mtasts(w, qid, j->dj_hop, c, nc, &pol,
 		    &sts, reply, sizeof(reply));
+		if (rtls)
+			nc = deliverd_worker_rtls_mx(qid, j->dj_hop, c, nc,
+			    &sts, reply, sizeof(reply));
 	}
 	dn = xmalloc(sizeof(*dn));
 	for (k = 0; k < nc; k++) {

@@ -111,6 +111,12 @@ size_t deliverd_worker_mtasts(struct worker *, const char *qid,
 void deliverd_worker_sts_outcome(struct worker *, const char *qid,
     const char *domain, const struct deliverd_worker_sts *, const char *host,
     char *reply, size_t replysz);
+/* RFC 8689 4.2.1: a REQUIRETLS message goes only to MX hosts that DNSSEC
+ * validated (MX and address records) or that an MTA-STS policy in enforce
+ * mode lists; drops the others. None left: the 550 5.7.30 in reply. */
+size_t deliverd_worker_rtls_mx(const char *qid, const char *domain,
+    struct deliverd_worker_cand *, size_t n, const struct deliverd_worker_sts *,
+    char *reply, size_t replysz);
 /* Drops the candidates that are this host (unless allow_next_hop). */
 size_t deliverd_worker_no_loops(struct worker *, const char *qid,
     const char *domain, struct deliverd_worker_cand *, size_t n, char *reply,

@@ -157,6 +157,33 @@ deliverd_worker_mx_cands(struct worker *w, const char *domain,
 	return n;
 }
 
+size_t
+deliverd_worker_rtls_mx(const char *qid, const char *domain,
+    struct deliverd_worker_cand *c, size_t n,
+    const struct deliverd_worker_sts *sts, char *reply, size_t replysz)
+{
+	size_t i, kept = 0;
+
+	if (sts->mode == MTASTS_MODE_ENFORCE)
+		return n; /* the policy already chose the hosts */
+	for (i = 0; i < n; i++)
+		if (c[i].secure)
+			c[kept++] = c[i];
+	if (kept == n)
+		return n;
+	log_info("%s: REQUIRETLS: %zu of %zu MX hosts of %s passed over: "
+		 "neither DNSSEC-validated nor listed by an MTA-STS policy "
+		 "(enforce)",
+	    qid, n - kept, n, domain);
+	if (kept == 0)
+		(void)snprintf(reply, replysz,
+		    DELIVERD_REQUIRETLS_REPLY
+		    " (the MX hosts of %s are neither DNSSEC-validated nor "
+		    "listed by an MTA-STS policy)",
+		    domain);
+	return kept;
+}
+
 /*
  * Mail loops (issue 14): MX hosts and address literals that are loopback,
  * unspecified or one of the gateway's own addresses are skipped unless

@@ -116,7 +116,7 @@ def env(pki, tmp_path):
         records += [peers.Dns.mx(d, "mx." + d, 10), peers.Dns.a("mx." + d, "127.0.0.1"),
                     peers.Dns.a("mta-sts." + d, "127.0.0.1"),
                     "--txt-record=_mta-sts.%s,v=STSv1; id=20261207" % d]
-    mx = peers.Mx(cert=pki["mx"]).start()
+    mx = peers.Mx(cert=pki["mx"], requiretls=True).start()
     try:
         with PolicyServer(pki["web"]) as web, \
                 peers.Dns(records, workdir=str(tmp_path)) as dns:
@@ -239,3 +239,23 @@ def test_tls_report_names_the_sts_policy(env):
     fd, = name["failure-details"]
     assert fd["result-type"] == "certificate-host-mismatch", fd
     assert fd["receiving-mx-hostname"] == "mx.name.test", fd
+
+
+def test_requiretls_needs_an_enforce_policy(env):
+    """RFC 8689 4.2.1: MX hosts from an unsigned zone qualify for a
+    REQUIRETLS message when an MTA-STS policy in enforce mode lists them
+    (good.test: delivered, REQUIRETLS passed on); a testing policy does not
+    (try.test: 550 5.7.30, nothing sent)."""
+    g, mx, web = env
+    rt = {"INJECT_FROM_PARAMS": "REQUIRETLS"}
+    put_msg(g, "acc", ["r@good.test"], env=rt)
+    ev = outcome(g, "r@good.test")
+    assert ev["event"] == "delivered", ev
+    m, = mx.received()
+    assert "REQUIRETLS" in m["mail_options"], m
+    put_msg(g, "acc", ["r@try.test"], env=rt)
+    ev = g.wait_events(lambda e: e["to"] == "r@try.test" and e["event"] != "queued",
+                       timeout=30, what="the outcome for r@try.test")[0]
+    assert ev["event"] == "bounced", ev
+    assert ev["msg"].startswith("550 5.7.30 REQUIRETLS support required"), ev
+    assert mx.received("r@try.test") == []

@@ -130,24 +130,34 @@ def test_requiretls_bounces_elsewhere(peer, pki, tmp_path):  # noqa: F811
         mx.stop()
 
 
-def test_requiretls_tries_the_next_mx(pki, tmp_path):  # noqa: F811
-    """The preferred MX host (verified, without REQUIRETLS) is passed over
-    for the next one that offers REQUIRETLS over verified TLS."""
+def rt_hosts(pki, port):
+    """mx1.rt.test (127.0.0.2, verified, without REQUIRETLS) preferred over
+    mx2.rt.test (127.0.0.1, verified, offering REQUIRETLS)."""
     d, ca_key = pki["dir"], os.path.join(pki["dir"], "ca.key")
-    port = free_port()
     mx1 = peers.Mx(host="127.0.0.2", port=port,
                    cert=issue(d, pki["ca"], ca_key, "mx1.rt.test"))
     mx2 = peers.Mx(host="127.0.0.1", port=port, requiretls=True,
                    cert=issue(d, pki["ca"], ca_key, "mx2.rt.test"))
-    records = [peers.Dns.mx("rt.test", "mx1.rt.test", 10),
-               peers.Dns.mx("rt.test", "mx2.rt.test", 20),
-               peers.Dns.a("mx1.rt.test", "127.0.0.2"),
-               peers.Dns.a("mx2.rt.test", "127.0.0.1")]
-    mx1.start()
-    mx2.start()
+    return mx1.start(), mx2.start()
+
+
+def rt_dns(secure):
+    """rt.test's MX hosts, DNSSEC-validated (the AD bit deliverd trusts
+    under dnssec = trust-ad) or not."""
+    return peers.AdResolver({"rt.test": [("MX", "10 mx1.rt.test."), ("MX", "20 mx2.rt.test.")],
+                             "mx1.rt.test": [("A", "127.0.0.2")],
+                             "mx2.rt.test": [("A", "127.0.0.1")]},
+                            secure=["rt.test"] if secure else [])
+
+
+def test_requiretls_tries_the_next_mx(pki):  # noqa: F811
+    """The preferred MX host (verified, without REQUIRETLS) is passed over
+    for the next one that offers REQUIRETLS over verified TLS."""
+    port = free_port()
+    mx1, mx2 = rt_hosts(pki, port)
     try:
-        with peers.Dns(records, workdir=str(tmp_path)) as dns, \
-                gateway(0, pki, relayhost="", dns_server=dns.server,
+        with rt_dns(secure=True) as dns, \
+                gateway(0, pki, relayhost="", dns_server=dns.server, dnssec="trust-ad",
                         remote_port=str(port)) as g:
             # an ordinary message takes the preferred host, and the
             # session to it stays open for the next message
@@ -161,6 +171,30 @@ def test_requiretls_tries_the_next_mx(pki, tmp_path):  # noqa: F811
             m, = mx2.received()
             assert "REQUIRETLS" in m["mail_options"], m
             assert "REQUIRETLS not met by mx1.rt.test" in g.log("deliverd")
+    finally:
+        mx1.stop()
+        mx2.stop()
+
+
+def test_requiretls_needs_a_validated_mx(pki):  # noqa: F811
+    """RFC 8689 4.2.1: the same hosts, but the MX lookup is not
+    DNSSEC-validated (and no MTA-STS policy): a REQUIRETLS message is sent
+    nowhere and bounces with 550 5.7.30; an ordinary one is delivered."""
+    port = free_port()
+    mx1, mx2 = rt_hosts(pki, port)
+    try:
+        with rt_dns(secure=False) as dns, \
+                gateway(0, pki, relayhost="", dns_server=dns.server, dnssec="trust-ad",
+                        remote_port=str(port)) as g:
+            submit(g, "r@rt.test")
+            ev = outcome(g, "r@rt.test")
+            assert ev["event"] == "bounced", ev
+            assert ev["msg"].startswith(RTLS_REPLY), ev
+            assert "DNSSEC" in ev["msg"], ev
+            submit(g, "o@rt.test", requiretls=False, subject="plain")
+            assert outcome(g, "o@rt.test")["event"] == "delivered"
+            assert mx1.received("r@rt.test") == [] and mx2.received("r@rt.test") == []
+            assert "REQUIRETLS: 2 of 2 MX hosts of rt.test passed over" in g.log("deliverd")
     finally:
         mx1.stop()
         mx2.stop()

@@ -142,6 +142,10 @@ inject_one(struct spool_txn *txn, const char *login, const char *from,
 	(void)str_copy(env.pe_account, sizeof(env.pe_account), login);
 	(void)str_copy(env.pe_client, sizeof(env.pe_client), "local");
 	(void)str_copy(env.pe_from, sizeof(env.pe_from), from);
+	/* MAIL FROM parameters as smtpd keeps them (e.g. REQUIRETLS) */
+	if (getenv("INJECT_FROM_PARAMS") != NULL)
+		(void)str_copy(env.pe_from_params, sizeof(env.pe_from_params),
+		    getenv("INJECT_FROM_PARAMS"));
 	for (i = 0; i < nrcpt; i++) {
 		inject_addr(r.sr_addr, sizeof(r.sr_addr), rcpt[i], seq);
 		(void)spool_env_add_rcpt(&env, r.sr_addr);
@@ -165,6 +169,8 @@ inject_one(struct spool_txn *txn, const char *login, const char *from,
 	m->sm_issue = is->su_id;
 	(void)str_copy(m->sm_from, sizeof(m->sm_from), from);
 	(void)str_copy(m->sm_from_hdr, sizeof(m->sm_from_hdr), fromhdr);
+	(void)str_copy(m->sm_from_params, sizeof(m->sm_from_params),
+	    env.pe_from_params);
 	(void)snprintf(m->sm_message_id, sizeof(m->sm_message_id),
 	    "<%s@inject>", env.pe_qid);
 	m->sm_nrcpt = m->sm_npending = (uint32_t)nrcpt;
