@@ -5,11 +5,14 @@ README's guided tour, contrib/demo --world, step by step as printed there
 (the peer's and the callback receiver's lines, the deferral retried, the
 bounce in spoolctl bounces and the stat.uni query, both DKIM signatures
 verified offline, then why mail failed: categories, the suppression list,
-the queue's shape with a slowed destination, a paused domain). Both run in
-one clean clone: the second reuses the build."""
+the queue's shape with a slowed destination, a paused domain; health and
+metrics, signed callbacks replayed, tracking, the simulator and the TLS
+report). Both run in one clean clone: the second reuses the build."""
+import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -151,7 +154,8 @@ def swaks(port, login, frm, to, *extra):
 def test_demo_from_a_clean_clone(clone):
     port, tlsport, trackport = free_port(), free_port(), free_port()
     demo = Demo(clone, SMTPGATE_DEMO_PORT=str(port), SMTPGATE_DEMO_TLS_PORT=str(tlsport),
-                SMTPGATE_DEMO_TRACK_PORT=str(trackport))
+                SMTPGATE_DEMO_TRACK_PORT=str(trackport),
+                SMTPGATE_DEMO_METRICS_PORT=str(free_port()))
     try:
         banner = demo.wait_ready()
         # trackd runs too: an unknown path is a plain 404
@@ -194,19 +198,26 @@ def test_demo_from_a_clean_clone(clone):
 def test_demo_world_tour(clone):
     """README's "A guided tour": every step, as printed there."""
     port, tlsport, wport, cbport = free_port(), free_port(), free_port(), free_port()
+    ports = {2525: port, 2526: wport, 8025: cbport, 2580: free_port(), 9465: free_port()}
     # a long first retry: the tour's `spoolctl retry` is what retries
     demo = Demo(clone, ["--world"], SMTPGATE_DEMO_PORT=str(port),
                 SMTPGATE_DEMO_TLS_PORT=str(tlsport), SMTPGATE_DEMO_WORLD_PORT=str(wport),
-                SMTPGATE_DEMO_TRACK_PORT=str(free_port()),
+                SMTPGATE_DEMO_TRACK_PORT=str(ports[2580]),
+                SMTPGATE_DEMO_METRICS_PORT=str(ports[9465]),
                 SMTPGATE_DEMO_CALLBACK_PORT=str(cbport),
                 SMTPGATE_DEMO_RETRY_SCHEDULE="30m 1h")
     try:
         banner = demo.wait_ready()
         assert "world: SMTP peer on 127.0.0.1:%d, callback receiver on " \
             "http://127.0.0.1:%d/" % (wport, cbport) in banner
-        assert "--world: account world.demo@smtpgate, password demo, is live" in banner
+        # the --world part of the banner comes just after "ready" (a second write)
+        demo.line(r"^--world: account world\.demo@smtpgate, password demo, is live",
+                  "the --world banner")
         m = re.search(r"^  (\S+spoolctl) -c (\S+) queue$", banner, re.M)
         ctl = [demo.path(m.group(1)), "-c", demo.path(m.group(2))]
+        # the counters before the tour (the first test's sandbox message)
+        more = TourMore(demo, ctl, ports)
+        base = more.metrics()
 
         def spoolctl(*args, stdin=None):
             r = subprocess.run(ctl + list(args), stdin=stdin, capture_output=True,
@@ -279,8 +290,16 @@ def test_demo_world_tour(clone):
 
         tour = Tour(demo, ctl, port)
         q_full, q_busy = tour.why_failed(q_bounce)
-        tour.suppression(q_bounce)
+        q_again = tour.suppression(q_bounce)
         tour.shape_and_pause(q_full, q_busy)
+        demo.line(r"^world: callback: bounced/admin \[other\] full1@world\.example %s 554 5\.0\.0 "
+                  r"deleted by the operator$" % q_full, "full1's admin bounce")
+        more.health_and_metrics(base)
+        q_spam = re.search(r"^world: callback: bounced/remote \[spam\] spam1@world\.example "
+                           r"(\S+) ", demo.out.text(), re.M).group(1)
+        more.signed_replay([q_bounce, q_spam, q_again, q_full])
+        more.tracking()
+        more.simulator_and_tls_report()
         demo.stop()
         for p in (port, wport, cbport):
             with pytest.raises(OSError):
@@ -355,6 +374,7 @@ class Tour:
         assert out == "suppression: deleted bounce1@world.example from 1 account\n", out
         assert "bounce1" not in self.spoolctl("suppression", "list", "--account", self.W)
         self.spoolctl("suppression", "show", "bounce1@world.example", rc=1)
+        return q_again
 
     def shape_and_pause(self, q_full, q_busy):
         """9, 10: the queue's shape with the slowed destination; a paused
@@ -381,3 +401,184 @@ class Tour:
         wait_for(lambda: len(self.peer_lines("full1")) == 2, timeout=60,
                  what="full1's second attempt")
         self.spoolctl("delete", q_full)
+
+
+# README's steps 11 to 14, as printed there (ports are the test's own)
+STEP11_COUNTERS = ("curl -s 127.0.0.1:9465/metrics | grep -E "
+                   "'^smtpgate_(smtpd_messages_total|deliverd_delivered_total)'")
+STEP11_BOUNCED = "curl -s 127.0.0.1:9465/metrics | grep 'outcome=\"bounced\"' | grep -v ' 0$'"
+STEP12_SECRET = "openssl rand -hex 32 > demo/callback.secret"
+STEP13_HTML = """swaks --server 127.0.0.1:2525 --auth-user world.demo@smtpgate --auth-password demo -tls \\
+    --from tour@demo.example --to ok3@world.example --header "Subject: sale" \\
+    --header "MIME-Version: 1.0" --header "Content-Type: text/html" --header "X-Campaign-Id: tour" \\
+    --body '<html><body><p>The <a href="https://demo.example/sale">sale</a> is on.</p></body></html>' | grep 'queued as'"""
+STEP13_LINK = """link() { grep -o "https://track.demo.example/$1/[A-Za-z0-9_-]*" demo/world/5.eml |
+    sed 's|https://track.demo.example|http://127.0.0.1:2580|'; }
+"""
+STEP14_SIMULATOR = """for to in delivered bounce; do
+    swaks --server 127.0.0.1:2525 --auth-user world.demo@smtpgate --auth-password demo -tls \\
+      --from tour@demo.example --to $to@simulator.smtpgate.invalid --header "Subject: tour" \\
+      --header "MIME-Version: 1.0" --header "Content-Type: text/plain" \\
+      --header "X-Campaign-Id: tour" --body "hi" | grep 'queued as'
+  done"""
+STEP14_HOPS = """spoolctl events --account world.demo@smtpgate --since $(date -u +%F) --type delivered --json |
+    grep -e ok3@ -e delivered@ | grep -o '"hop".*'"""
+QUEUED = r"^<~  250 2\.0\.0 Ok: queued as ([0-9A-F]+)$"
+
+
+class TourMore:
+    """The tour's steps 11 to 14, on a running --world demo after step 10."""
+
+    W = "world.demo@smtpgate"
+
+    def __init__(self, demo, ctl, ports):
+        self.demo, self.ctl, self.ports = demo, ctl, ports
+
+    def sh(self, cmd):
+        """cmd as README prints it, in the clone, with spoolctl as README's
+        alias and README's default ports replaced by the test's."""
+        for default, real in self.ports.items():
+            cmd = cmd.replace("127.0.0.1:%d" % default, "127.0.0.1:%d" % real)
+        script = "set -o pipefail\nspoolctl() { %s \"$@\"; }\n%s" % (
+            " ".join(shlex.quote(c) for c in self.ctl), cmd)
+        r = subprocess.run(["bash", "-c", script], cwd=self.demo.clone, capture_output=True,
+                           text=True, timeout=120)
+        assert r.returncode == 0, (cmd, r.returncode, r.stdout + r.stderr)
+        return r.stdout
+
+    def metrics(self):
+        """{series: value} of the metrics endpoint (waits, bounded, for the child)."""
+        def scrape():
+            r = subprocess.run(["curl", "-sf", "127.0.0.1:%d/metrics" % self.ports[9465]],
+                               capture_output=True, text=True, timeout=30)
+            return r.stdout if r.returncode == 0 else None
+        text = wait_for(scrape, timeout=60, what="spoold's metrics child")
+        return {ln.rsplit(" ", 1)[0]: float(ln.rsplit(" ", 1)[1])
+                for ln in text.splitlines() if ln and not ln.startswith("#")}
+
+    @staticmethod
+    def series(out):
+        return {ln.rsplit(" ", 1)[0]: float(ln.rsplit(" ", 1)[1]) for ln in out.splitlines()}
+
+    def health_and_metrics(self, base):
+        """11: spoolctl status; the counters the tour moved."""
+        status = self.sh("spoolctl status")
+        for d in ("smtpd", "spoold", "deliverd"):
+            assert re.search(r"^%s +up +pid \d+, uptime \d+s$" % d, status, re.M), status
+        assert re.search(r"^queue +0 message\(s\), 0 recipient\(s\) pending$", status, re.M)
+        assert re.search(r"^callbacks +\d+ event\(s\) waiting$", status, re.M), status
+        assert re.search(r"^lmdb +\d+ of \d+ bytes mapped in use \(lmdb_map_max \d+\)$",
+                         status, re.M), status
+        assert re.search(r"^disk +\d+ bytes free \(min_free_space \d+\)$", status, re.M)
+        assert re.search(r"^quarantine 0 file\(s\)$", status, re.M), status
+        want = {'smtpgate_smtpd_messages_total{result="accepted"}': 8,
+                'smtpgate_smtpd_messages_total{result="refused"}': 0,
+                "smtpgate_deliverd_delivered_total": 4}
+        got = self.series(self.sh(STEP11_COUNTERS))
+        assert {k: got[k] - base.get(k, 0) for k in got} == want, (got, base)
+        want = {'smtpgate_deliverd_outcomes_total{outcome="bounced",category="bad-mailbox"}': 1,
+                'smtpgate_deliverd_outcomes_total{outcome="bounced",category="spam"}': 1,
+                'smtpgate_deliverd_destination_outcomes_total{destination="world.example",'
+                'outcome="bounced"}': 2}
+        got = self.series(self.sh(STEP11_BOUNCED))
+        assert {k: got[k] - base.get(k, 0) for k in got} == want, (got, base)
+
+    def callback_lines(self, rx):
+        return re.findall(rx, self.demo.out.text(), re.M)
+
+    def signed_replay(self, qids):
+        """12: a callback secret; today's bounces listed and replayed, signed."""
+        q_bounce, q_spam, q_again, q_full = qids
+        self.sh(STEP12_SECRET)
+        with open(self.demo.path("demo/callback.secret"), "rb") as f:
+            secret = f.read().rstrip(b"\n")
+        out = self.sh("spoolctl account set world.demo@smtpgate "
+                      "--callback-secret-file demo/callback.secret")
+        assert re.fullmatch(r"account world\.demo@smtpgate updated: password unchanged, .*"
+                            r"track none, callback secrets 1 \(%s\)\n"
+                            % hashlib.sha256(secret).hexdigest()[:8], out), out
+        out = self.sh("spoolctl events --account world.demo@smtpgate --since $(date -u +%F) "
+                      "--type bounced")
+        rows = [(q_bounce, r"550 5\.1\.1 <bounce1@world\.example>: no such user", "bounce1"),
+                (q_spam, r"550 5\.7\.1 Message rejected as spam", "spam1"),
+                (q_again, r"550 5\.0\.0 Email has permanent delivery errors", "bounce1"),
+                (q_full, r"554 5\.0\.0 deleted by the operator", "full1")]
+        rx = "".join(r"\S+Z  \S+  bounced   %s@world\.example  %s  %s\n" % (to, q, msg)
+                     for q, msg, to in rows)
+        assert re.fullmatch(rx, out), out
+        out = self.sh("spoolctl callbacks replay --account world.demo@smtpgate "
+                      "--since $(date -u +%F) --type bounced")
+        assert out == "queued 4 event(s) of world.demo@smtpgate for " \
+            "http://127.0.0.1:%d/smtpgate-events\n" % self.ports[8025], out
+        self.demo.line(r"^world: callback: signature t=\d+ valid, signed with "
+                       r"demo/callback\.secret$", "a signed POST")
+        for q, msg, to in rows:
+            wait_for(lambda: len(self.callback_lines(
+                r"^world: callback: bounced/\S+ \[\S+\] %s@world\.example %s %s$"
+                % (to, q, msg))) == 2, timeout=60, what="%s's bounce replayed" % q)
+        assert "INVALID" not in self.demo.out.text()
+
+        def status():
+            out = self.sh("spoolctl callbacks status")
+            return out if "backlog 0," in out else None
+        out = wait_for(status, timeout=60, what="callbacks status backlog 0")
+        assert re.fullmatch(r"world\.demo@smtpgate  http://127\.0\.0\.1:%d/smtpgate-events\n"
+                            r"  backlog 0, oldest pending -, dropped 0\n"
+                            r"  last success \S+Z, last error never\n" % self.ports[8025],
+                            out), out
+
+    def tracking(self):
+        """13: tracking on; an HTML message's link clicked, its pixel opened,
+        one-click unsubscribe; the events; the address stop-listed."""
+        out = self.sh("spoolctl account set world.demo@smtpgate --track "
+                      "opens,clicks,unsubscribe --track-host track.demo.example")
+        assert "track opens,clicks,unsubscribe (host track.demo.example), callback " \
+            "secrets 1 (" in out, out
+        qid = re.fullmatch(QUEUED + "\n", self.sh(STEP13_HTML)).group(1)
+        self.demo.line(r"^world: smtp from=<tour@demo\.example> to=<ok3@world\.example>: "
+                       r"250 2\.0\.0 saved demo/world/5\.eml \(2 DKIM-Signatures\)$", "ok3 saved")
+        self.demo.line(r"^world: callback: delivered ok3@world\.example %s " % qid,
+                       "ok3 delivered")
+        urls = self.sh("grep -o 'https://track[^\"> ]*' demo/world/5.eml")
+        assert re.fullmatch(r"https://track\.demo\.example/u/[A-Za-z0-9_-]+\n"
+                            r"https://track\.demo\.example/c/[A-Za-z0-9_-]+\n"
+                            r"https://track\.demo\.example/o/[A-Za-z0-9_-]+\n", urls), urls
+        out = self.sh(STEP13_LINK + "curl -s -o /dev/null -w '%{http_code} %{redirect_url}\\n' "
+                      "\"$(link c)\"")
+        assert out == "302 https://demo.example/sale\n", out
+        out = self.sh(STEP13_LINK + "curl -s -o /dev/null -w '%{http_code} %{content_type}\\n' "
+                      "\"$(link o)\"")
+        assert out == "200 image/gif\n", out
+        out = self.sh(STEP13_LINK + "curl -s -o /dev/null -w '%{http_code}\\n' "
+                      "-d List-Unsubscribe=One-Click \"$(link u)\"")
+        assert out == "200\n", out
+        for ev, rest in (("unsubscribed", r"\(curl/[0-9.]+\)"),
+                         ("clicked", r"https://demo\.example/sale \(curl/[0-9.]+, machine\)"),
+                         ("opened", r"\(curl/[0-9.]+, machine\)")):
+            self.demo.line(r"^world: callback: %s ok3@world\.example %s %s$" % (ev, qid, rest),
+                           ev + " callback")
+        # ok3 is on the stop list: the next message is bounced by spoold
+        again = swaks(self.ports[2525], self.W, "tour@demo.example", "ok3@world.example")
+        self.demo.line(r"^world: callback: bounced/policy \[policy\] ok3@world\.example %s "
+                       r"550 5\.0\.0 Email is in the account stoplist$" % again, "ok3 stop-listed")
+
+    def simulator_and_tls_report(self):
+        """14: simulator addresses (never sent to the peer); today's TLS
+        report; the delivered events' hop and tls_verified."""
+        out = self.sh(STEP14_SIMULATOR)
+        q_del, q_bounce = re.fullmatch(QUEUED + "\n" + QUEUED + "\n", out, re.M).groups()
+        self.demo.line(r"^world: callback: delivered delivered@simulator\.smtpgate\.invalid %s "
+                       r"250 2\.0\.0 Ok: delivered \(simulator\)$" % q_del, "simulator delivered")
+        self.demo.line(r"^world: callback: bounced/remote \[bad-mailbox\] "
+                       r"bounce@simulator\.smtpgate\.invalid %s 550 5\.1\.1 "
+                       r"<bounce@simulator\.smtpgate\.invalid>: Recipient address rejected: "
+                       r"User unknown \(simulator\)$" % q_bounce, "simulator bounced")
+        assert "simulator" not in "\n".join(
+            ln for ln in self.demo.out.lines if ln.startswith("world: smtp ")), "peer saw it"
+        out = self.sh("spoolctl tls-report --date $(date -u +%F)")
+        # 11 attempts at world.example: steps 2, 4, 7, 10 (3) and 13
+        assert re.fullmatch(r"world\.example +no-policy-found +success +127\.0\.0\.1 +11\n",
+                            out), out
+        out = self.sh(STEP14_HOPS)
+        assert out == '"hop":"127.0.0.1[127.0.0.1]:%d","tls_verified":"none"}\n' \
+            '"hop":"simulator"}\n' % self.ports[2526], out
