@@ -66,8 +66,9 @@ def world(ca, tmp_path):
     tdir = tmp_path / "selfsigned"
     tdir.mkdir()
     mxs = {"good": peers.Mx(cert=ca["good"], host="127.0.0.2", port=port),
-           "self": peers.Mx(tls_dir=str(tdir), host="127.0.0.3", port=port),
-           "plain": peers.Mx(host="127.0.0.4", port=port)}
+           "self": peers.Mx(tls_dir=str(tdir), host="127.0.0.3", port=port,
+                            helo="mx.self.test"),
+           "plain": peers.Mx(host="127.0.0.4", port=port, helo="mx.plain.test")}
     with peers.Dns(recs, workdir=str(tmp_path)) as dns:
         for m in mxs.values():
             m.start()
@@ -136,6 +137,9 @@ def test_levels_per_destination(world):
 
 def test_tls_report(world):
     g, mxs = world
+    # connections from source_address: the report's sending-mta-ip
+    g.conf["source_address"] = "127.0.0.2"
+    g.write_conf()
     g.start("deliverd")
     for r in ("a@good.test", "a2@good.test", "c@self.test", "e@plain.test"):
         put_msg(g, "acc", [r])
@@ -156,17 +160,26 @@ def test_tls_report(world):
     bad = pols["self.test"]
     assert bad["summary"] == {"total-successful-session-count": 0,
                               "total-failure-session-count": 1}, bad
+    # RFC 8460 4.4: the connection's addresses, the MX's EHLO name
     fd, = bad["failure-details"]
-    assert fd["result-type"] == "certificate-not-trusted", fd
-    assert fd["receiving-mx-hostname"] == "mx.self.test", fd
-    assert fd["failed-session-count"] == 1, fd
+    assert fd == {"result-type": "certificate-not-trusted",
+                  "sending-mta-ip": "127.0.0.2",
+                  "receiving-mx-hostname": "mx.self.test",
+                  "receiving-mx-helo": "mx.self.test",
+                  "receiving-ip": "127.0.0.3",
+                  "failed-session-count": 1}, fd
     fd, = pols["plain.test"]["failure-details"]
     assert fd["result-type"] == "starttls-not-supported", fd
+    assert (fd["sending-mta-ip"], fd["receiving-ip"]) == ("127.0.0.2", "127.0.0.4"), fd
+    assert fd["receiving-mx-helo"] == "mx.plain.test", fd
+    # the good sessions came from there too (successes carry no addresses)
+    assert {m["peer"] for m in mxs["good"].received()} == {"127.0.0.2"}
     # --domain narrows; the text form names the counts
     one = json.loads(g.spoolctl("tls-report", "--date", day, "--domain", "self.test",
                                 "--json").stdout)
     assert [p["policy"]["policy-domain"] for p in one["policies"]] == ["self.test"], one
     txt = g.spoolctl("tls-report", "--date", day).stdout
     assert "good.test" in txt and "certificate-not-trusted" in txt, txt
+    assert "127.0.0.2 " in txt and "127.0.0.3 " in txt, txt
     empty = json.loads(g.spoolctl("tls-report", "--date", "2001-01-01", "--json").stdout)
     assert empty["policies"] == [], empty
