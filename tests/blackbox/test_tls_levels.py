@@ -183,3 +183,32 @@ def test_tls_report(world):
     assert "127.0.0.2 " in txt and "127.0.0.3 " in txt, txt
     empty = json.loads(g.spoolctl("tls-report", "--date", "2001-01-01", "--json").stdout)
     assert empty["policies"] == [], empty
+
+
+def test_tls_report_old_rows_and_detail_bound():
+    """A failure row stored before the addresses were recorded reports
+    without them; a domain's failure-details stop at 100 entries a day,
+    the rest counted in one entry per result type (RFC 8460 4.4 fields
+    left out) that says so. deliverd-inject files the rows as deliverd's
+    commit would (tlsrpt) or as it did before the addresses (tlsrpt-old)."""
+    with Gateway(tls=False) as g:
+        inject(g, "tlsrpt-old", "old.test", "mx.old.test", 3)
+        assert inject(g, "tlsrpt", "many.test", 105) == ["overflow"]
+        day = time.strftime("%Y-%m-%d", time.gmtime())
+        rep = json.loads(g.spoolctl("tls-report", "--date", day, "--json").stdout)
+    pols = {p["policy"]["policy-domain"]: p for p in rep["policies"]}
+    fd, = pols["old.test"]["failure-details"]
+    assert fd == {"result-type": "certificate-expired",
+                  "receiving-mx-hostname": "mx.old.test",
+                  "failed-session-count": 3}, fd
+    many = pols["many.test"]
+    assert many["summary"]["total-failure-session-count"] == 105, many["summary"]
+    fds = many["failure-details"]
+    assert len(fds) == 101, len(fds)
+    over = [f for f in fds if "failure-reason-code" in f]
+    assert len(over) == 1 and over[0]["failed-session-count"] == 5, over
+    assert set(over[0]) == {"result-type", "failed-session-count",
+                            "failure-reason-code"}, over
+    assert "not itemized" in over[0]["failure-reason-code"], over
+    assert all(f["sending-mta-ip"] == "127.0.0.1" and f["receiving-ip"].startswith("10.0.")
+               for f in fds if f is not over[0]), fds
