@@ -501,11 +501,11 @@ deliverd_commit_tlsrpt(struct spool_txn *txn, struct deliverd_commit_batch *b,
 	rc = spool_tlsrpt_add(txn, now, &r, &over);
 	if (rc == 0 && over)
 		(void)buf_printf(&b->log,
-		    "%s: tls-report: domain %s has %d failure details today; "
-		    "further %s failures (policy %s) are counted without "
-		    "MX host and addresses\n",
-		    res[i].dr_qid, r.tr_domain, SPOOL_TLSRPT_DETAIL_MAX,
-		    r.tr_result, r.tr_policy);
+		    "%s: tls-report: domain %s: %s failures (policy %s) past "
+		    "%d failure details a day (or with names too long to "
+		    "store) are counted without MX host and addresses today\n",
+		    res[i].dr_qid, r.tr_domain, r.tr_result, r.tr_policy,
+		    SPOOL_TLSRPT_DETAIL_MAX);
 	return rc == SPOOL_ETOOBIG || rc == EINVAL ? 0 : rc;
 }
 

@@ -185,6 +185,30 @@ def test_tls_report(world):
     assert empty["policies"] == [], empty
 
 
+def test_tls_report_detail_bound_logged_once(world):
+    """deliverd's own failures past the domain's 100 failure-details
+    entries of the day go to the overflow entry, and the first is logged
+    (once): 100 entries filed beforehand, two sessions to mx.self.test."""
+    g, mxs = world
+    inject(g, "tlsrpt", "self.test", 100)
+    g.start("deliverd")
+    for r in ("c@self.test", "c2@self.test"):
+        put_msg(g, "acc", [r])
+        assert outcome(g, r)["event"] == "deferred"
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    rep = json.loads(g.spoolctl("tls-report", "--date", day, "--domain", "self.test",
+                                "--json").stdout)
+    pol, = rep["policies"]
+    assert pol["summary"]["total-failure-session-count"] == 102, pol["summary"]
+    over = [f for f in pol["failure-details"] if "failure-reason-code" in f]
+    assert len(pol["failure-details"]) == 101, len(pol["failure-details"])
+    assert [(f["result-type"], f["failed-session-count"]) for f in over] == \
+        [("certificate-not-trusted", 2)], over
+    lines = [l for l in g.log("deliverd").splitlines() if "tls-report: domain self.test" in l]
+    assert len(lines) == 1, lines
+    assert "certificate-not-trusted failures (policy no-policy-found) past 100" in lines[0], lines
+
+
 def test_tls_report_old_rows_and_detail_bound():
     """A failure row stored before the addresses were recorded reports
     without them; a domain's failure-details stop at 100 entries a day,
