@@ -241,6 +241,8 @@ put_raw(struct spool_txn *t, const char *key, size_t klen, const char *val,
 #define OLDKEY \
 	"\0\0\x4e\x20" \
 	"a.test\0sts\0certificate-expired\0mx.a.test\0"
+/* sip, rip, helo, then a part that is not "overflow" (NUL-ended) */
+#define BADEXT "1.2.3.4\0\0\0bogus"
 #define OLDVAL "\x01\0\0\0\0\0\0\0\x07version: STSv1\0*.a.test\0"
 
 /* A failure row written before the addresses existed (its exact bytes). */
@@ -269,7 +271,7 @@ t_row_before_addresses(void)
 	s = all(t, NULL);
 	t_ok(s.n == 2 && s.r[0].tr_count == 8 && s.r[1].tr_count == 1,
 	    "one more in the old row; a new row with the addresses");
-	put_raw(t, OLDKEY "1.2.3.4\0\0\0bogus", sizeof(OLDKEY) + 16, OLDVAL,
+	put_raw(t, OLDKEY BADEXT, sizeof(OLDKEY BADEXT), OLDVAL,
 	    sizeof(OLDVAL) - 1);
 	memset(&s, 0, sizeof(s));
 	t_int_eq(spool_tlsrpt_iter(t, T0, NULL, rows_cb, &s), SPOOL_ECORRUPT,
