@@ -257,7 +257,8 @@ spool_tlsrpt_detail_cb(const uint8_t *key, size_t klen, const void *v,
 }
 
 /* Has the domain its SPOOL_TLSRPT_DETAIL_MAX failure rows of the day?
- * (A walk of its rows of the day: only before a new failure row.) */
+ * A walk of its rows of the day (up to the cap's failure rows), made only
+ * for a failure without a row while its overflow row does not exist. */
 static int
 spool_tlsrpt_detail_full(struct spool_txn *t, uint32_t day, const char *domain,
     bool *full_r)
@@ -277,6 +278,33 @@ spool_tlsrpt_detail_full(struct spool_txn *t, uint32_t day, const char *domain,
 	return rc == SPOOL_TLSRPT_STOP ? 0 : rc;
 }
 
+/* Where a failure without a row of its own goes: a new row at k, or (*k
+ * replaced, *over_r) the domain's overflow row of its policy and result
+ * type when that exists (the domain was full: rows of a day are never
+ * deleted during it) or the domain has its SPOOL_TLSRPT_DETAIL_MAX
+ * failure rows. */
+static int
+spool_tlsrpt_place(struct spool_txn *t, uint32_t day,
+    const struct spool_tlsrpt_row *r, struct spool_key *k, bool *over_r)
+{
+	struct spool_key o;
+	uint64_t	 n;
+	bool		 full = true;
+	int		 rc;
+
+	if ((rc = spool_tlsrpt_key(&o, day, r, SPOOL_TLSRPT_OVER)) != 0)
+		return rc;
+	rc = spool_tlsrpt_find(t, &o, &n);
+	if (rc == SPOOL_ENOTFOUND)
+		rc = spool_tlsrpt_detail_full(t, day, r->tr_domain, &full);
+	if (rc != 0)
+		return rc;
+	if (full)
+		*k = o;
+	*over_r = full;
+	return 0;
+}
+
 int
 spool_tlsrpt_add(struct spool_txn *t, int64_t now,
     const struct spool_tlsrpt_row *r, bool *overflow_r)
@@ -284,7 +312,7 @@ spool_tlsrpt_add(struct spool_txn *t, int64_t now,
 	struct spool_key k;
 	uint64_t	 n;
 	uint32_t	 day = spool_tlsrpt_day(now);
-	bool		 over, full = false, created;
+	bool		 over, created;
 	int		 rc;
 
 	if (overflow_r != NULL)
@@ -296,13 +324,8 @@ spool_tlsrpt_add(struct spool_txn *t, int64_t now,
 		if (rc == 0)
 			return spool_tlsrpt_write(t, &k, r, n);
 		if (rc != SPOOL_ENOTFOUND ||
-		    (rc = spool_tlsrpt_detail_full(t, day, r->tr_domain,
-			 &full)) != 0)
+		    (rc = spool_tlsrpt_place(t, day, r, &k, &over)) != 0)
 			return rc;
-		if (full &&
-		    (rc = spool_tlsrpt_key(&k, day, r, SPOOL_TLSRPT_OVER)) != 0)
-			return rc;
-		over = full;
 	}
 	if ((rc = spool_tlsrpt_bump(t, &k, day, r, &created)) != 0)
 		return rc;
