@@ -52,8 +52,13 @@ struct deliverd_job {
  * and deliverd_smtp_tls_policy_strings); the worker puts it on the result
  * line; the scheduler's commit path logs it and counts it for tls-report.
  * to_set false: no session was attempted (simulator, no next hop).
+ * RFC 8460 4.4's connection facts, "" when there was no connection (or
+ * an older worker's line): to_sip the local address of the connection
+ * (getsockname: source_address or the pool's), to_rip the peer's, to_helo
+ * the name the MX declared in its last EHLO/HELO reply (when valid syntax).
  */
 #define DELIVERD_TLS_PSTR_MAX 1024
+#define DELIVERD_TLS_IP_MAX   48 /* >= INET6_ADDRSTRLEN */
 struct deliverd_tlsout {
 	bool		     to_set;
 	enum tlsres_verified to_verified;
@@ -62,6 +67,9 @@ struct deliverd_tlsout {
 	char		     to_mx[256];
 	char		     to_pstr[DELIVERD_TLS_PSTR_MAX];
 	char		     to_mxpat[512];
+	char		     to_sip[DELIVERD_TLS_IP_MAX];
+	char		     to_rip[DELIVERD_TLS_IP_MAX];
+	char		     to_helo[256];
 };
 
 /* One recipient's outcome as the worker saw it (reply starts with 2/4/5). */
@@ -83,9 +91,10 @@ struct deliverd_result {
 int deliverd_job_format(const struct deliverd_job *, struct buf *);
 int deliverd_job_parse(const char *line, size_t len, struct deliverd_job *);
 /* "R qid idx reply relay tls to stage mx [verified policy result tlsmx
- * pstr mxpat]" / "S qid" (skip); lines of an older worker without "to",
- * "stage", "mx" or the TLS outcome parse with "", BOUNCE_ST_UNKNOWN, ""
- * and no outcome (to_set false; "" verified = none recorded). */
+ * pstr mxpat [sip rip helo]]" / "S qid" (skip); lines of an older worker
+ * without "to", "stage", "mx", the TLS outcome or its addresses parse with
+ * "", BOUNCE_ST_UNKNOWN, "", no outcome (to_set false; "" verified = none
+ * recorded) and "" addresses; sip and rip are "" or an IP address. */
 int deliverd_result_format(const struct deliverd_result *, struct buf *);
 int deliverd_result_parse(const char *line, size_t len,
     struct deliverd_result *);

@@ -465,16 +465,20 @@ deliverd_commit_batch_free(struct deliverd_commit_batch *b)
 /*
  * TLS reporting (issue 17 item 4): one session per job attempt, i.e. per
  * run of results of one message with the same outcome (a worker sends a
- * job's results together), under the recipient's domain. A key that does
- * not fit (ETOOBIG, EINVAL) is not counted; a database error fails the
- * commit like any other write.
+ * job's results together), under the recipient's domain, with the
+ * connection's addresses and the MX's EHLO name (RFC 8460 4.4). A key
+ * that does not fit (ETOOBIG, EINVAL) is not counted; a database error
+ * fails the commit like any other write. The first failure of a domain,
+ * day, policy and result type past SPOOL_TLSRPT_DETAIL_MAX failure rows
+ * is logged (once: it creates the overflow row that counts the rest).
  */
 static int
-deliverd_commit_tlsrpt(struct spool_txn *txn, const struct deliverd_result *res,
-    size_t i, int64_t now)
+deliverd_commit_tlsrpt(struct spool_txn *txn, struct deliverd_commit_batch *b,
+    const struct deliverd_result *res, size_t i, int64_t now)
 {
 	const struct deliverd_tlsout *o = &res[i].dr_tlsout;
 	struct spool_tlsrpt_row	      r;
+	bool			      over = false;
 	int			      rc;
 
 	if (res[i].dr_skip || !o->to_set ||
@@ -491,7 +495,17 @@ deliverd_commit_tlsrpt(struct spool_txn *txn, const struct deliverd_result *res,
 	(void)str_copy(r.tr_mx, sizeof(r.tr_mx), o->to_mx);
 	(void)str_copy(r.tr_pstr, sizeof(r.tr_pstr), o->to_pstr);
 	(void)str_copy(r.tr_mxpat, sizeof(r.tr_mxpat), o->to_mxpat);
-	rc = spool_tlsrpt_add(txn, now, &r);
+	(void)str_copy(r.tr_sip, sizeof(r.tr_sip), o->to_sip);
+	(void)str_copy(r.tr_rip, sizeof(r.tr_rip), o->to_rip);
+	(void)str_copy(r.tr_helo, sizeof(r.tr_helo), o->to_helo);
+	rc = spool_tlsrpt_add(txn, now, &r, &over);
+	if (rc == 0 && over)
+		(void)buf_printf(&b->log,
+		    "%s: tls-report: domain %s: %s failures (policy %s) past "
+		    "%d failure details a day (or with names too long to "
+		    "store) are counted without MX host and addresses today\n",
+		    res[i].dr_qid, r.tr_domain, r.tr_result, r.tr_policy,
+		    SPOOL_TLSRPT_DETAIL_MAX);
 	return rc == SPOOL_ETOOBIG || rc == EINVAL ? 0 : rc;
 }
 
@@ -516,7 +530,8 @@ deliverd_commit_once(struct spool *sp, const struct conf *cf,
 		if (!res[i].dr_skip &&
 		    ((rc = deliverd_commit_outcome(cf, txn, &b, &res[i],
 			  now)) != 0 ||
-			(rc = deliverd_commit_tlsrpt(txn, res, i, now)) != 0))
+			(rc = deliverd_commit_tlsrpt(txn, &b, res, i, now)) !=
+			    0))
 			goto out;
 	if ((rc = deliverd_commit_write_msgs(txn, &b)) != 0 ||
 	    (rc = spool_commit(&txn)) != 0)

@@ -99,7 +99,9 @@ deliverd_dane_outcome(struct worker *w, const char *host,
 		r = o->to_set && o->to_result == TLSRES_R_STARTTLS_NOT_SUPPORTED
 		    ? TLSRES_R_STARTTLS_NOT_SUPPORTED
 		    : TLSRES_R_TLSA_INVALID;
-	if (d == NULL || rc != 0)
+	/* no session with this host: nothing of the last one (its
+	 * addresses) may stick; a refused session keeps its addresses */
+	if (d == NULL)
 		deliverd_smtp_tls_reset(w->dw_smtp);
 	deliverd_smtp_tls_outcome(w->dw_smtp,
 	    r == TLSRES_R_SUCCESS ? TLSRES_V_DANE : TLSRES_V_NONE,

@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -15,7 +16,7 @@
 #include "deliverd.h"
 #include "spool.h"
 
-#define DELIVERD_MAXF 16
+#define DELIVERD_MAXF 20
 
 void
 deliverd_esc(struct buf *b, const char *s)
@@ -150,7 +151,7 @@ deliverd_job_parse(const char *line, size_t len, struct deliverd_job *j)
 	return j->dj_nidx > 0 ? 0 : -1;
 }
 
-/* The TLS outcome's six trailing fields (deliverd.h). */
+/* The TLS outcome's nine trailing fields (deliverd.h). */
 static void
 deliverd_tlsout_format(const struct deliverd_tlsout *o, struct buf *b)
 {
@@ -162,6 +163,8 @@ deliverd_tlsout_format(const struct deliverd_tlsout *o, struct buf *b)
 	deliverd_esc(b, o->to_pstr);
 	(void)buf_putc(b, '\t');
 	deliverd_esc(b, o->to_mxpat);
+	(void)buf_printf(b, "\t%s\t%s\t", o->to_sip, o->to_rip);
+	deliverd_esc(b, o->to_helo);
 }
 
 int
@@ -186,11 +189,33 @@ deliverd_result_format(const struct deliverd_result *r, struct buf *b)
 	return buf_putc(b, '\n');
 }
 
+/* "" or an IPv4/IPv6 address in text form. */
 static int
-deliverd_tlsout_parse(const char **f, const size_t *fl,
+deliverd_ip(const char *s, size_t len, char *dst, size_t dstsz)
+{
+	unsigned char a[sizeof(struct in6_addr)];
+
+	if (str_ncopy(dst, dstsz, s, len) == -1 || strlen(dst) != len)
+		return -1;
+	if (dst[0] == '\0' || inet_pton(AF_INET, dst, a) == 1 ||
+	    inet_pton(AF_INET6, dst, a) == 1)
+		return 0;
+	return -1;
+}
+
+/* The TLS outcome's fields: 6, or 9 with the connection's addresses. */
+static int
+deliverd_tlsout_parse(const char **f, const size_t *fl, size_t n,
     struct deliverd_tlsout *o)
 {
 	char tmp[40];
+
+	if (n == 9 &&
+	    (deliverd_ip(f[6], fl[6], o->to_sip, sizeof(o->to_sip)) == -1 ||
+		deliverd_ip(f[7], fl[7], o->to_rip, sizeof(o->to_rip)) == -1 ||
+		deliverd_unesc(f[8], fl[8], o->to_helo, sizeof(o->to_helo)) ==
+		    -1))
+		return -1;
 
 	if (str_ncopy(tmp, sizeof(tmp), f[0], fl[0]) == -1 ||
 	    tlsres_verified_parse(tmp, &o->to_verified) == -1 ||
@@ -235,7 +260,7 @@ deliverd_result_parse(const char *line, size_t len, struct deliverd_result *r)
 		r->dr_skip = true;
 		return 0;
 	}
-	if (f[0][0] != 'R' || n < 6 || (n > 9 && n != 15) ||
+	if (f[0][0] != 'R' || n < 6 || (n > 9 && n != 15 && n != 18) ||
 	    deliverd_unesc(f[3], fl[3], r->dr_reply, sizeof(r->dr_reply)) ==
 		-1 ||
 	    deliverd_unesc(f[4], fl[4], r->dr_relay, sizeof(r->dr_relay)) ==
@@ -248,8 +273,9 @@ deliverd_result_parse(const char *line, size_t len, struct deliverd_result *r)
 	    (n >= 9 &&
 		deliverd_unesc(f[8], fl[8], r->dr_mx, sizeof(r->dr_mx)) ==
 		    -1) ||
-	    (n == 15 &&
-		deliverd_tlsout_parse(f + 9, fl + 9, &r->dr_tlsout) == -1))
+	    (n >= 15 &&
+		deliverd_tlsout_parse(f + 9, fl + 9, n - 9, &r->dr_tlsout) ==
+		    -1))
 		return -1;
 	if (r->dr_reply[0] != '2' && r->dr_reply[0] != '4' &&
 	    r->dr_reply[0] != '5')

@@ -339,6 +339,7 @@ deliverd_smtp_ehlo_facts(struct deliverd_smtp *s, bool esmtp)
 	    smtp_reply_ehlo_has(&s->s_rp, "STARTTLS", NULL, NULL);
 	s->s_requiretls = esmtp &&
 	    smtp_reply_ehlo_has(&s->s_rp, "REQUIRETLS", NULL, NULL);
+	deliverd_smtp_tls_helo(s);
 }
 
 /* EHLO, falling back to HELO on a 5xx. 0 ok, -1 (reply set). */
@@ -499,6 +500,7 @@ deliverd_smtp_open1(struct deliverd_smtp *s, const struct sockaddr_storage *ss,
 		    s->s_err);
 		return -1;
 	}
+	deliverd_smtp_tls_addrs(s, ss);
 	if (deliverd_smtp_read(s, s->s_cf->cf_command_timeout) == -1) {
 		deliverd_smtp_lost(s, "greeting", reply, replysz);
 		goto fail;

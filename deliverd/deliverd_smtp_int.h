@@ -52,6 +52,11 @@ struct deliverd_smtp {
 
 /* kw is one of the space-separated MAIL FROM parameters (any case). */
 bool deliverd_smtp_param(const char *params, const char *kw);
+/* RFC 8460 4.4 facts of the connection just made (s_fd, to peer) and of
+ * its last EHLO/HELO reply, kept in s_out until the next open. */
+void deliverd_smtp_tls_addrs(struct deliverd_smtp *,
+    const struct sockaddr_storage *peer);
+void deliverd_smtp_tls_helo(struct deliverd_smtp *);
 /* The TLS level's verdict as the session's outcome (no-policy-found). */
 void deliverd_smtp_tls_level_outcome(struct deliverd_smtp *, enum tls_fail);
 /* secure: also accept the MX host when it lies inside the next-hop domain. */

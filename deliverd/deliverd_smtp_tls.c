@@ -12,6 +12,7 @@
 
 #include "deliverd_smtp_int.h"
 #include "log.h"
+#include "mailaddr.h"
 #include "spool.h"
 
 const char *
@@ -63,6 +64,47 @@ void
 deliverd_smtp_tls_reset(struct deliverd_smtp *s)
 {
 	memset(&s->s_out, 0, sizeof(s->s_out));
+}
+
+static void
+deliverd_smtp_tls_ip(const struct sockaddr_storage *ss, char *dst, size_t dstsz)
+{
+	const void *a = ss->ss_family == AF_INET6
+	    ? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr
+	    : (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
+
+	if ((ss->ss_family != AF_INET && ss->ss_family != AF_INET6) ||
+	    inet_ntop(ss->ss_family, a, dst, (socklen_t)dstsz) == NULL)
+		dst[0] = '\0';
+}
+
+void
+deliverd_smtp_tls_addrs(struct deliverd_smtp *s,
+    const struct sockaddr_storage	     *peer)
+{
+	struct sockaddr_storage local;
+	socklen_t		sl = sizeof(local);
+
+	deliverd_smtp_tls_ip(peer, s->s_out.to_rip, sizeof(s->s_out.to_rip));
+	memset(&local, 0, sizeof(local));
+	if (getsockname(s->s_fd, (struct sockaddr *)&local, &sl) == -1)
+		local.ss_family = AF_UNSPEC; /* reported without it */
+	deliverd_smtp_tls_ip(&local, s->s_out.to_sip, sizeof(s->s_out.to_sip));
+}
+
+void
+deliverd_smtp_tls_helo(struct deliverd_smtp *s)
+{
+	const char *l = s->s_rp.rp_lines.data;
+	size_t	    n = l != NULL ? strcspn(l, " \n") : 0;
+
+	if (n == 0 || n >= sizeof(s->s_out.to_helo) ||
+	    !mailaddr_domain_ok(l, n, 0)) {
+		s->s_out.to_helo[0] = '\0';
+		return;
+	}
+	memcpy(s->s_out.to_helo, l, n);
+	s->s_out.to_helo[n] = '\0';
 }
 
 /* The RFC 8460 result type of a failed policy check. */

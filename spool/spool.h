@@ -798,9 +798,18 @@ void spool_dt(int64_t t, char dst[21]);
  * keeps at most SPOOL_TLSRPT_DAY_MAX rows (more are not counted); a new
  * day deletes the days before the last SPOOL_TLSRPT_DAYS (today counts).
  * iter calls cb for the rows of the day containing day_start (of domain,
- * unless NULL), in key order; non-zero from cb stops and is returned. */
-#define SPOOL_TLSRPT_DAY_MAX 10000
-#define SPOOL_TLSRPT_DAYS    31
+ * unless NULL), in key order; non-zero from cb stops and is returned.
+ * A failure row is also per sending and receiving IP and the MX's EHLO
+ * name (RFC 8460 4.4; "" when unknown, always "" in "success" rows: those
+ * are counted per MX host only). A domain keeps at most
+ * SPOOL_TLSRPT_DETAIL_MAX failure rows a day; the failures that would
+ * make more are counted in the domain's overflow row of their policy and
+ * result types (tr_overflow; no MX host, no IPs), and add sets
+ * *overflow_r (may be NULL) when it creates that row. A row stored
+ * before these fields decodes with them "". */
+#define SPOOL_TLSRPT_DAY_MAX	10000
+#define SPOOL_TLSRPT_DAYS	31
+#define SPOOL_TLSRPT_DETAIL_MAX 100
 struct spool_tlsrpt_row {
 	char	 tr_domain[256];
 	char	 tr_policy[24]; /* tlsres_policy_name() */
@@ -808,10 +817,14 @@ struct spool_tlsrpt_row {
 	char	 tr_mx[256];
 	char	 tr_pstr[1024];
 	char	 tr_mxpat[512];
-	uint64_t tr_count; /* iter: the sessions; add: ignored */
+	uint64_t tr_count;     /* iter: the sessions; add: ignored */
+	char	 tr_sip[48];   /* sending-mta-ip */
+	char	 tr_rip[48];   /* receiving-ip */
+	char	 tr_helo[256]; /* receiving-mx-helo */
+	bool	 tr_overflow;  /* iter: past SPOOL_TLSRPT_DETAIL_MAX */
 };
 int spool_tlsrpt_add(struct spool_txn *, int64_t now,
-    const struct spool_tlsrpt_row *);
+    const struct spool_tlsrpt_row *, bool	*overflow_r);
 int spool_tlsrpt_iter(struct spool_txn *, int64_t day_start, const char *domain,
     int (*cb)(const struct spool_tlsrpt_row *, void *), void *arg);
 /*

@@ -4,7 +4,10 @@
  * "tlsrpt") as the RFC 8460 section 4 report (--json), or one line per
  * domain, policy, result and MX host. Policies are grouped per recipient
  * domain and policy type; "success" rows make the successful count, every
- * other result type a failure-details entry per MX host.
+ * other row a failure-details entry (per result type, sending-mta-ip,
+ * receiving-mx-hostname, receiving-mx-helo and receiving-ip, each named
+ * when known; the domain's overflow rows: per result type only, with a
+ * failure-reason-code saying so).
  */
 #include "config.h"
 
@@ -42,6 +45,37 @@ ctl_tlsrpt_list(struct json_gen *jg, const char *key, const char *s, char sep)
 	json_arr_end(jg);
 }
 
+/* key: s unless s is "". */
+static void
+ctl_tlsrpt_opt(struct json_gen *jg, const char *key, const char *s)
+{
+	if (s[0] != '\0')
+		json_kv_str(jg, key, s);
+}
+
+/* One failure-details entry (RFC 8460 4.4) from a failure row. */
+static void
+ctl_tlsrpt_detail(struct json_gen *jg, const struct spool_tlsrpt_row *r)
+{
+	char why[128];
+
+	json_obj_begin(jg);
+	json_kv_str(jg, "result-type", r->tr_result);
+	ctl_tlsrpt_opt(jg, "sending-mta-ip", r->tr_sip);
+	ctl_tlsrpt_opt(jg, "receiving-mx-hostname", r->tr_mx);
+	ctl_tlsrpt_opt(jg, "receiving-mx-helo", r->tr_helo);
+	ctl_tlsrpt_opt(jg, "receiving-ip", r->tr_rip);
+	json_kv_int(jg, "failed-session-count", (int64_t)r->tr_count);
+	if (r->tr_overflow) {
+		(void)snprintf(why, sizeof(why),
+		    "more than %d failure details for this domain on this "
+		    "day: not itemized",
+		    SPOOL_TLSRPT_DETAIL_MAX);
+		json_kv_str(jg, "failure-reason-code", why);
+	}
+	json_obj_end(jg);
+}
+
 /* One policies[] entry from the rows of one domain and policy type. */
 static void
 ctl_tlsrpt_flush(struct ctl_tlsrpt *t)
@@ -76,14 +110,7 @@ ctl_tlsrpt_flush(struct ctl_tlsrpt *t)
 			r = &t->rows[i];
 			if (strcmp(r->tr_result, "success") == 0)
 				continue;
-			json_obj_begin(t->jg);
-			json_kv_str(t->jg, "result-type", r->tr_result);
-			if (r->tr_mx[0] != '\0')
-				json_kv_str(t->jg, "receiving-mx-hostname",
-				    r->tr_mx);
-			json_kv_int(t->jg, "failed-session-count",
-			    (int64_t)r->tr_count);
-			json_obj_end(t->jg);
+			ctl_tlsrpt_detail(t->jg, r);
 		}
 		json_arr_end(t->jg);
 	}
@@ -97,8 +124,13 @@ ctl_tlsrpt_cb(const struct spool_tlsrpt_row *r, void *arg)
 	struct ctl_tlsrpt *t = arg;
 
 	if (t->jg == NULL) {
-		printf("%-32s %-16s %-28s %-32s %llu\n", r->tr_domain,
-		    r->tr_policy, r->tr_result, r->tr_mx[0] ? r->tr_mx : "-",
+		printf("%-32s %-16s %-28s %-32s %-15s %-15s %llu\n",
+		    r->tr_domain, r->tr_policy, r->tr_result,
+		    r->tr_overflow    ? "(overflow)"
+			: r->tr_mx[0] ? r->tr_mx
+				      : "-",
+		    r->tr_sip[0] ? r->tr_sip : "-",
+		    r->tr_rip[0] ? r->tr_rip : "-",
 		    (unsigned long long)r->tr_count);
 		t->npol++;
 		return 0;

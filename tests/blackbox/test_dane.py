@@ -9,11 +9,13 @@ one defers without a byte of mail; a TLSA lookup the validator fails
 (an unsigned zone) deliver as before DANE.
 """
 import hashlib
+import json
 import os
 import re
 import shutil
 import subprocess
 import tempfile
+import time
 
 import pytest
 
@@ -94,9 +96,10 @@ def signed_zone(tmp_path, port, tlsa, secure=True, bogus=False):
 
 
 def outcome(tmp_path, tlsa_of, secure=True, bogus=False, dnssec="trust-ad", tls=True,
-            cert=None, real=False):
+            cert=None, real=False, report=None):
     """Delivers one message to DOMAIN; (first event, messages at the MX,
-    deliverd's log). tlsa_of(cert) gives the TLSA record's text; real: the
+    deliverd's log); report: a list that gets the day's tls-report (RFC
+    8460 JSON) policies. tlsa_of(cert) gives the TLSA record's text; real: the
     signed zone behind a validating unbound instead of peers.AdResolver;
     dnssec = validate: deliverd validates itself (libunbound) from the
     zone's key, nsd as its forwarder."""
@@ -113,7 +116,7 @@ def outcome(tmp_path, tlsa_of, secure=True, bogus=False, dnssec="trust-ad", tls=
             if dnssec == "validate":
                 conf["dns_server"] = dns.authoritative
                 conf["dnssec_trust_anchor"] = dns.anchor or other_anchor(dns.dir)
-            return deliver(conf, mx)
+            return deliver(conf, mx, report)
     finally:
         mx.stop()
 
@@ -128,13 +131,17 @@ def other_anchor(d):
     return path
 
 
-def deliver(conf, mx):
+def deliver(conf, mx, report=None):
     with Gateway(tls=False, extra=conf) as g:
         g.start("deliverd")
         inject(g, "account", "acc")
         put_msg(g, "acc", ["r@" + DOMAIN])
         ev = g.wait_events(lambda e: e["event"] in ("delivered", "deferred"),
                            timeout=30, what="an outcome")[0]
+        if report is not None:
+            day = time.strftime("%Y-%m-%d", time.gmtime())
+            report += json.loads(g.spoolctl("tls-report", "--date", day,
+                                            "--json").stdout)["policies"]
         return ev, mx.received(), g.log("deliverd")
 
 
@@ -172,11 +179,17 @@ def test_dane_ta_checks_the_mx_name(tmp_path, name, delivered):
 
 
 def test_tlsa_mismatch_defers_without_sending(tmp_path):
-    ev, got, log = outcome(tmp_path, mismatch)
+    rep = []
+    ev, got, log = outcome(tmp_path, mismatch, report=rep)
     assert ev["event"] == "deferred", ev
     assert ev["msg"].startswith("451 4.7.5 %s[127.0.0.1]:" % MXHOST), ev
     assert "DANE: no TLSA record matches the certificate" in ev["msg"], ev
     assert got == []
+    # the TLS report names the connection (RFC 8460 4.4)
+    pol, = rep
+    fd, = pol["failure-details"]
+    assert fd["result-type"] == "tlsa-invalid", fd
+    assert (fd["sending-mta-ip"], fd["receiving-ip"]) == ("127.0.0.1", "127.0.0.1"), fd
 
 
 def test_dane_next_hop_without_starttls_defers(tmp_path):

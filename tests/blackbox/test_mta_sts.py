@@ -238,6 +238,7 @@ def test_tls_report_names_the_sts_policy(env):
     assert name["policy"]["policy-type"] == "sts", name
     fd, = name["failure-details"]
     assert fd["result-type"] == "certificate-host-mismatch", fd
+    assert (fd["sending-mta-ip"], fd["receiving-ip"]) == ("127.0.0.1", "127.0.0.1"), fd
     assert fd["receiving-mx-hostname"] == "mx.name.test", fd
 
 

@@ -66,8 +66,9 @@ def world(ca, tmp_path):
     tdir = tmp_path / "selfsigned"
     tdir.mkdir()
     mxs = {"good": peers.Mx(cert=ca["good"], host="127.0.0.2", port=port),
-           "self": peers.Mx(tls_dir=str(tdir), host="127.0.0.3", port=port),
-           "plain": peers.Mx(host="127.0.0.4", port=port)}
+           "self": peers.Mx(tls_dir=str(tdir), host="127.0.0.3", port=port,
+                            helo="mx.self.test"),
+           "plain": peers.Mx(host="127.0.0.4", port=port, helo="mx.plain.test")}
     with peers.Dns(recs, workdir=str(tmp_path)) as dns:
         for m in mxs.values():
             m.start()
@@ -136,6 +137,9 @@ def test_levels_per_destination(world):
 
 def test_tls_report(world):
     g, mxs = world
+    # connections from source_address: the report's sending-mta-ip
+    g.conf["source_address"] = "127.0.0.2"
+    g.write_conf()
     g.start("deliverd")
     for r in ("a@good.test", "a2@good.test", "c@self.test", "e@plain.test"):
         put_msg(g, "acc", [r])
@@ -156,17 +160,79 @@ def test_tls_report(world):
     bad = pols["self.test"]
     assert bad["summary"] == {"total-successful-session-count": 0,
                               "total-failure-session-count": 1}, bad
+    # RFC 8460 4.4: the connection's addresses, the MX's EHLO name
     fd, = bad["failure-details"]
-    assert fd["result-type"] == "certificate-not-trusted", fd
-    assert fd["receiving-mx-hostname"] == "mx.self.test", fd
-    assert fd["failed-session-count"] == 1, fd
+    assert fd == {"result-type": "certificate-not-trusted",
+                  "sending-mta-ip": "127.0.0.2",
+                  "receiving-mx-hostname": "mx.self.test",
+                  "receiving-mx-helo": "mx.self.test",
+                  "receiving-ip": "127.0.0.3",
+                  "failed-session-count": 1}, fd
     fd, = pols["plain.test"]["failure-details"]
     assert fd["result-type"] == "starttls-not-supported", fd
+    assert (fd["sending-mta-ip"], fd["receiving-ip"]) == ("127.0.0.2", "127.0.0.4"), fd
+    assert fd["receiving-mx-helo"] == "mx.plain.test", fd
+    # the good sessions came from there too (successes carry no addresses)
+    assert {m["peer"] for m in mxs["good"].received()} == {"127.0.0.2"}
     # --domain narrows; the text form names the counts
     one = json.loads(g.spoolctl("tls-report", "--date", day, "--domain", "self.test",
                                 "--json").stdout)
     assert [p["policy"]["policy-domain"] for p in one["policies"]] == ["self.test"], one
     txt = g.spoolctl("tls-report", "--date", day).stdout
     assert "good.test" in txt and "certificate-not-trusted" in txt, txt
+    assert "127.0.0.2 " in txt and "127.0.0.3 " in txt, txt
     empty = json.loads(g.spoolctl("tls-report", "--date", "2001-01-01", "--json").stdout)
     assert empty["policies"] == [], empty
+
+
+def test_tls_report_detail_bound_logged_once(world):
+    """deliverd's own failures past the domain's 100 failure-details
+    entries of the day go to the overflow entry, and the first is logged
+    (once): 100 entries filed beforehand, two sessions to mx.self.test."""
+    g, mxs = world
+    inject(g, "tlsrpt", "self.test", 100)
+    g.start("deliverd")
+    for r in ("c@self.test", "c2@self.test"):
+        put_msg(g, "acc", [r])
+        assert outcome(g, r)["event"] == "deferred"
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    rep = json.loads(g.spoolctl("tls-report", "--date", day, "--domain", "self.test",
+                                "--json").stdout)
+    pol, = rep["policies"]
+    assert pol["summary"]["total-failure-session-count"] == 102, pol["summary"]
+    over = [f for f in pol["failure-details"] if "failure-reason-code" in f]
+    assert len(pol["failure-details"]) == 101, len(pol["failure-details"])
+    assert [(f["result-type"], f["failed-session-count"]) for f in over] == \
+        [("certificate-not-trusted", 2)], over
+    lines = [l for l in g.log("deliverd").splitlines() if "tls-report: domain self.test" in l]
+    assert len(lines) == 1, lines
+    assert "certificate-not-trusted failures (policy no-policy-found) past 100" in lines[0], lines
+
+
+def test_tls_report_old_rows_and_detail_bound():
+    """A failure row stored before the addresses were recorded reports
+    without them; a domain's failure-details stop at 100 entries a day,
+    the rest counted in one entry per result type (RFC 8460 4.4 fields
+    left out) that says so. deliverd-inject files the rows as deliverd's
+    commit would (tlsrpt) or as it did before the addresses (tlsrpt-old)."""
+    with Gateway(tls=False) as g:
+        inject(g, "tlsrpt-old", "old.test", "mx.old.test", 3)
+        assert inject(g, "tlsrpt", "many.test", 105) == ["overflow"]
+        day = time.strftime("%Y-%m-%d", time.gmtime())
+        rep = json.loads(g.spoolctl("tls-report", "--date", day, "--json").stdout)
+    pols = {p["policy"]["policy-domain"]: p for p in rep["policies"]}
+    fd, = pols["old.test"]["failure-details"]
+    assert fd == {"result-type": "certificate-expired",
+                  "receiving-mx-hostname": "mx.old.test",
+                  "failed-session-count": 3}, fd
+    many = pols["many.test"]
+    assert many["summary"]["total-failure-session-count"] == 105, many["summary"]
+    fds = many["failure-details"]
+    assert len(fds) == 101, len(fds)
+    over = [f for f in fds if "failure-reason-code" in f]
+    assert len(over) == 1 and over[0]["failed-session-count"] == 5, over
+    assert set(over[0]) == {"result-type", "failed-session-count",
+                            "failure-reason-code"}, over
+    assert "not itemized" in over[0]["failure-reason-code"], over
+    assert all(f["sending-mta-ip"] == "127.0.0.1" and f["receiving-ip"].startswith("10.0.")
+               for f in fds if f is not over[0]), fds

@@ -11,6 +11,12 @@
  *   deliverd-inject -c CONF corrupt-issue LOGIN   (today's issue record of
  *       LOGIN without campaign becomes bytes that do not decode: a commit
  *       that counts an event in it fails with SPOOL_ECORRUPT)
+ *   deliverd-inject -c CONF tlsrpt DOMAIN COUNT   (COUNT TLS-RPT failures
+ *       of today, each from another receiving IP, as deliverd's commit
+ *       records them; prints "overflow" when one created the domain's
+ *       overflow row)
+ *   deliverd-inject -c CONF tlsrpt-old DOMAIN MX COUNT   (a failure row of
+ *       today in the format of before the addresses, COUNT sessions)
  * Prints the queue ids of the filed messages, one per line. As root it
  * drops to spoold_user first so every file has the daemons' owner.
  */
@@ -294,6 +300,75 @@ inject_corrupt_issue(int argc, char **argv)
 	return 0;
 }
 
+static void
+inject_tlsrpt_row(struct spool_tlsrpt_row *r, const char *domain)
+{
+	memset(r, 0, sizeof(*r));
+	(void)str_copy(r->tr_domain, sizeof(r->tr_domain), domain);
+	(void)str_copy(r->tr_policy, sizeof(r->tr_policy), "no-policy-found");
+	(void)str_copy(r->tr_result, sizeof(r->tr_result),
+	    "certificate-expired");
+	(void)str_copy(r->tr_sip, sizeof(r->tr_sip), "127.0.0.1");
+}
+
+static int
+inject_tlsrpt(int argc, char **argv)
+{
+	struct spool_tlsrpt_row r;
+	struct spool_txn       *txn;
+	long			n, k;
+	bool			over;
+	int			rc;
+
+	if (argc != 2)
+		return 2;
+	n = strtol(argv[1], NULL, 10);
+	inject_tlsrpt_row(&r, argv[0]);
+	if ((rc = spool_begin(sp, true, &txn)) != 0)
+		inject_die("begin", rc);
+	for (k = 0; k < n; k++) {
+		(void)snprintf(r.tr_mx, sizeof(r.tr_mx), "mx%ld.%s", k % 7,
+		    argv[0]);
+		(void)snprintf(r.tr_rip, sizeof(r.tr_rip), "10.0.%ld.%ld",
+		    k / 250, k % 250 + 1);
+		if ((rc = spool_tlsrpt_add(txn, (int64_t)time(NULL), &r,
+			 &over)) != 0)
+			inject_die("tlsrpt", rc);
+		if (over)
+			(void)printf("overflow\n");
+	}
+	if ((rc = spool_commit(&txn)) != 0)
+		inject_die("commit", rc);
+	return 0;
+}
+
+/* The bytes spool_tlsrpt.c wrote before the addresses existed. */
+static int
+inject_tlsrpt_old(int argc, char **argv)
+{
+	struct spool_txn *txn;
+	struct spool_key  k;
+	uint8_t		  v[9 + 2];
+	int		  rc;
+
+	if (argc != 3)
+		return 2;
+	spool_key_init(&k);
+	spool_key_be32(&k, (uint32_t)(time(NULL) / 86400));
+	spool_key_lstr(&k, argv[0]);
+	spool_key_str(&k, "no-policy-found");
+	spool_key_str(&k, "certificate-expired");
+	spool_key_lstr(&k, argv[1]);
+	v[0] = 1;
+	spool_be64_put(v + 1, (uint64_t)strtoull(argv[2], NULL, 10));
+	v[9] = v[10] = '\0'; /* no policy strings, no MX patterns */
+	if ((rc = spool_begin(sp, true, &txn)) != 0 ||
+	    (rc = spool_db_put(txn, SPOOL_DB_TLSRPT, &k, v, sizeof(v))) != 0 ||
+	    (rc = spool_commit(&txn)) != 0)
+		inject_die("tlsrpt-old", rc);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -323,6 +398,10 @@ main(int argc, char **argv)
 		rc = inject_events(argc - 4, argv + 4);
 	else if (strcmp(argv[3], "corrupt-issue") == 0)
 		rc = inject_corrupt_issue(argc - 4, argv + 4);
+	else if (strcmp(argv[3], "tlsrpt") == 0)
+		rc = inject_tlsrpt(argc - 4, argv + 4);
+	else if (strcmp(argv[3], "tlsrpt-old") == 0)
+		rc = inject_tlsrpt_old(argc - 4, argv + 4);
 	else
 		rc = 2;
 	spool_close(&sp);

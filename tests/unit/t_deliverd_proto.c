@@ -1,8 +1,9 @@
 /* Unit tests for deliverd_proto.c's result line: a round trip with the
  * recipient's address (issue 13: a delivery after spoolctl delete is still
  * reported) and the MX host set (issue 15), the line of an older worker
- * without them, and bad lines; the unescaping edge cases and the job and
- * signature lines (issue 20). */
+ * without them, and bad lines; the TLS outcome with and without the
+ * connection's addresses (issue 17, RFC 8460 4.4); the unescaping edge
+ * cases and the job and signature lines (issue 20). */
 #include "config.h"
 
 #include "spool.h"
@@ -51,6 +52,12 @@ t_result_roundtrip(void)
 	    "version: STSv1\nmode: enforce\tx");
 	(void)str_copy(r.dr_tlsout.to_mxpat, sizeof(r.dr_tlsout.to_mxpat),
 	    "*.mx.test b.test");
+	(void)str_copy(r.dr_tlsout.to_sip, sizeof(r.dr_tlsout.to_sip),
+	    "2001:db8::2");
+	(void)str_copy(r.dr_tlsout.to_rip, sizeof(r.dr_tlsout.to_rip),
+	    "192.0.2.1");
+	(void)str_copy(r.dr_tlsout.to_helo, sizeof(r.dr_tlsout.to_helo),
+	    "a.mx.test");
 	buf_reset(&b);
 	t_int_eq(deliverd_result_format(&r, &b), 0, "format with TLS");
 	t_int_eq(deliverd_result_parse(b.data, b.len - 1, &got), 0,
@@ -64,6 +71,9 @@ t_result_roundtrip(void)
 	t_str_eq(got.dr_tlsout.to_pstr, r.dr_tlsout.to_pstr,
 	    "policy strings (escaped)");
 	t_str_eq(got.dr_tlsout.to_mxpat, r.dr_tlsout.to_mxpat, "MX patterns");
+	t_str_eq(got.dr_tlsout.to_sip, "2001:db8::2", "sending-mta-ip");
+	t_str_eq(got.dr_tlsout.to_rip, "192.0.2.1", "receiving-ip");
+	t_str_eq(got.dr_tlsout.to_helo, "a.mx.test", "receiving-mx-helo");
 	t_str_eq(got.dr_mx, r.dr_mx, "MX set before the TLS fields");
 	buf_release(&b);
 }
@@ -91,6 +101,22 @@ t_result_lines(void)
 	static const char shorttls[] =
 	    "R\t662026CA33B3BB2505E4\t0\t451 no\t\t\ta@b"
 	    "\tdata\tmx{m}\tnone\tno-policy-found";
+	static const char addrs[] =
+	    "R\t662026CA33B3BB2505E4\t0\t451 no\t\t\ta@b"
+	    "\tdata\tmx{m}\tnone\tno-policy-found"
+	    "\tstarttls-not-supported\tm\t\t\t127.0.0.2\t::1\tm";
+	static const char noaddrs[] =
+	    "R\t662026CA33B3BB2505E4\t0\t451 no\t\t\ta@b"
+	    "\tdata\tmx{m}\tnone\tno-policy-found"
+	    "\tstarttls-not-supported\tm\t\t\t\t\t";
+	static const char badip[] =
+	    "R\t662026CA33B3BB2505E4\t0\t451 no\t\t\ta@b"
+	    "\tdata\tmx{m}\tnone\tno-policy-found"
+	    "\tstarttls-not-supported\tm\t\t\t127.0.0.2\tmx.test\tm";
+	static const char partaddrs[] =
+	    "R\t662026CA33B3BB2505E4\t0\t451 no\t\t\ta@b"
+	    "\tdata\tmx{m}\tnone\tno-policy-found"
+	    "\tstarttls-not-supported\tm\t\t\t127.0.0.2\t::1";
 	static const char      skip[] = "S\t662026CA33B3BB2505E4\t3";
 	struct deliverd_result got;
 
@@ -116,6 +142,23 @@ t_result_lines(void)
 	t_ok(got.dr_tlsout.to_set &&
 		got.dr_tlsout.to_result == TLSRES_R_STARTTLS_NOT_SUPPORTED,
 	    "starttls-not-supported");
+	t_ok(got.dr_tlsout.to_sip[0] == '\0' && got.dr_tlsout.to_rip[0] == '\0',
+	    "an older worker's TLS outcome: no addresses");
+	t_int_eq(deliverd_result_parse(addrs, sizeof(addrs) - 1, &got), 0,
+	    "with the connection's addresses (RFC 8460 4.4)");
+	t_ok(strcmp(got.dr_tlsout.to_sip, "127.0.0.2") == 0 &&
+		strcmp(got.dr_tlsout.to_rip, "::1") == 0 &&
+		strcmp(got.dr_tlsout.to_helo, "m") == 0 &&
+		strcmp(got.dr_tlsout.to_mx, "m") == 0,
+	    "sending-mta-ip, receiving-ip, receiving-mx-helo");
+	t_int_eq(deliverd_result_parse(noaddrs, sizeof(noaddrs) - 1, &got), 0,
+	    "addresses unknown (no connection)");
+	t_ok(got.dr_tlsout.to_set && got.dr_tlsout.to_rip[0] == '\0',
+	    "outcome without addresses");
+	t_int_eq(deliverd_result_parse(badip, sizeof(badip) - 1, &got), -1,
+	    "receiving-ip not an IP address");
+	t_int_eq(deliverd_result_parse(partaddrs, sizeof(partaddrs) - 1, &got),
+	    -1, "a partial address part");
 	t_int_eq(deliverd_result_parse(badtls, sizeof(badtls) - 1, &got), -1,
 	    "unknown result type");
 	t_int_eq(deliverd_result_parse(shorttls, sizeof(shorttls) - 1, &got),

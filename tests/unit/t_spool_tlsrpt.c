@@ -2,7 +2,9 @@
  * Unit tests for the TLS reporting counters of libspool (spool_tlsrpt.c,
  * issue 17 item 4): counting per day, domain, policy, result and MX host
  * with the policy strings, the iteration of one day (and one domain), the
- * cap of rows per day, the pruning of old days, and an older database.
+ * cap of rows per day, the pruning of old days, and an older database;
+ * failures per sending and receiving IP and EHLO name (RFC 8460 4.4), a
+ * row stored before those fields, and the cap of failure rows per domain.
  */
 #include "config.h"
 
@@ -12,6 +14,7 @@
 #include <string.h>
 
 #include "spool.h"
+#include "spool_rec.h"
 #include "tap.h"
 #include "tfix.h"
 
@@ -73,12 +76,13 @@ t_counting(void)
 	struct seen		s;
 
 	row(&r, "A.test", "success", "mx1.a.test");
-	t_int_eq(spool_tlsrpt_add(t, T0 + 10, &r), 0, "add");
-	t_int_eq(spool_tlsrpt_add(t, T0 + DAY - 1, &r), 0, "add, same day");
+	t_int_eq(spool_tlsrpt_add(t, T0 + 10, &r, NULL), 0, "add");
+	t_int_eq(spool_tlsrpt_add(t, T0 + DAY - 1, &r, NULL), 0,
+	    "add, same day");
 	row(&r, "a.test", "certificate-host-mismatch", "mx2.a.test");
-	t_int_eq(spool_tlsrpt_add(t, T0 + 20, &r), 0, "a failure");
+	t_int_eq(spool_tlsrpt_add(t, T0 + 20, &r, NULL), 0, "a failure");
 	row(&r, "b.test", "success", "mx.b.test");
-	t_int_eq(spool_tlsrpt_add(t, T0 + DAY, &r), 0, "next day");
+	t_int_eq(spool_tlsrpt_add(t, T0 + DAY, &r, NULL), 0, "next day");
 	s = walk(t, T0, NULL);
 	t_ok(s.n == 2 && s.total == 3, "day 1: two rows, three sessions");
 	t_str_eq(s.fail.tr_domain, "a.test", "domain lower-cased");
@@ -93,7 +97,7 @@ t_counting(void)
 	t_ok(walk(t, T0, "A.TEST").n == 2, "domain filter, any case");
 	t_ok(walk(t, T0, "a.tes").n == 0, "no prefix match");
 	row(&r, "", "success", "mx");
-	t_int_eq(spool_tlsrpt_add(t, T0, &r), EINVAL, "no domain");
+	t_int_eq(spool_tlsrpt_add(t, T0, &r, NULL), EINVAL, "no domain");
 	spool_abort(&t);
 	spool_close(&sp);
 }
@@ -112,19 +116,20 @@ t_cap_and_prune(void)
 	for (i = 0; i < SPOOL_TLSRPT_DAY_MAX + 5 && rc == 0; i++) {
 		(void)snprintf(mx, sizeof(mx), "mx%zu.test", i);
 		row(&r, "c.test", "success", mx);
-		rc = spool_tlsrpt_add(t, T0, &r);
+		rc = spool_tlsrpt_add(t, T0, &r, NULL);
 	}
 	t_int_eq(rc, 0, "past the cap: no error");
 	t_ok(walk(t, T0, NULL).n == SPOOL_TLSRPT_DAY_MAX,
 	    "at most SPOOL_TLSRPT_DAY_MAX rows a day");
 	row(&r, "c.test", "success", "mx0.test");
-	t_int_eq(spool_tlsrpt_add(t, T0, &r), 0, "an existing row");
+	t_int_eq(spool_tlsrpt_add(t, T0, &r, NULL), 0, "an existing row");
 	t_ok(walk(t, T0, "c.test").total == SPOOL_TLSRPT_DAY_MAX + 1,
 	    "still counts");
 	row(&r, "d.test", "success", "mx.d.test");
-	t_int_eq(spool_tlsrpt_add(t, T0 + 10 * DAY, &r), 0, "ten days on");
+	t_int_eq(spool_tlsrpt_add(t, T0 + 10 * DAY, &r, NULL), 0,
+	    "ten days on");
 	t_ok(walk(t, T0, NULL).n == SPOOL_TLSRPT_DAY_MAX, "day 1 kept");
-	t_int_eq(spool_tlsrpt_add(t, T0 + SPOOL_TLSRPT_DAYS * DAY, &r), 0,
+	t_int_eq(spool_tlsrpt_add(t, T0 + SPOOL_TLSRPT_DAYS * DAY, &r, NULL), 0,
 	    "SPOOL_TLSRPT_DAYS on");
 	t_ok(walk(t, T0, NULL).n == 0, "day 1 pruned");
 	t_ok(walk(t, T0 + 10 * DAY, NULL).n == 1, "a younger day kept");
@@ -145,9 +150,212 @@ t_older_database(void)
 	t_spool_old(&sp, tdir, MAP, dbs, NULL);
 	t = t_wtxn(sp);
 	row(&r, "a.test", "success", "mx");
-	t_int_eq(spool_tlsrpt_add(t, T0, &r), 0, "the writer created it");
+	t_int_eq(spool_tlsrpt_add(t, T0, &r, NULL), 0, "the writer created it");
 	t_int_eq(spool_commit(&t), 0, "commit");
 	t_spool_reader_opens(&sp, tdir, MAP);
+}
+
+static void
+conn(struct spool_tlsrpt_row *r, const char *sip, const char *rip,
+    const char *helo)
+{
+	(void)str_copy(r->tr_sip, sizeof(r->tr_sip), sip);
+	(void)str_copy(r->tr_rip, sizeof(r->tr_rip), rip);
+	(void)str_copy(r->tr_helo, sizeof(r->tr_helo), helo);
+}
+
+struct rows {
+	size_t			n;
+	struct spool_tlsrpt_row r[8];
+};
+
+static int
+rows_cb(const struct spool_tlsrpt_row *r, void *arg)
+{
+	struct rows *s = arg;
+
+	if (s->n < 8)
+		s->r[s->n] = *r;
+	s->n++;
+	return 0;
+}
+
+static struct rows
+all(struct spool_txn *t, const char *dom)
+{
+	struct rows s;
+
+	memset(&s, 0, sizeof(s));
+	t_int_eq(spool_tlsrpt_iter(t, T0, dom, rows_cb, &s), 0, "iter");
+	return s;
+}
+
+/* Failures per (result, MX, sending IP, receiving IP, EHLO name);
+ * successes per MX host whatever their addresses. */
+static void
+t_addresses(void)
+{
+	struct spool *sp = t_spool_fresh(tdir, sizeof(tdir), "t_spool_tlsrpt",
+	    MAP);
+	struct spool_txn       *t = t_wtxn(sp);
+	struct spool_tlsrpt_row r;
+	struct rows		s;
+
+	row(&r, "a.test", "certificate-expired", "mx.a.test");
+	conn(&r, "127.0.0.2", "192.0.2.1", "mx.a.test");
+	t_int_eq(spool_tlsrpt_add(t, T0, &r, NULL), 0, "a failure");
+	t_int_eq(spool_tlsrpt_add(t, T0 + 1, &r, NULL), 0, "the same again");
+	conn(&r, "127.0.0.2", "2001:db8::1", "mx.a.test");
+	t_int_eq(spool_tlsrpt_add(t, T0, &r, NULL), 0, "another peer");
+	row(&r, "a.test", "success", "mx.a.test");
+	conn(&r, "127.0.0.2", "192.0.2.1", "mx.a.test");
+	t_int_eq(spool_tlsrpt_add(t, T0, &r, NULL), 0, "a success");
+	conn(&r, "127.0.0.3", "192.0.2.9", "other");
+	t_int_eq(spool_tlsrpt_add(t, T0, &r, NULL), 0, "a success elsewhere");
+	s = all(t, "a.test");
+	t_int_eq((long long)s.n, 3, "two failure rows, one success row");
+	t_str_eq(s.r[0].tr_rip, "192.0.2.1", "receiving-ip");
+	t_str_eq(s.r[0].tr_sip, "127.0.0.2", "sending-mta-ip");
+	t_str_eq(s.r[0].tr_helo, "mx.a.test", "receiving-mx-helo");
+	t_int_eq((long long)s.r[0].tr_count, 2, "counted together");
+	t_str_eq(s.r[1].tr_rip, "2001:db8::1", "IPv6 receiving-ip");
+	t_int_eq((long long)s.r[2].tr_count, 2, "successes per MX host");
+	t_ok(s.r[2].tr_sip[0] == '\0' && s.r[2].tr_rip[0] == '\0',
+	    "no addresses in the success row");
+	spool_abort(&t);
+	spool_close(&sp);
+}
+
+static void
+put_raw(struct spool_txn *t, const char *key, size_t klen, const char *val,
+    size_t vlen)
+{
+	struct spool_key k;
+
+	spool_key_init(&k);
+	spool_key_raw(&k, key, klen);
+	t_int_eq(spool_db_put(t, SPOOL_DB_TLSRPT, &k, val, vlen), 0, "put");
+}
+
+/* Day 20000 = 0x4e20. */
+#define OLDKEY \
+	"\0\0\x4e\x20" \
+	"a.test\0sts\0certificate-expired\0mx.a.test\0"
+/* sip, rip, helo, then a part that is not "overflow" (NUL-ended) */
+#define BADEXT "1.2.3.4\0\0\0bogus"
+#define OLDVAL "\x01\0\0\0\0\0\0\0\x07version: STSv1\0*.a.test\0"
+
+/* A failure row written before the addresses existed (its exact bytes). */
+static void
+t_row_before_addresses(void)
+{
+	struct spool *sp = t_spool_fresh(tdir, sizeof(tdir), "t_spool_tlsrpt",
+	    MAP);
+	struct spool_txn       *t = t_wtxn(sp);
+	struct spool_tlsrpt_row r;
+	struct rows		s;
+
+	put_raw(t, OLDKEY, sizeof(OLDKEY) - 1, OLDVAL, sizeof(OLDVAL) - 1);
+	s = all(t, NULL);
+	t_int_eq((long long)s.n, 1, "the old row decodes");
+	t_ok(s.r[0].tr_count == 7 && strcmp(s.r[0].tr_mx, "mx.a.test") == 0 &&
+		strcmp(s.r[0].tr_pstr, "version: STSv1") == 0,
+	    "its count, MX host and policy string");
+	t_ok(s.r[0].tr_sip[0] == '\0' && s.r[0].tr_rip[0] == '\0' &&
+		s.r[0].tr_helo[0] == '\0' && !s.r[0].tr_overflow,
+	    "without addresses");
+	row(&r, "a.test", "certificate-expired", "mx.a.test");
+	t_int_eq(spool_tlsrpt_add(t, T0, &r, NULL), 0, "no addresses");
+	conn(&r, "127.0.0.2", "192.0.2.1", "");
+	t_int_eq(spool_tlsrpt_add(t, T0, &r, NULL), 0, "with addresses");
+	s = all(t, NULL);
+	t_ok(s.n == 2 && s.r[0].tr_count == 8 && s.r[1].tr_count == 1,
+	    "one more in the old row; a new row with the addresses");
+	put_raw(t, OLDKEY BADEXT, sizeof(OLDKEY BADEXT), OLDVAL,
+	    sizeof(OLDVAL) - 1);
+	memset(&s, 0, sizeof(s));
+	t_int_eq(spool_tlsrpt_iter(t, T0, NULL, rows_cb, &s), SPOOL_ECORRUPT,
+	    "an unknown part after the addresses is corrupt");
+	spool_abort(&t);
+	spool_close(&sp);
+}
+
+/* At most SPOOL_TLSRPT_DETAIL_MAX failure rows per domain and day; the
+ * failures past it are counted per policy and result type only. */
+static void
+t_detail_cap(void)
+{
+	struct spool *sp = t_spool_fresh(tdir, sizeof(tdir), "t_spool_tlsrpt",
+	    MAP);
+	struct spool_txn       *t = t_wtxn(sp);
+	struct spool_tlsrpt_row r;
+	struct seen		s;
+	struct rows		rs;
+	char			ip[32], dom[300], mx[300];
+	bool			over = false, anyover = false;
+	int			i, rc = 0;
+
+	for (i = 0; i < SPOOL_TLSRPT_DETAIL_MAX && rc == 0; i++) {
+		(void)snprintf(ip, sizeof(ip), "10.0.%d.%d", i / 256, i % 256);
+		row(&r, "e.test", "certificate-expired", "mx.e.test");
+		conn(&r, "127.0.0.1", ip, "");
+		rc = spool_tlsrpt_add(t, T0, &r, &over);
+		anyover |= over;
+	}
+	t_ok(rc == 0 && !anyover, "up to the cap: no overflow");
+	row(&r, "e.test", "success", "mx.e.test");
+	t_int_eq(spool_tlsrpt_add(t, T0, &r, &over), 0, "a success");
+	t_ok(!over, "successes are not failure details");
+	row(&r, "e.test", "certificate-expired", "mx2.e.test");
+	conn(&r, "127.0.0.1", "192.0.2.7", "mx2.e.test");
+	t_int_eq(spool_tlsrpt_add(t, T0, &r, &over), 0, "past the cap");
+	t_ok(over, "the overflow row is new: the caller logs it");
+	conn(&r, "127.0.0.1", "192.0.2.8", "");
+	t_int_eq(spool_tlsrpt_add(t, T0, &r, &over), 0, "past the cap again");
+	t_ok(!over, "logged once");
+	row(&r, "e.test", "certificate-expired", "mx.e.test");
+	conn(&r, "127.0.0.1", "10.0.0.0", "");
+	t_int_eq(spool_tlsrpt_add(t, T0, &r, &over), 0, "an existing row");
+	s = walk(t, T0, "e.test");
+	t_int_eq((long long)s.n, SPOOL_TLSRPT_DETAIL_MAX + 2,
+	    "the cap, the success row and one overflow row");
+	t_int_eq((long long)s.total, SPOOL_TLSRPT_DETAIL_MAX + 4,
+	    "every session counted");
+	rs = all(t,
+	    "e.test"); /* the overflow row's empty MX host sorts first */
+	t_ok(rs.r[0].tr_overflow && rs.r[0].tr_count == 2 &&
+		strcmp(rs.r[0].tr_result, "certificate-expired") == 0 &&
+		rs.r[0].tr_mx[0] == '\0' && rs.r[0].tr_rip[0] == '\0',
+	    "the overflow row: two sessions, no MX host, no address");
+	t_ok(!rs.r[1].tr_overflow, "the others are details");
+	row(&r, "f.test", "certificate-expired", "mx.f.test");
+	conn(&r, "127.0.0.1", "192.0.2.7", "");
+	t_int_eq(spool_tlsrpt_add(t, T0, &r, &over), 0, "another domain");
+	t_ok(!over && !walk(t, T0, "f.test").fail.tr_overflow,
+	    "has its own cap");
+	/* a failure whose key is too long with the EHLO name drops it; one
+	 * too long without it too is counted in the overflow row */
+	memset(dom, 'd', 240);
+	(void)str_copy(dom + 240, sizeof(dom) - 240, ".test");
+	memset(mx, 'm', 200);
+	mx[200] = '\0';
+	row(&r, dom, "starttls-not-supported", mx);
+	conn(&r, "127.0.0.1", "192.0.2.7", dom);
+	t_int_eq(spool_tlsrpt_add(t, T0, &r, &over), 0, "a long key");
+	rs = all(t, dom);
+	t_ok(rs.n == 1 && !over && rs.r[0].tr_helo[0] == '\0' &&
+		strcmp(rs.r[0].tr_rip, "192.0.2.7") == 0,
+	    "counted with the addresses, without the EHLO name");
+	memset(mx, 'm', 255);
+	mx[255] = '\0';
+	row(&r, dom, "starttls-not-supported", mx);
+	conn(&r, "127.0.0.1", "192.0.2.7", "");
+	t_int_eq(spool_tlsrpt_add(t, T0, &r, &over), 0, "a longer key");
+	rs = all(t, dom);
+	t_ok(rs.n == 2 && over && rs.r[0].tr_overflow && !rs.r[1].tr_overflow,
+	    "counted in the overflow row");
+	spool_abort(&t);
+	spool_close(&sp);
 }
 
 int
@@ -157,6 +365,9 @@ main(void)
 		{ "count", t_counting },
 		{ "cap_and_prune", t_cap_and_prune },
 		{ "older_database", t_older_database },
+		{ "addresses", t_addresses },
+		{ "row_before_addresses", t_row_before_addresses },
+		{ "detail_cap", t_detail_cap },
 	};
 
 	return T_RUN_RMTREE(cases, tdir);

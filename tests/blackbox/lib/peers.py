@@ -83,11 +83,12 @@ class Mx:
     used one per attempt (the last repeats); others get `default`."""
 
     def __init__(self, tls_dir=None, port=None, host="127.0.0.1", cert=None,
-                 requiretls=False):
+                 requiretls=False, helo=None):
         """tls_dir: offer STARTTLS with a self-signed certificate made
         there; cert: (certfile, keyfile) to offer instead; host: the
         loopback address to listen on; requiretls: offer REQUIRETLS
-        (RFC 8689) in EHLO after STARTTLS and take it on MAIL FROM."""
+        (RFC 8689) in EHLO after STARTTLS and take it on MAIL FROM;
+        helo: the name in its greeting and EHLO reply (else the FQDN)."""
         self.host = host
         self.port = port or smtpgate.free_port()
         self.rules = {}
@@ -99,7 +100,7 @@ class Mx:
         self.attempts = {}
         self.messages = []
         self.lock = threading.Lock()
-        kw = {}
+        kw = {"server_hostname": helo} if helo else {}
         if tls_dir or cert:
             cert, key = cert or smtpgate.make_cert(tls_dir)
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
