@@ -101,8 +101,10 @@ deliverd_dane_outcome(struct worker *w, const char *host,
 		    : TLSRES_R_TLSA_INVALID;
 	/* no session with this host: nothing of the last one (its
 	 * addresses) may stick; a refused session keeps its addresses */
-	if (d == NULL)
+	if (d == NULL) {
 		deliverd_smtp_tls_reset(w->dw_smtp);
+		w->dw_tls_noconn = true; /* reported without a relay */
+	}
 	deliverd_smtp_tls_outcome(w->dw_smtp,
 	    r == TLSRES_R_SUCCESS ? TLSRES_V_DANE : TLSRES_V_NONE,
 	    TLSRES_P_TLSA, r);

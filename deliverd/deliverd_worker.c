@@ -589,6 +589,7 @@ deliverd_worker_job(struct worker *w, const struct deliverd_job *j)
 
 	memset(&wm, 0, sizeof(wm));
 	memset(&w->dw_mx, 0, sizeof(w->dw_mx));
+	w->dw_tls_noconn = false;
 	buf_init(&wm.sig, SPOOL_DKIMSIG_MAX - 1);
 	r = xcalloc(j->dj_nidx, sizeof(*r));
 	ld = deliverd_worker_load(w, j, &wm, r, why, sizeof(why));
@@ -638,7 +639,9 @@ deliverd_worker_job(struct worker *w, const struct deliverd_job *j)
 	 * MTA-STS/DANE override it with deliverd_smtp_tls_outcome() */
 	deliverd_worker_results(w, j, r, j->dj_nidx, relay,
 	    relay[0] != '\0' ? deliverd_smtp_tls(w->dw_smtp) : "",
-	    relay[0] != '\0' ? deliverd_smtp_tls_out(w->dw_smtp) : NULL);
+	    relay[0] != '\0' || w->dw_tls_noconn
+		? deliverd_smtp_tls_out(w->dw_smtp)
+		: NULL);
 	(void)buf_printf(&w->dw_out_buf, "D\t%llu\n",
 	    (unsigned long long)j->dj_id);
 	if (deliverd_pipe_write(w->dw_out, w->dw_out_buf.data,

@@ -52,6 +52,8 @@ struct worker {
 	char		     dw_src_addr[INET6_ADDRSTRLEN];
 	unsigned	     dw_src_pick;
 	struct shaping_mxset dw_mx; /* the job's MX hosts (deliverd_dest.h) */
+	bool dw_tls_noconn; /* the job's TLS outcome came without a session
+			       (a failed TLSA lookup): report it anyway */
 	struct deliverd_mtasts *dw_sts; /* MTA-STS policies (mta_sts = on) */
 };
 

@@ -200,11 +200,19 @@ def test_dane_next_hop_without_starttls_defers(tmp_path):
 
 
 def test_bogus_tlsa_defers_dnssec_invalid(tmp_path):
-    ev, got, _ = outcome(tmp_path, match, bogus=True)
+    rep = []
+    ev, got, _ = outcome(tmp_path, match, bogus=True, report=rep)
     assert ev["event"] == "deferred", ev
     assert ev["msg"].startswith("451 4.7.5 %s: DANE: TLSA lookup failed (dnssec-invalid)"
                                 % MXHOST), ev
     assert got == []
+    # no session was made, and the TLS report still counts the failure
+    pol, = rep
+    assert pol["policy"]["policy-type"] == "tlsa", pol
+    assert pol["summary"]["total-failure-session-count"] == 1, pol
+    fd, = pol["failure-details"]
+    assert fd["result-type"] == "dnssec-invalid", fd
+    assert fd["receiving-mx-hostname"] == MXHOST, fd
 
 
 @pytest.mark.parametrize("secure,dnssec", [(False, "trust-ad"), (True, "off")])
