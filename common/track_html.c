@@ -185,13 +185,36 @@ track_walk(const char *msg, size_t len, struct track_walk *tw)
 static int
 track_lf_to_crlf(const char *s, size_t n, struct buf *out)
 {
-	size_t i;
+	const char *nl, *end = s + n;
 
-	for (i = 0; i < n; i++)
-		if ((s[i] == '\n' && buf_putc(out, '\r') == -1) ||
-		    buf_putc(out, s[i]) == -1)
+	if (buf_reserve(out, n + n / 32 + 16) == -1)
+		return -1; /* room for the usual lines: fewer reallocations */
+	while ((nl = memchr(s, '\n', (size_t)(end - s))) != NULL) {
+		if (buf_append(out, s, (size_t)(nl - s)) == -1 ||
+		    buf_append(out, "\r\n", 2) == -1)
 			return -1;
-	return 0;
+		s = nl + 1;
+	}
+	return buf_append(out, s, (size_t)(end - s));
+}
+
+/* raw without the CR of each CRLF (GMime's decoders read LF lines). */
+static int
+track_crlf_to_lf(const char *raw, size_t n, struct buf *out)
+{
+	const char *cr, *s = raw, *end = raw + n;
+
+	while ((cr = memchr(s, '\r', (size_t)(end - s))) != NULL) {
+		if (cr + 1 < end && cr[1] == '\n') {
+			if (buf_append(out, s, (size_t)(cr - s)) == -1)
+				return -1;
+			s = cr + 1; /* the LF starts the next run */
+		} else if (buf_append(out, s, (size_t)(cr + 1 - s)) == -1)
+			return -1;
+		else
+			s = cr + 1;
+	}
+	return buf_append(out, s, (size_t)(end - s));
 }
 
 static int
@@ -208,11 +231,21 @@ track_code(bool encode, GMimeContentEncoding enc, const char *in, size_t n,
 	else
 		g_mime_encoding_init_decode(&e, enc);
 	cap = g_mime_encoding_outlen(&e, n) + 16;
+	if (!encode) { /* straight into out */
+		if (buf_reserve(out, cap) == -1)
+			return -1;
+		got = g_mime_encoding_flush(&e, in, n, out->data + out->len);
+		if (got > cap)
+			abort(); /* GMime's bound was wrong */
+		out->len += got;
+		out->data[out->len] = '\0';
+		return 0;
+	}
 	o = xmalloc(cap);
 	got = g_mime_encoding_flush(&e, in, n, o);
 	if (got > cap)
 		abort(); /* GMime's bound was wrong: memory is already gone */
-	rc = encode ? track_lf_to_crlf(o, got, out) : buf_append(out, o, got);
+	rc = track_lf_to_crlf(o, got, out);
 	free(o);
 	return rc;
 }
@@ -229,7 +262,7 @@ static int
 track_decode(const struct track_part *tp, const char *raw, struct buf *out)
 {
 	struct buf lf;
-	size_t	   i, n = tp->tp_end - tp->tp_start;
+	size_t	   n = tp->tp_end - tp->tp_start;
 	int	   rc;
 
 	if (track_identity(tp->tp_enc))
@@ -237,11 +270,7 @@ track_decode(const struct track_part *tp, const char *raw, struct buf *out)
 	if (tp->tp_enc == GMIME_CONTENT_ENCODING_BASE64)
 		return track_code(false, tp->tp_enc, raw, n, out);
 	buf_init(&lf, n + 1);
-	for (i = 0; i < n; i++)
-		if ((raw[i] != '\r' || i + 1 == n || raw[i + 1] != '\n') &&
-		    buf_putc(&lf, raw[i]) == -1)
-			break;
-	rc = i == n
+	rc = buf_reserve(&lf, n) == 0 && track_crlf_to_lf(raw, n, &lf) == 0
 	    ? track_code(false, tp->tp_enc, lf.data ? lf.data : "", lf.len, out)
 	    : -1;
 	buf_release(&lf);
