@@ -655,6 +655,21 @@ track_pixel(const struct track_opts *o, struct buf *out)
 	    o->to_host, tok);
 }
 
+/* "https://HOST/c/TOKEN", quotes included (no printf: once per link). */
+static int
+track_link(struct buf *out, const char *host, const char *tok)
+{
+	size_t hl = strlen(host), tl = strlen(tok);
+
+	return buf_reserve(out, hl + tl + 13) == -1 ||
+		buf_append(out, "\"https://", 9) == -1 ||
+		buf_append(out, host, hl) == -1 ||
+		buf_append(out, "/c/", 3) == -1 ||
+		buf_append(out, tok, tl) == -1 || buf_append(out, "\"", 1) == -1
+	    ? -1
+	    : 0;
+}
+
 /* The part's new HTML: the old with hrefs replaced and the pixel added. */
 static int
 track_html_edit(const char *html, size_t n, const struct track_scan *ts,
@@ -682,8 +697,7 @@ track_html_edit(const char *html, size_t n, const struct track_scan *ts,
 		if (o->to_token(o->to_arg, 'c', *link, tok, sizeof(tok)) ==
 			-1 ||
 		    buf_append(out, html + at, h->th_off - at) == -1 ||
-		    buf_printf(out, "\"https://%s/c/%s\"", o->to_host, tok) ==
-			-1)
+		    track_link(out, o->to_host, tok) == -1)
 			return -1;
 		(*link)++;
 		at = h->th_off + h->th_len;
