@@ -75,7 +75,7 @@ int
 main(int argc, char **argv)
 {
 	struct track_opts  o = { "t.bench.example", true, true, TRACK_LINKS_MAX,
-		 bench_token, NULL };
+		 bench_token, NULL, false };
 	struct track_links tl;
 	struct buf	   b;
 	static char	   msg[8 << 20];

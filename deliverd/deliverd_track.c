@@ -161,6 +161,7 @@ deliverd_track_copy(struct deliverd_track *dt, uint32_t idx, const char *msg,
 
 	dt->dt_idx = idx;
 	buf_reset(out);
+	memset(&o, 0, sizeof(o));
 	o.to_host = dt->dt_km.km_host;
 	o.to_opens = (f & SPOOL_TRACK_F_OPENS) != 0;
 	o.to_clicks = (f & SPOOL_TRACK_F_CLICKS) != 0 &&
