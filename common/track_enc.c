@@ -245,9 +245,20 @@ track_qp_collect(const struct track_lines *l, size_t nl, const uint8_t *mark,
 	}
 }
 
+/* Whether raw[a, b) is only CRs and LFs. */
+static bool
+track_only_eol(const char *raw, size_t a, size_t b)
+{
+	for (; a < b; a++)
+		if (raw[a] != '\r' && raw[a] != '\n')
+			return false;
+	return true;
+}
+
 int
-track_qp_runs(const struct track_lines *l, size_t nl, size_t hlen,
-    const size_t *want, size_t nwant, struct track_lines **runs, size_t *nruns)
+track_qp_runs(const char *raw, const struct track_lines *l, size_t nl,
+    size_t hlen, const size_t *want, size_t nwant, struct track_lines **runs,
+    size_t *nruns)
 {
 	uint8_t *mark;
 	size_t	 i, a, b, k;
@@ -270,6 +281,12 @@ track_qp_runs(const struct track_lines *l, size_t nl, size_t hlen,
 				break;
 		}
 	}
+	/* the body's last run ends as the body did (track_encode): it must
+	 * hold all of the body's trailing CRs and LFs, and a byte before */
+	for (k = nl - 1; mark[nl - 1] && k > 0 && mark[k]; k--)
+		if (!mark[k - 1] &&
+		    track_only_eol(raw, l[k].tl_es, l[nl - 1].tl_ee))
+			mark[k - 1] = 1;
 	track_qp_collect(l, nl, mark, runs, nruns);
 	free(mark);
 	return 0;

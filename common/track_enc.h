@@ -58,13 +58,16 @@ int track_qp_decode_lines(const char *raw, size_t n, struct buf *out);
 int track_qp_decode_map(const char *raw, size_t n, struct buf *out,
     struct track_lines **lines, size_t *nlines);
 /*
- * The runs of lines l[0, nl) (a body decoded to hlen bytes) that cover
- * each decoded range [want[2i], want[2i+1]] (i < nwant; an empty range is
- * an insertion point), overlapping or adjacent runs merged, in order,
- * into *runs (heap). -1 (nothing allocated) when a range is outside.
+ * The runs of lines l[0, nl) (of the body raw, decoded to hlen bytes)
+ * that cover each decoded range [want[2i], want[2i+1]] (i < nwant; an
+ * empty range is an insertion point), overlapping or adjacent runs
+ * merged, in order, into *runs (heap); a run at the body's end reaches
+ * back past the body's trailing CRs and LFs. -1 (nothing allocated) when
+ * a range is outside.
  */
-int track_qp_runs(const struct track_lines *l, size_t nl, size_t hlen,
-    const size_t *want, size_t nwant, struct track_lines **runs, size_t *nruns);
+int track_qp_runs(const char *raw, const struct track_lines *l, size_t nl,
+    size_t hlen, const size_t *want, size_t nwant, struct track_lines **runs,
+    size_t *nruns);
 /*
  * A run of lines raw[0, n) of a quoted-printable body, its decoded text
  * edited to s[0, sn), encoded again to out: decoded, the output is s, and

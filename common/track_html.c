@@ -444,8 +444,8 @@ track_plan_part(struct buf *plan, const struct track_part *tp,
  * around its first nhref hrefs and the pixel.
  */
 static void
-track_plan_runs(const struct track_lines *lines, size_t nl, size_t hlen,
-    struct track_scan *ts, size_t nhref)
+track_plan_runs(const char *raw, const struct track_lines *lines, size_t nl,
+    size_t hlen, struct track_scan *ts, size_t nhref)
 {
 	size_t *want, i;
 
@@ -457,7 +457,7 @@ track_plan_runs(const struct track_lines *lines, size_t nl, size_t hlen,
 		want[2 * i + 1] = ts->ts_v[i].th_off + ts->ts_v[i].th_len;
 	}
 	want[2 * nhref] = want[2 * nhref + 1] = ts->ts_pixel;
-	if (track_qp_runs(lines, nl, hlen, want, nhref + 1, &ts->ts_runs,
+	if (track_qp_runs(raw, lines, nl, hlen, want, nhref + 1, &ts->ts_runs,
 		&ts->ts_nruns) == -1) {
 		ts->ts_runs = NULL;
 		ts->ts_nruns = 0;
@@ -522,7 +522,8 @@ track_links_extract(const char *msg, size_t len, struct track_links *tl)
 			ts.ts_v[i].th_url = NULL;
 		}
 		n = i;
-		track_plan_runs(lines, nl, html.len, &ts, n);
+		track_plan_runs(msg + tw.tw_v[p].tp_start, lines, nl, html.len,
+		    &ts, n);
 		(void)track_plan_part(&plan, &tw.tw_v[p], &ts, n);
 		nparts++;
 		track_scan_free(&ts);

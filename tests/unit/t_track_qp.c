@@ -271,6 +271,47 @@ t_local_message(void)
 	buf_release(&b);
 }
 
+/*
+ * No </body>: the pixel goes at the part's end, after its blank lines;
+ * the last run must take them in, or the copy ends otherwise than the
+ * whole part encoded again.
+ */
+static void
+t_trailing_lines(void)
+{
+	static const char msg[] = H1
+	    "Content-Type: multipart/alternative; boundary=\"=_b\"\r\n\r\n"
+	    "--=_b\r\nContent-Type: text/html\r\n" QPHDR
+	    "<p><a href=3D\"https://shop.test/a\">one</a></p>\r\n"
+	    "<p>plain</p></html>\r\n\r\n\r\n--=_b--\r\n";
+	struct track_opts  o = { "t.test", true, true, 9999, tok_cb, NULL,
+		 false };
+	struct track_links tl;
+	struct buf	   loc, whole, a, b;
+
+	buf_init(&loc, 1 << 20);
+	buf_init(&whole, 1 << 20);
+	buf_init(&a, 1 << 20);
+	buf_init(&b, 1 << 20);
+	(void)track_links_extract(msg, strlen(msg), &tl);
+	t_int_eq(track_plan_apply(msg, strlen(msg), tl.tl_plan, tl.tl_planlen,
+		     &o, &loc),
+	    1, "edit-local");
+	o.to_whole = true;
+	t_int_eq(track_plan_apply(msg, strlen(msg), tl.tl_plan, tl.tl_planlen,
+		     &o, &whole),
+	    1, "whole");
+	qp_body(loc.data, &a);
+	qp_body(whole.data, &b);
+	t_ok(a.len > 0 && a.len == b.len && memcmp(a.data, b.data, a.len) == 0,
+	    "the same decoded HTML, its end included");
+	track_links_free(&tl);
+	buf_release(&loc);
+	buf_release(&whole);
+	buf_release(&a);
+	buf_release(&b);
+}
+
 /* A plan of before runs of lines (TP1): one part, its hrefs, no runs. */
 static void
 t_plan_v1(void)
@@ -342,6 +383,7 @@ main(void)
 		{ "decode_lines", t_decode_lines },
 		{ "encode_run", t_encode_run },
 		{ "local_message", t_local_message },
+		{ "trailing_lines", t_trailing_lines },
 		{ "plan_v1", t_plan_v1 },
 		{ "bad_runs", t_bad_runs },
 	};
