@@ -23,7 +23,9 @@ bench_dkim_sign_bench_LDADD = deliverd/libdeliverd.a tests/unit/libtap.a $(DELIV
 # the end-to-end comparison).
 noinst_PROGRAMS += bench/track-rewrite-bench
 bench_track_rewrite_bench_SOURCES = bench/track_rewrite_bench.c
-bench_track_rewrite_bench_LDADD = $(TRACK_LIBS) common/libcommon.a $(LIBS)
+bench_track_rewrite_bench_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/spool $(LMDB_CFLAGS)
+bench_track_rewrite_bench_LDADD = $(TRACK_LIBS) spool/libspool.a \
+	common/libcommon.a $(LMDB_LIBS) $(YAJL_LIBS) $(OPENSSL_LIBS) $(LIBS)
 # The counters' hot-path cost (issue 18 item 5; bench/README.md "Metrics:
 # cost of a counter").
 noinst_PROGRAMS += bench/metrics-inc-bench

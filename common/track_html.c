@@ -17,18 +17,11 @@
 #include <gumbo.h>
 
 #include "buf.h"
+#include "track_enc.h"
 #include "track_html.h"
 #include "xmem.h"
 
-#define TRACK_LINE_MAX	998 /* RFC 5322: a 7bit/8bit line, CRLF excluded */
 #define TRACK_PIXEL_MAX (TRACK_URL_MAX + 128)
-
-/* One tracked HTML part: its encoded body is msg[tp_start, tp_end). */
-struct track_part {
-	size_t		     tp_start, tp_end;
-	GMimeContentEncoding tp_enc;
-	size_t		     tp_declen; /* decoded bytes (the plan's check) */
-};
 
 struct track_walk {
 	const char	  *tw_msg;
@@ -47,7 +40,9 @@ struct track_href {
 struct track_scan {
 	struct track_href *ts_v;
 	size_t		   ts_n, ts_cap;
-	size_t		   ts_pixel; /* where the pixel goes */
+	size_t ts_pixel; /* where the pixel goes (SIZE_MAX: not here) */
+	struct track_lines *ts_runs;  /* quoted-printable: the lines to edit */
+	size_t		    ts_nruns; /* 0: the whole part is encoded again */
 };
 
 void
@@ -92,17 +87,6 @@ track_charset_ok(GMimeObject *o)
 		strncasecmp(cs, "utf-7", 5) != 0 &&
 		strncasecmp(cs, "iso-2022", 8) != 0 &&
 		strncasecmp(cs, "hz-gb", 5) != 0);
-}
-
-static bool
-track_enc_ok(GMimeContentEncoding e)
-{
-	return e == GMIME_CONTENT_ENCODING_DEFAULT ||
-	    e == GMIME_CONTENT_ENCODING_7BIT ||
-	    e == GMIME_CONTENT_ENCODING_8BIT ||
-	    e == GMIME_CONTENT_ENCODING_BINARY ||
-	    e == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
-	    e == GMIME_CONTENT_ENCODING_BASE64;
 }
 
 static void
@@ -177,104 +161,6 @@ track_walk(const char *msg, size_t len, struct track_walk *tw)
 		return -1;
 	}
 	return 0;
-}
-
-/* ---- transfer encodings */
-
-/* GMime's encoders write LF: the message's lines end in CRLF. */
-static int
-track_lf_to_crlf(const char *s, size_t n, struct buf *out)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if ((s[i] == '\n' && buf_putc(out, '\r') == -1) ||
-		    buf_putc(out, s[i]) == -1)
-			return -1;
-	return 0;
-}
-
-static int
-track_code(bool encode, GMimeContentEncoding enc, const char *in, size_t n,
-    struct buf *out)
-{
-	GMimeEncoding e;
-	size_t	      cap, got;
-	char	     *o;
-	int	      rc;
-
-	if (encode)
-		g_mime_encoding_init_encode(&e, enc);
-	else
-		g_mime_encoding_init_decode(&e, enc);
-	cap = g_mime_encoding_outlen(&e, n) + 16;
-	o = xmalloc(cap);
-	got = g_mime_encoding_flush(&e, in, n, o);
-	if (got > cap)
-		abort(); /* GMime's bound was wrong: memory is already gone */
-	rc = encode ? track_lf_to_crlf(o, got, out) : buf_append(out, o, got);
-	free(o);
-	return rc;
-}
-
-static bool
-track_identity(GMimeContentEncoding e)
-{
-	return e != GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE &&
-	    e != GMIME_CONTENT_ENCODING_BASE64;
-}
-
-/* The decoded body of a part; quoted-printable lines as LF. */
-static int
-track_decode(const struct track_part *tp, const char *raw, struct buf *out)
-{
-	struct buf lf;
-	size_t	   i, n = tp->tp_end - tp->tp_start;
-	int	   rc;
-
-	if (track_identity(tp->tp_enc))
-		return buf_append(out, raw, n);
-	if (tp->tp_enc == GMIME_CONTENT_ENCODING_BASE64)
-		return track_code(false, tp->tp_enc, raw, n, out);
-	buf_init(&lf, n + 1);
-	for (i = 0; i < n; i++)
-		if ((raw[i] != '\r' || i + 1 == n || raw[i + 1] != '\n') &&
-		    buf_putc(&lf, raw[i]) == -1)
-			break;
-	rc = i == n
-	    ? track_code(false, tp->tp_enc, lf.data ? lf.data : "", lf.len, out)
-	    : -1;
-	buf_release(&lf);
-	return rc;
-}
-
-/* The new body in the part's encoding, ending as the old one did. */
-static int
-track_encode(const struct track_part *tp, const char *raw, const char *s,
-    size_t n, struct buf *out)
-{
-	size_t rawlen = tp->tp_end - tp->tp_start, eol = 0, line = 0, i, mark;
-
-	if (track_identity(tp->tp_enc)) {
-		for (i = 0; i < n; i++) {
-			line = s[i] == '\n' ? 0 : line + 1;
-			if (line > TRACK_LINE_MAX + 1) /* a CR may end it */
-				return -1;
-		}
-		return buf_append(out, s, n);
-	}
-	while (eol < rawlen &&
-	    (raw[rawlen - 1 - eol] == '\n' || raw[rawlen - 1 - eol] == '\r'))
-		eol++;
-	mark = out->len;
-	if (track_code(true, tp->tp_enc, s, n, out) == -1)
-		return -1;
-	while (out->len > mark &&
-	    (out->data[out->len - 1] == '\n' ||
-		out->data[out->len - 1] == '\r'))
-		out->len--;
-	out->data[out->len] = '\0';
-	return buf_append(out, raw + rawlen - eol, eol);
 }
 
 /* ---- HTML: href values and the body's end tag, by source position */
@@ -482,6 +368,7 @@ track_scan_free(struct track_scan *ts)
 	for (i = 0; i < ts->ts_n; i++)
 		free(ts->ts_v[i].th_url);
 	free(ts->ts_v);
+	free(ts->ts_runs);
 	memset(ts, 0, sizeof(*ts));
 }
 
@@ -496,8 +383,9 @@ track_links_add(struct track_links *tl, char *url)
 
 /* ---- the plan: where the edits go, made once at filing (track_html.h) */
 
-#define TRACK_PLAN_MAGIC "TP1" /* NUL included: 4 bytes */
-#define TRACK_PLAN_BAD	 1     /* flags: the message cannot be parsed */
+#define TRACK_PLAN_MAGIC    "TP2" /* NUL included: 4 bytes */
+#define TRACK_PLAN_MAGIC_V1 "TP1" /* before runs of lines: whole parts */
+#define TRACK_PLAN_BAD	    1	  /* flags: the message cannot be parsed */
 
 static int
 track_put64(struct buf *b, uint64_t v)
@@ -523,7 +411,7 @@ track_get64(const uint8_t **p, const uint8_t *end, uint64_t *v)
 	return true;
 }
 
-/* One part and its numbered hrefs (at most links_left of them). */
+/* One part, its numbered hrefs (the first nhref) and its runs of lines. */
 static int
 track_plan_part(struct buf *plan, const struct track_part *tp,
     const struct track_scan *ts, size_t nhref)
@@ -541,7 +429,54 @@ track_plan_part(struct buf *plan, const struct track_part *tp,
 		rc |= track_put64(plan, ts->ts_v[i].th_off);
 		rc |= track_put64(plan, ts->ts_v[i].th_len);
 	}
+	rc |= track_put64(plan, ts->ts_nruns);
+	for (i = 0; i < ts->ts_nruns; i++) {
+		rc |= track_put64(plan, ts->ts_runs[i].tl_es);
+		rc |= track_put64(plan, ts->ts_runs[i].tl_ee);
+		rc |= track_put64(plan, ts->ts_runs[i].tl_ds);
+		rc |= track_put64(plan, ts->ts_runs[i].tl_de);
+	}
 	return rc;
+}
+
+/*
+ * A quoted-printable part's runs of lines (lines: its decoded lines)
+ * around its first nhref hrefs and the pixel.
+ */
+static void
+track_plan_runs(const char *raw, const struct track_lines *lines, size_t nl,
+    size_t hlen, struct track_scan *ts, size_t nhref)
+{
+	size_t *want, i;
+
+	if (lines == NULL)
+		return; /* not quoted-printable */
+	want = xreallocarray(NULL, nhref + 1, 2 * sizeof(*want));
+	for (i = 0; i < nhref; i++) {
+		want[2 * i] = ts->ts_v[i].th_off;
+		want[2 * i + 1] = ts->ts_v[i].th_off + ts->ts_v[i].th_len;
+	}
+	want[2 * nhref] = want[2 * nhref + 1] = ts->ts_pixel;
+	if (track_qp_runs(raw, lines, nl, hlen, want, nhref + 1, &ts->ts_runs,
+		&ts->ts_nruns) == -1) {
+		ts->ts_runs = NULL;
+		ts->ts_nruns = 0;
+	}
+	free(want);
+}
+
+/* A part's decoded HTML into html (empty), with its lines when it is
+ * quoted-printable. */
+static int
+track_extract_decode(const char *msg, const struct track_part *tp,
+    struct buf *html, struct track_lines **lines, size_t *nl)
+{
+	*lines = NULL;
+	*nl = 0;
+	if (tp->tp_enc == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE)
+		return track_qp_decode_map(msg + tp->tp_start,
+		    tp->tp_end - tp->tp_start, html, lines, nl);
+	return track_decode(tp, msg + tp->tp_start, html);
 }
 
 static void
@@ -556,10 +491,11 @@ track_plan_begin(struct buf *plan, uint64_t flags, uint64_t nparts)
 int
 track_links_extract(const char *msg, size_t len, struct track_links *tl)
 {
-	struct track_walk tw;
-	struct track_scan ts;
-	struct buf	  html, plan;
-	size_t		  p, i, n, left = TRACK_HTML_MAX, nparts = 0;
+	struct track_walk   tw;
+	struct track_scan   ts;
+	struct track_lines *lines = NULL;
+	struct buf	    html, plan;
+	size_t		    p, i, n, nl = 0, left = TRACK_HTML_MAX, nparts = 0;
 
 	memset(tl, 0, sizeof(*tl));
 	buf_init(&plan, SIZE_MAX / 2);
@@ -573,8 +509,9 @@ track_links_extract(const char *msg, size_t len, struct track_links *tl)
 	buf_init(&html, TRACK_HTML_MAX);
 	for (p = 0; p < tw.tw_n; p++) {
 		buf_reset(&html);
-		if (track_decode(&tw.tw_v[p], msg + tw.tw_v[p].tp_start,
-			&html) == -1 ||
+		free(lines);
+		if (track_extract_decode(msg, &tw.tw_v[p], &html, &lines,
+			&nl) == -1 ||
 		    html.len > left)
 			continue; /* too large: the rewriter skips it too */
 		left -= html.len;
@@ -585,11 +522,14 @@ track_links_extract(const char *msg, size_t len, struct track_links *tl)
 			ts.ts_v[i].th_url = NULL;
 		}
 		n = i;
+		track_plan_runs(msg + tw.tw_v[p].tp_start, lines, nl, html.len,
+		    &ts, n);
 		(void)track_plan_part(&plan, &tw.tw_v[p], &ts, n);
 		nparts++;
 		track_scan_free(&ts);
 	}
 	buf_release(&html);
+	free(lines);
 	free(tw.tw_v);
 	for (i = 0; i < 8; i++) /* the count, now known */
 		plan.data[4 + 8 + i] = (char)(uint8_t)((uint64_t)nparts >>
@@ -626,6 +566,21 @@ track_pixel(const struct track_opts *o, struct buf *out)
 	    o->to_host, tok);
 }
 
+/* "https://HOST/c/TOKEN", quotes included (no printf: once per link). */
+static int
+track_link(struct buf *out, const char *host, const char *tok)
+{
+	size_t hl = strlen(host), tl = strlen(tok);
+
+	return buf_reserve(out, hl + tl + 13) == -1 ||
+		buf_append(out, "\"https://", 9) == -1 ||
+		buf_append(out, host, hl) == -1 ||
+		buf_append(out, "/c/", 3) == -1 ||
+		buf_append(out, tok, tl) == -1 || buf_append(out, "\"", 1) == -1
+	    ? -1
+	    : 0;
+}
+
 /* The part's new HTML: the old with hrefs replaced and the pixel added. */
 static int
 track_html_edit(const char *html, size_t n, const struct track_scan *ts,
@@ -633,7 +588,7 @@ track_html_edit(const char *html, size_t n, const struct track_scan *ts,
 {
 	char   tok[256];
 	size_t at = 0, i;
-	bool   pixel = !o->to_opens;
+	bool   pixel = !o->to_opens || ts->ts_pixel == SIZE_MAX;
 
 	for (i = 0; i <= ts->ts_n; i++) {
 		const struct track_href *h = i < ts->ts_n ? &ts->ts_v[i] : NULL;
@@ -653,8 +608,7 @@ track_html_edit(const char *html, size_t n, const struct track_scan *ts,
 		if (o->to_token(o->to_arg, 'c', *link, tok, sizeof(tok)) ==
 			-1 ||
 		    buf_append(out, html + at, h->th_off - at) == -1 ||
-		    buf_printf(out, "\"https://%s/c/%s\"", o->to_host, tok) ==
-			-1)
+		    track_link(out, o->to_host, tok) == -1)
 			return -1;
 		(*link)++;
 		at = h->th_off + h->th_len;
@@ -691,7 +645,125 @@ track_scan_fits(const struct track_scan *ts, const char *html, size_t n)
 			return false;
 		at = ts->ts_v[i].th_off + ts->ts_v[i].th_len;
 	}
-	return ts->ts_pixel <= n;
+	return ts->ts_pixel == SIZE_MAX || ts->ts_pixel <= n;
+}
+
+/* Buffers reused for every run of a part. */
+struct track_runbufs {
+	struct track_href *rb_v; /* the run's hrefs, shifted */
+	struct buf	   rb_dec, rb_edited;
+};
+
+/* One run of lines with its hrefs h0..h1 (and the pixel): decoded, edited
+ * and encoded again, to out. */
+static int
+track_rewrite_run(const char *raw, const struct track_part *tp,
+    const struct track_lines *l, const struct track_scan *ts, size_t h0,
+    size_t h1, bool pixel, const struct track_opts *o, unsigned *link,
+    struct track_runbufs *rb, struct buf *out)
+{
+	struct track_scan sub;
+	struct buf	 *dec = &rb->rb_dec, *ed = &rb->rb_edited;
+	size_t		  i;
+
+	memset(&sub, 0, sizeof(sub));
+	sub.ts_n = h1 - h0;
+	sub.ts_v = rb->rb_v;
+	for (i = h0; i < h1; i++) /* the caller checked th_off >= tl_ds */
+		sub.ts_v[i - h0] = (struct track_href){
+			ts->ts_v[i].th_off - l->tl_ds, ts->ts_v[i].th_len, NULL
+		};
+	sub.ts_pixel = pixel ? ts->ts_pixel - l->tl_ds : SIZE_MAX;
+	buf_reset(dec);
+	buf_reset(ed);
+	return track_qp_decode_lines(raw + l->tl_es, l->tl_ee - l->tl_es,
+		   dec) == 0 &&
+		dec->len == l->tl_de - l->tl_ds &&
+		track_scan_fits(&sub, dec->data ? dec->data : "", dec->len) &&
+		track_html_edit(dec->data ? dec->data : "", dec->len, &sub, o,
+		    link, ed) == 0 &&
+		track_qp_encode_run(raw + l->tl_es, l->tl_ee - l->tl_es,
+		    l->tl_ee == tp->tp_end - tp->tp_start,
+		    ed->data ? ed->data : "", ed->len, out) == 0
+	    ? 0
+	    : -1;
+}
+
+/* A run of the plan that fits the part and follows the one before. */
+static bool
+track_run_ok(const char *raw, size_t rawlen, const struct track_lines *l,
+    const struct track_lines *prev)
+{
+	return l->tl_es < l->tl_ee && l->tl_ee <= rawlen &&
+	    l->tl_ds <= l->tl_de &&
+	    (prev == NULL ||
+		(l->tl_es >= prev->tl_ee && l->tl_ds >= prev->tl_de)) &&
+	    (l->tl_es == 0 || raw[l->tl_es - 1] == '\n') &&
+	    (l->tl_ee == rawlen || raw[l->tl_ee - 1] == '\n');
+}
+
+/*
+ * A quoted-printable part edited run by run (track_html.h): the lines of
+ * a run with an edit are decoded, edited and encoded again, every other
+ * line is copied as it is. 0 unchanged, 1 changed, -1 (nothing written
+ * then) when the plan does not fit the part.
+ */
+static int
+track_rewrite_runs(const char *msg, const struct track_part *tp,
+    const struct track_scan *ts, const struct track_opts *o, unsigned *link,
+    struct buf *out)
+{
+	const char	    *raw = msg + tp->tp_start;
+	size_t		     rawlen = tp->tp_end - tp->tp_start, at = 0, h = 0;
+	size_t		     h1, r, mark = out->len;
+	bool		     pixel_left = o->to_opens, pixel, active;
+	struct track_runbufs rb;
+	int		     rc = -1;
+
+	rb.rb_v = xcalloc(ts->ts_n + 1, sizeof(*rb.rb_v));
+	buf_init(&rb.rb_dec, TRACK_HTML_MAX);
+	buf_init(&rb.rb_edited, SIZE_MAX / 2);
+
+	for (r = 0; r < ts->ts_nruns; r++, h = h1) {
+		const struct track_lines *l = &ts->ts_runs[r];
+
+		if (!track_run_ok(raw, rawlen, l, r ? l - 1 : NULL))
+			goto bad;
+		for (h1 = h; h1 < ts->ts_n && ts->ts_v[h1].th_off < l->tl_de;
+		     h1++)
+			if (ts->ts_v[h1].th_off < l->tl_ds)
+				goto bad; /* before the run: in none */
+		pixel = pixel_left && ts->ts_pixel >= l->tl_ds &&
+		    ts->ts_pixel <= l->tl_de;
+		active = pixel ||
+		    (h1 > h && o->to_clicks && *link < TRACK_LINKS_MAX &&
+			*link < o->to_links);
+		if (pixel)
+			pixel_left = false;
+		if (!active)
+			continue;
+		if (buf_append(out, raw + at, l->tl_es - at) == -1 ||
+		    track_rewrite_run(raw, tp, l, ts, h, h1, pixel, o, link,
+			&rb, out) == -1)
+			goto bad;
+		at = l->tl_ee;
+	}
+	if (h != ts->ts_n || pixel_left)
+		goto bad; /* an edit outside every run */
+	if (out->len == mark)
+		rc = 0;
+	else if (buf_append(out, raw + at, rawlen - at) == 0)
+		rc = 1;
+bad:
+	if (rc == -1) {
+		out->len = mark;
+		if (out->data != NULL)
+			out->data[mark] = '\0';
+	}
+	buf_release(&rb.rb_edited);
+	buf_release(&rb.rb_dec);
+	free(rb.rb_v);
+	return rc;
 }
 
 /*
@@ -709,6 +781,10 @@ track_rewrite_part(const char *msg, const struct track_part *tp,
 	const char	 *raw = msg + tp->tp_start;
 	int		  rc = -1;
 
+	if (planned != NULL && planned->ts_nruns > 0 && !o->to_whole)
+		return tp->tp_enc == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE
+		    ? track_rewrite_runs(msg, tp, planned, o, link, out)
+		    : -1;
 	buf_init(&html, TRACK_HTML_MAX);
 	if (track_decode(tp, raw, &html) == -1 ||
 	    (planned == NULL && html.len > *left) ||
@@ -799,7 +875,28 @@ track_rewrite(const char *msg, size_t len, const struct track_opts *o,
 	return rc;
 }
 
-/* Decodes the plan's parts and hrefs (pointers into the plan's copy). */
+/* A part's runs of lines (plans since TP2). */
+static int
+track_plan_read_runs(const uint8_t **p, const uint8_t *end,
+    struct track_scan *ts)
+{
+	uint64_t n, k, v[4];
+	size_t	 j;
+
+	if (!track_get64(p, end, &n) || n > (uint64_t)(end - *p) / 32)
+		return -1;
+	ts->ts_nruns = n;
+	ts->ts_runs = xcalloc(n + 1, sizeof(*ts->ts_runs));
+	for (k = 0; k < n; k++) {
+		for (j = 0; j < 4; j++)
+			if (!track_get64(p, end, &v[j]))
+				return -1;
+		ts->ts_runs[k] = (struct track_lines){ v[0], v[1], v[2], v[3] };
+	}
+	return 0;
+}
+
+/* Decodes the plan's parts, hrefs and runs of lines (TP1: no runs). */
 static int
 track_plan_read(const uint8_t *p, const uint8_t *end,
     struct track_part **parts_r, struct track_scan **scans_r, size_t *n_r)
@@ -807,10 +904,14 @@ track_plan_read(const uint8_t *p, const uint8_t *end,
 	struct track_part *parts = NULL;
 	struct track_scan *scans = NULL;
 	uint64_t	   flags, n, v[6], i, k;
+	bool		   v1;
 	int		   rc = -1;
 
-	if (end - p < 4 || memcmp(p, TRACK_PLAN_MAGIC, 4) != 0)
+	if (end - p < 4 ||
+	    (memcmp(p, TRACK_PLAN_MAGIC, 4) != 0 &&
+		memcmp(p, TRACK_PLAN_MAGIC_V1, 4) != 0))
 		return -1;
+	v1 = memcmp(p, TRACK_PLAN_MAGIC_V1, 4) == 0;
 	p += 4;
 	if (!track_get64(&p, end, &flags) || !track_get64(&p, end, &n) ||
 	    (flags & TRACK_PLAN_BAD) || n > (uint64_t)(end - p) / 48)
@@ -837,6 +938,8 @@ track_plan_read(const uint8_t *p, const uint8_t *end,
 				scans[i].ts_v[k].th_off = v[0];
 				scans[i].ts_v[k].th_len = v[1];
 			}
+		if (!v1 && track_plan_read_runs(&p, end, &scans[i]) == -1)
+			goto done;
 	}
 	rc = p == end ? 0 : -1;
 done:
@@ -861,8 +964,10 @@ track_plan_apply(const char *msg, size_t len, const void *plan, size_t planlen,
 	    &scans, &n);
 	if (rc == 0)
 		rc = track_splice(msg, len, parts, n, scans, o, out);
-	for (i = 0; scans != NULL && i < n; i++)
+	for (i = 0; scans != NULL && i < n; i++) {
 		free(scans[i].ts_v);
+		free(scans[i].ts_runs);
+	}
 	free(scans);
 	free(parts);
 	return rc;

@@ -24,7 +24,11 @@
  * height="1" alt=""> before the body's end tag (or at the part's end);
  * every other byte of the decoded HTML stays as it was. Only the changed
  * parts' bodies are re-encoded (same transfer encoding, CRLF lines); the
- * header block and every other part are copied byte for byte.
+ * header block and every other part are copied byte for byte. Applying a
+ * plan, a quoted-printable part is edited "edit-local": only the runs of
+ * lines that hold an edit are decoded and encoded again (the decoded HTML
+ * is the same as when the whole part is encoded again), every other line
+ * is copied as it is.
  *
  * A message GMime reports as malformed (a multipart without boundary or
  * children, a conflicting header, nesting too deep, ...) has no links:
@@ -63,6 +67,7 @@ struct track_opts {
 	size_t		to_links;  /* links from this number on stay */
 	track_token_fn *to_token;
 	void	       *to_arg;
+	bool		to_whole; /* re-encode whole parts (tests' reference) */
 };
 
 void track_html_init(void);
@@ -85,9 +90,11 @@ int track_rewrite(const char *msg, size_t len, const struct track_opts *,
     struct buf *out);
 /*
  * track_rewrite without parsing: the edits the plan of track_links_extract
- * names, on the same message (each part's decoded size is checked). The
- * output is track_rewrite's; -1 also for a plan that does not fit msg or
- * says msg cannot be parsed.
+ * names, on the same message (each part's decoded size, or each run's, is
+ * checked). The output is track_rewrite's when to_whole is set; without
+ * it, quoted-printable parts are edited run by run (same outcome, same
+ * decoded parts). A plan made before runs of lines ("TP1") applies whole.
+ * -1 also for a plan that does not fit msg or says msg cannot be parsed.
  */
 int track_plan_apply(const char *msg, size_t len, const void *plan,
     size_t planlen, const struct track_opts *, struct buf *out);

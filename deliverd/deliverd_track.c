@@ -30,9 +30,9 @@ struct deliverd_track {
 	bool dt_logged;		       /* "cannot parse" said for this job */
 };
 
-/* The tracking key, loaded once per worker (retried until it loads). */
-static unsigned char deliverd_track_key[SPOOL_TRACK_KEYLEN];
-static bool	     deliverd_track_have_key;
+/* The tracking key, loaded once per worker (retried until it loads),
+ * kept only in a keyed HMAC context reused for every token. */
+static struct spool_track_signer *deliverd_track_signer;
 
 void
 deliverd_track_init(void)
@@ -43,17 +43,23 @@ deliverd_track_init(void)
 static bool
 deliverd_track_key_ok(const char *spool_dir, const char *qid)
 {
-	int rc;
+	unsigned char key[SPOOL_TRACK_KEYLEN];
+	int	      rc;
 
-	if (deliverd_track_have_key)
+	if (deliverd_track_signer != NULL)
 		return true;
-	if ((rc = spool_track_key_load(spool_dir, false, deliverd_track_key)) !=
-	    0) {
+	if ((rc = spool_track_key_load(spool_dir, false, key)) != 0) {
 		log_warnx("%s: tracking key %s/db/%s: %s: sent untracked", qid,
 		    spool_dir, SPOOL_TRACK_KEY_FILE, spool_strerror(rc));
 		return false;
 	}
-	deliverd_track_have_key = true;
+	deliverd_track_signer = spool_track_signer_new(key);
+	explicit_bzero(key, sizeof(key));
+	if (deliverd_track_signer == NULL) {
+		log_warnx("%s: tracking key: no HMAC context: sent untracked",
+		    qid);
+		return false;
+	}
 	return true;
 }
 
@@ -128,7 +134,7 @@ deliverd_track_token(void *arg, int kind, unsigned link, char *out,
 	r.tk_link = (uint16_t)link;
 	if (link > UINT16_MAX)
 		return -1;
-	return spool_track_token(deliverd_track_key, &r, out, outsz);
+	return spool_track_token_with(deliverd_track_signer, &r, out, outsz);
 }
 
 static int
@@ -155,6 +161,7 @@ deliverd_track_copy(struct deliverd_track *dt, uint32_t idx, const char *msg,
 
 	dt->dt_idx = idx;
 	buf_reset(out);
+	memset(&o, 0, sizeof(o));
 	o.to_host = dt->dt_km.km_host;
 	o.to_opens = (f & SPOOL_TRACK_F_OPENS) != 0;
 	o.to_clicks = (f & SPOOL_TRACK_F_CLICKS) != 0 &&

@@ -53,6 +53,15 @@ int spool_track_key_load(const char *spool_dir, bool create,
  * not valid (empty or overlong QID, unknown kind). */
 int spool_track_token(const unsigned char key[SPOOL_TRACK_KEYLEN],
     const struct spool_track_ref *, char *out, size_t outlen);
+/* A keyed HMAC context for making many tokens under one key (deliverd,
+ * per worker); NULL if OpenSSL cannot make one. */
+struct spool_track_signer;
+struct spool_track_signer *spool_track_signer_new(
+    const unsigned char key[SPOOL_TRACK_KEYLEN]);
+void spool_track_signer_free(struct spool_track_signer *);
+/* spool_track_token with the signer's key. */
+int spool_track_token_with(struct spool_track_signer *,
+    const struct spool_track_ref *, char *out, size_t outlen);
 /* 0 and ref filled when tok is a token made under key; -1 otherwise
  * (malformed, truncated, forged, wrong kind byte). Constant-time compare. */
 int spool_track_parse(const unsigned char key[SPOOL_TRACK_KEYLEN],
