@@ -22,8 +22,10 @@
  * waiters try again themselves, and the owner's own batch fails); an
  * owner that died (SIGKILL mid-fsync) is found by kill(pid, 0) and
  * replaced; an owner that makes no progress for SMTPD_DIRSYNC_STALL_MS
- * (stopped, or a hung disk) is not waited for: the worker syncs the
- * directory itself, as a worker without a shared board does.
+ * (stopped, preempted on a busy machine, or a hung disk) is not waited
+ * for: the worker syncs the directory itself, as a worker without a
+ * shared board does. The bound keeps one process's scheduling delay from
+ * becoming every worker's reply latency.
  */
 #include "config.h"
 
@@ -42,7 +44,7 @@
 #include "smtpd.h"
 
 #define SMTPD_DIRSYNC_SLICE_MS 10
-#define SMTPD_DIRSYNC_STALL_MS 1000
+#define SMTPD_DIRSYNC_STALL_MS 100
 
 static struct smtpd_dirsync  ds_local; /* no board (unit tests) */
 static struct smtpd_dirsync *ds = &ds_local;
