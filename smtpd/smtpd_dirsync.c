@@ -34,6 +34,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -48,6 +49,7 @@
 
 static struct smtpd_dirsync  ds_local; /* no board (unit tests) */
 static struct smtpd_dirsync *ds = &ds_local;
+static int		     ds_me;	    /* this process's pid */
 static int		     ds_dirfd = -1; /* incoming/new, kept open */
 static struct stat	     ds_dirst;	    /* what ds_dirfd is */
 
@@ -55,6 +57,7 @@ void
 smtpd_dirsync_share(struct smtpd_dirsync *shared)
 {
 	ds = shared != NULL ? shared : &ds_local;
+	ds_me = (int)getpid();
 }
 
 /*
@@ -110,13 +113,16 @@ smtpd_dirsync_ticket(void)
 	return atomic_fetch_add(&ds->ds_seq, 1) + 1;
 }
 
-static void
+/* true when the slice ended without a wake-up (ETIMEDOUT) */
+static bool
 smtpd_dirsync_futex_wait(uint32_t seen)
 {
 	struct timespec ts = { 0, SMTPD_DIRSYNC_SLICE_MS * 1000000L };
 
-	/* EAGAIN (ds_gen moved), EINTR, ETIMEDOUT: the caller looks again */
-	(void)syscall(SYS_futex, &ds->ds_gen, FUTEX_WAIT, seen, &ts, NULL, 0);
+	/* EAGAIN (ds_gen moved), EINTR: the caller looks again */
+	return syscall(SYS_futex, &ds->ds_gen, FUTEX_WAIT, seen, &ts, NULL,
+		   0) == -1 &&
+	    errno == ETIMEDOUT;
 }
 
 /* As the owner: sync, publish what it covered, wake the waiters. */
@@ -153,14 +159,18 @@ smtpd_dirsync_wait(uint64_t ticket, const char *dir)
 {
 	int64_t	 start = ev_clock_ms();
 	uint32_t gen, seen_gen = atomic_load(&ds->ds_gen);
-	int	 owner, rc, me = (int)getpid();
+	int	 owner, rc;
+
+	if (ds_me == 0)
+		ds_me = (int)getpid();
 
 	for (;;) {
 		gen = atomic_load(&ds->ds_gen);
 		if (atomic_load(&ds->ds_done) >= ticket)
 			return 0;
 		owner = 0;
-		if (atomic_compare_exchange_strong(&ds->ds_owner, &owner, me)) {
+		if (atomic_compare_exchange_strong(&ds->ds_owner, &owner,
+			ds_me)) {
 			if ((rc = smtpd_dirsync_own(dir)) != 0)
 				return rc; /* this batch fails, as ever */
 			continue;	   /* ds_done now covers the ticket */
@@ -170,7 +180,7 @@ smtpd_dirsync_wait(uint64_t ticket, const char *dir)
 			start = ev_clock_ms();
 		} else if (ev_clock_ms() - start >= SMTPD_DIRSYNC_STALL_MS)
 			return smtpd_dirsync_fsync(dir); /* not waiting */
-		smtpd_dirsync_futex_wait(gen);
-		smtpd_dirsync_reap(atomic_load(&ds->ds_owner));
+		if (smtpd_dirsync_futex_wait(gen))
+			smtpd_dirsync_reap(atomic_load(&ds->ds_owner));
 	}
 }
