@@ -218,6 +218,8 @@ void	 smtpd_dirsync_share(struct smtpd_dirsync *);
 uint64_t smtpd_dirsync_ticket(void);
 int	 smtpd_dirsync_wait(uint64_t ticket, const char *dir);
 void	 smtpd_dirsync_close(void);
+/* The master, for a worker that exited (it may have died owning it). */
+void smtpd_dirsync_reaped(struct smtpd_dirsync *, int pid);
 
 /* smtpd_worker.c */
 void smtpd_worker_main(struct smtpd_env *) __attribute__((noreturn));

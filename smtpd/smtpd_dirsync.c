@@ -20,8 +20,9 @@
  *
  * Nothing here can lose a message: a failed fsync raises nothing (the
  * waiters try again themselves, and the owner's own batch fails); an
- * owner that died (SIGKILL mid-fsync) is found by kill(pid, 0) and
- * replaced; an owner that makes no progress for SMTPD_DIRSYNC_STALL_MS
+ * owner that died (SIGKILL mid-fsync) is freed by the master when it
+ * reaps the worker (smtpd_dirsync_reaped()), and found by the waiters
+ * with kill(pid, 0); an owner that makes no progress for SMTPD_DIRSYNC_STALL_MS
  * (stopped, preempted on a busy machine, or a hung disk) is not waited
  * for: the worker syncs the directory itself, as a worker without a
  * shared board does. The bound keeps one process's scheduling delay from
@@ -144,6 +145,17 @@ smtpd_dirsync_own(const char *dir)
 	(void)syscall(SYS_futex, &ds->ds_gen, FUTEX_WAKE, INT_MAX, NULL, NULL,
 	    0);
 	return rc;
+}
+
+/* The master reaped worker pid: if it died owning the fsync, free it. */
+void
+smtpd_dirsync_reaped(struct smtpd_dirsync *shared, int pid)
+{
+	if (atomic_compare_exchange_strong(&shared->ds_owner, &pid, 0)) {
+		(void)atomic_fetch_add(&shared->ds_gen, 1);
+		(void)syscall(SYS_futex, &shared->ds_gen, FUTEX_WAKE, INT_MAX,
+		    NULL, NULL, 0);
+	}
 }
 
 /* The owner is gone (SIGKILL while syncing): free the slot. */
