@@ -22,11 +22,13 @@
  * waiters try again themselves, and the owner's own batch fails); an
  * owner that died (SIGKILL mid-fsync) is freed by the master when it
  * reaps the worker (smtpd_dirsync_reaped()), and found by the waiters
- * with kill(pid, 0); an owner that makes no progress for SMTPD_DIRSYNC_STALL_MS
- * (stopped, preempted on a busy machine, or a hung disk) is not waited
- * for: the worker syncs the directory itself, as a worker without a
- * shared board does. The bound keeps one process's scheduling delay from
- * becoming every worker's reply latency.
+ * with kill(pid, 0); an owner that makes no progress for
+ * SMTPD_DIRSYNC_STALL_MS (a journal commit under way, preempted on a busy
+ * machine, stopped) is not waited for: the worker syncs the directory
+ * itself and publishes what that fsync covered. The bound keeps a journal
+ * commit or one process's scheduling delay from adding to every worker's
+ * reply latency: a quick fsync (ext4 without a journal: well under a
+ * millisecond) is shared, a slow one is queued in the kernel at once.
  */
 #include "config.h"
 
@@ -45,8 +47,8 @@
 #include "fsx.h"
 #include "smtpd.h"
 
-#define SMTPD_DIRSYNC_SLICE_MS 10
-#define SMTPD_DIRSYNC_STALL_MS 100
+#define SMTPD_DIRSYNC_SLICE_MS 2
+#define SMTPD_DIRSYNC_STALL_MS 5
 
 static struct smtpd_dirsync  ds_local; /* no board (unit tests) */
 static struct smtpd_dirsync *ds = &ds_local;
@@ -126,9 +128,13 @@ smtpd_dirsync_futex_wait(uint32_t seen)
 	    errno == ETIMEDOUT;
 }
 
-/* As the owner: sync, publish what it covered, wake the waiters. */
+/*
+ * Syncs for every ticket taken so far and publishes what the fsync
+ * covered; the owner then frees the owner word. Anyone may call it at any
+ * time: two at once each publish only what their own fsync covered.
+ */
 static int
-smtpd_dirsync_own(const char *dir)
+smtpd_dirsync_sync(const char *dir, bool owner)
 {
 	uint64_t upto = atomic_load(&ds->ds_seq), done;
 	int	 rc;
@@ -140,7 +146,8 @@ smtpd_dirsync_own(const char *dir)
 		    !atomic_compare_exchange_weak(&ds->ds_done, &done, upto))
 			;
 	}
-	atomic_store(&ds->ds_owner, 0);
+	if (owner)
+		atomic_store(&ds->ds_owner, 0);
 	(void)atomic_fetch_add(&ds->ds_gen, 1);
 	(void)syscall(SYS_futex, &ds->ds_gen, FUTEX_WAKE, INT_MAX, NULL, NULL,
 	    0);
@@ -183,7 +190,7 @@ smtpd_dirsync_wait(uint64_t ticket, const char *dir)
 		owner = 0;
 		if (atomic_compare_exchange_strong(&ds->ds_owner, &owner,
 			ds_me)) {
-			if ((rc = smtpd_dirsync_own(dir)) != 0)
+			if ((rc = smtpd_dirsync_sync(dir, true)) != 0)
 				return rc; /* this batch fails, as ever */
 			continue;	   /* ds_done now covers the ticket */
 		}
@@ -191,7 +198,7 @@ smtpd_dirsync_wait(uint64_t ticket, const char *dir)
 			seen_gen = gen;
 			start = ev_clock_ms();
 		} else if (ev_clock_ms() - start >= SMTPD_DIRSYNC_STALL_MS)
-			return smtpd_dirsync_fsync(dir); /* not waiting */
+			return smtpd_dirsync_sync(dir, false); /* not waiting */
 		if (smtpd_dirsync_futex_wait(gen))
 			smtpd_dirsync_reap(atomic_load(&ds->ds_owner));
 	}
