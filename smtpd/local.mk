@@ -25,7 +25,6 @@ smtpd_libsmtpd_a_SOURCES += \
 	smtpd/smtpd_msg.c \
 	smtpd/smtpd_sasl.c \
 	smtpd/smtpd_commit.c \
-	smtpd/smtpd_dirsync.c \
 	smtpd/smtpd_space.c \
 	smtpd/smtpd_lka_client.c
 smtpd_libsmtpd_a_CFLAGS = $(AM_CFLAGS) $(SASL_CFLAGS) -pthread

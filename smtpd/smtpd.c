@@ -389,7 +389,6 @@ smtpd_exit(struct kids *k, size_t slot, pid_t pid, int st, int64_t delay,
 		return;
 	}
 	/* A killed worker cannot clear its own board slot. */
-	smtpd_dirsync_reaped(&m->ma_env.se_board->sb_dirsync, (int)pid);
 	for (b = 0; b < SMTPD_BOARD_SLOTS; b++)
 		if (m->ma_board_pid[b] == pid) {
 			atomic_store(&m->ma_env.se_board->sb_avail[b], 0);

@@ -45,16 +45,8 @@ struct smtpd_listener {
  * answers 421 only when no other worker can (no other IPC exists).
  */
 #define SMTPD_BOARD_SLOTS 1024
-/* The directory fsync shared by the workers (smtpd_dirsync.c). */
-struct smtpd_dirsync {
-	_Atomic uint64_t ds_seq;   /* tickets taken: batches renamed */
-	_Atomic uint64_t ds_done;  /* tickets covered by a finished fsync */
-	atomic_int	 ds_owner; /* pid of the process syncing, or 0 */
-	_Atomic uint32_t ds_gen;   /* futex word: bumped after each fsync */
-};
 struct smtpd_board {
-	atomic_int	     sb_avail[SMTPD_BOARD_SLOTS];
-	struct smtpd_dirsync sb_dirsync;
+	atomic_int sb_avail[SMTPD_BOARD_SLOTS];
 };
 
 /* What every session of a worker shares. */
@@ -208,18 +200,6 @@ void smtpd_commit_stop(void);
 void smtpd_commit_submit(struct smtpd_session *);
 /* Up to max sessions whose commit finished. */
 size_t smtpd_commit_take(struct smtpd_session **, size_t max);
-
-/* smtpd_dirsync.c: the fsync of incoming/new, shared across workers
- * through the board (without smtpd_dirsync_share(): within the process).
- * A ticket is taken after the renames it stands for returned; _wait()
- * returns 0 once an fsync of dir that began after that has returned 0,
- * else an errno. One thread of a process calls _wait() at a time. */
-void	 smtpd_dirsync_share(struct smtpd_dirsync *);
-uint64_t smtpd_dirsync_ticket(void);
-int	 smtpd_dirsync_wait(uint64_t ticket, const char *dir);
-void	 smtpd_dirsync_close(void);
-/* The master, for a worker that exited (it may have died owning it). */
-void smtpd_dirsync_reaped(struct smtpd_dirsync *, int pid);
 
 /* smtpd_worker.c */
 void smtpd_worker_main(struct smtpd_env *) __attribute__((noreturn));

@@ -17,8 +17,7 @@
  * fsync covers the renames of every session it answers for: the guarantee
  * of spool_in_commit() (no 250 before the file and its name are on disk)
  * holds with one directory fsync for many messages. Threads that are not
- * syncing go on with the next file fsync meanwhile. The fsync itself is
- * shared with the other workers' syncers (smtpd_dirsync.c).
+ * syncing go on with the next file fsync meanwhile.
  * Nothing else is shared with the threads: each touches only the
  * struct spool_in of the sessions it was given.
  */
@@ -53,7 +52,9 @@ static bool	       cm_syncing; /* a thread is syncing the directory */
 static bool	       cm_stop;	   /* smtpd_commit_stop(): threads return */
 static pthread_t      *cm_threads;
 static int	       cm_nthreads;
-static struct ev      *cm_ev; /* the loop to wake: commits done */
+static int	   cm_dirfd = -1; /* incoming/new, kept open by the syncer */
+static struct stat cm_dirst;	  /* what cm_dirfd is */
+static struct ev  *cm_ev;	  /* the loop to wake: commits done */
 
 static void
 smtpd_cq_push(struct smtpd_cq *q, struct smtpd_session *s)
@@ -72,6 +73,45 @@ smtpd_commit_wake(void)
 }
 
 /*
+ * fsync incoming/new; 0 or an errno. Called by the syncer only. The
+ * descriptor is kept open, but it must still be the directory the renames
+ * went to (by name): if incoming/new was replaced, it is opened again.
+ */
+static int
+smtpd_commit_syncdir(const char *dir)
+{
+	struct stat st;
+	int	    rc;
+
+	if (stat(dir, &st) == -1)
+		return errno;
+	if (cm_dirfd != -1 &&
+	    (st.st_ino != cm_dirst.st_ino || st.st_dev != cm_dirst.st_dev)) {
+		(void)close(cm_dirfd); /* read-only fd: nothing to lose */
+		cm_dirfd = -1;
+	}
+	if (cm_dirfd == -1) {
+		if ((cm_dirfd = open(dir,
+			 O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+			return errno;
+		if (fstat(cm_dirfd, &cm_dirst) == -1) {
+			rc = errno;
+			(void)close(cm_dirfd);
+			cm_dirfd = -1;
+			return rc;
+		}
+	}
+	if (fsx_fsync_dirfd(cm_dirfd) == -1) {
+		rc = errno;
+		/* a fresh descriptor next time */
+		(void)close(cm_dirfd);
+		cm_dirfd = -1;
+		return rc;
+	}
+	return 0;
+}
+
+/*
  * Called with cm_lock held and cm_syncing set: syncs until the renamed
  * list is empty; returns with the lock held and cm_syncing cleared.
  */
@@ -87,9 +127,7 @@ smtpd_commit_sync_all(struct smtpd_cq *batch)
 		cm_renamed.cq_n = 0;
 		(void)pthread_mutex_unlock(&cm_lock);
 
-		/* every rename of the batch returned: take the ticket now */
-		rc = smtpd_dirsync_wait(smtpd_dirsync_ticket(),
-		    batch->cq_v[0]->ss_file.sn_newdir);
+		rc = smtpd_commit_syncdir(batch->cq_v[0]->ss_file.sn_newdir);
 		for (i = 0; i < batch->cq_n; i++) {
 			if (rc != 0)
 				spool_in_uncommit(&batch->cq_v[i]->ss_file);
@@ -188,7 +226,9 @@ smtpd_commit_stop(void)
 	free(cm_threads);
 	cm_threads = NULL;
 	cm_nthreads = 0;
-	smtpd_dirsync_close();
+	if (cm_dirfd != -1)
+		(void)close(cm_dirfd); /* read-only fd */
+	cm_dirfd = -1;
 }
 
 void

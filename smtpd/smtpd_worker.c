@@ -644,7 +644,6 @@ smtpd_worker_main(struct smtpd_env *env)
 	w.w_tls_want = xcalloc(w.w_max, sizeof(*w.w_tls_want));
 	w.w_events = xcalloc(w.w_max, sizeof(*w.w_events));
 	smtpd_worker_ev(&w);
-	smtpd_dirsync_share(&env->se_board->sb_dirsync);
 	smtpd_commit_init(SMTPD_COMMIT_THREADS, w.w_ev);
 	w.w_accepting = true;
 	/* the master's exit before the death signal was set */

@@ -1,12 +1,14 @@
-"""Black-box tests of the directory fsync shared by smtpd's workers
-(smtpd/smtpd_dirsync.c, issue 21): the real binary on 127.0.0.1, its
-workers traced with strace (-f -y -ttt -T: every thread, the path of each
-descriptor, wall-clock entry times and durations). For every message a
-client got "250 ... queued as QID" for, the trace must show, in this
-order: the fsync of incoming/tmp/QID, the rename into incoming/new, then a
-fsync of incoming/new by any worker that began after that rename returned
-and returned 0 before the 250 was written. The second test holds the
-owner of the shared fsync in its fsync and kills it there."""
+"""Black-box tests of smtpd's commit order (issue 21): the real binary on
+127.0.0.1, its workers traced with strace (-f -y -ttt -T: every thread,
+the path of each descriptor, wall-clock entry times and durations). For
+every message a client got "250 ... queued as QID" for, the trace must
+show, in this order: the fsync of incoming/tmp/QID, the rename into
+incoming/new, then an fsync of incoming/new that began after that rename
+returned and returned 0 before the 250 was written (the group commit of
+smtpd_commit.c shares that fsync among a worker's sessions). The second
+test holds one worker in its fsyncs and kills it there. A build that
+reported a message covered before its directory fsync fails both (checked
+with such a build while issue 21's shared fsync was tried)."""
 import os
 import re
 import signal
@@ -77,7 +79,8 @@ def calls(path):
 
 def check_trace(path, acked, tg):
     """Asserts the order for every acknowledged qid; returns how many of
-    them were covered only by another process's directory fsync."""
+    them were covered only by another process's directory fsync (a
+    directory fsync covers every rename before it, whoever issued it)."""
     cs = calls(path)
     dirsyncs = [(pid, t0, t1) for pid, t0, t1, text, rc in cs
                 if text.startswith("fsync(") and text.split(">", 1)[0].endswith("/incoming/new")
@@ -155,7 +158,7 @@ def run_load(g, seconds, nthreads=12):
     return acked, errors
 
 
-def test_shared_dir_fsync_covers_every_250(tmp_path):
+def test_dir_fsync_covers_every_250(tmp_path):
     with Gateway(tls=False, extra={"smtpd_workers": "4"}) as g:
         g.add_account("pinned", ips=["127.0.0.1"])
         g.start("smtpd")
@@ -169,17 +172,15 @@ def test_shared_dir_fsync_covers_every_250(tmp_path):
         tg = processes_of(out)
         assert acked and not errors, errors[:3]
         others_only = check_trace(out, acked, tg)
-        # one worker's fsync answered for another worker's sessions
         print("acked %d, covered only by another worker: %d" % (len(acked), others_only))
-        assert others_only > 0, "no directory fsync was shared across workers"
         assert set(acked) <= set(g.files("new"))
 
 
-def test_owner_killed_in_its_fsync(tmp_path):
+def test_worker_killed_in_its_fsync(tmp_path):
     """Worker A's fsyncs are held 1.5 s on entry (strace inject), so A sits
-    in the shared fsync as its owner, then is killed there: the other
-    workers go on answering, each 250 still after a directory fsync that
-    covers it, and nothing acknowledged is missing."""
+    in a file or directory fsync, then is killed there: the other workers
+    go on answering, each 250 still after a directory fsync that covers
+    it, and nothing acknowledged is missing."""
     with Gateway(tls=False, extra={"smtpd_workers": "3"}) as g:
         g.add_account("pinned", ips=["127.0.0.1"])
         g.start("smtpd")
@@ -195,10 +196,10 @@ def test_owner_killed_in_its_fsync(tmp_path):
         for t in ts:
             t.start()
         try:
-            time.sleep(2.5)  # A owns the fsync for 1.5 s at a time by now
+            time.sleep(2.5)  # A is in a held fsync by now
             os.kill(a, signal.SIGKILL)
             n_kill = len(acked)
-            # the survivors keep acknowledging after A died holding the slot
+            # the survivors keep acknowledging after A died in its fsync
             wait_for(lambda: len(acked) >= n_kill + 50, 20, what="acks after the kill")
         finally:
             stop.set()
