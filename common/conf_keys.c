@@ -62,7 +62,7 @@ const struct conf_key conf_keys[] = {
 	CF_STR("spoold_user", "smtpgate", cf_spoold_user, CONF_SPOOL),
 	CF_STR("deliverd_user", "smtpgate", cf_deliverd_user, CONF_SPOOL),
 	CF_STR("smtpgate_group", "smtpgate", cf_group, CONF_SPOOL),
-	CF_INT("smtpd_workers", "8", 1, 512, cf_smtpd_workers, CONF_SMTPD),
+	CF_INT("smtpd_workers", "0", 0, 512, cf_smtpd_workers, CONF_SMTPD),
 	CF_INT("deliverd_workers", "8", 1, 512, cf_deliverd_workers,
 	    CONF_DELIVERD),
 	CF_SIZE("max_message_size", "52428800", 1024, INT64_C(4) << 30,

@@ -42,8 +42,9 @@
 #include "tls.h"
 #include "xmem.h"
 
-#define SMTPD_MAX_LISTENERS 64
-#define SMTPD_LKA_SLOT	    0 /* kids slot of the lka; workers after it */
+#define SMTPD_MAX_LISTENERS    64
+#define SMTPD_LKA_SLOT	       0  /* kids slot of the lka; workers after it */
+#define SMTPD_WORKERS_AUTO_MAX 16 /* smtpd_workers = 0: 2 per CPU, at most */
 
 /* A child younger than 10 s that fails backs off 1 s, 2 s, ... 30 s. */
 static const struct kids_policy smtpd_worker_policy = {
@@ -467,6 +468,21 @@ smtpd_workers_replace(struct smtpd_master *m, size_t n)
 	kids_hold(m->ma_kids, false);
 }
 
+/* smtpd_workers = 0 (the default): two per online CPU, 2 to 16. */
+static void
+smtpd_workers_auto(struct conf *cf)
+{
+	long n;
+
+	if (cf->cf_smtpd_workers != 0)
+		return;
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	n = n < 1 ? 2 : 2 * n;
+	cf->cf_smtpd_workers = n > SMTPD_WORKERS_AUTO_MAX
+	    ? SMTPD_WORKERS_AUTO_MAX
+	    : n;
+}
+
 static void
 smtpd_reload(struct smtpd_master *m)
 {
@@ -480,6 +496,7 @@ smtpd_reload(struct smtpd_master *m)
 		    err);
 		return;
 	}
+	smtpd_workers_auto(ncf);
 	nt = smtpd_tls_load(ncf, err, sizeof(err));
 	if (err[0] != '\0') {
 		log_warnx("reload failed, keeping the old configuration: %s",
@@ -532,6 +549,7 @@ smtpd_check(struct daemon *d)
 	gid_t gid;
 	char  w[4200];
 
+	smtpd_workers_auto(d->d_cf);
 	if (!priv_is_root())
 		return;
 	if (priv_lookup(d->d_cf->cf_smtpd_user, &uid, &gid) == -1)

@@ -12,3 +12,5 @@ TESTS += tests/blackbox/test_storage.py
 TESTS += tests/blackbox/test_symlink.py
 # issue 13: failed commits (map full, disk full), scheduler memory, deletes in flight
 TESTS += tests/blackbox/test_deliverd_commit.py
+# smtpd commit order (issue 21): every 250 after a covering fsync, from strace.
+TESTS += tests/blackbox/test_smtpd_dirsync.py

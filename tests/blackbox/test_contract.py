@@ -79,7 +79,7 @@ CONTRACT_DEFAULTS = {
     "tls_cert": [""], "tls_key": [""],
     "smtpd_user": ["smtpgate-smtpd"], "spoold_user": ["smtpgate"],
     "deliverd_user": ["smtpgate"],
-    "smtpd_workers": ["8"], "deliverd_workers": ["8"],
+    "smtpd_workers": ["0"], "deliverd_workers": ["8"],
     "max_message_size": ["52428800"], "max_recipients": ["1000"],
     "relayhost": [""], "remote_port": ["25"], "dns_server": [""],
     "max_queue_lifetime": ["5d"], "blackhole_recipients": ["test@test.ru"],

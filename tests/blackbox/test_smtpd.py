@@ -884,3 +884,23 @@ def test_trickled_line_does_not_reset_the_timeout():
             time.monotonic() - t0))
         assert closed, "a byte every 0.5 s held the session for 10 s (smtpd_timeout 2s)"
         assert b"421 4.4.2" in r.buf
+
+
+@pytest.mark.parametrize("setting", [None, "0"])
+def test_default_workers_two_per_cpu(setting):
+    """smtpd_workers unset or 0 (issue 21): two workers per online CPU,
+    2 to 16; the log says how many."""
+    want = min(16, max(2, 2 * os.sysconf("SC_NPROCESSORS_ONLN")))
+    with Gateway(tls=False) as g:
+        g.conf.pop("smtpd_workers", None)
+        if setting is not None:
+            g.conf["smtpd_workers"] = setting
+        g.write_conf()
+        g.add_account("pinned", ips=["127.0.0.1"])
+        g.start("smtpd")
+        wait_for(lambda: len(worker_pids(g)) == want, 15, what="%d workers" % want)
+        assert "%d workers" % want in g.log("smtpd")
+        s = smtplib.SMTP("127.0.0.1", g.port, timeout=10)
+        s.ehlo("w")
+        assert s.sendmail("a@example.com", ["b@example.net"], message()) == {}
+        s.quit()
