@@ -259,6 +259,10 @@ void deliverd_smtp_tls_reset(struct deliverd_smtp *);
 void deliverd_smtp_tls_mx(struct deliverd_smtp *, const char *host);
 /* The verdict pol would give on the open session (tls_policy_verdict;
  * tp_name NULL: its host): MTA-STS testing checks what enforce would. */
+/* RFC 8689 section 5: the message's header says "TLS-Required: No" (and
+ * it did not ask for REQUIRETLS): the recipient domain's MTA-STS and DANE
+ * policies are not applied to it; TLS stays opportunistic. */
+bool deliverd_smtp_tls_required_no(const struct deliverd_tx *);
 /* The RFC 8460 result type of a tls_fail (a failed verdict). */
 enum tlsres_result deliverd_tls_fail_result(enum tls_fail);
 int		   deliverd_smtp_tls_verdict(const struct deliverd_smtp *,

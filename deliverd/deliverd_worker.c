@@ -216,7 +216,7 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 	struct tls_policy	     p;
 	struct deliverd_dane	    *dn;
 	bool			     rtls = deliverd_smtp_wants_requiretls(tx);
-	bool			     dane = false;
+	bool			     dane = false, tlsno = false;
 	size_t			     nc, i, k;
 	int			     rc;
 	char			     reply[SPOOL_REPLY_MAX] = "";
@@ -256,8 +256,13 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 			shaping_mxset_add(&w->dw_mx, c[i].host);
 		nc = deliverd_worker_no_loops(w, qid, j->dj_hop, c, nc, reply,
 		    sizeof(reply));
-		nc = deliverd_worker_mtasts(w, qid, j->dj_hop, c, nc, &pol,
-		    &sts, reply, sizeof(reply));
+		if ((tlsno = deliverd_smtp_tls_required_no(tx)))
+			log_info("%s: TLS-Required: No: the MTA-STS and DANE "
+				 "policies of %s are not applied (RFC 8689)",
+			    qid, j->dj_hop);
+		else
+			nc = deliverd_worker_mtasts(w, qid, j->dj_hop, c, nc,
+			    &pol, &sts, reply, sizeof(reply));
 		if (rtls)
 			nc = deliverd_worker_rtls_mx(qid, j->dj_hop, c, nc,
 			    &sts, reply, sizeof(reply));
@@ -267,7 +272,7 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 		p = pol;
 		/* DANE (deliverd_dane.c): secure TLSA records replace the
 		 * candidate's level, MTA-STS's included (RFC 8461 2) */
-		if (c[k].secure &&
+		if (c[k].secure && !tlsno &&
 		    deliverd_dane_policy(w, &c[k], dn, &p, reply,
 			sizeof(reply)) == -1) {
 			deliverd_dane_outcome(w, c[k].host, NULL, -1);
@@ -297,9 +302,13 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 		deliverd_worker_sts_outcome(w, qid, j->dj_hop, &sts,
 		    k < nc ? c[k].host : NULL, reply, sizeof(reply));
 	free(c);
-	if (k < nc)
+	if (k < nc) {
 		(void)deliverd_smtp_send(w->dw_smtp, tx);
-	else
+		/* opened without the domain's MTA-STS/DANE policy: never
+		 * reused for a message that must have it */
+		if (tlsno)
+			deliverd_smtp_close(w->dw_smtp, true);
+	} else
 		for (i = 0; i < tx->tx_nrcpt; i++) {
 			/* no next hop (DNS) or none answered: the last one's stage */
 			(void)str_copy(tx->tx_reply[i], SPOOL_REPLY_MAX, reply);

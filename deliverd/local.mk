@@ -30,7 +30,7 @@ deliverd_libdeliverd_a_SOURCES += deliverd/deliverd_track.c deliverd/deliverd_tr
 deliverd_libdeliverd_a_CFLAGS = $(AM_CFLAGS) $(OPENDKIM_CFLAGS) $(CURL_CFLAGS) \
 	$(OPENSSL_CFLAGS) $(LMDB_CFLAGS) $(UNBOUND_CFLAGS)
 
-DELIVERD_LIBS = deliverd/libdeliverd.a common/libcommon_net.a spool/libspool.a common/libcommon.a \
+DELIVERD_LIBS = deliverd/libdeliverd.a spoold/libhdr.a common/libcommon_net.a spool/libspool.a common/libcommon.a \
 	$(OPENDKIM_LIBS) $(CURL_LIBS) $(LMDB_LIBS) $(YAJL_LIBS) $(OPENSSL_LIBS) -lresolv $(LIBS)
 DELIVERD_LIBS += $(TRACK_LIBS) $(UNBOUND_LIBS)
 

@@ -96,7 +96,7 @@ def signed_zone(tmp_path, port, tlsa, secure=True, bogus=False):
 
 
 def outcome(tmp_path, tlsa_of, secure=True, bogus=False, dnssec="trust-ad", tls=True,
-            cert=None, real=False, report=None):
+            cert=None, real=False, msg=None, report=None):
     """Delivers one message to DOMAIN; (first event, messages at the MX,
     deliverd's log); report: a list that gets the day's tls-report (RFC
     8460 JSON) policies. tlsa_of(cert) gives the TLSA record's text; real: the
@@ -116,7 +116,7 @@ def outcome(tmp_path, tlsa_of, secure=True, bogus=False, dnssec="trust-ad", tls=
             if dnssec == "validate":
                 conf["dns_server"] = dns.authoritative
                 conf["dnssec_trust_anchor"] = dns.anchor or other_anchor(dns.dir)
-            return deliver(conf, mx, report)
+            return deliver(conf, mx, report, msg=msg)
     finally:
         mx.stop()
 
@@ -131,11 +131,11 @@ def other_anchor(d):
     return path
 
 
-def deliver(conf, mx, report=None):
+def deliver(conf, mx, report=None, msg=None):
     with Gateway(tls=False, extra=conf) as g:
         g.start("deliverd")
         inject(g, "account", "acc")
-        put_msg(g, "acc", ["r@" + DOMAIN])
+        put_msg(g, "acc", ["r@" + DOMAIN], msg=msg)
         ev = g.wait_events(lambda e: e["event"] in ("delivered", "deferred"),
                            timeout=30, what="an outcome")[0]
         if report is not None:
@@ -266,3 +266,16 @@ def test_dnssec_validate_without_trust_anchor_is_a_config_error(tmp_path):
                            text=True, timeout=30)
         assert r.returncode == 2, r
         assert "dnssec: trust anchor /nonexistent/root.key: No such file" in r.stderr, r.stderr
+
+
+def test_tls_required_no_skips_dane(tmp_path):
+    """RFC 8689 section 5: with "TLS-Required: No" in its header the
+    message is delivered although no TLSA record matches (what
+    test_tlsa_mismatch_defers_without_sending defers), over TLS."""
+    from smtpgate import message
+    msg = message(to="r@" + DOMAIN, headers={"TLS-Required": "No"})
+    ev, got, log = outcome(tmp_path, mismatch, msg=msg)
+    assert ev["event"] == "delivered", ev
+    m, = got
+    assert m["tls"], m
+    assert "TLS-Required: No: the MTA-STS and DANE policies of %s" % DOMAIN in log, log

@@ -260,3 +260,27 @@ def test_requiretls_needs_an_enforce_policy(env):
     assert ev["event"] == "bounced", ev
     assert ev["msg"].startswith("550 5.7.30 REQUIRETLS support required"), ev
     assert mx.received("r@try.test") == []
+
+
+def test_tls_required_no_skips_the_policy(env):
+    """RFC 8689 section 5: a message whose header says "TLS-Required: No"
+    goes to bad.test's MX although its enforce policy does not list it
+    (test_enforce_mismatch_defers), still over TLS when offered; the same
+    header with REQUIRETLS on MAIL FROM is ignored (REQUIRETLS wins)."""
+    from smtpgate import message
+    g, mx, web = env
+    msg = message(to="r@bad.test", headers={"TLS-Required": "No"})
+    put_msg(g, "acc", ["r@bad.test"], msg=msg)
+    ev = outcome(g, "r@bad.test")
+    assert ev["event"] == "delivered", ev
+    m, = mx.received("r@bad.test")
+    assert m["tls"], m
+    assert "TLS-Required: No: the MTA-STS and DANE policies of bad.test are not " \
+        "applied" in g.log("deliverd")
+    put_msg(g, "acc", ["s@bad.test"], msg=message(to="s@bad.test",
+                                                  headers={"TLS-Required": "No"}),
+            env={"INJECT_FROM_PARAMS": "REQUIRETLS"})
+    ev = g.wait_events(lambda e: e["to"] == "s@bad.test" and e["event"] != "queued",
+                       timeout=30, what="the outcome for s@bad.test")[0]
+    assert ev["event"] != "delivered", ev
+    assert mx.received("s@bad.test") == []
