@@ -256,7 +256,10 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 			shaping_mxset_add(&w->dw_mx, c[i].host);
 		nc = deliverd_worker_no_loops(w, qid, j->dj_hop, c, nc, reply,
 		    sizeof(reply));
-		if ((tlsno = deliverd_smtp_tls_required_no(tx)))
+		/* the header is read only where a policy could apply */
+		if ((w->dw_cf->cf_mta_sts ||
+			strcmp(w->dw_cf->cf_dnssec, "off") != 0) &&
+		    (tlsno = deliverd_smtp_tls_required_no(tx)))
 			log_info("%s: TLS-Required: No: the MTA-STS and DANE "
 				 "policies of %s are not applied (RFC 8689)",
 			    qid, j->dj_hop);
