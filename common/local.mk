@@ -33,6 +33,7 @@ tests_unit_t_shaping_LDADD = $(COMMON_TEST_LIBS)
 # only user of GMime and gumbo.
 noinst_LIBRARIES += common/libtrack.a
 common_libtrack_a_SOURCES = common/track_html.c common/track_html.h \
+	common/track_scan.c common/track_scan.h \
 	common/track_enc.c common/track_enc.h
 common_libtrack_a_CFLAGS = $(AM_CFLAGS) $(GMIME_CFLAGS) $(GUMBO_CFLAGS)
 TRACK_LIBS = common/libtrack.a $(GMIME_LIBS) $(GUMBO_LIBS)
@@ -40,12 +41,16 @@ UNIT_TESTS += tests/unit/t_track_html
 tests_unit_t_track_html_SOURCES = tests/unit/t_track_html.c
 tests_unit_t_track_html_CPPFLAGS = $(UNIT_CPPFLAGS) $(GMIME_CFLAGS)
 tests_unit_t_track_html_LDADD = common/libtrack.a $(COMMON_TEST_LIBS) $(GMIME_LIBS) $(GUMBO_LIBS)
+UNIT_TESTS += tests/unit/t_track_scan
+tests_unit_t_track_scan_SOURCES = tests/unit/t_track_scan.c
+tests_unit_t_track_scan_LDADD = common/libtrack.a $(COMMON_TEST_LIBS) $(GMIME_LIBS) $(GUMBO_LIBS)
 UNIT_TESTS += tests/unit/t_track_qp
 tests_unit_t_track_qp_SOURCES = tests/unit/t_track_qp.c
 tests_unit_t_track_qp_CPPFLAGS = $(UNIT_CPPFLAGS) $(GMIME_CFLAGS)
 tests_unit_t_track_qp_LDADD = common/libtrack.a $(COMMON_TEST_LIBS) $(GMIME_LIBS) $(GUMBO_LIBS)
 # the fuzz target (tests/fuzz/fuzz_track_html.c) needs GMime and gumbo
 fuzz_track_html_EXTRA = common/libtrack.a $(GMIME_LIBS) $(GUMBO_LIBS)
+fuzz_track_scan_EXTRA = common/libtrack.a $(GMIME_LIBS) $(GUMBO_LIBS)
 
 # metrics (issue 18 item 5): the shared counter block and the text format
 UNIT_TESTS += tests/unit/t_metrics

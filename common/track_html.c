@@ -1,9 +1,10 @@
 /*
  * track_html (track_html.h): the only file that includes <gmime/gmime.h>
- * and <gumbo.h>. GMime finds the leaf parts and the byte range of each
- * one's encoded body in the message (a parser over a seekable memory
- * stream keeps each body as a bounded substream of it); gumbo finds the
- * href attributes and the body's end tag by their source positions.
+ * (track_scan.c the only one with <gumbo.h>). GMime finds the leaf parts
+ * and the byte range of each one's encoded body in the message (a parser
+ * over a seekable memory stream keeps each body as a bounded substream of
+ * it); gumbo finds the href attributes and the body's end tag by their
+ * source positions (track_scan.h).
  * Edits are spliced into the original bytes: nothing else is rewritten.
  */
 #include "config.h"
@@ -14,11 +15,11 @@
 #include <strings.h>
 
 #include <gmime/gmime.h>
-#include <gumbo.h>
 
 #include "buf.h"
 #include "track_enc.h"
 #include "track_html.h"
+#include "track_scan.h"
 #include "xmem.h"
 
 #define TRACK_PIXEL_MAX (TRACK_URL_MAX + 128)
@@ -31,24 +32,11 @@ struct track_walk {
 	bool		   tw_bad; /* GMime reported a malformed message */
 };
 
-/* One href value (quotes included) in a decoded HTML part. */
-struct track_href {
-	size_t th_off, th_len;
-	char  *th_url;
-};
-
-struct track_scan {
-	struct track_href *ts_v;
-	size_t		   ts_n, ts_cap;
-	size_t ts_pixel; /* where the pixel goes (SIZE_MAX: not here) */
-	struct track_lines *ts_runs;  /* quoted-printable: the lines to edit */
-	size_t		    ts_nruns; /* 0: the whole part is encoded again */
-};
-
 void
 track_html_init(void)
 {
 	g_mime_init();
+	(void)track_scan_init();
 }
 
 /* ---- MIME: the tracked HTML parts in document order */
@@ -161,215 +149,6 @@ track_walk(const char *msg, size_t len, struct track_walk *tw)
 		return -1;
 	}
 	return 0;
-}
-
-/* ---- HTML: href values and the body's end tag, by source position */
-
-static bool
-track_in(const char *html, size_t n, const char *p, size_t len)
-{
-	return p != NULL && p >= html && len <= n &&
-	    (size_t)(p - html) <= n - len;
-}
-
-/* The value of an http/https href, trimmed; NULL if not one to track. */
-static char *
-track_url(const char *v)
-{
-	const char *e;
-	size_t	    len;
-
-	while (
-	    *v == ' ' || *v == '\t' || *v == '\n' || *v == '\r' || *v == '\f')
-		v++;
-	len = strlen(v);
-	e = v + len;
-	while (e > v &&
-	    (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r' ||
-		e[-1] == '\f'))
-		e--;
-	len = (size_t)(e - v);
-	if (len > TRACK_URL_MAX ||
-	    (strncasecmp(v, "http://", 7) != 0 &&
-		strncasecmp(v, "https://", 8) != 0))
-		return NULL;
-	return xstrndup(v, len);
-}
-
-static void
-track_anchor(const char *html, size_t n, const GumboNode *node,
-    struct track_scan *ts)
-{
-	const GumboElement   *el = &node->v.element;
-	const GumboAttribute *href;
-	char		     *url;
-
-	if (node->parse_flags &
-	    (GUMBO_INSERTION_BY_PARSER |
-		GUMBO_INSERTION_RECONSTRUCTED_FORMATTING_ELEMENT |
-		GUMBO_INSERTION_ADOPTION_AGENCY_CLONED))
-		return; /* not an element of the source */
-	if ((href = gumbo_get_attribute(&el->attributes, "href")) == NULL ||
-	    gumbo_get_attribute(&el->attributes, "data-no-track") != NULL ||
-	    href->original_value.length == 0 ||
-	    !track_in(html, n, href->original_value.data,
-		href->original_value.length) ||
-	    (url = track_url(href->value)) == NULL)
-		return;
-	if (ts->ts_n == ts->ts_cap) {
-		ts->ts_cap = ts->ts_cap ? ts->ts_cap * 2 : 16;
-		ts->ts_v = xreallocarray(ts->ts_v, ts->ts_cap,
-		    sizeof(*ts->ts_v));
-	}
-	ts->ts_v[ts->ts_n].th_off = (size_t)(href->original_value.data - html);
-	ts->ts_v[ts->ts_n].th_len = href->original_value.length;
-	ts->ts_v[ts->ts_n++].th_url = url;
-}
-
-static int
-track_href_cmp(const void *a, const void *b)
-{
-	const struct track_href *x = a, *y = b;
-
-	return x->th_off < y->th_off ? -1 : x->th_off > y->th_off;
-}
-
-/* Source order, each source attribute once. */
-static void
-track_scan_sort(struct track_scan *ts)
-{
-	size_t i, o = 0;
-
-	if (ts->ts_n == 0)
-		return;
-	qsort(ts->ts_v, ts->ts_n, sizeof(*ts->ts_v), track_href_cmp);
-	for (i = 0; i < ts->ts_n; i++) {
-		if (o > 0 && ts->ts_v[o - 1].th_off == ts->ts_v[i].th_off) {
-			free(ts->ts_v[i].th_url);
-			continue;
-		}
-		ts->ts_v[o++] = ts->ts_v[i];
-	}
-	ts->ts_n = o;
-}
-
-/*
- * gumbo's memory: a bump arena reused for every parse of the process
- * (gumbo spends a fifth of its time in malloc and free otherwise; bench/
- * README.md), malloc once it is used up. Its parse errors are not kept.
- */
-#define TRACK_ARENA_SIZE (1u << 20)
-
-struct track_arena {
-	char  *ta_buf;
-	size_t ta_used;
-	size_t ta_outside; /* allocations that went to malloc */
-};
-
-static struct track_arena track_arena;
-
-static void *
-track_arena_alloc(void *arg, size_t n)
-{
-	struct track_arena *a = arg;
-	void		   *p;
-
-	n = (n + 15) & ~(size_t)15;
-	if (a->ta_buf == NULL || n > TRACK_ARENA_SIZE - a->ta_used) {
-		a->ta_outside++;
-		return xmalloc(n);
-	}
-	p = a->ta_buf + a->ta_used;
-	a->ta_used += n;
-	return p;
-}
-
-static void
-track_arena_free(void *arg, void *p)
-{
-	struct track_arena *a = arg;
-
-	if (a->ta_buf == NULL || (char *)p < a->ta_buf ||
-	    (char *)p >= a->ta_buf + TRACK_ARENA_SIZE)
-		free(p);
-}
-
-static GumboOutput *
-track_parse(const char *html, size_t n, GumboOptions *go)
-{
-	if (track_arena.ta_buf == NULL)
-		track_arena.ta_buf = xmalloc(TRACK_ARENA_SIZE);
-	track_arena.ta_used = 0;
-	track_arena.ta_outside = 0;
-	*go = kGumboDefaultOptions;
-	go->allocator = track_arena_alloc;
-	go->deallocator = track_arena_free;
-	go->userdata = &track_arena;
-	go->max_errors = 0;
-	return gumbo_parse_with_options(go, html, n);
-}
-
-static void
-track_parse_done(GumboOptions *go, GumboOutput *g)
-{
-	/* all in the arena: nothing to walk and free */
-	if (track_arena.ta_outside > 0)
-		gumbo_destroy_output(go, g);
-	track_arena.ta_used = 0;
-}
-
-/* Walks the tree without recursion (HTML may nest without bound). */
-static void
-track_scan(const char *html, size_t n, struct track_scan *ts)
-{
-	GumboOptions	   go;
-	GumboOutput	  *g;
-	const GumboNode	 **stack, *node;
-	const GumboVector *kids;
-	size_t		   sp = 0, cap = 64, i;
-
-	memset(ts, 0, sizeof(*ts));
-	ts->ts_pixel = n;
-	g = track_parse(html, n, &go);
-	stack = xcalloc(cap, sizeof(*stack));
-	stack[sp++] = g->root;
-	while (sp > 0) {
-		node = stack[--sp];
-		if (node->type != GUMBO_NODE_ELEMENT &&
-		    node->type != GUMBO_NODE_TEMPLATE)
-			continue;
-		if (node->v.element.tag == GUMBO_TAG_A)
-			track_anchor(html, n, node, ts);
-		if (node->v.element.tag == GUMBO_TAG_BODY &&
-		    node->v.element.original_end_tag.length > 0 &&
-		    track_in(html, n, node->v.element.original_end_tag.data,
-			node->v.element.original_end_tag.length))
-			ts->ts_pixel =
-			    (size_t)(node->v.element.original_end_tag.data -
-				html);
-		kids = &node->v.element.children;
-		if (sp + kids->length > cap) {
-			cap = (sp + kids->length) * 2;
-			stack = xreallocarray(stack, cap, sizeof(*stack));
-		}
-		for (i = kids->length; i > 0; i--)
-			stack[sp++] = kids->data[i - 1];
-	}
-	free(stack);
-	track_parse_done(&go, g);
-	track_scan_sort(ts);
-}
-
-static void
-track_scan_free(struct track_scan *ts)
-{
-	size_t i;
-
-	for (i = 0; i < ts->ts_n; i++)
-		free(ts->ts_v[i].th_url);
-	free(ts->ts_v);
-	free(ts->ts_runs);
-	memset(ts, 0, sizeof(*ts));
 }
 
 /* ---- extraction (spoold) */

@@ -12,8 +12,9 @@
  *     while the decoded HTML parts so far stay within TRACK_HTML_MAX bytes
  *     (a part that would pass it is left alone: HTML parsing costs about
  *     35 ms per MB);
- *   - HTML with gumbo: every <a> element of the source (not one the parser
- *     made or cloned) with an href whose value (entities decoded, spaces
+ *   - HTML with gumbo (its tokenizer alone where that gives the same
+ *     result, else its whole parse: track_scan.h): every <a> element of
+ *     the source (not one the parser made or cloned) with an href whose value (entities decoded, spaces
  *     trimmed) starts with http:// or https:// (any case), is at most
  *     TRACK_URL_MAX bytes and whose element has no data-no-track
  *     attribute, in source order; link numbers start at 0 and run on across

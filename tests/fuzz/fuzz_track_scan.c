@@ -1,0 +1,61 @@
+/*
+ * libFuzzer target for common/track_scan: the input is one decoded HTML
+ * part. Where the scan takes gumbo's tokenizer alone (no svg, math,
+ * template, select or frameset markup), it must find exactly the hrefs
+ * the whole parse finds (offsets, lengths, URLs); both must stay inside
+ * the input, in order. The pixel positions may differ only where the
+ * parse ignores a </body> (an open table, object, applet or marquee:
+ * track_scan.h), so they are checked to lie inside the input, not
+ * compared. Seeds in tests/fuzz/corpus/track_scan/.
+ */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "track_html.h"
+#include "track_scan.h"
+
+static void
+fuzz_check(const struct track_scan *s, size_t n)
+{
+	size_t i, at = 0;
+
+	if (s->ts_pixel > n)
+		abort();
+	for (i = 0; i < s->ts_n; i++) {
+		if (s->ts_v[i].th_off < at || s->ts_v[i].th_len > n ||
+		    s->ts_v[i].th_off > n - s->ts_v[i].th_len)
+			abort();
+		at = s->ts_v[i].th_off + s->ts_v[i].th_len;
+	}
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static bool	  init;
+	struct track_scan a, b;
+	const char	 *html = (const char *)data;
+	size_t		  i;
+
+	if (!init) {
+		track_html_init();
+		init = true;
+	}
+	track_scan_how(html, size, TRACK_SCAN_AUTO, &a);
+	track_scan_how(html, size, TRACK_SCAN_TREE, &b);
+	fuzz_check(&a, size);
+	fuzz_check(&b, size);
+	if (a.ts_n != b.ts_n)
+		abort();
+	for (i = 0; i < a.ts_n; i++)
+		if (a.ts_v[i].th_off != b.ts_v[i].th_off ||
+		    a.ts_v[i].th_len != b.ts_v[i].th_len ||
+		    strcmp(a.ts_v[i].th_url, b.ts_v[i].th_url) != 0)
+			abort();
+	track_scan_free(&a);
+	track_scan_free(&b);
+	return 0;
+}
