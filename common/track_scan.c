@@ -350,7 +350,9 @@ track_lex_applies(const char *html, size_t n)
 	return true;
 }
 
-static void
+/* A start tag: its href, and the state the tree builder would set; false
+ * when that is not the data state. */
+static bool
 track_lex_tag(const char *html, size_t n, struct track_gumbo_parser *gp,
     const struct track_gumbo_token *t, struct track_scan *ts)
 {
@@ -359,8 +361,59 @@ track_lex_tag(const char *html, size_t n, struct track_gumbo_parser *gp,
 
 	if (tag == GUMBO_TAG_A)
 		track_anchor(html, n, &t->gt_v.start_tag.attributes, ts);
-	if ((st = track_lex_next_state(tag)) != -1)
-		gumbo_tokenizer_set_state(gp, st);
+	if ((st = track_lex_next_state(tag)) == -1)
+		return true;
+	gumbo_tokenizer_set_state(gp, st);
+	return false;
+}
+
+/*
+ * Text in the data state is skipped: there the tokenizer takes every
+ * character but '<' without changing state (a character reference or a
+ * NUL included: HTML 13.2.5.1), so after a tag, comment or doctype that
+ * leaves it in the data state, a fresh tokenizer started at the next '<'
+ * is where the old one would be there. Shorter runs than this are not
+ * worth the restart.
+ */
+#define TRACK_LEX_SKIP_MIN 16
+
+/* Where the tokenizer goes on: the next '<' after the token (n: none). */
+static size_t
+track_lex_resume_at(const char *html, size_t n,
+    const struct track_gumbo_token *t)
+{
+	size_t end = (size_t)(t->gt_original_text.data - html) +
+	    t->gt_original_text.length;
+	const char *lt;
+
+	if (end >= n)
+		return n;
+	lt = memchr(html + end, '<', n - end);
+	return lt == NULL ? n : (size_t)(lt - html);
+}
+
+/* One token: its href or pixel place; true when it leaves the tokenizer
+ * in the data state at its end. */
+static bool
+track_lex_token(const char *html, size_t n, struct track_gumbo_parser *gp,
+    const struct track_gumbo_token *t, struct track_scan *ts)
+{
+	switch (t->gt_type) {
+	case TRACK_GT_START_TAG:
+		return track_lex_tag(html, n, gp, t, ts);
+	case TRACK_GT_END_TAG: /* in raw text only its own end tag is one */
+		if (t->gt_v.end_tag == GUMBO_TAG_BODY && ts->ts_pixel == n &&
+		    track_in(html, n, t->gt_original_text.data,
+			t->gt_original_text.length))
+			ts->ts_pixel = (size_t)(t->gt_original_text.data -
+			    html);
+		return true;
+	case TRACK_GT_COMMENT:
+	case TRACK_GT_DOCTYPE:
+		return true;
+	default:
+		return false;
+	}
 }
 
 /* The pixel goes before the first </body> of the source (else at the
@@ -372,6 +425,8 @@ track_lex_scan(const char *html, size_t n, struct track_scan *ts)
 	struct track_gumbo_token  t;
 	GumboOptions		  go;
 	GumboOutput		  out;
+	size_t			  at;
+	bool			  eof = false;
 
 	memset(ts, 0, sizeof(*ts));
 	ts->ts_pixel = n;
@@ -379,17 +434,23 @@ track_lex_scan(const char *html, size_t n, struct track_scan *ts)
 	track_parse_options(&go);
 	gp = (struct track_gumbo_parser){ &go, &out, NULL, NULL };
 	gumbo_tokenizer_state_init(&gp, html, n);
-	do {
+	while (!eof) {
 		(void)gumbo_lex(&gp, &t);
-		if (t.gt_type == TRACK_GT_START_TAG)
-			track_lex_tag(html, n, &gp, &t, ts);
-		else if (t.gt_type == TRACK_GT_END_TAG &&
-		    t.gt_v.end_tag == GUMBO_TAG_BODY && ts->ts_pixel == n &&
+		eof = t.gt_type == TRACK_GT_EOF;
+		if (track_lex_token(html, n, &gp, &t, ts) &&
 		    track_in(html, n, t.gt_original_text.data,
-			t.gt_original_text.length))
-			ts->ts_pixel = (size_t)(t.gt_original_text.data - html);
+			t.gt_original_text.length) &&
+		    (at = track_lex_resume_at(html, n, &t)) -
+			    ((size_t)(t.gt_original_text.data - html) +
+				t.gt_original_text.length) >=
+			TRACK_LEX_SKIP_MIN) {
+			gumbo_token_destroy(&gp, &t);
+			gumbo_tokenizer_state_destroy(&gp);
+			gumbo_tokenizer_state_init(&gp, html + at, n - at);
+			continue; /* at == n: the next token is the EOF */
+		}
 		gumbo_token_destroy(&gp, &t);
-	} while (t.gt_type != TRACK_GT_EOF);
+	}
 	gumbo_tokenizer_state_destroy(&gp);
 	track_parse_done(&go, NULL);
 	track_scan_sort(ts);

@@ -129,6 +129,21 @@ static const char *const agree[][2] = {
 	{ "raw text never closed",
 	    "<a href=https://a.test/>a</a><script>"
 	    "<a href=https://no.test/></body>" },
+	{ "long text runs (skipped)",
+	    "<!doctype html><p>text that runs on for a while &amp; on &lt; "
+	    "and on, with \r\n line ends\r\n and more</p><!-- a comment -->"
+	    "more text after the comment, long enough to skip<a href="
+	    "https://a.test/>a</a> and text after the link that is long<b>"
+	    "b</b>\x00 nul and text, long, long, long<a href=https://b.test/>"
+	    "b</a></body> trailing text that is long enough too" },
+	{ "long raw text (not skipped)",
+	    "<title>a title long enough to skip <a href=https://no.test/> "
+	    "</title>text after the title, long enough<a href=https://y.test/"
+	    ">y</a><textarea>long text in a textarea, then </body> inside "
+	    "</textarea>long text after the textarea to skip </body>" },
+	{ "text to the end",
+	    "<a href=https://a.test/>a</a> and text to the "
+	    "end of the document without any tag" },
 	{ "nul and bad utf-8",
 	    "<a href=\"https://a.test/\xff\xfe\">\xc3(x</a></body>" },
 };
