@@ -339,7 +339,8 @@ track_lex_applies(const char *html, size_t n)
 	size_t			 i, len;
 
 	while ((p = memchr(p, '<', (size_t)(end - p))) != NULL) {
-		p++;
+		if (++p == end || strchr("smtfSMTF", *p) == NULL || *p == '\0')
+			continue; /* not the first letter of one */
 		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 			len = strlen(names[i]);
 			if ((size_t)(end - p) >= len &&
