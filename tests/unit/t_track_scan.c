@@ -141,6 +141,10 @@ static const char *const agree[][2] = {
 	    "</title>text after the title, long enough<a href=https://y.test/"
 	    ">y</a><textarea>long text in a textarea, then </body> inside "
 	    "</textarea>long text after the textarea to skip </body>" },
+	{ "doctype emitted early by gumbo",
+	    "<!doctypeh\tPUBLIC\x04 then "
+	    "a long bogus doctype<a href="
+	    "http://x.test/>" },
 	{ "text to the end",
 	    "<a href=https://a.test/>a</a> and text to the "
 	    "end of the document without any tag" },
