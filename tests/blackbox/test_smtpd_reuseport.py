@@ -19,7 +19,7 @@ import time
 import pytest
 
 import smtpgate
-from smtpgate import Gateway, Raw, tls_ctx, wait_for
+from smtpgate import Gateway, Raw, wait_for
 
 needs_strace = pytest.mark.skipif(
     subprocess.run(["sh", "-c", "command -v strace"],
@@ -29,19 +29,6 @@ needs_strace = pytest.mark.skipif(
 # a whole call, or the second half of one strace split (<... resumed>)
 ACCEPT = re.compile(r"^(\d+)\s+(?:accept4\(|<\.\.\. accept4 resumed>)"
                     r".*\)\s+= (-?\d+)(?: (E[A-Z]+))?")
-
-
-def listening(port):
-    """{"4": n, "6": n}: sockets in LISTEN on port, per family."""
-    out = {"4": 0, "6": 0}
-    for fam, table in (("4", "/proc/net/tcp"), ("6", "/proc/net/tcp6")):
-        with open(table) as f:
-            next(f)
-            for line in f:
-                p = line.split()
-                if p[3] == "0A" and int(p[1].rsplit(":", 1)[1], 16) == port:
-                    out[fam] += 1
-    return out
 
 
 def workers(g):
@@ -115,7 +102,7 @@ def test_each_connection_wakes_one_worker(tmp_path):
     with Gateway(tls=False, extra={"smtpd_workers": "4"}) as g:
         g.start("smtpd")
         settle(g, 4)
-        assert listening(g.port)["4"] == 4
+        assert smtpgate.listening_sockets(g.port)["4"] == 4
         one_wakeup_each(g, tmp_path, 40, [("127.0.0.1", g.port)])
 
 
@@ -175,18 +162,18 @@ def test_sighup_worker_count_ipv4_ipv6_implicit_tls(tmp_path):
         g.write_conf()
         g.start("smtpd")
         settle(g, 2)
-        assert listening(g.port)["4"] == 2
-        assert listening(g.port_implicit)["4"] == 2
-        assert listening(port6)["6"] == 2
+        assert smtpgate.listening_sockets(g.port)["4"] == 2
+        assert smtpgate.listening_sockets(g.port_implicit)["4"] == 2
+        assert smtpgate.listening_sockets(port6)["6"] == 2
         for want, socks in ((4, 4), (3, 4)):
             old = workers(g)
             g.conf["smtpd_workers"] = str(want)
             g.write_conf()
             os.kill(g.pid("smtpd"), signal.SIGHUP)
             settle(g, want, old)
-            assert listening(g.port)["4"] == socks
-            assert listening(g.port_implicit)["4"] == socks
-            assert listening(port6)["6"] == socks
+            assert smtpgate.listening_sockets(g.port)["4"] == socks
+            assert smtpgate.listening_sockets(g.port_implicit)["4"] == socks
+            assert smtpgate.listening_sockets(port6)["6"] == socks
             greet(g.port_implicit, tls=True)
             one_wakeup_each(g, tmp_path, 24,
                             [("127.0.0.1", g.port), ("::1", port6)])
