@@ -33,7 +33,6 @@ pkglibexec_PROGRAMS += smtpd/smtpd
 smtpd_smtpd_SOURCES = \
 	smtpd/smtpd.c smtpd/smtpd.h \
 	smtpd/smtpd_worker.c \
-	smtpd/smtpd_listen.c \
 	smtpd/smtpd_lka.c
 smtpd_smtpd_CFLAGS = $(AM_CFLAGS) $(SASL_CFLAGS) -pthread
 smtpd_smtpd_LDADD = smtpd/libsmtpd.a common/libcommon_net.a \
@@ -60,8 +59,6 @@ tests_unit_t_smtpd_data_LDADD = $(SMTPD_TEST_LIBS)
 TESTS += tests/blackbox/test_smtpd.py
 # every verb in every session state, against a captured table (issue 20)
 TESTS += tests/blackbox/test_smtpd_states.py
-# one SO_REUSEPORT socket per worker (issue 21): wake-ups, restarts, SIGHUP
-TESTS += tests/blackbox/test_smtpd_reuseport.py
 
 # The commit pool, with fsync(2) and rename(2) wrapped at link time.
 UNIT_TESTS += tests/unit/t_smtpd_commit

@@ -42,7 +42,7 @@
 #include "tls.h"
 #include "xmem.h"
 
-#define SMTPD_MAX_LISTENERS    64 /* listen addresses ("*" is two) */
+#define SMTPD_MAX_LISTENERS    64
 #define SMTPD_LKA_SLOT	       0  /* kids slot of the lka; workers after it */
 #define SMTPD_WORKERS_AUTO_MAX 16 /* smtpd_workers = 0: 2 per CPU, at most */
 
@@ -66,7 +66,7 @@ static const struct kids_policy smtpd_lka_policy = {
 struct smtpd_master {
 	const char	     *ma_path;
 	struct smtpd_env      ma_env;
-	struct smtpd_listener ma_ls[SMTPD_MAX_SOCKETS];
+	struct smtpd_listener ma_ls[SMTPD_MAX_LISTENERS];
 	struct ev	     *ma_ev;
 	struct kids	     *ma_kids;	   /* the lka, then the workers */
 	bool		     *ma_retiring; /* per slot: said so (max_use) */
@@ -79,28 +79,75 @@ static void smtpd_notice(struct ev *, int, unsigned, void *);
 
 /* ---- phase 1: listeners and TLS */
 
-/* Binds the sockets of groups se_ngroups .. ngroups-1 (all, at start). */
-static void
-smtpd_bind(struct smtpd_master *m, const struct conf *cf, size_t ngroups)
+static int
+smtpd_bind_one(const struct conf *cf, const struct conf_listen *cl,
+    const char *host, const char *port, enum conf_tls tls,
+    struct smtpd_listener *l)
 {
-	struct smtpd_env *env = &m->ma_env;
-	size_t		  g;
+	struct addrinfo hints, *res = NULL;
+	int		fd, one = 1, rc;
+	char		w[4200];
 
-	for (g = env->se_ngroups; g < ngroups; g++) {
-		if (smtpd_listen_bind(cf, m->ma_ls, env->se_nbase, g) == -1)
-			break; /* after a reload: keep the groups bound so far */
-		env->se_ngroups = g + 1;
-		env->se_nls = env->se_ngroups * env->se_nbase;
-	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
+	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0)
+		log_fatalx_status(2, "%s: %s:%s: %s",
+		    conf_where_listen(cf, cl, w, sizeof(w)), host, port,
+		    gai_strerror(rc));
+	fd = socket(res->ai_family,
+	    res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		log_fatalx_status(2, "%s: %s:%s: socket: %s",
+		    conf_where_listen(cf, cl, w, sizeof(w)), host, port,
+		    strerror(errno));
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (res->ai_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
+		    sizeof(one));
+	if (bind(fd, res->ai_addr, res->ai_addrlen) == -1 ||
+	    listen(fd, 1024) == -1)
+		log_fatalx_status(2, "%s: %s:%s: %s",
+		    conf_where_listen(cf, cl, w, sizeof(w)), host, port,
+		    strerror(errno));
+	freeaddrinfo(res);
+	l->sl_fd = fd;
+	l->sl_tls = tls;
+	(void)snprintf(l->sl_name, sizeof(l->sl_name), "%s%s%s:%s",
+	    strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
+	    port);
+	return 0;
 }
 
-static const char *
-smtpd_tls_name(enum conf_tls t)
+static size_t
+smtpd_bind(const struct conf *cf, struct smtpd_listener *ls)
 {
-	return t == CONF_TLS_NONE    ? "none"
-	    : t == CONF_TLS_STARTTLS ? "starttls"
-	    : t == CONF_TLS_REQUIRED ? "required"
-				     : "implicit";
+	size_t			  i, n = 0;
+	const struct conf_listen *cl;
+
+	for (i = 0; i < cf->cf_nlisten; i++) {
+		cl = &cf->cf_listen[i];
+		if (n + 2 > SMTPD_MAX_LISTENERS)
+			log_fatalx_status(2, "%s: listen: too many listeners",
+			    cf->cf_path);
+		if (strcmp(cl->cl_addr, "*") == 0 || cl->cl_addr[0] == '\0') {
+			smtpd_bind_one(cf, cl, "0.0.0.0", cl->cl_port,
+			    cl->cl_tls, &ls[n++]);
+			smtpd_bind_one(cf, cl, "::", cl->cl_port, cl->cl_tls,
+			    &ls[n++]);
+		} else
+			smtpd_bind_one(cf, cl, cl->cl_addr, cl->cl_port,
+			    cl->cl_tls, &ls[n++]);
+	}
+	/* only after every bind succeeded: a bad config prints one line */
+	for (i = 0; i < n; i++)
+		log_info("listening on %s tls=%s", ls[i].sl_name,
+		    ls[i].sl_tls == CONF_TLS_NONE	    ? "none"
+			: ls[i].sl_tls == CONF_TLS_STARTTLS ? "starttls"
+			: ls[i].sl_tls == CONF_TLS_REQUIRED ? "required"
+							    : "implicit");
+	return n;
 }
 
 /* NULL when no certificate is configured; err set on failure. */
@@ -198,7 +245,7 @@ smtpd_worker_child(void *arg)
 }
 
 static pid_t
-smtpd_spawn_worker(struct smtpd_master *m, size_t slot)
+smtpd_spawn_worker(struct smtpd_master *m)
 {
 	struct smtpd_env *env = &m->ma_env;
 	pid_t		  pid = -1;
@@ -210,9 +257,6 @@ smtpd_spawn_worker(struct smtpd_master *m, size_t slot)
 		log_panic("no free board slot");
 	atomic_store(&env->se_board->sb_avail[b], 0);
 	env->se_slot = b;
-	env->se_own = smtpd_listen_own(slot - SMTPD_LKA_SLOT - 1,
-	    kids_nslots(m->ma_kids) - SMTPD_LKA_SLOT - 1, env->se_ngroups);
-	atomic_store(&env->se_board->sb_own[b], env->se_own);
 	env->se_lka_fd = smtpd_lka_attach(m->ma_lka_ctl);
 	if (smtpd_limits_spawn(env->se_limits, (size_t)b,
 		(size_t)env->se_cf->cf_smtpd_max_sessions) == -1 ||
@@ -240,7 +284,7 @@ smtpd_spawn(struct kids *k, size_t slot, void *arg)
 {
 	(void)k;
 	return slot == SMTPD_LKA_SLOT ? smtpd_spawn_lka(arg)
-				      : smtpd_spawn_worker(arg, slot);
+				      : smtpd_spawn_worker(arg);
 }
 
 static void
@@ -439,37 +483,13 @@ smtpd_workers_auto(struct conf *cf)
 	    : n;
 }
 
-/* Same addresses: new TLS modes, and sockets for more workers. */
-static void
-smtpd_relisten(struct smtpd_master *m, const struct conf *ncf)
-{
-	struct smtpd_env *env = &m->ma_env;
-	size_t		  i, j, k, b, g;
-
-	for (i = 0, b = 0; i < ncf->cf_nlisten; i++) {
-		j = strcmp(ncf->cf_listen[i].cl_addr, "*") == 0 ||
-			ncf->cf_listen[i].cl_addr[0] == '\0'
-		    ? 2
-		    : 1;
-		for (k = 0; k < j && b < env->se_nbase; k++, b++)
-			for (g = 0; g < env->se_ngroups; g++)
-				m->ma_ls[g * env->se_nbase + b].sl_tls =
-				    ncf->cf_listen[i].cl_tls;
-	}
-	g = env->se_ngroups;
-	smtpd_bind(m, ncf,
-	    smtpd_listen_groups(env->se_nbase, (size_t)ncf->cf_smtpd_workers));
-	if (env->se_ngroups > g)
-		log_info("reload: %zu sockets per address (were %zu)",
-		    env->se_ngroups, g);
-}
-
 static void
 smtpd_reload(struct smtpd_master *m)
 {
 	struct conf    *ncf;
 	struct tls_ctx *nt;
 	char		err[512];
+	size_t		i, j, k;
 
 	if ((ncf = conf_load(m->ma_path, err, sizeof(err))) == NULL) {
 		log_warnx("reload failed, keeping the old configuration: %s",
@@ -488,7 +508,11 @@ smtpd_reload(struct smtpd_master *m)
 		log_warnx("reload: listen changes need a restart; keeping the "
 			  "listening sockets");
 	else
-		smtpd_relisten(m, ncf);
+		for (i = 0, k = 0; i < ncf->cf_nlisten; i++) {
+			j = strcmp(ncf->cf_listen[i].cl_addr, "*") == 0 ? 2 : 1;
+			for (; j > 0 && k < m->ma_env.se_nls; j--)
+				m->ma_ls[k++].sl_tls = ncf->cf_listen[i].cl_tls;
+		}
 	log_set_dest(daemon_log_dest(ncf));
 	tls_ctx_free(&m->ma_env.se_tls);
 	m->ma_env.se_tls = nt;
@@ -542,7 +566,6 @@ smtpd_bind_all(struct daemon *d)
 	struct smtpd_master *m = d->d_arg;
 	struct conf	    *cf = d->d_cf;
 	char		     err[512];
-	size_t		     i;
 
 	m->ma_path = d->d_path != NULL ? d->d_path : conf_default_path();
 	m->ma_env.se_cf = cf;
@@ -562,18 +585,7 @@ smtpd_bind_all(struct daemon *d)
 	if (err[0] != '\0')
 		log_fatalx_status(2, "%s", err);
 	m->ma_env.se_ls = m->ma_ls;
-	m->ma_env.se_nbase = smtpd_listen_count(cf);
-	if (m->ma_env.se_nbase > SMTPD_MAX_LISTENERS)
-		log_fatalx_status(2, "%s: listen: too many listeners",
-		    cf->cf_path);
-	smtpd_bind(m, cf,
-	    smtpd_listen_groups(m->ma_env.se_nbase,
-		(size_t)cf->cf_smtpd_workers));
-	/* after every bind succeeded: a bad config prints one line */
-	for (i = 0; i < m->ma_env.se_nbase; i++)
-		log_info("listening on %s tls=%s (%zu sockets)",
-		    m->ma_ls[i].sl_name, smtpd_tls_name(m->ma_ls[i].sl_tls),
-		    m->ma_env.se_ngroups);
+	m->ma_env.se_nls = smtpd_bind(cf, m->ma_ls);
 	if (smtpd_sasl_init() == -1)
 		log_warnx("SASL unavailable: AUTH will fail");
 }
@@ -600,7 +612,7 @@ smtpd_run(struct daemon *d)
 	    sizeof(*m->ma_retiring));
 	ev_timer_init(&m->ma_lka_up, smtpd_lka_up, m);
 	log_info("started: %zu listeners, %zu workers, tls=%s",
-	    m->ma_env.se_nbase, n, m->ma_env.se_tls ? "yes" : "no");
+	    m->ma_env.se_nls, n, m->ma_env.se_tls ? "yes" : "no");
 	kids_start(m->ma_kids);
 	ev_run(m->ma_ev);
 	return 0;

@@ -47,23 +47,13 @@ struct smtpd_listener {
 #define SMTPD_BOARD_SLOTS 1024
 struct smtpd_board {
 	atomic_int sb_avail[SMTPD_BOARD_SLOTS];
-	/* the worker's sockets (smtpd_listen_own), set by the master */
-	atomic_uint sb_own[SMTPD_BOARD_SLOTS];
-	/* ms (ev_now_ms): the worker's last turn, SMTPD_BEAT_MS apart at most
-	 * while it runs; older than SMTPD_STALE_MS: stopped or stuck */
-	atomic_llong sb_beat[SMTPD_BOARD_SLOTS];
 };
-#define SMTPD_BEAT_MS  100
-#define SMTPD_STALE_MS 2500 /* > the idle poll (1 s) */
 
 /* What every session of a worker shares. */
 struct smtpd_env {
 	struct conf	      *se_cf;
-	struct smtpd_listener *se_ls; /* se_nbase * se_ngroups sockets */
+	struct smtpd_listener *se_ls;
 	size_t		       se_nls;
-	size_t		       se_nbase;   /* listen addresses */
-	size_t		       se_ngroups; /* sockets per address */
-	unsigned	       se_own;	  /* this worker's (smtpd_listen_own) */
 	struct tls_ctx	      *se_tls;	  /* NULL: no certificate */
 	const char	      *se_spool;  /* "/" when chrooted */
 	int		       se_lka_fd; /* this worker's socket to the lka */
@@ -210,17 +200,6 @@ void smtpd_commit_stop(void);
 void smtpd_commit_submit(struct smtpd_session *);
 /* Up to max sessions whose commit finished. */
 size_t smtpd_commit_take(struct smtpd_session **, size_t max);
-
-/* smtpd_listen.c: one SO_REUSEPORT socket per worker and address */
-#define SMTPD_GROUPS_MAX  64   /* sockets per address */
-#define SMTPD_MAX_SOCKETS 1024 /* in all */
-size_t	 smtpd_listen_count(const struct conf *);
-size_t	 smtpd_listen_groups(size_t nbase, size_t nworkers);
-int	 smtpd_listen_bind(const struct conf *, struct smtpd_listener *,
-	 size_t nbase, size_t group);
-unsigned smtpd_listen_own(size_t w, size_t n, size_t ngroups);
-/* Does the worker of `own` poll group s? */
-bool smtpd_listen_owns(unsigned own, size_t s);
 
 /* smtpd_worker.c */
 void smtpd_worker_main(struct smtpd_env *) __attribute__((noreturn));

@@ -62,9 +62,6 @@ struct smtpd_worker {
 	bool	   w_retire;	    /* SIGUSR1 arrived */
 	bool	   w_listen;	    /* listeners watched this turn */
 	bool	   w_listening;	    /* ... as last set in the loop */
-	uint64_t   w_help;	    /* other groups nobody polls */
-	uint64_t   w_helping;	    /* ... as last set in the loop */
-	int64_t	   w_help_check;    /* last look at the board for them */
 	struct ev *w_ev;
 	int	  *w_tls_want; /* per session: last TLS want */
 	unsigned  *w_events;   /* per session: interest set in w_ev */
@@ -364,65 +361,10 @@ smtpd_close(struct smtpd_worker *w, size_t i)
 
 /* ---- the loop */
 
-/* Socket i: this worker's group, or one it helps (smtpd_listen.c). */
-static bool
-smtpd_polls(const struct smtpd_worker *w, size_t i)
-{
-	size_t g = i / w->w_env->se_nbase;
-
-	return smtpd_listen_owns(w->w_env->se_own, g) ||
-	    (g < 64 && (w->w_help >> g & 1));
-}
-
-/*
- * Every SMTPD_FULL_CHECK_MS while this worker has room: the groups no
- * worker with room polls (its worker died, is starting, full, or retired)
- * are polled here too, so what waits on them is taken. A worker whose
- * last turn is older than SMTPD_STALE_MS (stopped, stuck) counts as none.
- */
-static void
-smtpd_help_check(struct smtpd_worker *w)
-{
-	struct smtpd_env *env = w->w_env;
-	uint64_t	  covered = 0, all;
-	unsigned	  own;
-	size_t		  b, g;
-
-	if (env->se_now - w->w_help_check < SMTPD_FULL_CHECK_MS)
-		return;
-	w->w_help_check = env->se_now;
-	all = env->se_ngroups >= 64 ? ~(uint64_t)0
-				    : ((uint64_t)1 << env->se_ngroups) - 1;
-	for (b = 0; b < SMTPD_BOARD_SLOTS && covered != all; b++) {
-		if (!atomic_load_explicit(&env->se_board->sb_avail[b],
-			memory_order_relaxed) ||
-		    env->se_now -
-			    atomic_load_explicit(&env->se_board->sb_beat[b],
-				memory_order_relaxed) >
-			SMTPD_STALE_MS)
-			continue;
-		own = atomic_load_explicit(&env->se_board->sb_own[b],
-		    memory_order_relaxed);
-		for (g = 0; g < env->se_ngroups; g++)
-			if (smtpd_listen_owns(own, g))
-				covered |= (uint64_t)1 << g;
-	}
-	w->w_help = all & ~covered;
-	for (g = 0; g < env->se_ngroups; g++)
-		if (smtpd_listen_owns(env->se_own, g))
-			w->w_help &= ~((uint64_t)1 << g);
-}
-
 static void
 smtpd_board_set(struct smtpd_worker *w, bool avail)
 {
-	atomic_int   *a = &w->w_env->se_board->sb_avail[w->w_env->se_slot];
-	atomic_llong *beat = &w->w_env->se_board->sb_beat[w->w_env->se_slot];
-	int64_t	      now = w->w_env->se_now;
-
-	if (now - atomic_load_explicit(beat, memory_order_relaxed) >=
-	    SMTPD_BEAT_MS)
-		atomic_store_explicit(beat, now, memory_order_relaxed);
+	atomic_int *a = &w->w_env->se_board->sb_avail[w->w_env->se_slot];
 
 	if (atomic_load_explicit(a, memory_order_relaxed) != (int)avail)
 		atomic_store_explicit(a, (int)avail, memory_order_relaxed);
@@ -539,12 +481,11 @@ smtpd_worker_before(struct ev *e, void *arg)
 	unsigned	      want;
 	bool		      now = false;
 
-	if (w->w_listen != w->w_listening || w->w_help != w->w_helping)
+	if (w->w_listen != w->w_listening)
 		for (i = 0; i < w->w_env->se_nls; i++)
 			(void)ev_fd_set(e, w->w_env->se_ls[i].sl_fd,
-			    w->w_listen && smtpd_polls(w, i) ? EV_READ : 0);
+			    w->w_listen ? EV_READ : 0);
 	w->w_listening = w->w_listen;
-	w->w_helping = w->w_help;
 	for (i = 0; i < w->w_nss; i++) {
 		s = w->w_ss[i];
 		s->ss_revents = 0;
@@ -588,8 +529,6 @@ smtpd_worker_board(struct smtpd_worker *w, bool listen)
 	size_t		  i;
 
 	smtpd_board_set(w, listen && !w->w_retiring && w->w_nss < w->w_max);
-	if (listen)
-		smtpd_help_check(w);
 	if (w->w_retiring && w->w_accepting && smtpd_board_any(w)) {
 		w->w_accepting = false;
 		log_debug("retired: another worker has room; %zu sessions",
@@ -603,8 +542,7 @@ smtpd_worker_board(struct smtpd_worker *w, bool listen)
 	    !smtpd_board_any(w)) {
 		w->w_full_check = env->se_now;
 		for (i = 0; i < env->se_nls; i++)
-			if (smtpd_listen_owns(env->se_own, i / env->se_nbase))
-				smtpd_accept(w, &env->se_ls[i], 0);
+			smtpd_accept(w, &env->se_ls[i], 0);
 	}
 }
 

@@ -607,23 +607,6 @@ def session_procs(sid):
     return out
 
 
-def listening_sockets(port):
-    """{"4": n, "6": n}: TCP sockets in LISTEN on port, per family (smtpd
-    binds one SO_REUSEPORT socket per worker and address)."""
-    out = {"4": 0, "6": 0}
-    for fam, table in (("4", "/proc/net/tcp"), ("6", "/proc/net/tcp6")):
-        try:
-            with open(table) as f:
-                next(f)
-                for line in f:
-                    p = line.split()
-                    if p[3] == "0A" and int(p[1].rsplit(":", 1)[1], 16) == port:
-                        out[fam] += 1
-        except OSError:
-            pass
-    return out
-
-
 def socket_owners(local_port, remote_port):
     """PIDs holding the TCP socket 127.0.0.1:local_port <-> remote_port."""
     inodes = set()
