@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Profiles one smtpgate daemon under the end-to-end load (needs perf/strace).
 
-    bench/lib/profile.py DAEMON {perf|strace} [-n N] [--dkim rsa|none]
+    bench/lib/profile.py DAEMON {perf|strace|stat} [-n N] [--dkim rsa|none]
                          [--builddir DIR] [--root-only] [-o PREFIX]
 
 Starts smtpgate (relayhost = smtp-sink) in a temp dir, attaches
@@ -9,7 +9,9 @@ Starts smtpgate (relayhost = smtp-sink) in a temp dir, attaches
 or deliverd) and its workers, sends N x 4 KB with smtp-source (20
 sessions) until smtp-sink has them all, and prints the rate, the CPU of
 every process and the profile summary (perf report by pid/dso and by
-symbol, or the strace -c table). --root-only: only the daemon's main
+symbol, or the strace -c table). `stat`: `perf stat -e
+context-switches,cpu-migrations,task-clock` of the same processes, with
+the context switches per message. --root-only: only the daemon's main
 process (e.g. deliverd's scheduler).
 """
 import argparse
@@ -27,7 +29,7 @@ sys.path.insert(0, HERE)
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("daemon", choices=["smtpd", "spoold", "deliverd"])
-    ap.add_argument("tool", choices=["perf", "strace"])
+    ap.add_argument("tool", choices=["perf", "strace", "stat"])
     ap.add_argument("-n", type=int, default=3000)
     ap.add_argument("--dkim", choices=["rsa", "none"], default="rsa")
     ap.add_argument("--builddir")
@@ -57,7 +59,10 @@ def main():
             sink.wait_count(5, 60)
         roots = g.daemon_pids(a.daemon)
         pids = roots if a.root_only else bl.tree(roots)
-        if a.tool == "perf":
+        if a.tool == "stat":
+            argv = ["perf", "stat", "-e", "context-switches,cpu-migrations,task-clock",
+                    "-x", ",", "-o", out + ".stat", "-p", ",".join(map(str, pids))]
+        elif a.tool == "perf":
             argv = ["perf", "record", "-e", "cpu-clock", "-F", "999", "-g", "-o", out + ".perf",
                     "-p", ",".join(map(str, pids))]
         else:
@@ -90,7 +95,13 @@ def main():
             prof.kill()
         g.close()
         sink.stop()
-    if a.tool == "perf":
+    if a.tool == "stat":
+        with open(out + ".stat") as f:
+            for ln in f:
+                p = ln.strip().split(",")
+                if len(p) > 2 and p[0].replace(".", "").isdigit():
+                    print("%-18s %14s  %.2f per message" % (p[2], p[0], float(p[0]) / a.n))
+    elif a.tool == "perf":
         for sort in ("pid,dso", "dso,sym"):
             r = subprocess.run(["perf", "report", "-i", out + ".perf", "--no-children", "--sort",
                                 sort, "--stdio", "-g", "none"], capture_output=True, text=True)
