@@ -47,7 +47,9 @@ enum track_scan_how {
  * false means every scan uses the whole parse. */
 bool track_scan_init(void);
 /* The http/https hrefs (sorted, each source attribute once) and the pixel
- * position (n: at the end) of html[0..n). */
+ * position (n: at the end) of html[0..n). html[n] must be a NUL: gumbo
+ * 0.10's named character reference matcher reads one byte past the end
+ * (a struct buf always has it). */
 void track_scan(const char *html, size_t n, struct track_scan *ts);
 void track_scan_how(const char *html, size_t n, enum track_scan_how,
     struct track_scan *ts);
