@@ -351,11 +351,58 @@ track_lex_applies(const char *html, size_t n)
 	return true;
 }
 
-/* A start tag: its href, and the state the tree builder would set; false
- * when that is not the data state. */
-static bool
+/*
+ * Text the tokenizer would take without a state change is skipped: a
+ * fresh tokenizer (in the data state) is started where the old one would
+ * be in the data state again, if that is at least this far on:
+ *   - after a tag or comment that leaves the data state, the next '<' (in
+ *     the data state every other character, a character reference or a
+ *     NUL included, is text: HTML 13.2.5.1);
+ *   - after the start tag of an RCDATA or raw text element (title,
+ *     textarea, style, xmp, iframe, noembed, noframes), its end tag: the
+ *     first "</" with the element's name (any case) and then whitespace,
+ *     '/' or '>' (13.2.5.2-3, 9-14: nothing else leaves those states);
+ *     not after script (its escapes nest) or plaintext (it never ends).
+ * Not after a doctype: gumbo 0.10 emits one at some errors and goes on in
+ * the bogus doctype state (the differential fuzz target found it).
+ */
+#define TRACK_LEX_SKIP_MIN 16
+
+/* The next '<' at or after from (n: none). */
+static size_t
+track_lex_next_lt(const char *html, size_t n, size_t from)
+{
+	const char *lt;
+
+	if (from >= n)
+		return n;
+	lt = memchr(html + from, '<', n - from);
+	return lt == NULL ? n : (size_t)(lt - html);
+}
+
+/* Where the RCDATA or raw text of tag that starts at from ends (n: it
+ * runs to the end). */
+static size_t
+track_lex_raw_end(const char *html, size_t n, size_t from, GumboTag tag)
+{
+	const char *name = gumbo_normalized_tagname(tag);
+	size_t	    len = strlen(name), at;
+
+	for (at = track_lex_next_lt(html, n, from); at < n;
+	     at = track_lex_next_lt(html, n, at + 1))
+		if (n - at > len + 2 && html[at + 1] == '/' &&
+		    strncasecmp(html + at + 2, name, len) == 0 &&
+		    strchr("\t\n\f\r />", html[at + 2 + len]) != NULL &&
+		    html[at + 2 + len] != '\0')
+			return at;
+	return n;
+}
+
+/* A start tag ending at end: its href, the state the tree builder would
+ * set, and where a fresh tokenizer may take over (SIZE_MAX: nowhere). */
+static size_t
 track_lex_tag(const char *html, size_t n, struct track_gumbo_parser *gp,
-    const struct track_gumbo_token *t, struct track_scan *ts)
+    const struct track_gumbo_token *t, size_t end, struct track_scan *ts)
 {
 	GumboTag tag = t->gt_v.start_tag.tag;
 	int	 st;
@@ -363,58 +410,33 @@ track_lex_tag(const char *html, size_t n, struct track_gumbo_parser *gp,
 	if (tag == GUMBO_TAG_A)
 		track_anchor(html, n, &t->gt_v.start_tag.attributes, ts);
 	if ((st = track_lex_next_state(tag)) == -1)
-		return true;
+		return track_lex_next_lt(html, n, end);
 	gumbo_tokenizer_set_state(gp, st);
-	return false;
+	return st == TRACK_GL_RCDATA || st == TRACK_GL_RAWTEXT
+	    ? track_lex_raw_end(html, n, end, tag)
+	    : SIZE_MAX;
 }
 
-/*
- * Text in the data state is skipped: there the tokenizer takes every
- * character but '<' without changing state (a character reference or a
- * NUL included: HTML 13.2.5.1), so after a tag or comment that leaves it
- * in the data state, a fresh tokenizer started at the next '<' is where
- * the old one would be there. Not after a doctype: gumbo 0.10 emits one
- * at some errors and goes on in the bogus doctype state (the differential
- * fuzz target found it). Shorter runs than this are not
- * worth the restart.
- */
-#define TRACK_LEX_SKIP_MIN 16
-
-/* Where the tokenizer goes on: the next '<' after the token (n: none). */
+/* One token ending at end (SIZE_MAX: not in html): its href or the
+ * pixel's place; where a fresh tokenizer may take over (SIZE_MAX:
+ * nowhere). */
 static size_t
-track_lex_resume_at(const char *html, size_t n,
-    const struct track_gumbo_token *t)
-{
-	size_t end = (size_t)(t->gt_original_text.data - html) +
-	    t->gt_original_text.length;
-	const char *lt;
-
-	if (end >= n)
-		return n;
-	lt = memchr(html + end, '<', n - end);
-	return lt == NULL ? n : (size_t)(lt - html);
-}
-
-/* One token: its href or pixel place; true when it leaves the tokenizer
- * in the data state at its end. */
-static bool
 track_lex_token(const char *html, size_t n, struct track_gumbo_parser *gp,
-    const struct track_gumbo_token *t, struct track_scan *ts)
+    const struct track_gumbo_token *t, size_t end, struct track_scan *ts)
 {
 	switch (t->gt_type) {
 	case TRACK_GT_START_TAG:
-		return track_lex_tag(html, n, gp, t, ts);
+		return track_lex_tag(html, n, gp, t, end, ts);
 	case TRACK_GT_END_TAG: /* in raw text only its own end tag is one */
 		if (t->gt_v.end_tag == GUMBO_TAG_BODY && ts->ts_pixel == n &&
-		    track_in(html, n, t->gt_original_text.data,
-			t->gt_original_text.length))
+		    end != SIZE_MAX)
 			ts->ts_pixel = (size_t)(t->gt_original_text.data -
 			    html);
-		return true;
+		return track_lex_next_lt(html, n, end);
 	case TRACK_GT_COMMENT:
-		return true;
-	default: /* a doctype too: gumbo emits some early, in bogus doctype */
-		return false;
+		return track_lex_next_lt(html, n, end);
+	default:
+		return SIZE_MAX;
 	}
 }
 
@@ -427,8 +449,8 @@ track_lex_scan(const char *html, size_t n, struct track_scan *ts)
 	struct track_gumbo_token  t;
 	GumboOptions		  go;
 	GumboOutput		  out;
-	size_t			  at;
-	bool			  eof = false;
+	size_t			  end, at;
+	bool			  eof = false, in;
 
 	memset(ts, 0, sizeof(*ts));
 	ts->ts_pixel = n;
@@ -439,19 +461,19 @@ track_lex_scan(const char *html, size_t n, struct track_scan *ts)
 	while (!eof) {
 		(void)gumbo_lex(&gp, &t);
 		eof = t.gt_type == TRACK_GT_EOF;
-		if (track_lex_token(html, n, &gp, &t, ts) &&
-		    track_in(html, n, t.gt_original_text.data,
-			t.gt_original_text.length) &&
-		    (at = track_lex_resume_at(html, n, &t)) -
-			    ((size_t)(t.gt_original_text.data - html) +
-				t.gt_original_text.length) >=
-			TRACK_LEX_SKIP_MIN) {
-			gumbo_token_destroy(&gp, &t);
+		in = track_in(html, n, t.gt_original_text.data,
+		    t.gt_original_text.length);
+		end = in ? (size_t)(t.gt_original_text.data - html) +
+			t.gt_original_text.length
+			 : SIZE_MAX;
+		at = track_lex_token(html, n, &gp, &t, end, ts);
+		if (!in || at == SIZE_MAX || at - end < TRACK_LEX_SKIP_MIN)
+			at = SIZE_MAX; /* go on with this tokenizer */
+		gumbo_token_destroy(&gp, &t);
+		if (at != SIZE_MAX) { /* at == n: the next token is the EOF */
 			gumbo_tokenizer_state_destroy(&gp);
 			gumbo_tokenizer_state_init(&gp, html + at, n - at);
-			continue; /* at == n: the next token is the EOF */
 		}
-		gumbo_token_destroy(&gp, &t);
 	}
 	gumbo_tokenizer_state_destroy(&gp);
 	track_parse_done(&go, NULL);

@@ -145,6 +145,17 @@ static const char *const agree[][2] = {
 	    "<!doctypeh\tPUBLIC\x04 then "
 	    "a long bogus doctype<a href="
 	    "http://x.test/>" },
+	{ "raw text skipped to its end tag",
+	    "<head><style>.a{color:red} </styl <a href=https://n1.test/> "
+	    "</stylex><a href=https://n2.test/> </style\x00<a href=https://"
+	    "n3.test/></STYLE\t><a href=https://y1.test/>y</a><title>a long"
+	    " title with </title-x <a href=https://n4.test/> </TITLE/><a hre"
+	    "f=https://y2.test/>y</a><textarea>long text </textarea\r></b"
+	    "ody><a href=https://y3.test/>y</a><xmp>long, never closed <a hr"
+	    "ef=https://n5.test/> </xm" },
+	{ "raw text at the very end",
+	    "<style>a long style sheet to the end"
+	    " </style" },
 	{ "text to the end",
 	    "<a href=https://a.test/>a</a> and text to the "
 	    "end of the document without any tag" },
