@@ -442,6 +442,8 @@ deliverd_worker_send_tracked(struct worker *w, const struct deliverd_job *j,
 	char	    why[1024];
 
 	buf_init(&copy, SIZE_MAX / 2);
+	/* the copy is a little longer than the message: one allocation */
+	(void)buf_reserve(&copy, bodylen + bodylen / 4 + 1024);
 	for (i = 0; i < nr; i++) {
 		if (r[i].skip)
 			continue;
