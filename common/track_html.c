@@ -296,6 +296,11 @@ track_links_extract(const char *msg, size_t len, struct track_links *tl)
 		left -= html.len;
 		tw.tw_v[p].tp_declen = html.len;
 		track_scan(html.data ? html.data : "", html.len, &ts);
+		if (ts.ts_skip) { /* left alone: the rewriter skips it too */
+			tl->tl_skipped++;
+			track_scan_free(&ts);
+			continue;
+		}
 		for (i = 0; i < ts.ts_n && tl->tl_n < TRACK_LINKS_MAX; i++) {
 			track_links_add(tl, ts.ts_v[i].th_url);
 			ts.ts_v[i].th_url = NULL;
@@ -580,9 +585,11 @@ track_rewrite_part(const char *msg, const struct track_part *tp,
 		track_scan(html.data ? html.data : "", html.len, &ts);
 	} else
 		ts = *planned;
-	if (!o->to_opens &&
-	    (ts.ts_n == 0 || *link >= TRACK_LINKS_MAX || *link >= o->to_links))
-		rc = 0;
+	if (ts.ts_skip ||
+	    (!o->to_opens &&
+		(ts.ts_n == 0 || *link >= TRACK_LINKS_MAX ||
+		    *link >= o->to_links)))
+		rc = 0; /* unchanged */
 	else {
 		buf_init(&edited, SIZE_MAX / 2);
 		if (track_html_edit(html.data ? html.data : "", html.len, &ts,

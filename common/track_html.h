@@ -12,8 +12,9 @@
  *     while the decoded HTML parts so far stay within TRACK_HTML_MAX bytes
  *     (a part that would pass it is left alone: HTML parsing costs about
  *     35 ms per MB);
- *   - HTML with gumbo (its tokenizer alone where that gives the same
- *     result, else its whole parse: track_scan.h): every <a> element of
+ *   - HTML with gumbo's HTML5 tokenizer (track_scan.h; a part with svg,
+ *     math, template, select or frameset markup is left alone, counted in
+ *     tl_skipped): every <a> element of
  *     the source (not one the parser made or cloned) with an href whose value (entities decoded, spaces
  *     trimmed) starts with http:// or https:// (any case), is at most
  *     TRACK_URL_MAX bytes and whose element has no data-no-track
@@ -54,6 +55,8 @@ struct track_links {
 	size_t tl_n;
 	char  *tl_plan; /* heap: the plan for track_plan_apply */
 	size_t tl_planlen;
+	size_t tl_skipped; /* HTML parts left alone (track_scan.h: svg,
+			      math, template, select or frameset markup) */
 };
 
 /* Writes the token for an open ('o', link 0) or for link number link

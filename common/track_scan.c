@@ -344,8 +344,11 @@ track_lex_applies(const char *html, size_t n)
 		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 			len = strlen(names[i]);
 			if ((size_t)(end - p) >= len &&
-			    strncasecmp(p, names[i], len) == 0)
-				return false;
+			    strncasecmp(p, names[i], len) == 0 &&
+			    ((size_t)(end - p) == len ||
+				(p[len] != '\0' &&
+				    strchr("\t\n\f\r />", p[len]) != NULL)))
+				return false; /* a start tag of that name */
 		}
 	}
 	return true;
@@ -517,9 +520,14 @@ track_scan_how(const char *html, size_t n, enum track_scan_how how,
     struct track_scan *ts)
 {
 #ifdef HAVE_GUMBO_LEX
-	if (how != TRACK_SCAN_TREE && track_scan_init() &&
-	    (how == TRACK_SCAN_LEX || track_lex_applies(html, n))) {
-		track_lex_scan(html, n, ts);
+	if (how != TRACK_SCAN_TREE && track_scan_init()) {
+		if (how == TRACK_SCAN_LEX || track_lex_applies(html, n))
+			track_lex_scan(html, n, ts);
+		else {
+			memset(ts, 0, sizeof(*ts));
+			ts->ts_pixel = SIZE_MAX;
+			ts->ts_skip = true;
+		}
 		return;
 	}
 #else

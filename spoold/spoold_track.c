@@ -84,6 +84,12 @@ spoold_track_record(struct spool_txn *txn, const struct spool_account *a,
 		buf_release(&b);
 		if (rc != 0)
 			return rc;
+		if (tl.tl_skipped > 0)
+			log_info(
+			    "%s: tracking: %zu HTML part(s) with svg, math, "
+			    "template, select or frameset markup left "
+			    "untracked",
+			    m->sm_qid, tl.tl_skipped);
 	}
 	if (a->ac_track & SPOOL_TRACK_F_CLICKS) {
 		km.km_links = tl.tl_v;

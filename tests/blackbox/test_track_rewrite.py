@@ -209,6 +209,30 @@ def test_malformed_mime_goes_out_unmodified(gw, mx):
     assert dkim_results(m["data"], g.dkim_txt)[0][3] is True
 
 
+def test_html_gumbos_tree_builder_aborts_on_is_left_alone(gw, mx):
+    """An HTML part with svg/select markup (here one on which gumbo 0.10's
+    tree builder fails an assertion and aborts) is not parsed and goes out
+    byte for byte; spoold files it, logs one line and stays up; the next
+    message is tracked as usual."""
+    g = gw
+    g.spoolctl("account", "set", "acc", "--track", "opens,clicks", "--track-host", HOST)
+    spoold = g.pid("spoold")
+    msg = smtpgate.message(frm="news@example.com", to="m@dest.example", omit=("Content-Type",),
+                           headers={"Content-Type": "text/html"},
+                           body="<table><svg><select><title><select><td>"
+                                "<a href=\"https://a.example/\">a</a>\r\n")
+    smtpgate.smtp_send(g, ["m@dest.example"], msg=msg)
+    m, = mx.wait_received(1)
+    assert strip_added(m["data"]) == msg
+    qid = g.wait_events(lambda e: e["event"] == "delivered")[0]["queue_id"]
+    assert "%s: tracking: 1 HTML part(s) with svg, math, template, select or frameset " \
+        "markup left untracked" % qid in g.log("spoold")
+    assert g.pid("spoold") == spoold, "spoold did not restart"
+    smtpgate.smtp_send(g, ["n@dest.example"], msg=mime_message("base64", "n@dest.example"))
+    html, _ = html_part(mx.wait_received(2)[1]["data"])
+    assert "https://%s/c/" % HOST in html
+
+
 def test_untracked_account_untouched_one_transaction(gw, mx):
     g = gw
     g.spoolctl("account", "set", "acc", "--track", "opens,clicks", "--track-host", HOST)

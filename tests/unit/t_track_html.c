@@ -379,6 +379,38 @@ t_malformed(void)
 	t_ok(ok, "malformed MIME: no links, not rewritten");
 }
 
+/* An HTML part with svg markup is left alone, byte for byte; the other
+ * HTML part is tracked and numbered from 0 on both sides. */
+static void
+t_skipped_part(void)
+{
+	static const char msg[] = H1
+	    "Content-Type: multipart/mixed; boundary=\"s\"\r\n\r\n"
+	    "--s\r\nContent-Type: text/html\r\n\r\n<p><svg><a href="
+	    "\"https://svg.test/\">s</a></svg><a href=\"https://x.test/\">"
+	    "x</a></p>\r\n--s\r\nContent-Type: text/html\r\n\r\n<a href="
+	    "\"https://y.test/\">y</a></body>\r\n--s--\r\n";
+	struct track_links tl;
+	struct buf	   out;
+	const char	  *p1 = strstr(msg, "--s\r\n"),
+		   *p2 = strstr(p1 + 1, "--s\r\n");
+
+	t_ok(track_links_extract(msg, strlen(msg), &tl) == 0 && tl.tl_n == 1 &&
+		strcmp(tl.tl_v[0], "https://y.test/") == 0 &&
+		tl.tl_skipped == 1,
+	    "svg part: no links recorded, counted as skipped; the other's "
+	    "link is number 0");
+	track_links_free(&tl);
+	t_int_eq(rewrite(msg, &opts_all, &out), 1, "rewritten");
+	t_ok(out.len > (size_t)(p2 - msg) &&
+		memcmp(out.data, msg, (size_t)(p2 - msg)) == 0,
+	    "the svg part byte for byte");
+	t_ok(strstr(out.data, "https://t.test/c/Tc0") != NULL &&
+		strstr(out.data, "https://y.test/") == NULL,
+	    "the other part's link rewritten as link 0");
+	buf_release(&out);
+}
+
 static void
 t_bound_and_clones(void)
 {
@@ -514,6 +546,7 @@ main(void)
 		{ "qp_alternative", t_qp_alternative },
 		{ "base64", t_base64 },
 		{ "malformed", t_malformed },
+		{ "skipped_part", t_skipped_part },
 		{ "bound_and_clones", t_bound_and_clones },
 		{ "long_line_7bit", t_long_line_7bit },
 		{ "html_budget", t_html_budget },
