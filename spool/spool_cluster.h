@@ -25,6 +25,10 @@
 #include "buf.h"
 #include "spool.h"
 
+/* spool_open's flags for a process whose config has cluster_dsn dsn. */
+#define SPOOL_CLUSTER_IF(dsn) \
+	((dsn) != NULL && (dsn)[0] != '\0' ? SPOOL_CLUSTER : 0u)
+
 /* Entries the journal holds at most. Past it the writer stops journaling
  * and sets meta cluster_out_overflow; clusterd then pushes every local
  * policy row (ON CONFLICT DO NOTHING) at its next connect and clears it. */
