@@ -379,6 +379,65 @@ spool_cluster_iter(struct spool_txn *t, enum spool_ckind  kind,
 }
 
 int
+spool_cluster_keycmp(const uint8_t *a, size_t alen, const uint8_t *b,
+    size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (c != 0)
+		return c;
+	return alen < blen ? -1 : alen > blen;
+}
+
+struct spool_cl_range {
+	const uint8_t *lo, *hi;
+	size_t	       lolen, hilen;
+	int (*cb)(const uint8_t *, size_t, void *);
+	void *arg;
+};
+
+static int
+spool_cl_range_cb(const uint8_t *key, size_t klen, const void *v, size_t len,
+    void *arg)
+{
+	struct spool_cl_range *r = arg;
+
+	(void)v;
+	(void)len;
+	if (r->lolen > 0 &&
+	    spool_cluster_keycmp(key, klen, r->lo, r->lolen) <= 0)
+		return 0; /* lo itself */
+	if (r->hi != NULL &&
+	    spool_cluster_keycmp(key, klen, r->hi, r->hilen) > 0)
+		return 1;
+	return r->cb(key, klen, r->arg);
+}
+
+int
+spool_cluster_range(struct spool_txn *t, enum spool_ckind kind,
+    const uint8_t *lo, size_t lolen, const uint8_t *hi, size_t hilen,
+    int (*cb)(const uint8_t *, size_t, void *), void *arg)
+{
+	struct spool_cl_range r = { .lo = lo,
+		.lolen = lolen,
+		.hi = hi,
+		.hilen = hilen,
+		.cb = cb,
+		.arg = arg };
+	struct spool_key      k;
+	int		      rc;
+
+	if ((unsigned)kind >= SPOOL_CK_N || kind == SPOOL_CK_ISSUE_BLOCK ||
+	    lolen > SPOOL_KEY_MAX)
+		return EINVAL;
+	spool_key_init(&k);
+	spool_key_raw(&k, lo, lolen);
+	rc = spool_db_iter(t, spool_ckind_dbi[kind], lolen > 0 ? &k : NULL, 0,
+	    false, spool_cl_range_cb, &r);
+	return rc == 1 ? 0 : rc;
+}
+
+int
 spool_cluster_meta_get(struct spool_txn *t, const char *name, uint64_t *v_r)
 {
 	return spool_db_meta_get_u64(t, name, v_r);

@@ -95,6 +95,14 @@ int spool_cluster_apply(struct spool_txn *, const struct spool_centry *);
 int spool_cluster_iter(struct spool_txn *, enum spool_ckind,
     int (*cb)(const struct spool_centry *, void *), void *);
 
+/* The local keys of a kind (not issue_block) after lo (lolen 0: from the
+ * first) up to hi inclusive (hi NULL: to the last), in key order. */
+int spool_cluster_range(struct spool_txn *, enum spool_ckind, const uint8_t *lo,
+    size_t lolen, const uint8_t *hi, size_t hilen,
+    int (*cb)(const uint8_t *key, size_t klen, void *), void *);
+/* LMDB's (and PostgreSQL bytea's) key order: memcmp, then the length. */
+int spool_cluster_keycmp(const uint8_t *, size_t, const uint8_t *, size_t);
+
 /* meta values of clusterd (cluster_policy_version, ...). */
 int spool_cluster_meta_get(struct spool_txn *, const char *, uint64_t *);
 int spool_cluster_meta_put(struct spool_txn *, const char *, uint64_t);
