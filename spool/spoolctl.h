@@ -232,6 +232,10 @@ void ctl_cbsecret_apply(struct spool_account *);
 void ctl_cbsecret_wipe(void);
 void ctl_cbsecret_describe(const struct spool_account *, FILE *);
 void ctl_cbsecret_json(struct json_gen *, const struct spool_account *);
+/* spoolctl_cluster.c (issue 19): cluster export; after a command, the
+ * publish of what it journaled (cluster mode only; one line on stderr) */
+int  ctl_cmd_cluster(struct ctl *, int, char **);
+void ctl_cluster_publish(struct ctl *);
 
 /* spoolctl_cstatus.c (issue 19): status's cluster section, from
  * spool_dir/cluster.state (clusterd) and the LMDB shipping cursor. */
