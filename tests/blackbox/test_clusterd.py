@@ -278,3 +278,31 @@ def test_without_cluster_dsn_nothing_changes(tmp_path):
         assert "cluster" not in g.spoolctl("status").stdout
     finally:
         g.close()
+
+
+def test_partitions_ahead_and_retention(db):
+    g = gateway(db, cluster_event_retention="3d")
+    try:
+        wait_for(lambda: state(g)["connected"] == "1", 20, what="connected")
+        days = [r[0] for r in db.query(
+            "SELECT to_char(current_date + i, 'YYYYMMDD') FROM generate_series(0, 2) i")]
+        old = db.query("SELECT to_char(current_date - i, 'YYYYMMDD'), "
+                       "smtpgate.events_partition(current_date - i) FROM "
+                       "(VALUES (3), (4), (40)) v(i)")
+        parts = lambda: sorted(r[0] for r in db.query(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 'smtpgate.events'::regclass"))
+        assert parts() == sorted(["events_" + d for d in days] +
+                                 ["events_" + r[0] for r in old])
+        g.stop("clusterd")
+        g.start("clusterd")
+        # day - 3 is kept (its day ended less than 3 days ago), older ones go
+        wait_for(lambda: parts() == sorted(["events_" + old[0][0]] +
+                                           ["events_" + d for d in days]),
+                 20, what="old partitions dropped")
+        log = g.log("clusterd")
+        for r in old[1:]:
+            assert "dropped partition smtpgate.events_%s" % r[0] in log
+        assert "events_%s " % old[0][0] not in log
+    finally:
+        g.close()
