@@ -306,3 +306,18 @@ def test_partitions_ahead_and_retention(db):
         assert "events_%s " % old[0][0] not in log
     finally:
         g.close()
+
+
+def test_bad_cluster_dsn_exit_2_one_line():
+    if not os.path.exists(smtpgate.binary("clusterd")):
+        pytest.skip("clusterd not built")
+    g = Gateway(tls=False, port_tls="none", extra={"cluster_dsn": "nonsense"})
+    try:
+        r = subprocess.run([smtpgate.binary("clusterd"), "-c", g.conf_path],
+                           capture_output=True, text=True, timeout=20)
+        assert r.returncode == 2, r.stderr
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and "cluster_dsn" in lines[0], r.stderr
+        assert not os.path.exists(os.path.join(g.spool, "cluster.state"))
+    finally:
+        g.close()
