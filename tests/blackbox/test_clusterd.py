@@ -253,6 +253,10 @@ def test_two_gateways_heartbeats_and_live_nodes(db):
         wait_for(lambda: state(g1)["live_nodes"] == "1", 45, what="live_nodes 1")
         rc, st = status(g1)
         assert st["cluster"]["live_nodes"] == 1
+        # the stopped node's status: clusterd down, its state file stale
+        rc, st = status(g2)
+        assert rc == 1 and "clusterd is down" in st["problems"]
+        assert "clusterd is not updating it" in g2.spoolctl("status", check=False).stdout
     finally:
         g1.close()
         g2.close()
