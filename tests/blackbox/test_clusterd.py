@@ -213,6 +213,7 @@ def test_rewound_cursor_stores_nothing_twice(db):
         ids = wait_shipped(db, g, events)
         g.stop("clusterd")
         rewind(g, 0)
+        assert status(g)[1]["cluster"]["events_shipped"] == 0
         g.start("clusterd")
         wait_for(lambda: int(state(g)["events_shipped"]) == max(ids), 20,
                  what="the cursor at the end again")
@@ -224,10 +225,11 @@ def test_rewound_cursor_stores_nothing_twice(db):
 
 
 def rewind(g, seq):
-    """Sets LMDB meta cluster_event_shipped with mdb_load (lmdb-utils)."""
+    """Sets LMDB meta cluster_event_shipped (the key has its NUL) with
+    mdb_load (lmdb-utils)."""
     val = "".join("\\%02x" % b for b in seq.to_bytes(8, "big"))
     r = subprocess.run(["mdb_load", "-T", "-s", "meta", os.path.join(g.spool, "db")],
-                       input="cluster_event_shipped\n%s\n" % val, text=True,
+                       input="cluster_event_shipped\\00\n%s\n" % val, text=True,
                        capture_output=True, timeout=30)
     if r.returncode != 0:
         pytest.skip("mdb_load (lmdb-utils): %s" % r.stderr.strip())
