@@ -300,8 +300,15 @@ def test_partitions_ahead_and_retention(db):
             "WHERE i.inhparent = 'smtpgate.events'::regclass"))
         assert parts() == sorted(["events_" + d for d in days] +
                                  ["events_" + r[0] for r in old])
+        # issue counters past issue_retention (400d) go as well
+        db.query("INSERT INTO smtpgate.issue_counts (account, issue, node, day, counters, "
+                 "updated) VALUES ('acc', 1, 'old', current_date - 401, '{}', now()), "
+                 "('acc', 2, 'old', current_date - 399, '{}', now())")
         g.stop("clusterd")
         g.start("clusterd")
+        wait_for(lambda: db.query("SELECT issue FROM smtpgate.issue_counts WHERE "
+                                  "node = 'old'") == [["2"]], 20, what="old counters deleted")
+        assert "deleted 1 issue counter row(s)" in g.log("clusterd")
         # day - 3 is kept (its day ended less than 3 days ago), older ones go
         wait_for(lambda: parts() == sorted(["events_" + old[0][0]] +
                                            ["events_" + d for d in days]),
