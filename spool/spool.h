@@ -204,7 +204,10 @@ int spool_env_read(int fd, size_t max, struct spool_env *);
 struct spool;
 struct spool_txn;
 
-#define SPOOL_RDONLY 0x01
+#define SPOOL_RDONLY  0x01
+/* cluster_dsn is set: journal policy writes, deterministic issue ids
+ * (spool_cluster.h) */
+#define SPOOL_CLUSTER 0x02
 /*
  * map_size is the initial map (lmdb_map_size); the map grows by itself up
  * to map_max (lmdb_map_max) when full, see spool_map_grown(). Every open
@@ -848,5 +851,12 @@ int spool_mtasts_get(struct spool_txn *, const char *domain,
     struct spool_mtasts_rec *);
 /* Drops the records expired at now; their number in *n_r. */
 int spool_mtasts_prune(struct spool_txn *, int64_t now, size_t *n_r);
+
+/* ---- cluster mode (issue 19): clusterd's event shipping cursor, LMDB
+ * meta cluster_event_shipped (0: nothing shipped yet), and the last event
+ * logged (meta event_seq, 0: none); spoolctl status shows the lag. */
+int spool_log_shipped_get(struct spool_txn *, uint64_t *seq_r);
+int spool_log_shipped_put(struct spool_txn *, uint64_t seq);
+int spool_log_last(struct spool_txn *, uint64_t *seq_r);
 
 #endif
