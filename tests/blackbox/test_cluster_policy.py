@@ -1,0 +1,183 @@
+"""Cluster mode's policy (issue 19 items 2, 3; CLUSTER.md item 4): two
+gateways, each with its own spool, on one private PostgreSQL (lib/pg.py).
+What spoolctl, spoold or deliverd changes on one node reaches the other
+through the journal (cluster_out), smtpgate.policy and clusterd's mirror.
+
+Mail goes to the simulator domain (deliverd answers for it itself), so no
+peer is needed: delivered+TAG@ delivers, bounce@ hard-bounces. Every wait
+is bounded; times are printed, never asserted.
+"""
+import os
+import smtplib
+import time
+
+import pytest
+
+import pg
+import smtpgate
+from smtpgate import Gateway, smtp_send, wait_for
+
+SIM = "simulator.smtpgate.invalid"
+STOP = "550 5.0.0 Email is in the account stoplist"
+PERMFAIL = "550 5.0.0 Email has permanent delivery errors"
+SYNC_S = 30  # "within seconds": clusterd pulls on NOTIFY and every 5 s
+
+
+@pytest.fixture
+def db():
+    if not os.path.exists(smtpgate.binary("clusterd")):
+        pytest.skip("clusterd not built")
+    d = pg.PG()
+    try:
+        yield d
+    finally:
+        d.close()
+
+
+def node(db):
+    g = Gateway(extra={"cluster_dsn": db.dsn, "retry_schedule": "1s"})
+    try:
+        g.add_account("acc", ips=["127.0.0.1/32"])
+        g.start()
+    except BaseException:
+        g.close()
+        raise
+    return g
+
+
+@pytest.fixture
+def two(db):
+    a = node(db)
+    try:
+        b = node(db)
+    except BaseException:
+        a.close()
+        raise
+    try:
+        yield a, b
+    finally:
+        a.close()
+        b.close()
+
+
+def stoplist(g):
+    return g.spoolctl_json("stoplist", "list", "acc")
+
+
+def auth_plain(g, login, password):
+    """True if AUTH PLAIN as login succeeds at g's smtpd."""
+    s = smtplib.SMTP("127.0.0.1", g.port, timeout=15)
+    try:
+        s.ehlo("client.test")
+        s.starttls(context=smtpgate.tls_ctx())
+        s.ehlo("client.test")
+        s.user, s.password = login, password
+        try:
+            return s.auth("PLAIN", s.auth_plain)[0] == 235
+        except smtplib.SMTPAuthenticationError:
+            return False
+    finally:
+        s.close()
+
+
+def finals(g, rcpt):
+    return [e for e in g.events()
+            if e.get("to") == rcpt and e["event"] in ("delivered", "bounced")]
+
+
+def outcome(g, rcpt):
+    """The final event of a message sent now to rcpt at g: (event, msg)."""
+    n = len(finals(g, rcpt))
+    smtp_send(g, [rcpt])
+    wait_for(lambda: len(finals(g, rcpt)) > n, 30, what="the outcome for %s" % rcpt)
+    e = finals(g, rcpt)[-1]
+    return e["event"], e.get("msg", "")
+
+
+def timed_wait(pred, what):
+    t0 = time.monotonic()
+    wait_for(pred, SYNC_S, what=what)
+    print("%s: %.1fs" % (what, time.monotonic() - t0))
+
+
+def test_account_created_on_a_authenticates_on_b(two):
+    a, b = two
+    assert not auth_plain(b, "shop", "s3cret-pw")
+    r = a.spoolctl("account", "add", "shop", "--password", "s3cret-pw")
+    assert "published 1 change(s) to PostgreSQL" in r.stderr, r.stderr
+    timed_wait(lambda: auth_plain(b, "shop", "s3cret-pw"), "the account on node B")
+    assert not auth_plain(b, "shop", "wrong")
+    # written by A; B's mirror did not publish it again as its own
+    rows = pg_rows(a, "accounts")
+    assert rows.get("shop") == a.conf["cluster_node"], rows
+
+
+def pg_rows(g, kind):
+    """{key's first part: origin} of smtpgate.policy's rows of kind."""
+    dsn = g.conf["cluster_dsn"]
+    import subprocess
+    out = subprocess.run([pg.psql_path(pg.bindir()), "-X", "-q", "-A", "-t", "-F", "\t",
+                          "-d", dsn, "-c",
+                          "SELECT convert_from(substring(key from 1 for "
+                          "position('\\x00'::bytea in key) - 1), 'UTF8'), origin "
+                          "FROM smtpgate.policy WHERE kind = '%s' AND value IS NOT NULL"
+                          % kind], capture_output=True, text=True, timeout=30)
+    return dict(l.split("\t") for l in out.stdout.splitlines() if l)
+
+
+def test_stoplist_added_on_b_refuses_on_a_deleted_on_a_passes_on_b(two):
+    a, b = two
+    addr = "delivered+stop@" + SIM
+    assert outcome(a, addr)[0] == "delivered"
+    r = b.spoolctl("stoplist", "add", "acc", addr)
+    assert "published" in r.stderr, r.stderr
+    timed_wait(lambda: addr in stoplist(a), "the stop-list entry on node A")
+    assert outcome(a, addr) == ("bounced", STOP)
+    r = a.spoolctl("stoplist", "del", "acc", addr)
+    assert "published" in r.stderr, r.stderr
+    timed_wait(lambda: addr not in stoplist(b), "its deletion on node B")
+    assert outcome(b, addr)[0] == "delivered"
+    # the tombstone stays in PostgreSQL (a node that was away deletes too)
+    assert a.conf["cluster_dsn"] and pg_tombstones(a, "stoplist") == 1
+
+
+def pg_tombstones(g, kind):
+    import subprocess
+    out = subprocess.run([pg.psql_path(pg.bindir()), "-X", "-q", "-A", "-t", "-d",
+                          g.conf["cluster_dsn"], "-c",
+                          "SELECT count(*) FROM smtpgate.policy WHERE kind = '%s' "
+                          "AND value IS NULL" % kind],
+                         capture_output=True, text=True, timeout=30)
+    return int(out.stdout.strip())
+
+
+def test_postgresql_down_spoolctl_works_locally_and_b_catches_up(db, two):
+    a, b = two
+    addr = "delivered+away@" + SIM
+    db.stop()
+    try:
+        r = a.spoolctl("stoplist", "add", "acc", addr, timeout=60)
+        assert "left for clusterd to publish" in r.stderr, r.stderr
+        assert addr in stoplist(a)  # local at once
+        assert outcome(a, addr) == ("bounced", STOP)
+        time.sleep(2)
+        assert addr not in stoplist(b)
+    finally:
+        db.start()
+    # clusterd reconnects (back-off at most 30 s) and publishes the journal
+    wait_for(lambda: addr in stoplist(b), 90, what="the entry on node B after PostgreSQL "
+             "returned")
+    assert outcome(b, addr) == ("bounced", STOP)
+
+
+def test_hard_bounce_on_b_suppresses_on_a(two):
+    a, b = two
+    addr = "bounce+hard@" + SIM
+    assert outcome(b, addr)[0] == "bounced"  # deliverd on B learns it
+
+    def suppressed(g):
+        return [s for s in g.spoolctl_json("suppression", "list", "--account", "acc")
+                if s["address"] == addr]
+    assert suppressed(b)
+    timed_wait(lambda: suppressed(a), "node B's hard bounce on node A")
+    assert outcome(a, addr) == ("bounced", PERMFAIL)
