@@ -93,6 +93,28 @@ spool_cjournal_add(struct spool_txn *t, enum spool_ckind kind, const void *key,
 	return rc;
 }
 
+int
+spool_cjournal_txn_add(struct spool_txn *t, enum spool_ckind kind,
+    const void *key, size_t klen, const void *val, size_t vlen)
+{
+	if (!spool_db_journals(t))
+		return 0;
+	return spool_cjournal_add(t, kind, key, klen, val, vlen);
+}
+
+int
+spool_cjournal_dbi(struct spool_txn *t, int dbi, const void *key, size_t klen,
+    const void *val, size_t vlen)
+{
+	unsigned k;
+
+	for (k = 0; k < SPOOL_CK_ISSUE_BLOCK; k++)
+		if ((int)spool_ckind_dbi[k] == dbi)
+			return spool_cjournal_add(t, (enum spool_ckind)k, key,
+			    klen, val, vlen);
+	return 0;
+}
+
 struct spool_cj_it {
 	spool_cjournal_cb *cb;
 	void		  *arg;

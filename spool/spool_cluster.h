@@ -41,7 +41,7 @@ enum spool_ckind {
 	SPOOL_CK_STOPLIST,
 	SPOOL_CK_PERMFAIL,
 	SPOOL_CK_PAUSES,
-	SPOOL_CK_ISSUE_BLOCK,
+	SPOOL_CK_ISSUE_BLOCK, /* the last: it has no database of its own */
 	SPOOL_CK_N
 };
 
@@ -124,9 +124,14 @@ uint64_t spool_issue_cluster_id(const char *login, const char *date,
 int spool_cjournal_add(struct spool_txn *, enum spool_ckind, const void *key,
     size_t klen, const void *val, size_t vlen);
 /* The same, only when the spool journals and the txn is not the mirror's
- * (spool_db.c: the hook of spool_db_put/del). */
-int spool_cjournal_txn_add(struct spool_txn *, enum spool_ckind,
-    const void *key, size_t klen, const void *val, size_t vlen);
+ * (spool_db_journals, spool_db.c). */
+int  spool_cjournal_txn_add(struct spool_txn *, enum spool_ckind,
+     const void *key, size_t klen, const void *val, size_t vlen);
+bool spool_db_journals(const struct spool_txn *);
+/* spool_db.c's hook after a write of a database: journaled as its kind
+ * if it is a policy database, else nothing. */
+int spool_cjournal_dbi(struct spool_txn *, int dbi, const void *key,
+    size_t klen, const void *val, size_t vlen);
 /* The id of a new issue in cluster mode (spool_queue.c). */
 int spool_issue_cluster_pick(struct spool_txn *, const char *login,
     const char *date, const char *name, uint64_t *id_r);

@@ -6,9 +6,12 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "cluster_policy.h"
+#include "clusterd.h" /* cd_schema_sql */
 #include "conf.h"
 #include "spool_cluster.h"
 #include "spoolctl.h"
@@ -65,6 +68,29 @@ ctl_cluster_publish(struct ctl *ctl)
 		    rc);
 }
 
+/* The schema, as clusterd applies it at every connect (idempotent). */
+static void
+ctl_cluster_schema(PGconn *pg)
+{
+	struct buf sql;
+	PGresult  *res;
+
+	buf_init(&sql, 1024 * 1024);
+	if (buf_printf(&sql, "BEGIN;\n%s\nCOMMIT;", cd_schema_sql) == -1)
+		ctl_die("cluster export: the schema is too long");
+	res = PQexec(pg, sql.data);
+	buf_release(&sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+	    PQresultStatus(res) != PGRES_TUPLES_OK) {
+		ctl_warn("cluster export: creating the schema: %s",
+		    PQerrorMessage(pg));
+		PQclear(res);
+		PQfinish(pg);
+		exit(CTL_FAIL);
+	}
+	PQclear(res);
+}
+
 static int
 ctl_cluster_export(struct ctl *ctl, int argc, char **argv)
 {
@@ -84,11 +110,11 @@ ctl_cluster_export(struct ctl *ctl, int argc, char **argv)
 	if ((pg = cpol_connect(ctl->cf->cf_cluster_dsn, err, sizeof(err))) ==
 	    NULL)
 		ctl_die("cluster export: PostgreSQL: %s", err);
+	ctl_cluster_schema(pg);
 	if (cpol_export(pg, ctl->sp, ctl->cf->cf_cluster_node, &c) != 0) {
 		PQfinish(pg);
 		ctl_die("cluster export failed (the rows exported so far stay; "
-			"running it again is safe; has clusterd created the "
-			"schema?)");
+			"running it again is safe)");
 	}
 	PQfinish(pg);
 	for (k = 0; k < SPOOL_CK_N; k++) {

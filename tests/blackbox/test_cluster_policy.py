@@ -181,3 +181,34 @@ def test_hard_bounce_on_b_suppresses_on_a(two):
     assert suppressed(b)
     timed_wait(lambda: suppressed(a), "node B's hard bounce on node A")
     assert outcome(a, addr) == ("bounced", PERMFAIL)
+
+
+def test_single_node_export_then_a_second_node(db):
+    """A single node's policy goes into PostgreSQL with spoolctl cluster
+    export (idempotent), and a new node mirrors it."""
+    a = Gateway(extra={"retry_schedule": "1s"})
+    try:
+        a.add_account("acc", ips=["127.0.0.1/32"])
+        a.add_account("shop", password="s3cret-pw")
+        for addr in ("x1@example.net", "x2@example.net"):
+            a.spoolctl("stoplist", "add", "acc", addr)
+        r = a.spoolctl("cluster", "export", check=False)
+        assert r.returncode == 1 and "cluster_dsn is not set" in r.stderr, r
+        a.conf["cluster_dsn"] = db.dsn
+        a.write_conf()
+        out = a.spoolctl("cluster", "export").stdout
+        assert "accounts     2 added, 0 already there" in out, out
+        assert "stoplist     2 added, 0 already there" in out, out
+        assert "exported to PostgreSQL: 4 rows added, 0 already there" in out, out
+        out = a.spoolctl("cluster", "export").stdout
+        assert "exported to PostgreSQL: 0 rows added, 4 already there" in out, out
+        assert db.scalar("SELECT count(*) FROM smtpgate.policy") == "4"
+        b = node(db)
+        try:
+            timed_wait(lambda: "x2@example.net" in stoplist(b), "the export on node B")
+            assert auth_plain(b, "shop", "s3cret-pw")
+            assert outcome(b, "x1@example.net") == ("bounced", STOP)
+        finally:
+            b.close()
+    finally:
+        a.close()
