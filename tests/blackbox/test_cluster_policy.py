@@ -20,6 +20,7 @@ from smtpgate import Gateway, smtp_send, wait_for
 SIM = "simulator.smtpgate.invalid"
 STOP = "550 5.0.0 Email is in the account stoplist"
 PERMFAIL = "550 5.0.0 Email has permanent delivery errors"
+BLOCKED = "635 6.7.8 issue is blocked"
 SYNC_S = 30  # "within seconds": clusterd pulls on NOTIFY and every 5 s
 
 
@@ -85,13 +86,14 @@ def finals(g, rcpt):
             if e.get("to") == rcpt and e["event"] in ("delivered", "bounced")]
 
 
-def outcome(g, rcpt):
-    """The final event of a message sent now to rcpt at g: (event, msg)."""
+def outcome(g, rcpt, campaign=None):
+    """The final event of a message sent now to rcpt at g: (event, msg), or
+    the whole event with a campaign (X-Campaign-Id)."""
     n = len(finals(g, rcpt))
-    smtp_send(g, [rcpt])
+    smtp_send(g, [rcpt], headers={"X-Campaign-Id": campaign} if campaign else None)
     wait_for(lambda: len(finals(g, rcpt)) > n, 30, what="the outcome for %s" % rcpt)
     e = finals(g, rcpt)[-1]
-    return e["event"], e.get("msg", "")
+    return e if campaign else (e["event"], e.get("msg", ""))
 
 
 def timed_wait(pred, what):
@@ -181,6 +183,28 @@ def test_hard_bounce_on_b_suppresses_on_a(two):
     assert suppressed(b)
     timed_wait(lambda: suppressed(a), "node B's hard bounce on node A")
     assert outcome(a, addr) == ("bounced", PERMFAIL)
+
+
+def test_issue_block_on_a_blocks_the_same_issue_on_b(two):
+    """Item 5 and the issue_block kind: both nodes file a campaign's mail
+    under one issue id; blocking it on A blocks it on B, unblocking too."""
+    a, b = two
+    e = outcome(a, "delivered+c1@" + SIM, campaign="autumn")
+    iid = e["issue"]["id"]
+    assert iid > 1000, e  # the hash, not a counter
+    e = outcome(b, "delivered+c2@" + SIM, campaign="autumn")
+    assert e["issue"]["id"] == iid and e["event"] == "delivered", e
+    r = a.spoolctl("issue", "block", str(iid))
+    assert "published 1 change(s)" in r.stderr, r.stderr
+
+    def blocked(g):
+        return [i for i in g.spoolctl_json("issues") if i["id"] == iid and i["blocked"]]
+    timed_wait(lambda: blocked(b), "the block on node B")
+    e = outcome(b, "delivered+c3@" + SIM, campaign="autumn")
+    assert (e["event"], e["msg"]) == ("bounced", BLOCKED), e
+    a.spoolctl("issue", "unblock", str(iid))
+    timed_wait(lambda: not blocked(b), "the unblock on node B")
+    assert outcome(b, "delivered+c4@" + SIM, campaign="autumn")["event"] == "delivered"
 
 
 def test_single_node_export_then_a_second_node(db):
