@@ -155,13 +155,16 @@ def pg_tombstones(g, kind):
 
 def test_postgresql_down_spoolctl_works_locally_and_b_catches_up(db, two):
     a, b = two
-    addr = "delivered+away@" + SIM
+    addr, gone = "delivered+away@" + SIM, "delivered+gone@" + SIM
     db.stop()
     try:
         r = a.spoolctl("stoplist", "add", "acc", addr, timeout=60)
         assert "left for clusterd to publish" in r.stderr, r.stderr
         assert addr in stoplist(a)  # local at once
         assert outcome(a, addr) == ("bounced", STOP)
+        # the same key twice in one journal: only the last counts
+        a.spoolctl("stoplist", "add", "acc", gone, timeout=60)
+        a.spoolctl("stoplist", "del", "acc", gone, timeout=60)
         time.sleep(2)
         assert addr not in stoplist(b)
     finally:
@@ -170,6 +173,7 @@ def test_postgresql_down_spoolctl_works_locally_and_b_catches_up(db, two):
     wait_for(lambda: addr in stoplist(b), 90, what="the entry on node B after PostgreSQL "
              "returned")
     assert outcome(b, addr) == ("bounced", STOP)
+    assert gone not in stoplist(b) and pg_tombstones(a, "stoplist") == 1
 
 
 def test_hard_bounce_on_b_suppresses_on_a(two):
