@@ -18,16 +18,19 @@
 
 #define CTL_PUBLISH_MAX 100000 /* entries spoolctl publishes itself */
 
-/* Entries waiting in the journal (0 when unknown). */
+/* Entries waiting in the journal (0 when unknown); *over_r: it
+ * overflowed (clusterd then pushes every row, which is not for spoolctl). */
 static size_t
-ctl_cluster_waiting(struct ctl *ctl)
+ctl_cluster_waiting(struct ctl *ctl, bool *over_r)
 {
 	struct spool_txn *t;
 	size_t		  n = 0;
 
+	*over_r = false;
 	if (spool_begin(ctl->sp, false, &t) != 0)
 		return 0;
 	(void)spool_cjournal_count(t, &n);
+	(void)spool_cjournal_overflowed(t, over_r);
 	spool_abort(&t);
 	return n;
 }
@@ -38,13 +41,22 @@ ctl_cluster_publish(struct ctl *ctl)
 	char	err[256];
 	PGconn *pg;
 	size_t	n;
+	bool	over;
 	int	rc;
 
 	if (ctl->cf == NULL || ctl->cf->cf_cluster_dsn[0] == '\0' ||
 	    ctl->sp == NULL || !ctl->sp_write ||
-	    (n = ctl_cluster_waiting(ctl)) == 0)
+	    ((n = ctl_cluster_waiting(ctl, &over)) == 0 && !over))
 		return;
 	(void)fflush(stdout); /* the command's own output first */
+	if (over) {
+		(void)fprintf(stderr,
+		    "spoolctl: cluster: the journal is full (%d entries): "
+		    "clusterd publishes every local row when PostgreSQL is "
+		    "back\n",
+		    SPOOL_CJ_MAX);
+		return;
+	}
 	if ((pg = cpol_connect(ctl->cf->cf_cluster_dsn, err, sizeof(err))) ==
 	    NULL) {
 		(void)fprintf(stderr,
