@@ -590,7 +590,8 @@ cpol_page_apply(struct spool *sp, enum spool_ckind kind, const PGresult *res,
 
 	if ((rc = cpol_mirror_begin(sp, &p.t, &p.pending)) != 0)
 		return rc;
-	if (kind != SPOOL_CK_ISSUE_BLOCK &&
+	/* issue blocks and key files are only applied, never deleted */
+	if (kind < SPOOL_CK_ISSUE_BLOCK &&
 	    (rc = spool_cluster_range(p.t, kind, lo, lolen,
 		 last ? NULL : (const uint8_t *)PQgetvalue(res, n - 1, 0),
 		 last ? 0 : (size_t)PQgetlength(res, n - 1, 0), cpol_local_cb,

@@ -13,7 +13,9 @@
  * hashes, pinned IPs, tracking settings and callback secrets; pauses are
  * the operator's `spoolctl pause`), plus issue_block: an issue's block
  * flag (su_blocked) keyed by the issue_idx key login\0date\0(\0 | \1 name\0),
- * value spool_rec u64 1 (blocked) or 0 (unblocked).
+ * value spool_rec u64 1 (blocked) or 0 (unblocked); and dkim_key: a DKIM
+ * private key file of spool_dir/keys/ (the dkim records name them), key
+ * the file name, value the PEM text, so every node can sign.
  */
 #ifndef SG_SPOOL_CLUSTER_H
 #define SG_SPOOL_CLUSTER_H
@@ -41,7 +43,9 @@ enum spool_ckind {
 	SPOOL_CK_STOPLIST,
 	SPOOL_CK_PERMFAIL,
 	SPOOL_CK_PAUSES,
-	SPOOL_CK_ISSUE_BLOCK, /* the last: it has no database of its own */
+	/* the kinds without a database of their own come last */
+	SPOOL_CK_ISSUE_BLOCK,
+	SPOOL_CK_DKIM_KEY,
 	SPOOL_CK_N
 };
 
@@ -106,6 +110,12 @@ int spool_cluster_keycmp(const uint8_t *, size_t, const uint8_t *, size_t);
 /* meta values of clusterd (cluster_policy_version, ...). */
 int spool_cluster_meta_get(struct spool_txn *, const char *, uint64_t *);
 int spool_cluster_meta_put(struct spool_txn *, const char *, uint64_t);
+
+/* A DKIM key file installed in keys/ (pem NULL: removed), journaled as
+ * dkim_key in cluster mode; nothing otherwise. */
+int spool_dkim_key_journal(struct spool_txn *, const char *name,
+    const void *pem, size_t len);
+#define SPOOL_DKIM_KEY_MAX 65536 /* bytes of a key file the cluster shares */
 
 /* An issue's block flag, journaled as issue_block in cluster mode. */
 int spool_issue_set_blocked(struct spool_txn *, struct spool_issue *, bool);

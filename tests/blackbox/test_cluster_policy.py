@@ -9,6 +9,7 @@ is bounded; times are printed, never asserted.
 """
 import os
 import smtplib
+import subprocess
 import time
 
 import pytest
@@ -209,6 +210,33 @@ def test_issue_block_on_a_blocks_the_same_issue_on_b(two):
     a.spoolctl("issue", "unblock", str(iid))
     timed_wait(lambda: not blocked(b), "the unblock on node B")
     assert outcome(b, "delivered+c4@" + SIM, campaign="autumn")["event"] == "delivered"
+
+
+def test_dkim_key_added_on_a_signs_on_b(two):
+    """A DKIM key added on A: B has the record and the key file (kind
+    dkim_key), byte for byte; deleted on A, both go on B."""
+    a, b = two
+    key = os.path.join(a.dir, "dkim.pem")
+    subprocess.run(["openssl", "genpkey", "-algorithm", "ED25519", "-out", key],
+                   check=True, capture_output=True, timeout=60)
+    os.chmod(a.dir, 0o755)
+    os.chmod(key, 0o644)
+    r = a.spoolctl("dkim", "add", "acc", "example.com", "--selector", "s1",
+                   "--key", key, "--default")
+    assert "published 2 change(s)" in r.stderr, r.stderr
+
+    def listed(g):
+        return g.spoolctl_json("dkim", "list", "acc")
+    timed_wait(lambda: listed(b), "the DKIM key on node B")
+    name = listed(b)[0]["keyfile"]
+    with open(key, "rb") as f, open(os.path.join(b.spool, "keys", name), "rb") as g:
+        assert f.read() == g.read()
+    st = os.stat(os.path.join(b.spool, "keys", name))
+    assert st.st_mode & 0o777 == 0o600
+    r = a.spoolctl("dkim", "del", "acc", "example.com")
+    assert "published 2 change(s)" in r.stderr, r.stderr
+    timed_wait(lambda: not listed(b), "its deletion on node B")
+    assert not os.path.exists(os.path.join(b.spool, "keys", name))
 
 
 def test_single_node_export_then_a_second_node(db):

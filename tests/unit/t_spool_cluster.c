@@ -48,8 +48,8 @@ t_codec(void)
 		size_t	       n;
 	} bad[] = {
 		{ "version 2", (const uint8_t[]){ 2, 0, 0, 1, 'a', 0 }, 6 },
-		{ "kind out of range", (const uint8_t[]){ 1, 7, 0, 1, 'a', 0 },
-		    6 },
+		{ "kind out of range",
+		    (const uint8_t[]){ 1, SPOOL_CK_N, 0, 1, 'a', 0 }, 6 },
 		{ "empty key", (const uint8_t[]){ 1, 0, 0, 0, 0 }, 5 },
 		{ "key of 512", (const uint8_t[]){ 1, 0, 2, 0, 'a', 0 }, 6 },
 		{ "key longer than input",
