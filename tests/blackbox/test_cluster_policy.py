@@ -212,7 +212,7 @@ def test_issue_block_on_a_blocks_the_same_issue_on_b(two):
     assert outcome(b, "delivered+c4@" + SIM, campaign="autumn")["event"] == "delivered"
 
 
-def test_dkim_key_added_on_a_signs_on_b(two):
+def test_dkim_key_added_on_a_reaches_b(two):
     """A DKIM key added on A: B has the record and the key file (kind
     dkim_key), byte for byte; deleted on A, both go on B."""
     a, b = two
