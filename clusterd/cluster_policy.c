@@ -454,6 +454,13 @@ cpol_apply(struct spool_txn *t, const struct spool_centry *e, bool pending,
 		    spool_ckind_name(e->ce_kind));
 		return 0;
 	}
+	if (rc > 0 && e->ce_kind == SPOOL_CK_DKIM_KEY) {
+		/* a file in keys/: the rest of the policy still mirrors */
+		log_warnx("cluster policy: DKIM key file %.*s: %s (skipped; "
+			  "the next resync tries again)",
+		    (int)e->ce_klen, (const char *)e->ce_key, strerror(rc));
+		return 0;
+	}
 	if (rc == 0)
 		(*n)++;
 	return rc;
