@@ -253,6 +253,10 @@ def test_two_gateways_heartbeats_and_live_nodes(db):
         wait_for(lambda: state(g1)["live_nodes"] == "1", 45, what="live_nodes 1")
         rc, st = status(g1)
         assert st["cluster"]["live_nodes"] == 1
+        # the stopped node's status: clusterd down, its state file stale
+        rc, st = status(g2)
+        assert rc == 1 and "clusterd is down" in st["problems"]
+        assert "clusterd is not updating it" in g2.spoolctl("status", check=False).stdout
     finally:
         g1.close()
         g2.close()
@@ -276,5 +280,48 @@ def test_without_cluster_dsn_nothing_changes(tmp_path):
         assert rc == 0 and st["cluster"] is None
         assert "clusterd" not in [d["name"] for d in st["daemons"]]
         assert "cluster" not in g.spoolctl("status").stdout
+    finally:
+        g.close()
+
+
+def test_partitions_ahead_and_retention(db):
+    g = gateway(db, cluster_event_retention="3d")
+    try:
+        wait_for(lambda: state(g)["connected"] == "1", 20, what="connected")
+        days = [r[0] for r in db.query(
+            "SELECT to_char(current_date + i, 'YYYYMMDD') FROM generate_series(0, 2) i")]
+        old = db.query("SELECT to_char(current_date - i, 'YYYYMMDD'), "
+                       "smtpgate.events_partition(current_date - i) FROM "
+                       "(VALUES (3), (4), (40)) v(i)")
+        parts = lambda: sorted(r[0] for r in db.query(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 'smtpgate.events'::regclass"))
+        assert parts() == sorted(["events_" + d for d in days] +
+                                 ["events_" + r[0] for r in old])
+        g.stop("clusterd")
+        g.start("clusterd")
+        # day - 3 is kept (its day ended less than 3 days ago), older ones go
+        wait_for(lambda: parts() == sorted(["events_" + old[0][0]] +
+                                           ["events_" + d for d in days]),
+                 20, what="old partitions dropped")
+        log = g.log("clusterd")
+        for r in old[1:]:
+            assert "dropped partition smtpgate.events_%s" % r[0] in log
+        assert "events_%s " % old[0][0] not in log
+    finally:
+        g.close()
+
+
+def test_bad_cluster_dsn_exit_2_one_line():
+    if not os.path.exists(smtpgate.binary("clusterd")):
+        pytest.skip("clusterd not built")
+    g = Gateway(tls=False, port_tls="none", extra={"cluster_dsn": "nonsense"})
+    try:
+        r = subprocess.run([smtpgate.binary("clusterd"), "-c", g.conf_path],
+                           capture_output=True, text=True, timeout=20)
+        assert r.returncode == 2, r.stderr
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and "cluster_dsn" in lines[0], r.stderr
+        assert not os.path.exists(os.path.join(g.spool, "cluster.state"))
     finally:
         g.close()
