@@ -761,18 +761,29 @@ cpol_resync(PGconn *pg, struct spool *sp)
 
 /* ---- for cluster.state */
 
+/* Also logs, once per overflow, that the journal is full (the writers
+ * cannot log: libspool does not). */
 int
 cd_journal_count(struct spool *sp, uint64_t *n_r)
 {
+	static bool	  logged;
 	struct spool_txn *t;
 	size_t		  n = 0;
+	bool		  over = false;
 	int		  rc;
 
 	*n_r = 0;
 	if ((rc = spool_begin(sp, false, &t)) != 0)
 		return rc;
-	rc = spool_cjournal_count(t, &n);
+	if ((rc = spool_cjournal_count(t, &n)) == 0)
+		rc = spool_cjournal_overflowed(t, &over);
 	spool_abort(&t);
+	if (over && !logged)
+		log_warnx("cluster policy: the journal is full (%d entries): "
+			  "policy changes are no longer journaled; every local "
+			  "row is pushed when PostgreSQL is reachable",
+		    SPOOL_CJ_MAX);
+	logged = over;
 	*n_r = n;
 	return rc;
 }
