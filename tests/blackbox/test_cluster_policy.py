@@ -239,6 +239,33 @@ def test_dkim_key_added_on_a_reaches_b(two):
     assert not os.path.exists(os.path.join(b.spool, "keys", name))
 
 
+def test_journal_overflow_pushes_every_row(two):
+    """Past the journal's bound (meta cluster_out_overflow, set here with
+    mdb_load instead of a million changes) nothing is journaled; spoolctl
+    and clusterd say so once, and clusterd's next resync pushes every
+    local row that PostgreSQL lacks."""
+    a, b = two
+    addr = "delivered+full@" + SIM
+    mdb_load = "/usr/bin/mdb_load"
+    if not os.path.exists(mdb_load):
+        pytest.skip("mdb_load (Debian lmdb-utils) not installed")
+    subprocess.run([mdb_load, "-T", "-s", "meta", os.path.join(a.spool, "db")],
+                   input=b"cluster_out_overflow\\00\n\\00\\00\\00\\00\\00\\00\\00\\01\n",
+                   check=True, capture_output=True, timeout=30)
+    r = a.spoolctl("stoplist", "add", "acc", addr)
+    assert "the journal is full" in r.stderr, r.stderr
+    assert addr in stoplist(a)
+    wait_for(lambda: "the journal is full" in a.log("clusterd"), 20,
+             what="clusterd's line about the full journal")
+    time.sleep(6)  # a pull and a publish round: nothing reaches B
+    assert addr not in stoplist(b)
+    assert a.log("clusterd").count("the journal is full") == 1
+    a.stop("clusterd")
+    a.start("clusterd")  # its first resync pushes every row
+    timed_wait(lambda: addr in stoplist(b), "the pushed row on node B")
+    assert "pushing every local policy row" in a.log("clusterd")
+
+
 def test_single_node_export_then_a_second_node(db):
     """A single node's policy goes into PostgreSQL with spoolctl cluster
     export (idempotent), and a new node mirrors it."""
