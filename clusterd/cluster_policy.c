@@ -100,7 +100,7 @@ cpol_put(PGconn *pg, const char *sql, const struct spool_centry *e,
 	if ((res = cpol_q(pg, "store a row", sql, 4, vals, lens, bin, 0)) ==
 	    NULL)
 		return -1;
-	n = atoi(PQcmdTuples(res));
+	n = (int)strtol(PQcmdTuples(res), NULL, 10); /* "" for none: 0 */
 	PQclear(res);
 	return n;
 }
