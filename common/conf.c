@@ -467,7 +467,7 @@ conf_check_next_hops(const struct conf *cf, char *err, size_t errsz)
 
 /* Host-name syntax: LDH labels of 1 to 63 characters, 253 in all
  * (common/mailaddr.c lives in smtpd's library, not in libcommon). */
-static bool
+bool
 conf_hostname_ok(const char *d)
 {
 	size_t n = 0, i;
@@ -483,6 +483,31 @@ conf_hostname_ok(const char *d)
 			return false;
 	}
 	return i > 0 && i <= 253 && n > 0 && d[i - 1] != '-';
+}
+
+int
+conf_node_host(const char *tmpl, const char *node, char *dst, size_t dstsz)
+{
+	static const char ph[] = "{node}";
+	const char	 *p;
+	size_t		  at = 0, len;
+
+	while (*tmpl != '\0') {
+		if (strncmp(tmpl, ph, sizeof(ph) - 1) == 0) {
+			p = node;
+			len = strlen(node);
+			tmpl += sizeof(ph) - 1;
+		} else {
+			p = tmpl++;
+			len = 1;
+		}
+		if (len >= dstsz - at)
+			return -1;
+		memcpy(dst + at, p, len);
+		at += len;
+	}
+	dst[at] = '\0';
+	return conf_hostname_ok(dst) ? 0 : -1;
 }
 
 /* simulator_domain (issue 18): empty or a host name (no address literal). */

@@ -222,7 +222,7 @@ const struct conf_key conf_keys[] = {
 	 * program that writes policy journals it when cluster_dsn is set */
 	CF_STR("cluster_dsn", "", cf_cluster_dsn, CONF_SPOOL),
 	CF_STR("cluster_node", "@HOSTNAME@", cf_cluster_node,
-	    CONF_CLUSTERD | CONF_SPOOLCTL),
+	    CONF_CLUSTERD | CONF_SPOOLCTL | CONF_SPOOLD),
 	CF_DUR("cluster_event_retention", "90d", DAY, 3650 * DAY,
 	    cf_cluster_event_retention, CONF_CLUSTERD),
 	CF_DUR("cluster_resync_interval", "1h", 60, 30 * DAY,

@@ -163,27 +163,14 @@ ctl_acct_source(const struct ctl_acct_opts *o, struct spool_account *sa)
 	    r.so_addr, r.so_helo[0] != '\0' ? " " : "", r.so_helo);
 }
 
-/* A DNS name: letters, digits, hyphens, dots between labels of 1-63. */
+/* A DNS name, "{node}" standing for a label (issue 19: one tracking host
+ * per node, cluster_node in place of it). */
 static bool
 ctl_host_ok(const char *h)
 {
-	size_t label = 0, i;
+	char buf[SPOOL_DOMAIN_MAX];
 
-	for (i = 0; h[i] != '\0'; i++) {
-		if (h[i] == '.') {
-			if (label == 0 || h[i - 1] == '-')
-				return false;
-			label = 0;
-		} else if ((h[i] >= 'a' && h[i] <= 'z') ||
-		    (h[i] >= 'A' && h[i] <= 'Z') ||
-		    (h[i] >= '0' && h[i] <= '9') ||
-		    (h[i] == '-' && label > 0)) {
-			if (++label > 63)
-				return false;
-		} else
-			return false;
-	}
-	return i > 0 && i <= 253 && label > 0 && h[i - 1] != '-';
+	return conf_node_host(h, "node", buf, sizeof(buf)) == 0;
 }
 
 /*

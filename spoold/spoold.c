@@ -504,7 +504,7 @@ spoold_run(struct daemon *d)
 		0)
 		log_fatalx("envelope key in %s/db: %s", sd->sd_cf->cf_spool_dir,
 		    spool_strerror(rc));
-	spoold_track_init(sd->sd_cf->cf_spool_dir);
+	spoold_track_init(sd->sd_cf->cf_spool_dir, sd->sd_cf->cf_cluster_node);
 	log_info("started: spool=%s, batch=%lld, rescan=%llds",
 	    sd->sd_cf->cf_spool_dir, (long long)sd->sd_cf->cf_spoold_batch,
 	    (long long)sd->sd_cf->cf_spoold_rescan_interval);

@@ -96,9 +96,9 @@ void spoold_prune_done(struct spoold *);
  * (the queue copy: envelope, then the message at m->sm_body_off), in
  * track_html's numbering, and the recipients by index. 0 or a spool error.
  */
-/* At start: GMime, and db/track.key made if missing (a failure is logged:
- * filing goes on). */
-void spoold_track_init(const char *spool_dir);
+/* At start: GMime, db/track.key made if missing (a failure is logged:
+ * filing goes on), and node (cluster_node) for "{node}" in tracking hosts. */
+void spoold_track_init(const char *spool_dir, const char *node);
 int  spoold_track_record(struct spool_txn *, const struct spool_account *,
      const struct spool_msg *m, int fd, char **rcpts, uint32_t nrcpt);
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "conf.h"
 #include "log.h"
 #include "spoold_file.h"
 #include "spool_track.h"
@@ -21,6 +22,9 @@
 #include "xmem.h"
 
 _Static_assert(TRACK_LINKS_MAX == SPOOL_TRACK_LINKS_MAX, "one bound on links");
+
+/* cluster_node, for a tracking host with "{node}" in it (set at start) */
+static char spoold_track_node[SPOOL_DOMAIN_MAX];
 
 /* The message (header block and body) of the queue copy. */
 static int
@@ -62,7 +66,15 @@ spoold_track_fill(const struct spool_account *a, const struct spool_msg *m,
 	(void)str_copy(km->km_from, sizeof(km->km_from), m->sm_from);
 	km->km_arrival = m->sm_arrival;
 	km->km_track = a->ac_track;
-	(void)str_copy(km->km_host, sizeof(km->km_host), a->ac_track_host);
+	/* "{node}": this node's own name, so hits come back to its trackd */
+	if (a->ac_track_host[0] != '\0' &&
+	    conf_node_host(a->ac_track_host, spoold_track_node, km->km_host,
+		sizeof(km->km_host)) == -1) {
+		log_warnx("%s: tracking host %s with cluster_node \"%s\": not "
+			  "a host name: sent untracked",
+		    m->sm_qid, a->ac_track_host, spoold_track_node);
+		km->km_host[0] = '\0';
+	}
 }
 
 int
@@ -105,11 +117,12 @@ spoold_track_record(struct spool_txn *txn, const struct spool_account *a,
 }
 
 void
-spoold_track_init(const char *spool_dir)
+spoold_track_init(const char *spool_dir, const char *node)
 {
 	unsigned char key[SPOOL_TRACK_KEYLEN];
 	int	      rc;
 
+	(void)str_copy(spoold_track_node, sizeof(spoold_track_node), node);
 	track_html_init();
 	/* made here, once, in the spool's group: deliverd and trackd read it */
 	if ((rc = spool_track_key_load(spool_dir, true, key)) != 0)

@@ -233,6 +233,27 @@ def test_html_gumbos_tree_builder_aborts_on_is_left_alone(gw, mx):
     assert "https://%s/c/" % HOST in html
 
 
+def test_track_host_names_the_node(mx):
+    """--track-host with {node}: the links and List-Unsubscribe name this
+    node (cluster_node), so a cluster's hits come back to the trackd that
+    has the message's record; a template that is no host name is refused."""
+    g = smtpgate.relaying_gateway(mx.port, retry_schedule="1s", cluster_node="n7")
+    try:
+        r = g.spoolctl("account", "set", "acc", "--track", "opens,clicks,unsubscribe",
+                       "--track-host", "t-{node}-.example.net", check=False)
+        assert r.returncode == 2 and "not a host name" in r.stderr
+        g.spoolctl("account", "set", "acc", "--track", "opens,clicks,unsubscribe",
+                   "--track-host", "t-{node}.example.net")
+        smtpgate.smtp_send(g, ["m@dest.example"],
+                           msg=mime_message("base64", "m@dest.example"))
+        m, = mx.wait_received(1)
+        html, _ = html_part(m["data"])
+        assert "https://t-n7.example.net/c/" in html and "{node}" not in html
+        assert b"List-Unsubscribe: <https://t-n7.example.net/u/" in m["data"]
+    finally:
+        g.close()
+
+
 def test_untracked_account_untouched_one_transaction(gw, mx):
     g = gw
     g.spoolctl("account", "set", "acc", "--track", "opens,clicks", "--track-host", HOST)

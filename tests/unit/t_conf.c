@@ -248,11 +248,41 @@ t_parsers(void)
 	t_ok(conf_parse_size("9999999999g", &s) == -1, "size overflow");
 }
 
+/* "{node}" in a tracking host (issue 19). */
+static void
+t_node_host(void)
+{
+	char buf[64];
+
+	t_ok(conf_node_host("t-{node}.example.com", "n1", buf, sizeof(buf)) ==
+		    0 &&
+		strcmp(buf, "t-n1.example.com") == 0,
+	    "{node} replaced");
+	t_ok(conf_node_host("t.example.com", "n1", buf, sizeof(buf)) == 0 &&
+		strcmp(buf, "t.example.com") == 0,
+	    "no {node}: as it is");
+	t_ok(conf_node_host("{node}.{node}.test", "a", buf, sizeof(buf)) == 0 &&
+		strcmp(buf, "a.a.test") == 0,
+	    "each {node} replaced");
+	t_ok(conf_node_host("t-{node}.example.com", "bad_name", buf,
+		 sizeof(buf)) == -1,
+	    "a node name that makes no host name: -1");
+	t_ok(conf_node_host("{node}.example.com", "", buf, sizeof(buf)) == -1,
+	    "an empty label: -1");
+	t_ok(conf_node_host("t-{node}.example.com",
+		 "a-very-long-node-name-that-cannot-fit-in-sixty-four-bytes",
+		 buf, sizeof(buf)) == -1,
+	    "too long for dst: -1");
+	t_ok(conf_node_host("t{x}.example.com", "n", buf, sizeof(buf)) == -1,
+	    "another placeholder is no host name");
+}
+
 int
 main(void)
 {
 	static const struct t_case cases[] = {
 		{ "defaults", t_defaults },
+		{ "node_host", t_node_host },
 		{ "values", t_values },
 		{ "errors", t_errors },
 		{ "more_values", t_more_values },
