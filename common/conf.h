@@ -138,6 +138,11 @@ struct conf {
 	bool   cf_mta_sts;	   /* look up and apply MX domains' policies */
 	char  *cf_mta_sts_ca_file; /* "" = the system's store */
 	time_t cf_mta_sts_timeout; /* one policy fetch, all included */
+	/* cluster mode (issue 19; clusterd/) */
+	char  *cf_cluster_dsn;	/* libpq conninfo; "" = single node */
+	char  *cf_cluster_node; /* unique node name */
+	time_t cf_cluster_event_retention; /* PostgreSQL event partitions */
+	time_t cf_cluster_resync_interval; /* full policy resync */
 };
 
 struct conf *conf_load(const char *path, char *err, size_t errsz);

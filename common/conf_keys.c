@@ -218,6 +218,15 @@ const struct conf_key conf_keys[] = {
 	CF_STR("mta_sts_ca_file", "", cf_mta_sts_ca_file, CONF_DELIVERD),
 	CF_DUR("mta_sts_timeout", "10s", 1, 60, cf_mta_sts_timeout,
 	    CONF_DELIVERD),
+	/* cluster mode (issue 19; clusterd/): "" = a single node. Every
+	 * program that writes policy journals it when cluster_dsn is set */
+	CF_STR("cluster_dsn", "", cf_cluster_dsn, CONF_SPOOL),
+	CF_STR("cluster_node", "@HOSTNAME@", cf_cluster_node,
+	    CONF_CLUSTERD | CONF_SPOOLCTL),
+	CF_DUR("cluster_event_retention", "90d", DAY, 3650 * DAY,
+	    cf_cluster_event_retention, CONF_CLUSTERD),
+	CF_DUR("cluster_resync_interval", "1h", 60, 30 * DAY,
+	    cf_cluster_resync_interval, CONF_CLUSTERD),
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);

@@ -35,12 +35,13 @@ enum conf_owner {
 	CONF_SPOOLCTL = 1u << 3,
 	CONF_SENDMAIL = 1u << 4,
 	CONF_TRACKD = 1u << 5,
+	CONF_CLUSTERD = 1u << 6, /* cluster mode (issue 19) */
 };
 /* Keys the spool library (spool_open, spool_dir, spool_space) reads for
  * every program that opens the spool. */
 #define CONF_SPOOL \
 	(CONF_SMTPD | CONF_SPOOLD | CONF_DELIVERD | CONF_SPOOLCTL | \
-	    CONF_SENDMAIL | CONF_TRACKD)
+	    CONF_SENDMAIL | CONF_TRACKD | CONF_CLUSTERD)
 #define CONF_ALL CONF_SPOOL
 
 extern const struct conf_key conf_keys[];

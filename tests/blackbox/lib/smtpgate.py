@@ -29,6 +29,7 @@ BINARIES = {
     "spoolctl": "spool/spoolctl",
     "sendmail": "smtpd/smtpgate-sendmail",
     "trackd": "trackd/trackd",
+    "clusterd": "clusterd/clusterd",
     "track-seed": "tests/tools/track-seed",
 }
 
@@ -162,6 +163,10 @@ class Gateway:
         self.listen = listen
         if extra:
             self.conf.update(extra)
+        if self.conf.get("cluster_dsn"):
+            # cluster mode (issue 19): a unique node name per gateway
+            # (the default, the system host name, is the same for all)
+            self.conf.setdefault("cluster_node", os.path.basename(self.dir))
         self.write_conf()
 
     # ---- configuration
@@ -182,8 +187,10 @@ class Gateway:
 
     # ---- processes
     def start(self, *names, wait=True):
-        """Starts daemons (default: all three) and waits until they are up."""
-        names = names or ("spoold", "deliverd", "smtpd")
+        """Starts daemons (default: all three, and clusterd when the config
+        has cluster_dsn) and waits until they are up."""
+        names = names or ("spoold", "deliverd", "smtpd") + (
+            ("clusterd",) if self.conf.get("cluster_dsn") else ())
         for name in names:
             logpath = os.path.join(self.dir, name + ".log")
             logf = open(logpath, "ab")
