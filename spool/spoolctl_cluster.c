@@ -22,6 +22,7 @@
 #include "buf.h"
 #include "conf.h"
 #include "json.h"
+#include "log.h"
 #include "spoolctl.h"
 #include "statq.h"
 #include "statq_sql.h"
@@ -95,8 +96,14 @@ ctl_pg_rows(PGconn *c, const char *cmd, const char *sql,
 {
 	PGresult *r;
 	char	  line[512];
+	size_t	  i;
 	int	  stop = 0;
 
+	/* -v: the statement and its parameters, to EXPLAIN it (bench/) */
+	log_debug("%s --cluster: %s", cmd, sql);
+	for (i = 0; i < n && log_is_verbose(); i++)
+		log_debug("$%zu = %s", i + 1,
+		    params[i] != NULL ? params[i] : "NULL");
 	if (!PQsendQueryParams(c, sql, (int)n, NULL, params, NULL, NULL, 0) ||
 	    !PQsetSingleRowMode(c)) {
 		(void)ctl_pg_line(PQerrorMessage(c), line, sizeof(line));
@@ -219,8 +226,8 @@ ctl_cluster_bounces(struct ctl *ctl, int64_t last, const char *cat,
 /* ---- issues --cluster */
 
 /*
- * issue_counts.counters: every spool_issue counter by name, as `spoolctl
- * issues --json` names them ("bounced": {"policy": N, ...} is
+ * issue_counts.counters: the issue as `spoolctl issues --json` prints it
+ * (clusterd/cluster_counts.c) ("bounced": {"policy": N, ...} is
  * "bounced.policy" here; bounced_by_category.C are the categories).
  */
 #define CTL_CI(name, member) \
@@ -280,7 +287,8 @@ ctl_ci_add(struct spool_issue *si, const char *name, int64_t v)
 }
 
 /* Adds one node's counters (JSON text) to si; unknown names are skipped
- * (a newer node's counters), bad JSON counts nothing. */
+ * (a newer node's counters), bad JSON counts nothing. Blocked on one node
+ * is blocked (issue blocks are policy, mirrored to every node). */
 static void
 ctl_ci_counters(struct spool_issue *si, const char *text)
 {
@@ -289,11 +297,17 @@ ctl_ci_counters(struct spool_issue *si, const char *text)
 	char		       err[128], name[160];
 	int64_t		       v;
 	size_t		       i, j;
+	bool		       blocked;
 
 	if (text == NULL || (root = json_parse(text, err, sizeof(err))) == NULL)
 		return;
 	for (i = 0; json_type(root) == JSON_OBJECT && i < json_len(root); i++) {
 		top = json_at(root, i);
+		if (strcmp(json_key_at(root, i), "blocked") == 0) {
+			if (json_boolean(top, &blocked) && blocked)
+				si->su_blocked = true;
+			continue;
+		}
 		if (json_integer(top, &v)) {
 			ctl_ci_add(si, json_key_at(root, i), v);
 			continue;
@@ -313,14 +327,10 @@ ctl_ci_counters(struct spool_issue *si, const char *text)
 static int
 ctl_ci_flush(struct ctl_cissues *ci)
 {
-	struct spool_issue local;
-	int		   rc = 0;
+	int rc;
 
 	if (ci->nodes == 0)
 		return 0;
-	if (spool_issue_get(ci->txn, ci->si.su_id, &local) == 0 &&
-	    strcmp(local.su_login, ci->si.su_login) == 0)
-		ci->si.su_blocked = local.su_blocked;
 	rc = ci->fn(&ci->si, ci->nodes, ci->arg);
 	memset(&ci->si, 0, sizeof(ci->si));
 	ci->nodes = 0;
@@ -365,12 +375,10 @@ ctl_cluster_issues(struct ctl *ctl, const char *account, const char *date,
 	    " WHERE ($1::text IS NULL OR account = $1)"
 	    " AND ($2::date IS NULL OR day = $2::date)"
 	    " ORDER BY day, account, issue, node";
-	struct ctl_cissues ci = { .ctl = ctl, .fn = fn, .arg = arg };
+	struct ctl_cissues ci = { .fn = fn, .arg = arg };
 	const char	  *params[2] = { account, date };
-	PGconn		  *c = ctl_pg_connect(ctl, "issues");
 
-	ci.txn = ctl_begin(ctl, false);
-	ctl_pg_rows(c, "issues", sql, params, 2, ctl_ci_row, &ci);
+	ctl_pg_rows(ctl_pg_connect(ctl, "issues"), "issues", sql, params, 2,
+	    ctl_ci_row, &ci);
 	(void)ctl_ci_flush(&ci);
-	spool_abort(&ci.txn);
 }
