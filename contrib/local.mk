@@ -21,6 +21,7 @@ CONTRIB_GENERATED = \
 	contrib/systemd/smtpgate-spoold.service \
 	contrib/systemd/smtpgate-deliverd.service \
 	contrib/systemd/smtpgate-trackd.service \
+	contrib/systemd/smtpgate-clusterd.service \
 	contrib/tmpfiles.d/smtpgate.conf \
 	contrib/logrotate/smtpgate \
 	contrib/smtpgate.conf.sample
@@ -30,6 +31,7 @@ systemdunit_DATA = \
 	contrib/systemd/smtpgate-spoold.service \
 	contrib/systemd/smtpgate-deliverd.service \
 	contrib/systemd/smtpgate-trackd.service \
+	contrib/systemd/smtpgate-clusterd.service \
 	contrib/systemd/smtpgate.target
 tmpfiles_DATA = contrib/tmpfiles.d/smtpgate.conf
 sysusers_DATA = contrib/sysusers.d/smtpgate.conf
@@ -54,6 +56,7 @@ contrib/systemd/smtpgate-smtpd.service: $(srcdir)/contrib/systemd/smtpgate-smtpd
 contrib/systemd/smtpgate-spoold.service: $(srcdir)/contrib/systemd/smtpgate-spoold.service.in
 contrib/systemd/smtpgate-deliverd.service: $(srcdir)/contrib/systemd/smtpgate-deliverd.service.in
 contrib/systemd/smtpgate-trackd.service: $(srcdir)/contrib/systemd/smtpgate-trackd.service.in
+contrib/systemd/smtpgate-clusterd.service: $(srcdir)/contrib/systemd/smtpgate-clusterd.service.in
 contrib/tmpfiles.d/smtpgate.conf: $(srcdir)/contrib/tmpfiles.d/smtpgate.conf.in
 contrib/logrotate/smtpgate: $(srcdir)/contrib/logrotate/smtpgate.in
 contrib/smtpgate.conf.sample: $(srcdir)/contrib/smtpgate.conf.sample.in

@@ -849,4 +849,11 @@ int spool_mtasts_get(struct spool_txn *, const char *domain,
 /* Drops the records expired at now; their number in *n_r. */
 int spool_mtasts_prune(struct spool_txn *, int64_t now, size_t *n_r);
 
+/* ---- cluster mode (issue 19): clusterd's event shipping cursor, LMDB
+ * meta cluster_event_shipped (0: nothing shipped yet), and the last event
+ * logged (meta event_seq, 0: none); spoolctl status shows the lag. */
+int spool_log_shipped_get(struct spool_txn *, uint64_t *seq_r);
+int spool_log_shipped_put(struct spool_txn *, uint64_t seq);
+int spool_log_last(struct spool_txn *, uint64_t *seq_r);
+
 #endif

@@ -382,3 +382,35 @@ spool_log_iter_qid(struct spool_txn *t, const char	    *qid,
 	return spool_db_iter(t, SPOOL_DB_DLOG_QID, &k, k.k_len, false,
 	    spool_log_qid_cb, &it);
 }
+
+/* ---- clusterd's shipping cursor (issue 19; clusterd/cluster_ship.c) */
+
+static int
+spool_meta_or_zero(struct spool_txn *t, const char *name, uint64_t *v_r)
+{
+	int rc = spool_db_meta_get_u64(t, name, v_r);
+
+	if (rc == SPOOL_ENOTFOUND) {
+		*v_r = 0;
+		return 0;
+	}
+	return rc;
+}
+
+int
+spool_log_shipped_get(struct spool_txn *t, uint64_t *seq_r)
+{
+	return spool_meta_or_zero(t, "cluster_event_shipped", seq_r);
+}
+
+int
+spool_log_shipped_put(struct spool_txn *t, uint64_t seq)
+{
+	return spool_db_meta_put_u64(t, "cluster_event_shipped", seq);
+}
+
+int
+spool_log_last(struct spool_txn *t, uint64_t *seq_r)
+{
+	return spool_meta_or_zero(t, "event_seq", seq_r);
+}

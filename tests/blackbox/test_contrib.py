@@ -12,7 +12,7 @@ import pytest
 from smtpgate import BUILDDIR, IS_ROOT, SRCDIR, binary, ensure_users
 
 UNITS = ("smtpgate-smtpd.service", "smtpgate-spoold.service", "smtpgate-deliverd.service",
-         "smtpgate-trackd.service")
+         "smtpgate-trackd.service", "smtpgate-clusterd.service")
 
 
 def conf_keys():
@@ -91,7 +91,7 @@ def test_units_pass_systemd_analyze_verify():
         # the generated units name the installed daemons: point them at stubs
         bindir = os.path.join(d, "bin")
         os.mkdir(bindir)
-        for name in ("smtpd", "spoold", "deliverd", "trackd"):
+        for name in ("smtpd", "spoold", "deliverd", "trackd", "clusterd"):
             p = os.path.join(bindir, name)
             with open(p, "w") as f:
                 f.write("#!/bin/sh\nexit 0\n")
@@ -100,7 +100,7 @@ def test_units_pass_systemd_analyze_verify():
         os.mkdir(units)
         for u in UNITS:
             text = read(generated("contrib/systemd/" + u))
-            m = re.search(r"^ExecStart=(\S+)/(smtpd|spoold|deliverd|trackd) -c (\S+)$", text, re.M)
+            m = re.search(r"^ExecStart=(\S+)/(smtpd|spoold|deliverd|trackd|clusterd) -c (\S+)$", text, re.M)
             assert m, "%s: no ExecStart" % u
             assert "@" not in text, "%s: unsubstituted placeholder" % u
             for key in ("NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes",
@@ -196,12 +196,14 @@ def test_make_install_puts_files_per_contract():
 
         for f in ("sbin/spoolctl", "sbin/smtpgate-sendmail", "libexec/smtpgate/smtpd",
                   "libexec/smtpgate/spoold", "libexec/smtpgate/deliverd",
-                  "libexec/smtpgate/trackd"):
+                  "libexec/smtpgate/trackd", "libexec/smtpgate/clusterd"):
             assert os.access(p(f), os.X_OK), f
         for f in ("share/man/man5/smtpgate.conf.5", "share/man/man8/smtpgate-sendmail.8",
                   "share/man/man8/smtpd.8", "share/man/man8/spoold.8",
                   "share/man/man8/deliverd.8", "share/man/man8/spoolctl.8",
                   "share/man/man8/trackd.8", "lib/systemd/system/smtpgate-trackd.service",
+                  "share/man/man8/clusterd.8",
+                  "lib/systemd/system/smtpgate-clusterd.service",
                   "lib/systemd/system/smtpgate.target",
                   "lib/systemd/system/smtpgate-smtpd.service",
                   "lib/sysusers.d/smtpgate.conf", "lib/tmpfiles.d/smtpgate.conf"):

@@ -1,0 +1,235 @@
+/*
+ * Per-issue counters (issue 19 item 4): every 10 s clusterd upserts this
+ * node's row of smtpgate.issue_counts for the issues that may have
+ * changed: the issues of today and yesterday (UTC; filing counts messages
+ * and recipients there), and the issues named by the events shipped
+ * since the last publish (deliveries, bounces, opens, clicks days later).
+ * At the first publish after start, and when more than CD_TOUCHED_MAX
+ * issues were touched, every issue of the last CD_COUNTS_DAYS days is
+ * published. At most CD_COUNTS_MAX issues per publish; a row is rewritten
+ * only when its counters changed. The columns are the cluster-wide sums'
+ * inputs; `counters` is the issue as `spoolctl issues --json` prints it.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bounce.h"
+#include "buf.h"
+#include "clusterd.h"
+#include "json.h"
+#include "log.h"
+#include "spool.h"
+
+#define CD_COUNTS_ROWS 500 /* issues per INSERT */
+
+static const char cd_counts_sql[] =
+    "INSERT INTO smtpgate.issue_counts (account, issue, node, day, name, "
+    "msgs, rcpts, delivered, deferred, bounced, opens, clicks, "
+    "unsubscribed, complained, duplicates, counters, updated) "
+    "SELECT r->>'account', (r->>'id')::bigint, $1, (r->>'date')::date, "
+    "r->>'name', (r->>'messages')::bigint, (r->>'recipients')::bigint, "
+    "(r->>'delivered')::bigint, (r->>'deferred')::bigint, "
+    "(r->'bounced'->>'policy')::bigint + (r->'bounced'->>'remote')::bigint "
+    "+ (r->'bounced'->>'expired')::bigint + "
+    "(r->'bounced'->>'admin')::bigint, (r->'opens'->>'total')::bigint, "
+    "(r->'clicks'->>'total')::bigint, (r->>'unsubscribed')::bigint, "
+    "(r->>'complained')::bigint, (r->>'duplicates')::bigint, r, now() "
+    "FROM jsonb_array_elements($2::jsonb) r "
+    "ON CONFLICT (account, issue, node) DO UPDATE SET day = EXCLUDED.day, "
+    "name = EXCLUDED.name, msgs = EXCLUDED.msgs, rcpts = EXCLUDED.rcpts, "
+    "delivered = EXCLUDED.delivered, deferred = EXCLUDED.deferred, "
+    "bounced = EXCLUDED.bounced, opens = EXCLUDED.opens, "
+    "clicks = EXCLUDED.clicks, unsubscribed = EXCLUDED.unsubscribed, "
+    "complained = EXCLUDED.complained, duplicates = EXCLUDED.duplicates, "
+    "counters = EXCLUDED.counters, updated = now() "
+    "WHERE smtpgate.issue_counts.counters IS DISTINCT FROM "
+    "EXCLUDED.counters";
+
+void
+cd_touch_issue(struct cd *cd, uint64_t id)
+{
+	size_t i;
+
+	if (id == 0 || cd->counts_full)
+		return;
+	for (i = 0; i < cd->ntouched; i++)
+		if (cd->touched[i] == id)
+			return;
+	if (cd->ntouched == CD_TOUCHED_MAX) {
+		cd->counts_full = true;
+		cd->ntouched = 0;
+		return;
+	}
+	cd->touched[cd->ntouched++] = id;
+}
+
+/* The issue as spoolctl issues --json prints it (spoolctl_stats.c). */
+static void
+cd_issue_json(struct json_gen *g, const struct spool_issue *si)
+{
+	int c;
+
+	json_obj_begin(g);
+	json_kv_int(g, "id", (int64_t)si->su_id);
+	json_kv_str(g, "date", si->su_date);
+	json_kv_str(g, "name", si->su_has_name ? si->su_name : NULL);
+	json_kv_str(g, "account", si->su_login);
+	json_kv_bool(g, "blocked", si->su_blocked);
+	json_kv_int(g, "messages", (int64_t)si->su_msgs);
+	json_kv_int(g, "recipients", (int64_t)si->su_rcpts);
+	json_kv_int(g, "delivered", (int64_t)si->su_delivered);
+	json_kv_int(g, "deferred", (int64_t)si->su_deferred);
+	json_key(g, "bounced");
+	json_obj_begin(g);
+	json_kv_int(g, "policy", (int64_t)si->su_bounced_policy);
+	json_kv_int(g, "remote", (int64_t)si->su_bounced_remote);
+	json_kv_int(g, "expired", (int64_t)si->su_bounced_expired);
+	json_kv_int(g, "admin", (int64_t)si->su_bounced_admin);
+	json_obj_end(g);
+	json_key(g, "bounced_by_category");
+	json_obj_begin(g);
+	for (c = BOUNCE_NONE + 1; c < BOUNCE_CAT_COUNT; c++)
+		json_kv_int(g, bounce_cat_name(c),
+		    (int64_t)si->su_bounced_cat[c]);
+	json_obj_end(g);
+	json_key(g, "opens");
+	json_obj_begin(g);
+	json_kv_int(g, "unique", (int64_t)si->su_opens_unique);
+	json_kv_int(g, "total", (int64_t)si->su_opens);
+	json_obj_end(g);
+	json_key(g, "clicks");
+	json_obj_begin(g);
+	json_kv_int(g, "unique", (int64_t)si->su_clicks_unique);
+	json_kv_int(g, "total", (int64_t)si->su_clicks);
+	json_obj_end(g);
+	json_kv_int(g, "unsubscribed", (int64_t)si->su_unsubscribed);
+	json_kv_int(g, "complained", (int64_t)si->su_complained);
+	json_kv_int(g, "duplicates", (int64_t)si->su_duplicates);
+	json_obj_end(g);
+}
+
+/* The issues of one publish, as JSON arrays of CD_COUNTS_ROWS. */
+struct cd_counts {
+	struct cd	*cd;
+	struct json_gen *g;
+	size_t		 rows, total;
+	uint64_t	 seen[CD_TOUCHED_MAX]; /* ids already in this publish */
+	size_t		 nseen;
+	int		 err;
+};
+
+static int
+cd_counts_flush(struct cd_counts *c)
+{
+	const char *vals[2];
+	size_t	    len;
+
+	if (c->rows == 0)
+		return 0;
+	json_arr_end(c->g);
+	vals[0] = c->cd->node;
+	vals[1] = json_gen_result(c->g, &len);
+	c->rows = 0;
+	if (cd_exec(c->cd, "issue counts", cd_counts_sql, 2, vals) == -1)
+		c->err = -1;
+	json_gen_clear(c->g);
+	return c->err;
+}
+
+static int
+cd_counts_cb(const struct spool_issue *si, void *arg)
+{
+	struct cd_counts *c = arg;
+	size_t		  i;
+
+	for (i = 0; i < c->nseen; i++)
+		if (c->seen[i] == si->su_id)
+			return 0;
+	if (c->nseen < CD_TOUCHED_MAX)
+		c->seen[c->nseen++] = si->su_id;
+	if (c->total == CD_COUNTS_MAX)
+		return 1;
+	if (c->rows == 0)
+		json_arr_begin(c->g);
+	cd_issue_json(c->g, si);
+	c->total++;
+	if (++c->rows == CD_COUNTS_ROWS && cd_counts_flush(c) == -1)
+		return 1;
+	return 0;
+}
+
+/* Issues of the `days` UTC days up to today. */
+static int
+cd_counts_days(struct spool_txn *t, struct cd_counts *c, int days)
+{
+	time_t	  now = time(NULL);
+	struct tm tm;
+	char	  day[11];
+	int	  i, rc = 0;
+
+	for (i = 0; i < days && rc == 0 && c->err == 0; i++) {
+		time_t d = now - (time_t)i * 86400;
+
+		(void)gmtime_r(&d, &tm);
+		(void)strftime(day, sizeof(day), "%Y-%m-%d", &tm);
+		rc = spool_issue_iter_sel(t, NULL, day, cd_counts_cb, c);
+	}
+	return rc == 1 ? 0 : rc;
+}
+
+static int
+cd_counts_touched(struct spool_txn *t, struct cd_counts *c)
+{
+	struct spool_issue si;
+	size_t		   i;
+	int		   rc;
+
+	for (i = 0; i < c->cd->ntouched && c->err == 0; i++) {
+		rc = spool_issue_get(t, c->cd->touched[i], &si);
+		if (rc == SPOOL_ENOTFOUND)
+			continue; /* pruned, or another node's id */
+		if (rc != 0)
+			return rc;
+		if (cd_counts_cb(&si, c) == 1)
+			break;
+	}
+	return 0;
+}
+
+int
+cd_counts_publish(struct cd *cd)
+{
+	struct cd_counts *c;
+	struct spool_txn *t;
+	int		  rc;
+
+	if (cd->pg == NULL)
+		return -1;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL || (rc = spool_begin(cd->sp, false, &t)) != 0) {
+		free(c);
+		return -1;
+	}
+	c->cd = cd;
+	c->g = json_gen_new(false);
+	rc = cd_counts_days(t, c, cd->counts_full ? CD_COUNTS_DAYS : 2);
+	if (rc == 0)
+		rc = cd_counts_touched(t, c);
+	spool_abort(&t);
+	if (rc == 0)
+		(void)cd_counts_flush(c);
+	if (rc != 0)
+		log_warnx("issue counts: %s", spool_strerror(rc));
+	else if (c->err == 0) {
+		cd->ntouched = 0;
+		cd->counts_full = false;
+	}
+	rc = rc != 0 || c->err != 0 ? -1 : 0;
+	json_gen_free(&c->g);
+	free(c);
+	return rc;
+}

@@ -1,0 +1,1 @@
+"""clusterd (issue 19): a node's synchronisation with PostgreSQL."""
