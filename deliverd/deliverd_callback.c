@@ -28,6 +28,7 @@
 #include "log.h"
 #include "sig.h"
 #include "spool.h"
+#include "spool_cluster.h"
 #include "spool_cbsig.h"
 #include "xmem.h"
 
@@ -675,7 +676,8 @@ deliverd_callback_main(struct conf *cf)
 	memset(&c, 0, sizeof(c));
 	c.cf = cf;
 	if ((rc = spool_open(cf->cf_spool_dir, cf->cf_lmdb_map_size,
-		 cf->cf_lmdb_map_max, 0, &c.sp)) != 0)
+		 cf->cf_lmdb_map_max, SPOOL_CLUSTER_IF(cf->cf_cluster_dsn),
+		 &c.sp)) != 0)
 		log_fatalx("spool_open %s: %s", cf->cf_spool_dir,
 		    spool_strerror(rc));
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 ||

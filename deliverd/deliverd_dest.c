@@ -17,6 +17,7 @@
 
 #include "conf.h"
 #include "deliverd.h"
+#include "deliverd_cshare.h"
 #include "deliverd_dest.h"
 #include "deliverd_dest_int.h"
 #include "deliverd_sched.h"
@@ -66,6 +67,8 @@ deliverd_dest_limits(struct sched *s, struct deliverd_dest *e)
 		e->lim.sl_conns = (uint32_t)s->nw;
 		e->lim.sl_slow_conns = s->nw / 4 > 0 ? (uint32_t)s->nw / 4 : 1;
 	}
+	/* cluster mode: this node's share (deliverd_cshare.c) */
+	deliverd_cshare_apply(&e->lim, deliverd_cshare_nodes());
 	/* dest_concurrency stays the ceiling for every destination */
 	if (e->lim.sl_conns > (uint64_t)s->cf->cf_dest_concurrency)
 		e->lim.sl_conns = (uint32_t)s->cf->cf_dest_concurrency;

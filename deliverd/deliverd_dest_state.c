@@ -17,6 +17,7 @@
 #include "buf.h"
 #include "conf.h"
 #include "deliverd.h"
+#include "deliverd_cshare.h"
 #include "deliverd_dest.h"
 #include "deliverd_dest_int.h"
 #include "deliverd_sched.h"
@@ -325,6 +326,7 @@ deliverd_dest_tick(struct sched *s)
 	int64_t		       now = deliverd_now();
 	size_t		       i;
 
+	deliverd_cshare_tick(s); /* cluster mode: the live nodes' share */
 	if (t->next_check != 0 && now >= t->next_check) {
 		t->next_check = 0;
 		for (i = 0; i < t->n; i++) {

@@ -31,6 +31,7 @@
 #include "log.h"
 #include "sig.h"
 #include "spool.h"
+#include "spool_cluster.h"
 #include "trigger.h"
 #include "xmem.h"
 
@@ -57,7 +58,8 @@ deliverd_sched_open_spool(struct sched *s)
 	if (s->sp != NULL)
 		return;
 	if ((rc = spool_open(s->cf->cf_spool_dir, s->cf->cf_lmdb_map_size,
-		 s->cf->cf_lmdb_map_max, 0, &s->sp)) != 0)
+		 s->cf->cf_lmdb_map_max,
+		 SPOOL_CLUSTER_IF(s->cf->cf_cluster_dsn), &s->sp)) != 0)
 		log_fatalx("spool_open %s: %s", s->cf->cf_spool_dir,
 		    spool_strerror(rc));
 }

@@ -23,6 +23,9 @@ deliverd_libdeliverd_a_SOURCES = \
 	deliverd/deliverd_smtp_tls.c \
 	deliverd/deliverd_dkim.c \
 	deliverd/deliverd_callback.c
+# cluster mode (issue 19 item 7): the live nodes' share of the limits
+deliverd_libdeliverd_a_SOURCES += deliverd/deliverd_cshare.c \
+	deliverd/deliverd_cshare.h
 # the simulator (issue 18 item 4)
 deliverd_libdeliverd_a_SOURCES += deliverd/deliverd_sim.c deliverd/deliverd_sim.h
 # engagement tracking (issue 16): per-recipient copies
@@ -44,6 +47,8 @@ deliverd_libdeliverd_a_SOURCES += \
 	deliverd/deliverd_dest.c deliverd/deliverd_dest_state.c \
 	deliverd/deliverd_dest_via.c
 TESTS += tests/blackbox/test_shaping.py
+# cluster mode (issue 19 item 7): the live nodes share the limits
+TESTS += tests/blackbox/test_cluster_share.py
 check_PROGRAMS += tests/unit/t_deliverd_dest
 TESTS += tests/unit/t_deliverd_dest
 tests_unit_t_deliverd_dest_SOURCES = tests/unit/t_deliverd_dest.c
@@ -101,3 +106,9 @@ EXTRA_DIST += tests/unit/valgrind.supp
 TESTS += tests/blackbox/test_callback_sign.py
 # MTA-STS (issue 17 item 2): the P line parser is in deliverd_mtasts.c (dns.c: libresolv)
 fuzz_mtasts_EXTRA = -Wl,--push-state,--no-as-needed -lresolv -Wl,--pop-state
+# cluster mode (issue 19 item 7): cluster.state's parser, the division
+check_PROGRAMS += tests/unit/t_deliverd_cshare
+TESTS += tests/unit/t_deliverd_cshare
+tests_unit_t_deliverd_cshare_SOURCES = tests/unit/t_deliverd_cshare.c
+tests_unit_t_deliverd_cshare_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/deliverd
+tests_unit_t_deliverd_cshare_LDADD = deliverd/libdeliverd.a $(DELIVERD_LIBS) $(TEST_LIBS)

@@ -24,6 +24,9 @@ spool_libspool_a_SOURCES += spool/spool_tlsrpt.c
 # MTA-STS policy cache (issue 17 item 2)
 spool_libspool_a_SOURCES += spool/spool_mtasts.c
 spool_libspool_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS) $(OPENSSL_CFLAGS)
+# cluster mode (issue 19): the policy journal, the mirror, issue ids
+spool_libspool_a_SOURCES += spool/spool_cluster.c spool/spool_cluster.h \
+	spool/spool_cjent.c
 # the events export (issue 13: batches, flock, no write txn around the I/O)
 spool_libspool_a_SOURCES += spool/spool_export.c
 
@@ -101,3 +104,8 @@ UNIT_TESTS += tests/unit/t_spool_mtasts
 tests_unit_t_spool_mtasts_SOURCES = tests/unit/t_spool_mtasts.c
 tests_unit_t_spool_mtasts_CPPFLAGS = $(UNIT_CPPFLAGS) $(LMDB_CFLAGS)
 tests_unit_t_spool_mtasts_LDADD = $(TEST_LIBS)
+# cluster mode (issue 19): journal codec, journal, mirror, issue ids
+UNIT_TESTS += tests/unit/t_spool_cluster
+tests_unit_t_spool_cluster_SOURCES = tests/unit/t_spool_cluster.c
+tests_unit_t_spool_cluster_CPPFLAGS = $(UNIT_CPPFLAGS) $(LMDB_CFLAGS)
+tests_unit_t_spool_cluster_LDADD = $(TEST_LIBS)

@@ -204,7 +204,10 @@ int spool_env_read(int fd, size_t max, struct spool_env *);
 struct spool;
 struct spool_txn;
 
-#define SPOOL_RDONLY 0x01
+#define SPOOL_RDONLY  0x01
+/* cluster_dsn is set: journal policy writes, deterministic issue ids
+ * (spool_cluster.h) */
+#define SPOOL_CLUSTER 0x02
 /*
  * map_size is the initial map (lmdb_map_size); the map grows by itself up
  * to map_max (lmdb_map_max) when full, see spool_map_grown(). Every open

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "spool.h"
+#include "spool_cluster.h"
 #include "spool_key.h"
 #include "spool_index.h"
 #include "spool_rec.h"
@@ -38,12 +39,14 @@ struct spool {
 	bool		 sp_full;      /* a write txn hit MDB_MAP_FULL */
 	struct spool_map sp_map;       /* what spool_map_info() reports */
 	time_t		 sp_rcheck_at; /* last mdb_reader_check */
+	bool		 sp_cluster;   /* SPOOL_CLUSTER: journal policy */
 };
 
 struct spool_txn {
 	struct spool *tr_sp;
 	MDB_txn	     *tr_txn;
 	bool	      tr_write;
+	bool	      tr_nojournal; /* clusterd's mirror (spool_cluster.h) */
 };
 
 static const char *const spool_db_names[SPOOL_DB_N] = {
@@ -74,6 +77,7 @@ static const char *const spool_db_names[SPOOL_DB_N] = {
 	[SPOOL_DB_DEDUPE] = "dedupe",
 	[SPOOL_DB_TLSRPT] = "tlsrpt",
 	[SPOOL_DB_MTASTS] = "mtasts",
+	[SPOOL_DB_CLUSTER_OUT] = "cluster_out",
 };
 
 static int
@@ -535,6 +539,7 @@ spool_open(const char *spool_dir, int64_t map_size, int64_t map_max,
 	sp = xcalloc(1, sizeof(*sp));
 	(void)str_copy(sp->sp_dbdir, sizeof(sp->sp_dbdir), dir); /* same size */
 	sp->sp_rdonly = (flags & SPOOL_RDONLY) != 0;
+	sp->sp_cluster = (flags & SPOOL_CLUSTER) != 0;
 	sp->sp_map_max = map_max > map_size ? map_max : map_size;
 	if (!sp->sp_rdonly && mkdir(dir, 0750) == 0)
 		(void)chmod(dir, 0750); /* umask-independent; we own it */
@@ -697,6 +702,66 @@ spool_db_dir(const struct spool *sp)
 	return sp->sp_dbdir;
 }
 
+/* ---- the cluster journal's hook (spool_cluster.h) */
+
+bool
+spool_cluster_on(const struct spool *sp)
+{
+	return sp->sp_cluster;
+}
+
+void
+spool_txn_nojournal(struct spool_txn *t)
+{
+	t->tr_nojournal = true;
+}
+
+int
+spool_cjournal_txn_add(struct spool_txn *t, enum spool_ckind kind,
+    const void *key, size_t klen, const void *val, size_t vlen)
+{
+	if (!t->tr_sp->sp_cluster || t->tr_nojournal)
+		return 0;
+	return spool_cjournal_add(t, kind, key, klen, val, vlen);
+}
+
+/* The kind a policy database's writes are journaled as, or -1. */
+static int
+spool_db_ckind(enum spool_dbi d)
+{
+	switch (d) {
+	case SPOOL_DB_ACCOUNTS:
+		return SPOOL_CK_ACCOUNTS;
+	case SPOOL_DB_SENDERS:
+		return SPOOL_CK_SENDERS;
+	case SPOOL_DB_DKIM:
+		return SPOOL_CK_DKIM;
+	case SPOOL_DB_STOPLIST:
+		return SPOOL_CK_STOPLIST;
+	case SPOOL_DB_PERMFAIL:
+		return SPOOL_CK_PERMFAIL;
+	case SPOOL_DB_PAUSES:
+		return SPOOL_CK_PAUSES;
+	default:
+		return -1;
+	}
+}
+
+/* After a write of d: the journal entry (val NULL: a delete). One branch
+ * when the spool does not journal. */
+static int
+spool_db_journal(struct spool_txn *t, enum spool_dbi d, const void *key,
+    size_t klen, const void *val, size_t vlen)
+{
+	int kind;
+
+	if (!t->tr_sp->sp_cluster || t->tr_nojournal ||
+	    (kind = spool_db_ckind(d)) < 0)
+		return 0;
+	return spool_cjournal_add(t, (enum spool_ckind)kind, key, klen, val,
+	    vlen);
+}
+
 /* ---- raw access */
 
 static MDB_val
@@ -730,28 +795,36 @@ spool_db_put(struct spool_txn *t, enum spool_dbi d, const struct spool_key *k,
     const void *p, size_t n)
 {
 	MDB_val key, val = { .mv_size = n, .mv_data = (void *)(uintptr_t)p };
+	int	rc;
 
 	if (!spool_key_ok(k))
 		return SPOOL_ETOOBIG;
 	if (!t->tr_write)
 		return EROFS;
 	key = spool_db_kval(k);
-	return spool_db_wrc(t->tr_sp,
+	rc = spool_db_wrc(t->tr_sp,
 	    mdb_put(t->tr_txn, t->tr_sp->sp_dbi[d], &key, &val, 0));
+	if (rc == 0)
+		rc = spool_db_journal(t, d, k->k_data, k->k_len, p, n);
+	return rc;
 }
 
 int
 spool_db_del(struct spool_txn *t, enum spool_dbi d, const struct spool_key *k)
 {
 	MDB_val key;
+	int	rc;
 
 	if (!spool_key_ok(k))
 		return SPOOL_ETOOBIG;
 	if (!t->tr_write)
 		return EROFS;
 	key = spool_db_kval(k);
-	return spool_db_wrc(t->tr_sp,
+	rc = spool_db_wrc(t->tr_sp,
 	    mdb_del(t->tr_txn, t->tr_sp->sp_dbi[d], &key, NULL));
+	if (rc == 0)
+		rc = spool_db_journal(t, d, k->k_data, k->k_len, NULL, 0);
+	return rc;
 }
 
 /* Positions c at the first key >= k (forward) or the last key <= k. */
@@ -847,9 +920,10 @@ int
 spool_db_del_prefix(struct spool_txn *t, enum spool_dbi d,
     const struct spool_key *p)
 {
-	MDB_cursor *c;
-	MDB_val	    key, val;
-	int	    rc;
+	struct spool_key gone;
+	MDB_cursor	*c;
+	MDB_val		 key, val;
+	int		 rc;
 
 	if (!spool_key_ok(p))
 		return SPOOL_ETOOBIG;
@@ -861,8 +935,15 @@ spool_db_del_prefix(struct spool_txn *t, enum spool_dbi d,
 	rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
 	while (rc == 0 && key.mv_size >= p->k_len &&
 	    memcmp(key.mv_data, p->k_data, p->k_len) == 0) {
+		spool_key_init(&gone);
+		spool_key_raw(&gone, key.mv_data, key.mv_size);
 		if ((rc = mdb_cursor_del(c, 0)) != 0)
 			break;
+		if ((rc = spool_db_journal(t, d, gone.k_data, gone.k_len, NULL,
+			 0)) != 0) {
+			mdb_cursor_close(c);
+			return rc;
+		}
 		/* seek again rather than rely on cursor state after a delete */
 		key = spool_db_kval(p);
 		rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);

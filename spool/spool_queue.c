@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "spool.h"
+#include "spool_cluster.h"
 #include "spool_index.h"
 #include "spool_key.h"
 #include "spool_rec.h"
@@ -96,8 +97,13 @@ spool_issue_find_or_create(struct spool_txn *t, const char *login,
 	s->su_has_name = name != NULL;
 	if (name != NULL)
 		(void)str_copy(s->su_name, sizeof(s->su_name), name);
-	if ((rc = spool_issue_idx_key(&k, login, date, name)) != 0 ||
-	    (rc = spool_db_meta_next(t, "issue_seq", &s->su_id)) != 0)
+	if ((rc = spool_issue_idx_key(&k, login, date, name)) != 0)
+		return rc;
+	/* cluster mode: the same id on every node (spool_cluster.h) */
+	rc = spool_cluster_on(spool_txn_spool(t))
+	    ? spool_issue_cluster_pick(t, login, date, name, &s->su_id)
+	    : spool_db_meta_next(t, "issue_seq", &s->su_id);
+	if (rc != 0)
 		return rc;
 	spool_be64_put(id, s->su_id);
 	if ((rc = spool_db_put(t, SPOOL_DB_ISSUE_IDX, &k, id, sizeof(id))) !=

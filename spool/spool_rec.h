@@ -104,6 +104,8 @@ enum spool_dbi {
 	SPOOL_DB_TLSRPT,
 	/* spool_mtasts.c (issue 17 item 2): MTA-STS policy cache */
 	SPOOL_DB_MTASTS,
+	/* spool_cluster.c (issue 19 item 4): the policy journal */
+	SPOOL_DB_CLUSTER_OUT,
 	SPOOL_DB_N
 };
 

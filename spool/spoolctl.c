@@ -38,6 +38,7 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ .name = "callbacks", .fn = ctl_cmd_callbacks },
 	{ .name = "status", .fn = ctl_cmd_status },
 	{ .name = "tls-report", .fn = ctl_cmd_tls_report },
+	{ .name = "cluster", .fn = ctl_cmd_cluster },
 	{ .name = "help", .fn = NULL }, /* main() answers it */
 	{ .name = NULL, .fn = NULL },
 };
@@ -48,6 +49,7 @@ static jmp_buf	  spoolctl_restart;
 static int    spoolctl_argc;
 static char **spoolctl_argv;
 static size_t spoolctl_cmd;
+static int    spoolctl_rc;
 
 /*
  * The map was full in a write txn deep inside a command. Closing the spool
@@ -175,6 +177,8 @@ main(int argc, char **argv)
 	spoolctl_cmd = i;
 	(void)setjmp(spoolctl_restart);
 	optind = 0; /* glibc: restart getopt for the command's options */
-	return ctl_out_status(ctl_cmds[spoolctl_cmd].fn(&spoolctl_ctl,
-	    spoolctl_argc, spoolctl_argv));
+	spoolctl_rc = ctl_cmds[spoolctl_cmd].fn(&spoolctl_ctl, spoolctl_argc,
+	    spoolctl_argv);
+	ctl_cluster_publish(ctl); /* cluster mode: its policy changes */
+	return ctl_out_status(spoolctl_rc);
 }

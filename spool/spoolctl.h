@@ -232,8 +232,12 @@ void ctl_cbsecret_apply(struct spool_account *);
 void ctl_cbsecret_wipe(void);
 void ctl_cbsecret_describe(const struct spool_account *, FILE *);
 void ctl_cbsecret_json(struct json_gen *, const struct spool_account *);
+/* spoolctl_cluster.c (issue 19): cluster export; after a command, the
+ * publish of what it journaled (cluster mode only; one line on stderr) */
+int  ctl_cmd_cluster(struct ctl *, int, char **);
+void ctl_cluster_publish(struct ctl *);
 
-/* spoolctl_cluster.c (issue 19): --cluster reads PostgreSQL (cluster_dsn)
+/* spoolctl_cquery.c (issue 19): --cluster reads PostgreSQL (cluster_dsn)
  * or exits (2: no cluster_dsn; 1: unreachable or the statement failed). */
 struct statq;
 /* Appends the rows of q (account's only, unless NULL) to jg's open list. */

@@ -32,10 +32,9 @@ spool_spoolctl_SOURCES = \
 	spool/spoolctl_status.c
 # signed callbacks (issue 18 item 1)
 spool_spoolctl_SOURCES += spool/spoolctl_cbsecret.c
-# issue 19: --cluster reads PostgreSQL (the one spoolctl file with libpq)
-spool_spoolctl_SOURCES += spool/spoolctl_cluster.c
-spool_spoolctl_CPPFLAGS = $(AM_CPPFLAGS) $(LIBPQ_CFLAGS)
-spool_spoolctl_LDADD = $(SPOOLCTL_LIBS) $(LIBPQ_LIBS)
+spool_spoolctl_LDADD = $(SPOOLCTL_LIBS)
+# issue 19: --cluster reads PostgreSQL (libpq flags: clusterd/cpolicy.mk)
+spool_spoolctl_SOURCES += spool/spoolctl_cquery.c
 dist_man_MANS += spool/spoolctl.8
 
 # Unit tests (TAP); the fuzz target tests/fuzz/fuzz_statq.c and its corpus

@@ -228,6 +228,12 @@ static const struct ctl_help ctl_help_tab[] = {
 	    "  --domain X              only recipient domain X\n"
 	    "  --json                  the RFC 8460 report (JSON)\n",
 	    "tls-report --date 2026-12-07 --json" },
+	{ "cluster export", "",
+	    "  (no options)            every local policy row into "
+	    "PostgreSQL (cluster_dsn);\n"
+	    "                          rows it has already are kept: safe "
+	    "to run again\n",
+	    "cluster export" },
 	{ "resume", "--domain D [--account LOGIN]",
 	    "  --domain D              end the pause of domain D; its mail is "
 	    "due now\n"

@@ -18,6 +18,7 @@
 #include "json.h"
 #include "pkey.h"
 #include "priv.h"
+#include "spool_cluster.h"
 #include "spoolctl.h"
 #include "xmem.h"
 
@@ -658,8 +659,7 @@ ctl_issue_set(struct ctl *ctl, int argc, char **argv, bool block)
 		ctl_die("no issue %llu (spoolctl issues lists them)", id);
 	if (rc != 0)
 		ctl_die_rc(rc, "issue %llu", id);
-	si.su_blocked = block;
-	if ((rc = spool_issue_put(txn, &si)) != 0)
+	if ((rc = spool_issue_set_blocked(txn, &si, block)) != 0)
 		ctl_die_rc(rc, "issue %llu", id);
 	ctl_commit(&txn);
 	printf("issue %llu (%s, %s, %s) %s\n", id, si.su_login, si.su_date,

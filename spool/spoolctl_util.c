@@ -19,6 +19,7 @@
 #include "json.h"
 #include "log.h"
 #include "priv.h"
+#include "spool_cluster.h"
 #include "spoolctl.h"
 #include "trigger.h"
 
@@ -298,7 +299,8 @@ ctl_begin(struct ctl *ctl, bool write)
 			ctl_tree_create(ctl);
 			rc = spool_open(ctl->cf->cf_spool_dir,
 			    ctl->cf->cf_lmdb_map_size, ctl->cf->cf_lmdb_map_max,
-			    0, &ctl->sp);
+			    SPOOL_CLUSTER_IF(ctl->cf->cf_cluster_dsn),
+			    &ctl->sp);
 			ctl->sp_write = true;
 		}
 		if (rc != 0)

@@ -32,6 +32,7 @@
 #include "priv.h"
 #include "sig.h"
 #include "spool.h"
+#include "spool_cluster.h"
 #include "spoold_file.h"
 #include "spoold_metrics.h"
 #include "spoold_prune.h"
@@ -494,8 +495,8 @@ spoold_run(struct daemon *d)
 	spoold_lock(sd->sd_cf->cf_spool_dir);
 	ifd = spoold_watch(sd->sd_cf->cf_spool_dir);
 	if ((rc = spool_open(sd->sd_cf->cf_spool_dir,
-		 sd->sd_cf->cf_lmdb_map_size, sd->sd_cf->cf_lmdb_map_max, 0,
-		 &sd->sd_sp)) != 0)
+		 sd->sd_cf->cf_lmdb_map_size, sd->sd_cf->cf_lmdb_map_max,
+		 SPOOL_CLUSTER_IF(sd->sd_cf->cf_cluster_dsn), &sd->sd_sp)) != 0)
 		log_fatalx("spool_open %s: %s", sd->sd_cf->cf_spool_dir,
 		    spool_strerror(rc));
 	if ((rc = spool_tag_load(sd->sd_cf->cf_spool_dir, sd->sd_key)) != 0 ||

@@ -41,6 +41,7 @@
 #include "priv.h"
 #include "sig.h"
 #include "spool.h"
+#include "spool_cluster.h"
 #include "spool_track.h"
 #include "trackd.h"
 #include "xmem.h"
@@ -187,7 +188,9 @@ trackd_fork_committer(struct trackd_main *m)
 		 * machine the request threads get the CPU first */
 		(void)setpriority(PRIO_PROCESS, 0, 5);
 		_exit(trackd_commit_main(m->m_cf->cf_spool_dir, m->m_cf->cf_lmdb_map_size,
-		    m->m_cf->cf_lmdb_map_max, m->m_cf->cf_event_log, p[0]));
+		    m->m_cf->cf_lmdb_map_max,
+		    SPOOL_CLUSTER_IF(m->m_cf->cf_cluster_dsn), m->m_cf->cf_event_log,
+		    p[0]));
 	}
 	(void)close(p[0]);
 	if (fcntl(p[1], F_SETFL, O_NONBLOCK) == -1)
@@ -261,7 +264,8 @@ trackd_run(struct daemon *d)
 
 	trackd_fork_committer(m);
 	if ((rc = spool_open(m->m_cf->cf_spool_dir, m->m_cf->cf_lmdb_map_size,
-	    m->m_cf->cf_lmdb_map_max, 0, &sp)) != 0)
+	    m->m_cf->cf_lmdb_map_max, SPOOL_CLUSTER_IF(m->m_cf->cf_cluster_dsn),
+	    &sp)) != 0)
 		log_fatalx("spool_open %s: %s", m->m_cf->cf_spool_dir, spool_strerror(rc));
 	if ((rc = spool_track_key_load(m->m_cf->cf_spool_dir, true, key)) != 0)
 		log_fatalx("tracking key in %s/db: %s", m->m_cf->cf_spool_dir, strerror(rc));

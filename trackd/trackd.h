@@ -79,7 +79,7 @@ void	trackd_set_pipe(struct trackd *, int fd);
  * reading hit records from fd until EOF, committing them in groups;
  * returns its exit status. */
 int	trackd_commit_main(const char *spool_dir, int64_t map_size, int64_t map_max,
-	    const char *event_log, int fd);
+	    unsigned spool_flags, const char *event_log, int fd);
 /* Hits answered and not yet committed. */
 size_t	trackd_pending(struct trackd *);
 

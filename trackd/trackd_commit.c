@@ -23,6 +23,7 @@
 #include "ev.h"
 #include "log.h"
 #include "spool.h"
+#include "spool_cluster.h"
 #include "trackd.h"
 #include "trackd_int.h"
 
@@ -118,7 +119,7 @@ trackd_commit_pipe(struct ev *e, int fd, unsigned revents, void *arg)
 
 int
 trackd_commit_main(const char *spool_dir, int64_t map_size, int64_t map_max,
-    const char *event_log, int fd)
+    unsigned spool_flags, const char *event_log, int fd)
 {
 	static const unsigned char	 nokey[SPOOL_TRACK_KEYLEN];
 	struct trackd_commit		 c = { .c_t = NULL };
@@ -127,7 +128,8 @@ trackd_commit_main(const char *spool_dir, int64_t map_size, int64_t map_max,
 	size_t				 left;
 	int				 rc, tries;
 
-	if ((rc = spool_open(spool_dir, map_size, map_max, 0, &sp)) != 0)
+	if ((rc = spool_open(spool_dir, map_size, map_max, spool_flags, &sp)) !=
+	    0)
 		log_fatalx("committer: spool_open %s: %s", spool_dir, spool_strerror(rc));
 	/* the committer verifies no token: it needs no key */
 	c.c_t = trackd_new(sp, nokey, event_log);

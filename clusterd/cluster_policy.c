@@ -1,0 +1,711 @@
+/*
+ * Policy in cluster mode (cluster_policy.h): the journal into
+ * smtpgate.policy, its rows back into LMDB, the full resync and the
+ * export. Keys and values travel as binary bytea, exactly the LMDB bytes.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "cluster_policy.h"
+#include "log.h"
+#include "spool.h"
+#include "spool_cluster.h"
+#include "xmem.h"
+
+#define CPOL_LOCK "LOCK TABLE smtpgate.policy IN EXCLUSIVE MODE"
+#define CPOL_UPSERT                                                        \
+	"INSERT INTO smtpgate.policy (kind, key, value, origin) "          \
+	"VALUES ($1, $2, $3, $4) ON CONFLICT (kind, key) DO UPDATE SET " \
+	"value = EXCLUDED.value, "                                         \
+	"version = nextval('smtpgate.policy_version'), "                   \
+	"origin = EXCLUDED.origin, changed = now()"
+#define CPOL_INSERT                                               \
+	"INSERT INTO smtpgate.policy (kind, key, value, origin) " \
+	"VALUES ($1, $2, $3, $4) ON CONFLICT (kind, key) DO NOTHING"
+#define CPOL_V_MIRRORED "cluster_policy_version"
+_Static_assert(SPOOL_CK_N <= 8, "struct cpol_counts holds 8 kinds");
+/* origin of the rows a node's first resync adds (it knows no node name) */
+#define CPOL_FIRST_ORIGIN "first-resync"
+
+/* ---- libpq */
+
+/* One statement; text parameters except those marked binary (bytea). The
+ * result when it succeeded, else NULL (logged). */
+static PGresult *
+cpol_q(PGconn *pg, const char *what, const char *sql, int n,
+    const char *const *vals, const int *lens, const int *bin, int resbin)
+{
+	PGresult *res;
+
+	res = PQexecParams(pg, sql, n, NULL, vals, lens, bin, resbin);
+	if (PQresultStatus(res) == PGRES_COMMAND_OK ||
+	    PQresultStatus(res) == PGRES_TUPLES_OK)
+		return res;
+	log_warnx("cluster policy: %s: %s", what,
+	    res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(pg));
+	PQclear(res);
+	return NULL;
+}
+
+static int
+cpol_exec(PGconn *pg, const char *what, const char *sql)
+{
+	PGresult *res = cpol_q(pg, what, sql, 0, NULL, NULL, NULL, 0);
+
+	PQclear(res);
+	return res != NULL ? 0 : -1;
+}
+
+static void
+cpol_rollback(PGconn *pg)
+{
+	if (PQstatus(pg) == CONNECTION_OK &&
+	    PQtransactionStatus(pg) != PQTRANS_IDLE)
+		PQclear(PQexec(pg, "ROLLBACK"));
+}
+
+/* BEGIN and the lock that orders versions (cluster_policy.h). */
+static int
+cpol_begin(PGconn *pg)
+{
+	if (cpol_exec(pg, "BEGIN", "BEGIN") == -1)
+		return -1;
+	if (cpol_exec(pg, "lock smtpgate.policy", CPOL_LOCK) == 0)
+		return 0;
+	cpol_rollback(pg);
+	return -1;
+}
+
+/* One row, INSERT or upsert; the number of rows it touched or -1. */
+static int
+cpol_put(PGconn *pg, const char *sql, const struct spool_centry *e,
+    const char *node)
+{
+	const char *vals[4] = { spool_ckind_name(e->ce_kind),
+		(const char *)e->ce_key, (const char *)e->ce_val, node };
+	const int   lens[4] = { 0, (int)e->ce_klen, (int)e->ce_vlen, 0 };
+	const int   bin[4] = { 0, 1, 1, 0 };
+	PGresult   *res;
+	int	    n;
+
+	if (e->ce_val != NULL && e->ce_vlen == 0)
+		vals[2] = ""; /* an empty value, not NULL */
+	if ((res = cpol_q(pg, "store a row", sql, 4, vals, lens, bin, 0)) ==
+	    NULL)
+		return -1;
+	n = atoi(PQcmdTuples(res));
+	PQclear(res);
+	return n;
+}
+
+PGconn *
+cpol_connect(const char *dsn, char *err, size_t errsz)
+{
+	const char *kw[] = { "connect_timeout", "application_name", "dbname",
+		NULL };
+	const char *val[] = { "5", "smtpgate-spoolctl", dsn, NULL };
+	PGconn	   *pg;
+
+	pg = PQconnectdbParams(kw, val, 1); /* the DSN's own words win */
+	if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
+		(void)str_copy(err, errsz,
+		    pg != NULL ? PQerrorMessage(pg) : "out of memory");
+		err[strcspn(err, "\n")] = '\0';
+		PQfinish(pg);
+		return NULL;
+	}
+	if (cpol_exec(pg, "statement_timeout",
+		"SET statement_timeout = '10s'") == -1) {
+		(void)str_copy(err, errsz, "SET statement_timeout failed");
+		PQfinish(pg);
+		return NULL;
+	}
+	return pg;
+}
+
+/* ---- publish */
+
+struct cpol_ent {
+	enum spool_ckind kind;
+	size_t		 koff, klen, voff, vlen;
+	bool		 del;
+};
+
+struct cpol_batch {
+	struct cpol_ent *e;
+	size_t		 n, max;
+	struct buf	 data;
+	uint64_t	 last; /* seq of the last entry */
+};
+
+static int
+cpol_batch_cb(uint64_t seq, const struct spool_centry *e, void *arg)
+{
+	struct cpol_batch *b = arg;
+	struct cpol_ent	  *x = &b->e[b->n];
+
+	x->kind = e->ce_kind;
+	x->koff = b->data.len;
+	x->klen = e->ce_klen;
+	x->del = e->ce_val == NULL;
+	if (buf_append(&b->data, e->ce_key, e->ce_klen) == -1)
+		return ENOMEM;
+	x->voff = b->data.len;
+	x->vlen = e->ce_vlen;
+	if (!x->del && buf_append(&b->data, e->ce_val, e->ce_vlen) == -1)
+		return ENOMEM;
+	b->last = seq;
+	return ++b->n == b->max ? 1 : 0;
+}
+
+static struct spool_centry
+cpol_ent_centry(const struct cpol_batch *b, const struct cpol_ent *x)
+{
+	struct spool_centry e = { .ce_kind = x->kind,
+		.ce_key = (const uint8_t *)b->data.data + x->koff,
+		.ce_klen = x->klen,
+		.ce_val = x->del ? NULL
+				 : (const uint8_t *)b->data.data + x->voff,
+		.ce_vlen = x->vlen };
+
+	return e;
+}
+
+/* The journal's first max entries into b. */
+static int
+cpol_batch_read(struct spool *sp, struct cpol_batch *b)
+{
+	struct spool_txn *t;
+	int		  rc;
+
+	if ((rc = spool_begin(sp, false, &t)) != 0)
+		return rc;
+	rc = spool_cjournal_iter(t, 0, b->max, cpol_batch_cb, b);
+	spool_abort(&t);
+	return rc == 1 ? 0 : rc;
+}
+
+static int
+cpol_batch_send(PGconn *pg, const struct cpol_batch *b, const char *node)
+{
+	struct spool_centry e;
+	size_t		    i;
+
+	if (cpol_begin(pg) == -1)
+		return -1;
+	for (i = 0; i < b->n; i++) {
+		e = cpol_ent_centry(b, &b->e[i]);
+		if (cpol_put(pg, CPOL_UPSERT, &e, node) == -1) {
+			cpol_rollback(pg);
+			return -1;
+		}
+	}
+	return cpol_exec(pg, "COMMIT", "COMMIT");
+}
+
+static int
+cpol_journal_drop(struct spool *sp, uint64_t upto)
+{
+	struct spool_txn *t;
+	int		  rc;
+
+	if ((rc = spool_begin(sp, true, &t)) != 0)
+		return rc;
+	if ((rc = spool_cjournal_drop(t, upto)) != 0) {
+		spool_abort(&t);
+		return rc;
+	}
+	return spool_commit(&t);
+}
+
+static int  cpol_push_all(PGconn *, struct spool *, const char *node,
+     struct cpol_counts *);
+static int  cpol_overflow_take(struct spool *, bool *);
+static void cpol_overflow_again(struct spool *);
+
+int
+cpol_publish(PGconn *pg, struct spool *sp, const char *node, size_t max)
+{
+	struct cpol_batch b = { .max = max };
+	bool		  over = false;
+	int		  rc;
+
+	if (max == 0)
+		return 0;
+	if (cpol_overflow_take(sp, &over) != 0)
+		return -1;
+	if (over && cpol_push_all(pg, sp, node, NULL) == -1) {
+		cpol_overflow_again(sp);
+		return -1;
+	}
+	b.e = xcalloc(max, sizeof(*b.e));
+	buf_init(&b.data, SIZE_MAX / 2);
+	if ((rc = cpol_batch_read(sp, &b)) != 0)
+		log_warnx("cluster policy: reading the journal: %s",
+		    spool_strerror(rc));
+	else if (b.n > 0 && cpol_batch_send(pg, &b, node) == 0) {
+		/* published: a failure here re-publishes them, which the
+		 * upsert makes harmless */
+		if ((rc = cpol_journal_drop(sp, b.last)) != 0)
+			log_warnx("cluster policy: dropping %zu published "
+				  "entries: %s",
+			    b.n, spool_strerror(rc));
+		rc = (int)b.n;
+	} else
+		rc = b.n > 0 ? -1 : 0;
+	free(b.e);
+	buf_release(&b.data);
+	return rc;
+}
+
+/* ---- pull */
+
+static int
+cpol_meta_u64(struct spool *sp, const char *name, uint64_t *v_r)
+{
+	struct spool_txn *t;
+	int		  rc;
+
+	*v_r = 0;
+	if ((rc = spool_begin(sp, false, &t)) != 0)
+		return rc;
+	rc = spool_cluster_meta_get(t, name, v_r);
+	spool_abort(&t);
+	return rc;
+}
+
+/* PostgreSQL's meta value name as a number (0 if absent), or -1. */
+static int
+cpol_pg_meta(PGconn *pg, const char *name, uint64_t *v_r)
+{
+	const char *vals[1] = { name };
+	PGresult   *res;
+
+	*v_r = 0;
+	if ((res = cpol_q(pg, "read smtpgate.meta",
+		 "SELECT value FROM smtpgate.meta WHERE name = $1", 1, vals,
+		 NULL, NULL, 0)) == NULL)
+		return -1;
+	if (PQntuples(res) == 1)
+		*v_r = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return 0;
+}
+
+/* A row of a binary result as an entry; -1 for a kind this node does
+ * not know (a newer node's). */
+static int
+cpol_row(const PGresult *res, int i, int kcol, struct spool_centry *e)
+{
+	memset(e, 0, sizeof(*e));
+	if (spool_ckind_parse(PQgetvalue(res, i, kcol),
+		(size_t)PQgetlength(res, i, kcol), &e->ce_kind) != 0)
+		return -1;
+	e->ce_key = (const uint8_t *)PQgetvalue(res, i, kcol + 1);
+	e->ce_klen = (size_t)PQgetlength(res, i, kcol + 1);
+	if (!PQgetisnull(res, i, kcol + 2)) {
+		e->ce_val = (const uint8_t *)PQgetvalue(res, i, kcol + 2);
+		e->ce_vlen = (size_t)PQgetlength(res, i, kcol + 2);
+	}
+	return 0;
+}
+
+static uint64_t
+cpol_be64(const char *p)
+{
+	uint64_t v = 0;
+	int	 i;
+
+	for (i = 0; i < 8; i++)
+		v = v << 8 | (uint8_t)p[i];
+	return v;
+}
+
+/* Applies e unless the journal holds a newer local change of its key
+ * (counted in *n). 0 or an error; SPOOL_ECORRUPT is logged and skipped. */
+static int
+cpol_apply(struct spool_txn *t, const struct spool_centry *e, bool pending,
+    int *n)
+{
+	bool has = false;
+	int  rc;
+
+	if (pending && (rc = spool_cjournal_has(t, e->ce_kind, e->ce_key,
+			    e->ce_klen, &has)) != 0)
+		return rc;
+	if (has)
+		return 0;
+	if ((rc = spool_cluster_apply(t, e)) == SPOOL_ECORRUPT) {
+		log_warnx("cluster policy: a %s row that does not decode, "
+			  "skipped",
+		    spool_ckind_name(e->ce_kind));
+		return 0;
+	}
+	if (rc == 0)
+		(*n)++;
+	return rc;
+}
+
+/* A write txn of the mirror: nothing it writes is journaled. */
+static int
+cpol_mirror_begin(struct spool *sp, struct spool_txn **t_r, bool *pending_r)
+{
+	size_t n = 0;
+	int    rc;
+
+	if ((rc = spool_begin(sp, true, t_r)) != 0)
+		return rc;
+	spool_txn_nojournal(*t_r);
+	if ((rc = spool_cjournal_count(*t_r, &n)) != 0)
+		spool_abort(t_r);
+	*pending_r = n > 0;
+	return rc;
+}
+
+static int
+cpol_pull_apply(struct spool *sp, const PGresult *res, uint64_t *ver_r,
+    int *n)
+{
+	struct spool_centry e;
+	struct spool_txn   *t;
+	bool		    pending;
+	int		    i, rc;
+
+	if ((rc = cpol_mirror_begin(sp, &t, &pending)) != 0)
+		return rc;
+	for (i = 0; i < PQntuples(res); i++) {
+		*ver_r = cpol_be64(PQgetvalue(res, i, 3));
+		if (cpol_row(res, i, 0, &e) == -1)
+			continue; /* a kind of a newer node */
+		if ((rc = cpol_apply(t, &e, pending, n)) != 0) {
+			spool_abort(&t);
+			return rc;
+		}
+	}
+	if ((rc = spool_cluster_meta_put(t, CPOL_V_MIRRORED, *ver_r)) != 0) {
+		spool_abort(&t);
+		return rc;
+	}
+	return spool_commit(&t);
+}
+
+int
+cpol_pull(PGconn *pg, struct spool *sp, size_t max)
+{
+	char	    vbuf[24], mbuf[24];
+	const char *vals[2] = { vbuf, mbuf };
+	uint64_t    ver, purged;
+	size_t	    pending = 0;
+	struct spool_txn *t;
+	PGresult   *res;
+	int	    n = 0, rc;
+
+	rc = cpol_meta_u64(sp, CPOL_V_MIRRORED, &ver);
+	if (rc == SPOOL_ENOTFOUND)
+		return cpol_resync(pg, sp) == 0 ? 0 : -1; /* never mirrored */
+	if (rc != 0 || cpol_pg_meta(pg, "policy_purged", &purged) == -1)
+		return -1;
+	if (ver < purged) /* tombstones it never saw are gone */
+		return cpol_resync(pg, sp) == 0 ? 0 : -1;
+	if (spool_begin(sp, false, &t) == 0) {
+		(void)spool_cjournal_count(t, &pending);
+		spool_abort(&t);
+	}
+	if (pending > CPOL_PENDING_MAX)
+		return 0; /* publish drains it first */
+	(void)snprintf(vbuf, sizeof(vbuf), "%llu", (unsigned long long)ver);
+	(void)snprintf(mbuf, sizeof(mbuf), "%zu", max);
+	if ((res = cpol_q(pg, "pull",
+		 "SELECT kind, key, value, version FROM smtpgate.policy "
+		 "WHERE version > $1 ORDER BY version LIMIT $2",
+		 2, vals, NULL, NULL, 1)) == NULL)
+		return -1;
+	rc = PQntuples(res) > 0 ? cpol_pull_apply(sp, res, &ver, &n) : 0;
+	PQclear(res);
+	if (rc != 0) {
+		log_warnx("cluster policy: applying pulled rows: %s",
+		    spool_strerror(rc));
+		return -1;
+	}
+	return n;
+}
+
+/* ---- resync */
+
+struct cpol_page {
+	const PGresult	 *res;
+	struct spool_txn *t;
+	bool		  pending;
+	int		  changed;
+	enum spool_ckind  kind;
+};
+
+/* A local key within the page's range: gone unless PostgreSQL has it. */
+static int
+cpol_local_cb(const uint8_t *key, size_t klen, void *arg)
+{
+	struct cpol_page   *p = arg;
+	struct spool_centry e = { .ce_kind = p->kind,
+		.ce_key = key,
+		.ce_klen = klen };
+	int		    lo = 0, hi = PQntuples(p->res) - 1, mid, c;
+
+	while (lo <= hi) {
+		mid = lo + (hi - lo) / 2;
+		c = spool_cluster_keycmp(key, klen,
+		    (const uint8_t *)PQgetvalue(p->res, mid, 0),
+		    (size_t)PQgetlength(p->res, mid, 0));
+		if (c == 0)
+			return 0;
+		if (c < 0)
+			hi = mid - 1;
+		else
+			lo = mid + 1;
+	}
+	return cpol_apply(p->t, &e, p->pending, &p->changed);
+}
+
+/* One page of a kind: rows (key, value) after lo, the last page when
+ * last (then up to the last local key). Rows changed added to *changed. */
+static int
+cpol_page_apply(struct spool *sp, enum spool_ckind kind, const PGresult *res,
+    const uint8_t *lo, size_t lolen, bool last, int *changed)
+{
+	struct cpol_page    p = { .res = res, .kind = kind };
+	struct spool_centry e = { .ce_kind = kind };
+	int		    i, n = PQntuples(res), rc;
+
+	if ((rc = cpol_mirror_begin(sp, &p.t, &p.pending)) != 0)
+		return rc;
+	if (kind != SPOOL_CK_ISSUE_BLOCK &&
+	    (rc = spool_cluster_range(p.t, kind, lo, lolen,
+		 last ? NULL : (const uint8_t *)PQgetvalue(res, n - 1, 0),
+		 last ? 0 : (size_t)PQgetlength(res, n - 1, 0), cpol_local_cb,
+		 &p)) != 0)
+		goto fail;
+	for (i = 0; i < n; i++) {
+		e.ce_key = (const uint8_t *)PQgetvalue(res, i, 0);
+		e.ce_klen = (size_t)PQgetlength(res, i, 0);
+		e.ce_val = PQgetisnull(res, i, 1)
+		    ? NULL
+		    : (const uint8_t *)PQgetvalue(res, i, 1);
+		e.ce_vlen = (size_t)PQgetlength(res, i, 1);
+		if ((rc = cpol_apply(p.t, &e, p.pending, &p.changed)) != 0)
+			goto fail;
+	}
+	if ((rc = spool_commit(&p.t)) == 0)
+		*changed += p.changed;
+	return rc;
+fail:
+	spool_abort(&p.t);
+	return rc;
+}
+
+static int
+cpol_resync_kind(PGconn *pg, struct spool *sp, enum spool_ckind kind,
+    int *changed)
+{
+	uint8_t	    lo[512];
+	size_t	    lolen = 0;
+	char	    nbuf[16];
+	const char *vals[3] = { spool_ckind_name(kind), (const char *)lo, nbuf };
+	int	    lens[3] = { 0, 0, 0 }, bin[3] = { 0, 1, 0 };
+	PGresult   *res;
+	bool	    last;
+	int	    n, rc;
+
+	(void)snprintf(nbuf, sizeof(nbuf), "%d", CPOL_PAGE);
+	do {
+		lens[1] = (int)lolen;
+		if ((res = cpol_q(pg, "resync",
+			 "SELECT key, value FROM smtpgate.policy WHERE kind = $1 "
+			 "AND key > $2 ORDER BY key LIMIT $3",
+			 3, vals, lens, bin, 1)) == NULL)
+			return -1;
+		n = PQntuples(res);
+		last = n < CPOL_PAGE;
+		rc = cpol_page_apply(sp, kind, res, lo, lolen, last, changed);
+		if (rc == 0 && n > 0 && PQgetlength(res, n - 1, 0) <= 511) {
+			lolen = (size_t)PQgetlength(res, n - 1, 0);
+			memcpy(lo, PQgetvalue(res, n - 1, 0), lolen);
+		}
+		PQclear(res);
+		if (rc != 0) {
+			log_warnx("cluster policy: resync of %s: %s",
+			    spool_ckind_name(kind), spool_strerror(rc));
+			return -1;
+		}
+	} while (!last);
+	return 0;
+}
+
+/* Deletes old tombstones and records the highest version deleted. */
+static int
+cpol_purge(PGconn *pg)
+{
+	static const char sql[] =
+	    "WITH gone AS (DELETE FROM smtpgate.policy WHERE value IS NULL "
+	    "AND changed < now() - interval '30 days' RETURNING version) "
+	    "INSERT INTO smtpgate.meta (name, value) "
+	    "SELECT 'policy_purged', max(version)::text FROM gone "
+	    "HAVING max(version) IS NOT NULL "
+	    "ON CONFLICT (name) DO UPDATE SET value = GREATEST("
+	    "smtpgate.meta.value::bigint, EXCLUDED.value::bigint)::text";
+
+	return cpol_exec(pg, "purge tombstones", sql);
+}
+
+static int
+cpol_overflow_take(struct spool *sp, bool *over_r)
+{
+	struct spool_txn *t;
+	int		  rc;
+
+	if ((rc = spool_begin(sp, true, &t)) != 0)
+		return rc;
+	if ((rc = spool_cjournal_overflowed(t, over_r)) == 0 && *over_r)
+		rc = spool_cjournal_set_overflow(t, false);
+	if (rc != 0 || !*over_r) {
+		spool_abort(&t);
+		return rc;
+	}
+	if ((rc = spool_commit(&t)) == 0)
+		log_warnx("cluster policy: the journal overflowed (%d entries)"
+			  ": pushing every local policy row that PostgreSQL "
+			  "lacks",
+		    SPOOL_CJ_MAX);
+	return rc;
+}
+
+/* A push of every row failed after the flag was taken: set it again. */
+static void
+cpol_overflow_again(struct spool *sp)
+{
+	struct spool_txn *t;
+
+	if (spool_begin(sp, true, &t) != 0)
+		return;
+	if (spool_cjournal_set_overflow(t, true) != 0 ||
+	    spool_commit(&t) != 0)
+		spool_abort(&t);
+}
+
+int
+cpol_resync(PGconn *pg, struct spool *sp)
+{
+	uint64_t	  ver = 0, top = 0;
+	unsigned	  k;
+	int		  changed = 0, rc;
+	struct spool_txn *t;
+	PGresult	 *res;
+
+	bool		  over = false;
+
+	rc = cpol_meta_u64(sp, CPOL_V_MIRRORED, &ver);
+	if (rc != 0 && rc != SPOOL_ENOTFOUND)
+		return -1;
+	/* never mirrored, or changes the journal could not hold: this
+	 * node's rows join the cluster's before any local row is deleted */
+	if (cpol_overflow_take(sp, &over) != 0)
+		return -1;
+	if ((rc == SPOOL_ENOTFOUND || over) &&
+	    cpol_push_all(pg, sp, CPOL_FIRST_ORIGIN, NULL) == -1) {
+		if (over)
+			cpol_overflow_again(sp);
+		return -1;
+	}
+	if (cpol_purge(pg) == -1 ||
+	    (res = cpol_q(pg, "resync",
+		 "SELECT coalesce(max(version), 0) FROM smtpgate.policy", 0,
+		 NULL, NULL, NULL, 0)) == NULL)
+		return -1;
+	top = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	for (k = 0; k < SPOOL_CK_N; k++)
+		if (cpol_resync_kind(pg, sp, (enum spool_ckind)k, &changed) ==
+		    -1)
+			return -1;
+	if ((rc = spool_begin(sp, true, &t)) != 0)
+		return -1;
+	rc = spool_cluster_meta_put(t, CPOL_V_MIRRORED, top > ver ? top : ver);
+	if (rc != 0 || (rc = spool_commit(&t)) != 0) {
+		spool_abort(&t);
+		return -1;
+	}
+	log_info("cluster policy: resync done, %d local rows changed, "
+		 "version %llu",
+	    changed, (unsigned long long)(top > ver ? top : ver));
+	return 0;
+}
+
+/* ---- export: every local row, ON CONFLICT DO NOTHING */
+
+struct cpol_push {
+	PGconn		   *pg;
+	const char	   *node;
+	struct cpol_counts *c;
+	size_t		    in_txn;
+	int		    failed;
+};
+
+static int
+cpol_push_cb(const struct spool_centry *e, void *arg)
+{
+	struct cpol_push *p = arg;
+	int		  n;
+
+	if (p->in_txn == 0 && cpol_begin(p->pg) == -1)
+		return p->failed = 1;
+	if ((n = cpol_put(p->pg, CPOL_INSERT, e, p->node)) == -1) {
+		cpol_rollback(p->pg);
+		p->in_txn = 0;
+		return p->failed = 1;
+	}
+	if (p->c != NULL && e->ce_kind < 8) {
+		if (n > 0)
+			p->c->added[e->ce_kind]++;
+		else
+			p->c->present[e->ce_kind]++;
+	}
+	if (++p->in_txn < CPOL_PAGE)
+		return 0;
+	p->in_txn = 0;
+	return cpol_exec(p->pg, "COMMIT", "COMMIT") == 0 ? 0 : (p->failed = 1);
+}
+
+static int
+cpol_push_all(PGconn *pg, struct spool *sp, const char *node,
+    struct cpol_counts *c)
+{
+	struct cpol_push  p = { .pg = pg, .node = node, .c = c };
+	struct spool_txn *t;
+	unsigned	  k;
+	int		  rc = 0;
+
+	if (spool_begin(sp, false, &t) != 0)
+		return -1;
+	for (k = 0; k < SPOOL_CK_N && rc == 0; k++)
+		rc = spool_cluster_iter(t, (enum spool_ckind)k, cpol_push_cb,
+		    &p);
+	spool_abort(&t);
+	if (rc == 0 && p.in_txn > 0 &&
+	    cpol_exec(pg, "COMMIT", "COMMIT") == -1)
+		rc = -1;
+	if (rc != 0 && !p.failed)
+		log_warnx("cluster policy: reading local policy: %s",
+		    spool_strerror(rc));
+	return rc == 0 ? 0 : -1;
+}
+
+int
+cpol_export(PGconn *pg, struct spool *sp, const char *node,
+    struct cpol_counts *c)
+{
+	memset(c, 0, sizeof(*c));
+	return cpol_push_all(pg, sp, node, c);
+}

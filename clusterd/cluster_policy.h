@@ -1,0 +1,62 @@
+/*
+ * Policy in cluster mode (issue 19, CLUSTER.md item 4): between a node's
+ * LMDB journal and mirror (spool/spool_cluster.h) and PostgreSQL's
+ * smtpgate.policy. clusterd calls the three cpol_ functions; spoolctl
+ * calls cpol_publish after its own commit and cpol_export for `spoolctl
+ * cluster export`. Every libpq call blocks, bounded by the connection's
+ * connect_timeout and statement_timeout (cpol_connect sets both).
+ *
+ * Last writer wins: a publish takes an EXCLUSIVE lock on smtpgate.policy
+ * for its one transaction, so versions become visible in version order
+ * and a pull of "version > the last one mirrored" misses nothing.
+ */
+#ifndef SG_CLUSTER_POLICY_H
+#define SG_CLUSTER_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+struct spool;
+
+#define CPOL_TOMBSTONE_DAYS 30	  /* deleted rows kept in PostgreSQL */
+#define CPOL_PAGE	    5000  /* rows per resync page and export batch */
+#define CPOL_PENDING_MAX    10000 /* journal entries a pull looks through */
+
+/*
+ * Publishes at most max journal entries in one PostgreSQL transaction,
+ * then drops them from the journal. The number published (0: nothing
+ * waited), or -1 (logged; the journal keeps them).
+ */
+int cpol_publish(PGconn *, struct spool *, const char *node, size_t max);
+/*
+ * Applies at most max rows with version > meta cluster_policy_version, in
+ * version order, storing the new version in the same LMDB transaction.
+ * Rows whose key waits in the journal are skipped (the local change is
+ * newer). The number applied, or -1.
+ */
+int cpol_pull(PGconn *, struct spool *, size_t max);
+/*
+ * The full comparison: every kind in key order, page by page, local rows
+ * PostgreSQL lacks deleted (except those waiting in the journal), rows it
+ * has applied. A node that never mirrored or whose journal overflowed
+ * first pushes every local row (ON CONFLICT DO NOTHING). Tombstones older
+ * than CPOL_TOMBSTONE_DAYS are purged (meta policy_purged: a node behind
+ * that version resyncs instead of pulling). 0 or -1.
+ */
+int cpol_resync(PGconn *, struct spool *);
+
+/* Every local policy row into PostgreSQL, ON CONFLICT DO NOTHING: counts
+ * per kind of rows added and already there. 0 or -1. */
+struct cpol_counts {
+	uint64_t added[8], present[8];
+};
+int cpol_export(PGconn *, struct spool *, const char *node,
+    struct cpol_counts *);
+
+/* A bounded connection for spoolctl: connect_timeout 5 s (unless the DSN
+ * names one), statement_timeout 10 s. NULL with err filled. */
+PGconn *cpol_connect(const char *dsn, char *err, size_t errsz);
+
+#endif
