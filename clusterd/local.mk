@@ -4,11 +4,11 @@
 pkglibexec_PROGRAMS += clusterd/clusterd
 clusterd_clusterd_SOURCES = clusterd/clusterd.h clusterd/clusterd.c \
 	clusterd/cluster_pg.c clusterd/cluster_ship.c clusterd/cluster_node.c \
-	clusterd/cluster_counts.c clusterd/cluster_policy_stub.c
+	clusterd/cluster_counts.c
 nodist_clusterd_clusterd_SOURCES = clusterd/schema_sql.c
 clusterd_clusterd_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/clusterd
 clusterd_clusterd_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS)
-clusterd_clusterd_LDADD = spool/libspool.a common/libcommon.a \
+clusterd_clusterd_LDADD = clusterd/libcpolicy.a spool/libspool.a common/libcommon.a \
 	$(LMDB_LIBS) $(YAJL_LIBS) $(OPENSSL_LIBS) $(LIBPQ_LIBS) $(LIBS)
 dist_man_MANS += clusterd/clusterd.8
 EXTRA_DIST += clusterd/schema.sql
