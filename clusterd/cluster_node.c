@@ -93,16 +93,20 @@ cd_state_text(struct cd *cd, struct buf *b)
 void
 cd_state_write(struct cd *cd)
 {
-	struct buf b;
-	int	   dfd;
+	static bool failed; /* logged once until it works again */
+	struct buf  b;
+	int	    dfd, rc;
 
 	buf_init(&b, 4096);
 	cd_state_text(cd, &b);
-	if ((dfd = open(cd->cf->cf_spool_dir,
-		 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1 ||
+	rc = (dfd = open(cd->cf->cf_spool_dir,
+		  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1 ||
 	    fsx_write_durable_at(dfd, "cluster.state", b.data, b.len, 0644,
-		(uid_t)-1, (gid_t)-1) == -1)
-		log_warn("%s/cluster.state", cd->cf->cf_spool_dir);
+		(uid_t)-1, (gid_t)-1) == -1;
+	if (rc && !failed)
+		log_warn("%s/cluster.state (deliverd keeps the last live_nodes)",
+		    cd->cf->cf_spool_dir);
+	failed = rc;
 	if (dfd != -1)
 		(void)close(dfd);
 	buf_release(&b);

@@ -47,6 +47,8 @@ cd_oneline(char *dst, size_t dstsz, const char *msg)
 
 	for (i = 0; msg != NULL && msg[i] != '\0' && o + 3 < dstsz; i++) {
 		if (msg[i] == '\n') {
+			while (msg[i + 1] == ' ' || msg[i + 1] == '\t')
+				i++;
 			if (msg[i + 1] != '\0')
 				dst[o++] = ';', dst[o++] = ' ';
 		} else if (msg[i] != '\r')
@@ -179,6 +181,7 @@ cd_connect(struct cd *cd)
 		return -1;
 	}
 	cd->pg = pg;
+	cd->pg_fd = PQsocket(pg);
 	if (cd->down_logged)
 		log_info("PostgreSQL reachable again after %lld s (node %s)",
 		    (long long)(time(NULL) - cd->since), cd->node);
@@ -197,7 +200,7 @@ cd_disconnect(struct cd *cd, const char *why)
 {
 	if (cd->pg == NULL)
 		return;
-	ev_fd_del(cd->ev, PQsocket(cd->pg));
+	ev_fd_del(cd->ev, cd->pg_fd);
 	PQfinish(cd->pg);
 	cd->pg = NULL;
 	if (why == NULL) {

@@ -643,6 +643,32 @@ cpol_resync(PGconn *pg, struct spool *sp)
 	return 0;
 }
 
+/* ---- for cluster.state */
+
+int
+cd_journal_count(struct spool *sp, uint64_t *n_r)
+{
+	struct spool_txn *t;
+	size_t		  n = 0;
+	int		  rc;
+
+	*n_r = 0;
+	if ((rc = spool_begin(sp, false, &t)) != 0)
+		return rc;
+	rc = spool_cjournal_count(t, &n);
+	spool_abort(&t);
+	*n_r = n;
+	return rc;
+}
+
+int
+cd_policy_version(struct spool *sp, uint64_t *v_r)
+{
+	int rc = cpol_meta_u64(sp, CPOL_V_MIRRORED, v_r);
+
+	return rc == SPOOL_ENOTFOUND ? 0 : rc;
+}
+
 /* ---- export: every local row, ON CONFLICT DO NOTHING */
 
 struct cpol_push {

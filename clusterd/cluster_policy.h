@@ -55,6 +55,11 @@ struct cpol_counts {
 int cpol_export(PGconn *, struct spool *, const char *node,
     struct cpol_counts *);
 
+/* For cluster.state and spoolctl status: entries waiting in the journal,
+ * the version mirrored (0 if none). 0 or a spool error. */
+int cd_journal_count(struct spool *, uint64_t *n_r);
+int cd_policy_version(struct spool *, uint64_t *v_r);
+
 /* A bounded connection for spoolctl: connect_timeout 5 s (unless the DSN
  * names one), statement_timeout 10 s. NULL with err filled. */
 PGconn *cpol_connect(const char *dsn, char *err, size_t errsz);

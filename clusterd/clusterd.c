@@ -263,7 +263,7 @@ cd_run(struct daemon *d)
 	cd->backoff_ms = CD_BACKOFF_MIN_MS;
 	cd->resync_due = cd->counts_full = true;
 	if ((rc = spool_open(cd->cf->cf_spool_dir, cd->cf->cf_lmdb_map_size,
-		 cd->cf->cf_lmdb_map_max, 0, &cd->sp)) != 0)
+		 cd->cf->cf_lmdb_map_max, SPOOL_CLUSTER, &cd->sp)) != 0)
 		log_fatalx("spool_open %s: %s", cd->cf->cf_spool_dir,
 		    spool_strerror(rc));
 	if ((cd->ev = ev_new(4, 8)) == NULL ||

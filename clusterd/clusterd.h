@@ -44,6 +44,7 @@ struct cd {
 	struct spool *sp;
 	struct ev    *ev;
 	PGconn	     *pg; /* NULL: not connected */
+	int	      pg_fd; /* its socket as watched (libpq may close it) */
 	const char   *node;
 	time_t	      started;
 	/* connection state (cluster.state, spoolctl status) */

@@ -8,7 +8,8 @@ clusterd_clusterd_SOURCES = clusterd/clusterd.h clusterd/clusterd.c \
 nodist_clusterd_clusterd_SOURCES = clusterd/schema_sql.c
 clusterd_clusterd_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/clusterd
 clusterd_clusterd_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS)
-clusterd_clusterd_LDADD = clusterd/libcpolicy.a spool/libspool.a common/libcommon.a \
+clusterd_clusterd_LDADD = clusterd/libcpolicy.a spool/libspool.a \
+	common/libcommon.a \
 	$(LMDB_LIBS) $(YAJL_LIBS) $(OPENSSL_LIBS) $(LIBPQ_LIBS) $(LIBS)
 dist_man_MANS += clusterd/clusterd.8
 EXTRA_DIST += clusterd/schema.sql

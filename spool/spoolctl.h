@@ -237,6 +237,24 @@ void ctl_cbsecret_json(struct json_gen *, const struct spool_account *);
 int  ctl_cmd_cluster(struct ctl *, int, char **);
 void ctl_cluster_publish(struct ctl *);
 
+/* spoolctl_cstatus.c (issue 19): status's cluster section, from
+ * spool_dir/cluster.state (clusterd) and the LMDB shipping cursor. */
+struct ctl_cluster {
+	bool	 on;   /* cluster_dsn is set */
+	bool	 have; /* cluster.state was read */
+	bool	 connected;
+	char	 node[256];
+	int64_t	 since, live_nodes, updated;
+	uint64_t policy_version, journal, shipped, last;
+	char	 error[512];
+};
+bool ctl_cluster_wanted(const struct conf *);
+void ctl_cluster_gather(struct ctl *, struct spool_txn *, struct ctl_cluster *);
+/* true and dst filled when the node is cut off from PostgreSQL. */
+bool ctl_cluster_problem(const struct ctl_cluster *, char *dst, size_t);
+void ctl_cluster_json(struct json_gen *, const struct ctl_cluster *);
+void ctl_cluster_text(const struct ctl_cluster *);
+
 /* spoolctl_cquery.c (issue 19): --cluster reads PostgreSQL (cluster_dsn)
  * or exits (2: no cluster_dsn; 1: unreachable or the statement failed). */
 struct statq;

@@ -29,7 +29,7 @@ spool_spoolctl_SOURCES = \
 	spool/spoolctl_tlsrpt.c \
 	spool/spoolctl_suppression.c \
 	spool/spoolctl_events.c \
-	spool/spoolctl_status.c
+	spool/spoolctl_status.c spool/spoolctl_cstatus.c
 # signed callbacks (issue 18 item 1)
 spool_spoolctl_SOURCES += spool/spoolctl_cbsecret.c
 spool_spoolctl_LDADD = $(SPOOLCTL_LIBS)

@@ -34,6 +34,7 @@ static const struct ctl_daemon {
 } ctl_daemons[] = {
 	{ "smtpd", NULL }, { "spoold", NULL }, { "deliverd", NULL },
 	/* h-trackd: { "trackd", <track_listen is set> }, */
+	{ "clusterd", ctl_cluster_wanted }, /* issue 19 */
 };
 #define CTL_NDAEMONS (sizeof(ctl_daemons) / sizeof(ctl_daemons[0]))
 
@@ -52,6 +53,7 @@ struct ctl_status {
 	int64_t		      quarantine_last;
 	struct spool_cb_state cb; /* the latest callback error */
 	char		      cb_login[SPOOL_LOGIN_MAX];
+	struct ctl_cluster    cluster; /* issue 19 */
 	char		      problem[CTL_PROBLEMS_MAX][160];
 	size_t		      nproblem;
 };
@@ -187,6 +189,7 @@ ctl_st_gather(struct ctl *ctl, struct ctl_status *s)
 	struct spool_txn  *txn;
 	size_t		   i;
 	int		   rc;
+	char		   cpb[sizeof(s->problem[0])];
 
 	for (i = 0; i < CTL_NDAEMONS; i++) {
 		s->d[i].wanted = ctl_daemons[i].wanted == NULL ||
@@ -209,7 +212,10 @@ ctl_st_gather(struct ctl *ctl, struct ctl_status *s)
 	if ((rc = spool_counts(txn, &s->cnt)) != 0)
 		ctl_die_rc(rc, "status");
 	ctl_st_callbacks(txn, s);
+	ctl_cluster_gather(ctl, txn, &s->cluster);
 	spool_abort(&txn);
+	if (ctl_cluster_problem(&s->cluster, cpb, sizeof(cpb)))
+		ctl_st_problem(s, "%s", cpb);
 	spool_map_used(ctl->sp, &s->map_used, &s->map_size);
 	s->map_max = cf->cf_lmdb_map_max;
 	if (s->map_max > 0 && s->map_used > s->map_max / 100 * CTL_MAP_WARN_PCT)
@@ -273,6 +279,7 @@ ctl_st_json(const struct ctl_status *s)
 		json_obj_end(g);
 	} else
 		json_null(g);
+	ctl_cluster_json(g, &s->cluster);
 	json_key(g, "problems");
 	json_arr_begin(g);
 	for (i = 0; i < s->nproblem; i++)
@@ -321,6 +328,7 @@ ctl_st_text(const struct ctl_status *s)
 		printf("last callback error: %s %s: %s\n", s->cb_login, dt,
 		    s->cb.cs_err);
 	}
+	ctl_cluster_text(&s->cluster);
 	for (i = 0; i < s->nproblem; i++)
 		printf("problem: %s\n", s->problem[i]);
 }
