@@ -136,25 +136,29 @@ statq_sql_dt(struct statq_sql *s, const struct statq_filter *qf, char *err,
 		return statq_sql_fail(err, errsz,
 		    "filter on delivstream.dt: %s is not a real date and time",
 		    qf->qf_str);
-	a = statq_sql_param_time(s, t0);
-	b = statq_sql_param_time(s, t1);
+	/* every parameter must appear in the text (PostgreSQL types each) */
 	switch (qf->qf_op) {
 	case STATQ_EQ:
-		return buf_printf(&s->qs_text,
-		    "(dt >= $%zu::timestamptz AND dt < $%zu::timestamptz)", a,
-		    b);
 	case STATQ_NE:
+		a = statq_sql_param_time(s, t0);
+		b = statq_sql_param_time(s, t1);
 		return buf_printf(&s->qs_text,
-		    "(dt < $%zu::timestamptz OR dt >= $%zu::timestamptz)", a,
-		    b);
+		    qf->qf_op == STATQ_EQ
+			? "(dt >= $%zu::timestamptz AND dt < $%zu::timestamptz)"
+			: "(dt < $%zu::timestamptz OR dt >= $%zu::timestamptz)",
+		    a, b);
 	case STATQ_LT:
-		return buf_printf(&s->qs_text, "dt < $%zu::timestamptz", a);
+		return buf_printf(&s->qs_text, "dt < $%zu::timestamptz",
+		    statq_sql_param_time(s, t0));
 	case STATQ_LE:
-		return buf_printf(&s->qs_text, "dt < $%zu::timestamptz", b);
+		return buf_printf(&s->qs_text, "dt < $%zu::timestamptz",
+		    statq_sql_param_time(s, t1));
 	case STATQ_GT:
-		return buf_printf(&s->qs_text, "dt >= $%zu::timestamptz", b);
+		return buf_printf(&s->qs_text, "dt >= $%zu::timestamptz",
+		    statq_sql_param_time(s, t1));
 	case STATQ_GE:
-		return buf_printf(&s->qs_text, "dt >= $%zu::timestamptz", a);
+		return buf_printf(&s->qs_text, "dt >= $%zu::timestamptz",
+		    statq_sql_param_time(s, t0));
 	}
 	return -1;
 }

@@ -314,6 +314,60 @@ def test_postgres_away_nodes_keep_working_then_every_event_once(cl):
     assert shipped(cl, "clout") == want
 
 
+def local_rows(cl, req):
+    out = []
+    for g in cl.nodes:
+        out += json.loads(g.spoolctl("query", input=json.dumps(req)).stdout)["list"]
+    return out
+
+
+def test_query_cluster_answers_as_the_local_logs_together(cl):
+    """statq_sql's statement against statq_match: for each request, the
+    cluster's rows are the three nodes' local answers together (as
+    multisets; every event shipped first)."""
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    cols = ["delivstream.to", "delivstream.dt", "delivstream.msg", "delivstream.status",
+            "issue.id", "issue.name", "gate.uniq", "delivstream.category"]
+
+    def req(*filters):
+        return {"filter": [{"a": a, "op": op, "v": v} for a, op, v in filters],
+                "select": cols}
+
+    everything = req()
+    wait_for(lambda: len(cluster_query(cl.nodes[0], everything)) ==
+             len(local_rows(cl, everything)), SHIP_WAIT, interval=1,
+             what="every node's events shipped")
+    assert len(local_rows(cl, everything)) > 20
+    cases = [
+        req(("delivstream.status", "==", "bounced")),
+        req(("delivstream.status", "!=", "delivered")),
+        req(("delivstream.category", "!=", "bad-mailbox")),
+        req(("delivstream.category", "==", None)),
+        req(("issue.name", "!=", None), ("issue.name", ">=", "s")),
+        req(("issue.name", "<", None)),
+        req(("delivstream.to", "==", "GONE@Dest.Test")),
+        req(("delivstream.to", ">", "c"), ("delivstream.to", "<=", "o")),
+        req(("delivstream.msg", ">=", "5")),
+        req(("delivstream.dt", "==", day)),
+        req(("delivstream.dt", "<", day)),
+        req(("delivstream.dt", ">=", day + " 00:00"), ("delivstream.source", "==", "1")),
+        req(("delivstream.source", "==", "2")),
+        req(("gate.uniq", "==", None)),
+    ]
+    for r in cases:
+        want = sorted(local_rows(cl, r), key=json.dumps)
+        got = sorted(cluster_query(cl.nodes[1], r), key=json.dumps)
+        assert got == want, r["filter"]
+    some = [c for c in cases if local_rows(cl, c)]
+    assert len(some) >= 8, "too few requests with rows to compare"
+    # order and limits: by recipient, then skip/first
+    base = req(("delivstream.status", "==", "delivered"))
+    r = dict(base, order=["-delivstream.to"], first=5, skip=2)
+    want = sorted(local_rows(cl, base), key=lambda x: x[0].lower(), reverse=True)
+    got = cluster_query(cl.nodes[2], r)
+    assert [x[0].lower() for x in got] == [x[0].lower() for x in want[2:7]]
+
+
 def test_cluster_without_postgres_is_one_line_exit_1(cl):
     """A DSN nothing answers: a clear error, exit 1, within the connect
     timeout; without cluster_dsn: a usage error."""
