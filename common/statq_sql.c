@@ -266,9 +266,29 @@ statq_sql_order(struct statq_sql *s, const struct statq *q)
 	return buf_puts(&s->qs_text, tie);
 }
 
+/* The window's bounds as more conditions (the WHERE is open). */
+static int
+statq_sql_window(struct statq_sql *s, int64_t lo, int64_t hi)
+{
+	const char *sep = strstr(s->qs_text.data, " WHERE ") ? " AND "
+							     : " WHERE ";
+
+	if (lo != 0 &&
+	    buf_printf(&s->qs_text, "%sdt >= $%zu::timestamptz", sep,
+		statq_sql_param_time(s, (time_t)lo)) == -1)
+		return -1;
+	if (lo != 0)
+		sep = " AND ";
+	if (hi != 0 &&
+	    buf_printf(&s->qs_text, "%sdt < $%zu::timestamptz", sep,
+		statq_sql_param_time(s, (time_t)hi)) == -1)
+		return -1;
+	return 0;
+}
+
 int
-statq_sql_build(const struct statq *q, const char *account, struct statq_sql *s,
-    char *err, size_t errsz)
+statq_sql_build_window(const struct statq *q, const char *account, int64_t lo,
+    int64_t hi, int64_t limit, struct statq_sql *s, char *err, size_t errsz)
 {
 	memset(s, 0, sizeof(*s));
 	buf_init(&s->qs_text, STATQ_SQL_TEXT_MAX);
@@ -277,11 +297,14 @@ statq_sql_build(const struct statq *q, const char *account, struct statq_sql *s,
 	if (buf_printf(&s->qs_text, "SELECT %s FROM smtpgate.events",
 		statq_sql_cols) == -1 ||
 	    statq_sql_where(s, q, account, err, errsz) == -1 ||
-	    statq_sql_order(s, q) == -1 ||
-	    (q->q_first >= 0 &&
+	    statq_sql_window(s, lo, hi) == -1 || statq_sql_order(s, q) == -1 ||
+	    (limit >= 0 &&
+		buf_printf(&s->qs_text, " LIMIT $%zu::bigint",
+		    statq_sql_param_int(s, limit)) == -1) ||
+	    (limit < 0 && q->q_first >= 0 &&
 		buf_printf(&s->qs_text, " LIMIT $%zu::bigint",
 		    statq_sql_param_int(s, q->q_first)) == -1) ||
-	    (q->q_skip > 0 &&
+	    (limit < 0 && q->q_skip > 0 &&
 		buf_printf(&s->qs_text, " OFFSET $%zu::bigint",
 		    statq_sql_param_int(s, q->q_skip)) == -1)) {
 		if (errsz > 0 && err[0] == '\0')
@@ -290,6 +313,13 @@ statq_sql_build(const struct statq *q, const char *account, struct statq_sql *s,
 		return -1;
 	}
 	return 0;
+}
+
+int
+statq_sql_build(const struct statq *q, const char *account, struct statq_sql *s,
+    char *err, size_t errsz)
+{
+	return statq_sql_build_window(q, account, 0, 0, -1, s, err, errsz);
 }
 
 void

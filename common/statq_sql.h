@@ -16,6 +16,7 @@
 #define SG_STATQ_SQL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "buf.h"
 #include "statq.h"
@@ -33,8 +34,8 @@ enum statq_sql_col {
 	STATQ_SQL_NCOLS
 };
 
-/* account, two per dt filter, limit, offset */
-#define STATQ_SQL_MAX_PARAMS (1 + 2 * STATQ_MAX_FILTERS + 2)
+/* account, two per dt filter, limit, offset, a window's two bounds */
+#define STATQ_SQL_MAX_PARAMS (1 + 2 * STATQ_MAX_FILTERS + 2 + 2)
 #define STATQ_SQL_TEXT_MAX   (64 * 1024)
 
 struct statq_sql {
@@ -49,8 +50,18 @@ struct statq_sql {
  * Returns 0, or -1 with a one-line message in err (a dt filter naming a
  * day or time that does not exist). statq_sql_free releases the text.
  */
-int  statq_sql_build(const struct statq *q, const char *account,
-     struct statq_sql *, char *err, size_t errsz);
+int statq_sql_build(const struct statq *q, const char *account,
+    struct statq_sql *, char *err, size_t errsz);
+/*
+ * The same, over the time window [lo, hi) only (unix seconds; 0: that
+ * side open) and with LIMIT limit and no OFFSET (the caller skips): a
+ * newest-first request read window by window, newest first, plans only
+ * the day partitions of each window (with 90 of them, planning the whole
+ * table costs more than running the seed's request: bench/README.md).
+ */
+int  statq_sql_build_window(const struct statq *q, const char *account,
+     int64_t lo, int64_t hi, int64_t limit, struct statq_sql *, char *err,
+     size_t errsz);
 void statq_sql_free(struct statq_sql *);
 
 #endif

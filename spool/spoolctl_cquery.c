@@ -61,10 +61,11 @@ ctl_pg_connect(const struct ctl *ctl, const char *cmd)
 
 /*
  * Runs sql with its n parameters and hands each row to fn until fn
- * returns non-zero; closes the connection. A failure (also the statement
+ * returns non-zero, then returns 1 (the connection closed: the rest is
+ * abandoned), or 0 when the rows ran out. A failure (also the statement
  * timeout, or a cluster without clusterd's schema) exits 1.
  */
-static void
+static int
 ctl_pg_rows(PGconn *c, const char *cmd, const char *sql,
     const char *const *params, size_t n, int (*fn)(const PGresult *, void *),
     void *arg)
@@ -101,7 +102,9 @@ ctl_pg_rows(PGconn *c, const char *cmd, const char *sql,
 		}
 		PQclear(r);
 	}
-	PQfinish(c); /* also abandons the rest after a stop */
+	if (stop)
+		PQfinish(c);
+	return stop;
 }
 
 /* Column i of a single-row result, NULL for SQL NULL. */
@@ -124,6 +127,8 @@ ctl_pg_u64(const PGresult *r, int i)
 struct ctl_cquery {
 	const struct statq *q;
 	struct json_gen	   *jg;
+	int64_t		    skip; /* windows: rows still to skip */
+	int64_t		    got;  /* rows read, skipped ones included */
 };
 
 static int
@@ -132,6 +137,11 @@ ctl_cquery_row(const PGresult *r, void *arg)
 	struct ctl_cquery *cq = arg;
 	struct statq_row   row;
 
+	cq->got++;
+	if (cq->skip > 0) {
+		cq->skip--;
+		return 0;
+	}
 	memset(&row, 0, sizeof(row));
 	row.qr_to = ctl_pg_val(r, STATQ_SQL_COL_TO);
 	row.qr_dt = ctl_pg_val(r, STATQ_SQL_COL_DT);
@@ -146,21 +156,60 @@ ctl_cquery_row(const PGresult *r, void *arg)
 	return 0;
 }
 
+/* One statement of query --cluster; 1 if the output stopped. */
+static int
+ctl_cquery_run(PGconn *c, const struct statq *q, const char *account,
+    const int64_t *win, struct ctl_cquery *cq)
+{
+	struct statq_sql s;
+	char		 err[256];
+	int		 stop;
+
+	if ((win == NULL ? statq_sql_build(q, account, &s, err, sizeof(err))
+			 : statq_sql_build_window(q, account, win[0], win[1],
+			       win[2], &s, err, sizeof(err))) == -1) {
+		PQfinish(c);
+		ctl_usage("query: %s", err);
+	}
+	stop = ctl_pg_rows(c, "query", s.qs_text.data, s.qs_param, s.qs_nparam,
+	    ctl_cquery_row, cq);
+	statq_sql_free(&s);
+	return stop;
+}
+
+/*
+ * A newest-first request with a limit (the seed's) reads the last day,
+ * then the week before, the month before, and the rest, until it has
+ * skip + first rows: each statement plans only its windows' partitions.
+ */
+#define CTL_CQ_WINDOWS 4
 void
 ctl_cluster_query(struct ctl *ctl, const struct statq *q, const char *account,
     struct json_gen *jg)
 {
-	struct ctl_cquery cq = { .q = q, .jg = jg };
-	struct statq_sql  s;
-	char		  err[256];
-	PGconn		 *c;
+	static const int64_t back[CTL_CQ_WINDOWS] = { 86400, 8 * 86400,
+		36 * 86400, 0 };
+	struct ctl_cquery    cq = { .q = q, .jg = jg, .skip = q->q_skip };
+	int64_t		     win[3], need = q->q_skip + q->q_first, hi = 0;
+	PGconn		    *c = ctl_pg_connect(ctl, "query");
+	size_t		     i;
 
-	if (statq_sql_build(q, account, &s, err, sizeof(err)) == -1)
-		ctl_usage("query: %s", err);
-	c = ctl_pg_connect(ctl, "query");
-	ctl_pg_rows(c, "query", s.qs_text.data, s.qs_param, s.qs_nparam,
-	    ctl_cquery_row, &cq);
-	statq_sql_free(&s);
+	if (q->q_first < 0 || !statq_order_is_newest_first(q) ||
+	    q->q_skip > INT64_MAX - q->q_first) {
+		cq.skip = 0;
+		if (ctl_cquery_run(c, q, account, NULL, &cq) == 0)
+			PQfinish(c);
+		return;
+	}
+	for (i = 0; i < CTL_CQ_WINDOWS && cq.got < need; i++) {
+		win[0] = back[i] != 0 ? ctl->now - back[i] : 0;
+		win[1] = hi;
+		win[2] = need - cq.got;
+		if (ctl_cquery_run(c, q, account, win, &cq) != 0)
+			return;
+		hi = win[0];
+	}
+	PQfinish(c);
 }
 
 /* ---- bounces --cluster */
@@ -190,12 +239,15 @@ ctl_cluster_bounces(struct ctl *ctl, int64_t last, const char *cat,
 	struct ctl_cbounces cb = { .fn = fn, .arg = arg };
 	const char	   *params[2];
 	char		    n[24];
+	PGconn		   *c;
 
 	(void)str_printf(n, sizeof(n), "%lld", (long long)last);
 	params[0] = n;
 	params[1] = cat;
-	ctl_pg_rows(ctl_pg_connect(ctl, "bounces"), "bounces", sql, params, 2,
-	    ctl_cbounces_row, &cb);
+	c = ctl_pg_connect(ctl, "bounces");
+	if (ctl_pg_rows(c, "bounces", sql, params, 2, ctl_cbounces_row, &cb) ==
+	    0)
+		PQfinish(c);
 }
 
 /* ---- issues --cluster */
@@ -353,7 +405,9 @@ ctl_cluster_issues(struct ctl *ctl, const char *account, const char *date,
 	struct ctl_cissues ci = { .fn = fn, .arg = arg };
 	const char	  *params[2] = { account, date };
 
-	ctl_pg_rows(ctl_pg_connect(ctl, "issues"), "issues", sql, params, 2,
-	    ctl_ci_row, &ci);
+	PGconn *c = ctl_pg_connect(ctl, "issues");
+
+	if (ctl_pg_rows(c, "issues", sql, params, 2, ctl_ci_row, &ci) == 0)
+		PQfinish(c);
 	(void)ctl_ci_flush(&ci);
 }

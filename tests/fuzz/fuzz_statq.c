@@ -41,6 +41,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	json_gen_free(&jg);
 	if (statq_sql_build(q, "acct", &sql, err, sizeof(err)) == 0)
 		statq_sql_free(&sql);
+	if (statq_sql_build_window(q, NULL, 86400, 2 * 86400, 10, &sql, err,
+		sizeof(err)) == 0)
+		statq_sql_free(&sql);
 	statq_free(&q);
 	return 0;
 }

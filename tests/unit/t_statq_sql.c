@@ -198,10 +198,78 @@ t_full(void)
 		return;
 	t_ok(statq_sql_build(q, "a", &s, err, sizeof(err)) == 0, "builds: %s",
 	    err);
-	t_int_eq((long long)s.qs_nparam, STATQ_SQL_MAX_PARAMS, "params");
+	t_int_eq((long long)s.qs_nparam, STATQ_SQL_MAX_PARAMS - 2, "params");
 	t_ok(strstr(s.qs_text.data, "OFFSET $131::bigint") != NULL,
 	    "last parameter numbered");
 	statq_sql_free(&s);
+	/* and a window's two bounds on top (its LIMIT replaces LIMIT and
+	 * OFFSET) */
+	t_ok(statq_sql_build_window(q, "a", 1, 2, 3, &s, err, sizeof(err)) == 0,
+	    "builds with a window: %s", err);
+	t_int_eq((long long)s.qs_nparam, STATQ_SQL_MAX_PARAMS - 1, "params");
+	t_ok(all_used(&s), "every parameter in the text");
+	statq_sql_free(&s);
+	statq_free(&q);
+}
+
+/* The windows of a newest-first request (spoolctl query --cluster). */
+static void
+t_window(void)
+{
+	static const char req[] =
+	    "{\"filter\":[{\"a\":\"delivstream.status\",\"op\":\"==\","
+	    "\"v\":\"bounced\"}],\"first\":100,\"skip\":5,"
+	    "\"order\":[\"-delivstream.dt\"]}";
+	static const struct {
+		int64_t	    lo, hi, limit;
+		const char *want;
+	} w[] = {
+		{ 1796601600, 0, 105,
+		    SEL " WHERE account = $1 AND type = $2::text AND dt >= "
+			"$3::timestamptz ORDER BY dt DESC, node DESC, id DESC "
+			"LIMIT $4::bigint | acme | bounced | 2026-12-07 "
+			"00:00:00+00 | 105" },
+		{ 1796601600 - 86400, 1796601600, 7,
+		    SEL " WHERE account = $1 AND type = $2::text AND dt >= "
+			"$3::timestamptz AND dt < $4::timestamptz ORDER BY dt "
+			"DESC, node DESC, id DESC LIMIT $5::bigint | acme | "
+			"bounced | 2026-12-06 00:00:00+00 | 2026-12-07 "
+			"00:00:00+00 | 7" },
+		{ 0, 1796601600, 1,
+		    SEL " WHERE account = $1 AND type = $2::text AND dt < "
+			"$3::timestamptz ORDER BY dt DESC, node DESC, id DESC "
+			"LIMIT $4::bigint | acme | bounced | 2026-12-07 "
+			"00:00:00+00 | 1" },
+	};
+	struct statq	*q = NULL;
+	struct statq_sql s;
+	char		 err[256], out[4096];
+	size_t		 i, j, o;
+
+	if (statq_parse(req, strlen(req), &q, err, sizeof(err)) != STATQ_OK)
+		return;
+	for (i = 0; i < sizeof(w) / sizeof(w[0]); i++) {
+		if (statq_sql_build_window(q, "acme", w[i].lo, w[i].hi,
+			w[i].limit, &s, err, sizeof(err)) == -1) {
+			t_ok(false, "window %zu: %s", i, err);
+			continue;
+		}
+		o = (size_t)snprintf(out, sizeof(out), "%s", s.qs_text.data);
+		for (j = 0; j < s.qs_nparam && o < sizeof(out); j++)
+			o += (size_t)snprintf(out + o, sizeof(out) - o, " | %s",
+			    s.qs_param[j]);
+		t_str_eq(out, w[i].want, "window");
+		statq_sql_free(&s);
+	}
+	/* no filter at all: the window opens the WHERE */
+	if (statq_sql_build_window(q, NULL, 5, 0, 1, &s, err, sizeof(err)) ==
+	    0) {
+		t_ok(strstr(s.qs_text.data,
+			 " WHERE type = $1::text AND dt >= "
+			 "$2::timestamptz") != NULL,
+		    "%s", s.qs_text.data);
+		statq_sql_free(&s);
+	}
 	statq_free(&q);
 }
 
@@ -211,6 +279,7 @@ main(void)
 	static const struct t_case tcases[] = {
 		{ "cases", t_cases },
 		{ "full", t_full },
+		{ "window", t_window },
 	};
 
 	return T_RUN(tcases);
