@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bounce.h"
 #include "buf.h"
@@ -183,16 +184,18 @@ ctl_cquery_run(PGconn *c, const struct statq *q, const char *account,
  * skip + first rows: each statement plans only its windows' partitions.
  */
 #define CTL_CQ_WINDOWS 4
+static const int64_t ctl_cq_back[CTL_CQ_WINDOWS] = { 86400, 8 * 86400,
+	36 * 86400, 0 };
+
 void
 ctl_cluster_query(struct ctl *ctl, const struct statq *q, const char *account,
     struct json_gen *jg)
 {
-	static const int64_t back[CTL_CQ_WINDOWS] = { 86400, 8 * 86400,
-		36 * 86400, 0 };
-	struct ctl_cquery    cq = { .q = q, .jg = jg, .skip = q->q_skip };
-	int64_t		     win[3], need = q->q_skip + q->q_first, hi = 0;
-	PGconn		    *c = ctl_pg_connect(ctl, "query");
-	size_t		     i;
+	const int64_t	 *back = ctl_cq_back;
+	struct ctl_cquery cq = { .q = q, .jg = jg, .skip = q->q_skip };
+	int64_t		  win[3], need = q->q_skip + q->q_first, hi = 0;
+	PGconn		 *c = ctl_pg_connect(ctl, "query");
+	size_t		  i;
 
 	if (q->q_first < 0 || !statq_order_is_newest_first(q) ||
 	    q->q_skip > INT64_MAX - q->q_first) {
@@ -216,7 +219,8 @@ ctl_cluster_query(struct ctl *ctl, const struct statq *q, const char *account,
 
 struct ctl_cbounces {
 	int (*fn)(uint64_t, const char *, size_t, void *);
-	void *arg;
+	void   *arg;
+	int64_t got;
 };
 
 static int
@@ -225,9 +229,24 @@ ctl_cbounces_row(const PGresult *r, void *arg)
 	struct ctl_cbounces *cb = arg;
 	const char	    *body = ctl_pg_val(r, 0);
 
+	cb->got++;
 	return body != NULL ? cb->fn(0, body, strlen(body), cb->arg) : 0;
 }
 
+/* "2026-12-07 00:00:00+00", or NULL for 0 (that side open). */
+static const char *
+ctl_cq_time(int64_t t, char *dst, size_t dstsz)
+{
+	time_t	  tt = (time_t)t;
+	struct tm tm;
+
+	if (t == 0 || gmtime_r(&tt, &tm) == NULL ||
+	    strftime(dst, dstsz, "%Y-%m-%d %H:%M:%S+00", &tm) == 0)
+		return NULL;
+	return dst;
+}
+
+/* The newest `last`, read in the day windows of query --cluster. */
 void
 ctl_cluster_bounces(struct ctl *ctl, int64_t last, const char *cat,
     int (*fn)(uint64_t, const char *json, size_t, void *), void *arg)
@@ -235,19 +254,30 @@ ctl_cluster_bounces(struct ctl *ctl, int64_t last, const char *cat,
 	static const char sql[] =
 	    "SELECT body::text FROM smtpgate.events"
 	    " WHERE type = 'bounced' AND ($2::text IS NULL OR category = $2)"
+	    " AND ($3::timestamptz IS NULL OR dt >= $3)"
+	    " AND ($4::timestamptz IS NULL OR dt < $4)"
 	    " ORDER BY dt DESC, node DESC, id DESC LIMIT $1::bigint";
 	struct ctl_cbounces cb = { .fn = fn, .arg = arg };
-	const char	   *params[2];
-	char		    n[24];
-	PGconn		   *c;
+	const char	   *params[4];
+	char		    n[24], lo[32], hi[32];
+	int64_t		    top = 0, bottom;
+	PGconn		   *c = ctl_pg_connect(ctl, "bounces");
+	size_t		    i;
 
-	(void)str_printf(n, sizeof(n), "%lld", (long long)last);
-	params[0] = n;
-	params[1] = cat;
-	c = ctl_pg_connect(ctl, "bounces");
-	if (ctl_pg_rows(c, "bounces", sql, params, 2, ctl_cbounces_row, &cb) ==
-	    0)
-		PQfinish(c);
+	for (i = 0; i < CTL_CQ_WINDOWS && cb.got < last; i++) {
+		bottom = ctl_cq_back[i] != 0 ? ctl->now - ctl_cq_back[i] : 0;
+		(void)str_printf(n, sizeof(n), "%lld",
+		    (long long)(last - cb.got));
+		params[0] = n;
+		params[1] = cat;
+		params[2] = ctl_cq_time(bottom, lo, sizeof(lo));
+		params[3] = ctl_cq_time(top, hi, sizeof(hi));
+		if (ctl_pg_rows(c, "bounces", sql, params, 4, ctl_cbounces_row,
+			&cb) != 0)
+			return;
+		top = bottom;
+	}
+	PQfinish(c);
 }
 
 /* ---- issues --cluster */
