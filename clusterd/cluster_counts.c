@@ -23,6 +23,7 @@
 #include "json.h"
 #include "log.h"
 #include "spool.h"
+#include "xmem.h"
 
 #define CD_COUNTS_ROWS 500 /* issues per INSERT */
 
@@ -112,32 +113,30 @@ cd_issue_json(struct json_gen *g, const struct spool_issue *si)
 	json_obj_end(g);
 }
 
-/* The issues of one publish, as JSON arrays of CD_COUNTS_ROWS. */
+/* The issues of one publish, as JSON arrays of CD_COUNTS_ROWS (read in
+ * one LMDB transaction, sent to PostgreSQL after it ended). */
+#define CD_COUNTS_CHUNKS (CD_COUNTS_MAX / CD_COUNTS_ROWS)
 struct cd_counts {
-	struct cd	*cd;
 	struct json_gen *g;
 	size_t		 rows, total;
-	uint64_t	 seen[CD_TOUCHED_MAX]; /* ids already in this publish */
-	size_t		 nseen;
-	int		 err;
+	uint64_t	 seen[CD_COUNTS_ROWS]; /* ids in this chunk: an
+						* INSERT may not name one
+						* twice */
+	char		*chunk[CD_COUNTS_CHUNKS];
+	size_t		 nchunk;
 };
 
-static int
-cd_counts_flush(struct cd_counts *c)
+static void
+cd_counts_cut(struct cd_counts *c)
 {
-	const char *vals[2];
-	size_t	    len;
+	size_t len;
 
 	if (c->rows == 0)
-		return 0;
+		return;
 	json_arr_end(c->g);
-	vals[0] = c->cd->node;
-	vals[1] = json_gen_result(c->g, &len);
-	c->rows = 0;
-	if (cd_exec(c->cd, "issue counts", cd_counts_sql, 2, vals) == -1)
-		c->err = -1;
+	c->chunk[c->nchunk++] = xstrdup(json_gen_result(c->g, &len));
 	json_gen_clear(c->g);
-	return c->err;
+	c->rows = 0;
 }
 
 static int
@@ -146,19 +145,18 @@ cd_counts_cb(const struct spool_issue *si, void *arg)
 	struct cd_counts *c = arg;
 	size_t		  i;
 
-	for (i = 0; i < c->nseen; i++)
+	for (i = 0; i < c->rows; i++)
 		if (c->seen[i] == si->su_id)
 			return 0;
-	if (c->nseen < CD_TOUCHED_MAX)
-		c->seen[c->nseen++] = si->su_id;
 	if (c->total == CD_COUNTS_MAX)
 		return 1;
 	if (c->rows == 0)
 		json_arr_begin(c->g);
 	cd_issue_json(c->g, si);
+	c->seen[c->rows] = si->su_id;
 	c->total++;
-	if (++c->rows == CD_COUNTS_ROWS && cd_counts_flush(c) == -1)
-		return 1;
+	if (++c->rows == CD_COUNTS_ROWS)
+		cd_counts_cut(c);
 	return 0;
 }
 
@@ -171,7 +169,7 @@ cd_counts_days(struct spool_txn *t, struct cd_counts *c, int days)
 	char	  day[11];
 	int	  i, rc = 0;
 
-	for (i = 0; i < days && rc == 0 && c->err == 0; i++) {
+	for (i = 0; i < days && rc == 0; i++) {
 		time_t d = now - (time_t)i * 86400;
 
 		(void)gmtime_r(&d, &tm);
@@ -182,14 +180,14 @@ cd_counts_days(struct spool_txn *t, struct cd_counts *c, int days)
 }
 
 static int
-cd_counts_touched(struct spool_txn *t, struct cd_counts *c)
+cd_counts_touched(struct cd *cd, struct spool_txn *t, struct cd_counts *c)
 {
 	struct spool_issue si;
 	size_t		   i;
 	int		   rc;
 
-	for (i = 0; i < c->cd->ntouched && c->err == 0; i++) {
-		rc = spool_issue_get(t, c->cd->touched[i], &si);
+	for (i = 0; i < cd->ntouched; i++) {
+		rc = spool_issue_get(t, cd->touched[i], &si);
 		if (rc == SPOOL_ENOTFOUND)
 			continue; /* pruned, or another node's id */
 		if (rc != 0)
@@ -200,36 +198,51 @@ cd_counts_touched(struct spool_txn *t, struct cd_counts *c)
 	return 0;
 }
 
+/* The chunks, each one INSERT; 0 or -1. */
+static int
+cd_counts_send(struct cd *cd, struct cd_counts *c)
+{
+	const char *vals[2] = { cd->node, NULL };
+	size_t	    i;
+
+	for (i = 0; i < c->nchunk; i++) {
+		vals[1] = c->chunk[i];
+		if (cd_exec(cd, "issue counts", cd_counts_sql, 2, vals) == -1)
+			return -1;
+	}
+	return 0;
+}
+
 int
 cd_counts_publish(struct cd *cd)
 {
 	struct cd_counts *c;
 	struct spool_txn *t;
+	size_t		  i;
 	int		  rc;
 
 	if (cd->pg == NULL)
 		return -1;
-	c = calloc(1, sizeof(*c));
-	if (c == NULL || (rc = spool_begin(cd->sp, false, &t)) != 0) {
+	c = xcalloc(1, sizeof(*c));
+	if ((rc = spool_begin(cd->sp, false, &t)) != 0) {
 		free(c);
 		return -1;
 	}
-	c->cd = cd;
 	c->g = json_gen_new(false);
 	rc = cd_counts_days(t, c, cd->counts_full ? CD_COUNTS_DAYS : 2);
 	if (rc == 0)
-		rc = cd_counts_touched(t, c);
+		rc = cd_counts_touched(cd, t, c);
 	spool_abort(&t);
-	if (rc == 0)
-		(void)cd_counts_flush(c);
+	cd_counts_cut(c);
 	if (rc != 0)
 		log_warnx("issue counts: %s", spool_strerror(rc));
-	else if (c->err == 0) {
+	else if ((rc = cd_counts_send(cd, c)) == 0) {
 		cd->ntouched = 0;
 		cd->counts_full = false;
 	}
-	rc = rc != 0 || c->err != 0 ? -1 : 0;
+	for (i = 0; i < c->nchunk; i++)
+		free(c->chunk[i]);
 	json_gen_free(&c->g);
 	free(c);
-	return rc;
+	return rc != 0 ? -1 : 0;
 }

@@ -51,6 +51,7 @@ static const char cd_insert_sql[] =
 /* One batch read from the log. */
 struct cd_batch {
 	struct buf json; /* "[{...},{...}]" */
+	uint64_t   cursor; /* meta cluster_event_shipped when read */
 	size_t	   n;
 	uint64_t   seq[CD_BATCH_MAX];
 	size_t	   off[CD_BATCH_MAX], len[CD_BATCH_MAX]; /* elements */
@@ -95,13 +96,14 @@ static int
 cd_batch_read(struct cd *cd, struct cd_batch *b)
 {
 	struct spool_txn *t;
-	uint64_t	  cur;
+	uint64_t	  cur = 0;
 	int		  rc;
 
 	if ((rc = spool_begin(cd->sp, false, &t)) != 0)
 		return rc;
 	if ((rc = spool_log_shipped_get(t, &cur)) == 0)
 		rc = spool_log_iter(t, false, cur + 1, cd_batch_cb, b);
+	b->cursor = cur;
 	spool_abort(&t);
 	if (rc == 1)
 		rc = 0;
@@ -251,6 +253,11 @@ cd_ship_batch(struct cd *cd)
 		log_warnx("delivery log: %s", spool_strerror(rc));
 		goto out;
 	}
+	if (b->n > 0 && b->cursor > 0 && b->seq[0] > b->cursor + 1)
+		log_warnx("events %" PRIu64 " to %" PRIu64 " were pruned from "
+			  "the delivery log before they were shipped "
+			  "(delivery_log_retention)",
+		    b->cursor + 1, b->seq[0] - 1);
 	done = 0;
 	if (b->n == 0)
 		n = 0;
@@ -260,6 +267,9 @@ cd_ship_batch(struct cd *cd)
 		(void)cd_ship_each(cd, b, &done);
 	if (done > 0 && cd_cursor_put(cd, b->seq[done - 1]) == -1)
 		goto out;
+	if (done > 0)
+		log_debug("shipped events %" PRIu64 " to %" PRIu64,
+		    b->seq[0], b->seq[done - 1]);
 	if (b->n == 0)
 		goto out;
 	n = done == b->n ? (int)b->n : -1;

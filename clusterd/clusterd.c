@@ -48,10 +48,13 @@ cd_check(struct daemon *d)
 		log_info("cluster_dsn is empty: a single node, nothing to do");
 		exit(0);
 	}
-	if ((o = PQconninfoParse(cf->cf_cluster_dsn, &err)) == NULL)
+	if ((o = PQconninfoParse(cf->cf_cluster_dsn, &err)) == NULL) {
+		if (err != NULL)
+			err[strcspn(err, "\n")] = '\0';
 		log_fatalx_status(2, "%s: %s",
 		    conf_where(d->d_cf, "cluster_dsn", w, sizeof(w)),
-		    err != NULL ? strtok(err, "\n") : "out of memory");
+		    err != NULL ? err : "out of memory");
+	}
 	PQconninfoFree(o);
 	if (cf->cf_cluster_node[0] == '\0' ||
 	    strlen(cf->cf_cluster_node) > 255)

@@ -19,7 +19,8 @@
 #include "json.h"
 #include "spoolctl.h"
 
-#define CTL_CSTATE_MAX 4096
+#define CTL_CSTATE_MAX	 4096
+#define CTL_CSTATE_STALE 15 /* s: clusterd rewrites it every 5 s */
 
 bool
 ctl_cluster_wanted(const struct conf *cf)
@@ -157,4 +158,8 @@ ctl_cluster_text(const struct ctl_cluster *c)
 	    c->shipped, c->last > c->shipped ? c->last - c->shipped : 0);
 	if (!c->connected && c->error[0] != '\0')
 		printf("          last error: %s\n", c->error);
+	if ((int64_t)time(NULL) - c->updated > CTL_CSTATE_STALE)
+		printf("          (written %llds ago: clusterd is not "
+		       "updating it)\n",
+		    (long long)((int64_t)time(NULL) - c->updated));
 }
