@@ -18,12 +18,14 @@
 #include "xmem.h"
 
 #define CPOL_LOCK "LOCK TABLE smtpgate.policy IN EXCLUSIVE MODE"
-#define CPOL_UPSERT                                                        \
-	"INSERT INTO smtpgate.policy (kind, key, value, origin) "          \
-	"VALUES ($1, $2, $3, $4) ON CONFLICT (kind, key) DO UPDATE SET " \
-	"value = EXCLUDED.value, "                                         \
-	"version = nextval('smtpgate.policy_version'), "                   \
+#define CPOL_UPSERT_HEAD \
+	"INSERT INTO smtpgate.policy (kind, key, value, origin) VALUES "
+#define CPOL_UPSERT_TAIL                                       \
+	" ON CONFLICT (kind, key) DO UPDATE SET "              \
+	"value = EXCLUDED.value, "                             \
+	"version = nextval('smtpgate.policy_version'), "       \
 	"origin = EXCLUDED.origin, changed = now()"
+#define CPOL_ROWS_STMT 200 /* rows per INSERT of a publish */
 #define CPOL_INSERT                                               \
 	"INSERT INTO smtpgate.policy (kind, key, value, origin) " \
 	"VALUES ($1, $2, $3, $4) ON CONFLICT (kind, key) DO NOTHING"
@@ -134,6 +136,7 @@ struct cpol_ent {
 	enum spool_ckind kind;
 	size_t		 koff, klen, voff, vlen;
 	bool		 del;
+	bool		 stale; /* a later entry of the batch has its key */
 };
 
 struct cpol_batch {
@@ -163,19 +166,6 @@ cpol_batch_cb(uint64_t seq, const struct spool_centry *e, void *arg)
 	return ++b->n == b->max ? 1 : 0;
 }
 
-static struct spool_centry
-cpol_ent_centry(const struct cpol_batch *b, const struct cpol_ent *x)
-{
-	struct spool_centry e = { .ce_kind = x->kind,
-		.ce_key = (const uint8_t *)b->data.data + x->koff,
-		.ce_klen = x->klen,
-		.ce_val = x->del ? NULL
-				 : (const uint8_t *)b->data.data + x->voff,
-		.ce_vlen = x->vlen };
-
-	return e;
-}
-
 /* The journal's first max entries into b. */
 static int
 cpol_batch_read(struct spool *sp, struct cpol_batch *b)
@@ -190,20 +180,102 @@ cpol_batch_read(struct spool *sp, struct cpol_batch *b)
 	return rc == 1 ? 0 : rc;
 }
 
-static int
-cpol_batch_send(PGconn *pg, const struct cpol_batch *b, const char *node)
-{
-	struct spool_centry e;
-	size_t		    i;
+/* qsort has no argument: the batch being sorted (one thread) */
+static const struct cpol_batch *cpol_sorting;
 
+/* By kind and key, then journal order. */
+static int
+cpol_ent_cmp(const void *x, const void *y)
+{
+	const struct cpol_ent *a = *(const struct cpol_ent *const *)x,
+			      *b = *(const struct cpol_ent *const *)y;
+	const uint8_t	      *d = (const uint8_t *)cpol_sorting->data.data;
+	int		       c;
+
+	if (a->kind != b->kind)
+		return a->kind < b->kind ? -1 : 1;
+	if ((c = spool_cluster_keycmp(d + a->koff, a->klen, d + b->koff,
+		 b->klen)) != 0)
+		return c;
+	return a < b ? -1 : a > b;
+}
+
+/* Marks the entries a later one of the same key supersedes: one INSERT
+ * may not touch a row twice, and only the last value counts. */
+static void
+cpol_batch_dedupe(struct cpol_batch *b)
+{
+	struct cpol_ent **v = xcalloc(b->n, sizeof(*v));
+	size_t		  i;
+
+	for (i = 0; i < b->n; i++)
+		v[i] = &b->e[i];
+	cpol_sorting = b;
+	qsort(v, b->n, sizeof(*v), cpol_ent_cmp);
+	for (i = 0; i + 1 < b->n; i++)
+		v[i]->stale = v[i]->kind == v[i + 1]->kind &&
+		    spool_cluster_keycmp((const uint8_t *)b->data.data +
+			    v[i]->koff,
+			v[i]->klen,
+			(const uint8_t *)b->data.data + v[i + 1]->koff,
+			v[i + 1]->klen) == 0;
+	free(v);
+}
+
+/* One multi-row upsert of the n entries at v; $1 is the node. */
+static int
+cpol_rows_send(PGconn *pg, const struct cpol_batch *b,
+    const struct cpol_ent *const *v, size_t n, const char *node)
+{
+	const char *vals[1 + 3 * CPOL_ROWS_STMT];
+	int	    lens[1 + 3 * CPOL_ROWS_STMT], bin[1 + 3 * CPOL_ROWS_STMT];
+	struct buf  sql;
+	PGresult   *res;
+	size_t	    i, k;
+
+	buf_init(&sql, SIZE_MAX / 2);
+	(void)buf_puts(&sql, CPOL_UPSERT_HEAD);
+	vals[0] = node, lens[0] = 0, bin[0] = 0;
+	for (i = 0; i < n; i++) {
+		k = 1 + 3 * i;
+		(void)buf_printf(&sql, "%s($%zu, $%zu, $%zu, $1)",
+		    i > 0 ? ", " : "", k + 1, k + 2, k + 3);
+		vals[k] = spool_ckind_name(v[i]->kind);
+		lens[k] = 0, bin[k] = 0;
+		vals[k + 1] = b->data.data + v[i]->koff;
+		lens[k + 1] = (int)v[i]->klen, bin[k + 1] = 1;
+		vals[k + 2] = v[i]->del	       ? NULL
+		    : v[i]->vlen == 0 ? ""
+				      : b->data.data + v[i]->voff;
+		lens[k + 2] = (int)v[i]->vlen, bin[k + 2] = 1;
+	}
+	(void)buf_puts(&sql, CPOL_UPSERT_TAIL);
+	res = cpol_q(pg, "publish", sql.data, (int)(1 + 3 * n), vals, lens,
+	    bin, 0);
+	buf_release(&sql);
+	PQclear(res);
+	return res != NULL ? 0 : -1;
+}
+
+static int
+cpol_batch_send(PGconn *pg, struct cpol_batch *b, const char *node)
+{
+	const struct cpol_ent *v[CPOL_ROWS_STMT];
+	size_t		       i, n = 0;
+
+	cpol_batch_dedupe(b);
 	if (cpol_begin(pg) == -1)
 		return -1;
 	for (i = 0; i < b->n; i++) {
-		e = cpol_ent_centry(b, &b->e[i]);
-		if (cpol_put(pg, CPOL_UPSERT, &e, node) == -1) {
+		if (!b->e[i].stale)
+			v[n++] = &b->e[i];
+		if ((n == CPOL_ROWS_STMT || (i + 1 == b->n && n > 0)) &&
+		    cpol_rows_send(pg, b, v, n, node) == -1) {
 			cpol_rollback(pg);
 			return -1;
 		}
+		if (n == CPOL_ROWS_STMT)
+			n = 0;
 	}
 	return cpol_exec(pg, "COMMIT", "COMMIT");
 }
@@ -228,15 +300,51 @@ static int  cpol_push_all(PGconn *, struct spool *, const char *node,
 static int  cpol_overflow_take(struct spool *, bool *);
 static void cpol_overflow_again(struct spool *);
 
+/*
+ * This node's publishers (clusterd, spoolctl) one at a time, from reading
+ * the journal to dropping what was sent: two would send the same entries
+ * twice, and the second copy could overwrite another node's newer row.
+ */
+static int
+cpol_node_lock(PGconn *pg, const char *node, bool lock)
+{
+	const char *vals[1] = { node };
+	PGresult   *res;
+
+	res = cpol_q(pg, lock ? "lock the journal" : "unlock the journal",
+	    lock ? "SELECT pg_advisory_lock(hashtext('smtpgate.journal:' || $1))"
+		 : "SELECT pg_advisory_unlock(hashtext('smtpgate.journal:' || "
+		   "$1))",
+	    1, vals, NULL, NULL, 0);
+	PQclear(res);
+	return res != NULL ? 0 : -1;
+}
+
+static int cpol_publish_locked(PGconn *, struct spool *, const char *node,
+    size_t max);
+
 int
 cpol_publish(PGconn *pg, struct spool *sp, const char *node, size_t max)
+{
+	int rc;
+
+	if (max == 0 || cpol_node_lock(pg, node, true) == -1)
+		return max == 0 ? 0 : -1;
+	rc = cpol_publish_locked(pg, sp, node, max);
+	cpol_rollback(pg);
+	if (PQstatus(pg) == CONNECTION_OK)
+		(void)cpol_node_lock(pg, node, false);
+	return rc;
+}
+
+static int
+cpol_publish_locked(PGconn *pg, struct spool *sp, const char *node,
+    size_t max)
 {
 	struct cpol_batch b = { .max = max };
 	bool		  over = false;
 	int		  rc;
 
-	if (max == 0)
-		return 0;
 	if (cpol_overflow_take(sp, &over) != 0)
 		return -1;
 	if (over && cpol_push_all(pg, sp, node, NULL) == -1) {
@@ -344,6 +452,13 @@ cpol_apply(struct spool_txn *t, const struct spool_centry *e, bool pending,
 		log_warnx("cluster policy: a %s row that does not decode, "
 			  "skipped",
 		    spool_ckind_name(e->ce_kind));
+		return 0;
+	}
+	if (rc > 0 && e->ce_kind == SPOOL_CK_DKIM_KEY) {
+		/* a file in keys/: the rest of the policy still mirrors */
+		log_warnx("cluster policy: DKIM key file %.*s: %s (skipped; "
+			  "the next resync tries again)",
+		    (int)e->ce_klen, (const char *)e->ce_key, strerror(rc));
 		return 0;
 	}
 	if (rc == 0)
@@ -482,7 +597,8 @@ cpol_page_apply(struct spool *sp, enum spool_ckind kind, const PGresult *res,
 
 	if ((rc = cpol_mirror_begin(sp, &p.t, &p.pending)) != 0)
 		return rc;
-	if (kind != SPOOL_CK_ISSUE_BLOCK &&
+	/* issue blocks and key files are only applied, never deleted */
+	if (kind < SPOOL_CK_ISSUE_BLOCK &&
 	    (rc = spool_cluster_range(p.t, kind, lo, lolen,
 		 last ? NULL : (const uint8_t *)PQgetvalue(res, n - 1, 0),
 		 last ? 0 : (size_t)PQgetlength(res, n - 1, 0), cpol_local_cb,
@@ -645,18 +761,29 @@ cpol_resync(PGconn *pg, struct spool *sp)
 
 /* ---- for cluster.state */
 
+/* Also logs, once per overflow, that the journal is full (the writers
+ * cannot log: libspool does not). */
 int
 cd_journal_count(struct spool *sp, uint64_t *n_r)
 {
+	static bool	  logged;
 	struct spool_txn *t;
 	size_t		  n = 0;
+	bool		  over = false;
 	int		  rc;
 
 	*n_r = 0;
 	if ((rc = spool_begin(sp, false, &t)) != 0)
 		return rc;
-	rc = spool_cjournal_count(t, &n);
+	if ((rc = spool_cjournal_count(t, &n)) == 0)
+		rc = spool_cjournal_overflowed(t, &over);
 	spool_abort(&t);
+	if (over && !logged)
+		log_warnx("cluster policy: the journal is full (%d entries): "
+			  "policy changes are no longer journaled; every local "
+			  "row is pushed when PostgreSQL is reachable",
+		    SPOOL_CJ_MAX);
+	logged = over;
 	*n_r = n;
 	return rc;
 }

@@ -7,6 +7,8 @@ clusterd_libcpolicy_a_SOURCES = clusterd/cluster_policy.c \
 clusterd_libcpolicy_a_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS)
 
 spool_spoolctl_SOURCES += spool/spoolctl_cluster.c
+# cluster export creates the schema as clusterd would (clusterd/local.mk)
+nodist_spool_spoolctl_SOURCES = clusterd/schema_sql.c
 spool_spoolctl_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/clusterd \
 	$(LIBPQ_CFLAGS)
 spool_spoolctl_LDADD += clusterd/libcpolicy.a spool/libspool.a \

@@ -47,8 +47,6 @@ deliverd_libdeliverd_a_SOURCES += \
 	deliverd/deliverd_dest.c deliverd/deliverd_dest_state.c \
 	deliverd/deliverd_dest_via.c
 TESTS += tests/blackbox/test_shaping.py
-# cluster mode (issue 19 item 7): the live nodes share the limits
-TESTS += tests/blackbox/test_cluster_share.py
 check_PROGRAMS += tests/unit/t_deliverd_dest
 TESTS += tests/unit/t_deliverd_dest
 tests_unit_t_deliverd_dest_SOURCES = tests/unit/t_deliverd_dest.c

@@ -21,6 +21,7 @@ static const char *const spool_ckind_names[SPOOL_CK_N] = {
 	[SPOOL_CK_PERMFAIL] = "permfail",
 	[SPOOL_CK_PAUSES] = "pauses",
 	[SPOOL_CK_ISSUE_BLOCK] = "issue_block",
+	[SPOOL_CK_DKIM_KEY] = "dkim_key",
 };
 
 const char *

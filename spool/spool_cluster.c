@@ -7,9 +7,12 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "fsx.h"
 #include "spool.h"
 #include "spool_cluster.h"
 #include "spool_key.h"
@@ -29,6 +32,7 @@ static const enum spool_dbi spool_ckind_dbi[SPOOL_CK_N] = {
 	[SPOOL_CK_PERMFAIL] = SPOOL_DB_PERMFAIL,
 	[SPOOL_CK_PAUSES] = SPOOL_DB_PAUSES,
 	[SPOOL_CK_ISSUE_BLOCK] = SPOOL_DB_ISSUES,
+	[SPOOL_CK_DKIM_KEY] = SPOOL_DB_DKIM,
 };
 
 /* ---- the journal */
@@ -91,6 +95,28 @@ spool_cjournal_add(struct spool_txn *t, enum spool_ckind kind, const void *key,
 		rc = spool_db_put(t, SPOOL_DB_CLUSTER_OUT, &k, b.data, b.len);
 	buf_release(&b);
 	return rc;
+}
+
+int
+spool_cjournal_txn_add(struct spool_txn *t, enum spool_ckind kind,
+    const void *key, size_t klen, const void *val, size_t vlen)
+{
+	if (!spool_db_journals(t))
+		return 0;
+	return spool_cjournal_add(t, kind, key, klen, val, vlen);
+}
+
+int
+spool_cjournal_dbi(struct spool_txn *t, int dbi, const void *key, size_t klen,
+    const void *val, size_t vlen)
+{
+	unsigned k;
+
+	for (k = 0; k < SPOOL_CK_ISSUE_BLOCK; k++)
+		if ((int)spool_ckind_dbi[k] == dbi)
+			return spool_cjournal_add(t, (enum spool_ckind)k, key,
+			    klen, val, vlen);
+	return 0;
 }
 
 struct spool_cj_it {
@@ -209,6 +235,11 @@ spool_cluster_check(enum spool_ckind kind, const void *v, size_t len)
 	int	 rc;
 
 	switch (kind) {
+	case SPOOL_CK_DKIM_KEY:
+		return len > 11 && len <= SPOOL_DKIM_KEY_MAX &&
+			memcmp(v, "-----BEGIN ", 11) == 0
+		    ? 0
+		    : SPOOL_ECORRUPT;
 	case SPOOL_CK_SENDERS:
 	case SPOOL_CK_PAUSES:
 	case SPOOL_CK_ISSUE_BLOCK:
@@ -283,6 +314,75 @@ spool_cluster_apply_block(struct spool_txn *t, const struct spool_centry *e)
 	return spool_issue_put(t, &si);
 }
 
+/* spool_dir of an open spool (its db/ minus "/db"). */
+static int
+spool_cluster_dir(struct spool_txn *t, char *dst, size_t dstsz)
+{
+	const char *db = spool_db_dir(spool_txn_spool(t));
+	size_t	    n = strlen(db);
+
+	if (n < 3 || strcmp(db + n - 3, "/db") != 0 || n - 3 >= dstsz)
+		return EINVAL;
+	memcpy(dst, db, n - 3);
+	dst[n - 3] = '\0';
+	return 0;
+}
+
+/* A key file name as spoolctl makes them: [A-Za-z0-9@._-], no dot first. */
+static bool
+spool_cluster_keyname(const uint8_t *p, size_t n, char *dst, size_t dstsz)
+{
+	size_t i;
+
+	if (n == 0 || n >= dstsz || p[0] == '.')
+		return false;
+	for (i = 0; i < n; i++)
+		if (!((p[i] >= 'a' && p[i] <= 'z') ||
+			(p[i] >= 'A' && p[i] <= 'Z') ||
+			(p[i] >= '0' && p[i] <= '9') ||
+			strchr("@.-_", p[i]) != NULL) ||
+		    p[i] == '\0')
+			return false;
+	memcpy(dst, p, n);
+	dst[n] = '\0';
+	return true;
+}
+
+/* Writes (or removes) keys/NAME; written before the txn that makes a dkim
+ * record name it commits, so a reader never meets a record without it. */
+static int
+spool_cluster_apply_key(struct spool_txn *t, const struct spool_centry *e)
+{
+	char dir[4096], name[256];
+	int  dfd, rc = 0;
+
+	if (!spool_cluster_keyname(e->ce_key, e->ce_klen, name, sizeof(name)) ||
+	    (e->ce_val != NULL &&
+		spool_cluster_check(e->ce_kind, e->ce_val, e->ce_vlen) != 0))
+		return SPOOL_ECORRUPT;
+	if ((rc = spool_cluster_dir(t, dir, sizeof(dir))) != 0)
+		return rc;
+	if (e->ce_val == NULL) {
+		rc = spool_unlink(dir, SPOOL_KEYS, name);
+		return rc == ENOENT ? 0 : rc;
+	}
+	if ((dfd = spool_area_open(dir, SPOOL_KEYS)) == -1)
+		return errno;
+	if (fsx_write_durable_at(dfd, name, e->ce_val, e->ce_vlen, 0600,
+		(uid_t)-1, (gid_t)-1) == -1)
+		rc = errno;
+	(void)close(dfd); /* fsync'ed by fsx_write_durable_at */
+	return rc;
+}
+
+int
+spool_dkim_key_journal(struct spool_txn *t, const char *name, const void *pem,
+    size_t len)
+{
+	return spool_cjournal_txn_add(t, SPOOL_CK_DKIM_KEY, name, strlen(name),
+	    pem, len);
+}
+
 int
 spool_cluster_apply(struct spool_txn *t, const struct spool_centry *e)
 {
@@ -297,6 +397,8 @@ spool_cluster_apply(struct spool_txn *t, const struct spool_centry *e)
 		return SPOOL_ECORRUPT;
 	if (e->ce_kind == SPOOL_CK_ISSUE_BLOCK)
 		return spool_cluster_apply_block(t, e);
+	if (e->ce_kind == SPOOL_CK_DKIM_KEY)
+		return spool_cluster_apply_key(t, e);
 	d = spool_ckind_dbi[e->ce_kind];
 	spool_key_init(&k);
 	spool_key_raw(&k, e->ce_key, e->ce_klen);
@@ -315,7 +417,8 @@ spool_cluster_apply(struct spool_txn *t, const struct spool_centry *e)
 struct spool_cl_it {
 	enum spool_ckind kind;
 	int (*cb)(const struct spool_centry *, void *);
-	void *arg;
+	void		 *arg;
+	struct spool_txn *t;
 };
 
 static int
@@ -364,16 +467,61 @@ spool_cl_block_cb(const struct spool_issue *si, void *arg)
 	return rc;
 }
 
+/* dkim_key: the file every dkim record names (missing ones skipped). */
+static int
+spool_cl_key_cb(const uint8_t *key, size_t klen, const void *v, size_t len,
+    void *arg)
+{
+	struct spool_cl_it *it = arg;
+	struct spool_centry e = { .ce_kind = SPOOL_CK_DKIM_KEY };
+	struct spool_dkim  *d;
+	char		    dir[4096];
+	uint8_t		   *pem = NULL;
+	ssize_t		    n = -1;
+	int		    dfd, fd, rc;
+
+	(void)key;
+	(void)klen;
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return ENOMEM;
+	if ((rc = spool_rec_dec_dkim(v, len, d)) != 0 ||
+	    (rc = spool_cluster_dir(it->t, dir, sizeof(dir))) != 0)
+		goto done;
+	if ((dfd = spool_area_open(dir, SPOOL_KEYS)) != -1) {
+		fd = openat(dfd, d->dk_keyfile,
+		    O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd != -1 && (pem = malloc(SPOOL_DKIM_KEY_MAX + 1)) != NULL)
+			n = fsx_read_full(fd, pem, SPOOL_DKIM_KEY_MAX + 1);
+		if (fd != -1)
+			(void)close(fd); /* read only */
+		(void)close(dfd);
+	}
+	if (n > 0 && n <= SPOOL_DKIM_KEY_MAX) {
+		e.ce_key = (const uint8_t *)d->dk_keyfile;
+		e.ce_klen = strlen(d->dk_keyfile);
+		e.ce_val = pem;
+		e.ce_vlen = (size_t)n;
+		rc = it->cb(&e, it->arg);
+	}
+done:
+	free(pem);
+	free(d);
+	return rc;
+}
+
 int
 spool_cluster_iter(struct spool_txn *t, enum spool_ckind  kind,
     int (*cb)(const struct spool_centry *, void *), void *arg)
 {
-	struct spool_cl_it it = { .kind = kind, .cb = cb, .arg = arg };
+	struct spool_cl_it it = { .kind = kind, .cb = cb, .arg = arg, .t = t };
 
 	if ((unsigned)kind >= SPOOL_CK_N)
 		return EINVAL;
 	if (kind == SPOOL_CK_ISSUE_BLOCK)
 		return spool_issue_iter(t, spool_cl_block_cb, &it);
+	if (kind == SPOOL_CK_DKIM_KEY)
+		return spool_db_iter(t, SPOOL_DB_DKIM, NULL, 0, false,
+		    spool_cl_key_cb, &it);
 	return spool_db_iter(t, spool_ckind_dbi[kind], NULL, 0, false,
 	    spool_cl_it_cb, &it);
 }
@@ -427,8 +575,7 @@ spool_cluster_range(struct spool_txn *t, enum spool_ckind kind,
 	struct spool_key      k;
 	int		      rc;
 
-	if ((unsigned)kind >= SPOOL_CK_N || kind == SPOOL_CK_ISSUE_BLOCK ||
-	    lolen > SPOOL_KEY_MAX)
+	if ((unsigned)kind >= SPOOL_CK_ISSUE_BLOCK || lolen > SPOOL_KEY_MAX)
 		return EINVAL;
 	spool_key_init(&k);
 	spool_key_raw(&k, lo, lolen);

@@ -13,7 +13,9 @@
  * hashes, pinned IPs, tracking settings and callback secrets; pauses are
  * the operator's `spoolctl pause`), plus issue_block: an issue's block
  * flag (su_blocked) keyed by the issue_idx key login\0date\0(\0 | \1 name\0),
- * value spool_rec u64 1 (blocked) or 0 (unblocked).
+ * value spool_rec u64 1 (blocked) or 0 (unblocked); and dkim_key: a DKIM
+ * private key file of spool_dir/keys/ (the dkim records name them), key
+ * the file name, value the PEM text, so every node can sign.
  */
 #ifndef SG_SPOOL_CLUSTER_H
 #define SG_SPOOL_CLUSTER_H
@@ -41,7 +43,9 @@ enum spool_ckind {
 	SPOOL_CK_STOPLIST,
 	SPOOL_CK_PERMFAIL,
 	SPOOL_CK_PAUSES,
+	/* the kinds without a database of their own come last */
 	SPOOL_CK_ISSUE_BLOCK,
+	SPOOL_CK_DKIM_KEY,
 	SPOOL_CK_N
 };
 
@@ -107,6 +111,12 @@ int spool_cluster_keycmp(const uint8_t *, size_t, const uint8_t *, size_t);
 int spool_cluster_meta_get(struct spool_txn *, const char *, uint64_t *);
 int spool_cluster_meta_put(struct spool_txn *, const char *, uint64_t);
 
+/* A DKIM key file installed in keys/ (pem NULL: removed), journaled as
+ * dkim_key in cluster mode; nothing otherwise. */
+int spool_dkim_key_journal(struct spool_txn *, const char *name,
+    const void *pem, size_t len);
+#define SPOOL_DKIM_KEY_MAX 65536 /* bytes of a key file the cluster shares */
+
 /* An issue's block flag, journaled as issue_block in cluster mode. */
 int spool_issue_set_blocked(struct spool_txn *, struct spool_issue *, bool);
 
@@ -124,9 +134,14 @@ uint64_t spool_issue_cluster_id(const char *login, const char *date,
 int spool_cjournal_add(struct spool_txn *, enum spool_ckind, const void *key,
     size_t klen, const void *val, size_t vlen);
 /* The same, only when the spool journals and the txn is not the mirror's
- * (spool_db.c: the hook of spool_db_put/del). */
-int spool_cjournal_txn_add(struct spool_txn *, enum spool_ckind,
-    const void *key, size_t klen, const void *val, size_t vlen);
+ * (spool_db_journals, spool_db.c). */
+int  spool_cjournal_txn_add(struct spool_txn *, enum spool_ckind,
+     const void *key, size_t klen, const void *val, size_t vlen);
+bool spool_db_journals(const struct spool_txn *);
+/* spool_db.c's hook after a write of a database: journaled as its kind
+ * if it is a policy database, else nothing. */
+int spool_cjournal_dbi(struct spool_txn *, int dbi, const void *key,
+    size_t klen, const void *val, size_t vlen);
 /* The id of a new issue in cluster mode (spool_queue.c). */
 int spool_issue_cluster_pick(struct spool_txn *, const char *login,
     const char *date, const char *name, uint64_t *id_r);

@@ -716,50 +716,21 @@ spool_txn_nojournal(struct spool_txn *t)
 	t->tr_nojournal = true;
 }
 
-int
-spool_cjournal_txn_add(struct spool_txn *t, enum spool_ckind kind,
-    const void *key, size_t klen, const void *val, size_t vlen)
+bool
+spool_db_journals(const struct spool_txn *t)
 {
-	if (!t->tr_sp->sp_cluster || t->tr_nojournal)
-		return 0;
-	return spool_cjournal_add(t, kind, key, klen, val, vlen);
+	return t->tr_sp->sp_cluster && !t->tr_nojournal;
 }
 
-/* The kind a policy database's writes are journaled as, or -1. */
-static int
-spool_db_ckind(enum spool_dbi d)
-{
-	switch (d) {
-	case SPOOL_DB_ACCOUNTS:
-		return SPOOL_CK_ACCOUNTS;
-	case SPOOL_DB_SENDERS:
-		return SPOOL_CK_SENDERS;
-	case SPOOL_DB_DKIM:
-		return SPOOL_CK_DKIM;
-	case SPOOL_DB_STOPLIST:
-		return SPOOL_CK_STOPLIST;
-	case SPOOL_DB_PERMFAIL:
-		return SPOOL_CK_PERMFAIL;
-	case SPOOL_DB_PAUSES:
-		return SPOOL_CK_PAUSES;
-	default:
-		return -1;
-	}
-}
-
-/* After a write of d: the journal entry (val NULL: a delete). One branch
- * when the spool does not journal. */
+/* After a write of d: the journal entry of a policy database (val NULL:
+ * a delete). One branch when the spool does not journal. */
 static int
 spool_db_journal(struct spool_txn *t, enum spool_dbi d, const void *key,
     size_t klen, const void *val, size_t vlen)
 {
-	int kind;
-
-	if (!t->tr_sp->sp_cluster || t->tr_nojournal ||
-	    (kind = spool_db_ckind(d)) < 0)
+	if (!t->tr_sp->sp_cluster || t->tr_nojournal)
 		return 0;
-	return spool_cjournal_add(t, (enum spool_ckind)kind, key, klen, val,
-	    vlen);
+	return spool_cjournal_dbi(t, d, key, klen, val, vlen);
 }
 
 /* ---- raw access */

@@ -6,25 +6,31 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "cluster_policy.h"
+#include "clusterd.h" /* cd_schema_sql */
 #include "conf.h"
 #include "spool_cluster.h"
 #include "spoolctl.h"
 
 #define CTL_PUBLISH_MAX 100000 /* entries spoolctl publishes itself */
 
-/* Entries waiting in the journal (0 when unknown). */
+/* Entries waiting in the journal (0 when unknown); *over_r: it
+ * overflowed (clusterd then pushes every row, which is not for spoolctl). */
 static size_t
-ctl_cluster_waiting(struct ctl *ctl)
+ctl_cluster_waiting(struct ctl *ctl, bool *over_r)
 {
 	struct spool_txn *t;
 	size_t		  n = 0;
 
+	*over_r = false;
 	if (spool_begin(ctl->sp, false, &t) != 0)
 		return 0;
 	(void)spool_cjournal_count(t, &n);
+	(void)spool_cjournal_overflowed(t, over_r);
 	spool_abort(&t);
 	return n;
 }
@@ -35,13 +41,22 @@ ctl_cluster_publish(struct ctl *ctl)
 	char	err[256];
 	PGconn *pg;
 	size_t	n;
+	bool	over;
 	int	rc;
 
 	if (ctl->cf == NULL || ctl->cf->cf_cluster_dsn[0] == '\0' ||
 	    ctl->sp == NULL || !ctl->sp_write ||
-	    (n = ctl_cluster_waiting(ctl)) == 0)
+	    ((n = ctl_cluster_waiting(ctl, &over)) == 0 && !over))
 		return;
 	(void)fflush(stdout); /* the command's own output first */
+	if (over) {
+		(void)fprintf(stderr,
+		    "spoolctl: cluster: the journal is full (%d entries): "
+		    "clusterd publishes every local row when PostgreSQL is "
+		    "back\n",
+		    SPOOL_CJ_MAX);
+		return;
+	}
 	if ((pg = cpol_connect(ctl->cf->cf_cluster_dsn, err, sizeof(err))) ==
 	    NULL) {
 		(void)fprintf(stderr,
@@ -65,6 +80,29 @@ ctl_cluster_publish(struct ctl *ctl)
 		    rc);
 }
 
+/* The schema, as clusterd applies it at every connect (idempotent). */
+static void
+ctl_cluster_schema(PGconn *pg)
+{
+	struct buf sql;
+	PGresult  *res;
+
+	buf_init(&sql, 1024 * 1024);
+	if (buf_printf(&sql, "BEGIN;\n%s\nCOMMIT;", cd_schema_sql) == -1)
+		ctl_die("cluster export: the schema is too long");
+	res = PQexec(pg, sql.data);
+	buf_release(&sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+	    PQresultStatus(res) != PGRES_TUPLES_OK) {
+		ctl_warn("cluster export: creating the schema: %s",
+		    PQerrorMessage(pg));
+		PQclear(res);
+		PQfinish(pg);
+		exit(CTL_FAIL);
+	}
+	PQclear(res);
+}
+
 static int
 ctl_cluster_export(struct ctl *ctl, int argc, char **argv)
 {
@@ -84,11 +122,11 @@ ctl_cluster_export(struct ctl *ctl, int argc, char **argv)
 	if ((pg = cpol_connect(ctl->cf->cf_cluster_dsn, err, sizeof(err))) ==
 	    NULL)
 		ctl_die("cluster export: PostgreSQL: %s", err);
+	ctl_cluster_schema(pg);
 	if (cpol_export(pg, ctl->sp, ctl->cf->cf_cluster_node, &c) != 0) {
 		PQfinish(pg);
 		ctl_die("cluster export failed (the rows exported so far stay; "
-			"running it again is safe; has clusterd created the "
-			"schema?)");
+			"running it again is safe)");
 	}
 	PQfinish(pg);
 	for (k = 0; k < SPOOL_CK_N; k++) {

@@ -380,7 +380,6 @@ ctl_dkim_add(struct ctl *ctl, int argc, char **argv)
 	    sd.dk_domain, sd.dk_selector);
 	/* copied in while still root (keys/ belongs to deliverd_user) */
 	ctl_key_install(ctl, sd.dk_keyfile, pem, len);
-	freezero(pem, len);
 
 	txn = ctl_begin(ctl, true);
 	if ((rc = spool_account_get(txn, sd.dk_login,
@@ -392,8 +391,10 @@ ctl_dkim_add(struct ctl *ctl, int argc, char **argv)
 			ctl_die(CTL_NO_ACCOUNT, sd.dk_login);
 		ctl_die_rc(rc, "account %s", sd.dk_login);
 	}
-	if ((rc = spool_dkim_put(txn, &sd)) != 0)
+	if ((rc = spool_dkim_put(txn, &sd)) != 0 ||
+	    (rc = spool_dkim_key_journal(txn, sd.dk_keyfile, pem, len)) != 0)
 		ctl_die_rc(rc, "dkim %s", sd.dk_domain);
+	freezero(pem, len); /* in the cluster journal now, if it has one */
 	if (sd.dk_default)
 		ctl_dkim_clear_defaults(txn, &sd);
 	ctl_commit(&txn);
@@ -501,6 +502,11 @@ ctl_dkim_del(struct ctl *ctl, int argc, char **argv)
 		    dd.selector ? dd.selector : "", argv[optind]);
 	if ((rc = spool_dkim_del(txn, argv[optind], domain, dd.selector)) != 0)
 		ctl_die_rc(rc, "dkim del %s", domain);
+	for (off = 0; off < dd.files.len;
+	     off += strlen(dd.files.data + off) + 1)
+		if ((rc = spool_dkim_key_journal(txn, dd.files.data + off, NULL,
+			 0)) != 0)
+			ctl_die_rc(rc, "dkim del %s", domain);
 	ctl_commit(&txn);
 	for (off = 0; off < dd.files.len;
 	     off += strlen(dd.files.data + off) + 1)

@@ -31,8 +31,9 @@ OPTIONS = {
     "bounces": ["--last", "--category", "--json"],
     "query": ["--json"],
     "pause": ["--domain", "--account", "--json"], "resume": ["--domain", "--account"],
+    "cluster export": [],
 }
-GROUPS = ("account", "sender", "dkim", "stoplist", "issue")
+GROUPS = ("account", "sender", "dkim", "stoplist", "issue", "cluster")
 
 
 def raw(*args, input=None):

@@ -48,8 +48,8 @@ t_codec(void)
 		size_t	       n;
 	} bad[] = {
 		{ "version 2", (const uint8_t[]){ 2, 0, 0, 1, 'a', 0 }, 6 },
-		{ "kind out of range", (const uint8_t[]){ 1, 7, 0, 1, 'a', 0 },
-		    6 },
+		{ "kind out of range",
+		    (const uint8_t[]){ 1, SPOOL_CK_N, 0, 1, 'a', 0 }, 6 },
 		{ "empty key", (const uint8_t[]){ 1, 0, 0, 0, 0 }, 5 },
 		{ "key of 512", (const uint8_t[]){ 1, 0, 2, 0, 'a', 0 }, 6 },
 		{ "key longer than input",
@@ -369,11 +369,34 @@ t_ids(void)
 	t_rmtree(tdir2);
 }
 
+/* A database from before cluster mode: a reader fails clearly, the first
+ * writer creates cluster_out, and a cluster node journals into it. */
+static void
+t_older_database(void)
+{
+	static const char *const old_dbs[] = { "cluster_out", NULL };
+	struct spool	 *sp = t_open(tdir, sizeof(tdir), "t_spool_cluster", 0);
+	struct spool_txn *t;
+	size_t		  n = 9;
+
+	t_spool_old(&sp, tdir, MAP, old_dbs, NULL);
+	t_spool_reader_opens(&sp, tdir, MAP);
+	t_int_eq(spool_open(tdir, MAP, MAP, SPOOL_CLUSTER, &sp), 0,
+	    "a cluster node opens it");
+	t = t_wtxn(sp);
+	t_int_eq(spool_stop_put(t, "acme", "a@b.test"), 0, "stop put");
+	t_ok(spool_cjournal_count(t, &n) == 0 && n == 1, "journaled");
+	t_commit(&t);
+	spool_close(&sp);
+	t_rmtree(tdir);
+}
+
 int
 main(void)
 {
 	static const struct t_case cases[] = {
 		{ "codec", t_codec },
+		{ "older_database", t_older_database },
 		{ "journal", t_journal },
 		{ "apply", t_apply },
 		{ "ids", t_ids },
