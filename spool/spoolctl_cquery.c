@@ -193,7 +193,7 @@ ctl_cluster_query(struct ctl *ctl, const struct statq *q, const char *account,
 {
 	const int64_t	 *back = ctl_cq_back;
 	struct ctl_cquery cq = { .q = q, .jg = jg, .skip = q->q_skip };
-	int64_t		  win[3], need = q->q_skip + q->q_first, hi = 0;
+	int64_t		  win[3], need, hi = 0;
 	PGconn		 *c = ctl_pg_connect(ctl, "query");
 	size_t		  i;
 
@@ -204,6 +204,7 @@ ctl_cluster_query(struct ctl *ctl, const struct statq *q, const char *account,
 			PQfinish(c);
 		return;
 	}
+	need = q->q_skip + q->q_first;
 	for (i = 0; i < CTL_CQ_WINDOWS && cq.got < need; i++) {
 		win[0] = back[i] != 0 ? ctl->now - back[i] : 0;
 		win[1] = hi;
