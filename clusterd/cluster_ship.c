@@ -279,6 +279,8 @@ out:
 	return n;
 }
 
+static int cd_counts_retention(struct cd *);
+
 int
 cd_partitions(struct cd *cd)
 {
@@ -308,6 +310,28 @@ cd_partitions(struct cd *cd)
 		log_info("dropped partition smtpgate.%s (older than "
 			 "cluster_event_retention, before %s)",
 		    PQgetvalue(res, i, 0), day);
+	PQclear(res);
+	return cd_counts_retention(cd);
+}
+
+/* smtpgate.issue_counts rows past issue_retention (any node's: the
+ * nodes' own issue records are gone by then too). */
+static int
+cd_counts_retention(struct cd *cd)
+{
+	char	    day[11];
+	const char *vals[1] = { day };
+	PGresult   *res;
+
+	cd_utc(time(NULL) - cd->cf->cf_issue_retention, day, NULL);
+	if ((res = cd_q(cd, "retention",
+		 "DELETE FROM smtpgate.issue_counts WHERE day < $1::date", 1,
+		 vals)) == NULL)
+		return -1;
+	if (strcmp(PQcmdTuples(res), "0") != 0)
+		log_info("deleted %s issue counter row(s) of days before %s "
+			 "(issue_retention)",
+		    PQcmdTuples(res), day);
 	PQclear(res);
 	return 0;
 }

@@ -179,7 +179,7 @@ const struct conf_key conf_keys[] = {
 	CF_DUR("delivery_log_retention", "30d", 3600, 3650 * DAY,
 	    cf_delivery_log_retention, CONF_SPOOLD),
 	CF_DUR("issue_retention", "400d", DAY, 3650 * DAY, cf_issue_retention,
-	    CONF_SPOOLD),
+	    CONF_SPOOLD | CONF_CLUSTERD),
 	CF_DUR("suppression_ttl", "365d", DAY, 3650 * DAY, cf_suppression_ttl,
 	    CONF_SPOOLD),
 	CF_DUR("prune_interval", "1h", 1, DAY, cf_prune_interval, CONF_SPOOLD),

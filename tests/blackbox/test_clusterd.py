@@ -300,8 +300,15 @@ def test_partitions_ahead_and_retention(db):
             "WHERE i.inhparent = 'smtpgate.events'::regclass"))
         assert parts() == sorted(["events_" + d for d in days] +
                                  ["events_" + r[0] for r in old])
+        # issue counters past issue_retention (400d) go as well
+        db.query("INSERT INTO smtpgate.issue_counts (account, issue, node, day, counters, "
+                 "updated) VALUES ('acc', 1, 'old', current_date - 401, '{}', now()), "
+                 "('acc', 2, 'old', current_date - 399, '{}', now())")
         g.stop("clusterd")
         g.start("clusterd")
+        wait_for(lambda: db.query("SELECT issue FROM smtpgate.issue_counts WHERE "
+                                  "node = 'old'") == [["2"]], 20, what="old counters deleted")
+        assert "deleted 1 issue counter row(s)" in g.log("clusterd")
         # day - 3 is kept (its day ended less than 3 days ago), older ones go
         wait_for(lambda: parts() == sorted(["events_" + old[0][0]] +
                                            ["events_" + d for d in days]),
@@ -325,5 +332,34 @@ def test_bad_cluster_dsn_exit_2_one_line():
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and "cluster_dsn" in lines[0], r.stderr
         assert not os.path.exists(os.path.join(g.spool, "cluster.state"))
+    finally:
+        g.close()
+
+
+def test_event_refused_by_the_server_is_skipped_not_blocking(db):
+    """A batch the server refuses for one event's data (here a CHECK the
+    test adds: class 23) is shipped one event at a time: that event is
+    logged and skipped, the others are stored and shipping goes on."""
+    g = gateway(db)
+    try:
+        wait_for(lambda: state(g)["connected"] == "1", 20, what="connected")
+        db.query("ALTER TABLE smtpgate.events ADD CONSTRAINT test_refuse "
+                 "CHECK (type <> 'bounced')")
+        smtp_send(g, ["delivered@" + SIM, "bounce@" + SIM])
+        events = final_events(g, 2)
+        last = max(int(e["id"].split("-")[1]) for e in events)
+        wait_for(lambda: int(state(g)["events_shipped"]) == last, 20, what="cursor")
+        node = g.conf["cluster_node"]
+        types = [r[0] for r in db.query("SELECT type FROM smtpgate.events WHERE "
+                                        "node = '%s'" % node)]
+        assert "bounced" not in types and "delivered" in types
+        refused = [line for line in g.log("clusterd").splitlines()
+                   if "not stored in PostgreSQL" in line]
+        bounced = [e for e in events if e["event"] == "bounced"][0]
+        assert len(refused) == 1 and "event %s " % bounced["id"].split("-")[1] in refused[0]
+        smtp_send(g, ["delivered@" + SIM])
+        more = final_events(g, 3)
+        wait_for(lambda: len(db.query("SELECT 1 FROM smtpgate.events WHERE node = '%s'"
+                                      % node)) == len(more) - 1, 20, what="shipping goes on")
     finally:
         g.close()
