@@ -390,3 +390,9 @@ def test_cluster_without_postgres_is_one_line_exit_1(cl):
         line = smtpgate.one_line_error(r, 1)
         assert "cannot reach PostgreSQL" in line and r.stdout == "", (args, r)
         assert time.monotonic() - t0 < 15
+    # a single gateway (no cluster_dsn): --cluster is a usage error
+    with open(g.conf_path) as f, open(conf, "w") as out:
+        out.writelines(l for l in f if not l.startswith("cluster_dsn"))
+    r = subprocess.run([smtpgate.binary("spoolctl"), "-c", conf, "query", "--cluster"],
+                       input=req, capture_output=True, text=True, timeout=30)
+    assert "cluster_dsn is not set" in smtpgate.one_line_error(r, 2)
