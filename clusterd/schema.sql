@@ -48,6 +48,12 @@ CREATE TABLE IF NOT EXISTS smtpgate.events (
   body jsonb NOT NULL,     -- the event exactly as event_log/callbacks carry it
   PRIMARY KEY (dt, node, id)) PARTITION BY RANGE (dt);
 CREATE INDEX IF NOT EXISTS events_account_dt_idx ON smtpgate.events (account, dt);
+-- spoolctl query --cluster (bench/README.md "Cluster: the stat.uni query on
+-- 10 million events"): the seed's request is an account's newest events of
+-- one type; an issue's events
+CREATE INDEX IF NOT EXISTS events_account_type_dt_idx
+  ON smtpgate.events (account, type, dt);
+CREATE INDEX IF NOT EXISTS events_issue_dt_idx ON smtpgate.events (issue, dt);
 -- smtpgate.events_YYYYMMDD for day d; true if it was created now
 CREATE OR REPLACE FUNCTION smtpgate.events_partition(d date) RETURNS boolean
 LANGUAGE plpgsql AS $$

@@ -255,4 +255,19 @@ bool ctl_cluster_problem(const struct ctl_cluster *, char *dst, size_t);
 void ctl_cluster_json(struct json_gen *, const struct ctl_cluster *);
 void ctl_cluster_text(const struct ctl_cluster *);
 
+/* spoolctl_cquery.c (issue 19): --cluster reads PostgreSQL (cluster_dsn)
+ * or exits (2: no cluster_dsn; 1: unreachable or the statement failed). */
+struct statq;
+/* Appends the rows of q (account's only, unless NULL) to jg's open list. */
+void ctl_cluster_query(struct ctl *, const struct statq *q, const char *account,
+    struct json_gen *jg);
+/* The newest `last` bounced events of every node (of category cat unless
+ * NULL), newest first, as event JSON through fn until it returns 1. */
+void ctl_cluster_bounces(struct ctl *, int64_t last, const char *cat,
+    int (*fn)(uint64_t, const char *json, size_t, void *), void *);
+/* Every issue's counters summed over the nodes that have it, through fn
+ * with the number of those nodes, by day, account, id. */
+void ctl_cluster_issues(struct ctl *, const char *account, const char *date,
+    int (*fn)(const struct spool_issue *, int64_t nodes, void *), void *);
+
 #endif

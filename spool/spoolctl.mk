@@ -5,6 +5,7 @@
 noinst_LIBRARIES += common/libctl.a
 common_libctl_a_SOURCES = \
 	common/statq.c common/statq.h \
+	common/statq_sql.c common/statq_sql.h \
 	common/pkey.c common/pkey.h \
 	common/editdist.c common/editdist.h
 common_libctl_a_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
@@ -32,6 +33,8 @@ spool_spoolctl_SOURCES = \
 # signed callbacks (issue 18 item 1)
 spool_spoolctl_SOURCES += spool/spoolctl_cbsecret.c
 spool_spoolctl_LDADD = $(SPOOLCTL_LIBS)
+# issue 19: --cluster reads PostgreSQL (libpq flags: clusterd/cpolicy.mk)
+spool_spoolctl_SOURCES += spool/spoolctl_cquery.c
 dist_man_MANS += spool/spoolctl.8
 
 # Unit tests (TAP); the fuzz target tests/fuzz/fuzz_statq.c and its corpus
@@ -39,6 +42,11 @@ dist_man_MANS += spool/spoolctl.8
 CTL_TEST_LIBS = common/libctl.a tests/unit/libtap.a common/libcommon.a \
 	$(YAJL_LIBS) $(OPENSSL_LIBS) $(LIBS)
 UNIT_TESTS += tests/unit/t_statq tests/unit/t_pkey tests/unit/t_editdist
+# issue 19: the stat.uni request as SQL (spoolctl query --cluster)
+UNIT_TESTS += tests/unit/t_statq_sql
+tests_unit_t_statq_sql_SOURCES = tests/unit/t_statq_sql.c
+tests_unit_t_statq_sql_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_t_statq_sql_LDADD = $(CTL_TEST_LIBS)
 tests_unit_t_editdist_SOURCES = tests/unit/t_editdist.c
 tests_unit_t_editdist_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_t_editdist_LDADD = $(CTL_TEST_LIBS)

@@ -140,17 +140,22 @@ static const struct ctl_help ctl_help_tab[] = {
 	    "release 6616DBE4F527A47A30BF" },
 	{ "delete", "QID... [--json]", H_JSON, "delete 6616DBE4F527A47A30BF" },
 	{ "issues",
-	    "[--date YYYY-MM-DD] [--account LOGIN] [--category C] [--json]",
+	    "[--date YYYY-MM-DD] [--account LOGIN] [--category C] [--cluster] "
+	    "[--json]",
 	    "  --date YYYY-MM-DD       issues of this UTC day\n"
 	    "  --account LOGIN         issues of this account\n"
 	    "  --category C            issues with bounces of this "
-	    "category\n" H_JSON,
+	    "category\n"
+	    "  --cluster               every node's counters summed "
+	    "(PostgreSQL)\n" H_JSON,
 	    "issues --date 2026-11-29 --account shop" },
-	{ "bounces", "[--last N] [--category C] [--json]",
+	{ "bounces", "[--last N] [--category C] [--cluster] [--json]",
 	    "  --last N                the last N bounced events (default "
 	    "100)\n"
 	    "  --category C            only bounces of this category "
-	    "(bad-mailbox, ...)\n" H_JSON,
+	    "(bad-mailbox, ...)\n"
+	    "  --cluster               every node's bounces "
+	    "(PostgreSQL)\n" H_JSON,
 	    "bounces --last 20" },
 	{ "suppression list",
 	    "[--account A] [--limit N] [--after ADDRESS] [--json]",
@@ -205,7 +210,10 @@ static const struct ctl_help ctl_help_tab[] = {
 	{ "callbacks status", "[--json]", H_JSON, "callbacks status" },
 	{ "status", "[--json]", H_JSON,
 	    "status || echo 'smtpgate needs attention'" },
-	{ "query", "[--json] < REQUEST.json",
+	{ "query", "[--cluster [--account LOGIN]] [--json] < REQUEST.json",
+	    "  --cluster               every node's events (PostgreSQL)\n"
+	    "  --account LOGIN         with --cluster: this account's "
+	    "events\n"
 	    "  --json                  accepted; the answer is always JSON\n",
 	    "query < stat-uni.json" },
 	{ "pause", "[--domain D [--account LOGIN]] [--json]",

@@ -5,6 +5,8 @@
  * matches; any other order collects the matching rows and sorts them.
  * An equality on issue.id or delivstream.status reads only those events
  * through the log's indexes (statq_plan); other filters scan the log.
+ * --cluster [--account A] (issue 19) answers the same request from every
+ * node's events in PostgreSQL (spoolctl_cluster.c, common/statq_sql).
  */
 #include "config.h"
 
@@ -168,6 +170,32 @@ ctl_query_read(struct buf *in)
 	}
 }
 
+/* --json (accepted: the output is JSON anyway), --cluster, --account A
+ * (with --cluster: that account's events only). */
+static bool
+ctl_query_opts(int argc, char **argv, const char **account_r)
+{
+	static const struct option lo[] = { { "json", no_argument, NULL, 'j' },
+		{ "cluster", no_argument, NULL, 'C' },
+		{ "account", required_argument, NULL, 'a' },
+		{ NULL, 0, NULL, 0 } };
+	bool			   cluster = false;
+	int			   ch;
+
+	*account_r = NULL;
+	while ((ch = ctl_getopt(argc, argv, lo)) != -1) {
+		if (ch == 'C')
+			cluster = true;
+		else if (ch == 'a')
+			*account_r = optarg;
+	}
+	ctl_operands(argc, argv, 0, 0, NULL);
+	if (*account_r != NULL && !cluster)
+		ctl_usage("query: --account needs --cluster (a gateway's own "
+			  "log: filter on the request)");
+	return cluster;
+}
+
 int
 ctl_cmd_query(struct ctl *ctl, int argc, char **argv)
 {
@@ -175,13 +203,13 @@ ctl_cmd_query(struct ctl *ctl, int argc, char **argv)
 	struct statq	 *q = NULL;
 	struct spool_txn *txn;
 	struct buf	  in;
+	const char	 *account;
 	char		  err[512];
-	bool		  reverse = false;
+	bool		  reverse = false, cluster;
 	size_t		  i, end;
 	int		  rc;
 
-	/* the output is JSON anyway: --json is accepted like on the others */
-	(void)ctl_want_json(argc, argv, NULL, 0, 0);
+	cluster = ctl_query_opts(argc, argv, &account);
 	if (isatty(STDIN_FILENO))
 		ctl_usage("query: give the stat.uni request on standard input");
 	ctl_query_read(&in);
@@ -200,7 +228,11 @@ ctl_cmd_query(struct ctl *ctl, int argc, char **argv)
 	json_obj_begin(cq.jg);
 	json_key(cq.jg, "list");
 	json_arr_begin(cq.jg);
-	if (cq.left != 0) {
+	if (cluster) {
+		if (cq.left != 0)
+			ctl_cluster_query(ctl, q, account, cq.jg);
+		cq.sorted = true; /* ordered and cut by PostgreSQL */
+	} else if (cq.left != 0) {
 		txn = ctl_begin(ctl, false);
 		if ((rc = ctl_query_run(txn, q, reverse, &cq)) != 0 &&
 		    rc != 1 && rc != SPOOL_ENOTFOUND)

@@ -23,6 +23,8 @@ struct ctl_issues {
 	enum bounce_cat	 cat; /* --category, BOUNCE_NONE = all */
 	struct json_gen *jg;
 	size_t		 n;
+	bool		 cluster; /* --cluster (issue 19): nodes column */
+	int64_t		 nodes;
 };
 
 /* "bounced_by_category": {"bad-mailbox": N, ...}, every category. */
@@ -109,7 +111,6 @@ ctl_issue_json(struct json_gen *jg, const struct spool_issue *si)
 	ctl_issue_engage_json(jg, si);
 	/* issue 18 item 3: retries not sent again (X-Letter-Id) */
 	json_kv_int(jg, "duplicates", (int64_t)si->su_duplicates);
-	json_obj_end(jg);
 }
 
 static int
@@ -117,6 +118,7 @@ ctl_issues_cb(const struct spool_issue *si, void *arg)
 {
 	struct ctl_issues *is = arg;
 	char		   cats[1024], brk[112], opens[48], clicks[48];
+	char		   nodes[24] = "";
 
 	if ((is->date != NULL && strcmp(is->date, si->su_date) != 0) ||
 	    (is->account != NULL && strcmp(is->account, si->su_login) != 0) ||
@@ -124,24 +126,32 @@ ctl_issues_cb(const struct spool_issue *si, void *arg)
 		return 0;
 	if (is->jg != NULL) {
 		ctl_issue_json(is->jg, si);
+		if (is->cluster)
+			json_kv_int(is->jg, "nodes", is->nodes);
+		json_obj_end(is->jg);
 		is->n++;
 		return 0;
 	}
 	if (is->n++ == 0)
 		printf("%-6s %-10s %-24s %-24s %6s %6s %9s %8s %7s %-29s %11s "
-		       "%11s %6s %6s\n",
+		       "%11s %6s %6s%s\n",
 		    "ID", "DATE", "NAME", "ACCOUNT", "MSGS", "RCPTS",
 		    "DELIVERED", "DEFERRED", "BOUNCED",
 		    "(policy/remote/expired/admin)", "OPENS(u/t)",
-		    "CLICKS(u/t)", "UNSUB", "COMPL");
+		    "CLICKS(u/t)", "UNSUB", "COMPL",
+		    is->cluster ? "  NODES" : "");
+
 	ctl_issue_cats_text(si, cats, sizeof(cats));
 	(void)snprintf(brk, sizeof(brk), "(%llu/%llu/%llu/%llu)",
 	    (unsigned long long)si->su_bounced_policy,
 	    (unsigned long long)si->su_bounced_remote,
 	    (unsigned long long)si->su_bounced_expired,
 	    (unsigned long long)si->su_bounced_admin);
+	if (is->cluster)
+		(void)str_printf(nodes, sizeof(nodes), " %6lld",
+		    (long long)is->nodes);
 	printf("%-6llu %-10s %-24s %-24s %6llu %6llu %9llu %8llu %7llu %-29s "
-	       "%11s %11s %6llu %6llu%s%s\n",
+	       "%11s %11s %6llu %6llu%s%s%s\n",
 	    (unsigned long long)si->su_id, si->su_date,
 	    si->su_has_name ? si->su_name : "-", si->su_login,
 	    (unsigned long long)si->su_msgs, (unsigned long long)si->su_rcpts,
@@ -155,9 +165,19 @@ ctl_issues_cb(const struct spool_issue *si, void *arg)
 	    ctl_issue_ut(clicks, sizeof(clicks), si->su_clicks_unique,
 		si->su_clicks),
 	    (unsigned long long)si->su_unsubscribed,
-	    (unsigned long long)si->su_complained,
+	    (unsigned long long)si->su_complained, nodes,
 	    si->su_blocked ? " BLOCKED" : "", cats);
 	return 0;
+}
+
+/* issues --cluster: one issue summed over its nodes */
+static int
+ctl_issues_ccb(const struct spool_issue *si, int64_t nodes, void *arg)
+{
+	struct ctl_issues *is = arg;
+
+	is->nodes = nodes;
+	return ctl_issues_cb(si, arg);
 }
 
 bool
@@ -192,6 +212,7 @@ ctl_cmd_issues(struct ctl *ctl, int argc, char **argv)
 						'd' },
 		{ "account", required_argument, NULL, 'a' },
 		{ "category", required_argument, NULL, 'c' },
+		{ "cluster", no_argument, NULL, 'C' },
 		{ "json", no_argument, NULL, 'j' }, { NULL, 0, NULL, 0 } };
 	struct ctl_issues	   is = { .date = NULL };
 	struct spool_txn	  *txn;
@@ -212,6 +233,9 @@ ctl_cmd_issues(struct ctl *ctl, int argc, char **argv)
 			is.cat = (enum bounce_cat)ctl_category(optarg,
 			    "issues");
 			break;
+		case 'C':
+			is.cluster = true;
+			break;
 		case 'j':
 			if (is.jg == NULL)
 				is.jg = json_gen_new(false);
@@ -221,11 +245,16 @@ ctl_cmd_issues(struct ctl *ctl, int argc, char **argv)
 	ctl_operands(argc, argv, 0, 0, NULL);
 	if (is.jg != NULL)
 		json_arr_begin(is.jg);
-	txn = ctl_begin(ctl, false);
-	if ((rc = spool_issue_iter_sel(txn, is.account, is.date, ctl_issues_cb,
-		 &is)) != 0)
-		ctl_die_rc(rc, "issues");
-	spool_abort(&txn);
+	if (is.cluster)
+		ctl_cluster_issues(ctl, is.account, is.date, ctl_issues_ccb,
+		    &is);
+	else {
+		txn = ctl_begin(ctl, false);
+		if ((rc = spool_issue_iter_sel(txn, is.account, is.date,
+			 ctl_issues_cb, &is)) != 0)
+			ctl_die_rc(rc, "issues");
+		spool_abort(&txn);
+	}
 	if (is.jg != NULL) {
 		json_arr_end(is.jg);
 		ctl_json_print(is.jg);
@@ -308,10 +337,12 @@ ctl_cmd_bounces(struct ctl *ctl, int argc, char **argv)
 	static const struct option lo[] = { { "last", required_argument, NULL,
 						'n' },
 		{ "category", required_argument, NULL, 'c' },
+		{ "cluster", no_argument, NULL, 'C' },
 		{ "json", no_argument, NULL, 'j' }, { NULL, 0, NULL, 0 } };
 	struct ctl_bounces	   b = { .left = 100 };
 	struct spool_txn	  *txn;
 	char			  *end;
+	bool			   cluster = false;
 	int			   ch, rc;
 
 	while ((ch = ctl_getopt(argc, argv, lo)) != -1) {
@@ -326,18 +357,24 @@ ctl_cmd_bounces(struct ctl *ctl, int argc, char **argv)
 		} else if (ch == 'c') {
 			b.cat = bounce_cat_name(
 			    (enum bounce_cat)ctl_category(optarg, "bounces"));
-		} else if (b.jg == NULL)
+		} else if (ch == 'C')
+			cluster = true;
+		else if (b.jg == NULL)
 			b.jg = json_gen_new(false);
 	}
 	ctl_operands(argc, argv, 0, 0, NULL);
 	if (b.jg != NULL)
 		json_arr_begin(b.jg);
-	txn = ctl_begin(ctl, false);
-	if ((rc = spool_log_iter_type(txn, SPOOL_EV_BOUNCED, true,
-		 ctl_bounces_cb, &b)) != 0 &&
-	    rc != 1 && rc != SPOOL_ENOTFOUND)
-		ctl_die_rc(rc, "delivery log");
-	spool_abort(&txn);
+	if (cluster) /* issue 19: every node's, from PostgreSQL */
+		ctl_cluster_bounces(ctl, b.left, b.cat, ctl_bounces_cb, &b);
+	else {
+		txn = ctl_begin(ctl, false);
+		if ((rc = spool_log_iter_type(txn, SPOOL_EV_BOUNCED, true,
+			 ctl_bounces_cb, &b)) != 0 &&
+		    rc != 1 && rc != SPOOL_ENOTFOUND)
+			ctl_die_rc(rc, "delivery log");
+		spool_abort(&txn);
+	}
 	if (b.jg != NULL) {
 		json_arr_end(b.jg);
 		ctl_json_print(b.jg);

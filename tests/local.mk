@@ -60,3 +60,6 @@ dist-hook-tests:
 TESTS += tests/blackbox/test_mta_sts.py
 # DANE with dnssec = trust-ad (issue 17 item 3)
 TESTS += tests/blackbox/test_dane.py
+# Cluster mode end to end (issue 19): three gateways on one private
+# PostgreSQL (lib/pg.py; skipped without its binaries), a 60 s outage.
+TESTS += tests/blackbox/test_cluster.py

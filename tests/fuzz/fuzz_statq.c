@@ -1,6 +1,7 @@
 /*
  * Fuzz common/statq, the stat.uni request parser and evaluator behind
- * `spoolctl query`: parse, then match, compare and select on a fixed row.
+ * `spoolctl query`: parse, then match, compare and select on a fixed row,
+ * and build the SQL of `query --cluster` (common/statq_sql).
  */
 #include "config.h"
 
@@ -9,6 +10,7 @@
 
 #include "json.h"
 #include "statq.h"
+#include "statq_sql.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
@@ -24,6 +26,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	};
 	struct statq	*q = NULL;
 	struct json_gen *jg;
+	struct statq_sql sql;
 	char		 err[256];
 
 	if (len > 65536)
@@ -36,6 +39,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	jg = json_gen_new(false);
 	statq_select(q, &row, jg);
 	json_gen_free(&jg);
+	if (statq_sql_build(q, "acct", &sql, err, sizeof(err)) == 0)
+		statq_sql_free(&sql);
+	if (statq_sql_build_window(q, NULL, 86400, 2 * 86400, 10, &sql, err,
+		sizeof(err)) == 0)
+		statq_sql_free(&sql);
 	statq_free(&q);
 	return 0;
 }
