@@ -17,7 +17,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "bounce.h"
 #include "buf.h"
 #include "clusterd.h"
 #include "json.h"
@@ -68,50 +67,6 @@ cd_touch_issue(struct cd *cd, uint64_t id)
 	cd->touched[cd->ntouched++] = id;
 }
 
-/* The issue as spoolctl issues --json prints it (spoolctl_stats.c). */
-static void
-cd_issue_json(struct json_gen *g, const struct spool_issue *si)
-{
-	int c;
-
-	json_obj_begin(g);
-	json_kv_int(g, "id", (int64_t)si->su_id);
-	json_kv_str(g, "date", si->su_date);
-	json_kv_str(g, "name", si->su_has_name ? si->su_name : NULL);
-	json_kv_str(g, "account", si->su_login);
-	json_kv_bool(g, "blocked", si->su_blocked);
-	json_kv_int(g, "messages", (int64_t)si->su_msgs);
-	json_kv_int(g, "recipients", (int64_t)si->su_rcpts);
-	json_kv_int(g, "delivered", (int64_t)si->su_delivered);
-	json_kv_int(g, "deferred", (int64_t)si->su_deferred);
-	json_key(g, "bounced");
-	json_obj_begin(g);
-	json_kv_int(g, "policy", (int64_t)si->su_bounced_policy);
-	json_kv_int(g, "remote", (int64_t)si->su_bounced_remote);
-	json_kv_int(g, "expired", (int64_t)si->su_bounced_expired);
-	json_kv_int(g, "admin", (int64_t)si->su_bounced_admin);
-	json_obj_end(g);
-	json_key(g, "bounced_by_category");
-	json_obj_begin(g);
-	for (c = BOUNCE_NONE + 1; c < BOUNCE_CAT_COUNT; c++)
-		json_kv_int(g, bounce_cat_name(c),
-		    (int64_t)si->su_bounced_cat[c]);
-	json_obj_end(g);
-	json_key(g, "opens");
-	json_obj_begin(g);
-	json_kv_int(g, "unique", (int64_t)si->su_opens_unique);
-	json_kv_int(g, "total", (int64_t)si->su_opens);
-	json_obj_end(g);
-	json_key(g, "clicks");
-	json_obj_begin(g);
-	json_kv_int(g, "unique", (int64_t)si->su_clicks_unique);
-	json_kv_int(g, "total", (int64_t)si->su_clicks);
-	json_obj_end(g);
-	json_kv_int(g, "unsubscribed", (int64_t)si->su_unsubscribed);
-	json_kv_int(g, "complained", (int64_t)si->su_complained);
-	json_kv_int(g, "duplicates", (int64_t)si->su_duplicates);
-	json_obj_end(g);
-}
 
 /* The issues of one publish, as JSON arrays of CD_COUNTS_ROWS (read in
  * one LMDB transaction, sent to PostgreSQL after it ended). */
@@ -152,7 +107,8 @@ cd_counts_cb(const struct spool_issue *si, void *arg)
 		return 1;
 	if (c->rows == 0)
 		json_arr_begin(c->g);
-	cd_issue_json(c->g, si);
+	spool_issue_json(c->g, si);
+	json_obj_end(c->g);
 	c->seen[c->rows] = si->su_id;
 	c->total++;
 	if (++c->rows == CD_COUNTS_ROWS)

@@ -402,8 +402,13 @@ int spool_issue_find(struct spool_txn *, const char *login, const char *date,
 int spool_issue_find_or_create(struct spool_txn *, const char *login,
     const char *date, const char *name, struct spool_issue *);
 int spool_issue_put(struct spool_txn *, const struct spool_issue *);
-int spool_issue_iter(struct spool_txn *,
-    int (*cb)(const struct spool_issue *, void *), void *);
+struct json_gen;
+/* The issue as `spoolctl issues --json` prints it, its object left open
+ * (the caller may add keys, then json_obj_end): spoolctl and clusterd's
+ * issue_counts.counters. */
+void spool_issue_json(struct json_gen *, const struct spool_issue *);
+int  spool_issue_iter(struct spool_txn *,
+     int (*cb)(const struct spool_issue *, void *), void *);
 
 /* ---- messages and recipients */
 struct spool_msg {

@@ -435,6 +435,20 @@ spool_cl_it_cb(const uint8_t *key, size_t klen, const void *v, size_t len,
 	return it->cb(&e, it->arg);
 }
 
+/* An issue block's journal key: account, day, whether it has a name, the
+ * name (X-Campaign-Id); -1 when it does not fit a key. */
+static int
+spool_cl_block_key(const struct spool_issue *si, struct spool_key *k)
+{
+	spool_key_init(k);
+	spool_key_str(k, si->su_login);
+	spool_key_str(k, si->su_date);
+	spool_key_raw(k, si->su_has_name ? "\1" : "\0", 1);
+	if (si->su_has_name)
+		spool_key_str(k, si->su_name);
+	return spool_key_ok(k) ? 0 : -1;
+}
+
 /* issue_block: the key of every blocked issue, value u64 1. */
 static int
 spool_cl_block_cb(const struct spool_issue *si, void *arg)
@@ -447,13 +461,7 @@ spool_cl_block_cb(const struct spool_issue *si, void *arg)
 
 	if (!si->su_blocked)
 		return 0;
-	spool_key_init(&k);
-	spool_key_str(&k, si->su_login);
-	spool_key_str(&k, si->su_date);
-	spool_key_raw(&k, si->su_has_name ? "\1" : "\0", 1);
-	if (si->su_has_name)
-		spool_key_str(&k, si->su_name);
-	if (!spool_key_ok(&k))
+	if (spool_cl_block_key(si, &k) == -1)
 		return SPOOL_ETOOBIG;
 	buf_init(&b, 64);
 	if ((rc = spool_rec_enc_u64(1, &b)) == 0) {
@@ -609,13 +617,7 @@ spool_issue_set_blocked(struct spool_txn *t, struct spool_issue *si, bool on)
 	if ((rc = spool_issue_put(t, si)) != 0 ||
 	    !spool_cluster_on(spool_txn_spool(t)))
 		return rc;
-	spool_key_init(&k);
-	spool_key_str(&k, si->su_login);
-	spool_key_str(&k, si->su_date);
-	spool_key_raw(&k, si->su_has_name ? "\1" : "\0", 1);
-	if (si->su_has_name)
-		spool_key_str(&k, si->su_name);
-	if (!spool_key_ok(&k))
+	if (spool_cl_block_key(si, &k) == -1)
 		return SPOOL_ETOOBIG;
 	buf_init(&b, 64);
 	if ((rc = spool_rec_enc_u64(on ? 1 : 0, &b)) == 0)

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bounce.h"
+#include "json.h"
 #include "spool.h"
 #include "spool_cluster.h"
 #include "spool_index.h"
@@ -542,4 +544,63 @@ spool_sched_next(struct spool_txn *t, int64_t *due_r)
 	if (rc == 1)
 		return 0;
 	return rc == 0 ? SPOOL_ENOTFOUND : rc;
+}
+
+/* "bounced_by_category": {"bad-mailbox": N, ...}, every category. */
+static void
+spool_issue_cats_json(struct json_gen *g, const struct spool_issue *si)
+{
+	int c;
+
+	json_key(g, "bounced_by_category");
+	json_obj_begin(g);
+	for (c = BOUNCE_NONE + 1; c < BOUNCE_CAT_COUNT; c++)
+		json_kv_int(g, bounce_cat_name(c),
+		    (int64_t)si->su_bounced_cat[c]);
+	json_obj_end(g);
+}
+
+/* issue 16: "opens": {"unique": U, "total": T}, "clicks": {...},
+ * "unsubscribed": N, "complained": N */
+static void
+spool_issue_engage_json(struct json_gen *g, const struct spool_issue *si)
+{
+	json_key(g, "opens");
+	json_obj_begin(g);
+	json_kv_int(g, "unique", (int64_t)si->su_opens_unique);
+	json_kv_int(g, "total", (int64_t)si->su_opens);
+	json_obj_end(g);
+	json_key(g, "clicks");
+	json_obj_begin(g);
+	json_kv_int(g, "unique", (int64_t)si->su_clicks_unique);
+	json_kv_int(g, "total", (int64_t)si->su_clicks);
+	json_obj_end(g);
+	json_kv_int(g, "unsubscribed", (int64_t)si->su_unsubscribed);
+	json_kv_int(g, "complained", (int64_t)si->su_complained);
+}
+
+void
+spool_issue_json(struct json_gen *g, const struct spool_issue *si)
+{
+	json_obj_begin(g);
+	json_kv_int(g, "id", (int64_t)si->su_id);
+	json_kv_str(g, "date", si->su_date);
+	json_kv_str(g, "name", si->su_has_name ? si->su_name : NULL);
+	json_kv_str(g, "account", si->su_login);
+	json_kv_bool(g, "blocked", si->su_blocked);
+	json_kv_int(g, "messages", (int64_t)si->su_msgs);
+	json_kv_int(g, "recipients", (int64_t)si->su_rcpts);
+	json_kv_int(g, "delivered", (int64_t)si->su_delivered);
+	json_kv_int(g, "deferred", (int64_t)si->su_deferred);
+	json_key(g, "bounced");
+	json_obj_begin(g);
+	json_kv_int(g, "policy", (int64_t)si->su_bounced_policy);
+	json_kv_int(g, "remote", (int64_t)si->su_bounced_remote);
+	json_kv_int(g, "expired", (int64_t)si->su_bounced_expired);
+	json_kv_int(g, "admin", (int64_t)si->su_bounced_admin);
+	json_obj_end(g);
+	spool_issue_cats_json(g, si);
+	spool_issue_engage_json(g, si);
+	/* issue 18 item 3: retries not sent again (X-Letter-Id) */
+	json_kv_int(g, "duplicates", (int64_t)si->su_duplicates);
 }

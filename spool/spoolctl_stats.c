@@ -27,20 +27,6 @@ struct ctl_issues {
 	int64_t		 nodes;
 };
 
-/* "bounced_by_category": {"bad-mailbox": N, ...}, every category. */
-static void
-ctl_issue_cats_json(struct json_gen *jg, const struct spool_issue *si)
-{
-	int c;
-
-	json_key(jg, "bounced_by_category");
-	json_obj_begin(jg);
-	for (c = BOUNCE_NONE + 1; c < BOUNCE_CAT_COUNT; c++)
-		json_kv_int(jg, bounce_cat_name(c),
-		    (int64_t)si->su_bounced_cat[c]);
-	json_obj_end(jg);
-}
-
 /* " [bad-mailbox=2 spam=1]" for the categories with bounces, or "". */
 static void
 ctl_issue_cats_text(const struct spool_issue *si, char *dst, size_t dstsz)
@@ -59,25 +45,6 @@ ctl_issue_cats_text(const struct spool_issue *si, char *dst, size_t dstsz)
 		(void)snprintf(dst + off, dstsz - off, "]");
 }
 
-/* issue 16: "opens": {"unique": U, "total": T}, "clicks": {...},
- * "unsubscribed": N, "complained": N */
-static void
-ctl_issue_engage_json(struct json_gen *jg, const struct spool_issue *si)
-{
-	json_key(jg, "opens");
-	json_obj_begin(jg);
-	json_kv_int(jg, "unique", (int64_t)si->su_opens_unique);
-	json_kv_int(jg, "total", (int64_t)si->su_opens);
-	json_obj_end(jg);
-	json_key(jg, "clicks");
-	json_obj_begin(jg);
-	json_kv_int(jg, "unique", (int64_t)si->su_clicks_unique);
-	json_kv_int(jg, "total", (int64_t)si->su_clicks);
-	json_obj_end(jg);
-	json_kv_int(jg, "unsubscribed", (int64_t)si->su_unsubscribed);
-	json_kv_int(jg, "complained", (int64_t)si->su_complained);
-}
-
 /* "U/T" of a unique and a total count. */
 static const char *
 ctl_issue_ut(char *dst, size_t dstsz, uint64_t unique, uint64_t total)
@@ -85,32 +52,6 @@ ctl_issue_ut(char *dst, size_t dstsz, uint64_t unique, uint64_t total)
 	(void)snprintf(dst, dstsz, "%llu/%llu", (unsigned long long)unique,
 	    (unsigned long long)total);
 	return dst;
-}
-
-static void
-ctl_issue_json(struct json_gen *jg, const struct spool_issue *si)
-{
-	json_obj_begin(jg);
-	json_kv_int(jg, "id", (int64_t)si->su_id);
-	json_kv_str(jg, "date", si->su_date);
-	json_kv_str(jg, "name", si->su_has_name ? si->su_name : NULL);
-	json_kv_str(jg, "account", si->su_login);
-	json_kv_bool(jg, "blocked", si->su_blocked);
-	json_kv_int(jg, "messages", (int64_t)si->su_msgs);
-	json_kv_int(jg, "recipients", (int64_t)si->su_rcpts);
-	json_kv_int(jg, "delivered", (int64_t)si->su_delivered);
-	json_kv_int(jg, "deferred", (int64_t)si->su_deferred);
-	json_key(jg, "bounced");
-	json_obj_begin(jg);
-	json_kv_int(jg, "policy", (int64_t)si->su_bounced_policy);
-	json_kv_int(jg, "remote", (int64_t)si->su_bounced_remote);
-	json_kv_int(jg, "expired", (int64_t)si->su_bounced_expired);
-	json_kv_int(jg, "admin", (int64_t)si->su_bounced_admin);
-	json_obj_end(jg);
-	ctl_issue_cats_json(jg, si);
-	ctl_issue_engage_json(jg, si);
-	/* issue 18 item 3: retries not sent again (X-Letter-Id) */
-	json_kv_int(jg, "duplicates", (int64_t)si->su_duplicates);
 }
 
 static int
@@ -125,7 +66,7 @@ ctl_issues_cb(const struct spool_issue *si, void *arg)
 	    (is->cat != BOUNCE_NONE && si->su_bounced_cat[is->cat] == 0))
 		return 0;
 	if (is->jg != NULL) {
-		ctl_issue_json(is->jg, si);
+		spool_issue_json(is->jg, si);
 		if (is->cluster)
 			json_kv_int(is->jg, "nodes", is->nodes);
 		json_obj_end(is->jg);

@@ -15,6 +15,7 @@ import time
 import pytest
 
 import pg
+from pg import db  # noqa: F401 (the fixture)
 import smtpgate
 from smtpgate import Gateway, smtp_send, wait_for
 
@@ -23,17 +24,6 @@ STOP = "550 5.0.0 Email is in the account stoplist"
 PERMFAIL = "550 5.0.0 Email has permanent delivery errors"
 BLOCKED = "635 6.7.8 issue is blocked"
 SYNC_S = 30  # "within seconds": clusterd pulls on NOTIFY and every 5 s
-
-
-@pytest.fixture
-def db():
-    if not os.path.exists(smtpgate.binary("clusterd")):
-        pytest.skip("clusterd not built")
-    d = pg.PG()
-    try:
-        yield d
-    finally:
-        d.close()
 
 
 def node(db):

@@ -13,22 +13,11 @@ import time
 
 import pytest
 
-import pg
+from pg import db  # noqa: F401 (the fixture)
 import smtpgate
 from smtpgate import Gateway, put_msg, smtp_send, wait_for
 
 SIM = "simulator.smtpgate.invalid"
-
-
-@pytest.fixture
-def db():
-    if not os.path.exists(smtpgate.binary("clusterd")):
-        pytest.skip("clusterd not built")
-    d = pg.PG()
-    try:
-        yield d
-    finally:
-        d.close()
 
 
 def gateway(db, start=(), **extra):

@@ -180,3 +180,17 @@ class PG:
 
     def __exit__(self, *exc):
         self.close()
+
+
+@pytest.fixture
+def db():
+    """A private PostgreSQL for one test (skips without clusterd or the
+    PostgreSQL binaries). A test module takes it with `from pg import db`."""
+    import smtpgate
+    if not os.path.exists(smtpgate.binary("clusterd")):
+        pytest.skip("clusterd not built")
+    d = PG()
+    try:
+        yield d
+    finally:
+        d.close()
