@@ -41,11 +41,12 @@
 #define SPOOLD_BACKOFF_MAX \
 	60 /* seconds between retries after a disk/map error */
 #define SPOOLD_SCAN_MAX 16384 /* names filed per chunk of a pass */
+#define SPOOLD_SCAN_MIN 64    /* names room at the start of a pass */
 
 /* One pass: a single directory scan, filed in chunks as it goes. */
 struct spoold_names {
 	char (*v)[SPOOLD_NAME_MAX];
-	size_t	       n, max;
+	size_t	       n, cap, max; /* v grows to max, as names come */
 	struct spoold *sd;
 	size_t	       total; /* filed in this pass */
 	size_t	       seen;  /* names the scan reported */
@@ -82,6 +83,14 @@ spoold_collect(const char *name, void *arg)
 
 	if (name[0] == '.')
 		return 0;
+	if (nm->n == nm->cap) {
+		/* not max at once: a pass usually finds a few names, and
+		 * zeroing 4 MB per pass cost more than filing them */
+		nm->cap = nm->cap == 0 ? SPOOLD_SCAN_MIN : nm->cap * 2;
+		if (nm->cap > nm->max)
+			nm->cap = nm->max;
+		nm->v = xreallocarray(nm->v, nm->cap, sizeof(*nm->v));
+	}
 	if (str_copy(nm->v[nm->n], SPOOLD_NAME_MAX, name) == -1)
 		return 0; /* not ours: no QID is that long; left alone */
 	nm->seen++;
@@ -160,7 +169,6 @@ spoold_pass(struct spoold *sd)
 
 	if ((rc = spoold_maildrop_pass(sd)) != 0)
 		log_warnx("maildrop: %s (retried)", spool_strerror(rc));
-	nm.v = xcalloc(nm.max, sizeof(*nm.v));
 	t0 = ev_clock_ms();
 	rc = spool_scan_stream(sd->sd_cf->cf_spool_dir, SPOOL_NEW,
 	    spoold_collect, &nm);

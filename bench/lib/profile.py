@@ -3,6 +3,7 @@
 
     bench/lib/profile.py DAEMON {perf|strace|stat} [-n N] [--dkim rsa|none]
                          [--builddir DIR] [--root-only] [-o PREFIX]
+                         [--msg FILE] [--track]
 
 Starts smtpgate (relayhost = smtp-sink) in a temp dir, attaches
 `perf record -e cpu-clock -g` or `strace -c -f` to DAEMON (smtpd, spoold
@@ -37,6 +38,9 @@ def main():
     ap.add_argument("--accept", action="store_true",
                     help="smtpd only (spoold stopped), as bench/run's accept figure")
     ap.add_argument("-o", default=None, help="output prefix (default: a temp dir)")
+    ap.add_argument("--msg", default=None, help="send this message file instead of 4 KB")
+    ap.add_argument("--track", action="store_true",
+                    help="the account tracks opens, clicks and unsubscribes")
     a = ap.parse_args()
     if a.builddir:
         os.environ["SMTPGATE_BUILDDIR"] = os.path.abspath(a.builddir)
@@ -53,6 +57,9 @@ def main():
     g = gf.Gate(sink.port, dkim=keys)
     prof = None
     try:
+        if a.track:
+            g.gw.spoolctl("account", "set", gf.ACCOUNT, "--track",
+                          "opens,clicks,unsubscribe", "--track-host", "t.bench.example")
         g.start(*(["smtpd"] if a.accept else []))
         bl.smtp_source(g.port, 5, 5)
         if not a.accept:
@@ -73,7 +80,7 @@ def main():
         time.sleep(1)
         c0 = {p: bl._stat(p) for p in bl.tree(g.pids)}
         t0 = time.monotonic()
-        bl.smtp_source(g.port, a.n, 20, timeout=600)
+        bl.smtp_source(g.port, a.n, 20, msgfile=a.msg or bl.MSG_4K, timeout=600)
         if a.accept:
             bl.wait_for(lambda: g.count("new") >= a.n + 5, 60, what="incoming/new")
         else:
