@@ -98,7 +98,9 @@ deliverd_sched_refs_init(struct deliverd_sched_refs *rf, size_t max)
 {
 	rf->n = 0;
 	rf->max = max;
-	rf->e = xcalloc(max, sizeof(*rf->e));
+	/* not zeroed: e[0..n) is written before it is read, and a scan
+	 * per wake-up zeroing all of it cost more than the scan */
+	rf->e = xreallocarray(NULL, max, sizeof(*rf->e));
 }
 
 /* 0 when added, 1 when full (a walk callback stops on it). */
@@ -283,7 +285,8 @@ deliverd_sched_scan(struct sched *s)
 	memset(&sc, 0, sizeof(sc));
 	sc.s = s;
 	sc.now = deliverd_now();
-	sc.resched = xcalloc(DEST_RESCHED_MAX, sizeof(*sc.resched));
+	sc.resched = xreallocarray(NULL, DEST_RESCHED_MAX,
+	    sizeof(*sc.resched)); /* resched[0..nresched) written first */
 	deliverd_sched_refs_init(&sc.rf,
 	    room < SCHED_SCAN_MAX ? room : SCHED_SCAN_MAX);
 	s->next_due = 0;
