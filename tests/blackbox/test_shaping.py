@@ -170,7 +170,7 @@ def test_recipients_per_transaction(net):
 # ---------------------------------------------------------------- back-off
 
 THROTTLE_SHAPING = """[default]
-slow_for = 10s
+slow_for = 20s
 [throttle.test]
 connections = 3
 slowed_connections = 1
@@ -205,7 +205,7 @@ def test_throttle_slows_then_recovers(net):
         assert srv.max_active == 1
         t0 = time.monotonic()
         row = wait_for(lambda: domain_row(g, "throttle.test")["state"] == "normal"
-                       and domain_row(g, "throttle.test"), 30, what="back to normal")
+                       and domain_row(g, "throttle.test"), 60, what="back to normal")
         print("normal again after %.1fs more: %s" % (time.monotonic() - t0, row))
         assert row["until"] is None and row["connections"] == 3
         wait_for(lambda: "destination=throttle.test, state=normal, was=slowed"
