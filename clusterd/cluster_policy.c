@@ -9,12 +9,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "buf.h"
 #include "cluster_policy.h"
 #include "log.h"
 #include "spool.h"
 #include "spool_cluster.h"
+#include "spool_rec.h"
+#include "trigger.h"
 #include "xmem.h"
 
 #define CPOL_LOCK "LOCK TABLE smtpgate.policy IN EXCLUSIVE MODE"
@@ -434,6 +437,72 @@ cpol_be64(const char *p)
 	return v;
 }
 
+/*
+ * Pauses that another node's resume removed from this node's copy. As
+ * spoolctl resume does, their held recipients become due at once, after
+ * the mirror's transaction is committed (else they wait for the due time
+ * the pause pushed on, up to an hour). At most SPOOL_PAUSE_MAX, which is
+ * as many pauses as there can be.
+ */
+static struct {
+	size_t n;
+	char (*domain)[SPOOL_DOMAIN_MAX];
+	char (*login)[SPOOL_LOGIN_MAX];
+} cpol_resumed;
+
+/* A pause key whose row is about to go: noted if this node has it. */
+static int
+cpol_resumed_note(struct spool_txn *t, const struct spool_centry *e)
+{
+	char		   domain[SPOOL_DOMAIN_MAX], login[SPOOL_LOGIN_MAX];
+	struct spool_pause pz;
+	int		   rc;
+
+	if (e->ce_kind != SPOOL_CK_PAUSES || e->ce_val != NULL ||
+	    cpol_resumed.n == SPOOL_PAUSE_MAX ||
+	    spool_pause_key_parse(e->ce_key, e->ce_klen, domain,
+		sizeof(domain), login, sizeof(login)) != 0)
+		return 0;
+	if ((rc = spool_pause_get(t, domain, login, &pz)) != 0)
+		return rc == SPOOL_ENOTFOUND ? 0 : rc;
+	if (cpol_resumed.domain == NULL) {
+		cpol_resumed.domain = xcalloc(SPOOL_PAUSE_MAX,
+		    sizeof(*cpol_resumed.domain));
+		cpol_resumed.login = xcalloc(SPOOL_PAUSE_MAX,
+		    sizeof(*cpol_resumed.login));
+	}
+	memcpy(cpol_resumed.domain[cpol_resumed.n], domain, sizeof(domain));
+	memcpy(cpol_resumed.login[cpol_resumed.n++], login, sizeof(login));
+	return 0;
+}
+
+/* After the commit (committed false: after an abort, forgotten). */
+static void
+cpol_resumed_release(struct spool *sp, bool committed)
+{
+	char   path[4096];
+	size_t i, due, total = 0;
+	int    rc;
+
+	for (i = 0; committed && i < cpol_resumed.n; i++) {
+		due = 0;
+		rc = spool_pause_release(sp, cpol_resumed.domain[i],
+		    cpol_resumed.login[i], (int64_t)time(NULL), &due);
+		log_info("cluster policy: domain=%s%s%s resumed on another "
+			 "node: %zu recipient(s) due now%s%s",
+		    cpol_resumed.domain[i],
+		    cpol_resumed.login[i][0] != '\0' ? ", account=" : "",
+		    cpol_resumed.login[i], due, rc != 0 ? ", stopped: " : "",
+		    rc != 0 ? spool_strerror(rc) : "");
+		total += due;
+	}
+	if (total > 0 &&
+	    str_printf(path, sizeof(path), "%s/../trigger", spool_db_dir(sp)) !=
+		-1)
+		trigger_pull(path); /* deliverd takes them now */
+	cpol_resumed.n = 0;
+}
+
 /* Applies e unless the journal holds a newer local change of its key
  * (counted in *n). 0 or an error; SPOOL_ECORRUPT is logged and skipped. */
 static int
@@ -448,6 +517,8 @@ cpol_apply(struct spool_txn *t, const struct spool_centry *e, bool pending,
 		return rc;
 	if (has)
 		return 0;
+	if ((rc = cpol_resumed_note(t, e)) != 0)
+		return rc;
 	if ((rc = spool_cluster_apply(t, e)) == SPOOL_ECORRUPT) {
 		log_warnx("cluster policy: a %s row that does not decode, "
 			  "skipped",
@@ -499,14 +570,18 @@ cpol_pull_apply(struct spool *sp, const PGresult *res, uint64_t *ver_r,
 			continue; /* a kind of a newer node */
 		if ((rc = cpol_apply(t, &e, pending, n)) != 0) {
 			spool_abort(&t);
+			cpol_resumed_release(sp, false);
 			return rc;
 		}
 	}
 	if ((rc = spool_cluster_meta_put(t, CPOL_V_MIRRORED, *ver_r)) != 0) {
 		spool_abort(&t);
+		cpol_resumed_release(sp, false);
 		return rc;
 	}
-	return spool_commit(&t);
+	rc = spool_commit(&t);
+	cpol_resumed_release(sp, rc == 0);
+	return rc;
 }
 
 int
@@ -616,9 +691,11 @@ cpol_page_apply(struct spool *sp, enum spool_ckind kind, const PGresult *res,
 	}
 	if ((rc = spool_commit(&p.t)) == 0)
 		*changed += p.changed;
+	cpol_resumed_release(sp, rc == 0);
 	return rc;
 fail:
 	spool_abort(&p.t);
+	cpol_resumed_release(sp, false);
 	return rc;
 }
 

@@ -16,7 +16,8 @@ spool_libspool_a_SOURCES = \
 	spool/spool_index.c spool/spool_index.h spool/spool_evsel.c \
 	spool/spool_prune.c \
 	spool/spool_tag.c \
-	spool/spool_pause.c
+	spool/spool_pause.c \
+	spool/spool_resume.c
 # engagement tracking (issue 16)
 spool_libspool_a_SOURCES += spool/spool_track.c spool/spool_track.h
 spool_libspool_a_SOURCES += spool/spool_dedupe.c

@@ -746,6 +746,9 @@ struct spool_pause {
 int spool_pause_put(struct spool_txn *, const struct spool_pause *);
 /* SPOOL_ENOTFOUND if there is no such pause. */
 int spool_pause_del(struct spool_txn *, const char *domain, const char *login);
+/* That very pause (login "": the domain-wide one); SPOOL_ENOTFOUND. */
+int spool_pause_get(struct spool_txn *, const char *domain, const char *login,
+    struct spool_pause *pz_r);
 /* The pause that holds mail of login to domain: the account's own, else
  * the domain's; SPOOL_ENOTFOUND if none. */
 int spool_pause_find(struct spool_txn *, const char *domain, const char *login,
@@ -754,6 +757,14 @@ int spool_pause_count(struct spool_txn *, size_t *n_r);
 /* By domain, the domain-wide pause before the accounts' ones. */
 int spool_pause_iter(struct spool_txn *,
     int (*cb)(const struct spool_pause *, void *), void *);
+/* After a pause of domain (and login; "" or NULL: the domain-wide one) is
+ * gone: its pending recipients become due at now (spool_resume.c; its own
+ * transactions, 1,000 messages each). *nrcpt_r: how many. */
+int spool_pause_release(struct spool *, const char *domain, const char *login,
+    int64_t now, size_t *nrcpt_r);
+/* The domain and login of a pauses key: 0 or SPOOL_ECORRUPT. */
+int spool_pause_key_parse(const void *key, size_t klen, char *domain,
+    size_t dsz, char *login, size_t lsz);
 
 /* ---- engagement events (issue 16; spool_engage.c) */
 /* An event name ("delivered" ... "complained") to its type; -1 if unknown. */

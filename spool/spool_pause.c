@@ -26,7 +26,7 @@ spool_pause_count(struct spool_txn *t, size_t *n_r)
 	return spool_db_count(t, SPOOL_DB_PAUSES, n_r);
 }
 
-static int
+int
 spool_pause_get(struct spool_txn *t, const char *domain, const char *login,
     struct spool_pause *pz)
 {

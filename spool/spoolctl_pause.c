@@ -19,8 +19,6 @@
 #include "spoolctl.h"
 #include "xmem.h"
 
-#define CTL_PAUSE_BATCH 1000 /* messages per write transaction in resume */
-
 struct ctl_pause_opts {
 	const char *domain;
 	const char *account;
@@ -164,93 +162,15 @@ ctl_cmd_pause(struct ctl *ctl, int argc, char **argv)
 	return CTL_OK;
 }
 
-/* ---- resume: the pending recipients of the domain become due now */
-
-struct ctl_resume {
-	const char *domain;
-	const char *login; /* NULL: every account */
-	char (*qids)[QID_SIZE];
-	size_t		  n, cap;
-	int64_t		  now;
-	size_t		  nrcpt;
-	struct spool_txn *txn;
-};
-
-static bool
-ctl_resume_rcpt_match(const struct ctl_resume *cr, const struct spool_rcpt *r)
-{
-	const char *at = strrchr(r->sr_addr, '@');
-
-	return (r->sr_state == SPOOL_RS_QUEUED ||
-		   r->sr_state == SPOOL_RS_DEFERRED) &&
-	    at != NULL && strcasecmp(at + 1, cr->domain) == 0;
-}
-
-static int
-ctl_resume_msg_cb(const struct spool_msg *sm, void *arg)
-{
-	struct ctl_resume *cr = arg;
-
-	if (sm->sm_held || sm->sm_npending == 0 ||
-	    (cr->login != NULL && strcmp(sm->sm_login, cr->login) != 0))
-		return 0;
-	if (cr->n == cr->cap) {
-		cr->cap = cr->cap ? cr->cap * 2 : 1024;
-		cr->qids = xreallocarray(cr->qids, cr->cap, sizeof(*cr->qids));
-	}
-	memcpy(cr->qids[cr->n++], sm->sm_qid, QID_SIZE);
-	return 0;
-}
-
-static int
-ctl_resume_rcpt_cb(const struct spool_rcpt *r, void *arg)
-{
-	struct ctl_resume *cr = arg;
-	struct spool_rcpt  due;
-	int		   rc;
-
-	if (!ctl_resume_rcpt_match(cr, r) || r->sr_next <= cr->now)
-		return 0;
-	due = *r;
-	due.sr_next = cr->now;
-	if ((rc = spool_rcpt_put(cr->txn, &due)) != 0)
-		return rc;
-	cr->nrcpt++;
-	return 0;
-}
-
-/* Makes the domain's pending recipients due now, CTL_PAUSE_BATCH messages
- * per transaction (the pause is already gone: nothing sets them aside). */
-static void
-ctl_resume_due(struct ctl *ctl, struct ctl_resume *cr)
-{
-	size_t i;
-	int    rc;
-
-	cr->txn = ctl_begin(ctl, false);
-	if ((rc = spool_msg_iter(cr->txn, ctl_resume_msg_cb, cr)) != 0)
-		ctl_die_rc(rc, "messages");
-	spool_abort(&cr->txn);
-	for (i = 0; i < cr->n; i++) {
-		if (cr->txn == NULL)
-			cr->txn = ctl_begin(ctl, true);
-		rc = spool_rcpt_iter(cr->txn, cr->qids[i], ctl_resume_rcpt_cb,
-		    cr);
-		if (rc != 0 && rc != SPOOL_ENOTFOUND)
-			ctl_die_rc(rc, "%s", cr->qids[i]);
-		if (i % CTL_PAUSE_BATCH == CTL_PAUSE_BATCH - 1)
-			ctl_commit(&cr->txn);
-	}
-	if (cr->txn != NULL)
-		ctl_commit(&cr->txn);
-}
+/* ---- resume: the pending recipients of the domain become due now
+ * (spool_pause_release) */
 
 int
 ctl_cmd_resume(struct ctl *ctl, int argc, char **argv)
 {
 	struct ctl_pause_opts o;
-	struct ctl_resume     cr;
 	struct spool_txn     *txn;
+	size_t		      nrcpt = 0;
 	char		      domain[SPOOL_DOMAIN_MAX],
 	    what[SPOOL_DOMAIN_MAX + SPOOL_LOGIN_MAX + 16];
 	int rc;
@@ -267,14 +187,12 @@ ctl_cmd_resume(struct ctl *ctl, int argc, char **argv)
 	if (rc != 0)
 		ctl_die_rc(rc, "resume %s", what);
 	ctl_commit(&txn);
-	memset(&cr, 0, sizeof(cr));
-	cr.domain = domain;
-	cr.login = o.account;
-	cr.now = ctl->now;
-	ctl_resume_due(ctl, &cr);
-	free(cr.qids);
+	/* the pause is gone: nothing sets them aside again */
+	if ((rc = spool_pause_release(ctl->sp, domain, o.account, ctl->now,
+		 &nrcpt)) != 0)
+		ctl_die_rc(rc, "resume %s: making its recipients due", what);
 	ctl_wake_deliverd(ctl);
-	printf("%s: resumed; %zu recipient%s due now\n", what, cr.nrcpt,
-	    cr.nrcpt == 1 ? "" : "s");
+	printf("%s: resumed; %zu recipient%s due now\n", what, nrcpt,
+	    nrcpt == 1 ? "" : "s");
 	return CTL_OK;
 }

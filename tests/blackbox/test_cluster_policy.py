@@ -285,3 +285,30 @@ def test_single_node_export_then_a_second_node(db):
             b.close()
     finally:
         a.close()
+
+
+def test_resume_on_a_sends_what_b_held_at_once(two):
+    """A pause published from node A holds B's mail; A's resume makes B's
+    held recipients due at once (as spoolctl resume does locally), not at
+    the due time the pause pushed on (a minute or more)."""
+    a, b = two
+    addr = "delivered+paused@" + SIM
+    r = a.spoolctl("pause", "--domain", SIM, "--account", "acc")
+    assert r.returncode == 0 and "published" in r.stderr, r.stderr
+    timed_wait(lambda: any(p["domain"] == SIM for p in b.spoolctl_json("pause")),
+               "the pause on node B")
+    smtp_send(b, [addr])
+    qid = wait_for(lambda: [m["qid"] for m in b.spoolctl_json("queue")
+                            if any(rc["to"] == addr and rc["next"] is not None
+                                   and rc["next"] > time.strftime(
+                                       "%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                                   for rc in m["recipients"])],
+                   30, what="the message set aside on node B")
+    print("held on B:", qid)
+    assert finals(b, addr) == []
+    r = a.spoolctl("resume", "--domain", SIM, "--account", "acc")
+    assert r.returncode == 0 and "published" in r.stderr, r.stderr
+    timed_wait(lambda: finals(b, addr), "node B delivers the held message")
+    assert finals(b, addr)[0]["event"] == "delivered"
+    assert "domain=%s, account=acc resumed on another node: 1 recipient(s) " \
+        "due now" % SIM in b.log("clusterd")

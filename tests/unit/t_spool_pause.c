@@ -131,6 +131,40 @@ t_older_database(void)
 	t_rmtree(tdir);
 }
 
+/* spool_pause_key_parse: the keys spool_pause_put makes, and bad ones */
+static void
+t_key_parse(void)
+{
+	char d[SPOOL_DOMAIN_MAX], l[SPOOL_LOGIN_MAX];
+
+	t_ok(spool_pause_key_parse("ex.org\0acc\0", 11, d, sizeof(d), l,
+		 sizeof(l)) == 0 &&
+		strcmp(d, "ex.org") == 0 && strcmp(l, "acc") == 0,
+	    "domain and account: %s %s", d, l);
+	t_ok(spool_pause_key_parse("ex.org\0\0", 8, d, sizeof(d), l,
+		 sizeof(l)) == 0 &&
+		strcmp(d, "ex.org") == 0 && l[0] == '\0',
+	    "domain-wide");
+	t_ok(spool_pause_key_parse("ex.org\0", 7, d, sizeof(d), l, sizeof(l)) ==
+		SPOOL_ECORRUPT,
+	    "no account part");
+	t_ok(spool_pause_key_parse("ex.org", 6, d, sizeof(d), l, sizeof(l)) ==
+		SPOOL_ECORRUPT,
+	    "no NUL");
+	t_ok(spool_pause_key_parse("\0acc\0", 5, d, sizeof(d), l, sizeof(l)) ==
+		SPOOL_ECORRUPT,
+	    "empty domain");
+	t_ok(spool_pause_key_parse("ex.org\0a\0c\0", 11, d, sizeof(d), l,
+		 sizeof(l)) == SPOOL_ECORRUPT,
+	    "three parts");
+	t_ok(spool_pause_key_parse("ex.org\0acc", 10, d, sizeof(d), l,
+		 sizeof(l)) == SPOOL_ECORRUPT,
+	    "account not terminated");
+	t_ok(spool_pause_key_parse("ex.org\0acc\0", 11, d, 6, l, sizeof(l)) ==
+		SPOOL_ECORRUPT,
+	    "domain longer than its room");
+}
+
 int
 main(void)
 {
@@ -138,6 +172,7 @@ main(void)
 		{ "semantics", t_semantics },
 		{ "cap", t_cap },
 		{ "older_database", t_older_database },
+		{ "key_parse", t_key_parse },
 	};
 
 	return T_RUN(cases);
