@@ -20,13 +20,13 @@
 #define CPOL_LOCK "LOCK TABLE smtpgate.policy IN EXCLUSIVE MODE"
 #define CPOL_UPSERT_HEAD \
 	"INSERT INTO smtpgate.policy (kind, key, value, origin) VALUES "
-#define CPOL_UPSERT_TAIL \
-	" ON CONFLICT (kind, key) DO UPDATE SET " \
-	"value = EXCLUDED.value, " \
-	"version = nextval('smtpgate.policy_version'), " \
+#define CPOL_UPSERT_TAIL                                       \
+	" ON CONFLICT (kind, key) DO UPDATE SET "              \
+	"value = EXCLUDED.value, "                             \
+	"version = nextval('smtpgate.policy_version'), "       \
 	"origin = EXCLUDED.origin, changed = now()"
 #define CPOL_ROWS_STMT 200 /* rows per INSERT of a publish */
-#define CPOL_INSERT \
+#define CPOL_INSERT                                               \
 	"INSERT INTO smtpgate.policy (kind, key, value, origin) " \
 	"VALUES ($1, $2, $3, $4) ON CONFLICT (kind, key) DO NOTHING"
 _Static_assert(SPOOL_CK_N <= 8, "struct cpol_counts holds 8 kinds");
@@ -141,7 +141,7 @@ struct cpol_batch {
 	struct cpol_ent *e;
 	size_t		 n, max;
 	struct buf	 data;
-	uint64_t	 last;	/* seq of the last entry */
+	uint64_t	 last; /* seq of the last entry */
 	bool		 match; /* the journal continues the mark */
 };
 
@@ -209,8 +209,8 @@ cpol_ent_cmp(const void *x, const void *y)
 {
 	const struct cpol_ent *a = *(const struct cpol_ent *const *)x,
 			      *b = *(const struct cpol_ent *const *)y;
-	const uint8_t *d = (const uint8_t *)cpol_sorting->data.data;
-	int	       c;
+	const uint8_t	      *d = (const uint8_t *)cpol_sorting->data.data;
+	int		       c;
 
 	if (a->kind != b->kind)
 		return a->kind < b->kind ? -1 : 1;
@@ -265,14 +265,14 @@ cpol_rows_send(PGconn *pg, const struct cpol_batch *b,
 		lens[k] = 0, bin[k] = 0;
 		vals[k + 1] = b->data.data + v[i]->koff;
 		lens[k + 1] = (int)v[i]->klen, bin[k + 1] = 1;
-		vals[k + 2] = v[i]->del ? NULL
-		    : v[i]->vlen == 0	? ""
-					: b->data.data + v[i]->voff;
+		vals[k + 2] = v[i]->del	       ? NULL
+		    : v[i]->vlen == 0 ? ""
+				      : b->data.data + v[i]->voff;
 		lens[k + 2] = (int)v[i]->vlen, bin[k + 2] = 1;
 	}
 	(void)buf_puts(&sql, CPOL_UPSERT_TAIL);
-	res = cpol_q(pg, "publish", sql.data, (int)(1 + 3 * n), vals, lens, bin,
-	    0);
+	res = cpol_q(pg, "publish", sql.data, (int)(1 + 3 * n), vals, lens,
+	    bin, 0);
 	buf_release(&sql);
 	PQclear(res);
 	return res != NULL ? 0 : -1;
@@ -327,10 +327,9 @@ cpol_node_lock(PGconn *pg, const char *node, bool lock)
 	PGresult   *res;
 
 	res = cpol_q(pg, lock ? "lock the journal" : "unlock the journal",
-	    lock
-		? "SELECT pg_advisory_lock(hashtext('smtpgate.journal:' || $1))"
-		: "SELECT pg_advisory_unlock(hashtext('smtpgate.journal:' || "
-		  "$1))",
+	    lock ? "SELECT pg_advisory_lock(hashtext('smtpgate.journal:' || $1))"
+		 : "SELECT pg_advisory_unlock(hashtext('smtpgate.journal:' || "
+		   "$1))",
 	    1, vals, NULL, NULL, 0);
 	PQclear(res);
 	return res != NULL ? 0 : -1;
@@ -395,7 +394,8 @@ cpol_publish(PGconn *pg, struct spool *sp, const char *node, size_t max)
 }
 
 static int
-cpol_publish_locked(PGconn *pg, struct spool *sp, const char *node, size_t max)
+cpol_publish_locked(PGconn *pg, struct spool *sp, const char *node,
+    size_t max)
 {
 	struct cpol_batch b = { .max = max };
 	struct cpol_mark  m;
@@ -495,9 +495,8 @@ cpol_apply(struct spool_txn *t, const struct spool_centry *e, bool pending,
 	bool has = false;
 	int  rc;
 
-	if (pending &&
-	    (rc = spool_cjournal_has(t, e->ce_kind, e->ce_key, e->ce_klen,
-		 &has)) != 0)
+	if (pending && (rc = spool_cjournal_has(t, e->ce_kind, e->ce_key,
+			    e->ce_klen, &has)) != 0)
 		return rc;
 	if (has)
 		return 0;
@@ -550,7 +549,8 @@ cpol_mirrored_set(struct spool_txn *t, uint64_t from, uint64_t to)
 }
 
 static int
-cpol_pull_apply(struct spool *sp, const PGresult *res, uint64_t *ver_r, int *n)
+cpol_pull_apply(struct spool *sp, const PGresult *res, uint64_t *ver_r,
+    int *n)
 {
 	struct spool_centry e;
 	struct spool_txn   *t;
@@ -579,13 +579,13 @@ cpol_pull_apply(struct spool *sp, const PGresult *res, uint64_t *ver_r, int *n)
 int
 cpol_pull(PGconn *pg, struct spool *sp, size_t max)
 {
-	char		  vbuf[24], mbuf[24];
-	const char	 *vals[2] = { vbuf, mbuf };
-	uint64_t	  ver, purged;
-	size_t		  pending = 0;
+	char	    vbuf[24], mbuf[24];
+	const char *vals[2] = { vbuf, mbuf };
+	uint64_t    ver, purged;
+	size_t	    pending = 0;
 	struct spool_txn *t;
-	PGresult	 *res;
-	int		  n = 0, rc;
+	PGresult   *res;
+	int	    n = 0, rc;
 
 	rc = cpol_meta_u64(sp, CPOL_V_MIRRORED, &ver);
 	if (rc == SPOOL_ENOTFOUND)
@@ -696,8 +696,7 @@ cpol_resync_kind(PGconn *pg, struct spool *sp, enum spool_ckind kind,
 	uint8_t	    lo[512];
 	size_t	    lolen = 0;
 	char	    nbuf[16];
-	const char *vals[3] = { spool_ckind_name(kind), (const char *)lo,
-		nbuf };
+	const char *vals[3] = { spool_ckind_name(kind), (const char *)lo, nbuf };
 	int	    lens[3] = { 0, 0, 0 }, bin[3] = { 0, 1, 0 };
 	PGresult   *res;
 	bool	    last;
@@ -777,7 +776,8 @@ cpol_overflow_again(struct spool *sp)
 
 	if (spool_begin(sp, true, &t) != 0)
 		return;
-	if (spool_cjournal_set_overflow(t, true) != 0 || spool_commit(&t) != 0)
+	if (spool_cjournal_set_overflow(t, true) != 0 ||
+	    spool_commit(&t) != 0)
 		spool_abort(&t);
 }
 
@@ -790,7 +790,7 @@ cpol_resync(PGconn *pg, struct spool *sp)
 	struct spool_txn *t;
 	PGresult	 *res;
 
-	bool over = false;
+	bool		  over = false;
 
 	rc = cpol_meta_u64(sp, CPOL_V_MIRRORED, &ver);
 	if (rc != 0 && rc != SPOOL_ENOTFOUND)
@@ -916,7 +916,8 @@ cpol_push_all(PGconn *pg, struct spool *sp, const char *node,
 		rc = spool_cluster_iter(t, (enum spool_ckind)k, cpol_push_cb,
 		    &p);
 	spool_abort(&t);
-	if (rc == 0 && p.in_txn > 0 && cpol_exec(pg, "COMMIT", "COMMIT") == -1)
+	if (rc == 0 && p.in_txn > 0 &&
+	    cpol_exec(pg, "COMMIT", "COMMIT") == -1)
 		rc = -1;
 	if (rc != 0 && !p.failed)
 		log_warnx("cluster policy: reading local policy: %s",

@@ -21,8 +21,8 @@
 
 struct spool;
 
-#define CPOL_TOMBSTONE_DAYS 30	 /* deleted rows kept in PostgreSQL */
-#define CPOL_PAGE	    5000 /* rows per resync page and export batch */
+#define CPOL_TOMBSTONE_DAYS 30	  /* deleted rows kept in PostgreSQL */
+#define CPOL_PAGE	    5000  /* rows per resync page and export batch */
 #define CPOL_PENDING_MAX    1000 /* journal entries a pull looks through */
 
 /*
