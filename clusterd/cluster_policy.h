@@ -27,8 +27,10 @@ struct spool;
 
 /*
  * Publishes at most max journal entries in one PostgreSQL transaction,
- * then drops them from the journal. The number published (0: nothing
- * waited), or -1 (logged; the journal keeps them).
+ * which also sets the journal's mark (cluster_mark.c), then drops them
+ * from the journal; entries up to the mark (published before, not
+ * dropped) are dropped without being published again. The number
+ * published (0: nothing waited), or -1 (logged; the journal keeps them).
  */
 int cpol_publish(PGconn *, struct spool *, const char *node, size_t max);
 /*
