@@ -348,15 +348,11 @@ def mirrored_all(db, g):
     return int(cluster_state(g).get("policy_version", "0")) >= top
 
 
-def test_published_entries_left_in_the_journal_are_not_published_again(db, two):
-    """The window between the publish's COMMIT and the journal's drop (clusterd
-    killed there, or the drop failing): node A's journal entry for K reached
-    PostgreSQL, B then deleted K, and A comes back with the entry still in its
-    journal (its LMDB as it was before the drop). Published again, A's older
-    value would overwrite B's newer change everywhere; the mark skips it and
-    A re-reads the rows changed since, so both nodes keep B's deletion."""
-    a, b = two
-    addr = "delivered+mark@" + SIM
+def published_but_not_dropped(db, a, b, addr):
+    """The window between the publish's COMMIT and the journal's drop
+    (clusterd killed there, or the drop failing): A's journal entry adding
+    addr reached PostgreSQL, B then deleted addr, and A is left stopped with
+    the entry still in its journal (its LMDB as it was before the drop)."""
     snap = os.path.join(a.dir, "lmdb-before-drop")
     a.stop()
     change_offline(a, "stoplist", "add", "acc", addr)
@@ -370,15 +366,44 @@ def test_published_entries_left_in_the_journal_are_not_published_again(db, two):
     a.stop()
     copy_lmdb(a, snap, back=True)
     assert addr in stoplist(a)  # A's LMDB: the entry and the old value
+
+
+def both_keep_the_deletion(db, a, b, addr):
+    assert stop_row(db, addr) == (True, b.conf["cluster_node"])
+    timed_wait(lambda: addr not in stoplist(a), "B's deletion on node A again")
+    timed_wait(lambda: mirrored_all(db, b), "node B's pull")
+    assert addr not in stoplist(b)
+    assert stop_row(db, addr) == (True, b.conf["cluster_node"])
+
+
+def test_published_entries_left_in_the_journal_are_not_published_again(db, two):
+    """Published again, A's older value would overwrite B's newer change
+    everywhere; the mark skips it and A re-reads the rows changed since, so
+    both nodes keep B's deletion."""
+    a, b = two
+    addr = "delivered+mark@" + SIM
+    published_but_not_dropped(db, a, b, addr)
     since = int(time.time())
     a.start("clusterd")
     timed_wait(lambda: journal_drained(a, since), "A's journal drained")
     assert stop_row(db, addr) == (True, b.conf["cluster_node"])
     assert "already published" in a.log("clusterd"), a.log("clusterd")
-    timed_wait(lambda: addr not in stoplist(a), "B's deletion on node A again")
-    timed_wait(lambda: mirrored_all(db, b), "node B's pull")
-    assert addr not in stoplist(b)
+    both_keep_the_deletion(db, a, b, addr)
+
+
+def test_spoolctl_skips_published_entries_and_publishes_its_own(db, two):
+    """spoolctl's publish right after its commit meets the entry first: it
+    publishes only its own change; clusterd, started after, re-reads."""
+    a, b = two
+    addr = "delivered+mark2@" + SIM
+    published_but_not_dropped(db, a, b, addr)
+    r = a.spoolctl("stoplist", "add", "acc", "own@example.net")
+    assert "published 1 change(s)" in r.stderr, r.stderr
     assert stop_row(db, addr) == (True, b.conf["cluster_node"])
+    assert stop_row(db, "own@example.net") == (False, a.conf["cluster_node"])
+    a.start("clusterd")
+    both_keep_the_deletion(db, a, b, addr)
+    assert "own@example.net" in stoplist(b)
 
 
 def test_rebuilt_node_publishes_its_new_entries(db, two):
