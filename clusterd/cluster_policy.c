@@ -32,16 +32,13 @@
 #define CPOL_INSERT                                               \
 	"INSERT INTO smtpgate.policy (kind, key, value, origin) " \
 	"VALUES ($1, $2, $3, $4) ON CONFLICT (kind, key) DO NOTHING"
-#define CPOL_V_MIRRORED "cluster_policy_version"
 _Static_assert(SPOOL_CK_N <= 8, "struct cpol_counts holds 8 kinds");
 /* origin of the rows a node's first resync adds (it knows no node name) */
 #define CPOL_FIRST_ORIGIN "first-resync"
 
 /* ---- libpq */
 
-/* One statement; text parameters except those marked binary (bytea). The
- * result when it succeeded, else NULL (logged). */
-static PGresult *
+PGresult *
 cpol_q(PGconn *pg, const char *what, const char *sql, int n,
     const char *const *vals, const int *lens, const int *bin, int resbin)
 {
@@ -138,6 +135,7 @@ cpol_connect(const char *dsn, char *err, size_t errsz)
 struct cpol_ent {
 	enum spool_ckind kind;
 	size_t		 koff, klen, voff, vlen;
+	uint64_t	 seq;
 	bool		 del;
 	bool		 stale; /* a later entry of the batch has its key */
 };
@@ -147,6 +145,7 @@ struct cpol_batch {
 	size_t		 n, max;
 	struct buf	 data;
 	uint64_t	 last; /* seq of the last entry */
+	bool		 match; /* the journal continues the mark */
 };
 
 static int
@@ -156,6 +155,7 @@ cpol_batch_cb(uint64_t seq, const struct spool_centry *e, void *arg)
 	struct cpol_ent	  *x = &b->e[b->n];
 
 	x->kind = e->ce_kind;
+	x->seq = seq;
 	x->koff = b->data.len;
 	x->klen = e->ce_klen;
 	x->del = e->ce_val == NULL;
@@ -169,18 +169,38 @@ cpol_batch_cb(uint64_t seq, const struct spool_centry *e, void *arg)
 	return ++b->n == b->max ? 1 : 0;
 }
 
-/* The journal's first max entries into b. */
+/* The journal's first max entries into b; whether it continues the mark
+ * m when the mark covers some of them. */
 static int
-cpol_batch_read(struct spool *sp, struct cpol_batch *b)
+cpol_batch_read(struct spool *sp, struct cpol_batch *b,
+    const struct cpol_mark *m)
 {
 	struct spool_txn *t;
 	int		  rc;
 
 	if ((rc = spool_begin(sp, false, &t)) != 0)
 		return rc;
-	rc = spool_cjournal_iter(t, 0, b->max, cpol_batch_cb, b);
+	if ((rc = spool_cjournal_iter(t, 0, b->max, cpol_batch_cb, b)) == 1)
+		rc = 0;
+	if (rc == 0 && m->have && b->n > 0 && b->e[0].seq <= m->last)
+		rc = cpol_mark_check(t, m, &b->match);
 	spool_abort(&t);
-	return rc == 1 ? 0 : rc;
+	return rc;
+}
+
+/* The digest of the batch's last entry (the mark's). */
+static int
+cpol_batch_digest(const struct cpol_batch *b, uint8_t md[SPOOL_CJ_DIGEST])
+{
+	const struct cpol_ent *x = &b->e[b->n - 1];
+	const uint8_t	      *d = (const uint8_t *)b->data.data;
+	struct spool_centry    e = { .ce_kind = x->kind,
+		   .ce_key = d + x->koff,
+		   .ce_klen = x->klen,
+		   .ce_val = x->del ? NULL : d + x->voff,
+		   .ce_vlen = x->vlen };
+
+	return spool_centry_digest(x->seq, &e, md);
 }
 
 /* qsort has no argument: the batch being sorted (one thread) */
@@ -203,19 +223,20 @@ cpol_ent_cmp(const void *x, const void *y)
 	return a < b ? -1 : a > b;
 }
 
-/* Marks the entries a later one of the same key supersedes: one INSERT
- * may not touch a row twice, and only the last value counts. */
+/* Marks the entries from from on that a later one of the same key
+ * supersedes: one INSERT may not touch a row twice, and only the last
+ * value counts. */
 static void
-cpol_batch_dedupe(struct cpol_batch *b)
+cpol_batch_dedupe(struct cpol_batch *b, size_t from)
 {
-	struct cpol_ent **v = xcalloc(b->n, sizeof(*v));
-	size_t		  i;
+	struct cpol_ent **v = xcalloc(b->n - from, sizeof(*v));
+	size_t		  i, n = b->n - from;
 
-	for (i = 0; i < b->n; i++)
-		v[i] = &b->e[i];
+	for (i = 0; i < n; i++)
+		v[i] = &b->e[from + i];
 	cpol_sorting = b;
-	qsort(v, b->n, sizeof(*v), cpol_ent_cmp);
-	for (i = 0; i + 1 < b->n; i++)
+	qsort(v, n, sizeof(*v), cpol_ent_cmp);
+	for (i = 0; i + 1 < n; i++)
 		v[i]->stale = v[i]->kind == v[i + 1]->kind &&
 		    spool_cluster_keycmp((const uint8_t *)b->data.data +
 			    v[i]->koff,
@@ -260,16 +281,25 @@ cpol_rows_send(PGconn *pg, const struct cpol_batch *b,
 	return res != NULL ? 0 : -1;
 }
 
+/* The entries from from on, and the mark to the last, in one transaction. */
 static int
-cpol_batch_send(PGconn *pg, struct cpol_batch *b, const char *node)
+cpol_batch_send(PGconn *pg, struct cpol_batch *b, size_t from, const char *node,
+    const struct cpol_mark *m)
 {
 	const struct cpol_ent *v[CPOL_ROWS_STMT];
+	uint8_t		       md[SPOOL_CJ_DIGEST];
 	size_t		       i, n = 0;
 
-	cpol_batch_dedupe(b);
+	if (cpol_batch_digest(b, md) != 0)
+		return -1;
+	cpol_batch_dedupe(b, from);
 	if (cpol_begin(pg) == -1)
 		return -1;
-	for (i = 0; i < b->n; i++) {
+	if (cpol_mark_put(pg, node, m, b->last, md, from > 0) == -1) {
+		cpol_rollback(pg);
+		return -1;
+	}
+	for (i = from; i < b->n; i++) {
 		if (!b->e[i].stale)
 			v[n++] = &b->e[i];
 		if ((n == CPOL_ROWS_STMT || (i + 1 == b->n && n > 0)) &&
@@ -281,21 +311,6 @@ cpol_batch_send(PGconn *pg, struct cpol_batch *b, const char *node)
 			n = 0;
 	}
 	return cpol_exec(pg, "COMMIT", "COMMIT");
-}
-
-static int
-cpol_journal_drop(struct spool *sp, uint64_t upto)
-{
-	struct spool_txn *t;
-	int		  rc;
-
-	if ((rc = spool_begin(sp, true, &t)) != 0)
-		return rc;
-	if ((rc = spool_cjournal_drop(t, upto)) != 0) {
-		spool_abort(&t);
-		return rc;
-	}
-	return spool_commit(&t);
 }
 
 static int  cpol_push_all(PGconn *, struct spool *, const char *node,
@@ -326,6 +341,47 @@ cpol_node_lock(PGconn *pg, const char *node, bool lock)
 static int cpol_publish_locked(PGconn *, struct spool *, const char *node,
     size_t max);
 
+/*
+ * Entries up to the mark reached PostgreSQL before (their drop did not
+ * happen): skipped, not published again. The rest and the mark in one
+ * transaction, then the drop of all. The number published, or -1.
+ */
+static int
+cpol_publish_batch(PGconn *pg, struct spool *sp, const char *node,
+    struct cpol_batch *b, struct cpol_mark *m)
+{
+	size_t skip = 0;
+	int    rc;
+
+	while (m->have && skip < b->n && b->e[skip].seq <= m->last)
+		skip++;
+	if (skip > 0 && !b->match) {
+		log_warnx("cluster policy: the journal does not continue its "
+			  "mark (entry %llu is not the one published; its LMDB "
+			  "copied back from an older state?): its entries are "
+			  "published under a new journal instance",
+		    (unsigned long long)m->last);
+		if (cpol_mark_renew(sp, m) == -1)
+			return -1;
+		skip = 0;
+	}
+	if (b->n == 0 ||
+	    (skip < b->n && cpol_batch_send(pg, b, skip, node, m) == -1))
+		return b->n == 0 ? 0 : -1;
+	if (skip > 0)
+		log_warnx("cluster policy: %zu journal entries (up to %llu) "
+			  "were already published: dropped, not published "
+			  "again; policy rows after version %llu read again",
+		    skip, (unsigned long long)m->last,
+		    (unsigned long long)m->version);
+	if ((rc = cpol_mark_drop(sp, b->last, m, skip > 0)) != 0)
+		log_warnx("cluster policy: dropping %zu published entries: %s "
+			  "(the journal's mark keeps them from being "
+			  "published again)",
+		    b->n, spool_strerror(rc));
+	return (int)(b->n - skip);
+}
+
 int
 cpol_publish(PGconn *pg, struct spool *sp, const char *node, size_t max)
 {
@@ -345,6 +401,7 @@ cpol_publish_locked(PGconn *pg, struct spool *sp, const char *node,
     size_t max)
 {
 	struct cpol_batch b = { .max = max };
+	struct cpol_mark  m;
 	bool		  over = false;
 	int		  rc;
 
@@ -354,21 +411,16 @@ cpol_publish_locked(PGconn *pg, struct spool *sp, const char *node,
 		cpol_overflow_again(sp);
 		return -1;
 	}
+	if (cpol_mark_get(pg, sp, node, &m) == -1)
+		return -1;
 	b.e = xcalloc(max, sizeof(*b.e));
 	buf_init(&b.data, SIZE_MAX / 2);
-	if ((rc = cpol_batch_read(sp, &b)) != 0)
+	if ((rc = cpol_batch_read(sp, &b, &m)) != 0) {
 		log_warnx("cluster policy: reading the journal: %s",
 		    spool_strerror(rc));
-	else if (b.n > 0 && cpol_batch_send(pg, &b, node) == 0) {
-		/* published: a failure here re-publishes them, which the
-		 * upsert makes harmless */
-		if ((rc = cpol_journal_drop(sp, b.last)) != 0)
-			log_warnx("cluster policy: dropping %zu published "
-				  "entries: %s",
-			    b.n, spool_strerror(rc));
-		rc = (int)b.n;
+		rc = -1;
 	} else
-		rc = b.n > 0 ? -1 : 0;
+		rc = cpol_publish_batch(pg, sp, node, &b, &m);
 	free(b.e);
 	buf_release(&b.data);
 	return rc;
@@ -553,12 +605,27 @@ cpol_mirror_begin(struct spool *sp, struct spool_txn **t_r, bool *pending_r)
 	return rc;
 }
 
+/* Stores the version mirrored, to, unless it went below from meanwhile: a
+ * publish that skipped entries already published (spoolctl's, beside
+ * clusterd) wants the rows after that lower version read again. */
+static int
+cpol_mirrored_set(struct spool_txn *t, uint64_t from, uint64_t to)
+{
+	uint64_t cur = 0;
+	int	 rc = spool_cluster_meta_get(t, CPOL_V_MIRRORED, &cur);
+
+	if (rc != 0 && rc != SPOOL_ENOTFOUND)
+		return rc;
+	return cur < from ? 0 : spool_cluster_meta_put(t, CPOL_V_MIRRORED, to);
+}
+
 static int
 cpol_pull_apply(struct spool *sp, const PGresult *res, uint64_t *ver_r,
     int *n)
 {
 	struct spool_centry e;
 	struct spool_txn   *t;
+	uint64_t	    from = *ver_r;
 	bool		    pending;
 	int		    i, rc;
 
@@ -574,7 +641,7 @@ cpol_pull_apply(struct spool *sp, const PGresult *res, uint64_t *ver_r,
 			return rc;
 		}
 	}
-	if ((rc = spool_cluster_meta_put(t, CPOL_V_MIRRORED, *ver_r)) != 0) {
+	if ((rc = cpol_mirrored_set(t, from, *ver_r)) != 0) {
 		spool_abort(&t);
 		cpol_resumed_release(sp, false);
 		return rc;
@@ -716,7 +783,8 @@ cpol_resync_kind(PGconn *pg, struct spool *sp, enum spool_ckind kind,
 	do {
 		lens[1] = (int)lolen;
 		if ((res = cpol_q(pg, "resync",
-			 "SELECT key, value FROM smtpgate.policy WHERE kind = $1 "
+			 "SELECT key, value FROM smtpgate.policy WHERE kind = "
+			 "$1 "
 			 "AND key > $2 ORDER BY key LIMIT $3",
 			 3, vals, lens, bin, 1)) == NULL)
 			return -1;
@@ -750,7 +818,9 @@ cpol_purge(PGconn *pg)
 	    "ON CONFLICT (name) DO UPDATE SET value = GREATEST("
 	    "smtpgate.meta.value::bigint, EXCLUDED.value::bigint)::text";
 
-	return cpol_exec(pg, "purge tombstones", sql);
+	if (cpol_exec(pg, "purge tombstones", sql) == -1)
+		return -1;
+	return cpol_mark_purge(pg);
 }
 
 static int
@@ -825,7 +895,7 @@ cpol_resync(PGconn *pg, struct spool *sp)
 			return -1;
 	if ((rc = spool_begin(sp, true, &t)) != 0)
 		return -1;
-	rc = spool_cluster_meta_put(t, CPOL_V_MIRRORED, top > ver ? top : ver);
+	rc = cpol_mirrored_set(t, ver, top > ver ? top : ver);
 	if (rc != 0 || (rc = spool_commit(&t)) != 0) {
 		spool_abort(&t);
 		return -1;

@@ -13,6 +13,7 @@
 #ifndef SG_CLUSTER_POLICY_H
 #define SG_CLUSTER_POLICY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,8 +27,10 @@ struct spool;
 
 /*
  * Publishes at most max journal entries in one PostgreSQL transaction,
- * then drops them from the journal. The number published (0: nothing
- * waited), or -1 (logged; the journal keeps them).
+ * which also sets the journal's mark (cluster_mark.c), then drops them
+ * from the journal; entries up to the mark (published before, not
+ * dropped) are dropped without being published again. The number
+ * published (0: nothing waited), or -1 (logged; the journal keeps them).
  */
 int cpol_publish(PGconn *, struct spool *, const char *node, size_t max);
 /*
@@ -59,6 +62,47 @@ int cpol_export(PGconn *, struct spool *, const char *node,
  * the version mirrored (0 if none). 0 or a spool error. */
 int cd_journal_count(struct spool *, uint64_t *n_r);
 int cd_policy_version(struct spool *, uint64_t *v_r);
+
+/* ---- internal to libcpolicy: the journal's high-water mark
+ * (cluster_mark.c; clusterd(8) "Policy") */
+
+#include "spool_cluster.h"
+
+#define CPOL_V_MIRRORED "cluster_policy_version"
+
+/* One statement, text parameters except those marked binary (bytea): the
+ * result when it succeeded, else NULL (logged). */
+PGresult *cpol_q(PGconn *, const char *what, const char *sql, int n,
+    const char *const *vals, const int *lens, const int *bin, int resbin);
+
+/* smtpgate.journal_marks' row of (node, this LMDB's journal instance). */
+struct cpol_mark {
+	char	 inst[SPOOL_CJ_INSTANCE_HEX + 1];
+	bool	 have;		      /* the row exists */
+	uint64_t last;		      /* last_seq: published up to it */
+	uint8_t	 md[SPOOL_CJ_DIGEST]; /* the digest of entry last */
+	uint64_t version;	      /* policy's top version before that */
+};
+
+/* The instance (created when the journal has none) and its row. 0, -1. */
+int cpol_mark_get(PGconn *, struct spool *, const char *node,
+    struct cpol_mark *);
+/* *match_r: entry m->last is in the journal, the one the mark names. */
+int cpol_mark_check(struct spool_txn *, const struct cpol_mark *,
+    bool *match_r);
+/* A new instance for a journal that does not continue its mark. 0, -1. */
+int cpol_mark_renew(struct spool *, struct cpol_mark *);
+/* In the publish's transaction: the mark to seq last (digest md); keep:
+ * the row's version stays (entries published before are still waiting). */
+int cpol_mark_put(PGconn *, const char *node, const struct cpol_mark *,
+    uint64_t last, const uint8_t md[SPOOL_CJ_DIGEST], bool keep);
+/* Drops the journal up to upto; reread: the mirror reads the rows changed
+ * since m->version again (a skipped entry kept their pull from applying
+ * them). 0 or a spool error. */
+int cpol_mark_drop(struct spool *, uint64_t upto, const struct cpol_mark *,
+    bool reread);
+/* Deletes rows of instances superseded for CPOL_TOMBSTONE_DAYS. 0, -1. */
+int cpol_mark_purge(PGconn *);
 
 /* A bounded connection for spoolctl: connect_timeout 5 s (unless the DSN
  * names one), statement_timeout 10 s. NULL with err filled. */

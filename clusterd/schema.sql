@@ -40,6 +40,19 @@ BEGIN
   END IF;
 END $$;
 
+-- the policy journal's high-water mark (clusterd(8) "Policy"): the last
+-- journal entry each node's LMDB instance published, set in the publish's
+-- own transaction, so an entry published but not yet dropped from the
+-- journal (a crash, a failed drop) is never published again
+CREATE TABLE IF NOT EXISTS smtpgate.journal_marks (
+  node text NOT NULL,      -- cluster_node
+  instance text NOT NULL,  -- the LMDB journal's random id (32 hex digits)
+  last_seq bigint NOT NULL, -- its last entry published
+  digest bytea NOT NULL,   -- SHA-256 of that entry (seq and encoding)
+  version bigint NOT NULL, -- smtpgate.policy's top version before it
+  updated timestamptz NOT NULL,
+  PRIMARY KEY (node, instance));
+
 -- events: every node's delivery log, one partition per UTC day
 CREATE TABLE IF NOT EXISTS smtpgate.events (
   dt timestamptz NOT NULL, node text NOT NULL, id bigint NOT NULL,

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 
 #define SPOOL_CJ_SEQ	  "cluster_out_seq"
 #define SPOOL_CJ_OVERFLOW "cluster_out_overflow"
+#define SPOOL_CJ_INSTANCE "cluster_out_instance" /* 16 random bytes */
 #define SPOOL_ID_MASK	  ((UINT64_C(1) << 52) - 1)
 #define SPOOL_ID_PROBES	  64 /* collisions probed before giving up */
 
@@ -73,6 +75,7 @@ spool_cjournal_add(struct spool_txn *t, enum spool_ckind kind, const void *key,
 		.ce_vlen = vlen };
 	struct spool_key    k;
 	struct buf	    b;
+	char		    inst[SPOOL_CJ_INSTANCE_HEX + 1];
 	uint64_t	    seq;
 	size_t		    n;
 	bool		    over;
@@ -86,13 +89,93 @@ spool_cjournal_add(struct spool_txn *t, enum spool_ckind kind, const void *key,
 		return rc;
 	if (n >= SPOOL_CJ_MAX)
 		return spool_cjournal_set_overflow(t, true);
-	if ((rc = spool_db_meta_next(t, SPOOL_CJ_SEQ, &seq)) != 0)
+	if ((rc = spool_cjournal_instance(t, true, inst)) != 0 ||
+	    (rc = spool_db_meta_next(t, SPOOL_CJ_SEQ, &seq)) != 0)
 		return rc;
 	spool_key_init(&k);
 	spool_key_be64(&k, seq);
 	buf_init(&b, SPOOL_REC_MAX + SPOOL_KEY_MAX + 16);
 	if ((rc = spool_centry_enc(&e, &b)) == 0)
 		rc = spool_db_put(t, SPOOL_DB_CLUSTER_OUT, &k, b.data, b.len);
+	buf_release(&b);
+	return rc;
+}
+
+static void
+spool_cj_hex(const uint8_t *p, char *dst)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t		  i;
+
+	for (i = 0; i < SPOOL_CJ_INSTANCE_HEX / 2; i++) {
+		dst[2 * i] = hex[p[i] >> 4];
+		dst[2 * i + 1] = hex[p[i] & 15];
+	}
+	dst[SPOOL_CJ_INSTANCE_HEX] = '\0';
+}
+
+int
+spool_cjournal_instance_new(struct spool_txn *t,
+    char				      dst[SPOOL_CJ_INSTANCE_HEX + 1])
+{
+	uint8_t		 r[SPOOL_CJ_INSTANCE_HEX / 2];
+	struct spool_key k;
+	int		 rc;
+
+	if (RAND_bytes(r, (int)sizeof(r)) != 1)
+		return EIO;
+	spool_key_init(&k);
+	spool_key_str(&k, SPOOL_CJ_INSTANCE);
+	if ((rc = spool_db_put(t, SPOOL_DB_META, &k, r, sizeof(r))) == 0)
+		spool_cj_hex(r, dst);
+	return rc;
+}
+
+int
+spool_cjournal_instance(struct spool_txn *t, bool create,
+    char dst[SPOOL_CJ_INSTANCE_HEX + 1])
+{
+	struct spool_key k;
+	const void	*v;
+	size_t		 len;
+	int		 rc;
+
+	spool_key_init(&k);
+	spool_key_str(&k, SPOOL_CJ_INSTANCE);
+	rc = spool_db_get(t, SPOOL_DB_META, &k, &v, &len);
+	if (rc == SPOOL_ENOTFOUND && create)
+		return spool_cjournal_instance_new(t, dst);
+	if (rc == 0 && len != SPOOL_CJ_INSTANCE_HEX / 2)
+		rc = SPOOL_ECORRUPT;
+	if (rc == 0)
+		spool_cj_hex(v, dst);
+	return rc;
+}
+
+int
+spool_centry_digest(uint64_t seq, const struct spool_centry *e,
+    uint8_t md[SPOOL_CJ_DIGEST])
+{
+	EVP_MD_CTX *c;
+	struct buf  b;
+	uint8_t	    s[8];
+	unsigned    n = 0;
+	int	    rc;
+
+	buf_init(&b, SPOOL_REC_MAX + SPOOL_KEY_MAX + 16);
+	if ((rc = spool_centry_enc(e, &b)) != 0) {
+		buf_release(&b);
+		return rc;
+	}
+	spool_be64_put(s, seq);
+	rc = ENOMEM;
+	if ((c = EVP_MD_CTX_new()) != NULL &&
+	    EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
+	    EVP_DigestUpdate(c, s, sizeof(s)) == 1 &&
+	    EVP_DigestUpdate(c, b.data, b.len) == 1 &&
+	    EVP_DigestFinal_ex(c, md, &n) == 1 && n == SPOOL_CJ_DIGEST)
+		rc = 0;
+	EVP_MD_CTX_free(c);
 	buf_release(&b);
 	return rc;
 }

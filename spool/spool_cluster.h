@@ -84,6 +84,26 @@ int spool_cjournal_count(struct spool_txn *, size_t *);
 /* true if an entry for (kind, key) waits in the journal. */
 int spool_cjournal_has(struct spool_txn *, enum spool_ckind, const uint8_t *,
     size_t, bool *);
+/*
+ * The journal's instance: 16 random bytes (meta cluster_out_instance,
+ * here as 32 hex digits) naming its sequence space. The first journaled
+ * write creates it (a database from before it gets one then, its waiting
+ * entries kept); a fresh LMDB has another, so a rebuilt node whose
+ * sequence starts again at 1 is not taken for the old one. clusterd's
+ * high-water mark in PostgreSQL (smtpgate.journal_marks) is kept per
+ * (cluster_node, instance). SPOOL_ENOTFOUND when absent and !create;
+ * _new replaces it (a journal that does not continue its mark).
+ */
+#define SPOOL_CJ_INSTANCE_HEX 32
+int spool_cjournal_instance(struct spool_txn *, bool create,
+    char dst[SPOOL_CJ_INSTANCE_HEX + 1]);
+int spool_cjournal_instance_new(struct spool_txn *,
+    char dst[SPOOL_CJ_INSTANCE_HEX + 1]);
+/* SHA-256 of the entry seq (BE64 seq, then its encoding): which entry a
+ * mark names. 0, SPOOL_ECORRUPT or ENOMEM. */
+#define SPOOL_CJ_DIGEST 32
+int spool_centry_digest(uint64_t seq, const struct spool_centry *,
+    uint8_t			 md[SPOOL_CJ_DIGEST]);
 /* The overflow flag (see SPOOL_CJ_MAX). */
 int spool_cjournal_overflowed(struct spool_txn *, bool *);
 int spool_cjournal_set_overflow(struct spool_txn *, bool);

@@ -8,6 +8,7 @@ peer is needed: delivered+TAG@ delivers, bounce@ hard-bounces. Every wait
 is bounded; times are printed, never asserted.
 """
 import os
+import shutil
 import smtplib
 import subprocess
 import time
@@ -26,8 +27,8 @@ BLOCKED = "635 6.7.8 issue is blocked"
 SYNC_S = 30  # "within seconds": clusterd pulls on NOTIFY and every 5 s
 
 
-def node(db):
-    g = Gateway(extra={"cluster_dsn": db.dsn, "retry_schedule": "1s"})
+def node(db, **extra):
+    g = Gateway(extra=dict({"cluster_dsn": db.dsn, "retry_schedule": "1s"}, **extra))
     try:
         g.add_account("acc", ips=["127.0.0.1/32"])
         g.start()
@@ -312,3 +313,167 @@ def test_resume_on_a_sends_what_b_held_at_once(two):
     assert finals(b, addr)[0]["event"] == "delivered"
     assert "domain=%s, account=acc resumed on another node: 1 recipient(s) " \
         "due now" % SIM in b.log("clusterd")
+
+
+# ---- the journal's high-water mark (smtpgate.journal_marks)
+
+def change_offline(g, *args):
+    """spoolctl args on g (none of g's daemons running) with PostgreSQL
+    unreachable for that spoolctl: the change stays in g's journal."""
+    dsn = g.conf["cluster_dsn"]
+    g.conf["cluster_dsn"] = "host=%s dbname=smtpgate" % os.path.join(g.dir, "no-pg")
+    g.write_conf()
+    try:
+        r = g.spoolctl(*args)
+    finally:
+        g.conf["cluster_dsn"] = dsn
+        g.write_conf()
+    assert "left for clusterd to publish" in r.stderr, r.stderr
+
+
+LMDB_FILES = ("data.mdb", "lock.mdb")
+
+
+def copy_lmdb(g, snap, back=False):
+    """g's LMDB files to the directory snap, or (back) from it: a copy taken
+    while none of g's daemons runs. Copied into the existing files on the
+    way back, so they keep their owner."""
+    os.makedirs(snap, exist_ok=True)
+    for f in LMDB_FILES:
+        live = os.path.join(g.spool, "db", f)
+        if back:
+            shutil.copyfile(os.path.join(snap, f), live)
+        else:
+            shutil.copyfile(live, os.path.join(snap, f))
+
+
+def cluster_state(g):
+    try:
+        with open(os.path.join(g.spool, "cluster.state")) as f:
+            return dict(line.split(" ", 1) for line in f.read().splitlines())
+    except OSError:
+        return {}
+
+
+def journal_drained(g, since):
+    """clusterd of g wrote, at since or later, that its journal is empty."""
+    st = cluster_state(g)
+    return int(st.get("updated", "0")) >= since and st.get("journal") == "0"
+
+
+def stop_row(db, addr):
+    """(deleted, origin) of the stop-list row acc/addr in PostgreSQL."""
+    rows = db.query("SELECT value IS NULL, origin FROM smtpgate.policy WHERE "
+                    "kind = 'stoplist' AND key = convert_to('acc', 'UTF8') || "
+                    "'\\x00'::bytea || convert_to('%s', 'UTF8') || '\\x00'::bytea" % addr)
+    return (rows[0][0] == "t", rows[0][1]) if rows else None
+
+
+def mirrored_all(db, g):
+    """g mirrored every version PostgreSQL has."""
+    top = int(db.scalar("SELECT coalesce(max(version), 0) FROM smtpgate.policy"))
+    return int(cluster_state(g).get("policy_version", "0")) >= top
+
+
+def published_but_not_dropped(db, a, b, addr):
+    """The window between the publish's COMMIT and the journal's drop
+    (clusterd killed there, or the drop failing): A's journal entry adding
+    addr reached PostgreSQL, B then deleted addr, and A is left stopped with
+    the entry still in its journal (its LMDB as it was before the drop)."""
+    snap = os.path.join(a.dir, "lmdb-before-drop")
+    a.stop()
+    change_offline(a, "stoplist", "add", "acc", addr)
+    copy_lmdb(a, snap)  # the journal holds the entry: the crash's LMDB
+    a.start()
+    timed_wait(lambda: addr in stoplist(b), "A's entry on node B")
+    assert stop_row(db, addr) == (False, a.conf["cluster_node"])
+    r = b.spoolctl("stoplist", "del", "acc", addr)
+    assert "published 1 change(s)" in r.stderr, r.stderr
+    timed_wait(lambda: addr not in stoplist(a), "B's deletion on node A")
+    a.stop()
+    copy_lmdb(a, snap, back=True)
+    assert addr in stoplist(a)  # A's LMDB: the entry and the old value
+
+
+def both_keep_the_deletion(db, a, b, addr):
+    assert stop_row(db, addr) == (True, b.conf["cluster_node"])
+    timed_wait(lambda: addr not in stoplist(a), "B's deletion on node A again")
+    timed_wait(lambda: mirrored_all(db, b), "node B's pull")
+    assert addr not in stoplist(b)
+    assert stop_row(db, addr) == (True, b.conf["cluster_node"])
+
+
+def test_published_entries_left_in_the_journal_are_not_published_again(db, two):
+    """Published again, A's older value would overwrite B's newer change
+    everywhere; the mark skips it and A re-reads the rows changed since, so
+    both nodes keep B's deletion."""
+    a, b = two
+    addr = "delivered+mark@" + SIM
+    published_but_not_dropped(db, a, b, addr)
+    since = int(time.time())
+    a.start("clusterd")
+    timed_wait(lambda: journal_drained(a, since), "A's journal drained")
+    assert stop_row(db, addr) == (True, b.conf["cluster_node"])
+    assert "already published" in a.log("clusterd"), a.log("clusterd")
+    both_keep_the_deletion(db, a, b, addr)
+
+
+def test_spoolctl_skips_published_entries_and_publishes_its_own(db, two):
+    """spoolctl's publish right after its commit meets the entry first: it
+    publishes only its own change; clusterd, started after, re-reads."""
+    a, b = two
+    addr = "delivered+mark2@" + SIM
+    published_but_not_dropped(db, a, b, addr)
+    r = a.spoolctl("stoplist", "add", "acc", "own@example.net")
+    assert "published 1 change(s)" in r.stderr, r.stderr
+    assert stop_row(db, addr) == (True, b.conf["cluster_node"])
+    assert stop_row(db, "own@example.net") == (False, a.conf["cluster_node"])
+    a.start("clusterd")
+    both_keep_the_deletion(db, a, b, addr)
+    assert "own@example.net" in stoplist(b)
+
+
+def test_rebuilt_node_publishes_its_new_entries(db, two):
+    """A node rebuilt with a fresh LMDB under the same cluster_node starts its
+    journal's sequence again at 1: its own mark (a new instance) lets its
+    changes through although their numbers are below the old LMDB's."""
+    a, b = two
+    for i in range(3):
+        r = a.spoolctl("stoplist", "add", "acc", "old%d@example.net" % i)
+        assert "published 1 change(s)" in r.stderr, r.stderr
+    name = a.conf["cluster_node"]
+    a.close()
+    c = node(db, cluster_node=name)  # its account: journal entry 1 again
+    try:
+        r = c.spoolctl("stoplist", "add", "acc", "new@example.net")
+        assert "published 1 change(s)" in r.stderr, r.stderr
+        timed_wait(lambda: "new@example.net" in stoplist(b), "the rebuilt node's entry on B")
+        assert stop_row(db, "new@example.net") == (False, name)
+        marks = db.query("SELECT instance, last_seq FROM smtpgate.journal_marks "
+                         "WHERE node = '%s' ORDER BY last_seq" % name)
+        assert len(marks) == 2 and marks[0][0] != marks[1][0], marks
+        assert all(len(m[0]) == 32 for m in marks), marks
+    finally:
+        c.close()
+
+
+def test_lmdb_restored_from_an_older_copy_publishes_its_new_entries(db, two):
+    """A's LMDB put back from a copy older than its last publish (a restored
+    backup or VM snapshot): its sequence numbers restart below the mark, but
+    the entry at the mark is not the one published, so the journal is taken
+    for a new sequence (a new instance) and A's new change is published."""
+    a, b = two
+    snap = os.path.join(a.dir, "lmdb-old")
+    a.stop()
+    copy_lmdb(a, snap)  # an empty journal
+    a.start()
+    for i in range(2):
+        r = a.spoolctl("stoplist", "add", "acc", "later%d@example.net" % i)
+        assert "published 1 change(s)" in r.stderr, r.stderr
+    a.stop()
+    copy_lmdb(a, snap, back=True)
+    change_offline(a, "stoplist", "add", "acc", "after@example.net")
+    a.start("clusterd")
+    timed_wait(lambda: "after@example.net" in stoplist(b), "A's new entry on node B")
+    assert stop_row(db, "after@example.net") == (False, a.conf["cluster_node"])
+    assert "does not continue" in a.log("clusterd"), a.log("clusterd")

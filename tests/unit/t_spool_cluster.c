@@ -14,6 +14,8 @@
 #include "buf.h"
 #include "spool.h"
 #include "spool_cluster.h"
+#include "spool_key.h"
+#include "spool_rec.h"
 #include "tap.h"
 #include "tfix.h"
 
@@ -214,6 +216,97 @@ t_journal(void)
 	t_rmtree(tdir);
 }
 
+/* ---- the journal's instance and entry digests (the mark's names) */
+
+static void
+t_instance_of(struct spool *sp, char *hex, int want)
+{
+	struct spool_txn *t = t_txn(sp, false);
+
+	t_int_eq(spool_cjournal_instance(t, false, hex), want, "instance read");
+	spool_abort(&t);
+}
+
+static void
+t_instance(void)
+{
+	struct spool *a = t_open(tdir, sizeof(tdir), "t_spool_cluster",
+			 SPOOL_CLUSTER),
+		     *b = t_open(tdir2, sizeof(tdir2), "t_spool_cluster2",
+			 SPOOL_CLUSTER);
+	char x[SPOOL_CJ_INSTANCE_HEX + 1], y[sizeof(x)], z[sizeof(x)];
+	struct spool_txn *t;
+	struct spool_key  k;
+	size_t		  n = 0;
+
+	t_instance_of(a, x, SPOOL_ENOTFOUND);
+	t = t_wtxn(a);
+	t_int_eq(spool_stop_put(t, "acme", "x@y.test"), 0, "stop put");
+	t_commit(&t);
+	t_instance_of(a, x, 0);
+	t_ok(strlen(x) == 32 && strspn(x, "0123456789abcdef") == 32,
+	    "the first entry creates it: 32 hex digits");
+	t = t_wtxn(a);
+	t_int_eq(spool_stop_put(t, "acme", "z@y.test"), 0, "stop put");
+	t_commit(&t);
+	t_instance_of(a, y, 0);
+	t_str_eq(y, x, "the next entry keeps it");
+	t = t_wtxn(b);
+	t_int_eq(spool_stop_put(t, "acme", "x@y.test"), 0, "stop put on b");
+	t_commit(&t);
+	t_instance_of(b, y, 0);
+	t_ok(strcmp(x, y) != 0, "another LMDB, another instance");
+	/* a journal from before instances: its entries stay, one is made */
+	t = t_wtxn(a);
+	spool_key_init(&k);
+	spool_key_str(&k, "cluster_out_instance");
+	t_int_eq(spool_db_del(t, SPOOL_DB_META, &k), 0, "forget it");
+	t_commit(&t);
+	t = t_wtxn(a);
+	t_int_eq(spool_cjournal_instance(t, true, y), 0, "made on first use");
+	t_ok(strcmp(x, y) != 0, "a new one");
+	t_int_eq(spool_cjournal_instance_new(t, z), 0, "renewed");
+	t_ok(strcmp(z, y) != 0, "renewed: another one");
+	t_ok(spool_cjournal_count(t, &n) == 0 && n == 2, "entries kept");
+	t_commit(&t);
+	t_instance_of(a, y, 0);
+	t_str_eq(y, z, "the renewed one stays");
+	spool_close(&a);
+	spool_close(&b);
+	/* single node: none */
+	a = t_open(tdir, sizeof(tdir), "t_spool_cluster", 0);
+	t = t_wtxn(a);
+	t_int_eq(spool_stop_put(t, "acme", "x@y.test"), 0, "stop put");
+	t_commit(&t);
+	t_instance_of(a, x, SPOOL_ENOTFOUND);
+	spool_close(&a);
+	t_rmtree(tdir);
+	t_rmtree(tdir2);
+}
+
+static void
+t_digest(void)
+{
+	struct spool_centry e = { .ce_kind = SPOOL_CK_STOPLIST,
+		.ce_key = (const uint8_t *)"acme\0x@y.test",
+		.ce_klen = 14,
+		.ce_val = (const uint8_t *)"\1",
+		.ce_vlen = 1 };
+	uint8_t		    d1[SPOOL_CJ_DIGEST], d2[SPOOL_CJ_DIGEST];
+
+	t_int_eq(spool_centry_digest(7, &e, d1), 0, "digest");
+	t_int_eq(spool_centry_digest(7, &e, d2), 0, "digest again");
+	t_ok(memcmp(d1, d2, sizeof(d1)) == 0, "the same entry: the same");
+	t_int_eq(spool_centry_digest(8, &e, d2), 0, "another seq");
+	t_ok(memcmp(d1, d2, sizeof(d1)) != 0, "another seq: another digest");
+	e.ce_val = NULL;
+	e.ce_vlen = 0;
+	t_int_eq(spool_centry_digest(7, &e, d2), 0, "a delete");
+	t_ok(memcmp(d1, d2, sizeof(d1)) != 0, "a delete: another digest");
+	e.ce_klen = 0;
+	t_int_eq(spool_centry_digest(7, &e, d2), SPOOL_ECORRUPT, "no key");
+}
+
 /* ---- the mirror */
 
 static int
@@ -398,6 +491,8 @@ main(void)
 		{ "codec", t_codec },
 		{ "older_database", t_older_database },
 		{ "journal", t_journal },
+		{ "instance", t_instance },
+		{ "digest", t_digest },
 		{ "apply", t_apply },
 		{ "ids", t_ids },
 	};
