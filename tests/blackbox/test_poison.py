@@ -1,0 +1,225 @@
+"""A message that crashes a daemon while it handles it (an abort or SIGSEGV
+in a library) must not stop the pipeline for every message behind it.
+
+The crash comes from tests/tools/crash-shim.so, loaded with LD_PRELOAD into
+the daemon under test only: it kills the process when the message data it
+reads holds a marker (no hook in the product code). spoold is restarted
+the way systemd's Restart=on-failure would (Supervisor below)."""
+import json
+import os
+import signal
+import smtplib
+import subprocess
+import threading
+import time
+
+import pytest
+
+import peers
+import smtpgate
+from smtpgate import Gateway, message, wait_for
+
+SHIM = os.path.join(smtpgate.BUILDDIR, "tests", "tools", "crash-shim.so")
+MARKER = "X-Crash-Test: poison-7f3a"
+
+
+def shim_env(g, on, sig="ABRT"):
+    """The environment that makes a daemon die on the marker."""
+    count = os.path.join(g.dir, "crashes")
+    with open(count, "a"):
+        pass
+    os.chmod(count, 0o666)   # the daemon drops to its user
+    return {"LD_PRELOAD": SHIM, "SMTPGATE_CRASH_ON": on,
+            "SMTPGATE_CRASH_MARKER": MARKER, "SMTPGATE_CRASH_SIGNAL": sig,
+            "SMTPGATE_CRASH_COUNT": count,
+            # a sanitizer build wants its runtime first
+            "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") +
+            ":verify_asan_link_order=0"}
+
+
+def crashes(g):
+    try:
+        return os.path.getsize(os.path.join(g.dir, "crashes"))
+    except FileNotFoundError:
+        return 0
+
+
+class Supervisor:
+    """Runs g's daemon `name` with env and starts it again whenever it
+    exits, after `delay` seconds, as systemd's Restart= does. Registers the
+    process in g.procs, so g.log and g.stop work."""
+
+    def __init__(self, g, name, env, delay=0.3):
+        self.g, self.name, self.env, self.delay = g, name, env, delay
+        self.starts = 0
+        self.done = threading.Event()
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def spawn(self):
+        g = self.g
+        logpath = os.path.join(g.dir, self.name + ".log")
+        with open(logpath, "ab") as logf:
+            p = subprocess.Popen([smtpgate.binary(self.name), "-c", g.conf_path],
+                                 stdout=logf, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL, start_new_session=True,
+                                 env=dict(os.environ, **self.env))
+        g.logs[self.name] = logpath
+        g.procs[self.name] = p
+        self.starts += 1
+        return p
+
+    def run(self):
+        while not self.done.is_set():
+            with self.lock:
+                p = self.spawn()
+            while p.poll() is None and not self.done.is_set():
+                time.sleep(0.05)
+            if self.done.wait(self.delay):
+                return
+
+    def start(self):
+        self.thread.start()
+        wait_for(lambda: self.starts > 0, 10, what="first start")
+        return self
+
+    def stop(self):
+        """Stops supervising and the daemon (SIGTERM)."""
+        self.done.set()
+        self.thread.join(10)
+        with self.lock:
+            self.g.stop(self.name)
+
+    def running(self):
+        p = self.g.procs.get(self.name)
+        return p is not None and p.poll() is None
+
+
+def send(g, rcpt, subject, poison=False):
+    """One message over SMTP; its queue id (the 250's last word)."""
+    headers = {"X-Crash-Test": "poison-7f3a"} if poison else {}
+    msg = message(to=rcpt, subject=subject, headers=headers)
+    assert (MARKER.encode() in msg) == poison
+    s = smtplib.SMTP("127.0.0.1", g.port, timeout=30)
+    try:
+        s.ehlo("client.test")
+        s.mail("sender@example.com")
+        s.rcpt(rcpt)
+        code, text = s.data(msg)
+        assert code == 250, (code, text)
+        return text.decode().split()[-1]
+    finally:
+        s.quit()
+
+
+@pytest.fixture
+def mx():
+    with peers.Mx() as m:
+        yield m
+
+
+@pytest.fixture
+def gate(mx):
+    if not os.path.exists(SHIM):
+        pytest.skip("tests/tools/crash-shim.so not built")
+    g = Gateway(tls=False, port_tls="none",
+                extra={"relayhost": "127.0.0.1:%d" % mx.port, "retry_schedule": "1h"})
+    g.add_account("acc", ips=["127.0.0.1/32"])
+    g.sup = None
+    try:
+        g.start("smtpd", "deliverd")
+        yield g
+    finally:
+        if g.sup is not None:
+            g.sup.done.set()
+            g.sup.thread.join(10)
+        g.close()
+
+
+def delivered_once(mx, rcpts, timeout=60):
+    """Every one of rcpts reached the sink, each exactly once."""
+    wait_for(lambda: all(mx.received(r) for r in rcpts), timeout,
+             what="every good message at the sink")
+    time.sleep(1)  # a second copy would come right behind the first
+    for r in rcpts:
+        assert len(mx.received(r)) == 1, (r, len(mx.received(r)))
+
+
+def assert_quarantined(g, q, deaths=2):
+    line = "%s: quarantined, reason=spoold died while filing it (%d times)" % (q, deaths)
+    wait_for(lambda: line in g.log("spoold"), 60, what=line)
+    assert q in g.files("quarantine")
+    assert q not in g.files("new") + g.files("queue")
+    r = g.spoolctl("show", q, check=False)
+    assert r.returncode == 1, r.stdout   # never filed
+
+
+@pytest.mark.parametrize("sig", ["ABRT", "SEGV"])
+def test_spoold_poison_in_a_backlog(gate, mx, sig):
+    """A backlog filed in one batch with a poison message in the middle:
+    spoold dies on the batch, files the batch one at a time at its restart,
+    dies on the poison alone, and at its next start quarantines it; every
+    other message, before, behind and after it, is delivered once."""
+    g = gate
+    before = [("before%d@example.net" % i) for i in range(5)]
+    after = [("after%d@example.net" % i) for i in range(5)]
+    for r in before:
+        send(g, r, "before")
+    poison = send(g, "poison@example.net", "poison", poison=True)
+    for r in after:
+        send(g, r, "after")
+    assert len(g.files("new")) == 11
+    g.sup = Supervisor(g, "spoold", shim_env(g, "pread", sig)).start()
+    assert_quarantined(g, poison)
+    log = g.log("spoold")
+    assert "spoold died while filing 11 file(s) in its last run; " \
+        "filing 11 file(s) one at a time first" in log, log
+    assert "spoold died while filing 1 file(s) in its last run; " \
+        "filing 6 file(s) one at a time first" in log, log
+    late = [("late%d@example.net" % i) for i in range(3)]
+    for r in late:
+        send(g, r, "late")
+    delivered_once(mx, before + after + late)
+    assert crashes(g) == 2 and g.sup.starts == 3, (crashes(g), g.sup.starts)
+    assert g.sup.running()
+    assert not mx.received("poison@example.net")
+    st = g.spoolctl("status", check=False).stdout
+    assert "quarantine 1 file(s)" in st, st
+
+
+def test_spoold_poison_arriving_alone(gate, mx):
+    """A poison message that arrives while spoold runs is filed alone: one
+    death, filed alone again at the restart, a second death, quarantined."""
+    g = gate
+    g.sup = Supervisor(g, "spoold", shim_env(g, "pread")).start()
+    wait_for(lambda: "started:" in g.log("spoold"), 15, what="spoold started")
+    send(g, "first@example.net", "first")
+    mx.wait_received(1)
+    poison = send(g, "poison@example.net", "poison", poison=True)
+    assert_quarantined(g, poison)
+    late = ["late%d@example.net" % i for i in range(3)]
+    for r in late:
+        send(g, r, "late")
+    delivered_once(mx, ["first@example.net"] + late)
+    assert crashes(g) == 2 and g.sup.starts == 3, (crashes(g), g.sup.starts)
+    assert g.sup.running()
+
+
+def test_spoold_killed_mid_batch_files_nothing_twice(gate, mx):
+    """spoold killed (SIGKILL, not the message's fault) while filing a
+    backlog: at its restart the files of the interrupted batch are filed
+    one at a time, nothing is quarantined, each is delivered once."""
+    g = gate
+    g.conf["spoold_batch"] = "50"
+    g.write_conf()
+    rcpts = ["bulk%d@example.net" % i for i in range(300)]
+    for r in rcpts:
+        send(g, r, "bulk")
+    g.start("spoold", wait=False)
+    wait_for(lambda: len(g.files("new")) < 250, 30, what="filing under way")
+    g.kill("spoold")
+    g.start("spoold")
+    wait_for(lambda: not g.files("new"), 60, what="incoming/new empty")
+    delivered_once(mx, rcpts, timeout=120)
+    assert not g.files("quarantine")
+    assert "quarantined" not in g.log("spoold")
