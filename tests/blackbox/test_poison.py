@@ -127,7 +127,7 @@ def gate(mx):
     g.add_account("acc", ips=["127.0.0.1/32"])
     g.sup = None
     try:
-        g.start("smtpd", "deliverd")
+        g.start("smtpd")
         yield g
     finally:
         if g.sup is not None:
@@ -169,6 +169,7 @@ def test_spoold_poison_in_a_backlog(gate, mx, sig):
     for r in after:
         send(g, r, "after")
     assert len(g.files("new")) == 11
+    g.start("deliverd")
     g.sup = Supervisor(g, "spoold", shim_env(g, "pread", sig)).start()
     assert_quarantined(g, poison)
     log = g.log("spoold")
@@ -191,6 +192,7 @@ def test_spoold_poison_arriving_alone(gate, mx):
     """A poison message that arrives while spoold runs is filed alone: one
     death, filed alone again at the restart, a second death, quarantined."""
     g = gate
+    g.start("deliverd")
     g.sup = Supervisor(g, "spoold", shim_env(g, "pread")).start()
     wait_for(lambda: "started:" in g.log("spoold"), 15, what="spoold started")
     send(g, "first@example.net", "first")
@@ -212,6 +214,7 @@ def test_spoold_killed_mid_batch_files_nothing_twice(gate, mx):
     g = gate
     g.conf["spoold_batch"] = "50"
     g.write_conf()
+    g.start("deliverd")
     rcpts = ["bulk%d@example.net" % i for i in range(300)]
     for r in rcpts:
         send(g, r, "bulk")
@@ -223,3 +226,34 @@ def test_spoold_killed_mid_batch_files_nothing_twice(gate, mx):
     delivered_once(mx, rcpts, timeout=120)
     assert not g.files("quarantine")
     assert "quarantined" not in g.log("spoold")
+
+
+def test_deliverd_worker_killed_by_a_message(gate, mx):
+    """A message that kills the delivery worker sending it (SIGSEGV when the
+    worker maps it) is not handed out again and again: after
+    DEATHS worker deaths its recipients are deferred with a reply that
+    says so, on the retry schedule (1h here); the scheduler keeps running
+    and every other message is delivered once."""
+    g = gate
+    g.start("spoold")
+    g.sup = Supervisor(g, "deliverd", shim_env(g, "mmap", "SEGV")).start()
+    wait_for(lambda: "started" in g.log("deliverd"), 15, what="deliverd started")
+    first = ["first%d@example.net" % i for i in range(3)]
+    for r in first:
+        send(g, r, "first")
+    poison = send(g, "poison@example.net", "poison", poison=True)
+    late = ["late%d@example.net" % i for i in range(3)]
+    for r in late:
+        send(g, r, "late")
+    ev = g.wait_events(lambda e: e["queue_id"] == poison and e["event"] == "deferred",
+                       timeout=60, what="the poison message deferred")[0]
+    assert "delivery worker died while sending it (3 times)" in ev["msg"], ev
+    delivered_once(mx, first + late)
+    time.sleep(3)   # no further deaths: it is not handed out again
+    assert crashes(g) == 3, crashes(g)
+    assert "%s: delivery worker died while sending it (3 times)" % poison in \
+        g.log("deliverd")
+    rc = json.loads(g.spoolctl("show", poison, "--json").stdout)["recipients"][0]
+    assert rc["state"] == "deferred", rc
+    assert g.sup.running() and g.sup.starts == 1
+    assert not mx.received("poison@example.net")
