@@ -185,7 +185,52 @@ def test_spoold_poison_in_a_backlog(gate, mx, sig):
     assert g.sup.running()
     assert not mx.received("poison@example.net")
     st = g.spoolctl("status", check=False).stdout
-    assert "quarantine 1 file(s)" in st, st
+    assert "quarantine 1 file(s)" in st and "(spoolctl quarantine list)" in st, st
+    if sig == "SEGV":
+        return
+    # the operator sees it, fixes the cause (here: no shim), requeues it
+    lst = g.spoolctl_json("quarantine", "list")
+    assert [(f["queue_id"], f["account"], f["recipients"]) for f in lst] == \
+        [(poison, "acc", ["poison@example.net"])], lst
+    assert poison in g.spoolctl("quarantine", "list").stdout
+    g.sup.stop()
+    g.sup = None
+    g.start("spoold")
+    r = g.spoolctl("quarantine", "requeue", poison)
+    assert r.stdout == "%s: requeued (spoold files it again)\n" % poison, r.stdout
+    mx.wait_received(1, rcpt="poison@example.net")
+    delivered_once(mx, before + after + late + ["poison@example.net"])
+    assert not g.files("quarantine")
+    assert "quarantine/ is empty" in g.spoolctl("quarantine", "list").stdout
+    r = g.spoolctl("quarantine", "requeue", poison, check=False)
+    assert r.returncode == 1 and "not in quarantine/" in r.stderr, r
+
+
+def test_spoolctl_quarantine_requeue_all_and_usage(gate):
+    """requeue --all moves every file back; a name that is not there, or
+    a file of that name already in incoming/new, is refused (exit 1)."""
+    g = gate
+    qdir = os.path.join(g.spool, "quarantine")
+    g.spoolctl("status", check=False)   # creates the tree
+    for name in ("A1", "A2"):
+        with open(os.path.join(qdir, name), "w") as f:
+            f.write("junk\n")
+    with open(os.path.join(g.spool, "incoming", "new", "A2"), "w") as f:
+        f.write("other\n")
+    lst = g.spoolctl_json("quarantine", "list")
+    assert sorted(f["queue_id"] for f in lst) == ["A1", "A2"]
+    assert all(f["account"] is None and f["recipients"] == [] for f in lst), lst
+    r = g.spoolctl("quarantine", "requeue", "--all", check=False)
+    assert r.returncode == 1, r
+    assert "A1: requeued" in r.stdout and "A2: already in incoming/new" in r.stderr, r
+    assert g.files("quarantine") == ["A2"]
+    with open(os.path.join(g.spool, "incoming", "new", "A2")) as f:
+        assert f.read() == "other\n"   # never replaced
+    for bad in ("../queue/x", ".hidden", "nothere"):
+        r = g.spoolctl("quarantine", "requeue", bad, check=False)
+        assert r.returncode == 1 and "not in quarantine/" in r.stderr, (bad, r)
+    r = g.spoolctl("quarantine", "requeue", check=False)
+    assert r.returncode == 2, r
 
 
 def test_spoold_poison_arriving_alone(gate, mx):
