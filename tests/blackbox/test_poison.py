@@ -302,3 +302,62 @@ def test_deliverd_worker_killed_by_a_message(gate, mx):
     assert rc["state"] == "deferred", rc
     assert g.sup.running() and g.sup.starts == 1
     assert not mx.received("poison@example.net")
+
+
+def record(g):
+    return os.path.join(g.spool, "db", "spoold.filing")
+
+
+def test_record_never_files_a_message_twice(gate, mx):
+    """The record names a file whose batch was committed before the death
+    (the file still in incoming/new, its message filed): at the restart
+    it is only moved, never quarantined nor filed again, even with the
+    count of a second death; a damaged line ends the record."""
+    g = gate
+    g.start("deliverd", "spoold")
+    mx.rules["once@example.net"] = ["451 4.2.0 try later"]   # stays queued (1h)
+    q = send(g, "once@example.net", "once")
+    g.wait_events(lambda e: e["queue_id"] == q and e["event"] == "deferred")
+    issues = g.spoolctl_json("issues")
+    g.stop("spoold")
+    # as if spoold had died between its commit and the rename, the second
+    # time with this file alone (deaths 1 so far: this start makes 2)
+    with open(os.path.join(g.spool, "queue", q), "rb") as f:
+        data = f.read()
+    new = os.path.join(g.spool, "incoming", "new", q)
+    with open(new, "wb") as f:
+        f.write(data)
+    if smtpgate.IS_ROOT:
+        import pwd
+        pw = pwd.getpwnam("smtpgate-smtpd")
+        os.chown(new, pw.pw_uid, pw.pw_gid)
+    with open(record(g), "r+") as f:   # spoold's own file, kept
+        f.write("spoold-filing 1\nF 1 %s\nP 0 ../../etc/passwd\nF 1 NOSUCHQID000000000000\n"
+                ".\n" % q)
+    g.start("spoold")
+    wait_for(lambda: "%s: already filed, moving" % q in g.log("spoold"), 20,
+             what="already filed")
+    log = g.log("spoold")
+    assert "spoold died while filing 1 file(s) in its last run" in log, log
+    assert ": quarantined, reason" not in log and not g.files("quarantine")
+    assert not g.files("new")
+    assert g.spoolctl_json("issues") == issues
+    assert q in g.files("queue")
+    time.sleep(2)   # not due again: no second attempt, no second filing
+    assert mx.attempts["once@example.net"] == 1
+    assert len([e for e in g.events() if e["queue_id"] == q]) == 1
+
+
+def test_damaged_record_is_ignored(gate, mx):
+    """Garbage in the record (a power loss, a hand edit) is not a reason
+    to quarantine or to stop: spoold starts and files as usual."""
+    g = gate
+    g.start("deliverd", "spoold")
+    g.stop("spoold")
+    with open(record(g), "r+b") as f:
+        f.write(os.urandom(4096))
+    g.start("spoold")
+    send(g, "after@example.net", "after")
+    delivered_once(mx, ["after@example.net"])
+    assert "died while filing" not in g.log("spoold")
+    assert not g.files("quarantine")
