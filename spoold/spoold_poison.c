@@ -5,10 +5,18 @@
  *
  * The record is text, rewritten in place with one pwrite:
  *
- *	spoold-filing 1
- *	F DEATHS QID		being filed now (DEATHS: deaths so far)
- *	P DEATHS QID		the last run's, still to be filed alone
+ *	spoold-filing 1 -	'-' becomes 'C' when spoold crashes
+ *	F CRASHES KILLS QID	being filed now, with its deaths so far
+ *	P CRASHES KILLS QID	the last run's, still to be filed alone
  *	.
+ *
+ * A crash is a fatal signal raised by the code (SIGSEGV, SIGABRT, SIGBUS,
+ * SIGILL, SIGFPE): a handler marks the record ('C', one pwrite, which is
+ * async-signal-safe) and lets the signal kill the process. Any other
+ * death (SIGKILL, the OOM killer, a power loss) leaves '-': it is a kill,
+ * maybe not the message's fault. A file is quarantined after
+ * SPOOLD_POISON_DEATHS crashes, or SPOOLD_POISON_KILLS deaths of any kind
+ * (an innocent file needs three kills while it is filed alone).
  *
  * Anything after the "." line is a longer earlier record's tail. A cut or
  * damaged record is read up to the first bad line: the names before it
@@ -18,6 +26,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,27 +42,47 @@
 #include "spoold_poison.h"
 #include "xmem.h"
 
-#define SPOOLD_POISON_MAGIC "spoold-filing 1\n"
+#define SPOOLD_POISON_MAGIC "spoold-filing 1 "
+#define SPOOLD_POISON_FLAG  16	   /* offset of '-' or 'C' */
 #define SPOOLD_POISON_MAX   100000 /* suspects kept: spoold_batch's bound */
 #define SPOOLD_POISON_READ  (SPOOLD_POISON_MAX * 40)
 #define SPOOLD_POISON_NONE  ((size_t)-1)
 
 struct spoold_suspect {
 	char	 ps_qid[QID_SIZE];
-	unsigned ps_deaths; /* spoold died while filing it */
+	unsigned ps_crashes; /* spoold crashed while filing it */
+	unsigned ps_kills;   /* ... or died otherwise */
 };
+
+/* For the crash handler: the record and the process it belongs to (the
+ * metrics child inherits both). */
+static int   spoold_poison_fd = -1;
+static pid_t spoold_poison_pid;
 
 struct spoold_poison {
 	int		       pn_fd;
 	struct spoold_suspect *pn_v; /* the last run's, in filing order */
 	size_t		       pn_n, pn_next, pn_max;
 	size_t		       pn_died; /* of them, being filed at the death */
-	size_t		       pn_cur;	/* pn_v[] filed alone now, or NONE */
+	bool		       pn_crashed; /* that death was a crash */
+	size_t		       pn_cur;	   /* pn_v[] filed alone now, or NONE */
 	struct buf	       pn_rec;
 	bool		       pn_warned; /* a failed write was logged */
 };
 
-/* One "F|P DEATHS QID" line into s; false if it is not one. */
+/* A count and the space after it at l[*i]; false if there is none. */
+static bool
+spoold_poison_num(const char *l, size_t len, size_t *i, unsigned *n)
+{
+	size_t start = *i;
+
+	for (*n = 0; *i < len && l[*i] >= '0' && l[*i] <= '9'; (*i)++)
+		if (*n < 1000)
+			*n = *n * 10 + (unsigned)(l[*i] - '0');
+	return *i > start && *i < len && l[(*i)++] == ' ';
+}
+
+/* One "F|P CRASHES KILLS QID" line into s; false if it is not one. */
 static bool
 spoold_poison_line(const char *l, size_t len, char *kind,
     struct spoold_suspect *s)
@@ -63,15 +92,11 @@ spoold_poison_line(const char *l, size_t len, char *kind,
 	if (len < 4 || (l[0] != 'F' && l[0] != 'P') || l[1] != ' ')
 		return false;
 	*kind = l[0];
-	s->ps_deaths = 0;
-	for (; i < len && l[i] >= '0' && l[i] <= '9'; i++)
-		if (s->ps_deaths < 1000)
-			s->ps_deaths = s->ps_deaths * 10 +
-			    (unsigned)(l[i] - '0');
-	if (i == 2 || i >= len || l[i] != ' ' || len - i - 1 >= QID_SIZE)
+	if (!spoold_poison_num(l, len, &i, &s->ps_crashes) ||
+	    !spoold_poison_num(l, len, &i, &s->ps_kills) || len - i >= QID_SIZE)
 		return false;
-	memcpy(s->ps_qid, l + i + 1, len - i - 1);
-	s->ps_qid[len - i - 1] = '\0';
+	memcpy(s->ps_qid, l + i, len - i);
+	s->ps_qid[len - i] = '\0';
 	return qid_ok(s->ps_qid);
 }
 
@@ -82,17 +107,23 @@ spoold_poison_parse(struct spoold_poison *pn, const char *p, size_t len)
 	const char	     *end = p + len, *nl;
 	struct spoold_suspect s;
 	char		      kind;
+	bool		      crashed;
 
-	if (len < strlen(SPOOLD_POISON_MAGIC) ||
-	    memcmp(p, SPOOLD_POISON_MAGIC, strlen(SPOOLD_POISON_MAGIC)) != 0)
+	if (len < SPOOLD_POISON_FLAG + 2 ||
+	    memcmp(p, SPOOLD_POISON_MAGIC, SPOOLD_POISON_FLAG) != 0 ||
+	    p[SPOOLD_POISON_FLAG + 1] != '\n')
 		return; /* empty (first start) or not ours: nothing to redo */
-	p += strlen(SPOOLD_POISON_MAGIC);
+	crashed = pn->pn_crashed = p[SPOOLD_POISON_FLAG] == 'C';
+	p += SPOOLD_POISON_FLAG + 2;
 	while (p < end && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL &&
 	    pn->pn_n < SPOOLD_POISON_MAX) {
 		if (!spoold_poison_line(p, (size_t)(nl - p), &kind, &s))
 			break; /* "." or damage: the record ends here */
 		if (kind == 'F') {
-			s.ps_deaths++;
+			if (crashed)
+				s.ps_crashes++;
+			else
+				s.ps_kills++;
 			pn->pn_died++;
 		}
 		if (pn->pn_n == pn->pn_max) {
@@ -129,6 +160,36 @@ spoold_poison_read(struct spoold_poison *pn)
 	free(p);
 }
 
+/* A fatal signal raised by the code: mark the record, then die of it
+ * (disposition reset on entry: the signal, blocked here, kills the
+ * process on return; a fault raises it again). */
+static void
+spoold_poison_on_crash(int sig)
+{
+	if (spoold_poison_fd != -1 && getpid() == spoold_poison_pid &&
+	    pwrite(spoold_poison_fd, "C", 1, SPOOLD_POISON_FLAG) != 1)
+		(void)sig; /* nothing to do in a dying process */
+	(void)raise(sig);
+}
+
+static void
+spoold_poison_handlers(int fd)
+{
+	static const int sigs[] = { SIGSEGV, SIGABRT, SIGBUS, SIGILL, SIGFPE };
+	struct sigaction sa;
+	size_t		 i;
+
+	spoold_poison_fd = fd;
+	spoold_poison_pid = getpid();
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = spoold_poison_on_crash;
+	sa.sa_flags = (int)SA_RESETHAND;
+	(void)sigemptyset(&sa.sa_mask);
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (sigaction(sigs[i], &sa, NULL) == -1)
+			log_warn("sigaction %d", sigs[i]);
+}
+
 void
 spoold_poison_open(struct spoold *sd)
 {
@@ -154,32 +215,38 @@ spoold_poison_open(struct spoold *sd)
 	spoold_poison_read(pn);
 	if (pn->pn_n > 0)
 		log_warnx(
-		    "spoold died while filing %zu file(s) in its last run; "
-		    "filing %zu file(s) one at a time first",
-		    pn->pn_died, pn->pn_n);
+		    "spoold died while filing %zu file(s) in its last run "
+		    "(%s); filing %zu file(s) one at a time first",
+		    pn->pn_died, pn->pn_crashed ? "a crash" : "killed",
+		    pn->pn_n);
 	spoold_poison_clear(sd);
+	spoold_poison_handlers(pn->pn_fd);
 }
 
 /* The record: names (deaths so far: dn for names[0], else 0), then the
  * suspects still waiting; written over the old one in one pwrite. */
 static void
 spoold_poison_write(struct spoold_poison *pn, char (*names)[SPOOLD_NAME_MAX],
-    size_t n, unsigned dn)
+    size_t n, const struct spoold_suspect *cur)
 {
-	struct buf *b = &pn->pn_rec;
-	size_t	    i;
-	int	    rc = 0;
+	const struct spoold_suspect *v;
+	struct buf		    *b = &pn->pn_rec;
+	size_t			     i;
+	int			     rc = 0;
 
 	buf_reset(b);
-	rc |= buf_puts(b, SPOOLD_POISON_MAGIC);
+	rc |= buf_puts(b, SPOOLD_POISON_MAGIC "-\n");
 	for (i = 0; i < n; i++)
 		if (qid_ok(names[i])) /* other names are never opened */
-			rc |= buf_printf(b, "F %u %s\n", i == 0 ? dn : 0,
-			    names[i]);
-	for (i = pn->pn_next; i < pn->pn_n; i++)
+			rc |= buf_printf(b, "F %u %u %s\n",
+			    cur != NULL ? cur->ps_crashes : 0,
+			    cur != NULL ? cur->ps_kills : 0, names[i]);
+	for (i = pn->pn_next; i < pn->pn_n; i++) {
+		v = &pn->pn_v[i];
 		if (i != pn->pn_cur)
-			rc |= buf_printf(b, "P %u %s\n", pn->pn_v[i].ps_deaths,
-			    pn->pn_v[i].ps_qid);
+			rc |= buf_printf(b, "P %u %u %s\n", v->ps_crashes,
+			    v->ps_kills, v->ps_qid);
+	}
 	rc |= buf_puts(b, ".\n");
 	if (rc == 0 && pwrite(pn->pn_fd, b->data, b->len, 0) == (ssize_t)b->len)
 		return;
@@ -199,15 +266,14 @@ spoold_poison_mark(struct spoold *sd, char (*names)[SPOOLD_NAME_MAX], size_t n)
 	if (pn == NULL)
 		return;
 	spoold_poison_write(pn, names, n,
-	    pn->pn_cur != SPOOLD_POISON_NONE ? pn->pn_v[pn->pn_cur].ps_deaths
-					     : 0);
+	    pn->pn_cur != SPOOLD_POISON_NONE ? &pn->pn_v[pn->pn_cur] : NULL);
 }
 
 void
 spoold_poison_clear(struct spoold *sd)
 {
 	if (sd->sd_poison != NULL)
-		spoold_poison_write(sd->sd_poison, NULL, 0, 0);
+		spoold_poison_write(sd->sd_poison, NULL, 0, NULL);
 }
 
 /* Its message is in the database (filed or finished): filing only moves it. */
@@ -247,10 +313,12 @@ spoold_poison_one(struct spoold *sd, struct spoold_suspect *s)
 
 	if (!spoold_poison_present(sd, s->ps_qid))
 		return 0; /* filed and moved before the death */
-	if (s->ps_deaths >= SPOOLD_POISON_DEATHS &&
+	if ((s->ps_crashes >= SPOOLD_POISON_DEATHS ||
+		s->ps_crashes + s->ps_kills >= SPOOLD_POISON_KILLS) &&
 	    !spoold_poison_filed(sd, s->ps_qid)) {
 		(void)str_printf(why, sizeof(why),
-		    "spoold died while filing it (%u times)", s->ps_deaths);
+		    "spoold died while filing it (%u times)",
+		    s->ps_crashes + s->ps_kills);
 		spoold_quarantine(sd, s->ps_qid, why);
 		return 0;
 	}
@@ -301,6 +369,7 @@ spoold_poison_close(struct spoold *sd)
 	if (pn == NULL)
 		return;
 	spoold_poison_clear(sd);
+	spoold_poison_fd = -1;
 	(void)close(pn->pn_fd); /* no fsync: a crash, not a power loss */
 	buf_release(&pn->pn_rec);
 	free(pn->pn_v);

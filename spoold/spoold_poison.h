@@ -8,9 +8,10 @@
  * process, not a power loss) and clears it after the batch. At start, a
  * record that was not cleared names the files the previous spoold died
  * on: each counts one death and is filed alone, before anything else.
- * A file spoold died on twice (the second time with it alone) is moved to
- * quarantine/ ("QID: quarantined, reason=spoold died while filing it (2
- * times)"), unless its message is already in the database, which filing
+ * A file spoold crashed on twice (a fatal signal: SIGSEGV, SIGABRT...,
+ * the second time with it alone), or died on three times in any way
+ * (SIGKILL, the OOM killer), is moved to quarantine/ ("QID: quarantined,
+ * reason=spoold died while filing it (2 times)"), unless its message is already in the database, which filing
  * again only moves (spoold_file.h), as the record never makes spoold
  * file anything twice. The record holds at most one batch (spoold_batch)
  * plus the files of the previous run still to be filed alone.
@@ -23,7 +24,8 @@
 #include "spoold_file.h"
 
 #define SPOOLD_POISON_FILE   "spoold.filing" /* in db/ */
-#define SPOOLD_POISON_DEATHS 2 /* deaths while filing it: quarantined */
+#define SPOOLD_POISON_DEATHS 2 /* crashes while filing it: quarantined */
+#define SPOOLD_POISON_KILLS  3 /* deaths of any kind (SIGKILL, OOM) */
 
 /* At start, after spool_open: opens the record, reads what the last run
  * left (one log line if it died while filing). Fatal if the record is not

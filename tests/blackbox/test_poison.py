@@ -173,9 +173,9 @@ def test_spoold_poison_in_a_backlog(gate, mx, sig):
     g.sup = Supervisor(g, "spoold", shim_env(g, "pread", sig)).start()
     assert_quarantined(g, poison)
     log = g.log("spoold")
-    assert "spoold died while filing 11 file(s) in its last run; " \
+    assert "spoold died while filing 11 file(s) in its last run (a crash); " \
         "filing 11 file(s) one at a time first" in log, log
-    assert "spoold died while filing 1 file(s) in its last run; " \
+    assert "spoold died while filing 1 file(s) in its last run (a crash); " \
         "filing 6 file(s) one at a time first" in log, log
     late = [("late%d@example.net" % i) for i in range(3)]
     for r in late:
@@ -332,13 +332,13 @@ def test_record_never_files_a_message_twice(gate, mx):
         pw = pwd.getpwnam("smtpgate-smtpd")
         os.chown(new, pw.pw_uid, pw.pw_gid)
     with open(record(g), "r+") as f:   # spoold's own file, kept
-        f.write("spoold-filing 1\nF 1 %s\nP 0 ../../etc/passwd\nF 1 NOSUCHQID000000000000\n"
-                ".\n" % q)
+        f.write("spoold-filing 1 C\nF 1 0 %s\nP 0 0 ../../etc/passwd\n"
+                "F 1 0 NOSUCHQID000000000000\n.\n" % q)
     g.start("spoold")
     wait_for(lambda: "%s: already filed, moving" % q in g.log("spoold"), 20,
              what="already filed")
     log = g.log("spoold")
-    assert "spoold died while filing 1 file(s) in its last run" in log, log
+    assert "spoold died while filing 1 file(s) in its last run (a crash)" in log, log
     assert ": quarantined, reason" not in log and not g.files("quarantine")
     assert not g.files("new")
     assert g.spoolctl_json("issues") == issues
@@ -361,3 +361,35 @@ def test_damaged_record_is_ignored(gate, mx):
     delivered_once(mx, ["after@example.net"])
     assert "died while filing" not in g.log("spoold")
     assert not g.files("quarantine")
+
+
+def test_kills_count_less_than_crashes(gate, mx):
+    """A death that is not a crash (SIGKILL, the OOM killer: the record
+    carries no crash mark) counts too, but a file is quarantined only at
+    its third death of any kind, so two kills while an innocent file is
+    filed alone do not set it aside."""
+    g = gate
+    g.start("deliverd", "spoold")
+    g.stop("spoold")
+    twice = send(g, "twice@example.net", "killed twice before")
+    thrice = send(g, "thrice@example.net", "killed thrice before")
+    # the record of a run killed (no mark) while filing `twice` alone
+    # after one kill, with `thrice` waiting after two
+    with open(record(g), "r+") as f:
+        f.write("spoold-filing 1 -\nF 0 1 %s\nP 0 2 %s\n.\n" % (twice, thrice))
+    g.start("spoold")
+    line = "%s: quarantined, reason=spoold died while filing it (2 times)" % thrice
+    wait_for(lambda: "filed the last run's 2 file(s) one at a time" in g.log("spoold"),
+             20, what="the record's files filed")
+    log = g.log("spoold")
+    assert "(killed); filing 2 file(s)" in log, log
+    assert ": quarantined, reason" not in log, log
+    delivered_once(mx, ["twice@example.net", "thrice@example.net"])
+    g.stop("spoold")
+    third = send(g, "third@example.net", "killed thrice")
+    with open(record(g), "r+") as f:
+        f.write("spoold-filing 1 -\nF 0 2 %s\n.\n" % third)
+    g.start("spoold")
+    line = "%s: quarantined, reason=spoold died while filing it (3 times)" % third
+    wait_for(lambda: line in g.log("spoold"), 20, what=line)
+    assert third in g.files("quarantine")
