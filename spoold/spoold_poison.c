@@ -223,8 +223,9 @@ spoold_poison_open(struct spoold *sd)
 	spoold_poison_handlers(pn->pn_fd);
 }
 
-/* The record: names (deaths so far: dn for names[0], else 0), then the
- * suspects still waiting; written over the old one in one pwrite. */
+/* The record: names (with cur's deaths when cur, the suspect filed alone,
+ * is given; else 0), then the suspects still waiting; written over the
+ * old one in one pwrite. */
 static void
 spoold_poison_write(struct spoold_poison *pn, char (*names)[SPOOLD_NAME_MAX],
     size_t n, const struct spoold_suspect *cur)
