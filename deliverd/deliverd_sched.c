@@ -205,6 +205,7 @@ deliverd_sched_exit(struct kids *k, size_t slot, pid_t pid, int status,
 	if (WIFSIGNALED(status) ||
 	    (WIFEXITED(status) && WEXITSTATUS(status) != 0))
 		log_warnx("worker %ld exited (status %d)", (long)pid, status);
+	deliverd_sched_poison_check(s, &s->w[slot], status);
 	deliverd_sched_worker_gone(s, &s->w[slot]);
 }
 

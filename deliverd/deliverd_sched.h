@@ -144,6 +144,14 @@ void deliverd_sched_clock(struct sched *);
 void deliverd_sched_dispatch(struct sched *);
 void deliverd_sched_read_worker(struct sched *, struct deliverd_sched_worker *);
 
+/* deliverd_sched_poison.c: a worker died abnormally (status) with jobs
+ * in flight; at SCHED_POISON_DEATHS deaths on the message of its oldest
+ * job, that job's recipients are deferred in the batch (and it leaves
+ * w->jobs); the caller releases the rest. */
+#define SCHED_POISON_DEATHS 3
+void deliverd_sched_poison_check(struct sched *, struct deliverd_sched_worker *,
+    int status);
+
 /* deliverd_sched_commit.c */
 /* Commits the batch. A failure keeps it (claims included) and retries
  * with back-off from a later call; force ignores the back-off. */

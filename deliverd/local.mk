@@ -13,6 +13,7 @@ deliverd_libdeliverd_a_SOURCES = \
 	deliverd/deliverd_sched_dispatch.c \
 	deliverd/deliverd_sched_commit.c \
 	deliverd/deliverd_sched_pause.c \
+	deliverd/deliverd_sched_poison.c \
 	deliverd/deliverd_commit.c \
 	deliverd/deliverd_bounce.c \
 	deliverd/deliverd_worker.c deliverd/deliverd_worker.h \

@@ -39,6 +39,7 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ .name = "status", .fn = ctl_cmd_status },
 	{ .name = "tls-report", .fn = ctl_cmd_tls_report },
 	{ .name = "cluster", .fn = ctl_cmd_cluster },
+	{ .name = "quarantine", .fn = ctl_cmd_quarantine },
 	{ .name = "help", .fn = NULL }, /* main() answers it */
 	{ .name = NULL, .fn = NULL },
 };

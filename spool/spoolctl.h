@@ -223,6 +223,8 @@ int ctl_cmd_suppression(struct ctl *, int, char **);
 int ctl_cmd_events(struct ctl *, int, char **);
 int ctl_cmd_callbacks(struct ctl *, int, char **);
 int ctl_cmd_status(struct ctl *, int, char **);
+/* spoolctl_quarantine.c: quarantine list|requeue */
+int ctl_cmd_quarantine(struct ctl *, int, char **);
 /* spoolctl_cbsecret.c (issue 18 item 1): account --callback-secret S|none
  * and --callback-secret-file F, repeatable; checked as they are parsed
  * (a usage error exits), applied to an account (replacing its secrets)

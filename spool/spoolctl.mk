@@ -35,6 +35,8 @@ spool_spoolctl_SOURCES += spool/spoolctl_cbsecret.c
 spool_spoolctl_LDADD = $(SPOOLCTL_LIBS)
 # issue 19: --cluster reads PostgreSQL (libpq flags: clusterd/cpolicy.mk)
 spool_spoolctl_SOURCES += spool/spoolctl_cquery.c
+# quarantine list|requeue: the files spoold set aside
+spool_spoolctl_SOURCES += spool/spoolctl_quarantine.c
 dist_man_MANS += spool/spoolctl.8
 
 # Unit tests (TAP); the fuzz target tests/fuzz/fuzz_statq.c and its corpus

@@ -239,6 +239,18 @@ static const struct ctl_help ctl_help_tab[] = {
 	    "due now\n"
 	    "  --account LOGIN         the pause of this account's mail to D\n",
 	    "resume --domain example.net" },
+	/* the files spoold set aside (spoolctl_quarantine.c) */
+	{ "quarantine list", "[--json]",
+	    "  --json                  one JSON array: queue_id, size, "
+	    "quarantined, account,\n"
+	    "                          from, recipients (the reason is on "
+	    "spoold's log line)\n",
+	    "quarantine list" },
+	{ "quarantine requeue", "QID... | --all",
+	    "  --all                   every file in quarantine/\n"
+	    "                          (back to incoming/new: spoold files it "
+	    "again, as postsuper -r)\n",
+	    "quarantine requeue 6620E38CA759C37CCE8E" },
 };
 #define CTL_NHELP (sizeof(ctl_help_tab) / sizeof(ctl_help_tab[0]))
 

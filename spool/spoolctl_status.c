@@ -159,8 +159,9 @@ ctl_st_quarantine(const struct conf *cf, struct ctl_status *s)
 			-1)
 			continue;
 		s->quarantined++;
-		if (st.st_mtime > s->quarantine_last)
-			s->quarantine_last = (int64_t)st.st_mtime;
+		/* ctime: the rename into quarantine/ (mtime: the arrival) */
+		if (st.st_ctime > s->quarantine_last)
+			s->quarantine_last = (int64_t)st.st_ctime;
 	}
 	(void)closedir(d);
 }
@@ -322,7 +323,7 @@ ctl_st_text(const struct ctl_status *s)
 		spool_dt(s->quarantine_last, dt);
 		printf(", the last at %s", dt);
 	}
-	printf("\n");
+	printf("%s\n", s->quarantined > 0 ? " (spoolctl quarantine list)" : "");
 	if (s->cb.cs_last_err > 0) {
 		spool_dt(s->cb.cs_last_err, dt);
 		printf("last callback error: %s %s: %s\n", s->cb_login, dt,

@@ -15,6 +15,8 @@ spoold_libspoold_a_SOURCES = \
 	spoold/spoold_prune.c spoold/spoold_prune.h \
 	spoold/spoold_maildrop.c \
 	spoold/spoold_complaint.c spoold/spoold_complaint.h
+# a message that crashes spoold while it is filed is set aside
+spoold_libspoold_a_SOURCES += spoold/spoold_poison.c spoold/spoold_poison.h
 spoold_libspoold_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS)
 SPOOLD_LIBS = spoold/libspoold.a spoold/libhdr.a common/libarf.a spool/libspool.a \
 	common/libcommon.a $(LMDB_LIBS) $(YAJL_LIBS) $(OPENSSL_LIBS) $(GMIME_LIBS) $(LIBS)

@@ -35,6 +35,7 @@
 #include "spool_cluster.h"
 #include "spoold_file.h"
 #include "spoold_metrics.h"
+#include "spoold_poison.h"
 #include "spoold_prune.h"
 #include "xmem.h"
 
@@ -169,6 +170,9 @@ spoold_pass(struct spoold *sd)
 
 	if ((rc = spoold_maildrop_pass(sd)) != 0)
 		log_warnx("maildrop: %s (retried)", spool_strerror(rc));
+	/* what the last run died on, one at a time, before anything else */
+	if ((rc = spoold_poison_recover(sd)) != 0 || sig_stopping())
+		return rc;
 	t0 = ev_clock_ms();
 	rc = spool_scan_stream(sd->sd_cf->cf_spool_dir, SPOOL_NEW,
 	    spoold_collect, &nm);
@@ -513,12 +517,14 @@ spoold_run(struct daemon *d)
 		log_fatalx("envelope key in %s/db: %s", sd->sd_cf->cf_spool_dir,
 		    spool_strerror(rc));
 	spoold_track_init(sd->sd_cf->cf_spool_dir, sd->sd_cf->cf_cluster_node);
+	spoold_poison_open(sd);
 	log_info("started: spool=%s, batch=%lld, rescan=%llds",
 	    sd->sd_cf->cf_spool_dir, (long long)sd->sd_cf->cf_spoold_batch,
 	    (long long)sd->sd_cf->cf_spoold_rescan_interval);
 	spoold_loop(sd, ifd);
 	log_info("stopping: filed=%zu, quarantined=%zu", sd->sd_filed,
 	    sd->sd_quarantined);
+	spoold_poison_close(sd);
 	spool_close(&sd->sd_sp);
 	if (ifd != -1)
 		(void)close(ifd);

@@ -25,6 +25,7 @@
 #include "spoold_complaint.h"
 #include "spoold_dedupe.h"
 #include "spoold_file.h"
+#include "spoold_poison.h"
 #include "spoold_policy.h"
 #include "trigger.h"
 #include "xmem.h"
@@ -753,6 +754,7 @@ spoold_file_batch(struct spoold *sd, char (*names)[SPOOLD_NAME_MAX], size_t n,
 		buf_init(&items[i].it_log, 1 << 20);
 	}
 	*bad_r = n;
+	spoold_poison_mark(sd, names, n); /* a crash from here is on them */
 	if ((rc = spool_begin(sd->sd_sp, true, &txn)) != 0)
 		goto out;
 	for (i = 0; i < n; i++) {
@@ -795,6 +797,7 @@ fail:
 		if (items[i].it_copy)
 			(void)spoold_copy_done(sd, items[i].it_name, false);
 out:
+	spoold_poison_clear(sd);
 	for (i = 0; i < n; i++)
 		buf_release(&items[i].it_log);
 	free(items);

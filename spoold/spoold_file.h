@@ -29,6 +29,7 @@
 
 struct conf;
 struct spool;
+struct spoold_poison;
 
 #define SPOOLD_NAME_MAX 256
 
@@ -47,6 +48,7 @@ struct spoold {
 	uid_t	      sd_smtpd_uid, sd_self_uid;
 	unsigned char sd_key[SPOOL_TAG_KEYLEN]; /* envelope tags */
 	time_t	      sd_key_made; /* older files came from an untagged smtpd */
+	struct spoold_poison *sd_poison; /* files being filed (spoold_poison.h) */
 };
 
 /*

@@ -14,3 +14,6 @@ TESTS += tests/blackbox/test_symlink.py
 TESTS += tests/blackbox/test_deliverd_commit.py
 # smtpd commit order (issue 21): every 250 after a covering fsync, from strace.
 TESTS += tests/blackbox/test_smtpd_dirsync.py
+# A message that crashes spoold or a delivery worker (an abort in a library)
+# is set aside instead of stopping the pipeline (crash-shim.so, LD_PRELOAD).
+TESTS += tests/blackbox/test_poison.py

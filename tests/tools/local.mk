@@ -29,3 +29,11 @@ tests_tools_track_seed_LDADD = spool/libspool.a common/libcommon.a \
 check_PROGRAMS += tests/tools/engage-inject
 tests_tools_engage_inject_SOURCES = tests/tools/engage_inject.c
 tests_tools_engage_inject_LDADD = $(SPOOLCTL_LIBS)
+# An LD_PRELOAD shim that kills the daemon it is loaded into when it reads
+# a marker in a message (test_poison.py): a library crash, no product hook.
+# Its own flags: a shared object (no -pie), whatever the daemons' build.
+check_PROGRAMS += tests/tools/crash-shim.so
+tests_tools_crash_shim_so_SOURCES = tests/tools/crash_shim.c
+tests_tools_crash_shim_so_CFLAGS = -std=c11 -Wall -Wextra -Werror -fPIC
+tests_tools_crash_shim_so_LDFLAGS = -shared
+tests_tools_crash_shim_so_LDADD =
