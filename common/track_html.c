@@ -122,7 +122,7 @@ track_walk(const char *msg, size_t len, struct track_walk *tw)
 	GMimeParserOptions *po;
 	GMimeStream	   *st;
 	GMimeParser	   *p;
-	GMimeObject	   *m;
+	GMimeMessage	   *m;
 
 	memset(tw, 0, sizeof(*tw));
 	tw->tw_msg = msg;
@@ -132,15 +132,11 @@ track_walk(const char *msg, size_t len, struct track_walk *tw)
 	st = g_mime_stream_mem_new_with_buffer(msg, len);
 	p = g_mime_parser_new_with_stream(st);
 	g_mime_parser_set_persist_stream(p, TRUE);
-	/* a part, not a message: the parts are the same, and GMime does not
-	 * take the message's addresses and date apart */
-	m = g_mime_parser_construct_part(p, po);
+	m = g_mime_parser_construct_message(p, po);
 	if (m == NULL)
 		tw->tw_bad = true;
-	else if (GMIME_IS_MULTIPART(m))
-		g_mime_multipart_foreach(GMIME_MULTIPART(m), track_part_cb, tw);
 	else
-		track_part_cb(NULL, m, tw);
+		g_mime_message_foreach(m, track_part_cb, tw);
 	if (m != NULL)
 		g_object_unref(m);
 	g_object_unref(p);
