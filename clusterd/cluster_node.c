@@ -24,31 +24,98 @@
 #include "buf.h"
 #include "clusterd.h"
 #include "conf.h"
+#include "ev.h"
 #include "fsx.h"
 #include "log.h"
 #include "spool.h"
 
+/*
+ * The heartbeat claims the row: it only updates it when the row carries
+ * this spool's claim, or none (a row of an older clusterd), or has not
+ * been seen for the live window. Columns: 1 if the row is ours now, the
+ * other live nodes, and the row as it was (its claim, last_seen, live).
+ */
 static const char cd_beat_sql[] =
-    "WITH up AS (INSERT INTO smtpgate.nodes (node, started, last_seen, "
-    "version) VALUES ($1, to_timestamp($2::bigint), now(), $3) ON CONFLICT "
-    "(node) DO UPDATE SET started = EXCLUDED.started, last_seen = now(), "
-    "version = EXCLUDED.version RETURNING node) "
-    "SELECT 1 + (SELECT count(*) FROM smtpgate.nodes WHERE node <> $1 AND "
-    "last_seen > now() - interval '" CD_LIVE_STR " seconds') FROM up";
+    "WITH old AS (SELECT claim, to_char(last_seen AT TIME ZONE 'UTC', "
+    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS seen FROM smtpgate.nodes "
+    "WHERE node = $1), "
+    "up AS (INSERT INTO smtpgate.nodes (node, started, last_seen, "
+    "version, claim) VALUES ($1, to_timestamp($2::bigint), now(), $3, $4) "
+    "ON CONFLICT (node) DO UPDATE SET started = EXCLUDED.started, "
+    "last_seen = now(), version = EXCLUDED.version, claim = EXCLUDED.claim "
+    "WHERE smtpgate.nodes.claim IS NULL OR smtpgate.nodes.claim = "
+    "EXCLUDED.claim OR smtpgate.nodes.last_seen <= now() - interval "
+    "'" CD_LIVE_STR " seconds' RETURNING node) "
+    "SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM smtpgate.nodes "
+    "WHERE node <> $1 AND last_seen > now() - interval '" CD_LIVE_STR
+    " seconds'), (SELECT claim FROM old), (SELECT seen FROM old)";
+
+bool
+cd_owner(const struct cd *cd)
+{
+	return cd->claim_at > 0 && !cd->conflict &&
+	    ev_now_ms() - cd->claim_at < CD_CLAIM_FRESH_MS;
+}
+
+/* The row is another live gateway's: said once until it is ours. */
+static void
+cd_claim_refused(struct cd *cd, const char *holder, const char *seen)
+{
+	(void)str_copy(cd->holder, sizeof(cd->holder), holder);
+	(void)str_copy(cd->holder_seen, sizeof(cd->holder_seen), seen);
+	if (cd->conflict)
+		return;
+	cd->conflict = true;
+	log_errx("two gateways use cluster_node %s: this one does not ship "
+		 "events, publish policy or count as a live node until the "
+		 "other is gone or one is renamed (the other: claim %s, last "
+		 "seen %s; this one: claim %s, spool %s)",
+	    cd->node, holder, seen, cd->claim, cd->cf->cf_spool_dir);
+}
+
+static void
+cd_claim_taken(struct cd *cd, const char *old, const char *seen)
+{
+	if (cd->conflict)
+		log_info("cluster_node %s is this gateway's again (claim %s; "
+			 "the other, claim %s, last seen %s): shipping and "
+			 "publishing resume",
+		    cd->node, cd->claim, old[0] != '\0' ? old : "none", seen);
+	else if (old[0] != '\0' && strcmp(old, cd->claim) != 0)
+		log_info("cluster_node %s taken over from claim %s, not seen "
+			 "since %s (this one: claim %s)",
+		    cd->node, old, seen, cd->claim);
+	cd->conflict = false;
+	cd->holder[0] = cd->holder_seen[0] = '\0';
+	cd->claim_at = ev_now_ms();
+}
 
 int
 cd_heartbeat(struct cd *cd)
 {
 	char	    started[32];
-	const char *vals[] = { cd->node, started, PACKAGE_VERSION };
+	const char *vals[] = { cd->node, started, PACKAGE_VERSION, cd->claim };
 	PGresult   *res;
 	int64_t	    n;
+	bool	    ours;
 
 	(void)snprintf(started, sizeof(started), "%lld",
 	    (long long)cd->started);
-	if ((res = cd_q(cd, "heartbeat", cd_beat_sql, 3, vals)) == NULL)
+	if ((res = cd_q(cd, "heartbeat", cd_beat_sql, 4, vals)) == NULL)
 		return -1;
-	n = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 1;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return -1;
+	}
+	ours = strcmp(PQgetvalue(res, 0, 0), "1") == 0;
+	/* the other live nodes, this one, and a live holder of the name */
+	n = strtoll(PQgetvalue(res, 0, 1), NULL, 10) + (ours ? 1 : 2);
+	if (ours)
+		cd_claim_taken(cd, PQgetvalue(res, 0, 2),
+		    PQgetvalue(res, 0, 3));
+	else
+		cd_claim_refused(cd, PQgetvalue(res, 0, 2),
+		    PQgetvalue(res, 0, 3));
 	PQclear(res);
 	if (n != cd->live_nodes)
 		log_info("live nodes: %lld (was %lld)", (long long)n,
@@ -88,6 +155,9 @@ cd_state_text(struct cd *cd, struct buf *b)
 	    cd->node, cd->connected ? 1 : 0, (long long)cd->since,
 	    (long long)cd->live_nodes, pv, shipped, journal,
 	    (long long)time(NULL), err);
+	if (cd->conflict)
+		(void)buf_printf(b, "conflict %s %s\n", cd->holder,
+		    cd->holder_seen);
 }
 
 void
@@ -104,7 +174,8 @@ cd_state_write(struct cd *cd)
 	    fsx_write_durable_at(dfd, "cluster.state", b.data, b.len, 0644,
 		(uid_t)-1, (gid_t)-1) == -1;
 	if (rc && !failed)
-		log_warn("%s/cluster.state (deliverd keeps the last live_nodes)",
+		log_warn(
+		    "%s/cluster.state (deliverd keeps the last live_nodes)",
 		    cd->cf->cf_spool_dir);
 	failed = rc;
 	if (dfd != -1)

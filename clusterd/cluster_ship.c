@@ -39,18 +39,41 @@ static const char cd_partition_sql[] =
     "((e->'b'->>'dt')::timestamptz AT TIME ZONE 'UTC')::date AS d FROM "
     "jsonb_array_elements($1::jsonb) e) x WHERE d >= $2::date ORDER BY d";
 
+/*
+ * A key (dt, node, id) already taken by another event (its body's "id",
+ * instance-seq, differs: another LMDB shipped under this node name before
+ * this gateway claimed it, cluster_node.c) stores the event under id
+ * seq + $4, this spool's own range (cd_alt_base); the same event shipped
+ * again finds itself and stays once.
+ */
 static const char cd_insert_sql[] =
     "INSERT INTO smtpgate.events (dt, node, id, account, type, issue, "
-    "queue_id, rcpt, category, body) SELECT (e->'b'->>'dt')::timestamptz, "
-    "$1, (e->>'s')::bigint, coalesce(e->'b'->>'account', ''), "
-    "coalesce(e->'b'->>'event', ''), (e->'b'->'issue'->>'id')::bigint, "
-    "e->'b'->>'queue_id', e->'b'->>'to', e->'b'->>'category', e->'b' "
-    "FROM " CD_EV_JSON " WHERE (e->'b'->>'dt')::timestamptz >= "
-    "$3::timestamptz ON CONFLICT DO NOTHING RETURNING issue";
+    "queue_id, rcpt, category, body) SELECT v.dt, $1, CASE WHEN EXISTS "
+    "(SELECT 1 FROM smtpgate.events x WHERE x.dt = v.dt AND x.node = $1 "
+    "AND x.id = v.s AND x.body->>'id' IS DISTINCT FROM v.b->>'id') THEN "
+    "v.s + $4::bigint ELSE v.s END, coalesce(v.b->>'account', ''), "
+    "coalesce(v.b->>'event', ''), (v.b->'issue'->>'id')::bigint, "
+    "v.b->>'queue_id', v.b->>'to', v.b->>'category', v.b FROM (SELECT "
+    "(e->'b'->>'dt')::timestamptz AS dt, (e->>'s')::bigint AS s, e->'b' AS "
+    "b FROM " CD_EV_JSON ") v WHERE v.dt >= $3::timestamptz "
+    "ON CONFLICT DO NOTHING RETURNING issue";
+
+/* 2^62 + 20 bits of the claim << 42: ids no node's seq reaches. */
+static void
+cd_alt_base(const struct cd *cd, char dst[32])
+{
+	char	 hex[6];
+	uint64_t tag;
+
+	memcpy(hex, cd->claim, 5);
+	hex[5] = '\0';
+	tag = strtoull(hex, NULL, 16);
+	(void)snprintf(dst, 32, "%" PRIu64, (UINT64_C(1) << 62) + (tag << 42));
+}
 
 /* One batch read from the log. */
 struct cd_batch {
-	struct buf json; /* "[{...},{...}]" */
+	struct buf json;   /* "[{...},{...}]" */
 	uint64_t   cursor; /* meta cluster_event_shipped when read */
 	size_t	   n;
 	uint64_t   seq[CD_BATCH_MAX];
@@ -147,17 +170,18 @@ cd_batch_partitions(struct cd *cd, const char *json, const char *cutday)
 static int
 cd_ship_json(struct cd *cd, const char *json)
 {
-	char	    cutday[11], cutts[32];
-	const char *vals[3];
+	char	    cutday[11], cutts[32], alt[32];
+	const char *vals[4];
 	PGresult   *res;
 	int	    i;
 
 	cd_utc(time(NULL) - cd->cf->cf_cluster_event_retention, cutday, cutts);
-	vals[0] = cd->node, vals[1] = json, vals[2] = cutts;
+	cd_alt_base(cd, alt);
+	vals[0] = cd->node, vals[1] = json, vals[2] = cutts, vals[3] = alt;
 	if (cd_exec(cd, "ship", "BEGIN", 0, NULL) == -1)
 		return -1;
 	if (cd_batch_partitions(cd, json, cutday) == -1 ||
-	    (res = cd_q(cd, "ship", cd_insert_sql, 3, vals)) == NULL) {
+	    (res = cd_q(cd, "ship", cd_insert_sql, 4, vals)) == NULL) {
 		cd_rollback(cd);
 		return -1;
 	}
@@ -268,8 +292,8 @@ cd_ship_batch(struct cd *cd)
 	if (done > 0 && cd_cursor_put(cd, b->seq[done - 1]) == -1)
 		goto out;
 	if (done > 0)
-		log_debug("shipped events %" PRIu64 " to %" PRIu64,
-		    b->seq[0], b->seq[done - 1]);
+		log_debug("shipped events %" PRIu64 " to %" PRIu64, b->seq[0],
+		    b->seq[done - 1]);
 	if (b->n == 0)
 		goto out;
 	n = done == b->n ? (int)b->n : -1;

@@ -30,6 +30,7 @@
 #include "log.h"
 #include "sig.h"
 #include "spool.h"
+#include "spool_cluster.h"
 
 #define CD_TICK_MS	 1000
 #define CD_BEAT_MS	 5000
@@ -56,8 +57,7 @@ cd_check(struct daemon *d)
 		    err != NULL ? err : "out of memory");
 	}
 	PQconninfoFree(o);
-	if (cf->cf_cluster_node[0] == '\0' ||
-	    strlen(cf->cf_cluster_node) > 255)
+	if (cf->cf_cluster_node[0] == '\0' || strlen(cf->cf_cluster_node) > 255)
 		log_fatalx_status(2, "%s: empty or longer than 255 bytes",
 		    conf_where(d->d_cf, "cluster_node", w, sizeof(w)));
 }
@@ -106,7 +106,6 @@ cd_pull(struct cd *cd)
 	cd->pull_due = false;
 }
 
-
 void
 cd_on_socket(struct ev *e, int fd, unsigned revents, void *arg)
 {
@@ -123,8 +122,8 @@ cd_on_socket(struct ev *e, int fd, unsigned revents, void *arg)
 static void
 cd_on_connected(struct cd *cd)
 {
+	(void)cd_heartbeat(cd); /* first: the claim on the node's row */
 	(void)cd_partitions(cd);
-	(void)cd_heartbeat(cd);
 	if (cd->resync_due && cd->pg != NULL) {
 		if (cpol_resync(cd->pg, cd->sp) == 0)
 			cd->resync_due = false;
@@ -167,6 +166,8 @@ cd_on_tick(struct ev *e, struct ev_timer *t, void *arg)
 		return;
 	if (cd_notified(cd) || cd->pull_due)
 		cd_pull(cd);
+	if (!cd_owner(cd)) /* not this node's row (cluster_node.c) */
+		goto out;
 	if (cd->pg != NULL && cd_journal_count(cd->sp, &waiting) == 0 &&
 	    waiting > 0 &&
 	    cpol_publish(cd->pg, cd->sp, cd->node, CD_JOURNAL_MAX) == -1)
@@ -176,6 +177,7 @@ cd_on_tick(struct ev *e, struct ev_timer *t, void *arg)
 			break;
 	if (n > 0 && !sig_stopping()) /* more to ship: again at once */
 		(void)ev_timer_arm(e, &cd->t_tick, 0, CD_TICK_MS);
+out:
 	cd_need_connect(cd);
 }
 
@@ -201,7 +203,7 @@ cd_on_counts(struct ev *e, struct ev_timer *t, void *arg)
 
 	(void)e;
 	(void)t;
-	if (cd->pg != NULL)
+	if (cd->pg != NULL && cd_owner(cd))
 		(void)cd_counts_publish(cd);
 	cd_need_connect(cd);
 }
@@ -269,13 +271,16 @@ cd_run(struct daemon *d)
 		 cd->cf->cf_lmdb_map_max, SPOOL_CLUSTER, &cd->sp)) != 0)
 		log_fatalx("spool_open %s: %s", cd->cf->cf_spool_dir,
 		    spool_strerror(rc));
+	if ((rc = spool_cluster_node_claim(cd->sp, cd->claim)) != 0)
+		log_fatalx("%s: meta cluster_node_claim: %s",
+		    cd->cf->cf_spool_dir, spool_strerror(rc));
 	if ((cd->ev = ev_new(4, 8)) == NULL ||
 	    ev_signal(cd->ev, cd_on_signal, cd) == -1)
 		log_fatal("ev");
 	cd_timers(cd);
 	cd_set_connected(cd, false);
-	log_info("started: node %s, spool %s", cd->node,
-	    cd->cf->cf_spool_dir);
+	log_info("started: node %s, spool %s, claim %s", cd->node,
+	    cd->cf->cf_spool_dir, cd->claim);
 	if (!sig_stopping())
 		ev_run(cd->ev);
 	cd_disconnect(cd, NULL);
