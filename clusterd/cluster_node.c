@@ -7,9 +7,17 @@
  *   node, connected (0|1), since (unix time of the last change of
  *   connected), live_nodes (the last known: kept while disconnected),
  *   policy_version, events_shipped (the cursor), journal (policy entries
- *   waiting), updated (unix time), error (the last PostgreSQL error).
+ *   waiting), updated (unix time), error (the last PostgreSQL error),
+ *   and conflict CLAIM LAST_SEEN while another gateway holds the name.
  * deliverd divides its per-destination limits by live_nodes; spoolctl
  * status shows the file.
+ *
+ * The heartbeat is also the claim on cluster_node's row (clusterd(8) "The
+ * node's name"): the row carries the claim of the spool whose clusterd
+ * beats it (LMDB meta cluster_node_claim), and another spool's clusterd
+ * may take it only once it is not live. A clusterd refused the row
+ * (another gateway runs with the same cluster_node) logs it once, ships
+ * and publishes nothing (cd_owner(), clusterd.c) and retries every beat.
  */
 #include "config.h"
 
@@ -174,8 +182,7 @@ cd_state_write(struct cd *cd)
 	    fsx_write_durable_at(dfd, "cluster.state", b.data, b.len, 0644,
 		(uid_t)-1, (gid_t)-1) == -1;
 	if (rc && !failed)
-		log_warn(
-		    "%s/cluster.state (deliverd keeps the last live_nodes)",
+		log_warn("%s/cluster.state (deliverd keeps the last live_nodes)",
 		    cd->cf->cf_spool_dir);
 	failed = rc;
 	if (dfd != -1)

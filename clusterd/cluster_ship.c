@@ -73,7 +73,7 @@ cd_alt_base(const struct cd *cd, char dst[32])
 
 /* One batch read from the log. */
 struct cd_batch {
-	struct buf json;   /* "[{...},{...}]" */
+	struct buf json; /* "[{...},{...}]" */
 	uint64_t   cursor; /* meta cluster_event_shipped when read */
 	size_t	   n;
 	uint64_t   seq[CD_BATCH_MAX];
@@ -292,8 +292,8 @@ cd_ship_batch(struct cd *cd)
 	if (done > 0 && cd_cursor_put(cd, b->seq[done - 1]) == -1)
 		goto out;
 	if (done > 0)
-		log_debug("shipped events %" PRIu64 " to %" PRIu64, b->seq[0],
-		    b->seq[done - 1]);
+		log_debug("shipped events %" PRIu64 " to %" PRIu64,
+		    b->seq[0], b->seq[done - 1]);
 	if (b->n == 0)
 		goto out;
 	n = done == b->n ? (int)b->n : -1;

@@ -10,6 +10,8 @@
  *   10 s  per-issue counters
  *   1 h   event partitions ahead, retention
  *   cluster_resync_interval: a full policy resync (and at start)
+ * Publishing, shipping and counters only while this gateway holds its
+ * cluster_node's row (cd_owner, cluster_node.c); the heartbeat claims it.
  * No other daemon waits for it: when PostgreSQL is away the node goes on
  * with its LMDB, and clusterd catches up when it returns.
  * SIGHUP re-reads the configuration (the log destination; the other keys
@@ -57,7 +59,8 @@ cd_check(struct daemon *d)
 		    err != NULL ? err : "out of memory");
 	}
 	PQconninfoFree(o);
-	if (cf->cf_cluster_node[0] == '\0' || strlen(cf->cf_cluster_node) > 255)
+	if (cf->cf_cluster_node[0] == '\0' ||
+	    strlen(cf->cf_cluster_node) > 255)
 		log_fatalx_status(2, "%s: empty or longer than 255 bytes",
 		    conf_where(d->d_cf, "cluster_node", w, sizeof(w)));
 }
@@ -105,6 +108,7 @@ cd_pull(struct cd *cd)
 		    CD_BEAT_MS / 1000);
 	cd->pull_due = false;
 }
+
 
 void
 cd_on_socket(struct ev *e, int fd, unsigned revents, void *arg)

@@ -26,59 +26,60 @@
 struct conf;
 struct spool;
 
-#define CD_BATCH_MAX	    1000 /* events per INSERT (CLUSTER.md item 6) */
-#define CD_BATCH_BYTES	    (8 * 1024 * 1024) /* ... and bytes of JSON */
-#define CD_TOUCHED_MAX	    4096  /* issues remembered between publishes */
-#define CD_COUNTS_DAYS	    7	  /* a full counter publish: the last days */
-#define CD_COUNTS_MAX	    10000 /* issues per publish */
-#define CD_JOURNAL_MAX	    1000  /* policy entries per cpol_publish */
-#define CD_PULL_MAX	    10000 /* policy rows per cpol_pull */
-#define CD_BACKOFF_MIN_MS   1000
-#define CD_BACKOFF_MAX_MS   30000
-#define CD_LIVE_S	    30 /* a node is live if seen this recently */
-#define CD_LIVE_STR	    "30"
-#define CD_PARTITIONS_AHEAD 2 /* days after today created in advance */
+#define CD_BATCH_MAX	     1000 /* events per INSERT (CLUSTER.md item 6) */
+#define CD_BATCH_BYTES	     (8 * 1024 * 1024) /* ... and bytes of JSON */
+#define CD_TOUCHED_MAX	     4096 /* issues remembered between publishes */
+#define CD_COUNTS_DAYS	     7	  /* a full counter publish: the last days */
+#define CD_COUNTS_MAX	     10000 /* issues per publish */
+#define CD_JOURNAL_MAX	     1000 /* policy entries per cpol_publish */
+#define CD_PULL_MAX	     10000 /* policy rows per cpol_pull */
+#define CD_BACKOFF_MIN_MS    1000
+#define CD_BACKOFF_MAX_MS    30000
+#define CD_LIVE_S	     30 /* a node is live if seen this recently */
+#define CD_LIVE_STR	     "30"
+#define CD_PARTITIONS_AHEAD  2	/* days after today created in advance */
 /* The node's row is ours this long after a heartbeat that confirmed it
  * (half the live window: another gateway may take a row only after
  * CD_LIVE_S without a heartbeat, and a statement lasts at most 10 s). */
-#define CD_CLAIM_FRESH_MS   15000
+#define CD_CLAIM_FRESH_MS    15000
 
 struct cd {
 	struct conf  *cf;
 	struct spool *sp;
 	struct ev    *ev;
-	PGconn	     *pg;    /* NULL: not connected */
+	PGconn	     *pg; /* NULL: not connected */
 	int	      pg_fd; /* its socket as watched (libpq may close it) */
 	const char   *node;
 	time_t	      started;
 	/* connection state (cluster.state, spoolctl status) */
-	bool	connected;
-	bool	down_logged; /* the outage is logged once */
-	bool	ever_connected;
-	time_t	since; /* the last change of `connected` */
-	int64_t backoff_ms;
-	int64_t live_nodes; /* the last known; 1 before any */
-	char	error[256]; /* the last PostgreSQL error, one line */
+	bool	      connected;
+	bool	      down_logged; /* the outage is logged once */
+	bool	      ever_connected;
+	time_t	      since;	/* the last change of `connected` */
+	int64_t	      backoff_ms;
+	int64_t	      live_nodes; /* the last known; 1 before any */
+	char	      error[256]; /* the last PostgreSQL error, one line */
 	/* the claim on cluster_node's row (cluster_node.c) */
-	char	claim[33];  /* this spool's id (meta cluster_node_claim) */
-	bool	conflict;   /* another live gateway holds the name */
-	int64_t claim_at;   /* ev_now_ms() of the last confirmation */
-	char	holder[33]; /* the other holder's id and last_seen */
-	char	holder_seen[32];
+	char	      claim[33]; /* this spool's id (meta cluster_node_claim) */
+	bool	      conflict;	 /* another live gateway holds the name */
+	int64_t	      claim_at;	 /* ev_now_ms() of the last confirmation */
+	char	      holder[33]; /* the other holder's id and last_seen */
+	char	      holder_seen[32];
 	/* work flags and counters */
-	bool	 pull_due;    /* a NOTIFY came */
-	bool	 resync_due;  /* at start and every resync interval */
-	bool	 counts_full; /* publish the last CD_COUNTS_DAYS days */
-	uint64_t touched[CD_TOUCHED_MAX]; /* issue ids of shipped events */
-	size_t	 ntouched;
-	int	 status; /* exit status */
-	struct ev_timer t_connect, t_tick, t_beat, t_counts, t_maint, t_resync;
+	bool	      pull_due;	  /* a NOTIFY came */
+	bool	      resync_due; /* at start and every resync interval */
+	bool	      counts_full; /* publish the last CD_COUNTS_DAYS days */
+	uint64_t      touched[CD_TOUCHED_MAX]; /* issue ids of shipped events */
+	size_t	      ntouched;
+	int	      status; /* exit status */
+	struct ev_timer t_connect, t_tick, t_beat, t_counts, t_maint,
+	    t_resync;
 };
 
 /* ---- cluster_pg.c */
 /* Connects (bounded), prepares the session and the schema, LISTENs,
  * watches the socket. 0, or -1 (logged once per outage, back-off armed). */
-int cd_connect(struct cd *);
+int  cd_connect(struct cd *);
 /* Drops the connection (after an error: why names it; NULL on stop). */
 void cd_disconnect(struct cd *, const char *why);
 /*
@@ -114,7 +115,7 @@ int cd_ship_cursor(struct spool *, uint64_t *shipped_r, uint64_t *last_r);
 
 /* ---- cluster_node.c */
 /* The heartbeat, which also claims cluster_node's row (see there). */
-int cd_heartbeat(struct cd *);
+int  cd_heartbeat(struct cd *);
 /* true while the row is this gateway's: it may ship events, publish the
  * policy journal and issue counts under the node name. */
 bool cd_owner(const struct cd *);

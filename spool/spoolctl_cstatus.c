@@ -188,10 +188,11 @@ ctl_cluster_text(const struct ctl_cluster *c)
 	if (!c->connected && c->error[0] != '\0')
 		printf("          last error: %s\n", c->error);
 	if (c->conflict[0] != '\0')
-		printf(
-		    "          REFUSED: two gateways use cluster_node %s (the "
-		    "other: claim %s); events and policy changes wait here\n",
-		    c->node, c->conflict);
+		printf("          REFUSED: two gateways use cluster_node %s "
+		       "(the other: claim %.*s, last seen %s); events and "
+		       "policy changes wait here\n",
+		    c->node, (int)strcspn(c->conflict, " "), c->conflict,
+		    ctl_cluster_seen(c));
 	if ((int64_t)time(NULL) - c->updated > CTL_CSTATE_STALE)
 		printf("          (written %llds ago: clusterd is not "
 		       "updating it)\n",
