@@ -7,6 +7,7 @@ renamed. A restart of the same gateway takes its row back at once.
 A private PostgreSQL (lib/pg.py); mail goes to the simulator domain.
 Every wait is bounded.
 """
+import re
 import time
 
 from pg import db  # noqa: F401 (the fixture)
@@ -59,6 +60,12 @@ def wait_all_once(db, node, ids, timeout=60):
                          % node)) == len(ids)
 
 
+def policy_rows(db, addr):
+    return int(db.scalar("SELECT count(*) FROM smtpgate.policy WHERE kind = "
+                         "'stoplist' AND position(convert_to('%s', 'UTF8') in key) > 0"
+                         % addr))
+
+
 def wait_refused(db, g, node):
     wait_for(lambda: REFUSED % node in g.log("clusterd"), 30, what="refused")
     assert g.log("clusterd").count(REFUSED % node) == 1
@@ -93,6 +100,13 @@ def test_same_node_second_refused_then_every_event_once(db):
         assert state(g2)["events_shipped"] == "0"
         assert int(status(g2)[1]["cluster"]["events_pending"]) == len(g2.events())
         assert not local_ids(g2) & set(stored(db, "twin"))
+        # a policy change on the refused node waits in its journal
+        r = g2.spoolctl("stoplist", "add", "acc", "held@example.test")
+        m = re.search(r"another live gateway uses this cluster_node: (\d+) change", r.stderr)
+        assert m, r.stderr
+        # (with the hard bounces deliverd learned, suppressions to publish)
+        wait_for(lambda: state(g2)["journal"] == m.group(1), 10, what="the journal")
+        assert policy_rows(db, "held@example.test") == 0
         # the refused node counts the holder and itself; the holder only
         # itself (the refused one is not a live node)
         assert state(g1)["live_nodes"] == "1" and state(g2)["live_nodes"] == "2"
@@ -101,6 +115,8 @@ def test_same_node_second_refused_then_every_event_once(db):
         g1.stop()
         wait_for(lambda: RESUMED in g2.log("clusterd"), 60, what="resumed")
         wait_all_once(db, "twin", local_ids(g1, g2))
+        wait_for(lambda: policy_rows(db, "held@example.test") == 1, 10,
+                 what="the journal published")
         assert claim(db, "twin") != first
         assert "conflict" not in state(g2)
         rc, st = status(g2)
