@@ -84,28 +84,69 @@ cd_claim_refused(struct cd *cd, const char *holder, const char *seen)
 static void
 cd_claim_taken(struct cd *cd, const char *old, const char *seen)
 {
-	if (cd->conflict)
-		log_info("cluster_node %s is this gateway's again (claim %s; "
-			 "the other, claim %s, last seen %s): shipping and "
-			 "publishing resume",
-		    cd->node, cd->claim, old[0] != '\0' ? old : "none", seen);
-	else if (old[0] != '\0' && strcmp(old, cd->claim) != 0)
-		log_info("cluster_node %s taken over from claim %s, not seen "
-			 "since %s (this one: claim %s)",
-		    cd->node, old, seen, cd->claim);
+	bool foreign = old[0] != '\0' && strcmp(old, cd->claim) != 0;
+
+	if (foreign)
+		log_info("cluster_node %s is this gateway's%s (claim %s; the "
+			 "other, claim %s, last seen %s: its issue counters "
+			 "are kept as node %s~%.8s)%s",
+		    cd->node, cd->conflict ? " again" : "", cd->claim, old,
+		    seen, cd->node, old,
+		    cd->conflict ? ": shipping and publishing resume" : "");
+	else if (cd->conflict)
+		log_info("cluster_node %s is this gateway's again (claim %s): "
+			 "shipping and publishing resume",
+		    cd->node, cd->claim);
 	cd->conflict = false;
 	cd->holder[0] = cd->holder_seen[0] = '\0';
 	cd->claim_at = ev_now_ms();
 }
 
-int
-cd_heartbeat(struct cd *cd)
+/*
+ * The row taken from another spool's claim (the other gateway is gone):
+ * the issue counters it published under the name are kept apart as node
+ * NAME~CLAIM8 (each spool's counters live under one name, and the sums
+ * over nodes stay right), and this spool's own, kept apart when it lost
+ * the name earlier, come back. In the heartbeat's transaction.
+ */
+static int
+cd_claim_counts(struct cd *cd, const char *old)
+{
+	static const char *const sql[] = {
+		/* a stale copy (none while each claim has one name) */
+		"DELETE FROM smtpgate.issue_counts WHERE node = $1 || '~' || "
+		"left($2, 8)",
+		"UPDATE smtpgate.issue_counts SET node = $1 || '~' || left($2, 8) "
+		"WHERE node = $1",
+		"UPDATE smtpgate.issue_counts SET node = $1 WHERE node = $1 || "
+		"'~' || left($2, 8)", /* $2: this spool's claim */
+	};
+	const char *vals[] = { cd->node, old };
+	size_t	    i;
+
+	for (i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+		if (i == 2)
+			vals[1] = cd->claim;
+		if (cd_exec(cd, "issue counts of the name", sql[i], 2, vals) ==
+		    -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* The heartbeat's result: ours, the other live nodes, the row before. */
+struct cd_beat {
+	bool	ours;
+	int64_t others;
+	char	old[33], seen[32];
+};
+
+static int
+cd_beat_run(struct cd *cd, struct cd_beat *r)
 {
 	char	    started[32];
 	const char *vals[] = { cd->node, started, PACKAGE_VERSION, cd->claim };
 	PGresult   *res;
-	int64_t	    n;
-	bool	    ours;
 
 	(void)snprintf(started, sizeof(started), "%lld",
 	    (long long)cd->started);
@@ -115,16 +156,35 @@ cd_heartbeat(struct cd *cd)
 		PQclear(res);
 		return -1;
 	}
-	ours = strcmp(PQgetvalue(res, 0, 0), "1") == 0;
-	/* the other live nodes, this one, and a live holder of the name */
-	n = strtoll(PQgetvalue(res, 0, 1), NULL, 10) + (ours ? 1 : 2);
-	if (ours)
-		cd_claim_taken(cd, PQgetvalue(res, 0, 2),
-		    PQgetvalue(res, 0, 3));
-	else
-		cd_claim_refused(cd, PQgetvalue(res, 0, 2),
-		    PQgetvalue(res, 0, 3));
+	r->ours = strcmp(PQgetvalue(res, 0, 0), "1") == 0;
+	r->others = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	(void)str_copy(r->old, sizeof(r->old), PQgetvalue(res, 0, 2));
+	(void)str_copy(r->seen, sizeof(r->seen), PQgetvalue(res, 0, 3));
 	PQclear(res);
+	return 0;
+}
+
+int
+cd_heartbeat(struct cd *cd)
+{
+	struct cd_beat r;
+	int64_t	       n;
+
+	if (cd_exec(cd, "heartbeat", "BEGIN", 0, NULL) == -1)
+		return -1;
+	if (cd_beat_run(cd, &r) == -1 ||
+	    (r.ours && r.old[0] != '\0' && strcmp(r.old, cd->claim) != 0 &&
+		cd_claim_counts(cd, r.old) == -1) ||
+	    cd_exec(cd, "heartbeat", "COMMIT", 0, NULL) == -1) {
+		cd_rollback(cd);
+		return -1;
+	}
+	if (r.ours)
+		cd_claim_taken(cd, r.old, r.seen);
+	else
+		cd_claim_refused(cd, r.old, r.seen);
+	/* the other live nodes, this one, and a live holder of the name */
+	n = r.others + (r.ours ? 1 : 2);
 	if (n != cd->live_nodes)
 		log_info("live nodes: %lld (was %lld)", (long long)n,
 		    (long long)cd->live_nodes);

@@ -66,6 +66,12 @@ def policy_rows(db, addr):
                          % addr))
 
 
+def issue_msgs(db, issue):
+    """{node: msgs} of an issue's counter rows."""
+    return {r[0]: int(r[1]) for r in db.query(
+        "SELECT node, msgs FROM smtpgate.issue_counts WHERE issue = %d" % issue)}
+
+
 def wait_refused(db, g, node):
     wait_for(lambda: REFUSED % node in g.log("clusterd"), 30, what="refused")
     assert g.log("clusterd").count(REFUSED % node) == 1
@@ -111,12 +117,19 @@ def test_same_node_second_refused_then_every_event_once(db):
         # itself (the refused one is not a live node)
         assert state(g1)["live_nodes"] == "1" and state(g2)["live_nodes"] == "2"
         assert db.scalar("SELECT count(*) FROM smtpgate.nodes") == "1"
+        # one issue (same account, day, no campaign): the holder's counters
+        issue = g1.events()[0]["issue"]["id"]
+        assert {e["issue"]["id"] for e in g1.events() + g2.events()} == {issue}
+        wait_for(lambda: issue_msgs(db, issue) == {"twin": 4}, 30, what="counters")
         # the holder goes away: after the live window the second resumes
         g1.stop()
         wait_for(lambda: RESUMED in g2.log("clusterd"), 60, what="resumed")
         wait_all_once(db, "twin", local_ids(g1, g2))
         wait_for(lambda: policy_rows(db, "held@example.test") == 1, 10,
                  what="the journal published")
+        # the first one's counters are kept apart, the sum is both's
+        wait_for(lambda: issue_msgs(db, issue) == {"twin": 4, "twin~" + first[:8]: 4},
+                 30, what="both gateways' counters")
         assert claim(db, "twin") != first
         assert "conflict" not in state(g2)
         rc, st = status(g2)
