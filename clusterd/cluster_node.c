@@ -62,7 +62,7 @@ bool
 cd_owner(const struct cd *cd)
 {
 	return cd->claim_at > 0 && !cd->conflict &&
-	    ev_now_ms() - cd->claim_at < CD_CLAIM_FRESH_MS;
+	    ev_clock_ms() - cd->claim_at < CD_CLAIM_FRESH_MS;
 }
 
 /* The row is another live gateway's: said once until it is ours. */
@@ -99,7 +99,7 @@ cd_claim_taken(struct cd *cd, const char *old, const char *seen)
 		    cd->node, cd->claim);
 	cd->conflict = false;
 	cd->holder[0] = cd->holder_seen[0] = '\0';
-	cd->claim_at = ev_now_ms();
+	cd->claim_at = ev_clock_ms();
 }
 
 /*

@@ -176,7 +176,8 @@ cd_on_tick(struct ev *e, struct ev_timer *t, void *arg)
 	    waiting > 0 &&
 	    cpol_publish(cd->pg, cd->sp, cd->node, CD_JOURNAL_MAX) == -1)
 		log_warnx("policy publish failed (retried)");
-	for (i = 0; i < CD_SHIP_PER_TURN && cd->pg != NULL; i++)
+	for (i = 0; i < CD_SHIP_PER_TURN && cd->pg != NULL && cd_owner(cd);
+	     i++)
 		if ((n = cd_ship_batch(cd)) <= 0)
 			break;
 	if (n > 0 && !sig_stopping()) /* more to ship: again at once */

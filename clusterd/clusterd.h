@@ -62,7 +62,7 @@ struct cd {
 	/* the claim on cluster_node's row (cluster_node.c) */
 	char	      claim[33]; /* this spool's id (meta cluster_node_claim) */
 	bool	      conflict;	 /* another live gateway holds the name */
-	int64_t	      claim_at;	 /* ev_now_ms() of the last confirmation */
+	int64_t	      claim_at;	 /* ev_clock_ms() of the last confirmation */
 	char	      holder[33]; /* the other holder's id and last_seen */
 	char	      holder_seen[32];
 	/* work flags and counters */
