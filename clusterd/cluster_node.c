@@ -7,9 +7,17 @@
  *   node, connected (0|1), since (unix time of the last change of
  *   connected), live_nodes (the last known: kept while disconnected),
  *   policy_version, events_shipped (the cursor), journal (policy entries
- *   waiting), updated (unix time), error (the last PostgreSQL error).
+ *   waiting), updated (unix time), error (the last PostgreSQL error),
+ *   and conflict CLAIM LAST_SEEN while another gateway holds the name.
  * deliverd divides its per-destination limits by live_nodes; spoolctl
  * status shows the file.
+ *
+ * The heartbeat is also the claim on cluster_node's row (clusterd(8) "The
+ * node's name"): the row carries the claim of the spool whose clusterd
+ * beats it (LMDB meta cluster_node_claim), and another spool's clusterd
+ * may take it only once it is not live. A clusterd refused the row
+ * (another gateway runs with the same cluster_node) logs it once, ships
+ * and publishes nothing (cd_owner(), clusterd.c) and retries every beat.
  */
 #include "config.h"
 
@@ -24,32 +32,159 @@
 #include "buf.h"
 #include "clusterd.h"
 #include "conf.h"
+#include "ev.h"
 #include "fsx.h"
 #include "log.h"
 #include "spool.h"
 
+/*
+ * The heartbeat claims the row: it only updates it when the row carries
+ * this spool's claim, or none (a row of an older clusterd), or has not
+ * been seen for the live window. Columns: 1 if the row is ours now, the
+ * other live nodes, and the row as it was (its claim, last_seen, live).
+ */
 static const char cd_beat_sql[] =
-    "WITH up AS (INSERT INTO smtpgate.nodes (node, started, last_seen, "
-    "version) VALUES ($1, to_timestamp($2::bigint), now(), $3) ON CONFLICT "
-    "(node) DO UPDATE SET started = EXCLUDED.started, last_seen = now(), "
-    "version = EXCLUDED.version RETURNING node) "
-    "SELECT 1 + (SELECT count(*) FROM smtpgate.nodes WHERE node <> $1 AND "
-    "last_seen > now() - interval '" CD_LIVE_STR " seconds') FROM up";
+    "WITH old AS (SELECT claim, to_char(last_seen AT TIME ZONE 'UTC', "
+    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS seen FROM smtpgate.nodes "
+    "WHERE node = $1), "
+    "up AS (INSERT INTO smtpgate.nodes (node, started, last_seen, "
+    "version, claim) VALUES ($1, to_timestamp($2::bigint), now(), $3, $4) "
+    "ON CONFLICT (node) DO UPDATE SET started = EXCLUDED.started, "
+    "last_seen = now(), version = EXCLUDED.version, claim = EXCLUDED.claim "
+    "WHERE smtpgate.nodes.claim IS NULL OR smtpgate.nodes.claim = "
+    "EXCLUDED.claim OR smtpgate.nodes.last_seen <= now() - interval "
+    "'" CD_LIVE_STR " seconds' RETURNING node) "
+    "SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM smtpgate.nodes "
+    "WHERE node <> $1 AND last_seen > now() - interval '" CD_LIVE_STR
+    " seconds'), (SELECT claim FROM old), (SELECT seen FROM old)";
+
+bool
+cd_owner(const struct cd *cd)
+{
+	return cd->claim_at > 0 && !cd->conflict &&
+	    ev_clock_ms() - cd->claim_at < CD_CLAIM_FRESH_MS;
+}
+
+/* The row is another live gateway's: said once until it is ours. */
+static void
+cd_claim_refused(struct cd *cd, const char *holder, const char *seen)
+{
+	(void)str_copy(cd->holder, sizeof(cd->holder), holder);
+	(void)str_copy(cd->holder_seen, sizeof(cd->holder_seen), seen);
+	if (cd->conflict)
+		return;
+	cd->conflict = true;
+	log_errx("two gateways use cluster_node %s: this one does not ship "
+		 "events, publish policy or count as a live node until the "
+		 "other is gone or one is renamed (the other: claim %s, last "
+		 "seen %s; this one: claim %s, spool %s)",
+	    cd->node, holder, seen, cd->claim, cd->cf->cf_spool_dir);
+}
+
+static void
+cd_claim_taken(struct cd *cd, const char *old, const char *seen)
+{
+	bool foreign = old[0] != '\0' && strcmp(old, cd->claim) != 0;
+
+	if (foreign)
+		log_info("cluster_node %s is this gateway's%s (claim %s; the "
+			 "other, claim %s, last seen %s: its issue counters "
+			 "are kept as node %s~%.8s)%s",
+		    cd->node, cd->conflict ? " again" : "", cd->claim, old,
+		    seen, cd->node, old,
+		    cd->conflict ? ": shipping and publishing resume" : "");
+	else if (cd->conflict)
+		log_info("cluster_node %s is this gateway's again (claim %s): "
+			 "shipping and publishing resume",
+		    cd->node, cd->claim);
+	cd->conflict = false;
+	cd->holder[0] = cd->holder_seen[0] = '\0';
+	cd->claim_at = ev_clock_ms();
+}
+
+/*
+ * The row taken from another spool's claim (the other gateway is gone):
+ * the issue counters it published under the name are kept apart as node
+ * NAME~CLAIM8 (each spool's counters live under one name, and the sums
+ * over nodes stay right), and this spool's own, kept apart when it lost
+ * the name earlier, come back. In the heartbeat's transaction.
+ */
+static int
+cd_claim_counts(struct cd *cd, const char *old)
+{
+	static const char *const sql[] = {
+		/* a stale copy (none while each claim has one name) */
+		"DELETE FROM smtpgate.issue_counts WHERE node = $1 || '~' || "
+		"left($2, 8)",
+		"UPDATE smtpgate.issue_counts SET node = $1 || '~' || left($2, 8) "
+		"WHERE node = $1",
+		"UPDATE smtpgate.issue_counts SET node = $1 WHERE node = $1 || "
+		"'~' || left($2, 8)", /* $2: this spool's claim */
+	};
+	const char *vals[] = { cd->node, old };
+	size_t	    i;
+
+	for (i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+		if (i == 2)
+			vals[1] = cd->claim;
+		if (cd_exec(cd, "issue counts of the name", sql[i], 2, vals) ==
+		    -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* The heartbeat's result: ours, the other live nodes, the row before. */
+struct cd_beat {
+	bool	ours;
+	int64_t others;
+	char	old[33], seen[32];
+};
+
+static int
+cd_beat_run(struct cd *cd, struct cd_beat *r)
+{
+	char	    started[32];
+	const char *vals[] = { cd->node, started, PACKAGE_VERSION, cd->claim };
+	PGresult   *res;
+
+	(void)snprintf(started, sizeof(started), "%lld",
+	    (long long)cd->started);
+	if ((res = cd_q(cd, "heartbeat", cd_beat_sql, 4, vals)) == NULL)
+		return -1;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return -1;
+	}
+	r->ours = strcmp(PQgetvalue(res, 0, 0), "1") == 0;
+	r->others = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	(void)str_copy(r->old, sizeof(r->old), PQgetvalue(res, 0, 2));
+	(void)str_copy(r->seen, sizeof(r->seen), PQgetvalue(res, 0, 3));
+	PQclear(res);
+	return 0;
+}
 
 int
 cd_heartbeat(struct cd *cd)
 {
-	char	    started[32];
-	const char *vals[] = { cd->node, started, PACKAGE_VERSION };
-	PGresult   *res;
-	int64_t	    n;
+	struct cd_beat r;
+	int64_t	       n;
 
-	(void)snprintf(started, sizeof(started), "%lld",
-	    (long long)cd->started);
-	if ((res = cd_q(cd, "heartbeat", cd_beat_sql, 3, vals)) == NULL)
+	if (cd_exec(cd, "heartbeat", "BEGIN", 0, NULL) == -1)
 		return -1;
-	n = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 1;
-	PQclear(res);
+	if (cd_beat_run(cd, &r) == -1 ||
+	    (r.ours && r.old[0] != '\0' && strcmp(r.old, cd->claim) != 0 &&
+		cd_claim_counts(cd, r.old) == -1) ||
+	    cd_exec(cd, "heartbeat", "COMMIT", 0, NULL) == -1) {
+		cd_rollback(cd);
+		return -1;
+	}
+	if (r.ours)
+		cd_claim_taken(cd, r.old, r.seen);
+	else
+		cd_claim_refused(cd, r.old, r.seen);
+	/* the other live nodes, this one, and a live holder of the name */
+	n = r.others + (r.ours ? 1 : 2);
 	if (n != cd->live_nodes)
 		log_info("live nodes: %lld (was %lld)", (long long)n,
 		    (long long)cd->live_nodes);
@@ -88,6 +223,9 @@ cd_state_text(struct cd *cd, struct buf *b)
 	    cd->node, cd->connected ? 1 : 0, (long long)cd->since,
 	    (long long)cd->live_nodes, pv, shipped, journal,
 	    (long long)time(NULL), err);
+	if (cd->conflict)
+		(void)buf_printf(b, "conflict %s %s\n", cd->holder,
+		    cd->holder_seen);
 }
 
 void

@@ -48,6 +48,39 @@ static const char cd_insert_sql[] =
     "FROM " CD_EV_JSON " WHERE (e->'b'->>'dt')::timestamptz >= "
     "$3::timestamptz ON CONFLICT DO NOTHING RETURNING issue";
 
+/*
+ * When the INSERT stored fewer rows than the batch had: the events whose
+ * key (dt, node, id) is taken by another event (its body's "id",
+ * instance-seq, differs: another LMDB shipped under this node name before
+ * this gateway claimed it, cluster_node.c) go under id seq + $4, this
+ * spool's own range (cd_alt_base). An event of this spool shipped again
+ * finds itself under either id and stays once.
+ */
+static const char cd_insert_alt_sql[] =
+    "INSERT INTO smtpgate.events (dt, node, id, account, type, issue, "
+    "queue_id, rcpt, category, body) SELECT v.dt, $1, v.s + $4::bigint, "
+    "coalesce(v.b->>'account', ''), coalesce(v.b->>'event', ''), "
+    "(v.b->'issue'->>'id')::bigint, v.b->>'queue_id', v.b->>'to', "
+    "v.b->>'category', v.b FROM (SELECT (e->'b'->>'dt')::timestamptz AS "
+    "dt, (e->>'s')::bigint AS s, e->'b' AS b FROM " CD_EV_JSON ") v "
+    "WHERE v.dt >= $3::timestamptz AND EXISTS (SELECT 1 FROM "
+    "smtpgate.events x WHERE x.dt = v.dt AND x.node = $1 AND x.id = v.s "
+    "AND x.body->>'id' IS DISTINCT FROM v.b->>'id') "
+    "ON CONFLICT DO NOTHING RETURNING issue";
+
+/* 2^62 + 20 bits of the claim << 42: ids no node's seq reaches. */
+static void
+cd_alt_base(const struct cd *cd, char dst[32])
+{
+	char	 hex[6];
+	uint64_t tag;
+
+	memcpy(hex, cd->claim, 5);
+	hex[5] = '\0';
+	tag = strtoull(hex, NULL, 16);
+	(void)snprintf(dst, 32, "%" PRIu64, (UINT64_C(1) << 62) + (tag << 42));
+}
+
 /* One batch read from the log. */
 struct cd_batch {
 	struct buf json; /* "[{...},{...}]" */
@@ -143,29 +176,46 @@ cd_batch_partitions(struct cd *cd, const char *json, const char *cutday)
 	return 0;
 }
 
-/* One transaction: partitions, INSERT, COMMIT. -1 on error. */
+/* One INSERT; the rows it stored (their issues touched), or -1. */
 static int
-cd_ship_json(struct cd *cd, const char *json)
+cd_ship_insert(struct cd *cd, const char *sql, int nvals,
+    const char *const *vals)
 {
-	char	    cutday[11], cutts[32];
-	const char *vals[3];
-	PGresult   *res;
-	int	    i;
+	PGresult *res;
+	int	  i, n;
 
-	cd_utc(time(NULL) - cd->cf->cf_cluster_event_retention, cutday, cutts);
-	vals[0] = cd->node, vals[1] = json, vals[2] = cutts;
-	if (cd_exec(cd, "ship", "BEGIN", 0, NULL) == -1)
+	if ((res = cd_q(cd, "ship", sql, nvals, vals)) == NULL)
 		return -1;
-	if (cd_batch_partitions(cd, json, cutday) == -1 ||
-	    (res = cd_q(cd, "ship", cd_insert_sql, 3, vals)) == NULL) {
-		cd_rollback(cd);
-		return -1;
-	}
-	for (i = 0; i < PQntuples(res); i++)
+	n = PQntuples(res);
+	for (i = 0; i < n; i++)
 		if (!PQgetisnull(res, i, 0))
 			cd_touch_issue(cd,
 			    strtoull(PQgetvalue(res, i, 0), NULL, 10));
 	PQclear(res);
+	return n;
+}
+
+/* One transaction of n events: partitions, INSERT (and the INSERT of the
+ * events another spool's took the keys of), COMMIT. -1 on error. */
+static int
+cd_ship_json(struct cd *cd, const char *json, size_t n)
+{
+	char	    cutday[11], cutts[32], alt[32];
+	const char *vals[4];
+	int	    stored;
+
+	cd_utc(time(NULL) - cd->cf->cf_cluster_event_retention, cutday, cutts);
+	cd_alt_base(cd, alt);
+	vals[0] = cd->node, vals[1] = json, vals[2] = cutts, vals[3] = alt;
+	if (cd_exec(cd, "ship", "BEGIN", 0, NULL) == -1)
+		return -1;
+	if (cd_batch_partitions(cd, json, cutday) == -1 ||
+	    (stored = cd_ship_insert(cd, cd_insert_sql, 3, vals)) == -1 ||
+	    ((size_t)stored < n &&
+		cd_ship_insert(cd, cd_insert_alt_sql, 4, vals) == -1)) {
+		cd_rollback(cd);
+		return -1;
+	}
 	return cd_exec(cd, "ship", "COMMIT", 0, NULL);
 }
 
@@ -197,7 +247,7 @@ cd_ship_each(struct cd *cd, const struct cd_batch *b, size_t *done_r)
 			rc = -1;
 			break;
 		}
-		if (cd_ship_json(cd, one.data) == 0)
+		if (cd_ship_json(cd, one.data, 1) == 0)
 			continue;
 		if (!cd_data_error(cd)) {
 			rc = -1;
@@ -261,7 +311,7 @@ cd_ship_batch(struct cd *cd)
 	done = 0;
 	if (b->n == 0)
 		n = 0;
-	else if (cd_ship_json(cd, b->json.data) == 0)
+	else if (cd_ship_json(cd, b->json.data, b->n) == 0)
 		done = b->n;
 	else if (cd_data_error(cd))
 		(void)cd_ship_each(cd, b, &done);

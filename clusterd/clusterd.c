@@ -10,6 +10,8 @@
  *   10 s  per-issue counters
  *   1 h   event partitions ahead, retention
  *   cluster_resync_interval: a full policy resync (and at start)
+ * Publishing, shipping and counters only while this gateway holds its
+ * cluster_node's row (cd_owner, cluster_node.c); the heartbeat claims it.
  * No other daemon waits for it: when PostgreSQL is away the node goes on
  * with its LMDB, and clusterd catches up when it returns.
  * SIGHUP re-reads the configuration (the log destination; the other keys
@@ -30,6 +32,7 @@
 #include "log.h"
 #include "sig.h"
 #include "spool.h"
+#include "spool_cluster.h"
 
 #define CD_TICK_MS	 1000
 #define CD_BEAT_MS	 5000
@@ -123,8 +126,8 @@ cd_on_socket(struct ev *e, int fd, unsigned revents, void *arg)
 static void
 cd_on_connected(struct cd *cd)
 {
+	(void)cd_heartbeat(cd); /* first: the claim on the node's row */
 	(void)cd_partitions(cd);
-	(void)cd_heartbeat(cd);
 	if (cd->resync_due && cd->pg != NULL) {
 		if (cpol_resync(cd->pg, cd->sp) == 0)
 			cd->resync_due = false;
@@ -167,15 +170,19 @@ cd_on_tick(struct ev *e, struct ev_timer *t, void *arg)
 		return;
 	if (cd_notified(cd) || cd->pull_due)
 		cd_pull(cd);
+	if (!cd_owner(cd)) /* not this node's row (cluster_node.c) */
+		goto out;
 	if (cd->pg != NULL && cd_journal_count(cd->sp, &waiting) == 0 &&
 	    waiting > 0 &&
 	    cpol_publish(cd->pg, cd->sp, cd->node, CD_JOURNAL_MAX) == -1)
 		log_warnx("policy publish failed (retried)");
-	for (i = 0; i < CD_SHIP_PER_TURN && cd->pg != NULL; i++)
+	for (i = 0; i < CD_SHIP_PER_TURN && cd->pg != NULL && cd_owner(cd);
+	     i++)
 		if ((n = cd_ship_batch(cd)) <= 0)
 			break;
 	if (n > 0 && !sig_stopping()) /* more to ship: again at once */
 		(void)ev_timer_arm(e, &cd->t_tick, 0, CD_TICK_MS);
+out:
 	cd_need_connect(cd);
 }
 
@@ -201,7 +208,7 @@ cd_on_counts(struct ev *e, struct ev_timer *t, void *arg)
 
 	(void)e;
 	(void)t;
-	if (cd->pg != NULL)
+	if (cd->pg != NULL && cd_owner(cd))
 		(void)cd_counts_publish(cd);
 	cd_need_connect(cd);
 }
@@ -269,13 +276,16 @@ cd_run(struct daemon *d)
 		 cd->cf->cf_lmdb_map_max, SPOOL_CLUSTER, &cd->sp)) != 0)
 		log_fatalx("spool_open %s: %s", cd->cf->cf_spool_dir,
 		    spool_strerror(rc));
+	if ((rc = spool_cluster_node_claim(cd->sp, cd->claim)) != 0)
+		log_fatalx("%s: meta cluster_node_claim: %s",
+		    cd->cf->cf_spool_dir, spool_strerror(rc));
 	if ((cd->ev = ev_new(4, 8)) == NULL ||
 	    ev_signal(cd->ev, cd_on_signal, cd) == -1)
 		log_fatal("ev");
 	cd_timers(cd);
 	cd_set_connected(cd, false);
-	log_info("started: node %s, spool %s", cd->node,
-	    cd->cf->cf_spool_dir);
+	log_info("started: node %s, spool %s, claim %s", cd->node,
+	    cd->cf->cf_spool_dir, cd->claim);
 	if (!sig_stopping())
 		ev_run(cd->ev);
 	cd_disconnect(cd, NULL);

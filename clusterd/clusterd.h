@@ -38,6 +38,10 @@ struct spool;
 #define CD_LIVE_S	     30 /* a node is live if seen this recently */
 #define CD_LIVE_STR	     "30"
 #define CD_PARTITIONS_AHEAD  2	/* days after today created in advance */
+/* The node's row is ours this long after a heartbeat that confirmed it
+ * (half the live window: another gateway may take a row only after
+ * CD_LIVE_S without a heartbeat, and a statement lasts at most 10 s). */
+#define CD_CLAIM_FRESH_MS    15000
 
 struct cd {
 	struct conf  *cf;
@@ -55,6 +59,12 @@ struct cd {
 	int64_t	      backoff_ms;
 	int64_t	      live_nodes; /* the last known; 1 before any */
 	char	      error[256]; /* the last PostgreSQL error, one line */
+	/* the claim on cluster_node's row (cluster_node.c) */
+	char	      claim[33]; /* this spool's id (meta cluster_node_claim) */
+	bool	      conflict;	 /* another live gateway holds the name */
+	int64_t	      claim_at;	 /* ev_clock_ms() of the last confirmation */
+	char	      holder[33]; /* the other holder's id and last_seen */
+	char	      holder_seen[32];
 	/* work flags and counters */
 	bool	      pull_due;	  /* a NOTIFY came */
 	bool	      resync_due; /* at start and every resync interval */
@@ -104,7 +114,11 @@ int cd_partitions(struct cd *);
 int cd_ship_cursor(struct spool *, uint64_t *shipped_r, uint64_t *last_r);
 
 /* ---- cluster_node.c */
+/* The heartbeat, which also claims cluster_node's row (see there). */
 int  cd_heartbeat(struct cd *);
+/* true while the row is this gateway's: it may ship events, publish the
+ * policy journal and issue counts under the node name. */
+bool cd_owner(const struct cd *);
 void cd_state_write(struct cd *);
 void cd_set_connected(struct cd *, bool);
 

@@ -28,3 +28,5 @@ clusterd/schema_sql.c: $(srcdir)/clusterd/schema.sql
 
 # Black-box tests (a private PostgreSQL: tests/blackbox/lib/pg.py).
 TESTS += tests/blackbox/test_clusterd.py
+# Two gateways with one cluster_node: the second refused, nothing lost.
+TESTS += tests/blackbox/test_cluster_node.py

@@ -117,3 +117,8 @@ CREATE TABLE IF NOT EXISTS smtpgate.issue_counts (
   counters jsonb NOT NULL,               -- every spool_issue counter by name
   updated timestamptz NOT NULL,
   PRIMARY KEY (account, issue, node));
+
+-- the claim on a node's row (clusterd/cluster_node.c): the random id of
+-- the spool (LMDB meta cluster_node_claim) whose clusterd heartbeats it;
+-- a second live gateway with the same cluster_node is refused
+ALTER TABLE smtpgate.nodes ADD COLUMN IF NOT EXISTS claim text;

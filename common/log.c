@@ -85,6 +85,7 @@ log_vlog(int pri, int errnum, const char *fmt, va_list ap)
 	n = snprintf(line, sizeof(line), "%s.%03ldZ %s[%ld]: %s%s\n", tbuf,
 	    ts.tv_nsec / 1000000, log_procname, (long)getpid(),
 	    pri == LOG_WARNING	  ? "warning: "
+		: pri == LOG_ERR  ? "error: "
 		: pri <= LOG_CRIT ? "fatal: "
 				  : "",
 	    msg);
@@ -133,6 +134,12 @@ void
 log_warnx(const char *fmt, ...)
 {
 	LOG_BODY(LOG_WARNING, 0);
+}
+
+void
+log_errx(const char *fmt, ...)
+{
+	LOG_BODY(LOG_ERR, 0);
 }
 
 void

@@ -23,6 +23,8 @@ void log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
+/* An error the daemon lives with (LOG_ERR, "error: "), no errno. */
+void log_errx(const char *, ...) __attribute__((format(printf, 1, 2)));
 void log_fatal(const char *, ...)
     __attribute__((format(printf, 1, 2), noreturn));
 void log_fatalx(const char *, ...)

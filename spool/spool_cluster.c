@@ -23,6 +23,7 @@
 #define SPOOL_CJ_OVERFLOW "cluster_out_overflow"
 #define SPOOL_CJ_INSTANCE "cluster_out_instance" /* 16 random bytes */
 #define SPOOL_ID_MASK	  ((UINT64_C(1) << 52) - 1)
+#define SPOOL_CLAIM_META  "cluster_node_claim"
 #define SPOOL_ID_PROBES	  64 /* collisions probed before giving up */
 
 /* The database of each kind; issue_block has none of its own. */
@@ -763,4 +764,69 @@ spool_issue_cluster_pick(struct spool_txn *t, const char *login,
 			id = 1;
 	}
 	return SPOOL_EEXIST;
+}
+
+/* ---- the node claim */
+
+static int
+spool_claim_get(struct spool_txn *t, char dst[SPOOL_CLAIM_LEN + 1])
+{
+	struct spool_key k;
+	const void	*v;
+	size_t		 len, i;
+	int		 rc;
+
+	spool_key_init(&k);
+	spool_key_str(&k, SPOOL_CLAIM_META);
+	if ((rc = spool_db_get(t, SPOOL_DB_META, &k, &v, &len)) != 0)
+		return rc;
+	if (len != SPOOL_CLAIM_LEN)
+		return SPOOL_ECORRUPT;
+	memcpy(dst, v, len);
+	dst[len] = '\0';
+	for (i = 0; i < len; i++)
+		if (strchr("0123456789abcdef", dst[i]) == NULL)
+			return SPOOL_ECORRUPT;
+	return 0;
+}
+
+static int
+spool_claim_new(struct spool_txn *t, char dst[SPOOL_CLAIM_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	struct spool_key  k;
+	unsigned char	  r[SPOOL_CLAIM_LEN / 2];
+	size_t		  i;
+
+	if (RAND_bytes(r, (int)sizeof(r)) != 1)
+		return EIO;
+	for (i = 0; i < sizeof(r); i++) {
+		dst[2 * i] = hex[r[i] >> 4];
+		dst[2 * i + 1] = hex[r[i] & 15];
+	}
+	dst[SPOOL_CLAIM_LEN] = '\0';
+	spool_key_init(&k);
+	spool_key_str(&k, SPOOL_CLAIM_META);
+	return spool_db_put(t, SPOOL_DB_META, &k, dst, SPOOL_CLAIM_LEN);
+}
+
+int
+spool_cluster_node_claim(struct spool *sp, char dst[SPOOL_CLAIM_LEN + 1])
+{
+	struct spool_txn *t;
+	int		  rc;
+
+	if ((rc = spool_begin(sp, false, &t)) != 0)
+		return rc;
+	rc = spool_claim_get(t, dst);
+	spool_abort(&t);
+	if (rc != SPOOL_ENOTFOUND)
+		return rc;
+	if ((rc = spool_begin(sp, true, &t)) != 0)
+		return rc;
+	if ((rc = spool_claim_get(t, dst)) == SPOOL_ENOTFOUND &&
+	    (rc = spool_claim_new(t, dst)) == 0)
+		return spool_commit(&t);
+	spool_abort(&t);
+	return rc;
 }

@@ -131,6 +131,17 @@ int spool_cluster_keycmp(const uint8_t *, size_t, const uint8_t *, size_t);
 int spool_cluster_meta_get(struct spool_txn *, const char *, uint64_t *);
 int spool_cluster_meta_put(struct spool_txn *, const char *, uint64_t);
 
+/*
+ * The node claim (clusterd/cluster_node.c): a random 128-bit id of this
+ * spool's LMDB, 32 lower-case hex digits in meta cluster_node_claim,
+ * created by the first caller (a write txn) and kept for good; a rebuilt
+ * LMDB gets a new one. clusterd heartbeats its cluster_node's row in
+ * smtpgate.nodes with it, so a second gateway with the same name is told
+ * apart from a restart of this one. 0, or an errno/SPOOL_E* code.
+ */
+#define SPOOL_CLAIM_LEN 32
+int spool_cluster_node_claim(struct spool *, char dst[SPOOL_CLAIM_LEN + 1]);
+
 /* A DKIM key file installed in keys/ (pem NULL: removed), journaled as
  * dkim_key in cluster mode; nothing otherwise. */
 int spool_dkim_key_journal(struct spool_txn *, const char *name,

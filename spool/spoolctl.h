@@ -249,6 +249,8 @@ struct ctl_cluster {
 	int64_t	 since, live_nodes, updated;
 	uint64_t policy_version, journal, shipped, last;
 	char	 error[512];
+	char	 conflict[128]; /* "CLAIM LAST_SEEN" of the other holder of
+				 * the node name ("": none; cluster_node.c) */
 };
 bool ctl_cluster_wanted(const struct conf *);
 void ctl_cluster_gather(struct ctl *, struct spool_txn *, struct ctl_cluster *);

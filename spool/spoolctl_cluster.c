@@ -35,6 +35,30 @@ ctl_cluster_waiting(struct ctl *ctl, bool *over_r)
 	return n;
 }
 
+/* Whether another live gateway holds this node's name (clusterd(8) "The
+ * node's name"): 1 (its changes then wait for clusterd, like its events),
+ * 0, or -1 when that cannot be told (clusterd decides then). */
+static int
+ctl_cluster_refused(struct ctl *ctl, PGconn *pg)
+{
+	char	    claim[SPOOL_CLAIM_LEN + 1];
+	const char *vals[2] = { ctl->cf->cf_cluster_node, claim };
+	PGresult   *res;
+	int	    rc = -1;
+
+	if (spool_cluster_node_claim(ctl->sp, claim) != 0)
+		return -1;
+	res = PQexecParams(pg,
+	    "SELECT count(*) FROM smtpgate.nodes WHERE node = $1 AND claim "
+	    "IS NOT NULL AND claim <> $2 AND last_seen > now() - "
+	    "interval '30 seconds'",
+	    2, NULL, vals, NULL, NULL, 0);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		rc = strcmp(PQgetvalue(res, 0, 0), "0") != 0;
+	PQclear(res);
+	return rc;
+}
+
 void
 ctl_cluster_publish(struct ctl *ctl)
 {
@@ -63,6 +87,17 @@ ctl_cluster_publish(struct ctl *ctl)
 		    "spoolctl: cluster: PostgreSQL unreachable (%s): %zu "
 		    "change(s) left for clusterd to publish\n",
 		    err, n);
+		return;
+	}
+	if ((rc = ctl_cluster_refused(ctl, pg)) != 0) {
+		PQfinish(pg);
+		(void)fprintf(stderr,
+		    "spoolctl: cluster: %s: %zu change(s) left for clusterd "
+		    "to publish\n",
+		    rc == 1 ? "another live gateway uses this cluster_node"
+			    : "cannot tell whether this gateway holds its "
+			      "cluster_node",
+		    n);
 		return;
 	}
 	rc = cpol_publish(pg, ctl->sp, ctl->cf->cf_cluster_node,

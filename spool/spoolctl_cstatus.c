@@ -2,9 +2,11 @@
  * spoolctl status, cluster mode (issue 19): what clusterd last wrote to
  * spool_dir/cluster.state (clusterd/cluster_node.c: node, connected,
  * since, live_nodes, policy_version, events_shipped, journal, updated,
- * error) and the shipping lag from LMDB (the last event logged minus the
+ * error, and conflict when another live gateway uses this cluster_node)
+ * and the shipping lag from LMDB (the last event logged minus the
  * cursor). A node that is not connected to PostgreSQL is a problem (exit
- * 1): it runs on its last copy of the policy and its events wait.
+ * 1): it runs on its last copy of the policy and its events wait; so is a
+ * node refused its name (its events and policy changes wait likewise).
  */
 #include "config.h"
 
@@ -47,6 +49,8 @@ ctl_cluster_line(struct ctl_cluster *c, const char *k, const char *v)
 		c->updated = strtoll(v, NULL, 10);
 	else if (strcmp(k, "error") == 0)
 		(void)str_copy(c->error, sizeof(c->error), v);
+	else if (strcmp(k, "conflict") == 0)
+		(void)str_copy(c->conflict, sizeof(c->conflict), v);
 }
 
 /* cluster.state into c (c->have false if there is none). */
@@ -84,11 +88,27 @@ ctl_cluster_gather(struct ctl *ctl, struct spool_txn *t, struct ctl_cluster *c)
 		c->shipped = c->last = 0;
 }
 
+/* The other holder's last_seen (the conflict line's second word). */
+static const char *
+ctl_cluster_seen(const struct ctl_cluster *c)
+{
+	const char *sp = strchr(c->conflict, ' ');
+
+	return sp != NULL ? sp + 1 : "?";
+}
+
 bool
 ctl_cluster_problem(const struct ctl_cluster *c, char *dst, size_t dstsz)
 {
 	char dt[21];
 
+	if (c->on && c->have && c->conflict[0] != '\0') {
+		(void)snprintf(dst, dstsz,
+		    "cluster: two gateways use cluster_node %s: this one is "
+		    "refused (the other: claim %.8s..., last seen %s)",
+		    c->node, c->conflict, ctl_cluster_seen(c));
+		return true;
+	}
 	if (!c->on || !c->have || c->connected)
 		return false;
 	spool_dt(c->since, dt);
@@ -131,6 +151,15 @@ ctl_cluster_json(struct json_gen *g, const struct ctl_cluster *c)
 	    (int64_t)(c->last > c->shipped ? c->last - c->shipped : 0));
 	ctl_cluster_time(g, "updated", c->updated);
 	json_kv_str(g, "error", c->error[0] != '\0' ? c->error : NULL);
+	json_key(g, "conflict"); /* the other gateway using this node name */
+	if (c->conflict[0] != '\0') {
+		json_obj_begin(g);
+		json_key(g, "claim");
+		json_strn(g, c->conflict, strcspn(c->conflict, " "));
+		json_kv_str(g, "last_seen", ctl_cluster_seen(c));
+		json_obj_end(g);
+	} else
+		json_null(g);
 	json_obj_end(g);
 }
 
@@ -158,6 +187,12 @@ ctl_cluster_text(const struct ctl_cluster *c)
 	    c->shipped, c->last > c->shipped ? c->last - c->shipped : 0);
 	if (!c->connected && c->error[0] != '\0')
 		printf("          last error: %s\n", c->error);
+	if (c->conflict[0] != '\0')
+		printf("          REFUSED: two gateways use cluster_node %s "
+		       "(the other: claim %.*s, last seen %s); events and "
+		       "policy changes wait here\n",
+		    c->node, (int)strcspn(c->conflict, " "), c->conflict,
+		    ctl_cluster_seen(c));
 	if ((int64_t)time(NULL) - c->updated > CTL_CSTATE_STALE)
 		printf("          (written %llds ago: clusterd is not "
 		       "updating it)\n",

@@ -484,6 +484,34 @@ t_older_database(void)
 	t_rmtree(tdir);
 }
 
+/* The node claim: made once, kept across a reopen (the same spool is the
+ * same gateway), another environment has another. */
+static void
+t_claim(void)
+{
+	char a[SPOOL_CLAIM_LEN + 1], b[SPOOL_CLAIM_LEN + 1],
+	    c[SPOOL_CLAIM_LEN + 1];
+	struct spool *sp = t_open(tdir, sizeof(tdir), "t_spool_cluster", 0);
+	struct spool *sp2 = t_open(tdir2, sizeof(tdir2), "t_spool_cluster2", 0);
+
+	t_int_eq(spool_cluster_node_claim(sp, a), 0, "claim made");
+	t_ok(strlen(a) == SPOOL_CLAIM_LEN &&
+		strspn(a, "0123456789abcdef") == SPOOL_CLAIM_LEN,
+	    "32 hex digits: %s", a);
+	t_int_eq(spool_cluster_node_claim(sp, b), 0, "claim read");
+	t_str_eq(b, a, "the same claim again");
+	spool_close(&sp);
+	t_int_eq(spool_open(tdir, MAP, MAP, 0, &sp), 0, "reopened");
+	t_int_eq(spool_cluster_node_claim(sp, b), 0, "claim after reopen");
+	t_str_eq(b, a, "kept across a reopen");
+	t_int_eq(spool_cluster_node_claim(sp2, c), 0, "other spool's claim");
+	t_ok(strcmp(c, a) != 0, "another spool, another claim");
+	spool_close(&sp);
+	spool_close(&sp2);
+	t_rmtree(tdir);
+	t_rmtree(tdir2);
+}
+
 int
 main(void)
 {
@@ -495,6 +523,7 @@ main(void)
 		{ "digest", t_digest },
 		{ "apply", t_apply },
 		{ "ids", t_ids },
+		{ "claim", t_claim },
 	};
 
 	return T_RUN(cases);
