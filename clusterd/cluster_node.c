@@ -192,6 +192,28 @@ cd_heartbeat(struct cd *cd)
 	return 0;
 }
 
+/*
+ * At a clean stop: this node is no longer live (the others' next heartbeat
+ * counts one node less and takes a larger share of each limit), and its
+ * name is free at once for a gateway rebuilt under it, instead of after
+ * the live window. Only a row this spool holds; best effort (a failure
+ * leaves the row to go stale as after a crash).
+ */
+void
+cd_release(struct cd *cd)
+{
+	const char *vals[2] = { cd->node, cd->claim };
+
+	if (cd->pg == NULL || !cd_owner(cd))
+		return;
+	if (cd_exec(cd, "release the node's row",
+		"UPDATE smtpgate.nodes SET last_seen = now() - interval '"
+		CD_LIVE_STR " seconds' - interval '1 second' WHERE node = $1 "
+		"AND claim = $2",
+		2, vals) == 0)
+		log_info("node %s: not live from now (stopped)", cd->node);
+}
+
 void
 cd_set_connected(struct cd *cd, bool c)
 {

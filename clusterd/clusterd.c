@@ -288,6 +288,7 @@ cd_run(struct daemon *d)
 	    cd->cf->cf_spool_dir, cd->claim);
 	if (!sig_stopping())
 		ev_run(cd->ev);
+	cd_release(cd);
 	cd_disconnect(cd, NULL);
 	cd_state_write(cd);
 	log_info("stopped");

@@ -116,6 +116,8 @@ int cd_ship_cursor(struct spool *, uint64_t *shipped_r, uint64_t *last_r);
 /* ---- cluster_node.c */
 /* The heartbeat, which also claims cluster_node's row (see there). */
 int  cd_heartbeat(struct cd *);
+/* At a clean stop: the row not live, the name free (cluster_node.c). */
+void cd_release(struct cd *);
 /* true while the row is this gateway's: it may ship events, publish the
  * policy journal and issue counts under the node name. */
 bool cd_owner(const struct cd *);

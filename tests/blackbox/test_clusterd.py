@@ -239,15 +239,20 @@ def test_two_gateways_heartbeats_and_live_nodes(db):
         seen = db.scalar("SELECT last_seen FROM smtpgate.nodes WHERE node = '%s'" % nodes[0])
         wait_for(lambda: db.scalar("SELECT last_seen FROM smtpgate.nodes WHERE node = '%s'"
                                    % nodes[0]) != seen, 12, what="a heartbeat")
-        # a node that stops beating is not live after 30 s
+        # a node stopped cleanly is not live from its stop (it says so in
+        # its row), not only after the 30 s window
         g2.stop("clusterd")
-        wait_for(lambda: state(g1)["live_nodes"] == "1", 45, what="live_nodes 1")
+        assert "not live from now (stopped)" in g2.log("clusterd")
+        wait_for(lambda: state(g1)["live_nodes"] == "1", 15, what="live_nodes 1")
         rc, st = status(g1)
         assert st["cluster"]["live_nodes"] == 1
         # the stopped node's status: clusterd down, its state file stale
+        # once clusterd has not rewritten it for 15 s
         rc, st = status(g2)
         assert rc == 1 and "clusterd is down" in st["problems"]
-        assert "clusterd is not updating it" in g2.spoolctl("status", check=False).stdout
+        wait_for(lambda: "clusterd is not updating it"
+                 in g2.spoolctl("status", check=False).stdout, 30,
+                 what="the stale state file")
     finally:
         g1.close()
         g2.close()
