@@ -148,8 +148,18 @@ ctl_tlsrpt_cb(const struct spool_tlsrpt_row *r, void *arg)
 	return 0;
 }
 
-/* report-id (RFC 8460 4.4): unique and stable for the day, the gateway
- * (hostname) and, for one domain's report (--domain, --send), the domain. */
+void
+ctl_tlsrpt_report_id(struct ctl *ctl, const char *date, const char *domain,
+    char *dst, size_t dstsz)
+{
+	if (domain == NULL)
+		(void)snprintf(dst, dstsz, "%sT00:00:00Z_%s", date,
+		    ctl->cf->cf_hostname);
+	else
+		(void)snprintf(dst, dstsz, "%sT00:00:00Z_%s_%s", date, domain,
+		    ctl->cf->cf_hostname);
+}
+
 static void
 ctl_tlsrpt_head(struct ctl *ctl, struct json_gen *jg, const char *date,
     const char *domain)
@@ -169,12 +179,7 @@ ctl_tlsrpt_head(struct ctl *ctl, struct json_gen *jg, const char *date,
 	(void)snprintf(id, sizeof(id), "postmaster@%s", cf->cf_hostname);
 	json_kv_str(jg, "contact-info",
 	    cf->cf_tls_report_contact[0] ? cf->cf_tls_report_contact : id);
-	if (domain == NULL)
-		(void)snprintf(id, sizeof(id), "%sT00:00:00Z_%s", date,
-		    cf->cf_hostname);
-	else
-		(void)snprintf(id, sizeof(id), "%sT00:00:00Z_%s_%s", date,
-		    domain, cf->cf_hostname);
+	ctl_tlsrpt_report_id(ctl, date, domain, id, sizeof(id));
 	json_kv_str(jg, "report-id", id);
 }
 

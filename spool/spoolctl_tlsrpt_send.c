@@ -272,9 +272,8 @@ tlsrpt_send_domain(struct tlsrpt_run *r, const char *domain)
 	if (tlsrpt_gzip(js, len, &gz, err, sizeof(err)) != 0)
 		tlsrpt_fail(r, domain, "(all)", err);
 	else {
-		(void)snprintf(d.report_id, sizeof(d.report_id),
-		    "%sT00:00:00Z_%s_%s", r->date, domain,
-		    r->ctl->cf->cf_hostname);
+		ctl_tlsrpt_report_id(r->ctl, r->date, domain, d.report_id,
+		    sizeof(d.report_id));
 		d.gz = &gz;
 		for (i = 0; i < rua.n; i++)
 			tlsrpt_send_uri(r, &d, &rua, i);
