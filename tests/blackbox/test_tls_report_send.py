@@ -27,7 +27,7 @@ from smtpgate import Gateway, inject, put_msg
 from test_deliverd import dkim_results, gen_key
 from test_relay_tls import openssl
 
-DOMAINS = ["web.test", "fail.test", "mail.test", "rcv.test", "bad.test", "none.test",
+DOMAINS = ["web.test", "fail.test", "moved.test", "mail.test", "rcv.test", "bad.test", "none.test",
            "two.test", "ftp.test"]
 
 
@@ -67,6 +67,7 @@ class Receiver:
                 outer.posts.append({"path": self.path, "body": body,
                                     "type": self.headers.get("Content-Type")})
                 self.send_response(outer.status.get(self.path, 200))
+                self.send_header("Location", "/ok")  # followed only if 3xx were
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -92,6 +93,7 @@ def world(pki, tmp_path):
     url = "https://127.0.0.1:%d" % rcv.port
     txt = {"web.test": ["v=TLSRPTv1; rua=%s/ok" % url],
            "fail.test": ["v=TLSRPTv1;rua=%s/fail , ftp://x.test/" % url],
+           "moved.test": ["v=TLSRPTv1; rua=%s/moved" % url],
            "mail.test": ["v=TLSRPTv1; rua=mailto:tlsrpt@rcv.test"],
            "bad.test": ["v=TLSRPTv1; rua=%s/ok; rua=mailto:a@rcv.test" % url],
            "two.test": ["v=TLSRPTv1; rua=%s/ok" % url, "v=TLSRPTv1; rua=%s/ok2" % url],
@@ -112,6 +114,7 @@ def world(pki, tmp_path):
                 "tls_report_ca_file": pki["ca"], "tls_report_from": "tlsrpt@gate.test",
                 "tls_report_org": "Gate Test Org", "tls_report_contact": "tls@gate.test",
                 "sendmail_account": "acc"})
+            g.ca_file = pki["ca"]
             with g:
                 inject(g, "account", "acc")
                 yield g, rcv, mx, url
@@ -173,6 +176,25 @@ def test_https_once_and_retried(world):
     n = len(rcv.posts)
     r = send(g, day)
     assert r.returncode == 0 and len(rcv.posts) == n, (r.stdout, rcv.posts[n:])
+
+
+def test_redirect_not_followed_and_certificate_verified(world):
+    g, rcv, mx, url = world
+    deliver(g, ["a@moved.test", "b@web.test"])
+    rcv.status["/moved"] = 307
+    del g.conf["tls_report_ca_file"]  # the system store: the test CA is not in it
+    g.write_conf()
+    r = send(g, today())
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "web.test: %s/ok: failed: " % url in r.stderr, r.stderr
+    assert "certificate" in r.stderr.lower(), r.stderr
+    assert rcv.posts == [], rcv.posts
+    g.conf["tls_report_ca_file"] = g.ca_file
+    g.write_conf()
+    r = send(g, today())
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "moved.test: %s/moved: failed: HTTP status 307" % url in r.stderr, r.stderr
+    assert sorted(p["path"] for p in rcv.posts) == ["/moved", "/ok"], rcv.posts
 
 
 def test_bad_and_missing_records_skipped(world):
