@@ -110,8 +110,13 @@ tlsrpt_lookup(struct tlsrpt_run *r, const char *domain,
 		(void)snprintf(why, sizeof(why),
 		    "no mailto: or https: URI in the TLSRPT record at %s",
 		    name);
-	if (why[0] == '\0')
+	if (why[0] == '\0') {
+		if (rua_r->ignored > 0)
+			printf("%s: %zu report URI(s) at %s ignored (not "
+			       "mailto: or https:, malformed, or past %d)\n",
+			    domain, rua_r->ignored, name, TLSRPT_RUA_MAX);
 		return 0;
+	}
 	printf("%s: skipped: %s\n", domain, why);
 	return 1;
 }

@@ -163,6 +163,7 @@ def test_https_once_and_retried(world):
     s = pol["summary"]
     assert s["total-successful-session-count"] + s["total-failure-session-count"] == 2, s
     assert "report of %s sent to %s/ok" % (day, url) in r.stdout, r.stdout
+    assert "fail.test: 1 report URI(s) at _smtp._tls.fail.test ignored" in r.stdout, r.stdout
     # the next run: web.test is not sent again, fail.test now gets it
     rcv.status["/fail"] = 200
     n = len(rcv.posts)
