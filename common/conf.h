@@ -143,6 +143,11 @@ struct conf {
 	char  *cf_cluster_node; /* unique node name */
 	time_t cf_cluster_event_retention; /* PostgreSQL event partitions */
 	time_t cf_cluster_resync_interval; /* full policy resync */
+	/* TLS reports sent (spoolctl tls-report --send, RFC 8460 5) */
+	char *cf_tls_report_org;     /* organization-name; "" = hostname */
+	char *cf_tls_report_contact; /* contact-info; "" = postmaster@host */
+	char *cf_tls_report_from;    /* mailto: reports' sender; "" = none */
+	char *cf_tls_report_ca_file; /* https: CA file; "" = system store */
 };
 
 struct conf *conf_load(const char *path, char *err, size_t errsz);

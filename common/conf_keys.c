@@ -48,7 +48,7 @@
  */
 const struct conf_key conf_keys[] = {
 	CF_STR("hostname", "@HOSTNAME@", cf_hostname,
-	    CONF_SMTPD | CONF_SENDMAIL | CONF_DELIVERD),
+	    CONF_SMTPD | CONF_SENDMAIL | CONF_DELIVERD | CONF_SPOOLCTL),
 	CF_STR("spool_dir", LOCALSTATEDIR "/spool/smtpgate", cf_spool_dir,
 	    CONF_SPOOL),
 	CF_LISTEN("listen",
@@ -71,7 +71,7 @@ const struct conf_key conf_keys[] = {
 	    CONF_SMTPD | CONF_SENDMAIL | CONF_SPOOLD),
 	CF_STR("relayhost", "", cf_relayhost, CONF_DELIVERD),
 	CF_INT("remote_port", "25", 1, 65535, cf_remote_port, CONF_DELIVERD),
-	CF_STR("dns_server", "", cf_dns_server, CONF_DELIVERD),
+	CF_STR("dns_server", "", cf_dns_server, CONF_DELIVERD | CONF_SPOOLCTL),
 	CF_LIST("retry_schedule", "1m 5m 15m 30m 1h 2h 4h", cf_retry_schedule,
 	    CONF_DELIVERD),
 	CF_DUR("max_queue_lifetime", "5d", 0, 365 * DAY, cf_max_queue_lifetime,
@@ -81,7 +81,7 @@ const struct conf_key conf_keys[] = {
 	CF_STR("event_log", "@SPOOL@/events.jsonl", cf_event_log, CONF_SPOOL),
 	CF_BOOL("auth_plaintext", "no", cf_auth_plaintext, CONF_SMTPD),
 	CF_STR("sendmail_account", "", cf_sendmail_account,
-	    CONF_SENDMAIL | CONF_SPOOLD),
+	    CONF_SENDMAIL | CONF_SPOOLD | CONF_SPOOLCTL),
 	CF_ENUM("log", "stderr", "stderr|syslog", cf_log,
 	    CONF_SMTPD | CONF_SPOOLD | CONF_DELIVERD | CONF_SPOOLCTL),
 	CF_SIZE("lmdb_map_size", "1g", INT64_C(1) << 20, INT64_C(1) << 40,
@@ -227,6 +227,11 @@ const struct conf_key conf_keys[] = {
 	    cf_cluster_event_retention, CONF_CLUSTERD),
 	CF_DUR("cluster_resync_interval", "1h", 60, 30 * DAY,
 	    cf_cluster_resync_interval, CONF_CLUSTERD),
+	/* TLS reports sent (spoolctl tls-report --send, RFC 8460 5) */
+	CF_STR("tls_report_org", "", cf_tls_report_org, CONF_SPOOLCTL),
+	CF_STR("tls_report_contact", "", cf_tls_report_contact, CONF_SPOOLCTL),
+	CF_STR("tls_report_from", "", cf_tls_report_from, CONF_SPOOLCTL),
+	CF_STR("tls_report_ca_file", "", cf_tls_report_ca_file, CONF_SPOOLCTL),
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);

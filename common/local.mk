@@ -19,6 +19,7 @@ common_libcommon_a_SOURCES = \
 	common/pwcheck.c common/pwcheck.h \
 	common/tlsres.c common/tlsres.h \
 	common/mtasts.c common/mtasts.h \
+	common/tlsrpt.c common/tlsrpt.h \
 	common/srcaddr.c common/srcaddr.h \
 	common/metrics.c common/metrics.h common/metrics_render.c
 common_libcommon_a_CFLAGS = $(AM_CFLAGS) $(YAJL_CFLAGS)

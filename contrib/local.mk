@@ -22,6 +22,7 @@ CONTRIB_GENERATED = \
 	contrib/systemd/smtpgate-deliverd.service \
 	contrib/systemd/smtpgate-trackd.service \
 	contrib/systemd/smtpgate-clusterd.service \
+	contrib/systemd/smtpgate-tls-report.service \
 	contrib/tmpfiles.d/smtpgate.conf \
 	contrib/logrotate/smtpgate \
 	contrib/smtpgate.conf.sample
@@ -33,6 +34,9 @@ systemdunit_DATA = \
 	contrib/systemd/smtpgate-trackd.service \
 	contrib/systemd/smtpgate-clusterd.service \
 	contrib/systemd/smtpgate.target
+# spoolctl tls-report --send, daily (RFC 8460 5)
+systemdunit_DATA += contrib/systemd/smtpgate-tls-report.service \
+	contrib/systemd/smtpgate-tls-report.timer
 tmpfiles_DATA = contrib/tmpfiles.d/smtpgate.conf
 sysusers_DATA = contrib/sysusers.d/smtpgate.conf
 logrotate_DATA = contrib/logrotate/smtpgate
@@ -57,6 +61,7 @@ contrib/systemd/smtpgate-spoold.service: $(srcdir)/contrib/systemd/smtpgate-spoo
 contrib/systemd/smtpgate-deliverd.service: $(srcdir)/contrib/systemd/smtpgate-deliverd.service.in
 contrib/systemd/smtpgate-trackd.service: $(srcdir)/contrib/systemd/smtpgate-trackd.service.in
 contrib/systemd/smtpgate-clusterd.service: $(srcdir)/contrib/systemd/smtpgate-clusterd.service.in
+contrib/systemd/smtpgate-tls-report.service: $(srcdir)/contrib/systemd/smtpgate-tls-report.service.in
 contrib/tmpfiles.d/smtpgate.conf: $(srcdir)/contrib/tmpfiles.d/smtpgate.conf.in
 contrib/logrotate/smtpgate: $(srcdir)/contrib/logrotate/smtpgate.in
 contrib/smtpgate.conf.sample: $(srcdir)/contrib/smtpgate.conf.sample.in

@@ -22,6 +22,8 @@ spool_libspool_a_SOURCES = \
 spool_libspool_a_SOURCES += spool/spool_track.c spool/spool_track.h
 spool_libspool_a_SOURCES += spool/spool_dedupe.c
 spool_libspool_a_SOURCES += spool/spool_tlsrpt.c
+# TLS reports sent (spoolctl tls-report --send)
+spool_libspool_a_SOURCES += spool/spool_tlsrpt_sent.c
 # MTA-STS policy cache (issue 17 item 2)
 spool_libspool_a_SOURCES += spool/spool_mtasts.c
 spool_libspool_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS) $(OPENSSL_CFLAGS)

@@ -875,4 +875,16 @@ int spool_log_shipped_get(struct spool_txn *, uint64_t *seq_r);
 int spool_log_shipped_put(struct spool_txn *, uint64_t seq);
 int spool_log_last(struct spool_txn *, uint64_t *seq_r);
 
+/* ---- TLS reports sent (spoolctl tls-report --send; spool_tlsrpt_sent.c):
+ * per UTC day (the day containing day_start), recipient domain and report
+ * URI, when the report went there. get: 0 (and *when_r, may be NULL) or
+ * SPOOL_ENOTFOUND. put records now; it and prune delete the records of the
+ * days before the last SPOOL_TLSRPT_DAYS (a bounded number per call).
+ * EINVAL for an empty domain or uri, SPOOL_ETOOBIG past the key size. */
+int spool_tlsrpt_sent_get(struct spool_txn *, int64_t day_start,
+    const char *domain, const char *uri, int64_t *when_r);
+int spool_tlsrpt_sent_put(struct spool_txn *, int64_t now, int64_t day_start,
+    const char *domain, const char *uri);
+int spool_tlsrpt_sent_prune(struct spool_txn *, int64_t now);
+
 #endif

@@ -78,6 +78,7 @@ static const char *const spool_db_names[SPOOL_DB_N] = {
 	[SPOOL_DB_TLSRPT] = "tlsrpt",
 	[SPOOL_DB_MTASTS] = "mtasts",
 	[SPOOL_DB_CLUSTER_OUT] = "cluster_out",
+	[SPOOL_DB_TLSRPT_SENT] = "tlsrpt_sent",
 };
 
 static int

@@ -106,6 +106,8 @@ enum spool_dbi {
 	SPOOL_DB_MTASTS,
 	/* spool_cluster.c (issue 19 item 4): the policy journal */
 	SPOOL_DB_CLUSTER_OUT,
+	/* spool_tlsrpt_sent.c: TLS reports sent (spoolctl tls-report --send) */
+	SPOOL_DB_TLSRPT_SENT,
 	SPOOL_DB_N
 };
 

@@ -274,4 +274,17 @@ void ctl_cluster_bounces(struct ctl *, int64_t last, const char *cat,
 void ctl_cluster_issues(struct ctl *, const char *account, const char *date,
     int (*fn)(const struct spool_issue *, int64_t nodes, void *), void *);
 
+/* spoolctl_tlsrpt.c: the RFC 8460 report of UTC day date (YYYY-MM-DD)
+ * of domain (NULL: every domain) as a finished JSON document (the caller
+ * frees it); *npol_r = its policies. ctl_tlsrpt_day: date's midnight. */
+struct json_gen *ctl_tlsrpt_report(struct ctl *, const char *date,
+    const char *domain, size_t *npol_r);
+int64_t		 ctl_tlsrpt_day(const char *date);
+/* report-id (RFC 8460 4.4): unique and stable for the day, this gateway
+ * (hostname) and, for one domain's report (--domain, --send), the domain. */
+void ctl_tlsrpt_report_id(struct ctl *, const char *date, const char *domain,
+    char *dst, size_t dstsz);
+/* spoolctl_tlsrpt_send.c: tls-report --send [--date D] [--domain X]. */
+int ctl_tlsrpt_send(struct ctl *, const char *date, const char *domain);
+
 #endif

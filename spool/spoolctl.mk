@@ -33,6 +33,19 @@ spool_spoolctl_SOURCES = \
 # signed callbacks (issue 18 item 1)
 spool_spoolctl_SOURCES += spool/spoolctl_cbsecret.c
 spool_spoolctl_LDADD = $(SPOOLCTL_LIBS)
+# tls-report --send (RFC 8460 5): the lookup (common/dns.c, built in
+# libdeliverd.a), gzip, the POST and the report message in libctltlsrpt.a
+# (the only spoolctl code that includes zlib, libcurl and GMime)
+spool_spoolctl_SOURCES += spool/spoolctl_tlsrpt_send.c
+noinst_LIBRARIES += spool/libctltlsrpt.a
+spool_libctltlsrpt_a_SOURCES = spool/spoolctl_tlsrpt_out.c \
+	spool/spoolctl_tlsrpt.h
+spool_libctltlsrpt_a_CFLAGS = $(AM_CFLAGS) $(GMIME_CFLAGS) $(CURL_CFLAGS) \
+	$(ZLIB_CFLAGS)
+spool_spoolctl_LDADD += spool/libctltlsrpt.a deliverd/libdeliverd.a \
+	spool/libspool.a common/libcommon.a $(GMIME_LIBS) $(CURL_LIBS) \
+	$(ZLIB_LIBS) -lresolv $(UNBOUND_LIBS) $(LMDB_LIBS) $(YAJL_LIBS) \
+	$(OPENSSL_LIBS)
 # issue 19: --cluster reads PostgreSQL (libpq flags: clusterd/cpolicy.mk)
 spool_spoolctl_SOURCES += spool/spoolctl_cquery.c
 # quarantine list|requeue: the files spoold set aside

@@ -223,10 +223,17 @@ static const struct ctl_help ctl_help_tab[] = {
 	    "  --json                  with no --domain: list the pauses as "
 	    "JSON\n",
 	    "pause --domain example.net" },
-	{ "tls-report", "--date D [--domain X] [--json]",
-	    "  --date D                the UTC day YYYY-MM-DD\n"
+	{ "tls-report",
+	    "--date D [--domain X] [--json] | --send [--date D] "
+	    "[--domain X]",
+	    "  --date D                the UTC day YYYY-MM-DD (--send: "
+	    "yesterday)\n"
 	    "  --domain X              only recipient domain X\n"
-	    "  --json                  the RFC 8460 report (JSON)\n",
+	    "  --json                  the RFC 8460 report (JSON)\n"
+	    "  --send                  send each domain its report, to the "
+	    "URIs of its\n"
+	    "                          _smtp._tls TXT record; once per URI "
+	    "and day\n",
 	    "tls-report --date 2026-12-07 --json" },
 	{ "cluster export", "",
 	    "  (no options)            every local policy row into "

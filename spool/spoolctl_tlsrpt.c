@@ -86,6 +86,7 @@ ctl_tlsrpt_flush(struct ctl_tlsrpt *t)
 
 	if (t->n == 0)
 		return;
+	t->npol++;
 	for (i = 0; i < t->n; i++)
 		*(strcmp(t->rows[i].tr_result, "success") == 0
 			? &ok
@@ -147,12 +148,27 @@ ctl_tlsrpt_cb(const struct spool_tlsrpt_row *r, void *arg)
 	return 0;
 }
 
-static void
-ctl_tlsrpt_head(struct ctl *ctl, struct json_gen *jg, const char *date)
+void
+ctl_tlsrpt_report_id(struct ctl *ctl, const char *date, const char *domain,
+    char *dst, size_t dstsz)
 {
-	char s[64], id[400];
+	if (domain == NULL)
+		(void)snprintf(dst, dstsz, "%sT00:00:00Z_%s", date,
+		    ctl->cf->cf_hostname);
+	else
+		(void)snprintf(dst, dstsz, "%sT00:00:00Z_%s_%s", date, domain,
+		    ctl->cf->cf_hostname);
+}
 
-	json_kv_str(jg, "organization-name", ctl->cf->cf_hostname);
+static void
+ctl_tlsrpt_head(struct ctl *ctl, struct json_gen *jg, const char *date,
+    const char *domain)
+{
+	const struct conf *cf = ctl->cf;
+	char		   s[64], id[600];
+
+	json_kv_str(jg, "organization-name",
+	    cf->cf_tls_report_org[0] ? cf->cf_tls_report_org : cf->cf_hostname);
 	json_key(jg, "date-range");
 	json_obj_begin(jg);
 	(void)snprintf(s, sizeof(s), "%sT00:00:00Z", date);
@@ -160,11 +176,49 @@ ctl_tlsrpt_head(struct ctl *ctl, struct json_gen *jg, const char *date)
 	(void)snprintf(s, sizeof(s), "%sT23:59:59Z", date);
 	json_kv_str(jg, "end-datetime", s);
 	json_obj_end(jg);
-	(void)snprintf(id, sizeof(id), "postmaster@%s", ctl->cf->cf_hostname);
-	json_kv_str(jg, "contact-info", id);
-	(void)snprintf(id, sizeof(id), "%sT00:00:00Z_%s", date,
-	    ctl->cf->cf_hostname);
+	(void)snprintf(id, sizeof(id), "postmaster@%s", cf->cf_hostname);
+	json_kv_str(jg, "contact-info",
+	    cf->cf_tls_report_contact[0] ? cf->cf_tls_report_contact : id);
+	ctl_tlsrpt_report_id(ctl, date, domain, id, sizeof(id));
 	json_kv_str(jg, "report-id", id);
+}
+
+int64_t
+ctl_tlsrpt_day(const char *date)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	(void)strptime(date, "%Y-%m-%d", &tm);
+	return (int64_t)timegm(&tm);
+}
+
+struct json_gen *
+ctl_tlsrpt_report(struct ctl *ctl, const char *date, const char *domain,
+    size_t *npol_r)
+{
+	struct ctl_tlsrpt t;
+	struct spool_txn *txn;
+	int		  rc;
+
+	memset(&t, 0, sizeof(t));
+	t.jg = json_gen_new(false);
+	json_obj_begin(t.jg);
+	ctl_tlsrpt_head(ctl, t.jg, date, domain);
+	json_key(t.jg, "policies");
+	json_arr_begin(t.jg);
+	txn = ctl_begin(ctl, false);
+	rc = spool_tlsrpt_iter(txn, ctl_tlsrpt_day(date), domain, ctl_tlsrpt_cb,
+	    &t);
+	spool_abort(&txn);
+	if (rc != 0)
+		ctl_die_rc(rc, "tls-report");
+	ctl_tlsrpt_flush(&t);
+	json_arr_end(t.jg);
+	json_obj_end(t.jg);
+	free(t.rows);
+	*npol_r = t.npol;
+	return t.jg;
 }
 
 int
@@ -173,11 +227,13 @@ ctl_cmd_tls_report(struct ctl *ctl, int argc, char **argv)
 	static const struct option lo[] = { { "date", required_argument, NULL,
 						'd' },
 		{ "domain", required_argument, NULL, 'D' },
-		{ "json", no_argument, NULL, 'j' }, { NULL, 0, NULL, 0 } };
+		{ "json", no_argument, NULL, 'j' },
+		{ "send", no_argument, NULL, 's' }, { NULL, 0, NULL, 0 } };
 	struct ctl_tlsrpt	   t;
 	struct spool_txn	  *txn;
 	const char		  *date = NULL, *domain = NULL;
-	struct tm		   tm;
+	bool			   json = false, send = false;
+	size_t			   npol;
 	int			   ch, rc;
 
 	memset(&t, 0, sizeof(t));
@@ -191,33 +247,31 @@ ctl_cmd_tls_report(struct ctl *ctl, int argc, char **argv)
 			date = optarg;
 		else if (ch == 'D')
 			domain = optarg;
-		else if (t.jg == NULL)
-			t.jg = json_gen_new(false);
+		else if (ch == 's')
+			send = true;
+		else
+			json = true;
 	}
 	ctl_operands(argc, argv, 0, 0, NULL);
+	if (send && json)
+		ctl_usage("tls-report: --send and --json exclude each other");
+	if (send)
+		return ctl_tlsrpt_send(ctl, date, domain);
 	if (date == NULL)
 		ctl_usage("tls-report: --date YYYY-MM-DD is required");
-	memset(&tm, 0, sizeof(tm));
-	(void)strptime(date, "%Y-%m-%d", &tm);
-	txn = ctl_begin(ctl, false);
-	if (t.jg != NULL) {
-		json_obj_begin(t.jg);
-		ctl_tlsrpt_head(ctl, t.jg, date);
-		json_key(t.jg, "policies");
-		json_arr_begin(t.jg);
+	if (json) {
+		t.jg = ctl_tlsrpt_report(ctl, date, domain, &npol);
+		ctl_json_print(t.jg);
+		json_gen_free(&t.jg);
+		return CTL_OK;
 	}
-	rc = spool_tlsrpt_iter(txn, (int64_t)timegm(&tm), domain, ctl_tlsrpt_cb,
+	txn = ctl_begin(ctl, false);
+	rc = spool_tlsrpt_iter(txn, ctl_tlsrpt_day(date), domain, ctl_tlsrpt_cb,
 	    &t);
 	spool_abort(&txn);
 	if (rc != 0)
 		ctl_die_rc(rc, "tls-report");
-	if (t.jg != NULL) {
-		ctl_tlsrpt_flush(&t);
-		json_arr_end(t.jg);
-		json_obj_end(t.jg);
-		ctl_json_print(t.jg);
-		json_gen_free(&t.jg);
-	} else if (t.npol == 0)
+	if (t.npol == 0)
 		printf("no TLS sessions recorded on %s\n", date);
 	free(t.rows);
 	return CTL_OK;

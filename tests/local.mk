@@ -63,3 +63,5 @@ TESTS += tests/blackbox/test_dane.py
 # Cluster mode end to end (issue 19): three gateways on one private
 # PostgreSQL (lib/pg.py; skipped without its binaries), a 60 s outage.
 TESTS += tests/blackbox/test_cluster.py
+# TLS reports sent: spoolctl tls-report --send (RFC 8460 section 5)
+TESTS += tests/blackbox/test_tls_report_send.py

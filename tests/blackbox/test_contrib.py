@@ -121,6 +121,38 @@ def test_units_pass_systemd_analyze_verify():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def test_tls_report_timer_and_service_verify():
+    """spoolctl tls-report --send once a day (RFC 8460 5): a oneshot
+    service with the daemons' hardening and a daily timer."""
+    tool = systemd_tool("systemd-analyze")
+    d = tempfile.mkdtemp(prefix="sgunits-")
+    try:
+        stub = os.path.join(d, "spoolctl")
+        with open(stub, "w") as f:
+            f.write("#!/bin/sh\nexit 0\n")
+        os.chmod(stub, 0o755)
+        text = read(generated("contrib/systemd/smtpgate-tls-report.service"))
+        m = re.search(r"^ExecStart=(\S+)/spoolctl -c (\S+) tls-report --send$", text, re.M)
+        assert m, text
+        assert "@" not in text and "Type=oneshot" in text, text
+        for key in ("NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes",
+                    "ProtectHome=yes", "ReadWritePaths=", "CapabilityBoundingSet="):
+            assert key in text, "lacks %s" % key
+        svc = os.path.join(d, "smtpgate-tls-report.service")
+        with open(svc, "w") as f:
+            f.write(text.replace(m.group(1) + "/", d + "/"))
+        timer = os.path.join(d, "smtpgate-tls-report.timer")
+        shutil.copy(os.path.join(SRCDIR, "contrib/systemd/smtpgate-tls-report.timer"), timer)
+        assert re.search(r"^OnCalendar=\S", read(timer), re.M)
+        assert "WantedBy=timers.target" in read(timer)
+        r = subprocess.run([tool, "verify", "--man=no", svc, timer], capture_output=True,
+                           text=True, timeout=60, cwd=d)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "smtpgate" not in r.stdout + r.stderr, r.stdout + r.stderr
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def test_sysusers_and_tmpfiles_create_users_and_spool():
     sysusers = systemd_tool("systemd-sysusers")
     tmpfiles = systemd_tool("systemd-tmpfiles")
@@ -206,6 +238,8 @@ def test_make_install_puts_files_per_contract():
                   "lib/systemd/system/smtpgate-clusterd.service",
                   "lib/systemd/system/smtpgate.target",
                   "lib/systemd/system/smtpgate-smtpd.service",
+                  "lib/systemd/system/smtpgate-tls-report.service",
+                  "lib/systemd/system/smtpgate-tls-report.timer",
                   "lib/sysusers.d/smtpgate.conf", "lib/tmpfiles.d/smtpgate.conf"):
             assert os.path.exists(p(f)), f
         assert os.path.exists(dest + sysconfdir + "/smtpgate/smtpgate.conf.sample")

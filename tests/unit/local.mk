@@ -69,3 +69,7 @@ tests_unit_t_bounce_corpus_LDADD = $(COMMON_TEST_LIBS)
 UNIT_TESTS += tests/unit/t_mtasts
 tests_unit_t_mtasts_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_t_mtasts_LDADD = $(COMMON_TEST_LIBS)
+# TLS reporting (RFC 8460 section 3): the _smtp._tls TXT record
+UNIT_TESTS += tests/unit/t_tlsrpt
+tests_unit_t_tlsrpt_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_t_tlsrpt_LDADD = $(COMMON_TEST_LIBS)

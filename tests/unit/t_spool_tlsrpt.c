@@ -358,6 +358,49 @@ t_detail_cap(void)
 	spool_close(&sp);
 }
 
+/* spoolctl tls-report --send's record of the URIs a report went to: per
+ * day, domain and URI; kept SPOOL_TLSRPT_DAYS days; an older database. */
+static void
+t_sent(void)
+{
+	struct spool *sp = t_spool_fresh(tdir, sizeof(tdir), "t_spool_tlsrpt",
+	    MAP);
+	struct spool_txn	*t = t_wtxn(sp);
+	static const char *const dbs[] = { "tlsrpt_sent", NULL };
+	const char		*u = "https://r.test/x";
+	int64_t			 when = 0;
+
+	t_int_eq(spool_tlsrpt_sent_get(t, T0, "a.test", u, NULL),
+	    SPOOL_ENOTFOUND, "not sent yet");
+	t_int_eq(spool_tlsrpt_sent_put(t, T0 + DAY + 5, T0 + 7, "a.test", u), 0,
+	    "put");
+	t_int_eq(spool_tlsrpt_sent_get(t, T0 + 100, "a.test", u, &when), 0,
+	    "sent, any time of the day");
+	t_int_eq(when, T0 + DAY + 5, "when");
+	t_int_eq(spool_tlsrpt_sent_get(t, T0, "a.test", "mailto:x@y", NULL),
+	    SPOOL_ENOTFOUND, "another uri");
+	t_int_eq(spool_tlsrpt_sent_get(t, T0 + DAY, "a.test", u, NULL),
+	    SPOOL_ENOTFOUND, "another day");
+	t_int_eq(spool_tlsrpt_sent_get(t, T0, "b.test", u, NULL),
+	    SPOOL_ENOTFOUND, "another domain");
+	t_int_eq(spool_tlsrpt_sent_put(t, T0, T0, "", u), EINVAL, "no domain");
+	t_int_eq(spool_tlsrpt_sent_prune(t, T0 + SPOOL_TLSRPT_DAYS * DAY - 1),
+	    0, "prune on the last day kept");
+	t_int_eq(spool_tlsrpt_sent_get(t, T0, "a.test", u, NULL), 0, "kept");
+	t_int_eq(spool_tlsrpt_sent_put(t, T0 + SPOOL_TLSRPT_DAYS * DAY,
+		     T0 + SPOOL_TLSRPT_DAYS * DAY, "c.test", u),
+	    0, "a put 31 days later");
+	t_int_eq(spool_tlsrpt_sent_get(t, T0, "a.test", u, NULL),
+	    SPOOL_ENOTFOUND, "pruned");
+	t_int_eq(spool_commit(&t), 0, "commit");
+	t_spool_old(&sp, tdir, MAP, dbs, NULL);
+	t = t_wtxn(sp);
+	t_int_eq(spool_tlsrpt_sent_put(t, T0, T0, "a.test", u), 0,
+	    "the writer of an older database created it");
+	t_int_eq(spool_commit(&t), 0, "commit");
+	t_spool_reader_opens(&sp, tdir, MAP);
+}
+
 int
 main(void)
 {
@@ -368,6 +411,7 @@ main(void)
 		{ "addresses", t_addresses },
 		{ "row_before_addresses", t_row_before_addresses },
 		{ "detail_cap", t_detail_cap },
+		{ "sent", t_sent },
 	};
 
 	return T_RUN_RMTREE(cases, tdir);
