@@ -227,6 +227,10 @@ const struct conf_key conf_keys[] = {
 	    cf_cluster_event_retention, CONF_CLUSTERD),
 	CF_DUR("cluster_resync_interval", "1h", 60, 30 * DAY,
 	    cf_cluster_resync_interval, CONF_CLUSTERD),
+	/* trackd's HTTP process: no database, no key (issue 16, issue 14's
+	 * split for trackd) */
+	CF_STR("trackd_http_user", "smtpgate-trackd", cf_trackd_http_user,
+	    CONF_TRACKD),
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);
