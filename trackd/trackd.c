@@ -33,6 +33,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -77,6 +78,36 @@ struct trackd_main {
 	int		   m_status; /* exit status */
 };
 
+/*
+ * As root: the HTTP process's user must be none of the ids that guard
+ * the database (trackd_user, its group, smtpgate_group), or the split
+ * gives nothing. Exit 2 with the key's place otherwise.
+ */
+static void
+trackd_check_ids(const struct conf *cf)
+{
+	uid_t hu, bu;
+	gid_t hg, bg, sg;
+	char  w[4200];
+
+	if (!priv_is_root())
+		return;
+	conf_where(cf, "trackd_http_user", w, sizeof(w));
+	if (priv_lookup(cf->cf_trackd_http_user, &hu, &hg) == -1)
+		log_fatalx_status(2,
+		    "%s: unknown user \"%s\" (create it, see "
+		    "contrib/sysusers.d)",
+		    w, cf->cf_trackd_http_user);
+	if ((priv_lookup(cf->cf_trackd_user, &bu, &bg) == 0 &&
+		(hu == bu || hg == bg)) ||
+	    (priv_lookup_group(cf->cf_group, &sg) == 0 && hg == sg) || hu == 0)
+		log_fatalx_status(2,
+		    "%s: %s shares an id with trackd_user %s or "
+		    "smtpgate_group %s: it needs a user and group of its own",
+		    w, cf->cf_trackd_http_user, cf->cf_trackd_user,
+		    cf->cf_group);
+}
+
 static void
 trackd_check(struct daemon *d)
 {
@@ -94,6 +125,7 @@ trackd_check(struct daemon *d)
 		log_fatalx_status(2,
 		    "%s: tls=implicit needs tls_cert and tls_key",
 		    conf_where(d->d_cf, "track_listen", w, sizeof(w)));
+	trackd_check_ids(d->d_cf);
 	/* conf_load checked each range */
 	m->m_nproxies = d->d_cf->cf_track_trusted_proxy.n;
 	m->m_proxies = xcalloc(m->m_nproxies + 1, sizeof(*m->m_proxies));
@@ -140,36 +172,6 @@ trackd_bind(struct daemon *d)
 		log_fatalx_status(2, "%s: %s: %s",
 		    conf_where(d->d_cf, "tls_key", w, sizeof(w)),
 		    d->d_cf->cf_tls_key, strerror(errno));
-}
-
-/*
- * As root: the HTTP process's user must be none of the ids that guard
- * the database (trackd_user, its group, smtpgate_group), or the split
- * gives nothing. Exit 2 with the key's place otherwise.
- */
-static void
-trackd_check_ids(const struct conf *cf)
-{
-	uid_t hu, bu;
-	gid_t hg, bg, sg;
-	char  w[4200];
-
-	if (!priv_is_root())
-		return;
-	conf_where(cf, "trackd_http_user", w, sizeof(w));
-	if (priv_lookup(cf->cf_trackd_http_user, &hu, &hg) == -1)
-		log_fatalx_status(2,
-		    "%s: unknown user \"%s\" (create it, see "
-		    "contrib/sysusers.d)",
-		    w, cf->cf_trackd_http_user);
-	if ((priv_lookup(cf->cf_trackd_user, &bu, &bg) == 0 &&
-		(hu == bu || hg == bg)) ||
-	    (priv_lookup_group(cf->cf_group, &sg) == 0 && hg == sg) || hu == 0)
-		log_fatalx_status(2,
-		    "%s: %s shares an id with trackd_user %s or "
-		    "smtpgate_group %s: it needs a user and group of its own",
-		    w, cf->cf_trackd_http_user, cf->cf_trackd_user,
-		    cf->cf_group);
 }
 
 static void
@@ -301,7 +303,8 @@ trackd_fork_backend(struct trackd_main *m, unsigned threads)
 static void
 trackd_jail(struct trackd_main *m)
 {
-	char dir[4200];
+	struct stat st;
+	char	    dir[4200];
 
 	if (!priv_is_root())
 		return;
@@ -309,11 +312,16 @@ trackd_jail(struct trackd_main *m)
 		TRACKD_JAIL) >= (int)sizeof(dir) ||
 	    mkdtemp(dir) == NULL || chdir(dir) == -1 || rmdir(dir) == -1)
 		log_fatal("the HTTP process's empty directory %s", dir);
+	/* spool_dir is the daemon user's: be sure the jail is ours and gone */
+	if (stat(".", &st) == -1 || st.st_uid != 0 || st.st_nlink != 0)
+		log_fatalx("the HTTP process's empty directory %s was replaced",
+		    dir);
 	priv_drop(m->m_cf->cf_trackd_http_user, NULL, ".");
 }
 
 /* After the threads stopped: the sockets close, the backend finishes
- * (the committer commits) and is waited for (bounded), then killed. */
+ * (the committer commits) and is waited for, bounded: it runs as
+ * another user, ours is not to kill it (systemd's KillMode=mixed does). */
 static void
 trackd_stop_backend(struct trackd_main *m)
 {
@@ -386,7 +394,6 @@ trackd_run(struct daemon *d)
 	struct trackd_main *m = d->d_arg;
 	unsigned	    threads = trackd_threads();
 
-	trackd_check_ids(m->m_cf);
 	trackd_fork_backend(m, threads);
 	/* nothing of the database side is ours: no map, no pid file to write */
 	if (metrics_shm != NULL)

@@ -13,7 +13,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -23,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -174,7 +174,9 @@ trackd_http_chan(struct trackd_http *h)
 }
 
 /* Waits for the reply to id (a late one to an earlier request is
- * skipped); 0, or -1: gone, slow or malformed (logged). */
+ * skipped): a blocking recv bounded by the socket's SO_RCVTIMEO (one
+ * system call per answer, no poll); 0, or -1: gone, slow or malformed
+ * (logged). */
 static int
 trackd_http_wait(struct trackd_chan *ch, uint32_t id, struct tp_reply *r)
 {
@@ -182,16 +184,19 @@ trackd_http_wait(struct trackd_chan *ch, uint32_t id, struct tp_reply *r)
 	ssize_t n;
 
 	for (;;) {
-		if (ev_wait_fd(ch->c_fd, POLLIN, end) == -1) {
-			log_warnx("backend: no answer in %d ms: 503, stopping",
-			    TRACKD_BACKEND_TIMEOUT_MS);
+		n = recv(ch->c_fd, ch->c_in, sizeof(ch->c_in), MSG_TRUNC);
+		if ((n == -1 && errno != EINTR) || ev_clock_ms() >= end) {
+			if (n == -1 && errno != EAGAIN && errno != EINTR)
+				log_warn("backend: gone: 503, stopping");
+			else
+				log_warnx("backend: no answer in %d ms: 503, "
+					  "stopping",
+				    TRACKD_BACKEND_TIMEOUT_MS);
 			return -1;
 		}
-		n = recv(ch->c_fd, ch->c_in, sizeof(ch->c_in),
-		    MSG_TRUNC | MSG_DONTWAIT);
-		if (n == -1 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n <= 0) {
+		if (n == -1)
+			continue; /* EINTR */
+		if (n == 0) {
 			log_warnx("backend: gone: 503, stopping");
 			return -1;
 		}
@@ -219,14 +224,21 @@ trackd_http_ask(struct trackd_http *h, struct trackd_chan *ch,
 	size_t			 n;
 
 	q->q_id = ++ch->c_id;
-	n = tp_query_make(out, sizeof(out), q);
-	if (n == 0 ||
-	    send(ch->c_fd, out, n, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)n ||
-	    trackd_http_wait(ch, q->q_id, &r) == -1) {
-		rs->rs_status = 503;
-		rs->rs_type = types[0];
-		rs->rs_body = trackd_http_503;
-		rs->rs_len = strlen(trackd_http_503);
+	rs->rs_status = 503;
+	rs->rs_type = types[0];
+	rs->rs_body = trackd_http_503;
+	rs->rs_len = strlen(trackd_http_503);
+	if ((n = tp_query_make(out, sizeof(out), q)) == 0) {
+		/* cannot happen: every field was checked or cut before */
+		log_warnx("NOQUEUE: a request that fits no message: 503");
+		return;
+	}
+	if (send(ch->c_fd, out, n, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)n) {
+		log_warn("backend: sending a request: 503, stopping");
+		h->h_lost(h->h_lost_arg);
+		return;
+	}
+	if (trackd_http_wait(ch, q->q_id, &r) == -1) {
 		h->h_lost(h->h_lost_arg);
 		return;
 	}
@@ -381,12 +393,17 @@ trackd_http_start(const struct trackd_http_conf *hc)
 	struct trackd_http *h = xcalloc(1, sizeof(*h));
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 	    MHD_USE_ERROR_LOG | MHD_USE_ITC;
-	size_t i;
+	struct timeval tmo = { .tv_sec = TRACKD_BACKEND_TIMEOUT_MS / 1000,
+		.tv_usec = TRACKD_BACKEND_TIMEOUT_MS % 1000 * 1000 };
+	size_t	       i;
 
 	h->h_nchan = hc->hc_threads;
 	h->h_chan = xcalloc(h->h_nchan, sizeof(*h->h_chan));
 	for (i = 0; i < h->h_nchan; i++) {
 		h->h_chan[i].c_fd = hc->hc_chan[i];
+		if (setsockopt(hc->hc_chan[i], SOL_SOCKET, SO_RCVTIMEO, &tmo,
+			sizeof(tmo)) == -1)
+			log_fatal("setsockopt SO_RCVTIMEO");
 		if (pthread_mutex_init(&h->h_chan[i].c_mu, NULL) != 0)
 			log_fatalx("pthread_mutex_init");
 	}

@@ -11,6 +11,7 @@ import os
 import pwd
 import signal
 import socket
+import subprocess
 import threading
 import time
 
@@ -220,3 +221,19 @@ def test_concurrent_hits_do_not_mix_answers():
         for t in ts:
             t.join(60)
         assert not errors, errors[:5]
+
+
+@root_only
+@pytest.mark.parametrize("user", ["smtpgate", "no-such-user-sg"])
+def test_http_user_must_be_its_own(user):
+    """trackd_http_user the same as trackd_user (the database's), or a
+    user that does not exist: exit 2, one line naming the file and the key
+    (a split between two processes of one user would give nothing)."""
+    with gateway() as g:
+        g.conf["trackd_http_user"] = user
+        g.write_conf()
+        r = subprocess.run([smtpgate.binary("trackd"), "-c", g.conf_path],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 2, r.stderr
+        assert "trackd_http_user" in r.stderr and g.conf_path in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
