@@ -237,3 +237,5 @@ def test_http_user_must_be_its_own(user):
         assert r.returncode == 2, r.stderr
         assert "trackd_http_user" in r.stderr and g.conf_path in r.stderr, r.stderr
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert ("needs a user and group of its own" if user == "smtpgate" else
+                'unknown user "%s"' % user) in r.stderr, r.stderr
