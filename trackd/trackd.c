@@ -76,6 +76,8 @@ struct trackd_main {
 	uint32_t	   m_ctl_id;
 	atomic_bool	   m_lost;   /* a thread lost the backend */
 	int		   m_status; /* exit status */
+	bool		   m_jailed; /* chrooted (started as root) */
+	enum log_dest	   m_logdest;
 };
 
 /*
@@ -227,7 +229,16 @@ trackd_on_ctl(struct ev *e, int fd, unsigned revents, void *arg)
 		ev_break(e);
 		return;
 	}
-	log_set_dest(r.r_logdest == 1 ? LOG_DEST_SYSLOG : LOG_DEST_STDERR);
+	/* syslog's socket cannot be reached from the jail: keep stderr there
+	 * until a restart (started with syslog, the socket stays open) */
+	if (m->m_jailed && r.r_logdest == 1 &&
+	    m->m_logdest != LOG_DEST_SYSLOG) {
+		log_warnx("reload: log = syslog for the HTTP process at the "
+			  "next restart");
+		return;
+	}
+	m->m_logdest = r.r_logdest == 1 ? LOG_DEST_SYSLOG : LOG_DEST_STDERR;
+	log_set_dest(m->m_logdest);
 }
 
 /* From a request thread: the backend is slow or gone. */
@@ -306,8 +317,10 @@ trackd_jail(struct trackd_main *m)
 	struct stat st;
 	char	    dir[4200];
 
+	m->m_logdest = daemon_log_dest(m->m_cf);
 	if (!priv_is_root())
 		return;
+	m->m_jailed = true;
 	if (snprintf(dir, sizeof(dir), "%s/%s", m->m_cf->cf_spool_dir,
 		TRACKD_JAIL) >= (int)sizeof(dir) ||
 	    mkdtemp(dir) == NULL || chdir(dir) == -1 || rmdir(dir) == -1)
