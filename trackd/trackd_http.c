@@ -2,8 +2,12 @@
  * trackd_http: the only file that includes <microhttpd.h> (STYLE L2).
  * libmicrohttpd runs its own pool of threads, each with its own epoll
  * set over the shared listening socket (MHD_USE_INTERNAL_POLLING_THREAD
- * | MHD_USE_EPOLL with a thread pool): no hand-off between threads on
- * the hot path; trackd's loop only flushes. Limits: a request's header
+ * | MHD_USE_EPOLL with a thread pool). This process holds no database
+ * and no key: a thread answers unknown paths (404) and wrong methods
+ * (405) itself and asks the backend (trackd_backend.c) for the rest over
+ * its own socket (trackd_proto.h), so threads never wait for each other;
+ * no answer in TRACKD_BACKEND_TIMEOUT_MS, or none at all: 503 and
+ * hc_lost (trackd stops, systemd restarts it). Limits: a request's header
  * block and target fit in TRACKD_CONN_MEMORY (larger: MHD answers 414 or
  * 431), a body of more than TRACKD_BODY_MAX closes the connection, idle
  * connections close after hc_timeout_s, at most hc_conn_max at once.
