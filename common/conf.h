@@ -123,6 +123,7 @@ struct conf {
 	char		*cf_track_listen;
 	char		*cf_trackd_user;
 	struct conf_list cf_track_trusted_proxy; /* CIDRs: X-Forwarded-For */
+	char		*cf_trackd_http_user;	 /* trackd's HTTP process */
 	/* feedback-loop reports (issue 16 item 5): smtpd accepts mail to these
 	 * from any client, spoold parses it instead of delivering it */
 	struct conf_list cf_complaints_address;

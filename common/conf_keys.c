@@ -232,6 +232,10 @@ const struct conf_key conf_keys[] = {
 	CF_STR("tls_report_contact", "", cf_tls_report_contact, CONF_SPOOLCTL),
 	CF_STR("tls_report_from", "", cf_tls_report_from, CONF_SPOOLCTL),
 	CF_STR("tls_report_ca_file", "", cf_tls_report_ca_file, CONF_SPOOLCTL),
+	/* trackd's HTTP process: no database, no key (issue 16, issue 14's
+	 * split for trackd) */
+	CF_STR("trackd_http_user", "smtpgate-trackd", cf_trackd_http_user,
+	    CONF_TRACKD),
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);

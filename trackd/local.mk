@@ -5,13 +5,15 @@ trackd_libtrackd_a_SOURCES = \
 	trackd/trackd.h trackd/trackd_int.h \
 	trackd/trackd_hit.c trackd/trackd_unsub.c trackd/trackd_flush.c \
 	trackd/trackd_commit.c \
-	trackd/trackd_machine.c trackd/trackd_machine.h
+	trackd/trackd_machine.c trackd/trackd_machine.h \
+	trackd/trackd_proto.c trackd/trackd_proto.h
 trackd_libtrackd_a_CFLAGS = $(AM_CFLAGS) -pthread
 TRACKD_LIBS = trackd/libtrackd.a spool/libspool.a common/libcommon.a \
 	$(LMDB_LIBS) $(YAJL_LIBS) $(OPENSSL_LIBS) $(LIBS)
 
 pkglibexec_PROGRAMS += trackd/trackd
-trackd_trackd_SOURCES = trackd/trackd.c trackd/trackd_http.c
+trackd_trackd_SOURCES = trackd/trackd.c trackd/trackd_http.c \
+	trackd/trackd_backend.c
 trackd_trackd_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) -pthread
 trackd_trackd_LDFLAGS = $(AM_LDFLAGS) -pthread
 trackd_trackd_LDADD = $(TRACKD_LIBS) $(MHD_LIBS)
@@ -24,9 +26,16 @@ tests_unit_t_trackd_machine_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/trackd
 tests_unit_t_trackd_machine_LDADD = trackd/libtrackd.a $(TEST_LIBS)
 
 # Black-box tests (real binaries; tests/blackbox/lib/smtpgate.py).
-TESTS += tests/blackbox/test_trackd.py
+TESTS += tests/blackbox/test_trackd.py tests/blackbox/test_trackd_priv.py
 # Request handling over a real spool, without HTTP.
 UNIT_TESTS += tests/unit/t_trackd_hit
 tests_unit_t_trackd_hit_SOURCES = tests/unit/t_trackd_hit.c
 tests_unit_t_trackd_hit_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/trackd
 tests_unit_t_trackd_hit_LDADD = trackd/libtrackd.a $(TEST_LIBS) -lpthread
+# The HTTP process <-> backend messages (trackd_proto.h): unit test; the
+# fuzz target tests/fuzz/fuzz_trackd_proto.c needs trackd/ on its path.
+UNIT_TESTS += tests/unit/t_trackd_proto
+tests_unit_t_trackd_proto_SOURCES = tests/unit/t_trackd_proto.c
+tests_unit_t_trackd_proto_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/trackd
+tests_unit_t_trackd_proto_LDADD = trackd/libtrackd.a $(TEST_LIBS)
+fuzz_trackd_proto_EXTRA = -I$(top_srcdir)/trackd

@@ -1,19 +1,23 @@
 /*
- * trackd: the tracking server (issue 16). trackd_http.c is the only file
- * that includes <microhttpd.h>: it turns each request into a struct
- * trackd_req and sends back the struct trackd_resp that trackd_handle()
- * (trackd_hit.c) fills. trackd_hit.c owns the tracking key, the spool and
- * the burst memory; its functions are called from libmicrohttpd's threads
- * (every use of the spool is serialised on one mutex: struct spool is one
- * per process and not thread-safe).
+ * trackd: the tracking server (issue 16). Three processes:
+ *  - the HTTP process (trackd.c, trackd_http.c: the only file that
+ *    includes <microhttpd.h>), as trackd_http_user, chrooted into an
+ *    empty directory, with no database and no key: libmicrohttpd's
+ *    threads route each request and send it to the backend as a
+ *    trackd_proto.h message, one socket per thread;
+ *  - the backend (trackd_backend.c), as trackd_user: trackd_handle()
+ *    (trackd_hit.c) verifies the token with the tracking key, reads the
+ *    spool and fills the struct trackd_resp that goes back;
+ *  - the committer (trackd_commit.c), the backend's child with its own
+ *    LMDB environment.
  *
  * Durability (trackd.8, DURABILITY): an unsubscribe is committed (stop
- * list entry and `unsubscribed` event, one LMDB transaction) before its
- * answer; opens and clicks are answered at once and handed through a pipe
- * to the committer (trackd_commit.c, a child process with its own LMDB
- * environment), which commits them in groups with trackd_flush(): at
- * least every TRACKD_FLUSH_MS and as soon as TRACKD_FLUSH_AT are pending.
- * On SIGTERM the threads stop, the pipe closes and the committer commits
+ * list entry and `unsubscribed` event, one LMDB transaction) by the
+ * backend before its answer; opens and clicks are answered at once and
+ * handed through a pipe to the committer, which commits them in groups
+ * with trackd_flush(): at least every TRACKD_FLUSH_MS and as soon as
+ * TRACKD_FLUSH_AT are pending. On SIGTERM the HTTP threads stop, their
+ * sockets close, the backend closes the pipe and the committer commits
  * the rest. A crash (SIGKILL, power) loses at most the opens and clicks
  * of the last TRACKD_FLUSH_MS.
  */
@@ -33,6 +37,8 @@
 #define TRACKD_BODY_MAX		1024	/* POST bodies; more closes the connection */
 #define TRACKD_UA_MAX		256	/* user agents are cut to this */
 #define TRACKD_PAGE_MAX		8192
+/* an answer from the backend; then 503 and trackd stops (restarted) */
+#define TRACKD_BACKEND_TIMEOUT_MS 5000
 
 struct spool;
 struct trackd;
@@ -83,7 +89,15 @@ int	trackd_commit_main(const char *spool_dir, int64_t map_size, int64_t map_max,
 /* Hits answered and not yet committed. */
 size_t	trackd_pending(struct trackd *);
 
-/* trackd_http.c: the server. */
+/* trackd_backend.c: the process that holds the spool and the key (run
+ * in a child forked as root; it drops to trackd_user itself). Serves
+ * the HTTP process's requests on fds (trackd_proto.h) until all are
+ * closed; never returns. */
+struct conf;
+__attribute__((noreturn)) void trackd_backend_main(struct conf *, int *fds,
+    size_t nfds);
+
+/* trackd_http.c: the server (the HTTP process: no spool, no key). */
 struct trackd_http;
 struct cidr;
 struct trackd_http_conf {
@@ -96,9 +110,15 @@ struct trackd_http_conf {
 	unsigned	 hc_threads;
 	unsigned	 hc_conn_max;
 	unsigned	 hc_timeout_s;
+	/* one socket to the backend per thread (hc_threads of them) */
+	const int	*hc_chan;
+	/* called (from a request thread) when the backend did not answer
+	 * in time or is gone: the request got a 503 */
+	void		(*hc_lost)(void *);
+	void		*hc_lost_arg;
 };
 /* Starts serving (its own threads); NULL and a log line on failure. */
-struct trackd_http	*trackd_http_start(const struct trackd_http_conf *, struct trackd *);
+struct trackd_http	*trackd_http_start(const struct trackd_http_conf *);
 /* Stops accepting, finishes the requests under way, joins the threads. */
 void			 trackd_http_stop(struct trackd_http **);
 

@@ -2,8 +2,12 @@
  * trackd_http: the only file that includes <microhttpd.h> (STYLE L2).
  * libmicrohttpd runs its own pool of threads, each with its own epoll
  * set over the shared listening socket (MHD_USE_INTERNAL_POLLING_THREAD
- * | MHD_USE_EPOLL with a thread pool): no hand-off between threads on
- * the hot path; trackd's loop only flushes. Limits: a request's header
+ * | MHD_USE_EPOLL with a thread pool). This process holds no database
+ * and no key: a thread answers unknown paths (404) and wrong methods
+ * (405) itself and asks the backend (trackd_backend.c) for the rest over
+ * its own socket (trackd_proto.h), so threads never wait for each other;
+ * no answer in TRACKD_BACKEND_TIMEOUT_MS, or none at all: 503 and
+ * hc_lost (trackd stops, systemd restarts it). Limits: a request's header
  * block and target fit in TRACKD_CONN_MEMORY (larger: MHD answers 414 or
  * 431), a body of more than TRACKD_BODY_MAX closes the connection, idle
  * connections close after hc_timeout_s, at most hc_conn_max at once.
@@ -11,13 +15,18 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -26,17 +35,35 @@
 #include "cidr.h"
 #include "ev.h"
 #include "log.h"
+#include "spool.h"
 #include "trackd.h"
+#include "trackd_proto.h"
 #include "xmem.h"
 
-#define TRACKD_CONN_MEMORY	(16 * 1024)
+#define TRACKD_CONN_MEMORY (16 * 1024)
+
+/* A socket to the backend, one per thread (c_mu in case threads ever
+ * outnumber sockets), with its buffers. */
+struct trackd_chan {
+	pthread_mutex_t c_mu;
+	int		c_fd;
+	uint32_t	c_id;
+	uint8_t		c_in[TP_REPLY_MAX + 1];
+	char		c_loc[TP_LOC_MAX + 1];
+};
 
 struct trackd_http {
-	struct MHD_Daemon	*h_d;
-	struct trackd		*h_t;
-	const struct cidr	*h_proxies;
-	size_t			 h_nproxies;
+	struct MHD_Daemon  *h_d;
+	const struct cidr  *h_proxies;
+	size_t		    h_nproxies;
+	struct trackd_chan *h_chan;
+	size_t		    h_nchan;
+	atomic_uint	    h_next;
+	void (*h_lost)(void *);
+	void *h_lost_arg;
 };
+
+static const char trackd_http_503[] = "Service Unavailable: try again\n";
 
 static enum trackd_method
 trackd_http_method(const char *m)
@@ -56,89 +83,268 @@ trackd_http_method(const char *m)
  * that proxy appended (entries before it are the client's own claims).
  */
 static void
-trackd_http_client(const struct trackd_http *h, struct MHD_Connection *c, char *dst,
-    size_t dstsz)
+trackd_http_client(const struct trackd_http *h, struct MHD_Connection *c,
+    char *dst, size_t dstsz)
 {
-	const union MHD_ConnectionInfo	*ci;
-	const char			*xff, *last;
-	char				 a[INET6_ADDRSTRLEN];
-	unsigned char			 bin[sizeof(struct in6_addr)];
-	socklen_t			 len;
-	size_t				 i, n;
+	const union MHD_ConnectionInfo *ci;
+	const char		       *xff, *last;
+	char				a[INET6_ADDRSTRLEN];
+	unsigned char			bin[sizeof(struct in6_addr)];
+	socklen_t			len;
+	size_t				i, n;
 
 	(void)str_copy(dst, dstsz, "");
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci == NULL || ci->client_addr == NULL)
 		return;
-	len = ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
-	    sizeof(struct sockaddr_in);
+	len = ci->client_addr->sa_family == AF_INET6
+	    ? sizeof(struct sockaddr_in6)
+	    : sizeof(struct sockaddr_in);
 	if (getnameinfo(ci->client_addr, len, dst, (socklen_t)dstsz, NULL, 0,
-	    NI_NUMERICHOST) != 0) {
+		NI_NUMERICHOST) != 0) {
 		(void)str_copy(dst, dstsz, "");
 		return;
 	}
-	for (i = 0; i < h->h_nproxies && !cidr_match(&h->h_proxies[i], ci->client_addr); i++)
+	for (i = 0; i < h->h_nproxies &&
+	     !cidr_match(&h->h_proxies[i], ci->client_addr);
+	     i++)
 		;
-	if (i == h->h_nproxies || (xff = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-	    "X-Forwarded-For")) == NULL)
+	if (i == h->h_nproxies ||
+	    (xff = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+		 "X-Forwarded-For")) == NULL)
 		return;
 	last = strrchr(xff, ',') != NULL ? strrchr(xff, ',') + 1 : xff;
 	last += strspn(last, " \t");
 	n = strcspn(last, " \t");
 	if (str_ncopy(a, sizeof(a), last, n) == 0 &&
-	    (inet_pton(AF_INET, a, bin) == 1 || inet_pton(AF_INET6, a, bin) == 1))
+	    (inet_pton(AF_INET, a, bin) == 1 ||
+		inet_pton(AF_INET6, a, bin) == 1))
 		(void)str_copy(dst, dstsz, a);
 }
 
 static void
 trackd_http_headers(struct MHD_Response *r, const struct trackd_resp *rs)
 {
-	(void)MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, rs->rs_type);
+	(void)MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    rs->rs_type);
 	(void)MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
 	(void)MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
 	if (rs->rs_nocache) {
 		(void)MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL,
 		    "no-store, no-cache, must-revalidate, max-age=0");
-		(void)MHD_add_response_header(r, MHD_HTTP_HEADER_PRAGMA, "no-cache");
+		(void)MHD_add_response_header(r, MHD_HTTP_HEADER_PRAGMA,
+		    "no-cache");
 		(void)MHD_add_response_header(r, MHD_HTTP_HEADER_EXPIRES, "0");
 	}
 	if (rs->rs_status == 302)
-		(void)MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, rs->rs_location);
+		(void)MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION,
+		    rs->rs_location);
 	if (rs->rs_allow != NULL)
-		(void)MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, rs->rs_allow);
+		(void)MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW,
+		    rs->rs_allow);
 	if (rs->rs_type != NULL && strncmp(rs->rs_type, "text/html", 9) == 0)
 		(void)MHD_add_response_header(r, "Content-Security-Policy",
-		    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+		    "default-src 'none'; style-src 'unsafe-inline'; "
+		    "form-action 'self'; "
 		    "frame-ancestors 'none'");
 }
 
-static enum MHD_Result
-trackd_http_answer(struct trackd_http *h, struct MHD_Connection *c, const char *url,
-    const char *method)
+/* One line per request answered here (STYLE G2), as trackd_hit.c's. */
+static void
+trackd_http_noqueue(const char *url, const char *client, const char *what,
+    int status)
 {
-	struct trackd_req	 rq = { .rq_url = url };
-	struct trackd_resp	 rs;
-	struct MHD_Response	*r;
-	enum MHD_Result		 ret;
-	char			 client[INET6_ADDRSTRLEN];
+	char path[96], cut[SPOOL_CLIENT_MAX];
 
-	rq.rq_method = trackd_http_method(method);
-	rq.rq_ua = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-	    MHD_HTTP_HEADER_USER_AGENT);
-	trackd_http_client(h, c, client, sizeof(client));
-	rq.rq_client = client;
-	rq.rq_now_ms = ev_clock_ms();
-	trackd_handle(h->h_t, &rq, &rs);
-	r = MHD_create_response_from_buffer(rs.rs_len, (void *)(uintptr_t)rs.rs_body,
-	    MHD_RESPMEM_MUST_COPY);
-	if (r == NULL) {
-		trackd_resp_release(&rs);
-		return MHD_NO;
+	if (spool_client_truncate(client, cut, sizeof(cut)) == -1)
+		(void)str_copy(cut, sizeof(cut), "unknown");
+	log_info("NOQUEUE: hit=%s, path=%s, client=%s, status=%d", what,
+	    log_vis(path, sizeof(path), url, strlen(url)), cut, status);
+}
+
+/* This thread's socket to the backend (hc_threads threads, as many
+ * sockets: taken in turn at a thread's first request). */
+static struct trackd_chan *
+trackd_http_chan(struct trackd_http *h)
+{
+	static _Thread_local struct trackd_chan *mine;
+	unsigned				 i;
+
+	if (mine == NULL) {
+		i = atomic_fetch_add(&h->h_next, 1);
+		mine = &h->h_chan[i % h->h_nchan];
 	}
-	trackd_http_headers(r, &rs);
-	ret = MHD_queue_response(c, (unsigned)rs.rs_status, r);
-	MHD_destroy_response(r);
-	trackd_resp_release(&rs);
+	return mine;
+}
+
+/* Waits for the reply to id (a late one to an earlier request is
+ * skipped): a blocking recv bounded by the socket's SO_RCVTIMEO (one
+ * system call per answer, no poll); 0, or -1: gone, slow or malformed
+ * (logged). */
+static int
+trackd_http_wait(struct trackd_chan *ch, uint32_t id, struct tp_reply *r)
+{
+	int64_t end = ev_clock_ms() + TRACKD_BACKEND_TIMEOUT_MS;
+	ssize_t n;
+
+	for (;;) {
+		n = recv(ch->c_fd, ch->c_in, sizeof(ch->c_in), MSG_TRUNC);
+		if ((n == -1 && errno != EINTR) || ev_clock_ms() >= end) {
+			if (n == -1 && errno != EAGAIN && errno != EINTR)
+				log_warn("backend: gone: 503, stopping");
+			else
+				log_warnx("backend: no answer in %d ms: 503, "
+					  "stopping",
+				    TRACKD_BACKEND_TIMEOUT_MS);
+			return -1;
+		}
+		if (n == -1)
+			continue; /* EINTR */
+		if (n == 0) {
+			log_warnx("backend: gone: 503, stopping");
+			return -1;
+		}
+		if ((size_t)n > TP_REPLY_MAX ||
+		    tp_reply_parse(ch->c_in, (size_t)n, r) != TP_OK ||
+		    r->r_type != TP_R_ANSWER) {
+			log_warnx("backend: a malformed answer: 503, stopping");
+			return -1;
+		}
+		if (r->r_id == id)
+			return 0;
+	}
+}
+
+/* The round trip; on failure a 503 in rs and hc_lost. rs points into
+ * the channel's buffers: the caller holds c_mu until it is sent. */
+static void
+trackd_http_ask(struct trackd_http *h, struct trackd_chan *ch,
+    struct tp_query *q, struct trackd_resp *rs)
+{
+	static const char *const types[] = { "text/plain; charset=utf-8",
+		"image/gif", "text/html; charset=utf-8" };
+	uint8_t			 out[TP_QUERY_MAX];
+	struct tp_reply		 r;
+	size_t			 n;
+
+	q->q_id = ++ch->c_id;
+	rs->rs_status = 503;
+	rs->rs_type = types[0];
+	rs->rs_body = trackd_http_503;
+	rs->rs_len = strlen(trackd_http_503);
+	if ((n = tp_query_make(out, sizeof(out), q)) == 0) {
+		/* cannot happen: every field was checked or cut before */
+		log_warnx("NOQUEUE: a request that fits no message: 503");
+		return;
+	}
+	if (send(ch->c_fd, out, n, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)n) {
+		log_warn("backend: sending a request: 503, stopping");
+		h->h_lost(h->h_lost_arg);
+		return;
+	}
+	if (trackd_http_wait(ch, q->q_id, &r) == -1) {
+		h->h_lost(h->h_lost_arg);
+		return;
+	}
+	rs->rs_status = r.r_status;
+	rs->rs_type = types[r.r_ctype];
+	rs->rs_body = r.r_body;
+	rs->rs_len = r.r_bodylen;
+	rs->rs_nocache = (r.r_flags & TP_F_NOCACHE) != 0;
+	rs->rs_allow = (r.r_flags & TP_F_ALLOW_GHP) ? "GET, HEAD, POST"
+	    : (r.r_flags & TP_F_ALLOW_GH)	    ? "GET, HEAD"
+						    : NULL;
+	memcpy(ch->c_loc, r.r_loc, r.r_loclen);
+	ch->c_loc[r.r_loclen] = '\0';
+	rs->rs_location = ch->c_loc;
+}
+
+/* The user agent as the backend takes it: cut, no control characters. */
+static size_t
+trackd_http_ua(const char *ua, char *dst)
+{
+	size_t i, n = ua != NULL ? strnlen(ua, TP_UA_MAX) : 0;
+
+	for (i = 0; i < n; i++)
+		dst[i] = (unsigned char)ua[i] < 0x20 || ua[i] == 0x7f ? ' '
+								      : ua[i];
+	return n;
+}
+
+/* The route, the method, the token's syntax: answered here (404, 405);
+ * anything else goes to the backend. */
+static bool
+trackd_http_local(const char *url, const char *client, enum trackd_method m,
+    struct tp_query *q, struct trackd_resp *rs)
+{
+	const char *tok;
+	int	    rt;
+
+	rt = strlen(url) > TRACKD_URL_MAX ? -1
+					  : tp_route(url, &q->q_kind, &tok);
+	if (rt != -1 &&
+	    (m == TRACKD_M_OTHER || (m == TRACKD_M_POST && q->q_kind != 'u'))) {
+		trackd_http_noqueue(url, client, "bad-method", 405);
+		rs->rs_status = 405;
+		rs->rs_body = "Method Not Allowed\n";
+		rs->rs_allow = q->q_kind == 'u' ? "GET, HEAD, POST"
+						: "GET, HEAD";
+	} else if (rt != 0) {
+		trackd_http_noqueue(url, client,
+		    rt == -1 ? "unknown" : "bad-token", 404);
+		rs->rs_status = 404;
+		rs->rs_body = "Not Found\n";
+	} else {
+		q->q_tok = tok;
+		q->q_toklen = strlen(tok);
+		return false;
+	}
+	rs->rs_type = "text/plain; charset=utf-8";
+	rs->rs_len = strlen(rs->rs_body);
+	return true;
+}
+
+static enum MHD_Result
+trackd_http_answer(struct trackd_http *h, struct MHD_Connection *c,
+    const char *url, const char *method)
+{
+	struct tp_query	     q = { .q_type = TP_Q_HIT };
+	struct trackd_resp   rs;
+	struct trackd_chan  *ch = NULL;
+	struct MHD_Response *r;
+	enum MHD_Result	     ret;
+	enum trackd_method   m = trackd_http_method(method);
+	char		     client[INET6_ADDRSTRLEN], ua[TP_UA_MAX];
+
+	memset(&rs, 0, sizeof(rs));
+	trackd_http_client(h, c, client, sizeof(client));
+	if (!trackd_http_local(url, client, m, &q, &rs)) {
+		q.q_method = m == TRACKD_M_HEAD ? TP_M_HEAD
+		    : m == TRACKD_M_POST	? TP_M_POST
+						: TP_M_GET;
+		q.q_client = client;
+		q.q_clientlen = strspn(client, "0123456789abcdefABCDEF:.");
+		if (q.q_clientlen > TP_CLIENT_MAX)
+			q.q_clientlen = 0;
+		q.q_ua = ua;
+		q.q_ualen = trackd_http_ua(MHD_lookup_connection_value(c,
+					       MHD_HEADER_KIND,
+					       MHD_HTTP_HEADER_USER_AGENT),
+		    ua);
+		ch = trackd_http_chan(h);
+		(void)pthread_mutex_lock(&ch->c_mu);
+		trackd_http_ask(h, ch, &q, &rs);
+	}
+	r = MHD_create_response_from_buffer(rs.rs_len,
+	    (void *)(uintptr_t)rs.rs_body, MHD_RESPMEM_MUST_COPY);
+	if (r != NULL) {
+		trackd_http_headers(r, &rs);
+		ret = MHD_queue_response(c, (unsigned)rs.rs_status, r);
+		MHD_destroy_response(r);
+	} else
+		ret = MHD_NO;
+	if (ch != NULL)
+		(void)pthread_mutex_unlock(&ch->c_mu);
 	return ret;
 }
 
@@ -150,10 +356,10 @@ trackd_http_answer(struct trackd_http *h, struct MHD_Connection *c, const char *
  */
 static enum MHD_Result
 trackd_http_access(void *cls, struct MHD_Connection *c, const char *url,
-    const char *method, const char *version, const char *data, size_t *data_size,
-    void **state)
+    const char *method, const char *version, const char *data,
+    size_t *data_size, void **state)
 {
-	uintptr_t	seen = (uintptr_t)*state;
+	uintptr_t seen = (uintptr_t)*state;
 
 	(void)version;
 	(void)data;
@@ -162,7 +368,8 @@ trackd_http_access(void *cls, struct MHD_Connection *c, const char *url,
 		return MHD_YES;
 	}
 	if (*data_size > 0) {
-		if (*data_size > TRACKD_BODY_MAX || seen - 1 + *data_size > TRACKD_BODY_MAX) {
+		if (*data_size > TRACKD_BODY_MAX ||
+		    seen - 1 + *data_size > TRACKD_BODY_MAX) {
 			log_info("NOQUEUE: hit=body-too-large, status=close");
 			return MHD_NO;
 		}
@@ -176,7 +383,7 @@ trackd_http_access(void *cls, struct MHD_Connection *c, const char *url,
 static void
 trackd_http_log(void *arg, const char *fmt, va_list ap)
 {
-	char	msg[512];
+	char msg[512];
 
 	(void)arg;
 	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -185,31 +392,47 @@ trackd_http_log(void *arg, const char *fmt, va_list ap)
 }
 
 struct trackd_http *
-trackd_http_start(const struct trackd_http_conf *hc, struct trackd *t)
+trackd_http_start(const struct trackd_http_conf *hc)
 {
-	struct trackd_http	*h = xcalloc(1, sizeof(*h));
-	unsigned		 flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-				    MHD_USE_ERROR_LOG | MHD_USE_ITC;
+	struct trackd_http *h = xcalloc(1, sizeof(*h));
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+	    MHD_USE_ERROR_LOG | MHD_USE_ITC;
+	struct timeval tmo = { .tv_sec = TRACKD_BACKEND_TIMEOUT_MS / 1000,
+		.tv_usec = TRACKD_BACKEND_TIMEOUT_MS % 1000 * 1000 };
+	size_t	       i;
 
-	h->h_t = t;
+	h->h_nchan = hc->hc_threads;
+	h->h_chan = xcalloc(h->h_nchan, sizeof(*h->h_chan));
+	for (i = 0; i < h->h_nchan; i++) {
+		h->h_chan[i].c_fd = hc->hc_chan[i];
+		if (setsockopt(hc->hc_chan[i], SOL_SOCKET, SO_RCVTIMEO, &tmo,
+			sizeof(tmo)) == -1)
+			log_fatal("setsockopt SO_RCVTIMEO");
+		if (pthread_mutex_init(&h->h_chan[i].c_mu, NULL) != 0)
+			log_fatalx("pthread_mutex_init");
+	}
+	h->h_lost = hc->hc_lost;
+	h->h_lost_arg = hc->hc_lost_arg;
 	h->h_proxies = hc->hc_proxies;
 	h->h_nproxies = hc->hc_nproxies;
 	if (hc->hc_cert_pem != NULL)
 		flags |= MHD_USE_TLS;
 	h->h_d = MHD_start_daemon(flags, 0, NULL, NULL, trackd_http_access, h,
-	    MHD_OPTION_EXTERNAL_LOGGER, trackd_http_log, NULL,	/* first: MHD wants it */
+	    MHD_OPTION_EXTERNAL_LOGGER, trackd_http_log,
+	    NULL, /* first: MHD wants it */
 	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)hc->hc_fd,
 	    MHD_OPTION_THREAD_POOL_SIZE, hc->hc_threads,
 	    MHD_OPTION_CONNECTION_LIMIT, hc->hc_conn_max,
 	    MHD_OPTION_CONNECTION_TIMEOUT, hc->hc_timeout_s,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)TRACKD_CONN_MEMORY,
-	    hc->hc_cert_pem != NULL ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
-	    hc->hc_cert_pem,
-	    MHD_OPTION_HTTPS_MEM_KEY, hc->hc_key_pem,
+	    hc->hc_cert_pem != NULL ? MHD_OPTION_HTTPS_MEM_CERT
+				    : MHD_OPTION_END,
+	    hc->hc_cert_pem, MHD_OPTION_HTTPS_MEM_KEY, hc->hc_key_pem,
 	    MHD_OPTION_END);
 	if (h->h_d == NULL) {
 		log_warnx("libmicrohttpd did not start (TLS: %s)",
 		    hc->hc_cert_pem != NULL ? "implicit" : "none");
+		free(h->h_chan);
 		free(h);
 		return NULL;
 	}
@@ -219,14 +442,15 @@ trackd_http_start(const struct trackd_http_conf *hc, struct trackd *t)
 void
 trackd_http_stop(struct trackd_http **hp)
 {
-	MHD_socket	fd;
+	MHD_socket fd;
 
 	if (*hp == NULL)
 		return;
 	/* no new connections; the ones under way are finished by stop */
 	if ((fd = MHD_quiesce_daemon((*hp)->h_d)) != MHD_INVALID_SOCKET)
-		(void)close(fd);	/* ours now; nothing to report on close */
+		(void)close(fd); /* ours now; nothing to report on close */
 	MHD_stop_daemon((*hp)->h_d);
+	free((*hp)->h_chan);
 	free(*hp);
 	*hp = NULL;
 }

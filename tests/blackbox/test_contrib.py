@@ -117,6 +117,8 @@ def test_units_pass_systemd_analyze_verify():
         smtpd = read(os.path.join(units, "smtpgate-smtpd.service"))
         assert "CAP_NET_BIND_SERVICE" in smtpd and "CAP_SYS_CHROOT" in smtpd
         assert "CAP_NET_BIND_SERVICE" not in read(os.path.join(units, "smtpgate-spoold.service"))
+        # trackd's HTTP process chroots (issue 16's privilege split)
+        assert "CAP_SYS_CHROOT" in read(os.path.join(units, "smtpgate-trackd.service"))
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
@@ -173,6 +175,11 @@ def test_sysusers_and_tmpfiles_create_users_and_spool():
         assert users["smtpgate"][3] == groups["smtpgate"][2]
         assert users["smtpgate-smtpd"][3] == groups["smtpgate-smtpd"][2]
         assert "smtpgate-smtpd" not in groups["smtpgate"][3].split(",")
+        # trackd's HTTP process: a user and group of its own, in no
+        # group of the database's
+        assert users["smtpgate-trackd"][3] == groups["smtpgate-trackd"][2]
+        assert users["smtpgate-trackd"][3] != groups["smtpgate"][2]
+        assert "smtpgate-trackd" not in groups["smtpgate"][3].split(",")
         conf = generated("contrib/tmpfiles.d/smtpgate.conf")
         spool = re.search(r"^d (\S+) 0755 smtpgate smtpgate", read(conf), re.M).group(1)
         if IS_ROOT:

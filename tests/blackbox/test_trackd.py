@@ -433,19 +433,22 @@ def test_confirmation_page_in_headless_chromium(tmp_path):
 
 
 def test_privileges_and_sighup():
-    """Started as root, trackd and its committer run as trackd_user (every
-    id, no way back to root); SIGHUP re-reads the configuration and the
-    server goes on answering."""
+    """Started as root, the HTTP process runs as trackd_http_user, the
+    backend and its committer as trackd_user (every id, no way back to
+    root; test_trackd_priv.py checks the rest); SIGHUP re-reads the
+    configuration and the server goes on answering."""
     with gateway() as g:
         g.start("spoold")
         start_trackd(g)
-        procs = smtpgate.session_procs(g.pid("trackd"))
-        assert len(procs) == 2, procs     # trackd and its committer
+        procs = smtpgate.trackd_procs(g)
+        assert sorted(procs) == ["backend", "commit", "http"], procs
+        assert len(smtpgate.session_procs(g.pid("trackd"))) == 3
         if smtpgate.IS_ROOT:
             import pwd
             uid = pwd.getpwnam("smtpgate").pw_uid
-            for p in procs:
+            for p in (procs["backend"], procs["commit"]):
                 assert p["uids"] == [uid] * 4, p
+            assert procs["http"]["uids"] == [pwd.getpwnam("smtpgate-trackd").pw_uid] * 4
         os.kill(g.pid("trackd"), signal.SIGHUP)
         wait_for(lambda: "reloaded" in g.log("trackd"), 10, what="reloaded")
         assert request(g, "GET", "/o/x")[0] == 404
@@ -502,14 +505,13 @@ def test_through_the_real_rewriting_path():
 
 
 def test_committer_death_stops_trackd():
-    """Without its committer trackd could answer but never record: it
-    logs the committer's end and exits 1 (for systemd to restart it)."""
+    """Without its committer trackd could answer but never record: the
+    backend logs the committer's end and exits 1, and so does trackd (for
+    systemd to restart it)."""
     with gateway() as g:
         g.start("spoold")
         start_trackd(g)
-        parent = g.pid("trackd")
-        child = [p["pid"] for p in smtpgate.session_procs(parent) if p["pid"] != parent]
-        assert len(child) == 1
-        os.kill(child[0], signal.SIGKILL)
+        child = smtpgate.trackd_procs(g)["commit"]["pid"]
+        os.kill(child, signal.SIGKILL)
         assert g.procs["trackd"].wait(timeout=15) == 1
-        assert "committer (pid %d) exited" % child[0] in g.log("trackd")
+        assert "committer (pid %d) exited" % child in g.log("trackd")

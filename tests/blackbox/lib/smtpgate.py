@@ -111,6 +111,15 @@ def ensure_users():
             subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir",
                             "/nonexistent", "--shell", "/usr/sbin/nologin",
                             "-g", "smtpgate"] + extra + [user], check=True)
+    # trackd's HTTP process (trackd_http_user): a user and group of its
+    # own, in no group of the database's
+    ensure_group("smtpgate-trackd")
+    try:
+        pwd.getpwnam("smtpgate-trackd")
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir",
+                        "/nonexistent", "--shell", "/usr/sbin/nologin",
+                        "-g", "smtpgate-trackd", "smtpgate-trackd"], check=True)
 
 
 def make_cert(directory):
@@ -600,6 +609,15 @@ def smtpd_children(g):
         else:
             workers.append(k)
     return workers, lka
+
+
+def trackd_procs(g):
+    """trackd's processes by role, from their names: "http" (trackd, the
+    libmicrohttpd process), "backend" (trackd-backend), "commit"
+    (trackd-commit); each proc_info() or absent."""
+    roles = {"trackd": "http", "trackd-backend": "backend", "trackd-commit": "commit"}
+    return {roles[p["name"]]: p for p in session_procs(g.pid("trackd"))
+            if p["name"] in roles}
 
 
 def session_procs(sid):
