@@ -497,7 +497,7 @@ cpol_be64(const char *p)
  * as many pauses as there can be.
  */
 static struct {
-	size_t n;
+	size_t n, cap;
 	char (*domain)[SPOOL_DOMAIN_MAX];
 	char (*login)[SPOOL_LOGIN_MAX];
 } cpol_resumed;
@@ -517,11 +517,14 @@ cpol_resumed_note(struct spool_txn *t, const struct spool_centry *e)
 		return 0;
 	if ((rc = spool_pause_get(t, domain, login, &pz)) != 0)
 		return rc == SPOOL_ENOTFOUND ? 0 : rc;
-	if (cpol_resumed.domain == NULL) {
-		cpol_resumed.domain = xcalloc(SPOOL_PAUSE_MAX,
-		    sizeof(*cpol_resumed.domain));
-		cpol_resumed.login = xcalloc(SPOOL_PAUSE_MAX,
-		    sizeof(*cpol_resumed.login));
+	if (cpol_resumed.n == cpol_resumed.cap) { /* as resumes come */
+		cpol_resumed.cap = cpol_resumed.cap ? cpol_resumed.cap * 2 : 8;
+		if (cpol_resumed.cap > SPOOL_PAUSE_MAX)
+			cpol_resumed.cap = SPOOL_PAUSE_MAX;
+		cpol_resumed.domain = xreallocarray(cpol_resumed.domain,
+		    cpol_resumed.cap, sizeof(*cpol_resumed.domain));
+		cpol_resumed.login = xreallocarray(cpol_resumed.login,
+		    cpol_resumed.cap, sizeof(*cpol_resumed.login));
 	}
 	memcpy(cpol_resumed.domain[cpol_resumed.n], domain, sizeof(domain));
 	memcpy(cpol_resumed.login[cpol_resumed.n++], login, sizeof(login));

@@ -128,6 +128,10 @@ int spool_db_iter(struct spool_txn *, enum spool_dbi,
     const struct spool_key *start, size_t plen, bool reverse, spool_db_cb *,
     void *);
 /* Deletes every key that begins with the prefix. */
+/* Deletes the entries of d whose key starts with a big-endian day number
+ * below before, at most max of them (spool_tlsrpt.c). */
+int spool_db_prune_days(struct spool_txn *, enum spool_dbi, uint32_t before,
+    size_t max);
 int spool_db_del_prefix(struct spool_txn *, enum spool_dbi,
     const struct spool_key *);
 /* Deletes at most max keys that begin with a queue id older than before

@@ -123,39 +123,53 @@ spool_tlsrpt_count(const void *v, size_t len, uint64_t *n_r)
 	return 0;
 }
 
+/* spool_db_prune_days (spool_rec.h): a walk from the first key */
+struct spool_dayprune {
+	struct spool_txn *t;
+	enum spool_dbi	  d;
+	uint32_t	  before;
+	size_t		  left;
+};
+
 static int
-spool_tlsrpt_prune_cb(const uint8_t *key, size_t klen, const void *v,
-    size_t len, void *arg)
+spool_dayprune_cb(const uint8_t *key, size_t klen, const void *v, size_t len,
+    void *arg)
 {
-	void		**a = arg;
-	struct spool_txn *t = a[0];
-	uint32_t	  before = *(uint32_t *)a[1];
-	size_t		 *left = a[2];
-	struct spool_key  k;
+	struct spool_dayprune *dp = arg;
+	struct spool_key       k;
 
 	(void)v;
 	(void)len;
-	if (klen < 4 || spool_be32_get(key) >= before || *left == 0)
+	if (klen < 4 || spool_be32_get(key) >= dp->before || dp->left == 0)
 		return SPOOL_TLSRPT_STOP;
-	(*left)--;
+	dp->left--;
 	spool_key_init(&k);
 	spool_key_raw(&k, key, klen);
-	return spool_db_del(t, SPOOL_DB_TLSRPT, &k);
+	return spool_db_del(dp->t, dp->d, &k);
+}
+
+int
+spool_db_prune_days(struct spool_txn *t, enum spool_dbi d, uint32_t before,
+    size_t max)
+{
+	struct spool_dayprune dp = { .t = t,
+		.d = d,
+		.before = before,
+		.left = max };
+	struct spool_key      k;
+	int		      rc;
+
+	spool_key_init(&k);
+	rc = spool_db_iter(t, d, &k, 0, false, spool_dayprune_cb, &dp);
+	return rc == SPOOL_TLSRPT_STOP ? 0 : rc;
 }
 
 /* Deletes the rows of the days before `before` (a bounded number). */
 static int
 spool_tlsrpt_prune(struct spool_txn *t, uint32_t before)
 {
-	struct spool_key k;
-	size_t		 left = SPOOL_TLSRPT_PRUNE_MAX;
-	void		*a[3] = { t, &before, &left };
-	int		 rc;
-
-	spool_key_init(&k);
-	rc = spool_db_iter(t, SPOOL_DB_TLSRPT, &k, 0, false,
-	    spool_tlsrpt_prune_cb, a);
-	return rc == SPOOL_TLSRPT_STOP ? 0 : rc;
+	return spool_db_prune_days(t, SPOOL_DB_TLSRPT, before,
+	    SPOOL_TLSRPT_PRUNE_MAX);
 }
 
 /* Counts one more row in the day; SPOOL_EFULL-like refusal: 1 when the

@@ -23,7 +23,6 @@
 
 #define SPOOL_TLSRPT_SENT_VERSION 1
 #define SPOOL_TLSRPT_SENT_PRUNE	  1000
-#define SPOOL_TLSRPT_SENT_STOP	  (-30994) /* internal: the walk stops */
 
 static uint32_t
 spool_tlsrpt_sent_day(int64_t t)
@@ -65,42 +64,15 @@ spool_tlsrpt_sent_get(struct spool_txn *t, int64_t day_start,
 	return 0;
 }
 
-static int
-spool_tlsrpt_sent_prune_cb(const uint8_t *key, size_t klen, const void *v,
-    size_t len, void *arg)
-{
-	void		**a = arg;
-	struct spool_txn *t = a[0];
-	uint32_t	  before = *(uint32_t *)a[1];
-	size_t		 *left = a[2];
-	struct spool_key  k;
-
-	(void)v;
-	(void)len;
-	if (klen < 4 || spool_be32_get(key) >= before || *left == 0)
-		return SPOOL_TLSRPT_SENT_STOP;
-	(*left)--;
-	spool_key_init(&k);
-	spool_key_raw(&k, key, klen);
-	return spool_db_del(t, SPOOL_DB_TLSRPT_SENT, &k);
-}
-
 int
 spool_tlsrpt_sent_prune(struct spool_txn *t, int64_t now)
 {
-	struct spool_key k;
-	uint32_t	 day = spool_tlsrpt_sent_day(now), before;
-	size_t		 left = SPOOL_TLSRPT_SENT_PRUNE;
-	void		*a[3] = { t, &before, &left };
-	int		 rc;
+	uint32_t day = spool_tlsrpt_sent_day(now);
 
 	if (day < SPOOL_TLSRPT_DAYS)
 		return 0;
-	before = day - SPOOL_TLSRPT_DAYS + 1;
-	spool_key_init(&k);
-	rc = spool_db_iter(t, SPOOL_DB_TLSRPT_SENT, &k, 0, false,
-	    spool_tlsrpt_sent_prune_cb, a);
-	return rc == SPOOL_TLSRPT_SENT_STOP ? 0 : rc;
+	return spool_db_prune_days(t, SPOOL_DB_TLSRPT_SENT,
+	    day - SPOOL_TLSRPT_DAYS + 1, SPOOL_TLSRPT_SENT_PRUNE);
 }
 
 int

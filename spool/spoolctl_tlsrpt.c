@@ -193,13 +193,26 @@ ctl_tlsrpt_day(const char *date)
 	return (int64_t)timegm(&tm);
 }
 
+/* The day's rows (of domain, or all) through ctl_tlsrpt_cb into t. */
+static void
+ctl_tlsrpt_walk(struct ctl *ctl, struct ctl_tlsrpt *t, const char *date,
+    const char *domain)
+{
+	struct spool_txn *txn = ctl_begin(ctl, false);
+	int		  rc;
+
+	rc = spool_tlsrpt_iter(txn, ctl_tlsrpt_day(date), domain, ctl_tlsrpt_cb,
+	    t);
+	spool_abort(&txn);
+	if (rc != 0)
+		ctl_die_rc(rc, "tls-report");
+}
+
 struct json_gen *
 ctl_tlsrpt_report(struct ctl *ctl, const char *date, const char *domain,
     size_t *npol_r)
 {
 	struct ctl_tlsrpt t;
-	struct spool_txn *txn;
-	int		  rc;
 
 	memset(&t, 0, sizeof(t));
 	t.jg = json_gen_new(false);
@@ -207,12 +220,7 @@ ctl_tlsrpt_report(struct ctl *ctl, const char *date, const char *domain,
 	ctl_tlsrpt_head(ctl, t.jg, date, domain);
 	json_key(t.jg, "policies");
 	json_arr_begin(t.jg);
-	txn = ctl_begin(ctl, false);
-	rc = spool_tlsrpt_iter(txn, ctl_tlsrpt_day(date), domain, ctl_tlsrpt_cb,
-	    &t);
-	spool_abort(&txn);
-	if (rc != 0)
-		ctl_die_rc(rc, "tls-report");
+	ctl_tlsrpt_walk(ctl, &t, date, domain);
 	ctl_tlsrpt_flush(&t);
 	json_arr_end(t.jg);
 	json_obj_end(t.jg);
@@ -230,11 +238,10 @@ ctl_cmd_tls_report(struct ctl *ctl, int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "send", no_argument, NULL, 's' }, { NULL, 0, NULL, 0 } };
 	struct ctl_tlsrpt	   t;
-	struct spool_txn	  *txn;
 	const char		  *date = NULL, *domain = NULL;
 	bool			   json = false, send = false;
 	size_t			   npol;
-	int			   ch, rc;
+	int			   ch;
 
 	memset(&t, 0, sizeof(t));
 	while ((ch = ctl_getopt(argc, argv, lo)) != -1) {
@@ -265,12 +272,7 @@ ctl_cmd_tls_report(struct ctl *ctl, int argc, char **argv)
 		json_gen_free(&t.jg);
 		return CTL_OK;
 	}
-	txn = ctl_begin(ctl, false);
-	rc = spool_tlsrpt_iter(txn, ctl_tlsrpt_day(date), domain, ctl_tlsrpt_cb,
-	    &t);
-	spool_abort(&txn);
-	if (rc != 0)
-		ctl_die_rc(rc, "tls-report");
+	ctl_tlsrpt_walk(ctl, &t, date, domain);
 	if (t.npol == 0)
 		printf("no TLS sessions recorded on %s\n", date);
 	free(t.rows);
