@@ -254,3 +254,53 @@ def test_mailto_without_sender_skipped(world):
     assert "mail.test: mailto:tlsrpt@rcv.test: skipped: tls_report_from is not set" \
         in r.stdout, r.stdout
     assert g.files("maildrop") == []
+
+
+class _Silent:
+    """A DNS server that reads queries and never answers (a dead resolver)."""
+
+    def __init__(self):
+        import socket
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.server = "127.0.0.1:%d" % self.sock.getsockname()[1]
+
+    def close(self):
+        self.sock.close()
+
+
+def test_dns_failure_is_retried_not_skipped(world):
+    """SERVFAIL or no answer at all for _smtp._tls.DOMAIN is not "no
+    record": the run says so, exits 1 and sends nothing; the next run,
+    with DNS back, sends the report once."""
+    g, rcv, mx, url = world
+    deliver(g, ["a@web.test"])
+    day, good = today(), g.conf["dns_server"]
+    with peers.AdResolver({}, bogus=["_smtp._tls.web.test"]) as bad:
+        g.conf["dns_server"] = bad.server
+        g.write_conf()
+        r = send(g, day)
+        assert ("_smtp._tls.web.test", "TXT") in bad.queries, bad.queries
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "web.test: _smtp._tls.web.test: failed: " in r.stderr, r.stderr
+    assert "tried again by the next run" in r.stderr, r.stderr
+    assert "skipped" not in r.stdout, r.stdout
+    assert rcv.posts == [], rcv.posts
+    dead = _Silent()
+    try:
+        g.conf["dns_server"] = dead.server
+        g.write_conf()
+        t0 = time.monotonic()
+        r = send(g, day)  # bounded by the per-query wait, not a hang
+        assert time.monotonic() - t0 < 100, "tls-report waited on a dead resolver"
+    finally:
+        dead.close()
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "web.test: _smtp._tls.web.test: failed: " in r.stderr, r.stderr
+    assert rcv.posts == [], rcv.posts
+    g.conf["dns_server"] = good
+    g.write_conf()
+    r = send(g, day)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert [p["path"] for p in rcv.posts] == ["/ok"], rcv.posts
+    assert "report of %s sent to %s/ok" % (day, url) in r.stdout, r.stdout
