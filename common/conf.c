@@ -507,7 +507,27 @@ conf_node_host(const char *tmpl, const char *node, char *dst, size_t dstsz)
 		at += len;
 	}
 	dst[at] = '\0';
-	return conf_hostname_ok(dst) ? 0 : -1;
+	return conf_hostport_ok(dst) ? 0 : -1;
+}
+
+bool
+conf_hostport_ok(const char *hp)
+{
+	char	    host[254];
+	const char *colon = strchr(hp, ':'), *p;
+	long	    port = 0;
+
+	if (colon == NULL)
+		return conf_hostname_ok(hp);
+	if ((size_t)(colon - hp) >= sizeof(host) || colon[1] == '0')
+		return false; /* no leading zero: one spelling per port */
+	for (p = colon + 1; *p != '\0'; p++)
+		if (!isdigit((unsigned char)*p) ||
+		    (port = port * 10 + (*p - '0')) > 65535)
+			return false;
+	memcpy(host, hp, (size_t)(colon - hp));
+	host[colon - hp] = '\0';
+	return port > 0 && conf_hostname_ok(host);
 }
 
 /* simulator_domain (issue 18): empty or a host name (no address literal). */

@@ -180,8 +180,11 @@ int conf_parse_size(const char *, int64_t *r); /* "52428800" "50m" "1g" "64k" */
 int conf_parse_bool(const char *, bool *r);
 /* Host-name syntax: LDH labels of 1 to 63 characters, 253 in all. */
 bool conf_hostname_ok(const char *);
+/* A host name, or one with ":PORT" (1-65535, no leading zero). */
+bool conf_hostport_ok(const char *);
 /* tmpl with every "{node}" replaced by node into dst; -1 if it does not
- * fit or the result is not a host name (a tracking host, issue 19). */
+ * fit or the result is not conf_hostport_ok (a tracking host: issues 16
+ * and 19). */
 int conf_node_host(const char *tmpl, const char *node, char *dst, size_t dstsz);
 int conf_parse_listen(const char *, struct conf_listen *r, char *err,
     size_t errsz);

@@ -196,7 +196,8 @@ ctl_acct_track(const struct ctl_acct_opts *o, struct spool_account *sa)
 	    (str_copy(sa->ac_track_host, sizeof(sa->ac_track_host),
 		 o->track_host) == -1 ||
 		(o->track_host[0] != '\0' && !ctl_host_ok(o->track_host))))
-		ctl_usage("account: --track-host %s: not a host name",
+		ctl_usage("account: --track-host %s: not a host name "
+			  "(or HOST:PORT)",
 		    o->track_host);
 	if (o->track != NULL && strcmp(o->track, "none") != 0) {
 		if (str_copy(list, sizeof(list), o->track) == -1)

@@ -254,6 +254,35 @@ def test_track_host_names_the_node(mx):
         g.close()
 
 
+def test_track_host_with_port(gw, mx):
+    """--track-host HOST:PORT (trackd on a port of its own, tls=implicit):
+    the links, the pixel and List-Unsubscribe carry the port; a port out
+    of range or not a number is refused."""
+    g = gw
+    for bad in ("t.example.net:0", "t.example.net:65536", "t.example.net:84x",
+                "t.example.net:", "t.example.net:0443"):
+        r = g.spoolctl("account", "set", "acc", "--track", "opens,clicks,unsubscribe",
+                       "--track-host", bad, check=False)
+        assert r.returncode == 2 and "not a host name" in r.stderr, (bad, r.stderr)
+    hp = HOST + ":8443"
+    r = g.spoolctl("account", "set", "acc", "--track", "opens,clicks,unsubscribe",
+                   "--track-host", hp)
+    assert "(host %s)" % hp in r.stdout, r.stdout
+    smtpgate.smtp_send(g, ["p@dest.example"], msg=mime_message("quoted-printable",
+                                                                 "p@dest.example"))
+    m, = mx.wait_received(1)
+    qid = g.wait_events(lambda e: e["event"] == "delivered")[0]["queue_id"]
+    key = track_key(g)
+    html, _ = html_part(m["data"])
+    toks = re.findall(r'href="https://%s/c/([A-Za-z0-9_-]+)"' % re.escape(hp), html)
+    assert [parse_token(key, t) for t in toks] == [("c", qid, 0, 0), ("c", qid, 0, 1)], html
+    assert re.search(r'<img src="https://%s/o/' % re.escape(hp), html), html
+    lu = re.search(rb"^List-Unsubscribe: <https://%s/u/([A-Za-z0-9_-]+)>\r$" %
+                   re.escape(hp.encode()), m["data"], re.M)
+    assert lu and parse_token(key, lu.group(1).decode()) == ("u", qid, 0, 0), m["data"][:2000]
+    assert dkim_results(m["data"], g.dkim_txt)[0][3] is True
+
+
 def test_untracked_account_untouched_one_transaction(gw, mx):
     g = gw
     g.spoolctl("account", "set", "acc", "--track", "opens,clicks", "--track-host", HOST)

@@ -275,6 +275,29 @@ t_node_host(void)
 	    "too long for dst: -1");
 	t_ok(conf_node_host("t{x}.example.com", "n", buf, sizeof(buf)) == -1,
 	    "another placeholder is no host name");
+	t_ok(conf_node_host("t-{node}.example.com:8443", "n1", buf,
+		 sizeof(buf)) == 0 &&
+		strcmp(buf, "t-n1.example.com:8443") == 0,
+	    "a port after the host");
+}
+
+/* A tracking host's optional port. */
+static void
+t_hostport(void)
+{
+	static const char *const good[] = { "t.example.com", "t.example.com:1",
+		"localhost:65535", "t:443" };
+	static const char *const nope[] = { "t.example.com:", "t.example.com:0",
+		"t.example.com:080", "t.example.com:65536",
+		"t.example.com:99999999999", "t.example.com:44a",
+		"t.example.com:-1", ":443", "t_x.example:443",
+		"t.example.com:443:1", "[::1]:443", "t.example.com: 443" };
+	size_t			 i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		t_ok(conf_hostport_ok(good[i]), "good: %s", good[i]);
+	for (i = 0; i < sizeof(nope) / sizeof(nope[0]); i++)
+		t_ok(!conf_hostport_ok(nope[i]), "bad: %s", nope[i]);
 }
 
 int
@@ -283,6 +306,7 @@ main(void)
 	static const struct t_case cases[] = {
 		{ "defaults", t_defaults },
 		{ "node_host", t_node_host },
+		{ "hostport", t_hostport },
 		{ "values", t_values },
 		{ "errors", t_errors },
 		{ "more_values", t_more_values },
