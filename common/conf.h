@@ -96,7 +96,7 @@ struct conf {
 	/* mail loops and the relayhost's TLS (issue 14) */
 	int64_t		 cf_hopcount_limit; /* Received: lines; more bounce */
 	struct conf_list cf_allow_next_hop; /* CIDRs exempt from the loop check */
-	char		*cf_relayhost_tls;	   /* none|may|encrypt|verify */
+	char		*cf_relayhost_tls; /* none|may|encrypt|verify|dane */
 	char		*cf_relayhost_tls_ca_file; /* "" = the system's store */
 	char		*cf_tls_ca_file; /* MX delivery's CAs; "" = system's */
 	char *cf_dnssec; /* off|trust-ad|validate (issue 17 item 3: DANE) */

@@ -154,7 +154,7 @@ const struct conf_key conf_keys[] = {
 	/* mail loops and the relayhost's TLS (issue 14) */
 	CF_INT("hopcount_limit", "50", 1, 1000, cf_hopcount_limit, CONF_SPOOLD),
 	CF_LIST("allow_next_hop", "", cf_allow_next_hop, CONF_DELIVERD),
-	CF_ENUM("relayhost_tls", "may", "none|may|encrypt|verify",
+	CF_ENUM("relayhost_tls", "may", "none|may|encrypt|verify|dane",
 	    cf_relayhost_tls, CONF_DELIVERD),
 	CF_STR("relayhost_tls_ca_file", "", cf_relayhost_tls_ca_file,
 	    CONF_DELIVERD),

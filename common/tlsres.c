@@ -8,7 +8,7 @@
 static const char *const tlsres_vnames[TLSRES_V_COUNT] = { "none", "untrusted",
 	"verified", "mta-sts", "dane" };
 static const char *const tlsres_pnames[TLSRES_P_COUNT] = { "no-policy-found",
-	"sts", "tlsa" };
+	"sts", "tlsa", "relayhost" };
 static const char *const tlsres_rnames[TLSRES_R_COUNT] = { "success",
 	"starttls-not-supported", "certificate-host-mismatch",
 	"certificate-expired", "certificate-not-trusted", "validation-failure",

@@ -22,6 +22,8 @@ enum tlsres_policy {
 	TLSRES_P_NONE = 0, /* "no-policy-found" */
 	TLSRES_P_STS,	   /* "sts" */
 	TLSRES_P_TLSA,	   /* "tlsa" */
+	TLSRES_P_RELAY,	   /* "relayhost": not RFC 8460's, never reported
+			    * (a session with the relayhost, not the MX) */
 	TLSRES_P_COUNT
 };
 

@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +64,32 @@ deliverd_check_ca_file(const struct conf *cf, const char *key, const char *path)
 	tls_ctx_free(&t);
 }
 
+/* relayhost_tls = dane: DNSSEC on, and a host name to look up. */
+static void
+deliverd_check_relay_dane(const struct conf *cf)
+{
+	char	      host[256], port[8], w[4200];
+	unsigned char a[16];
+
+	if (strcmp(cf->cf_dnssec, "off") == 0)
+		log_fatalx_status(2,
+		    "%s: dane needs dnssec = trust-ad or validate",
+		    conf_where(cf, "relayhost_tls", w, sizeof(w)));
+	if (conf_split_hostport(cf->cf_relayhost, host, sizeof(host), port,
+		sizeof(port), "25") == -1 ||
+	    !conf_hostname_ok(host) || inet_pton(AF_INET, host, a) == 1 ||
+	    inet_pton(AF_INET6, host, a) == 1)
+		log_fatalx_status(2,
+		    "%s: dane needs the relayhost as a host name (its TLSA "
+		    "records are _PORT._tcp.HOST), not \"%s\"",
+		    conf_where(cf, "relayhost_tls", w, sizeof(w)),
+		    cf->cf_relayhost);
+	log_info("relayhost %s: relayhost_tls=dane: TLS checked against the "
+		 "relayhost's TLSA records when they are DNSSEC-secure, else "
+		 "as may",
+	    cf->cf_relayhost);
+}
+
 static void
 deliverd_check_relay_tls(const struct conf *cf)
 {
@@ -72,6 +99,10 @@ deliverd_check_relay_tls(const struct conf *cf)
 	deliverd_check_ca_file(cf, "tls_ca_file", cf->cf_tls_ca_file);
 	if (cf->cf_relayhost[0] == '\0')
 		return;
+	if (strcmp(cf->cf_relayhost_tls, "dane") == 0) {
+		deliverd_check_relay_dane(cf);
+		return;
+	}
 	if (strcmp(cf->cf_relayhost_tls, "verify") == 0)
 		log_info(
 		    "relayhost %s: TLS with a verified certificate required",

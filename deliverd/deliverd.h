@@ -249,6 +249,9 @@ void deliverd_smtp_tls_outcome(struct deliverd_smtp *, enum tlsres_verified,
     enum tlsres_policy, enum tlsres_result);
 void deliverd_smtp_tls_policy_strings(struct deliverd_smtp *, const char *pstr,
     const char *mxpat);
+/* The outcome is of a session with the relayhost: the events keep its
+ * verification, TLS reports (RFC 8460: MX delivery) leave it out. */
+void deliverd_smtp_tls_relayhost(struct deliverd_smtp *);
 /* The TLS client context of the next opens (MX delivery's tls_ca_file or
  * the relayhost's relayhost_tls_ca_file; NULL: no STARTTLS). */
 void deliverd_smtp_tls_ctx(struct deliverd_smtp *, struct tls_ctx *);

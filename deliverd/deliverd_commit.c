@@ -481,7 +481,7 @@ deliverd_commit_tlsrpt(struct spool_txn *txn, struct deliverd_commit_batch *b,
 	bool			      over = false;
 	int			      rc;
 
-	if (res[i].dr_skip || !o->to_set ||
+	if (res[i].dr_skip || !o->to_set || o->to_policy == TLSRES_P_RELAY ||
 	    (i > 0 && !res[i - 1].dr_skip &&
 		strcmp(res[i - 1].dr_qid, res[i].dr_qid) == 0 &&
 		memcmp(&res[i - 1].dr_tlsout, o, sizeof(*o)) == 0))

@@ -1,7 +1,8 @@
 /*
  * deliverd_dane: DANE for SMTP (RFC 7672) on top of DNSSEC answers from a
  * trusted validating resolver (dnssec = trust-ad; common/dns.h). Called
- * per MX candidate whose MX and address records were secure:
+ * per MX candidate whose MX and address records were secure, and for
+ * the relayhost (relayhost_tls = dane) when its address records were:
  *
  *   TLSA _PORT._tcp.MXHOST secure, some usable  -> TLS mandatory, chain
  *	matched against the records (OpenSSL's DANE API, common/tls.c)
@@ -39,7 +40,7 @@ deliverd_dane_policy(struct worker *w, const struct deliverd_worker_cand *c,
     size_t replysz)
 {
 	size_t		n, i, k = 0;
-	unsigned	port = (unsigned)w->dw_cf->cf_remote_port;
+	unsigned	port = c->port;
 	char		err[512] = "";
 	enum dns_status st;
 

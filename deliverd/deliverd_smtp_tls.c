@@ -40,6 +40,13 @@ deliverd_smtp_tls_outcome(struct deliverd_smtp *s, enum tlsres_verified v,
 }
 
 void
+deliverd_smtp_tls_relayhost(struct deliverd_smtp *s)
+{
+	if (s->s_out.to_set)
+		s->s_out.to_policy = TLSRES_P_RELAY;
+}
+
+void
 deliverd_smtp_tls_policy_strings(struct deliverd_smtp *s, const char *pstr,
     const char *mxpat)
 {

@@ -242,6 +242,11 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 		    sizeof(reply));
 		pol.tp_level = w->dw_relay_tls;
 		deliverd_smtp_tls_ctx(w->dw_smtp, w->dw_tls);
+		if (w->dw_relay_dane && nc > 0 && c[0].secure &&
+		    (tlsno = deliverd_smtp_tls_required_no(tx)))
+			log_info("%s: TLS-Required: No: the relayhost's DANE "
+				 "policy is not applied (RFC 8689)",
+			    qid);
 	} else {
 		nc = deliverd_worker_mx_cands(w, j->dj_hop, c, WORKER_CAND_MAX,
 		    reply, sizeof(reply));
@@ -301,6 +306,8 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 			    qid, deliverd_smtp_relay(w->dw_smtp));
 	}
 	free(dn);
+	if (j->dj_relay) /* not the recipient domain's MX: no TLS report */
+		deliverd_smtp_tls_relayhost(w->dw_smtp);
 	if (!j->dj_relay && nc > 0 && !dane) /* a session was tried */
 		deliverd_worker_sts_outcome(w, qid, j->dj_hop, &sts,
 		    k < nc ? c[k].host : NULL, reply, sizeof(reply));
@@ -703,7 +710,12 @@ deliverd_worker_loops_init(struct worker *w)
 		if (cidr_parse(cf->cf_allow_next_hop.v[i],
 			&w->dw_allow[w->dw_nallow]) == 0)
 			w->dw_nallow++; /* conf_load checked them */
-	if (tls_level_parse(cf->cf_relayhost_tls, &w->dw_relay_tls) == -1)
+	/* dane: opportunistic DANE (RFC 7672 as Postfix's "dane" level):
+	 * TLSA records when the relayhost's are secure, else as may */
+	w->dw_relay_dane = strcmp(cf->cf_relayhost_tls, "dane") == 0;
+	if (w->dw_relay_dane)
+		w->dw_relay_tls = TLS_LEVEL_MAY;
+	else if (tls_level_parse(cf->cf_relayhost_tls, &w->dw_relay_tls) == -1)
 		w->dw_relay_tls = TLS_LEVEL_VERIFY; /* conf_load checked it */
 }
 

@@ -42,7 +42,8 @@ struct worker {
 	struct ownaddr	      dw_own;	/* the gateway's own addresses */
 	struct cidr	     *dw_allow; /* allow_next_hop */
 	size_t		      dw_nallow;
-	enum tls_level	      dw_relay_tls; /* relayhost_tls */
+	enum tls_level	      dw_relay_tls;  /* relayhost_tls (dane: may) */
+	bool		      dw_relay_dane; /* relayhost_tls = dane */
 	struct buf	      dw_inbuf;
 	struct buf	      dw_out_buf;
 	int64_t		      dw_last_use;
@@ -71,7 +72,8 @@ struct deliverd_worker_rcpt {
 struct deliverd_worker_cand {
 	char			host[DNS_HOST_MAX];
 	struct sockaddr_storage ss;
-	bool secure; /* MX and address records DNSSEC-validated (dnssec) */
+	bool	 secure; /* MX and address records DNSSEC-validated (dnssec) */
+	unsigned port;	 /* the TLSA records' port (_PORT._tcp.HOST) */
 };
 
 struct deliverd_worker_msg {

@@ -21,6 +21,38 @@
 #include "log.h"
 #include "xmem.h"
 
+/*
+ * relayhost_tls = dane: the relayhost's addresses from DNS (dns_server,
+ * with their DNSSEC status for DANE, RFC 7672 2.2.2) rather than
+ * getaddrinfo; deliverd refuses to start with an address as the relayhost.
+ */
+static size_t
+deliverd_worker_relay_dns(struct worker *w, const char *host, const char *port,
+    struct deliverd_worker_cand *c, size_t max, char *reply, size_t replysz)
+{
+	struct sockaddr_storage ss[DNS_ADDR_MAX];
+	char			err[512] = "";
+	unsigned		p = (unsigned)strtoul(port, NULL, 10);
+	size_t			na = 0, n;
+	enum dns_status		st;
+
+	st = dns_addrs(w->dw_dns, host, p, ss, DNS_ADDR_MAX, &na, err,
+	    sizeof(err));
+	if (st != DNS_OK || na == 0) {
+		(void)snprintf(reply, replysz, "451 4.4.3 relayhost %s: %s",
+		    host, err[0] != '\0' ? err : "no address records");
+		return 0;
+	}
+	for (n = 0; n < na && n < max; n++) {
+		memset(&c[n], 0, sizeof(c[n]));
+		c[n].ss = ss[n];
+		c[n].secure = dns_secure(w->dw_dns);
+		c[n].port = p;
+		(void)str_copy(c[n].host, sizeof(c[n].host), host);
+	}
+	return n;
+}
+
 size_t
 deliverd_worker_relay_cands(struct worker *w, struct deliverd_worker_cand *c,
     size_t max, char *reply, size_t replysz)
@@ -36,6 +68,9 @@ deliverd_worker_relay_cands(struct worker *w, struct deliverd_worker_cand *c,
 		    w->dw_cf->cf_relayhost);
 		return 0;
 	}
+	if (w->dw_relay_dane) /* its address records' DNSSEC status */
+		return deliverd_worker_relay_dns(w, host, port, c, max, reply,
+		    replysz);
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
 	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
@@ -147,6 +182,7 @@ deliverd_worker_mx_cands(struct worker *w, const char *domain,
 			    mx[i].mx_host);
 			c[n].ss = ss[j];
 			c[n].secure = mxsec && dns_secure(w->dw_dns);
+			c[n].port = (unsigned)w->dw_cf->cf_remote_port;
 		}
 	}
 	if (n == 0)

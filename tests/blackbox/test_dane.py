@@ -279,3 +279,66 @@ def test_tls_required_no_skips_dane(tmp_path):
     m, = got
     assert m["tls"], m
     assert "TLS-Required: No: the MTA-STS and DANE policies of %s" % DOMAIN in log, log
+
+
+RELAY = "relay.dane.example"
+
+
+def relay_outcome(tmp_path, tlsa_of, secure=True, tls=True, report=None):
+    """relayhost_tls = dane: one message through relayhost RELAY:PORT whose
+    address and TLSA records come from the AD-setting resolver; (first
+    event, messages at the relay, deliverd's log)."""
+    tmp_path.mkdir()
+    cert = make_cert(str(tmp_path))
+    mx = peers.Mx(cert=cert if tls else None).start()
+    records = {RELAY: [("A", "127.0.0.1")],
+               "_%d._tcp.%s" % (mx.port, RELAY): [("TLSA", tlsa_of(cert[0]))]}
+    try:
+        with peers.AdResolver(records, secure=[DOMAIN] if secure else []) as dns:
+            conf = {"dns_server": dns.server, "relayhost": "%s:%d" % (RELAY, mx.port),
+                    "relayhost_tls": "dane", "dnssec": "trust-ad",
+                    "retry_schedule": "1h", "deliverd_workers": "1"}
+            return deliver(conf, mx, report)
+    finally:
+        mx.stop()
+
+
+def test_relayhost_dane_match_mismatch_insecure(tmp_path):
+    """The relayhost's TLSA records (_PORT._tcp.RELAY), when its address
+    records are DNSSEC-secure: a match delivers over TLS checked by DANE; a
+    mismatch or a relay without STARTTLS defers without a byte of mail;
+    insecure records are opportunistic TLS (may), as Postfix's "dane"."""
+    rep = []
+    ev, got, log = relay_outcome(tmp_path / "m", match, report=rep)
+    assert ev["event"] == "delivered", ev
+    # a session with the relayhost is not one with DOMAIN's MX: nothing
+    # of it goes into DOMAIN's TLS report (RFC 8460 is about MX delivery)
+    assert rep == [], rep
+    assert ev.get("tls_verified") == "dane", ev
+    assert got and got[0]["tls"], got
+    assert re.search(r": DANE: a TLSA record of %s matched" % re.escape(RELAY), log), log
+    ev, got, log = relay_outcome(tmp_path / "x", mismatch)
+    assert ev["event"] == "deferred", ev
+    assert ev["msg"].startswith("451 4.7.5 %s[127.0.0.1]:" % RELAY), ev
+    assert "DANE: no TLSA record matches the certificate" in ev["msg"], ev
+    assert got == []
+    ev, got, _ = relay_outcome(tmp_path / "n", match, tls=False)
+    assert ev["event"] == "deferred" and "TLS is required (DANE)" in ev["msg"], ev
+    assert got == []
+    ev, got, log = relay_outcome(tmp_path / "i", mismatch, secure=False)
+    assert ev["event"] == "delivered", ev
+    assert got and got[0]["tls"], got
+    assert "DANE:" not in log, log
+
+
+@pytest.mark.parametrize("extra,want", [
+    ({"relayhost": RELAY + ":2525", "dnssec": "off"}, "dane needs dnssec = trust-ad or validate"),
+    ({"relayhost": "127.0.0.1:2525", "dnssec": "trust-ad"}, "dane needs the relayhost as a host name"),
+])
+def test_relayhost_dane_config_errors(tmp_path, extra, want):
+    """DANE for the relayhost needs DNSSEC and a host name: exit 2 at start."""
+    with Gateway(tls=False, extra=dict(extra, relayhost_tls="dane")) as g:
+        r = subprocess.run([binary("deliverd"), "-c", g.conf_path], capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 2, r
+        assert "relayhost_tls" in r.stderr and want in r.stderr, r.stderr
