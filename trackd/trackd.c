@@ -267,7 +267,9 @@ trackd_threads(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 
-	return n < 1 ? 1 : n > 8 ? 8 : (unsigned)n;
+	/* at least 2: a thread waits for its request's answer, and an
+	 * unsubscribe's answer waits for its commit */
+	return n < 2 ? 2 : n > 8 ? 8 : (unsigned)n;
 }
 
 /* The backend's sockets (hc_threads + control) and the backend itself,

@@ -13,7 +13,8 @@
  *
  * Durability (trackd.8, DURABILITY): an unsubscribe is committed (stop
  * list entry and `unsubscribed` event, one LMDB transaction) by the
- * backend before its answer; opens and clicks are answered at once and
+ * committer before its answer, while the backend serves other requests;
+ * opens and clicks are answered at once and
  * handed through a pipe to the committer, which commits them in groups
  * with trackd_flush(): at least every TRACKD_FLUSH_MS and as soon as
  * TRACKD_FLUSH_AT are pending. On SIGTERM the HTTP threads stop, their
@@ -70,8 +71,10 @@ struct trackd_resp {
 struct trackd	*trackd_new(struct spool *, const unsigned char *key,
 		    const char *event_log);
 void		 trackd_free(struct trackd **);
-/* Answers one request (any thread). resp is initialised here; the caller
- * calls trackd_resp_release() once it has been sent. */
+/* Answers one request (the backend's one thread). resp is initialised
+ * here; the caller calls trackd_resp_release() once it has been sent.
+ * Status 0: a POST /u/ whose answer waits for its commit (trackd_int.h,
+ * struct trackd_unsub_req). */
 void	trackd_handle(struct trackd *, const struct trackd_req *, struct trackd_resp *);
 void	trackd_resp_release(struct trackd_resp *);
 /* Commits the pending opens and clicks (the loop's thread), then appends
@@ -82,10 +85,11 @@ size_t	trackd_flush(struct trackd *);
 /* Where the threads send opens and clicks: the committer's pipe. */
 void	trackd_set_pipe(struct trackd *, int fd);
 /* The committer (trackd_commit.c): a child process with its own spool,
- * reading hit records from fd until EOF, committing them in groups;
- * returns its exit status. */
+ * reading hit records from fd until EOF, committing them in groups, and
+ * answering each unsubscribe on reply after its commit; returns its exit
+ * status. */
 int	trackd_commit_main(const char *spool_dir, int64_t map_size, int64_t map_max,
-	    unsigned spool_flags, const char *event_log, int fd);
+	    unsigned spool_flags, const char *event_log, int fd, int reply);
 /* Hits answered and not yet committed. */
 size_t	trackd_pending(struct trackd *);
 

@@ -49,18 +49,31 @@
 
 #define TRACKD_COMMIT_GRACE_MS 30000 /* the committer's last commit */
 
-struct trackd_be {
-	struct conf   *b_cf;
-	struct trackd *b_t;
-	struct ev     *b_ev;
-	int	      *b_fds; /* the sockets, -1 once closed */
-	size_t	       b_nfds, b_nopen;
-	pid_t	       b_child; /* the committer */
-	int	       b_pipe;	/* its pipe's write end */
-	int	       b_status;
-	uint8_t	       b_in[TP_QUERY_MAX + 1];
-	uint8_t	       b_out[TP_REPLY_MAX];
+/* A socket whose POST /u/ waits for its commit: not read meanwhile (its
+ * HTTP thread waits for this answer). */
+struct trackd_be_park {
+	bool			p_busy;
+	uint32_t		p_id; /* the query's */
+	struct trackd_unsub_req p_u;
 };
+
+struct trackd_be {
+	struct conf	      *b_cf;
+	struct trackd	      *b_t;
+	struct ev	      *b_ev;
+	int		      *b_fds; /* the sockets, -1 once closed */
+	struct trackd_be_park *b_park; /* one per socket */
+	size_t		       b_nfds, b_nopen;
+	pid_t		       b_child; /* the committer */
+	int		       b_pipe;	/* its pipe's write end */
+	int		       b_reply; /* its verdicts' read end */
+	int		       b_status;
+	uint8_t		       b_in[TP_QUERY_MAX + 1];
+	uint8_t		       b_out[TP_REPLY_MAX];
+};
+
+static void trackd_be_reply(struct trackd_be *, size_t, size_t);
+static void trackd_be_ready(struct ev *, int, unsigned, void *);
 
 /* The committer: forked before this process opens the spool (an LMDB
  * environment never crosses fork). */
@@ -68,9 +81,9 @@ static void
 trackd_be_fork_committer(struct trackd_be *b)
 {
 	size_t i;
-	int    p[2];
+	int    p[2], r[2];
 
-	if (pipe2(p, O_CLOEXEC) == -1)
+	if (pipe2(p, O_CLOEXEC) == -1 || pipe2(r, O_CLOEXEC) == -1)
 		log_fatal("pipe2");
 	/* room for bursts: about 2,800 hits; the default is 64 KB */
 	(void)fcntl(p[1], F_SETPIPE_SZ, 1024 * 1024);
@@ -78,6 +91,7 @@ trackd_be_fork_committer(struct trackd_be *b)
 		log_fatal("fork");
 	if (b->b_child == 0) {
 		(void)close(p[1]);
+		(void)close(r[0]);
 		/* the HTTP process must see EOF when the backend goes */
 		for (i = 0; i < b->b_nfds; i++)
 			(void)close(b->b_fds[i]);
@@ -89,12 +103,15 @@ trackd_be_fork_committer(struct trackd_be *b)
 		_exit(trackd_commit_main(b->b_cf->cf_spool_dir,
 		    b->b_cf->cf_lmdb_map_size, b->b_cf->cf_lmdb_map_max,
 		    SPOOL_CLUSTER_IF(b->b_cf->cf_cluster_dsn),
-		    b->b_cf->cf_event_log, p[0]));
+		    b->b_cf->cf_event_log, p[0], r[1]));
 	}
 	(void)close(p[0]);
-	if (fcntl(p[1], F_SETFL, O_NONBLOCK) == -1)
+	(void)close(r[1]);
+	if (fcntl(p[1], F_SETFL, O_NONBLOCK) == -1 ||
+	    fcntl(r[0], F_SETFL, O_NONBLOCK) == -1)
 		log_fatal("fcntl");
 	b->b_pipe = p[1];
+	b->b_reply = r[0];
 }
 
 /* EOF to the committer, which commits what is pending and exits; waited
@@ -133,6 +150,7 @@ trackd_be_close(struct trackd_be *b, size_t i)
 {
 	if (b->b_fds[i] == -1)
 		return;
+	b->b_park[i].p_busy = false; /* its verdict finds no one */
 	ev_fd_del(b->b_ev, b->b_fds[i]);
 	(void)close(b->b_fds[i]); /* a socket: nothing to lose */
 	b->b_fds[i] = -1;
@@ -196,9 +214,34 @@ trackd_be_answer(struct trackd_be *b, uint32_t id, const struct trackd_resp *rs)
 	return tp_reply_make(b->b_out, sizeof(b->b_out), &r);
 }
 
-/* One hit: the request as trackd_handle knows it, from checked fields. */
+/* A POST /u/ to the committer; its socket waits for the verdict
+ * (trackd_be_verdicts). 0, or an answer's length (503: not sent). */
 static size_t
-trackd_be_hit(struct trackd_be *b, const struct tp_query *q)
+trackd_be_defer(struct trackd_be *b, size_t i, uint32_t id)
+{
+	struct trackd_be_park *pk = &b->b_park[i];
+	struct trackd_resp     rs;
+	size_t		       n;
+
+	pk->p_u = b->b_t->t_defer;
+	pk->p_u.ur_hit.h_tag = (uint32_t)i;
+	if (trackd_hit_send(b->b_t, &pk->p_u.ur_hit) == 0) {
+		pk->p_busy = true;
+		pk->p_id = id;
+		ev_fd_del(b->b_ev, b->b_fds[i]);
+		return 0;
+	}
+	log_warn("%s: hit=unsubscribe: to the committer", pk->p_u.ur_hit.h_qid);
+	trackd_unsub_answer(&pk->p_u, TRACKD_U_FAILED, &rs);
+	n = trackd_be_answer(b, id, &rs);
+	trackd_resp_release(&rs);
+	return n;
+}
+
+/* One hit: the request as trackd_handle knows it, from checked fields;
+ * the answer's length, 0 when it waits for a commit. */
+static size_t
+trackd_be_hit(struct trackd_be *b, size_t i, const struct tp_query *q)
 {
 	static const enum trackd_method m[] = { TRACKD_M_GET, TRACKD_M_HEAD,
 		TRACKD_M_POST };
@@ -223,9 +266,60 @@ trackd_be_hit(struct trackd_be *b, const struct tp_query *q)
 	rq.rq_method = m[q->q_method];
 	rq.rq_now_ms = ev_clock_ms(); /* ours: the burst rule */
 	trackd_handle(b->b_t, &rq, &rs);
-	n = trackd_be_answer(b, q->q_id, &rs);
+	n = rs.rs_status == 0 ? trackd_be_defer(b, i, q->q_id)
+			      : trackd_be_answer(b, q->q_id, &rs);
 	trackd_resp_release(&rs);
 	return n;
+}
+
+/* The committer's verdicts: the waiting sockets' answers. */
+static void
+trackd_be_verdicts(struct ev *e, int fd, unsigned revents, void *arg)
+{
+	struct trackd_be      *b = arg;
+	struct trackd_verdict  v[64];
+	struct trackd_be_park *pk;
+	struct trackd_resp     rs;
+	ssize_t		       n;
+	size_t		       k, olen;
+
+	(void)revents;
+	if ((n = read(fd, v, sizeof(v))) <= 0) {
+		if (n == 0 || (errno != EAGAIN && errno != EINTR))
+			ev_fd_del(e, fd); /* the committer is gone: SIGCHLD */
+		return;
+	}
+	if ((size_t)n % sizeof(v[0]) != 0)
+		log_fatalx("backend: a partial verdict (%zd bytes)", n);
+	for (k = 0; k < (size_t)n / sizeof(v[0]); k++) {
+		if (v[k].v_tag >= b->b_nfds || !b->b_park[v[k].v_tag].p_busy)
+			continue; /* its socket closed meanwhile */
+		pk = &b->b_park[v[k].v_tag];
+		pk->p_busy = false;
+		trackd_unsub_answer(&pk->p_u,
+		    (enum trackd_unsub_result)v[k].v_result, &rs);
+		olen = trackd_be_answer(b, pk->p_id, &rs);
+		trackd_resp_release(&rs);
+		trackd_be_reply(b, v[k].v_tag, olen);
+		if (b->b_fds[v[k].v_tag] != -1 &&
+		    ev_fd_add(e, b->b_fds[v[k].v_tag], EV_READ,
+			trackd_be_ready, b) == -1)
+			log_fatal("backend: event loop");
+	}
+}
+
+/* b_out[0..olen) on socket i. */
+static void
+trackd_be_reply(struct trackd_be *b, size_t i, size_t olen)
+{
+	if (b->b_fds[i] == -1)
+		return;
+	/* the HTTP process waits for this; one that does not read is gone */
+	if (send(b->b_fds[i], b->b_out, olen, MSG_DONTWAIT | MSG_NOSIGNAL) !=
+	    (ssize_t)olen) {
+		log_warn("backend: answering the HTTP process");
+		trackd_be_close(b, i);
+	}
 }
 
 /* One message on socket i; false: stop talking to the HTTP process. */
@@ -262,14 +356,9 @@ trackd_be_serve(struct trackd_be *b, size_t i)
 		r.r_id = q.q_id;
 		r.r_logdest = trackd_be_reload(b);
 		olen = tp_reply_make(b->b_out, sizeof(b->b_out), &r);
-	} else
-		olen = trackd_be_hit(b, &q);
-	/* the HTTP process waits for this; one that does not read is gone */
-	if (send(b->b_fds[i], b->b_out, olen, MSG_DONTWAIT | MSG_NOSIGNAL) !=
-	    (ssize_t)olen) {
-		log_warn("backend: answering the HTTP process");
-		trackd_be_close(b, i);
-	}
+	} else if ((olen = trackd_be_hit(b, i, &q)) == 0)
+		return true; /* trackd_be_verdicts answers */
+	trackd_be_reply(b, i, olen);
 	return true;
 }
 
@@ -328,8 +417,10 @@ trackd_be_open(struct trackd_be *b)
 	b->b_t = trackd_new(sp, key, b->b_cf->cf_event_log);
 	explicit_bzero(key, sizeof(key));
 	trackd_set_pipe(b->b_t, b->b_pipe);
-	if ((b->b_ev = ev_new(b->b_nfds + 2, 1)) == NULL ||
-	    ev_signal(b->b_ev, trackd_be_signal, b) == -1)
+	if ((b->b_ev = ev_new(b->b_nfds + 3, 1)) == NULL ||
+	    ev_signal(b->b_ev, trackd_be_signal, b) == -1 ||
+	    ev_fd_add(b->b_ev, b->b_reply, EV_READ, trackd_be_verdicts, b) ==
+		-1)
 		log_fatal("backend: event loop");
 	for (i = 0; i < b->b_nfds; i++)
 		if (ev_fd_add(b->b_ev, b->b_fds[i], EV_READ, trackd_be_ready,
@@ -346,7 +437,8 @@ trackd_backend_main(struct conf *cf, int *fds, size_t nfds)
 	b.b_cf = cf;
 	b.b_fds = fds;
 	b.b_nfds = b.b_nopen = nfds;
-	b.b_pipe = -1;
+	b.b_park = xcalloc(nfds, sizeof(*b.b_park));
+	b.b_pipe = b.b_reply = -1;
 	priv_drop(cf->cf_trackd_user, cf->cf_group, NULL);
 	trackd_be_fork_committer(&b);
 	trackd_be_open(&b);
@@ -354,6 +446,8 @@ trackd_backend_main(struct conf *cf, int *fds, size_t nfds)
 	ev_run(b.b_ev);
 	/* the HTTP process is done (or the committer died) */
 	trackd_be_stop_committer(&b);
+	(void)close(b.b_reply);
+	free(b.b_park);
 	sp = b.b_t->t_sp;
 	trackd_free(&b.b_t);
 	spool_close(&sp);

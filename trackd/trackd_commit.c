@@ -9,7 +9,9 @@
  * Loop (common/ev: the pipe and one timer): read whole hit records from
  * the pipe onto t_pend; commit them (trackd_flush) when TRACKD_FLUSH_AT
  * are pending or TRACKD_FLUSH_MS after the first of them arrived; an
- * export record makes the next pass append to event_log. EOF (trackd
+ * export record makes the next pass append to event_log. An unsubscribe
+ * record is committed at once, with whatever else is pending, and
+ * answered on the reply pipe (trackd_int.h). EOF (trackd
  * stopping, or gone): commit the rest, exit. Signals are the parent's business: the handlers inherited from
  * it only set flags here, which this loop ignores.
  */
@@ -57,6 +59,16 @@ trackd_commit_read(struct trackd_commit *c, int fd)
 			c->c_t->t_export = true;
 			continue;
 		}
+		if (c->c_buf[i].h_kind == SPOOL_TRACK_UNSUB) {
+			if (!trackd_unsub_append(c->c_t, &c->c_buf[i])) {
+				log_warnx("%s: hit=unsubscribe: %d wait for "
+					  "their commit already: 503",
+				    c->c_buf[i].h_qid, TRACKD_UNSUB_MAX);
+				trackd_verdict_send(c->c_t, c->c_buf[i].h_tag,
+				    TRACKD_U_FAILED);
+			}
+			continue;
+		}
 		if (!trackd_hit_append(c->c_t, &c->c_buf[i]))
 			c->c_dropped++;
 		else if (c->c_first == 0)
@@ -76,7 +88,9 @@ trackd_commit_due(struct trackd_commit *c, bool now)
 		    c->c_dropped, TRACKD_PENDING_MAX);
 		c->c_dropped = 0;
 	}
+	/* an unsubscribe is answered after its commit: at once */
 	if (!now && n < TRACKD_FLUSH_AT && c->c_t->t_export == false &&
+	    c->c_t->t_nun == 0 &&
 	    (n == 0 || ev_clock_ms() - c->c_first < TRACKD_FLUSH_MS))
 		return;
 	(void)trackd_flush(c->c_t);
@@ -119,7 +133,7 @@ trackd_commit_pipe(struct ev *e, int fd, unsigned revents, void *arg)
 
 int
 trackd_commit_main(const char *spool_dir, int64_t map_size, int64_t map_max,
-    unsigned spool_flags, const char *event_log, int fd)
+    unsigned spool_flags, const char *event_log, int fd, int reply)
 {
 	static const unsigned char	 nokey[SPOOL_TRACK_KEYLEN];
 	struct trackd_commit		 c = { .c_t = NULL };
@@ -133,6 +147,7 @@ trackd_commit_main(const char *spool_dir, int64_t map_size, int64_t map_max,
 		log_fatalx("committer: spool_open %s: %s", spool_dir, spool_strerror(rc));
 	/* the committer verifies no token: it needs no key */
 	c.c_t = trackd_new(sp, nokey, event_log);
+	c.c_t->t_reply = reply;
 	trackd_commit_due(&c, true);	/* what a killed trackd left unexported */
 	c.c_rc = 1;
 	ev_timer_init(&c.c_due, trackd_commit_timer, &c);

@@ -1,6 +1,7 @@
 /*
  * trackd_flush: the group commit of opens and clicks (trackd.h,
- * DURABILITY), run by the committer. Hits arrive on t_pend (under t_q);
+ * DURABILITY), and of the unsubscribes waiting for their answer (t_un),
+ * run by the committer. Hits arrive on t_pend (under t_q);
  * the flush swaps it with the empty t_fl and writes t_fl's events in one
  * LMDB transaction under t_db. A failed commit keeps t_fl for the next
  * flush (t_pend goes on filling up to its bound meanwhile).
@@ -82,7 +83,7 @@ trackd_flush_bursts(struct trackd *t)
 	free(v);
 }
 
-/* One transaction for t_fl[0..t_nfl). */
+/* One transaction for t_fl[0..t_nfl) and the unsubscribes t_un. */
 static int
 trackd_flush_txn(struct trackd *t)
 {
@@ -115,6 +116,8 @@ trackd_flush_txn(struct trackd *t)
 	}
 	if (got == 0)
 		spool_track_msg_free(&km);
+	for (i = 0; i < t->t_nun && rc == 0; i++)
+		rc = trackd_unsub_put(tx, &t->t_un[i], &t->t_unres[i]);
 	if (rc != 0) {
 		spool_abort(&tx);
 		return rc;
@@ -140,6 +143,22 @@ trackd_export(struct trackd *t)
 	t->t_export = false;
 }
 
+/* Each unsubscribe's answer, after the commit (rc 0) or its failure:
+ * an unsubscribe is not retried here, its sender is told to (503). */
+static void
+trackd_flush_verdicts(struct trackd *t, int rc)
+{
+	size_t i;
+
+	if (rc != 0 && t->t_nun > 0)
+		log_warnx("commit of %zu unsubscribe(s): %s (answered 503)",
+		    t->t_nun, spool_strerror(rc));
+	for (i = 0; i < t->t_nun; i++)
+		trackd_verdict_send(t, t->t_un[i].h_tag,
+		    rc == 0 ? t->t_unres[i] : TRACKD_U_FAILED);
+	t->t_nun = 0;
+}
+
 size_t
 trackd_flush(struct trackd *t)
 {
@@ -159,7 +178,7 @@ trackd_flush(struct trackd *t)
 		(void)pthread_mutex_unlock(&t->t_q);
 	}
 	n = t->t_nfl;
-	if (n == 0) {
+	if (n == 0 && t->t_nun == 0) {
 		trackd_export(t);
 		(void)pthread_mutex_unlock(&t->t_db);
 		return 0;
@@ -175,7 +194,8 @@ trackd_flush(struct trackd *t)
 		t->t_nfl = 0;
 		t->t_export = true;
 	}
-	trackd_export(t);
+	trackd_export(t); /* the unsubscribed events before their answers */
+	trackd_flush_verdicts(t, rc);
 	(void)pthread_mutex_unlock(&t->t_db);
 	if (rc != 0) {
 		log_warnx("commit of %zu open(s)/click(s): %s (kept, retried)", n,

@@ -57,6 +57,7 @@ trackd_new(struct spool *sp, const unsigned char *key, const char *event_log)
 	/* events a killed trackd committed but did not append yet */
 	t->t_export = true;
 	t->t_pipe = -1;
+	t->t_reply = -1;
 	return t;
 }
 
@@ -72,6 +73,8 @@ trackd_free(struct trackd **tp)
 	(void)pthread_mutex_destroy(&t->t_q);
 	free(t->t_pend);
 	free(t->t_fl);
+	free(t->t_un);
+	free(t->t_unres);
 	free(t->t_event_log);
 	trackd_seen_free(&t->t_seen);
 	free(t);

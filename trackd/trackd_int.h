@@ -19,12 +19,44 @@ struct trackd_hit {
 	char		 h_qid[QID_SIZE];
 	uint32_t	 h_idx;
 	uint16_t	 h_link;
-	char		 h_kind;	/* SPOOL_TRACK_OPEN or _CLICK */
+	char		 h_kind;	/* SPOOL_TRACK_OPEN, _CLICK or _UNSUB */
+	uint32_t	 h_tag;		/* _UNSUB: the backend's socket */
 	bool		 h_machine;
 	int64_t		 h_dt;		/* unix seconds */
 	int64_t		 h_ms;		/* monotonic ms (the burst rule) */
 	char		 h_ua[TRACKD_UA_MAX];
 	char		 h_client[SPOOL_CLIENT_MAX];
+};
+
+/*
+ * An unsubscribe (POST /u/) is committed by the committer, with the opens
+ * and clicks pending there, before its answer: the backend sends the
+ * record (h_kind SPOOL_TRACK_UNSUB, h_tag its socket) and sets that socket
+ * aside; the committer answers on its reply pipe, after the commit, with
+ * one verdict per unsubscribe. The backend's loop goes on serving the other
+ * sockets meanwhile: no hit waits behind an unsubscribe's fsync.
+ */
+enum trackd_unsub_result {
+	TRACKD_U_ADDED,	  /* on the stop list now, with its event */
+	TRACKD_U_ALREADY, /* it was: the same answer, no second event */
+	TRACKD_U_GONE,	  /* the message is no longer recorded: 404 */
+	TRACKD_U_FAILED	  /* not committed: 503 (the sender may retry) */
+};
+
+struct trackd_verdict {
+	uint32_t v_tag;
+	int32_t	 v_result; /* enum trackd_unsub_result */
+};
+
+#define TRACKD_UNSUB_MAX 1024 /* waiting in the committer; then FAILED */
+
+/* What trackd_handle() left for the backend when it answered 0: the
+ * unsubscribe to send to the committer, and what its answer needs. */
+struct trackd_unsub_req {
+	struct trackd_hit      ur_hit;
+	struct spool_track_ref ur_ref;
+	char		       ur_addr[SPOOL_ADDR_MAX];
+	char		       ur_client[SPOOL_CLIENT_MAX];
 };
 
 struct trackd {
@@ -40,6 +72,12 @@ struct trackd {
 	int			 t_pipe;	/* to the committer, or -1 */
 	char			*t_event_log;
 	bool			 t_export;	/* events to append (t_db) */
+	struct trackd_unsub_req	 t_defer;	/* the backend's: see trackd_handle */
+	/* the committer's: unsubscribes to commit, then verdicts to t_reply */
+	struct trackd_hit	*t_un;
+	enum trackd_unsub_result *t_unres;	/* each one's, in the txn */
+	size_t			 t_nun;
+	int			 t_reply;
 };
 
 extern const char trackd_503[];
@@ -66,8 +104,23 @@ int	trackd_msg_read(struct trackd *, const struct spool_track_ref *,
 int	trackd_hit_send(struct trackd *, const struct trackd_hit *);
 /* The committer's side: onto t_pend; false at TRACKD_PENDING_MAX. */
 bool	trackd_hit_append(struct trackd *, const struct trackd_hit *);
-/* GET, HEAD and POST /u/ (trackd_unsub.c). */
+/* GET, HEAD and POST /u/ (trackd_unsub.c); POST answers 0 and fills
+ * t_defer (see struct trackd_unsub_req). */
 void	trackd_unsub(struct trackd *, const struct trackd_req *,
 	    const struct spool_track_ref *, struct trackd_resp *);
+/* The backend: the answer to a deferred POST /u/ once its verdict came;
+ * logs the hit's line. */
+void	trackd_unsub_answer(const struct trackd_unsub_req *,
+	    enum trackd_unsub_result, struct trackd_resp *);
+/* The committer: an unsubscribe read from the pipe; false when
+ * TRACKD_UNSUB_MAX wait already (the caller answers FAILED). */
+bool	trackd_unsub_append(struct trackd *, const struct trackd_hit *);
+/* The committer, in the flush's write txn: the stop-list entry and its
+ * event; *res_r ADDED, ALREADY or GONE; 0 or the txn's failure. */
+int	trackd_unsub_put(struct spool_txn *, const struct trackd_hit *,
+	    enum trackd_unsub_result *res_r);
+/* The committer: one verdict to the backend (its reply pipe). */
+void	trackd_verdict_send(struct trackd *, uint32_t tag,
+	    enum trackd_unsub_result);
 
 #endif

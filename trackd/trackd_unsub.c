@@ -4,15 +4,17 @@
  * button, or a mailbox provider's RFC 8058 one-click request with the
  * body List-Unsubscribe=One-Click) puts the recipient on the account's
  * stop list and logs `unsubscribed`, in one LMDB transaction committed
- * before the answer. Idempotent: an address already on the stop list
- * gets the same answer and no second event.
+ * before the answer: by the committer (trackd_int.h, struct
+ * trackd_unsub_req), so that no other hit waits for that commit.
+ * Idempotent: an address already on the stop list gets the same answer
+ * and no second event.
  */
 #include "config.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "log.h"
@@ -20,6 +22,7 @@
 #include "spool_track.h"
 #include "trackd.h"
 #include "trackd_int.h"
+#include "xmem.h"
 
 static const char trackd_page_head[] =
 	"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
@@ -90,68 +93,66 @@ trackd_page_done(struct trackd_resp *rs, const char *addr)
 	trackd_page_resp(rs, 200);
 }
 
-/* The stop-list entry and its event in one write txn (t_db held). */
-static int
-trackd_unsub_txn(struct trackd *t, const struct trackd_req *rq,
-    const struct spool_track_ref *ref, char addr_r[SPOOL_ADDR_MAX], bool *already_r)
+/*
+ * The committer, in its flush's write txn: the stop-list entry and its
+ * event for one unsubscribe record (its recipient is checked against the
+ * recorded message again: the record may have been pruned since).
+ */
+int
+trackd_unsub_put(struct spool_txn *tx, const struct trackd_hit *h,
+    enum trackd_unsub_result *res_r)
 {
-	struct spool_track_msg	 km;
-	struct spool_event	 ev;
-	struct spool_txn	*tx;
-	char			 client[SPOOL_CLIENT_MAX], ua[TRACKD_UA_MAX];
-	int			 rc;
+	struct spool_track_ref ref = { .tk_kind = SPOOL_TRACK_UNSUB,
+		.tk_idx = h->h_idx };
+	struct spool_track_msg km;
+	struct spool_event     ev;
+	const char	      *addr;
+	int		       rc;
 
-	if ((rc = spool_begin(t->t_sp, true, &tx)) != 0)
-		return rc;
-	if ((rc = trackd_msg(tx, ref, &km)) != 0) {
-		spool_abort(&tx);
-		return rc;
+	(void)str_copy(ref.tk_qid, sizeof(ref.tk_qid), h->h_qid);
+	if ((rc = trackd_msg(tx, &ref, &km)) == SPOOL_ENOTFOUND) {
+		*res_r = TRACKD_U_GONE;
+		return 0;
 	}
-	(void)str_copy(addr_r, SPOOL_ADDR_MAX, km.km_rcpts[ref->tk_idx]);
-	*already_r = spool_stop_has(tx, km.km_login, addr_r);
-	if (!*already_r) {
-		spool_event_init_track(&ev, &km, ref->tk_qid, ref->tk_idx,
-		    SPOOL_EV_UNSUBSCRIBED, (int64_t)time(NULL));
-		if (rq->rq_ua != NULL) {	/* cut as the opens' and clicks' */
-			(void)str_copy(ua, sizeof(ua), rq->rq_ua);
-			ev.ev_user_agent = ua;
-		}
-		if (spool_client_truncate(rq->rq_client, client, sizeof(client)) == 0)
-			ev.ev_client = client;
-		if ((rc = spool_stop_put(tx, km.km_login, addr_r)) == 0)
-			rc = spool_event_add(tx, &ev, NULL);
+	if (rc != 0)
+		return rc;
+	addr = km.km_rcpts[ref.tk_idx];
+	*res_r = TRACKD_U_ALREADY;
+	if (!spool_stop_has(tx, km.km_login, addr)) {
+		spool_event_init_track(&ev, &km, ref.tk_qid, ref.tk_idx,
+		    SPOOL_EV_UNSUBSCRIBED, h->h_dt);
+		ev.ev_user_agent = h->h_ua[0] != '\0' ? h->h_ua : NULL;
+		ev.ev_client = h->h_client[0] != '\0' ? h->h_client : NULL;
+		if ((rc = spool_stop_put(tx, km.km_login, addr)) == 0 &&
+		    (rc = spool_event_add(tx, &ev, NULL)) == 0)
+			*res_r = TRACKD_U_ADDED;
 	}
 	spool_track_msg_free(&km);
-	if (rc != 0 || *already_r) {
-		spool_abort(&tx);
-		return rc;
-	}
-	return spool_commit(&tx);
+	return rc;
 }
 
-static int
-trackd_unsub_commit(struct trackd *t, const struct trackd_req *rq,
-    const struct spool_track_ref *ref, char addr_r[SPOOL_ADDR_MAX], bool *already_r)
+bool
+trackd_unsub_append(struct trackd *t, const struct trackd_hit *h)
 {
-	struct spool_map	m;
-	int			rc;
-
-	(void)pthread_mutex_lock(&t->t_db);
-	rc = trackd_unsub_txn(t, rq, ref, addr_r, already_r);
-	if (rc == SPOOL_EFULL && spool_map_grown(t->t_sp, &m)) {
-		log_info("lmdb map grown: from=%lld, to=%lld, max=%lld",
-		    (long long)m.mp_grew_from, (long long)m.mp_size, (long long)m.mp_max);
-		rc = trackd_unsub_txn(t, rq, ref, addr_r, already_r);
+	if (t->t_un == NULL) {
+		t->t_un = xcalloc(TRACKD_UNSUB_MAX, sizeof(*t->t_un));
+		t->t_unres = xcalloc(TRACKD_UNSUB_MAX, sizeof(*t->t_unres));
 	}
-	(void)pthread_mutex_unlock(&t->t_db);
-	if (rc == 0 && !*already_r) {
-		struct trackd_hit	x = { .h_kind = TRACKD_HIT_EXPORT };
+	if (t->t_nun == TRACKD_UNSUB_MAX)
+		return false;
+	t->t_un[t->t_nun++] = *h;
+	return true;
+}
 
-		/* event_log soon; the event is durable in LMDB already, and a
-		 * committer that misses this exports at its next commit or start */
-		(void)trackd_hit_send(t, &x);
-	}
-	return rc;
+void
+trackd_verdict_send(struct trackd *t, uint32_t tag,
+    enum trackd_unsub_result res)
+{
+	struct trackd_verdict v = { .v_tag = tag, .v_result = (int32_t)res };
+
+	/* a backend that is gone cannot be answered; its socket is closed */
+	if (write(t->t_reply, &v, sizeof(v)) != (ssize_t)sizeof(v))
+		log_warn("committer: answering an unsubscribe");
 }
 
 static int
@@ -162,7 +163,8 @@ trackd_unsub_rcpt(const struct spool_track_msg *km,
 	return 0;
 }
 
-/* GET/HEAD: the page needs the address (a short read txn). */
+/* GET/HEAD, and a POST before its commit: the address (a short read
+ * txn; the backend never writes). */
 static int
 trackd_unsub_addr(struct trackd *t, const struct spool_track_ref *ref,
     char addr_r[SPOOL_ADDR_MAX])
@@ -170,32 +172,88 @@ trackd_unsub_addr(struct trackd *t, const struct spool_track_ref *ref,
 	return trackd_msg_read(t, ref, trackd_unsub_rcpt, addr_r);
 }
 
+/* POST: what the committer needs and what the answer will need. */
+static void
+trackd_unsub_defer(struct trackd *t, const struct trackd_req *rq,
+    const struct spool_track_ref *ref)
+{
+	struct trackd_unsub_req *u = &t->t_defer;
+	struct trackd_hit	*h = &u->ur_hit;
+
+	memset(h, 0, sizeof(*h));
+	(void)str_copy(h->h_qid, sizeof(h->h_qid), ref->tk_qid);
+	h->h_idx = ref->tk_idx;
+	h->h_kind = SPOOL_TRACK_UNSUB;
+	h->h_dt = (int64_t)time(NULL);
+	h->h_ms = rq->rq_now_ms;
+	if (rq->rq_ua != NULL) /* cut as the opens' and clicks' */
+		(void)str_copy(h->h_ua, sizeof(h->h_ua), rq->rq_ua);
+	if (spool_client_truncate(rq->rq_client, h->h_client,
+		sizeof(h->h_client)) == -1)
+		h->h_client[0] = '\0';
+	u->ur_ref = *ref;
+	(void)str_copy(u->ur_client, sizeof(u->ur_client), rq->rq_client);
+}
+
 void
 trackd_unsub(struct trackd *t, const struct trackd_req *rq,
     const struct spool_track_ref *ref, struct trackd_resp *rs)
 {
-	char	 addr[SPOOL_ADDR_MAX];
-	bool	 post = rq->rq_method == TRACKD_M_POST, already = false;
-	int	 rc;
+	char addr[SPOOL_ADDR_MAX];
+	int  rc;
 
-	rc = post ? trackd_unsub_commit(t, rq, ref, addr, &already) :
-	    trackd_unsub_addr(t, ref, addr);
+	rc = trackd_unsub_addr(t, ref, addr);
 	if (rc == SPOOL_ENOTFOUND) {
-		trackd_log(ref->tk_qid, rq, "unsubscribe-unknown", ref, 404, "");
+		trackd_log(ref->tk_qid, rq, "unsubscribe-unknown", ref, 404,
+		    "");
 		trackd_status(rs, 404, "Not Found\n");
 		return;
 	}
 	if (rc != 0) {
-		log_warnx("%s: hit=unsubscribe: %s", ref->tk_qid, spool_strerror(rc));
+		log_warnx("%s: hit=unsubscribe: %s", ref->tk_qid,
+		    spool_strerror(rc));
 		trackd_status(rs, 503, trackd_503);
 		return;
 	}
-	if (!post) {
+	if (rq->rq_method != TRACKD_M_POST) {
 		trackd_page_confirm(rs, addr);
 		trackd_log(ref->tk_qid, rq, "unsubscribe-page", ref, 200, "");
 		return;
 	}
-	trackd_page_done(rs, addr);
-	trackd_log(ref->tk_qid, rq, "unsubscribe", ref, 200,
-	    already ? ", stoplist=already" : ", stoplist=added");
+	trackd_unsub_defer(t, rq, ref);
+	(void)str_copy(t->t_defer.ur_addr, sizeof(t->t_defer.ur_addr), addr);
+	rs->rs_status = 0; /* answered by trackd_unsub_answer */
+}
+
+void
+trackd_unsub_answer(const struct trackd_unsub_req *u,
+    enum trackd_unsub_result res, struct trackd_resp *rs)
+{
+	char		  url[8] = "/u/";
+	struct trackd_req rq = { .rq_method = TRACKD_M_POST,
+		.rq_url = url,
+		.rq_client = u->ur_client };
+
+	memset(rs, 0, sizeof(*rs));
+	buf_init(&rs->rs_buf, TRACKD_PAGE_MAX);
+	switch (res) {
+	case TRACKD_U_ADDED:
+	case TRACKD_U_ALREADY:
+		trackd_page_done(rs, u->ur_addr);
+		trackd_log(u->ur_ref.tk_qid, &rq, "unsubscribe", &u->ur_ref,
+		    200,
+		    res == TRACKD_U_ALREADY ? ", stoplist=already"
+					    : ", stoplist=added");
+		return;
+	case TRACKD_U_GONE:
+		trackd_log(u->ur_ref.tk_qid, &rq, "unsubscribe-unknown",
+		    &u->ur_ref, 404, "");
+		trackd_status(rs, 404, "Not Found\n");
+		return;
+	default:
+		log_warnx("%s: hit=unsubscribe, rcpt=%u: not committed: 503",
+		    u->ur_ref.tk_qid, (unsigned)u->ur_ref.tk_idx);
+		trackd_status(rs, 503, trackd_503);
+		return;
+	}
 }

@@ -15,6 +15,8 @@ import signal
 import socket
 import ssl
 import subprocess
+import tempfile
+import threading
 import time
 
 import pytest
@@ -306,6 +308,55 @@ def test_unsubscribe_survives_sigkill_right_after_the_answer():
         # event_log, which then appends it again (same id: the contract
         # lets readers discard duplicates by id)
         assert len({e["id"] for e in engage(g, "unsubscribed")}) == 1
+
+
+def test_unsubscribe_commit_on_a_slow_disk_holds_no_other_hit():
+    """An unsubscribe is answered after its commit, but the commit runs in
+    the committer: while its fsync stalls (a slow disk: slowsync-shim.so
+    makes each sync sleep), opens from other connections are answered at
+    once. Before, the backend committed it itself and every hit waited."""
+    shim = os.path.join(smtpgate.BUILDDIR, "tests", "tools", "slowsync-shim.so")
+    flagdir = tempfile.mkdtemp(prefix="sgslow-")
+    os.chmod(flagdir, 0o777)  # the committer runs as trackd_user
+    flag = os.path.join(flagdir, "slow")
+    env = dict(os.environ, LD_PRELOAD=shim, SMTPGATE_SLOWSYNC_FLAG=flag,
+               SMTPGATE_SLOWSYNC_MS="1500",
+               ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0")
+    with gateway() as g:
+        g.start("spoold")
+        qid = fake_qid()
+        logpath = os.path.join(g.dir, "trackd.log")
+        with open(logpath, "ab") as logf:
+            g.procs["trackd"] = subprocess.Popen(
+                [binary("trackd"), "-c", g.conf_path], stdout=logf, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True, env=env)
+        g.logs["trackd"] = logpath
+        wait_port(g.track_port, timeout=15)
+        tok = seed(g, qid, ["s@dest.test", "o@dest.test"])
+        open(flag, "w").close()
+        done = {}
+
+        def unsubscribe():
+            done["unsub"] = request(g, "POST", "/u/" + tok["unsub"][0],
+                                    body=b"List-Unsubscribe=One-Click")
+        th = threading.Thread(target=unsubscribe, daemon=True)
+        th.start()
+        # the unsubscribe's commit is inside its (slow) sync now
+        wait_for(lambda: os.path.exists(flag + ".in"), timeout=10,
+                 what="the unsubscribe's commit to reach its sync")
+        answered = 0
+        for _ in range(5):
+            st, _, _ = request(g, "GET", "/o/" + tok["open"][1])
+            assert st == 200
+            answered += th.is_alive()
+        os.unlink(flag)
+        th.join(30)
+        assert not th.is_alive() and done["unsub"][0] == 200, done
+        assert answered == 5, "opens waited for the unsubscribe's commit: %d of 5 " \
+            "answered before it" % answered
+        assert "s@dest.test" in g.spoolctl("stoplist", "list", "acc").stdout
+        g.wait_events(lambda e: e["event"] == "opened", what="the opens recorded")
+    shutil.rmtree(flagdir, ignore_errors=True)
 
 
 def test_sigterm_commits_pending_opens():

@@ -37,3 +37,8 @@ tests_tools_crash_shim_so_SOURCES = tests/tools/crash_shim.c
 tests_tools_crash_shim_so_CFLAGS = -std=c11 -Wall -Wextra -Werror -fPIC
 tests_tools_crash_shim_so_LDFLAGS = -shared
 tests_tools_crash_shim_so_LDADD =
+check_PROGRAMS += tests/tools/slowsync-shim.so
+tests_tools_slowsync_shim_so_SOURCES = tests/tools/slowsync_shim.c
+tests_tools_slowsync_shim_so_CFLAGS = -std=c11 -Wall -Wextra -Werror -fPIC
+tests_tools_slowsync_shim_so_LDFLAGS = -shared
+tests_tools_slowsync_shim_so_LDADD =

@@ -3,8 +3,9 @@
  * over a real spool, without HTTP: the routes, the 404/405 answers for
  * every kind of bad target or token, the recorded redirect target (never
  * one from the request), the hit records the committer receives through
- * its pipe (HEAD: none), and the unsubscribe's stop-list entry and its
- * single event.
+ * its pipe (HEAD: none), and the unsubscribe: deferred by the backend,
+ * committed (stop-list entry and its single event) by the committer's
+ * flush, answered from its verdict.
  */
 #include "config.h"
 
@@ -163,19 +164,68 @@ t_routes(void)
 	(void)close(p[1]);
 }
 
+static bool
+t_stopped(struct spool *sp, const char *addr)
+{
+	struct spool_txn *tx;
+	bool		  has;
+
+	if (spool_begin(sp, false, &tx) != 0)
+		abort();
+	has = spool_stop_has(tx, "acc", addr);
+	spool_abort(&tx);
+	return has;
+}
+
+/* The committer's side of one deferred POST: its commit, its verdict. */
+static int
+t_unsub_commit(struct trackd *tc, int vfd, const struct trackd_unsub_req *u)
+{
+	struct trackd_verdict v = { .v_result = -1 };
+
+	t_ok(trackd_unsub_append(tc, &u->ur_hit), "the committer takes it");
+	(void)trackd_flush(tc);
+	t_ok(read(vfd, &v, sizeof(v)) == (ssize_t)sizeof(v) &&
+		v.v_tag == u->ur_hit.h_tag,
+	    "one verdict, for that socket");
+	return v.v_result;
+}
+
+static size_t
+t_count_events(const char *word)
+{
+	char   path[128], line[4096];
+	FILE  *fp;
+	size_t n = 0;
+
+	(void)snprintf(path, sizeof(path), "%s/events.jsonl", tdir);
+	if ((fp = fopen(path, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), fp) != NULL)
+		n += strstr(line, word) != NULL;
+	(void)fclose(fp);
+	return n;
+}
+
 static void
 t_unsubscribe(void)
 {
-	struct trackd_resp rs;
-	struct trackd_hit  h;
-	struct spool_txn  *tx;
-	struct spool	  *sp;
-	struct trackd	  *t;
-	char		   tok[SPOOL_TRACK_TOKEN_MAX], url[512];
-	int		   p[2];
-	bool		   has;
+	static const unsigned char nokey[SPOOL_TRACK_KEYLEN];
+	struct trackd_unsub_req	   u;
+	struct trackd_resp	   rs;
+	struct trackd_hit	   h;
+	struct spool		  *sp;
+	struct trackd		  *t, *tc;
+	char			   tok[SPOOL_TRACK_TOKEN_MAX], url[512];
+	char			   ev[256];
+	int			   p[2], vp[2];
 
 	t = t_setup(&sp, p);
+	(void)snprintf(ev, sizeof(ev), "%s/events.jsonl", tdir);
+	tc = trackd_new(sp, nokey, ev); /* the committer's */
+	if (pipe2(vp, O_NONBLOCK) == -1)
+		abort();
+	tc->t_reply = vp[1];
 	(void)snprintf(url, sizeof(url), "/u/%s", t_tok('u', 1, 0, tok));
 	t_int_eq(t_req(t, TRACKD_M_GET, url, &rs), 200, "GET /u/: the page");
 	t_ok(strstr(rs.rs_body, "<form method=\"post\">") != NULL &&
@@ -183,28 +233,68 @@ t_unsubscribe(void)
 		strstr(rs.rs_body, "<script") == NULL,
 	    "a form, the masked address, no script");
 	trackd_resp_release(&rs);
-	if (spool_begin(sp, false, &tx) != 0)
-		abort();
-	has = spool_stop_has(tx, "acc", "b@x.test");
-	spool_abort(&tx);
-	t_ok(!has, "GET changes nothing");
-	t_int_eq(t_req(t, TRACKD_M_POST, url, &rs), 200, "POST /u/");
+	t_ok(!t_stopped(sp, "b@x.test"), "GET changes nothing");
+
+	t_int_eq(t_req(t, TRACKD_M_POST, url, &rs), 0,
+	    "POST /u/: no answer before the commit");
 	trackd_resp_release(&rs);
-	if (spool_begin(sp, false, &tx) != 0)
-		abort();
-	has = spool_stop_has(tx, "acc", "b@x.test");
-	spool_abort(&tx);
-	t_ok(has, "on the stop list, committed before the answer");
-	t_ok(t_drain(p[0], &h) == 1 && h.h_kind == TRACKD_HIT_EXPORT,
-	    "the committer is asked to export the event");
-	t_int_eq(t_req(t, TRACKD_M_POST, url, &rs), 200,
-	    "a second POST: the same answer");
+	u = t->t_defer;
+	u.ur_hit.h_tag = 7;
+	t_ok(u.ur_hit.h_kind == 'u' && u.ur_hit.h_idx == 1 &&
+		strcmp(u.ur_hit.h_qid, qid) == 0 &&
+		strcmp(u.ur_addr, "b@x.test") == 0 &&
+		strcmp(u.ur_hit.h_client, "192.0.2.0/24") == 0,
+	    "the record: recipient, QID, client cut to /24; the address");
+	t_ok(!t_stopped(sp, "b@x.test") && t_drain(p[0], &h) == 0,
+	    "the backend writes nothing itself");
+	t_int_eq(t_unsub_commit(tc, vp[0], &u), TRACKD_U_ADDED,
+	    "verdict: added");
+	t_ok(t_stopped(sp, "b@x.test"), "on the stop list when answered");
+	t_int_eq((long long)t_count_events("\"unsubscribed\""), 1,
+	    "its event in event_log before the answer");
+	trackd_unsub_answer(&u, TRACKD_U_ADDED, &rs);
+	t_ok(rs.rs_status == 200 &&
+		strstr(rs.rs_body, "You are unsubscribed") != NULL,
+	    "the answer: the done page");
 	trackd_resp_release(&rs);
-	t_int_eq((long long)t_drain(p[0], &h), 0, "and no second event");
+
+	t_int_eq(t_req(t, TRACKD_M_POST, url, &rs), 0, "a second POST");
+	trackd_resp_release(&rs);
+	u = t->t_defer;
+	t_int_eq(t_unsub_commit(tc, vp[0], &u), TRACKD_U_ALREADY,
+	    "verdict: already");
+	trackd_unsub_answer(&u, TRACKD_U_ALREADY, &rs);
+	t_int_eq(rs.rs_status, 200, "the same answer");
+	trackd_resp_release(&rs);
+	t_int_eq((long long)t_count_events("\"unsubscribed\""), 1,
+	    "and no second event");
+
+	trackd_unsub_answer(&u, TRACKD_U_FAILED, &rs);
+	t_int_eq(rs.rs_status, 503, "not committed: 503");
+	trackd_resp_release(&rs);
+	trackd_unsub_answer(&u, TRACKD_U_GONE, &rs);
+	t_int_eq(rs.rs_status, 404, "no longer recorded: 404");
+	trackd_resp_release(&rs);
+	(void)snprintf(url, sizeof(url), "/u/%s", t_tok('u', 0, 0, tok));
+	t_int_eq(t_req(t, TRACKD_M_POST, url, &rs), 0, "POST for a@");
+	trackd_resp_release(&rs);
+	u = t->t_defer;
+	{
+		struct spool_txn *tx = t_wtxn(sp);
+
+		t_ok(spool_track_del(tx, qid) == 0 && spool_commit(&tx) == 0,
+		    "the record pruned before the commit");
+	}
+	t_int_eq(t_unsub_commit(tc, vp[0], &u), TRACKD_U_GONE, "verdict: gone");
+	t_ok(!t_stopped(sp, "a@x.test"), "nothing added");
+
+	trackd_free(&tc);
 	trackd_free(&t);
 	spool_close(&sp);
 	(void)close(p[0]);
 	(void)close(p[1]);
+	(void)close(vp[0]);
+	(void)close(vp[1]);
 }
 
 int
