@@ -90,18 +90,31 @@ cpol_put(PGconn *pg, const char *sql, const struct spool_centry *e,
 {
 	const char *vals[4] = { spool_ckind_name(e->ce_kind),
 		(const char *)e->ce_key, (const char *)e->ce_val, node };
-	const int   lens[4] = { 0, (int)e->ce_klen, (int)e->ce_vlen, 0 };
+	int	    lens[4] = { 0, (int)e->ce_klen, (int)e->ce_vlen, 0 };
 	const int   bin[4] = { 0, 1, 1, 0 };
+	struct buf  sealed;
 	PGresult   *res;
-	int	    n;
+	int	    n = -1;
 
+	buf_init(&sealed, SIZE_MAX / 2);
 	if (e->ce_val != NULL && e->ce_vlen == 0)
 		vals[2] = ""; /* an empty value, not NULL */
+	if (e->ce_val != NULL && cseal_on()) {
+		if (cseal_seal(e, &sealed) == -1) {
+			log_warnx("cluster policy: sealing a %s row failed",
+			    spool_ckind_name(e->ce_kind));
+			goto out;
+		}
+		vals[2] = sealed.data;
+		lens[2] = (int)sealed.len;
+	}
 	if ((res = cpol_q(pg, "store a row", sql, 4, vals, lens, bin, 0)) ==
 	    NULL)
-		return -1;
+		goto out;
 	n = (int)strtol(PQcmdTuples(res), NULL, 10); /* "" for none: 0 */
 	PQclear(res);
+out:
+	buf_release(&sealed);
 	return n;
 }
 
@@ -247,16 +260,37 @@ cpol_batch_dedupe(struct cpol_batch *b, size_t from)
 }
 
 /* One multi-row upsert of the n entries at v; $1 is the node. */
+/* A batch entry's value sealed into out; 0 or -1 (logged). */
+static int
+cpol_seal_ent(const struct cpol_batch *b, const struct cpol_ent *x,
+    struct buf *out)
+{
+	const struct spool_centry e = { .ce_kind = x->kind,
+		.ce_key = (const uint8_t *)b->data.data + x->koff,
+		.ce_klen = x->klen,
+		.ce_val = (const uint8_t *)b->data.data + x->voff,
+		.ce_vlen = x->vlen };
+
+	if (cseal_seal(&e, out) == 0)
+		return 0;
+	log_warnx("cluster policy: sealing a %s row failed",
+	    spool_ckind_name(x->kind));
+	return -1;
+}
+
 static int
 cpol_rows_send(PGconn *pg, const struct cpol_batch *b,
     const struct cpol_ent *const *v, size_t n, const char *node)
 {
 	const char *vals[1 + 3 * CPOL_ROWS_STMT];
 	int	    lens[1 + 3 * CPOL_ROWS_STMT], bin[1 + 3 * CPOL_ROWS_STMT];
-	struct buf  sql;
+	struct buf  sql, sealed[CPOL_ROWS_STMT];
 	PGresult   *res;
 	size_t	    i, k;
+	int	    rc = 0;
 
+	for (i = 0; i < n; i++)
+		buf_init(&sealed[i], SIZE_MAX / 2);
 	buf_init(&sql, SIZE_MAX / 2);
 	(void)buf_puts(&sql, CPOL_UPSERT_HEAD);
 	vals[0] = node, lens[0] = 0, bin[0] = 0;
@@ -272,11 +306,19 @@ cpol_rows_send(PGconn *pg, const struct cpol_batch *b,
 		    : v[i]->vlen == 0 ? ""
 				      : b->data.data + v[i]->voff;
 		lens[k + 2] = (int)v[i]->vlen, bin[k + 2] = 1;
+		if (!v[i]->del && cseal_on() &&
+		    (rc = cpol_seal_ent(b, v[i], &sealed[i])) == 0) {
+			vals[k + 2] = sealed[i].data;
+			lens[k + 2] = (int)sealed[i].len;
+		}
 	}
 	(void)buf_puts(&sql, CPOL_UPSERT_TAIL);
-	res = cpol_q(pg, "publish", sql.data, (int)(1 + 3 * n), vals, lens,
-	    bin, 0);
+	res = rc != 0 ? NULL
+		      : cpol_q(pg, "publish", sql.data, (int)(1 + 3 * n), vals,
+			    lens, bin, 0);
 	buf_release(&sql);
+	for (i = 0; i < n; i++)
+		buf_release(&sealed[i]);
 	PQclear(res);
 	return res != NULL ? 0 : -1;
 }
@@ -561,8 +603,8 @@ cpol_resumed_release(struct spool *sp, bool committed)
 /* Applies e unless the journal holds a newer local change of its key
  * (counted in *n). 0 or an error; SPOOL_ECORRUPT is logged and skipped. */
 static int
-cpol_apply(struct spool_txn *t, const struct spool_centry *e, bool pending,
-    int *n)
+cpol_apply_open(struct spool_txn *t, const struct spool_centry *e,
+    bool pending, int *n)
 {
 	bool has = false;
 	int  rc;
@@ -589,6 +631,34 @@ cpol_apply(struct spool_txn *t, const struct spool_centry *e, bool pending,
 	}
 	if (rc == 0)
 		(*n)++;
+	return rc;
+}
+
+/* cpol_apply_open on a row as PostgreSQL has it: opened first
+ * (cluster_seal.c); a row that does not open is logged and skipped. */
+static int
+cpol_apply(struct spool_txn *t, const struct spool_centry *row, bool pending,
+    int *n)
+{
+	struct spool_centry  open = *row, *e = &open;
+	struct buf	     plain;
+	char		     why[160];
+	char		     kv[128];
+	int		     rc;
+
+	buf_init(&plain, SIZE_MAX / 2);
+	plain.secret = true; /* keys, hashes, secrets: wiped */
+	if (cseal_open(&open, &plain, why, sizeof(why)) == -1) {
+		log_warnx("cluster policy: a %s row (key %s): %s: skipped",
+		    spool_ckind_name(row->ce_kind),
+		    log_vis(kv, sizeof(kv), (const char *)row->ce_key,
+			row->ce_klen),
+		    why);
+		buf_release(&plain);
+		return 0;
+	}
+	rc = cpol_apply_open(t, e, pending, n);
+	buf_release(&plain);
 	return rc;
 }
 
@@ -1011,4 +1081,78 @@ cpol_export(PGconn *pg, struct spool *sp, const char *node,
 {
 	memset(c, 0, sizeof(*c));
 	return cpol_push_all(pg, sp, node, c);
+}
+
+/* One page of rows in clear sealed, in one transaction under the lock:
+ * the number sealed (0: none left), or -1. */
+static long
+cpol_seal_page(PGconn *pg, const char *kinds)
+{
+	static const char upd[] =
+	    "UPDATE smtpgate.policy SET value = $3, "
+	    "version = nextval('smtpgate.policy_version'), changed = now() "
+	    "WHERE kind = $1 AND key = $2";
+	const char	   *vals[3] = { CSEAL_MAGIC, kinds, NULL };
+	int		    lens[3] = { CSEAL_MAGICLEN, 0, 0 }, bin[3] = { 1, 0, 1 };
+	struct spool_centry e;
+	struct buf	    sealed;
+	PGresult	   *res, *r2;
+	long		    i, n = 0;
+
+	if (cpol_begin(pg) == -1)
+		return -1;
+	res = cpol_q(pg, "rows in clear",
+	    "SELECT kind, key, value FROM smtpgate.policy "
+	    "WHERE value IS NOT NULL AND kind = ANY($2::text[]) AND "
+	    "(octet_length(value) < 8 OR substring(value from 1 for 8) <> $1) "
+	    "ORDER BY kind, key LIMIT 5000",
+	    2, vals, lens, bin, 1);
+	if (res == NULL) {
+		cpol_rollback(pg);
+		return -1;
+	}
+	buf_init(&sealed, SIZE_MAX / 2);
+	for (i = 0; i < PQntuples(res); i++) {
+		if (cpol_row(res, (int)i, 0, &e) == -1 ||
+		    cseal_seal(&e, &sealed) == -1)
+			break;
+		vals[0] = PQgetvalue(res, (int)i, 0);
+		vals[1] = (const char *)e.ce_key;
+		vals[2] = sealed.data;
+		lens[0] = 0, lens[1] = (int)e.ce_klen, lens[2] = (int)sealed.len;
+		bin[0] = 0, bin[1] = 1, bin[2] = 1;
+		if ((r2 = cpol_q(pg, "seal a row", upd, 3, vals, lens, bin, 0)) ==
+		    NULL)
+			break;
+		PQclear(r2);
+		n++;
+	}
+	buf_release(&sealed);
+	if (i < PQntuples(res) || cpol_exec(pg, "COMMIT", "COMMIT") == -1) {
+		PQclear(res);
+		cpol_rollback(pg);
+		return -1;
+	}
+	PQclear(res);
+	return n;
+}
+
+long
+cpol_seal_all(PGconn *pg)
+{
+	struct buf kinds;
+	unsigned   k;
+	long	   n, total = 0;
+
+	if (!cseal_on())
+		return -1;
+	buf_init(&kinds, 1024);
+	for (k = 0; k < SPOOL_CK_N; k++) /* the kinds this node knows */
+		(void)buf_printf(&kinds, "%c%s", k > 0 ? ',' : '{',
+		    spool_ckind_name((enum spool_ckind)k));
+	(void)buf_putc(&kinds, '}');
+	while ((n = cpol_seal_page(pg, kinds.data)) > 0)
+		total += n;
+	buf_release(&kinds);
+	return n == -1 ? -1 : total;
 }

@@ -63,6 +63,32 @@ int cpol_export(PGconn *, struct spool *, const char *node,
 int cd_journal_count(struct spool *, uint64_t *n_r);
 int cd_policy_version(struct spool *, uint64_t *v_r);
 
+/*
+ * Sealed rows (cluster_seal.c; cluster_secret_file): every value written
+ * to smtpgate.policy is sealed with the file's key when one is loaded, and
+ * every value read must then be sealed and open with it (a row written in
+ * clear, or changed in the database, is skipped with a log line).
+ */
+#define CSEAL_MAGIC    "\0sgseal1"
+#define CSEAL_MAGICLEN 8
+struct buf;
+struct spool_centry;
+/* The key of path (64 hex digits, not readable by every user); "" or
+ * NULL: none (values in clear). 0, or -1 with err. */
+int  cseal_load(const char *path, char *err, size_t errsz);
+void cseal_forget(void);
+bool cseal_on(void);
+bool cseal_is_sealed(const uint8_t *, size_t);
+/* e's value sealed into out (a key is loaded, e is no deletion). 0/-1. */
+int cseal_seal(const struct spool_centry *e, struct buf *out);
+/* e's value as applied: opened into out (e then points there) when it is
+ * sealed; as it is when nothing is sealed. 0, or -1 with why. */
+int cseal_open(struct spool_centry *e, struct buf *out, char *err,
+    size_t errsz);
+/* spoolctl cluster seal: every row in clear sealed (a new version each,
+ * so every node applies it again). The number sealed, or -1. */
+long cpol_seal_all(PGconn *);
+
 /* ---- internal to libcpolicy: the journal's high-water mark
  * (cluster_mark.c; clusterd(8) "Policy") */
 

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cluster_policy.h"
 #include "clusterd.h"
 #include "conf.h"
 #include "daemon.h"
@@ -39,6 +40,24 @@
 #define CD_COUNTS_MS	 10000
 #define CD_MAINT_MS	 3600000
 #define CD_SHIP_PER_TURN 10 /* batches before the loop looks around */
+
+/* cluster_secret_file, read here (as root, before the drop): the key
+ * stays in memory, so the file may be root's alone. */
+static void
+cd_check_seal(struct daemon *d)
+{
+	const char *path = d->d_cf->cf_cluster_secret_file;
+	char	    err[512], w[4200];
+
+	if (cseal_load(path, err, sizeof(err)) == -1)
+		log_fatalx_status(2, "%s: %s",
+		    conf_where(d->d_cf, "cluster_secret_file", w, sizeof(w)),
+		    err);
+	if (!cseal_on())
+		log_warnx("cluster_secret_file is not set: PostgreSQL holds "
+			  "the DKIM private keys, password hashes and callback "
+			  "secrets in clear (clusterd(8), \"Sealed rows\")");
+}
 
 static void
 cd_check(struct daemon *d)
@@ -63,6 +82,7 @@ cd_check(struct daemon *d)
 	    strlen(cf->cf_cluster_node) > 255)
 		log_fatalx_status(2, "%s: empty or longer than 255 bytes",
 		    conf_where(d->d_cf, "cluster_node", w, sizeof(w)));
+	cd_check_seal(d);
 }
 
 static const char *

@@ -3,7 +3,8 @@
 # clusterd and by spoolctl (its publish after a commit, cluster export).
 noinst_LIBRARIES += clusterd/libcpolicy.a
 clusterd_libcpolicy_a_SOURCES = clusterd/cluster_policy.c \
-	clusterd/cluster_policy.h clusterd/cluster_mark.c
+	clusterd/cluster_policy.h clusterd/cluster_mark.c \
+	clusterd/cluster_seal.c
 clusterd_libcpolicy_a_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS)
 
 spool_spoolctl_SOURCES += spool/spoolctl_cluster.c

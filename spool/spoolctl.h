@@ -238,6 +238,8 @@ void ctl_cbsecret_json(struct json_gen *, const struct spool_account *);
  * publish of what it journaled (cluster mode only; one line on stderr) */
 int  ctl_cmd_cluster(struct ctl *, int, char **);
 void ctl_cluster_publish(struct ctl *);
+/* cluster_secret_file's key (cluster mode), read before any drop. */
+void ctl_cluster_seal_init(struct ctl *);
 
 /* spoolctl_cstatus.c (issue 19): status's cluster section, from
  * spool_dir/cluster.state (clusterd) and the LMDB shipping cursor. */

@@ -177,11 +177,49 @@ ctl_cluster_export(struct ctl *ctl, int argc, char **argv)
 	return CTL_OK;
 }
 
+/* cluster seal: the rows written in clear before cluster_secret_file. */
+static int
+ctl_cluster_seal(struct ctl *ctl, int argc, char **argv)
+{
+	char	err[256];
+	long	n;
+	PGconn *pg;
+
+	ctl_no_options(argc, argv, 0, 0, NULL);
+	if (ctl->cf->cf_cluster_dsn[0] == '\0')
+		ctl_die("cluster seal: cluster_dsn is not set (see "
+			"smtpgate.conf(5))");
+	if (!cseal_on())
+		ctl_die("cluster seal: cluster_secret_file is not set (see "
+			"smtpgate.conf(5))");
+	if ((pg = cpol_connect(ctl->cf->cf_cluster_dsn, err, sizeof(err))) ==
+	    NULL)
+		ctl_die("cluster seal: PostgreSQL: %s", err);
+	n = cpol_seal_all(pg);
+	PQfinish(pg);
+	if (n < 0)
+		ctl_die("cluster seal failed (the rows sealed so far stay; "
+			"running it again is safe)");
+	printf("sealed %ld row(s) in PostgreSQL\n", n);
+	return CTL_OK;
+}
+
+void
+ctl_cluster_seal_init(struct ctl *ctl)
+{
+	char err[512];
+
+	if (ctl->cf->cf_cluster_dsn[0] != '\0' &&
+	    cseal_load(ctl->cf->cf_cluster_secret_file, err, sizeof(err)) == -1)
+		ctl_die("cluster_secret_file %s", err);
+}
+
 int
 ctl_cmd_cluster(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct ctl_cmd cmds[] = {
 		{ .name = "export", .fn = ctl_cluster_export },
+		{ .name = "seal", .fn = ctl_cluster_seal },
 		{ .name = NULL, .fn = NULL },
 	};
 

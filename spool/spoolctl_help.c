@@ -241,6 +241,12 @@ static const struct ctl_help ctl_help_tab[] = {
 	    "                          rows it has already are kept: safe "
 	    "to run again\n",
 	    "cluster export" },
+	{ "cluster seal", "",
+	    "  (no options)            every row of smtpgate.policy still in "
+	    "clear sealed\n"
+	    "                          with cluster_secret_file; safe to run "
+	    "again\n",
+	    "cluster seal" },
 	{ "resume", "--domain D [--account LOGIN]",
 	    "  --domain D              end the pause of domain D; its mail is "
 	    "due now\n"

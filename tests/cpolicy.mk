@@ -12,3 +12,7 @@
 #   connections (4 -> 2 sessions at the peer).
 TESTS += tests/blackbox/test_cluster_policy.py
 TESTS += tests/blackbox/test_cluster_share.py
+# test_cluster_seal: cluster_secret_file seals smtpgate.policy's values
+#   (no key, hash or secret readable there; moved or clear rows refused;
+#   spoolctl cluster seal for the rows written before the key).
+TESTS += tests/blackbox/test_cluster_seal.py

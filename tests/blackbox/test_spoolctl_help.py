@@ -32,6 +32,7 @@ OPTIONS = {
     "query": ["--json"],
     "pause": ["--domain", "--account", "--json"], "resume": ["--domain", "--account"],
     "cluster export": [],
+    "cluster seal": [],
 }
 GROUPS = ("account", "sender", "dkim", "stoplist", "issue", "cluster")
 

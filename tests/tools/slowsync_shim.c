@@ -20,7 +20,7 @@ shim_wait(void)
 {
 	const char     *flag = getenv("SMTPGATE_SLOWSYNC_FLAG");
 	const char     *ms = getenv("SMTPGATE_SLOWSYNC_MS");
-	long		n = ms != NULL ? atol(ms) : 1000;
+	long		n = ms != NULL ? strtol(ms, NULL, 10) : 1000;
 	char		in[4096];
 	struct timespec ts;
 	int		fd;
