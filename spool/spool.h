@@ -795,6 +795,17 @@ int spool_client_truncate(const char *addr, char *dst, size_t dstlen);
 int spool_engage_first(struct spool_txn *, const char *qid, uint32_t idx,
     enum spool_ev_type, bool *first_r);
 /*
+ * The bound on one recipient's copy (h-astate): at most
+ * SPOOL_ENGAGE_HITS_MAX opened and as many clicked events are recorded
+ * for it, so a tracking URL fetched in a loop cannot grow the delivery
+ * log, event_log and the callbacks without end. *ok_r: this one may be
+ * recorded (spool_event_add then counts it); else *full_now_r is true
+ * the first time only (a marker is written: the caller logs once).
+ */
+#define SPOOL_ENGAGE_HITS_MAX 100
+int spool_engage_admit(struct spool_txn *, const char *qid, uint32_t idx,
+    enum spool_ev_type, bool *ok_r, bool *full_now_r);
+/*
  * Complaint matching: the delivered event of (Message-Id, recipient),
  * indexed when it is logged and pruned with it. 0 and cb called with the
  * newest such event still in the log, SPOOL_ENOTFOUND if none. The

@@ -1,0 +1,47 @@
+"""State that grows with use must stop at a bound (h-astate): each test
+drives one piece of state past its bound with many requests or many
+distinct keys, quickly, and checks that it stops there, says so once in
+the log, and loses no acknowledged mail. README "Storage and retention"
+has the table. Every wait is bounded.
+"""
+import os
+
+import pytest
+
+from smtpgate import binary
+from test_trackd import engage, fake_qid, gateway, request, seed, start_trackd
+
+HITS_MAX = 100  # SPOOL_ENGAGE_HITS_MAX
+
+
+@pytest.mark.skipif(
+    not all(os.path.exists(binary(n)) for n in ("trackd", "track-seed")),
+    reason="trackd or track-seed not built")
+def test_tracking_url_in_a_loop_records_a_bounded_number_of_events():
+    """Anyone holding one tracked copy can fetch its pixel and its links
+    in a loop: every hit used to become an event (delivery log,
+    event_log, callbacks), so one URL grew the database without end
+    within delivery_log_retention. Now a copy records at most 100
+    opened and 100 clicked events; later hits are still answered (the
+    GIF, the redirect), not recorded, and logged once per copy and kind.
+    Another recipient's copy keeps its own count."""
+    with gateway() as g:
+        g.start("spoold")
+        qid = fake_qid()
+        start_trackd(g)
+        tok = seed(g, qid, ["a@dest.test", "b@dest.test"])
+        for _ in range(HITS_MAX + 15):
+            assert request(g, "GET", "/o/" + tok["open"][0])[0] == 200
+        for i in range(HITS_MAX + 10):
+            st, h, _ = request(g, "GET", "/c/" + tok["click"][0][i % 2])
+            assert st == 302
+        for _ in range(3):
+            assert request(g, "GET", "/o/" + tok["open"][1])[0] == 200
+        g.stop("trackd")    # commits everything pending
+        assert len(engage(g, "opened", "a@dest.test")) == HITS_MAX
+        assert len(engage(g, "clicked", "a@dest.test")) == HITS_MAX
+        assert len(engage(g, "opened", "b@dest.test")) == 3
+        log = g.log("trackd")
+        assert log.count("recorded=no (%d opened events" % HITS_MAX) == 1, log[-3000:]
+        assert log.count("recorded=no (%d clicked events" % HITS_MAX) == 1
+        assert "%s: hit=open, rcpt=0, recorded=no" % qid in log
