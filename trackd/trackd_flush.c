@@ -22,9 +22,9 @@
 size_t
 trackd_pending(struct trackd *t)
 {
-	size_t n;
+	size_t	n;
 
-	(void)pthread_mutex_lock(&t->t_db); /* t_nfl; t_db before t_q */
+	(void)pthread_mutex_lock(&t->t_db);	/* t_nfl; t_db before t_q */
 	(void)pthread_mutex_lock(&t->t_q);
 	n = t->t_npend + t->t_nfl;
 	(void)pthread_mutex_unlock(&t->t_q);
@@ -38,7 +38,7 @@ static int64_t
 trackd_delivered(struct spool_txn *tx, const struct spool_track_msg *km,
     const struct trackd_hit *h)
 {
-	struct spool_rcpt r;
+	struct spool_rcpt	r;
 
 	if (spool_rcpt_get(tx, h->h_qid, h->h_idx, &r) == 0 && r.sr_last > 0)
 		return r.sr_last;
@@ -49,8 +49,8 @@ static int
 trackd_hit_put(struct spool_txn *tx, const struct spool_track_msg *km,
     const struct trackd_hit *h)
 {
-	struct spool_event ev;
-	bool		   open = h->h_kind == SPOOL_TRACK_OPEN;
+	struct spool_event	ev;
+	bool			open = h->h_kind == SPOOL_TRACK_OPEN;
 
 	spool_event_init_track(&ev, km, h->h_qid, h->h_idx,
 	    open ? SPOOL_EV_OPENED : SPOOL_EV_CLICKED, h->h_dt);
@@ -60,8 +60,7 @@ trackd_hit_put(struct spool_txn *tx, const struct spool_track_msg *km,
 	ev.ev_user_agent = h->h_ua[0] != '\0' ? h->h_ua : NULL;
 	ev.ev_client = h->h_client[0] != '\0' ? h->h_client : NULL;
 	ev.ev_machine = h->h_machine ||
-	    (open &&
-		trackd_machine_early(h->h_dt, trackd_delivered(tx, km, h)));
+	    (open && trackd_machine_early(h->h_dt, trackd_delivered(tx, km, h)));
 	return spool_event_add(tx, &ev, NULL);
 }
 
@@ -71,8 +70,8 @@ static int
 trackd_hit_admit_put(struct spool_txn *tx, const struct spool_track_msg *km,
     const struct trackd_hit *h)
 {
-	bool open = h->h_kind == SPOOL_TRACK_OPEN, ok, full_now;
-	int  rc;
+	bool	open = h->h_kind == SPOOL_TRACK_OPEN, ok, full_now;
+	int	rc;
 
 	rc = spool_engage_admit(tx, h->h_qid, h->h_idx,
 	    open ? SPOOL_EV_OPENED : SPOOL_EV_CLICKED, &ok, &full_now);
@@ -80,8 +79,8 @@ trackd_hit_admit_put(struct spool_txn *tx, const struct spool_track_msg *km,
 		return rc != 0 ? rc : trackd_hit_put(tx, km, h);
 	if (full_now)
 		log_info("%s: hit=%s, rcpt=%u, recorded=no (%d %s events "
-			 "recorded for this recipient: no more are)",
-		    h->h_qid, open ? "open" : "click", (unsigned)h->h_idx,
+		    "recorded for this recipient: no more are)", h->h_qid,
+		    open ? "open" : "click", (unsigned)h->h_idx,
 		    SPOOL_ENGAGE_HITS_MAX, open ? "opened" : "clicked");
 	return 0;
 }
@@ -91,19 +90,15 @@ trackd_hit_admit_put(struct spool_txn *tx, const struct spool_track_msg *km,
 static void
 trackd_flush_bursts(struct trackd *t)
 {
-	struct trackd_click *v;
-	size_t		     i, n = 0;
+	struct trackd_click	*v;
+	size_t			 i, n = 0;
 
 	v = xcalloc(t->t_nfl + 1, sizeof(*v));
 	for (i = 0; i < t->t_nfl; i++)
 		if (t->t_fl[i].h_kind == SPOOL_TRACK_CLICK)
-			v[n++] = (struct trackd_click){
-				.tc_qid = t->t_fl[i].h_qid,
-				.tc_idx = t->t_fl[i].h_idx,
-				.tc_link = t->t_fl[i].h_link,
-				.tc_ms = t->t_fl[i].h_ms,
-				.tc_machine = &t->t_fl[i].h_machine
-			};
+			v[n++] = (struct trackd_click){ .tc_qid = t->t_fl[i].h_qid,
+			    .tc_idx = t->t_fl[i].h_idx, .tc_link = t->t_fl[i].h_link,
+			    .tc_ms = t->t_fl[i].h_ms, .tc_machine = &t->t_fl[i].h_machine };
 	trackd_machine_bursts(v, n);
 	free(v);
 }
@@ -112,16 +107,16 @@ trackd_flush_bursts(struct trackd *t)
 static int
 trackd_flush_txn(struct trackd *t)
 {
-	struct spool_track_msg km;
-	struct spool_txn      *tx;
-	const char	      *cur = NULL;
-	size_t		       i;
-	int		       rc, got = -1;
+	struct spool_track_msg	 km;
+	struct spool_txn	*tx;
+	const char		*cur = NULL;
+	size_t			 i;
+	int			 rc, got = -1;
 
 	if ((rc = spool_begin(t->t_sp, true, &tx)) != 0)
 		return rc;
 	for (i = 0; i < t->t_nfl && rc == 0; i++) {
-		const struct trackd_hit *h = &t->t_fl[i];
+		const struct trackd_hit	*h = &t->t_fl[i];
 
 		if (cur == NULL || strcmp(cur, h->h_qid) != 0) {
 			if (got == 0)
@@ -130,15 +125,10 @@ trackd_flush_txn(struct trackd *t)
 			got = spool_track_get(tx, h->h_qid, &km);
 			cur = h->h_qid;
 		}
-		if (got == SPOOL_ENOTFOUND ||
-		    (got == 0 &&
-			(h->h_idx >= km.km_nrcpts ||
-			    (h->h_kind == SPOOL_TRACK_CLICK &&
-				h->h_link >= km.km_nlinks)))) {
-			log_info("%s: hit=%s, rcpt=%u, recorded=no (message no "
-				 "longer recorded)",
-			    h->h_qid,
-			    h->h_kind == SPOOL_TRACK_OPEN ? "open" : "click",
+		if (got == SPOOL_ENOTFOUND || (got == 0 && (h->h_idx >= km.km_nrcpts ||
+		    (h->h_kind == SPOOL_TRACK_CLICK && h->h_link >= km.km_nlinks)))) {
+			log_info("%s: hit=%s, rcpt=%u, recorded=no (message no longer recorded)",
+			    h->h_qid, h->h_kind == SPOOL_TRACK_OPEN ? "open" : "click",
 			    (unsigned)h->h_idx);
 			continue;
 		}
@@ -158,8 +148,8 @@ trackd_flush_txn(struct trackd *t)
 static void
 trackd_export(struct trackd *t)
 {
-	size_t n = 0;
-	int    rc;
+	size_t	n = 0;
+	int	rc;
 
 	if (!t->t_export)
 		return;
@@ -174,10 +164,10 @@ trackd_export(struct trackd *t)
 size_t
 trackd_flush(struct trackd *t)
 {
-	struct trackd_hit *sw;
-	struct spool_map   m;
-	size_t		   n;
-	int		   rc;
+	struct trackd_hit	*sw;
+	struct spool_map	 m;
+	size_t			 n;
+	int			 rc;
 
 	(void)pthread_mutex_lock(&t->t_db);
 	if (t->t_nfl == 0) {
@@ -199,8 +189,7 @@ trackd_flush(struct trackd *t)
 	rc = trackd_flush_txn(t);
 	if (rc == SPOOL_EFULL && spool_map_grown(t->t_sp, &m)) {
 		log_info("lmdb map grown: from=%lld, to=%lld, max=%lld",
-		    (long long)m.mp_grew_from, (long long)m.mp_size,
-		    (long long)m.mp_max);
+		    (long long)m.mp_grew_from, (long long)m.mp_size, (long long)m.mp_max);
 		rc = trackd_flush_txn(t);
 	}
 	if (rc == 0) {
@@ -210,8 +199,8 @@ trackd_flush(struct trackd *t)
 	trackd_export(t);
 	(void)pthread_mutex_unlock(&t->t_db);
 	if (rc != 0) {
-		log_warnx("commit of %zu open(s)/click(s): %s (kept, retried)",
-		    n, spool_strerror(rc));
+		log_warnx("commit of %zu open(s)/click(s): %s (kept, retried)", n,
+		    spool_strerror(rc));
 		return 0;
 	}
 	return n;
