@@ -402,6 +402,16 @@ int spool_issue_find(struct spool_txn *, const char *login, const char *date,
 int spool_issue_find_or_create(struct spool_txn *, const char *login,
     const char *date, const char *name, struct spool_issue *);
 int spool_issue_put(struct spool_txn *, const struct spool_issue *);
+/*
+ * The issues an account has on a day (h-astate: spoold files a message
+ * into the day's issue without a campaign once max_issues_per_day are
+ * there). Counted by spool_issue_find_or_create and spool_issue_del;
+ * issues made before the count existed are not in it.
+ */
+int spool_issue_day_count(struct spool_txn *, const char *login,
+    const char *date, uint64_t *n_r);
+int spool_issue_day_add(struct spool_txn *, const char *login, const char *date,
+    int delta);
 struct json_gen;
 /* The issue as `spoolctl issues --json` prints it, its object left open
  * (the caller may add keys, then json_obj_end): spoolctl and clusterd's

@@ -45,3 +45,40 @@ def test_tracking_url_in_a_loop_records_a_bounded_number_of_events():
         assert log.count("recorded=no (%d opened events" % HITS_MAX) == 1, log[-3000:]
         assert log.count("recorded=no (%d clicked events" % HITS_MAX) == 1
         assert "%s: hit=open, rcpt=0, recorded=no" % qid in log
+
+
+def test_distinct_campaign_ids_stop_making_issues_at_the_daily_bound():
+    """Issue records live for issue_retention (400d): a client that makes
+    X-Campaign-Id unique per message used to get one issue record per
+    message, kept for a year. With max_issues_per_day = 5, the first 5
+    campaigns of the day get their issues, later new ones go to the
+    day's issue without a campaign (one log line each) and are delivered
+    as usual; an existing campaign keeps getting its own mail."""
+    import smtplib
+
+    import peers
+    from smtpgate import Gateway, message, smtp_send, wait_for
+    with peers.Mx() as mx:
+        g = Gateway(tls=False, extra={"max_issues_per_day": "5"})
+        try:
+            g.conf["relayhost"] = "127.0.0.1:%d" % mx.port
+            g.write_conf()
+            g.add_account("acc", ips=["127.0.0.1/32"])
+            g.start()
+            s = smtplib.SMTP("127.0.0.1", g.port, timeout=30)
+            for i in list(range(9)) + [0]:
+                rcpt = "r%d@dest.test" % i
+                smtp_send(g, [rcpt], conn=s, msg=message(
+                    to=rcpt, headers={"X-Campaign-Id": "camp-%d" % i}))
+            s.quit()
+            wait_for(lambda: len([e for e in g.events() if e["event"] == "delivered"]) >= 10,
+                     60, what="ten deliveries")
+            issues = g.spoolctl_json("issues", "--account", "acc")
+            named = {i["name"]: i["messages"] for i in issues if i["name"] is not None}
+            unnamed = [i["messages"] for i in issues if i["name"] is None]
+            assert named == {"camp-%d" % i: 2 if i == 0 else 1 for i in range(5)}, issues
+            assert unnamed == [4], issues
+            assert g.log("spoold").count("(max_issues_per_day): filed in the day's "
+                                         "issue without a campaign") == 4
+        finally:
+            g.close()
