@@ -82,3 +82,43 @@ def test_distinct_campaign_ids_stop_making_issues_at_the_daily_bound():
                                          "issue without a campaign") == 4
         finally:
             g.close()
+
+
+def test_temporaries_of_killed_writers_are_swept():
+    """A process killed between creating its temporary and the rename
+    (a pid file, deliverd's state file, clusterd's cluster.state, a DKIM
+    key copied into keys/) left ".NAME.XXXXXXXX.tmp" or ".NAME.tmp"
+    behind for good: one more file per such kill. spoold now removes
+    those older than stale_tmp_age from spool_dir and db/ at every rescan,
+    deliverd from keys/ at start; young ones and other files stay."""
+    import time
+
+    from smtpgate import Gateway, wait_for
+    g = Gateway(tls=False)
+    try:
+        g.start("spoold", "deliverd")
+        old = time.time() - 2 * 3600
+        stale = [os.path.join(g.spool, ".spoold.pid.0badc0de.tmp"),
+                 os.path.join(g.spool, ".deliverd.state.tmp"),
+                 os.path.join(g.spool, "db", ".cluster.state.12345678.tmp"),
+                 os.path.join(g.spool, "keys", ".shop.example.s1.pem.deadbeef.tmp")]
+        kept = [os.path.join(g.spool, "db", ".young.12345678.tmp"),
+                os.path.join(g.spool, "db", "notatemporary"),
+                os.path.join(g.spool, ".tmp")]
+        for p in stale + kept:
+            with open(p, "w") as f:
+                f.write("partial")
+            if not p.endswith("young.12345678.tmp"):
+                os.utime(p, (old, old))
+        wait_for(lambda: not any(os.path.exists(p) for p in stale[:3]), 20,
+                 what="spoold's sweep of spool_dir and db/")
+        g.stop("deliverd")
+        g.start("deliverd")
+        assert not os.path.exists(stale[3]), "deliverd's sweep of keys/"
+        assert all(os.path.exists(p) for p in kept)
+        log = g.log("spoold")
+        assert "removed 2 stale temporary file(s) from %s\n" % g.spool in log, log[-2000:]
+        assert "removed 1 stale temporary file(s) from %s/db" % g.spool in log
+        assert "removed 1 stale temporary file(s) from %s/keys" % g.spool in g.log("deliverd")
+    finally:
+        g.close()
