@@ -873,7 +873,8 @@ int spool_tlsrpt_iter(struct spool_txn *, int64_t day_start, const char *domain,
  * the TXT id and the policy text (common/mtasts parses it). Written by
  * deliverd's scheduler, read by its workers. At most SPOOL_MTASTS_MAX
  * records: a put of a new domain into a full cache first drops the
- * expired ones, then fails with ENOSPC.
+ * expired ones, then fails with ENOSPC (deliverd then evicts the record
+ * that expires first, spool_mtasts_evict, and puts again).
  */
 #define SPOOL_MTASTS_MAX 4096
 struct spool_mtasts_rec {
@@ -888,6 +889,10 @@ int spool_mtasts_get(struct spool_txn *, const char *domain,
     struct spool_mtasts_rec *);
 /* Drops the records expired at now; their number in *n_r. */
 int spool_mtasts_prune(struct spool_txn *, int64_t now, size_t *n_r);
+/* h-astate: drops the record that expires first (its domain, cut to dsz,
+ * in domain_r unless NULL), for a full cache's ENOSPC: deliverd then
+ * stores the new policy. SPOOL_ENOTFOUND if the cache is empty. */
+int spool_mtasts_evict(struct spool_txn *, char *domain_r, size_t dsz);
 
 /* ---- cluster mode (issue 19): clusterd's event shipping cursor, LMDB
  * meta cluster_event_shipped (0: nothing shipped yet), and the last event

@@ -4,7 +4,8 @@
  * spool_issue_find_or_create and spool_issue_del, gone with the day's last
  * issue) and the bound on the opened/clicked events of one recipient's
  * copy (spool_engage_admit over the counts spool_engage_first keeps;
- * a value of "" from before the count is one event).
+ * a value of "" from before the count is one event), and the eviction
+ * that makes room in a full MTA-STS policy cache (spool_mtasts_evict).
  */
 #include "config.h"
 
@@ -130,12 +131,49 @@ t_engage_bound(void)
 	spool_close(&sp);
 }
 
+static void
+t_mtasts_evict(void)
+{
+	struct spool *sp = t_spool_fresh(tdir, sizeof(tdir), "t_spool_bounds",
+	    MAP);
+	struct spool_txn       *t = t_wtxn(sp);
+	struct spool_mtasts_rec r, got;
+	char			d[64], old[64];
+	size_t			i;
+
+	t_int_eq(spool_mtasts_evict(t, old, sizeof(old)), SPOOL_ENOTFOUND,
+	    "empty: nothing to evict");
+	memset(&r, 0, sizeof(r));
+	(void)snprintf(r.mr_id, sizeof(r.mr_id), "id1");
+	(void)snprintf(r.mr_policy, sizeof(r.mr_policy),
+	    "version: STSv1\nmode: enforce\nmx: mx.test\nmax_age: 86400");
+	for (i = 0; i < SPOOL_MTASTS_MAX; i++) {
+		/* none expired at 100; d1234.test expires first */
+		r.mr_expires = i == 1234 ? 200 : 100000 + (int64_t)i;
+		(void)snprintf(d, sizeof(d), "d%zu.test", i);
+		if (spool_mtasts_put(t, d, &r, 100) != 0)
+			break;
+	}
+	t_int_eq((long long)i, SPOOL_MTASTS_MAX, "full");
+	t_int_eq(spool_mtasts_put(t, "new.test", &r, 100), ENOSPC, "refused");
+	t_int_eq(spool_mtasts_evict(t, old, sizeof(old)), 0, "evict");
+	t_str_eq(old, "d1234.test", "the one that expires first");
+	t_int_eq(spool_mtasts_get(t, "d1234.test", &got), SPOOL_ENOTFOUND,
+	    "gone");
+	t_int_eq(spool_mtasts_put(t, "new.test", &r, 100), 0, "room for one");
+	t_int_eq((long long)t_count(t, SPOOL_DB_MTASTS), SPOOL_MTASTS_MAX,
+	    "still at the bound");
+	spool_abort(&t);
+	spool_close(&sp);
+}
+
 int
 main(void)
 {
 	static const struct t_case cases[] = {
 		{ "issue_day", t_issue_day },
 		{ "engage_bound", t_engage_bound },
+		{ "mtasts_evict", t_mtasts_evict },
 	};
 
 	return T_RUN_RMTREE(cases, tdir);
