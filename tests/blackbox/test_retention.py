@@ -99,7 +99,7 @@ def test_temporaries_of_killed_writers_are_swept():
         g.start("spoold", "deliverd")
         old = time.time() - 2 * 3600
         stale = [os.path.join(g.spool, ".spoold.pid.0badc0de.tmp"),
-                 os.path.join(g.spool, ".deliverd.state.tmp"),
+                 os.path.join(g.spool, ".shaping.state.tmp"),
                  os.path.join(g.spool, "db", ".cluster.state.12345678.tmp"),
                  os.path.join(g.spool, "keys", ".shop.example.s1.pem.deadbeef.tmp")]
         kept = [os.path.join(g.spool, "db", ".young.12345678.tmp"),
