@@ -9,6 +9,7 @@ import os
 import pytest
 
 from smtpgate import binary
+from test_mta_sts import env, outcome, pki  # noqa: F401 (fixtures)
 from test_trackd import engage, fake_qid, gateway, request, seed, start_trackd
 
 HITS_MAX = 100  # SPOOL_ENGAGE_HITS_MAX
@@ -122,3 +123,25 @@ def test_temporaries_of_killed_writers_are_swept():
         assert "removed 1 stale temporary file(s) from %s/keys" % g.spool in g.log("deliverd")
     finally:
         g.close()
+
+
+def test_full_mta_sts_cache_makes_room_for_a_new_domain(env):
+    """With 4,096 unexpired policies cached (a busy month's MTA-STS
+    domains with long max_age), a new domain's policy used to be refused
+    for good ("not cached"): fetched again at every restart, and no
+    protection from the cache against a downgrade. Now the policy that
+    expires first makes room (one log line), and the new one survives a
+    restart without another fetch."""
+    from smtpgate import inject, put_msg
+    g, mx, web = env
+    inject(g, "mtasts-fill", "4096")
+    put_msg(g, "acc", ["r@good.test"])
+    assert outcome(g, "r@good.test")["event"] == "delivered"
+    log = g.log("deliverd")
+    assert ("MTA-STS: policy cache full (4096 domains): the policy of fill0.test "
+            "(the first to expire) dropped for good.test's") in log, log[-2000:]
+    g.stop("deliverd")
+    g.start("deliverd")
+    put_msg(g, "acc", ["s@good.test"])
+    assert outcome(g, "s@good.test")["event"] == "delivered"
+    assert web.fetches.get("good.test") == 1, "fetched again after a restart"
