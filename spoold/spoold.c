@@ -269,7 +269,7 @@ spoold_lock(const char *spool_dir)
 }
 
 /* Temporaries of killed writers (fsx_sweep_tmp) in spool_dir (pid files,
- * deliverd's state file) or spool_dir/db (clusterd's state file). */
+ * deliverd's shaping.state, clusterd's cluster.state) and in db/. */
 static void
 spoold_sweep_tmp(const struct spoold *sd, const char *sub)
 {

@@ -101,7 +101,8 @@ def test_temporaries_of_killed_writers_are_swept():
         old = time.time() - 2 * 3600
         stale = [os.path.join(g.spool, ".spoold.pid.0badc0de.tmp"),
                  os.path.join(g.spool, ".shaping.state.tmp"),
-                 os.path.join(g.spool, "db", ".cluster.state.12345678.tmp"),
+                 os.path.join(g.spool, ".cluster.state.12345678.tmp"),
+                 os.path.join(g.spool, "db", ".some.file.12345678.tmp"),
                  os.path.join(g.spool, "keys", ".shop.example.s1.pem.deadbeef.tmp")]
         kept = [os.path.join(g.spool, "db", ".young.12345678.tmp"),
                 os.path.join(g.spool, "db", "notatemporary"),
@@ -111,14 +112,14 @@ def test_temporaries_of_killed_writers_are_swept():
                 f.write("partial")
             if not p.endswith("young.12345678.tmp"):
                 os.utime(p, (old, old))
-        wait_for(lambda: not any(os.path.exists(p) for p in stale[:3]), 20,
+        wait_for(lambda: not any(os.path.exists(p) for p in stale[:4]), 20,
                  what="spoold's sweep of spool_dir and db/")
         g.stop("deliverd")
         g.start("deliverd")
-        assert not os.path.exists(stale[3]), "deliverd's sweep of keys/"
+        assert not os.path.exists(stale[4]), "deliverd's sweep of keys/"
         assert all(os.path.exists(p) for p in kept)
         log = g.log("spoold")
-        assert "removed 2 stale temporary file(s) from %s\n" % g.spool in log, log[-2000:]
+        assert "removed 3 stale temporary file(s) from %s\n" % g.spool in log, log[-2000:]
         assert "removed 1 stale temporary file(s) from %s/db" % g.spool in log
         assert "removed 1 stale temporary file(s) from %s/keys" % g.spool in g.log("deliverd")
     finally:
