@@ -150,6 +150,8 @@ struct conf {
 	char *cf_tls_report_contact; /* contact-info; "" = postmaster@host */
 	char *cf_tls_report_from;    /* mailto: reports' sender; "" = none */
 	char *cf_tls_report_ca_file; /* https: CA file; "" = system store */
+	/* h-astate: issues (X-Campaign-Id) per account and day */
+	int64_t cf_max_issues_per_day;
 };
 
 struct conf *conf_load(const char *path, char *err, size_t errsz);

@@ -1,14 +1,17 @@
 #include "config.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -284,4 +287,38 @@ fail:
 	(void)unlinkat(dirfd, tmp, 0); /* ours: made O_EXCL above */
 	errno = saved;
 	return -1;
+}
+
+/* ".NAME.tmp" or ".NAME.XXXXXXXX.tmp" (NAME not empty). */
+static bool
+fsx_tmp_name(const char *n)
+{
+	size_t len = strlen(n);
+
+	return n[0] == '.' && len > 5 && strcmp(n + len - 4, ".tmp") == 0 &&
+	    n[1] != '.';
+}
+
+int
+fsx_sweep_tmp(const char *dir, time_t max_age, size_t *n_r)
+{
+	struct dirent *de;
+	struct stat    st;
+	DIR	      *d;
+	time_t	       now = time(NULL);
+
+	*n_r = 0;
+	if ((d = opendir(dir)) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		if (!fsx_tmp_name(de->d_name) ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) ==
+			-1 ||
+		    !S_ISREG(st.st_mode) || now - st.st_mtime < max_age)
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+			(*n_r)++;
+	}
+	(void)closedir(d); /* read-only directory stream */
+	return 0;
 }

@@ -38,6 +38,16 @@ int fsx_open_beneath(int dirfd, const char *rel, int flags, mode_t mode);
  */
 int fsx_write_durable_at(int dirfd, const char *name, const void *, size_t,
     mode_t, uid_t, gid_t);
+/*
+ * The temporaries of fsx_write_durable (".NAME.tmp") and
+ * fsx_write_durable_at (".NAME.XXXXXXXX.tmp") that a process killed
+ * between their creation and the rename left in dir: the regular files
+ * of those names whose last change is at least max_age seconds old are
+ * removed (h-astate: nothing else ever would). 0 and *n_r, or -1 with
+ * errno if dir cannot be read.
+ */
+int fsx_sweep_tmp(const char *dir, time_t max_age, size_t *n_r);
+
 /* Reads a whole small file (at most max bytes) into a malloc'd NUL-terminated buffer. */
 int fsx_read_file(const char *path, size_t max, char **data_r, size_t *len_r);
 

@@ -18,6 +18,7 @@
 #include "deliverd.h"
 #include "deliverd_dest.h"
 #include "dns.h"
+#include "fsx.h"
 #include "log.h"
 #include "spool.h"
 #include "tls.h"
@@ -137,11 +138,29 @@ deliverd_user(const struct conf *cf)
 	return cf->cf_deliverd_user;
 }
 
+/* Temporaries of a killed `spoolctl dkim add` or clusterd key write in
+ * keys/, which only deliverd_user may list (fsx_sweep_tmp). */
+static void
+deliverd_sweep_keys(const struct conf *cf)
+{
+	char   dir[4096];
+	size_t n;
+
+	if (spool_path(dir, sizeof(dir), cf->cf_spool_dir, SPOOL_KEYS, NULL) ==
+	    -1)
+		return;
+	if (fsx_sweep_tmp(dir, cf->cf_stale_tmp_age, &n) == -1)
+		log_warn("sweep %s", dir);
+	else if (n > 0)
+		log_info("removed %zu stale temporary file(s) from %s", n, dir);
+}
+
 /* Phase 2: the scheduler forks its children, then opens LMDB. */
 static int
 deliverd_run(struct daemon *d)
 {
 	deliverd_check_relay_tls(d->d_cf);
+	deliverd_sweep_keys(d->d_cf);
 	deliverd_sched_main(d->d_cf, *(int *)d->d_arg);
 }
 

@@ -394,6 +394,27 @@ deliverd_mtasts_parse_line(char *l, char **domain_r, struct spool_mtasts_rec *r)
 	return 0;
 }
 
+/* A full cache (SPOOL_MTASTS_MAX domains, none expired) gives up the
+ * policy that expires first for the new one: the domains mail goes to
+ * now keep theirs (h-astate; it used to refuse every new domain). */
+static int
+deliverd_mtasts_put(struct spool_txn *t, const char *domain,
+    const struct spool_mtasts_rec *r)
+{
+	char old[256];
+	int  rc;
+
+	rc = spool_mtasts_put(t, domain, r, (int64_t)time(NULL));
+	if (rc != ENOSPC)
+		return rc;
+	if ((rc = spool_mtasts_evict(t, old, sizeof(old))) != 0)
+		return rc;
+	log_info("MTA-STS: policy cache full (%d domains): the policy of %s "
+		 "(the first to expire) dropped for %s's",
+	    SPOOL_MTASTS_MAX, old, domain);
+	return spool_mtasts_put(t, domain, r, (int64_t)time(NULL));
+}
+
 int
 deliverd_mtasts_store_line(struct spool *sp, const char *line, size_t len)
 {
@@ -409,8 +430,7 @@ deliverd_mtasts_store_line(struct spool *sp, const char *line, size_t len)
 		goto out;
 	}
 	if ((rc = spool_begin(sp, true, &t)) == 0) {
-		if ((rc = spool_mtasts_put(t, domain, r,
-			 (int64_t)time(NULL))) == 0)
+		if ((rc = deliverd_mtasts_put(t, domain, r)) == 0)
 			rc = spool_commit(&t);
 		else
 			spool_abort(&t);

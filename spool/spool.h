@@ -402,6 +402,16 @@ int spool_issue_find(struct spool_txn *, const char *login, const char *date,
 int spool_issue_find_or_create(struct spool_txn *, const char *login,
     const char *date, const char *name, struct spool_issue *);
 int spool_issue_put(struct spool_txn *, const struct spool_issue *);
+/*
+ * The issues an account has on a day (h-astate: spoold files a message
+ * into the day's issue without a campaign once max_issues_per_day are
+ * there). Counted by spool_issue_find_or_create and spool_issue_del;
+ * issues made before the count existed are not in it.
+ */
+int spool_issue_day_count(struct spool_txn *, const char *login,
+    const char *date, uint64_t *n_r);
+int spool_issue_day_add(struct spool_txn *, const char *login, const char *date,
+    int delta);
 struct json_gen;
 /* The issue as `spoolctl issues --json` prints it, its object left open
  * (the caller may add keys, then json_obj_end): spoolctl and clusterd's
@@ -795,6 +805,17 @@ int spool_client_truncate(const char *addr, char *dst, size_t dstlen);
 int spool_engage_first(struct spool_txn *, const char *qid, uint32_t idx,
     enum spool_ev_type, bool *first_r);
 /*
+ * The bound on one recipient's copy (h-astate): at most
+ * SPOOL_ENGAGE_HITS_MAX opened and as many clicked events are recorded
+ * for it, so a tracking URL fetched in a loop cannot grow the delivery
+ * log, event_log and the callbacks without end. *ok_r: this one may be
+ * recorded (spool_event_add then counts it); else *full_now_r is true
+ * the first time only (a marker is written: the caller logs once).
+ */
+#define SPOOL_ENGAGE_HITS_MAX 100
+int spool_engage_admit(struct spool_txn *, const char *qid, uint32_t idx,
+    enum spool_ev_type, bool *ok_r, bool *full_now_r);
+/*
  * Complaint matching: the delivered event of (Message-Id, recipient),
  * indexed when it is logged and pruned with it. 0 and cb called with the
  * newest such event still in the log, SPOOL_ENOTFOUND if none. The
@@ -852,7 +873,8 @@ int spool_tlsrpt_iter(struct spool_txn *, int64_t day_start, const char *domain,
  * the TXT id and the policy text (common/mtasts parses it). Written by
  * deliverd's scheduler, read by its workers. At most SPOOL_MTASTS_MAX
  * records: a put of a new domain into a full cache first drops the
- * expired ones, then fails with ENOSPC.
+ * expired ones, then fails with ENOSPC (deliverd then evicts the record
+ * that expires first, spool_mtasts_evict, and puts again).
  */
 #define SPOOL_MTASTS_MAX 4096
 struct spool_mtasts_rec {
@@ -867,6 +889,10 @@ int spool_mtasts_get(struct spool_txn *, const char *domain,
     struct spool_mtasts_rec *);
 /* Drops the records expired at now; their number in *n_r. */
 int spool_mtasts_prune(struct spool_txn *, int64_t now, size_t *n_r);
+/* h-astate: drops the record that expires first (its domain, cut to dsz,
+ * in domain_r unless NULL), for a full cache's ENOSPC: deliverd then
+ * stores the new policy. SPOOL_ENOTFOUND if the cache is empty. */
+int spool_mtasts_evict(struct spool_txn *, char *domain_r, size_t dsz);
 
 /* ---- cluster mode (issue 19): clusterd's event shipping cursor, LMDB
  * meta cluster_event_shipped (0: nothing shipped yet), and the last event

@@ -2,8 +2,9 @@
  * Engagement events (issue 16; spool.h, spool_index.h): the event names
  * after bounced, filling an event from a tracking record, the truncated
  * client address, the per-issue counters with their first-event set
- * (engage_first: QID, BE32 recipient index, u8 event type -> "", in QID =
- * arrival order, pruned with the delivery log), and the complaint index
+ * (engage_first: QID, BE32 recipient index, u8 event type -> BE32 count
+ * of the events recorded, "" before the count meant 1; in QID = arrival
+ * order, pruned with the delivery log), and the complaint index
  * (msgid_rcpt: BE64 hash of Message-Id and recipient, BE64 seq -> "", one
  * per delivered event, deleted with the event by spool_index_event_del).
  */
@@ -136,6 +137,23 @@ spool_engage_first_key(struct spool_key *k, const char *qid, uint32_t idx,
 	spool_key_raw(k, &b, 1);
 }
 
+/* The events recorded (the value: BE32; "" from before the count: 1). */
+static uint32_t
+spool_engage_hits_dec(const void *v, size_t len)
+{
+	return len == 4 ? spool_be32_get(v) : 1;
+}
+
+static int
+spool_engage_hits_put(struct spool_txn *t, const struct spool_key *k,
+    uint32_t n)
+{
+	uint8_t b[4];
+
+	spool_be32_put(b, n);
+	return spool_db_put(t, SPOOL_DB_ENGAGE_FIRST, k, b, sizeof(b));
+}
+
 int
 spool_engage_first(struct spool_txn *t, const char *qid, uint32_t idx,
     enum spool_ev_type type, bool *first_r)
@@ -143,6 +161,7 @@ spool_engage_first(struct spool_txn *t, const char *qid, uint32_t idx,
 	struct spool_key k;
 	const void	*v;
 	size_t		 len;
+	uint32_t	 n;
 	int		 rc;
 
 	*first_r = false;
@@ -150,12 +169,40 @@ spool_engage_first(struct spool_txn *t, const char *qid, uint32_t idx,
 		return EINVAL;
 	spool_engage_first_key(&k, qid, idx, type);
 	rc = spool_db_get(t, SPOOL_DB_ENGAGE_FIRST, &k, &v, &len);
-	if (rc == 0)
-		return 0;
-	if (rc != SPOOL_ENOTFOUND)
+	if (rc != 0 && rc != SPOOL_ENOTFOUND)
 		return rc;
-	*first_r = true;
-	return spool_db_put(t, SPOOL_DB_ENGAGE_FIRST, &k, "", 0);
+	*first_r = rc == SPOOL_ENOTFOUND;
+	n = rc == 0 ? spool_engage_hits_dec(v, len) : 0;
+	return spool_engage_hits_put(t, &k, n == UINT32_MAX ? n : n + 1);
+}
+
+int
+spool_engage_admit(struct spool_txn *t, const char *qid, uint32_t idx,
+    enum spool_ev_type type, bool *ok_r, bool *full_now_r)
+{
+	struct spool_key k;
+	const void	*v;
+	size_t		 len;
+	uint32_t	 n = 0;
+	int		 rc;
+
+	*ok_r = true;
+	*full_now_r = false;
+	if (qid == NULL || !qid_ok(qid))
+		return EINVAL;
+	spool_engage_first_key(&k, qid, idx, type);
+	rc = spool_db_get(t, SPOOL_DB_ENGAGE_FIRST, &k, &v, &len);
+	if (rc != 0 && rc != SPOOL_ENOTFOUND)
+		return rc;
+	if (rc == 0)
+		n = spool_engage_hits_dec(v, len);
+	if (n < SPOOL_ENGAGE_HITS_MAX)
+		return 0;
+	*ok_r = false;
+	if (n > SPOOL_ENGAGE_HITS_MAX)
+		return 0; /* already marked full: said once */
+	*full_now_r = true;
+	return spool_engage_hits_put(t, &k, n + 1);
 }
 
 int
@@ -165,20 +212,22 @@ spool_engage_count(struct spool_txn *t, struct spool_issue *is,
 	bool first = false;
 	int  rc;
 
+	if ((ev->ev_type == SPOOL_EV_OPENED ||
+		ev->ev_type == SPOOL_EV_CLICKED) &&
+	    ev->ev_qid != NULL && qid_ok(ev->ev_qid) &&
+	    (rc = spool_engage_first(t, ev->ev_qid, ev->ev_idx, ev->ev_type,
+		 &first)) != 0)
+		return rc;
+	if (is == NULL)
+		return 0; /* no issue (or pruned): the first-event set only */
 	switch (ev->ev_type) {
 	case SPOOL_EV_OPENED:
+		is->su_opens++;
+		is->su_opens_unique += first;
+		return 0;
 	case SPOOL_EV_CLICKED:
-		if (ev->ev_qid != NULL && qid_ok(ev->ev_qid) &&
-		    (rc = spool_engage_first(t, ev->ev_qid, ev->ev_idx,
-			 ev->ev_type, &first)) != 0)
-			return rc;
-		if (ev->ev_type == SPOOL_EV_OPENED) {
-			is->su_opens++;
-			is->su_opens_unique += first;
-		} else {
-			is->su_clicks++;
-			is->su_clicks_unique += first;
-		}
+		is->su_clicks++;
+		is->su_clicks_unique += first;
 		return 0;
 	case SPOOL_EV_UNSUBSCRIBED:
 		is->su_unsubscribed++;

@@ -305,9 +305,11 @@ spool_event_add(struct spool_txn *t, const struct spool_event *ev,
 	json_gen_free(&g);
 	if (rc != 0)
 		return rc;
-	if (isp != NULL && ev->ev_type >= SPOOL_EV_OPENED) {
+	if (ev->ev_type >= SPOOL_EV_OPENED) {
+		/* the first-event set counts hits also without an issue (its
+		 * bound, spool_engage_admit, must hold then too) */
 		if ((rc = spool_engage_count(t, isp, ev)) != 0 ||
-		    (rc = spool_issue_put(t, isp)) != 0)
+		    (isp != NULL && (rc = spool_issue_put(t, isp)) != 0))
 			return rc;
 	} else if (isp != NULL && (ctr = spool_ev_counter(isp, ev)) != NULL) {
 		(*ctr)++;

@@ -97,7 +97,8 @@ const char *spool_engage_type_name(enum spool_ev_type);
 uint64_t    spool_engage_mkey(const char *message_id, const char *to);
 int spool_engage_mkey_add(struct spool_txn *, uint64_t mkey, uint64_t seq);
 int spool_engage_mkey_del(struct spool_txn *, uint64_t mkey, uint64_t seq);
-/* Counts an engagement event in its issue (is) and the first-event set. */
+/* Counts an engagement event in its issue (is; NULL: none) and the
+ * first-event set. */
 int spool_engage_count(struct spool_txn *, struct spool_issue *,
     const struct spool_event *);
 /* Deletes at most max first-event entries of messages that arrived before

@@ -138,3 +138,54 @@ spool_mtasts_put(struct spool_txn *t, const char *domain,
 	n = SPOOL_MTASTS_HDR + idlen + 1 + plen;
 	return spool_db_put(t, SPOOL_DB_MTASTS, &k, v, n);
 }
+
+/* h-astate: the record that expires first, for spool_mtasts_evict. */
+struct spool_mtasts_first {
+	uint8_t key[SPOOL_KEY_MAX];
+	size_t	klen;
+	int64_t expires;
+};
+
+static int
+spool_mtasts_first_cb(const uint8_t *key, size_t klen, const void *v,
+    size_t len, void *arg)
+{
+	struct spool_mtasts_first *f = arg;
+	struct spool_mtasts_rec	   r;
+
+	if (klen > sizeof(f->key))
+		return 0;
+	/* an undecodable record goes first */
+	if (spool_mtasts_dec(v, len, &r) != 0)
+		r.mr_expires = INT64_MIN;
+	if (f->klen == 0 || r.mr_expires < f->expires) {
+		memcpy(f->key, key, klen);
+		f->klen = klen;
+		f->expires = r.mr_expires;
+	}
+	return 0;
+}
+
+int
+spool_mtasts_evict(struct spool_txn *t, char *domain_r, size_t dsz)
+{
+	struct spool_mtasts_first f;
+	struct spool_key	  k;
+	int			  rc;
+
+	memset(&f, 0, sizeof(f));
+	if ((rc = spool_db_iter(t, SPOOL_DB_MTASTS, NULL, 0, false,
+		 spool_mtasts_first_cb, &f)) != 0)
+		return rc;
+	if (f.klen == 0)
+		return SPOOL_ENOTFOUND;
+	if (domain_r != NULL && dsz > 0) {
+		size_t n = f.klen < dsz - 1 ? f.klen : dsz - 1;
+
+		memcpy(domain_r, f.key, n);
+		domain_r[n] = '\0';
+	}
+	spool_key_init(&k);
+	spool_key_raw(&k, f.key, f.klen);
+	return spool_db_del(t, SPOOL_DB_MTASTS, &k);
+}

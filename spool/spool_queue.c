@@ -110,9 +110,59 @@ spool_issue_find_or_create(struct spool_txn *t, const char *login,
 	spool_be64_put(id, s->su_id);
 	if ((rc = spool_db_put(t, SPOOL_DB_ISSUE_IDX, &k, id, sizeof(id))) !=
 		0 ||
-	    (rc = spool_index_issue_add(t, s)) != 0)
+	    (rc = spool_index_issue_add(t, s)) != 0 ||
+	    (rc = spool_issue_day_add(t, login, date, 1)) != 0)
 		return rc;
 	return spool_issue_put(t, s);
+}
+
+/* ---- the issues of an account and day (h-astate): meta
+ * "issues_day:LOGIN:DATE", BE64; gone with the day's last issue */
+
+static int
+spool_issue_day_name(char *dst, size_t dstsz, const char *login,
+    const char *date)
+{
+	return str_printf(dst, dstsz, "issues_day:%s:%s", login, date) == -1
+	    ? SPOOL_ETOOBIG
+	    : 0;
+}
+
+int
+spool_issue_day_count(struct spool_txn *t, const char *login, const char *date,
+    uint64_t *n_r)
+{
+	char name[SPOOL_LOGIN_MAX + 32];
+	int  rc;
+
+	*n_r = 0;
+	if ((rc = spool_issue_day_name(name, sizeof(name), login, date)) != 0)
+		return rc;
+	rc = spool_db_meta_get_u64(t, name, n_r);
+	return rc == SPOOL_ENOTFOUND ? 0 : rc;
+}
+
+int
+spool_issue_day_add(struct spool_txn *t, const char *login, const char *date,
+    int delta)
+{
+	struct spool_key k;
+	char		 name[SPOOL_LOGIN_MAX + 32];
+	uint64_t	 n;
+	int		 rc;
+
+	if ((rc = spool_issue_day_count(t, login, date, &n)) != 0 ||
+	    (rc = spool_issue_day_name(name, sizeof(name), login, date)) != 0)
+		return rc;
+	if (delta > 0)
+		return spool_db_meta_put_u64(t, name, n + (uint64_t)delta);
+	/* issues from before the count have none: nothing below 0 */
+	if (n > (uint64_t)-delta)
+		return spool_db_meta_put_u64(t, name, n - (uint64_t)-delta);
+	spool_key_init(&k);
+	spool_key_str(&k, name);
+	rc = spool_db_del(t, SPOOL_DB_META, &k);
+	return rc == SPOOL_ENOTFOUND ? 0 : rc;
 }
 
 int
@@ -135,6 +185,8 @@ spool_issue_del(struct spool_txn *t, uint64_t id)
 	spool_key_be64(&k, id);
 	if ((rc = spool_db_del(t, SPOOL_DB_ISSUE_DATE, &k)) != 0 &&
 	    rc != SPOOL_ENOTFOUND)
+		return rc;
+	if ((rc = spool_issue_day_add(t, s.su_login, s.su_date, -1)) != 0)
 		return rc;
 	spool_key_init(&k);
 	spool_key_be64(&k, id);

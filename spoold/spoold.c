@@ -28,6 +28,7 @@
 #include "conf.h"
 #include "daemon.h"
 #include "ev.h"
+#include "fsx.h"
 #include "log.h"
 #include "priv.h"
 #include "sig.h"
@@ -267,6 +268,23 @@ spoold_lock(const char *spool_dir)
 	/* fd stays open: the lock lives as long as the process */
 }
 
+/* Temporaries of killed writers (fsx_sweep_tmp) in spool_dir (pid files,
+ * deliverd's shaping.state, clusterd's cluster.state) and in db/. */
+static void
+spoold_sweep_tmp(const struct spoold *sd, const char *sub)
+{
+	char   dir[4096];
+	size_t n;
+
+	if (str_printf(dir, sizeof(dir), "%s%s%s", sd->sd_cf->cf_spool_dir,
+		sub != NULL ? "/" : "", sub != NULL ? sub : "") == -1)
+		return;
+	if (fsx_sweep_tmp(dir, sd->sd_cf->cf_stale_tmp_age, &n) == -1)
+		log_warn("sweep %s", dir);
+	else if (n > 0)
+		log_info("removed %zu stale temporary file(s) from %s", n, dir);
+}
+
 static void
 spoold_cleanup_tmp(const struct spoold *sd)
 {
@@ -281,6 +299,8 @@ spoold_cleanup_tmp(const struct spoold *sd)
 		log_info("removed %zu stale file(s) from incoming/tmp", n);
 	if ((n = spoold_clean_copies(sd)) > 0)
 		log_info("removed %zu stale copies from queue/", n);
+	spoold_sweep_tmp(sd, NULL);
+	spoold_sweep_tmp(sd, "db");
 }
 
 /*

@@ -513,6 +513,41 @@ spoold_file_complaint(struct spoold_msgctx *mc)
 	return rc;
 }
 
+/*
+ * A new campaign's issue once the account has max_issues_per_day issues
+ * on that day: the message goes to the day's issue without a campaign
+ * (*campaign_r NULL) and is delivered as usual; one log line. Issue
+ * records live for issue_retention, so an X-Campaign-Id made unique per
+ * message would otherwise keep one record per message for a year.
+ */
+static int
+spoold_issue_room(struct spoold_msgctx *mc, const char *date,
+    const char **campaign_r)
+{
+	struct spool_issue is;
+	uint64_t	   n;
+	int		   rc;
+
+	if (*campaign_r == NULL)
+		return 0;
+	rc = spool_issue_find(mc->mc_txn, mc->mc_acct.ac_login, date,
+	    *campaign_r, &is);
+	if (rc != SPOOL_ENOTFOUND)
+		return rc;
+	if ((rc = spool_issue_day_count(mc->mc_txn, mc->mc_acct.ac_login, date,
+		 &n)) != 0)
+		return rc;
+	if (n < (uint64_t)mc->mc_sd->sd_cf->cf_max_issues_per_day)
+		return 0;
+	spoold_item_log(mc->mc_it,
+	    "%s: account=%s has %llu issues on %s (max_issues_per_day): "
+	    "filed in the day's issue without a campaign",
+	    mc->mc_it->it_name, mc->mc_acct.ac_login, (unsigned long long)n,
+	    date);
+	*campaign_r = NULL;
+	return 0;
+}
+
 /* A message read from its file: account, policy, issue, records. */
 static int
 spoold_file_parsed(struct spoold_msgctx *mc, struct spool_msg *old)
@@ -522,7 +557,7 @@ spoold_file_parsed(struct spoold_msgctx *mc, struct spool_msg *old)
 	struct spoold_item    *it = mc->mc_it;
 	struct spoold_hdrinfo *h = &mc->mc_h;
 	struct spool_issue     is;
-	const char	      *text;
+	const char	      *text, *campaign;
 	char		       date[11], **rcpts;
 	uint32_t	       nrcpt;
 	int		       rc;
@@ -586,11 +621,11 @@ spoold_file_parsed(struct spoold_msgctx *mc, struct spool_msg *old)
 		text = spoold_policy_hops(h,
 		    mc->mc_sd->sd_cf->cf_hopcount_limit);
 	spool_date(mc->mc_env.pe_time, date);
-	if ((rc = spool_issue_find_or_create(mc->mc_txn, mc->mc_acct.ac_login,
-		 date,
-		 h->sh_has_campaign && h->sh_campaign_ok ? h->sh_campaign
-							 : NULL,
-		 &is)) != 0)
+	campaign = h->sh_has_campaign && h->sh_campaign_ok ? h->sh_campaign
+							   : NULL;
+	if ((rc = spoold_issue_room(mc, date, &campaign)) != 0 ||
+	    (rc = spool_issue_find_or_create(mc->mc_txn, mc->mc_acct.ac_login,
+		 date, campaign, &is)) != 0)
 		goto done;
 	if (text == NULL && is.su_blocked)
 		text = SPOOLD_T_BLOCKED;

@@ -65,6 +65,27 @@ trackd_hit_put(struct spool_txn *tx, const struct spool_track_msg *km,
 	return spool_event_add(tx, &ev, NULL);
 }
 
+/* A hit past its copy's bound (spool_engage_admit) is not recorded; the
+ * first such one is logged. */
+static int
+trackd_hit_admit_put(struct spool_txn *tx, const struct spool_track_msg *km,
+    const struct trackd_hit *h)
+{
+	bool	open = h->h_kind == SPOOL_TRACK_OPEN, ok, full_now;
+	int	rc;
+
+	rc = spool_engage_admit(tx, h->h_qid, h->h_idx,
+	    open ? SPOOL_EV_OPENED : SPOOL_EV_CLICKED, &ok, &full_now);
+	if (rc != 0 || ok)
+		return rc != 0 ? rc : trackd_hit_put(tx, km, h);
+	if (full_now)
+		log_info("%s: hit=%s, rcpt=%u, recorded=no (%d %s events "
+		    "recorded for this recipient: no more are)", h->h_qid,
+		    open ? "open" : "click", (unsigned)h->h_idx,
+		    SPOOL_ENGAGE_HITS_MAX, open ? "opened" : "clicked");
+	return 0;
+}
+
 /* Rule 3 over the clicks committed together: the first clicks of a
  * scanner's burst are marked too, not only the later ones. */
 static void
@@ -112,7 +133,7 @@ trackd_flush_txn(struct trackd *t)
 			    (unsigned)h->h_idx);
 			continue;
 		}
-		rc = got != 0 ? got : trackd_hit_put(tx, &km, h);
+		rc = got != 0 ? got : trackd_hit_admit_put(tx, &km, h);
 	}
 	if (got == 0)
 		spool_track_msg_free(&km);

@@ -17,6 +17,8 @@
  *       overflow row)
  *   deliverd-inject -c CONF tlsrpt-old DOMAIN MX COUNT   (a failure row of
  *       today in the format of before the addresses, COUNT sessions)
+ *   deliverd-inject -c CONF mtasts-fill N   (N cached MTA-STS policies,
+ *       none expired: fill0.test expires first, in an hour)
  * Prints the queue ids of the filed messages, one per line. As root it
  * drops to spoold_user first so every file has the daemons' owner.
  */
@@ -29,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -369,6 +372,38 @@ inject_tlsrpt_old(int argc, char **argv)
 	return 0;
 }
 
+/* mtasts-fill N: N unexpired policies (fill0.test ...; fill0.test expires
+ * first), a full cache for the eviction test (h-astate). */
+static int
+inject_mtasts_fill(int argc, char **argv)
+{
+	struct spool_mtasts_rec r;
+	struct spool_txn       *txn;
+	char			d[64];
+	long			i, n;
+	int			rc;
+
+	if (argc != 1 || (n = strtol(argv[0], NULL, 10)) <= 0)
+		return 2;
+	memset(&r, 0, sizeof(r));
+	(void)str_copy(r.mr_id, sizeof(r.mr_id), "fill");
+	(void)str_copy(r.mr_policy, sizeof(r.mr_policy),
+	    "version: STSv1\nmode: testing\nmx: mx.fill.test\nmax_age: "
+	    "86400\n");
+	if ((rc = spool_begin(sp, true, &txn)) != 0)
+		inject_die("begin", rc);
+	for (i = 0; i < n; i++) {
+		r.mr_fetched = (int64_t)time(NULL);
+		r.mr_expires = r.mr_fetched + (i == 0 ? 3600 : 86400 + i);
+		(void)snprintf(d, sizeof(d), "fill%ld.test", i);
+		if ((rc = spool_mtasts_put(txn, d, &r, r.mr_fetched)) != 0)
+			inject_die("mtasts-fill", rc);
+	}
+	if ((rc = spool_commit(&txn)) != 0)
+		inject_die("commit", rc);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -402,6 +437,8 @@ main(int argc, char **argv)
 		rc = inject_tlsrpt(argc - 4, argv + 4);
 	else if (strcmp(argv[3], "tlsrpt-old") == 0)
 		rc = inject_tlsrpt_old(argc - 4, argv + 4);
+	else if (strcmp(argv[3], "mtasts-fill") == 0)
+		rc = inject_mtasts_fill(argc - 4, argv + 4);
 	else
 		rc = 2;
 	spool_close(&sp);
