@@ -304,6 +304,48 @@ def test_deliverd_worker_killed_by_a_message(gate, mx):
     assert not mx.received("poison@example.net")
 
 
+def test_deliverd_killed_by_a_message(gate, mx):
+    """A message whose worker takes the whole deliverd with it (the
+    scheduler killed, as the OOM killer or a scheduler crash would) under
+    a supervisor that restarts deliverd: the deaths are counted across
+    the restarts (db/deliverd.poison) and at the third its recipients are
+    deferred, instead of a restart loop for ever; what follows is
+    delivered once."""
+    g = gate
+    g.start("spoold")
+    env = dict(shim_env(g, "mmap", "SEGV"), SMTPGATE_CRASH_PARENT="KILL")
+    g.sup = Supervisor(g, "deliverd", env).start()
+    wait_for(lambda: "started" in g.log("deliverd"), 15, what="deliverd started")
+    first = ["first%d@example.net" % i for i in range(3)]
+    for r in first:
+        send(g, r, "first")
+    delivered_once(mx, first)   # nothing else in flight when it dies
+    poison = send(g, "poison@example.net", "poison", poison=True)
+    ev = g.wait_events(lambda e: e["queue_id"] == poison and e["event"] == "deferred",
+                       timeout=60, what="the poison message deferred")[0]
+    assert "deliverd died while sending it (3 times)" in ev["msg"], ev
+    log = g.log("deliverd")
+    for n in (1, 2, 3):
+        assert "%s: deliverd died while sending it (%d times so far)" % (poison, n) \
+            in log, log
+    late = ["late%d@example.net" % i for i in range(3)]
+    for r in late:
+        send(g, r, "late")
+    delivered_once(mx, first + late)
+    time.sleep(2)   # not handed out again: no fourth death
+    assert crashes(g) == 3 and g.sup.starts == 4, (crashes(g), g.sup.starts)
+    assert g.sup.running()
+    rc = json.loads(g.spoolctl("show", poison, "--json").stdout)["recipients"][0]
+    assert rc["state"] == "deferred", rc
+    assert not mx.received("poison@example.net")
+    # a clean restart blames nothing: no death counted at the next start
+    g.sup.stop()
+    g.sup = None
+    g.start("deliverd")
+    time.sleep(1)
+    assert g.log("deliverd").count("times so far)") == 3
+
+
 def record(g):
     return os.path.join(g.spool, "db", "spoold.filing")
 
