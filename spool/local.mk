@@ -32,6 +32,8 @@ spool_libspool_a_SOURCES += spool/spool_cluster.c spool/spool_cluster.h \
 	spool/spool_cjent.c
 # the events export (issue 13: batches, flock, no write txn around the I/O)
 spool_libspool_a_SOURCES += spool/spool_export.c
+# the note beside a quarantined file (reason, count, time)
+spool_libspool_a_SOURCES += spool/spool_qnote.c spool/spool_qnote.h
 
 # Unit tests (STYLE T2): envelope, LMDB records, durable write and crashes.
 UNIT_TESTS += tests/unit/t_spool_env

@@ -192,12 +192,22 @@ def test_spoold_poison_in_a_backlog(gate, mx, sig):
     lst = g.spoolctl_json("quarantine", "list")
     assert [(f["queue_id"], f["account"], f["recipients"]) for f in lst] == \
         [(poison, "acc", ["poison@example.net"])], lst
-    assert poison in g.spoolctl("quarantine", "list").stdout
+    # why, how many deaths and when: kept beside the file, not only logged
+    assert (lst[0]["reason"], lst[0]["count"]) == \
+        ("spoold died while filing it (2 times)", 2), lst
+    assert abs(time.mktime(time.strptime(lst[0]["quarantined"], "%Y-%m-%dT%H:%M:%SZ"))
+               - time.mktime(time.gmtime())) < 3600, lst
+    note = os.path.join(g.spool, "quarantine", ".%s.why" % poison)
+    assert os.path.exists(note)
+    text = g.spoolctl("quarantine", "list").stdout
+    assert poison in text and \
+        "reason=spoold died while filing it (2 times), count=2" in text, text
     g.sup.stop()
     g.sup = None
     g.start("spoold")
     r = g.spoolctl("quarantine", "requeue", poison)
     assert r.stdout == "%s: requeued (spoold files it again)\n" % poison, r.stdout
+    assert not os.path.exists(note)   # the note goes with it
     mx.wait_received(1, rcpt="poison@example.net")
     delivered_once(mx, before + after + late + ["poison@example.net"])
     assert not g.files("quarantine")
