@@ -214,6 +214,46 @@ cd_release(struct cd *cd)
 		log_info("node %s: not live from now (stopped)", cd->node);
 }
 
+/*
+ * Rows of removed nodes: a node not seen for cluster_node_retention is
+ * gone, and so are its journal marks (only the superseded ones are pruned
+ * otherwise; cluster_mark.c). Its events and issue counters stay for their
+ * own retentions (they count in the cluster's totals). Every live node
+ * runs it: a second delete finds nothing. Never this node's own row.
+ */
+static const char cd_nodes_gone_sql[] =
+    "WITH gone AS (DELETE FROM smtpgate.nodes WHERE node <> $1 AND "
+    "last_seen < now() - make_interval(secs => $2::bigint) RETURNING node, "
+    "to_char(last_seen AT TIME ZONE 'UTC', "
+    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS seen), "
+    "marks AS (DELETE FROM smtpgate.journal_marks m USING gone WHERE "
+    "m.node = gone.node RETURNING m.node) "
+    "SELECT node, seen, (SELECT count(*) FROM marks WHERE marks.node = "
+    "gone.node) FROM gone ORDER BY node";
+
+int
+cd_nodes_retention(struct cd *cd)
+{
+	char	    secs[24];
+	const char *vals[] = { cd->node, secs };
+	PGresult   *res;
+	int	    i;
+
+	(void)snprintf(secs, sizeof(secs), "%lld",
+	    (long long)cd->cf->cf_cluster_node_retention);
+	if ((res = cd_q(cd, "node retention", cd_nodes_gone_sql, 2, vals)) ==
+	    NULL)
+		return -1;
+	for (i = 0; i < PQntuples(res); i++)
+		log_info("node %s: deleted from smtpgate.nodes (last seen %s, "
+			 "longer ago than cluster_node_retention), with %s "
+			 "journal mark(s)",
+		    PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+		    PQgetvalue(res, i, 2));
+	PQclear(res);
+	return 0;
+}
+
 void
 cd_set_connected(struct cd *cd, bool c)
 {

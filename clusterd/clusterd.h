@@ -118,6 +118,9 @@ int cd_ship_cursor(struct spool *, uint64_t *shipped_r, uint64_t *last_r);
 int  cd_heartbeat(struct cd *);
 /* At a clean stop: the row not live, the name free (cluster_node.c). */
 void cd_release(struct cd *);
+/* Deletes the rows of nodes not seen for cluster_node_retention, with
+ * their journal marks; one log line per node. 0 or -1 (logged). */
+int  cd_nodes_retention(struct cd *);
 /* true while the row is this gateway's: it may ship events, publish the
  * policy journal and issue counts under the node name. */
 bool cd_owner(const struct cd *);

@@ -206,3 +206,54 @@ def test_restart_takes_its_row_back_at_once(db):
         assert st["cluster"]["live_nodes"] == 1
     finally:
         g.close()
+
+
+GONE = "node %s: deleted from smtpgate.nodes (last seen "
+
+
+def test_removed_node_rows_deleted_after_retention(db):
+    """The row of a node not seen for cluster_node_retention (7d) is
+    deleted by a live node's housekeeping (at connect and hourly), with
+    its journal marks, one log line each; a row seen within the
+    retention stays, the node's issue counters stay (issue_retention),
+    and a second run deletes nothing."""
+    g = gateway(db, cluster_node="keeper")
+    try:
+        wait_for(lambda: claim(db, "keeper"), 20, what="keeper's row")
+        g.stop("clusterd")
+        for node, age in (("gone1", "8 days"), ("recent", "6 days")):
+            db.query("INSERT INTO smtpgate.nodes (node, started, last_seen, "
+                     "version, claim) VALUES ('%s', now() - interval '%s', "
+                     "now() - interval '%s', '0.9', NULL)" % (node, age, age))
+            db.query("INSERT INTO smtpgate.journal_marks (node, instance, "
+                     "last_seq, digest, version, updated) VALUES ('%s', '%s', 7, "
+                     "'\\x00', 1, now() - interval '%s')" % (node, "ab" * 16, age))
+        db.query("INSERT INTO smtpgate.issue_counts (account, issue, node, day, "
+                 "counters, updated) VALUES ('acc', 99, 'gone1', current_date, "
+                 "'{}', now())")
+        g.start("clusterd")
+        wait_for(lambda: GONE % "gone1" in g.log("clusterd"), 20, what="gone1 deleted")
+        assert "last seen " in g.log("clusterd") and \
+            "with 1 journal mark(s)" in g.log("clusterd"), g.log("clusterd")
+        assert not has_row(db, "gone1")
+        assert has_row(db, "recent") and has_row(db, "keeper")
+        marks = [r[0] for r in db.query("SELECT node FROM smtpgate.journal_marks "
+                                        "WHERE node IN ('gone1', 'recent')")]
+        assert marks == ["recent"], marks
+        assert db.scalar("SELECT count(*) FROM smtpgate.issue_counts "
+                         "WHERE node = 'gone1'") == "1"
+        assert GONE % "recent" not in g.log("clusterd")
+        # idempotent: the next run (another node's, or a restart) finds none
+        g.stop("clusterd")
+        db.query("INSERT INTO smtpgate.nodes (node, started, last_seen, version) "
+                 "VALUES ('gone2', now() - interval '9 days', now() - interval "
+                 "'9 days', '0.9')")
+        g.start("clusterd")
+        wait_for(lambda: GONE % "gone2" in g.log("clusterd"), 20, what="gone2 deleted")
+        assert "gone2: deleted from smtpgate.nodes (last seen " in g.log("clusterd")
+        assert "with 0 journal mark(s)" in g.log("clusterd")
+        assert g.log("clusterd").count(GONE % "gone1") == 1
+        assert sorted(r[0] for r in db.query("SELECT node FROM smtpgate.nodes")) == \
+            ["keeper", "recent"]
+    finally:
+        g.close()
