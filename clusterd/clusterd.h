@@ -65,6 +65,11 @@ struct cd {
 	int64_t	      claim_at;	 /* ev_clock_ms() of the last confirmation */
 	char	      holder[33]; /* the other holder's id and last_seen */
 	char	      holder_seen[32];
+	/* the last_seen this process's last committed heartbeat wrote (epoch
+	 * text, exact); "" when unknown: a writer that leaves the claim as
+	 * it is (a clusterd from before the claim) changes it */
+	char beat_seen[40];
+#define CD_NO_CLAIM "-" /* the holder: a clusterd that sets no claim */
 	/* work flags and counters */
 	bool	      pull_due;	  /* a NOTIFY came */
 	bool	      resync_due; /* at start and every resync interval */

@@ -8,6 +8,7 @@ A private PostgreSQL (lib/pg.py); mail goes to the simulator domain.
 Every wait is bounded.
 """
 import re
+import threading
 import time
 
 from pg import db  # noqa: F401 (the fixture)
@@ -255,5 +256,59 @@ def test_removed_node_rows_deleted_after_retention(db):
         assert g.log("clusterd").count(GONE % "gone1") == 1
         assert sorted(r[0] for r in db.query("SELECT node FROM smtpgate.nodes")) == \
             ["keeper", "recent"]
+    finally:
+        g.close()
+
+
+OLD_BEAT = ("INSERT INTO smtpgate.nodes (node, started, last_seen, version) "
+            "VALUES ('%s', now(), now(), '0.8') ON CONFLICT (node) DO UPDATE "
+            "SET started = EXCLUDED.started, last_seen = now(), "
+            "version = EXCLUDED.version")
+
+
+def test_pre_claim_clusterd_with_the_same_name_refused(db):
+    """A clusterd from before the claim (its heartbeat, simulated with
+    psql, updates last_seen and leaves the claim as it is) beating the
+    same cluster_node is another gateway: this one notices the row
+    changed under its claim, is refused as for a claimed name (one log
+    line, spoolctl status REFUSED, exit 1) and does not touch the row;
+    once the old one is gone for the live window it resumes."""
+    g = gateway(db, cluster_node="mixed")
+    try:
+        wait_for(lambda: claim(db, "mixed"), 20, what="mixed's row")
+        mine = claim(db, "mixed")
+        stop = threading.Event()
+
+        def old_clusterd():
+            while not stop.wait(1):
+                db.query(OLD_BEAT % "mixed")
+
+        t = threading.Thread(target=old_clusterd, daemon=True)
+        t.start()
+        try:
+            wait_for(lambda: REFUSED % "mixed" in g.log("clusterd"), 30, what="refused")
+            log = g.log("clusterd")
+            assert log.count(REFUSED % "mixed") == 1
+            assert "the other: an older clusterd that sets no claim" in log, log
+            wait_for(lambda: "conflict" in state(g), 10, what="conflict in cluster.state")
+            rc, st = status(g)
+            assert rc == 1 and st["cluster"]["conflict"]["claim"] is None, st
+            out = g.spoolctl("status", check=False).stdout
+            assert "REFUSED: two gateways use cluster_node mixed (the other: " \
+                "an older clusterd that sets no claim" in out, out
+            # refused: the row is left to the old one (its version stays)
+            time.sleep(6)   # more than a heartbeat
+            assert db.scalar("SELECT version FROM smtpgate.nodes "
+                             "WHERE node = 'mixed'") == "0.8"
+            assert claim(db, "mixed") == mine
+        finally:
+            stop.set()
+            t.join(10)
+        # the old one gone for the live window: the name is this one's again
+        db.query("UPDATE smtpgate.nodes SET last_seen = now() - interval '31 seconds' "
+                 "WHERE node = 'mixed'")
+        wait_for(lambda: RESUMED in g.log("clusterd"), 20, what="resumed")
+        wait_for(lambda: "conflict" not in state(g), 10, what="no conflict")
+        assert status(g)[0] == 0
     finally:
         g.close()
