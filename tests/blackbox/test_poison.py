@@ -348,12 +348,26 @@ def test_deliverd_killed_by_a_message(gate, mx):
     rc = json.loads(g.spoolctl("show", poison, "--json").stdout)["recipients"][0]
     assert rc["state"] == "deferred", rc
     assert not mx.received("poison@example.net")
+    # the record: a header, 256 counts, one record per worker; the
+    # poison message's count left one short of 3 after the deferral
+    with open(os.path.join(g.spool, "db", "deliverd.poison"), "rb") as f:
+        rec = f.read()
+    assert len(rec) == 32 * (1 + 256 + int(g.conf["deliverd_workers"])), len(rec)
+    at = rec.index(poison.encode())
+    assert at % 32 == 0 and rec[at + 21] == 2, rec[at:at + 32]
     # a clean restart blames nothing: no death counted at the next start
     g.sup.stop()
     g.sup = None
     g.start("deliverd")
     time.sleep(1)
     assert g.log("deliverd").count("times so far)") == 3
+    # delivered at last (the cause gone): its count goes with it
+    g.spoolctl("retry", poison)
+    mx.wait_received(1, rcpt="poison@example.net")
+    def counted():
+        with open(os.path.join(g.spool, "db", "deliverd.poison"), "rb") as f:
+            return poison.encode() in f.read()
+    wait_for(lambda: not counted(), 10, what="the count cleared")
 
 
 def record(g):
