@@ -56,8 +56,8 @@
 #define SCHED_PREC_MAGIC   "deliverd-poison 1\n"
 #define SCHED_PREC_FILE	   "deliverd.poison" /* in db/ */
 #define SCHED_PREC_MAX \
-	(SCHED_PREC_SIZE * (1 + SCHED_POISON_SLOTS + DELIVERD_WORKERS_MAX))
-#define DELIVERD_WORKERS_MAX 512 /* deliverd_workers' maximum */
+	(SCHED_PREC_SIZE * (1 + SCHED_POISON_SLOTS + SCHED_PREC_WORKERS_MAX))
+#define SCHED_PREC_WORKERS_MAX 512 /* deliverd_workers' maximum */
 
 _Static_assert(QID_SIZE + 1 <= SCHED_PREC_SIZE, "a record holds a QID");
 _Static_assert(sizeof(SCHED_PREC_MAGIC) <= SCHED_PREC_SIZE, "header");
@@ -323,8 +323,9 @@ deliverd_sched_poison_open(const struct sched *s)
 		    path);
 	if ((n = pread(fd, old, SCHED_PREC_MAX, 0)) == -1)
 		log_fatal("read %s", path);
-	deliverd_prec.nw = s->nw < DELIVERD_WORKERS_MAX ? s->nw
-							: DELIVERD_WORKERS_MAX;
+	deliverd_prec.nw = s->nw < SCHED_PREC_WORKERS_MAX
+	    ? s->nw
+	    : SCHED_PREC_WORKERS_MAX;
 	deliverd_prec.len = SCHED_PREC_SIZE *
 	    (1 + SCHED_POISON_SLOTS + deliverd_prec.nw);
 	if (ftruncate(fd, (off_t)deliverd_prec.len) == -1)
