@@ -39,9 +39,14 @@
 
 /*
  * The heartbeat claims the row: it only updates it when the row carries
- * this spool's claim, or none (a row of an older clusterd), or has not
- * been seen for the live window. Columns: 1 if the row is ours now, the
- * other live nodes, and the row as it was (its claim, last_seen, live).
+ * this spool's claim and the last_seen this process wrote last ($5; ""
+ * at start and after a failure: any), or no claim (a row of an older
+ * clusterd), or has not been seen for the live window. A row with this
+ * claim but another last_seen was beaten by a clusterd from before the
+ * claim, which updates last_seen and leaves the claim as it is: another
+ * gateway with this name. Columns: 1 if the row is ours now, the other
+ * live nodes, the row as it was (its claim, last_seen), and the exact
+ * last_seen written.
  */
 static const char cd_beat_sql[] =
     "WITH old AS (SELECT claim, to_char(last_seen AT TIME ZONE 'UTC', "
@@ -51,12 +56,15 @@ static const char cd_beat_sql[] =
     "version, claim) VALUES ($1, to_timestamp($2::bigint), now(), $3, $4) "
     "ON CONFLICT (node) DO UPDATE SET started = EXCLUDED.started, "
     "last_seen = now(), version = EXCLUDED.version, claim = EXCLUDED.claim "
-    "WHERE smtpgate.nodes.claim IS NULL OR smtpgate.nodes.claim = "
-    "EXCLUDED.claim OR smtpgate.nodes.last_seen <= now() - interval "
-    "'" CD_LIVE_STR " seconds' RETURNING node) "
+    "WHERE smtpgate.nodes.claim IS NULL OR (smtpgate.nodes.claim = "
+    "EXCLUDED.claim AND ($5 = '' OR extract(epoch FROM "
+    "smtpgate.nodes.last_seen)::text = $5)) OR smtpgate.nodes.last_seen "
+    "<= now() - interval '" CD_LIVE_STR " seconds' "
+    "RETURNING extract(epoch FROM last_seen)::text AS exact) "
     "SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM smtpgate.nodes "
     "WHERE node <> $1 AND last_seen > now() - interval '" CD_LIVE_STR
-    " seconds'), (SELECT claim FROM old), (SELECT seen FROM old)";
+    " seconds'), (SELECT claim FROM old), (SELECT seen FROM old), "
+    "(SELECT exact FROM up)";
 
 bool
 cd_owner(const struct cd *cd)
@@ -74,11 +82,20 @@ cd_claim_refused(struct cd *cd, const char *holder, const char *seen)
 	if (cd->conflict)
 		return;
 	cd->conflict = true;
-	log_errx("two gateways use cluster_node %s: this one does not ship "
-		 "events, publish policy or count as a live node until the "
-		 "other is gone or one is renamed (the other: claim %s, last "
-		 "seen %s; this one: claim %s, spool %s)",
-	    cd->node, holder, seen, cd->claim, cd->cf->cf_spool_dir);
+	if (strcmp(holder, CD_NO_CLAIM) == 0)
+		log_errx("two gateways use cluster_node %s: this one does not "
+			 "ship events, publish policy or count as a live node "
+			 "until the other is gone or one is renamed (the "
+			 "other: an older clusterd that sets no claim, last "
+			 "seen %s; this one: claim %s, spool %s)",
+		    cd->node, seen, cd->claim, cd->cf->cf_spool_dir);
+	else
+		log_errx("two gateways use cluster_node %s: this one does not "
+			 "ship events, publish policy or count as a live node "
+			 "until the other is gone or one is renamed (the "
+			 "other: claim %s, last seen %s; this one: claim %s, "
+			 "spool %s)",
+		    cd->node, holder, seen, cd->claim, cd->cf->cf_spool_dir);
 }
 
 static void
@@ -138,19 +155,20 @@ cd_claim_counts(struct cd *cd, const char *old)
 struct cd_beat {
 	bool	ours;
 	int64_t others;
-	char	old[33], seen[32];
+	char	old[33], seen[32], exact[40];
 };
 
 static int
 cd_beat_run(struct cd *cd, struct cd_beat *r)
 {
 	char	    started[32];
-	const char *vals[] = { cd->node, started, PACKAGE_VERSION, cd->claim };
+	const char *vals[] = { cd->node, started, PACKAGE_VERSION, cd->claim,
+		cd->beat_seen };
 	PGresult   *res;
 
 	(void)snprintf(started, sizeof(started), "%lld",
 	    (long long)cd->started);
-	if ((res = cd_q(cd, "heartbeat", cd_beat_sql, 4, vals)) == NULL)
+	if ((res = cd_q(cd, "heartbeat", cd_beat_sql, 5, vals)) == NULL)
 		return -1;
 	if (PQntuples(res) != 1) {
 		PQclear(res);
@@ -160,6 +178,7 @@ cd_beat_run(struct cd *cd, struct cd_beat *r)
 	r->others = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
 	(void)str_copy(r->old, sizeof(r->old), PQgetvalue(res, 0, 2));
 	(void)str_copy(r->seen, sizeof(r->seen), PQgetvalue(res, 0, 3));
+	(void)str_copy(r->exact, sizeof(r->exact), PQgetvalue(res, 0, 4));
 	PQclear(res);
 	return 0;
 }
@@ -177,12 +196,16 @@ cd_heartbeat(struct cd *cd)
 		cd_claim_counts(cd, r.old) == -1) ||
 	    cd_exec(cd, "heartbeat", "COMMIT", 0, NULL) == -1) {
 		cd_rollback(cd);
+		cd->beat_seen[0] = '\0'; /* what the row holds is not known */
 		return -1;
 	}
-	if (r.ours)
+	if (r.ours) {
+		(void)str_copy(cd->beat_seen, sizeof(cd->beat_seen), r.exact);
 		cd_claim_taken(cd, r.old, r.seen);
-	else
-		cd_claim_refused(cd, r.old, r.seen);
+	} else /* this claim, refused: a writer that sets none */
+		cd_claim_refused(cd,
+		    strcmp(r.old, cd->claim) == 0 ? CD_NO_CLAIM : r.old,
+		    r.seen);
 	/* the other live nodes, this one, and a live holder of the name */
 	n = r.others + (r.ours ? 1 : 2);
 	if (n != cd->live_nodes)
@@ -212,6 +235,46 @@ cd_release(struct cd *cd)
 		"AND claim = $2",
 		2, vals) == 0)
 		log_info("node %s: not live from now (stopped)", cd->node);
+}
+
+/*
+ * Rows of removed nodes: a node not seen for cluster_node_retention is
+ * gone, and so are its journal marks (only the superseded ones are pruned
+ * otherwise; cluster_mark.c). Its events and issue counters stay for their
+ * own retentions (they count in the cluster's totals). Every live node
+ * runs it: a second delete finds nothing. Never this node's own row.
+ */
+static const char cd_nodes_gone_sql[] =
+    "WITH gone AS (DELETE FROM smtpgate.nodes WHERE node <> $1 AND "
+    "last_seen < now() - make_interval(secs => $2::bigint) RETURNING node, "
+    "to_char(last_seen AT TIME ZONE 'UTC', "
+    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS seen), "
+    "marks AS (DELETE FROM smtpgate.journal_marks m USING gone WHERE "
+    "m.node = gone.node RETURNING m.node) "
+    "SELECT node, seen, (SELECT count(*) FROM marks WHERE marks.node = "
+    "gone.node) FROM gone ORDER BY node";
+
+int
+cd_nodes_retention(struct cd *cd)
+{
+	char	    secs[24];
+	const char *vals[] = { cd->node, secs };
+	PGresult   *res;
+	int	    i;
+
+	(void)snprintf(secs, sizeof(secs), "%lld",
+	    (long long)cd->cf->cf_cluster_node_retention);
+	if ((res = cd_q(cd, "node retention", cd_nodes_gone_sql, 2, vals)) ==
+	    NULL)
+		return -1;
+	for (i = 0; i < PQntuples(res); i++)
+		log_info("node %s: deleted from smtpgate.nodes (last seen %s, "
+			 "longer ago than cluster_node_retention), with %s "
+			 "journal mark(s)",
+		    PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+		    PQgetvalue(res, i, 2));
+	PQclear(res);
+	return 0;
 }
 
 void

@@ -148,6 +148,7 @@ cd_on_connected(struct cd *cd)
 {
 	(void)cd_heartbeat(cd); /* first: the claim on the node's row */
 	(void)cd_partitions(cd);
+	(void)cd_nodes_retention(cd);
 	if (cd->resync_due && cd->pg != NULL) {
 		if (cpol_resync(cd->pg, cd->sp) == 0)
 			cd->resync_due = false;
@@ -240,8 +241,10 @@ cd_on_maint(struct ev *e, struct ev_timer *t, void *arg)
 
 	(void)e;
 	(void)t;
-	if (cd->pg != NULL)
+	if (cd->pg != NULL) {
 		(void)cd_partitions(cd);
+		(void)cd_nodes_retention(cd);
+	}
 	cd_need_connect(cd);
 }
 

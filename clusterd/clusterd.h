@@ -65,6 +65,11 @@ struct cd {
 	int64_t	      claim_at;	 /* ev_clock_ms() of the last confirmation */
 	char	      holder[33]; /* the other holder's id and last_seen */
 	char	      holder_seen[32];
+	/* the last_seen this process's last committed heartbeat wrote (epoch
+	 * text, exact); "" when unknown: a writer that leaves the claim as
+	 * it is (a clusterd from before the claim) changes it */
+	char beat_seen[40];
+#define CD_NO_CLAIM "-" /* the holder: a clusterd that sets no claim */
 	/* work flags and counters */
 	bool	      pull_due;	  /* a NOTIFY came */
 	bool	      resync_due; /* at start and every resync interval */
@@ -118,6 +123,9 @@ int cd_ship_cursor(struct spool *, uint64_t *shipped_r, uint64_t *last_r);
 int  cd_heartbeat(struct cd *);
 /* At a clean stop: the row not live, the name free (cluster_node.c). */
 void cd_release(struct cd *);
+/* Deletes the rows of nodes not seen for cluster_node_retention, with
+ * their journal marks; one log line per node. 0 or -1 (logged). */
+int  cd_nodes_retention(struct cd *);
 /* true while the row is this gateway's: it may ship events, publish the
  * policy journal and issue counts under the node name. */
 bool cd_owner(const struct cd *);

@@ -230,6 +230,9 @@ const struct conf_key conf_keys[] = {
 	/* policy rows sealed in PostgreSQL (clusterd/cluster_seal.c) */
 	CF_STR("cluster_secret_file", "", cf_cluster_secret_file,
 	    CONF_CLUSTERD | CONF_SPOOLCTL),
+	/* rows of removed nodes (clusterd/cluster_node.c) */
+	CF_DUR("cluster_node_retention", "7d", DAY, 3650 * DAY,
+	    cf_cluster_node_retention, CONF_CLUSTERD),
 	/* TLS reports sent (spoolctl tls-report --send, RFC 8460 5) */
 	CF_STR("tls_report_org", "", cf_tls_report_org, CONF_SPOOLCTL),
 	CF_STR("tls_report_contact", "", cf_tls_report_contact, CONF_SPOOLCTL),

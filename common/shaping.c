@@ -217,13 +217,64 @@ shaping_rate_parse(const char *v, struct shaping_rate *r)
 void
 shaping_rate_format(const struct shaping_rate *r, char *dst, size_t dstsz)
 {
-	if (r->n == 0)
+	static const struct {
+		uint32_t u;
+		char	 c;
+	} unit[] = { { 3600, 'h' }, { 60, 'm' }, { 1, 's' } };
+	size_t i;
+
+	if (r->n == 0) {
 		(void)snprintf(dst, dstsz, "-");
+		return;
+	}
+	for (i = 0; i < 3; i++) /* the file's own unit first */
+		if (r->per_s == unit[i].u) {
+			(void)snprintf(dst, dstsz, "%u/%c", r->n, unit[i].c);
+			return;
+		}
+	/* a share (shaping_share): 60 per 120 s is 30/m; 1 per 3 s stays */
+	for (i = 0; i < 3; i++)
+		if (r->per_s % unit[i].u == 0 &&
+		    r->n % (r->per_s / unit[i].u) == 0) {
+			(void)snprintf(dst, dstsz, "%u/%c",
+			    r->n / (r->per_s / unit[i].u), unit[i].c);
+			return;
+		}
+	(void)snprintf(dst, dstsz, "%u/%us", r->n, r->per_s);
+}
+
+static uint32_t
+shaping_share_div(uint32_t v, uint32_t n)
+{
+	if (v == 0)
+		return 0; /* unlimited stays unlimited */
+	v = (v + n - 1) / n;
+	return v > 0 ? v : 1;
+}
+
+static void
+shaping_share_rate(struct shaping_rate *r, uint32_t n)
+{
+	uint64_t per = (uint64_t)r->per_s * n;
+
+	if (r->n == 0)
+		return;
+	/* n/(per_s * N): exact, a rate of 1/s shared by 3 is 1 per 3 s */
+	if (per <= UINT32_MAX)
+		r->per_s = (uint32_t)per;
 	else
-		(void)snprintf(dst, dstsz, "%u/%c", r->n,
-		    r->per_s == 1	 ? 's'
-			: r->per_s == 60 ? 'm'
-					 : 'h');
+		r->n = r->n / n > 0 ? r->n / n : 1;
+}
+
+void
+shaping_share(struct shaping_limits *l, uint32_t n)
+{
+	if (n <= 1)
+		return;
+	l->sl_conns = shaping_share_div(l->sl_conns, n);
+	l->sl_slow_conns = shaping_share_div(l->sl_slow_conns, n);
+	shaping_share_rate(&l->sl_rate, n);
+	shaping_share_rate(&l->sl_slow_rate, n);
 }
 
 static bool

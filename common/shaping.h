@@ -172,7 +172,12 @@ int shaping_load(const char *path, struct shaping *sh, char *why, size_t whysz);
 
 /* "20/s", "600/m", "0" into *r; -1 if not a rate. */
 int shaping_rate_parse(const char *, struct shaping_rate *r);
-/* Formats a rate for people ("20/s", "-" for none). */
+/* Formats a rate for people ("20/s", "-" for none; a share "30/m" or
+ * "1/3s"). */
 void shaping_rate_format(const struct shaping_rate *, char *dst, size_t dstsz);
+/* One node's share of l among n live nodes (cluster mode): connections
+ * divided (rounded up, at least 1; 0 = unlimited stays) and rates per
+ * n times the time. n <= 1: unchanged. */
+void shaping_share(struct shaping_limits *l, uint32_t n);
 
 #endif

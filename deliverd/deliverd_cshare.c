@@ -53,38 +53,10 @@ deliverd_cshare_parse(const char *text, size_t len)
 	return 0;
 }
 
-static uint32_t
-deliverd_cshare_div(uint32_t v, uint32_t n)
-{
-	if (v == 0)
-		return 0; /* unlimited stays unlimited */
-	v = (v + n - 1) / n;
-	return v > 0 ? v : 1;
-}
-
-static void
-deliverd_cshare_rate(struct shaping_rate *r, uint32_t n)
-{
-	uint64_t per = (uint64_t)r->per_s * n;
-
-	if (r->n == 0)
-		return;
-	/* n/(per_s * N): exact, a rate of 1/s shared by 3 is 1 per 3 s */
-	if (per <= UINT32_MAX)
-		r->per_s = (uint32_t)per;
-	else
-		r->n = r->n / n > 0 ? r->n / n : 1;
-}
-
 void
 deliverd_cshare_apply(struct shaping_limits *l, uint32_t n)
 {
-	if (n <= 1)
-		return;
-	l->sl_conns = deliverd_cshare_div(l->sl_conns, n);
-	l->sl_slow_conns = deliverd_cshare_div(l->sl_slow_conns, n);
-	deliverd_cshare_rate(&l->sl_rate, n);
-	deliverd_cshare_rate(&l->sl_slow_rate, n);
+	shaping_share(l, n);
 }
 
 uint32_t

@@ -175,6 +175,7 @@ deliverd_sched_worker_gone(struct sched *s, struct deliverd_sched_worker *w)
 		deliverd_sched_job_release(s, w->jobs[i]);
 	}
 	w->njobs = 0;
+	deliverd_sched_poison_work(s, w, NULL);
 	if (w->to_fd != -1)
 		(void)close(w->to_fd);
 	if (w->from_fd != -1) {
@@ -368,6 +369,7 @@ deliverd_sched_stop(struct sched *s)
 			  "are sent again after the restart",
 		    s->nres, spool_strerror(s->retry.rc));
 	deliverd_sched_export(s, true);
+	deliverd_sched_poison_close();
 }
 
 static int
@@ -431,6 +433,7 @@ deliverd_sched_main(struct conf *cf, int trigger_fd)
 	deliverd_sched_setup(s);
 	deliverd_sched_open_spool(
 	    s); /* creates the environment before any child opens it */
+	deliverd_sched_poison_open(s);
 	deliverd_dest_init(s); /* the workers inherit the shaping */
 	kids_start(s->kids);
 	deliverd_sched_open_spool(s);

@@ -151,6 +151,20 @@ void deliverd_sched_read_worker(struct sched *, struct deliverd_sched_worker *);
 #define SCHED_POISON_DEATHS 3
 void deliverd_sched_poison_check(struct sched *, struct deliverd_sched_worker *,
     int status);
+/* At start (fatal if db/deliverd.poison cannot be had): the counts of the
+ * last run, one more for each message it died working on. */
+void deliverd_sched_poison_open(const struct sched *);
+/* w's oldest job is now qid (NULL: whatever w->jobs[0] is, or none). */
+void deliverd_sched_poison_work(const struct sched *,
+    const struct deliverd_sched_worker *w, const char *qid);
+/* A worker reported its outcome for qid: its count goes. */
+void deliverd_sched_poison_done(const char *qid);
+/* Before sj is handed out: true (its recipients deferred in the batch,
+ * sj among the done jobs) when deliverd died SCHED_POISON_DEATHS times
+ * while sending it. */
+bool deliverd_sched_poison_hold(struct sched *, struct deliverd_sched_job *sj);
+/* At a clean stop: no message is blamed for it. */
+void deliverd_sched_poison_close(void);
 
 /* deliverd_sched_commit.c */
 /* Commits the batch. A failure keeps it (claims included) and retries

@@ -38,15 +38,23 @@ deliverd_sched_dispatch(struct sched *s)
 		next = TAILQ_NEXT(sj, link);
 		if (!deliverd_dest_room(s))
 			break;
+		if (deliverd_sched_poison_hold(s, sj)) {
+			TAILQ_REMOVE(&s->queue, sj, link);
+			s->nqueue--;
+			continue;
+		}
 		/* the destination decides: its connections, rate and state */
 		if ((w = deliverd_dest_pick_worker(s, sj)) == NULL)
 			continue;
 		buf_reset(&line);
 		(void)deliverd_job_format(&sj->j, &line);
+		if (w->njobs == 0) /* named before the worker can die on it */
+			deliverd_sched_poison_work(s, w, sj->j.dj_qid);
 		if (deliverd_pipe_write(w->to_fd, line.data, line.len) == -1) {
 			log_warn("write to worker %ld", (long)w->pid);
 			(void)close(w->to_fd);
 			w->to_fd = -1;
+			deliverd_sched_poison_work(s, w, NULL);
 			continue;
 		}
 		TAILQ_REMOVE(&s->queue, sj, link);
@@ -96,10 +104,12 @@ deliverd_sched_line(const char *line, size_t len, void *arg)
 			    sizeof(*s->done));
 		}
 		deliverd_dest_job_done(s, (size_t)(c->w - s->w), c->w->jobs[0]);
+		deliverd_sched_poison_done(c->w->jobs[0]->j.dj_qid);
 		s->done[s->ndone++] = c->w->jobs[0];
 		memmove(&c->w->jobs[0], &c->w->jobs[1],
 		    (c->w->njobs - 1) * sizeof(c->w->jobs[0]));
 		c->w->njobs--;
+		deliverd_sched_poison_work(s, c->w, NULL);
 		c->w->nuncommitted++;
 	} else if (len > 0 && line[0] == 'K') {
 		buf_init(&sig, SPOOL_DKIMSIG_MAX * 2);

@@ -32,12 +32,18 @@ spool_libspool_a_SOURCES += spool/spool_cluster.c spool/spool_cluster.h \
 	spool/spool_cjent.c
 # the events export (issue 13: batches, flock, no write txn around the I/O)
 spool_libspool_a_SOURCES += spool/spool_export.c
+# the note beside a quarantined file (reason, count, time)
+spool_libspool_a_SOURCES += spool/spool_qnote.c spool/spool_qnote.h
 
 # Unit tests (STYLE T2): envelope, LMDB records, durable write and crashes.
 UNIT_TESTS += tests/unit/t_spool_env
 tests_unit_t_spool_env_SOURCES = tests/unit/t_spool_env.c
 tests_unit_t_spool_env_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_t_spool_env_LDADD = $(TEST_LIBS)
+UNIT_TESTS += tests/unit/t_spool_qnote
+tests_unit_t_spool_qnote_SOURCES = tests/unit/t_spool_qnote.c
+tests_unit_t_spool_qnote_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_t_spool_qnote_LDADD = $(TEST_LIBS)
 UNIT_TESTS += tests/unit/t_spool_db
 tests_unit_t_spool_db_SOURCES = tests/unit/t_spool_db.c
 tests_unit_t_spool_db_CPPFLAGS = $(UNIT_CPPFLAGS)

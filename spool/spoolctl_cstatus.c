@@ -102,6 +102,14 @@ ctl_cluster_problem(const struct ctl_cluster *c, char *dst, size_t dstsz)
 {
 	char dt[21];
 
+	if (c->on && c->have && strncmp(c->conflict, "- ", 2) == 0) {
+		(void)snprintf(dst, dstsz,
+		    "cluster: two gateways use cluster_node %s: this one is "
+		    "refused (the other: an older clusterd that sets no "
+		    "claim, last seen %s)",
+		    c->node, ctl_cluster_seen(c));
+		return true;
+	}
 	if (c->on && c->have && c->conflict[0] != '\0') {
 		(void)snprintf(dst, dstsz,
 		    "cluster: two gateways use cluster_node %s: this one is "
@@ -154,8 +162,11 @@ ctl_cluster_json(struct json_gen *g, const struct ctl_cluster *c)
 	json_key(g, "conflict"); /* the other gateway using this node name */
 	if (c->conflict[0] != '\0') {
 		json_obj_begin(g);
-		json_key(g, "claim");
-		json_strn(g, c->conflict, strcspn(c->conflict, " "));
+		json_key(g, "claim"); /* null: a clusterd that sets none */
+		if (strncmp(c->conflict, "- ", 2) == 0)
+			json_null(g);
+		else
+			json_strn(g, c->conflict, strcspn(c->conflict, " "));
 		json_kv_str(g, "last_seen", ctl_cluster_seen(c));
 		json_obj_end(g);
 	} else
@@ -187,7 +198,12 @@ ctl_cluster_text(const struct ctl_cluster *c)
 	    c->shipped, c->last > c->shipped ? c->last - c->shipped : 0);
 	if (!c->connected && c->error[0] != '\0')
 		printf("          last error: %s\n", c->error);
-	if (c->conflict[0] != '\0')
+	if (strncmp(c->conflict, "- ", 2) == 0)
+		printf("          REFUSED: two gateways use cluster_node %s "
+		       "(the other: an older clusterd that sets no claim, last "
+		       "seen %s); events and policy changes wait here\n",
+		    c->node, ctl_cluster_seen(c));
+	else if (c->conflict[0] != '\0')
 		printf("          REFUSED: two gateways use cluster_node %s "
 		       "(the other: claim %.*s, last seen %s); events and "
 		       "policy changes wait here\n",

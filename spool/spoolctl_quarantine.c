@@ -1,9 +1,10 @@
 /*
  * spoolctl quarantine list|requeue: the files spoold set aside in
  * quarantine/ (a bad envelope, a file not written by smtpd, an unknown
- * account, a message that crashed spoold twice...). The reason is on
- * spoold's log line "QID: quarantined, reason=..."; the file keeps its
- * envelope and message as received.
+ * account, a message that crashed spoold twice...). The reason, the
+ * count of deaths and the time are in the note beside the file
+ * (spool_qnote.h) as on spoold's log line "QID: quarantined, reason=...";
+ * the file keeps its envelope and message as received.
  *
  * requeue (Postfix's postsuper -r) renames the file back into
  * incoming/new, never over a file of that name, and spoold files it again
@@ -27,6 +28,7 @@
 #include "json.h"
 #include "qid.h"
 #include "spool.h"
+#include "spool_qnote.h"
 #include "spoolctl.h"
 #include "xmem.h"
 
@@ -34,9 +36,11 @@
 #define CTL_Q_MAX     1000000	/* files listed */
 
 struct ctl_qfile {
-	char	name[256];
-	int64_t size;
-	int64_t when; /* ctime: the rename into quarantine/ */
+	char		   name[256];
+	int64_t		   size;
+	int64_t		   when;  /* the note's time, else ctime (the rename) */
+	bool		   noted; /* qn holds its note */
+	struct spool_qnote qn;
 };
 
 static int
@@ -78,6 +82,10 @@ ctl_q_scan(const struct ctl *ctl, struct ctl_qfile **v_r, size_t *n_r)
 			continue;
 		v[n].size = (int64_t)st.st_size;
 		v[n].when = (int64_t)st.st_ctime;
+		v[n].noted = spool_qnote_read(ctl->cf->cf_spool_dir, v[n].name,
+				 &v[n].qn) == 0;
+		if (v[n].noted)
+			v[n].when = v[n].qn.qn_time;
 		n++;
 	}
 	(void)closedir(d);
@@ -117,6 +125,12 @@ ctl_q_json_one(struct json_gen *g, const struct ctl_qfile *f,
 	json_kv_int(g, "size", f->size);
 	spool_dt(f->when, dt);
 	json_kv_str(g, "quarantined", dt);
+	json_kv_str(g, "reason", f->noted ? f->qn.qn_reason : NULL);
+	json_key(g, "count");
+	if (f->noted)
+		json_int(g, (int64_t)f->qn.qn_count);
+	else
+		json_null(g);
 	json_kv_str(g, "account", env_ok ? e->pe_account : NULL);
 	json_kv_str(g, "from", env_ok ? e->pe_from : NULL);
 	json_key(g, "recipients");
@@ -134,15 +148,18 @@ ctl_q_text_one(const struct ctl_qfile *f, const struct spool_env *e,
 	char when[20];
 
 	ctl_time(f->when, when);
-	if (!env_ok) {
+	if (!env_ok)
 		printf("%-20s %10lld  %s  (no readable envelope)\n", f->name,
 		    (long long)f->size, when);
-		return;
-	}
-	printf("%-20s %10lld  %s  account=%s, from=<%s>, nrcpt=%zu%s%s\n",
-	    f->name, (long long)f->size, when, e->pe_account, e->pe_from,
-	    e->pe_nrcpt, e->pe_nrcpt > 0 ? ", to=" : "",
-	    e->pe_nrcpt > 0 ? e->pe_rcpt[0] : "");
+	else
+		printf(
+		    "%-20s %10lld  %s  account=%s, from=<%s>, nrcpt=%zu%s%s\n",
+		    f->name, (long long)f->size, when, e->pe_account,
+		    e->pe_from, e->pe_nrcpt, e->pe_nrcpt > 0 ? ", to=" : "",
+		    e->pe_nrcpt > 0 ? e->pe_rcpt[0] : "");
+	if (f->noted)
+		printf("%-20s reason=%s, count=%u\n", "", f->qn.qn_reason,
+		    f->qn.qn_count);
 }
 
 static int
@@ -196,6 +213,9 @@ ctl_q_requeue_one(const struct ctl *ctl, const char *name)
 		return errno;
 	if (renameat2(AT_FDCWD, src, AT_FDCWD, dst, RENAME_NOREPLACE) == -1)
 		return errno;
+	/* the note goes with it; one left behind is only never listed */
+	if (spool_qnote_remove(ctl->cf->cf_spool_dir, name) != 0)
+		ctl_warn("%s: removing its quarantine note failed", name);
 	return 0;
 }
 

@@ -3,7 +3,10 @@
  * (Postfix's qshape), each domain with its destination's shaping: the
  * limits that apply (shaping_file, or the built-in defaults) and the
  * back-off state that deliverd writes to SPOOL/shaping.state (normal,
- * slowed until, suspended until). Held messages are not counted (they
+ * slowed until, suspended until). In cluster mode the limits are this
+ * node's share (as deliverd takes it: divided by live_nodes of
+ * cluster.state), the cluster-wide ones beside them. Held messages are
+ * not counted (they
  * wait for `spoolctl release`); the footer counts them. Memory grows
  * with the number of domains in the queue, never with its recipients.
  */
@@ -56,6 +59,7 @@ struct sum {
 	struct sum_row	  all;
 	size_t		  held;
 	struct shaping	 *sh;
+	uint32_t	  live; /* live nodes sharing the limits (1: alone) */
 	char		 *stext;
 	struct sum_state *st;
 	size_t		  nst;
@@ -223,6 +227,7 @@ struct sum_dest {
 	int64_t		      until;
 	struct shaping_limits lim;
 	char		      conns[16], rate[32];
+	char		      cconns[16], crate[32]; /* cluster-wide */
 	const char	     *why;
 };
 
@@ -264,6 +269,9 @@ sum_dest(const struct sum *sm, const char *domain, struct sum_dest *d)
 	d->state = "normal";
 	d->until = 0;
 	d->why = NULL;
+	(void)snprintf(d->cconns, sizeof(d->cconns), "%u", d->lim.sl_conns);
+	shaping_rate_format(&d->lim.sl_rate, d->crate, sizeof(d->crate));
+	shaping_share(&d->lim, sm->live); /* deliverd's own share */
 	(void)snprintf(d->conns, sizeof(d->conns), "%u", d->lim.sl_conns);
 	shaping_rate_format(&d->lim.sl_rate, d->rate, sizeof(d->rate));
 	for (i = 0; i < sm->nst; i++) {
@@ -291,9 +299,26 @@ sum_cmp(const void *a, const void *b)
 	return strcmp(x->domain, y->domain);
 }
 
+/* "cluster": the cluster-wide limits this node has a share of, or null
+ * when it is not one of several live nodes. */
+static void
+sum_json_cluster(struct json_gen *jg, uint32_t live, const struct sum_dest *d)
+{
+	json_key(jg, "cluster");
+	if (live <= 1) {
+		json_null(jg);
+		return;
+	}
+	json_obj_begin(jg);
+	json_kv_int(jg, "live_nodes", live);
+	json_kv_int(jg, "connections", strtoll(d->cconns, NULL, 10));
+	json_kv_str(jg, "rate", d->crate);
+	json_obj_end(jg);
+}
+
 static void
 sum_json_row(struct json_gen *jg, const struct sum_row *r,
-    const struct sum_dest *d)
+    const struct sum_dest *d, uint32_t live)
 {
 	char dt[21];
 	int  b;
@@ -324,6 +349,7 @@ sum_json_row(struct json_gen *jg, const struct sum_row *r,
 		json_kv_int(jg, "recipients_per_transaction",
 		    d->lim.sl_rcpt_per_tx);
 		json_kv_str(jg, "reason", d->why);
+		sum_json_cluster(jg, live, d);
 	}
 	json_obj_end(jg);
 }
@@ -343,13 +369,13 @@ sum_json(struct sum *sm)
 		json_str(jg, sum_bucket_names[b]);
 	json_arr_end(jg);
 	json_key(jg, "total");
-	sum_json_row(jg, &sm->all, NULL);
+	sum_json_row(jg, &sm->all, NULL, sm->live);
 	json_kv_int(jg, "held_messages", (int64_t)sm->held);
 	json_key(jg, "destinations");
 	json_arr_begin(jg);
 	for (i = 0; i < sm->nrows; i++) {
 		sum_dest(sm, sm->rows[i].domain, &d);
-		sum_json_row(jg, &sm->rows[i], &d);
+		sum_json_row(jg, &sm->rows[i], &d, sm->live);
 	}
 	json_arr_end(jg);
 	json_obj_end(jg);
@@ -359,7 +385,7 @@ sum_json(struct sum *sm)
 
 static void
 sum_text_row(const char *name, const struct sum_row *r,
-    const struct sum_dest *d)
+    const struct sum_dest *d, uint32_t live)
 {
 	char t[20];
 	int  b;
@@ -377,6 +403,10 @@ sum_text_row(const char *name, const struct sum_row *r,
 		printf(" until %s", t);
 	}
 	printf(" conns=%s rate=%s", d->conns, d->rate);
+	if (live > 1)
+		printf(" (this node's share; cluster-wide conns=%s rate=%s, %u "
+		       "live nodes)",
+		    d->cconns, d->crate, live);
 	if (strcmp(d->name, r->domain) != 0)
 		printf(" dest=%s", d->name);
 	printf("\n");
@@ -393,10 +423,10 @@ sum_text(struct sum *sm)
 	for (b = 0; b < SUM_NBUCKETS; b++)
 		printf(" %7s", sum_bucket_names[b]);
 	printf("  SHAPING\n");
-	sum_text_row("TOTAL", &sm->all, NULL);
+	sum_text_row("TOTAL", &sm->all, NULL, sm->live);
 	for (i = 0; i < sm->nrows && i < SUM_TEXT_ROWS; i++) {
 		sum_dest(sm, sm->rows[i].domain, &d);
-		sum_text_row(sm->rows[i].domain, &sm->rows[i], &d);
+		sum_text_row(sm->rows[i].domain, &sm->rows[i], &d, sm->live);
 	}
 	if (sm->nrows > SUM_TEXT_ROWS)
 		printf("-- %zu more domains (--json lists all)\n",
@@ -404,6 +434,21 @@ sum_text(struct sum *sm)
 	if (sm->held > 0)
 		printf("-- %zu held message%s not counted\n", sm->held,
 		    sm->held == 1 ? "" : "s");
+}
+
+/* As deliverd: live_nodes of cluster.state in cluster mode, else 1. */
+static uint32_t
+sum_live_nodes(struct ctl *ctl, struct spool_txn *txn)
+{
+	struct ctl_cluster c;
+
+	if (!ctl_cluster_wanted(ctl->cf))
+		return 1;
+	memset(&c, 0, sizeof(c));
+	ctl_cluster_gather(ctl, txn, &c);
+	if (!c.have || c.live_nodes < 1 || c.live_nodes > 1000)
+		return 1;
+	return (uint32_t)c.live_nodes;
 }
 
 int
@@ -417,6 +462,7 @@ ctl_queue_summary(struct ctl *ctl, bool json)
 	sum_load_shaping(&sm);
 	sum_load_states(&sm);
 	sm.txn = ctl_begin(ctl, false);
+	sm.live = sum_live_nodes(ctl, sm.txn);
 	if ((rc = spool_msg_iter(sm.txn, sum_msg_cb, &sm)) != 0)
 		ctl_die_rc(rc, "messages");
 	spool_abort(&sm.txn);

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "spool.h"
+#include "spool_qnote.h"
 #include "spoold_complaint.h"
 #include "spoold_dedupe.h"
 #include "spoold_file.h"
@@ -41,6 +42,7 @@ struct spoold_item {
 	enum spoold_action it_action;
 	bool		   it_copy; /* queue/.QID.in exists */
 	struct buf	   it_log;  /* lines to log after the commit */
+	char		  *it_why;  /* quarantined: the reason, for the note */
 };
 
 /* One message being filed: everything read from its file. */
@@ -67,6 +69,8 @@ spoold_error_transient(int rc)
 
 static void spoold_item_log(struct spoold_item *it, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+static void spoold_quarantine_note(const struct spoold *, const char *name,
+    const char *why, unsigned count);
 
 static void
 spoold_item_log(struct spoold_item *it, const char *fmt, ...)
@@ -162,8 +166,14 @@ static void
 spoold_set_quarantine(struct spoold_item *it, const char *why,
     const char *detail)
 {
-	spoold_item_log(it, "%s: quarantined, reason=%s%s%s%s", it->it_name,
-	    why, detail ? " (" : "", detail ? detail : "", detail ? ")" : "");
+	char reason[SPOOL_QNOTE_REASON_MAX + 1];
+
+	(void)str_printf(reason, sizeof(reason), "%s%s%s%s", why,
+	    detail ? " (" : "", detail ? detail : "",
+	    detail ? ")" : ""); /* a cut reason is acceptable */
+	spoold_item_log(it, "%s: quarantined, reason=%s", it->it_name, reason);
+	free(it->it_why);
+	it->it_why = xstrdup(reason);
 	it->it_action = SA_QUARANTINE;
 }
 
@@ -721,8 +731,10 @@ spoold_move_one(struct spoold *sd, struct spoold_item *it)
 			(void)spoold_copy_done(sd, it->it_name,
 			    false); /* garbage */
 		if ((rc = spool_move(dir, it->it_name, SPOOL_NEW,
-			 SPOOL_QUARANTINE)) == 0)
+			 SPOOL_QUARANTINE)) == 0) {
 			sd->sd_dirty_quar = true;
+			spoold_quarantine_note(sd, it->it_name, it->it_why, 0);
+		}
 		sd->sd_quarantined++;
 		return rc;
 	}
@@ -833,14 +845,39 @@ fail:
 			(void)spoold_copy_done(sd, items[i].it_name, false);
 out:
 	spoold_poison_clear(sd);
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		buf_release(&items[i].it_log);
+		free(items[i].it_why);
+	}
 	free(items);
 	return rc;
 }
 
+/* The note beside a quarantined file (spool_qnote.h): without it the
+ * file is still listed, only without its reason. */
+static void
+spoold_quarantine_note(const struct spoold *sd, const char *name,
+    const char *why, unsigned count)
+{
+	struct spool_qnote qn = { .qn_time = (int64_t)time(NULL),
+		.qn_count = count };
+	int		   rc;
+
+	(void)str_copy(qn.qn_reason, sizeof(qn.qn_reason),
+	    why != NULL ? why : "?"); /* cut */
+	if ((rc = spool_qnote_write(sd->sd_cf->cf_spool_dir, name, &qn)) != 0)
+		log_warnx("%s: quarantine note: %s", name, spool_strerror(rc));
+}
+
 void
 spoold_quarantine(struct spoold *sd, const char *name, const char *why)
+{
+	spoold_quarantine_n(sd, name, why, 0);
+}
+
+void
+spoold_quarantine_n(struct spoold *sd, const char *name, const char *why,
+    unsigned count)
 {
 	const char *dir = sd->sd_cf->cf_spool_dir;
 	int	    rc;
@@ -850,6 +887,7 @@ spoold_quarantine(struct spoold *sd, const char *name, const char *why)
 		    spool_strerror(rc));
 		return;
 	}
+	spoold_quarantine_note(sd, name, why, count);
 	(void)spool_sync(dir,
 	    SPOOL_QUARANTINE); /* best effort: the file is kept either way */
 	(void)spool_sync(dir, SPOOL_NEW);

@@ -83,6 +83,10 @@ int spoold_maildrop_pass(struct spoold *);
 size_t spoold_clean_copies(const struct spoold *);
 /* Last resort for a file that makes its transaction fail: set it aside. */
 void spoold_quarantine(struct spoold *, const char *name, const char *why);
+/* The same with the deaths that made it a poison file: the note beside it
+ * (spool_qnote.h) keeps why, count and when for spoolctl quarantine list. */
+void spoold_quarantine_n(struct spoold *, const char *name, const char *why,
+    unsigned count);
 /*
  * Prunes the finished markers (spool_done_*) of messages that arrived
  * more than SPOOLD_DONE_KEEP ago, in short transactions. A marker matters

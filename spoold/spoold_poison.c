@@ -320,7 +320,8 @@ spoold_poison_one(struct spoold *sd, struct spoold_suspect *s)
 		(void)str_printf(why, sizeof(why),
 		    "spoold died while filing it (%u times)",
 		    s->ps_crashes + s->ps_kills);
-		spoold_quarantine(sd, s->ps_qid, why);
+		spoold_quarantine_n(sd, s->ps_qid, why,
+		    s->ps_crashes + s->ps_kills);
 		return 0;
 	}
 	(void)str_copy(name[0], sizeof(name[0]), s->ps_qid);

@@ -8,6 +8,7 @@ A private PostgreSQL (lib/pg.py); mail goes to the simulator domain.
 Every wait is bounded.
 """
 import re
+import threading
 import time
 
 from pg import db  # noqa: F401 (the fixture)
@@ -204,5 +205,110 @@ def test_restart_takes_its_row_back_at_once(db):
         assert st["cluster"]["conflict"] is None
         assert first in g.log("clusterd")  # the claim is logged at start
         assert st["cluster"]["live_nodes"] == 1
+    finally:
+        g.close()
+
+
+GONE = "node %s: deleted from smtpgate.nodes (last seen "
+
+
+def test_removed_node_rows_deleted_after_retention(db):
+    """The row of a node not seen for cluster_node_retention (7d) is
+    deleted by a live node's housekeeping (at connect and hourly), with
+    its journal marks, one log line each; a row seen within the
+    retention stays, the node's issue counters stay (issue_retention),
+    and a second run deletes nothing."""
+    g = gateway(db, cluster_node="keeper")
+    try:
+        wait_for(lambda: claim(db, "keeper"), 20, what="keeper's row")
+        g.stop("clusterd")
+        for node, age in (("gone1", "8 days"), ("recent", "6 days")):
+            db.query("INSERT INTO smtpgate.nodes (node, started, last_seen, "
+                     "version, claim) VALUES ('%s', now() - interval '%s', "
+                     "now() - interval '%s', '0.9', NULL)" % (node, age, age))
+            db.query("INSERT INTO smtpgate.journal_marks (node, instance, "
+                     "last_seq, digest, version, updated) VALUES ('%s', '%s', 7, "
+                     "'\\x00', 1, now() - interval '%s')" % (node, "ab" * 16, age))
+        db.query("INSERT INTO smtpgate.issue_counts (account, issue, node, day, "
+                 "counters, updated) VALUES ('acc', 99, 'gone1', current_date, "
+                 "'{}', now())")
+        g.start("clusterd")
+        wait_for(lambda: GONE % "gone1" in g.log("clusterd"), 20, what="gone1 deleted")
+        assert "last seen " in g.log("clusterd") and \
+            "with 1 journal mark(s)" in g.log("clusterd"), g.log("clusterd")
+        assert not has_row(db, "gone1")
+        assert has_row(db, "recent") and has_row(db, "keeper")
+        marks = [r[0] for r in db.query("SELECT node FROM smtpgate.journal_marks "
+                                        "WHERE node IN ('gone1', 'recent')")]
+        assert marks == ["recent"], marks
+        assert db.scalar("SELECT count(*) FROM smtpgate.issue_counts "
+                         "WHERE node = 'gone1'") == "1"
+        assert GONE % "recent" not in g.log("clusterd")
+        # idempotent: the next run (another node's, or a restart) finds none
+        g.stop("clusterd")
+        db.query("INSERT INTO smtpgate.nodes (node, started, last_seen, version) "
+                 "VALUES ('gone2', now() - interval '9 days', now() - interval "
+                 "'9 days', '0.9')")
+        g.start("clusterd")
+        wait_for(lambda: GONE % "gone2" in g.log("clusterd"), 20, what="gone2 deleted")
+        assert "gone2: deleted from smtpgate.nodes (last seen " in g.log("clusterd")
+        assert "with 0 journal mark(s)" in g.log("clusterd")
+        assert g.log("clusterd").count(GONE % "gone1") == 1
+        assert sorted(r[0] for r in db.query("SELECT node FROM smtpgate.nodes")) == \
+            ["keeper", "recent"]
+    finally:
+        g.close()
+
+
+OLD_BEAT = ("INSERT INTO smtpgate.nodes (node, started, last_seen, version) "
+            "VALUES ('%s', now(), now(), '0.8') ON CONFLICT (node) DO UPDATE "
+            "SET started = EXCLUDED.started, last_seen = now(), "
+            "version = EXCLUDED.version")
+
+
+def test_pre_claim_clusterd_with_the_same_name_refused(db):
+    """A clusterd from before the claim (its heartbeat, simulated with
+    psql, updates last_seen and leaves the claim as it is) beating the
+    same cluster_node is another gateway: this one notices the row
+    changed under its claim, is refused as for a claimed name (one log
+    line, spoolctl status REFUSED, exit 1) and does not touch the row;
+    once the old one is gone for the live window it resumes."""
+    g = gateway(db, cluster_node="mixed")
+    try:
+        wait_for(lambda: claim(db, "mixed"), 20, what="mixed's row")
+        mine = claim(db, "mixed")
+        stop = threading.Event()
+
+        def old_clusterd():
+            while not stop.wait(1):
+                db.query(OLD_BEAT % "mixed")
+
+        t = threading.Thread(target=old_clusterd, daemon=True)
+        t.start()
+        try:
+            wait_for(lambda: REFUSED % "mixed" in g.log("clusterd"), 30, what="refused")
+            log = g.log("clusterd")
+            assert log.count(REFUSED % "mixed") == 1
+            assert "the other: an older clusterd that sets no claim" in log, log
+            wait_for(lambda: "conflict" in state(g), 10, what="conflict in cluster.state")
+            rc, st = status(g)
+            assert rc == 1 and st["cluster"]["conflict"]["claim"] is None, st
+            out = g.spoolctl("status", check=False).stdout
+            assert "REFUSED: two gateways use cluster_node mixed (the other: " \
+                "an older clusterd that sets no claim" in out, out
+            # refused: the row is left to the old one (its version stays)
+            time.sleep(6)   # more than a heartbeat
+            assert db.scalar("SELECT version FROM smtpgate.nodes "
+                             "WHERE node = 'mixed'") == "0.8"
+            assert claim(db, "mixed") == mine
+        finally:
+            stop.set()
+            t.join(10)
+        # the old one gone for the live window: the name is this one's again
+        db.query("UPDATE smtpgate.nodes SET last_seen = now() - interval '31 seconds' "
+                 "WHERE node = 'mixed'")
+        wait_for(lambda: RESUMED in g.log("clusterd"), 20, what="resumed")
+        wait_for(lambda: "conflict" not in state(g), 10, what="no conflict")
+        assert status(g)[0] == 0
     finally:
         g.close()

@@ -73,3 +73,27 @@ def test_connections_shared_by_live_nodes(net, live_nodes, want):
         assert srv.max_active == want
         if live_nodes is not None:
             assert "this node takes 1/2 of each destination's" in g.log("deliverd")
+
+
+@pytest.mark.parametrize("live_nodes", [3, None], ids=["three-live-nodes", "alone"])
+def test_queue_summary_shows_this_nodes_share(net, live_nodes):
+    """spoolctl queue --summary shows the limits deliverd takes: with
+    three live nodes this node's share (connections 4 -> 2, 60/m -> 20/m)
+    and the cluster-wide ones beside them; alone, the limits as set."""
+    dns, port = net
+    with gateway(dns, port, live_nodes) as g:
+        with open(g.conf["shaping_file"], "a") as f:
+            f.write("rate = 60/m\n")
+        put_msg(g, "acc", ["s@limited.test"])
+        s = g.spoolctl_json("queue", "--summary")
+        row = next(d for d in s["destinations"] if d["domain"] == "limited.test")
+        out = g.spoolctl("queue", "--summary").stdout
+        print(row, out)
+        if live_nodes is None:
+            assert (row["connections"], row["rate"], row["cluster"]) == (4, "60/m", None)
+            assert "conns=4 rate=60/m\n" in out, out
+            return
+        assert (row["connections"], row["rate"]) == (2, "20/m"), row
+        assert row["cluster"] == {"live_nodes": 3, "connections": 4, "rate": "60/m"}, row
+        assert "conns=2 rate=20/m (this node's share; cluster-wide conns=4 " \
+            "rate=60/m, 3 live nodes)" in out, out

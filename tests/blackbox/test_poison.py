@@ -192,12 +192,22 @@ def test_spoold_poison_in_a_backlog(gate, mx, sig):
     lst = g.spoolctl_json("quarantine", "list")
     assert [(f["queue_id"], f["account"], f["recipients"]) for f in lst] == \
         [(poison, "acc", ["poison@example.net"])], lst
-    assert poison in g.spoolctl("quarantine", "list").stdout
+    # why, how many deaths and when: kept beside the file, not only logged
+    assert (lst[0]["reason"], lst[0]["count"]) == \
+        ("spoold died while filing it (2 times)", 2), lst
+    assert abs(time.mktime(time.strptime(lst[0]["quarantined"], "%Y-%m-%dT%H:%M:%SZ"))
+               - time.mktime(time.gmtime())) < 3600, lst
+    note = os.path.join(g.spool, "quarantine", ".%s.why" % poison)
+    assert os.path.exists(note)
+    text = g.spoolctl("quarantine", "list").stdout
+    assert poison in text and \
+        "reason=spoold died while filing it (2 times), count=2" in text, text
     g.sup.stop()
     g.sup = None
     g.start("spoold")
     r = g.spoolctl("quarantine", "requeue", poison)
     assert r.stdout == "%s: requeued (spoold files it again)\n" % poison, r.stdout
+    assert not os.path.exists(note)   # the note goes with it
     mx.wait_received(1, rcpt="poison@example.net")
     delivered_once(mx, before + after + late + ["poison@example.net"])
     assert not g.files("quarantine")
@@ -302,6 +312,62 @@ def test_deliverd_worker_killed_by_a_message(gate, mx):
     assert rc["state"] == "deferred", rc
     assert g.sup.running() and g.sup.starts == 1
     assert not mx.received("poison@example.net")
+
+
+def test_deliverd_killed_by_a_message(gate, mx):
+    """A message whose worker takes the whole deliverd with it (the
+    scheduler killed, as the OOM killer or a scheduler crash would) under
+    a supervisor that restarts deliverd: the deaths are counted across
+    the restarts (db/deliverd.poison) and at the third its recipients are
+    deferred, instead of a restart loop for ever; what follows is
+    delivered once."""
+    g = gate
+    g.start("spoold")
+    env = dict(shim_env(g, "mmap", "SEGV"), SMTPGATE_CRASH_PARENT="KILL")
+    g.sup = Supervisor(g, "deliverd", env).start()
+    wait_for(lambda: "started" in g.log("deliverd"), 15, what="deliverd started")
+    first = ["first%d@example.net" % i for i in range(3)]
+    for r in first:
+        send(g, r, "first")
+    delivered_once(mx, first)   # nothing else in flight when it dies
+    poison = send(g, "poison@example.net", "poison", poison=True)
+    ev = g.wait_events(lambda e: e["queue_id"] == poison and e["event"] == "deferred",
+                       timeout=60, what="the poison message deferred")[0]
+    assert "deliverd died while sending it (3 times)" in ev["msg"], ev
+    log = g.log("deliverd")
+    for n in (1, 2, 3):
+        assert "%s: deliverd died while sending it (%d times so far)" % (poison, n) \
+            in log, log
+    late = ["late%d@example.net" % i for i in range(3)]
+    for r in late:
+        send(g, r, "late")
+    delivered_once(mx, first + late)
+    time.sleep(2)   # not handed out again: no fourth death
+    assert crashes(g) == 3 and g.sup.starts == 4, (crashes(g), g.sup.starts)
+    assert g.sup.running()
+    rc = json.loads(g.spoolctl("show", poison, "--json").stdout)["recipients"][0]
+    assert rc["state"] == "deferred", rc
+    assert not mx.received("poison@example.net")
+    # the record: a header, 256 counts, one record per worker; the
+    # poison message's count left one short of 3 after the deferral
+    with open(os.path.join(g.spool, "db", "deliverd.poison"), "rb") as f:
+        rec = f.read()
+    assert len(rec) == 32 * (1 + 256 + int(g.conf["deliverd_workers"])), len(rec)
+    at = rec.index(poison.encode())
+    assert at % 32 == 0 and rec[at + 21] == 2, rec[at:at + 32]
+    # a clean restart blames nothing: no death counted at the next start
+    g.sup.stop()
+    g.sup = None
+    g.start("deliverd")
+    time.sleep(1)
+    assert g.log("deliverd").count("times so far)") == 3
+    # delivered at last (the cause gone): its count goes with it
+    g.spoolctl("retry", poison)
+    mx.wait_received(1, rcpt="poison@example.net")
+    def counted():
+        with open(os.path.join(g.spool, "db", "deliverd.poison"), "rb") as f:
+            return poison.encode() in f.read()
+    wait_for(lambda: not counted(), 10, what="the count cleared")
 
 
 def record(g):

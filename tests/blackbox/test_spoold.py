@@ -237,6 +237,13 @@ def test_bad_files_are_quarantined(gw):
     log = gw.log("spoold")
     assert "%s: quarantined, reason=bad envelope" % garbage in log
     assert "%s: quarantined, reason=unknown account (ghost)" % unknown in log
+    # the reason is kept beside the file for spoolctl quarantine list
+    lst = {f["queue_id"]: f for f in gw.spoolctl_json("quarantine", "list")}
+    assert (lst[garbage]["reason"], lst[garbage]["count"]) == ("bad envelope (malformed envelope)", 0), lst
+    assert lst[unknown]["reason"] == "unknown account (ghost)", lst
+    assert all(lst[q]["reason"] and lst[q]["quarantined"] for q in quarantined), lst
+    assert "reason=unknown account (ghost), count=0" in \
+        gw.spoolctl("quarantine", "list").stdout
     ev = {e["queue_id"]: e for e in gw.events()}
     assert ev[big]["msg"] == "635 6.7.8 header too large" and ev[big]["class"] == "policy"
     assert ev[longline]["msg"] == "635 6.7.8 header line too long"

@@ -14,6 +14,10 @@
  *
  * SMTPGATE_CRASH_COUNT (optional) names a file that gets one byte appended
  * per crash, so a test can count them.
+ *
+ * SMTPGATE_CRASH_PARENT=KILL (optional) first kills the parent with SIGKILL:
+ * the message takes the whole deliverd with it (its scheduler), as an OOM
+ * kill of the service or a crash of the scheduler would.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -53,6 +57,9 @@ shim_check(const void *p, size_t n)
 			(void)fd;
 		(void)close(fd);
 	}
+	if ((sig = getenv("SMTPGATE_CRASH_PARENT")) != NULL &&
+	    strcmp(sig, "KILL") == 0)
+		(void)kill(getppid(), SIGKILL);
 	sig = getenv("SMTPGATE_CRASH_SIGNAL");
 	if (sig != NULL && strcmp(sig, "SEGV") == 0)
 		*(volatile int *)shim_null =

@@ -288,6 +288,16 @@ t_shaping_rate(void)
 	t_int_eq(shaping_rate_parse("0", &r), 0, "0");
 	shaping_rate_format(&r, s, sizeof(s));
 	t_str_eq(s, "-", "none");
+	/* a node's share in a cluster (shaping_share) */
+	r = (struct shaping_rate){ .n = 60, .per_s = 120 };
+	shaping_rate_format(&r, s, sizeof(s));
+	t_str_eq(s, "30/m", "60 per 120 s");
+	r = (struct shaping_rate){ .n = 1, .per_s = 3 };
+	shaping_rate_format(&r, s, sizeof(s));
+	t_str_eq(s, "1/3s", "1 per 3 s");
+	r = (struct shaping_rate){ .n = 7, .per_s = 3600 };
+	shaping_rate_format(&r, s, sizeof(s));
+	t_str_eq(s, "7/h", "7/h");
 	t_int_eq(shaping_rate_parse("/s", &r), -1, "no number");
 	t_int_eq(shaping_rate_parse("3/", &r), -1, "no unit");
 }
