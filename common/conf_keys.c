@@ -244,8 +244,8 @@ const struct conf_key conf_keys[] = {
 	    CONF_TRACKD),
 	/* h-astate: distinct X-Campaign-Id issues per account and day; more
 	 * go to the day's issue without a campaign (spoold_file.c) */
-	CF_INT("max_issues_per_day", "1000", 1, 10000000,
-	    cf_max_issues_per_day, CONF_SPOOLD),
+	CF_INT("max_issues_per_day", "1000", 1, 10000000, cf_max_issues_per_day,
+	    CONF_SPOOLD),
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);
