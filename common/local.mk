@@ -1,6 +1,6 @@
 noinst_LIBRARIES += common/libcommon.a
 common_libcommon_a_SOURCES = \
-	common/bounce.c common/bounce.h \
+	common/bounce.c common/bounce.h common/bounce_veto.c \
 	common/buf.c common/buf.h \
 	common/cidr.c common/cidr.h \
 	common/conf.c common/conf.h common/conf_keys.c common/conf_keys.h \

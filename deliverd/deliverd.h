@@ -82,7 +82,9 @@ struct deliverd_result {
 	char dr_to[SPOOL_ADDR_MAX]; /* the address ("" from an older worker) */
 	bool dr_skip;		    /* not attempted (held, gone): no outcome */
 	enum bounce_stage dr_stage; /* where the reply came from */
-	char		  dr_mx[SPOOL_DOMAIN_MAX + 8]; /* the hop's MX host set
+	bool dr_shared; /* a DATA reply that answered several recipients
+			 * (the stage field "data+"): about the message */
+	char dr_mx[SPOOL_DOMAIN_MAX + 8]; /* the hop's MX host set
 						 * (shaping_mxset_key), or "" */
 	struct deliverd_tlsout dr_tlsout; /* issue 17: the TLS outcome */
 };

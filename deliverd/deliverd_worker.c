@@ -355,7 +355,8 @@ deliverd_worker_send(struct worker *w, const struct deliverd_job *j,
 	char(*replies)[SPOOL_REPLY_MAX], (*subr)[SPOOL_REPLY_MAX];
 	enum bounce_stage *stages, *subst;
 	struct deliverd_tx tx;
-	size_t		  *at, *pos, i, k, na = 0, n, round;
+	size_t		  *at, *pos, i, k, na = 0, n, round, ndata;
+	bool		  *shared;
 
 	addrs = xcalloc(nr, sizeof(*addrs));
 	replies = xcalloc(nr, sizeof(*replies));
@@ -365,6 +366,7 @@ deliverd_worker_send(struct worker *w, const struct deliverd_job *j,
 	subst = xcalloc(nr, sizeof(*subst));
 	at = xcalloc(nr, sizeof(*at));
 	pos = xcalloc(nr, sizeof(*pos));
+	shared = xcalloc(nr, sizeof(*shared));
 	for (i = 0; i < nr; i++)
 		if (!r[i].skip) {
 			at[na] = na;
@@ -387,10 +389,15 @@ deliverd_worker_send(struct worker *w, const struct deliverd_job *j,
 		if (deliverd_worker_tx(w, j, wm->m.sm_qid, key, &tx))
 			(void)str_copy(relay, relaysz,
 			    deliverd_smtp_relay(w->dw_smtp));
+		/* one end-of-data reply for several recipients is about
+		 * the message, never one of them (bounce_suppress_veto) */
+		for (k = 0, ndata = 0; k < n; k++)
+			ndata += subst[k] == BOUNCE_ST_DATA;
 		for (k = 0; k < n; k++) {
 			(void)str_copy(replies[at[k]], SPOOL_REPLY_MAX,
 			    subr[k]);
 			stages[at[k]] = subst[k];
+			shared[at[k]] = subst[k] == BOUNCE_ST_DATA && ndata > 1;
 		}
 		if ((n = deliverd_worker_more(&tx, at, pos)) > 0)
 			log_info("%s: %s: %zu recipients refused with 452 "
@@ -402,6 +409,7 @@ deliverd_worker_send(struct worker *w, const struct deliverd_job *j,
 	for (i = 0, k = 0; i < nr; i++)
 		if (!r[i].skip) {
 			r[i].stage = stages[k];
+			r[i].shared = shared[k];
 			(void)str_copy(r[i].reply, sizeof(r[i].reply),
 			    replies[k++]);
 		}
@@ -414,6 +422,7 @@ deliverd_worker_send(struct worker *w, const struct deliverd_job *j,
 	free(subst);
 	free(at);
 	free(pos);
+	free(shared);
 }
 
 /* One recipient's copy signed (never stored: "K" is for one copy for all). */
@@ -583,6 +592,7 @@ deliverd_worker_results(struct worker *w, const struct deliverd_job *j,
 		    r[i].sim ? "" : tls);
 		(void)str_copy(res.dr_to, sizeof(res.dr_to), r[i].addr);
 		res.dr_stage = r[i].stage;
+		res.dr_shared = r[i].shared;
 		(void)shaping_mxset_key(&w->dw_mx, res.dr_mx,
 		    sizeof(res.dr_mx));
 		if (tlsout != NULL && !r[i].sim && !res.dr_skip)

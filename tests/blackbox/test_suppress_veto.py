@@ -1,0 +1,78 @@
+"""Suppressions applied by mistake (audit h-asupp), black-box.
+
+A recipient suppressed by mistake loses the account's mail to that person
+for good. An aiosmtpd next hop (peers.Mx, the relayhost) answers replies
+that look recipient-specific but are not: one end-of-data 5.1.1 for a
+message of two recipients (about the message), a 5.1.1 that names the
+envelope sender, a 5.7.1 "No such user!", a 5.2.2 mailbox full. Each bounces
+its message and suppresses nobody (deliverd logs the veto); a plain 5.1.1
+at RCPT and a one-recipient end-of-data "no such account" still suppress.
+Every wait is bounded.
+"""
+import json
+import os
+
+import peers
+import smtpgate
+from smtpgate import smtp_send, wait_for
+
+FROM = "news@acme.example"
+SHIPPED = os.path.join(os.environ.get("SMTPGATE_SRCDIR", "."), "contrib", "bounce-rules")
+
+
+def bounced(g, to, n=1):
+    return wait_for(
+        lambda: (lambda l: l[n - 1] if len(l) >= n else None)(
+            [e for e in g.events() if e["to"] == to and e["event"] == "bounced"]),
+        30, what="bounced event %d for %s" % (n, to))
+
+
+def suppressed(g):
+    out = g.spoolctl("suppression", "list", "--json").stdout
+    return sorted(e["address"] for e in json.loads(out))
+
+
+def test_mistaken_suppressions_are_vetoed():
+    mx = peers.Mx().start()
+    whole = {"a1@dest.test", "a2@dest.test"}
+
+    def data_reply(env):
+        if whole & set(env.rcpt_tos):
+            return "550 5.1.1 <a1@dest.test>: Recipient address rejected: User unknown"
+        if "yahoo1@dest.test" in env.rcpt_tos:
+            return ("554 delivery error: dd This user doesn't have a dest.test account "
+                    "(yahoo1@dest.test) [-5] - mta1.dest.test")
+        return "250 2.0.0 Ok"
+    mx.data_reply = data_reply
+    mx.rules["named@dest.test"] = ["550 5.1.1 %s: user unknown" % FROM]
+    mx.rules["yandex@dest.test"] = ["550 5.7.1 No such user!"]
+    mx.rules["full@dest.test"] = ["552 5.2.2 <full@dest.test>: Mailbox full"]
+    mx.rules["gone@dest.test"] = ["550 5.1.1 <gone@dest.test>: Recipient address "
+                                  "rejected: User unknown in virtual mailbox table"]
+    g = smtpgate.relaying_gateway(mx.port, bounce_rules_file=SHIPPED)
+    try:
+        smtp_send(g, sorted(whole), envfrom=FROM)
+        for to in ("named@dest.test", "yandex@dest.test", "full@dest.test",
+                   "gone@dest.test", "yahoo1@dest.test"):
+            smtp_send(g, [to], envfrom=FROM)
+        for to in sorted(whole) + ["named@dest.test", "yandex@dest.test",
+                                   "full@dest.test", "gone@dest.test",
+                                   "yahoo1@dest.test"]:
+            ev = bounced(g, to)
+            assert ev["class"] == "remote", ev
+        wait_for(lambda: "yahoo1@dest.test" in suppressed(g), 15,
+                 what="the one-recipient end-of-data failure suppressed")
+        assert suppressed(g) == ["gone@dest.test", "yahoo1@dest.test"]
+        log = g.log("deliverd")
+        for to in sorted(whole) + ["named@dest.test", "yandex@dest.test"]:
+            assert "to=<%s>, not suppressed for account acc" % to in log, log
+        assert "veto=end-of-data reply to the whole message" in log
+        assert "veto=names the sender or our address" in log
+        assert "veto=enhanced code about security or policy" in log
+        # the next message to a vetoed address goes out again
+        smtp_send(g, ["named@dest.test"], envfrom=FROM)
+        bounced(g, "named@dest.test", 2)
+        assert mx.attempts["named@dest.test"] == 2
+    finally:
+        g.close()
+        mx.stop()
