@@ -803,6 +803,11 @@ int spool_engage_first(struct spool_txn *, const char *qid, uint32_t idx,
 int spool_engage_find_delivered(struct spool_txn *, const char *message_id,
     const char *rcpt,
     int (*cb)(uint64_t seq, const char *json, size_t len, void *), void *);
+/* The same, and the event's queue_id must be qid (h-asupp: a complaint
+ * names the queue id of the copy we delivered). */
+int spool_engage_find_delivered_qid(struct spool_txn *, const char *message_id,
+    const char *rcpt, const char *qid,
+    int (*cb)(uint64_t seq, const char *json, size_t len, void *), void *);
 
 /* ---- small helpers shared by the daemons */
 /* "YYYY-MM-DD" of a unix time, UTC. */

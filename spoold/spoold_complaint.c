@@ -191,6 +191,25 @@ spoold_complaint_first(struct spool_txn *txn, const struct spoold_orig *o,
 	    SPOOL_EV_COMPLAINED, first_r);
 }
 
+/*
+ * The delivered event of the report's Message-ID, recipient and one of
+ * the queue ids its original names: a complaint counts only for a copy we
+ * delivered, and for the account that sent it, never for another
+ * account's message with the same Message-ID (h-asupp).
+ */
+static int
+spoold_complaint_find(struct spool_txn *txn, const struct arf_report *r,
+    struct spoold_orig *o)
+{
+	size_t i;
+	int    rc = SPOOL_ENOTFOUND;
+
+	for (i = 0; i < r->ar_nqid && rc == SPOOL_ENOTFOUND; i++)
+		rc = spool_engage_find_delivered_qid(txn, r->ar_message_id,
+		    r->ar_rcpt, r->ar_qid[i], spoold_orig_cb, o);
+	return rc;
+}
+
 /* Parses and matches the report; 0 (counted, or dropped with a log
  * line), or an error. */
 static int
@@ -210,17 +229,26 @@ spoold_complaint_match(struct spool_txn *txn, const struct spool_env *env,
 		    env->pe_qid, env->pe_client, arf_strerror(st));
 		goto done;
 	}
-	rc = spool_engage_find_delivered(txn, r->ar_message_id, r->ar_rcpt,
-	    spoold_orig_cb, o);
+	if (r->ar_nqid == 0) {
+		(void)buf_printf(log,
+		    "%s: complaint report (%s) from %s for "
+		    "message_id=%.200s to=<%.200s> names no queue id of "
+		    "ours (no smtpgate Received line in the original); "
+		    "dropped\n",
+		    env->pe_qid, r->ar_type, env->pe_client, r->ar_message_id,
+		    r->ar_rcpt);
+		goto done;
+	}
+	rc = spoold_complaint_find(txn, r, o);
 	if (rc == SPOOL_ENOTFOUND ||
 	    (rc == 0 && (o->so_login[0] == '\0' || o->so_qid[0] == '\0'))) {
 		(void)buf_printf(log,
 		    "%s: complaint report (%s) from %s for "
-		    "message_id=%.200s to=<%.200s> matches no delivered "
-		    "message; "
+		    "message_id=%.200s to=<%.200s> queue_id=%s matches no "
+		    "delivered message; "
 		    "dropped\n",
 		    env->pe_qid, r->ar_type, env->pe_client, r->ar_message_id,
-		    r->ar_rcpt);
+		    r->ar_rcpt, r->ar_qid[0]);
 		rc = 0;
 		goto done;
 	}
