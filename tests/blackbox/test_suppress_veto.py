@@ -76,3 +76,27 @@ def test_mistaken_suppressions_are_vetoed():
     finally:
         g.close()
         mx.stop()
+
+
+def test_soft_bounces_until_expiry_do_not_suppress():
+    """450 4.1.1 "user unknown" at every attempt until max_queue_lifetime:
+    the message bounces (class and category expired) and the address is
+    not suppressed: the next message to it is filed and tried again.
+    (No fix: deliverd already behaves so; a guard for the audit.)"""
+    mx = peers.Mx().start()
+    mx.rules["soft@dest.test"] = ["450 4.1.1 <soft@dest.test>: Recipient address "
+                                  "rejected: User unknown"]
+    g = smtpgate.relaying_gateway(mx.port, bounce_rules_file=SHIPPED,
+                                  retry_schedule="1s", max_queue_lifetime="3s")
+    try:
+        smtp_send(g, ["soft@dest.test"], envfrom=FROM)
+        ev = bounced(g, "soft@dest.test")
+        assert ev["class"] == "expired" and ev["category"] == "expired", ev
+        assert suppressed(g) == []
+        n = mx.attempts["soft@dest.test"]
+        smtp_send(g, ["soft@dest.test"], envfrom=FROM)
+        wait_for(lambda: mx.attempts["soft@dest.test"] > n, 20,
+                 what="the next message tried again")
+    finally:
+        g.close()
+        mx.stop()
