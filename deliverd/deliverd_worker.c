@@ -31,6 +31,7 @@
 #include "deliverd_worker.h"
 #include "deliverd_track.h"
 #include "dns.h"
+#include "idn.h"
 #include "log.h"
 #include "ownaddr.h"
 #include "sig.h"
@@ -202,6 +203,26 @@ deliverd_worker_sign(struct worker *w, struct deliverd_worker_msg *wm,
 }
 
 /*
+ * The destination domain as DNS, MTA-STS and certificates know it: an
+ * internationalized domain as A-labels (h-asupp: its UTF-8 form is no DNS
+ * name, and the NXDOMAIN that lookup got bounced and suppressed a valid
+ * address). false with a permanent reply (not suppressing: 5.1.3) for a
+ * name that is not a valid internationalized domain.
+ */
+static bool
+deliverd_worker_ahop(const char *hop, char *dst, size_t dstsz, char *reply,
+    size_t replysz)
+{
+	if (idn_domain_ascii(hop, dst, dstsz) == 0)
+		return true;
+	(void)snprintf(reply, replysz,
+	    "553 5.1.3 Destination domain %s is not a valid internationalized "
+	    "domain name",
+	    hop);
+	return false;
+}
+
+/*
  * One transaction over the cached connection to this hop and source, or
  * a new one. True when a next hop answered (relay names it); false when
  * none could be reached or routed to, every reply then saying why.
@@ -220,6 +241,7 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 	size_t			     nc, i, k;
 	int			     rc;
 	char			     reply[SPOOL_REPLY_MAX] = "";
+	char			     hop[SPOOL_DOMAIN_MAX + 8] = "";
 	struct deliverd_worker_sts   sts;
 
 	/* PROBE_FAILED: the cached connection was gone before anything of this
@@ -243,14 +265,16 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 		pol.tp_level = w->dw_relay_tls;
 		deliverd_smtp_tls_ctx(w->dw_smtp, w->dw_tls);
 	} else {
-		nc = deliverd_worker_mx_cands(w, j->dj_hop, c, WORKER_CAND_MAX,
-		    reply, sizeof(reply));
+		nc = deliverd_worker_ahop(j->dj_hop, hop, sizeof(hop), reply,
+			 sizeof(reply))
+		    ? deliverd_worker_mx_cands(w, hop, c, WORKER_CAND_MAX,
+			  reply, sizeof(reply))
+		    : 0;
 		/* issue 17: the destination's level (shaping_file `tls`),
 		 * tls_ca_file's CAs; secure checks the domain (smtp.c) */
 		pol.tp_level = (enum tls_level)deliverd_dest_tls_level(j->dj_hop,
 		    nc > 0 ? c[0].host : NULL);
-		pol.tp_name = pol.tp_level == TLS_LEVEL_SECURE ? j->dj_hop
-							       : NULL;
+		pol.tp_name = pol.tp_level == TLS_LEVEL_SECURE ? hop : NULL;
 		deliverd_smtp_tls_ctx(w->dw_smtp, w->dw_tls_mx);
 		for (i = 0; i < nc; i++)
 			shaping_mxset_add(&w->dw_mx, c[i].host);
@@ -264,8 +288,8 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 				 "policies of %s are not applied (RFC 8689)",
 			    qid, j->dj_hop);
 		else
-			nc = deliverd_worker_mtasts(w, qid, j->dj_hop, c, nc,
-			    &pol, &sts, reply, sizeof(reply));
+			nc = deliverd_worker_mtasts(w, qid, hop, c, nc, &pol,
+			    &sts, reply, sizeof(reply));
 		if (rtls)
 			nc = deliverd_worker_rtls_mx(qid, j->dj_hop, c, nc,
 			    &sts, reply, sizeof(reply));
@@ -302,7 +326,7 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 	}
 	free(dn);
 	if (!j->dj_relay && nc > 0 && !dane) /* a session was tried */
-		deliverd_worker_sts_outcome(w, qid, j->dj_hop, &sts,
+		deliverd_worker_sts_outcome(w, qid, hop, &sts,
 		    k < nc ? c[k].host : NULL, reply, sizeof(reply));
 	free(c);
 	if (k < nc) {

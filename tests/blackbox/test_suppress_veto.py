@@ -100,3 +100,57 @@ def test_soft_bounces_until_expiry_do_not_suppress():
     finally:
         g.close()
         mx.stop()
+
+
+def send_utf8(g, rcpt):
+    import smtplib
+    s = smtplib.SMTP("127.0.0.1", g.port, timeout=30)
+    try:
+        s.ehlo()
+        s.sendmail(FROM, [rcpt], smtpgate.message(to="x@example.org"),
+                   mail_options=["SMTPUTF8"])
+    finally:
+        s.quit()
+
+
+def test_idn_domain_is_looked_up_as_a_labels_and_keys_match(tmp_path):
+    """bob@Bücher.test (UTF-8 domain under SMTPUTF8): deliverd looks up
+    the MX of xn--bcher-kva.test and delivers; before, it asked DNS for the
+    UTF-8 name, got NXDOMAIN, bounced and suppressed a valid address. A
+    real 5.1.1 from that MX suppresses gone@bücher.test under its A-label
+    key, which refuses the A-label and the upper-case U-label spellings at
+    filing, and spoolctl suppression del with the U-label removes it."""
+    port = smtpgate.free_port()
+    mx = peers.Mx(host="127.0.0.3", port=port).start()
+    mx.rules["gone@bücher.test"] = ["550 5.1.1 <gone@bücher.test>: Recipient "
+                                    "address rejected: User unknown"]
+    records = [peers.Dns.mx("xn--bcher-kva.test", "mx.xn--bcher-kva.test", 10),
+               peers.Dns.a("mx.xn--bcher-kva.test", "127.0.0.3")]
+    try:
+        with peers.Dns(records, workdir=str(tmp_path)) as dns, smtpgate.Gateway(
+                tls=False, port_tls="none",
+                extra={"dns_server": dns.server, "remote_port": str(port),
+                       "retry_schedule": "1h", "allow_next_hop": "127.0.0.0/8",
+                       "bounce_rules_file": SHIPPED}) as g:
+            g.add_account("acc", ips=["127.0.0.1/32"])
+            g.start()
+            send_utf8(g, "bob@Bücher.test")
+            ev = wait_for(lambda: [e for e in g.events() if e["to"] == "bob@Bücher.test"
+                                   and e["event"] in ("delivered", "bounced")], 30,
+                          what="the outcome for bob@Bücher.test")[0]
+            assert ev["event"] == "delivered", ev
+            assert suppressed(g) == []
+            send_utf8(g, "gone@bücher.test")
+            bounced(g, "gone@bücher.test")
+            wait_for(lambda: suppressed(g) == ["gone@xn--bcher-kva.test"], 15,
+                     what="the A-label suppression key")
+            smtp_send(g, ["gone@XN--BCHER-KVA.test"], envfrom=FROM)
+            send_utf8(g, "gone@BÜCHER.test")
+            for to in ("gone@XN--BCHER-KVA.test", "gone@BÜCHER.test"):
+                ev = bounced(g, to)
+                assert ev["class"] == "policy" and "permanent delivery errors" in ev["msg"], ev
+            assert mx.attempts["gone@bücher.test"] == 1
+            g.spoolctl("suppression", "del", "gone@Bücher.test")
+            assert suppressed(g) == []
+    finally:
+        mx.stop()
