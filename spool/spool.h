@@ -324,6 +324,24 @@ int spool_dkim_iter(struct spool_txn *, const char *login, const char *domain,
     int (*cb)(const struct spool_dkim *, void *), void *);
 
 /* ---- stoplist and permanent failures (addresses lower-cased) */
+/*
+ * Why an address is on an account's stop list (h-asupp): se_reason
+ * "unsubscribed", "complained" or "manual", when, the queue id of the
+ * message it came from and a note (the complaint report's queue id and
+ * Feedback-Type, ...). Entries written before carry none: "" and 0.
+ */
+struct spool_stopent {
+	char	se_reason[32];
+	int64_t se_when;
+	char	se_qid[QID_SIZE];
+	char	se_note[256];
+};
+/* The entry with its why (NULL: none recorded); 0 without a write when
+ * the address is listed already (the first why stays). */
+int  spool_stop_put_why(struct spool_txn *, const char *login, const char *addr,
+     const struct spool_stopent *);
+int  spool_stop_get(struct spool_txn *, const char *login, const char *addr,
+     struct spool_stopent *);
 int  spool_stop_put(struct spool_txn *, const char *login, const char *addr);
 int  spool_stop_del(struct spool_txn *, const char *login, const char *addr);
 bool spool_stop_has(struct spool_txn *, const char *login, const char *addr);

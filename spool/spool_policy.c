@@ -370,13 +370,44 @@ spool_addr_del(struct spool_txn *t, enum spool_dbi d, const char *login,
 int
 spool_stop_put(struct spool_txn *t, const char *login, const char *addr)
 {
-	struct spool_key k;
-	uint8_t		 v = SPOOL_REC_VERSION;
+	return spool_stop_put_why(t, login, addr, NULL);
+}
+
+int
+spool_stop_put_why(struct spool_txn *t, const char *login, const char *addr,
+    const struct spool_stopent *se)
+{
+	struct spool_stopent none;
+	struct spool_key     k;
+	struct buf	     b;
 
 	if (addr[0] == '\0')
 		return EINVAL;
+	if (spool_stop_has(t, login, addr))
+		return 0; /* the first why stays; nothing changed */
+	if (se == NULL) {
+		memset(&none, 0, sizeof(none));
+		se = &none;
+	}
 	spool_addr_pkey(&k, login, addr, false);
-	return spool_db_put(t, SPOOL_DB_STOPLIST, &k, &v, 1);
+	buf_init(&b, SPOOL_REC_MAX);
+	return spool_put_rec(t, SPOOL_DB_STOPLIST, &k, &b,
+	    spool_rec_enc_stop(se, &b));
+}
+
+int
+spool_stop_get(struct spool_txn *t, const char *login, const char *addr,
+    struct spool_stopent *se)
+{
+	struct spool_key k;
+	const void	*v;
+	size_t		 len;
+	int		 rc;
+
+	spool_addr_pkey(&k, login, addr, false);
+	if ((rc = spool_db_get(t, SPOOL_DB_STOPLIST, &k, &v, &len)) != 0)
+		return rc;
+	return spool_rec_dec_stop(v, len, se);
 }
 
 int

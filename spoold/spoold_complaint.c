@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -140,13 +141,14 @@ out:
 /* The complained event and the stop-list entry, in txn. */
 static int
 spoold_complaint_apply(struct spool_txn *txn, const struct spoold_orig *o,
-    const struct arf_report *r, int64_t now)
+    const struct arf_report *r, const char *rqid, int64_t now)
 {
-	struct spool_event ev;
-	struct spool_issue is;
-	char		   addr[SPOOL_ADDR_MAX];
-	size_t		   i;
-	int		   rc;
+	struct spool_event   ev;
+	struct spool_issue   is;
+	struct spool_stopent se;
+	char		     addr[SPOOL_ADDR_MAX];
+	size_t		     i;
+	int		     rc;
 
 	memset(&ev, 0, sizeof(ev));
 	ev.ev_type = SPOOL_EV_COMPLAINED;
@@ -172,7 +174,13 @@ spoold_complaint_apply(struct spool_txn *txn, const struct spoold_orig *o,
 	(void)str_copy(addr, sizeof(addr), o->so_to);
 	for (i = 0; addr[i] != '\0'; i++)
 		addr[i] = (char)tolower((unsigned char)addr[i]);
-	rc = spool_stop_put(txn, o->so_login, addr);
+	memset(&se, 0, sizeof(se));
+	(void)str_copy(se.se_reason, sizeof(se.se_reason), "complained");
+	se.se_when = now;
+	(void)str_copy(se.se_qid, sizeof(se.se_qid), o->so_qid);
+	(void)snprintf(se.se_note, sizeof(se.se_note),
+	    "feedback report %s (%.64s)", rqid, r->ar_type);
+	rc = spool_stop_put_why(txn, o->so_login, addr, &se);
 	return rc == SPOOL_EEXIST ? 0 : rc;
 }
 
@@ -253,7 +261,9 @@ spoold_complaint_match(struct spool_txn *txn, const struct spool_env *env,
 		goto done;
 	}
 	if (rc != 0 || (rc = spoold_complaint_first(txn, o, &first)) != 0 ||
-	    (first && (rc = spoold_complaint_apply(txn, o, r, now)) != 0) ||
+	    (first &&
+		(rc = spoold_complaint_apply(txn, o, r, env->pe_qid, now)) !=
+		    0) ||
 	    (rc = spool_done_put(txn, env->pe_qid, now)) != 0)
 		goto done;
 	if (!first) {

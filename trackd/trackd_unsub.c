@@ -90,6 +90,21 @@ trackd_page_done(struct trackd_resp *rs, const char *addr)
 	trackd_page_resp(rs, 200);
 }
 
+/* The stop-list entry with its why: unsubscribed from that message. */
+static int
+trackd_unsub_stop(struct spool_txn *tx, const struct spool_track_msg *km,
+    const struct spool_track_ref *ref, const char *addr)
+{
+	struct spool_stopent	se;
+
+	memset(&se, 0, sizeof(se));
+	(void)str_copy(se.se_reason, sizeof(se.se_reason), "unsubscribed");
+	se.se_when = (int64_t)time(NULL);
+	(void)str_copy(se.se_qid, sizeof(se.se_qid), ref->tk_qid);
+	(void)str_copy(se.se_note, sizeof(se.se_note), "one-click or page");
+	return spool_stop_put_why(tx, km->km_login, addr, &se);
+}
+
 /* The stop-list entry and its event in one write txn (t_db held). */
 static int
 trackd_unsub_txn(struct trackd *t, const struct trackd_req *rq,
@@ -118,7 +133,7 @@ trackd_unsub_txn(struct trackd *t, const struct trackd_req *rq,
 		}
 		if (spool_client_truncate(rq->rq_client, client, sizeof(client)) == 0)
 			ev.ev_client = client;
-		if ((rc = spool_stop_put(tx, km.km_login, addr_r)) == 0)
+		if ((rc = trackd_unsub_stop(tx, &km, ref, addr_r)) == 0)
 			rc = spool_event_add(tx, &ev, NULL);
 	}
 	spool_track_msg_free(&km);

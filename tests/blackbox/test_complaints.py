@@ -340,6 +340,16 @@ def test_forged_report_without_our_queue_id_is_ignored(live):
     send_report(g, (body[:start] + copy + body[end:]).encode())
     c = g.wait_events(lambda e: e["event"] == "complained", what="complained")[0]
     assert c["queue_id"] == qid and stoplist(g) == ["fay@example.net"]
+    # why it is there: spoolctl stoplist show
+    why = g.spoolctl_json("stoplist", "show", "acc", "Fay@Example.NET")
+    assert why["reason"] == "complained" and why["queue_id"] == qid, why
+    assert why["note"].startswith("feedback report ") and "(abuse)" in why["note"], why
+    assert why["date"][:10] == c["dt"][:10] and why["account"] == "acc", why
+    g.spoolctl("stoplist", "add", "acc", "ivy@example.net")
+    why = g.spoolctl_json("stoplist", "show", "acc", "ivy@example.net")
+    assert why["reason"] == "manual" and why["queue_id"] is None, why
+    r = g.spoolctl("stoplist", "show", "acc", "nobody@example.net", check=False)
+    assert r.returncode != 0 and "is not in the stoplist of acc" in r.stderr, r.stderr
 
 
 def test_report_counts_for_the_account_that_sent_the_copy(live):
