@@ -336,8 +336,8 @@ struct spool_stopent {
 	char	se_qid[QID_SIZE];
 	char	se_note[256];
 };
-/* The entry with its why (NULL: none recorded); 0 without a write when
- * the address is listed already (the first why stays). */
+/* The entry with its why (NULL: none recorded); an address listed
+ * already keeps its first why (the entry is written again). */
 int  spool_stop_put_why(struct spool_txn *, const char *login, const char *addr,
      const struct spool_stopent *);
 int  spool_stop_get(struct spool_txn *, const char *login, const char *addr,

@@ -377,17 +377,19 @@ int
 spool_stop_put_why(struct spool_txn *t, const char *login, const char *addr,
     const struct spool_stopent *se)
 {
-	struct spool_stopent none;
+	struct spool_stopent old;
 	struct spool_key     k;
 	struct buf	     b;
 
 	if (addr[0] == '\0')
 		return EINVAL;
-	if (spool_stop_has(t, login, addr))
-		return 0; /* the first why stays; nothing changed */
-	if (se == NULL) {
-		memset(&none, 0, sizeof(none));
-		se = &none;
+	/* listed already: the first why stays, written again as before (a
+	 * cluster node publishes the entry again, as it always did) */
+	if (spool_stop_get(t, login, addr, &old) == 0)
+		se = &old;
+	else if (se == NULL) {
+		memset(&old, 0, sizeof(old));
+		se = &old;
 	}
 	spool_addr_pkey(&k, login, addr, false);
 	buf_init(&b, SPOOL_REC_MAX);

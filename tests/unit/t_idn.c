@@ -114,6 +114,37 @@ t_spool_keys(void)
 	spool_close(&sp);
 }
 
+/* A stop-list entry's why: recorded, kept on a second add, and an entry
+ * of the old form (a bare version byte) reads as "none recorded". */
+static void
+t_stop_why(void)
+{
+	struct spool	    *sp = t_spool_fresh(dir, sizeof(dir), "t_idn", 0);
+	struct spool_txn    *t = t_wtxn(sp);
+	struct spool_stopent se, got;
+
+	memset(&se, 0, sizeof(se));
+	(void)snprintf(se.se_reason, sizeof(se.se_reason), "unsubscribed");
+	se.se_when = 1765000000;
+	(void)snprintf(se.se_qid, sizeof(se.se_qid), "66210840022AC7177044");
+	t_int_eq(spool_stop_put_why(t, "acc", "Ann@Example.net", &se), 0,
+	    "put");
+	(void)snprintf(se.se_reason, sizeof(se.se_reason), "complained");
+	t_int_eq(spool_stop_put_why(t, "acc", "ann@example.net", &se), 0,
+	    "again");
+	t_int_eq(spool_stop_get(t, "acc", "ANN@example.net", &got), 0, "get");
+	t_str_eq(got.se_reason, "unsubscribed", "the first why stays");
+	t_ok(got.se_when == 1765000000, "when");
+	t_str_eq(got.se_qid, "66210840022AC7177044", "queue id");
+	t_int_eq(spool_stop_put(t, "acc", "old@example.net"), 0, "no why");
+	t_int_eq(spool_stop_get(t, "acc", "old@example.net", &got), 0, "get");
+	t_ok(got.se_reason[0] == '\0' && got.se_when == 0, "none recorded");
+	t_int_eq(spool_stop_get(t, "acc", "nobody@example.net", &got),
+	    SPOOL_ENOTFOUND, "not listed");
+	t_commit(&t);
+	spool_close(&sp);
+}
+
 int
 main(void)
 {
@@ -121,6 +152,7 @@ main(void)
 		{ "domains", t_domains },
 		{ "keys", t_keys },
 		{ "spool_keys", t_spool_keys },
+		{ "stop_why", t_stop_why },
 	};
 
 	return T_RUN_RMTREE(cases, dir);
