@@ -358,7 +358,7 @@ spool_addr_del(struct spool_txn *t, enum spool_dbi d, const char *login,
 
 	spool_addr_pkey(&k, login, addr, false);
 	rc = spool_db_del(t, d, &k);
-	if (rc == SPOOL_ENOTFOUND && !idn_is_ascii(addr)) {
+	if (rc == SPOOL_ENOTFOUND) {
 		spool_addr_pkey(&k, login, addr, true);
 		rc = spool_db_del(t, d, &k);
 	}
