@@ -163,6 +163,50 @@ arf_feedback(GMimeObject *part, struct arf_report *r)
 	return r->ar_type[0] != '\0' ? ARF_OK : ARF_ENOFEEDBACK;
 }
 
+/* The queue id after " id " in one of our Received values, or false. */
+static bool
+arf_received_qid(const char *v, char qid[QID_SIZE])
+{
+	const char *p;
+	size_t	    n;
+
+	if (v == NULL || (p = strstr(v, "(smtpgate")) == NULL)
+		return false;
+	for (; (p = strstr(p, "id")) != NULL; p += 2) {
+		if (!isspace((unsigned char)p[-1]) ||
+		    !isspace((unsigned char)p[2]))
+			continue;
+		for (p += 2; isspace((unsigned char)*p); p++)
+			;
+		n = strspn(p, "0123456789ABCDEFabcdef");
+		if (n != QID_LEN)
+			return false;
+		memcpy(qid, p, n);
+		qid[n] = '\0';
+		return qid_ok(qid);
+	}
+	return false;
+}
+
+/* Our queue ids in the original's Received lines, top (newest) first. */
+static void
+arf_qids(GMimeMessage *m, struct arf_report *r)
+{
+	GMimeHeaderList *hl = g_mime_object_get_header_list((GMimeObject *)m);
+	GMimeHeader	*h;
+	int i, n = hl != NULL ? g_mime_header_list_get_count(hl) : 0;
+
+	for (i = 0; i < n && r->ar_nqid < ARF_QID_MAX; i++) {
+		h = g_mime_header_list_get_header_at(hl, i);
+		if (h != NULL &&
+		    g_ascii_strcasecmp(g_mime_header_get_name(h), "Received") ==
+			0 &&
+		    arf_received_qid(g_mime_header_get_value(h),
+			r->ar_qid[r->ar_nqid]))
+			r->ar_nqid++;
+	}
+}
+
 /* The original's Message-ID ("<...>" when it has brackets) and, as a
  * fallback recipient, its single To: address. */
 static enum arf_status
@@ -178,6 +222,7 @@ arf_original(GMimeObject *part, struct arf_report *r, char *to, size_t tosz)
 		return ARF_ENOORIGINAL;
 	if ((mid = arf_hdr(m, "Message-ID")) != NULL)
 		arf_msgid(r->ar_message_id, sizeof(r->ar_message_id), mid);
+	arf_qids(m, r);
 	l = g_mime_message_get_addresses(m, GMIME_ADDRESS_TYPE_TO);
 	if (l != NULL && internet_address_list_length(l) == 1 &&
 	    (a = internet_address_list_get_address(l, 0)) != NULL &&

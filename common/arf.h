@@ -16,8 +16,11 @@
 
 #include <stddef.h>
 
+#include "qid.h"
+
 #define ARF_MAX	      (4 << 20) /* bytes of report parsed at most */
 #define ARF_FIELD_MAX 1000
+#define ARF_QID_MAX   4 /* queue ids of ours named in the original */
 
 enum arf_status {
 	ARF_OK = 0,
@@ -36,6 +39,11 @@ struct arf_report {
 	char ar_message_id[ARF_FIELD_MAX]; /* the original's, "<...>" */
 	char ar_user_agent[256];	   /* the report's User-Agent or "" */
 	char ar_source_ip[64];		   /* Source-IP or "" */
+	/* The queue ids our Received lines in the original name ("by HOST
+	 * (smtpgate) with ESMTPA id QID", smtpgate-sendmail's "id QID"),
+	 * newest first; a forger cannot know them without the copy. */
+	char   ar_qid[ARF_QID_MAX][QID_SIZE];
+	size_t ar_nqid;
 };
 
 /* ARF_OK and r filled, or the reason it is not a usable report (r is

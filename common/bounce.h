@@ -58,6 +58,28 @@ enum bounce_stage bounce_stage_parse(const char *name);
  * bad-domain at connect (a 5xx of our own: NXDOMAIN, null MX). */
 bool bounce_suppresses(enum bounce_cat, enum bounce_stage, int code);
 
+/* What bounce_suppress_veto knows of the attempt; any field may be NULL/0. */
+struct bounce_ctx {
+	const char *bc_rcpt;   /* the recipient */
+	const char *bc_sender; /* the envelope sender */
+	const char *bc_srcip;  /* the address we connected from */
+	bool	    bc_shared; /* the DATA reply answered more than one */
+};
+
+/*
+ * NULL when the failure (its category, stage and reply) may put the
+ * recipient on the suppression list, else a short reason why not
+ * (static text). bounce_suppresses() first; then vetoes no rule file can
+ * lift (bounce_veto.c, smtpgate.conf(5) BOUNCE CLASSIFICATION): a 552, a
+ * DATA reply that answered several recipients, an enhanced code about
+ * the system, content, policy, the sender or a size limit (x.3, x.6, x.7,
+ * x.1.7, x.1.8, x.2 but x.2.1, x.4.7), a reply naming the sender or our
+ * address and not the recipient, and words of policy, reputation, limits
+ * and content ("sender", "spam", "quota", "try again", ...).
+ */
+const char *bounce_suppress_veto(enum bounce_cat, enum bounce_stage,
+    const char *reply, const struct bounce_ctx *);
+
 /*
  * Loads a rule file (syntax in contrib/bounce-rules and smtpgate.conf(5)).
  * NULL with err filled (file:line: reason) on any error. bounce_rules_free

@@ -1,6 +1,7 @@
 noinst_LIBRARIES += common/libcommon.a
 common_libcommon_a_SOURCES = \
-	common/bounce.c common/bounce.h \
+	common/bounce.c common/bounce.h common/bounce_veto.c \
+	common/idn.c common/idn.h \
 	common/buf.c common/buf.h \
 	common/cidr.c common/cidr.h \
 	common/conf.c common/conf.h common/conf_keys.c common/conf_keys.h \
@@ -22,7 +23,7 @@ common_libcommon_a_SOURCES = \
 	common/tlsrpt.c common/tlsrpt.h \
 	common/srcaddr.c common/srcaddr.h \
 	common/metrics.c common/metrics.h common/metrics_render.c
-common_libcommon_a_CFLAGS = $(AM_CFLAGS) $(YAJL_CFLAGS)
+common_libcommon_a_CFLAGS = $(AM_CFLAGS) $(YAJL_CFLAGS) $(IDN2_CFLAGS)
 # traffic shaping (issue 15 items 3, 4): the shaping file parser
 common_libcommon_a_SOURCES += common/shaping.c common/shaping.h common/shaping_load.c
 UNIT_TESTS += tests/unit/t_shaping

@@ -82,7 +82,9 @@ struct deliverd_result {
 	char dr_to[SPOOL_ADDR_MAX]; /* the address ("" from an older worker) */
 	bool dr_skip;		    /* not attempted (held, gone): no outcome */
 	enum bounce_stage dr_stage; /* where the reply came from */
-	char		  dr_mx[SPOOL_DOMAIN_MAX + 8]; /* the hop's MX host set
+	bool dr_shared; /* a DATA reply that answered several recipients
+			 * (the stage field "data+"): about the message */
+	char dr_mx[SPOOL_DOMAIN_MAX + 8]; /* the hop's MX host set
 						 * (shaping_mxset_key), or "" */
 	struct deliverd_tlsout dr_tlsout; /* issue 17: the TLS outcome */
 };
@@ -91,7 +93,8 @@ struct deliverd_result {
 int deliverd_job_format(const struct deliverd_job *, struct buf *);
 int deliverd_job_parse(const char *line, size_t len, struct deliverd_job *);
 /* "R qid idx reply relay tls to stage mx [verified policy result tlsmx
- * pstr mxpat [sip rip helo]]" / "S qid" (skip); lines of an older worker
+ * pstr mxpat [sip rip helo]]" / "S qid" (skip); stage "data+" is a DATA
+ * reply that answered several recipients (dr_shared); lines of an older worker
  * without "to", "stage", "mx", the TLS outcome or its addresses parse with
  * "", BOUNCE_ST_UNKNOWN, "", no outcome (to_set false; "" verified = none
  * recorded) and "" addresses; sip and rip are "" or an IP address. */

@@ -255,9 +255,11 @@ deliverd_commit_gone(struct spool_txn *txn, struct deliverd_commit_batch *b,
 /*
  * Only a recipient-level permanent failure (bounce_suppresses: bad-mailbox,
  * bad-domain, inactive-mailbox at RCPT or end of data, or a domain DNS
- * says does not exist) adds the address to the account's suppression
- * list, with its reason, reply, queue id and issue; a refused greeting,
- * sender, content or relaying never does (issue 15). A sandbox account's
+ * says does not exist) that no built-in veto stops (bounce_suppress_veto:
+ * a reply about the sender, our address, policy, content or limits, an
+ * end-of-data reply to several recipients) adds the address to the
+ * account's suppression list, with its reason, reply, queue id and issue;
+ * a refused greeting, sender, content or relaying never does (issue 15). A sandbox account's
  * mail never left the host: nothing to learn from it, except from the
  * simulator, whose outcomes are meant to be learnt from (issue 18).
  */
@@ -268,16 +270,27 @@ deliverd_commit_suppress(const struct conf *cf, struct spool_txn *txn,
     enum bounce_cat cat, int64_t now)
 {
 	struct spool_permfail *pf;
-	const char	      *t = res->dr_reply;
-	int		       code, rc;
+	struct bounce_ctx      bc = { .bc_rcpt = r->sr_addr,
+		     .bc_sender = m->sm_from,
+		     .bc_srcip = res->dr_tlsout.to_sip,
+		     .bc_shared = res->dr_shared };
+	const char	      *t = res->dr_reply, *why;
+	int		       rc;
 
-	if ((m->sm_sandbox && !deliverd_sim_result(cf, res)) ||
-	    !isdigit((unsigned char)t[0]) || !isdigit((unsigned char)t[1]) ||
-	    !isdigit((unsigned char)t[2]))
+	if (m->sm_sandbox && !deliverd_sim_result(cf, res))
 		return 0;
-	code = (t[0] - '0') * 100 + (t[1] - '0') * 10 + (t[2] - '0');
-	if (!bounce_suppresses(cat, res->dr_stage, code))
+	if ((why = bounce_suppress_veto(cat, res->dr_stage, t, &bc)) != NULL) {
+		/* only where the category alone would have suppressed */
+		if (cat == BOUNCE_BAD_MAILBOX || cat == BOUNCE_BAD_DOMAIN ||
+		    cat == BOUNCE_INACTIVE_MAILBOX)
+			(void)buf_printf(&b->log,
+			    "%s: to=<%s>, not suppressed for account %s: "
+			    "category=%s, stage=%s, veto=%s\n",
+			    m->sm_qid, r->sr_addr, m->sm_login,
+			    bounce_cat_name(cat),
+			    bounce_stage_name(res->dr_stage), why);
 		return 0;
+	}
 	pf = xcalloc(1, sizeof(*pf));
 	(void)str_copy(pf->pf_login, sizeof(pf->pf_login), m->sm_login);
 	(void)str_copy(pf->pf_addr, sizeof(pf->pf_addr), r->sr_addr);

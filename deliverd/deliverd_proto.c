@@ -182,7 +182,7 @@ deliverd_result_format(const struct deliverd_result *r, struct buf *b)
 	deliverd_esc(b, r->dr_to);
 	(void)buf_putc(b, '\t');
 	(void)buf_puts(b, bounce_stage_name(r->dr_stage));
-	(void)buf_putc(b, '\t');
+	(void)buf_puts(b, r->dr_shared ? "+\t" : "\t");
 	deliverd_esc(b, r->dr_mx);
 	if (r->dr_tlsout.to_set)
 		deliverd_tlsout_format(&r->dr_tlsout, b);
@@ -231,12 +231,15 @@ deliverd_tlsout_parse(const char **f, const size_t *fl, size_t n,
 	return 0;
 }
 
-/* The stage field: a name from bounce_stage_name(), nothing else. */
+/* The stage field: a name from bounce_stage_name(), "+" after it for a
+ * shared reply (deliverd.h dr_shared), nothing else. */
 static int
-deliverd_stage(const char *s, size_t len, enum bounce_stage *r)
+deliverd_stage(const char *s, size_t len, enum bounce_stage *r, bool *shared_r)
 {
 	char tmp[16];
 
+	if ((*shared_r = len > 1 && s[len - 1] == '+'))
+		len--;
 	if (str_ncopy(tmp, sizeof(tmp), s, len) == -1)
 		return -1;
 	*r = bounce_stage_parse(tmp);
@@ -269,7 +272,9 @@ deliverd_result_parse(const char *line, size_t len, struct deliverd_result *r)
 	    (n >= 7 &&
 		deliverd_unesc(f[6], fl[6], r->dr_to, sizeof(r->dr_to)) ==
 		    -1) ||
-	    (n >= 8 && deliverd_stage(f[7], fl[7], &r->dr_stage) == -1) ||
+	    (n >= 8 &&
+		deliverd_stage(f[7], fl[7], &r->dr_stage, &r->dr_shared) ==
+		    -1) ||
 	    (n >= 9 &&
 		deliverd_unesc(f[8], fl[8], r->dr_mx, sizeof(r->dr_mx)) ==
 		    -1) ||

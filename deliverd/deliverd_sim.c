@@ -142,9 +142,10 @@ deliverd_sim_after(const struct conf *cf, struct spool_txn *txn,
     const struct spool_msg *m, const struct deliverd_result *res, int64_t now,
     struct buf *log)
 {
-	struct spool_event ev;
-	char		   addr[SPOOL_ADDR_MAX];
-	int		   rc;
+	struct spool_event   ev;
+	struct spool_stopent se;
+	char		     addr[SPOOL_ADDR_MAX];
+	int		     rc;
 
 	if (res->dr_reply[0] != '2' || !deliverd_sim_result(cf, res) ||
 	    deliverd_sim_kind(res->dr_to) != SIM_COMPLAINT)
@@ -157,7 +158,12 @@ deliverd_sim_after(const struct conf *cf, struct spool_txn *txn,
 		return rc;
 	(void)str_copy(addr, sizeof(addr), res->dr_to);
 	str_lower(addr);
-	if ((rc = spool_stop_put(txn, m->sm_login, addr)) != 0 &&
+	memset(&se, 0, sizeof(se));
+	(void)str_copy(se.se_reason, sizeof(se.se_reason), "complained");
+	se.se_when = now;
+	(void)str_copy(se.se_qid, sizeof(se.se_qid), m->sm_qid);
+	(void)str_copy(se.se_note, sizeof(se.se_note), "simulator");
+	if ((rc = spool_stop_put_why(txn, m->sm_login, addr, &se)) != 0 &&
 	    rc != SPOOL_EEXIST)
 		return rc;
 	(void)buf_printf(log,

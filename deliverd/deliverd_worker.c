@@ -31,6 +31,7 @@
 #include "deliverd_worker.h"
 #include "deliverd_track.h"
 #include "dns.h"
+#include "idn.h"
 #include "log.h"
 #include "ownaddr.h"
 #include "sig.h"
@@ -202,6 +203,26 @@ deliverd_worker_sign(struct worker *w, struct deliverd_worker_msg *wm,
 }
 
 /*
+ * The destination domain as DNS, MTA-STS and certificates know it: an
+ * internationalized domain as A-labels (h-asupp: its UTF-8 form is no DNS
+ * name, and the NXDOMAIN that lookup got bounced and suppressed a valid
+ * address). false with a permanent reply (not suppressing: 5.1.3) for a
+ * name that is not a valid internationalized domain.
+ */
+static bool
+deliverd_worker_ahop(const char *hop, char *dst, size_t dstsz, char *reply,
+    size_t replysz)
+{
+	if (idn_domain_ascii(hop, dst, dstsz) == 0)
+		return true;
+	(void)snprintf(reply, replysz,
+	    "553 5.1.3 Destination domain %s is not a valid internationalized "
+	    "domain name",
+	    hop);
+	return false;
+}
+
+/*
  * One transaction over the cached connection to this hop and source, or
  * a new one. True when a next hop answered (relay names it); false when
  * none could be reached or routed to, every reply then saying why.
@@ -220,6 +241,7 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 	size_t			     nc, i, k;
 	int			     rc;
 	char			     reply[SPOOL_REPLY_MAX] = "";
+	char			     hop[SPOOL_DOMAIN_MAX + 8] = "";
 	struct deliverd_worker_sts   sts;
 
 	/* PROBE_FAILED: the cached connection was gone before anything of this
@@ -248,14 +270,16 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 				 "policy is not applied (RFC 8689)",
 			    qid);
 	} else {
-		nc = deliverd_worker_mx_cands(w, j->dj_hop, c, WORKER_CAND_MAX,
-		    reply, sizeof(reply));
+		nc = deliverd_worker_ahop(j->dj_hop, hop, sizeof(hop), reply,
+			 sizeof(reply))
+		    ? deliverd_worker_mx_cands(w, hop, c, WORKER_CAND_MAX,
+			  reply, sizeof(reply))
+		    : 0;
 		/* issue 17: the destination's level (shaping_file `tls`),
 		 * tls_ca_file's CAs; secure checks the domain (smtp.c) */
 		pol.tp_level = (enum tls_level)deliverd_dest_tls_level(j->dj_hop,
 		    nc > 0 ? c[0].host : NULL);
-		pol.tp_name = pol.tp_level == TLS_LEVEL_SECURE ? j->dj_hop
-							       : NULL;
+		pol.tp_name = pol.tp_level == TLS_LEVEL_SECURE ? hop : NULL;
 		deliverd_smtp_tls_ctx(w->dw_smtp, w->dw_tls_mx);
 		for (i = 0; i < nc; i++)
 			shaping_mxset_add(&w->dw_mx, c[i].host);
@@ -269,8 +293,8 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 				 "policies of %s are not applied (RFC 8689)",
 			    qid, j->dj_hop);
 		else
-			nc = deliverd_worker_mtasts(w, qid, j->dj_hop, c, nc,
-			    &pol, &sts, reply, sizeof(reply));
+			nc = deliverd_worker_mtasts(w, qid, hop, c, nc, &pol,
+			    &sts, reply, sizeof(reply));
 		if (rtls)
 			nc = deliverd_worker_rtls_mx(qid, j->dj_hop, c, nc,
 			    &sts, reply, sizeof(reply));
@@ -309,7 +333,7 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 	if (j->dj_relay) /* not the recipient domain's MX: no TLS report */
 		deliverd_smtp_tls_relayhost(w->dw_smtp);
 	if (!j->dj_relay && nc > 0 && !dane) /* a session was tried */
-		deliverd_worker_sts_outcome(w, qid, j->dj_hop, &sts,
+		deliverd_worker_sts_outcome(w, qid, hop, &sts,
 		    k < nc ? c[k].host : NULL, reply, sizeof(reply));
 	free(c);
 	if (k < nc) {
@@ -362,7 +386,8 @@ deliverd_worker_send(struct worker *w, const struct deliverd_job *j,
 	char(*replies)[SPOOL_REPLY_MAX], (*subr)[SPOOL_REPLY_MAX];
 	enum bounce_stage *stages, *subst;
 	struct deliverd_tx tx;
-	size_t		  *at, *pos, i, k, na = 0, n, round;
+	size_t		  *at, *pos, i, k, na = 0, n, round, ndata;
+	bool		  *shared;
 
 	addrs = xcalloc(nr, sizeof(*addrs));
 	replies = xcalloc(nr, sizeof(*replies));
@@ -372,6 +397,7 @@ deliverd_worker_send(struct worker *w, const struct deliverd_job *j,
 	subst = xcalloc(nr, sizeof(*subst));
 	at = xcalloc(nr, sizeof(*at));
 	pos = xcalloc(nr, sizeof(*pos));
+	shared = xcalloc(nr, sizeof(*shared));
 	for (i = 0; i < nr; i++)
 		if (!r[i].skip) {
 			at[na] = na;
@@ -394,10 +420,15 @@ deliverd_worker_send(struct worker *w, const struct deliverd_job *j,
 		if (deliverd_worker_tx(w, j, wm->m.sm_qid, key, &tx))
 			(void)str_copy(relay, relaysz,
 			    deliverd_smtp_relay(w->dw_smtp));
+		/* one end-of-data reply for several recipients is about
+		 * the message, never one of them (bounce_suppress_veto) */
+		for (k = 0, ndata = 0; k < n; k++)
+			ndata += subst[k] == BOUNCE_ST_DATA;
 		for (k = 0; k < n; k++) {
 			(void)str_copy(replies[at[k]], SPOOL_REPLY_MAX,
 			    subr[k]);
 			stages[at[k]] = subst[k];
+			shared[at[k]] = subst[k] == BOUNCE_ST_DATA && ndata > 1;
 		}
 		if ((n = deliverd_worker_more(&tx, at, pos)) > 0)
 			log_info("%s: %s: %zu recipients refused with 452 "
@@ -409,6 +440,7 @@ deliverd_worker_send(struct worker *w, const struct deliverd_job *j,
 	for (i = 0, k = 0; i < nr; i++)
 		if (!r[i].skip) {
 			r[i].stage = stages[k];
+			r[i].shared = shared[k];
 			(void)str_copy(r[i].reply, sizeof(r[i].reply),
 			    replies[k++]);
 		}
@@ -421,6 +453,7 @@ deliverd_worker_send(struct worker *w, const struct deliverd_job *j,
 	free(subst);
 	free(at);
 	free(pos);
+	free(shared);
 }
 
 /* One recipient's copy signed (never stored: "K" is for one copy for all). */
@@ -590,6 +623,7 @@ deliverd_worker_results(struct worker *w, const struct deliverd_job *j,
 		    r[i].sim ? "" : tls);
 		(void)str_copy(res.dr_to, sizeof(res.dr_to), r[i].addr);
 		res.dr_stage = r[i].stage;
+		res.dr_shared = r[i].shared;
 		(void)shaping_mxset_key(&w->dw_mx, res.dr_mx,
 		    sizeof(res.dr_mx));
 		if (tlsout != NULL && !r[i].sim && !res.dr_skip)

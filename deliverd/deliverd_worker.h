@@ -67,6 +67,7 @@ struct deliverd_worker_rcpt {
 	uint32_t	  attempts; /* made before this one */
 	char		  reply[SPOOL_REPLY_MAX];
 	enum bounce_stage stage;
+	bool		  shared; /* its DATA reply answered others too */
 };
 
 struct deliverd_worker_cand {

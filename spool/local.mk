@@ -48,6 +48,11 @@ UNIT_TESTS += tests/unit/t_spool_db
 tests_unit_t_spool_db_SOURCES = tests/unit/t_spool_db.c
 tests_unit_t_spool_db_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_t_spool_db_LDADD = $(TEST_LIBS)
+# h-asupp: internationalized domains and address keys (common/idn.c)
+UNIT_TESTS += tests/unit/t_idn
+tests_unit_t_idn_SOURCES = tests/unit/t_idn.c
+tests_unit_t_idn_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_t_idn_LDADD = $(TEST_LIBS)
 UNIT_TESTS += tests/unit/t_spool_export
 tests_unit_t_spool_export_SOURCES = tests/unit/t_spool_export.c
 tests_unit_t_spool_export_CPPFLAGS = $(UNIT_CPPFLAGS)

@@ -324,6 +324,24 @@ int spool_dkim_iter(struct spool_txn *, const char *login, const char *domain,
     int (*cb)(const struct spool_dkim *, void *), void *);
 
 /* ---- stoplist and permanent failures (addresses lower-cased) */
+/*
+ * Why an address is on an account's stop list (h-asupp): se_reason
+ * "unsubscribed", "complained" or "manual", when, the queue id of the
+ * message it came from and a note (the complaint report's queue id and
+ * Feedback-Type, ...). Entries written before carry none: "" and 0.
+ */
+struct spool_stopent {
+	char	se_reason[32];
+	int64_t se_when;
+	char	se_qid[QID_SIZE];
+	char	se_note[256];
+};
+/* The entry with its why (NULL: none recorded); an address listed
+ * already keeps its first why (the entry is written again). */
+int  spool_stop_put_why(struct spool_txn *, const char *login, const char *addr,
+     const struct spool_stopent *);
+int  spool_stop_get(struct spool_txn *, const char *login, const char *addr,
+     struct spool_stopent *);
 int  spool_stop_put(struct spool_txn *, const char *login, const char *addr);
 int  spool_stop_del(struct spool_txn *, const char *login, const char *addr);
 bool spool_stop_has(struct spool_txn *, const char *login, const char *addr);
@@ -823,6 +841,11 @@ int spool_engage_admit(struct spool_txn *, const char *qid, uint32_t idx,
  */
 int spool_engage_find_delivered(struct spool_txn *, const char *message_id,
     const char *rcpt,
+    int (*cb)(uint64_t seq, const char *json, size_t len, void *), void *);
+/* The same, and the event's queue_id must be qid (h-asupp: a complaint
+ * names the queue id of the copy we delivered). */
+int spool_engage_find_delivered_qid(struct spool_txn *, const char *message_id,
+    const char *rcpt, const char *qid,
     int (*cb)(uint64_t seq, const char *json, size_t len, void *), void *);
 
 /* ---- small helpers shared by the daemons */

@@ -328,10 +328,12 @@ spool_cluster_check(enum spool_ckind kind, const void *v, size_t len)
 	case SPOOL_CK_PAUSES:
 	case SPOOL_CK_ISSUE_BLOCK:
 		return spool_rec_dec_u64(v, len, &x);
-	case SPOOL_CK_STOPLIST:
-		return len == 1 && *(const uint8_t *)v == SPOOL_REC_VERSION
-		    ? 0
-		    : SPOOL_ECORRUPT;
+	case SPOOL_CK_STOPLIST: {
+		/* a bare version byte, or (h-asupp) the entry's why */
+		struct spool_stopent se;
+
+		return spool_rec_dec_stop(v, len, &se);
+	}
 	default:
 		break;
 	}

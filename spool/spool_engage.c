@@ -306,6 +306,7 @@ spool_engage_mkey_del(struct spool_txn *t, uint64_t mkey, uint64_t seq)
 struct spool_engage_find {
 	struct spool_txn *txn;
 	const char	 *message_id, *rcpt;
+	const char	 *qid; /* NULL: any */
 	size_t		  looked;
 	uint64_t	  seq; /* the newest match, 0 = none */
 	int (*cb)(uint64_t, const char *, size_t, void *);
@@ -318,7 +319,7 @@ spool_engage_match_cb(uint64_t seq, const char *json, size_t len, void *arg)
 {
 	struct spool_engage_find *f = arg;
 	struct json_val		 *root;
-	const char		 *ev, *mid, *to;
+	const char		 *ev, *mid, *to, *qid;
 	char			  err[64];
 
 	if (memchr(json, '\0', len) != NULL)
@@ -329,9 +330,11 @@ spool_engage_match_cb(uint64_t seq, const char *json, size_t len, void *arg)
 	ev = json_string(json_get(root, "event"));
 	mid = json_string(json_get(root, "message_id"));
 	to = json_string(json_get(root, "to"));
+	qid = json_string(json_get(root, "queue_id"));
 	if (ev != NULL && strcmp(ev, "delivered") == 0 && mid != NULL &&
 	    strcmp(mid, f->message_id) == 0 && to != NULL &&
-	    strcasecmp(to, f->rcpt) == 0)
+	    strcasecmp(to, f->rcpt) == 0 &&
+	    (f->qid == NULL || (qid != NULL && strcmp(qid, f->qid) == 0)))
 		f->seq = seq;
 	json_val_free(&root);
 	return 0;
@@ -357,9 +360,19 @@ spool_engage_find_delivered(struct spool_txn *t, const char *message_id,
     const char *rcpt, int (*cb)(uint64_t, const char *, size_t, void *),
     void       *arg)
 {
+	return spool_engage_find_delivered_qid(t, message_id, rcpt, NULL, cb,
+	    arg);
+}
+
+int
+spool_engage_find_delivered_qid(struct spool_txn *t, const char *message_id,
+    const char *rcpt, const char			    *qid,
+    int (*cb)(uint64_t, const char *, size_t, void *), void *arg)
+{
 	struct spool_engage_find f = { .txn = t,
 		.message_id = message_id,
 		.rcpt = rcpt,
+		.qid = qid,
 		.cb = cb,
 		.arg = arg };
 	struct spool_key	 k;

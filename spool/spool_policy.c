@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "idn.h"
 #include "spool.h"
 #include "spool_key.h"
 #include "spool_rec.h"
@@ -328,27 +329,93 @@ spool_dkim_iter(struct spool_txn *t, const char *login, const char *domain,
 	    spool_dkim_it_cb, &it);
 }
 
+/*
+ * The key of a stop-list or suppression entry (h-asupp): login, then the
+ * address as idn_addr_key gives it: ASCII lower-cased, the domain as
+ * A-labels ("bob@xn--bcher-kva.example" for Bob@Bücher.Example), so an
+ * entry matches the mailbox whichever form a client wrote. raw: only
+ * lower-cased, the form of entries written before (deletion finds them).
+ */
+static void
+spool_addr_pkey(struct spool_key *k, const char *login, const char *addr,
+    bool raw)
+{
+	char a[SPOOL_ADDR_MAX + 64];
+
+	if (raw || idn_addr_key(addr, a, sizeof(a)) == -1)
+		spool_pkey(k, login, addr);
+	else
+		spool_pkey(k, login, a);
+}
+
+/* Deletes the normalized key, else an older entry's raw one. */
+static int
+spool_addr_del(struct spool_txn *t, enum spool_dbi d, const char *login,
+    const char *addr)
+{
+	struct spool_key k;
+	int		 rc;
+
+	spool_addr_pkey(&k, login, addr, false);
+	rc = spool_db_del(t, d, &k);
+	if (rc == SPOOL_ENOTFOUND) {
+		spool_addr_pkey(&k, login, addr, true);
+		rc = spool_db_del(t, d, &k);
+	}
+	return rc;
+}
+
 /* ---- stoplist */
 
 int
 spool_stop_put(struct spool_txn *t, const char *login, const char *addr)
 {
-	struct spool_key k;
-	uint8_t		 v = SPOOL_REC_VERSION;
+	return spool_stop_put_why(t, login, addr, NULL);
+}
+
+int
+spool_stop_put_why(struct spool_txn *t, const char *login, const char *addr,
+    const struct spool_stopent *se)
+{
+	struct spool_stopent old;
+	struct spool_key     k;
+	struct buf	     b;
 
 	if (addr[0] == '\0')
 		return EINVAL;
-	spool_pkey(&k, login, addr);
-	return spool_db_put(t, SPOOL_DB_STOPLIST, &k, &v, 1);
+	/* listed already: the first why stays, written again as before (a
+	 * cluster node publishes the entry again, as it always did) */
+	if (spool_stop_get(t, login, addr, &old) == 0)
+		se = &old;
+	else if (se == NULL) {
+		memset(&old, 0, sizeof(old));
+		se = &old;
+	}
+	spool_addr_pkey(&k, login, addr, false);
+	buf_init(&b, SPOOL_REC_MAX);
+	return spool_put_rec(t, SPOOL_DB_STOPLIST, &k, &b,
+	    spool_rec_enc_stop(se, &b));
+}
+
+int
+spool_stop_get(struct spool_txn *t, const char *login, const char *addr,
+    struct spool_stopent *se)
+{
+	struct spool_key k;
+	const void	*v;
+	size_t		 len;
+	int		 rc;
+
+	spool_addr_pkey(&k, login, addr, false);
+	if ((rc = spool_db_get(t, SPOOL_DB_STOPLIST, &k, &v, &len)) != 0)
+		return rc;
+	return spool_rec_dec_stop(v, len, se);
 }
 
 int
 spool_stop_del(struct spool_txn *t, const char *login, const char *addr)
 {
-	struct spool_key k;
-
-	spool_pkey(&k, login, addr);
-	return spool_db_del(t, SPOOL_DB_STOPLIST, &k);
+	return spool_addr_del(t, SPOOL_DB_STOPLIST, login, addr);
 }
 
 bool
@@ -358,7 +425,7 @@ spool_stop_has(struct spool_txn *t, const char *login, const char *addr)
 	const void	*v;
 	size_t		 len;
 
-	spool_pkey(&k, login, addr);
+	spool_addr_pkey(&k, login, addr, false);
 	return spool_db_get(t, SPOOL_DB_STOPLIST, &k, &v, &len) == 0;
 }
 
@@ -413,7 +480,7 @@ spool_permfail_set(struct spool_txn *t, const struct spool_permfail *pf)
 
 	if (pf->pf_addr[0] == '\0' || pf->pf_login[0] == '\0')
 		return EINVAL;
-	spool_pkey(&k, pf->pf_login, pf->pf_addr);
+	spool_addr_pkey(&k, pf->pf_login, pf->pf_addr, false);
 	buf_init(&b, SPOOL_REC_MAX);
 	return spool_put_rec(t, SPOOL_DB_PERMFAIL, &k, &b,
 	    spool_rec_enc_permfail(pf, &b));
@@ -428,12 +495,13 @@ spool_permfail_get(struct spool_txn *t, const char *login, const char *addr,
 	size_t		 len;
 	int		 rc;
 
-	spool_pkey(&k, login, addr);
+	spool_addr_pkey(&k, login, addr, false);
 	if ((rc = spool_db_get(t, SPOOL_DB_PERMFAIL, &k, &v, &len)) != 0)
 		return rc;
 	memset(pf, 0, sizeof(*pf));
 	(void)str_copy(pf->pf_login, sizeof(pf->pf_login), login);
-	(void)str_copy(pf->pf_addr, sizeof(pf->pf_addr), addr);
+	if (idn_addr_key(addr, pf->pf_addr, sizeof(pf->pf_addr)) == -1)
+		(void)str_copy(pf->pf_addr, sizeof(pf->pf_addr), addr);
 	str_lower(pf->pf_addr);
 	return spool_rec_dec_permfail(v, len, pf);
 }
@@ -517,15 +585,12 @@ spool_permfail_has(struct spool_txn *t, const char *login, const char *addr)
 	const void	*v;
 	size_t		 len;
 
-	spool_pkey(&k, login, addr);
+	spool_addr_pkey(&k, login, addr, false);
 	return spool_db_get(t, SPOOL_DB_PERMFAIL, &k, &v, &len) == 0;
 }
 
 int
 spool_permfail_del(struct spool_txn *t, const char *login, const char *addr)
 {
-	struct spool_key k;
-
-	spool_pkey(&k, login, addr);
-	return spool_db_del(t, SPOOL_DB_PERMFAIL, &k);
+	return spool_addr_del(t, SPOOL_DB_PERMFAIL, login, addr);
 }

@@ -443,6 +443,29 @@ spool_rec_enc_permfail(const struct spool_permfail *pf, struct buf *out)
 	    out);
 }
 
+/* ---- stop-list entries (h-asupp): before, a bare version byte */
+#define SE struct spool_stopent
+static const struct spool_rec_field spool_rec_stop[] = {
+	FSTR(1, SE, se_reason),
+	FNUM(2, SPOOL_F_I64, SE, se_when),
+	FSTR(3, SE, se_qid),
+	FSTR(4, SE, se_note),
+};
+
+int
+spool_rec_enc_stop(const struct spool_stopent *se, struct buf *out)
+{
+	return spool_rec_enc(spool_rec_stop, N(spool_rec_stop), se, out);
+}
+
+int
+spool_rec_dec_stop(const void *d, size_t len, struct spool_stopent *se)
+{
+	memset(se, 0, sizeof(*se));
+	return spool_rec_dec(spool_rec_stop, N(spool_rec_stop), d, len, se,
+	    NULL, NULL);
+}
+
 int
 spool_rec_dec_permfail(const void *d, size_t len, struct spool_permfail *pf)
 {

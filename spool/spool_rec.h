@@ -66,6 +66,9 @@ int spool_rec_enc_u64(uint64_t, struct buf *);
 int spool_rec_dec_u64(const void *, size_t, uint64_t *);
 int spool_rec_enc_permfail(const struct spool_permfail *, struct buf *);
 int spool_rec_dec_permfail(const void *, size_t, struct spool_permfail *);
+/* h-asupp: a stop-list entry's why (a bare version byte decodes empty) */
+int spool_rec_enc_stop(const struct spool_stopent *, struct buf *);
+int spool_rec_dec_stop(const void *, size_t, struct spool_stopent *);
 
 /* ---- raw database access (spool_db.c) */
 enum spool_dbi {

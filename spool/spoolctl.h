@@ -198,6 +198,8 @@ int ctl_cmd_account(struct ctl *, int, char **);
 int ctl_cmd_sender(struct ctl *, int, char **);
 int ctl_cmd_dkim(struct ctl *, int, char **);
 int ctl_cmd_stoplist(struct ctl *, int, char **);
+/* spoolctl_stopshow.c: `stoplist show LOGIN EMAIL [--json]` (h-asupp) */
+int ctl_stop_show(struct ctl *, int, char **);
 int ctl_cmd_issue(struct ctl *, int, char **);
 int ctl_cmd_queue(struct ctl *, int, char **);
 /* spoolctl_summary.c: queue --summary [--json] */

@@ -28,6 +28,7 @@ spool_spoolctl_SOURCES = \
 	spool/spoolctl_pause.c \
 	spool/spoolctl_tlsrpt.c \
 	spool/spoolctl_suppression.c \
+	spool/spoolctl_stopshow.c \
 	spool/spoolctl_events.c \
 	spool/spoolctl_status.c spool/spoolctl_cstatus.c
 # signed callbacks (issue 18 item 1)

@@ -109,6 +109,8 @@ static const struct ctl_help ctl_help_tab[] = {
 	{ "stoplist del", "LOGIN EMAIL", "",
 	    "stoplist del shop bob@example.net" },
 	{ "stoplist list", "LOGIN [--json]", H_JSON, "stoplist list shop" },
+	{ "stoplist show", "LOGIN EMAIL [--json]", H_JSON,
+	    "stoplist show shop bob@example.net" },
 	{ "issue block", "ISSUE_ID", "", "issue block 42" },
 	{ "issue unblock", "ISSUE_ID", "", "issue unblock 42" },
 	{ "queue",

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -556,10 +557,14 @@ static int
 ctl_stop_put(struct spool_txn *txn, const char *login, const char *addr,
     void *arg)
 {
-	int rc;
+	struct spool_stopent se;
+	int		     rc;
 
 	(void)arg;
-	rc = spool_stop_put(txn, login, addr);
+	memset(&se, 0, sizeof(se));
+	(void)str_copy(se.se_reason, sizeof(se.se_reason), "manual");
+	se.se_when = (int64_t)time(NULL);
+	rc = spool_stop_put_why(txn, login, addr, &se);
 	return rc == SPOOL_EEXIST ? 0 : rc;
 }
 
@@ -639,8 +644,13 @@ ctl_stop_list(struct ctl *ctl, int argc, char **argv)
 int
 ctl_cmd_stoplist(struct ctl *ctl, int argc, char **argv)
 {
-	return ctl_part_dispatch(ctl, argc, argv, ctl_stop_add, ctl_stop_del,
-	    ctl_stop_list);
+	const struct ctl_cmd cmds[] = { { .name = "add", .fn = ctl_stop_add },
+		{ .name = "del", .fn = ctl_stop_del },
+		{ .name = "list", .fn = ctl_stop_list },
+		{ .name = "show", .fn = ctl_stop_show },
+		{ .name = NULL, .fn = NULL } };
+
+	return ctl_dispatch(ctl, cmds, argc, argv, NULL);
 }
 
 /* ---- issue block|unblock */

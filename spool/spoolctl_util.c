@@ -16,6 +16,7 @@
 #include "bounce.h"
 #include "buf.h"
 #include "conf.h"
+#include "idn.h"
 #include "json.h"
 #include "log.h"
 #include "priv.h"
@@ -453,6 +454,22 @@ ctl_domain_ok(const char *s)
 	return true;
 }
 
+/* An address's domain: a name, an address literal or (h-asupp) an
+ * internationalized name (a stop list or suppression of bob@bücher.de). */
+static bool
+ctl_addr_domain_ok(const char *d)
+{
+	char   a[SPOOL_DOMAIN_MAX + 8];
+	size_t n = strlen(d);
+
+	if (d[0] == '[') /* [192.0.2.1], [IPv6:2001:db8::1] */
+		return n > 2 && n < SPOOL_DOMAIN_MAX && d[n - 1] == ']' &&
+		    strspn(d + 1, "0123456789abcdefABCDEF:.IPVv") == n - 2;
+	if (idn_is_ascii(d))
+		return ctl_domain_ok(d);
+	return idn_domain_ascii(d, a, sizeof(a)) == 0 && ctl_domain_ok(a);
+}
+
 bool
 ctl_addr_ok(const char *s)
 {
@@ -460,7 +477,7 @@ ctl_addr_ok(const char *s)
 	size_t	    i;
 
 	if (at == NULL || at == s || strlen(s) >= SPOOL_ADDR_MAX ||
-	    !ctl_domain_ok(at + 1))
+	    !ctl_addr_domain_ok(at + 1))
 		return false;
 	for (i = 0; s + i < at; i++)
 		if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f ||

@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -140,13 +141,14 @@ out:
 /* The complained event and the stop-list entry, in txn. */
 static int
 spoold_complaint_apply(struct spool_txn *txn, const struct spoold_orig *o,
-    const struct arf_report *r, int64_t now)
+    const struct arf_report *r, const char *rqid, int64_t now)
 {
-	struct spool_event ev;
-	struct spool_issue is;
-	char		   addr[SPOOL_ADDR_MAX];
-	size_t		   i;
-	int		   rc;
+	struct spool_event   ev;
+	struct spool_issue   is;
+	struct spool_stopent se;
+	char		     addr[SPOOL_ADDR_MAX];
+	size_t		     i;
+	int		     rc;
 
 	memset(&ev, 0, sizeof(ev));
 	ev.ev_type = SPOOL_EV_COMPLAINED;
@@ -172,7 +174,13 @@ spoold_complaint_apply(struct spool_txn *txn, const struct spoold_orig *o,
 	(void)str_copy(addr, sizeof(addr), o->so_to);
 	for (i = 0; addr[i] != '\0'; i++)
 		addr[i] = (char)tolower((unsigned char)addr[i]);
-	rc = spool_stop_put(txn, o->so_login, addr);
+	memset(&se, 0, sizeof(se));
+	(void)str_copy(se.se_reason, sizeof(se.se_reason), "complained");
+	se.se_when = now;
+	(void)str_copy(se.se_qid, sizeof(se.se_qid), o->so_qid);
+	(void)snprintf(se.se_note, sizeof(se.se_note),
+	    "feedback report %s (%.64s)", rqid, r->ar_type);
+	rc = spool_stop_put_why(txn, o->so_login, addr, &se);
 	return rc == SPOOL_EEXIST ? 0 : rc;
 }
 
@@ -189,6 +197,25 @@ spoold_complaint_first(struct spool_txn *txn, const struct spoold_orig *o,
 {
 	return spool_engage_first(txn, o->so_qid, (uint32_t)o->so_seq,
 	    SPOOL_EV_COMPLAINED, first_r);
+}
+
+/*
+ * The delivered event of the report's Message-ID, recipient and one of
+ * the queue ids its original names: a complaint counts only for a copy we
+ * delivered, and for the account that sent it, never for another
+ * account's message with the same Message-ID (h-asupp).
+ */
+static int
+spoold_complaint_find(struct spool_txn *txn, const struct arf_report *r,
+    struct spoold_orig *o)
+{
+	size_t i;
+	int    rc = SPOOL_ENOTFOUND;
+
+	for (i = 0; i < r->ar_nqid && rc == SPOOL_ENOTFOUND; i++)
+		rc = spool_engage_find_delivered_qid(txn, r->ar_message_id,
+		    r->ar_rcpt, r->ar_qid[i], spoold_orig_cb, o);
+	return rc;
 }
 
 /* Parses and matches the report; 0 (counted, or dropped with a log
@@ -210,22 +237,33 @@ spoold_complaint_match(struct spool_txn *txn, const struct spool_env *env,
 		    env->pe_qid, env->pe_client, arf_strerror(st));
 		goto done;
 	}
-	rc = spool_engage_find_delivered(txn, r->ar_message_id, r->ar_rcpt,
-	    spoold_orig_cb, o);
+	if (r->ar_nqid == 0) {
+		(void)buf_printf(log,
+		    "%s: complaint report (%s) from %s for "
+		    "message_id=%.200s to=<%.200s> names no queue id of "
+		    "ours (no smtpgate Received line in the original); "
+		    "dropped\n",
+		    env->pe_qid, r->ar_type, env->pe_client, r->ar_message_id,
+		    r->ar_rcpt);
+		goto done;
+	}
+	rc = spoold_complaint_find(txn, r, o);
 	if (rc == SPOOL_ENOTFOUND ||
 	    (rc == 0 && (o->so_login[0] == '\0' || o->so_qid[0] == '\0'))) {
 		(void)buf_printf(log,
 		    "%s: complaint report (%s) from %s for "
-		    "message_id=%.200s to=<%.200s> matches no delivered "
-		    "message; "
+		    "message_id=%.200s to=<%.200s> queue_id=%s matches no "
+		    "delivered message; "
 		    "dropped\n",
 		    env->pe_qid, r->ar_type, env->pe_client, r->ar_message_id,
-		    r->ar_rcpt);
+		    r->ar_rcpt, r->ar_qid[0]);
 		rc = 0;
 		goto done;
 	}
 	if (rc != 0 || (rc = spoold_complaint_first(txn, o, &first)) != 0 ||
-	    (first && (rc = spoold_complaint_apply(txn, o, r, now)) != 0) ||
+	    (first &&
+		(rc = spoold_complaint_apply(txn, o, r, env->pe_qid, now)) !=
+		    0) ||
 	    (rc = spool_done_put(txn, env->pe_qid, now)) != 0)
 		goto done;
 	if (!first) {

@@ -2,7 +2,8 @@
  * spoold_complaint: feedback-loop reports (issue 16 item 5). A message
  * whose every recipient is a complaints_address is not queued: spoold
  * parses it (common/arf.h), finds the delivered event of the reported
- * Message-ID and recipient (spool_engage_find_delivered: kept as long as
+ * Message-ID, recipient and one of the queue ids our Received lines in the
+ * original name (spool_engage_find_delivered_qid: kept as long as
  * the delivery log, delivery_log_retention), and in the filing
  * transaction adds a `complained` event for the original message and the
  * recipient to the account's stop list, and marks the report finished

@@ -34,6 +34,7 @@ TESTS += tests/banned.sh tests/check-format.sh tests/blackbox/test_privileges.py
 TESTS += tests/blackbox/test_loops.py tests/blackbox/test_relay_tls.py
 # suppression: what adds to it, spoolctl suppression, suppression_ttl (issue 15)
 TESTS += tests/blackbox/test_suppression.py
+TESTS += tests/blackbox/test_suppress_veto.py
 # replay and health: spoolctl events, callbacks replay/status, status (issue 18)
 TESTS += tests/blackbox/test_ops.py
 # engagement tracking, the rewriting at delivery (issue 16)

@@ -93,6 +93,21 @@ trackd_page_done(struct trackd_resp *rs, const char *addr)
 	trackd_page_resp(rs, 200);
 }
 
+/* The stop-list entry with its why: unsubscribed from that message. */
+static int
+trackd_unsub_stop(struct spool_txn *tx, const struct spool_track_msg *km,
+    const struct spool_track_ref *ref, const char *addr, int64_t when)
+{
+	struct spool_stopent se;
+
+	memset(&se, 0, sizeof(se));
+	(void)str_copy(se.se_reason, sizeof(se.se_reason), "unsubscribed");
+	se.se_when = when;
+	(void)str_copy(se.se_qid, sizeof(se.se_qid), ref->tk_qid);
+	(void)str_copy(se.se_note, sizeof(se.se_note), "one-click or page");
+	return spool_stop_put_why(tx, km->km_login, addr, &se);
+}
+
 /*
  * The committer, in its flush's write txn: the stop-list entry and its
  * event for one unsubscribe record (its recipient is checked against the
@@ -123,7 +138,8 @@ trackd_unsub_put(struct spool_txn *tx, const struct trackd_hit *h,
 		    SPOOL_EV_UNSUBSCRIBED, h->h_dt);
 		ev.ev_user_agent = h->h_ua[0] != '\0' ? h->h_ua : NULL;
 		ev.ev_client = h->h_client[0] != '\0' ? h->h_client : NULL;
-		if ((rc = spool_stop_put(tx, km.km_login, addr)) == 0 &&
+		if ((rc = trackd_unsub_stop(tx, &km, &ref, addr, h->h_dt)) ==
+			0 &&
 		    (rc = spool_event_add(tx, &ev, NULL)) == 0)
 			*res_r = TRACKD_U_ADDED;
 	}

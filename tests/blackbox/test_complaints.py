@@ -64,7 +64,8 @@ def deliver(g, rcpts, campaign="spring"):
     return mid, evs[0]["queue_id"]
 
 
-ORIGINAL = ("Received: from gate.test (gate.test [127.0.0.1])\r\n"
+ORIGINAL = ("Received: from mx.example.net (mx.example.net [192.0.2.7])\r\n"
+            "{ours}"
             "Message-Id: {mid}\r\n"
             "Date: Mon, 07 Dec 2026 05:00:00 +0000\r\n"
             "From: News <news@acme.example>\r\n"
@@ -75,7 +76,16 @@ ORIGINAL = ("Received: from gate.test (gate.test [127.0.0.1])\r\n"
             "Buy now.\r\n")
 
 
-def yahoo_arf(mid, rcpt):
+def ours(qid):
+    """The Received line smtpd wrote into the copy we delivered (or none)."""
+    if not qid:
+        return ""
+    return ("Received: from client.example (unknown [127.0.0.1])\r\n"
+            "\tby gate.test (smtpgate) with ESMTP id %s; "
+            "Mon, 07 Dec 2026 05:00:00 +0000\r\n" % qid)
+
+
+def yahoo_arf(mid, rcpt, qid=None):
     """Yahoo's shape: the whole original as message/rfc822, Original-Rcpt-To."""
     return ("From: Yahoo! Mail AntiSpam Feedback <feedback@arf.mail.yahoo.com>\r\n"
             "To: %s\r\n"
@@ -93,10 +103,11 @@ def yahoo_arf(mid, rcpt):
             "------=_Part_1\r\nContent-Type: message/rfc822\r\n"
             "Content-Disposition: inline\r\n\r\n%s\r\n"
             "------=_Part_1--\r\n" % (FBL, time.time_ns(), rcpt,
-                                      ORIGINAL.format(mid=mid, to="<%s>" % rcpt))).encode()
+                                      ORIGINAL.format(mid=mid, to="<%s>" % rcpt,
+                                                      ours=ours(qid)))).encode()
 
 
-def mailru_arf(mid, rcpt):
+def mailru_arf(mid, rcpt, qid=None):
     """Mail.ru's shape: headers only, the recipient only in the original's To:."""
     return ("From: fbl@corp.mail.ru\r\nTo: %s\r\nSubject: FBL\r\nMIME-Version: 1.0\r\n"
             "Content-Type: multipart/report; report-type=\"feedback-report\";\r\n"
@@ -105,8 +116,8 @@ def mailru_arf(mid, rcpt):
             "--b1\r\nContent-Type: message/feedback-report\r\n\r\n"
             "Feedback-Type: abuse\r\nUser-Agent: Mail.Ru FBL/1.0\r\nVersion: 1\r\n\r\n"
             "--b1\r\nContent-Type: text/rfc822-headers\r\n\r\n"
-            "Message-ID: %s\r\nFrom: news@acme.example\r\nTo: %s\r\nSubject: hi\r\n\r\n"
-            "--b1--\r\n" % (FBL, mid, rcpt)).encode()
+            "%sMessage-ID: %s\r\nFrom: news@acme.example\r\nTo: %s\r\nSubject: hi\r\n\r\n"
+            "--b1--\r\n" % (FBL, ours(qid), mid, rcpt)).encode()
 
 
 def send_report(g, body):
@@ -124,7 +135,7 @@ def stoplist(g):
 def test_arf_report_complains_and_stoplists(live):
     g, mx = live
     mid, qid = deliver(g, ["ann@example.net", "bob@example.net"])
-    send_report(g, yahoo_arf(mid, "ann@example.net"))
+    send_report(g, yahoo_arf(mid, "ann@example.net", qid))
     ev = g.wait_events(lambda e: e["event"] == "complained", what="complained")
     assert len(ev) == 1
     c = ev[0]
@@ -137,7 +148,7 @@ def test_arf_report_complains_and_stoplists(live):
     assert any(qid in line and "status=complained" in line for line in log.splitlines())
     assert g.files("quarantine") == []
     # the provider repeats the report: logged, not counted again
-    send_report(g, yahoo_arf(mid, "ann@example.net"))
+    send_report(g, yahoo_arf(mid, "ann@example.net", qid))
     smtpgate.wait_for(lambda: "already counted, dropped" in g.log("spoold"), 20,
                       what="the repeated report")
     assert len([e for e in g.events() if e["event"] == "complained"]) == 1
@@ -155,7 +166,7 @@ def test_arf_report_complains_and_stoplists(live):
 def test_mailru_report_recipient_from_to(live):
     g, mx = live
     mid, qid = deliver(g, ["carl@example.net"])
-    send_report(g, mailru_arf(mid, "Carl@Example.NET"))
+    send_report(g, mailru_arf(mid, "Carl@Example.NET", qid))
     c = g.wait_events(lambda e: e["event"] == "complained", what="complained")[0]
     assert c["queue_id"] == qid and c["to"] == "carl@example.net"
     assert stoplist(g) == ["carl@example.net"]
@@ -185,7 +196,8 @@ def test_malformed_and_unmatched_reports(live):
                    b"MIME-Version: 1.0\r\nContent-Type: multipart/report; "
                    b"report-type=feedback-report; boundary=\"x\"\r\n\r\n--x\r\n"
                    b"Content-Type: message/feedback-report\r\n\r\nFeedback-Ty")
-        s.sendmail("x@example.org", [FBL], yahoo_arf("<nobody@nowhere>", "ann@example.net"))
+        s.sendmail("x@example.org", [FBL], yahoo_arf("<nobody@nowhere>", "ann@example.net",
+                                                     "0123456789ABCDEF0123"))
     finally:
         s.quit()
     smtpgate.wait_for(lambda: g.log("spoold").count("; dropped") == 3, 20,
@@ -250,11 +262,12 @@ def test_issue_counters_query_and_event_log(live):
         ["https://acme.example/a?x=1", "https://acme.example/b"]
 
 
-def generic_arf(mid, rcpt):
+def generic_arf(mid, rcpt, qid=None):
     """RFC 5965's own example shape (Microsoft JMRP and most others): a base64
     message/rfc822 original and Original-Rcpt-To with an "rfc822;" prefix."""
     import base64
-    orig = base64.encodebytes(ORIGINAL.format(mid=mid, to=rcpt).encode()).decode()
+    orig = base64.encodebytes(ORIGINAL.format(mid=mid, to=rcpt,
+                                              ours=ours(qid)).encode()).decode()
     orig = orig.replace("\n", "\r\n")
     return ("From: <abusedesk@example.com>\r\nTo: <%s>\r\nSubject: FW: report\r\n"
             "MIME-Version: 1.0\r\n"
@@ -283,7 +296,7 @@ def test_engagement_events_reach_the_callback():
             g.start()
             mid, qid = deliver(g, ["erin@example.net"])
             inject(g, qid, "erin@example.net", "opened")
-            send_report(g, generic_arf(mid, "erin@example.net"))
+            send_report(g, generic_arf(mid, "erin@example.net", qid))
             got = smtpgate.wait_for(
                 lambda: (lambda t: t if {"delivered", "opened", "complained"} <= t else None)(
                     {e["event"] for e in list(cb.events)}), 30, what="callback events")
@@ -294,3 +307,70 @@ def test_engagement_events_reach_the_callback():
             assert stoplist(g) == ["erin@example.net"]
         finally:
             g.close()
+
+
+# ---------------------------------------------------------------- forged (h-asupp)
+
+def test_forged_report_without_our_queue_id_is_ignored(live):
+    """Anyone may mail the complaints address. A report that knows a
+    delivered message's Message-ID and recipient but not the queue id our
+    Received line gave the copy (a forger never saw it), or names the queue
+    id of another message, stop-lists nobody: one log line, dropped."""
+    g, mx = live
+    mid, qid = deliver(g, ["fay@example.net"])
+    _, other = deliver(g, ["gus@example.net"])
+    send_report(g, yahoo_arf(mid, "fay@example.net"))
+    send_report(g, yahoo_arf(mid, "fay@example.net", other))
+    smtpgate.wait_for(lambda: g.log("spoold").count("; dropped") == 2, 20,
+                      what="2 reports dropped")
+    log = g.log("spoold")
+    assert "names no queue id of ours" in log
+    assert "queue_id=%s matches no delivered message; dropped" % other in log
+    assert "fay@example.net" not in stoplist(g)
+    assert not [e for e in g.events() if e["event"] == "complained"]
+    # the provider's real report (from the copy it got) counts
+    copy = mx.received("fay@example.net")[0]["data"]
+    if isinstance(copy, bytes):
+        copy = copy.decode()
+    assert "(smtpgate) with ESMTP id %s" % qid in copy.replace("\r\n\t", " ")
+    body = yahoo_arf(mid, "fay@example.net").decode()
+    start = body.index("Content-Disposition: inline\r\n\r\n") + len(
+        "Content-Disposition: inline\r\n\r\n")
+    end = body.index("\r\n------=_Part_1--")
+    send_report(g, (body[:start] + copy + body[end:]).encode())
+    c = g.wait_events(lambda e: e["event"] == "complained", what="complained")[0]
+    assert c["queue_id"] == qid and stoplist(g) == ["fay@example.net"]
+    # why it is there: spoolctl stoplist show
+    why = g.spoolctl_json("stoplist", "show", "acc", "Fay@Example.NET")
+    assert why["reason"] == "complained" and why["queue_id"] == qid, why
+    assert why["note"].startswith("feedback report ") and "(abuse)" in why["note"], why
+    assert why["date"][:10] == c["dt"][:10] and why["account"] == "acc", why
+    g.spoolctl("stoplist", "add", "acc", "ivy@example.net")
+    why = g.spoolctl_json("stoplist", "show", "acc", "ivy@example.net")
+    assert why["reason"] == "manual" and why["queue_id"] is None, why
+    r = g.spoolctl("stoplist", "show", "acc", "nobody@example.net", check=False)
+    assert r.returncode != 0 and "is not in the stoplist of acc" in r.stderr, r.stderr
+
+
+def test_report_counts_for_the_account_that_sent_the_copy(live):
+    """Two accounts send a message with the same Message-ID to the same
+    recipient (other first, acc after). The recipient's report about
+    other's copy stop-lists the address for other only: acc's next message
+    to it still goes out."""
+    g, mx = live
+    g.add_account("other", ips=["127.0.0.3/32"])
+    mid = "<same.%d@acme.example>" % time.time_ns()
+    msg = smtpgate.message(frm="news@acme.example", to="hal@example.net", msgid=mid)
+    conn = smtplib.SMTP("127.0.0.1", g.port, source_address=("127.0.0.3", 0), timeout=30)
+    smtpgate.smtp_send(g, ["hal@example.net"], msg=msg, conn=conn)
+    conn.quit()
+    ev_o = g.wait_events(lambda e: e["event"] == "delivered" and e["account"] == "other",
+                         what="other's copy delivered")[0]
+    smtpgate.smtp_send(g, ["hal@example.net"], msg=msg)
+    g.wait_events(lambda e: e["event"] == "delivered" and e["account"] == "acc",
+                  what="acc's copy delivered")
+    send_report(g, yahoo_arf(mid, "hal@example.net", ev_o["queue_id"]))
+    c = g.wait_events(lambda e: e["event"] == "complained", what="complained")[0]
+    assert c["account"] == "other" and c["queue_id"] == ev_o["queue_id"], c
+    assert "hal@example.net" not in stoplist(g)
+    assert g.spoolctl("stoplist", "list", "other").stdout.split() == ["hal@example.net"]

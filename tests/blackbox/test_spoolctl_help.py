@@ -23,6 +23,7 @@ OPTIONS = {
     "dkim add": ["--selector", "--key", "--default"], "dkim list": ["--json"],
     "dkim del": ["--selector"],
     "stoplist add": ["--file"], "stoplist del": [], "stoplist list": ["--json"],
+    "stoplist show": ["--json"],
     "issue block": [], "issue unblock": [],
     "queue": ["--json", "--account", "--issue", "--state", "--domain", "--older-than"],
     "show": ["--json", "--body"], "retry": ["--all", "--domain", "--json"],
@@ -111,7 +112,7 @@ def test_overview():
      '(spoolctl help dkim)'),
     (["help", "issue", "blok"], 'spoolctl: issue: unknown subcommand "blok"; did you mean '
      '"block"? (spoolctl help issue)'),
-    (["stoplist"], 'spoolctl: usage: spoolctl stoplist add|del|list ... '
+    (["stoplist"], 'spoolctl: usage: spoolctl stoplist add|del|list|show ... '
      '(spoolctl help stoplist)'),
 ])
 def test_unknown_suggests(args, line):

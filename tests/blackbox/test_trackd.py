@@ -279,6 +279,8 @@ def test_one_click_unsubscribe_then_stoplist_bounce():
         ev, = engage(g, "unsubscribed")
         assert ev["queue_id"] == qid and ev["to"].lower() == "leaver@dest.test"
         assert ev["client"] == "127.0.0.0/24" and ev["account"] == "acc"
+        why = g.spoolctl_json("stoplist", "show", "acc", "leaver@dest.test")
+        assert why["reason"] == "unsubscribed" and why["queue_id"] == qid, why
 
         smtp_send(g, ["Leaver@dest.test"], msg=smtpgate.message(to="Leaver@dest.test"))
         b = g.wait_events(lambda e: e["event"] == "bounced" and

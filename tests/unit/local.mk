@@ -65,6 +65,9 @@ tests_unit_t_bounce_LDADD = $(COMMON_TEST_LIBS)
 UNIT_TESTS += tests/unit/t_bounce_corpus
 tests_unit_t_bounce_corpus_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_t_bounce_corpus_LDADD = $(COMMON_TEST_LIBS)
+UNIT_TESTS += tests/unit/t_bounce_veto
+tests_unit_t_bounce_veto_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_t_bounce_veto_LDADD = $(COMMON_TEST_LIBS)
 # MTA-STS (issue 17 item 2): TXT record, policy file, mx patterns
 UNIT_TESTS += tests/unit/t_mtasts
 tests_unit_t_mtasts_CPPFLAGS = $(UNIT_CPPFLAGS)

@@ -131,6 +131,66 @@ t_prefixes(void)
 	free(d);
 }
 
+/* h-asupp: the queue ids of our Received lines in the original (newest
+ * first); foreign Received lines and malformed ids are not ours. */
+static void
+t_qids(void)
+{
+	static const char fmt[] =
+	    "MIME-Version: 1.0\r\n"
+	    "Content-Type: multipart/report; report-type=feedback-report; "
+	    "boundary=\"b\"\r\n\r\n"
+	    "--b\r\nContent-Type: message/feedback-report\r\n\r\n"
+	    "Feedback-Type: abuse\r\nOriginal-Rcpt-To: <bob@example.net>\r\n"
+	    "\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+	    "%s"
+	    "Message-ID: <m1@shop.example>\r\n\r\n--b--\r\n";
+	static const struct {
+		const char *hdrs;
+		size_t	    n;
+		const char *first;
+	} cases[] = {
+		{ "Received: from mx (mx [192.0.2.7]) by mx.example.net "
+		  "(Postfix) with ESMTPS id 4Q1x2Y3z; Mon, 7 Dec 2026\r\n"
+		  "Received: from client (unknown [192.0.2.1])\r\n"
+		  "\tby gate.example (smtpgate) with ESMTPSA id "
+		  "66210840022AC7177044\r\n\tfor <bob@example.net>; Mon, 7 "
+		  "Dec 2026\r\n",
+		    1, "66210840022AC7177044" },
+		{ "Received: by gate.example (smtpgate-sendmail, from userid "
+		  "0)\r\n\tid 6621083FFECCD7177040; Mon, 7 Dec 2026\r\n",
+		    1, "6621083FFECCD7177040" },
+		{ "Received: from a (smtpgate) with ESMTP id "
+		  "00000000000000000001; x\r\n"
+		  "Received: from b (smtpgate) with ESMTP id "
+		  "00000000000000000002; x\r\n",
+		    2, "00000000000000000001" },
+		{ "Received: from a by b (Postfix) with ESMTP id "
+		  "66210840022AC7177044; x\r\n",
+		    0, NULL },
+		{ "Received: from a (smtpgate) with ESMTP id 66210840022AC71; "
+		  "x\r\n",
+		    0, NULL },
+		{ "Received: from a (smtpgate) with ESMTP id "
+		  "66210840022AC7177044FF; x\r\n",
+		    0, NULL },
+		{ "", 0, NULL },
+	};
+	struct arf_report *r = calloc(1, sizeof(*r));
+	char		   buf[2048];
+	size_t		   i;
+
+	for (i = 0; r != NULL && i < sizeof(cases) / sizeof(cases[0]); i++) {
+		(void)snprintf(buf, sizeof(buf), fmt, cases[i].hdrs);
+		t_int_eq(arf_parse(buf, strlen(buf), r), ARF_OK, "parses");
+		t_int_eq((long long)r->ar_nqid, (long long)cases[i].n,
+		    "number of our queue ids");
+		if (cases[i].first != NULL)
+			t_str_eq(r->ar_qid[0], cases[i].first, "the first");
+	}
+	free(r);
+}
+
 int
 main(void)
 {
@@ -138,6 +198,7 @@ main(void)
 		{ "samples", t_samples },
 		{ "malformed", t_malformed },
 		{ "prefixes", t_prefixes },
+		{ "qids", t_qids },
 	};
 
 	return T_RUN(cases);

@@ -40,7 +40,26 @@ t_result_roundtrip(void)
 	t_str_eq(got.dr_to, r.dr_to, "address (escaped)");
 	t_ok(!got.dr_skip, "not a skip");
 	t_int_eq(got.dr_stage, BOUNCE_ST_RCPT, "stage (issue 15)");
+	t_ok(!got.dr_shared, "not shared");
 	t_str_eq(got.dr_mx, r.dr_mx, "MX host set (issue 15)");
+	/* h-asupp: a DATA reply to several recipients, "data+" */
+	r.dr_stage = BOUNCE_ST_DATA;
+	r.dr_shared = true;
+	buf_reset(&b);
+	t_int_eq(deliverd_result_format(&r, &b), 0, "format shared");
+	t_ok(strstr(b.data, "\tdata+\t") != NULL, "data+ on the line");
+	t_int_eq(deliverd_result_parse(b.data, b.len - 1, &got), 0,
+	    "parse shared");
+	t_ok(got.dr_shared && got.dr_stage == BOUNCE_ST_DATA, "shared DATA");
+	t_int_eq(deliverd_result_parse("R\t662026CA33B3BB2505E4\t0\t550 x\t\t"
+				       "\ta@b\t+\tmx{m}",
+		     sizeof("R\t662026CA33B3BB2505E4\t0\t550 x\t\t\ta@b\t+"
+			    "\tmx{m}") -
+			 1,
+		     &got),
+	    -1, "a lone + is no stage");
+	r.dr_stage = BOUNCE_ST_RCPT;
+	r.dr_shared = false;
 	t_ok(!got.dr_tlsout.to_set, "no TLS outcome: none on the line");
 	r.dr_tlsout.to_set = true;
 	r.dr_tlsout.to_verified = TLSRES_V_UNTRUSTED;
