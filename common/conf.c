@@ -446,23 +446,34 @@ conf_check_values(const struct conf *cf, char *err, size_t errsz)
 	return 0;
 }
 
-/* allow_next_hop: every word a CIDR range (issue 14). */
+/* Every word of the list a CIDR range. */
 static int
-conf_check_next_hops(const struct conf *cf, char *err, size_t errsz)
+conf_check_cidrs(const struct conf *cf, const struct conf_list *l,
+    const char *key, char *err, size_t errsz)
 {
 	struct cidr c;
 	char	    w[4200];
 	size_t	    i;
 
-	for (i = 0; i < cf->cf_allow_next_hop.n; i++)
-		if (cidr_parse(cf->cf_allow_next_hop.v[i], &c) == -1) {
+	for (i = 0; i < l->n; i++)
+		if (cidr_parse(l->v[i], &c) == -1) {
 			(void)snprintf(err, errsz,
 			    "%s: not an address range: \"%s\"",
-			    conf_where(cf, "allow_next_hop", w, sizeof(w)),
-			    cf->cf_allow_next_hop.v[i]);
+			    conf_where(cf, key, w, sizeof(w)), l->v[i]);
 			return -1;
 		}
 	return 0;
+}
+
+/* allow_next_hop (issue 14) and allow_fetch_to: CIDR ranges. */
+static int
+conf_check_next_hops(const struct conf *cf, char *err, size_t errsz)
+{
+	if (conf_check_cidrs(cf, &cf->cf_allow_next_hop, "allow_next_hop", err,
+		errsz) == -1)
+		return -1;
+	return conf_check_cidrs(cf, &cf->cf_allow_fetch_to, "allow_fetch_to",
+	    err, errsz);
 }
 
 /* Host-name syntax: LDH labels of 1 to 63 characters, 253 in all

@@ -149,6 +149,9 @@ struct conf {
 	char *cf_tls_report_contact; /* contact-info; "" = postmaster@host */
 	char *cf_tls_report_from;    /* mailto: reports' sender; "" = none */
 	char *cf_tls_report_ca_file; /* https: CA file; "" = system store */
+	/* outside-driven fetches (MTA-STS, TLS-RPT rua) may reach these
+	 * private or loopback ranges (common/fetchguard.h) */
+	struct conf_list cf_allow_fetch_to;
 };
 
 struct conf *conf_load(const char *path, char *err, size_t errsz);

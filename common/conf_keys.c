@@ -236,6 +236,10 @@ const struct conf_key conf_keys[] = {
 	 * split for trackd) */
 	CF_STR("trackd_http_user", "smtpgate-trackd", cf_trackd_http_user,
 	    CONF_TRACKD),
+	/* fetches that outside data drives (MTA-STS, TLS-RPT rua): ranges
+	 * they may reach although private or loopback (common/fetchguard.h) */
+	CF_LIST("allow_fetch_to", "", cf_allow_fetch_to,
+	    CONF_DELIVERD | CONF_SPOOLCTL),
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);
