@@ -158,6 +158,9 @@ struct conf *conf_load(const char *path, char *err, size_t errsz);
 /* Default values only (no file). */
 struct conf *conf_defaults(char *err, size_t errsz);
 void	     conf_free(struct conf **);
+/* In a process that never connects to PostgreSQL (a network-facing
+ * child): cluster_dsn's credentials wiped, the key still set. */
+void conf_forget_secrets(struct conf *);
 /*
  * The standard front end for every program: parses "-c FILE" out of argv
  * (other options are left to the caller), loads it, and on error prints

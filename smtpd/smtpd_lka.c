@@ -315,6 +315,7 @@ smtpd_lka_main(struct smtpd_env *env, int ctl)
 	for (i = 0; i < env->se_nls; i++)
 		(void)close(env->se_ls[i].sl_fd);
 	tls_ctx_free(&env->se_tls);
+	conf_forget_secrets(env->se_cf);
 	(void)munmap(env->se_board, sizeof(*env->se_board));
 	if (pwcheck_init() == -1) /* before the chroot: the random source */
 		log_fatal("lka: cannot make the dummy hash");
