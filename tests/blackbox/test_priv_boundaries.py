@@ -16,7 +16,7 @@ otherwise) with the real binaries:
 import os
 import re
 import smtplib
-import time
+import subprocess
 
 import pytest
 
@@ -128,3 +128,66 @@ def test_dropped_processes_no_new_privs_and_not_dumpable(gw):
             if owner != 0:
                 bad.append("%s[%d] %s: dumpable" % (name, p["pid"], p["name"]))
     assert not bad, bad
+
+
+# ---- the systemd units against what the daemons do
+
+def unit_families(name):
+    """RestrictAddressFamilies= of contrib/systemd/smtpgate-NAME.service.in
+    as af-restrict's list ("unix,inet,...")."""
+    path = os.path.join(smtpgate.SRCDIR, "contrib", "systemd",
+                        "smtpgate-%s.service.in" % name)
+    with open(path) as f:
+        m = re.search(r"^RestrictAddressFamilies=(.*)$", f.read(), re.M)
+    assert m, "%s: no RestrictAddressFamilies=" % path
+    return ",".join(w[3:].lower() for w in m.group(1).split())
+
+
+def start_restricted(g, name):
+    """Starts daemon name as Gateway.start() does, under af-restrict with
+    its unit's address families."""
+    log = os.path.join(g.dir, name + ".log")
+    with open(log, "ab") as logf:
+        g.procs[name] = subprocess.Popen(
+            [os.path.join(smtpgate.BUILDDIR, "tests", "tools", "af-restrict"), unit_families(name),
+             smtpgate.binary(name), "-c", g.conf_path],
+            stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True)
+    g.logs[name] = log
+
+
+def own_ipv4():
+    out = subprocess.run(["ip", "-o", "-4", "addr", "show", "scope", "global"],
+                         capture_output=True, text=True, timeout=10).stdout
+    m = re.search(r"\binet (\d+\.\d+\.\d+\.\d+)/", out)
+    return m.group(1) if m else None
+
+
+def test_smtpd_unit_lets_workers_know_own_addresses():
+    """Under its unit's RestrictAddressFamilies= smtpd must still learn the
+    host's interface addresses (getifaddrs needs a netlink socket):
+    otherwise, listening on 0.0.0.0, a connection from the host's own
+    address (a next hop pointing back, hairpin NAT) matches an account
+    pinned to a range that covers the host and is relayed and signed as
+    that account (issue 14's loop protection)."""
+    own = own_ipv4()
+    if own is None:
+        pytest.skip("no non-loopback IPv4 address on this host")
+    with Gateway(tls=False) as g:
+        g.listen = ["0.0.0.0:%d tls=none" % g.port]
+        g.write_conf()
+        g.start("spoold")
+        g.add_account("pin", ips=[own + "/24"])
+        start_restricted(g, "smtpd")
+        wait_port(g.port, timeout=15)
+        c = smtpgate.Raw(g.port, host=own, source=own)
+        try:
+            assert c.reply()[0] == 220
+            assert c.cmd("EHLO me.test")[0] == 250
+            code, text = c.cmd("MAIL FROM:<a@example.com>")
+        finally:
+            c.close()
+        log = g.log("smtpd")
+        assert "getifaddrs" not in log, log
+        assert code == 530, "pinned account matched the host's own address: %d %s" % (
+            code, text)
