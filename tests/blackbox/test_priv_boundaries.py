@@ -15,7 +15,10 @@ otherwise) with the real binaries:
 """
 import os
 import re
+import shutil
+import signal
 import smtplib
+import socket
 import subprocess
 
 import pytest
@@ -132,28 +135,37 @@ def test_dropped_processes_no_new_privs_and_not_dumpable(gw):
 
 # ---- the systemd units against what the daemons do
 
-def unit_families(name):
-    """RestrictAddressFamilies= of contrib/systemd/smtpgate-NAME.service.in
-    as af-restrict's list ("unix,inet,...")."""
+def unit_value(name, key):
+    """KEY= of contrib/systemd/smtpgate-NAME.service.in (the last one)."""
     path = os.path.join(smtpgate.SRCDIR, "contrib", "systemd",
                         "smtpgate-%s.service.in" % name)
     with open(path) as f:
-        m = re.search(r"^RestrictAddressFamilies=(.*)$", f.read(), re.M)
-    assert m, "%s: no RestrictAddressFamilies=" % path
-    return ",".join(w[3:].lower() for w in m.group(1).split())
+        found = re.findall(r"^%s=(.*)$" % key, f.read(), re.M)
+    assert found, "%s: no %s=" % (path, key)
+    return found[-1]
 
 
-def start_restricted(g, name):
-    """Starts daemon name as Gateway.start() does, under af-restrict with
-    its unit's address families."""
+def unit_families(name):
+    """RestrictAddressFamilies= of the unit as af-restrict's list."""
+    return ",".join(w[3:].lower()
+                    for w in unit_value(name, "RestrictAddressFamilies").split())
+
+
+def start_wrapped(g, name, prefix):
+    """Starts daemon name as Gateway.start() does, under prefix (argv)."""
     log = os.path.join(g.dir, name + ".log")
     with open(log, "ab") as logf:
         g.procs[name] = subprocess.Popen(
-            [os.path.join(smtpgate.BUILDDIR, "tests", "tools", "af-restrict"), unit_families(name),
-             smtpgate.binary(name), "-c", g.conf_path],
+            prefix + [smtpgate.binary(name), "-c", g.conf_path],
             stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True)
     g.logs[name] = log
+
+
+def start_restricted(g, name):
+    """Under af-restrict with its unit's address families."""
+    start_wrapped(g, name, [os.path.join(smtpgate.BUILDDIR, "tests", "tools", "af-restrict"),
+                            unit_families(name)])
 
 
 def own_ipv4():
@@ -191,3 +203,105 @@ def test_smtpd_unit_lets_workers_know_own_addresses():
         assert "getifaddrs" not in log, log
         assert code == 530, "pinned account matched the host's own address: %d %s" % (
             code, text)
+
+
+def syscall_groups():
+    """{"@group": [names and @groups]} from systemd-analyze."""
+    out = subprocess.run(["systemd-analyze", "syscall-filter", "--no-pager"],
+                         capture_output=True, text=True, timeout=60).stdout
+    groups, cur = {}, None
+    for line in out.splitlines():
+        if line.startswith("@"):
+            cur = groups.setdefault(line.split()[0], [])
+        elif cur is not None and line.strip() and not line.strip().startswith("#"):
+            cur.append(line.strip())
+    return groups
+
+
+def allowed_syscalls(words, groups, seen=None):
+    seen = set() if seen is None else seen
+    out = set()
+    for w in words:
+        if not w.startswith("@"):
+            out.add(w)
+        elif w not in seen:
+            seen.add(w)
+            out |= allowed_syscalls(groups.get(w, []), groups, seen)
+    return out
+
+
+TRACED = ("spoold", "deliverd", "smtpd", "trackd")
+
+
+def traced_gateway(g, mx, trace_dir):
+    """Runs TRACED under strace -ff through a session that touches what
+    production does: TLS + AUTH, filing, DKIM-signed delivery to mx, a
+    tracking hit, SIGHUP, a clean stop."""
+    track = free_port()
+    g.conf.update({"relayhost": "127.0.0.1:%d" % mx.port,
+                   "track_listen": "127.0.0.1:%d tls=none" % track})
+    g.write_conf()
+    for name in TRACED:
+        start_wrapped(g, name, ["strace", "-f", "-qq", "-ff",
+                                "-o", os.path.join(trace_dir, name)])
+    wait_port(g.port, timeout=30)
+    wait_port(track, timeout=30)
+    g.add_account(LOGIN, password="pw-trace-1")
+    key = os.path.join(g.dir, "dkim.pem")
+    subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", key],
+                   check=True, capture_output=True, timeout=30)
+    g.spoolctl("dkim", "add", LOGIN, "example.com", "--selector", "s1", "--key", key,
+               "--default")
+    for n, rcpt in enumerate(("a@example.net", "b@example.net")):
+        with smtplib.SMTP("127.0.0.1", g.port, timeout=30) as s:
+            s.starttls(context=smtpgate.tls_ctx())
+            s.login(LOGIN, "pw-trace-1")
+            s.sendmail("sender@example.com", [rcpt], message(frm="sender@example.com", to=rcpt))
+        g.wait_events(lambda e, r=rcpt: e["event"] == "delivered" and e["to"] == r,
+                      timeout=60, what="delivery to %s" % rcpt)
+        if n == 0:
+            with socket.create_connection(("127.0.0.1", track), timeout=10) as c:
+                c.sendall(b"GET /o/nothing HTTP/1.0\r\n\r\n")
+                c.recv(100)
+            for name in TRACED:
+                os.kill(traced_pid(g, name), signal.SIGHUP)
+    for name in reversed(TRACED):       # strace itself forwards nothing
+        os.kill(traced_pid(g, name), signal.SIGTERM)
+        assert g.procs[name].wait(timeout=30) == 0, g.log(name)
+
+
+def traced_pid(g, name):
+    """The daemon strace started (strace's child)."""
+    return next(p["pid"] for p in smtpgate.session_procs(g.pid(name))
+                if p["ppid"] == g.pid(name))
+
+
+@pytest.mark.skipif(shutil.which("strace") is None or shutil.which("systemd-analyze") is None,
+                    reason="needs strace and systemd-analyze")
+def test_daemons_stay_inside_their_units_syscall_filter(tmp_path):
+    """Each daemon's unit filters system calls (SystemCallFilter=, failing
+    with EPERM), and what the daemon really calls through a production-like
+    session is inside the filter: a taken-over process gets no mount,
+    ptrace, kexec, keyctl ... and the filter breaks nothing."""
+    groups = syscall_groups()
+    assert "@system-service" in groups
+    peers = pytest.importorskip("peers")
+    mx = peers.Mx().start()
+    try:
+        with Gateway(tls=True) as g:
+            traced_gateway(g, mx, str(tmp_path))
+    finally:
+        mx.stop()
+    outside = {}
+    for name in TRACED:
+        assert unit_value(name, "SystemCallErrorNumber") == "EPERM"
+        allowed = allowed_syscalls(unit_value(name, "SystemCallFilter").split(), groups)
+        used = set()
+        for f in os.listdir(str(tmp_path)):
+            if f.startswith(name + "."):
+                with open(os.path.join(str(tmp_path), f), errors="replace") as t:
+                    used |= set(re.findall(r"^(\w+)\(", t.read(), re.M))
+        assert len(used) > 20, "%s: nothing traced" % name
+        if used - allowed:
+            outside[name] = sorted(used - allowed)
+    assert not outside, "system calls outside the units' filters: %s" % outside
