@@ -97,14 +97,24 @@ smtpd_lka_get(struct smtpd_lka *lk, bool by_ip, const char *what,
 }
 
 static enum lka_type
-smtpd_lka_do_pin(struct smtpd_lka *lk, const struct lka_query *q,
+smtpd_lka_do_pin(struct smtpd_lka *lk, const struct lka_query *q, int cfd,
     struct spool_account *a)
 {
-	char addr[LKA_ADDR_MAX + 1];
-	int  rc;
+	char	    addr[LKA_ADDR_MAX + 1], peer[LKA_ADDR_MAX + 1];
+	const char *why;
+	int	    rc;
 
 	memcpy(addr, q->lq_addr, q->lq_addrlen);
 	addr[q->lq_addrlen] = '\0';
+	/* the address is the connection's, not what the worker says */
+	if ((why = smtpd_lka_peer_addr(lk->lk_cf, cfd, peer, sizeof(peer))) !=
+		NULL ||
+	    strcmp(peer, addr) != 0) {
+		log_warnx("lka: pinned-address lookup for %s refused: %s%s",
+		    addr, why != NULL ? why : "the connection is from ",
+		    why != NULL ? "" : peer);
+		return LKA_R_NO;
+	}
 	rc = smtpd_lka_get(lk, true, addr, a);
 	return rc == 0		    ? LKA_R_OK
 	    : rc == SPOOL_ENOTFOUND ? LKA_R_NO
@@ -137,6 +147,33 @@ smtpd_lka_do_auth(struct smtpd_lka *lk, const struct lka_query *q,
 	return ok ? LKA_R_OK : LKA_R_NO;
 }
 
+/* One datagram from a worker, and the descriptor it carries (else -1). */
+static ssize_t
+smtpd_lka_recv(int fd, uint8_t *in, size_t insz, int *cfd_r)
+{
+	union smtpd_lka_cmsg cm;
+	struct msghdr	     mh;
+	struct iovec	     iov = { .iov_base = in, .iov_len = insz };
+	struct cmsghdr	    *c;
+	ssize_t		     n;
+
+	*cfd_r = -1;
+	memset(&mh, 0, sizeof(mh));
+	memset(&cm, 0, sizeof(cm));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cm.buf;
+	mh.msg_controllen = sizeof(cm.buf);
+	/* more descriptors than one: the kernel closes those beyond room */
+	n = recvmsg(fd, &mh, MSG_TRUNC | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n == -1)
+		return -1;
+	if ((c = CMSG_FIRSTHDR(&mh)) != NULL && c->cmsg_level == SOL_SOCKET &&
+	    c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(cfd_r, CMSG_DATA(c), sizeof(int));
+	return n;
+}
+
 /* One request from a worker's socket; false: drop that socket. */
 static bool
 smtpd_lka_serve(struct smtpd_lka *lk, int fd)
@@ -148,9 +185,10 @@ smtpd_lka_serve(struct smtpd_lka *lk, int fd)
 	enum lka_type	      t;
 	ssize_t		      n;
 	size_t		      olen;
+	int		      cfd;
 
 	tag[0] = '\0';
-	n = recv(fd, in, sizeof(in), MSG_TRUNC | MSG_DONTWAIT);
+	n = smtpd_lka_recv(fd, in, sizeof(in), &cfd);
 	if (n == -1)
 		return errno == EAGAIN || errno == EINTR;
 	if (n == 0)
@@ -161,11 +199,15 @@ smtpd_lka_serve(struct smtpd_lka *lk, int fd)
 			  "closing its socket",
 		    n);
 		explicit_bzero(in, sizeof(in));
+		if (cfd != -1)
+			(void)close(cfd);
 		return false;
 	}
 	a = xcalloc(1, sizeof(*a));
-	t = q.lq_type == LKA_Q_PIN ? smtpd_lka_do_pin(lk, &q, a)
+	t = q.lq_type == LKA_Q_PIN ? smtpd_lka_do_pin(lk, &q, cfd, a)
 				   : smtpd_lka_do_auth(lk, &q, a);
+	if (cfd != -1)
+		(void)close(cfd); /* the client's connection: only looked at */
 	explicit_bzero(in, sizeof(in));
 	if (t == LKA_R_OK)
 		spool_tag_make(lk->lk_key, a->ac_login, tag);

@@ -305,3 +305,105 @@ def test_daemons_stay_inside_their_units_syscall_filter(tmp_path):
         if used - allowed:
             outside[name] = sorted(used - allowed)
     assert not outside, "system calls outside the units' filters: %s" % outside
+
+
+# ---- a taken-over smtpd worker and the lookup process
+
+def steal_fd(pid, fd):
+    """A copy of process pid's descriptor fd (pidfd_getfd(2), root), or
+    None where the kernel refuses."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (OSError, AttributeError):
+        return None
+    try:
+        got = libc.syscall(438, pidfd, fd, 0)     # SYS_pidfd_getfd
+        return got if got >= 0 else None
+    finally:
+        os.close(pidfd)
+
+
+def lka_socket(worker):
+    """The worker's end of its SOCK_SEQPACKET pair to smtpd-lka."""
+    inodes = set()
+    with open("/proc/net/unix") as f:
+        next(f)
+        for line in f:
+            p = line.split()
+            if p[4] == "0005":
+                inodes.add("socket:[%s]" % p[6])
+    for fd in os.listdir("/proc/%d/fd" % worker):
+        try:
+            if os.readlink("/proc/%d/fd/%s" % (worker, fd)) in inodes:
+                return int(fd)
+        except OSError:
+            pass
+    return None
+
+
+def pin_query(addr, qid=0x51ED):
+    """lka_proto.h: version 1, LKA_Q_PIN, length, id, the address."""
+    a = addr.encode()
+    return bytes([1, 1]) + len(a).to_bytes(2, "big") + qid.to_bytes(4, "big") + a
+
+
+def ask_as_worker(g, query, fds=()):
+    """Sends query (with fds as SCM_RIGHTS) on a worker's socket to the
+    lka while that worker is stopped; the reply's type byte."""
+    worker = smtpgate.smtpd_children(g)[0][0]
+    fd = lka_socket(worker)
+    assert fd is not None, "no lka socket in worker %d" % worker
+    sfd = steal_fd(worker, fd)
+    if sfd is None:
+        pytest.skip("pidfd_getfd refused here")
+    s = socket.socket(fileno=sfd)
+    os.kill(worker, signal.SIGSTOP)
+    try:
+        s.settimeout(10)
+        socket.send_fds(s, [query], list(fds))
+        reply = s.recv(2048)
+        return reply[1], reply
+    finally:
+        s.close()
+        os.kill(worker, signal.SIGCONT)
+
+
+VICTIM_NET = "198.51.100.0/24"      # no address of this host
+
+
+def test_worker_cannot_claim_a_pinned_address():
+    """A taken-over worker asks the lookup process for the account pinned
+    to an address its client does not have: it must get no account (and
+    no envelope tag, which would let spoold file its mail as that
+    account). Neither with no connection, nor with a connection of its
+    own that is not from the address or not to a listener; a real client
+    from a pinned address still is the account."""
+    with Gateway(tls=False) as g:
+        g.start("spoold", "smtpd")
+        g.add_account("victim", ips=[VICTIM_NET])
+        g.add_account("local", ips=["127.0.0.1/32"])
+        rtype, reply = ask_as_worker(g, pin_query("198.51.100.7"))
+        assert rtype == 0x82, "the lka vouched for a claimed address: %r" % reply
+        assert "pinned-address lookup for 198.51.100.7 refused: no connection passed" \
+            in g.log("smtpd")
+        # a connection the worker made itself, from 127.0.0.1 but not to a
+        # listener (a listener's port is root's)
+        with socket.socket() as srv:
+            srv.bind(("127.0.0.1", 0))
+            srv.listen(1)
+            with socket.create_connection(srv.getsockname(), timeout=10) as c:
+                conn, _ = srv.accept()
+                with conn:
+                    rtype, reply = ask_as_worker(g, pin_query("127.0.0.1"),
+                                                 [conn.fileno()])
+        assert rtype == 0x82, reply
+        assert "refused: not a connection to a listener" in g.log("smtpd")
+        c = smtpgate.Raw(g.port)
+        try:
+            assert c.reply()[0] == 220
+        finally:
+            c.close()
+        wait_for(lambda: "listener=127.0.0.1:%d, account=local" % g.port in g.log("smtpd"),
+                 10, what="the pinned client recognised")
