@@ -407,3 +407,26 @@ def test_worker_cannot_claim_a_pinned_address():
             c.close()
         wait_for(lambda: "listener=127.0.0.1:%d, account=local" % g.port in g.log("smtpd"),
                  10, what="the pinned client recognised")
+
+
+def test_clusterd_warns_of_a_readable_password(tmp_path):
+    """smtpgate.conf must be readable by every local user (smtpgate-sendmail
+    reads it as that user): a password in cluster_dsn is theirs. clusterd
+    says so at start, naming the way out; with the file 0600 (or the
+    password in a passfile) it says nothing."""
+    dsn = ("host=127.0.0.1 port=1 dbname=smtpgate user=smtpgate password=%s "
+           "connect_timeout=1" % PASSWORD)
+    with Gateway(tls=False, extra={"cluster_dsn": dsn, "cluster_node": "warn"}) as g:
+        g.start("spoold")
+        os.chmod(g.conf_path, 0o644)
+        warning = "holds a password, and %s is readable by every local user" % g.conf_path
+        for mode, want in ((0o644, True), (0o600, False)):
+            os.chmod(g.conf_path, mode)
+            g.start("clusterd", wait=False)
+            try:
+                wait_for(lambda: "started: node warn" in g.log("clusterd"),
+                         15, what="clusterd's start")
+                assert (warning in g.log("clusterd")) == want, (oct(mode), g.log("clusterd"))
+            finally:
+                g.stop("clusterd")
+                os.unlink(g.logs["clusterd"])
