@@ -44,7 +44,8 @@ smtpd_lka_peer_listener(const struct conf *cf, int cfd)
 	    (port = smtpd_lka_peer_port(&ss)) <= 0)
 		return false;
 	for (i = 0; i < cf->cf_nlisten; i++)
-		if (atoi(cf->cf_listen[i].cl_port) == port)
+		/* conf_load checked the port: digits, 1 to 65535 */
+		if (strtol(cf->cf_listen[i].cl_port, NULL, 10) == port)
 			return true;
 	return false;
 }
