@@ -215,9 +215,12 @@ void smtpd_lka_main(struct smtpd_env *, int ctl) __attribute__((noreturn));
 void smtpd_lka_check_ids(const struct conf *);
 /* smtpd_lka_peer.c: the client address of the connection cfd that a
  * worker handed over with a pinned-address lookup; NULL, or why it is
- * not one (no descriptor, not TCP, not accepted on a listener). */
-const char *smtpd_lka_peer_addr(const struct conf *, int cfd, char *addr,
-    size_t addrsz);
+ * not one (no descriptor, not TCP, its local port none of ports: the
+ * listening sockets'). */
+const char *smtpd_lka_peer_addr(const int *ports, size_t nports, int cfd,
+    char *addr, size_t addrsz);
+/* The local port of socket fd, or -1. */
+int smtpd_lka_peer_local_port(int fd);
 /* smtpd_lka_client.c, in a worker: 0 found (login and tag set), 1 no such
  * pinned address / wrong login or password, -1 try later (lka down, timeout).
  * A pinned-address lookup hands the lka the client's connection (cfd): it

@@ -48,6 +48,8 @@ struct smtpd_lka {
 	struct ev	  *lk_ev;
 	struct ev_timer	   lk_tick; /* is the master still there? */
 	size_t		   lk_npeers;
+	int		  *lk_ports; /* the listening sockets' ports */
+	size_t		   lk_nports;
 	bool lk_stopping; /* SIGTERM: until the workers are gone */
 };
 
@@ -107,8 +109,8 @@ smtpd_lka_do_pin(struct smtpd_lka *lk, const struct lka_query *q, int cfd,
 	memcpy(addr, q->lq_addr, q->lq_addrlen);
 	addr[q->lq_addrlen] = '\0';
 	/* the address is the connection's, not what the worker says */
-	if ((why = smtpd_lka_peer_addr(lk->lk_cf, cfd, peer, sizeof(peer))) !=
-		NULL ||
+	if ((why = smtpd_lka_peer_addr(lk->lk_ports, lk->lk_nports, cfd, peer,
+		 sizeof(peer))) != NULL ||
 	    strcmp(peer, addr) != 0) {
 		log_warnx("lka: pinned-address lookup for %s refused: %s%s",
 		    addr, why != NULL ? why : "the connection is from ",
@@ -353,9 +355,14 @@ smtpd_lka_main(struct smtpd_env *env, int ctl)
 	    "smtpd-lka"); /* ps and the tests tell it apart */
 	lk.lk_cf = env->se_cf;
 	lk.lk_ctl = ctl;
-	/* nothing of the network side: listeners, the TLS key, the board */
-	for (i = 0; i < env->se_nls; i++)
+	/* nothing of the network side: listeners (their ports kept, for the
+	 * pinned-address check), the TLS key, the board */
+	lk.lk_ports = xcalloc(env->se_nls + 1, sizeof(*lk.lk_ports));
+	for (i = 0; i < env->se_nls; i++) {
+		lk.lk_ports[lk.lk_nports++] = smtpd_lka_peer_local_port(
+		    env->se_ls[i].sl_fd);
 		(void)close(env->se_ls[i].sl_fd);
+	}
 	tls_ctx_free(&env->se_tls);
 	conf_forget_secrets(env->se_cf);
 	(void)munmap(env->se_board, sizeof(*env->se_board));

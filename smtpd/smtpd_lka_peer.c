@@ -16,7 +16,6 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "conf.h"
 #include "smtpd.h"
 
 static int
@@ -31,27 +30,35 @@ smtpd_lka_peer_port(const struct sockaddr_storage *ss)
 	return -1;
 }
 
-/* The connection's local port is one of the listeners'. */
-static bool
-smtpd_lka_peer_listener(const struct conf *cf, int cfd)
+int
+smtpd_lka_peer_local_port(int fd)
 {
 	struct sockaddr_storage ss;
 	socklen_t		len = sizeof(ss);
-	int			port;
-	size_t			i;
 
-	if (getsockname(cfd, (struct sockaddr *)&ss, &len) == -1 ||
-	    (port = smtpd_lka_peer_port(&ss)) <= 0)
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+		return -1;
+	return smtpd_lka_peer_port(&ss);
+}
+
+/* The connection's local port is one of the listening sockets'. */
+static bool
+smtpd_lka_peer_listener(const int *ports, size_t nports, int cfd)
+{
+	int    port;
+	size_t i;
+
+	if ((port = smtpd_lka_peer_local_port(cfd)) <= 0)
 		return false;
-	for (i = 0; i < cf->cf_nlisten; i++)
-		/* conf_load checked the port: digits, 1 to 65535 */
-		if (strtol(cf->cf_listen[i].cl_port, NULL, 10) == port)
+	for (i = 0; i < nports; i++)
+		if (ports[i] == port)
 			return true;
 	return false;
 }
 
 const char *
-smtpd_lka_peer_addr(const struct conf *cf, int cfd, char *addr, size_t addrsz)
+smtpd_lka_peer_addr(const int *ports, size_t nports, int cfd, char *addr,
+    size_t addrsz)
 {
 	struct sockaddr_storage ss;
 	socklen_t		len = sizeof(ss);
@@ -67,7 +74,7 @@ smtpd_lka_peer_addr(const struct conf *cf, int cfd, char *addr, size_t addrsz)
 	    getpeername(cfd, (struct sockaddr *)&ss, &len) == -1 ||
 	    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
 		return "not a TCP connection";
-	if (!smtpd_lka_peer_listener(cf, cfd))
+	if (!smtpd_lka_peer_listener(ports, nports, cfd))
 		return "not a connection to a listener";
 	if (getnameinfo((struct sockaddr *)&ss, len, a, sizeof(a), NULL, 0,
 		NI_NUMERICHOST) != 0)
