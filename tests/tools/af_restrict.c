@@ -22,6 +22,14 @@
 
 #define AF_MAXN 8
 
+#if defined(__x86_64__)
+#define AF_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define AF_ARCH AUDIT_ARCH_AARCH64
+#else
+#error "af-restrict: add this architecture's AUDIT_ARCH_*"
+#endif
+
 static int
 af_parse(char *list, unsigned *fam, size_t *n)
 {
@@ -62,9 +70,9 @@ main(int argc, char **argv)
 	f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
 	    offsetof(struct seccomp_data, arch));
 	f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
-	    AUDIT_ARCH_X86_64, 1, 0);
+	    AF_ARCH, 1, 0);
 	f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
-	    SECCOMP_RET_ALLOW);
+	    SECCOMP_RET_KILL_PROCESS); /* another ABI: refuse, don't guess */
 	f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
 	    offsetof(struct seccomp_data, nr));
 	f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
