@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cluster_policy.h"
@@ -59,6 +60,32 @@ cd_check_seal(struct daemon *d)
 			  "secrets in clear (clusterd(8), \"Sealed rows\")");
 }
 
+/*
+ * A password in the string, in a file every local user may read (it must
+ * be: smtpgate-sendmail reads it as the user who runs it): one warning
+ * naming the way out. Not fatal: an upgrade must not stop a running
+ * cluster.
+ */
+static void
+cd_check_password(const struct conf *cf, const PQconninfoOption *o)
+{
+	struct stat st;
+	char	    w[4200];
+
+	for (; o->keyword != NULL; o++)
+		if (strcmp(o->keyword, "password") == 0 && o->val != NULL &&
+		    o->val[0] != '\0')
+			break;
+	if (o->keyword == NULL || stat(cf->cf_path, &st) == -1 ||
+	    (st.st_mode & S_IROTH) == 0)
+		return;
+	log_warnx("%s: holds a password, and %s is readable by every local "
+		  "user (mode %04o): move it to a passfile= (mode 0600) or "
+		  "~/.pgpass",
+	    conf_where(cf, "cluster_dsn", w, sizeof(w)), cf->cf_path,
+	    (unsigned)(st.st_mode & 07777));
+}
+
 static void
 cd_check(struct daemon *d)
 {
@@ -77,9 +104,9 @@ cd_check(struct daemon *d)
 		    conf_where(d->d_cf, "cluster_dsn", w, sizeof(w)),
 		    err != NULL ? err : "out of memory");
 	}
+	cd_check_password(cf, o);
 	PQconninfoFree(o);
-	if (cf->cf_cluster_node[0] == '\0' ||
-	    strlen(cf->cf_cluster_node) > 255)
+	if (cf->cf_cluster_node[0] == '\0' || strlen(cf->cf_cluster_node) > 255)
 		log_fatalx_status(2, "%s: empty or longer than 255 bytes",
 		    conf_where(d->d_cf, "cluster_node", w, sizeof(w)));
 	cd_check_seal(d);
@@ -128,7 +155,6 @@ cd_pull(struct cd *cd)
 		    CD_BEAT_MS / 1000);
 	cd->pull_due = false;
 }
-
 
 void
 cd_on_socket(struct ev *e, int fd, unsigned revents, void *arg)
@@ -197,8 +223,7 @@ cd_on_tick(struct ev *e, struct ev_timer *t, void *arg)
 	    waiting > 0 &&
 	    cpol_publish(cd->pg, cd->sp, cd->node, CD_JOURNAL_MAX) == -1)
 		log_warnx("policy publish failed (retried)");
-	for (i = 0; i < CD_SHIP_PER_TURN && cd->pg != NULL && cd_owner(cd);
-	     i++)
+	for (i = 0; i < CD_SHIP_PER_TURN && cd->pg != NULL && cd_owner(cd); i++)
 		if ((n = cd_ship_batch(cd)) <= 0)
 			break;
 	if (n > 0 && !sig_stopping()) /* more to ship: again at once */

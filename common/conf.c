@@ -446,23 +446,34 @@ conf_check_values(const struct conf *cf, char *err, size_t errsz)
 	return 0;
 }
 
-/* allow_next_hop: every word a CIDR range (issue 14). */
+/* Every word of the list a CIDR range. */
 static int
-conf_check_next_hops(const struct conf *cf, char *err, size_t errsz)
+conf_check_cidrs(const struct conf *cf, const struct conf_list *l,
+    const char *key, char *err, size_t errsz)
 {
 	struct cidr c;
 	char	    w[4200];
 	size_t	    i;
 
-	for (i = 0; i < cf->cf_allow_next_hop.n; i++)
-		if (cidr_parse(cf->cf_allow_next_hop.v[i], &c) == -1) {
+	for (i = 0; i < l->n; i++)
+		if (cidr_parse(l->v[i], &c) == -1) {
 			(void)snprintf(err, errsz,
 			    "%s: not an address range: \"%s\"",
-			    conf_where(cf, "allow_next_hop", w, sizeof(w)),
-			    cf->cf_allow_next_hop.v[i]);
+			    conf_where(cf, key, w, sizeof(w)), l->v[i]);
 			return -1;
 		}
 	return 0;
+}
+
+/* allow_next_hop (issue 14) and allow_fetch_to: CIDR ranges. */
+static int
+conf_check_next_hops(const struct conf *cf, char *err, size_t errsz)
+{
+	if (conf_check_cidrs(cf, &cf->cf_allow_next_hop, "allow_next_hop", err,
+		errsz) == -1)
+		return -1;
+	return conf_check_cidrs(cf, &cf->cf_allow_fetch_to, "allow_fetch_to",
+	    err, errsz);
 }
 
 /* Host-name syntax: LDH labels of 1 to 63 characters, 253 in all
@@ -688,11 +699,22 @@ conf_trim(char *s)
 	return s;
 }
 
+/* Closes fp; the file's text (cluster_dsn's password) is wiped from its
+ * buffers. */
+static void
+conf_read_wipe(FILE *fp, char *line, size_t linesz, char *iobuf, size_t iosz)
+{
+	(void)fclose(fp);
+	explicit_bzero(line, linesz);
+	explicit_bzero(iobuf, iosz);
+}
+
 static int
 conf_read_file(struct conf *cf, const char *path, char *err, size_t errsz)
 {
 	FILE		      *fp;
 	char		       line[CONF_LINE_MAX + 2], why[256];
+	char		       iobuf[BUFSIZ];
 	char		      *p, *eq, *key, *val;
 	unsigned	       lineno = 0;
 	const struct conf_key *k;
@@ -707,6 +729,8 @@ conf_read_file(struct conf *cf, const char *path, char *err, size_t errsz)
 		    strerror(errno));
 		return -1;
 	}
+	/* our buffer, not a freed one of stdio's: wiped below */
+	(void)setvbuf(fp, iobuf, _IOFBF, sizeof(iobuf));
 	while (fgets(line, sizeof(line), fp) != NULL) {
 		lineno++;
 		if (strchr(line, '\n') == NULL && !feof(fp)) {
@@ -754,10 +778,10 @@ conf_read_file(struct conf *cf, const char *path, char *err, size_t errsz)
 		    strerror(errno));
 		goto fail;
 	}
-	(void)fclose(fp);
+	conf_read_wipe(fp, line, sizeof(line), iobuf, sizeof(iobuf));
 	return 0;
 fail:
-	(void)fclose(fp);
+	conf_read_wipe(fp, line, sizeof(line), iobuf, sizeof(iobuf));
 	return -1;
 }
 
@@ -846,6 +870,25 @@ conf_load_or_exit(const char *path)
 	return cf;
 }
 
+/* Values may be secrets (cluster_dsn's password): none stays in freed
+ * memory that a later fork hands to a network-facing child. */
+static void
+conf_str_free(char *v)
+{
+	if (v != NULL)
+		freezero(v, strlen(v));
+}
+
+void
+conf_forget_secrets(struct conf *cf)
+{
+	if (cf->cf_cluster_dsn == NULL || cf->cf_cluster_dsn[0] == '\0')
+		return;
+	conf_str_free(cf->cf_cluster_dsn);
+	/* still set: cluster mode is on, only the credentials are gone */
+	cf->cf_cluster_dsn = xstrdup("(not in this process)");
+}
+
 void
 conf_free(struct conf **cfp)
 {
@@ -858,7 +901,7 @@ conf_free(struct conf **cfp)
 		switch (conf_keys[i].type) {
 		case CONF_T_STR:
 		case CONF_T_ENUM:
-			free(*CONF_STRP(cf, &conf_keys[i]));
+			conf_str_free(*CONF_STRP(cf, &conf_keys[i]));
 			break;
 		case CONF_T_LIST:
 		case CONF_T_LINES:

@@ -153,12 +153,18 @@ struct conf {
 	char *cf_tls_report_ca_file; /* https: CA file; "" = system store */
 	/* h-astate: issues (X-Campaign-Id) per account and day */
 	int64_t cf_max_issues_per_day;
+	/* outside-driven fetches (MTA-STS, TLS-RPT rua) may reach these
+	 * private or loopback ranges (common/fetchguard.h) */
+	struct conf_list cf_allow_fetch_to;
 };
 
 struct conf *conf_load(const char *path, char *err, size_t errsz);
 /* Default values only (no file). */
 struct conf *conf_defaults(char *err, size_t errsz);
 void	     conf_free(struct conf **);
+/* In a process that never connects to PostgreSQL (a network-facing
+ * child): cluster_dsn's credentials wiped, the key still set. */
+void conf_forget_secrets(struct conf *);
 /*
  * The standard front end for every program: parses "-c FILE" out of argv
  * (other options are left to the caller), loads it, and on error prints

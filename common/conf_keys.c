@@ -246,6 +246,10 @@ const struct conf_key conf_keys[] = {
 	 * go to the day's issue without a campaign (spoold_file.c) */
 	CF_INT("max_issues_per_day", "1000", 1, 10000000, cf_max_issues_per_day,
 	    CONF_SPOOLD),
+	/* fetches that outside data drives (MTA-STS, TLS-RPT rua): ranges
+	 * they may reach although private or loopback (common/fetchguard.h) */
+	CF_LIST("allow_fetch_to", "", cf_allow_fetch_to,
+	    CONF_DELIVERD | CONF_SPOOLCTL),
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);

@@ -23,7 +23,12 @@ common_libcommon_a_SOURCES = \
 	common/tlsrpt.c common/tlsrpt.h \
 	common/srcaddr.c common/srcaddr.h \
 	common/metrics.c common/metrics.h common/metrics_render.c
-common_libcommon_a_CFLAGS = $(AM_CFLAGS) $(YAJL_CFLAGS) $(IDN2_CFLAGS)
+common_libcommon_a_CFLAGS = $(AM_CFLAGS) $(YAJL_CFLAGS) $(IDN2_CFLAGS) $(CURL_CFLAGS)
+# fetches that outside data drives: no private or loopback targets
+common_libcommon_a_SOURCES += common/fetchguard.c common/fetchguard.h
+UNIT_TESTS += tests/unit/t_fetchguard
+tests_unit_t_fetchguard_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_t_fetchguard_LDADD = $(COMMON_TEST_LIBS) $(CURL_LIBS)
 # traffic shaping (issue 15 items 3, 4): the shaping file parser
 common_libcommon_a_SOURCES += common/shaping.c common/shaping.h common/shaping_load.c
 UNIT_TESTS += tests/unit/t_shaping

@@ -2,6 +2,7 @@
 
 #include <grp.h>
 #include <pwd.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -36,6 +37,21 @@ priv_lookup_group(const char *group, gid_t *gid_r)
 	return 0;
 }
 
+/*
+ * After the drop: no execve() gains privileges (a set-ID program, file
+ * capabilities), and no process of the same uid may ptrace us or read
+ * /proc/PID/mem (keys, the TLS key, the envelope key): explicit, not left
+ * to the fs.suid_dumpable sysctl (1 would make us dumpable). No core
+ * files either, for the same reason.
+ */
+static void
+priv_harden(void)
+{
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1 ||
+	    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		log_fatal("prctl");
+}
+
 static void
 priv_drop_to(const char *user, uid_t uid, gid_t gid, const gid_t *groups,
     int ngroups, const char *jail)
@@ -49,6 +65,7 @@ priv_drop_to(const char *user, uid_t uid, gid_t gid, const gid_t *groups,
 		log_fatal("drop privileges to %s", user);
 	if (setresuid(0, 0, 0) != -1 || geteuid() == 0 || getuid() == 0)
 		log_fatalx("privileges could be regained; refusing to run");
+	priv_harden();
 	log_debug("running as %s (uid %ld, gid %ld)%s%s", user, (long)uid,
 	    (long)gid, jail ? ", chroot " : "", jail ? jail : "");
 }

@@ -14,6 +14,7 @@
 
 #include "buf.h"
 #include "deliverd_mtasts.h"
+#include "fetchguard.h"
 #include "log.h"
 #include "spool.h"
 #include "xmem.h"
@@ -224,6 +225,7 @@ deliverd_mtasts_fetch(const struct conf *cf, struct dns *d, const char *domain,
 {
 	char		   host[DNS_HOST_MAX + 16], url[DNS_HOST_MAX + 64];
 	struct curl_slist *res;
+	struct fetchguard  g;
 	struct buf	   b;
 	CURL		  *e;
 	int		   rc = -1;
@@ -241,6 +243,8 @@ deliverd_mtasts_fetch(const struct conf *cf, struct dns *d, const char *domain,
 	}
 	buf_init(&b, MTASTS_BODY_MAX);
 	deliverd_mtasts_setopt(e, cf, url, res, &b);
+	fetchguard_init(&g, &cf->cf_allow_fetch_to);
+	fetchguard_curl(e, &g);
 	if (deliverd_mtasts_check(e, curl_easy_perform(e), why, whysz) == 0) {
 		*res_r = TLSRES_R_STS_POLICY_INVALID;
 		if (mtasts_policy_parse(b.data != NULL ? b.data : "", b.len, p,
@@ -248,8 +252,10 @@ deliverd_mtasts_fetch(const struct conf *cf, struct dns *d, const char *domain,
 			*res_r = TLSRES_R_SUCCESS;
 			rc = 0;
 		}
-	}
+	} else if (g.fg_refused > 0)
+		(void)snprintf(why, whysz, "refused: %s", g.fg_why);
 	curl_easy_cleanup(e);
+	fetchguard_free(&g);
 	curl_slist_free_all(res);
 	buf_release(&b);
 	return rc;

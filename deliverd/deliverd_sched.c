@@ -98,6 +98,8 @@ static void __attribute__((noreturn)) deliverd_sched_child(void *arg)
 	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != f->parent)
 		_exit(0); /* the scheduler died before prctl */
+	/* neither a worker nor the callback sender talks to PostgreSQL */
+	conf_forget_secrets(f->s->cf);
 	if (f->i == f->s->nw) {
 		deliverd_sched_close_others(f->s, (size_t)-1);
 		deliverd_callback_main(f->s->cf);

@@ -4,7 +4,9 @@
  *
  *   version u8 (1) | type u8 | length u16 BE | id u32 BE | payload[length]
  *
- * Requests: LKA_Q_PIN (payload: the client's numeric address) and
+ * Requests: LKA_Q_PIN (payload: the client's numeric address; the
+ * client's connection rides along as SCM_RIGHTS and the lka believes
+ * only that, smtpd_lka_peer.c) and
  * LKA_Q_AUTH (payload: user length u8, user, password). Replies carry the
  * request's id: LKA_R_OK (payload: account login, NUL, the account's
  * envelope tag), LKA_R_NO (no such pinned address / wrong user or

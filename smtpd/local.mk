@@ -33,7 +33,7 @@ pkglibexec_PROGRAMS += smtpd/smtpd
 smtpd_smtpd_SOURCES = \
 	smtpd/smtpd.c smtpd/smtpd.h \
 	smtpd/smtpd_worker.c \
-	smtpd/smtpd_lka.c
+	smtpd/smtpd_lka.c smtpd/smtpd_lka_peer.c
 smtpd_smtpd_CFLAGS = $(AM_CFLAGS) $(SASL_CFLAGS) -pthread
 smtpd_smtpd_LDADD = smtpd/libsmtpd.a common/libcommon_net.a \
 	spool/libspool.a common/libcommon.a \

@@ -213,9 +213,19 @@ void smtpd_lka_main(struct smtpd_env *, int ctl) __attribute__((noreturn));
 /* As root: exits 2 if smtpd_group is missing, or is the database's,
  * events' or maildrop's group. */
 void smtpd_lka_check_ids(const struct conf *);
+/* smtpd_lka_peer.c: the client address of the connection cfd that a
+ * worker handed over with a pinned-address lookup; NULL, or why it is
+ * not one (no descriptor, not TCP, its local port none of ports: the
+ * listening sockets'). */
+const char *smtpd_lka_peer_addr(const int *ports, size_t nports, int cfd,
+    char *addr, size_t addrsz);
+/* The local port of socket fd, or -1. */
+int smtpd_lka_peer_local_port(int fd);
 /* smtpd_lka_client.c, in a worker: 0 found (login and tag set), 1 no such
- * pinned address / wrong login or password, -1 try later (lka down, timeout). */
-int smtpd_lka_pin(struct smtpd_env *, const char *addr,
+ * pinned address / wrong login or password, -1 try later (lka down, timeout).
+ * A pinned-address lookup hands the lka the client's connection (cfd): it
+ * reads the address from the socket itself, never the worker's word. */
+int smtpd_lka_pin(struct smtpd_env *, int cfd, const char *addr,
     char login[SPOOL_LOGIN_MAX], char tag[SPOOL_TAG_HEX]);
 int smtpd_lka_auth(struct smtpd_env *, const char *user, const char *pass,
     size_t passlen, char login[SPOOL_LOGIN_MAX], char tag[SPOOL_TAG_HEX]);

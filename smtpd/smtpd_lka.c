@@ -48,6 +48,8 @@ struct smtpd_lka {
 	struct ev	  *lk_ev;
 	struct ev_timer	   lk_tick; /* is the master still there? */
 	size_t		   lk_npeers;
+	int		  *lk_ports; /* the listening sockets' ports */
+	size_t		   lk_nports;
 	bool lk_stopping; /* SIGTERM: until the workers are gone */
 };
 
@@ -97,14 +99,24 @@ smtpd_lka_get(struct smtpd_lka *lk, bool by_ip, const char *what,
 }
 
 static enum lka_type
-smtpd_lka_do_pin(struct smtpd_lka *lk, const struct lka_query *q,
+smtpd_lka_do_pin(struct smtpd_lka *lk, const struct lka_query *q, int cfd,
     struct spool_account *a)
 {
-	char addr[LKA_ADDR_MAX + 1];
-	int  rc;
+	char	    addr[LKA_ADDR_MAX + 1], peer[LKA_ADDR_MAX + 1];
+	const char *why;
+	int	    rc;
 
 	memcpy(addr, q->lq_addr, q->lq_addrlen);
 	addr[q->lq_addrlen] = '\0';
+	/* the address is the connection's, not what the worker says */
+	if ((why = smtpd_lka_peer_addr(lk->lk_ports, lk->lk_nports, cfd, peer,
+		 sizeof(peer))) != NULL ||
+	    strcmp(peer, addr) != 0) {
+		log_warnx("lka: pinned-address lookup for %s refused: %s%s",
+		    addr, why != NULL ? why : "the connection is from ",
+		    why != NULL ? "" : peer);
+		return LKA_R_NO;
+	}
 	rc = smtpd_lka_get(lk, true, addr, a);
 	return rc == 0		    ? LKA_R_OK
 	    : rc == SPOOL_ENOTFOUND ? LKA_R_NO
@@ -137,6 +149,33 @@ smtpd_lka_do_auth(struct smtpd_lka *lk, const struct lka_query *q,
 	return ok ? LKA_R_OK : LKA_R_NO;
 }
 
+/* One datagram from a worker, and the descriptor it carries (else -1). */
+static ssize_t
+smtpd_lka_recv(int fd, uint8_t *in, size_t insz, int *cfd_r)
+{
+	union smtpd_lka_cmsg cm;
+	struct msghdr	     mh;
+	struct iovec	     iov = { .iov_base = in, .iov_len = insz };
+	struct cmsghdr	    *c;
+	ssize_t		     n;
+
+	*cfd_r = -1;
+	memset(&mh, 0, sizeof(mh));
+	memset(&cm, 0, sizeof(cm));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cm.buf;
+	mh.msg_controllen = sizeof(cm.buf);
+	/* more descriptors than one: the kernel closes those beyond room */
+	n = recvmsg(fd, &mh, MSG_TRUNC | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n == -1)
+		return -1;
+	if ((c = CMSG_FIRSTHDR(&mh)) != NULL && c->cmsg_level == SOL_SOCKET &&
+	    c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(cfd_r, CMSG_DATA(c), sizeof(int));
+	return n;
+}
+
 /* One request from a worker's socket; false: drop that socket. */
 static bool
 smtpd_lka_serve(struct smtpd_lka *lk, int fd)
@@ -148,9 +187,10 @@ smtpd_lka_serve(struct smtpd_lka *lk, int fd)
 	enum lka_type	      t;
 	ssize_t		      n;
 	size_t		      olen;
+	int		      cfd;
 
 	tag[0] = '\0';
-	n = recv(fd, in, sizeof(in), MSG_TRUNC | MSG_DONTWAIT);
+	n = smtpd_lka_recv(fd, in, sizeof(in), &cfd);
 	if (n == -1)
 		return errno == EAGAIN || errno == EINTR;
 	if (n == 0)
@@ -161,11 +201,15 @@ smtpd_lka_serve(struct smtpd_lka *lk, int fd)
 			  "closing its socket",
 		    n);
 		explicit_bzero(in, sizeof(in));
+		if (cfd != -1)
+			(void)close(cfd);
 		return false;
 	}
 	a = xcalloc(1, sizeof(*a));
-	t = q.lq_type == LKA_Q_PIN ? smtpd_lka_do_pin(lk, &q, a)
+	t = q.lq_type == LKA_Q_PIN ? smtpd_lka_do_pin(lk, &q, cfd, a)
 				   : smtpd_lka_do_auth(lk, &q, a);
+	if (cfd != -1)
+		(void)close(cfd); /* the client's connection: only looked at */
 	explicit_bzero(in, sizeof(in));
 	if (t == LKA_R_OK)
 		spool_tag_make(lk->lk_key, a->ac_login, tag);
@@ -311,10 +355,16 @@ smtpd_lka_main(struct smtpd_env *env, int ctl)
 	    "smtpd-lka"); /* ps and the tests tell it apart */
 	lk.lk_cf = env->se_cf;
 	lk.lk_ctl = ctl;
-	/* nothing of the network side: listeners, the TLS key, the board */
-	for (i = 0; i < env->se_nls; i++)
+	/* nothing of the network side: listeners (their ports kept, for the
+	 * pinned-address check), the TLS key, the board */
+	lk.lk_ports = xcalloc(env->se_nls + 1, sizeof(*lk.lk_ports));
+	for (i = 0; i < env->se_nls; i++) {
+		lk.lk_ports[lk.lk_nports++] = smtpd_lka_peer_local_port(
+		    env->se_ls[i].sl_fd);
 		(void)close(env->se_ls[i].sl_fd);
+	}
 	tls_ctx_free(&env->se_tls);
+	conf_forget_secrets(env->se_cf);
 	(void)munmap(env->se_board, sizeof(*env->se_board));
 	if (pwcheck_init() == -1) /* before the chroot: the random source */
 		log_fatal("lka: cannot make the dummy hash");

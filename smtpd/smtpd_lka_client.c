@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -45,9 +46,38 @@ smtpd_lkac_wait(int fd, uint32_t id, struct lka_reply *r)
 	return LKA_R_TEMP;
 }
 
+/* The request, with passfd (unless -1) as SCM_RIGHTS; never waits. */
+static ssize_t
+smtpd_lkac_send(int fd, const void *q, size_t qlen, int passfd)
+{
+	union {
+		struct cmsghdr hdr;
+		char	       buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct msghdr	mh;
+	struct iovec	iov = { .iov_base = (void *)(uintptr_t)q,
+		   .iov_len = qlen };
+	struct cmsghdr *c;
+
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (passfd != -1) {
+		memset(&cm, 0, sizeof(cm));
+		mh.msg_control = cm.buf;
+		mh.msg_controllen = sizeof(cm.buf);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &passfd, sizeof(int));
+	}
+	return sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 static enum lka_type
-smtpd_lkac_ask(struct smtpd_env *env, const void *q, size_t qlen, uint32_t id,
-    char login[SPOOL_LOGIN_MAX], char tag[SPOOL_TAG_HEX])
+smtpd_lkac_ask(struct smtpd_env *env, const void *q, size_t qlen, int passfd,
+    uint32_t id, char login[SPOOL_LOGIN_MAX], char tag[SPOOL_TAG_HEX])
 {
 	struct lka_reply r;
 	enum lka_type	 t;
@@ -57,8 +87,7 @@ smtpd_lkac_ask(struct smtpd_env *env, const void *q, size_t qlen, uint32_t id,
 	/* a hung lka must not stall every session of the worker in turn,
 	 * nor a full socket buffer block it: no wait on send */
 	if (env->se_lka_fd == -1 || ev_clock_ms() < env->se_lka_quiet ||
-	    send(env->se_lka_fd, q, qlen, MSG_NOSIGNAL | MSG_DONTWAIT) !=
-		(ssize_t)qlen)
+	    smtpd_lkac_send(env->se_lka_fd, q, qlen, passfd) != (ssize_t)qlen)
 		return LKA_R_TEMP;
 	t = smtpd_lkac_wait(env->se_lka_fd, id, &r);
 	if (t == LKA_R_TEMP)
@@ -71,15 +100,15 @@ smtpd_lkac_ask(struct smtpd_env *env, const void *q, size_t qlen, uint32_t id,
 }
 
 int
-smtpd_lka_pin(struct smtpd_env *env, const char *addr,
+smtpd_lka_pin(struct smtpd_env *env, int cfd, const char *addr,
     char login[SPOOL_LOGIN_MAX], char tag[SPOOL_TAG_HEX])
 {
 	uint8_t	      q[LKA_MSG_MAX];
 	uint32_t      id = ++env->se_lka_id;
 	enum lka_type t;
 
-	t = smtpd_lkac_ask(env, q, lka_query_pin(q, sizeof(q), id, addr), id,
-	    login, tag);
+	t = smtpd_lkac_ask(env, q, lka_query_pin(q, sizeof(q), id, addr), cfd,
+	    id, login, tag);
 	return t == LKA_R_OK ? 0 : t == LKA_R_NO ? 1 : -1;
 }
 
@@ -94,7 +123,7 @@ smtpd_lka_auth(struct smtpd_env *env, const char *user, const char *pass,
 
 	qlen = lka_query_auth(q, sizeof(q), id, user, strlen(user), pass,
 	    passlen);
-	t = smtpd_lkac_ask(env, q, qlen, id, login, tag);
+	t = smtpd_lkac_ask(env, q, qlen, -1, id, login, tag);
 	explicit_bzero(q, sizeof(q));
 	return t == LKA_R_OK ? 0 : t == LKA_R_NO ? 1 : -1;
 }

@@ -384,7 +384,8 @@ smtpd_pin(struct smtpd_session *s)
 		    s->ss_client);
 		return;
 	}
-	rc = smtpd_lka_pin(s->ss_env, s->ss_addr, s->ss_account, s->ss_tag);
+	rc = smtpd_lka_pin(s->ss_env, s->ss_fd, s->ss_addr, s->ss_account,
+	    s->ss_tag);
 	if (rc == 0)
 		s->ss_authed = true;
 	else {

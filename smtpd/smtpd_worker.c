@@ -631,6 +631,7 @@ smtpd_worker_main(struct smtpd_env *env)
 	/* Phase 1 was the master's (sockets, TLS key, SASL plugins). */
 	/* smtpd_group only: it writes incoming/ and opens nothing else */
 	priv_drop_only(cf->cf_smtpd_user, cf->cf_smtpd_group, cf->cf_spool_dir);
+	conf_forget_secrets(cf); /* cluster_dsn's password: not ours */
 	/* after priv_drop: a credential change clears the death signal */
 	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
 	/* Phase 2: unprivileged; no database: the lka answers (smtpd_lka.c). */

@@ -13,6 +13,8 @@
 
 #include "buf.h"
 
+struct conf;
+
 #define TLSRPT_CONNECT_TIMEOUT 10 /* seconds, per https: URI */
 #define TLSRPT_TOTAL_TIMEOUT   60 /* seconds, per https: URI */
 
@@ -20,10 +22,12 @@
 int tlsrpt_gzip(const void *in, size_t len, struct buf *out, char *err,
     size_t errsz);
 
-/* POSTs body as application/tlsrpt+gzip to url: TLS verified (ca_file, or
- * the system store when ""), redirects not followed, bounded by the
- * timeouts above; 0 on a 2xx answer. */
-int tlsrpt_post(const char *url, const char *ca_file, const void *body,
+/* POSTs body as application/tlsrpt+gzip to url: TLS verified
+ * (tls_report_ca_file, or the system store when ""), redirects not
+ * followed, no private or loopback address unless allow_fetch_to holds it
+ * (common/fetchguard.h), bounded by the timeouts above; 0 on a 2xx
+ * answer. */
+int tlsrpt_post(const struct conf *, const char *url, const void *body,
     size_t len, char *err, size_t errsz);
 
 /* What the mailto: report says (RFC 8460 5.3). */

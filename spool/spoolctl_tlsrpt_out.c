@@ -11,6 +11,8 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "conf.h"
+#include "fetchguard.h"
 #include "spoolctl_tlsrpt.h"
 
 #define TLSRPT_ANSWER_MAX 4096 /* bytes of the receiver's answer read */
@@ -83,10 +85,11 @@ tlsrpt_post_opts(CURL *c, const char *url, const char *ca_file,
 }
 
 int
-tlsrpt_post(const char *url, const char *ca_file, const void *body, size_t len,
-    char *err, size_t errsz)
+tlsrpt_post(const struct conf *cf, const char *url, const void *body,
+    size_t len, char *err, size_t errsz)
 {
 	struct curl_slist *h;
+	struct fetchguard  g;
 	CURL		  *c;
 	CURLcode	   rc;
 	long		   code = 0;
@@ -97,7 +100,9 @@ tlsrpt_post(const char *url, const char *ca_file, const void *body, size_t len,
 		return -1;
 	}
 	h = curl_slist_append(NULL, "Content-Type: application/tlsrpt+gzip");
-	tlsrpt_post_opts(c, url, ca_file, h, &seen);
+	tlsrpt_post_opts(c, url, cf->cf_tls_report_ca_file, h, &seen);
+	fetchguard_init(&g, &cf->cf_allow_fetch_to);
+	fetchguard_curl(c, &g);
 	(void)curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 	(void)curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 	rc = curl_easy_perform(c);
@@ -106,6 +111,11 @@ tlsrpt_post(const char *url, const char *ca_file, const void *body, size_t len,
 	(void)curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 	curl_slist_free_all(h);
 	curl_easy_cleanup(c);
+	fetchguard_free(&g);
+	if (rc != CURLE_OK && g.fg_refused > 0) {
+		(void)snprintf(err, errsz, "refused: %s", g.fg_why);
+		return -1;
+	}
 	if (rc != CURLE_OK) {
 		(void)snprintf(err, errsz, "%s", curl_easy_strerror(rc));
 		return -1;

@@ -243,8 +243,8 @@ tlsrpt_send_uri(struct tlsrpt_run *r, const struct tlsrpt_doc *d,
 		return;
 	}
 	if (rua->kind[i] == TLSRPT_HTTPS)
-		rc = tlsrpt_post(rua->uri[i], r->ctl->cf->cf_tls_report_ca_file,
-		    d->gz->data, d->gz->len, err, sizeof(err));
+		rc = tlsrpt_post(r->ctl->cf, rua->uri[i], d->gz->data,
+		    d->gz->len, err, sizeof(err));
 	else
 		rc = tlsrpt_mailto(r, d, rua->addr[i], qid, err, sizeof(err));
 	if (rc == 1)

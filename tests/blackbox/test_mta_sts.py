@@ -284,3 +284,20 @@ def test_tls_required_no_skips_the_policy(env):
                        timeout=30, what="the outcome for s@bad.test")[0]
     assert ev["event"] != "delivered", ev
     assert mx.received("s@bad.test") == []
+
+
+def test_policy_host_on_loopback_is_not_fetched(env):
+    """SSRF: a hostile domain points mta-sts.DOMAIN at the relay's own
+    loopback (or 169.254.169.254, RFC 1918). Without allow_fetch_to
+    covering it deliverd never connects there: no GET arrives, one log
+    line says why, and the mail goes as without a policy."""
+    g, mx, web = env
+    g.conf["allow_fetch_to"] = []
+    g.write_conf()
+    g.stop("deliverd")
+    g.start("deliverd")
+    put_msg(g, "acc", ["r@bad.test"])
+    assert outcome(g, "r@bad.test")["event"] == "delivered"
+    assert web.fetches.get("bad.test") is None, "GET sent to 127.0.0.1"
+    assert ("MTA-STS policy of bad.test (id 20261207) not fetched: refused: "
+            "127.0.0.1 is a loopback address (allow_fetch_to)") in g.log("deliverd")

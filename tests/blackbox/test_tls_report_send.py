@@ -304,3 +304,23 @@ def test_dns_failure_is_retried_not_skipped(world):
     assert r.returncode == 0, (r.stdout, r.stderr)
     assert [p["path"] for p in rcv.posts] == ["/ok"], rcv.posts
     assert "report of %s sent to %s/ok" % (day, url) in r.stdout, r.stdout
+
+
+def test_rua_on_loopback_is_not_posted(world):
+    """SSRF: a hostile domain's rua= names https://127.0.0.1:PORT/ (any
+    private or link-local address would do). Without allow_fetch_to
+    covering it nothing is POSTed there, the URI fails with the reason,
+    and it is sent once the operator allows the range."""
+    g, rcv, mx, url = world
+    deliver(g, ["a@web.test"])
+    g.conf["allow_fetch_to"] = []
+    g.write_conf()
+    r = send(g, today())
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert ("web.test: %s/ok: failed: refused: 127.0.0.1 is a loopback address "
+            "(allow_fetch_to)" % url) in r.stderr, r.stderr
+    assert rcv.posts == [], rcv.posts
+    g.conf["allow_fetch_to"] = ["127.0.0.1/32"]
+    g.write_conf()
+    assert send(g, today()).returncode == 0
+    assert [p["path"] for p in rcv.posts] == ["/ok"], rcv.posts

@@ -42,3 +42,8 @@ tests_tools_slowsync_shim_so_SOURCES = tests/tools/slowsync_shim.c
 tests_tools_slowsync_shim_so_CFLAGS = -std=c11 -Wall -Wextra -Werror -fPIC
 tests_tools_slowsync_shim_so_LDFLAGS = -shared
 tests_tools_slowsync_shim_so_LDADD =
+# Runs a program with only the socket families a unit's
+# RestrictAddressFamilies= allows (seccomp, as systemd does):
+# test_priv_boundaries.py checks the units against what the daemons need.
+check_PROGRAMS += tests/tools/af-restrict
+tests_tools_af_restrict_SOURCES = tests/tools/af_restrict.c

@@ -51,10 +51,11 @@
 
 /* link-time substitutes for smtpd_lka_client.c */
 int
-smtpd_lka_pin(struct smtpd_env *env, const char *addr,
+smtpd_lka_pin(struct smtpd_env *env, int cfd, const char *addr,
     char login[SPOOL_LOGIN_MAX], char tag[SPOOL_TAG_HEX])
 {
 	(void)env;
+	(void)cfd;
 	if (strcmp(addr, PINNED) != 0)
 		return 1;
 	(void)str_copy(login, SPOOL_LOGIN_MAX, "acct");

@@ -162,6 +162,10 @@ class Gateway:
             # next hops otherwise (mail loops, issue 14); the loop tests
             # set this to [] to see the refusal
             "allow_next_hop": ["127.0.0.0/8", "::1/128"],
+            # the same for the test MTA-STS and TLS-RPT servers: fetches
+            # that DNS drives refuse loopback otherwise (SSRF); the SSRF
+            # tests set this to [] to see the refusal
+            "allow_fetch_to": ["127.0.0.0/8", "::1/128"],
         }
         listen = ["127.0.0.1:%d tls=%s" % (self.port, port_tls if tls else "none")]
         if tls:
