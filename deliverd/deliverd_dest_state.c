@@ -79,6 +79,41 @@ deliverd_dest_leave(struct sched *s, struct deliverd_dest *e)
 	s->dests->dirty = true;
 }
 
+/* The worker's own reply when the next hop could not be resolved
+ * (deliverd_worker_route.c: the MX or address lookup of the recipient
+ * domain, or the relayhost's name failed): X.4.3 before any SMTP reply. */
+static bool
+deliverd_dest_dns_failed(const struct deliverd_result *r)
+{
+	return r->dr_stage == BOUNCE_ST_CONNECT &&
+	    strncmp(r->dr_reply, "451 4.4.3 ", 10) == 0;
+}
+
+/*
+ * A failed lookup counts as a connection failure: a domain whose DNS is
+ * broken is suspended after suspend_after jobs instead of being looked up
+ * again for each of its messages. Its MX hosts are unknown now, so a
+ * domain that had joined a destination by them leaves it first: its
+ * failures suspend the domain, not its hosting provider's destination.
+ */
+static void
+deliverd_dest_dns_result(struct sched *s, struct deliverd_dest_acc *a,
+    const struct deliverd_sched_job *sj, const struct deliverd_result *r)
+{
+	const struct deliverd_via *v;
+
+	if (!sj->j.dj_relay &&
+	    (v = deliverd_dest_via_get(s->dests, sj->j.dj_hop)) != NULL) {
+		log_info("destination=%s, domain=%s, was=%s (its MX lookup "
+			 "failed)",
+		    sj->j.dj_hop, sj->j.dj_hop, v->dest);
+		(void)deliverd_dest_via_set(s, sj->j.dj_hop, NULL, 0);
+	}
+	a->connfail++;
+	if (a->throttle == 0)
+		(void)str_copy(a->reply, sizeof(a->reply), r->dr_reply);
+}
+
 void
 deliverd_dest_result(struct sched *s, size_t wi,
     const struct deliverd_sched_job *sj, const struct deliverd_result *r)
@@ -87,6 +122,10 @@ deliverd_dest_result(struct sched *s, size_t wi,
 
 	if (r->dr_skip)
 		return;
+	if (deliverd_dest_dns_failed(r)) {
+		deliverd_dest_dns_result(s, a, sj, r);
+		return;
+	}
 	if (!sj->j.dj_relay && (r->dr_relay[0] != '\0' || r->dr_mx[0] != '\0'))
 		deliverd_dest_learn(s, sj->j.dj_hop, r->dr_relay, r->dr_mx);
 	switch (shaping_classify(s->dests->sh, r->dr_reply)) {
