@@ -2,8 +2,13 @@
 reached is not probed once per message. Real peers on 127.0.0.1 (aiosmtpd),
 a scripted resolver (peers.AdResolver: SERVFAIL for the broken domains).
 Every wait bounded."""
+import collections
+import os
 import time
 
+import pytest
+
+import chaos
 import peers
 import smtpgate
 from smtpgate import Gateway, inject, put_msg, wait_for
@@ -87,3 +92,95 @@ def test_dns_failure_suspends_the_domain_not_its_hosting_destination():
         print("\n".join(l for l in log.splitlines() if "destination=" in l))
         assert "destination=mx{mx.hoster.test}, state=suspended" not in log
         assert len(deferred_to(g, "broken.test")) <= SUSPEND_AFTER + IN_FLIGHT
+
+
+# ---------------------------------------------------------------- LMDB EIO
+
+EIO_SHIM = os.path.join(smtpgate.BUILDDIR, "tests", "tools", "eio-shim.so")
+
+
+def start_with_eio(g, name="deliverd"):
+    """Starts g's daemon with tests/tools/eio-shim.so: its writes to
+    data.mdb fail with EIO while the returned flag file exists."""
+    if not os.path.exists(EIO_SHIM):
+        pytest.skip("tests/tools/eio-shim.so not built")
+    flag = os.path.join(g.dir, "eio")
+    saved = {k: os.environ.get(k) for k in ("LD_PRELOAD", "SMTPGATE_EIO_FLAG", "ASAN_OPTIONS")}
+    os.environ.update({"LD_PRELOAD": EIO_SHIM, "SMTPGATE_EIO_FLAG": flag,
+                       "ASAN_OPTIONS": (saved["ASAN_OPTIONS"] or "") +
+                       ":verify_asan_link_order=0"})
+    try:
+        g.start(name)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return flag
+
+
+def repeated(ids):
+    return {i: n for i, n in collections.Counter(ids).items() if n > 1}
+
+
+def test_callback_accepted_but_not_deleted_is_not_posted_again():
+    """The receiver answers 200, then the outbox deletion fails (EIO from
+    the disk): the events are not posted again round after round; the
+    deletion alone is retried with back-off, and once the disk works they
+    leave the outbox without another POST."""
+    recv = chaos.Receiver()          # down while the outbox fills
+    with peers.Mx() as mx, Gateway(tls=False, extra={
+            "relayhost": "127.0.0.1:%d" % mx.port, "callback_retry_min": "1s",
+            "callback_retry_max": "2s", "callback_batch_max": "50"}) as g:
+        inject(g, "account", "cbk", recv.url)
+        put_msg(g, "cbk", ["c{n}@dest.test"], count=20)
+        flag = start_with_eio(g)
+        wait_for(lambda: len(g.events()) >= 20, 60, what="20 events")
+        want = {e["id"] for e in g.events()}
+        open(flag, "w").close()       # the disk fails from now on
+        recv.start()
+        try:
+            wait_for(lambda: recv.posts > 0, 30, what="a callback POST")
+            time.sleep(6)
+            ids, posts = recv.ids(), recv.posts
+            log = g.log("deliverd")
+            print("EIO: %d posts, %d events, %d repeated" % (posts, len(ids), len(repeated(ids))))
+            print("\n".join([l for l in log.splitlines() if "callback" in l][:6]))
+            assert "callback cbk: outbox delete" in log, "the deletion did not fail"
+            assert not repeated(ids), "%d events posted again (%d posts)" % (
+                len(repeated(ids)), posts)
+            os.unlink(flag)               # the disk works again
+            wait_for(lambda: "callback cbk: 20 accepted event(s) left the outbox" in
+                     g.log("deliverd"), 30, what="the deletion after the fault")
+            time.sleep(2)
+            assert recv.posts == posts and set(recv.ids()) == want
+            assert not repeated(recv.ids())
+        finally:
+            recv.stop()
+
+
+def test_scheduler_commit_eio_after_250_no_resend():
+    """The next hop accepted; the commit of the outcome fails with EIO:
+    nothing is sent again while it fails (deliverd.8 FAILED COMMITS), and
+    everything is recorded once the disk works again."""
+    from test_deliverd_commit import assert_once, recording_hop
+    with recording_hop() as srv, Gateway(tls=False, extra={
+            "relayhost": "127.0.0.1:%d" % srv.port, "retry_schedule": "1s"}) as g:
+        inject(g, "account", "acc")
+        flag = start_with_eio(g)
+        open(flag, "w").close()
+        targets = ["e%d@dest.test" % i for i in range(8)]
+        for t in targets:
+            put_msg(g, "acc", [t])
+        wait_for(lambda: "Input/output error" in g.log("deliverd"), 30, what="a failed commit")
+        time.sleep(5)
+        assert_once(srv.received, targets)
+        assert g.procs["deliverd"].poll() is None
+        os.unlink(flag)
+        wait_for(lambda: not g.files("queue"), 60, what="every outcome recorded")
+        assert_once(srv.received, targets)
+        assert sorted(srv.received) == sorted(targets)
+        lines = [l for l in g.log("deliverd").splitlines() if "commit" in l]
+        print("\n".join(lines[:4]))
+        assert len(lines) < 20, "one log line per interval, not per retry: %d" % len(lines)

@@ -37,3 +37,10 @@ tests_tools_crash_shim_so_SOURCES = tests/tools/crash_shim.c
 tests_tools_crash_shim_so_CFLAGS = -std=c11 -Wall -Wextra -Werror -fPIC
 tests_tools_crash_shim_so_LDFLAGS = -shared
 tests_tools_crash_shim_so_LDADD =
+# An LD_PRELOAD shim that makes LMDB's writes (data.mdb) fail with EIO while
+# a flag file exists (test_fail_storm.py): a failing disk, no product hook.
+check_PROGRAMS += tests/tools/eio-shim.so
+tests_tools_eio_shim_so_SOURCES = tests/tools/eio_shim.c
+tests_tools_eio_shim_so_CFLAGS = -std=c11 -Wall -Wextra -Werror -fPIC
+tests_tools_eio_shim_so_LDFLAGS = -shared
+tests_tools_eio_shim_so_LDADD =
