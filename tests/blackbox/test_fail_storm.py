@@ -4,6 +4,7 @@ a scripted resolver (peers.AdResolver: SERVFAIL for the broken domains).
 Every wait bounded."""
 import collections
 import os
+import socket
 import time
 
 import pytest
@@ -184,3 +185,69 @@ def test_scheduler_commit_eio_after_250_no_resend():
         lines = [l for l in g.log("deliverd").splitlines() if "commit" in l]
         print("\n".join(lines[:4]))
         assert len(lines) < 20, "one log line per interval, not per retry: %d" % len(lines)
+
+
+# ---------------------------------------------------------------- partial and ambiguous
+
+def test_rcpt_4xx_retries_only_that_recipient():
+    """One RCPT of three gets 451: the two accepted are delivered once and
+    are not part of the retry."""
+    with peers.Mx() as mx, Gateway(tls=False, extra={
+            "relayhost": "127.0.0.1:%d" % mx.port, "retry_schedule": "1s"}) as g:
+        mx.rules["b@dest.test"] = ["451 4.3.0 try again", "250 2.1.5 Ok"]
+        g.start("deliverd")
+        inject(g, "account", "acc")
+        put_msg(g, "acc", ["a@dest.test", "b@dest.test", "c@dest.test"])
+        g.wait_events(lambda e: e["to"] == "b@dest.test" and e["event"] == "delivered",
+                      timeout=30, what="b delivered on the retry")
+        time.sleep(2)
+        tx = [sorted(m["to"]) for m in mx.received()]
+        print("transactions:", tx)
+        assert tx == [["a@dest.test", "c@dest.test"], ["b@dest.test"]], tx
+
+
+def test_drop_after_the_dot_resends_one_transaction_per_retry():
+    """The next hop reads the whole message of three recipients, then hangs
+    up before its reply (the ambiguous case: it may have been delivered).
+    The retry sends it again once, as one transaction for the three
+    recipients, not once per recipient."""
+    dropped = []
+
+    def behave(c, srv):
+        if not dropped:
+            f = c.makefile("rb")
+            c.sendall(b"220 drop.test ESMTP\r\n")
+            while True:
+                line = f.readline(4096)
+                if not line:
+                    return
+                verb = line[:4].upper()
+                if verb == b"EHLO":
+                    c.sendall(b"250-drop.test\r\n250 PIPELINING\r\n")
+                elif verb == b"DATA":
+                    c.sendall(b"354 go\r\n")
+                    if chaos.read_data(f) is not None:
+                        dropped.append(1)
+                    c.shutdown(socket.SHUT_RDWR)
+                    return
+                else:
+                    c.sendall(b"250 2.0.0 Ok\r\n")
+        chaos.smtp_sink(c, srv.received)
+
+    with chaos.HostileServer(behave) as srv, Gateway(tls=False, extra={
+            "relayhost": "127.0.0.1:%d" % srv.port, "retry_schedule": "1s",
+            "data_timeout": "3s"}) as g:
+        srv.received = []
+        rcpts = ["x%d@dest.test" % i for i in range(3)]
+        g.start("deliverd")
+        inject(g, "account", "acc")
+        put_msg(g, "acc", rcpts)
+        wait_for(lambda: sum(1 for e in g.events() if e["event"] == "delivered") == 3, 30,
+                 what="the three delivered on the retry")
+        time.sleep(2)
+        deferred = [e for e in g.events() if e["event"] == "deferred"]
+        print("dropped %d, then received %s; deferred: %s" % (
+            len(dropped), srv.received, deferred[0]["msg"] if deferred else None))
+        assert len(dropped) == 1 and len(deferred) == 3
+        assert all(e["attempt"] == 1 for e in deferred)
+        assert sorted(srv.received) == rcpts, srv.received
