@@ -251,3 +251,48 @@ def test_drop_after_the_dot_resends_one_transaction_per_retry():
         assert len(dropped) == 1 and len(deferred) == 3
         assert all(e["attempt"] == 1 for e in deferred)
         assert sorted(srv.received) == rcpts, srv.received
+
+
+# ---------------------------------------------------------------- spoold, disk full
+
+def test_spoold_disk_full_keeps_accepted_messages_and_resumes():
+    """Messages smtpd answered 250 for wait in incoming/new while the spool's
+    file system is full: spoold's filing fails, stops and is retried; none
+    is dropped or quarantined; once there is space all are filed."""
+    if not smtpgate.IS_ROOT:
+        pytest.skip("mounting a tmpfs needs root")
+    g = Gateway(tls=False, extra={"spoold_rescan_interval": "1s", "min_free_space": "1"})
+    smtpgate.mount_tmpfs(g, "4m")
+    try:
+        g.spoolctl("account", "add", "pin", "--ip", "127.0.0.1/32")
+        g.start("spoold", "smtpd")
+        smtpgate.smtp_send(g, ["first@dest.test"])
+        wait_for(lambda: not g.files("new") and len(g.files("queue")) == 1, 20, what="filed")
+        g.stop("spoold")
+        acked = []
+        for i in range(20):
+            smtpgate.smtp_send(g, ["r%d@dest.test" % i])    # raises unless 250
+            acked.append(i)
+        assert len(g.files("new")) == 20
+        filler = os.path.join(g.spool, "filler")
+        smtpgate.fill_disk(filler)
+        g.start("spoold")
+        time.sleep(5)
+        log = g.log("spoold")
+        stops = [l for l in log.splitlines() if "filing stopped" in l]
+        print("full: new=%d queue=%d; %d 'filing stopped' lines, e.g. %s" % (
+            len(g.files("new")), len(g.files("queue")), len(stops), stops[:1]))
+        assert "quarantined, reason" not in log
+        assert len(g.files("new")) + len(g.files("queue")) == 21
+        assert g.procs["spoold"].poll() is None
+        os.unlink(filler)
+        wait_for(lambda: not g.files("new") and len(g.files("queue")) == 21, 30,
+                 what="all 21 filed once there is space")
+        assert "quarantined, reason" not in g.log("spoold")
+    finally:
+        try:
+            g.stop()
+        except Exception:
+            pass
+        smtpgate.umount_tmpfs(g)
+        g.close()
