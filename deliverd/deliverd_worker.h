@@ -66,6 +66,7 @@ struct deliverd_worker_rcpt {
 	uint32_t	  attempts; /* made before this one */
 	char		  reply[SPOOL_REPLY_MAX];
 	enum bounce_stage stage;
+	bool reported; /* its result went before the job's end (452 split) */
 };
 
 struct deliverd_worker_cand {

@@ -296,3 +296,72 @@ def test_spoold_disk_full_keeps_accepted_messages_and_resumes():
             pass
         smtpgate.umount_tmpfs(g)
         g.close()
+
+
+# ---------------------------------------------------------------- 452 split, then a crash
+
+def test_452_split_job_killed_resends_only_the_unanswered_transaction():
+    """A next hop takes 2 recipients per transaction (452 for the rest), so
+    6 recipients go in 3 transactions of one job; it accepts the first two
+    and never answers the third's end of data, and deliverd is killed then.
+    After the restart only the third transaction's recipients go again: the
+    4 the next hop accepted were recorded as they were accepted, not at the
+    end of the job."""
+    state = {"mode": "limit", "tx": 0, "hung": False}
+    accepted = []
+
+    def behave(c, srv):
+        f = c.makefile("rb")
+        c.sendall(b"220 limit.test ESMTP\r\n")
+        rcpts = []
+        while True:
+            line = f.readline(4096)
+            if not line:
+                return
+            verb = line[:4].upper()
+            if verb == b"EHLO":
+                c.sendall(b"250-limit.test\r\n250 PIPELINING\r\n")
+            elif verb == b"RCPT":
+                if state["mode"] == "limit" and len(rcpts) >= 2:
+                    c.sendall(b"452 4.5.3 Too many recipients\r\n")
+                else:
+                    rcpts.append(line.split(b"<", 1)[1].split(b">", 1)[0].decode())
+                    c.sendall(b"250 2.1.5 Ok\r\n")
+            elif verb == b"DATA":
+                c.sendall(b"354 go\r\n")
+                if chaos.read_data(f) is None:
+                    return
+                state["tx"] += 1
+                if state["mode"] == "limit" and state["tx"] == 3:
+                    state["hung"] = True
+                    time.sleep(30)          # never answers: deliverd is killed
+                    return
+                accepted.extend(rcpts)
+                rcpts = []
+                c.sendall(b"250 2.0.0 Ok: queued\r\n")
+            elif verb == b"QUIT":
+                c.sendall(b"221 bye\r\n")
+                return
+            else:
+                rcpts = [] if verb in (b"RSET", b"MAIL") else rcpts
+                c.sendall(b"250 2.0.0 Ok\r\n")
+
+    rcpts = ["s%d@dest.test" % i for i in range(6)]
+    with chaos.HostileServer(behave) as srv, Gateway(tls=False, extra={
+            "relayhost": "127.0.0.1:%d" % srv.port, "retry_schedule": "1s",
+            "data_timeout": "60s", "deliverd_workers": "1"}) as g:
+        g.start("deliverd")
+        inject(g, "account", "acc")
+        put_msg(g, "acc", rcpts)
+        wait_for(lambda: state["hung"], 30, what="the third transaction")
+        time.sleep(1.5)
+        g.kill("deliverd")
+        first = list(accepted)
+        state["mode"] = "good"
+        g.start("deliverd")
+        wait_for(lambda: set(accepted) == set(rcpts) and not g.files("queue"), 30,
+                 what="every recipient delivered after the restart")
+        counts = collections.Counter(accepted)
+        print("accepted before the kill: %s; in all: %s" % (first, dict(counts)))
+        assert sorted(first) == rcpts[:4], first
+        assert all(n == 1 for n in counts.values()), "sent twice: %s" % repeated(accepted)
