@@ -365,3 +365,50 @@ def test_452_split_job_killed_resends_only_the_unanswered_transaction():
         print("accepted before the kill: %s; in all: %s" % (first, dict(counts)))
         assert sorted(first) == rcpts[:4], first
         assert all(n == 1 for n in counts.values()), "sent twice: %s" % repeated(accepted)
+
+
+# ---------------------------------------------------------------- event_log on a full disk
+
+def test_event_log_disk_full_loses_and_repeats_nothing():
+    """event_log on its own small file system, which fills up while
+    messages are delivered: the export fails and is retried (the events are
+    in LMDB), no line is cut in half or written twice, and once there is
+    space every event is in the file exactly once."""
+    if not smtpgate.IS_ROOT:
+        pytest.skip("mounting a tmpfs needs root")
+    with peers.Mx() as mx:
+        mnt = smtpgate.tempfile.mkdtemp(prefix="sgevlog-")
+        r = smtpgate.subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0777",
+                                     "tmpfs", mnt], capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.skip("cannot mount a tmpfs: %s" % r.stderr.strip())
+        try:
+            evlog = os.path.join(mnt, "events.jsonl")
+            with Gateway(tls=False, extra={
+                    "relayhost": "127.0.0.1:%d" % mx.port, "event_log": evlog,
+                    "spoold_rescan_interval": "1s"}) as g:
+                g.start("spoold", "deliverd")
+                inject(g, "account", "acc")
+                filler = os.path.join(mnt, "filler")
+                smtpgate.fill_disk(filler)
+                # room for a few events only (two pages)
+                os.truncate(filler, os.path.getsize(filler) - 8192)
+                put_msg(g, "acc", ["ev{n}@dest.test"], count=60)
+                wait_for(lambda: len(mx.received()) >= 60, 60, what="60 delivered")
+                wait_for(lambda: "No space left" in g.log("deliverd") + g.log("spoold"), 20,
+                         what="a failed export")
+                time.sleep(3)
+                warn = [l for l in (g.log("deliverd") + g.log("spoold")).splitlines()
+                        if "events export" in l]
+                os.unlink(filler)
+                wait_for(lambda: len(g.events()) >= 60, 30, what="every event exported")
+                time.sleep(2)
+                with open(evlog, "rb") as f:
+                    lines = f.read().split(b"\n")
+                assert lines[-1] == b"", "the file ends in a cut line"
+                ids = [smtpgate.json.loads(l)["id"] for l in lines[:-1]]
+                print("%d export warnings while full; %d lines, %d distinct" % (
+                    len(warn), len(ids), len(set(ids))))
+                assert len(ids) == len(set(ids)) == 60
+        finally:
+            smtpgate.subprocess.run(["umount", "-l", mnt], capture_output=True)
