@@ -412,3 +412,37 @@ def test_event_log_disk_full_loses_and_repeats_nothing():
                 assert len(ids) == len(set(ids)) == 60
         finally:
             smtpgate.subprocess.run(["umount", "-l", mnt], capture_output=True)
+
+
+# ---------------------------------------------------------------- a next hop that will not talk
+
+GREETINGS = {
+    "554-no-enhanced-code": b"554 No SMTP service here\r\n",
+    "421-busy": b"421 4.3.2 Service not available, closing channel\r\n",
+}
+
+
+@pytest.mark.parametrize("case", list(GREETINGS))
+def test_next_hop_refusing_every_session_is_suspended(case):
+    """The only next hop answers every connection with a refusal at the
+    greeting: not one session per message (nor one a second while slowed):
+    after suspend_after jobs the destination is suspended like one that
+    refuses connections."""
+    def behave(c, srv):
+        c.sendall(GREETINGS[case])
+        c.recv(1024)
+
+    n = 40
+    with chaos.HostileServer(behave) as srv, Gateway(tls=False, extra={
+            "relayhost": "127.0.0.1:%d" % srv.port, "retry_schedule": "1h"}) as g:
+        g.start("deliverd")
+        inject(g, "account", "acc")
+        put_msg(g, "acc", ["q{n}@dest.test"], count=n)
+        wait_for(lambda: "state=suspended" in g.log("deliverd") or srv.conns >= n, 60,
+                 what="a suspension or a session per message")
+        time.sleep(4)
+        tried = [e for e in g.events() if e["event"] == "deferred"]
+        print("%s: %d sessions for %d messages, %d deferred; %s" % (
+            case, srv.conns, n, len(tried), tried[0]["msg"] if tried else None))
+        assert "state=suspended" in g.log("deliverd")
+        assert srv.conns <= SUSPEND_AFTER + IN_FLIGHT, srv.conns
