@@ -108,13 +108,14 @@ deliverd_cb_forget_idle(struct cb *c, bool full)
 	while (i < c->nacct) {
 		struct deliverd_cb_acct *a = c->acct[i];
 
-		if (a->easy != NULL || a->undeleted ||
+		if (a->easy != NULL || (a->undeleted && (!full || a->live)) ||
 		    (!full && (a->delay_s != 0 || a->first_ms != 0)) ||
 		    (full && a->live &&
 			(a->delay_s != 0 || a->first_ms != 0))) {
 			i++;
 			continue;
 		}
+		free(a->seq); /* an accepted batch whose entries are gone */
 		free(a);
 		c->acct[i] = c->acct[--c->nacct];
 	}
