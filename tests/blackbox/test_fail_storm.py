@@ -446,3 +446,47 @@ def test_next_hop_refusing_every_session_is_suspended(case):
             case, srv.conns, n, len(tried), tried[0]["msg"] if tried else None))
         assert "state=suspended" in g.log("deliverd")
         assert srv.conns <= SUSPEND_AFTER + IN_FLIGHT, srv.conns
+
+
+def test_bdat_on_a_full_disk_is_452_never_250():
+    """CHUNKING when the spool file system fills up after the first chunk:
+    the last chunk is read (RFC 3030) but answered 452 4.3.1, never 250,
+    and nothing half-written is left to file. (A full disk before the first
+    chunk is refused at MAIL already.)"""
+    if not smtpgate.IS_ROOT:
+        pytest.skip("mounting a tmpfs needs root")
+    g = Gateway(tls=False, extra={"min_free_space": "1"})
+    smtpgate.mount_tmpfs(g, "2m")
+    try:
+        g.spoolctl("account", "add", "pin", "--ip", "127.0.0.1/32")
+        g.start("spoold", "smtpd")
+        filler = os.path.join(g.spool, "filler")
+        data = smtpgate.message(msgid="<bdat@faults.test>", body=("y" * 76 + "\r\n") * 2600)
+        data = data if isinstance(data, bytes) else data.encode()
+        c = smtpgate.Raw(g.port, timeout=30)
+        try:
+            assert c.reply()[0] == 220
+            assert c.cmd("EHLO bdat.test")[0] == 250
+            assert c.cmd("MAIL FROM:<bounce@example.com>")[0] == 250
+            assert c.cmd("RCPT TO:<r@dest.test>")[0] == 250
+            half = 1024
+            c.send(b"BDAT %d\r\n" % half + data[:half])
+            first = c.reply()
+            smtpgate.fill_disk(filler)          # full after the first chunk
+            c.send(b"BDAT %d LAST\r\n" % (len(data) - half) + data[half:])
+            last = c.reply()
+        finally:
+            c.close()
+        print("BDAT on a full disk:", first, last)
+        assert first[0] == 250, first
+        assert last[0] == 452 and "4.3.1" in last[1], (first, last)
+        assert g.files("new") == []
+        wait_for(lambda: g.files("tmp") == [], 10, what="incoming/tmp empty")
+        assert g.procs["smtpd"].poll() is None
+    finally:
+        try:
+            g.stop()
+        except Exception:
+            pass
+        smtpgate.umount_tmpfs(g)
+        g.close()
