@@ -490,3 +490,36 @@ def test_bdat_on_a_full_disk_is_452_never_250():
             pass
         smtpgate.umount_tmpfs(g)
         g.close()
+
+
+
+def test_dead_next_hop_is_probed_by_one_job_after_a_suspension():
+    """8 workers, a relayhost (which may have all of them) that refuses
+    every session: when its suspension ends, one job probes it (and
+    suspends it again), not a job on every worker; the rest wait."""
+    def behave(c, srv):
+        time.sleep(0.3)
+        c.sendall(b"421 4.3.2 Service not available\r\n")
+
+    with chaos.HostileServer(behave) as srv, Gateway(tls=False, extra={
+            "relayhost": "127.0.0.1:%d" % srv.port, "retry_schedule": "1h",
+            "deliverd_workers": "8"}) as g:
+        g.conf["shaping_file"] = os.path.join(g.dir, "shaping")
+        with open(g.conf["shaping_file"], "w") as f:
+            f.write("[default]\nsuspend_for = 2s\n")
+        g.write_conf()
+        inject(g, "account", "acc")
+        put_msg(g, "acc", ["w{n}@dest.test"], count=40)
+        g.start("deliverd")
+
+        def suspensions():
+            return g.log("deliverd").count("state=suspended")
+        wait_for(lambda: suspensions() >= 1, 60, what="the first suspension")
+        time.sleep(1)                    # the jobs already with workers end
+        before = srv.conns
+        wait_for(lambda: suspensions() >= 3, 60, what="two more suspensions")
+        probes = srv.conns - before
+        print("dead relayhost, 8 workers: %d sessions before the first suspension, "
+              "%d for the two probes after it, at most %d at once" % (
+                  before, probes, srv.max_active))
+        assert probes == 2, probes

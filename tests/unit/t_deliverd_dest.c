@@ -265,6 +265,25 @@ t_dest_down_replies(void)
 	    "a recipient's 4xx does not");
 }
 
+/* A failing destination gets one job at a time in the whole pool. */
+static void
+t_dest_failing_serial(void)
+{
+	struct sched *s = t_sched(NULL);
+	int	      wi;
+
+	wi = t_dispatch(s, "x.example");
+	t_done(s, wi,
+	    "451 4.4.1 mx[192.0.2.9]:25: connect: Connection refused");
+	wi = t_dispatch(s, "x.example");
+	t_ok(wi >= 0, "failing: a next job");
+	t_int_eq(t_dispatch(s, "x.example"), -1, "failing: not two at once");
+	t_done(s, wi, "250 2.0.0 Ok");
+	t_ok(t_dispatch(s, "x.example") >= 0 && t_dispatch(s, "x.example") >= 0,
+	    "through again: two at once");
+	t_sched_free(s);
+}
+
 static void
 t_dest_rate(void)
 {
@@ -471,6 +490,7 @@ main(void)
 		{ "connections", t_dest_connections },
 		{ "back-off", t_dest_backoff },
 		{ "down-replies", t_dest_down_replies },
+		{ "failing-serial", t_dest_failing_serial },
 		{ "rate", t_dest_rate },
 		{ "bound", t_dest_bound },
 		{ "mxset-key", t_mxset_key },
