@@ -1,7 +1,12 @@
-"""Failures must not multiply work (deliverd): a destination that cannot be
-reached is not probed once per message. Real peers on 127.0.0.1 (aiosmtpd),
-a scripted resolver (peers.AdResolver: SERVFAIL for the broken domains).
-Every wait bounded."""
+"""Failures must not multiply work, and nothing is sent twice because
+something else failed (h-afail): a destination that cannot be reached (DNS
+failure, a host that refuses every session) is not tried once per message;
+callbacks accepted but not deleted are not posted again; a 452-split job
+killed half-way resends only its last transaction; LMDB EIO after a 250,
+full disks under smtpd (BDAT), spoold and event_log; 4xx RCPT, 421 and a
+drop after the final dot. Real peers on 127.0.0.1 (aiosmtpd, chaos
+servers), a scripted resolver (peers.AdResolver), tests/tools/eio-shim.so,
+small tmpfs mounts (root). Every wait bounded."""
 import collections
 import os
 import socket
@@ -523,3 +528,49 @@ def test_dead_next_hop_is_probed_by_one_job_after_a_suspension():
               "%d for the two probes after it, at most %d at once" % (
                   before, probes, srv.max_active))
         assert probes == 2, probes
+
+
+def test_421_mid_session_defers_every_recipient_of_the_transaction():
+    """421 to the second RCPT of three, then the next hop hangs up: the
+    first (accepted at RCPT, never sent) is not taken as delivered; all
+    three go in the one retry, once, and the destination is slowed."""
+    first = []
+
+    def behave(c, srv):
+        if first:
+            return chaos.smtp_sink(c, srv.received)
+        first.append(1)
+        f = c.makefile("rb")
+        c.sendall(b"220 busy.test ESMTP\r\n")
+        nrcpt = 0
+        while True:
+            line = f.readline(4096)
+            if not line:
+                return
+            verb = line[:4].upper()
+            if verb == b"EHLO":
+                c.sendall(b"250-busy.test\r\n250 PIPELINING\r\n")
+            elif verb == b"RCPT":
+                nrcpt += 1
+                if nrcpt == 2:
+                    c.sendall(b"421 4.7.0 Too many sessions, closing\r\n")
+                    c.shutdown(socket.SHUT_RDWR)
+                    return
+                c.sendall(b"250 2.1.5 Ok\r\n")
+            else:
+                c.sendall(b"250 2.0.0 Ok\r\n")
+
+    rcpts = ["m%d@dest.test" % i for i in range(3)]
+    with chaos.HostileServer(behave) as srv, Gateway(tls=False, extra={
+            "relayhost": "127.0.0.1:%d" % srv.port, "retry_schedule": "1s"}) as g:
+        srv.received = []
+        g.start("deliverd")
+        inject(g, "account", "acc")
+        put_msg(g, "acc", rcpts)
+        wait_for(lambda: sum(1 for e in g.events() if e["event"] == "delivered") == 3, 30,
+                 what="the three delivered on the retry")
+        evs = g.events()
+        print([(e["to"], e["event"], e["msg"][:40]) for e in evs])
+        assert [e["event"] for e in evs].count("deferred") == 3
+        assert sorted(srv.received) == rcpts
+        assert "state=slowed" in g.log("deliverd")
