@@ -52,6 +52,9 @@ struct deliverd_cb_acct {
 	uint64_t	  *seq; /* its events */
 	size_t		   n;
 	bool		   live; /* seen with entries in the last listing */
+	/* seq[0..n) were accepted (2xx) but their deletion failed: only the
+	 * deletion is retried (with back-off), they are not posted again */
+	bool undeleted;
 };
 
 struct deliverd_cb_collect {
@@ -105,13 +108,14 @@ deliverd_cb_forget_idle(struct cb *c, bool full)
 	while (i < c->nacct) {
 		struct deliverd_cb_acct *a = c->acct[i];
 
-		if (a->easy != NULL ||
+		if (a->easy != NULL || (a->undeleted && (!full || a->live)) ||
 		    (!full && (a->delay_s != 0 || a->first_ms != 0)) ||
 		    (full && a->live &&
 			(a->delay_s != 0 || a->first_ms != 0))) {
 			i++;
 			continue;
 		}
+		free(a->seq); /* an accepted batch whose entries are gone */
 		free(a);
 		c->acct[i] = c->acct[--c->nacct];
 	}
@@ -208,6 +212,7 @@ deliverd_cb_discard(char *p, size_t sz, size_t n, void *arg)
 }
 
 static void deliverd_cb_backoff(struct cb *, struct deliverd_cb_acct *);
+static void deliverd_cb_retry_delete(struct cb *, struct deliverd_cb_acct *);
 
 /*
  * The request's headers. With secrets, X-Smtpgate-Signature signs the
@@ -407,10 +412,12 @@ deliverd_cb_round(struct cb *c)
 			    (long long)c->cf->cf_callback_max_age);
 			deliverd_cb_drop(c, a->login, before, why);
 		}
-		if (a->easy != NULL || a->next_ms > now_ms ||
-		    c->ninflight >= CB_INFLIGHT_MAX)
-			continue; /* posting, backing off, or busy */
-		deliverd_cb_serve(c, a, now_ms);
+		if (a->easy != NULL || a->next_ms > now_ms)
+			continue; /* posting or backing off */
+		if (a->undeleted)
+			deliverd_cb_retry_delete(c, a);
+		else if (c->ninflight < CB_INFLIGHT_MAX)
+			deliverd_cb_serve(c, a, now_ms);
 	}
 	free(login);
 	deliverd_cb_forget_idle(c, full);
@@ -437,8 +444,9 @@ deliverd_cb_delete_once(struct cb *c, struct deliverd_cb_acct *a)
 	return rc;
 }
 
-/* A deletion can fill the map too (copy-on-write): grow and retry once. */
-static void
+/* A deletion can fill the map too (copy-on-write): grow and retry once.
+ * 0, or the error (logged). */
+static int
 deliverd_cb_delete(struct cb *c, struct deliverd_cb_acct *a)
 {
 	struct spool_map m;
@@ -453,11 +461,14 @@ deliverd_cb_delete(struct cb *c, struct deliverd_cb_acct *a)
 		rc = deliverd_cb_delete_once(c, a);
 	}
 	if (rc != 0)
-		log_warnx("callback %s: outbox delete: %s", a->login,
-		    spool_strerror(rc));
+		log_warnx("callback %s: outbox delete: %s (%zu accepted "
+			  "event(s): the deletion is retried, they are not "
+			  "posted again)",
+		    a->login, spool_strerror(rc), a->n);
 	spool_map_info(c->sp, &m);
 	if (m.mp_readers > 0)
 		log_info("cleared %u stale lmdb reader slot(s)", m.mp_readers);
+	return rc;
 }
 
 /* The last error, for spoolctl callbacks status: one small transaction
@@ -504,9 +515,13 @@ deliverd_cb_done(struct cb *c, CURL *e, CURLcode cc)
 	if (cc == CURLE_OK && code >= 200 && code < 300) {
 		log_debug("callback %s: %zu events, HTTP %ld", a->login, a->n,
 		    code);
-		deliverd_cb_delete(c, a);
-		a->delay_s = 0;
-		a->next_ms = 0;
+		if (deliverd_cb_delete(c, a) == 0) {
+			a->delay_s = 0;
+			a->next_ms = 0;
+		} else {
+			a->undeleted = true; /* a->seq stays */
+			deliverd_cb_backoff(c, a);
+		}
 	} else if (cc != CURLE_OK)
 		log_warnx("callback %s: %zu events not accepted: %s", a->login,
 		    a->n, curl_easy_strerror(cc));
@@ -528,10 +543,32 @@ deliverd_cb_done(struct cb *c, CURL *e, CURLcode cc)
 	a->hdr = NULL;
 	a->easy = NULL;
 	buf_release(&a->doc);
+	if (!a->undeleted) {
+		free(a->seq);
+		a->seq = NULL;
+		a->n = 0;
+	}
+	c->ninflight--;
+}
+
+/* The events the receiver accepted are deleted again, not posted again;
+ * the back-off spaces the attempts (and their log lines). */
+static void
+deliverd_cb_retry_delete(struct cb *c, struct deliverd_cb_acct *a)
+{
+	if (deliverd_cb_delete(c, a) != 0) {
+		deliverd_cb_backoff(c, a);
+		return;
+	}
+	log_info("callback %s: %zu accepted event(s) left the outbox, "
+		 "without another POST",
+	    a->login, a->n);
+	a->undeleted = false;
+	a->delay_s = 0;
+	a->next_ms = 0;
 	free(a->seq);
 	a->seq = NULL;
 	a->n = 0;
-	c->ninflight--;
 }
 
 /*

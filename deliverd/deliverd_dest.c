@@ -325,12 +325,25 @@ deliverd_dest_room(const struct sched *s)
 	return false;
 }
 
+/* Workers with a job for e in flight. */
+static size_t
+deliverd_dest_busy(const struct sched *s, const struct deliverd_dest *e)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < s->nw; i++)
+		n += s->w[i].pid != -1 && s->w[i].njobs > 0 &&
+		    strcmp(s->dests->wdest[i], e->name) == 0;
+	return n;
+}
+
 /*
  * The least loaded worker that may take a job for e: a worker that holds
  * e's connection always may; another only while e is below its
  * connections. A second job goes behind a busy worker only when both are
  * for e and e is normal without failures: a job never waits behind a
- * slow destination's, and a failing one gets one attempt at a time.
+ * slow destination's, and a failing one gets one attempt at a time, in
+ * the whole pool.
  */
 struct deliverd_sched_worker *
 deliverd_dest_pick_worker(struct sched *s, const struct deliverd_sched_job *sj)
@@ -342,6 +355,12 @@ deliverd_dest_pick_worker(struct sched *s, const struct deliverd_sched_job *sj)
 	bool			      hold, best_hold = false;
 
 	if (e->state == DEST_SUSPENDED)
+		return NULL;
+	/* the last job found e down: one job at a time in the whole pool
+	 * until one gets through (or suspend_after suspends e), so a dead
+	 * destination holds one worker, and the probe after a suspension is
+	 * one job */
+	if (e->fails > 0 && deliverd_dest_busy(s, e) > 0)
 		return NULL;
 	deliverd_dest_refill(e, now_ms);
 	if (e->tokens < 1)

@@ -57,6 +57,7 @@ struct deliverd_dest {
 /* One job's replies, summed up when the job is done. */
 struct deliverd_dest_acc {
 	uint32_t ok, throttle, connfail;
+	uint32_t refused; /* no session: a 4xx greeting or EHLO/HELO reply */
 	char	 reply[DEST_WHY_MAX];
 };
 

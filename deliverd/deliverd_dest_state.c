@@ -79,16 +79,74 @@ deliverd_dest_leave(struct sched *s, struct deliverd_dest *e)
 	s->dests->dirty = true;
 }
 
+/* The worker's own reply when the next hop could not be resolved
+ * (deliverd_worker_route.c: the MX or address lookup of the recipient
+ * domain, or the relayhost's name failed): X.4.3 before any SMTP reply. */
+static bool
+deliverd_dest_dns_failed(const struct deliverd_result *r)
+{
+	return r->dr_stage == BOUNCE_ST_CONNECT &&
+	    strncmp(r->dr_reply, "451 4.4.3 ", 10) == 0;
+}
+
+/*
+ * A failed lookup counts as a connection failure: a domain whose DNS is
+ * broken is suspended after suspend_after jobs instead of being looked up
+ * again for each of its messages. Its MX hosts are unknown now, so a
+ * domain that had joined a destination by them leaves it first: its
+ * failures suspend the domain, not its hosting provider's destination.
+ */
+static void
+deliverd_dest_dns_result(struct sched *s, struct deliverd_dest_acc *a,
+    const struct deliverd_sched_job *sj, const struct deliverd_result *r)
+{
+	const struct deliverd_via *v;
+
+	if (!sj->j.dj_relay &&
+	    (v = deliverd_dest_via_get(s->dests, sj->j.dj_hop)) != NULL) {
+		log_info("destination=%s, domain=%s, was=%s (its MX lookup "
+			 "failed)",
+		    sj->j.dj_hop, sj->j.dj_hop, v->dest);
+		(void)deliverd_dest_via_set(s, sj->j.dj_hop, NULL, 0);
+	}
+	a->connfail++;
+	if (a->throttle == 0)
+		(void)str_copy(a->reply, sizeof(a->reply), r->dr_reply);
+}
+
+/*
+ * No host of the destination would hold a session: the last one refused
+ * at the greeting or to EHLO/HELO (a 4xx, or a 5xx made "refused to talk
+ * to me"), whatever the text says. Not our own TLS policy refusal (X.7.5),
+ * which says nothing about the host's will.
+ */
+static bool
+deliverd_dest_refused(const struct deliverd_result *r)
+{
+	return r->dr_reply[0] == '4' &&
+	    (r->dr_stage == BOUNCE_ST_GREETING ||
+		(r->dr_stage == BOUNCE_ST_HELO &&
+		    strncmp(r->dr_reply + 3, " 4.7.5 ", 7) != 0));
+}
+
 void
 deliverd_dest_result(struct sched *s, size_t wi,
     const struct deliverd_sched_job *sj, const struct deliverd_result *r)
 {
 	struct deliverd_dest_acc *a = &s->dests->acc[wi];
+	bool			  refused = deliverd_dest_refused(r);
 
 	if (r->dr_skip)
 		return;
+	if (deliverd_dest_dns_failed(r)) {
+		deliverd_dest_dns_result(s, a, sj, r);
+		return;
+	}
 	if (!sj->j.dj_relay && (r->dr_relay[0] != '\0' || r->dr_mx[0] != '\0'))
 		deliverd_dest_learn(s, sj->j.dj_hop, r->dr_relay, r->dr_mx);
+	if (refused && a->reply[0] == '\0')
+		(void)str_copy(a->reply, sizeof(a->reply), r->dr_reply);
+	a->refused += refused;
 	switch (shaping_classify(s->dests->sh, r->dr_reply)) {
 	case SHAPING_REPLY_THROTTLE:
 		a->throttle++;
@@ -100,9 +158,21 @@ deliverd_dest_result(struct sched *s, size_t wi,
 			(void)str_copy(a->reply, sizeof(a->reply), r->dr_reply);
 		break;
 	default:
-		a->ok++;
+		a->ok += !refused;
 		break;
 	}
+}
+
+/* Consecutive jobs that found the destination down suspend it. */
+static void
+deliverd_dest_failed(struct sched *s, struct deliverd_dest *e,
+    const char *reply)
+{
+	e->fails++;
+	if (e->lim.sl_suspend_after > 0 &&
+	    e->fails >= e->lim.sl_suspend_after && e->state != DEST_SUSPENDED)
+		deliverd_dest_enter(s, e, DEST_SUSPENDED, e->lim.sl_suspend_for,
+		    reply);
 }
 
 void
@@ -113,27 +183,27 @@ deliverd_dest_job_done(struct sched *s, size_t wi,
 	struct deliverd_dest_acc a = t->acc[wi];
 	struct deliverd_dest	*e = deliverd_dest_of(s, sj->j.dj_hop);
 
+	/* down: no session at all (a refusal counts even when it also
+	 * says "slow down"); a throttle after a session resets the count */
+	bool down = a.ok == 0 &&
+	    (a.refused > 0 || (a.connfail > 0 && a.throttle == 0));
+
 	memset(&t->acc[wi], 0, sizeof(t->acc[wi]));
 	t->done_ms[wi] = ev_clock_ms();
 	e->last_ms = t->done_ms[wi];
 	if (a.throttle > 0) {
-		e->fails = 0;
+		if (!down)
+			e->fails = 0;
 		if (e->state == DEST_NORMAL)
 			deliverd_dest_enter(s, e, DEST_SLOWED,
 			    e->lim.sl_slow_for, a.reply);
 		else if (e->state == DEST_SLOWED)
 			e->until = deliverd_now() +
 			    e->lim.sl_slow_for; /* still throttled */
-	} else if (a.ok > 0) {
+	} else if (a.ok > 0)
 		e->fails = 0;
-	} else if (a.connfail > 0) {
-		e->fails++;
-		if (e->lim.sl_suspend_after > 0 &&
-		    e->fails >= e->lim.sl_suspend_after &&
-		    e->state != DEST_SUSPENDED)
-			deliverd_dest_enter(s, e, DEST_SUSPENDED,
-			    e->lim.sl_suspend_for, a.reply);
-	}
+	if (down)
+		deliverd_dest_failed(s, e, a.reply);
 }
 
 /* ---- rescheduling a suspended destination's recipients */

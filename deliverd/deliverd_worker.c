@@ -377,6 +377,45 @@ deliverd_worker_more(const struct deliverd_tx *tx, const size_t *at,
 	return n;
 }
 
+static void deliverd_worker_result1(struct worker *,
+    const struct deliverd_job *, const struct deliverd_worker_rcpt *,
+    const char *relay, const char *tls, const struct deliverd_tlsout *);
+
+/*
+ * A 452 split (deliverd_worker_more): before the next transaction, the
+ * replies of this one go to the scheduler, which commits them at once. A
+ * worker killed in a later transaction of the job (a crash, SIGKILL at the
+ * end of the stop grace) then leaves only that transaction to be sent
+ * again, not the recipients the next hop already accepted.
+ */
+static void
+deliverd_worker_report_round(struct worker *w, const struct deliverd_job *j,
+    struct deliverd_worker_rcpt *r, const size_t *ri, const size_t *at,
+    size_t nround, const bool *more, char (*replies)[SPOOL_REPLY_MAX],
+    const enum bounce_stage *stages, const bool *shared, const char *relay)
+{
+	struct deliverd_worker_rcpt *x;
+	size_t			     k;
+
+	for (k = 0; k < nround; k++) {
+		if (more[at[k]])
+			continue;
+		x = &r[ri[at[k]]];
+		(void)str_copy(x->reply, sizeof(x->reply), replies[at[k]]);
+		x->stage = stages[at[k]];
+		x->shared = shared[at[k]];
+		x->reported = true;
+		deliverd_worker_result1(w, j, x, relay,
+		    deliverd_smtp_tls(w->dw_smtp),
+		    deliverd_smtp_tls_out(w->dw_smtp));
+	}
+	if (w->dw_out_buf.len > 0 &&
+	    deliverd_pipe_write(w->dw_out, w->dw_out_buf.data,
+		w->dw_out_buf.len) == -1)
+		log_fatal("worker: write to scheduler");
+	buf_reset(&w->dw_out_buf);
+}
+
 static void
 deliverd_worker_send(struct worker *w, const struct deliverd_job *j,
     struct deliverd_worker_msg *wm, struct deliverd_worker_rcpt *r, size_t nr,
@@ -386,8 +425,8 @@ deliverd_worker_send(struct worker *w, const struct deliverd_job *j,
 	char(*replies)[SPOOL_REPLY_MAX], (*subr)[SPOOL_REPLY_MAX];
 	enum bounce_stage *stages, *subst;
 	struct deliverd_tx tx;
-	size_t		  *at, *pos, i, k, na = 0, n, round, ndata;
-	bool		  *shared;
+	size_t		  *at, *pos, *ri, i, k, na = 0, n, nround, round, ndata;
+	bool		  *more, *shared;
 
 	addrs = xcalloc(nr, sizeof(*addrs));
 	replies = xcalloc(nr, sizeof(*replies));
@@ -397,9 +436,12 @@ deliverd_worker_send(struct worker *w, const struct deliverd_job *j,
 	subst = xcalloc(nr, sizeof(*subst));
 	at = xcalloc(nr, sizeof(*at));
 	pos = xcalloc(nr, sizeof(*pos));
+	ri = xcalloc(nr, sizeof(*ri));
+	more = xcalloc(nr, sizeof(*more));
 	shared = xcalloc(nr, sizeof(*shared));
 	for (i = 0; i < nr; i++)
 		if (!r[i].skip) {
+			ri[na] = i;
 			at[na] = na;
 			addrs[na++] = r[i].addr;
 		}
@@ -430,11 +472,18 @@ deliverd_worker_send(struct worker *w, const struct deliverd_job *j,
 			stages[at[k]] = subst[k];
 			shared[at[k]] = subst[k] == BOUNCE_ST_DATA && ndata > 1;
 		}
-		if ((n = deliverd_worker_more(&tx, at, pos)) > 0)
+		nround = n;
+		if ((n = deliverd_worker_more(&tx, at, pos)) > 0) {
 			log_info("%s: %s: %zu recipients refused with 452 "
 				 "after others were "
 				 "accepted: next transaction at once",
 			    wm->m.sm_qid, j->dj_hop, n);
+			memset(more, 0, nr * sizeof(*more));
+			for (k = 0; k < n; k++)
+				more[pos[k]] = true;
+			deliverd_worker_report_round(w, j, r, ri, at, nround,
+			    more, replies, stages, shared, relay);
+		}
 		memcpy(at, pos, n * sizeof(*at));
 	}
 	for (i = 0, k = 0; i < nr; i++)
@@ -453,6 +502,8 @@ deliverd_worker_send(struct worker *w, const struct deliverd_job *j,
 	free(subst);
 	free(at);
 	free(pos);
+	free(ri);
+	free(more);
 	free(shared);
 }
 
@@ -599,37 +650,46 @@ deliverd_worker_sim(struct worker *w, struct deliverd_worker_msg *wm,
 }
 
 static void
+deliverd_worker_result1(struct worker *w, const struct deliverd_job *j,
+    const struct deliverd_worker_rcpt *r, const char *relay, const char *tls,
+    const struct deliverd_tlsout *tlsout)
+{
+	struct deliverd_result res;
+
+	memset(&res, 0, sizeof(res));
+	(void)str_copy(res.dr_qid, sizeof(res.dr_qid), j->dj_qid);
+	res.dr_idx = r->idx;
+	res.dr_skip = r->skip && !r->sim;
+	(void)str_copy(res.dr_reply, sizeof(res.dr_reply), r->reply);
+	deliverd_fold(res.dr_reply);
+	if (res.dr_reply[0] != '2' && res.dr_reply[0] != '4' &&
+	    res.dr_reply[0] != '5')
+		(void)str_printf(res.dr_reply, sizeof(res.dr_reply),
+		    "451 4.3.0 bad reply: %s", r->reply);
+	(void)str_copy(res.dr_relay, sizeof(res.dr_relay),
+	    r->sim ? DELIVERD_SIM_RELAY : relay);
+	(void)str_copy(res.dr_tls, sizeof(res.dr_tls), r->sim ? "" : tls);
+	(void)str_copy(res.dr_to, sizeof(res.dr_to), r->addr);
+	res.dr_stage = r->stage;
+	res.dr_shared = r->shared;
+	(void)shaping_mxset_key(&w->dw_mx, res.dr_mx, sizeof(res.dr_mx));
+	if (tlsout != NULL && !r->sim && !res.dr_skip)
+		res.dr_tlsout = *tlsout;
+	(void)deliverd_result_format(&res, &w->dw_out_buf);
+}
+
+/* The job's result lines, but those already sent (a 452 split). */
+static void
 deliverd_worker_results(struct worker *w, const struct deliverd_job *j,
     struct deliverd_worker_rcpt *r, size_t nr, const char *relay,
     const char *tls, const struct deliverd_tlsout *tlsout)
 {
-	struct deliverd_result res;
-	size_t		       i;
+	size_t i;
 
-	for (i = 0; i < nr; i++) {
-		memset(&res, 0, sizeof(res));
-		(void)str_copy(res.dr_qid, sizeof(res.dr_qid), j->dj_qid);
-		res.dr_idx = r[i].idx;
-		res.dr_skip = r[i].skip && !r[i].sim;
-		(void)str_copy(res.dr_reply, sizeof(res.dr_reply), r[i].reply);
-		deliverd_fold(res.dr_reply);
-		if (res.dr_reply[0] != '2' && res.dr_reply[0] != '4' &&
-		    res.dr_reply[0] != '5')
-			(void)str_printf(res.dr_reply, sizeof(res.dr_reply),
-			    "451 4.3.0 bad reply: %s", r[i].reply);
-		(void)str_copy(res.dr_relay, sizeof(res.dr_relay),
-		    r[i].sim ? DELIVERD_SIM_RELAY : relay);
-		(void)str_copy(res.dr_tls, sizeof(res.dr_tls),
-		    r[i].sim ? "" : tls);
-		(void)str_copy(res.dr_to, sizeof(res.dr_to), r[i].addr);
-		res.dr_stage = r[i].stage;
-		res.dr_shared = r[i].shared;
-		(void)shaping_mxset_key(&w->dw_mx, res.dr_mx,
-		    sizeof(res.dr_mx));
-		if (tlsout != NULL && !r[i].sim && !res.dr_skip)
-			res.dr_tlsout = *tlsout;
-		(void)deliverd_result_format(&res, &w->dw_out_buf);
-	}
+	for (i = 0; i < nr; i++)
+		if (!r[i].reported)
+			deliverd_worker_result1(w, j, &r[i], relay, tls,
+			    tlsout);
 }
 
 static void

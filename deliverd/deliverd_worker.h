@@ -68,6 +68,7 @@ struct deliverd_worker_rcpt {
 	char		  reply[SPOOL_REPLY_MAX];
 	enum bounce_stage stage;
 	bool		  shared; /* its DATA reply answered others too */
+	bool reported; /* its result went before the job's end (452 split) */
 };
 
 struct deliverd_worker_cand {

@@ -17,3 +17,6 @@ TESTS += tests/blackbox/test_smtpd_dirsync.py
 # A message that crashes spoold or a delivery worker (an abort in a library)
 # is set aside instead of stopping the pipeline (crash-shim.so, LD_PRELOAD).
 TESTS += tests/blackbox/test_poison.py
+# Failures that must not multiply work (h-afail): DNS failures suspend the
+# domain instead of a lookup per message; callbacks, dead next hops.
+TESTS += tests/blackbox/test_fail_storm.py

@@ -47,3 +47,10 @@ tests_tools_slowsync_shim_so_LDADD =
 # test_priv_boundaries.py checks the units against what the daemons need.
 check_PROGRAMS += tests/tools/af-restrict
 tests_tools_af_restrict_SOURCES = tests/tools/af_restrict.c
+# An LD_PRELOAD shim that makes LMDB's writes (data.mdb) fail with EIO while
+# a flag file exists (test_fail_storm.py): a failing disk, no product hook.
+check_PROGRAMS += tests/tools/eio-shim.so
+tests_tools_eio_shim_so_SOURCES = tests/tools/eio_shim.c
+tests_tools_eio_shim_so_CFLAGS = -std=c11 -Wall -Wextra -Werror -fPIC
+tests_tools_eio_shim_so_LDFLAGS = -shared
+tests_tools_eio_shim_so_LDADD =

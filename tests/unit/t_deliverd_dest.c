@@ -116,14 +116,16 @@ t_dispatch(struct sched *s, const char *hop)
 	return (int)(w - s->w);
 }
 
-/* The worker's oldest job ends with this reply for its one recipient. */
+/* The worker's oldest job ends with this reply, at this stage, for its
+ * one recipient. */
 static void
-t_done(struct sched *s, int wi, const char *reply)
+t_done_at(struct sched *s, int wi, const char *reply, enum bounce_stage st)
 {
 	struct deliverd_sched_worker *w = &s->w[wi];
 	struct deliverd_result	      r;
 
 	memset(&r, 0, sizeof(r));
+	r.dr_stage = st;
 	(void)str_copy(r.dr_reply, sizeof(r.dr_reply), reply);
 	(void)str_copy(r.dr_relay, sizeof(r.dr_relay),
 	    "mx.example[192.0.2.1]:25");
@@ -132,6 +134,12 @@ t_done(struct sched *s, int wi, const char *reply)
 	free(w->jobs[0]);
 	memmove(&w->jobs[0], &w->jobs[1], (w->njobs - 1) * sizeof(w->jobs[0]));
 	w->njobs--;
+}
+
+static void
+t_done(struct sched *s, int wi, const char *reply)
+{
+	t_done_at(s, wi, reply, BOUNCE_ST_UNKNOWN);
 }
 
 static void
@@ -206,6 +214,73 @@ t_dest_backoff(void)
 	deliverd_dest_tick(s);
 	t_int_eq(e->state, DEST_NORMAL, "normal again");
 	t_ok(t_dispatch(s, "dead.example") >= 0, "a probe job");
+	t_sched_free(s);
+}
+
+/* suspend_after (3) jobs in a row of one reply at one stage: suspended? */
+static bool
+t_dest_down(const char *hop, const char *reply, enum bounce_stage st)
+{
+	struct sched *s = t_sched("[default]\nsuspend_after = 3\n");
+	bool	      down;
+	int	      i, wi;
+
+	for (i = 0; i < 3; i++) {
+		if ((wi = t_dispatch(s, hop)) == -1) {
+			deliverd_dest_of(s, hop)->tokens = 1; /* slowed: 60/m */
+			wi = t_dispatch(s, hop);
+		}
+		t_done_at(s, wi, reply, st);
+	}
+	down = deliverd_dest_of(s, hop)->state == DEST_SUSPENDED;
+	t_sched_free(s);
+	return down;
+}
+
+/* What counts as the destination being down (h-afail): no session. */
+static void
+t_dest_down_replies(void)
+{
+	t_ok(t_dest_down("a.example",
+		 "451 4.4.3 DNS lookup failed: a.example: SERVFAIL",
+		 BOUNCE_ST_CONNECT),
+	    "a failed MX lookup counts");
+	t_ok(t_dest_down("b.example", "421 4.3.2 Service not available",
+		 BOUNCE_ST_GREETING),
+	    "a 421 greeting counts (though it also slows)");
+	t_ok(t_dest_down("c.example",
+		 "454 4.0.0 mx[192.0.2.1]:25 refused to talk to me: 554 no",
+		 BOUNCE_ST_HELO),
+	    "a 5xx to EHLO and HELO counts");
+	t_ok(!t_dest_down("d.example",
+		 "451 4.7.5 mx[192.0.2.1]:25: TLS is required (encrypt): "
+		 "STARTTLS not offered",
+		 BOUNCE_ST_HELO),
+	    "our own TLS policy refusal does not");
+	t_ok(!t_dest_down("e.example", "421 4.7.0 Try again later",
+		 BOUNCE_ST_RCPT),
+	    "a 421 in a session slows, does not suspend");
+	t_ok(!t_dest_down("f.example", "450 4.2.1 Mailbox busy",
+		 BOUNCE_ST_RCPT),
+	    "a recipient's 4xx does not");
+}
+
+/* A failing destination gets one job at a time in the whole pool. */
+static void
+t_dest_failing_serial(void)
+{
+	struct sched *s = t_sched(NULL);
+	int	      wi;
+
+	wi = t_dispatch(s, "x.example");
+	t_done(s, wi,
+	    "451 4.4.1 mx[192.0.2.9]:25: connect: Connection refused");
+	wi = t_dispatch(s, "x.example");
+	t_ok(wi >= 0, "failing: a next job");
+	t_int_eq(t_dispatch(s, "x.example"), -1, "failing: not two at once");
+	t_done(s, wi, "250 2.0.0 Ok");
+	t_ok(t_dispatch(s, "x.example") >= 0 && t_dispatch(s, "x.example") >= 0,
+	    "through again: two at once");
 	t_sched_free(s);
 }
 
@@ -414,6 +489,8 @@ main(void)
 	static const struct t_case cases[] = {
 		{ "connections", t_dest_connections },
 		{ "back-off", t_dest_backoff },
+		{ "down-replies", t_dest_down_replies },
+		{ "failing-serial", t_dest_failing_serial },
 		{ "rate", t_dest_rate },
 		{ "bound", t_dest_bound },
 		{ "mxset-key", t_mxset_key },
