@@ -380,7 +380,7 @@ bounce_fallback(enum bounce_stage st, const struct bounce_reply *r)
  * reply about <spam-reports@example.com> or <virus@example.org> says
  * nothing about spam or viruses.
  */
-static void
+void
 bounce_mask(char *s, size_t len)
 {
 	size_t i, j;

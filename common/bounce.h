@@ -96,6 +96,9 @@ void		     bounce_rules_free(struct bounce_rules *);
  * replies joined) given at stage. rules may be NULL (built-in fallbacks
  * only). Never fails: unknown replies are BOUNCE_OTHER; 2xx is BOUNCE_NONE.
  */
+/* Masks what a reply holds in angle brackets (addresses: a reply about
+ * <spam-reports@example.com> says nothing about spam), in place. */
+void		bounce_mask(char *s, size_t len);
 enum bounce_cat bounce_classify(const struct bounce_rules *, enum bounce_stage,
     const char *reply);
 

@@ -159,25 +159,6 @@ static const char *const veto_words[] = {
 	"later",
 };
 
-/* The reply text with what is in angle brackets masked (bounce.c). */
-static void
-veto_mask(char *s, size_t len)
-{
-	size_t i, j;
-
-	for (i = 0; i < len; i++) {
-		if (s[i] != '<')
-			continue;
-		for (j = i + 1;
-		     j < len && j - i <= 320 && s[j] != '>' && s[j] != ' '; j++)
-			;
-		if (j < len && s[j] == '>') {
-			memset(s + i + 1, '_', j - i - 1);
-			i = j;
-		}
-	}
-}
-
 /* The word that vetoes (bounce_suppress_veto's answer), or NULL. */
 static const char *
 veto_by_text(const char *reply, size_t len, const struct bounce_ctx *bc)
@@ -192,7 +173,7 @@ veto_by_text(const char *reply, size_t len, const struct bounce_ctx *bc)
 		return "names the sender or our address, not the recipient";
 	memcpy(text, reply, len);
 	text[len] = '\0';
-	veto_mask(text, len);
+	bounce_mask(text, len);
 	for (i = 0; i < sizeof(veto_words) / sizeof(veto_words[0]); i++)
 		if (veto_has(text, len, veto_words[i]))
 			return veto_words[i];
