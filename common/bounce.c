@@ -194,7 +194,7 @@ bounce_reply_parse(const char *reply, struct bounce_reply *r)
 }
 
 /* Case-insensitive substring search over hay[0..hlen); needle lower case. */
-static bool
+bool
 bounce_icontains(const char *hay, size_t hlen, const char *needle)
 {
 	size_t nlen = strlen(needle), i, j;

@@ -91,14 +91,16 @@ struct bounce_rules *bounce_rules_parse(const char *text, size_t len,
     const char *name, char *err, size_t errlen);
 void		     bounce_rules_free(struct bounce_rules *);
 
+/* Masks what a reply holds in angle brackets (addresses: a reply about
+ * <spam-reports@example.com> says nothing about spam), in place. */
+void bounce_mask(char *s, size_t len);
+/* Does hay[0..hlen) hold needle (lower case), in any case? */
+bool bounce_icontains(const char *hay, size_t hlen, const char *needle);
 /*
  * Classifies reply (the full reply text, "550 5.1.1 ..."; multi-line
  * replies joined) given at stage. rules may be NULL (built-in fallbacks
  * only). Never fails: unknown replies are BOUNCE_OTHER; 2xx is BOUNCE_NONE.
  */
-/* Masks what a reply holds in angle brackets (addresses: a reply about
- * <spam-reports@example.com> says nothing about spam), in place. */
-void		bounce_mask(char *s, size_t len);
 enum bounce_cat bounce_classify(const struct bounce_rules *, enum bounce_stage,
     const char *reply);
 

@@ -17,24 +17,6 @@
 
 #define VETO_REPLY_MAX 4096 /* bytes of a reply examined, as bounce.c */
 
-/* Case-insensitive substring; needle lower case. */
-static bool
-veto_has(const char *hay, size_t hlen, const char *needle)
-{
-	size_t nlen = strlen(needle), i, j;
-
-	if (nlen == 0 || nlen > hlen)
-		return nlen == 0;
-	for (i = 0; i + nlen <= hlen; i++) {
-		for (j = 0; j < nlen; j++)
-			if (tolower((unsigned char)hay[i + j]) != needle[j])
-				break;
-		if (j == nlen)
-			return true;
-	}
-	return false;
-}
-
 /* Same, needle in any case (an address, an IP): lower-cased first. */
 static bool
 veto_names(const char *hay, size_t hlen, const char *what)
@@ -47,7 +29,7 @@ veto_names(const char *hay, size_t hlen, const char *what)
 	for (i = 0; i < n; i++)
 		low[i] = (char)tolower((unsigned char)what[i]);
 	low[n] = '\0';
-	return veto_has(hay, hlen, low);
+	return bounce_icontains(hay, hlen, low);
 }
 
 /*
@@ -175,7 +157,7 @@ veto_by_text(const char *reply, size_t len, const struct bounce_ctx *bc)
 	text[len] = '\0';
 	bounce_mask(text, len);
 	for (i = 0; i < sizeof(veto_words) / sizeof(veto_words[0]); i++)
-		if (veto_has(text, len, veto_words[i]))
+		if (bounce_icontains(text, len, veto_words[i]))
 			return veto_words[i];
 	return NULL;
 }
