@@ -300,7 +300,8 @@ fsx_tmp_name(const char *n)
 }
 
 int
-fsx_sweep_tmp(const char *dir, time_t max_age, size_t *n_r)
+fsx_sweep(const char *dir, time_t max_age, bool (*want)(const char *),
+    size_t *n_r)
 {
 	struct dirent *de;
 	struct stat    st;
@@ -311,7 +312,9 @@ fsx_sweep_tmp(const char *dir, time_t max_age, size_t *n_r)
 	if ((d = opendir(dir)) == NULL)
 		return -1;
 	while ((de = readdir(d)) != NULL) {
-		if (!fsx_tmp_name(de->d_name) ||
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0 ||
+		    (want != NULL && !want(de->d_name)) ||
 		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) ==
 			-1 ||
 		    !S_ISREG(st.st_mode) || now - st.st_mtime < max_age)
@@ -321,4 +324,10 @@ fsx_sweep_tmp(const char *dir, time_t max_age, size_t *n_r)
 	}
 	(void)closedir(d); /* read-only directory stream */
 	return 0;
+}
+
+int
+fsx_sweep_tmp(const char *dir, time_t max_age, size_t *n_r)
+{
+	return fsx_sweep(dir, max_age, fsx_tmp_name, n_r);
 }

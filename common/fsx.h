@@ -6,6 +6,7 @@
 #ifndef SG_FSX_H
 #define SG_FSX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -47,6 +48,11 @@ int fsx_write_durable_at(int dirfd, const char *name, const void *, size_t,
  * errno if dir cannot be read.
  */
 int fsx_sweep_tmp(const char *dir, time_t max_age, size_t *n_r);
+/* The regular files of dir (not followed through links) older than
+ * max_age whose name want accepts (NULL: every one) removed; their number
+ * in *n_r. 0, or -1 with errno when dir cannot be read. */
+int fsx_sweep(const char *dir, time_t max_age, bool (*want)(const char *),
+    size_t *n_r);
 
 /* Reads a whole small file (at most max bytes) into a malloc'd NUL-terminated buffer. */
 int fsx_read_file(const char *path, size_t max, char **data_r, size_t *len_r);

@@ -705,27 +705,10 @@ spool_unlink(const char *spool_dir, enum spool_area a, const char *name)
 int
 spool_tmp_cleanup(const char *spool_dir, time_t max_age, size_t *n_r)
 {
-	struct dirent *de;
-	struct stat    st;
-	DIR	      *d;
-	char	       dir[4096];
-	time_t	       now = time(NULL);
+	char dir[4096];
 
 	*n_r = 0;
 	if (spool_path(dir, sizeof(dir), spool_dir, SPOOL_TMP, NULL) == -1)
 		return errno;
-	if ((d = opendir(dir)) == NULL)
-		return errno;
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0 ||
-		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) ==
-			-1 ||
-		    !S_ISREG(st.st_mode) || now - st.st_mtime < max_age)
-			continue;
-		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
-			(*n_r)++;
-	}
-	(void)closedir(d); /* read-only directory stream */
-	return 0;
+	return fsx_sweep(dir, max_age, NULL, n_r) == -1 ? errno : 0;
 }
