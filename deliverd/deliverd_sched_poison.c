@@ -300,41 +300,71 @@ deliverd_prec_load(const unsigned char *old, size_t n)
 	}
 }
 
-void
-deliverd_sched_poison_open(const struct sched *s)
+/*
+ * The file mapped shared, its blocks allocated first (a write through the
+ * mapping of a hole on a full disk would be a SIGBUS); what it held read
+ * into old (*n_r bytes). False, said why, when it cannot be: the counts
+ * are then kept in memory only, as before they were kept in a file.
+ */
+static bool
+deliverd_sched_poison_file(const char *path, unsigned char *old, ssize_t *n_r)
 {
-	unsigned char *old = xcalloc(1, SCHED_PREC_MAX);
-	struct stat    st;
-	char	       path[4096];
-	ssize_t	       n;
-	int	       fd;
+	struct stat st;
+	void	   *map;
+	int	    fd, rc;
 
-	if (str_printf(path, sizeof(path), "%s/db/%s", s->cf->cf_spool_dir,
-		SCHED_PREC_FILE) == -1)
-		log_fatalx("spool_dir too long: %s", s->cf->cf_spool_dir);
 	/* deliverd's own file: never through a link (issue 14) */
 	if ((fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-		 0600)) == -1)
-		log_fatal("open %s", path);
+		 0600)) == -1) {
+		log_warn("%s (poison counts in memory only)", path);
+		return false;
+	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
 	    st.st_uid != geteuid())
 		log_fatalx("refusing %s: not a regular file of deliverd's "
 			   "user with one link",
 		    path);
-	if ((n = pread(fd, old, SCHED_PREC_MAX, 0)) == -1)
-		log_fatal("read %s", path);
+	if ((*n_r = pread(fd, old, SCHED_PREC_MAX, 0)) == -1)
+		*n_r = 0;
+	rc = ftruncate(fd, (off_t)deliverd_prec.len) == -1
+	    ? errno
+	    : posix_fallocate(fd, 0, (off_t)deliverd_prec.len);
+	map = rc != 0 ? MAP_FAILED
+		      : mmap(NULL, deliverd_prec.len, PROT_READ | PROT_WRITE,
+			    MAP_SHARED, fd, 0);
+	if (rc == 0 && map == MAP_FAILED)
+		rc = errno;
+	(void)close(fd); /* the mapping stays; nothing to fsync */
+	if (rc != 0) {
+		log_warnx("%s: %s (poison counts in memory only)", path,
+		    strerror(rc));
+		return false;
+	}
+	deliverd_prec.map = map;
+	return true;
+}
+
+void
+deliverd_sched_poison_open(const struct sched *s)
+{
+	unsigned char *old = xcalloc(1, SCHED_PREC_MAX);
+	char	       path[4096];
+	ssize_t	       n = 0;
+
+	if (str_printf(path, sizeof(path), "%s/db/%s", s->cf->cf_spool_dir,
+		SCHED_PREC_FILE) == -1)
+		log_fatalx("spool_dir too long: %s", s->cf->cf_spool_dir);
 	deliverd_prec.nw = s->nw < SCHED_PREC_WORKERS_MAX
 	    ? s->nw
 	    : SCHED_PREC_WORKERS_MAX;
 	deliverd_prec.len = SCHED_PREC_SIZE *
 	    (1 + SCHED_POISON_SLOTS + deliverd_prec.nw);
-	if (ftruncate(fd, (off_t)deliverd_prec.len) == -1)
-		log_fatal("truncate %s", path);
-	deliverd_prec.map = mmap(NULL, deliverd_prec.len,
-	    PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (deliverd_prec.map == MAP_FAILED)
-		log_fatal("mmap %s", path);
-	(void)close(fd); /* the mapping stays; nothing to fsync */
+	if (!deliverd_sched_poison_file(path, old, &n)) {
+		deliverd_prec.map = mmap(NULL, deliverd_prec.len,
+		    PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (deliverd_prec.map == MAP_FAILED)
+			log_fatal("mmap");
+	}
 	/* the workers have no business with it */
 	(void)madvise(deliverd_prec.map, deliverd_prec.len, MADV_DONTFORK);
 	deliverd_prec_load(old, (size_t)n);
