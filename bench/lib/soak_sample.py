@@ -1,0 +1,175 @@
+"""bench/soak's samples and verdicts.
+
+A sample is a flat dict of metric name -> number: per daemon (its whole
+process tree: master, workers, helpers) RSS, PSS, open fds, threads and
+processes, and the master's own RSS and fds; the LMDB file, its used and
+free pages and the entries of each named database (mdb_stat, read-only);
+files per spool directory; the sizes of event_log and the daemons' logs.
+"""
+import os
+import re
+import statistics
+import subprocess
+
+from benchlib import count_files, proc_pss, proc_status, tree
+
+SPOOL_DIRS = ("incoming/tmp", "incoming/new", "queue", "quarantine", "maildrop")
+
+
+def _fds(pid):
+    try:
+        return len(os.listdir("/proc/%d/fd" % pid))
+    except OSError:
+        return 0
+
+
+def daemon_metrics(name, pid, out):
+    pids = tree([pid])
+    rss = anon = pss = fds = thr = 0
+    for p in pids:
+        rss += proc_status(p, "VmRSS") or 0
+        anon += proc_status(p, "RssAnon") or 0
+        pss += proc_pss(p)
+        fds += _fds(p)
+        thr += proc_status(p, "Threads") or 0
+    out[name + ".rss_kb"] = rss
+    out[name + ".anon_kb"] = anon
+    out[name + ".pss_kb"] = pss
+    out[name + ".fds"] = fds
+    out[name + ".threads"] = thr
+    out[name + ".procs"] = len(pids)
+    out[name + ".master_rss_kb"] = proc_status(pid, "VmRSS") or 0
+    out[name + ".master_anon_kb"] = proc_status(pid, "RssAnon") or 0
+    out[name + ".master_fds"] = _fds(pid)
+
+
+def mdb_metrics(dbdir, out):
+    """mdb_stat -ef (environment, freelist) and -a (each database)."""
+    path = os.path.join(dbdir, "data.mdb")
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return
+    out["lmdb.file_kb"] = st.st_size // 1024
+    out["lmdb.disk_kb"] = st.st_blocks // 2
+    r = subprocess.run(["mdb_stat", "-efa", dbdir], capture_output=True, text=True,
+                       timeout=120)
+    if r.returncode != 0:
+        return
+    text = r.stdout
+    m = re.search(r"Number of pages used: (\d+)", text)
+    if m:
+        out["lmdb.pages_used"] = int(m.group(1))
+    m = re.search(r"Free pages: (\d+)", text)
+    if m:
+        out["lmdb.pages_free"] = int(m.group(1))
+    if "lmdb.pages_used" in out and "lmdb.pages_free" in out:
+        out["lmdb.pages_live"] = out["lmdb.pages_used"] - out["lmdb.pages_free"]
+    for name, body in re.findall(r"Status of (\S+)\n((?:  .*\n)+)", text):
+        e = re.search(r"Entries: (\d+)", body)
+        if e:
+            out["db.%s" % name] = int(e.group(1))
+
+
+def sample(gw, daemons, t, msgs):
+    out = {"t": round(t, 1), "msgs": msgs}
+    for name in daemons:
+        p = gw.procs.get(name)
+        if p is not None and p.poll() is None:
+            daemon_metrics(name, p.pid, out)
+    mdb_metrics(os.path.join(gw.spool, "db"), out)
+    for d in SPOOL_DIRS:
+        out["files." + d] = count_files(os.path.join(gw.spool, d))
+    for path, key in [(gw.event_log, "log.event_log_kb")] + [
+            (gw.logs.get(n, ""), "log.%s_kb" % n) for n in daemons]:
+        try:
+            out[key] = os.path.getsize(path) // 1024
+        except OSError:
+            pass
+    return out
+
+
+def self_rss_kb():
+    return proc_status(os.getpid(), "VmRSS") or 0
+
+
+# ---------------------------------------------------------------- verdicts
+# retention-bounded data (the knob that bounds it), by name prefix
+BOUNDED = (
+    # RSS and PSS count the LMDB map's file pages each process touched:
+    # they follow the database; private memory is .anon_kb
+    (".rss_kb", "the LMDB map's file pages"), (".pss_kb", "the LMDB map's file pages"),
+    (".master_rss_kb", "the LMDB map's file pages"),
+    ("db.stoplist", "nothing: unsubscribes and complaints are kept (by design)"),
+    ("lmdb.", "LMDB: the databases below"),
+    ("db.dlog", "delivery_log_retention"), ("db.msgid_rcpt", "delivery_log_retention"),
+    ("db.engage_first", "delivery_log_retention"), ("db.track", "delivery_log_retention"),
+    ("db.issue", "issue_retention"), ("db.permfail", "suppression_ttl"),
+    ("db.dedupe", "dedupe_window"), ("db.done", "spoold's finished markers"),
+    ("db.tlsrpt", "TLS-RPT days"), ("db.outbox", "callback_max_age"),
+    ("db.messages", "queue lifetime"), ("db.rcpts", "queue lifetime"),
+    ("db.sched", "queue lifetime"), ("db.mtasts", "MTA-STS max_age"),
+    ("log.", "rotated by the operator (logrotate)"),
+)
+# how much a metric may move and still be flat: (absolute, relative)
+TOLERANCE = (
+    (".rss_kb", 2048, 0.05), (".pss_kb", 2048, 0.05), (".master_rss_kb", 512, 0.03),
+    (".master_anon_kb", 512, 0.03), (".anon_kb", 1024, 0.03),
+    (".fds", 4, 0.10), (".master_fds", 1, 0.0), (".threads", 2, 0.0), (".procs", 2, 0.0),
+    ("files.", 200, 0.5), ("lmdb.pages_free", 1 << 30, 0.0), ("", 0, 0.01),
+)
+
+
+def _tolerance(name, base):
+    for suffix, ab, rel in TOLERANCE:
+        if suffix in name:
+            return max(ab, rel * abs(base))
+    return 0
+
+
+def _bounded(name):
+    for prefix, why in BOUNDED:
+        if name.startswith(prefix) or (prefix.startswith(".") and name.endswith(prefix)):
+            return why
+    return None
+
+
+def verdict(name, values, msgs):
+    """(mid, end, per 10k messages, verdict) over the second half of a run:
+    the median of its first quarter against the median of its last."""
+    k = max(1, len(values) // 4)
+    a, b = statistics.median(values[:k]), statistics.median(values[-k:])
+    dm = max(1, msgs[-1] - msgs[0])
+    per10k = (values[-1] - values[0]) * 10000.0 / dm
+    grow = b - a
+    if grow <= _tolerance(name, a):
+        v = "flat" if grow >= -_tolerance(name, a) else "falls"
+    elif _bounded(name):
+        v = "grows: bounded by " + _bounded(name)
+    else:
+        v = "GROWS, no bound"
+    return values[0], values[-1], per10k, v
+
+
+def second_half(samples):
+    t_end = samples[-1]["t"]
+    return [s for s in samples if s["t"] >= t_end / 2.0] or samples[-1:]
+
+
+def report(samples):
+    """Lines of the table: each metric at the start of the second half and
+    at the end, growth per 10,000 accepted messages, and the verdict."""
+    half = second_half(samples)
+    msgs = [s["msgs"] for s in half]
+    names = sorted({k for s in half for k in s if k not in ("t", "msgs")})
+    rows = []
+    for name in names:
+        vals = [s.get(name, 0) for s in half]
+        mid, end, per10k, v = verdict(name, vals, msgs)
+        rows.append((name, mid, end, per10k, v))
+    lines = ["| metric | start of 2nd half | end | per 10k msgs | verdict |",
+             "|---|---:|---:|---:|---|"]
+    for name, mid, end, per10k, v in rows:
+        lines.append("| %s | %d | %d | %+.1f | %s |" % (name, mid, end, per10k, v))
+    return lines, rows
+
