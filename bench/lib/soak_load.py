@@ -97,14 +97,25 @@ class SinkHandler:
 
 
 class Sink:
-    """The relayhost: aiosmtpd on 127.0.0.1 (in this process)."""
+    """The relayhost: aiosmtpd on 127.0.0.1 (in this process), offering
+    STARTTLS with a self-signed certificate (relayhost_tls = may takes it:
+    deliverd's TLS client is part of the soak)."""
 
     def __init__(self, counters, urls):
+        import shutil
+        import ssl
+        import tempfile
         from aiosmtpd.controller import Controller
         self.port = smtpgate.free_port()
+        d = tempfile.mkdtemp(prefix="soak-sink-")
+        try:
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx.load_cert_chain(*smtpgate.make_cert(d))
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
         self.controller = Controller(SinkHandler(counters, urls), hostname="127.0.0.1",
                                      port=self.port, decode_data=False,
-                                     data_size_limit=64 << 20)
+                                     data_size_limit=64 << 20, tls_context=ctx)
         self.controller.start()
         smtpgate.wait_port(self.port)
 
@@ -463,7 +474,7 @@ class Operator:
             argv, stdin = qs[i % len(qs)]
             i += 1
             self._spoolctl(argv, stdin)
-            if time.monotonic() - last_hup >= self.hup:
+            if self.hup > 0 and time.monotonic() - last_hup >= self.hup:
                 last_hup = time.monotonic()
                 for name in self.daemons:
                     p = self.gw.procs.get(name)

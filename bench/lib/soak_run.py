@@ -2,6 +2,8 @@
 --faketime mode (bench/soak, soak_faketime.py)."""
 import json
 import os
+import shutil
+import tempfile
 import time
 
 import gate_fixture  # puts the black-box harness on sys.path
@@ -15,13 +17,20 @@ SELF_RSS_MAX_KB = 512 * 1024
 
 
 # ---------------------------------------------------------------- setup
-def make_gate(sink_port, workdir, extra=None):
+def make_gate(sink_port, extra=None):
     """The gateway: gate_fixture's benchmark configuration, plus trackd,
     a STARTTLS listener that offers AUTH, and the soak's accounts."""
     conf = {"max_message_size": "262144", "prune_interval": "5m",
             "auth_plaintext": "yes", "retry_schedule": "2s 5s 30s"}
     conf.update(extra or {})
-    gate = gate_fixture.Gate(sink_port, extra=conf, workdir=workdir)
+    # every message of "bench" is DKIM-signed (RSA; its default domain;
+    # spoolctl copies the key into the spool)
+    keydir = tempfile.mkdtemp(prefix="soak-key-")
+    try:
+        key = gate_fixture.make_key(os.path.join(keydir, "dkim.pem"), "rsa")
+        gate = gate_fixture.Gate(sink_port, dkim=[("soak", key)], extra=conf)
+    finally:
+        shutil.rmtree(keydir, ignore_errors=True)
     gw = gate.gw
     gw.track_port = smtpgate.free_port()
     gw.port_tls = smtpgate.free_port()
