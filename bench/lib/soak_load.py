@@ -123,6 +123,37 @@ class Sink:
         self.controller.stop()
 
 
+class Callbacks:
+    """The callback receiver of account "bench": counts POSTs and their
+    bytes, answers 200; keeps nothing."""
+
+    def __init__(self, counters):
+        import http.server
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(n)
+                counters.add("callback_posts")
+                counters.add("callback_kb", n // 1024)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d/cb" % self.server.server_address[1]
+        self.t = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.t.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.t.join(timeout=10)
+
+
 # ---------------------------------------------------------------- messages
 class Mix:
     """Recipients and messages of the mix; n makes every address new."""
@@ -214,7 +245,7 @@ class Pacer:
 class Load:
     """The whole load: senders, rejected sessions, visitor and operator."""
 
-    def __init__(self, gw, ports, rate, seed=1, senders=6, smtp_timeout=60):
+    def __init__(self, gw, ports, rate, seed=1, senders=6, smtp_timeout=60, per_session=8):
         self.gw = gw
         self.port, self.port_tls = ports
         self.rate = rate
@@ -225,6 +256,7 @@ class Load:
         self.pacer = Pacer(rate)
         self.timeout = smtp_timeout
         self.nsenders = senders
+        self.per_session = per_session
         self.threads = []
         self.errors = collections.deque(maxlen=20)
 
@@ -253,11 +285,12 @@ class Load:
                 self.stop.wait(0.5)
 
     def _sender(self, rng):
-        """One session of 1..8 messages from 127.0.0.1 (the pinned account)."""
+        """One session of 1..per_session messages from 127.0.0.1 (the
+        pinned account)."""
         s = smtplib.SMTP("127.0.0.1", self.port, timeout=self.timeout)
         try:
             s.ehlo("soak.client")
-            for _ in range(rng.randint(1, 8)):
+            for _ in range(rng.randint(1, self.per_session)):
                 if not self.pacer.wait(self.stop):
                     break
                 self._one(s, rng)
@@ -420,9 +453,16 @@ class Load:
             self.counters.add("track_%s_%d" % (kind, st))
             if st != ok:
                 self.counters.add("track_unexpected")
+        # and a forged token: 404 and a log line, nothing kept
+        forged = urls.get("o", "x")[:-4] + "%04d" % rng.randrange(10000)
+        st = self._http("GET", "/o/" + forged)
+        self.counters.add("track_forged_%d" % st)
+        if st != 404:
+            self.counters.add("track_unexpected")
 
-    def _http(self, method, path):
-        c = http.client.HTTPConnection("127.0.0.1", self.track_port, timeout=self.timeout)
+    def _http(self, method, path, port=None):
+        c = http.client.HTTPConnection("127.0.0.1", port or self.track_port,
+                                       timeout=self.timeout)
         body = "List-Unsubscribe=One-Click" if method == "POST" else None
         hdr = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Firefox/120.0"}
         if body:
@@ -451,10 +491,12 @@ def spoolctl_queries(day):
 
 
 class Operator:
-    """spoolctl every `every` seconds, SIGHUP to every daemon every `hup`."""
+    """spoolctl and a scrape of spoold's metrics every `every` seconds,
+    SIGHUP to every daemon every `hup`."""
 
     def __init__(self, gw, daemons, counters, every=10.0, hup=60.0, env=None):
         self.gw, self.daemons, self.counters = gw, daemons, counters
+        self.metrics_port = getattr(gw, "metrics_port", None)
         self.every, self.hup, self.env = every, hup, env
         self.stop = threading.Event()
         self.t = threading.Thread(target=self._run, daemon=True)
@@ -474,6 +516,7 @@ class Operator:
             argv, stdin = qs[i % len(qs)]
             i += 1
             self._spoolctl(argv, stdin)
+            self._scrape()
             if self.hup > 0 and time.monotonic() - last_hup >= self.hup:
                 last_hup = time.monotonic()
                 for name in self.daemons:
@@ -481,6 +524,21 @@ class Operator:
                     if p is not None and p.poll() is None:
                         os.kill(p.pid, signal.SIGHUP)
                 self.counters.add("sighup")
+
+    def _scrape(self):
+        if not self.metrics_port:
+            return
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", self.metrics_port, timeout=30)
+            c.request("GET", "/metrics")
+            r = c.getresponse()
+            n = len(r.read())
+            c.close()
+            self.counters.add("metrics_%d" % r.status)
+            if r.status != 200 or n == 0:
+                self.counters.add("metrics_bad")
+        except OSError:
+            self.counters.add("metrics_bad")
 
     def _spoolctl(self, argv, stdin):
         try:

@@ -17,9 +17,10 @@ SELF_RSS_MAX_KB = 512 * 1024
 
 
 # ---------------------------------------------------------------- setup
-def make_gate(sink_port, extra=None):
+def make_gate(sink_port, extra=None, callback_url=None):
     """The gateway: gate_fixture's benchmark configuration, plus trackd,
-    a STARTTLS listener that offers AUTH, and the soak's accounts."""
+    spoold's metrics, a STARTTLS listener that offers AUTH, and the soak's
+    accounts ("bench" posting its events to callback_url)."""
     conf = {"max_message_size": "262144", "prune_interval": "5m",
             "auth_plaintext": "yes", "retry_schedule": "2s 5s 30s"}
     conf.update(extra or {})
@@ -33,14 +34,17 @@ def make_gate(sink_port, extra=None):
         shutil.rmtree(keydir, ignore_errors=True)
     gw = gate.gw
     gw.track_port = smtpgate.free_port()
+    gw.metrics_port = smtpgate.free_port()
     gw.port_tls = smtpgate.free_port()
     gw.cert, gw.key = smtpgate.make_cert(gw.dir)
     gw.conf.update({"track_listen": "127.0.0.1:%d tls=none" % gw.track_port,
+                    "metrics_listen": "127.0.0.1:%d" % gw.metrics_port,
                     "tls_cert": gw.cert, "tls_key": gw.key})
     gw.listen.append("127.0.0.1:%d tls=starttls" % gw.port_tls)
     gw.write_conf()
     gw.spoolctl("account", "set", gate_fixture.ACCOUNT, "--track",
-                "opens,clicks,unsubscribe", "--track-host", soak_load.TRACK_HOST)
+                "opens,clicks,unsubscribe", "--track-host", soak_load.TRACK_HOST,
+                *(["--callback-url", callback_url] if callback_url else []))
     gw.add_account(soak_load.PW_LOGIN, password=soak_load.PW_PASS)
     return gate
 

@@ -94,23 +94,27 @@ def self_rss_kb():
 
 
 # ---------------------------------------------------------------- verdicts
-# retention-bounded data (the knob that bounds it), by name prefix
+# what bounds the metrics that may grow, by name prefix (or suffix)
 BOUNDED = (
     # RSS and PSS count the LMDB map's file pages each process touched:
     # they follow the database; private memory is .anon_kb
     (".rss_kb", "the LMDB map's file pages"), (".pss_kb", "the LMDB map's file pages"),
     (".master_rss_kb", "the LMDB map's file pages"),
-    ("db.stoplist", "nothing: unsubscribes and complaints are kept (by design)"),
-    ("lmdb.", "LMDB: the databases below"),
+    # trackd_machine.c: the recipients that clicked lately, an LRU table
+    # allocated at its maximum and touched as it fills (80 bytes each)
+    ("trackd.anon_kb", "trackd's click LRU (TRACKD_SEEN_MAX: 65,536 x 80 B)"),
+    ("lmdb.", "the databases' retentions"),
     ("db.dlog", "delivery_log_retention"), ("db.msgid_rcpt", "delivery_log_retention"),
     ("db.engage_first", "delivery_log_retention"), ("db.track", "delivery_log_retention"),
     ("db.issue", "issue_retention"), ("db.permfail", "suppression_ttl"),
-    ("db.dedupe", "dedupe_window"), ("db.done", "spoold's finished markers"),
-    ("db.tlsrpt", "TLS-RPT days"), ("db.outbox", "callback_max_age"),
-    ("db.messages", "queue lifetime"), ("db.rcpts", "queue lifetime"),
-    ("db.sched", "queue lifetime"), ("db.mtasts", "MTA-STS max_age"),
-    ("log.", "rotated by the operator (logrotate)"),
+    ("db.dedupe", "dedupe_window"), ("db.done", "SPOOLD_DONE_KEEP (600 s)"),
+    ("db.tlsrpt", "SPOOL_TLSRPT_DAYS (31)"), ("db.outbox", "callback_max_age"),
+    ("db.messages", "the queue"), ("db.rcpts", "the queue"),
+    ("db.sched", "the queue"), ("db.mtasts", "MTA-STS max_age"),
+    ("log.", "the operator's rotation (logrotate)"),
 )
+# grows and is kept on purpose: the verdict says so
+KEPT = (("db.stoplist", "grows: stop-list entries are kept (no retention, by design)"),)
 # how much a metric may move and still be flat: (absolute, relative)
 TOLERANCE = (
     (".rss_kb", 2048, 0.05), (".pss_kb", 2048, 0.05), (".master_rss_kb", 512, 0.03),
@@ -134,18 +138,37 @@ def _bounded(name):
     return None
 
 
+# a steady climb: each quarter's median above the last, by this much in all
+TREND = ((".anon_kb", 128), (".fds", 2), (".threads", 1), (".procs", 1))
+
+
+def _climbs(name, values):
+    for suffix, least in TREND:
+        if name.endswith(suffix):
+            k = len(values) // 4
+            if k < 1:
+                return False
+            q = [statistics.median(values[i * k:(i + 1) * k]) for i in range(4)]
+            return all(q[i] < q[i + 1] for i in range(3)) and q[3] - q[0] >= least
+    return False
+
+
 def verdict(name, values, msgs):
     """(mid, end, per 10k messages, verdict) over the second half of a run:
-    the median of its first quarter against the median of its last."""
+    the median of its first quarter against the median of its last (more
+    than a tolerance: grows), and for private memory, fds, threads and
+    processes also a steady climb through its four quarters."""
     k = max(1, len(values) // 4)
     a, b = statistics.median(values[:k]), statistics.median(values[-k:])
     dm = max(1, msgs[-1] - msgs[0])
     per10k = (values[-1] - values[0]) * 10000.0 / dm
     grow = b - a
-    if grow <= _tolerance(name, a):
+    if grow <= _tolerance(name, a) and not _climbs(name, values):
         v = "flat" if grow >= -_tolerance(name, a) else "falls"
+    elif dict(KEPT).get(name):
+        v = dict(KEPT)[name]
     elif _bounded(name):
-        v = "grows: bounded by " + _bounded(name)
+        v = "grows, bounded by " + _bounded(name)
     else:
         v = "GROWS, no bound"
     return values[0], values[-1], per10k, v
