@@ -201,6 +201,9 @@ def run(args, sink, load):
                 now.get("lmdb.pages_live", 0), now.get("lmdb.pages_used", 0),
                 now.get("lmdb.pages_free", 0)), flush=True)
         problems += final_checks(gw, rec)
+        c = soak_run.summary(load, gw)
+        if c.get("client_errors"):
+            problems.append("%d client errors" % c["client_errors"])
     finally:
         rec.close()
     return gate, problems

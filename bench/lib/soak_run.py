@@ -129,7 +129,7 @@ def settle(gate, timeout=120):
 def summary(load, gw):
     c = load.counters.snapshot()
     print("\nload: %s" % ", ".join("%s=%d" % kv for kv in sorted(c.items())))
-    for e in list(load.errors)[-5:]:
+    for e in list(load.errors)[-10:]:
         print("  client error: %s" % e)
     ev = {}
     try:
