@@ -245,7 +245,8 @@ class Pacer:
 class Load:
     """The whole load: senders, rejected sessions, visitor and operator."""
 
-    def __init__(self, gw, ports, rate, seed=1, senders=6, smtp_timeout=60, per_session=8):
+    def __init__(self, gw, ports, rate, seed=1, senders=6, smtp_timeout=60, per_session=8,
+                 bad_every=20, bad_threads=1):
         self.gw = gw
         self.port, self.port_tls = ports
         self.rate = rate
@@ -257,12 +258,15 @@ class Load:
         self.timeout = smtp_timeout
         self.nsenders = senders
         self.per_session = per_session
+        self.bad_every = bad_every
+        self.bad_threads = bad_threads
         self.threads = []
         self.errors = collections.deque(maxlen=20)
 
     def start(self, track_port):
         self.track_port = track_port
-        targets = [self._sender] * self.nsenders + [self._bad, self._visitor]
+        targets = [self._sender] * self.nsenders + [self._bad] * self.bad_threads + [
+            self._visitor]
         for i, fn in enumerate(targets):
             t = threading.Thread(target=self._guard, args=(fn, i), daemon=True)
             t.start()
@@ -312,13 +316,21 @@ class Load:
         except smtplib.SMTPRecipientsRefused:
             self.counters.add("all_rcpts_refused")
             s.rset()
+        except smtplib.SMTPResponseException as e:
+            if e.smtp_code != 452:
+                raise
+            # not acknowledged: a client retries (counted; the soak says)
+            self.counters.add("tempfail_452")
+            s.rset()
 
-    # ---- rejected and odd sessions, about one for every 20 messages
+    # ---- rejected and odd sessions, one for every bad_every messages
     def _bad(self, rng):
-        self.stop.wait(20.0 / self.rate)
+        self.stop.wait(float(self.bad_every) * self.bad_threads / self.rate)
         if self.stop.is_set():
             return
-        kind = BAD_KINDS[self.counters.get("bad_total") % len(BAD_KINDS)]
+        with self.counters.lock:
+            kind = BAD_KINDS[self.counters.c["bad_taken"] % len(BAD_KINDS)]
+            self.counters.c["bad_taken"] += 1
         getattr(self, "_bad_" + kind)(rng)
         self.counters.add("bad_total")
         self.counters.add("bad_" + kind)
