@@ -31,3 +31,7 @@ bench_track_rewrite_bench_LDADD = $(TRACK_LIBS) spool/libspool.a \
 noinst_PROGRAMS += bench/metrics-inc-bench
 bench_metrics_inc_bench_SOURCES = bench/metrics_inc_bench.c
 bench_metrics_inc_bench_LDADD = common/libcommon.a $(LIBS)
+# The whole-system soak (bench/soak; bench/README.md "Soak"): make check
+# runs 2,000 of its mixed sessions and checks no fd or file is left per
+# session.
+TESTS += tests/blackbox/test_soak_smoke.py
