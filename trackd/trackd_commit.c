@@ -10,8 +10,9 @@
  * the pipe onto t_pend; commit them (trackd_flush) when TRACKD_FLUSH_AT
  * are pending or TRACKD_FLUSH_MS after the first of them arrived; an
  * export record makes the next pass append to event_log. An unsubscribe
- * record is committed at once, with whatever else is pending, and
- * answered on the reply pipe (trackd_int.h). EOF (trackd
+ * record is committed at once, in a transaction of its own (with the
+ * other unsubscribes read with it), and answered on the reply pipe
+ * (trackd_int.h). EOF (trackd
  * stopping, or gone): commit the rest, exit. Signals are the parent's business: the handlers inherited from
  * it only set flags here, which this loop ignores.
  */
@@ -88,9 +89,9 @@ trackd_commit_due(struct trackd_commit *c, bool now)
 		    c->c_dropped, TRACKD_PENDING_MAX);
 		c->c_dropped = 0;
 	}
-	/* an unsubscribe is answered after its commit: at once */
+	/* an unsubscribe is answered after its commit: at once, alone */
+	trackd_flush_unsubs(c->c_t);
 	if (!now && n < TRACKD_FLUSH_AT && c->c_t->t_export == false &&
-	    c->c_t->t_nun == 0 &&
 	    (n == 0 || ev_clock_ms() - c->c_first < TRACKD_FLUSH_MS))
 		return;
 	(void)trackd_flush(c->c_t);

@@ -1,7 +1,8 @@
 /*
  * trackd_flush: the group commit of opens and clicks (trackd.h,
- * DURABILITY), and of the unsubscribes waiting for their answer (t_un),
- * run by the committer. Hits arrive on t_pend (under t_q);
+ * DURABILITY), run by the committer; trackd_flush_unsubs: the
+ * unsubscribes waiting for their answer (t_un), in a transaction of
+ * their own, committed as soon as they arrive. Hits arrive on t_pend (under t_q);
  * the flush swaps it with the empty t_fl and writes t_fl's events in one
  * LMDB transaction under t_db. A failed commit keeps t_fl for the next
  * flush (t_pend goes on filling up to its bound meanwhile).
@@ -104,7 +105,7 @@ trackd_flush_bursts(struct trackd *t)
 	free(v);
 }
 
-/* One transaction for t_fl[0..t_nfl) and the unsubscribes t_un. */
+/* One transaction for t_fl[0..t_nfl). */
 static int
 trackd_flush_txn(struct trackd *t)
 {
@@ -137,8 +138,6 @@ trackd_flush_txn(struct trackd *t)
 	}
 	if (got == 0)
 		spool_track_msg_free(&km);
-	for (i = 0; i < t->t_nun && rc == 0; i++)
-		rc = trackd_unsub_put(tx, &t->t_un[i], &t->t_unres[i]);
 	if (rc != 0) {
 		spool_abort(&tx);
 		return rc;
@@ -180,6 +179,49 @@ trackd_flush_verdicts(struct trackd *t, int rc)
 	t->t_nun = 0;
 }
 
+/* One transaction for the unsubscribes t_un alone: their answers wait
+ * for its commit, not for a group of opens and clicks. */
+static int
+trackd_flush_unsub_txn(struct trackd *t)
+{
+	struct spool_txn *tx;
+	size_t		  i;
+	int		  rc;
+
+	if ((rc = spool_begin(t->t_sp, true, &tx)) != 0)
+		return rc;
+	for (i = 0; i < t->t_nun && rc == 0; i++)
+		rc = trackd_unsub_put(tx, &t->t_un[i], &t->t_unres[i]);
+	if (rc != 0) {
+		spool_abort(&tx);
+		return rc;
+	}
+	return spool_commit(&tx);
+}
+
+void
+trackd_flush_unsubs(struct trackd *t)
+{
+	struct spool_map m;
+	int		 rc;
+
+	if (t->t_nun == 0)
+		return;
+	(void)pthread_mutex_lock(&t->t_db);
+	rc = trackd_flush_unsub_txn(t);
+	if (rc == SPOOL_EFULL && spool_map_grown(t->t_sp, &m)) {
+		log_info("lmdb map grown: from=%lld, to=%lld, max=%lld",
+		    (long long)m.mp_grew_from, (long long)m.mp_size,
+		    (long long)m.mp_max);
+		rc = trackd_flush_unsub_txn(t);
+	}
+	if (rc == 0)
+		t->t_export = true;
+	trackd_export(t); /* the unsubscribed events before their answers */
+	trackd_flush_verdicts(t, rc);
+	(void)pthread_mutex_unlock(&t->t_db);
+}
+
 size_t
 trackd_flush(struct trackd *t)
 {
@@ -199,7 +241,7 @@ trackd_flush(struct trackd *t)
 		(void)pthread_mutex_unlock(&t->t_q);
 	}
 	n = t->t_nfl;
-	if (n == 0 && t->t_nun == 0) {
+	if (n == 0) {
 		trackd_export(t);
 		(void)pthread_mutex_unlock(&t->t_db);
 		return 0;
@@ -215,8 +257,7 @@ trackd_flush(struct trackd *t)
 		t->t_nfl = 0;
 		t->t_export = true;
 	}
-	trackd_export(t); /* the unsubscribed events before their answers */
-	trackd_flush_verdicts(t, rc);
+	trackd_export(t);
 	(void)pthread_mutex_unlock(&t->t_db);
 	if (rc != 0) {
 		log_warnx("commit of %zu open(s)/click(s): %s (kept, retried)", n,

@@ -119,6 +119,9 @@ bool	trackd_unsub_append(struct trackd *, const struct trackd_hit *);
  * event; *res_r ADDED, ALREADY or GONE; 0 or the txn's failure. */
 int	trackd_unsub_put(struct spool_txn *, const struct trackd_hit *,
 	    enum trackd_unsub_result *res_r);
+/* The committer: the unsubscribes waiting (t_un) committed in one
+ * transaction of their own, each answered (trackd_flush.c). */
+void	trackd_flush_unsubs(struct trackd *);
 /* The committer: one verdict to the backend (its reply pipe). */
 void	trackd_verdict_send(struct trackd *, uint32_t tag,
 	    enum trackd_unsub_result);

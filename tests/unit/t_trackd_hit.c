@@ -184,7 +184,7 @@ t_unsub_commit(struct trackd *tc, int vfd, const struct trackd_unsub_req *u)
 	struct trackd_verdict v = { .v_result = -1 };
 
 	t_ok(trackd_unsub_append(tc, &u->ur_hit), "the committer takes it");
-	(void)trackd_flush(tc);
+	trackd_flush_unsubs(tc);
 	t_ok(read(vfd, &v, sizeof(v)) == (ssize_t)sizeof(v) &&
 		v.v_tag == u->ur_hit.h_tag,
 	    "one verdict, for that socket");
