@@ -10,6 +10,13 @@
  * callback_retry_max, and is skipped in between, so a dead or slow
  * receiver delays only its own account. Entries older than
  * callback_max_age are dropped with a log line and a counter.
+ *
+ * On SIGTERM (deliverd stopping, or the scheduler replacing us after a
+ * reload) no new POST starts, and the POSTs in flight are waited for, up
+ * to CB_DRAIN_MS: a receiver that already has a batch gets its answer
+ * recorded, so the batch is not posted a second time by our successor.
+ * Only a POST still running at the deadline, or when the scheduler is
+ * gone (a successor may start at once), is abandoned to the outbox.
  */
 #include "config.h"
 
@@ -39,6 +46,9 @@
 	(4 * CB_INFLIGHT_MAX) /* libcurl's, watched by the loop */
 #define CB_DROP_CHUNK 1000    /* outbox deletions per write transaction */
 #define CB_DROP_TXNS  100     /* transactions per account per pass */
+/* the wait for POSTs in flight when stopping: inside the scheduler's
+ * SCHED_STOP_GRACE_MS (10 s), which ends in SIGKILL */
+#define CB_DRAIN_MS   8000
 
 /* An account's state; kept while it has a POST, a back-off or a wait. */
 struct deliverd_cb_acct {
@@ -75,6 +85,9 @@ struct cb {
 	struct ev *ev; /* libcurl's sockets and timer, the rounds */
 	struct ev_timer curl_timer;
 	struct ev_timer round;
+	pid_t		parent;	     /* the scheduler */
+	bool		draining;    /* stopping: no new POST */
+	int64_t		drain_until; /* ev_clock_ms() */
 };
 
 static struct deliverd_cb_acct *
@@ -594,6 +607,8 @@ deliverd_cb_finished(struct cb *c)
 	}
 	if (done > 0)
 		(void)ev_timer_arm(c->ev, &c->round, 0, 0);
+	if (c->draining && c->ninflight == 0)
+		ev_break(c->ev);
 }
 
 static void
@@ -659,13 +674,40 @@ deliverd_cb_timer(CURLM *multi, long ms, void *userp)
 	return 0;
 }
 
+/* Stopping: the POSTs in flight may finish (bounded); nothing new starts. */
+static void
+deliverd_cb_drain(struct cb *c)
+{
+	int64_t left;
+
+	if (!c->draining) {
+		c->draining = true;
+		c->drain_until = ev_clock_ms() + CB_DRAIN_MS;
+		if (c->ninflight > 0)
+			log_info("stopping: waiting up to %ds for %zu callback "
+				 "POST(s) in flight",
+			    CB_DRAIN_MS / 1000, c->ninflight);
+	}
+	left = c->drain_until - ev_clock_ms();
+	if (c->ninflight == 0 || left <= 0 || getppid() != c->parent) {
+		ev_break(c->ev);
+		return;
+	}
+	(void)ev_timer_arm(c->ev, &c->round,
+	    left < CB_IDLE_MS ? left : CB_IDLE_MS, 0);
+}
+
 static void
 deliverd_cb_on_round(struct ev *e, struct ev_timer *t, void *arg)
 {
 	struct cb *c = arg;
 
-	if (sig_stopping() || getppid() == 1) {
-		ev_break(e);
+	if (getppid() != c->parent) {
+		ev_break(e); /* a successor may start: it owns the outbox */
+		return;
+	}
+	if (sig_stopping() || c->draining) {
+		deliverd_cb_drain(c);
 		return;
 	}
 	deliverd_cb_round(c);
@@ -675,10 +717,12 @@ deliverd_cb_on_round(struct ev *e, struct ev_timer *t, void *arg)
 static void
 deliverd_cb_on_signal(struct ev *e, unsigned sigs, void *arg)
 {
+	struct cb *c = arg;
+
+	(void)e;
 	(void)sigs;
-	(void)arg;
 	if (sig_stopping())
-		ev_break(e);
+		deliverd_cb_drain(c);
 }
 
 static void
@@ -697,7 +741,9 @@ deliverd_cb_run(struct cb *c)
 	    deliverd_cb_timer);
 	(void)curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
 	(void)ev_timer_arm(c->ev, &c->round, 0, 0);
-	if (!sig_stopping())
+	if (sig_stopping())
+		deliverd_cb_drain(c);
+	if (!c->draining || c->ninflight > 0)
 		ev_run(c->ev);
 }
 
@@ -712,6 +758,7 @@ deliverd_callback_main(struct conf *cf)
 	(void)signal(SIGHUP, SIG_IGN); /* the scheduler restarts us instead */
 	memset(&c, 0, sizeof(c));
 	c.cf = cf;
+	c.parent = getppid();
 	if ((rc = spool_open(cf->cf_spool_dir, cf->cf_lmdb_map_size,
 		 cf->cf_lmdb_map_max, SPOOL_CLUSTER_IF(cf->cf_cluster_dsn),
 		 &c.sp)) != 0)
@@ -721,8 +768,14 @@ deliverd_callback_main(struct conf *cf)
 	    (c.multi = curl_multi_init()) == NULL)
 		log_fatalx("libcurl initialisation failed");
 	deliverd_cb_run(&c);
-	/* POSTs still running are abandoned: their events stay in the outbox */
+	if (c.ninflight > 0)
+		log_warnx(
+		    "stopping with %zu callback POST(s) unanswered: their "
+		    "events stay in the outbox and are posted again",
+		    c.ninflight);
 	for (i = 0; i < c.nacct; i++) {
+		if (c.acct[i]->undeleted) /* accepted: one last try */
+			(void)deliverd_cb_delete(&c, c.acct[i]);
 		if (c.acct[i]->easy != NULL) {
 			(void)curl_multi_remove_handle(c.multi,
 			    c.acct[i]->easy);

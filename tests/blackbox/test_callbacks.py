@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -177,3 +178,134 @@ def test_first_outbox_layout_is_migrated():
         out = subprocess.run(["mdb_stat", "-s", "outbox", os.path.join(g.spool, "db")],
                              capture_output=True, text=True, timeout=30).stdout
         assert re.search(r"Entries: 0\b", out), out
+
+
+class HeldReceiver:
+    """A callback receiver that holds its first POST until `release` is
+    set (at most 30 s) and then answers 200; later POSTs are answered at
+    once. Every POST's events are recorded, in order of arrival."""
+
+    def __init__(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        self.release = threading.Event()
+        self.lock = threading.Lock()
+        self.posts = []          # the event ids of each POST, as it arrived
+        self.answered = []       # (post index, whether the 200 reached the socket)
+        recv = self
+
+        class H(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with recv.lock:
+                    k = len(recv.posts)
+                    recv.posts.append([e["id"] for e in smtpgate.callback_events(body)])
+                if k == 0:
+                    recv.release.wait(30)
+                ok = True
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                except OSError:
+                    ok = False
+                with recv.lock:
+                    recv.answered.append((k, ok))
+
+            def log_message(self, *a):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.server.daemon_threads = True
+        self.url = "http://127.0.0.1:%d/events" % self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def ids(self):
+        with self.lock:
+            return [i for p in self.posts for i in p]
+
+
+@pytest.mark.parametrize("how", ["reload", "restart"])
+def test_post_in_flight_is_not_posted_again(how):
+    """A POST is in flight (the receiver holds it) when deliverd is
+    reloaded (SIGHUP: the scheduler replaces its callback sender) or
+    stopped and started again. The sender waits for the answer before it
+    exits, so the batch leaves the outbox and no successor posts it a
+    second time. (Before, the sender left at once and its successor
+    posted the same events again while the first POST was still open.)"""
+    import threading
+    with peers.Mx() as mx, HeldReceiver() as cb, relay_gw(mx) as g:
+        inject(g, "account", "acc", cb.url)
+        g.start("deliverd")
+        put_msg(g, "acc", ["held@dest.test"])
+        wait_for(lambda: len(cb.posts) >= 1, 30, what="the first POST")
+        first = list(cb.posts[0])
+        assert first, "the first POST carries the delivered event"
+        if how == "reload":
+            os.kill(g.pid("deliverd"), signal.SIGHUP)
+            wait_for(lambda: "configuration reloaded" in g.log("deliverd"), 10,
+                     what="the reload")
+            time.sleep(3)   # a successor started at once would post by now
+            cb.release.set()
+        else:
+            stopper = threading.Thread(target=g.stop, args=("deliverd",))
+            stopper.start()
+            time.sleep(2)
+            cb.release.set()
+            stopper.join(20)
+            assert not stopper.is_alive()
+            g.start("deliverd")
+        wait_for(lambda: len(cb.answered) >= 1, 10, what="the held POST's answer")
+        assert cb.answered[0] == (0, True), "the sender left before the answer"
+        # a successor lists the outbox within a second: give it three
+        put_msg(g, "acc", ["later@dest.test"])
+        wait_for(lambda: len(cb.ids()) > len(first), 30, what="the next message's event")
+        time.sleep(2)
+        ids = cb.ids()
+        dup = [i for i in first if ids.count(i) > 1]
+        assert not dup, "posted again: %s (POSTs: %s)" % (dup, cb.posts)
+        assert "posted again" not in g.log("deliverd")
+
+
+def test_stop_with_a_silent_receiver_is_bounded():
+    """The receiver accepts and never answers (callback_timeout 60 s):
+    deliverd still stops within its grace, says so, and the events stay
+    in the outbox: after the restart they are posted (to a receiver that
+    answers now)."""
+    silent = Silent()
+    with peers.Mx() as mx, relay_gw(mx, callback_timeout="60s") as g:
+        try:
+            inject(g, "account", "acc", silent.url)
+            g.start("deliverd")
+            put_msg(g, "acc", ["kept@dest.test"])
+            wait_for(lambda: _accepted(silent), 30, what="the POST's connection")
+            time.sleep(0.5)     # its request is written into the backlog's socket
+            t0 = time.monotonic()
+            g.stop("deliverd", timeout=15)
+            took = time.monotonic() - t0
+            log = g.log("deliverd")
+            assert "stopping with 1 callback POST(s) unanswered" in log, log[-2000:]
+            print("stopped in %.1fs" % took)
+        finally:
+            silent.close()
+        with peers.Callbacks() as good:
+            g.spoolctl("account", "set", "acc", "--callback-url", good.url)
+            g.start("deliverd")
+            wait_for(lambda: any(e["to"] == "kept@dest.test" for e in good.events), 30,
+                     what="the kept event after the restart")
+
+
+def _accepted(silent):
+    """True once a connection waits in silent's backlog (a POST started)."""
+    import select
+    r, _, _ = select.select([silent.sock], [], [], 0)
+    return bool(r)
