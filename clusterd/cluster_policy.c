@@ -1083,38 +1083,94 @@ cpol_export(PGconn *pg, struct spool *sp, const char *node,
 	return cpol_push_all(pg, sp, node, c);
 }
 
-/* One page of rows in clear sealed, in one transaction under the lock:
- * the number sealed (0: none left), or -1. */
+/* Where the seal's walk is: the last (kind, key) looked at. */
+struct cpol_seal_cursor {
+	char	   kind[32];
+	struct buf key;
+};
+
+/* What one row needs: 0 none, 1 sealing (in clear), 2 sealing again
+ * (opens only with the accepted key), -1 opens with neither. */
+static int
+cpol_seal_need(const struct spool_centry *row)
+{
+	struct spool_centry e = *row;
+	struct buf	    plain;
+	char		    why[160], kv[128];
+	int		    rc;
+
+	if (!cseal_is_sealed(row->ce_val, row->ce_vlen))
+		return 1;
+	buf_init(&plain, SIZE_MAX / 2);
+	plain.secret = true;
+	rc = cseal_open(&e, &plain, why, sizeof(why));
+	buf_release(&plain);
+	if (rc == -1)
+		log_warnx("cluster seal: a %s row (key %s): %s: left as it is",
+		    spool_ckind_name(row->ce_kind),
+		    log_vis(kv, sizeof(kv), (const char *)row->ce_key,
+			row->ce_klen),
+		    why);
+	return rc == -1 ? -1 : rc == 1 ? 2 : 0;
+}
+
+/* The value to write for row (need 1 or 2) into sealed. 0/-1. */
+static int
+cpol_seal_value(const struct spool_centry *row, int need, struct buf *plain,
+    struct buf *sealed)
+{
+	struct spool_centry e = *row;
+	char		    why[160];
+
+	if (need == 2 && cseal_open(&e, plain, why, sizeof(why)) != 1)
+		return -1;
+	return cseal_seal(&e, sealed);
+}
+
+/* One page of the walk in one transaction under the lock: the rows in
+ * clear sealed, those that open only with the accepted key sealed again.
+ * The rows looked at (0: the walk is over), or -1. */
 static long
-cpol_seal_page(PGconn *pg, const char *kinds)
+cpol_seal_page(PGconn *pg, const char *kinds, struct cpol_seal_cursor *cur,
+    struct cpol_seal_counts *cnt)
 {
 	static const char upd[] =
 	    "UPDATE smtpgate.policy SET value = $3, "
 	    "version = nextval('smtpgate.policy_version'), changed = now() "
 	    "WHERE kind = $1 AND key = $2";
-	const char	   *vals[3] = { CSEAL_MAGIC, kinds, NULL };
-	int		    lens[3] = { CSEAL_MAGICLEN, 0, 0 }, bin[3] = { 1, 0, 1 };
+	const char	   *vals[3] = { kinds, cur->kind,
+		  cur->key.data != NULL ? cur->key.data : "" };
+	int		    lens[3] = { 0, 0, (int)cur->key.len },
+		  bin[3] = { 0, 0, 1 };
 	struct spool_centry e;
-	struct buf	    sealed;
+	struct buf	    sealed, plain;
 	PGresult	   *res, *r2;
-	long		    i, n = 0;
+	long		    i, n;
+	int		    need;
 
 	if (cpol_begin(pg) == -1)
 		return -1;
-	res = cpol_q(pg, "rows in clear",
+	res = cpol_q(pg, "policy rows",
 	    "SELECT kind, key, value FROM smtpgate.policy "
-	    "WHERE value IS NOT NULL AND kind = ANY($2::text[]) AND "
-	    "(octet_length(value) < 8 OR substring(value from 1 for 8) <> $1) "
-	    "ORDER BY kind, key LIMIT 5000",
-	    2, vals, lens, bin, 1);
+	    "WHERE value IS NOT NULL AND kind = ANY($1::text[]) AND "
+	    "(kind, key) > ($2, $3) ORDER BY kind, key LIMIT 2000",
+	    3, vals, lens, bin, 1);
 	if (res == NULL) {
 		cpol_rollback(pg);
 		return -1;
 	}
+	n = PQntuples(res);
 	buf_init(&sealed, SIZE_MAX / 2);
-	for (i = 0; i < PQntuples(res); i++) {
-		if (cpol_row(res, (int)i, 0, &e) == -1 ||
-		    cseal_seal(&e, &sealed) == -1)
+	buf_init(&plain, SIZE_MAX / 2);
+	plain.secret = true;
+	for (i = 0; i < n; i++) {
+		if (cpol_row(res, (int)i, 0, &e) == -1)
+			break;
+		if ((need = cpol_seal_need(&e)) <= 0) {
+			cnt->unopened += need == -1;
+			continue;
+		}
+		if (cpol_seal_value(&e, need, &plain, &sealed) == -1)
 			break;
 		vals[0] = PQgetvalue(res, (int)i, 0);
 		vals[1] = (const char *)e.ce_key;
@@ -1125,34 +1181,49 @@ cpol_seal_page(PGconn *pg, const char *kinds)
 		    NULL)
 			break;
 		PQclear(r2);
-		n++;
+		if (need == 1)
+			cnt->sealed++;
+		else
+			cnt->resealed++;
 	}
 	buf_release(&sealed);
-	if (i < PQntuples(res) || cpol_exec(pg, "COMMIT", "COMMIT") == -1) {
+	buf_release(&plain);
+	if (i < n || cpol_exec(pg, "COMMIT", "COMMIT") == -1) {
 		PQclear(res);
 		cpol_rollback(pg);
 		return -1;
+	}
+	if (n > 0) {
+		(void)str_copy(cur->kind, sizeof(cur->kind),
+		    PQgetvalue(res, (int)n - 1, 0));
+		buf_reset(&cur->key);
+		(void)buf_append(&cur->key, PQgetvalue(res, (int)n - 1, 1),
+		    (size_t)PQgetlength(res, (int)n - 1, 1));
 	}
 	PQclear(res);
 	return n;
 }
 
-long
-cpol_seal_all(PGconn *pg)
+int
+cpol_seal_all(PGconn *pg, struct cpol_seal_counts *cnt)
 {
-	struct buf kinds;
-	unsigned   k;
-	long	   n, total = 0;
+	struct cpol_seal_cursor cur = { .kind = "" };
+	struct buf		kinds;
+	unsigned		k;
+	long			n;
 
+	memset(cnt, 0, sizeof(*cnt));
 	if (!cseal_on())
 		return -1;
 	buf_init(&kinds, 1024);
+	buf_init(&cur.key, SIZE_MAX / 2);
 	for (k = 0; k < SPOOL_CK_N; k++) /* the kinds this node knows */
 		(void)buf_printf(&kinds, "%c%s", k > 0 ? ',' : '{',
 		    spool_ckind_name((enum spool_ckind)k));
 	(void)buf_putc(&kinds, '}');
-	while ((n = cpol_seal_page(pg, kinds.data)) > 0)
-		total += n;
+	while ((n = cpol_seal_page(pg, kinds.data, &cur, cnt)) > 0)
+		;
 	buf_release(&kinds);
-	return n == -1 ? -1 : total;
+	buf_release(&cur.key);
+	return n == -1 ? -1 : 0;
 }

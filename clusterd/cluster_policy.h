@@ -74,20 +74,32 @@ int cd_policy_version(struct spool *, uint64_t *v_r);
 struct buf;
 struct spool_centry;
 /* The key of path (64 hex digits, not readable by every user); "" or
- * NULL: none (values in clear). 0, or -1 with err. */
-int  cseal_load(const char *path, char *err, size_t errsz);
+ * NULL: none (values in clear). accept: a second key, only to open with
+ * (a rotation: cluster_secret_file_accept), or ""/NULL. 0, or -1 with
+ * err. */
+int  cseal_load(const char *path, const char *accept, char *err,
+     size_t errsz);
 void cseal_forget(void);
 bool cseal_on(void);
+bool cseal_accepting(void); /* an accepted second key is loaded */
 bool cseal_is_sealed(const uint8_t *, size_t);
 /* e's value sealed into out (a key is loaded, e is no deletion). 0/-1. */
 int cseal_seal(const struct spool_centry *e, struct buf *out);
 /* e's value as applied: opened into out (e then points there) when it is
- * sealed; as it is when nothing is sealed. 0, or -1 with why. */
+ * sealed; as it is when nothing is sealed. 0; 1 when it opened only with
+ * the accepted key; -1 with why. */
 int cseal_open(struct spool_centry *e, struct buf *out, char *err,
     size_t errsz);
-/* spoolctl cluster seal: every row in clear sealed (a new version each,
- * so every node applies it again). The number sealed, or -1. */
-long cpol_seal_all(PGconn *);
+/* spoolctl cluster seal: every row in clear sealed, and every row that
+ * opens only with the accepted key sealed again with the key in force (a
+ * new version each, so every node applies it again). 0 with the counts,
+ * or -1. */
+struct cpol_seal_counts {
+	long sealed;   /* were in clear */
+	long resealed; /* opened only with the accepted key */
+	long unopened; /* opened with neither: left as they are (logged) */
+};
+int cpol_seal_all(PGconn *, struct cpol_seal_counts *);
 
 /* ---- internal to libcpolicy: the journal's high-water mark
  * (cluster_mark.c; clusterd(8) "Policy") */

@@ -13,6 +13,11 @@
  * value moved to another row does not open). Keys stay in clear (they
  * order the rows: logins, domains, addresses) and a deletion is a NULL
  * value, so the database can still drop rows, not read or add them.
+ *
+ * A second key (cluster_secret_file_accept) is only ever used to open:
+ * during a key rotation the nodes accept values sealed with either key,
+ * and `spoolctl cluster seal` rewrites those that open only with the
+ * accepted one under the key in force (clusterd(8) "Changing the key").
  */
 #include "config.h"
 
@@ -36,6 +41,8 @@
 
 static unsigned char cseal_key[CSEAL_KEYLEN];
 static bool	     cseal_have;
+static unsigned char cseal_akey[CSEAL_KEYLEN]; /* accepted, never sealed with */
+static bool	     cseal_ahave;
 
 static int
 cseal_hex(int c)
@@ -46,17 +53,15 @@ cseal_hex(int c)
 				    : -1;
 }
 
-int
-cseal_load(const char *path, char *err, size_t errsz)
+/* The 32-byte key of path into key. 0, or -1 with err. */
+static int
+cseal_read(const char *path, unsigned char *key, char *err, size_t errsz)
 {
 	char	    line[CSEAL_KEYLEN * 2 + 3];
 	struct stat st;
 	size_t	    n, i;
 	FILE	   *fp;
 
-	cseal_forget();
-	if (path == NULL || path[0] == '\0')
-		return 0;
 	if ((fp = fopen(path, "re")) == NULL) {
 		(void)snprintf(err, errsz, "%s: %s", path, strerror(errno));
 		return -1;
@@ -75,18 +80,47 @@ cseal_load(const char *path, char *err, size_t errsz)
 	for (i = 0; n == CSEAL_KEYLEN * 2 && i < CSEAL_KEYLEN; i++) {
 		if (cseal_hex(line[2 * i]) < 0 || cseal_hex(line[2 * i + 1]) < 0)
 			break;
-		cseal_key[i] = (unsigned char)(cseal_hex(line[2 * i]) << 4 |
+		key[i] = (unsigned char)(cseal_hex(line[2 * i]) << 4 |
 		    cseal_hex(line[2 * i + 1]));
 	}
 	explicit_bzero(line, sizeof(line));
 	if (n != CSEAL_KEYLEN * 2 || i != CSEAL_KEYLEN) {
-		cseal_forget();
+		explicit_bzero(key, CSEAL_KEYLEN);
 		(void)snprintf(err, errsz,
 		    "%s: not 64 hexadecimal digits (openssl rand -hex 32)",
 		    path);
 		return -1;
 	}
+	return 0;
+}
+
+int
+cseal_load(const char *path, const char *accept, char *err, size_t errsz)
+{
+	cseal_forget();
+	if (path == NULL || path[0] == '\0') {
+		if (accept != NULL && accept[0] != '\0') {
+			(void)snprintf(err, errsz,
+			    "cluster_secret_file_accept is set but "
+			    "cluster_secret_file is not");
+			return -1;
+		}
+		return 0;
+	}
+	if (cseal_read(path, cseal_key, err, errsz) == -1)
+		return -1;
 	cseal_have = true;
+	if (accept == NULL || accept[0] == '\0')
+		return 0;
+	if (cseal_read(accept, cseal_akey, err, errsz) == -1) {
+		cseal_forget();
+		return -1;
+	}
+	if (memcmp(cseal_akey, cseal_key, CSEAL_KEYLEN) == 0) {
+		explicit_bzero(cseal_akey, sizeof(cseal_akey));
+		return 0; /* the same key twice: nothing to accept */
+	}
+	cseal_ahave = true;
 	return 0;
 }
 
@@ -94,7 +128,14 @@ void
 cseal_forget(void)
 {
 	explicit_bzero(cseal_key, sizeof(cseal_key));
-	cseal_have = false;
+	explicit_bzero(cseal_akey, sizeof(cseal_akey));
+	cseal_have = cseal_ahave = false;
+}
+
+bool
+cseal_accepting(void)
+{
+	return cseal_ahave;
 }
 
 bool
@@ -154,13 +195,37 @@ cseal_seal(const struct spool_centry *e, struct buf *out)
 	return 0;
 }
 
-int
-cseal_open(struct spool_centry *e, struct buf *out, char *err, size_t errsz)
+/* The value of e opened with key into out (reserved). Its length, or -1. */
+static long
+cseal_try(const struct spool_centry *e, const unsigned char *key,
+    struct buf *out)
 {
 	EVP_CIPHER_CTX *c;
 	unsigned char	tag[CSEAL_TAGLEN];
-	size_t		clen;
+	size_t		clen = e->ce_vlen - CSEAL_HDR - CSEAL_TAGLEN;
 	int		n = 0, m = 0, ok;
+
+	if ((c = EVP_CIPHER_CTX_new()) == NULL)
+		return -1;
+	memcpy(tag, e->ce_val + e->ce_vlen - CSEAL_TAGLEN, CSEAL_TAGLEN);
+	ok = EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, key,
+		 e->ce_val + CSEAL_MAGICLEN) == 1 &&
+	    cseal_aad(c, e) &&
+	    EVP_DecryptUpdate(c, (unsigned char *)out->data, &n,
+		e->ce_val + CSEAL_HDR, (int)clen) == 1 &&
+	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, CSEAL_TAGLEN, tag) ==
+		1 &&
+	    EVP_DecryptFinal_ex(c, (unsigned char *)out->data + n, &m) == 1;
+	EVP_CIPHER_CTX_free(c);
+	return ok ? (long)n + m : -1;
+}
+
+int
+cseal_open(struct spool_centry *e, struct buf *out, char *err, size_t errsz)
+{
+	size_t clen;
+	long   len;
+	int    rc = 0;
 
 	if (e->ce_val == NULL) /* a deletion: never sealed */
 		return 0;
@@ -185,30 +250,26 @@ cseal_open(struct spool_centry *e, struct buf *out, char *err, size_t errsz)
 	}
 	clen = e->ce_vlen - CSEAL_HDR - CSEAL_TAGLEN;
 	buf_reset(out);
-	if (buf_reserve(out, clen + 1) == -1 ||
-	    (c = EVP_CIPHER_CTX_new()) == NULL) {
+	if (buf_reserve(out, clen + 1) == -1) {
 		(void)snprintf(err, errsz, "out of memory");
 		return -1;
 	}
-	memcpy(tag, e->ce_val + e->ce_vlen - CSEAL_TAGLEN, CSEAL_TAGLEN);
-	ok = EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, cseal_key,
-		 e->ce_val + CSEAL_MAGICLEN) == 1 &&
-	    cseal_aad(c, e) &&
-	    EVP_DecryptUpdate(c, (unsigned char *)out->data, &n,
-		e->ce_val + CSEAL_HDR, (int)clen) == 1 &&
-	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, CSEAL_TAGLEN, tag) ==
-		1 &&
-	    EVP_DecryptFinal_ex(c, (unsigned char *)out->data + n, &m) == 1;
-	EVP_CIPHER_CTX_free(c);
-	if (!ok) {
+	len = cseal_try(e, cseal_key, out);
+	if (len < 0 && cseal_ahave) {
+		len = cseal_try(e, cseal_akey, out);
+		rc = 1;
+	}
+	if (len < 0) {
+		explicit_bzero(out->data, clen + 1);
 		buf_reset(out);
 		(void)snprintf(err, errsz,
-		    "does not open with cluster_secret_file (another key, or "
-		    "changed in the database)");
+		    "does not open with cluster_secret_file%s (another key, or "
+		    "changed in the database)",
+		    cseal_ahave ? " nor cluster_secret_file_accept" : "");
 		return -1;
 	}
-	out->len = (size_t)n + (size_t)m;
+	out->len = (size_t)len;
 	e->ce_val = (const uint8_t *)out->data;
 	e->ce_vlen = out->len;
-	return 0;
+	return rc;
 }

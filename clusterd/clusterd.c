@@ -50,10 +50,15 @@ cd_check_seal(struct daemon *d)
 	const char *path = d->d_cf->cf_cluster_secret_file;
 	char	    err[512], w[4200];
 
-	if (cseal_load(path, err, sizeof(err)) == -1)
+	if (cseal_load(path, d->d_cf->cf_cluster_secret_file_accept, err,
+		sizeof(err)) == -1)
 		log_fatalx_status(2, "%s: %s",
 		    conf_where(d->d_cf, "cluster_secret_file", w, sizeof(w)),
 		    err);
+	if (cseal_accepting())
+		log_info("cluster_secret_file_accept is set: values sealed with "
+			 "it are applied too (a key rotation: clusterd(8), "
+			 "\"Changing the key\")");
 	if (!cseal_on())
 		log_warnx("cluster_secret_file is not set: PostgreSQL holds "
 			  "the DKIM private keys, password hashes and callback "

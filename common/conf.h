@@ -145,7 +145,8 @@ struct conf {
 	time_t cf_cluster_event_retention; /* PostgreSQL event partitions */
 	time_t cf_cluster_resync_interval; /* full policy resync */
 	char  *cf_cluster_secret_file;	   /* key sealing smtpgate.policy; "" */
-	time_t cf_cluster_node_retention;  /* rows of nodes not seen */
+	char  *cf_cluster_secret_file_accept; /* a rotation's other key; "" */
+	time_t cf_cluster_node_retention;     /* rows of nodes not seen */
 	/* TLS reports sent (spoolctl tls-report --send, RFC 8460 5) */
 	char *cf_tls_report_org;     /* organization-name; "" = hostname */
 	char *cf_tls_report_contact; /* contact-info; "" = postmaster@host */

@@ -230,6 +230,8 @@ const struct conf_key conf_keys[] = {
 	/* policy rows sealed in PostgreSQL (clusterd/cluster_seal.c) */
 	CF_STR("cluster_secret_file", "", cf_cluster_secret_file,
 	    CONF_CLUSTERD | CONF_SPOOLCTL),
+	CF_STR("cluster_secret_file_accept", "", cf_cluster_secret_file_accept,
+	    CONF_CLUSTERD | CONF_SPOOLCTL),
 	/* rows of removed nodes (clusterd/cluster_node.c) */
 	CF_DUR("cluster_node_retention", "7d", DAY, 3650 * DAY,
 	    cf_cluster_node_retention, CONF_CLUSTERD),

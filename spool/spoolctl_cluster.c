@@ -181,9 +181,9 @@ ctl_cluster_export(struct ctl *ctl, int argc, char **argv)
 static int
 ctl_cluster_seal(struct ctl *ctl, int argc, char **argv)
 {
-	char	err[256];
-	long	n;
-	PGconn *pg;
+	struct cpol_seal_counts n;
+	char			err[256];
+	PGconn		       *pg;
 
 	ctl_no_options(argc, argv, 0, 0, NULL);
 	if (ctl->cf->cf_cluster_dsn[0] == '\0')
@@ -195,12 +195,23 @@ ctl_cluster_seal(struct ctl *ctl, int argc, char **argv)
 	if ((pg = cpol_connect(ctl->cf->cf_cluster_dsn, err, sizeof(err))) ==
 	    NULL)
 		ctl_die("cluster seal: PostgreSQL: %s", err);
-	n = cpol_seal_all(pg);
-	PQfinish(pg);
-	if (n < 0)
+	if (cpol_seal_all(pg, &n) == -1) {
+		PQfinish(pg);
 		ctl_die("cluster seal failed (the rows sealed so far stay; "
 			"running it again is safe)");
-	printf("sealed %ld row(s) in PostgreSQL\n", n);
+	}
+	PQfinish(pg);
+	printf("sealed %ld row(s) in PostgreSQL\n", n.sealed);
+	if (cseal_accepting() || n.resealed > 0)
+		printf("sealed again with cluster_secret_file: %ld row(s) that "
+		       "opened only with cluster_secret_file_accept\n",
+		    n.resealed);
+	if (n.unopened > 0) {
+		printf("left as they are: %ld row(s) that open with no key of "
+		       "this node (logged; no node applies them)\n",
+		    n.unopened);
+		return CTL_FAIL;
+	}
 	return CTL_OK;
 }
 
@@ -210,7 +221,8 @@ ctl_cluster_seal_init(struct ctl *ctl)
 	char err[512];
 
 	if (ctl->cf->cf_cluster_dsn[0] != '\0' &&
-	    cseal_load(ctl->cf->cf_cluster_secret_file, err, sizeof(err)) == -1)
+	    cseal_load(ctl->cf->cf_cluster_secret_file,
+		ctl->cf->cf_cluster_secret_file_accept, err, sizeof(err)) == -1)
 		ctl_die("cluster_secret_file %s", err);
 }
 

@@ -246,8 +246,11 @@ static const struct ctl_help ctl_help_tab[] = {
 	{ "cluster seal", "",
 	    "  (no options)            every row of smtpgate.policy still in "
 	    "clear sealed\n"
-	    "                          with cluster_secret_file; safe to run "
-	    "again\n",
+	    "                          with cluster_secret_file, and those "
+	    "that open only\n"
+	    "                          with cluster_secret_file_accept sealed "
+	    "again; safe\n"
+	    "                          to run again\n",
 	    "cluster seal" },
 	{ "resume", "--domain D [--account LOGIN]",
 	    "  --domain D              end the pause of domain D; its mail is "

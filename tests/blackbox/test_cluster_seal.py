@@ -151,3 +151,68 @@ def test_bad_secret_file_is_a_config_error(db, keydir, text, mode, want):
         assert "cluster_secret_file" in r.stderr and want in r.stderr, r.stderr
         r = g.spoolctl("status", check=False)
         assert r.returncode != 0 and want in r.stderr, (r.stdout, r.stderr)
+
+
+def test_key_rotation_skips_no_row(db, keydir):
+    """clusterd(8) "Changing the key": with cluster_secret_file_accept the
+    nodes apply rows sealed with either key, so a node switched to the new
+    key and one not yet switched still apply each other's changes; then
+    `spoolctl cluster seal` seals every old-key row again with the new
+    key, and a node holding only the new key applies every row. A row
+    that opens with neither key is reported (exit 1) and left alone."""
+    old, new = key_file(keydir, "old.key"), key_file(keydir, "new.key")
+    a = node(db, cluster_secret_file=old)
+    b = c = None
+    try:
+        b = node(db, cluster_secret_file=old)
+        a.spoolctl("account", "add", "shop", "--password", "pw-one")
+        timed_wait(lambda: auth_plain(b, "shop", "pw-one"), "the account on B")
+
+        def switch(g, current, accept):
+            g.conf["cluster_secret_file"] = current
+            if accept is None:
+                g.conf.pop("cluster_secret_file_accept", None)
+            else:
+                g.conf["cluster_secret_file_accept"] = accept
+            g.write_conf()
+            restart_clusterd(g)
+
+        for g in (a, b):                # 1: both accept the new key
+            switch(g, old, new)
+        assert "cluster_secret_file_accept is set" in a.log("clusterd")
+        switch(a, new, old)             # 2: A seals with it, B not yet
+        a.spoolctl("account", "add", "late", "--password", "pw-late")
+        timed_wait(lambda: auth_plain(b, "late", "pw-late"), "A's new-key row on B")
+        b.spoolctl("account", "set", "shop", "--password", "pw-two")
+        timed_wait(lambda: auth_plain(a, "shop", "pw-two"), "B's old-key row on A")
+        switch(b, new, old)
+        for g in (a, b):
+            assert "does not open" not in g.log("clusterd"), g.log("clusterd")[-2000:]
+        # a row no key of ours opens: reported, left alone
+        db.query("INSERT INTO smtpgate.policy (kind, key, value, origin) VALUES "
+                 "('stoplist', convert_to('acc', 'UTF8') || '\\x00'::bytea || "
+                 "convert_to('x@example.net', 'UTF8'), '%s'::bytea || "
+                 "decode(repeat('ab', 40), 'hex'), 'intruder')" % MAGIC)
+        r = a.spoolctl("cluster", "seal", check=False)   # 3
+        print(r.stdout)
+        assert r.returncode == 1, (r.stdout, r.stderr)
+        again = int(r.stdout.split("opened only with cluster_secret_file_accept")[0]
+                    .split(":")[-1].split()[0])
+        assert again >= 2, r.stdout     # shop (B's change) and acc at least
+        assert "left as they are: 1 row(s)" in r.stdout, r.stdout
+        db.query("DELETE FROM smtpgate.policy WHERE origin = 'intruder'")
+        r = a.spoolctl("cluster", "seal")
+        assert "cluster_secret_file_accept\n" in r.stdout and ": 0 row(s)" in r.stdout, r.stdout
+        # a node with the new key alone applies every row
+        c = node(db, cluster_secret_file=new)
+        timed_wait(lambda: auth_plain(c, "shop", "pw-two") and auth_plain(c, "late", "pw-late"),
+                   "every row on a new-key-only node")
+        assert "does not open" not in c.log("clusterd"), c.log("clusterd")[-2000:]
+        for g in (a, b):                # 4: the old key is gone
+            switch(g, new, None)
+        a.spoolctl("account", "set", "late", "--password", "pw-three")
+        timed_wait(lambda: auth_plain(b, "late", "pw-three"), "a change after the rotation")
+    finally:
+        for g in (c, b, a):
+            if g is not None:
+                g.close()
