@@ -138,6 +138,7 @@ deliverd_dest_result(struct sched *s, size_t wi,
 
 	if (r->dr_skip)
 		return;
+	deliverd_dest_resolver_result(s, sj, r);
 	if (deliverd_dest_dns_failed(r)) {
 		deliverd_dest_dns_result(s, a, sj, r);
 		return;
@@ -189,6 +190,7 @@ deliverd_dest_job_done(struct sched *s, size_t wi,
 	    (a.refused > 0 || (a.connfail > 0 && a.throttle == 0));
 
 	memset(&t->acc[wi], 0, sizeof(t->acc[wi]));
+	deliverd_dest_resolver_job_done(s, sj);
 	t->done_ms[wi] = ev_clock_ms();
 	e->last_ms = t->done_ms[wi];
 	if (a.throttle > 0) {
@@ -411,6 +413,7 @@ deliverd_dest_tick(struct sched *s)
 		s->rescan = true; /* their recipients may be due again */
 	}
 	deliverd_dest_via_tick(s, now);
+	deliverd_dest_resolver_tick(s);
 	if (t->via_changed) {
 		t->via_changed = false;
 		deliverd_dest_recount(s);
@@ -433,6 +436,8 @@ deliverd_dest_wait_ms(struct sched *s)
 		ms = (t->next_check - deliverd_now()) * 1000;
 	if (t->dirty || (t->resched && !s->retry.pending))
 		ms = 0;
+	if ((w = deliverd_dest_resolver_wait_ms(s)) < ms)
+		ms = w;
 	for (i = 0; i < t->n; i++) {
 		struct deliverd_dest *e = &t->d[i];
 		if (e->claims == 0 || e->state == DEST_SUSPENDED ||

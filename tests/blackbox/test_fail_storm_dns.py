@@ -1,0 +1,117 @@
+"""Failures that would multiply work, continued (h-dnsdown): the resolver
+itself down (every lookup SERVFAILs or times out, for every domain) holds
+delivery that needs DNS with one probe at a time instead of spending each
+domain's suspend_after on it; a job tries at most 5 MX addresses and
+keeps at most 2 sessions (Postfix's smtp_mx_address_limit and
+smtp_mx_session_limit); a destination that keeps failing its TLS policy
+(a TLSA lookup that fails under DANE, a required level the MX does not
+meet) is suspended like one that refuses sessions, while a message's own
+REQUIRETLS failure suspends nothing. Real binaries, scripted resolvers
+and SMTP peers on 127.0.0.1; every wait bounded."""
+import os
+import socket
+import threading
+import time
+
+import pytest
+
+import chaos
+import peers
+from smtpgate import Gateway, inject, put_msg, wait_for
+
+# deliverd.8: DEST_DNS_DOWN_DOMAINS distinct domains make the resolver down
+DOWN_DOMAINS = 8
+
+
+class SwitchResolver(peers.AdResolver):
+    """peers.AdResolver that, while `mode` is "servfail", answers every
+    query SERVFAIL, and while it is "drop", answers none (a resolver that
+    times out); mode None answers from the records."""
+
+    def __init__(self, records, **kw):
+        super().__init__(records, **kw)
+        self.mode = None
+
+    def _answer(self, q):
+        if self.mode is None:
+            return super()._answer(q)
+        qn = q.question[0]
+        self.queries.append((qn.name.to_text().rstrip(".").lower(),
+                             self._rdt.to_text(qn.rdtype)))
+        if self.mode == "drop":
+            return None          # _serve sends nothing (to_wire fails)
+        r = self._m.make_response(q)
+        r.set_rcode(self._rc.SERVFAIL)
+        return r
+
+
+def shaping(g, text):
+    g.conf["shaping_file"] = os.path.join(g.dir, "shaping")
+    with open(g.conf["shaping_file"], "w") as f:
+        f.write(text)
+    g.write_conf()
+
+
+def deferred(g):
+    return [e for e in g.events() if e["event"] == "deferred"]
+
+
+def looked_up(dns, domains):
+    """The domains whose MX was asked for."""
+    return {n for n, t in list(dns.queries) if t == "MX" and n in domains}
+
+
+@pytest.mark.parametrize("mode,workers", [("servfail", 2), ("drop", 8)])
+def test_resolver_down_holds_every_domain_with_one_probe(mode, workers):
+    """The resolver SERVFAILs (or never answers) every query; 40 messages
+    to 40 domains: after DOWN_DOMAINS domains failed the resolver is down
+    (one log line): the other domains are not looked up, nor deferred one
+    by one (but for the jobs already with a worker: one per worker); one
+    probe at a time; an address literal is delivered meanwhile; when DNS
+    answers again the first probe ends the state (one line) and all 40 are
+    delivered."""
+    n = 40
+    domains = ["d%d.test" % i for i in range(n)]
+    records = {d: [("MX", "10 mx.shared.test.")] for d in domains}
+    records["mx.shared.test"] = [("A", "127.0.0.1")]
+    with peers.Mx() as mx, SwitchResolver(records) as dns, Gateway(tls=False, extra={
+            "dns_server": dns.server, "remote_port": str(mx.port),
+            "retry_schedule": "3s", "deliverd_workers": str(workers)}) as g:
+        shaping(g, "[default]\nsuspend_for = 3s\n")
+        dns.mode = mode
+        inject(g, "account", "acc")
+        for d in domains:
+            put_msg(g, "acc", ["u@" + d])
+        g.start("deliverd")
+        wait_for(lambda: "state=down" in g.log("deliverd") or
+                 len(looked_up(dns, set(domains))) >= n, 120,
+                 what="the resolver down, or every domain looked up")
+        # the jobs in flight come back (a lookup times out after 10 s)
+        time.sleep(2 if mode == "servfail" else 12)
+        tried = looked_up(dns, set(domains))
+        ndef = len(deferred(g))
+        print("resolver %s, %d workers: %d of %d domains looked up, %d deferred, "
+              "%d MX queries" % (mode, workers, len(tried), n, ndef,
+                                 sum(1 for _, t in dns.queries if t == "MX")))
+        log = g.log("deliverd")
+        assert log.count("state=down") == 1, log[-3000:]
+        assert len(tried) <= DOWN_DOMAINS + workers + 1, tried
+        # probes: one job at a time, one every suspend_for (3 s)
+        before = len(deferred(g))
+        put_msg(g, "acc", ["lit@[127.0.0.1]"])
+        g.wait_events(lambda e: e["to"] == "lit@[127.0.0.1]" and e["event"] == "delivered",
+                      timeout=30, what="the address literal delivered meanwhile")
+        time.sleep(7 if mode == "servfail" else 14)
+        probes = len(deferred(g)) - before
+        print("while down: %d deferrals (probes) since the literal" % probes)
+        # one at a time, one per suspend_for (3 s) at most
+        assert 1 <= probes <= (5 if mode == "servfail" else 4), probes
+        assert not any(e["event"] == "delivered" for e in g.events()
+                       if not e["to"].startswith("lit@"))
+        dns.mode = None
+        wait_for(lambda: len(mx.received()) >= n + 1, 60, what="all 40 delivered")
+        log = g.log("deliverd")
+        print("\n".join(l for l in log.splitlines() if "resolver=" in l))
+        assert log.count("state=up, was=down") == 1
+        assert sorted(r for m in mx.received() for r in m["to"] if not r.startswith("lit@")) == \
+            sorted("u@" + d for d in domains)
