@@ -238,7 +238,7 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 	struct deliverd_dane	    *dn;
 	bool			     rtls = deliverd_smtp_wants_requiretls(tx);
 	bool			     dane = false, tlsno = false;
-	size_t			     nc, i, k;
+	size_t			     nc, i, k, nsess = 0;
 	int			     rc;
 	char			     reply[SPOOL_REPLY_MAX] = "";
 	char			     hop[SPOOL_DOMAIN_MAX + 8] = "";
@@ -299,6 +299,11 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 			nc = deliverd_worker_rtls_mx(qid, j->dj_hop, c, nc,
 			    &sts, reply, sizeof(reply));
 	}
+	if (nc > WORKER_ADDR_LIMIT) {
+		log_debug("%s: %s: %zu next-hop addresses, trying the first %d",
+		    qid, j->dj_hop, nc, WORKER_ADDR_LIMIT);
+		nc = WORKER_ADDR_LIMIT;
+	}
 	dn = xmalloc(sizeof(*dn));
 	for (k = 0; k < nc; k++) {
 		p = pol;
@@ -322,8 +327,10 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 		if (rc != 0)
 			log_info("%s: %s", qid, reply);
 		else if (!rtls || k + 1 == nc ||
+		    ++nsess >= WORKER_SESSION_LIMIT ||
 		    deliverd_smtp_requiretls_met(w->dw_smtp))
-			break; /* REQUIRETLS unmet on the last host: it bounces */
+			break; /* REQUIRETLS unmet on the last host it may try:
+				  it bounces */
 		else
 			log_info("%s: REQUIRETLS not met by %s: trying the "
 				 "next host",
