@@ -237,12 +237,12 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 	struct tls_policy	     p;
 	struct deliverd_dane	    *dn;
 	bool			     rtls = deliverd_smtp_wants_requiretls(tx);
-	bool			     dane = false, tlsno = false;
-	size_t			     nc, i, k, nsess = 0;
-	int			     rc;
-	char			     reply[SPOOL_REPLY_MAX] = "";
-	char			     hop[SPOOL_DOMAIN_MAX + 8] = "";
-	struct deliverd_worker_sts   sts;
+	bool			   dane = false, tlsno = false, opened = false;
+	size_t			   nc, i, k, nsess = 0;
+	int			   rc;
+	char			   reply[SPOOL_REPLY_MAX] = "";
+	char			   hop[SPOOL_DOMAIN_MAX + 8] = "";
+	struct deliverd_worker_sts sts;
 
 	/* PROBE_FAILED: the cached connection was gone before anything of this
 	 * transaction was answered: a new connection below */
@@ -316,6 +316,7 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 			log_info("%s: %s", qid, reply);
 			continue;
 		}
+		opened = true;
 		rc = deliverd_smtp_open(w->dw_smtp, key, c[k].host, &c[k].ss,
 		    &p, reply, sizeof(reply));
 		dane = p.tp_ntlsa > 0;
@@ -351,9 +352,10 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 			deliverd_smtp_close(w->dw_smtp, true);
 	} else
 		for (i = 0; i < tx->tx_nrcpt; i++) {
-			/* no next hop (DNS) or none answered: the last one's stage */
+			/* no next hop (DNS), none answered (the last one's
+			 * stage), or none tried (every TLSA lookup failed) */
 			(void)str_copy(tx->tx_reply[i], SPOOL_REPLY_MAX, reply);
-			tx->tx_stage[i] = nc == 0
+			tx->tx_stage[i] = !opened
 			    ? BOUNCE_ST_CONNECT
 			    : deliverd_smtp_stage(w->dw_smtp);
 		}

@@ -191,3 +191,104 @@ def test_requiretls_keeps_at_most_two_sessions(pki):  # noqa: F811
     finally:
         for m in mxs:
             m.stop()
+
+
+# ---------------------------------------------------------------- TLS policy failures
+
+SUSPEND_AFTER = 5      # deliverd.8 TRAFFIC SHAPING default
+
+
+def plain_smtp(c, srv):
+    """A next hop that answers EHLO without STARTTLS (and accepts mail)."""
+    chaos.smtp_sink(c, srv.received)
+
+
+def test_required_tls_level_not_met_suspends_the_destination():
+    """`tls = encrypt` for a domain whose MX does not offer STARTTLS: 40
+    messages do not make 40 sessions; after suspend_after jobs the
+    destination is suspended like one that refuses sessions, and nothing
+    is sent in clear."""
+    n = 40
+    srv = chaos.HostileServer(plain_smtp)
+    srv.received = []
+    records = {"plain.test": [("MX", "10 mx.plain.test.")], "mx.plain.test": [("A", "127.0.0.1")]}
+    with srv, peers.AdResolver(records) as dns, Gateway(tls=False, extra={
+            "dns_server": dns.server, "remote_port": str(srv.port),
+            "retry_schedule": "1h", "deliverd_workers": "2"}) as g:
+        shaping(g, "[plain.test]\ntls = encrypt\n")
+        inject(g, "account", "acc")
+        put_msg(g, "acc", ["p{n}@plain.test"], count=n)
+        g.start("deliverd")
+        wait_for(lambda: "state=suspended" in g.log("deliverd") or
+                 len(deferred(g)) >= n, 60, what="a suspension or a session per message")
+        time.sleep(3)
+        ndef = len(deferred(g))
+        print("tls = encrypt unmet: %d sessions for %d messages, %d deferred; %s" % (
+            srv.conns, n, ndef, deferred(g)[0]["msg"]))
+        assert "destination=plain.test, state=suspended" in g.log("deliverd")
+        assert srv.conns <= SUSPEND_AFTER + 2, srv.conns
+        assert srv.received == []
+        q = g.spoolctl_json("queue", "--json")
+        assert sum(len(m.get("recipients", [])) for m in q) == n
+
+
+DANE_DOMAIN, DANE_MX = "dane.example", "mx.dane.example"
+
+
+def test_failing_tlsa_lookup_suspends_the_destination():
+    """dnssec = trust-ad, the MX records secure, the TLSA lookup of the MX
+    host SERVFAILs (bogus): 40 messages do not make 40 TLSA lookups; the
+    destination is suspended after suspend_after jobs; no session at all."""
+    n = 40
+    with peers.Mx() as mx:
+        tlsa = "_%d._tcp.%s" % (mx.port, DANE_MX)
+        records = {DANE_DOMAIN: [("MX", "10 %s." % DANE_MX)], DANE_MX: [("A", "127.0.0.1")],
+                   tlsa: [("TLSA", "3 1 1 " + "00" * 32)]}
+        with peers.AdResolver(records, secure=[DANE_DOMAIN], bogus=[tlsa]) as dns, Gateway(
+                tls=False, extra={"dns_server": dns.server, "remote_port": str(mx.port),
+                                  "dnssec": "trust-ad", "retry_schedule": "1h",
+                                  "deliverd_workers": "2"}) as g:
+            inject(g, "account", "acc")
+            put_msg(g, "acc", ["t{n}@" + DANE_DOMAIN], count=n)
+            g.start("deliverd")
+            wait_for(lambda: "state=suspended" in g.log("deliverd") or
+                     len(deferred(g)) >= n, 60, what="a suspension or a lookup per message")
+            time.sleep(3)
+            lookups = sum(1 for name, t in list(dns.queries) if name == tlsa and t == "TLSA")
+            ndef = len(deferred(g))
+            print("TLSA SERVFAIL: %d TLSA queries for %d messages, %d deferred; %s" % (
+                lookups, n, ndef, deferred(g)[0]["msg"]))
+            assert "destination=%s, state=suspended" % DANE_DOMAIN in g.log("deliverd")
+            assert all("TLSA lookup failed" in e["msg"] for e in deferred(g))
+            assert ndef <= SUSPEND_AFTER + 2, ndef
+            # glibc asks twice per lookup of a SERVFAIL name
+            assert lookups <= 2 * (SUSPEND_AFTER + 2), lookups
+            assert mx.received() == []
+
+
+def test_requiretls_failures_do_not_suspend_the_destination(pki):  # noqa: F811
+    """A message's own REQUIRETLS that no MX host meets bounces it (5.7.30)
+    and is no failure of the destination: after eight such messages the
+    destination is not suspended and an ordinary message is delivered."""
+    d, ca_key = pki["dir"], os.path.join(pki["dir"], "ca.key")
+    port = free_port()
+    mx = peers.Mx(host="127.0.0.2", port=port,
+                  cert=issue(d, pki["ca"], ca_key, "mx.rtonly.test")).start()
+    records = {"rtonly.test": [("MX", "10 mx.rtonly.test.")],
+               "mx.rtonly.test": [("A", "127.0.0.2")]}
+    try:
+        with peers.AdResolver(records, secure=["rtonly.test"]) as dns, \
+                gateway(0, pki, relayhost="", dns_server=dns.server, dnssec="trust-ad",
+                        remote_port=str(port)) as g:
+            for i in range(8):
+                submit(g, "r%d@rtonly.test" % i)
+            for i in range(8):
+                ev = outcome(g, "r%d@rtonly.test" % i)
+                assert ev["event"] == "bounced" and "5.7.30" in ev["msg"], ev
+            submit(g, "o@rtonly.test", requiretls=False, subject="plain")
+            ev = outcome(g, "o@rtonly.test")
+            print("8 REQUIRETLS bounces, then an ordinary message: %s" % ev["event"])
+            assert ev["event"] == "delivered", ev
+            assert "state=suspended" not in g.log("deliverd")
+    finally:
+        mx.stop()
