@@ -158,7 +158,8 @@ def test_a_job_tries_at_most_five_blackholed_mx_addresses():
                 sum(tried), tried, ev["msg"]))
             assert ev["event"] == "deferred", ev
             assert sum(tried) == ADDR_LIMIT, tried
-            assert tried[:ADDR_LIMIT] == [1] * ADDR_LIMIT, tried   # in preference order
+            # in MX preference order (a host's addresses in the resolver's order)
+            assert tried[:4] == [1] * 4 and sum(tried[4:8]) == 1 and sum(tried[8:]) == 0, tried
     finally:
         for s in holes:
             s.stop()
