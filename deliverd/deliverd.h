@@ -189,7 +189,11 @@ struct deliverd_tx {
 
 /* RFC 8689: the reply of every recipient of a REQUIRETLS message that
  * the session cannot carry (a permanent failure: it bounces). */
-#define DELIVERD_REQUIRETLS_REPLY "550 5.7.30 REQUIRETLS support required"
+#define DELIVERD_REQUIRETLS_REPLY   "550 5.7.30 REQUIRETLS support required"
+/* The reply of every recipient when the MX lookup of the recipient domain
+ * failed temporarily (timeout, SERVFAIL): the scheduler counts these
+ * towards a resolver outage (deliverd_dest_resolver.c). */
+#define DELIVERD_DNS_TEMPFAIL_REPLY "451 4.4.3 DNS lookup failed: "
 
 /* The connection cache key: next hop, source address and HELO name. */
 #define DELIVERD_SMTP_KEY_MAX (SPOOL_DOMAIN_MAX + 8 + 64 + 256)

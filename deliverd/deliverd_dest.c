@@ -227,7 +227,8 @@ deliverd_dest_may_claim(struct sched *s, const char *hop,
 		*suspended_until_r = e->until;
 		return false;
 	}
-	return e->claims < share;
+	/* the resolver down: held in LMDB, but for one probe */
+	return e->claims < share && deliverd_dest_resolver_may_claim(s, hop);
 }
 
 void
@@ -237,6 +238,8 @@ deliverd_dest_claimed(struct sched *s, const char *hop, size_t n)
 
 	e->claims += n;
 	e->last_ms = ev_clock_ms();
+	if (deliverd_dest_resolver_hop(s, hop))
+		s->dests->rsv.claims += n;
 }
 
 void
@@ -251,6 +254,10 @@ deliverd_dest_released(struct sched *s, const char *hop, size_t n)
 		s->rescan = true;
 	e->claims = e->claims > n ? e->claims - n : 0;
 	e->last_ms = ev_clock_ms();
+	if (deliverd_dest_resolver_hop(s, hop)) {
+		struct deliverd_resolver *d = &s->dests->rsv;
+		d->claims = d->claims > n ? d->claims - n : 0;
+	}
 }
 
 /* ---- dispatch */
@@ -354,7 +361,8 @@ deliverd_dest_pick_worker(struct sched *s, const struct deliverd_sched_job *sj)
 	size_t			      i, holders = 0;
 	bool			      hold, best_hold = false;
 
-	if (e->state == DEST_SUSPENDED)
+	if (e->state == DEST_SUSPENDED ||
+	    !deliverd_dest_resolver_may_dispatch(s, sj->j.dj_hop))
 		return NULL;
 	/* the last job found e down: one job at a time in the whole pool
 	 * until one gets through (or suspend_after suspends e), so a dead
@@ -497,6 +505,7 @@ deliverd_dest_recount(struct sched *s)
 
 	for (i = 0; i < s->dests->n; i++)
 		s->dests->d[i].claims = 0;
+	s->dests->rsv.claims = 0;
 	TAILQ_FOREACH(sj, &s->queue, link)
 	deliverd_dest_claimed(s, sj->j.dj_hop, sj->j.dj_nidx);
 	for (i = 0; i < s->nw; i++)

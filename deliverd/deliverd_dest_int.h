@@ -74,6 +74,33 @@ struct deliverd_via {
 	int32_t next;		     /* hash chain */
 };
 
+/*
+ * The resolver itself (deliverd_dest_resolver.c): down once the MX lookups of
+ * DEST_DNS_DOWN_DOMAINS distinct domains failed temporarily (timeout,
+ * SERVFAIL) within DEST_DNS_DOWN_WINDOW seconds with no lookup answered
+ * in between. Then delivery that needs DNS (every hop but the relayhost
+ * and address literals) is held: one probe job at a time, at most every
+ * min(suspend_for of [default], DEST_DNS_PROBE_MAX) seconds; the first
+ * answered lookup ends it. Memory: fixed, in struct deliverd_dests.
+ */
+#define DEST_DNS_DOWN_DOMAINS 8
+#define DEST_DNS_DOWN_WINDOW  60
+#define DEST_DNS_PROBE_MAX    60
+
+struct deliverd_resolver {
+	char	 fail[DEST_DNS_DOWN_DOMAINS][SPOOL_DOMAIN_MAX];
+	int64_t	 fail_at[DEST_DNS_DOWN_DOMAINS]; /* unix s */
+	size_t	 nfail; /* distinct domains failed since the last answer */
+	bool	 down;
+	bool	 requeue;    /* queued jobs that need DNS go back to LMDB */
+	bool	 woken;	     /* the scan was woken for next_probe */
+	int64_t	 since;	     /* unix s: down since */
+	int64_t	 next_probe; /* unix s: the next probe may start */
+	uint32_t probes;
+	size_t	 claims; /* recipients of hops that need DNS in memory */
+	char	 why[DEST_WHY_MAX];
+};
+
 struct deliverd_dests {
 	struct shaping		*sh; /* NULL: built-in defaults */
 	struct deliverd_dest	*d;
@@ -93,6 +120,7 @@ struct deliverd_dests {
 	bool			  dirty;   /* the state file is stale */
 	bool			  resched; /* queued jobs of a suspended one */
 	int64_t			  next_check; /* unix s: a state may end */
+	struct deliverd_resolver  rsv;	      /* the resolver's state */
 };
 
 struct deliverd_dest *deliverd_dest_find(struct sched *, const char *name,
@@ -124,5 +152,23 @@ void deliverd_dest_via_expire(struct sched *, int64_t now, bool rules_too);
 /* From deliverd_dest_tick: expired entries go once a minute. */
 void deliverd_dest_via_tick(struct sched *, int64_t now);
 void deliverd_dest_via_init(struct deliverd_dests *);
+
+/* The resolver (deliverd_dest_resolver.c). Does hop need DNS (not the
+ * relayhost, not an address literal)? */
+bool deliverd_dest_resolver_hop(const struct sched *, const char *hop);
+/* May a recipient of hop be claimed / a job of hop be dispatched now, as
+ * far as the resolver goes? (false: held while it is down) */
+bool deliverd_dest_resolver_may_claim(struct sched *, const char *hop);
+bool deliverd_dest_resolver_may_dispatch(struct sched *, const char *hop);
+/* One result of a job: a failed or an answered lookup. */
+void deliverd_dest_resolver_result(struct sched *,
+    const struct deliverd_sched_job *, const struct deliverd_result *);
+/* A job is done: while down, the next probe is due an interval later. */
+void deliverd_dest_resolver_job_done(struct sched *,
+    const struct deliverd_sched_job *);
+/* From deliverd_dest_tick: queued jobs back to LMDB, the probe's scan. */
+void deliverd_dest_resolver_tick(struct sched *);
+/* ms until the next probe may start while down (INT32_MAX: none). */
+int64_t deliverd_dest_resolver_wait_ms(const struct sched *);
 
 #endif

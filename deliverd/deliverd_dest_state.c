@@ -90,23 +90,42 @@ deliverd_dest_dns_failed(const struct deliverd_result *r)
 }
 
 /*
- * A failed lookup counts as a connection failure: a domain whose DNS is
- * broken is suspended after suspend_after jobs instead of being looked up
- * again for each of its messages. Its MX hosts are unknown now, so a
- * domain that had joined a destination by them leaves it first: its
- * failures suspend the domain, not its hosting provider's destination.
+ * The destination's own TLS policy was not met before any transaction
+ * (X.7.5 at the connection or EHLO/STARTTLS: a TLSA lookup that failed
+ * under DANE, a `tls` level the host does not meet, a failed handshake
+ * where TLS is required, MTA-STS enforce with no matching MX host). It
+ * holds for every message to it, so it counts like a connection failure.
+ * A message's own requirement is no such failure: REQUIRETLS that no host
+ * meets is the message's 5.7.30.
+ */
+static bool
+deliverd_dest_tls_failed(const struct deliverd_result *r)
+{
+	return r->dr_reply[0] == '4' &&
+	    strncmp(r->dr_reply + 3, " 4.7.5 ", 7) == 0 &&
+	    (r->dr_stage == BOUNCE_ST_CONNECT || r->dr_stage == BOUNCE_ST_HELO);
+}
+
+/*
+ * A failed lookup, or an unmet TLS policy, counts as a connection failure:
+ * a domain whose DNS is broken, or whose hosts fail its TLS policy, is
+ * suspended after suspend_after jobs instead of being looked up (and
+ * connected to) again for each of its messages. A domain that had joined
+ * a destination by its MX hosts leaves it first (its MX hosts are unknown
+ * now; a DANE or MTA-STS policy is the domain's own): its failures
+ * suspend the domain, not its hosting provider's destination.
  */
 static void
 deliverd_dest_dns_result(struct sched *s, struct deliverd_dest_acc *a,
-    const struct deliverd_sched_job *sj, const struct deliverd_result *r)
+    const struct deliverd_sched_job *sj, const struct deliverd_result *r,
+    const char *what)
 {
 	const struct deliverd_via *v;
 
 	if (!sj->j.dj_relay &&
 	    (v = deliverd_dest_via_get(s->dests, sj->j.dj_hop)) != NULL) {
-		log_info("destination=%s, domain=%s, was=%s (its MX lookup "
-			 "failed)",
-		    sj->j.dj_hop, sj->j.dj_hop, v->dest);
+		log_info("destination=%s, domain=%s, was=%s (%s)", sj->j.dj_hop,
+		    sj->j.dj_hop, v->dest, what);
 		(void)deliverd_dest_via_set(s, sj->j.dj_hop, NULL, 0);
 	}
 	a->connfail++;
@@ -138,8 +157,13 @@ deliverd_dest_result(struct sched *s, size_t wi,
 
 	if (r->dr_skip)
 		return;
+	deliverd_dest_resolver_result(s, sj, r);
 	if (deliverd_dest_dns_failed(r)) {
-		deliverd_dest_dns_result(s, a, sj, r);
+		deliverd_dest_dns_result(s, a, sj, r, "its MX lookup failed");
+		return;
+	}
+	if (deliverd_dest_tls_failed(r)) {
+		deliverd_dest_dns_result(s, a, sj, r, "its TLS policy failed");
 		return;
 	}
 	if (!sj->j.dj_relay && (r->dr_relay[0] != '\0' || r->dr_mx[0] != '\0'))
@@ -189,6 +213,7 @@ deliverd_dest_job_done(struct sched *s, size_t wi,
 	    (a.refused > 0 || (a.connfail > 0 && a.throttle == 0));
 
 	memset(&t->acc[wi], 0, sizeof(t->acc[wi]));
+	deliverd_dest_resolver_job_done(s, sj);
 	t->done_ms[wi] = ev_clock_ms();
 	e->last_ms = t->done_ms[wi];
 	if (a.throttle > 0) {
@@ -411,6 +436,7 @@ deliverd_dest_tick(struct sched *s)
 		s->rescan = true; /* their recipients may be due again */
 	}
 	deliverd_dest_via_tick(s, now);
+	deliverd_dest_resolver_tick(s);
 	if (t->via_changed) {
 		t->via_changed = false;
 		deliverd_dest_recount(s);
@@ -433,6 +459,8 @@ deliverd_dest_wait_ms(struct sched *s)
 		ms = (t->next_check - deliverd_now()) * 1000;
 	if (t->dirty || (t->resched && !s->retry.pending))
 		ms = 0;
+	if ((w = deliverd_dest_resolver_wait_ms(s)) < ms)
+		ms = w;
 	for (i = 0; i < t->n; i++) {
 		struct deliverd_dest *e = &t->d[i];
 		if (e->claims == 0 || e->state == DEST_SUSPENDED ||

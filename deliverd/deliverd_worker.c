@@ -237,12 +237,12 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 	struct tls_policy	     p;
 	struct deliverd_dane	    *dn;
 	bool			     rtls = deliverd_smtp_wants_requiretls(tx);
-	bool			     dane = false, tlsno = false;
-	size_t			     nc, i, k;
-	int			     rc;
-	char			     reply[SPOOL_REPLY_MAX] = "";
-	char			     hop[SPOOL_DOMAIN_MAX + 8] = "";
-	struct deliverd_worker_sts   sts;
+	bool			   dane = false, tlsno = false, opened = false;
+	size_t			   nc, i, k, nsess = 0;
+	int			   rc;
+	char			   reply[SPOOL_REPLY_MAX] = "";
+	char			   hop[SPOOL_DOMAIN_MAX + 8] = "";
+	struct deliverd_worker_sts sts;
 
 	/* PROBE_FAILED: the cached connection was gone before anything of this
 	 * transaction was answered: a new connection below */
@@ -299,6 +299,11 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 			nc = deliverd_worker_rtls_mx(qid, j->dj_hop, c, nc,
 			    &sts, reply, sizeof(reply));
 	}
+	if (nc > WORKER_ADDR_LIMIT) {
+		log_debug("%s: %s: %zu next-hop addresses, trying the first %d",
+		    qid, j->dj_hop, nc, WORKER_ADDR_LIMIT);
+		nc = WORKER_ADDR_LIMIT;
+	}
 	dn = xmalloc(sizeof(*dn));
 	for (k = 0; k < nc; k++) {
 		p = pol;
@@ -311,6 +316,7 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 			log_info("%s: %s", qid, reply);
 			continue;
 		}
+		opened = true;
 		rc = deliverd_smtp_open(w->dw_smtp, key, c[k].host, &c[k].ss,
 		    &p, reply, sizeof(reply));
 		dane = p.tp_ntlsa > 0;
@@ -322,8 +328,10 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 		if (rc != 0)
 			log_info("%s: %s", qid, reply);
 		else if (!rtls || k + 1 == nc ||
+		    ++nsess >= WORKER_SESSION_LIMIT ||
 		    deliverd_smtp_requiretls_met(w->dw_smtp))
-			break; /* REQUIRETLS unmet on the last host: it bounces */
+			break; /* REQUIRETLS unmet on the last host it may try:
+				  it bounces */
 		else
 			log_info("%s: REQUIRETLS not met by %s: trying the "
 				 "next host",
@@ -344,9 +352,10 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 			deliverd_smtp_close(w->dw_smtp, true);
 	} else
 		for (i = 0; i < tx->tx_nrcpt; i++) {
-			/* no next hop (DNS) or none answered: the last one's stage */
+			/* no next hop (DNS), none answered (the last one's
+			 * stage), or none tried (every TLSA lookup failed) */
 			(void)str_copy(tx->tx_reply[i], SPOOL_REPLY_MAX, reply);
-			tx->tx_stage[i] = nc == 0
+			tx->tx_stage[i] = !opened
 			    ? BOUNCE_ST_CONNECT
 			    : deliverd_smtp_stage(w->dw_smtp);
 		}

@@ -169,8 +169,8 @@ deliverd_worker_mx_cands(struct worker *w, const char *domain,
 		    domain);
 		return 0;
 	default:
-		(void)snprintf(reply, replysz,
-		    "451 4.4.3 DNS lookup failed: %s", err);
+		(void)snprintf(reply, replysz, DELIVERD_DNS_TEMPFAIL_REPLY "%s",
+		    err);
 		return 0;
 	}
 	for (i = 0; i < nmx && n < max; i++) {

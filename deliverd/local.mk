@@ -46,7 +46,7 @@ dist_man_MANS += deliverd/deliverd.8
 deliverd_libdeliverd_a_SOURCES += \
 	deliverd/deliverd_dest.h deliverd/deliverd_dest_int.h \
 	deliverd/deliverd_dest.c deliverd/deliverd_dest_state.c \
-	deliverd/deliverd_dest_via.c
+	deliverd/deliverd_dest_via.c deliverd/deliverd_dest_resolver.c
 TESTS += tests/blackbox/test_shaping.py
 check_PROGRAMS += tests/unit/t_deliverd_dest
 TESTS += tests/unit/t_deliverd_dest

@@ -20,3 +20,6 @@ TESTS += tests/blackbox/test_poison.py
 # Failures that must not multiply work (h-afail): DNS failures suspend the
 # domain instead of a lookup per message; callbacks, dead next hops.
 TESTS += tests/blackbox/test_fail_storm.py
+# ... continued (h-dnsdown): the resolver down for every domain, the MX
+# address and session limits, destinations failing their TLS policy.
+TESTS += tests/blackbox/test_fail_storm_dns.py

@@ -252,17 +252,106 @@ t_dest_down_replies(void)
 		 "454 4.0.0 mx[192.0.2.1]:25 refused to talk to me: 554 no",
 		 BOUNCE_ST_HELO),
 	    "a 5xx to EHLO and HELO counts");
-	t_ok(!t_dest_down("d.example",
+	/* h-dnsdown: the destination's TLS policy holds for every message */
+	t_ok(t_dest_down("d.example",
 		 "451 4.7.5 mx[192.0.2.1]:25: TLS is required (encrypt): "
 		 "STARTTLS not offered",
 		 BOUNCE_ST_HELO),
-	    "our own TLS policy refusal does not");
+	    "a TLS level the host does not meet counts");
+	t_ok(t_dest_down("g.example",
+		 "451 4.7.5 mx.g.example: DANE: TLSA lookup failed "
+		 "(dnssec-invalid): SERVFAIL",
+		 BOUNCE_ST_CONNECT),
+	    "a failed TLSA lookup counts");
+	t_ok(!t_dest_down("h.example", "550 5.7.30 REQUIRETLS support required",
+		 BOUNCE_ST_MAIL),
+	    "a message's own REQUIRETLS does not");
 	t_ok(!t_dest_down("e.example", "421 4.7.0 Try again later",
 		 BOUNCE_ST_RCPT),
 	    "a 421 in a session slows, does not suspend");
 	t_ok(!t_dest_down("f.example", "450 4.2.1 Mailbox busy",
 		 BOUNCE_ST_RCPT),
 	    "a recipient's 4xx does not");
+}
+
+/* The worker's oldest job ends with this reply at the connect stage; mx:
+ * the MX host set its lookup found ("" for none). */
+static void
+t_done_dns(struct sched *s, int wi, const char *reply, const char *mx)
+{
+	struct deliverd_sched_worker *w = &s->w[wi];
+	struct deliverd_result	      r;
+
+	memset(&r, 0, sizeof(r));
+	r.dr_stage = BOUNCE_ST_CONNECT;
+	(void)str_copy(r.dr_reply, sizeof(r.dr_reply), reply);
+	(void)str_copy(r.dr_mx, sizeof(r.dr_mx), mx);
+	deliverd_dest_result(s, (size_t)wi, w->jobs[0], &r);
+	deliverd_dest_job_done(s, (size_t)wi, w->jobs[0]);
+	free(w->jobs[0]);
+	memmove(&w->jobs[0], &w->jobs[1], (w->njobs - 1) * sizeof(w->jobs[0]));
+	w->njobs--;
+}
+
+/* Failed MX lookups of n distinct domains named PREFIX<i>.example. */
+static void
+t_dns_fail(struct sched *s, const char *prefix, int n)
+{
+	char hop[64];
+	int  i, wi;
+
+	for (i = 0; i < n; i++) {
+		(void)snprintf(hop, sizeof(hop), "%s%d.example", prefix, i);
+		if ((wi = t_dispatch(s, hop)) == -1)
+			continue;
+		t_done_dns(s, wi, DELIVERD_DNS_TEMPFAIL_REPLY "SERVFAIL", "");
+	}
+}
+
+/* A job for hop found its MX hosts. */
+static void
+t_dns_answered(struct sched *s, const char *hop)
+{
+	int wi = t_dispatch(s, hop);
+
+	if (wi >= 0)
+		t_done_dns(s, wi, "250 2.0.0 Ok", "mx{mx.fine.example}");
+}
+
+/* h-dnsdown: the resolver down for every domain, one probe at a time. */
+static void
+t_dest_resolver(void)
+{
+	struct sched		 *s = t_sched(NULL);
+	struct deliverd_resolver *d = &s->dests->rsv;
+	int			  wi, i;
+
+	for (i = 0; i < DEST_DNS_DOWN_DOMAINS + 2; i++) {
+		wi = t_dispatch(s, "same.example");
+		if (wi >= 0)
+			t_done_dns(s, wi,
+			    DELIVERD_DNS_TEMPFAIL_REPLY "SERVFAIL", "");
+	}
+	t_ok(!d->down, "one domain failing again and again is that domain's");
+	t_dns_answered(s, "fine.example");
+	t_dns_fail(s, "a", DEST_DNS_DOWN_DOMAINS - 1);
+	t_dns_answered(s, "fine.example");
+	t_dns_fail(s, "b", DEST_DNS_DOWN_DOMAINS - 1);
+	t_ok(!d->down, "an answered lookup in between starts the count again");
+	t_dns_fail(s, "c", 1);
+	t_ok(d->down, "the 8th distinct domain: the resolver is down");
+	t_int_eq(t_dispatch(s, "other.example"), -1, "a domain is held");
+	t_ok(t_dispatch(s, "[192.0.2.7]") >= 0, "an address literal is not");
+	d->next_probe = 0; /* the interval has passed */
+	t_ok((wi = t_dispatch(s, "probe.example")) >= 0, "one probe");
+	t_int_eq(t_dispatch(s, "other2.example"), -1, "one probe at a time");
+	t_done_dns(s, wi,
+	    "550 5.1.2 Host or domain name not found: "
+	    "probe.example (NXDOMAIN)",
+	    "");
+	t_ok(!d->down, "an NXDOMAIN answer: the resolver is back");
+	t_ok(t_dispatch(s, "other3.example") >= 0, "domains are taken again");
+	t_sched_free(s);
 }
 
 /* A failing destination gets one job at a time in the whole pool. */
@@ -490,6 +579,7 @@ main(void)
 		{ "connections", t_dest_connections },
 		{ "back-off", t_dest_backoff },
 		{ "down-replies", t_dest_down_replies },
+		{ "resolver", t_dest_resolver },
 		{ "failing-serial", t_dest_failing_serial },
 		{ "rate", t_dest_rate },
 		{ "bound", t_dest_bound },
