@@ -21,6 +21,7 @@ spool_libspool_a_SOURCES = \
 # engagement tracking (issue 16)
 spool_libspool_a_SOURCES += spool/spool_track.c spool/spool_track.h
 spool_libspool_a_SOURCES += spool/spool_dedupe.c
+spool_libspool_a_SOURCES += spool/spool_nxdom.c
 spool_libspool_a_SOURCES += spool/spool_tlsrpt.c
 # TLS reports sent (spoolctl tls-report --send)
 spool_libspool_a_SOURCES += spool/spool_tlsrpt_sent.c
