@@ -31,6 +31,8 @@ deliverd_libdeliverd_a_SOURCES += deliverd/deliverd_cshare.c \
 deliverd_libdeliverd_a_SOURCES += deliverd/deliverd_sim.c deliverd/deliverd_sim.h
 # engagement tracking (issue 16): per-recipient copies
 deliverd_libdeliverd_a_SOURCES += deliverd/deliverd_track.c deliverd/deliverd_track.h
+# NXDOMAIN believed with care: the parent-zone check, the confirmation
+deliverd_libdeliverd_a_SOURCES += deliverd/deliverd_nxdom.c
 deliverd_libdeliverd_a_CFLAGS = $(AM_CFLAGS) $(OPENDKIM_CFLAGS) $(CURL_CFLAGS) \
 	$(OPENSSL_CFLAGS) $(LMDB_CFLAGS) $(UNBOUND_CFLAGS)
 
