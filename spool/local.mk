@@ -109,6 +109,11 @@ UNIT_TESTS += tests/unit/t_spool_dedupe
 tests_unit_t_spool_dedupe_SOURCES = tests/unit/t_spool_dedupe.c
 tests_unit_t_spool_dedupe_CPPFLAGS = $(UNIT_CPPFLAGS) $(LMDB_CFLAGS)
 tests_unit_t_spool_dedupe_LDADD = $(TEST_LIBS)
+# NXDOMAIN sightings (deliverd's nxdomain_confirm), their bound and pruning
+UNIT_TESTS += tests/unit/t_spool_nxdom
+tests_unit_t_spool_nxdom_SOURCES = tests/unit/t_spool_nxdom.c
+tests_unit_t_spool_nxdom_CPPFLAGS = $(UNIT_CPPFLAGS) $(LMDB_CFLAGS)
+tests_unit_t_spool_nxdom_LDADD = $(TEST_LIBS)
 # TLS reporting counters (issue 17 item 4)
 UNIT_TESTS += tests/unit/t_spool_tlsrpt
 tests_unit_t_spool_tlsrpt_SOURCES = tests/unit/t_spool_tlsrpt.c

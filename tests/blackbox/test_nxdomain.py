@@ -67,6 +67,13 @@ def event(g, to, kind, n=1):
         30, what="%s event %d for %s" % (kind, n, to))
 
 
+def outcome(g, to):
+    """The first deferred or bounced event for to (waits for it)."""
+    return wait_for(lambda: ([e for e in g.events() if e["to"] == to
+                              and e["event"] in ("deferred", "bounced")] or [None])[0],
+                    30, what="an outcome for %s" % to)
+
+
 def suppressed(g):
     return sorted(e["address"] for e in
                   json.loads(g.spoolctl("suppression", "list", "--json").stdout))
@@ -98,8 +105,8 @@ def test_resolver_answering_nxdomain_for_everything_defers():
             smtp_send(g, ["u@a.test"])
             smtp_send(g, ["v@b.test"])
             for to in ("u@a.test", "v@b.test"):
-                ev = event(g, to, "deferred")
-                assert ev["msg"].startswith(BROKEN), ev
+                ev = outcome(g, to)
+                assert ev["event"] == "deferred" and ev["msg"].startswith(BROKEN), ev
             assert [e for e in g.events() if e["event"] == "bounced"] == []
             assert suppressed(g) == []
             log = g.log("deliverd")
@@ -117,8 +124,8 @@ def test_resolver_answering_nxdomain_for_everything_defers():
             ev = event(g, "v@b.test", "bounced")
             assert ev["msg"] == NXREPLY % "b.test" and ev["category"] == "bad-domain", ev
             smtp_send(g, ["w@gmail.con"])
-            ev = event(g, "w@gmail.con", "bounced")
-            assert ev["msg"] == NXREPLY % "gmail.con", ev
+            ev = outcome(g, "w@gmail.con")
+            assert ev["event"] == "bounced" and ev["msg"] == NXREPLY % "gmail.con", ev
             assert "top-level domain con does not exist" in g.log("deliverd")
     finally:
         res.stop()
@@ -175,6 +182,7 @@ def test_nxdomain_suppresses_only_once_confirmed():
             for to, dom in (("a@nx.test", "nx.test"), ("f@flap.test", "flap.test")):
                 ev = event(g, to, "bounced", 2)
                 assert ev["msg"] == NXREPLY % dom, ev
+                assert [e for e in g.events() if e["to"] == to and e["event"] == "deferred"] == []
             assert suppressed(g) == ["a@nx.test", "gone@flap.test"]
             e = json.loads(g.spoolctl("suppression", "show", "a@nx.test",
                                       "--json").stdout)
