@@ -21,6 +21,7 @@
 #include "conf.h"
 #include "deliverd.h"
 #include "deliverd_sim.h"
+#include "idn.h"
 #include "json.h"
 #include "log.h"
 #include "metrics.h"
@@ -338,15 +339,17 @@ deliverd_commit_nxdom(const struct conf *cf, struct spool_txn *txn,
     const struct spool_rcpt *r, const struct deliverd_result *res, int64_t now,
     int64_t *first_r)
 {
-	char dom[SPOOL_DOMAIN_MAX];
-	int  rc;
+	const char *at = strrchr(r->sr_addr, '@');
+	char	    dom[SPOOL_DOMAIN_MAX];
+	int	    rc;
 
 	*first_r = -1;
 	if (cf->cf_nxdomain_confirm == 0 ||
 	    (m->sm_sandbox && !deliverd_sim_result(cf, res)))
 		return 0;
-	deliverd_domain(r->sr_addr, dom, sizeof(dom));
-	if (dom[0] == '\0' || dom[0] == '[')
+	/* as the worker looked it up: A-labels, lower case */
+	if (at == NULL || idn_domain_ascii(at + 1, dom, sizeof(dom)) == -1 ||
+	    dom[0] == '\0' || dom[0] == '[')
 		return 0;
 	if (deliverd_nxdom_reply(res->dr_stage, res->dr_reply)) {
 		rc = spool_nxdom_seen(txn, dom, now, first_r);
