@@ -355,8 +355,9 @@ deliverd_commit_nxdom(const struct conf *cf, struct spool_txn *txn,
 		rc = spool_nxdom_seen(txn, dom, now, first_r);
 		if (rc == ENOSPC)
 			(void)buf_printf(&b->log,
-			    "%s: to=<%s>: NXDOMAIN of %s not recorded: %d "
-			    "domains are (not suppressed)\n",
+			    "%s: to=<%s>: NXDOMAIN of %s not recorded: the "
+			    "nxdomain "
+			    "table is full (%d domains): not suppressed\n",
 			    m->sm_qid, r->sr_addr, dom, SPOOL_NXDOM_MAX);
 		if (rc == ENOSPC || rc == EINVAL) {
 			*first_r = now;
