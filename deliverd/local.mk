@@ -113,3 +113,5 @@ TESTS += tests/unit/t_deliverd_cshare
 tests_unit_t_deliverd_cshare_SOURCES = tests/unit/t_deliverd_cshare.c
 tests_unit_t_deliverd_cshare_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/deliverd
 tests_unit_t_deliverd_cshare_LDADD = deliverd/libdeliverd.a $(DELIVERD_LIBS) $(TEST_LIBS)
+# NXDOMAIN believed with care: the parent-zone check, nxdomain_confirm
+TESTS += tests/blackbox/test_nxdomain.py
