@@ -119,6 +119,9 @@ struct conf {
 	struct conf_list cf_source_pool;    /* "NAME ADDR [HELO-NAME]" lines */
 	/* bounce classification rules (issue 15) */
 	char *cf_bounce_rules_file;
+	/* an NXDOMAIN suppresses once the domain was NXDOMAIN this long
+	 * (deliverd_nxdom.c); 0: at the first one */
+	time_t cf_nxdomain_confirm;
 	/* the tracking server (issue 16): "ADDR:PORT tls=none|implicit" */
 	char		*cf_track_listen;
 	char		*cf_trackd_user;

@@ -196,6 +196,9 @@ const struct conf_key conf_keys[] = {
 	/* bounce classification (issue 15) */
 	CF_STR("bounce_rules_file", SYSCONFDIR "/smtpgate/bounce-rules",
 	    cf_bounce_rules_file, CONF_DELIVERD),
+	/* suppression on NXDOMAIN needs it for this long (deliverd_nxdom.c) */
+	CF_DUR("nxdomain_confirm", "24h", 0, 30 * DAY, cf_nxdomain_confirm,
+	    CONF_DELIVERD),
 	/* the tracking server (issue 16, trackd/) */
 	CF_STR("track_listen", "127.0.0.1:8080 tls=none", cf_track_listen,
 	    CONF_TRACKD),

@@ -419,6 +419,20 @@ dns_mx(struct dns *d, const char *domain, struct dns_mx *mx_r, size_t max,
 	return DNS_OK;
 }
 
+enum dns_status
+dns_zone(struct dns *d, const char *name, char *err, size_t errsz)
+{
+	unsigned char  *pkt = xmalloc(DNS_PKT_MAX);
+	size_t		len;
+	bool		nodata;
+	enum dns_status st;
+
+	st = dns_query(d, name, ns_t_ns, pkt, DNS_PKT_MAX, &len, &nodata, err,
+	    errsz);
+	free(pkt);
+	return st;
+}
+
 /* One TXT rdata: its character-strings concatenated; -1 when too long. */
 static int
 dns_txt_rdata(const unsigned char *rd, size_t n, char *dst, size_t dstsz)

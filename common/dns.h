@@ -49,6 +49,15 @@ enum dns_status dns_mx(struct dns *, const char *domain, struct dns_mx *mx_r,
 enum dns_status dns_addrs(struct dns *, const char *host, unsigned port,
     struct sockaddr_storage *addr_r, size_t max, size_t *n_r, char *err,
     size_t errsz);
+/*
+ * Whether the zone name ("test", "com", "." for the root) exists, by its
+ * NS records: DNS_OK for any NOERROR answer (records or none),
+ * DNS_NXDOMAIN, else DNS_TEMPFAIL. deliverd asks it before it believes
+ * an NXDOMAIN (a resolver that says NXDOMAIN for every name says it for
+ * the zone above too).
+ */
+enum dns_status dns_zone(struct dns *, const char *name, char *err,
+    size_t errsz);
 /* Pure: parses a DNS answer packet of an MX query (exported for tests and
  * fuzzing). Sets *nullmx_r when the only record is "0 .". */
 int  dns_parse_mx(const unsigned char *pkt, size_t len, struct dns_mx *mx_r,

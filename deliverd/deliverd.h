@@ -187,6 +187,19 @@ struct deliverd_tx {
 	enum bounce_stage *tx_stage;	   /* out: one per rcpt, or NULL */
 };
 
+/*
+ * The worker's own bounces for a recipient domain DNS says does not exist
+ * (deliverd_worker_route.c, the same texts): "550 5.1.2 Host or domain name not found:
+ * DOMAIN (NXDOMAIN)" and "550 5.1.2 Domain DOMAIN has no MX or address
+ * records". deliverd_nxdom_reply tells them (at stage connect) from any
+ * other reply; the scheduler then suppresses the address only once the
+ * domain has been NXDOMAIN for nxdomain_confirm (deliverd_commit.c).
+ */
+#define DELIVERD_NXDOMAIN_REPLY "550 5.1.2 Host or domain name not found: "
+#define DELIVERD_NOHOST_REPLY	"550 5.1.2 Domain "
+#define DELIVERD_NOHOST_TAIL	" has no MX or address records"
+bool deliverd_nxdom_reply(enum bounce_stage, const char *reply);
+
 /* RFC 8689: the reply of every recipient of a REQUIRETLS message that
  * the session cannot carry (a permanent failure: it bounces). */
 #define DELIVERD_REQUIRETLS_REPLY   "550 5.7.30 REQUIRETLS support required"

@@ -21,6 +21,7 @@
 #include "conf.h"
 #include "deliverd.h"
 #include "deliverd_sim.h"
+#include "idn.h"
 #include "json.h"
 #include "log.h"
 #include "metrics.h"
@@ -259,7 +260,9 @@ deliverd_commit_gone(struct spool_txn *txn, struct deliverd_commit_batch *b,
  * a reply about the sender, our address, policy, content or limits, an
  * end-of-data reply to several recipients) adds the address to the
  * account's suppression list, with its reason, reply, queue id and issue;
- * a refused greeting, sender, content or relaying never does (issue 15). A sandbox account's
+ * a refused greeting, sender, content or relaying never does (issue 15);
+ * a domain DNS says does not exist only once it has said so for
+ * nxdomain_confirm (nxfirst: deliverd_commit_nxdom). A sandbox account's
  * mail never left the host: nothing to learn from it, except from the
  * simulator, whose outcomes are meant to be learnt from (issue 18).
  */
@@ -267,7 +270,7 @@ static int
 deliverd_commit_suppress(const struct conf *cf, struct spool_txn *txn,
     struct deliverd_commit_batch *b, const struct spool_msg *m,
     const struct spool_rcpt *r, const struct deliverd_result *res,
-    enum bounce_cat cat, int64_t now)
+    enum bounce_cat cat, int64_t now, int64_t nxfirst)
 {
 	struct spool_permfail *pf;
 	struct bounce_ctx      bc = { .bc_rcpt = r->sr_addr,
@@ -291,6 +294,17 @@ deliverd_commit_suppress(const struct conf *cf, struct spool_txn *txn,
 			    bounce_stage_name(res->dr_stage), why);
 		return 0;
 	}
+	if (nxfirst >= 0 && now - nxfirst < (int64_t)cf->cf_nxdomain_confirm) {
+		(void)buf_printf(&b->log,
+		    "%s: to=<%s>, not suppressed for account %s: "
+		    "category=%s, stage=%s, unconfirmed: the domain has been "
+		    "NXDOMAIN for %llds, nxdomain_confirm is %llds\n",
+		    m->sm_qid, r->sr_addr, m->sm_login, bounce_cat_name(cat),
+		    bounce_stage_name(res->dr_stage),
+		    (long long)(now - nxfirst),
+		    (long long)cf->cf_nxdomain_confirm);
+		return 0;
+	}
 	pf = xcalloc(1, sizeof(*pf));
 	(void)str_copy(pf->pf_login, sizeof(pf->pf_login), m->sm_login);
 	(void)str_copy(pf->pf_addr, sizeof(pf->pf_addr), r->sr_addr);
@@ -310,6 +324,57 @@ deliverd_commit_suppress(const struct conf *cf, struct spool_txn *txn,
 	return rc;
 }
 
+/*
+ * NXDOMAIN confirmation (deliverd_nxdom.c): a bounce because DNS says the
+ * recipient's domain does not exist records a sighting, and *first_r is
+ * when the domain's run of such answers began; a result that got as far
+ * as the domain's MX hosts (their addresses, or an SMTP reply) ends the
+ * run. *first_r is -1 for any other result, and always with
+ * nxdomain_confirm = 0 (suppress at once). Sandbox results say nothing of
+ * DNS. A full table records nothing: the bounce counts as unconfirmed.
+ */
+static int
+deliverd_commit_nxdom(const struct conf *cf, struct spool_txn *txn,
+    struct deliverd_commit_batch *b, const struct spool_msg *m,
+    const struct spool_rcpt *r, const struct deliverd_result *res, int64_t now,
+    int64_t *first_r)
+{
+	const char *at = strrchr(r->sr_addr, '@');
+	char	    dom[SPOOL_DOMAIN_MAX];
+	int	    rc;
+
+	*first_r = -1;
+	if (cf->cf_nxdomain_confirm == 0 ||
+	    (m->sm_sandbox && !deliverd_sim_result(cf, res)))
+		return 0;
+	/* as the worker looked it up: A-labels, lower case */
+	if (at == NULL || idn_domain_ascii(at + 1, dom, sizeof(dom)) == -1 ||
+	    dom[0] == '\0' || dom[0] == '[')
+		return 0;
+	if (deliverd_nxdom_reply(res->dr_stage, res->dr_reply)) {
+		rc = spool_nxdom_seen(txn, dom, now, first_r);
+		if (rc == ENOSPC)
+			(void)buf_printf(&b->log,
+			    "%s: to=<%s>: NXDOMAIN of %s not recorded: the "
+			    "nxdomain "
+			    "table is full (%d domains): not suppressed\n",
+			    m->sm_qid, r->sr_addr, dom, SPOOL_NXDOM_MAX);
+		if (rc == ENOSPC || rc == EINVAL) {
+			*first_r = now;
+			return 0;
+		}
+		return rc;
+	}
+	if (res->dr_mx[0] == '\0' && res->dr_stage <= BOUNCE_ST_CONNECT)
+		return 0; /* nothing learnt of the domain's DNS */
+	if ((rc = spool_nxdom_forget(txn, dom)) == 0)
+		(void)buf_printf(&b->log,
+		    "%s: to=<%s>: domain %s resolves again: its NXDOMAIN "
+		    "sightings are forgotten\n",
+		    m->sm_qid, r->sr_addr, dom);
+	return rc == SPOOL_ENOTFOUND || rc == EINVAL ? 0 : rc;
+}
+
 /* Decides the outcome of one result and writes recipient + event. */
 static int
 deliverd_commit_outcome(const struct conf *cf, struct spool_txn *txn,
@@ -323,6 +388,7 @@ deliverd_commit_outcome(const struct conf *cf, struct spool_txn *txn,
 	char		   text[SPOOL_REPLY_MAX], dsn[16];
 	const char	  *status;
 	enum bounce_cat	   cat;
+	int64_t		   nxfirst;
 	int		   rc;
 
 	if ((rc = spool_rcpt_get(txn, res->dr_qid, res->dr_idx, &r)) ==
@@ -340,6 +406,9 @@ deliverd_commit_outcome(const struct conf *cf, struct spool_txn *txn,
 	    now >= m->sm_arrival + (int64_t)cf->cf_max_queue_lifetime)
 		cat = BOUNCE_EXPIRED;
 	ev.ev_category = bounce_cat_name(cat);
+	if ((rc = deliverd_commit_nxdom(cf, txn, b, m, &r, res, now,
+		 &nxfirst)) != 0)
+		return rc;
 	(void)str_copy(text, sizeof(text), res->dr_reply);
 	r.sr_attempts++;
 	r.sr_last = now;
@@ -355,7 +424,7 @@ deliverd_commit_outcome(const struct conf *cf, struct spool_txn *txn,
 		ev.ev_class = SPOOL_CL_REMOTE;
 		status = "bounced";
 		if ((rc = deliverd_commit_suppress(cf, txn, b, m, &r, res, cat,
-			 now)) != 0)
+			 now, nxfirst)) != 0)
 			return rc;
 	} else if (now >= m->sm_arrival + (int64_t)cf->cf_max_queue_lifetime) {
 		(void)str_printf(text, sizeof(text),

@@ -275,6 +275,9 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 		    ? deliverd_worker_mx_cands(w, hop, c, WORKER_CAND_MAX,
 			  reply, sizeof(reply))
 		    : 0;
+		if (nc == 0) /* an NXDOMAIN from a sane resolver only */
+			deliverd_worker_nxparent(w, qid, hop, reply,
+			    sizeof(reply));
 		/* issue 17: the destination's level (shaping_file `tls`),
 		 * tls_ca_file's CAs; secure checks the domain (smtp.c) */
 		pol.tp_level = (enum tls_level)deliverd_dest_tls_level(j->dj_hop,

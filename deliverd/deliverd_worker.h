@@ -39,6 +39,18 @@
 #define WORKER_SESSION_LIMIT 2
 #define WORKER_FILE_GRACE    60 /* s: a missing queue file is not yet an error */
 
+/* The parent-zone checks behind an NXDOMAIN (deliverd_nxdom.c): one per
+ * top-level domain, kept WORKER_NXP_OK_MS when the zone answered and
+ * WORKER_NXP_BAD_MS when it did not; at most WORKER_NXP_MAX of them. */
+#define WORKER_NXP_MAX	  64
+#define WORKER_NXP_OK_MS  (300 * 1000)
+#define WORKER_NXP_BAD_MS (60 * 1000)
+struct deliverd_worker_nxp {
+	char	np_tld[64];  /* "" = a free slot; "." for the root */
+	int64_t np_until;    /* ev_clock_ms() */
+	char	np_why[256]; /* "" when the parent answered */
+};
+
 struct worker {
 	struct conf	     *dw_cf;
 	int		      dw_in, dw_out;
@@ -63,7 +75,8 @@ struct worker {
 	struct shaping_mxset dw_mx; /* the job's MX hosts (deliverd_dest.h) */
 	bool dw_tls_noconn; /* the job's TLS outcome came without a session
 			       (a failed TLSA lookup): report it anyway */
-	struct deliverd_mtasts *dw_sts; /* MTA-STS policies (mta_sts = on) */
+	struct deliverd_mtasts	  *dw_sts; /* MTA-STS policies (mta_sts = on) */
+	struct deliverd_worker_nxp dw_nxp[WORKER_NXP_MAX];
 };
 
 /* One recipient of the current job. */
@@ -131,6 +144,17 @@ void deliverd_worker_sts_outcome(struct worker *, const char *qid,
 size_t deliverd_worker_rtls_mx(const char *qid, const char *domain,
     struct deliverd_worker_cand *, size_t n, const struct deliverd_worker_sts *,
     char *reply, size_t replysz);
+/*
+ * deliverd_nxdom.c: an NXDOMAIN for domain (reply: DELIVERD_NXDOMAIN_REPLY)
+ * is believed only when the DNS resolver still answers for the domain's
+ * top-level zone (its NS; when that is NXDOMAIN too, for the root: a
+ * top-level domain that does not exist). Otherwise reply becomes a 451
+ * 4.4.3 deferral and one line is logged. Checks are cached per top-level
+ * domain (dw_nxp).
+ */
+void deliverd_worker_nxparent(struct worker *, const char *qid,
+    const char *domain, char *reply, size_t replysz);
+
 /* Drops the candidates that are this host (unless allow_next_hop). */
 size_t deliverd_worker_no_loops(struct worker *, const char *qid,
     const char *domain, struct deliverd_worker_cand *, size_t n, char *reply,

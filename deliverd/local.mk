@@ -31,6 +31,8 @@ deliverd_libdeliverd_a_SOURCES += deliverd/deliverd_cshare.c \
 deliverd_libdeliverd_a_SOURCES += deliverd/deliverd_sim.c deliverd/deliverd_sim.h
 # engagement tracking (issue 16): per-recipient copies
 deliverd_libdeliverd_a_SOURCES += deliverd/deliverd_track.c deliverd/deliverd_track.h
+# NXDOMAIN believed with care: the parent-zone check, the confirmation
+deliverd_libdeliverd_a_SOURCES += deliverd/deliverd_nxdom.c
 deliverd_libdeliverd_a_CFLAGS = $(AM_CFLAGS) $(OPENDKIM_CFLAGS) $(CURL_CFLAGS) \
 	$(OPENSSL_CFLAGS) $(LMDB_CFLAGS) $(UNBOUND_CFLAGS)
 
@@ -111,3 +113,5 @@ TESTS += tests/unit/t_deliverd_cshare
 tests_unit_t_deliverd_cshare_SOURCES = tests/unit/t_deliverd_cshare.c
 tests_unit_t_deliverd_cshare_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/deliverd
 tests_unit_t_deliverd_cshare_LDADD = deliverd/libdeliverd.a $(DELIVERD_LIBS) $(TEST_LIBS)
+# NXDOMAIN believed with care: the parent-zone check, nxdomain_confirm
+TESTS += tests/blackbox/test_nxdomain.py

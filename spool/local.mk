@@ -21,6 +21,7 @@ spool_libspool_a_SOURCES = \
 # engagement tracking (issue 16)
 spool_libspool_a_SOURCES += spool/spool_track.c spool/spool_track.h
 spool_libspool_a_SOURCES += spool/spool_dedupe.c
+spool_libspool_a_SOURCES += spool/spool_nxdom.c
 spool_libspool_a_SOURCES += spool/spool_tlsrpt.c
 # TLS reports sent (spoolctl tls-report --send)
 spool_libspool_a_SOURCES += spool/spool_tlsrpt_sent.c
@@ -108,6 +109,11 @@ UNIT_TESTS += tests/unit/t_spool_dedupe
 tests_unit_t_spool_dedupe_SOURCES = tests/unit/t_spool_dedupe.c
 tests_unit_t_spool_dedupe_CPPFLAGS = $(UNIT_CPPFLAGS) $(LMDB_CFLAGS)
 tests_unit_t_spool_dedupe_LDADD = $(TEST_LIBS)
+# NXDOMAIN sightings (deliverd's nxdomain_confirm), their bound and pruning
+UNIT_TESTS += tests/unit/t_spool_nxdom
+tests_unit_t_spool_nxdom_SOURCES = tests/unit/t_spool_nxdom.c
+tests_unit_t_spool_nxdom_CPPFLAGS = $(UNIT_CPPFLAGS) $(LMDB_CFLAGS)
+tests_unit_t_spool_nxdom_LDADD = $(TEST_LIBS)
 # TLS reporting counters (issue 17 item 4)
 UNIT_TESTS += tests/unit/t_spool_tlsrpt
 tests_unit_t_spool_tlsrpt_SOURCES = tests/unit/t_spool_tlsrpt.c

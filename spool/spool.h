@@ -728,6 +728,9 @@ struct spool_prune_stats {
 		uint8_t dc_key[512];
 		size_t	dc_len;
 	} ps_dedupe_cur;
+	/* NXDOMAIN sightings (spool_nxdom.c) removed, and where */
+	size_t			   ps_nxdom;
+	struct spool_dedupe_cursor ps_nxdom_cur;
 };
 /*
  * One write transaction of a pruning pass: removes what is older than
@@ -757,6 +760,26 @@ int spool_dedupe_put(struct spool_txn *, const char *login, const char *letter,
 int spool_dedupe_dec(const void *, size_t, int64_t *filed_r,
     char qid_r[QID_SIZE]);
 int spool_dedupe_prune(struct spool_txn *, int64_t before,
+    struct spool_dedupe_cursor *, size_t max, size_t *n_r, bool *done_r);
+
+/* ---- NXDOMAIN confirmation (spool_nxdom.c): the recipient domains that
+ * deliverd saw NXDOMAIN (or without MX and address records), each with
+ * when the current run of such answers began and when it was last seen.
+ * deliverd suppresses an address for such a domain only once the run is
+ * nxdomain_confirm old. spool_nxdom_seen records a sighting at now and
+ * gives the run's start (now for a new domain, or for one not seen for
+ * SPOOL_NXDOM_KEEP); ENOSPC, nothing recorded, when SPOOL_NXDOM_MAX
+ * domains are kept. spool_nxdom_forget ends the run (the domain resolves
+ * again): SPOOL_ENOTFOUND when there was none. spool_nxdom_prune deletes
+ * the entries last seen before `before`, as spool_dedupe_prune does
+ * (spool_prune: before = now - SPOOL_NXDOM_KEEP). Keys are the
+ * lower-cased domain. */
+#define SPOOL_NXDOM_MAX	 100000
+#define SPOOL_NXDOM_KEEP (30 * 86400)
+int spool_nxdom_seen(struct spool_txn *, const char *domain, int64_t now,
+    int64_t *first_r);
+int spool_nxdom_forget(struct spool_txn *, const char *domain);
+int spool_nxdom_prune(struct spool_txn *, int64_t before,
     struct spool_dedupe_cursor *, size_t max, size_t *n_r, bool *done_r);
 
 /* ---- pauses (issue 15 item 7; spool_pause.c): deliveries to a recipient

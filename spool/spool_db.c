@@ -79,6 +79,7 @@ static const char *const spool_db_names[SPOOL_DB_N] = {
 	[SPOOL_DB_MTASTS] = "mtasts",
 	[SPOOL_DB_CLUSTER_OUT] = "cluster_out",
 	[SPOOL_DB_TLSRPT_SENT] = "tlsrpt_sent",
+	[SPOOL_DB_NXDOM] = "nxdomain",
 };
 
 static int

@@ -14,6 +14,8 @@
  *      delivery log's retention, unless their message is still queued.
  *   6. the X-Letter-Id index (issue 18 item 3, spool_dedupe.c), in key
  *      order, with dedupe_window.
+ *   7. NXDOMAIN sightings (spool_nxdom.c), in key order, once not seen
+ *      for SPOOL_NXDOM_KEEP.
  * The callback outbox is left to the callback sender (callback_max_age).
  */
 #include "config.h"
@@ -40,6 +42,7 @@ enum {
 	SPOOL_PH_ENGAGE,
 	SPOOL_PH_TRACK,
 	SPOOL_PH_DEDUPE,
+	SPOOL_PH_NXDOM,
 	SPOOL_PH_END
 };
 
@@ -362,6 +365,24 @@ spool_prune_dedupe(struct spool_prune *p)
 	return done ? SPOOL_PRUNE_DONE : SPOOL_PRUNE_STOP;
 }
 
+/* ---- phase 7: NXDOMAIN sightings (deliverd's nxdomain_confirm) */
+
+static int
+spool_prune_nxdom(struct spool_prune *p)
+{
+	size_t n = 0;
+	bool   done;
+	int    rc;
+
+	rc = spool_nxdom_prune(p->txn, p->now - SPOOL_NXDOM_KEEP,
+	    &p->ps->ps_nxdom_cur, p->left, &n, &done);
+	p->left -= n;
+	p->ps->ps_nxdom += n;
+	if (rc != 0)
+		return rc;
+	return done ? SPOOL_PRUNE_DONE : SPOOL_PRUNE_STOP;
+}
+
 /* ---- one transaction */
 
 static int
@@ -386,6 +407,9 @@ spool_prune_phases(struct spool_prune *p)
 			break;
 		case SPOOL_PH_DEDUPE:
 			rc = spool_prune_dedupe(p);
+			break;
+		case SPOOL_PH_NXDOM:
+			rc = spool_prune_nxdom(p);
 			break;
 		default:
 			rc = spool_prune_permfail(p);

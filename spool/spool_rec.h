@@ -111,6 +111,8 @@ enum spool_dbi {
 	SPOOL_DB_CLUSTER_OUT,
 	/* spool_tlsrpt_sent.c: TLS reports sent (spoolctl tls-report --send) */
 	SPOOL_DB_TLSRPT_SENT,
+	/* spool_nxdom.c: NXDOMAIN sightings per recipient domain */
+	SPOOL_DB_NXDOM,
 	SPOOL_DB_N
 };
 

@@ -31,11 +31,11 @@ spoold_prune_logpass(struct spoold_prune *pr)
 
 	log_info(
 	    "prune: events=%zu, issues=%zu, suppressions=%zu, kept_queued=%zu, "
-	    "unexported=%zu, first_opens_clicks=%zu, letter_ids=%zu, txns=%zu, "
-	    "seconds=%.3f",
+	    "unexported=%zu, first_opens_clicks=%zu, letter_ids=%zu, "
+	    "nxdomains=%zu, txns=%zu, seconds=%.3f",
 	    st->ps_dlog, st->ps_issues, st->ps_permfail, st->ps_kept,
-	    st->ps_unexported, st->ps_engage, st->ps_dedupe, st->ps_txns,
-	    spoold_prune_since(&pr->pr_t0));
+	    st->ps_unexported, st->ps_engage, st->ps_dedupe, st->ps_nxdom,
+	    st->ps_txns, spoold_prune_since(&pr->pr_t0));
 	pr->pr_active = false;
 }
 

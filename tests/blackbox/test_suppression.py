@@ -70,7 +70,8 @@ def test_greeting_5xx_tries_next_mx_then_defers(tmp_path):
     """a.test: MX 10 greets with 554, MX 20 takes the mail. b.test: MX 10
     greets with 554, MX 20 refuses EHLO and HELO with 550: deferred (4xx,
     naming the refusing host and its reply), never bounced, and neither
-    address is suppressed; w@nx.test (NXDOMAIN, bad-domain) is."""
+    address is suppressed; w@nx.test (NXDOMAIN, bad-domain) is (at once
+    with nxdomain_confirm = 0: test_nxdomain.py has the default)."""
     port = smtpgate.free_port()
     bad = chaos.HostileServer(refuse_greeting, host="127.0.0.2", port=port).start()
     noh = chaos.HostileServer(refuse_helo, host="127.0.0.4", port=port).start()
@@ -83,7 +84,7 @@ def test_greeting_5xx_tries_next_mx_then_defers(tmp_path):
         with peers.Dns(records, workdir=str(tmp_path)) as dns, Gateway(
                 tls=False, port_tls="none",
                 extra={"dns_server": dns.server, "remote_port": str(port),
-                       "retry_schedule": "1h"}) as g:
+                       "retry_schedule": "1h", "nxdomain_confirm": "0"}) as g:
             g.add_account("acc", ips=["127.0.0.1/32"])
             g.start()
             smtp_send(g, ["u@a.test"])
