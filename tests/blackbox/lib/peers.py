@@ -418,8 +418,9 @@ class Hop:
 
     Records: sessions (HopSession, with its commands), messages (dicts:
     session, from, to, data, tls, helo, reply) of every message read,
-    accepted or not, recorded before the reply is sent, and received (the
-    recipients of each accepted message, in order). conns counts
+    accepted or not, recorded before the reply is sent (data as it came,
+    dot-stuffed, without the final dot), and received (the recipients of
+    each accepted message, in order). conns counts
     connections; active/max_active the sessions open at once (closed from
     QUIT on). Every socket has a timeout; stop() ends every session."""
 
