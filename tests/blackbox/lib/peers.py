@@ -211,6 +211,7 @@ class HopSession:
 
     def __init__(self, hop, sock, n, script):
         self.hop, self.sock, self.n, self.script = hop, sock, n, script
+        self.conn = sock            # the accepted socket (sock may become TLS)
         self.buf = bytearray()
         self.tls = False
         self.helo = self.mail_from = self.error = None
@@ -420,9 +421,10 @@ class Hop:
     session, from, to, data, tls, helo, reply) of every message read,
     accepted or not, recorded before the reply is sent (data as it came,
     dot-stuffed, without the final dot), and received (the recipients of
-    each accepted message, in order). conns counts
-    connections; active/max_active the sessions open at once (closed from
-    QUIT on). Every socket has a timeout; stop() ends every session."""
+    each accepted message, in order). conns counts connections;
+    active/max_active the sessions open at once (closed from QUIT on).
+    Every socket has a timeout; stop() ends every session and waits for
+    them, at most stop_wait seconds."""
 
     def __init__(self, script=None, name="good.test", ehlo=("8BITMIME", "PIPELINING"),
                  cert=None, host="127.0.0.1", port=None, timeout=30,
@@ -446,6 +448,7 @@ class Hop:
         self.active = self.max_active = 0
         self.threads = []
         self.ended = set()
+        self.stop_wait = 5
         self.thread = threading.Thread(target=self._accept, daemon=True)
 
     @property
@@ -485,10 +488,12 @@ class Hop:
             self.end_session(s)
 
     def end_session(self, s):
-        """Counts session s closed (once): at QUIT or when it ends."""
+        """Counts session s (a HopSession or its accepted socket) closed,
+        once: at QUIT or when it ends."""
+        key = id(s.conn if isinstance(s, HopSession) else s)
         with self.lock:
-            if s.n not in self.ended:
-                self.ended.add(s.n)
+            if key not in self.ended:
+                self.ended.add(key)
                 self.active -= 1
 
     def reset_max(self):
@@ -527,13 +532,14 @@ class Hop:
 
     def stop(self):
         """Closes the port, ends every session (their sockets shut down:
-        blocked reads return) and waits for them, at most 5 s."""
+        blocked reads return) and waits for them (stop_wait), then closes
+        what is left."""
         self.stop_ev.set()
         try:
             self.sock.close()
         except OSError:
             pass
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + self.stop_wait
         if self.thread.ident is not None:
             self.thread.join(5)
         with self.lock:
