@@ -35,6 +35,14 @@ def gateway(mx):
         "deliverd_workers": "1"})
 
 
+def outcomes(g, qid):
+    """The events of message qid once there are N (bounded wait)."""
+    evs = smtpgate.wait_for(
+        lambda: len([e for e in g.events() if e["queue_id"] == qid]) >= N and g.events(),
+        timeout=60, what="%d outcomes" % N)
+    return [e for e in evs if e["queue_id"] == qid]
+
+
 def rcpts():
     return ["r%03d@dest.test" % i for i in range(N)]
 
@@ -44,10 +52,7 @@ def test_452_after_100_recipients_all_300_in_one_cycle(mx):
         g.start("deliverd")
         inject(g, "account", "acc")
         qid, = put_msg(g, "acc", rcpts(), msg=MSG)
-        evs = smtpgate.wait_for(
-            lambda: len([e for e in g.events() if e["queue_id"] == qid]) >= N and g.events(),
-            timeout=60, what="%d outcomes" % N)
-        mine = [e for e in evs if e["queue_id"] == qid]
+        mine = outcomes(g, qid)
         assert len(mine) == N, [e for e in mine if e["event"] != "delivered"][:3]
         assert all(e["event"] == "delivered" and e["attempt"] == 1 for e in mine), \
             [e for e in mine if e["event"] != "delivered" or e["attempt"] != 1][:3]
@@ -72,10 +77,7 @@ def test_452_then_data_refused_stops_the_cycle(mx):
         g.start("deliverd")
         inject(g, "account", "acc")
         qid, = put_msg(g, "acc", rcpts(), msg=MSG)
-        evs = smtpgate.wait_for(
-            lambda: len([e for e in g.events() if e["queue_id"] == qid]) >= N and g.events(),
-            timeout=60, what="%d outcomes" % N)
-        mine = [e for e in evs if e["queue_id"] == qid]
+        mine = outcomes(g, qid)
         assert len(mine) == N
         assert all(e["event"] == "deferred" and e["attempt"] == 1 for e in mine)
         msgs = sorted(e["msg"] for e in mine)
@@ -96,10 +98,7 @@ def test_452_round_without_progress_ends_the_cycle():
             g.start("deliverd")
             inject(g, "account", "acc")
             qid, = put_msg(g, "acc", rcpts(), msg=MSG)
-            evs = smtpgate.wait_for(
-                lambda: len([e for e in g.events() if e["queue_id"] == qid]) >= N and
-                g.events(), timeout=60, what="%d outcomes" % N)
-            mine = {e["to"]: e for e in evs if e["queue_id"] == qid}
+            mine = {e["to"]: e for e in outcomes(g, qid)}
             assert all(mine[a]["event"] == "deferred" and mine[a]["attempt"] == 1
                        for a in refused)
             assert all(mine[a]["event"] == "delivered" for a in rcpts()[:LIMIT])
