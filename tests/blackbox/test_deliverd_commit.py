@@ -5,7 +5,7 @@ memory stays bounded with a large due backlog behind a tarpit; a message
 deleted while its delivery is in flight still logs and reports the real
 delivery; the events export goes in bounded batches and holds no
 transaction while it writes. Real binaries on
-127.0.0.1, a recording next hop (chaos.smtp_sink), every wait bounded.
+127.0.0.1, a recording next hop (peers.Hop), every wait bounded.
 """
 import collections
 import os
@@ -18,19 +18,15 @@ import time
 
 import pytest
 
-import chaos
+import peers
 import smtpgate
 from smtpgate import Gateway, inject, wait_for
 
 
-def sink(srv):
-    """A next hop that records every RCPT it accepted a message for."""
-    srv.received = []
-    return srv
-
-
 def recording_hop():
-    return sink(chaos.HostileServer(lambda c, srv: chaos.smtp_sink(c, srv.received)))
+    """A next hop whose `received` lists every RCPT it accepted a message
+    for (test_fail_storm uses it too)."""
+    return peers.Hop()
 
 
 def fill_map(g, login, what):
@@ -251,10 +247,8 @@ def rss_kb(pid, key):
     return 0
 
 
-def tarpit(c, srv):
-    """Greets, then never answers: every delivery stays in flight."""
-    c.sendall(b"220 tarpit.test ESMTP\r\n")
-    srv.stop_ev.wait(120)
+# Greets, then never answers: every delivery stays in flight.
+TARPIT = {"greeting": ["220 tarpit.test ESMTP", peers.hang(120)]}
 
 
 # deliverd(8) "MEMORY": the scheduler holds at most 1024 + 256 x workers
@@ -268,7 +262,7 @@ RSS_BOUND_KB = 12 * 1024
 def test_scheduler_memory_bounded_by_backlog():
     if not smtpgate.IS_ROOT:
         pytest.skip("100,000 queue files need a tmpfs (root)")
-    srv = chaos.HostileServer(tarpit).start()
+    srv = peers.Hop(TARPIT).start()
     g = Gateway(tls=False, extra={
         "relayhost": "127.0.0.1:%d" % srv.port, "deliverd_workers": "8",
         "connect_timeout": "60s", "command_timeout": "60s", "lmdb_map_size": "512m"})
@@ -302,51 +296,24 @@ def test_scheduler_memory_bounded_by_backlog():
 
 # ---------------------------------------------------------------- delete in flight
 
-class SlowHop:
+class SlowHop(peers.Hop):
     """Accepts RCPT and the data, then holds the end-of-DATA reply until
-    release() (bounded): the delivery is in flight meanwhile."""
+    go is set (bounded): the delivery is in flight meanwhile."""
 
     def __init__(self):
+        super().__init__({".": self.slow}, name="slow.test", ehlo=("8BITMIME",))
         self.in_data = threading.Event()
         self.go = threading.Event()
-        self.received = []
 
-    def __call__(self, c, srv):
-        def after(sent):
-            return True
-        f = c.makefile("rb")
-        c.sendall(b"220 slow.test ESMTP\r\n")
-        rcpts = []
-        while True:
-            line = f.readline(4096)
-            if not line:
-                return
-            verb = line[:4].upper()
-            if verb in (b"EHLO", b"HELO"):
-                c.sendall(b"250-slow.test\r\n250 8BITMIME\r\n")
-            elif verb == b"RCPT":
-                rcpts.append(line.split(b"<", 1)[1].split(b">", 1)[0].decode())
-                c.sendall(b"250 2.1.5 Ok\r\n")
-            elif verb == b"DATA":
-                c.sendall(b"354 go\r\n")
-                if chaos.read_data(f) is None:
-                    return
-                self.in_data.set()
-                self.go.wait(30)
-                self.received.extend(rcpts)
-                rcpts = []
-                c.sendall(b"250 2.0.0 Ok: queued as SLOW1\r\n")
-            elif verb == b"QUIT":
-                c.sendall(b"221 bye\r\n")
-                return
-            else:
-                c.sendall(b"250 Ok\r\n")
+    def slow(self, session, data):
+        self.in_data.set()
+        self.go.wait(30)
+        return "250 2.0.0 Ok: queued as SLOW1"
 
 
 def test_delete_during_inflight_delivery_reports_it():
-    hop = SlowHop()
-    with chaos.HostileServer(hop) as srv, Gateway(tls=False, extra={
-            "relayhost": "127.0.0.1:%d" % srv.port, "data_timeout": "60s",
+    with SlowHop() as hop, Gateway(tls=False, extra={
+            "relayhost": "127.0.0.1:%d" % hop.port, "data_timeout": "60s",
             "retry_schedule": "1h"}) as g:
         inject(g, "account", "acc")
         g.start("deliverd")

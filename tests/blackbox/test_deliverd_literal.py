@@ -1,15 +1,13 @@
 """Address literals (RFC 5321 section 5.1): u@[192.0.2.7] and
 u@[IPv6:...] go to that address on remote_port without any DNS lookup; a
 literal that is no address bounces at once."""
-import chaos
-from smtpgate import Gateway, put_one as put_msg
-from test_deliverd_reuse import Server, inject
+import peers
+from smtpgate import Gateway, inject, put_one as put_msg
 
 
 def test_ipv4_literal_delivered_without_dns():
-    s = Server("good")
     # dns_server is a closed port: any lookup would defer
-    with chaos.HostileServer(s) as srv, Gateway(tls=False, extra={
+    with peers.Hop(name="reuse.test") as srv, Gateway(tls=False, extra={
             "dns_server": "127.0.0.1:9", "remote_port": str(srv.port),
             "retry_schedule": "1h", "deliverd_workers": "1"}) as g:
         g.start("deliverd")
@@ -19,7 +17,7 @@ def test_ipv4_literal_delivered_without_dns():
                            what="an outcome for the literal")[0]
         assert ev["event"] == "delivered", ev
         assert "127.0.0.1" in ev.get("hop", ""), ev
-        assert s.received == ["lit@[127.0.0.1]"]
+        assert srv.received == ["lit@[127.0.0.1]"]
 
 
 def test_bad_literal_bounces_at_once():

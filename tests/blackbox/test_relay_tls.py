@@ -14,7 +14,6 @@ import tempfile
 
 import pytest
 
-import chaos
 import peers
 from smtpgate import Gateway, inject, make_cert, put_msg
 
@@ -57,11 +56,15 @@ def pki():
 
 
 def server(kind, pki, tmp_path):
+    """The relayhost: STARTTLS with the kind's certificate (none for
+    "plain"); what peers.Mx (aiosmtpd) offers in EHLO, no PIPELINING."""
     if kind == "plain":
-        return peers.Mx()
-    if kind == "selfsigned":
-        return peers.Mx(tls_dir=str(tmp_path))
-    return peers.Mx(cert=pki[kind])
+        cert = None
+    elif kind == "selfsigned":
+        cert = make_cert(str(tmp_path))
+    else:
+        cert = pki[kind]
+    return peers.Hop(name="localhost", ehlo=peers.MX_EHLO, cert=cert)
 
 
 def relay(level, port, pki):
@@ -102,68 +105,40 @@ def test_relayhost_tls(level, kind, pki, tmp_path):
             ev = first_outcome(g, "r@dest.test")
             if want in ("clear", "tls"):
                 assert ev["event"] == "delivered", ev
-                m, = mx.received()
+                m, = mx.messages
                 assert m["tls"] == (want == "tls"), (level, kind, m)
             else:
                 assert ev["event"] == "deferred", ev
                 assert ev["msg"].startswith("451 4.7.5 localhost[127.0.0.1]:%d: " % mx.port), ev
                 assert ev["msg"].endswith(want), ev
-                assert mx.received() == [], "mail was sent although the policy refused"
+                assert mx.messages == [], "mail was sent although the policy refused"
                 assert "451 4.7.5" in g.log("deliverd")
     finally:
         mx.stop()
 
 
-def broken_tls(c, srv):
-    """Offers STARTTLS, answers 220 to it and then sends no TLS at all;
-    otherwise a plain sink (the clear retry of `may` lands here)."""
-    f = c.makefile("rb")
-    c.sendall(b"220 broken.test ESMTP\r\n")
-    rcpts = []
-    while True:
-        line = f.readline(4096)
-        if not line:
-            return
-        verb = line[:4].upper()
-        if verb == b"EHLO":
-            c.sendall(b"250-broken.test\r\n250 STARTTLS\r\n")
-        elif verb == b"STAR":
-            c.sendall(b"220 go ahead\r\nthis is not a TLS record\r\n")
-            return
-        elif verb == b"RCPT":
-            rcpts.append(line)
-            c.sendall(b"250 2.1.5 Ok\r\n")
-        elif verb == b"DATA":
-            c.sendall(b"354 go\r\n")
-            if chaos.read_data(f) is None:
-                return
-            srv.clear.append(rcpts)
-            c.sendall(b"250 2.0.0 Ok: queued\r\n")
-        elif verb == b"QUIT":
-            c.sendall(b"221 bye\r\n")
-            return
-        else:
-            c.sendall(b"250 Ok\r\n")
+# Offers STARTTLS, answers 220 to it and then sends no TLS at all;
+# otherwise a plain sink (the clear retry of `may` lands here).
+BROKEN_TLS = {"EHLO": "250-broken.test\r\n250 STARTTLS",
+              "STARTTLS": [b"220 go ahead\r\nthis is not a TLS record\r\n", peers.CLOSE]}
 
 
 @pytest.mark.parametrize("level", ("may", "encrypt"))
 def test_failed_handshake(level, pki):
     """may retries in clear (and says so in the log); encrypt defers."""
-    srv = chaos.HostileServer(broken_tls)
-    srv.clear = []
-    with srv, relay(level, srv.port, pki) as g:
+    with peers.Hop(BROKEN_TLS, name="broken.test") as srv, relay(level, srv.port, pki) as g:
         g.start("deliverd")
         inject(g, "account", "acc")
         put_msg(g, "acc", ["r@dest.test"])
         ev = first_outcome(g, "r@dest.test")
         if level == "may":
             assert ev["event"] == "delivered", ev
-            assert len(srv.clear) == 1
+            assert len(srv.messages) == 1
             assert "retrying without TLS" in g.log("deliverd")
         else:
             assert ev["event"] == "deferred", ev
             assert "451 4.7.5" in ev["msg"] and "TLS handshake failed" in ev["msg"], ev
-            assert srv.clear == []
+            assert srv.messages == []
 
 
 def test_unreadable_ca_file_is_a_configuration_error(tmp_path):

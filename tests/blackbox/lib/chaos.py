@@ -7,11 +7,11 @@ import os
 import random
 import re
 import signal
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import peers
 import smtpgate
 
 MSGID_RE = re.compile(rb"^Message-Id:[ \t]*(<[^>\r\n]*>)", re.M | re.I)
@@ -335,93 +335,22 @@ def smtp_sink(c, received, name=b"good.test", on_rset=None, after_message=None,
             c.sendall(b"250 Ok\r\n")
 
 
-class HostileServer:
+class HostileServer(peers.Hop):
     """A TCP server on 127.0.0.1 (or host:port) whose every connection is
-    handed to behave(conn) in a thread. Records the number of connections."""
+    handed to behave(conn, server) in a thread: a peers.Hop whose whole
+    session is that function. conns, active/max_active, end_session(conn),
+    reset_max and stop_ev are the Hop's; stop() shuts every connection
+    down and closes it without waiting for the behaviours (they may
+    sleep)."""
 
     def __init__(self, behave, host="127.0.0.1", port=None):
+        super().__init__({"greeting": self._session}, host=host, port=port)
         self.behave = behave
-        self.port = port or smtpgate.free_port()
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, self.port))
-        self.sock.listen(64)
-        self.sock.settimeout(0.2)
-        self.conns = 0
-        self.stop_ev = threading.Event()
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.open = []
-        # sessions open now, and the most open at once (reset_max)
-        self.active = 0
-        self.max_active = 0
-        self.ended = set()          # sessions counted closed (end_session)
-        self.lock = threading.Lock()
+        self.stop_wait = 0
 
-    def _accept(self):
-        while not self.stop_ev.is_set():
-            try:
-                c, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            self.conns += 1
-            self.open.append(c)
-            with self.lock:
-                self.active += 1
-                self.max_active = max(self.max_active, self.active)
-            threading.Thread(target=self._run, args=(c,), daemon=True).start()
-
-    def _run(self, c):
-        try:
-            c.settimeout(30)
-            self.behave(c, self)
-        except Exception:
-            pass
-        finally:
-            try:
-                c.close()
-            except OSError:
-                pass
-            self.end_session(c)
-
-    def end_session(self, c):
-        """Counts session c closed (once): at the client's QUIT, or when its
-        behaviour returns. Counting from QUIT keeps the thread scheduling
-        between a 221 and the handler's return out of max_active."""
-        with self.lock:
-            if id(c) in self.ended:
-                return
-            self.ended.add(id(c))
-            self.active -= 1
-
-    def reset_max(self):
-        """Starts a new max_active measurement (from the sessions open now)."""
-        with self.lock:
-            self.max_active = self.active
-
-    def start(self):
-        self.thread.start()
-        return self
-
-    def stop(self):
-        self.stop_ev.set()
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-        for c in self.open:
-            try:
-                c.close()
-            except OSError:
-                pass
-        self.thread.join(5)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
+    def _session(self, session, arg):
+        self.behave(session.sock, self)
+        return peers.CLOSE
 
 
 def read_line(c, limit=65536):

@@ -3,11 +3,16 @@
 Mx        an aiosmtpd server (relayhost or MX) answering 250/451/550 on demand
           (RCPT by address; MAIL FROM and end of data by rule), optionally
           offering STARTTLS; records every message it accepts.
+Hop       a scripted SMTP next hop on raw sockets: any reply (or none, a
+          drop, garbage, a pause) to any command, optionally a real
+          STARTTLS with a given certificate; records sessions, commands
+          and messages.
 Dns       a dnsmasq wrapper serving MX/A records for test domains.
 AdResolver a DNS stand-in setting the AD bit (a trusted validating resolver).
 Callbacks an http.server receiver for event callbacks, with an outage switch.
 Every wait is bounded; every process is stopped by PID.
 """
+import collections
 import os
 import signal
 import socket
@@ -164,6 +169,399 @@ class Mx:
     def wait_received(self, n, timeout=30, rcpt=None):
         return smtpgate.wait_for(lambda: len(self.received(rcpt)) >= n and self.received(rcpt),
                                  timeout, what="%d messages at the MX" % n)
+
+
+# ---------------------------------------------------------------- scripted next hop
+
+class Step:
+    """A script step other than text: CLOSE, DROP, READ or hang(seconds)."""
+
+    def __init__(self, what, seconds=0.0):
+        self.what, self.seconds = what, seconds
+
+    def __repr__(self):
+        return "Step(%s)" % self.what
+
+
+CLOSE = Step("close")       # close the connection: the session ends
+DROP = Step("drop")         # shutdown(SHUT_RDWR) first, then close
+READ = Step("read")         # wait until the client sends something (or leaves)
+
+
+def hang(seconds):
+    """A step: say nothing for `seconds` (Hop.stop() ends it early), then
+    close."""
+    return Step("hang", seconds)
+
+
+class _End(Exception):
+    """The script ended the session."""
+
+
+# the capabilities peers.Mx (aiosmtpd 1.4) offers in EHLO: no PIPELINING
+MX_EHLO = ("SIZE 67108864", "8BITMIME", "SMTPUTF8", "HELP")
+
+
+class HopSession:
+    """One connection to a Hop. What a script function sees: `n` (1, 2, ...
+    in the order of arrival), `hop`, `tls`, `helo`, `mail_from`, `rcpts`
+    (accepted in the open transaction), `sent` (messages accepted on this
+    connection), `commands` (every command line, decoded, without CRLF);
+    send(), read(), pause(), settimeout()."""
+
+    def __init__(self, hop, sock, n, script):
+        self.hop, self.sock, self.n, self.script = hop, sock, n, script
+        self.conn = sock            # the accepted socket (sock may become TLS)
+        self.buf = bytearray()
+        self.tls = False
+        self.helo = self.mail_from = self.error = None
+        self.rcpts = []
+        self.sent = 0
+        self.commands = []
+
+    # ---- what a script function may call
+    def send(self, data):
+        """bytes as they are; text with CRLF after it."""
+        if isinstance(data, str):
+            data = data.encode("utf-8", "surrogateescape") + b"\r\n"
+        self.sock.sendall(data)
+
+    def read(self):
+        """What the client sent next (b"" when it left): one recv, or what
+        was already read past the last line."""
+        if self.buf:
+            d, self.buf = bytes(self.buf), bytearray()
+            return d
+        return self.sock.recv(65536)
+
+    def pause(self, seconds):
+        """Waits (bounded); True when the hop is stopping."""
+        return self.hop.stop_ev.wait(seconds)
+
+    def settimeout(self, seconds):
+        self.sock.settimeout(seconds)
+
+    # ---- the dialogue
+    def readline(self, limit):
+        """One line with its CRLF, at most limit octets; None at EOF."""
+        while True:
+            i = self.buf.find(b"\n", 0, limit)
+            if i >= 0 or len(self.buf) >= limit:
+                n = i + 1 if i >= 0 else limit
+                line = bytes(self.buf[:n])
+                del self.buf[:n]
+                return line
+            d = self.sock.recv(65536)
+            if not d:
+                return None
+            self.buf += d
+
+    def do(self, spec):
+        """Performs a reply spec: text, bytes, a Step or a list of them."""
+        if isinstance(spec, (list, tuple)):
+            for x in spec:
+                self.do(x)
+        elif isinstance(spec, (str, bytes)):
+            self.send(spec)
+        elif spec is READ:
+            self.read()
+        elif spec is DROP:
+            self.sock.shutdown(socket.SHUT_RDWR)
+            raise _End()
+        elif spec is CLOSE:
+            raise _End()
+        elif isinstance(spec, Step) and spec.what == "hang":
+            self.pause(spec.seconds)
+            raise _End()
+        else:
+            raise TypeError("not a reply: %r" % (spec,))
+
+    def reply(self, key, arg, default):
+        """The script's reply for key: text, bytes, a Step, a list, or a
+        function of (session, arg) returning one of those (None: the
+        default)."""
+        spec = self.script.get(key)
+        if callable(spec):
+            spec = spec(self, arg)
+        return default if spec is None else spec
+
+    @staticmethod
+    def text(spec):
+        """The text a spec starts with (None when it sends none first)."""
+        while isinstance(spec, (list, tuple)) and spec:
+            spec = spec[0]
+        if isinstance(spec, bytes):
+            spec = spec.decode("latin-1")
+        return spec if isinstance(spec, str) else None
+
+    @classmethod
+    def code(cls, spec):
+        """The reply code a spec starts with ("" when it has none)."""
+        return (cls.text(spec) or "")[:3]
+
+    def ehlo_reply(self):
+        lines = [self.hop.name] + list(self.hop.ehlo)
+        if self.hop.ctx is not None and not self.tls:
+            lines.append("STARTTLS")
+        return "\r\n".join(("250-" if i < len(lines) - 1 else "250 ") + x
+                           for i, x in enumerate(lines))
+
+    def starttls(self):
+        self.buf = bytearray()      # RFC 3207: nothing may follow STARTTLS
+        self.sock = self.hop.ctx.wrap_socket(self.sock, server_side=True)
+        self.tls = True
+        self.helo, self.mail_from, self.rcpts = None, None, []
+
+    def data(self):
+        """The message up to the final dot (without it); None at EOF."""
+        out, size = [], 0
+        while True:
+            line = self.readline(1 << 20)
+            if line is None:
+                return None
+            if line == b".\r\n":
+                return b"".join(out) if size <= self.hop.max_size else False
+            size += len(line)
+            if size <= self.hop.max_size:
+                out.append(line)
+
+    def run(self):
+        name = self.hop.name
+        self.do(self.reply("greeting", None, "220 %s ESMTP" % name))
+        while True:
+            line = self.readline(4096)
+            if line is None:
+                return
+            text = line.rstrip(b"\r\n").decode("latin-1")
+            verb = text.split(" ", 1)[0].upper()
+            with self.hop.lock:
+                self.commands.append(text)
+            if verb in ("EHLO", "HELO"):
+                self.helo = text[5:].strip()
+                self.mail_from, self.rcpts = None, []
+                dflt = self.ehlo_reply() if verb == "EHLO" else "250 %s" % name
+                self.do(self.reply(verb, text, dflt))
+            elif verb == "STARTTLS":
+                spec = self.reply(verb, text, None)
+                if spec is not None:
+                    self.do(spec)
+                elif self.hop.ctx is None or self.tls:
+                    self.send("454 4.7.0 TLS not available")
+                else:
+                    self.send("220 2.0.0 Ready to start TLS")
+                    self.starttls()
+            elif verb == "MAIL":
+                self.rcpts = []
+                self.mail_from = address(text)
+                self.do(self.reply(verb, self.mail_from, "250 Ok"))
+            elif verb == "RCPT":
+                rcpt = address(text)
+                spec = self.reply(verb, rcpt, "250 2.1.5 Ok")
+                if self.code(spec).startswith("2"):
+                    self.rcpts.append(rcpt)
+                self.do(spec)
+            elif verb == "DATA":
+                spec = self.reply(verb, text, "354 go" if self.rcpts else
+                                  "503 Error: need RCPT command")
+                self.do(spec)
+                if self.code(spec).startswith("3"):
+                    self.message()
+            elif verb == "RSET":
+                self.mail_from, self.rcpts = None, []
+                self.do(self.reply(verb, text, "250 Ok"))
+            elif verb == "QUIT":
+                self.hop.end_session(self)
+                self.do(self.reply(verb, text, ["221 bye", CLOSE]))
+            else:
+                self.do(self.reply(verb, text, "250 Ok"))
+
+    def message(self):
+        data = self.data()
+        if data is None:
+            raise _End()
+        if data is False:
+            spec = "552 5.3.4 Message too big for the test peer"
+        else:
+            spec = self.reply(".", data, "250 2.0.0 Ok: queued")
+        ok = self.code(spec).startswith("2")
+        self.hop.record(self, data or b"", spec, ok)
+        self.mail_from, self.rcpts = None, []
+        self.do(spec)
+
+
+def address(cmd):
+    """The address of a MAIL FROM or RCPT TO command line ("" when none)."""
+    if "<" not in cmd:
+        return cmd.split(":", 1)[-1].strip().split(" ")[0]
+    return cmd.split("<", 1)[1].split(">", 1)[0]
+
+
+class Hop:
+    """A scripted SMTP next hop on host:port (127.0.0.1, a free port),
+    one thread per connection, raw sockets: what a well-behaved server
+    says unless `script` says otherwise.
+
+    script maps a key to a reply: "greeting", a command verb ("EHLO",
+    "HELO", "STARTTLS", "MAIL", "RCPT", "DATA", "RSET", "QUIT", any other)
+    or "." (the end of data). A reply is text (CRLF is added; a multi-line
+    reply has CRLF between its lines), bytes (sent as they are), a step
+    (CLOSE, DROP, READ, hang(seconds)), a list of these done in order, or a
+    function f(session, arg) returning one of them or None (the default).
+    arg is the address for MAIL and RCPT, the message for ".", else the
+    command line. A RCPT or "." reply starting with 2 accepts; DATA reads
+    the message after a 3xx. Each connection keeps the script it found.
+
+    Defaults: greeting "220 NAME ESMTP"; EHLO NAME with `ehlo` (and
+    STARTTLS while cert is given and the session is in clear: then STARTTLS
+    is a real TLS handshake with cert = (certfile, keyfile)); RCPT 250
+    2.1.5; DATA 354 (503 without a recipient); end of data 250 2.0.0 Ok:
+    queued; QUIT 221 and close; everything else "250 Ok".
+
+    Records: sessions (HopSession, with its commands), messages (dicts:
+    session, from, to, data, tls, helo, reply) of every message read,
+    accepted or not, recorded before the reply is sent (data as it came,
+    dot-stuffed, without the final dot), and received (the recipients of
+    each accepted message, in order). conns counts connections;
+    active/max_active the sessions open at once (closed from QUIT on).
+    Every socket has a timeout; stop() ends every session and waits for
+    them, at most stop_wait seconds."""
+
+    def __init__(self, script=None, name="good.test", ehlo=("8BITMIME", "PIPELINING"),
+                 cert=None, host="127.0.0.1", port=None, timeout=30,
+                 max_size=64 << 20):
+        self.script = dict(script or {})
+        self.name, self.ehlo, self.host = name, tuple(ehlo), host
+        self.timeout, self.max_size = timeout, max_size
+        self.ctx = None
+        if cert:
+            self.ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            self.ctx.load_cert_chain(*cert)
+        self.port = port or smtpgate.free_port()
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, self.port))
+        self.sock.listen(64)
+        self.sock.settimeout(0.2)
+        self.lock = threading.Lock()
+        self.stop_ev = threading.Event()
+        self.sessions, self.messages, self.received = [], [], []
+        self.active = self.max_active = 0
+        self.threads = []
+        self.ended = set()
+        self.stop_wait = 5
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+
+    @property
+    def conns(self):
+        return len(self.sessions)
+
+    def _accept(self):
+        while not self.stop_ev.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            c.settimeout(self.timeout)
+            with self.lock:
+                s = HopSession(self, c, len(self.sessions) + 1, dict(self.script))
+                self.sessions.append(s)
+                self.active += 1
+                self.max_active = max(self.max_active, self.active)
+            t = threading.Thread(target=self._run, args=(s,), daemon=True)
+            self.threads.append(t)
+            t.start()
+
+    def _run(self, s):
+        try:
+            s.run()
+        except _End:
+            pass
+        except Exception as e:          # a client gone, a timeout, a bad script
+            s.error = repr(e)
+        finally:
+            try:
+                s.sock.close()
+            except OSError:
+                pass
+            self.end_session(s)
+
+    def end_session(self, s):
+        """Counts session s (a HopSession or its accepted socket) closed,
+        once: at QUIT or when it ends."""
+        key = id(s.conn if isinstance(s, HopSession) else s)
+        with self.lock:
+            if key not in self.ended:
+                self.ended.add(key)
+                self.active -= 1
+
+    def reset_max(self):
+        """Starts a new max_active measurement (from the sessions open now)."""
+        with self.lock:
+            self.max_active = self.active
+
+    def record(self, s, data, reply, ok):
+        with self.lock:
+            self.messages.append({"session": s.n, "from": s.mail_from, "to": list(s.rcpts),
+                                  "data": data, "tls": s.tls, "helo": s.helo,
+                                  "reply": HopSession.text(reply)})
+            if ok:
+                s.sent += 1
+                self.received.extend(s.rcpts)
+
+    def commands(self, verb=None):
+        """Every command line of every session (of one verb), in order of
+        the sessions."""
+        with self.lock:
+            return [c for s in self.sessions for c in s.commands
+                    if verb is None or c.split(" ", 1)[0].upper() == verb]
+
+    def rcpt_attempts(self):
+        """How many times each address was named in RCPT TO."""
+        return collections.Counter(address(c) for c in self.commands("RCPT"))
+
+    def wait_received(self, n, timeout=30):
+        """Waits (bounded) for n accepted recipients; returns them."""
+        return smtpgate.wait_for(lambda: len(self.received) >= n and list(self.received),
+                                 timeout, what="%d recipients at the next hop" % n)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        """Closes the port, ends every session (their sockets shut down:
+        blocked reads return) and waits for them (stop_wait), then closes
+        what is left."""
+        self.stop_ev.set()
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        deadline = time.monotonic() + self.stop_wait
+        if self.thread.ident is not None:
+            self.thread.join(5)
+        with self.lock:
+            sessions = list(self.sessions)
+        for s in sessions:
+            try:
+                s.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        for t in list(self.threads):
+            t.join(max(0.0, deadline - time.monotonic()))
+        for s in sessions:
+            try:
+                s.sock.close()
+            except OSError:
+                pass
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
 
 
 class Dns:
