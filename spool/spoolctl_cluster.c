@@ -108,6 +108,13 @@ ctl_cluster_publish(struct ctl *ctl)
 		    "spoolctl: cluster: publishing failed: %zu change(s) left "
 		    "for clusterd to publish\n",
 		    n);
+	else if ((size_t)rc < n && ctl_cluster_waiting(ctl, &over) == 0 &&
+	    !over)
+		/* clusterd took the others between the count and the lock */
+		(void)fprintf(stderr,
+		    "spoolctl: cluster: published %d change(s) to "
+		    "PostgreSQL; clusterd published %zu meanwhile\n",
+		    rc, n - (size_t)rc);
 	else
 		(void)fprintf(stderr,
 		    "spoolctl: cluster: published %d change(s) to "

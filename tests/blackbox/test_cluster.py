@@ -135,8 +135,10 @@ def test_account_created_on_node1_authenticates_on_node3(cl):
              what="node 1's new account authenticating on node 3")
     cl.mx.wait_received(1, rcpt="auth@dest.test")
     # the mail went out through node 3 under that account
-    ev, = events_of(n3, lambda e: e.get("to") == "auth@dest.test" and
-                    e.get("event") == "delivered")
+    # the event follows the 250 (the scheduler's commit, then the export)
+    ev, = wait_for(lambda: events_of(n3, lambda e: e.get("to") == "auth@dest.test" and
+                                     e.get("event") == "delivered"),
+                   30, what="node 3's delivered event")
     assert ev["account"] == "clauth"
 
 
