@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <libpq-fe.h>
 
@@ -76,6 +77,9 @@ struct spool_centry;
 /* The key of path (64 hex digits, not readable by every user); "" or
  * NULL: none (values in clear). 0, or -1 with err. */
 int  cseal_load(const char *path, char *err, size_t errsz);
+/* The same from fp, opened earlier (spoolctl: before its privilege drop),
+ * which it closes; path names it in err. */
+int  cseal_load_fp(FILE *fp, const char *path, char *err, size_t errsz);
 void cseal_forget(void);
 bool cseal_on(void);
 bool cseal_is_sealed(const uint8_t *, size_t);

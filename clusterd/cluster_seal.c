@@ -49,10 +49,7 @@ cseal_hex(int c)
 int
 cseal_load(const char *path, char *err, size_t errsz)
 {
-	char	    line[CSEAL_KEYLEN * 2 + 3];
-	struct stat st;
-	size_t	    n, i;
-	FILE	   *fp;
+	FILE *fp;
 
 	cseal_forget();
 	if (path == NULL || path[0] == '\0')
@@ -61,6 +58,17 @@ cseal_load(const char *path, char *err, size_t errsz)
 		(void)snprintf(err, errsz, "%s: %s", path, strerror(errno));
 		return -1;
 	}
+	return cseal_load_fp(fp, path, err, errsz);
+}
+
+int
+cseal_load_fp(FILE *fp, const char *path, char *err, size_t errsz)
+{
+	char	    line[CSEAL_KEYLEN * 2 + 3];
+	struct stat st;
+	size_t	    n, i;
+
+	cseal_forget();
 	n = fread(line, 1, sizeof(line) - 1, fp);
 	if (fstat(fileno(fp), &st) == -1 || (st.st_mode & S_IROTH)) {
 		(void)fclose(fp);

@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,66 @@
 #include "spoolctl.h"
 
 #define CTL_PUBLISH_MAX 100000 /* entries spoolctl publishes itself */
+
+/*
+ * cluster_secret_file: opened before the privilege drop (it may be root's
+ * alone), read only by what writes policy values to PostgreSQL (the
+ * publish after a change, cluster export, cluster seal). A read-only
+ * command never reads it, so it runs without it.
+ */
+static FILE *ctl_seal_fp;
+static int   ctl_seal_errno; /* of the open; 0: opened or not set */
+static bool  ctl_seal_opened, ctl_seal_loaded;
+
+void
+ctl_cluster_seal_open(struct ctl *ctl)
+{
+	const char *path = ctl->cf->cf_cluster_secret_file;
+
+	if (ctl_seal_opened)
+		return;
+	ctl_seal_opened = true;
+	if (ctl->cf->cf_cluster_dsn[0] == '\0' || path[0] == '\0')
+		return;
+	if ((ctl_seal_fp = fopen(path, "re")) == NULL)
+		ctl_seal_errno = errno;
+}
+
+bool
+ctl_cluster_seal_ready(struct ctl *ctl, char *err, size_t errsz)
+{
+	const char *path = ctl->cf->cf_cluster_secret_file;
+
+	ctl_cluster_seal_open(ctl); /* no drop yet: with the caller's rights */
+	if (ctl_seal_loaded || path[0] == '\0')
+		return true;
+	if (ctl_seal_fp == NULL) {
+		(void)snprintf(err, errsz, "%s: %s", path,
+		    strerror(ctl_seal_errno));
+		return false;
+	}
+	if (cseal_load_fp(ctl_seal_fp, path, err, errsz) == -1) {
+		ctl_seal_fp = NULL; /* closed */
+		ctl_seal_errno = EINVAL;
+		return false;
+	}
+	ctl_seal_fp = NULL;
+	ctl_seal_loaded = true;
+	return true;
+}
+
+/* export and seal write values: never in clear when a key is configured */
+static void
+ctl_cluster_seal_need(struct ctl *ctl, const char *what)
+{
+	char err[512];
+
+	if (!ctl_cluster_seal_ready(ctl, err, sizeof(err)))
+		ctl_die("%s: cluster_secret_file %s (spoolctl reads it before "
+			"dropping privileges: run it as root, or give group %s "
+			"read access)",
+		    what, err, ctl->cf->cf_group);
+}
 
 /* Entries waiting in the journal (0 when unknown); *over_r: it
  * overflowed (clusterd then pushes every row, which is not for spoolctl). */
@@ -62,7 +123,7 @@ ctl_cluster_refused(struct ctl *ctl, PGconn *pg)
 void
 ctl_cluster_publish(struct ctl *ctl)
 {
-	char	err[256];
+	char	err[512];
 	PGconn *pg;
 	size_t	n;
 	bool	over;
@@ -79,6 +140,14 @@ ctl_cluster_publish(struct ctl *ctl)
 		    "clusterd publishes every local row when PostgreSQL is "
 		    "back\n",
 		    SPOOL_CJ_MAX);
+		return;
+	}
+	/* never in clear when a key is configured: clusterd has the key */
+	if (!ctl_cluster_seal_ready(ctl, err, sizeof(err))) {
+		(void)fprintf(stderr,
+		    "spoolctl: cluster: cluster_secret_file %s: %zu change(s) "
+		    "left for clusterd to publish\n",
+		    err, n);
 		return;
 	}
 	if ((pg = cpol_connect(ctl->cf->cf_cluster_dsn, err, sizeof(err))) ==
@@ -154,6 +223,7 @@ ctl_cluster_export(struct ctl *ctl, int argc, char **argv)
 			"smtpgate.conf(5))");
 	t = ctl_begin(ctl, false); /* opens the spool */
 	spool_abort(&t);
+	ctl_cluster_seal_need(ctl, "cluster export");
 	if ((pg = cpol_connect(ctl->cf->cf_cluster_dsn, err, sizeof(err))) ==
 	    NULL)
 		ctl_die("cluster export: PostgreSQL: %s", err);
@@ -189,9 +259,10 @@ ctl_cluster_seal(struct ctl *ctl, int argc, char **argv)
 	if (ctl->cf->cf_cluster_dsn[0] == '\0')
 		ctl_die("cluster seal: cluster_dsn is not set (see "
 			"smtpgate.conf(5))");
-	if (!cseal_on())
+	if (ctl->cf->cf_cluster_secret_file[0] == '\0')
 		ctl_die("cluster seal: cluster_secret_file is not set (see "
 			"smtpgate.conf(5))");
+	ctl_cluster_seal_need(ctl, "cluster seal");
 	if ((pg = cpol_connect(ctl->cf->cf_cluster_dsn, err, sizeof(err))) ==
 	    NULL)
 		ctl_die("cluster seal: PostgreSQL: %s", err);
@@ -202,16 +273,6 @@ ctl_cluster_seal(struct ctl *ctl, int argc, char **argv)
 			"running it again is safe)");
 	printf("sealed %ld row(s) in PostgreSQL\n", n);
 	return CTL_OK;
-}
-
-void
-ctl_cluster_seal_init(struct ctl *ctl)
-{
-	char err[512];
-
-	if (ctl->cf->cf_cluster_dsn[0] != '\0' &&
-	    cseal_load(ctl->cf->cf_cluster_secret_file, err, sizeof(err)) == -1)
-		ctl_die("cluster_secret_file %s", err);
 }
 
 int
