@@ -376,8 +376,19 @@ metrics_delta_add(const struct metrics_delta *md)
 	if (metrics_shm == NULL || metrics_shm == &metrics_local ||
 	    metrics_self != METRICS_D_SMTPD)
 		return;
-	for (i = 0; i < METRICS_DELTA_WORDS; i++)
-		metrics_add(&b[METRICS_DELTA_LO + i], md->mdl_n[i]);
+	/*
+	 * The master is the block's only writer. Saturating: a worker's
+	 * delta may raise smtpd's counters, never wrap them back below what
+	 * the other workers counted.
+	 */
+	for (i = 0; i < METRICS_DELTA_WORDS; i++) {
+		uint64_t *c = &b[METRICS_DELTA_LO + i], v, nv;
+
+		v = __atomic_load_n(c, __ATOMIC_RELAXED);
+		if (__builtin_add_overflow(v, md->mdl_n[i], &nv))
+			nv = UINT64_MAX;
+		__atomic_store_n(c, nv, __ATOMIC_RELAXED);
+	}
 }
 
 void

@@ -141,7 +141,8 @@ void metrics_snapshot(struct metrics_block *dst);
  * to private memory; metrics_delta_take returns what was counted since the
  * last take (false: nothing), metrics_delta_untake gives back a take that
  * could not be sent, and the master adds a received delta to its own block
- * with metrics_delta_add (smtpd's counters only; a no-op elsewhere).
+ * with metrics_delta_add (smtpd's counters only, saturating: a delta never
+ * lowers a counter; a no-op elsewhere).
  */
 #define METRICS_DELTA_WORDS (2 + 1 + METRICS_NREPLY + 2)
 struct metrics_delta {

@@ -434,6 +434,22 @@ t_child_add(void *arg)
 	return 0;
 }
 
+/* A delta that would wrap a counter (lower it) saturates instead. */
+static int
+t_child_wrap(void *arg)
+{
+	struct metrics_delta md;
+
+	(void)arg;
+	memset(&md, 0, sizeof(md));
+	md.mdl_n[0] = UINT64_MAX - 1; /* sessions accepted */
+	if (metrics_attach(t_dir, "smtpd") != 0)
+		return 1;
+	metrics_delta_add(&md);
+	metrics_delta_add(&md);
+	return metrics_block()->mb_smtpd_sessions[0] == UINT64_MAX ? 0 : 2;
+}
+
 static void
 t_delta(void)
 {
@@ -465,6 +481,8 @@ t_delta(void)
 	free(text);
 	(void)close(fds[0]);
 	(void)close(out);
+	t_int_eq(t_child(t_child_wrap, NULL), 0,
+	    "a delta cannot wrap a counter below its value");
 }
 
 int
