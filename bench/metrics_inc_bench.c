@@ -4,9 +4,12 @@
  * metrics.shm in a temporary directory and times, per call:
  *   plain      a non-atomic increment of a private counter (the floor)
  *   off        metrics_inc with no mapping (a failed attach)
- *   inc        metrics_inc: one relaxed atomic add on the shared block
- *   inc x2     the same from two processes at once on one counter
- *              (smtpd's workers on the same cache line: the worst case)
+ *   inc        metrics_inc: one relaxed atomic add on the process's block
+ *   worker     metrics_inc in a forked child after metrics_private (smtpd's
+ *              workers: a relaxed atomic add in private memory)
+ *   flush      what a worker does at most once a second to send its
+ *              counts: metrics_delta_take and a write of the record to a
+ *              pipe that the parent drains (smtpd_limits_flush)
  *   reply      metrics_smtp_reply("250 2.0.0 Ok"): smtpd's per-reply hook
  *   delivery   metrics_delivery(): deliverd's per-recipient hook
  *              (category, TLS, the 32-slot destination table, full)
@@ -33,6 +36,7 @@ bench_now(void)
 }
 
 static volatile uint64_t bench_private;
+static int		 bench_pipe = -1;
 
 static void
 bench_loop(const char *what, int kind, long n)
@@ -52,6 +56,20 @@ bench_loop(const char *what, int kind, long n)
 		case 2:
 			metrics_smtp_reply("250 2.0.0 Ok");
 			break;
+		case 4: {
+			struct metrics_delta md;
+			char		     rec[1 + sizeof(md)];
+
+			metrics_inc(mb_smtpd_sessions[0]);
+			if (metrics_delta_take(&md)) {
+				rec[0] = 'M';
+				memcpy(rec + 1, &md, sizeof(md));
+				if (write(bench_pipe, rec, sizeof(rec)) !=
+				    (ssize_t)sizeof(rec))
+					metrics_delta_untake(&md);
+			}
+			break;
+		}
 		case 3:
 			/* 40 domains: 32 slots found by a scan, 8 go to "other" */
 			(void)snprintf(to, sizeof(to), "u@d%ld.example",
@@ -72,7 +90,8 @@ main(int argc, char **argv)
 	char  dir[] = "/tmp/metrics-bench.XXXXXX", path[128];
 	long  n = argc > 1 ? strtol(argv[1], NULL, 10) : 50000000L;
 	pid_t pid;
-	int   st;
+	int   st, fds[2];
+	char  buf[4096];
 
 	if (n <= 0 || mkdtemp(dir) == NULL)
 		return 2;
@@ -84,12 +103,20 @@ main(int argc, char **argv)
 	}
 	bench_loop("inc", 1, n);
 	fflush(stdout);
+	if (pipe(fds) == -1)
+		return 1;
 	if ((pid = fork()) == 0) {
-		bench_loop("inc x2 a", 1, n);
+		(void)close(fds[0]);
+		bench_pipe = fds[1];
+		metrics_private();
+		bench_loop("worker", 1, n);
+		bench_loop("flush", 4, n / 100);
 		fflush(stdout);
 		_exit(0);
 	}
-	bench_loop("inc x2 b", 1, n);
+	(void)close(fds[1]);
+	while (read(fds[0], buf, sizeof(buf)) > 0)
+		continue; /* as the master drains the pipe */
 	(void)waitpid(pid, &st, 0);
 	bench_loop("reply", 2, n);
 	bench_loop("delivery", 3, n / 10);

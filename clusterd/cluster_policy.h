@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <libpq-fe.h>
 
@@ -79,6 +80,11 @@ struct spool_centry;
  * err. */
 int  cseal_load(const char *path, const char *accept, char *err,
      size_t errsz);
+/* The same from fp and afp (NULL: no second key), opened earlier
+ * (spoolctl: before its privilege drop), which it closes; path and apath
+ * name them in err. */
+int  cseal_load_fp(FILE *fp, const char *path, FILE *afp, const char *apath,
+     char *err, size_t errsz);
 void cseal_forget(void);
 bool cseal_on(void);
 bool cseal_accepting(void); /* an accepted second key is loaded */

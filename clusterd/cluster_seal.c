@@ -53,19 +53,16 @@ cseal_hex(int c)
 				    : -1;
 }
 
-/* The 32-byte key of path into key. 0, or -1 with err. */
+/* The 32-byte key in fp (closed here), path naming it, into key. 0, or
+ * -1 with err. */
 static int
-cseal_read(const char *path, unsigned char *key, char *err, size_t errsz)
+cseal_read_fp(FILE *fp, const char *path, unsigned char *key, char *err,
+    size_t errsz)
 {
 	char	    line[CSEAL_KEYLEN * 2 + 3];
 	struct stat st;
 	size_t	    n, i;
-	FILE	   *fp;
 
-	if ((fp = fopen(path, "re")) == NULL) {
-		(void)snprintf(err, errsz, "%s: %s", path, strerror(errno));
-		return -1;
-	}
 	n = fread(line, 1, sizeof(line) - 1, fp);
 	if (fstat(fileno(fp), &st) == -1 || (st.st_mode & S_IROTH)) {
 		(void)fclose(fp);
@@ -95,8 +92,37 @@ cseal_read(const char *path, unsigned char *key, char *err, size_t errsz)
 }
 
 int
+cseal_load_fp(FILE *fp, const char *path, FILE *afp, const char *apath,
+    char *err, size_t errsz)
+{
+	int rc;
+
+	cseal_forget();
+	rc = cseal_read_fp(fp, path, cseal_key, err, errsz);
+	if (afp != NULL && rc == -1)
+		(void)fclose(afp);
+	if (rc == -1)
+		return -1;
+	cseal_have = true;
+	if (afp == NULL)
+		return 0;
+	if (cseal_read_fp(afp, apath, cseal_akey, err, errsz) == -1) {
+		cseal_forget();
+		return -1;
+	}
+	if (memcmp(cseal_akey, cseal_key, CSEAL_KEYLEN) == 0) {
+		explicit_bzero(cseal_akey, sizeof(cseal_akey));
+		return 0; /* the same key twice: nothing to accept */
+	}
+	cseal_ahave = true;
+	return 0;
+}
+
+int
 cseal_load(const char *path, const char *accept, char *err, size_t errsz)
 {
+	FILE *fp, *afp = NULL;
+
 	cseal_forget();
 	if (path == NULL || path[0] == '\0') {
 		if (accept != NULL && accept[0] != '\0') {
@@ -107,21 +133,17 @@ cseal_load(const char *path, const char *accept, char *err, size_t errsz)
 		}
 		return 0;
 	}
-	if (cseal_read(path, cseal_key, err, errsz) == -1)
-		return -1;
-	cseal_have = true;
-	if (accept == NULL || accept[0] == '\0')
-		return 0;
-	if (cseal_read(accept, cseal_akey, err, errsz) == -1) {
-		cseal_forget();
+	if ((fp = fopen(path, "re")) == NULL) {
+		(void)snprintf(err, errsz, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	if (memcmp(cseal_akey, cseal_key, CSEAL_KEYLEN) == 0) {
-		explicit_bzero(cseal_akey, sizeof(cseal_akey));
-		return 0; /* the same key twice: nothing to accept */
+	if (accept != NULL && accept[0] != '\0' &&
+	    (afp = fopen(accept, "re")) == NULL) {
+		(void)fclose(fp);
+		(void)snprintf(err, errsz, "%s: %s", accept, strerror(errno));
+		return -1;
 	}
-	cseal_ahave = true;
-	return 0;
+	return cseal_load_fp(fp, path, afp, accept, err, errsz);
 }
 
 void

@@ -7,6 +7,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -18,6 +20,9 @@
 
 struct metrics_block	  *metrics_shm;
 static enum metrics_daemon metrics_self = METRICS_D_OTHER;
+static char		  *metrics_view; /* the whole file, mapped read-only */
+/* a child's private counters (metrics_private) and what it sent of them */
+static struct metrics_block metrics_local, metrics_sent;
 
 static const char *const metrics_codes[METRICS_NCODES] = { "220", "221", "235",
 	"250", "251", "252", "334", "354", "421", "450", "451", "452", "454",
@@ -71,6 +76,27 @@ metrics_daemon_of(const char *name)
 	return METRICS_D_OTHER;
 }
 
+/*
+ * The file: a header page, then one page run per daemon (METRICS_NDAEMONS),
+ * each a struct metrics_block; a run is a whole number of pages so that a
+ * process can map its own and nothing else writable.
+ */
+static size_t
+metrics_stride(void)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+
+	if (pg < 4096)
+		pg = 4096;
+	return (sizeof(struct metrics_block) + pg - 1) / pg * pg;
+}
+
+static size_t
+metrics_file_size(void)
+{
+	return metrics_stride() * (1 + METRICS_NDAEMONS);
+}
+
 /* A regular file of ours, not linked elsewhere, with the current layout
  * (the directory belongs to the spool user: root must not write through
  * a name that user planted). */
@@ -81,8 +107,7 @@ metrics_file_ok(int fd)
 
 	return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
 	    st.st_uid == geteuid() && st.st_nlink == 1 &&
-	    (st.st_size == 0 ||
-		st.st_size == (off_t)sizeof(struct metrics_block));
+	    (st.st_size == 0 || st.st_size == (off_t)metrics_file_size());
 }
 
 static int
@@ -105,47 +130,140 @@ metrics_open(int dfd)
 	return -1;
 }
 
-int
-metrics_attach(const char *spool_dir, const char *daemon)
+/*
+ * The read-only view of the whole file, through a descriptor opened
+ * read-only: mprotect() cannot make such a shared mapping writable.
+ */
+static int
+metrics_map_view(int dfd, int fd)
 {
-	struct metrics_block *b;
-	int		      dfd, fd, saved;
+	struct stat a, b;
+	void	   *v;
+	int	    rfd, saved;
 
-	metrics_self = metrics_daemon_of(daemon);
-	if (metrics_shm != NULL)
-		return 0;
-	if ((dfd = open(spool_dir,
-		 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+	if ((rfd = openat(dfd, METRICS_FILE,
+		 O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
 		return -1;
-	fd = metrics_open(dfd);
+	if (fstat(fd, &a) == -1 || fstat(rfd, &b) == -1 ||
+	    a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
+		(void)close(rfd);
+		errno = ESTALE; /* replaced in between */
+		return -1;
+	}
+	v = mmap(NULL, metrics_file_size(), PROT_READ, MAP_SHARED, rfd, 0);
 	saved = errno;
-	(void)close(dfd);
-	if (fd == -1) {
+	(void)close(rfd);
+	if (v == MAP_FAILED) {
 		errno = saved;
 		return -1;
 	}
-	(void)fchmod(fd, 0600);
+	metrics_view = v;
+	return 0;
+}
+
+/* The header page is written with pwrite, never mapped writable. */
+static int
+metrics_header(int fd)
+{
+	struct metrics_block h;
+	ssize_t		     n;
+
+	if ((n = pread(fd, &h, 3 * sizeof(uint64_t), 0)) ==
+		3 * sizeof(uint64_t) &&
+	    h.mb_magic == METRICS_MAGIC && h.mb_version == METRICS_VERSION)
+		return 0;
+	h.mb_magic = METRICS_MAGIC;
+	h.mb_version = METRICS_VERSION;
+	h.mb_size = metrics_file_size();
+	if (pwrite(fd, &h, 3 * sizeof(uint64_t), 0) != 3 * sizeof(uint64_t))
+		return -1;
+	return 0;
+}
+
+/*
+ * A child after fork() keeps no writable mapping: a worker that is taken
+ * over cannot change what other processes counted. A child that counts
+ * (smtpd's workers) does so in private memory (metrics_private) and its
+ * master adds the deltas (metrics_delta_*). The read-only view stays
+ * (spoold's metrics child renders it).
+ */
+static void
+metrics_atfork_child(void)
+{
+	if (metrics_shm != NULL && metrics_shm != &metrics_local)
+		(void)munmap(metrics_shm, metrics_stride());
+	metrics_shm = NULL;
+	memset(&metrics_local, 0, sizeof(metrics_local));
+	memset(&metrics_sent, 0, sizeof(metrics_sent));
+}
+
+static int
+metrics_map(int dfd, int fd)
+{
+	struct metrics_block *b;
+	size_t		      stride = metrics_stride();
+
 	/*
 	 * Blocks, not a sparse file: a store into a hole of a full file
 	 * system would be SIGBUS in whichever process touched it first.
 	 */
-	if ((errno = posix_fallocate(fd, 0, sizeof(*b))) != 0 ||
-	    (b = mmap(NULL, sizeof(*b), PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-		 0)) == MAP_FAILED) {
+	if ((errno = posix_fallocate(fd, 0, (off_t)metrics_file_size())) != 0 ||
+	    metrics_header(fd) == -1)
+		return -1;
+	b = mmap(NULL, stride, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+	    (off_t)(stride * (1 + (size_t)metrics_self)));
+	if (b == MAP_FAILED)
+		return -1;
+	if (metrics_map_view(dfd, fd) == -1) {
+		(void)munmap(b, stride);
+		return -1;
+	}
+	b->mb_magic = METRICS_MAGIC;
+	b->mb_version = METRICS_VERSION;
+	b->mb_size = sizeof(*b);
+	metrics_shm = b;
+	return 0;
+}
+
+int
+metrics_attach(const char *spool_dir, const char *daemon)
+{
+	static bool atfork;
+	int	    dfd, fd, rc, saved;
+
+	metrics_self = metrics_daemon_of(daemon);
+	if (metrics_shm != NULL)
+		return 0;
+	if (!atfork && pthread_atfork(NULL, NULL, metrics_atfork_child) != 0)
+		return -1;
+	atfork = true;
+	if ((dfd = open(spool_dir,
+		 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return -1;
+	if ((fd = metrics_open(dfd)) == -1) {
 		saved = errno;
-		(void)close(fd);
+		(void)close(dfd);
 		errno = saved;
 		return -1;
 	}
+	(void)fchmod(fd, 0600);
+	rc = metrics_map(dfd, fd);
+	saved = errno;
 	(void)close(fd);
-	/* a new file is zeros; two first daemons write the same header */
-	if (__atomic_load_n(&b->mb_magic, __ATOMIC_ACQUIRE) != METRICS_MAGIC) {
-		b->mb_version = METRICS_VERSION;
-		b->mb_size = sizeof(*b);
-		__atomic_store_n(&b->mb_magic, METRICS_MAGIC, __ATOMIC_RELEASE);
-	}
-	metrics_shm = b;
-	return 0;
+	(void)close(dfd);
+	errno = saved;
+	return rc;
+}
+
+void
+metrics_detach(void)
+{
+	if (metrics_shm != NULL && metrics_shm != &metrics_local)
+		(void)munmap(metrics_shm, metrics_stride());
+	if (metrics_view != NULL)
+		(void)munmap(metrics_view, metrics_file_size());
+	metrics_shm = NULL;
+	metrics_view = NULL;
 }
 
 struct metrics_block *
@@ -158,20 +276,119 @@ _Static_assert(sizeof(struct metrics_block) % sizeof(uint64_t) == 0 &&
 	METRICS_DEST_MAX % sizeof(uint64_t) == 0,
     "metrics_block: whole words");
 
+#define METRICS_W(f) (offsetof(struct metrics_block, f) / sizeof(uint64_t))
+
+/* Words [lo, hi) of daemon d's block into dst, each read atomically. */
+static void
+metrics_copy(uint64_t *dst, enum metrics_daemon d, size_t lo, size_t hi)
+{
+	const uint64_t *s = (const uint64_t *)(const void *)(metrics_view +
+	    metrics_stride() * (1 + (size_t)d));
+
+	for (; lo < hi; lo++)
+		dst[lo] = __atomic_load_n(&s[lo], __ATOMIC_ACQUIRE);
+}
+
+/*
+ * Each counter is taken from the block of the daemon that owns it (the
+ * field's prefix; restarts by the index): what one daemon wrote into
+ * another's fields of its own block is never rendered.
+ */
 void
 metrics_snapshot(struct metrics_block *dst)
 {
-	const uint64_t *s = (const uint64_t *)(void *)metrics_shm;
-	uint64_t       *d = (uint64_t *)(void *)dst;
-	size_t		i;
+	uint64_t *d = (uint64_t *)(void *)dst;
+	size_t	  i;
 
 	memset(dst, 0, sizeof(*dst));
-	if (s == NULL)
+	if (metrics_view == NULL ||
+	    __atomic_load_n((const uint64_t *)(const void *)metrics_view,
+		__ATOMIC_ACQUIRE) != METRICS_MAGIC)
 		return;
-	/* every member is a uint64_t or chars in whole uint64_t words; in
-	 * order, so a destination's state (acquire) precedes its name */
-	for (i = 0; i < sizeof(*dst) / sizeof(uint64_t); i++)
-		d[i] = __atomic_load_n(&s[i], __ATOMIC_ACQUIRE);
+	dst->mb_magic = METRICS_MAGIC;
+	dst->mb_version = METRICS_VERSION;
+	dst->mb_size = sizeof(*dst);
+	metrics_copy(d, METRICS_D_SMTPD, METRICS_W(mb_smtpd_sessions),
+	    METRICS_W(mb_spoold_filed));
+	metrics_copy(d, METRICS_D_SPOOLD, METRICS_W(mb_spoold_filed),
+	    METRICS_W(mb_deliverd_outcomes));
+	/* in order, so a destination's state (acquire) precedes its name */
+	metrics_copy(d, METRICS_D_DELIVERD, METRICS_W(mb_deliverd_outcomes),
+	    METRICS_W(mb_restarts));
+	for (i = 0; i < METRICS_NDAEMONS; i++)
+		metrics_copy(d, (enum metrics_daemon)i,
+		    METRICS_W(mb_restarts[i]), METRICS_W(mb_restarts[i]) + 2);
+	for (i = 0; i < METRICS_DESTS; i++)
+		dst->mb_dest[i].md_name[METRICS_DEST_MAX - 1] = '\0';
+}
+
+void
+metrics_private(void)
+{
+	metrics_atfork_child();
+	metrics_shm = &metrics_local;
+}
+
+/* smtpd's counters, the ones a worker sends: contiguous in the block */
+#define METRICS_DELTA_LO METRICS_W(mb_smtpd_sessions)
+_Static_assert(METRICS_W(mb_spoold_filed) - METRICS_W(mb_smtpd_sessions) ==
+	METRICS_DELTA_WORDS,
+    "metrics_delta: smtpd's counters");
+
+bool
+metrics_delta_take(struct metrics_delta *md)
+{
+	const uint64_t *l = (const uint64_t *)(const void *)&metrics_local;
+	uint64_t       *s = (uint64_t *)(void *)&metrics_sent;
+	bool		any = false;
+	size_t		i;
+
+	if (metrics_shm != &metrics_local)
+		return false;
+	for (i = 0; i < METRICS_DELTA_WORDS; i++) {
+		/* the commit threads count too */
+		uint64_t v = __atomic_load_n(&l[METRICS_DELTA_LO + i],
+		    __ATOMIC_RELAXED);
+
+		md->mdl_n[i] = v - s[METRICS_DELTA_LO + i];
+		s[METRICS_DELTA_LO + i] = v;
+		any |= md->mdl_n[i] != 0;
+	}
+	return any;
+}
+
+void
+metrics_delta_untake(const struct metrics_delta *md)
+{
+	uint64_t *s = (uint64_t *)(void *)&metrics_sent;
+	size_t	  i;
+
+	for (i = 0; i < METRICS_DELTA_WORDS; i++)
+		s[METRICS_DELTA_LO + i] -= md->mdl_n[i];
+}
+
+void
+metrics_delta_add(const struct metrics_delta *md)
+{
+	uint64_t *b = (uint64_t *)(void *)metrics_shm;
+	size_t	  i;
+
+	if (metrics_shm == NULL || metrics_shm == &metrics_local ||
+	    metrics_self != METRICS_D_SMTPD)
+		return;
+	/*
+	 * The master is the block's only writer. Saturating: a worker's
+	 * delta may raise smtpd's counters, never wrap them back below what
+	 * the other workers counted.
+	 */
+	for (i = 0; i < METRICS_DELTA_WORDS; i++) {
+		uint64_t *c = &b[METRICS_DELTA_LO + i], v, nv;
+
+		v = __atomic_load_n(c, __ATOMIC_RELAXED);
+		if (__builtin_add_overflow(v, md->mdl_n[i], &nv))
+			nv = UINT64_MAX;
+		__atomic_store_n(c, nv, __ATOMIC_RELAXED);
+	}
 }
 
 void

@@ -1,18 +1,25 @@
 /*
  * metrics: the counters behind the Prometheus endpoint (issue 18 item 5).
- * One fixed block of uint64 counters per spool, in spool_dir/metrics.shm,
- * mapped MAP_SHARED by every daemon in phase 1 (daemon_main, before the
- * privilege drop and before any fork: smtpd's chrooted workers, deliverd's
- * workers and spoold's metrics child inherit the mapping). The file is
- * created 0600 by the first daemon and owned by whoever starts the
- * daemons (root, or the test user): no unprivileged process can open it,
- * only inherit it. An increment is one relaxed atomic add; with no
- * mapping (a failure is a warning) it does nothing.
+ * spool_dir/metrics.shm holds a header page and one block of uint64
+ * counters per daemon (page-aligned). Each daemon maps, in phase 1
+ * (daemon_main, before the privilege drop and before any fork), its own
+ * block writable and the whole file read-only, the latter through a
+ * read-only descriptor (mprotect cannot make it writable). A forked child
+ * loses the writable mapping (pthread_atfork): smtpd's workers count in
+ * private memory and send the deltas to their master over the notice pipe
+ * (metrics_private, metrics_delta_*); deliverd's workers, the lookup
+ * process and the metrics child count nothing. So a process that is taken
+ * over can change only its own daemon's counters. The file is created
+ * 0600 by the first daemon and owned by whoever starts the daemons (root,
+ * or the test user): no unprivileged process can open it. An increment is
+ * one relaxed atomic add; with no mapping (a failure is a warning) it does
+ * nothing.
  *
- * Each counter belongs to one daemon (the field's prefix). Label sets are
- * fixed: SMTP reply codes (a list, others by class), refusal reasons (an
- * enum), bounce categories (common/bounce.h), METRICS_DESTS destinations
- * (the first ones seen claim the slots; the rest are "other").
+ * Each counter belongs to one daemon (the field's prefix; restarts by
+ * index): metrics_snapshot takes it from that daemon's block only. Label
+ * sets are fixed: SMTP reply codes (a list, others by class), refusal
+ * reasons (an enum), bounce categories (common/bounce.h), METRICS_DESTS
+ * destinations (the first ones seen claim the slots; the rest are "other").
  */
 #ifndef SG_METRICS_H
 #define SG_METRICS_H
@@ -27,7 +34,7 @@ struct buf;
 struct conf;
 
 #define METRICS_MAGIC	 0x534d54504d455452ULL /* "SMTPMETR" */
-#define METRICS_VERSION	 1
+#define METRICS_VERSION	 2
 #define METRICS_FILE	 "metrics.shm"
 #define METRICS_DESTS	 32
 #define METRICS_DEST_MAX 64 /* a longer domain counts as "other" */
@@ -121,10 +128,30 @@ extern const int64_t metrics_age_limits[METRICS_NAGES]; /* upper bound, seconds 
  * 0, or -1 with errno (then every increment is a no-op).
  */
 int metrics_attach(const char *spool_dir, const char *daemon);
-/* The mapping (NULL: none). Read-only use: metrics_snapshot. */
+/* This process's own block (NULL: none). Read-only use: metrics_snapshot. */
 struct metrics_block *metrics_block(void);
-/* A consistent-enough copy (each counter read atomically). */
+/* Unmaps both mappings (a process that must not even read them). */
+void metrics_detach(void);
+/* A consistent-enough copy of every daemon's counters (each read
+ * atomically, from the owner's block), from the read-only view. */
 void metrics_snapshot(struct metrics_block *dst);
+
+/*
+ * A forked child that counts (smtpd's workers): from now on increments go
+ * to private memory; metrics_delta_take returns what was counted since the
+ * last take (false: nothing), metrics_delta_untake gives back a take that
+ * could not be sent, and the master adds a received delta to its own block
+ * with metrics_delta_add (smtpd's counters only, saturating: a delta never
+ * lowers a counter; a no-op elsewhere).
+ */
+#define METRICS_DELTA_WORDS (2 + 1 + METRICS_NREPLY + 2)
+struct metrics_delta {
+	uint64_t mdl_n[METRICS_DELTA_WORDS];
+};
+void metrics_private(void);
+bool metrics_delta_take(struct metrics_delta *);
+void metrics_delta_untake(const struct metrics_delta *);
+void metrics_delta_add(const struct metrics_delta *);
 
 static inline void
 metrics_add(uint64_t *c, uint64_t n)

@@ -330,13 +330,13 @@ smtpd_retiring(struct smtpd_master *m)
 		}
 }
 
-/* A worker's retirement pipe is readable: a notice, or its death. */
+/* A worker's notice pipe is readable: counters, a notice, or its death. */
 static void
 smtpd_notice(struct ev *e, int fd, unsigned revents, void *arg)
 {
 	struct smtpd_master *m = arg;
 	size_t		     b, i;
-	int		     rc;
+	bool		     retire;
 
 	(void)revents;
 	for (b = 0; b < SMTPD_BOARD_SLOTS; b++)
@@ -346,11 +346,9 @@ smtpd_notice(struct ev *e, int fd, unsigned revents, void *arg)
 		ev_fd_del(e, fd);
 		return;
 	}
-	if ((rc = smtpd_limits_notice(m->ma_env.se_limits, b)) == -1)
-		return;
-	ev_fd_del(e, fd); /* closed by smtpd_limits_notice */
-	for (i = SMTPD_LKA_SLOT + 1; rc == 1 && i < kids_nslots(m->ma_kids);
-	     i++)
+	if (smtpd_limits_notice(m->ma_env.se_limits, b, &retire) == 1)
+		ev_fd_del(e, fd); /* closed by smtpd_limits_notice */
+	for (i = SMTPD_LKA_SLOT + 1; retire && i < kids_nslots(m->ma_kids); i++)
 		if (kids_pid(m->ma_kids, i) == m->ma_board_pid[b])
 			m->ma_retiring[i] = true;
 	smtpd_retiring(m);

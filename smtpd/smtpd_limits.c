@@ -10,11 +10,17 @@
  * the table, so the ledgers of the live workers always add up to the table
  * except while a process that died holding the mutex left it half done;
  * the master rebuilds the table whenever it reaps a worker.
+ *
+ * The notice pipe carries records of at most PIPE_BUF bytes (each write is
+ * whole): 'R' (retiring), or 'M' and a struct metrics_delta (what the
+ * worker counted since its last record). A record of any other kind, or
+ * cut short, ends what the master reads from that worker.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -28,6 +34,7 @@
 
 #include "conf.h"
 #include "log.h"
+#include "metrics.h"
 #include "smtpd_limits.h"
 #include "xmem.h"
 
@@ -60,8 +67,9 @@ struct smtpd_limits_shm {
 struct smtpd_limits_worker {
 	struct smtpd_limits_held *lw_held; /* shared ledger; NULL: none */
 	size_t			  lw_n;
-	int			  lw_rfd; /* master: retirement notices */
-	int			  lw_wfd; /* worker: its end */
+	int			  lw_rfd;  /* master: notices and counters */
+	int			  lw_wfd;  /* worker: its end */
+	int64_t			  lw_sent; /* worker: last counters sent, ms */
 };
 
 struct smtpd_limits {
@@ -401,7 +409,11 @@ void
 smtpd_limits_reaped(struct smtpd_limits *lm, size_t slot)
 {
 	bool held = lm->lm_w[slot].lw_held != NULL;
+	bool retire;
 
+	/* the counters it sent before it exited */
+	if (lm->lm_w[slot].lw_rfd != -1)
+		(void)smtpd_limits_notice(lm, slot, &retire);
 	smtpd_limits_forget(&lm->lm_w[slot]);
 	if (!held)
 		return;
@@ -417,22 +429,48 @@ smtpd_limits_notice_fd(const struct smtpd_limits *lm, size_t slot)
 	return slot < lm->lm_nw ? lm->lm_w[slot].lw_rfd : -1;
 }
 
+/* One record: 1 read it, 0 nothing waiting, -1 the end (EOF, or junk). */
+static int
+smtpd_limits_record(int fd, bool *retire_r)
+{
+	struct metrics_delta md;
+	ssize_t		     r;
+	char		     c;
+
+	r = read(fd, &c, 1);
+	if (r == -1 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (r != 1)
+		return -1;
+	if (c == 'R') {
+		*retire_r = true;
+		return 1;
+	}
+	/* the rest of a record is in the pipe already (one write) */
+	if (c != 'M' || read(fd, &md, sizeof(md)) != (ssize_t)sizeof(md))
+		return -1;
+	metrics_delta_add(&md);
+	return 1;
+}
+
 int
-smtpd_limits_notice(struct smtpd_limits *lm, size_t slot)
+smtpd_limits_notice(struct smtpd_limits *lm, size_t slot, bool *retire_r)
 {
 	struct smtpd_limits_worker *w;
-	ssize_t			    r;
-	char			    c;
+	int			    rc, n;
 
+	*retire_r = false;
 	if (slot >= lm->lm_nw || (w = &lm->lm_w[slot])->lw_rfd == -1)
+		return 1;
+	/* a bound per wake-up: a worker cannot keep the master reading */
+	for (n = 0; n < 64; n++)
+		if ((rc = smtpd_limits_record(w->lw_rfd, retire_r)) != 1)
+			break;
+	if (n == 64 || rc == 0)
 		return 0;
-	r = read(w->lw_rfd, &c, 1);
-	if (r == -1 && (errno == EAGAIN || errno == EINTR))
-		return -1;
-	/* one notice per worker; EOF (it died) is the reaper's */
 	(void)close(w->lw_rfd);
 	w->lw_rfd = -1;
-	return r == 1 && c == 'R';
+	return 1;
 }
 
 /* ---- the worker's side */
@@ -450,6 +488,7 @@ smtpd_limits_child(struct smtpd_limits *lm, size_t slot)
 			smtpd_limits_forget(&lm->lm_w[s]);
 	}
 	lm->lm_self = slot;
+	metrics_private(); /* sent to the master: smtpd_limits_flush */
 }
 
 void
@@ -457,12 +496,29 @@ smtpd_limits_retire(struct smtpd_limits *lm)
 {
 	struct smtpd_limits_worker *w = &lm->lm_w[lm->lm_self];
 
-	if (w->lw_wfd == -1)
-		return;
-	if (write(w->lw_wfd, "R", 1) != 1)
+	/* the pipe stays open: the counters of the sessions it finishes */
+	if (w->lw_wfd != -1 && write(w->lw_wfd, "R", 1) != 1)
 		log_warn("retirement notice");
-	(void)close(w->lw_wfd);
-	w->lw_wfd = -1;
+}
+
+void
+smtpd_limits_flush(struct smtpd_limits *lm, int64_t now, bool force)
+{
+	struct smtpd_limits_worker *w = &lm->lm_w[lm->lm_self];
+	char			    rec[1 + sizeof(struct metrics_delta)];
+	struct metrics_delta	    md;
+
+	_Static_assert(sizeof(rec) <= PIPE_BUF, "one write, one record");
+	if (w->lw_wfd == -1 || (!force && now - w->lw_sent < 1000))
+		return;
+	w->lw_sent = now;
+	if (!metrics_delta_take(&md))
+		return;
+	rec[0] = 'M';
+	memcpy(rec + 1, &md, sizeof(md));
+	/* a full pipe (a busy master): sent with the next record */
+	if (write(w->lw_wfd, rec, sizeof(rec)) != (ssize_t)sizeof(rec))
+		metrics_delta_untake(&md);
 }
 
 /*

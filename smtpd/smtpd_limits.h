@@ -63,16 +63,24 @@ void smtpd_limits_reaped(struct smtpd_limits *, size_t slot);
 /* Master: the read end of slot's retirement pipe to watch; -1: none. */
 int smtpd_limits_notice_fd(const struct smtpd_limits *, size_t slot);
 /*
- * Master, when that descriptor is readable: 1 if the worker said it is
- * retiring, 0 if not (it died); either way the pipe is closed (one notice
- * per worker). -1: nothing to read yet, the pipe stays open.
+ * Master, when that descriptor is readable: reads the worker's records,
+ * adds its counters (metrics_delta_add), and sets *retire_r if it said it
+ * is retiring. 0: the pipe stays open; 1: it ended (the worker exited, or
+ * wrote junk) and is closed.
  */
-int smtpd_limits_notice(struct smtpd_limits *, size_t slot);
+int smtpd_limits_notice(struct smtpd_limits *, size_t slot, bool *retire_r);
 
-/* Worker, first thing after fork(): keeps its own ledger and pipe only. */
+/* Worker, first thing after fork(): keeps its own ledger and pipe only,
+ * and counts metrics privately (metrics_private). */
 void smtpd_limits_child(struct smtpd_limits *, size_t slot);
 /* Worker: tells the master it retires (once; a replacement starts). */
 void smtpd_limits_retire(struct smtpd_limits *);
+/*
+ * Worker: sends what it counted (common/metrics.h) since the last record,
+ * at most once a second unless force (before it exits). A full pipe keeps
+ * the counts for the next call.
+ */
+void smtpd_limits_flush(struct smtpd_limits *, int64_t now_ms, bool force);
 /* Worker: counts a new session from sa unless its address is over the limit. */
 enum smtpd_limits_rc smtpd_limits_admit(struct smtpd_limits *,
     const struct sockaddr *sa, int *idx_r);

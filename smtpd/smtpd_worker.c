@@ -597,6 +597,7 @@ smtpd_worker_turn(struct smtpd_worker *w)
 		smtpd_service(w->w_ss[i], w->w_ss[i]->ss_revents,
 		    &w->w_tls_want[i]);
 	smtpd_worker_sweep(w);
+	smtpd_limits_flush(env->se_limits, env->se_now, false); /* metrics */
 }
 
 static void
@@ -652,6 +653,7 @@ smtpd_worker_main(struct smtpd_env *env)
 	while (w.w_accepting || w.w_nss > 0)
 		smtpd_worker_turn(&w);
 	smtpd_commit_stop();
+	smtpd_limits_flush(env->se_limits, env->se_now, true); /* metrics */
 	log_debug("worker done: %llu sessions",
 	    (unsigned long long)w.w_accepted);
 	exit(0);

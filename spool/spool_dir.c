@@ -99,7 +99,10 @@ static const struct spool_tree_entry {
 	{ "keys", 0700, SPOOL_OWN_DELIVERD, false },
 	{ "db", 0750, SPOOL_OWN_SPOOLD, false },
 	{ "db/data.mdb", 0640, SPOOL_OWN_SPOOLD, false }, /* fixed if present */
+	/* readers of the environment take reader slots: group-writable */
 	{ "db/lock.mdb", 0660, SPOOL_OWN_SPOOLD, false },
+	/* deliverd and trackd run as its owner; a group could forge tokens */
+	{ "db/track.key", 0600, SPOOL_OWN_SPOOLD, false },
 	{ "trigger", 0660, SPOOL_OWN_SPOOLD, true },
 };
 
@@ -261,9 +264,9 @@ spool_tree_one(struct spool_tree *t, const char *path,
 {
 	struct stat st;
 	const char *rel = te->rel;
-	mode_t	    kind = te->fifo	       ? S_IFIFO
-		 : strstr(rel, ".mdb") != NULL ? S_IFREG
-					       : S_IFDIR;
+	mode_t	    kind = te->fifo	    ? S_IFIFO
+		 : strchr(rel, '.') != NULL ? S_IFREG /* .mdb, .key */
+					    : S_IFDIR;
 	uid_t	    uid = t->ids.uid[te->owner];
 	gid_t	    gid = t->ids.gid[te->owner];
 	int	    fd, rc;

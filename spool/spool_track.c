@@ -47,12 +47,16 @@
 
 _Static_assert(SPOOL_TRACK_B64LEN < SPOOL_TRACK_TOKEN_MAX, "token size");
 
-/* ---- the key: db/track.key, 0640, the spool's group (deliverd, trackd) */
+/*
+ * ---- the key: db/track.key, 0600, spoold_user's (the spool tree fixes an
+ * older 0640). Its readers, deliverd (signs) and trackd's backend
+ * (verifies), run as that user: they write the database. Group smtpgate
+ * (spoolctl's read-only operators) could forge tokens with it.
+ */
 
 static const struct spool_keyfile spool_track_keyfile = {
-	SPOOL_TRACK_KEY_FILE, SPOOL_TRACK_KEYLEN,
-	/* the group is the creator's (spoold's): deliverd and trackd read it */
-	0640, 027, false, /* group-writable or open to others: never use it */
+	SPOOL_TRACK_KEY_FILE, SPOOL_TRACK_KEYLEN, 0600, 077,
+	false, /* open to the group or others: never use it */
 };
 
 int

@@ -7,8 +7,8 @@
  * Tokens. A token names one recipient of one message and, for clicks, one
  * link of it: kind, QID, recipient index, link index, authenticated with
  * HMAC-SHA256 under the gateway's tracking key (spool_track_key_load; a
- * random 32-byte file db/track.key made once by spoold, group-readable by
- * deliverd and trackd) and truncated to 12 bytes; the whole is base64url
+ * random 32-byte file db/track.key made once by spoold, 0600, read by
+ * deliverd and trackd as its owner) and truncated to 12 bytes; the whole is base64url
  * without padding (about 40 characters). A token that does not verify is
  * unknown: trackd answers 404 and logs one line, nothing else.
  *

@@ -167,7 +167,6 @@ main(int argc, char **argv)
 	ctl_help_set(argv[0], NULL);
 	ctl_help_check_sub(argc, argv);
 	ctl->cf = conf_load_or_exit(conf_path);
-	ctl_cluster_seal_init(ctl);
 	ctl->now = (int64_t)time(NULL);
 	if (atexit(spoolctl_cleanup) != 0)
 		ctl_die("atexit");

@@ -240,8 +240,12 @@ void ctl_cbsecret_json(struct json_gen *, const struct spool_account *);
  * publish of what it journaled (cluster mode only; one line on stderr) */
 int  ctl_cmd_cluster(struct ctl *, int, char **);
 void ctl_cluster_publish(struct ctl *);
-/* cluster_secret_file's key (cluster mode), read before any drop. */
-void ctl_cluster_seal_init(struct ctl *);
+/* cluster_secret_file (cluster mode): opened before the privilege drop
+ * (ctl_prepare), read only when values are written to PostgreSQL:
+ * ctl_cluster_seal_ready is true when the key is loaded or none is set,
+ * false with why in err (then nothing may be written there). */
+void ctl_cluster_seal_open(struct ctl *);
+bool ctl_cluster_seal_ready(struct ctl *, char *err, size_t errsz);
 
 /* spoolctl_cstatus.c (issue 19): status's cluster section, from
  * spool_dir/cluster.state (clusterd) and the LMDB shipping cursor. */

@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,86 @@
 #include "spoolctl.h"
 
 #define CTL_PUBLISH_MAX 100000 /* entries spoolctl publishes itself */
+
+/*
+ * cluster_secret_file: opened before the privilege drop (it may be root's
+ * alone), read only by what writes policy values to PostgreSQL (the
+ * publish after a change, cluster export, cluster seal). A read-only
+ * command never reads it, so it runs without it.
+ */
+static FILE	  *ctl_seal_fp, *ctl_seal_afp; /* the key, the accepted key */
+static int	   ctl_seal_errno;  /* of the opens; 0: opened or not set */
+static const char *ctl_seal_failed; /* the file that did not open */
+static bool	   ctl_seal_opened, ctl_seal_loaded;
+
+void
+ctl_cluster_seal_open(struct ctl *ctl)
+{
+	const char *path = ctl->cf->cf_cluster_secret_file,
+		   *accept = ctl->cf->cf_cluster_secret_file_accept;
+
+	if (ctl_seal_opened)
+		return;
+	ctl_seal_opened = true;
+	if (ctl->cf->cf_cluster_dsn[0] == '\0' || path[0] == '\0')
+		return;
+	if ((ctl_seal_fp = fopen(path, "re")) == NULL) {
+		ctl_seal_errno = errno;
+		ctl_seal_failed = path;
+	} else if (accept[0] != '\0' &&
+	    (ctl_seal_afp = fopen(accept, "re")) == NULL) {
+		ctl_seal_errno = errno;
+		ctl_seal_failed = accept;
+		(void)fclose(ctl_seal_fp);
+		ctl_seal_fp = NULL;
+	}
+}
+
+bool
+ctl_cluster_seal_ready(struct ctl *ctl, char *err, size_t errsz)
+{
+	const char *path = ctl->cf->cf_cluster_secret_file,
+		   *accept = ctl->cf->cf_cluster_secret_file_accept;
+
+	ctl_cluster_seal_open(ctl); /* no drop yet: with the caller's rights */
+	if (ctl_seal_loaded)
+		return true;
+	if (path[0] == '\0') {
+		if (accept[0] == '\0')
+			return true;
+		(void)snprintf(err, errsz,
+		    "is not set, and cluster_secret_file_accept is");
+		return false;
+	}
+	if (ctl_seal_fp == NULL) {
+		(void)snprintf(err, errsz, "%s: %s",
+		    ctl_seal_failed != NULL ? ctl_seal_failed : path,
+		    strerror(ctl_seal_errno != 0 ? ctl_seal_errno : EINVAL));
+		return false;
+	}
+	if (cseal_load_fp(ctl_seal_fp, path, ctl_seal_afp, accept, err,
+		errsz) == -1) {
+		ctl_seal_fp = ctl_seal_afp = NULL; /* closed */
+		ctl_seal_errno = EINVAL;
+		return false;
+	}
+	ctl_seal_fp = ctl_seal_afp = NULL;
+	ctl_seal_loaded = true;
+	return true;
+}
+
+/* export and seal write values: never in clear when a key is configured */
+static void
+ctl_cluster_seal_need(struct ctl *ctl, const char *what)
+{
+	char err[512];
+
+	if (!ctl_cluster_seal_ready(ctl, err, sizeof(err)))
+		ctl_die("%s: cluster_secret_file %s (spoolctl reads it before "
+			"dropping privileges: run it as root, or give group %s "
+			"read access)",
+		    what, err, ctl->cf->cf_group);
+}
 
 /* Entries waiting in the journal (0 when unknown); *over_r: it
  * overflowed (clusterd then pushes every row, which is not for spoolctl). */
@@ -62,7 +143,7 @@ ctl_cluster_refused(struct ctl *ctl, PGconn *pg)
 void
 ctl_cluster_publish(struct ctl *ctl)
 {
-	char	err[256];
+	char	err[512];
 	PGconn *pg;
 	size_t	n;
 	bool	over;
@@ -79,6 +160,14 @@ ctl_cluster_publish(struct ctl *ctl)
 		    "clusterd publishes every local row when PostgreSQL is "
 		    "back\n",
 		    SPOOL_CJ_MAX);
+		return;
+	}
+	/* never in clear when a key is configured: clusterd has the key */
+	if (!ctl_cluster_seal_ready(ctl, err, sizeof(err))) {
+		(void)fprintf(stderr,
+		    "spoolctl: cluster: cluster_secret_file %s: %zu change(s) "
+		    "left for clusterd to publish\n",
+		    err, n);
 		return;
 	}
 	if ((pg = cpol_connect(ctl->cf->cf_cluster_dsn, err, sizeof(err))) ==
@@ -110,10 +199,12 @@ ctl_cluster_publish(struct ctl *ctl)
 		    n);
 	else if ((size_t)rc < n && ctl_cluster_waiting(ctl, &over) == 0 &&
 	    !over)
-		/* clusterd took the others between the count and the lock */
+		/* the others left the journal published by someone else:
+		 * clusterd between the count and the lock, or an earlier
+		 * publish that died before removing them */
 		(void)fprintf(stderr,
 		    "spoolctl: cluster: published %d change(s) to "
-		    "PostgreSQL; clusterd published %zu meanwhile\n",
+		    "PostgreSQL; %zu more had been published already\n",
 		    rc, n - (size_t)rc);
 	else
 		(void)fprintf(stderr,
@@ -161,6 +252,7 @@ ctl_cluster_export(struct ctl *ctl, int argc, char **argv)
 			"smtpgate.conf(5))");
 	t = ctl_begin(ctl, false); /* opens the spool */
 	spool_abort(&t);
+	ctl_cluster_seal_need(ctl, "cluster export");
 	if ((pg = cpol_connect(ctl->cf->cf_cluster_dsn, err, sizeof(err))) ==
 	    NULL)
 		ctl_die("cluster export: PostgreSQL: %s", err);
@@ -196,9 +288,10 @@ ctl_cluster_seal(struct ctl *ctl, int argc, char **argv)
 	if (ctl->cf->cf_cluster_dsn[0] == '\0')
 		ctl_die("cluster seal: cluster_dsn is not set (see "
 			"smtpgate.conf(5))");
-	if (!cseal_on())
+	if (ctl->cf->cf_cluster_secret_file[0] == '\0')
 		ctl_die("cluster seal: cluster_secret_file is not set (see "
 			"smtpgate.conf(5))");
+	ctl_cluster_seal_need(ctl, "cluster seal");
 	if ((pg = cpol_connect(ctl->cf->cf_cluster_dsn, err, sizeof(err))) ==
 	    NULL)
 		ctl_die("cluster seal: PostgreSQL: %s", err);
@@ -220,17 +313,6 @@ ctl_cluster_seal(struct ctl *ctl, int argc, char **argv)
 		return CTL_FAIL;
 	}
 	return CTL_OK;
-}
-
-void
-ctl_cluster_seal_init(struct ctl *ctl)
-{
-	char err[512];
-
-	if (ctl->cf->cf_cluster_dsn[0] != '\0' &&
-	    cseal_load(ctl->cf->cf_cluster_secret_file,
-		ctl->cf->cf_cluster_secret_file_accept, err, sizeof(err)) == -1)
-		ctl_die("cluster_secret_file %s", err);
 }
 
 int

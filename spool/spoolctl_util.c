@@ -255,6 +255,7 @@ ctl_prepare(struct ctl *ctl)
 		return;
 	ctl->prepared = true;
 	ctl_group = ctl->cf->cf_group;
+	ctl_cluster_seal_open(ctl); /* may be root's alone: before the drop */
 	if (!priv_is_root())
 		return;
 	/* As root: make sure the tree exists with the daemons' owners, then

@@ -32,6 +32,8 @@ include tests/tools/local.mk
 TESTS += tests/banned.sh tests/check-format.sh tests/blackbox/test_privileges.py
 # the privilege audit: secrets in memory, no_new_privs, dumpable
 TESTS += tests/blackbox/test_priv_boundaries.py
+# clusterd's and the TLS report's units: their system call filters, traced
+TESTS += tests/blackbox/test_unit_syscall_filters.py
 # mail loops and the relayhost's TLS policy (issue 14)
 TESTS += tests/blackbox/test_loops.py tests/blackbox/test_relay_tls.py
 # suppression: what adds to it, spoolctl suppression, suppression_ttl (issue 15)

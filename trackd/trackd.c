@@ -412,9 +412,7 @@ trackd_run(struct daemon *d)
 	trackd_fork_backend(m, threads);
 	conf_forget_secrets(m->m_cf); /* the backend has it; HTTP never */
 	/* nothing of the database side is ours: no map, no pid file to write */
-	if (metrics_shm != NULL)
-		(void)munmap(metrics_shm, sizeof(*metrics_shm));
-	metrics_shm = NULL;
+	metrics_detach();
 	trackd_jail(m);
 	trackd_serve(m, threads);
 	trackd_stop_backend(m);

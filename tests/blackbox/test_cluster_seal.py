@@ -14,8 +14,9 @@ import tempfile
 import pytest
 
 import pg
+import smtpgate
 from pg import db  # noqa: F401 (the fixture)
-from smtpgate import binary
+from smtpgate import binary, run_as, wait_for
 from test_cluster_policy import auth_plain, node, timed_wait
 
 MAGIC = "\\x0073677365616c31"  # bytea literal of "\0sgseal1"
@@ -149,8 +150,13 @@ def test_bad_secret_file_is_a_config_error(db, keydir, text, mode, want):
                            text=True, timeout=30)
         assert r.returncode == 2, r
         assert "cluster_secret_file" in r.stderr and want in r.stderr, r.stderr
-        r = g.spoolctl("status", check=False)
-        assert r.returncode != 0 and want in r.stderr, (r.stdout, r.stderr)
+        # read-only commands never read it; a change is kept for clusterd
+        r = g.spoolctl("account", "list", check=False)
+        assert r.returncode == 0 and "cluster_secret_file" not in r.stderr, (r.stdout, r.stderr)
+        r = g.spoolctl("account", "add", "shop", "--password", "pw", check=False)
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        assert want in r.stderr and "1 change(s) left for clusterd to publish" in r.stderr, \
+            r.stderr
 
 
 def test_key_rotation_skips_no_row(db, keydir):
@@ -216,3 +222,39 @@ def test_key_rotation_skips_no_row(db, keydir):
         for g in (c, b, a):
             if g is not None:
                 g.close()
+
+
+@pytest.mark.skipif(not smtpgate.IS_ROOT, reason="needs root (users)")
+def test_root_only_secret_file_spoolctl_without_root(db, keydir):
+    """cluster_secret_file root's alone (0600 in a 0700 directory): a
+    member of group smtpgate runs the read-only commands; spoold_user's
+    change is committed and left to clusterd, which publishes it sealed;
+    cluster export, which writes values itself, refuses clearly instead of
+    writing them in clear; root still publishes at once."""
+    kf = key_file(keydir, "cluster.key")
+    a = node(db, cluster_secret_file=kf)
+    try:
+        spoolctl = [binary("spoolctl"), "-c", a.conf_path]
+        for cmd in (["account", "list"], ["queue"], ["issues"], ["bounces"]):
+            r = run_as("nobody", spoolctl + cmd, only_group="smtpgate")
+            assert r.returncode == 0, (cmd, r.stdout, r.stderr)
+        timed_wait(lambda: int(db.scalar("SELECT count(*) FROM smtpgate.policy")) > 0,
+                   "the first account published")
+        n = int(db.scalar("SELECT count(*) FROM smtpgate.policy"))
+        r = run_as("smtpgate", spoolctl + ["stoplist", "add", "acc", "stop@example.net"])
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        assert "cluster_secret_file %s: Permission denied: 1 change(s) left for clusterd " \
+               "to publish" % kf in r.stderr, r.stderr
+        assert "stop@example.net" in a.spoolctl("stoplist", "list", "acc").stdout
+        timed_wait(lambda: int(db.scalar("SELECT count(*) FROM smtpgate.policy")) > n,
+                   "clusterd publishing the change")
+        assert clear_rows(db) == 0
+        r = run_as("smtpgate", spoolctl + ["cluster", "export"])
+        assert r.returncode == 1 and "cluster export: cluster_secret_file %s: " \
+            "Permission denied" % kf in r.stderr, (r.stdout, r.stderr)
+        assert clear_rows(db) == 0
+        r = a.spoolctl("stoplist", "add", "acc", "stop2@example.net")
+        assert "published 1 change(s) to PostgreSQL" in r.stderr, r.stderr
+        assert clear_rows(db) == 0
+    finally:
+        a.close()

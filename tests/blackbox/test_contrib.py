@@ -105,7 +105,8 @@ def test_units_pass_systemd_analyze_verify():
             # (systemd's own @ names, @system-service, are no placeholders)
             assert not re.search(r"@[A-Za-z_]+@", text), "%s: unsubstituted placeholder" % u
             for key in ("NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes",
-                        "ProtectHome=yes", "ReadWritePaths=", "CapabilityBoundingSet="):
+                        "ProtectHome=yes", "ReadWritePaths=", "CapabilityBoundingSet=",
+                        "SystemCallFilter=@system-service", "SystemCallErrorNumber=EPERM"):
                 assert key in text, "%s lacks %s" % (u, key)
             with open(os.path.join(units, u), "w") as f:
                 f.write(text.replace(m.group(1) + "/", bindir + "/"))
@@ -137,9 +138,11 @@ def test_tls_report_timer_and_service_verify():
         text = read(generated("contrib/systemd/smtpgate-tls-report.service"))
         m = re.search(r"^ExecStart=(\S+)/spoolctl -c (\S+) tls-report --send$", text, re.M)
         assert m, text
-        assert "@" not in text and "Type=oneshot" in text, text
+        # (systemd's own @ names, @system-service, are no placeholders)
+        assert not re.search(r"@[A-Za-z_]+@", text) and "Type=oneshot" in text, text
         for key in ("NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes",
-                    "ProtectHome=yes", "ReadWritePaths=", "CapabilityBoundingSet="):
+                    "ProtectHome=yes", "ReadWritePaths=", "CapabilityBoundingSet=",
+                    "SystemCallFilter=@system-service", "SystemCallErrorNumber=EPERM"):
             assert key in text, "lacks %s" % key
         svc = os.path.join(d, "smtpgate-tls-report.service")
         with open(svc, "w") as f:

@@ -11,7 +11,11 @@ otherwise) with the real binaries:
 - every process that dropped privileges has no_new_privs (no set-ID or
   file-capability program it could execute gains anything) and is not
   dumpable (no process of its uid may ptrace it or read /proc/PID/mem,
-  whatever fs.suid_dumpable says): its /proc files are root's.
+  whatever fs.suid_dumpable says): its /proc files are root's;
+- no network-facing process can change the counters of metrics.shm that
+  other processes keep: it has no mapping of the file that is, or could be
+  made (mprotect), writable, and cannot open the file; smtpd's workers
+  send their own counts to their master.
 """
 import os
 import re
@@ -56,7 +60,9 @@ def rw_memory(pid):
 @pytest.fixture(scope="module")
 def gw():
     track = free_port()
+    metrics = free_port()
     g = Gateway(tls=True, extra={
+        "metrics_listen": "127.0.0.1:%d" % metrics,
         # no clusterd runs: the key only has to be set (the daemons
         # journal into LMDB for it); the password is what must not leak
         "cluster_dsn": "host=127.0.0.1 dbname=smtpgate user=smtpgate "
@@ -68,6 +74,8 @@ def gw():
         g.start("spoold", "deliverd", "smtpd")
         g.start("trackd")
         wait_port(track, timeout=15)
+        g.metrics_port = metrics
+        wait_port(metrics, timeout=15)
         g.add_account(LOGIN, ips=["127.0.0.1/32"], sandbox=True)
         with smtplib.SMTP("127.0.0.1", g.port, timeout=30) as s:
             s.starttls(context=smtpgate.tls_ctx())
@@ -131,6 +139,88 @@ def test_dropped_processes_no_new_privs_and_not_dumpable(gw):
             if owner != 0:
                 bad.append("%s[%d] %s: dumpable" % (name, p["pid"], p["name"]))
     assert not bad, bad
+
+
+def metrics_maps(pid):
+    """[(lo, hi, perms, VmFlags)] of pid's mappings of metrics.shm."""
+    out, cur = [], None
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            m = re.match(r"^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+\s*(.*)$", line)
+            if m:
+                cur = None
+                if m.group(4).endswith("/metrics.shm"):
+                    cur = [int(m.group(1), 16), int(m.group(2), 16), m.group(3), ""]
+                    out.append(cur)
+            elif cur is not None and line.startswith("VmFlags:"):
+                cur[3] = line.split(":", 1)[1].split()
+    return [tuple(x) for x in out]
+
+
+def scrape(port):
+    import urllib.request
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as r:
+        return r.read().decode()
+
+
+def series(body, prefixes):
+    return {line.rpartition(" ")[0]: line.rpartition(" ")[2]
+            for line in body.splitlines()
+            if not line.startswith("#") and line.startswith(prefixes)}
+
+
+def test_network_side_cannot_change_others_counters(gw):
+    """As a taken-over process would: write over every mapping of
+    metrics.shm it has (through /proc/PID/mem, which writes what the
+    process itself could), look for one it could make writable (VmFlags
+    "mw": mprotect), and open the file as its uid. Nothing of spoold's,
+    deliverd's or the other daemons' counters changes; smtpd's workers'
+    own counts still arrive (through their master)."""
+    port = gw.metrics_port
+    others = ("smtpgate_spoold_", "smtpgate_deliverd_", "smtpgate_process_restarts_")
+    before = series(scrape(port), others)
+    assert "smtpgate_spoold_filed_total" in before, before
+    procs = network_side(gw)
+    spoold = gw.pid("spoold")
+    procs["spoold metrics child"] = [
+        p["pid"] for p in smtpgate.session_procs(spoold)
+        if p["pid"] != spoold and p["ppid"] == spoold]
+    path = os.path.join(gw.spool, "metrics.shm")
+    word = (1 << 28).to_bytes(8, "little")
+    bad = []
+    for role, pids in procs.items():
+        assert pids and None not in pids, "%s: no process (%s)" % (role, pids)
+        for pid in pids:
+            for lo, hi, perms, flags in metrics_maps(pid):
+                if "w" in perms or "mw" in flags:
+                    bad.append("%s[%d]: %s mapping, VmFlags %s" % (role, pid, perms, flags))
+                try:
+                    with open("/proc/%d/mem" % pid, "r+b", buffering=0) as mem:
+                        mem.seek(lo)
+                        mem.write(word * ((hi - lo) // 8))
+                    bad.append("%s[%d]: wrote %d bytes of metrics.shm" % (role, pid, hi - lo))
+                except OSError:
+                    pass
+            uid = int(status(pid)["Uid"].split()[1])
+            r = subprocess.run(
+                ["setpriv", "--reuid=%d" % uid, "--regid=65534", "--clear-groups",
+                 "/usr/bin/python3", "-c",
+                 "import os,sys; os.open(sys.argv[1], os.O_RDWR)", path],
+                capture_output=True, text=True, timeout=10)
+            if r.returncode == 0:
+                bad.append("%s[%d]: uid %d opens %s" % (role, pid, uid, path))
+    after = series(scrape(port), others)
+    assert after == before, "counters changed: %s" % sorted(
+        set(after.items()) ^ set(before.items()))[:6]
+    assert not bad, bad
+    # the workers' own counts still reach the page
+    n = float(series(scrape(port), ("smtpgate_smtpd_sessions_total{result=\"accepted\"}",)
+                     ).popitem()[1])
+    with smtplib.SMTP("127.0.0.1", gw.port, timeout=30) as s:
+        s.ehlo("client.test")
+    wait_for(lambda: float(series(scrape(port), (
+        "smtpgate_smtpd_sessions_total{result=\"accepted\"}",)).popitem()[1]) > n,
+        timeout=15, what="the worker's session counted")
 
 
 # ---- the systemd units against what the daemons do

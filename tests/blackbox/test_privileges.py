@@ -152,6 +152,7 @@ def test_spool_modes(gw):
     check_mode(os.path.join(s, "db"), 0o750, SPOOLD_USER, GROUP)
     check_mode(os.path.join(s, "db", "data.mdb"), 0o640, SPOOLD_USER, GROUP, stat.S_ISREG)
     check_mode(os.path.join(s, "db", "lock.mdb"), 0o660, SPOOLD_USER, GROUP, stat.S_ISREG)
+    check_mode(os.path.join(s, "db", "track.key"), 0o600, SPOOLD_USER, kind=stat.S_ISREG)
     check_mode(os.path.join(s, "trigger"), 0o660, SPOOLD_USER, GROUP, stat.S_ISFIFO)
     keys = os.listdir(os.path.join(s, "keys"))
     assert keys, "spoolctl dkim add copied no key into keys/"

@@ -156,7 +156,7 @@ def test_tracked_html_rewritten_per_recipient_and_signed(gw, mx, enc):
     unsub = {check_copy(g, m, qid, rcpts, key, sent) for m in got}
     assert len(unsub) == 2, "each recipient's own token"
     st = os.stat(os.path.join(g.spool, "db", "track.key"))
-    assert st.st_mode & 0o777 == 0o640
+    assert st.st_mode & 0o777 == 0o600
 
 
 def test_own_list_unsubscribe_kept_and_unsub_only(gw, mx):

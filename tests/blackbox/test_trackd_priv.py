@@ -78,6 +78,49 @@ def test_http_process_has_no_database_and_no_key():
         g.wait_events(lambda e: e["event"] == "opened", what="the open")
 
 
+@root_only
+def test_track_key_is_readable_by_its_owner_only():
+    """db/track.key is 0600 smtpgate (spoold_user, whom deliverd and
+    trackd's backend run as: they write the database), no longer readable
+    by group smtpgate (spoolctl's read-only operators could forge opens,
+    clicks and unsubscribes with it), while that group still reads the
+    database; trackd still verifies tokens with it."""
+    with gateway() as g:
+        g.start("spoold")
+        start_trackd(g)
+        key = os.path.join(g.spool, "db", "track.key")
+        st = os.stat(key)
+        assert (st.st_mode & 0o777, st.st_uid) == (0o600, pwd.getpwnam("smtpgate").pw_uid)
+        probe = PROBE_CAN + "print(can(lambda: open(%r, 'rb')), can(lambda: open(%r, 'rb')))" % (
+            os.path.join(g.spool, "db", "data.mdb"), key)
+        r = run_as("nobody", ["/usr/bin/python3", "-c", probe], only_group="smtpgate")
+        assert r.stdout.split() == ["yes", "no"], r
+        tok = seed(g, fake_qid(), ["n@dest.test"])
+        assert request(g, "GET", "/o/" + tok["open"][0])[0] == 200
+        g.wait_events(lambda e: e["event"] == "opened", what="the open")
+
+
+@root_only
+def test_track_key_mode_fixed_on_an_older_spool():
+    """A spool from before (track.key 0640 group smtpgate): the next start
+    makes it 0600, and the key (the tokens already sent) stays the same."""
+    with gateway() as g:
+        g.start("spoold")
+        key = os.path.join(g.spool, "db", "track.key")
+        wait_for(lambda: os.path.exists(key), 10, what="track.key")
+        g.stop("spoold")
+        with open(key, "rb") as f:
+            before = f.read()
+        os.chmod(key, 0o640)
+        g.start("spoold")
+        start_trackd(g)
+        assert os.stat(key).st_mode & 0o777 == 0o600
+        with open(key, "rb") as f:
+            assert f.read() == before
+        tok = seed(g, fake_qid(), ["m@dest.test"])
+        assert request(g, "GET", "/o/" + tok["open"][0])[0] == 200
+
+
 def test_backend_killed_stops_trackd():
     """SIGKILL to the backend: no request gets a 200 any more (503 or a
     closed connection), trackd logs it and exits 1, and the committer,

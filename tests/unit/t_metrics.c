@@ -1,6 +1,7 @@
 /*
- * t_metrics: common/metrics (the shared block, the increments and their
- * label sets) and metrics_render (Prometheus text format 0.0.4).
+ * t_metrics: common/metrics (the per-daemon blocks, the increments and
+ * their label sets, a child's private counters) and metrics_render
+ * (Prometheus text format 0.0.4).
  */
 #include "config.h"
 
@@ -44,6 +45,34 @@ t_render(const struct metrics_gauges *g)
 	return b.data;
 }
 
+static size_t
+t_file_size(void)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+
+	pg = pg < 4096 ? 4096 : pg;
+	return (sizeof(struct metrics_block) + pg - 1) / pg * pg *
+	    (1 + METRICS_NDAEMONS);
+}
+
+/* The writable mappings of metrics.shm in this process (/proc/self/maps). */
+static int
+t_rw_maps(void)
+{
+	char  line[512];
+	FILE *f = fopen("/proc/self/maps", "r");
+	int   n = 0;
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, METRICS_FILE) != NULL &&
+		    strchr(line, ' ')[2] == 'w')
+			n++;
+	(void)fclose(f);
+	return n;
+}
+
 static void
 t_attach(void)
 {
@@ -54,10 +83,9 @@ t_attach(void)
 	t_ok(metrics_attach(t_dir, "deliverd") == 0,
 	    "attach creates the block");
 	(void)snprintf(path, sizeof(path), "%s/%s", t_dir, METRICS_FILE);
-	t_ok(stat(path, &st) == 0 &&
-		st.st_size == (off_t)sizeof(struct metrics_block) &&
+	t_ok(stat(path, &st) == 0 && st.st_size == (off_t)t_file_size() &&
 		(st.st_mode & 0777) == 0600,
-	    "metrics.shm: the block's size, mode 0600");
+	    "metrics.shm: a header and a block per daemon, mode 0600");
 	t_ok(metrics_block() != NULL &&
 		metrics_block()->mb_magic == METRICS_MAGIC,
 	    "header written");
@@ -70,6 +98,8 @@ t_child_incs(void *arg)
 	int i;
 
 	(void)arg;
+	if (metrics_block() != NULL || metrics_attach(t_dir, "smtpd") != 0)
+		return 1;
 	for (i = 0; i < 1000; i++)
 		metrics_smtp_reply("250 2.0.0 Ok");
 	metrics_smtp_reply("250-PIPELINING"); /* continuation: not counted */
@@ -106,6 +136,22 @@ t_replies(void)
 	free(text);
 }
 
+static const char *const *t_spoold_lines;
+
+static int
+t_child_spoold(void *arg)
+{
+	const char *const *lines = t_spoold_lines;
+	size_t		   i;
+
+	(void)arg;
+	if (metrics_attach(t_dir, "spoold") != 0)
+		return 1;
+	for (i = 0; i < 5; i++)
+		metrics_spoold_log(lines[i], strlen(lines[i]));
+	return 0;
+}
+
 static void
 t_spoold(void)
 {
@@ -140,8 +186,8 @@ t_spoold(void)
 		t_ok(metrics_reason_of(cases[i].text, strlen(cases[i].text)) ==
 			cases[i].r,
 		    "reason of %s", cases[i].text);
-	for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
-		metrics_spoold_log(lines[i], strlen(lines[i]));
+	t_spoold_lines = lines;
+	t_ok(t_child(t_child_spoold, NULL) == 0, "spoold child");
 	text = t_render(NULL);
 	t_int_eq(t_value(text, "smtpgate_spoold_filed_total"), 1, "filed");
 	t_int_eq(t_value(text, "smtpgate_spoold_quarantined_total"), 1,
@@ -281,8 +327,7 @@ static int
 t_child_reattach(void *arg)
 {
 	(void)arg;
-	metrics_shm = NULL;
-	if (metrics_attach(t_dir, "smtpd") != 0)
+	if (metrics_attach(t_dir, "deliverd") != 0)
 		return 1;
 	return metrics_block()->mb_deliverd_tls[1] == 40 ? 0 : 2;
 }
@@ -300,12 +345,144 @@ t_reattach(void)
 	t_ok(unlink(path) == 0 && (f = fopen(path, "w")) != NULL &&
 		fputs("old layout", f) >= 0 && fclose(f) == 0,
 	    "an odd file");
-	metrics_shm = NULL;
-	t_ok(metrics_attach(t_dir, "smtpd") == 0 &&
+	metrics_detach();
+	t_ok(metrics_attach(t_dir, "deliverd") == 0 &&
 		metrics_block()->mb_deliverd_tls[1] == 0,
 	    "replaced by a fresh block");
 	(void)unlink(path);
 	(void)rmdir(t_dir);
+}
+
+/*
+ * A child keeps no writable mapping after fork; attached as smtpd, what it
+ * writes into deliverd's fields of its own block is never rendered.
+ */
+static int
+t_child_foreign(void *arg)
+{
+	(void)arg;
+	if (metrics_block() != NULL || t_rw_maps() != 0)
+		return 1;
+	if (metrics_attach(t_dir, "smtpd") != 0 || t_rw_maps() != 1)
+		return 2;
+	metrics_add(&metrics_block()->mb_deliverd_tls[1], 1000);
+	metrics_add(&metrics_block()->mb_spoold_filed, 1000);
+	metrics_add(&metrics_block()->mb_restarts[METRICS_D_DELIVERD][0], 7);
+	metrics_add(&metrics_block()->mb_smtpd_messages[0], 5);
+	return 0;
+}
+
+static void
+t_ownership(void)
+{
+	char *before = t_render(NULL), *after;
+
+	t_int_eq(t_rw_maps(), 1, "the parent: its own block only");
+	t_int_eq(t_child(t_child_foreign, NULL), 0, "the child");
+	after = t_render(NULL);
+	t_int_eq(t_value(after, "smtpgate_deliverd_delivered_total"),
+	    t_value(before, "smtpgate_deliverd_delivered_total"),
+	    "deliverd's counter: not smtpd's to change");
+	t_int_eq(t_value(after, "smtpgate_spoold_filed_total"),
+	    t_value(before, "smtpgate_spoold_filed_total"),
+	    "spoold's counter: not smtpd's to change");
+	t_int_eq(t_value(after,
+		     "smtpgate_process_restarts_total{daemon=\"deliverd\","
+		     "reason=\"crash\"}"),
+	    t_value(before,
+		"smtpgate_process_restarts_total{daemon=\"deliverd\","
+		"reason=\"crash\"}"),
+	    "deliverd's restarts: not smtpd's to change");
+	t_int_eq(t_value(after,
+		     "smtpgate_smtpd_messages_total{result=\"accepted\"}"),
+	    t_value(before,
+		"smtpgate_smtpd_messages_total{result=\"accepted\"}") +
+		5,
+	    "smtpd's own counter changes");
+	free(before);
+	free(after);
+}
+
+/* A worker counts privately; its master adds the deltas it sends. */
+static int
+t_child_delta(void *arg)
+{
+	struct metrics_delta md, none;
+	int		     i;
+
+	(void)arg;
+	if (metrics_attach(t_dir, "smtpd") != 0)
+		return 1;
+	if (fork() == 0) { /* the worker */
+		metrics_private();
+		for (i = 0; i < 3; i++)
+			metrics_smtp_reply("354 go ahead");
+		_exit(!metrics_delta_take(&md) || metrics_delta_take(&none) ||
+		    t_rw_maps() != 0 ||
+		    write(STDOUT_FILENO, &md, sizeof(md)) != sizeof(md));
+	}
+	(void)wait(NULL);
+	return 0;
+}
+
+static int
+t_child_add(void *arg)
+{
+	if (metrics_attach(t_dir, "smtpd") != 0)
+		return 1;
+	metrics_delta_add(arg);
+	return 0;
+}
+
+/* A delta that would wrap a counter (lower it) saturates instead. */
+static int
+t_child_wrap(void *arg)
+{
+	struct metrics_delta md;
+
+	(void)arg;
+	memset(&md, 0, sizeof(md));
+	md.mdl_n[0] = UINT64_MAX - 1; /* sessions accepted */
+	if (metrics_attach(t_dir, "smtpd") != 0)
+		return 1;
+	metrics_delta_add(&md);
+	metrics_delta_add(&md);
+	return metrics_block()->mb_smtpd_sessions[0] == UINT64_MAX ? 0 : 2;
+}
+
+static void
+t_delta(void)
+{
+	struct metrics_delta md;
+	int		     fds[2], out, st;
+	char		    *text;
+
+	memset(&md, 0, sizeof(md));
+	t_ok(pipe(fds) == 0, "pipe");
+	out = dup(STDOUT_FILENO);
+	(void)dup2(fds[1], STDOUT_FILENO);
+	st = t_child(t_child_delta, NULL);
+	(void)dup2(out, STDOUT_FILENO);
+	(void)close(fds[1]);
+	t_ok(st == 0 && read(fds[0], &md, sizeof(md)) == sizeof(md),
+	    "the worker's delta");
+	text = t_render(NULL);
+	t_int_eq(
+	    t_value(text,
+		"smtpgate_smtpd_replies_total{code=\"354\",class=\"3xx\"}"),
+	    0, "not in the block before the master adds it");
+	free(text);
+	t_int_eq(t_child(t_child_add, &md), 0, "the master adds it");
+	text = t_render(NULL);
+	t_int_eq(
+	    t_value(text,
+		"smtpgate_smtpd_replies_total{code=\"354\",class=\"3xx\"}"),
+	    3, "counted once the master added it");
+	free(text);
+	(void)close(fds[0]);
+	(void)close(out);
+	t_int_eq(t_child(t_child_wrap, NULL), 0,
+	    "a delta cannot wrap a counter below its value");
 }
 
 int
@@ -318,6 +495,8 @@ main(void)
 		{ "destinations", t_destinations },
 		{ "restarts_and_gauges", t_restarts_and_gauges },
 		{ "too_small", t_too_small },
+		{ "ownership", t_ownership },
+		{ "delta", t_delta },
 		{ "reattach", t_reattach },
 	};
 

@@ -230,6 +230,7 @@ t_retirement(void)
 {
 	struct smtpd_limits *lm = smtpd_limits_new(3, 8);
 	struct pollfd	     pfd[2];
+	bool		     retire;
 
 	t_int_eq(smtpd_limits_notice_fd(lm, 1), -1, "no pipe before a spawn");
 	(void)smtpd_limits_spawn(lm, 1, 4);
@@ -242,8 +243,10 @@ t_retirement(void)
 		.events = POLLIN };
 	t_ok(pfd[0].fd != -1 && pfd[1].fd != -1, "two pipes to watch");
 	t_ok(poll(pfd, 2, 1000) == 2, "both readable");
-	t_int_eq(smtpd_limits_notice(lm, 1), 1, "slot 1 retires");
-	t_int_eq(smtpd_limits_notice(lm, 2), 0, "slot 2 died: no notice");
+	t_int_eq(smtpd_limits_notice(lm, 1, &retire), 1, "slot 1 exited");
+	t_ok(retire, "slot 1 retired first");
+	t_int_eq(smtpd_limits_notice(lm, 2, &retire), 1, "slot 2 exited");
+	t_ok(!retire, "slot 2 died: no notice");
 	t_ok(smtpd_limits_notice_fd(lm, 1) == -1 &&
 		smtpd_limits_notice_fd(lm, 2) == -1,
 	    "pipes closed");

@@ -1,8 +1,8 @@
 /*
  * Unit tests for the tracking pieces of libspool (spool_track.c, issue
  * 16): tokens (round trip, every one-character change and every
- * truncation refused, another key refused), the key file (created 0640,
- * refused when open to others), records (put/get, bounds) and their
+ * truncation refused, another key refused), the key file (created 0600,
+ * refused when open to the group or others), records (put/get, bounds) and their
  * pruning with the delivery log's retention.
  */
 #include "config.h"
@@ -182,9 +182,9 @@ t_key_file(void)
 	t_int_eq(spool_track_key_load(tdir, false, a), ENOENT,
 	    "absent, not created");
 	t_int_eq(spool_track_key_load(tdir, true, a), 0, "created");
-	t_ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0640 &&
+	t_ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600 &&
 		st.st_size == SPOOL_TRACK_KEYLEN,
-	    "0640, 32 bytes");
+	    "0600, 32 bytes");
 	t_ok(spool_track_key_load(tdir, true, b) == 0 &&
 		memcmp(a, b, sizeof(a)) == 0,
 	    "loaded again: the same key");
@@ -194,6 +194,10 @@ t_key_file(void)
 	(void)chmod(path, 0660);
 	t_int_eq(spool_track_key_load(tdir, false, b), EPERM,
 	    "group-writable: refused");
+	(void)chmod(path, 0640);
+	t_int_eq(spool_track_key_load(tdir, false, b), EPERM,
+	    "group-readable (an older spool before its tree is fixed): "
+	    "refused");
 }
 
 static void
