@@ -85,6 +85,11 @@ UNIT_TESTS += tests/unit/t_lka_proto
 tests_unit_t_lka_proto_SOURCES = tests/unit/t_lka_proto.c
 tests_unit_t_lka_proto_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/smtpd
 tests_unit_t_lka_proto_LDADD = $(SMTPD_TEST_LIBS)
+# the key process's protocol
+UNIT_TESTS += tests/unit/t_key_proto
+tests_unit_t_key_proto_SOURCES = tests/unit/t_key_proto.c
+tests_unit_t_key_proto_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/smtpd
+tests_unit_t_key_proto_LDADD = $(SMTPD_TEST_LIBS)
 # issue 20: the session and its verbs driven without sockets
 UNIT_TESTS += tests/unit/t_smtpd_session
 tests_unit_t_smtpd_session_SOURCES = tests/unit/t_smtpd_session.c

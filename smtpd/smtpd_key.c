@@ -2,8 +2,9 @@
  * smtpd_key: the key process (OpenSMTPD's ca). smtpd's master forks it
  * before any worker and never reads the TLS key itself: the key process
  * reads tls_key as root, checks it against tls_cert, tells the master
- * (one status message on its control socket), then drops to smtpd_user,
- * chrooted into spool_dir and not dumpable, and answers the workers'
+ * (one status message on its control socket), then drops to smtpd_user
+ * with smtpd_group alone like the workers, chrooted into spool_dir, not
+ * dumpable (no worker of the same uid may ptrace it or read its memory), and answers the workers'
  * signature requests (key_proto.h) over one SOCK_SEQPACKET socketpair per
  * worker, handed to it by the master like the lka's (smtpd_lka.c).
  *
@@ -249,7 +250,10 @@ smtpd_key_main(struct smtpd_env *env, int ctl)
 		}
 	}
 	smtpd_key_status(ctl, NULL);
-	priv_drop(cf->cf_smtpd_user, NULL, jailed ? cf->cf_spool_dir : NULL);
+	/* the workers' user and only group: never smtpd_user's primary
+	 * group, which may read the database */
+	priv_drop_only(cf->cf_smtpd_user, cf->cf_smtpd_group,
+	    jailed ? cf->cf_spool_dir : NULL);
 	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
 	log_debug("key: started%s", kp.kp_key != NULL ? "" : " (no tls_key)");
 	smtpd_key_loop(&kp);
