@@ -280,6 +280,7 @@ def test_worker_gets_signatures_never_a_decryption():
         wait_for(lambda: len(smtpgate.smtpd_children(g)[0]) == 4, 15, what="4 workers")
         pub = x509.load_pem_x509_certificate(open(g.cert, "rb").read()).public_key()
         w1, w2, w3, w4 = smtpgate.smtpd_children(g)[0]
+        key = one_key_proc(g)
         digest = bytes(range(32))
         r = ask_key_as_worker(g, w1, key_request(1, 1, digest))
         assert r[1] == 0x81, r[:8]
@@ -300,3 +301,8 @@ def test_worker_gets_signatures_never_a_decryption():
                 pass
             assert r[1:2] != b"\x81", r[:8]
             wait_for(lambda: why in g.log("smtpd"), 10, what=why)
+        # the key process lived through it and still signs for w1
+        assert smtpgate.smtpd_key_procs(g) == [key]
+        r = ask_key_as_worker(g, w1, key_request(1, 3, bytes(64)))
+        assert r[1] == 0x81, r[:8]
+        pub.verify(r[8:], bytes(64), padding.PKCS1v15(), utils.Prehashed(hashes.SHA512()))
