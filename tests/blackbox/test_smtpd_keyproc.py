@@ -3,8 +3,9 @@ in no worker's memory, and not in the master's; the workers' handshakes
 get their signatures from the key process, for RSA and ECDSA (P-256)
 certificates, TLS 1.2 and 1.3, STARTTLS and implicit TLS; RSA key
 exchange is never offered; a taken-over worker can have only signatures
-made (never a raw RSA decryption); a killed key process is restarted and
-handshakes work again; SIGHUP loads a new key into a new key process.
+made (never a raw RSA decryption); a hung key process fails handshakes,
+never a worker; a killed key process is restarted and handshakes work
+again; SIGHUP loads a new key into a new key process.
 """
 import os
 import signal
@@ -202,6 +203,41 @@ def test_killed_key_process_is_restarted():
                 return False
         wait_for(handshake_ok, 30, interval=0.5, what="a handshake after the restart")
         starttls(g, client_ctx(g.cert))
+
+
+def test_hung_key_process_fails_the_handshake_only():
+    """smtpd-key stopped (SIGSTOP): a handshake gets no signature and fails
+    (the client's session ends, bounded by the worker's 5 s wait); the
+    workers live on and serve clear-text sessions; once the key process
+    runs again (late answers to abandoned requests are skipped) the
+    handshakes work again."""
+    with gateway("rsa") as g:
+        g.start("smtpd")
+        key = one_key_proc(g)
+        workers = sorted(smtpgate.smtpd_children(g)[0])
+        os.kill(key, signal.SIGSTOP)
+        try:
+            with pytest.raises((ssl.SSLError, OSError)):
+                implicit(g, client_ctx(g.cert), timeout=20)
+            wait_for(lambda: "key: no signature from the key process" in g.log("smtpd"),
+                     10, what="the worker's line")
+            with smtplib.SMTP("127.0.0.1", g.port, timeout=15) as s:
+                assert s.ehlo("clear.test")[0] == 250
+        finally:
+            os.kill(key, signal.SIGCONT)
+        assert sorted(smtpgate.smtpd_children(g)[0]) == workers, "a worker died"
+        assert smtpgate.smtpd_key_procs(g) == [key]
+
+        def handshakes_ok():
+            # every worker: the one that waited does not ask for 3 s
+            try:
+                for _ in range(4):
+                    implicit(g, client_ctx(g.cert), timeout=10)
+                return True
+            except (ssl.SSLError, OSError):
+                return False
+        wait_for(handshakes_ok, 30, interval=0.5, what="handshakes once it runs again")
+        assert sorted(smtpgate.smtpd_children(g)[0]) == workers
 
 
 def test_sighup_loads_the_new_key_in_a_new_key_process():
