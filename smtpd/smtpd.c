@@ -392,8 +392,8 @@ smtpd_retiring(struct smtpd_master *m)
 {
 	size_t i, n = kids_nslots(m->ma_kids);
 
-	for (i = SMTPD_WORKER_SLOT; i < n && kids_nretired(m->ma_kids) < n - 1;
-	     i++)
+	for (i = SMTPD_WORKER_SLOT;
+	     i < n && kids_nretired(m->ma_kids) < n - SMTPD_WORKER_SLOT; i++)
 		if (m->ma_retiring[i] && kids_pid(m->ma_kids, i) != 0) {
 			log_debug("worker %ld retiring: starting a replacement",
 			    (long)kids_pid(m->ma_kids, i));

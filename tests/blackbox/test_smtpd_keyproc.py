@@ -126,6 +126,11 @@ def found_in(pid, secret):
     return sorted(k for k, v in secret.items() if v in mem)
 
 
+def started_workers(g, n=2):
+    wait_for(lambda: len(smtpgate.smtpd_children(g)[0]) == n, 15, what="%d workers" % n)
+    return sorted(smtpgate.smtpd_children(g)[0])
+
+
 def one_key_proc(g):
     wait_for(lambda: len(smtpgate.smtpd_key_procs(g)) == 1, 15, what="one smtpd-key")
     return smtpgate.smtpd_key_procs(g)[0]
@@ -146,8 +151,7 @@ def test_no_private_key_in_worker_or_master_memory(kind):
             starttls(g, client_ctx(g.cert))
             implicit(g, client_ctx(g.cert))
         sec = secrets(g.key)
-        workers = smtpgate.smtpd_children(g)[0]
-        assert len(workers) == 2, workers
+        workers = started_workers(g)
         leaks = {w: found_in(w, sec) for w in workers}
         leaks["master"] = found_in(g.pid("smtpd"), sec)
         assert not any(leaks.values()), "private key material in: %s" % leaks
@@ -214,7 +218,7 @@ def test_hung_key_process_fails_the_handshake_only():
     with gateway("rsa") as g:
         g.start("smtpd")
         key = one_key_proc(g)
-        workers = sorted(smtpgate.smtpd_children(g)[0])
+        workers = started_workers(g)
         os.kill(key, signal.SIGSTOP)
         try:
             with pytest.raises((ssl.SSLError, OSError)):
@@ -313,7 +317,7 @@ def test_worker_gets_signatures_never_a_decryption():
     from cryptography.hazmat.primitives.asymmetric import padding, utils
     with gateway("rsa", smtpd_workers="4") as g:
         g.start("smtpd")
-        wait_for(lambda: len(smtpgate.smtpd_children(g)[0]) == 4, 15, what="4 workers")
+        started_workers(g, 4)
         pub = x509.load_pem_x509_certificate(open(g.cert, "rb").read()).public_key()
         w1, w2, w3, w4 = smtpgate.smtpd_children(g)[0]
         key = one_key_proc(g)
