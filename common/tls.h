@@ -34,6 +34,13 @@ void tls_init(void);
 /* Loads a PEM certificate chain and private key; NULL with err on failure. */
 struct tls_ctx *tls_server_ctx_new(const char *cert, const char *key, char *err,
     size_t errsz);
+/*
+ * The same without the key: the certificate chain, and a key whose
+ * signatures come from the process's signer (tls_key.h, the key process
+ * of smtpd). NULL with err ("<cert>: reason") on failure.
+ */
+struct tls_ctx *tls_server_ctx_signer(const char *cert, char *err,
+    size_t errsz);
 /* Wraps an accepted socket; the handshake runs in tls_handshake(). */
 struct tls_conn *tls_server_conn_new(struct tls_ctx *, int fd);
 /* 0 done, TLS_WANT_READ/TLS_WANT_WRITE (non-blocking fd), -1 failed. */

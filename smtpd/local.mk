@@ -5,6 +5,7 @@
 noinst_LIBRARIES += common/libcommon_net.a
 common_libcommon_net_a_SOURCES = \
 	common/tls.c common/tls.h \
+	common/tls_key.c common/tls_key.h \
 	common/smtp_cmd.c common/smtp_cmd.h \
 	common/mailaddr.c common/mailaddr.h
 common_libcommon_net_a_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
@@ -13,7 +14,8 @@ common_libcommon_net_a_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 noinst_LIBRARIES += smtpd/libsmtpd.a
 smtpd_libsmtpd_a_SOURCES = \
 	smtpd/smtpd_data.c smtpd/smtpd_data.h \
-	smtpd/lka_proto.c smtpd/lka_proto.h
+	smtpd/lka_proto.c smtpd/lka_proto.h \
+	smtpd/key_proto.c smtpd/key_proto.h
 # The counts shared by the workers (issue 14), with its unit test.
 smtpd_libsmtpd_a_SOURCES += smtpd/smtpd_limits.c smtpd/smtpd_limits.h
 # The session, its verbs, the message and the commit pool: no I/O of their
@@ -33,7 +35,8 @@ pkglibexec_PROGRAMS += smtpd/smtpd
 smtpd_smtpd_SOURCES = \
 	smtpd/smtpd.c smtpd/smtpd.h \
 	smtpd/smtpd_worker.c \
-	smtpd/smtpd_lka.c smtpd/smtpd_lka_peer.c
+	smtpd/smtpd_lka.c smtpd/smtpd_lka_peer.c \
+	smtpd/smtpd_key.c
 smtpd_smtpd_CFLAGS = $(AM_CFLAGS) $(SASL_CFLAGS) -pthread
 smtpd_smtpd_LDADD = smtpd/libsmtpd.a common/libcommon_net.a \
 	spool/libspool.a common/libcommon.a \
@@ -57,6 +60,8 @@ tests_unit_t_smtpd_data_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/smtpd
 tests_unit_t_smtpd_data_LDADD = $(SMTPD_TEST_LIBS)
 
 TESTS += tests/blackbox/test_smtpd.py
+# the key process: no TLS key in a worker, signatures only (smtpd_key.c)
+TESTS += tests/blackbox/test_smtpd_keyproc.py
 # every verb in every session state, against a captured table (issue 20)
 TESTS += tests/blackbox/test_smtpd_states.py
 
@@ -80,6 +85,11 @@ UNIT_TESTS += tests/unit/t_lka_proto
 tests_unit_t_lka_proto_SOURCES = tests/unit/t_lka_proto.c
 tests_unit_t_lka_proto_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/smtpd
 tests_unit_t_lka_proto_LDADD = $(SMTPD_TEST_LIBS)
+# the key process's protocol
+UNIT_TESTS += tests/unit/t_key_proto
+tests_unit_t_key_proto_SOURCES = tests/unit/t_key_proto.c
+tests_unit_t_key_proto_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/smtpd
+tests_unit_t_key_proto_LDADD = $(SMTPD_TEST_LIBS)
 # issue 20: the session and its verbs driven without sockets
 UNIT_TESTS += tests/unit/t_smtpd_session
 tests_unit_t_smtpd_session_SOURCES = tests/unit/t_smtpd_session.c

@@ -43,7 +43,9 @@
 #include "xmem.h"
 
 #define SMTPD_MAX_LISTENERS    64
-#define SMTPD_LKA_SLOT	       0  /* kids slot of the lka; workers after it */
+#define SMTPD_LKA_SLOT	       0  /* kids slot of the lka */
+#define SMTPD_KEY_SLOT	       1  /* the key process's */
+#define SMTPD_WORKER_SLOT      2  /* the first worker's */
 #define SMTPD_WORKERS_AUTO_MAX 16 /* smtpd_workers = 0: 2 per CPU, at most */
 
 /* A child younger than 10 s that fails backs off 1 s, 2 s, ... 30 s. */
@@ -54,7 +56,8 @@ static const struct kids_policy smtpd_worker_policy = {
 	.kp_max_ms = 30000,
 	.kp_clean_fails = false,
 };
-/* The lka never exits on its own: any young exit backs off. */
+/* The lka and the key process never exit on their own: any young exit
+ * backs off. */
 static const struct kids_policy smtpd_lka_policy = {
 	.kp_retry_ms = 1000,
 	.kp_young_ms = 10000,
@@ -72,7 +75,9 @@ struct smtpd_master {
 	bool		     *ma_retiring; /* per slot: said so (max_use) */
 	pid_t		      ma_board_pid[SMTPD_BOARD_SLOTS];
 	int		ma_lka_ctl; /* the lka's control socket, -1: down */
-	struct ev_timer ma_lka_up;  /* a restarted lka: replace the workers */
+	struct ev_timer ma_lka_up;  /* a restarted lka or key process:
+				       replace the workers */
+	pid_t ma_key_next; /* started for the key slot (a reload), or 0 */
 };
 
 static void smtpd_notice(struct ev *, int, unsigned, void *);
@@ -150,12 +155,36 @@ smtpd_bind(const struct conf *cf, struct smtpd_listener *ls)
 	return n;
 }
 
-/* NULL when no certificate is configured; err set on failure. */
+/* The key process's error, named after the file it is about. */
+static void
+smtpd_key_error(const struct conf *cf, const char *why, char *err, size_t errsz)
+{
+	size_t clen = strlen(cf->cf_tls_cert);
+	char   w[4200];
+
+	if (access(cf->cf_tls_key, R_OK) == -1)
+		(void)snprintf(err, errsz, "%s: %s: %s",
+		    conf_where(cf, "tls_key", w, sizeof(w)), cf->cf_tls_key,
+		    strerror(errno));
+	else if (strncmp(why, cf->cf_tls_cert, clen) == 0 && why[clen] == ':')
+		(void)snprintf(err, errsz, "%s: %s",
+		    conf_where(cf, "tls_cert", w, sizeof(w)), why);
+	else
+		(void)snprintf(err, errsz, "%s: %s",
+		    conf_where(cf, "tls_key", w, sizeof(w)), why);
+}
+
+/*
+ * The workers' TLS context: the certificate chain and a key whose
+ * signatures the key process makes (smtpd_key.c); the master never reads
+ * tls_key. NULL when no certificate is configured; err set on failure.
+ */
 static struct tls_ctx *
 smtpd_tls_load(const struct conf *cf, char *err, size_t errsz)
 {
-	size_t i;
-	char   w[4200];
+	struct tls_ctx *t;
+	size_t		i;
+	char		w[4200], why[300];
 
 	err[0] = '\0';
 	if (cf->cf_tls_cert[0] == '\0' && cf->cf_tls_key[0] == '\0') {
@@ -184,39 +213,46 @@ smtpd_tls_load(const struct conf *cf, char *err, size_t errsz)
 			sizeof(w)));
 		return NULL;
 	}
-	{
-		char		why[300];
-		struct tls_ctx *t = tls_server_ctx_new(cf->cf_tls_cert,
-		    cf->cf_tls_key, why, sizeof(why));
-
-		if (t == NULL) {
-			/* name the file that fails: unreadable, or the one
-			 * tls_server_ctx_new() names first in why */
-			size_t	    klen = strlen(cf->cf_tls_key);
-			const char *key = access(cf->cf_tls_cert, R_OK) == -1
-			    ? "tls_cert"
-			    : access(cf->cf_tls_key, R_OK) == -1 ? "tls_key"
-			    : strncmp(why, cf->cf_tls_key, klen) == 0 &&
-				why[klen] == ':'
-			    ? "tls_key"
-			    : "tls_cert";
-			const char *file = strcmp(key, "tls_key") == 0
-			    ? cf->cf_tls_key
-			    : cf->cf_tls_cert;
-
-			if (access(file, R_OK) == -1)
-				(void)snprintf(err, errsz, "%s: %s: %s",
-				    conf_where(cf, key, w, sizeof(w)), file,
-				    strerror(errno));
-			else
-				(void)snprintf(err, errsz, "%s: %s",
-				    conf_where(cf, key, w, sizeof(w)), why);
-		}
-		return t;
+	if ((t = tls_server_ctx_signer(cf->cf_tls_cert, why, sizeof(why))) ==
+	    NULL) {
+		if (access(cf->cf_tls_cert, R_OK) == -1)
+			(void)snprintf(err, errsz, "%s: %s: %s",
+			    conf_where(cf, "tls_cert", w, sizeof(w)),
+			    cf->cf_tls_cert, strerror(errno));
+		else
+			(void)snprintf(err, errsz, "%s: %s",
+			    conf_where(cf, "tls_cert", w, sizeof(w)), why);
 	}
+	return t;
 }
 
-/* ---- children: slot 0 is the lka, the workers follow */
+/*
+ * A key process for cf (the current configuration, or a reload's): its
+ * pid and *ctl_r, or -1 with err in the configuration's words.
+ */
+static pid_t
+smtpd_key_spawn(struct smtpd_master *m, struct conf *cf, int *ctl_r, char *err,
+    size_t errsz)
+{
+	struct smtpd_env env = m->ma_env;
+	int		 fds[2] = { m->ma_lka_ctl, m->ma_env.se_key_ctl };
+	char		 why[600];
+	pid_t		 pid;
+
+	env.se_cf = cf;
+	env.se_tls = NULL; /* the master's, not the child's to free */
+	if ((pid = smtpd_key_start(&env, fds, 2, ctl_r, why, sizeof(why))) ==
+	    -1) {
+		if (cf->cf_tls_key[0] != '\0' &&
+		    strncmp(why, "key process:", 12))
+			smtpd_key_error(cf, why, err, errsz);
+		else
+			(void)snprintf(err, errsz, "%s", why);
+	}
+	return pid;
+}
+
+/* ---- children: slot 0 is the lka, 1 the key process, the workers follow */
 
 static pid_t
 smtpd_spawn_lka(struct smtpd_master *m)
@@ -234,6 +270,35 @@ smtpd_spawn_lka(struct smtpd_master *m)
 	return pid;
 }
 
+/* The reload's key process, else a new one (a restart: replace the
+ * workers, whose sockets lead to the dead one). */
+static pid_t
+smtpd_spawn_key(struct smtpd_master *m)
+{
+	bool  restart = kids_started_ms(m->ma_kids, SMTPD_KEY_SLOT) != 0;
+	pid_t pid = m->ma_key_next;
+	char  err[700];
+	int   ctl;
+
+	m->ma_key_next = 0;
+	if (pid != 0) {
+		log_info("key process %ld started", (long)pid);
+		return pid; /* its socket is se_key_ctl already */
+	}
+	if ((pid = smtpd_key_spawn(m, m->ma_env.se_cf, &ctl, err,
+		 sizeof(err))) == -1) {
+		log_warnx("key process: %s", err);
+		return -1;
+	}
+	if (m->ma_env.se_key_ctl != -1)
+		(void)close(m->ma_env.se_key_ctl);
+	m->ma_env.se_key_ctl = ctl;
+	log_info("key process %ld started", (long)pid);
+	if (restart)
+		(void)ev_timer_arm(m->ma_ev, &m->ma_lka_up, 0, 0);
+	return pid;
+}
+
 static void
 smtpd_worker_child(void *arg)
 {
@@ -241,6 +306,9 @@ smtpd_worker_child(void *arg)
 
 	if (m->ma_lka_ctl != -1)
 		(void)close(m->ma_lka_ctl); /* the master's, not ours */
+	if (m->ma_env.se_key_ctl != -1)
+		(void)close(m->ma_env.se_key_ctl);
+	m->ma_env.se_key_ctl = -1;
 	smtpd_worker_main(&m->ma_env);
 }
 
@@ -258,6 +326,7 @@ smtpd_spawn_worker(struct smtpd_master *m)
 	atomic_store(&env->se_board->sb_avail[b], 0);
 	env->se_slot = b;
 	env->se_lka_fd = smtpd_lka_attach(m->ma_lka_ctl);
+	env->se_key_fd = smtpd_key_attach(env->se_key_ctl);
 	if (smtpd_limits_spawn(env->se_limits, (size_t)b,
 		(size_t)env->se_cf->cf_smtpd_max_sessions) == -1 ||
 	    (pid = kids_fork_fn(smtpd_worker_child, m)) == -1) {
@@ -266,7 +335,9 @@ smtpd_spawn_worker(struct smtpd_master *m)
 	}
 	if (env->se_lka_fd != -1)
 		(void)close(env->se_lka_fd); /* the worker's end (or unused) */
-	env->se_lka_fd = -1;
+	if (env->se_key_fd != -1)
+		(void)close(env->se_key_fd);
+	env->se_lka_fd = env->se_key_fd = -1;
 	if (pid == -1)
 		return -1; /* kids tries again in a second */
 	smtpd_limits_spawned(env->se_limits, (size_t)b);
@@ -284,6 +355,7 @@ smtpd_spawn(struct kids *k, size_t slot, void *arg)
 {
 	(void)k;
 	return slot == SMTPD_LKA_SLOT ? smtpd_spawn_lka(arg)
+	    : slot == SMTPD_KEY_SLOT  ? smtpd_spawn_key(arg)
 				      : smtpd_spawn_worker(arg);
 }
 
@@ -292,7 +364,7 @@ smtpd_retire_all(struct smtpd_master *m)
 {
 	size_t i;
 
-	for (i = SMTPD_LKA_SLOT + 1; i < kids_nslots(m->ma_kids); i++) {
+	for (i = SMTPD_WORKER_SLOT; i < kids_nslots(m->ma_kids); i++) {
 		m->ma_retiring[i] = false;
 		if (kids_pid(m->ma_kids, i) != 0 &&
 		    kids_retire(m->ma_kids, i, SIGUSR1) == -1)
@@ -320,8 +392,8 @@ smtpd_retiring(struct smtpd_master *m)
 {
 	size_t i, n = kids_nslots(m->ma_kids);
 
-	for (i = SMTPD_LKA_SLOT + 1; i < n && kids_nretired(m->ma_kids) < n - 1;
-	     i++)
+	for (i = SMTPD_WORKER_SLOT;
+	     i < n && kids_nretired(m->ma_kids) < n - SMTPD_WORKER_SLOT; i++)
 		if (m->ma_retiring[i] && kids_pid(m->ma_kids, i) != 0) {
 			log_debug("worker %ld retiring: starting a replacement",
 			    (long)kids_pid(m->ma_kids, i));
@@ -348,7 +420,7 @@ smtpd_notice(struct ev *e, int fd, unsigned revents, void *arg)
 	}
 	if (smtpd_limits_notice(m->ma_env.se_limits, b, &retire) == 1)
 		ev_fd_del(e, fd); /* closed by smtpd_limits_notice */
-	for (i = SMTPD_LKA_SLOT + 1; retire && i < kids_nslots(m->ma_kids); i++)
+	for (i = SMTPD_WORKER_SLOT; retire && i < kids_nslots(m->ma_kids); i++)
 		if (kids_pid(m->ma_kids, i) == m->ma_board_pid[b])
 			m->ma_retiring[i] = true;
 	smtpd_retiring(m);
@@ -374,6 +446,24 @@ smtpd_lka_exit(struct smtpd_master *m, pid_t pid, int st, int64_t delay)
 		    (long)pid, WEXITSTATUS(st));
 }
 
+/* The key process died: handshakes fail until it is back, then every
+ * worker is replaced (smtpd_spawn_key). */
+static void
+smtpd_key_exit(struct smtpd_master *m, pid_t pid, int st, int64_t delay)
+{
+	if (m->ma_env.se_key_ctl != -1)
+		(void)close(m->ma_env.se_key_ctl);
+	m->ma_env.se_key_ctl = -1;
+	if (delay < 0)
+		log_debug("key process %ld exited", (long)pid);
+	else if (WIFSIGNALED(st))
+		log_warnx("key process %ld killed by signal %d: restarting",
+		    (long)pid, WTERMSIG(st));
+	else
+		log_warnx("key process %ld exited with status %d: restarting",
+		    (long)pid, WEXITSTATUS(st));
+}
+
 static void
 smtpd_exit(struct kids *k, size_t slot, pid_t pid, int st, int64_t delay,
     void *arg)
@@ -384,6 +474,10 @@ smtpd_exit(struct kids *k, size_t slot, pid_t pid, int st, int64_t delay,
 	(void)k;
 	if (slot == SMTPD_LKA_SLOT) {
 		smtpd_lka_exit(m, pid, st, delay);
+		return;
+	}
+	if (slot == SMTPD_KEY_SLOT) {
+		smtpd_key_exit(m, pid, st, delay);
 		return;
 	}
 	/* A killed worker cannot clear its own board slot. */
@@ -420,7 +514,8 @@ smtpd_stop(struct smtpd_master *m)
 
 	log_info("stopping: %zu workers",
 	    kids_alive(m->ma_kids) -
-		(kids_pid(m->ma_kids, SMTPD_LKA_SLOT) != 0));
+		(kids_pid(m->ma_kids, SMTPD_LKA_SLOT) != 0) -
+		(kids_pid(m->ma_kids, SMTPD_KEY_SLOT) != 0));
 	killed = kids_stop(m->ma_kids, SIGTERM, SMTPD_GRACE_MS + 3000);
 	if (killed > 0)
 		log_warnx("%zu processes still running after the grace period: "
@@ -456,10 +551,10 @@ smtpd_workers_replace(struct smtpd_master *m, size_t n)
 {
 	kids_hold(m->ma_kids, true);
 	smtpd_retire_all(m);
-	if (kids_resize(m->ma_kids, SMTPD_LKA_SLOT + 1) == 0 &&
-	    kids_resize(m->ma_kids, SMTPD_LKA_SLOT + 1 + n) == 0) {
+	if (kids_resize(m->ma_kids, SMTPD_WORKER_SLOT) == 0 &&
+	    kids_resize(m->ma_kids, SMTPD_WORKER_SLOT + n) == 0) {
 		free(m->ma_retiring);
-		m->ma_retiring = xcalloc(SMTPD_LKA_SLOT + 1 + n,
+		m->ma_retiring = xcalloc(SMTPD_WORKER_SLOT + n,
 		    sizeof(*m->ma_retiring));
 	} else
 		log_warn("reload: %zu workers", n);
@@ -486,8 +581,10 @@ smtpd_reload(struct smtpd_master *m)
 {
 	struct conf    *ncf;
 	struct tls_ctx *nt;
-	char		err[512];
+	char		err[700];
 	size_t		i, j, k;
+	pid_t		kp = -1;
+	int		kctl = -1;
 
 	if ((ncf = conf_load(m->ma_path, err, sizeof(err))) == NULL) {
 		log_warnx("reload failed, keeping the old configuration: %s",
@@ -496,6 +593,9 @@ smtpd_reload(struct smtpd_master *m)
 	}
 	smtpd_workers_auto(ncf);
 	nt = smtpd_tls_load(ncf, err, sizeof(err));
+	if (err[0] == '\0' &&
+	    (kp = smtpd_key_spawn(m, ncf, &kctl, err, sizeof(err))) == -1)
+		tls_ctx_free(&nt);
 	if (err[0] != '\0') {
 		log_warnx("reload failed, keeping the old configuration: %s",
 		    err);
@@ -516,6 +616,16 @@ smtpd_reload(struct smtpd_master *m)
 	m->ma_env.se_tls = nt;
 	conf_free(&m->ma_env.se_cf);
 	m->ma_env.se_cf = ncf;
+	/* the old key process serves the retiring workers, then goes */
+	if (m->ma_env.se_key_ctl != -1)
+		(void)close(m->ma_env.se_key_ctl);
+	m->ma_env.se_key_ctl = kctl;
+	if (m->ma_key_next != 0) /* a reload before the slot took one */
+		(void)kill(m->ma_key_next, SIGTERM);
+	m->ma_key_next = kp;
+	if (kids_pid(m->ma_kids, SMTPD_KEY_SLOT) != 0 &&
+	    kids_retire(m->ma_kids, SMTPD_KEY_SLOT, SIGUSR1) == -1)
+		log_warn("retiring the key process");
 	smtpd_limits_conf(m->ma_env.se_limits, ncf);
 	smtpd_workers_replace(m, (size_t)ncf->cf_smtpd_workers);
 	log_info("reloaded %s: %d workers", m->ma_path,
@@ -563,11 +673,12 @@ smtpd_bind_all(struct daemon *d)
 {
 	struct smtpd_master *m = d->d_arg;
 	struct conf	    *cf = d->d_cf;
-	char		     err[512];
+	char		     err[700];
 
 	m->ma_path = d->d_path != NULL ? d->d_path : conf_default_path();
 	m->ma_env.se_cf = cf;
 	m->ma_env.se_lka_fd = m->ma_lka_ctl = -1;
+	m->ma_env.se_key_fd = m->ma_env.se_key_ctl = -1;
 	m->ma_env.se_board = mmap(NULL, sizeof(struct smtpd_board),
 	    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (m->ma_env.se_board == MAP_FAILED)
@@ -580,6 +691,11 @@ smtpd_bind_all(struct daemon *d)
 	smtpd_limits_conf(m->ma_env.se_limits, cf);
 	tls_init();
 	m->ma_env.se_tls = smtpd_tls_load(cf, err, sizeof(err));
+	/* the key process before the listeners and the SASL plugins: it
+	 * inherits neither, and a bad key fails here */
+	if (err[0] == '\0')
+		m->ma_key_next = smtpd_key_spawn(m, cf, &m->ma_env.se_key_ctl,
+		    err, sizeof(err));
 	if (err[0] != '\0')
 		log_fatalx_status(2, "%s", err);
 	m->ma_env.se_ls = m->ma_ls;
@@ -601,12 +717,13 @@ smtpd_run(struct daemon *d)
 
 	if ((m->ma_ev = ev_new(SMTPD_BOARD_SLOTS + 4, 4)) == NULL ||
 	    ev_signal(m->ma_ev, smtpd_signals, m) == -1 ||
-	    (m->ma_kids = kids_new(m->ma_ev, SMTPD_LKA_SLOT + 1 + n,
+	    (m->ma_kids = kids_new(m->ma_ev, SMTPD_WORKER_SLOT + n,
 		 SMTPD_BOARD_SLOTS, &smtpd_worker_policy, smtpd_spawn,
 		 smtpd_exit, m)) == NULL)
 		log_fatal("event loop");
 	kids_set_policy(m->ma_kids, SMTPD_LKA_SLOT, &smtpd_lka_policy);
-	m->ma_retiring = xcalloc(SMTPD_LKA_SLOT + 1 + n,
+	kids_set_policy(m->ma_kids, SMTPD_KEY_SLOT, &smtpd_lka_policy);
+	m->ma_retiring = xcalloc(SMTPD_WORKER_SLOT + n,
 	    sizeof(*m->ma_retiring));
 	ev_timer_init(&m->ma_lka_up, smtpd_lka_up, m);
 	log_info("started: %zu listeners, %zu workers, tls=%s",

@@ -32,6 +32,8 @@ struct smtpd_limits;
 #define SMTPD_GRACE_MS	     10000	  /* SIGTERM: time to finish */
 #define SMTPD_LKA_TIMEOUT_MS 5000	  /* a lookup, then 454 / not pinned */
 #define SMTPD_LKA_QUIET_MS   3000 /* then no lookup waits for a hung lka */
+#define SMTPD_KEY_TIMEOUT_MS 5000 /* a signature, then the handshake fails */
+#define SMTPD_KEY_QUIET_MS   3000 /* then no handshake waits for it */
 
 struct smtpd_listener {
 	int	      sl_fd;
@@ -58,9 +60,13 @@ struct smtpd_env {
 	const char	      *se_spool;  /* "/" when chrooted */
 	int		       se_lka_fd; /* this worker's socket to the lka */
 	uint32_t	       se_lka_id; /* the last request's id */
-	int64_t se_lka_quiet; /* ms: after a timeout, fail fast until */
-	bool	se_stopping;  /* SIGTERM: finish, then 421 */
-	int64_t se_now;	      /* ms, monotonic, once per loop */
+	int64_t	 se_lka_quiet; /* ms: after a timeout, fail fast until */
+	int	 se_key_ctl;   /* the master's socket to the key process */
+	int	 se_key_fd;    /* this worker's socket to the key process */
+	uint32_t se_key_id;    /* the last signature request's id */
+	int64_t	 se_key_quiet; /* ms: after a failure, fail fast until */
+	bool	 se_stopping;  /* SIGTERM: finish, then 421 */
+	int64_t	 se_now;       /* ms, monotonic, once per loop */
 	struct smtpd_board  *se_board;
 	int		     se_slot;	/* this worker's board slot */
 	struct smtpd_limits *se_limits; /* shared counts (smtpd_limits.h) */
@@ -213,6 +219,17 @@ void smtpd_lka_main(struct smtpd_env *, int ctl) __attribute__((noreturn));
 /* As root: exits 2 if smtpd_group is missing, or is the database's,
  * events' or maildrop's group. */
 void smtpd_lka_check_ids(const struct conf *);
+/*
+ * smtpd_key.c: the key process (the only smtpd process with the TLS
+ * key). Start: the pid and *ctl_r once it loaded the key of env->se_cf,
+ * or -1 with err (its "<file>: reason"); the child closes close_fds.
+ */
+pid_t smtpd_key_start(struct smtpd_env *, const int *close_fds, size_t nclose,
+    int *ctl_r, char *err, size_t errsz);
+/* A new worker's socket: its peer goes to the key process over ctl. */
+int smtpd_key_attach(int ctl);
+/* In a worker: its TLS context's signatures go over env->se_key_fd. */
+void smtpd_key_client(struct smtpd_env *);
 /* smtpd_lka_peer.c: the client address of the connection cfd that a
  * worker handed over with a pinned-address lookup; NULL, or why it is
  * not one (no descriptor, not TCP, its local port none of ports: the

@@ -428,6 +428,8 @@ smtpd_lka_child(void *arg)
 	struct smtpd_lka_child *c = arg;
 
 	(void)close(c->lc_sp[0]);
+	if (c->lc_env->se_key_ctl != -1)
+		(void)close(c->lc_env->se_key_ctl); /* the master's */
 	smtpd_lka_main(c->lc_env, c->lc_sp[1]);
 }
 

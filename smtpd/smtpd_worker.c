@@ -629,7 +629,9 @@ smtpd_worker_main(struct smtpd_env *env)
 	smtpd_limits_conf(env->se_limits, cf);
 	memset(&w, 0, sizeof(w));
 	w.w_parent = getppid();
-	/* Phase 1 was the master's (sockets, TLS key, SASL plugins). */
+	/* Phase 1 was the master's (sockets, certificate, SASL plugins). */
+	/* its TLS context signs through the key process (smtpd_key.c) */
+	smtpd_key_client(env);
 	/* smtpd_group only: it writes incoming/ and opens nothing else */
 	priv_drop_only(cf->cf_smtpd_user, cf->cf_smtpd_group, cf->cf_spool_dir);
 	conf_forget_secrets(cf); /* cluster_dsn's password: not ours */

@@ -740,26 +740,6 @@ def test_lka_hung_is_454_after_the_timeout(lgw):
     assert auth_plain(lgw.port, LOGIN, "wrong") == 535
 
 
-def _seqpacket_fds(pid):
-    """The worker's fds that are AF_UNIX SOCK_SEQPACKET sockets (its lka socket)."""
-    seq = set()
-    with open("/proc/net/unix") as f:
-        next(f)
-        for line in f:
-            cols = line.split()
-            if cols[4] == "0005":
-                seq.add(cols[6])
-    out = []
-    for fd in os.listdir("/proc/%d/fd" % pid):
-        try:
-            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
-        except OSError:
-            continue
-        if link.startswith("socket:[") and link[8:-1] in seq:
-            out.append(int(fd))
-    return out
-
-
 def _steal_fd(pid, fd):
     """pidfd_getfd(2): a copy of another process's descriptor (x86_64/arm64)."""
     import ctypes
@@ -785,9 +765,9 @@ def test_lka_survives_a_hostile_worker(lgw):
     assert auth_plain(lgw.port, LOGIN, PASSWORD) == 235
     lka = lka_pid(lgw)
     (worker,) = smtpgate.smtpd_children(lgw)[0]
-    fds = _seqpacket_fds(worker)
-    assert len(fds) == 1, "worker %d: lka sockets %s" % (worker, fds)
-    s = socket.socket(fileno=_steal_fd(worker, fds[0]))
+    fd = smtpgate.seqpacket_to(worker, lka)     # not its socket to smtpd-key
+    assert fd is not None, "worker %d: no socket to the lka" % worker
+    s = socket.socket(fileno=_steal_fd(worker, fd))
     try:
         s.send(b"\x01\x02\xff\xff" + b"\0" * 4 + b"A" * 65000)     # lies and too big
         s.send(b"\x07")                                              # truncated

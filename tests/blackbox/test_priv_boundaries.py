@@ -415,22 +415,10 @@ def steal_fd(pid, fd):
         os.close(pidfd)
 
 
-def lka_socket(worker):
-    """The worker's end of its SOCK_SEQPACKET pair to smtpd-lka."""
-    inodes = set()
-    with open("/proc/net/unix") as f:
-        next(f)
-        for line in f:
-            p = line.split()
-            if p[4] == "0005":
-                inodes.add("socket:[%s]" % p[6])
-    for fd in os.listdir("/proc/%d/fd" % worker):
-        try:
-            if os.readlink("/proc/%d/fd/%s" % (worker, fd)) in inodes:
-                return int(fd)
-        except OSError:
-            pass
-    return None
+def lka_socket(worker, lka):
+    """The worker's end of its SOCK_SEQPACKET pair to smtpd-lka (not the
+    one to smtpd-key)."""
+    return smtpgate.seqpacket_to(worker, lka)
 
 
 def pin_query(addr, qid=0x51ED):
@@ -442,8 +430,9 @@ def pin_query(addr, qid=0x51ED):
 def ask_as_worker(g, query, fds=()):
     """Sends query (with fds as SCM_RIGHTS) on a worker's socket to the
     lka while that worker is stopped; the reply's type byte."""
-    worker = smtpgate.smtpd_children(g)[0][0]
-    fd = lka_socket(worker)
+    workers, lka = smtpgate.smtpd_children(g)
+    worker = workers[0]
+    fd = lka_socket(worker, lka)
     assert fd is not None, "no lka socket in worker %d" % worker
     sfd = steal_fd(worker, fd)
     if sfd is None:

@@ -604,15 +604,48 @@ def proc_comm(pid):
 
 def smtpd_children(g):
     """(workers, lka pid or None): smtpd's master's children; the lookup
-    process calls itself smtpd-lka (PR_SET_NAME)."""
+    process calls itself smtpd-lka (PR_SET_NAME), the key process
+    smtpd-key (neither is a worker)."""
     from chaos import children
     workers, lka = [], None
     for k in children(g.pid("smtpd")):
-        if proc_comm(k) == "smtpd-lka":
+        comm = proc_comm(k)
+        if comm == "smtpd-lka":
             lka = k
-        else:
+        elif comm != "smtpd-key":
             workers.append(k)
     return workers, lka
+
+
+def smtpd_key_procs(g):
+    """The pids of smtpd's key processes (smtpd-key): one, and after a
+    reload the retiring one until its workers are gone."""
+    from chaos import children
+    return [k for k in children(g.pid("smtpd")) if proc_comm(k) == "smtpd-key"]
+
+
+def seqpacket_to(pid, peer_pid):
+    """The descriptor of pid's SOCK_SEQPACKET socket whose other end
+    peer_pid holds (ss(8) names each end's peer inode), or None."""
+    def inodes(p):
+        out = {}
+        for fd in os.listdir("/proc/%d/fd" % p):
+            try:
+                t = os.readlink("/proc/%d/fd/%s" % (p, fd))
+            except OSError:
+                continue
+            if t.startswith("socket:["):
+                out[t[8:-1]] = int(fd)
+        return out
+    mine, theirs = inodes(pid), inodes(peer_pid)
+    r = subprocess.run(["ss", "-x", "-a", "-H"], capture_output=True, text=True,
+                       timeout=10, check=True)
+    for line in r.stdout.splitlines():
+        f = line.split()
+        # u_seq STATE RECV SEND * LOCAL_INODE * PEER_INODE
+        if len(f) >= 8 and f[0] == "u_seq" and f[5] in mine and f[7] in theirs:
+            return mine[f[5]]
+    return None
 
 
 def trackd_procs(g):

@@ -1,0 +1,441 @@
+/*
+ * smtpd_key: the key process (OpenSMTPD's ca). smtpd's master forks it
+ * before any worker and never reads the TLS key itself: the key process
+ * reads tls_key as root, checks it against tls_cert, tells the master
+ * (one status message on its control socket), then drops to smtpd_user
+ * with smtpd_group alone like the workers, chrooted into spool_dir, not
+ * dumpable (no worker of the same uid may ptrace it or read its memory), and answers the workers'
+ * signature requests (key_proto.h) over one SOCK_SEQPACKET socketpair per
+ * worker, handed to it by the master like the lka's (smtpd_lka.c).
+ *
+ * The workers' TLS context holds the certificate and a public key whose
+ * signatures come from here (tls_key.h): a worker that is taken over
+ * finds no key in its memory and can have only signatures made, one
+ * digest per request, in the forms TLS 1.2 (ECDHE) and 1.3 use. A
+ * malformed or refused request closes that worker's socket (one log
+ * line). On reload a new key process starts with the new key; the old
+ * one (SIGUSR1) serves the retiring workers until their sockets close.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ev.h"
+#include "key_proto.h"
+#include "kids.h"
+#include "log.h"
+#include "priv.h"
+#include "sig.h"
+#include "smtpd.h"
+#include "tls.h"
+#include "tls_key.h"
+
+#define KEY_MAX_PEERS	   (2 * SMTPD_BOARD_SLOTS)
+#define KEY_STATUS_MAX	   600	 /* the status message: 'K' and an error */
+#define KEY_STATUS_WAIT_MS 10000 /* loading a key takes milliseconds */
+
+struct smtpd_keyp {
+	struct tls_key *kp_key; /* NULL: no tls_key configured */
+	int		kp_ctl;
+	struct ev      *kp_ev;
+	struct ev_timer kp_tick; /* is the master still there? */
+	size_t		kp_npeers;
+	bool kp_retiring; /* SIGTERM or SIGUSR1: until the workers are gone */
+};
+
+union smtpd_key_cmsg {
+	struct cmsghdr hdr;
+	char	       buf[CMSG_SPACE(sizeof(int))];
+};
+
+/* One request from a worker's socket; false: drop that socket. */
+static bool
+smtpd_key_serve(struct smtpd_keyp *kp, int fd)
+{
+	uint8_t in[KEY_MSG_MAX + 1], sig[TLS_SIGN_MAX], out[KEY_MSG_MAX];
+	struct tls_sign req;
+	const char     *why = "no key";
+	uint32_t	id = 0;
+	size_t		siglen = 0, olen;
+	ssize_t		n;
+	int		rc = -1;
+
+	n = recv(fd, in, sizeof(in), MSG_TRUNC | MSG_DONTWAIT);
+	if (n == -1)
+		return errno == EAGAIN || errno == EINTR;
+	if (n == 0)
+		return false; /* the worker exited */
+	if ((size_t)n > KEY_MSG_MAX ||
+	    key_request_parse(in, (size_t)n, &id, &req) != KEY_OK) {
+		log_warnx("key: bad request from a worker (%zd bytes): "
+			  "closing its socket",
+		    n);
+		return false;
+	}
+	if (kp->kp_key != NULL)
+		rc = tls_key_sign(kp->kp_key, &req, sig, sizeof(sig), &siglen,
+		    &why);
+	olen = key_reply_make(out, sizeof(out), rc == 0 ? KEY_R_OK : KEY_R_NO,
+	    id, sig, rc == 0 ? siglen : 0);
+	explicit_bzero(&req, sizeof(req));
+	if (rc == -1) {
+		/* workers ask only for what tls_key_proxy_use allows */
+		log_warnx("key: request refused (%s): closing the worker's "
+			  "socket",
+		    why);
+		(void)send(fd, out, olen, MSG_DONTWAIT | MSG_NOSIGNAL);
+		return false;
+	}
+	return send(fd, out, olen, MSG_DONTWAIT | MSG_NOSIGNAL) ==
+	    (ssize_t)olen;
+}
+
+static void
+smtpd_key_stop_check(struct smtpd_keyp *kp)
+{
+	if (getppid() == 1 || (kp->kp_retiring && kp->kp_npeers == 0))
+		ev_break(kp->kp_ev);
+}
+
+static void
+smtpd_key_peer(struct ev *e, int fd, unsigned revents, void *arg)
+{
+	struct smtpd_keyp *kp = arg;
+
+	(void)revents;
+	if (smtpd_key_serve(kp, fd))
+		return;
+	ev_fd_del(e, fd);
+	(void)close(fd); /* a socket: nothing to lose */
+	kp->kp_npeers--;
+	smtpd_key_stop_check(kp);
+}
+
+static void
+smtpd_key_msghdr(struct msghdr *mh, struct iovec *iov, char *byte,
+    union smtpd_key_cmsg *cm)
+{
+	memset(mh, 0, sizeof(*mh));
+	memset(cm, 0, sizeof(*cm));
+	iov->iov_base = byte;
+	iov->iov_len = 1;
+	mh->msg_iov = iov;
+	mh->msg_iovlen = 1;
+	mh->msg_control = cm->buf;
+	mh->msg_controllen = sizeof(cm->buf);
+}
+
+/* A new worker's socket from the master, or the master gone. */
+static void
+smtpd_key_take(struct ev *e, int ctl, unsigned revents, void *arg)
+{
+	struct smtpd_keyp   *kp = arg;
+	union smtpd_key_cmsg cm;
+	struct msghdr	     mh;
+	struct iovec	     iov;
+	struct cmsghdr	    *c;
+	char		     b;
+	int		     fd;
+	ssize_t		     n;
+
+	(void)revents;
+	smtpd_key_msghdr(&mh, &iov, &b, &cm);
+	if ((n = recvmsg(ctl, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT)) == 0) {
+		/* the master closed it (a reload) or is gone */
+		ev_fd_del(e, ctl);
+		kp->kp_retiring = true;
+		smtpd_key_stop_check(kp);
+		return;
+	}
+	if (n == -1 || (c = CMSG_FIRSTHDR(&mh)) == NULL ||
+	    c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+	    c->cmsg_len != CMSG_LEN(sizeof(int)))
+		return;
+	memcpy(&fd, CMSG_DATA(c), sizeof(fd));
+	if (kp->kp_npeers >= KEY_MAX_PEERS ||
+	    ev_fd_add(e, fd, EV_READ, smtpd_key_peer, kp) == -1) {
+		log_warnx("key: cannot take another worker socket (%zu)",
+		    kp->kp_npeers);
+		(void)close(fd);
+		return;
+	}
+	kp->kp_npeers++;
+}
+
+static void
+smtpd_key_sig(struct ev *e, unsigned sigs, void *arg)
+{
+	struct smtpd_keyp *kp = arg;
+
+	(void)e;
+	if (sigs & (SIG_TERM | SIG_USR1))
+		kp->kp_retiring = true;
+	smtpd_key_stop_check(kp);
+}
+
+static void
+smtpd_key_tick(struct ev *e, struct ev_timer *t, void *arg)
+{
+	(void)e;
+	(void)t;
+	smtpd_key_stop_check(arg);
+}
+
+static void __attribute__((noreturn)) smtpd_key_loop(struct smtpd_keyp *kp)
+{
+	if ((kp->kp_ev = ev_new(KEY_MAX_PEERS + 4, 4)) == NULL ||
+	    ev_signal(kp->kp_ev, smtpd_key_sig, kp) == -1 ||
+	    ev_fd_add(kp->kp_ev, kp->kp_ctl, EV_READ, smtpd_key_take, kp) == -1)
+		log_fatal("key: event loop");
+	ev_timer_init(&kp->kp_tick, smtpd_key_tick, kp);
+	(void)ev_timer_arm(kp->kp_ev, &kp->kp_tick, 1000, 1000);
+	ev_run(kp->kp_ev);
+	tls_key_free(&kp->kp_key);
+	exit(0);
+}
+
+/* The status the master waits for: 'K' alone, or 'K' and the error. */
+static void
+smtpd_key_status(int ctl, const char *err)
+{
+	char   msg[KEY_STATUS_MAX];
+	size_t n = 1;
+
+	msg[0] = 'K';
+	if (err != NULL) {
+		n = strlen(err);
+		if (n > sizeof(msg) - 1)
+			n = sizeof(msg) - 1;
+		memcpy(msg + 1, err, n);
+		n++;
+	}
+	if (send(ctl, msg, n, MSG_NOSIGNAL) != (ssize_t)n)
+		_exit(1); /* the master is gone or gave up */
+}
+
+static void __attribute__((noreturn))
+smtpd_key_main(struct smtpd_env *env, int ctl)
+{
+	static struct smtpd_keyp kp;
+	const struct conf	*cf = env->se_cf;
+	bool			 jailed = priv_is_root();
+	size_t			 i;
+	char			 err[KEY_STATUS_MAX];
+
+	log_set_procname("smtpd/key");
+	(void)prctl(PR_SET_NAME, "smtpd-key"); /* ps and the tests */
+	kp.kp_ctl = ctl;
+	/* nothing of the network side */
+	for (i = 0; i < env->se_nls; i++)
+		(void)close(env->se_ls[i].sl_fd);
+	tls_ctx_free(&env->se_tls);
+	(void)munmap(env->se_board, sizeof(*env->se_board));
+	conf_forget_secrets(env->se_cf);
+	if (cf->cf_tls_key[0] != '\0') {
+		kp.kp_key = tls_key_load(cf->cf_tls_cert, cf->cf_tls_key, err,
+		    sizeof(err));
+		if (kp.kp_key == NULL) {
+			smtpd_key_status(ctl, err);
+			_exit(1);
+		}
+	}
+	smtpd_key_status(ctl, NULL);
+	/* the workers' user and only group: never smtpd_user's primary
+	 * group, which may read the database */
+	priv_drop_only(cf->cf_smtpd_user, cf->cf_smtpd_group,
+	    jailed ? cf->cf_spool_dir : NULL);
+	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+	log_debug("key: started%s", kp.kp_key != NULL ? "" : " (no tls_key)");
+	smtpd_key_loop(&kp);
+}
+
+/* ---- the master's side */
+
+struct smtpd_key_child {
+	struct smtpd_env *kc_env;
+	const int	 *kc_close;
+	size_t		  kc_nclose;
+	int		  kc_sp[2];
+};
+
+static void
+smtpd_key_child(void *arg)
+{
+	struct smtpd_key_child *c = arg;
+	size_t			i;
+
+	(void)close(c->kc_sp[0]);
+	for (i = 0; i < c->kc_nclose; i++)
+		if (c->kc_close[i] != -1)
+			(void)close(c->kc_close[i]);
+	smtpd_key_main(c->kc_env, c->kc_sp[1]);
+}
+
+/* The child's status: 0, or -1 with err (its error, or why none came). */
+static int
+smtpd_key_wait(int ctl, char *err, size_t errsz)
+{
+	struct pollfd pfd = { .fd = ctl, .events = POLLIN };
+	char	      msg[KEY_STATUS_MAX + 1];
+	int64_t	      end = ev_clock_ms() + KEY_STATUS_WAIT_MS, left;
+	ssize_t	      n = -1;
+
+	while ((left = end - ev_clock_ms()) > 0) {
+		if (poll(&pfd, 1, (int)left) == -1 && errno != EINTR)
+			break;
+		n = recv(ctl, msg, sizeof(msg) - 1, MSG_DONTWAIT);
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		break;
+	}
+	if (n >= 1 && msg[0] == 'K') {
+		msg[n] = '\0';
+		if (n == 1)
+			return 0;
+		(void)snprintf(err, errsz, "%s", msg + 1);
+		return -1;
+	}
+	(void)snprintf(err, errsz, "key process: %s",
+	    n == 0 ? "exited while loading the key"
+		   : "no answer while loading the key");
+	return -1;
+}
+
+pid_t
+smtpd_key_start(struct smtpd_env *env, const int *close_fds, size_t nclose,
+    int *ctl_r, char *err, size_t errsz)
+{
+	struct smtpd_key_child c = { .kc_env = env,
+		.kc_close = close_fds,
+		.kc_nclose = nclose };
+	pid_t		       pid;
+
+	*ctl_r = -1;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, c.kc_sp) ==
+	    -1) {
+		(void)snprintf(err, errsz, "key process: socketpair: %s",
+		    strerror(errno));
+		return -1;
+	}
+	if ((pid = kids_fork_fn(smtpd_key_child, &c)) == -1) {
+		(void)snprintf(err, errsz, "key process: fork: %s",
+		    strerror(errno));
+		(void)close(c.kc_sp[0]);
+		(void)close(c.kc_sp[1]);
+		return -1;
+	}
+	(void)close(c.kc_sp[1]);
+	if (smtpd_key_wait(c.kc_sp[0], err, errsz) == -1) {
+		(void)close(c.kc_sp[0]);
+		(void)kill(pid, SIGKILL); /* it exits by itself, or hung */
+		(void)waitpid(pid, NULL, 0);
+		return -1;
+	}
+	*ctl_r = c.kc_sp[0];
+	return pid;
+}
+
+int
+smtpd_key_attach(int ctl)
+{
+	union smtpd_key_cmsg cm;
+	struct msghdr	     mh;
+	struct iovec	     iov;
+	struct cmsghdr	    *c;
+	char		     byte = 0;
+	int		     sp[2];
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1) {
+		log_warn("key: socketpair");
+		return -1;
+	}
+	smtpd_key_msghdr(&mh, &iov, &byte, &cm);
+	c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &sp[1], sizeof(int));
+	/* the key process down: the worker's TLS handshakes fail until the
+	 * restarted one makes the master replace it */
+	if (ctl == -1 || sendmsg(ctl, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) == -1)
+		log_warnx("key: cannot reach the key process: the new worker's "
+			  "TLS handshakes fail");
+	(void)close(sp[1]);
+	return sp[0];
+}
+
+/* ---- a worker's side: the signer of its TLS context */
+
+static struct smtpd_env *smtpd_key_env;
+
+/* The reply to id: its signature into sig, or -1 (refused, gone, late). */
+static int
+smtpd_key_wait_reply(int fd, uint32_t id, uint8_t *sig, size_t sigsz,
+    size_t *siglen_r)
+{
+	uint8_t		 in[KEY_MSG_MAX + 1];
+	struct key_reply r;
+	int64_t		 end = ev_clock_ms() + SMTPD_KEY_TIMEOUT_MS, left;
+	struct pollfd	 pfd = { .fd = fd, .events = POLLIN };
+	ssize_t		 n;
+
+	while ((left = end - ev_clock_ms()) > 0) {
+		if (poll(&pfd, 1, (int)left) == -1 && errno != EINTR)
+			break;
+		n = recv(fd, in, sizeof(in), MSG_TRUNC | MSG_DONTWAIT);
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n <= 0 || (size_t)n > KEY_MSG_MAX ||
+		    key_reply_parse(in, (size_t)n, &r) != KEY_OK)
+			break; /* gone, or not the key process */
+		if (r.kr_id != id)
+			continue; /* a late answer to an abandoned request */
+		if (r.kr_type != KEY_R_OK || r.kr_len > sigsz)
+			break;
+		memcpy(sig, r.kr_sig, r.kr_len);
+		*siglen_r = r.kr_len;
+		return 0;
+	}
+	return -1;
+}
+
+static int
+smtpd_key_sign(const struct tls_sign *req, uint8_t *sig, size_t sigsz,
+    size_t *siglen_r)
+{
+	struct smtpd_env *env = smtpd_key_env;
+	uint8_t		  q[KEY_MSG_MAX];
+	uint32_t	  id = ++env->se_key_id;
+	size_t		  qlen;
+
+	/* a hung key process must not stall every session in turn */
+	if (env->se_key_fd == -1 || ev_clock_ms() < env->se_key_quiet ||
+	    (qlen = key_request_make(q, sizeof(q), id, req)) == 0 ||
+	    send(env->se_key_fd, q, qlen, MSG_NOSIGNAL | MSG_DONTWAIT) !=
+		(ssize_t)qlen) {
+		log_warnx("key: no signature: the key process is unreachable");
+		return -1;
+	}
+	if (smtpd_key_wait_reply(env->se_key_fd, id, sig, sigsz, siglen_r) == 0)
+		return 0;
+	env->se_key_quiet = ev_clock_ms() + SMTPD_KEY_QUIET_MS;
+	log_warnx("key: no signature from the key process");
+	return -1;
+}
+
+void
+smtpd_key_client(struct smtpd_env *env)
+{
+	smtpd_key_env = env;
+	tls_key_signer(smtpd_key_sign);
+}
