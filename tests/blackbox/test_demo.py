@@ -300,6 +300,7 @@ def test_demo_world_tour(clone):
         more.signed_replay([q_bounce, q_spam, q_again, q_full])
         more.tracking()
         more.simulator_and_tls_report()
+        more.processes()
         demo.stop()
         for p in (port, wport, cbport):
             with pytest.raises(OSError):
@@ -423,6 +424,8 @@ STEP14_SIMULATOR = """for to in delivered bounce; do
   done"""
 STEP14_HOPS = """spoolctl events --account world.demo@smtpgate --since $(date -u +%F) --type delivered --json |
     grep -e ok3@ -e delivered@ | grep -o '"hop".*'"""
+STEP15_PS = ("ps -o user:16=,comm= --ppid "
+             "\"$(pgrep -o -f 'smtpd -c .*/demo/smtpgate.conf')\"")
 QUEUED = r"^<~  250 2\.0\.0 Ok: queued as ([0-9A-F]+)$"
 
 
@@ -566,6 +569,17 @@ class TourMore:
         again = swaks(self.ports[2525], self.W, "tour@demo.example", "ok3@world.example")
         self.demo.line(r"^world: callback: bounced/policy \[policy\] ok3@world\.example %s "
                        r"550 5\.0\.0 Email is in the account stoplist$" % again, "ok3 stop-listed")
+
+    def processes(self):
+        """15: smtpd's children: the key process, the lookup process and the
+        demo's two workers, under the users README names when run as root."""
+        rows = [ln.split() for ln in self.sh(STEP15_PS).splitlines()]
+        comms = sorted(c for _, c in rows)
+        assert comms == ["smtpd", "smtpd", "smtpd-key", "smtpd-lka"], rows
+        if os.geteuid() == 0:
+            users = {c: u for u, c in rows}
+            assert users == {"smtpd-key": "smtpgate-smtpd", "smtpd-lka": "smtpgate",
+                             "smtpd": "smtpgate-smtpd"}, rows
 
     def simulator_and_tls_report(self):
         """14: simulator addresses (never sent to the peer); today's TLS
