@@ -86,21 +86,24 @@ spool_dedupe_put(struct spool_txn *t, const char *login, const char *letter,
 	return spool_db_put(t, SPOOL_DB_DEDUPE, &k, v, sizeof(v));
 }
 
-struct spool_dedupe_prune {
+/* A pruning walk by time (spool_rec.h spool_db_prune_by_time). */
+struct spool_time_prune {
 	struct spool_txn	   *txn;
+	enum spool_dbi		    db;
+	spool_db_time_fn	   *when;
 	struct spool_dedupe_cursor *cur;
 	int64_t			    before;
 	size_t			    left, looks, n;
 };
 
 static int
-spool_dedupe_prune_cb(const uint8_t *key, size_t klen, const void *v,
-    size_t len, void *arg)
+spool_time_prune_cb(const uint8_t *key, size_t klen, const void *v, size_t len,
+    void *arg)
 {
-	struct spool_dedupe_prune  *p = arg;
+	struct spool_time_prune	   *p = arg;
 	struct spool_dedupe_cursor *cur = p->cur;
 	struct spool_key	    k;
-	int64_t			    filed;
+	int64_t			    t;
 	int			    rc;
 
 	if (klen == cur->dc_len && memcmp(key, cur->dc_key, klen) == 0)
@@ -113,11 +116,11 @@ spool_dedupe_prune_cb(const uint8_t *key, size_t klen, const void *v,
 	memcpy(cur->dc_key, key, klen);
 	cur->dc_len = klen;
 	/* an undecodable entry would never expire: it goes too */
-	if (spool_dedupe_dec(v, len, &filed, NULL) == 0 && filed >= p->before)
+	if (p->when(v, len, &t) == 0 && t >= p->before)
 		return 0;
 	spool_key_init(&k);
 	spool_key_raw(&k, key, klen);
-	if ((rc = spool_db_del(p->txn, SPOOL_DB_DEDUPE, &k)) != 0)
+	if ((rc = spool_db_del(p->txn, p->db, &k)) != 0)
 		return rc;
 	p->left--;
 	p->n++;
@@ -125,27 +128,43 @@ spool_dedupe_prune_cb(const uint8_t *key, size_t klen, const void *v,
 }
 
 int
-spool_dedupe_prune(struct spool_txn *t, int64_t before,
-    struct spool_dedupe_cursor *cur, size_t max, size_t *n_r, bool *done_r)
+spool_db_prune_by_time(struct spool_txn *t, enum spool_dbi db,
+    spool_db_time_fn *when, int64_t before, struct spool_dedupe_cursor *cur,
+    size_t max, size_t *n_r, bool *done_r)
 {
-	struct spool_dedupe_prune p = { .txn = t,
+	struct spool_time_prune p = { .txn = t,
+		.db = db,
+		.when = when,
 		.cur = cur,
 		.before = before,
 		.left = max,
 		.looks = max * 4 };
-	struct spool_key	  k;
-	int			  rc;
+	struct spool_key	k;
+	int			rc;
 
 	*n_r = 0;
 	*done_r = false;
 	spool_key_init(&k);
 	spool_key_raw(&k, cur->dc_key, cur->dc_len);
-	rc = spool_db_iter(t, SPOOL_DB_DEDUPE, &k, 0, false,
-	    spool_dedupe_prune_cb, &p);
+	rc = spool_db_iter(t, db, &k, 0, false, spool_time_prune_cb, &p);
 	*n_r = p.n;
 	if (rc == SPOOL_DEDUPE_STOP)
 		return 0;
 	if (rc == 0)
 		*done_r = true;
 	return rc;
+}
+
+static int
+spool_dedupe_when(const void *v, size_t len, int64_t *filed_r)
+{
+	return spool_dedupe_dec(v, len, filed_r, NULL);
+}
+
+int
+spool_dedupe_prune(struct spool_txn *t, int64_t before,
+    struct spool_dedupe_cursor *cur, size_t max, size_t *n_r, bool *done_r)
+{
+	return spool_db_prune_by_time(t, SPOOL_DB_DEDUPE, spool_dedupe_when,
+	    before, cur, max, n_r, done_r);
 }

@@ -21,7 +21,6 @@
 
 #define SPOOL_NXDOM_VERSION 1
 #define SPOOL_NXDOM_VLEN    (1 + 8 + 8)
-#define SPOOL_NXDOM_STOP    (-30996) /* internal: the walk stops here */
 
 static int
 spool_nxdom_key(struct spool_key *k, const char *domain)
@@ -88,66 +87,19 @@ spool_nxdom_forget(struct spool_txn *t, const char *domain)
 	return spool_db_del(t, SPOOL_DB_NXDOM, &k);
 }
 
-struct spool_nxdom_prune {
-	struct spool_txn	   *txn;
-	struct spool_dedupe_cursor *cur;
-	int64_t			    before;
-	size_t			    left, looks, n;
-};
-
+/* The time an entry goes by: its last sighting. */
 static int
-spool_nxdom_prune_cb(const uint8_t *key, size_t klen, const void *v, size_t len,
-    void *arg)
+spool_nxdom_when(const void *v, size_t len, int64_t *last_r)
 {
-	struct spool_nxdom_prune   *p = arg;
-	struct spool_dedupe_cursor *cur = p->cur;
-	struct spool_key	    k;
-	int64_t			    first, last;
-	int			    rc;
+	int64_t first;
 
-	if (klen == cur->dc_len && memcmp(key, cur->dc_key, klen) == 0)
-		return 0; /* where the last call stopped */
-	if (p->left == 0 || p->looks == 0)
-		return SPOOL_NXDOM_STOP;
-	p->looks--;
-	if (klen > sizeof(cur->dc_key))
-		return SPOOL_ECORRUPT;
-	memcpy(cur->dc_key, key, klen);
-	cur->dc_len = klen;
-	/* an undecodable entry would never expire: it goes too */
-	if (spool_nxdom_dec(v, len, &first, &last) == 0 && last >= p->before)
-		return 0;
-	spool_key_init(&k);
-	spool_key_raw(&k, key, klen);
-	if ((rc = spool_db_del(p->txn, SPOOL_DB_NXDOM, &k)) != 0)
-		return rc;
-	p->left--;
-	p->n++;
-	return 0;
+	return spool_nxdom_dec(v, len, &first, last_r);
 }
 
 int
 spool_nxdom_prune(struct spool_txn *t, int64_t before,
     struct spool_dedupe_cursor *cur, size_t max, size_t *n_r, bool *done_r)
 {
-	struct spool_nxdom_prune p = { .txn = t,
-		.cur = cur,
-		.before = before,
-		.left = max,
-		.looks = max * 4 };
-	struct spool_key	 k;
-	int			 rc;
-
-	*n_r = 0;
-	*done_r = false;
-	spool_key_init(&k);
-	spool_key_raw(&k, cur->dc_key, cur->dc_len);
-	rc = spool_db_iter(t, SPOOL_DB_NXDOM, &k, 0, false,
-	    spool_nxdom_prune_cb, &p);
-	*n_r = p.n;
-	if (rc == SPOOL_NXDOM_STOP)
-		return 0;
-	if (rc == 0)
-		*done_r = true;
-	return rc;
+	return spool_db_prune_by_time(t, SPOOL_DB_NXDOM, spool_nxdom_when,
+	    before, cur, max, n_r, done_r);
 }

@@ -132,6 +132,16 @@ typedef int spool_db_cb(const uint8_t *key, size_t klen, const void *val,
 int spool_db_iter(struct spool_txn *, enum spool_dbi,
     const struct spool_key *start, size_t plen, bool reverse, spool_db_cb *,
     void *);
+/* The time an entry of a database pruned by time goes by, from its
+ * value: 0, or non-zero when it does not decode (it then goes). */
+typedef int spool_db_time_fn(const void *val, size_t vlen, int64_t *t_r);
+/* Deletes the entries of db whose time (when) is before `before`, at most
+ * max, looking at most 4 x max, from the cursor on (zeroed: from the
+ * start); *done_r when the walk reached the end (spool_dedupe.c). */
+struct spool_dedupe_cursor;
+int spool_db_prune_by_time(struct spool_txn *, enum spool_dbi,
+    spool_db_time_fn *when, int64_t before, struct spool_dedupe_cursor *,
+    size_t max, size_t *n_r, bool *done_r);
 /* Deletes every key that begins with the prefix. */
 /* Deletes the entries of d whose key starts with a big-endian day number
  * below before, at most max of them (spool_tlsrpt.c). */
