@@ -86,43 +86,6 @@ tls_ctx_base(const SSL_METHOD *m)
 }
 
 struct tls_ctx *
-tls_server_ctx_new(const char *cert, const char *key, char *err, size_t errsz)
-{
-	struct tls_ctx *t;
-	SSL_CTX	       *c;
-
-	ERR_clear_error();
-	errno = 0;
-	if ((c = tls_ctx_base(TLS_server_method())) == NULL) {
-		tls_errstr(err, errsz, "SSL_CTX_new");
-		return NULL;
-	}
-	if (SSL_CTX_use_certificate_chain_file(c, cert) != 1) {
-		tls_errstr(err, errsz, cert);
-		goto fail;
-	}
-	if (SSL_CTX_use_PrivateKey_file(c, key, SSL_FILETYPE_PEM) != 1) {
-		tls_errstr(err, errsz, key);
-		goto fail;
-	}
-	if (SSL_CTX_check_private_key(c) != 1) {
-		tls_errstr(err, errsz, "key does not match certificate");
-		goto fail;
-	}
-	/* DHE-RSA suites with RFC 7919 groups sized to the key. */
-	(void)SSL_CTX_set_dh_auto(c, 1);
-	/* No session cache shared between preforked workers. */
-	(void)SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
-	(void)SSL_CTX_set_num_tickets(c, 0);
-	t = xcalloc(1, sizeof(*t));
-	t->tc_ssl = c;
-	return t;
-fail:
-	SSL_CTX_free(c);
-	return NULL;
-}
-
-struct tls_ctx *
 tls_server_ctx_signer(const char *cert, char *err, size_t errsz)
 {
 	struct tls_ctx *t;
@@ -140,8 +103,10 @@ tls_server_ctx_signer(const char *cert, char *err, size_t errsz)
 	}
 	if (tls_key_proxy_use(c, err, errsz) == -1)
 		goto fail;
-	/* the same suites: every one authenticated by a signature */
+	/* DHE-RSA suites with RFC 7919 groups sized to the key; every suite
+	 * is authenticated by a signature (no RSA key exchange) */
 	(void)SSL_CTX_set_dh_auto(c, 1);
+	/* No session cache shared between preforked workers. */
 	(void)SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
 	(void)SSL_CTX_set_num_tickets(c, 0);
 	t = xcalloc(1, sizeof(*t));

@@ -31,13 +31,10 @@ struct tls_policy;
 void tls_init(void);
 
 /* ---- server side (smtpd) */
-/* Loads a PEM certificate chain and private key; NULL with err on failure. */
-struct tls_ctx *tls_server_ctx_new(const char *cert, const char *key, char *err,
-    size_t errsz);
 /*
- * The same without the key: the certificate chain, and a key whose
- * signatures come from the process's signer (tls_key.h, the key process
- * of smtpd). NULL with err ("<cert>: reason") on failure.
+ * The PEM certificate chain, and a key whose signatures come from the
+ * process's signer (tls_key.h, the key process of smtpd: the private key
+ * is never in this process). NULL with err ("<cert>: reason") on failure.
  */
 struct tls_ctx *tls_server_ctx_signer(const char *cert, char *err,
     size_t errsz);
