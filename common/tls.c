@@ -36,8 +36,8 @@ struct tls_conn {
 	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:" \
 	"DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384"
 
-static void
-tls_errstr(char *err, size_t errsz, const char *what)
+void
+tls_err_text(char *err, size_t errsz, const char *what, const char *none)
 {
 	unsigned long e;
 	char	      reason[200];
@@ -50,9 +50,17 @@ tls_errstr(char *err, size_t errsz, const char *what)
 		(void)snprintf(err, errsz, "%s: %s", what, reason);
 	} else if (errno != 0)
 		(void)snprintf(err, errsz, "%s: %s", what, strerror(errno));
+	else if (none != NULL)
+		(void)snprintf(err, errsz, "%s: %s", what, none);
 	else
 		(void)snprintf(err, errsz, "%s", what);
 	ERR_clear_error();
+}
+
+static void
+tls_errstr(char *err, size_t errsz, const char *what)
+{
+	tls_err_text(err, errsz, what, NULL);
 }
 
 void

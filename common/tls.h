@@ -29,6 +29,9 @@ struct tls_policy;
 
 /* Once per process, before chroot (loads OpenSSL configuration). */
 void tls_init(void);
+/* "what: reason" into err from OpenSSL's last error, else errno, else
+ * "what: none" (none NULL: "what"); OpenSSL's error queue is cleared. */
+void tls_err_text(char *err, size_t errsz, const char *what, const char *none);
 
 /* ---- server side (smtpd) */
 /*

@@ -28,6 +28,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "tls.h"
 #include "tls_key.h"
 #include "xmem.h"
 
@@ -74,17 +75,7 @@ tls_key_md_nid(int nid)
 static void
 tls_key_err(char *err, size_t errsz, const char *what)
 {
-	unsigned long e = ERR_peek_last_error();
-	char	      reason[200];
-
-	if (e != 0) {
-		ERR_error_string_n(e, reason, sizeof(reason));
-		(void)snprintf(err, errsz, "%s: %s", what, reason);
-	} else if (errno != 0)
-		(void)snprintf(err, errsz, "%s: %s", what, strerror(errno));
-	else
-		(void)snprintf(err, errsz, "%s: not a PEM private key", what);
-	ERR_clear_error();
+	tls_err_text(err, errsz, what, "not a PEM private key");
 }
 
 /* ---- the asking side */
