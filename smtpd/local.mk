@@ -29,6 +29,8 @@ smtpd_libsmtpd_a_SOURCES += \
 	smtpd/smtpd_commit.c \
 	smtpd/smtpd_space.c \
 	smtpd/smtpd_lka_client.c
+# The worker sockets of the lookup and key processes, both sides.
+smtpd_libsmtpd_a_SOURCES += smtpd/smtpd_peers.c smtpd/smtpd_peers.h
 smtpd_libsmtpd_a_CFLAGS = $(AM_CFLAGS) $(SASL_CFLAGS) -pthread
 
 pkglibexec_PROGRAMS += smtpd/smtpd
