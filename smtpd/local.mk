@@ -14,6 +14,7 @@ common_libcommon_net_a_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 noinst_LIBRARIES += smtpd/libsmtpd.a
 smtpd_libsmtpd_a_SOURCES = \
 	smtpd/smtpd_data.c smtpd/smtpd_data.h \
+	smtpd/peer_hdr.c smtpd/peer_hdr.h \
 	smtpd/lka_proto.c smtpd/lka_proto.h \
 	smtpd/key_proto.c smtpd/key_proto.h
 # The counts shared by the workers (issue 14), with its unit test.
