@@ -6,7 +6,7 @@
  * with smtpd_group alone like the workers, chrooted into spool_dir, not
  * dumpable (no worker of the same uid may ptrace it or read its memory), and answers the workers'
  * signature requests (key_proto.h) over one SOCK_SEQPACKET socketpair per
- * worker, handed to it by the master like the lka's (smtpd_lka.c).
+ * worker, handed to it by the master like the lka's (smtpd_peers.c).
  *
  * The workers' TLS context holds the certificate and a public key whose
  * signatures come from here (tls_key.h): a worker that is taken over

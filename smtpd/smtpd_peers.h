@@ -1,14 +1,13 @@
 /*
- * smtpd_peers: the worker sockets of smtpd's helper processes, the lookup
- * process (smtpd_lka.c) and the key process (smtpd_key.c). The master
- * makes one SOCK_SEQPACKET pair per new worker and hands the helper its
- * end over a control socket (SCM_RIGHTS, smtpd_peers_attach). The helper
- * (smtpd_peers_run) watches those sockets in a common/ev.c loop, calls
- * pp_serve when one is readable and closes it when pp_serve says false;
- * it stops when the master is gone, or when it was told to retire and no
- * worker socket is left. A worker waits for its answer with
- * smtpd_peers_recv, bounded by a deadline. Nothing here allocates: the
- * caller owns struct smtpd_peers; logging is the caller's (pp_refuse).
+ * smtpd_peers: the worker sockets of smtpd's lookup (smtpd_lka.c) and key
+ * (smtpd_key.c) processes. The master hands the helper its end of each
+ * new worker's SOCK_SEQPACKET pair over a control socket (SCM_RIGHTS,
+ * smtpd_peers_attach); smtpd_peers_run watches them in a common/ev.c
+ * loop, calls pp_serve when one is readable, closes it when pp_serve says
+ * false, and stops when the master is gone, or when the helper was told
+ * to retire and no worker socket is left. A worker waits for its answer
+ * with smtpd_peers_recv (bounded). Nothing here allocates; the caller
+ * owns struct smtpd_peers and logs a refused socket (pp_refuse).
  */
 #ifndef SG_SMTPD_PEERS_H
 #define SG_SMTPD_PEERS_H
