@@ -20,10 +20,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "peer_hdr.h"
 #include "tls_key.h"
 
 #define KEY_VERSION 1
-#define KEY_HDR_LEN 8
+#define KEY_HDR_LEN PEER_HDR_LEN
 #define KEY_MSG_MAX (KEY_HDR_LEN + 1 + TLS_SIGN_MAX)
 
 enum key_type { KEY_R_OK = 0x81, KEY_R_NO = 0x82 };

@@ -8,37 +8,21 @@
 #include <string.h>
 
 #include "lka_proto.h"
-
-static void
-lka_put_hdr(uint8_t *p, uint8_t type, size_t len, uint32_t id)
-{
-	p[0] = LKA_VERSION;
-	p[1] = type;
-	p[2] = (uint8_t)(len >> 8);
-	p[3] = (uint8_t)len;
-	p[4] = (uint8_t)(id >> 24);
-	p[5] = (uint8_t)(id >> 16);
-	p[6] = (uint8_t)(id >> 8);
-	p[7] = (uint8_t)id;
-}
+#include "peer_hdr.h"
 
 enum lka_status
 lka_msg_parse(const void *buf, size_t len, struct lka_msg *m_r)
 {
-	const uint8_t *p = buf;
-	size_t	       plen;
+	const uint8_t  *p = buf;
+	struct peer_hdr h;
 
 	memset(m_r, 0, sizeof(*m_r));
-	if (len < LKA_HDR_LEN || len > LKA_MSG_MAX || p[0] != LKA_VERSION)
+	if (peer_hdr_get(p, len, LKA_MSG_MAX, LKA_VERSION, &h) == -1)
 		return LKA_EHDR;
-	plen = (size_t)p[2] << 8 | p[3];
-	if (plen != len - LKA_HDR_LEN)
-		return LKA_EHDR;
-	m_r->lg_type = p[1];
-	m_r->lg_id = (uint32_t)p[4] << 24 | (uint32_t)p[5] << 16 |
-	    (uint32_t)p[6] << 8 | p[7];
+	m_r->lg_type = h.ph_type;
+	m_r->lg_id = h.ph_id;
 	m_r->lg_payload = p + LKA_HDR_LEN;
-	m_r->lg_len = plen;
+	m_r->lg_len = h.ph_len;
 	return LKA_OK;
 }
 
@@ -162,7 +146,7 @@ lka_query_pin(void *out, size_t outsz, uint32_t id, const char *addr)
 
 	if (n == 0 || n > LKA_ADDR_MAX || outsz < LKA_HDR_LEN + n)
 		return 0;
-	lka_put_hdr(out, LKA_Q_PIN, n, id);
+	peer_hdr_put(out, LKA_VERSION, LKA_Q_PIN, n, id);
 	memcpy((uint8_t *)out + LKA_HDR_LEN, addr, n);
 	return LKA_HDR_LEN + n;
 }
@@ -177,7 +161,7 @@ lka_query_auth(void *out, size_t outsz, uint32_t id, const char *user,
 	if (userlen == 0 || userlen > LKA_USER_MAX || passlen > LKA_PASS_MAX ||
 	    outsz < LKA_HDR_LEN + n)
 		return 0;
-	lka_put_hdr(p, LKA_Q_AUTH, n, id);
+	peer_hdr_put(p, LKA_VERSION, LKA_Q_AUTH, n, id);
 	p[LKA_HDR_LEN] = (uint8_t)userlen;
 	memcpy(p + LKA_HDR_LEN + 1, user, userlen);
 	memcpy(p + LKA_HDR_LEN + 1 + userlen, pass, passlen);
@@ -202,6 +186,6 @@ lka_reply_make(void *out, size_t outsz, enum lka_type type, uint32_t id,
 		memcpy(p + LKA_HDR_LEN + ll + 1, tag, tl);
 	} else if (outsz < LKA_HDR_LEN)
 		return 0;
-	lka_put_hdr(p, (uint8_t)type, n, id);
+	peer_hdr_put(p, LKA_VERSION, (uint8_t)type, n, id);
 	return LKA_HDR_LEN + n;
 }

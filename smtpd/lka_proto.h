@@ -25,8 +25,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "peer_hdr.h"
+
 #define LKA_VERSION	1
-#define LKA_HDR_LEN	8
+#define LKA_HDR_LEN	PEER_HDR_LEN
 #define LKA_PAYLOAD_MAX 1400 /* a user, a password, an address: small */
 #define LKA_MSG_MAX	(LKA_HDR_LEN + LKA_PAYLOAD_MAX)
 #define LKA_USER_MAX	255 /* bytes of a login in a request */

@@ -14,6 +14,7 @@ common_libcommon_net_a_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 noinst_LIBRARIES += smtpd/libsmtpd.a
 smtpd_libsmtpd_a_SOURCES = \
 	smtpd/smtpd_data.c smtpd/smtpd_data.h \
+	smtpd/peer_hdr.c smtpd/peer_hdr.h \
 	smtpd/lka_proto.c smtpd/lka_proto.h \
 	smtpd/key_proto.c smtpd/key_proto.h
 # The counts shared by the workers (issue 14), with its unit test.
@@ -29,6 +30,8 @@ smtpd_libsmtpd_a_SOURCES += \
 	smtpd/smtpd_commit.c \
 	smtpd/smtpd_space.c \
 	smtpd/smtpd_lka_client.c
+# The worker sockets of the lookup and key processes, both sides.
+smtpd_libsmtpd_a_SOURCES += smtpd/smtpd_peers.c smtpd/smtpd_peers.h
 smtpd_libsmtpd_a_CFLAGS = $(AM_CFLAGS) $(SASL_CFLAGS) -pthread
 
 pkglibexec_PROGRAMS += smtpd/smtpd

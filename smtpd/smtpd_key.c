@@ -6,7 +6,7 @@
  * with smtpd_group alone like the workers, chrooted into spool_dir, not
  * dumpable (no worker of the same uid may ptrace it or read its memory), and answers the workers'
  * signature requests (key_proto.h) over one SOCK_SEQPACKET socketpair per
- * worker, handed to it by the master like the lka's (smtpd_lka.c).
+ * worker, handed to it by the master like the lka's (smtpd_peers.c).
  *
  * The workers' TLS context holds the certificate and a public key whose
  * signatures come from here (tls_key.h): a worker that is taken over
@@ -37,6 +37,7 @@
 #include "priv.h"
 #include "sig.h"
 #include "smtpd.h"
+#include "smtpd_peers.h"
 #include "tls.h"
 #include "tls_key.h"
 
@@ -45,23 +46,15 @@
 #define KEY_STATUS_WAIT_MS 10000 /* loading a key takes milliseconds */
 
 struct smtpd_keyp {
-	struct tls_key *kp_key; /* NULL: no tls_key configured */
-	int		kp_ctl;
-	struct ev      *kp_ev;
-	struct ev_timer kp_tick; /* is the master still there? */
-	size_t		kp_npeers;
-	bool kp_retiring; /* SIGTERM or SIGUSR1: until the workers are gone */
-};
-
-union smtpd_key_cmsg {
-	struct cmsghdr hdr;
-	char	       buf[CMSG_SPACE(sizeof(int))];
+	struct tls_key	  *kp_key; /* NULL: no tls_key configured */
+	struct smtpd_peers kp_peers;
 };
 
 /* One request from a worker's socket; false: drop that socket. */
 static bool
-smtpd_key_serve(struct smtpd_keyp *kp, int fd)
+smtpd_key_serve(void *arg, int fd)
 {
+	struct smtpd_keyp *kp = arg;
 	uint8_t in[KEY_MSG_MAX + 1], sig[TLS_SIGN_MAX], out[KEY_MSG_MAX];
 	struct tls_sign req;
 	const char     *why = "no key";
@@ -101,105 +94,26 @@ smtpd_key_serve(struct smtpd_keyp *kp, int fd)
 }
 
 static void
-smtpd_key_stop_check(struct smtpd_keyp *kp)
+smtpd_key_refuse(void *arg, size_t npeers, bool full)
 {
-	if (getppid() == 1 || (kp->kp_retiring && kp->kp_npeers == 0))
-		ev_break(kp->kp_ev);
+	(void)arg;
+	(void)full;
+	log_warnx("key: cannot take another worker socket (%zu)", npeers);
 }
 
-static void
-smtpd_key_peer(struct ev *e, int fd, unsigned revents, void *arg)
-{
-	struct smtpd_keyp *kp = arg;
-
-	(void)revents;
-	if (smtpd_key_serve(kp, fd))
-		return;
-	ev_fd_del(e, fd);
-	(void)close(fd); /* a socket: nothing to lose */
-	kp->kp_npeers--;
-	smtpd_key_stop_check(kp);
-}
-
-static void
-smtpd_key_msghdr(struct msghdr *mh, struct iovec *iov, char *byte,
-    union smtpd_key_cmsg *cm)
-{
-	memset(mh, 0, sizeof(*mh));
-	memset(cm, 0, sizeof(*cm));
-	iov->iov_base = byte;
-	iov->iov_len = 1;
-	mh->msg_iov = iov;
-	mh->msg_iovlen = 1;
-	mh->msg_control = cm->buf;
-	mh->msg_controllen = sizeof(cm->buf);
-}
-
-/* A new worker's socket from the master, or the master gone. */
-static void
-smtpd_key_take(struct ev *e, int ctl, unsigned revents, void *arg)
-{
-	struct smtpd_keyp   *kp = arg;
-	union smtpd_key_cmsg cm;
-	struct msghdr	     mh;
-	struct iovec	     iov;
-	struct cmsghdr	    *c;
-	char		     b;
-	int		     fd;
-	ssize_t		     n;
-
-	(void)revents;
-	smtpd_key_msghdr(&mh, &iov, &b, &cm);
-	if ((n = recvmsg(ctl, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT)) == 0) {
-		/* the master closed it (a reload) or is gone */
-		ev_fd_del(e, ctl);
-		kp->kp_retiring = true;
-		smtpd_key_stop_check(kp);
-		return;
-	}
-	if (n == -1 || (c = CMSG_FIRSTHDR(&mh)) == NULL ||
-	    c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
-	    c->cmsg_len != CMSG_LEN(sizeof(int)))
-		return;
-	memcpy(&fd, CMSG_DATA(c), sizeof(fd));
-	if (kp->kp_npeers >= KEY_MAX_PEERS ||
-	    ev_fd_add(e, fd, EV_READ, smtpd_key_peer, kp) == -1) {
-		log_warnx("key: cannot take another worker socket (%zu)",
-		    kp->kp_npeers);
-		(void)close(fd);
-		return;
-	}
-	kp->kp_npeers++;
-}
-
-static void
-smtpd_key_sig(struct ev *e, unsigned sigs, void *arg)
-{
-	struct smtpd_keyp *kp = arg;
-
-	(void)e;
-	if (sigs & (SIG_TERM | SIG_USR1))
-		kp->kp_retiring = true;
-	smtpd_key_stop_check(kp);
-}
-
-static void
-smtpd_key_tick(struct ev *e, struct ev_timer *t, void *arg)
-{
-	(void)e;
-	(void)t;
-	smtpd_key_stop_check(arg);
-}
-
+/* SIGTERM or SIGUSR1 (a reload): until the workers' sockets are gone. */
 static void __attribute__((noreturn)) smtpd_key_loop(struct smtpd_keyp *kp)
 {
-	if ((kp->kp_ev = ev_new(KEY_MAX_PEERS + 4, 4)) == NULL ||
-	    ev_signal(kp->kp_ev, smtpd_key_sig, kp) == -1 ||
-	    ev_fd_add(kp->kp_ev, kp->kp_ctl, EV_READ, smtpd_key_take, kp) == -1)
-		log_fatal("key: event loop");
-	ev_timer_init(&kp->kp_tick, smtpd_key_tick, kp);
-	(void)ev_timer_arm(kp->kp_ev, &kp->kp_tick, 1000, 1000);
-	ev_run(kp->kp_ev);
+	struct smtpd_peers *pp = &kp->kp_peers;
+
+	pp->pp_name = "key";
+	pp->pp_max = KEY_MAX_PEERS;
+	pp->pp_retire_sigs = SIG_TERM | SIG_USR1;
+	pp->pp_ctl_exit = false;
+	pp->pp_serve = smtpd_key_serve;
+	pp->pp_refuse = smtpd_key_refuse;
+	pp->pp_arg = kp;
+	smtpd_peers_run(pp);
 	tls_key_free(&kp->kp_key);
 	exit(0);
 }
@@ -234,7 +148,7 @@ smtpd_key_main(struct smtpd_env *env, int ctl)
 
 	log_set_procname("smtpd/key");
 	(void)prctl(PR_SET_NAME, "smtpd-key"); /* ps and the tests */
-	kp.kp_ctl = ctl;
+	kp.kp_peers.pp_ctl = ctl;
 	/* nothing of the network side */
 	for (i = 0; i < env->se_nls; i++)
 		(void)close(env->se_ls[i].sl_fd);
@@ -348,30 +262,10 @@ smtpd_key_start(struct smtpd_env *env, const int *close_fds, size_t nclose,
 int
 smtpd_key_attach(int ctl)
 {
-	union smtpd_key_cmsg cm;
-	struct msghdr	     mh;
-	struct iovec	     iov;
-	struct cmsghdr	    *c;
-	char		     byte = 0;
-	int		     sp[2];
-
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1) {
-		log_warn("key: socketpair");
-		return -1;
-	}
-	smtpd_key_msghdr(&mh, &iov, &byte, &cm);
-	c = CMSG_FIRSTHDR(&mh);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &sp[1], sizeof(int));
 	/* the key process down: the worker's TLS handshakes fail until the
 	 * restarted one makes the master replace it */
-	if (ctl == -1 || sendmsg(ctl, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) == -1)
-		log_warnx("key: cannot reach the key process: the new worker's "
-			  "TLS handshakes fail");
-	(void)close(sp[1]);
-	return sp[0];
+	return smtpd_peers_attach(ctl, "key",
+	    "the key process: the new worker's TLS handshakes fail");
 }
 
 /* ---- a worker's side: the signer of its TLS context */
@@ -385,17 +279,11 @@ smtpd_key_wait_reply(int fd, uint32_t id, uint8_t *sig, size_t sigsz,
 {
 	uint8_t		 in[KEY_MSG_MAX + 1];
 	struct key_reply r;
-	int64_t		 end = ev_clock_ms() + SMTPD_KEY_TIMEOUT_MS, left;
-	struct pollfd	 pfd = { .fd = fd, .events = POLLIN };
+	int64_t		 end = ev_clock_ms() + SMTPD_KEY_TIMEOUT_MS;
 	ssize_t		 n;
 
-	while ((left = end - ev_clock_ms()) > 0) {
-		if (poll(&pfd, 1, (int)left) == -1 && errno != EINTR)
-			break;
-		n = recv(fd, in, sizeof(in), MSG_TRUNC | MSG_DONTWAIT);
-		if (n == -1 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n <= 0 || (size_t)n > KEY_MSG_MAX ||
+	while ((n = smtpd_peers_recv(fd, end, in, sizeof(in))) > 0) {
+		if ((size_t)n > KEY_MSG_MAX ||
 		    key_reply_parse(in, (size_t)n, &r) != KEY_OK)
 			break; /* gone, or not the key process */
 		if (r.kr_id != id)

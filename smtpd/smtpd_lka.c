@@ -34,6 +34,7 @@
 #include "pwcheck.h"
 #include "sig.h"
 #include "smtpd.h"
+#include "smtpd_peers.h"
 #include "tls.h"
 #include "xmem.h"
 
@@ -44,16 +45,12 @@ struct smtpd_lka {
 	const char	  *lk_spool; /* "/" when chrooted */
 	struct spool	  *lk_db;
 	unsigned char	   lk_key[SPOOL_TAG_KEYLEN];
-	int		   lk_ctl;
-	struct ev	  *lk_ev;
-	struct ev_timer	   lk_tick; /* is the master still there? */
-	size_t		   lk_npeers;
 	int		  *lk_ports; /* the listening sockets' ports */
 	size_t		   lk_nports;
-	bool lk_stopping; /* SIGTERM: until the workers are gone */
+	struct smtpd_peers lk_peers;
 };
 
-/* Room for the one descriptor a control message carries. */
+/* Room for the one descriptor a worker's request carries. */
 union smtpd_lka_cmsg {
 	struct cmsghdr hdr;
 	char	       buf[CMSG_SPACE(sizeof(int))];
@@ -178,8 +175,9 @@ smtpd_lka_recv(int fd, uint8_t *in, size_t insz, int *cfd_r)
 
 /* One request from a worker's socket; false: drop that socket. */
 static bool
-smtpd_lka_serve(struct smtpd_lka *lk, int fd)
+smtpd_lka_serve(void *arg, int fd)
 {
+	struct smtpd_lka     *lk = arg;
 	uint8_t		      in[LKA_MSG_MAX + 1], out[LKA_MSG_MAX];
 	struct lka_query      q;
 	struct spool_account *a;
@@ -223,121 +221,35 @@ smtpd_lka_serve(struct smtpd_lka *lk, int fd)
 	    (ssize_t)olen;
 }
 
+static void
+smtpd_lka_refuse(void *arg, size_t npeers, bool full)
+{
+	(void)arg;
+	(void)npeers;
+	if (full)
+		log_warnx("lka: %d worker sockets: refusing another",
+		    LKA_MAX_PEERS);
+	else
+		log_warn("lka: watching a worker socket");
+}
+
 /*
  * SIGTERM (the master stops): the workers finish their sessions first and
  * may still ask; the lka goes once their sockets are closed, or at once
- * when the master is gone.
+ * when the master is gone (its control socket closed).
  */
-static void
-smtpd_lka_stop_check(struct smtpd_lka *lk)
-{
-	if (getppid() == 1 || (lk->lk_stopping && lk->lk_npeers == 0))
-		ev_break(lk->lk_ev);
-}
-
-/* A worker's socket is readable: answer, or drop the socket. */
-static void
-smtpd_lka_peer(struct ev *e, int fd, unsigned revents, void *arg)
-{
-	struct smtpd_lka *lk = arg;
-
-	(void)revents;
-	if (smtpd_lka_serve(lk, fd))
-		return;
-	ev_fd_del(e, fd);
-	(void)close(fd); /* a socket: nothing to lose */
-	lk->lk_npeers--;
-	smtpd_lka_stop_check(lk);
-}
-
-/* A control message of one byte (*byte) and one descriptor (in cm). */
-static void
-smtpd_lka_msghdr(struct msghdr *mh, struct iovec *iov, char *byte,
-    union smtpd_lka_cmsg *cm)
-{
-	memset(mh, 0, sizeof(*mh));
-	memset(cm, 0, sizeof(*cm));
-	iov->iov_base = byte;
-	iov->iov_len = 1;
-	mh->msg_iov = iov;
-	mh->msg_iovlen = 1;
-	mh->msg_control = cm->buf;
-	mh->msg_controllen = sizeof(cm->buf);
-}
-
-/* A new worker's socket from the master. */
-static void
-smtpd_lka_take(struct smtpd_lka *lk)
-{
-	union smtpd_lka_cmsg cm;
-	struct msghdr	     mh;
-	struct iovec	     iov;
-	struct cmsghdr	    *c;
-	char		     b;
-	int		     fd;
-	ssize_t		     n;
-
-	smtpd_lka_msghdr(&mh, &iov, &b, &cm);
-	if ((n = recvmsg(lk->lk_ctl, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT)) ==
-	    0)
-		exit(0); /* the master is gone */
-	if (n == -1)
-		return;
-	if ((c = CMSG_FIRSTHDR(&mh)) == NULL || c->cmsg_level != SOL_SOCKET ||
-	    c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int)))
-		return;
-	memcpy(&fd, CMSG_DATA(c), sizeof(fd));
-	if (lk->lk_npeers >= LKA_MAX_PEERS) {
-		log_warnx("lka: %d worker sockets: refusing another",
-		    LKA_MAX_PEERS);
-		(void)close(fd);
-		return;
-	}
-	if (ev_fd_add(lk->lk_ev, fd, EV_READ, smtpd_lka_peer, lk) == -1) {
-		log_warn("lka: watching a worker socket");
-		(void)close(fd);
-		return;
-	}
-	lk->lk_npeers++;
-}
-
-static void
-smtpd_lka_sig(struct ev *e, unsigned sigs, void *arg)
-{
-	struct smtpd_lka *lk = arg;
-
-	(void)e;
-	if (sigs & SIG_TERM)
-		lk->lk_stopping = true;
-	smtpd_lka_stop_check(lk);
-}
-
-static void
-smtpd_lka_ctl(struct ev *e, int fd, unsigned revents, void *arg)
-{
-	(void)e;
-	(void)fd;
-	(void)revents;
-	smtpd_lka_take(arg);
-}
-
-static void
-smtpd_lka_tick(struct ev *e, struct ev_timer *t, void *arg)
-{
-	(void)e;
-	(void)t;
-	smtpd_lka_stop_check(arg);
-}
-
 static void __attribute__((noreturn)) smtpd_lka_loop(struct smtpd_lka *lk)
 {
-	if ((lk->lk_ev = ev_new(LKA_MAX_PEERS + 4, 4)) == NULL ||
-	    ev_signal(lk->lk_ev, smtpd_lka_sig, lk) == -1 ||
-	    ev_fd_add(lk->lk_ev, lk->lk_ctl, EV_READ, smtpd_lka_ctl, lk) == -1)
-		log_fatal("lka: event loop");
-	ev_timer_init(&lk->lk_tick, smtpd_lka_tick, lk);
-	(void)ev_timer_arm(lk->lk_ev, &lk->lk_tick, 1000, 1000);
-	ev_run(lk->lk_ev);
+	struct smtpd_peers *pp = &lk->lk_peers;
+
+	pp->pp_name = "lka";
+	pp->pp_max = LKA_MAX_PEERS;
+	pp->pp_retire_sigs = SIG_TERM;
+	pp->pp_ctl_exit = true;
+	pp->pp_serve = smtpd_lka_serve;
+	pp->pp_refuse = smtpd_lka_refuse;
+	pp->pp_arg = lk;
+	smtpd_peers_run(pp);
 	spool_close(&lk->lk_db);
 	exit(0);
 }
@@ -354,7 +266,7 @@ smtpd_lka_main(struct smtpd_env *env, int ctl)
 	(void)prctl(PR_SET_NAME,
 	    "smtpd-lka"); /* ps and the tests tell it apart */
 	lk.lk_cf = env->se_cf;
-	lk.lk_ctl = ctl;
+	lk.lk_peers.pp_ctl = ctl;
 	/* nothing of the network side: listeners (their ports kept, for the
 	 * pinned-address check), the TLS key, the board */
 	lk.lk_ports = xcalloc(env->se_nls + 1, sizeof(*lk.lk_ports));
@@ -459,29 +371,8 @@ smtpd_lka_start(struct smtpd_env *env, int *ctl_r)
 int
 smtpd_lka_attach(int ctl)
 {
-	union smtpd_lka_cmsg cm;
-	struct msghdr	     mh;
-	struct iovec	     iov;
-	struct cmsghdr	    *c;
-	char		     byte = 0;
-	int		     sp[2];
-
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1) {
-		log_warn("lka: socketpair");
-		return -1;
-	}
-	smtpd_lka_msghdr(&mh, &iov, &byte, &cm);
-	c = CMSG_FIRSTHDR(&mh);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &sp[1], sizeof(int));
 	/* the lka down or stuck: the worker's lookups fail (454) until the
 	 * restarted lka makes the master replace it */
-	if (ctl == -1 || sendmsg(ctl, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) == -1)
-		log_warnx(
-		    "lka: cannot reach the lookup process: the new worker "
-		    "answers AUTH with 454");
-	(void)close(sp[1]); /* the lka has its copy, or nobody needs it */
-	return sp[0];
+	return smtpd_peers_attach(ctl, "lka",
+	    "the lookup process: the new worker answers AUTH with 454");
 }

@@ -7,8 +7,6 @@
  */
 #include "config.h"
 
-#include <errno.h>
-#include <poll.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -17,24 +15,18 @@
 #include "lka_proto.h"
 #include "log.h"
 #include "smtpd.h"
+#include "smtpd_peers.h"
 
 /* Waits for the reply to id; LKA_R_TEMP on timeout or a broken socket. */
 static enum lka_type
 smtpd_lkac_wait(int fd, uint32_t id, struct lka_reply *r)
 {
-	uint8_t	      in[LKA_MSG_MAX + 1];
-	int64_t	      end = ev_clock_ms() + SMTPD_LKA_TIMEOUT_MS, left;
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	ssize_t	      n;
+	uint8_t in[LKA_MSG_MAX + 1];
+	int64_t end = ev_clock_ms() + SMTPD_LKA_TIMEOUT_MS;
+	ssize_t n;
 
-	while ((left = end - ev_clock_ms()) > 0) {
-		if (poll(&pfd, 1, (int)left) == -1 && errno != EINTR)
-			break;
-		n = recv(fd, in, sizeof(in), MSG_TRUNC | MSG_DONTWAIT);
-		if (n == -1 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n <= 0)
-			break; /* the lka is gone */
+	/* 0 or -1: the lka is gone, or late */
+	while ((n = smtpd_peers_recv(fd, end, in, sizeof(in))) > 0) {
 		if ((size_t)n > LKA_MSG_MAX ||
 		    lka_reply_parse(in, (size_t)n, r) != LKA_OK) {
 			log_warnx("lka: malformed reply");
