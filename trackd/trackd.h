@@ -4,7 +4,8 @@
  *    includes <microhttpd.h>), as trackd_http_user, chrooted into an
  *    empty directory, with no database and no key: libmicrohttpd's
  *    threads route each request and send it to the backend as a
- *    trackd_proto.h message, one socket per thread;
+ *    trackd_proto.h message, one socket per thread; an unsubscribe goes
+ *    on a socket of its own while its connection is suspended;
  *  - the backend (trackd_backend.c), as trackd_user: trackd_handle()
  *    (trackd_hit.c) verifies the token with the tracking key, reads the
  *    spool and fills the struct trackd_resp that goes back;
@@ -116,6 +117,8 @@ struct trackd_http_conf {
 	unsigned	 hc_timeout_s;
 	/* one socket to the backend per thread (hc_threads of them) */
 	const int	*hc_chan;
+	/* one more: the unsubscribes, answered after their commit */
+	int		 hc_unsub;
 	/* called (from a request thread) when the backend did not answer
 	 * in time or is gone: the request got a 503 */
 	void		(*hc_lost)(void *);

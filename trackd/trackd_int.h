@@ -20,7 +20,7 @@ struct trackd_hit {
 	uint32_t	 h_idx;
 	uint16_t	 h_link;
 	char		 h_kind;	/* SPOOL_TRACK_OPEN, _CLICK or _UNSUB */
-	uint32_t	 h_tag;		/* _UNSUB: the backend's socket */
+	uint32_t	 h_tag;		/* _UNSUB: the backend's wait (slot, generation) */
 	bool		 h_machine;
 	int64_t		 h_dt;		/* unix seconds */
 	int64_t		 h_ms;		/* monotonic ms (the burst rule) */
@@ -31,10 +31,12 @@ struct trackd_hit {
 /*
  * An unsubscribe (POST /u/) is committed by the committer, with the opens
  * and clicks pending there, before its answer: the backend sends the
- * record (h_kind SPOOL_TRACK_UNSUB, h_tag its socket) and sets that socket
- * aside; the committer answers on its reply pipe, after the commit, with
- * one verdict per unsubscribe. The backend's loop goes on serving the other
- * sockets meanwhile: no hit waits behind an unsubscribe's fsync.
+ * record (h_kind SPOOL_TRACK_UNSUB, h_tag its wait's slot and generation)
+ * and keeps what the answer needs in that slot; the committer answers on
+ * its reply pipe, after the commit, with one verdict per unsubscribe. The
+ * backend's loop goes on serving every socket meanwhile, and the HTTP
+ * process has suspended that one connection: no hit waits behind an
+ * unsubscribe's fsync.
  */
 enum trackd_unsub_result {
 	TRACKD_U_ADDED,	  /* on the stop list now, with its event */
