@@ -85,12 +85,16 @@ void	trackd_resp_release(struct trackd_resp *);
 size_t	trackd_flush(struct trackd *);
 /* Where the threads send opens and clicks: the committer's pipe. */
 void	trackd_set_pipe(struct trackd *, int fd);
+/* Where unsubscribes go: a pipe of their own, which the committer reads
+ * between the pieces of a group commit (without it: the pipe above). */
+void	trackd_set_unsub_pipe(struct trackd *, int fd);
 /* The committer (trackd_commit.c): a child process with its own spool,
- * reading hit records from fd until EOF, committing them in groups, and
- * answering each unsubscribe on reply after its commit; returns its exit
- * status. */
+ * reading hit records from fd until EOF and unsubscribes from ufd,
+ * committing them in groups, and answering each unsubscribe on reply
+ * after its commit; returns its exit status. */
 int	trackd_commit_main(const char *spool_dir, int64_t map_size, int64_t map_max,
-	    unsigned spool_flags, const char *event_log, int fd, int reply);
+	    unsigned spool_flags, const char *event_log, int fd, int ufd,
+	    int reply);
 /* Hits answered and not yet committed. */
 size_t	trackd_pending(struct trackd *);
 

@@ -75,6 +75,7 @@ struct trackd_be {
 	size_t		       b_nfds, b_nopen;
 	pid_t		       b_child; /* the committer */
 	int		       b_pipe;	/* its pipe's write end */
+	int		       b_upipe; /* its unsubscribes' pipe's */
 	int		       b_reply; /* its verdicts' read end */
 	int		       b_status;
 	uint8_t		       b_in[TP_QUERY_MAX + 1];
@@ -89,17 +90,22 @@ static void
 trackd_be_fork_committer(struct trackd_be *b)
 {
 	size_t i;
-	int    p[2], r[2];
+	int    p[2], r[2], u[2];
 
-	if (pipe2(p, O_CLOEXEC) == -1 || pipe2(r, O_CLOEXEC) == -1)
+	if (pipe2(p, O_CLOEXEC) == -1 || pipe2(r, O_CLOEXEC) == -1 ||
+	    pipe2(u, O_CLOEXEC) == -1)
 		log_fatal("pipe2");
 	/* room for bursts: about 2,800 hits; the default is 64 KB */
 	(void)fcntl(p[1], F_SETPIPE_SZ, 1024 * 1024);
+	/* and for TRACKD_UNSUB_MAX unsubscribes */
+	(void)fcntl(u[1], F_SETPIPE_SZ,
+	    TRACKD_UNSUB_MAX * (int)sizeof(struct trackd_hit));
 	if ((b->b_child = fork()) == -1)
 		log_fatal("fork");
 	if (b->b_child == 0) {
 		(void)close(p[1]);
 		(void)close(r[0]);
+		(void)close(u[1]);
 		/* the HTTP process must see EOF when the backend goes */
 		for (i = 0; i < b->b_nfds; i++)
 			(void)close(b->b_fds[i]);
@@ -111,15 +117,18 @@ trackd_be_fork_committer(struct trackd_be *b)
 		_exit(trackd_commit_main(b->b_cf->cf_spool_dir,
 		    b->b_cf->cf_lmdb_map_size, b->b_cf->cf_lmdb_map_max,
 		    SPOOL_CLUSTER_IF(b->b_cf->cf_cluster_dsn),
-		    b->b_cf->cf_event_log, p[0], r[1]));
+		    b->b_cf->cf_event_log, p[0], u[0], r[1]));
 	}
 	(void)close(p[0]);
 	(void)close(r[1]);
+	(void)close(u[0]);
 	if (fcntl(p[1], F_SETFL, O_NONBLOCK) == -1 ||
-	    fcntl(r[0], F_SETFL, O_NONBLOCK) == -1)
+	    fcntl(r[0], F_SETFL, O_NONBLOCK) == -1 ||
+	    fcntl(u[1], F_SETFL, O_NONBLOCK) == -1)
 		log_fatal("fcntl");
 	b->b_pipe = p[1];
 	b->b_reply = r[0];
+	b->b_upipe = u[1];
 }
 
 /* EOF to the committer, which commits what is pending and exits; waited
@@ -131,8 +140,9 @@ trackd_be_stop_committer(struct trackd_be *b)
 	int	status;
 	pid_t	pid;
 
-	(void)close(b->b_pipe); /* EOF for the committer */
-	b->b_pipe = -1;
+	(void)close(b->b_upipe); /* EOF for the committer */
+	(void)close(b->b_pipe);
+	b->b_pipe = b->b_upipe = -1;
 	while (b->b_child > 0) {
 		if ((pid = waitpid(b->b_child, &status, WNOHANG)) ==
 			b->b_child ||
@@ -452,6 +462,7 @@ trackd_be_open(struct trackd_be *b)
 	b->b_t = trackd_new(sp, key, b->b_cf->cf_event_log);
 	explicit_bzero(key, sizeof(key));
 	trackd_set_pipe(b->b_t, b->b_pipe);
+	trackd_set_unsub_pipe(b->b_t, b->b_upipe);
 	if ((b->b_ev = ev_new(b->b_nfds + 3, 1)) == NULL ||
 	    ev_signal(b->b_ev, trackd_be_signal, b) == -1 ||
 	    ev_fd_add(b->b_ev, b->b_reply, EV_READ, trackd_be_verdicts, b) ==
@@ -473,7 +484,7 @@ trackd_backend_main(struct conf *cf, int *fds, size_t nfds)
 	b.b_fds = fds;
 	b.b_nfds = b.b_nopen = nfds;
 	b.b_park = xcalloc(TRACKD_UNSUB_MAX, sizeof(*b.b_park));
-	b.b_pipe = b.b_reply = -1;
+	b.b_pipe = b.b_upipe = b.b_reply = -1;
 	priv_drop(cf->cf_trackd_user, cf->cf_group, NULL);
 	trackd_be_fork_committer(&b);
 	trackd_be_open(&b);

@@ -70,6 +70,7 @@ struct trackd {
 	size_t			 t_npend;
 	struct trackd_hit	*t_fl;		/* being committed (t_db held) */
 	size_t			 t_nfl;
+	size_t			 t_flo;		/* t_fl[0..t_flo) committed already */
 	struct trackd_seen	*t_seen;
 	int			 t_pipe;	/* to the committer, or -1 */
 	char			*t_event_log;
@@ -80,7 +81,15 @@ struct trackd {
 	enum trackd_unsub_result *t_unres;	/* each one's, in the txn */
 	size_t			 t_nun;
 	int			 t_reply;
+	/* the unsubscribes' own pipe: the backend's write end, the
+	 * committer's read end (non-blocking); -1: they come on t_pipe */
+	int			 t_upipe;
 };
+
+/* The committer looks for unsubscribes every TRACKD_FLUSH_CHUNK hits of
+ * a group it is writing: they ride in that group's transaction, cut
+ * there (trackd_flush.c). */
+#define TRACKD_FLUSH_CHUNK 32
 
 extern const char trackd_503[];
 
@@ -117,12 +126,17 @@ void	trackd_unsub_answer(const struct trackd_unsub_req *,
 /* The committer: an unsubscribe read from the pipe; false when
  * TRACKD_UNSUB_MAX wait already (the caller answers FAILED). */
 bool	trackd_unsub_append(struct trackd *, const struct trackd_hit *);
+/* The committer: reads what t_upipe holds onto t_un (FAILED verdicts
+ * past TRACKD_UNSUB_MAX); at its EOF t_upipe becomes -1. True when
+ * unsubscribes wait (t_nun > 0). */
+bool	trackd_unsub_poll(struct trackd *);
 /* The committer, in the flush's write txn: the stop-list entry and its
  * event; *res_r ADDED, ALREADY or GONE; 0 or the txn's failure. */
 int	trackd_unsub_put(struct spool_txn *, const struct trackd_hit *,
 	    enum trackd_unsub_result *res_r);
 /* The committer: the unsubscribes waiting (t_un) committed in one
- * transaction of their own, each answered (trackd_flush.c). */
+ * transaction of their own, each answered, then the events exported
+ * (trackd_flush.c). */
 void	trackd_flush_unsubs(struct trackd *);
 /* The committer: one verdict to the backend (its reply pipe). */
 void	trackd_verdict_send(struct trackd *, uint32_t tag,
