@@ -357,11 +357,22 @@ trackd_be_verdicts(struct ev *e, int fd, unsigned revents, void *arg)
 static void
 trackd_be_reply(struct trackd_be *b, size_t i, size_t olen)
 {
+	struct pollfd pfd = { .fd = b->b_fds[i], .events = POLLOUT };
+	ssize_t	      n;
+
 	if (b->b_fds[i] == -1)
 		return;
-	/* the HTTP process waits for this; one that does not read is gone */
-	if (send(b->b_fds[i], b->b_out, olen, MSG_DONTWAIT | MSG_NOSIGNAL) !=
-	    (ssize_t)olen) {
+	/* the HTTP process waits for this; one that does not read is gone.
+	 * Full (the unsubscribes' socket can have up to TRACKD_UNSUB_MAX
+	 * answers to take, more than its send buffer holds): its thread
+	 * reads at once, so room is waited for, bounded. */
+	while ((n = send(b->b_fds[i], b->b_out, olen,
+		    MSG_DONTWAIT | MSG_NOSIGNAL)) == -1 &&
+	    (errno == EINTR ||
+		(errno == EAGAIN &&
+		    poll(&pfd, 1, TRACKD_BACKEND_TIMEOUT_MS) == 1)))
+		;
+	if (n != (ssize_t)olen) {
 		log_warn("backend: answering the HTTP process");
 		trackd_be_close(b, i);
 	}

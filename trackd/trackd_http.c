@@ -321,11 +321,32 @@ trackd_http_ask(struct trackd_http *h, struct trackd_chan *ch,
 	trackd_http_fill(&r, ch->c_loc, rs);
 }
 
+static bool trackd_http_settle(struct trackd_http *, uint32_t, uint8_t *,
+    size_t);
+
+/* One message on the unsubscribes' socket, shared by the threads (one
+ * datagram is atomic). The backend reads at once; a burst larger than
+ * the socket's buffer waits for room, bounded. 0, or -1 with errno. */
+static int
+trackd_http_usend(struct trackd_http *h, const uint8_t *out, size_t n)
+{
+	struct pollfd pfd = { .fd = h->h_ufd, .events = POLLOUT };
+	ssize_t	      r;
+
+	while ((r = send(h->h_ufd, out, n, MSG_DONTWAIT | MSG_NOSIGNAL)) ==
+		-1 &&
+	    (errno == EINTR ||
+		(errno == EAGAIN &&
+		    poll(&pfd, 1, TRACKD_BACKEND_TIMEOUT_MS) == 1)))
+		;
+	return r == (ssize_t)n ? 0 : -1;
+}
+
 /*
- * POST /u/: the query on the unsubscribe socket and the connection
- * suspended until its answer (trackd_http_waiter resumes it). Under
- * h_umu, so that no answer can resume it before it is suspended. false:
- * not sent (a 503 for the caller).
+ * POST /u/: the connection suspended, then the query on the
+ * unsubscribes' socket; trackd_http_waiter resumes it with the answer
+ * (the slot is taken before the query goes: no answer can come first).
+ * false: not suspended, a 503 for the caller.
  */
 static bool
 trackd_http_suspend(struct trackd_http *h, struct MHD_Connection *c,
@@ -333,36 +354,23 @@ trackd_http_suspend(struct trackd_http *h, struct MHD_Connection *c,
 {
 	struct trackd_http_slot *s = NULL;
 	uint8_t			 out[TP_QUERY_MAX];
-	size_t			 i, n = 0;
+	size_t			 i, n;
 
 	(void)pthread_mutex_lock(&h->h_umu);
 	for (i = 0; !h->h_stop && s == NULL && i < TRACKD_HTTP_WAIT_MAX; i++)
 		if (h->h_slot[(h->h_hint + i) % TRACKD_HTTP_WAIT_MAX].s_conn ==
 		    NULL)
 			s = &h->h_slot[(h->h_hint + i) % TRACKD_HTTP_WAIT_MAX];
-	if (s != NULL) {
-		h->h_hint = (uint32_t)(s - h->h_slot) + 1;
-		q->q_id = ++h->h_gen << TRACKD_HTTP_WAIT_BITS |
-		    (uint32_t)(s - h->h_slot);
-		n = tp_query_make(out, sizeof(out), q);
-	}
-	if (n == 0 ||
-	    send(h->h_ufd, out, n, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)n) {
+	if (s == NULL) {
 		(void)pthread_mutex_unlock(&h->h_umu);
-		if (s == NULL)
-			log_warnx("NOQUEUE: hit=unsubscribe, status=503 (%s)",
-			    h->h_stop ? "stopping"
-				      : "1024 wait for their commit already");
-		else if (n > 0 && errno == EAGAIN)
-			log_warnx("NOQUEUE: hit=unsubscribe, status=503 "
-				  "(the backend's socket is full)");
-		else {
-			log_warn("backend: sending an unsubscribe: 503, "
-				 "stopping");
-			h->h_lost(h->h_lost_arg);
-		}
+		log_warnx("NOQUEUE: hit=unsubscribe, status=503 (%s)",
+		    h->h_stop ? "stopping"
+			      : "1024 wait for their commit already");
 		return false;
 	}
+	h->h_hint = (uint32_t)(s - h->h_slot) + 1;
+	q->q_id = ++h->h_gen << TRACKD_HTTP_WAIT_BITS |
+	    (uint32_t)(s - h->h_slot);
 	*s = (struct trackd_http_slot){ .s_conn = c,
 		.s_req = rq,
 		.s_id = q->q_id,
@@ -372,6 +380,13 @@ trackd_http_suspend(struct trackd_http *h, struct MHD_Connection *c,
 	rq->rq_waiting = true;
 	MHD_suspend_connection(c);
 	(void)pthread_mutex_unlock(&h->h_umu);
+	if ((n = tp_query_make(out, sizeof(out), q)) == 0 ||
+	    trackd_http_usend(h, out, n) == -1) {
+		/* n == 0 cannot happen: every field was checked or cut */
+		log_warn("backend: sending an unsubscribe: 503, stopping");
+		h->h_lost(h->h_lost_arg);
+		(void)trackd_http_settle(h, q->q_id, NULL, 0);
+	}
 	return true;
 }
 

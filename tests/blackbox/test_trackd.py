@@ -440,6 +440,50 @@ def test_unsubscribes_waiting_for_a_slow_commit_hold_no_thread():
     shutil.rmtree(flagdir, ignore_errors=True)
 
 
+def test_a_burst_of_unsubscribes_on_one_thread():
+    """Thirty-six unsubscribes wait together behind a slow commit (one HTTP
+    thread, forty suspended connections), are committed together and
+    answered together: each gets its 200, the answer to its own request
+    (matched by id), and is on the stop list; trackd goes on."""
+    flagdir, flag = slow_flag()
+    heads = "abcdefghijklmnopqrstuvwxyz0123456789"
+    n = len(heads)
+    with gateway() as g:
+        g.start("spoold")
+        qid = fake_qid()
+        start_slow_trackd(g, flag)
+        rcpts = ["%s%d@dest.test" % (heads[i], i) for i in range(n)]
+        tok = seed(g, qid, rcpts)
+        open(flag, "w").close()
+        done = {}
+
+        def unsubscribe(i):
+            try:
+                st, _, body = request(g, "POST", "/u/" + tok["unsub"][i],
+                                      body=b"List-Unsubscribe=One-Click")
+                # the done page names its own recipient, masked: "a***@dest.test"
+                done[i] = st if ("<strong>%s***@dest.test" % heads[i]).encode() in body \
+                    else (st, body)
+            except OSError as e:
+                done[i] = repr(e)
+        th = [threading.Thread(target=unsubscribe, args=(i,), daemon=True) for i in range(n)]
+        th[0].start()
+        wait_for(lambda: os.path.exists(flag + ".in"), timeout=10,
+                 what="the first unsubscribe's commit to reach its sync")
+        for t in th[1:]:
+            t.start()
+        time.sleep(0.5)  # the others reach the committer's pipe
+        os.unlink(flag)
+        for t in th:
+            t.join(30)
+        assert sorted(done.items()) == [(i, 200) for i in range(n)]
+        stop = g.spoolctl("stoplist", "list", "acc").stdout
+        assert all(r in stop for r in rcpts)
+        assert request(g, "GET", "/o/" + tok["open"][0])[0] == 200
+        assert "stopping" not in g.log("trackd")
+    shutil.rmtree(flagdir, ignore_errors=True)
+
+
 def open_fds(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
