@@ -417,7 +417,8 @@ trackd_http_settle(struct trackd_http *h, uint32_t id, uint8_t *ans,
 }
 
 /* The waiter: 503 for the waits past their time (all: every one);
- * returns poll's timeout until the next one is due, -1: none waits. */
+ * returns poll's timeout: until the next one is due, or (none waits) the
+ * time a new one would have, as no answer may come to wake the poll. */
 static int
 trackd_http_sweep(struct trackd_http *h, bool all)
 {
@@ -440,7 +441,7 @@ trackd_http_sweep(struct trackd_http *h, bool all)
 			log_warnx("NOQUEUE: hit=unsubscribe, status=503 (no "
 				  "answer in %d ms)",
 			    TRACKD_BACKEND_TIMEOUT_MS);
-	return next == -1 ? -1 : (int)(next - now);
+	return next == -1 ? TRACKD_BACKEND_TIMEOUT_MS : (int)(next - now);
 }
 
 /* The waiter: one answer from the unsubscribe socket; false: the

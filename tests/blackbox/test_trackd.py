@@ -531,6 +531,36 @@ def test_client_gone_while_its_unsubscribe_waits():
     shutil.rmtree(flagdir, ignore_errors=True)
 
 
+def test_unsubscribe_without_an_answer_gets_503_and_trackd_goes_on():
+    """The committer stopped (SIGSTOP): an unsubscribe waits, then gets
+    503 (no answer within 5 s) while trackd goes on serving; once the
+    committer runs again the unsubscribe is committed (its late answer
+    finds no one waiting) and the sender's retry gets 200, stoplist=already.
+    Before, the HTTP thread's 503 also stopped trackd (backend lost)."""
+    with gateway() as g:
+        g.start("spoold")
+        qid = fake_qid()
+        start_trackd(g)
+        tok = seed(g, qid, ["late@dest.test", "o@dest.test"])
+        commit = smtpgate.trackd_procs(g)["commit"]["pid"]
+        path = "/u/" + tok["unsub"][0]
+        os.kill(commit, signal.SIGSTOP)
+        try:
+            assert request(g, "POST", path, body=b"List-Unsubscribe=One-Click")[0] == 503
+            assert request(g, "GET", "/o/" + tok["open"][1])[0] == 200
+        finally:
+            os.kill(commit, signal.SIGCONT)
+        assert "status=503 (no answer in 5000 ms)" in g.log("trackd")
+        wait_for(lambda: "late@dest.test" in g.spoolctl("stoplist", "list", "acc").stdout,
+                 timeout=20, what="the late unsubscribe committed")
+        assert request(g, "POST", path, body=b"List-Unsubscribe=One-Click")[0] == 200
+        wait_for(lambda: "stoplist=already" in g.log("trackd"), timeout=10,
+                 what="the retry's line")
+        p = g.procs["trackd"]
+        g.stop("trackd")
+        assert p.returncode == 0, g.log("trackd")
+
+
 def test_sigterm_commits_pending_opens():
     """Opens answered just before SIGTERM are committed before exit."""
     with gateway() as g:
