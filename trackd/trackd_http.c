@@ -773,7 +773,11 @@ trackd_http_start(const struct trackd_http_conf *hc)
 	    NULL, /* first: MHD wants it */
 	    MHD_OPTION_NOTIFY_COMPLETED, trackd_http_done, h,
 	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)hc->hc_fd,
-	    MHD_OPTION_THREAD_POOL_SIZE, hc->hc_threads,
+	    /* one thread: MHD's own, no pool (a pool size of 0 or 1 is
+	     * logged as ignored): the connection limit again instead */
+	    hc->hc_threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE
+			       : MHD_OPTION_CONNECTION_LIMIT,
+	    hc->hc_threads > 1 ? hc->hc_threads : hc->hc_conn_max,
 	    MHD_OPTION_CONNECTION_LIMIT, hc->hc_conn_max,
 	    MHD_OPTION_CONNECTION_TIMEOUT, hc->hc_timeout_s,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)TRACKD_CONN_MEMORY,

@@ -437,6 +437,7 @@ def test_unsubscribes_waiting_for_a_slow_commit_hold_no_thread():
         stop = g.spoolctl("stoplist", "list", "acc").stdout
         assert "s1@dest.test" in stop and "s2@dest.test" in stop
         assert "threads=1," in g.log("trackd")
+        assert "libmicrohttpd" not in g.log("trackd")  # no warning either
     shutil.rmtree(flagdir, ignore_errors=True)
 
 
