@@ -8,7 +8,7 @@
  * empty directory that no longer exists, before libmicrohttpd's threads
  * read a request: a bug in the HTTP path reaches no database, no key
  * and no writable file. Each thread asks the backend over its own
- * socket (trackd_http.c, trackd_proto.h).
+ * socket, unsubscribes go over one more (trackd_http.c, trackd_proto.h).
  *
  * SIGTERM stops accepting, finishes the requests under way (the backend
  * still answers them), then closes the sockets: the backend lets the
@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,7 +72,7 @@ struct trackd_main {
 	char		  *m_cert, *m_key; /* PEM text, implicit TLS */
 	struct ev	  *m_ev;
 	pid_t		   m_child; /* the backend */
-	int		  *m_chan;  /* to it: one per thread, then control */
+	int		  *m_chan;  /* to it: one per thread, unsubscribes, control */
 	size_t		   m_nchan;
 	uint32_t	   m_ctl_id;
 	atomic_bool	   m_lost;   /* a thread lost the backend */
@@ -262,17 +263,24 @@ trackd_on_wake(struct ev *e, void *arg)
 	}
 }
 
+/* One thread per CPU this process may run on (its affinity: a cpuset or
+ * taskset counts), at most 8. One is enough: a thread waits for the
+ * backend's answer to a hit, never for a commit (an unsubscribe's
+ * connection is suspended while it waits). */
 static unsigned
 trackd_threads(void)
 {
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t set;
+	int	  n;
 
-	/* at least 2: a thread waits for its request's answer, and an
-	 * unsubscribe's answer waits for its commit */
-	return n < 2 ? 2 : n > 8 ? 8 : (unsigned)n;
+	if (sched_getaffinity(0, sizeof(set), &set) == -1)
+		return 1;
+	n = CPU_COUNT(&set);
+	return n < 1 ? 1 : n > 8 ? 8 : (unsigned)n;
 }
 
-/* The backend's sockets (hc_threads + control) and the backend itself,
+/* The backend's sockets (hc_threads, the unsubscribes', control) and
+ * the backend itself,
  * forked while still root (it drops to trackd_user). */
 static void
 trackd_fork_backend(struct trackd_main *m, unsigned threads)
@@ -280,7 +288,7 @@ trackd_fork_backend(struct trackd_main *m, unsigned threads)
 	int   *peer, sp[2];
 	size_t i;
 
-	m->m_nchan = threads + 1;
+	m->m_nchan = threads + 2;
 	m->m_chan = xcalloc(m->m_nchan, sizeof(*m->m_chan));
 	peer = xcalloc(m->m_nchan, sizeof(*peer));
 	for (i = 0; i < m->m_nchan; i++) {
@@ -384,6 +392,7 @@ trackd_serve(struct trackd_main *m, unsigned threads)
 		.hc_conn_max = TRACKD_CONN_MAX,
 		.hc_timeout_s = TRACKD_TIMEOUT_S,
 		.hc_chan = m->m_chan,
+		.hc_unsub = m->m_chan[threads],
 		.hc_lost = trackd_lost,
 		.hc_lost_arg = m };
 	struct trackd_http     *h;

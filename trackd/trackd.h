@@ -4,7 +4,8 @@
  *    includes <microhttpd.h>), as trackd_http_user, chrooted into an
  *    empty directory, with no database and no key: libmicrohttpd's
  *    threads route each request and send it to the backend as a
- *    trackd_proto.h message, one socket per thread;
+ *    trackd_proto.h message, one socket per thread; an unsubscribe goes
+ *    on a socket of its own while its connection is suspended;
  *  - the backend (trackd_backend.c), as trackd_user: trackd_handle()
  *    (trackd_hit.c) verifies the token with the tracking key, reads the
  *    spool and fills the struct trackd_resp that goes back;
@@ -84,12 +85,16 @@ void	trackd_resp_release(struct trackd_resp *);
 size_t	trackd_flush(struct trackd *);
 /* Where the threads send opens and clicks: the committer's pipe. */
 void	trackd_set_pipe(struct trackd *, int fd);
+/* Where unsubscribes go: a pipe of their own, which the committer reads
+ * between the pieces of a group commit (without it: the pipe above). */
+void	trackd_set_unsub_pipe(struct trackd *, int fd);
 /* The committer (trackd_commit.c): a child process with its own spool,
- * reading hit records from fd until EOF, committing them in groups, and
- * answering each unsubscribe on reply after its commit; returns its exit
- * status. */
+ * reading hit records from fd until EOF and unsubscribes from ufd,
+ * committing them in groups, and answering each unsubscribe on reply
+ * after its commit; returns its exit status. */
 int	trackd_commit_main(const char *spool_dir, int64_t map_size, int64_t map_max,
-	    unsigned spool_flags, const char *event_log, int fd, int reply);
+	    unsigned spool_flags, const char *event_log, int fd, int ufd,
+	    int reply);
 /* Hits answered and not yet committed. */
 size_t	trackd_pending(struct trackd *);
 
@@ -116,6 +121,8 @@ struct trackd_http_conf {
 	unsigned	 hc_timeout_s;
 	/* one socket to the backend per thread (hc_threads of them) */
 	const int	*hc_chan;
+	/* one more: the unsubscribes, answered after their commit */
+	int		 hc_unsub;
 	/* called (from a request thread) when the backend did not answer
 	 * in time or is gone: the request got a 503 */
 	void		(*hc_lost)(void *);

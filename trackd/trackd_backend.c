@@ -6,8 +6,10 @@
  * spool, loads the key and answers the HTTP process's requests
  * (trackd_proto.h) with trackd_handle() in common/ev's loop: one
  * SOCK_SEQPACKET socket per libmicrohttpd thread, so that hits do not
- * queue behind another thread's round trip, plus the control socket
- * (reload; its end tells the HTTP process that the backend is gone).
+ * queue behind another thread's round trip, one for the unsubscribes
+ * (answered out of order, after their commit: struct trackd_be_park),
+ * plus the control socket (reload; its end tells the HTTP process that
+ * the backend is gone).
  *
  * The HTTP process is not trusted: every message is parsed with
  * tp_query_parse (bounded, strict); a token must verify with the key,
@@ -49,11 +51,17 @@
 
 #define TRACKD_COMMIT_GRACE_MS 30000 /* the committer's last commit */
 
-/* A socket whose POST /u/ waits for its commit: not read meanwhile (its
- * HTTP thread waits for this answer). */
+/* A POST /u/ waiting for its commit (TRACKD_UNSUB_MAX slots): its
+ * answer goes to socket p_sock, with the query's id, when the
+ * committer's verdict for p_tag comes. Its socket is read meanwhile: the
+ * HTTP process suspended that connection and goes on sending others. */
+#define TRACKD_PARK_BITS 10
+_Static_assert(TRACKD_UNSUB_MAX == 1 << TRACKD_PARK_BITS,
+    "a verdict's tag holds its slot");
 struct trackd_be_park {
-	bool			p_busy;
-	uint32_t		p_id; /* the query's */
+	uint32_t		p_tag; /* slot | generation; 0: free */
+	uint32_t		p_id;  /* the query's */
+	size_t			p_sock;
 	struct trackd_unsub_req p_u;
 };
 
@@ -62,10 +70,12 @@ struct trackd_be {
 	struct trackd	      *b_t;
 	struct ev	      *b_ev;
 	int		      *b_fds; /* the sockets, -1 once closed */
-	struct trackd_be_park *b_park; /* one per socket */
+	struct trackd_be_park *b_park; /* TRACKD_UNSUB_MAX */
+	uint32_t	       b_gen, b_hint;
 	size_t		       b_nfds, b_nopen;
 	pid_t		       b_child; /* the committer */
 	int		       b_pipe;	/* its pipe's write end */
+	int		       b_upipe; /* its unsubscribes' pipe's */
 	int		       b_reply; /* its verdicts' read end */
 	int		       b_status;
 	uint8_t		       b_in[TP_QUERY_MAX + 1];
@@ -73,7 +83,6 @@ struct trackd_be {
 };
 
 static void trackd_be_reply(struct trackd_be *, size_t, size_t);
-static void trackd_be_ready(struct ev *, int, unsigned, void *);
 
 /* The committer: forked before this process opens the spool (an LMDB
  * environment never crosses fork). */
@@ -81,17 +90,22 @@ static void
 trackd_be_fork_committer(struct trackd_be *b)
 {
 	size_t i;
-	int    p[2], r[2];
+	int    p[2], r[2], u[2];
 
-	if (pipe2(p, O_CLOEXEC) == -1 || pipe2(r, O_CLOEXEC) == -1)
+	if (pipe2(p, O_CLOEXEC) == -1 || pipe2(r, O_CLOEXEC) == -1 ||
+	    pipe2(u, O_CLOEXEC) == -1)
 		log_fatal("pipe2");
 	/* room for bursts: about 2,800 hits; the default is 64 KB */
 	(void)fcntl(p[1], F_SETPIPE_SZ, 1024 * 1024);
+	/* and for TRACKD_UNSUB_MAX unsubscribes */
+	(void)fcntl(u[1], F_SETPIPE_SZ,
+	    TRACKD_UNSUB_MAX * (int)sizeof(struct trackd_hit));
 	if ((b->b_child = fork()) == -1)
 		log_fatal("fork");
 	if (b->b_child == 0) {
 		(void)close(p[1]);
 		(void)close(r[0]);
+		(void)close(u[1]);
 		/* the HTTP process must see EOF when the backend goes */
 		for (i = 0; i < b->b_nfds; i++)
 			(void)close(b->b_fds[i]);
@@ -103,15 +117,18 @@ trackd_be_fork_committer(struct trackd_be *b)
 		_exit(trackd_commit_main(b->b_cf->cf_spool_dir,
 		    b->b_cf->cf_lmdb_map_size, b->b_cf->cf_lmdb_map_max,
 		    SPOOL_CLUSTER_IF(b->b_cf->cf_cluster_dsn),
-		    b->b_cf->cf_event_log, p[0], r[1]));
+		    b->b_cf->cf_event_log, p[0], u[0], r[1]));
 	}
 	(void)close(p[0]);
 	(void)close(r[1]);
+	(void)close(u[0]);
 	if (fcntl(p[1], F_SETFL, O_NONBLOCK) == -1 ||
-	    fcntl(r[0], F_SETFL, O_NONBLOCK) == -1)
+	    fcntl(r[0], F_SETFL, O_NONBLOCK) == -1 ||
+	    fcntl(u[1], F_SETFL, O_NONBLOCK) == -1)
 		log_fatal("fcntl");
 	b->b_pipe = p[1];
 	b->b_reply = r[0];
+	b->b_upipe = u[1];
 }
 
 /* EOF to the committer, which commits what is pending and exits; waited
@@ -123,8 +140,9 @@ trackd_be_stop_committer(struct trackd_be *b)
 	int	status;
 	pid_t	pid;
 
-	(void)close(b->b_pipe); /* EOF for the committer */
-	b->b_pipe = -1;
+	(void)close(b->b_upipe); /* EOF for the committer */
+	(void)close(b->b_pipe);
+	b->b_pipe = b->b_upipe = -1;
 	while (b->b_child > 0) {
 		if ((pid = waitpid(b->b_child, &status, WNOHANG)) ==
 			b->b_child ||
@@ -148,9 +166,13 @@ trackd_be_stop_committer(struct trackd_be *b)
 static void
 trackd_be_close(struct trackd_be *b, size_t i)
 {
+	size_t k;
+
 	if (b->b_fds[i] == -1)
 		return;
-	b->b_park[i].p_busy = false; /* its verdict finds no one */
+	for (k = 0; k < TRACKD_UNSUB_MAX; k++)
+		if (b->b_park[k].p_tag != 0 && b->b_park[k].p_sock == i)
+			b->b_park[k].p_tag = 0; /* its verdict finds no one */
 	ev_fd_del(b->b_ev, b->b_fds[i]);
 	(void)close(b->b_fds[i]); /* a socket: nothing to lose */
 	b->b_fds[i] = -1;
@@ -214,25 +236,52 @@ trackd_be_answer(struct trackd_be *b, uint32_t id, const struct trackd_resp *rs)
 	return tp_reply_make(b->b_out, sizeof(b->b_out), &r);
 }
 
-/* A POST /u/ to the committer; its socket waits for the verdict
+/* A free slot for an unsubscribe, its tag set; NULL: all taken. */
+static struct trackd_be_park *
+trackd_be_park(struct trackd_be *b)
+{
+	struct trackd_be_park *pk;
+	size_t		       k;
+
+	for (k = 0; k < TRACKD_UNSUB_MAX; k++) {
+		pk = &b->b_park[(b->b_hint + k) % TRACKD_UNSUB_MAX];
+		if (pk->p_tag != 0)
+			continue;
+		b->b_hint = (uint32_t)(pk - b->b_park) + 1;
+		if (++b->b_gen >= 1u << (32 - TRACKD_PARK_BITS))
+			b->b_gen = 1; /* never a tag of 0 */
+		pk->p_tag = b->b_gen << TRACKD_PARK_BITS |
+		    (uint32_t)(pk - b->b_park);
+		return pk;
+	}
+	return NULL;
+}
+
+/* A POST /u/ to the committer; its answer waits for the verdict
  * (trackd_be_verdicts). 0, or an answer's length (503: not sent). */
 static size_t
 trackd_be_defer(struct trackd_be *b, size_t i, uint32_t id)
 {
-	struct trackd_be_park *pk = &b->b_park[i];
+	struct trackd_be_park *pk = trackd_be_park(b);
+	struct trackd_unsub_req *u = &b->b_t->t_defer;
 	struct trackd_resp     rs;
 	size_t		       n;
 
-	pk->p_u = b->b_t->t_defer;
-	pk->p_u.ur_hit.h_tag = (uint32_t)i;
-	if (trackd_hit_send(b->b_t, &pk->p_u.ur_hit) == 0) {
-		pk->p_busy = true;
+	if (pk != NULL) {
+		pk->p_u = *u;
+		pk->p_u.ur_hit.h_tag = pk->p_tag;
 		pk->p_id = id;
-		ev_fd_del(b->b_ev, b->b_fds[i]);
-		return 0;
-	}
-	log_warn("%s: hit=unsubscribe: to the committer", pk->p_u.ur_hit.h_qid);
-	trackd_unsub_answer(&pk->p_u, TRACKD_U_FAILED, &rs);
+		pk->p_sock = i;
+		if (trackd_hit_send(b->b_t, &pk->p_u.ur_hit) == 0)
+			return 0;
+		log_warn("%s: hit=unsubscribe: to the committer",
+		    u->ur_hit.h_qid);
+		pk->p_tag = 0;
+	} else
+		log_warnx("%s: hit=unsubscribe: %d wait for their commit "
+			  "already",
+		    u->ur_hit.h_qid, TRACKD_UNSUB_MAX);
+	trackd_unsub_answer(u, TRACKD_U_FAILED, &rs);
 	n = trackd_be_answer(b, id, &rs);
 	trackd_resp_release(&rs);
 	return n;
@@ -272,7 +321,7 @@ trackd_be_hit(struct trackd_be *b, size_t i, const struct tp_query *q)
 	return n;
 }
 
-/* The committer's verdicts: the waiting sockets' answers. */
+/* The committer's verdicts: the waiting unsubscribes' answers. */
 static void
 trackd_be_verdicts(struct ev *e, int fd, unsigned revents, void *arg)
 {
@@ -292,19 +341,15 @@ trackd_be_verdicts(struct ev *e, int fd, unsigned revents, void *arg)
 	if ((size_t)n % sizeof(v[0]) != 0)
 		log_fatalx("backend: a partial verdict (%zd bytes)", n);
 	for (k = 0; k < (size_t)n / sizeof(v[0]); k++) {
-		if (v[k].v_tag >= b->b_nfds || !b->b_park[v[k].v_tag].p_busy)
+		pk = &b->b_park[v[k].v_tag & (TRACKD_UNSUB_MAX - 1)];
+		if (v[k].v_tag == 0 || pk->p_tag != v[k].v_tag)
 			continue; /* its socket closed meanwhile */
-		pk = &b->b_park[v[k].v_tag];
-		pk->p_busy = false;
+		pk->p_tag = 0;
 		trackd_unsub_answer(&pk->p_u,
 		    (enum trackd_unsub_result)v[k].v_result, &rs);
 		olen = trackd_be_answer(b, pk->p_id, &rs);
 		trackd_resp_release(&rs);
-		trackd_be_reply(b, v[k].v_tag, olen);
-		if (b->b_fds[v[k].v_tag] != -1 &&
-		    ev_fd_add(e, b->b_fds[v[k].v_tag], EV_READ,
-			trackd_be_ready, b) == -1)
-			log_fatal("backend: event loop");
+		trackd_be_reply(b, pk->p_sock, olen);
 	}
 }
 
@@ -312,11 +357,22 @@ trackd_be_verdicts(struct ev *e, int fd, unsigned revents, void *arg)
 static void
 trackd_be_reply(struct trackd_be *b, size_t i, size_t olen)
 {
+	struct pollfd pfd = { .fd = b->b_fds[i], .events = POLLOUT };
+	ssize_t	      n;
+
 	if (b->b_fds[i] == -1)
 		return;
-	/* the HTTP process waits for this; one that does not read is gone */
-	if (send(b->b_fds[i], b->b_out, olen, MSG_DONTWAIT | MSG_NOSIGNAL) !=
-	    (ssize_t)olen) {
+	/* the HTTP process waits for this; one that does not read is gone.
+	 * Full (the unsubscribes' socket can have up to TRACKD_UNSUB_MAX
+	 * answers to take, more than its send buffer holds): its thread
+	 * reads at once, so room is waited for, bounded. */
+	while ((n = send(b->b_fds[i], b->b_out, olen,
+		    MSG_DONTWAIT | MSG_NOSIGNAL)) == -1 &&
+	    (errno == EINTR ||
+		(errno == EAGAIN &&
+		    poll(&pfd, 1, TRACKD_BACKEND_TIMEOUT_MS) == 1)))
+		;
+	if (n != (ssize_t)olen) {
 		log_warn("backend: answering the HTTP process");
 		trackd_be_close(b, i);
 	}
@@ -417,6 +473,7 @@ trackd_be_open(struct trackd_be *b)
 	b->b_t = trackd_new(sp, key, b->b_cf->cf_event_log);
 	explicit_bzero(key, sizeof(key));
 	trackd_set_pipe(b->b_t, b->b_pipe);
+	trackd_set_unsub_pipe(b->b_t, b->b_upipe);
 	if ((b->b_ev = ev_new(b->b_nfds + 3, 1)) == NULL ||
 	    ev_signal(b->b_ev, trackd_be_signal, b) == -1 ||
 	    ev_fd_add(b->b_ev, b->b_reply, EV_READ, trackd_be_verdicts, b) ==
@@ -437,8 +494,8 @@ trackd_backend_main(struct conf *cf, int *fds, size_t nfds)
 	b.b_cf = cf;
 	b.b_fds = fds;
 	b.b_nfds = b.b_nopen = nfds;
-	b.b_park = xcalloc(nfds, sizeof(*b.b_park));
-	b.b_pipe = b.b_reply = -1;
+	b.b_park = xcalloc(TRACKD_UNSUB_MAX, sizeof(*b.b_park));
+	b.b_pipe = b.b_upipe = b.b_reply = -1;
 	priv_drop(cf->cf_trackd_user, cf->cf_group, NULL);
 	trackd_be_fork_committer(&b);
 	trackd_be_open(&b);

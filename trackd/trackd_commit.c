@@ -12,13 +12,15 @@
  * export record makes the next pass append to event_log. An unsubscribe
  * record is committed at once, in a transaction of its own (with the
  * other unsubscribes read with it), and answered on the reply pipe
- * (trackd_int.h). EOF (trackd
+ * (trackd_int.h); unsubscribes have a pipe of their own, which a group
+ * commit of opens looks at as it goes (trackd_flush.c). EOF (trackd
  * stopping, or gone): commit the rest, exit. Signals are the parent's business: the handlers inherited from
  * it only set flags here, which this loop ignores.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -118,6 +120,20 @@ trackd_commit_timer(struct ev *e, struct ev_timer *t, void *arg)
 	trackd_commit_arm(e, c);
 }
 
+/* The unsubscribes' pipe: committed at once (trackd_commit_due). */
+static void
+trackd_commit_unsubs(struct ev *e, int fd, unsigned revents, void *arg)
+{
+	struct trackd_commit *c = arg;
+
+	(void)revents;
+	(void)trackd_unsub_poll(c->c_t);
+	if (c->c_t->t_upipe == -1)
+		ev_fd_del(e, fd); /* EOF: the hits' pipe ends the loop */
+	trackd_commit_due(c, false);
+	trackd_commit_arm(e, c);
+}
+
 static void
 trackd_commit_pipe(struct ev *e, int fd, unsigned revents, void *arg)
 {
@@ -134,7 +150,7 @@ trackd_commit_pipe(struct ev *e, int fd, unsigned revents, void *arg)
 
 int
 trackd_commit_main(const char *spool_dir, int64_t map_size, int64_t map_max,
-    unsigned spool_flags, const char *event_log, int fd, int reply)
+    unsigned spool_flags, const char *event_log, int fd, int ufd, int reply)
 {
 	static const unsigned char	 nokey[SPOOL_TRACK_KEYLEN];
 	struct trackd_commit		 c = { .c_t = NULL };
@@ -149,15 +165,23 @@ trackd_commit_main(const char *spool_dir, int64_t map_size, int64_t map_max,
 	/* the committer verifies no token: it needs no key */
 	c.c_t = trackd_new(sp, nokey, event_log);
 	c.c_t->t_reply = reply;
+	if (fcntl(ufd, F_SETFL, O_NONBLOCK) == -1)
+		log_fatal("committer: fcntl");
+	c.c_t->t_upipe = ufd;
 	trackd_commit_due(&c, true);	/* what a killed trackd left unexported */
 	c.c_rc = 1;
 	ev_timer_init(&c.c_due, trackd_commit_timer, &c);
-	if ((e = ev_new(1, 1)) == NULL || ev_fd_add(e, fd, EV_READ, trackd_commit_pipe, &c) == -1)
+	if ((e = ev_new(2, 1)) == NULL ||
+	    ev_fd_add(e, fd, EV_READ, trackd_commit_pipe, &c) == -1 ||
+	    ev_fd_add(e, ufd, EV_READ, trackd_commit_unsubs, &c) == -1)
 		log_fatal("committer: event loop");
 	ev_run(e);
 	ev_free(&e);
 	if (c.c_rc == -1)
 		log_warn("committer: read");
+	/* the last unsubscribes (their answers may find no one now) */
+	while (trackd_unsub_poll(c.c_t))
+		trackd_flush_unsubs(c.c_t);
 	for (tries = 0; tries < 5 && trackd_pending(c.c_t) > 0; tries++)
 		trackd_commit_due(&c, true);
 	trackd_commit_due(&c, true);	/* the last export */

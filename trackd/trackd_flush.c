@@ -2,10 +2,17 @@
  * trackd_flush: the group commit of opens and clicks (trackd.h,
  * DURABILITY), run by the committer; trackd_flush_unsubs: the
  * unsubscribes waiting for their answer (t_un), in a transaction of
- * their own, committed as soon as they arrive. Hits arrive on t_pend (under t_q);
- * the flush swaps it with the empty t_fl and writes t_fl's events in one
- * LMDB transaction under t_db. A failed commit keeps t_fl for the next
- * flush (t_pend goes on filling up to its bound meanwhile).
+ * their own, committed as soon as they arrive. Hits arrive on t_pend
+ * (under t_q); the flush swaps it with the empty t_fl and writes t_fl's
+ * events in one LMDB transaction under t_db. An unsubscribe that arrives
+ * meanwhile (t_upipe, looked at every TRACKD_FLUSH_CHUNK hits) does not
+ * wait for the whole group: the transaction stops there, takes it, is
+ * committed and the unsubscribe answered, and the rest of the group
+ * follows in another. Answers go out after the commit and before the
+ * events are appended to event_log (they are in LMDB: the export follows
+ * at once, its cursor there too). A failed commit keeps what t_fl has
+ * left (from t_flo) for the next flush (t_pend goes on filling up to its
+ * bound meanwhile).
  */
 #include "config.h"
 
@@ -28,7 +35,7 @@ trackd_pending(struct trackd *t)
 
 	(void)pthread_mutex_lock(&t->t_db);	/* t_nfl; t_db before t_q */
 	(void)pthread_mutex_lock(&t->t_q);
-	n = t->t_npend + t->t_nfl;
+	n = t->t_npend + t->t_nfl - t->t_flo;
 	(void)pthread_mutex_unlock(&t->t_q);
 	(void)pthread_mutex_unlock(&t->t_db);
 	return n;
@@ -105,9 +112,19 @@ trackd_flush_bursts(struct trackd *t)
 	free(v);
 }
 
-/* One transaction for t_fl[0..t_nfl). */
+/* Stop the group's transaction at hit i for the unsubscribes waiting? */
+static bool
+trackd_flush_cut(struct trackd *t, size_t i)
+{
+	return i > t->t_flo && (i - t->t_flo) % TRACKD_FLUSH_CHUNK == 0 &&
+	    (t->t_nun > 0 || trackd_unsub_poll(t));
+}
+
+/* One transaction for t_fl[t_flo..*upto_r) and the unsubscribes t_un
+ * (their results in t_unres): the whole rest of the group, unless
+ * unsubscribes came (trackd_flush_cut). */
 static int
-trackd_flush_txn(struct trackd *t)
+trackd_flush_txn(struct trackd *t, size_t *upto_r)
 {
 	struct spool_track_msg	 km;
 	struct spool_txn	*tx;
@@ -117,7 +134,8 @@ trackd_flush_txn(struct trackd *t)
 
 	if ((rc = spool_begin(t->t_sp, true, &tx)) != 0)
 		return rc;
-	for (i = 0; i < t->t_nfl && rc == 0; i++) {
+	for (i = t->t_flo; i < t->t_nfl && rc == 0 && !trackd_flush_cut(t, i);
+	     i++) {
 		const struct trackd_hit	*h = &t->t_fl[i];
 
 		if (cur == NULL || strcmp(cur, h->h_qid) != 0) {
@@ -136,8 +154,11 @@ trackd_flush_txn(struct trackd *t)
 		}
 		rc = got != 0 ? got : trackd_hit_admit_put(tx, &km, h);
 	}
+	*upto_r = i;
 	if (got == 0)
 		spool_track_msg_free(&km);
+	for (i = 0; i < t->t_nun && rc == 0; i++)
+		rc = trackd_unsub_put(tx, &t->t_un[i], &t->t_unres[i]);
 	if (rc != 0) {
 		spool_abort(&tx);
 		return rc;
@@ -217,16 +238,44 @@ trackd_flush_unsubs(struct trackd *t)
 	}
 	if (rc == 0)
 		t->t_export = true;
-	trackd_export(t); /* the unsubscribed events before their answers */
-	trackd_flush_verdicts(t, rc);
+	trackd_flush_verdicts(t, rc); /* committed: answered */
+	trackd_export(t);
 	(void)pthread_mutex_unlock(&t->t_db);
+}
+
+/* The group from t_flo on, in one or more transactions (more when
+ * unsubscribes cut it), each unsubscribe answered after the commit that
+ * took it; the number of hits committed, rc_r the last failure or 0. */
+static size_t
+trackd_flush_group(struct trackd *t, int *rc_r)
+{
+	struct spool_map m;
+	size_t		 upto, n = 0;
+	int		 rc = 0;
+
+	while (rc == 0 && t->t_flo < t->t_nfl) {
+		rc = trackd_flush_txn(t, &upto);
+		if (rc == SPOOL_EFULL && spool_map_grown(t->t_sp, &m)) {
+			log_info("lmdb map grown: from=%lld, to=%lld, max=%lld",
+			    (long long)m.mp_grew_from, (long long)m.mp_size,
+			    (long long)m.mp_max);
+			rc = trackd_flush_txn(t, &upto);
+		}
+		if (rc == 0) {
+			n += upto - t->t_flo;
+			t->t_flo = upto;
+			t->t_export = true;
+		}
+		trackd_flush_verdicts(t, rc);
+	}
+	*rc_r = rc;
+	return n;
 }
 
 size_t
 trackd_flush(struct trackd *t)
 {
 	struct trackd_hit	*sw;
-	struct spool_map	 m;
 	size_t			 n;
 	int			 rc;
 
@@ -239,30 +288,30 @@ trackd_flush(struct trackd *t)
 		t->t_nfl = t->t_npend;
 		t->t_npend = 0;
 		(void)pthread_mutex_unlock(&t->t_q);
+		t->t_flo = 0;
+		if (t->t_nfl > 0)
+			trackd_flush_bursts(t);
 	}
-	n = t->t_nfl;
-	if (n == 0) {
+	if (t->t_nfl == 0) {
 		trackd_export(t);
 		(void)pthread_mutex_unlock(&t->t_db);
 		return 0;
 	}
-	trackd_flush_bursts(t);
-	rc = trackd_flush_txn(t);
-	if (rc == SPOOL_EFULL && spool_map_grown(t->t_sp, &m)) {
-		log_info("lmdb map grown: from=%lld, to=%lld, max=%lld",
-		    (long long)m.mp_grew_from, (long long)m.mp_size, (long long)m.mp_max);
-		rc = trackd_flush_txn(t);
-	}
-	if (rc == 0) {
-		t->t_nfl = 0;
-		t->t_export = true;
-	}
-	trackd_export(t);
+	n = trackd_flush_group(t, &rc);
+	if (rc != 0)
+		log_warnx("commit of %zu open(s)/click(s): %s (kept, retried)",
+		    t->t_nfl - t->t_flo, spool_strerror(rc));
+	else
+		t->t_nfl = t->t_flo = 0;
 	(void)pthread_mutex_unlock(&t->t_db);
-	if (rc != 0) {
-		log_warnx("commit of %zu open(s)/click(s): %s (kept, retried)", n,
-		    spool_strerror(rc));
-		return 0;
+	/* the unsubscribes that came during the last commit, before the
+	 * export of the group's events */
+	if (trackd_unsub_poll(t))
+		trackd_flush_unsubs(t);
+	else {
+		(void)pthread_mutex_lock(&t->t_db);
+		trackd_export(t);
+		(void)pthread_mutex_unlock(&t->t_db);
 	}
 	return n;
 }

@@ -58,6 +58,7 @@ trackd_new(struct spool *sp, const unsigned char *key, const char *event_log)
 	t->t_export = true;
 	t->t_pipe = -1;
 	t->t_reply = -1;
+	t->t_upipe = -1;
 	return t;
 }
 
@@ -169,14 +170,23 @@ trackd_queue(struct trackd *t, const struct trackd_req *rq,
 int
 trackd_hit_send(struct trackd *t, const struct trackd_hit *h)
 {
+	int fd = h->h_kind == SPOOL_TRACK_UNSUB && t->t_upipe != -1 ? t->t_upipe
+								    : t->t_pipe;
+
 	_Static_assert(sizeof(*h) <= PIPE_BUF, "a hit is one atomic pipe write");
-	return write(t->t_pipe, h, sizeof(*h)) == (ssize_t)sizeof(*h) ? 0 : -1;
+	return write(fd, h, sizeof(*h)) == (ssize_t)sizeof(*h) ? 0 : -1;
 }
 
 void
 trackd_set_pipe(struct trackd *t, int fd)
 {
 	t->t_pipe = fd;
+}
+
+void
+trackd_set_unsub_pipe(struct trackd *t, int fd)
+{
+	t->t_upipe = fd;
 }
 
 bool

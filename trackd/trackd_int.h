@@ -20,7 +20,7 @@ struct trackd_hit {
 	uint32_t	 h_idx;
 	uint16_t	 h_link;
 	char		 h_kind;	/* SPOOL_TRACK_OPEN, _CLICK or _UNSUB */
-	uint32_t	 h_tag;		/* _UNSUB: the backend's socket */
+	uint32_t	 h_tag;		/* _UNSUB: the backend's wait (slot, generation) */
 	bool		 h_machine;
 	int64_t		 h_dt;		/* unix seconds */
 	int64_t		 h_ms;		/* monotonic ms (the burst rule) */
@@ -31,10 +31,12 @@ struct trackd_hit {
 /*
  * An unsubscribe (POST /u/) is committed by the committer, with the opens
  * and clicks pending there, before its answer: the backend sends the
- * record (h_kind SPOOL_TRACK_UNSUB, h_tag its socket) and sets that socket
- * aside; the committer answers on its reply pipe, after the commit, with
- * one verdict per unsubscribe. The backend's loop goes on serving the other
- * sockets meanwhile: no hit waits behind an unsubscribe's fsync.
+ * record (h_kind SPOOL_TRACK_UNSUB, h_tag its wait's slot and generation)
+ * and keeps what the answer needs in that slot; the committer answers on
+ * its reply pipe, after the commit, with one verdict per unsubscribe. The
+ * backend's loop goes on serving every socket meanwhile, and the HTTP
+ * process has suspended that one connection: no hit waits behind an
+ * unsubscribe's fsync.
  */
 enum trackd_unsub_result {
 	TRACKD_U_ADDED,	  /* on the stop list now, with its event */
@@ -68,6 +70,7 @@ struct trackd {
 	size_t			 t_npend;
 	struct trackd_hit	*t_fl;		/* being committed (t_db held) */
 	size_t			 t_nfl;
+	size_t			 t_flo;		/* t_fl[0..t_flo) committed already */
 	struct trackd_seen	*t_seen;
 	int			 t_pipe;	/* to the committer, or -1 */
 	char			*t_event_log;
@@ -78,7 +81,15 @@ struct trackd {
 	enum trackd_unsub_result *t_unres;	/* each one's, in the txn */
 	size_t			 t_nun;
 	int			 t_reply;
+	/* the unsubscribes' own pipe: the backend's write end, the
+	 * committer's read end (non-blocking); -1: they come on t_pipe */
+	int			 t_upipe;
 };
+
+/* The committer looks for unsubscribes every TRACKD_FLUSH_CHUNK hits of
+ * a group it is writing: they ride in that group's transaction, cut
+ * there (trackd_flush.c). */
+#define TRACKD_FLUSH_CHUNK 32
 
 extern const char trackd_503[];
 
@@ -115,12 +126,17 @@ void	trackd_unsub_answer(const struct trackd_unsub_req *,
 /* The committer: an unsubscribe read from the pipe; false when
  * TRACKD_UNSUB_MAX wait already (the caller answers FAILED). */
 bool	trackd_unsub_append(struct trackd *, const struct trackd_hit *);
+/* The committer: reads what t_upipe holds onto t_un (FAILED verdicts
+ * past TRACKD_UNSUB_MAX); at its EOF t_upipe becomes -1. True when
+ * unsubscribes wait (t_nun > 0). */
+bool	trackd_unsub_poll(struct trackd *);
 /* The committer, in the flush's write txn: the stop-list entry and its
  * event; *res_r ADDED, ALREADY or GONE; 0 or the txn's failure. */
 int	trackd_unsub_put(struct spool_txn *, const struct trackd_hit *,
 	    enum trackd_unsub_result *res_r);
 /* The committer: the unsubscribes waiting (t_un) committed in one
- * transaction of their own, each answered (trackd_flush.c). */
+ * transaction of their own, each answered, then the events exported
+ * (trackd_flush.c). */
 void	trackd_flush_unsubs(struct trackd *);
 /* The committer: one verdict to the backend (its reply pipe). */
 void	trackd_verdict_send(struct trackd *, uint32_t tag,

@@ -11,6 +11,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -158,6 +159,40 @@ trackd_unsub_append(struct trackd *t, const struct trackd_hit *h)
 		return false;
 	t->t_un[t->t_nun++] = *h;
 	return true;
+}
+
+bool
+trackd_unsub_poll(struct trackd *t)
+{
+	struct trackd_hit h[16];
+	ssize_t		  n = -1;
+	size_t		  i;
+
+	while (t->t_upipe != -1 && t->t_nun < TRACKD_UNSUB_MAX &&
+	    (n = read(t->t_upipe, h, sizeof(h))) != 0) {
+		if (n == -1) {
+			if (errno != EINTR && errno != EAGAIN)
+				log_warn("committer: reading unsubscribes");
+			if (errno != EINTR)
+				break;
+			continue;
+		}
+		if ((size_t)n % sizeof(h[0]) != 0)
+			log_panic("committer: a partial unsubscribe record "
+				  "(%zd bytes)",
+			    n);
+		for (i = 0; i < (size_t)n / sizeof(h[0]); i++)
+			if (!trackd_unsub_append(t, &h[i])) {
+				log_warnx("%s: hit=unsubscribe: %d wait for "
+					  "their commit already: 503",
+				    h[i].h_qid, TRACKD_UNSUB_MAX);
+				trackd_verdict_send(t, h[i].h_tag,
+				    TRACKD_U_FAILED);
+			}
+	}
+	if (t->t_upipe != -1 && n == 0)
+		t->t_upipe = -1; /* EOF: the backend is done */
+	return t->t_nun > 0;
 }
 
 void

@@ -361,6 +361,207 @@ def test_unsubscribe_commit_on_a_slow_disk_holds_no_other_hit():
     shutil.rmtree(flagdir, ignore_errors=True)
 
 
+def start_slow_trackd(g, flag, one_cpu=True):
+    """trackd with slowsync-shim.so (each sync sleeps 1.5 s while flag
+    exists), on one CPU: one HTTP thread (it takes one per CPU it may
+    run on)."""
+    shim = os.path.join(smtpgate.BUILDDIR, "tests", "tools", "slowsync-shim.so")
+    env = dict(os.environ, LD_PRELOAD=shim, SMTPGATE_SLOWSYNC_FLAG=flag,
+               SMTPGATE_SLOWSYNC_MS="1500",
+               ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0")
+    argv = [binary("trackd"), "-c", g.conf_path]
+    if one_cpu:
+        argv = ["taskset", "-c", str(min(os.sched_getaffinity(0)))] + argv
+    logpath = os.path.join(g.dir, "trackd.log")
+    with open(logpath, "ab") as logf:
+        g.procs["trackd"] = subprocess.Popen(
+            argv, stdout=logf, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True, env=env)
+    g.logs["trackd"] = logpath
+    wait_port(g.track_port, timeout=15)
+
+
+def slow_flag():
+    flagdir = tempfile.mkdtemp(prefix="sgslow-")
+    os.chmod(flagdir, 0o777)  # the committer runs as trackd_user
+    return flagdir, os.path.join(flagdir, "slow")
+
+
+def test_unsubscribes_waiting_for_a_slow_commit_hold_no_thread():
+    """One HTTP thread, a slow disk: while two unsubscribes wait for their
+    commit (their connections suspended), opens and clicks on other
+    connections, and on a kept-alive one, are answered. Before, each
+    waiting unsubscribe held its HTTP thread: with both threads held no
+    hit was answered until the first commit ended."""
+    flagdir, flag = slow_flag()
+    with gateway() as g:
+        g.start("spoold")
+        qid = fake_qid()
+        start_slow_trackd(g, flag)
+        tok = seed(g, qid, ["s1@dest.test", "s2@dest.test", "o@dest.test"])
+        keep = http.client.HTTPConnection("127.0.0.1", g.track_port, timeout=10)
+        keep.request("GET", "/o/" + tok["open"][2], headers={"User-Agent": BROWSER_UA})
+        r = keep.getresponse()
+        assert r.status == 200 and r.read()
+        open(flag, "w").close()
+        done = {}
+
+        def unsubscribe(i):
+            done[i] = request(g, "POST", "/u/" + tok["unsub"][i],
+                              body=b"List-Unsubscribe=One-Click")
+        th = [threading.Thread(target=unsubscribe, args=(i,), daemon=True) for i in (0, 1)]
+        th[0].start()
+        wait_for(lambda: os.path.exists(flag + ".in"), timeout=10,
+                 what="the first unsubscribe's commit to reach its sync")
+        th[1].start()
+        time.sleep(0.3)  # the second one reaches trackd (a thread of its own before)
+        answered = 0
+        for i in range(4):
+            st, hdr, _ = request(g, "GET", ("/o/" + tok["open"][2]) if i % 2 == 0
+                                 else "/c/" + tok["click"][2][0])
+            assert st == (200 if i % 2 == 0 else 302)
+            answered += th[0].is_alive()
+        keep.request("GET", "/c/" + tok["click"][2][1], headers={"User-Agent": BROWSER_UA})
+        r = keep.getresponse()
+        assert r.status == 302 and r.getheader("Location") == LINKS[1]
+        r.read()
+        answered += th[0].is_alive()
+        keep.close()
+        os.unlink(flag)
+        for t in th:
+            t.join(30)
+        assert not any(t.is_alive() for t in th)
+        assert answered == 5, "hits waited for an unsubscribe's commit: %d of 5 " \
+            "answered before it" % answered
+        assert done[0][0] == 200 and done[1][0] == 200, done
+        stop = g.spoolctl("stoplist", "list", "acc").stdout
+        assert "s1@dest.test" in stop and "s2@dest.test" in stop
+        assert "threads=1," in g.log("trackd")
+        assert "libmicrohttpd" not in g.log("trackd")  # no warning either
+    shutil.rmtree(flagdir, ignore_errors=True)
+
+
+def test_a_burst_of_unsubscribes_on_one_thread():
+    """Thirty-six unsubscribes wait together behind a slow commit (one HTTP
+    thread, forty suspended connections), are committed together and
+    answered together: each gets its 200, the answer to its own request
+    (matched by id), and is on the stop list; trackd goes on."""
+    flagdir, flag = slow_flag()
+    heads = "abcdefghijklmnopqrstuvwxyz0123456789"
+    n = len(heads)
+    with gateway() as g:
+        g.start("spoold")
+        qid = fake_qid()
+        start_slow_trackd(g, flag)
+        rcpts = ["%s%d@dest.test" % (heads[i], i) for i in range(n)]
+        tok = seed(g, qid, rcpts)
+        open(flag, "w").close()
+        done = {}
+
+        def unsubscribe(i):
+            try:
+                st, _, body = request(g, "POST", "/u/" + tok["unsub"][i],
+                                      body=b"List-Unsubscribe=One-Click")
+                # the done page names its own recipient, masked: "a***@dest.test"
+                done[i] = st if ("<strong>%s***@dest.test" % heads[i]).encode() in body \
+                    else (st, body)
+            except OSError as e:
+                done[i] = repr(e)
+        th = [threading.Thread(target=unsubscribe, args=(i,), daemon=True) for i in range(n)]
+        th[0].start()
+        wait_for(lambda: os.path.exists(flag + ".in"), timeout=10,
+                 what="the first unsubscribe's commit to reach its sync")
+        for t in th[1:]:
+            t.start()
+        time.sleep(0.5)  # the others reach the committer's pipe
+        os.unlink(flag)
+        for t in th:
+            t.join(30)
+        assert sorted(done.items()) == [(i, 200) for i in range(n)]
+        stop = g.spoolctl("stoplist", "list", "acc").stdout
+        assert all(r in stop for r in rcpts)
+        assert request(g, "GET", "/o/" + tok["open"][0])[0] == 200
+        assert "stopping" not in g.log("trackd")
+    shutil.rmtree(flagdir, ignore_errors=True)
+
+
+def open_fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def test_client_gone_while_its_unsubscribe_waits():
+    """The client closes its connection while its unsubscribe waits for
+    the commit (suspended): the unsubscribe is committed all the same,
+    the connection is freed once the verdict came (the HTTP process's
+    descriptors are back to what they were), hits go on being answered,
+    and trackd stops cleanly."""
+    flagdir, flag = slow_flag()
+    with gateway() as g:
+        g.start("spoold")
+        qid = fake_qid()
+        start_slow_trackd(g, flag)
+        tok = seed(g, qid, ["gone@dest.test", "o@dest.test"])
+        assert request(g, "GET", "/o/" + tok["open"][1])[0] == 200
+        pid = g.pid("trackd")
+        before = open_fds(pid)
+        open(flag, "w").close()
+        s = socket.create_connection(("127.0.0.1", g.track_port), timeout=10)
+        body = b"List-Unsubscribe=One-Click"
+        s.sendall(b"POST /u/%s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+                  b"Content-Type: application/x-www-form-urlencoded\r\n\r\n%s"
+                  % (tok["unsub"][0].encode(), len(body), body))
+        wait_for(lambda: os.path.exists(flag + ".in"), timeout=10,
+                 what="the unsubscribe's commit to reach its sync")
+        s.close()
+        assert request(g, "GET", "/o/" + tok["open"][1])[0] == 200
+        os.unlink(flag)
+        wait_for(lambda: "gone@dest.test" in g.spoolctl("stoplist", "list", "acc").stdout,
+                 timeout=20, what="the unsubscribe committed")
+        wait_for(lambda: "hit=unsubscribe," in g.log("trackd"), timeout=10,
+                 what="the unsubscribe's line")
+        assert "stoplist=added" in g.log("trackd")
+        wait_for(lambda: open_fds(pid) <= before, timeout=15,
+                 what="the closed connection freed (%d descriptors, %d before)"
+                 % (open_fds(pid), before))
+        assert request(g, "GET", "/o/" + tok["open"][1])[0] == 200
+        p = g.procs["trackd"]
+        g.stop("trackd")
+        assert p.returncode == 0, g.log("trackd")
+        assert "stopping: everything committed" in g.log("trackd")
+        assert len(engage(g, "unsubscribed")) == 1
+    shutil.rmtree(flagdir, ignore_errors=True)
+
+
+def test_unsubscribe_without_an_answer_gets_503_and_trackd_goes_on():
+    """The committer stopped (SIGSTOP): an unsubscribe waits, then gets
+    503 (no answer within 5 s) while trackd goes on serving; once the
+    committer runs again the unsubscribe is committed (its late answer
+    finds no one waiting) and the sender's retry gets 200, stoplist=already.
+    Before, the HTTP thread's 503 also stopped trackd (backend lost)."""
+    with gateway() as g:
+        g.start("spoold")
+        qid = fake_qid()
+        start_trackd(g)
+        tok = seed(g, qid, ["late@dest.test", "o@dest.test"])
+        commit = smtpgate.trackd_procs(g)["commit"]["pid"]
+        path = "/u/" + tok["unsub"][0]
+        os.kill(commit, signal.SIGSTOP)
+        try:
+            assert request(g, "POST", path, body=b"List-Unsubscribe=One-Click")[0] == 503
+            assert request(g, "GET", "/o/" + tok["open"][1])[0] == 200
+        finally:
+            os.kill(commit, signal.SIGCONT)
+        assert "status=503 (no answer in 5000 ms)" in g.log("trackd")
+        wait_for(lambda: "late@dest.test" in g.spoolctl("stoplist", "list", "acc").stdout,
+                 timeout=20, what="the late unsubscribe committed")
+        assert request(g, "POST", path, body=b"List-Unsubscribe=One-Click")[0] == 200
+        wait_for(lambda: "stoplist=already" in g.log("trackd"), timeout=10,
+                 what="the retry's line")
+        p = g.procs["trackd"]
+        g.stop("trackd")
+        assert p.returncode == 0, g.log("trackd")
+
+
 def test_sigterm_commits_pending_opens():
     """Opens answered just before SIGTERM are committed before exit."""
     with gateway() as g:

@@ -251,7 +251,7 @@ t_unsubscribe(void)
 	    "verdict: added");
 	t_ok(t_stopped(sp, "b@x.test"), "on the stop list when answered");
 	t_int_eq((long long)t_count_events("\"unsubscribed\""), 1,
-	    "its event in event_log before the answer");
+	    "its event in event_log when the flush returns");
 	trackd_unsub_answer(&u, TRACKD_U_ADDED, &rs);
 	t_ok(rs.rs_status == 200 &&
 		strstr(rs.rs_body, "You are unsubscribed") != NULL,
@@ -297,12 +297,94 @@ t_unsubscribe(void)
 	(void)close(vp[1]);
 }
 
+/* The line (from 1) of event_log where word first is; 0: none. */
+static size_t
+t_event_line(const char *word)
+{
+	char   path[128], line[4096];
+	FILE  *fp;
+	size_t n = 0, at = 0;
+
+	(void)snprintf(path, sizeof(path), "%s/events.jsonl", tdir);
+	if ((fp = fopen(path, "r")) == NULL)
+		return 0;
+	while (at == 0 && fgets(line, sizeof(line), fp) != NULL)
+		if (++n, strstr(line, word) != NULL)
+			at = n;
+	(void)fclose(fp);
+	return at;
+}
+
+/*
+ * An unsubscribe that arrives on its pipe while the committer writes a
+ * group of opens does not wait for the whole group: the transaction
+ * stops at the next TRACKD_FLUSH_CHUNK hits, takes the unsubscribe and
+ * is committed (its event right after those opens), and the rest of the
+ * group follows; every open is committed once.
+ */
+static void
+t_group_cut(void)
+{
+	static const unsigned char nokey[SPOOL_TRACK_KEYLEN];
+	struct trackd_verdict	   v = { .v_result = -1 };
+	struct trackd_hit	   h, u;
+	struct spool		  *sp;
+	struct trackd		  *t, *tc;
+	char			   ev[256];
+	size_t			   i, n = 2 * TRACKD_FLUSH_CHUNK + 5;
+	_Static_assert(2 * TRACKD_FLUSH_CHUNK + 5 <= SPOOL_ENGAGE_HITS_MAX,
+	    "every open recorded");
+	int p[2], vp[2], up[2];
+
+	t = t_setup(&sp, p);
+	(void)snprintf(ev, sizeof(ev), "%s/events.jsonl", tdir);
+	tc = trackd_new(sp, nokey, ev);
+	if (pipe2(vp, O_NONBLOCK) == -1 || pipe2(up, O_NONBLOCK) == -1)
+		abort();
+	tc->t_reply = vp[1];
+	tc->t_upipe = up[0];
+	memset(&h, 0, sizeof(h));
+	(void)str_copy(h.h_qid, sizeof(h.h_qid), qid);
+	h.h_kind = SPOOL_TRACK_OPEN;
+	h.h_dt = (int64_t)time(NULL);
+	for (i = 0; i < n && trackd_hit_append(tc, &h); i++)
+		;
+	t_int_eq((long long)i, (long long)n, "opens pending");
+	u = h;
+	u.h_idx = 1;
+	u.h_kind = SPOOL_TRACK_UNSUB;
+	u.h_tag = 42;
+	t_ok(write(up[1], &u, sizeof(u)) == (ssize_t)sizeof(u),
+	    "an unsubscribe on its pipe");
+	t_int_eq((long long)trackd_flush(tc), (long long)n,
+	    "every open committed");
+	t_ok(read(vp[0], &v, sizeof(v)) == (ssize_t)sizeof(v) && v.v_tag == 42,
+	    "the unsubscribe answered");
+	t_int_eq(v.v_result, TRACKD_U_ADDED, "verdict: added");
+	t_ok(t_stopped(sp, "b@x.test"), "on the stop list");
+	t_int_eq((long long)t_count_events("\"opened\""), (long long)n,
+	    "each open once in event_log");
+	t_int_eq((long long)t_event_line("\"unsubscribed\""),
+	    TRACKD_FLUSH_CHUNK + 1,
+	    "the unsubscribe committed after the first chunk of opens");
+	t_int_eq((long long)trackd_pending(tc), 0, "nothing left pending");
+	trackd_free(&tc);
+	trackd_free(&t);
+	spool_close(&sp);
+	for (i = 0; i < 2; i++) {
+		(void)close(p[i]);
+		(void)close(vp[i]);
+		(void)close(up[i]);
+	}
+}
+
 int
 main(void)
 {
 	static const struct t_case cases[] = {
 		{ "routes", t_routes },
 		{ "unsubscribe", t_unsubscribe },
+		{ "group cut", t_group_cut },
 	};
 
 	log_init("t_trackd_hit", LOG_DEST_STDERR);
