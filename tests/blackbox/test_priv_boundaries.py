@@ -427,13 +427,9 @@ def pin_query(addr, qid=0x51ED):
     return bytes([1, 1]) + len(a).to_bytes(2, "big") + qid.to_bytes(4, "big") + a
 
 
-def ask_as_worker(g, query, fds=()):
-    """Sends query (with fds as SCM_RIGHTS) on a worker's socket to the
-    lka while that worker is stopped; the reply's type byte."""
-    workers, lka = smtpgate.smtpd_children(g)
-    worker = workers[0]
-    fd = lka_socket(worker, lka)
-    assert fd is not None, "no lka socket in worker %d" % worker
+def ask_stolen(worker, fd, send, size):
+    """send(sock) on worker's descriptor fd (pidfd_getfd) while the worker
+    is stopped; the reply (at most size bytes, 10 s)."""
     sfd = steal_fd(worker, fd)
     if sfd is None:
         pytest.skip("pidfd_getfd refused here")
@@ -441,12 +437,22 @@ def ask_as_worker(g, query, fds=()):
     os.kill(worker, signal.SIGSTOP)
     try:
         s.settimeout(10)
-        socket.send_fds(s, [query], list(fds))
-        reply = s.recv(2048)
-        return reply[1], reply
+        send(s)
+        return s.recv(size)
     finally:
         s.close()
         os.kill(worker, signal.SIGCONT)
+
+
+def ask_as_worker(g, query, fds=()):
+    """Sends query (with fds as SCM_RIGHTS) on a worker's socket to the
+    lka while that worker is stopped; the reply's type byte."""
+    workers, lka = smtpgate.smtpd_children(g)
+    worker = workers[0]
+    fd = lka_socket(worker, lka)
+    assert fd is not None, "no lka socket in worker %d" % worker
+    reply = ask_stolen(worker, fd, lambda s: socket.send_fds(s, [query], list(fds)), 2048)
+    return reply[1], reply
 
 
 VICTIM_NET = "198.51.100.0/24"      # no address of this host

@@ -288,21 +288,10 @@ def key_request(kind, md, data, rid=0x4B45):
 def ask_key_as_worker(g, worker, request):
     """The key process's reply to request sent on worker's socket to it
     (pidfd_getfd), the worker stopped meanwhile."""
-    from test_priv_boundaries import steal_fd
+    from test_priv_boundaries import ask_stolen
     fd = smtpgate.seqpacket_to(worker, one_key_proc(g))
     assert fd is not None, "no socket to smtpd-key in worker %d" % worker
-    sfd = steal_fd(worker, fd)
-    if sfd is None:
-        pytest.skip("pidfd_getfd refused here")
-    s = socket.socket(fileno=sfd)
-    os.kill(worker, signal.SIGSTOP)
-    try:
-        s.settimeout(10)
-        s.send(request)
-        return s.recv(4096)
-    finally:
-        s.close()
-        os.kill(worker, signal.SIGCONT)
+    return ask_stolen(worker, fd, lambda s: s.send(request), 4096)
 
 
 @needs_root
