@@ -481,6 +481,12 @@ smtpd_worker_before(struct ev *e, void *arg)
 	unsigned	      want;
 	bool		      now = false;
 
+	/*
+	 * Room is on the board before the sleep, not after it: a full worker
+	 * that looked while this one slept would take the next connection
+	 * only to answer it 421.
+	 */
+	smtpd_board_set(w, w->w_listen && !w->w_retiring);
 	if (w->w_listen != w->w_listening)
 		for (i = 0; i < w->w_env->se_nls; i++)
 			(void)ev_fd_set(e, w->w_env->se_ls[i].sl_fd,

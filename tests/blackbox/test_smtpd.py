@@ -828,6 +828,59 @@ def test_all_workers_full_gets_421():
             r.close()
 
 
+def tcp_peers(pid):
+    """The remote ports of the established TCP connections a process holds:
+    for a worker, its clients' ports."""
+    inodes = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            t = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if t.startswith("socket:["):
+            inodes.add(t[8:-1])
+    out = set()
+    with open("/proc/%d/net/tcp" % pid) as f:
+        for line in f.readlines()[1:]:
+            cols = line.split()
+            if cols[9] in inodes and cols[3] == "01":  # ESTABLISHED
+                out.add(int(cols[2].split(":")[1], 16))
+    return out
+
+
+def test_freed_slot_not_taken_by_full_worker():
+    """A worker that has room again says so before it sleeps: a full worker
+    that looks at the board meanwhile leaves the next connection to it
+    instead of answering 421. The worker with room is stopped while the
+    connection waits, so the full one looks several times (every 100 ms)."""
+    with Gateway(tls=False, extra={"smtpd_workers": "2", "smtpd_max_sessions": "2",
+                                   "smtpd_client_connection_limit": "10"}) as g:
+        g.start("smtpd")
+        wait_for(lambda: "disconnect" in g.log("smtpd"), 5, what="probe closed")
+        wait_for(lambda: len(worker_pids(g)) == 2, 5, what="two workers")
+        held = [Raw(g.port) for _ in range(4)]
+        for r in held:
+            assert r.reply()[0] == 220
+        ports = {r.sock.getsockname()[1]: r for r in held}
+        workers = worker_pids(g)
+        by_worker = {w: set(ports) & tcp_peers(w) for w in workers}
+        assert sorted(len(v) for v in by_worker.values()) == [2, 2], by_worker
+        owner = next(w for w in workers if by_worker[w])
+        port = next(iter(by_worker[owner]))
+        ports[port].cmd("QUIT")
+        ports[port].close()
+        wait_for(lambda: g.log("smtpd").count("disconnect") >= 2, 5, what="slot freed")
+        os.kill(owner, signal.SIGSTOP)
+        try:
+            again = Raw(g.port)  # queued in the listen backlog
+            time.sleep(0.5)
+        finally:
+            os.kill(owner, signal.SIGCONT)
+        assert again.reply()[0] == 220
+        for r in list(ports.values()) + [again]:
+            r.close()
+
+
 def peer_cn(port):
     import ssl as _ssl
     pem = _ssl.get_server_certificate(("127.0.0.1", port))
