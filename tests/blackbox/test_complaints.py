@@ -16,6 +16,7 @@ the stat.uni query (delivstream.status, delivstream.url) and in event_log.
 """
 import json
 import os
+import re
 import smtplib
 import subprocess
 import time
@@ -502,3 +503,47 @@ def test_tracked_copy_proves_its_recipient(live):
     got = sorted((e["to"], e["queue_id"]) for e in g.events() if e["event"] == "complained")
     assert got == [("bob@example.net", qid), ("cat@example.net", qid)]
     assert stoplist(g) == ["bob@example.net", "cat@example.net"]
+
+
+def test_partly_pruned_log_proves_nothing(tmp_path):
+    """The copy went to ann and bob; bob's delivery came two hours after
+    ann's (deliverd's and spoold's clock stepped ahead, libfaketime), and
+    with delivery_log_retention 1h the pruning has dropped ann's delivered
+    event but not bob's. The log now shows bob alone, but it no longer
+    shows the whole copy: ann's report naming bob proves nothing."""
+    if not os.path.exists(smtpgate.FAKETIME_LIB):
+        pytest.skip("libfaketime not installed (Debian package faketime)")
+    if not all(os.path.exists(smtpgate.binary(n)) for n in ("smtpd", "spoold", "deliverd")):
+        pytest.skip("daemons not built")
+    with peers.Mx() as mx:
+        mx.rules["bob@example.net"] = ["451 4.2.0 Try later", "250 2.1.5 Ok"]
+        g = smtpgate.Gateway(tls=False, port_tls="none", extra={
+            "relayhost": "127.0.0.1:%d" % mx.port, "retry_schedule": "3s",
+            "complaints_address": FBL, "delivery_log_retention": "1h",
+            "prune_interval": "1s"})
+        try:
+            g.add_account("acc", ips=["127.0.0.1/32"])
+            tsfile, _ = smtpgate.start_faketime(g, "spoold")
+            smtpgate.start_faketime(g, "deliverd")
+            g.start("smtpd")
+            mid = "<p.%d@acme.example>" % time.time_ns()
+            smtpgate.smtp_send(g, ["ann@example.net", "bob@example.net"], msg=smtpgate.message(
+                frm="news@acme.example", to="ann@example.net, bob@example.net", msgid=mid))
+            smtpgate.wait_for(lambda: mx.received("ann@example.net")
+                              and mx.attempts.get("bob@example.net"), 20,
+                              what="ann delivered, bob deferred")
+            with open(tsfile, "w") as f:
+                f.write("+%d\n" % (2 * 3600))
+            ev = g.wait_events(lambda e: e["event"] == "delivered" and e["to"] == "bob@example.net",
+                               what="bob delivered two hours later")[0]
+            qid = ev["queue_id"]
+            smtpgate.wait_for(lambda: re.search(r"prune: events=[1-9]", g.log("spoold")), 30,
+                              what="ann's delivered event pruned")
+            send_report(g, arf_of_copy(copy_of(mx, "ann@example.net"), "bob@example.net"))
+            lines = dropped_not_proven(g, 1)
+            assert ("%s: complaint (abuse) from report " % qid) in lines[0], lines
+            assert ("to=<bob@example.net>, account=acc: recipient not proven: the delivery "
+                    "log of the copy is partly pruned") in lines[0], lines
+            assert not [a for a in stoplist(g) if "@" in a], stoplist(g)
+        finally:
+            g.close()
