@@ -8,7 +8,9 @@ event for that message and recipient, the address on the account's stop
 list, the next message to it refused with the stoplist text. Anything else
 from that client is refused; malformed and unmatched reports leave one log
 line each and nothing else (no file kept, no event), and spoold keeps
-running.
+running. A co-recipient of a copy (same queue id) cannot stop-list another
+recipient of it: a report counts only when the copy went to its recipient
+alone or the original carries that recipient's tracking token (h-arfauth).
 
 Counters: opened/clicked/unsubscribed events added as trackd adds them
 (tests/tools/engage-inject) show in `spoolctl issues` (unique/total), in
