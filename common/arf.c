@@ -207,6 +207,96 @@ arf_qids(GMimeMessage *m, struct arf_report *r)
 	}
 }
 
+static bool
+arf_is(GMimeObject *o, const char *type, const char *sub)
+{
+	GMimeContentType *ct = g_mime_object_get_content_type(o);
+
+	return ct != NULL && g_mime_content_type_is_type(ct, type, sub);
+}
+
+/* A base64url character (RFC 4648 section 5), ASCII only. */
+static bool
+arf_b64url(int c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	    (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+void
+arf_tokens_in(const char *s, size_t n, const char *kinds, struct arf_report *r)
+{
+	const char *p, *end = s + n;
+	size_t	    k, j;
+
+	for (p = s; r->ar_ntoken < ARF_TOKEN_MAX &&
+	     (p = memchr(p, '/', (size_t)(end - p))) != NULL;
+	     p++) {
+		if (end - p < 3 + ARF_TOKEN_LEN)
+			break;
+		if (p[2] != '/' || p[1] == '\0' || strchr(kinds, p[1]) == NULL)
+			continue;
+		for (k = 0; k <= ARF_TOKEN_LEN && p + 3 + k < end &&
+		     arf_b64url((unsigned char)p[3 + k]);
+		     k++)
+			;
+		if (k != ARF_TOKEN_LEN)
+			continue;
+		for (j = 0; j < r->ar_ntoken &&
+		     (r->ar_token_kind[j] != p[1] ||
+			 memcmp(r->ar_token[j], p + 3, ARF_TOKEN_LEN) != 0);
+		     j++)
+			;
+		if (j < r->ar_ntoken)
+			continue;
+		memcpy(r->ar_token[r->ar_ntoken], p + 3, ARF_TOKEN_LEN);
+		r->ar_token[r->ar_ntoken][ARF_TOKEN_LEN] = '\0';
+		r->ar_token_kind[r->ar_ntoken++] = p[1];
+	}
+}
+
+/* The tokens of one text/html part's decoded content (GMime decodes). */
+static void
+arf_html_tokens(GMimeObject *parent, GMimeObject *part, gpointer arg)
+{
+	struct arf_report *r = arg;
+	GMimeDataWrapper  *w;
+	GMimeStream	  *st;
+	GByteArray	  *bytes;
+
+	(void)parent;
+	if (r->ar_ntoken >= ARF_TOKEN_MAX || !GMIME_IS_PART(part) ||
+	    !arf_is(part, "text", "html") ||
+	    (w = g_mime_part_get_content((GMimePart *)part)) == NULL)
+		return;
+	st = g_mime_stream_mem_new();
+	if (g_mime_data_wrapper_write_to_stream(w, st) >= 0 &&
+	    (bytes = g_mime_stream_mem_get_byte_array((GMimeStreamMem *)st)) !=
+		NULL)
+		arf_tokens_in((const char *)bytes->data, bytes->len, "oc", r);
+	g_object_unref(st);
+}
+
+/* The copy's tracking tokens: List-Unsubscribe's first, then the body's. */
+static void
+arf_tokens(GMimeMessage *m, struct arf_report *r)
+{
+	GMimeHeaderList *hl = g_mime_object_get_header_list((GMimeObject *)m);
+	GMimeHeader	*h;
+	const char	*v;
+	int i, n = hl != NULL ? g_mime_header_list_get_count(hl) : 0;
+
+	for (i = 0; i < n; i++) {
+		h = g_mime_header_list_get_header_at(hl, i);
+		if (h != NULL &&
+		    g_ascii_strcasecmp(g_mime_header_get_name(h),
+			"List-Unsubscribe") == 0 &&
+		    (v = g_mime_header_get_value(h)) != NULL)
+			arf_tokens_in(v, strlen(v), "u", r);
+	}
+	g_mime_message_foreach(m, arf_html_tokens, r);
+}
+
 /* The original's Message-ID ("<...>" when it has brackets) and, as a
  * fallback recipient, its single To: address. */
 static enum arf_status
@@ -223,6 +313,7 @@ arf_original(GMimeObject *part, struct arf_report *r, char *to, size_t tosz)
 	if ((mid = arf_hdr(m, "Message-ID")) != NULL)
 		arf_msgid(r->ar_message_id, sizeof(r->ar_message_id), mid);
 	arf_qids(m, r);
+	arf_tokens(m, r);
 	l = g_mime_message_get_addresses(m, GMIME_ADDRESS_TYPE_TO);
 	if (l != NULL && internet_address_list_length(l) == 1 &&
 	    (a = internet_address_list_get_address(l, 0)) != NULL &&
@@ -232,14 +323,6 @@ arf_original(GMimeObject *part, struct arf_report *r, char *to, size_t tosz)
 			(InternetAddressMailbox *)a));
 	g_object_unref(m);
 	return r->ar_message_id[0] != '\0' ? ARF_OK : ARF_ENOMSGID;
-}
-
-static bool
-arf_is(GMimeObject *o, const char *type, const char *sub)
-{
-	GMimeContentType *ct = g_mime_object_get_content_type(o);
-
-	return ct != NULL && g_mime_content_type_is_type(ct, type, sub);
 }
 
 /* The parts of a multipart/report; st is the first failure. */

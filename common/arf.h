@@ -20,7 +20,9 @@
 
 #define ARF_MAX	      (4 << 20) /* bytes of report parsed at most */
 #define ARF_FIELD_MAX 1000
-#define ARF_QID_MAX   4 /* queue ids of ours named in the original */
+#define ARF_QID_MAX   4	 /* queue ids of ours named in the original */
+#define ARF_TOKEN_MAX 16 /* tracking tokens kept from the original */
+#define ARF_TOKEN_LEN 39 /* characters of one (spool_track.h's) */
 
 enum arf_status {
 	ARF_OK = 0,
@@ -44,8 +46,23 @@ struct arf_report {
 	 * newest first; a forger cannot know them without the copy. */
 	char   ar_qid[ARF_QID_MAX][QID_SIZE];
 	size_t ar_nqid;
+	/*
+	 * Candidate tracking tokens of the copy (h-arfauth): the TOKEN of
+	 * "/u/TOKEN" in the original's List-Unsubscribe, then of "/o/TOKEN"
+	 * and "/c/TOKEN" in its decoded text/html parts (a full original
+	 * only), in that order, without repeats; ar_token_kind[i] is the
+	 * path's letter. Unverified here: the caller checks them under the
+	 * tracking key (spool_track_parse), which says whose copy it was.
+	 */
+	char   ar_token[ARF_TOKEN_MAX][ARF_TOKEN_LEN + 1];
+	char   ar_token_kind[ARF_TOKEN_MAX];
+	size_t ar_ntoken;
 };
 
+/* The tokens of "/K/TOKEN" (K one of kinds) in s[0, n), added to r:
+ * exactly ARF_TOKEN_LEN base64url characters (no more follow). */
+void arf_tokens_in(const char *s, size_t n, const char *kinds,
+    struct arf_report *r);
 /* ARF_OK and r filled, or the reason it is not a usable report (r is
  * then partly filled: whatever was found). Never reads beyond len. */
 enum arf_status arf_parse(const char *data, size_t len, struct arf_report *r);

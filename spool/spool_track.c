@@ -46,6 +46,7 @@
 #define SPOOL_TRACK_PLAN_MAX (1u << 20)
 
 _Static_assert(SPOOL_TRACK_B64LEN < SPOOL_TRACK_TOKEN_MAX, "token size");
+_Static_assert(SPOOL_TRACK_B64LEN == SPOOL_TRACK_TOKEN_LEN, "token length");
 
 /*
  * ---- the key: db/track.key, 0600, spoold_user's (the spool tree fixes an

@@ -30,6 +30,7 @@
 #define SPOOL_TRACK_KEYLEN    32
 #define SPOOL_TRACK_KEY_FILE  "track.key" /* under db/ */
 #define SPOOL_TRACK_TOKEN_MAX 96	  /* a token, NUL included */
+#define SPOOL_TRACK_TOKEN_LEN 39	  /* characters of every token */
 #define SPOOL_TRACK_LINKS_MAX 500	  /* links recorded per message */
 
 enum spool_track_kind {

@@ -18,8 +18,20 @@
 #include "conf.h"
 #include "json.h"
 #include "spool.h"
+#include "spool_track.h"
 #include "spoold_complaint.h"
 #include "xmem.h"
+
+_Static_assert(ARF_TOKEN_LEN == SPOOL_TRACK_TOKEN_LEN, "arf.h's tokens");
+
+/* The walk over the copy's events that counts its recipients (h-arfauth):
+ * it looks at so many events at most and stops at so many recipients
+ * (not proven; logged "N or more"), in the filing transaction: a report
+ * about a 1000-recipient copy costs what one about a single-recipient
+ * copy does (walking all 1000 took twice as long end to end). */
+#define SPOOLD_COMPLAINT_SCAN_MAX  20000
+#define SPOOLD_COMPLAINT_RCPTS_MAX 100	    /* distinct recipients counted */
+#define SPOOLD_COMPLAINT_STOP	   (-30990) /* internal: the walk stops */
 
 /* What a complaint needs of the original's delivered event. */
 struct spoold_orig {
@@ -218,16 +230,158 @@ spoold_complaint_find(struct spool_txn *txn, const struct arf_report *r,
 	return rc;
 }
 
+/* The recipients the copy's message was delivered to, from its events. */
+struct spoold_rcount {
+	char **rc_to; /* heap, distinct without case */
+	size_t rc_n;
+	size_t rc_looked;
+	bool   rc_capped; /* a bound reached: rc_n is a lower bound */
+};
+
+static int
+spoold_rcount_cb(uint64_t seq, const char *json, size_t len, void *arg)
+{
+	struct spoold_rcount *c = arg;
+	struct json_val	     *j;
+	const char	     *ev, *to;
+	char		      err[64];
+	size_t		      i;
+	int		      rc = 0;
+
+	(void)seq;
+	if (++c->rc_looked > SPOOLD_COMPLAINT_SCAN_MAX) {
+		c->rc_capped = true;
+		return SPOOLD_COMPLAINT_STOP;
+	}
+	if ((j = json_parse_n(json, len, err, sizeof(err))) == NULL)
+		return 0;
+	ev = json_string(json_get(j, "event"));
+	to = json_string(json_get(j, "to"));
+	if (ev != NULL && strcmp(ev, "delivered") == 0 && to != NULL &&
+	    to[0] != '\0') {
+		for (i = 0; i < c->rc_n && !str_ieq(c->rc_to[i], to); i++)
+			;
+		if (i == c->rc_n && c->rc_n == SPOOLD_COMPLAINT_RCPTS_MAX) {
+			c->rc_capped = true;
+			rc = SPOOLD_COMPLAINT_STOP;
+		} else if (i == c->rc_n) {
+			c->rc_to = xreallocarray(c->rc_to, c->rc_n + 1,
+			    sizeof(char *));
+			c->rc_to[c->rc_n++] = xstrdup(to);
+		}
+	}
+	json_val_free(&j);
+	return rc;
+}
+
+/*
+ * Does a tracking token of the report's original verify, under the
+ * tracking key, as one made for this recipient of this copy (the
+ * recipient index of the copy's tracking record)? *other_r: one verifies
+ * for another recipient of it (a co-recipient's copy).
+ */
+static int
+spoold_complaint_token(struct spool_txn *txn, const struct conf *cf,
+    const struct arf_report *r, const struct spoold_orig *o, bool *ok_r,
+    bool *other_r)
+{
+	unsigned char	       key[SPOOL_TRACK_KEYLEN];
+	struct spool_track_msg km;
+	struct spool_track_ref ref;
+	size_t		       i;
+	int		       rc;
+
+	*ok_r = *other_r = false;
+	if (r->ar_ntoken == 0 ||
+	    spool_track_key_load(cf->cf_spool_dir, false, key) != 0)
+		return 0; /* no key: no token of ours exists */
+	rc = spool_track_get(txn, o->so_qid, &km);
+	if (rc == SPOOL_ENOTFOUND || rc == SPOOL_ECORRUPT)
+		rc = 0; /* untracked (or pruned): proves nothing */
+	else if (rc == 0) {
+		for (i = 0; i < r->ar_ntoken && !*ok_r; i++) {
+			if (spool_track_parse(key, r->ar_token[i],
+				strlen(r->ar_token[i]), &ref) != 0 ||
+			    (char)ref.tk_kind != r->ar_token_kind[i] ||
+			    strcmp(ref.tk_qid, o->so_qid) != 0 ||
+			    ref.tk_idx >= km.km_nrcpts)
+				continue;
+			if (str_ieq(km.km_rcpts[ref.tk_idx], o->so_to))
+				*ok_r = true;
+			else
+				*other_r = true;
+		}
+		spool_track_msg_free(&km);
+	}
+	explicit_bzero(key, sizeof(key));
+	return rc;
+}
+
+/*
+ * Does the report prove that its recipient got the copy (h-arfauth)? Any
+ * co-recipient of a copy holds its queue id and Message-ID and could name
+ * another recipient of it. Proven: a tracking token of this recipient in
+ * the original, or the copy went to this recipient alone (every
+ * delivered event of its queue id still in the log: the message still
+ * queued, or younger than delivery_log_retention). Else *ok_r is false
+ * and why says what is missing.
+ */
+static int
+spoold_complaint_proven(struct spool_txn *txn, const struct conf *cf,
+    const struct arf_report *r, const struct spoold_orig *o, int64_t now,
+    bool *ok_r, char *why, size_t whysz)
+{
+	struct spoold_rcount c;
+	struct spool_msg    *m;
+	bool		     other, complete;
+	size_t		     i;
+	int		     rc;
+
+	why[0] = '\0';
+	if ((rc = spoold_complaint_token(txn, cf, r, o, ok_r, &other)) != 0 ||
+	    *ok_r)
+		return rc;
+	m = xcalloc(1, sizeof(*m));
+	complete = (spool_msg_get(txn, o->so_qid, m) == 0 &&
+		       m->sm_npending > 0) ||
+	    (int64_t)(qid_time_us(o->so_qid) / 1000000) >=
+		now - (int64_t)cf->cf_delivery_log_retention;
+	free(m);
+	memset(&c, 0, sizeof(c));
+	rc = spool_log_iter_qid(txn, o->so_qid, spoold_rcount_cb, &c);
+	if (rc == SPOOLD_COMPLAINT_STOP)
+		rc = 0;
+	*ok_r = rc == 0 && complete && !c.rc_capped && c.rc_n == 1 &&
+	    str_ieq(c.rc_to[0], o->so_to);
+	if (!complete)
+		(void)snprintf(why, whysz,
+		    "the delivery log of the copy is partly pruned (older "
+		    "than delivery_log_retention)");
+	else
+		(void)snprintf(why, whysz,
+		    "the copy went to %zu%s recipients and the report "
+		    "carries %s",
+		    c.rc_n, c.rc_capped ? " or more" : "",
+		    other ? "another recipient's tracking token"
+			  : "no tracking token of this recipient");
+	for (i = 0; i < c.rc_n; i++)
+		free(c.rc_to[i]);
+	free(c.rc_to);
+	return rc;
+}
+
 /* Parses and matches the report; 0 (counted, or dropped with a log
  * line), or an error. */
 static int
-spoold_complaint_match(struct spool_txn *txn, const struct spool_env *env,
-    const struct buf *b, int64_t now, struct buf *log)
+spoold_complaint_match(struct spool_txn *txn, const struct conf *cf,
+    const struct spool_env *env, const struct buf *b, int64_t now,
+    struct buf *log)
 {
 	struct arf_report  *r = xcalloc(1, sizeof(*r));
 	struct spoold_orig *o = xcalloc(1, sizeof(*o));
 	enum arf_status	    st;
-	bool		    first = false;
+	bool		    first = false, proven = false;
+	char		    why[200];
 	int		    rc = 0;
 
 	if ((st = arf_parse(b->data, b->len, r)) != ARF_OK) {
@@ -260,7 +414,19 @@ spoold_complaint_match(struct spool_txn *txn, const struct spool_env *env,
 		rc = 0;
 		goto done;
 	}
-	if (rc != 0 || (rc = spoold_complaint_first(txn, o, &first)) != 0 ||
+	if (rc != 0 ||
+	    (rc = spoold_complaint_proven(txn, cf, r, o, now, &proven, why,
+		 sizeof(why))) != 0)
+		goto done;
+	if (!proven) {
+		(void)buf_printf(log,
+		    "%s: complaint (%s) from report %s: to=<%s>, "
+		    "account=%s: recipient not proven: %s; dropped\n",
+		    o->so_qid, r->ar_type, env->pe_qid, o->so_to, o->so_login,
+		    why);
+		goto done;
+	}
+	if ((rc = spoold_complaint_first(txn, o, &first)) != 0 ||
 	    (first &&
 		(rc = spoold_complaint_apply(txn, o, r, env->pe_qid, now)) !=
 		    0) ||
@@ -300,7 +466,7 @@ spoold_complaint_file(struct spool_txn *txn, const struct conf *cf,
 	if (rc != SPOOL_ENOTFOUND)
 		return rc;
 	if ((rc = spoold_complaint_read(cf, env, &b)) == 0)
-		rc = spoold_complaint_match(txn, env, &b, now, log);
+		rc = spoold_complaint_match(txn, cf, env, &b, now, log);
 	free(b.data);
 	return rc;
 }

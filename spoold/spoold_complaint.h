@@ -4,12 +4,15 @@
  * parses it (common/arf.h), finds the delivered event of the reported
  * Message-ID, recipient and one of the queue ids our Received lines in the
  * original name (spool_engage_find_delivered_qid: kept as long as
- * the delivery log, delivery_log_retention), and in the filing
+ * the delivery log, delivery_log_retention), checks that the report
+ * proves its recipient got that copy (the copy went to that recipient
+ * alone, or the original carries a tracking token of that recipient:
+ * a co-recipient knows the same queue id), and in the filing
  * transaction adds a `complained` event for the original message and the
  * recipient to the account's stop list, and marks the report finished
  * (spool_done_put) so a crash before its file is removed does not count
- * it twice. A report that does not parse or matches nothing is logged
- * with the reason and kept in quarantine/.
+ * it twice. A report that does not parse, matches nothing or does not
+ * prove its recipient is logged with the reason and removed.
  */
 #ifndef SG_SPOOLD_COMPLAINT_H
 #define SG_SPOOLD_COMPLAINT_H

@@ -8,7 +8,9 @@ event for that message and recipient, the address on the account's stop
 list, the next message to it refused with the stoplist text. Anything else
 from that client is refused; malformed and unmatched reports leave one log
 line each and nothing else (no file kept, no event), and spoold keeps
-running.
+running. A co-recipient of a copy (same queue id) cannot stop-list another
+recipient of it: a report counts only when the copy went to its recipient
+alone or the original carries that recipient's tracking token (h-arfauth).
 
 Counters: opened/clicked/unsubscribed events added as trackd adds them
 (tests/tools/engage-inject) show in `spoolctl issues` (unique/total), in
@@ -16,6 +18,7 @@ the stat.uni query (delivstream.status, delivstream.url) and in event_log.
 """
 import json
 import os
+import re
 import smtplib
 import subprocess
 import time
@@ -134,7 +137,7 @@ def stoplist(g):
 
 def test_arf_report_complains_and_stoplists(live):
     g, mx = live
-    mid, qid = deliver(g, ["ann@example.net", "bob@example.net"])
+    mid, qid = deliver(g, ["ann@example.net"])
     send_report(g, yahoo_arf(mid, "ann@example.net", qid))
     ev = g.wait_events(lambda e: e["event"] == "complained", what="complained")
     assert len(ev) == 1
@@ -374,3 +377,175 @@ def test_report_counts_for_the_account_that_sent_the_copy(live):
     assert c["account"] == "other" and c["queue_id"] == ev_o["queue_id"], c
     assert "hal@example.net" not in stoplist(g)
     assert g.spoolctl("stoplist", "list", "other").stdout.split() == ["hal@example.net"]
+
+
+# ------------------------------------------- a co-recipient's report (h-arfauth)
+
+TRACK_HOST = "t.acme.example"
+
+
+def copy_of(mx, rcpt):
+    """The copy the MX got for rcpt, as text (what that recipient holds)."""
+    data = mx.wait_received(1, rcpt=rcpt)[0]["data"]
+    return data.decode() if isinstance(data, bytes) else data
+
+
+def arf_of_copy(copy, rcpt):
+    """Yahoo's shape around a copy someone holds, naming rcpt."""
+    body = yahoo_arf("<x@y>", rcpt).decode()
+    start = body.index("Content-Disposition: inline\r\n\r\n") + len(
+        "Content-Disposition: inline\r\n\r\n")
+    end = body.index("\r\n------=_Part_1--")
+    return (body[:start] + copy + body[end:]).encode()
+
+
+def without_header(copy, name):
+    """The copy with header `name` (and its folded lines) left out."""
+    head, sep, rest = copy.partition("\r\n\r\n")
+    out, skip = [], False
+    for line in head.split("\r\n"):
+        if line[:1] in (" ", "\t"):
+            if not skip:
+                out.append(line)
+            continue
+        skip = line.lower().startswith(name.lower() + ":")
+        if not skip:
+            out.append(line)
+    return "\r\n".join(out) + sep + rest
+
+
+def dropped_not_proven(g, n):
+    smtpgate.wait_for(lambda: g.log("spoold").count("recipient not proven") >= n, 20,
+                      what="%d reports dropped as not proven" % n)
+    return [x for x in g.log("spoold").splitlines() if "recipient not proven" in x]
+
+
+def test_co_recipient_cannot_stoplist_another(live):
+    """One untracked copy (one queue id) went to ann, bob and cat. Ann holds
+    its queue id and Message-ID and files a report naming bob, with her
+    own copy as the original: nothing is counted (one log line), bob stays
+    off the stop list and his next message is delivered. A copy that went
+    to one recipient still proves that recipient
+    (test_arf_report_complains_and_stoplists)."""
+    g, mx = live
+    mid, qid = deliver(g, ["ann@example.net", "bob@example.net", "cat@example.net"])
+    send_report(g, arf_of_copy(copy_of(mx, "ann@example.net"), "bob@example.net"))
+    send_report(g, mailru_arf(mid, "bob@example.net", qid))
+    lines = dropped_not_proven(g, 2)
+    assert all((" %s: complaint (abuse) from report " % qid) in l for l in lines), lines
+    assert all("to=<bob@example.net>, account=acc: recipient not proven: the copy went "
+               "to 3 recipients and the report carries no tracking token of this "
+               "recipient; dropped" in l for l in lines), lines
+    assert not [a for a in stoplist(g) if "@" in a], stoplist(g)
+    assert not [e for e in g.events() if e["event"] == "complained"]
+    smtpgate.smtp_send(g, ["bob@example.net"])
+    g.wait_events(lambda e: e["event"] == "delivered" and e["to"] == "bob@example.net"
+                  and e["queue_id"] != qid, what="bob's next message delivered")
+    assert not [e for e in g.events() if e["event"] == "bounced"]
+
+
+def test_copy_to_one_recipient_of_several_still_proves(live):
+    """ann and bob were the envelope, bob's mailbox refused it: the copy was
+    delivered to ann alone, so a report naming her names its one holder."""
+    g, mx = live
+    mx.rules["bob@example.net"] = ["550 5.1.1 No such user"]
+    mid, qid = deliver(g, ["ann@example.net", "bob@example.net"])
+    assert [e["event"] for e in g.events() if e.get("to") == "bob@example.net"] == ["bounced"]
+    send_report(g, yahoo_arf(mid, "ann@example.net", qid))
+    c = g.wait_events(lambda e: e["event"] == "complained", what="complained")[0]
+    assert c["to"] == "ann@example.net" and stoplist(g) == ["ann@example.net"]
+
+
+def tracked_html(rcpts):
+    html = ("<html><body><p>Sale <a href=\"https://shop.acme.example/x\">Buy</a></p>"
+            "</body></html>\r\n")
+    mid = "<t.%d.%d@acme.example>" % (time.time_ns(), os.getpid())
+    return mid, smtpgate.message(frm="news@acme.example", to=", ".join(rcpts), msgid=mid,
+                                 body=html, omit=("Content-Type",),
+                                 headers={"Content-Type": "text/html; charset=utf-8",
+                                          "X-Campaign-Id": "tracked"})
+
+
+def test_tracked_copy_proves_its_recipient(live):
+    """A tracked copy to ann, bob and cat: each copy carries its recipient's
+    List-Unsubscribe, pixel and link tokens (HMAC over queue id and
+    recipient). Bob's report with his copy stop-lists bob; so does cat's
+    with her List-Unsubscribe left out (the body's tokens); ann's copy in a
+    report naming cat or bob proves nothing (her token is another
+    recipient's) and the headers alone (no token) neither."""
+    g, mx = live
+    g.spoolctl("account", "set", "acc", "--track", "opens,clicks,unsubscribe",
+               "--track-host", TRACK_HOST)
+    rcpts = ["ann@example.net", "bob@example.net", "cat@example.net"]
+    mid, msg = tracked_html(rcpts)
+    smtpgate.smtp_send(g, rcpts, msg=msg)
+    ev = g.wait_events(lambda e: e.get("message_id") == mid and e["event"] == "delivered"
+                       and len({x["to"] for x in g.events() if x.get("message_id") == mid
+                                and x["event"] == "delivered"}) == 3,
+                       what="three tracked copies delivered")
+    qid = ev[0]["queue_id"]
+    ann, bob, cat = (copy_of(mx, r) for r in rcpts)
+    assert "https://%s/u/" % TRACK_HOST in ann.replace("\r\n ", " ")
+    assert "https://%s/o/" % TRACK_HOST in cat
+    # ann's copy naming cat, ann's copy naming bob, bob's headers without tokens
+    send_report(g, arf_of_copy(ann, "cat@example.net"))
+    send_report(g, arf_of_copy(without_header(ann, "List-Unsubscribe"), "bob@example.net"))
+    send_report(g, mailru_arf(mid, "bob@example.net", qid))
+    lines = dropped_not_proven(g, 3)
+    assert sum("the copy went to 3 recipients and the report carries another "
+               "recipient's tracking token; dropped" in l for l in lines) == 2, lines
+    assert sum("carries no tracking token of this recipient" in l for l in lines) == 1, lines
+    assert not [a for a in stoplist(g) if "@" in a], stoplist(g)
+    assert not [e for e in g.events() if e["event"] == "complained"]
+    # the recipients' own copies prove them
+    send_report(g, arf_of_copy(bob, "bob@example.net"))
+    send_report(g, arf_of_copy(without_header(cat, "List-Unsubscribe"), "cat@example.net"))
+    smtpgate.wait_for(lambda: len([e for e in g.events() if e["event"] == "complained"]) == 2,
+                      20, what="two complaints")
+    got = sorted((e["to"], e["queue_id"]) for e in g.events() if e["event"] == "complained")
+    assert got == [("bob@example.net", qid), ("cat@example.net", qid)]
+    assert stoplist(g) == ["bob@example.net", "cat@example.net"]
+
+
+def test_partly_pruned_log_proves_nothing(tmp_path):
+    """The copy went to ann and bob; bob's delivery came two hours after
+    ann's (deliverd's and spoold's clock stepped ahead, libfaketime), and
+    with delivery_log_retention 1h the pruning has dropped ann's delivered
+    event but not bob's. The log now shows bob alone, but it no longer
+    shows the whole copy: ann's report naming bob proves nothing."""
+    if not os.path.exists(smtpgate.FAKETIME_LIB):
+        pytest.skip("libfaketime not installed (Debian package faketime)")
+    if not all(os.path.exists(smtpgate.binary(n)) for n in ("smtpd", "spoold", "deliverd")):
+        pytest.skip("daemons not built")
+    with peers.Mx() as mx:
+        mx.rules["bob@example.net"] = ["451 4.2.0 Try later", "250 2.1.5 Ok"]
+        g = smtpgate.Gateway(tls=False, port_tls="none", extra={
+            "relayhost": "127.0.0.1:%d" % mx.port, "retry_schedule": "3s",
+            "complaints_address": FBL, "delivery_log_retention": "1h",
+            "prune_interval": "1s"})
+        try:
+            g.add_account("acc", ips=["127.0.0.1/32"])
+            tsfile, _ = smtpgate.start_faketime(g, "spoold")
+            smtpgate.start_faketime(g, "deliverd")
+            g.start("smtpd")
+            mid = "<p.%d@acme.example>" % time.time_ns()
+            smtpgate.smtp_send(g, ["ann@example.net", "bob@example.net"], msg=smtpgate.message(
+                frm="news@acme.example", to="ann@example.net, bob@example.net", msgid=mid))
+            smtpgate.wait_for(lambda: mx.received("ann@example.net")
+                              and mx.attempts.get("bob@example.net"), 20,
+                              what="ann delivered, bob deferred")
+            with open(tsfile, "w") as f:
+                f.write("+%d\n" % (2 * 3600))
+            ev = g.wait_events(lambda e: e["event"] == "delivered" and e["to"] == "bob@example.net",
+                               what="bob delivered two hours later")[0]
+            qid = ev["queue_id"]
+            smtpgate.wait_for(lambda: re.search(r"prune: events=[1-9]", g.log("spoold")), 30,
+                              what="ann's delivered event pruned")
+            send_report(g, arf_of_copy(copy_of(mx, "ann@example.net"), "bob@example.net"))
+            lines = dropped_not_proven(g, 1)
+            assert ("%s: complaint (abuse) from report " % qid) in lines[0], lines
+            assert ("to=<bob@example.net>, account=acc: recipient not proven: the delivery "
+                    "log of the copy is partly pruned") in lines[0], lines
+            assert not [a for a in stoplist(g) if "@" in a], stoplist(g)
+        finally:
+            g.close()

@@ -191,6 +191,119 @@ t_qids(void)
 	free(r);
 }
 
+/* h-arfauth: tracking tokens, a 39-character base64url run after "/K/". */
+static void
+t_tokens_in(void)
+{
+	static const char  tok[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghi-_01";
+	struct arf_report *r = calloc(1, sizeof(*r));
+	char		   buf[4096];
+	size_t		   i;
+
+	if (r == NULL)
+		abort();
+	t_int_eq((long long)strlen(tok), ARF_TOKEN_LEN, "the sample's length");
+	(void)snprintf(buf, sizeof(buf), "<https://t.example/u/%s>", tok);
+	arf_tokens_in(buf, strlen(buf), "u", r);
+	t_int_eq((long long)r->ar_ntoken, 1, "one in List-Unsubscribe");
+	t_str_eq(r->ar_token[0], tok, "the token");
+	t_int_eq(r->ar_token_kind[0], 'u', "its kind");
+	arf_tokens_in(buf, strlen(buf), "u", r);
+	t_int_eq((long long)r->ar_ntoken, 1, "the same token kept once");
+	memset(r, 0, sizeof(*r));
+	arf_tokens_in(buf, strlen(buf), "oc", r);
+	t_int_eq((long long)r->ar_ntoken, 0, "a kind not asked for");
+	(void)snprintf(buf, sizeof(buf), "/u/%.38s /u/%sA /u/%s/c/ /x/%s", tok,
+	    tok, tok + 1, tok);
+	arf_tokens_in(buf, strlen(buf), "ucx", r);
+	t_int_eq((long long)r->ar_ntoken, 1,
+	    "38 characters, 40 characters, a run cut short: none; /x/ yes");
+	t_int_eq(r->ar_token_kind[0], 'x', "only the exact one");
+	memset(r, 0, sizeof(*r));
+	/* the token at the very end of the bytes (no NUL after it read) */
+	(void)snprintf(buf, sizeof(buf), "/o/%sZZZ", tok);
+	arf_tokens_in(buf, 3 + ARF_TOKEN_LEN, "o", r);
+	t_int_eq((long long)r->ar_ntoken, 1, "a token ending the bytes");
+	memset(r, 0, sizeof(*r));
+	arf_tokens_in(buf, 2 + ARF_TOKEN_LEN, "o", r);
+	t_int_eq((long long)r->ar_ntoken, 0, "one byte short: none");
+	memset(r, 0, sizeof(*r));
+	buf[0] = '\0';
+	for (i = 0; i < ARF_TOKEN_MAX + 4; i++) {
+		size_t n = strlen(buf);
+
+		(void)snprintf(buf + n, sizeof(buf) - n, " /c/%.37s%02zu", tok,
+		    i);
+	}
+	arf_tokens_in(buf, strlen(buf), "c", r);
+	t_int_eq((long long)r->ar_ntoken, ARF_TOKEN_MAX,
+	    "at most ARF_TOKEN_MAX kept");
+	free(r);
+}
+
+/* The tokens of a whole report: List-Unsubscribe first, then text/html
+ * parts decoded (quoted-printable with a soft break inside a token, and
+ * base64); text/plain and the report's own parts are not looked at. */
+static void
+t_tokens_report(void)
+{
+	static const char fmt[] =
+	    "MIME-Version: 1.0\r\n"
+	    "Content-Type: multipart/report; report-type=feedback-report; "
+	    "boundary=\"b\"\r\n\r\n"
+	    "--b\r\nContent-Type: text/plain\r\n\r\nsee /o/%s\r\n"
+	    "--b\r\nContent-Type: message/feedback-report\r\n\r\n"
+	    "Feedback-Type: abuse\r\nOriginal-Rcpt-To: <bob@example.net>\r\n"
+	    "\r\n--b\r\nContent-Type: %s\r\n\r\n"
+	    "Message-ID: <m1@shop.example>\r\n"
+	    "List-Unsubscribe: <mailto:u@shop.example>,\r\n"
+	    " <https://t.example/u/%s>\r\n"
+	    "MIME-Version: 1.0\r\n"
+	    "Content-Type: multipart/alternative; boundary=\"a\"\r\n\r\n"
+	    "--a\r\nContent-Type: text/plain\r\n\r\nhttps://t.example/c/%s\r\n"
+	    "--a\r\nContent-Type: text/html\r\n"
+	    "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+	    "<a href=3D\"https://t.example/c/%.20s=\r\n%s\">x</a>\r\n"
+	    "--a\r\nContent-Type: text/html\r\n"
+	    "Content-Transfer-Encoding: base64\r\n\r\n%s\r\n"
+	    "--a--\r\n"
+	    "\r\n--b--\r\n";
+	/* <img src="https://t.example/o/ooooooooooooooooooooooooooooooooooooooo"> */
+	static const char b64[] =
+	    "PGltZyBzcmM9Imh0dHBzOi8vdC5leGFtcGxlL28vb29vb29vb29vb29vb29vb29v"
+	    "b29vb29vb29vb29vb29vb29vb29vIj4=";
+	static const char u[] = "uuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuu",
+			  c[] = "ccccccccccccccccccccccccccccccccccccccc",
+			  p[] = "ppppppppppppppppppppppppppppppppppppppp",
+			  o[] = "ooooooooooooooooooooooooooooooooooooooo";
+	struct arf_report *r = calloc(1, sizeof(*r));
+	char		   buf[4096];
+
+	if (r == NULL)
+		abort();
+	(void)snprintf(buf, sizeof(buf), fmt, p, "message/rfc822", u, p, c,
+	    c + 20, b64);
+	t_int_eq(arf_parse(buf, strlen(buf), r), ARF_OK, "full original");
+	t_int_eq((long long)r->ar_ntoken, 3, "three tokens");
+	t_str_eq(r->ar_token[0], u, "List-Unsubscribe's first");
+	t_int_eq(r->ar_token_kind[0], 'u', "kind u");
+	t_str_eq(r->ar_token[1], c, "the link, across a soft line break");
+	t_int_eq(r->ar_token_kind[1], 'c', "kind c");
+	t_str_eq(r->ar_token[2], o, "the pixel of the base64 part");
+	t_int_eq(r->ar_token_kind[2], 'o', "kind o");
+	/* Mail.ru's shape: the header block alone */
+	(void)snprintf(buf, sizeof(buf), fmt, p, "text/rfc822-headers", u, p, c,
+	    c + 20, b64);
+	(void)snprintf(strstr(buf,
+			   "MIME-Version: 1.0\r\nContent-Type: multi"
+			   "part/alt"),
+	    300, "\r\n--b--\r\n");
+	t_int_eq(arf_parse(buf, strlen(buf), r), ARF_OK, "headers only");
+	t_int_eq((long long)r->ar_ntoken, 1, "List-Unsubscribe's alone");
+	t_str_eq(r->ar_token[0], u, "its token");
+	free(r);
+}
+
 int
 main(void)
 {
@@ -199,6 +312,8 @@ main(void)
 		{ "malformed", t_malformed },
 		{ "prefixes", t_prefixes },
 		{ "qids", t_qids },
+		{ "tokens_in", t_tokens_in },
+		{ "tokens_report", t_tokens_report },
 	};
 
 	return T_RUN(cases);
