@@ -228,3 +228,30 @@ def test_bad_sender_refused_at_start(value, tmp_path):
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and "feedback_id_sender" in lines[0] \
             and "want up to 64" in lines[0], r.stderr
+
+
+def test_tracked_copies_get_the_field_signed(mx):
+    """A tracked account's mail is copied and signed per recipient: each
+    copy carries the field, covered by its own verifying signature."""
+    from test_track_rewrite import mime_message
+    g = smtpgate.relaying_gateway(mx.port, feedback_id_sender=SENDER)
+    try:
+        pem, txt = gen_key(g.dir, "rsa")
+        g.spoolctl("dkim", "add", "acc", "example.com", "--selector", "s1", "--key", pem,
+                   "--default")
+        g.spoolctl("account", "set", "acc", "--track", "opens,clicks,unsubscribe",
+                   "--track-host", "t.example.net")
+        rcpts = ["a@dest.example", "b@dest.example"]
+        smtpgate.smtp_send(g, rcpts, envfrom="bounce@example.com",
+                           msg=mime_message("base64", ", ".join(rcpts)))
+        got = mx.wait_received(2)
+        issue = g.wait_events(lambda e: e["event"] == "delivered")[0]["issue"]["id"]
+        assert sorted(m["to"][0] for m in got) == rcpts, "one copy each"
+        for m in got:
+            assert fields(m["data"], "Feedback-ID") == ["%d:acc:%s" % (issue, SENDER)]
+            signed = signed_headers(m["data"])[0]
+            assert "feedback-id" in signed and "list-unsubscribe" in signed, signed
+            assert dkim_results(m["data"], {"s1._domainkey.example.com": txt}) == [
+                ("example.com", "s1", "rsa-sha256", True)]
+    finally:
+        g.close()
