@@ -555,6 +555,25 @@ conf_check_simulator(const struct conf *cf, char *err, size_t errsz)
 	return -1;
 }
 
+/* feedback_id_sender: empty, or 1 to 64 of [A-Za-z0-9._-] (no colon,
+ * no space: it is the last field of Feedback-ID, deliverd/deliverd_fbid.h) */
+static int
+conf_check_feedback_id(const struct conf *cf, char *err, size_t errsz)
+{
+	const char *v = cf->cf_feedback_id_sender;
+	char	    w[4200];
+
+	if (strlen(v) <= 64 &&
+	    strspn(v,
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		"0123456789._-") == strlen(v))
+		return 0;
+	(void)snprintf(err, errsz,
+	    "%s: want up to 64 of A-Z a-z 0-9 . _ -, got \"%.80s\"",
+	    conf_where(cf, "feedback_id_sender", w, sizeof(w)), v);
+	return -1;
+}
+
 /* track_listen (issue 16): one listen line, tls=none or tls=implicit;
  * track_trusted_proxy: address ranges. */
 static int
@@ -673,6 +692,8 @@ conf_finish(struct conf *cf, char *err, size_t errsz)
 	if (conf_check_track_listen(cf, err, errsz) == -1)
 		return -1;
 	if (conf_check_simulator(cf, err, errsz) == -1)
+		return -1;
+	if (conf_check_feedback_id(cf, err, errsz) == -1)
 		return -1;
 	if ((cf->cf_tls_cert[0] == '\0') != (cf->cf_tls_key[0] == '\0')) {
 		(void)snprintf(err, errsz,

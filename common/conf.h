@@ -160,6 +160,8 @@ struct conf {
 	/* outside-driven fetches (MTA-STS, TLS-RPT rua) may reach these
 	 * private or loopback ranges (common/fetchguard.h) */
 	struct conf_list cf_allow_fetch_to;
+	/* Feedback-ID SenderId ([A-Za-z0-9._-], 64 bytes); "" = no field */
+	char *cf_feedback_id_sender;
 };
 
 struct conf *conf_load(const char *path, char *err, size_t errsz);

@@ -123,7 +123,7 @@ const struct conf_key conf_keys[] = {
 	    cf_spoold_rescan_interval, CONF_SPOOLD),
 	CF_INT("spoold_batch", "256", 1, 100000, cf_spoold_batch, CONF_SPOOLD),
 	CF_SIZE("max_header_size", "1m", 1024, INT64_C(64) << 20,
-	    cf_max_header_size, CONF_SENDMAIL | CONF_SPOOLD),
+	    cf_max_header_size, CONF_SENDMAIL | CONF_SPOOLD | CONF_DELIVERD),
 	CF_DUR("stale_tmp_age", "1h", 1, 30 * DAY, cf_stale_tmp_age,
 	    CONF_SPOOLD),
 
@@ -255,6 +255,9 @@ const struct conf_key conf_keys[] = {
 	 * they may reach although private or loopback (common/fetchguard.h) */
 	CF_LIST("allow_fetch_to", "", cf_allow_fetch_to,
 	    CONF_DELIVERD | CONF_SPOOLCTL),
+	/* Gmail's Feedback Loop: the SenderId of the Feedback-ID field that
+	 * deliverd adds before signing; "" adds none (deliverd_fbid.h) */
+	CF_STR("feedback_id_sender", "", cf_feedback_id_sender, CONF_DELIVERD),
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);

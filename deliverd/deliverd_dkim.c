@@ -76,6 +76,7 @@ static const char *deliverd_dkim_extra[] = {
 	"list-unsubscribe-post",
 	"x-campaign-id",
 	"x-letter-id",
+	"feedback-id", /* Gmail's Feedback Loop wants it signed */
 	"in-reply-to",
 	"references",
 };

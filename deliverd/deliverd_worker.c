@@ -27,6 +27,7 @@
 #include "buf.h"
 #include "conf.h"
 #include "deliverd.h"
+#include "deliverd_fbid.h"
 #include "deliverd_sim.h"
 #include "deliverd_worker.h"
 #include "deliverd_track.h"
@@ -159,23 +160,58 @@ fail:
 	return WORKER_LOAD_FAIL;
 }
 
-/* Signs the message as wm->body holds it into wm->sig (a read transaction
- * for the account's keys). */
+/*
+ * Signs the message as wm->body holds it into wm->sig (a read transaction
+ * for the account's keys). With feedback_id_sender, the Feedback-ID field
+ * (deliverd_fbid.h) is signed with the message and follows the
+ * DKIM-Signature lines in wm->sig: the lines sent before the message, and
+ * the ones stored for a retry, so a later attempt sends the same field
+ * whatever the configuration says then.
+ */
 static enum deliverd_dkim_status
 deliverd_worker_dkim(struct worker *w, struct deliverd_worker_msg *wm,
     char *why, size_t whysz)
 {
 	struct spool_txn	 *txn = NULL;
 	enum deliverd_dkim_status st;
+	struct buf		  full;
+	char			  fbid[DELIVERD_FBID_LINE_MAX];
+	const char		 *msg = wm->body;
+	size_t			  len = wm->bodylen;
 	int			  rc;
 
+	deliverd_fbid_line(w->dw_cf->cf_feedback_id_sender, &wm->m, wm->body,
+	    wm->bodylen, (size_t)w->dw_cf->cf_max_header_size, fbid,
+	    sizeof(fbid));
+	/* libopendkim takes the message in one piece: one copy, field first */
+	buf_init(&full, SIZE_MAX / 2);
+	if (fbid[0] != '\0') {
+		if (buf_reserve(&full, strlen(fbid) + wm->bodylen) == -1 ||
+		    buf_puts(&full, fbid) == -1 ||
+		    buf_append(&full, wm->body, wm->bodylen) == -1) {
+			buf_release(&full);
+			(void)snprintf(why, whysz,
+			    "Feedback-ID: out of memory");
+			return DELIVERD_DKIM_ERROR;
+		}
+		msg = full.data;
+		len = full.len;
+	}
 	if ((rc = spool_begin(w->dw_sp, false, &txn)) != 0) {
+		buf_release(&full);
 		(void)snprintf(why, whysz, "spool: %s", spool_strerror(rc));
 		return DELIVERD_DKIM_ERROR;
 	}
-	st = deliverd_dkim_sign(txn, w->dw_cf, &wm->m, wm->body, wm->bodylen,
-	    &wm->sig, why, whysz);
+	st = deliverd_dkim_sign(txn, w->dw_cf, &wm->m, msg, len, &wm->sig, why,
+	    whysz);
 	spool_abort(&txn);
+	buf_release(&full);
+	if (st != DELIVERD_DKIM_ERROR && fbid[0] != '\0' &&
+	    buf_puts(&wm->sig, fbid) == -1) {
+		(void)snprintf(why, whysz,
+		    "signature and Feedback-ID too long");
+		return DELIVERD_DKIM_ERROR;
+	}
 	return st;
 }
 

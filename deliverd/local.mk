@@ -33,6 +33,8 @@ deliverd_libdeliverd_a_SOURCES += deliverd/deliverd_sim.c deliverd/deliverd_sim.
 deliverd_libdeliverd_a_SOURCES += deliverd/deliverd_track.c deliverd/deliverd_track.h
 # NXDOMAIN believed with care: the parent-zone check, the confirmation
 deliverd_libdeliverd_a_SOURCES += deliverd/deliverd_nxdom.c
+# Feedback-ID for Gmail's Feedback Loop (feedback_id_sender)
+deliverd_libdeliverd_a_SOURCES += deliverd/deliverd_fbid.c deliverd/deliverd_fbid.h
 deliverd_libdeliverd_a_CFLAGS = $(AM_CFLAGS) $(OPENDKIM_CFLAGS) $(CURL_CFLAGS) \
 	$(OPENSSL_CFLAGS) $(LMDB_CFLAGS) $(UNBOUND_CFLAGS)
 
@@ -115,3 +117,10 @@ tests_unit_t_deliverd_cshare_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/deliver
 tests_unit_t_deliverd_cshare_LDADD = deliverd/libdeliverd.a $(DELIVERD_LIBS) $(TEST_LIBS)
 # NXDOMAIN believed with care: the parent-zone check, nxdomain_confirm
 TESTS += tests/blackbox/test_nxdomain.py
+# Feedback-ID (feedback_id_sender)
+TESTS += tests/blackbox/test_feedback_id.py
+check_PROGRAMS += tests/unit/t_deliverd_fbid
+TESTS += tests/unit/t_deliverd_fbid
+tests_unit_t_deliverd_fbid_SOURCES = tests/unit/t_deliverd_fbid.c
+tests_unit_t_deliverd_fbid_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/deliverd
+tests_unit_t_deliverd_fbid_LDADD = deliverd/libdeliverd.a $(DELIVERD_LIBS) $(TEST_LIBS)

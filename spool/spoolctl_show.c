@@ -172,14 +172,42 @@ ctl_ev_for(const struct ctl_event *ev, const char *addr)
 	return ev->ce_to != NULL && strcasecmp(ev->ce_to, addr) == 0;
 }
 
+/*
+ * The lines deliverd prepends (sm_dkim): the DKIM-Signature lines, then
+ * the Feedback-ID field it added (deliverd_worker.c). Their lengths, and
+ * the Feedback-ID value (no CRLF) or fbidlen_r 0.
+ */
+static void
+ctl_show_prepended(const char *pre, size_t *siglen_r, const char **fbid_r,
+    size_t *fbidlen_r)
+{
+	static const char name[] = "Feedback-ID: ";
+	const char	 *f = pre;
+	size_t		  n;
+
+	/* a field starts a line; a signature's folded lines start with a TAB */
+	while (f != NULL && strncmp(f, name, sizeof(name) - 1) != 0)
+		if ((f = strchr(f, '\n')) != NULL)
+			f++;
+	*siglen_r = f != NULL ? (size_t)(f - pre) : strlen(pre);
+	*fbid_r = NULL;
+	*fbidlen_r = 0;
+	if (f == NULL)
+		return;
+	*fbid_r = f + sizeof(name) - 1;
+	n = strcspn(*fbid_r, "\r\n");
+	*fbidlen_r = n;
+}
+
 static void
 ctl_show_text(const struct spool_msg *sm, const struct spool_issue *si,
     struct ctl_show *s, bool body)
 {
 	const struct spool_rcpt *sr;
 	const struct ctl_event	*ev;
+	const char		*fbid;
 	char			 t[20];
-	size_t			 i, j;
+	size_t			 i, j, siglen, fbidlen;
 
 	ctl_time(sm->sm_arrival, t);
 	printf("%s  %s\n", sm->sm_qid,
@@ -200,10 +228,13 @@ ctl_show_text(const struct spool_msg *sm, const struct spool_issue *si,
 		    si->su_blocked ? " BLOCKED" : "");
 	if (sm->sm_has_letter_id)
 		printf("  gate.uniq: %s\n", sm->sm_letter_id);
+	ctl_show_prepended(sm->sm_dkim, &siglen, &fbid, &fbidlen);
 	printf("  dkim: %s\n",
-	    sm->sm_dkim[0]	   ? "signed"
+	    siglen > 0		   ? "signed"
 		: sm->sm_dkim_done ? "not signed (no key)"
 				   : "not yet");
+	if (fbidlen > 0)
+		printf("  feedback-id: %.*s\n", (int)fbidlen, fbid);
 	printf("headers:\n");
 	if (s->have_file)
 		ctl_show_headers(&s->file, ctl_show_hdr_text, NULL);
@@ -311,8 +342,9 @@ ctl_show_json(const struct spool_msg *sm, const struct spool_issue *si,
     struct ctl_show *s, bool body)
 {
 	struct json_gen *jg = json_gen_new(false);
+	const char	*fbid;
 	char		 dt[21];
-	size_t		 i;
+	size_t		 i, siglen, fbidlen;
 
 	json_obj_begin(jg);
 	json_kv_str(jg, "qid", sm->sm_qid);
@@ -343,10 +375,19 @@ ctl_show_json(const struct spool_msg *sm, const struct spool_issue *si,
 	json_obj_begin(jg);
 	json_kv_str(jg, "uniq", sm->sm_has_letter_id ? sm->sm_letter_id : NULL);
 	json_obj_end(jg);
-	json_kv_bool(jg, "dkim_signed", sm->sm_dkim[0] != '\0');
 	/* the header lines deliverd prepends (kept beside the message) */
-	json_kv_str(jg, "dkim_signature",
-	    sm->sm_dkim[0] != '\0' ? sm->sm_dkim : NULL);
+	ctl_show_prepended(sm->sm_dkim, &siglen, &fbid, &fbidlen);
+	json_kv_bool(jg, "dkim_signed", siglen > 0);
+	json_key(jg, "dkim_signature");
+	if (siglen > 0)
+		json_strn(jg, sm->sm_dkim, siglen);
+	else
+		json_null(jg);
+	json_key(jg, "feedback_id");
+	if (fbidlen > 0)
+		json_strn(jg, fbid, fbidlen);
+	else
+		json_null(jg);
 	json_key(jg, "headers");
 	json_obj_begin(jg);
 	if (s->have_file)

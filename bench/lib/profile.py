@@ -3,7 +3,7 @@
 
     bench/lib/profile.py DAEMON {perf|strace|stat} [-n N] [--dkim rsa|none]
                          [--builddir DIR] [--root-only] [-o PREFIX]
-                         [--msg FILE] [--track]
+                         [--msg FILE] [--track] [--set KEY=VALUE]...
 
 Starts smtpgate (relayhost = smtp-sink) in a temp dir, attaches
 `perf record -e cpu-clock -g` or `strace -c -f` to DAEMON (smtpd, spoold
@@ -41,6 +41,9 @@ def main():
     ap.add_argument("--msg", default=None, help="send this message file instead of 4 KB")
     ap.add_argument("--track", action="store_true",
                     help="the account tracks opens, clicks and unsubscribes")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a configuration key for the gateway (repeatable), "
+                         "e.g. feedback_id_sender=gw")
     a = ap.parse_args()
     if a.builddir:
         os.environ["SMTPGATE_BUILDDIR"] = os.path.abspath(a.builddir)
@@ -54,7 +57,7 @@ def main():
     if a.accept and a.daemon != "smtpd":
         ap.error("--accept profiles smtpd")
     sink = bl.Sink()
-    g = gf.Gate(sink.port, dkim=keys)
+    g = gf.Gate(sink.port, dkim=keys, extra=dict(kv.split("=", 1) for kv in a.set))
     prof = None
     try:
         if a.track:
