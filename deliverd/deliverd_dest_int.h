@@ -133,8 +133,11 @@ uint32_t		   deliverd_dest_conns(const struct deliverd_dest *);
 double			   deliverd_dest_burst(const struct deliverd_dest *);
 void	    deliverd_dest_refill(struct deliverd_dest *, int64_t now_ms);
 const char *deliverd_dest_state_name(enum deliverd_dest_state);
-void	    deliverd_dest_state_load(struct sched *);
-uint32_t    deliverd_dest_hash(const char *);
+/* Is e suspended for a failed MTA-STS or DANE policy (a 4.7.5 of ours
+ * naming one), which "TLS-Required: No" mail does not need? */
+bool	 deliverd_dest_tlspol(const struct deliverd_dest *);
+void	 deliverd_dest_state_load(struct sched *);
+uint32_t deliverd_dest_hash(const char *);
 /* Learns the destination of a domain from a result: the MX host it was
  * sent to (relay, "host[addr]:port" or "") and its MX host set (mx). */
 void deliverd_dest_learn(struct sched *, const char *hop, const char *relay,

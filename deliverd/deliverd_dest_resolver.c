@@ -197,6 +197,7 @@ deliverd_dest_resolver_may_dispatch(struct sched *s, const char *hop)
 		for (k = 0; s->w[i].pid != -1 && k < s->w[i].njobs; k++) {
 			sj = s->w[i].jobs[k];
 			if (!sj->j.dj_relay &&
+			    (sj->pass & DEST_PASS_LOCAL) == 0 &&
 			    deliverd_dest_resolver_hop(s, sj->j.dj_hop))
 				return false; /* a probe is out */
 		}
@@ -227,7 +228,7 @@ deliverd_dest_resolver_requeue(struct sched *s)
 
 	for (sj = TAILQ_FIRST(&s->queue); sj != NULL; sj = next) {
 		next = TAILQ_NEXT(sj, link);
-		if (sj->j.dj_relay ||
+		if (sj->j.dj_relay || (sj->pass & DEST_PASS_LOCAL) != 0 ||
 		    !deliverd_dest_resolver_hop(s, sj->j.dj_hop))
 			continue;
 		TAILQ_REMOVE(&s->queue, sj, link);

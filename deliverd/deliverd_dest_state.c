@@ -35,6 +35,15 @@ deliverd_dest_state_name(enum deliverd_dest_state st)
 				   : "normal";
 }
 
+bool
+deliverd_dest_tlspol(const struct deliverd_dest *e)
+{
+	return e->state == DEST_SUSPENDED && e->why[0] == '4' &&
+	    strncmp(e->why + 3, " 4.7.5 ", 7) == 0 &&
+	    (strstr(e->why, "MTA-STS") != NULL ||
+		strstr(e->why, "DANE") != NULL);
+}
+
 static void
 deliverd_dest_enter(struct sched *s, struct deliverd_dest *e,
     enum deliverd_dest_state st, uint32_t secs, const char *why)
@@ -107,6 +116,20 @@ deliverd_dest_tls_failed(const struct deliverd_result *r)
 }
 
 /*
+ * A "TLS-Required: No" job that passed its destination's suspension for a
+ * TLS policy: the policy was not applied to it, so its outcome says
+ * nothing about the destination's (no failure counted, no success that
+ * would clear the failures, no MX host set learned: joining that set's
+ * destination would end the suspension for every message).
+ */
+static bool
+deliverd_dest_passed(struct sched *s, const struct deliverd_sched_job *sj)
+{
+	return (sj->pass & DEST_PASS_TLSPOL) != 0 &&
+	    deliverd_dest_tlspol(deliverd_dest_of(s, sj->j.dj_hop));
+}
+
+/*
  * A failed lookup, or an unmet TLS policy, counts as a connection failure:
  * a domain whose DNS is broken, or whose hosts fail its TLS policy, is
  * suspended after suspend_after jobs instead of being looked up (and
@@ -155,9 +178,11 @@ deliverd_dest_result(struct sched *s, size_t wi,
 	struct deliverd_dest_acc *a = &s->dests->acc[wi];
 	bool			  refused = deliverd_dest_refused(r);
 
-	if (r->dr_skip)
-		return;
+	if (r->dr_skip || (sj->pass & DEST_PASS_LOCAL) != 0)
+		return; /* nothing about the destination, nor its DNS */
 	deliverd_dest_resolver_result(s, sj, r);
+	if (deliverd_dest_passed(s, sj))
+		return;
 	if (deliverd_dest_dns_failed(r)) {
 		deliverd_dest_dns_result(s, a, sj, r, "its MX lookup failed");
 		return;
@@ -212,10 +237,14 @@ deliverd_dest_job_done(struct sched *s, size_t wi,
 	bool down = a.ok == 0 &&
 	    (a.refused > 0 || (a.connfail > 0 && a.throttle == 0));
 
+	if ((sj->pass & DEST_PASS_LOCAL) != 0)
+		return; /* its results were not counted either */
 	memset(&t->acc[wi], 0, sizeof(t->acc[wi]));
 	deliverd_dest_resolver_job_done(s, sj);
 	t->done_ms[wi] = ev_clock_ms();
 	e->last_ms = t->done_ms[wi];
+	if (deliverd_dest_passed(s, sj))
+		return;
 	if (a.throttle > 0) {
 		if (!down)
 			e->fails = 0;
@@ -283,7 +312,10 @@ deliverd_dest_requeue(struct sched *s)
 	for (sj = TAILQ_FIRST(&s->queue); sj != NULL; sj = next) {
 		next = TAILQ_NEXT(sj, link);
 		e = deliverd_dest_of(s, sj->j.dj_hop);
-		if (e->state != DEST_SUSPENDED)
+		if (e->state != DEST_SUSPENDED ||
+		    (sj->pass & DEST_PASS_LOCAL) != 0 ||
+		    ((sj->pass & DEST_PASS_TLSPOL) != 0 &&
+			deliverd_dest_tlspol(e)))
 			continue;
 		if (n + sj->j.dj_nidx > DEST_RESCHED_MAX)
 			break; /* the rest on the next tick */

@@ -379,7 +379,7 @@ t_dest_rate(void)
 	struct sched *s = t_sched("[r.example]\nrate = 2/s\n");
 	int	      n = 0;
 
-	deliverd_dest_claimed(s, "r.example", 8); /* waiting recipients */
+	deliverd_dest_claimed(s, "r.example", 0, 8); /* waiting recipients */
 	while (n < 8 && t_dispatch(s, "r.example") >= 0)
 		n++;
 	t_int_eq(n, 2, "2/s: a burst of two, then wait");
@@ -396,8 +396,8 @@ t_dest_bound(void)
 
 	for (i = 0; i < DEST_MAX + 500; i++) {
 		(void)snprintf(name, sizeof(name), "d%zu.example", i);
-		deliverd_dest_claimed(s, name, 1);
-		deliverd_dest_released(s, name, 1);
+		deliverd_dest_claimed(s, name, 0, 1);
+		deliverd_dest_released(s, name, 0, 1);
 		s->dests->d[s->dests->n - 1].last_ms -= 2 * DEST_IDLE_HOLD_MS;
 	}
 	t_ok(s->dests->n <= DEST_MAX, "at most DEST_MAX destinations (%zu)",

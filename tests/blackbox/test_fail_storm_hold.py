@@ -1,0 +1,128 @@
+"""What a hold must not hold (h-resolv): mail that never leaves the host
+(a sandbox account's, the simulator's) needs no DNS and no network, so
+neither the resolver-down rule nor a destination's suspension for network
+failures makes it wait; a message with `TLS-Required: No` (RFC 8689 5)
+is attempted while its destination is suspended for failing its MTA-STS
+or DANE policy (the policy the header asks to be ignored), without
+ending the suspension for other mail. Real binaries, scripted resolvers
+and SMTP peers on 127.0.0.1; every wait bounded."""
+import time
+
+import peers
+from smtpgate import Gateway, free_port, inject, message, put_msg, wait_for
+from test_fail_storm_dns import (DANE_DOMAIN, DANE_MX, SUSPEND_AFTER, SwitchResolver,
+                                 deferred, shaping)
+
+SIM = "simulator.smtpgate.invalid"   # simulator_domain's default
+
+
+def delivered(g, to):
+    return [e for e in g.events() if e["to"] == to and e["event"] == "delivered"]
+
+
+def test_sandbox_and_simulator_mail_pass_a_resolver_outage():
+    """The resolver SERVFAILs everything: once it is down (one probe a
+    minute), a sandbox account's message to a domain whose lookups fail
+    and a simulator message are delivered at once (the sandbox's 250 and
+    the simulator's), not held for the probe; the real domains stay held."""
+    domains = ["d%d.test" % i for i in range(12)]
+    records = {d: [("MX", "10 mx.shared.test.")] for d in domains}
+    records["mx.shared.test"] = [("A", "127.0.0.1")]
+    with peers.Mx() as mx, SwitchResolver(records) as dns, Gateway(tls=False, extra={
+            "dns_server": dns.server, "remote_port": str(mx.port),
+            "retry_schedule": "3s", "deliverd_workers": "2"}) as g:
+        shaping(g, "[default]\nsuspend_for = 10m\n")   # a probe a minute
+        dns.mode = "servfail"
+        inject(g, "account", "acc")
+        inject(g, "account", "sb", "sandbox")
+        for d in domains:
+            put_msg(g, "acc", ["u@" + d])
+        g.start("deliverd")
+        wait_for(lambda: "state=down" in g.log("deliverd"), 60, what="the resolver down")
+        time.sleep(2)
+        put_msg(g, "sb", ["s@d1.test"])
+        put_msg(g, "acc", ["delivered@" + SIM])
+        wait_for(lambda: delivered(g, "s@d1.test") and delivered(g, "delivered@" + SIM), 20,
+                 what="sandbox and simulator mail delivered while the resolver is down")
+        sb, = delivered(g, "s@d1.test")
+        sim, = delivered(g, "delivered@" + SIM)
+        print("resolver down: sandbox %r, simulator %r" % (sb["msg"], sim["msg"]))
+        assert sb["sandbox"] is True and "sandbox" in sb["msg"], sb
+        assert "simulator" in sim["msg"], sim
+        log = g.log("deliverd")
+        assert "state=up" not in log, log[-2000:]
+        assert not [e for e in g.events() if e["event"] == "delivered" and
+                    e["to"].startswith("u@")]
+        assert mx.received() == []
+
+
+def test_sandbox_and_simulator_mail_pass_a_suspended_destination():
+    """A destination whose MX refuses connections is suspended for 10
+    minutes; a sandbox account's message to it is delivered at once (the
+    sandbox's 250), which does not end the suspension for other mail."""
+    port = free_port()     # nobody listens: connection refused
+    records = {"down.test": [("MX", "10 mx.down.test.")], "mx.down.test": [("A", "127.0.0.1")]}
+    with peers.AdResolver(records) as dns, Gateway(tls=False, extra={
+            "dns_server": dns.server, "remote_port": str(port),
+            "retry_schedule": "3s", "deliverd_workers": "2"}) as g:
+        shaping(g, "[default]\nsuspend_for = 10m\n")
+        inject(g, "account", "acc")
+        inject(g, "account", "sb", "sandbox")
+        put_msg(g, "acc", ["p{n}@down.test"], count=SUSPEND_AFTER + 3)
+        g.start("deliverd")
+        # the destination is its MX host set, mx{mx.down.test}
+        wait_for(lambda: "state=suspended" in g.log("deliverd"), 60,
+                 what="down.test suspended")
+        put_msg(g, "sb", ["s@down.test"])
+        g.wait_events(lambda e: e["to"] == "s@down.test" and e["event"] == "delivered",
+                      timeout=20, what="the sandbox message delivered while suspended")
+        ev, = delivered(g, "s@down.test")
+        print("down.test suspended: sandbox %r" % ev["msg"])
+        assert ev["sandbox"] is True
+        log = g.log("deliverd")
+        assert "state=normal" not in log, log[-2000:]
+        # the sandbox's 250 counted for nothing: still suspended
+        q = g.spoolctl_json("queue", "--summary", "--json")
+        st = {d["domain"]: d["state"] for d in q["destinations"]}
+        assert st.get("down.test") == "suspended", q
+
+
+def test_tls_required_no_passes_a_tls_policy_suspension():
+    """The TLSA lookup of the MX host fails (DANE): the destination is
+    suspended for its TLS policy. A message with `TLS-Required: No` is
+    attempted anyway (the DANE policy is not applied to it: RFC 8689 5)
+    and delivered; an ordinary message waits and the destination stays
+    suspended."""
+    with peers.Mx() as mx:
+        tlsa = "_%d._tcp.%s" % (mx.port, DANE_MX)
+        records = {DANE_DOMAIN: [("MX", "10 %s." % DANE_MX)], DANE_MX: [("A", "127.0.0.1")],
+                   tlsa: [("TLSA", "3 1 1 " + "00" * 32)]}
+        with peers.AdResolver(records, secure=[DANE_DOMAIN], bogus=[tlsa]) as dns, Gateway(
+                tls=False, extra={"dns_server": dns.server, "remote_port": str(mx.port),
+                                  "dnssec": "trust-ad", "retry_schedule": "3s",
+                                  "deliverd_workers": "2"}) as g:
+            shaping(g, "[default]\nsuspend_for = 10m\n")
+            inject(g, "account", "acc")
+            put_msg(g, "acc", ["t{n}@" + DANE_DOMAIN], count=SUSPEND_AFTER + 2)
+            g.start("deliverd")
+            wait_for(lambda: "destination=%s, state=suspended" % DANE_DOMAIN in
+                     g.log("deliverd"), 60, what="the destination suspended")
+            ndef = len(deferred(g))
+            put_msg(g, "acc", ["no@" + DANE_DOMAIN],
+                    msg=message(to="no@" + DANE_DOMAIN, headers={"TLS-Required": "No"}))
+            put_msg(g, "acc", ["plain@" + DANE_DOMAIN])
+            g.wait_events(lambda e: e["to"] == "no@" + DANE_DOMAIN and
+                          e["event"] == "delivered", timeout=20,
+                          what="the TLS-Required: No message delivered")
+            time.sleep(2)
+            got = [r for m in mx.received() for r in m["to"]]
+            print("suspended for DANE: received %s; %d deferred before, %d after" % (
+                got, ndef, len(deferred(g))))
+            assert got == ["no@" + DANE_DOMAIN], got
+            assert not [e for e in g.events() if e["to"] == "plain@" + DANE_DOMAIN]
+            log = g.log("deliverd")
+            assert "destination=%s, state=normal" % DANE_DOMAIN not in log, log[-2000:]
+            q = g.spoolctl_json("queue", "--summary", "--json")
+            st = {d["domain"]: d["state"] for d in q["destinations"]}
+            assert st.get(DANE_DOMAIN) == "suspended", q
+
