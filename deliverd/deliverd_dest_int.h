@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "deliverd_dest.h"
 #include "shaping.h"
 #include "spool.h"
@@ -169,6 +170,11 @@ void deliverd_dest_resolver_result(struct sched *,
 /* A job is done: while down, the next probe is due an interval later. */
 void deliverd_dest_resolver_job_done(struct sched *,
     const struct deliverd_sched_job *);
+/* The state file's line while the resolver is down (none while up):
+ * DEST_RESOLVER_NAME, "down", since, next probe, resolver, probes, the
+ * escaped reply (deliverd_dest_state.c's format). */
+#define DEST_RESOLVER_NAME "(resolver)"
+void deliverd_dest_resolver_line(const struct sched *, struct buf *);
 /* From deliverd_dest_tick: queued jobs back to LMDB, the probe's scan. */
 void deliverd_dest_resolver_tick(struct sched *);
 /* ms until the next probe may start while down (INT32_MAX: none). */

@@ -128,6 +128,7 @@ deliverd_dest_resolver_enter(struct sched *s)
 	    deliverd_dest_resolver_name(s), d->nfail, DEST_DNS_DOWN_WINDOW,
 	    (long long)iv, vis);
 	d->nfail = 0;
+	s->dests->dirty = true; /* the state file's line */
 }
 
 static void
@@ -145,7 +146,22 @@ deliverd_dest_resolver_up(struct sched *s, const char *hop)
 	d->down = false;
 	d->requeue = false;
 	d->next_probe = 0;
-	s->rescan = true; /* the held recipients are due */
+	s->rescan = true;	/* the held recipients are due */
+	s->dests->dirty = true; /* the state file's line goes */
+}
+
+void
+deliverd_dest_resolver_line(const struct sched *s, struct buf *b)
+{
+	const struct deliverd_resolver *d = &s->dests->rsv;
+
+	if (!d->down)
+		return;
+	(void)buf_printf(b, "%s\tdown\t%lld\t%lld\t%s\t%u\t",
+	    DEST_RESOLVER_NAME, (long long)d->since, (long long)d->next_probe,
+	    deliverd_dest_resolver_name(s), d->probes);
+	deliverd_esc(b, d->why);
+	(void)buf_puts(b, "\n");
 }
 
 void
@@ -216,6 +232,7 @@ deliverd_dest_resolver_job_done(struct sched *s,
 	d->probes++;
 	d->next_probe = deliverd_now() + deliverd_dest_resolver_interval(s);
 	d->woken = false;
+	s->dests->dirty = true; /* the state file's probes and next probe */
 }
 
 /* Queued jobs that need DNS, claimed before the outage was seen, give

@@ -5,8 +5,10 @@
  * end of the suspension without an attempt. Every change is one log line
  * and is written to SPOOL/shaping.state ("SMTPGATE-SHAPING 1", then one
  * TAB-separated line per destination that is not normal: name, state,
- * until (unix s), connections, rate, consecutive failures, reason), which
- * `spoolctl queue --summary` reads and deliverd reads back at start.
+ * until (unix s), connections, rate, consecutive failures, reason; while
+ * the resolver is down, first a line "(resolver)", "down", since, next
+ * probe, resolver, probes, reason), which `spoolctl queue --summary`
+ * reads and deliverd reads back at start (but the resolver's line).
  */
 #include "config.h"
 
@@ -24,6 +26,7 @@
 #include "ev.h"
 #include "fsx.h"
 #include "log.h"
+#include "metrics.h"
 #include "spool.h"
 #include "xmem.h"
 
@@ -343,13 +346,16 @@ deliverd_dest_state_write(struct sched *s)
 	struct buf	       b;
 	char		       rate[32];
 	size_t		       i;
+	uint64_t	       nsusp = 0;
 
 	buf_init(&b, DEST_STATE_FILE_MAX);
 	(void)buf_printf(&b, "%s\n", DEST_STATE_VERSION);
+	deliverd_dest_resolver_line(s, &b);
 	for (i = 0; i < t->n; i++) {
 		struct deliverd_dest *e = &t->d[i];
 		if (e->state == DEST_NORMAL)
 			continue;
+		nsusp += e->state == DEST_SUSPENDED;
 		shaping_rate_format(deliverd_dest_rate(e), rate, sizeof(rate));
 		(void)buf_printf(&b, "%s\t%s\t%lld\t%u\t%s\t%u\t", e->name,
 		    deliverd_dest_state_name(e->state), (long long)e->until,
@@ -363,6 +369,8 @@ deliverd_dest_state_write(struct sched *s)
 		(void)buf_printf(&b, "%s\tvia\t%lld\t-\t-\t0\t%s\n",
 		    t->via[i].domain, (long long)t->via[i].seen,
 		    t->via[i].dest);
+	/* the metrics' gauges change with the file */
+	metrics_deliverd_state(t->rsv.down, nsusp);
 	if (fsx_write_durable(s->cf->cf_spool_dir, DEST_STATE_FILE, b.data,
 		b.len, 0640) == -1)
 		log_warn("writing %s/%s", s->cf->cf_spool_dir, DEST_STATE_FILE);
@@ -425,6 +433,8 @@ deliverd_dest_state_load(struct sched *s)
 			deliverd_dest_state_via(s, f[0], f[2], f[6]);
 			continue;
 		}
+		if (strcmp(f[0], DEST_RESOLVER_NAME) == 0)
+			continue; /* the resolver's state is not kept */
 		if (k != 6 ||
 		    (until = strtoll(f[2], NULL, 10)) <= deliverd_now())
 			continue;

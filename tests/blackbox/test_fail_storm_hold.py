@@ -126,3 +126,83 @@ def test_tls_required_no_passes_a_tls_policy_suspension():
             st = {d["domain"]: d["state"] for d in q["destinations"]}
             assert st.get(DANE_DOMAIN) == "suspended", q
 
+
+# ---------------------------------------------------------------- what the operator sees
+
+def summary(g):
+    return g.spoolctl_json("queue", "--summary", "--json")
+
+
+def test_resolver_down_shows_in_queue_summary_and_metrics():
+    """While the resolver is down, `spoolctl queue --summary` says so
+    (--json "resolver": state down, since, the reply; the text a line)
+    and deliverd's gauge smtpgate_deliverd_resolver_down is 1; when DNS
+    answers again both say up (0)."""
+    from test_metrics import scrape, value
+    domains = ["v%d.test" % i for i in range(12)]
+    records = {d: [("MX", "10 mx.shared.test.")] for d in domains}
+    records["mx.shared.test"] = [("A", "127.0.0.1")]
+    mport = free_port()
+    with peers.Mx() as mx, SwitchResolver(records) as dns, Gateway(tls=False, extra={
+            "dns_server": dns.server, "remote_port": str(mx.port),
+            "retry_schedule": "3s", "deliverd_workers": "2",
+            "metrics_listen": "127.0.0.1:%d" % mport}) as g:
+        shaping(g, "[default]\nsuspend_for = 3s\n")
+        dns.mode = "servfail"
+        inject(g, "account", "acc")
+        for d in domains:
+            put_msg(g, "acc", ["u@" + d])
+        g.start("spoold")
+        g.start("deliverd")
+        wait_for(lambda: "state=down" in g.log("deliverd"), 60, what="the resolver down")
+        q = wait_for(lambda: summary(g)["resolver"]["state"] == "down" and summary(g), 10,
+                     what="the summary showing the resolver down")
+        r = q["resolver"]
+        text = g.spoolctl("queue", "--summary").stdout
+        body = wait_for(lambda: value(scrape(mport), "smtpgate_deliverd_resolver_down") == 1
+                        and scrape(mport), 10, what="the gauge at 1")
+        print("resolver down: %s\n%s" % (r, [l for l in text.splitlines() if "resolver" in l]))
+        assert r["resolver"] == dns.server and "4.4.3" in r["reason"], r
+        assert r["since"].endswith("Z") and r["probes"] >= 0, r
+        assert any(l.startswith("-- resolver %s: down since" % dns.server)
+                   for l in text.splitlines()), text
+        assert "# TYPE smtpgate_deliverd_resolver_down gauge" in body
+        dns.mode = None
+        wait_for(lambda: len(mx.received()) >= len(domains), 60, what="all delivered")
+        wait_for(lambda: summary(g)["resolver"] == {"state": "up"}, 10,
+                 what="the summary showing the resolver up")
+        wait_for(lambda: value(scrape(mport), "smtpgate_deliverd_resolver_down") == 0, 10,
+                 what="the gauge at 0")
+        assert "-- resolver" not in g.spoolctl("queue", "--summary").stdout
+
+
+def test_suspended_destinations_show_in_queue_summary_and_metrics():
+    """A suspended destination is listed by `spoolctl queue --summary`
+    with its reason and until when (--json "suspended", and a text line),
+    and counted by smtpgate_deliverd_destinations_suspended."""
+    from test_metrics import scrape, value
+    port, mport = free_port(), free_port()
+    records = {"gone.test": [("MX", "10 mx.gone.test.")], "mx.gone.test": [("A", "127.0.0.1")]}
+    with peers.AdResolver(records) as dns, Gateway(tls=False, extra={
+            "dns_server": dns.server, "remote_port": str(port),
+            "retry_schedule": "3s", "deliverd_workers": "2",
+            "metrics_listen": "127.0.0.1:%d" % mport}) as g:
+        shaping(g, "[default]\nsuspend_for = 10m\n")
+        inject(g, "account", "acc")
+        put_msg(g, "acc", ["p{n}@gone.test"], count=SUSPEND_AFTER + 2)
+        g.start("spoold")
+        g.start("deliverd")
+        wait_for(lambda: "state=suspended" in g.log("deliverd"), 60, what="gone.test suspended")
+        sus = wait_for(lambda: summary(g)["suspended"], 10, what="the summary's suspended list")
+        text = g.spoolctl("queue", "--summary").stdout
+        lines = [l for l in text.splitlines() if l.startswith("-- suspended: ")]
+        print("suspended: %s\n%s" % (sus, lines))
+        s, = sus
+        assert s["destination"] == "mx{mx.gone.test}", s
+        assert "Connection refused" in s["reason"] and s["until"].endswith("Z"), s
+        assert len(lines) == 1 and "mx{mx.gone.test} until " in lines[0] and \
+            "Connection refused" in lines[0], lines
+        assert summary(g)["resolver"] == {"state": "up"}
+        wait_for(lambda: value(scrape(mport), "smtpgate_deliverd_destinations_suspended") == 1,
+                 10, what="the gauge at 1")
+
