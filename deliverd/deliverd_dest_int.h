@@ -77,20 +77,23 @@ struct deliverd_via {
 
 /*
  * The resolver itself (deliverd_dest_resolver.c): down once the MX lookups of
- * DEST_DNS_DOWN_DOMAINS distinct domains failed temporarily (timeout,
- * SERVFAIL) within DEST_DNS_DOWN_WINDOW seconds with no lookup answered
- * in between. Then delivery that needs DNS (every hop but the relayhost
- * and address literals) is held: one probe job at a time, at most every
+ * dns_down_domains (default DEST_DNS_DOWN_DOMAINS, at most
+ * DEST_DNS_DOWN_MAX; 0: never) distinct domains failed temporarily
+ * (timeout, SERVFAIL) within dns_down_window (default
+ * DEST_DNS_DOWN_WINDOW) seconds with no lookup answered in between.
+ * Then delivery that needs DNS (every hop but the relayhost, address
+ * literals and mail that never leaves the host) is held: one probe job at a time, at most every
  * min(suspend_for of [default], DEST_DNS_PROBE_MAX) seconds; the first
  * answered lookup ends it. Memory: fixed, in struct deliverd_dests.
  */
-#define DEST_DNS_DOWN_DOMAINS 8
+#define DEST_DNS_DOWN_DOMAINS 8 /* the defaults (common/conf_keys.c) */
 #define DEST_DNS_DOWN_WINDOW  60
+#define DEST_DNS_DOWN_MAX     64 /* dns_down_domains' bound */
 #define DEST_DNS_PROBE_MAX    60
 
 struct deliverd_resolver {
-	char	 fail[DEST_DNS_DOWN_DOMAINS][SPOOL_DOMAIN_MAX];
-	int64_t	 fail_at[DEST_DNS_DOWN_DOMAINS]; /* unix s */
+	char	 fail[DEST_DNS_DOWN_MAX][SPOOL_DOMAIN_MAX];
+	int64_t	 fail_at[DEST_DNS_DOWN_MAX]; /* unix s */
 	size_t	 nfail; /* distinct domains failed since the last answer */
 	bool	 down;
 	bool	 requeue;    /* queued jobs that need DNS go back to LMDB */

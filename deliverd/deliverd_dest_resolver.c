@@ -4,17 +4,18 @@
  * its own suspend_after jobs (a lookup, a deferral, an event each) before
  * its suspension; with thousands of domains that is thousands of lookups
  * and deferrals against a resolver that answers none. Once the MX lookups
- * of DEST_DNS_DOWN_DOMAINS distinct domains failed temporarily within
- * DEST_DNS_DOWN_WINDOW seconds with no lookup answered in between, every
+ * of dns_down_domains distinct domains failed temporarily within
+ * dns_down_window seconds with no lookup answered in between, every
  * hop that needs DNS is held instead: its recipients stay due in LMDB
  * (not claimed, not attempted, no event) but for one probe job at a time,
  * one at most every min(suspend_for of [default], DEST_DNS_PROBE_MAX)
  * seconds. The first lookup answered (MX hosts found, or a definite
  * NXDOMAIN/no-host/null-MX answer) ends the state, and the next scan
  * takes everything. The relayhost and address literals are never held.
- * One log line on entering and one on leaving; the state is not kept
- * across a restart (detecting it again costs DEST_DNS_DOWN_DOMAINS
- * lookups).
+ * One log line on entering and one on leaving, and a line in the state
+ * file (for `spoolctl queue --summary`; the metrics' gauge is set with
+ * it) while down; the state is not kept across a restart (detecting it again costs dns_down_domains lookups).
+ * dns_down_domains = 0 turns the rule off.
  */
 #include "config.h"
 
@@ -79,10 +80,11 @@ deliverd_dest_resolver_answered(const struct deliverd_result *r)
 		strncmp(r->dr_reply, "556 5.1.10 ", 11) == 0);
 }
 
-/* Notes hop's failure at now among the distinct domains of the window. */
+/* Notes hop's failure at now among the distinct domains of the window
+ * (window seconds; at most max domains are kept). */
 static void
 deliverd_dest_resolver_note(struct deliverd_resolver *d, const char *hop,
-    int64_t now)
+    int64_t now, int64_t window, size_t max)
 {
 	size_t i, k = 0;
 	bool   seen = false;
@@ -92,7 +94,7 @@ deliverd_dest_resolver_note(struct deliverd_resolver *d, const char *hop,
 			seen = true;
 			d->fail_at[i] = now;
 		}
-		if (now - d->fail_at[i] > DEST_DNS_DOWN_WINDOW)
+		if (now - d->fail_at[i] > window)
 			continue; /* too old to count */
 		if (k != i) {
 			memcpy(d->fail[k], d->fail[i], sizeof(d->fail[k]));
@@ -101,7 +103,7 @@ deliverd_dest_resolver_note(struct deliverd_resolver *d, const char *hop,
 		k++;
 	}
 	d->nfail = k;
-	if (!seen && k < DEST_DNS_DOWN_DOMAINS &&
+	if (!seen && k < max &&
 	    str_copy(d->fail[k], sizeof(d->fail[k]), hop) == 0) {
 		d->fail_at[k] = now;
 		d->nfail++;
@@ -125,8 +127,8 @@ deliverd_dest_resolver_enter(struct sched *s)
 	log_info("resolver=%s, state=down, domains=%zu, window=%ds, "
 		 "probe_every=%llds, reply=%s: delivery that needs DNS is "
 		 "held",
-	    deliverd_dest_resolver_name(s), d->nfail, DEST_DNS_DOWN_WINDOW,
-	    (long long)iv, vis);
+	    deliverd_dest_resolver_name(s), d->nfail,
+	    (int)s->cf->cf_dns_down_window, (long long)iv, vis);
 	d->nfail = 0;
 	s->dests->dirty = true; /* the state file's line */
 }
@@ -169,6 +171,9 @@ deliverd_dest_resolver_result(struct sched *s,
     const struct deliverd_sched_job *sj, const struct deliverd_result *r)
 {
 	struct deliverd_resolver *d = &s->dests->rsv;
+	size_t max = s->cf->cf_dns_down_domains < DEST_DNS_DOWN_MAX
+	    ? (size_t)s->cf->cf_dns_down_domains
+	    : DEST_DNS_DOWN_MAX;
 
 	if (r->dr_skip || sj->j.dj_relay ||
 	    !deliverd_dest_resolver_hop(s, sj->j.dj_hop))
@@ -180,10 +185,11 @@ deliverd_dest_resolver_result(struct sched *s,
 	if (!deliverd_dest_resolver_failed(r))
 		return;
 	(void)str_copy(d->why, sizeof(d->why), r->dr_reply);
-	if (d->down)
+	if (d->down || max == 0)
 		return;
-	deliverd_dest_resolver_note(d, sj->j.dj_hop, deliverd_now());
-	if (d->nfail >= DEST_DNS_DOWN_DOMAINS)
+	deliverd_dest_resolver_note(d, sj->j.dj_hop, deliverd_now(),
+	    (int64_t)s->cf->cf_dns_down_window, max);
+	if (d->nfail >= max)
 		deliverd_dest_resolver_enter(s);
 }
 
