@@ -87,6 +87,14 @@ struct conf {
 	time_t	cf_data_timeout;
 	int64_t cf_dest_concurrency;
 	int64_t cf_max_msgs_per_connection;
+	/* the resolver down (deliverd_dest_resolver.c): this many distinct
+	 * domains failed within the window, none answered; 0: never */
+	int64_t cf_dns_down_domains;
+	time_t	cf_dns_down_window;
+	/* one delivery: next-hop addresses tried, sessions kept (Postfix's
+	 * smtp_mx_address_limit, smtp_mx_session_limit) */
+	int64_t cf_mx_address_limit;
+	int64_t cf_mx_session_limit;
 	char   *cf_shaping_file; /* issue 15: traffic shaping */
 	int64_t cf_callback_batch_max;
 	time_t	cf_callback_batch_wait;

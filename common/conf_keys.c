@@ -136,6 +136,16 @@ const struct conf_key conf_keys[] = {
 	    CONF_DELIVERD),
 	CF_INT("max_msgs_per_connection", "100", 1, 100000,
 	    cf_max_msgs_per_connection, CONF_DELIVERD),
+	/* h-resolv: the resolver-down rule (bound: DEST_DNS_DOWN_MAX) and
+	 * the MX limits of one delivery (bound: WORKER_CAND_MAX) */
+	CF_INT("dns_down_domains", "8", 0, 64, cf_dns_down_domains,
+	    CONF_DELIVERD),
+	CF_DUR("dns_down_window", "60s", 1, 3600, cf_dns_down_window,
+	    CONF_DELIVERD),
+	CF_INT("mx_address_limit", "5", 1, 32, cf_mx_address_limit,
+	    CONF_DELIVERD),
+	CF_INT("mx_session_limit", "2", 1, 32, cf_mx_session_limit,
+	    CONF_DELIVERD),
 	/* per-destination traffic shaping (issue 15 items 3, 4); "" = the
 	 * built-in defaults (deliverd(8) "TRAFFIC SHAPING") */
 	CF_STR("shaping_file", "", cf_shaping_file,

@@ -480,6 +480,17 @@ metrics_dest_slot(const char *dom)
 }
 
 void
+metrics_deliverd_state(bool resolver_down, uint64_t suspended)
+{
+	if (metrics_shm == NULL)
+		return;
+	__atomic_store_n(&metrics_shm->mb_deliverd_resolver_down,
+	    resolver_down ? 1 : 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&metrics_shm->mb_deliverd_suspended, suspended,
+	    __ATOMIC_RELAXED);
+}
+
+void
 metrics_delivery(enum metrics_outcome o, enum bounce_cat cat, const char *to,
     bool tls)
 {

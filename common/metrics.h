@@ -34,7 +34,7 @@ struct buf;
 struct conf;
 
 #define METRICS_MAGIC	 0x534d54504d455452ULL /* "SMTPMETR" */
-#define METRICS_VERSION	 2
+#define METRICS_VERSION	 3
 #define METRICS_FILE	 "metrics.shm"
 #define METRICS_DESTS	 32
 #define METRICS_DEST_MAX 64 /* a longer domain counts as "other" */
@@ -102,6 +102,9 @@ struct metrics_block {
 	uint64_t mb_deliverd_tls[2]; /* delivered with TLS, delivered */
 	struct metrics_dest mb_dest[METRICS_DESTS];
 	uint64_t	    mb_dest_other[METRICS_NOUTCOMES];
+	/* deliverd's scheduler state (gauges, set when it changes) */
+	uint64_t mb_deliverd_resolver_down; /* 1: the resolver-down hold */
+	uint64_t mb_deliverd_suspended;	    /* destinations suspended */
 	/* common/kids: a supervised child exited and is restarted */
 	uint64_t mb_restarts[METRICS_NDAEMONS][2]; /* crash, clean exit */
 };
@@ -176,6 +179,9 @@ enum metrics_reason metrics_reason_of(const char *text, size_t len);
 /* deliverd: one committed outcome for address `to`. */
 void metrics_delivery(enum metrics_outcome, enum bounce_cat, const char *to,
     bool tls);
+/* deliverd's scheduler: the resolver-down hold and the number of
+ * suspended destinations, now. */
+void metrics_deliverd_state(bool resolver_down, uint64_t suspended);
 /* common/kids: a slot's child exited and will be restarted. */
 void metrics_restart(bool crash);
 

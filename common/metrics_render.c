@@ -147,6 +147,17 @@ metrics_deliverd(struct buf *b, const struct metrics_block *m)
 	    "Delivered recipients.");
 	(void)buf_printf(b, "smtpgate_deliverd_delivered_total %" PRIu64 "\n",
 	    m->mb_deliverd_tls[1]);
+	metrics_head(b, "deliverd_resolver_down", "gauge",
+	    "1 while the resolver is taken to be down (delivery that needs "
+	    "DNS is held but for one probe).");
+	(void)buf_printf(b, "smtpgate_deliverd_resolver_down %" PRIu64 "\n",
+	    m->mb_deliverd_resolver_down);
+	metrics_head(b, "deliverd_destinations_suspended", "gauge",
+	    "Destinations suspended now (spoolctl queue --summary names "
+	    "them).");
+	(void)buf_printf(b,
+	    "smtpgate_deliverd_destinations_suspended %" PRIu64 "\n",
+	    m->mb_deliverd_suspended);
 }
 
 static void

@@ -286,6 +286,11 @@ void deliverd_smtp_tls_mx(struct deliverd_smtp *, const char *host);
  * it did not ask for REQUIRETLS): the recipient domain's MTA-STS and DANE
  * policies are not applied to it; TLS stays opportunistic. */
 bool deliverd_smtp_tls_required_no(const struct deliverd_tx *);
+/* The same test on the message's first len bytes (its header block: at
+ * most DELIVERD_TLSNO_HDR_MAX are read) and its MAIL FROM parameters. */
+#define DELIVERD_TLSNO_HDR_MAX (256 * 1024)
+bool deliverd_tls_required_no(const char *msg, size_t len,
+    const char *from_params);
 /* The RFC 8460 result type of a tls_fail (a failed verdict). */
 enum tlsres_result deliverd_tls_fail_result(enum tls_fail);
 int		   deliverd_smtp_tls_verdict(const struct deliverd_smtp *,

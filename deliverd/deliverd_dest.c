@@ -215,35 +215,65 @@ deliverd_dest_share(const struct sched *s, const struct deliverd_dest *e)
 	    : s->claims_max / DEST_CLAIMS_SHARE_DIV;
 }
 
+/* Does pass let a recipient through e's suspension? */
+static bool
+deliverd_dest_passes(const struct deliverd_dest *e, unsigned pass)
+{
+	return (pass & DEST_PASS_LOCAL) != 0 ||
+	    ((pass & DEST_PASS_TLSPOL) != 0 && deliverd_dest_tlspol(e));
+}
+
+static bool
+deliverd_dest_suspended(const struct deliverd_dest *e)
+{
+	return e->state == DEST_SUSPENDED && e->until > deliverd_now();
+}
+
 bool
-deliverd_dest_may_claim(struct sched *s, const char *hop,
+deliverd_dest_may_claim(struct sched *s, const char *hop, unsigned pass,
     int64_t *suspended_until_r)
 {
 	struct deliverd_dest *e = deliverd_dest_of(s, hop);
 	size_t		      share = deliverd_dest_share(s, e);
 
 	*suspended_until_r = 0;
-	if (e->state == DEST_SUSPENDED && e->until > deliverd_now()) {
+	if (deliverd_dest_suspended(e) && !deliverd_dest_passes(e, pass)) {
 		*suspended_until_r = e->until;
 		return false;
 	}
 	/* the resolver down: held in LMDB, but for one probe */
-	return e->claims < share && deliverd_dest_resolver_may_claim(s, hop);
+	return e->claims < share &&
+	    ((pass & DEST_PASS_LOCAL) != 0 ||
+		deliverd_dest_resolver_may_claim(s, hop));
+}
+
+unsigned
+deliverd_dest_passable(struct sched *s, const char *hop)
+{
+	struct deliverd_dest *e = deliverd_dest_of(s, hop);
+
+	if (e->claims >= deliverd_dest_share(s, e))
+		return 0; /* its share: nothing passes that */
+	if (deliverd_dest_suspended(e))
+		return DEST_PASS_LOCAL |
+		    (deliverd_dest_tlspol(e) ? DEST_PASS_TLSPOL : 0);
+	return deliverd_dest_resolver_may_claim(s, hop) ? 0 : DEST_PASS_LOCAL;
 }
 
 void
-deliverd_dest_claimed(struct sched *s, const char *hop, size_t n)
+deliverd_dest_claimed(struct sched *s, const char *hop, unsigned pass, size_t n)
 {
 	struct deliverd_dest *e = deliverd_dest_of(s, hop);
 
 	e->claims += n;
 	e->last_ms = ev_clock_ms();
-	if (deliverd_dest_resolver_hop(s, hop))
+	if ((pass & DEST_PASS_LOCAL) == 0 && deliverd_dest_resolver_hop(s, hop))
 		s->dests->rsv.claims += n;
 }
 
 void
-deliverd_dest_released(struct sched *s, const char *hop, size_t n)
+deliverd_dest_released(struct sched *s, const char *hop, unsigned pass,
+    size_t n)
 {
 	struct deliverd_dest *e = deliverd_dest_of(s, hop);
 	size_t		      share = deliverd_dest_share(s, e);
@@ -254,7 +284,8 @@ deliverd_dest_released(struct sched *s, const char *hop, size_t n)
 		s->rescan = true;
 	e->claims = e->claims > n ? e->claims - n : 0;
 	e->last_ms = ev_clock_ms();
-	if (deliverd_dest_resolver_hop(s, hop)) {
+	if ((pass & DEST_PASS_LOCAL) == 0 &&
+	    deliverd_dest_resolver_hop(s, hop)) {
 		struct deliverd_resolver *d = &s->dests->rsv;
 		d->claims = d->claims > n ? d->claims - n : 0;
 	}
@@ -344,6 +375,20 @@ deliverd_dest_busy(const struct sched *s, const struct deliverd_dest *e)
 	return n;
 }
 
+/* A job that never leaves the host: an idle worker (not one behind a
+ * slow destination's job), outside every destination's limits. */
+static struct deliverd_sched_worker *
+deliverd_dest_pick_local(struct sched *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nw; i++)
+		if (s->w[i].pid != -1 && s->w[i].to_fd != -1 &&
+		    s->w[i].njobs == 0 && s->w[i].nuncommitted < SCHED_DEPTH)
+			return &s->w[i];
+	return NULL;
+}
+
 /*
  * The least loaded worker that may take a job for e: a worker that holds
  * e's connection always may; another only while e is below its
@@ -361,7 +406,10 @@ deliverd_dest_pick_worker(struct sched *s, const struct deliverd_sched_job *sj)
 	size_t			      i, holders = 0;
 	bool			      hold, best_hold = false;
 
-	if (e->state == DEST_SUSPENDED ||
+	if ((sj->pass & DEST_PASS_LOCAL) != 0)
+		return deliverd_dest_pick_local(s);
+	if ((e->state == DEST_SUSPENDED &&
+		!deliverd_dest_passes(e, sj->pass)) ||
 	    !deliverd_dest_resolver_may_dispatch(s, sj->j.dj_hop))
 		return NULL;
 	/* the last job found e down: one job at a time in the whole pool
@@ -400,14 +448,19 @@ deliverd_dest_dispatched(struct sched *s, size_t wi,
     const struct deliverd_sched_job *sj)
 {
 	struct deliverd_dests *t = s->dests;
-	struct deliverd_dest  *e = deliverd_dest_of(s, sj->j.dj_hop);
+	struct deliverd_dest  *e;
 
-	e->tokens -= 1;
-	e->last_ms = ev_clock_ms();
-	(void)str_copy(t->wdest[wi], sizeof(t->wdest[wi]), e->name);
 	if (s->w[wi].njobs == 1)
 		memset(&t->acc[wi], 0,
 		    sizeof(t->acc[wi])); /* a new run of jobs */
+	/* mail that never leaves the host: no token, and the worker's
+	 * connection (if any) stays its last destination's */
+	if ((sj->pass & DEST_PASS_LOCAL) != 0)
+		return;
+	e = deliverd_dest_of(s, sj->j.dj_hop);
+	e->tokens -= 1;
+	e->last_ms = ev_clock_ms();
+	(void)str_copy(t->wdest[wi], sizeof(t->wdest[wi]), e->name);
 }
 
 /* ---- in a worker */
@@ -507,18 +560,19 @@ deliverd_dest_recount(struct sched *s)
 		s->dests->d[i].claims = 0;
 	s->dests->rsv.claims = 0;
 	TAILQ_FOREACH(sj, &s->queue, link)
-	deliverd_dest_claimed(s, sj->j.dj_hop, sj->j.dj_nidx);
+	deliverd_dest_claimed(s, sj->j.dj_hop, sj->pass, sj->j.dj_nidx);
 	for (i = 0; i < s->nw; i++)
 		for (k = 0; k < s->w[i].njobs; k++)
 			deliverd_dest_claimed(s, s->w[i].jobs[k]->j.dj_hop,
-			    s->w[i].jobs[k]->j.dj_nidx);
+			    s->w[i].jobs[k]->pass, s->w[i].jobs[k]->j.dj_nidx);
 	for (i = 0; i < s->ndone; i++)
-		deliverd_dest_claimed(s, s->done[i]->j.dj_hop,
+		deliverd_dest_claimed(s, s->done[i]->j.dj_hop, s->done[i]->pass,
 		    s->done[i]->j.dj_nidx);
 	/* a worker's connection belongs to its job's destination (a domain
 	 * may just have joined another, e.g. its MX host set's) */
 	for (i = 0; i < s->nw; i++)
-		if (s->w[i].njobs > 0)
+		if (s->w[i].njobs > 0 &&
+		    (s->w[i].jobs[0]->pass & DEST_PASS_LOCAL) == 0)
 			(void)str_copy(s->dests->wdest[i],
 			    sizeof(s->dests->wdest[i]),
 			    deliverd_dest_of(s, s->w[i].jobs[0]->j.dj_hop)

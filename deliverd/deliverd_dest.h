@@ -68,17 +68,34 @@ void deliverd_dest_name(const struct sched *, const char *hop, char *dst,
     size_t dstsz);
 
 /* ---- claim path */
+/*
+ * What a recipient may pass ("pass" bits): mail that never leaves the
+ * host (a sandbox account's, the simulator's: DEST_PASS_LOCAL) needs no
+ * DNS and no network, so the resolver-down hold and every suspension let
+ * it through, and its outcomes count for nothing (no failure, no success,
+ * no probe); a message with "TLS-Required: No" (RFC 8689 5:
+ * DEST_PASS_TLSPOL) passes a suspension for a failed MTA-STS or DANE
+ * policy, the policies it asks to be ignored, and is attempted like any
+ * other job (one at a time while the destination is failing).
+ */
+#define DEST_PASS_LOCAL	 0x1u
+#define DEST_PASS_TLSPOL 0x2u
 /* Recipients per job for this hop. */
 uint32_t deliverd_dest_rcpt_max(struct sched *, const char *hop);
 /* May the scan take one more recipient for hop? false when the
  * destination holds its share of the claims or is suspended (then
  * *suspended_until_r is set: the recipient is to be rescheduled). */
-bool deliverd_dest_may_claim(struct sched *, const char *hop,
+bool deliverd_dest_may_claim(struct sched *, const char *hop, unsigned pass,
     int64_t *suspended_until_r);
-void deliverd_dest_claimed(struct sched *, const char *hop, size_t n);
+/* The pass bits that would let a held recipient of hop through now: 0
+ * when nothing holds it but its destination's share of the claims. */
+unsigned deliverd_dest_passable(struct sched *, const char *hop);
+void	 deliverd_dest_claimed(struct sched *, const char *hop, unsigned pass,
+	size_t n);
 /* Counts the claims of every destination again from the jobs. */
 void deliverd_dest_recount(struct sched *);
-void deliverd_dest_released(struct sched *, const char *hop, size_t n);
+void deliverd_dest_released(struct sched *, const char *hop, unsigned pass,
+    size_t n);
 /* Recipients of a suspended destination: their due time moves to the
  * end of the suspension (not attempted). */
 struct deliverd_dest_resched {

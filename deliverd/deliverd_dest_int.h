@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "deliverd_dest.h"
 #include "shaping.h"
 #include "spool.h"
@@ -76,20 +77,23 @@ struct deliverd_via {
 
 /*
  * The resolver itself (deliverd_dest_resolver.c): down once the MX lookups of
- * DEST_DNS_DOWN_DOMAINS distinct domains failed temporarily (timeout,
- * SERVFAIL) within DEST_DNS_DOWN_WINDOW seconds with no lookup answered
- * in between. Then delivery that needs DNS (every hop but the relayhost
- * and address literals) is held: one probe job at a time, at most every
+ * dns_down_domains (default DEST_DNS_DOWN_DOMAINS, at most
+ * DEST_DNS_DOWN_MAX; 0: never) distinct domains failed temporarily
+ * (timeout, SERVFAIL) within dns_down_window (default
+ * DEST_DNS_DOWN_WINDOW) seconds with no lookup answered in between.
+ * Then delivery that needs DNS (every hop but the relayhost, address
+ * literals and mail that never leaves the host) is held: one probe job at a time, at most every
  * min(suspend_for of [default], DEST_DNS_PROBE_MAX) seconds; the first
  * answered lookup ends it. Memory: fixed, in struct deliverd_dests.
  */
-#define DEST_DNS_DOWN_DOMAINS 8
+#define DEST_DNS_DOWN_DOMAINS 8 /* the defaults (common/conf_keys.c) */
 #define DEST_DNS_DOWN_WINDOW  60
+#define DEST_DNS_DOWN_MAX     64 /* dns_down_domains' bound */
 #define DEST_DNS_PROBE_MAX    60
 
 struct deliverd_resolver {
-	char	 fail[DEST_DNS_DOWN_DOMAINS][SPOOL_DOMAIN_MAX];
-	int64_t	 fail_at[DEST_DNS_DOWN_DOMAINS]; /* unix s */
+	char	 fail[DEST_DNS_DOWN_MAX][SPOOL_DOMAIN_MAX];
+	int64_t	 fail_at[DEST_DNS_DOWN_MAX]; /* unix s */
 	size_t	 nfail; /* distinct domains failed since the last answer */
 	bool	 down;
 	bool	 requeue;    /* queued jobs that need DNS go back to LMDB */
@@ -133,8 +137,11 @@ uint32_t		   deliverd_dest_conns(const struct deliverd_dest *);
 double			   deliverd_dest_burst(const struct deliverd_dest *);
 void	    deliverd_dest_refill(struct deliverd_dest *, int64_t now_ms);
 const char *deliverd_dest_state_name(enum deliverd_dest_state);
-void	    deliverd_dest_state_load(struct sched *);
-uint32_t    deliverd_dest_hash(const char *);
+/* Is e suspended for a failed MTA-STS or DANE policy (a 4.7.5 of ours
+ * naming one), which "TLS-Required: No" mail does not need? */
+bool	 deliverd_dest_tlspol(const struct deliverd_dest *);
+void	 deliverd_dest_state_load(struct sched *);
+uint32_t deliverd_dest_hash(const char *);
 /* Learns the destination of a domain from a result: the MX host it was
  * sent to (relay, "host[addr]:port" or "") and its MX host set (mx). */
 void deliverd_dest_learn(struct sched *, const char *hop, const char *relay,
@@ -166,6 +173,11 @@ void deliverd_dest_resolver_result(struct sched *,
 /* A job is done: while down, the next probe is due an interval later. */
 void deliverd_dest_resolver_job_done(struct sched *,
     const struct deliverd_sched_job *);
+/* The state file's line while the resolver is down (none while up):
+ * DEST_RESOLVER_NAME, "down", since, next probe, resolver, probes, the
+ * escaped reply (deliverd_dest_state.c's format). */
+#define DEST_RESOLVER_NAME "(resolver)"
+void deliverd_dest_resolver_line(const struct sched *, struct buf *);
 /* From deliverd_dest_tick: queued jobs back to LMDB, the probe's scan. */
 void deliverd_dest_resolver_tick(struct sched *);
 /* ms until the next probe may start while down (INT32_MAX: none). */

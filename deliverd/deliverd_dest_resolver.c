@@ -4,17 +4,18 @@
  * its own suspend_after jobs (a lookup, a deferral, an event each) before
  * its suspension; with thousands of domains that is thousands of lookups
  * and deferrals against a resolver that answers none. Once the MX lookups
- * of DEST_DNS_DOWN_DOMAINS distinct domains failed temporarily within
- * DEST_DNS_DOWN_WINDOW seconds with no lookup answered in between, every
+ * of dns_down_domains distinct domains failed temporarily within
+ * dns_down_window seconds with no lookup answered in between, every
  * hop that needs DNS is held instead: its recipients stay due in LMDB
  * (not claimed, not attempted, no event) but for one probe job at a time,
  * one at most every min(suspend_for of [default], DEST_DNS_PROBE_MAX)
  * seconds. The first lookup answered (MX hosts found, or a definite
  * NXDOMAIN/no-host/null-MX answer) ends the state, and the next scan
  * takes everything. The relayhost and address literals are never held.
- * One log line on entering and one on leaving; the state is not kept
- * across a restart (detecting it again costs DEST_DNS_DOWN_DOMAINS
- * lookups).
+ * One log line on entering and one on leaving, and a line in the state
+ * file (for `spoolctl queue --summary`; the metrics' gauge is set with
+ * it) while down; the state is not kept across a restart (detecting it again costs dns_down_domains lookups).
+ * dns_down_domains = 0 turns the rule off.
  */
 #include "config.h"
 
@@ -79,10 +80,11 @@ deliverd_dest_resolver_answered(const struct deliverd_result *r)
 		strncmp(r->dr_reply, "556 5.1.10 ", 11) == 0);
 }
 
-/* Notes hop's failure at now among the distinct domains of the window. */
+/* Notes hop's failure at now among the distinct domains of the window
+ * (window seconds; at most max domains are kept). */
 static void
 deliverd_dest_resolver_note(struct deliverd_resolver *d, const char *hop,
-    int64_t now)
+    int64_t now, int64_t window, size_t max)
 {
 	size_t i, k = 0;
 	bool   seen = false;
@@ -92,7 +94,7 @@ deliverd_dest_resolver_note(struct deliverd_resolver *d, const char *hop,
 			seen = true;
 			d->fail_at[i] = now;
 		}
-		if (now - d->fail_at[i] > DEST_DNS_DOWN_WINDOW)
+		if (now - d->fail_at[i] > window)
 			continue; /* too old to count */
 		if (k != i) {
 			memcpy(d->fail[k], d->fail[i], sizeof(d->fail[k]));
@@ -101,7 +103,7 @@ deliverd_dest_resolver_note(struct deliverd_resolver *d, const char *hop,
 		k++;
 	}
 	d->nfail = k;
-	if (!seen && k < DEST_DNS_DOWN_DOMAINS &&
+	if (!seen && k < max &&
 	    str_copy(d->fail[k], sizeof(d->fail[k]), hop) == 0) {
 		d->fail_at[k] = now;
 		d->nfail++;
@@ -125,9 +127,10 @@ deliverd_dest_resolver_enter(struct sched *s)
 	log_info("resolver=%s, state=down, domains=%zu, window=%ds, "
 		 "probe_every=%llds, reply=%s: delivery that needs DNS is "
 		 "held",
-	    deliverd_dest_resolver_name(s), d->nfail, DEST_DNS_DOWN_WINDOW,
-	    (long long)iv, vis);
+	    deliverd_dest_resolver_name(s), d->nfail,
+	    (int)s->cf->cf_dns_down_window, (long long)iv, vis);
 	d->nfail = 0;
+	s->dests->dirty = true; /* the state file's line */
 }
 
 static void
@@ -145,7 +148,22 @@ deliverd_dest_resolver_up(struct sched *s, const char *hop)
 	d->down = false;
 	d->requeue = false;
 	d->next_probe = 0;
-	s->rescan = true; /* the held recipients are due */
+	s->rescan = true;	/* the held recipients are due */
+	s->dests->dirty = true; /* the state file's line goes */
+}
+
+void
+deliverd_dest_resolver_line(const struct sched *s, struct buf *b)
+{
+	const struct deliverd_resolver *d = &s->dests->rsv;
+
+	if (!d->down)
+		return;
+	(void)buf_printf(b, "%s\tdown\t%lld\t%lld\t%s\t%u\t",
+	    DEST_RESOLVER_NAME, (long long)d->since, (long long)d->next_probe,
+	    deliverd_dest_resolver_name(s), d->probes);
+	deliverd_esc(b, d->why);
+	(void)buf_puts(b, "\n");
 }
 
 void
@@ -153,6 +171,9 @@ deliverd_dest_resolver_result(struct sched *s,
     const struct deliverd_sched_job *sj, const struct deliverd_result *r)
 {
 	struct deliverd_resolver *d = &s->dests->rsv;
+	size_t max = s->cf->cf_dns_down_domains < DEST_DNS_DOWN_MAX
+	    ? (size_t)s->cf->cf_dns_down_domains
+	    : DEST_DNS_DOWN_MAX;
 
 	if (r->dr_skip || sj->j.dj_relay ||
 	    !deliverd_dest_resolver_hop(s, sj->j.dj_hop))
@@ -164,10 +185,11 @@ deliverd_dest_resolver_result(struct sched *s,
 	if (!deliverd_dest_resolver_failed(r))
 		return;
 	(void)str_copy(d->why, sizeof(d->why), r->dr_reply);
-	if (d->down)
+	if (d->down || max == 0)
 		return;
-	deliverd_dest_resolver_note(d, sj->j.dj_hop, deliverd_now());
-	if (d->nfail >= DEST_DNS_DOWN_DOMAINS)
+	deliverd_dest_resolver_note(d, sj->j.dj_hop, deliverd_now(),
+	    (int64_t)s->cf->cf_dns_down_window, max);
+	if (d->nfail >= max)
 		deliverd_dest_resolver_enter(s);
 }
 
@@ -197,6 +219,7 @@ deliverd_dest_resolver_may_dispatch(struct sched *s, const char *hop)
 		for (k = 0; s->w[i].pid != -1 && k < s->w[i].njobs; k++) {
 			sj = s->w[i].jobs[k];
 			if (!sj->j.dj_relay &&
+			    (sj->pass & DEST_PASS_LOCAL) == 0 &&
 			    deliverd_dest_resolver_hop(s, sj->j.dj_hop))
 				return false; /* a probe is out */
 		}
@@ -215,6 +238,7 @@ deliverd_dest_resolver_job_done(struct sched *s,
 	d->probes++;
 	d->next_probe = deliverd_now() + deliverd_dest_resolver_interval(s);
 	d->woken = false;
+	s->dests->dirty = true; /* the state file's probes and next probe */
 }
 
 /* Queued jobs that need DNS, claimed before the outage was seen, give
@@ -227,7 +251,7 @@ deliverd_dest_resolver_requeue(struct sched *s)
 
 	for (sj = TAILQ_FIRST(&s->queue); sj != NULL; sj = next) {
 		next = TAILQ_NEXT(sj, link);
-		if (sj->j.dj_relay ||
+		if (sj->j.dj_relay || (sj->pass & DEST_PASS_LOCAL) != 0 ||
 		    !deliverd_dest_resolver_hop(s, sj->j.dj_hop))
 			continue;
 		TAILQ_REMOVE(&s->queue, sj, link);

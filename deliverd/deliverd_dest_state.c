@@ -5,8 +5,10 @@
  * end of the suspension without an attempt. Every change is one log line
  * and is written to SPOOL/shaping.state ("SMTPGATE-SHAPING 1", then one
  * TAB-separated line per destination that is not normal: name, state,
- * until (unix s), connections, rate, consecutive failures, reason), which
- * `spoolctl queue --summary` reads and deliverd reads back at start.
+ * until (unix s), connections, rate, consecutive failures, reason; while
+ * the resolver is down, first a line "(resolver)", "down", since, next
+ * probe, resolver, probes, reason), which `spoolctl queue --summary`
+ * reads and deliverd reads back at start (but the resolver's line).
  */
 #include "config.h"
 
@@ -24,6 +26,7 @@
 #include "ev.h"
 #include "fsx.h"
 #include "log.h"
+#include "metrics.h"
 #include "spool.h"
 #include "xmem.h"
 
@@ -33,6 +36,15 @@ deliverd_dest_state_name(enum deliverd_dest_state st)
 	return st == DEST_SLOWED   ? "slowed"
 	    : st == DEST_SUSPENDED ? "suspended"
 				   : "normal";
+}
+
+bool
+deliverd_dest_tlspol(const struct deliverd_dest *e)
+{
+	return e->state == DEST_SUSPENDED && e->why[0] == '4' &&
+	    strncmp(e->why + 3, " 4.7.5 ", 7) == 0 &&
+	    (strstr(e->why, "MTA-STS") != NULL ||
+		strstr(e->why, "DANE") != NULL);
 }
 
 static void
@@ -107,6 +119,20 @@ deliverd_dest_tls_failed(const struct deliverd_result *r)
 }
 
 /*
+ * A "TLS-Required: No" job that passed its destination's suspension for a
+ * TLS policy: the policy was not applied to it, so its outcome says
+ * nothing about the destination's (no failure counted, no success that
+ * would clear the failures, no MX host set learned: joining that set's
+ * destination would end the suspension for every message).
+ */
+static bool
+deliverd_dest_passed(struct sched *s, const struct deliverd_sched_job *sj)
+{
+	return (sj->pass & DEST_PASS_TLSPOL) != 0 &&
+	    deliverd_dest_tlspol(deliverd_dest_of(s, sj->j.dj_hop));
+}
+
+/*
  * A failed lookup, or an unmet TLS policy, counts as a connection failure:
  * a domain whose DNS is broken, or whose hosts fail its TLS policy, is
  * suspended after suspend_after jobs instead of being looked up (and
@@ -155,9 +181,11 @@ deliverd_dest_result(struct sched *s, size_t wi,
 	struct deliverd_dest_acc *a = &s->dests->acc[wi];
 	bool			  refused = deliverd_dest_refused(r);
 
-	if (r->dr_skip)
-		return;
+	if (r->dr_skip || (sj->pass & DEST_PASS_LOCAL) != 0)
+		return; /* nothing about the destination, nor its DNS */
 	deliverd_dest_resolver_result(s, sj, r);
+	if (deliverd_dest_passed(s, sj))
+		return;
 	if (deliverd_dest_dns_failed(r)) {
 		deliverd_dest_dns_result(s, a, sj, r, "its MX lookup failed");
 		return;
@@ -212,10 +240,14 @@ deliverd_dest_job_done(struct sched *s, size_t wi,
 	bool down = a.ok == 0 &&
 	    (a.refused > 0 || (a.connfail > 0 && a.throttle == 0));
 
+	if ((sj->pass & DEST_PASS_LOCAL) != 0)
+		return; /* its results were not counted either */
 	memset(&t->acc[wi], 0, sizeof(t->acc[wi]));
 	deliverd_dest_resolver_job_done(s, sj);
 	t->done_ms[wi] = ev_clock_ms();
 	e->last_ms = t->done_ms[wi];
+	if (deliverd_dest_passed(s, sj))
+		return;
 	if (a.throttle > 0) {
 		if (!down)
 			e->fails = 0;
@@ -283,7 +315,10 @@ deliverd_dest_requeue(struct sched *s)
 	for (sj = TAILQ_FIRST(&s->queue); sj != NULL; sj = next) {
 		next = TAILQ_NEXT(sj, link);
 		e = deliverd_dest_of(s, sj->j.dj_hop);
-		if (e->state != DEST_SUSPENDED)
+		if (e->state != DEST_SUSPENDED ||
+		    (sj->pass & DEST_PASS_LOCAL) != 0 ||
+		    ((sj->pass & DEST_PASS_TLSPOL) != 0 &&
+			deliverd_dest_tlspol(e)))
 			continue;
 		if (n + sj->j.dj_nidx > DEST_RESCHED_MAX)
 			break; /* the rest on the next tick */
@@ -311,13 +346,16 @@ deliverd_dest_state_write(struct sched *s)
 	struct buf	       b;
 	char		       rate[32];
 	size_t		       i;
+	uint64_t	       nsusp = 0;
 
 	buf_init(&b, DEST_STATE_FILE_MAX);
 	(void)buf_printf(&b, "%s\n", DEST_STATE_VERSION);
+	deliverd_dest_resolver_line(s, &b);
 	for (i = 0; i < t->n; i++) {
 		struct deliverd_dest *e = &t->d[i];
 		if (e->state == DEST_NORMAL)
 			continue;
+		nsusp += e->state == DEST_SUSPENDED;
 		shaping_rate_format(deliverd_dest_rate(e), rate, sizeof(rate));
 		(void)buf_printf(&b, "%s\t%s\t%lld\t%u\t%s\t%u\t", e->name,
 		    deliverd_dest_state_name(e->state), (long long)e->until,
@@ -331,6 +369,8 @@ deliverd_dest_state_write(struct sched *s)
 		(void)buf_printf(&b, "%s\tvia\t%lld\t-\t-\t0\t%s\n",
 		    t->via[i].domain, (long long)t->via[i].seen,
 		    t->via[i].dest);
+	/* the metrics' gauges change with the file */
+	metrics_deliverd_state(t->rsv.down, nsusp);
 	if (fsx_write_durable(s->cf->cf_spool_dir, DEST_STATE_FILE, b.data,
 		b.len, 0640) == -1)
 		log_warn("writing %s/%s", s->cf->cf_spool_dir, DEST_STATE_FILE);
@@ -393,6 +433,8 @@ deliverd_dest_state_load(struct sched *s)
 			deliverd_dest_state_via(s, f[0], f[2], f[6]);
 			continue;
 		}
+		if (strcmp(f[0], DEST_RESOLVER_NAME) == 0)
+			continue; /* the resolver's state is not kept */
 		if (k != 6 ||
 		    (until = strtoll(f[2], NULL, 10)) <= deliverd_now())
 			continue;

@@ -46,7 +46,8 @@ struct deliverd_sched_claim {
 struct deliverd_sched_job {
 	TAILQ_ENTRY(deliverd_sched_job) link;
 	struct deliverd_job j;
-	bool alone; /* a tracked message's recipient (issue 16) */
+	bool	 alone; /* a tracked message's recipient (issue 16) */
+	unsigned pass;	/* DEST_PASS_* (deliverd_dest.h) */
 };
 TAILQ_HEAD(deliverd_sched_jobq, deliverd_sched_job);
 

@@ -6,14 +6,17 @@
  */
 #include "config.h"
 
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "conf.h"
 #include "deliverd.h"
 #include "deliverd_dest.h"
 #include "deliverd_sched.h"
+#include "deliverd_sim.h"
 #include "log.h"
 #include "spool.h"
 #include "spool_track.h"
@@ -79,7 +82,7 @@ deliverd_sched_job_release(struct sched *s, struct deliverd_sched_job *sj)
 
 	for (i = 0; i < sj->j.dj_nidx; i++)
 		deliverd_sched_unclaim(s, sj->j.dj_qid, sj->j.dj_idx[i]);
-	deliverd_dest_released(s, sj->j.dj_hop, sj->j.dj_nidx);
+	deliverd_dest_released(s, sj->j.dj_hop, sj->pass, sj->j.dj_nidx);
 	free(sj);
 }
 /* ---- scanning the schedule */
@@ -89,6 +92,7 @@ struct deliverd_sched_refs {
 	struct {
 		char	 qid[QID_SIZE];
 		uint32_t idx;
+		unsigned pass; /* DEST_PASS_* it was claimed with */
 	} * e;
 	size_t n, max;
 };
@@ -106,11 +110,12 @@ deliverd_sched_refs_init(struct deliverd_sched_refs *rf, size_t max)
 /* 0 when added, 1 when full (a walk callback stops on it). */
 static int
 deliverd_sched_refs_add(struct deliverd_sched_refs *rf, const char *qid,
-    uint32_t idx)
+    uint32_t idx, unsigned pass)
 {
 	if (rf->n >= rf->max)
 		return 1;
 	(void)str_copy(rf->e[rf->n].qid, QID_SIZE, qid);
+	rf->e[rf->n].pass = pass;
 	rf->e[rf->n++].idx = idx;
 	return 0;
 }
@@ -124,7 +129,65 @@ struct deliverd_sched_scan {
 	size_t			      skipped;
 	struct deliverd_dest_resched *resched;
 	size_t			      nresched;
+	/* the message last asked about by deliverd_sched_scan_pass */
+	char	 pass_qid[QID_SIZE];
+	unsigned pass_bits, pass_asked;
 };
+
+/* Does m's header say "TLS-Required: No" (deliverd_tls_required_no)? Its
+ * first DELIVERD_TLSNO_HDR_MAX bytes are read from queue/QID; a file that
+ * cannot be read says no (the message waits like the others). */
+static bool
+deliverd_sched_tls_no(const struct sched *s, const struct spool_msg *m)
+{
+	char	path[4096], *hdr;
+	int	fd;
+	ssize_t n;
+	bool	no;
+
+	if (m->sm_body_off < 0 ||
+	    spool_path(path, sizeof(path), s->cf->cf_spool_dir, SPOOL_QUEUE,
+		m->sm_qid) == -1 ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return false;
+	hdr = xmalloc(DELIVERD_TLSNO_HDR_MAX);
+	n = pread(fd, hdr, DELIVERD_TLSNO_HDR_MAX, (off_t)m->sm_body_off);
+	(void)close(fd); /* read-only: nothing to lose */
+	no = n > 0 &&
+	    deliverd_tls_required_no(hdr, (size_t)n, m->sm_from_params);
+	free(hdr);
+	return no;
+}
+
+/*
+ * The pass bits of message qid (deliverd_dest.h), of those in want: a
+ * sandbox account's never leaves the host; "TLS-Required: No" in its
+ * header block (read from queue/QID: only for a destination suspended for
+ * its TLS policy, once per message and scan).
+ */
+static unsigned
+deliverd_sched_scan_pass(struct deliverd_sched_scan *sc, const char *qid,
+    unsigned want)
+{
+	struct spool_msg *m;
+	unsigned	  bits = 0;
+
+	if (strcmp(sc->pass_qid, qid) == 0 && (sc->pass_asked & want) == want)
+		return sc->pass_bits & want;
+	m = xmalloc(sizeof(*m));
+	if (spool_msg_get(sc->txn, qid, m) == 0) {
+		if (m->sm_sandbox)
+			bits |= DEST_PASS_LOCAL;
+		else if ((want & DEST_PASS_TLSPOL) != 0 &&
+		    deliverd_sched_tls_no(sc->s, m))
+			bits |= DEST_PASS_TLSPOL;
+	}
+	free(m);
+	(void)str_copy(sc->pass_qid, sizeof(sc->pass_qid), qid);
+	sc->pass_bits = bits;
+	sc->pass_asked = want;
+	return bits & want;
+}
 
 /* May this recipient be claimed now, as far as its destination goes? A
  * destination over its share is passed over (its recipients stay in
@@ -132,23 +195,32 @@ struct deliverd_sched_scan {
  * suspended one's recipients are noted for rescheduling. */
 static bool
 deliverd_sched_scan_dest(struct deliverd_sched_scan *sc, const char *qid,
-    uint32_t idx)
+    uint32_t idx, unsigned *pass_r)
 {
 	struct spool_rcpt r;
 	char		  hop[SPOOL_DOMAIN_MAX];
 	int64_t		  until;
+	unsigned	  want;
 
+	*pass_r = 0;
 	if (spool_rcpt_get(sc->txn, qid, idx, &r) != 0)
 		return true; /* group() finds out */
 	if (sc->s->cf->cf_relayhost[0] != '\0')
 		(void)str_copy(hop, sizeof(hop), sc->s->cf->cf_relayhost);
 	else
 		deliverd_domain(r.sr_addr, hop, sizeof(hop));
-	if (deliverd_dest_may_claim(sc->s, hop, &until)) {
-		deliverd_dest_claimed(sc->s, hop,
-		    1); /* counted again after group() */
-		return true;
-	}
+	if (deliverd_sim_match(sc->s->cf, r.sr_addr))
+		*pass_r = DEST_PASS_LOCAL;
+	/* held: does the message pass what holds it? (the rare path) */
+	if (!deliverd_dest_may_claim(sc->s, hop, *pass_r, &until) &&
+	    (*pass_r != 0 || (want = deliverd_dest_passable(sc->s, hop)) == 0 ||
+		(*pass_r = deliverd_sched_scan_pass(sc, qid, want)) == 0 ||
+		!deliverd_dest_may_claim(sc->s, hop, *pass_r, &until)))
+		goto held;
+	deliverd_dest_claimed(sc->s, hop, *pass_r,
+	    1); /* counted again after group() */
+	return true;
+held:
 	sc->skipped++;
 	if (until != 0 && sc->nresched < DEST_RESCHED_MAX) {
 		(void)str_copy(sc->resched[sc->nresched].qid, QID_SIZE, qid);
@@ -162,6 +234,7 @@ static int
 deliverd_sched_scan_cb(int64_t due, const char *qid, uint32_t idx, void *arg)
 {
 	struct deliverd_sched_scan *sc = arg;
+	unsigned		    pass;
 
 	if (due > sc->now) {
 		if (sc->s->next_due == 0 || due < sc->s->next_due)
@@ -170,9 +243,9 @@ deliverd_sched_scan_cb(int64_t due, const char *qid, uint32_t idx, void *arg)
 	}
 	if (deliverd_sched_claimed(sc->s, qid, idx))
 		return 0;
-	if (!deliverd_sched_scan_dest(sc, qid, idx))
+	if (!deliverd_sched_scan_dest(sc, qid, idx, &pass))
 		return sc->skipped >= SCHED_SKIP_MAX ? 1 : 0;
-	return deliverd_sched_refs_add(&sc->rf, qid, idx);
+	return deliverd_sched_refs_add(&sc->rf, qid, idx, pass);
 }
 
 /* By message (the qid leads each entry), so a message is read once. */
@@ -185,7 +258,7 @@ deliverd_sched_scan_cmp(const void *a, const void *b)
 /* Adds idx to the job of (qid, hop) being built, or starts a new one. */
 static void
 deliverd_sched_enqueue(struct sched *s, struct deliverd_sched_job **cur,
-    const char *qid, const char *hop, bool relay, uint32_t idx)
+    const char *qid, const char *hop, bool relay, uint32_t idx, unsigned pass)
 {
 	struct deliverd_sched_job *sj = *cur;
 	size_t			   max = deliverd_dest_rcpt_max(s, hop);
@@ -212,6 +285,8 @@ deliverd_sched_enqueue(struct sched *s, struct deliverd_sched_job **cur,
 		}
 	}
 	sj->j.dj_idx[sj->j.dj_nidx++] = idx;
+	/* a message and hop pass alike (sandbox, TLS-Required, simulator) */
+	sj->pass |= pass;
 	deliverd_sched_claim(s, qid, idx);
 	*cur = sj;
 }
@@ -225,7 +300,8 @@ deliverd_sched_group(struct sched *s, struct spool_txn *txn,
 	struct deliverd_sched_job *cur = NULL;
 	char			   hop[SPOOL_DOMAIN_MAX];
 	bool			   relay = s->cf->cf_relayhost[0] != '\0';
-	bool			   have = false, tracked = false;
+	bool			   have = false, tracked = false, sim;
+	unsigned		   pass;
 	size_t			   i;
 
 	qsort(rf->e, rf->n, sizeof(rf->e[0]), deliverd_sched_scan_cmp);
@@ -245,12 +321,17 @@ deliverd_sched_group(struct sched *s, struct spool_txn *txn,
 			continue;
 		if (deliverd_sched_paused_check(pd, txn, m, &r))
 			continue; /* spoolctl pause: set aside, not handed out */
-		if (relay && !m->sm_sandbox)
+		/* mail that never leaves the host: its own domain's job,
+		 * never the relayhost's, and it passes every hold */
+		sim = deliverd_sim_match(s->cf, r.sr_addr);
+		pass = rf->e[i].pass |
+		    (m->sm_sandbox || sim ? DEST_PASS_LOCAL : 0);
+		if (relay && !m->sm_sandbox && !sim)
 			(void)str_copy(hop, sizeof(hop), s->cf->cf_relayhost);
 		else
 			deliverd_domain(r.sr_addr, hop, sizeof(hop));
 		deliverd_sched_enqueue(s, &cur, rf->e[i].qid, hop,
-		    relay && !m->sm_sandbox, rf->e[i].idx);
+		    relay && !m->sm_sandbox && !sim, rf->e[i].idx, pass);
 		/* each copy of a tracked message differs: a job of its own */
 		cur->alone = tracked;
 	}
@@ -329,7 +410,7 @@ deliverd_sched_rekey_cb(int64_t due, const char *qid, uint32_t idx, void *arg)
 
 	if (due <= rk->limit)
 		return 0;
-	return deliverd_sched_refs_add(&rk->rf, qid, idx);
+	return deliverd_sched_refs_add(&rk->rf, qid, idx, 0);
 }
 
 /*

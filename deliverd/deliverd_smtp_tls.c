@@ -225,29 +225,32 @@ deliverd_smtp_wants_requiretls(const struct deliverd_tx *tx)
 	return deliverd_smtp_param(tx->tx_from_params, "REQUIRETLS");
 }
 
-/* Bytes of the message searched for its header block. */
-#define DELIVERD_TLSNO_HDR_MAX (256 * 1024)
-
 bool
-deliverd_smtp_tls_required_no(const struct deliverd_tx *tx)
+deliverd_tls_required_no(const char *msg, size_t len, const char *from_params)
 {
 	struct hdr_limits lim = { 0, DELIVERD_TLSNO_HDR_MAX };
 	struct hdr	  h;
 	struct hdr_field  f;
 	bool		  no = false;
 
-	if (tx->tx_msg == NULL || deliverd_smtp_wants_requiretls(tx))
+	if (msg == NULL || deliverd_smtp_param(from_params, "REQUIRETLS"))
 		return false; /* REQUIRETLS wins (RFC 8689 5) */
 	hdr_init(&h, &lim);
-	hdr_push(&h, tx->tx_msg,
-	    tx->tx_msglen < DELIVERD_TLSNO_HDR_MAX ? tx->tx_msglen
-						   : DELIVERD_TLSNO_HDR_MAX);
+	hdr_push(&h, msg,
+	    len < DELIVERD_TLSNO_HDR_MAX ? len : DELIVERD_TLSNO_HDR_MAX);
 	hdr_push_eof(&h);
 	while (!no && hdr_next(&h, &f) == HDR_FIELD)
 		no = strcasecmp(f.hf_name, "TLS-Required") == 0 &&
 		    strcasecmp(f.hf_value, "No") == 0;
 	hdr_release(&h);
 	return no;
+}
+
+bool
+deliverd_smtp_tls_required_no(const struct deliverd_tx *tx)
+{
+	return deliverd_tls_required_no(tx->tx_msg, tx->tx_msglen,
+	    tx->tx_from_params);
 }
 
 /* deliverd_smtp_requiretls_why(), with one log line either way. */

@@ -338,10 +338,12 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 			nc = deliverd_worker_rtls_mx(qid, j->dj_hop, c, nc,
 			    &sts, reply, sizeof(reply));
 	}
-	if (nc > WORKER_ADDR_LIMIT) {
-		log_debug("%s: %s: %zu next-hop addresses, trying the first %d",
-		    qid, j->dj_hop, nc, WORKER_ADDR_LIMIT);
-		nc = WORKER_ADDR_LIMIT;
+	if (nc > (size_t)w->dw_cf->cf_mx_address_limit) {
+		log_debug("%s: %s: %zu next-hop addresses, trying the first "
+			  "%lld",
+		    qid, j->dj_hop, nc,
+		    (long long)w->dw_cf->cf_mx_address_limit);
+		nc = (size_t)w->dw_cf->cf_mx_address_limit;
 	}
 	dn = xmalloc(sizeof(*dn));
 	for (k = 0; k < nc; k++) {
@@ -367,7 +369,7 @@ deliverd_worker_tx(struct worker *w, const struct deliverd_job *j,
 		if (rc != 0)
 			log_info("%s: %s", qid, reply);
 		else if (!rtls || k + 1 == nc ||
-		    ++nsess >= WORKER_SESSION_LIMIT ||
+		    ++nsess >= (size_t)w->dw_cf->cf_mx_session_limit ||
 		    deliverd_smtp_requiretls_met(w->dw_smtp))
 			break; /* REQUIRETLS unmet on the last host it may try:
 				  it bounces */

@@ -29,14 +29,13 @@
 
 #define WORKER_IDLE_CLOSE_MS 5000
 #define WORKER_CAND_MAX	     32
-/* Postfix's smtp_mx_address_limit and smtp_mx_session_limit: one
- * delivery tries at most WORKER_ADDR_LIMIT next-hop addresses (in MX
- * preference order; a host whose TLSA lookup fails counts), and keeps at
- * most WORKER_SESSION_LIMIT sessions that completed EHLO and TLS (only a
- * REQUIRETLS message that a session cannot carry goes on to another).
- * Addresses that time out cost a connect_timeout each. */
-#define WORKER_ADDR_LIMIT    5
-#define WORKER_SESSION_LIMIT 2
+/* mx_address_limit and mx_session_limit (default 5 and 2, at most
+ * WORKER_CAND_MAX), Postfix's smtp_mx_address_limit and
+ * smtp_mx_session_limit: one delivery tries at most that many next-hop
+ * addresses (in MX preference order; a host whose TLSA lookup fails
+ * counts), and keeps at most that many sessions that completed EHLO and
+ * TLS (only a REQUIRETLS message that a session cannot carry goes on to
+ * another). Addresses that time out cost a connect_timeout each. */
 #define WORKER_FILE_GRACE    60 /* s: a missing queue file is not yet an error */
 
 /* The parent-zone checks behind an NXDOMAIN (deliverd_nxdom.c): one per

@@ -3,7 +3,8 @@
  * (Postfix's qshape), each domain with its destination's shaping: the
  * limits that apply (shaping_file, or the built-in defaults) and the
  * back-off state that deliverd writes to SPOOL/shaping.state (normal,
- * slowed until, suspended until). In cluster mode the limits are this
+ * slowed until, suspended until), then every suspended destination with
+ * its reason and deliverd's resolver-down hold. In cluster mode the limits are this
  * node's share (as deliverd takes it: divided by live_nodes of
  * cluster.state), the cluster-wide ones beside them. Held messages are
  * not counted (they
@@ -31,6 +32,8 @@
 	((8192 + 4096) * 1024 + 64) /* deliverd's DEST_STATE_FILE_MAX */
 #define SUM_STATE_FILE "shaping.state"
 #define SUM_STATE_VER  "SMTPGATE-SHAPING 1"
+/* deliverd's DEST_RESOLVER_NAME: the resolver-down line */
+#define SUM_RESOLVER   "(resolver)"
 
 static const char *const sum_bucket_names[SUM_NBUCKETS] = { "0-5m", "5-10m",
 	"10-20m", "20-40m", "40-80m", "80-160m", "160m+" };
@@ -63,6 +66,8 @@ struct sum {
 	char		 *stext;
 	struct sum_state *st;
 	size_t		  nst;
+	/* the resolver-down line (strings borrowed from stext), or NULL */
+	const char *rsv_since, *rsv_probe, *rsv_name, *rsv_probes, *rsv_why;
 };
 
 static int
@@ -186,7 +191,9 @@ sum_load_shaping(struct sum *sm)
 }
 
 /* SPOOL/shaping.state: "SMTPGATE-SHAPING 1", then name, state, until,
- * connections, rate, failures, reason (TAB-separated). */
+ * connections, rate, failures, reason (TAB-separated); while the resolver
+ * is down a line "(resolver)", "down", since, next probe, resolver,
+ * probes, reason. */
 static void
 sum_load_states(struct sum *sm)
 {
@@ -210,6 +217,14 @@ sum_load_states(struct sum *sm)
 			*f[k + 1]++ = '\0';
 		if (k != 6)
 			continue;
+		if (strcmp(f[0], SUM_RESOLVER) == 0) {
+			sm->rsv_since = f[2];
+			sm->rsv_probe = f[3];
+			sm->rsv_name = f[4];
+			sm->rsv_probes = f[5];
+			sm->rsv_why = f[6];
+			continue;
+		}
 		sm->st = xreallocarray(sm->st, sm->nst + 1, sizeof(*sm->st));
 		sm->st[sm->nst++] = (struct sum_state){ .name = f[0],
 			.state = f[1],
@@ -354,6 +369,51 @@ sum_json_row(struct json_gen *jg, const struct sum_row *r,
 	json_obj_end(jg);
 }
 
+/* "resolver": {"state": "up"}, or "down" with since, next_probe,
+ * resolver, probes and reason (deliverd's resolver-down hold). */
+static void
+sum_json_resolver(struct json_gen *jg, const struct sum *sm)
+{
+	char dt[21];
+
+	json_key(jg, "resolver");
+	json_obj_begin(jg);
+	json_kv_str(jg, "state", sm->rsv_since != NULL ? "down" : "up");
+	if (sm->rsv_since != NULL) {
+		spool_dt(strtoll(sm->rsv_since, NULL, 10), dt);
+		json_kv_str(jg, "since", dt);
+		spool_dt(strtoll(sm->rsv_probe, NULL, 10), dt);
+		json_kv_str(jg, "next_probe", dt);
+		json_kv_str(jg, "resolver", sm->rsv_name);
+		json_kv_int(jg, "probes", strtoll(sm->rsv_probes, NULL, 10));
+		json_kv_str(jg, "reason", sm->rsv_why);
+	}
+	json_obj_end(jg);
+}
+
+/* "suspended": every destination suspended now, queued mail or not. */
+static void
+sum_json_suspended(struct json_gen *jg, const struct sum *sm)
+{
+	char   dt[21];
+	size_t i;
+
+	json_key(jg, "suspended");
+	json_arr_begin(jg);
+	for (i = 0; i < sm->nst; i++) {
+		if (strcmp(sm->st[i].state, "suspended") != 0 ||
+		    sm->st[i].until <= sm->ctl->now)
+			continue;
+		json_obj_begin(jg);
+		json_kv_str(jg, "destination", sm->st[i].name);
+		spool_dt(sm->st[i].until, dt);
+		json_kv_str(jg, "until", dt);
+		json_kv_str(jg, "reason", sm->st[i].why);
+		json_obj_end(jg);
+	}
+	json_arr_end(jg);
+}
+
 static void
 sum_json(struct sum *sm)
 {
@@ -371,6 +431,8 @@ sum_json(struct sum *sm)
 	json_key(jg, "total");
 	sum_json_row(jg, &sm->all, NULL, sm->live);
 	json_kv_int(jg, "held_messages", (int64_t)sm->held);
+	sum_json_resolver(jg, sm);
+	sum_json_suspended(jg, sm);
 	json_key(jg, "destinations");
 	json_arr_begin(jg);
 	for (i = 0; i < sm->nrows; i++) {
@@ -412,6 +474,43 @@ sum_text_row(const char *name, const struct sum_row *r,
 	printf("\n");
 }
 
+/* A reason as text: deliverd escaped TAB, CR, LF and backslash; any
+ * other control byte (a peer's text) is shown as '?'. */
+static void
+sum_text_why(const char *why)
+{
+	for (; *why != '\0'; why++)
+		putchar(
+		    (unsigned char)*why < 0x20 || *why == 0x7f ? '?' : *why);
+}
+
+/* The resolver-down hold and the suspended destinations, below the table. */
+static void
+sum_text_states(const struct sum *sm)
+{
+	char   t[20];
+	size_t i;
+
+	if (sm->rsv_since != NULL) {
+		ctl_time(strtoll(sm->rsv_since, NULL, 10), t);
+		printf(
+		    "-- resolver %s: down since %s, %s probes: delivery that "
+		    "needs DNS is held (",
+		    sm->rsv_name, t, sm->rsv_probes);
+		sum_text_why(sm->rsv_why);
+		printf(")\n");
+	}
+	for (i = 0; i < sm->nst; i++) {
+		if (strcmp(sm->st[i].state, "suspended") != 0 ||
+		    sm->st[i].until <= sm->ctl->now)
+			continue;
+		ctl_time(sm->st[i].until, t);
+		printf("-- suspended: %s until %s: ", sm->st[i].name, t);
+		sum_text_why(sm->st[i].why);
+		printf("\n");
+	}
+}
+
 static void
 sum_text(struct sum *sm)
 {
@@ -431,6 +530,7 @@ sum_text(struct sum *sm)
 	if (sm->nrows > SUM_TEXT_ROWS)
 		printf("-- %zu more domains (--json lists all)\n",
 		    sm->nrows - SUM_TEXT_ROWS);
+	sum_text_states(sm);
 	if (sm->held > 0)
 		printf("-- %zu held message%s not counted\n", sm->held,
 		    sm->held == 1 ? "" : "s");

@@ -354,6 +354,99 @@ t_dest_resolver(void)
 	t_sched_free(s);
 }
 
+/* Dispatches one job for hop with pass bits; the worker or -1. */
+static int
+t_dispatch_pass(struct sched *s, const char *hop, unsigned pass)
+{
+	struct deliverd_sched_job    *sj = t_job(hop);
+	struct deliverd_sched_worker *w;
+
+	sj->pass = pass;
+	if ((w = deliverd_dest_pick_worker(s, sj)) == NULL) {
+		free(sj);
+		return -1;
+	}
+	w->jobs[w->njobs++] = sj;
+	deliverd_dest_dispatched(s, (size_t)(w - s->w), sj);
+	return (int)(w - s->w);
+}
+
+/* h-resolv: what passes a hold. */
+static void
+t_dest_pass(void)
+{
+	struct sched	     *s = t_sched(NULL);
+	struct deliverd_dest *e;
+	int64_t		      until;
+	uint32_t	      probes;
+	int		      wi, i;
+
+	for (i = 0; i < 5; i++) /* suspend_after: a DANE failure */
+		if ((wi = t_dispatch(s, "dane.example")) >= 0)
+			t_done_at(s, wi,
+			    "451 4.7.5 mx.dane.example: DANE: TLSA lookup "
+			    "failed (dnssec-invalid): SERVFAIL",
+			    BOUNCE_ST_CONNECT);
+	e = deliverd_dest_find(s, "dane.example", false);
+	t_ok(e != NULL && e->state == DEST_SUSPENDED && deliverd_dest_tlspol(e),
+	    "suspended for its TLS policy");
+	t_int_eq(t_dispatch(s, "dane.example"), -1, "ordinary mail waits");
+	t_ok(!deliverd_dest_may_claim(s, "dane.example", 0, &until) &&
+		until != 0,
+	    "an ordinary recipient is rescheduled");
+	t_ok(deliverd_dest_passable(s, "dane.example") ==
+		(DEST_PASS_LOCAL | DEST_PASS_TLSPOL),
+	    "sandbox and TLS-Required: No mail could pass");
+	t_ok(deliverd_dest_may_claim(s, "dane.example", DEST_PASS_TLSPOL,
+		 &until),
+	    "TLS-Required: No passes the suspension");
+	t_ok((wi = t_dispatch_pass(s, "dane.example", DEST_PASS_TLSPOL)) >= 0,
+	    "and is dispatched");
+	t_done(s, wi, "250 2.0.0 Ok");
+	t_ok(e->state == DEST_SUSPENDED && e->fails >= 5,
+	    "its success ends nothing");
+	t_ok((wi = t_dispatch_pass(s, "dane.example", DEST_PASS_LOCAL)) >= 0,
+	    "sandbox mail is dispatched");
+	t_done(s, wi, "250 2.0.0 Ok: sandbox, not sent");
+	for (i = 0; i < 5; i++) /* a network failure */
+		if ((wi = t_dispatch(s, "down.example")) >= 0)
+			t_done_at(s, wi,
+			    "451 4.4.1 mx.down.example[192.0.2.9]:25: connect: "
+			    "Connection refused",
+			    BOUNCE_ST_CONNECT);
+	e = deliverd_dest_find(s, "down.example", false);
+	t_ok(e != NULL && e->state == DEST_SUSPENDED &&
+		!deliverd_dest_tlspol(e),
+	    "suspended, not for a TLS policy");
+	t_int_eq(t_dispatch_pass(s, "down.example", DEST_PASS_TLSPOL), -1,
+	    "TLS-Required: No does not pass that");
+	t_ok(deliverd_dest_passable(s, "down.example") == DEST_PASS_LOCAL,
+	    "only mail that never leaves the host could");
+	t_ok((wi = t_dispatch_pass(s, "down.example", DEST_PASS_LOCAL)) >= 0,
+	    "and does");
+	t_done(s, wi, "451 4.7.1 Greylisted (simulator)");
+	t_ok(e->state == DEST_SUSPENDED, "its outcome counts for nothing");
+	t_dns_fail(s, "r", DEST_DNS_DOWN_DOMAINS);
+	t_ok(s->dests->rsv.down, "the resolver is down");
+	s->dests->rsv.next_probe = deliverd_now() + 60;
+	probes = s->dests->rsv.probes;
+	t_int_eq(t_dispatch(s, "held.example"), -1, "a domain is held");
+	t_ok(!deliverd_dest_may_claim(s, "held.example", DEST_PASS_TLSPOL,
+		 &until),
+	    "TLS-Required: No is held too");
+	t_ok(deliverd_dest_may_claim(s, "held.example", DEST_PASS_LOCAL,
+		 &until),
+	    "mail that never leaves the host is claimed");
+	t_ok((wi = t_dispatch_pass(s, "held.example", DEST_PASS_LOCAL)) >= 0,
+	    "and dispatched");
+	t_int_eq(t_dispatch(s, "held2.example"), -1,
+	    "it is no probe: others still held");
+	t_done(s, wi, "250 2.0.0 Ok: sandbox, not sent");
+	t_ok(s->dests->rsv.down && s->dests->rsv.probes == probes,
+	    "nor does its outcome count as one");
+	t_sched_free(s);
+}
+
 /* A failing destination gets one job at a time in the whole pool. */
 static void
 t_dest_failing_serial(void)
@@ -379,7 +472,7 @@ t_dest_rate(void)
 	struct sched *s = t_sched("[r.example]\nrate = 2/s\n");
 	int	      n = 0;
 
-	deliverd_dest_claimed(s, "r.example", 8); /* waiting recipients */
+	deliverd_dest_claimed(s, "r.example", 0, 8); /* waiting recipients */
 	while (n < 8 && t_dispatch(s, "r.example") >= 0)
 		n++;
 	t_int_eq(n, 2, "2/s: a burst of two, then wait");
@@ -396,8 +489,8 @@ t_dest_bound(void)
 
 	for (i = 0; i < DEST_MAX + 500; i++) {
 		(void)snprintf(name, sizeof(name), "d%zu.example", i);
-		deliverd_dest_claimed(s, name, 1);
-		deliverd_dest_released(s, name, 1);
+		deliverd_dest_claimed(s, name, 0, 1);
+		deliverd_dest_released(s, name, 0, 1);
 		s->dests->d[s->dests->n - 1].last_ms -= 2 * DEST_IDLE_HOLD_MS;
 	}
 	t_ok(s->dests->n <= DEST_MAX, "at most DEST_MAX destinations (%zu)",
@@ -580,6 +673,7 @@ main(void)
 		{ "back-off", t_dest_backoff },
 		{ "down-replies", t_dest_down_replies },
 		{ "resolver", t_dest_resolver },
+		{ "pass", t_dest_pass },
 		{ "failing-serial", t_dest_failing_serial },
 		{ "rate", t_dest_rate },
 		{ "bound", t_dest_bound },
