@@ -14,9 +14,18 @@ TRACKD_LIBS = trackd/libtrackd.a spool/libspool.a common/libcommon.a \
 pkglibexec_PROGRAMS += trackd/trackd
 trackd_trackd_SOURCES = trackd/trackd.c trackd/trackd_http.c \
 	trackd/trackd_backend.c
-trackd_trackd_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) -pthread
+# The key process (tls=implicit) speaks smtpd's key protocol and signs
+# with common/tls_key.c; the HTTP side is GnuTLS (libmicrohttpd's TLS).
+trackd_trackd_SOURCES += trackd/trackd_key.c trackd/trackd_key.h \
+	trackd/trackd_tls.c trackd/trackd_tls.h \
+	common/tls_key_pss.c common/tls_key_pss.h \
+	smtpd/key_proto.c smtpd/key_proto.h smtpd/peer_hdr.c smtpd/peer_hdr.h
+trackd_trackd_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/smtpd
+trackd_trackd_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(GNUTLS_CFLAGS) \
+	$(OPENSSL_CFLAGS) -pthread
 trackd_trackd_LDFLAGS = $(AM_LDFLAGS) -pthread
-trackd_trackd_LDADD = $(TRACKD_LIBS) $(MHD_LIBS)
+trackd_trackd_LDADD = $(TRACKD_LIBS) common/libcommon_net.a $(MHD_LIBS) \
+	$(GNUTLS_LIBS) $(OPENSSL_LIBS)
 dist_man_MANS += trackd/trackd.8
 
 # Unit tests (TAP): machine detection.
