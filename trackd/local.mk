@@ -35,7 +35,8 @@ tests_unit_t_trackd_machine_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/trackd
 tests_unit_t_trackd_machine_LDADD = trackd/libtrackd.a $(TEST_LIBS)
 
 # Black-box tests (real binaries; tests/blackbox/lib/smtpgate.py).
-TESTS += tests/blackbox/test_trackd.py tests/blackbox/test_trackd_priv.py
+TESTS += tests/blackbox/test_trackd.py tests/blackbox/test_trackd_priv.py \
+	tests/blackbox/test_trackd_keyproc.py
 # Request handling over a real spool, without HTTP.
 UNIT_TESTS += tests/unit/t_trackd_hit
 tests_unit_t_trackd_hit_SOURCES = tests/unit/t_trackd_hit.c
