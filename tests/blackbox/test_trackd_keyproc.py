@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 
 import pytest
@@ -20,6 +21,7 @@ import smtpgate
 from smtpgate import wait_for
 from test_smtpd_keyproc import found_in, make_key_cert, secrets
 from test_trackd import gateway as track_gateway, start_trackd
+from test_trackd_priv import steal_fd
 
 needs_root = pytest.mark.skipif(not smtpgate.IS_ROOT, reason="needs root")
 
@@ -138,6 +140,53 @@ def test_no_private_key_in_the_http_process_memory(kind):
             assert "\nTracerPid:\t0\n" in f.read()
         held = found_in(key["pid"], sec)
         assert held, "the key process's memory shows no key: the search is blind"
+
+
+def key_channels(http, key):
+    """The HTTP process's ends of its sockets to the key process (fd
+    numbers), from ss's peer inodes."""
+    r = subprocess.run(["ss", "-xpn"], capture_output=True, text=True, timeout=30)
+    peers = set()
+    for line in r.stdout.splitlines():
+        f = line.split()
+        if f and f[0] == "u_seq" and "pid=%d," % key in line:
+            peers.add("socket:[%s]" % f[7])
+    out = []
+    for fd in os.listdir("/proc/%d/fd" % http):
+        try:
+            if os.readlink("/proc/%d/fd/%s" % (http, fd)) in peers:
+                out.append(int(fd))
+        except OSError:
+            pass
+    return sorted(out)
+
+
+@needs_root
+def test_taken_over_http_process_gets_no_decryption():
+    """What a taken-over HTTP process could write on its socket to the key
+    process: an RSA block that is no PSS encoding (a raw RSA decryption of
+    a client's key exchange, or a signature of anything). The key process
+    answers no (an empty KEY_R_NO for that id), closes that socket and says
+    why: it never does the bare RSA operation."""
+    with gateway("rsa") as g:
+        g.start("spoold")
+        start_trackd(g)
+        key = one_key_proc(g)["pid"]
+        http = g.pid("trackd")
+        fds = key_channels(http, key)
+        assert fds, "no socket to the key process"
+        fd = steal_fd(http, fds[0])
+        if fd is None:
+            pytest.skip("pidfd_getfd refused here")
+        with socket.socket(fileno=fd) as s:
+            s.settimeout(10)
+            block = b"\x00" + os.urandom(255)      # below the modulus, as a ciphertext is
+            # version 1, TLS_SIGN_RSA_PSS, payload length, id; TLS_MD_NONE, the block
+            s.send(struct.pack(">BBHI", 1, 2, 1 + len(block), 7) + b"\x00" + block)
+            assert s.recv(2048) == struct.pack(">BBHI", 1, 0x82, 0, 7)
+            assert s.recv(2048) == b"", "the key process kept the socket open"
+        wait_for(lambda: "key: request refused (not a PSS encoding)" in g.log("trackd"),
+                 10, what="the key process's line")
 
 
 # ---------------------------------------------------------------- failures
