@@ -24,6 +24,7 @@
 #include "ev.h"
 #include "key_proto.h"
 #include "log.h"
+#include "metrics.h"
 #include "priv.h"
 #include "sig.h"
 #include "trackd_key.h"
@@ -150,7 +151,7 @@ trackd_key_status(int ctl, const char *err)
 }
 
 static void __attribute__((noreturn))
-trackd_key_main(const struct conf *cf, int ctl, int *fd, unsigned n)
+trackd_key_main(struct conf *cf, int ctl, int *fd, unsigned n)
 {
 	struct tls_key *key;
 	char		err[TRACKD_KEY_STATUS_MAX];
@@ -159,6 +160,8 @@ trackd_key_main(const struct conf *cf, int ctl, int *fd, unsigned n)
 	(void)signal(SIGHUP, SIG_IGN);
 	log_set_procname("trackd/key");
 	(void)prctl(PR_SET_NAME, "trackd-key"); /* ps and the tests */
+	metrics_detach(); /* it counts nothing */
+	conf_forget_secrets(cf);
 	if ((key = tls_key_load(cf->cf_tls_cert, cf->cf_tls_key, err,
 		 sizeof(err))) == NULL) {
 		trackd_key_status(ctl, err);
@@ -213,7 +216,7 @@ trackd_key_wait(int ctl, char *err, size_t errsz)
 }
 
 struct trackd_key *
-trackd_key_start(const struct conf *cf, unsigned nsock, int close_fd)
+trackd_key_start(struct conf *cf, unsigned nsock, int close_fd)
 {
 	struct trackd_key *k = xcalloc(1, sizeof(*k));
 	int		  *peer = xcalloc(nsock, sizeof(*peer)), ctl[2], sp[2];

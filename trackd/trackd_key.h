@@ -32,7 +32,7 @@ struct trackd_key;
 
 /* As root, first: the key process, nsock sockets to it. close_fd (-1:
  * none) is closed in the child. Exits 2 when the key does not load. */
-struct trackd_key *trackd_key_start(const struct conf *, unsigned nsock,
+struct trackd_key *trackd_key_start(struct conf *, unsigned nsock,
     int close_fd);
 pid_t		   trackd_key_pid(const struct trackd_key *);
 /* Its exit was collected (SIGCHLD): not to be waited for again. */
