@@ -30,10 +30,10 @@
 #include "trackd_key.h"
 #include "xmem.h"
 
-#define TRACKD_KEY_STATUS_MAX	 600   /* 'K' and an error */
+#define TRACKD_KEY_STATUS_MAX	  600	/* 'K' and an error */
 #define TRACKD_KEY_STATUS_WAIT_MS 10000 /* loading a key takes ms */
-#define TRACKD_KEY_STOP_MS	 2000
-#define TRACKD_KEY_JAIL		 ".trackd-jail.XXXXXX"
+#define TRACKD_KEY_STOP_MS	  2000
+#define TRACKD_KEY_JAIL		  ".trackd-jail.XXXXXX"
 
 struct trackd_key_sock {
 	int		k_fd;
@@ -41,12 +41,12 @@ struct trackd_key_sock {
 };
 
 struct trackd_key {
-	pid_t		       k_pid;
+	pid_t			k_pid;
 	struct trackd_key_sock *k_sock;
-	unsigned	       k_n;
-	atomic_uint	       k_id;
-	void		       (*k_lost)(void *);
-	void		      *k_lost_arg;
+	unsigned		k_n;
+	atomic_uint		k_id;
+	void (*k_lost)(void *);
+	void *k_lost_arg;
 };
 
 void
@@ -160,7 +160,7 @@ trackd_key_main(struct conf *cf, int ctl, int *fd, unsigned n)
 	(void)signal(SIGHUP, SIG_IGN);
 	log_set_procname("trackd/key");
 	(void)prctl(PR_SET_NAME, "trackd-key"); /* ps and the tests */
-	metrics_detach(); /* it counts nothing */
+	metrics_detach();			/* it counts nothing */
 	conf_forget_secrets(cf);
 	if ((key = tls_key_load(cf->cf_tls_cert, cf->cf_tls_key, err,
 		 sizeof(err))) == NULL) {
@@ -304,8 +304,8 @@ trackd_key_take(struct trackd_key *k, uint32_t id)
 
 /* The reply to id into sig, by end; -1: refused, gone or late. */
 static int
-trackd_key_reply(int fd, uint32_t id, int64_t end, uint8_t *sig,
-    size_t sigsz, size_t *siglen_r)
+trackd_key_reply(int fd, uint32_t id, int64_t end, uint8_t *sig, size_t sigsz,
+    size_t *siglen_r)
 {
 	struct pollfd	 pfd = { .fd = fd, .events = POLLIN };
 	uint8_t		 in[KEY_MSG_MAX + 1];

@@ -107,9 +107,8 @@ trackd_tls_request(const struct trackd_tls *t, gnutls_sign_algorithm_t a,
 }
 
 static int
-trackd_tls_sign_hash(gnutls_privkey_t key, gnutls_sign_algorithm_t a,
-    void *arg, unsigned flags, const gnutls_datum_t *hash,
-    gnutls_datum_t *signature)
+trackd_tls_sign_hash(gnutls_privkey_t key, gnutls_sign_algorithm_t a, void *arg,
+    unsigned flags, const gnutls_datum_t *hash, gnutls_datum_t *signature)
 {
 	struct trackd_tls *t = arg;
 	struct tls_sign	   req;
@@ -153,8 +152,8 @@ trackd_tls_info(gnutls_privkey_t key, unsigned flags, void *arg)
 
 static int
 trackd_tls_retrieve_cb(gnutls_session_t s, const gnutls_datum_t *req_ca,
-    int nreq, const gnutls_pk_algorithm_t *pk, int npk,
-    gnutls_pcert_st **pcert, unsigned *npcert, gnutls_privkey_t *key)
+    int nreq, const gnutls_pk_algorithm_t *pk, int npk, gnutls_pcert_st **pcert,
+    unsigned *npcert, gnutls_privkey_t *key)
 {
 	struct trackd_tls *t = trackd_tls_cur;
 
@@ -195,8 +194,7 @@ trackd_tls_pubkey(struct trackd_tls *t, char *err, size_t errsz)
 	t->t_pk = (gnutls_pk_algorithm_t)pk;
 	if (pk != GNUTLS_PK_RSA)
 		return 0;
-	if (gnutls_pubkey_export_rsa_raw2(t->t_pcert[0].pubkey, &m, &e, 0) ==
-		0)
+	if (gnutls_pubkey_export_rsa_raw2(t->t_pcert[0].pubkey, &m, &e, 0) == 0)
 		t->t_pss = tls_key_pss_new(m.data, m.size);
 	gnutls_free(m.data);
 	gnutls_free(e.data);
@@ -213,7 +211,7 @@ trackd_tls_new(const char *cert_pem, trackd_tls_sign_fn *sign, void *arg,
 {
 	struct trackd_tls *t = xcalloc(1, sizeof(*t));
 	gnutls_datum_t	   pem = { (unsigned char *)(uintptr_t)cert_pem,
-		     (unsigned)strlen(cert_pem) };
+		    (unsigned)strlen(cert_pem) };
 	int		   rc;
 
 	t->t_sign = sign;

@@ -17,16 +17,16 @@
 
 #include "tls_key.h"
 
-typedef int trackd_tls_sign_fn(void *arg, const struct tls_sign *,
-    uint8_t *sig, size_t sigsz, size_t *siglen_r);
+typedef int trackd_tls_sign_fn(void *arg, const struct tls_sign *, uint8_t *sig,
+    size_t sigsz, size_t *siglen_r);
 /* Any function pointer: MHD_OPTION_HTTPS_CERT_CALLBACK casts it back. */
 typedef void trackd_tls_cb(void);
 
 struct trackd_tls;
 
 /* cert_pem: the chain, the server's certificate first. */
-struct trackd_tls *trackd_tls_new(const char *cert_pem,
-    trackd_tls_sign_fn *, void *arg, char *err, size_t errsz);
+struct trackd_tls *trackd_tls_new(const char *cert_pem, trackd_tls_sign_fn *,
+    void *arg, char *err, size_t errsz);
 /* The gnutls_certificate_retrieve_function2 for libmicrohttpd. */
 trackd_tls_cb *trackd_tls_retrieve(void);
 void	       trackd_tls_free(struct trackd_tls **);
