@@ -89,7 +89,7 @@ def test_https_signs_through_the_key_process(kind):
     unknown token: the backend answered), the server's signature checked
     by the client; TLS 1.2 with PKCS#1 v1.5 (RSA) or ECDSA with SHA-384
     too; a client offering only RSA key exchange gets no handshake; the
-    key process refused nothing."""
+    key process refused nothing; SIGTERM stops all of trackd, exit 0."""
     with gateway(kind) as g:
         g.start("spoold")
         start_trackd(g)
@@ -113,6 +113,11 @@ def test_https_signs_through_the_key_process(kind):
         assert "request refused" not in log and "no signature" not in log, log
         # and it still serves
         assert https_get(g, client_ctx(g.cert))[2] == b"HTTP/1.1 404 Not Found"
+        # SIGTERM: trackd exits 0 and the key process follows (EOF)
+        p = g.procs["trackd"]
+        g.stop("trackd")
+        assert p.returncode == 0, g.log("trackd")
+        wait_for(lambda: not smtpgate.session_procs(p.pid), 15, what="trackd's processes gone")
 
 
 # ---------------------------------------------------------------- memory
