@@ -294,6 +294,16 @@ trackd_threads(void)
 	return n < 1 ? 1 : n > 8 ? 8 : (unsigned)n;
 }
 
+/* tls_cert's text: it may hold the key too (one file for both) */
+static void
+trackd_wipe_cert(struct trackd_main *m)
+{
+	if (m->m_cert != NULL)
+		explicit_bzero(m->m_cert, strlen(m->m_cert));
+	free(m->m_cert);
+	m->m_cert = NULL;
+}
+
 /* The backend's sockets (hc_threads, the unsubscribes', control) and
  * the backend itself,
  * forked while still root (it drops to trackd_user). */
@@ -320,6 +330,7 @@ trackd_fork_backend(struct trackd_main *m, unsigned threads)
 			(void)close(m->m_chan[i]);
 		(void)close(m->m_fd); /* nothing of the network side */
 		trackd_key_close_fds(m->m_keyp);
+		trackd_wipe_cert(m);
 		sig_child();
 		log_set_procname("trackd/backend");
 		(void)prctl(PR_SET_NAME, "trackd-backend");
@@ -405,6 +416,7 @@ trackd_serve(struct trackd_main *m, unsigned threads)
 		if ((m->m_tls = trackd_tls_new(m->m_cert, trackd_key_sign,
 			 m->m_keyp, err, sizeof(err))) == NULL)
 			log_fatalx("%s: %s", m->m_cf->cf_tls_cert, err);
+		trackd_wipe_cert(m); /* GnuTLS decoded the certificates only */
 		hc.hc_tls_retrieve = trackd_tls_retrieve();
 	}
 	if ((m->m_ev = ev_new(4, 1)) == NULL ||
@@ -440,7 +452,7 @@ trackd_run(struct daemon *d)
 	trackd_key_stop(&m->m_keyp);
 	trackd_tls_free(&m->m_tls);
 	ev_free(&m->m_ev);
-	free(m->m_cert);
+	trackd_wipe_cert(m);
 	free(m->m_proxies);
 	free(m->m_chan);
 	conf_free(&m->m_cf);

@@ -26,12 +26,19 @@ from test_trackd_priv import steal_fd
 needs_root = pytest.mark.skipif(not smtpgate.IS_ROOT, reason="needs root")
 
 
-def gateway(kind):
+def gateway(kind, combined=False):
     """A gateway whose trackd serves HTTPS with an RSA-2048 or a P-256
-    certificate (the key file root's alone, 0600)."""
+    certificate (the key file root's alone, 0600); combined: one file
+    with the key and the certificate for both tls_key and tls_cert."""
     g = track_gateway(track_tls="implicit")
     g.cert, g.key = make_key_cert(g.dir, kind)
     g.conf["tls_cert"], g.conf["tls_key"] = g.cert, g.key
+    if combined:
+        both = os.path.join(g.dir, "both.pem")
+        with open(g.key, "rb") as k, open(g.cert, "rb") as c, \
+                open(os.open(both, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as f:
+            f.write(k.read() + c.read())
+        g.conf["tls_cert"] = g.conf["tls_key"] = both
     g.write_conf()
     return g
 
@@ -123,14 +130,16 @@ def test_https_signs_through_the_key_process(kind):
 # ---------------------------------------------------------------- memory
 
 @needs_root
-@pytest.mark.parametrize("kind", ["rsa", "ec"])
-def test_no_private_key_in_the_http_process_memory(kind):
+@pytest.mark.parametrize("kind,combined", [("rsa", False), ("ec", False), ("rsa", True)],
+                         ids=["rsa", "ec", "rsa-one-file"])
+def test_no_private_key_in_the_http_process_memory(kind, combined):
     """As a taken-over HTTP process would: after HTTPS requests, read its
     own writable memory and look for the key's secret numbers (RSA p, q,
     d; the EC scalar) and its PEM text. The key process, as trackd_user,
     not dumpable, holds them (the search can find them); the HTTP
-    process does not."""
-    with gateway(kind) as g:
+    process does not, also when tls_cert is the file that holds the key
+    too (it read it for the certificates)."""
+    with gateway(kind, combined) as g:
         g.start("spoold")
         start_trackd(g)
         for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
