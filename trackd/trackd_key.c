@@ -220,7 +220,7 @@ trackd_key_start(struct conf *cf, unsigned nsock, int close_fd)
 {
 	struct trackd_key *k = xcalloc(1, sizeof(*k));
 	int		  *peer = xcalloc(nsock, sizeof(*peer)), ctl[2], sp[2];
-	char		   err[TRACKD_KEY_STATUS_MAX + 64];
+	char		   err[TRACKD_KEY_STATUS_MAX + 64], w[4200];
 	unsigned	   i;
 
 	k->k_n = nsock;
@@ -252,7 +252,8 @@ trackd_key_start(struct conf *cf, unsigned nsock, int close_fd)
 	if (trackd_key_wait(ctl[0], err, sizeof(err)) == -1) {
 		(void)kill(k->k_pid, SIGKILL); /* it exits by itself, or hung */
 		(void)waitpid(k->k_pid, NULL, 0);
-		log_fatalx_status(2, "tls_key: %s", err);
+		log_fatalx_status(2, "%s: %s",
+		    conf_where(cf, "tls_key", w, sizeof(w)), err);
 	}
 	(void)close(ctl[0]);
 	log_info("key process started (pid %ld)", (long)k->k_pid);

@@ -244,7 +244,7 @@ def test_stopped_key_process_fails_the_handshake_then_stops_trackd():
 
 def test_bad_key_exits_2():
     """A tls_key that is not the certificate's: trackd does not start
-    (exit 2) and says why."""
+    (exit 2), one line naming the file, the key and why."""
     with gateway("rsa") as g:
         _, other = make_key_cert(g.dir, "ec")
         g.conf["tls_key"] = other
@@ -253,3 +253,4 @@ def test_bad_key_exits_2():
                            capture_output=True, text=True, timeout=30)
         assert r.returncode == 2, (r.returncode, r.stderr)
         assert "key does not match certificate" in r.stderr, r.stderr
+        assert g.conf_path in r.stderr and "tls_key" in r.stderr, r.stderr
