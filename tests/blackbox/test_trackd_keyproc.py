@@ -136,7 +136,7 @@ def test_no_private_key_in_the_http_process_memory(kind, combined):
     """As a taken-over HTTP process would: after HTTPS requests, read its
     own writable memory and look for the key's secret numbers (RSA p, q,
     d; the EC scalar) and its PEM text. The key process, as trackd_user,
-    not dumpable, holds them (the search can find them); the HTTP
+    not dumpable, no_new_privs, chrooted into a removed directory, holds them (the search can find them); the HTTP
     process does not, also when tls_cert is the file that holds the key
     too (it read it for the certificates)."""
     with gateway(kind, combined) as g:
@@ -154,7 +154,9 @@ def test_no_private_key_in_the_http_process_memory(kind, combined):
         key = one_key_proc(g)
         assert key["uids"][0] != 0 and key["uids"] != smtpgate.trackd_procs(g)["http"]["uids"]
         with open("/proc/%d/status" % key["pid"]) as f:
-            assert "\nTracerPid:\t0\n" in f.read()
+            assert "\nNoNewPrivs:\t1\n" in f.read()
+        assert os.stat("/proc/%d/mem" % key["pid"]).st_uid == 0, "dumpable"
+        assert key["root"] != "/" and key["root"].endswith("(deleted)"), key["root"]
         held = found_in(key["pid"], sec)
         assert held, "the key process's memory shows no key: the search is blind"
 
