@@ -49,3 +49,12 @@ tests_unit_t_trackd_proto_SOURCES = tests/unit/t_trackd_proto.c
 tests_unit_t_trackd_proto_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/trackd
 tests_unit_t_trackd_proto_LDADD = trackd/libtrackd.a $(TEST_LIBS)
 fuzz_trackd_proto_EXTRA = -I$(top_srcdir)/trackd
+# The PSS block the HTTP process makes for the key process (GnuTLS gives a
+# digest): tls_key_sign takes it, OpenSSL verifies the signature.
+UNIT_TESTS += tests/unit/t_tls_key_pss
+tests_unit_t_tls_key_pss_SOURCES = tests/unit/t_tls_key_pss.c \
+	common/tls_key_pss.c common/tls_key_pss.h
+tests_unit_t_tls_key_pss_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_t_tls_key_pss_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+tests_unit_t_tls_key_pss_LDADD = common/libcommon_net.a $(TEST_LIBS) \
+	$(OPENSSL_LIBS)
