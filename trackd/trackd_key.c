@@ -158,6 +158,7 @@ trackd_key_main(struct conf *cf, int ctl, int *fd, unsigned n)
 
 	sig_reset(); /* SIGTERM (and the parent's death) end it */
 	(void)signal(SIGHUP, SIG_IGN);
+	(void)signal(SIGPIPE, SIG_IGN); /* a closed log pipe: EPIPE */
 	log_set_procname("trackd/key");
 	(void)prctl(PR_SET_NAME, "trackd-key"); /* ps and the tests */
 	metrics_detach();			/* it counts nothing */
