@@ -1,8 +1,10 @@
 /*
  * trackd: the tracking server (issue 16; trackd.8). main() is
  * common/daemon.c's skeleton: phase 1 (root) binds track_listen and reads
- * the TLS certificate and key for tls=implicit. Then this process (the
- * HTTP process, the unit's main process) forks the backend
+ * the TLS certificate for tls=implicit. Then this process (the HTTP
+ * process, the unit's main process) forks the key process (tls=implicit:
+ * trackd_key.c, which alone reads tls_key and signs for the handshakes),
+ * the backend
  * (trackd_backend.c: trackd_user, the spool, the tracking key, and the
  * committer below it) and drops to trackd_http_user, chrooted into an
  * empty directory that no longer exists, before libmicrohttpd's threads
@@ -17,7 +19,9 @@
  * re-reads the configuration (the log destination; the listener, TLS
  * files and spool need a restart) and says which log destination to use.
  * If the backend dies or does not answer in TRACKD_BACKEND_TIMEOUT_MS
- * (the request gets a 503), trackd exits 1 for systemd to restart it.
+ * (the request gets a 503), trackd exits 1 for systemd to restart it;
+ * so does a key process that dies or does not answer in
+ * TRACKD_KEY_TIMEOUT_MS (that handshake fails).
  */
 #include "config.h"
 
@@ -52,6 +56,8 @@
 #include "spool_cluster.h"
 #include "spool_track.h"
 #include "trackd.h"
+#include "trackd_key.h"
+#include "trackd_tls.h"
 #include "trackd_proto.h"
 #include "xmem.h"
 
@@ -61,7 +67,6 @@
 /* the backend's stop: the committer's last commit, and some */
 #define TRACKD_BACKEND_GRACE_MS 40000
 #define TRACKD_LOST_GRACE_MS	2000
-#define TRACKD_JAIL		".trackd-jail.XXXXXX"
 
 struct trackd_main {
 	struct conf	  *m_cf;
@@ -69,7 +74,9 @@ struct trackd_main {
 	struct cidr	  *m_proxies; /* track_trusted_proxy */
 	size_t		   m_nproxies;
 	int		   m_fd;
-	char		  *m_cert, *m_key; /* PEM text, implicit TLS */
+	char		  *m_cert; /* PEM text, implicit TLS */
+	struct trackd_key *m_keyp;  /* the key process, implicit TLS */
+	struct trackd_tls *m_tls;
 	struct ev	  *m_ev;
 	pid_t		   m_child; /* the backend */
 	int		  *m_chan;  /* to it: one per thread, unsubscribes, control */
@@ -170,11 +177,7 @@ trackd_bind(struct daemon *d)
 		log_fatalx_status(2, "%s: %s: %s",
 		    conf_where(d->d_cf, "tls_cert", w, sizeof(w)),
 		    d->d_cf->cf_tls_cert, strerror(errno));
-	if (fsx_read_file(d->d_cf->cf_tls_key, TRACKD_PEM_MAX, &m->m_key,
-		&len) != 0)
-		log_fatalx_status(2, "%s: %s: %s",
-		    conf_where(d->d_cf, "tls_key", w, sizeof(w)),
-		    d->d_cf->cf_tls_key, strerror(errno));
+	/* the key: the key process reads it (trackd_run), never this one */
 }
 
 static void
@@ -199,6 +202,18 @@ trackd_on_signal(struct ev *e, unsigned sigs, void *arg)
 		log_warnx("backend (pid %ld) exited with status 0x%x: stopping",
 		    (long)m->m_child, status);
 		m->m_child = -1;
+		m->m_status = 1;
+		ev_break(e);
+	}
+	if ((sigs & SIG_CHLD) && trackd_key_pid(m->m_keyp) > 0 &&
+	    waitpid(trackd_key_pid(m->m_keyp), &status, WNOHANG) ==
+		trackd_key_pid(m->m_keyp)) {
+		/* no signatures: stop like for the backend (systemd
+		 * restarts both) */
+		log_warnx("key process (pid %ld) exited with status 0x%x: "
+			  "stopping",
+		    (long)trackd_key_pid(m->m_keyp), status);
+		trackd_key_forget(m->m_keyp);
 		m->m_status = 1;
 		ev_break(e);
 	}
@@ -279,6 +294,16 @@ trackd_threads(void)
 	return n < 1 ? 1 : n > 8 ? 8 : (unsigned)n;
 }
 
+/* tls_cert's text: it may hold the key too (one file for both) */
+static void
+trackd_wipe_cert(struct trackd_main *m)
+{
+	if (m->m_cert != NULL)
+		explicit_bzero(m->m_cert, strlen(m->m_cert));
+	free(m->m_cert);
+	m->m_cert = NULL;
+}
+
 /* The backend's sockets (hc_threads, the unsubscribes', control) and
  * the backend itself,
  * forked while still root (it drops to trackd_user). */
@@ -304,8 +329,8 @@ trackd_fork_backend(struct trackd_main *m, unsigned threads)
 		for (i = 0; i < m->m_nchan; i++)
 			(void)close(m->m_chan[i]);
 		(void)close(m->m_fd); /* nothing of the network side */
-		if (m->m_key != NULL)
-			explicit_bzero(m->m_key, strlen(m->m_key));
+		trackd_key_close_fds(m->m_keyp);
+		trackd_wipe_cert(m);
 		sig_child();
 		log_set_procname("trackd/backend");
 		(void)prctl(PR_SET_NAME, "trackd-backend");
@@ -324,21 +349,11 @@ trackd_fork_backend(struct trackd_main *m, unsigned threads)
 static void
 trackd_jail(struct trackd_main *m)
 {
-	struct stat st;
-	char	    dir[4200];
-
 	m->m_logdest = daemon_log_dest(m->m_cf);
 	if (!priv_is_root())
 		return;
 	m->m_jailed = true;
-	if (snprintf(dir, sizeof(dir), "%s/%s", m->m_cf->cf_spool_dir,
-		TRACKD_JAIL) >= (int)sizeof(dir) ||
-	    mkdtemp(dir) == NULL || chdir(dir) == -1 || rmdir(dir) == -1)
-		log_fatal("the HTTP process's empty directory %s", dir);
-	/* spool_dir is the daemon user's: be sure the jail is ours and gone */
-	if (stat(".", &st) == -1 || st.st_uid != 0 || st.st_nlink != 0)
-		log_fatalx("the HTTP process's empty directory %s was replaced",
-		    dir);
+	trackd_key_void(m->m_cf);
 	priv_drop(m->m_cf->cf_trackd_http_user, NULL, ".");
 }
 
@@ -384,8 +399,6 @@ static void
 trackd_serve(struct trackd_main *m, unsigned threads)
 {
 	struct trackd_http_conf hc = { .hc_fd = m->m_fd,
-		.hc_cert_pem = m->m_cert,
-		.hc_key_pem = m->m_key,
 		.hc_threads = threads,
 		.hc_proxies = m->m_proxies,
 		.hc_nproxies = m->m_nproxies,
@@ -396,7 +409,16 @@ trackd_serve(struct trackd_main *m, unsigned threads)
 		.hc_lost = trackd_lost,
 		.hc_lost_arg = m };
 	struct trackd_http     *h;
+	char			err[256];
 
+	if (m->m_keyp != NULL) {
+		trackd_key_on_lost(m->m_keyp, trackd_lost, m);
+		if ((m->m_tls = trackd_tls_new(m->m_cert, trackd_key_sign,
+			 m->m_keyp, err, sizeof(err))) == NULL)
+			log_fatalx("%s: %s", m->m_cf->cf_tls_cert, err);
+		trackd_wipe_cert(m); /* GnuTLS decoded the certificates only */
+		hc.hc_tls_retrieve = trackd_tls_retrieve();
+	}
 	if ((m->m_ev = ev_new(4, 1)) == NULL ||
 	    ev_signal(m->m_ev, trackd_on_signal, m) == -1 ||
 	    ev_wakeup_init(m->m_ev, trackd_on_wake, m) == -1 ||
@@ -418,6 +440,8 @@ trackd_run(struct daemon *d)
 	struct trackd_main *m = d->d_arg;
 	unsigned	    threads = trackd_threads();
 
+	if (m->m_cert != NULL) /* first: no other process has forked yet */
+		m->m_keyp = trackd_key_start(m->m_cf, threads, m->m_fd);
 	trackd_fork_backend(m, threads);
 	conf_forget_secrets(m->m_cf); /* the backend has it; HTTP never */
 	/* nothing of the database side is ours: no map, no pid file to write */
@@ -425,11 +449,10 @@ trackd_run(struct daemon *d)
 	trackd_jail(m);
 	trackd_serve(m, threads);
 	trackd_stop_backend(m);
+	trackd_key_stop(&m->m_keyp);
+	trackd_tls_free(&m->m_tls);
 	ev_free(&m->m_ev);
-	if (m->m_key != NULL)
-		explicit_bzero(m->m_key, strlen(m->m_key));
-	free(m->m_key);
-	free(m->m_cert);
+	trackd_wipe_cert(m);
 	free(m->m_proxies);
 	free(m->m_chan);
 	conf_free(&m->m_cf);

@@ -114,8 +114,10 @@ struct trackd_http_conf {
 	/* peers whose X-Forwarded-For names the client (track_trusted_proxy) */
 	const struct cidr *hc_proxies;
 	size_t		 hc_nproxies;
-	const char	*hc_cert_pem;	/* implicit TLS: PEM text, else NULL */
-	const char	*hc_key_pem;
+	/* implicit TLS: libmicrohttpd's certificate callback
+	 * (trackd_tls_retrieve: the chain and a key that asks the key
+	 * process), else NULL */
+	void		(*hc_tls_retrieve)(void);
 	unsigned	 hc_threads;
 	unsigned	 hc_conn_max;
 	unsigned	 hc_timeout_s;

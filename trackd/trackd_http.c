@@ -766,7 +766,7 @@ trackd_http_start(const struct trackd_http_conf *hc)
 	h->h_proxies = hc->hc_proxies;
 	h->h_nproxies = hc->hc_nproxies;
 	trackd_http_waiter_start(h, hc->hc_unsub);
-	if (hc->hc_cert_pem != NULL)
+	if (hc->hc_tls_retrieve != NULL)
 		flags |= MHD_USE_TLS;
 	h->h_d = MHD_start_daemon(flags, 0, NULL, NULL, trackd_http_access, h,
 	    MHD_OPTION_EXTERNAL_LOGGER, trackd_http_log,
@@ -781,13 +781,14 @@ trackd_http_start(const struct trackd_http_conf *hc)
 	    MHD_OPTION_CONNECTION_LIMIT, hc->hc_conn_max,
 	    MHD_OPTION_CONNECTION_TIMEOUT, hc->hc_timeout_s,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)TRACKD_CONN_MEMORY,
-	    hc->hc_cert_pem != NULL ? MHD_OPTION_HTTPS_MEM_CERT
-				    : MHD_OPTION_END,
-	    hc->hc_cert_pem, MHD_OPTION_HTTPS_MEM_KEY, hc->hc_key_pem,
-	    MHD_OPTION_END);
+	    /* no key here: the chain and an external key (trackd_tls.h);
+	     * MHD reads a gnutls_certificate_retrieve_function2 pointer */
+	    hc->hc_tls_retrieve != NULL ? MHD_OPTION_HTTPS_CERT_CALLBACK
+					: MHD_OPTION_END,
+	    hc->hc_tls_retrieve, MHD_OPTION_END);
 	if (h->h_d == NULL) {
 		log_warnx("libmicrohttpd did not start (TLS: %s)",
-		    hc->hc_cert_pem != NULL ? "implicit" : "none");
+		    hc->hc_tls_retrieve != NULL ? "implicit" : "none");
 		trackd_http_waiter_stop(h);
 		free(h->h_slot);
 		free(h->h_chan);
