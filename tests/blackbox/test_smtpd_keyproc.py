@@ -139,13 +139,25 @@ def one_key_proc(g):
 # ---------------------------------------------------------------- memory
 
 @needs_root
-@pytest.mark.parametrize("kind", ["rsa", "ec"])
-def test_no_private_key_in_worker_or_master_memory(kind):
+@pytest.mark.parametrize("kind,combined", [("rsa", False), ("ec", False), ("rsa", True)],
+                         ids=["rsa", "ec", "rsa-one-file"])
+def test_no_private_key_in_worker_or_master_memory(kind, combined):
     """As a taken-over worker would: after TLS sessions on both listeners,
     read the worker's own writable memory and look for the key's secret
-    numbers. The key process holds them (the search can find them); the
-    workers and the master do not."""
+    numbers and its PEM text. The key process holds them (the search can
+    find them); the workers and the master do not, also when tls_cert is
+    the file that holds the key too (the master reads it for the
+    certificates)."""
     with gateway(kind) as g:
+        if combined:
+            with open(g.key, "rb") as k, open(g.cert, "rb") as c:
+                both = k.read() + c.read()
+            g.cert = os.path.join(g.dir, "both.pem")
+            with open(g.cert, "wb") as f:
+                f.write(both)
+            os.chmod(g.cert, 0o600)
+            g.conf["tls_cert"] = g.conf["tls_key"] = g.cert
+            g.write_conf()
         g.start("smtpd")
         for _ in range(2):
             starttls(g, client_ctx(g.cert))
