@@ -287,6 +287,15 @@ def test_demo_world_tour(clone):
         assert r.stdout == (
             "signature 1: d=demo.example s=demo-ed25519 a=ed25519-sha256: pass\n"
             "signature 2: d=demo.example s=demo-rsa a=rsa-sha256: pass\n"), r.stdout
+        # the Feedback-ID deliverd added (feedback_id_sender), in both h= tags
+        with open(demo.path(saved.group(1)), "rb") as msg:
+            head = msg.read().split(b"\r\n\r\n", 1)[0].replace(b"\r\n\t", b"").replace(
+                b"\r\n ", b"")
+        assert re.search(rb"^Feedback-ID: \d+:world\.demo_smtpgate:smtpgate-demo\r?$", head,
+                         re.M), head
+        tags = re.findall(rb"^DKIM-Signature:.*?\bh=([^;]*)", head, re.M)
+        assert len(tags) == 2 and all(b"feedback-id" in t.lower().replace(b" ", b"")
+                                      for t in tags), tags
 
         tour = Tour(demo, ctl, port)
         q_full, q_busy = tour.why_failed(q_bounce)
