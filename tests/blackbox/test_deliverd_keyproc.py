@@ -218,3 +218,49 @@ def test_stolen_worker_socket(mx):
         assert rep == b"", "a path outside keys/ must close the socket"
         wait_for(lambda: "bad request from a worker" in g.log("deliverd"), 10,
                  what="the log line")
+
+
+# ---------------------------------------------------------------- Landlock
+
+def call_in(pid, path):
+    """open(path, O_RDONLY) made by process pid itself (gdb, as root: the
+    worker's own credentials and Landlock domain); (fd or -1, errno)."""
+    r = subprocess.run(["gdb", "-p", str(pid), "-batch", "-nx",
+                        "-ex", 'print (int)open("%s", 0)' % path,
+                        "-ex", "print (int)*(int*)__errno_location()"],
+                       capture_output=True, text=True, timeout=60)
+    vals = [l.split("=", 1)[1].strip() for l in r.stdout.splitlines() if l.startswith("$")]
+    assert len(vals) == 2, r.stdout + r.stderr
+    return int(vals[0]), int(vals[1])
+
+
+def landlock_abi():
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    return libc.syscall(444, None, 0, 1)
+
+
+@needs_root
+@pytest.mark.skipif(not os.path.exists("/usr/bin/gdb"), reason="needs gdb")
+def test_worker_cannot_open_keys(mx):
+    """A worker, taken over, opens files as itself: keys/ (its own user's
+    directory) and the database's key files are refused (EACCES), the
+    queue files it needs are not."""
+    if landlock_abi() < 1:
+        pytest.skip("no Landlock in this kernel")
+    with relay_gw(mx) as g:
+        records = signed_gw(mx, g)
+        assert send_signed(g, mx, records, "ll@dest.test") == BOTH
+        keys = os.path.join(g.spool, "keys")
+        keyfile = os.path.join(keys, sorted(os.listdir(keys))[0])
+        envkey = os.path.join(g.spool, "db", "envelope.key")
+        smtpgate.envelope_key(g)
+        for w in workers(g):
+            assert call_in(w, keyfile)[0] == -1, "worker %d opened %s" % (w, keyfile)
+            assert call_in(w, keyfile)[1] == 13
+            assert call_in(w, keys)[0] == -1
+            assert call_in(w, envkey)[0] == -1
+            fd, _ = call_in(w, os.path.join(g.spool, "queue"))
+            assert fd >= 0, "the queue must stay readable"
+        # and the key process still can (it signs after this)
+        assert send_signed(g, mx, records, "ll2@dest.test") == BOTH
