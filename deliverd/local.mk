@@ -118,3 +118,11 @@ tests_unit_t_deliverd_cshare_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/deliver
 tests_unit_t_deliverd_cshare_LDADD = deliverd/libdeliverd.a $(DELIVERD_LIBS) $(TEST_LIBS)
 # NXDOMAIN believed with care: the parent-zone check, nxdomain_confirm
 TESTS += tests/blackbox/test_nxdomain.py
+# the DKIM key process's protocol (deliverd_key.c, dkey_proto.h)
+check_PROGRAMS += tests/unit/t_dkey_proto
+TESTS += tests/unit/t_dkey_proto
+tests_unit_t_dkey_proto_SOURCES = tests/unit/t_dkey_proto.c
+tests_unit_t_dkey_proto_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/deliverd
+tests_unit_t_dkey_proto_LDADD = deliverd/libdeliverd.a $(DELIVERD_LIBS) $(TEST_LIBS)
+# the key process: no DKIM key in a worker, Landlock, faults
+TESTS += tests/blackbox/test_deliverd_keyproc.py
