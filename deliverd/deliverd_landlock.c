@@ -11,7 +11,10 @@
  *   /dev/null, /dev/urandom, /dev/random;
  *   spool_dir/queue/ (the message files);
  *   spool_dir/db/data.mdb, and lock.mdb read-write (LMDB, already open);
- *   db/track.key when it exists (loaded before, by deliverd_track.c).
+ *   db/track.key when it exists (loaded before, by deliverd_track.c);
+ *   the files the configuration names that a worker reads while it runs:
+ *     tls_ca_file, relayhost_tls_ca_file, mta_sts_ca_file (libcurl reads
+ *     it per fetch), dnssec_trust_anchor.
  * A system tree that holds spool_dir is not granted (logged once). The
  * domain also keeps the worker from signalling or ptracing processes
  * outside it (Landlock ABI 6 scoping: the key process, the master).
@@ -29,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -94,10 +98,15 @@ static int
 deliverd_landlock_allow(int rs, const char *path, uint64_t access)
 {
 	struct ll_path_beneath pb;
+	struct stat	       st;
 	int		       fd, rc;
 
 	if ((fd = open(path, O_PATH | O_CLOEXEC)) == -1)
 		return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
+	/* a file takes only the rights that apply to files */
+	if (fstat(fd, &st) == 0 && !S_ISDIR(st.st_mode))
+		access &= LL_FS_EXECUTE | LL_FS_WRITE_FILE | LL_FS_READ_FILE |
+		    LL_FS_TRUNCATE | LL_FS_IOCTL_DEV;
 	memset(&pb, 0, sizeof(pb));
 	pb.allowed_access = access;
 	pb.parent_fd = fd;
@@ -142,6 +151,9 @@ deliverd_landlock(const struct conf *cf, char *why, size_t whysz)
 	uint64_t	       rw = LL_FS_READ_FILE | LL_FS_WRITE_FILE;
 	size_t		       i, rasz;
 	int		       abi, rs;
+	const char	      *conf_files[] = { cf->cf_tls_ca_file,
+			   cf->cf_relayhost_tls_ca_file, cf->cf_mta_sts_ca_file,
+			   cf->cf_dnssec_trust_anchor };
 
 	abi = (int)syscall(SYS_landlock_create_ruleset, NULL, 0,
 	    LL_CREATE_RULESET_VERSION);
@@ -193,6 +205,10 @@ deliverd_landlock(const struct conf *cf, char *why, size_t whysz)
 	    deliverd_landlock_allow(rs, "/dev/random", LL_FS_READ_FILE) == -1 ||
 	    deliverd_landlock_spool(rs, spool, rdir, rw) == -1)
 		goto fail;
+	for (i = 0; i < sizeof(conf_files) / sizeof(conf_files[0]); i++)
+		if (conf_files[i][0] != '\0' &&
+		    deliverd_landlock_allow(rs, conf_files[i], rdir) == -1)
+			goto fail;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1 ||
 	    syscall(SYS_landlock_restrict_self, rs, 0) == -1)
 		goto fail;
