@@ -281,10 +281,12 @@ deliverd_key_serve(void *arg, int fd)
 		return false;
 	}
 	rlen = deliverd_key_answer(kp, &req, res, sizeof(res), &why);
-	explicit_bzero(&req, sizeof(req));
 	if (rlen == 0)
-		log_warnx("key: %s refused: %s",
-		    req.dq_name[0] ? req.dq_name : "a request", why);
+		log_warnx("key: %s for keys/%s refused: %s",
+		    req.dq_type == DKEY_Q_PUB	    ? "public key"
+			: req.dq_type == DKEY_Q_RSA ? "RSA signature"
+						    : "Ed25519 signature",
+		    req.dq_name, why);
 	olen = dkey_reply_make(out, sizeof(out),
 	    rlen > 0 ? DKEY_R_OK : DKEY_R_NO, id, res, rlen);
 	explicit_bzero(res, sizeof(res));

@@ -199,20 +199,31 @@ def key_request(kind, name, digest=b"", qid=0x51ED):
 
 @needs_root
 def test_stolen_worker_socket(mx):
-    """On a worker's socket to the key process: a public key comes back, a
-    file outside keys/ or a name the spool never gives is refused as
-    malformed and closes that socket, with a log line."""
+    """On a worker's socket to the key process: a public key comes back; a
+    key that does not exist, or a signature of the wrong algorithm, is
+    answered "no" (logged) and the socket stays; a file outside keys/ is
+    refused as malformed and closes that socket, with a log line."""
     from test_priv_boundaries import ask_stolen
     with relay_gw(mx) as g:
         signed_gw(mx, g)
         kp = one_key_proc(g)
         w = workers(g)[0]
-        keyfile = [f for f in os.listdir(os.path.join(g.spool, "keys")) if "r1" in f
-                   or f.endswith(".pem")][0]
+        names = sorted(os.listdir(os.path.join(g.spool, "keys")))
+        keyfile = [f for f in names if "r1" in f][0]
+        edfile = [f for f in names if "e1" in f][0]
         fd = smtpgate.seqpacket_to(w, kp)
         assert fd is not None, "no socket to deliverd-key in worker %d" % w
         rep = ask_stolen(w, fd, lambda s: s.send(key_request(1, keyfile)), 4096)
         assert rep[1] == 0x81 and len(rep) > 40, rep
+        rep = ask_stolen(w, fd, lambda s: s.send(key_request(2, "nosuch.pem", b"x" * 32)), 4096)
+        assert rep[1] == 0x82, rep
+        rep = ask_stolen(w, fd, lambda s: s.send(key_request(2, edfile, b"x" * 32)), 4096)
+        assert rep[1] == 0x82, rep
+        rep = ask_stolen(w, fd, lambda s: s.send(key_request(3, edfile, b"x" * 32)), 4096)
+        assert rep[1] == 0x81 and len(rep) == 8 + 64, rep
+        log = g.log("deliverd")
+        assert "RSA signature for keys/nosuch.pem refused: no such key file" in log
+        assert "refused: not an RSA key" in log
         rep = ask_stolen(w, fd, lambda s: s.send(key_request(2, "../db/track.key", b"x" * 32)),
                          4096)
         assert rep == b"", "a path outside keys/ must close the socket"
