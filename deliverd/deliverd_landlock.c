@@ -16,8 +16,11 @@
  *     tls_ca_file, relayhost_tls_ca_file, mta_sts_ca_file (libcurl reads
  *     it per fetch), dnssec_trust_anchor.
  * A system tree that holds spool_dir is not granted (logged once). The
- * domain also keeps the worker from signalling or ptracing processes
- * outside it (Landlock ABI 6 scoping: the key process, the master).
+ * domain also keeps the worker from ptracing processes outside it (the
+ * key process is not dumpable besides). Signals are not scoped (ABI 6
+ * could): a worker could always kill its own user's processes, which
+ * stops delivery but reveals nothing, and tests/tools/crash_shim.c kills
+ * the scheduler from a worker to simulate its crash.
  *
  * Kernels without Landlock (or an ABI this file does not know) leave the
  * workers unconfined: 0 with the reason, which the worker logs once.
@@ -54,7 +57,6 @@
 #define LL_FS_REFER		  (1ULL << 13)	     /* ABI 2 */
 #define LL_FS_TRUNCATE		  (1ULL << 14)	     /* ABI 3 */
 #define LL_FS_IOCTL_DEV		  (1ULL << 15)	     /* ABI 5 */
-#define LL_SCOPE_SIGNAL		  (1ULL << 1)	     /* ABI 6 */
 
 #ifndef SYS_landlock_create_ruleset
 #define SYS_landlock_create_ruleset 444
@@ -65,7 +67,7 @@
 struct ll_ruleset_attr {
 	uint64_t handled_access_fs;
 	uint64_t handled_access_net; /* ABI 4 */
-	uint64_t scoped;	     /* ABI 6 */
+	uint64_t scoped;	     /* ABI 6: not used (see above) */
 };
 
 struct ll_path_beneath {
@@ -175,10 +177,6 @@ deliverd_landlock(const struct conf *cf, char *why, size_t whysz)
 	ra.handled_access_fs |= (abi >= 2 ? LL_FS_REFER : 0) |
 	    (abi >= 3 ? LL_FS_TRUNCATE : 0) | (abi >= 5 ? LL_FS_IOCTL_DEV : 0);
 	rasz = sizeof(ra.handled_access_fs);
-	if (abi >= 6) {
-		ra.scoped = LL_SCOPE_SIGNAL;
-		rasz = sizeof(ra);
-	}
 	if ((rs = (int)syscall(SYS_landlock_create_ruleset, &ra, rasz, 0)) ==
 	    -1) {
 		(void)snprintf(why, whysz, "landlock_create_ruleset: %s",
