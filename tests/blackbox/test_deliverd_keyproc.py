@@ -159,6 +159,21 @@ def test_stopped_key_process_defers_not_unsigned(mx):
         assert "no answer from the key process" in g.log("deliverd")
 
 
+def test_reload_replaces_workers_keeps_key_process(mx):
+    """SIGHUP replaces the workers; the new ones attach to the same key
+    process (it reads keys on demand, so it needs no reload) and sign."""
+    with relay_gw(mx) as g:
+        records = signed_gw(mx, g)
+        assert send_signed(g, mx, records, "hup1@dest.test") == BOTH
+        kp, old_workers = one_key_proc(g), workers(g)
+        os.kill(g.pid("deliverd"), signal.SIGHUP)
+        wait_for(lambda: set(deliverd_children(g)[0]).isdisjoint(old_workers)
+                 and len(deliverd_children(g)[0]) == 2, 20,
+                 what="the workers replaced")
+        assert key_procs(g) == [kp]
+        assert send_signed(g, mx, records, "hup2@dest.test") == BOTH
+
+
 # ---------------------------------------------------------------- new keys
 
 def spoolctl_key(g, sel, alg="rsa"):
