@@ -6,6 +6,9 @@
  *   deliverd_worker.c    a delivery worker: job -> sign -> SMTP -> results
  *   deliverd_smtp.c      the SMTP client session (plain and STARTTLS)
  *   deliverd_dkim.c      DKIM signing (the only <opendkim/dkim.h>)
+ *   deliverd_key.c       the DKIM key process (deliverd-key) and its clients
+ *                        (messages: dkey_proto.h)
+ *   deliverd_landlock.c  a worker confines itself (Landlock)
  *   deliverd_callback.c  the callback sender (the only <curl/curl.h>)
  * Library functions return 0 or -1 and leave logging to the caller except
  * where noted; the process mains (sched, worker, callback) log and exit.

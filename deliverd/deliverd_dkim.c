@@ -34,6 +34,17 @@
  * 740 without the cache, where the decoded key is lost too; valgrind).
  * tests/unit/t_deliverd_dkim reads the hit counter, so a library update
  * that bypasses the cache fails the tests.
+ *
+ * The delivery workers hold no private key (deliverd_dkim_use_keyproc):
+ * libopendkim gets a reference text naming the key file instead of the
+ * key, and the same interposition, as confined, hands it a proxy key for
+ * that reference: the public key (asked of the key process once per key
+ * file, DKIM_CACHE_MAX kept) whose private operation is a request to the
+ * key process (deliverd_key.c). RSA: libopendkim calls RSA_sign(), which
+ * calls the proxy's RSA_METHOD (common/tls_key.c). Ed25519 has no method;
+ * EVP_DigestSignInit and EVP_DigestSign are interposed for the proxy key
+ * and the context it was given. The decoded-key cache then serves only
+ * programs that sign in their own process (bench/dkim-sign-bench).
  */
 #include "config.h"
 
