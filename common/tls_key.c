@@ -257,6 +257,18 @@ fail:
 	return NULL;
 }
 
+EVP_PKEY *
+tls_key_proxy_pkey(EVP_PKEY *pub)
+{
+	if (tls_key_methods() == -1)
+		return NULL;
+	if (EVP_PKEY_get_base_id(pub) == EVP_PKEY_RSA)
+		return tls_key_proxy_rsa(pub);
+	if (EVP_PKEY_get_base_id(pub) == EVP_PKEY_EC)
+		return tls_key_proxy_ec(pub);
+	return NULL;
+}
+
 int
 tls_key_proxy_use(SSL_CTX *c, char *err, size_t errsz)
 {

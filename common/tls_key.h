@@ -70,5 +70,11 @@ void tls_key_free(struct tls_key **);
  * signature algorithms are limited to those tls_key_sign answers.
  */
 int tls_key_proxy_use(struct ssl_ctx_st *, char *err, size_t errsz);
+/*
+ * The same for a public key alone (deliverd's DKIM signer, deliverd_key.c):
+ * a new RSA or EC key holding pub's public part whose private operations
+ * call the signer; NULL for another type or on failure.
+ */
+struct evp_pkey_st *tls_key_proxy_pkey(struct evp_pkey_st *pub);
 
 #endif

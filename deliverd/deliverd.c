@@ -161,6 +161,7 @@ deliverd_run(struct daemon *d)
 {
 	deliverd_check_relay_tls(d->d_cf);
 	deliverd_sweep_keys(d->d_cf);
+	deliverd_key_start(d->d_cf); /* before any worker */
 	deliverd_sched_main(d->d_cf, *(int *)d->d_arg);
 }
 

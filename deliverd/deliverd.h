@@ -6,6 +6,9 @@
  *   deliverd_worker.c    a delivery worker: job -> sign -> SMTP -> results
  *   deliverd_smtp.c      the SMTP client session (plain and STARTTLS)
  *   deliverd_dkim.c      DKIM signing (the only <opendkim/dkim.h>)
+ *   deliverd_key.c       the DKIM key process (deliverd-key) and its clients
+ *                        (messages: dkey_proto.h)
+ *   deliverd_landlock.c  a worker confines itself (Landlock)
  *   deliverd_callback.c  the callback sender (the only <curl/curl.h>)
  * Library functions return 0 or -1 and leave logging to the caller except
  * where noted; the process mains (sched, worker, callback) log and exit.
@@ -167,6 +170,36 @@ struct deliverd_dkim_cache_stats {
 };
 void deliverd_dkim_cache_stats(struct deliverd_dkim_cache_stats *);
 void deliverd_dkim_cache_enable(bool);
+/*
+ * A delivery worker signs through the key process (deliverd_key.c): the
+ * key file's name goes to libopendkim instead of its text, and the
+ * private operation is the key process's. Never undone in that process.
+ */
+void deliverd_dkim_use_keyproc(void);
+
+/* deliverd_landlock.c: the worker confines itself (see the file): 1 and
+ * the ABI in why, 0 (no Landlock here: why says so), -1 (why). */
+int deliverd_landlock(const struct conf *, char *why, size_t whysz);
+
+/* ---- the DKIM key process (deliverd_key.c) */
+#define DELIVERD_KEY_TIMEOUT_MS 5000 /* a signature, or the message defers */
+#define DELIVERD_KEY_QUIET_MS	3000 /* then no signing waits for it */
+/* The master, before the scheduler: forks the key process (fatal). */
+void deliverd_key_start(const struct conf *);
+/* The scheduler's loop: restarts the key process when it exits. */
+void deliverd_key_watch(struct ev *);
+/* A child that does not sign (the callback sender) drops the master's
+ * socket to the key process. */
+void deliverd_key_forget(void);
+/* A worker at start: its own socket to the key process; then it holds
+ * no other way to reach it (logged if the key process is down). */
+void deliverd_key_attach(void);
+/* Did the key process close this worker's socket (dead or restarted)? */
+bool deliverd_key_gone(void);
+/* One request (dkey_proto.h; digest NULL for DKEY_Q_PUB): 0 and the
+ * answer in out, or -1 (refused, gone, no answer in time: logged). */
+int deliverd_key_ask(uint8_t type, const char *name, const uint8_t *digest,
+    uint8_t *out, size_t outsz, size_t *outlen_r);
 
 /* ---- SMTP client session (deliverd_smtp.c) */
 struct deliverd_smtp;

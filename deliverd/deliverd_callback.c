@@ -755,6 +755,7 @@ deliverd_callback_main(struct conf *cf)
 	int	  rc;
 
 	log_set_procname("deliverd/callback");
+	deliverd_key_forget();	       /* it never signs */
 	(void)signal(SIGHUP, SIG_IGN); /* the scheduler restarts us instead */
 	memset(&c, 0, sizeof(c));
 	c.cf = cf;

@@ -34,6 +34,17 @@
  * 740 without the cache, where the decoded key is lost too; valgrind).
  * tests/unit/t_deliverd_dkim reads the hit counter, so a library update
  * that bypasses the cache fails the tests.
+ *
+ * The delivery workers hold no private key (deliverd_dkim_use_keyproc):
+ * libopendkim gets a reference text naming the key file instead of the
+ * key, and the same interposition, as confined, hands it a proxy key for
+ * that reference: the public key (asked of the key process once per key
+ * file, DKIM_CACHE_MAX kept) whose private operation is a request to the
+ * key process (deliverd_key.c). RSA: libopendkim calls RSA_sign(), which
+ * calls the proxy's RSA_METHOD (common/tls_key.c). Ed25519 has no method;
+ * EVP_DigestSignInit and EVP_DigestSign are interposed for the proxy key
+ * and the context it was given. The decoded-key cache then serves only
+ * programs that sign in their own process (bench/dkim-sign-bench).
  */
 #include "config.h"
 
@@ -52,8 +63,10 @@
 #include "buf.h"
 #include "conf.h"
 #include "deliverd.h"
+#include "dkey_proto.h"
 #include "fsx.h"
 #include "spool.h"
+#include "tls_key.h"
 #include "xmem.h"
 
 #define DKIM_KEYS_MAX 4
@@ -99,6 +112,24 @@ static uint64_t				deliverd_dkim_clock;
 static struct deliverd_dkim_cache_stats deliverd_dkim_stats;
 static bool				deliverd_dkim_cache_off;
 static _Thread_local bool		deliverd_dkim_armed;
+
+/* ---- the workers' keys: a reference and a public key (deliverd_key.c) */
+
+#define DKIM_REF_PREFIX	    "-----BEGIN SMTPGATE KEY REFERENCE-----\n"
+#define DKIM_ED25519_SIGLEN 64
+
+struct deliverd_dkim_proxy {
+	char	  dp_name[DKEY_NAME_MAX + 1]; /* "": a free slot */
+	EVP_PKEY *dp_pkey; /* RSA: the public key with tls_key's method;
+			      Ed25519: the public key alone */
+	int	  dp_type; /* EVP_PKEY_RSA or EVP_PKEY_ED25519 */
+	uint64_t  dp_used;
+};
+
+static bool			  deliverd_dkim_remote;
+static struct deliverd_dkim_proxy deliverd_dkim_proxies[DKIM_CACHE_MAX];
+static _Thread_local struct deliverd_dkim_proxy *deliverd_dkim_cur;
+static _Thread_local EVP_MD_CTX			*deliverd_dkim_ed_ctx;
 
 typedef EVP_PKEY *(
     *deliverd_dkim_pem_fn)(BIO *, EVP_PKEY **, pem_password_cb *, void *);
@@ -175,6 +206,161 @@ deliverd_dkim_cache_put(const unsigned char *data, size_t len, EVP_PKEY *pkey)
 	c->used = ++deliverd_dkim_clock;
 }
 
+/*
+ * A worker's libopendkim call (armed, a memory BIO holding the reference
+ * deliverd_dkim_one gave it): the current key's proxy, a new reference.
+ * Nothing else is decoded in a worker that signs through the key process.
+ */
+static EVP_PKEY *
+deliverd_dkim_proxy_ref(BIO *bp)
+{
+	char *data = NULL;
+	long  len;
+
+	if (!deliverd_dkim_armed || deliverd_dkim_cur == NULL || bp == NULL ||
+	    BIO_method_type(bp) != BIO_TYPE_MEM ||
+	    (len = BIO_get_mem_data(bp, &data)) <= 0 || data == NULL ||
+	    (size_t)len < strlen(DKIM_REF_PREFIX) ||
+	    memcmp(data, DKIM_REF_PREFIX, strlen(DKIM_REF_PREFIX)) != 0 ||
+	    EVP_PKEY_up_ref(deliverd_dkim_cur->dp_pkey) != 1)
+		return NULL;
+	return deliverd_dkim_cur->dp_pkey;
+}
+
+typedef int (*deliverd_dkim_dsinit_fn)(EVP_MD_CTX *, EVP_PKEY_CTX **,
+    const EVP_MD *, ENGINE *, EVP_PKEY *);
+typedef int (*deliverd_dkim_ds_fn)(EVP_MD_CTX *, unsigned char *, size_t *,
+    const unsigned char *, size_t);
+
+/*
+ * Ed25519 has no method to replace: libopendkim 2.11 signs the SHA-256
+ * hash with EVP_DigestSignInit(ctx, NULL, NULL, NULL, key) and
+ * EVP_DigestSign(ctx, sig, &len, hash, 32). Both are interposed like the
+ * decoding above, and as confined: only while armed, only for the current
+ * proxy key and the context it was given; everything else goes to
+ * OpenSSL.
+ */
+int
+EVP_DigestSignInit(EVP_MD_CTX *ctx, EVP_PKEY_CTX **pctx, const EVP_MD *type,
+    ENGINE *e, EVP_PKEY *pkey)
+{
+	static deliverd_dkim_dsinit_fn real;
+
+	if (deliverd_dkim_armed && deliverd_dkim_cur != NULL &&
+	    deliverd_dkim_cur->dp_type == EVP_PKEY_ED25519 &&
+	    pkey == deliverd_dkim_cur->dp_pkey && ctx != NULL && pctx == NULL &&
+	    type == NULL && e == NULL) {
+		deliverd_dkim_ed_ctx = ctx;
+		return 1;
+	}
+	if (real == NULL &&
+	    (real = (deliverd_dkim_dsinit_fn)dlsym(RTLD_NEXT,
+		 "EVP_DigestSignInit")) == NULL)
+		return 0;
+	return real(ctx, pctx, type, e, pkey);
+}
+
+int
+EVP_DigestSign(EVP_MD_CTX *ctx, unsigned char *sigret, size_t *siglen,
+    const unsigned char *tbs, size_t tbslen)
+{
+	static deliverd_dkim_ds_fn real;
+
+	if (deliverd_dkim_armed && ctx != NULL && ctx == deliverd_dkim_ed_ctx &&
+	    deliverd_dkim_cur != NULL) {
+		if (sigret == NULL) {
+			*siglen = DKIM_ED25519_SIGLEN;
+			return 1;
+		}
+		if (tbslen != DKEY_DIGEST_LEN || *siglen < DKIM_ED25519_SIGLEN)
+			return 0;
+		return deliverd_key_ask(DKEY_Q_ED25519,
+			   deliverd_dkim_cur->dp_name, tbs, sigret, *siglen,
+			   siglen) == 0 &&
+		    *siglen == DKIM_ED25519_SIGLEN;
+	}
+	if (real == NULL &&
+	    (real = (deliverd_dkim_ds_fn)dlsym(RTLD_NEXT, "EVP_DigestSign")) ==
+		NULL)
+		return 0;
+	return real(ctx, sigret, siglen, tbs, tbslen);
+}
+
+/* tls_key's RSA method asks here: RSA_sign(NID_sha256) of the current key. */
+static int
+deliverd_dkim_rsa_signer(const struct tls_sign *req, uint8_t *sig, size_t sigsz,
+    size_t *siglen_r)
+{
+	if (!deliverd_dkim_armed || deliverd_dkim_cur == NULL ||
+	    deliverd_dkim_cur->dp_type != EVP_PKEY_RSA ||
+	    req->ts_kind != TLS_SIGN_RSA_PKCS1 || req->ts_md != TLS_MD_SHA256 ||
+	    req->ts_len != DKEY_DIGEST_LEN)
+		return -1;
+	return deliverd_key_ask(DKEY_Q_RSA, deliverd_dkim_cur->dp_name,
+	    req->ts_data, sig, sigsz, siglen_r);
+}
+
+void
+deliverd_dkim_use_keyproc(void)
+{
+	deliverd_dkim_remote = true;
+	tls_key_signer(deliverd_dkim_rsa_signer);
+}
+
+static void
+deliverd_dkim_proxy_drop(struct deliverd_dkim_proxy *p)
+{
+	EVP_PKEY_free(p->dp_pkey);
+	memset(p, 0, sizeof(*p));
+}
+
+/* The proxy for the key file name: cached, else from its public key. */
+static struct deliverd_dkim_proxy *
+deliverd_dkim_proxy_get(const char *name, char *why, size_t whysz)
+{
+	struct deliverd_dkim_proxy *p, *lru = &deliverd_dkim_proxies[0];
+	uint8_t			    der[DKEY_OUT_MAX];
+	const unsigned char	   *dp = der;
+	size_t			    i, n = 0;
+	EVP_PKEY		   *pub, *pk = NULL;
+
+	for (i = 0; i < DKIM_CACHE_MAX; i++) {
+		p = &deliverd_dkim_proxies[i];
+		if (p->dp_pkey != NULL && strcmp(p->dp_name, name) == 0) {
+			p->dp_used = ++deliverd_dkim_clock;
+			return p;
+		}
+		if (p->dp_used < lru->dp_used)
+			lru = p;
+	}
+	if (deliverd_key_ask(DKEY_Q_PUB, name, NULL, der, sizeof(der), &n) ==
+	    -1) {
+		(void)snprintf(why, whysz,
+		    "key %s: no public key from the key process", name);
+		return NULL;
+	}
+	if ((pub = d2i_PUBKEY(NULL, &dp, (long)n)) == NULL) {
+		(void)snprintf(why, whysz, "key %s: not a public key", name);
+		return NULL;
+	}
+	if (EVP_PKEY_get_base_id(pub) == EVP_PKEY_ED25519)
+		pk = pub;
+	else {
+		pk = tls_key_proxy_pkey(pub);
+		EVP_PKEY_free(pub);
+	}
+	if (pk == NULL) {
+		(void)snprintf(why, whysz, "key %s: no proxy key", name);
+		return NULL;
+	}
+	deliverd_dkim_proxy_drop(lru);
+	(void)snprintf(lru->dp_name, sizeof(lru->dp_name), "%s", name);
+	lru->dp_pkey = pk;
+	lru->dp_type = EVP_PKEY_get_base_id(pk);
+	lru->dp_used = ++deliverd_dkim_clock;
+	return lru;
+}
+
 EVP_PKEY *
 PEM_read_bio_PrivateKey(BIO *bp, EVP_PKEY **x, pem_password_cb *cb, void *u)
 {
@@ -183,6 +369,8 @@ PEM_read_bio_PrivateKey(BIO *bp, EVP_PKEY **x, pem_password_cb *cb, void *u)
 	size_t			    len = 0;
 	EVP_PKEY		   *pk;
 
+	if (x == NULL && cb == NULL && deliverd_dkim_remote)
+		return deliverd_dkim_proxy_ref(bp);
 	if (x == NULL && cb == NULL &&
 	    (pk = deliverd_dkim_cache_get(bp, &data, &len)) != NULL)
 		return pk;
@@ -295,6 +483,7 @@ deliverd_dkim_feed(DKIM *dk, const char *msg, size_t hdrlen, const char *body,
 	deliverd_dkim_armed = true; /* libopendkim decodes the key in here */
 	st = dkim_eom(dk, NULL);
 	deliverd_dkim_armed = false;
+	deliverd_dkim_ed_ctx = NULL;
 	return st;
 }
 
@@ -328,17 +517,38 @@ deliverd_dkim_one(const struct conf *cf, const struct spool_dkim *k,
     const char *qid, const char *msg, size_t len, struct buf *sig, char *why,
     size_t whysz)
 {
-	char	  path[4096];
-	char	 *pem = NULL;
-	size_t	  pemlen, hdrlen, boff;
-	DKIM	 *dk = NULL;
-	DKIM_STAT st = DKIM_STAT_OK;
-	u_char	 *hv;
-	size_t	  hvlen;
-	int	  rc = -1;
+	char			    path[4096];
+	char			   *pem = NULL;
+	size_t			    pemlen, hdrlen, boff;
+	DKIM			   *dk = NULL;
+	DKIM_STAT		    st = DKIM_STAT_OK;
+	u_char			   *hv;
+	size_t			    hvlen;
+	int			    rc = -1;
+	struct deliverd_dkim_proxy *px = NULL;
 
-	if (spool_path(path, sizeof(path), cf->cf_spool_dir, SPOOL_KEYS,
-		k->dk_keyfile) == -1 ||
+	if (deliverd_dkim_remote) {
+		/* the key process signs: libopendkim gets the name */
+		if ((px = deliverd_dkim_proxy_get(k->dk_keyfile, why, whysz)) ==
+		    NULL)
+			return -1;
+		if (px->dp_type !=
+		    (k->dk_alg == SPOOL_DKIM_ED25519 ? EVP_PKEY_ED25519
+						     : EVP_PKEY_RSA)) {
+			(void)snprintf(why, whysz, "key %s: not a %s key",
+			    k->dk_keyfile,
+			    k->dk_alg == SPOOL_DKIM_ED25519 ? "Ed25519"
+							    : "RSA");
+			deliverd_dkim_proxy_drop(px);
+			return -1;
+		}
+		pemlen = strlen(DKIM_REF_PREFIX) + strlen(k->dk_keyfile) + 2;
+		pem = xmalloc(pemlen);
+		(void)snprintf(pem, pemlen, "%s%s\n", DKIM_REF_PREFIX,
+		    k->dk_keyfile);
+		deliverd_dkim_cur = px;
+	} else if (spool_path(path, sizeof(path), cf->cf_spool_dir, SPOOL_KEYS,
+		       k->dk_keyfile) == -1 ||
 	    fsx_read_file(path, DKIM_PEM_MAX, &pem, &pemlen) == -1) {
 		(void)snprintf(why, whysz, "key %s: cannot read: %m", path);
 		return -1;
@@ -380,6 +590,9 @@ out:
 		(void)dkim_free(dk);
 	if (pem != NULL)
 		freezero(pem, pemlen);
+	deliverd_dkim_cur = NULL;
+	if (rc == -1 && px != NULL) /* its file may have changed: ask again */
+		deliverd_dkim_proxy_drop(px);
 	return rc;
 }
 

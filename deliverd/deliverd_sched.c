@@ -400,8 +400,9 @@ deliverd_sched_orphan_cb(const char *name, void *arg)
 static void
 deliverd_sched_setup(struct sched *s)
 {
-	/* signals, the trigger, one pipe per worker; the children's timer */
-	if ((s->ev = ev_new(s->nw + 2, 1)) == NULL ||
+	/* signals, the trigger, one pipe per worker, the key process's
+	 * socket; the children's timer and the key process's restart */
+	if ((s->ev = ev_new(s->nw + 3, 2)) == NULL ||
 	    ev_signal(s->ev, deliverd_sched_on_signal, s) == -1 ||
 	    ev_fd_add(s->ev, s->trigger_fd, EV_READ, deliverd_sched_on_trigger,
 		s) == -1)
@@ -410,6 +411,7 @@ deliverd_sched_setup(struct sched *s)
 	    deliverd_sched_spawn, deliverd_sched_exit, s);
 	if (s->kids == NULL)
 		log_fatal("kids_new");
+	deliverd_key_watch(s->ev); /* the DKIM key process, restarted */
 }
 
 void

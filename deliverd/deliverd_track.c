@@ -40,6 +40,18 @@ deliverd_track_init(void)
 	track_html_init();
 }
 
+void
+deliverd_track_preload(const char *spool_dir)
+{
+	unsigned char key[SPOOL_TRACK_KEYLEN];
+
+	if (deliverd_track_signer != NULL ||
+	    spool_track_key_load(spool_dir, false, key) != 0)
+		return; /* absent yet: deliverd_track_key_ok says it later */
+	deliverd_track_signer = spool_track_signer_new(key);
+	explicit_bzero(key, sizeof(key));
+}
+
 static bool
 deliverd_track_key_ok(const char *spool_dir, const char *qid)
 {

@@ -17,6 +17,9 @@ struct deliverd_track;
 
 /* Once per worker process (GMime). */
 void deliverd_track_init(void);
+/* Loads db/track.key now if it is there (before the worker confines
+ * itself: deliverd_landlock.c); quiet when it is not. */
+void deliverd_track_preload(const char *spool_dir);
 /* m's tracking state (msg: the message, for its own List-Unsubscribe), or
  * NULL: not tracked (no record, a sandbox message, tracking off) or it
  * cannot be (no key, a bad record: logged), then sent as it is. */

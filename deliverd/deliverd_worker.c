@@ -866,6 +866,21 @@ deliverd_worker_loops_init(struct worker *w)
 /* ---- the loop (common/ev.c): jobs from the scheduler; once a second,
  * a connection idle for WORKER_IDLE_CLOSE_MS is closed */
 
+/* The key process exited (the master starts another): between two jobs,
+ * this worker exits so that its replacement attaches to the new one. */
+static void
+deliverd_worker_key_check(struct ev *e)
+{
+	static bool said;
+
+	if (!deliverd_key_gone())
+		return;
+	if (!said)
+		log_info("the key process is gone: exiting to be replaced");
+	said = true;
+	ev_break(e);
+}
+
 static void
 deliverd_worker_on_job(struct ev *e, int fd, unsigned revents, void *arg)
 {
@@ -877,6 +892,7 @@ deliverd_worker_on_job(struct ev *e, int fd, unsigned revents, void *arg)
 		w->dw_eof = true; /* the scheduler closed our job pipe */
 		ev_break(e);
 	}
+	deliverd_worker_key_check(e);
 }
 
 static void
@@ -884,8 +900,8 @@ deliverd_worker_on_tick(struct ev *e, struct ev_timer *t, void *arg)
 {
 	struct worker *w = arg;
 
-	(void)e;
 	(void)t;
+	deliverd_worker_key_check(e);
 	if (deliverd_smtp_connected(w->dw_smtp) &&
 	    ev_clock_ms() - w->dw_last_use > WORKER_IDLE_CLOSE_MS)
 		deliverd_smtp_close(w->dw_smtp, true);
@@ -906,6 +922,23 @@ deliverd_worker_loop(struct worker *w)
 	ev_free(&e);
 }
 
+/* Set up: from here on no keys/, no db/ key but track.key, nothing
+ * written (deliverd_landlock.c). */
+static void
+deliverd_worker_confine(const struct conf *cf, int id)
+{
+	char why[512];
+	int  rc;
+
+	deliverd_track_preload(cf->cf_spool_dir); /* before: it is in db/ */
+	if ((rc = deliverd_landlock(cf, why, sizeof(why))) == -1)
+		log_fatalx("confining the worker: %s", why);
+	if (rc == 0 && id == 0) /* one line per start, not one per worker */
+		log_warnx("workers not confined: %s", why);
+	if (rc == 1)
+		log_debug("confined (%s)", why);
+}
+
 void
 deliverd_worker_main(struct conf *cf, int in_fd, int out_fd, int id)
 {
@@ -915,6 +948,9 @@ deliverd_worker_main(struct conf *cf, int in_fd, int out_fd, int id)
 
 	(void)snprintf(name, sizeof(name), "deliverd/worker%d", id);
 	log_set_procname(name);
+	/* DKIM signatures come from the key process (deliverd_key.c) */
+	deliverd_key_attach();
+	deliverd_dkim_use_keyproc();
 	(void)signal(SIGHUP, SIG_IGN); /* the scheduler replaces us instead */
 	memset(&w, 0, sizeof(w));
 	w.dw_cf = cf;
@@ -952,6 +988,7 @@ deliverd_worker_main(struct conf *cf, int in_fd, int out_fd, int id)
 	srandom((unsigned)getpid());
 	w.dw_src_pick = (unsigned)
 	    id; /* the workers start at different pool entries */
+	deliverd_worker_confine(cf, id);
 	deliverd_worker_loop(&w);
 	deliverd_smtp_free(&w.dw_smtp);
 	deliverd_mtasts_free(&w.dw_sts);

@@ -23,6 +23,9 @@ deliverd_libdeliverd_a_SOURCES = \
 	deliverd/deliverd_smtp.c deliverd/deliverd_smtp_int.h \
 	deliverd/deliverd_smtp_tls.c \
 	deliverd/deliverd_dkim.c \
+	deliverd/deliverd_key.c \
+	deliverd/deliverd_landlock.c \
+	deliverd/dkey_proto.c deliverd/dkey_proto.h \
 	deliverd/deliverd_callback.c
 # cluster mode (issue 19 item 7): the live nodes' share of the limits
 deliverd_libdeliverd_a_SOURCES += deliverd/deliverd_cshare.c \
@@ -124,3 +127,11 @@ TESTS += tests/unit/t_deliverd_fbid
 tests_unit_t_deliverd_fbid_SOURCES = tests/unit/t_deliverd_fbid.c
 tests_unit_t_deliverd_fbid_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/deliverd
 tests_unit_t_deliverd_fbid_LDADD = deliverd/libdeliverd.a $(DELIVERD_LIBS) $(TEST_LIBS)
+# the DKIM key process's protocol (deliverd_key.c, dkey_proto.h)
+check_PROGRAMS += tests/unit/t_dkey_proto
+TESTS += tests/unit/t_dkey_proto
+tests_unit_t_dkey_proto_SOURCES = tests/unit/t_dkey_proto.c
+tests_unit_t_dkey_proto_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/deliverd
+tests_unit_t_dkey_proto_LDADD = deliverd/libdeliverd.a $(DELIVERD_LIBS) $(TEST_LIBS)
+# the key process: no DKIM key in a worker, Landlock, faults
+TESTS += tests/blackbox/test_deliverd_keyproc.py

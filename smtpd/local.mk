@@ -6,6 +6,8 @@ noinst_LIBRARIES += common/libcommon_net.a
 common_libcommon_net_a_SOURCES = \
 	common/tls.c common/tls.h \
 	common/tls_key.c common/tls_key.h \
+	common/peer_hdr.c common/peer_hdr.h \
+	common/smtpd_peers.c common/smtpd_peers.h \
 	common/smtp_cmd.c common/smtp_cmd.h \
 	common/mailaddr.c common/mailaddr.h
 common_libcommon_net_a_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
@@ -14,7 +16,6 @@ common_libcommon_net_a_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 noinst_LIBRARIES += smtpd/libsmtpd.a
 smtpd_libsmtpd_a_SOURCES = \
 	smtpd/smtpd_data.c smtpd/smtpd_data.h \
-	smtpd/peer_hdr.c smtpd/peer_hdr.h \
 	smtpd/lka_proto.c smtpd/lka_proto.h \
 	smtpd/key_proto.c smtpd/key_proto.h
 # The counts shared by the workers (issue 14), with its unit test.
@@ -30,8 +31,6 @@ smtpd_libsmtpd_a_SOURCES += \
 	smtpd/smtpd_commit.c \
 	smtpd/smtpd_space.c \
 	smtpd/smtpd_lka_client.c
-# The worker sockets of the lookup and key processes, both sides.
-smtpd_libsmtpd_a_SOURCES += smtpd/smtpd_peers.c smtpd/smtpd_peers.h
 smtpd_libsmtpd_a_CFLAGS = $(AM_CFLAGS) $(SASL_CFLAGS) -pthread
 
 pkglibexec_PROGRAMS += smtpd/smtpd

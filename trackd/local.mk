@@ -19,7 +19,7 @@ trackd_trackd_SOURCES = trackd/trackd.c trackd/trackd_http.c \
 trackd_trackd_SOURCES += trackd/trackd_key.c trackd/trackd_key.h \
 	trackd/trackd_tls.c trackd/trackd_tls.h \
 	common/tls_key_pss.c common/tls_key_pss.h \
-	smtpd/key_proto.c smtpd/key_proto.h smtpd/peer_hdr.c smtpd/peer_hdr.h
+	smtpd/key_proto.c smtpd/key_proto.h
 trackd_trackd_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/smtpd
 trackd_trackd_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(GNUTLS_CFLAGS) \
 	$(OPENSSL_CFLAGS) -pthread

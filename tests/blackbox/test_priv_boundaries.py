@@ -93,8 +93,10 @@ def network_side(g):
     talk to PostgreSQL."""
     workers, lka = smtpgate.smtpd_children(g)
     sched = g.pid("deliverd")
+    # not deliverd-key, the DKIM key process: it faces no network
     dworkers = [p["pid"] for p in smtpgate.session_procs(sched)
-                if p["pid"] != sched and p["ppid"] == sched]
+                if p["pid"] != sched and p["ppid"] == sched
+                and smtpgate.proc_comm(p["pid"]) != "deliverd-key"]
     return {"smtpd worker": workers, "smtpd-lka": [lka],
             "deliverd worker": dworkers,
             "trackd http": [smtpgate.trackd_procs(g)["http"]["pid"]]}

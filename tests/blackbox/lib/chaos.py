@@ -56,15 +56,18 @@ def pipes(pid):
 
 
 def deliverd_children(gw):
-    """(workers, callback sender pid or None) of the running deliverd. A
-    worker holds its job and result pipes besides the signal self-pipe it
-    inherited; the callback sender closed every worker pipe."""
+    """(workers, callback sender pid or None) of the running deliverd (not
+    its DKIM key process, deliverd-key). A worker shares its job and
+    result pipes with the master (every child has a signal self-pipe of
+    its own); the callback sender closed every worker pipe."""
+    from smtpgate import proc_comm
     master = gw.pid("deliverd")
     mp = pipes(master)
     workers, cb = [], None
     for k in children(master):
-        own = pipes(k) - mp
-        if own:
+        if proc_comm(k) == "deliverd-key":
+            continue        # the DKIM key process (deliverd_key.c)
+        if pipes(k) & mp:   # its job and result pipes
             workers.append(k)
         else:
             cb = k
