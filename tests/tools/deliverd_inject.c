@@ -26,6 +26,7 @@
 
 #include "spool.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -102,6 +103,10 @@ inject_dkim(int argc, char **argv)
 	d.dk_created = time(NULL);
 	(void)snprintf(name, sizeof(name), "%s.%s.%s.pem", argv[0], argv[1],
 	    argv[2]);
+	/* as spoolctl names them: what deliverd's key process accepts */
+	for (char *c = name; *c != '\0'; c++)
+		if (!isalnum((unsigned char)*c) && strchr("@.-_", *c) == NULL)
+			*c = '_';
 	(void)str_copy(d.dk_keyfile, sizeof(d.dk_keyfile), name);
 	if (fsx_read_file(argv[4], 65536, &pem, &len) == -1 ||
 	    spool_path(dir, sizeof(dir), cf->cf_spool_dir, SPOOL_KEYS, NULL) ==
