@@ -122,6 +122,8 @@ def test_resolver_down_holds_every_domain_with_one_probe(mode, workers):
 # ---------------------------------------------------------------- MX address and session limits
 
 ADDR_LIMIT, SESSION_LIMIT = 5, 2
+BLACKHOLES = ["127.0.0.%d" % i for i in range(2, 14)]
+RT3_HOSTS = [("mx%d.rt3.test" % h, "127.0.0.%d" % (h + 1)) for h in (1, 2, 3)]
 
 
 def silent(c, srv):
@@ -130,68 +132,83 @@ def silent(c, srv):
         pass
 
 
-def test_a_job_tries_at_most_five_blackholed_mx_addresses():
-    """Three MX hosts with four addresses each, every one of them a host
-    that accepts and never greets: one message makes ADDR_LIMIT attempts,
-    not twelve, and is deferred."""
+def blackholed_attempts(records, **extra):
+    """One message to x@many.test, whose MX hosts (records) have the
+    addresses BLACKHOLES, hosts that accept on one port and never greet;
+    one worker, command_timeout 1s, extra: more keys. Its outcome event
+    and the attempts each address had, in BLACKHOLES' order."""
     port = free_port()
-    addrs = ["127.0.0.%d" % i for i in range(2, 14)]
-    records = {"many.test": [("MX", "%d mx%d.many.test." % (10 * h, h)) for h in (1, 2, 3)]}
-    for h in (1, 2, 3):
-        records["mx%d.many.test" % h] = [("A", a) for a in addrs[4 * (h - 1):4 * h]]
-    holes = [chaos.HostileServer(silent, host=a, port=port) for a in addrs]
+    holes = [chaos.HostileServer(silent, host=a, port=port) for a in BLACKHOLES]
+    conf = {"remote_port": str(port), "retry_schedule": "1h", "command_timeout": "1s",
+            "deliverd_workers": "1"}
+    conf.update(extra)
     try:
         for s in holes:
             s.start()
-        with peers.AdResolver(records) as dns, Gateway(tls=False, extra={
-                "dns_server": dns.server, "remote_port": str(port),
-                "retry_schedule": "1h", "command_timeout": "1s",
-                "deliverd_workers": "1"}) as g:
+        with peers.AdResolver(records) as dns, Gateway(tls=False, extra=dict(
+                conf, dns_server=dns.server)) as g:
             g.start("deliverd")
             inject(g, "account", "acc")
             put_msg(g, "acc", ["x@many.test"])
             ev = g.wait_events(lambda e: e["to"] == "x@many.test", timeout=60,
                                what="the outcome")[0]
             time.sleep(1)
-            tried = [s.conns for s in holes]
-            print("12 blackholed MX addresses: %d attempts (%s); %s" % (
-                sum(tried), tried, ev["msg"]))
-            assert ev["event"] == "deferred", ev
-            assert sum(tried) == ADDR_LIMIT, tried
-            # in MX preference order (a host's addresses in the resolver's order)
-            assert tried[:4] == [1] * 4 and sum(tried[4:8]) == 1 and sum(tried[8:]) == 0, tried
+            return ev, [s.conns for s in holes]
     finally:
         for s in holes:
             s.stop()
+
+
+def test_a_job_tries_at_most_five_blackholed_mx_addresses():
+    """Three MX hosts with four addresses each, every one of them a host
+    that accepts and never greets: one message makes ADDR_LIMIT attempts,
+    not twelve, and is deferred."""
+    records = {"many.test": [("MX", "%d mx%d.many.test." % (10 * h, h)) for h in (1, 2, 3)]}
+    for h in (1, 2, 3):
+        records["mx%d.many.test" % h] = [("A", a) for a in BLACKHOLES[4 * (h - 1):4 * h]]
+    ev, tried = blackholed_attempts(records)
+    print("12 blackholed MX addresses: %d attempts (%s); %s" % (sum(tried), tried, ev["msg"]))
+    assert ev["event"] == "deferred", ev
+    assert sum(tried) == ADDR_LIMIT, tried
+    # in MX preference order (a host's addresses in the resolver's order)
+    assert tried[:4] == [1] * 4 and sum(tried[4:8]) == 1 and sum(tried[8:]) == 0, tried
+
+
+def requiretls_sessions(pki, **extra):  # noqa: F811
+    """A REQUIRETLS message to r@rt3.test, whose three DNSSEC-validated MX
+    hosts (RT3_HOSTS: peers.Mx on one port, certificates of the test CA)
+    all talk verified TLS without REQUIRETLS; extra: more keys. Its
+    outcome event and the hosts deliverd had a session with, in MX order."""
+    d, ca_key = pki["dir"], os.path.join(pki["dir"], "ca.key")
+    port = free_port()
+    mxs = [peers.Mx(host=a, port=port, cert=issue(d, pki["ca"], ca_key, n)).start()
+           for n, a in RT3_HOSTS]
+    records = {"rt3.test": [("MX", "%d %s." % (10 * i, n))
+                            for i, (n, _) in enumerate(RT3_HOSTS, 1)]}
+    for n, a in RT3_HOSTS:
+        records[n] = [("A", a)]
+    try:
+        with peers.AdResolver(records, secure=["rt3.test"]) as dns, \
+                gateway(0, pki, relayhost="", dns_server=dns.server, dnssec="trust-ad",
+                        remote_port=str(port), **extra) as g:
+            submit(g, "r@rt3.test")
+            ev = outcome(g, "r@rt3.test")
+            time.sleep(1)
+            log = g.log("deliverd")
+            return ev, [n for n, _ in RT3_HOSTS if ("%s[" % n) in log]
+    finally:
+        for m in mxs:
+            m.stop()
 
 
 def test_requiretls_keeps_at_most_two_sessions(pki):  # noqa: F811
     """A REQUIRETLS message whose three DNSSEC-validated MX hosts all talk
     verified TLS without REQUIRETLS: two sessions, then it bounces (not a
     session with every host)."""
-    d, ca_key = pki["dir"], os.path.join(pki["dir"], "ca.key")
-    port = free_port()
-    hosts = [("mx%d.rt3.test" % h, "127.0.0.%d" % (h + 1)) for h in (1, 2, 3)]
-    mxs = [peers.Mx(host=a, port=port, cert=issue(d, pki["ca"], ca_key, n)).start()
-           for n, a in hosts]
-    records = {"rt3.test": [("MX", "%d %s." % (10 * i, n)) for i, (n, _) in enumerate(hosts, 1)]}
-    for n, a in hosts:
-        records[n] = [("A", a)]
-    try:
-        with peers.AdResolver(records, secure=["rt3.test"]) as dns, \
-                gateway(0, pki, relayhost="", dns_server=dns.server, dnssec="trust-ad",
-                        remote_port=str(port)) as g:
-            submit(g, "r@rt3.test")
-            ev = outcome(g, "r@rt3.test")
-            time.sleep(1)
-            log = g.log("deliverd")
-            sessions = [n for n, _ in hosts if ("%s[" % n) in log]
-            print("REQUIRETLS, 3 hosts without it: sessions with %s; %s" % (sessions, ev["msg"]))
-            assert ev["event"] == "bounced" and "5.7.30" in ev["msg"], ev
-            assert sessions == [n for n, _ in hosts][:SESSION_LIMIT], sessions
-    finally:
-        for m in mxs:
-            m.stop()
+    ev, sessions = requiretls_sessions(pki)
+    print("REQUIRETLS, 3 hosts without it: sessions with %s; %s" % (sessions, ev["msg"]))
+    assert ev["event"] == "bounced" and "5.7.30" in ev["msg"], ev
+    assert sessions == [n for n, _ in RT3_HOSTS][:SESSION_LIMIT], sessions
 
 
 # ---------------------------------------------------------------- TLS policy failures

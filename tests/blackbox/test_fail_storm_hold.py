@@ -6,13 +6,13 @@ is attempted while its destination is suspended for failing its MTA-STS
 or DANE policy (the policy the header asks to be ignored), without
 ending the suspension for other mail. Real binaries, scripted resolvers
 and SMTP peers on 127.0.0.1; every wait bounded."""
-import os
 import time
 
 import peers
 from smtpgate import Gateway, free_port, inject, message, put_msg, wait_for
-from test_fail_storm_dns import (DANE_DOMAIN, DANE_MX, SUSPEND_AFTER, SwitchResolver,
-                                 deferred, shaping)
+from test_fail_storm_dns import (BLACKHOLES, DANE_DOMAIN, DANE_MX, RT3_HOSTS, SUSPEND_AFTER,
+                                 SwitchResolver, blackholed_attempts, deferred,
+                                 requiretls_sessions, shaping)
 from test_relay_tls import pki  # noqa: F401 (the test CA fixture)
 
 SIM = "simulator.smtpgate.invalid"   # simulator_domain's default
@@ -236,59 +236,19 @@ def test_dns_down_domains_is_a_key():
 def test_mx_address_limit_is_a_key():
     """mx_address_limit = 2: twelve blackholed MX addresses cost two
     attempts (the default is 5: test_fail_storm_dns)."""
-    import chaos
-    from test_fail_storm_dns import silent
-    port = free_port()
-    addrs = ["127.0.0.%d" % i for i in range(2, 14)]
-    records = {"many.test": [("MX", "10 mx1.many.test.")], "mx1.many.test": [("A", a) for a in addrs]}
-    holes = [chaos.HostileServer(silent, host=a, port=port) for a in addrs]
-    try:
-        for s in holes:
-            s.start()
-        with peers.AdResolver(records) as dns, Gateway(tls=False, extra={
-                "dns_server": dns.server, "remote_port": str(port),
-                "retry_schedule": "1h", "command_timeout": "1s",
-                "deliverd_workers": "1", "mx_address_limit": "2"}) as g:
-            g.start("deliverd")
-            inject(g, "account", "acc")
-            put_msg(g, "acc", ["x@many.test"])
-            ev = g.wait_events(lambda e: e["to"] == "x@many.test", timeout=60,
-                               what="the outcome")[0]
-            time.sleep(1)
-            tried = sum(s.conns for s in holes)
-            print("mx_address_limit = 2: %d attempts; %s" % (tried, ev["msg"]))
-            assert ev["event"] == "deferred" and tried == 2, (tried, ev)
-    finally:
-        for s in holes:
-            s.stop()
+    records = {"many.test": [("MX", "10 mx1.many.test.")],
+               "mx1.many.test": [("A", a) for a in BLACKHOLES]}
+    ev, tried = blackholed_attempts(records, mx_address_limit="2")
+    tried = sum(tried)
+    print("mx_address_limit = 2: %d attempts; %s" % (tried, ev["msg"]))
+    assert ev["event"] == "deferred" and tried == 2, (tried, ev)
 
 
 def test_mx_session_limit_is_a_key(pki):  # noqa: F811
     """mx_session_limit = 1: a REQUIRETLS message whose DNSSEC-validated
     MX hosts talk verified TLS without REQUIRETLS keeps one session, then
     bounces (the default is 2: test_fail_storm_dns)."""
-    from test_relay_tls import issue
-    from test_requiretls import gateway, outcome, submit
-    d, ca_key = pki["dir"], os.path.join(pki["dir"], "ca.key")
-    port = free_port()
-    hosts = [("mx%d.rt3.test" % h, "127.0.0.%d" % (h + 1)) for h in (1, 2, 3)]
-    mxs = [peers.Mx(host=a, port=port, cert=issue(d, pki["ca"], ca_key, n)).start()
-           for n, a in hosts]
-    records = {"rt3.test": [("MX", "%d %s." % (10 * i, n)) for i, (n, _) in enumerate(hosts, 1)]}
-    for n, a in hosts:
-        records[n] = [("A", a)]
-    try:
-        with peers.AdResolver(records, secure=["rt3.test"]) as dns, \
-                gateway(0, pki, relayhost="", dns_server=dns.server, dnssec="trust-ad",
-                        remote_port=str(port), mx_session_limit="1") as g:
-            submit(g, "r@rt3.test")
-            ev = outcome(g, "r@rt3.test")
-            time.sleep(1)
-            log = g.log("deliverd")
-            sessions = [n for n, _ in hosts if ("%s[" % n) in log]
-            print("mx_session_limit = 1: sessions with %s; %s" % (sessions, ev["msg"]))
-            assert ev["event"] == "bounced" and "5.7.30" in ev["msg"], ev
-            assert sessions == [hosts[0][0]], sessions
-    finally:
-        for m in mxs:
-            m.stop()
+    ev, sessions = requiretls_sessions(pki, mx_session_limit="1")
+    print("mx_session_limit = 1: sessions with %s; %s" % (sessions, ev["msg"]))
+    assert ev["event"] == "bounced" and "5.7.30" in ev["msg"], ev
+    assert sessions == [RT3_HOSTS[0][0]], sessions
