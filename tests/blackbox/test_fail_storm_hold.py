@@ -22,6 +22,21 @@ def delivered(g, to):
     return [e for e in g.events() if e["to"] == to and e["event"] == "delivered"]
 
 
+def resolver_down(g, dns, domains, suspend_for, daemons=("deliverd",)):
+    """Makes dns (a SwitchResolver) SERVFAIL everything, files a message
+    to u@DOMAIN for each of domains from account acc, starts daemons and
+    waits (bounded) until deliverd has logged the resolver down.
+    suspend_for (shaping's default): how often it probes."""
+    shaping(g, "[default]\nsuspend_for = %s\n" % suspend_for)
+    dns.mode = "servfail"
+    inject(g, "account", "acc")
+    for d in domains:
+        put_msg(g, "acc", ["u@" + d])
+    for name in daemons:
+        g.start(name)
+    wait_for(lambda: "state=down" in g.log("deliverd"), 60, what="the resolver down")
+
+
 def test_sandbox_and_simulator_mail_pass_a_resolver_outage():
     """The resolver SERVFAILs everything: once it is down (one probe a
     minute), a sandbox account's message to a domain whose lookups fail
@@ -33,14 +48,8 @@ def test_sandbox_and_simulator_mail_pass_a_resolver_outage():
     with peers.Mx() as mx, SwitchResolver(records) as dns, Gateway(tls=False, extra={
             "dns_server": dns.server, "remote_port": str(mx.port),
             "retry_schedule": "3s", "deliverd_workers": "2"}) as g:
-        shaping(g, "[default]\nsuspend_for = 10m\n")   # a probe a minute
-        dns.mode = "servfail"
-        inject(g, "account", "acc")
         inject(g, "account", "sb", "sandbox")
-        for d in domains:
-            put_msg(g, "acc", ["u@" + d])
-        g.start("deliverd")
-        wait_for(lambda: "state=down" in g.log("deliverd"), 60, what="the resolver down")
+        resolver_down(g, dns, domains, "10m")   # a probe a minute
         time.sleep(2)
         put_msg(g, "sb", ["s@d1.test"])
         put_msg(g, "acc", ["delivered@" + SIM])
@@ -149,14 +158,7 @@ def test_resolver_down_shows_in_queue_summary_and_metrics():
             "dns_server": dns.server, "remote_port": str(mx.port),
             "retry_schedule": "3s", "deliverd_workers": "2",
             "metrics_listen": "127.0.0.1:%d" % mport}) as g:
-        shaping(g, "[default]\nsuspend_for = 3s\n")
-        dns.mode = "servfail"
-        inject(g, "account", "acc")
-        for d in domains:
-            put_msg(g, "acc", ["u@" + d])
-        g.start("spoold")
-        g.start("deliverd")
-        wait_for(lambda: "state=down" in g.log("deliverd"), 60, what="the resolver down")
+        resolver_down(g, dns, domains, "3s", daemons=("spoold", "deliverd"))
         q = wait_for(lambda: summary(g)["resolver"]["state"] == "down" and summary(g), 10,
                      what="the summary showing the resolver down")
         r = q["resolver"]
@@ -219,13 +221,7 @@ def test_dns_down_domains_is_a_key():
     with SwitchResolver(records) as dns, Gateway(tls=False, extra={
             "dns_server": dns.server, "retry_schedule": "1h", "deliverd_workers": "1",
             "dns_down_domains": "3", "dns_down_window": "2m"}) as g:
-        shaping(g, "[default]\nsuspend_for = 10m\n")
-        dns.mode = "servfail"
-        inject(g, "account", "acc")
-        for d in domains:
-            put_msg(g, "acc", ["u@" + d])
-        g.start("deliverd")
-        wait_for(lambda: "state=down" in g.log("deliverd"), 60, what="the resolver down")
+        resolver_down(g, dns, domains, "10m")
         time.sleep(2)
         line, = [l for l in g.log("deliverd").splitlines() if "state=down" in l]
         print(line)
