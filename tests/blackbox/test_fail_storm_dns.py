@@ -8,9 +8,8 @@ smtp_mx_session_limit); a destination that keeps failing its TLS policy
 meet) is suspended like one that refuses sessions, while a message's own
 REQUIRETLS failure suspends nothing. Real binaries, scripted resolvers
 and SMTP peers on 127.0.0.1; every wait bounded."""
+import contextlib
 import os
-import socket
-import threading
 import time
 
 import pytest
@@ -253,35 +252,46 @@ def test_required_tls_level_not_met_suspends_the_destination():
 DANE_DOMAIN, DANE_MX = "dane.example", "mx.dane.example"
 
 
-def test_failing_tlsa_lookup_suspends_the_destination():
-    """dnssec = trust-ad, the MX records secure, the TLSA lookup of the MX
-    host SERVFAILs (bogus): 40 messages do not make 40 TLSA lookups; the
-    destination is suspended after suspend_after jobs; no session at all."""
-    n = 40
+@contextlib.contextmanager
+def failing_tlsa(retry_schedule):
+    """deliverd (dnssec = trust-ad, two workers, retry_schedule) for
+    DANE_DOMAIN, whose MX records are secure and whose MX host DANE_MX (a
+    peers.Mx on 127.0.0.1) has a TLSA record whose lookup SERVFAILs
+    (bogus). Yields (the peers.Mx, the resolver, the TLSA name, the
+    gateway)."""
     with peers.Mx() as mx:
         tlsa = "_%d._tcp.%s" % (mx.port, DANE_MX)
         records = {DANE_DOMAIN: [("MX", "10 %s." % DANE_MX)], DANE_MX: [("A", "127.0.0.1")],
                    tlsa: [("TLSA", "3 1 1 " + "00" * 32)]}
         with peers.AdResolver(records, secure=[DANE_DOMAIN], bogus=[tlsa]) as dns, Gateway(
                 tls=False, extra={"dns_server": dns.server, "remote_port": str(mx.port),
-                                  "dnssec": "trust-ad", "retry_schedule": "1h",
+                                  "dnssec": "trust-ad", "retry_schedule": retry_schedule,
                                   "deliverd_workers": "2"}) as g:
-            inject(g, "account", "acc")
-            put_msg(g, "acc", ["t{n}@" + DANE_DOMAIN], count=n)
-            g.start("deliverd")
-            wait_for(lambda: "state=suspended" in g.log("deliverd") or
-                     len(deferred(g)) >= n, 60, what="a suspension or a lookup per message")
-            time.sleep(3)
-            lookups = sum(1 for name, t in list(dns.queries) if name == tlsa and t == "TLSA")
-            ndef = len(deferred(g))
-            print("TLSA SERVFAIL: %d TLSA queries for %d messages, %d deferred; %s" % (
-                lookups, n, ndef, deferred(g)[0]["msg"]))
-            assert "destination=%s, state=suspended" % DANE_DOMAIN in g.log("deliverd")
-            assert all("TLSA lookup failed" in e["msg"] for e in deferred(g))
-            assert ndef <= SUSPEND_AFTER + 2, ndef
-            # glibc asks twice per lookup of a SERVFAIL name
-            assert lookups <= 2 * (SUSPEND_AFTER + 2), lookups
-            assert mx.received() == []
+            yield mx, dns, tlsa, g
+
+
+def test_failing_tlsa_lookup_suspends_the_destination():
+    """dnssec = trust-ad, the MX records secure, the TLSA lookup of the MX
+    host SERVFAILs (bogus): 40 messages do not make 40 TLSA lookups; the
+    destination is suspended after suspend_after jobs; no session at all."""
+    n = 40
+    with failing_tlsa("1h") as (mx, dns, tlsa, g):
+        inject(g, "account", "acc")
+        put_msg(g, "acc", ["t{n}@" + DANE_DOMAIN], count=n)
+        g.start("deliverd")
+        wait_for(lambda: "state=suspended" in g.log("deliverd") or
+                 len(deferred(g)) >= n, 60, what="a suspension or a lookup per message")
+        time.sleep(3)
+        lookups = sum(1 for name, t in list(dns.queries) if name == tlsa and t == "TLSA")
+        ndef = len(deferred(g))
+        print("TLSA SERVFAIL: %d TLSA queries for %d messages, %d deferred; %s" % (
+            lookups, n, ndef, deferred(g)[0]["msg"]))
+        assert "destination=%s, state=suspended" % DANE_DOMAIN in g.log("deliverd")
+        assert all("TLSA lookup failed" in e["msg"] for e in deferred(g))
+        assert ndef <= SUSPEND_AFTER + 2, ndef
+        # glibc asks twice per lookup of a SERVFAIL name
+        assert lookups <= 2 * (SUSPEND_AFTER + 2), lookups
+        assert mx.received() == []
 
 
 def test_requiretls_failures_do_not_suspend_the_destination(pki):  # noqa: F811

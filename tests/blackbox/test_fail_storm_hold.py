@@ -10,8 +10,8 @@ import time
 
 import peers
 from smtpgate import Gateway, free_port, inject, message, put_msg, wait_for
-from test_fail_storm_dns import (BLACKHOLES, DANE_DOMAIN, DANE_MX, RT3_HOSTS, SUSPEND_AFTER,
-                                 SwitchResolver, blackholed_attempts, deferred,
+from test_fail_storm_dns import (BLACKHOLES, DANE_DOMAIN, RT3_HOSTS, SUSPEND_AFTER,
+                                 SwitchResolver, blackholed_attempts, deferred, failing_tlsa,
                                  requiretls_sessions, shaping)
 from test_relay_tls import pki  # noqa: F401 (the test CA fixture)
 
@@ -104,38 +104,31 @@ def test_tls_required_no_passes_a_tls_policy_suspension():
     attempted anyway (the DANE policy is not applied to it: RFC 8689 5)
     and delivered; an ordinary message waits and the destination stays
     suspended."""
-    with peers.Mx() as mx:
-        tlsa = "_%d._tcp.%s" % (mx.port, DANE_MX)
-        records = {DANE_DOMAIN: [("MX", "10 %s." % DANE_MX)], DANE_MX: [("A", "127.0.0.1")],
-                   tlsa: [("TLSA", "3 1 1 " + "00" * 32)]}
-        with peers.AdResolver(records, secure=[DANE_DOMAIN], bogus=[tlsa]) as dns, Gateway(
-                tls=False, extra={"dns_server": dns.server, "remote_port": str(mx.port),
-                                  "dnssec": "trust-ad", "retry_schedule": "3s",
-                                  "deliverd_workers": "2"}) as g:
-            shaping(g, "[default]\nsuspend_for = 10m\n")
-            inject(g, "account", "acc")
-            put_msg(g, "acc", ["t{n}@" + DANE_DOMAIN], count=SUSPEND_AFTER + 2)
-            g.start("deliverd")
-            wait_for(lambda: "destination=%s, state=suspended" % DANE_DOMAIN in
-                     g.log("deliverd"), 60, what="the destination suspended")
-            ndef = len(deferred(g))
-            put_msg(g, "acc", ["no@" + DANE_DOMAIN],
-                    msg=message(to="no@" + DANE_DOMAIN, headers={"TLS-Required": "No"}))
-            put_msg(g, "acc", ["plain@" + DANE_DOMAIN])
-            g.wait_events(lambda e: e["to"] == "no@" + DANE_DOMAIN and
-                          e["event"] == "delivered", timeout=20,
-                          what="the TLS-Required: No message delivered")
-            time.sleep(2)
-            got = [r for m in mx.received() for r in m["to"]]
-            print("suspended for DANE: received %s; %d deferred before, %d after" % (
-                got, ndef, len(deferred(g))))
-            assert got == ["no@" + DANE_DOMAIN], got
-            assert not [e for e in g.events() if e["to"] == "plain@" + DANE_DOMAIN]
-            log = g.log("deliverd")
-            assert "destination=%s, state=normal" % DANE_DOMAIN not in log, log[-2000:]
-            q = g.spoolctl_json("queue", "--summary", "--json")
-            st = {d["domain"]: d["state"] for d in q["destinations"]}
-            assert st.get(DANE_DOMAIN) == "suspended", q
+    with failing_tlsa("3s") as (mx, dns, tlsa, g):
+        shaping(g, "[default]\nsuspend_for = 10m\n")
+        inject(g, "account", "acc")
+        put_msg(g, "acc", ["t{n}@" + DANE_DOMAIN], count=SUSPEND_AFTER + 2)
+        g.start("deliverd")
+        wait_for(lambda: "destination=%s, state=suspended" % DANE_DOMAIN in
+                 g.log("deliverd"), 60, what="the destination suspended")
+        ndef = len(deferred(g))
+        put_msg(g, "acc", ["no@" + DANE_DOMAIN],
+                msg=message(to="no@" + DANE_DOMAIN, headers={"TLS-Required": "No"}))
+        put_msg(g, "acc", ["plain@" + DANE_DOMAIN])
+        g.wait_events(lambda e: e["to"] == "no@" + DANE_DOMAIN and
+                      e["event"] == "delivered", timeout=20,
+                      what="the TLS-Required: No message delivered")
+        time.sleep(2)
+        got = [r for m in mx.received() for r in m["to"]]
+        print("suspended for DANE: received %s; %d deferred before, %d after" % (
+            got, ndef, len(deferred(g))))
+        assert got == ["no@" + DANE_DOMAIN], got
+        assert not [e for e in g.events() if e["to"] == "plain@" + DANE_DOMAIN]
+        log = g.log("deliverd")
+        assert "destination=%s, state=normal" % DANE_DOMAIN not in log, log[-2000:]
+        q = g.spoolctl_json("queue", "--summary", "--json")
+        st = {d["domain"]: d["state"] for d in q["destinations"]}
+        assert st.get(DANE_DOMAIN) == "suspended", q
 
 
 # ---------------------------------------------------------------- what the operator sees
