@@ -14,7 +14,6 @@ import time
 
 import pytest
 
-import chaos
 import peers
 from smtpgate import Gateway, free_port, inject, put_msg, wait_for
 from test_relay_tls import issue, pki  # noqa: F401 (the test CA fixture)
@@ -125,10 +124,8 @@ BLACKHOLES = ["127.0.0.%d" % i for i in range(2, 14)]
 RT3_HOSTS = [("mx%d.rt3.test" % h, "127.0.0.%d" % (h + 1)) for h in (1, 2, 3)]
 
 
-def silent(c, srv):
-    """Accepts and never says a word: each attempt waits command_timeout."""
-    while c.recv(1024):
-        pass
+# a host that accepts and never says a word: each attempt waits command_timeout
+SILENT = {"greeting": peers.hang(60)}
 
 
 def blackholed_attempts(records, **extra):
@@ -137,7 +134,7 @@ def blackholed_attempts(records, **extra):
     one worker, command_timeout 1s, extra: more keys. Its outcome event
     and the attempts each address had, in BLACKHOLES' order."""
     port = free_port()
-    holes = [chaos.HostileServer(silent, host=a, port=port) for a in BLACKHOLES]
+    holes = [peers.Hop(SILENT, host=a, port=port) for a in BLACKHOLES]
     conf = {"remote_port": str(port), "retry_schedule": "1h", "command_timeout": "1s",
             "deliverd_workers": "1"}
     conf.update(extra)
@@ -215,19 +212,13 @@ def test_requiretls_keeps_at_most_two_sessions(pki):  # noqa: F811
 SUSPEND_AFTER = 5      # deliverd.8 TRAFFIC SHAPING default
 
 
-def plain_smtp(c, srv):
-    """A next hop that answers EHLO without STARTTLS (and accepts mail)."""
-    chaos.smtp_sink(c, srv.received)
-
-
 def test_required_tls_level_not_met_suspends_the_destination():
     """`tls = encrypt` for a domain whose MX does not offer STARTTLS: 40
     messages do not make 40 sessions; after suspend_after jobs the
     destination is suspended like one that refuses sessions, and nothing
     is sent in clear."""
     n = 40
-    srv = chaos.HostileServer(plain_smtp)
-    srv.received = []
+    srv = peers.Hop()       # EHLO without STARTTLS; accepts mail
     records = {"plain.test": [("MX", "10 mx.plain.test.")], "mx.plain.test": [("A", "127.0.0.1")]}
     with srv, peers.AdResolver(records) as dns, Gateway(tls=False, extra={
             "dns_server": dns.server, "remote_port": str(srv.port),
