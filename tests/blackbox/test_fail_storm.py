@@ -4,12 +4,12 @@ failure, a host that refuses every session) is not tried once per message;
 callbacks accepted but not deleted are not posted again; a 452-split job
 killed half-way resends only its last transaction; LMDB EIO after a 250,
 full disks under smtpd (BDAT), spoold and event_log; 4xx RCPT, 421 and a
-drop after the final dot. Real peers on 127.0.0.1 (aiosmtpd, chaos
-servers), a scripted resolver (peers.AdResolver), tests/tools/eio-shim.so,
-small tmpfs mounts (root). Every wait bounded."""
+drop after the final dot. Real peers on 127.0.0.1 (peers.Mx, scripted
+next hops peers.Hop, a scripted resolver peers.AdResolver, a callback
+receiver chaos.Receiver), tests/tools/eio-shim.so, small tmpfs mounts
+(root). Every wait bounded."""
 import collections
 import os
-import socket
 import time
 
 import pytest
@@ -216,33 +216,11 @@ def test_drop_after_the_dot_resends_one_transaction_per_retry():
     up before its reply (the ambiguous case: it may have been delivered).
     The retry sends it again once, as one transaction for the three
     recipients, not once per recipient."""
-    dropped = []
-
-    def behave(c, srv):
-        if not dropped:
-            f = c.makefile("rb")
-            c.sendall(b"220 drop.test ESMTP\r\n")
-            while True:
-                line = f.readline(4096)
-                if not line:
-                    return
-                verb = line[:4].upper()
-                if verb == b"EHLO":
-                    c.sendall(b"250-drop.test\r\n250 PIPELINING\r\n")
-                elif verb == b"DATA":
-                    c.sendall(b"354 go\r\n")
-                    if chaos.read_data(f) is not None:
-                        dropped.append(1)
-                    c.shutdown(socket.SHUT_RDWR)
-                    return
-                else:
-                    c.sendall(b"250 2.0.0 Ok\r\n")
-        chaos.smtp_sink(c, srv.received)
-
-    with chaos.HostileServer(behave) as srv, Gateway(tls=False, extra={
+    # the first message read is dropped (recorded without a reply)
+    script = {".": lambda s, data: None if s.hop.messages else peers.DROP}
+    with peers.Hop(script) as srv, Gateway(tls=False, extra={
             "relayhost": "127.0.0.1:%d" % srv.port, "retry_schedule": "1s",
             "data_timeout": "3s"}) as g:
-        srv.received = []
         rcpts = ["x%d@dest.test" % i for i in range(3)]
         g.start("deliverd")
         inject(g, "account", "acc")
@@ -250,6 +228,7 @@ def test_drop_after_the_dot_resends_one_transaction_per_retry():
         wait_for(lambda: sum(1 for e in g.events() if e["event"] == "delivered") == 3, 30,
                  what="the three delivered on the retry")
         time.sleep(2)
+        dropped = [m for m in srv.messages if m["reply"] is None]
         deferred = [e for e in g.events() if e["event"] == "deferred"]
         print("dropped %d, then received %s; deferred: %s" % (
             len(dropped), srv.received, deferred[0]["msg"] if deferred else None))
@@ -312,64 +291,38 @@ def test_452_split_job_killed_resends_only_the_unanswered_transaction():
     After the restart only the third transaction's recipients go again: the
     4 the next hop accepted were recorded as they were accepted, not at the
     end of the job."""
-    state = {"mode": "limit", "tx": 0, "hung": False}
-    accepted = []
+    limit = [True]      # 2 recipients per transaction, no reply to the third
 
-    def behave(c, srv):
-        f = c.makefile("rb")
-        c.sendall(b"220 limit.test ESMTP\r\n")
-        rcpts = []
-        while True:
-            line = f.readline(4096)
-            if not line:
-                return
-            verb = line[:4].upper()
-            if verb == b"EHLO":
-                c.sendall(b"250-limit.test\r\n250 PIPELINING\r\n")
-            elif verb == b"RCPT":
-                if state["mode"] == "limit" and len(rcpts) >= 2:
-                    c.sendall(b"452 4.5.3 Too many recipients\r\n")
-                else:
-                    rcpts.append(line.split(b"<", 1)[1].split(b">", 1)[0].decode())
-                    c.sendall(b"250 2.1.5 Ok\r\n")
-            elif verb == b"DATA":
-                c.sendall(b"354 go\r\n")
-                if chaos.read_data(f) is None:
-                    return
-                state["tx"] += 1
-                if state["mode"] == "limit" and state["tx"] == 3:
-                    state["hung"] = True
-                    time.sleep(30)          # never answers: deliverd is killed
-                    return
-                accepted.extend(rcpts)
-                rcpts = []
-                c.sendall(b"250 2.0.0 Ok: queued\r\n")
-            elif verb == b"QUIT":
-                c.sendall(b"221 bye\r\n")
-                return
-            else:
-                rcpts = [] if verb in (b"RSET", b"MAIL") else rcpts
-                c.sendall(b"250 2.0.0 Ok\r\n")
+    def rcpt(s, address):
+        if limit[0] and len(s.rcpts) >= 2:
+            return "452 4.5.3 Too many recipients"
+
+    def end_of_data(s, data):
+        if limit[0] and len(s.hop.messages) == 2:
+            return peers.hang(30)       # never answers: deliverd is killed
+
+    def hung():
+        return [m for m in srv.messages if m["reply"] is None]
 
     rcpts = ["s%d@dest.test" % i for i in range(6)]
-    with chaos.HostileServer(behave) as srv, Gateway(tls=False, extra={
+    with peers.Hop({"RCPT": rcpt, ".": end_of_data}) as srv, Gateway(tls=False, extra={
             "relayhost": "127.0.0.1:%d" % srv.port, "retry_schedule": "1s",
             "data_timeout": "60s", "deliverd_workers": "1"}) as g:
         g.start("deliverd")
         inject(g, "account", "acc")
         put_msg(g, "acc", rcpts)
-        wait_for(lambda: state["hung"], 30, what="the third transaction")
+        wait_for(hung, 30, what="the third transaction")
         time.sleep(1.5)
         g.kill("deliverd")
-        first = list(accepted)
-        state["mode"] = "good"
+        first = list(srv.received)
+        limit[0] = False
         g.start("deliverd")
-        wait_for(lambda: set(accepted) == set(rcpts) and not g.files("queue"), 30,
+        wait_for(lambda: set(srv.received) == set(rcpts) and not g.files("queue"), 30,
                  what="every recipient delivered after the restart")
-        counts = collections.Counter(accepted)
+        counts = collections.Counter(srv.received)
         print("accepted before the kill: %s; in all: %s" % (first, dict(counts)))
         assert sorted(first) == rcpts[:4], first
-        assert all(n == 1 for n in counts.values()), "sent twice: %s" % repeated(accepted)
+        assert all(n == 1 for n in counts.values()), "sent twice: %s" % repeated(srv.received)
 
 
 # ---------------------------------------------------------------- event_log on a full disk
@@ -422,8 +375,8 @@ def test_event_log_disk_full_loses_and_repeats_nothing():
 # ---------------------------------------------------------------- a next hop that will not talk
 
 GREETINGS = {
-    "554-no-enhanced-code": b"554 No SMTP service here\r\n",
-    "421-busy": b"421 4.3.2 Service not available, closing channel\r\n",
+    "554-no-enhanced-code": "554 No SMTP service here",
+    "421-busy": "421 4.3.2 Service not available, closing channel",
 }
 
 
@@ -433,12 +386,10 @@ def test_next_hop_refusing_every_session_is_suspended(case):
     greeting: not one session per message (nor one a second while slowed):
     after suspend_after jobs the destination is suspended like one that
     refuses connections."""
-    def behave(c, srv):
-        c.sendall(GREETINGS[case])
-        c.recv(1024)
-
     n = 40
-    with chaos.HostileServer(behave) as srv, Gateway(tls=False, extra={
+    # the refusal, then whatever the client says (QUIT) or its leaving
+    script = {"greeting": [GREETINGS[case], peers.READ, peers.CLOSE]}
+    with peers.Hop(script) as srv, Gateway(tls=False, extra={
             "relayhost": "127.0.0.1:%d" % srv.port, "retry_schedule": "1h"}) as g:
         g.start("deliverd")
         inject(g, "account", "acc")
@@ -502,11 +453,11 @@ def test_dead_next_hop_is_probed_by_one_job_after_a_suspension():
     """8 workers, a relayhost (which may have all of them) that refuses
     every session: when its suspension ends, one job probes it (and
     suspends it again), not a job on every worker; the rest wait."""
-    def behave(c, srv):
-        time.sleep(0.3)
-        c.sendall(b"421 4.3.2 Service not available\r\n")
+    def greeting(s, arg):
+        s.pause(0.3)
+        return ["421 4.3.2 Service not available", peers.CLOSE]
 
-    with chaos.HostileServer(behave) as srv, Gateway(tls=False, extra={
+    with peers.Hop({"greeting": greeting}) as srv, Gateway(tls=False, extra={
             "relayhost": "127.0.0.1:%d" % srv.port, "retry_schedule": "1h",
             "deliverd_workers": "8"}) as g:
         g.conf["shaping_file"] = os.path.join(g.dir, "shaping")
@@ -534,36 +485,14 @@ def test_421_mid_session_defers_every_recipient_of_the_transaction():
     """421 to the second RCPT of three, then the next hop hangs up: the
     first (accepted at RCPT, never sent) is not taken as delivered; all
     three go in the one retry, once, and the destination is slowed."""
-    first = []
-
-    def behave(c, srv):
-        if first:
-            return chaos.smtp_sink(c, srv.received)
-        first.append(1)
-        f = c.makefile("rb")
-        c.sendall(b"220 busy.test ESMTP\r\n")
-        nrcpt = 0
-        while True:
-            line = f.readline(4096)
-            if not line:
-                return
-            verb = line[:4].upper()
-            if verb == b"EHLO":
-                c.sendall(b"250-busy.test\r\n250 PIPELINING\r\n")
-            elif verb == b"RCPT":
-                nrcpt += 1
-                if nrcpt == 2:
-                    c.sendall(b"421 4.7.0 Too many sessions, closing\r\n")
-                    c.shutdown(socket.SHUT_RDWR)
-                    return
-                c.sendall(b"250 2.1.5 Ok\r\n")
-            else:
-                c.sendall(b"250 2.0.0 Ok\r\n")
+    def rcpt(s, address):
+        # the first session's second RCPT (the first was accepted)
+        if s.n == 1 and len(s.rcpts) == 1:
+            return ["421 4.7.0 Too many sessions, closing", peers.DROP]
 
     rcpts = ["m%d@dest.test" % i for i in range(3)]
-    with chaos.HostileServer(behave) as srv, Gateway(tls=False, extra={
+    with peers.Hop({"RCPT": rcpt}) as srv, Gateway(tls=False, extra={
             "relayhost": "127.0.0.1:%d" % srv.port, "retry_schedule": "1s"}) as g:
-        srv.received = []
         g.start("deliverd")
         inject(g, "account", "acc")
         put_msg(g, "acc", rcpts)

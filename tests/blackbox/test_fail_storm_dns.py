@@ -8,14 +8,12 @@ smtp_mx_session_limit); a destination that keeps failing its TLS policy
 meet) is suspended like one that refuses sessions, while a message's own
 REQUIRETLS failure suspends nothing. Real binaries, scripted resolvers
 and SMTP peers on 127.0.0.1; every wait bounded."""
+import contextlib
 import os
-import socket
-import threading
 import time
 
 import pytest
 
-import chaos
 import peers
 from smtpgate import Gateway, free_port, inject, put_msg, wait_for
 from test_relay_tls import issue, pki  # noqa: F401 (the test CA fixture)
@@ -122,86 +120,96 @@ def test_resolver_down_holds_every_domain_with_one_probe(mode, workers):
 # ---------------------------------------------------------------- MX address and session limits
 
 ADDR_LIMIT, SESSION_LIMIT = 5, 2
+BLACKHOLES = ["127.0.0.%d" % i for i in range(2, 14)]
+RT3_HOSTS = [("mx%d.rt3.test" % h, "127.0.0.%d" % (h + 1)) for h in (1, 2, 3)]
 
 
-def silent(c, srv):
-    """Accepts and never says a word: each attempt waits command_timeout."""
-    while c.recv(1024):
-        pass
+# a host that accepts and never says a word: each attempt waits command_timeout
+SILENT = {"greeting": peers.hang(60)}
 
 
-def test_a_job_tries_at_most_five_blackholed_mx_addresses():
-    """Three MX hosts with four addresses each, every one of them a host
-    that accepts and never greets: one message makes ADDR_LIMIT attempts,
-    not twelve, and is deferred."""
+def blackholed_attempts(records, **extra):
+    """One message to x@many.test, whose MX hosts (records) have the
+    addresses BLACKHOLES, hosts that accept on one port and never greet;
+    one worker, command_timeout 1s, extra: more keys. Its outcome event
+    and the attempts each address had, in BLACKHOLES' order."""
     port = free_port()
-    addrs = ["127.0.0.%d" % i for i in range(2, 14)]
-    records = {"many.test": [("MX", "%d mx%d.many.test." % (10 * h, h)) for h in (1, 2, 3)]}
-    for h in (1, 2, 3):
-        records["mx%d.many.test" % h] = [("A", a) for a in addrs[4 * (h - 1):4 * h]]
-    holes = [chaos.HostileServer(silent, host=a, port=port) for a in addrs]
+    holes = [peers.Hop(SILENT, host=a, port=port) for a in BLACKHOLES]
+    conf = {"remote_port": str(port), "retry_schedule": "1h", "command_timeout": "1s",
+            "deliverd_workers": "1"}
+    conf.update(extra)
     try:
         for s in holes:
             s.start()
-        with peers.AdResolver(records) as dns, Gateway(tls=False, extra={
-                "dns_server": dns.server, "remote_port": str(port),
-                "retry_schedule": "1h", "command_timeout": "1s",
-                "deliverd_workers": "1"}) as g:
+        with peers.AdResolver(records) as dns, Gateway(tls=False, extra=dict(
+                conf, dns_server=dns.server)) as g:
             g.start("deliverd")
             inject(g, "account", "acc")
             put_msg(g, "acc", ["x@many.test"])
             ev = g.wait_events(lambda e: e["to"] == "x@many.test", timeout=60,
                                what="the outcome")[0]
             time.sleep(1)
-            tried = [s.conns for s in holes]
-            print("12 blackholed MX addresses: %d attempts (%s); %s" % (
-                sum(tried), tried, ev["msg"]))
-            assert ev["event"] == "deferred", ev
-            assert sum(tried) == ADDR_LIMIT, tried
-            # in MX preference order (a host's addresses in the resolver's order)
-            assert tried[:4] == [1] * 4 and sum(tried[4:8]) == 1 and sum(tried[8:]) == 0, tried
+            return ev, [s.conns for s in holes]
     finally:
         for s in holes:
             s.stop()
+
+
+def test_a_job_tries_at_most_five_blackholed_mx_addresses():
+    """Three MX hosts with four addresses each, every one of them a host
+    that accepts and never greets: one message makes ADDR_LIMIT attempts,
+    not twelve, and is deferred."""
+    records = {"many.test": [("MX", "%d mx%d.many.test." % (10 * h, h)) for h in (1, 2, 3)]}
+    for h in (1, 2, 3):
+        records["mx%d.many.test" % h] = [("A", a) for a in BLACKHOLES[4 * (h - 1):4 * h]]
+    ev, tried = blackholed_attempts(records)
+    print("12 blackholed MX addresses: %d attempts (%s); %s" % (sum(tried), tried, ev["msg"]))
+    assert ev["event"] == "deferred", ev
+    assert sum(tried) == ADDR_LIMIT, tried
+    # in MX preference order (a host's addresses in the resolver's order)
+    assert tried[:4] == [1] * 4 and sum(tried[4:8]) == 1 and sum(tried[8:]) == 0, tried
+
+
+def requiretls_sessions(pki, **extra):  # noqa: F811
+    """A REQUIRETLS message to r@rt3.test, whose three DNSSEC-validated MX
+    hosts (RT3_HOSTS: peers.Mx on one port, certificates of the test CA)
+    all talk verified TLS without REQUIRETLS; extra: more keys. Its
+    outcome event and the hosts deliverd had a session with, in MX order."""
+    d, ca_key = pki["dir"], os.path.join(pki["dir"], "ca.key")
+    port = free_port()
+    mxs = [peers.Mx(host=a, port=port, cert=issue(d, pki["ca"], ca_key, n)).start()
+           for n, a in RT3_HOSTS]
+    records = {"rt3.test": [("MX", "%d %s." % (10 * i, n))
+                            for i, (n, _) in enumerate(RT3_HOSTS, 1)]}
+    for n, a in RT3_HOSTS:
+        records[n] = [("A", a)]
+    try:
+        with peers.AdResolver(records, secure=["rt3.test"]) as dns, \
+                gateway(0, pki, relayhost="", dns_server=dns.server, dnssec="trust-ad",
+                        remote_port=str(port), **extra) as g:
+            submit(g, "r@rt3.test")
+            ev = outcome(g, "r@rt3.test")
+            time.sleep(1)
+            log = g.log("deliverd")
+            return ev, [n for n, _ in RT3_HOSTS if ("%s[" % n) in log]
+    finally:
+        for m in mxs:
+            m.stop()
 
 
 def test_requiretls_keeps_at_most_two_sessions(pki):  # noqa: F811
     """A REQUIRETLS message whose three DNSSEC-validated MX hosts all talk
     verified TLS without REQUIRETLS: two sessions, then it bounces (not a
     session with every host)."""
-    d, ca_key = pki["dir"], os.path.join(pki["dir"], "ca.key")
-    port = free_port()
-    hosts = [("mx%d.rt3.test" % h, "127.0.0.%d" % (h + 1)) for h in (1, 2, 3)]
-    mxs = [peers.Mx(host=a, port=port, cert=issue(d, pki["ca"], ca_key, n)).start()
-           for n, a in hosts]
-    records = {"rt3.test": [("MX", "%d %s." % (10 * i, n)) for i, (n, _) in enumerate(hosts, 1)]}
-    for n, a in hosts:
-        records[n] = [("A", a)]
-    try:
-        with peers.AdResolver(records, secure=["rt3.test"]) as dns, \
-                gateway(0, pki, relayhost="", dns_server=dns.server, dnssec="trust-ad",
-                        remote_port=str(port)) as g:
-            submit(g, "r@rt3.test")
-            ev = outcome(g, "r@rt3.test")
-            time.sleep(1)
-            log = g.log("deliverd")
-            sessions = [n for n, _ in hosts if ("%s[" % n) in log]
-            print("REQUIRETLS, 3 hosts without it: sessions with %s; %s" % (sessions, ev["msg"]))
-            assert ev["event"] == "bounced" and "5.7.30" in ev["msg"], ev
-            assert sessions == [n for n, _ in hosts][:SESSION_LIMIT], sessions
-    finally:
-        for m in mxs:
-            m.stop()
+    ev, sessions = requiretls_sessions(pki)
+    print("REQUIRETLS, 3 hosts without it: sessions with %s; %s" % (sessions, ev["msg"]))
+    assert ev["event"] == "bounced" and "5.7.30" in ev["msg"], ev
+    assert sessions == [n for n, _ in RT3_HOSTS][:SESSION_LIMIT], sessions
 
 
 # ---------------------------------------------------------------- TLS policy failures
 
 SUSPEND_AFTER = 5      # deliverd.8 TRAFFIC SHAPING default
-
-
-def plain_smtp(c, srv):
-    """A next hop that answers EHLO without STARTTLS (and accepts mail)."""
-    chaos.smtp_sink(c, srv.received)
 
 
 def test_required_tls_level_not_met_suspends_the_destination():
@@ -210,8 +218,7 @@ def test_required_tls_level_not_met_suspends_the_destination():
     destination is suspended like one that refuses sessions, and nothing
     is sent in clear."""
     n = 40
-    srv = chaos.HostileServer(plain_smtp)
-    srv.received = []
+    srv = peers.Hop()       # EHLO without STARTTLS; accepts mail
     records = {"plain.test": [("MX", "10 mx.plain.test.")], "mx.plain.test": [("A", "127.0.0.1")]}
     with srv, peers.AdResolver(records) as dns, Gateway(tls=False, extra={
             "dns_server": dns.server, "remote_port": str(srv.port),
@@ -236,35 +243,46 @@ def test_required_tls_level_not_met_suspends_the_destination():
 DANE_DOMAIN, DANE_MX = "dane.example", "mx.dane.example"
 
 
-def test_failing_tlsa_lookup_suspends_the_destination():
-    """dnssec = trust-ad, the MX records secure, the TLSA lookup of the MX
-    host SERVFAILs (bogus): 40 messages do not make 40 TLSA lookups; the
-    destination is suspended after suspend_after jobs; no session at all."""
-    n = 40
+@contextlib.contextmanager
+def failing_tlsa(retry_schedule):
+    """deliverd (dnssec = trust-ad, two workers, retry_schedule) for
+    DANE_DOMAIN, whose MX records are secure and whose MX host DANE_MX (a
+    peers.Mx on 127.0.0.1) has a TLSA record whose lookup SERVFAILs
+    (bogus). Yields (the peers.Mx, the resolver, the TLSA name, the
+    gateway)."""
     with peers.Mx() as mx:
         tlsa = "_%d._tcp.%s" % (mx.port, DANE_MX)
         records = {DANE_DOMAIN: [("MX", "10 %s." % DANE_MX)], DANE_MX: [("A", "127.0.0.1")],
                    tlsa: [("TLSA", "3 1 1 " + "00" * 32)]}
         with peers.AdResolver(records, secure=[DANE_DOMAIN], bogus=[tlsa]) as dns, Gateway(
                 tls=False, extra={"dns_server": dns.server, "remote_port": str(mx.port),
-                                  "dnssec": "trust-ad", "retry_schedule": "1h",
+                                  "dnssec": "trust-ad", "retry_schedule": retry_schedule,
                                   "deliverd_workers": "2"}) as g:
-            inject(g, "account", "acc")
-            put_msg(g, "acc", ["t{n}@" + DANE_DOMAIN], count=n)
-            g.start("deliverd")
-            wait_for(lambda: "state=suspended" in g.log("deliverd") or
-                     len(deferred(g)) >= n, 60, what="a suspension or a lookup per message")
-            time.sleep(3)
-            lookups = sum(1 for name, t in list(dns.queries) if name == tlsa and t == "TLSA")
-            ndef = len(deferred(g))
-            print("TLSA SERVFAIL: %d TLSA queries for %d messages, %d deferred; %s" % (
-                lookups, n, ndef, deferred(g)[0]["msg"]))
-            assert "destination=%s, state=suspended" % DANE_DOMAIN in g.log("deliverd")
-            assert all("TLSA lookup failed" in e["msg"] for e in deferred(g))
-            assert ndef <= SUSPEND_AFTER + 2, ndef
-            # glibc asks twice per lookup of a SERVFAIL name
-            assert lookups <= 2 * (SUSPEND_AFTER + 2), lookups
-            assert mx.received() == []
+            yield mx, dns, tlsa, g
+
+
+def test_failing_tlsa_lookup_suspends_the_destination():
+    """dnssec = trust-ad, the MX records secure, the TLSA lookup of the MX
+    host SERVFAILs (bogus): 40 messages do not make 40 TLSA lookups; the
+    destination is suspended after suspend_after jobs; no session at all."""
+    n = 40
+    with failing_tlsa("1h") as (mx, dns, tlsa, g):
+        inject(g, "account", "acc")
+        put_msg(g, "acc", ["t{n}@" + DANE_DOMAIN], count=n)
+        g.start("deliverd")
+        wait_for(lambda: "state=suspended" in g.log("deliverd") or
+                 len(deferred(g)) >= n, 60, what="a suspension or a lookup per message")
+        time.sleep(3)
+        lookups = sum(1 for name, t in list(dns.queries) if name == tlsa and t == "TLSA")
+        ndef = len(deferred(g))
+        print("TLSA SERVFAIL: %d TLSA queries for %d messages, %d deferred; %s" % (
+            lookups, n, ndef, deferred(g)[0]["msg"]))
+        assert "destination=%s, state=suspended" % DANE_DOMAIN in g.log("deliverd")
+        assert all("TLSA lookup failed" in e["msg"] for e in deferred(g))
+        assert ndef <= SUSPEND_AFTER + 2, ndef
+        # glibc asks twice per lookup of a SERVFAIL name
+        assert lookups <= 2 * (SUSPEND_AFTER + 2), lookups
+        assert mx.received() == []
 
 
 def test_requiretls_failures_do_not_suspend_the_destination(pki):  # noqa: F811

@@ -6,13 +6,13 @@ is attempted while its destination is suspended for failing its MTA-STS
 or DANE policy (the policy the header asks to be ignored), without
 ending the suspension for other mail. Real binaries, scripted resolvers
 and SMTP peers on 127.0.0.1; every wait bounded."""
-import os
 import time
 
 import peers
 from smtpgate import Gateway, free_port, inject, message, put_msg, wait_for
-from test_fail_storm_dns import (DANE_DOMAIN, DANE_MX, SUSPEND_AFTER, SwitchResolver,
-                                 deferred, shaping)
+from test_fail_storm_dns import (BLACKHOLES, DANE_DOMAIN, RT3_HOSTS, SUSPEND_AFTER,
+                                 SwitchResolver, blackholed_attempts, deferred, failing_tlsa,
+                                 requiretls_sessions, shaping)
 from test_relay_tls import pki  # noqa: F401 (the test CA fixture)
 
 SIM = "simulator.smtpgate.invalid"   # simulator_domain's default
@@ -20,6 +20,21 @@ SIM = "simulator.smtpgate.invalid"   # simulator_domain's default
 
 def delivered(g, to):
     return [e for e in g.events() if e["to"] == to and e["event"] == "delivered"]
+
+
+def resolver_down(g, dns, domains, suspend_for, daemons=("deliverd",)):
+    """Makes dns (a SwitchResolver) SERVFAIL everything, files a message
+    to u@DOMAIN for each of domains from account acc, starts daemons and
+    waits (bounded) until deliverd has logged the resolver down.
+    suspend_for (shaping's default): how often it probes."""
+    shaping(g, "[default]\nsuspend_for = %s\n" % suspend_for)
+    dns.mode = "servfail"
+    inject(g, "account", "acc")
+    for d in domains:
+        put_msg(g, "acc", ["u@" + d])
+    for name in daemons:
+        g.start(name)
+    wait_for(lambda: "state=down" in g.log("deliverd"), 60, what="the resolver down")
 
 
 def test_sandbox_and_simulator_mail_pass_a_resolver_outage():
@@ -33,14 +48,8 @@ def test_sandbox_and_simulator_mail_pass_a_resolver_outage():
     with peers.Mx() as mx, SwitchResolver(records) as dns, Gateway(tls=False, extra={
             "dns_server": dns.server, "remote_port": str(mx.port),
             "retry_schedule": "3s", "deliverd_workers": "2"}) as g:
-        shaping(g, "[default]\nsuspend_for = 10m\n")   # a probe a minute
-        dns.mode = "servfail"
-        inject(g, "account", "acc")
         inject(g, "account", "sb", "sandbox")
-        for d in domains:
-            put_msg(g, "acc", ["u@" + d])
-        g.start("deliverd")
-        wait_for(lambda: "state=down" in g.log("deliverd"), 60, what="the resolver down")
+        resolver_down(g, dns, domains, "10m")   # a probe a minute
         time.sleep(2)
         put_msg(g, "sb", ["s@d1.test"])
         put_msg(g, "acc", ["delivered@" + SIM])
@@ -95,38 +104,31 @@ def test_tls_required_no_passes_a_tls_policy_suspension():
     attempted anyway (the DANE policy is not applied to it: RFC 8689 5)
     and delivered; an ordinary message waits and the destination stays
     suspended."""
-    with peers.Mx() as mx:
-        tlsa = "_%d._tcp.%s" % (mx.port, DANE_MX)
-        records = {DANE_DOMAIN: [("MX", "10 %s." % DANE_MX)], DANE_MX: [("A", "127.0.0.1")],
-                   tlsa: [("TLSA", "3 1 1 " + "00" * 32)]}
-        with peers.AdResolver(records, secure=[DANE_DOMAIN], bogus=[tlsa]) as dns, Gateway(
-                tls=False, extra={"dns_server": dns.server, "remote_port": str(mx.port),
-                                  "dnssec": "trust-ad", "retry_schedule": "3s",
-                                  "deliverd_workers": "2"}) as g:
-            shaping(g, "[default]\nsuspend_for = 10m\n")
-            inject(g, "account", "acc")
-            put_msg(g, "acc", ["t{n}@" + DANE_DOMAIN], count=SUSPEND_AFTER + 2)
-            g.start("deliverd")
-            wait_for(lambda: "destination=%s, state=suspended" % DANE_DOMAIN in
-                     g.log("deliverd"), 60, what="the destination suspended")
-            ndef = len(deferred(g))
-            put_msg(g, "acc", ["no@" + DANE_DOMAIN],
-                    msg=message(to="no@" + DANE_DOMAIN, headers={"TLS-Required": "No"}))
-            put_msg(g, "acc", ["plain@" + DANE_DOMAIN])
-            g.wait_events(lambda e: e["to"] == "no@" + DANE_DOMAIN and
-                          e["event"] == "delivered", timeout=20,
-                          what="the TLS-Required: No message delivered")
-            time.sleep(2)
-            got = [r for m in mx.received() for r in m["to"]]
-            print("suspended for DANE: received %s; %d deferred before, %d after" % (
-                got, ndef, len(deferred(g))))
-            assert got == ["no@" + DANE_DOMAIN], got
-            assert not [e for e in g.events() if e["to"] == "plain@" + DANE_DOMAIN]
-            log = g.log("deliverd")
-            assert "destination=%s, state=normal" % DANE_DOMAIN not in log, log[-2000:]
-            q = g.spoolctl_json("queue", "--summary", "--json")
-            st = {d["domain"]: d["state"] for d in q["destinations"]}
-            assert st.get(DANE_DOMAIN) == "suspended", q
+    with failing_tlsa("3s") as (mx, dns, tlsa, g):
+        shaping(g, "[default]\nsuspend_for = 10m\n")
+        inject(g, "account", "acc")
+        put_msg(g, "acc", ["t{n}@" + DANE_DOMAIN], count=SUSPEND_AFTER + 2)
+        g.start("deliverd")
+        wait_for(lambda: "destination=%s, state=suspended" % DANE_DOMAIN in
+                 g.log("deliverd"), 60, what="the destination suspended")
+        ndef = len(deferred(g))
+        put_msg(g, "acc", ["no@" + DANE_DOMAIN],
+                msg=message(to="no@" + DANE_DOMAIN, headers={"TLS-Required": "No"}))
+        put_msg(g, "acc", ["plain@" + DANE_DOMAIN])
+        g.wait_events(lambda e: e["to"] == "no@" + DANE_DOMAIN and
+                      e["event"] == "delivered", timeout=20,
+                      what="the TLS-Required: No message delivered")
+        time.sleep(2)
+        got = [r for m in mx.received() for r in m["to"]]
+        print("suspended for DANE: received %s; %d deferred before, %d after" % (
+            got, ndef, len(deferred(g))))
+        assert got == ["no@" + DANE_DOMAIN], got
+        assert not [e for e in g.events() if e["to"] == "plain@" + DANE_DOMAIN]
+        log = g.log("deliverd")
+        assert "destination=%s, state=normal" % DANE_DOMAIN not in log, log[-2000:]
+        q = g.spoolctl_json("queue", "--summary", "--json")
+        st = {d["domain"]: d["state"] for d in q["destinations"]}
+        assert st.get(DANE_DOMAIN) == "suspended", q
 
 
 # ---------------------------------------------------------------- what the operator sees
@@ -149,14 +151,7 @@ def test_resolver_down_shows_in_queue_summary_and_metrics():
             "dns_server": dns.server, "remote_port": str(mx.port),
             "retry_schedule": "3s", "deliverd_workers": "2",
             "metrics_listen": "127.0.0.1:%d" % mport}) as g:
-        shaping(g, "[default]\nsuspend_for = 3s\n")
-        dns.mode = "servfail"
-        inject(g, "account", "acc")
-        for d in domains:
-            put_msg(g, "acc", ["u@" + d])
-        g.start("spoold")
-        g.start("deliverd")
-        wait_for(lambda: "state=down" in g.log("deliverd"), 60, what="the resolver down")
+        resolver_down(g, dns, domains, "3s", daemons=("spoold", "deliverd"))
         q = wait_for(lambda: summary(g)["resolver"]["state"] == "down" and summary(g), 10,
                      what="the summary showing the resolver down")
         r = q["resolver"]
@@ -219,13 +214,7 @@ def test_dns_down_domains_is_a_key():
     with SwitchResolver(records) as dns, Gateway(tls=False, extra={
             "dns_server": dns.server, "retry_schedule": "1h", "deliverd_workers": "1",
             "dns_down_domains": "3", "dns_down_window": "2m"}) as g:
-        shaping(g, "[default]\nsuspend_for = 10m\n")
-        dns.mode = "servfail"
-        inject(g, "account", "acc")
-        for d in domains:
-            put_msg(g, "acc", ["u@" + d])
-        g.start("deliverd")
-        wait_for(lambda: "state=down" in g.log("deliverd"), 60, what="the resolver down")
+        resolver_down(g, dns, domains, "10m")
         time.sleep(2)
         line, = [l for l in g.log("deliverd").splitlines() if "state=down" in l]
         print(line)
@@ -236,59 +225,19 @@ def test_dns_down_domains_is_a_key():
 def test_mx_address_limit_is_a_key():
     """mx_address_limit = 2: twelve blackholed MX addresses cost two
     attempts (the default is 5: test_fail_storm_dns)."""
-    import chaos
-    from test_fail_storm_dns import silent
-    port = free_port()
-    addrs = ["127.0.0.%d" % i for i in range(2, 14)]
-    records = {"many.test": [("MX", "10 mx1.many.test.")], "mx1.many.test": [("A", a) for a in addrs]}
-    holes = [chaos.HostileServer(silent, host=a, port=port) for a in addrs]
-    try:
-        for s in holes:
-            s.start()
-        with peers.AdResolver(records) as dns, Gateway(tls=False, extra={
-                "dns_server": dns.server, "remote_port": str(port),
-                "retry_schedule": "1h", "command_timeout": "1s",
-                "deliverd_workers": "1", "mx_address_limit": "2"}) as g:
-            g.start("deliverd")
-            inject(g, "account", "acc")
-            put_msg(g, "acc", ["x@many.test"])
-            ev = g.wait_events(lambda e: e["to"] == "x@many.test", timeout=60,
-                               what="the outcome")[0]
-            time.sleep(1)
-            tried = sum(s.conns for s in holes)
-            print("mx_address_limit = 2: %d attempts; %s" % (tried, ev["msg"]))
-            assert ev["event"] == "deferred" and tried == 2, (tried, ev)
-    finally:
-        for s in holes:
-            s.stop()
+    records = {"many.test": [("MX", "10 mx1.many.test.")],
+               "mx1.many.test": [("A", a) for a in BLACKHOLES]}
+    ev, tried = blackholed_attempts(records, mx_address_limit="2")
+    tried = sum(tried)
+    print("mx_address_limit = 2: %d attempts; %s" % (tried, ev["msg"]))
+    assert ev["event"] == "deferred" and tried == 2, (tried, ev)
 
 
 def test_mx_session_limit_is_a_key(pki):  # noqa: F811
     """mx_session_limit = 1: a REQUIRETLS message whose DNSSEC-validated
     MX hosts talk verified TLS without REQUIRETLS keeps one session, then
     bounces (the default is 2: test_fail_storm_dns)."""
-    from test_relay_tls import issue
-    from test_requiretls import gateway, outcome, submit
-    d, ca_key = pki["dir"], os.path.join(pki["dir"], "ca.key")
-    port = free_port()
-    hosts = [("mx%d.rt3.test" % h, "127.0.0.%d" % (h + 1)) for h in (1, 2, 3)]
-    mxs = [peers.Mx(host=a, port=port, cert=issue(d, pki["ca"], ca_key, n)).start()
-           for n, a in hosts]
-    records = {"rt3.test": [("MX", "%d %s." % (10 * i, n)) for i, (n, _) in enumerate(hosts, 1)]}
-    for n, a in hosts:
-        records[n] = [("A", a)]
-    try:
-        with peers.AdResolver(records, secure=["rt3.test"]) as dns, \
-                gateway(0, pki, relayhost="", dns_server=dns.server, dnssec="trust-ad",
-                        remote_port=str(port), mx_session_limit="1") as g:
-            submit(g, "r@rt3.test")
-            ev = outcome(g, "r@rt3.test")
-            time.sleep(1)
-            log = g.log("deliverd")
-            sessions = [n for n, _ in hosts if ("%s[" % n) in log]
-            print("mx_session_limit = 1: sessions with %s; %s" % (sessions, ev["msg"]))
-            assert ev["event"] == "bounced" and "5.7.30" in ev["msg"], ev
-            assert sessions == [hosts[0][0]], sessions
-    finally:
-        for m in mxs:
-            m.stop()
+    ev, sessions = requiretls_sessions(pki, mx_session_limit="1")
+    print("mx_session_limit = 1: sessions with %s; %s" % (sessions, ev["msg"]))
+    assert ev["event"] == "bounced" and "5.7.30" in ev["msg"], ev
+    assert sessions == [RT3_HOSTS[0][0]], sessions
