@@ -435,6 +435,8 @@ STEP14_HOPS = """spoolctl events --account world.demo@smtpgate --since $(date -u
     grep -e ok3@ -e delivered@ | grep -o '"hop".*'"""
 STEP15_PS = ("ps -o user:16=,comm= --ppid "
              "\"$(pgrep -o -f 'smtpd -c .*/demo/smtpgate.conf')\"")
+STEP15_PS_DELIVERD = ("ps -o user:16=,comm= --ppid "
+                      "\"$(pgrep -o -f 'deliverd -c .*/demo/smtpgate.conf')\"")
 QUEUED = r"^<~  250 2\.0\.0 Ok: queued as ([0-9A-F]+)$"
 
 
@@ -589,6 +591,11 @@ class TourMore:
             users = {c: u for u, c in rows}
             assert users == {"smtpd-key": "smtpgate-smtpd", "smtpd-lka": "smtpgate",
                              "smtpd": "smtpgate-smtpd"}, rows
+        # deliverd's: the DKIM key process, two workers and the callback sender
+        rows = [ln.split() for ln in self.sh(STEP15_PS_DELIVERD).splitlines()]
+        assert sorted(c for _, c in rows) == ["deliverd"] * 3 + ["deliverd-key"], rows
+        if os.geteuid() == 0:
+            assert {u for u, _ in rows} == {"smtpgate"}, rows
 
     def simulator_and_tls_report(self):
         """14: simulator addresses (never sent to the peer); today's TLS
