@@ -7,6 +7,11 @@ process is restarted and the workers replaced; a stopped one defers the
 message (451, bounded) instead of sending it unsigned; a key added with
 spoolctl while deliverd runs is used; a taken-over worker's malformed
 request closes its socket.
+
+The tracking tokens (issue 16) come from the key process too: no worker
+holds db/track.key or can open it, a tracked copy whose tokens do not
+come is deferred (never sent untracked), and the tokens still verify
+under the same key.
 """
 import os
 import signal
@@ -22,6 +27,7 @@ from chaos import deliverd_children
 from smtpgate import inject, put_msg, wait_for
 from test_deliverd import dkim_results, gen_key
 from test_smtpd_keyproc import found_in, secrets
+from test_track_rewrite import HOST, LINKS, mime_message, parse_token
 
 needs_root = pytest.mark.skipif(not smtpgate.IS_ROOT, reason="needs root")
 
@@ -119,6 +125,70 @@ def test_no_dkim_private_key_in_worker_memory(mx):
         assert "ed25519 seed" in held, held
 
 
+def tracked_gw(mx, **extra):
+    """smtpd, spoold and deliverd relaying to mx, account "acc" tracked
+    (opens, clicks, unsubscribe); no DKIM key unless the test adds one."""
+    g = smtpgate.relaying_gateway(mx.port, retry_schedule="1s", **extra)
+    g.spoolctl("account", "set", "acc", "--track", "opens,clicks,unsubscribe",
+               "--track-host", HOST)
+    return g
+
+
+def track_key(g):
+    with open(os.path.join(g.spool, "db", "track.key"), "rb") as f:
+        return f.read()
+
+
+def tokens_of(data):
+    """The copy's (kind, token) pairs: pixel, links, List-Unsubscribe."""
+    import email
+    import email.policy
+    import re
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    html = msg.get_body(preferencelist=("html",)).get_content()
+    h = re.escape(HOST)
+    out = [("o", t) for t in re.findall(r'src="https://%s/o/([A-Za-z0-9_-]+)"' % h, html)]
+    out += [("c", t) for t in re.findall(r'href="https://%s/c/([A-Za-z0-9_-]+)"' % h, html)]
+    out += [("u", t) for t in re.findall(r"<https://%s/u/([A-Za-z0-9_-]+)>" % h,
+                                         msg["List-Unsubscribe"] or "")]
+    return out
+
+
+def send_tracked(g, mx, rcpt):
+    """A tracked HTML message to rcpt; its QID and the copy that arrived,
+    whose tokens all verify under db/track.key and name it."""
+    smtpgate.smtp_send(g, [rcpt], envfrom="bounce@example.com",
+                       msg=mime_message("quoted-printable", rcpt))
+    m, = mx.wait_received(1, rcpt=rcpt, timeout=30)
+    qid = g.wait_events(lambda e: e["event"] == "delivered" and e["to"] == rcpt)[0]["queue_id"]
+    toks = tokens_of(m["data"])
+    assert sorted(k for k, _ in toks) == sorted(["o", "u"] + ["c"] * len(LINKS)), toks
+    key = track_key(g)
+    links = sorted(parse_token(key, t)[3] for k, t in toks if k == "c")
+    assert links == list(range(len(LINKS)))
+    for k, t in toks:
+        got = parse_token(key, t)
+        assert got is not None and got[0] == k and got[1] == qid and got[2] == 0, (k, got)
+    return qid, m
+
+
+@needs_root
+def test_no_track_key_in_worker_memory(mx):
+    """As a taken-over worker would: after tracked copies went out (their
+    tokens verify under db/track.key), read each worker's own writable
+    memory and look for the tracking key's 32 bytes. The key process
+    holds them (the search can find them there); the workers and the
+    master do not."""
+    with tracked_gw(mx) as g:
+        for i in range(3):
+            send_tracked(g, mx, "t%d@dest.test" % i)
+        secret = {"track.key": track_key(g)}
+        for w in workers(g):
+            assert found_in(w, secret) == [], "worker %d holds track.key" % w
+        assert found_in(g.pid("deliverd"), secret) == []
+        assert found_in(one_key_proc(g), secret) == ["track.key"]
+
+
 # ---------------------------------------------------------------- faults
 
 def test_killed_key_process_restarted_workers_replaced(mx):
@@ -157,6 +227,34 @@ def test_stopped_key_process_defers_not_unsigned(mx):
         m, = mx.wait_received(1, rcpt="hung@dest.test", timeout=60)
         assert sorted(dkim_results(m["data"], records)) == BOTH
         assert "no answer from the key process" in g.log("deliverd")
+
+
+def test_stopped_key_process_defers_tracked_copy(mx):
+    """No DKIM key here: only the tracking tokens need the key process. A
+    hung key process defers the tracked copy (451 4.3.0, bounded), it is
+    not sent untracked or with a token missing, and goes out tracked with
+    tokens that verify once the key process answers again."""
+    with tracked_gw(mx) as g:
+        send_tracked(g, mx, "first@dest.test")
+        kp = one_key_proc(g)
+        os.kill(kp, signal.SIGSTOP)
+        try:
+            smtpgate.smtp_send(g, ["hung@dest.test"], envfrom="bounce@example.com",
+                               msg=mime_message("quoted-printable", "hung@dest.test"))
+            ev = g.wait_events(lambda e: e["event"] == "deferred" and
+                               e["to"] == "hung@dest.test", timeout=30)[0]
+            qid = ev["queue_id"]
+            assert ev["msg"].startswith("451 4.3.0"), ev
+            assert "tracking tokens" in ev["msg"], ev
+            assert mx.received("hung@dest.test") == []
+        finally:
+            os.kill(kp, signal.SIGCONT)
+        m, = mx.wait_received(1, rcpt="hung@dest.test", timeout=60)
+        key = track_key(g)
+        toks = tokens_of(m["data"])
+        assert len(toks) == 2 + len(LINKS)
+        assert all(parse_token(key, t)[:3] == (k, qid, 0) for k, t in toks)
+        assert "no tracking tokens from the key process within" in g.log("deliverd")
 
 
 def test_reload_replaces_workers_keeps_key_process(mx):
