@@ -344,6 +344,48 @@ def test_stolen_worker_socket(mx):
                  what="the log line")
 
 
+def tokens_request(qid, idx, what, links, rid=0x70C):
+    """dkey_proto.h DKEY_Q_TOKENS: QID, recipient index, what, links."""
+    payload = qid.encode() + idx.to_bytes(4, "big") + bytes([what]) + links.to_bytes(2, "big")
+    return bytes([1, 4]) + len(payload).to_bytes(2, "big") + rid.to_bytes(4, "big") + payload
+
+
+@needs_root
+def test_stolen_worker_socket_tokens(mx):
+    """On a worker's socket to the key process, tokens come only as the
+    protocol has them: one batch for one QID and recipient, at most 500
+    links, each token what trackd verifies under db/track.key. A
+    malformed request (501 links, a QID that is not one) closes that
+    socket, with a log line; the key process goes on."""
+    from test_priv_boundaries import ask_stolen
+    with tracked_gw(mx) as g:
+        send_tracked(g, mx, "before@dest.test")
+        key, kp, ws = track_key(g), one_key_proc(g), workers(g)
+        qid = "0123456789ABCDEF0123"
+        fds = [smtpgate.seqpacket_to(w, kp) for w in ws]
+        assert None not in fds, "no socket to deliverd-key in a worker"
+
+        rep = ask_stolen(ws[0], fds[0], lambda s: s.send(tokens_request(qid, 7, 3, 2)), 65536)
+        assert rep[1] == 0x81 and len(rep) == 8 + 4 * 39, rep
+        toks = [rep[8 + 39 * i:8 + 39 * (i + 1)].decode() for i in range(4)]
+        assert [parse_token(key, t) for t in toks] == [
+            ("o", qid, 7, 0), ("u", qid, 7, 0), ("c", qid, 7, 0), ("c", qid, 7, 1)]
+        rep = ask_stolen(ws[0], fds[0], lambda s: s.send(tokens_request(qid, 1, 0, 500)), 65536)
+        assert rep[1] == 0x81 and len(rep) == 8 + 500 * 39, len(rep)
+        assert parse_token(key, rep[-39:].decode()) == ("c", qid, 1, 499)
+
+        # one malformed request per worker's socket (t_dkey_proto has the rest)
+        bad = [tokens_request(qid, 0, 0, 501),             # over the bound
+               tokens_request(qid.lower(), 0, 1, 0)]        # not a QID
+        for w, fd, req in zip(ws, fds, bad):
+            rep = ask_stolen(w, fd, lambda s: s.send(req), 65536)
+            assert rep == b"", "a malformed request must close the socket: %r" % req
+        wait_for(lambda: g.log("deliverd").count("bad request from a worker") == 2, 10,
+                 what="the log lines")
+        # the key process goes on: tracked mail still goes out
+        send_tracked(g, mx, "after@dest.test")
+
+
 # ---------------------------------------------------------------- Landlock
 
 def call_in(pid, path):
@@ -358,6 +400,21 @@ def call_in(pid, path):
     return int(vals[0]), int(vals[1])
 
 
+def make_track_key(g):
+    """db/track.key as spoold makes it (32 random bytes, 0600, spoold's
+    user): the workers' owner, so only Landlock can keep them out."""
+    import grp
+    import pwd
+    path = os.path.join(g.spool, "db", "track.key")
+    if not os.path.exists(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(os.urandom(32))
+        os.chown(path, pwd.getpwnam("smtpgate").pw_uid, grp.getgrnam("smtpgate").gr_gid)
+    return path
+
+
 def landlock_abi():
     import ctypes
     libc = ctypes.CDLL(None, use_errno=True)
@@ -368,11 +425,13 @@ def landlock_abi():
 @pytest.mark.skipif(not os.path.exists("/usr/bin/gdb"), reason="needs gdb")
 def test_worker_cannot_open_keys(mx):
     """A worker, taken over, opens files as itself: keys/ (its own user's
-    directory) and the database's key files are refused (EACCES), the
-    queue files it needs are not."""
+    directory) and the database's key files (db/track.key too: the key
+    process makes the tracking tokens) are refused (EACCES), the queue
+    files it needs are not."""
     if landlock_abi() < 1:
         pytest.skip("no Landlock in this kernel")
     with relay_gw(mx) as g:
+        trackkey = make_track_key(g)  # there before the workers start
         records = signed_gw(mx, g)
         assert send_signed(g, mx, records, "ll@dest.test") == BOTH
         keys = os.path.join(g.spool, "keys")
@@ -384,6 +443,7 @@ def test_worker_cannot_open_keys(mx):
             assert call_in(w, keyfile)[1] == 13
             assert call_in(w, keys)[0] == -1
             assert call_in(w, envkey)[0] == -1
+            assert call_in(w, trackkey) == (-1, 13), "worker %d opened track.key" % w
             fd, _ = call_in(w, os.path.join(g.spool, "queue"))
             assert fd >= 0, "the queue must stay readable"
         # and the key process still can (it signs after this)
