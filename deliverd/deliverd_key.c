@@ -608,10 +608,12 @@ deliverd_key_call(const struct dkey_req *req, const char *what, uint8_t *out,
 	}
 	if (n == -1 && errno == ETIMEDOUT) {
 		deliverd_key_quiet = ev_clock_ms() + DELIVERD_KEY_QUIET_MS;
-		log_warnx("key: no %s from the key process within %d ms", what,
-		    DELIVERD_KEY_TIMEOUT_MS);
+		log_warnx("key: no answer from the key process within %d ms: "
+			  "no %s",
+		    DELIVERD_KEY_TIMEOUT_MS, what);
 	} else
-		log_warnx("key: no %s: the key process is gone", what);
+		log_warnx("key: no answer: the key process is gone: no %s",
+		    what);
 	return -1;
 }
 
