@@ -7,7 +7,11 @@
  * inherited but its control socket, and answers the workers' requests
  * (dkey_proto.h): a key's public part, an RSA-SHA256 PKCS#1 v1.5
  * signature of a digest, an Ed25519 signature of the 32-byte hash
- * libopendkim signs. One SOCK_SEQPACKET pair per worker: the worker makes
+ * libopendkim signs, and the engagement-tracking tokens of one recipient's
+ * copy of a tracked message (spool_track_token_with under db/track.key,
+ * which no worker reads either: a worker holding it could forge
+ * unsubscribes, opens and clicks for every recipient until the key
+ * changed). One SOCK_SEQPACKET pair per worker: the worker makes
  * it at start and hands the key process its end over the master's
  * control socket (smtpd_peers_attach), then closes that control socket
  * before it talks to any network.
@@ -26,8 +30,10 @@
  * workers, whose own sockets closed, finish their job and exit; the
  * scheduler starts their replacements, which attach to the new one. A
  * worker waits DELIVERD_KEY_TIMEOUT_MS for an answer; then that
- * message's signing fails (deferred, 451 4.3.0, never sent unsigned) and
- * for DELIVERD_KEY_QUIET_MS it does not wait again.
+ * message's signing fails (deferred, 451 4.3.0, never sent unsigned; a
+ * tracked copy without its tokens likewise, never sent untracked) and
+ * for DELIVERD_KEY_QUIET_MS it does not wait again. The tracking key is
+ * read at start, or at the first request when spoold has not made it yet.
  */
 #include "config.h"
 

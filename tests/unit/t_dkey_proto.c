@@ -1,8 +1,9 @@
 /*
  * Unit tests for deliverd/dkey_proto: the worker <-> DKIM key process
  * messages. Tables of valid and invalid datagrams for both parsers (key
- * file names that leave keys/ or are not the spool's), encoder round trips
- * and bounds, and every truncation of a valid message (a short datagram
+ * file names that leave keys/ or are not the spool's; tokens requests
+ * with a bad QID, too many links, no token or an unknown flag), encoder
+ * round trips and bounds, and every truncation of a valid message (a short datagram
  * must be refused, never read past).
  */
 #include "config.h"
