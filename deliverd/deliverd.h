@@ -200,6 +200,11 @@ bool deliverd_key_gone(void);
  * answer in out, or -1 (refused, gone, no answer in time: logged). */
 int deliverd_key_ask(uint8_t type, const char *name, const uint8_t *digest,
     uint8_t *out, size_t outsz, size_t *outlen_r);
+/* The tracking tokens of one recipient's copy (DKEY_Q_TOKENS: what is
+ * DKEY_TOK_*, links the click tokens of links 0..links-1): 0 and the
+ * tokens, SPOOL_TRACK_TOKEN_LEN bytes each, in out; -1 as above. */
+int deliverd_key_tokens(const char *qid, uint32_t idx, uint8_t what,
+    unsigned links, uint8_t *out, size_t outsz, size_t *outlen_r);
 
 /* ---- SMTP client session (deliverd_smtp.c) */
 struct deliverd_smtp;

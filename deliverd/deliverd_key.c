@@ -7,7 +7,11 @@
  * inherited but its control socket, and answers the workers' requests
  * (dkey_proto.h): a key's public part, an RSA-SHA256 PKCS#1 v1.5
  * signature of a digest, an Ed25519 signature of the 32-byte hash
- * libopendkim signs. One SOCK_SEQPACKET pair per worker: the worker makes
+ * libopendkim signs, and the engagement-tracking tokens of one recipient's
+ * copy of a tracked message (spool_track_token_with under db/track.key,
+ * which no worker reads either: a worker holding it could forge
+ * unsubscribes, opens and clicks for every recipient until the key
+ * changed). One SOCK_SEQPACKET pair per worker: the worker makes
  * it at start and hands the key process its end over the master's
  * control socket (smtpd_peers_attach), then closes that control socket
  * before it talks to any network.
@@ -26,8 +30,10 @@
  * workers, whose own sockets closed, finish their job and exit; the
  * scheduler starts their replacements, which attach to the new one. A
  * worker waits DELIVERD_KEY_TIMEOUT_MS for an answer; then that
- * message's signing fails (deferred, 451 4.3.0, never sent unsigned) and
- * for DELIVERD_KEY_QUIET_MS it does not wait again.
+ * message's signing fails (deferred, 451 4.3.0, never sent unsigned; a
+ * tracked copy without its tokens likewise, never sent untracked) and
+ * for DELIVERD_KEY_QUIET_MS it does not wait again. The tracking key is
+ * read at start, or at the first request when spoold has not made it yet.
  */
 #include "config.h"
 
@@ -60,6 +66,7 @@
 #include "sig.h"
 #include "smtpd_peers.h"
 #include "spool.h"
+#include "spool_track.h"
 #include "xmem.h"
 
 #define DKEY_CACHE_MAX	 64
@@ -84,6 +91,8 @@ struct deliverd_key_cached {
 
 struct deliverd_keyp {
 	int			   kp_dir; /* spool_dir/keys/ */
+	const char		  *kp_spool;
+	struct spool_track_signer *kp_track; /* db/track.key, once loaded */
 	struct deliverd_key_cached kp_cache[DKEY_CACHE_MAX];
 	uint64_t		   kp_clock;
 	struct smtpd_peers	   kp_peers;
@@ -256,6 +265,69 @@ deliverd_key_answer(struct deliverd_keyp *kp, const struct dkey_req *r,
 	return n;
 }
 
+/* The tracking key, loaded on first use (spoold makes it: it may not be
+ * there yet when deliverd starts) and kept in a keyed HMAC context. */
+static struct spool_track_signer *
+deliverd_key_track(struct deliverd_keyp *kp, const char **why_r)
+{
+	unsigned char key[SPOOL_TRACK_KEYLEN];
+	int	      rc;
+
+	if (kp->kp_track != NULL)
+		return kp->kp_track;
+	if ((rc = spool_track_key_load(kp->kp_spool, false, key)) != 0) {
+		*why_r = rc == ENOENT ? "no db/" SPOOL_TRACK_KEY_FILE
+		    : rc == EPERM     ? "db/" SPOOL_TRACK_KEY_FILE
+				    " is open to others"
+				  : "cannot read db/" SPOOL_TRACK_KEY_FILE;
+		return NULL;
+	}
+	kp->kp_track = spool_track_signer_new(key);
+	explicit_bzero(key, sizeof(key));
+	if (kp->kp_track == NULL)
+		*why_r = "no HMAC context";
+	return kp->kp_track;
+}
+
+/* The tokens r asks for into out (dkey_proto.h): their length, or 0. */
+static size_t
+deliverd_key_make_tokens(struct deliverd_keyp *kp, const struct dkey_req *r,
+    uint8_t *out, size_t outsz, const char **why_r)
+{
+	struct spool_track_signer *s;
+	struct spool_track_ref	   ref;
+	char			   tok[SPOOL_TRACK_TOKEN_MAX];
+	size_t			   n = 0;
+	unsigned		   i;
+
+	if ((s = deliverd_key_track(kp, why_r)) == NULL)
+		return 0;
+	if (dkey_tokens_count(r) * SPOOL_TRACK_TOKEN_LEN > outsz) {
+		*why_r = "too many tokens"; /* dkey_request_parse bounds it */
+		return 0;
+	}
+	memset(&ref, 0, sizeof(ref));
+	(void)snprintf(ref.tk_qid, sizeof(ref.tk_qid), "%s", r->dq_qid);
+	ref.tk_idx = r->dq_idx;
+	for (i = 0; i < 2u + r->dq_links; i++) {
+		if ((i == 0 && !(r->dq_what & DKEY_TOK_OPEN)) ||
+		    (i == 1 && !(r->dq_what & DKEY_TOK_UNSUB)))
+			continue;
+		ref.tk_kind = i == 0 ? SPOOL_TRACK_OPEN
+		    : i == 1	     ? SPOOL_TRACK_UNSUB
+				     : SPOOL_TRACK_CLICK;
+		ref.tk_link = (uint16_t)(i < 2 ? 0 : i - 2);
+		if (spool_track_token_with(s, &ref, tok, sizeof(tok)) == -1 ||
+		    strlen(tok) != SPOOL_TRACK_TOKEN_LEN) {
+			*why_r = "HMAC failed";
+			return 0;
+		}
+		memcpy(out + n, tok, SPOOL_TRACK_TOKEN_LEN);
+		n += SPOOL_TRACK_TOKEN_LEN;
+	}
+	return n;
+}
+
 /* One request from a worker's socket; false: drop that socket. */
 static bool
 deliverd_key_serve(void *arg, int fd)
@@ -280,8 +352,14 @@ deliverd_key_serve(void *arg, int fd)
 		    n);
 		return false;
 	}
-	rlen = deliverd_key_answer(kp, &req, res, sizeof(res), &why);
-	if (rlen == 0)
+	if (req.dq_type == DKEY_Q_TOKENS) {
+		rlen = deliverd_key_make_tokens(kp, &req, res, sizeof(res),
+		    &why);
+		if (rlen == 0)
+			log_warnx("%s: key: tracking tokens refused: %s",
+			    req.dq_qid, why);
+	} else if ((rlen = deliverd_key_answer(kp, &req, res, sizeof(res),
+			&why)) == 0)
 		log_warnx("key: %s for keys/%s refused: %s",
 		    req.dq_type == DKEY_Q_PUB	    ? "public key"
 			: req.dq_type == DKEY_Q_RSA ? "RSA signature"
@@ -350,6 +428,8 @@ deliverd_key_main(const char *spool_dir, int ctl, pid_t parent)
 	if (spool_path(dir, sizeof(dir), spool_dir, SPOOL_KEYS, NULL) == -1 ||
 	    (kp.kp_dir = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		log_fatal("key: %s", dir);
+	kp.kp_spool = spool_dir;
+	(void)deliverd_key_track(&kp, &(const char *){ NULL }); /* if there */
 	pp->pp_name = "key";
 	pp->pp_ctl = ctl;
 	pp->pp_max = DKEY_MAX_PEERS;
@@ -498,11 +578,11 @@ deliverd_key_gone(void)
 	return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP) != 0;
 }
 
-int
-deliverd_key_ask(uint8_t type, const char *name, const uint8_t *digest,
-    uint8_t *out, size_t outsz, size_t *outlen_r)
+/* One request and its answer (deliverd_key_ask, deliverd_key_tokens). */
+static int
+deliverd_key_call(const struct dkey_req *req, const char *what, uint8_t *out,
+    size_t outsz, size_t *outlen_r)
 {
-	struct dkey_req	  req;
 	struct dkey_reply r;
 	uint8_t		  q[DKEY_REQ_MAX], in[DKEY_REP_MAX + 1];
 	uint32_t	  id = ++deliverd_key_id;
@@ -510,17 +590,12 @@ deliverd_key_ask(uint8_t type, const char *name, const uint8_t *digest,
 	size_t		  qlen;
 	ssize_t		  n;
 
-	memset(&req, 0, sizeof(req));
-	req.dq_type = type;
-	(void)snprintf(req.dq_name, sizeof(req.dq_name), "%s", name);
-	if (digest != NULL)
-		memcpy(req.dq_digest, digest, sizeof(req.dq_digest));
 	/* a hung key process must not stall every message in turn */
 	if (deliverd_key_fd == -1 || ev_clock_ms() < deliverd_key_quiet ||
-	    (qlen = dkey_request_make(q, sizeof(q), id, &req)) == 0 ||
+	    (qlen = dkey_request_make(q, sizeof(q), id, req)) == 0 ||
 	    send(deliverd_key_fd, q, qlen, MSG_NOSIGNAL | MSG_DONTWAIT) !=
 		(ssize_t)qlen) {
-		log_warnx("key: no signature: the key process is unreachable");
+		log_warnx("key: no %s: the key process is unreachable", what);
 		return -1;
 	}
 	end = ev_clock_ms() + DELIVERD_KEY_TIMEOUT_MS;
@@ -539,9 +614,50 @@ deliverd_key_ask(uint8_t type, const char *name, const uint8_t *digest,
 	}
 	if (n == -1 && errno == ETIMEDOUT) {
 		deliverd_key_quiet = ev_clock_ms() + DELIVERD_KEY_QUIET_MS;
-		log_warnx("key: no answer from the key process within %d ms",
-		    DELIVERD_KEY_TIMEOUT_MS);
+		log_warnx("key: no answer from the key process within %d ms: "
+			  "no %s",
+		    DELIVERD_KEY_TIMEOUT_MS, what);
 	} else
-		log_warnx("key: no answer: the key process is gone");
+		log_warnx("key: no answer: the key process is gone: no %s",
+		    what);
 	return -1;
+}
+
+int
+deliverd_key_ask(uint8_t type, const char *name, const uint8_t *digest,
+    uint8_t *out, size_t outsz, size_t *outlen_r)
+{
+	struct dkey_req req;
+
+	memset(&req, 0, sizeof(req));
+	req.dq_type = type;
+	(void)snprintf(req.dq_name, sizeof(req.dq_name), "%s", name);
+	if (digest != NULL)
+		memcpy(req.dq_digest, digest, sizeof(req.dq_digest));
+	return deliverd_key_call(&req, "signature", out, outsz, outlen_r);
+}
+
+int
+deliverd_key_tokens(const char *qid, uint32_t idx, uint8_t what, unsigned links,
+    uint8_t *out, size_t outsz, size_t *outlen_r)
+{
+	struct dkey_req req;
+
+	if (links > DKEY_LINKS_MAX)
+		return -1;
+	memset(&req, 0, sizeof(req));
+	req.dq_type = DKEY_Q_TOKENS;
+	(void)snprintf(req.dq_qid, sizeof(req.dq_qid), "%s", qid);
+	req.dq_idx = idx;
+	req.dq_what = what;
+	req.dq_links = (uint16_t)links;
+	if (deliverd_key_call(&req, "tracking tokens", out, outsz, outlen_r) ==
+	    -1)
+		return -1;
+	if (*outlen_r != dkey_tokens_count(&req) * SPOOL_TRACK_TOKEN_LEN) {
+		log_warnx("%s: key: %zu bytes of tracking tokens, not %zu", qid,
+		    *outlen_r, dkey_tokens_count(&req) * SPOOL_TRACK_TOKEN_LEN);
+		return -1;
+	}
+	return 0;
 }

@@ -2,7 +2,8 @@
  * deliverd_landlock: a delivery worker confines itself (Landlock, the
  * kernel's unprivileged file-access sandbox) once it is set up, before it
  * takes a job. The workers run as deliverd_user, which owns keys/ (the
- * DKIM private keys) and the database's key files; uid and mode bits
+ * DKIM private keys) and the database's key files (db/track.key among
+ * them: the tracking tokens come from the key process too); uid and mode bits
  * cannot keep them from a worker taken over through a parser bug, a
  * Landlock domain can. Nothing may be written, created, removed or
  * executed; reading is allowed only beneath:
@@ -11,7 +12,6 @@
  *   /dev/null, /dev/urandom, /dev/random;
  *   spool_dir/queue/ (the message files);
  *   spool_dir/db/data.mdb, and lock.mdb read-write (LMDB, already open);
- *   db/track.key when it exists (loaded before, by deliverd_track.c);
  *   the files the configuration names that a worker reads while it runs:
  *     tls_ca_file, relayhost_tls_ca_file, mta_sts_ca_file (libcurl reads
  *     it per fetch), dnssec_trust_anchor.
@@ -43,7 +43,6 @@
 #include "deliverd.h"
 #include "log.h"
 #include "spool.h"
-#include "spool_track.h"
 
 /* <linux/landlock.h> of the oldest kernel headers we build with may lack
  * the later ABIs: the values are the kernel's UAPI. */
@@ -118,7 +117,7 @@ deliverd_landlock_allow(int rs, const char *path, uint64_t access)
 	return rc == -1 ? -1 : 0;
 }
 
-/* The spool's files a worker reads: queue/, the database, track.key. */
+/* The spool's files a worker reads: queue/ and the database. */
 static int
 deliverd_landlock_spool(int rs, const char *spool_dir, uint64_t rdir,
     uint64_t rw)
@@ -136,10 +135,6 @@ deliverd_landlock_spool(int rs, const char *spool_dir, uint64_t rdir,
 	if (snprintf(path, sizeof(path), "%s/db/lock.mdb", spool_dir) >=
 		(int)sizeof(path) ||
 	    deliverd_landlock_allow(rs, path, rw) == -1)
-		return -1;
-	if (snprintf(path, sizeof(path), "%s/db/%s", spool_dir,
-		SPOOL_TRACK_KEY_FILE) >= (int)sizeof(path) ||
-	    deliverd_landlock_allow(rs, path, LL_FS_READ_FILE) == -1)
 		return -1;
 	return 0;
 }

@@ -7,6 +7,14 @@
  * List-Unsubscribe of its own, the RFC 8058 one-click headers on top.
  * A message track_html cannot parse goes out as it is (one log line per
  * job). The settings are the record's (the account's at filing time).
+ *
+ * The tokens come from deliverd's key process (deliverd_key.c,
+ * DKEY_Q_TOKENS), one request per recipient's copy: the worker, which
+ * talks to hostile MX servers, never holds db/track.key (with it, a
+ * worker taken over could make unsubscribes, opens and clicks for every
+ * recipient of every account until the key changed). A copy whose tokens
+ * do not come (the key process gone, slow or refusing) is not sent at
+ * all: deferred, neither untracked nor with a token missing.
  */
 #include "config.h"
 
@@ -15,7 +23,9 @@
 #include <strings.h>
 
 #include "buf.h"
+#include "deliverd.h"
 #include "deliverd_track.h"
+#include "dkey_proto.h"
 #include "log.h"
 #include "spool.h"
 #include "spool_track.h"
@@ -25,54 +35,18 @@
 struct deliverd_track {
 	struct spool_track_msg dt_km;
 	char		       dt_qid[QID_SIZE];
-	uint32_t	       dt_idx; /* the recipient being made */
-	bool dt_own_lu;		       /* the message has a List-Unsubscribe */
-	bool dt_logged;		       /* "cannot parse" said for this job */
+	bool dt_own_lu; /* the message has a List-Unsubscribe */
+	bool dt_logged; /* "cannot parse" said for this job */
+	/* the current copy's tokens (dkey_proto.h's order): */
+	uint8_t	 dt_tok[DKEY_OUT_MAX];
+	uint8_t	 dt_what;  /* DKEY_TOK_* asked for */
+	unsigned dt_links; /* click tokens */
 };
-
-/* The tracking key, loaded once per worker (retried until it loads),
- * kept only in a keyed HMAC context reused for every token. */
-static struct spool_track_signer *deliverd_track_signer;
 
 void
 deliverd_track_init(void)
 {
 	track_html_init();
-}
-
-void
-deliverd_track_preload(const char *spool_dir)
-{
-	unsigned char key[SPOOL_TRACK_KEYLEN];
-
-	if (deliverd_track_signer != NULL ||
-	    spool_track_key_load(spool_dir, false, key) != 0)
-		return; /* absent yet: deliverd_track_key_ok says it later */
-	deliverd_track_signer = spool_track_signer_new(key);
-	explicit_bzero(key, sizeof(key));
-}
-
-static bool
-deliverd_track_key_ok(const char *spool_dir, const char *qid)
-{
-	unsigned char key[SPOOL_TRACK_KEYLEN];
-	int	      rc;
-
-	if (deliverd_track_signer != NULL)
-		return true;
-	if ((rc = spool_track_key_load(spool_dir, false, key)) != 0) {
-		log_warnx("%s: tracking key %s/db/%s: %s: sent untracked", qid,
-		    spool_dir, SPOOL_TRACK_KEY_FILE, spool_strerror(rc));
-		return false;
-	}
-	deliverd_track_signer = spool_track_signer_new(key);
-	explicit_bzero(key, sizeof(key));
-	if (deliverd_track_signer == NULL) {
-		log_warnx("%s: tracking key: no HMAC context: sent untracked",
-		    qid);
-		return false;
-	}
-	return true;
 }
 
 /* A List-Unsubscribe field in the header block (not -Post). */
@@ -99,8 +73,8 @@ deliverd_track_has_lu(const char *msg, size_t len)
 }
 
 struct deliverd_track *
-deliverd_track_load(struct spool_txn *txn, const char *spool_dir,
-    const struct spool_msg *m, const char *msg, size_t len)
+deliverd_track_load(struct spool_txn *txn, const struct spool_msg *m,
+    const char *msg, size_t len)
 {
 	struct deliverd_track *dt;
 	int		       rc;
@@ -109,8 +83,7 @@ deliverd_track_load(struct spool_txn *txn, const char *spool_dir,
 		return NULL; /* never leaves the host */
 	dt = xcalloc(1, sizeof(*dt));
 	if ((rc = spool_track_get(txn, m->sm_qid, &dt->dt_km)) != 0 ||
-	    dt->dt_km.km_track == 0 || dt->dt_km.km_host[0] == '\0' ||
-	    !deliverd_track_key_ok(spool_dir, m->sm_qid)) {
+	    dt->dt_km.km_track == 0 || dt->dt_km.km_host[0] == '\0') {
 		if (rc != 0 && rc != SPOOL_ENOTFOUND)
 			log_warnx("%s: tracking record: %s: sent untracked",
 			    m->sm_qid, spool_strerror(rc));
@@ -132,21 +105,42 @@ deliverd_track_free(struct deliverd_track **dtp)
 	*dtp = NULL;
 }
 
+/* track_html's token callback: the copy's token from the batch. */
 static int
 deliverd_track_token(void *arg, int kind, unsigned link, char *out,
     size_t outsz)
 {
 	struct deliverd_track *dt = arg;
-	struct spool_track_ref r;
+	bool		       open = (dt->dt_what & DKEY_TOK_OPEN) != 0;
+	bool		       unsub = (dt->dt_what & DKEY_TOK_UNSUB) != 0;
+	size_t		       at;
 
-	memset(&r, 0, sizeof(r));
-	r.tk_kind = (enum spool_track_kind)kind;
-	(void)str_copy(r.tk_qid, sizeof(r.tk_qid), dt->dt_qid);
-	r.tk_idx = dt->dt_idx;
-	r.tk_link = (uint16_t)link;
-	if (link > UINT16_MAX)
+	if (kind == SPOOL_TRACK_OPEN && open && link == 0)
+		at = 0;
+	else if (kind == SPOOL_TRACK_UNSUB && unsub && link == 0)
+		at = open;
+	else if (kind == SPOOL_TRACK_CLICK && link < dt->dt_links)
+		at = (size_t)open + unsub + link;
+	else
+		return -1; /* not asked for: a bug, the copy is not made */
+	if (outsz <= SPOOL_TRACK_TOKEN_LEN)
 		return -1;
-	return spool_track_token_with(deliverd_track_signer, &r, out, outsz);
+	memcpy(out, dt->dt_tok + at * SPOOL_TRACK_TOKEN_LEN,
+	    SPOOL_TRACK_TOKEN_LEN);
+	out[SPOOL_TRACK_TOKEN_LEN] = '\0';
+	return 0;
+}
+
+/* The copy's tokens from the key process, one request. */
+static int
+deliverd_track_tokens(struct deliverd_track *dt, uint32_t idx)
+{
+	size_t len = 0;
+
+	if (dt->dt_links > DKEY_LINKS_MAX)
+		return -1; /* spool_track_get bounds it */
+	return deliverd_key_tokens(dt->dt_qid, idx, dt->dt_what, dt->dt_links,
+	    dt->dt_tok, sizeof(dt->dt_tok), &len);
 }
 
 static int
@@ -171,7 +165,6 @@ deliverd_track_copy(struct deliverd_track *dt, uint32_t idx, const char *msg,
 	unsigned	  f = dt->dt_km.km_track;
 	int		  rc = 0;
 
-	dt->dt_idx = idx;
 	buf_reset(out);
 	memset(&o, 0, sizeof(o));
 	o.to_host = dt->dt_km.km_host;
@@ -181,6 +174,13 @@ deliverd_track_copy(struct deliverd_track *dt, uint32_t idx, const char *msg,
 	o.to_links = dt->dt_km.km_nlinks; /* trackd knows no other */
 	o.to_token = deliverd_track_token;
 	o.to_arg = dt;
+	dt->dt_what = (uint8_t)((o.to_opens ? DKEY_TOK_OPEN : 0) |
+	    ((f & SPOOL_TRACK_F_UNSUB) && !dt->dt_own_lu ? DKEY_TOK_UNSUB : 0));
+	dt->dt_links = o.to_clicks ? (unsigned)dt->dt_km.km_nlinks : 0;
+	if (dt->dt_what == 0 && dt->dt_links == 0)
+		return -1; /* nothing to track in this message */
+	if (deliverd_track_tokens(dt, idx) == -1)
+		return DELIVERD_TRACK_DEFER;
 	if ((f & SPOOL_TRACK_F_UNSUB) && !dt->dt_own_lu &&
 	    deliverd_track_unsub(dt, out) == -1)
 		goto fail;

@@ -17,18 +17,17 @@ struct deliverd_track;
 
 /* Once per worker process (GMime). */
 void deliverd_track_init(void);
-/* Loads db/track.key now if it is there (before the worker confines
- * itself: deliverd_landlock.c); quiet when it is not. */
-void deliverd_track_preload(const char *spool_dir);
 /* m's tracking state (msg: the message, for its own List-Unsubscribe), or
  * NULL: not tracked (no record, a sandbox message, tracking off) or it
- * cannot be (no key, a bad record: logged), then sent as it is. */
+ * cannot be (a bad record: logged), then sent as it is. */
 struct deliverd_track *deliverd_track_load(struct spool_txn *,
-    const char *spool_dir, const struct spool_msg *m, const char *msg,
-    size_t len);
+    const struct spool_msg *m, const char *msg, size_t len);
 void		       deliverd_track_free(struct deliverd_track **);
 /* Recipient idx's copy of msg into out: 0; -1: send msg as it is (a
- * message that cannot be parsed is logged once per job). */
+ * message that cannot be parsed is logged once per job);
+ * DELIVERD_TRACK_DEFER: no tokens from the key process (logged): the copy
+ * must not be sent (451). */
+#define DELIVERD_TRACK_DEFER (-2)
 int deliverd_track_copy(struct deliverd_track *, uint32_t idx, const char *msg,
     size_t len, struct buf *out);
 

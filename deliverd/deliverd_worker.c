@@ -84,8 +84,7 @@ deliverd_worker_track(struct worker *w, struct deliverd_worker_msg *wm)
 
 	if (wm->m.sm_sandbox || spool_begin(w->dw_sp, false, &txn) != 0)
 		return;
-	wm->track = deliverd_track_load(txn, w->dw_cf->cf_spool_dir, &wm->m,
-	    wm->body, wm->bodylen);
+	wm->track = deliverd_track_load(txn, &wm->m, wm->body, wm->bodylen);
 	spool_abort(&txn);
 }
 
@@ -568,9 +567,12 @@ deliverd_worker_sign_copy(struct worker *w, struct deliverd_worker_msg *wm,
 	    : 0;
 }
 
+#define DELIVERD_WORKER_NOTOKENS "no tracking tokens from the key process"
+
 /*
  * A tracked message (issue 16): each recipient its own copy, signature
- * and transaction. A copy that cannot be made is the message as it is.
+ * and transaction. A copy that cannot be parsed is the message as it is;
+ * one without its tokens (the key process did not give them) is deferred.
  */
 static void
 deliverd_worker_send_tracked(struct worker *w, const struct deliverd_job *j,
@@ -581,6 +583,7 @@ deliverd_worker_send_tracked(struct worker *w, const struct deliverd_job *j,
 	size_t	    bodylen = wm->bodylen, i;
 	struct buf  copy;
 	char	    why[1024];
+	int	    rc;
 
 	buf_init(&copy, SIZE_MAX / 2);
 	/* the copy is a little longer than the message: one allocation */
@@ -588,12 +591,19 @@ deliverd_worker_send_tracked(struct worker *w, const struct deliverd_job *j,
 	for (i = 0; i < nr; i++) {
 		if (r[i].skip)
 			continue;
-		if (deliverd_track_copy(wm->track, r[i].idx, body, bodylen,
-			&copy) == 0) {
+		rc = deliverd_track_copy(wm->track, r[i].idx, body, bodylen,
+		    &copy);
+		if (rc == 0) {
 			wm->body = copy.data;
 			wm->bodylen = copy.len;
 		}
-		if (deliverd_worker_sign_copy(w, wm, why, sizeof(why)) == -1) {
+		if (rc == DELIVERD_TRACK_DEFER) {
+			(void)str_copy(why, sizeof(why),
+			    DELIVERD_WORKER_NOTOKENS);
+			rc = -1;
+		} else
+			rc = deliverd_worker_sign_copy(w, wm, why, sizeof(why));
+		if (rc == -1) {
 			log_warnx("%s: to=<%s>: not attempted: %s", j->dj_qid,
 			    r[i].addr, why);
 			(void)str_printf(r[i].reply, sizeof(r[i].reply),
@@ -657,11 +667,16 @@ deliverd_worker_sim_sign(struct worker *w, struct deliverd_worker_msg *wm,
 	int	    rc;
 
 	buf_init(&copy, SIZE_MAX / 2);
-	if (deliverd_track_copy(wm->track, idx, body, bodylen, &copy) == 0) {
+	rc = deliverd_track_copy(wm->track, idx, body, bodylen, &copy);
+	if (rc == 0) {
 		wm->body = copy.data;
 		wm->bodylen = copy.len;
 	}
-	rc = deliverd_worker_sign_copy(w, wm, why, whysz);
+	if (rc == DELIVERD_TRACK_DEFER) {
+		(void)str_copy(why, whysz, DELIVERD_WORKER_NOTOKENS);
+		rc = -1;
+	} else
+		rc = deliverd_worker_sign_copy(w, wm, why, whysz);
 	wm->body = body;
 	wm->bodylen = bodylen;
 	buf_release(&copy);
@@ -922,15 +937,14 @@ deliverd_worker_loop(struct worker *w)
 	ev_free(&e);
 }
 
-/* Set up: from here on no keys/, no db/ key but track.key, nothing
- * written (deliverd_landlock.c). */
+/* Set up: from here on no keys/, no db/ key file, nothing written
+ * (deliverd_landlock.c). */
 static void
 deliverd_worker_confine(const struct conf *cf, int id)
 {
 	char why[512];
 	int  rc;
 
-	deliverd_track_preload(cf->cf_spool_dir); /* before: it is in db/ */
 	if ((rc = deliverd_landlock(cf, why, sizeof(why))) == -1)
 		log_fatalx("confining the worker: %s", why);
 	if (rc == 0 && id == 0) /* one line per start, not one per worker */

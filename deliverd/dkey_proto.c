@@ -8,6 +8,28 @@
 
 #include "dkey_proto.h"
 #include "peer_hdr.h"
+#include "qid.h"
+
+_Static_assert(DKEY_OUT_MAX >= 2048 && DKEY_OUT_MAX <= UINT16_MAX,
+    "a signature, a public key or a batch of tokens in one datagram");
+_Static_assert(DKEY_TOKENS_PAYLOAD <= DKEY_REQ_MAX - DKEY_HDR_LEN,
+    "a tokens request within the request bound");
+
+size_t
+dkey_tokens_count(const struct dkey_req *r)
+{
+	return ((r->dq_what & DKEY_TOK_OPEN) != 0) +
+	    ((r->dq_what & DKEY_TOK_UNSUB) != 0) + (size_t)r->dq_links;
+}
+
+static bool
+dkey_tokens_ok(const struct dkey_req *r)
+{
+	return strnlen(r->dq_qid, sizeof(r->dq_qid)) == QID_LEN &&
+	    qid_ok(r->dq_qid) &&
+	    (r->dq_what & ~(DKEY_TOK_OPEN | DKEY_TOK_UNSUB)) == 0 &&
+	    r->dq_links <= DKEY_LINKS_MAX && dkey_tokens_count(r) > 0;
+}
 
 bool
 dkey_name_ok(const char *name, size_t len)
@@ -31,8 +53,24 @@ size_t
 dkey_request_make(uint8_t *buf, size_t bufsz, uint32_t id,
     const struct dkey_req *r)
 {
-	size_t nl = strnlen(r->dq_name, sizeof(r->dq_name)), len;
+	size_t	 nl = strnlen(r->dq_name, sizeof(r->dq_name)), len;
+	uint8_t *pl = buf + DKEY_HDR_LEN;
 
+	if (r->dq_type == DKEY_Q_TOKENS) {
+		len = DKEY_TOKENS_PAYLOAD;
+		if (nl != 0 || !dkey_tokens_ok(r) || bufsz < DKEY_HDR_LEN + len)
+			return 0;
+		memcpy(pl, r->dq_qid, QID_LEN);
+		pl[QID_LEN] = (uint8_t)(r->dq_idx >> 24);
+		pl[QID_LEN + 1] = (uint8_t)(r->dq_idx >> 16);
+		pl[QID_LEN + 2] = (uint8_t)(r->dq_idx >> 8);
+		pl[QID_LEN + 3] = (uint8_t)r->dq_idx;
+		pl[QID_LEN + 4] = r->dq_what;
+		pl[QID_LEN + 5] = (uint8_t)(r->dq_links >> 8);
+		pl[QID_LEN + 6] = (uint8_t)r->dq_links;
+		peer_hdr_put(buf, DKEY_VERSION, r->dq_type, len, id);
+		return DKEY_HDR_LEN + len;
+	}
 	if (!dkey_name_ok(r->dq_name, nl))
 		return 0;
 	switch (r->dq_type) {
@@ -89,6 +127,20 @@ dkey_request_parse(const void *buf, size_t len, uint32_t *id_r,
 			return DKEY_EPAYLOAD;
 		memcpy(r->dq_name, pl + 1, nl);
 		memcpy(r->dq_digest, pl + 1 + nl, DKEY_DIGEST_LEN);
+		break;
+	case DKEY_Q_TOKENS:
+		if (h.ph_len != DKEY_TOKENS_PAYLOAD)
+			return DKEY_EPAYLOAD;
+		memcpy(r->dq_qid, pl, QID_LEN);
+		r->dq_qid[QID_LEN] = '\0';
+		r->dq_idx = (uint32_t)pl[QID_LEN] << 24 |
+		    (uint32_t)pl[QID_LEN + 1] << 16 |
+		    (uint32_t)pl[QID_LEN + 2] << 8 | pl[QID_LEN + 3];
+		r->dq_what = pl[QID_LEN + 4];
+		r->dq_links = (uint16_t)(pl[QID_LEN + 5] << 8 |
+		    pl[QID_LEN + 6]);
+		if (!dkey_tokens_ok(r))
+			return DKEY_EPAYLOAD;
 		break;
 	default:
 		return DKEY_ETYPE;

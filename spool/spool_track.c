@@ -50,7 +50,8 @@ _Static_assert(SPOOL_TRACK_B64LEN == SPOOL_TRACK_TOKEN_LEN, "token length");
 
 /*
  * ---- the key: db/track.key, 0600, spoold_user's (the spool tree fixes an
- * older 0640). Its readers, deliverd (signs) and trackd's backend
+ * older 0640). Its readers, deliverd's key process (signs: its delivery
+ * workers never read it) and trackd's backend
  * (verifies), run as that user: they write the database. Group smtpgate
  * (spoolctl's read-only operators) could forge tokens with it.
  */

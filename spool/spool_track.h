@@ -8,7 +8,8 @@
  * link of it: kind, QID, recipient index, link index, authenticated with
  * HMAC-SHA256 under the gateway's tracking key (spool_track_key_load; a
  * random 32-byte file db/track.key made once by spoold, 0600, read by
- * deliverd and trackd as its owner) and truncated to 12 bytes; the whole is base64url
+ * deliverd's key process and trackd as its owner; never by a delivery
+ * worker) and truncated to 12 bytes; the whole is base64url
  * without padding (about 40 characters). A token that does not verify is
  * unknown: trackd answers 404 and logs one line, nothing else.
  *
@@ -54,8 +55,8 @@ int spool_track_key_load(const char *spool_dir, bool create,
  * not valid (empty or overlong QID, unknown kind). */
 int spool_track_token(const unsigned char key[SPOOL_TRACK_KEYLEN],
     const struct spool_track_ref *, char *out, size_t outlen);
-/* A keyed HMAC context for making many tokens under one key (deliverd,
- * per worker); NULL if OpenSSL cannot make one. */
+/* A keyed HMAC context for making many tokens under one key (deliverd's
+ * key process); NULL if OpenSSL cannot make one. */
 struct spool_track_signer;
 struct spool_track_signer *spool_track_signer_new(
     const unsigned char key[SPOOL_TRACK_KEYLEN]);

@@ -7,6 +7,11 @@ process is restarted and the workers replaced; a stopped one defers the
 message (451, bounded) instead of sending it unsigned; a key added with
 spoolctl while deliverd runs is used; a taken-over worker's malformed
 request closes its socket.
+
+The tracking tokens (issue 16) come from the key process too: no worker
+holds db/track.key or can open it, a tracked copy whose tokens do not
+come is deferred (never sent untracked), and the tokens still verify
+under the same key.
 """
 import os
 import signal
@@ -22,6 +27,7 @@ from chaos import deliverd_children
 from smtpgate import inject, put_msg, wait_for
 from test_deliverd import dkim_results, gen_key
 from test_smtpd_keyproc import found_in, secrets
+from test_track_rewrite import HOST, LINKS, mime_message, parse_token
 
 needs_root = pytest.mark.skipif(not smtpgate.IS_ROOT, reason="needs root")
 
@@ -119,6 +125,70 @@ def test_no_dkim_private_key_in_worker_memory(mx):
         assert "ed25519 seed" in held, held
 
 
+def tracked_gw(mx, **extra):
+    """smtpd, spoold and deliverd relaying to mx, account "acc" tracked
+    (opens, clicks, unsubscribe); no DKIM key unless the test adds one."""
+    g = smtpgate.relaying_gateway(mx.port, retry_schedule="1s", **extra)
+    g.spoolctl("account", "set", "acc", "--track", "opens,clicks,unsubscribe",
+               "--track-host", HOST)
+    return g
+
+
+def track_key(g):
+    with open(os.path.join(g.spool, "db", "track.key"), "rb") as f:
+        return f.read()
+
+
+def tokens_of(data):
+    """The copy's (kind, token) pairs: pixel, links, List-Unsubscribe."""
+    import email
+    import email.policy
+    import re
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    html = msg.get_body(preferencelist=("html",)).get_content()
+    h = re.escape(HOST)
+    out = [("o", t) for t in re.findall(r'src="https://%s/o/([A-Za-z0-9_-]+)"' % h, html)]
+    out += [("c", t) for t in re.findall(r'href="https://%s/c/([A-Za-z0-9_-]+)"' % h, html)]
+    out += [("u", t) for t in re.findall(r"<https://%s/u/([A-Za-z0-9_-]+)>" % h,
+                                         msg["List-Unsubscribe"] or "")]
+    return out
+
+
+def send_tracked(g, mx, rcpt):
+    """A tracked HTML message to rcpt; its QID and the copy that arrived,
+    whose tokens all verify under db/track.key and name it."""
+    smtpgate.smtp_send(g, [rcpt], envfrom="bounce@example.com",
+                       msg=mime_message("quoted-printable", rcpt))
+    m, = mx.wait_received(1, rcpt=rcpt, timeout=30)
+    qid = g.wait_events(lambda e: e["event"] == "delivered" and e["to"] == rcpt)[0]["queue_id"]
+    toks = tokens_of(m["data"])
+    assert sorted(k for k, _ in toks) == sorted(["o", "u"] + ["c"] * len(LINKS)), toks
+    key = track_key(g)
+    links = sorted(parse_token(key, t)[3] for k, t in toks if k == "c")
+    assert links == list(range(len(LINKS)))
+    for k, t in toks:
+        got = parse_token(key, t)
+        assert got is not None and got[0] == k and got[1] == qid and got[2] == 0, (k, got)
+    return qid, m
+
+
+@needs_root
+def test_no_track_key_in_worker_memory(mx):
+    """As a taken-over worker would: after tracked copies went out (their
+    tokens verify under db/track.key), read each worker's own writable
+    memory and look for the tracking key's 32 bytes. The key process
+    holds them (the search can find them there); the workers and the
+    master do not."""
+    with tracked_gw(mx) as g:
+        for i in range(3):
+            send_tracked(g, mx, "t%d@dest.test" % i)
+        secret = {"track.key": track_key(g)}
+        for w in workers(g):
+            assert found_in(w, secret) == [], "worker %d holds track.key" % w
+        assert found_in(g.pid("deliverd"), secret) == []
+        assert found_in(one_key_proc(g), secret) == ["track.key"]
+
+
 # ---------------------------------------------------------------- faults
 
 def test_killed_key_process_restarted_workers_replaced(mx):
@@ -157,6 +227,35 @@ def test_stopped_key_process_defers_not_unsigned(mx):
         m, = mx.wait_received(1, rcpt="hung@dest.test", timeout=60)
         assert sorted(dkim_results(m["data"], records)) == BOTH
         assert "no answer from the key process" in g.log("deliverd")
+
+
+def test_stopped_key_process_defers_tracked_copy(mx):
+    """No DKIM key here: only the tracking tokens need the key process. A
+    hung key process defers the tracked copy (451 4.3.0, bounded), it is
+    not sent untracked or with a token missing, and goes out tracked with
+    tokens that verify once the key process answers again."""
+    with tracked_gw(mx) as g:
+        send_tracked(g, mx, "first@dest.test")
+        kp = one_key_proc(g)
+        os.kill(kp, signal.SIGSTOP)
+        try:
+            smtpgate.smtp_send(g, ["hung@dest.test"], envfrom="bounce@example.com",
+                               msg=mime_message("quoted-printable", "hung@dest.test"))
+            ev = g.wait_events(lambda e: e["event"] == "deferred" and
+                               e["to"] == "hung@dest.test", timeout=30)[0]
+            qid = ev["queue_id"]
+            assert ev["msg"].startswith("451 4.3.0"), ev
+            assert "tracking tokens" in ev["msg"], ev
+            assert mx.received("hung@dest.test") == []
+        finally:
+            os.kill(kp, signal.SIGCONT)
+        m, = mx.wait_received(1, rcpt="hung@dest.test", timeout=60)
+        key = track_key(g)
+        toks = tokens_of(m["data"])
+        assert len(toks) == 2 + len(LINKS)
+        assert all(parse_token(key, t)[:3] == (k, qid, 0) for k, t in toks)
+        assert "no answer from the key process within 5000 ms: no tracking tokens" \
+            in g.log("deliverd")
 
 
 def test_reload_replaces_workers_keeps_key_process(mx):
@@ -246,6 +345,48 @@ def test_stolen_worker_socket(mx):
                  what="the log line")
 
 
+def tokens_request(qid, idx, what, links, rid=0x70C):
+    """dkey_proto.h DKEY_Q_TOKENS: QID, recipient index, what, links."""
+    payload = qid.encode() + idx.to_bytes(4, "big") + bytes([what]) + links.to_bytes(2, "big")
+    return bytes([1, 4]) + len(payload).to_bytes(2, "big") + rid.to_bytes(4, "big") + payload
+
+
+@needs_root
+def test_stolen_worker_socket_tokens(mx):
+    """On a worker's socket to the key process, tokens come only as the
+    protocol has them: one batch for one QID and recipient, at most 500
+    links, each token what trackd verifies under db/track.key. A
+    malformed request (501 links, a QID that is not one) closes that
+    socket, with a log line; the key process goes on."""
+    from test_priv_boundaries import ask_stolen
+    with tracked_gw(mx) as g:
+        send_tracked(g, mx, "before@dest.test")
+        key, kp, ws = track_key(g), one_key_proc(g), workers(g)
+        qid = "0123456789ABCDEF0123"
+        fds = [smtpgate.seqpacket_to(w, kp) for w in ws]
+        assert None not in fds, "no socket to deliverd-key in a worker"
+
+        rep = ask_stolen(ws[0], fds[0], lambda s: s.send(tokens_request(qid, 7, 3, 2)), 65536)
+        assert rep[1] == 0x81 and len(rep) == 8 + 4 * 39, rep
+        toks = [rep[8 + 39 * i:8 + 39 * (i + 1)].decode() for i in range(4)]
+        assert [parse_token(key, t) for t in toks] == [
+            ("o", qid, 7, 0), ("u", qid, 7, 0), ("c", qid, 7, 0), ("c", qid, 7, 1)]
+        rep = ask_stolen(ws[0], fds[0], lambda s: s.send(tokens_request(qid, 1, 0, 500)), 65536)
+        assert rep[1] == 0x81 and len(rep) == 8 + 500 * 39, len(rep)
+        assert parse_token(key, rep[-39:].decode()) == ("c", qid, 1, 499)
+
+        # one malformed request per worker's socket (t_dkey_proto has the rest)
+        bad = [tokens_request(qid, 0, 0, 501),             # over the bound
+               tokens_request(qid.lower(), 0, 1, 0)]        # not a QID
+        for w, fd, req in zip(ws, fds, bad):
+            rep = ask_stolen(w, fd, lambda s: s.send(req), 65536)
+            assert rep == b"", "a malformed request must close the socket: %r" % req
+        wait_for(lambda: g.log("deliverd").count("bad request from a worker") == 2, 10,
+                 what="the log lines")
+        # the key process goes on: tracked mail still goes out
+        send_tracked(g, mx, "after@dest.test")
+
+
 # ---------------------------------------------------------------- Landlock
 
 def call_in(pid, path):
@@ -260,6 +401,21 @@ def call_in(pid, path):
     return int(vals[0]), int(vals[1])
 
 
+def make_track_key(g):
+    """db/track.key as spoold makes it (32 random bytes, 0600, spoold's
+    user): the workers' owner, so only Landlock can keep them out."""
+    import grp
+    import pwd
+    path = os.path.join(g.spool, "db", "track.key")
+    if not os.path.exists(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(os.urandom(32))
+        os.chown(path, pwd.getpwnam("smtpgate").pw_uid, grp.getgrnam("smtpgate").gr_gid)
+    return path
+
+
 def landlock_abi():
     import ctypes
     libc = ctypes.CDLL(None, use_errno=True)
@@ -270,11 +426,13 @@ def landlock_abi():
 @pytest.mark.skipif(not os.path.exists("/usr/bin/gdb"), reason="needs gdb")
 def test_worker_cannot_open_keys(mx):
     """A worker, taken over, opens files as itself: keys/ (its own user's
-    directory) and the database's key files are refused (EACCES), the
-    queue files it needs are not."""
+    directory) and the database's key files (db/track.key too: the key
+    process makes the tracking tokens) are refused (EACCES), the queue
+    files it needs are not."""
     if landlock_abi() < 1:
         pytest.skip("no Landlock in this kernel")
     with relay_gw(mx) as g:
+        trackkey = make_track_key(g)  # there before the workers start
         records = signed_gw(mx, g)
         assert send_signed(g, mx, records, "ll@dest.test") == BOTH
         keys = os.path.join(g.spool, "keys")
@@ -286,6 +444,7 @@ def test_worker_cannot_open_keys(mx):
             assert call_in(w, keyfile)[1] == 13
             assert call_in(w, keys)[0] == -1
             assert call_in(w, envkey)[0] == -1
+            assert call_in(w, trackkey) == (-1, 13), "worker %d opened track.key" % w
             fd, _ = call_in(w, os.path.join(g.spool, "queue"))
             assert fd >= 0, "the queue must stay readable"
         # and the key process still can (it signs after this)

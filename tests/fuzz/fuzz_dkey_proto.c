@@ -2,8 +2,9 @@
  * libFuzzer target for deliverd/dkey_proto: one datagram, read by both the
  * DKIM key process's request parser (a hostile worker's bytes) and the
  * worker's reply parser. Whatever they accept must keep their promises: a
- * key file name that stays inside keys/, lengths within the datagram,
- * re-encodable to the same bytes. Seeds: tests/fuzz/corpus/dkey_proto/.
+ * key file name that stays inside keys/ (or, for a tokens request, no name
+ * and a well-formed QID with at most DKEY_LINKS_MAX links and at least one
+ * token), lengths within the datagram, re-encodable to the same bytes. Seeds: tests/fuzz/corpus/dkey_proto/.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,17 @@ fuzz_request(const uint8_t *data, size_t size)
 	if (dkey_request_parse(data, size, &id, &r) != DKEY_OK)
 		return;
 	nl = strnlen(r.dq_name, sizeof(r.dq_name));
+	if (r.dq_type == DKEY_Q_TOKENS) {
+		if (nl != 0 || strnlen(r.dq_qid, sizeof(r.dq_qid)) != QID_LEN ||
+		    !qid_ok(r.dq_qid) || r.dq_links > DKEY_LINKS_MAX ||
+		    dkey_tokens_count(&r) == 0 ||
+		    dkey_tokens_count(&r) > DKEY_TOKENS_MAX)
+			abort();
+		n = dkey_request_make(out, sizeof(out), id, &r);
+		if (n != size || memcmp(out, data, size) != 0)
+			abort();
+		return;
+	}
 	if (nl == 0 || nl > DKEY_NAME_MAX || r.dq_name[0] == '.' ||
 	    strchr(r.dq_name, '/') != NULL || !dkey_name_ok(r.dq_name, nl) ||
 	    (r.dq_type != DKEY_Q_PUB && r.dq_type != DKEY_Q_RSA &&
