@@ -14,10 +14,13 @@
 #define OPENSSL_API_COMPAT 0x10101000L
 
 #include <errno.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
@@ -28,6 +31,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "ev.h"
 #include "tls.h"
 #include "tls_key.h"
 #include "xmem.h"
@@ -506,4 +510,53 @@ tls_key_sign(struct tls_key *k, const struct tls_sign *r, uint8_t *sig,
 	*siglen_r = n;
 	*why_r = NULL;
 	return 0;
+}
+
+/* ---- a key process's start status (tls_key.h) */
+
+void
+tls_key_status_send(int ctl, const char *err)
+{
+	char   msg[TLS_KEY_STATUS_MAX];
+	size_t n = 1;
+
+	msg[0] = 'K';
+	if (err != NULL) {
+		n = strlen(err);
+		if (n > sizeof(msg) - 1)
+			n = sizeof(msg) - 1;
+		memcpy(msg + 1, err, n);
+		n++;
+	}
+	if (send(ctl, msg, n, MSG_NOSIGNAL) != (ssize_t)n)
+		_exit(1); /* the parent is gone or gave up */
+}
+
+int
+tls_key_status_wait(int ctl, char *err, size_t errsz)
+{
+	struct pollfd pfd = { .fd = ctl, .events = POLLIN };
+	char	      msg[TLS_KEY_STATUS_MAX + 1];
+	int64_t	      end = ev_clock_ms() + TLS_KEY_STATUS_WAIT_MS, left;
+	ssize_t	      n = -1;
+
+	while ((left = end - ev_clock_ms()) > 0) {
+		if (poll(&pfd, 1, (int)left) == -1 && errno != EINTR)
+			break;
+		n = recv(ctl, msg, sizeof(msg) - 1, MSG_DONTWAIT);
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		break;
+	}
+	if (n >= 1 && msg[0] == 'K') {
+		msg[n] = '\0';
+		if (n == 1)
+			return 0;
+		(void)snprintf(err, errsz, "%s", msg + 1);
+		return -1;
+	}
+	(void)snprintf(err, errsz, "key process: %s",
+	    n == 0 ? "exited while loading the key"
+		   : "no answer while loading the key");
+	return -1;
 }

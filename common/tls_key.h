@@ -77,4 +77,15 @@ int tls_key_proxy_use(struct ssl_ctx_st *, char *err, size_t errsz);
  */
 struct evp_pkey_st *tls_key_proxy_pkey(struct evp_pkey_st *pub);
 
+/*
+ * A key process's start, told its parent over a control socket: 'K'
+ * alone when the key is loaded, 'K' and the error otherwise. The key
+ * process sends it (and _exits 1 if its parent is gone); the parent waits
+ * up to TLS_KEY_STATUS_WAIT_MS: 0, or -1 with the error or why none came.
+ */
+#define TLS_KEY_STATUS_MAX     600
+#define TLS_KEY_STATUS_WAIT_MS 10000 /* loading a key takes milliseconds */
+void tls_key_status_send(int ctl, const char *err);
+int  tls_key_status_wait(int ctl, char *err, size_t errsz);
+
 #endif

@@ -41,9 +41,7 @@
 #include "tls.h"
 #include "tls_key.h"
 
-#define KEY_MAX_PEERS	   (2 * SMTPD_BOARD_SLOTS)
-#define KEY_STATUS_MAX	   600	 /* the status message: 'K' and an error */
-#define KEY_STATUS_WAIT_MS 10000 /* loading a key takes milliseconds */
+#define KEY_MAX_PEERS (2 * SMTPD_BOARD_SLOTS)
 
 struct smtpd_keyp {
 	struct tls_key	  *kp_key; /* NULL: no tls_key configured */
@@ -118,25 +116,6 @@ static void __attribute__((noreturn)) smtpd_key_loop(struct smtpd_keyp *kp)
 	exit(0);
 }
 
-/* The status the master waits for: 'K' alone, or 'K' and the error. */
-static void
-smtpd_key_status(int ctl, const char *err)
-{
-	char   msg[KEY_STATUS_MAX];
-	size_t n = 1;
-
-	msg[0] = 'K';
-	if (err != NULL) {
-		n = strlen(err);
-		if (n > sizeof(msg) - 1)
-			n = sizeof(msg) - 1;
-		memcpy(msg + 1, err, n);
-		n++;
-	}
-	if (send(ctl, msg, n, MSG_NOSIGNAL) != (ssize_t)n)
-		_exit(1); /* the master is gone or gave up */
-}
-
 static void __attribute__((noreturn))
 smtpd_key_main(struct smtpd_env *env, int ctl)
 {
@@ -144,7 +123,7 @@ smtpd_key_main(struct smtpd_env *env, int ctl)
 	const struct conf	*cf = env->se_cf;
 	bool			 jailed = priv_is_root();
 	size_t			 i;
-	char			 err[KEY_STATUS_MAX];
+	char			 err[TLS_KEY_STATUS_MAX];
 
 	log_set_procname("smtpd/key");
 	(void)prctl(PR_SET_NAME, "smtpd-key"); /* ps and the tests */
@@ -159,11 +138,11 @@ smtpd_key_main(struct smtpd_env *env, int ctl)
 		kp.kp_key = tls_key_load(cf->cf_tls_cert, cf->cf_tls_key, err,
 		    sizeof(err));
 		if (kp.kp_key == NULL) {
-			smtpd_key_status(ctl, err);
+			tls_key_status_send(ctl, err);
 			_exit(1);
 		}
 	}
-	smtpd_key_status(ctl, NULL);
+	tls_key_status_send(ctl, NULL);
 	/* the workers' user and only group: never smtpd_user's primary
 	 * group, which may read the database */
 	priv_drop_only(cf->cf_smtpd_user, cf->cf_smtpd_group,
@@ -195,36 +174,6 @@ smtpd_key_child(void *arg)
 	smtpd_key_main(c->kc_env, c->kc_sp[1]);
 }
 
-/* The child's status: 0, or -1 with err (its error, or why none came). */
-static int
-smtpd_key_wait(int ctl, char *err, size_t errsz)
-{
-	struct pollfd pfd = { .fd = ctl, .events = POLLIN };
-	char	      msg[KEY_STATUS_MAX + 1];
-	int64_t	      end = ev_clock_ms() + KEY_STATUS_WAIT_MS, left;
-	ssize_t	      n = -1;
-
-	while ((left = end - ev_clock_ms()) > 0) {
-		if (poll(&pfd, 1, (int)left) == -1 && errno != EINTR)
-			break;
-		n = recv(ctl, msg, sizeof(msg) - 1, MSG_DONTWAIT);
-		if (n == -1 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		break;
-	}
-	if (n >= 1 && msg[0] == 'K') {
-		msg[n] = '\0';
-		if (n == 1)
-			return 0;
-		(void)snprintf(err, errsz, "%s", msg + 1);
-		return -1;
-	}
-	(void)snprintf(err, errsz, "key process: %s",
-	    n == 0 ? "exited while loading the key"
-		   : "no answer while loading the key");
-	return -1;
-}
-
 pid_t
 smtpd_key_start(struct smtpd_env *env, const int *close_fds, size_t nclose,
     int *ctl_r, char *err, size_t errsz)
@@ -249,7 +198,7 @@ smtpd_key_start(struct smtpd_env *env, const int *close_fds, size_t nclose,
 		return -1;
 	}
 	(void)close(c.kc_sp[1]);
-	if (smtpd_key_wait(c.kc_sp[0], err, errsz) == -1) {
+	if (tls_key_status_wait(c.kc_sp[0], err, errsz) == -1) {
 		(void)close(c.kc_sp[0]);
 		(void)kill(pid, SIGKILL); /* it exits by itself, or hung */
 		(void)waitpid(pid, NULL, 0);

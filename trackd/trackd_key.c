@@ -30,8 +30,6 @@
 #include "trackd_key.h"
 #include "xmem.h"
 
-#define TRACKD_KEY_STATUS_MAX	  600	/* 'K' and an error */
-#define TRACKD_KEY_STATUS_WAIT_MS 10000 /* loading a key takes ms */
 #define TRACKD_KEY_STOP_MS	  2000
 #define TRACKD_KEY_JAIL		  ".trackd-jail.XXXXXX"
 
@@ -132,29 +130,11 @@ trackd_key_loop(struct tls_key *key, int *fd, unsigned n)
 	_exit(0);
 }
 
-static void
-trackd_key_status(int ctl, const char *err)
-{
-	char   msg[TRACKD_KEY_STATUS_MAX];
-	size_t n = 1;
-
-	msg[0] = 'K';
-	if (err != NULL) {
-		n = strlen(err);
-		if (n > sizeof(msg) - 1)
-			n = sizeof(msg) - 1;
-		memcpy(msg + 1, err, n);
-		n++;
-	}
-	if (send(ctl, msg, n, MSG_NOSIGNAL) != (ssize_t)n)
-		_exit(1); /* the parent is gone or gave up */
-}
-
 static void __attribute__((noreturn))
 trackd_key_main(struct conf *cf, int ctl, int *fd, unsigned n)
 {
 	struct tls_key *key;
-	char		err[TRACKD_KEY_STATUS_MAX];
+	char		err[TLS_KEY_STATUS_MAX];
 
 	sig_reset(); /* SIGTERM (and the parent's death) end it */
 	(void)signal(SIGHUP, SIG_IGN);
@@ -165,7 +145,7 @@ trackd_key_main(struct conf *cf, int ctl, int *fd, unsigned n)
 	conf_forget_secrets(cf);
 	if ((key = tls_key_load(cf->cf_tls_cert, cf->cf_tls_key, err,
 		 sizeof(err))) == NULL) {
-		trackd_key_status(ctl, err);
+		tls_key_status_send(ctl, err);
 		_exit(1);
 	}
 	if (priv_is_root()) {
@@ -178,7 +158,7 @@ trackd_key_main(struct conf *cf, int ctl, int *fd, unsigned n)
 	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() == 1)
 		_exit(0);
-	trackd_key_status(ctl, NULL);
+	tls_key_status_send(ctl, NULL);
 	(void)close(ctl);
 	log_debug("key: started");
 	trackd_key_loop(key, fd, n);
@@ -186,42 +166,12 @@ trackd_key_main(struct conf *cf, int ctl, int *fd, unsigned n)
 
 /* ---- trackd's side */
 
-/* The child's status: 0, or -1 with err. */
-static int
-trackd_key_wait(int ctl, char *err, size_t errsz)
-{
-	struct pollfd pfd = { .fd = ctl, .events = POLLIN };
-	char	      msg[TRACKD_KEY_STATUS_MAX + 1];
-	int64_t	      end = ev_clock_ms() + TRACKD_KEY_STATUS_WAIT_MS, left;
-	ssize_t	      n = -1;
-
-	while ((left = end - ev_clock_ms()) > 0) {
-		if (poll(&pfd, 1, (int)left) == -1 && errno != EINTR)
-			break;
-		n = recv(ctl, msg, sizeof(msg) - 1, MSG_DONTWAIT);
-		if (n == -1 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		break;
-	}
-	if (n >= 1 && msg[0] == 'K') {
-		msg[n] = '\0';
-		if (n == 1)
-			return 0;
-		(void)snprintf(err, errsz, "%s", msg + 1);
-		return -1;
-	}
-	(void)snprintf(err, errsz, "key process: %s",
-	    n == 0 ? "exited while loading the key"
-		   : "no answer while loading the key");
-	return -1;
-}
-
 struct trackd_key *
 trackd_key_start(struct conf *cf, unsigned nsock, int close_fd)
 {
 	struct trackd_key *k = xcalloc(1, sizeof(*k));
 	int		  *peer = xcalloc(nsock, sizeof(*peer)), ctl[2], sp[2];
-	char		   err[TRACKD_KEY_STATUS_MAX + 64], w[4200];
+	char		   err[TLS_KEY_STATUS_MAX + 64], w[4200];
 	unsigned	   i;
 
 	k->k_n = nsock;
@@ -250,7 +200,7 @@ trackd_key_start(struct conf *cf, unsigned nsock, int close_fd)
 	for (i = 0; i < nsock; i++)
 		(void)close(peer[i]);
 	free(peer);
-	if (trackd_key_wait(ctl[0], err, sizeof(err)) == -1) {
+	if (tls_key_status_wait(ctl[0], err, sizeof(err)) == -1) {
 		(void)kill(k->k_pid, SIGKILL); /* it exits by itself, or hung */
 		(void)waitpid(k->k_pid, NULL, 0);
 		log_fatalx_status(2, "%s: %s",
