@@ -44,6 +44,8 @@
 #define LL_FS_WRITE_FILE	  (1ULL << 1)
 #define LL_FS_READ_FILE		  (1ULL << 2)
 #define LL_FS_READ_DIR		  (1ULL << 3)
+#define LL_FS_REMOVE_FILE	  (1ULL << 5)
+#define LL_FS_MAKE_REG		  (1ULL << 8)
 #define LL_FS_ABI1		  ((1ULL << 13) - 1) /* EXECUTE .. MAKE_SYM */
 #define LL_FS_REFER		  (1ULL << 13)	     /* ABI 2 */
 #define LL_FS_TRUNCATE		  (1ULL << 14)	     /* ABI 3 */
@@ -119,6 +121,8 @@ landlock_rights(unsigned access, int abi)
 		r |= LL_FS_READ_FILE | LL_FS_READ_DIR;
 	if (access & LANDLOCK_WRITE)
 		r |= LL_FS_WRITE_FILE | (abi >= 3 ? LL_FS_TRUNCATE : 0);
+	if (access & LANDLOCK_MAKE) /* a rename within the directory */
+		r |= LL_FS_MAKE_REG | LL_FS_REMOVE_FILE;
 	return r;
 }
 

@@ -20,6 +20,7 @@
 
 #define LANDLOCK_READ  0x1 /* read files, list directories */
 #define LANDLOCK_WRITE 0x2 /* write (and truncate) existing files */
+#define LANDLOCK_MAKE  0x4 /* create, rename, remove files in a directory */
 
 struct landlock_path {
 	const char *lp_path; /* file or directory; "" or absent: skipped */
