@@ -1,8 +1,8 @@
 /*
  * landlock: a process confines itself (landlock.h). Used by deliverd's
  * delivery workers (deliverd_worker.c), deliverd's callback sender
- * (deliverd_callback.c) and spoold's metrics child (spoold_metrics.c);
- * each names the files it may still open, the system trees come from
+ * (deliverd_callback.c), spoold's metrics child (spoold_metrics.c) and
+ * spoolctl tls-report --send (spoolctl_tlsrpt_send.c); each names the files it may still open, the system trees come from
  * here:
  *   /etc (resolver, hosts, CA certificates), /usr, /lib, /lib64, /bin,
  *     /sbin (libraries loaded late: NSS, gconv, OpenSSL's configuration),
