@@ -10,6 +10,7 @@ common_libcommon_a_SOURCES = \
 	common/fsx.c common/fsx.h \
 	common/json.c common/json.h \
 	common/kids.c common/kids.h \
+	common/landlock.c common/landlock.h \
 	common/log.c common/log.h \
 	common/ownaddr.c common/ownaddr.h \
 	common/priv.c common/priv.h \

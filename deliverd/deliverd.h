@@ -8,7 +8,6 @@
  *   deliverd_dkim.c      DKIM signing (the only <opendkim/dkim.h>)
  *   deliverd_key.c       the DKIM key process (deliverd-key) and its clients
  *                        (messages: dkey_proto.h)
- *   deliverd_landlock.c  a worker confines itself (Landlock)
  *   deliverd_callback.c  the callback sender (the only <curl/curl.h>)
  * Library functions return 0 or -1 and leave logging to the caller except
  * where noted; the process mains (sched, worker, callback) log and exit.
@@ -176,10 +175,6 @@ void deliverd_dkim_cache_enable(bool);
  * private operation is the key process's. Never undone in that process.
  */
 void deliverd_dkim_use_keyproc(void);
-
-/* deliverd_landlock.c: the worker confines itself (see the file): 1 and
- * the ABI in why, 0 (no Landlock here: why says so), -1 (why). */
-int deliverd_landlock(const struct conf *, char *why, size_t whysz);
 
 /* ---- the DKIM key process (deliverd_key.c) */
 #define DELIVERD_KEY_TIMEOUT_MS 5000 /* a signature, or the message defers */

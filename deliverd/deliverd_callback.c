@@ -20,6 +20,7 @@
  */
 #include "config.h"
 
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@
 #include "conf.h"
 #include "deliverd.h"
 #include "ev.h"
+#include "landlock.h"
 #include "log.h"
 #include "sig.h"
 #include "spool.h"
@@ -747,6 +749,39 @@ deliverd_cb_run(struct cb *c)
 		ev_run(c->ev);
 }
 
+/* Set up: from here on the sender, which parses the answers of customers'
+ * servers through libcurl, opens nothing of the spool but the database
+ * (already open, read-write: the outbox deletions): not keys/, not db/'s
+ * key files, not queue/ (landlock.c). libcurl's CA bundle and the
+ * resolver's files are beneath /etc and /usr; it writes no other file
+ * (no event_log, no trigger: it talks to no PostgreSQL either, cluster
+ * mode journals in LMDB). A reload replaces the sender with a new one
+ * (deliverd_sched_finish_children), which opens the spool afresh. */
+static void
+deliverd_cb_confine(const struct conf *cf)
+{
+	char			   data[PATH_MAX], lock[PATH_MAX], why[512];
+	int			   rc;
+	const struct landlock_path paths[] = {
+		{ data, LANDLOCK_READ | LANDLOCK_WRITE },
+		{ lock, LANDLOCK_READ | LANDLOCK_WRITE },
+	};
+
+	if (snprintf(data, sizeof(data), "%s/db/data.mdb", cf->cf_spool_dir) >=
+		(int)sizeof(data) ||
+	    snprintf(lock, sizeof(lock), "%s/db/lock.mdb", cf->cf_spool_dir) >=
+		(int)sizeof(lock))
+		log_fatalx("confining the callback sender: spool_dir too long");
+	if ((rc = landlock_confine(cf->cf_spool_dir, paths,
+		 sizeof(paths) / sizeof(paths[0]), "the callback sender", why,
+		 sizeof(why))) == -1)
+		log_fatalx("confining the callback sender: %s", why);
+	if (rc == 0)
+		log_warnx("callback sender not confined: %s", why);
+	else
+		log_debug("confined (%s)", why);
+}
+
 void
 deliverd_callback_main(struct conf *cf)
 {
@@ -768,6 +803,7 @@ deliverd_callback_main(struct conf *cf)
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 ||
 	    (c.multi = curl_multi_init()) == NULL)
 		log_fatalx("libcurl initialisation failed");
+	deliverd_cb_confine(cf);
 	deliverd_cb_run(&c);
 	if (c.ninflight > 0)
 		log_warnx(

@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
@@ -33,6 +34,7 @@
 #include "deliverd_track.h"
 #include "dns.h"
 #include "idn.h"
+#include "landlock.h"
 #include "log.h"
 #include "ownaddr.h"
 #include "sig.h"
@@ -938,14 +940,37 @@ deliverd_worker_loop(struct worker *w)
 }
 
 /* Set up: from here on no keys/, no db/ key file, nothing written
- * (deliverd_landlock.c). */
+ * (landlock.c). Reading is allowed only beneath the system trees and:
+ *   spool_dir/queue/ (the message files);
+ *   spool_dir/db/data.mdb, and lock.mdb read-write (LMDB, already open);
+ *   the files the configuration names that a worker reads while it runs:
+ *     tls_ca_file, relayhost_tls_ca_file, mta_sts_ca_file (libcurl reads
+ *     it per fetch), dnssec_trust_anchor. */
 static void
 deliverd_worker_confine(const struct conf *cf, int id)
 {
-	char why[512];
+	char queue[PATH_MAX], data[PATH_MAX], lock[PATH_MAX], why[512];
 	int  rc;
+	const struct landlock_path paths[] = {
+		{ queue, LANDLOCK_READ },
+		{ data, LANDLOCK_READ },
+		{ lock, LANDLOCK_READ | LANDLOCK_WRITE },
+		{ cf->cf_tls_ca_file, LANDLOCK_READ },
+		{ cf->cf_relayhost_tls_ca_file, LANDLOCK_READ },
+		{ cf->cf_mta_sts_ca_file, LANDLOCK_READ },
+		{ cf->cf_dnssec_trust_anchor, LANDLOCK_READ },
+	};
 
-	if ((rc = deliverd_landlock(cf, why, sizeof(why))) == -1)
+	if (spool_path(queue, sizeof(queue), cf->cf_spool_dir, SPOOL_QUEUE,
+		NULL) == -1 ||
+	    snprintf(data, sizeof(data), "%s/db/data.mdb", cf->cf_spool_dir) >=
+		(int)sizeof(data) ||
+	    snprintf(lock, sizeof(lock), "%s/db/lock.mdb", cf->cf_spool_dir) >=
+		(int)sizeof(lock))
+		log_fatalx("confining the worker: spool_dir too long");
+	if ((rc = landlock_confine(cf->cf_spool_dir, paths,
+		 sizeof(paths) / sizeof(paths[0]), "the delivery workers", why,
+		 sizeof(why))) == -1)
 		log_fatalx("confining the worker: %s", why);
 	if (rc == 0 && id == 0) /* one line per start, not one per worker */
 		log_warnx("workers not confined: %s", why);

@@ -24,7 +24,6 @@ deliverd_libdeliverd_a_SOURCES = \
 	deliverd/deliverd_smtp_tls.c \
 	deliverd/deliverd_dkim.c \
 	deliverd/deliverd_key.c \
-	deliverd/deliverd_landlock.c \
 	deliverd/dkey_proto.c deliverd/dkey_proto.h \
 	deliverd/deliverd_callback.c
 # cluster mode (issue 19 item 7): the live nodes' share of the limits

@@ -12,6 +12,7 @@
  */
 #include "config.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include "conf.h"
 #include "dns.h"
 #include "json.h"
+#include "landlock.h"
 #include "spoolctl.h"
 #include "spoolctl_tlsrpt.h"
 #include "tlsrpt.h"
@@ -287,6 +289,38 @@ tlsrpt_send_domain(struct tlsrpt_run *r, const char *domain)
 	json_gen_free(&jg);
 }
 
+/* Privileges dropped, the database open: from here on the run, which
+ * reads DNS answers and talks HTTPS to servers the recipient domains name,
+ * may open only the system's trees (resolver, CA certificates), the
+ * database read-write, tls_report_ca_file, and create its reports in
+ * maildrop/ (landlock.c): not keys/, not db/'s key files, not queue/. */
+static void
+tlsrpt_confine(const struct conf *cf)
+{
+	char drop[PATH_MAX], data[PATH_MAX], lock[PATH_MAX], why[512];
+	int  rc;
+	const struct landlock_path paths[] = {
+		{ drop, LANDLOCK_READ | LANDLOCK_WRITE | LANDLOCK_MAKE },
+		{ data, LANDLOCK_READ | LANDLOCK_WRITE },
+		{ lock, LANDLOCK_READ | LANDLOCK_WRITE },
+		{ cf->cf_tls_report_ca_file, LANDLOCK_READ },
+	};
+
+	if (spool_path(drop, sizeof(drop), cf->cf_spool_dir, SPOOL_MAILDROP,
+		NULL) == -1 ||
+	    snprintf(data, sizeof(data), "%s/db/data.mdb", cf->cf_spool_dir) >=
+		(int)sizeof(data) ||
+	    snprintf(lock, sizeof(lock), "%s/db/lock.mdb", cf->cf_spool_dir) >=
+		(int)sizeof(lock))
+		ctl_die("tls-report: spool_dir too long");
+	if ((rc = landlock_confine(cf->cf_spool_dir, paths,
+		 sizeof(paths) / sizeof(paths[0]), "spoolctl tls-report", why,
+		 sizeof(why))) == -1)
+		ctl_die("tls-report: confining: %s", why);
+	if (rc == 0)
+		ctl_warn("tls-report: not confined: %s", why);
+}
+
 int
 ctl_tlsrpt_send(struct ctl *ctl, const char *date, const char *domain)
 {
@@ -306,6 +340,7 @@ ctl_tlsrpt_send(struct ctl *ctl, const char *date, const char *domain)
 		ctl_die_rc(rc, "tls-report");
 	}
 	ctl_commit(&t);
+	tlsrpt_confine(ctl->cf);
 	t = ctl_begin(ctl, false);
 	rc = spool_tlsrpt_iter(t, r.day, domain, tlsrpt_doms_cb, &l);
 	spool_abort(&t);

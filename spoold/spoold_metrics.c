@@ -10,8 +10,10 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -22,6 +24,7 @@
 #include "conf.h"
 #include "ev.h"
 #include "kids.h"
+#include "landlock.h"
 #include "log.h"
 #include "metrics.h"
 #include "sig.h"
@@ -180,6 +183,39 @@ spoold_metrics_render(void *arg, struct buf *b)
 	return rc;
 }
 
+/* From here on the child opens nothing of the spool but the database
+ * (already open): not keys/, not db/'s key files, not queue/ (landlock.c).
+ * Before the HTTP server's thread starts, which the domain then holds. A
+ * reload restarts nothing here: the child keeps what it was started with. */
+static void
+spoold_metrics_confine(const struct spoold_metrics *sm)
+{
+	char			   data[PATH_MAX], lock[PATH_MAX], why[512];
+	int			   rc;
+	const struct landlock_path paths[] = {
+		{ data, LANDLOCK_READ },
+		{ lock, LANDLOCK_READ | LANDLOCK_WRITE },
+	};
+
+	if (snprintf(data, sizeof(data), "%s/db/data.mdb", sm->sm_spool_dir) >=
+		(int)sizeof(data) ||
+	    snprintf(lock, sizeof(lock), "%s/db/lock.mdb", sm->sm_spool_dir) >=
+		(int)sizeof(lock)) {
+		log_warnx("metrics: spool_dir too long");
+		_exit(1);
+	}
+	if ((rc = landlock_confine(sm->sm_spool_dir, paths,
+		 sizeof(paths) / sizeof(paths[0]), "the metrics child", why,
+		 sizeof(why))) == -1) {
+		log_warnx("metrics: confining the child: %s", why);
+		_exit(1);
+	}
+	if (rc == 0)
+		log_warnx("metrics: child not confined: %s", why);
+	else
+		log_debug("metrics: confined (%s)", why);
+}
+
 static void
 spoold_metrics_on_signal(struct ev *e, unsigned sigs, void *arg)
 {
@@ -209,6 +245,7 @@ spoold_metrics_child(void *arg)
 	if ((e = ev_new(1, 1)) == NULL ||
 	    ev_signal(e, spoold_metrics_on_signal, sm) == -1)
 		log_fatal("metrics: ev");
+	spoold_metrics_confine(sm);
 	if ((h = spoold_metrics_http_start(sm->sm_fd, spoold_metrics_render,
 		 sm)) == NULL)
 		_exit(1);

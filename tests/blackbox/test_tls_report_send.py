@@ -14,7 +14,9 @@ import http.server
 import json
 import os
 import shutil
+import socket
 import ssl
+import subprocess
 import tempfile
 import threading
 import time
@@ -28,7 +30,7 @@ from test_deliverd import dkim_results, gen_key
 from test_relay_tls import openssl
 
 DOMAINS = ["web.test", "fail.test", "moved.test", "mail.test", "rcv.test", "bad.test", "none.test",
-           "two.test", "ftp.test"]
+           "two.test", "ftp.test", "hang.test"]
 
 
 @pytest.fixture(scope="module")
@@ -91,13 +93,18 @@ class Receiver:
 def world(pki, tmp_path):
     rcv = Receiver(pki["web"])
     url = "https://127.0.0.1:%d" % rcv.port
+    # accepts connections and never answers: a sender posting to it waits
+    hang = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    hang.bind(("127.0.0.1", 0))
+    hang.listen(8)
     txt = {"web.test": ["v=TLSRPTv1; rua=%s/ok" % url],
            "fail.test": ["v=TLSRPTv1;rua=%s/fail , ftp://x.test/" % url],
            "moved.test": ["v=TLSRPTv1; rua=%s/moved" % url],
            "mail.test": ["v=TLSRPTv1; rua=mailto:tlsrpt@rcv.test"],
            "bad.test": ["v=TLSRPTv1; rua=%s/ok; rua=mailto:a@rcv.test" % url],
            "two.test": ["v=TLSRPTv1; rua=%s/ok" % url, "v=TLSRPTv1; rua=%s/ok2" % url],
-           "ftp.test": ["v=TLSRPTv1; rua=ftp://x.test/r"]}
+           "ftp.test": ["v=TLSRPTv1; rua=ftp://x.test/r"],
+           "hang.test": ["v=TLSRPTv1; rua=https://127.0.0.1:%d/r" % hang.getsockname()[1]]}
     port = smtpgate.free_port()
     # TXT records in a file: only there do quotes keep dnsmasq from
     # splitting the strings at commas
@@ -117,10 +124,12 @@ def world(pki, tmp_path):
             g.ca_file = pki["ca"]
             with g:
                 inject(g, "account", "acc")
+                g.hang = hang
                 yield g, rcv, mx, url
     finally:
         mx.stop()
         rcv.close()
+        hang.close()
 
 
 def deliver(g, rcpts):
@@ -324,3 +333,42 @@ def test_rua_on_loopback_is_not_posted(world):
     g.write_conf()
     assert send(g, today()).returncode == 0
     assert [p["path"] for p in rcv.posts] == ["/ok"], rcv.posts
+
+
+@pytest.mark.skipif(not smtpgate.IS_ROOT, reason="needs root")
+@pytest.mark.skipif(not os.path.exists("/usr/bin/gdb"), reason="needs gdb")
+def test_sender_cannot_open_keys(world):
+    """spoolctl tls-report --send talks to servers that recipient domains
+    name, as spoold_user: while it waits for one (hang.test's, which never
+    answers), it cannot open keys/, a key file, db/track.key,
+    db/envelope.key nor queue/ itself (Landlock, after the database is
+    open); it still records what it sent and queues mailto: reports."""
+    from test_confine import refused, secret_files
+    from test_deliverd_keyproc import landlock_abi
+    if landlock_abi() < 1:
+        pytest.skip("no Landlock in this kernel")
+    g, rcv, mx, url = world
+    deliver(g, ["a@hang.test", "b@web.test", "c@mail.test"])
+    paths = secret_files(g)
+    p = subprocess.Popen([smtpgate.binary("spoolctl"), "-c", g.conf_path, "tls-report",
+                          "--send", "--date", today()], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        g.hang.settimeout(30)
+        conn, _ = g.hang.accept()       # it is posting now, waiting for an answer
+        try:
+            assert refused(p.pid, paths) == []
+        finally:
+            conn.close()                # it fails this URI and goes on
+        out, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 1, (out, err)    # hang.test's URI failed
+    assert "web.test: report of %s sent to %s/ok" % (today(), url) in out, (out, err)
+    assert "mail.test: report of %s sent to mailto:tlsrpt@rcv.test, queued as " % today() \
+        in out, (out, err)
+    assert "hang.test: " in err, err
+    r = send(g, today())
+    assert "web.test: %s/ok: already sent" % url in r.stdout, r.stdout
