@@ -106,3 +106,37 @@ def test_callback_sender_cannot_open_keys():
                  what="the second callback")
         wait_for(lambda: backlog(g) == 0, 15, what="the outbox emptied again")
         assert deliverd_children(g)[1] == sender
+
+
+def test_kernel_without_landlock_runs_unconfined():
+    """A kernel without Landlock (nolandlock-shim.so makes
+    landlock_create_ruleset fail with ENOSYS, as such a kernel does): the
+    delivery workers, the callback sender and the metrics child each say
+    once that they are not confined, and the mail still goes out and the
+    metrics are still served."""
+    shim = os.path.join(smtpgate.BUILDDIR, "tests", "tools", "nolandlock-shim.so")
+    if not os.path.exists(shim):
+        pytest.skip("tests/tools/nolandlock-shim.so not built")
+    with peers.Mx() as mx:
+        port = smtpgate.free_port()
+        saved = dict(os.environ)
+        os.environ["LD_PRELOAD"] = shim
+        try:
+            g = smtpgate.relaying_gateway(mx.port, metrics_listen="127.0.0.1:%d" % port)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        try:
+            smtpgate.smtp_send(g, ["a@dest.test"])
+            mx.wait_received(1)
+            wait_for(lambda: "workers not confined: this kernel has no Landlock"
+                     in g.log("deliverd"), 15, what="the workers' line")
+            wait_for(lambda: "callback sender not confined: this kernel has no Landlock"
+                     in g.log("deliverd"), 15, what="the callback sender's line")
+            assert g.log("deliverd").count("workers not confined") == 1, g.log("deliverd")
+            smtpgate.wait_port(port, timeout=15)
+            assert "smtpgate_" in scrape(port)
+            wait_for(lambda: "metrics: child not confined: this kernel has no Landlock"
+                     in g.log("spoold"), 15, what="the metrics child's line")
+        finally:
+            g.close()

@@ -37,6 +37,12 @@ tests_tools_crash_shim_so_SOURCES = tests/tools/crash_shim.c
 tests_tools_crash_shim_so_CFLAGS = -std=c11 -Wall -Wextra -Werror -fPIC
 tests_tools_crash_shim_so_LDFLAGS = -shared
 tests_tools_crash_shim_so_LDADD =
+# An LD_PRELOAD shim for a kernel without Landlock (test_confine.py).
+check_PROGRAMS += tests/tools/nolandlock-shim.so
+tests_tools_nolandlock_shim_so_SOURCES = tests/tools/nolandlock_shim.c
+tests_tools_nolandlock_shim_so_CFLAGS = -std=c11 -Wall -Wextra -Werror -fPIC
+tests_tools_nolandlock_shim_so_LDFLAGS = -shared
+tests_tools_nolandlock_shim_so_LDADD = -ldl
 check_PROGRAMS += tests/tools/slowsync-shim.so
 tests_tools_slowsync_shim_so_SOURCES = tests/tools/slowsync_shim.c
 tests_tools_slowsync_shim_so_CFLAGS = -std=c11 -Wall -Wextra -Werror -fPIC
