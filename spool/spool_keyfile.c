@@ -39,7 +39,13 @@ spool_keyfile_read(const struct spool_keyfile *kf, const char *path,
 	return rc;
 }
 
-/* Writes a new key beside the final name, then link(2): the first wins. */
+/*
+ * Writes a new key beside the final name, then renames it there unless
+ * the name exists (RENAME_NOREPLACE): the first wins, and the key never
+ * has two names (the spool tree check refuses a file with two: with
+ * link(2) and unlink(2), a daemon starting meanwhile stopped on it). A
+ * file system without RENAME_NOREPLACE gets link(2) and unlink(2).
+ */
 static int
 spool_keyfile_create(const struct spool_keyfile *kf, const char *dir,
     const char *path)
@@ -66,9 +72,15 @@ spool_keyfile_create(const struct spool_keyfile *kf, const char *dir,
 		rc = errno;
 	if (close(fd) == -1 && rc == 0)
 		rc = errno;
-	if (rc == 0 && link(tmp, path) == -1 && errno != EEXIST)
-		rc = errno;
-	(void)unlink(tmp); /* linked or failed: the name is not needed */
+	if (rc == 0 &&
+	    renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == -1) {
+		if (errno == EINVAL || errno == ENOSYS) {
+			if (link(tmp, path) == -1 && errno != EEXIST)
+				rc = errno;
+		} else if (errno != EEXIST)
+			rc = errno;
+	}
+	(void)unlink(tmp); /* renamed, linked or failed: not needed */
 	if (rc == 0 && fsx_fsync_dir(dir) == -1)
 		rc = errno;
 	OPENSSL_cleanse(key, sizeof(key));
