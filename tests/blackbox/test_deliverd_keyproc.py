@@ -15,9 +15,7 @@ under the same key.
 """
 import os
 import signal
-import socket
 import subprocess
-import time
 
 import pytest
 
@@ -25,7 +23,7 @@ import peers
 import smtpgate
 from chaos import deliverd_children
 from smtpgate import inject, put_msg, wait_for
-from test_deliverd import dkim_results, gen_key
+from test_deliverd import dkim_results, gen_key, relay_gw
 from test_smtpd_keyproc import found_in, secrets
 from test_track_rewrite import HOST, LINKS, mime_message, parse_token
 
@@ -37,12 +35,6 @@ def mx(tmp_path):
     m = peers.Mx(tls_dir=str(tmp_path)).start()
     yield m
     m.stop()
-
-
-def relay_gw(mx, **extra):
-    conf = {"relayhost": "127.0.0.1:%d" % mx.port}
-    conf.update({k: str(v) for k, v in extra.items()})
-    return smtpgate.Gateway(tls=False, extra=conf)
 
 
 def key_procs(g):
